@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Runs the forge binary shipped by @foundry-rs/forge, after making sure the offline solc shims exist.
+import { spawnSync } from "node:child_process"
+import { existsSync, readdirSync } from "node:fs"
+import { homedir } from "node:os"
+import { dirname, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
+const svm = process.env.SVM_HOME ?? join(homedir(), ".svm")
+const versions = readdirSync(join(root, "node_modules"))
+  .filter((name) => /^solc-\d+\.\d+\.\d+$/.test(name))
+  .map((name) => name.slice(5))
+if (versions.some((v) => !existsSync(join(svm, v, `solc-${v}`)))) {
+  const setup = spawnSync(process.execPath, [join(root, "scripts/setup-toolchain.mjs")], { stdio: "inherit" })
+  if (setup.status !== 0) process.exit(setup.status ?? 1)
+}
+
+export const toolPath = (tool) =>
+  join(root, "node_modules", "@foundry-rs", `${tool}-${process.platform}-${process.arch === "x64" ? "amd64" : process.arch}`, "bin", tool)
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const run = spawnSync(toolPath("forge"), process.argv.slice(2), { stdio: "inherit", cwd: root })
+  process.exit(run.status ?? 1)
+}
