@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+import {Id, IMorpho, IMorphoBase, MarketParams, Position} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {IOracle} from "@morpho-org/morpho-blue/src/interfaces/IOracle.sol";
+import {MorphoBalancesLib} from "@morpho-org/morpho-blue/src/libraries/periphery/MorphoBalancesLib.sol";
+import {SharesMathLib} from "@morpho-org/morpho-blue/src/libraries/SharesMathLib.sol";
+import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
+
+/// @title MorphoBlueAdapter
+/// @notice Venue adapter for Morpho Blue markets; the market id is Morpho's `Id` (hash of the MarketParams).
+/// @dev Security considerations:
+/// - Stateless and view-only; it never receives funds or approvals.
+/// - Every encoded call uses `account` as onBehalf and receiver, so funds only move between the Safe and Morpho.
+/// - Debt includes interest accrued up to the current block and rounds up (as Morpho charges on repay).
+contract MorphoBlueAdapter is IVenueAdapter {
+    using MorphoBalancesLib for IMorpho;
+    using SharesMathLib for uint256;
+
+    uint8 internal constant SUPPLY_COLLATERAL = 2;
+    uint8 internal constant WITHDRAW_COLLATERAL = 3;
+    uint8 internal constant BORROW = 4;
+    uint8 internal constant REPAY = 5;
+
+    IMorpho public immutable MORPHO;
+
+    constructor(IMorpho morpho) {
+        MORPHO = morpho;
+    }
+
+    /// @inheritdoc IVenueAdapter
+    function venue() external view returns (address) {
+        return address(MORPHO);
+    }
+
+    /// @inheritdoc IVenueAdapter
+    function isMarket(bytes32 market) external view returns (bool) {
+        return MORPHO.market(Id.wrap(market)).lastUpdate != 0;
+    }
+
+    /// @inheritdoc IVenueAdapter
+    function marketTokens(bytes32 market) external view returns (address loanToken, address collateralToken) {
+        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
+        return (params.loanToken, params.collateralToken);
+    }
+
+    /// @inheritdoc IVenueAdapter
+    function marketState(bytes32 market, address account) external view returns (MarketState memory state) {
+        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
+        Position memory position = MORPHO.position(Id.wrap(market), account);
+        state.loanToken = params.loanToken;
+        state.collateralToken = params.collateralToken;
+        state.collateral = position.collateral;
+        state.debt = _debt(params, position.borrowShares);
+        state.price = IOracle(params.oracle).price();
+        state.lltv = params.lltv;
+    }
+
+    /// @inheritdoc IVenueAdapter
+    function encode(uint8 kind, bytes32 market, uint256 assets, address account)
+        external
+        view
+        returns (VenueCall memory call)
+    {
+        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
+        call.target = address(MORPHO);
+        if (kind == SUPPLY_COLLATERAL) {
+            call.data = abi.encodeCall(IMorphoBase.supplyCollateral, (params, assets, account, ""));
+            call.approveToken = params.collateralToken;
+            call.approveAmount = assets;
+        } else if (kind == WITHDRAW_COLLATERAL) {
+            call.data = abi.encodeCall(IMorphoBase.withdrawCollateral, (params, assets, account, account));
+        } else if (kind == BORROW) {
+            call.data = abi.encodeCall(IMorphoBase.borrow, (params, assets, 0, account, account));
+        } else if (kind == REPAY) {
+            uint256 shares = MORPHO.position(Id.wrap(market), account).borrowShares;
+            uint256 debt = _debt(params, shares);
+            call.approveToken = params.loanToken;
+            if (assets >= debt) {
+                // Repaying by shares clears the position exactly; repaying by assets could leave one share of dust.
+                call.data = abi.encodeCall(IMorphoBase.repay, (params, 0, shares, account, ""));
+                call.approveAmount = debt;
+            } else {
+                call.data = abi.encodeCall(IMorphoBase.repay, (params, assets, 0, account, ""));
+                call.approveAmount = assets;
+            }
+        } else {
+            revert UnsupportedAction(kind);
+        }
+    }
+
+    function _debt(MarketParams memory params, uint256 borrowShares) internal view returns (uint256) {
+        if (borrowShares == 0) return 0;
+        (,, uint256 totalBorrowAssets, uint256 totalBorrowShares) = MORPHO.expectedMarketBalances(params);
+        return borrowShares.toAssetsUp(totalBorrowAssets, totalBorrowShares);
+    }
+}

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+pragma solidity >=0.8.0;
+
+/// @notice A sub-account's state as a venue adapter reports it.
+/// @dev `price` is the value of one collateral base unit in loan base units, scaled by 1e36 (Morpho's
+/// ORACLE_PRICE_SCALE convention), so `collateral * price / 1e36` is the collateral value in loan units.
+struct MarketState {
+    address loanToken;
+    address collateralToken;
+    uint256 collateral;
+    uint256 debt;
+    uint256 price;
+    uint256 lltv;
+}
+
+/// @notice What the module must do for one venue action: the call the Safe makes and the exact allowance it needs.
+struct VenueCall {
+    address target;
+    bytes data;
+    address approveToken;
+    uint256 approveAmount;
+}
+
+/// @title IVenueAdapter
+/// @notice A stateless, view-only translator between the module's typed actions and one margin venue.
+/// @dev Trust assumptions:
+/// - Adapters are fixed at module deployment (no admin can add one later) and are reviewed code.
+/// - An adapter never holds funds and is never called with value: the module calls `encode` with
+///   STATICCALL semantics (view) and executes the returned call from the Safe with CALL, never DELEGATECALL.
+/// - Every returned call must credit the Safe (`account`) and only the Safe: onBehalf and receiver are
+///   always `account`. The module additionally checks that `target` is the adapter's `venue()`.
+/// - `marketState` must round debt up and collateral down, so health is never overstated.
+/// - The interface admits venues with one collateral and one debt asset per market id (Morpho Blue); an Aave v3
+///   adapter encodes (collateral asset, debt asset, e-mode) into the market id.
+interface IVenueAdapter {
+    /// @notice Raised by `encode` for an action kind the venue does not handle.
+    error UnsupportedAction(uint8 kind);
+
+    /// @notice The venue contract every call returned by `encode` targets.
+    function venue() external view returns (address);
+
+    /// @notice True when `market` exists on the venue.
+    function isMarket(bytes32 market) external view returns (bool);
+
+    /// @notice The loan and collateral tokens of `market`.
+    function marketTokens(bytes32 market) external view returns (address loanToken, address collateralToken);
+
+    /// @notice The current state of `account`'s position in `market`, interest accrued to now.
+    function marketState(bytes32 market, address account) external view returns (MarketState memory state);
+
+    /// @notice The call `account` must make (kinds as the module's ActionKind: 2 SupplyCollateral,
+    /// 3 WithdrawCollateral, 4 Borrow, 5 Repay) to perform `kind` for `assets` on `market`.
+    /// @dev For Repay, `assets` at or above the debt repays the whole debt (by shares, so no dust is left).
+    function encode(uint8 kind, bytes32 market, uint256 assets, address account)
+        external
+        view
+        returns (VenueCall memory call);
+}
