@@ -64,13 +64,13 @@ export function simulateFirstPassage(params: MonteCarloParameters): MonteCarloRe
   const bridge = (params.bridge ?? true) && sigma > 0
   const bridgeScale = bridge ? -2 / (sigma * sigma * dt) : 0
   const barrier = -logDistance
-  const noJumpProbability = Math.exp(-lambdaDt)
   const hitStep = new Int32Array(paths)
   const terminal = new Float64Array(paths)
   let hits = 0
   for (let p = 0; p < paths; p++) {
     let x = 0
     let hit = 0
+    let nextJump = lambdaDt > 0 ? -Math.log(rng.uniform()) / lambdaDt : Number.POSITIVE_INFINITY
     if (barrier >= 0) hit = 1
     else {
       for (let k = 1; k <= steps; k++) {
@@ -88,9 +88,11 @@ export function simulateFirstPassage(params: MonteCarloParameters): MonteCarloRe
             break
           }
         }
-        if (lambdaDt > 0 && jumps !== undefined && rng.uniform() > noJumpProbability) {
-          const n = Math.max(1, rng.poisson(lambdaDt))
-          next += n * jumps.meanLog + Math.sqrt(n) * jumps.sigmaLog * rng.normal()
+        if (nextJump <= k && jumps !== undefined) {
+          while (nextJump <= k) {
+            next += jumps.meanLog + jumps.sigmaLog * rng.normal()
+            nextJump += -Math.log(rng.uniform()) / lambdaDt
+          }
           if (next <= barrier) {
             x = next
             hit = k

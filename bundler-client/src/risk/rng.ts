@@ -1,13 +1,11 @@
 /**
- * Seeded xoshiro128** generator with polar-method normals. Same seed, same sequence, on every platform.
+ * Seeded xoshiro128** generator with ziggurat normals. Same seed, same sequence, on every platform.
  */
 export class Rng {
   private a: number
   private b: number
   private c: number
   private d: number
-  private spare = 0
-  private hasSpare = false
 
   /**
    * @param seed - Any 32-bit integer; expanded with splitmix32 into the 128-bit state.
@@ -46,24 +44,28 @@ export class Rng {
     return (this.nextUint32() + 0.5) * 2.3283064365386963e-10
   }
 
-  /** @returns A standard normal draw (Marsaglia polar method, pairs cached). */
+  /** @returns A standard normal draw (Marsaglia-Tsang ziggurat, 128 layers). */
   normal(): number {
-    if (this.hasSpare) {
-      this.hasSpare = false
-      return this.spare
+    let hz = this.nextUint32() | 0
+    let iz = hz & 127
+    if (Math.abs(hz) < (KN[iz] as number)) return hz * (WN[iz] as number)
+    for (;;) {
+      if (iz === 0) {
+        let x = 0
+        let y = 0
+        do {
+          x = -Math.log(this.uniform()) * 0.2904764
+          y = -Math.log(this.uniform())
+        } while (y + y < x * x)
+        return hz > 0 ? ZIGGURAT_R + x : -ZIGGURAT_R - x
+      }
+      const x = hz * (WN[iz] as number)
+      const f0 = FN[iz] as number
+      if (f0 + this.uniform() * ((FN[iz - 1] as number) - f0) < Math.exp(-0.5 * x * x)) return x
+      hz = this.nextUint32() | 0
+      iz = hz & 127
+      if (Math.abs(hz) < (KN[iz] as number)) return hz * (WN[iz] as number)
     }
-    let u = 0
-    let v = 0
-    let s = 0
-    do {
-      u = 2 * this.uniform() - 1
-      v = 2 * this.uniform() - 1
-      s = u * u + v * v
-    } while (s >= 1 || s === 0)
-    const f = Math.sqrt((-2 * Math.log(s)) / s)
-    this.spare = v * f
-    this.hasSpare = true
-    return u * f
   }
 
   /**
@@ -80,6 +82,31 @@ export class Rng {
       p *= this.uniform()
     }
     return k
+  }
+}
+
+const ZIGGURAT_R = 3.442619855899
+const KN = new Float64Array(128)
+const WN = new Float64Array(128)
+const FN = new Float64Array(128)
+{
+  const m1 = 2147483648
+  const vn = 9.91256303526217e-3
+  let dn = ZIGGURAT_R
+  let tn = dn
+  const q = vn / Math.exp(-0.5 * dn * dn)
+  KN[0] = (dn / q) * m1
+  KN[1] = 0
+  WN[0] = q / m1
+  WN[127] = dn / m1
+  FN[0] = 1
+  FN[127] = Math.exp(-0.5 * dn * dn)
+  for (let i = 126; i >= 1; i--) {
+    dn = Math.sqrt(-2 * Math.log(vn / dn + Math.exp(-0.5 * dn * dn)))
+    KN[i + 1] = (dn / tn) * m1
+    tn = dn
+    FN[i] = Math.exp(-0.5 * dn * dn)
+    WN[i] = dn / m1
   }
 }
 
