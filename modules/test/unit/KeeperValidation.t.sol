@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+import {Fixture} from "../utils/Fixture.sol";
+import {ILeverageModule, AutomationConfig, Plan, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {PlanLib} from "../../src/libraries/PlanLib.sol";
+import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
+import {_packValidationData} from "@account-abstraction/contracts/core/Helpers.sol";
+
+/// @notice Automation-lane validation: the keeper key, its validity window, pause, gas caps, paymaster rule and the
+/// plan's canonical encoding, all checked without reverting on a bad signature.
+contract KeeperValidationTest is Fixture {
+    uint48 internal keeperUntil;
+    bytes32 internal wethId;
+
+    function setUp() public override {
+        super.setUp();
+        keeperUntil = uint48(block.timestamp + 30 days);
+        wethId = setPolicyFor(safe, defaultPolicy(wethMarket, address(usdcVault)));
+    }
+
+    function _plan() internal view returns (Plan memory) {
+        return plan1(
+            wethId,
+            action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 1e6),
+            action(ActionKind.Repay, 0, address(0), 1e6)
+        );
+    }
+
+    function _validate(PackedUserOperation memory op) internal returns (uint256) {
+        vm.prank(address(entryPoint));
+        return ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_AcceptsKeeperSignatureAndReturnsKeyExpiry() public {
+        uint256 data = _validate(keeperOp(safe, keeper, _plan(), keeperKey));
+        assertEq(data, _packValidationData(false, keeperUntil, 0), "valid until the key expires");
+    }
+
+    function test_Validate_IntersectsSignatureWindowWithKeyWindow() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.signature = sign(op, keeperKey, 100, uint48(block.timestamp + 1 hours));
+        assertEq(_validate(op), _packValidationData(false, uint48(block.timestamp + 1 hours), 100));
+        op.signature = sign(op, keeperKey, 100, uint48(block.timestamp + 365 days));
+        assertEq(_validate(op), _packValidationData(false, keeperUntil, 100), "never beyond the key's expiry");
+    }
+
+    function test_Validate_ReturnsFailureForWrongSigner() public {
+        (, uint256 otherKey) = makeAddrAndKey("impostor");
+        uint256 data = _validate(keeperOp(safe, keeper, _plan(), otherKey));
+        assertEq(data & 1, 1, "SIG_VALIDATION_FAILED");
+    }
+
+    function test_Validate_ReturnsFailureForUnregisteredKeeper() public {
+        (address stranger, uint256 strangerKey) = makeAddrAndKey("stranger");
+        uint256 data = _validate(keeperOp(safe, stranger, _plan(), strangerKey));
+        assertEq(data & 1, 1, "a self-signed stranger is refused");
+    }
+
+    function test_Validate_ReturnsFailureAfterRevocation() public {
+        vm.prank(safe);
+        ILeverageModule(safe).revokeKeeper(keeper);
+        assertEq(_validate(keeperOp(safe, keeper, _plan(), keeperKey)) & 1, 1);
+    }
+
+    function test_Validate_ExpiredKeyIsReportedThroughValidUntil() public {
+        vm.prank(safe);
+        ILeverageModule(safe).addKeeper(keeper, 0, uint48(block.timestamp - 1));
+        uint256 data = _validate(keeperOp(safe, keeper, _plan(), keeperKey));
+        assertEq(data, _packValidationData(false, uint48(block.timestamp - 1), 0), "EntryPoint rejects it as expired");
+    }
+
+    function test_Validate_ReturnsFailureForContractStyleSignature() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        // An ERC-1271 style signature (r = signer, s = offset, v = 0) followed by data: not 65 bytes.
+        op.signature = abi.encodePacked(uint48(0), uint48(0), bytes32(uint256(uint160(keeper))), bytes32(uint256(65)), uint8(0), bytes32(0));
+        assertEq(_validate(op) & 1, 1);
+    }
+
+    function test_Validate_ReturnsFailureForMalleableSignature() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        bytes memory sig = op.signature;
+        bytes32 s;
+        assembly ("memory-safe") {
+            s := mload(add(sig, 76))
+        }
+        uint256 n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
+        bytes32 highS = bytes32(n - uint256(s));
+        uint8 v = uint8(sig[76]) == 27 ? 28 : 27;
+        bytes memory flipped = abi.encodePacked(uint48(0), uint48(0), _slice(sig, 12, 32), highS, v);
+        op.signature = flipped;
+        assertEq(_validate(op) & 1, 1, "high-s twin refused");
+    }
+
+    function test_Validate_DoesNotRevertForGarbageSignature() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.signature = abi.encodePacked(uint48(0), uint48(0), new bytes(65));
+        assertEq(_validate(op) & 1, 1);
+    }
+
+    function test_Validate_RevertWhen_Paused() public {
+        vm.prank(safe);
+        ILeverageModule(safe).setPaused(true);
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.AutomationPaused.selector, safe));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_RevertWhen_NeverConfigured() public {
+        address fresh = createSafe(owner);
+        vm.prank(fresh);
+        ILeverageModule(fresh).addKeeper(keeper, 0, keeperUntil);
+        PackedUserOperation memory op = keeperOp(fresh, keeper, _plan(), keeperKey);
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.GasFieldAboveCap.selector, 0, 500_000, 0));
+        ILeverageModule(fresh).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_RevertWhen_AnyGasFieldAboveCap() public {
+        AutomationConfig memory c = defaultAutomation();
+        for (uint8 field; field < 7; ++field) {
+            PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+            op.paymasterAndData = abi.encodePacked(makeAddr("pm"), uint128(100_000), uint128(50_000));
+            uint256 value;
+            if (field == 0) {
+                value = uint256(c.maxVerificationGasLimit) + 1;
+                op.accountGasLimits = bytes32((value << 128) | 1_000_000);
+            } else if (field == 1) {
+                value = uint256(c.maxCallGasLimit) + 1;
+                op.accountGasLimits = bytes32((uint256(500_000) << 128) | value);
+            } else if (field == 2) {
+                value = uint256(c.maxPreVerificationGas) + 1;
+                op.preVerificationGas = value;
+            } else if (field == 3) {
+                value = uint256(c.maxFeePerGas) + 1;
+                op.gasFees = bytes32((uint256(1 gwei) << 128) | value);
+            } else if (field == 4) {
+                value = uint256(c.maxPriorityFeePerGas) + 1;
+                op.gasFees = bytes32((value << 128) | 2 gwei);
+            } else if (field == 5) {
+                value = uint256(c.maxPaymasterVerificationGasLimit) + 1;
+                op.paymasterAndData = abi.encodePacked(makeAddr("pm"), uint128(value), uint128(50_000));
+            } else {
+                value = uint256(c.maxPaymasterPostOpGasLimit) + 1;
+                op.paymasterAndData = abi.encodePacked(makeAddr("pm"), uint128(100_000), uint128(value));
+            }
+            uint256 cap = [
+                uint256(c.maxVerificationGasLimit),
+                c.maxCallGasLimit,
+                c.maxPreVerificationGas,
+                c.maxFeePerGas,
+                c.maxPriorityFeePerGas,
+                c.maxPaymasterVerificationGasLimit,
+                c.maxPaymasterPostOpGasLimit
+            ][field];
+            vm.prank(address(entryPoint));
+            vm.expectRevert(abi.encodeWithSelector(ILeverageModule.GasFieldAboveCap.selector, field, value, cap));
+            ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+        }
+    }
+
+    function test_Validate_RevertWhen_RequiredPaymasterMissingOrSwapped() public {
+        address required = makeAddr("required paymaster");
+        AutomationConfig memory c = defaultAutomation();
+        c.requiredPaymaster = required;
+        vm.prank(safe);
+        ILeverageModule(safe).setAutomationConfig(c);
+
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.PaymasterNotAllowed.selector, address(0), required));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+
+        address swapped = makeAddr("swapped paymaster");
+        op.paymasterAndData = abi.encodePacked(swapped, uint128(100_000), uint128(50_000));
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.PaymasterNotAllowed.selector, swapped, required));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+
+        op.paymasterAndData = abi.encodePacked(required, uint128(100_000), uint128(50_000), hex"beef");
+        op.signature = sign(op, keeperKey, 0, 0);
+        assertEq(_validate(op) & 1, 0, "the required paymaster passes");
+    }
+
+    function test_Validate_RevertWhen_PlanHasTrailingBytes() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.callData = bytes.concat(op.callData, hex"00");
+        _expectMalformed(op, PlanLib.BAD_LENGTH);
+    }
+
+    function test_Validate_RevertWhen_PlanTruncated() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.callData = _slice(op.callData, 0, 100);
+        _expectMalformed(op, PlanLib.TOO_SHORT);
+    }
+
+    function test_Validate_RevertWhen_KeeperWordDirty() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.callData[4] = 0x01;
+        _expectMalformed(op, PlanLib.DIRTY_KEEPER);
+    }
+
+    function test_Validate_RevertWhen_OffsetNonCanonical() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.callData[4 + 63] = 0x60;
+        _expectMalformed(op, PlanLib.BAD_OFFSET);
+    }
+
+    function test_Validate_RevertWhen_UnknownActionKind() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        // First action's kind word: 4 + 160 + 32 (one id) + 32 (actions length) + 31
+        op.callData[4 + 160 + 32 + 32 + 31] = 0x06;
+        _expectMalformed(op, PlanLib.BAD_KIND);
+    }
+
+    function test_Validate_RevertWhen_SubAccountIndexOutOfRange() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.callData[4 + 160 + 32 + 32 + 63] = 0x01;
+        _expectMalformed(op, PlanLib.BAD_INDEX);
+    }
+
+    function test_Validate_RevertWhen_PoolWordDirty() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.callData[4 + 160 + 32 + 32 + 64] = 0x01;
+        _expectMalformed(op, PlanLib.DIRTY_POOL);
+    }
+
+    function test_Validate_RevertWhen_EmptyPlan() public {
+        Plan memory plan;
+        plan.subAccounts = new bytes32[](1);
+        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
+        _expectMalformed(op, PlanLib.ACTION_COUNT);
+        plan.subAccounts = new bytes32[](0);
+        op = keeperOp(safe, keeper, plan, keeperKey);
+        _expectMalformed(op, PlanLib.SUB_ACCOUNT_COUNT);
+    }
+
+    function test_Validate_RevertWhen_SelectorUnsupported() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.callData = abi.encodeCall(ILeverageModule.setPaused, (false));
+        vm.prank(address(entryPoint));
+        vm.expectRevert(
+            abi.encodeWithSelector(ILeverageModule.UnsupportedExecutionFunction.selector, ILeverageModule.setPaused.selector)
+        );
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_RevertWhen_NotFromEntryPoint() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        vm.prank(keeper);
+        vm.expectRevert(ILeverageModule.UnsupportedEntryPoint.selector);
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_RevertWhen_SenderIsAnotherSafe() public {
+        address other = createSafe(owner);
+        PackedUserOperation memory op = keeperOp(other, keeper, _plan(), keeperKey);
+        vm.prank(address(entryPoint));
+        vm.expectRevert(ILeverageModule.InvalidCaller.selector);
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_PaysMissingFundsToTheEntryPoint() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        uint256 before = address(entryPoint).balance;
+        vm.prank(address(entryPoint));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0.01 ether);
+        assertEq(address(entryPoint).balance - before, 0.01 ether);
+    }
+
+    function test_Validate_SignatureBindsTheChainIdAndEntryPoint() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        vm.chainId(block.chainid + 1);
+        assertEq(_validate(op) & 1, 1, "a signature from another chain fails");
+    }
+
+    function _expectMalformed(PackedUserOperation memory op, uint8 reason) internal {
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, reason));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function _slice(bytes memory data, uint256 start, uint256 length) internal pure returns (bytes memory out) {
+        out = new bytes(length);
+        for (uint256 i; i < length; ++i) {
+            out[i] = data[start + i];
+        }
+    }
+}
