@@ -6,6 +6,7 @@ import {
   type PublicClient,
   createPublicClient,
   createWalletClient,
+  encodeDeployData,
   getAddress,
   http,
   parseAbi,
@@ -13,8 +14,13 @@ import {
 } from "viem"
 import { createPaymasterClient, entryPoint07Abi, entryPoint07Address } from "viem/account-abstraction"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { verifyingPaymasterAbi } from "./devnet/deploy.js"
+import { deployArtifact, getCreate2Address, readArtifact } from "./devnet/artifact.js"
+import { devnetArtifacts, verifyingPaymasterAbi } from "./devnet/deploy.js"
+import { ArtifactError } from "./devnet/errors.js"
 import { type Devnet, startDevnet } from "./devnet/index.js"
 import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "./devnet/paymaster.js"
 
@@ -108,6 +114,46 @@ describe("devnet", () => {
     })
     expect(verifyingSigner).toBe(privateKeyToAccount(devnet.keys.paymasterSigner).address)
     expect(await depositOf(addresses.verifyingPaymaster)).toBe(parseEther("100"))
+  })
+
+  test("deploys a forge-style artifact (bytecode.object) through CREATE2 with constructor args", async () => {
+    const hardhat = readArtifact(devnetArtifacts.safe4337Module)
+    const forgePath = join(mkdtempSync(join(tmpdir(), "devnet-artifact-")), "Safe4337Module.json")
+    writeFileSync(forgePath, JSON.stringify({ abi: hardhat.abi, bytecode: { object: hardhat.bytecode.slice(2) } }))
+    const walletClient = createWalletClient({
+      chain: devnet.chain,
+      transport: http(),
+      account: privateKeyToAccount(devnet.keys.spare[0]),
+    })
+    const salt = "0x00000000000000000000000000000000000000000000000000000000000000aa"
+    const otherEntryPoint = "0x000000000000000000000000000000000000bEEF"
+    const { address, hash, wait } = await deployArtifact({
+      artifact: forgePath,
+      args: [otherEntryPoint],
+      salt,
+      publicClient,
+      walletClient,
+    })
+    expect(hash).toBeDefined()
+    expect(await wait()).toBe(address)
+    expect(address).not.toBe(devnet.addresses.safe4337Module)
+    const supportedEntryPoint = await publicClient.readContract({
+      address,
+      abi: parseAbi(["function SUPPORTED_ENTRYPOINT() view returns (address)"]),
+      functionName: "SUPPORTED_ENTRYPOINT",
+    })
+    expect(supportedEntryPoint).toBe(otherEntryPoint)
+    const again = await deployArtifact({ artifact: forgePath, args: [otherEntryPoint], salt, publicClient, walletClient })
+    expect(again).toMatchObject({ address, hash: undefined })
+    const initCode = encodeDeployData({ abi: hardhat.abi, bytecode: hardhat.bytecode, args: [otherEntryPoint] })
+    expect(getCreate2Address({ initCode, salt })).toBe(address)
+  })
+
+  test("rejects an artifact without creation bytecode", () => {
+    expect(() => readArtifact("@account-abstraction/contracts/artifacts/IEntryPoint.json")).toThrow(ArtifactError)
+    expect(() => readArtifact("@account-abstraction/contracts/artifacts/DoesNotExist.json")).toThrow(
+      "Cannot read the contract artifact.",
+    )
   })
 
   test("sends an ETH transfer UserOperation from a new Safe through Alto", async () => {
