@@ -30,5 +30,5 @@ export const devnetKeys = {
   /** VerifyingPaymaster owner (deploys it with CREATE so it can stake and withdraw). */
   paymasterOwner: anvilPrivateKeys[4],
   /** Free for tests. */
-  spare: anvilPrivateKeys.slice(5),
+  spare: [anvilPrivateKeys[5], anvilPrivateKeys[6], anvilPrivateKeys[7], anvilPrivateKeys[8], anvilPrivateKeys[9]],
 } as const
