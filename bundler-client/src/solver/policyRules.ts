@@ -1,0 +1,168 @@
+import { PlanExecutionError } from "./errors"
+import { applyPlan, assetPrice, effectiveEpoch, healthOf, netValue } from "./state"
+import type { EpochState, Plan, Policy, PortfolioState } from "./types"
+
+/** Which rule of docs/policy-rules.md a violation breaks ("structure" = the Plan section). */
+export type PolicyRule = "structure" | 1 | 2 | 3 | 4 | 5
+
+/** One reason the module would reject a plan. */
+export type PolicyViolation = {
+  /** Rule number (or "structure"). */
+  rule: PolicyRule
+  /** Offending sub-account, when the violation is about one. */
+  subAccountId?: string | undefined
+  /** Human-readable explanation. */
+  message: string
+}
+
+/** Input of {@link checkPlanAgainstPolicy}. */
+export type CheckPlanParameters = {
+  /** The plan. */
+  plan: Plan
+  /** Portfolio before the plan (oracle prices). */
+  pre: PortfolioState
+  /** Portfolio after the plan; computed with `applyPlan` when omitted. */
+  post?: PortfolioState | undefined
+  /** Policies by sub-account id. */
+  policies: Readonly<Record<string, Policy>>
+  /** Stored epoch bookkeeping by sub-account id (missing: never rebalanced). */
+  epochs: Readonly<Record<string, EpochState>>
+  /** Unix seconds of execution. */
+  now: number
+  /** Execution gas to charge against maxGasPerEpoch; defaults to `plan.gas`. */
+  gas?: number | undefined
+}
+
+/** Result of {@link checkPlanAgainstPolicy}. */
+export type CheckPlanReturnType = {
+  /** True when the module would accept the plan. */
+  ok: boolean
+  /** Every violation found (empty when ok). */
+  violations: PolicyViolation[]
+  /** Value moved per touched sub-account (rule 4), loan units. */
+  amountMoved: Record<string, number>
+  /** Net value before and after (rule 5), loan units. */
+  netValueBefore: number
+  netValueAfter: number
+}
+
+/** Relative slack on the rule 5 comparison for floating-point noise only (the module compares integers). */
+export const FLOAT_TOLERANCE = 1e-12
+
+const POOL_KINDS = new Set(["WithdrawFromPool", "DepositToPool"])
+const NEVER_RUN: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
+
+/**
+ * Decide whether the module accepts a plan: the Plan structure and rules 1-5 of
+ * docs/policy-rules.md, evaluated on the pre- and post-plan states. The solver's property tests, the
+ * backtester and the keeper all call this one function.
+ *
+ * @param params - Plan, states, policies, epochs, time and gas.
+ * @returns `ok` and the list of violations, plus the rule 4 and rule 5 figures.
+ * @example
+ * const { ok, violations } = checkPlanAgainstPolicy({ plan, pre, policies, epochs, now })
+ */
+export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanReturnType {
+  const { plan, pre, policies, now } = params
+  const violations: PolicyViolation[] = []
+  const amountMoved: Record<string, number> = {}
+  const fail = (rule: PolicyRule, message: string, subAccountId?: string): void => {
+    violations.push({ rule, subAccountId, message })
+  }
+  const result = (netValueBefore = 0, netValueAfter = 0): CheckPlanReturnType => ({ ok: violations.length === 0, violations, amountMoved, netValueBefore, netValueAfter })
+
+  if (plan.actions.length === 0) fail("structure", "plan has no actions")
+  if (new Set(plan.subAccounts).size !== plan.subAccounts.length) fail("structure", "sub-account ids in the plan are not unique")
+  const subs = plan.subAccounts.map((id) => pre.subAccounts.find((s) => s.id === id))
+  plan.subAccounts.forEach((id, i) => {
+    const s = subs[i]
+    if (s === undefined) fail("structure", `sub-account ${id} is not in the portfolio`, id)
+    else if (s.loanAsset !== plan.loanAsset) fail("structure", `sub-account ${id} has loan asset ${s.loanAsset}, plan is for ${plan.loanAsset}`, id)
+    if (policies[id] === undefined) fail("structure", `sub-account ${id} has no policy`, id)
+    amountMoved[id] = 0
+  })
+  const touchedPools = new Set<string>()
+  plan.actions.forEach((a, index) => {
+    const id = plan.subAccounts[a.subAccount]
+    const s = subs[a.subAccount]
+    const policy = id === undefined ? undefined : policies[id]
+    if (id === undefined || s === undefined || policy === undefined) {
+      fail("structure", `action ${index} refers to sub-account index ${a.subAccount} outside the plan`)
+      return
+    }
+    if (!(a.amount > 0) || !Number.isFinite(a.amount) || a.amountBase <= 0n) fail("structure", `action ${index} (${a.kind}) has a non-positive amount`, id)
+    if (POOL_KINDS.has(a.kind)) {
+      const pool = pre.pools.find((p) => p.address === a.pool)
+      if (a.pool === undefined || pool === undefined) {
+        fail("structure", `action ${index} (${a.kind}) names no known pool`, id)
+        return
+      }
+      if (!policy.pools.includes(a.pool)) fail("structure", `action ${index} (${a.kind}) uses pool ${a.pool} outside the policy of ${id}`, id)
+      if (pool.asset !== s.loanAsset && pool.asset !== s.collateralAsset) fail("structure", `pool ${a.pool} asset ${pool.asset} is neither loan nor collateral of ${id}`, id)
+      touchedPools.add(a.pool)
+      amountMoved[id] = (amountMoved[id] ?? 0) + a.amount * assetPrice(pre, pool.asset, plan.loanAsset)
+    } else {
+      if (a.pool !== undefined) fail("structure", `action ${index} (${a.kind}) must not name a pool`, id)
+      const value = a.kind === "SupplyCollateral" || a.kind === "WithdrawCollateral" ? a.amount * s.price : a.amount
+      amountMoved[id] = (amountMoved[id] ?? 0) + value
+    }
+  })
+  if (violations.length > 0) return result()
+
+  let post = params.post
+  if (post === undefined) {
+    try {
+      post = applyPlan(pre, plan)
+    } catch (error) {
+      if (error instanceof PlanExecutionError) {
+        fail("structure", error.message)
+        return result()
+      }
+      throw error
+    }
+  }
+
+  let triggered = false
+  const gas = params.gas ?? plan.gas
+  let minLossBps = Number.POSITIVE_INFINITY
+  plan.subAccounts.forEach((id, i) => {
+    const before = subs[i]
+    const after = post.subAccounts.find((s) => s.id === id)
+    const policy = policies[id]
+    if (before === undefined || after === undefined || policy === undefined) return
+    minLossBps = Math.min(minLossBps, policy.maxLossBps)
+    const hb = healthOf(before)
+    const ha = healthOf(after)
+    if (hb < policy.minHealth || (policy.boostAllowed && hb > policy.maxHealth)) triggered = true
+
+    const stored = params.epochs[id] ?? NEVER_RUN
+    if (stored.lastRebalance !== undefined && now < stored.lastRebalance + policy.cooldown)
+      fail(2, `${id} rebalanced ${now - stored.lastRebalance} s ago, cooldown is ${policy.cooldown} s`, id)
+
+    if (!(ha >= policy.minHealth && ha <= policy.maxHealth)) fail(3, `${id} ends at health ${ha}, outside [${policy.minHealth}, ${policy.maxHealth}]`, id)
+    if (Math.abs(ha - policy.targetHealth) > Math.abs(hb - policy.targetHealth))
+      fail(3, `${id} moves from health ${hb} to ${ha}, further from target ${policy.targetHealth}`, id)
+    if (!policy.boostAllowed) {
+      if (ha < hb) fail(3, `${id} does not allow boosts but health falls from ${hb} to ${ha}`, id)
+      if (plan.actions.some((a) => a.subAccount === i && (a.kind === "Borrow" || a.kind === "WithdrawCollateral")))
+        fail(3, `${id} does not allow boosts but the plan borrows or withdraws collateral on it`, id)
+    }
+
+    const epoch = effectiveEpoch(stored, policy.epochLength, now)
+    const moved = amountMoved[id] ?? 0
+    if (moved > policy.maxAmountPerRebalance) fail(4, `${id} moves ${moved}, above maxAmountPerRebalance ${policy.maxAmountPerRebalance}`, id)
+    if (epoch.amountInEpoch + moved > policy.maxAmountPerEpoch)
+      fail(4, `${id} would move ${epoch.amountInEpoch + moved} in the epoch, above maxAmountPerEpoch ${policy.maxAmountPerEpoch}`, id)
+    if (epoch.rebalancesInEpoch + 1 > policy.maxRebalancesPerEpoch)
+      fail(4, `${id} would have ${epoch.rebalancesInEpoch + 1} rebalances in the epoch, above ${policy.maxRebalancesPerEpoch}`, id)
+    if (epoch.gasInEpoch + gas > policy.maxGasPerEpoch) fail(4, `${id} would use ${epoch.gasInEpoch + gas} gas in the epoch, above ${policy.maxGasPerEpoch}`, id)
+  })
+  if (!triggered) fail(1, "no touched sub-account is outside its band before the plan (NoTrigger)")
+
+  const pools = [...touchedPools]
+  const before = netValue(pre, plan.loanAsset, plan.subAccounts, pools)
+  const after = netValue(post, plan.loanAsset, plan.subAccounts, pools)
+  if (Number.isFinite(minLossBps) && after < before - (Math.abs(before) * minLossBps) / 10_000 - Math.abs(before) * FLOAT_TOLERANCE)
+    fail(5, `net value drops from ${before} to ${after}, more than ${minLossBps} bps`)
+  return result(before, after)
+}

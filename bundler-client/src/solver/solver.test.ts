@@ -1,0 +1,169 @@
+import { describe, expect, it } from "vitest"
+import { solve, liquidationIncentiveFactor } from "./solver"
+import { checkPlanAgainstPolicy } from "./policyRules"
+import { applyPlan, healthOf } from "./state"
+import { makePolicy, randomSolverInput, TEST_COSTS } from "./testing"
+import type { EpochState, Policy, PortfolioState, SolverInput, SubAccountInput } from "./types"
+
+const NOW = 1_700_000_000
+const FRESH: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
+const POOL = "0x00000000000000000000000000000000000000a1"
+
+function sub(id: string, health: number, policy: Partial<Policy> = {}, sigma = 0.6): SubAccountInput {
+  const price = 3000
+  const collateral = 10
+  return {
+    state: { id, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral, debt: (collateral * price * 0.86) / health, lltv: 0.86, price },
+    policy: makePolicy(policy),
+    epoch: FRESH,
+    risk: { sigma },
+  }
+}
+
+function input(subAccounts: SubAccountInput[], extra: Partial<SolverInput> = {}): SolverInput {
+  return { now: NOW, subAccounts, pools: [], idle: {}, costs: TEST_COSTS, ...extra }
+}
+
+function check(i: SolverInput, plan: NonNullable<ReturnType<typeof solve>["plan"]>) {
+  const pre: PortfolioState = { subAccounts: i.subAccounts.map((s) => s.state), pools: i.pools, idle: i.idle }
+  return checkPlanAgainstPolicy({
+    plan,
+    pre,
+    policies: Object.fromEntries(i.subAccounts.map((s) => [s.state.id, s.policy])),
+    epochs: Object.fromEntries(i.subAccounts.map((s) => [s.state.id, s.epoch])),
+    now: i.now,
+  })
+}
+
+describe("solve", () => {
+  it("proposes nothing when every sub-account is inside its band", () => {
+    const r = solve(input([sub("a", 1.3), sub("b", 1.6)], { idle: { USDC: 1e6 } }))
+    expect(r.plan).toBeUndefined()
+    expect(r.outcomes[0]?.reason).toMatch(/no trigger/)
+  })
+
+  it("repays from idle funds first and reaches the risk health, not more", () => {
+    const i = input([sub("a", 1.1, { pools: [POOL] }, 1.2)], {
+      idle: { USDC: 100_000 },
+      pools: [{ address: POOL, asset: "USDC", decimals: 6, balance: 1e6, withdrawable: 1e6 }],
+    })
+    const r = solve(i)
+    expect(r.plan?.actions.map((a) => a.kind)).toEqual(["Repay"])
+    const o = r.outcomes[0]
+    expect(o?.healthAfter).toBeCloseTo(Math.min(Math.max(o?.riskHealth ?? 0, 1.15), 1.7), 4)
+    expect(check(i, r.plan!).ok).toBe(true)
+  })
+
+  it("falls back to an allowed pool when idle funds are short, and never touches a pool outside the policy", () => {
+    const other = "0x00000000000000000000000000000000000000b2"
+    const i = input([sub("a", 1.05, { pools: [POOL] })], {
+      idle: { USDC: 100 },
+      pools: [
+        { address: other, asset: "USDC", decimals: 6, balance: 1e6, withdrawable: 1e6 },
+        { address: POOL, asset: "USDC", decimals: 6, balance: 1e6, withdrawable: 1e6, slippageBps: 5 },
+      ],
+    })
+    const r = solve(i)
+    expect(r.plan?.actions.map((a) => a.kind)).toEqual(["Repay", "WithdrawFromPool", "Repay"])
+    expect(r.plan?.actions.every((a) => a.pool === undefined || a.pool === POOL)).toBe(true)
+    expect(check(i, r.plan!).ok).toBe(true)
+  })
+
+  it("borrows on an over-collateralised in-band sub-account to repay a triggered one, keeping the donor in band and no further from target", () => {
+    const i = input([sub("low", 1.1), sub("donor", 1.65)])
+    const r = solve(i)
+    expect(r.plan?.actions.map((a) => `${a.kind}:${r.plan?.subAccounts[a.subAccount]}`)).toEqual(["Borrow:donor", "Repay:low"])
+    const donor = r.outcomes[1]
+    expect(donor?.role).toBe("source")
+    expect(donor?.healthAfter).toBeGreaterThanOrEqual(1.4 - 0.25)
+    expect(check(i, r.plan!).ok).toBe(true)
+  })
+
+  it("does not borrow on a donor whose policy forbids boosts", () => {
+    const r = solve(input([sub("low", 1.1), sub("donor", 1.65, { boostAllowed: false })]))
+    expect(r.plan).toBeUndefined()
+    expect(r.outcomes[0]?.reason).toMatch(/no valid plan/)
+  })
+
+  it("boosts above the band by borrowing into an allowed pool", () => {
+    const i = input([sub("a", 2.5, { pools: [POOL] }, 0.5)], { pools: [{ address: POOL, asset: "USDC", decimals: 6, balance: 0, withdrawable: 0 }] })
+    const r = solve(i)
+    expect(r.plan?.actions.map((a) => a.kind)).toEqual(["Borrow", "DepositToPool"])
+    expect(r.outcomes[0]?.healthAfter).toBeLessThanOrEqual(1.7)
+    expect(check(i, r.plan!).ok).toBe(true)
+    expect(r.plan?.actions[0]?.amountBase).toBe(BigInt(Math.floor((r.plan?.actions[0]?.amount ?? 0) * 1e6)))
+  })
+
+  it("respects the cooldown and the per-rebalance cap", () => {
+    const cooling = sub("a", 1.05)
+    cooling.epoch = { ...FRESH, lastRebalance: NOW - 10 }
+    expect(solve(input([cooling], { idle: { USDC: 1e6 } })).outcomes[0]?.reason).toMatch(/cooling down/)
+    const capped = solve(input([sub("a", 1.05, { maxAmountPerRebalance: 10 })], { idle: { USDC: 1e6 } }))
+    expect(capped.plan).toBeUndefined()
+    expect(capped.outcomes[0]?.reason).toMatch(/reach only/)
+  })
+
+  it("skips a boost whose benefit is below its gas cost", () => {
+    const r = solve(input([sub("a", 1.75, { pools: [] })], { costs: { ...TEST_COSTS, gasPrice: 1 } }))
+    expect(r.plan).toBeUndefined()
+    expect(r.outcomes[0]?.reason).toMatch(/benefit/)
+  })
+
+  it("targets the policy target in threshold mode", () => {
+    const r = solve(input([sub("a", 1.1)], { idle: { USDC: 1e6 }, mode: "threshold" }))
+    expect(r.outcomes[0]?.healthAfter).toBeCloseTo(1.4, 4)
+  })
+
+  it("rejects mixed loan assets with a clear error", () => {
+    const b = sub("b", 1.3)
+    b.state = { ...b.state, loanAsset: "DAI" }
+    expect(() => solve(input([sub("a", 1.3), b]))).toThrow(/mix loan assets/)
+  })
+
+  it("uses Morpho's liquidation incentive", () => {
+    expect(liquidationIncentiveFactor(0.86)).toBeCloseTo(1 / (1 - 0.3 * 0.14), 12)
+    expect(liquidationIncentiveFactor(0.385)).toBe(1.15)
+  })
+})
+
+describe("solver properties (seeded random portfolios)", () => {
+  it("never proposes a plan the module rules reject, never leaves a touched sub-account outside its band, never uses a pool outside the policy", () => {
+    let plans = 0
+    for (let seed = 1; seed <= 400; seed++) {
+      const i = randomSolverInput(seed, 2 + (seed % 7), seed % 5)
+      const r = solve(i)
+      if (r.plan === undefined) continue
+      plans++
+      const c = check(i, r.plan)
+      expect(c.violations, `seed ${seed}`).toEqual([])
+      const post = applyPlan({ subAccounts: i.subAccounts.map((s) => s.state), pools: i.pools, idle: i.idle }, r.plan)
+      for (const id of r.plan.subAccounts) {
+        const s = i.subAccounts.find((x) => x.state.id === id)!
+        const h = healthOf(post.subAccounts.find((x) => x.id === id)!)
+        expect(h).toBeGreaterThanOrEqual(s.policy.minHealth)
+        expect(h).toBeLessThanOrEqual(s.policy.maxHealth)
+        expect(c.amountMoved[id]).toBeLessThanOrEqual(s.policy.maxAmountPerRebalance)
+      }
+      for (const a of r.plan.actions) {
+        if (a.pool === undefined) continue
+        const owner = i.subAccounts.find((x) => x.state.id === r.plan!.subAccounts[a.subAccount])!
+        expect(owner.policy.pools).toContain(a.pool)
+      }
+    }
+    expect(plans).toBeGreaterThan(100)
+  })
+
+  it("never raises leverage when volatility rises", () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const i = randomSolverInput(seed, 1, 2)
+      const s = i.subAccounts[0]!
+      let last = Number.POSITIVE_INFINITY
+      for (const sigma of [0.1, 0.3, 0.6, 1, 1.5, 2.5]) {
+        const r = solve({ ...i, subAccounts: [{ ...s, risk: { sigma } }] })
+        const lev = r.outcomes[0]!.leverageAfter
+        expect(lev, `seed ${seed} sigma ${sigma}`).toBeLessThanOrEqual(last * (1 + 1e-9))
+        last = lev
+      }
+    }
+  })
+})

@@ -1,0 +1,203 @@
+import { PlanExecutionError, SolverInputError } from "./errors"
+import type { EpochState, Plan, PortfolioState, SubAccountState, YieldPool } from "./types"
+
+/**
+ * Health = collateral value x LLTV / debt (Infinity without debt).
+ *
+ * @param s - Sub-account state.
+ * @returns Health (1.0 = liquidation threshold).
+ */
+export function healthOf(s: Pick<SubAccountState, "collateral" | "debt" | "lltv" | "price">): number {
+  return s.debt > 0 ? (s.collateral * s.price * s.lltv) / s.debt : Number.POSITIVE_INFINITY
+}
+
+/**
+ * Effective leverage = collateral value / (collateral value - debt); Infinity when equity <= 0.
+ *
+ * @param s - Sub-account state.
+ * @returns Effective leverage (1 without debt).
+ */
+export function leverageOf(s: Pick<SubAccountState, "collateral" | "debt" | "price">): number {
+  const value = s.collateral * s.price
+  const equity = value - s.debt
+  return equity > 0 ? value / equity : Number.POSITIVE_INFINITY
+}
+
+/**
+ * Price of an asset in loan units: 1 for the loan asset, else the oracle price of a sub-account using it as collateral.
+ *
+ * @param state - Portfolio (its sub-accounts carry the prices).
+ * @param asset - Token.
+ * @param loanAsset - The numeraire.
+ * @returns The price.
+ */
+export function assetPrice(state: PortfolioState, asset: string, loanAsset: string): number {
+  if (asset === loanAsset) return 1
+  for (const s of state.subAccounts) if (s.collateralAsset === asset) return s.price
+  throw new SolverInputError(`no price for asset ${asset} (no sub-account uses it as collateral)`)
+}
+
+/**
+ * Epoch counters as the module sees them at `now`: reset once `epochLength` seconds passed since the epoch started.
+ *
+ * @param epoch - Stored bookkeeping.
+ * @param epochLength - Policy epoch length in seconds.
+ * @param now - Unix seconds.
+ * @returns Counters valid for a rebalance at `now`.
+ */
+export function effectiveEpoch(epoch: EpochState, epochLength: number, now: number): EpochState {
+  if (epoch.epochStart === undefined || now >= epoch.epochStart + epochLength)
+    return { lastRebalance: epoch.lastRebalance, epochStart: undefined, amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
+  return epoch
+}
+
+/**
+ * Epoch bookkeeping after a rebalance that moved `amount` with `gas` at `now`.
+ *
+ * @param epoch - Stored bookkeeping.
+ * @param epochLength - Policy epoch length.
+ * @param now - Unix seconds of the rebalance.
+ * @param amount - Value moved for the sub-account (loan units).
+ * @param gas - Execution gas of the rebalance.
+ * @returns The new bookkeeping.
+ */
+export function recordRebalance(epoch: EpochState, epochLength: number, now: number, amount: number, gas: number): EpochState {
+  const e = effectiveEpoch(epoch, epochLength, now)
+  return {
+    lastRebalance: now,
+    epochStart: e.epochStart ?? now,
+    amountInEpoch: e.amountInEpoch + amount,
+    rebalancesInEpoch: e.rebalancesInEpoch + 1,
+    gasInEpoch: e.gasInEpoch + gas,
+  }
+}
+
+/**
+ * Integer base units of a human amount, rounded down.
+ *
+ * @param amount - Human amount (>= 0).
+ * @param decimals - Token decimals.
+ * @returns floor(amount x 10^decimals) as bigint.
+ * @example toBaseUnits(1.5, 6) // 1500000n
+ */
+export function toBaseUnits(amount: number, decimals: number): bigint {
+  const scaled = Math.floor(amount * 10 ** decimals)
+  return scaled > 0 ? BigInt(scaled) : 0n
+}
+
+/**
+ * Deep copy of a portfolio.
+ *
+ * @param state - Portfolio.
+ * @returns An independent copy.
+ */
+export function cloneState(state: PortfolioState): PortfolioState {
+  return {
+    subAccounts: state.subAccounts.map((s) => ({ ...s })),
+    pools: state.pools.map((p) => ({ ...p })),
+    idle: { ...state.idle },
+  }
+}
+
+const DUST = 1e-9
+
+function spend(idle: Record<string, number>, asset: string, amount: number, index: number): void {
+  const have = idle[asset] ?? 0
+  if (amount > have * (1 + DUST) + DUST) throw new PlanExecutionError(index, `needs ${amount} ${asset} but the Safe holds ${have}`)
+  idle[asset] = Math.max(0, have - amount)
+}
+
+function slip(pool: YieldPool): number {
+  return (pool.slippageBps ?? 0) / 10_000
+}
+
+/**
+ * Apply a plan to a portfolio the way the module executes it: action by action, with the Safe's
+ * idle balances as the buffer between actions. Pool exits cost `amount x slippage` extra shares,
+ * pool entries credit `amount x (1 - slippage)`.
+ *
+ * @param state - Portfolio before the plan.
+ * @param plan - Plan to apply.
+ * @returns Portfolio after the plan (the input is not modified).
+ * @throws {PlanExecutionError} When an action cannot execute (funds, debt, pool or borrow limits).
+ */
+export function applyPlan(state: PortfolioState, plan: Plan): PortfolioState {
+  const next = cloneState(state)
+  plan.actions.forEach((action, index) => {
+    const id = plan.subAccounts[action.subAccount]
+    const sub = next.subAccounts.find((s) => s.id === id)
+    if (sub === undefined) throw new PlanExecutionError(index, `unknown sub-account index ${action.subAccount}`)
+    const amount = action.amount
+    if (!(amount > 0) || !Number.isFinite(amount)) throw new PlanExecutionError(index, `amount must be > 0, got ${amount}`)
+    switch (action.kind) {
+      case "Repay":
+        if (amount > sub.debt * (1 + DUST) + DUST) throw new PlanExecutionError(index, `repays ${amount} but debt is ${sub.debt}`)
+        spend(next.idle, sub.loanAsset, amount, index)
+        sub.debt = Math.max(0, sub.debt - amount)
+        break
+      case "Borrow": {
+        sub.debt += amount
+        if (healthOf(sub) < 1) throw new PlanExecutionError(index, `borrow of ${amount} leaves health ${healthOf(sub)} < 1`)
+        next.idle[sub.loanAsset] = (next.idle[sub.loanAsset] ?? 0) + amount
+        break
+      }
+      case "SupplyCollateral":
+        spend(next.idle, sub.collateralAsset, amount, index)
+        sub.collateral += amount
+        break
+      case "WithdrawCollateral":
+        if (amount > sub.collateral * (1 + DUST)) throw new PlanExecutionError(index, `withdraws ${amount} collateral of ${sub.collateral}`)
+        sub.collateral = Math.max(0, sub.collateral - amount)
+        if (healthOf(sub) < 1) throw new PlanExecutionError(index, `withdrawal leaves health ${healthOf(sub)} < 1`)
+        next.idle[sub.collateralAsset] = (next.idle[sub.collateralAsset] ?? 0) + amount
+        break
+      case "WithdrawFromPool": {
+        const pool = next.pools.find((p) => p.address === action.pool)
+        if (pool === undefined) throw new PlanExecutionError(index, `unknown pool ${action.pool}`)
+        const burned = amount * (1 + slip(pool))
+        if (burned > pool.withdrawable * (1 + DUST) + DUST) throw new PlanExecutionError(index, `withdraws ${amount} from ${pool.address}, only ${pool.withdrawable} withdrawable`)
+        pool.balance = Math.max(0, pool.balance - burned)
+        pool.withdrawable = Math.max(0, pool.withdrawable - burned)
+        next.idle[pool.asset] = (next.idle[pool.asset] ?? 0) + amount
+        break
+      }
+      case "DepositToPool": {
+        const pool = next.pools.find((p) => p.address === action.pool)
+        if (pool === undefined) throw new PlanExecutionError(index, `unknown pool ${action.pool}`)
+        spend(next.idle, pool.asset, amount, index)
+        const credited = amount * (1 - slip(pool))
+        pool.balance += credited
+        pool.withdrawable += credited
+        break
+      }
+    }
+  })
+  return next
+}
+
+/**
+ * Net value as rule 5 defines it: touched sub-accounts' collateral value minus debt, the Safe's
+ * shares of the touched pools, and the Safe's idle loan token and touched collateral tokens, in loan units.
+ *
+ * @param state - Portfolio.
+ * @param loanAsset - Numeraire.
+ * @param subAccountIds - Touched sub-accounts.
+ * @param poolAddresses - Touched pools.
+ * @returns Net value in loan units.
+ */
+export function netValue(state: PortfolioState, loanAsset: string, subAccountIds: readonly string[], poolAddresses: readonly string[]): number {
+  let value = state.idle[loanAsset] ?? 0
+  const collateralAssets = new Set<string>()
+  for (const id of subAccountIds) {
+    const s = state.subAccounts.find((x) => x.id === id)
+    if (s === undefined) continue
+    value += s.collateral * s.price - s.debt
+    collateralAssets.add(s.collateralAsset)
+  }
+  for (const asset of collateralAssets) if (asset !== loanAsset) value += (state.idle[asset] ?? 0) * assetPrice(state, asset, loanAsset)
+  for (const address of poolAddresses) {
+    const pool = state.pools.find((p) => p.address === address)
+    if (pool !== undefined) value += pool.balance * assetPrice(state, pool.asset, loanAsset)
+  }
+  return value
+}

@@ -1,0 +1,110 @@
+import { Rng } from "../risk/rng"
+import { DEFAULT_GAS_PER_ACTION } from "./types"
+import type { CostModel, Policy, SolverInput, SubAccountInput, YieldPool } from "./types"
+
+/** Cost model used by tests and benchmarks: 0.3 gwei-equivalent gas on a 3,000 USD native token. */
+export const TEST_COSTS: CostModel = { gasPrice: 3000 * 0.3e-9, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 120_000, boostEdgeBps: 20 }
+
+/**
+ * A policy with sensible defaults, overridable field by field.
+ *
+ * @param overrides - Fields to replace.
+ * @returns A valid policy.
+ */
+export function makePolicy(overrides: Partial<Policy> = {}): Policy {
+  return {
+    minHealth: 1.15,
+    targetHealth: 1.4,
+    maxHealth: 1.7,
+    maxAmountPerRebalance: 1e9,
+    maxAmountPerEpoch: 1e10,
+    epochLength: 86_400,
+    maxRebalancesPerEpoch: 24,
+    maxGasPerEpoch: 50_000_000,
+    cooldown: 300,
+    maxLossBps: 50,
+    boostAllowed: true,
+    pools: [],
+    tolerance: 0.01,
+    horizon: 86_400,
+    ...overrides,
+  }
+}
+
+/**
+ * A seeded random portfolio for property tests and benchmarks: `n` sub-accounts on one loan asset
+ * (USDC) over a few collateral assets, `m` pools, random healths around and outside the bands,
+ * random caps, cooldowns and epoch usage.
+ *
+ * @param seed - Generator seed.
+ * @param n - Number of sub-accounts.
+ * @param m - Number of pools.
+ * @returns A solver input.
+ */
+export function randomSolverInput(seed: number, n: number, m: number): SolverInput {
+  const rng = new Rng(seed)
+  const assets = ["WETH", "WBTC", "wstETH"]
+  const prices: Record<string, number> = { WETH: 3000, WBTC: 60000, wstETH: 3500 }
+  const pools: YieldPool[] = []
+  for (let k = 0; k < m; k++) {
+    const asset = rng.uniform() < 0.7 ? "USDC" : (assets[Math.floor(rng.uniform() * assets.length)] as string)
+    const balance = asset === "USDC" ? 50_000 * rng.uniform() : (50_000 * rng.uniform()) / (prices[asset] as number)
+    pools.push({
+      address: `0x${(k + 1).toString(16).padStart(40, "0")}`,
+      asset,
+      decimals: asset === "USDC" ? 6 : 18,
+      balance,
+      withdrawable: balance * (rng.uniform() < 0.2 ? rng.uniform() : 1),
+      slippageBps: rng.uniform() < 0.5 ? 0 : Math.floor(rng.uniform() * 30),
+    })
+  }
+  const subAccounts: SubAccountInput[] = []
+  for (let i = 0; i < n; i++) {
+    const asset = assets[i % assets.length] as string
+    const price = (prices[asset] as number) * (0.8 + 0.4 * rng.uniform())
+    const lltv = [0.77, 0.86, 0.915][Math.floor(rng.uniform() * 3)] as number
+    const minHealth = 1.02 + 0.2 * rng.uniform()
+    const maxHealth = minHealth + 0.1 + 0.8 * rng.uniform()
+    const targetHealth = minHealth + (maxHealth - minHealth) * rng.uniform()
+    const health = 0.95 * minHealth + (maxHealth * 1.3 - 0.95 * minHealth) * rng.uniform()
+    const collateralValue = 1_000 + 100_000 * rng.uniform()
+    const debt = rng.uniform() < 0.05 ? 0 : (collateralValue * lltv) / health
+    const allowed = pools.filter(() => rng.uniform() < 0.4).slice(0, 8).map((p) => p.address)
+    const policy = makePolicy({
+      minHealth,
+      targetHealth,
+      maxHealth,
+      maxAmountPerRebalance: rng.uniform() < 0.3 ? 1_000 + 20_000 * rng.uniform() : 1e9,
+      maxAmountPerEpoch: rng.uniform() < 0.3 ? 5_000 + 50_000 * rng.uniform() : 1e10,
+      maxRebalancesPerEpoch: 1 + Math.floor(10 * rng.uniform()),
+      maxLossBps: Math.floor(100 * rng.uniform()),
+      boostAllowed: rng.uniform() < 0.8,
+      pools: allowed,
+      tolerance: [0.001, 0.01, 0.05][Math.floor(rng.uniform() * 3)] as number,
+      horizon: [3600, 86_400, 7 * 86_400][Math.floor(rng.uniform() * 3)] as number,
+    })
+    const now = 1_700_000_000
+    const ran = rng.uniform() < 0.3
+    subAccounts.push({
+      state: {
+        id: `0x${(i + 1).toString(16).padStart(64, "a")}`,
+        loanAsset: "USDC",
+        collateralAsset: asset,
+        loanDecimals: 6,
+        collateralDecimals: 18,
+        collateral: collateralValue / price,
+        debt,
+        lltv,
+        price,
+      },
+      policy,
+      epoch: ran
+        ? { lastRebalance: now - Math.floor(600 * rng.uniform()), epochStart: now - 3600, amountInEpoch: 10_000 * rng.uniform(), rebalancesInEpoch: Math.floor(3 * rng.uniform()), gasInEpoch: 1_000_000 }
+        : { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+      risk: { sigma: 0.2 + 1.5 * rng.uniform() },
+    })
+  }
+  const idle: Record<string, number> = { USDC: rng.uniform() < 0.5 ? 20_000 * rng.uniform() : 0 }
+  for (const a of assets) if (rng.uniform() < 0.3) idle[a] = (5_000 * rng.uniform()) / (prices[a] as number)
+  return { now: 1_700_000_000, subAccounts, pools, idle, costs: TEST_COSTS }
+}

@@ -1,0 +1,213 @@
+import type { RiskModel } from "../risk/firstPassage"
+
+/** The six action kinds the module executes (docs/policy-rules.md, "Plan"). */
+export type ActionKind = "WithdrawFromPool" | "DepositToPool" | "SupplyCollateral" | "WithdrawCollateral" | "Borrow" | "Repay"
+
+/** One sub-account (e.g. a Morpho Blue market position) in human units. */
+export type SubAccountState = {
+  /** Sub-account id, keccak256(abi.encode(adapter, market)). */
+  id: string
+  /** Loan token (the numeraire every value is expressed in). */
+  loanAsset: string
+  /** Collateral token. */
+  collateralAsset: string
+  /** Loan token decimals (for base-unit amounts). */
+  loanDecimals: number
+  /** Collateral token decimals. */
+  collateralDecimals: number
+  /** Collateral amount in collateral-token units. */
+  collateral: number
+  /** Debt in loan-token units. */
+  debt: number
+  /** Liquidation LTV (Morpho LLTV), e.g. 0.86. */
+  lltv: number
+  /** Oracle price of one collateral token in loan tokens. */
+  price: number
+}
+
+/** The Safe's position in one allowed ERC-4626 yield pool. */
+export type YieldPool = {
+  /** Vault address. */
+  address: string
+  /** Underlying asset (a loan or collateral token). */
+  asset: string
+  /** Asset decimals. */
+  decimals: number
+  /** The Safe's shares valued in assets (convertToAssets). */
+  balance: number
+  /** Assets the Safe can withdraw now (maxWithdraw). */
+  withdrawable: number
+  /** Loss on entry or exit in basis points of the amount (fees, rounding); default 0. */
+  slippageBps?: number | undefined
+}
+
+/** What the Safe holds: sub-accounts, pool positions and idle token balances. */
+export type PortfolioState = {
+  /** All sub-accounts the solver sees. */
+  subAccounts: SubAccountState[]
+  /** The Safe's pool positions. */
+  pools: YieldPool[]
+  /** Idle token balances held by the Safe, by asset. */
+  idle: Record<string, number>
+}
+
+/**
+ * A sub-account's policy in human units (health 1.0 = 1e18 WAD on chain), plus two off-chain
+ * fields the solver alone uses: `tolerance` and `horizon`.
+ */
+export type Policy = {
+  /** Lower band edge; below it a rebalance may deleverage. */
+  minHealth: number
+  /** Target health the module measures "no further from" against. */
+  targetHealth: number
+  /** Upper band edge; above it (and with boostAllowed) a rebalance may boost. */
+  maxHealth: number
+  /** Cap on value moved for this sub-account in one rebalance (loan units). */
+  maxAmountPerRebalance: number
+  /** Cap on value moved in one epoch (loan units). */
+  maxAmountPerEpoch: number
+  /** Epoch length in seconds, counted from the epoch's first rebalance. */
+  epochLength: number
+  /** Cap on rebalances per epoch. */
+  maxRebalancesPerEpoch: number
+  /** Cap on execution gas per epoch. */
+  maxGasPerEpoch: number
+  /** Minimum seconds between rebalances touching this sub-account. */
+  cooldown: number
+  /** Maximum drop in net value per rebalance, in basis points. */
+  maxLossBps: number
+  /** Whether the module may raise this sub-account's leverage (Borrow / WithdrawCollateral). */
+  boostAllowed: boolean
+  /** Allowed pool addresses (at most 8). */
+  pools: string[]
+  /** Off-chain: acceptable probability of liquidation within `horizon`. */
+  tolerance: number
+  /** Off-chain: horizon of the liquidation probability in seconds. */
+  horizon: number
+}
+
+/** Per-sub-account epoch bookkeeping, as the module stores it. */
+export type EpochState = {
+  /** Unix seconds of the last rebalance touching the sub-account (undefined: never). */
+  lastRebalance?: number | undefined
+  /** Unix seconds the current epoch started (undefined: none yet). */
+  epochStart?: number | undefined
+  /** Value moved so far in the epoch (loan units). */
+  amountInEpoch: number
+  /** Rebalances so far in the epoch. */
+  rebalancesInEpoch: number
+  /** Execution gas so far in the epoch. */
+  gasInEpoch: number
+}
+
+/** One typed plan action; `amount` in human units of its token and `amountBase` in base units. */
+export type PlanAction = {
+  /** Action kind. */
+  kind: ActionKind
+  /** Index into `Plan.subAccounts`. */
+  subAccount: number
+  /** Pool address for pool actions, undefined otherwise. */
+  pool: string | undefined
+  /** Token the amount is denominated in. */
+  asset: string
+  /** Amount in human token units (> 0). */
+  amount: number
+  /** Amount in integer base units (floor of amount x 10^decimals), what the keeper encodes. */
+  amountBase: bigint
+}
+
+/** An ordered plan for one loan asset. */
+export type Plan = {
+  /** Loan asset shared by every touched sub-account. */
+  loanAsset: string
+  /** Touched sub-account ids; actions index into this list. */
+  subAccounts: string[]
+  /** Ordered actions. */
+  actions: PlanAction[]
+  /** Estimated execution gas. */
+  gas: number
+}
+
+/** Gas and value assumptions the solver and backtester price moves with. */
+export type CostModel = {
+  /** Price of one unit of gas in loan units (gas price x native-token price). */
+  gasPrice: number
+  /** Execution gas per action kind. */
+  gasPerAction: Record<ActionKind, number>
+  /** Fixed execution gas per rebalance (module checks, oracle reads). */
+  baseGas: number
+  /** Value of one unit of added exposure, in bps of the borrowed amount; boosts below their cost are skipped. */
+  boostEdgeBps: number
+}
+
+/** Default gas figures (Morpho Blue + ERC-4626 on mainnet-like costs). */
+export const DEFAULT_GAS_PER_ACTION: Record<ActionKind, number> = {
+  WithdrawFromPool: 90_000,
+  DepositToPool: 80_000,
+  SupplyCollateral: 70_000,
+  WithdrawCollateral: 80_000,
+  Borrow: 95_000,
+  Repay: 75_000,
+}
+
+/** A sub-account as the solver consumes it. */
+export type SubAccountInput = {
+  /** Current on-chain state (oracle price). */
+  state: SubAccountState
+  /** Its policy. */
+  policy: Policy
+  /** Its epoch bookkeeping. */
+  epoch: EpochState
+  /** Volatility model of its collateral price. */
+  risk: RiskModel
+}
+
+/** Everything one solve needs. */
+export type SolverInput = {
+  /** Unix seconds now (cooldowns and epochs). */
+  now: number
+  /** Sub-accounts, all with the same loan asset. */
+  subAccounts: SubAccountInput[]
+  /** The Safe's pool positions. */
+  pools: YieldPool[]
+  /** The Safe's idle balances by asset. */
+  idle: Record<string, number>
+  /** Gas and value assumptions. */
+  costs: CostModel
+  /**
+   * `autopilot` (default): target the lowest health meeting the tolerance; `threshold`: target the
+   * policy's targetHealth whenever a band edge is crossed (the classic automation rule).
+   */
+  mode?: "autopilot" | "threshold" | undefined
+}
+
+/** What the solver decided for one sub-account. */
+export type SubAccountOutcome = {
+  /** Sub-account id. */
+  id: string
+  /** Outside its band before the plan (rule 1). */
+  triggered: boolean
+  /** Whether the plan touches it, and as what. */
+  role: "target" | "source" | "none"
+  /** Health before and predicted after. */
+  healthBefore: number
+  healthAfter: number
+  /** Effective leverage before and predicted after. */
+  leverageBefore: number
+  leverageAfter: number
+  /** Liquidation probability within the policy horizon before and after. */
+  liquidationProbabilityBefore: number
+  liquidationProbabilityAfter: number
+  /** Health the risk model asks for (lowest health meeting the tolerance). */
+  riskHealth: number
+  /** One-line reason. */
+  reason: string
+}
+
+/** Solver output: a plan (undefined when nothing should or can be done) and per-sub-account outcomes. */
+export type SolverResult = {
+  plan: Plan | undefined
+  outcomes: SubAccountOutcome[]
+  /** Estimated cost of the plan in loan units (gas + slippage). */
+  cost: number
+}
