@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest"
+import { formatPriceCsv, parsePriceCsv, PriceFileError } from "./csv"
+import { DEFAULT_PATH, generatePath } from "./generator"
+
+describe("parsePriceCsv", () => {
+  it("reads multi-asset files and round-trips through formatPriceCsv", () => {
+    const p = parsePriceCsv("timestamp,ETH,BTC\r\n0,3000,60000\n60,3010.5,60100\n\n")
+    expect(p.assets).toEqual(["ETH", "BTC"])
+    expect([...(p.prices.ETH ?? [])]).toEqual([3000, 3010.5])
+    expect(parsePriceCsv(formatPriceCsv(p))).toEqual(p)
+  })
+
+  it("names the line of a bad row", () => {
+    const bad = (text: string): string => {
+      try {
+        parsePriceCsv(text, "prices.csv")
+      } catch (error) {
+        expect(error).toBeInstanceOf(PriceFileError)
+        return (error as Error).message
+      }
+      return "no error"
+    }
+    expect(bad("time,ETH\n0,1\n")).toMatch(/prices.csv:1: header must start with "timestamp"/)
+    expect(bad("timestamp,ETH\n0,1\n60,abc\n")).toMatch(/prices.csv:3: price of ETH "abc"/)
+    expect(bad("timestamp,ETH\n0,1\n60,1,2\n")).toMatch(/prices.csv:3: expected 2 fields, got 3/)
+    expect(bad("timestamp,ETH\n60,1\n60,2\n")).toMatch(/prices.csv:3: timestamp 60 does not increase/)
+    expect(bad("timestamp,ETH\n0,-1\n60,2\n")).toMatch(/prices.csv:2: .* must be a number > 0/)
+    expect(bad("timestamp,ETH,ETH\n0,1,1\n")).toMatch(/duplicate asset/)
+    expect(bad("")).toMatch(/empty/)
+  })
+})
+
+describe("generatePath", () => {
+  it("is reproducible and the crash shapes fall by the configured amount within an hour", () => {
+    const a = generatePath({ ...DEFAULT_PATH, kind: "crash45", seed: 5, sigma: 0 })
+    const b = generatePath({ ...DEFAULT_PATH, kind: "crash45", seed: 5, sigma: 0 })
+    expect(a).toEqual(b)
+    const p = a.prices.ETH as Float64Array
+    expect(p[p.length - 1]! / p[0]!).toBeCloseTo(0.55, 6)
+    let worstHour = 1
+    for (let i = 60; i < p.length; i++) worstHour = Math.min(worstHour, p[i]! / p[i - 60]!)
+    expect(worstHour).toBeCloseTo(0.55, 6)
+  })
+
+  it("produces jumps only in the jump scenario", () => {
+    const big = (kind: "gbm" | "jumps"): number => {
+      const p = generatePath({ ...DEFAULT_PATH, kind, seed: 3, points: 30 * 1440, jumps: { intensity: 200, meanLog: -0.1, sigmaLog: 0.01 } }).prices.ETH as Float64Array
+      let count = 0
+      for (let i = 1; i < p.length; i++) if (p[i]! / p[i - 1]! < 0.95) count++
+      return count
+    }
+    expect(big("gbm")).toBe(0)
+    expect(big("jumps")).toBeGreaterThan(5)
+  })
+})

@@ -1,0 +1,115 @@
+import { readFileSync } from "node:fs"
+
+/** Price paths for one or more assets on a shared timestamp grid. */
+export type PricePaths = {
+  /** Unix seconds, strictly increasing. */
+  timestamps: Float64Array
+  /** Asset names, in column order. */
+  assets: string[]
+  /** Prices in the numeraire per asset, aligned with `timestamps`. */
+  prices: Record<string, Float64Array>
+}
+
+/** Raised when a price file is malformed; names the file and the 1-based line. */
+export class PriceFileError extends Error {
+  override name = "PriceFileError"
+  /**
+   * @param source - File name (or "<input>").
+   * @param line - 1-based line number (0 when the whole file is at fault).
+   * @param detail - What is wrong.
+   */
+  constructor(
+    readonly source: string,
+    readonly line: number,
+    detail: string,
+  ) {
+    super(line > 0 ? `${source}:${line}: ${detail}` : `${source}: ${detail}`)
+  }
+}
+
+/**
+ * Parse a price CSV: header `timestamp,<ASSET>[,<ASSET>...]`, then one row per time, unix seconds and
+ * prices in the numeraire. Blank lines are ignored.
+ *
+ * @param text - File contents.
+ * @param source - Name used in error messages.
+ * @returns The parsed paths.
+ * @throws {PriceFileError} On a bad header, a wrong field count, a non-numeric or non-positive price, or non-increasing timestamps.
+ * @example parsePriceCsv("timestamp,ETH\n0,3000\n60,3010\n")
+ */
+export function parsePriceCsv(text: string, source = "<input>"): PricePaths {
+  const lines = text.split(/\r?\n/)
+  let headerLine = -1
+  for (let i = 0; i < lines.length; i++) {
+    if ((lines[i] as string).trim() !== "") {
+      headerLine = i
+      break
+    }
+  }
+  if (headerLine < 0) throw new PriceFileError(source, 0, "file is empty; expected a header `timestamp,<ASSET>[,<ASSET>...]`")
+  const header = (lines[headerLine] as string).split(",").map((h) => h.trim())
+  if (header[0]?.toLowerCase() !== "timestamp")
+    throw new PriceFileError(source, headerLine + 1, `header must start with "timestamp", got "${header[0] ?? ""}"`)
+  const assets = header.slice(1)
+  if (assets.length === 0) throw new PriceFileError(source, headerLine + 1, "header names no asset column")
+  const seen = new Set<string>()
+  for (const a of assets) {
+    if (a === "") throw new PriceFileError(source, headerLine + 1, "empty asset name in header")
+    if (seen.has(a)) throw new PriceFileError(source, headerLine + 1, `duplicate asset column "${a}"`)
+    seen.add(a)
+  }
+  const times: number[] = []
+  const columns: number[][] = assets.map(() => [])
+  for (let i = headerLine + 1; i < lines.length; i++) {
+    const raw = (lines[i] as string).trim()
+    if (raw === "") continue
+    const fields = raw.split(",").map((f) => f.trim())
+    if (fields.length !== header.length) throw new PriceFileError(source, i + 1, `expected ${header.length} fields, got ${fields.length}`)
+    const t = Number(fields[0])
+    if (fields[0] === "" || !Number.isFinite(t)) throw new PriceFileError(source, i + 1, `timestamp "${fields[0]}" is not a number`)
+    const last = times[times.length - 1]
+    if (last !== undefined && !(t > last)) throw new PriceFileError(source, i + 1, `timestamp ${t} does not increase (previous ${last})`)
+    times.push(t)
+    for (let k = 0; k < assets.length; k++) {
+      const field = fields[k + 1] as string
+      const p = Number(field)
+      if (field === "" || !Number.isFinite(p) || !(p > 0)) throw new PriceFileError(source, i + 1, `price of ${assets[k]} "${field}" must be a number > 0`)
+      ;(columns[k] as number[]).push(p)
+    }
+  }
+  if (times.length < 2) throw new PriceFileError(source, 0, `needs at least two price rows, got ${times.length}`)
+  const prices: Record<string, Float64Array> = {}
+  assets.forEach((a, k) => (prices[a] = Float64Array.from(columns[k] as number[])))
+  return { timestamps: Float64Array.from(times), assets, prices }
+}
+
+/**
+ * Read and parse a price CSV file.
+ *
+ * @param path - File path.
+ * @returns The parsed paths.
+ * @throws {PriceFileError} When the file cannot be read or is malformed.
+ */
+export function readPriceCsv(path: string): PricePaths {
+  let text: string
+  try {
+    text = readFileSync(path, "utf8")
+  } catch (error) {
+    throw new PriceFileError(path, 0, `cannot read file (${(error as Error).message})`)
+  }
+  return parsePriceCsv(text, path)
+}
+
+/**
+ * Serialise price paths to the CSV format {@link parsePriceCsv} reads.
+ *
+ * @param paths - Price paths.
+ * @returns CSV text with a trailing newline.
+ */
+export function formatPriceCsv(paths: PricePaths): string {
+  const rows = [`timestamp,${paths.assets.join(",")}`]
+  for (let i = 0; i < paths.timestamps.length; i++) {
+    rows.push([paths.timestamps[i], ...paths.assets.map((a) => (paths.prices[a] as Float64Array)[i])].join(","))
+  }
+  return `${rows.join("\n")}\n`
+}
