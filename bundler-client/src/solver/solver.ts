@@ -9,6 +9,13 @@ export const HEALTH_MARGIN = 1e-6
 const CAP_SLACK = 1 - 1e-9
 
 /**
+ * A deleverage aims at the health whose liquidation probability is this fraction of the tolerance
+ * (boosts aim at the tolerance itself): the gap is a hysteresis band that stops the solver from
+ * paying gas every block to nudge a position back over the same edge.
+ */
+export const DEFAULT_DELEVERAGE_TOLERANCE_FACTOR = 0.5
+
+/**
  * Morpho Blue liquidation incentive factor: min(1.15, 1 / (1 - 0.3 (1 - lltv))).
  *
  * @param lltv - Liquidation LTV in (0, 1).
@@ -117,6 +124,7 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
   const subs = input.subAccounts
   const n = subs.length
   const mode = input.mode ?? "autopilot"
+  const hysteresis = input.deleverageToleranceFactor ?? DEFAULT_DELEVERAGE_TOLERANCE_FACTOR
   const { costs, now } = input
   const collateral = new Float64Array(n)
   const debt = new Float64Array(n)
@@ -144,7 +152,8 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     const capTotal = Math.max(0, Math.min(p.maxAmountPerRebalance, p.maxAmountPerEpoch - epoch.amountInEpoch)) * CAP_SLACK
     if (!blocked && capTotal <= 0) blocked = "epoch amount cap reached"
     const horizonYears = p.horizon / SECONDS_PER_YEAR
-    const riskHealth = mode === "threshold" ? p.targetHealth : healthForTolerance(p.tolerance, s.risk, horizonYears)
+    const riskHealth =
+      mode === "threshold" ? p.targetHealth : healthForTolerance(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears)
     const distance = Math.abs(h0 - p.targetHealth)
     let lo = Math.max(p.minHealth, p.targetHealth - distance) + HEALTH_MARGIN
     let hi = Math.min(p.maxHealth, p.targetHealth + distance) - HEALTH_MARGIN

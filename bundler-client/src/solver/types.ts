@@ -179,6 +179,11 @@ export type SolverInput = {
    * policy's targetHealth whenever a band edge is crossed (the classic automation rule).
    */
   mode?: "autopilot" | "threshold" | undefined
+  /**
+   * Autopilot only: a deleverage targets the health whose liquidation probability is
+   * `tolerance x deleverageToleranceFactor` (hysteresis against churn); default 0.5, 1 disables it.
+   */
+  deleverageToleranceFactor?: number | undefined
 }
 
 /** What the solver decided for one sub-account. */
