@@ -1,7 +1,7 @@
 import { type Chain, createPublicClient, createTestClient, createWalletClient, defineChain, http } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { type AltoInstance, type StartAltoParameters, startAlto } from "./alto.js"
-import { type AnvilInstance, startAnvil } from "./anvil.js"
+import { type AnvilInstance, type StartAnvilParameters, startAnvil } from "./anvil.js"
 import { type DevnetAddresses, deployDevnetContracts } from "./deploy.js"
 import { devnetKeys } from "./keys.js"
 
@@ -14,6 +14,8 @@ export type StartDevnetParameters = {
   alto?: Omit<StartAltoParameters, "rpcUrl"> | undefined
   /** EntryPoint deposit of the VerifyingPaymaster, in wei. */
   paymasterDeposit?: bigint | undefined
+  /** anvil options other than the block time, e.g. `{ extraArgs: ["--code-size-limit", "65536"] }`. */
+  anvil?: Omit<StartAnvilParameters, "blockTime"> | undefined
 }
 
 export type Devnet = {
@@ -46,8 +48,8 @@ export type Devnet = {
  */
 export async function startDevnet(parameters: StartDevnetParameters = {}): Promise<Devnet> {
   const started = Date.now()
-  const { blockTime, bundler = true, alto: altoOptions = {}, paymasterDeposit } = parameters
-  const anvil = await startAnvil()
+  const { blockTime, bundler = true, alto: altoOptions = {}, paymasterDeposit, anvil: anvilOptions = {} } = parameters
+  const anvil = await startAnvil(anvilOptions)
   let alto: AltoInstance | undefined
   try {
     const chain = defineChain({
