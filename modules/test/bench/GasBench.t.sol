@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+import {Fixture} from "../utils/Fixture.sol";
+import {ILeverageModule, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
+import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
+import {IMorphoBase, MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
+import {SimOracle} from "../utils/SimOracle.sol";
+
+/// @notice Gas of the same rebalance through the owner lane (a MultiSend batch signed by the owner) and through the
+/// keeper lane (executeRebalance with every policy check), both via EntryPoint.handleOps from the same state.
+/// `npm run bench:gas` runs this with GAS_REPORT set and prints the table.
+contract GasBenchTest is Fixture {
+    struct Leg {
+        MarketParams params;
+        SimOracle oracle;
+        uint256 price;
+    }
+
+    Leg[] internal legs;
+    string internal json = "gas";
+
+    function setUp() public override {
+        super.setUp();
+        legs.push(Leg(wethMarket, wethOracle, 3000e18));
+        legs.push(Leg(wbtcMarket, wbtcOracle, 60_000e18));
+        legs.push(Leg(wstethMarket, wstethOracle, 3500e18));
+        openPosition(safe, wethMarket, 10e18, 18_000e6);
+        openPosition(safe, wbtcMarket, 1e8, 36_000e6);
+        openPosition(safe, wstethMarket, 10e18, 21_000e6);
+        depositToVault(safe, usdcVault, 40_000e6);
+        // Idle loan tokens would fund repayments; park them so every repayment comes from the pool.
+        uint256 idle = usdc.balanceOf(safe);
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (lender, idle)), 0);
+        for (uint256 i; i < legs.length; ++i) {
+            setPolicyFor(safe, defaultPolicy(legs[i].params, address(usdcVault)));
+        }
+    }
+
+    function _drop(uint256 count, uint256 bps) internal {
+        for (uint256 i; i < count; ++i) {
+            legs[i].price = legs[i].price * (10_000 - bps) / 10_000;
+            legs[i].oracle.setPrice(legs[i].price);
+        }
+    }
+
+    /// @dev Repayment that brings the sub-account to health 1.404 (just above the 1.4 target).
+    function _repayAmount(MarketParams memory params) internal view returns (uint256) {
+        MarketState memory state = adapter.marketState(idOfMarket(params), safe);
+        uint256 value = state.collateral * state.price / 1e36;
+        uint256 targetDebt = value * LLTV / 1.404e18;
+        return state.debt - targetDebt;
+    }
+
+    function idOfMarket(MarketParams memory params) internal pure returns (bytes32) {
+        return keccak256(abi.encode(params.loanToken, params.collateralToken, params.oracle, params.irm, params.lltv));
+    }
+
+    function _keeperPlan(uint256 count) internal view returns (Plan memory plan) {
+        plan.subAccounts = new bytes32[](count);
+        plan.actions = new Action[](2 * count);
+        for (uint256 i; i < count; ++i) {
+            uint256 amount = _repayAmount(legs[i].params);
+            plan.subAccounts[i] = idOf(legs[i].params);
+            plan.actions[2 * i] = action(ActionKind.WithdrawFromPool, uint8(i), address(usdcVault), amount);
+            plan.actions[2 * i + 1] = action(ActionKind.Repay, uint8(i), address(0), amount);
+        }
+    }
+
+    function _ownerBatch(uint256 count) internal view returns (bytes memory batch) {
+        for (uint256 i; i < count; ++i) {
+            uint256 amount = _repayAmount(legs[i].params);
+            batch = bytes.concat(
+                batch,
+                _tx(address(usdcVault), abi.encodeCall(IERC4626.withdraw, (amount, safe, safe))),
+                _tx(address(usdc), abi.encodeCall(IERC20.approve, (address(morpho), amount))),
+                _tx(address(morpho), abi.encodeCall(IMorphoBase.repay, (legs[i].params, amount, 0, safe, ""))),
+                _tx(address(usdc), abi.encodeCall(IERC20.approve, (address(morpho), 0)))
+            );
+        }
+    }
+
+    function _tx(address to, bytes memory data) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint8(0), to, uint256(0), data.length, data);
+    }
+
+    function _ownerOp(bytes memory batch) internal view returns (PackedUserOperation memory op) {
+        op = baseOp(
+            safe,
+            abi.encodeCall(
+                ILeverageModule.executeUserOp, (multiSendCallOnly, 0, abi.encodeWithSignature("multiSend(bytes)", batch), 1)
+            ),
+            0
+        );
+        op.signature = sign(op, ownerKey, 0, 0);
+    }
+
+    function _measure(PackedUserOperation memory op) internal returns (uint256 used) {
+        uint256 start = gasleft();
+        handleOk(op);
+        used = start - gasleft();
+    }
+
+    /// @dev Owner lane and keeper lane from the same state; leaves the keeper's result in place.
+    function _compare(uint256 count) internal returns (uint256 ownerGas, uint256 keeperGas) {
+        uint256 snapshot = vm.snapshotState();
+        ownerGas = _measure(_ownerOp(_ownerBatch(count)));
+        for (uint256 i; i < count; ++i) {
+            assertApproxEqAbs(healthOf(safe, legs[i].params), 1.404e18, 0.002e18, "owner lane reached target");
+        }
+        vm.revertToState(snapshot);
+        keeperGas = _measure(keeperOp(safe, keeper, _keeperPlan(count), keeperKey));
+        for (uint256 i; i < count; ++i) {
+            assertApproxEqAbs(healthOf(safe, legs[i].params), 1.404e18, 0.002e18, "keeper lane reached target");
+        }
+    }
+
+    function _bench(uint256 count, string memory label) internal {
+        _drop(count, 2000); // first rebalance: epoch storage is written for the first time
+        (uint256 ownerFirst, uint256 keeperFirst) = _compare(count);
+        _drop(count, 1500); // a later rebalance in the same epoch
+        (uint256 ownerLater, uint256 keeperLater) = _compare(count);
+
+        string memory obj = label;
+        vm.serializeUint(obj, "subAccounts", count);
+        vm.serializeUint(obj, "ownerLaneFirst", ownerFirst);
+        vm.serializeUint(obj, "keeperLaneFirst", keeperFirst);
+        vm.serializeInt(obj, "overheadFirst", int256(keeperFirst) - int256(ownerFirst));
+        vm.serializeUint(obj, "ownerLaneLater", ownerLater);
+        vm.serializeUint(obj, "keeperLaneLater", keeperLater);
+        string memory out = vm.serializeInt(obj, "overheadLater", int256(keeperLater) - int256(ownerLater));
+        _write(label, out);
+        assertGt(keeperFirst, 0);
+    }
+
+    function _write(string memory key, string memory value) internal {
+        string memory path = vm.envOr("GAS_REPORT", string(""));
+        if (bytes(path).length == 0) return;
+        string memory partPath = string.concat(path, ".", key, ".json");
+        vm.writeJson(value, partPath);
+    }
+
+    function test_Gas_OwnerLaneTransfer() public {
+        PackedUserOperation memory op = baseOp(
+            safe, abi.encodeCall(ILeverageModule.executeUserOp, (lender, 0.01 ether, "", 0)), 0
+        );
+        op.signature = sign(op, ownerKey, 0, 0);
+        uint256 used = _measure(op);
+        string memory out = vm.serializeUint("transfer", "ownerLaneTransfer", used);
+        _write("transfer", out);
+    }
+
+    function test_Gas_Rebalance1SubAccount() public {
+        _bench(1, "oneSubAccount");
+    }
+
+    function test_Gas_Rebalance3SubAccounts() public {
+        _bench(3, "threeSubAccounts");
+    }
+}
