@@ -1,0 +1,8 @@
+import type { Command } from "../command"
+import { backtestCommand } from "./backtest"
+
+/**
+ * Every `levpilot` subcommand, in help order. To add one (e.g. `start`, `keeper`, `status`, `bench`),
+ * create `src/cli/commands/<name>.ts` exporting a {@link Command} and append it here.
+ */
+export const commands: readonly Command[] = [backtestCommand]
