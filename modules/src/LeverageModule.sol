@@ -250,10 +250,8 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         uint256 maxLossBps = BPS;
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
-            uint256 priceBefore = run.state.price;
-            run.state = run.adapter.marketState(run.market, safe);
             // Net value and health after are judged at the prices the plan was checked against.
-            run.state.price = priceBefore;
+            (run.state.collateral, run.state.debt) = run.adapter.position(run.market, safe);
             run.healthAfter = run.state.health();
             Policy storage policy = _policies[run.id][safe];
             _checkPostConditions(run, policy);
@@ -433,10 +431,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         Policy storage policy = _policies[run.id][safe];
         EpochUsage memory usage = _usage[run.id][safe];
         if (usage.epochStart == 0 || block.timestamp >= uint256(usage.epochStart) + policy.epochLength) {
-            usage.epochStart = uint64(block.timestamp);
-            usage.rebalances = 0;
-            usage.gasUsed = 0;
-            usage.amountMoved = 0;
+            usage = EpochUsage({epochStart: uint40(block.timestamp), lastRebalance: 0, rebalances: 0, gasUsed: 0, amountMoved: 0});
         }
         uint256 amount = usage.amountMoved + run.moved;
         uint256 count = uint256(usage.rebalances) + 1;
@@ -446,12 +441,13 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
             revert EpochRebalanceCapExceeded(run.id, count, policy.maxRebalancesPerEpoch);
         }
         if (gas > policy.maxGasPerEpoch) revert EpochGasCapExceeded(run.id, gas, policy.maxGasPerEpoch);
+        // Saturating casts: a saturated counter only makes the next check stricter.
         _usage[run.id][safe] = EpochUsage({
             epochStart: usage.epochStart,
-            lastRebalance: uint64(block.timestamp),
-            rebalances: uint32(count),
-            gasUsed: uint64(gas),
-            amountMoved: uint128(amount)
+            lastRebalance: uint40(block.timestamp),
+            rebalances: uint16(count),
+            gasUsed: uint48(Math.min(gas, type(uint48).max)),
+            amountMoved: uint112(Math.min(amount, type(uint112).max))
         });
     }
 

@@ -57,6 +57,13 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
+    function position(bytes32 market, address account) external view returns (uint256 collateral, uint256 debt) {
+        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
+        Position memory p = MORPHO.position(Id.wrap(market), account);
+        return (p.collateral, _debt(params, p.borrowShares));
+    }
+
+    /// @inheritdoc IVenueAdapter
     function encode(uint8 kind, bytes32 market, uint256 assets, address account)
         external
         view

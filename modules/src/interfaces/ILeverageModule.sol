@@ -48,13 +48,13 @@ struct KeeperKey {
     uint48 validUntil;
 }
 
-/// @notice Cumulative use of a sub-account's epoch caps.
+/// @notice Cumulative use of a sub-account's epoch caps, packed in one storage slot (amounts and gas saturate).
 struct EpochUsage {
-    uint64 epochStart;
-    uint64 lastRebalance;
-    uint32 rebalances;
-    uint64 gasUsed;
-    uint128 amountMoved;
+    uint40 epochStart;
+    uint40 lastRebalance;
+    uint16 rebalances;
+    uint48 gasUsed;
+    uint112 amountMoved;
 }
 
 /// @notice The typed actions a plan is made of. Values are part of the ABI.

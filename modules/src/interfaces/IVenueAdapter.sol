@@ -48,6 +48,9 @@ interface IVenueAdapter {
     /// @notice The current state of `account`'s position in `market`, interest accrued to now.
     function marketState(bytes32 market, address account) external view returns (MarketState memory state);
 
+    /// @notice `account`'s collateral and debt in `market` (debt with interest to now, rounded up), without the price.
+    function position(bytes32 market, address account) external view returns (uint256 collateral, uint256 debt);
+
     /// @notice The call `account` must make (kinds as the module's ActionKind: 2 SupplyCollateral,
     /// 3 WithdrawCollateral, 4 Borrow, 5 Repay) to perform `kind` for `assets` on `market`.
     /// @dev For Repay, `assets` at or above the debt repays the whole debt (by shares, so no dust is left).
