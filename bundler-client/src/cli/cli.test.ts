@@ -1,0 +1,74 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { runCli } from "./run"
+import { backtestCommand } from "./commands/backtest"
+
+function capture() {
+  const out: string[] = []
+  const err: string[] = []
+  return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, out, err }
+}
+
+const dir = mkdtempSync(join(tmpdir(), "levpilot-"))
+
+describe("levpilot", () => {
+  it("lists the commands in --help and rejects unknown ones", async () => {
+    const c = capture()
+    expect(await runCli(["--help"], c.io)).toBe(0)
+    expect(c.out.join("")).toMatch(/backtest/)
+    const d = capture()
+    expect(await runCli(["frobnicate"], d.io)).toBe(2)
+    expect(d.err.join("")).toMatch(/unknown command "frobnicate"/)
+  })
+
+  it("documents every backtest flag in backtest --help", async () => {
+    const c = capture()
+    expect(await runCli(["backtest", "--help"], c.io)).toBe(0)
+    for (const flag of ["--prices", "--policy", "--json", "--generate", "--seed", "--days", "--strategies", "--print-config", "--help"]) expect(c.out.join("")).toContain(flag)
+    expect(backtestCommand.help).toBe(c.out.join(""))
+  })
+
+  it("backtests a CSV file, prints a row per strategy and writes JSON", async () => {
+    const csv = join(dir, "prices.csv")
+    const rows = ["timestamp,ETH", ...Array.from({ length: 300 }, (_, i) => `${1_700_000_000 + 60 * i},${(3000 * Math.exp(-0.3 * (i / 299))).toFixed(4)}`)]
+    writeFileSync(csv, `${rows.join("\n")}\n`)
+    const json = join(dir, "out.json")
+    const c = capture()
+    expect(await runCli(["backtest", "--prices", csv, "--json", json], c.io)).toBe(0)
+    const text = c.out.join("")
+    for (const s of ["static", "threshold", "autopilot"]) expect(text).toMatch(new RegExp(`^${s} `, "m"))
+    const report = JSON.parse(readFileSync(json, "utf8"))
+    expect(report.results.map((r: { strategy: string }) => r.strategy)).toEqual(["static", "threshold", "autopilot"])
+  })
+
+  it("names the line of a bad price file and exits 1", async () => {
+    const csv = join(dir, "bad.csv")
+    writeFileSync(csv, "timestamp,ETH\n0,3000\n60,oops\n")
+    const c = capture()
+    expect(await runCli(["backtest", "--prices", csv], c.io)).toBe(1)
+    expect(c.err.join("")).toContain(`${csv}:3: price of ETH "oops"`)
+  })
+
+  it("reports usage errors with exit code 2", async () => {
+    const c = capture()
+    expect(await runCli(["backtest"], c.io)).toBe(2)
+    expect(c.err.join("")).toMatch(/exactly one of --prices/)
+    const d = capture()
+    expect(await runCli(["backtest", "--generate", "2", "--bogus"], d.io)).toBe(2)
+    const e = capture()
+    expect(await runCli(["backtest", "--generate", "-3"], e.io)).toBe(2)
+  })
+
+  it("applies a --policy file and runs generated paths", async () => {
+    const policy = join(dir, "policy.json")
+    writeFileSync(policy, JSON.stringify({ policy: { tolerance: 0.01 }, strategies: ["threshold", "autopilot"] }))
+    const json = join(dir, "gen.json")
+    const c = capture()
+    expect(await runCli(["backtest", "--generate", "5", "--days", "1", "--policy", policy, "--json", json], c.io)).toBe(0)
+    const report = JSON.parse(readFileSync(json, "utf8"))
+    expect(report.config.policy.tolerance).toBe(0.01)
+    expect(report.suite.totals.map((t: { strategy: string }) => t.strategy)).toEqual(["threshold", "autopilot"])
+  })
+})
