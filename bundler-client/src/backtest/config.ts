@@ -49,9 +49,9 @@ export type BacktestConfig = {
   costs: CostModel
   /**
    * Autopilot's volatility model: sigma = max(fast EWMA, slow EWMA) of per-step log-returns,
-   * starting from `initialSigma`, with an optional jump prior.
+   * starting from `initialSigma`, with an optional jump prior (null or absent: none).
    */
-  risk: { fastLambda: number; slowLambda: number; initialSigma: number; drift: number; jumps?: JumpParameters | undefined }
+  risk: { fastLambda: number; slowLambda: number; initialSigma: number; drift: number; jumps?: JumpParameters | null | undefined }
   /** Strategies to run. */
   strategies: StrategyName[]
 }

@@ -17,7 +17,7 @@ export type StrategyResult = {
   liquidationLoss: number
   /** Mean over time and sub-accounts of effective leverage at the market price. */
   timeAveragedLeverage: number
-  /** Lowest health seen at the oracle price (what liquidation uses). */
+  /** Lowest health seen at the oracle price (what liquidation uses), including just before a liquidation. */
   minHealth: number
   /** Rebalances executed. */
   rebalances: number
@@ -130,7 +130,10 @@ export function runBacktest(paths: PricePaths, config: BacktestConfig, strategy:
     subs = subs.map((s) => ({ ...s, price: (oracle[s.collateralAsset] as { price: number }).price }))
 
     for (const s of subs) {
-      if (!(s.debt > 0) || healthOf(s) >= 1) continue
+      if (!(s.debt > 0)) continue
+      const h = healthOf(s)
+      if (h < result.minHealth) result.minHealth = h
+      if (h >= 1) continue
       const lif = liquidationIncentiveFactor(s.lltv)
       const wanted = (s.debt * lif) / s.price
       const seized = Math.min(wanted, s.collateral)
@@ -181,7 +184,7 @@ export function runBacktest(paths: PricePaths, config: BacktestConfig, strategy:
             risk: {
               sigma: Math.max((fast[s.collateralAsset] as EwmaVolatility).sigma(), (slow[s.collateralAsset] as EwmaVolatility).sigma()),
               drift: config.risk.drift,
-              jumps: config.risk.jumps,
+              jumps: config.risk.jumps ?? undefined,
             },
           })),
           pools,
