@@ -5,30 +5,13 @@ import { runBacktest } from "./engine"
 import type { StrategyResult } from "./engine"
 import type { BacktestConfig, StrategyName } from "./config"
 
-/** Aggregate of one strategy over several paths. */
-export type StrategyTotals = {
-  /** Strategy. */
-  strategy: StrategyName
+/**
+ * Aggregate of one strategy over several paths: counts, losses, rebalances and gas are sums;
+ * `timeAveragedLeverage`, `initialEquity` and `finalEquity` are means per path; `minHealth` is the minimum.
+ */
+export type StrategyTotals = StrategyResult & {
   /** Paths aggregated. */
   paths: number
-  /** Total liquidations. */
-  liquidations: number
-  /** Total liquidation penalty, loan units. */
-  liquidationLoss: number
-  /** Mean over paths of the time-averaged leverage. */
-  timeAveragedLeverage: number
-  /** Lowest health over all paths (oracle price). */
-  minHealth: number
-  /** Total rebalances executed. */
-  rebalances: number
-  /** Total plans rejected at execution. */
-  rejectedRebalances: number
-  /** Total execution gas. */
-  gasUsed: number
-  /** Total gas cost, loan units. */
-  gasCost: number
-  /** Mean final equity per path (after gas), loan units. */
-  finalEquity: number
 }
 
 /**
@@ -39,8 +22,9 @@ export type StrategyTotals = {
  * @returns The totals.
  */
 export function aggregate(strategy: StrategyName, results: readonly StrategyResult[]): StrategyTotals {
-  const t: StrategyTotals = { strategy, paths: results.length, liquidations: 0, liquidationLoss: 0, timeAveragedLeverage: 0, minHealth: Number.POSITIVE_INFINITY, rebalances: 0, rejectedRebalances: 0, gasUsed: 0, gasCost: 0, finalEquity: 0 }
+  const t: StrategyTotals = { strategy, paths: results.length, liquidations: 0, liquidationLoss: 0, timeAveragedLeverage: 0, minHealth: Number.POSITIVE_INFINITY, rebalances: 0, rejectedRebalances: 0, gasUsed: 0, gasCost: 0, initialEquity: 0, finalEquity: 0 }
   for (const r of results) {
+    t.initialEquity += r.initialEquity
     t.liquidations += r.liquidations
     t.liquidationLoss += r.liquidationLoss
     t.timeAveragedLeverage += r.timeAveragedLeverage
@@ -53,6 +37,7 @@ export function aggregate(strategy: StrategyName, results: readonly StrategyResu
   }
   if (results.length > 0) {
     t.timeAveragedLeverage /= results.length
+    t.initialEquity /= results.length
     t.finalEquity /= results.length
   }
   return t

@@ -1,5 +1,13 @@
 const SQRT1_2 = Math.SQRT1_2
 
+function chebyshevExponent(z: number, t: number): number {
+  return (
+    -z * z -
+    1.26551223 +
+    t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+  )
+}
+
 /**
  * Complementary error function (Chebyshev fit, fractional error below 1.2e-7 everywhere).
  *
@@ -10,19 +18,7 @@ const SQRT1_2 = Math.SQRT1_2
 export function erfc(x: number): number {
   const z = Math.abs(x)
   const t = 1 / (1 + 0.5 * z)
-  const r =
-    t *
-    Math.exp(
-      -z * z -
-        1.26551223 +
-        t *
-          (1.00002368 +
-            t *
-              (0.37409196 +
-                t *
-                  (0.09678418 +
-                    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    )
+  const r = t * Math.exp(chebyshevExponent(z, t))
   return x >= 0 ? r : 2 - r
 }
 
@@ -35,18 +31,7 @@ export function erfc(x: number): number {
 export function logErfc(x: number): number {
   if (x < 0) return Math.log(erfc(x))
   const t = 1 / (1 + 0.5 * x)
-  return (
-    Math.log(t) -
-    x * x -
-    1.26551223 +
-    t *
-      (1.00002368 +
-        t *
-          (0.37409196 +
-            t *
-              (0.09678418 +
-                t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
-  )
+  return Math.log(t) + chebyshevExponent(x, t)
 }
 
 /**

@@ -283,25 +283,30 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     return Math.max(a.lo, Math.min(a.riskHealth, a.hi))
   }
 
+  const unavailable = (a: Account): boolean => {
+    const i = a.index
+    const p = (subs[i] as (typeof subs)[number]).policy
+    const side = a.low ? `below band (health ${fmt(a.h0)} < ${fmt(p.minHealth)})` : `above band (health ${fmt(a.h0)} > ${fmt(p.maxHealth)})`
+    const excluded = exclusions.targets.get(i)
+    if (excluded !== undefined) reasons[i] = `${side} but the module would reject a plan for it (${excluded})`
+    else if (a.blocked !== undefined) reasons[i] = `${side} but ${a.blocked}`
+    return excluded !== undefined || a.blocked !== undefined || roles[i] !== "none"
+  }
+
+  const begin = (a: Account) => {
+    if (unavailable(a)) return undefined
+    const i = a.index
+    const input = subs[i] as (typeof subs)[number]
+    const start = { i, s: input.state, policy: input.policy, snap: snapshot(), firstMove: moves.length, planWasEmpty: moves.length === 0, goal: a.desired }
+    roles[i] = "target"
+    return start
+  }
+
   const lowTargets = accounts.filter((a) => a.low).sort((x, y) => x.h0 - y.h0)
   for (const a of lowTargets) {
-    const i = a.index
-    const s = (subs[i] as (typeof subs)[number]).state
-    const policy = (subs[i] as (typeof subs)[number]).policy
-    if (exclusions.targets.has(i)) {
-      reasons[i] = `below band but the module would reject a plan for it (${exclusions.targets.get(i)})`
-      continue
-    }
-    if (a.blocked !== undefined) {
-      reasons[i] = `below band (health ${fmt(a.h0)} < ${policy.minHealth}) but ${a.blocked}`
-      continue
-    }
-    if (roles[i] === "source") continue
-    const snap = snapshot()
-    const firstMove = moves.length
-    const planWasEmpty = moves.length === 0
-    roles[i] = "target"
-    const goal = a.desired
+    const start = begin(a)
+    if (start === undefined) continue
+    const { i, s, policy, snap, firstMove, planWasEmpty, goal } = start
     const P = s.price
     const needLoan = (): number => (debt[i] as number) - ((collateral[i] as number) * P * s.lltv) / goal
     const needCollateral = (): number => (goal * (debt[i] as number)) / s.lltv / P - (collateral[i] as number)
@@ -401,23 +406,9 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
 
   const highTargets = accounts.filter((a) => a.high)
   for (const a of highTargets) {
-    const i = a.index
-    const s = (subs[i] as (typeof subs)[number]).state
-    const policy = (subs[i] as (typeof subs)[number]).policy
-    if (exclusions.targets.has(i)) {
-      reasons[i] = `above band but the module would reject a plan for it (${exclusions.targets.get(i)})`
-      continue
-    }
-    if (a.blocked !== undefined) {
-      reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but ${a.blocked}`
-      continue
-    }
-    if (roles[i] !== "none") continue
-    const snap = snapshot()
-    const firstMove = moves.length
-    const planWasEmpty = moves.length === 0
-    roles[i] = "target"
-    const goal = a.desired
+    const start = begin(a)
+    if (start === undefined) continue
+    const { i, s, policy, snap, firstMove, planWasEmpty, goal } = start
     const want = ((collateral[i] as number) * s.price * s.lltv) / goal - (debt[i] as number)
     const borrow = Math.min(want, capLeft(i))
     const reachedHealth = ((collateral[i] as number) * s.price * s.lltv) / ((debt[i] as number) + Math.max(0, borrow))
