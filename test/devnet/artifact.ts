@@ -24,7 +24,17 @@ export const create2Deployer = "0x4e59b44847b379578588920cA78FbF26c0B4956C" as c
 /** Salt used for every devnet CREATE2 deployment except the EntryPoint. */
 export const devnetSalt = "0x0000000000000000000000000000000000000000000000000000000000000000" as const satisfies Hex
 
-export type Artifact<abi extends Abi = Abi> = { abi: abi; bytecode: Hex; contractName: string }
+/** Library placeholders of a forge artifact: source file -> library name -> byte ranges in the creation code. */
+export type LinkReferences = Record<string, Record<string, readonly { start: number; length: number }[]>>
+
+export type Artifact<abi extends Abi = Abi> = {
+  abi: abi
+  bytecode: Hex
+  contractName: string
+  /** Where the artifact was read from (needed to find linked libraries next to it). */
+  path?: string | undefined
+  linkReferences?: LinkReferences | undefined
+}
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -60,13 +70,39 @@ export function readArtifact<abi extends Abi = Abi>(spec: string): Artifact<abi>
   const raw = typeof json.bytecode === "object" && json.bytecode !== null ? (json.bytecode as { object?: unknown }).object : json.bytecode
   const bytecode = typeof raw === "string" && raw.length > 0 && !raw.startsWith("0x") ? `0x${raw}` : raw
   if (!Array.isArray(json.abi)) throw new ArtifactError("The artifact has no ABI.", { artifact: path })
-  if (typeof bytecode === "string" && bytecode.includes("__$"))
+  const linkReferences =
+    typeof json.bytecode === "object" && json.bytecode !== null
+      ? ((json.bytecode as { linkReferences?: LinkReferences }).linkReferences ?? undefined)
+      : undefined
+  const linkable = linkReferences !== undefined && Object.keys(linkReferences).length > 0
+  if (typeof bytecode === "string" && bytecode.includes("__$") && !linkable)
     throw new ArtifactError("The artifact's bytecode has unlinked libraries.", { artifact: path })
   if (typeof bytecode !== "string" || !isHex(bytecode) || bytecode.length <= 2)
     throw new ArtifactError("The artifact has no creation bytecode.", { artifact: path })
   const contractName =
     typeof json.contractName === "string" ? json.contractName : (path.split("/").pop()?.replace(/\.json$/, "") ?? path)
-  return { abi: json.abi as unknown as abi, bytecode, contractName }
+  return { abi: json.abi as unknown as abi, bytecode, contractName, path, linkReferences: linkable ? linkReferences : undefined }
+}
+
+/**
+ * Deploys (idempotently, CREATE2) every library a forge artifact links against, found beside it in `out/`
+ * (`out/<File>.sol/<Library>.json`), and returns the artifact with the addresses written into its bytecode.
+ */
+async function linkLibraries<abi extends Abi>(
+  artifact: Artifact<abi>,
+  parameters: Omit<DeployArtifactParameters, "artifact" | "args" | "nonce" | "gas">,
+): Promise<Artifact<abi>> {
+  if (!artifact.linkReferences || !artifact.path) return artifact
+  const out = dirname(dirname(artifact.path))
+  let code = artifact.bytecode.slice(2)
+  for (const [file, libraries] of Object.entries(artifact.linkReferences)) {
+    for (const [name, ranges] of Object.entries(libraries)) {
+      const library = await deployArtifact({ ...parameters, artifact: join(out, file.split("/").pop() ?? file, `${name}.json`) })
+      const address = (await library.wait()).slice(2).toLowerCase()
+      for (const { start, length } of ranges) code = code.slice(0, start * 2) + address + code.slice((start + length) * 2)
+    }
+  }
+  return { ...artifact, bytecode: `0x${code}`, linkReferences: undefined }
 }
 
 /**
@@ -118,7 +154,8 @@ export async function deployArtifact<const abi extends Abi>(
   parameters: DeployArtifactParameters<abi>,
 ): Promise<DeployArtifactReturnType> {
   const { publicClient, walletClient, salt = devnetSalt, nonce, gas } = parameters
-  const artifact = typeof parameters.artifact === "string" ? readArtifact<abi>(parameters.artifact) : parameters.artifact
+  const read = typeof parameters.artifact === "string" ? readArtifact<abi>(parameters.artifact) : parameters.artifact
+  const artifact = await linkLibraries(read, { publicClient, walletClient, salt })
   const initCode = encodeDeployData({
     abi: artifact.abi as Abi,
     bytecode: artifact.bytecode,

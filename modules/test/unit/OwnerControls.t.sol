@@ -47,6 +47,11 @@ contract OwnerControlsTest is Fixture {
         assertTrue(ISafeTest(safe).isModuleEnabled(address(module)), "installed as module");
     }
 
+    function test_Deploy_FitsTheEip170SizeLimit() public view {
+        assertLe(address(module).code.length, 24_576, "module runtime <= 24,576 bytes");
+        assertLe(address(adapter).code.length, 24_576, "adapter runtime <= 24,576 bytes");
+    }
+
     /* setPolicy */
 
     function test_SetPolicy_StoresAndEmits() public {
