@@ -30,6 +30,14 @@ describe("runBacktest", () => {
     }
   })
 
+  it("paces the autopilot through a steady 40% decline without exhausting its epoch rebalances", () => {
+    const prices = Array.from({ length: 2000 }, (_, i) => 3000 * Math.exp(-0.5 * (i / 1999) + 0.02 * Math.sin(i / 30)))
+    const r = runBacktest(path(prices), resolveBacktestConfig(), "autopilot")
+    expect(r.liquidations).toBe(0)
+    expect(r.minHealth).toBeGreaterThan(1.1)
+    expect(r.rebalances).toBeLessThan(24)
+  })
+
   it("rejects a configuration whose asset is not in the price file", () => {
     const config = resolveBacktestConfig({ subAccounts: [{ id: "s", asset: "BTC", lltv: 0.86, equity: 1 }] })
     expect(() => runBacktest(path([1, 2]), config, "static")).toThrow(/"BTC" is not a column/)

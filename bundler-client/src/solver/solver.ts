@@ -8,6 +8,13 @@ import type { ActionKind, EpochState, Plan, PlanAction, Policy, PortfolioState, 
 export const HEALTH_MARGIN = 1e-6
 const CAP_SLACK = 1 - 1e-9
 
+/*
+ * Budget pacing: a deleverage's goal moves from the risk health towards the top of its allowed
+ * interval in proportion to the share of the epoch's rebalances used (this one included), so a
+ * steady decline cannot exhaust maxRebalancesPerEpoch with small steps and leave the position
+ * unattended near liquidation.
+ */
+
 /**
  * A deleverage aims at the health whose liquidation probability is this fraction of the tolerance
  * (boosts aim at the tolerance itself): the gap is a hysteresis band that stops the solver from
@@ -159,7 +166,9 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     let hi = Math.min(p.maxHealth, p.targetHealth + distance) - HEALTH_MARGIN
     if (!p.boostAllowed) lo = Math.max(lo, h0)
     if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
-    const desired = Math.min(Math.max(riskHealth, lo), hi)
+    const clipped = Math.min(Math.max(riskHealth, lo), hi)
+    const budgetUsed = mode === "autopilot" && low ? Math.min(1, (epoch.rebalancesInEpoch + 1) / p.maxRebalancesPerEpoch) : 0
+    const desired = clipped + budgetUsed * Math.max(0, hi - clipped)
     return { index: i, epoch, h0, low, high, blocked, capTotal, riskHealth, lo, hi, desired, horizonYears }
   })
 
