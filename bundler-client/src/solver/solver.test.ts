@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { solve, liquidationIncentiveFactor } from "./solver"
+import { solve, solveByLoanAsset, liquidationIncentiveFactor } from "./solver"
 import { checkPlanAgainstPolicy } from "./policyRules"
 import { applyPlan, healthOf } from "./state"
 import { makePolicy, randomSolverInput, TEST_COSTS } from "./testing"
@@ -119,6 +119,15 @@ describe("solve", () => {
     const b = sub("b", 1.3)
     b.state = { ...b.state, loanAsset: "DAI" }
     expect(() => solve(input([sub("a", 1.3), b]))).toThrow(/mix loan assets/)
+  })
+
+  it("solves each loan asset separately with solveByLoanAsset", () => {
+    const dai = sub("b", 1.05)
+    dai.state = { ...dai.state, loanAsset: "DAI", loanDecimals: 18 }
+    const results = solveByLoanAsset(input([sub("a", 1.05), dai], { idle: { USDC: 1e6, DAI: 1e6 } }))
+    expect([...results.keys()]).toEqual(["USDC", "DAI"])
+    expect(results.get("DAI")?.plan?.loanAsset).toBe("DAI")
+    expect(results.get("USDC")?.plan?.subAccounts).toEqual(["a"])
   })
 
   it("uses Morpho's liquidation incentive", () => {

@@ -508,3 +508,19 @@ function pct(p: number): string {
 function short(id: string): string {
   return id.length > 12 ? `${id.slice(0, 8)}…` : id
 }
+
+/**
+ * Solve each loan asset's sub-accounts separately: a plan may touch only one loan asset, so a Safe
+ * with markets on several loan assets gets one {@link solve} result (and at most one plan) per asset.
+ *
+ * @param input - Sub-accounts on any loan assets, pools, idle balances, costs and mode.
+ * @returns One result per loan asset, in order of first appearance.
+ * @example for (const [asset, { plan }] of solveByLoanAsset(input)) if (plan) submit(plan)
+ */
+export function solveByLoanAsset(input: SolverInput): Map<string, SolverResult> {
+  const groups = new Map<string, SolverInput["subAccounts"]>()
+  for (const s of input.subAccounts) groups.set(s.state.loanAsset, [...(groups.get(s.state.loanAsset) ?? []), s])
+  const results = new Map<string, SolverResult>()
+  for (const [asset, subAccounts] of groups) results.set(asset, solve({ ...input, subAccounts }))
+  return results
+}
