@@ -70,6 +70,25 @@ describe("checkPlanAgainstPolicy", () => {
     expect(r.violations.map((v) => v.rule)).toEqual([5])
   })
 
+  it("values a collateral-token pool action at the first touched sub-account's oracle price, as the module does", () => {
+    const pre = portfolio(1.1)
+    const wethPool = "0x00000000000000000000000000000000000000c3"
+    pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", price: 2900, debt: (10 * 2900 * 0.86) / 1.5 })
+    pre.pools.push({ address: wethPool, asset: "WETH", decimals: 18, balance: 5, withdrawable: 5 })
+    const p: Plan = {
+      loanAsset: "USDC",
+      subAccounts: ["b", "a"],
+      gas: 300_000,
+      actions: [
+        { kind: "WithdrawFromPool", subAccount: 1, pool: wethPool, asset: "WETH", amount: 1, amountBase: 10n ** 18n },
+        { kind: "SupplyCollateral", subAccount: 1, pool: undefined, asset: "WETH", amount: 1, amountBase: 10n ** 18n },
+      ],
+    }
+    const policies = { a: makePolicy({ pools: [wethPool] }), b: makePolicy() }
+    const r = checkPlanAgainstPolicy({ plan: p, pre, policies, epochs: {}, now: NOW })
+    expect(r.amountMoved.a).toBe(2900 + 3000)
+  })
+
   it("rejects pools outside the policy, pools on non-pool actions and unexecutable plans", () => {
     expect(run(portfolio(1.1), plan(["WithdrawFromPool", 3000, OTHER], ["Repay", 3000])).violations[0]?.message).toMatch(/outside the policy/)
     expect(run(portfolio(1.1), plan(["WithdrawFromPool", 3000, POOL], ["Repay", 3000, POOL])).violations[0]?.message).toMatch(/must not name a pool/)

@@ -1,5 +1,5 @@
 import { PlanExecutionError } from "./errors"
-import { applyPlan, assetPrice, effectiveEpoch, healthOf, netValue } from "./state"
+import { applyPlan, effectiveEpoch, healthOf, netValue, touchedAssetPrice } from "./state"
 import type { EpochState, Plan, Policy, PortfolioState } from "./types"
 
 /** Which rule of docs/policy-rules.md a violation breaks ("structure" = the Plan section). */
@@ -100,7 +100,7 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
       if (!policy.pools.includes(a.pool)) fail("structure", `action ${index} (${a.kind}) uses pool ${a.pool} outside the policy of ${id}`, id)
       if (pool.asset !== s.loanAsset && pool.asset !== s.collateralAsset) fail("structure", `pool ${a.pool} asset ${pool.asset} is neither loan nor collateral of ${id}`, id)
       touchedPools.add(a.pool)
-      amountMoved[id] = (amountMoved[id] ?? 0) + a.amount * assetPrice(pre, pool.asset, plan.loanAsset)
+      amountMoved[id] = (amountMoved[id] ?? 0) + a.amount * touchedAssetPrice(pre, pool.asset, plan.loanAsset, plan.subAccounts)
     } else {
       if (a.pool !== undefined) fail("structure", `action ${index} (${a.kind}) must not name a pool`, id)
       const value = a.kind === "SupplyCollateral" || a.kind === "WithdrawCollateral" ? a.amount * s.price : a.amount

@@ -180,22 +180,35 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
   }
   const capLeft = (i: number): number => (accounts[i] as Account).capTotal - (moved[i] as number)
   const slipOf = (pool: YieldPool): number => (pool.slippageBps ?? 0) / 10_000
+  const touchedOrder = (extra: readonly number[]): number[] => {
+    const order: number[] = []
+    for (const m of moves) if (!order.includes(m.sub)) order.push(m.sub)
+    for (let i = 0; i < n; i++) if (roles[i] !== "none" && !order.includes(i)) order.push(i)
+    for (const i of extra) if (!order.includes(i)) order.push(i)
+    return order
+  }
+  const valuationPrice = (asset: string, sub: number): number => {
+    if (asset === loanAsset) return 1
+    for (const k of touchedOrder([sub])) {
+      const st = (subs[k] as (typeof subs)[number]).state
+      if (st.collateralAsset === asset) return st.price
+    }
+    return priceOfAsset(asset)
+  }
   const lossBudget = (extraSubs: readonly number[], extraPool: string | undefined): number => {
-    const ids = new Set<string>()
+    const ids: string[] = []
     let bps = Number.POSITIVE_INFINITY
-    for (let i = 0; i < n; i++) {
-      if (roles[i] !== "none" || extraSubs.includes(i)) {
-        const s = subs[i] as (typeof subs)[number]
-        ids.add(s.state.id)
-        bps = Math.min(bps, s.policy.maxLossBps)
-      }
+    for (const i of touchedOrder(extraSubs)) {
+      const s = subs[i] as (typeof subs)[number]
+      ids.push(s.state.id)
+      bps = Math.min(bps, s.policy.maxLossBps)
     }
     const poolSet = new Set(touchedPools)
     if (extraPool !== undefined) poolSet.add(extraPool)
     const pre: PortfolioState = { subAccounts: subs.map((s) => s.state), pools: input.pools, idle: input.idle }
     const work: PortfolioState = { subAccounts: subs.map((s, k) => ({ ...s.state, collateral: collateral[k] as number, debt: debt[k] as number })), pools, idle }
-    const before = netValue(pre, loanAsset, [...ids], [...poolSet])
-    const loss = before - netValue(work, loanAsset, [...ids], [...poolSet])
+    const before = netValue(pre, loanAsset, ids, [...poolSet])
+    const loss = before - netValue(work, loanAsset, ids, [...poolSet])
     return (before * bps) / 10_000 * 0.999 - loss
   }
 
@@ -205,7 +218,7 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     const asset = pool !== undefined ? pool.asset : onCollateral ? s.collateralAsset : s.loanAsset
     const decimals = pool !== undefined ? pool.decimals : onCollateral ? s.collateralDecimals : s.loanDecimals
     moves.push({ kind, sub, pool: pool?.address, asset, decimals, amount })
-    const assetValue = asset === loanAsset ? 1 : onCollateral ? s.price : priceOfAsset(asset)
+    const assetValue = onCollateral ? s.price : valuationPrice(asset, sub)
     moved[sub] = (moved[sub] as number) + amount * assetValue
     switch (kind) {
       case "Repay":

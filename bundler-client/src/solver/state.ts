@@ -24,20 +24,6 @@ export function leverageOf(s: Pick<SubAccountState, "collateral" | "debt" | "pri
 }
 
 /**
- * Price of an asset in loan units: 1 for the loan asset, else the oracle price of a sub-account using it as collateral.
- *
- * @param state - Portfolio (its sub-accounts carry the prices).
- * @param asset - Token.
- * @param loanAsset - The numeraire.
- * @returns The price.
- */
-export function assetPrice(state: PortfolioState, asset: string, loanAsset: string): number {
-  if (asset === loanAsset) return 1
-  for (const s of state.subAccounts) if (s.collateralAsset === asset) return s.price
-  throw new SolverInputError(`no price for asset ${asset} (no sub-account uses it as collateral)`)
-}
-
-/**
  * Epoch counters as the module sees them at `now`: reset once `epochLength` seconds passed since the epoch started.
  *
  * @param epoch - Stored bookkeeping.
@@ -176,12 +162,33 @@ export function applyPlan(state: PortfolioState, plan: Plan): PortfolioState {
 }
 
 /**
+ * Price of an asset in loan units the way the module values it during a rebalance: 1 for the loan
+ * asset, else the oracle price of the first touched sub-account (in plan order) using it as collateral.
+ *
+ * @param state - Portfolio.
+ * @param asset - Token.
+ * @param loanAsset - The numeraire.
+ * @param subAccountIds - Touched sub-accounts in plan order.
+ * @returns The price.
+ * @throws {SolverInputError} When no touched sub-account uses the asset (the module reverts with PoolAssetMismatch).
+ */
+export function touchedAssetPrice(state: PortfolioState, asset: string, loanAsset: string, subAccountIds: readonly string[]): number {
+  if (asset === loanAsset) return 1
+  for (const id of subAccountIds) {
+    const s = state.subAccounts.find((x) => x.id === id)
+    if (s !== undefined && s.collateralAsset === asset) return s.price
+  }
+  throw new SolverInputError(`asset ${asset} is neither the loan asset nor a touched sub-account's collateral`)
+}
+
+/**
  * Net value as rule 5 defines it: touched sub-accounts' collateral value minus debt, the Safe's
- * shares of the touched pools, and the Safe's idle loan token and touched collateral tokens, in loan units.
+ * shares of the touched pools, and the Safe's idle loan token and touched collateral tokens, in loan
+ * units, each token valued as the module does (see {@link touchedAssetPrice}).
  *
  * @param state - Portfolio.
  * @param loanAsset - Numeraire.
- * @param subAccountIds - Touched sub-accounts.
+ * @param subAccountIds - Touched sub-accounts, in plan order.
  * @param poolAddresses - Touched pools.
  * @returns Net value in loan units.
  */
@@ -194,10 +201,10 @@ export function netValue(state: PortfolioState, loanAsset: string, subAccountIds
     value += s.collateral * s.price - s.debt
     collateralAssets.add(s.collateralAsset)
   }
-  for (const asset of collateralAssets) if (asset !== loanAsset) value += (state.idle[asset] ?? 0) * assetPrice(state, asset, loanAsset)
+  for (const asset of collateralAssets) if (asset !== loanAsset) value += (state.idle[asset] ?? 0) * touchedAssetPrice(state, asset, loanAsset, subAccountIds)
   for (const address of poolAddresses) {
     const pool = state.pools.find((p) => p.address === address)
-    if (pool !== undefined) value += pool.balance * assetPrice(state, pool.asset, loanAsset)
+    if (pool !== undefined) value += pool.balance * touchedAssetPrice(state, pool.asset, loanAsset, subAccountIds)
   }
   return value
 }
