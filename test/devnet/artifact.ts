@@ -77,7 +77,7 @@ export function readArtifact<abi extends Abi = Abi>(spec: string): Artifact<abi>
   const linkable = linkReferences !== undefined && Object.keys(linkReferences).length > 0
   if (typeof bytecode === "string" && bytecode.includes("__$") && !linkable)
     throw new ArtifactError("The artifact's bytecode has unlinked libraries.", { artifact: path })
-  if (typeof bytecode !== "string" || !isHex(bytecode) || bytecode.length <= 2)
+  if (typeof bytecode !== "string" || !isHex(bytecode.replace(/__\$[0-9a-fA-F]{34}\$__/g, "0".repeat(40))) || bytecode.length <= 2)
     throw new ArtifactError("The artifact has no creation bytecode.", { artifact: path })
   const contractName =
     typeof json.contractName === "string" ? json.contractName : (path.split("/").pop()?.replace(/\.json$/, "") ?? path)

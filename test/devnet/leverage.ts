@@ -35,12 +35,6 @@ export const leverageArtifacts = {
   yieldVault: "YieldVault.sol/YieldVault.json",
 } as const
 
-/**
- * anvil flags the leverage stack needs: the LeverageModule's runtime code is larger than the
- * EIP-170 limit (about 35 KB with the repository's optimizer settings), so anvil must accept it.
- */
-export const leverageAnvilArgs = ["--code-size-limit", "65536"] as const
-
 /** Morpho Blue `MarketParams`. */
 export type MarketParams = {
   loanToken: Address
@@ -147,7 +141,7 @@ const saltOf = (name: string): Hex => keccak256(toHex(`levpilot.devnet.${name}`)
 /**
  * Deploys the leverage autopilot contracts from the forge artifacts in `out/` on a devnet that already
  * has the EntryPoint: the real Morpho Blue (owner = deployer, IRM zero and the LLTV enabled), the
- * MorphoBlueAdapter, the LeverageModule, test tokens (USDC 6, WETH 18, WBTC 8 decimals), SimOracles,
+ * MorphoBlueAdapter, the LeverageModule (its linked RebalanceLib is deployed first), test tokens (USDC 6, WETH 18, WBTC 8 decimals), SimOracles,
  * WETH/USDC and WBTC/USDC markets with USDC liquidity, and USDC/WETH ERC-4626 yield vaults.
  * Everything goes through CREATE2 with per-contract salts, so addresses repeat for the same artifacts,
  * and a second call on the same chain only re-runs idempotent set-up.
@@ -199,17 +193,7 @@ export async function deployLeverageStack(parameters: DeployLeverageStackParamet
     await send("enableLltv", { address: morpho, abi: morphoAbi, functionName: "enableLltv", args: [lltv] })
 
   const morphoBlueAdapter = await deploy("morphoBlueAdapter", "morphoBlueAdapter", [morpho])
-  const leverageModule = await deploy("leverageModule", "leverageModule", [entryPoint, [morphoBlueAdapter]]).catch((error: Error) => {
-    throw new DeploymentError("Deploying the LeverageModule failed.", {
-      contract: "LeverageModule",
-      cause: error,
-      metaMessages: [
-        "This could arise when:",
-        "- the module's runtime code is larger than the EIP-170 limit (24576 bytes) and anvil enforces it:",
-        "  start the devnet with `anvil: { extraArgs: leverageAnvilArgs }`.",
-      ],
-    })
-  })
+  const leverageModule = await deploy("leverageModule", "leverageModule", [entryPoint, [morphoBlueAdapter]])
 
   const usdc = await deploy("testToken", "usdc", ["USD Coin", "USDC", 6])
   const weth = await deploy("testToken", "weth", ["Wrapped Ether", "WETH", 18])

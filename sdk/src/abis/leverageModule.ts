@@ -259,28 +259,28 @@ export const leverageModuleAbi = [
         "components": [
           {
             "name": "epochStart",
-            "type": "uint64",
-            "internalType": "uint64"
+            "type": "uint40",
+            "internalType": "uint40"
           },
           {
             "name": "lastRebalance",
-            "type": "uint64",
-            "internalType": "uint64"
+            "type": "uint40",
+            "internalType": "uint40"
           },
           {
             "name": "rebalances",
-            "type": "uint32",
-            "internalType": "uint32"
+            "type": "uint16",
+            "internalType": "uint16"
           },
           {
             "name": "gasUsed",
-            "type": "uint64",
-            "internalType": "uint64"
+            "type": "uint48",
+            "internalType": "uint48"
           },
           {
             "name": "amountMoved",
-            "type": "uint128",
-            "internalType": "uint128"
+            "type": "uint112",
+            "internalType": "uint112"
           }
         ]
       }

@@ -1,0 +1,112 @@
+import { createSmartAccountClient } from "permissionless"
+import { createPimlicoClient } from "permissionless/clients/pimlico"
+import {
+  type Address,
+  type Hex,
+  type PublicClient,
+  type WalletClient,
+  createPublicClient,
+  createWalletClient,
+  http,
+  parseEther,
+} from "viem"
+import { type SmartAccount, createPaymasterClient } from "viem/account-abstraction"
+import { privateKeyToAccount } from "viem/accounts"
+import { type Devnet, startDevnet } from "../../../test/devnet/index.js"
+import { type LeverageStackAddresses, deployLeverageStack, testTokenAbi } from "../../../test/devnet/leverage.js"
+import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "../../../test/devnet/paymaster.js"
+import type { LeverageDeployment, LeverageDeployments } from "../constants/deployments.js"
+
+/** A devnet with the leverage stack deployed, shared by one test file. */
+export type LeverageTestEnv = {
+  devnet: Devnet
+  stack: LeverageStackAddresses
+  deployment: LeverageDeployment
+  deployments: LeverageDeployments
+  publicClient: PublicClient
+  funder: WalletClient
+  paymaster: PaymasterServer
+  /** A SmartAccountClient on the devnet's Alto, optionally with the ERC-7677 paymaster. */
+  clientFor: <account extends SmartAccount>(account: account, options?: { sponsored?: boolean }) => ReturnType<typeof smartAccountClient<account>>
+  /** Sends ETH from the deployer. */
+  fund: (to: Address, value?: bigint) => Promise<void>
+  /** Mints a test token from the open `mint`. */
+  mint: (token: Address, to: Address, amount: bigint) => Promise<void>
+  stop: () => Promise<void>
+}
+
+function smartAccountClient<account extends SmartAccount>(
+  env: Pick<LeverageTestEnv, "devnet" | "publicClient" | "paymaster">,
+  account: account,
+  sponsored: boolean,
+) {
+  const pimlico = createPimlicoClient({ transport: http(env.devnet.bundlerUrl), entryPoint: { address: env.devnet.addresses.entryPoint, version: "0.7" } })
+  return createSmartAccountClient({
+    account,
+    chain: env.devnet.chain,
+    client: env.publicClient,
+    bundlerTransport: http(env.devnet.bundlerUrl),
+    pollingInterval: 100,
+    ...(sponsored ? { paymaster: createPaymasterClient({ transport: http(env.paymaster.url) }) } : {}),
+    userOperation: { estimateFeesPerGas: async () => (await pimlico.getUserOperationGasPrice()).fast },
+  })
+}
+
+/**
+ * Starts the devnet (anvil, Alto, ERC-7677 paymaster) and deploys the leverage stack.
+ *
+ * @returns The shared test environment.
+ */
+export async function startLeverageTestEnv(): Promise<LeverageTestEnv> {
+  const devnet = await startDevnet()
+  try {
+    const publicClient = createPublicClient({ chain: devnet.chain, transport: http(), pollingInterval: 50 }) as PublicClient
+    const funder = createWalletClient({ chain: devnet.chain, transport: http(), account: privateKeyToAccount(devnet.keys.deployer), pollingInterval: 50 })
+    const stack = await deployLeverageStack({ publicClient, deployer: funder, entryPoint: devnet.addresses.entryPoint })
+    const { addresses } = devnet
+    const deployment: LeverageDeployment = {
+      entryPoint: addresses.entryPoint,
+      leverageModule: stack.leverageModule,
+      adapters: { morphoBlue: stack.morphoBlueAdapter },
+      safe: {
+        singleton: addresses.safeSingleton,
+        proxyFactory: addresses.safeProxyFactory,
+        moduleSetup: addresses.safeModuleSetup,
+        multiSend: addresses.multiSend,
+        multiSendCallOnly: addresses.multiSendCallOnly,
+      },
+    }
+    const signer = createVerifyingPaymasterSigner({
+      client: publicClient,
+      paymaster: addresses.verifyingPaymaster,
+      entryPoint: addresses.entryPoint,
+      signerPrivateKey: devnet.keys.paymasterSigner,
+    })
+    const paymaster = await startPaymasterServer({ signer })
+    const wait = async (hash: Hex) => {
+      const receipt = await publicClient.waitForTransactionReceipt({ hash })
+      if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`)
+    }
+    const env: LeverageTestEnv = {
+      devnet,
+      stack,
+      deployment,
+      deployments: { [devnet.chain.id]: deployment },
+      publicClient,
+      funder,
+      paymaster,
+      clientFor: (account, options = {}) => smartAccountClient(env, account, options.sponsored ?? false),
+      fund: async (to, value = parseEther("1")) => wait(await funder.sendTransaction({ to, value, account: funder.account!, chain: devnet.chain })),
+      mint: async (token, to, amount) =>
+        wait(await funder.writeContract({ address: token, abi: testTokenAbi, functionName: "mint", args: [to, amount], account: funder.account!, chain: devnet.chain })),
+      stop: async () => {
+        await paymaster.stop()
+        await devnet.stop()
+      },
+    }
+    return env
+  } catch (error) {
+    await devnet.stop()
+    throw error
+  }
+}

@@ -1,0 +1,123 @@
+import {
+  type Address,
+  type Chain,
+  type Client,
+  type Hex,
+  type JsonRpcAccount,
+  type LocalAccount,
+  type Transport,
+  isAddressEqual,
+  slice,
+  toFunctionSelector,
+} from "viem"
+import { type SmartAccount, type SmartAccountImplementation, entryPoint07Abi, toSmartAccount } from "viem/account-abstraction"
+import { getChainId, readContract } from "viem/actions"
+import { leverageModuleAbi } from "../abis/leverageModule.js"
+import type { LeverageDeployments } from "../constants/deployments.js"
+import { keeperNonceKey, keeperStubSignature } from "../constants/keeper.js"
+import { KeeperCallNotAllowedError } from "../errors/keeper.js"
+import { assertWithinAutomationConfig } from "../utils/automation.js"
+import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
+import { getSafeOperationTypedData, packSafeOperationSignature } from "../utils/safeOperation.js"
+
+const executeRebalanceSelector = toFunctionSelector("executeRebalance(address,(bytes32[],(uint8,uint8,address,uint256)[]))")
+
+export type ToKeeperAccountParameters = {
+  /** Public client of the chain (reads nonces and the Safe's automation settings). */
+  client: Client<Transport, Chain | undefined, JsonRpcAccount | LocalAccount | undefined>
+  /** The Safe the keeper acts for (the operation's sender). */
+  safe: Address
+  /** The keeper session key the Safe registered with `addKeeper`. */
+  keeper: LocalAccount
+  /** Extra or replacement deployments by chain id. */
+  deployments?: LeverageDeployments | undefined
+  /** EntryPoint nonce key; {@link keeperNonceKey} by default so keeper and owner operations never collide. */
+  nonceKey?: bigint | undefined
+  /** Signature validity window (unix seconds, 0 = open); the module also bounds it by the key's own window. */
+  validAfter?: number | undefined
+  validUntil?: number | undefined
+  /** Check the Safe's pause flag, gas caps and required paymaster before signing (default true). */
+  checkAutomationConfig?: boolean | undefined
+}
+
+export type KeeperAccountExtension = {
+  /** Marks the account as a keeper account. */
+  kind: "leverageKeeper"
+  keeper: Address
+  safe: Address
+  module: Address
+}
+
+export type KeeperAccountImplementation = SmartAccountImplementation<typeof entryPoint07Abi, "0.7", KeeperAccountExtension, false>
+export type ToKeeperAccountReturnType = SmartAccount<KeeperAccountImplementation>
+
+/**
+ * A viem `SmartAccount` for the module's automation lane: the sender is the Safe, the signer is the keeper session
+ * key, and the only call it encodes is `executeRebalance(keeper, plan)` on the Safe itself. It signs the SafeOp
+ * EIP-712 hash (validAfter || validUntil || 65-byte ECDSA), uses a dedicated nonce key, and by default refuses to sign
+ * an operation the module would reject for its pause flag, gas caps or paymaster.
+ *
+ * @param parameters - {@link ToKeeperAccountParameters}
+ * @returns A `SmartAccount` for `createSmartAccountClient` or `createBundlerClient`.
+ * @example
+ * const account = await toKeeperAccount({ client: publicClient, safe, keeper: privateKeyToAccount(sessionKey), deployments })
+ * const keeperClient = createSmartAccountClient({ account, bundlerTransport: http(bundlerUrl) })
+ * await sendRebalance(keeperClient, { plan })
+ */
+export async function toKeeperAccount(parameters: ToKeeperAccountParameters): Promise<ToKeeperAccountReturnType> {
+  const { client, safe, keeper, deployments, nonceKey = keeperNonceKey, validAfter = 0, validUntil = 0, checkAutomationConfig = true } = parameters
+  const { deployment } = await resolveLeverageDeployment(client, deployments)
+  const module = deployment.leverageModule
+  const entryPoint = { abi: entryPoint07Abi, address: deployment.entryPoint, version: "0.7" } as const
+
+  const extend: KeeperAccountExtension = { kind: "leverageKeeper", keeper: keeper.address, safe, module }
+  const implementation: KeeperAccountImplementation = {
+    client,
+    entryPoint,
+    extend,
+    async getAddress() {
+      return safe
+    },
+    async encodeCalls(calls) {
+      const [call, ...others] = calls
+      if (!call || others.length > 0) throw new KeeperCallNotAllowedError({ reason: `Expected one call, got ${calls.length}.` })
+      if (!isAddressEqual(call.to, safe)) throw new KeeperCallNotAllowedError({ reason: `The call must target the Safe ${safe}, not ${call.to}.` })
+      if ((call.value ?? 0n) !== 0n) throw new KeeperCallNotAllowedError({ reason: "A keeper call carries no value." })
+      const data = call.data ?? "0x"
+      if (data.length < 10 || slice(data, 0, 4) !== executeRebalanceSelector)
+        throw new KeeperCallNotAllowedError({ reason: "Only executeRebalance(keeper, plan) is allowed.", data })
+      return data
+    },
+    async decodeCalls(data: Hex) {
+      return [{ to: safe, data, value: 0n }]
+    },
+    async getFactoryArgs() {
+      return { factory: undefined, factoryData: undefined }
+    },
+    async getNonce() {
+      return readContract(client, { abi: entryPoint07Abi, address: entryPoint.address, functionName: "getNonce", args: [safe, nonceKey] })
+    },
+    async getStubSignature() {
+      return keeperStubSignature
+    },
+    async signMessage() {
+      throw new KeeperCallNotAllowedError({ reason: "A keeper key cannot sign messages for the Safe." })
+    },
+    async signTypedData() {
+      throw new KeeperCallNotAllowedError({ reason: "A keeper key cannot sign typed data for the Safe." })
+    },
+    async signUserOperation(userOperation) {
+      const chainId = userOperation.chainId ?? client.chain?.id ?? (await getChainId(client))
+      const operation = { ...userOperation, sender: userOperation.sender ?? safe }
+      if (checkAutomationConfig) {
+        const config = await readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getAutomationConfig", args: [safe] })
+        assertWithinAutomationConfig({ safe, userOperation: operation, config })
+      }
+      const signature = await keeper.signTypedData(
+        getSafeOperationTypedData({ userOperation: operation, chainId, module, entryPoint: entryPoint.address, validAfter, validUntil }),
+      )
+      return packSafeOperationSignature({ validAfter, validUntil, signature })
+    },
+  }
+  return toSmartAccount(implementation)
+}

@@ -1,0 +1,81 @@
+import type { Chain, Client, Hex, Transport } from "viem"
+import { type SmartAccount, sendUserOperation } from "viem/account-abstraction"
+import { getAction } from "viem/utils"
+import type { KeeperAccountExtension } from "../accounts/toKeeperAccount.js"
+import type { LeverageDeployments } from "../constants/deployments.js"
+import { AccountNotFoundError } from "../errors/deployments.js"
+import { getLeverageError } from "../errors/getLeverageError.js"
+import { KeeperCallNotAllowedError } from "../errors/keeper.js"
+import type { Plan } from "../types/leverage.js"
+import { getKeeperEstimationStateOverride } from "../utils/estimation.js"
+import { encodeRebalanceCallData } from "../utils/plan.js"
+import { type ValidateRebalanceErrorType, validateRebalance } from "./validateRebalance.js"
+
+export type SendRebalanceParameters = {
+  plan: Plan
+  /** A keeper account other than the client's. */
+  account?: SmartAccount | undefined
+  /** Check the plan against chain state before sending (default true); see `validateRebalance`. */
+  validate?: boolean | undefined
+  /**
+   * Estimate gas with the Safe's automation caps raised in a state override (default true): bundlers simulate with
+   * gas fields far above any cap, which the module rejects. See `getKeeperEstimationStateOverride`.
+   */
+  estimationOverride?: boolean | undefined
+  /** ERC-7677 context for the client's paymaster, e.g. `{ token }` for ERC-20 payment. */
+  paymasterContext?: unknown | undefined
+  deployments?: LeverageDeployments | undefined
+}
+
+/** The UserOperation hash. */
+export type SendRebalanceReturnType = Hex
+
+export type SendRebalanceErrorType = ValidateRebalanceErrorType | Error
+
+const keeperOf = (account: SmartAccount | undefined): (SmartAccount & KeeperAccountExtension) | undefined =>
+  (account as Partial<KeeperAccountExtension> | undefined)?.kind === "leverageKeeper" ? (account as SmartAccount & KeeperAccountExtension) : undefined
+
+/**
+ * Sends a keeper UserOperation `executeRebalance(keeper, plan)` from a keeper account (`toKeeperAccount`) through
+ * the client's bundler, with the client's paymaster when it has one. The plan is validated against chain state first;
+ * bundler and module failures come back as named errors (module custom errors decoded, AA22 as an expired key,
+ * AA24 as a rejected keeper signature, a paymaster refusal as `PaymasterRefusedError`).
+ *
+ * @param client - A SmartAccountClient (or bundler client) whose account is a keeper account.
+ * @param parameters - {@link SendRebalanceParameters}
+ * @returns The UserOperation hash. {@link SendRebalanceReturnType}
+ * @example
+ * const hash = await sendRebalance(keeperClient, {
+ *   plan: { subAccounts: [id], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: vault, amount }, { kind: "Repay", subAccount: 0, amount }] },
+ * })
+ * await keeperClient.waitForUserOperationReceipt({ hash })
+ */
+export async function sendRebalance(
+  client: Client<Transport, Chain | undefined, SmartAccount | undefined>,
+  parameters: SendRebalanceParameters,
+): Promise<SendRebalanceReturnType> {
+  const { plan, validate = true, estimationOverride = true, paymasterContext, deployments } = parameters
+  const account = parameters.account ?? client.account
+  if (!account) throw new AccountNotFoundError()
+  const keeper = keeperOf(account)
+  if (!keeper) throw new KeeperCallNotAllowedError({ reason: "sendRebalance needs a keeper account (toKeeperAccount)." })
+  if (validate) await validateRebalance(account.client as Client<Transport, Chain | undefined>, { safe: keeper.safe, keeper: keeper.keeper, plan, deployments })
+  const callData = encodeRebalanceCallData({ keeper: keeper.keeper, plan })
+  try {
+    const stateOverride = estimationOverride
+      ? await getKeeperEstimationStateOverride({ client: account.client as Client<Transport, Chain | undefined>, module: keeper.module, safe: keeper.safe })
+      : undefined
+    return await getAction(
+      client,
+      sendUserOperation,
+      "sendUserOperation",
+    )({
+      account,
+      callData,
+      ...(stateOverride ? { stateOverride } : {}),
+      ...(paymasterContext !== undefined ? { paymasterContext } : {}),
+    } as Parameters<typeof sendUserOperation>[1])
+  } catch (error) {
+    throw getLeverageError(error, { keeper: keeper.keeper })
+  }
+}

@@ -1,0 +1,154 @@
+import { type Account, type Address, type Chain, type Client, type Hex, type Transport, isAddressEqual, zeroAddress } from "viem"
+import { getBlock } from "viem/actions"
+import { leverageModuleAbi } from "../abis/leverageModule.js"
+import { venueAdapterAbi } from "../abis/venueAdapter.js"
+import type { LeverageDeployments } from "../constants/deployments.js"
+import { AccountNotFoundError, type UnknownChainErrorType } from "../errors/deployments.js"
+import {
+  AutomationPausedError,
+  type AutomationPausedErrorType,
+  KeeperKeyExpiredError,
+  type KeeperKeyExpiredErrorType,
+  KeeperNotAuthorizedError,
+  type KeeperNotAuthorizedErrorType,
+} from "../errors/keeper.js"
+import {
+  ActionNotAllowedError,
+  type ActionNotAllowedErrorType,
+  CooldownActiveError,
+  type CooldownActiveErrorType,
+  type DuplicateSubAccountErrorType,
+  type MalformedPlanErrorType,
+  MixedLoanTokensError,
+  type MixedLoanTokensErrorType,
+  NoTriggerError,
+  type NoTriggerErrorType,
+  PoolNotAllowedError,
+  type PoolNotAllowedErrorType,
+} from "../errors/plan.js"
+import { UnknownSubAccountError, type UnknownSubAccountErrorType } from "../errors/policy.js"
+import type { AutomationConfig, EpochUsage, KeeperKey, Plan, Policy } from "../types/leverage.js"
+import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
+import { type MarketState, getSubAccountMetrics } from "../utils/health.js"
+import { readMany, resultOf } from "../utils/multicall.js"
+import { assertPlanShape, isPoolAction } from "../utils/plan.js"
+import { getReadClient } from "../utils/reader.js"
+
+export type ValidateRebalanceParameters = {
+  /** The Safe; the keeper account's Safe by default. */
+  safe?: Address | undefined
+  /** The keeper key; the keeper account's key by default. */
+  keeper?: Address | undefined
+  plan: Plan
+  deployments?: LeverageDeployments | undefined
+}
+
+export type ValidateRebalanceReturnType = {
+  /** Chain time the checks used (latest block). */
+  timestamp: number
+  config: AutomationConfig
+  key: KeeperKey
+  subAccounts: { subAccount: Hex; policy: Policy; state: MarketState; health: bigint; epochUsage: EpochUsage }[]
+}
+
+export type ValidateRebalanceErrorType =
+  | UnknownChainErrorType
+  | MalformedPlanErrorType
+  | DuplicateSubAccountErrorType
+  | ActionNotAllowedErrorType
+  | AutomationPausedErrorType
+  | KeeperNotAuthorizedErrorType
+  | KeeperKeyExpiredErrorType
+  | UnknownSubAccountErrorType
+  | PoolNotAllowedErrorType
+  | MixedLoanTokensErrorType
+  | CooldownActiveErrorType
+  | NoTriggerErrorType
+  | Error
+
+/**
+ * Checks a plan against everything the module checks before it moves funds, with chain state read in two
+ * multicalls: plan shape; pause flag; the keeper key (registered, not revoked, inside its window at the latest
+ * block); each sub-account has a policy; pool actions use that policy's pools; no Borrow / WithdrawCollateral
+ * without boostAllowed; one loan token; cooldowns; and the trigger (a touched sub-account outside its band).
+ * Post-conditions (band after, target, caps, value loss) are left to the bundler's simulation, whose revert is
+ * decoded into the same named errors.
+ *
+ * @param client - A keeper SmartAccountClient, or any client with `safe` and `keeper`.
+ * @param parameters - {@link ValidateRebalanceParameters}
+ * @returns The state the checks used. {@link ValidateRebalanceReturnType}
+ * @example
+ * await validateRebalance(keeperClient, { plan })
+ */
+export async function validateRebalance(
+  client: Client<Transport, Chain | undefined, Account | undefined>,
+  parameters: ValidateRebalanceParameters,
+): Promise<ValidateRebalanceReturnType> {
+  const { plan } = parameters
+  const account = client.account as { kind?: unknown; safe?: Address; keeper?: Address } | undefined
+  const safe = parameters.safe ?? (account?.kind === "leverageKeeper" ? account.safe : undefined)
+  const keeper = parameters.keeper ?? (account?.kind === "leverageKeeper" ? account.keeper : undefined)
+  if (!safe || !keeper) throw new AccountNotFoundError()
+  assertPlanShape(plan)
+
+  const reader = getReadClient(client)
+  const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
+  const module = deployment.leverageModule
+  const ids = plan.subAccounts
+  const [block, stored] = await Promise.all([
+    getBlock(reader, { blockTag: "latest" }),
+    readMany(reader, deployment, [
+      { address: module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] },
+      { address: module, abi: leverageModuleAbi, functionName: "getKeeper", args: [safe, keeper] },
+      ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getPolicy", args: [safe, id] }) as const),
+      ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getEpochUsage", args: [safe, id] }) as const),
+    ]),
+  ])
+  const timestamp = Number(block.timestamp)
+  const config = resultOf<AutomationConfig>(stored[0]) as AutomationConfig
+  const key = resultOf<KeeperKey>(stored[1]) as KeeperKey
+  if (config.paused) throw new AutomationPausedError({ safe })
+  if (!key.active) throw new KeeperNotAuthorizedError({ keeper, reason: "The key is not registered for this Safe, or was revoked." })
+  if (key.validUntil < timestamp) throw new KeeperKeyExpiredError({ keeper, validUntil: key.validUntil, now: timestamp })
+  if (key.validAfter > timestamp)
+    throw new KeeperNotAuthorizedError({ keeper, reason: `The key is valid only from ${new Date(key.validAfter * 1000).toISOString()}.` })
+
+  const policies = ids.map((id, i) => {
+    const policy = resultOf<Policy>(stored[2 + i])
+    if (!policy || policy.adapter === zeroAddress) throw new UnknownSubAccountError({ subAccount: id })
+    return policy
+  })
+  plan.actions.forEach((action, index) => {
+    const policy = policies[action.subAccount] as Policy
+    const id = ids[action.subAccount] as Hex
+    if (isPoolAction(action.kind)) {
+      const pool = action.pool ?? zeroAddress
+      if (!policy.pools.some((allowed) => isAddressEqual(allowed, pool))) throw new PoolNotAllowedError({ subAccount: id, pool })
+    } else if (!policy.boostAllowed && (action.kind === "Borrow" || action.kind === "WithdrawCollateral"))
+      throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The policy does not allow boosting (boostAllowed is false)." })
+  })
+
+  const states = await readMany(
+    reader,
+    deployment,
+    policies.map((policy) => ({ address: policy.adapter, abi: venueAdapterAbi, functionName: "marketState", args: [policy.market, safe] }) as const),
+  )
+  let triggered = false
+  const subAccounts = ids.map((subAccount, i) => {
+    const policy = policies[i] as Policy
+    const read = states[i]
+    if (read?.status !== "success") throw read?.error ?? new UnknownSubAccountError({ subAccount })
+    const state = read.result as MarketState
+    const first = states[0]?.result as MarketState
+    if (!isAddressEqual(state.loanToken, first.loanToken)) throw new MixedLoanTokensError({ expected: first.loanToken, actual: state.loanToken })
+    const epochUsage = resultOf<EpochUsage>(stored[2 + ids.length + i]) as EpochUsage
+    const lastRebalance = BigInt(epochUsage.lastRebalance)
+    const readyAt = lastRebalance + BigInt(policy.cooldown)
+    if (lastRebalance !== 0n && BigInt(timestamp) < readyAt) throw new CooldownActiveError({ subAccount, readyAt })
+    const { health } = getSubAccountMetrics(state)
+    if (health < policy.minHealth || (policy.boostAllowed && health > policy.maxHealth)) triggered = true
+    return { subAccount, policy, state, health, epochUsage }
+  })
+  if (!triggered) throw new NoTriggerError()
+  return { timestamp, config, key, subAccounts }
+}

@@ -1,0 +1,232 @@
+import { type Address, BaseError, type Hex, decodeErrorResult, hexToString, isHex, trim } from "viem"
+import { leverageModuleAbi } from "../abis/leverageModule.js"
+import { actionKinds } from "../types/leverage.js"
+import {
+  AutomationPausedError,
+  GasFieldAboveCapError,
+  InvalidKeeperError,
+  InvalidValidityError,
+  KeeperKeyExpiredError,
+  KeeperNotAuthorizedError,
+  KeeperSignatureRejectedError,
+  PaymasterNotAllowedError,
+} from "./keeper.js"
+import { LeverageModuleRevertedError } from "./module.js"
+import { PaymasterRefusedError } from "./paymaster.js"
+import {
+  ActionFailedError,
+  ActionNotAllowedError,
+  AmountCapExceededError,
+  CooldownActiveError,
+  DuplicateSubAccountError,
+  EpochCapExceededError,
+  HealthDecreasedError,
+  HealthFurtherFromTargetError,
+  HealthOutOfBandError,
+  MalformedPlanError,
+  MixedLoanTokensError,
+  NoTriggerError,
+  OracleCheckFailedError,
+  PoolNotAllowedError,
+  PoolUnhealthyError,
+  ValueLossExceededError,
+} from "./plan.js"
+import {
+  DuplicatePoolError,
+  InvalidAdapterError,
+  InvalidHealthBandError,
+  InvalidPolicyParameterError,
+  InvalidPoolError,
+  NotCalledBySafeError,
+  PoolAssetMismatchError,
+  TooManyPoolsError,
+  UnknownMarketError,
+  UnknownSubAccountError,
+} from "./policy.js"
+
+/** A decoded module revert: the error name and its arguments. */
+export type DecodedModuleError = { errorName: string; args: readonly unknown[] }
+
+/**
+ * Decodes revert data of the leverage module into its custom error name and arguments.
+ *
+ * @param data - Revert data (selector and arguments).
+ * @returns The decoded error, or `undefined` when the data is not one of the module's errors.
+ */
+export function decodeModuleError(data: Hex): DecodedModuleError | undefined {
+  try {
+    const { errorName, args } = decodeErrorResult({ abi: leverageModuleAbi, data })
+    return { errorName, args: (args ?? []) as readonly unknown[] }
+  } catch {
+    return undefined
+  }
+}
+
+const a = (args: readonly unknown[], i: number) => args[i] as never
+const bytes32Text = (value: Hex) => {
+  try {
+    return hexToString(trim(value, { dir: "right" }))
+  } catch {
+    return value
+  }
+}
+
+/**
+ * Builds the SDK's named error for a decoded module error.
+ *
+ * @returns The named error (or {@link LeverageModuleRevertedError} for errors without a dedicated class).
+ */
+export function toModuleError({ errorName, args }: DecodedModuleError, cause?: Error): BaseError {
+  switch (errorName) {
+    case "InvalidAdapter":
+      return new InvalidAdapterError({ adapter: a(args, 0), cause })
+    case "UnknownMarket":
+      return new UnknownMarketError({ adapter: a(args, 0), market: a(args, 1), cause })
+    case "InvalidHealthBand":
+      return new InvalidHealthBandError({ minHealth: a(args, 0), targetHealth: a(args, 1), maxHealth: a(args, 2), cause })
+    case "InvalidPolicyParameter":
+      return new InvalidPolicyParameterError({ parameter: bytes32Text(a(args, 0)), cause })
+    case "TooManyPools":
+      return new TooManyPoolsError({ count: a(args, 0), max: a(args, 1), cause })
+    case "InvalidPool":
+      return new InvalidPoolError({ pool: a(args, 0), cause })
+    case "DuplicatePool":
+      return new DuplicatePoolError({ pool: a(args, 0), cause })
+    case "PoolAssetMismatch":
+      return new PoolAssetMismatchError({ pool: a(args, 0), asset: a(args, 1), cause })
+    case "UnknownSubAccount":
+      return new UnknownSubAccountError({ subAccount: a(args, 0), cause })
+    case "NotCalledBySafe":
+      return new NotCalledBySafeError({ caller: a(args, 0), cause })
+    case "InvalidKeeper":
+      return new InvalidKeeperError({ keeper: a(args, 0), cause })
+    case "InvalidValidity":
+      return new InvalidValidityError({ validAfter: a(args, 0), validUntil: a(args, 1), cause })
+    case "AutomationPaused":
+      return new AutomationPausedError({ safe: a(args, 0), cause })
+    case "GasFieldAboveCap":
+      return new GasFieldAboveCapError({ field: a(args, 0), value: a(args, 1), cap: a(args, 2), cause })
+    case "PaymasterNotAllowed":
+      return new PaymasterNotAllowedError({ paymaster: a(args, 0), required: a(args, 1), cause })
+    case "MalformedPlan":
+      return new MalformedPlanError({ reason: a(args, 0), cause })
+    case "KeeperNotAuthorized":
+      return new KeeperNotAuthorizedError({ keeper: a(args, 0), cause })
+    case "DuplicateSubAccount":
+      return new DuplicateSubAccountError({ subAccount: a(args, 0), cause })
+    case "MixedLoanTokens":
+      return new MixedLoanTokensError({ expected: a(args, 0), actual: a(args, 1), cause })
+    case "NoTrigger":
+      return new NoTriggerError({ cause })
+    case "CooldownActive":
+      return new CooldownActiveError({ subAccount: a(args, 0), readyAt: a(args, 1), cause })
+    case "PoolNotAllowed":
+      return new PoolNotAllowedError({ subAccount: a(args, 0), pool: a(args, 1), cause })
+    case "ActionNotAllowed":
+      return new ActionNotAllowedError({ index: Number(a(args, 0)), kind: actionKinds[Number(args[1])] ?? Number(args[1]), cause })
+    case "ActionFailed":
+      return new ActionFailedError({ index: Number(a(args, 0)), reason: a(args, 1), cause })
+    case "HealthOutOfBand":
+      return new HealthOutOfBandError({ subAccount: a(args, 0), health: a(args, 1), minHealth: a(args, 2), maxHealth: a(args, 3), cause })
+    case "HealthFurtherFromTarget":
+      return new HealthFurtherFromTargetError({ subAccount: a(args, 0), healthBefore: a(args, 1), healthAfter: a(args, 2), cause })
+    case "HealthDecreased":
+      return new HealthDecreasedError({ subAccount: a(args, 0), healthBefore: a(args, 1), healthAfter: a(args, 2), cause })
+    case "AmountCapExceeded":
+      return new AmountCapExceededError({ subAccount: a(args, 0), amount: a(args, 1), cap: a(args, 2), cause })
+    case "EpochAmountCapExceeded":
+      return new EpochCapExceededError({ subAccount: a(args, 0), cap: "amount", value: a(args, 1), limit: a(args, 2), cause })
+    case "EpochRebalanceCapExceeded":
+      return new EpochCapExceededError({ subAccount: a(args, 0), cap: "rebalances", value: a(args, 1), limit: a(args, 2), cause })
+    case "EpochGasCapExceeded":
+      return new EpochCapExceededError({ subAccount: a(args, 0), cap: "gas", value: a(args, 1), limit: a(args, 2), cause })
+    case "ValueLossExceeded":
+      return new ValueLossExceededError({ valueBefore: a(args, 0), valueAfter: a(args, 1), maxLossBps: a(args, 2), cause })
+    case "OraclePriceZero":
+    case "OracleStale":
+    case "OracleDecimals":
+    case "OracleDeviation":
+      return new OracleCheckFailedError({ check: errorName, subAccount: a(args, 0), details: args.slice(1).map(String).join(", "), cause })
+    case "PoolUnhealthy":
+      return new PoolUnhealthyError({ pool: a(args, 0), cause })
+    default:
+      return new LeverageModuleRevertedError({ errorName, args, cause })
+  }
+}
+
+const hexPattern = /0x[0-9a-fA-F]{8,}/g
+
+function candidates(error: BaseError): Hex[] {
+  const found: Hex[] = []
+  error.walk((inner) => {
+    const data = (inner as { data?: unknown }).data
+    if (typeof data === "string" && isHex(data)) found.push(data)
+    else if (data && typeof data === "object" && "data" in data && typeof data.data === "string" && isHex(data.data)) found.push(data.data)
+    const text = [(inner as BaseError).details, (inner as BaseError).shortMessage, (inner as Error).message].filter(
+      (part): part is string => typeof part === "string",
+    )
+    for (const part of text) for (const match of part.match(hexPattern) ?? []) found.push(match as Hex)
+    return false
+  })
+  return found
+}
+
+export type GetLeverageErrorParameters = {
+  /** The keeper of a keeper operation, for AA22 / AA24 messages. */
+  keeper?: Address | undefined
+}
+
+/**
+ * Turns an error thrown while preparing or sending a UserOperation (or a contract call) into the SDK's named error:
+ * module custom errors (validation revert AA23 or execution revert) become their named class, an ERC-7677 refusal
+ * becomes {@link PaymasterRefusedError}, and AA22 / AA24 on a keeper operation become {@link KeeperKeyExpiredError} /
+ * {@link KeeperSignatureRejectedError}. Anything else is returned unchanged.
+ *
+ * @param error - The caught error.
+ * @returns The named error with the original as `cause`, or the original error.
+ * @example
+ * try {
+ *   await sendRebalance(keeperClient, { plan })
+ * } catch (error) {
+ *   throw getLeverageError(error)
+ * }
+ */
+export function getLeverageError(error: unknown, { keeper }: GetLeverageErrorParameters = {}): Error {
+  if (!(error instanceof BaseError)) return error as Error
+  if (isLeverageError(error)) return error
+  for (const data of candidates(error)) {
+    const decoded = decodeModuleError(data)
+    if (decoded) return toModuleError(decoded, error)
+  }
+  const paymasterFailure = error.walk((inner) => /pm_getPaymaster(Stub)?Data/.test((inner as Error).message ?? ""))
+  if (paymasterFailure instanceof BaseError) {
+    const rpc = paymasterFailure.walk((inner) => typeof (inner as { code?: unknown }).code === "number") as BaseError | null
+    return new PaymasterRefusedError({ reason: rpc?.details ?? paymasterFailure.details ?? paymasterFailure.shortMessage, cause: error })
+  }
+  if (keeper) {
+    if (error.walk((inner) => (inner as Error).name === "SignatureCheckFailedError")) return new KeeperSignatureRejectedError({ cause: error })
+    if (error.walk((inner) => (inner as Error).name === "UserOperationExpiredError" || /AA22/.test((inner as Error).message ?? "")))
+      return new KeeperKeyExpiredError({ keeper, cause: error })
+  }
+  return error
+}
+
+const leverageErrorNames = new Set([
+  "InvalidAdapterError", "UnknownMarketError", "InvalidHealthBandError", "InvalidPolicyParameterError", "TooManyPoolsError",
+  "InvalidPoolError", "DuplicatePoolError", "PoolAssetMismatchError", "UnknownSubAccountError", "NotCalledBySafeError",
+  "InvalidKeeperError", "InvalidValidityError", "KeeperNotAuthorizedError", "KeeperKeyExpiredError", "KeeperSignatureRejectedError",
+  "AutomationPausedError", "GasFieldAboveCapError", "PaymasterNotAllowedError", "KeeperCallNotAllowedError", "MalformedPlanError",
+  "DuplicateSubAccountError", "MixedLoanTokensError", "NoTriggerError", "CooldownActiveError", "PoolNotAllowedError",
+  "ActionNotAllowedError", "ActionFailedError", "HealthOutOfBandError", "HealthFurtherFromTargetError", "HealthDecreasedError",
+  "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
+  "PaymasterRefusedError", "LeverageModuleRevertedError", "UnknownChainError", "ModuleNotInstalledError",
+])
+
+/**
+ * Whether `error` is one of the SDK's named errors.
+ *
+ * @returns `true` for SDK errors.
+ */
+export function isLeverageError(error: unknown): boolean {
+  return error instanceof BaseError && leverageErrorNames.has(error.name)
+}

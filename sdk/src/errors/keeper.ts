@@ -1,0 +1,177 @@
+import { type Address, BaseError, type Hex } from "viem"
+
+type Cause = { cause?: Error | undefined }
+
+export type InvalidKeeperErrorType = InvalidKeeperError & { name: "InvalidKeeperError" }
+/** The keeper address cannot be registered or revoked (module error `InvalidKeeper`). */
+export class InvalidKeeperError extends BaseError {
+  keeper: Address
+  constructor({ keeper, reason, cause }: { keeper: Address; reason?: string | undefined } & Cause) {
+    super(`Keeper ${keeper} cannot be used here.`, {
+      cause,
+      metaMessages: [
+        ...(reason ? [reason] : []),
+        "This could arise when:",
+        "- the keeper is the zero address, the Safe or the module;",
+        "- revoking a key that is not registered (or already revoked).",
+      ],
+      name: "InvalidKeeperError",
+    })
+    this.keeper = keeper
+  }
+}
+
+export type InvalidValidityErrorType = InvalidValidityError & { name: "InvalidValidityError" }
+/** validUntil is zero or not after validAfter (module error `InvalidValidity`). */
+export class InvalidValidityError extends BaseError {
+  constructor({ validAfter, validUntil, cause }: { validAfter: number; validUntil: number } & Cause) {
+    super(`The keeper validity window [${validAfter}, ${validUntil}] is empty.`, {
+      cause,
+      metaMessages: ["validUntil must be non-zero and later than validAfter (unix seconds)."],
+      name: "InvalidValidityError",
+    })
+  }
+}
+
+export type KeeperNotAuthorizedErrorType = KeeperNotAuthorizedError & { name: "KeeperNotAuthorizedError" }
+/** The keeper key is not registered, revoked, not yet valid or expired at execution (module error `KeeperNotAuthorized`). */
+export class KeeperNotAuthorizedError extends BaseError {
+  keeper: Address
+  constructor({ keeper, reason, cause }: { keeper: Address; reason?: string | undefined } & Cause) {
+    super(`Keeper ${keeper} is not authorized for this Safe.`, {
+      cause,
+      metaMessages: [
+        ...(reason ? [reason] : []),
+        "This could arise when:",
+        "- the Safe never called addKeeper for this key, or revoked it;",
+        "- the key's validity window has not started yet or has ended.",
+      ],
+      name: "KeeperNotAuthorizedError",
+    })
+    this.keeper = keeper
+  }
+}
+
+export type KeeperKeyExpiredErrorType = KeeperKeyExpiredError & { name: "KeeperKeyExpiredError" }
+/** The keeper key's validUntil is in the past (the bundler reports AA22 for such an operation). */
+export class KeeperKeyExpiredError extends BaseError {
+  keeper: Address
+  validUntil: number | undefined
+  constructor({ keeper, validUntil, now, cause }: { keeper: Address; validUntil?: number | undefined; now?: number | undefined } & Cause) {
+    super(`Keeper key ${keeper} has expired${validUntil === undefined ? "" : ` (valid until ${new Date(validUntil * 1000).toISOString()})`}.`, {
+      cause,
+      metaMessages: [
+        ...(now !== undefined ? [`Chain time: ${new Date(now * 1000).toISOString()}`] : []),
+        "The Safe's owners must register the key again (addKeeper) with a later validUntil.",
+      ],
+      name: "KeeperKeyExpiredError",
+    })
+    this.keeper = keeper
+    this.validUntil = validUntil
+  }
+}
+
+export type KeeperSignatureRejectedErrorType = KeeperSignatureRejectedError & { name: "KeeperSignatureRejectedError" }
+/** Validation returned SIG_VALIDATION_FAILED for a keeper operation (bundler code AA24). */
+export class KeeperSignatureRejectedError extends BaseError {
+  constructor({ cause }: Cause = {}) {
+    super("The module rejected the keeper signature (AA24).", {
+      cause,
+      metaMessages: [
+        "This could arise when:",
+        "- the signing key is not the keeper named in executeRebalance;",
+        "- the key is not registered or was revoked;",
+        "- the operation was changed after signing (gas fields, paymaster data).",
+      ],
+      name: "KeeperSignatureRejectedError",
+    })
+  }
+}
+
+export type AutomationPausedErrorType = AutomationPausedError & { name: "AutomationPausedError" }
+/** The Safe paused its automation lane (module error `AutomationPaused`). */
+export class AutomationPausedError extends BaseError {
+  safe: Address
+  constructor({ safe, cause }: { safe: Address } & Cause) {
+    super(`Automation is paused for Safe ${safe}.`, {
+      cause,
+      metaMessages: ["The Safe's owners can resume it with `unpauseAutomation`."],
+      name: "AutomationPausedError",
+    })
+    this.safe = safe
+  }
+}
+
+/** Gas fields in the order of the module's `GasFieldAboveCap(field, ...)` codes. */
+export const gasFields = [
+  "verificationGasLimit",
+  "callGasLimit",
+  "preVerificationGas",
+  "maxFeePerGas",
+  "maxPriorityFeePerGas",
+  "paymasterVerificationGasLimit",
+  "paymasterPostOpGasLimit",
+] as const
+export type GasField = (typeof gasFields)[number]
+
+export type GasFieldAboveCapErrorType = GasFieldAboveCapError & { name: "GasFieldAboveCapError" }
+/** A gas field of a keeper operation is above the Safe's cap (module error `GasFieldAboveCap`). */
+export class GasFieldAboveCapError extends BaseError {
+  field: GasField
+  value: bigint
+  cap: bigint
+  constructor({ field, value, cap, cause }: { field: GasField | number; value: bigint; cap: bigint } & Cause) {
+    const name = typeof field === "number" ? (gasFields[field] ?? "verificationGasLimit") : field
+    super(`${name} ${value} is above the Safe's cap of ${cap}.`, {
+      cause,
+      metaMessages: [
+        "This could arise when:",
+        "- the Safe never called setAutomationConfig (every cap is zero until then);",
+        "- the bundler's estimate or gas price rose above the caps: raise them or retry later.",
+      ],
+      name: "GasFieldAboveCapError",
+    })
+    this.field = name
+    this.value = value
+    this.cap = cap
+  }
+}
+
+export type PaymasterNotAllowedErrorType = PaymasterNotAllowedError & { name: "PaymasterNotAllowedError" }
+/** The Safe requires a specific paymaster for keeper operations (module error `PaymasterNotAllowed`). */
+export class PaymasterNotAllowedError extends BaseError {
+  constructor({ paymaster, required, cause }: { paymaster: Address; required: Address } & Cause) {
+    super(`Keeper operations of this Safe must use paymaster ${required}, not ${paymaster}.`, {
+      cause,
+      metaMessages: ["Pass a `paymaster` client for the required paymaster to the keeper's SmartAccountClient."],
+      name: "PaymasterNotAllowedError",
+    })
+  }
+}
+
+export type KeeperCallNotAllowedErrorType = KeeperCallNotAllowedError & { name: "KeeperCallNotAllowedError" }
+/** A keeper account was asked to do something other than `executeRebalance`. */
+export class KeeperCallNotAllowedError extends BaseError {
+  constructor({ reason, data }: { reason: string; data?: Hex | undefined }) {
+    super("A keeper account can only send executeRebalance.", {
+      metaMessages: [reason, ...(data ? [`Data: ${data.slice(0, 74)}${data.length > 74 ? "..." : ""}`] : []), "Use `sendRebalance` with a plan."],
+      name: "KeeperCallNotAllowedError",
+    })
+  }
+}
+
+export type EstimationOverrideErrorType = EstimationOverrideError & { name: "EstimationOverrideError" }
+/** The gas-estimation state override of keeper operations does not match the module's storage layout. */
+export class EstimationOverrideError extends BaseError {
+  constructor({ module }: { module: Address }) {
+    super(`Cannot raise the automation caps of module ${module} for gas estimation.`, {
+      metaMessages: [
+        "This could arise when:",
+        "- the module's storage layout changed (AutomationConfig or ModuleStorage): update `automationMappingSlot`;",
+        "- the node does not support eth_call state overrides.",
+        "Pass explicit gas fields, or `estimationOverride: false` to estimate against the real caps.",
+      ],
+      name: "EstimationOverrideError",
+    })
+  }
+}

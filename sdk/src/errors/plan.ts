@@ -1,0 +1,211 @@
+import { type Address, BaseError, type Hex } from "viem"
+import type { ActionKind } from "../types/leverage.js"
+import { formatWad } from "../utils/format.js"
+
+type Cause = { cause?: Error | undefined }
+
+/** PlanLib reason codes of `MalformedPlan(reason)`. */
+export const malformedPlanReasons = {
+  1: "calldata too short",
+  2: "keeper address has dirty high bits",
+  3: "non-canonical offsets",
+  4: "sub-account count is 0 or above 8",
+  5: "action count is 0 or above 32",
+  6: "calldata length does not match the plan",
+  7: "unknown action kind",
+  8: "action sub-account index out of range",
+  9: "pool address has dirty high bits",
+} as const satisfies Record<number, string>
+
+export type MalformedPlanErrorType = MalformedPlanError & { name: "MalformedPlanError" }
+/** The plan is not a canonical, well-formed encoding (module error `MalformedPlan(reason)`). */
+export class MalformedPlanError extends BaseError {
+  reason: number
+  constructor({ reason, cause }: { reason: number } & Cause) {
+    super(`The plan is malformed: ${malformedPlanReasons[reason as keyof typeof malformedPlanReasons] ?? `reason ${reason}`}.`, {
+      cause,
+      metaMessages: ["Plans carry 1 to 8 unique sub-accounts and 1 to 32 actions whose indices point into that list."],
+      name: "MalformedPlanError",
+    })
+    this.reason = reason
+  }
+}
+
+export type DuplicateSubAccountErrorType = DuplicateSubAccountError & { name: "DuplicateSubAccountError" }
+/** A sub-account appears twice in a plan (module error `DuplicateSubAccount`). */
+export class DuplicateSubAccountError extends BaseError {
+  constructor({ subAccount, cause }: { subAccount: Hex } & Cause) {
+    super(`Sub-account ${subAccount} appears twice in the plan.`, { cause, name: "DuplicateSubAccountError" })
+  }
+}
+
+export type MixedLoanTokensErrorType = MixedLoanTokensError & { name: "MixedLoanTokensError" }
+/** The plan's sub-accounts do not share one loan token (module error `MixedLoanTokens`). */
+export class MixedLoanTokensError extends BaseError {
+  constructor({ expected, actual, cause }: { expected: Address; actual: Address } & Cause) {
+    super(`All sub-accounts of a plan must share one loan token: ${expected} and ${actual} differ.`, { cause, name: "MixedLoanTokensError" })
+  }
+}
+
+export type NoTriggerErrorType = NoTriggerError & { name: "NoTriggerError" }
+/** Every touched sub-account is inside its band, so the module refuses to churn (module error `NoTrigger`). */
+export class NoTriggerError extends BaseError {
+  constructor({ cause }: Cause = {}) {
+    super("No touched sub-account is outside its health band, so there is nothing to rebalance.", {
+      cause,
+      metaMessages: ["A plan must touch a sub-account with health < minHealth, or > maxHealth when boostAllowed."],
+      name: "NoTriggerError",
+    })
+  }
+}
+
+export type CooldownActiveErrorType = CooldownActiveError & { name: "CooldownActiveError" }
+/** The sub-account was rebalanced less than `cooldown` seconds ago (module error `CooldownActive`). */
+export class CooldownActiveError extends BaseError {
+  readyAt: bigint
+  constructor({ subAccount, readyAt, cause }: { subAccount: Hex; readyAt: bigint } & Cause) {
+    super(`Sub-account ${subAccount} is cooling down until ${new Date(Number(readyAt) * 1000).toISOString()}.`, { cause, name: "CooldownActiveError" })
+    this.readyAt = readyAt
+  }
+}
+
+export type PoolNotAllowedErrorType = PoolNotAllowedError & { name: "PoolNotAllowedError" }
+/** A pool action names a pool outside the sub-account's policy (module error `PoolNotAllowed`). */
+export class PoolNotAllowedError extends BaseError {
+  subAccount: Hex
+  pool: Address
+  constructor({ subAccount, pool, cause }: { subAccount: Hex; pool: Address } & Cause) {
+    super(`Pool ${pool} is not in the policy of sub-account ${subAccount}.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the action's subAccount index points at another sub-account;", "- the owners have not added the pool to the policy."],
+      name: "PoolNotAllowedError",
+    })
+    this.subAccount = subAccount
+    this.pool = pool
+  }
+}
+
+export type ActionNotAllowedErrorType = ActionNotAllowedError & { name: "ActionNotAllowedError" }
+/** An action is not allowed: zero amount, a pool on a venue action, or boosting without `boostAllowed` (module error `ActionNotAllowed`). */
+export class ActionNotAllowedError extends BaseError {
+  index: number
+  kind: ActionKind | number
+  constructor({ index, kind, reason, cause }: { index: number; kind: ActionKind | number; reason?: string | undefined } & Cause) {
+    super(`Action ${index} (${kind}) is not allowed.`, {
+      cause,
+      metaMessages: [
+        ...(reason ? [reason] : []),
+        "This could arise when:",
+        "- the amount is zero;",
+        "- a venue action carries a pool address;",
+        "- Borrow or WithdrawCollateral on a policy without boostAllowed.",
+      ],
+      name: "ActionNotAllowedError",
+    })
+    this.index = index
+    this.kind = kind
+  }
+}
+
+export type ActionFailedErrorType = ActionFailedError & { name: "ActionFailedError" }
+/** A venue or pool call of the plan reverted (module error `ActionFailed(index, reason)`). */
+export class ActionFailedError extends BaseError {
+  index: number
+  reason: Hex
+  constructor({ index, reason, cause }: { index: number; reason: Hex } & Cause) {
+    super(`Action ${index} of the plan reverted.`, {
+      cause,
+      metaMessages: [`Revert data: ${reason}`, "This could arise when:", "- the Safe lacks the tokens or pool shares the action moves;", "- the venue refused (insufficient liquidity or collateral)."],
+      name: "ActionFailedError",
+    })
+    this.index = index
+    this.reason = reason
+  }
+}
+
+export type HealthOutOfBandErrorType = HealthOutOfBandError & { name: "HealthOutOfBandError" }
+/** After the plan, a sub-account's health is outside [minHealth, maxHealth] (module error `HealthOutOfBand`). */
+export class HealthOutOfBandError extends BaseError {
+  health: bigint
+  constructor({ subAccount, health, minHealth, maxHealth, cause }: { subAccount: Hex; health: bigint; minHealth: bigint; maxHealth: bigint } & Cause) {
+    super(`The plan leaves sub-account ${subAccount} at health ${formatWad(health)}, outside [${formatWad(minHealth)}, ${formatWad(maxHealth)}].`, {
+      cause,
+      name: "HealthOutOfBandError",
+    })
+    this.health = health
+  }
+}
+
+export type HealthFurtherFromTargetErrorType = HealthFurtherFromTargetError & { name: "HealthFurtherFromTargetError" }
+/** The plan moves a sub-account's health further from its target (module error `HealthFurtherFromTarget`). */
+export class HealthFurtherFromTargetError extends BaseError {
+  constructor({ subAccount, healthBefore, healthAfter, cause }: { subAccount: Hex; healthBefore: bigint; healthAfter: bigint } & Cause) {
+    super(`The plan moves sub-account ${subAccount} from health ${formatWad(healthBefore)} to ${formatWad(healthAfter)}, further from its target.`, {
+      cause,
+      name: "HealthFurtherFromTargetError",
+    })
+  }
+}
+
+export type HealthDecreasedErrorType = HealthDecreasedError & { name: "HealthDecreasedError" }
+/** Without boostAllowed, the plan lowers a sub-account's health (module error `HealthDecreased`). */
+export class HealthDecreasedError extends BaseError {
+  constructor({ subAccount, healthBefore, healthAfter, cause }: { subAccount: Hex; healthBefore: bigint; healthAfter: bigint } & Cause) {
+    super(`The plan lowers sub-account ${subAccount}'s health from ${formatWad(healthBefore)} to ${formatWad(healthAfter)} without boostAllowed.`, {
+      cause,
+      name: "HealthDecreasedError",
+    })
+  }
+}
+
+export type AmountCapExceededErrorType = AmountCapExceededError & { name: "AmountCapExceededError" }
+/** The plan moves more than maxAmountPerRebalance for a sub-account (module error `AmountCapExceeded`). */
+export class AmountCapExceededError extends BaseError {
+  constructor({ subAccount, amount, cap, cause }: { subAccount: Hex; amount: bigint; cap: bigint } & Cause) {
+    super(`The plan moves ${amount} for sub-account ${subAccount}; the per-rebalance cap is ${cap}.`, { cause, name: "AmountCapExceededError" })
+  }
+}
+
+export type EpochCapExceededErrorType = EpochCapExceededError & { name: "EpochCapExceededError" }
+/** An epoch cap (amount, rebalances or gas) would be exceeded (module errors `Epoch*CapExceeded`). */
+export class EpochCapExceededError extends BaseError {
+  cap: "amount" | "rebalances" | "gas"
+  constructor({ subAccount, cap, value, limit, cause }: { subAccount: Hex; cap: "amount" | "rebalances" | "gas"; value: bigint; limit: bigint } & Cause) {
+    super(`Sub-account ${subAccount} would reach ${value} ${cap} in this epoch; the cap is ${limit}.`, {
+      cause,
+      metaMessages: ["Wait for the epoch to end (epochLength seconds after its first rebalance) or raise the policy's caps."],
+      name: "EpochCapExceededError",
+    })
+    this.cap = cap
+  }
+}
+
+export type ValueLossExceededErrorType = ValueLossExceededError & { name: "ValueLossExceededError" }
+/** The plan loses more net value than maxLossBps allows (module error `ValueLossExceeded`). */
+export class ValueLossExceededError extends BaseError {
+  constructor({ valueBefore, valueAfter, maxLossBps, cause }: { valueBefore: bigint; valueAfter: bigint; maxLossBps: bigint } & Cause) {
+    super(`The plan lowers net value from ${valueBefore} to ${valueAfter}, more than ${maxLossBps} bps.`, { cause, name: "ValueLossExceededError" })
+  }
+}
+
+export type OracleCheckFailedErrorType = OracleCheckFailedError & { name: "OracleCheckFailedError" }
+/** An oracle sanity check failed (module errors `OraclePriceZero`, `OracleStale`, `OracleDecimals`, `OracleDeviation`). */
+export class OracleCheckFailedError extends BaseError {
+  check: "OraclePriceZero" | "OracleStale" | "OracleDecimals" | "OracleDeviation"
+  constructor({ check, subAccount, details, cause }: { check: OracleCheckFailedError["check"]; subAccount: Hex; details?: string | undefined } & Cause) {
+    super(`The oracle of sub-account ${subAccount} failed the ${check} check.`, {
+      cause,
+      metaMessages: [...(details ? [details] : []), "The keeper must wait for a fresh, consistent price; nothing was moved."],
+      name: "OracleCheckFailedError",
+    })
+    this.check = check
+  }
+}
+
+export type PoolUnhealthyErrorType = PoolUnhealthyError & { name: "PoolUnhealthyError" }
+/** A pool has too little supply or a zero share price (module error `PoolUnhealthy`). */
+export class PoolUnhealthyError extends BaseError {
+  constructor({ pool, cause }: { pool: Address } & Cause) {
+    super(`Pool ${pool} failed the ERC-4626 sanity check (supply or share price).`, { cause, name: "PoolUnhealthyError" })
+  }
+}

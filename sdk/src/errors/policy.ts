@@ -1,0 +1,139 @@
+import { type Address, BaseError, type Hex } from "viem"
+import { formatWad } from "../utils/format.js"
+
+type Cause = { cause?: Error | undefined }
+
+export type InvalidAdapterErrorType = InvalidAdapterError & { name: "InvalidAdapterError" }
+/** The policy names an adapter the module was not deployed with (module error `InvalidAdapter`). */
+export class InvalidAdapterError extends BaseError {
+  adapter: Address
+  constructor({ adapter, cause }: { adapter: Address } & Cause) {
+    super(`Adapter ${adapter} is not one of the module's venue adapters.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the adapter address is from another deployment or chain;", "- the adapter field was left zero."],
+      name: "InvalidAdapterError",
+    })
+    this.adapter = adapter
+  }
+}
+
+export type UnknownMarketErrorType = UnknownMarketError & { name: "UnknownMarketError" }
+/** The venue does not know the policy's market (module error `UnknownMarket`). */
+export class UnknownMarketError extends BaseError {
+  market: Hex
+  constructor({ adapter, market, cause }: { adapter: Address; market: Hex } & Cause) {
+    super(`Market ${market} does not exist on the venue of adapter ${adapter}.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the market id was computed from different MarketParams;", "- the market has not been created yet."],
+      name: "UnknownMarketError",
+    })
+    this.market = market
+  }
+}
+
+export type InvalidHealthBandErrorType = InvalidHealthBandError & { name: "InvalidHealthBandError" }
+/** The band is not 1 <= minHealth <= targetHealth <= maxHealth with minHealth < maxHealth (module error `InvalidHealthBand`). */
+export class InvalidHealthBandError extends BaseError {
+  constructor({ minHealth, targetHealth, maxHealth, cause }: { minHealth: bigint; targetHealth: bigint; maxHealth: bigint } & Cause) {
+    super("The policy's health band is invalid.", {
+      cause,
+      metaMessages: [
+        `minHealth ${formatWad(minHealth)}, targetHealth ${formatWad(targetHealth)}, maxHealth ${formatWad(maxHealth)}`,
+        "The module requires 1.0 <= minHealth <= targetHealth <= maxHealth and minHealth < maxHealth (WAD, 1e18 = 1.0).",
+        "This could arise when:",
+        "- health values were given as plain numbers instead of WAD (use parseEther('1.2'));",
+        "- min and max were swapped.",
+      ],
+      name: "InvalidHealthBandError",
+    })
+  }
+}
+
+export type InvalidPolicyParameterErrorType = InvalidPolicyParameterError & { name: "InvalidPolicyParameterError" }
+/** A policy field is out of range (module error `InvalidPolicyParameter`). */
+export class InvalidPolicyParameterError extends BaseError {
+  parameter: string
+  constructor({ parameter, reason, cause }: { parameter: string; reason?: string | undefined } & Cause) {
+    super(`The policy parameter "${parameter}" is invalid.`, {
+      cause,
+      metaMessages: [
+        ...(reason ? [reason] : []),
+        "The module requires maxLossBps <= 10000, maxOracleDeviationBps <= 10000, epochLength > 0, and maxOracleAge > 0 when a price feed is set.",
+      ],
+      name: "InvalidPolicyParameterError",
+    })
+    this.parameter = parameter
+  }
+}
+
+export type TooManyPoolsErrorType = TooManyPoolsError & { name: "TooManyPoolsError" }
+/** More than 8 pools (module error `TooManyPools`). */
+export class TooManyPoolsError extends BaseError {
+  constructor({ count, max, cause }: { count: number | bigint; max: number | bigint } & Cause) {
+    super(`The policy lists ${count} pools; at most ${max} are allowed.`, { cause, name: "TooManyPoolsError" })
+  }
+}
+
+export type InvalidPoolErrorType = InvalidPoolError & { name: "InvalidPoolError" }
+/** A pool is zero, the Safe, the module, or has no code (module error `InvalidPool`). */
+export class InvalidPoolError extends BaseError {
+  pool: Address
+  constructor({ pool, cause }: { pool: Address } & Cause) {
+    super(`Pool ${pool} is not a valid ERC-4626 pool for this policy.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the pool is the zero address, the Safe or the module;", "- no contract is deployed at that address on this chain."],
+      name: "InvalidPoolError",
+    })
+    this.pool = pool
+  }
+}
+
+export type DuplicatePoolErrorType = DuplicatePoolError & { name: "DuplicatePoolError" }
+/** A pool is listed twice (module error `DuplicatePool`). */
+export class DuplicatePoolError extends BaseError {
+  constructor({ pool, cause }: { pool: Address } & Cause) {
+    super(`Pool ${pool} is listed more than once.`, { cause, name: "DuplicatePoolError" })
+  }
+}
+
+export type PoolAssetMismatchErrorType = PoolAssetMismatchError & { name: "PoolAssetMismatchError" }
+/** A pool's asset is neither the market's loan nor collateral token (module error `PoolAssetMismatch`). */
+export class PoolAssetMismatchError extends BaseError {
+  pool: Address
+  asset: Address
+  constructor({ pool, asset, cause }: { pool: Address; asset: Address } & Cause) {
+    super(`Pool ${pool} holds ${asset}, which is neither the market's loan token nor its collateral token.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the pool belongs to another market;", "- a vault of a wrapped or bridged variant of the token was chosen."],
+      name: "PoolAssetMismatchError",
+    })
+    this.pool = pool
+    this.asset = asset
+  }
+}
+
+export type UnknownSubAccountErrorType = UnknownSubAccountError & { name: "UnknownSubAccountError" }
+/** The Safe has no policy for the sub-account (module error `UnknownSubAccount`). */
+export class UnknownSubAccountError extends BaseError {
+  subAccount: Hex
+  constructor({ subAccount, cause }: { subAccount: Hex } & Cause) {
+    super(`The Safe has no policy for sub-account ${subAccount}.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the policy was removed;", "- the id was computed with another adapter or market (id = keccak256(abi.encode(adapter, market)))."],
+      name: "UnknownSubAccountError",
+    })
+    this.subAccount = subAccount
+  }
+}
+
+export type NotCalledBySafeErrorType = NotCalledBySafeError & { name: "NotCalledBySafeError" }
+/** A configuration call did not come from the Safe itself (module error `NotCalledBySafe`). */
+export class NotCalledBySafeError extends BaseError {
+  constructor({ caller, cause }: { caller: Address } & Cause) {
+    super(`Configuration must be called by the Safe on itself; the caller was ${caller}.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the call was sent to the module instead of to the Safe (to = Safe address);", "- the module is not the Safe's fallback handler."],
+      name: "NotCalledBySafeError",
+    })
+  }
+}

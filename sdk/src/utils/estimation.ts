@@ -1,0 +1,82 @@
+import {
+  type Address,
+  type Chain,
+  type Client,
+  type Hex,
+  type StateOverride,
+  type Transport,
+  decodeFunctionResult,
+  encodeAbiParameters,
+  encodeFunctionData,
+  keccak256,
+  maxUint32,
+  maxUint64,
+  numberToHex,
+} from "viem"
+import { call, readContract } from "viem/actions"
+import { leverageModuleAbi } from "../abis/leverageModule.js"
+import { EstimationOverrideError } from "../errors/keeper.js"
+
+/** Storage slot of `ModuleStorage.automation` (LeverageModule: `_adapterList` 0, `_isAdapter` 1, `_s` from 2; `automation` is its 2nd member). */
+export const automationMappingSlot = 3n
+
+/**
+ * Storage slots of `automation[safe]`: the AutomationConfig struct packs into two slots.
+ *
+ * @returns The two slot keys.
+ */
+export function getAutomationConfigSlots(safe: Address): readonly [Hex, Hex] {
+  const base = keccak256(encodeAbiParameters([{ type: "address" }, { type: "uint256" }], [safe, automationMappingSlot]))
+  return [base, numberToHex(BigInt(base) + 1n, { size: 32 })]
+}
+
+/**
+ * A state override for gas estimation of keeper operations. Bundlers simulate validation with very large gas fields
+ * (Alto: 10M verification gas) and the module reverts `GasFieldAboveCap` for any field above the Safe's cap, so a
+ * keeper operation cannot be estimated against the real caps. The override raises every cap of this Safe to its type's
+ * maximum (keeping the pause flag and required paymaster) for the estimation call only; the signed operation is then
+ * checked against the real caps before signing. The override is verified with an `eth_call` of
+ * `getAutomationConfig`, so a changed storage layout fails loudly instead of silently.
+ *
+ * @returns The `stateOverride` for `eth_estimateUserOperationGas`.
+ * @throws {EstimationOverrideError} when the module's storage layout no longer matches.
+ */
+export async function getKeeperEstimationStateOverride({
+  client,
+  module,
+  safe,
+}: {
+  client: Client<Transport, Chain | undefined>
+  module: Address
+  safe: Address
+}): Promise<StateOverride> {
+  const config = await readContract(client, { address: module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] })
+  const [slot0, slot1] = getAutomationConfigSlots(safe)
+  const word0 =
+    (config.paused ? 1n : 0n) | (BigInt(config.requiredPaymaster) << 8n) | (BigInt(maxUint32) << 168n) | (BigInt(maxUint32) << 200n)
+  const word1 = maxUint32 | (maxUint32 << 32n) | (maxUint32 << 64n) | (maxUint64 << 96n) | (maxUint64 << 160n)
+  const stateOverride: StateOverride = [
+    {
+      address: module,
+      stateDiff: [
+        { slot: slot0, value: numberToHex(word0, { size: 32 }) },
+        { slot: slot1, value: numberToHex(word1, { size: 32 }) },
+      ],
+    },
+  ]
+  const { data } = await call(client, {
+    to: module,
+    data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] }),
+    stateOverride,
+  })
+  const overridden = decodeFunctionResult({ abi: leverageModuleAbi, functionName: "getAutomationConfig", data: data ?? "0x" })
+  if (
+    overridden.paused !== config.paused ||
+    overridden.requiredPaymaster !== config.requiredPaymaster ||
+    BigInt(overridden.maxVerificationGasLimit) !== maxUint32 ||
+    BigInt(overridden.maxPaymasterPostOpGasLimit) !== maxUint32 ||
+    overridden.maxPriorityFeePerGas !== maxUint64
+  )
+    throw new EstimationOverrideError({ module })
+  return stateOverride
+}
