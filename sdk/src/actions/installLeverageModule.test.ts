@@ -1,0 +1,143 @@
+import Safe from "@safe-global/protocol-kit"
+import { type Address, encodeFunctionData, erc20Abi, parseAbi, parseEther, parseUnits } from "viem"
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
+import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { morphoAbi, simOracleAbi, yieldVaultAbi } from "../../../test/devnet/leverage.js"
+import { type LeverageTestEnv, startLeverageTestEnv } from "../_test/devnet.js"
+import { toKeeperAccount } from "../accounts/toKeeperAccount.js"
+import { leverageActions } from "../decorators/leverage.js"
+import { addKeeper } from "./addKeeper.js"
+import { getSubAccountState } from "./getSubAccountState.js"
+import { installLeverageModule } from "./installLeverageModule.js"
+import { defaultAutomationConfig, setAutomationConfig } from "./setAutomationConfig.js"
+import { setPolicy } from "./setPolicy.js"
+
+let env: LeverageTestEnv
+let protocolKit: Safe
+let safe: Address
+const keeper = privateKeyToAccount(generatePrivateKey())
+
+beforeAll(async () => {
+  env = await startLeverageTestEnv()
+  const { addresses, chain, keys, rpcUrl } = env.devnet
+  const ownerKey = keys.spare[1]
+  const contractNetworks = {
+    [String(chain.id)]: {
+      safeSingletonAddress: addresses.safeSingleton,
+      safeProxyFactoryAddress: addresses.safeProxyFactory,
+      multiSendAddress: addresses.multiSend,
+      multiSendCallOnlyAddress: addresses.multiSendCallOnly,
+      fallbackHandlerAddress: addresses.compatibilityFallbackHandler,
+      signMessageLibAddress: addresses.signMessageLib,
+      createCallAddress: addresses.createCall,
+      simulateTxAccessorAddress: addresses.createCall,
+    },
+  }
+  const predicted = await Safe.init({
+    provider: rpcUrl,
+    signer: ownerKey,
+    predictedSafe: {
+      safeAccountConfig: { owners: [privateKeyToAccount(ownerKey).address], threshold: 1 },
+      safeDeploymentConfig: { saltNonce: "7", safeVersion: "1.4.1" },
+    },
+    contractNetworks,
+  })
+  const deployment = await predicted.createSafeDeploymentTransaction()
+  const owner = privateKeyToAccount(ownerKey)
+  const hash = await env.funder.sendTransaction({
+    account: owner,
+    chain,
+    to: deployment.to as Address,
+    data: deployment.data as `0x${string}`,
+    value: BigInt(deployment.value),
+  })
+  await env.publicClient.waitForTransactionReceipt({ hash })
+  safe = (await predicted.getAddress()) as Address
+  protocolKit = await Safe.init({ provider: rpcUrl, signer: ownerKey, safeAddress: safe, contractNetworks })
+})
+
+afterAll(async () => {
+  await env?.stop()
+})
+
+describe("an existing Safe made with protocol-kit", () => {
+  test("installs the module (enableModule + setFallbackHandler) with one Safe transaction", async () => {
+    expect(await protocolKit.isModuleEnabled(env.stack.leverageModule)).toBe(false)
+    const result = await installLeverageModule(env.publicClient, { protocolKit, deployments: env.deployments })
+    expect(result.installed).toBe("done")
+    expect(await protocolKit.isModuleEnabled(env.stack.leverageModule)).toBe(true)
+    expect((await protocolKit.getFallbackHandler()).toLowerCase()).toBe(env.stack.leverageModule.toLowerCase())
+    expect((await installLeverageModule(env.publicClient, { protocolKit, deployments: env.deployments })).installed).toBe("already")
+  })
+
+  test("configures automation with Safe transactions and is rebalanced by a keeper UserOperation", async () => {
+    const { stack, deployments, publicClient } = env
+    await setAutomationConfig(publicClient, { protocolKit, config: defaultAutomationConfig, deployments })
+    const added = await addKeeper(publicClient, { protocolKit, keeper: keeper.address, validFor: 3_600, deployments })
+    expect(added.type).toBe("safeTransaction")
+    const { subAccount } = await setPolicy(publicClient, {
+      protocolKit,
+      policy: {
+        market: stack.markets.wbtc.id,
+        minHealth: parseEther("1.2"),
+        targetHealth: parseEther("1.4"),
+        maxHealth: parseEther("1.7"),
+        maxAmountPerRebalance: parseUnits("100000", 6),
+        maxAmountPerEpoch: parseUnits("1000000", 6),
+        epochLength: 86_400,
+        maxRebalancesPerEpoch: 10,
+        maxGasPerEpoch: 20_000_000n,
+        maxLossBps: 50,
+        pools: [stack.vaults.usdc],
+      },
+      deployments,
+    })
+
+    await env.mint(stack.tokens.wbtc, safe, 10n ** 8n)
+    await env.mint(stack.tokens.usdc, safe, parseUnits("20000", 6))
+    const params = stack.markets.wbtc.params
+    const tx = await protocolKit.createTransaction({
+      transactions: [
+        { to: stack.tokens.wbtc, value: "0", data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.morpho, 10n ** 8n] }) },
+        { to: stack.morpho, value: "0", data: encodeFunctionData({ abi: morphoAbi, functionName: "supplyCollateral", args: [params, 10n ** 8n, safe, "0x"] }) },
+        {
+          to: stack.morpho,
+          value: "0",
+          data: encodeFunctionData({ abi: morphoAbi, functionName: "borrow", args: [params, parseUnits("40000", 6), 0n, safe, safe] }),
+        },
+        { to: stack.tokens.usdc, value: "0", data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.vaults.usdc, parseUnits("20000", 6)] }) },
+        { to: stack.vaults.usdc, value: "0", data: encodeFunctionData({ abi: yieldVaultAbi, functionName: "deposit", args: [parseUnits("20000", 6), safe] }) },
+      ],
+    })
+    const executed = await protocolKit.executeTransaction(await protocolKit.signTransaction(tx))
+    await publicClient.waitForTransactionReceipt({ hash: executed.hash as `0x${string}` })
+    await env.fund(safe)
+    const priceHash = await env.funder.writeContract({
+      address: stack.markets.wbtc.oracle,
+      abi: simOracleAbi,
+      functionName: "setPrice",
+      args: [parseEther("54000")],
+      account: env.funder.account!,
+      chain: env.devnet.chain,
+    })
+    await publicClient.waitForTransactionReceipt({ hash: priceHash })
+
+    const account = await toKeeperAccount({ client: publicClient, safe, keeper, deployments })
+    const keeperClient = env.clientFor(account).extend(leverageActions({ deployments }))
+    const [before] = await keeperClient.getSubAccountState()
+    expect(before?.band).toBe("below")
+    const amount = parseUnits("7000", 6)
+    const hash = await keeperClient.sendRebalance({
+      plan: { subAccounts: [subAccount], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: stack.vaults.usdc, amount }, { kind: "Repay", subAccount: 0, amount }] },
+    })
+    const receipt = await keeperClient.waitForUserOperationReceipt({ hash })
+    expect(receipt.success).toBe(true)
+    expect(receipt.paymaster).toBeUndefined()
+    const [after] = await keeperClient.getSubAccountState()
+    expect(after?.band).toBe("inside")
+    expect(after?.debt).toBe(parseUnits("33000", 6))
+    const owners = await publicClient.readContract({ address: safe, abi: parseAbi(["function getOwners() view returns (address[])"]), functionName: "getOwners" })
+    expect(owners).toHaveLength(1)
+    expect(await getSubAccountState(publicClient, { safe, deployments })).toHaveLength(1)
+  })
+})
