@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+import {Vm} from "forge-std/Test.sol";
+import {Fixture} from "../utils/Fixture.sol";
+import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
+import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
+import {IMorpho, MarketParams, Id, Position} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+/// @notice Shared state for the attack suites: a Safe with two Morpho Blue positions (WETH 1.1467 after a drop, so it
+/// triggers; WBTC 1.72), 10,000 USDC in an allowlisted ERC-4626 pool, and a registered keeper; plus a ledger of
+/// everything of value the Safe holds, so each attack can assert that nothing left.
+abstract contract AttackBase is Fixture {
+    using MarketParamsLib for MarketParams;
+
+    struct Holdings {
+        uint256 usdc;
+        uint256 weth;
+        uint256 wbtc;
+        uint256 usdcShares;
+        uint256 wethShares;
+        uint256 wethCollateral;
+        uint256 wethBorrowShares;
+        uint256 wbtcCollateral;
+        uint256 wbtcBorrowShares;
+        uint256 eth;
+        uint256 deposit;
+    }
+
+    bytes32 internal wethId;
+    bytes32 internal wbtcId;
+    address internal attacker = makeAddr("attacker");
+
+    function setUp() public virtual override {
+        super.setUp();
+        openPosition(safe, wethMarket, 10e18, 18_000e6); // 1.433
+        openPosition(safe, wbtcMarket, 1e8, 30_000e6); // 1.72
+        depositToVault(safe, usdcVault, 10_000e6);
+        wethId = setPolicyFor(safe, defaultPolicy(wethMarket, address(usdcVault)));
+        wbtcId = setPolicyFor(safe, defaultPolicy(wbtcMarket, address(usdcVault)));
+        wethOracle.setPrice(2400e18); // weth health 1.1467 < 1.2: a rebalance is due
+    }
+
+    /* VALUE LEDGER */
+
+    function holdings(address account) internal view returns (Holdings memory h) {
+        h.usdc = usdc.balanceOf(account);
+        h.weth = weth.balanceOf(account);
+        h.wbtc = wbtc.balanceOf(account);
+        h.usdcShares = usdcVault.balanceOf(account);
+        h.wethShares = wethVault.balanceOf(account);
+        Position memory p = morpho.position(wethMarket.id(), account);
+        h.wethCollateral = p.collateral;
+        h.wethBorrowShares = p.borrowShares;
+        p = morpho.position(wbtcMarket.id(), account);
+        h.wbtcCollateral = p.collateral;
+        h.wbtcBorrowShares = p.borrowShares;
+        h.eth = account.balance;
+        h.deposit = entryPoint.balanceOf(account);
+    }
+
+    /// @dev Tokens, pool shares, Morpho positions, ETH and EntryPoint deposit all unchanged.
+    function assertNothingLeft(Holdings memory before) internal view {
+        assertNothingLeftBut(before, 0);
+    }
+
+    /// @dev Tokens, pool shares and Morpho positions unchanged; ETH + EntryPoint deposit down by at most `gasBudget`.
+    function assertNothingLeftBut(Holdings memory before, uint256 gasBudget) internal view {
+        Holdings memory h = holdings(safe);
+        assertEq(h.usdc, before.usdc, "USDC left the Safe");
+        assertEq(h.weth, before.weth, "WETH left the Safe");
+        assertEq(h.wbtc, before.wbtc, "WBTC left the Safe");
+        assertEq(h.usdcShares, before.usdcShares, "USDC pool shares moved");
+        assertEq(h.wethShares, before.wethShares, "WETH pool shares moved");
+        assertEq(h.wethCollateral, before.wethCollateral, "WETH collateral moved");
+        assertEq(h.wethBorrowShares, before.wethBorrowShares, "WETH debt changed");
+        assertEq(h.wbtcCollateral, before.wbtcCollateral, "WBTC collateral moved");
+        assertEq(h.wbtcBorrowShares, before.wbtcBorrowShares, "WBTC debt changed");
+        uint256 ethBefore = before.eth + before.deposit;
+        uint256 ethAfter = h.eth + h.deposit;
+        assertLe(ethAfter, ethBefore, "the Safe cannot gain ETH from an attack either");
+        assertLe(ethBefore - ethAfter, gasBudget, "ETH + EntryPoint deposit spent beyond the gas allowed");
+        assertEq(usdc.allowance(safe, address(morpho)), 0, "standing USDC approval to Morpho");
+        assertEq(usdc.allowance(safe, address(usdcVault)), 0, "standing USDC approval to the pool");
+        assertEq(weth.allowance(safe, address(morpho)), 0, "standing WETH approval to Morpho");
+    }
+
+    /// @dev The most an operation can charge its payer: every gas limit at the max fee.
+    function maxCost(PackedUserOperation memory op) internal pure returns (uint256) {
+        uint256 limits = uint256(op.accountGasLimits);
+        uint256 gas = (limits >> 128) + uint128(limits) + op.preVerificationGas;
+        if (op.paymasterAndData.length >= 52) {
+            gas += uint128(bytes16(_slice(op.paymasterAndData, 20, 16))) + uint128(bytes16(_slice(op.paymasterAndData, 36, 16)));
+        }
+        return gas * uint128(uint256(op.gasFees));
+    }
+
+    /* PLANS */
+
+    function repayPlan(uint256 amount) internal view returns (Plan memory) {
+        return plan1(
+            wethId,
+            action(ActionKind.WithdrawFromPool, 0, address(usdcVault), amount),
+            action(ActionKind.Repay, 0, address(0), amount)
+        );
+    }
+
+    function plan2(bytes32 a, bytes32 b, Action[] memory actions) internal pure returns (Plan memory plan) {
+        plan.subAccounts = new bytes32[](2);
+        plan.subAccounts[0] = a;
+        plan.subAccounts[1] = b;
+        plan.actions = actions;
+    }
+
+    function setPolicy(Policy memory policy) internal returns (bytes32) {
+        return setPolicyFor(safe, policy);
+    }
+
+    /* EXPECTATIONS */
+
+    function expectExec(Plan memory plan, bytes memory err) internal {
+        vm.expectRevert(err);
+        executeAsEntryPoint(safe, keeper, plan);
+    }
+
+    /// @dev handleOps must revert with exactly `err` (FailedOp / FailedOpWithRevert from the EntryPoint).
+    function expectHandleRevert(PackedUserOperation memory op, bytes memory err) internal {
+        expectHandleRevert(entryPoint, op, err);
+    }
+
+    function expectHandleRevert(IEntryPoint ep, PackedUserOperation memory op, bytes memory err) internal {
+        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
+        ops[0] = op;
+        vm.expectRevert(err);
+        vm.prank(bundler, bundler);
+        ep.handleOps(ops, payable(bundler));
+    }
+
+    function failedOp(string memory reason) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(IEntryPoint.FailedOp.selector, 0, reason);
+    }
+
+    function failedOpWithRevert(bytes memory inner) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(IEntryPoint.FailedOpWithRevert.selector, 0, "AA23 reverted", inner);
+    }
+
+    /// @dev Sends several operations in one bundle; returns, per operation, its success flag and revert data.
+    function handleBundle(PackedUserOperation[] memory ops)
+        internal
+        returns (bool[] memory success, bytes[] memory reasons)
+    {
+        success = new bool[](ops.length);
+        reasons = new bytes[](ops.length);
+        vm.recordLogs();
+        vm.prank(bundler, bundler);
+        entryPoint.handleOps(ops, payable(bundler));
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        bytes32 eventSig = keccak256("UserOperationEvent(bytes32,address,address,uint256,bool,uint256,uint256)");
+        bytes32 revertSig = keccak256("UserOperationRevertReason(bytes32,address,uint256,bytes)");
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] != eventSig && logs[i].topics[0] != revertSig) continue;
+            uint256 nonce;
+            bytes memory reason;
+            bool ok;
+            if (logs[i].topics[0] == revertSig) (nonce, reason) = abi.decode(logs[i].data, (uint256, bytes));
+            else (nonce, ok,,) = abi.decode(logs[i].data, (uint256, bool, uint256, uint256));
+            for (uint256 j; j < ops.length; ++j) {
+                if (ops[j].nonce != nonce) continue;
+                if (logs[i].topics[0] == revertSig) reasons[j] = reason;
+                else success[j] = ok;
+            }
+        }
+    }
+
+    function _slice(bytes memory data, uint256 start, uint256 length) internal pure returns (bytes memory out) {
+        out = new bytes(length);
+        for (uint256 i; i < length; ++i) {
+            out[i] = data[start + i];
+        }
+    }
+}
