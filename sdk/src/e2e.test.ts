@@ -10,6 +10,19 @@ import { sendRebalance } from "./actions/sendRebalance.js"
 import { defaultAutomationConfig, setAutomationConfig } from "./actions/setAutomationConfig.js"
 import { setPolicy } from "./actions/setPolicy.js"
 import { type LeverageTestEnv, startLeverageTestEnv } from "./_test/devnet.js"
+import { leverageModuleAbi } from "./abis/leverageModule.js"
+import { waitForRebalance } from "./actions/waitForRebalance.js"
+import { createLeverageSafe } from "./actions/createLeverageSafe.js"
+import { revokeKeeper } from "./actions/revokeKeeper.js"
+import { validateRebalance } from "./actions/validateRebalance.js"
+import { UnknownChainError } from "./errors/deployments.js"
+import { GasFieldAboveCapError, KeeperKeyExpiredError, KeeperNotAuthorizedError } from "./errors/keeper.js"
+import { PaymasterRefusedError } from "./errors/paymaster.js"
+import { NoTriggerError, PoolNotAllowedError } from "./errors/plan.js"
+import { InvalidHealthBandError, PoolAssetMismatchError, UnknownMarketError } from "./errors/policy.js"
+import { getSafeOperationHash, packSafeOperationSignature } from "./utils/safeOperation.js"
+import { toPackedUserOperation } from "viem/account-abstraction"
+import { keccak256, toHex, zeroAddress } from "viem"
 
 let env: LeverageTestEnv
 let safe: ToLeverageSafeAccountReturnType
@@ -91,7 +104,7 @@ describe("a Safe created by the SDK", () => {
   })
 
   test("rebalances through a sponsored keeper UserOperation after a price drop", async () => {
-    await env.funder.writeContract({
+    const priceHash = await env.funder.writeContract({
       address: env.stack.markets.weth.oracle,
       abi: simOracleAbi,
       functionName: "setPrice",
@@ -99,6 +112,7 @@ describe("a Safe created by the SDK", () => {
       account: env.funder.account!,
       chain: env.devnet.chain,
     })
+    await env.publicClient.waitForTransactionReceipt({ hash: priceHash })
     const [before] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
     expect(before?.band).toBe("below")
 
@@ -115,11 +129,207 @@ describe("a Safe created by the SDK", () => {
       },
       deployments: env.deployments,
     })
-    const receipt = await keeperClient.waitForUserOperationReceipt({ hash })
+    const receipt = await waitForRebalance(keeperClient, { hash })
     expect(receipt.success).toBe(true)
     expect(receipt.paymaster?.toLowerCase()).toBe(env.devnet.addresses.verifyingPaymaster.toLowerCase())
     const [after] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
     expect(after?.band).toBe("inside")
     expect(after?.debt).toBe(parseUnits("1650", 6))
+  })
+})
+
+describe("named errors before anything is sent", () => {
+  const basePolicy = () => ({
+    market: env.stack.markets.weth.id,
+    minHealth: parseEther("1.2"),
+    targetHealth: parseEther("1.4"),
+    maxHealth: parseEther("1.7"),
+    maxAmountPerRebalance: parseUnits("100000", 6),
+    maxAmountPerEpoch: parseUnits("1000000", 6),
+    epochLength: 86_400,
+    maxRebalancesPerEpoch: 10,
+    maxGasPerEpoch: 20_000_000n,
+    maxLossBps: 50,
+  })
+
+  test("rejects an unknown chain without addresses", async () => {
+    await expect(toLeverageSafeAccount({ client: env.publicClient, owners: [owner] })).rejects.toThrow(UnknownChainError)
+    await expect(setPolicy(env.clientFor(safe), { policy: basePolicy() })).rejects.toThrow(UnknownChainError)
+  })
+
+  test("rejects a policy the module would reject", async () => {
+    const client = env.clientFor(safe)
+    const blockBefore = await env.publicClient.getBlockNumber()
+    await expect(
+      setPolicy(client, { policy: { ...basePolicy(), minHealth: parseEther("1.5") }, deployments: env.deployments }),
+    ).rejects.toThrow(InvalidHealthBandError)
+    await expect(
+      setPolicy(client, { policy: { ...basePolicy(), market: keccak256(toHex("no such market")) }, deployments: env.deployments }),
+    ).rejects.toThrow(UnknownMarketError)
+    await expect(
+      setPolicy(client, { policy: { ...basePolicy(), pools: [env.stack.vaults.usdc, env.stack.tokens.weth] }, deployments: env.deployments }),
+    ).rejects.toThrow()
+    const mismatch = await setPolicy(client, {
+      policy: { ...basePolicy(), market: env.stack.markets.wbtc.id, pools: [env.stack.vaults.weth] },
+      deployments: env.deployments,
+    }).catch((error: unknown) => error)
+    expect(mismatch).toBeInstanceOf(PoolAssetMismatchError)
+    expect(await env.publicClient.getBlockNumber()).toBe(blockBefore)
+  })
+
+  test("rejects a plan touching a pool outside the policy", async () => {
+    const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
+    const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    const plan = {
+      subAccounts: [state!.subAccount],
+      actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.weth, amount: 1n } as const],
+    }
+    await expect(sendRebalance(env.clientFor(account), { plan, deployments: env.deployments })).rejects.toThrow(PoolNotAllowedError)
+  })
+
+  test("rejects a plan when every sub-account is inside its band", async () => {
+    const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
+    const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    expect(state?.band).toBe("inside")
+    const plan = { subAccounts: [state!.subAccount], actions: [{ kind: "Repay", subAccount: 0, amount: 1n } as const] }
+    await expect(validateRebalance(env.clientFor(account), { plan, deployments: env.deployments })).rejects.toThrow(NoTriggerError)
+  })
+
+  test("rejects an expired keeper key and an unknown key", async () => {
+    const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    const plan = { subAccounts: [state!.subAccount], actions: [{ kind: "Repay", subAccount: 0, amount: 1n } as const] }
+    const client = env.clientFor(safe)
+    const shortLived = privateKeyToAccount(generatePrivateKey())
+    const added = await addKeeper(client, { keeper: shortLived.address, validFor: 5, deployments: env.deployments })
+    if (added.type !== "userOperation") throw new TypeError("expected a UserOperation")
+    await client.waitForUserOperationReceipt({ hash: added.userOperationHash })
+    await env.publicClient.request({ method: "evm_increaseTime" as never, params: [60] as never })
+    await env.publicClient.request({ method: "evm_mine" as never, params: [] as never })
+    const expired = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper: shortLived, deployments: env.deployments })
+    await expect(sendRebalance(env.clientFor(expired), { plan, deployments: env.deployments })).rejects.toThrow(KeeperKeyExpiredError)
+    await expect(addKeeper(client, { keeper: shortLived.address, validUntil: 1, deployments: env.deployments })).rejects.toThrow(KeeperKeyExpiredError)
+
+    const stranger = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper: privateKeyToAccount(generatePrivateKey()), deployments: env.deployments })
+    await expect(sendRebalance(env.clientFor(stranger), { plan, deployments: env.deployments })).rejects.toThrow(KeeperNotAuthorizedError)
+  })
+
+  test("decodes the module's validation revert (AA23) into a named error", async () => {
+    const priceHash = await env.funder.writeContract({
+      address: env.stack.markets.weth.oracle,
+      abi: simOracleAbi,
+      functionName: "setPrice",
+      args: [parseEther("2000")],
+      account: env.funder.account!,
+      chain: env.devnet.chain,
+    })
+    await env.publicClient.waitForTransactionReceipt({ hash: priceHash })
+    const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    expect(state?.band).toBe("below")
+    const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
+    const plan = { subAccounts: [state!.subAccount], actions: [{ kind: "Repay", subAccount: 0, amount: 1n } as const] }
+    const error = await sendRebalance(env.clientFor(account), { plan, estimationOverride: false, deployments: env.deployments }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(GasFieldAboveCapError)
+    expect((error as GasFieldAboveCapError).field).toBe("verificationGasLimit")
+  })
+
+  test("reports a paymaster refusal as PaymasterRefusedError and sends nothing", async () => {
+    const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
+    const plan = {
+      subAccounts: [state!.subAccount],
+      actions: [
+        { kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.usdc, amount: parseUnits("150", 6) },
+        { kind: "Repay", subAccount: 0, amount: parseUnits("150", 6) },
+      ] as const,
+    }
+    const nonce = await account.getNonce()
+    env.paymaster.setSponsoring(false)
+    try {
+      const error = await sendRebalance(env.clientFor(account, { sponsored: true }), { plan, paymasterContext: { token: env.stack.tokens.usdc }, deployments: env.deployments }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(PaymasterRefusedError)
+      expect((error as PaymasterRefusedError).reason).toMatch(/sponsorship is disabled/)
+    } finally {
+      env.paymaster.setSponsoring(true)
+    }
+    expect(await account.getNonce()).toBe(nonce)
+  })
+
+  test("revokes a keeper, whose next plan is refused before sending", async () => {
+    const client = env.clientFor(safe)
+    const revoked = await revokeKeeper(client, { keeper: keeper.address, deployments: env.deployments })
+    if (revoked.type !== "userOperation") throw new TypeError("expected a UserOperation")
+    expect((await client.waitForUserOperationReceipt({ hash: revoked.userOperationHash })).success).toBe(true)
+    const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
+    const plan = { subAccounts: [state!.subAccount], actions: [{ kind: "Repay", subAccount: 0, amount: 1n } as const] }
+    await expect(sendRebalance(env.clientFor(account), { plan, deployments: env.deployments })).rejects.toThrow(KeeperNotAuthorizedError)
+  })
+})
+
+describe("hashing and deployment", () => {
+  test("computes the same SafeOp hash as the module's getOperationHash", async () => {
+    const userOperation = {
+      sender: safe.address,
+      nonce: 123n,
+      factory: env.deployment.safe.proxyFactory,
+      factoryData: "0x1234" as const,
+      callData: "0xdeadbeef" as const,
+      callGasLimit: 500_000n,
+      verificationGasLimit: 300_000n,
+      preVerificationGas: 60_000n,
+      maxFeePerGas: 2_000_000_000n,
+      maxPriorityFeePerGas: 1_000_000_000n,
+      paymaster: env.devnet.addresses.verifyingPaymaster,
+      paymasterVerificationGasLimit: 100_000n,
+      paymasterPostOpGasLimit: 5_000n,
+      paymasterData: "0xabcdef" as const,
+    }
+    const validAfter = 1_700_000_000
+    const validUntil = 1_800_000_000
+    const signature = packSafeOperationSignature({ validAfter, validUntil, signature: "0x" })
+    const onChain = await env.publicClient.readContract({
+      address: env.stack.leverageModule,
+      abi: leverageModuleAbi,
+      functionName: "getOperationHash",
+      args: [toPackedUserOperation({ ...userOperation, signature })],
+    })
+    const local = getSafeOperationHash({
+      userOperation,
+      chainId: env.devnet.chain.id,
+      module: env.stack.leverageModule,
+      entryPoint: env.devnet.addresses.entryPoint,
+      validAfter,
+      validUntil,
+    })
+    expect(local).toBe(onChain)
+    const withoutPaymaster = { ...userOperation, factory: undefined, factoryData: undefined, paymaster: undefined, paymasterData: undefined, paymasterVerificationGasLimit: undefined, paymasterPostOpGasLimit: undefined }
+    expect(
+      getSafeOperationHash({ userOperation: withoutPaymaster, chainId: env.devnet.chain.id, module: env.stack.leverageModule, entryPoint: env.devnet.addresses.entryPoint }),
+    ).toBe(
+      await env.publicClient.readContract({
+        address: env.stack.leverageModule,
+        abi: leverageModuleAbi,
+        functionName: "getOperationHash",
+        args: [toPackedUserOperation({ ...withoutPaymaster, signature: packSafeOperationSignature({ signature: "0x" }) })],
+      }),
+    )
+  })
+
+  test("deploys a Safe with the module through the proxy factory at the account's address", async () => {
+    const other = privateKeyToAccount(generatePrivateKey())
+    const { address, transactionHash } = await createLeverageSafe(env.funder as never, {
+      publicClient: env.publicClient,
+      owners: [other],
+      deployments: env.deployments,
+    })
+    expect(transactionHash).toBeDefined()
+    const account = await toLeverageSafeAccount({ client: env.publicClient, owners: [other], deployments: env.deployments })
+    expect(address).toBe(account.address)
+    const handler = await env.publicClient.getStorageAt({
+      address,
+      slot: "0x6c9a6c4a39284e37ed1cf53d337577d14212a4870fb976a4366c693b939918d5",
+    })
+    expect(handler?.toLowerCase()).toBe(`0x${"0".repeat(24)}${env.stack.leverageModule.slice(2).toLowerCase()}`)
+    expect(zeroAddress).not.toBe(address)
   })
 })

@@ -14,6 +14,7 @@ import {
 } from "../actions/setAutomationConfig.js"
 import { type SetPolicyParameters, type SetPolicyReturnType, setPolicy } from "../actions/setPolicy.js"
 import { type UnpauseAutomationParameters, type UnpauseAutomationReturnType, unpauseAutomation } from "../actions/unpauseAutomation.js"
+import { type WaitForRebalanceParameters, type WaitForRebalanceReturnType, waitForRebalance } from "../actions/waitForRebalance.js"
 import { type ValidateRebalanceParameters, type ValidateRebalanceReturnType, validateRebalance } from "../actions/validateRebalance.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 
@@ -46,6 +47,7 @@ export type LeverageActions<account extends SmartAccount | undefined = SmartAcco
   getSubAccountState: (parameters?: WithoutDeployments<GetSubAccountStateParameters>) => Promise<GetSubAccountStateReturnType>
   validateRebalance: (parameters: WithoutDeployments<ValidateRebalanceParameters>) => Promise<ValidateRebalanceReturnType>
   sendRebalance: (parameters: WithoutDeployments<SendRebalanceParameters>) => Promise<SendRebalanceReturnType>
+  waitForRebalance: (parameters: WaitForRebalanceParameters) => Promise<WaitForRebalanceReturnType>
 }
 
 export type LeverageActionsParameters = {
@@ -83,6 +85,7 @@ export function leverageActions(parameters: LeverageActionsParameters = {}) {
       getSubAccountState: (p) => getSubAccountState(reader, withDeployments(p ?? {})),
       validateRebalance: (p) => validateRebalance(reader, withDeployments(p)),
       sendRebalance: (p) => sendRebalance(client as Client<Transport, Chain | undefined, SmartAccount | undefined>, withDeployments(p)),
+      waitForRebalance: (p) => waitForRebalance(client as Client<Transport, Chain | undefined, SmartAccount | undefined>, p),
     }
   }
 }
