@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+import {ILeverageModule, AutomationConfig} from "../../src/interfaces/ILeverageModule.sol";
+
+interface IModuleManagerSelf {
+    function enableModule(address module) external;
+}
+
+/// @notice Delegatecalled by `Safe.setup` (its `to`): enables the leverage module and configures the automation lane
+/// from inside the new Safe, so a counterfactual Safe deployed by initCode can be automated in its first operation.
+contract LeverageSafeSetup {
+    function setUpLeverage(address module, AutomationConfig calldata config, address keeper, uint48 validUntil) external {
+        IModuleManagerSelf(address(this)).enableModule(module);
+        ILeverageModule(address(this)).setAutomationConfig(config);
+        ILeverageModule(address(this)).addKeeper(keeper, 0, validUntil);
+    }
+}
