@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+import {Test, Vm} from "forge-std/Test.sol";
+import {Fixture} from "../utils/Fixture.sol";
+import {TestToken} from "../utils/TestToken.sol";
+import {SimOracle} from "../utils/SimOracle.sol";
+import {YieldVault} from "../utils/YieldVault.sol";
+import {LeverageModule} from "../../src/LeverageModule.sol";
+import {MorphoBlueAdapter} from "../../src/adapters/MorphoBlueAdapter.sol";
+import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
+import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
+import {IAccount} from "@account-abstraction/contracts/interfaces/IAccount.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+/// @notice Everything the handler touches, handed over by the invariant test.
+struct World {
+    LeverageModule module;
+    MorphoBlueAdapter adapter;
+    IEntryPoint entryPoint;
+    address safe;
+    address keeper;
+    uint256 keeperKey;
+    TestToken usdc;
+    TestToken weth;
+    TestToken wbtc;
+    SimOracle wethOracle;
+    SimOracle wbtcOracle;
+    YieldVault usdcVault;
+    YieldVault wethVault;
+    YieldVault evilVault;
+    bytes32 wethId;
+    bytes32 wbtcId;
+    bytes32 wethMarket;
+    bytes32 wbtcMarket;
+    address lender;
+    address attacker;
+}
+
+/// @notice A malicious keeper (honest-looking and hostile plans, direct and through the EntryPoint, forged
+/// signatures), oracle moves and market/time actions against one Safe. Never reverts: every call is wrapped and every
+/// outcome counted; violations are recorded in ghost variables the invariants read.
+contract LeverageHandler is Test {
+    World internal w;
+    uint192 internal constant KEY = uint192(uint160(bytes20("levpilot.keeper")));
+    uint256 internal constant LLTV = 0.86e18;
+
+    uint256 public calls;
+    uint256 public rebalances;
+    uint256 public refused;
+    uint256 public opsThroughEntryPoint;
+    uint256 public forgedAccepted;
+    uint256 public healthViolations;
+    uint256 public lossViolations;
+    uint256 public allowanceViolations;
+    uint256 public pausedViolations;
+    uint256 public nonceDecreases;
+    uint256 public lastNonce;
+    bool public paused;
+    mapping(bytes4 => uint256) public refusals;
+    bytes4[] public refusalKinds;
+
+    constructor(World memory world) {
+        w = world;
+        lastNonce = w.entryPoint.getNonce(w.safe, KEY);
+    }
+
+    /* KEEPER */
+
+    function keeperRebalance(uint256 seed) external {
+        ++calls;
+        Plan memory plan = _plan(seed);
+        (int256 before, uint256 base) = _value();
+        vm.prank(address(w.entryPoint));
+        try ILeverageModule(w.safe).executeRebalance(w.keeper, plan) {
+            _afterSuccess(plan, before, base);
+        } catch (bytes memory err) {
+            _refused(err);
+        }
+    }
+
+    function keeperOpThroughEntryPoint(uint256 seed) external {
+        ++calls;
+        ++opsThroughEntryPoint;
+        Plan memory plan = _plan(seed);
+        PackedUserOperation memory op = _op(plan, w.keeperKey);
+        (int256 before, uint256 base) = _value();
+        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
+        ops[0] = op;
+        uint256 usage = uint256(w.module.getEpochUsage(w.safe, w.wethId).lastRebalance)
+            + w.module.getEpochUsage(w.safe, w.wbtcId).rebalances;
+        vm.recordLogs();
+        vm.prank(w.attacker, w.attacker);
+        try w.entryPoint.handleOps(ops, payable(w.attacker)) {
+            uint256 usageAfter = uint256(w.module.getEpochUsage(w.safe, w.wethId).lastRebalance)
+                + w.module.getEpochUsage(w.safe, w.wbtcId).rebalances;
+            if (usageAfter != usage) _afterSuccess(plan, before, base);
+            else _refused(_revertReason(vm.getRecordedLogs()));
+        } catch (bytes memory err) {
+            _refused(err);
+        }
+        uint256 nonce = w.entryPoint.getNonce(w.safe, KEY);
+        if (nonce < lastNonce) ++nonceDecreases;
+        lastNonce = nonce;
+    }
+
+    function forgedSignature(uint256 seed) external {
+        ++calls;
+        PackedUserOperation memory op = _op(_plan(seed), uint256(keccak256(abi.encode("impostor", seed))) % 1e70 + 1);
+        if (seed % 3 == 1) vm.chainId(block.chainid + 1);
+        vm.prank(address(w.entryPoint));
+        try IAccount(w.safe).validateUserOp(op, bytes32(0), 0) returns (uint256 data) {
+            if (data & 1 == 0) ++forgedAccepted;
+        } catch (bytes memory err) {
+            _refused(err);
+        }
+        if (seed % 3 == 1) vm.chainId(block.chainid - 1);
+    }
+
+    function ownerTogglesAutomation(uint256 seed) external {
+        ++calls;
+        bool pause = seed % 4 == 0;
+        vm.prank(w.safe);
+        try ILeverageModule(w.safe).setPaused(pause) {
+            paused = pause;
+        } catch {}
+    }
+
+    /* ORACLES AND MARKETS */
+
+    function moveOracle(uint256 seed, int256 moveBps) external {
+        ++calls;
+        moveBps = _bound(moveBps, -2000, 2000);
+        SimOracle oracle = seed % 3 == 0 ? w.wbtcOracle : w.wethOracle;
+        (uint256 lo, uint256 hi) = seed % 3 == 0 ? (30_000e18, 120_000e18) : (1500e18, 6000e18);
+        uint256 current = uint256(oracle.feedAnswer()) * 1e10;
+        uint256 next = uint256(int256(current) * (10_000 + moveBps) / 10_000);
+        oracle.setPrice(_bound(next, lo, hi));
+    }
+
+    function marketAction(uint256 seed, uint256 amount) external {
+        ++calls;
+        uint256 kind = seed % 3;
+        if (kind == 0) {
+            vm.warp(block.timestamp + _bound(amount, 1, 30 minutes));
+        } else if (kind == 1) {
+            // A donation to the allowed pool: the Safe's shares are worth more, nobody else's worth less.
+            amount = _bound(amount, 1, 1000e6);
+            w.usdc.mint(address(w.usdcVault), amount);
+        } else {
+            amount = _bound(amount, 1e6, 50_000e6);
+            w.usdc.mint(w.lender, amount);
+            vm.prank(w.lender);
+            w.usdc.transfer(address(w.usdcVault), 0);
+        }
+    }
+
+    /* CHECKS AFTER A SUCCESSFUL REBALANCE */
+
+    function _afterSuccess(Plan memory plan, int256 before, uint256 base) internal {
+        ++rebalances;
+        if (paused) ++pausedViolations;
+        for (uint256 i; i < plan.subAccounts.length; ++i) {
+            bytes32 id = plan.subAccounts[i];
+            if (_health(id) < w.module.getPolicy(w.safe, id).minHealth) ++healthViolations;
+        }
+        (int256 afterValue,) = _value();
+        if (afterValue < before && uint256(before - afterValue) > base * 50 / 10_000 + 2) ++lossViolations;
+        if (!_allowancesZero()) ++allowanceViolations;
+    }
+
+    function _revertReason(Vm.Log[] memory logs) internal pure returns (bytes memory reason) {
+        bytes32 sig = keccak256("UserOperationRevertReason(bytes32,address,uint256,bytes)");
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] == sig) (, reason) = abi.decode(logs[i].data, (uint256, bytes));
+        }
+    }
+
+    function _refused(bytes memory err) internal {
+        ++refused;
+        bytes4 kind = bytes4(err);
+        if (refusals[kind] == 0) refusalKinds.push(kind);
+        ++refusals[kind];
+    }
+
+    function refusalKindCount() external view returns (uint256) {
+        return refusalKinds.length;
+    }
+
+    function allowancesZero() external view returns (bool) {
+        return _allowancesZero();
+    }
+
+    function _allowancesZero() internal view returns (bool) {
+        address[4] memory spenders = [address(w.adapter.MORPHO()), address(w.usdcVault), address(w.wethVault), address(w.evilVault)];
+        for (uint256 i; i < spenders.length; ++i) {
+            if (w.usdc.allowance(w.safe, spenders[i]) != 0) return false;
+            if (w.weth.allowance(w.safe, spenders[i]) != 0) return false;
+            if (w.wbtc.allowance(w.safe, spenders[i]) != 0) return false;
+        }
+        return true;
+    }
+
+    /* PLANS */
+
+    /// @dev Half the plans are what an honest solver would send from the current state; the rest are hostile or random.
+    function _plan(uint256 seed) internal view returns (Plan memory plan) {
+        uint256 mode = seed % 8;
+        if (mode < 4) return _honest(seed);
+        plan.subAccounts = new bytes32[](seed % 5 == 0 ? 2 : 1);
+        plan.subAccounts[0] = seed % 7 == 0 ? w.wbtcId : w.wethId;
+        if (plan.subAccounts.length == 2) plan.subAccounts[1] = plan.subAccounts[0] == w.wethId ? w.wbtcId : w.wethId;
+        uint256 n = 1 + (seed >> 8) % 3;
+        plan.actions = new Action[](n);
+        address[5] memory pools = [address(w.usdcVault), address(w.wethVault), address(w.evilVault), address(0), w.attacker];
+        for (uint256 i; i < n; ++i) {
+            uint256 r = uint256(keccak256(abi.encode(seed, i)));
+            ActionKind kind = ActionKind(r % 6);
+            address pool = (kind == ActionKind.WithdrawFromPool || kind == ActionKind.DepositToPool)
+                ? pools[(r >> 8) % 3 == 0 ? (r >> 16) % 5 : (r >> 16) % 2]
+                : ((r >> 24) % 10 == 0 ? pools[(r >> 32) % 5] : address(0));
+            bool wethUnits = kind == ActionKind.SupplyCollateral || kind == ActionKind.WithdrawCollateral || pool == address(w.wethVault);
+            uint256 amount = wethUnits ? 1e15 + (r >> 40) % 4e18 : 1e6 + (r >> 40) % 12_000e6;
+            plan.actions[i] = Action({kind: kind, subAccount: uint8((r >> 120) % plan.subAccounts.length), pool: pool, amount: amount});
+        }
+    }
+
+    function _honest(uint256 seed) internal view returns (Plan memory plan) {
+        bytes32 id = seed % 5 == 0 ? w.wbtcId : w.wethId;
+        bytes32 market = id == w.wethId ? w.wethMarket : w.wbtcMarket;
+        SimOracle oracle = id == w.wethId ? w.wethOracle : w.wbtcOracle;
+        (uint256 collateral, uint256 debt) = w.adapter.position(market, w.safe);
+        uint256 value = Math.mulDiv(collateral, oracle.price(), 1e36);
+        uint256 target = 1.38e18 + (seed >> 16) % 0.04e18;
+        uint256 wanted = Math.mulDiv(value, LLTV, target);
+        plan.subAccounts = new bytes32[](1);
+        plan.subAccounts[0] = id;
+        plan.actions = new Action[](2);
+        if (wanted >= debt) {
+            uint256 amount = wanted - debt + 1;
+            plan.actions[0] = Action(ActionKind.Borrow, 0, address(0), amount);
+            plan.actions[1] = Action(ActionKind.DepositToPool, 0, address(w.usdcVault), amount);
+        } else {
+            uint256 amount = Math.min(debt - wanted + 1, w.usdcVault.maxWithdraw(w.safe));
+            plan.actions[0] = Action(ActionKind.WithdrawFromPool, 0, address(w.usdcVault), amount);
+            plan.actions[1] = Action(ActionKind.Repay, 0, address(0), amount);
+        }
+    }
+
+    function _op(Plan memory plan, uint256 signerKey) internal view returns (PackedUserOperation memory op) {
+        op.sender = w.safe;
+        op.nonce = w.entryPoint.getNonce(w.safe, KEY);
+        op.callData = abi.encodeCall(ILeverageModule.executeRebalance, (w.keeper, plan));
+        op.accountGasLimits = bytes32((uint256(500_000) << 128) | 3_000_000);
+        op.preVerificationGas = 60_000;
+        op.gasFees = bytes32((uint256(1 gwei) << 128) | 2 gwei);
+        op.signature = abi.encodePacked(uint48(0), uint48(0));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(signerKey, w.module.getOperationHash(op));
+        op.signature = abi.encodePacked(uint48(0), uint48(0), r, s, v);
+    }
+
+    /* INDEPENDENT VALUATION */
+
+    function _health(bytes32 id) internal view returns (uint256) {
+        bytes32 market = id == w.wethId ? w.wethMarket : w.wbtcMarket;
+        uint256 price = id == w.wethId ? w.wethOracle.price() : w.wbtcOracle.price();
+        (uint256 collateral, uint256 debt) = w.adapter.position(market, w.safe);
+        if (debt == 0) return type(uint256).max;
+        return Math.mulDiv(Math.mulDiv(collateral, price, 1e36), LLTV, debt);
+    }
+
+    /// @dev Everything the Safe owns in USDC at current prices, and the module's base (what a plan can touch at most).
+    function _value() internal view returns (int256 value, uint256 base) {
+        value = int256(w.usdc.balanceOf(w.safe));
+        value += int256(w.usdcVault.convertToAssets(w.usdcVault.balanceOf(w.safe)));
+        value += int256(Math.mulDiv(w.wethVault.convertToAssets(w.wethVault.balanceOf(w.safe)), w.wethOracle.price(), 1e36));
+        value += int256(Math.mulDiv(w.weth.balanceOf(w.safe), w.wethOracle.price(), 1e36));
+        value += int256(Math.mulDiv(w.wbtc.balanceOf(w.safe), w.wbtcOracle.price(), 1e36));
+        (uint256 c, uint256 d) = w.adapter.position(w.wethMarket, w.safe);
+        value += int256(Math.mulDiv(c, w.wethOracle.price(), 1e36)) - int256(d);
+        (c, d) = w.adapter.position(w.wbtcMarket, w.safe);
+        value += int256(Math.mulDiv(c, w.wbtcOracle.price(), 1e36)) - int256(d);
+        base = value > 0 ? uint256(value) : 0;
+    }
+}
+
+/// @notice Invariants of the automation lane under a malicious keeper, moving oracles and market activity.
+contract LeverageInvariantsTest is Fixture {
+    LeverageHandler internal handler;
+    YieldVault internal evilVault;
+    uint256 internal evilAssets;
+    address internal attacker = makeAddr("attacker");
+
+    function setUp() public override {
+        super.setUp();
+        openPosition(safe, wethMarket, 10e18, 18_000e6);
+        openPosition(safe, wbtcMarket, 1e8, 30_000e6);
+        depositToVault(safe, usdcVault, 20_000e6);
+        depositToVault(safe, wethVault, 5e18);
+        // Narrow bands so that oracle moves often put a sub-account out of band and plans reach the deeper checks.
+        Policy memory policy = defaultPolicy(wethMarket, address(usdcVault));
+        policy.minHealth = 1.3e18;
+        policy.maxHealth = 1.5e18;
+        policy.boostAllowed = true;
+        policy.pools = new address[](2);
+        policy.pools[0] = address(usdcVault);
+        policy.pools[1] = address(wethVault);
+        policy.maxRebalancesPerEpoch = 1000;
+        policy.maxGasPerEpoch = type(uint64).max;
+        bytes32 wethId = setPolicyFor(safe, policy);
+        policy = defaultPolicy(wbtcMarket, address(usdcVault));
+        policy.minHealth = 1.3e18;
+        policy.maxHealth = 1.8e18;
+        policy.maxRebalancesPerEpoch = 1000;
+        policy.maxGasPerEpoch = type(uint64).max;
+        bytes32 wbtcId = setPolicyFor(safe, policy);
+
+        evilVault = new YieldVault(usdc, "evil", "EVL");
+        usdc.mint(attacker, 5000e6);
+        vm.startPrank(attacker);
+        usdc.approve(address(evilVault), 5000e6);
+        evilVault.deposit(5000e6, attacker);
+        vm.stopPrank();
+        evilAssets = evilVault.totalAssets();
+
+        handler = new LeverageHandler(
+            World({
+                module: module,
+                adapter: adapter,
+                entryPoint: entryPoint,
+                safe: safe,
+                keeper: keeper,
+                keeperKey: keeperKey,
+                usdc: usdc,
+                weth: weth,
+                wbtc: wbtc,
+                wethOracle: wethOracle,
+                wbtcOracle: wbtcOracle,
+                usdcVault: usdcVault,
+                wethVault: wethVault,
+                evilVault: evilVault,
+                wethId: wethId,
+                wbtcId: wbtcId,
+                wethMarket: module.getPolicy(safe, wethId).market,
+                wbtcMarket: module.getPolicy(safe, wbtcId).market,
+                lender: lender,
+                attacker: attacker
+            })
+        );
+
+        bytes4[] memory selectors = new bytes4[](16);
+        uint256 n;
+        for (uint256 i; i < 5; ++i) selectors[n++] = LeverageHandler.keeperRebalance.selector;
+        for (uint256 i; i < 2; ++i) selectors[n++] = LeverageHandler.keeperOpThroughEntryPoint.selector;
+        for (uint256 i; i < 2; ++i) selectors[n++] = LeverageHandler.forgedSignature.selector;
+        selectors[n++] = LeverageHandler.ownerTogglesAutomation.selector;
+        for (uint256 i; i < 4; ++i) selectors[n++] = LeverageHandler.moveOracle.selector;
+        for (uint256 i; i < 2; ++i) selectors[n++] = LeverageHandler.marketAction.selector;
+        targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
+        targetContract(address(handler));
+    }
+
+    function invariant_AssetsLeaveTheSafeOnlyToAllowedVenues() public view {
+        address[4] memory outsiders = [attacker, keeper, bundler, address(handler)];
+        for (uint256 i; i < outsiders.length; ++i) {
+            assertEq(usdc.balanceOf(outsiders[i]), 0, "USDC reached an outsider");
+            assertEq(weth.balanceOf(outsiders[i]), 0, "WETH reached an outsider");
+            assertEq(wbtc.balanceOf(outsiders[i]), 0, "WBTC reached an outsider");
+            assertEq(usdcVault.balanceOf(outsiders[i]), 0, "pool shares reached an outsider");
+        }
+        assertEq(evilVault.totalAssets(), evilAssets, "the unlisted pool received nothing");
+        assertEq(evilVault.balanceOf(safe), 0, "the Safe holds no unlisted pool shares");
+    }
+
+    function invariant_HealthAtLeastMinAfterEveryRebalance() public view {
+        assertEq(handler.healthViolations(), 0);
+    }
+
+    function invariant_NoAllowanceSurvivesAnOp() public view {
+        assertTrue(handler.allowancesZero(), "standing allowance");
+        assertEq(handler.allowanceViolations(), 0);
+    }
+
+    function invariant_NoncesOnlyGrow() public view {
+        assertEq(handler.nonceDecreases(), 0);
+        assertGe(entryPoint.getNonce(safe, KEEPER_NONCE_KEY), handler.lastNonce());
+    }
+
+    function invariant_NetValueLossWithinMaxLossBpsPerOp() public view {
+        assertEq(handler.lossViolations(), 0);
+    }
+
+    function invariant_ForgedKeeperSignaturesNeverValidate() public view {
+        assertEq(handler.forgedAccepted(), 0);
+    }
+
+    function invariant_NoRebalanceWhilePaused() public view {
+        assertEq(handler.pausedViolations(), 0);
+    }
+
+    function afterInvariant() external {
+        emit log_named_uint("handler calls", handler.calls());
+        emit log_named_uint("rebalances executed", handler.rebalances());
+        emit log_named_uint("attempts refused", handler.refused());
+        emit log_named_uint("ops through the EntryPoint", handler.opsThroughEntryPoint());
+        emit log_named_uint("distinct refusal errors", handler.refusalKindCount());
+        for (uint256 i; i < handler.refusalKindCount(); ++i) {
+            bytes4 kind = handler.refusalKinds(i);
+            emit log_named_uint(vm.toString(abi.encodePacked(kind)), handler.refusals(kind));
+        }
+    }
+}
