@@ -1,0 +1,283 @@
+import { createSmartAccountClient } from "permissionless"
+import { createPimlicoClient } from "permissionless/clients/pimlico"
+import {
+  type Address,
+  type Chain,
+  type Hex,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+  type Account,
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  encodeFunctionData,
+  erc20Abi,
+  erc4626Abi,
+  http,
+  maxUint256,
+  parseEther,
+  parseUnits,
+} from "viem"
+import { createPaymasterClient } from "viem/account-abstraction"
+import { privateKeyToAccount } from "viem/accounts"
+import { leverageModuleAbi } from "../../../sdk/src/abis/leverageModule.js"
+import { toLeverageSafeAccount } from "../../../sdk/src/accounts/toLeverageSafeAccount.js"
+import { defaultAutomationConfig } from "../../../sdk/src/actions/setAutomationConfig.js"
+import type { LeverageDeployment, LeverageDeployments } from "../../../sdk/src/constants/deployments.js"
+import type { PolicyInput } from "../../../sdk/src/types/leverage.js"
+import { getSubAccountId } from "../../../sdk/src/utils/plan.js"
+import { assertPolicyBounds, toPolicy } from "../../../sdk/src/utils/policy.js"
+import { type Devnet, startDevnet } from "../../../test/devnet/index.js"
+import { type DevnetMarket, type LeverageStackAddresses, deployLeverageStack, morphoAbi, testTokenAbi } from "../../../test/devnet/leverage.js"
+import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "../../../test/devnet/paymaster.js"
+
+/** The collateral assets of the demo, each with its own Morpho Blue market and SimOracle. */
+export const demoAssets = ["WETH", "WBTC"] as const
+export type DemoAsset = (typeof demoAssets)[number]
+
+/** Starting prices (USDC per whole token). */
+export const demoStartPrices: Record<DemoAsset, number> = { WETH: 3000, WBTC: 60000 }
+
+/** One demo Safe and its positions. */
+export type DemoSafe = {
+  label: "managed" | "twin"
+  address: Address
+  /** Sub-account id per collateral asset (the same ids for both Safes: id = (adapter, market)). */
+  subAccounts: Record<DemoAsset, Hex>
+}
+
+/** Demo-wide settings; every field has a default that makes the crash take the twin into liquidation. */
+export type DemoSettings = {
+  /** Collateral per sub-account, in USDC value at the start price. Default 30,000. */
+  collateralValue: number
+  /** Starting health of every position. Default 1.45. */
+  startHealth: number
+  /** Policy band of the managed Safe. */
+  band: { min: number; target: number; max: number }
+  /** Let the keeper raise leverage above the band (Borrow + DepositToPool). Default true. */
+  boostAllowed: boolean
+  /** Require the ERC-7677 paymaster on chain (then self-pay is impossible). Default false. */
+  requirePaymaster: boolean
+  /** Cooldown between rebalances of a sub-account, seconds. Default 0. */
+  cooldown: number
+}
+
+export const defaultDemoSettings: DemoSettings = {
+  collateralValue: 30_000,
+  startHealth: 1.45,
+  band: { min: 1.25, target: 1.45, max: 1.8 },
+  boostAllowed: true,
+  requirePaymaster: false,
+  cooldown: 0,
+}
+
+/** Key roles of the demo on top of the devnet's (anvil spare keys, loopback only). */
+export type DemoKeys = { owner: Hex; keeper: Hex; priceDriver: Hex; liquidator: Hex }
+
+/** Everything a demo run, test or benchmark needs. */
+export type DemoEnv = {
+  devnet: Devnet
+  stack: LeverageStackAddresses
+  deployment: LeverageDeployment
+  deployments: LeverageDeployments
+  publicClient: PublicClient
+  deployer: WalletClient<Transport, Chain, Account>
+  paymaster: PaymasterServer
+  keys: DemoKeys
+  managed: DemoSafe
+  twin: DemoSafe
+  markets: Record<DemoAsset, DevnetMarket>
+  settings: DemoSettings
+  /** Switch anvil to interval mining (seconds) or back to automine (0). */
+  setBlockTime: (seconds: number) => Promise<void>
+  stop: () => Promise<void>
+}
+
+export type StartDemoEnvParameters = {
+  /** Seconds between blocks after set-up; 0 keeps automine. Default 1. */
+  blockTime?: number | undefined
+  settings?: Partial<DemoSettings> | undefined
+  /** Create the unmanaged twin as well. Default true. */
+  twin?: boolean | undefined
+}
+
+const toWad = (x: number) => parseEther(x.toFixed(12))
+
+/**
+ * The managed Safe's policy for one demo market (USDC loan, the asset's SimOracle as the second price feed).
+ *
+ * @returns The policy input for `toPolicy`.
+ */
+export function demoPolicy(market: DevnetMarket, pool: Address, settings: DemoSettings): PolicyInput {
+  return {
+    market: market.id,
+    minHealth: toWad(settings.band.min),
+    targetHealth: toWad(settings.band.target),
+    maxHealth: toWad(settings.band.max),
+    maxAmountPerRebalance: parseUnits("1000000", 6),
+    maxAmountPerEpoch: parseUnits("100000000", 6),
+    epochLength: 86_400,
+    maxRebalancesPerEpoch: 10_000,
+    maxGasPerEpoch: 10n ** 12n,
+    maxLossBps: 50,
+    cooldown: settings.cooldown,
+    boostAllowed: settings.boostAllowed,
+    priceFeed: market.oracle,
+    maxOracleAge: 3_600,
+    maxOracleDeviationBps: 100,
+    pools: [pool],
+  }
+}
+
+/**
+ * Starts the demo world on a fresh devnet: anvil + Alto + the ERC-7677 paymaster, the leverage stack
+ * (Morpho Blue, adapter, module, tokens, SimOracles, WETH/USDC and WBTC/USDC markets, ERC-4626 vaults), a
+ * managed Safe with two leveraged sub-accounts and a USDC yield-pool position, automation configured and the
+ * keeper registered, and an identical unmanaged twin. Set-up runs on automine, then anvil switches to
+ * interval mining (`blockTime`).
+ *
+ * @param parameters - {@link StartDemoEnvParameters}
+ * @returns The running environment; call `stop()` to end every process.
+ */
+export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Promise<DemoEnv> {
+  const { blockTime = 1, twin: withTwin = true } = parameters
+  const settings: DemoSettings = { ...defaultDemoSettings, ...parameters.settings, band: { ...defaultDemoSettings.band, ...parameters.settings?.band } }
+  const devnet = await startDevnet({
+    alto: { blockTimeMs: blockTime > 0 ? blockTime * 1_000 : 500 },
+  })
+  let paymaster: PaymasterServer | undefined
+  try {
+    const transport = http(devnet.rpcUrl)
+    const publicClient = createPublicClient({ chain: devnet.chain, transport, pollingInterval: 100 }) as PublicClient
+    const deployer = createWalletClient({ chain: devnet.chain, transport, account: privateKeyToAccount(devnet.keys.deployer), pollingInterval: 50 })
+    const [priceDriver, liquidator, keeper, owner] = devnet.keys.spare
+    const keys: DemoKeys = { owner, keeper, priceDriver, liquidator }
+    const stack = await deployLeverageStack({
+      publicClient,
+      deployer,
+      entryPoint: devnet.addresses.entryPoint,
+      prices: { weth: parseEther(String(demoStartPrices.WETH)), wbtc: parseEther(String(demoStartPrices.WBTC)) },
+    })
+    const { addresses } = devnet
+    const deployment: LeverageDeployment = {
+      entryPoint: addresses.entryPoint,
+      leverageModule: stack.leverageModule,
+      adapters: { morphoBlue: stack.morphoBlueAdapter },
+      safe: {
+        singleton: addresses.safeSingleton,
+        proxyFactory: addresses.safeProxyFactory,
+        moduleSetup: addresses.safeModuleSetup,
+        multiSend: addresses.multiSend,
+        multiSendCallOnly: addresses.multiSendCallOnly,
+      },
+    }
+    const deployments: LeverageDeployments = { [devnet.chain.id]: deployment }
+    const signer = createVerifyingPaymasterSigner({
+      client: publicClient,
+      paymaster: addresses.verifyingPaymaster,
+      entryPoint: addresses.entryPoint,
+      signerPrivateKey: devnet.keys.paymasterSigner,
+    })
+    const pm = await startPaymasterServer({ signer })
+    paymaster = pm
+    const markets: Record<DemoAsset, DevnetMarket> = { WETH: stack.markets.weth, WBTC: stack.markets.wbtc }
+    const collateralToken: Record<DemoAsset, { address: Address; decimals: number }> = {
+      WETH: { address: stack.tokens.weth, decimals: 18 },
+      WBTC: { address: stack.tokens.wbtc, decimals: 8 },
+    }
+
+    const wait = async (hash: Hex) => {
+      const receipt = await publicClient.waitForTransactionReceipt({ hash })
+      if (receipt.status !== "success") throw new Error(`demo set-up transaction ${hash} reverted`)
+    }
+    const write = async (address: Address, abi: typeof testTokenAbi | typeof morphoAbi, functionName: string, args: readonly unknown[]) =>
+      wait(await deployer.writeContract({ address, abi, functionName, args } as Parameters<typeof deployer.writeContract>[0]))
+
+    const pimlico = createPimlicoClient({ transport: http(devnet.bundlerUrl), entryPoint: { address: addresses.entryPoint, version: "0.7" } })
+    const createSafe = async (label: DemoSafe["label"], saltNonce: bigint, managed: boolean): Promise<DemoSafe> => {
+      const account = await toLeverageSafeAccount({ client: publicClient, owners: [privateKeyToAccount(owner)], saltNonce, deployments })
+      const safe = account.address
+      await wait(await deployer.sendTransaction({ to: safe, value: parseEther("1") }))
+      const calls: { to: Address; data: Hex }[] = []
+      const subAccounts = {} as Record<DemoAsset, Hex>
+      let borrowed = 0n
+      for (const asset of demoAssets) {
+        const market = markets[asset]
+        const token = collateralToken[asset]
+        const collateral = parseUnits((settings.collateralValue / demoStartPrices[asset]).toFixed(token.decimals), token.decimals)
+        const debt = parseUnits(((settings.collateralValue * 0.86) / settings.startHealth).toFixed(6), 6)
+        await write(token.address, testTokenAbi, "mint", [deployer.account.address, collateral])
+        await write(token.address, testTokenAbi, "approve", [stack.morpho, maxUint256])
+        await write(stack.morpho, morphoAbi, "supplyCollateral", [market.params, collateral, safe, "0x"])
+        calls.push({ to: stack.morpho, data: encodeFunctionData({ abi: morphoAbi, functionName: "borrow", args: [market.params, debt, 0n, safe, safe] }) })
+        borrowed += debt
+        subAccounts[asset] = getSubAccountId({ adapter: stack.morphoBlueAdapter, market: market.id })
+      }
+      calls.push({ to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.vaults.usdc, borrowed] }) })
+      calls.push({ to: stack.vaults.usdc, data: encodeFunctionData({ abi: erc4626Abi, functionName: "deposit", args: [borrowed, safe] }) })
+      if (managed) {
+        const config = { ...defaultAutomationConfig, paused: false, requiredPaymaster: settings.requirePaymaster ? addresses.verifyingPaymaster : ("0x0000000000000000000000000000000000000000" as Address) }
+        calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setAutomationConfig", args: [config] }) })
+        const now = Number((await publicClient.getBlock()).timestamp)
+        calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "addKeeper", args: [privateKeyToAccount(keeper).address, 0, now + 30 * 86_400] }) })
+        for (const asset of demoAssets) {
+          const policy = toPolicy(demoPolicy(markets[asset], stack.vaults.usdc, settings), deployment)
+          assertPolicyBounds(policy, { safe, module: stack.leverageModule })
+          calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setPolicy", args: [policy] }) })
+        }
+      }
+      const client = createSmartAccountClient({
+        account,
+        chain: devnet.chain,
+        client: publicClient,
+        bundlerTransport: http(devnet.bundlerUrl),
+        pollingInterval: 100,
+        paymaster: createPaymasterClient({ transport: http(pm.url) }),
+        userOperation: { estimateFeesPerGas: async () => (await pimlico.getUserOperationGasPrice()).fast },
+      })
+      const hash = await client.sendUserOperation({ calls })
+      const receipt = await client.waitForUserOperationReceipt({ hash })
+      if (!receipt.success) throw new Error(`demo set-up UserOperation of the ${label} Safe failed (${hash}): ${receipt.reason ?? ""} ${JSON.stringify(receipt.logs.map((l) => l.data.slice(0, 400)))} gas ${receipt.actualGasUsed}`)
+      return { label, address: safe, subAccounts }
+    }
+
+    const managed = await createSafe("managed", 1n, true)
+    const twin = withTwin ? await createSafe("twin", 2n, false) : { label: "twin" as const, address: managed.address, subAccounts: managed.subAccounts }
+    await write(stack.tokens.usdc, testTokenAbi, "mint", [privateKeyToAccount(liquidator).address, parseUnits("100000000", 6)])
+    await wait(await deployer.sendTransaction({ to: privateKeyToAccount(priceDriver).address, value: parseEther("10") }))
+
+    const testClient = createTestClient({ chain: devnet.chain, transport, mode: "anvil" })
+    const setBlockTime = async (seconds: number) => {
+      if (seconds > 0) await testClient.setIntervalMining({ interval: seconds })
+      else {
+        await testClient.setIntervalMining({ interval: 0 })
+        await testClient.setAutomine(true)
+      }
+    }
+    if (blockTime > 0) await setBlockTime(blockTime)
+    return {
+      devnet,
+      stack,
+      deployment,
+      deployments,
+      publicClient,
+      deployer,
+      paymaster: pm,
+      keys,
+      managed,
+      twin,
+      markets,
+      settings,
+      setBlockTime,
+      stop: async () => {
+        await pm.stop()
+        await devnet.stop()
+      },
+    }
+  } catch (error) {
+    await paymaster?.stop()
+    await devnet.stop()
+    throw error
+  }
+}

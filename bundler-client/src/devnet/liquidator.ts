@@ -1,0 +1,143 @@
+import { type Address, type Hex, type Log, type PublicClient, createWalletClient, decodeEventLog, http, maxUint256, parseAbi } from "viem"
+import { privateKeyToAccount } from "viem/accounts"
+import type { DevnetMarket } from "../../../test/devnet/leverage.js"
+import type { DemoEnv } from "./env"
+
+export const morphoLiquidationAbi = parseAbi([
+  "struct MarketParams { address loanToken; address collateralToken; address oracle; address irm; uint256 lltv; }",
+  "function liquidate(MarketParams marketParams, address borrower, uint256 seizedAssets, uint256 repaidShares, bytes data) returns (uint256, uint256)",
+  "function market(bytes32 id) view returns (uint128 totalSupplyAssets, uint128 totalSupplyShares, uint128 totalBorrowAssets, uint128 totalBorrowShares, uint128 lastUpdate, uint128 fee)",
+  "function position(bytes32 id, address user) view returns (uint256 supplyShares, uint128 borrowShares, uint128 collateral)",
+  "function approve(address spender, uint256 amount) returns (bool)",
+  "function price() view returns (uint256)",
+  "event Liquidate(bytes32 indexed id, address indexed caller, address indexed borrower, uint256 repaidAssets, uint256 repaidShares, uint256 seizedAssets, uint256 badDebtAssets, uint256 badDebtShares)",
+])
+
+const WAD = 10n ** 18n
+const ORACLE_SCALE = 10n ** 36n
+const VIRTUAL_SHARES = 10n ** 6n
+
+/** A liquidation the liquidator performed. */
+export type Liquidation = {
+  borrower: Address
+  market: Hex
+  block: bigint
+  transactionHash: Hex
+  /** Health (WAD) just before. */
+  health: bigint
+  seizedCollateral: bigint
+  repaidDebt: bigint
+  badDebt: bigint
+}
+
+/** A Morpho Blue position read directly from Morpho (no module involved), so it works for unmanaged Safes too. */
+export type MorphoPosition = { collateral: bigint; borrowShares: bigint; debt: bigint; price: bigint; health: bigint }
+
+/**
+ * Reads a borrower's Morpho Blue position: collateral, debt (shares to assets rounded up, as Morpho does) and health.
+ *
+ * @returns The position; health is `maxUint256` without debt.
+ */
+export async function readMorphoPosition(client: PublicClient, morpho: Address, market: DevnetMarket, borrower: Address): Promise<MorphoPosition> {
+  const [[, borrowShares, collateral], [, , totalBorrowAssets, totalBorrowShares], price] = await Promise.all([
+    client.readContract({ address: morpho, abi: morphoLiquidationAbi, functionName: "position", args: [market.id, borrower] }),
+    client.readContract({ address: morpho, abi: morphoLiquidationAbi, functionName: "market", args: [market.id] }),
+    client.readContract({ address: market.oracle, abi: morphoLiquidationAbi, functionName: "price" }),
+  ])
+  const shares = BigInt(borrowShares)
+  const debt = (shares * (BigInt(totalBorrowAssets) + 1n) + (BigInt(totalBorrowShares) + VIRTUAL_SHARES) - 1n) / (BigInt(totalBorrowShares) + VIRTUAL_SHARES)
+  const collateralValue = (BigInt(collateral) * price) / ORACLE_SCALE
+  const health = debt === 0n ? maxUint256 : (collateralValue * market.params.lltv) / debt
+  return { collateral: BigInt(collateral), borrowShares: shares, debt, price, health }
+}
+
+/**
+ * An EOA liquidator (anvil key, loopback) that calls `Morpho.liquidate` on every watched position whose health is
+ * below 1: it repays the whole debt when the collateral covers the incentive, else seizes all the collateral (Morpho
+ * then realises the bad debt). Its USDC comes from `TestToken.mint` at set-up.
+ */
+export class Liquidator {
+  readonly liquidations: Liquidation[] = []
+  private approved = false
+  private readonly wallet
+  constructor(
+    private readonly env: DemoEnv,
+    private readonly borrowers: readonly Address[],
+  ) {
+    this.wallet = createWalletClient({ chain: env.devnet.chain, transport: http(env.devnet.rpcUrl), account: privateKeyToAccount(env.keys.liquidator) })
+  }
+
+  /**
+   * Checks every watched position once and liquidates the unhealthy ones.
+   *
+   * @returns The liquidations done in this pass.
+   */
+  async scan(): Promise<Liquidation[]> {
+    const { publicClient, stack } = this.env
+    if (!this.approved) {
+      const hash = await this.wallet.writeContract({ address: stack.tokens.usdc, abi: morphoLiquidationAbi, functionName: "approve", args: [stack.morpho, maxUint256] })
+      await publicClient.waitForTransactionReceipt({ hash })
+      this.approved = true
+    }
+    const done: Liquidation[] = []
+    for (const borrower of this.borrowers)
+      for (const market of Object.values(this.env.markets)) {
+        const p = await readMorphoPosition(publicClient, stack.morpho, market, borrower)
+        if (p.debt === 0n || p.health >= WAD) continue
+        const lif = liquidationIncentiveWad(market.params.lltv)
+        const seizeAllRepays = (((p.collateral * p.price) / ORACLE_SCALE) * WAD) / lif
+        const args = seizeAllRepays < p.debt ? ([p.collateral, 0n] as const) : ([0n, p.borrowShares] as const)
+        try {
+          const hash = await this.wallet.writeContract({
+            address: stack.morpho,
+            abi: morphoLiquidationAbi,
+            functionName: "liquidate",
+            args: [market.params, borrower, args[0], args[1], "0x"],
+          })
+          const receipt = await publicClient.waitForTransactionReceipt({ hash })
+          if (receipt.status !== "success") continue
+          const event = receipt.logs
+            .map((log) => {
+              try {
+                return log.address.toLowerCase() === stack.morpho.toLowerCase() ? decodeLiquidate(log) : undefined
+              } catch {
+                return undefined
+              }
+            })
+            .find((e) => e !== undefined)
+          const liquidation: Liquidation = {
+            borrower,
+            market: market.id,
+            block: receipt.blockNumber,
+            transactionHash: hash,
+            health: p.health,
+            seizedCollateral: event?.seizedAssets ?? args[0],
+            repaidDebt: event?.repaidAssets ?? 0n,
+            badDebt: event?.badDebtAssets ?? 0n,
+          }
+          this.liquidations.push(liquidation)
+          done.push(liquidation)
+        } catch {
+          // Another liquidator (or the keeper's rebalance) got there first; the next pass re-reads the position.
+        }
+      }
+    return done
+  }
+}
+
+function decodeLiquidate(log: Log) {
+  const decoded = decodeEventLog({ abi: morphoLiquidationAbi, data: log.data, topics: log.topics })
+  return decoded.eventName === "Liquidate" ? decoded.args : undefined
+}
+
+/**
+ * Morpho Blue's liquidation incentive factor, WAD: min(1.15, 1 / (1 - 0.3 (1 - lltv))).
+ *
+ * @returns The factor.
+ */
+export function liquidationIncentiveWad(lltv: bigint): bigint {
+  const cursor = (3n * WAD) / 10n
+  const lif = (WAD * WAD) / (WAD - (cursor * (WAD - lltv)) / WAD)
+  const max = (115n * WAD) / 100n
+  return lif < max ? lif : max
+}

@@ -1,0 +1,218 @@
+import { readFileSync } from "node:fs"
+import { type Address, type Hex, getAddress, isAddress, isHex, zeroAddress } from "viem"
+import type { LeverageDeployment } from "../../../sdk/src/constants/deployments.js"
+import { KeeperConfigError } from "./errors"
+
+/** Off-chain risk settings of one Safe (the on-chain policy holds everything else). */
+export type KeeperRiskSettings = {
+  /** Acceptable probability of liquidation within `horizon`. */
+  tolerance: number
+  /** Horizon of that probability, seconds. */
+  horizon: number
+  /** Annualised volatility of every collateral price. */
+  sigma: number
+  /** `autopilot` (risk target) or `threshold` (policy target on band exit). */
+  mode: "autopilot" | "threshold"
+}
+
+export type KeeperSafeConfig = { address: Address; risk: KeeperRiskSettings }
+
+/** The validated keeper configuration. */
+export type KeeperConfig = {
+  rpcUrl: string
+  bundlerUrl: string
+  /** ERC-7677 paymaster service; none means every operation is self-paid (needs `allowSelfPay`). */
+  paymasterUrl: string | undefined
+  paymasterContext: unknown
+  /** The keeper session key (from the file or from the environment variable named by `keeperPrivateKeyEnv`). */
+  keeperPrivateKey: Hex
+  deployment: LeverageDeployment
+  safes: KeeperSafeConfig[]
+  /** May an operation be paid by the Safe's own deposit when the paymaster refuses (also needs no required paymaster on chain). */
+  allowSelfPay: boolean
+  /** How often the keeper polls for a new block, ms. */
+  pollIntervalMs: number
+  /** Blocks without inclusion before an operation counts as dropped and is resubmitted (same nonce, higher fees). */
+  resubmitAfterBlocks: number
+  /** Fee bump on resubmission, percent. */
+  feeBumpPercent: number
+  /** Backoff of bundler retries, ms. */
+  retry: { baseMs: number; maxMs: number }
+  /** File the keeper persists in-flight operations to; none keeps them in memory only. */
+  stateFile: string | undefined
+  /** Prometheus endpoint port on 127.0.0.1 (0: any free port, undefined: off). */
+  metricsPort: number | undefined
+  metricsHost: string
+  /** Gas price assumption for the solver's cost model, gwei, and the native token's price in the loan asset. */
+  costs: { gasPriceGwei: number; nativePrice: number }
+  logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent"
+}
+
+const defaultRisk: KeeperRiskSettings = { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" }
+
+type Obj = Record<string, unknown>
+
+/** Field readers that name the JSON path in their error. */
+function reader(source: string | undefined) {
+  const fail = (field: string, reason: string): never => {
+    throw new KeeperConfigError({ field, reason, source })
+  }
+  const obj = (value: unknown, field: string): Obj => {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) fail(field, "must be an object")
+    return value as Obj
+  }
+  const known = (o: Obj, path: string, keys: readonly string[]) => {
+    for (const key of Object.keys(o)) if (!keys.includes(key)) fail(path ? `${path}.${key}` : key, `is not a known field (known: ${keys.join(", ")})`)
+  }
+  const url = (o: Obj, key: string, path: string, optional = false): string | undefined => {
+    const value = o[key]
+    if (value === undefined && optional) return undefined
+    if (typeof value !== "string" || !/^https?:\/\/\S+$/.test(value)) return fail(path, "must be an http(s) URL")
+    return value
+  }
+  const address = (value: unknown, path: string): Address => {
+    if (typeof value !== "string" || !isAddress(value, { strict: false })) return fail(path, "must be a 0x-prefixed 20-byte address")
+    return getAddress(value)
+  }
+  const number = (o: Obj, key: string, path: string, fallback: number, check: (n: number) => boolean, rule: string): number => {
+    const value = o[key]
+    if (value === undefined) return fallback
+    if (typeof value !== "number" || !Number.isFinite(value) || !check(value)) return fail(path, `must be ${rule}`)
+    return value
+  }
+  const bool = (o: Obj, key: string, path: string, fallback: boolean): boolean => {
+    const value = o[key]
+    if (value === undefined) return fallback
+    if (typeof value !== "boolean") return fail(path, "must be true or false")
+    return value
+  }
+  return { fail, obj, known, url, address, number, bool }
+}
+
+function parseRisk(r: ReturnType<typeof reader>, value: unknown, path: string, base: KeeperRiskSettings): KeeperRiskSettings {
+  if (value === undefined) return base
+  const o = r.obj(value, path)
+  r.known(o, path, ["tolerance", "horizon", "sigma", "mode"])
+  const mode = o.mode ?? base.mode
+  if (mode !== "autopilot" && mode !== "threshold") r.fail(`${path}.mode`, 'must be "autopilot" or "threshold"')
+  return {
+    tolerance: r.number(o, "tolerance", `${path}.tolerance`, base.tolerance, (n) => n > 0 && n < 1, "a number in (0, 1)"),
+    horizon: r.number(o, "horizon", `${path}.horizon`, base.horizon, (n) => n > 0, "a positive number of seconds"),
+    sigma: r.number(o, "sigma", `${path}.sigma`, base.sigma, (n) => n > 0, "a positive annualised volatility"),
+    mode: mode as KeeperRiskSettings["mode"],
+  }
+}
+
+/**
+ * Validates a keeper configuration object. Every error is a {@link KeeperConfigError} naming the offending field by
+ * its JSON path, e.g. `safes[1].address must be a 0x-prefixed 20-byte address`.
+ *
+ * @param raw - The parsed JSON.
+ * @param options - `source` (file name for messages) and `env` (for `keeperPrivateKeyEnv`).
+ * @returns The configuration with defaults filled in.
+ * @example
+ * const config = parseKeeperConfig(JSON.parse(readFileSync("keeper.json", "utf8")), { source: "keeper.json" })
+ */
+export function parseKeeperConfig(raw: unknown, options: { source?: string | undefined; env?: NodeJS.ProcessEnv | undefined } = {}): KeeperConfig {
+  const { source, env = process.env } = options
+  const r = reader(source)
+  const o = r.obj(raw, "(root)")
+  r.known(o, "", [
+    "rpcUrl", "bundlerUrl", "paymasterUrl", "paymasterContext", "keeperPrivateKey", "keeperPrivateKeyEnv", "deployment", "safes", "risk",
+    "allowSelfPay", "pollIntervalMs", "resubmitAfterBlocks", "feeBumpPercent", "retry", "stateFile", "metricsPort", "metricsHost", "costs", "logLevel",
+  ])
+  const rpcUrl = r.url(o, "rpcUrl", "rpcUrl") as string
+  const bundlerUrl = r.url(o, "bundlerUrl", "bundlerUrl") as string
+  const paymasterUrl = r.url(o, "paymasterUrl", "paymasterUrl", true)
+
+  let keeperPrivateKey: unknown = o.keeperPrivateKey
+  let keyField = "keeperPrivateKey"
+  if (keeperPrivateKey === undefined && o.keeperPrivateKeyEnv !== undefined) {
+    if (typeof o.keeperPrivateKeyEnv !== "string" || o.keeperPrivateKeyEnv === "") r.fail("keeperPrivateKeyEnv", "must name an environment variable")
+    keyField = `keeperPrivateKeyEnv (${o.keeperPrivateKeyEnv as string})`
+    keeperPrivateKey = env[o.keeperPrivateKeyEnv as string]
+  }
+  if (typeof keeperPrivateKey !== "string" || !isHex(keeperPrivateKey) || keeperPrivateKey.length !== 66)
+    r.fail(keyField, keeperPrivateKey === undefined ? "is required (or set keeperPrivateKeyEnv)" : "must be a 32-byte 0x-prefixed hex private key")
+
+  const d = r.obj(o.deployment, "deployment")
+  r.known(d, "deployment", ["entryPoint", "leverageModule", "morphoBlueAdapter", "multicall3"])
+  const deployment: LeverageDeployment = {
+    entryPoint: r.address(d.entryPoint ?? "0x0000000071727De22E5E9d8BAf0edAc6f37da032", "deployment.entryPoint"),
+    leverageModule: r.address(d.leverageModule, "deployment.leverageModule"),
+    adapters: { morphoBlue: r.address(d.morphoBlueAdapter, "deployment.morphoBlueAdapter") },
+    safe: { singleton: zeroAddress, proxyFactory: zeroAddress, moduleSetup: zeroAddress, multiSend: zeroAddress, multiSendCallOnly: zeroAddress },
+    ...(d.multicall3 !== undefined ? { multicall3: r.address(d.multicall3, "deployment.multicall3") } : {}),
+  }
+
+  const risk = parseRisk(r, o.risk, "risk", defaultRisk)
+  if (!Array.isArray(o.safes) || o.safes.length === 0) r.fail("safes", "must be a non-empty array of Safes")
+  const seen = new Set<string>()
+  const safes = (o.safes as unknown[]).map((entry, i) => {
+    const path = `safes[${i}]`
+    const s = typeof entry === "string" ? { address: entry } : r.obj(entry, path)
+    r.known(s, path, ["address", "risk"])
+    const address = r.address(s.address, `${path}.address`)
+    if (seen.has(address)) r.fail(`${path}.address`, `repeats ${address}`)
+    seen.add(address)
+    return { address, risk: parseRisk(r, s.risk, `${path}.risk`, risk) }
+  })
+
+  const retry = o.retry === undefined ? {} : r.obj(o.retry, "retry")
+  r.known(retry, "retry", ["baseMs", "maxMs"])
+  const costs = o.costs === undefined ? {} : r.obj(o.costs, "costs")
+  r.known(costs, "costs", ["gasPriceGwei", "nativePrice"])
+  const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"]
+  if (o.logLevel !== undefined && !levels.includes(o.logLevel as string)) r.fail("logLevel", `must be one of ${levels.join(", ")}`)
+  if (o.stateFile !== undefined && (typeof o.stateFile !== "string" || o.stateFile === "")) r.fail("stateFile", "must be a file path")
+  if (o.metricsHost !== undefined && typeof o.metricsHost !== "string") r.fail("metricsHost", "must be a host name or IP")
+  const port = (n: number) => Number.isInteger(n) && n >= 0 && n < 65_536
+  return {
+    rpcUrl,
+    bundlerUrl,
+    paymasterUrl,
+    paymasterContext: o.paymasterContext,
+    keeperPrivateKey: keeperPrivateKey as Hex,
+    deployment,
+    safes,
+    allowSelfPay: r.bool(o, "allowSelfPay", "allowSelfPay", false),
+    pollIntervalMs: r.number(o, "pollIntervalMs", "pollIntervalMs", 250, (n) => n >= 10, "at least 10 ms"),
+    resubmitAfterBlocks: r.number(o, "resubmitAfterBlocks", "resubmitAfterBlocks", 4, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
+    feeBumpPercent: r.number(o, "feeBumpPercent", "feeBumpPercent", 20, (n) => n >= 10 && n <= 500, "between 10 and 500"),
+    retry: {
+      baseMs: r.number(retry, "baseMs", "retry.baseMs", 250, (n) => n > 0, "a positive number of ms"),
+      maxMs: r.number(retry, "maxMs", "retry.maxMs", 8_000, (n) => n > 0, "a positive number of ms"),
+    },
+    stateFile: o.stateFile as string | undefined,
+    metricsPort: o.metricsPort === undefined ? undefined : r.number(o, "metricsPort", "metricsPort", 0, port, "a port number (0 = any free port)"),
+    metricsHost: (o.metricsHost as string | undefined) ?? "127.0.0.1",
+    costs: {
+      gasPriceGwei: r.number(costs, "gasPriceGwei", "costs.gasPriceGwei", 1, (n) => n >= 0, "a non-negative number"),
+      nativePrice: r.number(costs, "nativePrice", "costs.nativePrice", 3_000, (n) => n >= 0, "a non-negative number"),
+    },
+    logLevel: (o.logLevel as KeeperConfig["logLevel"] | undefined) ?? "info",
+  }
+}
+
+/**
+ * Reads and validates a keeper configuration file (JSON).
+ *
+ * @param path - File path.
+ * @returns The configuration.
+ * @throws {KeeperConfigError} when the file cannot be read or parsed, or a field is wrong.
+ */
+export function readKeeperConfig(path: string, env: NodeJS.ProcessEnv = process.env): KeeperConfig {
+  let text: string
+  try {
+    text = readFileSync(path, "utf8")
+  } catch (error) {
+    throw new KeeperConfigError({ field: "(file)", reason: `cannot be read: ${(error as Error).message}`, source: path })
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (error) {
+    throw new KeeperConfigError({ field: "(file)", reason: `is not valid JSON: ${(error as Error).message}`, source: path })
+  }
+  return parseKeeperConfig(raw, { source: path, env })
+}

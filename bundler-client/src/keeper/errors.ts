@@ -1,0 +1,38 @@
+import { BaseError } from "viem"
+
+export type KeeperConfigErrorType = KeeperConfigError & { name: "KeeperConfigError" }
+/** The keeper configuration is missing a field or has a wrong value; `field` is its JSON path (e.g. `safes[0].address`). */
+export class KeeperConfigError extends BaseError {
+  field: string
+  constructor({ field, reason, source }: { field: string; reason: string; source?: string | undefined }) {
+    super(`Invalid keeper configuration: "${field}" ${reason}`, {
+      metaMessages: [...(source ? [`File: ${source}`] : []), `Field: ${field}`, "See `levpilot keeper --help` for every field."],
+      name: "KeeperConfigError",
+    })
+    this.field = field
+  }
+}
+
+export type BundlerUnavailableErrorType = BundlerUnavailableError & { name: "BundlerUnavailableError" }
+/** The bundler did not answer (connection refused, timeout, HTTP 5xx); the keeper retries with backoff. */
+export class BundlerUnavailableError extends BaseError {
+  constructor({ url, cause }: { url: string; cause?: Error | undefined }) {
+    super("The bundler is unavailable.", {
+      cause,
+      metaMessages: [`Bundler: ${url}`, "This could arise when:", "- the bundler process stopped or is restarting;", "- the URL or port is wrong."],
+      name: "BundlerUnavailableError",
+    })
+  }
+}
+
+export type SelfPayNotAllowedErrorType = SelfPayNotAllowedError & { name: "SelfPayNotAllowedError" }
+/** The paymaster refused and the keeper may not fall back to the Safe paying its own gas. */
+export class SelfPayNotAllowedError extends BaseError {
+  constructor({ safe, reason, cause }: { safe: string; reason: string; cause?: Error | undefined }) {
+    super("The paymaster refused and self-pay is not allowed for this Safe.", {
+      cause,
+      metaMessages: [`Safe: ${safe}`, `Why self-pay is off: ${reason}`, "Nothing was sent; the keeper alerts and retries on the next block."],
+      name: "SelfPayNotAllowedError",
+    })
+  }
+}

@@ -1,0 +1,148 @@
+import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress } from "viem"
+import { getBlock } from "viem/actions"
+import { type SubAccountState as ChainSubAccount, getSubAccountState } from "../../../sdk/src/actions/getSubAccountState.js"
+import type { LeverageDeployment, LeverageDeployments } from "../../../sdk/src/constants/deployments.js"
+import type { Plan as ChainPlan } from "../../../sdk/src/types/leverage.js"
+import { readMany, resultOf } from "../../../sdk/src/utils/multicall.js"
+import type { Plan, SolverInput, SubAccountInput, YieldPool } from "../solver/types"
+import type { KeeperRiskSettings } from "./config"
+
+const WAD = 1e18
+
+/** A Safe as the keeper sees it at one block: the solver's input plus the raw chain reads. */
+export type PortfolioSnapshot = {
+  blockNumber: bigint
+  timestamp: number
+  chain: ChainSubAccount[]
+  input: SolverInput
+  /** Decimals by lower-case token address. */
+  decimals: Record<string, number>
+}
+
+const decimalsCache = new Map<string, number>()
+
+/**
+ * Reads everything the solver needs about one Safe at the latest block: every sub-account with a policy (SDK
+ * `getSubAccountState`), the Safe's shares of every allowed pool (`convertToAssets`, `maxWithdraw`) and its idle
+ * loan and collateral tokens, converted to the solver's human units. Token and pool names are lower-case addresses.
+ *
+ * @returns The snapshot; `input.subAccounts` is empty when the Safe has no policy.
+ */
+export async function readPortfolio(
+  client: Client<Transport, Chain | undefined>,
+  parameters: { safe: Address; deployment: LeverageDeployment; risk: KeeperRiskSettings; costs: SolverInput["costs"] },
+): Promise<PortfolioSnapshot> {
+  const { safe, deployment, risk, costs } = parameters
+  const deployments: LeverageDeployments = { [client.chain?.id ?? 0]: deployment }
+  const block = await getBlock(client, { blockTag: "latest" })
+  const chain = await getSubAccountState(client, { safe, deployments })
+  const tokens = new Set<string>()
+  const poolAddresses = new Set<string>()
+  for (const s of chain) {
+    tokens.add(s.loanToken.toLowerCase())
+    tokens.add(s.collateralToken.toLowerCase())
+    for (const p of s.policy.pools) poolAddresses.add(p.toLowerCase())
+  }
+  const pools = [...poolAddresses]
+  const unknownDecimals = [...tokens].filter((t) => !decimalsCache.has(t))
+  const reads = await readMany(client, deployment, [
+    ...unknownDecimals.map((t) => ({ address: t as Address, abi: erc20Abi, functionName: "decimals" }) as const),
+    ...[...tokens].map((t) => ({ address: t as Address, abi: erc20Abi, functionName: "balanceOf", args: [safe] }) as const),
+    ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "asset" }) as const),
+    ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "balanceOf", args: [safe] }) as const),
+    ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "maxWithdraw", args: [safe] }) as const),
+  ])
+  let k = 0
+  for (const t of unknownDecimals) decimalsCache.set(t, Number(resultOf<number>(reads[k++]) ?? 18))
+  const decimals: Record<string, number> = {}
+  for (const t of tokens) decimals[t] = decimalsCache.get(t) as number
+  const idle: Record<string, number> = {}
+  for (const t of tokens) idle[t] = Number(resultOf<bigint>(reads[k++]) ?? 0n) / 10 ** (decimals[t] as number)
+  const assets = pools.map(() => (resultOf<Address>(reads[k++]) ?? "").toLowerCase())
+  const shares = pools.map(() => resultOf<bigint>(reads[k++]) ?? 0n)
+  const withdrawable = pools.map(() => resultOf<bigint>(reads[k++]) ?? 0n)
+  const assetValues = await readMany(
+    client,
+    deployment,
+    pools.map((p, i) => ({ address: p as Address, abi: erc4626Abi, functionName: "convertToAssets", args: [shares[i] as bigint] }) as const),
+  )
+  const yieldPools: YieldPool[] = pools.map((address, i) => {
+    const asset = assets[i] as string
+    const d = decimals[asset] ?? 18
+    return {
+      address,
+      asset,
+      decimals: d,
+      balance: Number(resultOf<bigint>(assetValues[i]) ?? 0n) / 10 ** d,
+      withdrawable: Number(withdrawable[i] as bigint) / 10 ** d,
+    }
+  })
+  const now = Number(block.timestamp)
+  const subAccounts: SubAccountInput[] = chain.map((s) => {
+    const loan = s.loanToken.toLowerCase()
+    const coll = s.collateralToken.toLowerCase()
+    const ld = decimals[loan] as number
+    const cd = decimals[coll] as number
+    const u = s.epochUsage
+    return {
+      state: {
+        id: s.subAccount.toLowerCase(),
+        loanAsset: loan,
+        collateralAsset: coll,
+        loanDecimals: ld,
+        collateralDecimals: cd,
+        collateral: Number(s.collateral) / 10 ** cd,
+        debt: Number(s.debt) / 10 ** ld,
+        lltv: Number(s.lltv) / WAD,
+        price: (Number(s.price) / 1e36) * 10 ** (cd - ld),
+      },
+      policy: {
+        minHealth: Number(s.policy.minHealth) / WAD,
+        targetHealth: Number(s.policy.targetHealth) / WAD,
+        maxHealth: Number(s.policy.maxHealth) / WAD,
+        maxAmountPerRebalance: Number(s.policy.maxAmountPerRebalance) / 10 ** ld,
+        maxAmountPerEpoch: Number(s.policy.maxAmountPerEpoch) / 10 ** ld,
+        epochLength: s.policy.epochLength,
+        maxRebalancesPerEpoch: s.policy.maxRebalancesPerEpoch,
+        maxGasPerEpoch: Number(s.policy.maxGasPerEpoch),
+        cooldown: s.policy.cooldown,
+        maxLossBps: s.policy.maxLossBps,
+        boostAllowed: s.policy.boostAllowed,
+        pools: s.policy.pools.map((p) => p.toLowerCase()),
+        tolerance: risk.tolerance,
+        horizon: risk.horizon,
+      },
+      epoch: {
+        lastRebalance: u.lastRebalance === 0 ? undefined : u.lastRebalance,
+        epochStart: u.epochStart === 0 ? undefined : u.epochStart,
+        amountInEpoch: Number(u.amountMoved) / 10 ** ld,
+        rebalancesInEpoch: u.rebalances,
+        gasInEpoch: u.gasUsed,
+      },
+      risk: { sigma: risk.sigma },
+    }
+  })
+  return {
+    blockNumber: block.number,
+    timestamp: now,
+    chain,
+    decimals,
+    input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
+  }
+}
+
+/**
+ * The solver's plan as the SDK's (and the module's) `Plan`: base-unit amounts, checksummed pools.
+ *
+ * @returns The plan to encode into `executeRebalance`.
+ */
+export function toChainPlan(plan: Plan): ChainPlan {
+  return {
+    subAccounts: plan.subAccounts as Hex[],
+    actions: plan.actions.map((a) =>
+      a.kind === "WithdrawFromPool" || a.kind === "DepositToPool"
+        ? { kind: a.kind, subAccount: a.subAccount, pool: getAddress(a.pool as string), amount: a.amountBase }
+        : { kind: a.kind, subAccount: a.subAccount, amount: a.amountBase },
+    ),
+  }
+}
