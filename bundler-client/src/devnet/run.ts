@@ -149,9 +149,14 @@ export async function runDemo(parameters: RunDemoParameters): Promise<DemoRun> {
     for (const [i, prices] of scenario.steps.entries()) {
       if (signal?.aborted) break
       step = i
-      await beforeStep?.(i, run, context)
-      const block = await driver.set(prices)
-      await sample(block, prices)
+      try {
+        await beforeStep?.(i, run, context)
+        const block = await driver.set(prices)
+        await sample(block, prices)
+      } catch (error) {
+        if (signal?.aborted) break
+        throw error
+      }
     }
     const last = scenario.steps.at(-1)
     if (last && !signal?.aborted) {

@@ -113,8 +113,11 @@ function parseRisk(r: ReturnType<typeof reader>, value: unknown, path: string, b
  * @example
  * const config = parseKeeperConfig(JSON.parse(readFileSync("keeper.json", "utf8")), { source: "keeper.json" })
  */
-export function parseKeeperConfig(raw: unknown, options: { source?: string | undefined; env?: NodeJS.ProcessEnv | undefined } = {}): KeeperConfig {
-  const { source, env = process.env } = options
+export function parseKeeperConfig(
+  raw: unknown,
+  options: { source?: string | undefined; env?: NodeJS.ProcessEnv | undefined; requireKeeperKey?: boolean | undefined } = {},
+): KeeperConfig {
+  const { source, env = process.env, requireKeeperKey = true } = options
   const r = reader(source)
   const o = r.obj(raw, "(root)")
   r.known(o, "", [
@@ -132,7 +135,8 @@ export function parseKeeperConfig(raw: unknown, options: { source?: string | und
     keyField = `keeperPrivateKeyEnv (${o.keeperPrivateKeyEnv as string})`
     keeperPrivateKey = env[o.keeperPrivateKeyEnv as string]
   }
-  if (typeof keeperPrivateKey !== "string" || !isHex(keeperPrivateKey) || keeperPrivateKey.length !== 66)
+  if (!requireKeeperKey && keeperPrivateKey === undefined) keeperPrivateKey = "0x"
+  else if (typeof keeperPrivateKey !== "string" || !isHex(keeperPrivateKey) || keeperPrivateKey.length !== 66)
     r.fail(keyField, keeperPrivateKey === undefined ? "is required (or set keeperPrivateKeyEnv)" : "must be a 32-byte 0x-prefixed hex private key")
 
   const d = r.obj(o.deployment, "deployment")
@@ -198,10 +202,12 @@ export function parseKeeperConfig(raw: unknown, options: { source?: string | und
  * Reads and validates a keeper configuration file (JSON).
  *
  * @param path - File path.
+ * @param options - `env` for `keeperPrivateKeyEnv`; `requireKeeperKey: false` for read-only commands (`status`).
  * @returns The configuration.
  * @throws {KeeperConfigError} when the file cannot be read or parsed, or a field is wrong.
  */
-export function readKeeperConfig(path: string, env: NodeJS.ProcessEnv = process.env): KeeperConfig {
+export function readKeeperConfig(path: string, options: { env?: NodeJS.ProcessEnv | undefined; requireKeeperKey?: boolean | undefined } = {}): KeeperConfig {
+  const { env = process.env, requireKeeperKey } = options
   let text: string
   try {
     text = readFileSync(path, "utf8")
@@ -214,5 +220,5 @@ export function readKeeperConfig(path: string, env: NodeJS.ProcessEnv = process.
   } catch (error) {
     throw new KeeperConfigError({ field: "(file)", reason: `is not valid JSON: ${(error as Error).message}`, source: path })
   }
-  return parseKeeperConfig(raw, { source: path, env })
+  return parseKeeperConfig(raw, { source: path, env, requireKeeperKey })
 }

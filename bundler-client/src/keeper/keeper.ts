@@ -470,6 +470,13 @@ export class Keeper {
     this.emit({ type: "sent", safe, block, userOpHash, nonce, sponsored, attempt, plan })
   }
 
+  /** One pass over every Safe at the latest block (`--once`, tests). */
+  async runOnce(): Promise<void> {
+    const block = await this.client().getBlockNumber({ cacheTime: 0 })
+    this.lastBlock = block
+    await Promise.all([...this.safes.keys()].map((safe) => this.processSafe(safe, block)))
+  }
+
   /** The persisted in-flight operation of a Safe (tests, status). */
   pending(safe: Address): PendingOperation | undefined {
     return this.store.pending(safe)

@@ -1,0 +1,90 @@
+import type { DemoAsset, DemoSafe } from "./env"
+import type { DemoRun, PositionSample, StepSample } from "./run"
+
+/** The outcome of a demo run, as printed at the end of `levpilot start` and written to `--json`. */
+export type DemoSummary = {
+  scenario: string
+  blocks: number
+  durationMs: number
+  managed: { minHealth: number; liquidations: number; healthyAtEnd: boolean; finalEquity: number }
+  twin: { minHealth: number; liquidations: number; liquidated: boolean; finalEquity: number }
+  rebalances: { count: number; failed: number; sponsored: number; gasUsed: number; medianLatencyBlocks: number | undefined; p95LatencyBlocks: number | undefined; medianLatencyMs: number | undefined }
+  alerts: number
+  /** Managed Safe healthy all along and the twin liquidated: what the demo is meant to show. */
+  ok: boolean
+}
+
+export const quantile = (values: readonly number[], q: number): number | undefined => {
+  if (values.length === 0) return undefined
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number
+}
+
+const positions = (s: StepSample, label: DemoSafe["label"]) => Object.values(s.positions[label]) as PositionSample[]
+
+/**
+ * Equity of one Safe at a step in USDC: collateral value minus debt over its Morpho positions (pool shares and idle
+ * tokens are the same kind of money for both Safes and are left out).
+ *
+ * @returns Equity in USDC.
+ */
+export function positionEquity(s: StepSample, label: DemoSafe["label"]): number {
+  let equity = 0
+  for (const [asset, p] of Object.entries(s.positions[label]) as [DemoAsset, PositionSample][]) equity += p.collateral * s.prices[asset] - p.debt
+  return equity
+}
+
+/**
+ * Summarises a run.
+ *
+ * @returns {@link DemoSummary}
+ */
+export function summarizeDemo(run: DemoRun): DemoSummary {
+  const minHealth = (label: DemoSafe["label"]) => Math.min(...run.steps.flatMap((s) => positions(s, label).filter((p) => !p.liquidated).map((p) => p.health)))
+  const last = run.steps.at(-1)
+  const managedLiq = run.liquidations.filter((l) => l.label === "managed").length
+  const twinLiq = run.liquidations.filter((l) => l.label === "twin").length
+  const latencies = run.rebalances.filter((r) => r.success).map((r) => r.latencyBlocks)
+  const latencyMs = run.rebalances.filter((r) => r.success).map((r) => r.latencyMs)
+  const healthyAtEnd = last ? positions(last, "managed").every((p) => p.health >= 1) : false
+  return {
+    scenario: run.scenario,
+    blocks: run.steps.length > 0 ? (run.steps.at(-1)?.block ?? 0) - (run.steps[0]?.block ?? 0) + 1 : 0,
+    durationMs: run.durationMs,
+    managed: { minHealth: minHealth("managed"), liquidations: managedLiq, healthyAtEnd, finalEquity: last ? positionEquity(last, "managed") : 0 },
+    twin: { minHealth: minHealth("twin"), liquidations: twinLiq, liquidated: twinLiq > 0, finalEquity: last ? positionEquity(last, "twin") : 0 },
+    rebalances: {
+      count: run.rebalances.length,
+      failed: run.rebalances.filter((r) => !r.success).length,
+      sponsored: run.rebalances.filter((r) => r.paymaster !== undefined).length,
+      gasUsed: run.rebalances.reduce((a, r) => a + r.gasUsed, 0),
+      medianLatencyBlocks: quantile(latencies, 0.5),
+      p95LatencyBlocks: quantile(latencies, 0.95),
+      medianLatencyMs: quantile(latencyMs, 0.5),
+    },
+    alerts: run.alerts.length,
+    ok: managedLiq === 0 && healthyAtEnd && twinLiq > 0,
+  }
+}
+
+const money = (x: number) => x.toLocaleString("en-US", { maximumFractionDigits: 0 })
+
+/**
+ * The summary as text.
+ *
+ * @returns Lines for the terminal.
+ */
+export function formatSummary(s: DemoSummary): string {
+  const h = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "no debt")
+  return [
+    "",
+    `Summary: ${s.scenario}, ${s.blocks} blocks in ${(s.durationMs / 1000).toFixed(1)} s`,
+    `  managed Safe: min health ${h(s.managed.minHealth)}, liquidations ${s.managed.liquidations}, position equity ${money(s.managed.finalEquity)} USDC`,
+    `  unmanaged twin: min health ${h(s.twin.minHealth)}, liquidations ${s.twin.liquidations}, position equity ${money(s.twin.finalEquity)} USDC`,
+    `  rebalances: ${s.rebalances.count} (${s.rebalances.failed} reverted, ${s.rebalances.sponsored} paid by the paymaster), gas ${money(s.rebalances.gasUsed)}, ` +
+      `latency median ${s.rebalances.medianLatencyBlocks ?? "-"} blocks / ${s.rebalances.medianLatencyMs ?? "-"} ms, p95 ${s.rebalances.p95LatencyBlocks ?? "-"} blocks`,
+    `  alerts: ${s.alerts}`,
+    s.ok ? "  RESULT: the managed Safe stayed healthy; the unmanaged twin was liquidated." : "  RESULT: not the expected outcome (see above).",
+    "",
+  ].join("\n")
+}
