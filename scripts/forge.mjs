@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the forge binary shipped by @foundry-rs/forge, after making sure the offline solc shims exist.
 import { spawnSync } from "node:child_process"
-import { existsSync, readdirSync } from "node:fs"
+import { existsSync, readFileSync, readdirSync } from "node:fs"
 import { homedir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -11,7 +11,12 @@ const svm = process.env.SVM_HOME ?? join(homedir(), ".svm")
 const versions = readdirSync(join(root, "node_modules"))
   .filter((name) => /^solc-\d+\.\d+\.\d+$/.test(name))
   .map((name) => name.slice(5))
-if (versions.some((v) => !existsSync(join(svm, v, `solc-${v}`)))) {
+// Re-written when missing or pointing at another checkout (the shims name this checkout's solc packages).
+const current = (v) => {
+  const marker = join(svm, v, "shim-source.txt")
+  return existsSync(join(svm, v, `solc-${v}`)) && existsSync(marker) && readFileSync(marker, "utf8").trim() === join(root, "node_modules", `solc-${v}`)
+}
+if (versions.some((v) => !current(v))) {
   const setup = spawnSync(process.execPath, [join(root, "scripts/setup-toolchain.mjs")], { stdio: "inherit" })
   if (setup.status !== 0) process.exit(setup.status ?? 1)
 }

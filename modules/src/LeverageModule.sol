@@ -16,6 +16,7 @@ import {
     AutomationConfig,
     KeeperKey,
     EpochUsage,
+    SelfPayBudget,
     Plan
 } from "./interfaces/ILeverageModule.sol";
 import {IVenueAdapter, MarketState} from "./interfaces/IVenueAdapter.sol";
@@ -158,10 +159,11 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
 
     /* AUTOMATION LANE: VALIDATION */
 
-    function _validateKeeperOp(PackedUserOperation calldata userOp, address safe) internal view returns (uint256) {
+    function _validateKeeperOp(PackedUserOperation calldata userOp, address safe) internal returns (uint256) {
         AutomationConfig storage config = _s.automation[safe];
         if (config.paused) revert AutomationPaused(safe);
         _checkGasFields(userOp, config);
+        if (userOp.paymasterAndData.length == 0) _chargeSelfPay(userOp, safe);
 
         uint8 malformed = PlanLib.check(userOp.callData[4:]);
         if (malformed != 0) revert MalformedPlan(malformed);
@@ -201,6 +203,17 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         if (required != address(0) && paymaster != required) revert PaymasterNotAllowed(paymaster, required);
     }
 
+    /// @dev Charges the operation's maximum cost to the Safe's self-pay budget (associated storage, no clock).
+    function _chargeSelfPay(PackedUserOperation calldata userOp, address safe) internal {
+        SelfPayBudget storage budget = _s.selfPay[safe];
+        uint256 limits = uint256(userOp.accountGasLimits);
+        uint256 gas = (limits >> 128) + uint128(limits) + userOp.preVerificationGas;
+        uint256 cost = gas * uint128(uint256(userOp.gasFees));
+        uint256 spent = budget.spentWei;
+        if (spent + cost > budget.maxWeiPerEpoch) revert SelfPayBudgetExceeded(spent, cost, budget.maxWeiPerEpoch);
+        budget.spentWei = uint88(spent + cost);
+    }
+
     function _cap(uint8 field, uint256 value, uint256 cap) internal pure {
         if (value > cap) revert GasFieldAboveCap(field, value, cap);
     }
@@ -220,6 +233,12 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         if (_s.automation[safe].paused) revert AutomationPaused(safe);
 
         RebalanceLib.execute(_s, safe, keeper, plan);
+
+        SelfPayBudget storage budget = _s.selfPay[safe];
+        if (budget.epochLength != 0 && block.timestamp >= uint256(budget.epochStart) + budget.epochLength) {
+            budget.epochStart = uint40(block.timestamp);
+            budget.spentWei = 0;
+        }
     }
 
     /* OWNER CONTROLS */
@@ -309,6 +328,17 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         emit AutomationPausedSet(msg.sender, paused);
     }
 
+    /// @inheritdoc ILeverageModule
+    function setSelfPayBudget(uint96 maxWeiPerEpoch, uint32 epochLength) external onlySafeSelf {
+        _s.selfPay[msg.sender] = SelfPayBudget({
+            maxWeiPerEpoch: maxWeiPerEpoch,
+            epochLength: epochLength,
+            epochStart: uint40(block.timestamp),
+            spentWei: 0
+        });
+        emit SelfPayBudgetSet(msg.sender, maxWeiPerEpoch, epochLength);
+    }
+
     /* VIEWS */
 
     /// @inheritdoc ILeverageModule
@@ -344,6 +374,11 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     /// @inheritdoc ILeverageModule
     function getAutomationConfig(address safe) external view returns (AutomationConfig memory) {
         return _s.automation[safe];
+    }
+
+    /// @inheritdoc ILeverageModule
+    function getSelfPayBudget(address safe) external view returns (SelfPayBudget memory) {
+        return _s.selfPay[safe];
     }
 
     /// @inheritdoc ILeverageModule

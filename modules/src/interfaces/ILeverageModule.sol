@@ -41,6 +41,16 @@ struct AutomationConfig {
     uint64 maxPriorityFeePerGas;
 }
 
+/// @notice What keeper operations without a paymaster may charge the Safe, packed in one slot.
+/// @dev Charged in validation at the operation's maximum cost; an epoch restarts on the first successful rebalance
+/// after `epochLength` seconds (validation may not read the clock). Zero `maxWeiPerEpoch`: keepers must be sponsored.
+struct SelfPayBudget {
+    uint96 maxWeiPerEpoch;
+    uint32 epochLength;
+    uint40 epochStart;
+    uint88 spentWei;
+}
+
 /// @notice A keeper session key registered by a Safe.
 struct KeeperKey {
     bool active;
@@ -94,7 +104,8 @@ struct Plan {
 ///   policy's trigger, band, target, caps and loss bounds, and funds only move between the Safe, its sub-accounts
 ///   and its allowed pools.
 /// - The bundler and paymaster are not trusted: gas fields are capped per Safe and a paymaster can be required.
-///   Within those caps a keeper can still spend the Safe's gas on reverted operations (griefing bounded by the caps).
+///   Keeper operations the Safe pays for itself are charged at their maximum cost against a per-epoch budget in
+///   validation, so operations bound to fail cannot drain the Safe (without a budget, keepers must be sponsored).
 /// - Oracles are trusted within the policy's sanity bounds (non-zero, fresh, close to the second source).
 /// - Validation of keeper operations reads only storage keyed by the Safe (ERC-7562 associated storage), reads no
 ///   oracle and no TIMESTAMP; expiry is returned in validationData.
@@ -108,6 +119,7 @@ interface ILeverageModule is IAccount {
     event KeeperRevoked(address indexed safe, address indexed keeper);
     event AutomationConfigured(address indexed safe, AutomationConfig config);
     event AutomationPausedSet(address indexed safe, bool paused);
+    event SelfPayBudgetSet(address indexed safe, uint96 maxWeiPerEpoch, uint32 epochLength);
     event Rebalanced(
         address indexed safe,
         address indexed keeper,
@@ -140,6 +152,7 @@ interface ILeverageModule is IAccount {
     error AutomationPaused(address safe);
     error GasFieldAboveCap(uint8 field, uint256 value, uint256 cap);
     error PaymasterNotAllowed(address paymaster, address required);
+    error SelfPayBudgetExceeded(uint256 spentWei, uint256 costWei, uint256 budgetWei);
     error MalformedPlan(uint8 reason);
     error KeeperNotAuthorized(address keeper);
     error DuplicateSubAccount(bytes32 subAccount);
@@ -208,6 +221,12 @@ interface ILeverageModule is IAccount {
     /// @notice Pauses (true) or resumes (false) the automation lane.
     function setPaused(bool paused) external;
 
+    /// @notice Sets how much keeper operations without a paymaster may cost the Safe per epoch, and restarts the
+    /// epoch. Without a budget (the default) keeper operations must be sponsored by a paymaster.
+    /// @dev Bounds griefing by a compromised keeper that sends operations bound to fail: each one is charged at its
+    /// maximum cost (gas limits x maxFeePerGas) when validated, whether or not it executes.
+    function setSelfPayBudget(uint96 maxWeiPerEpoch, uint32 epochLength) external;
+
     /* VIEWS */
 
     /// @notice The sub-account id of (adapter, market): keccak256(abi.encode(adapter, market)).
@@ -230,6 +249,9 @@ interface ILeverageModule is IAccount {
 
     /// @notice The automation settings of `safe`.
     function getAutomationConfig(address safe) external view returns (AutomationConfig memory);
+
+    /// @notice The self-pay budget of `safe` and what was charged to it in the current epoch.
+    function getSelfPayBudget(address safe) external view returns (SelfPayBudget memory);
 
     /// @notice The epoch usage of `safe`'s sub-account.
     function getEpochUsage(address safe, bytes32 subAccount) external view returns (EpochUsage memory);

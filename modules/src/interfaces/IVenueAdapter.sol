@@ -28,7 +28,7 @@ struct VenueCall {
 /// - An adapter never holds funds and is never called with value: the module calls `encode` with
 ///   STATICCALL semantics (view) and executes the returned call from the Safe with CALL, never DELEGATECALL.
 /// - Every returned call must credit the Safe (`account`) and only the Safe: onBehalf and receiver are
-///   always `account`. The module additionally checks that `target` is the adapter's `venue()`.
+///   always `account`. The module refuses only the Safe and itself as targets; the adapter is trusted to target `venue()`.
 /// - `marketState` must round debt up and collateral down, so health is never overstated.
 /// - The interface admits venues with one collateral and one debt asset per market id (Morpho Blue); an Aave v3
 ///   adapter encodes (collateral asset, debt asset, e-mode) into the market id.

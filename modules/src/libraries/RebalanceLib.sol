@@ -41,10 +41,14 @@ library RebalanceLib {
     function execute(ModuleStorage storage s, address safe, address keeper, Plan calldata plan) external {
         uint256 gasStart = gasleft();
         Run[] memory runs = _load(s, safe, plan.subAccounts);
+        // Every action is checked before any pool is read, so no unlisted address is ever called.
+        for (uint256 i; i < plan.actions.length; ++i) {
+            _checkAction(s, safe, runs, plan.actions[i], i);
+        }
         int256 valueBefore = _netValue(safe, runs, plan.actions);
 
         for (uint256 i; i < plan.actions.length; ++i) {
-            _execute(s, safe, runs, plan.actions[i], i);
+            _execute(runs, safe, plan.actions[i], i);
         }
 
         uint256 maxLossBps = BPS;
@@ -129,16 +133,32 @@ library RebalanceLib {
         }
     }
 
-    function _execute(ModuleStorage storage s, address safe, Run[] memory runs, Action calldata action, uint256 index) private {
+    function _checkAction(ModuleStorage storage s, address safe, Run[] memory runs, Action calldata action, uint256 index)
+        private
+        view
+    {
+        bytes32 id = runs[action.subAccount].id;
+        Policy storage policy = s.policies[id][safe];
+        ActionKind kind = action.kind;
+        if (action.amount == 0) revert ILeverageModule.ActionNotAllowed(index, kind);
+        if (kind == ActionKind.WithdrawFromPool || kind == ActionKind.DepositToPool) {
+            if (!_isPoolAllowed(policy, action.pool)) revert ILeverageModule.PoolNotAllowed(id, action.pool);
+            return;
+        }
+        if (action.pool != address(0)) revert ILeverageModule.ActionNotAllowed(index, kind);
+        if (!policy.boostAllowed && (kind == ActionKind.Borrow || kind == ActionKind.WithdrawCollateral)) {
+            revert ILeverageModule.ActionNotAllowed(index, kind);
+        }
+    }
+
+    /// @dev Runs one action already vetted by `_checkAction`.
+    function _execute(Run[] memory runs, address safe, Action calldata action, uint256 index) private {
         Run memory run = runs[action.subAccount];
-        Policy storage policy = s.policies[run.id][safe];
         ActionKind kind = action.kind;
         uint256 amount = action.amount;
-        if (amount == 0) revert ILeverageModule.ActionNotAllowed(index, kind);
 
         if (kind == ActionKind.WithdrawFromPool || kind == ActionKind.DepositToPool) {
             address pool = action.pool;
-            if (!_isPoolAllowed(policy, pool)) revert ILeverageModule.PoolNotAllowed(run.id, pool);
             address asset = IERC4626(pool).asset();
             run.moved += _value(asset, amount, runs);
             if (kind == ActionKind.DepositToPool) {
@@ -152,10 +172,6 @@ library RebalanceLib {
             return;
         }
 
-        if (action.pool != address(0)) revert ILeverageModule.ActionNotAllowed(index, kind);
-        if (!policy.boostAllowed && (kind == ActionKind.Borrow || kind == ActionKind.WithdrawCollateral)) {
-            revert ILeverageModule.ActionNotAllowed(index, kind);
-        }
         if (kind == ActionKind.SupplyCollateral || kind == ActionKind.WithdrawCollateral) {
             run.moved += HealthLib.collateralValue(amount, run.state.price);
         } else {

@@ -46,9 +46,8 @@ contract KeeperAttacksTest is AttackBase {
             action(ActionKind.DepositToPool, 0, attacker, 3300e6)
         );
         Holdings memory before = holdings(safe);
-        // Finding F-2 (low): the net-value pass reads every plan pool (balanceOf / convertToAssets) before the
-        // allowlist check, so an address without code aborts with empty revert data instead of PoolNotAllowed.
-        expectExec(plan, bytes(""));
+        // Finding F-2 (fixed): every action is checked against the allowlist before any plan pool is read.
+        expectExec(plan, abi.encodeWithSelector(ILeverageModule.PoolNotAllowed.selector, wethId, attacker));
         assertNothingLeft(before);
     }
 
@@ -130,8 +129,8 @@ contract KeeperAttacksTest is AttackBase {
                 action(ActionKind.WithdrawFromPool, 0, targets[i], 3300e6),
                 action(ActionKind.Repay, 0, address(0), 3300e6)
             );
-            // Neither the Safe nor the module answers balanceOf (finding F-2: read before the allowlist check).
-            expectExec(plan, bytes(""));
+            // Finding F-2 (fixed): refused by the allowlist before anything is read from the target.
+            expectExec(plan, abi.encodeWithSelector(ILeverageModule.PoolNotAllowed.selector, wethId, targets[i]));
         }
         assertNothingLeft(before);
     }
@@ -294,6 +293,7 @@ contract KeeperAttacksTest is AttackBase {
         vm.deal(other, 10 ether);
         safeExec(other, other, 0, abi.encodeCall(ILeverageModule.setAutomationConfig, (defaultAutomation())), 0);
         safeExec(other, other, 0, abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 30 days))), 0);
+        safeExec(other, other, 0, abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)), 0);
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.sender = other;
         op.nonce = entryPoint.getNonce(other, KEEPER_NONCE_KEY);

@@ -17,9 +17,11 @@ import {IAccount} from "@account-abstraction/contracts/interfaces/IAccount.sol";
 /// depend on the block environment.
 contract KeeperValidationRulesTest is Fixture {
     /// @dev LeverageModule storage: _adapterList (0), _isAdapter (1), then ModuleStorage _s from slot 2:
-    /// keepers (2), automation (3), policies (4), usage (5), subAccounts (6). Probed in test_Erc7562_StorageLayout.
+    /// keepers (2), automation (3), policies (4), usage (5), subAccounts (6), selfPay (7). Probed in
+    /// test_Erc7562_StorageLayout.
     uint256 internal constant KEEPERS_SLOT = 2;
     uint256 internal constant AUTOMATION_SLOT = 3;
+    uint256 internal constant SELF_PAY_SLOT = 7;
 
     bytes4 internal constant INNER_HANDLE_OP = bytes4(
         keccak256(
@@ -44,6 +46,8 @@ contract KeeperValidationRulesTest is Fixture {
         AutomationConfig memory c = module.getAutomationConfig(safe);
         assertEq(uint32(uint256(a0) >> 168), c.maxVerificationGasLimit, "automation[safe] at keccak(safe . 3)");
         assertEq(uint64(uint256(a1) >> 96), c.maxFeePerGas, "automation[safe] second slot (after three uint32 caps)");
+        bytes32 budget = vm.load(address(module), _selfPaySlot(safe));
+        assertEq(uint96(uint256(budget)), module.getSelfPayBudget(safe).maxWeiPerEpoch, "selfPay[safe] at keccak(safe . 7)");
     }
 
     function test_Erc7562_ExistingSafe_ValidationTouchesOnlyAssociatedStorage() public {
@@ -55,7 +59,7 @@ contract KeeperValidationRulesTest is Fixture {
         allowed[3] = address(module);
         allowed[4] = address(1); // ecrecover
         (uint256 moduleSlots, uint256 calls) = _checkValidationPhase(op, allowed);
-        assertEq(moduleSlots, 3, "keepers[keeper][safe] and both automation[safe] slots, nothing else");
+        assertEq(moduleSlots, 4, "keepers[keeper][safe], both automation[safe] slots and selfPay[safe], nothing else");
         assertGt(calls, 0);
     }
 
@@ -71,7 +75,7 @@ contract KeeperValidationRulesTest is Fixture {
                 address(setup),
                 abi.encodeCall(
                     LeverageSafeSetup.setUpLeverage,
-                    (address(module), defaultAutomation(), keeper, uint48(block.timestamp + 30 days))
+                    (address(module), defaultAutomation(), keeper, uint48(block.timestamp + 30 days), SELF_PAY_BUDGET)
                 ),
                 address(module),
                 address(0),
@@ -107,7 +111,7 @@ contract KeeperValidationRulesTest is Fixture {
         allowed[8] = address(0);
         allowed[7] = _senderCreator();
         (uint256 moduleSlots,) = _checkValidationPhase(op, allowed);
-        assertEq(moduleSlots, 3, "only the new Safe's keeper and automation slots");
+        assertEq(moduleSlots, 4, "only the new Safe's keeper, automation and self-pay slots");
         assertTrue(ISafeTest(fresh).isModuleEnabled(address(module)), "deployed and installed by initCode");
     }
 
@@ -174,6 +178,10 @@ contract KeeperValidationRulesTest is Fixture {
         return bytes32(uint256(keccak256(abi.encode(account, AUTOMATION_SLOT))) + n);
     }
 
+    function _selfPaySlot(address account) internal pure returns (bytes32) {
+        return keccak256(abi.encode(account, SELF_PAY_SLOT));
+    }
+
     function _senderCreator() internal returns (address creator) {
         // The EntryPoint's first CREATE (its SenderCreator), at nonce 1.
         creator = vm.computeCreateAddress(address(entryPoint), 1);
@@ -187,8 +195,8 @@ contract KeeperValidationRulesTest is Fixture {
         returns (uint256 moduleSlotCount, uint256 calls)
     {
         address sender = op.sender;
-        bytes32[3] memory associated =
-            [_keeperSlot(sender, keeper), _automationSlot(sender, 0), _automationSlot(sender, 1)];
+        bytes32[4] memory associated =
+            [_keeperSlot(sender, keeper), _automationSlot(sender, 0), _automationSlot(sender, 1), _selfPaySlot(sender)];
         PackedUserOperation[] memory ops = new PackedUserOperation[](1);
         ops[0] = op;
         vm.startStateDiffRecording();
@@ -196,7 +204,7 @@ contract KeeperValidationRulesTest is Fixture {
         entryPoint.handleOps(ops, payable(bundler));
         Vm.AccountAccess[] memory accesses = vm.stopAndReturnStateDiff();
 
-        bool[3] memory seen;
+        bool[4] memory seen;
         bool reachedExecution;
         for (uint256 i; i < accesses.length && !reachedExecution; ++i) {
             Vm.AccountAccess memory a = accesses[i];
@@ -221,7 +229,7 @@ contract KeeperValidationRulesTest is Fixture {
                 if (s.account == address(entryPoint) || s.account == sender) continue;
                 assertEq(s.account, address(module), string.concat("storage of ", vm.toString(s.account), " touched in validation"));
                 bool ok;
-                for (uint256 k; k < 3; ++k) {
+                for (uint256 k; k < 4; ++k) {
                     if (s.slot == associated[k]) {
                         ok = true;
                         seen[k] = true;
@@ -231,7 +239,7 @@ contract KeeperValidationRulesTest is Fixture {
             }
         }
         assertTrue(reachedExecution, "the execution phase was reached");
-        for (uint256 k; k < 3; ++k) {
+        for (uint256 k; k < 4; ++k) {
             if (seen[k]) ++moduleSlotCount;
         }
     }

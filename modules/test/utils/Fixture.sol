@@ -76,6 +76,8 @@ abstract contract Fixture is Test {
     address internal constant SENTINEL = address(0x1);
     uint192 internal constant KEEPER_NONCE_KEY = uint192(uint160(bytes20("levpilot.keeper")));
     uint256 internal constant LLTV = 0.86e18;
+    /// @dev What keeper operations without a paymaster may cost the Safe per day: 20M gas at 100 gwei.
+    uint96 internal constant SELF_PAY_BUDGET = 2 ether;
 
     IEntryPoint internal entryPoint;
     address internal safeSingleton;
@@ -154,6 +156,7 @@ abstract contract Fixture is Test {
         vm.deal(safe, 10 ether);
         safeCall(abi.encodeCall(ILeverageModule.setAutomationConfig, (defaultAutomation())));
         safeCall(abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 30 days))));
+        safeCall(abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)));
     }
 
     /* DEPLOYMENT HELPERS */
