@@ -81,7 +81,7 @@ export function readArtifact<abi extends Abi = Abi>(spec: string): Artifact<abi>
     throw new ArtifactError("The artifact has no creation bytecode.", { artifact: path })
   const contractName =
     typeof json.contractName === "string" ? json.contractName : (path.split("/").pop()?.replace(/\.json$/, "") ?? path)
-  return { abi: json.abi as unknown as abi, bytecode, contractName, path, linkReferences: linkable ? linkReferences : undefined }
+  return { abi: json.abi as unknown as abi, bytecode: bytecode as Hex, contractName, path, linkReferences: linkable ? linkReferences : undefined }
 }
 
 /**
