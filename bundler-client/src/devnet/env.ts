@@ -61,6 +61,8 @@ export type DemoSettings = {
   requirePaymaster: boolean
   /** Cooldown between rebalances of a sub-account, seconds. Default 0. */
   cooldown: number
+  /** ETH per day keeper operations may charge the Safe when not sponsored (on-chain self-pay budget). Default 0.1. */
+  selfPayBudgetEth: number
 }
 
 export const defaultDemoSettings: DemoSettings = {
@@ -70,6 +72,7 @@ export const defaultDemoSettings: DemoSettings = {
   boostAllowed: true,
   requirePaymaster: false,
   cooldown: 0,
+  selfPayBudgetEth: 0.1,
 }
 
 /** Key roles of the demo on top of the devnet's (anvil spare keys, loopback only). */
@@ -219,6 +222,7 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       if (managed) {
         const config = { ...defaultAutomationConfig, paused: false, requiredPaymaster: settings.requirePaymaster ? addresses.verifyingPaymaster : ("0x0000000000000000000000000000000000000000" as Address) }
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setAutomationConfig", args: [config] }) })
+        calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setSelfPayBudget", args: [parseEther(String(settings.selfPayBudgetEth)), 86_400] }) })
         const now = Number((await publicClient.getBlock()).timestamp)
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "addKeeper", args: [privateKeyToAccount(keeper).address, 0, now + 30 * 86_400] }) })
         for (const asset of demoAssets) {
@@ -236,9 +240,11 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
         paymaster: createPaymasterClient({ transport: http(pm.url) }),
         userOperation: { estimateFeesPerGas: async () => (await pimlico.getUserOperationGasPrice()).fast },
       })
-      const hash = await client.sendUserOperation({ calls })
+      // A fixed execution gas limit: bundler estimates of this batch (Safe deployment, two Morpho borrows, vault
+      // deposit, module configuration) were occasionally a little short and the set-up then failed at random.
+      const hash = await client.sendUserOperation({ calls, callGasLimit: 3_000_000n })
       const receipt = await client.waitForUserOperationReceipt({ hash })
-      if (!receipt.success) throw new Error(`demo set-up UserOperation of the ${label} Safe failed (${hash}): ${receipt.reason ?? ""} ${JSON.stringify(receipt.logs.map((l) => l.data.slice(0, 400)))} gas ${receipt.actualGasUsed}`)
+      if (!receipt.success) throw new Error(`demo set-up UserOperation of the ${label} Safe failed (${hash}), gas used ${receipt.actualGasUsed}`)
       return { label, address: safe, subAccounts }
     }
 

@@ -93,6 +93,7 @@ export class Liquidator {
             abi: morphoLiquidationAbi,
             functionName: "liquidate",
             args: [market.params, borrower, args[0], args[1], "0x"],
+            gas: 800_000n,
           })
           const receipt = await publicClient.waitForTransactionReceipt({ hash })
           if (receipt.status !== "success") continue

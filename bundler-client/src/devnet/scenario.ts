@@ -97,12 +97,19 @@ export class PriceDriver {
           abi: simOracleAbi,
           functionName: "setPrice",
           args: [parseEther(price.toFixed(8))],
+          // Estimation runs against the latest block, where writing the same timestamp is a cheap no-op SSTORE; in
+          // the next block it is a real write, so the estimate can run out of gas.
+          gas: 120_000n,
         }),
       )
     }
     let block = 0n
     for (const hash of hashes) {
       const receipt = await client.waitForTransactionReceipt({ hash, pollingInterval: 50 })
+      if (receipt.status !== "success") {
+        const tx = await client.getTransaction({ hash })
+        throw new Error(`oracle update ${hash} reverted (gas ${receipt.gasUsed} of ${tx.gas}, block ${receipt.blockNumber})`)
+      }
       if (receipt.blockNumber > block) block = receipt.blockNumber
     }
     return block

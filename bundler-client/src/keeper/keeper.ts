@@ -233,6 +233,7 @@ export class Keeper {
 
   private alert(safe: Address, block: bigint, kind: Extract<KeeperEvent, { type: "alert" }>["kind"], error: unknown): void {
     const message = shortMessage(error)
+    this.logger.debug({ safe, kind, details: error instanceof BaseError ? error.details : undefined, full: error instanceof Error ? error.message : String(error) }, "alert details")
     this.metrics.inc("levpilot_failures_total", "Keeper failures by kind.", { safe, kind })
     this.logger.error({ alert: true, safe, kind, block: Number(block), err: message }, `ALERT ${kind}: ${message}`)
     this.emit({ type: "alert", safe, block, kind, message })
@@ -385,7 +386,25 @@ export class Keeper {
     if (!this.config.allowSelfPay) return "allowSelfPay is false in the keeper configuration"
     const config = await this.client().readContract({ address: this.config.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] })
     if (!isAddressEqual(config.requiredPaymaster, zeroAddress)) return `the Safe requires paymaster ${config.requiredPaymaster} on chain`
+    const budget = await this.client().readContract({ address: this.config.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [safe] })
+    if (budget.maxWeiPerEpoch === 0n) return "the Safe has no self-pay budget on chain (setSelfPayBudget)"
     return undefined
+  }
+
+  /**
+   * Gas limits of a self-paid operation, from the Safe's own caps. Alto 0.0.20 replaces the caller's state override
+   * with its own sender-balance override when there is no paymaster, so the module's caps cannot be lifted for
+   * estimation and a self-paid operation is sent with fixed limits (unused gas is refunded, minus the EntryPoint's
+   * 10% penalty on unused execution gas).
+   */
+  private async selfPayGasLimits(safe: Address) {
+    const c = await this.client().readContract({ address: this.config.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] })
+    const min = (a: bigint, b: number) => (a < BigInt(b) ? a : BigInt(b))
+    return {
+      verificationGasLimit: min(400_000n, c.maxVerificationGasLimit),
+      callGasLimit: min(2_500_000n, c.maxCallGasLimit),
+      preVerificationGas: min(150_000n, c.maxPreVerificationGas),
+    }
   }
 
   private async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined): Promise<void> {
@@ -424,6 +443,7 @@ export class Keeper {
         callData,
         nonce,
         stateOverride,
+        ...(sponsored ? {} : await this.selfPayGasLimits(safe)),
         maxFeePerGas: fees.maxFeePerGas,
         maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
       } as Parameters<BundlerClient["sendUserOperation"]>[0])

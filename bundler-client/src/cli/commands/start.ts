@@ -90,8 +90,8 @@ export const startCommand: Command = {
       io.err("\nStopping (Ctrl-C)...\n")
       abort.abort()
     }
-    process.once("SIGINT", onSignal)
-    process.once("SIGTERM", onSignal)
+    process.on("SIGINT", onSignal)
+    process.on("SIGTERM", onSignal)
     let env: DemoEnv | undefined
     try {
       io.out("Starting anvil, Alto and the paymaster; deploying EntryPoint v0.7, Safe 1.4.1, Morpho Blue, the module, vaults and oracles...\n")

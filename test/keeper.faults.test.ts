@@ -1,0 +1,224 @@
+import { spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { type Address, type Hex, erc4626Abi, getAddress } from "viem"
+import { entryPoint07Abi } from "viem/account-abstraction"
+import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { keeperNonceKey } from "../sdk/src/constants/keeper.js"
+import { type DemoAsset, type DemoEnv, demoAssets, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { demoKeeperConfig, demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
+import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
+import { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
+import type { KeeperState } from "../bundler-client/src/keeper/stateFile"
+
+let env: DemoEnv
+let driver: PriceDriver
+let prices: Record<DemoAsset, number>
+const dir = mkdtempSync(join(tmpdir(), "levpilot-faults-"))
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    const value = await check()
+    if (value !== undefined && value !== false) return value
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+const waitBlocks = async (n: number) => {
+  const target = (await env.publicClient.getBlockNumber()) + BigInt(n)
+  await waitFor(`block ${target}`, async () => (await env.publicClient.getBlockNumber()) >= target || undefined)
+}
+
+async function healths(safe: Address = env.managed.address): Promise<number[]> {
+  const out: number[] = []
+  for (const asset of demoAssets) out.push(Number((await readMorphoPosition(env.publicClient, env.stack.morpho, env.markets[asset], safe)).health) / 1e18)
+  return out
+}
+
+/** The Safe's net value in USDC at the current oracle prices: Morpho positions plus pool shares (all the money it has there). */
+async function netValue(): Promise<number> {
+  let value = 0
+  for (const asset of demoAssets) {
+    const p = await readMorphoPosition(env.publicClient, env.stack.morpho, env.markets[asset], env.managed.address)
+    value += (Number(p.collateral) * Number(p.price)) / 1e36 / 1e6 - Number(p.debt) / 1e6
+  }
+  const shares = await env.publicClient.readContract({ address: env.stack.vaults.usdc, abi: erc4626Abi, functionName: "balanceOf", args: [env.managed.address] })
+  const assets = await env.publicClient.readContract({ address: env.stack.vaults.usdc, abi: erc4626Abi, functionName: "convertToAssets", args: [shares] })
+  return value + Number(assets) / 1e6
+}
+
+async function keeperOps(fromBlock: bigint) {
+  const events = await env.publicClient.getContractEvents({
+    address: env.devnet.addresses.entryPoint,
+    abi: entryPoint07Abi,
+    eventName: "UserOperationEvent",
+    args: { sender: env.managed.address },
+    fromBlock,
+  })
+  return events.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKey)
+}
+
+async function shock(factor: number): Promise<bigint> {
+  prices = { WETH: prices.WETH * factor, WBTC: prices.WBTC * factor }
+  return driver.set(prices)
+}
+
+function collect() {
+  const events: KeeperEvent[] = []
+  return { events, onEvent: (e: KeeperEvent) => e.type !== "observed" && events.push(e) }
+}
+
+const bundlerRpc = (method: string, params: unknown[]) =>
+  fetch(env.devnet.bundlerUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) }).then(
+    async (r) => (await r.json()) as { result?: unknown; error?: { message: string } },
+  )
+
+beforeAll(async () => {
+  env = await startDemoEnv({ blockTime: 1, twin: false })
+  driver = new PriceDriver(env)
+  prices = { WETH: 3000, WBTC: 60000 }
+})
+
+afterAll(async () => {
+  await env?.stop()
+})
+
+describe("keeper faults", () => {
+  test("Alto stopped and restarted mid-run: the keeper alerts, backs off, and rebalances once Alto is back", async () => {
+    const { events, onEvent } = collect()
+    const keeper = new Keeper(demoKeeperConfig(env, { stateFile: join(dir, "alto.json") }), { chain: env.devnet.chain, onEvent })
+    await keeper.start()
+    try {
+      const alto = env.devnet.alto
+      if (!alto) throw new TypeError("no bundler")
+      await alto.stop()
+      const from = await shock(0.8)
+      const before = await netValue()
+      expect(Math.min(...(await healths()))).toBeLessThan(env.settings.band.min)
+      await waitFor("a bundler-unavailable alert", () => events.find((e) => e.type === "alert" && e.kind === "bundler-unavailable"))
+      await waitBlocks(2)
+      expect(await keeperOps(from)).toEqual([])
+      await alto.restart()
+      const included = await waitFor("inclusion after the restart", () => events.find((e) => e.type === "included"), 40_000)
+      expect(included.type === "included" && included.success).toBe(true)
+      const ops = await keeperOps(from)
+      expect(ops).toHaveLength(1)
+      expect(Math.min(...(await healths()))).toBeGreaterThanOrEqual(env.settings.band.min)
+      expect(await netValue()).toBeGreaterThan(before * 0.995)
+      expect(keeper.metrics.value("levpilot_failures_total", { safe: env.managed.address, kind: "bundler-unavailable" })).toBeGreaterThan(0)
+    } finally {
+      await keeper.stop()
+    }
+  })
+
+  test("the paymaster refuses: without self-pay the keeper alerts and sends nothing; with self-pay allowed the Safe pays", async () => {
+    const strict = collect()
+    const keeper = new Keeper(demoKeeperConfig(env, { allowSelfPay: false }), { chain: env.devnet.chain, onEvent: strict.onEvent })
+    env.paymaster.setSponsoring(false)
+    await keeper.start()
+    let from: bigint
+    try {
+      from = await shock(0.8)
+      await waitFor("a paymaster-refused alert", () => strict.events.find((e) => e.type === "alert" && e.kind === "paymaster-refused"))
+      await waitBlocks(3)
+      expect(await keeperOps(from)).toEqual([])
+      expect(strict.events.filter((e) => e.type === "sent")).toEqual([])
+    } finally {
+      await keeper.stop()
+    }
+
+    const lenient = collect()
+    const selfPaying = new Keeper(demoKeeperConfig(env, { allowSelfPay: true }), { chain: env.devnet.chain, onEvent: lenient.onEvent })
+    const safeBalance = await env.publicClient.getBalance({ address: env.managed.address })
+    await selfPaying.start()
+    try {
+      const included = await waitFor("a self-paid inclusion", () => lenient.events.find((e) => e.type === "included"))
+      expect(included.type === "included" && included.success && included.paymaster).toBe(undefined)
+      expect(lenient.events.some((e) => e.type === "alert" && e.kind === "paymaster-refused")).toBe(true)
+      const ops = await keeperOps(from)
+      expect(ops).toHaveLength(1)
+      expect(ops[0]?.args.paymaster).toBe("0x0000000000000000000000000000000000000000")
+      expect(await env.publicClient.getBalance({ address: env.managed.address })).toBeLessThan(safeBalance)
+      expect(Math.min(...(await healths()))).toBeGreaterThanOrEqual(env.settings.band.min)
+    } finally {
+      await selfPaying.stop()
+      env.paymaster.setSponsoring(true)
+    }
+  })
+
+  test("the keeper is killed between sending and inclusion and the op is dropped: the restarted keeper resubmits the same nonce, executed once", async () => {
+    const stateFile = join(dir, "killed.json")
+    const configPath = join(dir, "keeper.json")
+    writeFileSync(configPath, JSON.stringify(demoKeeperConfigJson(env, { stateFile, logLevel: "info", resubmitAfterBlocks: 2 })))
+    expect((await bundlerRpc("debug_bundler_setBundlingMode", ["manual"])).error).toBeUndefined()
+    const from = await shock(0.8)
+    const before = await netValue()
+    const child = spawn(process.execPath, [resolve(import.meta.dirname, "../bundler-client/bin/levpilot.mjs"), "keeper", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] })
+    let logs = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      logs += chunk.toString()
+    })
+    const exited = new Promise((done) => child.once("exit", done))
+    await waitFor("the keeper process to send", () => logs.includes('"msg":"rebalance sent"') || undefined, 40_000)
+    child.kill("SIGKILL")
+    await exited
+    const persisted = JSON.parse(readFileSync(stateFile, "utf8")) as KeeperState
+    const pending = persisted.safes[env.managed.address]?.pending
+    expect(pending?.userOpHash).toMatch(/^0x[0-9a-f]{64}$/)
+    expect(await keeperOps(from)).toEqual([])
+
+    expect((await bundlerRpc("debug_bundler_clearState", [])).error).toBeUndefined()
+    expect((await bundlerRpc("debug_bundler_setBundlingMode", ["auto"])).error).toBeUndefined()
+    const { events, onEvent } = collect()
+    const restarted = new Keeper(demoKeeperConfig(env, { stateFile, resubmitAfterBlocks: 2 }), { chain: env.devnet.chain, onEvent })
+    await restarted.start()
+    try {
+      const included = await waitFor("inclusion after the restart", () => events.find((e) => e.type === "included"), 40_000)
+      expect(included.type === "included" && included.success).toBe(true)
+      const resent = events.filter((e) => e.type === "sent")
+      expect(resent).toHaveLength(1)
+      expect(resent[0]?.type === "sent" && resent[0].nonce).toBe(BigInt(pending?.nonce as string))
+      expect(resent[0]?.type === "sent" && resent[0].attempt).toBe(2)
+      await waitBlocks(2)
+      const ops = await keeperOps(from)
+      expect(ops).toHaveLength(1)
+      expect(ops[0]?.args.nonce).toBe(BigInt(pending?.nonce as string))
+      expect(restarted.pending(env.managed.address)).toBeUndefined()
+      expect(Math.min(...(await healths()))).toBeGreaterThanOrEqual(env.settings.band.min)
+      expect(await netValue()).toBeGreaterThan(before * 0.995)
+    } finally {
+      await restarted.stop()
+    }
+  })
+
+  test("the keeper is killed after sending and the op survives: the restarted keeper waits for it and sends nothing new", async () => {
+    const stateFile = join(dir, "survives.json")
+    const { events: first, onEvent: onFirst } = collect()
+    expect((await bundlerRpc("debug_bundler_setBundlingMode", ["manual"])).error).toBeUndefined()
+    const keeper = new Keeper(demoKeeperConfig(env, { stateFile, resubmitAfterBlocks: 50 }), { chain: env.devnet.chain, onEvent: onFirst })
+    await keeper.start()
+    const from = await shock(0.8)
+    const sent = await waitFor("a send", () => first.find((e) => e.type === "sent"))
+    await keeper.stop()
+    const { events, onEvent } = collect()
+    const restarted = new Keeper(demoKeeperConfig(env, { stateFile, resubmitAfterBlocks: 50 }), { chain: env.devnet.chain, onEvent })
+    await restarted.start()
+    try {
+      await waitBlocks(2)
+      expect(await keeperOps(from)).toEqual([])
+      expect((await bundlerRpc("debug_bundler_setBundlingMode", ["auto"])).error).toBeUndefined()
+      const included = await waitFor("inclusion", () => events.find((e) => e.type === "included"), 40_000)
+      expect(included.type === "included" && sent.type === "sent" && included.userOpHash).toBe(sent.type === "sent" ? (sent.userOpHash as Hex) : undefined)
+      expect(events.filter((e) => e.type === "sent")).toEqual([])
+      const ops = await keeperOps(from)
+      expect(ops).toHaveLength(1)
+      expect(getAddress(ops[0]?.args.paymaster as string)).toBe(env.devnet.addresses.verifyingPaymaster)
+    } finally {
+      await restarted.stop()
+    }
+  })
+})

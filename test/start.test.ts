@@ -1,0 +1,63 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { describe, expect, test } from "vitest"
+
+const cli = resolve(import.meta.dirname, "../bundler-client/bin/levpilot.mjs")
+
+function levpilot(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [cli, ...args], { cwd: resolve(import.meta.dirname, ".."), stdio: ["ignore", "pipe", "pipe"] })
+  let text = ""
+  child.stdout?.on("data", (chunk: Buffer) => {
+    text += chunk.toString()
+  })
+  child.stderr?.on("data", (chunk: Buffer) => {
+    text += chunk.toString()
+  })
+  const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)))
+  return { child, output: () => text, exited }
+}
+
+describe("levpilot start", () => {
+  test("runs the demo without a terminal: the managed Safe stays healthy, the twin is liquidated, the report is written", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "levpilot-start-"))
+    const report = join(dir, "report.html")
+    const json = join(dir, "run.json")
+    const run = levpilot(["start", "--blocks", "20", "--no-tty", "--report", report, "--json", json, "--keeper-log", join(dir, "keeper.log")])
+    const code = await run.exited
+    const output = run.output()
+    expect(output, output).toContain("RESULT: the managed Safe stayed healthy; the unmanaged twin was liquidated.")
+    expect(code).toBe(0)
+    const html = readFileSync(report, "utf8")
+    expect(html).toContain("<svg")
+    expect(html).toContain("Health over time")
+    expect(html).toContain("managed WETH")
+    const { summary } = JSON.parse(readFileSync(json, "utf8")) as { summary: { ok: boolean; managed: { liquidations: number }; twin: { liquidated: boolean }; rebalances: { count: number; sponsored: number } } }
+    expect(summary.ok).toBe(true)
+    expect(summary.managed.liquidations).toBe(0)
+    expect(summary.twin.liquidated).toBe(true)
+    expect(summary.rebalances.count).toBeGreaterThan(0)
+    expect(summary.rebalances.sponsored).toBe(summary.rebalances.count)
+    expect(readFileSync(join(dir, "keeper.log"), "utf8")).toContain('"msg":"rebalance included"')
+  })
+
+  test("Ctrl-C stops the chain, the bundler and the keeper and still writes the report", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "levpilot-start-"))
+    const report = join(dir, "report.html")
+    const run = levpilot(["start", "--blocks", "200", "--no-tty", "--report", report, "--keeper-log", join(dir, "keeper.log")])
+    while (!/step 3\//.test(run.output())) {
+      if (run.child.exitCode !== null) throw new Error(run.output())
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const rpcUrl = /anvil (http:\/\/127\.0\.0\.1:\d+)/.exec(run.output())?.[1] as string
+    const bundlerUrl = /Alto (http:\/\/127\.0\.0\.1:\d+)/.exec(run.output())?.[1] as string
+    run.child.kill("SIGINT")
+    const code = await run.exited
+    expect(code).toBe(130)
+    expect(run.output()).toContain("Stopping (Ctrl-C)")
+    expect(existsSync(report)).toBe(true)
+    for (const url of [rpcUrl, bundlerUrl])
+      await expect(fetch(url, { method: "POST", body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })).rejects.toThrow()
+  })
+})
