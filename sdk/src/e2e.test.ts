@@ -16,9 +16,9 @@ import { createLeverageSafe } from "./actions/createLeverageSafe.js"
 import { revokeKeeper } from "./actions/revokeKeeper.js"
 import { validateRebalance } from "./actions/validateRebalance.js"
 import { UnknownChainError } from "./errors/deployments.js"
-import { GasFieldAboveCapError, KeeperKeyExpiredError, KeeperNotAuthorizedError } from "./errors/keeper.js"
+import { GasFieldAboveCapError, KeeperKeyExpiredError, KeeperNotAuthorizedError, SelfPayBudgetExceededError } from "./errors/keeper.js"
 import { PaymasterRefusedError } from "./errors/paymaster.js"
-import { NoTriggerError, PoolNotAllowedError } from "./errors/plan.js"
+import { HealthOutOfBandError, NoTriggerError, PoolNotAllowedError } from "./errors/plan.js"
 import { InvalidHealthBandError, PoolAssetMismatchError, UnknownMarketError } from "./errors/policy.js"
 import { getSafeOperationHash, packSafeOperationSignature } from "./utils/safeOperation.js"
 import { toPackedUserOperation } from "viem/account-abstraction"
@@ -251,6 +251,29 @@ describe("named errors before anything is sent", () => {
     } finally {
       env.paymaster.setSponsoring(true)
     }
+    expect(await account.getNonce()).toBe(nonce)
+  })
+
+  test("decodes an execution revert from simulation, and refuses to sign an unsponsored operation without a self-pay budget", async () => {
+    const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
+    const plan = {
+      subAccounts: [state!.subAccount],
+      actions: [
+        { kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.usdc, amount: parseUnits("150", 6) },
+        { kind: "Repay", subAccount: 0, amount: parseUnits("150", 6) },
+      ] as const,
+    }
+    const nonce = await account.getNonce()
+    await expect(sendRebalance(env.clientFor(account), { plan, deployments: env.deployments })).rejects.toThrow(HealthOutOfBandError)
+    const inBand = {
+      ...plan,
+      actions: [
+        { kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.usdc, amount: parseUnits("250", 6) },
+        { kind: "Repay", subAccount: 0, amount: parseUnits("250", 6) },
+      ] as const,
+    }
+    await expect(sendRebalance(env.clientFor(account), { plan: inBand, deployments: env.deployments })).rejects.toThrow(SelfPayBudgetExceededError)
     expect(await account.getNonce()).toBe(nonce)
   })
 

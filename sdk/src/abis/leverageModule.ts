@@ -507,6 +507,47 @@ export const leverageModuleAbi = [
   },
   {
     "type": "function",
+    "name": "getSelfPayBudget",
+    "inputs": [
+      {
+        "name": "safe",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "tuple",
+        "internalType": "struct SelfPayBudget",
+        "components": [
+          {
+            "name": "maxWeiPerEpoch",
+            "type": "uint96",
+            "internalType": "uint96"
+          },
+          {
+            "name": "epochLength",
+            "type": "uint32",
+            "internalType": "uint32"
+          },
+          {
+            "name": "epochStart",
+            "type": "uint40",
+            "internalType": "uint40"
+          },
+          {
+            "name": "spentWei",
+            "type": "uint88",
+            "internalType": "uint88"
+          }
+        ]
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
     "name": "getSubAccounts",
     "inputs": [
       {
@@ -770,6 +811,24 @@ export const leverageModuleAbi = [
         "internalType": "bytes32"
       }
     ],
+    "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
+    "name": "setSelfPayBudget",
+    "inputs": [
+      {
+        "name": "maxWeiPerEpoch",
+        "type": "uint96",
+        "internalType": "uint96"
+      },
+      {
+        "name": "epochLength",
+        "type": "uint32",
+        "internalType": "uint32"
+      }
+    ],
+    "outputs": [],
     "stateMutability": "nonpayable"
   },
   {
@@ -1096,6 +1155,31 @@ export const leverageModuleAbi = [
         "type": "uint256",
         "indexed": false,
         "internalType": "uint256"
+      }
+    ],
+    "anonymous": false
+  },
+  {
+    "type": "event",
+    "name": "SelfPayBudgetSet",
+    "inputs": [
+      {
+        "name": "safe",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      },
+      {
+        "name": "maxWeiPerEpoch",
+        "type": "uint96",
+        "indexed": false,
+        "internalType": "uint96"
+      },
+      {
+        "name": "epochLength",
+        "type": "uint32",
+        "indexed": false,
+        "internalType": "uint32"
       }
     ],
     "anonymous": false
@@ -1640,6 +1724,27 @@ export const leverageModuleAbi = [
         "name": "pool",
         "type": "address",
         "internalType": "address"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "SelfPayBudgetExceeded",
+    "inputs": [
+      {
+        "name": "spentWei",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "costWei",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "budgetWei",
+        "type": "uint256",
+        "internalType": "uint256"
       }
     ]
   },

@@ -36,7 +36,7 @@ export type ToKeeperAccountParameters = {
   /** Signature validity window (unix seconds, 0 = open); the module also bounds it by the key's own window. */
   validAfter?: number | undefined
   validUntil?: number | undefined
-  /** Check the Safe's pause flag, gas caps and required paymaster before signing (default true). */
+  /** Check the Safe's pause flag, gas caps, self-pay budget and required paymaster before signing (default true). */
   checkAutomationConfig?: boolean | undefined
 }
 
@@ -110,8 +110,11 @@ export async function toKeeperAccount(parameters: ToKeeperAccountParameters): Pr
       const chainId = userOperation.chainId ?? client.chain?.id ?? (await getChainId(client))
       const operation = { ...userOperation, sender: userOperation.sender ?? safe }
       if (checkAutomationConfig) {
-        const config = await readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getAutomationConfig", args: [safe] })
-        assertWithinAutomationConfig({ safe, userOperation: operation, config })
+        const [config, selfPay] = await Promise.all([
+          readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getAutomationConfig", args: [safe] }),
+          readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getSelfPayBudget", args: [safe] }),
+        ])
+        assertWithinAutomationConfig({ safe, userOperation: operation, config, selfPay })
       }
       const signature = await keeper.signTypedData(
         getSafeOperationTypedData({ userOperation: operation, chainId, module, entryPoint: entryPoint.address, validAfter, validUntil }),

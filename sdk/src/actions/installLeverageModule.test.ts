@@ -5,12 +5,14 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { morphoAbi, simOracleAbi, yieldVaultAbi } from "../../../test/devnet/leverage.js"
 import { type LeverageTestEnv, startLeverageTestEnv } from "../_test/devnet.js"
 import { toKeeperAccount } from "../accounts/toKeeperAccount.js"
+import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { leverageActions } from "../decorators/leverage.js"
 import { addKeeper } from "./addKeeper.js"
 import { getSubAccountState } from "./getSubAccountState.js"
 import { installLeverageModule } from "./installLeverageModule.js"
 import { defaultAutomationConfig, setAutomationConfig } from "./setAutomationConfig.js"
 import { setPolicy } from "./setPolicy.js"
+import { setSelfPayBudget } from "./setSelfPayBudget.js"
 
 let env: LeverageTestEnv
 let protocolKit: Safe
@@ -70,9 +72,10 @@ describe("an existing Safe made with protocol-kit", () => {
     expect((await installLeverageModule(env.publicClient, { protocolKit, deployments: env.deployments })).installed).toBe("already")
   })
 
-  test("configures automation with Safe transactions and is rebalanced by a keeper UserOperation", async () => {
+  test("configures automation and a self-pay budget with Safe transactions and is rebalanced by an unsponsored keeper UserOperation", async () => {
     const { stack, deployments, publicClient } = env
     await setAutomationConfig(publicClient, { protocolKit, config: defaultAutomationConfig, deployments })
+    await setSelfPayBudget(publicClient, { protocolKit, maxWeiPerEpoch: parseEther("0.05"), epochLength: 86_400, deployments })
     const added = await addKeeper(publicClient, { protocolKit, keeper: keeper.address, validFor: 3_600, deployments })
     expect(added.type).toBe("safeTransaction")
     const { subAccount } = await setPolicy(publicClient, {
@@ -133,6 +136,8 @@ describe("an existing Safe made with protocol-kit", () => {
     const receipt = await keeperClient.waitForUserOperationReceipt({ hash })
     expect(receipt.success).toBe(true)
     expect(receipt.paymaster).toBeUndefined()
+    const budget = await publicClient.readContract({ address: stack.leverageModule, abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [safe] })
+    expect(budget.spentWei > 0n).toBe(true)
     const [after] = await keeperClient.getSubAccountState()
     expect(after?.band).toBe("inside")
     expect(after?.debt).toBe(parseUnits("33000", 6))

@@ -12,6 +12,7 @@ import {
   type SetAutomationConfigReturnType,
   setAutomationConfig,
 } from "../actions/setAutomationConfig.js"
+import { type SetSelfPayBudgetParameters, type SetSelfPayBudgetReturnType, setSelfPayBudget } from "../actions/setSelfPayBudget.js"
 import { type SetPolicyParameters, type SetPolicyReturnType, setPolicy } from "../actions/setPolicy.js"
 import { type UnpauseAutomationParameters, type UnpauseAutomationReturnType, unpauseAutomation } from "../actions/unpauseAutomation.js"
 import { type WaitForRebalanceParameters, type WaitForRebalanceReturnType, waitForRebalance } from "../actions/waitForRebalance.js"
@@ -37,6 +38,9 @@ export type LeverageActions<account extends SmartAccount | undefined = SmartAcco
   setAutomationConfig: <accountOverride extends SmartAccount | undefined = undefined>(
     parameters: WithoutDeployments<SetAutomationConfigParameters<account, accountOverride>>,
   ) => Promise<SetAutomationConfigReturnType>
+  setSelfPayBudget: <accountOverride extends SmartAccount | undefined = undefined>(
+    parameters: WithoutDeployments<SetSelfPayBudgetParameters<account, accountOverride>>,
+  ) => Promise<SetSelfPayBudgetReturnType>
   pauseAutomation: <accountOverride extends SmartAccount | undefined = undefined>(
     parameters?: WithoutDeployments<PauseAutomationParameters<account, accountOverride>>,
   ) => Promise<PauseAutomationReturnType>
@@ -79,6 +83,7 @@ export function leverageActions(parameters: LeverageActionsParameters = {}) {
       addKeeper: (p) => addKeeper(owner, withDeployments(p) as AddKeeperParameters<account>),
       revokeKeeper: (p) => revokeKeeper(owner, withDeployments(p) as RevokeKeeperParameters<account>),
       setAutomationConfig: (p) => setAutomationConfig(owner, withDeployments(p) as SetAutomationConfigParameters<account>),
+      setSelfPayBudget: (p) => setSelfPayBudget(owner, withDeployments(p) as SetSelfPayBudgetParameters<account>),
       pauseAutomation: (p) => pauseAutomation(owner, withDeployments(p ?? {}) as PauseAutomationParameters<account>),
       unpauseAutomation: (p) => unpauseAutomation(owner, withDeployments(p ?? {}) as UnpauseAutomationParameters<account>),
       getPolicy: (p) => getPolicy(reader, withDeployments(p)),

@@ -10,6 +10,7 @@ import {
   KeeperNotAuthorizedError,
   KeeperSignatureRejectedError,
   PaymasterNotAllowedError,
+  SelfPayBudgetExceededError,
 } from "./keeper.js"
 import { LeverageModuleRevertedError } from "./module.js"
 import { PaymasterRefusedError } from "./paymaster.js"
@@ -108,6 +109,8 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new GasFieldAboveCapError({ field: a(args, 0), value: a(args, 1), cap: a(args, 2), cause })
     case "PaymasterNotAllowed":
       return new PaymasterNotAllowedError({ paymaster: a(args, 0), required: a(args, 1), cause })
+    case "SelfPayBudgetExceeded":
+      return new SelfPayBudgetExceededError({ spentWei: a(args, 0), costWei: a(args, 1), budgetWei: a(args, 2), cause })
     case "MalformedPlan":
       return new MalformedPlanError({ reason: a(args, 0), cause })
     case "KeeperNotAuthorized":
@@ -219,7 +222,7 @@ const leverageErrorNames = new Set([
   "DuplicateSubAccountError", "MixedLoanTokensError", "NoTriggerError", "CooldownActiveError", "PoolNotAllowedError",
   "ActionNotAllowedError", "ActionFailedError", "HealthOutOfBandError", "HealthFurtherFromTargetError", "HealthDecreasedError",
   "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
-  "PaymasterRefusedError", "LeverageModuleRevertedError", "UnknownChainError", "ModuleNotInstalledError",
+  "PaymasterRefusedError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",
 ])
 
 /**

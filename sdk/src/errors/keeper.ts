@@ -175,3 +175,22 @@ export class EstimationOverrideError extends BaseError {
     })
   }
 }
+
+export type SelfPayBudgetExceededErrorType = SelfPayBudgetExceededError & { name: "SelfPayBudgetExceededError" }
+/** A keeper operation without a paymaster would cost the Safe more than its self-pay budget (module error `SelfPayBudgetExceeded`). */
+export class SelfPayBudgetExceededError extends BaseError {
+  costWei: bigint
+  constructor({ spentWei, costWei, budgetWei, cause }: { spentWei: bigint; costWei: bigint; budgetWei: bigint } & Cause) {
+    super(`A keeper operation costing up to ${costWei} wei exceeds the Safe's self-pay budget (${spentWei} of ${budgetWei} wei spent this epoch).`, {
+      cause,
+      metaMessages: [
+        "The module charges keeper operations without a paymaster at their maximum cost (gas limits x maxFeePerGas).",
+        "This could arise when:",
+        "- the Safe never called setSelfPayBudget: keeper operations must then be sponsored (give the client a `paymaster`);",
+        "- this epoch's budget is used up, or the gas price is high.",
+      ],
+      name: "SelfPayBudgetExceededError",
+    })
+    this.costWei = costWei
+  }
+}

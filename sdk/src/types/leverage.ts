@@ -11,6 +11,8 @@ type Output<name extends ContractFunctionName<typeof leverageModuleAbi, "view">>
 export type Policy = Output<"getPolicy">
 /** The automation lane settings of a Safe (`AutomationConfig` struct). */
 export type AutomationConfig = Output<"getAutomationConfig">
+/** What keeper operations without a paymaster may charge the Safe per epoch (`SelfPayBudget` struct). */
+export type SelfPayBudget = Output<"getSelfPayBudget">
 /** A keeper session key registered by a Safe (`KeeperKey` struct). */
 export type KeeperKey = Output<"getKeeper">
 /** Cumulative use of a sub-account's epoch caps (`EpochUsage` struct). */

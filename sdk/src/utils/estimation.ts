@@ -17,6 +17,9 @@ import { call, readContract } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { EstimationOverrideError } from "../errors/keeper.js"
 
+/** Storage slot of `ModuleStorage.selfPay` (its 6th member). */
+export const selfPayMappingSlot = 7n
+
 /** Storage slot of `ModuleStorage.automation` (LeverageModule: `_adapterList` 0, `_isAdapter` 1, `_s` from 2; `automation` is its 2nd member). */
 export const automationMappingSlot = 3n
 
@@ -33,8 +36,9 @@ export function getAutomationConfigSlots(safe: Address): readonly [Hex, Hex] {
 /**
  * A state override for gas estimation of keeper operations. Bundlers simulate validation with very large gas fields
  * (Alto: 10M verification gas) and the module reverts `GasFieldAboveCap` for any field above the Safe's cap, so a
- * keeper operation cannot be estimated against the real caps. The override raises every cap of this Safe to its type's
- * maximum (keeping the pause flag and required paymaster) for the estimation call only; the signed operation is then
+ * keeper operation cannot be estimated against the real caps (nor, without a paymaster, against the self-pay budget
+ * charged at maximum cost). The override raises every cap and the budget of this Safe to its type's maximum (keeping
+ * the pause flag and required paymaster) for the estimation call only; the signed operation is then
  * checked against the real caps before signing. The override is verified with an `eth_call` of
  * `getAutomationConfig`, so a changed storage layout fails loudly instead of silently.
  *
@@ -50,8 +54,13 @@ export async function getKeeperEstimationStateOverride({
   module: Address
   safe: Address
 }): Promise<StateOverride> {
-  const config = await readContract(client, { address: module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] })
+  const [config, budget] = await Promise.all([
+    readContract(client, { address: module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] }),
+    readContract(client, { address: module, abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [safe] }),
+  ])
   const [slot0, slot1] = getAutomationConfigSlots(safe)
+  const selfPaySlot = keccak256(encodeAbiParameters([{ type: "address" }, { type: "uint256" }], [safe, selfPayMappingSlot]))
+  const budgetWord = (2n ** 96n - 1n) | (BigInt(budget.epochLength) << 96n) | (BigInt(budget.epochStart) << 128n)
   const word0 =
     (config.paused ? 1n : 0n) | (BigInt(config.requiredPaymaster) << 8n) | (BigInt(maxUint32) << 168n) | (BigInt(maxUint32) << 200n)
   const word1 = maxUint32 | (maxUint32 << 32n) | (maxUint32 << 64n) | (maxUint64 << 96n) | (maxUint64 << 160n)
@@ -61,6 +70,7 @@ export async function getKeeperEstimationStateOverride({
       stateDiff: [
         { slot: slot0, value: numberToHex(word0, { size: 32 }) },
         { slot: slot1, value: numberToHex(word1, { size: 32 }) },
+        { slot: selfPaySlot, value: numberToHex(budgetWord, { size: 32 }) },
       ],
     },
   ]
@@ -70,7 +80,16 @@ export async function getKeeperEstimationStateOverride({
     stateOverride,
   })
   const overridden = decodeFunctionResult({ abi: leverageModuleAbi, functionName: "getAutomationConfig", data: data ?? "0x" })
+  const budgetCall = await call(client, {
+    to: module,
+    data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [safe] }),
+    stateOverride,
+  })
+  const overriddenBudget = decodeFunctionResult({ abi: leverageModuleAbi, functionName: "getSelfPayBudget", data: budgetCall.data ?? "0x" })
   if (
+    overriddenBudget.maxWeiPerEpoch !== 2n ** 96n - 1n ||
+    overriddenBudget.spentWei !== 0n ||
+    overriddenBudget.epochLength !== budget.epochLength ||
     overridden.paused !== config.paused ||
     overridden.requiredPaymaster !== config.requiredPaymaster ||
     BigInt(overridden.maxVerificationGasLimit) !== maxUint32 ||
