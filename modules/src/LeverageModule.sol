@@ -162,9 +162,6 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     function _validateKeeperOp(PackedUserOperation calldata userOp, address safe) internal returns (uint256) {
         AutomationConfig storage config = _s.automation[safe];
         if (config.paused) revert AutomationPaused(safe);
-        _checkGasFields(userOp, config);
-        if (userOp.paymasterAndData.length == 0) _chargeSelfPay(userOp, safe);
-
         uint8 malformed = PlanLib.check(userOp.callData[4:]);
         if (malformed != 0) revert MalformedPlan(malformed);
 
@@ -178,9 +175,15 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
             (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(hash, signature);
             failed = error != ECDSA.RecoverError.NoError || signer != keeper;
         }
+        // The signed window, narrowed to the key's.
         if (key.validAfter > validAfter) validAfter = key.validAfter;
         if (validUntil == 0 || key.validUntil < validUntil) validUntil = key.validUntil;
-        return _packValidationData(failed, validUntil, validAfter);
+        // An unsigned operation can never execute, so caps and budget are enforced only on signed ones: bundlers
+        // estimate gas with a placeholder signature and oversized gas fields, which must reach the execution phase.
+        if (failed) return _packValidationData(true, validUntil, validAfter);
+        _checkGasFields(userOp, config);
+        if (userOp.paymasterAndData.length == 0) _chargeSelfPay(userOp, safe);
+        return _packValidationData(false, validUntil, validAfter);
     }
 
     function _checkGasFields(PackedUserOperation calldata userOp, AutomationConfig storage config) internal view {

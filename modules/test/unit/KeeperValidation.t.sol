@@ -145,6 +145,7 @@ contract KeeperValidationTest is Fixture {
                 value = uint256(c.maxPaymasterPostOpGasLimit) + 1;
                 op.paymasterAndData = abi.encodePacked(makeAddr("pm"), uint128(100_000), uint128(value));
             }
+            op.signature = sign(op, keeperKey, 0, 0);
             uint256 cap = [
                 uint256(c.maxVerificationGasLimit),
                 c.maxCallGasLimit,
@@ -174,6 +175,7 @@ contract KeeperValidationTest is Fixture {
 
         address swapped = makeAddr("swapped paymaster");
         op.paymasterAndData = abi.encodePacked(swapped, uint128(100_000), uint128(50_000));
+        op.signature = sign(op, keeperKey, 0, 0);
         vm.prank(address(entryPoint));
         vm.expectRevert(abi.encodeWithSelector(ILeverageModule.PaymasterNotAllowed.selector, swapped, required));
         ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
@@ -181,6 +183,29 @@ contract KeeperValidationTest is Fixture {
         op.paymasterAndData = abi.encodePacked(required, uint128(100_000), uint128(50_000), hex"beef");
         op.signature = sign(op, keeperKey, 0, 0);
         assertEq(_validate(op) & 1, 0, "the required paymaster passes");
+    }
+
+    function test_Validate_UnsignedOpWithOversizedGasReturnsFailureSoBundlersCanEstimate() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.accountGasLimits = bytes32((uint256(10_000_000) << 128) | 30_000_000);
+        op.preVerificationGas = 1_000_000;
+        op.signature = abi.encodePacked(uint48(0), uint48(0), new bytes(65)); // a bundler's placeholder
+        uint256 budgetBefore = module.getSelfPayBudget(safe).spentWei;
+        assertEq(_validate(op) & 1, 1, "SIG_VALIDATION_FAILED, not GasFieldAboveCap");
+        assertEq(module.getSelfPayBudget(safe).spentWei, budgetBefore, "nothing charged for an unsigned operation");
+    }
+
+    function test_Validate_ChargesSelfPaidOpsAndRevertsPastTheBudget() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        uint256 cost = (500_000 + 3_000_000 + 60_000) * uint256(2 gwei);
+        _validate(op);
+        assertEq(module.getSelfPayBudget(safe).spentWei, cost, "charged at the maximum cost");
+        vm.prank(safe);
+        ILeverageModule(safe).setSelfPayBudget(uint96(cost + cost / 2), 1 days);
+        _validate(op);
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.SelfPayBudgetExceeded.selector, cost, cost, cost + cost / 2));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
     }
 
     function test_Validate_RevertWhen_PlanHasTrailingBytes() public {

@@ -343,6 +343,23 @@ contract OwnerControlsTest is Fixture {
         ILeverageModule(safe).setPaused(false);
     }
 
+    function test_SetSelfPayBudget_StoresRestartsAndEmits() public {
+        vm.expectEmit(address(module));
+        emit ILeverageModule.SelfPayBudgetSet(safe, 1 ether, 3600);
+        vm.prank(safe);
+        ILeverageModule(safe).setSelfPayBudget(1 ether, 3600);
+        assertEq(module.getSelfPayBudget(safe).maxWeiPerEpoch, 1 ether);
+        assertEq(module.getSelfPayBudget(safe).epochLength, 3600);
+        assertEq(module.getSelfPayBudget(safe).epochStart, block.timestamp);
+        assertEq(module.getSelfPayBudget(safe).spentWei, 0);
+    }
+
+    function test_SetSelfPayBudget_RevertWhen_Outsider() public {
+        vm.prank(keeper);
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.NotCalledBySafe.selector, keeper));
+        ILeverageModule(safe).setSelfPayBudget(100 ether, 1);
+    }
+
     function test_Health_RevertWhen_UnknownSubAccount() public {
         vm.expectRevert(abi.encodeWithSelector(ILeverageModule.UnknownSubAccount.selector, bytes32("nope")));
         module.health(safe, bytes32("nope"));
