@@ -72,6 +72,17 @@ export type RunContext = {
   keeper: Keeper | undefined
 }
 
+/** Rejects as soon as `signal` aborts, so Ctrl-C does not wait on requests to processes already stopped. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error("aborted"))
+    if (signal.aborted) return onAbort()
+    signal.addEventListener("abort", onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort))
+  })
+}
+
 async function samplePosition(env: DemoEnv, safe: DemoSafe, asset: DemoAsset): Promise<PositionSample> {
   const market = env.markets[asset]
   const p = await readMorphoPosition(env.publicClient, env.stack.morpho, market, safe.address)
@@ -150,23 +161,34 @@ export async function runDemo(parameters: RunDemoParameters): Promise<DemoRun> {
       if (signal?.aborted) break
       step = i
       try {
-        await beforeStep?.(i, run, context)
-        const block = await driver.set(prices)
-        await sample(block, prices)
+        await abortable(
+          (async () => {
+            await beforeStep?.(i, run, context)
+            const block = await driver.set(prices)
+            await sample(block, prices)
+          })(),
+          signal,
+        )
       } catch (error) {
         if (signal?.aborted) break
         throw error
       }
     }
     const last = scenario.steps.at(-1)
-    if (last && !signal?.aborted) {
-      const target = (await env.publicClient.getBlockNumber()) + BigInt(settleBlocks)
-      while ((await env.publicClient.getBlockNumber()) < target && !signal?.aborted) await new Promise((r) => setTimeout(r, 100))
-      step = scenario.steps.length
-      await sample(await env.publicClient.getBlockNumber(), last)
-    }
+    if (last && !signal?.aborted)
+      await abortable(
+        (async () => {
+          const target = (await env.publicClient.getBlockNumber()) + BigInt(settleBlocks)
+          while ((await env.publicClient.getBlockNumber()) < target) await new Promise((r) => setTimeout(r, 100))
+          step = scenario.steps.length
+          await sample(await env.publicClient.getBlockNumber(), last)
+        })(),
+        signal,
+      ).catch((error: unknown) => {
+        if (!signal?.aborted) throw error
+      })
   } finally {
-    await keeper?.stop()
+    await abortable(keeper?.stop() ?? Promise.resolve(), signal).catch(() => undefined)
     run.metricsText = keeper?.metrics.render() ?? ""
     run.durationMs = Date.now() - started
   }

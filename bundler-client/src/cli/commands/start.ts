@@ -139,6 +139,8 @@ export const startCommand: Command = {
       process.off("SIGINT", onSignal)
       process.off("SIGTERM", onSignal)
       await env?.stop()
+      // After Ctrl-C the chain and bundler are already gone; requests still retrying against them must not hold the exit.
+      if (abort.signal.aborted) setTimeout(() => process.exit(130), 1_500).unref()
     }
   },
 }
