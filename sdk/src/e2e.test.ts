@@ -16,7 +16,7 @@ import { createLeverageSafe } from "./actions/createLeverageSafe.js"
 import { revokeKeeper } from "./actions/revokeKeeper.js"
 import { validateRebalance } from "./actions/validateRebalance.js"
 import { UnknownChainError } from "./errors/deployments.js"
-import { GasFieldAboveCapError, KeeperKeyExpiredError, KeeperNotAuthorizedError, SelfPayBudgetExceededError } from "./errors/keeper.js"
+import { KeeperKeyExpiredError, KeeperNotAuthorizedError, SelfPayBudgetExceededError } from "./errors/keeper.js"
 import { PaymasterRefusedError } from "./errors/paymaster.js"
 import { HealthOutOfBandError, NoTriggerError, PoolNotAllowedError } from "./errors/plan.js"
 import { InvalidHealthBandError, PoolAssetMismatchError, UnknownMarketError } from "./errors/policy.js"
@@ -213,7 +213,7 @@ describe("named errors before anything is sent", () => {
     await expect(sendRebalance(env.clientFor(stranger), { plan, deployments: env.deployments })).rejects.toThrow(KeeperNotAuthorizedError)
   })
 
-  test("decodes the module's validation revert (AA23) into a named error", async () => {
+  test("without the estimation override, the bundler's estimate reaches execution and the module's revert is decoded into a named error", async () => {
     const priceHash = await env.funder.writeContract({
       address: env.stack.markets.weth.oracle,
       abi: simOracleAbi,
@@ -228,8 +228,9 @@ describe("named errors before anything is sent", () => {
     const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
     const plan = { subAccounts: [state!.subAccount], actions: [{ kind: "Repay", subAccount: 0, amount: 1n } as const] }
     const error = await sendRebalance(env.clientFor(account), { plan, estimationOverride: false, deployments: env.deployments }).catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(GasFieldAboveCapError)
-    expect((error as GasFieldAboveCapError).field).toBe("verificationGasLimit")
+    // The module enforces gas caps only on correctly signed operations, so the bundler's placeholder-signature
+    // estimate passes validation and the simulated execution reports why the plan fails.
+    expect(error).toBeInstanceOf(HealthOutOfBandError)
   })
 
   test("reports a paymaster refusal as PaymasterRefusedError and sends nothing", async () => {
