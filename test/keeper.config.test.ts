@@ -1,0 +1,83 @@
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, test } from "vitest"
+import { runCli } from "../bundler-client/src/cli/run"
+import { parseKeeperConfig } from "../bundler-client/src/keeper/config"
+import { KeeperConfigError } from "../bundler-client/src/keeper/errors"
+import { KeeperMetrics } from "../bundler-client/src/keeper/metrics"
+
+const valid = {
+  rpcUrl: "http://127.0.0.1:8545",
+  bundlerUrl: "http://127.0.0.1:4337",
+  keeperPrivateKey: `0x${"11".repeat(32)}`,
+  deployment: { leverageModule: "0x00000000000000000000000000000000000000a1", morphoBlueAdapter: "0x00000000000000000000000000000000000000a2" },
+  safes: ["0x00000000000000000000000000000000000000b1"],
+}
+
+const fieldOf = (raw: unknown, env: NodeJS.ProcessEnv = {}) => {
+  try {
+    parseKeeperConfig(raw, { env })
+  } catch (error) {
+    if (error instanceof KeeperConfigError) return error.field
+    throw error
+  }
+  return undefined
+}
+
+describe("keeper configuration", () => {
+  test("fills defaults for a minimal configuration", () => {
+    const config = parseKeeperConfig(valid)
+    expect(config.allowSelfPay).toBe(false)
+    expect(config.deployment.entryPoint).toBe("0x0000000071727De22E5E9d8BAf0edAc6f37da032")
+    expect(config.safes[0]?.risk).toEqual({ tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" })
+  })
+
+  test("names the offending field", () => {
+    expect(fieldOf({ ...valid, rpcUrl: "localhost" })).toBe("rpcUrl")
+    expect(fieldOf({ ...valid, safes: [valid.safes[0], "0x123"] })).toBe("safes[1].address")
+    expect(fieldOf({ ...valid, safes: [{ address: valid.safes[0], risk: { tolerance: 2 } }] })).toBe("safes[0].risk.tolerance")
+    expect(fieldOf({ ...valid, deployment: { leverageModule: valid.deployment.leverageModule } })).toBe("deployment.morphoBlueAdapter")
+    expect(fieldOf({ ...valid, retry: { baseMs: -1 } })).toBe("retry.baseMs")
+    expect(fieldOf({ ...valid, bundlerURL: "x" })).toBe("bundlerURL")
+    const { keeperPrivateKey: _, ...withoutKey } = valid
+    expect(fieldOf({ ...withoutKey, keeperPrivateKeyEnv: "KEY" })).toBe("keeperPrivateKeyEnv (KEY)")
+    expect(fieldOf({ ...withoutKey, keeperPrivateKeyEnv: "KEY" }, { KEY: valid.keeperPrivateKey })).toBeUndefined()
+  })
+
+  test("levpilot keeper exits 1 with the field in the message", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "levpilot-config-")), "keeper.json")
+    writeFileSync(path, JSON.stringify({ ...valid, safes: [] }))
+    let err = ""
+    const code = await runCli(["keeper", "--config", path], { out: () => undefined, err: (t) => void (err += t) })
+    expect(code).toBe(1)
+    expect(err).toContain('"safes" must be a non-empty array')
+  })
+})
+
+describe("keeper metrics", () => {
+  test("renders the Prometheus text format", () => {
+    const m = new KeeperMetrics()
+    m.inc("levpilot_rebalances_total", "Included.", { safe: "0xabc", result: "success" })
+    m.set("levpilot_health", "Health.", { safe: "0xabc", sub_account: "0x1" }, 1.5)
+    m.observe("levpilot_reaction_latency_blocks", "Latency.", 1)
+    m.observe("levpilot_reaction_latency_blocks", "Latency.", 2)
+    expect(m.render()).toMatchInlineSnapshot(`
+      "# HELP levpilot_rebalances_total Included.
+      # TYPE levpilot_rebalances_total counter
+      levpilot_rebalances_total{safe="0xabc",result="success"} 1
+      # HELP levpilot_health Health.
+      # TYPE levpilot_health gauge
+      levpilot_health{safe="0xabc",sub_account="0x1"} 1.5
+      # HELP levpilot_reaction_latency_blocks Latency.
+      # TYPE levpilot_reaction_latency_blocks summary
+      levpilot_reaction_latency_blocks{quantile="0.5"} 2
+      levpilot_reaction_latency_blocks{quantile="0.9"} 2
+      levpilot_reaction_latency_blocks{quantile="0.95"} 2
+      levpilot_reaction_latency_blocks{quantile="0.99"} 2
+      levpilot_reaction_latency_blocks_sum 3
+      levpilot_reaction_latency_blocks_count 2
+      "
+    `)
+  })
+})
