@@ -2,15 +2,13 @@ import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { type Address, type Hex, erc4626Abi, getAddress } from "viem"
-import { entryPoint07Abi } from "viem/account-abstraction"
+import { type Hex, getAddress } from "viem"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { keeperNonceKey } from "../sdk/src/constants/keeper.js"
-import { type DemoAsset, type DemoEnv, demoAssets, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { type DemoAsset, type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig, demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
-import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
+import { demoProbes, waitFor } from "./keeperProbes"
 import type { KeeperState } from "../bundler-client/src/keeper/stateFile"
 
 let env: DemoEnv
@@ -18,49 +16,7 @@ let driver: PriceDriver
 let prices: Record<DemoAsset, number>
 const dir = mkdtempSync(join(tmpdir(), "levpilot-faults-"))
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs
-  while (Date.now() < until) {
-    const value = await check()
-    if (value !== undefined && value !== false) return value
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
-
-const waitBlocks = async (n: number) => {
-  const target = (await env.publicClient.getBlockNumber()) + BigInt(n)
-  await waitFor(`block ${target}`, async () => (await env.publicClient.getBlockNumber()) >= target || undefined)
-}
-
-async function healths(safe: Address = env.managed.address): Promise<number[]> {
-  const out: number[] = []
-  for (const asset of demoAssets) out.push(Number((await readMorphoPosition(env.publicClient, env.stack.morpho, env.markets[asset], safe)).health) / 1e18)
-  return out
-}
-
-/** The Safe's net value in USDC at the current oracle prices: Morpho positions plus pool shares (all the money it has there). */
-async function netValue(): Promise<number> {
-  let value = 0
-  for (const asset of demoAssets) {
-    const p = await readMorphoPosition(env.publicClient, env.stack.morpho, env.markets[asset], env.managed.address)
-    value += (Number(p.collateral) * Number(p.price)) / 1e36 / 1e6 - Number(p.debt) / 1e6
-  }
-  const shares = await env.publicClient.readContract({ address: env.stack.vaults.usdc, abi: erc4626Abi, functionName: "balanceOf", args: [env.managed.address] })
-  const assets = await env.publicClient.readContract({ address: env.stack.vaults.usdc, abi: erc4626Abi, functionName: "convertToAssets", args: [shares] })
-  return value + Number(assets) / 1e6
-}
-
-async function keeperOps(fromBlock: bigint) {
-  const events = await env.publicClient.getContractEvents({
-    address: env.devnet.addresses.entryPoint,
-    abi: entryPoint07Abi,
-    eventName: "UserOperationEvent",
-    args: { sender: env.managed.address },
-    fromBlock,
-  })
-  return events.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKey)
-}
+const { waitBlocks, healths, netValue, keeperOps } = demoProbes(() => env)
 
 async function shock(factor: number): Promise<bigint> {
   prices = { WETH: prices.WETH * factor, WBTC: prices.WBTC * factor }

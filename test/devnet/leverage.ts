@@ -180,7 +180,9 @@ export async function deployLeverageStack(parameters: DeployLeverageStackParamet
     return deployment.wait()
   }
   const send = async (label: string, request: { address: Address; abi: Abi; functionName: string; args: readonly unknown[] }) => {
-    const hash = await deployer.writeContract({ ...request, chain: deployer.chain } as Parameters<typeof deployer.writeContract>[0])
+    // Fixed gas: an estimate against the latest block can miss a first write in the next one (Morpho's
+    // accrueInterest stores the new timestamp), and the real transaction then runs out of gas.
+    const hash = await deployer.writeContract({ ...request, chain: deployer.chain, gas: 3_000_000n } as Parameters<typeof deployer.writeContract>[0])
     const receipt = await publicClient.waitForTransactionReceipt({ hash })
     if (receipt.status !== "success")
       throw new DeploymentError(`Set-up transaction "${label}" reverted.`, { contract: request.address, metaMessages: [`Transaction: ${hash}`] })

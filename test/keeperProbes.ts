@@ -1,0 +1,65 @@
+import { type Address, erc4626Abi } from "viem"
+import { entryPoint07Abi } from "viem/account-abstraction"
+import { keeperNonceKey } from "../sdk/src/constants/keeper.js"
+import { type DemoEnv, demoAssets } from "../bundler-client/src/devnet/env"
+import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
+
+/** Polls `check` every 100 ms until it returns a value other than undefined / false. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    const value = await check()
+    if (value !== undefined && value !== false) return value
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+/**
+ * Chain-side probes the keeper tests share: blocks, health per sub-account, the managed Safe's net value and its keeper
+ * UserOperations. `getEnv` is read at call time (the devnet starts in `beforeAll`).
+ */
+export function demoProbes(getEnv: () => DemoEnv) {
+  const waitBlocks = async (n: number) => {
+    const env = getEnv()
+    const target = (await env.publicClient.getBlockNumber({ cacheTime: 0 })) + BigInt(n)
+    await waitFor(`block ${target}`, async () => (await env.publicClient.getBlockNumber({ cacheTime: 0 })) >= target || undefined)
+  }
+
+  const healths = async (safe?: Address): Promise<number[]> => {
+    const env = getEnv()
+    const out: number[] = []
+    for (const asset of demoAssets)
+      out.push(Number((await readMorphoPosition(env.publicClient, env.stack.morpho, env.markets[asset], safe ?? env.managed.address)).health) / 1e18)
+    return out
+  }
+
+  /** The managed Safe's net value in USDC at the current oracle prices: Morpho positions plus pool shares. */
+  const netValue = async (): Promise<number> => {
+    const env = getEnv()
+    let value = 0
+    for (const asset of demoAssets) {
+      const p = await readMorphoPosition(env.publicClient, env.stack.morpho, env.markets[asset], env.managed.address)
+      value += (Number(p.collateral) * Number(p.price)) / 1e36 / 1e6 - Number(p.debt) / 1e6
+    }
+    const shares = await env.publicClient.readContract({ address: env.stack.vaults.usdc, abi: erc4626Abi, functionName: "balanceOf", args: [env.managed.address] })
+    const assets = await env.publicClient.readContract({ address: env.stack.vaults.usdc, abi: erc4626Abi, functionName: "convertToAssets", args: [shares] })
+    return value + Number(assets) / 1e6
+  }
+
+  /** UserOperationEvents of the managed Safe on the keeper nonce key since `fromBlock`. */
+  const keeperOps = async (fromBlock: bigint) => {
+    const env = getEnv()
+    const events = await env.publicClient.getContractEvents({
+      address: env.devnet.addresses.entryPoint,
+      abi: entryPoint07Abi,
+      eventName: "UserOperationEvent",
+      args: { sender: env.managed.address },
+      fromBlock,
+      toBlock: "latest",
+    })
+    return events.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKey)
+  }
+
+  return { waitBlocks, healths, netValue, keeperOps }
+}
