@@ -18,6 +18,8 @@ import {
   toHex,
 } from "viem"
 import { type DeployArtifactReturnType, deployArtifact } from "./artifact.js"
+import type { LeverageDeployment } from "../../sdk/src/constants/deployments.js"
+import type { DevnetAddresses } from "./deploy.js"
 import { DeploymentError } from "./errors.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -237,5 +239,25 @@ export async function deployLeverageStack(parameters: DeployLeverageStackParamet
     tokens: { usdc, weth, wbtc },
     markets: { weth: wethMarket, wbtc: wbtcMarket },
     vaults: { usdc: usdcVault, weth: wethVault },
+  }
+}
+
+/**
+ * The SDK deployment entry for a devnet: its EntryPoint and Safe contracts plus the deployed leverage stack.
+ *
+ * @returns A {@link LeverageDeployment} to put under the devnet's chain id.
+ */
+export function leverageDeploymentOf(addresses: DevnetAddresses, stack: LeverageStackAddresses): LeverageDeployment {
+  return {
+    entryPoint: addresses.entryPoint,
+    leverageModule: stack.leverageModule,
+    adapters: { morphoBlue: stack.morphoBlueAdapter },
+    safe: {
+      singleton: addresses.safeSingleton,
+      proxyFactory: addresses.safeProxyFactory,
+      moduleSetup: addresses.safeModuleSetup,
+      multiSend: addresses.multiSend,
+      multiSendCallOnly: addresses.multiSendCallOnly,
+    },
   }
 }

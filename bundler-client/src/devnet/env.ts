@@ -29,7 +29,7 @@ import type { PolicyInput } from "../../../sdk/src/types/leverage.js"
 import { getSubAccountId } from "../../../sdk/src/utils/plan.js"
 import { assertPolicyBounds, toPolicy } from "../../../sdk/src/utils/policy.js"
 import { type Devnet, startDevnet } from "../../../test/devnet/index.js"
-import { type DevnetMarket, type LeverageStackAddresses, deployLeverageStack, morphoAbi, testTokenAbi } from "../../../test/devnet/leverage.js"
+import { type DevnetMarket, type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, morphoAbi, testTokenAbi } from "../../../test/devnet/leverage.js"
 import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "../../../test/devnet/paymaster.js"
 
 /** The collateral assets of the demo, each with its own Morpho Blue market and SimOracle. */
@@ -163,18 +163,7 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       prices: { weth: parseEther(String(demoStartPrices.WETH)), wbtc: parseEther(String(demoStartPrices.WBTC)) },
     })
     const { addresses } = devnet
-    const deployment: LeverageDeployment = {
-      entryPoint: addresses.entryPoint,
-      leverageModule: stack.leverageModule,
-      adapters: { morphoBlue: stack.morphoBlueAdapter },
-      safe: {
-        singleton: addresses.safeSingleton,
-        proxyFactory: addresses.safeProxyFactory,
-        moduleSetup: addresses.safeModuleSetup,
-        multiSend: addresses.multiSend,
-        multiSendCallOnly: addresses.multiSendCallOnly,
-      },
-    }
+    const deployment: LeverageDeployment = leverageDeploymentOf(addresses, stack)
     const deployments: LeverageDeployments = { [devnet.chain.id]: deployment }
     const signer = createVerifyingPaymasterSigner({
       client: publicClient,

@@ -13,7 +13,7 @@ import {
 import { type SmartAccount, createPaymasterClient } from "viem/account-abstraction"
 import { privateKeyToAccount } from "viem/accounts"
 import { type Devnet, startDevnet } from "../../../test/devnet/index.js"
-import { type LeverageStackAddresses, deployLeverageStack, testTokenAbi } from "../../../test/devnet/leverage.js"
+import { type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, testTokenAbi } from "../../../test/devnet/leverage.js"
 import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "../../../test/devnet/paymaster.js"
 import type { LeverageDeployment, LeverageDeployments } from "../constants/deployments.js"
 
@@ -64,18 +64,7 @@ export async function startLeverageTestEnv(): Promise<LeverageTestEnv> {
     const funder = createWalletClient({ chain: devnet.chain, transport: http(), account: privateKeyToAccount(devnet.keys.deployer), pollingInterval: 50 })
     const stack = await deployLeverageStack({ publicClient, deployer: funder, entryPoint: devnet.addresses.entryPoint })
     const { addresses } = devnet
-    const deployment: LeverageDeployment = {
-      entryPoint: addresses.entryPoint,
-      leverageModule: stack.leverageModule,
-      adapters: { morphoBlue: stack.morphoBlueAdapter },
-      safe: {
-        singleton: addresses.safeSingleton,
-        proxyFactory: addresses.safeProxyFactory,
-        moduleSetup: addresses.safeModuleSetup,
-        multiSend: addresses.multiSend,
-        multiSendCallOnly: addresses.multiSendCallOnly,
-      },
-    }
+    const deployment: LeverageDeployment = leverageDeploymentOf(addresses, stack)
     const signer = createVerifyingPaymasterSigner({
       client: publicClient,
       paymaster: addresses.verifyingPaymaster,
