@@ -19,10 +19,12 @@ import { UnknownChainError } from "./errors/deployments.js"
 import { KeeperKeyExpiredError, KeeperNotAuthorizedError, SelfPayBudgetExceededError } from "./errors/keeper.js"
 import { PaymasterRefusedError } from "./errors/paymaster.js"
 import { HealthOutOfBandError, NoTriggerError, PoolNotAllowedError } from "./errors/plan.js"
-import { InvalidHealthBandError, PoolAssetMismatchError, UnknownMarketError } from "./errors/policy.js"
+import { InvalidHealthBandError, PoolAssetMismatchError, UnknownMarketError, UnknownSubAccountError } from "./errors/policy.js"
 import { getSafeOperationHash, packSafeOperationSignature } from "./utils/safeOperation.js"
 import { toPackedUserOperation } from "viem/account-abstraction"
-import { keccak256, toHex, zeroAddress } from "viem"
+import { createPublicClient, createTestClient, http, keccak256, toHex, zeroAddress } from "viem"
+import { venueAdapterAbi } from "./abis/venueAdapter.js"
+import { SubAccountReadError } from "./errors/read.js"
 
 let env: LeverageTestEnv
 let safe: ToLeverageSafeAccountReturnType
@@ -355,5 +357,81 @@ describe("hashing and deployment", () => {
     })
     expect(handler?.toLowerCase()).toBe(`0x${"0".repeat(24)}${env.stack.leverageModule.slice(2).toLowerCase()}`)
     expect(zeroAddress).not.toBe(address)
+  })
+})
+
+describe("reading every sub-account", () => {
+  test("reads policies, usage and market states of every sub-account in one eth_call, equal to direct reads", async () => {
+    const { stack } = env
+    const client = env.clientFor(safe)
+    const set = await setPolicy(client, {
+      policy: {
+        market: stack.markets.wbtc.id,
+        minHealth: parseEther("1.3"),
+        targetHealth: parseEther("1.5"),
+        maxHealth: parseEther("1.8"),
+        maxAmountPerRebalance: parseUnits("50000", 6),
+        maxAmountPerEpoch: parseUnits("500000", 6),
+        epochLength: 86_400,
+        maxRebalancesPerEpoch: 5,
+        maxGasPerEpoch: 10_000_000n,
+        maxLossBps: 30,
+        pools: [stack.vaults.usdc],
+      },
+      deployments: env.deployments,
+    })
+    if (set.type !== "userOperation") throw new TypeError("expected a UserOperation")
+    expect((await client.waitForUserOperationReceipt({ hash: set.userOperationHash })).success).toBe(true)
+
+    const methods: string[] = []
+    const counting = createPublicClient({
+      chain: env.devnet.chain,
+      transport: http(env.devnet.rpcUrl, {
+        onFetchRequest: async (request) => {
+          const body = JSON.parse(await request.clone().text()) as { method: string } | { method: string }[]
+          for (const item of Array.isArray(body) ? body : [body]) methods.push(item.method)
+        },
+      }),
+    })
+    const states = await getSubAccountState(counting, { safe: safe.address, deployments: env.deployments })
+    expect(methods.filter((method) => method === "eth_call")).toHaveLength(1)
+    expect(methods.filter((method) => method !== "eth_call" && method !== "eth_chainId")).toEqual([])
+
+    const ids = await env.publicClient.readContract({ address: stack.leverageModule, abi: leverageModuleAbi, functionName: "getSubAccounts", args: [safe.address] })
+    expect(states.map((state) => state.subAccount)).toEqual(ids)
+    expect(ids).toContain(set.subAccount)
+    for (const state of states) {
+      const policy = await env.publicClient.readContract({ address: stack.leverageModule, abi: leverageModuleAbi, functionName: "getPolicy", args: [safe.address, state.subAccount] })
+      expect(state.policy).toEqual(policy)
+      const [collateral, debt] = await env.publicClient.readContract({
+        address: policy.adapter,
+        abi: venueAdapterAbi,
+        functionName: "position",
+        args: [policy.market, safe.address],
+      })
+      expect([state.collateral, state.debt]).toEqual([collateral, debt])
+    }
+    const only = await getSubAccountState(env.publicClient, { safe: safe.address, subAccounts: [set.subAccount], deployments: env.deployments })
+    expect(only.map((state) => state.subAccount)).toEqual([set.subAccount])
+    expect(only[0]?.policy.minHealth).toBe(parseEther("1.3"))
+  })
+
+  test("names an unknown sub-account and an adapter that reverts", async () => {
+    const unknown = keccak256(toHex("no such sub-account"))
+    await expect(getSubAccountState(env.publicClient, { safe: safe.address, subAccounts: [unknown], deployments: env.deployments })).rejects.toThrow(
+      UnknownSubAccountError,
+    )
+    const oracle = env.stack.markets.wbtc.oracle
+    const code = await env.publicClient.getCode({ address: oracle })
+    const test = createTestClient({ chain: env.devnet.chain, mode: "anvil", transport: http(env.devnet.rpcUrl) })
+    await test.setCode({ address: oracle, bytecode: "0x5f5ffd" })
+    try {
+      const error = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(SubAccountReadError)
+      expect((error as SubAccountReadError).adapter).toBe(env.stack.morphoBlueAdapter)
+    } finally {
+      await test.setCode({ address: oracle, bytecode: code! })
+    }
+    expect(await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })).toHaveLength(2)
   })
 })

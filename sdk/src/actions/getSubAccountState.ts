@@ -1,14 +1,13 @@
 import { type Account, type Address, type Chain, type Client, type Hex, type Transport, zeroAddress } from "viem"
 import { readContract } from "viem/actions"
-import { leverageModuleAbi } from "../abis/leverageModule.js"
-import { venueAdapterAbi } from "../abis/venueAdapter.js"
+import { leverageLensAbi, leverageLensBytecode } from "../abis/leverageLens.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import { AccountNotFoundError, type UnknownChainErrorType } from "../errors/deployments.js"
 import { UnknownSubAccountError, type UnknownSubAccountErrorType } from "../errors/policy.js"
+import { SubAccountReadError, type SubAccountReadErrorType } from "../errors/read.js"
 import type { EpochUsage, Policy } from "../types/leverage.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { type MarketState, type SubAccountMetrics, getBandPosition, getSubAccountMetrics } from "../utils/health.js"
-import { readMany, resultOf } from "../utils/multicall.js"
 import { getDefaultSafe, getReadClient } from "../utils/reader.js"
 
 export type GetSubAccountStateParameters = {
@@ -31,13 +30,19 @@ export type SubAccountState = MarketState &
 
 export type GetSubAccountStateReturnType = SubAccountState[]
 
-export type GetSubAccountStateErrorType = UnknownChainErrorType | UnknownSubAccountErrorType | Error
+export type GetSubAccountStateErrorType = UnknownChainErrorType | UnknownSubAccountErrorType | SubAccountReadErrorType | Error
+
+/** One `eth_call` running the LeverageLens creation code (no deployment needed): every sub-account at one block. */
+function readLens(reader: Client<Transport, Chain | undefined>, module: Address, safe: Address, subAccounts: readonly Hex[]) {
+  return readContract(reader, { abi: leverageLensAbi, code: leverageLensBytecode, functionName: "read", args: [module, safe, subAccounts] })
+}
 
 /**
  * Reads every sub-account of the Safe (or the given ones) with its policy, position and risk metrics: health, LTV,
- * effective leverage, liquidation price and distance to liquidation (docs/policy-rules.md). Reads are batched per
- * dependency level: the sub-account list, then one multicall of policies and epoch usage, then one multicall of the
- * adapters' market states (Multicall3 when the chain has one, else viem's deployless multicall).
+ * effective leverage, liquidation price and distance to liquidation (docs/policy-rules.md). Everything comes from one
+ * `eth_call` at one block: the call carries the creation code of `LeverageLens` (modules/src/lens), which reads the
+ * sub-account list, policies, epoch usage and every adapter's market state, so no contract needs to be deployed and
+ * the chain needs no Multicall3.
  *
  * @param client - Any client of the chain (a SmartAccountClient reads through its account's public client).
  * @param parameters - {@link GetSubAccountStateParameters}
@@ -54,35 +59,24 @@ export async function getSubAccountState(
   const safe = getDefaultSafe(client, parameters.safe)
   if (!safe) throw new AccountNotFoundError()
   const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
-  const module = deployment.leverageModule
-  const ids =
-    parameters.subAccounts ?? (await readContract(reader, { address: module, abi: leverageModuleAbi, functionName: "getSubAccounts", args: [safe] }))
-  if (ids.length === 0) return []
-
-  const stored = await readMany(reader, deployment, [
-    ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getPolicy", args: [safe, id] }) as const),
-    ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getEpochUsage", args: [safe, id] }) as const),
-  ])
-  const policies = ids.map((id, i) => {
-    const policy = resultOf<Policy>(stored[i])
-    if (!policy || policy.adapter === zeroAddress) throw new UnknownSubAccountError({ subAccount: id })
-    return policy
-  })
-  const states = await readMany(
-    reader,
-    deployment,
-    policies.map((policy) => ({ address: policy.adapter, abi: venueAdapterAbi, functionName: "marketState", args: [policy.market, safe] }) as const),
-  )
-  return ids.map((subAccount, i) => {
-    const policy = policies[i] as Policy
-    const read = states[i]
-    if (read?.status !== "success") throw read?.error ?? new UnknownSubAccountError({ subAccount })
-    const state = read.result as MarketState
+  let views: Awaited<ReturnType<typeof readLens>>
+  try {
+    views = await readLens(reader, deployment.leverageModule, safe, parameters.subAccounts ?? [])
+  } catch (error) {
+    const unknown = (error as { walk?: (fn: (e: unknown) => boolean) => unknown }).walk?.(
+      (e) => (e as { data?: { errorName?: string } }).data?.errorName === "UnknownSubAccount",
+    ) as { data?: { args?: readonly unknown[] } } | undefined
+    if (unknown) throw new UnknownSubAccountError({ subAccount: unknown.data?.args?.[0] as Hex })
+    throw error
+  }
+  return views.map((view) => {
+    const { subAccount, policy, usage, state } = view
+    if (!view.stateOk) throw new SubAccountReadError({ subAccount, adapter: policy.adapter, revertData: view.stateError })
     const metrics = getSubAccountMetrics(state)
     return {
       subAccount,
-      policy,
-      epochUsage: resultOf<EpochUsage>(stored[ids.length + i]) as EpochUsage,
+      policy: policy as Policy,
+      epochUsage: usage as EpochUsage,
       ...state,
       ...metrics,
       band: getBandPosition({ health: metrics.health, minHealth: policy.minHealth, maxHealth: policy.maxHealth }),
