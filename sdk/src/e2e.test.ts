@@ -16,7 +16,7 @@ import { createLeverageSafe } from "./actions/createLeverageSafe.js"
 import { revokeKeeper } from "./actions/revokeKeeper.js"
 import { validateRebalance } from "./actions/validateRebalance.js"
 import { UnknownChainError } from "./errors/deployments.js"
-import { KeeperKeyExpiredError, KeeperNotAuthorizedError, SelfPayBudgetExceededError } from "./errors/keeper.js"
+import { GasFieldAboveCapError, InvalidRebalanceOverrideError, KeeperKeyExpiredError, KeeperNotAuthorizedError, SelfPayBudgetExceededError } from "./errors/keeper.js"
 import { PaymasterRefusedError } from "./errors/paymaster.js"
 import { HealthOutOfBandError, NoTriggerError, PoolNotAllowedError } from "./errors/plan.js"
 import { InvalidHealthBandError, PoolAssetMismatchError, UnknownMarketError, UnknownSubAccountError } from "./errors/policy.js"
@@ -121,18 +121,29 @@ describe("a Safe created by the SDK", () => {
     const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
     const keeperClient = env.clientFor(account, { sponsored: true })
     const amount = parseUnits("350", 6)
-    const hash = await sendRebalance(keeperClient, {
-      plan: {
-        subAccounts: [subAccount],
-        actions: [
-          { kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.usdc, amount },
-          { kind: "Repay", subAccount: 0, amount },
-        ],
-      },
-      deployments: env.deployments,
-    })
+    const plan = {
+      subAccounts: [subAccount],
+      actions: [
+        { kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.usdc, amount },
+        { kind: "Repay", subAccount: 0, amount },
+      ],
+    } as const
+    await expect(sendRebalance(keeperClient, { plan, callGasLimit: -1n, deployments: env.deployments })).rejects.toThrow(InvalidRebalanceOverrideError)
+    await expect(sendRebalance(keeperClient, { plan, callGasLimit: 6_000_000n, deployments: env.deployments })).rejects.toThrow(GasFieldAboveCapError)
+    // The keeper fixes nonce, fees and call gas (as for a resend of a stuck op); the rest is filled and estimated.
+    const nonce = await account.getNonce()
+    const fees = await env.publicClient.estimateFeesPerGas()
+    const overrides = { nonce, maxFeePerGas: fees.maxFeePerGas * 2n, maxPriorityFeePerGas: fees.maxPriorityFeePerGas + 1n, callGasLimit: 1_500_000n }
+    const hash = await sendRebalance(keeperClient, { plan, ...overrides, deployments: env.deployments })
     const receipt = await waitForRebalance(keeperClient, { hash })
     expect(receipt.success).toBe(true)
+    const sent = await keeperClient.getUserOperation({ hash })
+    expect({
+      nonce: sent.userOperation.nonce,
+      maxFeePerGas: sent.userOperation.maxFeePerGas,
+      maxPriorityFeePerGas: sent.userOperation.maxPriorityFeePerGas,
+      callGasLimit: sent.userOperation.callGasLimit,
+    }).toEqual(overrides)
     expect(receipt.paymaster?.toLowerCase()).toBe(env.devnet.addresses.verifyingPaymaster.toLowerCase())
     const [after] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
     expect(after?.band).toBe("inside")

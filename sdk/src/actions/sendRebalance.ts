@@ -5,7 +5,7 @@ import type { KeeperAccountExtension } from "../accounts/toKeeperAccount.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import { AccountNotFoundError } from "../errors/deployments.js"
 import { getLeverageError } from "../errors/getLeverageError.js"
-import { KeeperCallNotAllowedError } from "../errors/keeper.js"
+import { InvalidRebalanceOverrideError, type InvalidRebalanceOverrideErrorType, KeeperCallNotAllowedError } from "../errors/keeper.js"
 import type { Plan } from "../types/leverage.js"
 import { getKeeperEstimationStateOverride } from "../utils/estimation.js"
 import { encodeRebalanceCallData } from "../utils/plan.js"
@@ -25,12 +25,39 @@ export type SendRebalanceParameters = {
   /** ERC-7677 context for the client's paymaster, e.g. `{ token }` for ERC-20 payment. */
   paymasterContext?: unknown | undefined
   deployments?: LeverageDeployments | undefined
+} & SendRebalanceOverrides
+
+/**
+ * Fields a keeper may fix instead of letting the client fill them: a resend at the same nonce with higher fees, or gas
+ * limits inside the Safe's automation caps. Unset fields are filled (nonce from the EntryPoint on the keeper's nonce
+ * key, fees from the client, gas from the bundler's estimate).
+ */
+export type SendRebalanceOverrides = {
+  nonce?: bigint | undefined
+  maxFeePerGas?: bigint | undefined
+  maxPriorityFeePerGas?: bigint | undefined
+  callGasLimit?: bigint | undefined
+  verificationGasLimit?: bigint | undefined
+  preVerificationGas?: bigint | undefined
+  paymasterVerificationGasLimit?: bigint | undefined
+  paymasterPostOpGasLimit?: bigint | undefined
 }
+
+const overrideKeys = [
+  "nonce",
+  "maxFeePerGas",
+  "maxPriorityFeePerGas",
+  "callGasLimit",
+  "verificationGasLimit",
+  "preVerificationGas",
+  "paymasterVerificationGasLimit",
+  "paymasterPostOpGasLimit",
+] as const satisfies readonly (keyof SendRebalanceOverrides)[]
 
 /** The UserOperation hash. */
 export type SendRebalanceReturnType = Hex
 
-export type SendRebalanceErrorType = ValidateRebalanceErrorType | Error
+export type SendRebalanceErrorType = ValidateRebalanceErrorType | InvalidRebalanceOverrideErrorType | Error
 
 const keeperOf = (account: SmartAccount | undefined): (SmartAccount & KeeperAccountExtension) | undefined =>
   (account as Partial<KeeperAccountExtension> | undefined)?.kind === "leverageKeeper" ? (account as SmartAccount & KeeperAccountExtension) : undefined
@@ -49,6 +76,8 @@ const keeperOf = (account: SmartAccount | undefined): (SmartAccount & KeeperAcco
  *   plan: { subAccounts: [id], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: vault, amount }, { kind: "Repay", subAccount: 0, amount }] },
  * })
  * await keeperClient.waitForUserOperationReceipt({ hash })
+ * // a resend of a stuck op: same nonce, higher fees
+ * await sendRebalance(keeperClient, { plan, nonce, maxFeePerGas: fee * 2n, maxPriorityFeePerGas: tip * 2n })
  */
 export async function sendRebalance(
   client: Client<Transport, Chain | undefined, SmartAccount | undefined>,
@@ -61,6 +90,13 @@ export async function sendRebalance(
   if (!keeper) throw new KeeperCallNotAllowedError({ reason: "sendRebalance needs a keeper account (toKeeperAccount)." })
   if (validate) await validateRebalance(account.client as Client<Transport, Chain | undefined>, { safe: keeper.safe, keeper: keeper.keeper, plan, deployments })
   const callData = encodeRebalanceCallData({ keeper: keeper.keeper, plan })
+  const overrides: SendRebalanceOverrides = {}
+  for (const key of overrideKeys) {
+    const value = parameters[key]
+    if (value === undefined) continue
+    if (typeof value !== "bigint" || value < 0n) throw new InvalidRebalanceOverrideError({ field: key, value })
+    overrides[key] = value
+  }
   try {
     const stateOverride = estimationOverride
       ? await getKeeperEstimationStateOverride({ client: account.client as Client<Transport, Chain | undefined>, module: keeper.module, safe: keeper.safe })
@@ -72,6 +108,7 @@ export async function sendRebalance(
     )({
       account,
       callData,
+      ...overrides,
       ...(stateOverride ? { stateOverride } : {}),
       ...(paymasterContext !== undefined ? { paymasterContext } : {}),
     } as Parameters<typeof sendUserOperation>[1])

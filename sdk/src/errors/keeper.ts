@@ -194,3 +194,16 @@ export class SelfPayBudgetExceededError extends BaseError {
     this.costWei = costWei
   }
 }
+
+export type InvalidRebalanceOverrideErrorType = InvalidRebalanceOverrideError & { name: "InvalidRebalanceOverrideError" }
+/** A nonce, fee or gas override given to `sendRebalance` is not a non-negative bigint. */
+export class InvalidRebalanceOverrideError extends BaseError {
+  field: string
+  constructor({ field, value }: { field: string; value: unknown }) {
+    super(`${field} must be a non-negative bigint; got ${typeof value === "bigint" ? `${value}n` : JSON.stringify(value) ?? String(value)}.`, {
+      metaMessages: ["This could arise when:", "- a number or string was passed where viem expects a bigint (write 1_000_000n);", "- a fee was computed by subtraction and went negative."],
+      name: "InvalidRebalanceOverrideError",
+    })
+    this.field = field
+  }
+}
