@@ -21,6 +21,7 @@ import { type DeployArtifactReturnType, deployArtifact } from "./artifact.js"
 import type { LeverageDeployment } from "../../sdk/src/constants/deployments.js"
 import type { DevnetAddresses } from "./deploy.js"
 import { DeploymentError } from "./errors.js"
+import { deployAdaptiveCurveIrm } from "./irm.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -57,6 +58,9 @@ export type DevnetMarket = {
 /** Everything `deployLeverageStack` deploys, by role. */
 export type LeverageStackAddresses = {
   morpho: Address
+  /** Morpho's production AdaptiveCurveIrm (published bytecode from `@morpho-org/morpho-blue-bundlers`), enabled in
+   * Morpho; both markets use it, so debt accrues interest (about 1% APR at the demo's low utilisation, 4% at the 90% target). */
+  irm: Address
   morphoBlueAdapter: Address
   leverageModule: Address
   tokens: { usdc: Address; weth: Address; wbtc: Address }
@@ -142,8 +146,8 @@ const saltOf = (name: string): Hex => keccak256(toHex(`levpilot.devnet.${name}`)
 
 /**
  * Deploys the leverage autopilot contracts from the forge artifacts in `out/` on a devnet that already
- * has the EntryPoint: the real Morpho Blue (owner = deployer, IRM zero and the LLTV enabled), the
- * MorphoBlueAdapter, the LeverageModule (its linked RebalanceLib is deployed first), test tokens (USDC 6, WETH 18, WBTC 8 decimals), SimOracles,
+ * has the EntryPoint: the real Morpho Blue (owner = deployer, the LLTV enabled), Morpho's AdaptiveCurveIrm (deployed
+ * from the bytecode `@morpho-org/morpho-blue-bundlers` publishes, see `irm.ts`, and enabled), the MorphoBlueAdapter, the LeverageModule (its linked RebalanceLib is deployed first), test tokens (USDC 6, WETH 18, WBTC 8 decimals), SimOracles,
  * WETH/USDC and WBTC/USDC markets with USDC liquidity, and USDC/WETH ERC-4626 yield vaults.
  * Everything goes through CREATE2 with per-contract salts, so addresses repeat for the same artifacts,
  * and a second call on the same chain only re-runs idempotent set-up.
@@ -191,8 +195,9 @@ export async function deployLeverageStack(parameters: DeployLeverageStackParamet
   }
 
   const morpho = await deploy("morpho", "morpho", [owner])
-  if (!(await publicClient.readContract({ address: morpho, abi: morphoAbi, functionName: "isIrmEnabled", args: ["0x0000000000000000000000000000000000000000"] })))
-    await send("enableIrm", { address: morpho, abi: morphoAbi, functionName: "enableIrm", args: ["0x0000000000000000000000000000000000000000"] })
+  const irm = await deployAdaptiveCurveIrm({ publicClient, walletClient: deployer, morpho, salt: saltOf("adaptiveCurveIrm") })
+  if (!(await publicClient.readContract({ address: morpho, abi: morphoAbi, functionName: "isIrmEnabled", args: [irm] })))
+    await send("enableIrm", { address: morpho, abi: morphoAbi, functionName: "enableIrm", args: [irm] })
   if (!(await publicClient.readContract({ address: morpho, abi: morphoAbi, functionName: "isLltvEnabled", args: [lltv] })))
     await send("enableLltv", { address: morpho, abi: morphoAbi, functionName: "enableLltv", args: [lltv] })
 
@@ -206,7 +211,7 @@ export async function deployLeverageStack(parameters: DeployLeverageStackParamet
   const createMarket = async (label: string, collateralToken: Address, collateralDecimals: number, priceWad: bigint) => {
     const oracle = await deploy("simOracle", `oracle.${label}`, [6, collateralDecimals, 8])
     await send(`setPrice ${label}`, { address: oracle, abi: simOracleAbi, functionName: "setPrice", args: [priceWad] })
-    const params: MarketParams = { loanToken: usdc, collateralToken, oracle, irm: "0x0000000000000000000000000000000000000000", lltv }
+    const params: MarketParams = { loanToken: usdc, collateralToken, oracle, irm, lltv }
     const id = morphoMarketId(params)
     const [, , , , lastUpdate] = await publicClient.readContract({ address: morpho, abi: morphoAbi, functionName: "market", args: [id] })
     if (lastUpdate === 0n) {
@@ -234,6 +239,7 @@ export async function deployLeverageStack(parameters: DeployLeverageStackParamet
 
   return {
     morpho,
+    irm,
     morphoBlueAdapter,
     leverageModule,
     tokens: { usdc, weth, wbtc },

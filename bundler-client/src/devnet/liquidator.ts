@@ -2,6 +2,7 @@ import { type Address, type Hex, type Log, type PublicClient, createWalletClient
 import { privateKeyToAccount } from "viem/accounts"
 import type { DevnetMarket } from "../../../test/devnet/leverage.js"
 import type { DemoEnv } from "./env"
+import { readMarketRate } from "./rates"
 
 export const morphoLiquidationAbi = parseAbi([
   "struct MarketParams { address loanToken; address collateralToken; address oracle; address irm; uint256 lltv; }",
@@ -34,18 +35,20 @@ export type Liquidation = {
 export type MorphoPosition = { collateral: bigint; borrowShares: bigint; debt: bigint; price: bigint; health: bigint }
 
 /**
- * Reads a borrower's Morpho Blue position: collateral, debt (shares to assets rounded up, as Morpho does) and health.
+ * Reads a borrower's Morpho Blue position at one block: collateral, debt (interest accrued to the block through the
+ * market's IRM, shares to assets rounded up, as Morpho charges on repay or liquidate) and health.
  *
  * @returns The position; health is `maxUint256` without debt.
  */
 export async function readMorphoPosition(client: PublicClient, morpho: Address, market: DevnetMarket, borrower: Address): Promise<MorphoPosition> {
-  const [[, borrowShares, collateral], [, , totalBorrowAssets, totalBorrowShares], price] = await Promise.all([
-    client.readContract({ address: morpho, abi: morphoLiquidationAbi, functionName: "position", args: [market.id, borrower] }),
-    client.readContract({ address: morpho, abi: morphoLiquidationAbi, functionName: "market", args: [market.id] }),
-    client.readContract({ address: market.oracle, abi: morphoLiquidationAbi, functionName: "price" }),
+  const rate = await readMarketRate(client, morpho, market)
+  const at = { blockNumber: rate.blockNumber }
+  const [[, borrowShares, collateral], price] = await Promise.all([
+    client.readContract({ address: morpho, abi: morphoLiquidationAbi, functionName: "position", args: [market.id, borrower], ...at }),
+    client.readContract({ address: market.oracle, abi: morphoLiquidationAbi, functionName: "price", ...at }),
   ])
   const shares = BigInt(borrowShares)
-  const debt = (shares * (BigInt(totalBorrowAssets) + 1n) + (BigInt(totalBorrowShares) + VIRTUAL_SHARES) - 1n) / (BigInt(totalBorrowShares) + VIRTUAL_SHARES)
+  const debt = (shares * (rate.totalBorrowAssets + 1n) + (rate.totalBorrowShares + VIRTUAL_SHARES) - 1n) / (rate.totalBorrowShares + VIRTUAL_SHARES)
   const collateralValue = (BigInt(collateral) * price) / ORACLE_SCALE
   const health = debt === 0n ? maxUint256 : (collateralValue * market.params.lltv) / debt
   return { collateral: BigInt(collateral), borrowShares: shares, debt, price, health }

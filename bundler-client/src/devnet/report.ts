@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
 import { type DemoAsset, type DemoSafe, demoAssets } from "./env"
 import type { DemoRun } from "./run"
-import type { DemoSummary } from "./summary"
+import { type DemoSummary, percent } from "./summary"
 
 type Line = { name: string; color: string; dash?: string | undefined; points: [number, number | undefined][] }
 
@@ -96,13 +96,16 @@ export function renderHtmlReport(run: DemoRun, summary: DemoSummary): string {
 <style>body{font-family:sans-serif;max-width:900px;margin:24px auto;color:#222}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;font-size:12px;text-align:right}th{background:#f4f4f4}.ok{color:#080}.bad{color:#c00}</style>
 </head><body>
 <h1>leverage autopilot: local devnet run</h1>
-<p>${esc(summary.scenario)}; ${summary.blocks} blocks in ${(summary.durationMs / 1000).toFixed(1)} s. Real anvil, EntryPoint v0.7, Safe 1.4.1, Morpho Blue, Alto bundler and a verifying paymaster.</p>
+<p>${esc(summary.scenario)}; ${summary.blocks} blocks in ${(summary.durationMs / 1000).toFixed(1)} s. Real anvil, EntryPoint v0.7, Safe 1.4.1, Morpho Blue with its AdaptiveCurveIrm (debt accrues interest), Alto bundler and a verifying paymaster.</p>
 <p class="${summary.ok ? "ok" : "bad"}"><b>${summary.ok ? "The managed Safe stayed healthy; the unmanaged twin was liquidated." : "Not the expected outcome."}</b></p>
 <table><tr><th></th><th>min health</th><th>liquidations</th><th>position equity (USDC)</th></tr>
 ${row(["managed Safe", fmtH(summary.managed.minHealth), summary.managed.liquidations, summary.managed.finalEquity.toFixed(0)])}
 ${row(["unmanaged twin", fmtH(summary.twin.minHealth), summary.twin.liquidations, summary.twin.finalEquity.toFixed(0)])}
 </table>
 <p>Rebalances: ${summary.rebalances.count} (${summary.rebalances.sponsored} paid by the paymaster, ${summary.rebalances.failed} reverted), gas ${summary.rebalances.gasUsed.toLocaleString("en-US")}; reaction latency median ${summary.rebalances.medianLatencyBlocks ?? "-"} blocks (${summary.rebalances.medianLatencyMs ?? "-"} ms), p95 ${summary.rebalances.p95LatencyBlocks ?? "-"} blocks. Alerts: ${summary.alerts}.</p>
+<table><tr><th>market</th><th>borrow APR at start</th><th>at the crash low</th><th>at the end</th><th>utilisation at the end</th></tr>
+${demoAssets.map((a) => row([`${a}/USDC (AdaptiveCurveIrm)`, percent(summary.markets[a].aprStart), percent(summary.markets[a].aprAtLow), percent(summary.markets[a].aprEnd), percent(summary.markets[a].utilizationEnd)])).join("\n")}
+</table>
 ${svgLineChart({ title: "Health over time (dashed: unmanaged twin; line ends at liquidation)", lines: series("health"), yMin: 0.8, yMax: healthMax, markers, guides: [{ y: 1, label: "liquidation" }] })}
 ${svgLineChart({ title: "Effective leverage over time", lines: series("leverage"), yMin: 1, yMax: levMax, markers })}
 ${svgLineChart({ title: "Oracle prices (relative to start)", lines: priceLines, yMin: 0.4, yMax: 1.2 })}

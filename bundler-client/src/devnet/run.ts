@@ -3,12 +3,16 @@ import { Keeper, type KeeperEvent, type KeeperOptions } from "../keeper/keeper"
 import { type DemoAsset, type DemoEnv, type DemoSafe, demoAssets } from "./env"
 import { demoKeeperConfig } from "./keeperConfig"
 import { type Liquidation, Liquidator, readMorphoPosition } from "./liquidator"
+import { readMarketRate } from "./rates"
 import { type DemoScenario, PriceDriver } from "./scenario"
 
 const WAD = 1e18
 
 /** One sub-account at one step. */
 export type PositionSample = { health: number; leverage: number; collateral: number; debt: number; liquidated: boolean }
+
+/** One market at one step: the AdaptiveCurveIrm's borrow APR (0.04 = 4%) and utilisation (0..1), interest accrued. */
+export type MarketSample = { borrowApr: number; utilization: number }
 
 /** One step of a demo run: prices set, then every position read after the keeper and liquidator had their turn. */
 export type StepSample = {
@@ -17,6 +21,7 @@ export type StepSample = {
   timeMs: number
   prices: Record<DemoAsset, number>
   positions: Record<DemoSafe["label"], Record<DemoAsset, PositionSample>>
+  markets: Record<DemoAsset, MarketSample>
 }
 
 /** A rebalance as the table and the report show it. */
@@ -152,7 +157,12 @@ export async function runDemo(parameters: RunDemoParameters): Promise<DemoRun> {
         positions[safe.label][asset] = p
       }
     }
-    const s: StepSample = { step, block: Number(block), timeMs: Date.now() - started, prices, positions }
+    const markets = {} as Record<DemoAsset, MarketSample>
+    for (const asset of demoAssets) {
+      const { borrowApr, utilization } = await readMarketRate(env.publicClient, env.stack.morpho, env.markets[asset])
+      markets[asset] = { borrowApr, utilization }
+    }
+    const s: StepSample = { step, block: Number(block), timeMs: Date.now() - started, prices, positions, markets }
     run.steps.push(s)
     onStep?.(s, run)
   }

@@ -1,4 +1,4 @@
-import type { DemoAsset, DemoSafe } from "./env"
+import { type DemoAsset, type DemoSafe, demoAssets } from "./env"
 import type { DemoRun, PositionSample, StepSample } from "./run"
 
 /** The outcome of a demo run, as printed at the end of `levpilot start` and written to `--json`. */
@@ -10,6 +10,11 @@ export type DemoSummary = {
   twin: { minHealth: number; liquidations: number; liquidated: boolean; finalEquity: number }
   rebalances: { count: number; failed: number; sponsored: number; gasUsed: number; medianLatencyBlocks: number | undefined; p95LatencyBlocks: number | undefined; medianLatencyMs: number | undefined }
   alerts: number
+  /**
+   * Per market, the AdaptiveCurveIrm's borrow APR (0.04 = 4%) at the first step, at the step with the lowest price (the
+   * bottom of the crash) and at the end, and the utilisation (0..1) at the end.
+   */
+  markets: Record<DemoAsset, { aprStart: number; aprAtLow: number; aprEnd: number; utilizationEnd: number }>
   /** Managed Safe healthy all along and the twin liquidated: what the demo is meant to show. */
   ok: boolean
 }
@@ -63,9 +68,29 @@ export function summarizeDemo(run: DemoRun): DemoSummary {
       medianLatencyMs: quantile(latencyMs, 0.5),
     },
     alerts: run.alerts.length,
+    markets: marketRates(run),
     ok: managedLiq === 0 && healthyAtEnd && twinLiq > 0,
   }
 }
+
+function marketRates(run: DemoRun): DemoSummary["markets"] {
+  const out = {} as DemoSummary["markets"]
+  for (const asset of demoAssets) {
+    const first = run.steps[0]
+    const last = run.steps.at(-1)
+    const low = run.steps.reduce<StepSample | undefined>((a, s) => (a === undefined || s.prices[asset] < a.prices[asset] ? s : a), undefined)
+    out[asset] = {
+      aprStart: first?.markets[asset].borrowApr ?? 0,
+      aprAtLow: low?.markets[asset].borrowApr ?? 0,
+      aprEnd: last?.markets[asset].borrowApr ?? 0,
+      utilizationEnd: last?.markets[asset].utilization ?? 0,
+    }
+  }
+  return out
+}
+
+/** A fraction as a percentage with two decimals. */
+export const percent = (x: number) => `${(x * 100).toFixed(2)}%`
 
 const money = (x: number) => x.toLocaleString("en-US", { maximumFractionDigits: 0 })
 
@@ -84,6 +109,8 @@ export function formatSummary(s: DemoSummary): string {
     `  rebalances: ${s.rebalances.count} (${s.rebalances.failed} reverted, ${s.rebalances.sponsored} paid by the paymaster), gas ${money(s.rebalances.gasUsed)}, ` +
       `latency median ${s.rebalances.medianLatencyBlocks ?? "-"} blocks / ${s.rebalances.medianLatencyMs ?? "-"} ms, p95 ${s.rebalances.p95LatencyBlocks ?? "-"} blocks`,
     `  alerts: ${s.alerts}`,
+    `  borrow APR (AdaptiveCurveIrm) at start / crash low / end: ` +
+      demoAssets.map((a) => `${a} ${percent(s.markets[a].aprStart)} / ${percent(s.markets[a].aprAtLow)} / ${percent(s.markets[a].aprEnd)} (utilisation ${percent(s.markets[a].utilizationEnd)})`).join(", "),
     s.ok ? "  RESULT: the managed Safe stayed healthy; the unmanaged twin was liquidated." : "  RESULT: not the expected outcome (see above).",
     "",
   ].join("\n")
