@@ -7,13 +7,16 @@ import {
   concatHex,
   encodeAbiParameters,
   hexToBigInt,
+  isAddress,
   isAddressEqual,
   numberToHex,
+  padHex,
 } from "viem"
 import { type UserOperation, toPackedUserOperation } from "viem/account-abstraction"
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts"
 import { verifyingPaymasterAbi } from "./deploy.js"
 import { PaymasterRefusedError } from "./errors.js"
+import { tokenPaymasterAbi } from "./tokenPaymaster.js"
 
 /** ERC-7677 user operation as sent over JSON-RPC (v0.7, hex quantities). */
 export type RpcPaymasterUserOperation = {
@@ -142,6 +145,66 @@ export function createVerifyingPaymasterSigner(parameters: VerifyingPaymasterSig
 
 export type VerifyingPaymasterSigner = ReturnType<typeof createVerifyingPaymasterSigner>
 
+export type TokenPaymasterServiceParameters = {
+  client: PublicClient
+  /** The deployed sample `TokenPaymaster` (see `deployTokenPaymaster`). */
+  paymaster: Address
+  entryPoint: Address
+  /** The ERC-20 it accepts; read from `token()` when omitted. */
+  token?: Address | undefined
+  /** Gas for `validatePaymasterUserOp` (one `transferFrom` of the token; about 48k cold on the devnet). Default 120k. */
+  verificationGasLimit?: bigint | undefined
+  /**
+   * Gas for `postOp` (refund transfer, event, deposit check: about 12k; 47k when it also refreshes the cached price
+   * from the feeds); must exceed the paymaster's `refundPostopCost`. Default 90k.
+   */
+  postOpGasLimit?: bigint | undefined
+  /**
+   * Optional client-supplied price (wei per token base unit, scaled by 1e26, markup included) sent as the 32-byte
+   * `paymasterData`; the paymaster uses it when it is below its own cached price with markup, i.e. the account
+   * prepays more tokens. Without it `paymasterData` is empty and the cached price applies.
+   */
+  priceWithMarkup?: bigint | undefined
+}
+
+/**
+ * Fills ERC-7677 fields for the v0.7 sample `TokenPaymaster`: the account pays in `token`, pulled by the paymaster in
+ * validation (`transferFrom`, so the account must have approved it) and refunded in `postOp`. There is no signature,
+ * so the stub data is already final. `paymasterData` is empty or the 32-byte client-supplied price (see
+ * {@link TokenPaymasterServiceParameters.priceWithMarkup}).
+ *
+ * @returns The token and `getData` for both ERC-7677 methods.
+ */
+export function createTokenPaymasterService(parameters: TokenPaymasterServiceParameters) {
+  const { client, paymaster, entryPoint, verificationGasLimit = 120_000n, postOpGasLimit = 90_000n, priceWithMarkup } = parameters
+  let token = parameters.token
+  const paymasterData: Hex = priceWithMarkup === undefined ? "0x" : padHex(numberToHex(priceWithMarkup), { size: 32 })
+  return {
+    address: paymaster,
+    async token(): Promise<Address> {
+      token ??= await client.readContract({ address: paymaster, abi: tokenPaymasterAbi, functionName: "token" })
+      return token
+    },
+    async getData(request: SponsorshipRequest): Promise<PaymasterFields> {
+      if (!isAddressEqual(request.entryPoint, entryPoint)) throw new PaymasterRefusedError({ reason: `unsupported EntryPoint ${request.entryPoint}` })
+      const chainId = await client.getChainId()
+      if (request.chainId !== chainId) throw new PaymasterRefusedError({ reason: `unsupported chain ${request.chainId}` })
+      return { paymaster, paymasterData, paymasterVerificationGasLimit: verificationGasLimit, paymasterPostOpGasLimit: postOpGasLimit }
+    },
+  }
+}
+
+export type TokenPaymasterService = ReturnType<typeof createTokenPaymasterService>
+
+/** The `token` of an ERC-7677 context `{ token }`, or `undefined` when the context asks for sponsorship. */
+function requestedToken(context: unknown): Address | undefined {
+  if (context === null || typeof context !== "object" || !("token" in context)) return undefined
+  const { token } = context as { token: unknown }
+  if (typeof token !== "string" || !isAddress(token, { strict: false }))
+    throw new PaymasterRefusedError({ reason: `the context's token ${JSON.stringify(token)} is not an address` })
+  return token
+}
+
 export type PaymasterServer = {
   url: string
   port: number
@@ -170,24 +233,37 @@ const rpcFields = (fields: PaymasterFields) => ({
 
 /**
  * Serves an ERC-7677 paymaster web service (`pm_getPaymasterStubData`, `pm_getPaymasterData`)
- * on 127.0.0.1 for viem's `createPaymasterClient`.
+ * on 127.0.0.1 for viem's `createPaymasterClient`. Without a context (or a context without `token`) the
+ * VerifyingPaymaster sponsors; a context `{ token }` naming the token paymaster's token gets the token paymaster's
+ * fields (final already in `pm_getPaymasterStubData`, `isFinal: true`); any other token is refused.
  *
  * @returns The server URL and controls.
  * @example
- * const server = await startPaymasterServer({ signer })
+ * const server = await startPaymasterServer({ signer, tokenPaymaster: createTokenPaymasterService({ client, paymaster, entryPoint }) })
  * const paymaster = createPaymasterClient({ transport: http(server.url) })
  */
 export async function startPaymasterServer({
   signer,
+  tokenPaymaster,
   port = 0,
   sponsoring = true,
 }: {
   signer: VerifyingPaymasterSigner
+  /** ERC-20 payment for a context `{ token }`; without it every `{ token }` context is refused. */
+  tokenPaymaster?: TokenPaymasterService | undefined
   port?: number | undefined
   /** Initial sponsorship switch; `false` refuses every request. */
   sponsoring?: boolean | undefined
 }): Promise<PaymasterServer> {
   let enabled = sponsoring
+  const tokenFields = async (request: SponsorshipRequest): Promise<PaymasterFields | undefined> => {
+    const token = requestedToken(request.context)
+    if (token === undefined) return undefined
+    const accepted = await tokenPaymaster?.token()
+    if (!tokenPaymaster || !accepted) throw new PaymasterRefusedError({ reason: `ERC-20 payment is not offered (token ${token})` })
+    if (!isAddressEqual(token, accepted)) throw new PaymasterRefusedError({ reason: `unsupported token ${token}; this service accepts only ${accepted}` })
+    return tokenPaymaster.getData(request)
+  }
   const handle = async (body: JsonRpcRequest) => {
     const [userOperation, entryPoint, chainId, context] = body.params ?? []
     const request: SponsorshipRequest = {
@@ -200,6 +276,8 @@ export async function startPaymasterServer({
       return { error: { code: -32601, message: `Method not found: ${body.method}` } }
     if (!enabled) return { error: { code: -32000, message: "The paymaster refused to sponsor this UserOperation: sponsorship is disabled." } }
     try {
+      const paidInToken = await tokenFields(request)
+      if (paidInToken) return { result: body.method === "pm_getPaymasterStubData" ? { ...rpcFields(paidInToken), isFinal: true } : rpcFields(paidInToken) }
       if (body.method === "pm_getPaymasterStubData") return { result: { ...rpcFields(await signer.getStubData(request)), isFinal: false } }
       return { result: rpcFields(await signer.getData(request)) }
     } catch (error) {

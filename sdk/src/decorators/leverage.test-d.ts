@@ -36,6 +36,7 @@ describe("leverageActions()", () => {
     expectTypeOf(client.addKeeper).toBeFunction()
     expectTypeOf(client.revokeKeeper).toBeFunction()
     expectTypeOf(client.setAutomationConfig).toBeFunction()
+    expectTypeOf(client.approvePaymasterToken).toBeFunction()
     expectTypeOf(client.pauseAutomation).toBeFunction()
     expectTypeOf(client.unpauseAutomation).toBeFunction()
     expectTypeOf(client.getPolicy).toBeFunction()
@@ -58,6 +59,9 @@ describe("leverageActions()", () => {
     // @ts-expect-error paymasterContext only applies to UserOperations
     client.pauseAutomation({ protocolKit, paymasterContext: {} })
     client.pauseAutomation({ paymasterContext: { token: zeroAddress } })
+    client.approvePaymasterToken({ token: zeroAddress, paymaster: zeroAddress, amount: 1n, protocolKit })
+    // @ts-expect-error the allowance is explicit
+    client.approvePaymasterToken({ token: zeroAddress, paymaster: zeroAddress })
   })
 
   test("the result says which lane was used", async () => {

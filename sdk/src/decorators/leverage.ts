@@ -1,6 +1,11 @@
 import type { Account, Chain, Client, Transport } from "viem"
 import type { SmartAccount } from "viem/account-abstraction"
 import { type AddKeeperParameters, type AddKeeperReturnType, addKeeper } from "../actions/addKeeper.js"
+import {
+  type ApprovePaymasterTokenParameters,
+  type ApprovePaymasterTokenReturnType,
+  approvePaymasterToken,
+} from "../actions/approvePaymasterToken.js"
 import { type GetPolicyParameters, type GetPolicyReturnType, getPolicy } from "../actions/getPolicy.js"
 import { type GetSubAccountStateParameters, type GetSubAccountStateReturnType, getSubAccountState } from "../actions/getSubAccountState.js"
 import { type PauseAutomationParameters, type PauseAutomationReturnType, pauseAutomation } from "../actions/pauseAutomation.js"
@@ -41,6 +46,9 @@ export type LeverageActions<account extends SmartAccount | undefined = SmartAcco
   setSelfPayBudget: <accountOverride extends SmartAccount | undefined = undefined>(
     parameters: WithoutDeployments<SetSelfPayBudgetParameters<account, accountOverride>>,
   ) => Promise<SetSelfPayBudgetReturnType>
+  approvePaymasterToken: <accountOverride extends SmartAccount | undefined = undefined>(
+    parameters: ApprovePaymasterTokenParameters<account, accountOverride>,
+  ) => Promise<ApprovePaymasterTokenReturnType>
   pauseAutomation: <accountOverride extends SmartAccount | undefined = undefined>(
     parameters?: WithoutDeployments<PauseAutomationParameters<account, accountOverride>>,
   ) => Promise<PauseAutomationReturnType>
@@ -84,6 +92,7 @@ export function leverageActions(parameters: LeverageActionsParameters = {}) {
       revokeKeeper: (p) => revokeKeeper(owner, withDeployments(p) as RevokeKeeperParameters<account>),
       setAutomationConfig: (p) => setAutomationConfig(owner, withDeployments(p) as SetAutomationConfigParameters<account>),
       setSelfPayBudget: (p) => setSelfPayBudget(owner, withDeployments(p) as SetSelfPayBudgetParameters<account>),
+      approvePaymasterToken: (p) => approvePaymasterToken(owner, p as ApprovePaymasterTokenParameters<account>),
       pauseAutomation: (p) => pauseAutomation(owner, withDeployments(p ?? {}) as PauseAutomationParameters<account>),
       unpauseAutomation: (p) => unpauseAutomation(owner, withDeployments(p ?? {}) as UnpauseAutomationParameters<account>),
       getPolicy: (p) => getPolicy(reader, withDeployments(p)),

@@ -1,4 +1,4 @@
-import { type Address, BaseError, type Hex, decodeErrorResult, hexToString, isHex, trim } from "viem"
+import { type Address, BaseError, type Hex, decodeErrorResult, hexToString, isHex, parseAbi, trim } from "viem"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { actionKinds } from "../types/leverage.js"
 import {
@@ -13,7 +13,7 @@ import {
   SelfPayBudgetExceededError,
 } from "./keeper.js"
 import { LeverageModuleRevertedError } from "./module.js"
-import { PaymasterRefusedError } from "./paymaster.js"
+import { PaymasterRefusedError, PaymasterValidationFailedError } from "./paymaster.js"
 import {
   ActionFailedError,
   ActionNotAllowedError,
@@ -174,6 +174,32 @@ function candidates(error: BaseError): Hex[] {
   return found
 }
 
+/** Reverts an ERC-20 paymaster's validation commonly bubbles up (OpenZeppelin 5 tokens and SafeERC20). */
+const paymasterRevertAbi = parseAbi([
+  "error ERC20InsufficientAllowance(address spender, uint256 allowance, uint256 needed)",
+  "error ERC20InsufficientBalance(address sender, uint256 balance, uint256 needed)",
+  "error SafeERC20FailedOperation(address token)",
+])
+
+/**
+ * Readable text of a paymaster's revert data: `Error(string)` as its message, a known ERC-20 error with its named
+ * arguments (`ERC20InsufficientAllowance(spender: 0x…, allowance: 0, needed: 3055062)`).
+ *
+ * @returns The text, or `undefined` when the data is none of these.
+ */
+export function decodePaymasterRevert(data: Hex): string | undefined {
+  try {
+    const { errorName, args, abiItem } = decodeErrorResult({ abi: paymasterRevertAbi, data })
+    const values = (args ?? []) as readonly unknown[]
+    // viem also decodes `Error(string)` (revert strings such as "TPM: postOpGasLimit too low") with any ABI.
+    if ((errorName as string) === "Error") return String(values[0])
+    const inputs = "inputs" in abiItem ? abiItem.inputs : []
+    return `${errorName}(${values.map((value, i) => `${inputs[i]?.name ?? i}: ${String(value)}`).join(", ")})`
+  } catch {
+    return undefined
+  }
+}
+
 export type GetLeverageErrorParameters = {
   /** The keeper of a keeper operation, for AA22 / AA24 messages. */
   keeper?: Address | undefined
@@ -182,8 +208,10 @@ export type GetLeverageErrorParameters = {
 /**
  * Turns an error thrown while preparing or sending a UserOperation (or a contract call) into the SDK's named error:
  * module custom errors (validation revert AA23 or execution revert) become their named class, an ERC-7677 refusal
- * becomes {@link PaymasterRefusedError}, and AA22 / AA24 on a keeper operation become {@link KeeperKeyExpiredError} /
- * {@link KeeperSignatureRejectedError}. Anything else is returned unchanged.
+ * becomes {@link PaymasterRefusedError}, a paymaster validation revert (AA33, e.g. an ERC-20 paymaster without
+ * allowance) becomes {@link PaymasterValidationFailedError} with the decoded reason, and AA22 / AA24 on a keeper
+ * operation become {@link KeeperKeyExpiredError} / {@link KeeperSignatureRejectedError}. Anything else is returned
+ * unchanged.
  *
  * @param error - The caught error.
  * @returns The named error with the original as `cause`, or the original error.
@@ -200,6 +228,13 @@ export function getLeverageError(error: unknown, { keeper }: GetLeverageErrorPar
   for (const data of candidates(error)) {
     const decoded = decodeModuleError(data)
     if (decoded) return toModuleError(decoded, error)
+  }
+  const paymasterReverted = error.walk(
+    (inner) => (inner as Error).name === "PaymasterFunctionRevertedError" || /\bAA33\b/.test((inner as Error).message ?? ""),
+  )
+  if (paymasterReverted) {
+    const reason = candidates(error).map(decodePaymasterRevert).find((text) => text !== undefined)
+    return new PaymasterValidationFailedError({ reason: reason ?? (paymasterReverted as BaseError).details ?? (paymasterReverted as Error).message, cause: error })
   }
   const paymasterFailure = error.walk((inner) => /pm_getPaymaster(Stub)?Data/.test((inner as Error).message ?? ""))
   if (paymasterFailure instanceof BaseError) {
@@ -222,7 +257,7 @@ const leverageErrorNames = new Set([
   "DuplicateSubAccountError", "MixedLoanTokensError", "NoTriggerError", "CooldownActiveError", "PoolNotAllowedError",
   "ActionNotAllowedError", "ActionFailedError", "HealthOutOfBandError", "HealthFurtherFromTargetError", "HealthDecreasedError",
   "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
-  "PaymasterRefusedError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",
+  "PaymasterRefusedError", "PaymasterValidationFailedError", "InvalidPaymasterError", "InvalidPaymasterTokenError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",
 ])
 
 /**
