@@ -1,4 +1,4 @@
-import { type Hex, encodeFunctionData, erc20Abi, parseEther, parseUnits } from "viem"
+import { type Hex, encodeFunctionData, erc20Abi, parseAbi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { morphoAbi, simOracleAbi, yieldVaultAbi } from "../../test/devnet/leverage.js"
@@ -86,7 +86,9 @@ describe("a Safe created by the SDK", () => {
     await env.mint(stack.tokens.weth, safe.address, parseEther("1"))
     await env.mint(stack.tokens.usdc, safe.address, parseUnits("1000", 6))
     const params = stack.markets.weth.params
+    // Fixed call gas: an estimate made in the same second as the market's last update skips Morpho's interest accrual.
     const hash = await client.sendUserOperation({
+      callGasLimit: 1_500_000n,
       calls: [
         { to: stack.tokens.weth, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.morpho, parseEther("1")] }) },
         { to: stack.morpho, data: encodeFunctionData({ abi: morphoAbi, functionName: "supplyCollateral", args: [params, parseEther("1"), safe.address, "0x"] }) },
@@ -444,5 +446,68 @@ describe("reading every sub-account", () => {
       await test.setCode({ address: oracle, bytecode: code! })
     }
     expect(await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })).toHaveLength(2)
+  })
+})
+
+describe("call gas headroom for interest accrual", () => {
+  // The estimate runs in the block that last touched the market (no interest to accrue); the operation lands ten
+  // minutes later (within the paymaster signature's validity), where Morpho first calls the IRM and writes the market. Mining is paused so the two blocks are chosen.
+  const accrueAbi = parseAbi([
+    "struct MarketParams { address loanToken; address collateralToken; address oracle; address irm; uint256 lltv; }",
+    "function accrueInterest(MarketParams marketParams)",
+  ])
+
+  const keeper = privateKeyToAccount(generatePrivateKey())
+  beforeAll(async () => {
+    const added = await addKeeper(env.clientFor(safe), { keeper: keeper.address, validFor: 30 * 86_400, deployments: env.deployments })
+    if (added.type !== "userOperation") throw new TypeError("expected a UserOperation")
+    expect((await env.clientFor(safe).waitForUserOperationReceipt({ hash: added.userOperationHash })).success).toBe(true)
+  })
+
+  async function rebalanceAfterAGap(price: bigint, amount: bigint, callGasMarginBps: number | undefined) {
+    const { stack } = env
+    const anvil = createTestClient({ chain: env.devnet.chain, mode: "anvil", transport: http(env.devnet.rpcUrl) })
+    const send = async (request: Parameters<typeof env.funder.writeContract>[0]) => {
+      const hash = await env.funder.writeContract({ ...request, gas: 500_000n } as never)
+      await anvil.mine({ blocks: 1 })
+      expect((await env.publicClient.waitForTransactionReceipt({ hash })).status).toBe("success")
+    }
+    await anvil.setIntervalMining({ interval: 0 })
+    try {
+      await send({ address: stack.markets.weth.oracle, abi: simOracleAbi, functionName: "setPrice", args: [price], account: env.funder.account!, chain: env.devnet.chain })
+      await send({ address: stack.morpho, abi: accrueAbi, functionName: "accrueInterest", args: [stack.markets.weth.params], account: env.funder.account!, chain: env.devnet.chain })
+      const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+      expect(state?.band).toBe("below")
+      const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
+      const keeperClient = env.clientFor(account, { sponsored: true })
+      const plan = {
+        subAccounts: [state!.subAccount],
+        actions: [
+          { kind: "WithdrawFromPool", subAccount: 0, pool: stack.vaults.usdc, amount },
+          { kind: "Repay", subAccount: 0, amount },
+        ],
+      } as const
+      const hash = await sendRebalance(keeperClient, { plan, callGasMarginBps, deployments: env.deployments })
+      const latest = await env.publicClient.getBlock()
+      await anvil.setNextBlockTimestamp({ timestamp: latest.timestamp + 600n })
+      await anvil.setIntervalMining({ interval: 1 })
+      const receipt = await keeperClient.waitForUserOperationReceipt({ hash, timeout: 30_000 })
+      const { userOperation } = await keeperClient.getUserOperation({ hash })
+      return { receipt, callGasLimit: userOperation.callGasLimit }
+    } finally {
+      await anvil.setIntervalMining({ interval: 1 })
+    }
+  }
+
+  test("the bundler's bare estimate runs out of gas when interest accrues first; the default headroom does not", async () => {
+    const bare = await rebalanceAfterAGap(parseEther("2200"), parseUnits("200", 6), 0)
+    // Included and paid for, but the execution ran out of gas (no revert data): nothing moved.
+    expect(bare.receipt.success).toBe(false)
+    expect(bare.receipt.reason ?? "0x").toBe("0x")
+    const padded = await rebalanceAfterAGap(parseEther("2150"), parseUnits("200", 6), undefined)
+    expect(padded.receipt.success).toBe(true)
+    expect(padded.callGasLimit - bare.callGasLimit).toBeGreaterThanOrEqual(60_000n - 20_000n)
+    const [after] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    expect(after?.band).toBe("inside")
   })
 })

@@ -1,5 +1,7 @@
 import type { Chain, Client, Hex, Transport } from "viem"
-import { type SmartAccount, sendUserOperation } from "viem/account-abstraction"
+import { type SmartAccount, estimateUserOperationGas, sendUserOperation } from "viem/account-abstraction"
+import { readContract } from "viem/actions"
+import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { getAction } from "viem/utils"
 import type { KeeperAccountExtension } from "../accounts/toKeeperAccount.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
@@ -24,8 +26,18 @@ export type SendRebalanceParameters = {
   estimationOverride?: boolean | undefined
   /** ERC-7677 context for the client's paymaster, e.g. `{ token }` for ERC-20 payment. */
   paymasterContext?: unknown | undefined
+  /**
+   * Headroom added to the bundler's call gas estimate when `callGasLimit` is not given, in basis points (default
+   * 2_500 = 25%, at least 60,000 gas), capped at the Safe's `maxCallGasLimit`. An estimate runs at the latest block;
+   * if the operation lands in a later second, the venue first accrues interest (Morpho calls its IRM and writes the
+   * market), which the estimate did not pay for. 0 sends the bundler's estimate as is.
+   */
+  callGasMarginBps?: number | undefined
   deployments?: LeverageDeployments | undefined
 } & SendRebalanceOverrides
+
+/** The smallest headroom added to an estimated call gas limit: an IRM call plus the interest writes, with margin. */
+export const minCallGasMargin = 60_000n
 
 /**
  * Fields a keeper may fix instead of letting the client fill them: a resend at the same nonce with higher fees, or gas
@@ -98,9 +110,33 @@ export async function sendRebalance(
     overrides[key] = value
   }
   try {
-    const stateOverride = estimationOverride
-      ? await getKeeperEstimationStateOverride({ client: account.client as Client<Transport, Chain | undefined>, module: keeper.module, safe: keeper.safe })
-      : undefined
+    const reader = account.client as Client<Transport, Chain | undefined>
+    const stateOverride = estimationOverride ? await getKeeperEstimationStateOverride({ client: reader, module: keeper.module, safe: keeper.safe }) : undefined
+    const marginBps = BigInt(parameters.callGasMarginBps ?? 2_500)
+    if (overrides.callGasLimit === undefined && marginBps > 0n) {
+      const [estimate, config] = await Promise.all([
+        getAction(
+          client,
+          estimateUserOperationGas,
+          "estimateUserOperationGas",
+        )({
+          account,
+          callData,
+          ...overrides,
+          ...(stateOverride ? { stateOverride } : {}),
+          ...(paymasterContext !== undefined ? { paymasterContext } : {}),
+        } as Parameters<typeof estimateUserOperationGas>[1]),
+        readContract(reader, { address: keeper.module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [keeper.safe] }),
+      ])
+      const margin = (estimate.callGasLimit * marginBps) / 10_000n
+      const padded = estimate.callGasLimit + (margin > minCallGasMargin ? margin : minCallGasMargin)
+      const cap = BigInt(config.maxCallGasLimit)
+      overrides.callGasLimit = padded <= cap ? padded : estimate.callGasLimit > cap ? estimate.callGasLimit : cap
+      overrides.verificationGasLimit ??= estimate.verificationGasLimit
+      overrides.preVerificationGas ??= estimate.preVerificationGas
+      if (estimate.paymasterVerificationGasLimit !== undefined) overrides.paymasterVerificationGasLimit ??= estimate.paymasterVerificationGasLimit
+      if (estimate.paymasterPostOpGasLimit !== undefined) overrides.paymasterPostOpGasLimit ??= estimate.paymasterPostOpGasLimit
+    }
     return await getAction(
       client,
       sendUserOperation,

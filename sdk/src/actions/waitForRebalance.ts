@@ -24,7 +24,13 @@ export async function waitForRebalance(
   const receipt = await getAction(client, waitForUserOperationReceipt, "waitForUserOperationReceipt")(parameters)
   if (receipt.success) return receipt
   const cause = new BaseError(`UserOperation ${parameters.hash} was included but its execution reverted.`, {
-    metaMessages: [`Revert data: ${receipt.reason ?? "none"}`, `Transaction: ${receipt.receipt.transactionHash}`],
+    metaMessages: [
+      `Revert data: ${receipt.reason ?? "none"}`,
+      `Transaction: ${receipt.receipt.transactionHash}`,
+      ...(!receipt.reason || receipt.reason === "0x"
+        ? ["Without revert data this is usually out of gas: the call gas limit was below what execution needed (see sendRebalance's callGasMarginBps)."]
+        : []),
+    ],
     name: "RebalanceRevertedError",
   })
   const decoded = receipt.reason ? decodeModuleError(receipt.reason as Hex) : undefined
