@@ -30,7 +30,13 @@ describe("keeper configuration", () => {
     const config = parseKeeperConfig(valid)
     expect(config.allowSelfPay).toBe(false)
     expect(config.deployment.entryPoint).toBe("0x0000000071727De22E5E9d8BAf0edAc6f37da032")
-    expect(config.safes[0]?.risk).toEqual({ tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" })
+    expect(config.safes[0]?.risk).toEqual({
+      tolerance: 0.01,
+      horizon: 86_400,
+      sigma: 0.8,
+      mode: "autopilot",
+      volatility: { estimator: "ewma", lambda: 0.94, minSamples: 10, floor: 0.05, maxIntervalSeconds: 3_600 },
+    })
   })
 
   test("names the offending field", () => {
@@ -39,6 +45,8 @@ describe("keeper configuration", () => {
     expect(fieldOf({ ...valid, safes: [{ address: valid.safes[0], risk: { tolerance: 2 } }] })).toBe("safes[0].risk.tolerance")
     expect(fieldOf({ ...valid, deployment: { leverageModule: valid.deployment.leverageModule } })).toBe("deployment.morphoBlueAdapter")
     expect(fieldOf({ ...valid, retry: { baseMs: -1 } })).toBe("retry.baseMs")
+    expect(fieldOf({ ...valid, risk: { volatility: { lambda: 1 } } })).toBe("risk.volatility.lambda")
+    expect(fieldOf({ ...valid, safes: [{ address: valid.safes[0], risk: { volatility: { estimator: "garch" } } }] })).toBe("safes[0].risk.volatility.estimator")
     expect(fieldOf({ ...valid, bundlerURL: "x" })).toBe("bundlerURL")
     const { keeperPrivateKey: _, ...withoutKey } = valid
     expect(fieldOf({ ...withoutKey, keeperPrivateKeyEnv: "KEY" })).toBe("keeperPrivateKeyEnv (KEY)")

@@ -63,3 +63,48 @@ export function demoProbes(getEnv: () => DemoEnv) {
 
   return { waitBlocks, healths, netValue, keeperOps }
 }
+
+/** A JSON-RPC request as a proxy sees it. */
+export type ProxiedRequest = { jsonrpc?: string; id?: unknown; method?: string; params?: unknown[] }
+/** What a proxy answers instead of the upstream (HTTP 200 unless `status`); undefined forwards the call unchanged. */
+export type ProxyIntercept = (request: ProxiedRequest, forward: () => Promise<string>) => Promise<{ body: string; status?: number } | undefined> | { body: string; status?: number } | undefined
+
+/**
+ * A loopback JSON-RPC proxy (node:http, 127.0.0.1, random port) in front of `target`: `state.intercept` may answer a
+ * call itself (errors, garbage) or forward it and alter the answer; batches are forwarded as they are.
+ */
+export async function startRpcProxy(target: string) {
+  const { createServer } = await import("node:http")
+  const state = { intercept: undefined as ProxyIntercept | undefined, intercepted: 0 }
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = []
+    for await (const chunk of req) chunks.push(chunk as Buffer)
+    const body = Buffer.concat(chunks).toString()
+    let request: ProxiedRequest | ProxiedRequest[] | undefined
+    try {
+      request = JSON.parse(body) as ProxiedRequest | ProxiedRequest[]
+    } catch {}
+    const forward = async () => (await fetch(target, { method: "POST", headers: { "content-type": "application/json" }, body })).text()
+    try {
+      const single = request && !Array.isArray(request) ? request : undefined
+      const reply = single && state.intercept ? await state.intercept(single, forward) : undefined
+      if (reply) state.intercepted += 1
+      res.writeHead(reply?.status ?? 200, { "content-type": "application/json" })
+      res.end(reply ? reply.body : await forward())
+    } catch {
+      if (!res.headersSent) res.writeHead(502)
+      res.end()
+    }
+  })
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done))
+  const { port } = server.address() as import("node:net").AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    state,
+    stop: () =>
+      new Promise<void>((done) => {
+        server.closeAllConnections()
+        server.close(() => done())
+      }),
+  }
+}

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs"
 import { type Address, type Hex, getAddress, isAddress, isHex, zeroAddress } from "viem"
 import type { LeverageDeployment } from "../../../sdk/src/constants/deployments.js"
 import { KeeperConfigError } from "./errors"
+import { type VolatilitySettings, defaultVolatilitySettings } from "./volatility"
 
 /** Off-chain risk settings of one Safe (the on-chain policy holds everything else). */
 export type KeeperRiskSettings = {
@@ -9,10 +10,12 @@ export type KeeperRiskSettings = {
   tolerance: number
   /** Horizon of that probability, seconds. */
   horizon: number
-  /** Annualised volatility of every collateral price. */
+  /** Annualised volatility of every collateral price: the prior (and floor until enough samples) of the live estimate. */
   sigma: number
   /** `autopilot` (risk target) or `threshold` (policy target on band exit). */
   mode: "autopilot" | "threshold"
+  /** Live volatility estimation from the observed oracle prices (EWMA). */
+  volatility: VolatilitySettings
 }
 
 export type KeeperSafeConfig = { address: Address; risk: KeeperRiskSettings }
@@ -48,7 +51,7 @@ export type KeeperConfig = {
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent"
 }
 
-const defaultRisk: KeeperRiskSettings = { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" }
+const defaultRisk: KeeperRiskSettings = { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot", volatility: defaultVolatilitySettings }
 
 type Obj = Record<string, unknown>
 
@@ -92,14 +95,31 @@ function reader(source: string | undefined) {
 function parseRisk(r: ReturnType<typeof reader>, value: unknown, path: string, base: KeeperRiskSettings): KeeperRiskSettings {
   if (value === undefined) return base
   const o = r.obj(value, path)
-  r.known(o, path, ["tolerance", "horizon", "sigma", "mode"])
+  r.known(o, path, ["tolerance", "horizon", "sigma", "mode", "volatility"])
   const mode = o.mode ?? base.mode
   if (mode !== "autopilot" && mode !== "threshold") r.fail(`${path}.mode`, 'must be "autopilot" or "threshold"')
+  let volatility = base.volatility
+  if (o.volatility !== undefined) {
+    const vp = `${path}.volatility`
+    const v = r.obj(o.volatility, vp)
+    r.known(v, vp, ["estimator", "lambda", "minSamples", "floor", "maxIntervalSeconds"])
+    const estimator = v.estimator ?? base.volatility.estimator
+    if (estimator !== "ewma" && estimator !== "fixed") r.fail(`${vp}.estimator`, 'must be "ewma" or "fixed"')
+    const b = base.volatility
+    volatility = {
+      estimator: estimator as VolatilitySettings["estimator"],
+      lambda: r.number(v, "lambda", `${vp}.lambda`, b.lambda, (n) => n > 0 && n < 1, "a number in (0, 1)"),
+      minSamples: r.number(v, "minSamples", `${vp}.minSamples`, b.minSamples, (n) => Number.isInteger(n) && n >= 0, "a non-negative integer"),
+      floor: r.number(v, "floor", `${vp}.floor`, b.floor, (n) => n >= 0, "a non-negative annualised volatility"),
+      maxIntervalSeconds: r.number(v, "maxIntervalSeconds", `${vp}.maxIntervalSeconds`, b.maxIntervalSeconds, (n) => n > 0, "a positive number of seconds"),
+    }
+  }
   return {
     tolerance: r.number(o, "tolerance", `${path}.tolerance`, base.tolerance, (n) => n > 0 && n < 1, "a number in (0, 1)"),
     horizon: r.number(o, "horizon", `${path}.horizon`, base.horizon, (n) => n > 0, "a positive number of seconds"),
     sigma: r.number(o, "sigma", `${path}.sigma`, base.sigma, (n) => n > 0, "a positive annualised volatility"),
     mode: mode as KeeperRiskSettings["mode"],
+    volatility,
   }
 }
 

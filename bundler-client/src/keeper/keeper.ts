@@ -7,6 +7,7 @@ import {
   type Hex,
   HttpRequestError,
   type PublicClient,
+  RpcRequestError,
   createPublicClient,
   defineChain,
   http,
@@ -24,13 +25,15 @@ import { getLeverageError } from "../../../sdk/src/errors/getLeverageError.js"
 import type { Plan as ChainPlan } from "../../../sdk/src/types/leverage.js"
 import { getKeeperEstimationStateOverride } from "../../../sdk/src/utils/estimation.js"
 import { encodeRebalanceCallData } from "../../../sdk/src/utils/plan.js"
+import { SECONDS_PER_YEAR } from "../risk/firstPassage"
 import { solveByLoanAsset } from "../solver/solver"
-import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverResult } from "../solver/types"
+import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types"
 import type { KeeperConfig, KeeperSafeConfig } from "./config"
 import { BundlerUnavailableError, SelfPayNotAllowedError } from "./errors"
 import { KeeperMetrics, serveMetrics } from "./metrics"
 import { type PortfolioSnapshot, readPortfolio, toChainPlan } from "./portfolio"
 import { KeeperStateStore, type PendingOperation } from "./stateFile"
+import { LiveVolatility, type VolatilityEstimate, applySigma } from "./volatility"
 
 /** What the keeper did, for the live table, tests and benchmarks (the logs carry the same). */
 export type KeeperEvent =
@@ -52,6 +55,13 @@ export type KeeperEvent =
       known: boolean
     }
   | { type: "resubmit"; safe: Address; block: bigint; userOpHash: Hex | undefined; reason: string }
+  /**
+   * The bundler answered a send with "this sender and nonce is already being processed" (AA25) or the answer was
+   * unusable after the request reached it: the operation may be in flight, so the keeper keeps tracking its nonce.
+   */
+  | { type: "tracking"; safe: Address; block: bigint; nonce: bigint; reason: "already-in-flight" | "ambiguous-answer"; message: string }
+  /** The chain head moved back (reorg); the keeper continues from the new head. */
+  | { type: "reorg"; from: bigint; to: bigint }
   | { type: "alert"; safe: Address; block: bigint; kind: "bundler-unavailable" | "paymaster-refused" | "send-failed" | "rpc-error"; message: string }
 
 export type KeeperOptions = {
@@ -72,6 +82,46 @@ type SafeRuntime = {
   backoffUntil: number
   triggerBlock: bigint | undefined
   triggerAt: number
+  /** Live volatility per sub-account id (lower case). */
+  volatility: Map<string, LiveVolatility>
+  /** Last estimate logged per sub-account, to log only meaningful changes. */
+  loggedSigma: Map<string, VolatilityEstimate>
+  lastSeen?: { block: bigint; timestamp: number } | undefined
+  blockSeconds?: number | undefined
+}
+
+/** Blocks between the solve and the plan's execution the band margin allows for, and its width in standard deviations. */
+export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25 }
+
+/**
+ * Autopilot aims at its risk health clipped into the band, often at a band edge; if the price moves before the
+ * operation is included, the module rejects a plan that now lands just outside (HealthOutOfBand). So the keeper
+ * solves against a band narrowed, on the edges the plan aims at, by the price move expected until inclusion:
+ * `m = deviations x sigma x sqrt(blocks x blockSeconds / year)` in log-health (at most `maxShareOfBand` of the band's
+ * log-width). A band edge is only moved towards the current health, so which sub-accounts are triggered (rule 1)
+ * does not change.
+ *
+ * @returns The input with narrowed `minHealth` / `maxHealth`; the on-chain policy is unchanged.
+ */
+export function withInclusionMargin(input: SolverInput, blockSeconds: number): SolverInput {
+  return {
+    ...input,
+    subAccounts: input.subAccounts.map((sub) => {
+      const { minHealth, maxHealth } = sub.policy
+      const s = sub.state
+      const h = s.debt > 0 ? (s.collateral * s.price * s.lltv) / s.debt : Number.POSITIVE_INFINITY
+      const m = Math.min(
+        INCLUSION_MARGIN.deviations * sub.risk.sigma * Math.sqrt((INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR),
+        INCLUSION_MARGIN.maxShareOfBand * Math.log(maxHealth / minHealth),
+      )
+      if (!(m > 0) || !Number.isFinite(h)) return sub
+      const target = sub.policy.targetHealth
+      const max = Math.max(target, h > maxHealth ? maxHealth * Math.exp(-m) : Math.max(h, maxHealth * Math.exp(-m)))
+      const min = Math.min(target, h < minHealth ? minHealth * Math.exp(m) : Math.min(h, minHealth * Math.exp(m)))
+      if (!(min < max)) return sub
+      return { ...sub, policy: { ...sub.policy, minHealth: min, maxHealth: max } }
+    }),
+  }
 }
 
 const userOperationEvent = entryPoint07Abi.find((x) => x.type === "event" && x.name === "UserOperationEvent")
@@ -89,6 +139,23 @@ function causes(error: unknown): Error[] {
 
 function isPaymasterRefusal(error: unknown): boolean {
   return causes(error).some((e) => e.name === "PaymasterRefusedError" || /refused to sponsor|paymaster refused/i.test(e.message))
+}
+
+/** The bundler says an operation of this sender and nonce is already in its mempool or being bundled. */
+function isAlreadyInFlight(error: unknown): boolean {
+  return causes(error).some((e) => /AA25|already being processed|already present in mempool|already known|replacement (transaction )?underpriced/i.test(e.message))
+}
+
+/** Nothing reached the server (connection refused, unknown host). */
+function isConnectionRefused(error: unknown): boolean {
+  return causes(error).some((e) => /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH/i.test(`${e.message} ${(e as { code?: unknown }).code ?? ""}`))
+}
+
+/** The bundler answered eth_sendUserOperation with something that is not a UserOperation hash. */
+class InvalidBundlerAnswerError extends BaseError {
+  constructor(answer: unknown) {
+    super(`The bundler answered eth_sendUserOperation with ${JSON.stringify(answer)?.slice(0, 80) ?? String(answer)}, not a 32-byte hash.`, { name: "InvalidBundlerAnswerError" })
+  }
 }
 
 function isUnreachable(error: unknown): boolean {
@@ -136,9 +203,23 @@ export class Keeper {
     this.store = new KeeperStateStore(config.stateFile)
     this.keeperKey = privateKeyToAccount(config.keeperPrivateKey)
     this.safes = new Map(
-      config.safes.map((s) => [s.address, { config: s, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0 }]),
+      config.safes.map((s) => [
+        s.address,
+        { config: s, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), loggedSigma: new Map() },
+      ]),
     )
+    // Counters start at zero so a scrape before the first event already shows every series.
+    for (const safe of this.safes.keys()) {
+      for (const result of ["success", "reverted"]) this.metrics.inc("levpilot_rebalances_total", "Keeper operations included, by outcome.", { safe, result }, 0)
+      for (const kind of ["bundler-unavailable", "paymaster-refused", "send-failed", "rpc-error"])
+        this.metrics.inc("levpilot_failures_total", "Keeper failures by kind.", { safe, kind }, 0)
+    }
+    this.metrics.declare("levpilot_reaction_latency_blocks", "Blocks from the first out-of-band observation to inclusion.", "summary")
+    this.metrics.declare("levpilot_reaction_latency_ms", "Milliseconds from the first out-of-band observation to inclusion seen.", "summary")
   }
+
+  /** Eth_sendUserOperation requests dispatched to the bundler, by lower-case sender (an answer may be lost after it). */
+  private readonly dispatched = new Set<string>()
 
   /** URL of the Prometheus endpoint, when serving. */
   get metricsUrl(): string | undefined {
@@ -174,7 +255,15 @@ export class Keeper {
       }
     }
     this.estimateFees = estimateFeesPerGas
-    const base = { client: this.publicClient, transport: http(this.config.bundlerUrl, { retryCount: 0, timeout: 10_000 }), userOperation: { estimateFeesPerGas } }
+    const onFetchRequest = (_request: Request, init: RequestInit) => {
+      if (typeof init.body !== "string" || !init.body.includes("eth_sendUserOperation")) return
+      try {
+        const body = JSON.parse(init.body) as { method?: string; params?: [{ sender?: string }] } | { method?: string; params?: [{ sender?: string }] }[]
+        for (const r of Array.isArray(body) ? body : [body])
+          if (r.method === "eth_sendUserOperation" && typeof r.params?.[0]?.sender === "string") this.dispatched.add(r.params[0].sender.toLowerCase())
+      } catch {}
+    }
+    const base = { client: this.publicClient, transport: http(this.config.bundlerUrl, { retryCount: 0, timeout: 10_000, onFetchRequest }), userOperation: { estimateFeesPerGas } }
     this.bundler = createBundlerClient(base)
     if (this.config.paymasterUrl)
       this.sponsoredBundler = createBundlerClient({
@@ -211,7 +300,14 @@ export class Keeper {
     while (this.running) {
       try {
         const block = await this.client().getBlockNumber({ cacheTime: 0 })
-        if (block > this.lastBlock) {
+        if (block !== this.lastBlock) {
+          if (block < this.lastBlock) {
+            // A reorg (or a node restarted on an older state): continue from the new head instead of waiting for the
+            // height to pass the old one. Pending operations are re-checked against the new chain by nonce.
+            this.metrics.inc("levpilot_reorgs_total", "Times the chain head moved back.")
+            this.logger.warn({ from: Number(this.lastBlock), to: Number(block) }, "chain head moved back (reorg); continuing from the new head")
+            this.emit({ type: "reorg", from: this.lastBlock, to: block })
+          }
           this.lastBlock = block
           this.metrics.set("levpilot_block_number", "Latest block the keeper processed.", {}, Number(block))
           for (const safe of this.safes.keys()) {
@@ -270,13 +366,8 @@ export class Keeper {
         if (verdict !== "resubmit") return
         replace = pending
       }
-      const costs = {
-        gasPrice: (this.config.costs.gasPriceGwei * 1e-9 * this.config.costs.nativePrice),
-        gasPerAction: DEFAULT_GAS_PER_ACTION,
-        baseGas: 150_000,
-        boostEdgeBps: 20,
-      }
-      const snapshot = await readPortfolio(this.client(), { safe, deployment: this.config.deployment, risk: rt.config.risk, costs })
+      const costs = keeperCosts(this.config)
+      const snapshot = this.withLiveVolatility(rt, await readPortfolio(this.client(), { safe, deployment: this.config.deployment, risk: rt.config.risk, costs }))
       for (const s of snapshot.chain) {
         const labels = { safe, sub_account: s.subAccount }
         this.metrics.set("levpilot_health", "Health of each sub-account (collateral value x LLTV / debt).", labels, s.debt === 0n ? Number.POSITIVE_INFINITY : Number(s.health) / 1e18)
@@ -306,7 +397,7 @@ export class Keeper {
         this.emit({ type: "plan", safe, block, plan: chainPlan, dryRun: true })
         return
       }
-      await this.send(rt, snapshot.blockNumber, chainPlan, replace)
+      await this.send(rt, snapshot.blockNumber, chainPlan, replace, plan)
     } catch (error) {
       const kind = isUnreachable(error) ? "rpc-error" : "send-failed"
       this.alert(safe, block, kind, error)
@@ -316,11 +407,64 @@ export class Keeper {
     }
   }
 
+  /**
+   * Feeds every sub-account's oracle price into its live volatility estimate and gives the solver the estimate instead
+   * of the configured sigma (which is the prior, and the floor until `risk.volatility.minSamples` updates were seen).
+   *
+   * @returns The snapshot with `input.subAccounts[].risk.sigma` replaced.
+   */
+  private withLiveVolatility(rt: SafeRuntime, snapshot: PortfolioSnapshot): PortfolioSnapshot {
+    const safe = rt.config.address
+    const { sigma: prior, volatility: settings } = rt.config.risk
+    const estimates = new Map<string, VolatilityEstimate>()
+    for (const sub of snapshot.input.subAccounts) {
+      const id = sub.state.id
+      let estimator = rt.volatility.get(id)
+      if (!estimator) {
+        estimator = new LiveVolatility(prior, settings)
+        rt.volatility.set(id, estimator)
+      }
+      const sampled = estimator.observe(snapshot.timestamp, sub.state.price)
+      const estimate = estimator.estimate()
+      estimates.set(id, estimate)
+      const labels = { safe, sub_account: id }
+      this.metrics.set("levpilot_sigma", "Annualised volatility the solver uses per sub-account (live EWMA estimate, prior or floor).", labels, estimate.sigma)
+      this.metrics.set("levpilot_sigma_ewma", "Raw EWMA volatility estimate per sub-account (annualised).", labels, estimate.ewma)
+      this.metrics.set("levpilot_sigma_samples", "Oracle updates observed per sub-account.", labels, estimate.samples)
+      if (!sampled) continue
+      const last = rt.loggedSigma.get(id)
+      const moved = !last || last.source !== estimate.source || Math.abs(estimate.sigma / last.sigma - 1) > 0.25
+      this.logger[moved ? "info" : "debug"](
+        { safe, subAccount: id, sigma: Number(estimate.sigma.toPrecision(4)), ewma: Number(estimate.ewma.toPrecision(4)), samples: estimate.samples, source: estimate.source, prior, price: sub.state.price },
+        "volatility estimate",
+      )
+      if (moved) rt.loggedSigma.set(id, estimate)
+    }
+    const input = applySigma(snapshot.input, (id) => estimates.get(id)?.sigma)
+    // Seconds per block, from consecutive observations (12 s until known).
+    if (rt.lastSeen && snapshot.blockNumber > rt.lastSeen.block && snapshot.timestamp > rt.lastSeen.timestamp)
+      rt.blockSeconds = (snapshot.timestamp - rt.lastSeen.timestamp) / Number(snapshot.blockNumber - rt.lastSeen.block)
+    rt.lastSeen = { block: snapshot.blockNumber, timestamp: snapshot.timestamp }
+    return { ...snapshot, input: input.mode === "threshold" ? input : withInclusionMargin(input, rt.blockSeconds ?? 12) }
+  }
+
+  /** The volatility each sub-account of a Safe is solved with now (tests, status). */
+  volatility(safe: Address): Record<string, VolatilityEstimate> {
+    const out: Record<string, VolatilityEstimate> = {}
+    for (const [id, v] of this.safes.get(safe)?.volatility ?? []) out[id] = v.estimate()
+    return out
+  }
+
   /** Checks the chain for the in-flight operation: included (by hash or by nonce), still waiting, or due for resubmission. */
   private async track(rt: SafeRuntime, pending: PendingOperation, block: bigint): Promise<"included" | "waiting" | "resubmit"> {
     const safe = rt.config.address
     const client = this.client()
     const nonce = BigInt(pending.nonce)
+    if (BigInt(pending.sentBlock) > block) {
+      // The block it was sent at is no longer on the chain (reorg): count the waiting time from the new head.
+      pending = { ...pending, sentBlock: block.toString() }
+      this.store.setPending(safe, pending)
+    }
     const fromBlock = BigInt(pending.sentBlock)
     const logs = await client.getLogs({
       address: this.config.deployment.entryPoint,
@@ -337,8 +481,9 @@ export class Keeper {
         this.store.setPending(safe, undefined)
         return "included"
       }
-      if (block - fromBlock >= BigInt(this.config.resubmitAfterBlocks)) {
-        const reason = `not included after ${block - fromBlock} blocks`
+      const waitFrom = pending.waitFromBlock !== undefined && BigInt(pending.waitFromBlock) <= block ? BigInt(pending.waitFromBlock) : fromBlock
+      if (block - waitFrom >= BigInt(this.config.resubmitAfterBlocks)) {
+        const reason = `not included after ${block - waitFrom} blocks`
         this.metrics.inc("levpilot_resubmissions_total", "Operations resubmitted (dropped or underpriced).", { safe })
         this.logger.warn({ safe, userOpHash: pending.userOpHash, nonce: pending.nonce, attempts: pending.attempts }, `operation ${reason}; resubmitting with the same nonce`)
         this.emit({ type: "resubmit", safe, block, userOpHash: pending.userOpHash, reason })
@@ -407,7 +552,7 @@ export class Keeper {
     }
   }
 
-  private async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined): Promise<void> {
+  private async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined, solverPlan?: Plan): Promise<void> {
     const safe = rt.config.address
     const client = this.client()
     const account = await this.keeperAccount(rt)
@@ -438,7 +583,8 @@ export class Keeper {
     }
     const submit = async (bundler: BundlerClient, sponsored: boolean) => {
       this.store.setPending(safe, { ...intent, sponsored })
-      return bundler.sendUserOperation({
+      this.dispatched.delete(safe.toLowerCase())
+      const hash: unknown = await bundler.sendUserOperation({
         account,
         callData,
         nonce,
@@ -447,6 +593,8 @@ export class Keeper {
         maxFeePerGas: fees.maxFeePerGas,
         maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
       } as Parameters<BundlerClient["sendUserOperation"]>[0])
+      if (typeof hash !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(hash)) throw new InvalidBundlerAnswerError(hash)
+      return hash as Hex
     }
     let userOpHash: Hex
     let sponsored = this.sponsoredBundler !== undefined
@@ -467,6 +615,30 @@ export class Keeper {
         userOpHash = await submit(this.bundler as BundlerClient, false)
       }
     } catch (error) {
+      if (isAlreadyInFlight(error)) {
+        // AA25 "same sender and nonce already being processed" (or already in the mempool): an operation at this nonce
+        // is in flight, e.g. the one a resend was meant to replace. Not a failure: keep tracking the nonce (its log
+        // search from the original block), and wait `resubmitAfterBlocks` from now before trying again.
+        const kept: PendingOperation = replace
+          ? { ...replace, attempts: attempt, waitFromBlock: block.toString() }
+          : { ...intent, sponsored, waitFromBlock: block.toString() }
+        this.store.setPending(safe, kept)
+        this.metrics.inc("levpilot_already_in_flight_total", "Sends the bundler answered with an operation already in flight at that nonce (tracked, not failed).", { safe })
+        this.logger.info({ safe, nonce: nonce.toString(), attempt, userOpHash: kept.userOpHash, err: shortMessage(error) }, "the bundler already has an operation at this nonce; tracking it")
+        this.emit({ type: "tracking", safe, block, nonce, reason: "already-in-flight", message: shortMessage(error) })
+        return
+      }
+      const dispatched = this.dispatched.has(safe.toLowerCase())
+      if (dispatched && !isConnectionRefused(error) && !causes(error).some((e) => e instanceof RpcRequestError)) {
+        // The request reached the bundler but the answer is unusable (not JSON, cut off, wrong shape, timeout): the
+        // operation may be in its mempool. Keep the intent (no hash) and let the chain decide: `track` finds it by
+        // nonce, or resubmits the same nonce after `resubmitAfterBlocks`.
+        this.store.setPending(safe, { ...intent, sponsored })
+        this.alert(safe, block, "send-failed", error)
+        this.logger.warn({ safe, nonce: nonce.toString(), attempt }, "unusable answer to eth_sendUserOperation; keeping the intent and tracking the nonce on chain")
+        this.emit({ type: "tracking", safe, block, nonce, reason: "ambiguous-answer", message: shortMessage(error) })
+        return
+      }
       this.store.setPending(safe, replace && !isUnreachable(error) ? undefined : replace)
       if (error instanceof SelfPayNotAllowedError) {
         this.alert(safe, block, "paymaster-refused", error)
@@ -486,7 +658,8 @@ export class Keeper {
     this.store.setPending(safe, { ...intent, userOpHash, sponsored })
     rt.failures = 0
     this.metrics.inc("levpilot_userops_sent_total", "Keeper UserOperations accepted by the bundler.", { safe, paid_by: sponsored ? "paymaster" : "safe" })
-    this.logger.info({ safe, userOpHash, nonce: nonce.toString(), sponsored, attempt, block: Number(block), actions: plan.actions.length }, "rebalance sent")
+    const sigma = solverPlan ? Object.fromEntries([...rt.volatility].filter(([id]) => solverPlan.subAccounts.includes(id)).map(([id, v]) => [id, Number(v.estimate().sigma.toPrecision(4))])) : undefined
+    this.logger.info({ safe, userOpHash, nonce: nonce.toString(), sponsored, attempt, block: Number(block), actions: plan.actions.length, sigma }, "rebalance sent")
     this.emit({ type: "sent", safe, block, userOpHash, nonce, sponsored, attempt, plan })
   }
 
@@ -497,10 +670,47 @@ export class Keeper {
     await Promise.all([...this.safes.keys()].map((safe) => this.processSafe(safe, block)))
   }
 
+  /**
+   * Follows the operations in flight after {@link runOnce} (`--once`): on every new block each Safe with a pending
+   * operation is tracked (and resubmitted when due) until none is left or `timeoutMs` has passed.
+   *
+   * @returns The Safes whose operation is still pending at the timeout (empty when everything landed).
+   */
+  async settle(timeoutMs: number): Promise<Address[]> {
+    const until = Date.now() + timeoutMs
+    let last = this.lastBlock
+    for (;;) {
+      const pending = [...this.safes.keys()].filter((safe) => this.store.pending(safe) !== undefined)
+      if (pending.length === 0 || Date.now() >= until) return pending
+      await new Promise((resolve) => setTimeout(resolve, this.config.pollIntervalMs))
+      let block: bigint
+      try {
+        block = await this.client().getBlockNumber({ cacheTime: 0 })
+      } catch (error) {
+        this.metrics.inc("levpilot_rpc_errors_total", "RPC errors while polling blocks.")
+        this.logger.warn({ err: shortMessage(error) }, "RPC error while polling for blocks; retrying")
+        continue
+      }
+      if (block === last) continue
+      last = block
+      this.lastBlock = block
+      await Promise.all(pending.map((safe) => this.processSafe(safe, block)))
+    }
+  }
+
   /** The persisted in-flight operation of a Safe (tests, status). */
   pending(safe: Address): PendingOperation | undefined {
     return this.store.pending(safe)
   }
+}
+
+/**
+ * The solver's cost model the keeper uses: the configured gas price and native token price.
+ *
+ * @returns The cost model.
+ */
+export function keeperCosts(config: Pick<KeeperConfig, "costs">): SolverInput["costs"] {
+  return { gasPrice: config.costs.gasPriceGwei * 1e-9 * config.costs.nativePrice, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 150_000, boostEdgeBps: 20 }
 }
 
 /**

@@ -28,6 +28,11 @@ export class KeeperMetrics {
     return s
   }
 
+  /** Registers a series without a value (a summary then renders `_sum 0` and `_count 0`). */
+  declare(name: string, help: string, type: Series["type"]): void {
+    this.get(name, help, type)
+  }
+
   inc(name: string, help: string, labels: Labels = {}, by = 1): void {
     const s = this.get(name, help, "counter")
     const key = labelKey(labels)

@@ -8,8 +8,10 @@ export type PendingOperation = {
   userOpHash: Hex | undefined
   /** EntryPoint nonce (key and sequence) the operation uses. */
   nonce: string
-  /** Block the operation was sent at. */
+  /** Block the operation was sent at (its UserOperationEvent is searched from there). */
   sentBlock: string
+  /** Block the resubmission timer counts from, when later than `sentBlock` (the bundler said the nonce is in flight). */
+  waitFromBlock?: string | undefined
   /** Wall-clock ms of the send. */
   sentAt: number
   /** Fees it was signed with (wei), for a replacement's bump. */

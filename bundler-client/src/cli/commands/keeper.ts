@@ -5,7 +5,7 @@ import type { Command } from "../command"
 import { readKeeperConfig } from "../../keeper/config"
 import { Keeper } from "../../keeper/keeper"
 
-const HELP = `Usage: levpilot keeper --config <file.json> [--dry-run] [--once]
+const HELP = `Usage: levpilot keeper --config <file.json> [--dry-run] [--once [--timeout <seconds>]]
 
 Watches new blocks (and so oracle updates), solves every configured Safe, sends each plan as a keeper
 UserOperation (executeRebalance) through the bundler, sponsored by the ERC-7677 paymaster, and tracks
@@ -14,8 +14,13 @@ http://<metricsHost>:<metricsPort>/metrics. Stops cleanly on Ctrl-C / SIGTERM.
 
 Options:
   --config <file>   Keeper configuration (JSON), fields below. Errors name the field.
-  --dry-run         Print each plan (JSON line) instead of sending it.
-  --once            One pass over the Safes at the latest block, then exit.
+  --dry-run         Print each plan (JSON line {"safe","block","plan"}) instead of sending it; nothing
+                    is signed or sent. With --once a Safe without a plan prints "plan": null and the
+                    solver's reasons.
+  --once            One pass over the Safes at the latest block; without --dry-run, wait until every
+                    operation sent is included (resubmitting when due), then exit: 0 when every Safe
+                    needed nothing or its operation was included and succeeded, 1 otherwise.
+  --timeout <s>     With --once, how long to wait for inclusion (default 120 s).
   -h, --help        Show this help.
 
 Configuration fields:
@@ -25,7 +30,12 @@ Configuration fields:
   keeperPrivateKeyEnv         the name of an environment variable holding it
   deployment                  { entryPoint?, leverageModule, morphoBlueAdapter, multicall3? }
   safes                       [ "0xSafe" | { address, risk? } ]
-  risk                        { tolerance 0.01, horizon 86400 s, sigma 0.8, mode "autopilot"|"threshold" }
+  risk                        { tolerance 0.01, horizon 86400 s, sigma 0.8, mode "autopilot"|"threshold",
+                                volatility { estimator "ewma"|"fixed", lambda 0.94, minSamples 10,
+                                             floor 0.05, maxIntervalSeconds 3600 } }
+                              sigma is the prior of the live EWMA volatility estimate from the oracle
+                              prices the keeper observes (and its floor until minSamples updates);
+                              safes[i].risk overrides any of these per Safe
   allowSelfPay                false: when the paymaster refuses, alert instead of letting the Safe pay
                               (never when the Safe requires a paymaster on chain)
   pollIntervalMs 250, resubmitAfterBlocks 4, feeBumpPercent 20, retry { baseMs 250, maxMs 8000 }
@@ -41,29 +51,76 @@ export const keeperCommand: Command = {
   summary: "Run the keeper against any RPC, bundler and paymaster (--config <file>)",
   help: HELP,
   async run(argv, io) {
-    let values: { config?: string | undefined; "dry-run"?: boolean | undefined; once?: boolean | undefined }
+    let values: { config?: string | undefined; "dry-run"?: boolean | undefined; once?: boolean | undefined; timeout?: string | undefined }
+    let positionals: string[]
     try {
-      ;({ values } = parseArgs({ args: argv, options: { config: { type: "string" }, "dry-run": { type: "boolean" }, once: { type: "boolean" } }, strict: true }))
+      ;({ values, positionals } = parseArgs({
+        args: argv,
+        options: { config: { type: "string" }, "dry-run": { type: "boolean" }, once: { type: "boolean" }, timeout: { type: "string" } },
+        strict: true,
+        allowPositionals: true,
+      }))
     } catch (error) {
       throw new CliUsageError("keeper", (error as Error).message)
     }
+    if (positionals.length > 0) throw new CliUsageError("keeper", `unexpected argument "${positionals[0]}"`)
     if (!values.config) throw new CliUsageError("keeper", "--config <file.json> is required")
+    let timeoutMs = 120_000
+    if (values.timeout !== undefined) {
+      const seconds = Number(values.timeout)
+      if (!values.once) throw new CliUsageError("keeper", "--timeout only applies with --once")
+      if (!(Number.isFinite(seconds) && seconds > 0)) throw new CliUsageError("keeper", `--timeout must be a positive number of seconds, got "${values.timeout}"`)
+      timeoutMs = seconds * 1_000
+    }
     const config = readKeeperConfig(values.config)
     const logger: Logger = pino({ level: config.logLevel, base: { service: "levpilot-keeper" } })
     const dryRun = values["dry-run"] === true
+    const once = values.once === true
+    const json = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v))
+    const outcome = new Map<string, { alerts: string[]; included: boolean | undefined }>()
+    const of = (safe: string) => {
+      let o = outcome.get(safe)
+      if (!o) {
+        o = { alerts: [], included: undefined }
+        outcome.set(safe, o)
+      }
+      return o
+    }
     const keeper = new Keeper(config, {
       logger,
       dryRun,
       onEvent: (event) => {
-        if (event.type === "plan")
-          io.out(`${JSON.stringify({ safe: event.safe, block: Number(event.block), plan: event.plan }, (_, v) => (typeof v === "bigint" ? v.toString() : v))}\n`)
+        if (event.type === "plan") io.out(`${json({ safe: event.safe, block: Number(event.block), plan: event.plan })}\n`)
+        else if (event.type === "observed" && dryRun && once && !event.result?.plan)
+          io.out(`${json({ safe: event.safe, block: Number(event.block), plan: null, reasons: event.result?.outcomes.map((o) => o.reason) ?? [] })}\n`)
+        else if (event.type === "alert") of(event.safe).alerts.push(`${event.kind}: ${event.message}`)
+        else if (event.type === "included") of(event.safe).included = event.success && (of(event.safe).included ?? true)
       },
     })
-    if (values.once) {
+    if (once) {
       await keeper.init()
-      await keeper.runOnce()
-      await keeper.stop()
-      return 0
+      let left: string[] = []
+      try {
+        await keeper.runOnce()
+        if (!dryRun) left = await keeper.settle(timeoutMs)
+      } finally {
+        await keeper.stop()
+      }
+      let code = 0
+      for (const safe of left) {
+        io.err(`levpilot keeper: the operation of Safe ${safe} was not included within ${timeoutMs / 1_000} s (still tracked in the stateFile)\n`)
+        code = 1
+      }
+      for (const [safe, o] of outcome) {
+        if (o.included === false) {
+          io.err(`levpilot keeper: the operation of Safe ${safe} was included but reverted\n`)
+          code = 1
+        } else if (o.included === undefined && o.alerts.length > 0 && !left.includes(safe)) {
+          io.err(`levpilot keeper: Safe ${safe}: ${o.alerts.join("; ")}\n`)
+          code = 1
+        }
+      }
+      return code
     }
     await keeper.start()
     await new Promise<void>((resolve) => {
