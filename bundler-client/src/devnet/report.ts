@@ -110,8 +110,8 @@ ${svgLineChart({ title: "Health over time (dashed: unmanaged twin; line ends at 
 ${svgLineChart({ title: "Effective leverage over time", lines: series("leverage"), yMin: 1, yMax: levMax, markers })}
 ${svgLineChart({ title: "Oracle prices (relative to start)", lines: priceLines, yMin: 0.4, yMax: 1.2 })}
 <h2>Rebalances</h2>
-<table><tr><th>block</th><th>actions</th><th>gas</th><th>paid by</th><th>latency (blocks)</th></tr>
-${run.rebalances.map((r) => row([r.block, r.actions.join("; "), r.gasUsed, r.paymaster ?? "Safe", r.latencyBlocks])).join("\n")}
+<table><tr><th>block</th><th>actions</th><th>gas</th><th>paid by</th><th>latency (blocks)</th><th>outcome</th></tr>
+${run.rebalances.map((r) => row([r.block, r.actions.join("; "), r.gasUsed, r.paymaster ?? "Safe", r.latencyBlocks, r.success ? "executed" : `reverted: ${r.revert ?? "unknown"}`])).join("\n")}
 </table>
 <h2>Liquidations</h2>
 <table><tr><th>block</th><th>Safe</th><th>market</th><th>health before</th><th>seized</th><th>bad debt</th></tr>

@@ -30,6 +30,8 @@ export type RebalanceRecord = {
   step: number
   userOpHash: string
   success: boolean
+  /** The decoded revert of a reverted rebalance, e.g. "NoTrigger()" when the price recovered before inclusion. */
+  revert?: string | undefined
   gasUsed: number
   paymaster: string | undefined
   latencyBlocks: number
@@ -131,6 +133,7 @@ export async function runDemo(parameters: RunDemoParameters): Promise<DemoRun> {
         latencyBlocks: event.latencyBlocks,
         latencyMs: event.latencyMs,
         actions: sentPlans.get(event.userOpHash) ?? [],
+        ...(event.revert ? { revert: event.revert } : {}),
       })
     parameters.onEvent?.(event)
   }

@@ -8,7 +8,7 @@ export type DemoSummary = {
   durationMs: number
   managed: { minHealth: number; liquidations: number; healthyAtEnd: boolean; finalEquity: number }
   twin: { minHealth: number; liquidations: number; liquidated: boolean; finalEquity: number }
-  rebalances: { count: number; failed: number; sponsored: number; gasUsed: number; medianLatencyBlocks: number | undefined; p95LatencyBlocks: number | undefined; medianLatencyMs: number | undefined }
+  rebalances: { count: number; failed: number; reverts: Record<string, number>; sponsored: number; gasUsed: number; medianLatencyBlocks: number | undefined; p95LatencyBlocks: number | undefined; medianLatencyMs: number | undefined }
   alerts: number
   /**
    * Per market, the AdaptiveCurveIrm's borrow APR (0.04 = 4%) at the first step, at the step with the lowest price (the
@@ -61,6 +61,11 @@ export function summarizeDemo(run: DemoRun): DemoSummary {
     rebalances: {
       count: run.rebalances.length,
       failed: run.rebalances.filter((r) => !r.success).length,
+      reverts: run.rebalances.filter((r) => !r.success).reduce<Record<string, number>>((a, r) => {
+        const key = r.revert ?? "unknown"
+        a[key] = (a[key] ?? 0) + 1
+        return a
+      }, {}),
       sponsored: run.rebalances.filter((r) => r.paymaster !== undefined).length,
       gasUsed: run.rebalances.reduce((a, r) => a + r.gasUsed, 0),
       medianLatencyBlocks: quantile(latencies, 0.5),
@@ -106,12 +111,31 @@ export function formatSummary(s: DemoSummary): string {
     `Summary: ${s.scenario}, ${s.blocks} blocks in ${(s.durationMs / 1000).toFixed(1)} s`,
     `  managed Safe: min health ${h(s.managed.minHealth)}, liquidations ${s.managed.liquidations}, position equity ${money(s.managed.finalEquity)} USDC`,
     `  unmanaged twin: min health ${h(s.twin.minHealth)}, liquidations ${s.twin.liquidations}, position equity ${money(s.twin.finalEquity)} USDC`,
-    `  rebalances: ${s.rebalances.count} (${s.rebalances.failed} reverted, ${s.rebalances.sponsored} paid by the paymaster), gas ${money(s.rebalances.gasUsed)}, ` +
+    `  rebalances: ${s.rebalances.count} (${s.rebalances.failed} reverted${revertText(s.rebalances.reverts)}, ${s.rebalances.sponsored} paid by the paymaster), gas ${money(s.rebalances.gasUsed)}, ` +
       `latency median ${s.rebalances.medianLatencyBlocks ?? "-"} blocks / ${s.rebalances.medianLatencyMs ?? "-"} ms, p95 ${s.rebalances.p95LatencyBlocks ?? "-"} blocks`,
     `  alerts: ${s.alerts}`,
     `  borrow APR (AdaptiveCurveIrm) at start / crash low / end: ` +
       demoAssets.map((a) => `${a} ${percent(s.markets[a].aprStart)} / ${percent(s.markets[a].aprAtLow)} / ${percent(s.markets[a].aprEnd)} (utilisation ${percent(s.markets[a].utilizationEnd)})`).join(", "),
-    s.ok ? "  RESULT: the managed Safe stayed healthy; the unmanaged twin was liquidated." : "  RESULT: not the expected outcome (see above).",
+    s.ok ? "  RESULT: the managed Safe stayed healthy; the unmanaged twin was liquidated." : `  RESULT: not the expected outcome: ${missed(s).join("; ")}.`,
     "",
   ].join("\n")
+}
+
+/** Reverts by reason, e.g. ": NoTrigger() x1 (the price recovered before inclusion)". */
+function revertText(reverts: Record<string, number>): string {
+  const entries = Object.entries(reverts)
+  if (entries.length === 0) return ""
+  const why: Record<string, string> = {
+    "NoTrigger()": "the price recovered before inclusion; the module refuses a rebalance that is no longer needed",
+  }
+  return `: ${entries.map(([reason, n]) => `${reason} x${n}${why[reason] ? ` (${why[reason]})` : ""}`).join(", ")}`
+}
+
+/** Which expectations of the demo were not met. */
+function missed(s: DemoSummary): string[] {
+  const out: string[] = []
+  if (s.managed.liquidations > 0) out.push(`the managed Safe was liquidated ${s.managed.liquidations} time(s)`)
+  if (!s.managed.healthyAtEnd) out.push("the managed Safe ended below health 1")
+  if (!s.twin.liquidated) out.push("the unmanaged twin was never liquidated (the prices may not fall far enough)")
+  return out
 }

@@ -14,7 +14,7 @@ const fmt = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : "-")
 export function renderTable(sample: StepSample, run: DemoRun, total: number): string {
   const lines: string[] = []
   lines.push(`levpilot start: ${run.scenario}`)
-  lines.push(`step ${sample.step + 1}/${total}  block ${sample.block}  t=${(sample.timeMs / 1000).toFixed(1)}s  ` + demoAssets.map((a) => `${a} ${sample.prices[a].toFixed(0)} (borrow APR ${(sample.markets[a].borrowApr * 100).toFixed(2)}%)`).join("  "))
+  lines.push(`${sample.step >= total ? "settling" : `step ${sample.step + 1}/${total}`}  block ${sample.block}  t=${(sample.timeMs / 1000).toFixed(1)}s  ` + demoAssets.map((a) => `${a} ${sample.prices[a].toFixed(0)} (borrow APR ${(sample.markets[a].borrowApr * 100).toFixed(2)}%)`).join("  "))
   lines.push("")
   lines.push(`${pad("Safe", 9)} ${pad("market", 6)} ${lpad("health", 8)} ${lpad("leverage", 9)} ${lpad("collateral", 11)} ${lpad("debt USDC", 11)}  state`)
   for (const label of ["managed", "twin"] as DemoSafe["label"][])

@@ -12,6 +12,7 @@ import {
   defineChain,
   http,
   isAddressEqual,
+  parseEventLogs,
   zeroAddress,
 } from "viem"
 import { type BundlerClient, createBundlerClient, createPaymasterClient, entryPoint07Abi } from "viem/account-abstraction"
@@ -21,7 +22,7 @@ import { type ToKeeperAccountReturnType, toKeeperAccount } from "../../../sdk/sr
 import { validateRebalance } from "../../../sdk/src/actions/validateRebalance.js"
 import type { LeverageDeployments } from "../../../sdk/src/constants/deployments.js"
 import { keeperNonceKey } from "../../../sdk/src/constants/keeper.js"
-import { getLeverageError } from "../../../sdk/src/errors/getLeverageError.js"
+import { decodeModuleError, getLeverageError } from "../../../sdk/src/errors/getLeverageError.js"
 import type { Plan as ChainPlan } from "../../../sdk/src/types/leverage.js"
 import { getKeeperEstimationStateOverride } from "../../../sdk/src/utils/estimation.js"
 import { encodeRebalanceCallData } from "../../../sdk/src/utils/plan.js"
@@ -53,6 +54,8 @@ export type KeeperEvent =
       latencyMs: number
       /** Whether this keeper sent the included operation (false: an earlier instance's or unknown hash). */
       known: boolean
+      /** Why a reverted operation reverted (the module's error, decoded), when known. */
+      revert?: string | undefined
     }
   | { type: "resubmit"; safe: Address; block: bigint; userOpHash: Hex | undefined; reason: string }
   /**
@@ -456,6 +459,27 @@ export class Keeper {
   }
 
   /** Checks the chain for the in-flight operation: included (by hash or by nonce), still waiting, or due for resubmission. */
+  /**
+   * Why an included operation reverted: the EntryPoint's `UserOperationRevertReason` in the same transaction, decoded
+   * into the module's error when it is one. No event (and no data) usually means the call ran out of gas.
+   */
+  private async revertReason(transactionHash: Hex | null, userOpHash: Hex): Promise<{ error: string; data: Hex } | undefined> {
+    if (!transactionHash) return undefined
+    try {
+      const receipt = await this.client().getTransactionReceipt({ hash: transactionHash })
+      const [event] = parseEventLogs({ abi: entryPoint07Abi, eventName: "UserOperationRevertReason", logs: receipt.logs }).filter(
+        (l) => l.args.userOpHash === userOpHash,
+      )
+      const data = (event?.args.revertReason ?? "0x") as Hex
+      if (data === "0x") return { error: "no revert data (out of gas?)", data }
+      const decoded = decodeModuleError(data)
+      const text = decoded ? `${decoded.errorName}(${decoded.args.map((x) => String(x)).join(", ")})` : `unknown error ${data.slice(0, 10)}`
+      return { error: text, data }
+    } catch {
+      return undefined
+    }
+  }
+
   private async track(rt: SafeRuntime, pending: PendingOperation, block: bigint): Promise<"included" | "waiting" | "resubmit"> {
     const safe = rt.config.address
     const client = this.client()
@@ -504,9 +528,10 @@ export class Keeper {
       this.metrics.observe("levpilot_reaction_latency_blocks", "Blocks from the first out-of-band observation to inclusion.", latencyBlocks)
       this.metrics.observe("levpilot_reaction_latency_ms", "Milliseconds from the first out-of-band observation to inclusion seen.", latencyMs)
     }
-    this.logger.info(
-      { safe, userOpHash: args.userOpHash, block: Number(included), success, gasUsed: String(args.actualGasUsed), paymaster, latencyBlocks, latencyMs, known },
-      success ? "rebalance included" : "rebalance included but reverted",
+    const revert = success ? undefined : await this.revertReason(log.transactionHash, args.userOpHash as Hex)
+    this.logger[success ? "info" : "warn"](
+      { safe, userOpHash: args.userOpHash, block: Number(included), success, gasUsed: String(args.actualGasUsed), paymaster, latencyBlocks, latencyMs, known, ...(revert ? { revert } : {}) },
+      success ? "rebalance included" : `rebalance included but reverted${revert ? `: ${revert.error}` : ""}`,
     )
     this.store.setPending(safe, undefined)
     rt.triggerBlock = undefined
@@ -523,6 +548,7 @@ export class Keeper {
       latencyBlocks,
       latencyMs,
       known,
+      ...(revert ? { revert: revert.error } : {}),
     })
     return "included"
   }

@@ -120,7 +120,7 @@ export const startCommand: Command = {
               Object.entries(sample.positions[label])
                 .map(([a, p]) => `${a} ${p.liquidated ? "liquidated" : Number.isFinite(p.health) ? p.health.toFixed(3) : "-"}`)
                 .join(" ")
-            io.out(`block ${sample.block} step ${sample.step + 1}/${scenario.steps.length} WETH ${sample.prices.WETH.toFixed(0)} | managed ${h("managed")} | twin ${h("twin")} | rebalances ${current.rebalances.length}\n`)
+            io.out(`block ${sample.block} ${sample.step >= scenario.steps.length ? "settling" : `step ${sample.step + 1}/${scenario.steps.length}`} WETH ${sample.prices.WETH.toFixed(0)} | managed ${h("managed")} | twin ${h("twin")} | rebalances ${current.rebalances.length}\n`)
           }
         },
       })
