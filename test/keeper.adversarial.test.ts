@@ -4,15 +4,13 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Hex, keccak256, toHex } from "viem"
-import { entryPoint07Abi } from "viem/account-abstraction"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { leverageModuleAbi } from "../sdk/src/abis/leverageModule.js"
-import { keeperNonceKey } from "../sdk/src/constants/keeper.js"
-import { type DemoAsset, type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
-import { demoProbes, waitFor } from "./keeperProbes"
+import { collectKeeperEvents, demoProbes, priceShocks, waitFor } from "./keeperProbes"
 
 /**
  * Adversarial keeper tests on the devnet (anvil + Alto + paymaster, real contracts): garbage JSON-RPC answers from the
@@ -22,27 +20,15 @@ import { demoProbes, waitFor } from "./keeperProbes"
 
 let env: DemoEnv
 let driver: PriceDriver
-let prices: Record<DemoAsset, number>
 const dir = mkdtempSync(join(tmpdir(), "levpilot-adversarial-"))
 
-const { waitBlocks, healths, netValue, keeperOps } = demoProbes(() => env)
+const { waitBlocks, healths, netValue, keeperOps, keeperNonce } = demoProbes(() => env)
 
 async function rebalancedEvents(fromBlock: bigint) {
   return env.publicClient.getContractEvents({ address: env.stack.leverageModule, abi: leverageModuleAbi, eventName: "Rebalanced", fromBlock, toBlock: "latest" })
 }
 
-const keeperNonce = (): Promise<bigint> =>
-  env.publicClient.readContract({ address: env.devnet.addresses.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [env.managed.address, keeperNonceKey] })
-
-async function shock(factor: number): Promise<bigint> {
-  prices = { WETH: prices.WETH * factor, WBTC: prices.WBTC * factor }
-  return driver.set(prices)
-}
-
-function collect() {
-  const events: KeeperEvent[] = []
-  return { events, onEvent: (e: KeeperEvent) => e.type !== "observed" && events.push(e) }
-}
+const { shock } = priceShocks(() => driver)
 
 const anvilRpc = async (method: string, params: unknown[]): Promise<unknown> => {
   const r = await fetch(env.devnet.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })
@@ -128,7 +114,6 @@ function garbage(): Intercept {
 beforeAll(async () => {
   env = await startDemoEnv({ blockTime: 1, twin: false })
   driver = new PriceDriver(env)
-  prices = { WETH: 3000, WBTC: 60000 }
 })
 
 afterAll(async () => {
@@ -139,7 +124,7 @@ describe("keeper under adversarial conditions", () => {
   test("garbage from the RPC and the bundler, then recovery: no crash, no double send, exactly one rebalance", async () => {
     const rpc = await startProxy(env.devnet.rpcUrl)
     const bundler = await startProxy(env.devnet.bundlerUrl)
-    const { events, onEvent } = collect()
+    const { events, onEvent } = collectKeeperEvents()
     const nonceBefore = await keeperNonce()
     rpc.state.intercept = garbage()
     bundler.state.intercept = garbage()
@@ -190,7 +175,7 @@ describe("keeper under adversarial conditions", () => {
 
   test("a bundler that lies (fake hash without forwarding, fake success receipts): nothing recorded until the real op lands once", async () => {
     const bundler = await startProxy(env.devnet.bundlerUrl)
-    const { events, onEvent } = collect()
+    const { events, onEvent } = collectKeeperEvents()
     const nonceBefore = await keeperNonce()
     const fakeHashes: Hex[] = []
     let lying = true
@@ -258,7 +243,7 @@ describe("keeper under adversarial conditions", () => {
   })
 
   test("a reorg (evm_snapshot / evm_revert) removes the included rebalance: the keeper re-reads the chain and it executes exactly once", async () => {
-    const { events, onEvent } = collect()
+    const { events, onEvent } = collectKeeperEvents()
     const nonceBefore = await keeperNonce()
     const from = await shock(0.8)
     const before = await netValue()

@@ -3,11 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { type Address, getAddress } from "viem"
-import { entryPoint07Abi } from "viem/account-abstraction"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { getSubAccountState } from "../sdk/src/actions/getSubAccountState.js"
-import { keeperNonceKey } from "../sdk/src/constants/keeper.js"
-import { type DemoAsset, type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { parseKeeperConfig } from "../bundler-client/src/keeper/config"
@@ -15,7 +13,7 @@ import { keeperCosts } from "../bundler-client/src/keeper/keeper"
 import { readPortfolio, toChainPlan } from "../bundler-client/src/keeper/portfolio"
 import type { KeeperState } from "../bundler-client/src/keeper/stateFile"
 import { solveByLoanAsset } from "../bundler-client/src/solver/solver"
-import { demoProbes, waitFor } from "./keeperProbes"
+import { demoProbes, priceShocks, waitFor } from "./keeperProbes"
 
 /**
  * The real `levpilot` CLI (bin/levpilot.mjs, the same entry as `npx levpilot`) as a child process against the devnet
@@ -75,23 +73,15 @@ const valueOf = (samples: Sample[], name: string, labels: Record<string, string>
 
 let env: DemoEnv
 let driver: PriceDriver
-let prices: Record<DemoAsset, number>
 let configPath: string
 let stateFile: string
-const { waitBlocks, healths, keeperOps } = demoProbes(() => env)
+const { waitBlocks, healths, keeperOps, keeperNonce } = demoProbes(() => env)
 
-const keeperNonce = (): Promise<bigint> =>
-  env.publicClient.readContract({ address: env.devnet.addresses.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [env.managed.address, keeperNonceKey] })
-
-async function shock(factor: number): Promise<bigint> {
-  prices = { WETH: prices.WETH * factor, WBTC: prices.WBTC * factor }
-  return driver.set(prices)
-}
+const { shock } = priceShocks(() => driver)
 
 beforeAll(async () => {
   env = await startDemoEnv({ blockTime: 1, twin: false })
   driver = new PriceDriver(env)
-  prices = { WETH: 3000, WBTC: 60000 }
   stateFile = join(dir, "state.json")
   configPath = join(dir, "keeper.json")
   writeFileSync(configPath, JSON.stringify(demoKeeperConfigJson(env, { stateFile, logLevel: "info", metricsPort: 0 }), null, 2))

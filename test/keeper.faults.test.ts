@@ -4,29 +4,20 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { type Hex, getAddress } from "viem"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { type DemoAsset, type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig, demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
-import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
-import { demoProbes, waitFor } from "./keeperProbes"
+import { Keeper } from "../bundler-client/src/keeper/keeper"
+import { collectKeeperEvents, demoProbes, priceShocks, waitFor } from "./keeperProbes"
 import type { KeeperState } from "../bundler-client/src/keeper/stateFile"
 
 let env: DemoEnv
 let driver: PriceDriver
-let prices: Record<DemoAsset, number>
 const dir = mkdtempSync(join(tmpdir(), "levpilot-faults-"))
 
 const { waitBlocks, healths, netValue, keeperOps } = demoProbes(() => env)
 
-async function shock(factor: number): Promise<bigint> {
-  prices = { WETH: prices.WETH * factor, WBTC: prices.WBTC * factor }
-  return driver.set(prices)
-}
-
-function collect() {
-  const events: KeeperEvent[] = []
-  return { events, onEvent: (e: KeeperEvent) => e.type !== "observed" && events.push(e) }
-}
+const { shock } = priceShocks(() => driver)
 
 const bundlerRpc = (method: string, params: unknown[]) =>
   fetch(env.devnet.bundlerUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) }).then(
@@ -36,7 +27,6 @@ const bundlerRpc = (method: string, params: unknown[]) =>
 beforeAll(async () => {
   env = await startDemoEnv({ blockTime: 1, twin: false })
   driver = new PriceDriver(env)
-  prices = { WETH: 3000, WBTC: 60000 }
 })
 
 afterAll(async () => {
@@ -45,7 +35,7 @@ afterAll(async () => {
 
 describe("keeper faults", () => {
   test("Alto stopped and restarted mid-run: the keeper alerts, backs off, and rebalances once Alto is back", async () => {
-    const { events, onEvent } = collect()
+    const { events, onEvent } = collectKeeperEvents()
     const keeper = new Keeper(demoKeeperConfig(env, { stateFile: join(dir, "alto.json") }), { chain: env.devnet.chain, onEvent })
     await keeper.start()
     try {
@@ -72,7 +62,7 @@ describe("keeper faults", () => {
   })
 
   test("the paymaster refuses: without self-pay the keeper alerts and sends nothing; with self-pay allowed the Safe pays", async () => {
-    const strict = collect()
+    const strict = collectKeeperEvents()
     const keeper = new Keeper(demoKeeperConfig(env, { allowSelfPay: false }), { chain: env.devnet.chain, onEvent: strict.onEvent })
     env.paymaster.setSponsoring(false)
     await keeper.start()
@@ -87,7 +77,7 @@ describe("keeper faults", () => {
       await keeper.stop()
     }
 
-    const lenient = collect()
+    const lenient = collectKeeperEvents()
     const selfPaying = new Keeper(demoKeeperConfig(env, { allowSelfPay: true }), { chain: env.devnet.chain, onEvent: lenient.onEvent })
     const safeBalance = await env.publicClient.getBalance({ address: env.managed.address })
     await selfPaying.start()
@@ -129,7 +119,7 @@ describe("keeper faults", () => {
 
     expect((await bundlerRpc("debug_bundler_clearState", [])).error).toBeUndefined()
     expect((await bundlerRpc("debug_bundler_setBundlingMode", ["auto"])).error).toBeUndefined()
-    const { events, onEvent } = collect()
+    const { events, onEvent } = collectKeeperEvents()
     const restarted = new Keeper(demoKeeperConfig(env, { stateFile, resubmitAfterBlocks: 2 }), { chain: env.devnet.chain, onEvent })
     await restarted.start()
     try {
@@ -153,14 +143,14 @@ describe("keeper faults", () => {
 
   test("the keeper is killed after sending and the op survives: the restarted keeper waits for it and sends nothing new", async () => {
     const stateFile = join(dir, "survives.json")
-    const { events: first, onEvent: onFirst } = collect()
+    const { events: first, onEvent: onFirst } = collectKeeperEvents()
     expect((await bundlerRpc("debug_bundler_setBundlingMode", ["manual"])).error).toBeUndefined()
     const keeper = new Keeper(demoKeeperConfig(env, { stateFile, resubmitAfterBlocks: 50 }), { chain: env.devnet.chain, onEvent: onFirst })
     await keeper.start()
     const from = await shock(0.8)
     const sent = await waitFor("a send", () => first.find((e) => e.type === "sent"))
     await keeper.stop()
-    const { events, onEvent } = collect()
+    const { events, onEvent } = collectKeeperEvents()
     const restarted = new Keeper(demoKeeperConfig(env, { stateFile, resubmitAfterBlocks: 50 }), { chain: env.devnet.chain, onEvent })
     await restarted.start()
     try {

@@ -1,12 +1,10 @@
 import { type Hex, getAddress } from "viem"
-import { entryPoint07Abi } from "viem/account-abstraction"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { keeperNonceKey } from "../sdk/src/constants/keeper.js"
-import { type DemoAsset, type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
-import { demoProbes, startRpcProxy, waitFor } from "./keeperProbes"
+import { collectKeeperEvents, demoProbes, priceShocks, startRpcProxy, waitFor } from "./keeperProbes"
 
 /**
  * Keeper weaknesses fixed on the devnet (anvil + Alto + paymaster): an "already being processed" (AA25) answer to a
@@ -16,21 +14,9 @@ import { demoProbes, startRpcProxy, waitFor } from "./keeperProbes"
 
 let env: DemoEnv
 let driver: PriceDriver
-let prices: Record<DemoAsset, number>
-const { waitBlocks, healths, keeperOps } = demoProbes(() => env)
+const { waitBlocks, healths, keeperOps, keeperNonce } = demoProbes(() => env)
 
-const keeperNonce = (): Promise<bigint> =>
-  env.publicClient.readContract({ address: env.devnet.addresses.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [env.managed.address, keeperNonceKey] })
-
-async function shock(factor: number): Promise<bigint> {
-  prices = { WETH: prices.WETH * factor, WBTC: prices.WBTC * factor }
-  return driver.set(prices)
-}
-
-function collect() {
-  const events: KeeperEvent[] = []
-  return { events, onEvent: (e: KeeperEvent) => e.type !== "observed" && events.push(e) }
-}
+const { shock } = priceShocks(() => driver)
 
 async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
   const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })
@@ -43,7 +29,6 @@ const bundling = (mode: "manual" | "auto") => rpc(env.devnet.bundlerUrl, "debug_
 beforeAll(async () => {
   env = await startDemoEnv({ blockTime: 1, twin: false })
   driver = new PriceDriver(env)
-  prices = { WETH: 3000, WBTC: 60000 }
 })
 
 afterAll(async () => {
@@ -53,7 +38,7 @@ afterAll(async () => {
 describe("keeper recovery", () => {
   test("an AA25 'already being processed' answer to a resend is tracked as in flight, not counted as a failure", async () => {
     const bundler = await startRpcProxy(env.devnet.bundlerUrl)
-    const { events, onEvent } = collect()
+    const { events, onEvent } = collectKeeperEvents()
     const safe = env.managed.address
     await bundling("manual")
     let sends = 0
@@ -109,7 +94,7 @@ describe("keeper recovery", () => {
     try {
       // (a) The send reaches Alto, the answer is not JSON: the op lands and the keeper finds it by its nonce.
       {
-        const { events, onEvent } = collect()
+        const { events, onEvent } = collectKeeperEvents()
         await bundling("manual")
         let garbled = 0
         bundler.state.intercept = async (request, forward) => {
@@ -151,7 +136,7 @@ describe("keeper recovery", () => {
       }
       // (b) The answer is wrong-shaped and the op never reached Alto: the intent stays and the same nonce is resubmitted.
       {
-        const { events, onEvent } = collect()
+        const { events, onEvent } = collectKeeperEvents()
         let faked = 0
         bundler.state.intercept = (request) => {
           if (request.method !== "eth_sendUserOperation" || faked > 0) return undefined
@@ -186,7 +171,7 @@ describe("keeper recovery", () => {
   })
 
   test("a reorg that lowers the block height: the keeper continues from the new head instead of waiting for the old height", async () => {
-    const { events, onEvent } = collect()
+    const { events, onEvent } = collectKeeperEvents()
     const keeper = new Keeper(demoKeeperConfig(env), { chain: env.devnet.chain, onEvent })
     await keeper.start()
     try {

@@ -1,8 +1,10 @@
 import { type Address, erc4626Abi } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { keeperNonceKey } from "../sdk/src/constants/keeper.js"
-import { type DemoEnv, demoAssets } from "../bundler-client/src/devnet/env"
+import { type DemoAsset, type DemoEnv, demoAssets } from "../bundler-client/src/devnet/env"
 import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
+import type { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import type { KeeperEvent } from "../bundler-client/src/keeper/keeper"
 
 /** Polls `check` every 100 ms until it returns a value other than undefined / false. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
@@ -61,7 +63,33 @@ export function demoProbes(getEnv: () => DemoEnv) {
     return events.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKey)
   }
 
-  return { waitBlocks, healths, netValue, keeperOps }
+  /** The EntryPoint nonce of the managed Safe on the keeper nonce key. */
+  const keeperNonce = (): Promise<bigint> => {
+    const env = getEnv()
+    return env.publicClient.readContract({ address: env.devnet.addresses.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [env.managed.address, keeperNonceKey] })
+  }
+
+  return { waitBlocks, healths, netValue, keeperOps, keeperNonce }
+}
+
+/**
+ * Price shocks from the demo's start prices (WETH 3000, WBTC 60000): `shock(0.8)` multiplies both oracle prices by 0.8
+ * and resolves with the block the update landed in. `getDriver` is read at call time.
+ */
+export function priceShocks(getDriver: () => PriceDriver) {
+  let prices: Record<DemoAsset, number> = { WETH: 3000, WBTC: 60000 }
+  return {
+    shock: (factor: number): Promise<bigint> => {
+      prices = { WETH: prices.WETH * factor, WBTC: prices.WBTC * factor }
+      return getDriver().set(prices)
+    },
+  }
+}
+
+/** Collects a keeper's events except the per-block "observed" ones; pass `onEvent` to the Keeper. */
+export function collectKeeperEvents() {
+  const events: KeeperEvent[] = []
+  return { events, onEvent: (e: KeeperEvent) => e.type !== "observed" && events.push(e) }
 }
 
 /** A JSON-RPC request as a proxy sees it. */
