@@ -1,7 +1,7 @@
-import { type Hex, encodeFunctionData, erc20Abi, parseAbi, parseEther, parseUnits } from "viem"
+import { type Hex, parseAbi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { morphoAbi, simOracleAbi, yieldVaultAbi } from "../../test/devnet/leverage.js"
+import { simOracleAbi } from "../../test/devnet/leverage.js"
 import { toKeeperAccount } from "./accounts/toKeeperAccount.js"
 import { type ToLeverageSafeAccountReturnType, toLeverageSafeAccount } from "./accounts/toLeverageSafeAccount.js"
 import { addKeeper } from "./actions/addKeeper.js"
@@ -9,7 +9,7 @@ import { getSubAccountState } from "./actions/getSubAccountState.js"
 import { sendRebalance } from "./actions/sendRebalance.js"
 import { defaultAutomationConfig, setAutomationConfig } from "./actions/setAutomationConfig.js"
 import { setPolicy } from "./actions/setPolicy.js"
-import { type LeverageTestEnv, startLeverageTestEnv } from "./_test/devnet.js"
+import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "./_test/devnet.js"
 import { leverageModuleAbi } from "./abis/leverageModule.js"
 import { waitForRebalance } from "./actions/waitForRebalance.js"
 import { createLeverageSafe } from "./actions/createLeverageSafe.js"
@@ -74,19 +74,7 @@ describe("a Safe created by the SDK", () => {
 
     const { stack } = env
     const set = await setPolicy(client, {
-      policy: {
-        market: stack.markets.weth.id,
-        minHealth: parseEther("1.2"),
-        targetHealth: parseEther("1.4"),
-        maxHealth: parseEther("1.7"),
-        maxAmountPerRebalance: parseUnits("100000", 6),
-        maxAmountPerEpoch: parseUnits("1000000", 6),
-        epochLength: 86_400,
-        maxRebalancesPerEpoch: 10,
-        maxGasPerEpoch: 20_000_000n,
-        maxLossBps: 50,
-        pools: [stack.vaults.usdc],
-      },
+      policy: testPolicy(stack.markets.weth.id, [stack.vaults.usdc]),
       deployments: env.deployments,
     })
     if (set.type !== "userOperation") throw new TypeError("expected a UserOperation")
@@ -95,20 +83,10 @@ describe("a Safe created by the SDK", () => {
 
     await env.mint(stack.tokens.weth, safe.address, parseEther("1"))
     await env.mint(stack.tokens.usdc, safe.address, parseUnits("1000", 6))
-    const params = stack.markets.weth.params
     // Fixed call gas: an estimate made in the same second as the market's last update skips Morpho's interest accrual.
     const hash = await client.sendUserOperation({
       callGasLimit: 1_500_000n,
-      calls: [
-        { to: stack.tokens.weth, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.morpho, parseEther("1")] }) },
-        { to: stack.morpho, data: encodeFunctionData({ abi: morphoAbi, functionName: "supplyCollateral", args: [params, parseEther("1"), safe.address, "0x"] }) },
-        {
-          to: stack.morpho,
-          data: encodeFunctionData({ abi: morphoAbi, functionName: "borrow", args: [params, parseUnits("2000", 6), 0n, safe.address, safe.address] }),
-        },
-        { to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.vaults.usdc, parseUnits("1000", 6)] }) },
-        { to: stack.vaults.usdc, data: encodeFunctionData({ abi: yieldVaultAbi, functionName: "deposit", args: [parseUnits("1000", 6), safe.address] }) },
-      ],
+      calls: openPositionCalls({ stack, safe: safe.address, market: "weth", collateral: parseEther("1"), borrow: parseUnits("2000", 6), deposit: parseUnits("1000", 6) }),
     })
     expect((await client.waitForUserOperationReceipt({ hash })).success).toBe(true)
     const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })

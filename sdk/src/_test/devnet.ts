@@ -7,15 +7,19 @@ import {
   type WalletClient,
   createPublicClient,
   createWalletClient,
+  encodeFunctionData,
+  erc20Abi,
   http,
   parseEther,
+  parseUnits,
 } from "viem"
 import { type SmartAccount, createPaymasterClient } from "viem/account-abstraction"
 import { privateKeyToAccount } from "viem/accounts"
 import { type Devnet, startDevnet } from "../../../test/devnet/index.js"
-import { type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, testTokenAbi } from "../../../test/devnet/leverage.js"
+import { type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, morphoAbi, testTokenAbi, yieldVaultAbi } from "../../../test/devnet/leverage.js"
 import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "../../../test/devnet/paymaster.js"
 import type { LeverageDeployment, LeverageDeployments } from "../constants/deployments.js"
+import type { PolicyInput } from "../types/leverage.js"
 
 /** A devnet with the leverage stack deployed, shared by one test file. */
 export type LeverageTestEnv = {
@@ -98,4 +102,56 @@ export async function startLeverageTestEnv(): Promise<LeverageTestEnv> {
     await devnet.stop()
     throw error
   }
+}
+
+/**
+ * The tests' policy: band [1.2, 1.4, 1.7], 100k per rebalance, 1M and 10 rebalances per day, 20M gas, 0.5% loss.
+ *
+ * @returns A policy input for `setPolicy`.
+ */
+export function testPolicy(market: Hex, pools: readonly Address[]): PolicyInput {
+  return {
+    market,
+    minHealth: parseEther("1.2"),
+    targetHealth: parseEther("1.4"),
+    maxHealth: parseEther("1.7"),
+    maxAmountPerRebalance: parseUnits("100000", 6),
+    maxAmountPerEpoch: parseUnits("1000000", 6),
+    epochLength: 86_400,
+    maxRebalancesPerEpoch: 10,
+    maxGasPerEpoch: 20_000_000n,
+    maxLossBps: 50,
+    pools: [...pools],
+  }
+}
+
+/**
+ * The owner calls that open a leveraged position on `market` (approve and supply `collateral`, borrow `borrow` USDC to
+ * the Safe) and park `deposit` USDC in the USDC pool. The Safe must already hold the collateral and the deposit.
+ *
+ * @returns Calls for a UserOperation batch or a Safe transaction.
+ */
+export function openPositionCalls({
+  stack,
+  safe,
+  market,
+  collateral,
+  borrow,
+  deposit,
+}: {
+  stack: LeverageStackAddresses
+  safe: Address
+  market: "weth" | "wbtc"
+  collateral: bigint
+  borrow: bigint
+  deposit: bigint
+}): { to: Address; data: Hex }[] {
+  const params = stack.markets[market].params
+  return [
+    { to: stack.tokens[market], data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.morpho, collateral] }) },
+    { to: stack.morpho, data: encodeFunctionData({ abi: morphoAbi, functionName: "supplyCollateral", args: [params, collateral, safe, "0x"] }) },
+    { to: stack.morpho, data: encodeFunctionData({ abi: morphoAbi, functionName: "borrow", args: [params, borrow, 0n, safe, safe] }) },
+    { to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.vaults.usdc, deposit] }) },
+    { to: stack.vaults.usdc, data: encodeFunctionData({ abi: yieldVaultAbi, functionName: "deposit", args: [deposit, safe] }) },
+  ]
 }

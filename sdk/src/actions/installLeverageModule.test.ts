@@ -1,9 +1,9 @@
 import Safe from "@safe-global/protocol-kit"
-import { type Address, encodeFunctionData, erc20Abi, parseAbi, parseEther, parseUnits } from "viem"
+import { type Address, parseAbi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { morphoAbi, simOracleAbi, yieldVaultAbi } from "../../../test/devnet/leverage.js"
-import { type LeverageTestEnv, startLeverageTestEnv } from "../_test/devnet.js"
+import { simOracleAbi } from "../../../test/devnet/leverage.js"
+import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "../_test/devnet.js"
 import { toKeeperAccount } from "../accounts/toKeeperAccount.js"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { leverageActions } from "../decorators/leverage.js"
@@ -80,37 +80,16 @@ describe("an existing Safe made with protocol-kit", () => {
     expect(added.type).toBe("safeTransaction")
     const { subAccount } = await setPolicy(publicClient, {
       protocolKit,
-      policy: {
-        market: stack.markets.wbtc.id,
-        minHealth: parseEther("1.2"),
-        targetHealth: parseEther("1.4"),
-        maxHealth: parseEther("1.7"),
-        maxAmountPerRebalance: parseUnits("100000", 6),
-        maxAmountPerEpoch: parseUnits("1000000", 6),
-        epochLength: 86_400,
-        maxRebalancesPerEpoch: 10,
-        maxGasPerEpoch: 20_000_000n,
-        maxLossBps: 50,
-        pools: [stack.vaults.usdc],
-      },
+      policy: testPolicy(stack.markets.wbtc.id, [stack.vaults.usdc]),
       deployments,
     })
 
     await env.mint(stack.tokens.wbtc, safe, 10n ** 8n)
     await env.mint(stack.tokens.usdc, safe, parseUnits("20000", 6))
-    const params = stack.markets.wbtc.params
     const tx = await protocolKit.createTransaction({
-      transactions: [
-        { to: stack.tokens.wbtc, value: "0", data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.morpho, 10n ** 8n] }) },
-        { to: stack.morpho, value: "0", data: encodeFunctionData({ abi: morphoAbi, functionName: "supplyCollateral", args: [params, 10n ** 8n, safe, "0x"] }) },
-        {
-          to: stack.morpho,
-          value: "0",
-          data: encodeFunctionData({ abi: morphoAbi, functionName: "borrow", args: [params, parseUnits("40000", 6), 0n, safe, safe] }),
-        },
-        { to: stack.tokens.usdc, value: "0", data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.vaults.usdc, parseUnits("20000", 6)] }) },
-        { to: stack.vaults.usdc, value: "0", data: encodeFunctionData({ abi: yieldVaultAbi, functionName: "deposit", args: [parseUnits("20000", 6), safe] }) },
-      ],
+      transactions: openPositionCalls({ stack, safe, market: "wbtc", collateral: 10n ** 8n, borrow: parseUnits("40000", 6), deposit: parseUnits("20000", 6) }).map(
+        (call) => ({ ...call, value: "0" }),
+      ),
     })
     const executed = await protocolKit.executeTransaction(await protocolKit.signTransaction(tx))
     await publicClient.waitForTransactionReceipt({ hash: executed.hash as `0x${string}` })

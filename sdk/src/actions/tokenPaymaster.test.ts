@@ -8,7 +8,6 @@ import {
   type Transport,
   type WalletClient,
   encodeErrorResult,
-  encodeFunctionData,
   erc20Abi,
   http,
   parseAbi,
@@ -20,7 +19,7 @@ import {
 import { type SmartAccount, createPaymasterClient, entryPoint07Abi } from "viem/account-abstraction"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { morphoAbi, simOracleAbi, yieldVaultAbi } from "../../../test/devnet/leverage.js"
+import { simOracleAbi } from "../../../test/devnet/leverage.js"
 import {
   type PaymasterServer,
   createTokenPaymasterService,
@@ -28,7 +27,7 @@ import {
   startPaymasterServer,
 } from "../../../test/devnet/paymaster.js"
 import { type DeployTokenPaymasterReturnType, deployTokenPaymaster, simOracleFeedAbi, tokenPaymasterAbi } from "../../../test/devnet/tokenPaymaster.js"
-import { type LeverageTestEnv, startLeverageTestEnv } from "../_test/devnet.js"
+import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "../_test/devnet.js"
 import { toKeeperAccount } from "../accounts/toKeeperAccount.js"
 import { type ToLeverageSafeAccountReturnType, toLeverageSafeAccount } from "../accounts/toLeverageSafeAccount.js"
 import { leverageActions } from "../decorators/leverage.js"
@@ -116,19 +115,7 @@ beforeAll(async () => {
   )
   await sent(await addKeeper(client, { keeper: keeper.address, validFor: 86_400, deployments }))
   const policy = await setPolicy(client, {
-    policy: {
-      market: stack.markets.weth.id,
-      minHealth: parseEther("1.2"),
-      targetHealth: parseEther("1.4"),
-      maxHealth: parseEther("1.7"),
-      maxAmountPerRebalance: parseUnits("100000", 6),
-      maxAmountPerEpoch: parseUnits("1000000", 6),
-      epochLength: 86_400,
-      maxRebalancesPerEpoch: 10,
-      maxGasPerEpoch: 20_000_000n,
-      maxLossBps: 50,
-      pools: [stack.vaults.usdc],
-    },
+    policy: testPolicy(stack.markets.weth.id, [stack.vaults.usdc]),
     deployments,
   })
   await sent(policy)
@@ -137,15 +124,8 @@ beforeAll(async () => {
   await env.mint(stack.tokens.weth, safe.address, parseEther("1"))
   // 1000 USDC go to the pool, 500 stay in the Safe to pay gas with.
   await env.mint(stack.tokens.usdc, safe.address, parseUnits("1500", 6))
-  const params = stack.markets.weth.params
   const hash = await client.sendUserOperation({
-    calls: [
-      { to: stack.tokens.weth, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.morpho, parseEther("1")] }) },
-      { to: stack.morpho, data: encodeFunctionData({ abi: morphoAbi, functionName: "supplyCollateral", args: [params, parseEther("1"), safe.address, "0x"] }) },
-      { to: stack.morpho, data: encodeFunctionData({ abi: morphoAbi, functionName: "borrow", args: [params, parseUnits("2000", 6), 0n, safe.address, safe.address] }) },
-      { to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.vaults.usdc, parseUnits("1000", 6)] }) },
-      { to: stack.vaults.usdc, data: encodeFunctionData({ abi: yieldVaultAbi, functionName: "deposit", args: [parseUnits("1000", 6), safe.address] }) },
-    ],
+    calls: openPositionCalls({ stack, safe: safe.address, market: "weth", collateral: parseEther("1"), borrow: parseUnits("2000", 6), deposit: parseUnits("1000", 6) }),
     // Fixed: an estimate in the block of Morpho's last update misses the timestamp write of the next block.
     callGasLimit: 1_500_000n,
   })
