@@ -144,12 +144,7 @@ contract GasAttacksTest is AttackBase {
         uint256 healthBefore = healthOf(safe, wethMarket);
         uint256 paymasterDeposit = entryPoint.balanceOf(address(paymaster));
 
-        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
-        ops[0] = op;
-        vm.recordLogs();
-        vm.prank(bundler, bundler);
-        entryPoint.handleOps(ops, payable(bundler));
-        Vm.Log[] memory logs = vm.getRecordedLogs();
+        Vm.Log[] memory logs = handleLogged(op);
 
         bool sawPostOpRevert;
         bool success = true;

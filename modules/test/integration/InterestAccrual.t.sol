@@ -150,12 +150,7 @@ contract InterestAccrualTest is AdaptiveCurveIrmFixture {
 
     /// @dev handleOps for one keeper operation that must succeed; returns the module's Rebalanced health figures.
     function handleRebalance(PackedUserOperation memory op) internal returns (uint256 before, uint256 afterwards) {
-        PackedUserOperation[] memory ops = new PackedUserOperation[](1);
-        ops[0] = op;
-        vm.recordLogs();
-        vm.prank(bundler, bundler);
-        entryPoint.handleOps(ops, payable(bundler));
-        Vm.Log[] memory logs = vm.getRecordedLogs();
+        Vm.Log[] memory logs = handleLogged(op);
         bytes32 rebalanced = keccak256("Rebalanced(address,address,bytes32[],uint256[],uint256[],uint256)");
         bool found;
         for (uint256 i; i < logs.length; ++i) {

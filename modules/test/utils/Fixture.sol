@@ -354,15 +354,20 @@ abstract contract Fixture is Test {
         return abi.encodePacked(validAfter, validUntil, r, s, v);
     }
 
-    /// @dev Sends one operation through EntryPoint.handleOps and returns whether its execution succeeded, with the
-    /// revert data of a failed execution.
-    function handle(PackedUserOperation memory op) internal returns (bool success, bytes memory revertReason) {
+    /// @dev Sends one operation through EntryPoint.handleOps from the bundler and returns every log it emitted.
+    function handleLogged(PackedUserOperation memory op) internal returns (Vm.Log[] memory logs) {
         PackedUserOperation[] memory ops = new PackedUserOperation[](1);
         ops[0] = op;
         vm.recordLogs();
         vm.prank(bundler, bundler);
         entryPoint.handleOps(ops, payable(bundler));
-        Vm.Log[] memory logs = vm.getRecordedLogs();
+        logs = vm.getRecordedLogs();
+    }
+
+    /// @dev Sends one operation through EntryPoint.handleOps and returns whether its execution succeeded, with the
+    /// revert data of a failed execution.
+    function handle(PackedUserOperation memory op) internal returns (bool success, bytes memory revertReason) {
+        Vm.Log[] memory logs = handleLogged(op);
         bytes32 eventSig = keccak256("UserOperationEvent(bytes32,address,address,uint256,bool,uint256,uint256)");
         bytes32 revertSig = keccak256("UserOperationRevertReason(bytes32,address,uint256,bytes)");
         for (uint256 i; i < logs.length; ++i) {
