@@ -30,8 +30,11 @@ export type LeverageTestEnv = {
   publicClient: PublicClient
   funder: WalletClient
   paymaster: PaymasterServer
-  /** A SmartAccountClient on the devnet's Alto, optionally with the ERC-7677 paymaster. */
-  clientFor: <account extends SmartAccount>(account: account, options?: { sponsored?: boolean }) => ReturnType<typeof smartAccountClient<account>>
+  /**
+   * A SmartAccountClient on the devnet's Alto; `sponsored` adds the shared ERC-7677 paymaster service, `paymasterUrl`
+   * another service (e.g. one with ERC-20 payment).
+   */
+  clientFor: <account extends SmartAccount>(account: account, options?: { sponsored?: boolean; paymasterUrl?: string }) => ReturnType<typeof smartAccountClient<account>>
   /** Sends ETH from the deployer. */
   fund: (to: Address, value?: bigint) => Promise<void>
   /** Mints a test token from the open `mint`. */
@@ -40,9 +43,9 @@ export type LeverageTestEnv = {
 }
 
 function smartAccountClient<account extends SmartAccount>(
-  env: Pick<LeverageTestEnv, "devnet" | "publicClient" | "paymaster">,
+  env: Pick<LeverageTestEnv, "devnet" | "publicClient">,
   account: account,
-  sponsored: boolean,
+  paymasterUrl: string | undefined,
 ) {
   const pimlico = createPimlicoClient({ transport: http(env.devnet.bundlerUrl), entryPoint: { address: env.devnet.addresses.entryPoint, version: "0.7" } })
   return createSmartAccountClient({
@@ -51,7 +54,7 @@ function smartAccountClient<account extends SmartAccount>(
     client: env.publicClient,
     bundlerTransport: http(env.devnet.bundlerUrl),
     pollingInterval: 100,
-    ...(sponsored ? { paymaster: createPaymasterClient({ transport: http(env.paymaster.url) }) } : {}),
+    ...(paymasterUrl ? { paymaster: createPaymasterClient({ transport: http(paymasterUrl) }) } : {}),
     userOperation: { estimateFeesPerGas: async () => (await pimlico.getUserOperationGasPrice()).fast },
   })
 }
@@ -88,7 +91,7 @@ export async function startLeverageTestEnv(): Promise<LeverageTestEnv> {
       publicClient,
       funder,
       paymaster,
-      clientFor: (account, options = {}) => smartAccountClient(env, account, options.sponsored ?? false),
+      clientFor: (account, options = {}) => smartAccountClient(env, account, options.paymasterUrl ?? (options.sponsored ? paymaster.url : undefined)),
       fund: async (to, value = parseEther("1")) => wait(await funder.sendTransaction({ to, value, account: funder.account!, chain: devnet.chain })),
       mint: async (token, to, amount) =>
         wait(await funder.writeContract({ address: token, abi: testTokenAbi, functionName: "mint", args: [to, amount], account: funder.account!, chain: devnet.chain })),

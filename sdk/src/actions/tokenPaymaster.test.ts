@@ -1,5 +1,3 @@
-import { createSmartAccountClient } from "permissionless"
-import { createPimlicoClient } from "permissionless/clients/pimlico"
 import {
   type Account,
   type Address,
@@ -9,14 +7,13 @@ import {
   type WalletClient,
   encodeErrorResult,
   erc20Abi,
-  http,
   parseAbi,
   parseEther,
   parseEventLogs,
   parseUnits,
   zeroAddress,
 } from "viem"
-import { type SmartAccount, createPaymasterClient, entryPoint07Abi } from "viem/account-abstraction"
+import { type SmartAccount, entryPoint07Abi } from "viem/account-abstraction"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { simOracleAbi } from "../../../test/devnet/leverage.js"
@@ -51,18 +48,7 @@ const owner = privateKeyToAccount(generatePrivateKey())
 const keeper = privateKeyToAccount(generatePrivateKey())
 
 /** A SmartAccountClient on Alto whose ERC-7677 paymaster is the service with ERC-20 payment. */
-function clientFor<account extends SmartAccount>(account: account) {
-  const pimlico = createPimlicoClient({ transport: http(env.devnet.bundlerUrl), entryPoint: { address: env.devnet.addresses.entryPoint, version: "0.7" } })
-  return createSmartAccountClient({
-    account,
-    chain: env.devnet.chain,
-    client: env.publicClient,
-    bundlerTransport: http(env.devnet.bundlerUrl),
-    paymaster: createPaymasterClient({ transport: http(service.url) }),
-    pollingInterval: 100,
-    userOperation: { estimateFeesPerGas: async () => (await pimlico.getUserOperationGasPrice()).fast },
-  })
-}
+const clientFor = <account extends SmartAccount>(account: account) => env.clientFor(account, { paymasterUrl: service.url })
 
 const keeperClient = async () => clientFor(await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments }))
 
