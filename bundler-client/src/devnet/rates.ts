@@ -1,9 +1,8 @@
-import type { Address, PublicClient } from "viem"
+import { type Address, type PublicClient, zeroAddress } from "viem"
 import { adaptiveCurveIrmAbi, borrowAprOf } from "../../../test/devnet/irm.js"
 import { type DevnetMarket, morphoAbi } from "../../../test/devnet/leverage.js"
 
 const WAD = 10n ** 18n
-const zeroAddress = "0x0000000000000000000000000000000000000000"
 
 /** A Morpho Blue market's borrow side at one block, interest accrued to that block (what Morpho would store next). */
 export type MarketRate = {

@@ -28,6 +28,7 @@ import { getKeeperEstimationStateOverride } from "../../../sdk/src/utils/estimat
 import { encodeRebalanceCallData } from "../../../sdk/src/utils/plan.js"
 import { SECONDS_PER_YEAR } from "../risk/firstPassage"
 import { solveByLoanAsset } from "../solver/solver"
+import { healthOf } from "../solver/state"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types"
 import type { KeeperConfig, KeeperSafeConfig } from "./config"
 import { BundlerUnavailableError, SelfPayNotAllowedError } from "./errors"
@@ -111,8 +112,7 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number): S
     ...input,
     subAccounts: input.subAccounts.map((sub) => {
       const { minHealth, maxHealth } = sub.policy
-      const s = sub.state
-      const h = s.debt > 0 ? (s.collateral * s.price * s.lltv) / s.debt : Number.POSITIVE_INFINITY
+      const h = healthOf(sub.state)
       const m = Math.min(
         INCLUSION_MARGIN.deviations * sub.risk.sigma * Math.sqrt((INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR),
         INCLUSION_MARGIN.maxShareOfBand * Math.log(maxHealth / minHealth),
