@@ -124,11 +124,15 @@ contract LivenessTest is AttackBase {
     function _exitBatch() internal view returns (bytes memory) {
         uint256 wethShares = morpho.position(wethMarket.id(), safe).borrowShares;
         uint256 wbtcShares = morpho.position(wbtcMarket.id(), safe).borrowShares;
-        return abi.encodePacked(
+        // Two halves: one seven-argument encodePacked is too deep for the legacy code generator.
+        bytes memory repayAll = abi.encodePacked(
             _tx(address(usdcVault), abi.encodeCall(IERC4626.redeem, (usdcVault.balanceOf(safe), safe, safe))),
             _tx(address(usdc), abi.encodeCall(IERC20.approve, (address(morpho), type(uint256).max))),
             _tx(address(morpho), abi.encodeCall(IMorphoBase.repay, (wethMarket, 0, wethShares, safe, ""))),
-            _tx(address(morpho), abi.encodeCall(IMorphoBase.repay, (wbtcMarket, 0, wbtcShares, safe, ""))),
+            _tx(address(morpho), abi.encodeCall(IMorphoBase.repay, (wbtcMarket, 0, wbtcShares, safe, "")))
+        );
+        return abi.encodePacked(
+            repayAll,
             _tx(address(morpho), abi.encodeCall(IMorphoBase.withdrawCollateral, (wethMarket, 10e18, safe, safe))),
             _tx(address(morpho), abi.encodeCall(IMorphoBase.withdrawCollateral, (wbtcMarket, 1e8, safe, safe))),
             _tx(address(usdc), abi.encodeCall(IERC20.approve, (address(morpho), 0)))
