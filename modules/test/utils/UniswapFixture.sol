@@ -95,13 +95,14 @@ abstract contract UniswapFixture is Test {
         vm.label(address(positionManager), "NonfungiblePositionManager");
     }
 
-    /// @dev The default spread: 10% of the depth within ±0.5%, 20% within ±2%, 30% within ±10%, 40% within ±50%.
+    /// @dev The default spread: 10% of the depth within ±0.5%, 20% within ±2%, 30% within ±10%, 40% from half to
+    /// twice the price (±7,000 ticks; 1.0001^7000 = 2.01).
     function defaultSpread() internal pure returns (LiquidityRange[] memory ranges) {
         ranges = new LiquidityRange[](4);
         ranges[0] = LiquidityRange(50, 1000);
         ranges[1] = LiquidityRange(200, 2000);
         ranges[2] = LiquidityRange(1000, 3000);
-        ranges[3] = LiquidityRange(4000, 4000);
+        ranges[3] = LiquidityRange(7000, 4000);
     }
 
     /// @dev Creates the `collateral`/`loan` pool at `fee` through the position manager, initialised at the oracle
