@@ -1,0 +1,190 @@
+import { type Address, type Hex, type PublicClient, createPublicClient, createWalletClient, http, parseAbi, parseEther, parseUnits } from "viem"
+import { privateKeyToAccount } from "viem/accounts"
+import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { SwapQuoteError } from "../bundler-client/src/swap/errors.js"
+import {
+  encodeUniswapRoute,
+  maxAmountInWithinSlippage,
+  quoteExactInput,
+  quotePriceImpact,
+} from "../bundler-client/src/swap/uniswapQuote.js"
+import { type Devnet, startDevnet } from "./devnet/index.js"
+import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "./devnet/leverage.js"
+import {
+  type UniswapStackAddresses,
+  alignPoolToPrice,
+  deployUniswapStack,
+  feeTiers,
+  oraclePriceFromSqrtPriceX96,
+  sqrtPriceX96FromOraclePrice,
+  uniswapPoolAbi,
+} from "./devnet/uniswap.js"
+
+const swapAdapterAbi = parseAbi([
+  "struct SwapRequest { address tokenIn; address tokenOut; uint256 amountIn; uint256 minAmountOut; address account; bytes32 route; }",
+  "struct VenueCall { address target; bytes data; address approveToken; uint256 approveAmount; }",
+  "function encodeSwap(SwapRequest request) view returns (VenueCall call)",
+  "function encodeRoute(uint24 fee, address hub, uint24 hubFee) pure returns (bytes32 route)",
+  "function router() view returns (address)",
+])
+
+let devnet: Devnet
+let publicClient: PublicClient
+let stack: LeverageStackAddresses
+let uniswap: UniswapStackAddresses
+
+const wallet = (key: Hex) => createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(key) })
+const oraclePrice = (oracle: Address) => publicClient.readContract({ address: oracle, abi: simOracleAbi, functionName: "price" })
+const balanceOf = (token: Address, account: Address) => publicClient.readContract({ address: token, abi: testTokenAbi, functionName: "balanceOf", args: [account] })
+
+beforeAll(async () => {
+  devnet = await startDevnet({ bundler: false })
+  publicClient = createPublicClient({ chain: devnet.chain, transport: http(devnet.rpcUrl, { batch: true }), pollingInterval: 50 })
+  const deployer = wallet(devnet.keys.deployer)
+  stack = await deployLeverageStack({ publicClient, deployer, entryPoint: devnet.addresses.entryPoint })
+  uniswap = await deployUniswapStack({ publicClient, deployer, stack })
+})
+
+afterAll(async () => {
+  await devnet?.stop()
+})
+
+describe("Uniswap v3 on the devnet", () => {
+  test("creates every pool exactly at its oracle price, with liquidity", async () => {
+    for (const pool of Object.values(uniswap.pools)) {
+      const [[sqrtPriceX96], token0, liquidity, price] = await Promise.all([
+        publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "slot0" }),
+        publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "token0" }),
+        publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "liquidity" }),
+        oraclePrice(pool.oracle),
+      ])
+      const collateralIsToken0 = token0 === pool.collateral
+      expect(sqrtPriceX96).toBe(sqrtPriceX96FromOraclePrice(price, collateralIsToken0))
+      const back = oraclePriceFromSqrtPriceX96(sqrtPriceX96, collateralIsToken0)
+      expect(back <= price && (price - back) * 10n ** 12n <= price, `price ${back} vs oracle ${price}`).toBe(true)
+      expect(liquidity).toBeGreaterThan(0n)
+    }
+  })
+
+  test("deploying the stack again changes nothing", async () => {
+    const again = await deployUniswapStack({ publicClient, deployer: wallet(devnet.keys.deployer), stack })
+    expect(again).toEqual(uniswap)
+  })
+
+  test("a swap encoded by the module's swap adapter pays exactly QuoterV2's quote into the account", async () => {
+    const trader = wallet(devnet.keys.spare[1])
+    const account = trader.account.address
+    const { weth, usdc, wbtc } = stack.tokens
+    const cases = [
+      { tokenIn: weth, tokenOut: usdc, amountIn: parseEther("10"), route: { fee: feeTiers.low } },
+      { tokenIn: wbtc, tokenOut: weth, amountIn: parseUnits("1", 8), route: { fee: feeTiers.low, hub: usdc, hubFee: feeTiers.medium } },
+    ] as const
+    for (const { tokenIn, tokenOut, amountIn, route } of cases) {
+      const routeWord = encodeUniswapRoute(route)
+      const onChainRoute = await publicClient.readContract({
+        address: uniswap.swapAdapter,
+        abi: swapAdapterAbi,
+        functionName: "encodeRoute",
+        args: [route.fee, "hub" in route ? route.hub : "0x0000000000000000000000000000000000000000", "hubFee" in route ? route.hubFee : 0],
+      })
+      expect(routeWord).toBe(onChainRoute)
+
+      await publicClient.waitForTransactionReceipt({ hash: await trader.writeContract({ address: tokenIn, abi: testTokenAbi, functionName: "mint", args: [account, amountIn] }) })
+      const quote = await quoteExactInput(publicClient, { quoter: uniswap.quoterV2, tokenIn, tokenOut, route, amountIn })
+      const call = await publicClient.readContract({
+        address: uniswap.swapAdapter,
+        abi: swapAdapterAbi,
+        functionName: "encodeSwap",
+        args: [{ tokenIn, tokenOut, amountIn, minAmountOut: quote.amountOut, account, route: routeWord }],
+      })
+      expect(call.target).toBe(uniswap.swapRouter)
+      expect(call.approveToken).toBe(tokenIn)
+      expect(call.approveAmount).toBe(amountIn)
+      const before = await balanceOf(tokenOut, account)
+      await publicClient.waitForTransactionReceipt({
+        hash: await trader.writeContract({ address: tokenIn, abi: testTokenAbi, functionName: "approve", args: [call.target, call.approveAmount] }),
+      })
+      const receipt = await publicClient.waitForTransactionReceipt({ hash: await trader.sendTransaction({ to: call.target, data: call.data }) })
+      expect(receipt.status).toBe("success")
+      expect((await balanceOf(tokenOut, account)) - before).toBe(quote.amountOut)
+      expect(await balanceOf(tokenIn, account)).toBe(0n)
+    }
+  })
+
+  test("price impact grows with the size of the swap", async () => {
+    const { weth, usdc } = stack.tokens
+    // The swaps above moved both WETH pools; the arbitrageur puts them back on the oracle first.
+    for (const pool of [uniswap.pools.wethLow, uniswap.pools.wethMedium])
+      await alignPoolToPrice({ publicClient, arbitrageur: wallet(devnet.keys.spare[0]), uniswap, pool })
+    const oracle = { price: await oraclePrice(stack.markets.weth.oracle), collateral: weth }
+    const sizes = [1n, 10n, 100n, 250n, 500n].map((n) => n * 10n ** 18n)
+    const rows = []
+    for (const fee of [feeTiers.low, feeTiers.medium]) {
+      const curve = await quotePriceImpact(publicClient, { quoter: uniswap.quoterV2, tokenIn: weth, tokenOut: usdc, route: { fee }, sizes, oracle })
+      for (let i = 0; i < curve.length; i++) {
+        const point = curve[i]!
+        rows.push({ fee, wethIn: Number(sizes[i]! / 10n ** 18n), usdcOut: Number(point.amountOut / 10n ** 6n), shortfallBps: point.shortfallBps.toFixed(2), impactBps: point.impactBps.toFixed(2) })
+        expect(point.amountOut).toBeLessThan(point.fairAmountOut)
+        expect(point.shortfallBps).toBeGreaterThanOrEqual(point.feeBps - 0.01)
+        if (i > 0) expect(point.shortfallBps).toBeGreaterThan(curve[i - 1]!.shortfallBps)
+      }
+    }
+    console.table(rows)
+  })
+
+  test("alignPoolToPrice moves the pool exactly onto the oracle after a move", async () => {
+    const priceDriver = wallet(devnet.keys.spare[0])
+    const pool = uniswap.pools.wethLow
+    for (const usd of ["2400", "3300"]) {
+      await publicClient.waitForTransactionReceipt({
+        hash: await priceDriver.writeContract({ address: pool.oracle, abi: simOracleAbi, functionName: "setPrice", args: [parseEther(usd)] }),
+      })
+      const price = await oraclePrice(pool.oracle)
+      const token0 = await publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "token0" })
+      const moved = await alignPoolToPrice({ publicClient, arbitrageur: priceDriver, uniswap, pool })
+      expect(moved.amountIn).toBeGreaterThan(0n)
+      expect(moved.amountOut).toBeGreaterThan(0n)
+      expect(moved.sqrtPriceX96).toBe(sqrtPriceX96FromOraclePrice(price, token0 === pool.collateral))
+      const [sqrtPriceX96] = await publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "slot0" })
+      expect(sqrtPriceX96).toBe(moved.sqrtPriceX96)
+      const [point] = await quotePriceImpact(publicClient, {
+        quoter: uniswap.quoterV2,
+        tokenIn: pool.collateral,
+        tokenOut: pool.loan,
+        route: { fee: pool.fee },
+        sizes: [10n ** 17n],
+        oracle: { price, collateral: pool.collateral },
+      })
+      // Only the widest range covers a 20% move, so even 0.1 WETH moves the price a little.
+      expect(point!.impactBps).toBeGreaterThanOrEqual(0)
+      expect(point!.impactBps).toBeLessThan(1)
+    }
+    const again = await alignPoolToPrice({ publicClient, arbitrageur: priceDriver, uniswap, pool })
+    expect(again.amountIn).toBe(0n)
+  })
+
+  test("maxAmountInWithinSlippage finds the largest sell within the bound", async () => {
+    const { weth, usdc } = stack.tokens
+    const oracle = { price: await oraclePrice(stack.markets.weth.oracle), collateral: weth }
+    const base = { quoter: uniswap.quoterV2, tokenIn: weth, tokenOut: usdc, route: { fee: feeTiers.low }, oracle, upperBound: parseEther("5000") }
+    const found = await maxAmountInWithinSlippage(publicClient, { ...base, maxSlippageBps: 30 })
+    expect(found.amountIn).toBeGreaterThan(parseEther("10"))
+    expect(found.amountIn).toBeLessThan(parseEther("5000"))
+    expect(found.point!.shortfallBps).toBeLessThanOrEqual(30)
+    const [above] = await quotePriceImpact(publicClient, { ...base, sizes: [(found.amountIn * 1_002n) / 1_000n] })
+    expect(above!.shortfallBps).toBeGreaterThan(30)
+    expect(found.quotes).toBeLessThan(40)
+
+    const none = await maxAmountInWithinSlippage(publicClient, { ...base, route: { fee: feeTiers.medium }, maxSlippageBps: 20 })
+    expect(none).toEqual({ amountIn: 0n, point: undefined, quotes: 0 })
+    const all = await maxAmountInWithinSlippage(publicClient, { ...base, upperBound: parseEther("1"), maxSlippageBps: 30 })
+    expect(all.amountIn).toBe(parseEther("1"))
+  })
+
+  test("a quote for a pool that does not exist fails with SwapQuoteError", async () => {
+    const { weth, wbtc } = stack.tokens
+    const quote = quoteExactInput(publicClient, { quoter: uniswap.quoterV2, tokenIn: wbtc, tokenOut: weth, route: { fee: feeTiers.low }, amountIn: 10n ** 8n })
+    await expect(quote).rejects.toBeInstanceOf(SwapQuoteError)
+    await expect(quote).rejects.toThrow(/could not quote the swap/)
+  })
+})
