@@ -24,7 +24,8 @@ const swapAdapterAbi = parseAbi([
   "struct SwapRequest { address tokenIn; address tokenOut; uint256 amountIn; uint256 minAmountOut; address account; bytes32 route; }",
   "struct VenueCall { address target; bytes data; address approveToken; uint256 approveAmount; }",
   "function encodeSwap(SwapRequest request) view returns (VenueCall call)",
-  "function encodeRoute(uint24 fee, address hub, uint24 hubFee) pure returns (bytes32 route)",
+  "function encodeRoute(uint24 fee, uint8 hub, uint24 hubFee) pure returns (bytes32 route)",
+  "function hubs() view returns (address[])",
   "function router() view returns (address)",
 ])
 
@@ -77,7 +78,7 @@ describe("Uniswap v3 on the devnet", () => {
     const { weth, usdc, wbtc } = stack.tokens
     const cases = [
       { tokenIn: weth, tokenOut: usdc, amountIn: parseEther("10"), route: { fee: feeTiers.low } },
-      { tokenIn: wbtc, tokenOut: weth, amountIn: parseUnits("1", 8), route: { fee: feeTiers.low, hub: usdc, hubFee: feeTiers.medium } },
+      { tokenIn: wbtc, tokenOut: weth, amountIn: parseUnits("1", 8), route: { fee: feeTiers.low, hub: { token: usdc, index: 1 }, hubFee: feeTiers.medium } },
     ] as const
     for (const { tokenIn, tokenOut, amountIn, route } of cases) {
       const routeWord = encodeUniswapRoute(route)
@@ -85,9 +86,10 @@ describe("Uniswap v3 on the devnet", () => {
         address: uniswap.swapAdapter,
         abi: swapAdapterAbi,
         functionName: "encodeRoute",
-        args: [route.fee, "hub" in route ? route.hub : "0x0000000000000000000000000000000000000000", "hubFee" in route ? route.hubFee : 0],
+        args: [route.fee, "hub" in route ? route.hub.index : 0, "hubFee" in route ? route.hubFee : 0],
       })
       expect(routeWord).toBe(onChainRoute)
+      if ("hub" in route) expect((await publicClient.readContract({ address: uniswap.swapAdapter, abi: swapAdapterAbi, functionName: "hubs" }))[route.hub.index - 1]).toBe(route.hub.token)
 
       await publicClient.waitForTransactionReceipt({ hash: await trader.writeContract({ address: tokenIn, abi: testTokenAbi, functionName: "mint", args: [account, amountIn] }) })
       const quote = await quoteExactInput(publicClient, { quoter: uniswap.quoterV2, tokenIn, tokenOut, route, amountIn })

@@ -26,8 +26,11 @@ export const quoterV2Abi = parseAbi([
   "function quoteExactInput(bytes path, uint256 amountIn) returns (uint256 amountOut, uint160[] sqrtPriceX96AfterList, uint32[] initializedTicksCrossedList, uint256 gasEstimate)",
 ])
 
-/** A route of the module's UniswapV3SwapAdapter: one pool at `fee`, or two through `hub` (second pool at `hubFee`). */
-export type UniswapRoute = { fee: number; hub?: undefined; hubFee?: undefined } | { fee: number; hub: Address; hubFee: number }
+/** A route of the module's UniswapV3SwapAdapter: one pool at `fee`, or two through a hub (second pool at `hubFee`).
+ * The adapter names the hub by its 1-based position in its `hubs()` list; the quoter needs its address. */
+export type UniswapRoute =
+  | { fee: number; hub?: undefined; hubFee?: undefined }
+  | { fee: number; hub: { token: Address; index: number }; hubFee: number }
 
 /** Morpho-style reference price of a swap between a collateral token and its loan token. */
 export type OraclePrice = {
@@ -65,16 +68,20 @@ const feeWord = (fee: number, field: string) => {
 
 /**
  * The route word the module's UniswapV3SwapAdapter reads (`IUniswapV3SwapAdapter.encodeRoute`): bits 0..23 the first
- * fee, 24..183 the hub, 184..207 the second fee.
+ * fee, 24..31 the hub's 1-based position in the adapter's `hubs()`, 32..55 the second fee.
  *
  * @returns The bytes32 route.
- * @throws SwapRouteError for a fee that is not a positive uint24.
+ * @throws SwapRouteError for a fee that is not a positive uint24 or a hub position outside 1..255.
  * @example
  * encodeUniswapRoute({ fee: 500 }) // 0x...01f4
  */
 export function encodeUniswapRoute(route: UniswapRoute): Hex {
   let word = feeWord(route.fee, "fee")
-  if (route.hub !== undefined) word |= (BigInt(route.hub) << 24n) | (feeWord(route.hubFee, "hubFee") << 184n)
+  if (route.hub !== undefined) {
+    const { index } = route.hub
+    if (!Number.isInteger(index) || index < 1 || index > 255) throw new SwapRouteError({ field: "hub.index", reason: `must be 1..255, got ${index}` })
+    word |= (BigInt(index) << 24n) | (feeWord(route.hubFee, "hubFee") << 32n)
+  }
   return pad(numberToHex(word), { size: 32 })
 }
 
@@ -86,7 +93,7 @@ export function encodeUniswapRoute(route: UniswapRoute): Hex {
 export function encodeUniswapPath(tokenIn: Address, tokenOut: Address, route: UniswapRoute): Hex {
   const first = encodePacked(["address", "uint24"], [tokenIn, Number(feeWord(route.fee, "fee"))])
   if (route.hub === undefined) return concatHex([first, tokenOut])
-  return concatHex([first, encodePacked(["address", "uint24", "address"], [route.hub, Number(feeWord(route.hubFee, "hubFee")), tokenOut])])
+  return concatHex([first, encodePacked(["address", "uint24", "address"], [route.hub.token, Number(feeWord(route.hubFee, "hubFee")), tokenOut])])
 }
 
 export type QuoteExactInputParameters = {
@@ -143,7 +150,7 @@ export async function quoteExactInput(client: Client<Transport, Chain | undefine
   }
 }
 
-const describe = (route: UniswapRoute) => (route.hub === undefined ? `fee ${route.fee}` : `fee ${route.fee} -> ${route.hub} -> fee ${route.hubFee}`)
+const describe = (route: UniswapRoute) => (route.hub === undefined ? `fee ${route.fee}` : `fee ${route.fee} -> ${route.hub.token} -> fee ${route.hubFee}`)
 
 /** What `amountIn` of `tokenIn` is worth in the other token at the oracle price (rounded down). */
 export function fairAmountOut(tokenIn: Address, amountIn: bigint, oracle: OraclePrice): bigint {

@@ -13,7 +13,7 @@ import {IUniswapV3SwapAdapter} from "../interfaces/IUniswapV3SwapAdapter.sol";
 /// @dev Security considerations:
 /// - Stateless and view-only: everything it knows is immutable, it never receives funds or approvals.
 /// - The recipient of every encoded swap is `request.account`; the keeper's route only selects fee tiers and a hub
-///   fixed at deployment, so it cannot redirect output, name a router or reach a pool outside the factory.
+///   position fixed at deployment, so it cannot redirect output, name a router, a token or a pool outside the factory.
 /// - Every encoded swap carries `request.minAmountOut` (refused when zero), which the router enforces.
 contract UniswapV3SwapAdapter is IUniswapV3SwapAdapter {
     /// @inheritdoc IUniswapV3SwapAdapter
@@ -23,8 +23,8 @@ contract UniswapV3SwapAdapter is IUniswapV3SwapAdapter {
 
     uint256 internal constant FEE_MASK = type(uint24).max;
     uint256 internal constant HUB_SHIFT = 24;
-    uint256 internal constant HUB_FEE_SHIFT = 184;
-    uint256 internal constant RESERVED_SHIFT = 208;
+    uint256 internal constant HUB_FEE_SHIFT = 32;
+    uint256 internal constant RESERVED_SHIFT = 56;
 
     address internal immutable ROUTER;
     IUniswapV3Factory internal immutable FACTORY;
@@ -87,31 +87,30 @@ contract UniswapV3SwapAdapter is IUniswapV3SwapAdapter {
     }
 
     /// @inheritdoc IUniswapV3SwapAdapter
-    function encodeRoute(uint24 fee, address hub, uint24 hubFee) public pure returns (bytes32 route) {
-        route = bytes32(uint256(fee) | uint256(uint160(hub)) << HUB_SHIFT | uint256(hubFee) << HUB_FEE_SHIFT);
+    function encodeRoute(uint24 fee, uint8 hub, uint24 hubFee) public pure returns (bytes32 route) {
+        route = bytes32(uint256(fee) | uint256(hub) << HUB_SHIFT | uint256(hubFee) << HUB_FEE_SHIFT);
         decodeRoute(route);
     }
 
     /// @inheritdoc IUniswapV3SwapAdapter
-    function decodeRoute(bytes32 route) public pure returns (uint24 fee, address hub, uint24 hubFee) {
+    function decodeRoute(bytes32 route) public pure returns (uint24 fee, uint8 hub, uint24 hubFee) {
         uint256 word = uint256(route);
         fee = uint24(word);
-        hub = address(uint160(word >> HUB_SHIFT));
+        hub = uint8(word >> HUB_SHIFT);
         hubFee = uint24(word >> HUB_FEE_SHIFT);
-        if (word >> RESERVED_SHIFT != 0 || (hub == address(0) && hubFee != 0) || (hub != address(0) && hubFee == 0)) {
-            revert MalformedRoute(route);
-        }
+        if (word >> RESERVED_SHIFT != 0 || (hub == 0) != (hubFee == 0)) revert MalformedRoute(route);
     }
 
     /// @inheritdoc ISwapAdapter
     function routePools(address tokenIn, address tokenOut, bytes32 route) public view returns (address[] memory pools) {
         if (tokenIn == tokenOut) revert SameToken(tokenIn);
-        (uint24 fee, address hub, uint24 hubFee) = decodeRoute(route);
-        if (hub == address(0)) {
+        (uint24 fee, uint8 hubIndex, uint24 hubFee) = decodeRoute(route);
+        if (hubIndex == 0) {
             pools = new address[](1);
             pools[0] = _pool(tokenIn, tokenOut, fee);
         } else {
-            if ((hub != HUB0 && hub != HUB1) || hub == tokenIn || hub == tokenOut) revert HubNotAllowed(hub);
+            address hub = _hub(hubIndex);
+            if (hub == tokenIn || hub == tokenOut) revert HubNotAllowed(hub);
             pools = new address[](2);
             pools[0] = _pool(tokenIn, hub, fee);
             pools[1] = _pool(hub, tokenOut, hubFee);
@@ -135,7 +134,7 @@ contract UniswapV3SwapAdapter is IUniswapV3SwapAdapter {
         if (request.minAmountOut == 0) revert ZeroMinAmountOut();
         if (request.account == address(0)) revert InvalidAccount(request.account);
         address[] memory pools = routePools(request.tokenIn, request.tokenOut, request.route);
-        (uint24 fee, address hub, uint24 hubFee) = decodeRoute(request.route);
+        (uint24 fee, uint8 hubIndex, uint24 hubFee) = decodeRoute(request.route);
         call.target = ROUTER;
         call.approveToken = request.tokenIn;
         call.approveAmount = request.amountIn;
@@ -160,7 +159,7 @@ contract UniswapV3SwapAdapter is IUniswapV3SwapAdapter {
                 ISwapRouter.exactInput,
                 (
                     ISwapRouter.ExactInputParams({
-                        path: abi.encodePacked(request.tokenIn, fee, hub, hubFee, request.tokenOut),
+                        path: abi.encodePacked(request.tokenIn, fee, _hub(hubIndex), hubFee, request.tokenOut),
                         recipient: request.account,
                         deadline: block.timestamp,
                         amountIn: request.amountIn,
@@ -177,6 +176,11 @@ contract UniswapV3SwapAdapter is IUniswapV3SwapAdapter {
         if (!_hasFee(FEE_TIERS, fee)) revert FeeTierNotAllowed(fee);
         pool = FACTORY.getPool(tokenA, tokenB, fee);
         if (pool == address(0)) revert PoolNotFound(tokenA, tokenB, fee);
+    }
+
+    function _hub(uint8 hubIndex) internal view returns (address hub) {
+        hub = hubIndex == 1 ? HUB0 : hubIndex == 2 ? HUB1 : address(0);
+        if (hub == address(0)) revert UnknownHub(hubIndex);
     }
 
     function _hasFee(uint256 packed, uint24 fee) internal pure returns (bool) {

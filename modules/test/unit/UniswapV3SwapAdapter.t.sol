@@ -147,7 +147,7 @@ contract UniswapV3SwapAdapterTest is Fixture, UniswapFixture {
     function test_EncodeSwap_TwoHopThroughTheHubPaysTheQuoteIntoTheAccount() public {
         uint256 amountIn = 1e8;
         wbtc.mint(safe, amountIn);
-        bytes32 route = swapAdapter.encodeRoute(FEE_LOW, address(usdc), FEE_MEDIUM);
+        bytes32 route = swapAdapter.encodeRoute(FEE_LOW, 1, FEE_MEDIUM);
         (uint256 quote,,,) =
             quoter.quoteExactInput(abi.encodePacked(address(wbtc), FEE_LOW, address(usdc), FEE_MEDIUM, address(weth)), amountIn);
         VenueCall memory call = swapAdapter.encodeSwap(_request(address(wbtc), address(weth), amountIn, 1, route));
@@ -264,7 +264,7 @@ contract UniswapV3SwapAdapterTest is Fixture, UniswapFixture {
         assertEq(list[0], address(usdc), "USDC hub");
         assertEq(swapAdapter.router(), address(swapRouter), "router");
         assertEq(swapAdapter.factory(), address(uniswapFactory), "the router's factory");
-        address[] memory pools = swapAdapter.routePools(address(wbtc), address(weth), swapAdapter.encodeRoute(FEE_LOW, address(usdc), FEE_LOW));
+        address[] memory pools = swapAdapter.routePools(address(wbtc), address(weth), swapAdapter.encodeRoute(FEE_LOW, 1, FEE_LOW));
         assertEq(pools[0], address(wbtcLow), "first hop");
         assertEq(pools[1], address(wethLow), "second hop");
         assertTrue(swapAdapter.isRoute(address(weth), address(usdc), bytes32(uint256(FEE_MEDIUM))), "valid single hop");
@@ -276,15 +276,19 @@ contract UniswapV3SwapAdapterTest is Fixture, UniswapFixture {
         IUniswapV3Pool(hostile).initialize(sqrtPriceX96Of(wethOracle.price() / 10, address(weth) < address(usdc)));
         bytes32 route = bytes32(uint256(10_000));
         _expectRouteRevert(address(weth), address(usdc), route, abi.encodeWithSelector(IUniswapV3SwapAdapter.FeeTierNotAllowed.selector, 10_000));
-        route = swapAdapter.encodeRoute(FEE_LOW, address(usdc), 10_000);
+        route = swapAdapter.encodeRoute(FEE_LOW, 1, 10_000);
         _expectRouteRevert(address(wbtc), address(weth), route, abi.encodeWithSelector(IUniswapV3SwapAdapter.FeeTierNotAllowed.selector, 10_000));
     }
 
     function test_Routes_RevertWhen_HubNotAllowed() public {
+        // Hub 2 is not configured: the keeper cannot reach WBTC (or any token) as a hub, even with a WBTC/WETH pool.
         uniswapFactory.createPool(address(wbtc), address(weth), FEE_LOW);
-        bytes32 route = swapAdapter.encodeRoute(FEE_LOW, address(wbtc), FEE_LOW);
-        _expectRouteRevert(address(weth), address(usdc), route, abi.encodeWithSelector(IUniswapV3SwapAdapter.HubNotAllowed.selector, address(wbtc)));
-        route = swapAdapter.encodeRoute(FEE_LOW, address(usdc), FEE_LOW);
+        bytes32 route = swapAdapter.encodeRoute(FEE_LOW, 2, FEE_LOW);
+        _expectRouteRevert(address(weth), address(usdc), route, abi.encodeWithSelector(IUniswapV3SwapAdapter.UnknownHub.selector, 2));
+        route = swapAdapter.encodeRoute(FEE_LOW, type(uint8).max, FEE_LOW);
+        _expectRouteRevert(address(weth), address(usdc), route, abi.encodeWithSelector(IUniswapV3SwapAdapter.UnknownHub.selector, 255));
+        // The hub may not be an end of its own route.
+        route = swapAdapter.encodeRoute(FEE_LOW, 1, FEE_LOW);
         _expectRouteRevert(address(usdc), address(weth), route, abi.encodeWithSelector(IUniswapV3SwapAdapter.HubNotAllowed.selector, address(usdc)));
         _expectRouteRevert(address(weth), address(usdc), route, abi.encodeWithSelector(IUniswapV3SwapAdapter.HubNotAllowed.selector, address(usdc)));
     }
@@ -295,7 +299,7 @@ contract UniswapV3SwapAdapterTest is Fixture, UniswapFixture {
             address(wsteth), address(usdc), route,
             abi.encodeWithSelector(IUniswapV3SwapAdapter.PoolNotFound.selector, address(wsteth), address(usdc), FEE_LOW)
         );
-        route = swapAdapter.encodeRoute(FEE_LOW, address(usdc), FEE_LOW);
+        route = swapAdapter.encodeRoute(FEE_LOW, 1, FEE_LOW);
         _expectRouteRevert(
             address(weth), address(wsteth), route,
             abi.encodeWithSelector(IUniswapV3SwapAdapter.PoolNotFound.selector, address(usdc), address(wsteth), FEE_LOW)
@@ -303,10 +307,11 @@ contract UniswapV3SwapAdapterTest is Fixture, UniswapFixture {
     }
 
     function test_Routes_RevertWhen_Malformed() public {
-        bytes32[3] memory routes = [
-            bytes32(uint256(FEE_LOW) | 1 << 208), // reserved bits
-            bytes32(uint256(FEE_LOW) | uint256(FEE_LOW) << 184), // a second fee without a hub
-            bytes32(uint256(FEE_LOW) | uint256(uint160(address(usdc))) << 24) // a hub without a second fee
+        bytes32[4] memory routes = [
+            bytes32(uint256(FEE_LOW) | 1 << 56), // reserved bits
+            bytes32(uint256(FEE_LOW) | 1 << 255), // reserved bits
+            bytes32(uint256(FEE_LOW) | uint256(FEE_LOW) << 32), // a second fee without a hub
+            bytes32(uint256(FEE_LOW) | 1 << 24) // a hub without a second fee
         ];
         for (uint256 i; i < routes.length; ++i) {
             _expectRouteRevert(
@@ -314,8 +319,48 @@ contract UniswapV3SwapAdapterTest is Fixture, UniswapFixture {
                 abi.encodeWithSelector(IUniswapV3SwapAdapter.MalformedRoute.selector, routes[i])
             );
         }
-        vm.expectRevert(abi.encodeWithSelector(IUniswapV3SwapAdapter.MalformedRoute.selector, bytes32(uint256(FEE_LOW) | uint256(uint160(address(usdc))) << 24)));
-        swapAdapter.encodeRoute(FEE_LOW, address(usdc), 0);
+        vm.expectRevert(abi.encodeWithSelector(IUniswapV3SwapAdapter.MalformedRoute.selector, bytes32(uint256(FEE_LOW) | 1 << 24)));
+        swapAdapter.encodeRoute(FEE_LOW, 1, 0);
+        vm.expectRevert(abi.encodeWithSelector(IUniswapV3SwapAdapter.MalformedRoute.selector, bytes32(uint256(FEE_LOW) | uint256(FEE_LOW) << 32)));
+        swapAdapter.encodeRoute(FEE_LOW, 0, FEE_LOW);
+    }
+
+    function testFuzz_Routes_DecodeWhatEncodeBuilt(uint24 fee, uint8 hub, uint24 hubFee) public view {
+        vm.assume((hub == 0) == (hubFee == 0));
+        (uint24 f, uint8 h, uint24 hf) = swapAdapter.decodeRoute(swapAdapter.encodeRoute(fee, hub, hubFee));
+        assertEq(f, fee, "fee");
+        assertEq(h, hub, "hub");
+        assertEq(hf, hubFee, "hub fee");
+        assertLt(uint256(swapAdapter.encodeRoute(fee, hub, hubFee)), 1 << 56, "fits an address-sized field");
+    }
+
+    /// @dev Any route word the keeper can send either names factory pools at allowed tiers, or is refused by name.
+    function testFuzz_Routes_OnlyFactoryPoolsAtAllowedTiers(uint8 feeChoice, uint8 hub, uint8 hubFeeChoice, uint256 junk, bool fromWbtc)
+        public
+        view
+    {
+        uint24[5] memory fees = [uint24(0), 100, FEE_LOW, FEE_MEDIUM, 10_000];
+        uint256 word = uint256(fees[feeChoice % 5]) | uint256(hub % 4) << 24 | uint256(fees[hubFeeChoice % 5]) << 32;
+        if (junk % 4 == 0) word |= junk; // sometimes garbage anywhere
+        bytes32 route = bytes32(word);
+        address tokenIn = fromWbtc ? address(wbtc) : address(weth);
+        try swapAdapter.routePools(tokenIn, address(usdc), route) returns (address[] memory pools) {
+            for (uint256 i; i < pools.length; ++i) {
+                IUniswapV3Pool pool = IUniswapV3Pool(pools[i]);
+                assertTrue(pool.fee() == FEE_LOW || pool.fee() == FEE_MEDIUM, "allowed tier");
+                assertEq(uniswapFactory.getPool(pool.token0(), pool.token1(), pool.fee()), pools[i], "a factory pool");
+            }
+        } catch (bytes memory err) {
+            bytes4 selector = bytes4(err);
+            assertTrue(
+                selector == IUniswapV3SwapAdapter.MalformedRoute.selector
+                    || selector == IUniswapV3SwapAdapter.FeeTierNotAllowed.selector
+                    || selector == IUniswapV3SwapAdapter.UnknownHub.selector
+                    || selector == IUniswapV3SwapAdapter.HubNotAllowed.selector
+                    || selector == IUniswapV3SwapAdapter.PoolNotFound.selector,
+                "refused with a named route error"
+            );
+        }
     }
 
     function test_EncodeSwap_RevertWhen_RequestIsIncomplete() public {
@@ -347,7 +392,7 @@ contract UniswapV3SwapAdapterTest is Fixture, UniswapFixture {
         amountIn = bound(amountIn, 1, type(uint128).max);
         minOut = bound(minOut, 1, type(uint256).max);
         uint24 fee = mediumTier ? FEE_MEDIUM : FEE_LOW;
-        bytes32 route = twoHop ? swapAdapter.encodeRoute(fee, address(usdc), FEE_LOW) : bytes32(uint256(fee));
+        bytes32 route = twoHop ? swapAdapter.encodeRoute(fee, 1, FEE_LOW) : bytes32(uint256(fee));
         address tokenOut = twoHop ? address(wbtc) : address(usdc);
         VenueCall memory call = swapAdapter.encodeSwap(
             SwapRequest({tokenIn: address(weth), tokenOut: tokenOut, amountIn: amountIn, minAmountOut: minOut, account: account, route: route})
