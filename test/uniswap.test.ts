@@ -106,10 +106,30 @@ describe("Uniswap v3 on the devnet", () => {
       await publicClient.waitForTransactionReceipt({
         hash: await trader.writeContract({ address: tokenIn, abi: testTokenAbi, functionName: "approve", args: [call.target, call.approveAmount] }),
       })
-      const receipt = await publicClient.waitForTransactionReceipt({ hash: await trader.sendTransaction({ to: call.target, data: call.data }) })
+      // Fixed gas: the pool writes an oracle observation when time has passed since the estimate's block.
+      const receipt = await publicClient.waitForTransactionReceipt({ hash: await trader.sendTransaction({ to: call.target, data: call.data, gas: 1_000_000n }) })
       expect(receipt.status).toBe("success")
       expect((await balanceOf(tokenOut, account)) - before).toBe(quote.amountOut)
       expect(await balanceOf(tokenIn, account)).toBe(0n)
+    }
+  })
+
+  test("route words match the adapter's encodeRoute on random inputs", async () => {
+    let seed = 12345
+    const next = (max: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return 1 + (seed % max)
+    }
+    for (let i = 0; i < 24; i++) {
+      const fee = next(2 ** 24 - 1)
+      const route = i % 3 === 0 ? { fee } : { fee, hub: { token: stack.tokens.usdc, index: next(255) }, hubFee: next(2 ** 24 - 1) }
+      const onChain = await publicClient.readContract({
+        address: uniswap.swapAdapter,
+        abi: swapAdapterAbi,
+        functionName: "encodeRoute",
+        args: [route.fee, route.hub?.index ?? 0, route.hubFee ?? 0],
+      })
+      expect(encodeUniswapRoute(route)).toBe(onChain)
     }
   })
 

@@ -124,8 +124,11 @@ async function send(
   wallet: Wallet,
   label: string,
   request: { address: Address; abi: Abi; functionName: string; args: readonly unknown[] },
+  gas = 3_000_000n,
 ): Promise<void> {
-  const hash = await wallet.writeContract({ ...request, chain: wallet.chain } as Parameters<Wallet["writeContract"]>[0])
+  // Fixed gas, as in leverage.ts: an estimate made in one second can fall short in the next block (Uniswap's oracle
+  // observations cost more once time has passed), and the transaction then runs out of gas.
+  const hash = await wallet.writeContract({ ...request, chain: wallet.chain, gas } as Parameters<Wallet["writeContract"]>[0])
   const receipt = await publicClient.waitForTransactionReceipt({ hash })
   if (receipt.status !== "success")
     throw new DeploymentError(`Uniswap set-up transaction "${label}" reverted.`, { contract: request.address, metaMessages: [`Transaction: ${hash}`] })
@@ -231,7 +234,7 @@ export async function createPoolAtOraclePrice(parameters: CreatePoolAtOraclePric
     abi: positionManagerAbi,
     functionName: "createAndInitializePoolIfNecessary",
     args: [token0, token1, fee, sqrtPriceX96],
-  })
+  }, 8_000_000n) // deploys a UniswapV3Pool (about 5M gas)
   const address = await publicClient.readContract({ address: uniswap.factory, abi: uniswapFactoryAbi, functionName: "getPool", args: [token0, token1, fee] })
   const pool: DevnetPool = { address, collateral, loan, fee, oracle }
   if ((await publicClient.readContract({ address, abi: uniswapPoolAbi, functionName: "liquidity" })) > 0n) return pool
