@@ -5,7 +5,9 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IPool} from "@aave/core-v3/contracts/interfaces/IPool.sol";
 import {DataTypes} from "@aave/core-v3/contracts/protocol/libraries/types/DataTypes.sol";
 
+import {LeverageModule} from "../../src/LeverageModule.sol";
 import {AaveV3Adapter} from "../../src/adapters/AaveV3Adapter.sol";
+import {ILeverageModule, Policy} from "../../src/interfaces/ILeverageModule.sol";
 import {VenueCall} from "../../src/interfaces/IVenueAdapter.sol";
 import {ISafe} from "../../src/interfaces/ISafe.sol";
 import {Fixture} from "./Fixture.sol";
@@ -39,6 +41,28 @@ abstract contract AaveTestBase is Fixture, AaveFixture {
         wstethWethEMode = aaveAdapter.marketId(address(wsteth), address(weth), AAVE_ETH_EMODE);
         aaveSafe = createSafeWith(owner, address(this), address(module));
         vm.label(aaveSafe, "aaveSafe");
+    }
+
+    /// @notice Replaces the Fixture's module by one whose adapters are the Morpho Blue adapter AND the Aave adapter, and
+    /// `safe` by a fresh Safe with that module, configured as the Fixture configures its own (automation, keeper, budget).
+    function installModuleWithAave() internal {
+        address[] memory adapterList = new address[](2);
+        adapterList[0] = address(adapter);
+        adapterList[1] = address(aaveAdapter);
+        module = new LeverageModule(address(entryPoint), adapterList);
+        safe = createSafe(owner);
+        vm.deal(safe, 10 ether);
+        safeCall(abi.encodeCall(ILeverageModule.setAutomationConfig, (defaultAutomation())));
+        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 30 days))));
+        safeCall(abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)));
+    }
+
+    /// @notice The Fixture's default policy bands and caps on an Aave market, with `priceFeed` as its second source.
+    function aavePolicy(bytes32 market, address priceFeed, address pool) internal view returns (Policy memory policy) {
+        policy = defaultPolicy(wethMarket, pool);
+        policy.adapter = address(aaveAdapter);
+        policy.market = market;
+        policy.priceFeed = priceFeed;
     }
 
     /* OWNER ACTIONS (Safe transactions signed by the owner) */
