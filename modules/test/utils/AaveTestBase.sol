@@ -50,11 +50,17 @@ abstract contract AaveTestBase is Fixture, AaveFixture {
         adapterList[0] = address(adapter);
         adapterList[1] = address(aaveAdapter);
         module = new LeverageModule(address(entryPoint), adapterList);
-        safe = createSafe(owner);
-        vm.deal(safe, 10 ether);
-        safeCall(abi.encodeCall(ILeverageModule.setAutomationConfig, (defaultAutomation())));
-        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 30 days))));
-        safeCall(abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)));
+        safe = newAutomatedSafe();
+    }
+
+    /// @notice A new Safe with `module` as module and fallback handler, 10 ETH, the default automation config, the
+    /// keeper registered for 30 days and the self-pay budget.
+    function newAutomatedSafe() internal returns (address account) {
+        account = createSafe(owner);
+        vm.deal(account, 10 ether);
+        safeExec(account, account, 0, abi.encodeCall(ILeverageModule.setAutomationConfig, (defaultAutomation())), 0);
+        safeExec(account, account, 0, abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 30 days))), 0);
+        safeExec(account, account, 0, abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)), 0);
     }
 
     /// @notice The Fixture's default policy bands and caps on an Aave market, with `priceFeed` as its second source.
