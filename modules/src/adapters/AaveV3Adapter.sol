@@ -159,14 +159,13 @@ contract AaveV3Adapter is IAaveV3Adapter {
         call.target = address(_POOL);
         if (kind == SUPPLY_COLLATERAL) {
             _checkReserve(m.collateral, m.collateralConfig, true);
-            _checkCollateralEnabled(m.collateral, account);
+            _collateralBalance(m.collateral, account);
             call.data = abi.encodeCall(IPool.supply, (m.collateral, assets, account, 0));
             call.approveToken = m.collateral;
             call.approveAmount = assets;
         } else if (kind == WITHDRAW_COLLATERAL) {
             _checkReserve(m.collateral, m.collateralConfig, false);
-            _checkCollateralEnabled(m.collateral, account);
-            uint256 balance = IERC20(_POOL.getReserveData(m.collateral).aTokenAddress).balanceOf(account);
+            uint256 balance = _collateralBalance(m.collateral, account);
             // Withdrawing max burns the whole balance, so interest accrued in the same second leaves no dust.
             call.data = abi.encodeCall(IPool.withdraw, (m.collateral, assets >= balance ? type(uint256).max : assets, account));
         } else if (kind == BORROW) {
@@ -327,12 +326,13 @@ contract AaveV3Adapter is IAaveV3Adapter {
         if (frozen && addsExposure) revert ReserveFrozen(asset);
     }
 
-    function _checkCollateralEnabled(address asset, address account) internal view {
+    /// @dev The account's aToken balance of `asset`, refused when it holds some that is not enabled as collateral.
+    function _collateralBalance(address asset, address account) internal view returns (uint256 balance) {
         DataTypes.ReserveData memory reserve = _POOL.getReserveData(asset);
-        if (
-            IERC20(reserve.aTokenAddress).balanceOf(account) != 0
-                && !_POOL.getUserConfiguration(account).isUsingAsCollateral(reserve.id)
-        ) revert CollateralNotEnabled(asset);
+        balance = IERC20(reserve.aTokenAddress).balanceOf(account);
+        if (balance != 0 && !_POOL.getUserConfiguration(account).isUsingAsCollateral(reserve.id)) {
+            revert CollateralNotEnabled(asset);
+        }
     }
 
     function _revert(bytes memory err) internal pure {
