@@ -12,7 +12,7 @@ const reports = join(root, "reports")
 const prefix = "aave-gas."
 mkdirSync(reports, { recursive: true })
 const clean = () => {
-  for (const f of readdirSync(reports)) if (f.startsWith(prefix)) rmSync(join(reports, f))
+  for (const f of readdirSync(reports)) if (f.startsWith(prefix) && f !== "aave-gas.json") rmSync(join(reports, f))
 }
 clean()
 
