@@ -8,7 +8,8 @@ import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParam
 import {AaveTestBase} from "../utils/AaveTestBase.sol";
 import {AaveFlashLoanProbe} from "../utils/AaveFlashLoanProbe.sol";
 import {TestToken} from "../utils/TestToken.sol";
-import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
+import {MarketState, VenueCall} from "../../src/interfaces/IVenueAdapter.sol";
+import {ISafe} from "../../src/interfaces/ISafe.sol";
 import {ActionKind, Plan} from "../../src/interfaces/ILeverageModule.sol";
 import {HealthLib} from "../../src/libraries/HealthLib.sol";
 
@@ -118,6 +119,35 @@ contract AaveV3IntegrationTest is AaveTestBase {
         if (amount >= before.safeDebt) assertEq(afterwards.safeDebt, 0, "full repayment leaves no dust");
         else assertApproxEqAbs(before.safeDebt - afterwards.safeDebt, amount, 1, "debt of the Safe");
         assertOnlyTheSafeMoved(before, afterwards, usdc);
+    }
+
+    /// @dev Supply and borrow caps are Aave's own: the Safe's call fails with Aave's error code and nothing moves.
+    function test_Caps_SupplyAndBorrowCapsHold() public {
+        // WBTC: supply cap 3,000, 100 already supplied by the lender.
+        wbtc.mint(aaveSafe, 2901e8);
+        assertEq(_tryAaveCall(SUPPLY, wbtcUsdc, 2901e8), abi.encodeWithSignature("Error(string)", "51"), "supply cap");
+        assertEq(aBalance(wbtc, aaveSafe), 0);
+        run(aaveSafe, SUPPLY, wbtcUsdc, 2900e8);
+        assertEq(aBalance(wbtc, aaveSafe), 2900e8, "up to the cap");
+        // WBTC borrow cap 1,000 (the lender's 100 WBTC are all there is to borrow, the cap is checked first).
+        bytes32 wethWbtc = aaveAdapter.marketId(address(weth), address(wbtc), 0);
+        aaveSupply(aaveSafe, weth, 40_000e18); // 120M USD: enough borrowing power, under the WETH supply cap
+        assertEq(_tryAaveCall(BORROW, wethWbtc, 1001e8), abi.encodeWithSignature("Error(string)", "50"), "borrow cap");
+        assertEq(variableDebt(wbtc, aaveSafe), 0);
+    }
+
+    /// @dev The Aave call of an action from the Safe (approval set first), returning its revert data.
+    function _tryAaveCall(uint8 kind, bytes32 market, uint256 amount) internal returns (bytes memory reason) {
+        VenueCall memory call = aaveAdapter.encode(kind, market, amount, aaveSafe);
+        if (call.approveToken != address(0)) {
+            moduleCall(aaveSafe, call.approveToken, abi.encodeCall(IERC20.approve, (call.target, call.approveAmount)));
+        }
+        bool success;
+        (success, reason) = ISafe(aaveSafe).execTransactionFromModuleReturnData(call.target, 0, call.data, 0);
+        assertFalse(success, "the Aave call failed");
+        if (call.approveToken != address(0)) {
+            moduleCall(aaveSafe, call.approveToken, abi.encodeCall(IERC20.approve, (call.target, 0)));
+        }
     }
 
     /* HEALTH THROUGH INTEREST */
