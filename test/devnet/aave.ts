@@ -255,8 +255,8 @@ export async function deployAaveArtifact(
   let code = artifact.bytecode.slice(2)
   for (const [file, names] of Object.entries(artifact.linkReferences)) {
     for (const [name, ranges] of Object.entries(names)) {
-      libraries[name] ??= await deployAaveArtifact({ publicClient, deployer }, join(file, `${name}.json`), [], libraries)
-      const address = libraries[name].slice(2).toLowerCase()
+      const library = (libraries[name] ??= await deployAaveArtifact({ publicClient, deployer }, join(file, `${name}.json`), [], libraries))
+      const address = library.slice(2).toLowerCase()
       for (const { start, length } of ranges) {
         if (code.slice(start * 2, start * 2 + 3) !== "__$" || length !== 20)
           throw new ArtifactError(`No library placeholder for ${name} at byte ${start}.`, { artifact: artifact.path ?? path })

@@ -87,6 +87,14 @@ contract AaveAttacksTest is AttackBase, AaveTestBase {
         );
     }
 
+    /// @dev Supplies `amount` of the Safe's idle WETH as collateral (health rises: a rescue).
+    function supplyPlan(uint256 amount) internal view returns (Plan memory plan) {
+        plan.subAccounts = new bytes32[](1);
+        plan.subAccounts[0] = aaveId;
+        plan.actions = new Action[](1);
+        plan.actions[0] = action(ActionKind.SupplyCollateral, 0, address(0), amount);
+    }
+
     /* ONBEHALFOF SOMEONE ELSE: NOT EXPRESSIBLE */
 
     /// @dev A plan's only address is a pool's; on a venue action it must be zero, so a keeper cannot name a beneficiary.
@@ -215,22 +223,12 @@ contract AaveAttacksTest is AttackBase, AaveTestBase {
 
     function test_AaveAttack_RevertWhen_SupplyIntoAFrozenReserve() public {
         aaveConfigurator.setReserveFreeze(address(weth), true);
-        Plan memory plan;
-        plan.subAccounts = new bytes32[](1);
-        plan.subAccounts[0] = aaveId;
-        plan.actions = new Action[](1);
-        plan.actions[0] = action(ActionKind.SupplyCollateral, 0, address(0), 2e18);
-        expectOpFails(plan, abi.encodeWithSelector(IAaveV3Adapter.ReserveFrozen.selector, address(weth)));
+        expectOpFails(supplyPlan(2e18), abi.encodeWithSelector(IAaveV3Adapter.ReserveFrozen.selector, address(weth)));
     }
 
     function test_AaveAttack_RevertWhen_CollateralReservePaused() public {
         aaveConfigurator.setReservePause(address(weth), true);
-        Plan memory plan;
-        plan.subAccounts = new bytes32[](1);
-        plan.subAccounts[0] = aaveId;
-        plan.actions = new Action[](1);
-        plan.actions[0] = action(ActionKind.SupplyCollateral, 0, address(0), 2e18);
-        expectOpFails(plan, abi.encodeWithSelector(IAaveV3Adapter.ReservePaused.selector, address(weth)));
+        expectOpFails(supplyPlan(2e18), abi.encodeWithSelector(IAaveV3Adapter.ReservePaused.selector, address(weth)));
     }
 
     function test_AaveAttack_RevertWhen_RepayIntoAPausedReserve() public {
