@@ -17,11 +17,13 @@ import {IVenueAdapter, VenueCall} from "./IVenueAdapter.sol";
 ///   currentLiquidationThreshold`, i.e. every collateral reserve at its own threshold) re-expressed in units of the
 ///   collateral asset at `lltv`: for an account whose only collateral is that asset it is its aToken balance;
 /// - `debt` is the account's total debt in units of the debt asset (never below its exact debt in that asset);
-/// - `price` is Aave's oracle price of one collateral base unit in debt base units, scaled by 1e36.
+/// - `price` is Aave's oracle price (the e-mode category's price source where Aave applies it) of one collateral base
+///   unit in debt base units, scaled by 1e36.
 /// Then `collateral * price / 1e36 * lltv / debt` (HealthLib) is never above Aave's health factor and below it only
-/// by the rounding of unit conversions (about one debt base unit over the debt, relative). It cannot EQUAL it for every
+/// by the rounding of unit conversions (one base unit of each converted quantity). It cannot EQUAL it for every
 /// position: one base unit of collateral value moves HealthLib's health by `lltv / debt`, far coarser than 1 wei of WAD.
-/// `health` returns Aave's own `healthFactor` exactly; a module that needs equality reads health from there.
+/// `health` returns Aave's own `healthFactor` exactly; a module that needs equality reads health from there
+/// (docs/aave.md: the `IVenueAdapter.health` the module should call).
 ///
 /// Trust assumptions and known limits:
 /// - The Aave Pool, its oracle and its governance (ACL admins) are trusted: a pool admin can change thresholds,
