@@ -6,7 +6,8 @@ import {IPriceFeed} from "../../src/interfaces/IPriceFeed.sol";
 
 /// @notice The price oracle the simulator drives: a Morpho Blue oracle (1e36-scaled base-unit price) that is also a
 /// Chainlink-style feed of the same price in whole units, so a policy can use it as its second source. Each side can
-/// be set apart from the other to stage oracle faults (zero, stale, wrong decimals, divergence).
+/// be set apart from the other to stage oracle faults (zero, stale, wrong decimals, divergence). With a loan token worth
+/// one USD it is also the Chainlink `latestAnswer` source an AaveOracle reads (8 decimals, USD base currency).
 contract SimOracle is IOracle, IPriceFeed {
     uint256 public price;
     int256 public feedAnswer;
@@ -42,6 +43,11 @@ contract SimOracle is IOracle, IPriceFeed {
         feedAnswer = answer;
         feedUpdatedAt = updatedAt;
         decimals = feedDecimals;
+    }
+
+    /// @notice The feed answer, as Chainlink's legacy AggregatorInterface (what AaveOracle calls).
+    function latestAnswer() external view returns (int256) {
+        return feedAnswer;
     }
 
     function latestRoundData() external view returns (uint80, int256, uint256, uint256, uint80) {

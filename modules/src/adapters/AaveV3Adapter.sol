@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IPool} from "@aave/core-v3/contracts/interfaces/IPool.sol";
+import {IPoolAddressesProvider} from "@aave/core-v3/contracts/interfaces/IPoolAddressesProvider.sol";
+import {IPriceOracleGetter} from "@aave/core-v3/contracts/interfaces/IPriceOracleGetter.sol";
+import {DataTypes} from "@aave/core-v3/contracts/protocol/libraries/types/DataTypes.sol";
+import {ReserveConfiguration} from "@aave/core-v3/contracts/protocol/libraries/configuration/ReserveConfiguration.sol";
+import {UserConfiguration} from "@aave/core-v3/contracts/protocol/libraries/configuration/UserConfiguration.sol";
+import {PercentageMath} from "@aave/core-v3/contracts/protocol/libraries/math/PercentageMath.sol";
+
+import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
+import {IAaveV3Adapter} from "../interfaces/IAaveV3Adapter.sol";
+
+/// @title AaveV3Adapter
+/// @notice Venue adapter for one Aave v3 Pool: the Safe's Aave account is one cross-margined sub-account; a market id
+/// names the collateral asset, the debt asset and the e-mode category the keeper's actions are scoped to.
+/// @dev Security considerations:
+/// - Stateless and view-only; it never receives funds or approvals.
+/// - Every encoded call has `account` as onBehalfOf and as receiver (`supply`, `borrow`, `repay` take onBehalfOf;
+///   `withdraw` pays `to = account` from the caller's own aTokens), so funds only move between the Safe and Aave.
+/// - It encodes only supply / withdraw / borrow (variable rate) / repay (variable rate) and flashLoanSimple: never
+///   setUserEMode, setUserUseReserveAsCollateral, swapBorrowRateMode, credit delegation or liquidationCall.
+/// - The account's e-mode category must be the one the market id pins (`EModeMismatch`); paused reserves refuse every
+///   action, frozen reserves refuse supply and borrow (`ReservePaused`, `ReserveFrozen`), as Aave itself does.
+/// - Health is Aave's own `getUserAccountData` health factor; `marketState` never reports more (see IAaveV3Adapter).
+contract AaveV3Adapter is IAaveV3Adapter {
+    using ReserveConfiguration for DataTypes.ReserveConfigurationMap;
+    using UserConfiguration for DataTypes.UserConfigurationMap;
+    using PercentageMath for uint256;
+
+    uint8 internal constant SUPPLY_COLLATERAL = 2;
+    uint8 internal constant WITHDRAW_COLLATERAL = 3;
+    uint8 internal constant BORROW = 4;
+    uint8 internal constant REPAY = 5;
+    uint256 internal constant VARIABLE_RATE = 2;
+    uint256 internal constant BPS_TO_WAD = 1e14;
+    uint256 internal constant PRICE_SCALE = 1e36;
+
+    IPool internal immutable _POOL;
+    IPoolAddressesProvider internal immutable _PROVIDER;
+
+    /// @dev A decoded market id with what every read needs about its two reserves.
+    struct Market {
+        address collateral;
+        address debt;
+        uint8 eMode;
+        DataTypes.ReserveConfigurationMap collateralConfig;
+        DataTypes.ReserveConfigurationMap debtConfig;
+    }
+
+    constructor(IPool pool) {
+        _POOL = pool;
+        _PROVIDER = pool.ADDRESSES_PROVIDER();
+    }
+
+    /* MARKET IDS */
+
+    /// @inheritdoc IAaveV3Adapter
+    function POOL() external view returns (address) {
+        return address(_POOL);
+    }
+
+    /// @inheritdoc IVenueAdapter
+    function venue() external view returns (address) {
+        return address(_POOL);
+    }
+
+    /// @inheritdoc IAaveV3Adapter
+    function marketId(address collateral, address debt, uint8 eModeCategory) external view returns (bytes32) {
+        bytes memory err = _marketError(collateral, debt, eModeCategory);
+        if (err.length != 0) _revert(err);
+        uint256 collateralId = _POOL.getReserveData(collateral).id;
+        uint256 debtId = _POOL.getReserveData(debt).id;
+        return bytes32(
+            (collateralId << 240) | (debtId << 224) | (uint256(eModeCategory) << 216)
+                | _checksum(collateral, debt, eModeCategory)
+        );
+    }
+
+    /// @inheritdoc IAaveV3Adapter
+    function marketParams(bytes32 market) public view returns (address collateral, address debt, uint8 eModeCategory) {
+        collateral = _POOL.getReserveAddressById(uint16(uint256(market) >> 240));
+        debt = _POOL.getReserveAddressById(uint16(uint256(market) >> 224));
+        eModeCategory = uint8(uint256(market) >> 216);
+        if (collateral == address(0) || debt == address(0) || _checksum(collateral, debt, eModeCategory) != uint216(uint256(market))) {
+            revert UnknownMarket(market);
+        }
+    }
+
+    /// @inheritdoc IVenueAdapter
+    function isMarket(bytes32 market) external view returns (bool) {
+        address collateral = _POOL.getReserveAddressById(uint16(uint256(market) >> 240));
+        address debt = _POOL.getReserveAddressById(uint16(uint256(market) >> 224));
+        uint8 eModeCategory = uint8(uint256(market) >> 216);
+        if (collateral == address(0) || debt == address(0)) return false;
+        if (_checksum(collateral, debt, eModeCategory) != uint216(uint256(market))) return false;
+        return _marketError(collateral, debt, eModeCategory).length == 0;
+    }
+
+    /// @inheritdoc IVenueAdapter
+    function marketTokens(bytes32 market) external view returns (address loanToken, address collateralToken) {
+        (collateralToken, loanToken,) = marketParams(market);
+    }
+
+    /* STATE */
+
+    /// @inheritdoc IVenueAdapter
+    function marketState(bytes32 market, address account) external view returns (MarketState memory state) {
+        Market memory m = _load(market);
+        _checkEMode(market, m, account);
+        (uint256 collateralPrice, uint256 debtPrice) = _prices(m);
+        state.loanToken = m.debt;
+        state.collateralToken = m.collateral;
+        (state.collateral, state.debt) = _position(m, account, collateralPrice, debtPrice);
+        state.price = Math.mulDiv(
+            collateralPrice * 10 ** m.debtConfig.getDecimals(), PRICE_SCALE, debtPrice * 10 ** m.collateralConfig.getDecimals()
+        );
+        state.lltv = _collateralThreshold(m) * BPS_TO_WAD;
+    }
+
+    /// @inheritdoc IVenueAdapter
+    function position(bytes32 market, address account) external view returns (uint256 collateral, uint256 debt) {
+        Market memory m = _load(market);
+        _checkEMode(market, m, account);
+        (uint256 collateralPrice, uint256 debtPrice) = _prices(m);
+        return _position(m, account, collateralPrice, debtPrice);
+    }
+
+    /// @inheritdoc IAaveV3Adapter
+    function health(bytes32 market, address account) external view returns (uint256 wad) {
+        Market memory m = _load(market);
+        _checkEMode(market, m, account);
+        (,,,,, wad) = _POOL.getUserAccountData(account);
+    }
+
+    /// @inheritdoc IAaveV3Adapter
+    function liquidationIncentive(bytes32 market) external view returns (uint256 wad) {
+        Market memory m = _load(market);
+        uint256 bonus = _inEMode(m, m.collateralConfig)
+            ? _POOL.getEModeCategoryData(m.eMode).liquidationBonus
+            : m.collateralConfig.getLiquidationBonus();
+        return bonus * BPS_TO_WAD;
+    }
+
+    /* ACTIONS */
+
+    /// @inheritdoc IVenueAdapter
+    function encode(uint8 kind, bytes32 market, uint256 assets, address account)
+        external
+        view
+        returns (VenueCall memory call)
+    {
+        if (kind < SUPPLY_COLLATERAL || kind > REPAY) revert UnsupportedAction(kind);
+        Market memory m = _load(market);
+        _checkEMode(market, m, account);
+        call.target = address(_POOL);
+        if (kind == SUPPLY_COLLATERAL) {
+            _checkReserve(m.collateral, m.collateralConfig, true);
+            _collateralBalance(m.collateral, account);
+            call.data = abi.encodeCall(IPool.supply, (m.collateral, assets, account, 0));
+            call.approveToken = m.collateral;
+            call.approveAmount = assets;
+        } else if (kind == WITHDRAW_COLLATERAL) {
+            _checkReserve(m.collateral, m.collateralConfig, false);
+            uint256 balance = _collateralBalance(m.collateral, account);
+            // Withdrawing max burns the whole balance, so interest accrued in the same second leaves no dust.
+            call.data = abi.encodeCall(IPool.withdraw, (m.collateral, assets >= balance ? type(uint256).max : assets, account));
+        } else if (kind == BORROW) {
+            _checkReserve(m.debt, m.debtConfig, true);
+            call.data = abi.encodeCall(IPool.borrow, (m.debt, assets, VARIABLE_RATE, 0, account));
+        } else {
+            _checkReserve(m.debt, m.debtConfig, false);
+            uint256 debt = _variableDebt(m.debt, account);
+            call.approveToken = m.debt;
+            if (assets >= debt) {
+                // Repaying max clears the variable debt exactly; the approval is that debt, computed in this block.
+                call.data = abi.encodeCall(IPool.repay, (m.debt, type(uint256).max, VARIABLE_RATE, account));
+                call.approveAmount = debt;
+            } else {
+                call.data = abi.encodeCall(IPool.repay, (m.debt, assets, VARIABLE_RATE, account));
+                call.approveAmount = assets;
+            }
+        }
+    }
+
+    /// @inheritdoc IAaveV3Adapter
+    function encodeFlashLoan(bytes32 market, address asset, uint256 assets, address account, bytes calldata params)
+        external
+        view
+        returns (VenueCall memory call, uint256 premium)
+    {
+        Market memory m = _load(market);
+        if (asset != m.collateral && asset != m.debt) revert ReserveNotInScope(market, asset);
+        DataTypes.ReserveConfigurationMap memory config = asset == m.collateral ? m.collateralConfig : m.debtConfig;
+        _checkReserve(asset, config, false);
+        if (!config.getFlashLoanEnabled()) revert FlashLoanDisabled(asset);
+        call.target = address(_POOL);
+        call.data = abi.encodeCall(IPool.flashLoanSimple, (account, asset, assets, params, 0));
+        premium = assets.percentMul(_POOL.FLASHLOAN_PREMIUM_TOTAL());
+    }
+
+    /// @inheritdoc IAaveV3Adapter
+    function checkFlashLoanCallback(
+        bytes32 market,
+        address account,
+        address caller,
+        address asset,
+        uint256 amount,
+        uint256 premium,
+        address initiator
+    ) external view returns (uint256 owed) {
+        if (caller != address(_POOL)) revert FlashLoanCallerNotPool(caller);
+        if (initiator != account) revert FlashLoanInitiatorNotAccount(initiator, account);
+        (address collateral, address debt,) = marketParams(market);
+        if (asset != collateral && asset != debt) revert ReserveNotInScope(market, asset);
+        uint256 expected = amount.percentMul(_POOL.FLASHLOAN_PREMIUM_TOTAL());
+        if (premium != expected) revert FlashLoanPremiumMismatch(premium, expected);
+        return amount + premium;
+    }
+
+    /* INTERNAL */
+
+    function _load(bytes32 market) internal view returns (Market memory m) {
+        (m.collateral, m.debt, m.eMode) = marketParams(market);
+        m.collateralConfig = _POOL.getConfiguration(m.collateral);
+        m.debtConfig = _POOL.getConfiguration(m.debt);
+    }
+
+    function _checksum(address collateral, address debt, uint8 eModeCategory) internal pure returns (uint256) {
+        return uint216(uint256(keccak256(abi.encode(collateral, debt, eModeCategory))));
+    }
+
+    /// @dev Why (collateral, debt, eModeCategory) is not a usable market, as the error to throw; empty when it is.
+    function _marketError(address collateral, address debt, uint8 eModeCategory) internal view returns (bytes memory) {
+        DataTypes.ReserveData memory c = _POOL.getReserveData(collateral);
+        DataTypes.ReserveData memory d = _POOL.getReserveData(debt);
+        if (c.aTokenAddress == address(0)) return abi.encodeWithSelector(ReserveNotListed.selector, collateral);
+        if (d.aTokenAddress == address(0)) return abi.encodeWithSelector(ReserveNotListed.selector, debt);
+        if (collateral == debt) return abi.encodeWithSelector(SameReserve.selector, collateral);
+        if (!c.configuration.getActive()) return abi.encodeWithSelector(ReserveInactive.selector, collateral);
+        if (!d.configuration.getActive()) return abi.encodeWithSelector(ReserveInactive.selector, debt);
+        uint256 threshold = c.configuration.getLiquidationThreshold();
+        if (eModeCategory != 0) {
+            uint256 categoryThreshold = _POOL.getEModeCategoryData(eModeCategory).liquidationThreshold;
+            if (categoryThreshold == 0) return abi.encodeWithSelector(UnknownEModeCategory.selector, eModeCategory);
+            if (d.configuration.getEModeCategory() != eModeCategory) {
+                return abi.encodeWithSelector(DebtNotInEModeCategory.selector, debt, eModeCategory);
+            }
+            if (c.configuration.getEModeCategory() == eModeCategory) threshold = categoryThreshold;
+        }
+        if (threshold == 0) return abi.encodeWithSelector(NotCollateral.selector, collateral);
+        if (!d.configuration.getBorrowingEnabled()) return abi.encodeWithSelector(NotBorrowable.selector, debt);
+        return "";
+    }
+
+    function _checkEMode(bytes32 market, Market memory m, address account) internal view {
+        uint256 actual = _POOL.getUserEMode(account);
+        if (actual != m.eMode) revert EModeMismatch(market, account, m.eMode, actual);
+    }
+
+    /// @dev True when `config`'s reserve is in the market's (non-zero) e-mode category, so Aave applies the category's
+    /// threshold, bonus and price source to it for an account in that category.
+    function _inEMode(Market memory m, DataTypes.ReserveConfigurationMap memory config) internal pure returns (bool) {
+        return m.eMode != 0 && config.getEModeCategory() == m.eMode;
+    }
+
+    function _collateralThreshold(Market memory m) internal view returns (uint256) {
+        return _inEMode(m, m.collateralConfig)
+            ? _POOL.getEModeCategoryData(m.eMode).liquidationThreshold
+            : m.collateralConfig.getLiquidationThreshold();
+    }
+
+    /// @dev Base-currency prices of one whole collateral and debt token, as Aave's GenericLogic reads them for an account
+    /// in the market's e-mode category (the category's price source, when set, for assets in the category).
+    function _prices(Market memory m) internal view returns (uint256 collateralPrice, uint256 debtPrice) {
+        IPriceOracleGetter oracle = IPriceOracleGetter(_PROVIDER.getPriceOracle());
+        address eModeSource = m.eMode == 0 ? address(0) : _POOL.getEModeCategoryData(m.eMode).priceSource;
+        collateralPrice = oracle.getAssetPrice(
+            eModeSource != address(0) && _inEMode(m, m.collateralConfig) ? eModeSource : m.collateral
+        );
+        debtPrice = oracle.getAssetPrice(eModeSource != address(0) && _inEMode(m, m.debtConfig) ? eModeSource : m.debt);
+    }
+
+    /// @dev The account in the market's frame (see IAaveV3Adapter): threshold-weighted collateral in collateral units
+    /// at the collateral's threshold, rounded down; total debt in debt units, rounded up and never below the exact debt
+    /// in the debt asset.
+    function _position(Market memory m, address account, uint256 collateralPrice, uint256 debtPrice)
+        internal
+        view
+        returns (uint256 collateral, uint256 debt)
+    {
+        (uint256 totalCollateralBase, uint256 totalDebtBase,, uint256 threshold,,) = _POOL.getUserAccountData(account);
+        uint256 collateralThreshold = _collateralThreshold(m);
+        // Governance may set a listed collateral's threshold to zero after the market id was made.
+        if (collateralThreshold == 0) revert NotCollateral(m.collateral);
+        // Aave's health-factor numerator: collateral at the average threshold, rounded half up as Aave does.
+        uint256 weighted = totalCollateralBase.percentMul(threshold);
+        collateral = Math.mulDiv(
+            weighted * PercentageMath.PERCENTAGE_FACTOR,
+            10 ** m.collateralConfig.getDecimals(),
+            collateralThreshold * collateralPrice
+        );
+        debt = Math.mulDiv(totalDebtBase, 10 ** m.debtConfig.getDecimals(), debtPrice, Math.Rounding.Ceil);
+        DataTypes.ReserveData memory d = _POOL.getReserveData(m.debt);
+        uint256 exact =
+            IERC20(d.variableDebtTokenAddress).balanceOf(account) + IERC20(d.stableDebtTokenAddress).balanceOf(account);
+        if (exact > debt) debt = exact;
+    }
+
+    function _variableDebt(address asset, address account) internal view returns (uint256 debt) {
+        debt = IERC20(_POOL.getReserveData(asset).variableDebtTokenAddress).balanceOf(account);
+        if (debt == 0) revert NothingToRepay(asset);
+    }
+
+    /// @dev Refuses an inactive or paused reserve, and a frozen one when the action adds exposure to it.
+    function _checkReserve(address asset, DataTypes.ReserveConfigurationMap memory config, bool addsExposure)
+        internal
+        pure
+    {
+        (bool active, bool frozen,,, bool paused) = config.getFlags();
+        if (!active) revert ReserveInactive(asset);
+        if (paused) revert ReservePaused(asset);
+        if (frozen && addsExposure) revert ReserveFrozen(asset);
+    }
+
+    /// @dev The account's aToken balance of `asset`, refused when it holds some that is not enabled as collateral.
+    function _collateralBalance(address asset, address account) internal view returns (uint256 balance) {
+        DataTypes.ReserveData memory reserve = _POOL.getReserveData(asset);
+        balance = IERC20(reserve.aTokenAddress).balanceOf(account);
+        if (balance != 0 && !_POOL.getUserConfiguration(account).isUsingAsCollateral(reserve.id)) {
+            revert CollateralNotEnabled(asset);
+        }
+    }
+
+    function _revert(bytes memory err) internal pure {
+        assembly ("memory-safe") {
+            revert(add(err, 0x20), mload(err))
+        }
+    }
+}

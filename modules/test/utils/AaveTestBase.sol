@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IPool} from "@aave/core-v3/contracts/interfaces/IPool.sol";
+import {DataTypes} from "@aave/core-v3/contracts/protocol/libraries/types/DataTypes.sol";
+
+import {LeverageModule} from "../../src/LeverageModule.sol";
+import {AaveV3Adapter} from "../../src/adapters/AaveV3Adapter.sol";
+import {ILeverageModule, Policy} from "../../src/interfaces/ILeverageModule.sol";
+import {VenueCall} from "../../src/interfaces/IVenueAdapter.sol";
+import {ISafe} from "../../src/interfaces/ISafe.sol";
+import {Fixture} from "./Fixture.sol";
+import {AaveFixture} from "./AaveFixture.sol";
+import {TestToken} from "./TestToken.sol";
+
+/// @notice The main Fixture (EntryPoint, Safe, module, Morpho, tokens, SimOracles) with the real Aave v3 markets mixed
+/// in, the AaveV3Adapter, three market ids and `aaveSafe`: a Safe whose enabled module is this test contract, so tests
+/// run the adapter's calls exactly as the module does (a Safe module call with an exact approval reset to zero).
+abstract contract AaveTestBase is Fixture, AaveFixture {
+    uint8 internal constant SUPPLY = 2;
+    uint8 internal constant WITHDRAW = 3;
+    uint8 internal constant BORROW = 4;
+    uint8 internal constant REPAY = 5;
+
+    AaveV3Adapter internal aaveAdapter;
+    /// @dev WETH collateral, USDC debt, no e-mode.
+    bytes32 internal wethUsdc;
+    /// @dev WBTC collateral, USDC debt, no e-mode.
+    bytes32 internal wbtcUsdc;
+    /// @dev wstETH collateral, WETH debt, "ETH correlated" e-mode.
+    bytes32 internal wstethWethEMode;
+    address internal aaveSafe;
+
+    function setUp() public virtual override {
+        super.setUp();
+        deployAaveMarkets(usdc, weth, wbtc, wsteth, address(wethOracle), address(wbtcOracle), address(wstethOracle));
+        aaveAdapter = new AaveV3Adapter(aavePool);
+        wethUsdc = aaveAdapter.marketId(address(weth), address(usdc), 0);
+        wbtcUsdc = aaveAdapter.marketId(address(wbtc), address(usdc), 0);
+        wstethWethEMode = aaveAdapter.marketId(address(wsteth), address(weth), AAVE_ETH_EMODE);
+        aaveSafe = createSafeWith(owner, address(this), address(module));
+        vm.label(aaveSafe, "aaveSafe");
+    }
+
+    /// @notice Replaces the Fixture's module by one whose adapters are the Morpho Blue adapter AND the Aave adapter, and
+    /// `safe` by a fresh Safe with that module, configured as the Fixture configures its own (automation, keeper, budget).
+    function installModuleWithAave() internal {
+        address[] memory adapterList = new address[](2);
+        adapterList[0] = address(adapter);
+        adapterList[1] = address(aaveAdapter);
+        module = new LeverageModule(address(entryPoint), adapterList);
+        safe = newAutomatedSafe();
+    }
+
+    /// @notice A new Safe with `module` as module and fallback handler, 10 ETH, the default automation config, the
+    /// keeper registered for 30 days and the self-pay budget.
+    function newAutomatedSafe() internal returns (address account) {
+        account = createSafe(owner);
+        vm.deal(account, 10 ether);
+        safeExec(account, account, 0, abi.encodeCall(ILeverageModule.setAutomationConfig, (defaultAutomation())), 0);
+        safeExec(account, account, 0, abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 30 days))), 0);
+        safeExec(account, account, 0, abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)), 0);
+    }
+
+    /// @notice The Fixture's default policy bands and caps on an Aave market, with `priceFeed` as its second source.
+    function aavePolicy(bytes32 market, address priceFeed, address pool) internal view returns (Policy memory policy) {
+        policy = defaultPolicy(wethMarket, pool);
+        policy.adapter = address(aaveAdapter);
+        policy.market = market;
+        policy.priceFeed = priceFeed;
+    }
+
+    /* OWNER ACTIONS (Safe transactions signed by the owner) */
+
+    function aaveSupply(address account, TestToken token, uint256 amount) internal {
+        token.mint(account, amount);
+        safeExec(account, address(token), 0, abi.encodeCall(IERC20.approve, (address(aavePool), amount)), 0);
+        safeExec(account, address(aavePool), 0, abi.encodeCall(IPool.supply, (address(token), amount, account, 0)), 0);
+    }
+
+    function aaveBorrow(address account, TestToken token, uint256 amount) internal {
+        safeExec(account, address(aavePool), 0, abi.encodeCall(IPool.borrow, (address(token), amount, 2, 0, account)), 0);
+    }
+
+    function aaveSetEMode(address account, uint8 category) internal {
+        safeExec(account, address(aavePool), 0, abi.encodeCall(IPool.setUserEMode, (category)), 0);
+    }
+
+    /* ADAPTER ACTIONS (what RebalanceLib does: a Safe module call, approval exact before and zero after) */
+
+    function run(address account, uint8 kind, bytes32 market, uint256 amount) internal {
+        VenueCall memory call = aaveAdapter.encode(kind, market, amount, account);
+        if (call.approveToken != address(0)) moduleCall(account, call.approveToken, abi.encodeCall(IERC20.approve, (call.target, call.approveAmount)));
+        moduleCall(account, call.target, call.data);
+        if (call.approveToken != address(0)) moduleCall(account, call.approveToken, abi.encodeCall(IERC20.approve, (call.target, 0)));
+    }
+
+    function moduleCall(address account, address target, bytes memory data) internal returns (bytes memory result) {
+        bool success;
+        (success, result) = ISafe(account).execTransactionFromModuleReturnData(target, 0, data, 0);
+        if (!success) {
+            assembly ("memory-safe") {
+                revert(add(result, 0x20), mload(result))
+            }
+        }
+    }
+
+    /* READS */
+
+    function reserve(TestToken token) internal view returns (DataTypes.ReserveData memory) {
+        return aavePool.getReserveData(address(token));
+    }
+
+    function aBalance(TestToken token, address account) internal view returns (uint256) {
+        return IERC20(reserve(token).aTokenAddress).balanceOf(account);
+    }
+
+    function variableDebt(TestToken token, address account) internal view returns (uint256) {
+        return IERC20(reserve(token).variableDebtTokenAddress).balanceOf(account);
+    }
+
+    function aaveHealthFactor(address account) internal view returns (uint256 healthFactor) {
+        (,,,,, healthFactor) = aavePool.getUserAccountData(account);
+    }
+}

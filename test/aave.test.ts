@@ -1,0 +1,187 @@
+import {
+  type Account,
+  type Address,
+  type Chain,
+  type Hex,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  http,
+  maxUint256,
+  parseEther,
+  parseUnits,
+} from "viem"
+import { privateKeyToAccount } from "viem/accounts"
+import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import {
+  type AaveStackAddresses,
+  aaveDataProviderAbi,
+  aaveEthEMode,
+  aaveEthEModeCategory,
+  aavePoolAbi,
+  aaveReserveParameters,
+  aaveV3AdapterAbi,
+  deployAaveStack,
+} from "./devnet/aave.js"
+import { type Devnet, startDevnet } from "./devnet/index.js"
+import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "./devnet/leverage.js"
+
+let devnet: Devnet
+let publicClient: PublicClient
+let deployer: WalletClient<Transport, Chain, Account>
+let user: WalletClient<Transport, Chain, Account>
+let stack: LeverageStackAddresses
+let aave: AaveStackAddresses
+
+const WAD = 10n ** 18n
+
+beforeAll(async () => {
+  devnet = await startDevnet({ bundler: false })
+  const transport = http(devnet.rpcUrl)
+  publicClient = createPublicClient({ chain: devnet.chain, transport, pollingInterval: 50 }) as PublicClient
+  const wallet = (key: Hex) => createWalletClient({ chain: devnet.chain, transport, account: privateKeyToAccount(key), pollingInterval: 50 })
+  deployer = wallet(devnet.keys.deployer)
+  user = wallet(devnet.keys.spare[0])
+  stack = await deployLeverageStack({ publicClient, deployer, entryPoint: devnet.addresses.entryPoint })
+  aave = await deployAaveStack({
+    publicClient,
+    deployer,
+    tokens: stack.tokens,
+    priceSources: { weth: stack.markets.weth.oracle, wbtc: stack.markets.wbtc.oracle },
+  })
+})
+
+afterAll(async () => {
+  await devnet?.stop()
+})
+
+async function send(wallet: WalletClient<Transport, Chain, Account>, request: { address: Address; abi: readonly unknown[]; functionName: string; args: readonly unknown[] }) {
+  const hash = await wallet.writeContract({ ...request, gas: 3_000_000n } as Parameters<typeof wallet.writeContract>[0])
+  const receipt = await publicClient.waitForTransactionReceipt({ hash })
+  expect(receipt.status).toBe("success")
+}
+
+async function supply(token: Address, amount: bigint) {
+  await send(deployer, { address: token, abi: testTokenAbi, functionName: "mint", args: [user.account.address, amount] })
+  await send(user, { address: token, abi: testTokenAbi, functionName: "approve", args: [aave.pool, maxUint256] })
+  await send(user, { address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [token, amount, user.account.address, 0] })
+}
+
+async function borrow(token: Address, amount: bigint) {
+  await send(user, { address: aave.pool, abi: aavePoolAbi, functionName: "borrow", args: [token, amount, 2n, 0, user.account.address] })
+}
+
+async function aaveHealthFactor(account: Address) {
+  const [, , , , , healthFactor] = await publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getUserAccountData", args: [account] })
+  return healthFactor
+}
+
+/** HealthLib.health over the adapter's marketState: collateral x price / 1e36 x lltv / debt, rounded down twice. */
+async function frameHealth(market: Hex, account: Address) {
+  const state = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [market, account] })
+  return (((state.collateral * state.price) / 10n ** 36n) * state.lltv) / state.debt
+}
+
+describe("Aave v3 on the devnet (@aave/core-v3 1.19.3 artifacts)", () => {
+  test("links the seven logic libraries into the Pool at the artifact's placeholders", async () => {
+    const code = (await publicClient.getCode({ address: aave.poolImplementation })) ?? "0x"
+    for (const name of ["BorrowLogic", "BridgeLogic", "EModeLogic", "FlashLoanLogic", "LiquidationLogic", "PoolLogic", "SupplyLogic"]) {
+      const library = aave.libraries[name] ?? ""
+      expect(library, name).toMatch(/^0x[0-9a-fA-F]{40}$/)
+      expect(code.includes(library.slice(2).toLowerCase()), `${name} linked`).toBe(true)
+    }
+    expect(code.includes("__$")).toBe(false)
+    const implementationSlot = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc"
+    const slot = await publicClient.getStorageAt({ address: aave.pool, slot: implementationSlot })
+    expect(`0x${slot?.slice(26)}`.toLowerCase()).toBe(aave.poolImplementation.toLowerCase())
+    expect(await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "POOL" })).toBe(aave.pool)
+  })
+
+  test("lists USDC, WETH, WBTC and wstETH with their risk parameters, caps and the ETH e-mode category", async () => {
+    const reserves = await publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getReservesList" })
+    expect(reserves).toEqual([aave.tokens.usdc, aave.tokens.weth, aave.tokens.wbtc, aave.tokens.wsteth])
+    for (const key of ["usdc", "weth", "wbtc", "wsteth"] as const) {
+      const p = aaveReserveParameters[key]
+      const [, ltv, liquidationThreshold, liquidationBonus, reserveFactor, collateral, borrowing, stable, active, frozen] = await publicClient.readContract({
+        address: aave.dataProvider,
+        abi: aaveDataProviderAbi,
+        functionName: "getReserveConfigurationData",
+        args: [aave.tokens[key]],
+      })
+      expect([ltv, liquidationThreshold, liquidationBonus, reserveFactor]).toEqual([BigInt(p.ltv), BigInt(p.liquidationThreshold), BigInt(p.liquidationBonus), BigInt(p.reserveFactor)])
+      expect([collateral, borrowing, stable, active, frozen]).toEqual([true, true, false, true, false])
+      const [borrowCap, supplyCap] = await publicClient.readContract({ address: aave.dataProvider, abi: aaveDataProviderAbi, functionName: "getReserveCaps", args: [aave.tokens[key]] })
+      expect([borrowCap, supplyCap]).toEqual([p.borrowCap, p.supplyCap])
+      expect(await publicClient.readContract({ address: aave.dataProvider, abi: aaveDataProviderAbi, functionName: "getReserveEModeCategory", args: [aave.tokens[key]] })).toBe(BigInt(p.eModeCategory))
+    }
+    const category = await publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getEModeCategoryData", args: [aaveEthEMode] })
+    expect(category).toMatchObject({ ltv: aaveEthEModeCategory.ltv, liquidationThreshold: aaveEthEModeCategory.liquidationThreshold, label: "ETH correlated" })
+    expect(await publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "FLASHLOAN_PREMIUM_TOTAL" })).toBe(5n)
+    for (const market of Object.values(aave.markets))
+      expect(await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "isMarket", args: [market] })).toBe(true)
+  })
+
+  test("an account's health through the adapter equals getUserAccountData, after a price move and a year of interest", async () => {
+    const account = user.account.address
+    await supply(aave.tokens.weth, parseEther("10"))
+    await supply(aave.tokens.wbtc, parseUnits("0.5", 8))
+    await borrow(aave.tokens.usdc, parseUnits("30000", 6))
+
+    const check = async () => {
+      const healthFactor = await aaveHealthFactor(account)
+      for (const market of [aave.markets.wethUsdc, aave.markets.wbtcUsdc]) {
+        expect(await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "health", args: [market, account] })).toBe(healthFactor)
+        const frame = await frameHealth(market, account)
+        expect(frame <= healthFactor).toBe(true)
+        expect(healthFactor - frame < healthFactor / 1_000_000n).toBe(true)
+      }
+      return healthFactor
+    }
+    const first = await check()
+    expect(first).toBeGreaterThan(WAD)
+
+    await send(deployer, { address: stack.markets.weth.oracle, abi: simOracleAbi, functionName: "setPrice", args: [parseEther("2500")] })
+    const testClient = createTestClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), mode: "anvil" })
+    await testClient.increaseTime({ seconds: 365 * 24 * 3600 })
+    await testClient.mine({ blocks: 1 })
+    const later = await check()
+    expect(later).toBeLessThan(first)
+  })
+
+  test("an e-mode account: wstETH against WETH at the category's 95% threshold", async () => {
+    const emode = createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(devnet.keys.spare[1]), pollingInterval: 50 })
+    const account = emode.account.address
+    await send(emode, { address: aave.pool, abi: aavePoolAbi, functionName: "setUserEMode", args: [aaveEthEMode] })
+    await send(deployer, { address: aave.tokens.wsteth, abi: testTokenAbi, functionName: "mint", args: [account, parseEther("10")] })
+    await send(emode, { address: aave.tokens.wsteth, abi: testTokenAbi, functionName: "approve", args: [aave.pool, maxUint256] })
+    await send(emode, { address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [aave.tokens.wsteth, parseEther("10"), account, 0] })
+    await send(emode, { address: aave.pool, abi: aavePoolAbi, functionName: "borrow", args: [aave.tokens.weth, parseEther("9"), 2n, 0, account] })
+
+    const market = aave.markets.wstethWethEMode
+    const healthFactor = await aaveHealthFactor(account)
+    expect(await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "health", args: [market, account] })).toBe(healthFactor)
+    const state = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [market, account] })
+    expect(state.lltv).toBe(parseEther("0.95"))
+    expect(state.debt).toBe(parseEther("9"))
+    expect(await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "liquidationIncentive", args: [market] })).toBe(parseEther("1.01"))
+    // An account outside the pinned category is refused by name.
+    await expect(
+      publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "health", args: [market, user.account.address] }),
+    ).rejects.toThrow(`EModeMismatch(bytes32 market, address account, uint8 expected, uint256 actual)`)
+  })
+
+  test("a second deployment on the same chain sends nothing", async () => {
+    const block = await publicClient.getBlockNumber()
+    const again = await deployAaveStack({
+      publicClient,
+      deployer,
+      tokens: { ...stack.tokens, wsteth: aave.tokens.wsteth },
+      priceSources: { weth: stack.markets.weth.oracle, wbtc: stack.markets.wbtc.oracle },
+    })
+    expect(again).toEqual(aave)
+    expect(await publicClient.getBlockNumber()).toBe(block)
+  })
+})
