@@ -1,4 +1,5 @@
-import { healthForTolerance, liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage"
+import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage"
+import { autopilotRiskHealth } from "../risk/tail"
 import { SolverInputError } from "./errors"
 import { checkPlanAgainstPolicy } from "./policyRules"
 import { effectiveEpoch, healthOf, leverageOf, netValue, toBaseUnits } from "./state"
@@ -50,6 +51,8 @@ export function validatePolicy(policy: Policy): string[] {
   if (!(policy.epochLength > 0)) problems.push("epochLength must be > 0")
   if (!(policy.tolerance > 0 && policy.tolerance < 1)) problems.push("tolerance must be in (0, 1)")
   if (!(policy.horizon > 0)) problems.push("horizon must be > 0 seconds")
+  if (policy.tailDrop !== undefined && !(policy.tailDrop >= 0 && policy.tailDrop < 1)) problems.push(`tailDrop must be in [0, 1), got ${policy.tailDrop}`)
+  if (policy.stopLoss !== undefined && !(policy.stopLoss > 0 && policy.stopLoss < 1)) problems.push(`stopLoss must be in (0, 1), got ${policy.stopLoss}`)
   return problems
 }
 
@@ -160,7 +163,7 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     if (!blocked && capTotal <= 0) blocked = "epoch amount cap reached"
     const horizonYears = p.horizon / SECONDS_PER_YEAR
     const riskHealth =
-      mode === "threshold" ? p.targetHealth : healthForTolerance(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears)
+      mode === "threshold" ? p.targetHealth : autopilotRiskHealth(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears, p.tailDrop)
     const distance = Math.abs(h0 - p.targetHealth)
     let lo = Math.max(p.minHealth, p.targetHealth - distance) + HEALTH_MARGIN
     let hi = Math.min(p.maxHealth, p.targetHealth + distance) - HEALTH_MARGIN
@@ -489,6 +492,8 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
       liquidationProbabilityBefore: probability(i, a.h0),
       liquidationProbabilityAfter: probability(i, healthOf(after)),
       riskHealth: a.riskHealth,
+      goalHealth: a.low || a.high ? a.desired : Number.NaN,
+      allowedHealth: { min: a.lo, max: a.hi },
       reason,
     }
   })
