@@ -14,8 +14,10 @@ export type GarchRegimeParameters = {
   refitSeconds?: number | undefined
   /** Refit on at most this many seconds of trailing history. Default 86,400. */
   windowSeconds?: number | undefined
-  /** Weight of the prior's long-run variance against a fit, in observations. Default 1,440. */
+  /** Weight of the prior's long-run variance against a fit, in observations. Default 288 (one day of samples). */
   priorWeight?: number | undefined
+  /** The model runs on prices sampled at least this many seconds apart (5-minute returns by default): cheaper fits, less microstructure noise. */
+  sampleSeconds?: number | undefined
 }
 
 /**
@@ -29,7 +31,8 @@ export class GarchRegime {
   private beta: number
   private longRun: number
   private variance: number
-  private step = 60
+  private step: number
+  private readonly sampleSeconds: number
   private readonly priorVariance: number
   private readonly priorWeight: number
   private readonly refitSeconds: number
@@ -48,13 +51,15 @@ export class GarchRegime {
     this.priorVariance = (params.initialSigma * params.initialSigma) / SECONDS_PER_YEAR
     this.longRun = this.priorVariance
     this.variance = this.priorVariance
-    this.priorWeight = params.priorWeight ?? 1440
+    this.priorWeight = params.priorWeight ?? 288
+    this.sampleSeconds = params.sampleSeconds ?? 300
+    this.step = this.sampleSeconds
     this.refitSeconds = params.refitSeconds ?? 86_400
     this.windowSeconds = params.windowSeconds ?? 86_400
   }
 
   /**
-   * Feed one price.
+   * Feed one price (prices less than `sampleSeconds` after the last sample are skipped).
    *
    * @param time - Unix seconds (increasing).
    * @param price - Price (> 0).
@@ -63,7 +68,8 @@ export class GarchRegime {
     const n = this.prices.length
     if (n > 0) {
       const dt = time - (this.times[n - 1] as number)
-      if (dt > 0) {
+      if (dt < this.sampleSeconds) return
+      {
         const r = Math.log(price / (this.prices[n - 1] as number))
         const omega = this.longRun * (1 - this.alpha - this.beta)
         this.variance = omega + this.alpha * ((r * r) / dt) + this.beta * this.variance

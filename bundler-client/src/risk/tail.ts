@@ -2,8 +2,18 @@ import { RiskInputError } from "./errors"
 import { healthForTolerance, SECONDS_PER_YEAR } from "./firstPassage"
 import type { JumpParameters, RiskModel } from "./firstPassage"
 
-/** Instantaneous drop (fraction of the price) an autopilot position survives when its policy names none: 30 %. */
-export const DEFAULT_TAIL_DROP = 0.3
+/**
+ * Instantaneous drop an autopilot position survives when its policy names none: the drop a position resting at the
+ * policy's target health survives, `1 - 1 / targetHealth` (28.6 % at 1.4). So wherever the threshold strategy (which
+ * rests at the target) survives a sudden drop, the autopilot does too.
+ *
+ * @param targetHealth - The policy's target health (> 1).
+ * @returns The drop as a fraction (0 for a target at or below 1).
+ * @example defaultTailDrop(1.4) // 0.2857
+ */
+export function defaultTailDrop(targetHealth: number): number {
+  return targetHealth > 1 ? 1 - 1 / targetHealth : 0
+}
 
 /** Seconds from a price move to the keeper's rebalance landing, when the risk model names none. */
 export const DEFAULT_REACTION_SECONDS = 60
@@ -29,12 +39,12 @@ export type TailModel = {
  * It does not depend on the recent calm: the drop comes from the policy and from the largest move in the history.
  *
  * @param model - Volatility (annualised) and optional tail (drop, reaction seconds).
- * @param policyDrop - The policy's "survive an instantaneous drop of X" (fraction in [0, 1)); default {@link DEFAULT_TAIL_DROP}.
+ * @param policyDrop - The policy's "survive an instantaneous drop of X" (fraction in [0, 1); see {@link defaultTailDrop}).
  * @returns The floor health (> 1 when the drop or sigma is positive).
  * @throws {RiskInputError} When the drop is outside [0, 1) or the reaction time is negative.
  * @example tailFloorHealth({ sigma: 0.6 }, 0.3) // ~1.432
  */
-export function tailFloorHealth(model: RiskModel, policyDrop: number = DEFAULT_TAIL_DROP): number {
+export function tailFloorHealth(model: RiskModel, policyDrop: number): number {
   const drop = Math.max(policyDrop, model.tail?.drop ?? 0)
   if (!(drop >= 0 && drop < 1)) throw new RiskInputError("tailDrop", `must be in [0, 1), got ${drop}`)
   const reaction = model.tail?.reactionSeconds ?? DEFAULT_REACTION_SECONDS
@@ -49,11 +59,11 @@ export function tailFloorHealth(model: RiskModel, policyDrop: number = DEFAULT_T
  * @param tolerance - Acceptable liquidation probability in (0, 1).
  * @param model - Volatility, drift, jumps and tail.
  * @param horizonYears - Horizon of the probability in years.
- * @param policyDrop - The policy's tail drop (default {@link DEFAULT_TAIL_DROP}).
+ * @param policyDrop - The policy's tail drop ({@link defaultTailDrop} of the target when the policy names none).
  * @returns The health the autopilot may not rest below.
  * @throws {RiskInputError} On a tolerance outside (0, 1) or an invalid tail.
  */
-export function autopilotRiskHealth(tolerance: number, model: RiskModel, horizonYears: number, policyDrop?: number | undefined): number {
+export function autopilotRiskHealth(tolerance: number, model: RiskModel, horizonYears: number, policyDrop: number): number {
   return Math.max(healthForTolerance(tolerance, model, horizonYears), tailFloorHealth(model, policyDrop))
 }
 

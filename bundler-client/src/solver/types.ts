@@ -86,7 +86,8 @@ export type Policy = {
   horizon: number
   /**
    * Off-chain, autopilot: "survive an instantaneous drop of this fraction" (0.3 = -30 %); the autopilot never rests
-   * below the health that survives it plus the keeper's reaction time (`tailFloorHealth`). Default `DEFAULT_TAIL_DROP`.
+   * below the health that survives it plus the keeper's reaction time (`tailFloorHealth`). Default `1 - 1 / targetHealth`
+   * (`defaultTailDrop`: what a position resting at the target survives).
    */
   tailDrop?: number | undefined
   /**
