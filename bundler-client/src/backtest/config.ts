@@ -217,7 +217,7 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x)
 }
 
-/** Keys a configuration may set although the defaults leave them out (optional policy fields). */
+/** Keys a configuration may set although the defaults leave them out (optional policy fields; null removes them). */
 const OPTIONAL_KEYS = new Set(["policy.tailDrop", "policy.stopLoss"])
 
 function merge<T>(base: T, override: unknown, path: string): T {
@@ -243,6 +243,7 @@ function merge<T>(base: T, override: unknown, path: string): T {
 export function resolveBacktestConfig(override: unknown = {}, base: BacktestConfig = DEFAULT_BACKTEST_CONFIG): BacktestConfig {
   if (!isObject(override)) throw new BacktestConfigError("expected a JSON object")
   const config = merge(base, override, "")
+  for (const key of ["tailDrop", "stopLoss"] as const) if ((config.policy[key] as number | null | undefined) === null) config.policy = { ...config.policy, [key]: undefined }
   const problems = validatePolicy(config.policy)
   if (problems.length > 0) throw new BacktestConfigError(`policy: ${problems.join("; ")}`)
   if (config.subAccounts.length === 0) throw new BacktestConfigError("subAccounts is empty")
