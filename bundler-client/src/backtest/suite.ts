@@ -149,31 +149,35 @@ export type SuiteResult = {
   elapsedMs: number
 }
 
-/**
- * Run the standard generated scenario set (see `scenarioSet`, one family per kind with {@link FAMILIES}' changes)
- * through every configured strategy.
- *
- * @param params - Path count, base seed, configuration, optional path overrides, families and a progress callback.
- * @returns Totals overall and per family, and the scorecard comparisons.
- * @example runSuite({ count: 900, baseSeed: 1000, config: resolveBacktestConfig() })
- */
-export function runSuite(params: {
+/** One generated path's results, one per strategy, as {@link runSuitePaths} returns them. */
+export type PathResults = { index: number; kind: ScenarioKind; seed: number; results: StrategyResult[] }
+
+/** Parameters of {@link runSuite} and {@link runSuitePaths}. */
+export type RunSuiteParameters = {
   count: number
   baseSeed: number
   config: BacktestConfig
   path?: Partial<Omit<PathParameters, "kind" | "seed">> | undefined
+  /** Families to cycle through; default all ({@link SCENARIO_KINDS}). */
   kinds?: readonly ScenarioKind[] | undefined
+  /** Run only the paths whose index satisfies this (a worker's share); default all. */
+  select?: ((index: number) => boolean) | undefined
   onProgress?: ((done: number, total: number) => void) | undefined
-}): SuiteResult {
-  const started = performance.now()
+}
+
+/**
+ * Run generated paths (one family per kind with {@link FAMILIES}' changes) through every configured strategy and
+ * return the per-path results; {@link summarizeSuite} folds them. Split with `select` to run on several threads.
+ *
+ * @param params - Path count, base seed, configuration, path overrides, families, selection and progress callback.
+ * @returns One entry per path run.
+ */
+export function runSuitePaths(params: RunSuiteParameters): PathResults[] {
   const path = { ...DEFAULT_PATH, ...params.path }
-  const strategies = params.config.strategies
-  const perStrategy = new Map<StrategyName, StrategyResult[]>()
-  const perKind = new Map<ScenarioKind, Map<StrategyName, StrategyResult[]>>()
-  const autopilotOnly: Partial<Record<ScenarioKind, number>> = {}
-  const specs: ScenarioSpec[] = scenarioSet(params.count, params.baseSeed, params.kinds)
+  const specs: ScenarioSpec[] = scenarioSet(params.count, params.baseSeed, params.kinds).filter((s) => params.select?.(s.index) ?? true)
   const configs = new Map<ScenarioKind, BacktestConfig>()
-  for (const spec of specs) {
+  const out: PathResults[] = []
+  for (const [done, spec] of specs.entries()) {
     const family = FAMILIES[spec.kind]
     let config = configs.get(spec.kind)
     if (config === undefined) {
@@ -187,33 +191,56 @@ export function runSuite(params: {
       assets,
       prices: Object.assign({}, ...generated.map((g) => g.prices)) as Record<string, Float64Array>,
     }
-    const kindMap = perKind.get(spec.kind) ?? new Map<StrategyName, StrategyResult[]>()
-    perKind.set(spec.kind, kindMap)
-    const liquidated: Partial<Record<StrategyName, boolean>> = {}
-    for (const strategy of strategies) {
-      const r = runBacktest(paths, config, strategy)
-      liquidated[strategy] = r.liquidations > 0
-      perStrategy.set(strategy, [...(perStrategy.get(strategy) ?? []), r])
-      kindMap.set(strategy, [...(kindMap.get(strategy) ?? []), r])
-    }
-    if (liquidated.autopilot === true && liquidated.threshold === false) autopilotOnly[spec.kind] = (autopilotOnly[spec.kind] ?? 0) + 1
-    else if (liquidated.autopilot !== undefined && liquidated.threshold !== undefined) autopilotOnly[spec.kind] ??= 0
-    params.onProgress?.(spec.index + 1, specs.length)
+    const run = config
+    out.push({ index: spec.index, kind: spec.kind, seed: spec.seed, results: params.config.strategies.map((strategy) => runBacktest(paths, run, strategy)) })
+    params.onProgress?.(done + 1, specs.length)
   }
-  const totals = strategies.map((s) => aggregate(s, perStrategy.get(s) ?? []))
+  return out
+}
+
+/**
+ * Fold per-path results into totals overall and per family, and the scorecard comparisons.
+ *
+ * @param params - The parameters the paths were run with.
+ * @param paths - Per-path results (from one or several {@link runSuitePaths} calls).
+ * @param elapsedMs - Wall-clock time to report.
+ * @returns The suite result.
+ */
+export function summarizeSuite(params: RunSuiteParameters, paths: readonly PathResults[], elapsedMs: number): SuiteResult {
+  const strategies = params.config.strategies
+  const ordered = [...paths].sort((a, b) => a.index - b.index)
+  const of = <T extends { strategy: StrategyName }>(rows: readonly T[], s: StrategyName): T | undefined => rows.find((r) => r.strategy === s)
+  const byStrategy = (list: readonly PathResults[]) => strategies.map((s) => aggregate(s, list.map((p) => of(p.results, s) as StrategyResult)))
+  const totals = byStrategy(ordered)
   const byKind: Partial<Record<ScenarioKind, StrategyTotals[]>> = {}
-  for (const [kind, m] of perKind) byKind[kind] = strategies.map((s) => aggregate(s, m.get(s) ?? []))
+  for (const kind of new Set(ordered.map((p) => p.kind))) byKind[kind] = byStrategy(ordered.filter((p) => p.kind === kind))
   let comparison: SuiteComparison | undefined
   if (strategies.includes("autopilot") && strategies.includes("dfs-style") && strategies.includes("threshold")) {
-    const of = (rows: StrategyTotals[], s: StrategyName) => rows.find((r) => r.strategy === s) as StrategyTotals
     const lossAtMostDfs: Partial<Record<ScenarioKind, boolean>> = {}
-    for (const [kind, rows] of Object.entries(byKind) as [ScenarioKind, StrategyTotals[]][]) lossAtMostDfs[kind] = of(rows, "autopilot").liquidationLoss <= of(rows, "dfs-style").liquidationLoss + 1e-9
+    const autopilotOnlyLiquidations: Partial<Record<ScenarioKind, number>> = {}
+    for (const [kind, rows] of Object.entries(byKind) as [ScenarioKind, StrategyTotals[]][]) {
+      lossAtMostDfs[kind] = (of(rows, "autopilot") as StrategyTotals).liquidationLoss <= (of(rows, "dfs-style") as StrategyTotals).liquidationLoss + 1e-9
+      autopilotOnlyLiquidations[kind] = ordered.filter((p) => p.kind === kind && (of(p.results, "autopilot") as StrategyResult).liquidations > 0 && (of(p.results, "threshold") as StrategyResult).liquidations === 0).length
+    }
     comparison = {
       lossAtMostDfs,
       lossAtMostDfsEveryFamily: Object.values(lossAtMostDfs).every(Boolean),
-      netPnlAtLeastDfs: of(totals, "autopilot").netPnl >= of(totals, "dfs-style").netPnl,
-      autopilotOnlyLiquidations: autopilotOnly,
+      netPnlAtLeastDfs: (of(totals, "autopilot") as StrategyTotals).netPnl >= (of(totals, "dfs-style") as StrategyTotals).netPnl,
+      autopilotOnlyLiquidations,
     }
   }
-  return { count: params.count, baseSeed: params.baseSeed, path, totals, byKind, comparison, elapsedMs: performance.now() - started }
+  return { count: params.count, baseSeed: params.baseSeed, path: { ...DEFAULT_PATH, ...params.path }, totals, byKind, comparison, elapsedMs }
+}
+
+/**
+ * Run the standard generated scenario set (see `scenarioSet`, one family per kind with {@link FAMILIES}' changes)
+ * through every configured strategy, on this thread.
+ *
+ * @param params - Path count, base seed, configuration, optional path overrides, families and a progress callback.
+ * @returns Totals overall and per family, and the scorecard comparisons.
+ * @example runSuite({ count: 900, baseSeed: 1000, config: resolveBacktestConfig() })
+ */
+export function runSuite(params: RunSuiteParameters): SuiteResult {
+  const started = performance.now()
+  return summarizeSuite(params, runSuitePaths(params), performance.now() - started)
 }
