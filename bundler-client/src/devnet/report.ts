@@ -120,7 +120,7 @@ ${svgLineChart({ title: "Effective leverage over time", lines: series("leverage"
 ${svgLineChart({ title: "Oracle prices (relative to start)", lines: priceLines, yMin: 0.4, yMax: 1.2 })}
 <h2>Rebalances</h2>
 <table><tr><th>block</th><th>actions</th><th>gas</th><th>paid by</th><th>latency (blocks)</th><th>outcome</th></tr>
-${run.rebalances.map((r) => row([r.block, r.actions.join("; "), r.gasUsed, r.paymaster ?? "Safe", r.latencyBlocks, r.success ? "executed" : `reverted: ${r.revert ?? "unknown"}`])).join("\n")}
+${run.rebalances.map((r) => row([r.block, r.actions.join("; "), r.gasUsed.toLocaleString("en-US"), r.paymaster ?? "Safe", r.latencyBlocks, r.success ? "executed" : `reverted: ${r.revert ?? "unknown"}`])).join("\n")}
 </table>
 <h2>Liquidations</h2>
 <table><tr><th>block</th><th>Safe</th><th>market</th><th>health before</th><th>seized collateral</th><th>repaid debt</th><th>bad debt</th></tr>
