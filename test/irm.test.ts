@@ -5,6 +5,8 @@ import { type Account, type Chain, type PublicClient, type Transport, type Walle
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
+import { AdaptiveCurveIrmLib } from "@morpho-org/blue-sdk"
+import { IrmRatePath } from "../bundler-client/src/backtest/carry"
 import { readMarketRate } from "../bundler-client/src/devnet/rates"
 import { type Devnet, startDevnet } from "./devnet/index.js"
 import { IrmArtifactError, adaptiveCurveIrmAbi, borrowAprOf, deployAdaptiveCurveIrm, loadAdaptiveCurveIrmArtifact } from "./devnet/irm.js"
@@ -115,5 +117,31 @@ describe("AdaptiveCurveIrm from @morpho-org/morpho-blue-bundlers", () => {
     const after = await readMorphoPosition(publicClient, stack.morpho, market, borrower)
     expect(accruedBorrow).toBe(predicted.totalBorrowAssets)
     expect(after.debt).toBe(before.debt)
+  })
+
+  test("the backtester's carry model (blue-sdk's AdaptiveCurveIrmLib) matches the deployed IRM's borrowRateView, adaptation included", async () => {
+    const { params, id } = stack.markets.wbtc
+    const [totalSupplyAssets, totalSupplyShares, , totalBorrowShares, , fee] = await publicClient.readContract({ address: stack.morpho, abi: morphoAbi, functionName: "market", args: [id] })
+    const rateAtTarget = await publicClient.readContract({ address: stack.irm, abi: adaptiveCurveIrmAbi, functionName: "rateAtTarget", args: [id] })
+    expect(rateAtTarget).toBeGreaterThan(0n)
+    const block = await publicClient.getBlock()
+    let compared = 0
+    for (const [utilization, elapsed] of [[0.5, 86_400], [0.85, 3_600], [0.95, 7 * 86_400], [0.99, 30 * 86_400], [1, 365 * 86_400]] as const) {
+      const u = BigInt(Math.round(utilization * 1e6)) * 10n ** 12n
+      const totalBorrowAssets = (totalSupplyAssets * u) / 10n ** 18n
+      const onChain = await publicClient.readContract({
+        address: stack.irm,
+        abi: adaptiveCurveIrmAbi,
+        functionName: "borrowRateView",
+        args: [params, { totalSupplyAssets, totalSupplyShares, totalBorrowAssets, totalBorrowShares, lastUpdate: block.timestamp - BigInt(elapsed), fee }],
+        blockNumber: block.number,
+      })
+      const exactU = (totalBorrowAssets * 10n ** 18n) / totalSupplyAssets
+      expect(onChain, `utilisation ${utilization}, ${elapsed} s`).toBe(AdaptiveCurveIrmLib.getBorrowRate(exactU, rateAtTarget, BigInt(elapsed)).avgBorrowRate)
+      const model = new IrmRatePath({ utilization, rateAtTarget: borrowAprOf(rateAtTarget), fee: 0 }).advance(elapsed).borrowApr
+      expect(model).toBeCloseTo(borrowAprOf(onChain), 6)
+      compared++
+    }
+    expect(compared).toBe(5)
   })
 })

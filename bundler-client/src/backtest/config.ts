@@ -2,12 +2,67 @@ import type { JumpParameters } from "../risk/firstPassage"
 import { DEFAULT_GAS_PER_ACTION } from "../solver/types"
 import type { CostModel, Policy, YieldPool } from "../solver/types"
 import { validatePolicy } from "../solver/solver"
+import { GAS_MARKETS, meanGasPrice } from "./carry"
+import type { GasMarket } from "./carry"
 
 /** Strategies the backtester compares. */
-export type StrategyName = "static" | "threshold" | "autopilot"
+export type StrategyName = "static" | "threshold" | "dfs-style" | "autopilot"
 
 /** All strategies, in report order. */
-export const STRATEGIES: readonly StrategyName[] = ["static", "threshold", "autopilot"]
+export const STRATEGIES: readonly StrategyName[] = ["static", "threshold", "dfs-style", "autopilot"]
+
+/** Swap execution: how exposure changes (swap deleverage, swap boost), against a concentrated-liquidity pool. */
+export type SwapConfig = {
+  /** Sell collateral to repay when a deleverage cannot be funded from idle funds, pools or other sub-accounts. */
+  enabled: boolean
+  /** How a boost adds leverage: "swap" (borrow, buy collateral, supply: exposure rises) or "pool" (borrow into the cheapest allowed pool). */
+  boost: "swap" | "pool"
+  /** Pool fee tier in bps (Uniswap v3 ETH/USDC: 5). */
+  feeBps: number
+  /** Loan tokens a seller receives before the pool price falls 2 % (at the path's first price). */
+  depth2Percent: number
+  /** Shrink depth by initialSigma / current sigma (at most 4x) when volatility is above its prior (stressed books are thinner). */
+  stressDepth: boolean
+  /** On-chain bound: a swap must return at least (1 - maxSlippageBps) of its oracle value, else it reverts. */
+  maxSlippageBps: number
+  /** Execution gas of one swap rebalance (flash loan, repay, withdraw, swap, settle; issue 12's target is 600,000). */
+  gas: number
+}
+
+/** Carry: borrow interest (AdaptiveCurveIrm), pool and collateral yield, our optional automation fee. */
+export type CarryConfig = {
+  /** Utilisation of the borrow market (0..1), the AdaptiveCurveIrm's input; 0.9 is its target. */
+  utilization: number
+  /** Rate at target utilisation at the start (APR); Morpho's initial 0.04. */
+  rateAtTarget: number
+  /** Morpho market fee (share of interest), lowers the supply rate. */
+  marketFee: number
+  /** APY of the loan-asset yield pools; null: the market's supply rate (borrow APR x utilisation x (1 - fee)). */
+  poolApy: number | null
+  /** Yield of the collateral token itself (staking), APY. */
+  collateralApy: number
+  /** Our optional automation fee, bps of the value a rebalance moves (0: none). */
+  automationFeeBps: number
+}
+
+/**
+ * The `dfs-style` baseline, as DeFi Saver's automated leverage management works: Repay (sell collateral, repay) when
+ * the ratio falls below `repayBelow`, to `repayTo`; Boost (borrow, buy collateral, supply) above `boostAbove`, to
+ * `boostTo`; the ratio after execution must be within `ratioOffset` of the target (DFS's RATIO_OFFSET 0.05, else the
+ * transaction reverts). Ratios are health (collateral x LLTV / debt); null takes the policy's minHealth, targetHealth,
+ * maxHealth. Fees: service fee on the swapped amount (0.25 %, 0.1 % for correlated assets), automation fee 0.05 % of
+ * the transaction size, gas charged to the position (DFS charges 1,000,000 gas for an automated Morpho Blue repay).
+ */
+export type DfsConfig = {
+  repayBelow: number | null
+  repayTo: number | null
+  boostAbove: number | null
+  boostTo: number | null
+  serviceFeeBps: number
+  automationFeeBps: number
+  gas: number
+  ratioOffset: number
+}
 
 /** A sub-account to open at the start of a backtest. */
 export type BacktestSubAccount = {
@@ -45,13 +100,32 @@ export type BacktestConfig = {
   oracle: { heartbeatSeconds: number; deviationBps: number }
   /** Keeper model: it polls every `pollSeconds`; its plan lands `latencyBlocks` x `blockSeconds` later. */
   keeper: { latencyBlocks: number; blockSeconds: number; pollSeconds: number }
-  /** Gas and boost-value assumptions. */
+  /** Gas and boost-value assumptions the solver decides with (`gasPrice`: the mean of `gas`). */
   costs: CostModel
+  /** Gas actually paid: a fee distribution (`GAS_MARKETS.mainnet` 1-100 gwei, or `l2`). */
+  gas: GasMarket
+  /** Swap execution and its liquidity-depth model. */
+  swap: SwapConfig
+  /** Interest, yields and our automation fee. */
+  carry: CarryConfig
+  /** The dfs-style baseline's triggers, targets and fees. */
+  dfs: DfsConfig
   /**
-   * Autopilot's volatility model: sigma = max(fast EWMA, slow EWMA) of per-step log-returns,
-   * starting from `initialSigma`, with an optional jump prior (null or absent: none).
+   * Autopilot's volatility model: sigma = max(fast EWMA, slow EWMA, GARCH forecast over the horizon) of per-step
+   * log-returns, starting from `initialSigma`; jumps calibrated from the path (the prior `jumps` pooled with every
+   * downward jump seen, `tail`), or the prior alone when `tail.calibrate` is false; null or absent: no jump prior.
    */
-  risk: { fastLambda: number; slowLambda: number; initialSigma: number; drift: number; jumps?: JumpParameters | null | undefined }
+  risk: {
+    fastLambda: number
+    slowLambda: number
+    initialSigma: number
+    drift: number
+    jumps?: JumpParameters | null | undefined
+    /** Tail calibration: weight of the jump prior (years), jump threshold (local sigmas), smallest jump (log). */
+    tail: { calibrate: boolean; priorYears: number; threshold: number; minJump: number }
+    /** GARCH(1,1) regime model refitted every `refitSeconds` on `windowSeconds` of history; null: off. */
+    garch: { refitSeconds: number; windowSeconds: number } | null
+  }
   /** Strategies to run. */
   strategies: StrategyName[]
 }
@@ -69,11 +143,12 @@ export class BacktestConfigError extends Error {
 export const DEFAULT_POOL = "0x00000000000000000000000000000000000000a1"
 
 /**
- * The default scenario: one ETH/USDC Morpho-style market (LLTV 0.86) with 100,000 USDC equity handed
- * to automation over-collateralised at health 2.0 (above the band), 100,000 USDC in an allowed
- * ERC-4626 pool (1 bp entry/exit cost), band [1.15, 1.7] with target 1.4, tolerance 0.1 % over 24 h,
- * Chainlink-like oracle (1 h heartbeat, 0.5 % deviation), keeper polling every minute with a latency
- * of 2 blocks of 12 s, 10 gwei gas at 3,000 USD, jump prior 50 jumps/year of -4 % +- 4 %.
+ * The default scenario (the "buffered" trader): one ETH/USDC Morpho-style market (LLTV 0.86) with 100,000 USDC
+ * equity handed to automation over-collateralised at health 2.0 (above the band), 100,000 USDC in an allowed
+ * ERC-4626 pool (1 bp entry/exit cost), band [1.15, 1.7] with target 1.4, tolerance 0.1 % over 24 h, tail drop
+ * from the target (28.6 %), stop-loss at a 30 % drawdown, Chainlink-like oracle (1 h heartbeat, 0.5 % deviation), keeper polling every minute with a latency
+ * of 2 blocks of 12 s, mainnet gas (1-100 gwei at 3,000 USD), jump prior 50 jumps/year of -4 % +- 4 %, market at 88 %
+ * utilisation (borrow APR about 3.9 %), swaps through a 5 bp pool with 10M USDC of -2 % depth.
  */
 export const DEFAULT_BACKTEST_CONFIG: BacktestConfig = {
   loanAsset: "USDC",
@@ -95,26 +170,62 @@ export const DEFAULT_BACKTEST_CONFIG: BacktestConfig = {
     pools: [DEFAULT_POOL],
     tolerance: 0.001,
     horizon: 86_400,
+    stopLoss: 0.3,
   },
   pools: [{ address: DEFAULT_POOL, asset: "USDC", decimals: 6, balance: 100_000, withdrawable: 100_000, slippageBps: 1 }],
   idle: {},
   oracle: { heartbeatSeconds: 3600, deviationBps: 50 },
   keeper: { latencyBlocks: 2, blockSeconds: 12, pollSeconds: 60 },
-  costs: { gasPrice: 10e-9 * 3000, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 150_000, boostEdgeBps: 20 },
-  risk: { fastLambda: 0.97, slowLambda: 0.999, initialSigma: 0.6, drift: 0, jumps: { intensity: 50, meanLog: -0.04, sigmaLog: 0.04 } },
-  strategies: ["static", "threshold", "autopilot"],
+  costs: { gasPrice: meanGasPrice(GAS_MARKETS.mainnet), gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 150_000, boostEdgeBps: 20 },
+  gas: { ...GAS_MARKETS.mainnet },
+  swap: { enabled: true, boost: "pool", feeBps: 5, depth2Percent: 10_000_000, stressDepth: true, maxSlippageBps: 100, gas: 600_000 },
+  carry: { utilization: 0.88, rateAtTarget: 0.04, marketFee: 0, poolApy: null, collateralApy: 0, automationFeeBps: 0 },
+  dfs: { repayBelow: null, repayTo: null, boostAbove: null, boostTo: null, serviceFeeBps: 25, automationFeeBps: 5, gas: 1_000_000, ratioOffset: 0.05 },
+  risk: {
+    fastLambda: 0.97,
+    slowLambda: 0.999,
+    initialSigma: 0.6,
+    drift: 0,
+    jumps: { intensity: 50, meanLog: -0.04, sigmaLog: 0.04 },
+    tail: { calibrate: true, priorYears: 0.1, threshold: 4, minJump: 0.02 },
+    garch: { refitSeconds: 86_400, windowSeconds: 86_400 },
+  },
+  strategies: ["static", "threshold", "dfs-style", "autopilot"],
+}
+
+/** Traders the suite runs: "buffered" (the default: a pool and idle room) and "no-idle" (a looped position with nothing else; issue 12). */
+export const TRADERS = {
+  buffered: {},
+  "no-idle": {
+    subAccounts: [{ id: "0x00000000000000000000000000000000000000000000000000000000000000e1", asset: "ETH", lltv: 0.86, equity: 100_000, initialHealth: 1.4 }],
+    pools: [],
+    idle: {},
+    policy: { pools: [] },
+    swap: { boost: "swap" },
+  },
+} as const satisfies Record<string, Record<string, unknown>>
+
+/** Trader names ({@link TRADERS}). */
+export type TraderName = keyof typeof TRADERS
+
+/** Gas networks ({@link GAS_MARKETS}) with the solver's decision gas price set to the distribution's mean. */
+export function networkOverride(network: keyof typeof GAS_MARKETS): Record<string, unknown> {
+  return { gas: { ...GAS_MARKETS[network] }, costs: { gasPrice: meanGasPrice(GAS_MARKETS[network]) } }
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x)
 }
 
+/** Keys a configuration may set although the defaults leave them out (optional policy fields; null removes them). */
+const OPTIONAL_KEYS = new Set(["policy.tailDrop", "policy.stopLoss"])
+
 function merge<T>(base: T, override: unknown, path: string): T {
   if (override === undefined) return base
   if (!isObject(base) || !isObject(override)) return override as T
   const out: Record<string, unknown> = { ...base }
   for (const [k, v] of Object.entries(override)) {
-    if (!(k in base)) throw new BacktestConfigError(`unknown key "${path}${k}"`)
+    if (!(k in base) && !OPTIONAL_KEYS.has(`${path}${k}`)) throw new BacktestConfigError(`unknown key "${path}${k}"`)
     out[k] = merge((base as Record<string, unknown>)[k], v, `${path}${k}.`)
   }
   return out as T
@@ -125,12 +236,14 @@ function merge<T>(base: T, override: unknown, path: string): T {
  * arrays (subAccounts, pools, strategies) replace the default. Unknown keys are rejected.
  *
  * @param override - Parsed JSON (e.g. the --policy file).
+ * @param base - Configuration to overlay on; {@link DEFAULT_BACKTEST_CONFIG} by default.
  * @returns A complete, validated configuration.
  * @throws {BacktestConfigError} On unknown keys, an invalid policy or inconsistent sub-accounts and pools.
  */
-export function resolveBacktestConfig(override: unknown = {}): BacktestConfig {
+export function resolveBacktestConfig(override: unknown = {}, base: BacktestConfig = DEFAULT_BACKTEST_CONFIG): BacktestConfig {
   if (!isObject(override)) throw new BacktestConfigError("expected a JSON object")
-  const config = merge(DEFAULT_BACKTEST_CONFIG, override, "")
+  const config = merge(base, override, "")
+  for (const key of ["tailDrop", "stopLoss"] as const) if ((config.policy[key] as number | null | undefined) === null) config.policy = { ...config.policy, [key]: undefined }
   const problems = validatePolicy(config.policy)
   if (problems.length > 0) throw new BacktestConfigError(`policy: ${problems.join("; ")}`)
   if (config.subAccounts.length === 0) throw new BacktestConfigError("subAccounts is empty")
@@ -142,5 +255,19 @@ export function resolveBacktestConfig(override: unknown = {}): BacktestConfig {
   }
   for (const s of config.strategies) if (!STRATEGIES.includes(s)) throw new BacktestConfigError(`unknown strategy "${s}" (use ${STRATEGIES.join(", ")})`)
   if (!(config.keeper.pollSeconds > 0)) throw new BacktestConfigError("keeper.pollSeconds must be > 0")
+  const g = config.gas
+  if (!(g.minGwei > 0 && g.maxGwei >= g.minGwei && g.nativePrice > 0 && g.l1FeePerOp >= 0 && g.slotSeconds > 0))
+    throw new BacktestConfigError("gas: need 0 < minGwei <= maxGwei, nativePrice > 0, l1FeePerOp >= 0, slotSeconds > 0")
+  const w = config.swap
+  if (w.boost !== "swap" && w.boost !== "pool") throw new BacktestConfigError(`swap.boost must be "swap" or "pool", got "${String(w.boost)}"`)
+  if (!(w.feeBps >= 0 && w.feeBps < 10_000 && w.depth2Percent > 0 && w.maxSlippageBps >= 0 && w.gas >= 0))
+    throw new BacktestConfigError("swap: need 0 <= feeBps < 10000, depth2Percent > 0, maxSlippageBps >= 0, gas >= 0")
+  const c = config.carry
+  if (!(c.utilization >= 0 && c.utilization <= 1)) throw new BacktestConfigError(`carry.utilization must be in [0, 1], got ${c.utilization}`)
+  if (!(c.rateAtTarget > 0 && c.marketFee >= 0 && c.marketFee < 1 && c.automationFeeBps >= 0)) throw new BacktestConfigError("carry: need rateAtTarget > 0, 0 <= marketFee < 1, automationFeeBps >= 0")
+  const d = config.dfs
+  for (const k of ["repayBelow", "repayTo", "boostAbove", "boostTo"] as const)
+    if (d[k] !== null && !((d[k] as number) > 1)) throw new BacktestConfigError(`dfs.${k} must be a health > 1 or null (the policy's), got ${d[k]}`)
+  if (!(d.ratioOffset > 0 && d.serviceFeeBps >= 0 && d.automationFeeBps >= 0 && d.gas >= 0)) throw new BacktestConfigError("dfs: need ratioOffset > 0, fees >= 0, gas >= 0")
   return config
 }

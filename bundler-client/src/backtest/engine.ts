@@ -1,211 +1,679 @@
+import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage"
+import type { RiskModel } from "../risk/firstPassage"
+import { GarchRegime } from "../risk/regime"
+import { DrawdownGuard } from "../risk/stopLoss"
+import { defaultTailDrop, TailCalibrator, tailFloorHealth } from "../risk/tail"
 import { EwmaVolatility } from "../risk/volatility"
 import type { PricePaths } from "../prices/csv"
 import { checkPlanAgainstPolicy } from "../solver/policyRules"
 import { liquidationIncentiveFactor, solve } from "../solver/solver"
-import { applyPlan, healthOf, recordRebalance } from "../solver/state"
-import type { EpochState, Plan, Policy, PortfolioState, SubAccountState } from "../solver/types"
+import { applyPlan, effectiveEpoch, healthOf, recordRebalance, toBaseUnits } from "../solver/state"
+import type { EpochState, Plan, Policy, PortfolioState, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types"
+import { gasCostAt, growth, irmRates } from "./carry"
 import { BacktestConfigError } from "./config"
 import type { BacktestConfig, StrategyName } from "./config"
+import { borrowForHealth, liquidityForDepth, quoteBuy, quoteSell, sellForHealth } from "./liquidity"
+import type { SwapPool, SwapQuote } from "./liquidity"
 
-/** Metrics of one strategy on one price path. */
+/** Leverage over a path, robust near liquidation (see bundler-client/README.md "Metrics"). */
+export type LeverageStats = {
+  /** Time-averaged exposure over time-averaged equity: sum(collateral value) / sum(max(equity, 0)) over steps. */
+  mean: number
+  /** Median and 95th percentile over steps of collateral value / equity (Infinity for a step with equity <= 0). */
+  median: number
+  p95: number
+}
+
+/** Carry and trading costs of one strategy on one path, loan units (income positive for yields). */
+export type CarryResult = {
+  /** Borrow interest paid (AdaptiveCurveIrm at the market's utilisation). */
+  interest: number
+  /** Yield earned by the loan-asset pools. */
+  poolYield: number
+  /** Yield of the collateral token itself (staking), valued at the market price. */
+  collateralYield: number
+  /** Swap pool fees and price impact paid. */
+  swapFees: number
+  swapImpact: number
+  /** dfs-style service fee (on the swapped amount) and automation fee (on the transaction size). */
+  serviceFees: number
+  automationFees: number
+}
+
+/** Metrics of one strategy on one price path (bundler-client/README.md "Metrics" defines each). */
 export type StrategyResult = {
   /** Strategy. */
   strategy: StrategyName
   /** Number of liquidations. */
   liquidations: number
-  /** Liquidation penalty paid (seized collateral value - repaid debt), loan units. */
+  /**
+   * Loss from liquidation: final net value of the same strategy replayed on the same path with liquidations disabled
+   * (the seized collateral would have seen the recovery; equity floored at 0, as a position is non-recourse) minus
+   * this run's, and never less than the incentive paid (`liquidationPenalty`); 0 without a liquidation.
+   */
   liquidationLoss: number
-  /** Mean over time and sub-accounts of effective leverage at the market price. */
-  timeAveragedLeverage: number
+  /** Liquidation incentive paid (seized collateral value - repaid debt, at the oracle price). */
+  liquidationPenalty: number
+  /** Effective leverage (collateral value / equity at the market price). */
+  leverage: LeverageStats
+  /** Mean collateral value held (exposure), loan units. */
+  exposure: number
   /** Lowest health seen at the oracle price (what liquidation uses), including just before a liquidation. */
   minHealth: number
-  /** Rebalances executed. */
+  /** Rebalances executed (buffer plans and swaps). */
   rebalances: number
-  /** Plans the module rejected at execution time (state moved during keeper latency). */
+  /** Of which swaps (swap deleverage, swap boost, dfs-style Repay/Boost). */
+  swaps: number
+  /** Operations that reverted at execution (state moved during keeper latency, slippage bound, dfs-style ratio check). */
   rejectedRebalances: number
+  /** Times the stop-loss tripped (autopilot with `policy.stopLoss`). */
+  stopLossTrips: number
   /** Execution gas used. */
   gasUsed: number
-  /** Gas cost in loan units. */
+  /** Gas cost in loan units at the gas market's fee distribution. */
   gasCost: number
+  /** Interest, yields, swap fees and impact, service and automation fees. */
+  carry: CarryResult
   /** Net value at the start (sub-account equity + pools + idle), market prices. */
   initialEquity: number
-  /** Net value at the end minus gas cost, market prices. */
+  /** Net value at the end (each sub-account's equity floored at 0: non-recourse), market prices, minus gas and fees paid outside the Safe. */
   finalEquity: number
+  /** finalEquity - initialEquity. */
+  netPnl: number
+  /** netPnl / initialEquity, annualised by the path length (simple, not compounded). */
+  apy: number
 }
 
-type Pending = { plan: Plan; executeAt: number }
+/** What happened at one step of a backtest, for `RunBacktestOptions.trace`. */
+export type BacktestEvent = {
+  /** Unix seconds. */
+  time: number
+  /** Kind of event. */
+  kind: "liquidation" | "rebalance" | "swap" | "rejected" | "stop-loss"
+  /** Sub-account, when the event is about one. */
+  subAccount?: string | undefined
+  /** Health before and after (oracle price). */
+  healthBefore?: number | undefined
+  healthAfter?: number | undefined
+  /** One-line description (actions, amounts, reason of a rejection). */
+  detail: string
+}
+
+/** Options of {@link runBacktest}. */
+export type RunBacktestOptions = {
+  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLoss`. */
+  liquidate?: boolean | undefined
+  /** Called for every liquidation, rebalance, swap, rejected operation and stop-loss trip. */
+  trace?: ((event: BacktestEvent) => void) | undefined
+}
+
+/** In stress, pool depth falls with volatility down to this share of its calm value. */
+const MIN_STRESS_DEPTH = 0.25
+
+type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number; dfs: boolean }
+type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[] }
+type Oracle = { price: number; updated: number }
+
+function pathSeed(paths: PricePaths): number {
+  const first = paths.prices[paths.assets[0] as string] as Float64Array
+  let h = paths.timestamps.length | 0
+  for (const k of [1, Math.floor(first.length / 2), first.length - 1]) h = Math.imul(h ^ Math.floor(((first[k] ?? 0) as number) * 1e6), 0x9e3779b1) | 0
+  return h
+}
+
+function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return 0
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))] as number
+}
 
 /**
  * Replay one set of price paths through a strategy using the same solver and the same policy rules
- * (`checkPlanAgainstPolicy`) as the module, with oracle heartbeat/deviation updates, keeper polling
- * and latency, gas per rebalance, pool slippage, and Morpho liquidation (full close at the oracle
- * price as soon as health < 1, seizing debt x incentive factor of collateral).
+ * (`checkPlanAgainstPolicy`) as the module: oracle heartbeat/deviation updates, keeper polling and latency, borrow
+ * interest from the AdaptiveCurveIrm and pool yield, gas at a fee distribution, pool slippage, swaps against a
+ * liquidity-depth model with their fee and price impact, Morpho liquidation (full close at the oracle price as soon as
+ * health < 1). When the strategy is liquidated, the same run without liquidations gives `liquidationLoss`.
  *
  * @param paths - Price paths (one column per collateral asset, loan-asset numeraire).
  * @param config - Scenario configuration.
- * @param strategy - `static`, `threshold` or `autopilot`.
+ * @param strategy - `static`, `threshold`, `dfs-style` or `autopilot`.
+ * @param options - Counterfactual switch.
  * @returns The strategy's metrics.
  * @throws {BacktestConfigError} When a sub-account's asset is not a column of the price paths.
  */
-export function runBacktest(paths: PricePaths, config: BacktestConfig, strategy: StrategyName): StrategyResult {
-  const ts = paths.timestamps
-  const n = ts.length
-  const assets = [...new Set(config.subAccounts.map((s) => s.asset))]
-  for (const a of assets) if (paths.prices[a] === undefined) throw new BacktestConfigError(`sub-account asset "${a}" is not a column of the price file (${paths.assets.join(", ")})`)
-  const series = (a: string): Float64Array => paths.prices[a] as Float64Array
-  const oracle: Record<string, { price: number; updated: number }> = {}
-  const fast: Record<string, EwmaVolatility> = {}
-  const slow: Record<string, EwmaVolatility> = {}
-  for (const a of assets) {
-    oracle[a] = { price: series(a)[0] as number, updated: ts[0] as number }
-    fast[a] = new EwmaVolatility(config.risk.fastLambda, config.risk.initialSigma)
-    slow[a] = new EwmaVolatility(config.risk.slowLambda, config.risk.initialSigma)
+export function runBacktest(paths: PricePaths, config: BacktestConfig, strategy: StrategyName, options: RunBacktestOptions = {}): StrategyResult {
+  const result = new Simulation(paths, config, strategy, options.liquidate !== false, options.trace).run()
+  if (result.liquidations > 0 && options.liquidate !== false) {
+    const counterfactual = new Simulation(paths, config, strategy, false).run()
+    result.liquidationLoss = Math.max(result.liquidationPenalty, counterfactual.finalEquity - result.finalEquity)
   }
-  const policies: Record<string, Policy> = {}
-  const epochs: Record<string, EpochState> = {}
-  let subs: SubAccountState[] = config.subAccounts.map((s) => {
-    const policy = { ...config.policy, ...s.policy }
-    policies[s.id] = policy
-    epochs[s.id] = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
-    const price = series(s.asset)[0] as number
-    const h = s.initialHealth ?? policy.targetHealth
-    const value = s.equity / (1 - s.lltv / h)
-    return {
-      id: s.id,
-      loanAsset: config.loanAsset,
-      collateralAsset: s.asset,
-      loanDecimals: config.loanDecimals,
-      collateralDecimals: config.collateralDecimals,
-      collateral: value / price,
-      debt: value - s.equity,
-      lltv: s.lltv,
-      price,
+  return result
+}
+
+class Simulation {
+  private readonly ts: Float64Array
+  private readonly assets: string[]
+  private readonly oracle: Record<string, Oracle> = {}
+  private readonly fast: Record<string, EwmaVolatility> = {}
+  private readonly slow: Record<string, EwmaVolatility> = {}
+  private readonly garch: Record<string, GarchRegime> = {}
+  private readonly tail: Record<string, TailCalibrator> = {}
+  private readonly liquidity: Record<string, number> = {}
+  private readonly policies: Record<string, Policy> = {}
+  private readonly epochs: Record<string, EpochState> = {}
+  private readonly seed: number
+  private readonly latency: number
+  private readonly guard: DrawdownGuard | undefined
+  private subs: SubAccountState[]
+  private pools: YieldPool[]
+  private idle: Record<string, number>
+  private pending: Pending | undefined
+  private k = 0
+  private external = 0
+  private readonly result: StrategyResult
+
+  constructor(
+    private readonly paths: PricePaths,
+    private readonly config: BacktestConfig,
+    private readonly strategy: StrategyName,
+    private readonly liquidate: boolean,
+    private readonly trace?: ((event: BacktestEvent) => void) | undefined,
+  ) {
+    this.ts = paths.timestamps
+    this.assets = [...new Set(config.subAccounts.map((s) => s.asset))]
+    for (const a of this.assets) if (paths.prices[a] === undefined) throw new BacktestConfigError(`sub-account asset "${a}" is not a column of the price file (${paths.assets.join(", ")})`)
+    const t0 = this.ts[0] as number
+    const autopilot = strategy === "autopilot"
+    const reaction = config.keeper.pollSeconds + config.keeper.latencyBlocks * config.keeper.blockSeconds
+    for (const a of this.assets) {
+      const p0 = this.series(a)[0] as number
+      this.oracle[a] = { price: p0, updated: t0 }
+      this.fast[a] = new EwmaVolatility(config.risk.fastLambda, config.risk.initialSigma)
+      this.slow[a] = new EwmaVolatility(config.risk.slowLambda, config.risk.initialSigma)
+      if (autopilot && config.risk.garch !== null) this.garch[a] = new GarchRegime({ initialSigma: config.risk.initialSigma, ...config.risk.garch })
+      if (autopilot && config.risk.tail.calibrate)
+        this.tail[a] = new TailCalibrator({ windowSeconds: reaction, prior: config.risk.jumps ?? undefined, priorYears: config.risk.tail.priorYears, threshold: config.risk.tail.threshold, minJump: config.risk.tail.minJump })
+      this.liquidity[a] = liquidityForDepth(config.swap.depth2Percent, p0)
     }
-  })
-  let pools = config.pools.map((p) => ({ ...p }))
-  let idle = { ...config.idle }
-  const marketValue = (k: number): number => {
-    let v = idle[config.loanAsset] ?? 0
-    for (const s of subs) v += s.collateral * (series(s.collateralAsset)[k] as number) - s.debt
-    for (const p of pools) v += p.balance * (p.asset === config.loanAsset ? 1 : (series(p.asset)[k] as number))
-    for (const [asset, amount] of Object.entries(idle)) if (asset !== config.loanAsset) v += amount * (series(asset)[k] as number)
+    this.seed = pathSeed(paths)
+    this.latency = config.keeper.latencyBlocks * config.keeper.blockSeconds
+    this.subs = config.subAccounts.map((s) => {
+      const policy = { ...config.policy, ...s.policy }
+      this.policies[s.id] = policy
+      this.epochs[s.id] = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
+      const price = this.series(s.asset)[0] as number
+      const h = s.initialHealth ?? policy.targetHealth
+      const value = s.equity / (1 - s.lltv / h)
+      return { id: s.id, loanAsset: config.loanAsset, collateralAsset: s.asset, loanDecimals: config.loanDecimals, collateralDecimals: config.collateralDecimals, collateral: value / price, debt: value - s.equity, lltv: s.lltv, price }
+    })
+    const stops = Object.values(this.policies).map((p) => p.stopLoss).filter((x): x is number => x !== undefined)
+    this.guard = autopilot && stops.length > 0 ? new DrawdownGuard(Math.min(...stops)) : undefined
+    this.pools = config.pools.map((p) => ({ ...p }))
+    this.idle = { ...config.idle }
+    this.result = {
+      strategy,
+      liquidations: 0,
+      liquidationLoss: 0,
+      liquidationPenalty: 0,
+      leverage: { mean: 0, median: 0, p95: 0 },
+      exposure: 0,
+      minHealth: Number.POSITIVE_INFINITY,
+      rebalances: 0,
+      swaps: 0,
+      rejectedRebalances: 0,
+      stopLossTrips: 0,
+      gasUsed: 0,
+      gasCost: 0,
+      carry: { interest: 0, poolYield: 0, collateralYield: 0, swapFees: 0, swapImpact: 0, serviceFees: 0, automationFees: 0 },
+      initialEquity: this.netValue(0, false),
+      finalEquity: 0,
+      netPnl: 0,
+      apy: 0,
+    }
+  }
+
+  private series(asset: string): Float64Array {
+    return this.paths.prices[asset] as Float64Array
+  }
+
+  private market(asset: string): number {
+    return asset === this.config.loanAsset ? 1 : (this.series(asset)[this.k] as number)
+  }
+
+  /** Net value: sub-account equity (floored at 0 when `floor`), pools, idle, minus what was paid outside the Safe. */
+  private netValue(k: number, atOracle: boolean, floor = true): number {
+    const price = (asset: string): number => (asset === this.config.loanAsset ? 1 : atOracle ? (this.oracle[asset] as Oracle).price : (this.series(asset)[k] as number))
+    let v = -this.external
+    for (const s of this.subs) {
+      const e = s.collateral * price(s.collateralAsset) - s.debt
+      v += floor ? Math.max(0, e) : e
+    }
+    for (const p of this.pools) v += p.balance * price(p.asset)
+    for (const [asset, amount] of Object.entries(this.idle)) v += amount * price(asset)
     return v
   }
-  const result: StrategyResult = {
-    strategy,
-    liquidations: 0,
-    liquidationLoss: 0,
-    timeAveragedLeverage: 0,
-    minHealth: Number.POSITIVE_INFINITY,
-    rebalances: 0,
-    rejectedRebalances: 0,
-    gasUsed: 0,
-    gasCost: 0,
-    initialEquity: marketValue(0),
-    finalEquity: 0,
-  }
-  const deviation = config.oracle.deviationBps / 10_000
-  const latency = config.keeper.latencyBlocks * config.keeper.blockSeconds
-  let pending: Pending | undefined
-  let nextPoll = ts[0] as number
-  let leverageSum = 0
-  let leverageCount = 0
 
-  for (let k = 0; k < n; k++) {
-    const t = ts[k] as number
-    for (const a of assets) {
-      const p = series(a)[k] as number
-      if (k > 0) {
-        const r = Math.log(p / (series(a)[k - 1] as number))
-        const dt = t - (ts[k - 1] as number)
-        ;(fast[a] as EwmaVolatility).update(r, dt)
-        ;(slow[a] as EwmaVolatility).update(r, dt)
+  run(): StrategyResult {
+    const { ts, config } = this
+    const n = ts.length
+    const rates = irmRates(ts, { utilization: config.carry.utilization, rateAtTarget: config.carry.rateAtTarget, fee: config.carry.marketFee })
+    const deviation = config.oracle.deviationBps / 10_000
+    const leverage = new Float64Array(n)
+    let levCount = 0
+    let sumValue = 0
+    let sumEquity = 0
+    let nextPoll = ts[0] as number
+    for (let k = 0; k < n; k++) {
+      this.k = k
+      const t = ts[k] as number
+      const dt = k > 0 ? t - (ts[k - 1] as number) : 0
+      for (const a of this.assets) {
+        const p = this.series(a)[k] as number
+        if (k > 0) {
+          const before = (this.slow[a] as EwmaVolatility).sigma()
+          const r = Math.log(p / (this.series(a)[k - 1] as number))
+          ;(this.fast[a] as EwmaVolatility).update(r, dt)
+          ;(this.slow[a] as EwmaVolatility).update(r, dt)
+          this.tail[a]?.observe(t, p, before)
+        } else this.tail[a]?.observe(t, p, config.risk.initialSigma)
+        this.garch[a]?.observe(t, p)
+        const o = this.oracle[a] as Oracle
+        if (t - o.updated >= config.oracle.heartbeatSeconds || Math.abs(p / o.price - 1) >= deviation) {
+          o.price = p
+          o.updated = t
+        }
       }
-      const o = oracle[a] as { price: number; updated: number }
-      if (t - o.updated >= config.oracle.heartbeatSeconds || Math.abs(p / o.price - 1) >= deviation) {
-        o.price = p
-        o.updated = t
+      if (dt > 0) this.accrue(dt, rates.borrow[k] as number, rates.supply[k] as number)
+      for (const s of this.subs) s.price = (this.oracle[s.collateralAsset] as Oracle).price
+      this.liquidations()
+      if (this.pending !== undefined && t >= this.pending.executeAt) {
+        const pending = this.pending
+        this.pending = undefined
+        if (pending.plan !== undefined) this.executePlan(pending.plan, t)
+        for (const order of pending.swaps) this.executeSwap(order, t)
+      }
+      if (this.guard !== undefined) {
+        const was = this.guard.tripped()
+        if (this.guard.update(this.netValue(k, true)) && !was) {
+          this.result.stopLossTrips++
+          this.trace?.({ time: t, kind: "stop-loss", detail: `drawdown ${(this.guard.drawdown() * 100).toFixed(1)} %` })
+        }
+      }
+      if (this.strategy !== "static" && this.pending === undefined && t >= nextPoll) {
+        nextPoll = t + config.keeper.pollSeconds
+        this.pending = this.strategy === "dfs-style" ? this.decideDfs(t) : this.decideSolver(t)
+      }
+      let value = 0
+      let equity = 0
+      for (const s of this.subs) {
+        if (s.debt > 0) this.result.minHealth = Math.min(this.result.minHealth, healthOf(s))
+        const v = s.collateral * this.market(s.collateralAsset)
+        value += v
+        equity += v - s.debt
+      }
+      if (value > 0) {
+        leverage[levCount++] = equity > 0 ? value / equity : Number.POSITIVE_INFINITY
+        sumValue += value
+        sumEquity += Math.max(0, equity)
       }
     }
-    subs = subs.map((s) => ({ ...s, price: (oracle[s.collateralAsset] as { price: number }).price }))
+    const r = this.result
+    const sorted = leverage.subarray(0, levCount).sort()
+    r.leverage = { mean: sumEquity > 0 ? sumValue / sumEquity : levCount > 0 ? Number.POSITIVE_INFINITY : 0, median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95) }
+    r.exposure = sumValue / n
+    r.finalEquity = this.netValue(n - 1, false)
+    r.netPnl = r.finalEquity - r.initialEquity
+    const years = ((ts[n - 1] as number) - (ts[0] as number)) / SECONDS_PER_YEAR
+    r.apy = years > 0 && r.initialEquity > 0 ? r.netPnl / r.initialEquity / years : 0
+    return r
+  }
 
-    for (const s of subs) {
+  private accrue(dt: number, borrowApr: number, supplyApr: number): void {
+    const c = this.result.carry
+    const debtGrowth = growth(borrowApr, dt) - 1
+    const collateralGrowth = growth(this.config.carry.collateralApy, dt) - 1
+    const poolGrowth = growth(this.config.carry.poolApy ?? supplyApr, dt) - 1
+    for (const s of this.subs) {
+      const interest = s.debt * debtGrowth
+      const extra = s.collateral * collateralGrowth
+      c.interest += interest
+      c.collateralYield += extra * this.market(s.collateralAsset)
+      s.debt += interest
+      s.collateral += extra
+    }
+    for (const p of this.pools) {
+      const g = p.asset === this.config.loanAsset ? poolGrowth : collateralGrowth
+      c[p.asset === this.config.loanAsset ? "poolYield" : "collateralYield"] += p.balance * g * this.market(p.asset)
+      p.balance *= 1 + g
+      p.withdrawable *= 1 + g
+    }
+  }
+
+  private liquidations(): void {
+    for (const s of this.subs) {
       if (!(s.debt > 0)) continue
       const h = healthOf(s)
-      if (h < result.minHealth) result.minHealth = h
-      if (h >= 1) continue
+      if (h < this.result.minHealth) this.result.minHealth = h
+      if (h >= 1 || !this.liquidate) continue
       const lif = liquidationIncentiveFactor(s.lltv)
       const wanted = (s.debt * lif) / s.price
       const seized = Math.min(wanted, s.collateral)
       const repaid = seized === wanted ? s.debt : (seized * s.price) / lif
-      result.liquidations++
-      result.liquidationLoss += seized * s.price - repaid
+      this.result.liquidations++
+      this.result.liquidationPenalty += seized * s.price - repaid
+      this.trace?.({ time: this.ts[this.k] as number, kind: "liquidation", subAccount: s.id, healthBefore: h, detail: `seized ${seized} collateral for ${repaid} debt at ${s.price}` })
       s.collateral -= seized
       s.debt = 0
     }
+  }
 
-    if (pending !== undefined && t >= pending.executeAt) {
-      const pre: PortfolioState = { subAccounts: subs, pools, idle }
-      const check = checkPlanAgainstPolicy({ plan: pending.plan, pre, policies, epochs, now: t })
-      if (check.ok) {
-        const post = applyPlan(pre, pending.plan)
-        subs = post.subAccounts
-        pools = post.pools
-        idle = post.idle
-        for (const id of pending.plan.subAccounts) {
-          const policy = policies[id] as Policy
-          epochs[id] = recordRebalance(epochs[id] as EpochState, policy.epochLength, t, check.amountMoved[id] ?? 0, pending.plan.gas)
-        }
-        result.rebalances++
-        result.gasUsed += pending.plan.gas
-        result.gasCost += pending.plan.gas * config.costs.gasPrice
-      } else {
-        result.rejectedRebalances++
-        result.gasUsed += config.costs.baseGas
-        result.gasCost += config.costs.baseGas * config.costs.gasPrice
-      }
-      pending = undefined
+  private payGas(t: number, gas: number): void {
+    const cost = gasCostAt(this.config.gas, this.seed, t, gas)
+    this.result.gasUsed += gas
+    this.result.gasCost += cost
+    this.external += cost
+  }
+
+  private chargeAutomation(moved: number): void {
+    const fee = (moved * this.config.carry.automationFeeBps) / 10_000
+    this.result.carry.automationFees += fee
+    this.external += fee
+  }
+
+  private record(ids: readonly string[], t: number, moved: Record<string, number>, gas: number): void {
+    for (const id of ids) this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gas)
+  }
+
+  private executePlan(plan: Plan, t: number): void {
+    const pre: PortfolioState = { subAccounts: this.subs, pools: this.pools, idle: this.idle }
+    const check = checkPlanAgainstPolicy({ plan, pre, policies: this.policies, epochs: this.epochs, now: t })
+    if (!check.ok) {
+      this.result.rejectedRebalances++
+      this.payGas(t, this.config.costs.baseGas)
+      this.trace?.({ time: t, kind: "rejected", detail: `plan ${plan.actions.map((a) => a.kind).join("+")}: ${check.violations.map((v) => v.message).join("; ")}` })
+      return
     }
+    const post = applyPlan(pre, plan)
+    this.subs = post.subAccounts
+    this.pools = post.pools
+    this.idle = post.idle
+    this.record(plan.subAccounts, t, check.amountMoved, plan.gas)
+    this.result.rebalances++
+    this.trace?.({ time: t, kind: "rebalance", detail: plan.actions.map((a) => `${a.kind} ${a.amount.toFixed(2)} ${a.asset}`).join(", ") })
+    this.payGas(t, plan.gas)
+    this.chargeAutomation(Object.values(check.amountMoved).reduce((a, b) => a + b, 0))
+  }
 
-    if (strategy !== "static" && pending === undefined && t >= nextPoll) {
-      nextPoll = t + config.keeper.pollSeconds
-      const triggered = subs.some((s) => {
-        const p = policies[s.id] as Policy
-        const h = healthOf(s)
-        return h < p.minHealth || (p.boostAllowed && h > p.maxHealth)
-      })
-      if (triggered) {
-        const solved = solve({
-          now: t,
-          subAccounts: subs.map((s) => ({
-            state: s,
-            policy: policies[s.id] as Policy,
-            epoch: epochs[s.id] as EpochState,
-            risk: {
-              sigma: Math.max((fast[s.collateralAsset] as EwmaVolatility).sigma(), (slow[s.collateralAsset] as EwmaVolatility).sigma()),
-              drift: config.risk.drift,
-              jumps: config.risk.jumps ?? undefined,
-            },
-          })),
-          pools,
-          idle,
-          costs: config.costs,
-          mode: strategy === "threshold" ? "threshold" : "autopilot",
-        })
-        if (solved.plan !== undefined) pending = { plan: solved.plan, executeAt: t + latency }
-      }
+  private swapPool(asset: string): SwapPool {
+    const { swap, risk } = this.config
+    const sigma = (this.fast[asset] as EwmaVolatility).sigma()
+    const stress = swap.stressDepth && sigma > risk.initialSigma ? Math.max(MIN_STRESS_DEPTH, risk.initialSigma / sigma) : 1
+    return { liquidity: (this.liquidity[asset] as number) * stress, feeBps: swap.feeBps }
+  }
+
+  private dfsKeep(): number {
+    const d = this.config.dfs
+    return 1 - (d.serviceFeeBps + d.automationFeeBps) / 10_000
+  }
+
+  /** Executes one swap order at the then-current prices, or counts it rejected (the operation reverts and its gas is paid). */
+  private executeSwap(order: SwapOrder, t: number): void {
+    const index = this.subs.findIndex((s) => s.id === order.id)
+    const s = this.subs[index]
+    const gas = order.dfs ? this.config.dfs.gas : this.config.swap.gas
+    const reject = (why: string): void => {
+      this.result.rejectedRebalances++
+      this.payGas(t, gas)
+      this.trace?.({ time: t, kind: "rejected", subAccount: order.id, healthBefore: s === undefined ? undefined : healthOf(s), detail: `${order.side} ${order.amountIn}: ${why}` })
     }
+    if (s === undefined) return reject("no such sub-account")
+    const pm = this.market(s.collateralAsset)
+    const pool = this.swapPool(s.collateralAsset)
+    const bound = 1 - this.config.swap.maxSlippageBps / 10_000
+    const d = this.config.dfs
+    let quote: SwapQuote
+    let after: SubAccountState
+    let service = 0
+    let automation = 0
+    let leftover = 0
+    let loanSide: number
+    if (order.side === "sell") {
+      if (!(order.amountIn <= s.collateral)) return reject("more than the collateral")
+      quote = quoteSell(order.amountIn, pm, pool)
+      if (quote.out < order.amountIn * s.price * bound) return reject(`slippage: ${quote.out} < ${order.amountIn * s.price * bound}`)
+      if (order.dfs) {
+        service = (quote.out * d.serviceFeeBps) / 10_000
+        automation = (quote.out * d.automationFeeBps) / 10_000
+      }
+      const proceeds = quote.out - service - automation
+      loanSide = Math.min(s.debt, proceeds)
+      leftover = proceeds - loanSide
+      after = { ...s, collateral: s.collateral - order.amountIn, debt: s.debt - loanSide }
+    } else {
+      if (order.dfs) {
+        service = (order.amountIn * d.serviceFeeBps) / 10_000
+        automation = (order.amountIn * d.automationFeeBps) / 10_000
+      }
+      const spend = order.amountIn - service - automation
+      quote = quoteBuy(spend, pm, pool)
+      if (quote.out < (spend / s.price) * bound) return reject(`slippage: ${quote.out} < ${(spend / s.price) * bound}`)
+      loanSide = order.amountIn
+      after = { ...s, collateral: s.collateral + quote.out, debt: s.debt + order.amountIn }
+      if (healthOf(after) < 1) return reject("borrow leaves health < 1")
+    }
+    const hBefore = healthOf(s)
+    const hAfter = healthOf(after)
+    let moved: Record<string, number> = { [s.id]: loanSide }
+    if (order.dfs) {
+      const improved = order.side === "sell" ? hAfter > hBefore : hAfter < hBefore
+      if (!improved || Math.abs(hAfter - order.goal) > d.ratioOffset) return reject(`ratio check: ${hAfter} vs target ${order.goal} +- ${d.ratioOffset}`)
+    } else {
+      const subAccounts = this.subs.map((x, i) => (i === index ? after : x))
+      const idle = { ...this.idle, [s.loanAsset]: (this.idle[s.loanAsset] ?? 0) + leftover }
+      const plan: Plan = {
+        loanAsset: s.loanAsset,
+        subAccounts: [s.id],
+        actions: [{ kind: order.side === "sell" ? "Repay" : "Borrow", subAccount: 0, pool: undefined, asset: s.loanAsset, amount: loanSide, amountBase: toBaseUnits(loanSide, s.loanDecimals) }],
+        gas,
+      }
+      const policies = { ...this.policies, [s.id]: { ...(this.policies[s.id] as Policy), maxLossBps: 10_000 } }
+      const check = checkPlanAgainstPolicy({ plan, pre: { subAccounts: this.subs, pools: this.pools, idle: this.idle }, post: { subAccounts, pools: this.pools, idle }, policies, epochs: this.epochs, now: t })
+      if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "))
+      moved = check.amountMoved
+      this.record([s.id], t, moved, gas)
+      this.chargeAutomation(loanSide)
+    }
+    this.subs = this.subs.map((x, i) => (i === index ? after : x))
+    if (leftover > 0) this.idle = { ...this.idle, [s.loanAsset]: (this.idle[s.loanAsset] ?? 0) + leftover }
+    const c = this.result.carry
+    c.swapFees += quote.fee
+    c.swapImpact += quote.impact
+    c.serviceFees += service
+    c.automationFees += automation
+    this.result.rebalances++
+    this.result.swaps++
+    this.payGas(t, gas)
+    this.trace?.({ time: t, kind: "swap", subAccount: s.id, healthBefore: hBefore, healthAfter: hAfter, detail: `${order.side} ${order.amountIn.toFixed(4)} -> ${quote.out.toFixed(4)} (fee ${quote.fee.toFixed(2)}, impact ${quote.impact.toFixed(2)}), goal ${order.goal.toFixed(4)}` })
+  }
 
-    for (const s of subs) {
-      const h = healthOf(s)
-      if (h < result.minHealth) result.minHealth = h
-      const value = s.collateral * (series(s.collateralAsset)[k] as number)
-      const equity = value - s.debt
-      leverageSum += equity > 0 ? Math.min(value / equity, 100) : 100
-      leverageCount++
+  private riskOf(asset: string, horizon: number): RiskModel {
+    const r = this.config.risk
+    const sigma = Math.max((this.fast[asset] as EwmaVolatility).sigma(), (this.slow[asset] as EwmaVolatility).sigma(), this.garch[asset]?.forecastSigma(horizon) ?? 0)
+    const tail = this.tail[asset]
+    return {
+      sigma,
+      drift: r.drift,
+      jumps: tail !== undefined ? tail.jumps() : (r.jumps ?? undefined),
+      tail: { drop: tail?.largestDrop() ?? 0, reactionSeconds: this.config.keeper.pollSeconds + this.latency },
     }
   }
-  result.timeAveragedLeverage = leverageCount > 0 ? leverageSum / leverageCount : 0
-  result.finalEquity = marketValue(n - 1) - result.gasCost
-  return result
+
+  /** Remaining value the sub-account may move in one rebalance now (rule 4). */
+  private capLeft(id: string, t: number): number {
+    const p = this.policies[id] as Policy
+    const e = effectiveEpoch(this.epochs[id] as EpochState, p.epochLength, t)
+    return Math.max(0, Math.min(p.maxAmountPerRebalance, p.maxAmountPerEpoch - e.amountInEpoch)) * (1 - 1e-9)
+  }
+
+  /**
+   * A swap deleverage of `s` to `goal`, or undefined when none reaches `floor` within the bounds. The amount is cut
+   * (down to what still reaches `floor`) to the rule-4 cap and to what keeps the quote within half of
+   * `maxSlippageBps` of the oracle value, so the price can move during inclusion without the operation reverting.
+   */
+  private sizeSell(s: SubAccountState, goal: number, floor: number, t: number, dfs: boolean): SwapOrder | undefined {
+    if (!this.config.swap.enabled && !dfs) return undefined
+    const pm = this.market(s.collateralAsset)
+    const pool = this.swapPool(s.collateralAsset)
+    const keep = dfs ? this.dfsKeep() : 1
+    const full = sellForHealth(s, goal, s.price, pm, pool, keep)
+    if (full === undefined || !(full > 0)) return undefined
+    const cap = dfs ? Number.POSITIVE_INFINITY : this.capLeft(s.id, t)
+    const margin = 1 - this.config.swap.maxSlippageBps / 20_000
+    const fits = (a: number): boolean => {
+      const out = quoteSell(a, pm, pool).out
+      return Math.min(s.debt, out * keep) <= cap && out >= a * s.price * margin
+    }
+    let a = full
+    if (!fits(a)) {
+      let lo = 0
+      for (let i = 0; i < 60; i++) {
+        const mid = 0.5 * (lo + a)
+        if (fits(mid)) lo = mid
+        else a = mid
+      }
+      a = lo
+    }
+    if (!(a > 0)) return undefined
+    const debt = s.debt - Math.min(s.debt, quoteSell(a, pm, pool).out * keep)
+    if (!(debt <= 0 || ((s.collateral - a) * s.price * s.lltv) / debt >= floor * (1 - 1e-9))) return undefined
+    return { id: s.id, side: "sell", amountIn: a, goal, dfs }
+  }
+
+  /** A swap boost of `s` down to `goal` (never above `ceiling` when cut to the cap or the slippage margin), or undefined. */
+  private sizeBuy(s: SubAccountState, goal: number, ceiling: number, t: number, dfs: boolean): SwapOrder | undefined {
+    const pm = this.market(s.collateralAsset)
+    const pool = this.swapPool(s.collateralAsset)
+    const keep = dfs ? this.dfsKeep() : 1
+    const full = borrowForHealth(s, goal, s.price, pm, pool, keep)
+    if (full === undefined || !(full > 0)) return undefined
+    const cap = dfs ? Number.POSITIVE_INFINITY : this.capLeft(s.id, t)
+    const margin = 1 - this.config.swap.maxSlippageBps / 20_000
+    const fits = (b: number): boolean => b <= cap && quoteBuy(b * keep, pm, pool).out >= ((b * keep) / s.price) * margin
+    let b = full
+    if (!fits(b)) {
+      let lo = 0
+      for (let i = 0; i < 60; i++) {
+        const mid = 0.5 * (lo + b)
+        if (fits(mid)) lo = mid
+        else b = mid
+      }
+      b = lo
+    }
+    if (!(b > 0)) return undefined
+    const h = ((s.collateral + quoteBuy(b * keep, pm, pool).out) * s.price * s.lltv) / (s.debt + b)
+    if (!(h <= ceiling * (1 + 1e-9))) return undefined
+    return { id: s.id, side: "buy", amountIn: b, goal, dfs }
+  }
+
+  private swapCost(order: SwapOrder, s: SubAccountState, t: number): number {
+    const pm = this.market(s.collateralAsset)
+    const q = order.side === "sell" ? quoteSell(order.amountIn, pm, this.swapPool(s.collateralAsset)) : quoteBuy(order.amountIn, pm, this.swapPool(s.collateralAsset))
+    return q.fee + q.impact + gasCostAt(this.config.gas, this.seed, t, this.config.swap.gas) + (order.amountIn * (order.side === "sell" ? s.price : 1) * this.config.carry.automationFeeBps) / 10_000
+  }
+
+  /** dfs-style: Repay below `repayBelow` to `repayTo`, Boost above `boostAbove` to `boostTo`, by swaps, with DFS fees. */
+  private decideDfs(t: number): Pending | undefined {
+    const d = this.config.dfs
+    const swaps: SwapOrder[] = []
+    for (const s of this.subs) {
+      const p = this.policies[s.id] as Policy
+      const h = healthOf(s)
+      if (h < (d.repayBelow ?? p.minHealth)) {
+        const goal = d.repayTo ?? p.targetHealth
+        const order = this.sizeSell(s, goal, goal, t, true)
+        if (order !== undefined) swaps.push(order)
+      } else if (p.boostAllowed && h > (d.boostAbove ?? p.maxHealth)) {
+        const goal = d.boostTo ?? p.targetHealth
+        const order = this.sizeBuy(s, goal, goal, t, true)
+        if (order !== undefined) swaps.push(order)
+      }
+    }
+    return swaps.length > 0 ? { executeAt: t + this.latency, plan: undefined, swaps } : undefined
+  }
+
+  /**
+   * threshold and autopilot: the solver's plan from buffers (idle, pools, other sub-accounts); a triggered
+   * deleverage it cannot fund becomes a swap deleverage to the solver's goal health; with `swap.boost: "swap"` a
+   * boost buys collateral instead of parking the borrowed tokens. With the stop-loss tripped the autopilot sells
+   * collateral to the top of the allowed band on any deleverage and does not boost.
+   */
+  private decideSolver(t: number): Pending | undefined {
+    const mode = this.strategy === "threshold" ? "threshold" : "autopilot"
+    const outOfBand = (s: SubAccountState): "low" | "high" | undefined => {
+      const p = this.policies[s.id] as Policy
+      const h = healthOf(s)
+      return h < p.minHealth ? "low" : p.boostAllowed && h > p.maxHealth ? "high" : undefined
+    }
+    if (!this.subs.some((s) => outOfBand(s) !== undefined)) return undefined
+    const inputs: SubAccountInput[] = this.subs.map((s) => {
+      const policy = this.policies[s.id] as Policy
+      return { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
+    })
+    const solved = solve({ now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode })
+    const outcome = (id: string): SubAccountOutcome => solved.outcomes.find((o) => o.id === id) as SubAccountOutcome
+    const swaps: SwapOrder[] = []
+    const stopped = mode === "autopilot" && this.guard?.tripped() === true
+    let plan = solved.plan
+    if (stopped) {
+      plan = undefined
+      for (const s of this.subs) {
+        if (outOfBand(s) !== "low" || !this.ready(s.id, t)) continue
+        const allowed = outcome(s.id).allowedHealth
+        const order = this.sizeSell(s, allowed.max, allowed.min, t, false)
+        if (order !== undefined) swaps.push(order)
+      }
+      return swaps.length > 0 ? { executeAt: t + this.latency, plan: undefined, swaps } : undefined
+    }
+    const highs = this.subs.filter((s) => outOfBand(s) === "high").map((s) => s.id)
+    if (this.config.swap.boost === "swap" && highs.length > 0) {
+      const masked = inputs.map((x) => (highs.includes(x.state.id) ? { ...x, policy: { ...x.policy, boostAllowed: false } } : x))
+      plan = this.subs.some((s) => outOfBand(s) === "low") ? solve({ now: t, subAccounts: masked, pools: this.pools, idle: this.idle, costs: this.config.costs, mode }).plan : undefined
+      for (const id of highs) {
+        const s = this.subs.find((x) => x.id === id) as SubAccountState
+        const o = outcome(id)
+        if (!Number.isFinite(o.goalHealth) || !this.ready(id, t)) continue
+        const order = this.sizeBuy(s, o.goalHealth, o.allowedHealth.max, t, false)
+        if (order === undefined) continue
+        if (mode === "autopilot" && (order.amountIn * this.config.costs.boostEdgeBps) / 10_000 < this.swapCost(order, s, t)) continue
+        swaps.push(order)
+      }
+    }
+    for (const s of this.subs) {
+      if (outOfBand(s) !== "low" || plan?.subAccounts.includes(s.id) || !this.ready(s.id, t)) continue
+      const o = outcome(s.id)
+      if (!Number.isFinite(o.goalHealth)) continue
+      const order = this.sizeSell(s, o.goalHealth, o.allowedHealth.min, t, false)
+      if (order === undefined) continue
+      if (mode === "autopilot") {
+        const policy = this.policies[s.id] as Policy
+        const risk = this.riskOf(s.collateralAsset, policy.horizon)
+        const years = policy.horizon / SECONDS_PER_YEAR
+        const pBefore = liquidationProbability(healthOf(s), risk, years)
+        const pAfter = liquidationProbability(order.goal, risk, years)
+        const benefit = (pBefore - pAfter) * s.debt * (liquidationIncentiveFactor(s.lltv) - 1)
+        const floor = tailFloorHealth(risk, policy.tailDrop ?? defaultTailDrop(policy.targetHealth))
+        if (pBefore <= policy.tolerance && healthOf(s) >= floor && benefit < this.swapCost(order, s, t)) continue
+      }
+      swaps.push(order)
+    }
+    if (plan === undefined && swaps.length === 0) return undefined
+    return { executeAt: t + this.latency, plan, swaps }
+  }
+
+  /** Cooldown and epoch rebalance count allow a rebalance of `id` now. */
+  private ready(id: string, t: number): boolean {
+    const p = this.policies[id] as Policy
+    const stored = this.epochs[id] as EpochState
+    if (stored.lastRebalance !== undefined && t < stored.lastRebalance + p.cooldown) return false
+    return effectiveEpoch(stored, p.epochLength, t).rebalancesInEpoch + 1 <= p.maxRebalancesPerEpoch
+  }
 }

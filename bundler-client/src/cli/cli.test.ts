@@ -26,7 +26,7 @@ describe("levpilot", () => {
   it("documents every backtest flag in backtest --help", async () => {
     const c = capture()
     expect(await runCli(["backtest", "--help"], c.io)).toBe(0)
-    for (const flag of ["--prices", "--policy", "--json", "--generate", "--seed", "--days", "--strategies", "--print-config", "--help"]) expect(c.out.join("")).toContain(flag)
+    for (const flag of ["--prices", "--policy", "--json", "--generate", "--seed", "--days", "--strategies", "--trader", "--network", "--print-config", "--help"]) expect(c.out.join("")).toContain(flag)
     expect(backtestCommand.help).toBe(c.out.join(""))
   })
 
@@ -38,9 +38,33 @@ describe("levpilot", () => {
     const c = capture()
     expect(await runCli(["backtest", "--prices", csv, "--json", json], c.io)).toBe(0)
     const text = c.out.join("")
-    for (const s of ["static", "threshold", "autopilot"]) expect(text).toMatch(new RegExp(`^${s} `, "m"))
+    for (const s of ["static", "threshold", "dfs-style", "autopilot"]) expect(text).toMatch(new RegExp(`^${s} `, "m"))
+    for (const column of ["liq. loss", "penalty", "median", "p95", "interest", "swap fee+impact", "net P&L", "APY"]) expect(text).toContain(column)
     const report = JSON.parse(readFileSync(json, "utf8"))
-    expect(report.results.map((r: { strategy: string }) => r.strategy)).toEqual(["static", "threshold", "autopilot"])
+    expect(report.results.map((r: { strategy: string }) => r.strategy)).toEqual(["static", "threshold", "dfs-style", "autopilot"])
+    expect(report.results[1].carry.interest).toBeGreaterThan(0)
+  })
+
+  it("runs the no-idle trader on L2 gas, and refuses an unknown trader or network", async () => {
+    const c = capture()
+    expect(await runCli(["backtest", "--trader", "no-idle", "--network", "l2", "--print-config"], c.io)).toBe(0)
+    const config = JSON.parse(c.out.join(""))
+    expect(config.pools).toEqual([])
+    expect(config.swap.boost).toBe("swap")
+    expect(config.gas.maxGwei).toBe(0.1)
+    const d = capture()
+    expect(await runCli(["backtest", "--generate", "2", "--trader", "whale"], d.io)).toBe(2)
+    expect(d.err.join("")).toMatch(/unknown --trader "whale"/)
+    const e = capture()
+    expect(await runCli(["backtest", "--generate", "2", "--network", "moon"], e.io)).toBe(2)
+  })
+
+  it("refuses a price file in milliseconds, naming the line", async () => {
+    const csv = join(dir, "ms.csv")
+    writeFileSync(csv, "timestamp,ETH\n1700000000000,3000\n1700000060000,2990\n")
+    const c = capture()
+    expect(await runCli(["backtest", "--prices", csv], c.io)).toBe(1)
+    expect(c.err.join("")).toContain(`${csv}:2: timestamp 1700000000000 looks like milliseconds`)
   })
 
   it("names the line of a bad price file and exits 1", async () => {
@@ -70,5 +94,6 @@ describe("levpilot", () => {
     const report = JSON.parse(readFileSync(json, "utf8"))
     expect(report.config.policy.tolerance).toBe(0.01)
     expect(report.suite.totals.map((t: { strategy: string }) => t.strategy)).toEqual(["threshold", "autopilot"])
+    expect(Object.keys(report.suite.byKind)).toEqual(["gbm", "jumps", "regime", "crash30", "crash45"])
   })
 })

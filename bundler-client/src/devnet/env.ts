@@ -63,6 +63,8 @@ export type DemoSettings = {
   cooldown: number
   /** ETH per day keeper operations may charge the Safe when not sponsored (on-chain self-pay budget). Default 0.1. */
   selfPayBudgetEth: number
+  /** Utilisation the markets' other borrowers hold (0..1), so the AdaptiveCurveIrm's borrow APR is realistic. Default 0.85. */
+  marketUtilization: number
 }
 
 export const defaultDemoSettings: DemoSettings = {
@@ -73,6 +75,7 @@ export const defaultDemoSettings: DemoSettings = {
   requirePaymaster: false,
   cooldown: 0,
   selfPayBudgetEth: 0.1,
+  marketUtilization: 0.85,
 }
 
 /** Key roles of the demo on top of the devnet's (anvil spare keys, loopback only). */
@@ -161,6 +164,7 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       deployer,
       entryPoint: devnet.addresses.entryPoint,
       prices: { weth: parseEther(String(demoStartPrices.WETH)), wbtc: parseEther(String(demoStartPrices.WBTC)) },
+      utilization: settings.marketUtilization,
     })
     const { addresses } = devnet
     const deployment: LeverageDeployment = leverageDeploymentOf(addresses, stack)

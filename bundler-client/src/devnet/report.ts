@@ -2,7 +2,8 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
 import { type DemoAsset, type DemoSafe, demoAssets } from "./env"
 import type { DemoRun } from "./run"
-import { type DemoSummary, percent } from "./summary"
+import { tokenAmount } from "./run"
+import { type DemoSummary, formatNetValue, percent } from "./summary"
 
 type Line = { name: string; color: string; dash?: string | undefined; points: [number, number | undefined][] }
 
@@ -98,10 +99,18 @@ export function renderHtmlReport(run: DemoRun, summary: DemoSummary): string {
 <h1>leverage autopilot: local devnet run</h1>
 <p>${esc(summary.scenario)}; ${summary.blocks} blocks in ${(summary.durationMs / 1000).toFixed(1)} s. Real anvil, EntryPoint v0.7, Safe 1.4.1, Morpho Blue with its AdaptiveCurveIrm (debt accrues interest), Alto bundler and a verifying paymaster.</p>
 <p class="${summary.ok ? "ok" : "bad"}"><b>${summary.ok ? "The managed Safe stayed healthy; the unmanaged twin was liquidated." : "Not the expected outcome."}</b></p>
-<table><tr><th></th><th>min health</th><th>liquidations</th><th>position equity (USDC)</th></tr>
-${row(["managed Safe", fmtH(summary.managed.minHealth), summary.managed.liquidations, summary.managed.finalEquity.toFixed(0)])}
-${row(["unmanaged twin", fmtH(summary.twin.minHealth), summary.twin.liquidations, summary.twin.finalEquity.toFixed(0)])}
+<table><tr><th></th><th>min health</th><th>liquidations</th><th>net value at the start</th><th>net value at the end</th><th>of which positions</th><th>vaults</th><th>idle tokens</th></tr>
+${(["managed", "twin"] as const)
+  .map((label) => {
+    const o = summary[label]
+    const vaults = Object.entries(o.netValue.pools).filter(([, p]) => p.amount > 0).map(([symbol, p]) => `${symbol}: ${tokenAmount(p.amount, p.asset)}`).join(", ")
+    const idle = Object.entries(o.netValue.idle).filter(([, a]) => a > 0).map(([symbol, a]) => tokenAmount(a, symbol)).join(", ")
+    return row([label === "managed" ? "managed Safe" : "unmanaged twin", fmtH(o.minHealth), o.liquidations, tokenAmount(o.startNetValue, "USDC"), tokenAmount(o.netValue.total, "USDC"), tokenAmount(o.netValue.positions, "USDC"), vaults || "none", idle || "none"])
+  })
+  .join("\n")}
 </table>
+<p>Whole net value (positions + vaults + idle tokens, at the last oracle prices), managed minus twin: ${esc(`${summary.netValueDifference >= 0 ? "+" : "-"}${tokenAmount(Math.abs(summary.netValueDifference), "USDC")}`)}.</p>
+<p>Managed: ${esc(formatNetValue(summary.managed))}<br>Twin: ${esc(formatNetValue(summary.twin))}</p>
 <p>Rebalances: ${summary.rebalances.count} (${summary.rebalances.sponsored} paid by the paymaster, ${summary.rebalances.failed} reverted), gas ${summary.rebalances.gasUsed.toLocaleString("en-US")}; reaction latency median ${summary.rebalances.medianLatencyBlocks ?? "-"} blocks (${summary.rebalances.medianLatencyMs ?? "-"} ms), p95 ${summary.rebalances.p95LatencyBlocks ?? "-"} blocks. Alerts: ${summary.alerts}.</p>
 <table><tr><th>market</th><th>borrow APR at start</th><th>at the crash low</th><th>at the end</th><th>utilisation at the end</th></tr>
 ${demoAssets.map((a) => row([`${a}/USDC (AdaptiveCurveIrm)`, percent(summary.markets[a].aprStart), percent(summary.markets[a].aprAtLow), percent(summary.markets[a].aprEnd), percent(summary.markets[a].utilizationEnd)])).join("\n")}
@@ -111,11 +120,11 @@ ${svgLineChart({ title: "Effective leverage over time", lines: series("leverage"
 ${svgLineChart({ title: "Oracle prices (relative to start)", lines: priceLines, yMin: 0.4, yMax: 1.2 })}
 <h2>Rebalances</h2>
 <table><tr><th>block</th><th>actions</th><th>gas</th><th>paid by</th><th>latency (blocks)</th><th>outcome</th></tr>
-${run.rebalances.map((r) => row([r.block, r.actions.join("; "), r.gasUsed, r.paymaster ?? "Safe", r.latencyBlocks, r.success ? "executed" : `reverted: ${r.revert ?? "unknown"}`])).join("\n")}
+${run.rebalances.map((r) => row([r.block, r.actions.join("; "), r.gasUsed.toLocaleString("en-US"), r.paymaster ?? "Safe", r.latencyBlocks, r.success ? "executed" : `reverted: ${r.revert ?? "unknown"}`])).join("\n")}
 </table>
 <h2>Liquidations</h2>
-<table><tr><th>block</th><th>Safe</th><th>market</th><th>health before</th><th>seized</th><th>bad debt</th></tr>
-${run.liquidations.map((l) => row([String(l.block), l.label, `${l.market.slice(0, 10)}…`, (Number(l.health) / 1e18).toFixed(3), String(l.seizedCollateral), String(l.badDebt)])).join("\n")}
+<table><tr><th>block</th><th>Safe</th><th>market</th><th>health before</th><th>seized collateral</th><th>repaid debt</th><th>bad debt</th></tr>
+${run.liquidations.map((l) => row([String(l.block), l.label, l.marketName, (Number(l.health) / 1e18).toFixed(3), l.seized, l.repaid, l.badDebtText])).join("\n")}
 </table>
 </body></html>
 `

@@ -1,4 +1,4 @@
-import type { Address } from "viem"
+import { type Address, erc20Abi, erc4626Abi, formatUnits } from "viem"
 import { Keeper, type KeeperEvent, type KeeperOptions } from "../keeper/keeper"
 import { type DemoAsset, type DemoEnv, type DemoSafe, demoAssets } from "./env"
 import { demoKeeperConfig } from "./keeperConfig"
@@ -14,6 +14,21 @@ export type PositionSample = { health: number; leverage: number; collateral: num
 /** One market at one step: the AdaptiveCurveIrm's borrow APR (0.04 = 4%) and utilisation (0..1), interest accrued. */
 export type MarketSample = { borrowApr: number; utilization: number }
 
+/**
+ * A Safe's whole net value at one step in USDC, at the step's oracle prices: its Morpho positions (collateral value
+ * minus debt), the assets behind its vault shares and its idle tokens. Amounts are in token units.
+ */
+export type NetValueSample = {
+  /** Sum over its positions of collateral x price - debt. */
+  positions: number
+  /** Per vault (by share symbol, e.g. "yUSDC"): assets behind the Safe's shares (`convertToAssets`), their token and their USDC value. */
+  pools: Record<string, { asset: string; amount: number; value: number }>
+  /** Idle balances by token symbol (token units). */
+  idle: Record<string, number>
+  /** positions + pools + idle, USDC. */
+  total: number
+}
+
 /** One step of a demo run: prices set, then every position read after the keeper and liquidator had their turn. */
 export type StepSample = {
   step: number
@@ -22,6 +37,19 @@ export type StepSample = {
   prices: Record<DemoAsset, number>
   positions: Record<DemoSafe["label"], Record<DemoAsset, PositionSample>>
   markets: Record<DemoAsset, MarketSample>
+  netValue: Record<DemoSafe["label"], NetValueSample>
+}
+
+/** A liquidation as the summary and report show it: the market's name and the amounts in token units. */
+export type LiquidationRecord = Liquidation & {
+  label: DemoSafe["label"]
+  step: number
+  /** "WETH/USDC". */
+  marketName: string
+  /** Seized collateral, repaid debt and bad debt in token units, with their symbols. */
+  seized: string
+  repaid: string
+  badDebtText: string
 }
 
 /** A rebalance as the table and the report show it. */
@@ -43,7 +71,7 @@ export type DemoRun = {
   scenario: string
   steps: StepSample[]
   rebalances: RebalanceRecord[]
-  liquidations: (Liquidation & { label: DemoSafe["label"]; step: number })[]
+  liquidations: LiquidationRecord[]
   alerts: Extract<KeeperEvent, { type: "alert" }>[]
   events: KeeperEvent[]
   /** Keeper operations sent (including resubmissions). */
@@ -90,6 +118,50 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
   })
 }
 
+/** The demo's tokens: symbol, address, decimals. */
+function demoTokens(env: DemoEnv): { symbol: string; address: Address; decimals: number }[] {
+  return [
+    { symbol: "USDC", address: env.stack.tokens.usdc, decimals: 6 },
+    { symbol: "WETH", address: env.stack.tokens.weth, decimals: 18 },
+    { symbol: "WBTC", address: env.stack.tokens.wbtc, decimals: 8 },
+  ]
+}
+
+/** A token amount with thousands separators and its symbol, e.g. "1,234.56 USDC" or "5.1234 WETH". */
+export function tokenAmount(amount: number, symbol: string): string {
+  const digits = symbol === "USDC" ? 2 : 4
+  return `${amount.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${symbol}`
+}
+
+/**
+ * Reads a Safe's whole net value: positions (from `positions`), vault shares and idle token balances, valued at the
+ * step's prices.
+ *
+ * @returns {@link NetValueSample}
+ */
+export async function sampleNetValue(env: DemoEnv, safe: Address, positions: Record<DemoAsset, PositionSample>, prices: Record<DemoAsset, number>): Promise<NetValueSample> {
+  const tokens = demoTokens(env)
+  const priceOf = (symbol: string): number => (symbol === "USDC" ? 1 : prices[symbol as DemoAsset])
+  let positionsValue = 0
+  for (const asset of demoAssets) positionsValue += positions[asset].collateral * prices[asset] - positions[asset].debt
+  const balances = await Promise.all(tokens.map((t) => env.publicClient.readContract({ address: t.address, abi: erc20Abi, functionName: "balanceOf", args: [safe] })))
+  const idle: Record<string, number> = {}
+  tokens.forEach((t, i) => (idle[t.symbol] = Number(formatUnits(balances[i] as bigint, t.decimals))))
+  const vaults = [
+    { symbol: "yUSDC", address: env.stack.vaults.usdc, asset: tokens[0] as (typeof tokens)[number] },
+    { symbol: "yWETH", address: env.stack.vaults.weth, asset: tokens[1] as (typeof tokens)[number] },
+  ]
+  const pools: NetValueSample["pools"] = {}
+  for (const v of vaults) {
+    const shares = await env.publicClient.readContract({ address: v.address, abi: erc4626Abi, functionName: "balanceOf", args: [safe] })
+    const assets = shares === 0n ? 0n : await env.publicClient.readContract({ address: v.address, abi: erc4626Abi, functionName: "convertToAssets", args: [shares] })
+    const amount = Number(formatUnits(assets, v.asset.decimals))
+    pools[v.symbol] = { asset: v.asset.symbol, amount, value: amount * priceOf(v.asset.symbol) }
+  }
+  const total = positionsValue + Object.values(pools).reduce((a, p) => a + p.value, 0) + Object.entries(idle).reduce((a, [symbol, amount]) => a + amount * priceOf(symbol), 0)
+  return { positions: positionsValue, pools, idle, total }
+}
+
 async function samplePosition(env: DemoEnv, safe: DemoSafe, asset: DemoAsset): Promise<PositionSample> {
   const market = env.markets[asset]
   const p = await readMorphoPosition(env.publicClient, env.stack.morpho, market, safe.address)
@@ -100,6 +172,24 @@ async function samplePosition(env: DemoEnv, safe: DemoSafe, asset: DemoAsset): P
   const health = p.debt === 0n ? Number.POSITIVE_INFINITY : Number(p.health) / WAD
   const leverage = value > 0 && value > debt ? value / (value - debt) : p.collateral === 0n ? 0 : Number.POSITIVE_INFINITY
   return { health, leverage, collateral, debt, liquidated: false }
+}
+
+/**
+ * "Repay 1,234.56 USDC on WETH/USDC": a plan action (base units on chain) in token units with its symbol and the market
+ * it touches. Loan-side actions are in USDC, collateral actions in the market's collateral, pool actions in the
+ * vault's asset.
+ */
+export function describeAction(env: DemoEnv, subAccount: string | undefined, action: { kind: string; pool?: string | undefined; amount: bigint }): string {
+  const market = demoAssets.find((a) => env.managed.subAccounts[a].toLowerCase() === subAccount?.toLowerCase())
+  const tokens = demoTokens(env)
+  const symbol =
+    action.kind === "SupplyCollateral" || action.kind === "WithdrawCollateral"
+      ? (market ?? "WETH")
+      : action.pool !== undefined && action.pool.toLowerCase() === env.stack.vaults.weth.toLowerCase()
+        ? "WETH"
+        : "USDC"
+  const token = tokens.find((t) => t.symbol === symbol) as (typeof tokens)[number]
+  return `${action.kind} ${tokenAmount(Number(formatUnits(action.amount, token.decimals)), symbol)}${market ? ` on ${market}/USDC` : ""}`
 }
 
 /**
@@ -119,7 +209,7 @@ export async function runDemo(parameters: RunDemoParameters): Promise<DemoRun> {
     if (event.type !== "observed") run.events.push(event)
     if (event.type === "sent") {
       run.sent += 1
-      sentPlans.set(event.userOpHash, event.plan.actions.map((a) => `${a.kind} ${a.amount}`))
+      sentPlans.set(event.userOpHash, event.plan.actions.map((a) => describeAction(env, event.plan.subAccounts[a.subAccount], a)))
     }
     if (event.type === "alert") run.alerts.push(event)
     if (event.type === "included")
@@ -148,7 +238,17 @@ export async function runDemo(parameters: RunDemoParameters): Promise<DemoRun> {
   const liquidated = new Set<string>()
   const sample = async (block: bigint, prices: Record<DemoAsset, number>) => {
     for (const l of await liquidator.scan()) {
-      run.liquidations.push({ ...l, label: labelOf(l.borrower), step })
+      const asset = demoAssets.find((a) => env.markets[a].id === l.market) ?? demoAssets[0]
+      const decimals = asset === "WETH" ? 18 : 8
+      run.liquidations.push({
+        ...l,
+        label: labelOf(l.borrower),
+        step,
+        marketName: `${asset}/USDC`,
+        seized: tokenAmount(Number(formatUnits(l.seizedCollateral, decimals)), asset),
+        repaid: tokenAmount(Number(formatUnits(l.repaidDebt, 6)), "USDC"),
+        badDebtText: tokenAmount(Number(formatUnits(l.badDebt, 6)), "USDC"),
+      })
       liquidated.add(`${labelOf(l.borrower)}:${l.market}`)
     }
     const positions = {} as StepSample["positions"]
@@ -165,7 +265,9 @@ export async function runDemo(parameters: RunDemoParameters): Promise<DemoRun> {
       const { borrowApr, utilization } = await readMarketRate(env.publicClient, env.stack.morpho, env.markets[asset])
       markets[asset] = { borrowApr, utilization }
     }
-    const s: StepSample = { step, block: Number(block), timeMs: Date.now() - started, prices, positions, markets }
+    const netValue = {} as StepSample["netValue"]
+    for (const safe of [env.managed, env.twin]) netValue[safe.label] = await sampleNetValue(env, safe.address, positions[safe.label], prices)
+    const s: StepSample = { step, block: Number(block), timeMs: Date.now() - started, prices, positions, markets, netValue }
     run.steps.push(s)
     onStep?.(s, run)
   }

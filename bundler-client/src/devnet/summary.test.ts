@@ -1,15 +1,22 @@
 import { describe, expect, test } from "vitest"
-import type { DemoRun, PositionSample, StepSample } from "./run"
+import type { DemoRun, NetValueSample, PositionSample, StepSample } from "./run"
 import { formatSummary, summarizeDemo } from "./summary"
 
 const position = (health: number, liquidated = false): PositionSample => ({ health, leverage: 3, collateral: 10, debt: 20_000, liquidated })
+const netValue = (positions: number, vault: number, idleUsdc = 0): NetValueSample => ({
+  positions,
+  pools: { yUSDC: { asset: "USDC", amount: vault, value: vault }, yWETH: { asset: "WETH", amount: 0, value: 0 } },
+  idle: { USDC: idleUsdc, WETH: 0, WBTC: 0 },
+  total: positions + vault + idleUsdc,
+})
 const step = (i: number, managed: number, twin: number): StepSample => ({
   step: i,
   block: 100 + i,
   timeMs: i * 1000,
   prices: { WETH: 3000 - i * 100, WBTC: 60_000 - i * 2000 },
   positions: { managed: { WETH: position(managed), WBTC: position(managed + 0.1) }, twin: { WETH: position(twin), WBTC: position(twin + 0.1) } },
-  markets: { WETH: { borrowApr: 0.0101, utilization: 0.0036 }, WBTC: { borrowApr: 0.0101, utilization: 0.0036 } },
+  markets: { WETH: { borrowApr: 0.038, utilization: 0.85 }, WBTC: { borrowApr: 0.038, utilization: 0.85 } },
+  netValue: { managed: netValue(24_000, 36_000), twin: netValue(24_000, 36_000) },
 })
 const rebalance = (success: boolean, revert?: string) => ({
   block: 102,
@@ -56,6 +63,23 @@ describe("demo summary", () => {
     )
     expect(formatSummary(liquidated)).toContain("the managed Safe was liquidated 1 time(s)")
     expect(formatSummary(liquidated)).not.toContain("twin was never liquidated")
+  })
+
+  test("compares the Safes' whole net value, not position equity: funds the keeper moved from the vault into a position are not the twin's loss", () => {
+    const last = step(2, 1.3, 1.21)
+    last.netValue = { managed: netValue(27_661, 5_000, 12.5), twin: netValue(5_180, 27_480) }
+    last.positions.managed.WETH = { ...position(1.3), collateral: 5.123456, debt: 10_234.5 }
+    const summary = summarizeDemo(run({ steps: [step(0, 1.45, 1.45), step(1, 1.3, 1.3), last] }))
+    expect(summary.managed.netValue.positions).toBeGreaterThan(summary.twin.netValue.positions + 20_000)
+    expect(summary.netValueDifference).toBeCloseTo(27_661 + 5_000 + 12.5 - (5_180 + 27_480), 9)
+    expect(summary.managed.startNetValue).toBe(60_000)
+    const text = formatSummary(summary)
+    expect(text).toContain("whole net value, managed - twin: +13.50 USDC")
+    expect(text).toContain("net value 32,673.50 USDC (start 60,000.00 USDC) = positions 27,661.00 USDC")
+    expect(text).toContain("WETH/USDC 5.1235 WETH collateral, 10,234.50 USDC debt")
+    expect(text).toContain("yUSDC vault 5,000.00 USDC")
+    expect(text).toContain("idle 12.50 USDC")
+    expect(text).not.toMatch(/\b\d{9,}\b/)
   })
 
   test("a run that met every expectation says so", () => {

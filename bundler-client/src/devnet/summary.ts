@@ -1,13 +1,31 @@
 import { type DemoAsset, type DemoSafe, demoAssets } from "./env"
-import type { DemoRun, PositionSample, StepSample } from "./run"
+import { type DemoRun, type NetValueSample, type PositionSample, type StepSample, tokenAmount } from "./run"
+
+/**
+ * One Safe at the end of a run: its whole net value (positions + vaults + idle tokens, USDC at the last oracle prices)
+ * and at the start, and its positions in token units.
+ */
+export type SafeOutcome = {
+  minHealth: number
+  liquidations: number
+  /** Whole net value at the end and at the start, USDC. */
+  netValue: NetValueSample
+  startNetValue: number
+  /** Position equity alone (collateral value - debt), USDC: not comparable between the Safes on its own. */
+  positionEquity: number
+  /** Per market ("WETH/USDC"): collateral and debt in token units with symbols. */
+  positions: Record<string, { collateral: string; debt: string }>
+}
 
 /** The outcome of a demo run, as printed at the end of `levpilot start` and written to `--json`. */
 export type DemoSummary = {
   scenario: string
   blocks: number
   durationMs: number
-  managed: { minHealth: number; liquidations: number; healthyAtEnd: boolean; finalEquity: number }
-  twin: { minHealth: number; liquidations: number; liquidated: boolean; finalEquity: number }
+  managed: SafeOutcome & { healthyAtEnd: boolean }
+  twin: SafeOutcome & { liquidated: boolean }
+  /** Managed minus twin whole net value at the end, USDC. */
+  netValueDifference: number
   rebalances: { count: number; failed: number; reverts: Record<string, number>; sponsored: number; gasUsed: number; medianLatencyBlocks: number | undefined; p95LatencyBlocks: number | undefined; medianLatencyMs: number | undefined }
   alerts: number
   /**
@@ -28,8 +46,9 @@ export const quantile = (values: readonly number[], q: number): number | undefin
 const positions = (s: StepSample, label: DemoSafe["label"]) => Object.values(s.positions[label]) as PositionSample[]
 
 /**
- * Equity of one Safe at a step in USDC: collateral value minus debt over its Morpho positions (pool shares and idle
- * tokens are the same kind of money for both Safes and are left out).
+ * Position equity of one Safe at a step in USDC: collateral value minus debt over its Morpho positions only. The
+ * Safes' comparison uses their whole net value ({@link NetValueSample}), since the keeper moves funds between vaults
+ * and positions.
  *
  * @returns Equity in USDC.
  */
@@ -52,12 +71,27 @@ export function summarizeDemo(run: DemoRun): DemoSummary {
   const latencies = run.rebalances.filter((r) => r.success).map((r) => r.latencyBlocks)
   const latencyMs = run.rebalances.filter((r) => r.success).map((r) => r.latencyMs)
   const healthyAtEnd = last ? positions(last, "managed").every((p) => p.health >= 1) : false
+  const outcome = (label: DemoSafe["label"], liquidations: number): SafeOutcome => {
+    const held: SafeOutcome["positions"] = {}
+    if (last) for (const asset of demoAssets) held[`${asset}/USDC`] = { collateral: tokenAmount(last.positions[label][asset].collateral, asset), debt: tokenAmount(last.positions[label][asset].debt, "USDC") }
+    return {
+      minHealth: minHealth(label),
+      liquidations,
+      netValue: last?.netValue[label] ?? { positions: 0, pools: {}, idle: {}, total: 0 },
+      startNetValue: run.steps[0]?.netValue[label].total ?? 0,
+      positionEquity: last ? positionEquity(last, label) : 0,
+      positions: held,
+    }
+  }
+  const managed = outcome("managed", managedLiq)
+  const twin = outcome("twin", twinLiq)
   return {
     scenario: run.scenario,
     blocks: run.steps.length > 0 ? (run.steps.at(-1)?.block ?? 0) - (run.steps[0]?.block ?? 0) + 1 : 0,
     durationMs: run.durationMs,
-    managed: { minHealth: minHealth("managed"), liquidations: managedLiq, healthyAtEnd, finalEquity: last ? positionEquity(last, "managed") : 0 },
-    twin: { minHealth: minHealth("twin"), liquidations: twinLiq, liquidated: twinLiq > 0, finalEquity: last ? positionEquity(last, "twin") : 0 },
+    managed: { ...managed, healthyAtEnd },
+    twin: { ...twin, liquidated: twinLiq > 0 },
+    netValueDifference: managed.netValue.total - twin.netValue.total,
     rebalances: {
       count: run.rebalances.length,
       failed: run.rebalances.filter((r) => !r.success).length,
@@ -100,6 +134,22 @@ export const percent = (x: number) => `${(x * 100).toFixed(2)}%`
 const money = (x: number) => x.toLocaleString("en-US", { maximumFractionDigits: 0 })
 
 /**
+ * A Safe's net value as one line: total, then positions per market, vaults and idle tokens, in token units.
+ *
+ * @returns e.g. "net value 52,300.12 USDC (start 52,400.00 USDC) = positions 27,661.20 USDC [WETH/USDC 5.9000 WETH
+ * collateral, 10,234.56 USDC debt; ...] + yUSDC vault 24,638.92 USDC + idle 0.50 USDC".
+ */
+export function formatNetValue(o: SafeOutcome): string {
+  const held = Object.entries(o.positions).map(([market, p]) => `${market} ${p.collateral} collateral, ${p.debt} debt`)
+  const vaults = Object.entries(o.netValue.pools).filter(([, p]) => p.amount > 0).map(([symbol, p]) => `${symbol} vault ${tokenAmount(p.amount, p.asset)}`)
+  const idle = Object.entries(o.netValue.idle).filter(([, amount]) => amount > 0).map(([symbol, amount]) => tokenAmount(amount, symbol))
+  return (
+    `net value ${tokenAmount(o.netValue.total, "USDC")} (start ${tokenAmount(o.startNetValue, "USDC")}) = positions ${tokenAmount(o.netValue.positions, "USDC")} [${held.join("; ")}]` +
+    `${vaults.length > 0 ? ` + ${vaults.join(" + ")}` : ""} + idle ${idle.length > 0 ? idle.join(", ") : "none"}`
+  )
+}
+
+/**
  * The summary as text.
  *
  * @returns Lines for the terminal.
@@ -109,8 +159,9 @@ export function formatSummary(s: DemoSummary): string {
   return [
     "",
     `Summary: ${s.scenario}, ${s.blocks} blocks in ${(s.durationMs / 1000).toFixed(1)} s`,
-    `  managed Safe: min health ${h(s.managed.minHealth)}, liquidations ${s.managed.liquidations}, position equity ${money(s.managed.finalEquity)} USDC`,
-    `  unmanaged twin: min health ${h(s.twin.minHealth)}, liquidations ${s.twin.liquidations}, position equity ${money(s.twin.finalEquity)} USDC`,
+    `  managed Safe: min health ${h(s.managed.minHealth)}, liquidations ${s.managed.liquidations}, ${formatNetValue(s.managed)}`,
+    `  unmanaged twin: min health ${h(s.twin.minHealth)}, liquidations ${s.twin.liquidations}, ${formatNetValue(s.twin)}`,
+    `  whole net value, managed - twin: ${s.netValueDifference >= 0 ? "+" : "-"}${tokenAmount(Math.abs(s.netValueDifference), "USDC")}`,
     `  rebalances: ${s.rebalances.count} (${s.rebalances.failed} reverted${revertText(s.rebalances.reverts)}, ${s.rebalances.sponsored} paid by the paymaster), gas ${money(s.rebalances.gasUsed)}, ` +
       `latency median ${s.rebalances.medianLatencyBlocks ?? "-"} blocks / ${s.rebalances.medianLatencyMs ?? "-"} ms, p95 ${s.rebalances.p95LatencyBlocks ?? "-"} blocks`,
     `  alerts: ${s.alerts}`,

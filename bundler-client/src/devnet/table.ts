@@ -1,5 +1,5 @@
 import { type DemoAsset, type DemoSafe, demoAssets } from "./env"
-import type { DemoRun, StepSample } from "./run"
+import { type DemoRun, type StepSample, tokenAmount } from "./run"
 
 const pad = (s: string, n: number) => (s.length >= n ? s.slice(0, n) : s + " ".repeat(n - s.length))
 const lpad = (s: string, n: number) => (s.length >= n ? s : " ".repeat(n - s.length) + s)
@@ -16,13 +16,15 @@ export function renderTable(sample: StepSample, run: DemoRun, total: number): st
   lines.push(`levpilot start: ${run.scenario}`)
   lines.push(`${sample.step >= total ? "settling" : `step ${sample.step + 1}/${total}`}  block ${sample.block}  t=${(sample.timeMs / 1000).toFixed(1)}s  ` + demoAssets.map((a) => `${a} ${sample.prices[a].toFixed(0)} (borrow APR ${(sample.markets[a].borrowApr * 100).toFixed(2)}%)`).join("  "))
   lines.push("")
-  lines.push(`${pad("Safe", 9)} ${pad("market", 6)} ${lpad("health", 8)} ${lpad("leverage", 9)} ${lpad("collateral", 11)} ${lpad("debt USDC", 11)}  state`)
+  lines.push(`${pad("Safe", 9)} ${pad("market", 10)} ${lpad("health", 8)} ${lpad("leverage", 9)} ${lpad("collateral", 16)} ${lpad("debt", 17)}  state`)
   for (const label of ["managed", "twin"] as DemoSafe["label"][])
     for (const asset of demoAssets as readonly DemoAsset[]) {
       const p = sample.positions[label][asset]
       const state = p.liquidated ? "LIQUIDATED" : p.health < 1 ? "UNHEALTHY" : p.health < 1.25 ? "at risk" : "ok"
-      lines.push(`${pad(label, 9)} ${pad(asset, 6)} ${lpad(fmt(p.health), 8)} ${lpad(fmt(p.leverage, 2), 9)} ${lpad(fmt(p.collateral, 4), 11)} ${lpad(p.debt.toFixed(0), 11)}  ${state}`)
+      lines.push(`${pad(label, 9)} ${pad(`${asset}/USDC`, 10)} ${lpad(fmt(p.health), 8)} ${lpad(fmt(p.leverage, 2), 9)} ${lpad(tokenAmount(p.collateral, asset), 16)} ${lpad(tokenAmount(p.debt, "USDC"), 17)}  ${state}`)
     }
+  lines.push("")
+  lines.push(`net value (positions + vaults + idle): managed ${tokenAmount(sample.netValue.managed.total, "USDC")}, twin ${tokenAmount(sample.netValue.twin.total, "USDC")}`)
   const last = run.rebalances.at(-1)
   lines.push("")
   lines.push(

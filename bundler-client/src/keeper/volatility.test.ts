@@ -86,13 +86,14 @@ describe("LiveVolatility (the keeper's EWMA estimate of oracle volatility)", () 
   })
 
   it("the keeper's autopilot picks a lower leverage when realised volatility is high than when it is calm", () => {
-    // One WETH/USDC sub-account above its band (health 2.2, band 1.2 / 1.5 / 2.0, boosts allowed), idle USDC.
+    // One WETH/USDC sub-account above its band (health 2.2, band 1.2 / 1.5 / 2.0, boosts allowed), idle USDC. tailDrop 0:
+    // the tail floor (which keeps the autopilot at or above the target whatever the volatility) is not what this tests.
     const input: SolverInput = {
       now: 1_700_100_000,
       subAccounts: [
         {
           state: { id: "0xweth", loanAsset: "usdc", collateralAsset: "weth", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * 3000 * 0.86) / 2.2, lltv: 0.86, price: 3000 },
-          policy: makePolicy({ minHealth: 1.2, targetHealth: 1.5, maxHealth: 2.0, cooldown: 0, tolerance: 0.01, horizon: 86_400 }),
+          policy: makePolicy({ minHealth: 1.2, targetHealth: 1.5, maxHealth: 2.0, cooldown: 0, tolerance: 0.01, horizon: 86_400, tailDrop: 0 }),
           epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
           risk: { sigma: 0.8 },
         },

@@ -23,10 +23,23 @@ describe("parsePriceCsv", () => {
     expect(bad("time,ETH\n0,1\n")).toMatch(/prices.csv:1: header must start with "timestamp"/)
     expect(bad("timestamp,ETH\n0,1\n60,abc\n")).toMatch(/prices.csv:3: price of ETH "abc"/)
     expect(bad("timestamp,ETH\n0,1\n60,1,2\n")).toMatch(/prices.csv:3: expected 2 fields, got 3/)
-    expect(bad("timestamp,ETH\n60,1\n60,2\n")).toMatch(/prices.csv:3: timestamp 60 does not increase/)
+    expect(bad("timestamp,ETH\n60,1\n60,2\n")).toMatch(/prices.csv:3: timestamp 60 repeats the previous row's/)
+    expect(bad("timestamp,ETH\n0,1\n60,1\n120,1\n90,2\n")).toMatch(/prices.csv:5: timestamp 90 goes backwards \(previous row 120\)/)
     expect(bad("timestamp,ETH\n0,-1\n60,2\n")).toMatch(/prices.csv:2: .* must be a number > 0/)
     expect(bad("timestamp,ETH,ETH\n0,1,1\n")).toMatch(/duplicate asset/)
     expect(bad("")).toMatch(/empty/)
+  })
+})
+
+describe("parsePriceCsv timestamp units", () => {
+  it("refuses millisecond timestamps, naming the first such line, instead of reading a minute as 16 hours", () => {
+    const seconds = "timestamp,ETH\n1700000000,3000\n1700000060,2990\n"
+    expect(parsePriceCsv(seconds).timestamps[1]).toBe(1_700_000_060)
+    const ms = "timestamp,ETH\n1700000000000,3000\n1700000060000,2990\n"
+    expect(() => parsePriceCsv(ms, "ms.csv")).toThrow(PriceFileError)
+    expect(() => parsePriceCsv(ms, "ms.csv")).toThrow(/ms.csv:2: timestamp 1700000000000 looks like milliseconds .* e.g. 1700000000$/)
+    const micro = "timestamp,ETH\n1700000000,3000\n1700000060000000,2990\n"
+    expect(() => parsePriceCsv(micro, "us.csv")).toThrow(/us.csv:3: .* looks like milliseconds \(or finer\)/)
   })
 })
 

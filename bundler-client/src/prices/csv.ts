@@ -10,6 +10,12 @@ export type PricePaths = {
   prices: Record<string, Float64Array>
 }
 
+/**
+ * Timestamps at or above this (1e11 s is the year 5138) are refused as milliseconds: read as seconds they would
+ * stretch a minute into 16 hours and silently change every volatility estimate.
+ */
+export const MILLISECOND_TIMESTAMPS = 1e11
+
 /** Raised when a price file is malformed; names the file and the 1-based line. */
 export class PriceFileError extends Error {
   override name = "PriceFileError"
@@ -34,7 +40,8 @@ export class PriceFileError extends Error {
  * @param text - File contents.
  * @param source - Name used in error messages.
  * @returns The parsed paths.
- * @throws {PriceFileError} On a bad header, a wrong field count, a non-numeric or non-positive price, or non-increasing timestamps.
+ * @throws {PriceFileError} On a bad header, a wrong field count, a non-numeric or non-positive price, a timestamp that
+ *   repeats or goes backwards, or timestamps in milliseconds (>= {@link MILLISECOND_TIMESTAMPS}).
  * @example parsePriceCsv("timestamp,ETH\n0,3000\n60,3010\n")
  */
 export function parsePriceCsv(text: string, source = "<input>"): PricePaths {
@@ -67,8 +74,11 @@ export function parsePriceCsv(text: string, source = "<input>"): PricePaths {
     if (fields.length !== header.length) throw new PriceFileError(source, i + 1, `expected ${header.length} fields, got ${fields.length}`)
     const t = Number(fields[0])
     if (fields[0] === "" || !Number.isFinite(t)) throw new PriceFileError(source, i + 1, `timestamp "${fields[0]}" is not a number`)
+    if (Math.abs(t) >= MILLISECOND_TIMESTAMPS)
+      throw new PriceFileError(source, i + 1, `timestamp ${fields[0]} looks like milliseconds (or finer); timestamps must be unix seconds, e.g. ${Math.floor(t / 1000)}`)
     const last = times[times.length - 1]
-    if (last !== undefined && !(t > last)) throw new PriceFileError(source, i + 1, `timestamp ${t} does not increase (previous ${last})`)
+    if (last !== undefined && t === last) throw new PriceFileError(source, i + 1, `timestamp ${t} repeats the previous row's; each row needs a later time`)
+    if (last !== undefined && t < last) throw new PriceFileError(source, i + 1, `timestamp ${t} goes backwards (previous row ${last}); rows must be in time order`)
     times.push(t)
     for (let k = 0; k < assets.length; k++) {
       const field = fields[k + 1] as string

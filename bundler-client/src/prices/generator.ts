@@ -4,10 +4,23 @@ import type { JumpParameters } from "../risk/firstPassage"
 import type { PricePaths } from "./csv"
 
 /** Shapes of generated paths. */
-export type ScenarioKind = "gbm" | "jumps" | "regime" | "crash30" | "crash45"
+export type ScenarioKind = "gbm" | "jumps" | "regime" | "crash30" | "crash45" | "flashWick" | "slowGrind" | "whipsaw" | "depeg"
 
 /** All scenario kinds, in the order the suite cycles through them. */
-export const SCENARIO_KINDS: readonly ScenarioKind[] = ["gbm", "jumps", "regime", "crash30", "crash45"]
+export const SCENARIO_KINDS: readonly ScenarioKind[] = ["gbm", "jumps", "regime", "crash30", "crash45", "flashWick", "slowGrind", "whipsaw", "depeg"]
+
+/** A drop and a recovery ("flashWick", "depeg"): depth drawn in [minDepth, maxDepth], linear in log-price. */
+export type ShockParameters = {
+  /** Shallowest and deepest drop (fractions). */
+  minDepth: number
+  maxDepth: number
+  /** Seconds the drop takes (60: within one minute). */
+  dropSeconds: number
+  /** Seconds from the bottom back to `1 - residual` of the level before the drop. */
+  recoverySeconds: number
+  /** Part of the drop not recovered (fraction of the price, 0.003: 3,000 -> 2,991). */
+  residual: number
+}
 
 /** Parameters of one generated path (one asset). */
 export type PathParameters = {
@@ -37,6 +50,14 @@ export type PathParameters = {
   regimeSeconds: number
   /** Crash shape: total log-drop is ln(1 - drop) over `crashSeconds`, linear in log-price. */
   crashSeconds: number
+  /** "flashWick": the wick; the calm volatility is `sigma` x a factor drawn in [0.5, 1.5]. */
+  wick: ShockParameters
+  /** "depeg" (a correlated pair such as wstETH/ETH): the depeg, with `regimeMultiplier` x volatility until it has recovered. */
+  depeg: ShockParameters
+  /** "slowGrind": a fall drawn in [minFall, maxFall] in `steps` equal log-steps, each over `stepSeconds`, evenly spread. */
+  grind: { minFall: number; maxFall: number; steps: number; stepSeconds: number }
+  /** "whipsaw": log-price swings of +-ln(1 + amplitude) with a period drawn in [minPeriodSeconds, maxPeriodSeconds]. */
+  whipsaw: { amplitude: number; minPeriodSeconds: number; maxPeriodSeconds: number }
 }
 
 /** Defaults: ETH-like 3,000 USD, 60 % volatility, 3 days at one-minute steps. */
@@ -52,13 +73,31 @@ export const DEFAULT_PATH: Omit<PathParameters, "kind" | "seed"> = {
   regimeMultiplier: 2.5,
   regimeSeconds: 12 * 3600,
   crashSeconds: 3600,
+  wick: { minDepth: 0.15, maxDepth: 0.3, dropSeconds: 60, recoverySeconds: 300, residual: 0.003 },
+  depeg: { minDepth: 0.03, maxDepth: 0.1, dropSeconds: 1800, recoverySeconds: 86_400, residual: 0.01 },
+  grind: { minFall: 0.4, maxFall: 0.7, steps: 8, stepSeconds: 1800 },
+  whipsaw: { amplitude: 0.12, minPeriodSeconds: 6 * 3600, maxPeriodSeconds: 12 * 3600 },
+}
+
+/** Log-price offset of a drop to ln(1 - depth) over `drop` seconds from `start`, then back to ln(1 - residual) over `recovery` seconds. */
+function shockOffset(t: number, start: number, depth: number, shock: ShockParameters): number {
+  const bottom = Math.log(1 - depth)
+  const rest = Math.log(1 - shock.residual)
+  if (t <= start) return 0
+  if (t <= start + shock.dropSeconds) return (bottom * (t - start)) / shock.dropSeconds
+  const back = t - start - shock.dropSeconds
+  if (back < shock.recoverySeconds) return bottom + ((rest - bottom) * back) / shock.recoverySeconds
+  return rest
 }
 
 /**
  * Generate one price path: GBM, GBM with Merton jumps, a volatility regime shift (base volatility,
- * then `regimeMultiplier` x for `regimeSeconds`, then back), or a crash (-30 % / -45 % within
+ * then `regimeMultiplier` x for `regimeSeconds`, then back), a crash (-30 % / -45 % within
  * `crashSeconds`, linear in log-price, starting at a random time in the middle third, followed by the
- * high-volatility regime). Reproducible for a seed.
+ * high-volatility regime), a flash wick (calm, a drop of 15-30 % within one minute, back within five
+ * minutes, calm), a slow grind (-40 % to -70 % in steps over the path), a whipsaw (+-12 % swings) or a
+ * depeg of a correlated pair (-3 % to -10 % in 30 minutes, recovering over a day, at higher volatility).
+ * Event times, depths and periods are drawn from the seed. Reproducible for a seed.
  *
  * @param params - Shape, seed and dynamics.
  * @returns A single-asset {@link PricePaths}.
@@ -77,6 +116,33 @@ export function generatePath(params: PathParameters): PricePaths {
   const regimeStart = crashDrop > 0 ? crashEnd : eventStart
   const regimeEnd = regimeStart + params.regimeSeconds
   const crashPerStep = crashDrop > 0 ? (Math.log(1 - crashDrop) * params.stepSeconds) / params.crashSeconds : 0
+  const shock = params.kind === "flashWick" ? params.wick : params.kind === "depeg" ? params.depeg : undefined
+  const shockDepth = shock === undefined ? 0 : shock.minDepth + (shock.maxDepth - shock.minDepth) * rng.uniform()
+  const shockEnd = shock === undefined ? 0 : eventStart + shock.dropSeconds + shock.recoverySeconds
+  const calmFactor = params.kind === "flashWick" ? 0.5 + rng.uniform() : 1
+  const fall = params.kind === "slowGrind" ? params.grind.minFall + (params.grind.maxFall - params.grind.minFall) * rng.uniform() : 0
+  const period = params.kind === "whipsaw" ? params.whipsaw.minPeriodSeconds + (params.whipsaw.maxPeriodSeconds - params.whipsaw.minPeriodSeconds) * rng.uniform() : 1
+  const phase = params.kind === "whipsaw" ? 2 * Math.PI * rng.uniform() : 0
+  const offset = (t: number): number => {
+    switch (params.kind) {
+      case "flashWick":
+      case "depeg":
+        return shockOffset(t, eventStart, shockDepth, shock as ShockParameters)
+      case "slowGrind": {
+        const { steps, stepSeconds } = params.grind
+        let o = 0
+        for (let j = 0; j < steps; j++) {
+          const start = (span * (j + 0.5)) / steps - stepSeconds / 2
+          o += (Math.log(1 - fall) / steps) * Math.min(1, Math.max(0, (t - start) / stepSeconds))
+        }
+        return o
+      }
+      case "whipsaw":
+        return Math.log(1 + params.whipsaw.amplitude) * (Math.sin((2 * Math.PI * t) / period + phase) - Math.sin(phase))
+      default:
+        return 0
+    }
+  }
   const jumpsOn = params.kind === "jumps"
   const lambdaDt = jumpsOn ? params.jumps.intensity * dtYears : 0
   const compensator = jumpsOn ? params.jumps.intensity * Math.expm1(params.jumps.meanLog + 0.5 * params.jumps.sigmaLog ** 2) : 0
@@ -87,15 +153,15 @@ export function generatePath(params: PathParameters): PricePaths {
   for (let k = 1; k < n; k++) {
     const t = k * params.stepSeconds
     timestamps[k] = params.start + t
-    const highVol = (params.kind === "regime" || crashDrop > 0) && t > regimeStart && t <= regimeEnd
-    const sigma = params.sigma * (highVol ? params.regimeMultiplier : 1)
+    const highVol = ((params.kind === "regime" || crashDrop > 0) && t > regimeStart && t <= regimeEnd) || (params.kind === "depeg" && t > eventStart && t <= shockEnd)
+    const sigma = params.sigma * calmFactor * (highVol ? params.regimeMultiplier : 1)
     x += (params.drift - 0.5 * sigma * sigma - compensator) * dtYears + sigma * Math.sqrt(dtYears) * rng.normal()
     if (crashDrop > 0 && t > eventStart && t <= crashEnd) x += crashPerStep
     while (nextJump <= k) {
       x += params.jumps.meanLog + params.jumps.sigmaLog * rng.normal()
       nextJump += -Math.log(rng.uniform()) / lambdaDt
     }
-    prices[k] = Math.exp(x)
+    prices[k] = Math.exp(x + offset(t))
   }
   return { timestamps, assets: [params.asset], prices: { [params.asset]: prices } }
 }
@@ -104,13 +170,15 @@ export function generatePath(params: PathParameters): PricePaths {
 export type ScenarioSpec = { index: number; kind: ScenarioKind; seed: number }
 
 /**
- * The standard scenario set: path i has kind `SCENARIO_KINDS[i % 5]` and seed `baseSeed + i`, so
- * 1,000 paths are 200 each of GBM, jumps, regime shift, -30 % crash and -45 % crash.
+ * The standard scenario set: path i has kind `SCENARIO_KINDS[i % 9]` and seed `baseSeed + i`, so
+ * 900 paths are 100 each of GBM, jumps, regime shift, -30 % crash, -45 % crash, flash wick, slow grind,
+ * whipsaw and depeg.
  *
  * @param count - Number of paths.
  * @param baseSeed - Seed of path 0.
+ * @param kinds - Kinds to cycle through; default all ({@link SCENARIO_KINDS}).
  * @returns The specs.
  */
-export function scenarioSet(count: number, baseSeed: number): ScenarioSpec[] {
-  return Array.from({ length: count }, (_, i) => ({ index: i, kind: SCENARIO_KINDS[i % SCENARIO_KINDS.length] as ScenarioKind, seed: baseSeed + i }))
+export function scenarioSet(count: number, baseSeed: number, kinds: readonly ScenarioKind[] = SCENARIO_KINDS): ScenarioSpec[] {
+  return Array.from({ length: count }, (_, i) => ({ index: i, kind: kinds[i % kinds.length] as ScenarioKind, seed: baseSeed + i }))
 }

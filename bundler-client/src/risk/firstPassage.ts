@@ -1,5 +1,6 @@
 import { logNormalCdf, normalCdf } from "./normal"
 import { RiskInputError } from "./errors"
+import type { TailModel } from "./tail"
 
 /** Seconds in a (Julian) year; every annualised quantity in the risk engine uses it. */
 export const SECONDS_PER_YEAR = 31_557_600
@@ -22,6 +23,8 @@ export type RiskModel = {
   drift?: number | undefined
   /** Optional jump component; the probability then adds the chance of a jump across the barrier. */
   jumps?: JumpParameters | undefined
+  /** Optional tail (largest instantaneous drop seen, keeper reaction time); used by the autopilot's tail floor (`tail.ts`). */
+  tail?: TailModel | undefined
 }
 
 /**

@@ -3,6 +3,7 @@ import { solve, solveByLoanAsset, liquidationIncentiveFactor } from "./solver"
 import { checkPlanAgainstPolicy } from "./policyRules"
 import { applyPlan, healthOf } from "./state"
 import { makePolicy, randomSolverInput, TEST_COSTS } from "./testing"
+import { defaultTailDrop, tailFloorHealth } from "../risk/tail"
 import type { EpochState, Policy, PortfolioState, SolverInput, SubAccountInput } from "./types"
 
 const NOW = 1_700_000_000
@@ -161,6 +162,49 @@ describe("solver properties (seeded random portfolios)", () => {
       }
     }
     expect(plans).toBeGreaterThan(100)
+  })
+
+  it("never aims a triggered sub-account below its tail floor (or the band top when the floor is above it), however calm the recent volatility", () => {
+    let boosts = 0
+    for (let seed = 1; seed <= 300; seed++) {
+      const base = randomSolverInput(seed, 1 + (seed % 4), seed % 3)
+      const calm = seed % 2 === 0
+      const i: SolverInput = { ...base, subAccounts: base.subAccounts.map((s) => ({ ...s, risk: calm ? { sigma: 0.02 } : s.risk })) }
+      const r = solve(i)
+      r.outcomes.forEach((o, k) => {
+        if (!o.triggered) return
+        const s = i.subAccounts[k]!
+        const floor = tailFloorHealth(s.risk, s.policy.tailDrop ?? defaultTailDrop(s.policy.targetHealth))
+        const bound = Math.min(floor, o.allowedHealth.max)
+        expect(o.goalHealth, `seed ${seed}`).toBeGreaterThanOrEqual(bound - 1e-9)
+        expect(o.riskHealth).toBeGreaterThanOrEqual(floor)
+        if (o.role === "target" && o.healthBefore > s.policy.maxHealth) {
+          boosts++
+          expect(o.healthAfter, `seed ${seed} boost`).toBeGreaterThanOrEqual(bound - 1e-6)
+        }
+      })
+    }
+    expect(boosts).toBeGreaterThan(20)
+  })
+
+  it("never raises leverage when the tail drop (policy or seen in the history) grows", () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const i = randomSolverInput(seed, 1, 2)
+      const s = i.subAccounts[0]!
+      let last = Number.POSITIVE_INFINITY
+      for (const drop of [0, 0.1, 0.2, 0.3, 0.45]) {
+        const viaPolicy = solve({ ...i, subAccounts: [{ ...s, policy: { ...s.policy, tailDrop: drop } }] }).outcomes[0]!
+        const viaHistory = solve({ ...i, subAccounts: [{ ...s, policy: { ...s.policy, tailDrop: 0 }, risk: { ...s.risk, tail: { drop } } }] }).outcomes[0]!
+        expect(viaPolicy.leverageAfter, `seed ${seed} drop ${drop}`).toBeLessThanOrEqual(last * (1 + 1e-9))
+        expect(viaHistory.riskHealth).toBeCloseTo(viaPolicy.riskHealth, 9)
+        last = viaPolicy.leverageAfter
+      }
+    }
+  })
+
+  it("keeps threshold mode at the policy target (no tail floor)", () => {
+    const r = solve(input([sub("a", 1.1, {}, 3)], { idle: { USDC: 1e6 }, mode: "threshold" }))
+    expect(r.outcomes[0]?.riskHealth).toBe(1.4)
   })
 
   it("never raises leverage when volatility rises", () => {

@@ -1,4 +1,5 @@
-import { healthForTolerance, liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage"
+import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage"
+import { autopilotRiskHealth, defaultTailDrop, tailFloorHealth } from "../risk/tail"
 import { SolverInputError } from "./errors"
 import { checkPlanAgainstPolicy } from "./policyRules"
 import { effectiveEpoch, healthOf, leverageOf, netValue, toBaseUnits } from "./state"
@@ -50,6 +51,8 @@ export function validatePolicy(policy: Policy): string[] {
   if (!(policy.epochLength > 0)) problems.push("epochLength must be > 0")
   if (!(policy.tolerance > 0 && policy.tolerance < 1)) problems.push("tolerance must be in (0, 1)")
   if (!(policy.horizon > 0)) problems.push("horizon must be > 0 seconds")
+  if (policy.tailDrop !== undefined && !(policy.tailDrop >= 0 && policy.tailDrop < 1)) problems.push(`tailDrop must be in [0, 1), got ${policy.tailDrop}`)
+  if (policy.stopLoss !== undefined && !(policy.stopLoss > 0 && policy.stopLoss < 1)) problems.push(`stopLoss must be in (0, 1), got ${policy.stopLoss}`)
   return problems
 }
 
@@ -64,6 +67,7 @@ type Account = {
   blocked: string | undefined
   capTotal: number
   riskHealth: number
+  tailFloor: number
   lo: number
   hi: number
   desired: number
@@ -159,8 +163,9 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     const capTotal = Math.max(0, Math.min(p.maxAmountPerRebalance, p.maxAmountPerEpoch - epoch.amountInEpoch)) * CAP_SLACK
     if (!blocked && capTotal <= 0) blocked = "epoch amount cap reached"
     const horizonYears = p.horizon / SECONDS_PER_YEAR
-    const riskHealth =
-      mode === "threshold" ? p.targetHealth : healthForTolerance(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears)
+    const drop = p.tailDrop ?? defaultTailDrop(p.targetHealth)
+    const tailFloor = mode === "threshold" ? 0 : tailFloorHealth(s.risk, drop)
+    const riskHealth = mode === "threshold" ? p.targetHealth : autopilotRiskHealth(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears, drop)
     const distance = Math.abs(h0 - p.targetHealth)
     let lo = Math.max(p.minHealth, p.targetHealth - distance) + HEALTH_MARGIN
     let hi = Math.min(p.maxHealth, p.targetHealth + distance) - HEALTH_MARGIN
@@ -169,7 +174,7 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     const clipped = Math.min(Math.max(riskHealth, lo), hi)
     const budgetUsed = mode === "autopilot" && low ? Math.min(1, (epoch.rebalancesInEpoch + 1) / p.maxRebalancesPerEpoch) : 0
     const desired = clipped + budgetUsed * Math.max(0, hi - clipped)
-    return { index: i, epoch, h0, low, high, blocked, capTotal, riskHealth, lo, hi, desired, horizonYears }
+    return { index: i, epoch, h0, low, high, blocked, capTotal, riskHealth, tailFloor, lo, hi, desired, horizonYears }
   })
 
   const price = (i: number): number => (subs[i] as (typeof subs)[number]).state.price
@@ -418,7 +423,7 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     const pBefore = probability(i, a.h0)
     const pAfter = probability(i, reached)
     const benefit = (pBefore - pAfter) * s.debt * (liquidationIncentiveFactor(s.lltv) - 1)
-    if (mode === "autopilot" && pBefore <= policy.tolerance && benefit < cost) {
+    if (mode === "autopilot" && pBefore <= policy.tolerance && a.h0 >= a.tailFloor && benefit < cost) {
       restore(snap)
       reasons[i] = `below band but liquidation risk ${pct(pBefore)} is within tolerance and the benefit ${fmt(benefit)} < cost ${fmt(cost)}; skipped`
       continue
@@ -489,6 +494,8 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
       liquidationProbabilityBefore: probability(i, a.h0),
       liquidationProbabilityAfter: probability(i, healthOf(after)),
       riskHealth: a.riskHealth,
+      goalHealth: a.low || a.high ? a.desired : Number.NaN,
+      allowedHealth: { min: a.lo, max: a.hi },
       reason,
     }
   })

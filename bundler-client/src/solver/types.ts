@@ -84,6 +84,18 @@ export type Policy = {
   tolerance: number
   /** Off-chain: horizon of the liquidation probability in seconds. */
   horizon: number
+  /**
+   * Off-chain, autopilot: "survive an instantaneous drop of this fraction" (0.3 = -30 %); the autopilot never rests
+   * below the health that survives it plus the keeper's reaction time (`tailFloorHealth`). Default `1 - 1 / targetHealth`
+   * (`defaultTailDrop`: what a position resting at the target survives).
+   */
+  tailDrop?: number | undefined
+  /**
+   * Off-chain, autopilot: stop-loss as a drawdown of the account's net value from its high-water mark (0.2 = 20 %).
+   * Past it the autopilot reduces exposure (swap deleverage to the top of the allowed band) instead of adding margin,
+   * and stops boosting (`DrawdownGuard`). Undefined: no stop-loss.
+   */
+  stopLoss?: number | undefined
 }
 
 /** Per-sub-account epoch bookkeeping, as the module stores it. */
@@ -203,8 +215,12 @@ export type SubAccountOutcome = {
   /** Liquidation probability within the policy horizon before and after. */
   liquidationProbabilityBefore: number
   liquidationProbabilityAfter: number
-  /** Health the risk model asks for (lowest health meeting the tolerance). */
+  /** Health the risk model asks for (lowest health meeting the tolerance, never below the tail floor in autopilot mode). */
   riskHealth: number
+  /** Health a triggered sub-account is steered to: the risk health clipped into `allowedHealth` (and paced); NaN when not triggered. */
+  goalHealth: number
+  /** End interval rule 3 allows for this sub-account (band intersected with "no further from target"), with the solver's margin. */
+  allowedHealth: { min: number; max: number }
   /** One-line reason. */
   reason: string
 }

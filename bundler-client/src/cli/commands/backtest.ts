@@ -5,40 +5,49 @@ import { CliUsageError } from "../command"
 import type { Command } from "../command"
 import { readPriceCsv } from "../../prices/csv"
 import { DEFAULT_PATH } from "../../prices/generator"
-import { BacktestConfigError, resolveBacktestConfig, STRATEGIES } from "../../backtest/config"
-import type { BacktestConfig, StrategyName } from "../../backtest/config"
+import { BacktestConfigError, networkOverride, resolveBacktestConfig, STRATEGIES, TRADERS } from "../../backtest/config"
+import type { BacktestConfig, StrategyName, TraderName } from "../../backtest/config"
+import { GAS_MARKETS } from "../../backtest/carry"
 import { runBacktest } from "../../backtest/engine"
 import { runSuite } from "../../backtest/suite"
-import { formatStrategyTable } from "../../backtest/report"
+import { formatScorecard, formatStrategyTable } from "../../backtest/report"
 
-const HELP = `Usage: levpilot backtest --prices <file.csv> [--policy <file.json>] [--json <out.json>]
-       levpilot backtest --generate <N> [--seed <n>] [--days <d>] [--policy <file.json>] [--json <out.json>]
+const HELP = `Usage: levpilot backtest --prices <file.csv> [--policy <file.json>] [--trader <name>] [--network <name>] [--json <out.json>]
+       levpilot backtest --generate <N> [--seed <n>] [--days <d>] [--policy <file.json>] [--trader <name>] [--network <name>] [--json <out.json>]
 
-Replays price paths through the static, threshold and autopilot strategies with the same solver and
-policy rules as the on-chain module (oracle heartbeat/deviation, keeper latency, gas, slippage,
-Morpho liquidation) and prints one row per strategy: liquidations, liquidation loss, time-averaged
-leverage, minimum health, rebalances (and rejected plans), gas, final equity.
+Replays price paths through the static, threshold, dfs-style and autopilot strategies with the same
+solver and policy rules as the on-chain module (oracle heartbeat/deviation, keeper latency, borrow
+interest from Morpho's AdaptiveCurveIrm, pool yield, gas at a fee distribution, swaps against a
+liquidity-depth model, Morpho liquidation) and prints one row per strategy: liquidations, liquidation
+loss (against the same run without liquidations) and penalty, leverage (mean, median, p95), minimum
+health, rebalances, swaps, rejected operations, interest, yield, swap fees and impact, service and
+automation fees, gas, final equity, net P&L and APY. The metrics are defined in bundler-client/README.md.
 
 Options:
   --prices <file.csv>   Price paths. Header "timestamp,<ASSET>[,<ASSET>...]", one row per time,
-                        unix seconds, prices in the loan asset. Errors name the offending line.
-                        A single-asset file drives every sub-account whatever its asset name.
-  --generate <N>        Instead of a file, run N generated paths and report totals, overall and per
-                        scenario kind (path i: kind gbm/jumps/regime/crash30/crash45 in turn, seed
-                        <seed>+i).
+                        unix seconds (milliseconds are refused), prices in the loan asset. Errors name
+                        the offending line. A single-asset file drives every sub-account whatever its
+                        asset name.
+  --generate <N>        Instead of a file, run N generated paths and print the scorecard per scenario
+                        family (path i: family gbm, jumps, regime, crash30, crash45, flashWick,
+                        slowGrind, whipsaw, depeg in turn, seed <seed>+i).
   --seed <n>            Base seed for --generate. Default 1000.
   --days <d>            Length of each generated path in days, one-minute steps. Default 3.
-  --policy <file.json>  JSON object overlaid on the default scenario: "policy" (band, caps,
-                        cooldown, tolerance, horizon, pools...), "subAccounts", "pools", "idle",
-                        "oracle", "keeper", "costs", "risk", "strategies". Unknown keys are errors.
-                        Print the full default with --print-config.
+  --policy <file.json>  JSON object overlaid on the default scenario: "policy" (band, caps, cooldown,
+                        tolerance, horizon, tailDrop, stopLoss, pools...), "subAccounts", "pools", "idle",
+                        "oracle", "keeper", "costs", "gas", "swap", "carry", "dfs", "risk",
+                        "strategies". Unknown keys are errors. Print the full default with --print-config.
+  --trader <name>       buffered (default: a pool to repay from, boosts park in the pool) or no-idle
+                        (a looped position with nothing idle: deleverage and boost by swaps).
+  --network <name>      Gas fee distribution: mainnet (default, 1-100 gwei) or l2.
   --strategies <list>   Comma-separated subset of ${STRATEGIES.join(",")}. Default: all.
   --json <out.json>     Also write the configuration and results as JSON.
-  --print-config        Print the effective configuration (defaults + --policy) as JSON and exit.
+  --print-config        Print the effective configuration (defaults + --trader + --network + --policy)
+                        as JSON and exit.
   -h, --help            Show this help.
 `
 
-function loadConfig(path: string | undefined, strategies: string | undefined): BacktestConfig {
+function loadConfig(path: string | undefined, strategies: string | undefined, trader: string | undefined, network: string | undefined): BacktestConfig {
   let override: unknown = {}
   if (path !== undefined) {
     let text: string
@@ -58,7 +67,10 @@ function loadConfig(path: string | undefined, strategies: string | undefined): B
     for (const s of list) if (!STRATEGIES.includes(s as StrategyName)) throw new CliUsageError("backtest", `unknown strategy "${s}" in --strategies (use ${STRATEGIES.join(", ")})`)
     override = { ...(override as object), strategies: list }
   }
-  return resolveBacktestConfig(override)
+  if (trader !== undefined && !(trader in TRADERS)) throw new CliUsageError("backtest", `unknown --trader "${trader}" (use ${Object.keys(TRADERS).join(", ")})`)
+  if (network !== undefined && !(network in GAS_MARKETS)) throw new CliUsageError("backtest", `unknown --network "${network}" (use ${Object.keys(GAS_MARKETS).join(", ")})`)
+  const base = resolveBacktestConfig({ ...TRADERS[(trader ?? "buffered") as TraderName], ...networkOverride((network ?? "mainnet") as keyof typeof GAS_MARKETS) })
+  return resolveBacktestConfig(override, base)
 }
 
 function positiveInteger(name: string, value: string | undefined, fallback: number): number {
@@ -76,7 +88,7 @@ function writeJson(path: string, data: unknown): void {
 /** `levpilot backtest`: replay a price file or a generated scenario set through every strategy. */
 export const backtestCommand: Command = {
   name: "backtest",
-  summary: "Replay price paths (CSV or generated) through static, threshold and autopilot strategies",
+  summary: "Replay price paths (CSV or generated) through static, threshold, dfs-style and autopilot strategies",
   help: HELP,
   async run(argv, io) {
     let parsed: ReturnType<typeof parse>
@@ -92,6 +104,8 @@ export const backtestCommand: Command = {
           days: { type: "string" },
           policy: { type: "string" },
           strategies: { type: "string" },
+          trader: { type: "string" },
+          network: { type: "string" },
           json: { type: "string" },
           "print-config": { type: "boolean" },
         },
@@ -102,7 +116,7 @@ export const backtestCommand: Command = {
       throw new CliUsageError("backtest", (error as Error).message)
     }
     const v = parsed.values
-    const config = loadConfig(v.policy, v.strategies)
+    const config = loadConfig(v.policy, v.strategies, v.trader, v.network)
     if (v["print-config"]) {
       io.out(`${JSON.stringify(config, null, 2)}\n`)
       return 0
@@ -138,11 +152,12 @@ export const backtestCommand: Command = {
     if (!Number.isInteger(seed)) throw new CliUsageError("backtest", `--seed must be an integer, got "${v.seed}"`)
     const days = positiveInteger("days", v.days, 3)
     const suite = runSuite({ count, baseSeed: seed, config, path: { points: Math.round((days * 86_400) / DEFAULT_PATH.stepSeconds) + 1 } })
-    io.out(formatStrategyTable(suite.totals, `${count} generated paths (seeds ${seed}..${seed + count - 1}, ${days} days at 1-minute steps): totals; final equity is the mean per path`))
-    for (const [kind, rows] of Object.entries(suite.byKind)) io.out(`\n${formatStrategyTable(rows, `scenario ${kind}`)}`)
+    io.out(formatStrategyTable(suite.totals, `${count} generated paths (seeds ${seed}..${seed + count - 1}, ${days} days at 1-minute steps): totals; equity, P&L and APY are means per path`))
+    io.out(`\n${formatScorecard(suite.byKind, suite.totals, "scorecard per family (liq. loss and carry: sums; net P&L and APY: means per path)")}`)
     if (suite.comparison !== undefined) {
       const c = suite.comparison
-      io.out(`\nautopilot vs threshold: liquidation loss ${c.lossAtMostThreshold ? "<=" : ">"} threshold's; time-averaged leverage x${c.leverageRatio.toFixed(3)} (${c.leverageAtLeast15PercentHigher ? ">=" : "<"} 1.15)\n`)
+      const failed = Object.entries(c.lossAtMostDfs).filter(([, ok]) => !ok).map(([k]) => k)
+      io.out(`\nautopilot liquidation loss <= dfs-style's on every family: ${c.lossAtMostDfsEveryFamily ? "yes" : `no (${failed.join(", ")})`}; net P&L >= dfs-style's overall: ${c.netPnlAtLeastDfs ? "yes" : "no"}\n`)
     }
     io.out(`(${(suite.elapsedMs / 1000).toFixed(1)} s)\n`)
     if (v.json !== undefined) {
