@@ -1,6 +1,6 @@
 import { type Address, type Hex, type Log, type PublicClient, createWalletClient, decodeEventLog, http, maxUint256, parseAbi } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
-import type { DevnetMarket } from "../../../test/devnet/leverage.js"
+import type { DevnetMarket } from "@levpilot/devnet/leverage"
 import type { DemoEnv } from "./env"
 import { readMarketRate } from "./rates"
 

@@ -1,6 +1,6 @@
 import { type PublicClient, createWalletClient, http, parseEther } from "viem"
 import { nonceManager, privateKeyToAccount } from "viem/accounts"
-import { simOracleAbi } from "../../../test/devnet/leverage.js"
+import { simOracleAbi } from "@levpilot/devnet/leverage"
 import { type PricePaths, readPriceCsv } from "../prices/csv"
 import { type DemoAsset, type DemoEnv, demoAssets, demoStartPrices } from "./env"
 

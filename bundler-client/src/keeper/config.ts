@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs"
 import { type Address, type Hex, getAddress, isAddress, isHex, zeroAddress } from "viem"
-import type { LeverageDeployment } from "../../../sdk/src/constants/deployments.js"
+import type { LeverageDeployment } from "@levpilot/sdk/deployments"
 import { KeeperConfigError } from "./errors"
 import { type VolatilitySettings, defaultVolatilitySettings } from "./volatility"
 

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util"
 import { type Address, createPublicClient, getAddress, http, maxUint256 } from "viem"
-import { getSubAccountState } from "../../../../sdk/src/actions/getSubAccountState.js"
+import { getSubAccountState } from "@levpilot/sdk/actions"
 import { CliUsageError } from "../command"
 import type { Command } from "../command"
 import { readKeeperConfig } from "../../keeper/config"
