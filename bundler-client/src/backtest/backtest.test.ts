@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest"
-import { resolveBacktestConfig } from "./config"
-import { runBacktest } from "./engine"
-import { runSuite } from "./suite"
-import { liquidationIncentiveFactor } from "../solver/solver"
-import type { PricePaths } from "../prices/csv"
+import { resolveBacktestConfig } from "./config.js"
+import { runBacktest } from "./engine.js"
+import { runSuite } from "./suite.js"
+import { liquidationIncentiveFactor } from "../solver/solver.js"
+import type { PricePaths } from "../prices/csv.js"
 
 function path(prices: number[], step = 60): PricePaths {
   return { timestamps: Float64Array.from(prices.map((_, i) => 1_700_000_000 + i * step)), assets: ["ETH"], prices: { ETH: Float64Array.from(prices) } }

@@ -1,7 +1,7 @@
-import type { JumpParameters } from "../risk/firstPassage"
-import { DEFAULT_GAS_PER_ACTION } from "../solver/types"
-import type { CostModel, Policy, YieldPool } from "../solver/types"
-import { validatePolicy } from "../solver/solver"
+import type { JumpParameters } from "../risk/firstPassage.js"
+import { DEFAULT_GAS_PER_ACTION } from "../solver/types.js"
+import type { CostModel, Policy, YieldPool } from "../solver/types.js"
+import { validatePolicy } from "../solver/solver.js"
 
 /** Strategies the backtester compares. */
 export type StrategyName = "static" | "threshold" | "autopilot"

@@ -1,11 +1,11 @@
-import { EwmaVolatility } from "../risk/volatility"
-import type { PricePaths } from "../prices/csv"
-import { checkPlanAgainstPolicy } from "../solver/policyRules"
-import { liquidationIncentiveFactor, solve } from "../solver/solver"
-import { applyPlan, healthOf, recordRebalance } from "../solver/state"
-import type { EpochState, Plan, Policy, PortfolioState, SubAccountState } from "../solver/types"
-import { BacktestConfigError } from "./config"
-import type { BacktestConfig, StrategyName } from "./config"
+import { EwmaVolatility } from "../risk/volatility.js"
+import type { PricePaths } from "../prices/csv.js"
+import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
+import { liquidationIncentiveFactor, solve } from "../solver/solver.js"
+import { applyPlan, healthOf, recordRebalance } from "../solver/state.js"
+import type { EpochState, Plan, Policy, PortfolioState, SubAccountState } from "../solver/types.js"
+import { BacktestConfigError } from "./config.js"
+import type { BacktestConfig, StrategyName } from "./config.js"
 
 /** Metrics of one strategy on one price path. */
 export type StrategyResult = {

@@ -1,5 +1,5 @@
-import type { StrategyResult } from "./engine"
-import type { StrategyTotals } from "./suite"
+import type { StrategyResult } from "./engine.js"
+import type { StrategyTotals } from "./suite.js"
 
 type Row = Pick<StrategyResult, "strategy" | "liquidations" | "liquidationLoss" | "timeAveragedLeverage" | "minHealth" | "rebalances" | "rejectedRebalances" | "gasUsed" | "gasCost" | "finalEquity">
 

@@ -1,9 +1,9 @@
-import { DEFAULT_PATH, generatePath, scenarioSet } from "../prices/generator"
-import type { PathParameters, ScenarioKind, ScenarioSpec } from "../prices/generator"
-import type { PricePaths } from "../prices/csv"
-import { runBacktest } from "./engine"
-import type { StrategyResult } from "./engine"
-import type { BacktestConfig, StrategyName } from "./config"
+import { DEFAULT_PATH, generatePath, scenarioSet } from "../prices/generator.js"
+import type { PathParameters, ScenarioKind, ScenarioSpec } from "../prices/generator.js"
+import type { PricePaths } from "../prices/csv.js"
+import { runBacktest } from "./engine.js"
+import type { StrategyResult } from "./engine.js"
+import type { BacktestConfig, StrategyName } from "./config.js"
 
 /**
  * Aggregate of one strategy over several paths: counts, losses, rebalances and gas are sums;

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
-import { type DemoAsset, type DemoSafe, demoAssets } from "./env"
-import type { DemoRun } from "./run"
-import { type DemoSummary, percent } from "./summary"
+import { type DemoAsset, type DemoSafe, demoAssets } from "./env.js"
+import type { DemoRun } from "./run.js"
+import { type DemoSummary, percent } from "./summary.js"
 
 type Line = { name: string; color: string; dash?: string | undefined; points: [number, number | undefined][] }
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest"
-import type { DemoRun, PositionSample, StepSample } from "./run"
-import { formatSummary, summarizeDemo } from "./summary"
+import type { DemoRun, PositionSample, StepSample } from "./run.js"
+import { formatSummary, summarizeDemo } from "./summary.js"
 
 const position = (health: number, liquidated = false): PositionSample => ({ health, leverage: 3, collateral: 10, debt: 20_000, liquidated })
 const step = (i: number, managed: number, twin: number): StepSample => ({

@@ -1,5 +1,5 @@
-import { type DemoAsset, type DemoSafe, demoAssets } from "./env"
-import type { DemoRun, PositionSample, StepSample } from "./run"
+import { type DemoAsset, type DemoSafe, demoAssets } from "./env.js"
+import type { DemoRun, PositionSample, StepSample } from "./run.js"
 
 /** The outcome of a demo run, as printed at the end of `levpilot start` and written to `--json`. */
 export type DemoSummary = {

@@ -36,3 +36,20 @@ export class SelfPayNotAllowedError extends BaseError {
     })
   }
 }
+
+export type DemoUnavailableErrorType = DemoUnavailableError & { name: "DemoUnavailableError" }
+/** `levpilot start` ran from an installed package: the devnet demo needs the repository. */
+export class DemoUnavailableError extends BaseError {
+  constructor({ cause }: { cause?: Error | undefined } = {}) {
+    super("levpilot start runs the local devnet demo, which needs the leverage-autopilot repository.", {
+      cause,
+      metaMessages: [
+        "The devnet (anvil, Alto, the forge-built LeverageModule, Morpho Blue, paymasters) is the repository's private",
+        "@levpilot/devnet workspace and is not part of the published levpilot package. Clone the repository, then:",
+        "  npm ci && npm start",
+        "The installed package runs `keeper`, `status` and `backtest` against any chain.",
+      ],
+      name: "DemoUnavailableError",
+    })
+  }
+}

@@ -4,8 +4,8 @@ import { type SubAccountState as ChainSubAccount, getSubAccountState } from "@le
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { readMany, resultOf } from "@levpilot/sdk/utils"
-import type { Plan, SolverInput, SubAccountInput, YieldPool } from "../solver/types"
-import type { KeeperRiskSettings } from "./config"
+import type { Plan, SolverInput, SubAccountInput, YieldPool } from "../solver/types.js"
+import type { KeeperRiskSettings } from "./config.js"
 
 const WAD = 1e18
 

@@ -1,5 +1,5 @@
-import { logNormalCdf, normalCdf } from "./normal"
-import { RiskInputError } from "./errors"
+import { logNormalCdf, normalCdf } from "./normal.js"
+import { RiskInputError } from "./errors.js"
 
 /** Seconds in a (Julian) year; every annualised quantity in the risk engine uses it. */
 export const SECONDS_PER_YEAR = 31_557_600

@@ -1,8 +1,8 @@
-import { healthForTolerance, liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage"
-import { SolverInputError } from "./errors"
-import { checkPlanAgainstPolicy } from "./policyRules"
-import { effectiveEpoch, healthOf, leverageOf, netValue, toBaseUnits } from "./state"
-import type { ActionKind, EpochState, Plan, PlanAction, Policy, PortfolioState, SolverInput, SolverResult, SubAccountOutcome, YieldPool } from "./types"
+import { healthForTolerance, liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage.js"
+import { SolverInputError } from "./errors.js"
+import { checkPlanAgainstPolicy } from "./policyRules.js"
+import { effectiveEpoch, healthOf, leverageOf, netValue, toBaseUnits } from "./state.js"
+import type { ActionKind, EpochState, Plan, PlanAction, Policy, PortfolioState, SolverInput, SolverResult, SubAccountOutcome, YieldPool } from "./types.js"
 
 /** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
 export const HEALTH_MARGIN = 1e-6

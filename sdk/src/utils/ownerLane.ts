@@ -1,4 +1,4 @@
-import type Safe from "@safe-global/protocol-kit"
+import type * as ProtocolKitModule from "@safe-global/protocol-kit"
 import {
   type Address,
   BaseError,
@@ -13,6 +13,8 @@ import { call, getCode, waitForTransactionReceipt } from "viem/actions"
 import { getAction } from "viem/utils"
 import { AccountNotFoundError } from "../errors/deployments.js"
 import { getLeverageError } from "../errors/getLeverageError.js"
+
+type Safe = ProtocolKitModule.default
 
 /** A protocol-kit Safe instance (`Safe.init({ provider, signer, safeAddress })`). */
 export type ProtocolKit = Safe
