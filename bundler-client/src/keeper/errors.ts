@@ -13,18 +13,6 @@ export class KeeperConfigError extends BaseError {
   }
 }
 
-export type BundlerUnavailableErrorType = BundlerUnavailableError & { name: "BundlerUnavailableError" }
-/** The bundler did not answer (connection refused, timeout, HTTP 5xx); the keeper retries with backoff. */
-export class BundlerUnavailableError extends BaseError {
-  constructor({ url, cause }: { url: string; cause?: Error | undefined }) {
-    super("The bundler is unavailable.", {
-      cause,
-      metaMessages: [`Bundler: ${url}`, "This could arise when:", "- the bundler process stopped or is restarting;", "- the URL or port is wrong."],
-      name: "BundlerUnavailableError",
-    })
-  }
-}
-
 export type SelfPayNotAllowedErrorType = SelfPayNotAllowedError & { name: "SelfPayNotAllowedError" }
 /** The paymaster refused and the keeper may not fall back to the Safe paying its own gas. */
 export class SelfPayNotAllowedError extends BaseError {

@@ -119,3 +119,13 @@ export {
   type SubAccountReadErrorType,
   SubAccountReadError,
 } from "./read.js"
+export {
+  type TransportFailure,
+  getTransportFailure,
+  type BundlerUnavailableErrorType,
+  BundlerUnavailableError,
+  type UserOperationInFlightErrorType,
+  UserOperationInFlightError,
+  type UnconfirmedUserOperationErrorType,
+  UnconfirmedUserOperationError,
+} from "./bundler.js"
