@@ -51,6 +51,14 @@ export type SendRebalanceParameters = {
   deployments?: LeverageDeployments | undefined
 } & SendRebalanceOverrides
 
+const sameUrl = (a: string | undefined, b: string | undefined) => {
+  try {
+    return a !== undefined && b !== undefined && new URL(a).href === new URL(b).href
+  } catch {
+    return a === b
+  }
+}
+
 /** The smallest headroom added to an estimated call gas limit: an IRM call plus the interest writes, with margin. */
 export const minCallGasMargin = 60_000n
 
@@ -161,7 +169,7 @@ export async function sendRebalance(
     userOperation = { ...prepared, signature: await account.signUserOperation(prepared) }
   } catch (error) {
     const failure = getTransportFailure(error)
-    if (failure && bundlerUrl !== undefined && failure.url === bundlerUrl) throw new BundlerUnavailableError({ url: bundlerUrl, cause: error as Error })
+    if (failure && sameUrl(failure.url, bundlerUrl)) throw new BundlerUnavailableError({ url: bundlerUrl, cause: error as Error })
     throw getLeverageError(error, { keeper: keeper.keeper })
   }
   const unconfirmed = async (cause: Error | undefined, answer?: unknown) =>
