@@ -1,4 +1,4 @@
-import { type SpawnSyncReturns, spawnSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -21,8 +21,19 @@ const work = mkdtempSync(join(tmpdir(), "levpilot-packages-"))
 const project = join(work, "consumer")
 const versions = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).devDependencies as Record<string, string>
 
-function run(command: string, args: string[], cwd: string, timeout = 300_000): SpawnSyncReturns<string> {
-  const result = spawnSync(command, args, { cwd, encoding: "utf8", timeout, env: { ...process.env, npm_config_update_notifier: "false" } })
+type Ran = { status: number; stdout: string; stderr: string }
+
+/** Runs a command without blocking the event loop (the devnet's ERC-7677 service runs in this process). */
+function spawn(command: string, args: string[], cwd: string, timeout = 300_000): Promise<Ran> {
+  return new Promise((done) => {
+    execFile(command, args, { cwd, encoding: "utf8", timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_update_notifier: "false" } }, (error, stdout, stderr) =>
+      done({ status: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+    )
+  })
+}
+
+async function run(command: string, args: string[], cwd: string, timeout?: number): Promise<Ran> {
+  const result = await spawn(command, args, cwd, timeout)
   if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} (in ${cwd}) exited ${result.status}:\n${result.stdout}\n${result.stderr}`)
   return result
 }
@@ -33,7 +44,7 @@ let env: DemoEnv
 beforeAll(async () => {
   // Pack both (prepack runs `tsc -b`, incremental: the SDK is built once, then levpilot against its declarations).
   for (const dir of ["sdk", "bundler-client"]) {
-    const [info] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", work], join(root, dir)).stdout) as { filename: string; files: { path: string }[] }[]
+    const [info] = JSON.parse((await run("npm", ["pack", "--json", "--pack-destination", work], join(root, dir))).stdout) as { filename: string; files: { path: string }[] }[]
     if (!info) throw new Error(`npm pack in ${dir} printed nothing`)
     packed[dir] = join(work, info.filename)
   }
@@ -41,7 +52,7 @@ beforeAll(async () => {
   writeFileSync(join(project, "package.json"), `${JSON.stringify({ name: "levpilot-consumer", private: true, type: "module" }, null, 2)}\n`)
   // permissionless 0.2.57 declares an optional peer ox@^0.8 that viem 2.57's own ox does not satisfy: npm's
   // documented way around such a conflict is --legacy-peer-deps, with the peers (viem, permissionless) listed.
-  run(
+  await run(
     "npm",
     [
       "install",
@@ -70,11 +81,11 @@ afterAll(async () => {
 })
 
 describe("installable packages", () => {
-  test("the tarballs hold the built JavaScript and declarations, not the sources or tests", () => {
-    const list = (tarball: string) => run("tar", ["-tzf", tarball], work).stdout.split("\n").filter(Boolean)
-    const sdk = list(packed.sdk as string)
+  test("the tarballs hold the built JavaScript and declarations, not the sources or tests", async () => {
+    const list = async (tarball: string) => (await run("tar", ["-tzf", tarball], work)).stdout.split("\n").filter(Boolean)
+    const sdk = await list(packed.sdk as string)
     expect(sdk).toEqual(expect.arrayContaining(["package/dist/index.js", "package/dist/index.d.ts", "package/dist/actions/sendRebalance.js", "package/README.md", "package/package.json"]))
-    const cli = list(packed["bundler-client"] as string)
+    const cli = await list(packed["bundler-client"] as string)
     expect(cli).toEqual(expect.arrayContaining(["package/bin/levpilot.mjs", "package/dist/cli/main.js", "package/dist/keeper/keeper.js", "package/dist/index.d.ts"]))
     for (const file of [...sdk, ...cli]) expect(file).not.toMatch(/^package\/src\/|\.test\.|\.tsbuildinfo$/)
     const installed = JSON.parse(readFileSync(join(project, "node_modules/levpilot/package.json"), "utf8")) as { dependencies: Record<string, string> }
@@ -84,14 +95,14 @@ describe("installable packages", () => {
   })
 
   test("an example compiles with tsc --strict and, on the devnet, reads a Safe, solves and sends a keeper UserOperation that lands", async () => {
-    run(join(project, "node_modules/.bin/tsc"), ["-p", "tsconfig.json"], project)
+    await run(join(project, "node_modules/.bin/tsc"), ["-p", "tsconfig.json"], project)
     const driver = new PriceDriver(env)
     await priceShocks(() => driver).shock(0.8)
     const before = await getSubAccountState(env.publicClient, { safe: env.managed.address, deployments: env.deployments })
     expect(before.some((s) => s.band === "below")).toBe(true)
     const config = join(work, "keeper.json")
     writeFileSync(config, JSON.stringify(demoKeeperConfigJson(env)))
-    const out = run(process.execPath, ["dist/example.js", config], project, 120_000).stdout
+    const out = (await run(process.execPath, ["dist/example.js", config], project, 120_000)).stdout
     const result = JSON.parse(out.trim().split("\n").pop() as string) as { sender: string; healthBefore: string[]; actions: string[]; userOperationHash: string; success: boolean; paymaster: string }
     expect(result.sender).toBe(env.managed.address)
     expect(result.healthBefore).toEqual(before.map((s) => s.health.toString()))
@@ -103,13 +114,13 @@ describe("installable packages", () => {
     expect(after.every((s) => s.band === "inside")).toBe(true)
   }, 300_000)
 
-  test("npx levpilot runs from the installed package: --help lists the commands; start explains it needs the repository", () => {
-    const help = run("npx", ["--no-install", "levpilot", "--help"], project)
+  test("npx levpilot runs from the installed package: --help lists the commands; start explains it needs the repository", async () => {
+    const help = await run("npx", ["--no-install", "levpilot", "--help"], project)
     expect(help.stdout).toContain("Usage: levpilot <command> [options]")
     for (const command of ["backtest", "start", "keeper", "status"]) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, "m"))
-    const backtest = run("npx", ["--no-install", "levpilot", "backtest", "--generate", "2", "--days", "1", "--strategies", "static,autopilot"], project)
+    const backtest = await run("npx", ["--no-install", "levpilot", "backtest", "--generate", "2", "--days", "1", "--strategies", "static,autopilot"], project)
     expect(backtest.stdout).toMatch(/autopilot/)
-    const start = spawnSync("npx", ["--no-install", "levpilot", "start", "--fast"], { cwd: project, encoding: "utf8" })
+    const start = await spawn("npx", ["--no-install", "levpilot", "start", "--fast"], project)
     expect(start.status).toBe(1)
     expect(start.stderr).toContain("DemoUnavailableError: levpilot start runs the local devnet demo, which needs the leverage-autopilot repository.")
   })
