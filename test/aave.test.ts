@@ -25,9 +25,9 @@ import {
   aaveReserveParameters,
   aaveV3AdapterAbi,
   deployAaveStack,
-} from "./devnet/aave.js"
-import { type Devnet, startDevnet } from "./devnet/index.js"
-import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "./devnet/leverage.js"
+} from "@levpilot/devnet/aave"
+import { type Devnet, startDevnet } from "@levpilot/devnet"
+import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 
 let devnet: Devnet
 let publicClient: PublicClient

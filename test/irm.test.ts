@@ -8,9 +8,9 @@ import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
 import { AdaptiveCurveIrmLib } from "@morpho-org/blue-sdk"
 import { IrmRatePath } from "../bundler-client/src/backtest/carry"
 import { readMarketRate } from "../bundler-client/src/devnet/rates"
-import { type Devnet, startDevnet } from "./devnet/index.js"
-import { IrmArtifactError, adaptiveCurveIrmAbi, borrowAprOf, deployAdaptiveCurveIrm, loadAdaptiveCurveIrmArtifact } from "./devnet/irm.js"
-import { type LeverageStackAddresses, deployLeverageStack, morphoAbi, testTokenAbi } from "./devnet/leverage.js"
+import { type Devnet, startDevnet } from "@levpilot/devnet"
+import { IrmArtifactError, adaptiveCurveIrmAbi, borrowAprOf, deployAdaptiveCurveIrm, loadAdaptiveCurveIrmArtifact } from "@levpilot/devnet/irm"
+import { type LeverageStackAddresses, deployLeverageStack, morphoAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 
 const accrueAbi = parseAbi([
   "struct MarketParams { address loanToken; address collateralToken; address oracle; address irm; uint256 lltv; }",

@@ -1,6 +1,6 @@
 import { type Hex, decodeErrorResult, getAddress } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
-import { leverageModuleAbi } from "../sdk/src/abis/leverageModule.js"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { type DemoRun, runDemo } from "../bundler-client/src/devnet/run"

@@ -1,6 +1,6 @@
 import { type Address, erc4626Abi } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
-import { keeperNonceKey } from "../sdk/src/constants/keeper.js"
+import { keeperNonceKey } from "@levpilot/sdk/accounts"
 import { type DemoAsset, type DemoEnv, demoAssets } from "../bundler-client/src/devnet/env"
 import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
 import type { PriceDriver } from "../bundler-client/src/devnet/scenario"

@@ -1,15 +1,15 @@
 import { type Address, type Hex, type PublicClient, createPublicClient, createWalletClient, http, parseAbi, parseEther, parseUnits } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { SwapQuoteError } from "../bundler-client/src/swap/errors.js"
+import { SwapQuoteError } from "levpilot/swap"
 import {
   encodeUniswapRoute,
   maxAmountInWithinSlippage,
   quoteExactInput,
   quotePriceImpact,
-} from "../bundler-client/src/swap/uniswapQuote.js"
-import { type Devnet, startDevnet } from "./devnet/index.js"
-import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "./devnet/leverage.js"
+} from "levpilot/swap"
+import { type Devnet, startDevnet } from "@levpilot/devnet"
+import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import {
   type UniswapStackAddresses,
   alignPoolToPrice,
@@ -18,7 +18,7 @@ import {
   oraclePriceFromSqrtPriceX96,
   sqrtPriceX96FromOraclePrice,
   uniswapPoolAbi,
-} from "./devnet/uniswap.js"
+} from "@levpilot/devnet/uniswap"
 
 const swapAdapterAbi = parseAbi([
   "struct SwapRequest { address tokenIn; address tokenOut; uint256 amountIn; uint256 minAmountOut; address account; bytes32 route; }",

@@ -1,11 +1,11 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
 import { parseArgs } from "node:util"
-import { startDemoEnv } from "../src/devnet/env"
-import { demoKeeperConfig } from "../src/devnet/keeperConfig"
-import { PriceDriver } from "../src/devnet/scenario"
-import { quantile } from "../src/devnet/summary"
-import { Keeper, type KeeperEvent } from "../src/keeper/keeper"
+import { startDemoEnv } from "../src/devnet/env.js"
+import { demoKeeperConfig } from "../src/devnet/keeperConfig.js"
+import { PriceDriver } from "../src/devnet/scenario.js"
+import { quantile } from "../src/devnet/summary.js"
+import { Keeper, type KeeperEvent } from "../src/keeper/keeper.js"
 
 /*
  * Reaction latency of the keeper on the devnet (anvil with 1 s blocks, Alto, the ERC-7677 paymaster): each shock moves

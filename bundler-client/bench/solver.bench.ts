@@ -1,9 +1,9 @@
 import { cpus } from "node:os"
-import { firstPassageProbability, liquidationProbability } from "../src/risk/firstPassage"
-import { simulateFirstPassage } from "../src/risk/jumpDiffusion"
-import { solve } from "../src/solver/solver"
-import { randomSolverInput } from "../src/solver/testing"
-import { quantiles, writeReport } from "./report"
+import { firstPassageProbability, liquidationProbability } from "../src/risk/firstPassage.js"
+import { simulateFirstPassage } from "../src/risk/jumpDiffusion.js"
+import { solve } from "../src/solver/solver.js"
+import { randomSolverInput } from "../src/solver/testing.js"
+import { quantiles, writeReport } from "./report.js"
 
 type Row = { name: string; value: number; unit: string; target: string; pass: boolean; detail: string }
 

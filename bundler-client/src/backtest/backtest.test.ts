@@ -1,14 +1,14 @@
 import { AdaptiveCurveIrmLib } from "@morpho-org/blue-sdk"
 import { describe, expect, it } from "vitest"
-import { resolveBacktestConfig, TRADERS } from "./config"
-import type { BacktestConfig, StrategyName } from "./config"
-import { runBacktest } from "./engine"
-import type { BacktestEvent } from "./engine"
-import { runSuite } from "./suite"
-import { liquidationIncentiveFactor } from "../solver/solver"
-import { DEFAULT_PATH, generatePath } from "../prices/generator"
-import type { PricePaths } from "../prices/csv"
-import { Rng } from "../risk/rng"
+import { resolveBacktestConfig, TRADERS } from "./config.js"
+import type { BacktestConfig, StrategyName } from "./config.js"
+import { runBacktest } from "./engine.js"
+import type { BacktestEvent } from "./engine.js"
+import { runSuite } from "./suite.js"
+import { liquidationIncentiveFactor } from "../solver/solver.js"
+import { DEFAULT_PATH, generatePath } from "../prices/generator.js"
+import type { PricePaths } from "../prices/csv.js"
+import { Rng } from "../risk/rng.js"
 
 const T0 = 1_700_000_000
 

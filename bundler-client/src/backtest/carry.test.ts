@@ -1,6 +1,6 @@
 import { AdaptiveCurveIrmLib } from "@morpho-org/blue-sdk"
 import { describe, expect, it } from "vitest"
-import { GAS_MARKETS, gasCostAt, IrmRatePath, irmRates, meanGasPrice } from "./carry"
+import { GAS_MARKETS, gasCostAt, IrmRatePath, irmRates, meanGasPrice } from "./carry.js"
 
 describe("AdaptiveCurveIrm carry (Morpho's own math from @morpho-org/blue-sdk)", () => {
   it("answers the published curve at the start: 1 % idle, 4 % at the 90 % target, 16 % fully used", () => {

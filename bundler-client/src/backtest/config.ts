@@ -1,9 +1,9 @@
-import type { JumpParameters } from "../risk/firstPassage"
-import { DEFAULT_GAS_PER_ACTION } from "../solver/types"
-import type { CostModel, Policy, YieldPool } from "../solver/types"
-import { validatePolicy } from "../solver/solver"
-import { GAS_MARKETS, meanGasPrice } from "./carry"
-import type { GasMarket } from "./carry"
+import type { JumpParameters } from "../risk/firstPassage.js"
+import { DEFAULT_GAS_PER_ACTION } from "../solver/types.js"
+import type { CostModel, Policy, YieldPool } from "../solver/types.js"
+import { validatePolicy } from "../solver/solver.js"
+import { GAS_MARKETS, meanGasPrice } from "./carry.js"
+import type { GasMarket } from "./carry.js"
 
 /** Strategies the backtester compares. */
 export type StrategyName = "static" | "threshold" | "dfs-style" | "autopilot"

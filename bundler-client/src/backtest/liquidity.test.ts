@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { borrowForHealth, liquidityForDepth, quoteBuy, quoteSell, sellForHealth } from "./liquidity"
+import { borrowForHealth, liquidityForDepth, quoteBuy, quoteSell, sellForHealth } from "./liquidity.js"
 
 const price = 3000
 const pool = { liquidity: liquidityForDepth(10_000_000, price), feeBps: 5 }

@@ -1,6 +1,6 @@
-import type { ScenarioKind } from "../prices/generator"
-import type { StrategyResult } from "./engine"
-import type { StrategyTotals } from "./suite"
+import type { ScenarioKind } from "../prices/generator.js"
+import type { StrategyResult } from "./engine.js"
+import type { StrategyTotals } from "./suite.js"
 
 type Row = StrategyResult | StrategyTotals
 type Column = [string, (r: Row) => string]

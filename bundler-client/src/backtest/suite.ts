@@ -1,10 +1,10 @@
-import { DEFAULT_PATH, generatePath, scenarioSet } from "../prices/generator"
-import type { PathParameters, ScenarioKind, ScenarioSpec } from "../prices/generator"
-import type { PricePaths } from "../prices/csv"
-import { runBacktest } from "./engine"
-import type { CarryResult, StrategyResult } from "./engine"
-import { resolveBacktestConfig } from "./config"
-import type { BacktestConfig, StrategyName } from "./config"
+import { DEFAULT_PATH, generatePath, scenarioSet } from "../prices/generator.js"
+import type { PathParameters, ScenarioKind, ScenarioSpec } from "../prices/generator.js"
+import type { PricePaths } from "../prices/csv.js"
+import { runBacktest } from "./engine.js"
+import type { CarryResult, StrategyResult } from "./engine.js"
+import { resolveBacktestConfig } from "./config.js"
+import type { BacktestConfig, StrategyName } from "./config.js"
 
 /**
  * Aggregate of one strategy over several paths: counts, losses, rebalances, gas and carry are sums; equity, P&L, APY,

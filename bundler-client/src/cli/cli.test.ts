@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { runCli } from "./run"
-import { backtestCommand } from "./commands/backtest"
+import { runCli } from "./run.js"
+import { backtestCommand } from "./commands/backtest.js"
 
 function capture() {
   const out: string[] = []

@@ -1,4 +1,4 @@
-import { runCli } from "./run"
+import { runCli } from "./run.js"
 
 const code = await runCli(process.argv.slice(2), {
   out: (text) => process.stdout.write(text),

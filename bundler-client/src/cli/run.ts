@@ -1,6 +1,6 @@
-import { CliUsageError } from "./command"
-import type { CliIo, Command } from "./command"
-import { commands as registered } from "./commands/index"
+import { CliUsageError } from "./command.js"
+import type { CliIo, Command } from "./command.js"
+import { commands as registered } from "./commands/index.js"
 
 /**
  * Top-level help text listing every registered command.

@@ -1,5 +1,5 @@
-import { type KeeperConfig, parseKeeperConfig } from "../keeper/config"
-import type { DemoEnv } from "./env"
+import { type KeeperConfig, parseKeeperConfig } from "../keeper/config.js"
+import type { DemoEnv } from "./env.js"
 
 /**
  * The keeper configuration JSON for a demo environment (what `levpilot keeper --config` would read), before

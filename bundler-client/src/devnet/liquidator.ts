@@ -1,8 +1,8 @@
 import { type Address, type Hex, type Log, type PublicClient, createWalletClient, decodeEventLog, http, maxUint256, parseAbi } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
-import type { DevnetMarket } from "../../../test/devnet/leverage.js"
-import type { DemoEnv } from "./env"
-import { readMarketRate } from "./rates"
+import type { DevnetMarket } from "@levpilot/devnet/leverage"
+import type { DemoEnv } from "./env.js"
+import { readMarketRate } from "./rates.js"
 
 export const morphoLiquidationAbi = parseAbi([
   "struct MarketParams { address loanToken; address collateralToken; address oracle; address irm; uint256 lltv; }",

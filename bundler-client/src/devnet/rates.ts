@@ -1,6 +1,6 @@
 import { type Address, type PublicClient, zeroAddress } from "viem"
-import { adaptiveCurveIrmAbi, borrowAprOf } from "../../../test/devnet/irm.js"
-import { type DevnetMarket, morphoAbi } from "../../../test/devnet/leverage.js"
+import { adaptiveCurveIrmAbi, borrowAprOf } from "@levpilot/devnet/irm"
+import { type DevnetMarket, morphoAbi } from "@levpilot/devnet/leverage"
 
 const WAD = 10n ** 18n
 

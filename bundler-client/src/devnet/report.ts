@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
-import { type DemoAsset, type DemoSafe, demoAssets } from "./env"
-import type { DemoRun } from "./run"
-import { tokenAmount } from "./run"
-import { type DemoSummary, formatNetValue, percent } from "./summary"
+import { type DemoAsset, type DemoSafe, demoAssets } from "./env.js"
+import type { DemoRun } from "./run.js"
+import { tokenAmount } from "./run.js"
+import { type DemoSummary, formatNetValue, percent } from "./summary.js"
 
 type Line = { name: string; color: string; dash?: string | undefined; points: [number, number | undefined][] }
 

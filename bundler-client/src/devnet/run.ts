@@ -1,10 +1,10 @@
 import { type Address, erc20Abi, erc4626Abi, formatUnits } from "viem"
-import { Keeper, type KeeperEvent, type KeeperOptions } from "../keeper/keeper"
-import { type DemoAsset, type DemoEnv, type DemoSafe, demoAssets } from "./env"
-import { demoKeeperConfig } from "./keeperConfig"
-import { type Liquidation, Liquidator, readMorphoPosition } from "./liquidator"
-import { readMarketRate } from "./rates"
-import { type DemoScenario, PriceDriver } from "./scenario"
+import { Keeper, type KeeperEvent, type KeeperOptions } from "../keeper/keeper.js"
+import { type DemoAsset, type DemoEnv, type DemoSafe, demoAssets } from "./env.js"
+import { demoKeeperConfig } from "./keeperConfig.js"
+import { type Liquidation, Liquidator, readMorphoPosition } from "./liquidator.js"
+import { readMarketRate } from "./rates.js"
+import { type DemoScenario, PriceDriver } from "./scenario.js"
 
 const WAD = 1e18
 

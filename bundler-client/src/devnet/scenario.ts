@@ -1,8 +1,8 @@
 import { type PublicClient, createWalletClient, http, parseEther } from "viem"
 import { nonceManager, privateKeyToAccount } from "viem/accounts"
-import { simOracleAbi } from "../../../test/devnet/leverage.js"
-import { type PricePaths, readPriceCsv } from "../prices/csv"
-import { type DemoAsset, type DemoEnv, demoAssets, demoStartPrices } from "./env"
+import { simOracleAbi } from "@levpilot/devnet/leverage"
+import { type PricePaths, readPriceCsv } from "../prices/csv.js"
+import { type DemoAsset, type DemoEnv, demoAssets, demoStartPrices } from "./env.js"
 
 /** One price per demo asset per step (USDC per whole token). */
 export type DemoScenario = { name: string; steps: Record<DemoAsset, number>[] }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest"
-import type { DemoRun, NetValueSample, PositionSample, StepSample } from "./run"
-import { formatSummary, summarizeDemo } from "./summary"
+import type { DemoRun, NetValueSample, PositionSample, StepSample } from "./run.js"
+import { formatSummary, summarizeDemo } from "./summary.js"
 
 const position = (health: number, liquidated = false): PositionSample => ({ health, leverage: 3, collateral: 10, debt: 20_000, liquidated })
 const netValue = (positions: number, vault: number, idleUsdc = 0): NetValueSample => ({

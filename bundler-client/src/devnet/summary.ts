@@ -1,5 +1,5 @@
-import { type DemoAsset, type DemoSafe, demoAssets } from "./env"
-import { type DemoRun, type NetValueSample, type PositionSample, type StepSample, tokenAmount } from "./run"
+import { type DemoAsset, type DemoSafe, demoAssets } from "./env.js"
+import { type DemoRun, type NetValueSample, type PositionSample, type StepSample, tokenAmount } from "./run.js"
 
 /**
  * One Safe at the end of a run: its whole net value (positions + vaults + idle tokens, USDC at the last oracle prices)

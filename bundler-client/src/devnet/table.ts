@@ -1,5 +1,5 @@
-import { type DemoAsset, type DemoSafe, demoAssets } from "./env"
-import { type DemoRun, type StepSample, tokenAmount } from "./run"
+import { type DemoAsset, type DemoSafe, demoAssets } from "./env.js"
+import { type DemoRun, type StepSample, tokenAmount } from "./run.js"
 
 const pad = (s: string, n: number) => (s.length >= n ? s.slice(0, n) : s + " ".repeat(n - s.length))
 const lpad = (s: string, n: number) => (s.length >= n ? s : " ".repeat(n - s.length) + s)

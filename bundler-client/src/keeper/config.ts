@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs"
 import { type Address, type Hex, getAddress, isAddress, isHex, zeroAddress } from "viem"
-import type { LeverageDeployment } from "../../../sdk/src/constants/deployments.js"
-import { KeeperConfigError } from "./errors"
-import { type VolatilitySettings, defaultVolatilitySettings } from "./volatility"
+import type { LeverageDeployment } from "@levpilot/sdk/deployments"
+import { KeeperConfigError } from "./errors.js"
+import { type VolatilitySettings, defaultVolatilitySettings } from "./volatility.js"
 
 /** Off-chain risk settings of one Safe (the on-chain policy holds everything else). */
 export type KeeperRiskSettings = {

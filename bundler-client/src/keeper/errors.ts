@@ -13,18 +13,6 @@ export class KeeperConfigError extends BaseError {
   }
 }
 
-export type BundlerUnavailableErrorType = BundlerUnavailableError & { name: "BundlerUnavailableError" }
-/** The bundler did not answer (connection refused, timeout, HTTP 5xx); the keeper retries with backoff. */
-export class BundlerUnavailableError extends BaseError {
-  constructor({ url, cause }: { url: string; cause?: Error | undefined }) {
-    super("The bundler is unavailable.", {
-      cause,
-      metaMessages: [`Bundler: ${url}`, "This could arise when:", "- the bundler process stopped or is restarting;", "- the URL or port is wrong."],
-      name: "BundlerUnavailableError",
-    })
-  }
-}
-
 export type SelfPayNotAllowedErrorType = SelfPayNotAllowedError & { name: "SelfPayNotAllowedError" }
 /** The paymaster refused and the keeper may not fall back to the Safe paying its own gas. */
 export class SelfPayNotAllowedError extends BaseError {
@@ -33,6 +21,23 @@ export class SelfPayNotAllowedError extends BaseError {
       cause,
       metaMessages: [`Safe: ${safe}`, `Why self-pay is off: ${reason}`, "Nothing was sent; the keeper alerts and retries on the next block."],
       name: "SelfPayNotAllowedError",
+    })
+  }
+}
+
+export type DemoUnavailableErrorType = DemoUnavailableError & { name: "DemoUnavailableError" }
+/** `levpilot start` ran from an installed package: the devnet demo needs the repository. */
+export class DemoUnavailableError extends BaseError {
+  constructor({ cause }: { cause?: Error | undefined } = {}) {
+    super("levpilot start runs the local devnet demo, which needs the leverage-autopilot repository.", {
+      cause,
+      metaMessages: [
+        "The devnet (anvil, Alto, the forge-built LeverageModule, Morpho Blue, paymasters) is the repository's private",
+        "@levpilot/devnet workspace and is not part of the published levpilot package. Clone the repository, then:",
+        "  npm ci && npm start",
+        "The installed package runs `keeper`, `status` and `backtest` against any chain.",
+      ],
+      name: "DemoUnavailableError",
     })
   }
 }

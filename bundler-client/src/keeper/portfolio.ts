@@ -1,11 +1,11 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress } from "viem"
 import { getBlock } from "viem/actions"
-import { type SubAccountState as ChainSubAccount, getSubAccountState } from "../../../sdk/src/actions/getSubAccountState.js"
-import type { LeverageDeployment, LeverageDeployments } from "../../../sdk/src/constants/deployments.js"
-import type { Plan as ChainPlan } from "../../../sdk/src/types/leverage.js"
-import { readMany, resultOf } from "../../../sdk/src/utils/multicall.js"
-import type { Plan, SolverInput, SubAccountInput, YieldPool } from "../solver/types"
-import type { KeeperRiskSettings } from "./config"
+import { type SubAccountState as ChainSubAccount, getSubAccountState } from "@levpilot/sdk/actions"
+import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
+import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { readMany, resultOf } from "@levpilot/sdk/utils"
+import type { Plan, SolverInput, SubAccountInput, YieldPool } from "../solver/types.js"
+import type { KeeperRiskSettings } from "./config.js"
 
 const WAD = 1e18
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest"
-import { SECONDS_PER_YEAR } from "../risk/firstPassage"
-import { Rng } from "../risk/rng"
-import { solve } from "../solver/solver"
-import { applyPlan, leverageOf } from "../solver/state"
-import { TEST_COSTS, makePolicy } from "../solver/testing"
-import type { SolverInput } from "../solver/types"
-import { LiveVolatility, applySigma, defaultVolatilitySettings } from "./volatility"
+import { SECONDS_PER_YEAR } from "../risk/firstPassage.js"
+import { Rng } from "../risk/rng.js"
+import { solve } from "../solver/solver.js"
+import { applyPlan, leverageOf } from "../solver/state.js"
+import { TEST_COSTS, makePolicy } from "../solver/testing.js"
+import type { SolverInput } from "../solver/types.js"
+import { LiveVolatility, applySigma, defaultVolatilitySettings } from "./volatility.js"
 
 /** A seeded GBM price path: `n` prices `dt` seconds apart with annualised volatility `sigma` (no drift). */
 function gbm(seed: number, n: number, sigma: number, dt: number, start = 3000): number[] {

@@ -1,5 +1,5 @@
-import { EwmaVolatility } from "../risk/volatility"
-import type { SolverInput } from "../solver/types"
+import { EwmaVolatility } from "../risk/volatility.js"
+import type { SolverInput } from "../solver/types.js"
 
 /** How the keeper estimates each collateral price's volatility (part of a Safe's `risk` settings). */
 export type VolatilitySettings = {

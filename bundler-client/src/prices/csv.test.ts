@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { formatPriceCsv, parsePriceCsv, PriceFileError } from "./csv"
-import { DEFAULT_PATH, generatePath } from "./generator"
+import { formatPriceCsv, parsePriceCsv, PriceFileError } from "./csv.js"
+import { DEFAULT_PATH, generatePath } from "./generator.js"
 
 describe("parsePriceCsv", () => {
   it("reads multi-asset files and round-trips through formatPriceCsv", () => {

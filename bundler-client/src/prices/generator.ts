@@ -1,7 +1,7 @@
-import { Rng } from "../risk/rng"
-import { SECONDS_PER_YEAR } from "../risk/firstPassage"
-import type { JumpParameters } from "../risk/firstPassage"
-import type { PricePaths } from "./csv"
+import { Rng } from "../risk/rng.js"
+import { SECONDS_PER_YEAR } from "../risk/firstPassage.js"
+import type { JumpParameters } from "../risk/firstPassage.js"
+import type { PricePaths } from "./csv.js"
 
 /** Shapes of generated paths. */
 export type ScenarioKind = "gbm" | "jumps" | "regime" | "crash30" | "crash45" | "flashWick" | "slowGrind" | "whipsaw" | "depeg"

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
-import { firstPassageProbability, healthForTolerance, jumpCrossingProbability, liquidationProbability } from "./firstPassage"
-import { simulateFirstPassage } from "./jumpDiffusion"
-import { normalCdf } from "./normal"
+import { firstPassageProbability, healthForTolerance, jumpCrossingProbability, liquidationProbability } from "./firstPassage.js"
+import { simulateFirstPassage } from "./jumpDiffusion.js"
+import { normalCdf } from "./normal.js"
 
 describe("normalCdf", () => {
   it("matches reference values", () => {

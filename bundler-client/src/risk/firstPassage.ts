@@ -1,6 +1,6 @@
-import { logNormalCdf, normalCdf } from "./normal"
-import { RiskInputError } from "./errors"
-import type { TailModel } from "./tail"
+import { logNormalCdf, normalCdf } from "./normal.js"
+import { RiskInputError } from "./errors.js"
+import type { TailModel } from "./tail.js"
 
 /** Seconds in a (Julian) year; every annualised quantity in the risk engine uses it. */
 export const SECONDS_PER_YEAR = 31_557_600

@@ -1,5 +1,5 @@
-import { liquidationProbability } from "./firstPassage"
-import type { RiskModel } from "./firstPassage"
+import { liquidationProbability } from "./firstPassage.js"
+import type { RiskModel } from "./firstPassage.js"
 
 /** The position figures the sensitivities are taken of, in human units. */
 export type MarginPosition = {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
-import { simulateFirstPassage } from "./jumpDiffusion"
-import { liquidationProbability } from "./firstPassage"
-import { Rng } from "./rng"
+import { simulateFirstPassage } from "./jumpDiffusion.js"
+import { liquidationProbability } from "./firstPassage.js"
+import { Rng } from "./rng.js"
 
 describe("Rng", () => {
   it("is reproducible for a seed and produces standard normals", () => {

@@ -1,6 +1,6 @@
-import { Rng } from "./rng"
-import { RiskInputError } from "./errors"
-import type { JumpParameters } from "./firstPassage"
+import { Rng } from "./rng.js"
+import { RiskInputError } from "./errors.js"
+import type { JumpParameters } from "./firstPassage.js"
 
 /** Parameters of a Merton jump-diffusion first-passage Monte Carlo. */
 export type MonteCarloParameters = {

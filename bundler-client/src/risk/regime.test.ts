@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest"
-import { SECONDS_PER_YEAR } from "./firstPassage"
-import { GarchRegime } from "./regime"
-import { Rng } from "./rng"
-import { EwmaVolatility } from "./volatility"
+import { SECONDS_PER_YEAR } from "./firstPassage.js"
+import { GarchRegime } from "./regime.js"
+import { Rng } from "./rng.js"
+import { EwmaVolatility } from "./volatility.js"
 
 function feed(g: GarchRegime, ewma: EwmaVolatility, rng: Rng, from: number, minutes: number, sigma: number, price: number): number {
   let p = price

@@ -1,7 +1,7 @@
-import { RiskInputError } from "./errors"
-import { SECONDS_PER_YEAR } from "./firstPassage"
-import { fitGarch, garchForecastVolatility } from "./volatility"
-import type { GarchFit } from "./volatility"
+import { RiskInputError } from "./errors.js"
+import { SECONDS_PER_YEAR } from "./firstPassage.js"
+import { fitGarch, garchForecastVolatility } from "./volatility.js"
+import type { GarchFit } from "./volatility.js"
 
 /** Settings of a {@link GarchRegime}. */
 export type GarchRegimeParameters = {

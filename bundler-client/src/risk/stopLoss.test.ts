@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { DrawdownGuard } from "./stopLoss"
+import { DrawdownGuard } from "./stopLoss.js"
 
 describe("DrawdownGuard", () => {
   it("trips at the drawdown from the high-water mark and resets below half of it", () => {

@@ -1,4 +1,4 @@
-import { RiskInputError } from "./errors"
+import { RiskInputError } from "./errors.js"
 
 /**
  * The owner's stop-loss: a drawdown of the account's net value from its high-water mark beyond `maxDrawdown` trips

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
-import { healthForTolerance, SECONDS_PER_YEAR } from "./firstPassage"
-import { Rng } from "./rng"
-import { autopilotRiskHealth, defaultTailDrop, TailCalibrator, tailFloorHealth, TAIL_DEVIATIONS } from "./tail"
+import { healthForTolerance, SECONDS_PER_YEAR } from "./firstPassage.js"
+import { Rng } from "./rng.js"
+import { autopilotRiskHealth, defaultTailDrop, TailCalibrator, tailFloorHealth, TAIL_DEVIATIONS } from "./tail.js"
 
 describe("tailFloorHealth", () => {
   it("survives the drop, then TAIL_DEVIATIONS sigma of diffusion over the reaction time", () => {

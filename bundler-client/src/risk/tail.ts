@@ -1,6 +1,6 @@
-import { RiskInputError } from "./errors"
-import { healthForTolerance, SECONDS_PER_YEAR } from "./firstPassage"
-import type { JumpParameters, RiskModel } from "./firstPassage"
+import { RiskInputError } from "./errors.js"
+import { healthForTolerance, SECONDS_PER_YEAR } from "./firstPassage.js"
+import type { JumpParameters, RiskModel } from "./firstPassage.js"
 
 /**
  * Instantaneous drop an autopilot position survives when its policy names none: the drop a position resting at the

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest"
-import { EwmaVolatility, ewmaVolatility, fitGarch, garchForecastVolatility } from "./volatility"
-import { SECONDS_PER_YEAR } from "./firstPassage"
-import { Rng } from "./rng"
-import { marginGreeks } from "./greeks"
+import { EwmaVolatility, ewmaVolatility, fitGarch, garchForecastVolatility } from "./volatility.js"
+import { SECONDS_PER_YEAR } from "./firstPassage.js"
+import { Rng } from "./rng.js"
+import { marginGreeks } from "./greeks.js"
 
 function gbm(sigma: number, n: number, dt: number, seed: number): { timestamps: number[]; prices: number[] } {
   const rng = new Rng(seed)

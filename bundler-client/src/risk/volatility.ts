@@ -1,5 +1,5 @@
-import { RiskInputError } from "./errors"
-import { SECONDS_PER_YEAR } from "./firstPassage"
+import { RiskInputError } from "./errors.js"
+import { SECONDS_PER_YEAR } from "./firstPassage.js"
 
 /** A price series sampled at (possibly irregular) unix timestamps in seconds. */
 export type PriceSeries = {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
-import { checkPlanAgainstPolicy } from "./policyRules"
-import { makePolicy } from "./testing"
-import type { ActionKind, EpochState, Plan, Policy, PortfolioState } from "./types"
+import { checkPlanAgainstPolicy } from "./policyRules.js"
+import { makePolicy } from "./testing.js"
+import type { ActionKind, EpochState, Plan, Policy, PortfolioState } from "./types.js"
 
 const NOW = 1_700_000_000
 const POOL = "0x00000000000000000000000000000000000000a1"

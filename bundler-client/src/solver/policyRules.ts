@@ -1,6 +1,6 @@
-import { PlanExecutionError } from "./errors"
-import { applyPlan, effectiveEpoch, healthOf, netValue, touchedAssetPrice } from "./state"
-import type { EpochState, Plan, Policy, PortfolioState } from "./types"
+import { PlanExecutionError } from "./errors.js"
+import { applyPlan, effectiveEpoch, healthOf, netValue, touchedAssetPrice } from "./state.js"
+import type { EpochState, Plan, Policy, PortfolioState } from "./types.js"
 
 /** Which rule of docs/policy-rules.md a violation breaks ("structure" = the Plan section). */
 export type PolicyRule = "structure" | 1 | 2 | 3 | 4 | 5

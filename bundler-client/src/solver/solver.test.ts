@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest"
-import { solve, solveByLoanAsset, liquidationIncentiveFactor } from "./solver"
-import { checkPlanAgainstPolicy } from "./policyRules"
-import { applyPlan, healthOf } from "./state"
-import { makePolicy, randomSolverInput, TEST_COSTS } from "./testing"
-import { defaultTailDrop, tailFloorHealth } from "../risk/tail"
-import type { EpochState, Policy, PortfolioState, SolverInput, SubAccountInput } from "./types"
+import { solve, solveByLoanAsset, liquidationIncentiveFactor } from "./solver.js"
+import { checkPlanAgainstPolicy } from "./policyRules.js"
+import { applyPlan, healthOf } from "./state.js"
+import { makePolicy, randomSolverInput, TEST_COSTS } from "./testing.js"
+import { defaultTailDrop, tailFloorHealth } from "../risk/tail.js"
+import type { EpochState, Policy, PortfolioState, SolverInput, SubAccountInput } from "./types.js"
 
 const NOW = 1_700_000_000
 const FRESH: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }

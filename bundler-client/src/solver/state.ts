@@ -1,5 +1,5 @@
-import { PlanExecutionError, SolverInputError } from "./errors"
-import type { EpochState, Plan, PortfolioState, SubAccountState, YieldPool } from "./types"
+import { PlanExecutionError, SolverInputError } from "./errors.js"
+import type { EpochState, Plan, PortfolioState, SubAccountState, YieldPool } from "./types.js"
 
 /**
  * Health = collateral value x LLTV / debt (Infinity without debt).

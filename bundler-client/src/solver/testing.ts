@@ -1,6 +1,6 @@
-import { Rng } from "../risk/rng"
-import { DEFAULT_GAS_PER_ACTION } from "./types"
-import type { CostModel, Policy, SolverInput, SubAccountInput, YieldPool } from "./types"
+import { Rng } from "../risk/rng.js"
+import { DEFAULT_GAS_PER_ACTION } from "./types.js"
+import type { CostModel, Policy, SolverInput, SubAccountInput, YieldPool } from "./types.js"
 
 /** Cost model used by tests and benchmarks: 0.3 gwei-equivalent gas on a 3,000 USD native token. */
 export const TEST_COSTS: CostModel = { gasPrice: 3000 * 0.3e-9, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 120_000, boostEdgeBps: 20 }

@@ -1,4 +1,4 @@
-import type { RiskModel } from "../risk/firstPassage"
+import type { RiskModel } from "../risk/firstPassage.js"
 
 /** The six action kinds the module executes (docs/policy-rules.md, "Plan"). */
 export type ActionKind = "WithdrawFromPool" | "DepositToPool" | "SupplyCollateral" | "WithdrawCollateral" | "Borrow" | "Repay"

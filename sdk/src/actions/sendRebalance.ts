@@ -1,10 +1,25 @@
-import type { Chain, Client, Hex, Transport } from "viem"
-import { type SmartAccount, estimateUserOperationGas, sendUserOperation } from "viem/account-abstraction"
-import { readContract } from "viem/actions"
-import { leverageModuleAbi } from "../abis/leverageModule.js"
+import { type Chain, type Client, type Hex, type Transport, isHex } from "viem"
+import {
+  type SmartAccount,
+  type UserOperation,
+  estimateUserOperationGas,
+  getUserOperationHash,
+  prepareUserOperation,
+  sendUserOperation,
+} from "viem/account-abstraction"
+import { getChainId, readContract } from "viem/actions"
 import { getAction } from "viem/utils"
+import { leverageModuleAbi } from "../abis/leverageModule.js"
 import type { KeeperAccountExtension } from "../accounts/toKeeperAccount.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
+import {
+  BundlerUnavailableError,
+  type BundlerUnavailableErrorType,
+  UnconfirmedUserOperationError,
+  type UnconfirmedUserOperationErrorType,
+  type UserOperationInFlightErrorType,
+  getTransportFailure,
+} from "../errors/bundler.js"
 import { AccountNotFoundError } from "../errors/deployments.js"
 import { getLeverageError } from "../errors/getLeverageError.js"
 import { InvalidRebalanceOverrideError, type InvalidRebalanceOverrideErrorType, KeeperCallNotAllowedError } from "../errors/keeper.js"
@@ -35,6 +50,14 @@ export type SendRebalanceParameters = {
   callGasMarginBps?: number | undefined
   deployments?: LeverageDeployments | undefined
 } & SendRebalanceOverrides
+
+const sameUrl = (a: string | undefined, b: string | undefined) => {
+  try {
+    return a !== undefined && b !== undefined && new URL(a).href === new URL(b).href
+  } catch {
+    return a === b
+  }
+}
 
 /** The smallest headroom added to an estimated call gas limit: an IRM call plus the interest writes, with margin. */
 export const minCallGasMargin = 60_000n
@@ -69,7 +92,13 @@ const overrideKeys = [
 /** The UserOperation hash. */
 export type SendRebalanceReturnType = Hex
 
-export type SendRebalanceErrorType = ValidateRebalanceErrorType | InvalidRebalanceOverrideErrorType | Error
+export type SendRebalanceErrorType =
+  | ValidateRebalanceErrorType
+  | InvalidRebalanceOverrideErrorType
+  | BundlerUnavailableErrorType
+  | UserOperationInFlightErrorType
+  | UnconfirmedUserOperationErrorType
+  | Error
 
 const keeperOf = (account: SmartAccount | undefined): (SmartAccount & KeeperAccountExtension) | undefined =>
   (account as Partial<KeeperAccountExtension> | undefined)?.kind === "leverageKeeper" ? (account as SmartAccount & KeeperAccountExtension) : undefined
@@ -77,8 +106,12 @@ const keeperOf = (account: SmartAccount | undefined): (SmartAccount & KeeperAcco
 /**
  * Sends a keeper UserOperation `executeRebalance(keeper, plan)` from a keeper account (`toKeeperAccount`) through
  * the client's bundler, with the client's paymaster when it has one. The plan is validated against chain state first;
- * bundler and module failures come back as named errors (module custom errors decoded, AA22 as an expired key,
- * AA24 as a rejected keeper signature, a paymaster refusal as `PaymasterRefusedError`).
+ * the operation is then prepared (nonce on the keeper's nonce key, fees, paymaster fields, gas estimated with the
+ * Safe's caps lifted and the call gas padded by `callGasMarginBps`), signed, and sent with one `eth_sendUserOperation`.
+ * Failures come back as named errors: module custom errors decoded, AA22 as an expired key, AA24 as a rejected keeper
+ * signature, a paymaster refusal as `PaymasterRefusedError`, AA25 as `UserOperationInFlightError`, a bundler that
+ * cannot be reached before sending as `BundlerUnavailableError`, and an unusable answer to the send itself (the
+ * operation may be in the mempool) as `UnconfirmedUserOperationError` with the nonce and the locally computed hash.
  *
  * @param client - A SmartAccountClient (or bundler client) whose account is a keeper account.
  * @param parameters - {@link SendRebalanceParameters}
@@ -109,23 +142,16 @@ export async function sendRebalance(
     if (typeof value !== "bigint" || value < 0n) throw new InvalidRebalanceOverrideError({ field: key, value })
     overrides[key] = value
   }
+  const reader = account.client as Client<Transport, Chain | undefined>
+  const bundlerUrl = (client.transport as { url?: string | undefined }).url
+  let userOperation: UserOperation<"0.7">
   try {
-    const reader = account.client as Client<Transport, Chain | undefined>
     const stateOverride = estimationOverride ? await getKeeperEstimationStateOverride({ client: reader, module: keeper.module, safe: keeper.safe }) : undefined
+    const extra = { ...(stateOverride ? { stateOverride } : {}), ...(paymasterContext !== undefined ? { paymasterContext } : {}) }
     const marginBps = BigInt(parameters.callGasMarginBps ?? 2_500)
     if (overrides.callGasLimit === undefined && marginBps > 0n) {
       const [estimate, config] = await Promise.all([
-        getAction(
-          client,
-          estimateUserOperationGas,
-          "estimateUserOperationGas",
-        )({
-          account,
-          callData,
-          ...overrides,
-          ...(stateOverride ? { stateOverride } : {}),
-          ...(paymasterContext !== undefined ? { paymasterContext } : {}),
-        } as Parameters<typeof estimateUserOperationGas>[1]),
+        getAction(client, estimateUserOperationGas, "estimateUserOperationGas")({ account, callData, ...overrides, ...extra } as Parameters<typeof estimateUserOperationGas>[1]),
         readContract(reader, { address: keeper.module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [keeper.safe] }),
       ])
       const margin = (estimate.callGasLimit * marginBps) / 10_000n
@@ -137,18 +163,41 @@ export async function sendRebalance(
       if (estimate.paymasterVerificationGasLimit !== undefined) overrides.paymasterVerificationGasLimit ??= estimate.paymasterVerificationGasLimit
       if (estimate.paymasterPostOpGasLimit !== undefined) overrides.paymasterPostOpGasLimit ??= estimate.paymasterPostOpGasLimit
     }
-    return await getAction(
-      client,
-      sendUserOperation,
-      "sendUserOperation",
-    )({
-      account,
-      callData,
-      ...overrides,
-      ...(stateOverride ? { stateOverride } : {}),
-      ...(paymasterContext !== undefined ? { paymasterContext } : {}),
-    } as Parameters<typeof sendUserOperation>[1])
+    const prepared = (await getAction(client, prepareUserOperation, "prepareUserOperation")({ account, callData, ...overrides, ...extra } as Parameters<
+      typeof prepareUserOperation
+    >[1])) as unknown as UserOperation<"0.7">
+    userOperation = { ...prepared, signature: await account.signUserOperation(prepared) }
   } catch (error) {
+    const failure = getTransportFailure(error)
+    if (failure && sameUrl(failure.url, bundlerUrl)) throw new BundlerUnavailableError({ url: bundlerUrl, cause: error as Error })
     throw getLeverageError(error, { keeper: keeper.keeper })
   }
+  const unconfirmed = async (cause: Error | undefined, answer?: unknown) =>
+    new UnconfirmedUserOperationError({
+      sender: userOperation.sender,
+      nonce: userOperation.nonce,
+      userOperationHash: getUserOperationHash({
+        chainId: reader.chain?.id ?? (await getChainId(reader)),
+        entryPointAddress: account.entryPoint.address,
+        entryPointVersion: "0.7",
+        userOperation,
+      }),
+      answer,
+      cause,
+    })
+  let answer: unknown
+  try {
+    // The client without its account, so nothing is prepared or signed again: this is only the eth_sendUserOperation.
+    answer = await sendUserOperation({ ...client, account: undefined } as Client<Transport, Chain | undefined, undefined>, {
+      ...userOperation,
+      entryPointAddress: account.entryPoint.address,
+    } as Parameters<typeof sendUserOperation>[1])
+  } catch (error) {
+    const failure = getTransportFailure(error)
+    if (failure && !failure.reached) throw new BundlerUnavailableError({ url: failure.url, cause: error as Error })
+    if (failure || !(error instanceof Error) || error.name === "SyntaxError") throw await unconfirmed(error as Error)
+    throw getLeverageError(error, { keeper: keeper.keeper })
+  }
+  if (typeof answer !== "string" || !isHex(answer) || answer.length !== 66) throw await unconfirmed(undefined, answer)
+  return answer
 }

@@ -16,15 +16,15 @@ import {
 import { type SmartAccount, entryPoint07Abi } from "viem/account-abstraction"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { simOracleAbi } from "../../../test/devnet/leverage.js"
+import { simOracleAbi } from "@levpilot/devnet/leverage"
 import {
   type PaymasterServer,
   createTokenPaymasterService,
   createVerifyingPaymasterSigner,
   startPaymasterServer,
-} from "../../../test/devnet/paymaster.js"
-import { type DeployTokenPaymasterReturnType, deployTokenPaymaster, simOracleFeedAbi, tokenPaymasterAbi } from "../../../test/devnet/tokenPaymaster.js"
-import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "../_test/devnet.js"
+} from "@levpilot/devnet/paymaster"
+import { type DeployTokenPaymasterReturnType, deployTokenPaymaster, simOracleFeedAbi, tokenPaymasterAbi } from "@levpilot/devnet/tokenPaymaster"
+import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
 import { toKeeperAccount } from "../accounts/toKeeperAccount.js"
 import { type ToLeverageSafeAccountReturnType, toLeverageSafeAccount } from "../accounts/toLeverageSafeAccount.js"
 import { leverageActions } from "../decorators/leverage.js"

@@ -13,6 +13,7 @@ import {
   SelfPayBudgetExceededError,
 } from "./keeper.js"
 import { LeverageModuleRevertedError } from "./module.js"
+import { UserOperationInFlightError } from "./bundler.js"
 import { PaymasterRefusedError, PaymasterValidationFailedError } from "./paymaster.js"
 import {
   ActionFailedError,
@@ -200,6 +201,9 @@ export function decodePaymasterRevert(data: Hex): string | undefined {
   }
 }
 
+/** Bundler answers (Alto, geth-style mempools) for an operation whose sender and nonce are already taken. */
+const alreadyInFlight = /\bAA25\b|already being processed|already present in mempool|already known|replacement (transaction )?underpriced/i
+
 export type GetLeverageErrorParameters = {
   /** The keeper of a keeper operation, for AA22 / AA24 messages. */
   keeper?: Address | undefined
@@ -210,7 +214,8 @@ export type GetLeverageErrorParameters = {
  * module custom errors (validation revert AA23 or execution revert) become their named class, an ERC-7677 refusal
  * becomes {@link PaymasterRefusedError}, a paymaster validation revert (AA33, e.g. an ERC-20 paymaster without
  * allowance) becomes {@link PaymasterValidationFailedError} with the decoded reason, and AA22 / AA24 on a keeper
- * operation become {@link KeeperKeyExpiredError} / {@link KeeperSignatureRejectedError}. Anything else is returned
+ * operation become {@link KeeperKeyExpiredError} / {@link KeeperSignatureRejectedError}, and a bundler refusing a
+ * sender and nonce it already has (AA25) becomes {@link UserOperationInFlightError}. Anything else is returned
  * unchanged.
  *
  * @param error - The caught error.
@@ -241,6 +246,9 @@ export function getLeverageError(error: unknown, { keeper }: GetLeverageErrorPar
     const rpc = paymasterFailure.walk((inner) => typeof (inner as { code?: unknown }).code === "number") as BaseError | null
     return new PaymasterRefusedError({ reason: rpc?.details ?? paymasterFailure.details ?? paymasterFailure.shortMessage, cause: error })
   }
+  const textOf = (inner: unknown) => [(inner as BaseError).details, (inner as Error).message].join(" ")
+  if (error.walk((inner) => (inner as Error).name === "InvalidAccountNonceError" || alreadyInFlight.test(textOf(inner))))
+    return new UserOperationInFlightError({ cause: error })
   if (keeper) {
     if (error.walk((inner) => (inner as Error).name === "SignatureCheckFailedError")) return new KeeperSignatureRejectedError({ cause: error })
     if (error.walk((inner) => (inner as Error).name === "UserOperationExpiredError" || /AA22/.test((inner as Error).message ?? "")))
@@ -258,6 +266,7 @@ const leverageErrorNames = new Set([
   "ActionNotAllowedError", "ActionFailedError", "HealthOutOfBandError", "HealthFurtherFromTargetError", "HealthDecreasedError",
   "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
   "PaymasterRefusedError", "PaymasterValidationFailedError", "InvalidPaymasterError", "InvalidPaymasterTokenError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",
+  "BundlerUnavailableError", "UserOperationInFlightError", "UnconfirmedUserOperationError",
 ])
 
 /**

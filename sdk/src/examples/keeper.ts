@@ -1,12 +1,12 @@
 import { createSmartAccountClient } from "permissionless"
 import type { Address, Hex, LocalAccount, PublicClient } from "viem"
-import type { LeverageDeployments } from "../constants/deployments.js"
+import type { LeverageDeployments } from "@levpilot/sdk/deployments"
 
 // example:start
 import { http } from "viem"
 import { createPaymasterClient } from "viem/account-abstraction"
-import { toKeeperAccount } from "@levpilot/sdk/accounts/toKeeperAccount.js"
-import { leverageActions } from "@levpilot/sdk/decorators/leverage.js"
+import { toKeeperAccount } from "@levpilot/sdk/accounts"
+import { leverageActions } from "@levpilot/sdk/decorators"
 
 export async function rebalance({ publicClient, bundlerUrl, paymasterUrl, safe, keeper, subAccount, pool, amount, deployments }: {
   publicClient: PublicClient

@@ -1,11 +1,11 @@
 import { createSmartAccountClient } from "permissionless"
 import { type Address, type Hex, type LocalAccount, type PublicClient, http, parseEther, parseUnits } from "viem"
-import type { LeverageDeployments } from "../constants/deployments.js"
+import type { LeverageDeployments } from "@levpilot/sdk/deployments"
 
 // example:start
-import { toLeverageSafeAccount } from "@levpilot/sdk/accounts/toLeverageSafeAccount.js"
-import { defaultAutomationConfig } from "@levpilot/sdk/actions/setAutomationConfig.js"
-import { leverageActions } from "@levpilot/sdk/decorators/leverage.js"
+import { toLeverageSafeAccount } from "@levpilot/sdk/accounts"
+import { defaultAutomationConfig } from "@levpilot/sdk/actions"
+import { leverageActions } from "@levpilot/sdk/decorators"
 
 export async function quickstart({ publicClient, bundlerUrl, owner, keeper, market, pool, deployments }: {
   publicClient: PublicClient

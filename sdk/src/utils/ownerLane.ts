@@ -1,4 +1,3 @@
-import type Safe from "@safe-global/protocol-kit"
 import {
   type Address,
   BaseError,
@@ -14,10 +13,28 @@ import { getAction } from "viem/utils"
 import { AccountNotFoundError } from "../errors/deployments.js"
 import { getLeverageError } from "../errors/getLeverageError.js"
 
-/** A protocol-kit Safe instance (`Safe.init({ provider, signer, safeAddress })`). */
-export type ProtocolKit = Safe
-/** A Safe transaction built by protocol-kit. */
-export type SafeTransaction = Awaited<ReturnType<Safe["createTransaction"]>>
+/** A Safe transaction as protocol-kit builds it (`EthSafeTransaction`): the transaction data and its signatures. */
+export type SafeTransaction = {
+  data: { to: string; value: string; data: string; operation: number; nonce: number }
+  signatures: Map<string, unknown>
+}
+
+/**
+ * The methods of a protocol-kit `Safe` instance (`Safe.init({ provider, signer, safeAddress })`) the SDK calls, typed
+ * structurally so `@safe-global/protocol-kit` stays an optional peer dependency (tested with protocol-kit 8). The
+ * transactions it returns are passed back to it unchanged.
+ */
+export type ProtocolKit = {
+  getAddress(): Promise<string>
+  isModuleEnabled(module: string): Promise<boolean>
+  getFallbackHandler(): Promise<string>
+  createEnableModuleTx(module: string): Promise<SafeTransaction>
+  createEnableFallbackHandlerTx(handler: string): Promise<SafeTransaction>
+  createTransaction(props: { transactions: { to: string; value: string; data: string; operation?: number | undefined }[] }): Promise<SafeTransaction>
+  signTransaction(transaction: object): Promise<SafeTransaction>
+  getTransactionHash(transaction: object): Promise<string>
+  executeTransaction(transaction: object): Promise<{ hash: string }>
+}
 
 /**
  * How an owner action reaches the Safe: as a UserOperation through the client's smart account (permissionless

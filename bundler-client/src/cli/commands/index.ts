@@ -1,8 +1,8 @@
-import type { Command } from "../command"
-import { backtestCommand } from "./backtest"
-import { keeperCommand } from "./keeper"
-import { startCommand } from "./start"
-import { statusCommand } from "./status"
+import type { Command } from "../command.js"
+import { backtestCommand } from "./backtest.js"
+import { keeperCommand } from "./keeper.js"
+import { startCommand } from "./start.js"
+import { statusCommand } from "./status.js"
 
 /**
  * Every `levpilot` subcommand, in help order. To add one (e.g. `start`, `keeper`, `status`, `bench`),

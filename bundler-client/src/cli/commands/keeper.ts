@@ -1,9 +1,9 @@
 import { parseArgs } from "node:util"
 import { type Logger, pino } from "pino"
-import { CliUsageError } from "../command"
-import type { Command } from "../command"
-import { readKeeperConfig } from "../../keeper/config"
-import { Keeper } from "../../keeper/keeper"
+import { CliUsageError } from "../command.js"
+import type { Command } from "../command.js"
+import { readKeeperConfig } from "../../keeper/config.js"
+import { Keeper } from "../../keeper/keeper.js"
 
 const HELP = `Usage: levpilot keeper --config <file.json> [--dry-run] [--once [--timeout <seconds>]]
 

@@ -2,15 +2,12 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { pino } from "pino"
-import { CliUsageError } from "../command"
-import type { Command } from "../command"
-import { type DemoEnv, startDemoEnv } from "../../devnet/env"
-import { demoKeeperConfigJson } from "../../devnet/keeperConfig"
-import { writeHtmlReport } from "../../devnet/report"
-import { type DemoRun, runDemo } from "../../devnet/run"
-import { type DemoScenario, defaultScenario, scenarioFromCsv } from "../../devnet/scenario"
-import { formatSummary, summarizeDemo } from "../../devnet/summary"
-import { renderTable } from "../../devnet/table"
+import { CliUsageError } from "../command.js"
+import type { Command } from "../command.js"
+import type { DemoEnv } from "../../devnet/env.js"
+import type { DemoRun } from "../../devnet/run.js"
+import type { DemoScenario } from "../../devnet/scenario.js"
+import { DemoUnavailableError } from "../../keeper/errors.js"
 
 const HELP = `Usage: levpilot start [--blocks <n>] [--prices <file.csv>] [--crash <fraction>] [--fast]
                       [--block-time <s>] [--no-tty] [--report <file.html>] [--json <file.json>]
@@ -45,6 +42,19 @@ function positive(name: string, value: string | undefined, fallback: number, int
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new CliUsageError("start", `--${name} must be a positive ${integer ? "integer" : "number"}, got "${value}"`)
   return n
+}
+
+/**
+ * The demo and the devnet it runs on, loaded only when `start` runs: they need the repository's `@levpilot/devnet`
+ * workspace (anvil, Alto, the forge-built module), which the published `levpilot` package does not ship.
+ */
+async function loadDemo(): Promise<typeof import("../../devnet/demo.js")> {
+  try {
+    return await import("../../devnet/demo.js")
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND") throw new DemoUnavailableError({ cause: error as Error })
+    throw error
+  }
 }
 
 const jsonReplacer = (_: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v === Number.POSITIVE_INFINITY ? "Infinity" : v)
@@ -82,6 +92,7 @@ export const startCommand: Command = {
     const tty = values["no-tty"] !== true && process.stdout.isTTY === true
     const reportPath = resolve((values.report as string | undefined) ?? "reports/start-report.html")
     const keeperLog = resolve((values["keeper-log"] as string | undefined) ?? "reports/start-keeper.log")
+    const { startDemoEnv, demoKeeperConfigJson, writeHtmlReport, runDemo, defaultScenario, scenarioFromCsv, formatSummary, summarizeDemo, renderTable } = await loadDemo()
     const scenario: DemoScenario = values.prices ? scenarioFromCsv(values.prices as string, values.blocks ? blocks : undefined) : defaultScenario(blocks, crash)
     if (scenario.steps.length === 0) throw new CliUsageError("start", "the price scenario has no rows")
 

@@ -1,10 +1,10 @@
 import { parseArgs } from "node:util"
 import { type Address, createPublicClient, getAddress, http, maxUint256 } from "viem"
-import { getSubAccountState } from "../../../../sdk/src/actions/getSubAccountState.js"
-import { CliUsageError } from "../command"
-import type { Command } from "../command"
-import { readKeeperConfig } from "../../keeper/config"
-import { KeeperStateStore } from "../../keeper/stateFile"
+import { getSubAccountState } from "@levpilot/sdk/actions"
+import { CliUsageError } from "../command.js"
+import type { Command } from "../command.js"
+import { readKeeperConfig } from "../../keeper/config.js"
+import { KeeperStateStore } from "../../keeper/stateFile.js"
 
 const HELP = `Usage: levpilot status --config <file.json> [--safe <address>] [--json]
 

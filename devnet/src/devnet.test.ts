@@ -18,11 +18,11 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { deployArtifact, getCreate2Address, readArtifact } from "./devnet/artifact.js"
-import { devnetArtifacts, verifyingPaymasterAbi } from "./devnet/deploy.js"
-import { ArtifactError } from "./devnet/errors.js"
-import { type Devnet, startDevnet } from "./devnet/index.js"
-import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "./devnet/paymaster.js"
+import { deployArtifact, getCreate2Address, readArtifact } from "./artifact.js"
+import { devnetArtifacts, verifyingPaymasterAbi } from "./deploy.js"
+import { ArtifactError } from "./errors.js"
+import { type Devnet, startDevnet } from "./index.js"
+import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "./paymaster.js"
 
 let devnet: Devnet
 let publicClient: PublicClient

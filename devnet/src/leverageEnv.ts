@@ -15,11 +15,11 @@ import {
 } from "viem"
 import { type SmartAccount, createPaymasterClient } from "viem/account-abstraction"
 import { privateKeyToAccount } from "viem/accounts"
-import { type Devnet, startDevnet } from "../../../test/devnet/index.js"
-import { type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, morphoAbi, testTokenAbi, yieldVaultAbi } from "../../../test/devnet/leverage.js"
-import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "../../../test/devnet/paymaster.js"
-import type { LeverageDeployment, LeverageDeployments } from "../constants/deployments.js"
-import type { PolicyInput } from "../types/leverage.js"
+import { type Devnet, startDevnet } from "./index.js"
+import { type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, morphoAbi, testTokenAbi, yieldVaultAbi } from "./leverage.js"
+import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "./paymaster.js"
+import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
+import type { PolicyInput } from "@levpilot/sdk/types"
 
 /** A devnet with the leverage stack deployed, shared by one test file. */
 export type LeverageTestEnv = {

@@ -1,9 +1,9 @@
 /**
  * Manual smoke run of the devnet: start it, send one Safe UserOperation through Alto, print timings.
  *
- *   npx tsx test/devnet/smoke.ts                 # automine
- *   npx tsx test/devnet/smoke.ts --block-time 1  # interval mining, as `npm start`
- *   npx tsx test/devnet/smoke.ts --safe-mode     # Alto with ERC-7562 tracing (see README: fails on 0.0.20)
+ *   npx tsx devnet/src/smoke.ts                 # automine
+ *   npx tsx devnet/src/smoke.ts --block-time 1  # interval mining, as `npm start`
+ *   npx tsx devnet/src/smoke.ts --safe-mode     # Alto with ERC-7562 tracing (see README: fails on 0.0.20)
  */
 import { parseArgs } from "node:util"
 import { createSmartAccountClient } from "permissionless"

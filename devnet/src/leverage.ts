@@ -18,7 +18,7 @@ import {
   toHex,
 } from "viem"
 import { type DeployArtifactReturnType, deployArtifact } from "./artifact.js"
-import type { LeverageDeployment } from "../../sdk/src/constants/deployments.js"
+import type { LeverageDeployment } from "@levpilot/sdk/deployments"
 import type { DevnetAddresses } from "./deploy.js"
 import { DeploymentError } from "./errors.js"
 import { deployAdaptiveCurveIrm } from "./irm.js"

@@ -1,0 +1,63 @@
+import type { Logger } from "pino"
+import { type Address, BaseError, type Hex } from "viem"
+import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import type { SolverResult } from "../solver/types.js"
+import type { KeeperMetrics } from "./metrics.js"
+import type { PortfolioSnapshot } from "./portfolio.js"
+
+/** What the keeper did, for the live table, tests and benchmarks (the logs carry the same). */
+export type KeeperEvent =
+  | { type: "observed"; safe: Address; block: bigint; snapshot: PortfolioSnapshot; result: SolverResult | undefined }
+  | { type: "plan"; safe: Address; block: bigint; plan: ChainPlan; dryRun: boolean }
+  | { type: "sent"; safe: Address; block: bigint; userOpHash: Hex; nonce: bigint; sponsored: boolean; attempt: number; plan: ChainPlan }
+  | {
+      type: "included"
+      safe: Address
+      block: bigint
+      userOpHash: Hex
+      success: boolean
+      actualGasUsed: bigint
+      actualGasCost: bigint
+      paymaster: Address | undefined
+      latencyBlocks: number
+      latencyMs: number
+      /** Whether this keeper sent the included operation (false: an earlier instance's or unknown hash). */
+      known: boolean
+      /** Why a reverted operation reverted (the module's error, decoded), when known. */
+      revert?: string | undefined
+    }
+  | { type: "resubmit"; safe: Address; block: bigint; userOpHash: Hex | undefined; reason: string }
+  /**
+   * The bundler answered a send with "this sender and nonce is already being processed" (AA25) or the answer was
+   * unusable after the request reached it: the operation may be in flight, so the keeper keeps tracking its nonce.
+   */
+  | { type: "tracking"; safe: Address; block: bigint; nonce: bigint; reason: "already-in-flight" | "ambiguous-answer"; message: string }
+  /** The chain head moved back (reorg); the keeper continues from the new head. */
+  | { type: "reorg"; from: bigint; to: bigint }
+  | { type: "alert"; safe: Address; block: bigint; kind: AlertKind; message: string }
+
+export type AlertKind = "bundler-unavailable" | "paymaster-refused" | "send-failed" | "rpc-error"
+
+export const alertKinds: readonly AlertKind[] = ["bundler-unavailable", "paymaster-refused", "send-failed", "rpc-error"]
+
+/** The error's one-line message (viem's `shortMessage` when it has one). */
+export const shortMessage = (error: unknown) => (error instanceof BaseError ? error.shortMessage : error instanceof Error ? error.message : String(error))
+
+/** Emits {@link KeeperEvent}s to the listener and raises alerts: a metric, an error log line and an `alert` event. */
+export class KeeperEvents {
+  constructor(
+    private readonly deps: { logger: Logger; metrics: KeeperMetrics; onEvent?: ((event: KeeperEvent) => void) | undefined },
+  ) {}
+
+  emit(event: KeeperEvent): void {
+    this.deps.onEvent?.(event)
+  }
+
+  alert(safe: Address, block: bigint, kind: AlertKind, error: unknown): void {
+    const message = shortMessage(error)
+    this.deps.logger.debug({ safe, kind, details: error instanceof BaseError ? error.details : undefined, full: error instanceof Error ? error.message : String(error) }, "alert details")
+    this.deps.metrics.inc("levpilot_failures_total", "Keeper failures by kind.", { safe, kind })
+    this.deps.logger.error({ alert: true, safe, kind, block: Number(block), err: message }, `ALERT ${kind}: ${message}`)
+    this.emit({ type: "alert", safe, block, kind, message })
+  }
+}

@@ -1,0 +1,135 @@
+import type { Logger } from "pino"
+import { type Hex, type PublicClient, isAddressEqual, parseEventLogs, zeroAddress } from "viem"
+import { entryPoint07Abi } from "viem/account-abstraction"
+import { keeperNonceKey } from "@levpilot/sdk/accounts"
+import { decodeModuleError } from "@levpilot/sdk/errors"
+import type { Clock } from "./clock.js"
+import type { KeeperConfig } from "./config.js"
+import type { KeeperEvents } from "./events.js"
+import type { KeeperMetrics } from "./metrics.js"
+import type { SafeRuntime } from "./runtime.js"
+import type { KeeperStateStore, PendingOperation } from "./stateFile.js"
+
+const userOperationEvent = entryPoint07Abi.find((x) => x.type === "event" && x.name === "UserOperationEvent")
+if (!userOperationEvent || userOperationEvent.type !== "event") throw new TypeError("EntryPoint ABI without UserOperationEvent")
+
+/** What the chain says about the operation in flight. */
+export type InclusionVerdict = "included" | "waiting" | "resubmit"
+
+/**
+ * Follows the operation in flight of each Safe on chain: its `UserOperationEvent` (matched by sender and nonce, so a
+ * replacement or an operation sent before a restart counts), the EntryPoint nonce, and when it is due for resubmission.
+ */
+export class InclusionTracker {
+  constructor(
+    private readonly deps: {
+      config: Pick<KeeperConfig, "deployment" | "resubmitAfterBlocks">
+      publicClient: PublicClient
+      store: KeeperStateStore
+      metrics: KeeperMetrics
+      logger: Logger
+      events: KeeperEvents
+      clock: Clock
+    },
+  ) {}
+
+  /**
+   * Checks the chain for the in-flight operation: included (by nonce, whichever hash), still waiting, or due for
+   * resubmission (`resubmitAfterBlocks` without inclusion). Clears the state file's entry once included.
+   *
+   * @returns The verdict.
+   */
+  async track(rt: SafeRuntime, pending: PendingOperation, block: bigint): Promise<InclusionVerdict> {
+    const { config, publicClient: client, store, metrics, logger, events, clock } = this.deps
+    const safe = rt.config.address
+    const nonce = BigInt(pending.nonce)
+    if (BigInt(pending.sentBlock) > block) {
+      // The block it was sent at is no longer on the chain (reorg): count the waiting time from the new head.
+      pending = { ...pending, sentBlock: block.toString() }
+      store.setPending(safe, pending)
+    }
+    const fromBlock = BigInt(pending.sentBlock)
+    const logs = await client.getLogs({
+      address: config.deployment.entryPoint,
+      event: userOperationEvent as Extract<(typeof entryPoint07Abi)[number], { name: "UserOperationEvent" }>,
+      args: { sender: safe },
+      fromBlock,
+      toBlock: "latest",
+    })
+    const log = logs.find((l) => l.args.nonce === nonce)
+    if (!log) {
+      const chainNonce = await client.readContract({ address: config.deployment.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, keeperNonceKey] })
+      if (chainNonce > nonce) {
+        logger.warn({ safe, nonce: pending.nonce }, "nonce consumed without a matching event in range; clearing")
+        store.setPending(safe, undefined)
+        return "included"
+      }
+      const waitFrom = pending.waitFromBlock !== undefined && BigInt(pending.waitFromBlock) <= block ? BigInt(pending.waitFromBlock) : fromBlock
+      if (block - waitFrom >= BigInt(config.resubmitAfterBlocks)) {
+        const reason = `not included after ${block - waitFrom} blocks`
+        metrics.inc("levpilot_resubmissions_total", "Operations resubmitted (dropped or underpriced).", { safe })
+        logger.warn({ safe, userOpHash: pending.userOpHash, nonce: pending.nonce, attempts: pending.attempts }, `operation ${reason}; resubmitting with the same nonce`)
+        events.emit({ type: "resubmit", safe, block, userOpHash: pending.userOpHash, reason })
+        return "resubmit"
+      }
+      return "waiting"
+    }
+    const args = log.args
+    const included = log.blockNumber ?? block
+    const triggerBlock = rt.triggerBlock ?? BigInt(pending.triggerBlock)
+    const latencyBlocks = Number(included - triggerBlock)
+    const latencyMs = clock.now() - (rt.triggerBlock !== undefined ? rt.triggerAt : pending.triggerAt)
+    const success = args.success === true
+    const paymaster = args.paymaster && !isAddressEqual(args.paymaster, zeroAddress) ? args.paymaster : undefined
+    const known = pending.userOpHash !== undefined && args.userOpHash === pending.userOpHash
+    metrics.inc("levpilot_rebalances_total", "Keeper operations included, by outcome.", { safe, result: success ? "success" : "reverted" })
+    if (success) {
+      metrics.observe("levpilot_reaction_latency_blocks", "Blocks from the first out-of-band observation to inclusion.", latencyBlocks)
+      metrics.observe("levpilot_reaction_latency_ms", "Milliseconds from the first out-of-band observation to inclusion seen.", latencyMs)
+    }
+    const revert = success ? undefined : await this.revertReason(log.transactionHash, args.userOpHash as Hex)
+    logger[success ? "info" : "warn"](
+      { safe, userOpHash: args.userOpHash, block: Number(included), success, gasUsed: String(args.actualGasUsed), paymaster, latencyBlocks, latencyMs, known, ...(revert ? { revert } : {}) },
+      success ? "rebalance included" : `rebalance included but reverted${revert ? `: ${revert.error}` : ""}`,
+    )
+    store.setPending(safe, undefined)
+    rt.triggerBlock = undefined
+    rt.failures = 0
+    events.emit({
+      type: "included",
+      safe,
+      block: included,
+      userOpHash: args.userOpHash as Hex,
+      success,
+      actualGasUsed: args.actualGasUsed ?? 0n,
+      actualGasCost: args.actualGasCost ?? 0n,
+      paymaster,
+      latencyBlocks,
+      latencyMs,
+      known,
+      ...(revert ? { revert: revert.error } : {}),
+    })
+    return "included"
+  }
+
+  /**
+   * Why an included operation reverted: the EntryPoint's `UserOperationRevertReason` in the same transaction, decoded
+   * into the module's error when it is one. No event (and no data) usually means the call ran out of gas.
+   */
+  private async revertReason(transactionHash: Hex | null, userOpHash: Hex): Promise<{ error: string; data: Hex } | undefined> {
+    if (!transactionHash) return undefined
+    try {
+      const receipt = await this.deps.publicClient.getTransactionReceipt({ hash: transactionHash })
+      const [event] = parseEventLogs({ abi: entryPoint07Abi, eventName: "UserOperationRevertReason", logs: receipt.logs }).filter(
+        (l) => l.args.userOpHash === userOpHash,
+      )
+      const data = (event?.args.revertReason ?? "0x") as Hex
+      if (data === "0x") return { error: "no revert data (out of gas?)", data }
+      const decoded = decodeModuleError(data)
+      const text = decoded ? `${decoded.errorName}(${decoded.args.map((x) => String(x)).join(", ")})` : `unknown error ${data.slice(0, 10)}`
+      return { error: text, data }
+    } catch {
+      return undefined
+    }
+  }
+}

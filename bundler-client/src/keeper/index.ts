@@ -1,0 +1,59 @@
+/** Public entry `levpilot/keeper`; see the package README. */
+export {
+  type KeeperOptions,
+  Keeper,
+} from "./keeper.js"
+export {
+  type KeeperRiskSettings,
+  type KeeperSafeConfig,
+  type KeeperConfig,
+  parseKeeperConfig,
+  readKeeperConfig,
+} from "./config.js"
+export {
+  type KeeperConfigErrorType,
+  KeeperConfigError,
+  type SelfPayNotAllowedErrorType,
+  SelfPayNotAllowedError,
+  type DemoUnavailableErrorType,
+  DemoUnavailableError,
+} from "./errors.js"
+export {
+  KeeperMetrics,
+  serveMetrics,
+} from "./metrics.js"
+export {
+  type PortfolioSnapshot,
+  readPortfolio,
+  toChainPlan,
+} from "./portfolio.js"
+export {
+  type PendingOperation,
+  type KeeperState,
+  KeeperStateStore,
+} from "./stateFile.js"
+export {
+  type VolatilitySettings,
+  defaultVolatilitySettings,
+  type VolatilityEstimate,
+  LiveVolatility,
+  applySigma,
+} from "./volatility.js"
+export {
+  type UserOperationFees,
+  type KeeperClients,
+  connectKeeperClients,
+} from "./clients.js"
+export {
+  type Clock,
+  systemClock,
+} from "./clock.js"
+export {
+  type KeeperEvent,
+  type AlertKind,
+  alertKinds,
+  shortMessage,
+  KeeperEvents,
+} from "./events.js"
+export { INCLUSION_MARGIN, withInclusionMargin } from "./inclusionMargin.js"
+export { describePlan, keeperCosts } from "./safeStep.js"

@@ -1,0 +1,36 @@
+import type { ToKeeperAccountReturnType } from "@levpilot/sdk/accounts"
+import type { KeeperSafeConfig } from "./config.js"
+import type { LiveVolatility, VolatilityEstimate } from "./volatility.js"
+
+/** The keeper's in-memory state of one Safe (what is not on chain and not in the state file). */
+export type SafeRuntime = {
+  config: KeeperSafeConfig
+  account: ToKeeperAccountReturnType | undefined
+  busy: boolean
+  failures: number
+  backoffUntil: number
+  triggerBlock: bigint | undefined
+  triggerAt: number
+  /** Live volatility per sub-account id (lower case). */
+  volatility: Map<string, LiveVolatility>
+  /** Last estimate logged per sub-account, to log only meaningful changes. */
+  loggedSigma: Map<string, VolatilityEstimate>
+  lastSeen?: { block: bigint; timestamp: number } | undefined
+  blockSeconds?: number | undefined
+}
+
+export function newSafeRuntime(config: KeeperSafeConfig): SafeRuntime {
+  return { config, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), loggedSigma: new Map() }
+}
+
+/**
+ * Exponential backoff after a failure: `min(retry.maxMs, retry.baseMs x 2^(failures-1))`.
+ *
+ * @returns The delay in milliseconds (the Safe is skipped until `now + delay`).
+ */
+export function backoff(rt: SafeRuntime, retry: { baseMs: number; maxMs: number }, now: number): number {
+  rt.failures += 1
+  const delay = Math.min(retry.maxMs, retry.baseMs * 2 ** (rt.failures - 1))
+  rt.backoffUntil = now + delay
+  return delay
+}

@@ -1,0 +1,188 @@
+import type { Logger } from "pino"
+import { type Address, BaseError, type LocalAccount, isAddressEqual, zeroAddress } from "viem"
+import type { BundlerClient } from "viem/account-abstraction"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
+import { type ToKeeperAccountReturnType, keeperNonceKey, toKeeperAccount } from "@levpilot/sdk/accounts"
+import { sendRebalance } from "@levpilot/sdk/actions"
+import {
+  BundlerUnavailableError,
+  PaymasterRefusedError,
+  UnconfirmedUserOperationError,
+  UserOperationInFlightError,
+  getTransportFailure,
+} from "@levpilot/sdk/errors"
+import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import type { Plan } from "../solver/types.js"
+import type { Clock } from "./clock.js"
+import type { KeeperClients } from "./clients.js"
+import type { KeeperConfig } from "./config.js"
+import { SelfPayNotAllowedError } from "./errors.js"
+import { type KeeperEvents, shortMessage } from "./events.js"
+import type { KeeperMetrics } from "./metrics.js"
+import { type SafeRuntime, backoff } from "./runtime.js"
+import type { KeeperStateStore, PendingOperation } from "./stateFile.js"
+
+const has = (error: unknown, type: abstract new (...args: never[]) => Error) => error instanceof type || (error instanceof BaseError && error.walk((e) => e instanceof type) !== null)
+
+/**
+ * Sends a plan as a keeper UserOperation through the SDK's `sendRebalance` (validation, the keeper nonce key, gas
+ * estimation with the Safe's caps lifted and call gas headroom, named errors), sponsored by the ERC-7677 paymaster, or
+ * paid by the Safe when the paymaster refuses and self-pay is allowed (by the configuration and on chain).
+ *
+ * The operation in flight is persisted before each send (intent: nonce and fees) and after it (hash). A replacement
+ * reuses the pending nonce with fees bumped by `feeBumpPercent`. The SDK's errors decide what happens next:
+ * `UserOperationInFlightError` (AA25) keeps tracking the nonce, `UnconfirmedUserOperationError` (the answer to the send
+ * was unusable) keeps the intent for the chain to decide, `BundlerUnavailableError` and `SelfPayNotAllowedError` back
+ * off, anything else is thrown to the caller.
+ */
+export class RebalanceSender {
+  constructor(
+    private readonly deps: {
+      config: KeeperConfig
+      clients: KeeperClients
+      keeper: LocalAccount
+      store: KeeperStateStore
+      metrics: KeeperMetrics
+      logger: Logger
+      events: KeeperEvents
+      clock: Clock
+    },
+  ) {}
+
+  /** Sends `plan` for the Safe of `rt` (a replacement of `replace` when given). Never throws for the failures above. */
+  async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined, solverPlan?: Plan): Promise<void> {
+    const { config, clients, store, metrics, logger, events, clock } = this.deps
+    const safe = rt.config.address
+    const account = await this.keeperAccount(rt)
+    const nonce = replace ? BigInt(replace.nonce) : await account.getNonce()
+    let fees = await clients.estimateFees()
+    if (replace) {
+      const bump = (old: string, now: bigint) => {
+        const bumped = (BigInt(old) * BigInt(100 + config.feeBumpPercent)) / 100n
+        return bumped > now ? bumped : now
+      }
+      fees = { maxFeePerGas: bump(replace.maxFeePerGas, fees.maxFeePerGas), maxPriorityFeePerGas: bump(replace.maxPriorityFeePerGas, fees.maxPriorityFeePerGas) }
+    }
+    const attempt = (replace?.attempts ?? 0) + 1
+    const intent: PendingOperation = {
+      userOpHash: undefined,
+      nonce: nonce.toString(),
+      sentBlock: block.toString(),
+      sentAt: clock.now(),
+      maxFeePerGas: fees.maxFeePerGas.toString(),
+      maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
+      sponsored: false,
+      attempts: attempt,
+      triggerBlock: (rt.triggerBlock ?? block).toString(),
+      triggerAt: rt.triggerBlock !== undefined ? rt.triggerAt : clock.now(),
+    }
+    const submit = async (bundler: BundlerClient, sponsored: boolean, validate = true) => {
+      store.setPending(safe, { ...intent, sponsored })
+      return await sendRebalance(bundler, {
+        account,
+        plan,
+        deployments: clients.deployments,
+        validate,
+        nonce,
+        ...fees,
+        ...(sponsored ? {} : await this.selfPayGasLimits(safe)),
+      })
+    }
+    let userOpHash: `0x${string}`
+    let sponsored = clients.sponsoredBundler !== undefined
+    try {
+      try {
+        if (!clients.sponsoredBundler) {
+          const blocked = await this.selfPayBlocked(safe)
+          if (blocked) throw new SelfPayNotAllowedError({ safe, reason: `no paymasterUrl is configured and ${blocked}` })
+          userOpHash = await submit(clients.bundler, false)
+        } else userOpHash = await submit(clients.sponsoredBundler, true)
+      } catch (error) {
+        if (!sponsored || !has(error, PaymasterRefusedError)) throw error
+        events.alert(safe, block, "paymaster-refused", error)
+        const blocked = await this.selfPayBlocked(safe)
+        if (blocked) throw new SelfPayNotAllowedError({ safe, reason: blocked, cause: error as Error })
+        logger.warn({ safe }, "paymaster refused; the Safe pays its own gas (allowed by policy)")
+        sponsored = false
+        // The plan was validated for the refused attempt, against this block.
+        userOpHash = await submit(clients.bundler, false, false)
+      }
+    } catch (error) {
+      if (has(error, UserOperationInFlightError)) {
+        // AA25 "same sender and nonce already being processed" (or already in the mempool): an operation at this nonce
+        // is in flight, e.g. the one a resend was meant to replace. Not a failure: keep tracking the nonce (its log
+        // search from the original block), and wait `resubmitAfterBlocks` from now before trying again.
+        const kept: PendingOperation = replace ? { ...replace, attempts: attempt, waitFromBlock: block.toString() } : { ...intent, sponsored, waitFromBlock: block.toString() }
+        store.setPending(safe, kept)
+        metrics.inc("levpilot_already_in_flight_total", "Sends the bundler answered with an operation already in flight at that nonce (tracked, not failed).", { safe })
+        logger.info({ safe, nonce: nonce.toString(), attempt, userOpHash: kept.userOpHash, err: shortMessage(error) }, "the bundler already has an operation at this nonce; tracking it")
+        events.emit({ type: "tracking", safe, block, nonce, reason: "already-in-flight", message: shortMessage(error) })
+        return
+      }
+      if (error instanceof UnconfirmedUserOperationError) {
+        // The request reached the bundler but the answer is unusable (not JSON, cut off, wrong shape, timeout): the
+        // operation may be in its mempool. Keep the intent (no hash) and let the chain decide: the tracker finds it by
+        // nonce, or resubmits the same nonce after `resubmitAfterBlocks`.
+        store.setPending(safe, { ...intent, sponsored })
+        events.alert(safe, block, "send-failed", error)
+        logger.warn({ safe, nonce: nonce.toString(), attempt }, "unusable answer to eth_sendUserOperation; keeping the intent and tracking the nonce on chain")
+        events.emit({ type: "tracking", safe, block, nonce, reason: "ambiguous-answer", message: shortMessage(error) })
+        return
+      }
+      const unreachable = error instanceof BundlerUnavailableError || getTransportFailure(error) !== undefined
+      store.setPending(safe, replace && !unreachable ? undefined : replace)
+      if (error instanceof SelfPayNotAllowedError) {
+        events.alert(safe, block, "paymaster-refused", error)
+        logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "operation not sent")
+        return
+      }
+      if (error instanceof BundlerUnavailableError) {
+        events.alert(safe, block, "bundler-unavailable", error)
+        logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "bundler unavailable; retrying with backoff")
+        return
+      }
+      throw error
+    }
+    store.setPending(safe, { ...intent, userOpHash, sponsored })
+    rt.failures = 0
+    metrics.inc("levpilot_userops_sent_total", "Keeper UserOperations accepted by the bundler.", { safe, paid_by: sponsored ? "paymaster" : "safe" })
+    const sigma = solverPlan ? Object.fromEntries([...rt.volatility].filter(([id]) => solverPlan.subAccounts.includes(id)).map(([id, v]) => [id, Number(v.estimate().sigma.toPrecision(4))])) : undefined
+    logger.info({ safe, userOpHash, nonce: nonce.toString(), sponsored, attempt, block: Number(block), actions: plan.actions.length, sigma }, "rebalance sent")
+    events.emit({ type: "sent", safe, block, userOpHash, nonce, sponsored, attempt, plan })
+  }
+
+  private async keeperAccount(rt: SafeRuntime): Promise<ToKeeperAccountReturnType> {
+    const { clients, keeper } = this.deps
+    rt.account ??= await toKeeperAccount({ client: clients.publicClient, safe: rt.config.address, keeper, deployments: clients.deployments, nonceKey: keeperNonceKey })
+    return rt.account
+  }
+
+  /** Why the Safe may not pay its own gas, or `undefined` when it may. */
+  private async selfPayBlocked(safe: Address): Promise<string | undefined> {
+    const { config, clients } = this.deps
+    if (!config.allowSelfPay) return "allowSelfPay is false in the keeper configuration"
+    const module = config.deployment.leverageModule
+    const automation = await clients.publicClient.readContract({ address: module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] })
+    if (!isAddressEqual(automation.requiredPaymaster, zeroAddress)) return `the Safe requires paymaster ${automation.requiredPaymaster} on chain`
+    const budget = await clients.publicClient.readContract({ address: module, abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [safe] })
+    if (budget.maxWeiPerEpoch === 0n) return "the Safe has no self-pay budget on chain (setSelfPayBudget)"
+    return undefined
+  }
+
+  /**
+   * Gas limits of a self-paid operation, from the Safe's own caps. Alto 0.0.20 replaces the caller's state override
+   * with its own sender-balance override when there is no paymaster, so the module's caps cannot be lifted for
+   * estimation and a self-paid operation is sent with fixed limits (unused gas is refunded, minus the EntryPoint's
+   * 10% penalty on unused execution gas).
+   */
+  private async selfPayGasLimits(safe: Address) {
+    const { config, clients } = this.deps
+    const c = await clients.publicClient.readContract({ address: config.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] })
+    const min = (a: bigint, b: number) => (a < BigInt(b) ? a : BigInt(b))
+    return {
+      verificationGasLimit: min(400_000n, c.maxVerificationGasLimit),
+      callGasLimit: min(2_500_000n, c.maxCallGasLimit),
+      preVerificationGas: min(150_000n, c.maxPreVerificationGas),
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import type { Logger } from "pino"
+import type { KeeperMetrics } from "./metrics.js"
+import { withInclusionMargin } from "./inclusionMargin.js"
+import type { PortfolioSnapshot } from "./portfolio.js"
+import type { SafeRuntime } from "./runtime.js"
+import { LiveVolatility, type VolatilityEstimate, applySigma } from "./volatility.js"
+
+/**
+ * Feeds every sub-account's oracle price into its live volatility estimate and gives the solver the estimate instead of
+ * the configured sigma (which is the prior, and the floor until `risk.volatility.minSamples` updates were seen); in
+ * autopilot mode the band is then narrowed by the inclusion margin ({@link withInclusionMargin}).
+ */
+export class VolatilityFeed {
+  constructor(private readonly deps: { logger: Logger; metrics: KeeperMetrics }) {}
+
+  /**
+   * @returns The snapshot with `input.subAccounts[].risk.sigma` replaced (and the band narrowed in autopilot mode).
+   */
+  apply(rt: SafeRuntime, snapshot: PortfolioSnapshot): PortfolioSnapshot {
+    const { logger, metrics } = this.deps
+    const safe = rt.config.address
+    const { sigma: prior, volatility: settings } = rt.config.risk
+    const estimates = new Map<string, VolatilityEstimate>()
+    for (const sub of snapshot.input.subAccounts) {
+      const id = sub.state.id
+      let estimator = rt.volatility.get(id)
+      if (!estimator) {
+        estimator = new LiveVolatility(prior, settings)
+        rt.volatility.set(id, estimator)
+      }
+      const sampled = estimator.observe(snapshot.timestamp, sub.state.price)
+      const estimate = estimator.estimate()
+      estimates.set(id, estimate)
+      const labels = { safe, sub_account: id }
+      metrics.set("levpilot_sigma", "Annualised volatility the solver uses per sub-account (live EWMA estimate, prior or floor).", labels, estimate.sigma)
+      metrics.set("levpilot_sigma_ewma", "Raw EWMA volatility estimate per sub-account (annualised).", labels, estimate.ewma)
+      metrics.set("levpilot_sigma_samples", "Oracle updates observed per sub-account.", labels, estimate.samples)
+      if (!sampled) continue
+      const last = rt.loggedSigma.get(id)
+      const moved = !last || last.source !== estimate.source || Math.abs(estimate.sigma / last.sigma - 1) > 0.25
+      logger[moved ? "info" : "debug"](
+        { safe, subAccount: id, sigma: Number(estimate.sigma.toPrecision(4)), ewma: Number(estimate.ewma.toPrecision(4)), samples: estimate.samples, source: estimate.source, prior, price: sub.state.price },
+        "volatility estimate",
+      )
+      if (moved) rt.loggedSigma.set(id, estimate)
+    }
+    const input = applySigma(snapshot.input, (id) => estimates.get(id)?.sigma)
+    // Seconds per block, from consecutive observations (12 s until known).
+    if (rt.lastSeen && snapshot.blockNumber > rt.lastSeen.block && snapshot.timestamp > rt.lastSeen.timestamp)
+      rt.blockSeconds = (snapshot.timestamp - rt.lastSeen.timestamp) / Number(snapshot.blockNumber - rt.lastSeen.block)
+    rt.lastSeen = { block: snapshot.blockNumber, timestamp: snapshot.timestamp }
+    return { ...snapshot, input: input.mode === "threshold" ? input : withInclusionMargin(input, rt.blockSeconds ?? 12) }
+  }
+}

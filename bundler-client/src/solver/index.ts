@@ -1,0 +1,45 @@
+/** Public entry `levpilot/solver`; see the package README. */
+export {
+  validatePolicy,
+  solve,
+  solveByLoanAsset,
+} from "./solver.js"
+export {
+  type PolicyRule,
+  type PolicyViolation,
+  type CheckPlanParameters,
+  type CheckPlanReturnType,
+  FLOAT_TOLERANCE,
+  checkPlanAgainstPolicy,
+} from "./policyRules.js"
+export {
+  healthOf,
+  leverageOf,
+  effectiveEpoch,
+  recordRebalance,
+  toBaseUnits,
+  cloneState,
+  applyPlan,
+  touchedAssetPrice,
+  netValue,
+} from "./state.js"
+export {
+  type ActionKind,
+  type SubAccountState,
+  type YieldPool,
+  type PortfolioState,
+  type Policy,
+  type EpochState,
+  type PlanAction,
+  type Plan,
+  type CostModel,
+  DEFAULT_GAS_PER_ACTION,
+  type SubAccountInput,
+  type SolverInput,
+  type SubAccountOutcome,
+  type SolverResult,
+} from "./types.js"
+export {
+  PlanExecutionError,
+  SolverInputError,
+} from "./errors.js"

@@ -1,0 +1,306 @@
+import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage.js"
+import { autopilotRiskHealth, defaultTailDrop, tailFloorHealth } from "../risk/tail.js"
+import { SolverInputError } from "./errors.js"
+import { effectiveEpoch, healthOf, netValue } from "./state.js"
+import type { ActionKind, EpochState, PortfolioState, SolverInput, YieldPool } from "./types.js"
+
+/** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
+export const HEALTH_MARGIN = 1e-6
+const CAP_SLACK = 1 - 1e-9
+
+/**
+ * A deleverage aims at the health whose liquidation probability is this fraction of the tolerance
+ * (boosts aim at the tolerance itself): the gap is a hysteresis band that stops the solver from
+ * paying gas every block to nudge a position back over the same edge.
+ */
+export const DEFAULT_DELEVERAGE_TOLERANCE_FACTOR = 0.5
+
+/** One action the plan under construction takes, on sub-account index `sub`, in human units. */
+export type Move = { kind: ActionKind; sub: number; pool: string | undefined; asset: string; decimals: number; amount: number }
+
+/** What the solver decided about one sub-account before building anything: trigger, blocks, caps and the health to aim for. */
+export type Account = {
+  index: number
+  epoch: EpochState
+  h0: number
+  low: boolean
+  high: boolean
+  blocked: string | undefined
+  capTotal: number
+  riskHealth: number
+  tailFloor: number
+  lo: number
+  hi: number
+  desired: number
+  horizonYears: number
+}
+
+/** Sub-accounts (by index) the policy check made the solver leave out, as targets or as sources, with the reason. */
+export type Exclusions = { targets: Map<number, string>; sources: Map<number, string> }
+
+type Role = "target" | "source" | "none"
+
+/** A copy of the working state, to undo a target's moves when its plan turns out invalid or not worth its cost. */
+export type Checkpoint = {
+  c: Float64Array
+  d: Float64Array
+  m: Float64Array
+  roles: Role[]
+  pools: YieldPool[]
+  idle: Record<string, number>
+  moves: number
+  loss: number
+  touched: Set<string>
+}
+
+/**
+ * Step 1, per sub-account: is it below or above its band, is it blocked (cooldown, epoch caps), how much may move, and
+ * which health to aim for: the risk health (or the target in threshold mode) clipped into the band intersected with
+ * rule 3, shrunk by {@link HEALTH_MARGIN}, then paced towards the top of that interval as the epoch's rebalances run out.
+ *
+ * @returns The sub-account's {@link Account}.
+ */
+export function assessSubAccount(input: SolverInput, index: number): Account {
+  const s = input.subAccounts[index] as SolverInput["subAccounts"][number]
+  const mode = input.mode ?? "autopilot"
+  const hysteresis = input.deleverageToleranceFactor ?? DEFAULT_DELEVERAGE_TOLERANCE_FACTOR
+  const { costs, now } = input
+  const p = s.policy
+  const epoch = effectiveEpoch(s.epoch, p.epochLength, now)
+  const h0 = healthOf(s.state)
+  const low = h0 < p.minHealth
+  const high = p.boostAllowed && h0 > p.maxHealth
+  let blocked: string | undefined
+  if (s.epoch.lastRebalance !== undefined && now < s.epoch.lastRebalance + p.cooldown) blocked = `cooling down (${now - s.epoch.lastRebalance} s of ${p.cooldown} s)`
+  else if (epoch.rebalancesInEpoch + 1 > p.maxRebalancesPerEpoch) blocked = `epoch rebalance cap ${p.maxRebalancesPerEpoch} reached`
+  else if (epoch.gasInEpoch + costs.baseGas > p.maxGasPerEpoch) blocked = "epoch gas cap reached"
+  const capTotal = Math.max(0, Math.min(p.maxAmountPerRebalance, p.maxAmountPerEpoch - epoch.amountInEpoch)) * CAP_SLACK
+  if (!blocked && capTotal <= 0) blocked = "epoch amount cap reached"
+  const horizonYears = p.horizon / SECONDS_PER_YEAR
+  const drop = p.tailDrop ?? defaultTailDrop(p.targetHealth)
+  const tailFloor = mode === "threshold" ? 0 : tailFloorHealth(s.risk, drop)
+  const riskHealth = mode === "threshold" ? p.targetHealth : autopilotRiskHealth(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears, drop)
+  const distance = Math.abs(h0 - p.targetHealth)
+  let lo = Math.max(p.minHealth, p.targetHealth - distance) + HEALTH_MARGIN
+  let hi = Math.min(p.maxHealth, p.targetHealth + distance) - HEALTH_MARGIN
+  if (!p.boostAllowed) lo = Math.max(lo, h0)
+  if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
+  const clipped = Math.min(Math.max(riskHealth, lo), hi)
+  const budgetUsed = mode === "autopilot" && low ? Math.min(1, (epoch.rebalancesInEpoch + 1) / p.maxRebalancesPerEpoch) : 0
+  const desired = clipped + budgetUsed * Math.max(0, hi - clipped)
+  return { index, epoch, h0, low, high, blocked, capTotal, riskHealth, tailFloor, lo, hi, desired, horizonYears }
+}
+
+/**
+ * The portfolio as the plan under construction leaves it: collateral and debt per sub-account, value moved against each
+ * cap, pools, idle balances, slippage paid, the moves so far and each sub-account's role. Every move goes through
+ * {@link WorkingPortfolio.push}, which applies it as the module would; a target's moves can be undone with a checkpoint.
+ */
+export class WorkingPortfolio {
+  readonly subs: SolverInput["subAccounts"]
+  readonly n: number
+  readonly collateral: Float64Array
+  readonly debt: Float64Array
+  readonly moved: Float64Array
+  readonly roles: Role[]
+  readonly reasons: string[]
+  readonly pools: YieldPool[]
+  readonly idle: Record<string, number>
+  readonly moves: Move[] = []
+  readonly touchedPools = new Set<string>()
+  readonly accounts: Account[]
+  slippageLoss = 0
+
+  constructor(
+    readonly input: SolverInput,
+    readonly loanAsset: string,
+    readonly exclusions: Exclusions,
+  ) {
+    this.subs = input.subAccounts
+    this.n = this.subs.length
+    this.collateral = new Float64Array(this.subs.map((s) => s.state.collateral))
+    this.debt = new Float64Array(this.subs.map((s) => s.state.debt))
+    this.moved = new Float64Array(this.n)
+    this.roles = new Array(this.n).fill("none")
+    this.reasons = new Array(this.n).fill("")
+    this.pools = input.pools.map((p) => ({ ...p }))
+    this.idle = { ...input.idle }
+    this.accounts = this.subs.map((_, i) => assessSubAccount(input, i))
+  }
+
+  get mode(): NonNullable<SolverInput["mode"]> {
+    return this.input.mode ?? "autopilot"
+  }
+
+  sub(i: number): SolverInput["subAccounts"][number] {
+    return this.subs[i] as SolverInput["subAccounts"][number]
+  }
+
+  account(i: number): Account {
+    return this.accounts[i] as Account
+  }
+
+  /** Health of sub-account `i` in the working state. */
+  health(i: number): number {
+    const s = this.sub(i).state
+    const d = this.debt[i] as number
+    return d > 0 ? ((this.collateral[i] as number) * s.price * s.lltv) / d : Number.POSITIVE_INFINITY
+  }
+
+  /** Value sub-account `i` may still move in this plan (per-rebalance and epoch caps). */
+  capLeft(i: number): number {
+    return this.account(i).capTotal - (this.moved[i] as number)
+  }
+
+  slipOf(pool: YieldPool): number {
+    return (pool.slippageBps ?? 0) / 10_000
+  }
+
+  /** Sub-accounts in the order the plan touches them (moves first, then roles, then `extra`): the module's valuation order. */
+  touchedOrder(extra: readonly number[]): number[] {
+    const order: number[] = []
+    for (const m of this.moves) if (!order.includes(m.sub)) order.push(m.sub)
+    for (let i = 0; i < this.n; i++) if (this.roles[i] !== "none" && !order.includes(i)) order.push(i)
+    for (const i of extra) if (!order.includes(i)) order.push(i)
+    return order
+  }
+
+  /** The loan-asset price of `asset` as the module values it: the oracle of the first touched sub-account using it. */
+  valuationPrice(asset: string, sub: number): number {
+    if (asset === this.loanAsset) return 1
+    for (const k of this.touchedOrder([sub])) {
+      const st = this.sub(k).state
+      if (st.collateralAsset === asset) return st.price
+    }
+    return this.priceOfAsset(asset)
+  }
+
+  priceOfAsset(asset: string): number {
+    if (asset === this.loanAsset) return 1
+    for (const s of this.subs) if (s.state.collateralAsset === asset) return s.state.price
+    throw new SolverInputError(`no price for asset ${asset}`)
+  }
+
+  /** Net value the plan may still lose (rule 5, with 0.1 % of the budget kept back) if it also touched `extraSubs` and `extraPool`. */
+  lossBudget(extraSubs: readonly number[], extraPool: string | undefined): number {
+    const { input, loanAsset } = this
+    const ids: string[] = []
+    let bps = Number.POSITIVE_INFINITY
+    for (const i of this.touchedOrder(extraSubs)) {
+      const s = this.sub(i)
+      ids.push(s.state.id)
+      bps = Math.min(bps, s.policy.maxLossBps)
+    }
+    const poolSet = new Set(this.touchedPools)
+    if (extraPool !== undefined) poolSet.add(extraPool)
+    const pre: PortfolioState = { subAccounts: this.subs.map((s) => s.state), pools: input.pools, idle: input.idle }
+    const work: PortfolioState = {
+      subAccounts: this.subs.map((s, k) => ({ ...s.state, collateral: this.collateral[k] as number, debt: this.debt[k] as number })),
+      pools: this.pools,
+      idle: this.idle,
+    }
+    const before = netValue(pre, loanAsset, ids, [...poolSet])
+    const loss = before - netValue(work, loanAsset, ids, [...poolSet])
+    return ((before * bps) / 10_000) * 0.999 - loss
+  }
+
+  /** Appends a move and applies it to the working state (balances, caps, pools with their slippage). */
+  push(kind: ActionKind, sub: number, amount: number, pool?: YieldPool): void {
+    const { idle, debt, collateral, moved } = this
+    const s = this.sub(sub).state
+    const onCollateral = kind === "SupplyCollateral" || kind === "WithdrawCollateral"
+    const asset = pool !== undefined ? pool.asset : onCollateral ? s.collateralAsset : s.loanAsset
+    const decimals = pool !== undefined ? pool.decimals : onCollateral ? s.collateralDecimals : s.loanDecimals
+    this.moves.push({ kind, sub, pool: pool?.address, asset, decimals, amount })
+    const assetValue = onCollateral ? s.price : this.valuationPrice(asset, sub)
+    moved[sub] = (moved[sub] as number) + amount * assetValue
+    switch (kind) {
+      case "Repay":
+        debt[sub] = Math.max(0, (debt[sub] as number) - amount)
+        idle[asset] = (idle[asset] ?? 0) - amount
+        break
+      case "Borrow":
+        debt[sub] = (debt[sub] as number) + amount
+        idle[asset] = (idle[asset] ?? 0) + amount
+        break
+      case "SupplyCollateral":
+        collateral[sub] = (collateral[sub] as number) + amount
+        idle[asset] = (idle[asset] ?? 0) - amount
+        break
+      case "WithdrawCollateral":
+        collateral[sub] = (collateral[sub] as number) - amount
+        idle[asset] = (idle[asset] ?? 0) + amount
+        break
+      case "WithdrawFromPool":
+      case "DepositToPool": {
+        const p = pool as YieldPool
+        const slip = this.slipOf(p)
+        this.touchedPools.add(p.address)
+        this.slippageLoss += amount * slip * assetValue
+        if (kind === "WithdrawFromPool") {
+          p.balance -= amount * (1 + slip)
+          p.withdrawable -= amount * (1 + slip)
+          idle[asset] = (idle[asset] ?? 0) + amount
+        } else {
+          p.balance += amount * (1 - slip)
+          p.withdrawable += amount * (1 - slip)
+          idle[asset] = (idle[asset] ?? 0) - amount
+        }
+        break
+      }
+    }
+  }
+
+  checkpoint(): Checkpoint {
+    return {
+      c: this.collateral.slice(),
+      d: this.debt.slice(),
+      m: this.moved.slice(),
+      roles: this.roles.slice(),
+      pools: this.pools.map((p) => ({ ...p })),
+      idle: { ...this.idle },
+      moves: this.moves.length,
+      loss: this.slippageLoss,
+      touched: new Set(this.touchedPools),
+    }
+  }
+
+  restore(s: Checkpoint): void {
+    this.collateral.set(s.c)
+    this.debt.set(s.d)
+    this.moved.set(s.m)
+    s.roles.forEach((r, i) => (this.roles[i] = r))
+    s.pools.forEach((p, i) => Object.assign(this.pools[i] as YieldPool, p))
+    for (const k of Object.keys(this.idle)) delete this.idle[k]
+    Object.assign(this.idle, s.idle)
+    this.moves.length = s.moves
+    this.slippageLoss = s.loss
+    this.touchedPools.clear()
+    for (const a of s.touched) this.touchedPools.add(a)
+  }
+
+  /** Gas of the moves from index `from` on. */
+  gasOf(from: number): number {
+    let g = 0
+    for (let k = from; k < this.moves.length; k++) g += this.input.costs.gasPerAction[(this.moves[k] as Move).kind]
+    return g
+  }
+
+  /** Liquidation probability of sub-account `i` at health `h` within its policy horizon. */
+  probability(i: number, h: number): number {
+    return liquidationProbability(h, this.sub(i).risk, this.account(i).horizonYears)
+  }
+
+  /** Whether sub-account `j` may fund `target` (in band, boosts allowed, not blocked, excluded or a target itself). */
+  canSource(j: number, target: number): boolean {
+    const a = this.account(j)
+    const p = this.sub(j).policy
+    return j !== target && !this.exclusions.sources.has(j) && this.roles[j] !== "target" && a.blocked === undefined && p.boostAllowed && !a.low && !a.high
+  }
+
+  /** The lowest health a source may be taken down to: its risk health clipped into its allowed interval. */
+  sourceFloor(j: number): number {
+    const a = this.account(j)
+    return Math.max(a.lo, Math.min(a.riskHealth, a.hi))
+  }
+}

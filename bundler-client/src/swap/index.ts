@@ -1,0 +1,2 @@
+export { SwapQuoteError, SwapRouteError } from "./errors.js"
+export * from "./uniswapQuote.js"

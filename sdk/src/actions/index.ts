@@ -1,0 +1,100 @@
+/** Public entry of this subpath of `@levpilot/sdk`; see the package README. */
+export {
+  type AddKeeperParameters,
+  type AddKeeperReturnType,
+  type AddKeeperErrorType,
+  addKeeper,
+} from "./addKeeper.js"
+export {
+  type ApprovePaymasterTokenParameters,
+  type ApprovePaymasterTokenReturnType,
+  type ApprovePaymasterTokenErrorType,
+  approvePaymasterToken,
+} from "./approvePaymasterToken.js"
+export {
+  type CreateLeverageSafeParameters,
+  type CreateLeverageSafeReturnType,
+  createLeverageSafe,
+} from "./createLeverageSafe.js"
+export {
+  type GetPolicyParameters,
+  type GetPolicyReturnType,
+  type GetPolicyErrorType,
+  getPolicy,
+} from "./getPolicy.js"
+export {
+  type GetSubAccountStateParameters,
+  type SubAccountState,
+  type GetSubAccountStateReturnType,
+  type GetSubAccountStateErrorType,
+  getSubAccountState,
+} from "./getSubAccountState.js"
+export {
+  type InstallLeverageModuleParameters,
+  type InstallLeverageModuleReturnType,
+  type InstallLeverageModuleErrorType,
+  installLeverageModule,
+} from "./installLeverageModule.js"
+export {
+  type PauseAutomationParameters,
+  type PauseAutomationReturnType,
+  type PauseAutomationErrorType,
+  pauseAutomation,
+} from "./pauseAutomation.js"
+export {
+  type RemovePolicyParameters,
+  type RemovePolicyReturnType,
+  type RemovePolicyErrorType,
+  removePolicy,
+} from "./removePolicy.js"
+export {
+  type RevokeKeeperParameters,
+  type RevokeKeeperReturnType,
+  type RevokeKeeperErrorType,
+  revokeKeeper,
+} from "./revokeKeeper.js"
+export {
+  type SendRebalanceParameters,
+  minCallGasMargin,
+  type SendRebalanceOverrides,
+  type SendRebalanceReturnType,
+  type SendRebalanceErrorType,
+  sendRebalance,
+} from "./sendRebalance.js"
+export {
+  type AutomationConfigInput,
+  type SetAutomationConfigParameters,
+  type SetAutomationConfigReturnType,
+  type SetAutomationConfigErrorType,
+  setAutomationConfig,
+  defaultAutomationConfig,
+} from "./setAutomationConfig.js"
+export {
+  type SetPolicyParameters,
+  type SetPolicyReturnType,
+  type SetPolicyErrorType,
+  setPolicy,
+} from "./setPolicy.js"
+export {
+  type SetSelfPayBudgetParameters,
+  type SetSelfPayBudgetReturnType,
+  type SetSelfPayBudgetErrorType,
+  setSelfPayBudget,
+} from "./setSelfPayBudget.js"
+export {
+  type UnpauseAutomationParameters,
+  type UnpauseAutomationReturnType,
+  type UnpauseAutomationErrorType,
+  unpauseAutomation,
+} from "./unpauseAutomation.js"
+export {
+  type ValidateRebalanceParameters,
+  type ValidateRebalanceReturnType,
+  type ValidateRebalanceErrorType,
+  validateRebalance,
+} from "./validateRebalance.js"
+export {
+  type WaitForRebalanceParameters,
+  type WaitForRebalanceReturnType,
+  waitForRebalance,
+} from "./waitForRebalance.js"

@@ -1,0 +1,45 @@
+import { BaseError, HttpRequestError, RpcRequestError, TimeoutError } from "viem"
+import { describe, expect, test } from "vitest"
+import { UserOperationInFlightError, getTransportFailure } from "./bundler.js"
+import { getLeverageError } from "./getLeverageError.js"
+
+const url = "http://127.0.0.1:4337/"
+const refused = Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:4337"), { code: "ECONNREFUSED" }) })
+const wrapped = (cause: Error) => new BaseError("An error occurred while executing user operation.", { cause })
+
+describe("getTransportFailure", () => {
+  test("a refused connection did not reach the server, whatever wraps it", () => {
+    expect(getTransportFailure(wrapped(new HttpRequestError({ url, cause: refused })))).toEqual({ url, reached: false })
+  })
+
+  test("a timeout, a 5xx and an unparseable body reached the server", () => {
+    expect(getTransportFailure(new TimeoutError({ url, body: {} }))).toEqual({ url, reached: true })
+    expect(getTransportFailure(new HttpRequestError({ url, status: 502 }))).toEqual({ url, reached: true })
+    expect(getTransportFailure(wrapped(new HttpRequestError({ url, cause: new SyntaxError("Unexpected token <") })))).toEqual({ url, reached: true })
+  })
+
+  test("an answer is not a transport failure: a JSON-RPC error, a 4xx, or any other error", () => {
+    expect(getTransportFailure(new RpcRequestError({ body: {}, error: { code: -32602, message: "AA25 invalid account nonce" }, url }))).toBeUndefined()
+    expect(getTransportFailure(new HttpRequestError({ url, status: 400 }))).toBeUndefined()
+    expect(getTransportFailure(new Error("ECONNREFUSED in a message is not a code"))).toBeUndefined()
+  })
+})
+
+describe("getLeverageError for bundler answers", () => {
+  test("AA25 'already being processed' and 'already present in mempool' become UserOperationInFlightError", () => {
+    for (const message of [
+      "UserOperation failed validation with reason: AA25 invalid account nonce: Another UserOperation with same sender and nonce is already being processed",
+      "AA25 invalid account nonce: User operation already present in mempool",
+      "replacement transaction underpriced",
+    ]) {
+      const error = getLeverageError(wrapped(new RpcRequestError({ body: {}, error: { code: -32602, message }, url })))
+      expect(error).toBeInstanceOf(UserOperationInFlightError)
+      expect((error as BaseError).shortMessage).toBe("The bundler already has an operation of this sender at this nonce.")
+    }
+  })
+
+  test("other bundler errors are returned unchanged", () => {
+    const other = wrapped(new RpcRequestError({ body: {}, error: { code: -32603, message: "internal error" }, url }))
+    expect(getLeverageError(other)).toBe(other)
+  })
+})

@@ -1,0 +1,95 @@
+import { type Address, BaseError, type Hex, HttpRequestError, RpcRequestError, TimeoutError } from "viem"
+
+type Cause = { cause?: Error | undefined }
+
+/** Error codes of a connection that never reached the server (Node's `fetch` and `net`). */
+const unreachableCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"])
+
+/** Where a request failed below JSON-RPC: `reached` is false when nothing reached the server (connection refused). */
+export type TransportFailure = { url: string | undefined; reached: boolean }
+
+/**
+ * Classifies an error as a transport failure (no usable HTTP answer) from the error chain's classes and error codes, not
+ * its text: a viem `HttpRequestError` without a status or with a 5xx status, a `TimeoutError`, or a connection that
+ * failed with `ECONNREFUSED` / `ENOTFOUND` / `EHOSTUNREACH` / `ENETUNREACH` / `EAI_AGAIN`. A JSON-RPC error answer
+ * (`RpcRequestError`) is not a transport failure: the server answered.
+ *
+ * @param error - The caught error.
+ * @returns The failing URL and whether the request reached the server, or `undefined` for any other error.
+ */
+export function getTransportFailure(error: unknown): TransportFailure | undefined {
+  if (!(error instanceof BaseError)) return undefined
+  if (error.walk((e) => e instanceof RpcRequestError)) return undefined
+  const transport = error.walk((e) => (e instanceof HttpRequestError && (e.status === undefined || e.status >= 500)) || e instanceof TimeoutError) as
+    | HttpRequestError
+    | TimeoutError
+    | null
+  if (!transport) return undefined
+  let refused = false
+  for (let e: unknown = transport, depth = 0; e instanceof Error && depth < 10; e = (e as { cause?: unknown }).cause, depth++)
+    if (unreachableCodes.has(String((e as { code?: unknown }).code))) refused = true
+  return { url: transport.url, reached: !refused }
+}
+
+export type BundlerUnavailableErrorType = BundlerUnavailableError & { name: "BundlerUnavailableError" }
+/** The bundler did not answer (connection refused, timeout, HTTP 5xx, not JSON) before the operation was sent. */
+export class BundlerUnavailableError extends BaseError {
+  url: string | undefined
+  constructor({ url, cause }: { url?: string | undefined } & Cause) {
+    super("The bundler is unavailable.", {
+      cause,
+      metaMessages: [...(url ? [`Bundler: ${url}`] : []), "This could arise when:", "- the bundler process stopped or is restarting;", "- the URL or port is wrong.", "Nothing was sent."],
+      name: "BundlerUnavailableError",
+    })
+    this.url = url
+  }
+}
+
+export type UserOperationInFlightErrorType = UserOperationInFlightError & { name: "UserOperationInFlightError" }
+/**
+ * The bundler refused the operation because one of the same sender and nonce is already in its mempool or being bundled
+ * (AA25 "already being processed", "already present in mempool", "replacement underpriced"), or the nonce is used.
+ */
+export class UserOperationInFlightError extends BaseError {
+  constructor({ cause }: Cause) {
+    super("The bundler already has an operation of this sender at this nonce.", {
+      cause,
+      metaMessages: [
+        "This could arise when:",
+        "- an earlier send at this nonce is still in the bundler's mempool or being bundled (a resend without a fee bump);",
+        "- the operation at this nonce was already included (the nonce is used).",
+        "Track the nonce on chain (EntryPoint `getNonce`, `UserOperationEvent`) rather than sending again.",
+      ],
+      name: "UserOperationInFlightError",
+    })
+  }
+}
+
+export type UnconfirmedUserOperationErrorType = UnconfirmedUserOperationError & { name: "UnconfirmedUserOperationError" }
+/**
+ * `eth_sendUserOperation` reached the bundler but its answer is unusable (not JSON, cut off, not a 32-byte hash, a
+ * timeout, HTTP 5xx): the operation may or may not be in the bundler's mempool. Whether it lands is for the chain to
+ * tell, by `nonce` (or by `userOperationHash`, computed locally).
+ */
+export class UnconfirmedUserOperationError extends BaseError {
+  sender: Address
+  nonce: bigint
+  userOperationHash: Hex
+  constructor({ sender, nonce, userOperationHash, answer, cause }: { sender: Address; nonce: bigint; userOperationHash: Hex; answer?: unknown } & Cause) {
+    super("The bundler's answer to eth_sendUserOperation is unusable; the operation may have been accepted.", {
+      cause,
+      metaMessages: [
+        ...(answer !== undefined ? [`Answer: ${(JSON.stringify(answer) ?? String(answer)).slice(0, 120)}`] : []),
+        `Sender: ${sender}`,
+        `Nonce: ${nonce}`,
+        `UserOperation hash (computed): ${userOperationHash}`,
+        "Do not send a different operation at another nonce: track this nonce on chain, and resend at the same nonce if it",
+        "is not included.",
+      ],
+      name: "UnconfirmedUserOperationError",
+    })
+    this.sender = sender
+    this.nonce = nonce
+    this.userOperationHash = userOperationHash
+  }
+}

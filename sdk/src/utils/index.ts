@@ -1,0 +1,43 @@
+/** Public entry of this subpath of `@levpilot/sdk`; see the package README. */
+export {
+  formatWad,
+} from "./format.js"
+export {
+  type MarketState,
+  type SubAccountMetrics,
+  getSubAccountMetrics,
+  getBandPosition,
+} from "./health.js"
+export {
+  getSubAccountId,
+  isPoolAction,
+  assertPlanShape,
+  toPlanStruct,
+  type EncodeRebalanceCallDataParameters,
+  encodeRebalanceCallData,
+} from "./plan.js"
+export {
+  toPolicy,
+  assertPolicyBounds,
+} from "./policy.js"
+export {
+  type ReadResult,
+  readMany,
+  resultOf,
+} from "./multicall.js"
+export {
+  getAutomationConfigSlots,
+  getKeeperEstimationStateOverride,
+} from "./estimation.js"
+export {
+  safeOperationTypes,
+  type GetSafeOperationTypedDataParameters,
+  getSafeOperationTypedData,
+  getSafeOperationHash,
+  packSafeOperationSignature,
+} from "./safeOperation.js"
+export {
+  type GetLeverageDeploymentParameters,
+  getLeverageDeployment,
+  resolveLeverageDeployment,
+} from "./getLeverageDeployment.js"
