@@ -162,7 +162,7 @@ describe("named errors before anything is sent", () => {
 
   test("rejects a policy the module would reject", async () => {
     const client = env.clientFor(safe)
-    const blockBefore = await env.publicClient.getBlockNumber()
+    const blockBefore = await env.publicClient.getBlockNumber({ cacheTime: 0 })
     await expect(
       setPolicy(client, { policy: { ...basePolicy(), minHealth: parseEther("1.5") }, deployments: env.deployments }),
     ).rejects.toThrow(InvalidHealthBandError)
@@ -177,7 +177,7 @@ describe("named errors before anything is sent", () => {
       deployments: env.deployments,
     }).catch((error: unknown) => error)
     expect(mismatch).toBeInstanceOf(PoolAssetMismatchError)
-    expect(await env.publicClient.getBlockNumber()).toBe(blockBefore)
+    expect(await env.publicClient.getBlockNumber({ cacheTime: 0 })).toBe(blockBefore)
   })
 
   test("rejects a plan touching a pool outside the policy", async () => {
