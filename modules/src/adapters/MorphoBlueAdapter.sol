@@ -5,6 +5,12 @@ import {Id, IMorpho, IMorphoBase, MarketParams, Position} from "@morpho-org/morp
 import {IOracle} from "@morpho-org/morpho-blue/src/interfaces/IOracle.sol";
 import {MorphoBalancesLib} from "@morpho-org/morpho-blue/src/libraries/periphery/MorphoBalancesLib.sol";
 import {SharesMathLib} from "@morpho-org/morpho-blue/src/libraries/SharesMathLib.sol";
+import {MathLib, WAD} from "@morpho-org/morpho-blue/src/libraries/MathLib.sol";
+import {UtilsLib} from "@morpho-org/morpho-blue/src/libraries/UtilsLib.sol";
+import {
+    LIQUIDATION_CURSOR,
+    MAX_LIQUIDATION_INCENTIVE_FACTOR
+} from "@morpho-org/morpho-blue/src/libraries/ConstantsLib.sol";
 import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
 
 /// @title MorphoBlueAdapter
@@ -16,6 +22,7 @@ import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter
 contract MorphoBlueAdapter is IVenueAdapter {
     using MorphoBalancesLib for IMorpho;
     using SharesMathLib for uint256;
+    using MathLib for uint256;
 
     uint8 internal constant SUPPLY_COLLATERAL = 2;
     uint8 internal constant WITHDRAW_COLLATERAL = 3;
@@ -54,6 +61,13 @@ contract MorphoBlueAdapter is IVenueAdapter {
         state.debt = _debt(params, position.borrowShares);
         state.price = IOracle(params.oracle).price();
         state.lltv = params.lltv;
+    }
+
+    /// @inheritdoc IVenueAdapter
+    /// @dev Computed exactly as `Morpho.liquidate` does, with Morpho's own constants and rounding.
+    function liquidationIncentiveFactor(bytes32 market) external view returns (uint256) {
+        uint256 lltv = MORPHO.idToMarketParams(Id.wrap(market)).lltv;
+        return UtilsLib.min(MAX_LIQUIDATION_INCENTIVE_FACTOR, WAD.wDivDown(WAD - LIQUIDATION_CURSOR.wMulDown(WAD - lltv)));
     }
 
     /// @inheritdoc IVenueAdapter

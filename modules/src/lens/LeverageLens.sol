@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.23;
+pragma solidity ^0.8.23;
 
 import {EpochUsage, ILeverageModule, Policy} from "../interfaces/ILeverageModule.sol";
 import {IVenueAdapter, MarketState} from "../interfaces/IVenueAdapter.sol";

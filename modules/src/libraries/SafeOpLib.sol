@@ -2,6 +2,7 @@
 pragma solidity ^0.8.23;
 
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
+import {ConstantsLib} from "./ConstantsLib.sol";
 
 /// @title SafeOpLib
 /// @notice EIP-712 encoding of a UserOperation as the `SafeOp` struct signed by Safe owners (Safe4337Module v0.3.0
@@ -25,6 +26,26 @@ library SafeOpLib {
         validAfter = uint48(bytes6(signature[0:6]));
         validUntil = uint48(bytes6(signature[6:12]));
         signatures = signature[12:];
+    }
+
+    /// @dev True when `signatures` hold exactly what `threshold` Safe signatures need and nothing more: `threshold`
+    /// static 65-byte parts, then, for each contract signature (v = 0) in order, its dynamic part (32-byte length +
+    /// data) starting exactly where the previous part ended. Safe's `checkSignatures` ignores trailing bytes, which a
+    /// bundler could append (the signature is not part of the signed hash) to make the Safe pay for them; later
+    /// Safe4337Module releases refuse them the same way. Never reverts: malformed input is simply not canonical.
+    function isCanonicalSignatureLength(bytes calldata signatures, uint256 threshold) internal pure returns (bool) {
+        uint256 length = signatures.length;
+        if (threshold == 0 || threshold > length / ConstantsLib.SAFE_SIGNATURE_LENGTH) return false;
+        uint256 end = threshold * ConstantsLib.SAFE_SIGNATURE_LENGTH;
+        for (uint256 i; i < threshold; ++i) {
+            uint256 at = i * ConstantsLib.SAFE_SIGNATURE_LENGTH;
+            if (uint8(signatures[at + 64]) != 0) continue;
+            if (uint256(bytes32(signatures[at + 32:at + 64])) != end || length - end < 32) return false;
+            uint256 dataLength = uint256(bytes32(signatures[end:end + 32]));
+            if (dataLength > length - end - 32) return false;
+            end += 32 + dataLength;
+        }
+        return length == end;
     }
 
     function domainSeparator(address verifyingContract) internal view returns (bytes32) {

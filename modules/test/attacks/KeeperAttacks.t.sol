@@ -11,6 +11,7 @@ import {
 } from "../../src/interfaces/ILeverageModule.sol";
 import {VenueCall, MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {PlanLib} from "../../src/libraries/PlanLib.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {MarketParams, Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
@@ -82,9 +83,9 @@ contract KeeperAttacksTest is AttackBase {
         // A keeper signs callData whose pool word carries bits above the address: the ABI decoder would drop them.
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.callData[4 + 160 + 32 + 32 + 64 + 11] = 0x01;
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
-        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.DIRTY_POOL)));
+        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_DIRTY_POOL)));
         assertNothingLeft(before);
     }
 
@@ -153,8 +154,8 @@ contract KeeperAttacksTest is AttackBase {
         calls[11] = abi.encodeWithSignature("simulateAndRevert(address,bytes)", attacker, "");
         Holdings memory before = holdings(safe);
         for (uint256 i; i < calls.length; ++i) {
-            PackedUserOperation memory op = baseOp(safe, calls[i], KEEPER_NONCE_KEY);
-            op.signature = sign(op, keeperKey, 0, 0);
+            PackedUserOperation memory op = baseOp(safe, calls[i], keeperNonceKey());
+            op.signature = signKeeper(op, keeperKey);
             expectHandleRevert(
                 op,
                 failedOpWithRevert(
@@ -170,9 +171,9 @@ contract KeeperAttacksTest is AttackBase {
         // The owner lane needs the Safe owners' signatures: a keeper key is not one of them.
         bytes memory drain = abi.encodeCall(IERC20.transfer, (attacker, 1000e6));
         PackedUserOperation memory op = baseOp(
-            safe, abi.encodeCall(ILeverageModule.executeUserOp, (address(usdc), 0, drain, 1)), KEEPER_NONCE_KEY
+            safe, abi.encodeCall(ILeverageModule.executeUserOp, (address(usdc), 0, drain, 1)), keeperNonceKey()
         );
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
         expectHandleRevert(op, failedOp("AA24 signature error"));
         assertNothingLeft(before);
@@ -203,16 +204,16 @@ contract KeeperAttacksTest is AttackBase {
     function test_Attack03_RevertWhen_TrailingBytes() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.callData = bytes.concat(op.callData, abi.encode(attacker));
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
-        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.BAD_LENGTH)));
+        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_BAD_LENGTH)));
         assertNothingLeft(before);
     }
 
     function test_Attack03_RevertWhen_WrongSelector() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.callData[0] = 0xde;
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         bytes4 selector = bytes4(op.callData);
         Holdings memory before = holdings(safe);
         expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.UnsupportedExecutionFunction.selector, selector)));
@@ -222,21 +223,21 @@ contract KeeperAttacksTest is AttackBase {
     function test_Attack03_RevertWhen_TruncatedEncoding() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.callData = _slice(op.callData, 0, op.callData.length - 32);
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
-        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.BAD_LENGTH)));
+        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_BAD_LENGTH)));
         op.callData = _slice(op.callData, 0, 4 + 150);
-        op.signature = sign(op, keeperKey, 0, 0);
-        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.TOO_SHORT)));
+        op.signature = signKeeper(op, keeperKey);
+        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_TOO_SHORT)));
         assertNothingLeft(before);
     }
 
     function test_Attack03_RevertWhen_NonCanonicalOffsetAliasesTheIds() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.callData[4 + 96 + 31] = 0x40; // actions offset pointed back at the ids array
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
-        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.BAD_OFFSET)));
+        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_BAD_OFFSET)));
         assertNothingLeft(before);
     }
 
@@ -266,7 +267,7 @@ contract KeeperAttacksTest is AttackBase {
 
     function test_Attack04_RevertWhen_ReplayedUnderAnotherNonceKey() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
-        op.nonce = entryPoint.getNonce(safe, KEEPER_NONCE_KEY + 1);
+        op.nonce = entryPoint.getNonce(safe, keeperNonceKey() + 1);
         Holdings memory before = holdings(safe);
         expectHandleRevert(op, failedOp("AA24 signature error"));
         assertNothingLeft(before);
@@ -296,7 +297,7 @@ contract KeeperAttacksTest is AttackBase {
         safeExec(other, other, 0, abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)), 0);
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.sender = other;
-        op.nonce = entryPoint.getNonce(other, KEEPER_NONCE_KEY);
+        op.nonce = entryPoint.getNonce(other, keeperNonceKey());
         Holdings memory before = holdings(safe);
         expectHandleRevert(op, failedOp("AA24 signature error"));
         assertNothingLeft(before);

@@ -172,7 +172,7 @@ contract MarketAttacksTest is AttackBase {
         PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
         PackedUserOperation memory second = keeperOp(safe, keeper, plan, keeperKey);
         second.nonce = op.nonce + 1;
-        second.signature = sign(second, keeperKey, 0, 0);
+        second.signature = signKeeper(second, keeperKey);
         PackedUserOperation[] memory nested = new PackedUserOperation[](1);
         nested[0] = second;
 
@@ -186,7 +186,7 @@ contract MarketAttacksTest is AttackBase {
         _assertAllRefused(address(pool), expected);
         assertApproxEqAbs(healthOf(safe, wethMarket), 1.404e18, 0.001e18, "the plan itself ran as written");
         assertEq(usdc.balanceOf(attacker), 0, "nothing reached the attacker");
-        assertEq(entryPoint.getNonce(safe, KEEPER_NONCE_KEY), second.nonce, "the nested operation never ran");
+        assertEq(entryPoint.getNonce(safe, keeperNonceKey()), second.nonce, "the nested operation never ran");
     }
 
     function test_Attack13_RevertWhen_ReentrantPoolSpendsItsApprovalElsewhere() public {
@@ -227,7 +227,7 @@ contract MarketAttacksTest is AttackBase {
         PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
         PackedUserOperation memory second = keeperOp(safe, keeper, plan, keeperKey);
         second.nonce = op.nonce + 1;
-        second.signature = sign(second, keeperKey, 0, 0);
+        second.signature = signKeeper(second, keeperKey);
         PackedUserOperation[] memory nested = new PackedUserOperation[](1);
         nested[0] = second;
         bytes[] memory expected = _arm(address(token), address(token), plan, nested);

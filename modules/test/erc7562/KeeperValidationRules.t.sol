@@ -93,11 +93,11 @@ contract KeeperValidationRulesTest is Fixture {
         assertEq(fresh.code.length, 0, "counterfactual");
         vm.deal(fresh, 1 ether);
 
-        PackedUserOperation memory op = baseOp(fresh, "", KEEPER_NONCE_KEY);
+        PackedUserOperation memory op = baseOp(fresh, "", keeperNonceKey());
         op.callData = abi.encodeCall(ILeverageModule.executeRebalance, (keeper, _plan()));
         op.initCode = abi.encodePacked(address(proxyFactory), factoryCall);
         op.accountGasLimits = bytes32((uint256(1_000_000) << 128) | 3_000_000);
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
 
         address[] memory allowed = new address[](9);
         allowed[0] = address(entryPoint);

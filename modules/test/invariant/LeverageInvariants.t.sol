@@ -386,7 +386,7 @@ contract LeverageInvariantsTest is Fixture {
 
     function invariant_NoncesOnlyGrow() public view {
         assertEq(handler.nonceDecreases(), 0);
-        assertGe(entryPoint.getNonce(safe, KEEPER_NONCE_KEY), handler.lastNonce());
+        assertGe(entryPoint.getNonce(safe, keeperNonceKey()), handler.lastNonce());
     }
 
     function invariant_NetValueLossWithinMaxLossBpsPerOp() public view {

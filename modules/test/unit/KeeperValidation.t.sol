@@ -4,6 +4,7 @@ pragma solidity ^0.8.23;
 import {Fixture} from "../utils/Fixture.sol";
 import {ILeverageModule, AutomationConfig, Plan, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {PlanLib} from "../../src/libraries/PlanLib.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {_packValidationData} from "@account-abstraction/contracts/core/Helpers.sol";
 
@@ -145,7 +146,7 @@ contract KeeperValidationTest is Fixture {
                 value = uint256(c.maxPaymasterPostOpGasLimit) + 1;
                 op.paymasterAndData = abi.encodePacked(makeAddr("pm"), uint128(100_000), uint128(value));
             }
-            op.signature = sign(op, keeperKey, 0, 0);
+            op.signature = signKeeper(op, keeperKey);
             uint256 cap = [
                 uint256(c.maxVerificationGasLimit),
                 c.maxCallGasLimit,
@@ -175,13 +176,13 @@ contract KeeperValidationTest is Fixture {
 
         address swapped = makeAddr("swapped paymaster");
         op.paymasterAndData = abi.encodePacked(swapped, uint128(100_000), uint128(50_000));
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         vm.prank(address(entryPoint));
         vm.expectRevert(abi.encodeWithSelector(ILeverageModule.PaymasterNotAllowed.selector, swapped, required));
         ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
 
         op.paymasterAndData = abi.encodePacked(required, uint128(100_000), uint128(50_000), hex"beef");
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         assertEq(_validate(op) & 1, 0, "the required paymaster passes");
     }
 
@@ -211,54 +212,54 @@ contract KeeperValidationTest is Fixture {
     function test_Validate_RevertWhen_PlanHasTrailingBytes() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData = bytes.concat(op.callData, hex"00");
-        _expectMalformed(op, PlanLib.BAD_LENGTH);
+        _expectMalformed(op, ConstantsLib.MALFORMED_BAD_LENGTH);
     }
 
     function test_Validate_RevertWhen_PlanTruncated() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData = _slice(op.callData, 0, 100);
-        _expectMalformed(op, PlanLib.TOO_SHORT);
+        _expectMalformed(op, ConstantsLib.MALFORMED_TOO_SHORT);
     }
 
     function test_Validate_RevertWhen_KeeperWordDirty() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData[4] = 0x01;
-        _expectMalformed(op, PlanLib.DIRTY_KEEPER);
+        _expectMalformed(op, ConstantsLib.MALFORMED_DIRTY_KEEPER);
     }
 
     function test_Validate_RevertWhen_OffsetNonCanonical() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData[4 + 63] = 0x60;
-        _expectMalformed(op, PlanLib.BAD_OFFSET);
+        _expectMalformed(op, ConstantsLib.MALFORMED_BAD_OFFSET);
     }
 
     function test_Validate_RevertWhen_UnknownActionKind() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         // First action's kind word: 4 + 160 + 32 (one id) + 32 (actions length) + 31
         op.callData[4 + 160 + 32 + 32 + 31] = 0x06;
-        _expectMalformed(op, PlanLib.BAD_KIND);
+        _expectMalformed(op, ConstantsLib.MALFORMED_BAD_KIND);
     }
 
     function test_Validate_RevertWhen_SubAccountIndexOutOfRange() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData[4 + 160 + 32 + 32 + 63] = 0x01;
-        _expectMalformed(op, PlanLib.BAD_INDEX);
+        _expectMalformed(op, ConstantsLib.MALFORMED_BAD_INDEX);
     }
 
     function test_Validate_RevertWhen_PoolWordDirty() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData[4 + 160 + 32 + 32 + 64] = 0x01;
-        _expectMalformed(op, PlanLib.DIRTY_POOL);
+        _expectMalformed(op, ConstantsLib.MALFORMED_DIRTY_POOL);
     }
 
     function test_Validate_RevertWhen_EmptyPlan() public {
         Plan memory plan;
         plan.subAccounts = new bytes32[](1);
         PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
-        _expectMalformed(op, PlanLib.ACTION_COUNT);
+        _expectMalformed(op, ConstantsLib.MALFORMED_ACTION_COUNT);
         plan.subAccounts = new bytes32[](0);
         op = keeperOp(safe, keeper, plan, keeperKey);
-        _expectMalformed(op, PlanLib.SUB_ACCOUNT_COUNT);
+        _expectMalformed(op, ConstantsLib.MALFORMED_SUB_ACCOUNT_COUNT);
     }
 
     function test_Validate_RevertWhen_SelectorUnsupported() public {

@@ -4,6 +4,7 @@ pragma solidity ^0.8.23;
 import {Test} from "forge-std/Test.sol";
 import {HealthLib} from "../../src/libraries/HealthLib.sol";
 import {PlanLib} from "../../src/libraries/PlanLib.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {ILeverageModule, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 
@@ -129,7 +130,7 @@ contract MathTest is Test {
         n = bound(n, 1, 8);
         m = bound(m, 1, 32);
         bytes memory data = abi.encodeCall(ILeverageModule.executeRebalance, (address(1), _plan(seed, n, m)));
-        assertEq(harness.check(bytes.concat(data, extra)), PlanLib.BAD_LENGTH);
+        assertEq(harness.check(bytes.concat(data, extra)), ConstantsLib.MALFORMED_BAD_LENGTH);
     }
 
     function testFuzz_PlanLib_RejectsTruncation(uint256 seed, uint256 cut) public view {
@@ -144,8 +145,8 @@ contract MathTest is Test {
 
     function test_PlanLib_RejectsTooManySubAccountsOrActions() public view {
         bytes memory data = abi.encodeCall(ILeverageModule.executeRebalance, (address(1), _plan(1, 9, 1)));
-        assertEq(harness.check(data), PlanLib.SUB_ACCOUNT_COUNT);
+        assertEq(harness.check(data), ConstantsLib.MALFORMED_SUB_ACCOUNT_COUNT);
         data = abi.encodeCall(ILeverageModule.executeRebalance, (address(1), _plan(1, 1, 33)));
-        assertEq(harness.check(data), PlanLib.ACTION_COUNT);
+        assertEq(harness.check(data), ConstantsLib.MALFORMED_ACTION_COUNT);
     }
 }

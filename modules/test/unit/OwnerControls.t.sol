@@ -350,7 +350,7 @@ contract OwnerControlsTest is Fixture {
         ILeverageModule(safe).setSelfPayBudget(1 ether, 3600);
         assertEq(module.getSelfPayBudget(safe).maxWeiPerEpoch, 1 ether);
         assertEq(module.getSelfPayBudget(safe).epochLength, 3600);
-        assertEq(module.getSelfPayBudget(safe).epochStart, block.timestamp);
+        assertEq(module.getSelfPayBudget(safe).epoch, block.timestamp / 3600, "the current aligned epoch");
         assertEq(module.getSelfPayBudget(safe).spentWei, 0);
     }
 

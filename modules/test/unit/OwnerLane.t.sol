@@ -38,7 +38,7 @@ contract OwnerLaneTest is Fixture {
 
     function test_ValidateUserOp_ReturnsFailureForAKeeperSignatureOnAnOwnerOp() public {
         PackedUserOperation memory op = baseOp(safe, abi.encodeCall(ILeverageModule.executeUserOp, (recipient, 1, "", 0)), 0);
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         vm.prank(address(entryPoint));
         assertEq(ILeverageModule(safe).validateUserOp(op, bytes32(0), 0) & 1, 1, "keepers cannot use the owner lane");
     }

@@ -12,6 +12,7 @@ import {
 } from "../../src/interfaces/ILeverageModule.sol";
 import {IVenueAdapter} from "../../src/interfaces/IVenueAdapter.sol";
 import {PlanLib} from "../../src/libraries/PlanLib.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 import {YieldVault} from "../utils/YieldVault.sol";
 import {RiggedVault} from "../utils/RiggedVault.sol";
 import {SimOracle} from "../utils/SimOracle.sol";
@@ -69,7 +70,7 @@ contract RebalanceChecksTest is Fixture {
         vm.prank(address(entryPoint));
         (bool ok, bytes memory ret) = safe.call(data);
         assertFalse(ok);
-        assertEq(ret, abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.BAD_LENGTH));
+        assertEq(ret, abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_BAD_LENGTH));
     }
 
     function test_Execute_RevertWhen_KeeperRevokedAfterValidation() public {
@@ -400,7 +401,7 @@ contract RebalanceChecksTest is Fixture {
         executeAsEntryPoint(safe, keeper, _repayPlan(3300e6));
         EpochUsage memory usage = module.getEpochUsage(safe, wethId);
         assertEq(usage.lastRebalance, block.timestamp);
-        assertEq(usage.epochStart, block.timestamp);
+        assertEq(usage.epoch, block.timestamp / 1 days, "the aligned epoch");
         assertGt(usage.gasUsed, 50_000, "execution gas recorded");
         assertEq(usage.amountMoved, 6600e6);
     }

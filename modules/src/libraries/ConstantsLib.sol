@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+/// @title ConstantsLib
+/// @notice Every constant of the module in one place. The SDK's `sdk/src/constants/module.ts` is generated from this
+/// library's build output (`sdk/scripts/gen-abis.mjs`), so TypeScript never holds a copy of a code, index or limit.
+/// @dev Names are part of that generated interface: renaming one renames the TypeScript export.
+library ConstantsLib {
+    /* UNITS */
+
+    /// @dev 1.0 in WAD (health, LLTV, liquidation incentive factor).
+    uint256 internal constant WAD = 1e18;
+    /// @dev Scale of a venue price: one collateral base unit in loan base units, times 1e36 (Morpho's
+    /// ORACLE_PRICE_SCALE).
+    uint256 internal constant PRICE_SCALE = 1e36;
+    /// @dev The health of a position without debt.
+    uint256 internal constant INFINITE_HEALTH = type(uint256).max;
+    /// @dev 100% in basis points.
+    uint256 internal constant BPS = 10_000;
+    /// @dev 100% in parts per billion: the unit of the per-epoch loss accounting (fine enough that the 1-wei
+    /// rounding of an ERC-4626 pool never costs a whole basis point).
+    uint256 internal constant PPB = 1e9;
+    /// @dev Parts per billion in one basis point.
+    uint256 internal constant PPB_PER_BPS = 1e5;
+
+    /* LIMITS */
+
+    /// @dev Most sub-accounts one plan may list.
+    uint256 internal constant MAX_SUB_ACCOUNTS = 8;
+    /// @dev Most actions one plan may hold.
+    uint256 internal constant MAX_ACTIONS = 32;
+    /// @dev Number of `ActionKind` values (kinds are 0 .. ACTION_KINDS - 1).
+    uint256 internal constant ACTION_KINDS = 6;
+    /// @dev Most ERC-4626 pools one policy may allow.
+    uint256 internal constant MAX_POOLS = 8;
+    /// @dev Fewest shares a pool must have issued before a plan deposits into it (share-inflation guard).
+    uint256 internal constant MIN_POOL_SUPPLY = 1e6;
+    /// @dev Smallest gap (WAD) between minHealth and targetHealth and between targetHealth and maxHealth, so that the
+    /// landing zone of a triggered sub-account is a real distance from both band edges.
+    uint256 internal constant MIN_BAND_GAP = 0.01e18;
+
+    /* SAFE OPERATIONS */
+
+    /// @dev Safe `Enum.Operation.Call`; the automation lane never uses DELEGATECALL.
+    uint8 internal constant CALL = 0;
+    /// @dev Length of one static Safe signature part (r, s, v).
+    uint256 internal constant SAFE_SIGNATURE_LENGTH = 65;
+
+    /* MalformedPlan(reason) CODES */
+
+    uint8 internal constant MALFORMED_TOO_SHORT = 1;
+    uint8 internal constant MALFORMED_DIRTY_KEEPER = 2;
+    uint8 internal constant MALFORMED_BAD_OFFSET = 3;
+    uint8 internal constant MALFORMED_SUB_ACCOUNT_COUNT = 4;
+    uint8 internal constant MALFORMED_ACTION_COUNT = 5;
+    uint8 internal constant MALFORMED_BAD_LENGTH = 6;
+    uint8 internal constant MALFORMED_BAD_KIND = 7;
+    uint8 internal constant MALFORMED_BAD_INDEX = 8;
+    uint8 internal constant MALFORMED_DIRTY_POOL = 9;
+
+    /* GasFieldAboveCap(field, ...) INDICES */
+
+    uint8 internal constant GAS_FIELD_VERIFICATION_GAS_LIMIT = 0;
+    uint8 internal constant GAS_FIELD_CALL_GAS_LIMIT = 1;
+    uint8 internal constant GAS_FIELD_PRE_VERIFICATION_GAS = 2;
+    uint8 internal constant GAS_FIELD_MAX_FEE_PER_GAS = 3;
+    uint8 internal constant GAS_FIELD_MAX_PRIORITY_FEE_PER_GAS = 4;
+    uint8 internal constant GAS_FIELD_PAYMASTER_VERIFICATION_GAS_LIMIT = 5;
+    uint8 internal constant GAS_FIELD_PAYMASTER_POST_OP_GAS_LIMIT = 6;
+}
