@@ -218,6 +218,9 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     /// @dev Charges `cost` to the self-pay budget of the aligned epoch that holds the whole validity window (associated
     /// storage, no clock): a newer epoch starts from zero, an older one is refused.
     function _chargeSelfPay(address safe, uint256 cost, uint48 validAfter, uint48 validUntil) internal {
+        // An empty window (a key not yet valid when the signature expires) never executes: the EntryPoint refuses it
+        // (AA22) and reverts the bundle, so there is nothing to charge.
+        if (validAfter > validUntil) return;
         SelfPayBudget memory budget = _s.selfPay[safe];
         uint256 epochLength = budget.epochLength;
         if (epochLength == 0) revert SelfPayBudgetExceeded(0, cost, 0);

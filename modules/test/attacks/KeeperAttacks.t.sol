@@ -269,7 +269,20 @@ contract KeeperAttacksTest is AttackBase {
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.nonce = entryPoint.getNonce(safe, keeperNonceKey() + 1);
         Holdings memory before = holdings(safe);
-        expectHandleRevert(op, failedOp("AA24 signature error"));
+        // Refused before the signature is even checked: keeper operations live on their keeper's own nonce key.
+        expectHandleRevert(
+            op,
+            failedOpWithRevert(
+                abi.encodeWithSelector(ILeverageModule.KeeperNonceKeyInvalid.selector, keeperNonceKey() + 1, keeperNonceKey())
+            )
+        );
+        op.signature = signKeeper(op, keeperKey);
+        expectHandleRevert(
+            op,
+            failedOpWithRevert(
+                abi.encodeWithSelector(ILeverageModule.KeeperNonceKeyInvalid.selector, keeperNonceKey() + 1, keeperNonceKey())
+            )
+        );
         assertNothingLeft(before);
     }
 
@@ -321,7 +334,8 @@ contract KeeperAttacksTest is AttackBase {
         Holdings memory before = holdings(safe);
         expectHandleRevert(op, failedOp("AA22 expired or not due"));
         // A signature claiming a longer window is still cut to the key's.
-        op.signature = sign(op, keeperKey, 0, uint48(block.timestamp + 365 days));
+        (uint48 validAfter,) = keeperWindow(safe);
+        op.signature = sign(op, keeperKey, validAfter, uint48(block.timestamp + 365 days));
         expectHandleRevert(op, failedOp("AA22 expired or not due"));
         assertNothingLeft(before);
     }
@@ -355,19 +369,21 @@ contract KeeperAttacksTest is AttackBase {
 
     function test_Attack06_RevertWhen_SmallRebalancesExceedTheEpochAmountCap() public {
         Policy memory policy = defaultPolicy(wethMarket, address(usdcVault));
-        policy.maxAmountPerRebalance = 1500e6;
-        policy.maxAmountPerEpoch = 2000e6;
+        // Each rebalance must land in [1.3, 1.55]: from 1.19, a repayment of 1,649, then 1,498, 1,361, 1,236 USDC
+        // as the debt shrinks (twice that moved: the pool withdrawal and the repayment).
+        policy.maxAmountPerRebalance = 3500e6;
+        policy.maxAmountPerEpoch = 10_000e6;
         setPolicy(policy);
         uint256 done;
         for (uint256 i; i < 10; ++i) {
             _dropWethHealthTo(1.19e18);
-            uint256 amount = _repayToReach(1.21e18);
+            uint256 amount = _repayToReach(1.31e18);
             uint256 used = module.getEpochUsage(safe, wethId).amountMoved;
             if (used + 2 * amount > policy.maxAmountPerEpoch) {
                 Holdings memory before = holdings(safe);
                 expectExec(
                     repayPlan(amount),
-                    abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, used + 2 * amount, 2000e6)
+                    abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, used + 2 * amount, 10_000e6)
                 );
                 assertNothingLeft(before);
                 break;
@@ -376,7 +392,7 @@ contract KeeperAttacksTest is AttackBase {
             ++done;
         }
         assertEq(done, 3, "three small rebalances fit, the fourth does not");
-        assertLe(module.getEpochUsage(safe, wethId).amountMoved, 2000e6, "the epoch never went over its cap");
+        assertLe(module.getEpochUsage(safe, wethId).amountMoved, 10_000e6, "the epoch never went over its cap");
     }
 
     function test_Attack06_RevertWhen_SmallRebalancesExceedTheEpochCount() public {
@@ -385,12 +401,12 @@ contract KeeperAttacksTest is AttackBase {
         setPolicy(policy);
         for (uint256 i; i < 3; ++i) {
             _dropWethHealthTo(1.19e18);
-            handleOk(keeperOp(safe, keeper, repayPlan(_repayToReach(1.21e18)), keeperKey));
+            handleOk(keeperOp(safe, keeper, repayPlan(_repayToReach(1.31e18)), keeperKey));
         }
         _dropWethHealthTo(1.19e18);
         Holdings memory before = holdings(safe);
         expectExec(
-            repayPlan(_repayToReach(1.21e18)),
+            repayPlan(_repayToReach(1.31e18)),
             abi.encodeWithSelector(ILeverageModule.EpochRebalanceCapExceeded.selector, wethId, 4, 3)
         );
         assertNothingLeft(before);
@@ -413,12 +429,12 @@ contract KeeperAttacksTest is AttackBase {
     }
 
     function test_Attack07_RevertWhen_RepaymentOvershootsPastTheTarget() public {
-        uint256 healthBefore = healthOf(safe, wethMarket); // 1.1467, 0.2533 below target
-        uint256 after_ = Math.mulDiv(24_000e6, 0.86e18, 18_000e6 - 5787e6); // 1.69: in band, 0.29 above target
+        // 1.1467 before; 1.69 after: in band, but past the landing zone [1.3, 1.55] of a triggered sub-account.
+        uint256 after_ = Math.mulDiv(24_000e6, 0.86e18, 18_000e6 - 5787e6);
         Holdings memory before = holdings(safe);
         expectExec(
             repayPlan(5787e6),
-            abi.encodeWithSelector(ILeverageModule.HealthFurtherFromTarget.selector, wethId, healthBefore, after_)
+            abi.encodeWithSelector(ILeverageModule.HealthOutsideLandingZone.selector, wethId, after_, 1.3e18, 1.55e18)
         );
         assertNothingLeft(before);
     }

@@ -97,7 +97,9 @@ contract KeeperValidationRulesTest is Fixture {
         op.callData = abi.encodeCall(ILeverageModule.executeRebalance, (keeper, _plan()));
         op.initCode = abi.encodePacked(address(proxyFactory), factoryCall);
         op.accountGasLimits = bytes32((uint256(1_000_000) << 128) | 3_000_000);
-        op.signature = signKeeper(op, keeperKey);
+        // The new Safe's budget (1-day epochs) is set by its initCode: sign the current epoch's window.
+        uint256 start = block.timestamp / 1 days * 1 days;
+        op.signature = sign(op, keeperKey, uint48(start), uint48(start + 1 days - 1));
 
         address[] memory allowed = new address[](9);
         allowed[0] = address(entryPoint);
@@ -143,7 +145,6 @@ contract KeeperValidationRulesTest is Fixture {
 
     function test_Erc7562_ValidationDoesNotDependOnTheBlockEnvironment() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
-        op.signature = sign(op, keeperKey, 0, uint48(block.timestamp + 1 days));
         uint256 expected = _validate(op);
         vm.warp(block.timestamp + 40 days); // past the key's expiry and the signature's window
         vm.roll(block.number + 1_000_000);

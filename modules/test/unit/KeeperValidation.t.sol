@@ -33,17 +33,25 @@ contract KeeperValidationTest is Fixture {
         return ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
     }
 
-    function test_Validate_AcceptsKeeperSignatureAndReturnsKeyExpiry() public {
+    function test_Validate_AcceptsKeeperSignatureAndReturnsTheSignedWindow() public {
+        (uint48 validAfter, uint48 validUntil) = keeperWindow(safe);
         uint256 data = _validate(keeperOp(safe, keeper, _plan(), keeperKey));
-        assertEq(data, _packValidationData(false, keeperUntil, 0), "valid until the key expires");
+        assertEq(data, _packValidationData(false, validUntil, validAfter), "valid for the signed epoch window");
     }
 
     function test_Validate_IntersectsSignatureWindowWithKeyWindow() public {
+        // A sponsored operation: its window pins no self-pay epoch, so any window is returned, cut to the key's.
+        address sponsor = makeAddr("sponsor");
+        vm.prank(safe);
+        ILeverageModule(safe).setSponsor(sponsor, true);
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.paymasterAndData = abi.encodePacked(sponsor, uint128(100_000), uint128(50_000));
         op.signature = sign(op, keeperKey, 100, uint48(block.timestamp + 1 hours));
         assertEq(_validate(op), _packValidationData(false, uint48(block.timestamp + 1 hours), 100));
         op.signature = sign(op, keeperKey, 100, uint48(block.timestamp + 365 days));
         assertEq(_validate(op), _packValidationData(false, keeperUntil, 100), "never beyond the key's expiry");
+        op.signature = sign(op, keeperKey, 0, 0);
+        assertEq(_validate(op), _packValidationData(false, keeperUntil, 0), "an open signature gets the key's window");
     }
 
     function test_Validate_ReturnsFailureForWrongSigner() public {
@@ -67,8 +75,9 @@ contract KeeperValidationTest is Fixture {
     function test_Validate_ExpiredKeyIsReportedThroughValidUntil() public {
         vm.prank(safe);
         ILeverageModule(safe).addKeeper(keeper, 0, uint48(block.timestamp - 1));
+        (uint48 validAfter,) = keeperWindow(safe);
         uint256 data = _validate(keeperOp(safe, keeper, _plan(), keeperKey));
-        assertEq(data, _packValidationData(false, uint48(block.timestamp - 1), 0), "EntryPoint rejects it as expired");
+        assertEq(data, _packValidationData(false, uint48(block.timestamp - 1), validAfter), "EntryPoint rejects it as expired");
     }
 
     function test_Validate_ReturnsFailureForContractStyleSignature() public {
