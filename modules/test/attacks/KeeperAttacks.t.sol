@@ -524,16 +524,4 @@ contract KeeperAttacksTest is AttackBase {
     }
 
     /* HELPERS */
-
-    function _dropWethHealthTo(uint256 target) internal {
-        (uint256 collateral, uint256 debt) = adapter.position(Id.unwrap(wethMarket.id()), safe);
-        // health = collateral * price / 1e30 * 0.86 / debt, price as whole USDC per WETH scaled 1e18
-        wethOracle.setPrice(Math.mulDiv(target, debt * 1e30, collateral * 0.86e18));
-    }
-
-    function _repayToReach(uint256 target) internal view returns (uint256) {
-        MarketState memory state = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        uint256 value = Math.mulDiv(state.collateral, state.price, 1e36);
-        return state.debt - Math.mulDiv(value, 0.86e18, target);
-    }
 }

@@ -68,12 +68,12 @@ contract MarketAttacksTest is AttackBase {
         Plan memory plan = plan1(
             wethId, action(ActionKind.WithdrawFromPool, 0, address(rigged), amount), action(ActionKind.Repay, 0, address(0), amount)
         );
-        int256 valueBefore = _safeValue(rigged);
+        int256 valueBefore = safeValue(rigged);
         // What the position moved: the debt repaid.
         uint256 moved = amount;
         vm.prank(address(entryPoint));
         try ILeverageModule(safe).executeRebalance(keeper, plan) {
-            int256 loss = valueBefore - _safeValue(rigged);
+            int256 loss = valueBefore - safeValue(rigged);
             assertLe(loss, int256(moved * 50 / 10_000), "loss within maxLossBps of what the position moved");
         } catch (bytes memory err) {
             assertEq(bytes4(err), ILeverageModule.ValueLossExceeded.selector, "only the loss check refuses it");
@@ -326,20 +326,5 @@ contract MarketAttacksTest is AttackBase {
 
     function _boostPlan(address pool, uint256 amount) internal view returns (Plan memory) {
         return plan1(wethId, action(ActionKind.Borrow, 0, address(0), amount), action(ActionKind.DepositToPool, 0, pool, amount));
-    }
-
-    /// @dev Everything the Safe owns, valued in USDC at the current oracle prices (independent of the module's math).
-    function _safeValue(IERC4626 extraPool) internal view returns (int256 value) {
-        value = int256(usdc.balanceOf(safe));
-        value += int256(usdcVault.convertToAssets(usdcVault.balanceOf(safe)));
-        value += int256(extraPool.convertToAssets(extraPool.balanceOf(safe)));
-        value += int256(weth.balanceOf(safe) * wethOracle.price() / 1e36);
-        value += int256(wbtc.balanceOf(safe) * wbtcOracle.price() / 1e36);
-        bytes32[2] memory markets = [Id.unwrap(wethMarket.id()), Id.unwrap(wbtcMarket.id())];
-        for (uint256 i; i < 2; ++i) {
-            (uint256 collateral, uint256 debt) = adapter.position(markets[i], safe);
-            uint256 price = i == 0 ? wethOracle.price() : wbtcOracle.price();
-            value += int256(collateral * price / 1e36) - int256(debt);
-        }
     }
 }
