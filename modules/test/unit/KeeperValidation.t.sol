@@ -8,6 +8,11 @@ import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {_packValidationData} from "@account-abstraction/contracts/core/Helpers.sol";
 
+function maxCost(PackedUserOperation memory op) pure returns (uint256) {
+    uint256 limits = uint256(op.accountGasLimits);
+    return ((limits >> 128) + uint128(limits) + op.preVerificationGas) * uint128(uint256(op.gasFees));
+}
+
 /// @notice Automation-lane validation: the keeper key, its validity window, pause, gas caps, paymaster rule and the
 /// plan's canonical encoding, all checked without reverting on a bad signature.
 contract KeeperValidationTest is Fixture {
@@ -216,6 +221,78 @@ contract KeeperValidationTest is Fixture {
         vm.prank(address(entryPoint));
         vm.expectRevert(abi.encodeWithSelector(ILeverageModule.SelfPayBudgetExceeded.selector, cost, cost, cost + cost / 2));
         ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    /// @dev Validation reads no clock: the signed window alone picks the epoch charged. A newer epoch starts from zero
+    /// (no successful rebalance needed), an older one is refused.
+    function test_Validate_TheWindowPinsTheSelfPayEpoch() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        uint256 cost = maxCost(op);
+        uint256 day = block.timestamp / 1 days;
+        _validate(op);
+        assertEq(module.getSelfPayBudget(safe).spentWei, cost);
+        // Signed for the next day, validated now (the EntryPoint would refuse it now, AA22; validation does not care).
+        uint48 next = uint48((day + 1) * 1 days);
+        op.signature = sign(op, keeperKey, next, next + 1 hours);
+        _validate(op);
+        assertEq(module.getSelfPayBudget(safe).epoch, day + 1, "the window's epoch");
+        assertEq(module.getSelfPayBudget(safe).spentWei, cost, "charged from zero");
+        op.signature = signKeeper(op, keeperKey); // today again
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.SelfPayEpochPassed.selector, day, day + 1));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_EmptyWindowIsLeftToTheEntryPoint() public {
+        vm.prank(safe);
+        ILeverageModule(safe).addKeeper(keeper, uint48(block.timestamp + 2 days), uint48(block.timestamp + 3 days));
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        (uint48 validAfter, uint48 validUntil) = keeperWindow(safe);
+        assertLt(validUntil, block.timestamp + 2 days);
+        assertEq(_validate(op), _packValidationData(false, validUntil, uint48(block.timestamp + 2 days)), "never valid");
+        assertGt(block.timestamp + 2 days, validAfter);
+        assertEq(module.getSelfPayBudget(safe).spentWei, 0, "nothing charged for an operation that can never run");
+    }
+
+    function test_Validate_UnlistedPaymastersAreChargedWithTheirGasListedSponsorsAreNot() public {
+        address paymaster = makeAddr("paymaster");
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.paymasterAndData = abi.encodePacked(paymaster, uint128(100_000), uint128(50_000));
+        op.signature = signKeeper(op, keeperKey);
+        _validate(op);
+        assertEq(
+            module.getSelfPayBudget(safe).spentWei,
+            (500_000 + 3_000_000 + 60_000 + 100_000 + 50_000) * uint256(2 gwei),
+            "every gas limit, the paymaster's included, at maxFeePerGas"
+        );
+        vm.prank(safe);
+        ILeverageModule(safe).setSponsor(paymaster, true);
+        _validate(op);
+        assertEq(module.getSelfPayBudget(safe).spentWei, (3_710_000) * uint256(2 gwei), "a listed sponsor costs nothing");
+    }
+
+    function test_Validate_RevertWhen_NoBudgetAndNoSponsor() public {
+        vm.prank(safe);
+        ILeverageModule(safe).setSelfPayBudget(0, 0);
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.SelfPayBudgetExceeded.selector, 0, maxCost(op), 0));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_RevertWhen_NonceKeyIsNotTheKeepers() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.nonce = 0;
+        uint192 expected = keeperNonceKey();
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.KeeperNonceKeyInvalid.selector, 0, expected));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_ReturnsFailureForAKeyOfAnOlderGeneration() public {
+        vm.prank(safe);
+        ILeverageModule(safe).revokeAllKeepers();
+        assertEq(_validate(keeperOp(safe, keeper, _plan(), keeperKey)) & 1, 1, "SIG_VALIDATION_FAILED");
     }
 
     function test_Validate_RevertWhen_PlanHasTrailingBytes() public {
