@@ -74,7 +74,7 @@ describe("a Safe created by the SDK", () => {
 
     const { stack } = env
     const set = await setPolicy(client, {
-      policy: testPolicy(stack.markets.weth.id, [stack.vaults.usdc]),
+      policy: testPolicy(stack.markets.weth, [stack.vaults.usdc]),
       deployments: env.deployments,
     })
     if (set.type !== "userOperation") throw new TypeError("expected a UserOperation")
@@ -144,6 +144,8 @@ describe("a Safe created by the SDK", () => {
 describe("named errors before anything is sent", () => {
   const basePolicy = () => ({
     market: env.stack.markets.weth.id,
+    priceFeed: env.stack.markets.weth.oracle,
+    maxOracleAge: 3_600,
     minHealth: parseEther("1.2"),
     targetHealth: parseEther("1.4"),
     maxHealth: parseEther("1.7"),
@@ -368,6 +370,8 @@ describe("reading every sub-account", () => {
     const set = await setPolicy(client, {
       policy: {
         market: stack.markets.wbtc.id,
+        priceFeed: stack.markets.wbtc.oracle,
+        maxOracleAge: 86_400,
         minHealth: parseEther("1.3"),
         targetHealth: parseEther("1.5"),
         maxHealth: parseEther("1.8"),

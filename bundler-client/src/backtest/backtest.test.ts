@@ -45,17 +45,19 @@ describe("runBacktest", () => {
 
   it("rejects unknown configuration keys and invalid policies", () => {
     expect(() => resolveBacktestConfig({ polcy: {} })).toThrow(/unknown key "polcy"/)
-    expect(() => resolveBacktestConfig({ policy: { minHealth: 2, maxHealth: 1.5 } })).toThrow(/minHealth <= targetHealth/)
+    expect(() => resolveBacktestConfig({ policy: { minHealth: 2, maxHealth: 1.5 } })).toThrow(/minHealth \+ 0.01 <= targetHealth/)
   })
 })
 
 describe("backtest suite (100 generated paths, the lighter twin of bench/backtest-suite.ts)", () => {
-  it("autopilot loses no more to liquidation than threshold while holding at least 15% more leverage", () => {
+  // The module's landing zone (a triggered sub-account ends at least half way from the band edge to the target) keeps
+  // autopilot from parking right above minHealth: its lead over threshold went from ~17% to ~15% with the rule.
+  it("autopilot loses no more to liquidation than threshold while holding at least 14% more leverage", () => {
     const suite = runSuite({ count: 100, baseSeed: 1000, config: resolveBacktestConfig() })
     const auto = suite.totals.find((t) => t.strategy === "autopilot")!
     const threshold = suite.totals.find((t) => t.strategy === "threshold")!
     expect(auto.liquidationLoss).toBeLessThanOrEqual(threshold.liquidationLoss)
-    expect(auto.timeAveragedLeverage).toBeGreaterThanOrEqual(1.15 * threshold.timeAveragedLeverage)
+    expect(auto.timeAveragedLeverage).toBeGreaterThanOrEqual(1.14 * threshold.timeAveragedLeverage)
     expect(auto.rejectedRebalances).toBeLessThan(auto.rebalances * 0.05)
   })
 })

@@ -154,7 +154,7 @@ export function runBacktest(paths: PricePaths, config: BacktestConfig, strategy:
         idle = post.idle
         for (const id of pending.plan.subAccounts) {
           const policy = policies[id] as Policy
-          epochs[id] = recordRebalance(epochs[id] as EpochState, policy.epochLength, t, check.amountMoved[id] ?? 0, pending.plan.gas)
+          epochs[id] = recordRebalance(epochs[id] as EpochState, policy.epochLength, t, check.amountMoved[id] ?? 0, pending.plan.gas, Math.ceil(check.lossPpb[id] ?? 0))
         }
         result.rebalances++
         result.gasUsed += pending.plan.gas

@@ -21,7 +21,6 @@ import { leverageModuleAbi } from "../../../sdk/src/abis/leverageModule.js"
 import { type ToKeeperAccountReturnType, toKeeperAccount } from "../../../sdk/src/accounts/toKeeperAccount.js"
 import { validateRebalance } from "../../../sdk/src/actions/validateRebalance.js"
 import type { LeverageDeployments } from "../../../sdk/src/constants/deployments.js"
-import { keeperNonceKey } from "../../../sdk/src/constants/keeper.js"
 import { decodeModuleError, getLeverageError } from "../../../sdk/src/errors/getLeverageError.js"
 import type { Plan as ChainPlan } from "../../../sdk/src/types/leverage.js"
 import { getKeeperEstimationStateOverride } from "../../../sdk/src/utils/estimation.js"
@@ -346,7 +345,7 @@ export class Keeper {
   }
 
   private async keeperAccount(rt: SafeRuntime): Promise<ToKeeperAccountReturnType> {
-    rt.account ??= await toKeeperAccount({ client: this.client(), safe: rt.config.address, keeper: this.keeperKey, deployments: this.deployments, nonceKey: keeperNonceKey })
+    rt.account ??= await toKeeperAccount({ client: this.client(), safe: rt.config.address, keeper: this.keeperKey, deployments: this.deployments })
     return rt.account
   }
 
@@ -499,7 +498,8 @@ export class Keeper {
     })
     const log = logs.find((l) => l.args.nonce === nonce)
     if (!log) {
-      const chainNonce = await client.readContract({ address: this.config.deployment.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, keeperNonceKey] })
+      // The pending operation's own nonce key (keeper address and key generation).
+      const chainNonce = await client.readContract({ address: this.config.deployment.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, nonce >> 64n] })
       if (chainNonce > nonce) {
         this.logger.warn({ safe, nonce: pending.nonce }, "nonce consumed without a matching event in range; clearing")
         this.store.setPending(safe, undefined)

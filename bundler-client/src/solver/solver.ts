@@ -1,11 +1,14 @@
 import { healthForTolerance, liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage"
+import { MIN_BAND_GAP as MIN_BAND_GAP_WAD } from "../../../sdk/src/constants/module.js"
 import { SolverInputError } from "./errors"
 import { checkPlanAgainstPolicy } from "./policyRules"
-import { effectiveEpoch, healthOf, leverageOf, netValue, toBaseUnits } from "./state"
+import { effectiveEpoch, healthOf, landingZone, leverageOf, netValue, toBaseUnits } from "./state"
 import type { ActionKind, EpochState, Plan, PlanAction, Policy, PortfolioState, SolverInput, SolverResult, SubAccountOutcome, YieldPool } from "./types"
 
 /** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
 export const HEALTH_MARGIN = 1e-6
+/** The module's smallest gap between the target and each band edge (ConstantsLib.MIN_BAND_GAP, 0.01 in health). */
+export const MIN_BAND_GAP = Number(MIN_BAND_GAP_WAD) / 1e18
 const CAP_SLACK = 1 - 1e-9
 
 /*
@@ -42,11 +45,13 @@ export function liquidationIncentiveFactor(lltv: number): number {
 export function validatePolicy(policy: Policy): string[] {
   const problems: string[] = []
   if (!(policy.minHealth >= 1)) problems.push(`minHealth ${policy.minHealth} must be >= 1`)
-  if (!(policy.minHealth <= policy.targetHealth && policy.targetHealth <= policy.maxHealth)) problems.push("need minHealth <= targetHealth <= maxHealth")
-  if (!(policy.minHealth < policy.maxHealth)) problems.push("need minHealth < maxHealth")
+  if (!(policy.minHealth + MIN_BAND_GAP <= policy.targetHealth && policy.targetHealth + MIN_BAND_GAP <= policy.maxHealth))
+    problems.push(`need minHealth + ${MIN_BAND_GAP} <= targetHealth <= maxHealth - ${MIN_BAND_GAP}`)
   if (policy.pools.length > 8) problems.push(`at most 8 pools, got ${policy.pools.length}`)
   if (new Set(policy.pools).size !== policy.pools.length) problems.push("pools must be unique")
   if (!(policy.maxLossBps >= 0 && policy.maxLossBps <= 10_000)) problems.push("maxLossBps must be in [0, 10000]")
+  if (policy.maxEpochLossBps !== undefined && !(policy.maxEpochLossBps >= 0 && policy.maxEpochLossBps <= 10_000))
+    problems.push("maxEpochLossBps must be in [0, 10000]")
   if (!(policy.epochLength > 0)) problems.push("epochLength must be > 0")
   if (!(policy.tolerance > 0 && policy.tolerance < 1)) problems.push("tolerance must be in (0, 1)")
   if (!(policy.horizon > 0)) problems.push("horizon must be > 0 seconds")
@@ -74,11 +79,12 @@ type Exclusions = { targets: Map<number, string>; sources: Map<number, string> }
 
 /**
  * Propose a rebalance plan: per triggered sub-account, the lowest health whose liquidation
- * probability within the policy horizon is at most the tolerance, clipped into the policy band and
- * no further from the target than now (rule 3); funded by the cheapest sources first (idle
- * balances, then allowed pools, then over-collateralised sub-accounts), moving the least value,
- * within caps, cooldowns and the loss limit, skipping moves whose benefit is below their gas and
- * slippage cost. Every plan returned passes {@link checkPlanAgainstPolicy}.
+ * probability within the policy horizon is at most the tolerance, clipped into its landing zone
+ * (rule 3: at least half way from the breached edge to the target); funded by the cheapest sources
+ * first (idle balances, then allowed pools, then over-collateralised sub-accounts, which only move
+ * toward their own target), moving the least value, within caps, cooldowns and the loss limits (per
+ * rebalance and per epoch), skipping moves whose benefit is below their gas and slippage cost.
+ * Every plan returned passes {@link checkPlanAgainstPolicy}.
  *
  * @param input - Sub-accounts (one loan asset), pools, idle balances, costs and mode.
  * @returns The plan (undefined when there is nothing worth doing) and an outcome per sub-account.
@@ -161,9 +167,10 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     const horizonYears = p.horizon / SECONDS_PER_YEAR
     const riskHealth =
       mode === "threshold" ? p.targetHealth : healthForTolerance(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears)
-    const distance = Math.abs(h0 - p.targetHealth)
-    let lo = Math.max(p.minHealth, p.targetHealth - distance) + HEALTH_MARGIN
-    let hi = Math.min(p.maxHealth, p.targetHealth + distance) - HEALTH_MARGIN
+    // Rule 3: a triggered sub-account lands in its landing zone; any other only moves toward its target, not past it.
+    const [zoneLow, zoneHigh] = landingZone(p)
+    let lo = low || high ? zoneLow + HEALTH_MARGIN : h0 >= p.targetHealth ? p.targetHealth + HEALTH_MARGIN : h0
+    let hi = low || high ? zoneHigh - HEALTH_MARGIN : h0 >= p.targetHealth ? h0 : p.targetHealth - HEALTH_MARGIN
     if (!p.boostAllowed) lo = Math.max(lo, h0)
     if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
     const clipped = Math.min(Math.max(riskHealth, lo), hi)
@@ -195,21 +202,56 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     }
     return priceOfAsset(asset)
   }
-  const lossBudget = (extraSubs: readonly number[], extraPool: string | undefined): number => {
+  /*
+   * Loss limits (rules 5 and 6): the plan's loss (net value drop, slippage here) must stay within the smallest
+   * maxLossBps of what the positions move, and within every touched sub-account's remaining epoch budget
+   * (maxEpochLossBps of its equity, minus what the epoch already lost).
+   */
+  const lossState = (extraSubs: readonly number[], extraPool: string | undefined) => {
     const ids: string[] = []
     let bps = Number.POSITIVE_INFINITY
+    let epochRoom = Number.POSITIVE_INFINITY
+    let into = 0
+    let out = 0
     for (const i of touchedOrder(extraSubs)) {
       const s = subs[i] as (typeof subs)[number]
       ids.push(s.state.id)
       bps = Math.min(bps, s.policy.maxLossBps)
+      const a = accounts[i] as Account
+      const equity = s.state.collateral * s.state.price - s.state.debt
+      const remaining = (s.policy.maxEpochLossBps ?? 10_000) / 10_000 - (a.epoch.lossPpbInEpoch ?? 0) / 1e9
+      epochRoom = Math.min(epochRoom, equity > 0 ? Math.max(0, remaining) * equity : 0)
+      const dc = ((collateral[i] as number) - s.state.collateral) * s.state.price
+      const dd = (debt[i] as number) - s.state.debt
+      if (dc > 0) into += dc
+      else out -= dc
+      if (dd < 0) into -= dd
+      else out += dd
     }
     const poolSet = new Set(touchedPools)
     if (extraPool !== undefined) poolSet.add(extraPool)
     const pre: PortfolioState = { subAccounts: subs.map((s) => s.state), pools: input.pools, idle: input.idle }
     const work: PortfolioState = { subAccounts: subs.map((s, k) => ({ ...s.state, collateral: collateral[k] as number, debt: debt[k] as number })), pools, idle }
-    const before = netValue(pre, loanAsset, ids, [...poolSet])
-    const loss = before - netValue(work, loanAsset, ids, [...poolSet])
-    return (before * bps) / 10_000 * 0.999 - loss
+    const valueBefore = netValue(pre, loanAsset, ids, [...poolSet])
+    const drop = valueBefore - netValue(work, loanAsset, ids, [...poolSet])
+    // Float noise of an exactly value-preserving plan is no loss (the module compares integers).
+    const loss = drop > Math.abs(valueBefore) * 1e-12 ? drop : 0
+    return { rate: Number.isFinite(bps) ? (bps / 10_000) * 0.999 : Number.POSITIVE_INFINITY, moved: Math.max(into, out), loss, epochRoom: epochRoom * 0.999 }
+  }
+  /** Room left under both limits (negative: over). */
+  const lossBudget = (extraSubs: readonly number[], extraPool: string | undefined): number => {
+    const { rate, moved, loss, epochRoom } = lossState(extraSubs, extraPool)
+    return Math.min(rate * moved - loss, epochRoom - loss)
+  }
+  /**
+   * Most loan value a pool action with `slip` may carry: `movesPosition` when the same value then goes into a position
+   * (withdraw then repay or supply), which raises the per-rebalance allowance by `rate` per unit.
+   */
+  const slipRoom = (slip: number, movesPosition: boolean, extraSubs: readonly number[], extraPool: string): number => {
+    if (slip <= 0) return Number.POSITIVE_INFINITY
+    const { rate, moved, loss, epochRoom } = lossState(extraSubs, extraPool)
+    const perRebalance = movesPosition ? (slip <= rate ? Number.POSITIVE_INFINITY : (rate * moved - loss) / (slip - rate)) : (rate * moved - loss) / slip
+    return Math.max(0, Math.min(perRebalance, (epochRoom - loss) / slip))
   }
 
   const push = (kind: ActionKind, sub: number, amount: number, pool?: YieldPool): void => {
@@ -351,7 +393,7 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     for (const pool of allowed) {
       if (pool.asset !== loanAsset) continue
       const slip = slipOf(pool)
-      const budget = slip > 0 ? Math.max(0, lossBudget([i], pool.address)) / slip : Number.POSITIVE_INFINITY
+      const budget = slipRoom(slip, true, [i], pool.address)
       x = Math.min(pool.withdrawable / (1 + slip), needLoan(), capLeft(i) / 2, budget)
       if (take(x, pool.decimals)) {
         push("WithdrawFromPool", i, x, pool)
@@ -362,7 +404,7 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     for (const pool of allowed) {
       if (pool.asset !== s.collateralAsset || pool.asset === loanAsset) continue
       const slip = slipOf(pool)
-      const budget = slip > 0 ? Math.max(0, lossBudget([i], pool.address)) / (slip * P) : Number.POSITIVE_INFINITY
+      const budget = slipRoom(slip, true, [i], pool.address) / P
       x = Math.min(pool.withdrawable / (1 + slip), needCollateral(), capLeft(i) / (2 * P), budget)
       if (take(x, pool.decimals)) {
         push("WithdrawFromPool", i, x, pool)
@@ -406,7 +448,7 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     const reached = health(i)
     if (lossBudget([], undefined) < 0) {
       restore(snap)
-      reasons[i] = `below band but touching it would exceed the loss limit (maxLossBps ${policy.maxLossBps}); no valid plan`
+      reasons[i] = `below band but touching it would exceed a loss limit (maxLossBps ${policy.maxLossBps}, maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000}); no valid plan`
       continue
     }
     if (reached < a.lo) {
@@ -444,7 +486,7 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     let destination = "kept idle"
     if (sink !== undefined) {
       const slip = slipOf(sink)
-      const budget = slip > 0 ? Math.max(0, lossBudget([i], sink.address)) / slip : Number.POSITIVE_INFINITY
+      const budget = slipRoom(slip, false, [i], sink.address)
       const deposit = Math.min(borrow, capLeft(i), budget)
       if (worth(deposit, sink.decimals)) {
         push("DepositToPool", i, deposit, sink)
@@ -454,7 +496,7 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     const reached = health(i)
     if (lossBudget([], undefined) < 0) {
       restore(snap)
-      reasons[i] = `above band but touching it would exceed the loss limit (maxLossBps ${policy.maxLossBps}); no valid plan`
+      reasons[i] = `above band but touching it would exceed a loss limit (maxLossBps ${policy.maxLossBps}, maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000}); no valid plan`
       continue
     }
     const cost = (gasOf(firstMove) + (planWasEmpty ? costs.baseGas : 0)) * costs.gasPrice + (slippageLoss - snap.loss)

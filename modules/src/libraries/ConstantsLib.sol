@@ -46,25 +46,41 @@ library ConstantsLib {
     /// @dev Length of one static Safe signature part (r, s, v).
     uint256 internal constant SAFE_SIGNATURE_LENGTH = 65;
 
-    /* MalformedPlan(reason) CODES */
+    /* MalformedPlan(reason) CODES (the @dev text is the SDK's message) */
 
+    /// @dev calldata too short
     uint8 internal constant MALFORMED_TOO_SHORT = 1;
+    /// @dev keeper address has dirty high bits
     uint8 internal constant MALFORMED_DIRTY_KEEPER = 2;
+    /// @dev non-canonical offsets
     uint8 internal constant MALFORMED_BAD_OFFSET = 3;
+    /// @dev sub-account count is 0 or above MAX_SUB_ACCOUNTS
     uint8 internal constant MALFORMED_SUB_ACCOUNT_COUNT = 4;
+    /// @dev action count is 0 or above MAX_ACTIONS
     uint8 internal constant MALFORMED_ACTION_COUNT = 5;
+    /// @dev calldata length does not match the plan
     uint8 internal constant MALFORMED_BAD_LENGTH = 6;
+    /// @dev unknown action kind
     uint8 internal constant MALFORMED_BAD_KIND = 7;
+    /// @dev action sub-account index out of range
     uint8 internal constant MALFORMED_BAD_INDEX = 8;
+    /// @dev pool address has dirty high bits
     uint8 internal constant MALFORMED_DIRTY_POOL = 9;
 
-    /* GasFieldAboveCap(field, ...) INDICES */
+    /* GasFieldAboveCap(field, ...) INDICES (the SDK names each field after the constant, in camelCase) */
 
+    /// @dev verificationGasLimit (accountGasLimits, high 128 bits)
     uint8 internal constant GAS_FIELD_VERIFICATION_GAS_LIMIT = 0;
+    /// @dev callGasLimit (accountGasLimits, low 128 bits)
     uint8 internal constant GAS_FIELD_CALL_GAS_LIMIT = 1;
+    /// @dev preVerificationGas
     uint8 internal constant GAS_FIELD_PRE_VERIFICATION_GAS = 2;
+    /// @dev maxFeePerGas (gasFees, low 128 bits)
     uint8 internal constant GAS_FIELD_MAX_FEE_PER_GAS = 3;
+    /// @dev maxPriorityFeePerGas (gasFees, high 128 bits)
     uint8 internal constant GAS_FIELD_MAX_PRIORITY_FEE_PER_GAS = 4;
+    /// @dev paymasterVerificationGasLimit (paymasterAndData bytes 20..36)
     uint8 internal constant GAS_FIELD_PAYMASTER_VERIFICATION_GAS_LIMIT = 5;
+    /// @dev paymasterPostOpGasLimit (paymasterAndData bytes 36..52)
     uint8 internal constant GAS_FIELD_PAYMASTER_POST_OP_GAS_LIMIT = 6;
 }

@@ -80,7 +80,7 @@ describe("an existing Safe made with protocol-kit", () => {
     expect(added.type).toBe("safeTransaction")
     const { subAccount } = await setPolicy(publicClient, {
       protocolKit,
-      policy: testPolicy(stack.markets.wbtc.id, [stack.vaults.usdc]),
+      policy: testPolicy(stack.markets.wbtc, [stack.vaults.usdc]),
       deployments,
     })
 

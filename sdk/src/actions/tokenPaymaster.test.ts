@@ -101,7 +101,7 @@ beforeAll(async () => {
   )
   await sent(await addKeeper(client, { keeper: keeper.address, validFor: 86_400, deployments }))
   const policy = await setPolicy(client, {
-    policy: testPolicy(stack.markets.weth.id, [stack.vaults.usdc]),
+    policy: testPolicy(stack.markets.weth, [stack.vaults.usdc]),
     deployments,
   })
   await sent(policy)
