@@ -46,8 +46,8 @@ import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 ///   window reverts the whole bundle, AA22, so it cannot reset the budget early).
 /// - Plan execution uses CALL only, through allowlisted adapters fixed at deployment and pools allowlisted by the
 ///   Safe; every receiver and onBehalf is the Safe; approvals are exact and reset to zero after each action.
-/// - Post-conditions bound what any plan can do: every listed sub-account changes; a triggered one lands near its
-///   target, one not due only moves toward its target; per-rebalance and per-epoch caps; a loss bound per operation
+/// - Post-conditions bound what any plan can do: every listed sub-account changes; a triggered one moves at least half
+///   way from the breached edge toward its target, one not due only moves toward its target; per-rebalance and per-epoch caps; a loss bound per operation
 ///   (in bps of what the positions moved) and per epoch (in bps of each changed sub-account's equity). Oracles are
 ///   sanity-checked (non-zero; with a second feed: fresh, inside its bounds, close to it) before anything moves.
 /// - Configuration is only reachable by the Safe calling itself (`_msgSender() == msg.sender`): an outsider calling

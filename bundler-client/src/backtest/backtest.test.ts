@@ -50,8 +50,8 @@ describe("runBacktest", () => {
 })
 
 describe("backtest suite (100 generated paths, the lighter twin of bench/backtest-suite.ts)", () => {
-  // The module's landing zone (a triggered sub-account ends at least half way from the band edge to the target) keeps
-  // autopilot from parking right above minHealth: its lead over threshold went from ~17% to ~15% with the rule.
+  // The module's landing zone keeps a boost from going further than half way from the target to minHealth, so autopilot
+  // no longer parks right above minHealth: its lead over threshold went from about 17% to just under 15% with the rule.
   it("autopilot loses no more to liquidation than threshold while holding at least 14% more leverage", () => {
     const suite = runSuite({ count: 100, baseSeed: 1000, config: resolveBacktestConfig() })
     const auto = suite.totals.find((t) => t.strategy === "autopilot")!

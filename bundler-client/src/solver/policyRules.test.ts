@@ -26,7 +26,7 @@ function run(pre: PortfolioState, p: Plan, policy: Partial<Policy> = {}, epoch?:
   return checkPlanAgainstPolicy({ plan: p, pre, policies: { a: makePolicy({ pools: [POOL], ...policy }) }, epochs: epoch ? { a: epoch } : {}, now: NOW })
 }
 
-// health 1.1, debt 23454.5; repaying 4000 from the pool lands at health ~1.326, in the landing zone [1.275, 1.55]
+// health 1.1, debt 23454.5; repaying 4000 from the pool lands at health ~1.326, in the landing zone [1.225, 1.55]
 const repayFromPool = plan(["WithdrawFromPool", 4000, POOL], ["Repay", 4000])
 
 describe("checkPlanAgainstPolicy", () => {
@@ -48,8 +48,9 @@ describe("checkPlanAgainstPolicy", () => {
 
   it("rejects ending outside the band, or a triggered sub-account outside its landing zone (rule 3)", () => {
     expect(run(portfolio(1.1), plan(["WithdrawFromPool", 100, POOL], ["Repay", 100])).violations.map((v) => v.rule)).toEqual([3])
-    const short = run(portfolio(1.1), plan(["WithdrawFromPool", 3000, POOL], ["Repay", 3000]))
-    expect(short.violations.map((v) => v.message)).toEqual([expect.stringMatching(/lands at health 1\.26\d*, outside its landing zone \[1\.27\d*, 1\.5\d*\]/)])
+    // From 1.1 the zone is [1.1 + (1.4 - 1.15) / 2, 1.4 + (1.7 - 1.4) / 2] = [1.225, 1.55]: 2,000 reaches only 1.203.
+    const short = run(portfolio(1.1), plan(["WithdrawFromPool", 2000, POOL], ["Repay", 2000]))
+    expect(short.violations.map((v) => v.message)).toEqual([expect.stringMatching(/lands at health 1\.20\d*, outside its landing zone \[1\.22\d*, 1\.5\d*\]/)])
     const r = run(portfolio(1.12), plan(["WithdrawFromPool", 7800, POOL], ["Repay", 7800]))
     expect(r.violations.map((v) => v.message)).toEqual([expect.stringMatching(/landing zone/)])
   })

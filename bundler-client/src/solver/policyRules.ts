@@ -175,7 +175,7 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
     const target = policy.targetHealth
     if (!(ha >= policy.minHealth && ha <= policy.maxHealth)) fail(3, `${id} ends at health ${ha}, outside [${policy.minHealth}, ${policy.maxHealth}]`, id)
     else if (due) {
-      const [low, high] = landingZone(policy)
+      const [low, high] = landingZone(policy, hb)
       if (ha < low || ha > high) fail(3, `${id} is triggered but lands at health ${ha}, outside its landing zone [${low}, ${high}]`, id)
     } else {
       if (Math.abs(ha - target) > Math.abs(hb - target)) fail(3, `${id} moves from health ${hb} to ${ha}, further from target ${target}`, id)

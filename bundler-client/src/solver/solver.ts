@@ -168,9 +168,12 @@ function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions
     const riskHealth =
       mode === "threshold" ? p.targetHealth : healthForTolerance(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears)
     // Rule 3: a triggered sub-account lands in its landing zone; any other only moves toward its target, not past it.
-    const [zoneLow, zoneHigh] = landingZone(p)
-    let lo = low || high ? zoneLow + HEALTH_MARGIN : h0 >= p.targetHealth ? p.targetHealth + HEALTH_MARGIN : h0
-    let hi = low || high ? zoneHigh - HEALTH_MARGIN : h0 >= p.targetHealth ? h0 : p.targetHealth - HEALTH_MARGIN
+    // `landingMargin` keeps the aim that far inside those limits, for the price move until inclusion.
+    const [zoneLow, zoneHigh] = low || high ? landingZone(p, h0) : [p.minHealth, p.maxHealth]
+    const grow = Math.exp(Math.max(0, s.landingMargin ?? 0))
+    const t = p.targetHealth
+    let lo = low || high ? Math.min(zoneLow * grow, t) + HEALTH_MARGIN : h0 >= t ? Math.min(t * grow, h0) + HEALTH_MARGIN : h0
+    let hi = low || high ? Math.max(zoneHigh / grow, t) - HEALTH_MARGIN : h0 >= t ? h0 : Math.max(t / grow, h0) - HEALTH_MARGIN
     if (!p.boostAllowed) lo = Math.max(lo, h0)
     if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
     const clipped = Math.min(Math.max(riskHealth, lo), hi)

@@ -167,6 +167,12 @@ export type SubAccountInput = {
   epoch: EpochState
   /** Volatility model of its collateral price. */
   risk: RiskModel
+  /**
+   * Off-chain: a margin (log-health) kept inside the rule 3 limits for price moves until inclusion. A triggered
+   * sub-account aims inside [zoneLow x e^m, zoneHigh x e^-m], a source stays at least a factor e^m from its target.
+   * 0 by default; the keeper sets it (`withInclusionMargin`).
+   */
+  landingMargin?: number | undefined
 }
 
 /** Everything one solve needs. */

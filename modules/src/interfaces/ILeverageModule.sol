@@ -9,8 +9,10 @@ import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/Pac
 /// the feed's own decimals. Fields are ordered to pack into seven storage slots plus the pools.
 /// - minHealth >= the venue's liquidation incentive factor (`IVenueAdapter.liquidationIncentiveFactor`); minHealth +
 ///   MIN_BAND_GAP <= targetHealth <= maxHealth - MIN_BAND_GAP.
-/// - A triggered sub-account must land in [target - (target - min) / 2, target + (max - target) / 2]; one that is not
-///   due may only move toward its target, never past it.
+/// - A triggered sub-account must land in its landing zone: moved at least half the distance between the breached band
+///   edge and the target (below the band: health after >= health before + (target - min) / 2, and >= min), and no
+///   further past the target than half way to the other edge. One that is not due may only move toward its target,
+///   never past it.
 /// - maxLossBps bounds one rebalance's net value loss in bps of the value its positions moved; maxEpochLossBps bounds
 ///   the loss of all rebalances of an aligned epoch (`block.timestamp / epochLength`) in bps of this sub-account's
 ///   equity before each of them.
@@ -274,8 +276,10 @@ interface ILeverageModule is IAccount {
     error ActionFailed(uint256 index, bytes reason);
     /// @notice Thrown when `subAccount` ends with `health` outside [minHealth, maxHealth] (WAD).
     error HealthOutOfBand(bytes32 subAccount, uint256 health, uint256 minHealth, uint256 maxHealth);
-    /// @notice Thrown when a triggered `subAccount` ends with `health` outside its landing zone [low, high] (WAD): at
-    /// least half way from the breached band edge to the target on either side, so a new trigger needs a real move.
+    /// @notice Thrown when a triggered `subAccount` ends with `health` outside its landing zone [low, high] (WAD): it must
+    /// move at least half the distance between the breached band edge and the target (so a trigger the keeper could make
+    /// itself needs a landing about half way to the target, and the next trigger a real move), and end no further past
+    /// the target than half way to the other edge.
     error HealthOutsideLandingZone(bytes32 subAccount, uint256 health, uint256 low, uint256 high);
     /// @notice Thrown when `subAccount`, not due, ends further from its target than it started.
     error HealthFurtherFromTarget(bytes32 subAccount, uint256 healthBefore, uint256 healthAfter);

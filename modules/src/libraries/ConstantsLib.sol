@@ -35,8 +35,8 @@ library ConstantsLib {
     uint256 internal constant MAX_POOLS = 8;
     /// @dev Fewest shares a pool must have issued before a plan deposits into it (share-inflation guard).
     uint256 internal constant MIN_POOL_SUPPLY = 1e6;
-    /// @dev Smallest gap (WAD) between minHealth and targetHealth and between targetHealth and maxHealth, so that the
-    /// landing zone of a triggered sub-account is a real distance from both band edges.
+    /// @dev Smallest gap (WAD) between minHealth and targetHealth and between targetHealth and maxHealth, so that a
+    /// triggered sub-account's landing zone asks for a real move.
     uint256 internal constant MIN_BAND_GAP = 0.01e18;
 
     /* SAFE OPERATIONS */

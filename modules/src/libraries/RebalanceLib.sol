@@ -295,9 +295,7 @@ library RebalanceLib {
             revert ILeverageModule.HealthOutOfBand(run.id, healthAfter, minHealth, maxHealth);
         }
         if (run.due) {
-            // Hysteresis: at least half way from either band edge to the target, so the next trigger needs a real move.
-            uint256 low = target - (target - minHealth) / 2;
-            uint256 high = target + (maxHealth - target) / 2;
+            (uint256 low, uint256 high) = landingZone(before, minHealth, target, maxHealth);
             if (healthAfter < low || healthAfter > high) {
                 revert ILeverageModule.HealthOutsideLandingZone(run.id, healthAfter, low, high);
             }
@@ -314,6 +312,29 @@ library RebalanceLib {
         }
         if (run.moved > policy.maxAmountPerRebalance) {
             revert ILeverageModule.AmountCapExceeded(run.id, run.moved, policy.maxAmountPerRebalance);
+        }
+    }
+
+    /// @notice The landing zone of a triggered sub-account whose health was `before` (WAD): it must move at least half
+    /// the distance between the breached band edge and the target, and end no further past the target than half the
+    /// distance to the other edge.
+    /// @dev Below the band: [max(min, before + (target - min) / 2), target + (max - target) / 2]. Above it (boost):
+    /// [target - (target - min) / 2, min(max, before - (max - target) / 2)]. A trigger the keeper could make itself (a
+    /// little interest or a small move past the edge) thus needs a landing at least about half way to the target, so the
+    /// next trigger needs a real move; a rescue from deep below the band (a crash that continues until inclusion) still
+    /// only has to end inside the band, having moved at least that far.
+    function landingZone(uint256 before, uint256 minHealth, uint256 target, uint256 maxHealth)
+        internal
+        pure
+        returns (uint256 low, uint256 high)
+    {
+        if (before < minHealth) {
+            low = Math.max(minHealth, before + (target - minHealth) / 2);
+            high = target + (maxHealth - target) / 2;
+        } else {
+            low = target - (target - minHealth) / 2;
+            uint256 step = (maxHealth - target) / 2;
+            high = before == ConstantsLib.INFINITE_HEALTH ? maxHealth : Math.min(maxHealth, before - step);
         }
     }
 

@@ -175,19 +175,27 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
     /* 20. SELF-MADE TRIGGERS AND REPEATED LOSS */
 
     /// @dev Issue 10 item 2: landing a few wei above minHealth lets one block of interest re-trigger. A triggered
-    /// sub-account must land at least half way to its target.
+    /// sub-account must move at least half the distance from the breached edge to its target.
     function test_Attack20_RevertWhen_KeeperLandsJustAboveMinHealth() public {
+        _dropWethHealthTo(1.2e18 - 1e12); // just below the band, as a little interest would leave it
+        uint256 healthBefore = healthOf(safe, wethMarket);
         uint256 amount = _repayToReach(1.2e18 + 1e12);
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(amount), keeperKey);
-        uint256 landed = Math.mulDiv(24_000e6, 0.86e18, 18_000e6 - amount);
+        (uint256 collateral,) = adapter.position(Id.unwrap(wethMarket.id()), safe);
+        uint256 landed = Math.mulDiv(Math.mulDiv(collateral, wethOracle.price(), 1e36), 0.86e18, 18_000e6 - amount);
         Holdings memory before = holdings(safe);
         (bool ok, bytes memory reason) = handle(op);
         assertFalse(ok);
         assertEq(
             reason,
-            abi.encodeWithSelector(ILeverageModule.HealthOutsideLandingZone.selector, wethId, landed, 1.3e18, 1.55e18)
+            abi.encodeWithSelector(
+                ILeverageModule.HealthOutsideLandingZone.selector, wethId, landed, healthBefore + 0.1e18, 1.55e18
+            )
         );
         assertNothingLeftBut(before, maxCost(op));
+        // Half way to the target (1.3) is accepted.
+        handleOk(keeperOp(safe, keeper, repayPlan(_repayToReach(1.3e18)), keeperKey));
+        assertGe(healthOf(safe, wethMarket), healthBefore + 0.1e18, "moved at least half way from the edge to the target");
     }
 
     /// @dev Issue 10 item 2: an allowed pool with an exit fee below the per-operation bound. Repeated triggers each

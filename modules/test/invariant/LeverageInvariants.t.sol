@@ -227,14 +227,19 @@ contract LeverageHandler is Test {
         if (!_allowancesZero()) ++allowanceViolations;
     }
 
-    /// @dev A triggered sub-account lands at least half way from the band edge to the target; any other only moves
-    /// toward its target, never past it.
+    /// @dev A triggered sub-account moves at least half way from the breached edge toward its target and stops short of
+    /// half way past it; any other only moves toward its target, never past it.
     function _checkTarget(Policy memory policy, uint256 before, uint256 healthAfter) internal {
         uint256 target = policy.targetHealth;
         bool due = before < policy.minHealth || (policy.boostAllowed && before > policy.maxHealth);
         if (due) {
-            uint256 low = target - (target - policy.minHealth) / 2;
-            uint256 high = target + (policy.maxHealth - target) / 2;
+            // Moved at least half the distance between the breached edge and the target, and not more than half way
+            // past the target toward the other edge.
+            bool below = before < policy.minHealth;
+            uint256 low = below ? Math.max(policy.minHealth, before + (target - policy.minHealth) / 2) : target - (target - policy.minHealth) / 2;
+            uint256 high = below
+                ? target + (policy.maxHealth - target) / 2
+                : (before == type(uint256).max ? policy.maxHealth : Math.min(policy.maxHealth, before - (policy.maxHealth - target) / 2));
             if (healthAfter < low || healthAfter > high) ++targetViolations;
         } else if (before >= target ? (healthAfter > before || healthAfter < target) : (healthAfter < before || healthAfter > target)) {
             ++targetViolations;

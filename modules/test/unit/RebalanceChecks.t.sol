@@ -265,22 +265,32 @@ contract RebalanceChecksTest is Fixture {
     }
 
     function test_Execute_RevertWhen_TriggeredLandsOutsideItsLandingZone() public {
-        // Landing zone of [1.2, 1.4, 1.7]: [1.3, 1.55]. 1,000 reaches only 1.214 (in band, below the zone).
+        // Band [1.2, 1.4, 1.7], health 1.1467: the zone is [1.1467 + (1.4 - 1.2) / 2, 1.4 + (1.7 - 1.4) / 2] =
+        // [1.2467, 1.55]. 1,000 reaches only 1.214 (in band, but it moved too little).
+        uint256 low = healthOf(safe, wethMarket) + 0.1e18;
         _expectExec(
             _repayPlan(1000e6),
-            abi.encodeWithSelector(
-                ILeverageModule.HealthOutsideLandingZone.selector, wethId, _healthAfterRepay(1000e6), 1.3e18, 1.55e18
-            )
+            abi.encodeWithSelector(ILeverageModule.HealthOutsideLandingZone.selector, wethId, _healthAfterRepay(1000e6), low, 1.55e18)
         );
         // 5,000 reaches 1.587: in band, past the zone.
         _expectExec(
             _repayPlan(5000e6),
-            abi.encodeWithSelector(
-                ILeverageModule.HealthOutsideLandingZone.selector, wethId, _healthAfterRepay(5000e6), 1.3e18, 1.55e18
-            )
+            abi.encodeWithSelector(ILeverageModule.HealthOutsideLandingZone.selector, wethId, _healthAfterRepay(5000e6), low, 1.55e18)
         );
-        executeAsEntryPoint(safe, keeper, _repayPlan(_repayFor(1.301e18)));
-        assertGe(healthOf(safe, wethMarket), 1.3e18, "the zone's edge is accepted");
+        executeAsEntryPoint(safe, keeper, _repayPlan(_repayFor(1.2468e18)));
+        assertGe(healthOf(safe, wethMarket), low, "the zone's edge is accepted");
+    }
+
+    function test_Execute_TriggeredFromDeepBelowTheBandNeedsOnlyTheBand() public {
+        // A crash to 0.96: moving half the band gap (0.1) is not enough to reach the band, so the band decides.
+        wethOracle.setPrice(2000e18); // 20,000 * 0.86 / 18,000 = 0.9556
+        uint256 landed = uint256(20_000e6) * 0.86e18 / (18_000e6 - 3600e6); // 1.194: moved 0.24, still below the band
+        _expectExec(
+            _repayPlan(3600e6), abi.encodeWithSelector(ILeverageModule.HealthOutOfBand.selector, wethId, landed, 1.2e18, 1.7e18)
+        );
+        executeAsEntryPoint(safe, keeper, _repayPlan(3700e6)); // 1.2028: just inside the band, accepted
+        assertLt(healthOf(safe, wethMarket), 1.21e18);
+        assertGe(healthOf(safe, wethMarket), 1.2e18);
     }
 
     function test_Execute_RevertWhen_NotDueMovesAwayFromTarget() public {
