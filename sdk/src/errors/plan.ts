@@ -246,8 +246,9 @@ export class HealthOutsideLandingZoneError extends BaseError {
     super(`The plan lands triggered sub-account ${subAccount} at health ${formatWad(health)}, outside its landing zone [${formatWad(low)}, ${formatWad(high)}].`, {
       cause,
       metaMessages: [
-        "A sub-account outside its band must end at least half way from the breached edge to its target:",
-        "[target - (target - minHealth) / 2, target + (maxHealth - target) / 2], so a new trigger needs a real move.",
+        "A sub-account outside its band must move at least half the distance between the breached edge and its target",
+        "(below the band: to at least max(minHealth, health before + (target - minHealth) / 2)), and end no further",
+        "past the target than half way to the other edge, so a new trigger needs a real move.",
       ],
       name: "HealthOutsideLandingZoneError",
     })
