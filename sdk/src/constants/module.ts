@@ -22,7 +22,7 @@ export const ACTION_KINDS = 6n
 export const MAX_POOLS = 8n
 /** Fewest shares a pool must have issued before a plan deposits into it (share-inflation guard). */
 export const MIN_POOL_SUPPLY = 1000000n
-/** Smallest gap (WAD) between minHealth and targetHealth and between targetHealth and maxHealth, so that the landing zone of a triggered sub-account is a real distance from both band edges. */
+/** Smallest gap (WAD) between minHealth and targetHealth and between targetHealth and maxHealth, so that a triggered sub-account's landing zone asks for a real move. */
 export const MIN_BAND_GAP = 10000000000000000n
 /** Safe `Enum.Operation.Call`; the automation lane never uses DELEGATECALL. */
 export const CALL = 0
