@@ -12,6 +12,7 @@ import {
     MAX_LIQUIDATION_INCENTIVE_FACTOR
 } from "@morpho-org/morpho-blue/src/libraries/ConstantsLib.sol";
 import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
+import {ActionKind} from "../interfaces/ILeverageModule.sol";
 
 /// @title MorphoBlueAdapter
 /// @notice Venue adapter for Morpho Blue markets; the market id is Morpho's `Id` (hash of the MarketParams).
@@ -23,11 +24,6 @@ contract MorphoBlueAdapter is IVenueAdapter {
     using MorphoBalancesLib for IMorpho;
     using SharesMathLib for uint256;
     using MathLib for uint256;
-
-    uint8 internal constant SUPPLY_COLLATERAL = 2;
-    uint8 internal constant WITHDRAW_COLLATERAL = 3;
-    uint8 internal constant BORROW = 4;
-    uint8 internal constant REPAY = 5;
 
     IMorpho public immutable MORPHO;
 
@@ -85,15 +81,15 @@ contract MorphoBlueAdapter is IVenueAdapter {
     {
         MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
         call.target = address(MORPHO);
-        if (kind == SUPPLY_COLLATERAL) {
+        if (kind == uint8(ActionKind.SupplyCollateral)) {
             call.data = abi.encodeCall(IMorphoBase.supplyCollateral, (params, assets, account, ""));
             call.approveToken = params.collateralToken;
             call.approveAmount = assets;
-        } else if (kind == WITHDRAW_COLLATERAL) {
+        } else if (kind == uint8(ActionKind.WithdrawCollateral)) {
             call.data = abi.encodeCall(IMorphoBase.withdrawCollateral, (params, assets, account, account));
-        } else if (kind == BORROW) {
+        } else if (kind == uint8(ActionKind.Borrow)) {
             call.data = abi.encodeCall(IMorphoBase.borrow, (params, assets, 0, account, account));
-        } else if (kind == REPAY) {
+        } else if (kind == uint8(ActionKind.Repay)) {
             uint256 shares = MORPHO.position(Id.wrap(market), account).borrowShares;
             uint256 debt = _debt(params, shares);
             call.approveToken = params.loanToken;

@@ -39,6 +39,13 @@ library ConstantsLib {
     /// triggered sub-account's landing zone asks for a real move.
     uint256 internal constant MIN_BAND_GAP = 0.01e18;
 
+    /* EIP-712 (the Safe4337Module v0.3.0 SafeOp, signed by owners and keepers alike) */
+
+    /// @dev keccak256("EIP712Domain(uint256 chainId,address verifyingContract)")
+    bytes32 internal constant DOMAIN_TYPEHASH = 0x47e79534a245952e8b16893a336b85a3d9ea9fa8c573f3d803afb92a79469218;
+    /// @dev keccak256("SafeOp(address safe,uint256 nonce,bytes initCode,bytes callData,uint128 verificationGasLimit,uint128 callGasLimit,uint256 preVerificationGas,uint128 maxPriorityFeePerGas,uint128 maxFeePerGas,bytes paymasterAndData,uint48 validAfter,uint48 validUntil,address entryPoint)")
+    bytes32 internal constant SAFE_OP_TYPEHASH = 0xc03dfc11d8b10bf9cf703d558958c8c42777f785d998c62060d85a4f0ef6ea7f;
+
     /* SAFE OPERATIONS */
 
     /// @dev Safe `Enum.Operation.Call`; the automation lane never uses DELEGATECALL.
