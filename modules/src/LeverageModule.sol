@@ -47,9 +47,10 @@ import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 /// - Plan execution uses CALL only, through allowlisted adapters fixed at deployment and pools allowlisted by the
 ///   Safe; every receiver and onBehalf is the Safe; approvals are exact and reset to zero after each action.
 /// - Post-conditions bound what any plan can do: every listed sub-account changes; a triggered one moves at least half
-///   way from the breached edge toward its target, one not due only moves toward its target; per-rebalance and per-epoch caps; a loss bound per operation
-///   (in bps of what the positions moved) and per epoch (in bps of each changed sub-account's equity). Oracles are
-///   sanity-checked (non-zero; with a second feed: fresh, inside its bounds, close to it) before anything moves.
+///   way from the breached edge toward its target, one not due only moves toward its target; per-rebalance and
+///   per-epoch caps; a loss bound per operation (in bps of what the positions moved) and per epoch (in bps of each
+///   changed sub-account's equity). Oracles are sanity-checked (non-zero; with a second feed: fresh, inside its bounds,
+///   close to it) before anything moves.
 /// - Configuration is only reachable by the Safe calling itself (`_msgSender() == msg.sender`): an outsider calling
 ///   the Safe's fallback has its own address appended and is refused. No admin, no upgrade path.
 /// @custom:security-contact security@leverage-autopilot.invalid
@@ -229,7 +230,8 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         if (epoch < budget.epoch) revert SelfPayEpochPassed(epoch, budget.epoch);
         uint256 spent = epoch == budget.epoch ? budget.spentWei : 0;
         if (spent + cost > budget.maxWeiPerEpoch) revert SelfPayBudgetExceeded(spent, cost, budget.maxWeiPerEpoch);
-        // Both fit: maxWeiPerEpoch <= 2^88 - 1 (setSelfPayBudget) and epoch = a uint48 time / a non-zero length.
+        // spent + cost <= maxWeiPerEpoch <= 2^88 - 1 (setSelfPayBudget). A window the EntryPoint can accept is before the
+        // year 36,000, so its epoch fits 40 bits; a later one reverts the whole bundle (AA22) and nothing is stored.
         _s.selfPay[safe] = SelfPayBudget({
             maxWeiPerEpoch: budget.maxWeiPerEpoch,
             epochLength: budget.epochLength,

@@ -80,8 +80,9 @@ struct KeeperKey {
 }
 
 /// @notice Cumulative use of a sub-account's epoch caps, packed in one storage slot (amounts, gas and loss saturate).
-/// @dev `epoch` is the aligned epoch index (`block.timestamp / policy.epochLength`) the counters belong to; a later
-/// epoch starts them from zero. Written only for sub-accounts whose position a rebalance changed.
+/// @dev `epoch` is the aligned epoch index (`block.timestamp / policy.epochLength`; 32 bits last until 2106 even with
+/// one-second epochs) the counters belong to; a later epoch starts them from zero. Written only for sub-accounts whose
+/// position a rebalance changed.
 struct EpochUsage {
     uint32 epoch;
     uint40 lastRebalance;
