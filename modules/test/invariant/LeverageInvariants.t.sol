@@ -329,10 +329,13 @@ contract LeverageHandler is Test {
 
     /* PLANS */
 
-    /// @dev Half the plans are what an honest solver would send from the current state; the rest are hostile or random.
+    /// @dev Three plans in eight are what an honest solver would send from the current state, one in eight is such a
+    /// plan padded with the other sub-account (listed with nothing, or with a 1-wei pool withdrawal), the rest are
+    /// hostile or random.
     function _plan(uint256 seed) internal view returns (Plan memory plan) {
         uint256 mode = seed % 8;
-        if (mode < 4) return _honest(seed);
+        if (mode < 3) return _honest(seed);
+        if (mode == 3) return _padded(_honest(seed), seed);
         plan.subAccounts = new bytes32[](seed % 5 == 0 ? 2 : 1);
         plan.subAccounts[0] = seed % 7 == 0 ? w.wbtcId : w.wethId;
         if (plan.subAccounts.length == 2) plan.subAccounts[1] = plan.subAccounts[0] == w.wethId ? w.wbtcId : w.wethId;
@@ -350,6 +353,18 @@ contract LeverageHandler is Test {
             uint256 amount = wethUnits ? 1e15 + (r >> 40) % 4e18 : 1e6 + (r >> 40) % 12_000e6;
             plan.actions[i] = Action({kind: kind, subAccount: uint8((r >> 120) % plan.subAccounts.length), pool: pool, amount: amount});
         }
+    }
+
+    function _padded(Plan memory honest, uint256 seed) internal view returns (Plan memory plan) {
+        plan.subAccounts = new bytes32[](2);
+        plan.subAccounts[0] = honest.subAccounts[0];
+        plan.subAccounts[1] = honest.subAccounts[0] == w.wethId ? w.wbtcId : w.wethId;
+        bool withPool = (seed >> 40) % 2 == 0;
+        plan.actions = new Action[](honest.actions.length + (withPool ? 1 : 0));
+        for (uint256 i; i < honest.actions.length; ++i) {
+            plan.actions[i] = honest.actions[i];
+        }
+        if (withPool) plan.actions[honest.actions.length] = Action(ActionKind.WithdrawFromPool, 1, address(w.usdcVault), 1);
     }
 
     function _honest(uint256 seed) internal view returns (Plan memory plan) {
