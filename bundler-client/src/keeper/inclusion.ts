@@ -1,7 +1,6 @@
 import type { Logger } from "pino"
 import { type Hex, type PublicClient, isAddressEqual, parseEventLogs, zeroAddress } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
-import { keeperNonceKey } from "@levpilot/sdk/accounts"
 import { decodeModuleError } from "@levpilot/sdk/errors"
 import type { Clock } from "./clock.js"
 import type { KeeperConfig } from "./config.js"
@@ -58,7 +57,8 @@ export class InclusionTracker {
     })
     const log = logs.find((l) => l.args.nonce === nonce)
     if (!log) {
-      const chainNonce = await client.readContract({ address: config.deployment.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, keeperNonceKey] })
+      // The pending operation's own nonce key (keeper address and key generation).
+      const chainNonce = await client.readContract({ address: config.deployment.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, nonce >> 64n] })
       if (chainNonce > nonce) {
         logger.warn({ safe, nonce: pending.nonce }, "nonce consumed without a matching event in range; clearing")
         store.setPending(safe, undefined)
