@@ -86,6 +86,15 @@ describe("a Safe created by the SDK", () => {
     if (set.type !== "userOperation") throw new TypeError("expected a UserOperation")
     expect((await client.waitForUserOperationReceipt({ hash: set.userOperationHash })).success).toBe(true)
     subAccount = set.subAccount
+    // No feed bounds given: the SimOracle exposes no aggregator clamp, so they are 1/100 and 100 times its answer.
+    const [, answer] = await env.publicClient.readContract({
+      address: stack.markets.weth.oracle,
+      abi: parseAbi(["function latestRoundData() view returns (uint80, int256, uint256, uint256, uint80)"]),
+      functionName: "latestRoundData",
+    })
+    expect(answer > 0n).toBe(true)
+    expect(set.policy.minFeedAnswer).toBe(answer / 100n)
+    expect(set.policy.maxFeedAnswer).toBe(answer * 100n)
 
     await env.mint(stack.tokens.weth, safe.address, parseEther("1"))
     await env.mint(stack.tokens.usdc, safe.address, parseUnits("1000", 6))

@@ -84,6 +84,28 @@ describe("checkPlanAgainstPolicy", () => {
     expect(run(portfolio(1.1), plan(["WithdrawFromPool", 5000, POOL], ["Repay", 4000], ["DepositToPool", 1000, POOL])).violations[0]?.message).toMatch(/PoolRoundTrip/)
   })
 
+  it("refuses a dust change on a listed sub-account and a pool withdrawal nothing uses (SubAccountUnchanged, PoolNotUsed)", () => {
+    const pre = portfolio(1.1)
+    // b: in band below its target (1.3), so a repayment moves it toward it; 10 bps of its 30,000 collateral value is 30.
+    pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", debt: (10 * 3000 * 0.86) / 1.3 })
+    const policies = { a: makePolicy({ pools: [POOL] }), b: makePolicy({ pools: [POOL] }) }
+    const padded = (dust: number): Plan => ({
+      loanAsset: "USDC",
+      subAccounts: ["a", "b"],
+      gas: 300_000,
+      actions: [
+        { kind: "WithdrawFromPool", subAccount: 0, pool: POOL, asset: "USDC", amount: 4000 + dust, amountBase: BigInt(Math.round((4000 + dust) * 1e6)) },
+        { kind: "Repay", subAccount: 0, pool: undefined, asset: "USDC", amount: 4000, amountBase: 4_000_000_000n },
+        { kind: "Repay", subAccount: 1, pool: undefined, asset: "USDC", amount: dust, amountBase: BigInt(Math.round(dust * 1e6)) },
+      ],
+    })
+    const check = (p: Plan) => checkPlanAgainstPolicy({ plan: p, pre, policies, epochs: {}, now: NOW }).violations.map((v) => v.message)
+    for (const dust of [1e-6, 1, 29]) expect(check(padded(dust)), `${dust}`).toEqual([expect.stringMatching(/b changes by .* less than 10 bps .*SubAccountUnchanged/)])
+    expect(check(padded(31))).toEqual([])
+    const idle = plan(["WithdrawFromPool", 4000, POOL], ["Repay", 4000], ["WithdrawFromPool", 1e-6, OTHER])
+    expect(run(portfolio(1.1), idle, { pools: [POOL, OTHER] }).violations.map((v) => v.message)).toEqual([expect.stringMatching(/pool 0x0+b2 withdraws .* more than .* \(PoolNotUsed\)/)])
+  })
+
   it("rejects a borrow on a sub-account without boosts (rule 3)", () => {
     const r = run(portfolio(1.75), plan(["Borrow", 1000], ["DepositToPool", 1000, POOL]), { boostAllowed: false })
     expect(r.violations.filter((v) => v.rule === 3).length).toBeGreaterThan(0)

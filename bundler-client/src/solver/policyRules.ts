@@ -1,6 +1,10 @@
+import { MIN_MATERIAL_CHANGE_BPS as MIN_MATERIAL_CHANGE_BPS_BIG } from "@levpilot/sdk/constants"
 import { PlanExecutionError } from "./errors.js"
 import { applyPlan, effectiveEpoch, healthOf, landingZone, netValue, positionsMoved, touchedAssetPrice } from "./state.js"
 import type { EpochState, Plan, Policy, PortfolioState } from "./types.js"
+
+/** ConstantsLib.MIN_MATERIAL_CHANGE_BPS: the smallest change of a listed sub-account, in bps of its collateral value. */
+export const MIN_MATERIAL_CHANGE_BPS = Number(MIN_MATERIAL_CHANGE_BPS_BIG)
 
 /** Which rule of docs/policy-rules.md a violation breaks ("structure" = the Plan section). */
 export type PolicyRule = "structure" | 1 | 2 | 3 | 4 | 5 | 6
@@ -133,6 +137,23 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
   plan.subAccounts.forEach((id, i) => {
     if (!acted.has(i)) fail("structure", `${id} is listed but the plan has no venue action on it (SubAccountUnchanged)`, id)
   })
+  // Every pool withdrawal feeds a venue action (module: PoolNotUsed): per asset, what the plan withdraws from pools is
+  // at most what its repayments (loan token) and collateral supplies (collateral token) use.
+  const poolAsset = new Map(params.pre.pools.map((p) => [p.address, p.asset]))
+  const withdrawn = new Map<string, number>()
+  for (const a of plan.actions) {
+    if (a.kind !== "WithdrawFromPool" || a.pool === undefined) continue
+    const asset = poolAsset.get(a.pool) ?? a.asset
+    const total = (withdrawn.get(asset) ?? 0) + a.amount
+    withdrawn.set(asset, total)
+    const used = plan.actions
+      .filter((b) => {
+        const sub = subs[b.subAccount]
+        return sub !== undefined && ((b.kind === "Repay" && sub.loanAsset === asset) || (b.kind === "SupplyCollateral" && sub.collateralAsset === asset))
+      })
+      .reduce((sum, b) => sum + b.amount, 0)
+    if (total > used * (1 + FLOAT_TOLERANCE)) fail("structure", `pool ${a.pool} withdraws ${total} ${asset} in all, more than the plan's repayments and supplies use (${used}) (PoolNotUsed)`, plan.subAccounts[a.subAccount])
+  }
   if (violations.length > 0) return result()
 
   let post = params.post
@@ -167,6 +188,13 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
     const due = hb < policy.minHealth || (policy.boostAllowed && hb > policy.maxHealth)
     if (due) triggered = true
     if (after.collateral === before.collateral && after.debt === before.debt) fail("structure", `${id} ends with its position unchanged (SubAccountUnchanged)`, id)
+    else {
+      // Material change (module: SubAccountUnchanged, checked last there): collateral value and debt moved by at least
+      // MIN_MATERIAL_CHANGE_BPS of the collateral value, at the pre-trade price.
+      const changed = Math.abs(after.collateral - before.collateral) * before.price + Math.abs(after.debt - before.debt)
+      if (changed * 10_000 < before.collateral * before.price * MIN_MATERIAL_CHANGE_BPS * (1 - FLOAT_TOLERANCE))
+        fail("structure", `${id} changes by ${changed}, less than ${MIN_MATERIAL_CHANGE_BPS} bps of its collateral value (SubAccountUnchanged)`, id)
+    }
 
     const stored = params.epochs[id] ?? NEVER_RUN
     if (stored.lastRebalance !== undefined && now < stored.lastRebalance + policy.cooldown)

@@ -267,11 +267,13 @@ interface ILeverageModule is IAccount {
     /// @notice Thrown when a plan both withdraws from and deposits into `pool`: a round trip moves nothing and could
     /// only pad the plan.
     error PoolRoundTrip(address pool);
-    /// @notice Thrown when a pool action names `pool` for `subAccount`, on which the plan has no venue action: no
+    /// @notice Thrown when a pool action names `pool` for `subAccount`, on which the plan has no venue action, or when
+    /// the plan withdraws more of `pool`'s asset from its pools than its repayments and collateral supplies use: no
     /// material action uses what it moves.
     error PoolNotUsed(bytes32 subAccount, address pool);
-    /// @notice Thrown when a plan lists `subAccount` but leaves its position (collateral and debt) unchanged: usage is
-    /// charged only to sub-accounts a plan changes, and a plan may not list others.
+    /// @notice Thrown when a plan lists `subAccount` but does not change its position materially: collateral value
+    /// and debt moved by less than `ConstantsLib.MIN_MATERIAL_CHANGE_BPS` of its collateral value (nothing, or dust).
+    /// Usage is charged only to sub-accounts a plan changes, and a plan may not list others.
     error SubAccountUnchanged(bytes32 subAccount);
     /// @notice Thrown when venue or pool call `index` of a plan reverted with `reason`.
     error ActionFailed(uint256 index, bytes reason);

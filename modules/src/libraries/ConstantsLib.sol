@@ -39,6 +39,11 @@ library ConstantsLib {
     /// triggered sub-account's landing zone asks for a real move.
     uint256 internal constant MIN_BAND_GAP = 0.01e18;
 
+    /// @dev Smallest material change of a listed sub-account (bps of its collateral value at the pre-trade price): a
+    /// plan that moves a position by less (a dust repayment, a 1-wei supply) cannot start its cooldown or spend its
+    /// epoch counters.
+    uint256 internal constant MIN_MATERIAL_CHANGE_BPS = 10;
+
     /* EIP-712 (the Safe4337Module v0.3.0 SafeOp, signed by owners and keepers alike) */
 
     /// @dev keccak256("EIP712Domain(uint256 chainId,address verifyingContract)")

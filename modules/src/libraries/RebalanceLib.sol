@@ -58,6 +58,7 @@ library RebalanceLib {
         for (uint256 i; i < plan.actions.length; ++i) {
             _execute(runs, safe, plan.actions[i], i);
         }
+        _checkPoolWithdrawalsUsed(runs, plan.actions);
 
         uint256 maxLossBps = ConstantsLib.BPS;
         for (uint256 i; i < runs.length; ++i) {
@@ -278,6 +279,43 @@ library RebalanceLib {
         if (!success) revert ILeverageModule.ActionFailed(index, result);
     }
 
+    /// @dev Every pool withdrawal feeds the plan's venue actions: per asset, what the plan withdraws from its pools is
+    /// at most what its repayments (loan token) and collateral supplies (collateral token) use, so a plan cannot name a
+    /// pool for funds that then stay idle. Runs after the actions, so each pool's `asset()` is a warm call.
+    function _checkPoolWithdrawalsUsed(Run[] memory runs, Action[] calldata actions) private view {
+        address[] memory assets = new address[](actions.length);
+        for (uint256 i; i < actions.length; ++i) {
+            if (actions[i].kind == ActionKind.WithdrawFromPool) assets[i] = IERC4626(actions[i].pool).asset();
+        }
+        for (uint256 i; i < actions.length; ++i) {
+            address asset = assets[i];
+            if (asset == address(0)) continue;
+            bool judged; // at this asset's first withdrawal
+            for (uint256 j; j < i && !judged; ++j) {
+                judged = assets[j] == asset;
+            }
+            if (judged) continue;
+            uint256 used;
+            for (uint256 j; j < actions.length; ++j) {
+                Action calldata other = actions[j];
+                if (other.kind == ActionKind.Repay && runs[other.subAccount].state.loanToken == asset) {
+                    used += other.amount;
+                } else if (
+                    other.kind == ActionKind.SupplyCollateral && runs[other.subAccount].state.collateralToken == asset
+                ) {
+                    used += other.amount;
+                }
+            }
+            // The withdrawal that takes the total past what is used is the one named.
+            uint256 withdrawn;
+            for (uint256 j = i; j < actions.length; ++j) {
+                if (assets[j] != asset) continue;
+                withdrawn += actions[j].amount;
+                if (withdrawn > used) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
+            }
+        }
+    }
+
     /* JUDGE */
 
     /// @dev Per sub-account: changed, inside the band, a triggered one inside its landing zone, one not due moved only
@@ -312,6 +350,14 @@ library RebalanceLib {
         }
         if (run.moved > policy.maxAmountPerRebalance) {
             revert ILeverageModule.AmountCapExceeded(run.id, run.moved, policy.maxAmountPerRebalance);
+        }
+        // Material change (checked last, so a rule above names a real problem first): collateral value and debt moved
+        // by at least MIN_MATERIAL_CHANGE_BPS of the collateral value, at the pre-trade price.
+        uint256 price = run.state.price;
+        uint256 changed = HealthLib.collateralValue(HealthLib.distance(run.collateralAfter, run.state.collateral), price)
+            + HealthLib.distance(run.debtAfter, run.state.debt);
+        if (changed * ConstantsLib.BPS < HealthLib.collateralValue(run.state.collateral, price) * ConstantsLib.MIN_MATERIAL_CHANGE_BPS) {
+            revert ILeverageModule.SubAccountUnchanged(run.id);
         }
     }
 

@@ -1,8 +1,8 @@
-import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc4626Abi, isAddressEqual } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc4626Abi, isAddressEqual, parseAbi, zeroAddress } from "viem"
 import type { SmartAccount } from "viem/account-abstraction"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { venueAdapterAbi } from "../abis/venueAdapter.js"
-import type { LeverageDeployments } from "../constants/deployments.js"
+import type { LeverageDeployment, LeverageDeployments } from "../constants/deployments.js"
 import type { UnknownChainErrorType } from "../errors/deployments.js"
 import {
   InvalidAdapterError,
@@ -23,7 +23,7 @@ import type {
   TooManyPoolsErrorType,
   UnknownMarketErrorType,
 } from "../errors/policy.js"
-import type { Policy, PolicyInput } from "../types/leverage.js"
+import { type Policy, type PolicyInput, defaultFeedBounds } from "../types/leverage.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { readMany, resultOf } from "../utils/multicall.js"
 import { type OwnerLaneParameters, type OwnerLaneReturnType, getOwnerContext, sendOwnerCalls } from "../utils/ownerLane.js"
@@ -106,6 +106,12 @@ export async function setPolicy<account extends SmartAccount | undefined, accoun
     })
   }
 
+  if (policy.priceFeed !== zeroAddress && parameters.policy.minFeedAnswer === undefined && parameters.policy.maxFeedAnswer === undefined) {
+    const bounds = await readDefaultFeedBounds(reader, deployment, policy.priceFeed)
+    policy.minFeedAnswer = bounds.minFeedAnswer
+    policy.maxFeedAnswer = bounds.maxFeedAnswer
+  }
+
   const data = encodeFunctionData({ abi: leverageModuleAbi, functionName: "setPolicy", args: [policy] })
   const sent = await sendOwnerCalls(client as Client<Transport, Chain | undefined, SmartAccount | undefined>, {
     ...(parameters as OwnerLaneParameters),
@@ -115,3 +121,40 @@ export async function setPolicy<account extends SmartAccount | undefined, accoun
 }
 
 export type { Policy }
+
+const feedAbi = parseAbi([
+  "function latestRoundData() view returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)",
+  "function aggregator() view returns (address)",
+])
+const aggregatorAbi = parseAbi(["function minAnswer() view returns (int192)", "function maxAnswer() view returns (int192)"])
+
+/**
+ * The feed bounds `setPolicy` uses when the policy gives none ({@link defaultFeedBounds}): the aggregator's clamp
+ * (`aggregator().minAnswer()` / `maxAnswer()`) when the feed exposes it, else `factor` below and above its latest answer.
+ *
+ * @returns `{ minFeedAnswer, maxFeedAnswer }` in the feed's units; both 0 (no bounds) when the feed answers nothing positive.
+ */
+export async function readDefaultFeedBounds(
+  reader: Client<Transport, Chain | undefined>,
+  deployment: Pick<LeverageDeployment, "multicall3">,
+  feed: Address,
+): Promise<{ minFeedAnswer: bigint; maxFeedAnswer: bigint }> {
+  const [round, aggregator] = await readMany(reader, deployment, [
+    { address: feed, abi: feedAbi, functionName: "latestRoundData" },
+    { address: feed, abi: feedAbi, functionName: "aggregator" },
+  ])
+  const source = resultOf<Address>(aggregator)
+  if (source !== undefined && source !== zeroAddress) {
+    const [min, max] = await readMany(reader, deployment, [
+      { address: source, abi: aggregatorAbi, functionName: "minAnswer" },
+      { address: source, abi: aggregatorAbi, functionName: "maxAnswer" },
+    ])
+    const minAnswer = resultOf<bigint>(min)
+    const maxAnswer = resultOf<bigint>(max)
+    if (minAnswer !== undefined && maxAnswer !== undefined && maxAnswer > minAnswer && minAnswer >= 0n)
+      return { minFeedAnswer: minAnswer, maxFeedAnswer: maxAnswer }
+  }
+  const answer = resultOf<readonly [bigint, bigint, bigint, bigint, bigint]>(round)?.[1] ?? 0n
+  if (answer <= 0n) return { minFeedAnswer: 0n, maxFeedAnswer: 0n }
+  return { minFeedAnswer: answer / defaultFeedBounds.factor, maxFeedAnswer: answer * defaultFeedBounds.factor }
+}

@@ -24,6 +24,8 @@ export const MAX_POOLS = 8n
 export const MIN_POOL_SUPPLY = 1000000n
 /** Smallest gap (WAD) between minHealth and targetHealth and between targetHealth and maxHealth, so that a triggered sub-account's landing zone asks for a real move. */
 export const MIN_BAND_GAP = 10000000000000000n
+/** Smallest material change of a listed sub-account (bps of its collateral value at the pre-trade price): a plan that moves a position by less (a dust repayment, a 1-wei supply) cannot start its cooldown or spend its epoch counters. */
+export const MIN_MATERIAL_CHANGE_BPS = 10n
 /** keccak256("EIP712Domain(uint256 chainId,address verifyingContract)") */
 export const DOMAIN_TYPEHASH = "0x47e79534a245952e8b16893a336b85a3d9ea9fa8c573f3d803afb92a79469218"
 /** keccak256("SafeOp(address safe,uint256 nonce,bytes initCode,bytes callData,uint128 verificationGasLimit,uint128 callGasLimit,uint256 preVerificationGas,uint128 maxPriorityFeePerGas,uint128 maxFeePerGas,bytes paymasterAndData,uint48 validAfter,uint48 validUntil,address entryPoint)") */

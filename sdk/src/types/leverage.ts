@@ -80,9 +80,12 @@ export type PolicyInput = {
   maxOracleAge?: number | undefined
   /** Largest venue / feed price difference, in bps; {@link defaultMaxOracleDeviationBps} by default with a feed. */
   maxOracleDeviationBps?: number | undefined
-  /** Feed answers at or below this are refused (set the aggregator's `minAnswer`: a clamped feed is pinned there); 0 by default. */
+  /**
+   * Feed answers at or below this are refused (a clamped feed is pinned at its aggregator's `minAnswer`). When neither
+   * bound is given and the policy has a feed, `setPolicy` sets both ({@link defaultFeedBounds}); 0 = no floor.
+   */
   minFeedAnswer?: bigint | undefined
-  /** Feed answers at or above this are refused (the aggregator's `maxAnswer`); 0 (no ceiling) by default. */
+  /** Feed answers at or above this are refused (the aggregator's `maxAnswer`); see `minFeedAnswer`. 0 = no ceiling. */
   maxFeedAnswer?: bigint | undefined
   /** Accept a policy without a second feed (the venue oracle alone, checked only for a non-zero price). */
   allowNoPriceFeed?: boolean | undefined
@@ -94,3 +97,9 @@ export type PolicyInput = {
 export const defaultMaxEpochLossBps = 100
 /** Default `PolicyInput.maxOracleDeviationBps` when a feed is set: 1%. */
 export const defaultMaxOracleDeviationBps = 100
+/**
+ * Default feed bounds when a policy has a feed and gives neither bound: the aggregator's own clamp
+ * (`aggregator().minAnswer()` / `maxAnswer()`, Chainlink's OCR aggregators) when the feed exposes it, so a feed pinned at
+ * its clamp is refused; otherwise `factor` below and above the feed's answer when the policy is set.
+ */
+export const defaultFeedBounds = { factor: 100n } as const

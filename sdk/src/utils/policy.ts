@@ -17,7 +17,7 @@ const BPS = Number(BPS_BIGINT)
 
 /**
  * Fills a {@link PolicyInput}'s optional fields (adapter = the deployment's Morpho Blue adapter, no cooldown, no boost,
- * maxEpochLossBps {@link defaultMaxEpochLossBps}, no feed bounds, maxOracleDeviationBps
+ * maxEpochLossBps {@link defaultMaxEpochLossBps}, no feed bounds (`setPolicy` fills them from the feed), maxOracleDeviationBps
  * {@link defaultMaxOracleDeviationBps} with a feed, no pools) into the module's `Policy` struct. It does not check the
  * result: {@link assertPolicyBounds} does (a feed is required unless `allowNoPriceFeed`).
  *
