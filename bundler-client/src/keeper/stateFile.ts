@@ -49,6 +49,11 @@ export class KeeperStateStore implements PendingStore {
     return this.state.safes[safe]?.pending
   }
 
+  /** The Safes with an operation in flight. */
+  safesWithPending(): Address[] {
+    return (Object.keys(this.state.safes) as Address[]).filter((safe) => this.state.safes[safe]?.pending !== undefined)
+  }
+
   setPending(safe: Address, pending: PendingOperation | undefined): void {
     this.state.safes[safe] = { pending }
     if (!this.path) return
