@@ -28,12 +28,13 @@ export async function startFleetEnv(options: { blockTime?: number } = {}) {
   const ownerWallet = createWalletClient({ chain: env.devnet.chain, transport: http(env.devnet.rpcUrl), account: owner })
   const keeper = privateKeyToAccount(env.keys.keeper).address
   let salt = 1_000n
+  let prices = { WETH: 3000, WBTC: 60000 }
   const policy = toPolicy(demoPolicy(env.markets.WETH, env.stack.vaults.usdc, env.settings), env.deployment)
 
-  /** Creates `healths.length` Safes (the keeper key `keeperOf`, valid until `validUntil`). */
+  /** Creates `healths.length` Safes (health at the current price; the keeper key `keeper`, valid until `validUntil`). */
   const createSafes = async (healths: readonly number[], options: { keeper?: Address; validUntil?: number } = {}): Promise<Address[]> => {
     const now = Number((await env.publicClient.getBlock()).timestamp)
-    const positions = healths.map((h) => ({ collateral: parseEther("10"), debt: parseUnits(((30_000 * 0.86) / h).toFixed(6), 6), deposit: parseUnits("5000", 6) }))
+    const positions = healths.map((h) => ({ collateral: parseEther("10"), debt: parseUnits(((10 * prices.WETH * 0.86) / h).toFixed(6), 6), deposit: parseUnits("5000", 6) }))
     const safes = await createFleetSafes({
       publicClient: env.publicClient,
       deployer: env.deployer,
@@ -63,18 +64,19 @@ export async function startFleetEnv(options: { blockTime?: number } = {}) {
   const moduleCall = (functionName: "revokeKeeper" | "setPaused" | "addKeeper", args: readonly unknown[]) =>
     encodeFunctionData({ abi: leverageModuleAbi, functionName, args } as Parameters<typeof encodeFunctionData>[0])
 
-  /** A fleet keeper configuration: the demo's plus discovery from block 0. */
-  const fleetConfig = (overrides: Record<string, unknown> = {}) =>
-    parseKeeperConfig(demoKeeperConfigJson(env, { safes: [], discovery: { fromBlock: 0, logWindow: 50 }, risk: { tolerance: 0.01, horizon: 3_600, sigma: 0.8, mode: "threshold" }, ...overrides }), { source: "fleet test" })
+  /** A fleet keeper configuration (JSON): the demo's plus discovery from block 0. */
+  const fleetConfigJson = (overrides: Record<string, unknown> = {}) =>
+    demoKeeperConfigJson(env, { safes: [], discovery: { fromBlock: 0, logWindow: 50 }, risk: { tolerance: 0.01, horizon: 3_600, sigma: 0.8, mode: "threshold" }, ...overrides })
+  /** {@link fleetConfigJson}, validated. */
+  const fleetConfig = (overrides: Record<string, unknown> = {}) => parseKeeperConfig(fleetConfigJson(overrides), { source: "fleet test" })
 
-  let prices = { WETH: 3000, WBTC: 60000 }
   /** Multiplies the WETH price (and WBTC) by `factor`; resolves with the block it landed in. */
   const shock = (factor: number) => {
     prices = { WETH: prices.WETH * factor, WBTC: prices.WBTC * factor }
     return driver.set(prices)
   }
 
-  return { env, driver, owner, keeper, createSafes, asSafe, moduleCall, fleetConfig, shock, stop: () => env.stop() }
+  return { env, driver, owner, keeper, createSafes, asSafe, moduleCall, fleetConfig, fleetConfigJson, shock, stop: () => env.stop() }
 }
 
 export type FleetEnv = Awaited<ReturnType<typeof startFleetEnv>>

@@ -131,7 +131,10 @@ export class RebalanceSender {
         return
       }
       const unreachable = error instanceof BundlerUnavailableError || getTransportFailure(error) !== undefined
-      await store.setPending(safe, replace && !unreachable ? undefined : replace)
+      // A replacement that fails because the original landed after this block's read (the plan no longer simulates):
+      // keep tracking it, so the next block reports its inclusion instead of forgetting it.
+      const landed = replace !== undefined && !unreachable && (await account.getNonce().catch(() => nonce)) > nonce
+      await store.setPending(safe, replace && !unreachable && !landed ? undefined : replace)
       if (error instanceof SelfPayNotAllowedError) {
         events.alert(safe, block, "paymaster-refused", error)
         logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "operation not sent")

@@ -59,8 +59,8 @@ export type FleetBlockStats = { block: bigint; seenAt: number; safes: number; ch
  * the same configuration. Each new head becomes per-block work items:
  *
  * 1. a leader (one node at a time, a Redis key held for `leaseMs` and renewed) follows the head, brings discovery up
- *    to date and adds one `scan` job per `fleet.batchSize` Safes (job id `block:chunk`, so a second leader adds
- *    nothing);
+ *    to date and adds one `scan` job per `fleet.batchSize` Safes (job id `block-chunk`, so a second leader adds
+ *    nothing; BullMQ job ids cannot contain `:`);
  * 2. a `scan` job reads its Safes in one `eth_call` at that block and adds a `step` job for each Safe that changed,
  *    is out of band, has an operation in flight or is due for a refresh (with the Safe's read and its
  *    `UserOperationEvent`s in the job);
@@ -248,7 +248,7 @@ export class FleetNode {
     for (let i = 0; i < safes.length; i += batch) {
       const chunk = safes.slice(i, i + batch)
       const ops = chunk.flatMap((s) => opsOf.get(s.toLowerCase()) ?? [])
-      jobs.push({ name: "scan", data: { block: head.number.toString(), timestamp: head.timestamp.toString(), safes: chunk, userOps: toJob(ops) }, opts: { jobId: `${head.number}:${i / batch}` } })
+      jobs.push({ name: "scan", data: { block: head.number.toString(), timestamp: head.timestamp.toString(), safes: chunk, userOps: toJob(ops) }, opts: { jobId: `${head.number}-${i / batch}` } })
     }
     await queues.scan.addBulk(jobs)
     const checkpoint = source.checkpoint()
@@ -271,7 +271,7 @@ export class FleetNode {
         steps.map((s) => ({
           name: s.reason,
           data: { block: job.data.block, timestamp: chunk.timestamp.toString(), safe: s.safe, state: toJob(s.state), userOps: toJob(opsOf.get(s.safe.toLowerCase()) ?? []) },
-          opts: { jobId: `${job.data.block}:${s.safe}` },
+          opts: { jobId: `${job.data.block}-${s.safe}` },
         })),
       )
     if (skipped > 0) await this.checked(block, skipped)
@@ -327,7 +327,7 @@ export class FleetNode {
     const payload = webhookPayload(event, { events: webhook.events, keeper: this.keeperKey.address, chainId: this.parts.clients.publicClient.chain?.id, now: this.clock.now() })
     if (!payload) return
     this.parts.queues.notify
-      .add("notify", { id: payload.id, body: JSON.stringify(payload) }, { jobId: payload.id, attempts: webhook.maxAttempts, backoff: { type: "exponential", delay: webhook.backoffMs } })
+      .add("notify", { id: payload.id, body: JSON.stringify(payload) }, { jobId: payload.id.replaceAll(":", "_"), attempts: webhook.maxAttempts, backoff: { type: "exponential", delay: webhook.backoffMs } })
       .catch((error) => this.logger.error({ id: payload.id, err: shortMessage(error) }, "webhook notification not queued"))
   }
 
