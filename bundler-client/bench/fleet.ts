@@ -10,6 +10,8 @@ import { privateKeyToAccount } from "viem/accounts"
 import { defaultAutomationConfig } from "@levpilot/sdk/actions"
 import { toPolicy } from "@levpilot/sdk/utils"
 import { createFleetSafes } from "@levpilot/devnet/fleet"
+import { maxUint256 } from "viem"
+import { morphoAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import { demoPolicy, startDemoEnv } from "../src/devnet/env.js"
 import { demoKeeperConfigJson } from "../src/devnet/keeperConfig.js"
 import { PriceDriver } from "../src/devnet/scenario.js"
@@ -51,6 +53,7 @@ redis.once("error", (e) => {
   process.stderr.write(`redis-server could not be started (${e.message}); install it (apt-get install redis-server)\n`)
   process.exit(1)
 })
+process.on("exit", () => redis.kill("SIGKILL"))
 const redisUrl = `redis://127.0.0.1:${redisPort}`
 await new Promise((r) => setTimeout(r, 500))
 
@@ -63,6 +66,20 @@ const keeper = privateKeyToAccount(env.keys.keeper).address
 const policy = toPolicy(demoPolicy(env.markets.WETH, env.stack.vaults.usdc, env.settings), env.deployment)
 let prices = { WETH: 3000, WBTC: 60000 }
 let salt = 10_000n
+
+/** USDC for every fleet Safe's loan (about 19k each): the bench supplies it to the WETH market first. */
+const supplyLiquidity = async (usdc: bigint) => {
+  const { params } = env.stack.markets.weth
+  const send = async (request: Parameters<typeof env.deployer.writeContract>[0]) => {
+    const hash = await env.deployer.writeContract({ ...request, gas: 500_000n } as Parameters<typeof env.deployer.writeContract>[0])
+    const receipt = await env.publicClient.waitForTransactionReceipt({ hash })
+    if (receipt.status !== "success") throw new Error(`bench set-up transaction ${request.functionName} reverted`)
+  }
+  const me = env.deployer.account.address
+  await send({ address: params.loanToken, abi: testTokenAbi, functionName: "mint", args: [me, usdc] } as never)
+  await send({ address: params.loanToken, abi: testTokenAbi, functionName: "approve", args: [env.stack.morpho, maxUint256] } as never)
+  await send({ address: env.stack.morpho, abi: morphoAbi, functionName: "supply", args: [params, usdc, 0n, me, "0x"] } as never)
+}
 
 const create = async (count: number, health: number): Promise<Address[]> => {
   const now = Number((await env.publicClient.getBlock()).timestamp)
@@ -80,6 +97,8 @@ const create = async (count: number, health: number): Promise<Address[]> => {
     market: "weth",
     positions: Array.from({ length: count }, () => position),
     firstSaltNonce: salt,
+    // 1.5M gas per Safe: 15 per transaction stays under anvil's 30M block gas limit.
+    perTransaction: 15,
   })
   salt += BigInt(count)
   return safes
@@ -101,6 +120,7 @@ type Run = { safes: number; workers: number; scanMs: number; rpcRequestsPerBlock
 const runs: Run[] = []
 const started = Date.now()
 const maxSize = Math.max(...sizes)
+await supplyLiquidity(BigInt(Math.ceil(maxSize * 1.3 + 200 * workerCounts.length * sizes.length / 10)) * 25_000n * 1_000_000n)
 process.stdout.write(`creating ${Math.round(maxSize * 0.9)} calm Safes in bulk...\n`)
 const calm = await create(Math.round(maxSize * 0.9), 1.6)
 process.stdout.write(`  ${calm.length} Safes in ${((Date.now() - started) / 1_000).toFixed(0)} s\n`)

@@ -68,14 +68,31 @@ export type GetSafeStatesReturnType = {
 
 export type GetSafeStatesErrorType = UnknownChainErrorType | SafeReadErrorType | SubAccountReadErrorType | Error
 
+/** Where {@link getSafeStates} places the lens's runtime code for its `eth_call` (no code there on any chain we know). */
+export const LENS_SCRATCH_ADDRESS = "0x1e25000000000000000000000000000000001e25" as const
+
 /**
- * Reads many Safes at one block in ONE `eth_call` (the `LeverageLens.readSafes` creation code, run without deployment):
+ * The lens's runtime code, cut from its creation code (solc's constructor without arguments:
+ * `... PUSH2 <length> DUP1 PUSH2 <offset> PUSH0 CODECOPY PUSH0 RETURN INVALID <runtime>`); undefined when the
+ * creation code has another shape (the deployless call is used then).
+ */
+const lensRuntime: Hex | undefined = (() => {
+  const m = /^0x6080604052348015600e575f5ffd5b5061([0-9a-f]{4})8061([0-9a-f]{4})5f395ff3fe/.exec(leverageLensBytecode)
+  if (!m) return undefined
+  const length = Number.parseInt(m[1] as string, 16)
+  const offset = Number.parseInt(m[2] as string, 16)
+  const runtime = leverageLensBytecode.slice(2 + offset * 2, 2 + (offset + length) * 2)
+  return runtime.length === length * 2 ? (`0x${runtime}` as Hex) : undefined
+})()
+
+/**
+ * Reads many Safes at one block in ONE `eth_call` (`LeverageLens.readSafes`, its runtime code given by a state
+ * override, so the result is not capped by the contract size limit; nodes without state overrides are not supported):
  * for each Safe the keeper's key, the pause flag, the keeper-lane nonce, every sub-account with its policy, epoch usage,
  * position and risk metrics (as {@link getSubAccountState}), the Safe's balances of those sub-accounts' tokens and its
  * positions in their allowed pools. A Safe that cannot be read is returned with `error`; the others are unaffected.
  *
- * Cost: about 60k gas per Safe with one Morpho sub-account and one pool, plus ~2M for the lens creation, so 200 Safes
- * fit a 30M `eth_call` gas cap; split longer lists and pass `gas` when the node allows more.
+ * Cost: about 60k gas per Safe with one Morpho sub-account and one pool, so 200 Safes fit a 30M `eth_call` gas cap; split longer lists and pass `gas` when the node allows more.
  *
  * @param client - Any client of the chain.
  * @param parameters - {@link GetSafeStatesParameters}
@@ -92,7 +109,9 @@ export async function getSafeStates(
   const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
   const [blockNumber, timestamp, views] = await readContract(reader, {
     abi: leverageLensAbi,
-    code: leverageLensBytecode,
+    // The runtime code placed at a scratch address by a state override: a deployless call (`code`) returns its result
+    // as the created contract's code, which EIP-170 caps at 24,576 bytes (about 40 Safes).
+    ...(lensRuntime ? { address: LENS_SCRATCH_ADDRESS, stateOverride: [{ address: LENS_SCRATCH_ADDRESS, code: lensRuntime }] } : { code: leverageLensBytecode }),
     functionName: "readSafes",
     args: [deployment.leverageModule, parameters.keeper, deployment.entryPoint, parameters.nonceKey ?? keeperNonceKey, parameters.safes],
     ...(parameters.blockNumber !== undefined ? { blockNumber: parameters.blockNumber } : {}),
