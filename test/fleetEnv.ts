@@ -44,7 +44,7 @@ export async function startFleetEnv(options: { blockTime?: number } = {}) {
       keeper: options.keeper ?? keeper,
       keeperValidUntil: options.validUntil ?? now + 30 * 86_400,
       policy,
-      automation: { ...defaultAutomationConfig, paused: false, requiredPaymaster: "0x0000000000000000000000000000000000000000" },
+      automation: { ...defaultAutomationConfig, paused: false, requiredPaymaster: "0x0000000000000000000000000000000000000000", keyGeneration: 0 },
       market: "weth",
       positions,
       firstSaltNonce: salt,

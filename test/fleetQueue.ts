@@ -2,7 +2,8 @@ import { createHmac } from "node:crypto"
 import { type IncomingHttpHeaders, createServer } from "node:http"
 import { type Address, getAddress } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
-import { keeperNonceKey } from "@levpilot/sdk/accounts"
+import { privateKeyToAccount } from "viem/accounts"
+import { getKeeperNonceKey } from "@levpilot/sdk/accounts"
 import type { KeeperEvent } from "../bundler-client/src/keeper/events"
 import { FleetNode } from "../bundler-client/src/keeper/fleet/queueNode"
 import type { FleetEnv } from "./fleetEnv"
@@ -87,7 +88,8 @@ export async function keeperOpsOf(f: FleetEnv, safe: Address, fromBlock: bigint)
     fromBlock,
     toBlock: "latest",
   })
-  return logs.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKey)
+  const key = getKeeperNonceKey({ keeper: privateKeyToAccount(f.env.keys.keeper).address, keyGeneration: 0 })
+  return logs.filter((e) => (e.args.nonce ?? 0n) >> 64n === key)
 }
 
 /** The Safes of `events` of `type` (checksummed). */

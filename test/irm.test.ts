@@ -58,9 +58,9 @@ describe("AdaptiveCurveIrm from @morpho-org/morpho-blue-bundlers", () => {
     expect(await publicClient.readContract({ address: stack.irm, abi: adaptiveCurveIrmAbi, functionName: "MORPHO" })).toBe(stack.morpho)
     expect(await publicClient.readContract({ address: stack.morpho, abi: morphoAbi, functionName: "isIrmEnabled", args: [stack.irm] })).toBe(true)
     for (const market of Object.values(stack.markets)) expect(market.params.irm).toBe(stack.irm)
-    const block = await publicClient.getBlockNumber()
+    const block = await publicClient.getBlockNumber({ cacheTime: 0 })
     expect(await deployAdaptiveCurveIrm({ publicClient, walletClient: deployer, morpho: stack.morpho, salt: irmSalt })).toBe(stack.irm)
-    expect(await publicClient.getBlockNumber()).toBe(block) // already there: nothing sent
+    expect(await publicClient.getBlockNumber({ cacheTime: 0 })).toBe(block) // already there: nothing sent
     const again = await deployLeverageStack({ publicClient, deployer, entryPoint: devnet.addresses.entryPoint })
     expect(again.irm).toBe(stack.irm)
     expect(again.markets.weth.id).toBe(stack.markets.weth.id)

@@ -1,4 +1,17 @@
-import { type Address, type Hex, type PublicClient, createPublicClient, createWalletClient, http, parseAbi, parseEther, parseUnits } from "viem"
+import {
+  type Address,
+  type Hex,
+  type PublicClient,
+  createPublicClient,
+  createWalletClient,
+  decodeFunctionData,
+  encodeFunctionData,
+  http,
+  maxUint256,
+  parseAbi,
+  parseEther,
+  parseUnits,
+} from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { SwapQuoteError } from "levpilot/swap"
@@ -27,6 +40,13 @@ const swapAdapterAbi = parseAbi([
   "function encodeRoute(uint24 fee, uint8 hub, uint24 hubFee) pure returns (bytes32 route)",
   "function hubs() view returns (address[])",
   "function router() view returns (address)",
+])
+// Uniswap v3-periphery SwapRouter's two exact-input entry points (ISwapRouter).
+const swapRouterAbi = parseAbi([
+  "struct ExactInputSingleParams { address tokenIn; address tokenOut; uint24 fee; address recipient; uint256 deadline; uint256 amountIn; uint256 amountOutMinimum; uint160 sqrtPriceLimitX96; }",
+  "struct ExactInputParams { bytes path; address recipient; uint256 deadline; uint256 amountIn; uint256 amountOutMinimum; }",
+  "function exactInputSingle(ExactInputSingleParams params) payable returns (uint256 amountOut)",
+  "function exactInput(ExactInputParams params) payable returns (uint256 amountOut)",
 ])
 
 let devnet: Devnet
@@ -106,8 +126,21 @@ describe("Uniswap v3 on the devnet", () => {
       await publicClient.waitForTransactionReceipt({
         hash: await trader.writeContract({ address: tokenIn, abi: testTokenAbi, functionName: "approve", args: [call.target, call.approveAmount] }),
       })
+      // The adapter's deadline is the block it encoded in (the module encodes and swaps in one transaction). Here the
+      // read and the swap are two transactions, so the deadline is checked, then moved out of the way of a slow machine.
+      const { timestamp } = await publicClient.getBlock({ blockTag: "latest" })
+      const decoded = decodeFunctionData({ abi: swapRouterAbi, data: call.data })
+      const params = decoded.args[0]
+      expect(params.recipient).toBe(account)
+      expect(params.amountIn).toBe(amountIn)
+      expect(params.amountOutMinimum).toBe(quote.amountOut)
+      expect(params.deadline >= timestamp - 60n && params.deadline <= timestamp + 60n, `deadline ${params.deadline} vs block ${timestamp}`).toBe(true)
+      const data =
+        decoded.functionName === "exactInputSingle"
+          ? encodeFunctionData({ abi: swapRouterAbi, functionName: "exactInputSingle", args: [{ ...decoded.args[0], deadline: maxUint256 }] })
+          : encodeFunctionData({ abi: swapRouterAbi, functionName: "exactInput", args: [{ ...decoded.args[0], deadline: maxUint256 }] })
       // Fixed gas: the pool writes an oracle observation when time has passed since the estimate's block.
-      const receipt = await publicClient.waitForTransactionReceipt({ hash: await trader.sendTransaction({ to: call.target, data: call.data, gas: 1_000_000n }) })
+      const receipt = await publicClient.waitForTransactionReceipt({ hash: await trader.sendTransaction({ to: call.target, data, gas: 1_000_000n }) })
       expect(receipt.status).toBe("success")
       expect((await balanceOf(tokenOut, account)) - before).toBe(quote.amountOut)
       expect(await balanceOf(tokenIn, account)).toBe(0n)

@@ -56,7 +56,8 @@ export class InclusionTracker {
     const fromBlock = BigInt(pending.sentBlock)
     const log = await lookup.findEvent(safe, nonce, fromBlock)
     if (!log) {
-      const chainNonce = await lookup.chainNonce(safe)
+      // The pending operation's own nonce key (keeper address and key generation).
+      const chainNonce = await lookup.chainNonce(safe, nonce >> 64n)
       if (chainNonce > nonce) {
         logger.warn({ safe, nonce: pending.nonce }, "nonce consumed without a matching event in range; clearing")
         await store.setPending(safe, undefined)

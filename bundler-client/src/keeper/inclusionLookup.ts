@@ -1,6 +1,5 @@
 import type { Address, Hex, PublicClient } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
-import { keeperNonceKey } from "@levpilot/sdk/accounts"
 
 /** The fields of an EntryPoint v0.7 `UserOperationEvent` the keeper reads. */
 export type UserOperationEventLog = {
@@ -21,8 +20,8 @@ export type UserOperationEventLog = {
 export type InclusionLookup = {
   /** The `UserOperationEvent` of `safe` at `nonce` from `fromBlock` on, or undefined. */
   findEvent(safe: Address, nonce: bigint, fromBlock: bigint): Promise<UserOperationEventLog | undefined>
-  /** The Safe's EntryPoint nonce on the keeper nonce key now. */
-  chainNonce(safe: Address): Promise<bigint>
+  /** The Safe's EntryPoint nonce now on `nonceKey` (the in-flight operation's: `nonce >> 64`). */
+  chainNonce(safe: Address, nonceKey: bigint): Promise<bigint>
 }
 
 export const userOperationEvent = (() => {
@@ -33,7 +32,7 @@ export const userOperationEvent = (() => {
 
 /**
  * The chain lookup of one Safe at a time: `eth_getLogs` of the Safe's `UserOperationEvent`s from `fromBlock`, and
- * `EntryPoint.getNonce(safe, keeperNonceKey)`.
+ * `EntryPoint.getNonce(safe, nonceKey)`.
  *
  * @returns The {@link InclusionLookup}.
  */
@@ -43,6 +42,6 @@ export function chainInclusionLookup(client: PublicClient, entryPoint: Address):
       const logs = await client.getLogs({ address: entryPoint, event: userOperationEvent, args: { sender: safe }, fromBlock, toBlock: "latest" })
       return logs.find((l) => l.args.nonce === nonce)
     },
-    chainNonce: (safe) => client.readContract({ address: entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, keeperNonceKey] }),
+    chainNonce: (safe, nonceKey) => client.readContract({ address: entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, nonceKey] }),
   }
 }

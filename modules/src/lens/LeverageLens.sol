@@ -63,7 +63,7 @@ struct SafeView {
 /// read), so a whole Safe is read in one round trip on any chain, Multicall3 or not. Holds no state, has no owner and
 /// only calls view functions; a deployed copy behaves the same.
 contract LeverageLens {
-    /// @notice Raised when a requested sub-account has no policy on the Safe.
+    /// @notice Thrown when a requested sub-account has no policy on the Safe.
     error UnknownSubAccount(bytes32 subAccount);
 
     /// @notice Reads the given sub-accounts of `safe`, or all of them when `subAccounts` is empty.
@@ -101,8 +101,8 @@ contract LeverageLens {
     /// @param module The LeverageModule.
     /// @param keeper The keeper key whose registration is read.
     /// @param entryPoint The EntryPoint (its nonce manager).
-    /// @param nonceKey The keeper operations' nonce key.
-    /// @param safes The Safes, in the order the views are returned.
+    /// @param safes The Safes, in the order the views are returned (each Safe's nonce is read on `keeper`'s nonce key of
+    /// the Safe's current key generation, `module.keeperNonceKey(safe, keeper)`).
     /// @return blockNumber The block read (`block.number`).
     /// @return timestamp Its timestamp, seconds.
     /// @return views One entry per Safe.
@@ -110,14 +110,13 @@ contract LeverageLens {
         ILeverageModule module,
         address keeper,
         INonceManager entryPoint,
-        uint192 nonceKey,
         address[] calldata safes
     ) external view returns (uint256 blockNumber, uint256 timestamp, SafeView[] memory views) {
         blockNumber = block.number;
         timestamp = block.timestamp;
         views = new SafeView[](safes.length);
         for (uint256 i; i < safes.length; ++i) {
-            try this.readSafe(module, keeper, entryPoint, nonceKey, safes[i]) returns (SafeView memory entry) {
+            try this.readSafe(module, keeper, entryPoint, safes[i]) returns (SafeView memory entry) {
                 views[i] = entry;
             } catch (bytes memory reason) {
                 views[i].safe = safes[i];
@@ -127,7 +126,7 @@ contract LeverageLens {
     }
 
     /// @notice One Safe of `readSafes`; reverts where `readSafes` reports `ok == false`.
-    function readSafe(ILeverageModule module, address keeper, INonceManager entryPoint, uint192 nonceKey, address safe)
+    function readSafe(ILeverageModule module, address keeper, INonceManager entryPoint, address safe)
         external
         view
         returns (SafeView memory entry)
@@ -137,7 +136,7 @@ contract LeverageLens {
         entry.keeper = module.getKeeper(safe, keeper);
         AutomationConfig memory config = module.getAutomationConfig(safe);
         entry.paused = config.paused;
-        entry.nonce = entryPoint.getNonce(safe, nonceKey);
+        entry.nonce = entryPoint.getNonce(safe, module.keeperNonceKey(safe, keeper));
         entry.subAccounts = this.read(module, safe, new bytes32[](0));
         (address[] memory tokens, uint256 tokenCount, address[] memory pools, uint256 poolCount) = _assets(entry.subAccounts);
         entry.tokens = new TokenBalance[](tokenCount);

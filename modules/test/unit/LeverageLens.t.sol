@@ -84,7 +84,7 @@ contract LeverageLensTest is Fixture {
     /* readSafes: many Safes per call */
 
     function _readSafes(address[] memory safes) internal view returns (uint256 blockNumber, uint256 timestamp, SafeView[] memory views) {
-        return lens.readSafes(module, keeper, INonceManager(address(entryPoint)), KEEPER_NONCE_KEY, safes);
+        return lens.readSafes(module, keeper, INonceManager(address(entryPoint)), safes);
     }
 
     function test_ReadSafes_EverySafeMatchesTheModuleAdapterTokensAndPools() public {
@@ -113,8 +113,9 @@ contract LeverageLensTest is Fixture {
         assertEq(abi.encode(v.keeper), abi.encode(module.getKeeper(safe, keeper)), "keeper key");
         assertTrue(v.keeper.active);
         assertFalse(v.paused);
-        assertEq(v.nonce, entryPoint.getNonce(safe, KEEPER_NONCE_KEY), "keeper-lane nonce");
-        assertEq(v.nonce >> 64, KEEPER_NONCE_KEY);
+        uint192 nonceKey = module.keeperNonceKey(safe, keeper);
+        assertEq(v.nonce, entryPoint.getNonce(safe, nonceKey), "keeper-lane nonce");
+        assertEq(v.nonce >> 64, nonceKey);
         bytes32[] memory ids = module.getSubAccounts(safe);
         assertEq(v.subAccounts.length, ids.length);
         for (uint256 i; i < ids.length; ++i) {

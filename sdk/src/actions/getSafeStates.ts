@@ -2,7 +2,6 @@ import type { Account, Address, Chain, Client, Hex, Transport } from "viem"
 import { readContract } from "viem/actions"
 import { leverageLensAbi, leverageLensBytecode } from "../abis/leverageLens.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
-import { keeperNonceKey } from "../constants/keeper.js"
 import type { UnknownChainErrorType } from "../errors/deployments.js"
 import { SafeReadError, type SafeReadErrorType, SubAccountReadError, type SubAccountReadErrorType } from "../errors/read.js"
 import type { KeeperKey } from "../types/leverage.js"
@@ -15,8 +14,6 @@ export type GetSafeStatesParameters = {
   safes: readonly Address[]
   /** The keeper whose registration (`getKeeper(safe, keeper)`) is read on every Safe. */
   keeper: Address
-  /** Nonce key of keeper operations; the SDK's `keeperNonceKey` by default. */
-  nonceKey?: bigint | undefined
   /** Block to read at; the latest by default. */
   blockNumber?: bigint | undefined
   /** Gas limit of the `eth_call`; the node's default cap when omitted. */
@@ -113,7 +110,7 @@ export async function getSafeStates(
     // as the created contract's code, which EIP-170 caps at 24,576 bytes (about 40 Safes).
     ...(lensRuntime ? { address: LENS_SCRATCH_ADDRESS, stateOverride: [{ address: LENS_SCRATCH_ADDRESS, code: lensRuntime }] } : { code: leverageLensBytecode }),
     functionName: "readSafes",
-    args: [deployment.leverageModule, parameters.keeper, deployment.entryPoint, parameters.nonceKey ?? keeperNonceKey, parameters.safes],
+    args: [deployment.leverageModule, parameters.keeper, deployment.entryPoint, parameters.safes],
     ...(parameters.blockNumber !== undefined ? { blockNumber: parameters.blockNumber } : {}),
     ...(parameters.gas !== undefined ? { gas: parameters.gas } : {}),
   })

@@ -25,8 +25,7 @@ type Entry = (safe: Address) => SafeRegistration
  * How each module event changes what discovery knows. The module's events are read from `fromBlock` in bounded windows
  * and folded through these rules in chain order; only the events named here are requested.
  *
- * A new lifecycle event is one entry: e.g. an owner reset that invalidates every keeper key,
- * `KeepersReset: (entry, a) => { entry(a.safe).key = undefined }` (its ABI comes with `node sdk/scripts/gen-abis.mjs`).
+ * A new lifecycle event is one entry (its ABI comes with `node sdk/scripts/gen-abis.mjs`), as `KeepersReset` was.
  * Discovery only narrows which Safes are read: whether the key is active, in its window and the Safe unpaused is
  * checked again on every block from the chain itself (`getSafeStates`) before anything is sent.
  */
@@ -36,6 +35,10 @@ export const discoveryRules: { [name in ModuleEventName]?: (entry: Entry, args: 
   },
   KeeperRevoked: (entry, a, keeper) => {
     if (isAddressEqual(a.keeper, keeper)) entry(a.safe).key = undefined
+  },
+  KeepersReset: (entry, a) => {
+    // A new key generation: every key of the Safe, this keeper's included, is void until added again.
+    entry(a.safe).key = undefined
   },
   PolicySet: (entry, a) => {
     entry(a.safe).subAccounts.add(a.subAccount)

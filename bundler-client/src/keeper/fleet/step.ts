@@ -36,10 +36,11 @@ export function batchInclusionLookup(item: StepItem, fallback: InclusionLookup):
     async findEvent(safe, nonce, fromBlock) {
       const hit = item.userOps.find((l) => l.args.sender !== undefined && isAddressEqual(l.args.sender, safe) && l.args.nonce === nonce)
       if (hit) return hit
-      if (state.keeperNonce <= nonce) return undefined
+      if (state.keeperNonce >> 64n === nonce >> 64n && state.keeperNonce <= nonce) return undefined
       return fallback.findEvent(safe, nonce, fromBlock)
     },
-    chainNonce: async () => state.keeperNonce,
+    // The lens reads the nonce on the key of the Safe's current generation; an operation of an older one asks the chain.
+    chainNonce: async (safe, nonceKey) => (state.keeperNonce >> 64n === nonceKey ? state.keeperNonce : fallback.chainNonce(safe, nonceKey)),
   }
 }
 
