@@ -46,6 +46,7 @@ export async function startFleetEnv(options: { blockTime?: number } = {}) {
       policy,
       automation: { ...defaultAutomationConfig, paused: false, requiredPaymaster: "0x0000000000000000000000000000000000000000", keyGeneration: 0 },
       market: "weth",
+    sponsor: env.devnet.addresses.verifyingPaymaster,
       positions,
       firstSaltNonce: salt,
     })

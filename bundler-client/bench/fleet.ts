@@ -95,6 +95,7 @@ const create = async (count: number, health: number): Promise<Address[]> => {
     policy,
     automation: { ...defaultAutomationConfig, paused: false, requiredPaymaster: "0x0000000000000000000000000000000000000000", keyGeneration: 0 },
     market: "weth",
+    sponsor: env.devnet.addresses.verifyingPaymaster,
     positions: Array.from({ length: count }, () => position),
     firstSaltNonce: salt,
     // 1.5M gas per Safe: 15 per transaction stays under anvil's 30M block gas limit.

@@ -30,6 +30,8 @@ export type CreateFleetSafesParameters = {
   policy: Policy
   automation: AutomationConfig
   market: "weth" | "wbtc"
+  /** A paymaster every Safe lists as its sponsor (`setSponsor`), so sponsored keeper operations skip the self-pay budget. */
+  sponsor?: Address | undefined
   /** Position of Safe `i` (0-based). */
   positions: readonly FleetPosition[]
   /** Salt nonce of the first Safe (the next ones count up); distinct runs on one chain need distinct ranges. */
@@ -49,7 +51,7 @@ export type CreateFleetSafesParameters = {
  * @returns The Safe addresses, in the order of `positions`.
  */
 export async function createFleetSafes(parameters: CreateFleetSafesParameters): Promise<Address[]> {
-  const { publicClient, deployer, addresses, stack, owner, keeper, keeperValidUntil, policy, automation, market, positions, firstSaltNonce = 1n, perTransaction = 19, out = forgeOut } =
+  const { publicClient, deployer, addresses, stack, owner, keeper, keeperValidUntil, policy, automation, market, positions, sponsor = "0x0000000000000000000000000000000000000000", firstSaltNonce = 1n, perTransaction = 19, out = forgeOut } =
     parameters
   const salt = (name: string): Hex => keccak256(toHex(`levpilot.devnet.fleet.${name}`))
   const setup = await (await deployArtifact({ artifact: join(out, fleetArtifacts.setup), salt: salt("setup"), publicClient, walletClient: deployer })).wait()
@@ -64,6 +66,7 @@ export async function createFleetSafes(parameters: CreateFleetSafesParameters): 
     morpho: stack.morpho,
     market: stack.markets[market].params,
     pool: stack.vaults.usdc,
+    sponsor,
   }
   const hashes: Hex[] = []
   let nonce = await publicClient.getTransactionCount({ address: deployer.account.address, blockTag: "pending" })

@@ -37,10 +37,13 @@ struct FleetSafeCommon {
     address morpho;
     MarketParams market;
     address pool;
+    /// @dev A paymaster listed as the Safe's sponsor (its keeper operations then do not draw on the self-pay budget);
+    /// none when zero.
+    address sponsor;
 }
 
 /// @notice Delegatecalled by `Safe.setup` (its `to`) for a fleet Safe: enables the module (already the fallback
-/// handler), configures automation, registers the keeper and the policy, then opens the position from the Safe itself:
+/// handler), configures automation, registers the keeper, the sponsor and the policy, then opens the position from the Safe itself:
 /// mints the collateral (open test-token mint), supplies it to Morpho, borrows, and parks part of the loan in the pool.
 /// @dev Test environment only (benchmarks and tests that need many real Safes fast).
 contract FleetSafeSetup {
@@ -48,6 +51,7 @@ contract FleetSafeSetup {
         ISafeSetupTarget(address(this)).enableModule(c.module);
         ILeverageModule(address(this)).setAutomationConfig(c.automation);
         ILeverageModule(address(this)).addKeeper(c.keeper, 0, c.keeperValidUntil);
+        if (c.sponsor != address(0)) ILeverageModule(address(this)).setSponsor(c.sponsor, true);
         ILeverageModule(address(this)).setPolicy(c.policy);
         TestToken(c.market.collateralToken).mint(address(this), collateral);
         IERC20(c.market.collateralToken).approve(c.morpho, collateral);
