@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs"
 import { type Address, type Hex, getAddress, isAddress, isHex, zeroAddress } from "viem"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
 import { KeeperConfigError } from "./errors.js"
+import { type DiscoverySettings, type FleetSettings, type WebhookSettings, parseFleetFields } from "./fleet/config.js"
 import { type VolatilitySettings, defaultVolatilitySettings } from "./volatility.js"
 
 /** Off-chain risk settings of one Safe (the on-chain policy holds everything else). */
@@ -31,6 +32,8 @@ export type KeeperConfig = {
   keeperPrivateKey: Hex
   deployment: LeverageDeployment
   safes: KeeperSafeConfig[]
+  /** Risk settings of Safes without their own (discovered Safes, unless `safes` lists them). */
+  risk: KeeperRiskSettings
   /** May an operation be paid by the Safe's own deposit when the paymaster refuses (also needs no required paymaster on chain). */
   allowSelfPay: boolean
   /** How often the keeper polls for a new block, ms. */
@@ -49,6 +52,14 @@ export type KeeperConfig = {
   /** Gas price assumption for the solver's cost model, gwei, and the native token's price in the loan asset. */
   costs: { gasPriceGwei: number; nativePrice: number }
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent"
+  /** Find the Safes that registered the keeper key from the module's events; `safes` then only override risk settings. */
+  discovery: DiscoverySettings | undefined
+  /** Serve only these Safes (with discovery). */
+  allowlist: Address[] | undefined
+  /** Batched reads, concurrency and the optional BullMQ + Redis queue (`levpilot keeper` runs the fleet runtime when `discovery` or `fleet` is set). */
+  fleet: FleetSettings
+  /** JSON POST on every alert and rebalance. */
+  webhook: WebhookSettings | undefined
 }
 
 const defaultRisk: KeeperRiskSettings = { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot", volatility: defaultVolatilitySettings }
@@ -56,6 +67,8 @@ const defaultRisk: KeeperRiskSettings = { tolerance: 0.01, horizon: 86_400, sigm
 type Obj = Record<string, unknown>
 
 /** Field readers that name the JSON path in their error. */
+export type ConfigReader = ReturnType<typeof reader>
+
 function reader(source: string | undefined) {
   const fail = (field: string, reason: string): never => {
     throw new KeeperConfigError({ field, reason, source })
@@ -143,7 +156,9 @@ export function parseKeeperConfig(
   r.known(o, "", [
     "rpcUrl", "bundlerUrl", "paymasterUrl", "paymasterContext", "keeperPrivateKey", "keeperPrivateKeyEnv", "deployment", "safes", "risk",
     "allowSelfPay", "pollIntervalMs", "resubmitAfterBlocks", "feeBumpPercent", "retry", "stateFile", "metricsPort", "metricsHost", "costs", "logLevel",
+    "discovery", "allowlist", "fleet", "webhook",
   ])
+  const fleetFields = parseFleetFields(r, o, env)
   const rpcUrl = r.url(o, "rpcUrl", "rpcUrl") as string
   const bundlerUrl = r.url(o, "bundlerUrl", "bundlerUrl") as string
   const paymasterUrl = r.url(o, "paymasterUrl", "paymasterUrl", true)
@@ -170,9 +185,10 @@ export function parseKeeperConfig(
   }
 
   const risk = parseRisk(r, o.risk, "risk", defaultRisk)
-  if (!Array.isArray(o.safes) || o.safes.length === 0) r.fail("safes", "must be a non-empty array of Safes")
+  if (fleetFields.discovery ? o.safes !== undefined && !Array.isArray(o.safes) : !Array.isArray(o.safes) || o.safes.length === 0)
+    r.fail("safes", fleetFields.discovery ? "must be an array of Safes (risk overrides of discovered Safes)" : "must be a non-empty array of Safes (or set discovery)")
   const seen = new Set<string>()
-  const safes = (o.safes as unknown[]).map((entry, i) => {
+  const safes = ((o.safes ?? []) as unknown[]).map((entry, i) => {
     const path = `safes[${i}]`
     const s = typeof entry === "string" ? { address: entry } : r.obj(entry, path)
     r.known(s, path, ["address", "risk"])
@@ -199,6 +215,7 @@ export function parseKeeperConfig(
     keeperPrivateKey: keeperPrivateKey as Hex,
     deployment,
     safes,
+    risk,
     allowSelfPay: r.bool(o, "allowSelfPay", "allowSelfPay", false),
     pollIntervalMs: r.number(o, "pollIntervalMs", "pollIntervalMs", 250, (n) => n >= 10, "at least 10 ms"),
     resubmitAfterBlocks: r.number(o, "resubmitAfterBlocks", "resubmitAfterBlocks", 4, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
@@ -215,6 +232,7 @@ export function parseKeeperConfig(
       nativePrice: r.number(costs, "nativePrice", "costs.nativePrice", 3_000, (n) => n >= 0, "a non-negative number"),
     },
     logLevel: (o.logLevel as KeeperConfig["logLevel"] | undefined) ?? "info",
+    ...fleetFields,
   }
 }
 

@@ -35,10 +35,15 @@ export type KeeperEvent =
   /** The chain head moved back (reorg); the keeper continues from the new head. */
   | { type: "reorg"; from: bigint; to: bigint }
   | { type: "alert"; safe: Address; block: bigint; kind: AlertKind; message: string }
+  /**
+   * Fleet mode: every Safe of a block was checked (read, and solved when its state or prices changed) `ms` after the
+   * head was seen; `requests` JSON-RPC requests for the block's discovery and reads (sends not included).
+   */
+  | { type: "scanned"; block: bigint; safes: number; steps: number; requests: number; ms: number }
 
-export type AlertKind = "bundler-unavailable" | "paymaster-refused" | "send-failed" | "rpc-error"
+export type AlertKind = "bundler-unavailable" | "paymaster-refused" | "send-failed" | "rpc-error" | "read-failed"
 
-export const alertKinds: readonly AlertKind[] = ["bundler-unavailable", "paymaster-refused", "send-failed", "rpc-error"]
+export const alertKinds: readonly AlertKind[] = ["bundler-unavailable", "paymaster-refused", "send-failed", "rpc-error", "read-failed"]
 
 /** The error's one-line message (viem's `shortMessage` when it has one). */
 export const shortMessage = (error: unknown) => (error instanceof BaseError ? error.shortMessage : error instanceof Error ? error.message : String(error))

@@ -5,12 +5,11 @@ import { decodeModuleError } from "@levpilot/sdk/errors"
 import type { Clock } from "./clock.js"
 import type { KeeperConfig } from "./config.js"
 import type { KeeperEvents } from "./events.js"
+import { type InclusionLookup, chainInclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
 import type { SafeRuntime } from "./runtime.js"
-import type { KeeperStateStore, PendingOperation } from "./stateFile.js"
-
-const userOperationEvent = entryPoint07Abi.find((x) => x.type === "event" && x.name === "UserOperationEvent")
-if (!userOperationEvent || userOperationEvent.type !== "event") throw new TypeError("EntryPoint ABI without UserOperationEvent")
+import type { PendingOperation } from "./stateFile.js"
+import type { PendingStore } from "./store.js"
 
 /** What the chain says about the operation in flight. */
 export type InclusionVerdict = "included" | "waiting" | "resubmit"
@@ -24,44 +23,44 @@ export class InclusionTracker {
     private readonly deps: {
       config: Pick<KeeperConfig, "deployment" | "resubmitAfterBlocks">
       publicClient: PublicClient
-      store: KeeperStateStore
+      store: PendingStore
       metrics: KeeperMetrics
       logger: Logger
       events: KeeperEvents
       clock: Clock
+      /** Where events and nonces come from; one `eth_getLogs` and one `getNonce` per Safe by default. */
+      lookup?: InclusionLookup | undefined
     },
   ) {}
+
+  private get lookup(): InclusionLookup {
+    return this.deps.lookup ?? chainInclusionLookup(this.deps.publicClient, this.deps.config.deployment.entryPoint)
+  }
 
   /**
    * Checks the chain for the in-flight operation: included (by nonce, whichever hash), still waiting, or due for
    * resubmission (`resubmitAfterBlocks` without inclusion). Clears the state file's entry once included.
    *
+   * @param lookup - This call's source of events and nonces (the fleet's per-block batch); the tracker's own otherwise.
    * @returns The verdict.
    */
-  async track(rt: SafeRuntime, pending: PendingOperation, block: bigint): Promise<InclusionVerdict> {
-    const { config, publicClient: client, store, metrics, logger, events, clock } = this.deps
+  async track(rt: SafeRuntime, pending: PendingOperation, block: bigint, lookup: InclusionLookup = this.lookup): Promise<InclusionVerdict> {
+    const { config, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
     const nonce = BigInt(pending.nonce)
     if (BigInt(pending.sentBlock) > block) {
       // The block it was sent at is no longer on the chain (reorg): count the waiting time from the new head.
       pending = { ...pending, sentBlock: block.toString() }
-      store.setPending(safe, pending)
+      await store.setPending(safe, pending)
     }
     const fromBlock = BigInt(pending.sentBlock)
-    const logs = await client.getLogs({
-      address: config.deployment.entryPoint,
-      event: userOperationEvent as Extract<(typeof entryPoint07Abi)[number], { name: "UserOperationEvent" }>,
-      args: { sender: safe },
-      fromBlock,
-      toBlock: "latest",
-    })
-    const log = logs.find((l) => l.args.nonce === nonce)
+    const log = await lookup.findEvent(safe, nonce, fromBlock)
     if (!log) {
       // The pending operation's own nonce key (keeper address and key generation).
-      const chainNonce = await client.readContract({ address: config.deployment.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, nonce >> 64n] })
+      const chainNonce = await lookup.chainNonce(safe, nonce >> 64n)
       if (chainNonce > nonce) {
         logger.warn({ safe, nonce: pending.nonce }, "nonce consumed without a matching event in range; clearing")
-        store.setPending(safe, undefined)
+        await store.setPending(safe, undefined)
         return "included"
       }
       const waitFrom = pending.waitFromBlock !== undefined && BigInt(pending.waitFromBlock) <= block ? BigInt(pending.waitFromBlock) : fromBlock
@@ -92,7 +91,7 @@ export class InclusionTracker {
       { safe, userOpHash: args.userOpHash, block: Number(included), success, gasUsed: String(args.actualGasUsed), paymaster, latencyBlocks, latencyMs, known, ...(revert ? { revert } : {}) },
       success ? "rebalance included" : `rebalance included but reverted${revert ? `: ${revert.error}` : ""}`,
     )
-    store.setPending(safe, undefined)
+    await store.setPending(safe, undefined)
     rt.triggerBlock = undefined
     rt.failures = 0
     events.emit({

@@ -14,6 +14,7 @@ import { RebalanceSender } from "./sender.js"
 import { KeeperStateStore, type PendingOperation } from "./stateFile.js"
 import type { VolatilityEstimate } from "./volatility.js"
 import { VolatilityFeed } from "./volatilityFeed.js"
+import { WebhookNotifier } from "./webhook.js"
 
 export type { KeeperEvent } from "./events.js"
 export { INCLUSION_MARGIN, withInclusionMargin } from "./inclusionMargin.js"
@@ -60,6 +61,7 @@ export class Keeper {
   private parts: { loop: BlockLoop; step: SafeStep; clients: KeeperClients } | undefined
   private metricsServer: { url: string; stop: () => Promise<void> } | undefined
   private readonly inflight = new Set<Promise<void>>()
+  private readonly webhook: WebhookNotifier | undefined
 
   constructor(
     readonly config: KeeperConfig,
@@ -69,8 +71,13 @@ export class Keeper {
     this.metrics = options.metrics ?? new KeeperMetrics()
     this.store = options.store ?? new KeeperStateStore(config.stateFile)
     this.clock = options.clock ?? systemClock
-    this.events = new KeeperEvents({ logger: this.logger, metrics: this.metrics, onEvent: options.onEvent })
     this.keeperKey = privateKeyToAccount(config.keeperPrivateKey)
+    const webhook = config.webhook
+      ? new WebhookNotifier({ settings: config.webhook, keeper: this.keeperKey.address, chainId: () => this.parts?.clients.publicClient.chain?.id, logger: this.logger, metrics: this.metrics, clock: this.clock })
+      : undefined
+    this.webhook = webhook
+    const onEvent = webhook ? (event: KeeperEvent) => (options.onEvent?.(event), webhook.notify(event)) : options.onEvent
+    this.events = new KeeperEvents({ logger: this.logger, metrics: this.metrics, onEvent })
     this.safes = new Map(config.safes.map((s) => [s.address, newSafeRuntime(s)]))
     // Counters start at zero so a scrape before the first event already shows every series.
     for (const safe of this.safes.keys()) {
@@ -124,6 +131,7 @@ export class Keeper {
   async stop(): Promise<void> {
     await this.parts?.loop.stop()
     await Promise.allSettled([...this.inflight])
+    await this.webhook?.flush(5_000)
     await this.metricsServer?.stop()
     this.metricsServer = undefined
     this.logger.info("keeper stopped")

@@ -1,9 +1,7 @@
-import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress } from "viem"
-import { getBlock } from "viem/actions"
-import { type SubAccountState as ChainSubAccount, getSubAccountState } from "@levpilot/sdk/actions"
+import { type Address, type Chain, type Client, type Hex, type Transport, getAddress, zeroAddress } from "viem"
+import { type SubAccountState as ChainSubAccount, type SafeState, getSafeStates } from "@levpilot/sdk/actions"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, YieldPool } from "../solver/types.js"
 import type { KeeperRiskSettings } from "./config.js"
 
@@ -19,14 +17,13 @@ export type PortfolioSnapshot = {
   decimals: Record<string, number>
 }
 
-const decimalsCache = new Map<string, number>()
-
 /**
- * Reads everything the solver needs about one Safe at the latest block: every sub-account with a policy (SDK
- * `getSubAccountState`), the Safe's shares of every allowed pool (`convertToAssets`, `maxWithdraw`) and its idle
- * loan and collateral tokens, converted to the solver's human units. Token and pool names are lower-case addresses.
+ * Reads everything the solver needs about one Safe at the latest block, in one `eth_call` (the SDK's `getSafeStates`):
+ * every sub-account with a policy, the Safe's shares of every allowed pool (`convertToAssets`, `maxWithdraw`) and its
+ * idle loan and collateral tokens, converted to the solver's human units ({@link portfolioOf}).
  *
  * @returns The snapshot; `input.subAccounts` is empty when the Safe has no policy.
+ * @throws {SafeReadError} or {SubAccountReadError} when the Safe or one of its adapters cannot be read.
  */
 export async function readPortfolio(
   client: Client<Transport, Chain | undefined>,
@@ -34,50 +31,37 @@ export async function readPortfolio(
 ): Promise<PortfolioSnapshot> {
   const { safe, deployment, risk, costs } = parameters
   const deployments: LeverageDeployments = { [client.chain?.id ?? 0]: deployment }
-  const block = await getBlock(client, { blockTag: "latest" })
-  const chain = await getSubAccountState(client, { safe, deployments })
-  const tokens = new Set<string>()
-  const poolAddresses = new Set<string>()
-  for (const s of chain) {
-    tokens.add(s.loanToken.toLowerCase())
-    tokens.add(s.collateralToken.toLowerCase())
-    for (const p of s.policy.pools) poolAddresses.add(p.toLowerCase())
-  }
-  const pools = [...poolAddresses]
-  const unknownDecimals = [...tokens].filter((t) => !decimalsCache.has(t))
-  const reads = await readMany(client, deployment, [
-    ...unknownDecimals.map((t) => ({ address: t as Address, abi: erc20Abi, functionName: "decimals" }) as const),
-    ...[...tokens].map((t) => ({ address: t as Address, abi: erc20Abi, functionName: "balanceOf", args: [safe] }) as const),
-    ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "asset" }) as const),
-    ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "balanceOf", args: [safe] }) as const),
-    ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "maxWithdraw", args: [safe] }) as const),
-  ])
-  let k = 0
-  for (const t of unknownDecimals) decimalsCache.set(t, Number(resultOf<number>(reads[k++]) ?? 18))
+  const read = await getSafeStates(client, { safes: [safe], keeper: zeroAddress, deployments })
+  const state = read.safes[0]
+  if (!state || state.error) throw state?.error ?? new TypeError("the lens returned no Safe")
+  return portfolioOf(state, { blockNumber: read.blockNumber, timestamp: read.timestamp, risk, costs })
+}
+
+/**
+ * One Safe as the solver sees it, from the lens's read (`getSafeStates`): token and pool names are lower-case
+ * addresses, amounts in human units.
+ *
+ * @returns The {@link PortfolioSnapshot} at `block`.
+ */
+export function portfolioOf(
+  state: Extract<SafeState, { error?: undefined }>,
+  parameters: { blockNumber: bigint; timestamp: bigint; risk: KeeperRiskSettings; costs: SolverInput["costs"] },
+): PortfolioSnapshot {
+  const { risk, costs } = parameters
+  const chain = state.subAccounts
   const decimals: Record<string, number> = {}
-  for (const t of tokens) decimals[t] = decimalsCache.get(t) as number
   const idle: Record<string, number> = {}
-  for (const t of tokens) idle[t] = Number(resultOf<bigint>(reads[k++]) ?? 0n) / 10 ** (decimals[t] as number)
-  const assets = pools.map(() => (resultOf<Address>(reads[k++]) ?? "").toLowerCase())
-  const shares = pools.map(() => resultOf<bigint>(reads[k++]) ?? 0n)
-  const withdrawable = pools.map(() => resultOf<bigint>(reads[k++]) ?? 0n)
-  const assetValues = await readMany(
-    client,
-    deployment,
-    pools.map((p, i) => ({ address: p as Address, abi: erc4626Abi, functionName: "convertToAssets", args: [shares[i] as bigint] }) as const),
-  )
-  const yieldPools: YieldPool[] = pools.map((address, i) => {
-    const asset = assets[i] as string
+  for (const t of state.tokens) {
+    const token = t.token.toLowerCase()
+    decimals[token] = t.decimals
+    idle[token] = Number(t.balance) / 10 ** t.decimals
+  }
+  const yieldPools: YieldPool[] = state.pools.map((p) => {
+    const asset = p.asset.toLowerCase()
     const d = decimals[asset] ?? 18
-    return {
-      address,
-      asset,
-      decimals: d,
-      balance: Number(resultOf<bigint>(assetValues[i]) ?? 0n) / 10 ** d,
-      withdrawable: Number(withdrawable[i] as bigint) / 10 ** d,
-    }
+    return { address: p.pool.toLowerCase(), asset, decimals: d, balance: Number(p.assets) / 10 ** d, withdrawable: Number(p.maxWithdraw) / 10 ** d }
   })
-  const now = Number(block.timestamp)
+  const now = Number(parameters.timestamp)
   const subAccounts: SubAccountInput[] = chain.map((s) => {
     const loan = s.loanToken.toLowerCase()
     const coll = s.collateralToken.toLowerCase()
@@ -125,7 +109,7 @@ export async function readPortfolio(
     }
   })
   return {
-    blockNumber: block.number,
+    blockNumber: parameters.blockNumber,
     timestamp: now,
     chain,
     decimals,

@@ -7,11 +7,13 @@ import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import type { KeeperEvents } from "./events.js"
 import type { InclusionTracker } from "./inclusion.js"
+import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
-import { readPortfolio, toChainPlan } from "./portfolio.js"
+import { type PortfolioSnapshot, readPortfolio, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
-import type { KeeperStateStore, PendingOperation } from "./stateFile.js"
+import type { PendingOperation } from "./stateFile.js"
+import { type PendingStore, StoreFencedError } from "./store.js"
 import type { VolatilityFeed } from "./volatilityFeed.js"
 
 /**
@@ -41,7 +43,7 @@ export class SafeStep {
     private readonly deps: {
       config: KeeperConfig
       clients: KeeperClients
-      store: KeeperStateStore
+      store: PendingStore
       metrics: KeeperMetrics
       logger: Logger
       events: KeeperEvents
@@ -56,23 +58,29 @@ export class SafeStep {
   /**
    * Runs the step unless the Safe is already being processed or backing off.
    *
+   * @param read - What was read already for this block (the fleet's batched reads): the Safe's snapshot, and where
+   * the inclusion tracker finds events and nonces. Read from the chain for this Safe alone when omitted.
    * @returns When the Safe's work for this block is done.
    */
-  async run(rt: SafeRuntime, block: bigint): Promise<void> {
+  async run(rt: SafeRuntime, block: bigint, read: { snapshot?: PortfolioSnapshot; lookup?: InclusionLookup } = {}): Promise<void> {
     if (rt.busy) return
     rt.busy = true
     const safe = rt.config.address
     try {
       if (this.deps.clock.now() < rt.backoffUntil) return
       let replace: PendingOperation | undefined
-      const pending = this.deps.store.pending(safe)
+      const pending = await this.deps.store.pending(safe)
       if (pending) {
-        const verdict = await this.deps.tracker.track(rt, pending, block)
+        const verdict = await this.deps.tracker.track(rt, pending, block, read.lookup)
         if (verdict !== "resubmit") return
         replace = pending
       }
-      await this.solveAndSend(rt, block, replace)
+      await this.solveAndSend(rt, block, replace, read.snapshot)
     } catch (error) {
+      if (error instanceof StoreFencedError) {
+        this.deps.logger.warn({ safe, block: Number(block) }, error.shortMessage)
+        return
+      }
       this.deps.events.alert(safe, block, getTransportFailure(error) ? "rpc-error" : "send-failed", error)
       backoff(rt, this.deps.config.retry, this.deps.clock.now())
     } finally {
@@ -80,12 +88,12 @@ export class SafeStep {
     }
   }
 
-  private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined): Promise<void> {
+  private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
     const snapshot = this.deps.volatility.apply(
       rt,
-      await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config) }),
+      read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config) })),
     )
     for (const s of snapshot.chain) {
       const labels = { safe, sub_account: s.subAccount }
@@ -105,7 +113,7 @@ export class SafeStep {
     if (!plan) {
       if (replace) {
         logger.info({ safe, nonce: replace.nonce }, "operation in flight no longer needed; its nonce stays the guard")
-        store.setPending(safe, undefined)
+        await store.setPending(safe, undefined)
       }
       if (outOfBand) logger.debug({ safe, reasons: result?.outcomes.map((o) => o.reason) }, "out of band, no plan")
       return

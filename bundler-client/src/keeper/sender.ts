@@ -20,7 +20,8 @@ import { SelfPayNotAllowedError } from "./errors.js"
 import { type KeeperEvents, shortMessage } from "./events.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
-import type { KeeperStateStore, PendingOperation } from "./stateFile.js"
+import type { PendingOperation } from "./stateFile.js"
+import type { PendingStore } from "./store.js"
 
 const has = (error: unknown, type: abstract new (...args: never[]) => Error) => error instanceof type || (error instanceof BaseError && error.walk((e) => e instanceof type) !== null)
 
@@ -41,7 +42,7 @@ export class RebalanceSender {
       config: KeeperConfig
       clients: KeeperClients
       keeper: LocalAccount
-      store: KeeperStateStore
+      store: PendingStore
       metrics: KeeperMetrics
       logger: Logger
       events: KeeperEvents
@@ -77,7 +78,7 @@ export class RebalanceSender {
       triggerAt: rt.triggerBlock !== undefined ? rt.triggerAt : clock.now(),
     }
     const submit = async (bundler: BundlerClient, sponsored: boolean, validate = true) => {
-      store.setPending(safe, { ...intent, sponsored })
+      await store.setPending(safe, { ...intent, sponsored })
       return await sendRebalance(bundler, {
         account,
         plan,
@@ -113,7 +114,7 @@ export class RebalanceSender {
         // is in flight, e.g. the one a resend was meant to replace. Not a failure: keep tracking the nonce (its log
         // search from the original block), and wait `resubmitAfterBlocks` from now before trying again.
         const kept: PendingOperation = replace ? { ...replace, attempts: attempt, waitFromBlock: block.toString() } : { ...intent, sponsored, waitFromBlock: block.toString() }
-        store.setPending(safe, kept)
+        await store.setPending(safe, kept)
         metrics.inc("levpilot_already_in_flight_total", "Sends the bundler answered with an operation already in flight at that nonce (tracked, not failed).", { safe })
         logger.info({ safe, nonce: nonce.toString(), attempt, userOpHash: kept.userOpHash, err: shortMessage(error) }, "the bundler already has an operation at this nonce; tracking it")
         events.emit({ type: "tracking", safe, block, nonce, reason: "already-in-flight", message: shortMessage(error) })
@@ -123,14 +124,17 @@ export class RebalanceSender {
         // The request reached the bundler but the answer is unusable (not JSON, cut off, wrong shape, timeout): the
         // operation may be in its mempool. Keep the intent (no hash) and let the chain decide: the tracker finds it by
         // nonce, or resubmits the same nonce after `resubmitAfterBlocks`.
-        store.setPending(safe, { ...intent, sponsored })
+        await store.setPending(safe, { ...intent, sponsored })
         events.alert(safe, block, "send-failed", error)
         logger.warn({ safe, nonce: nonce.toString(), attempt }, "unusable answer to eth_sendUserOperation; keeping the intent and tracking the nonce on chain")
         events.emit({ type: "tracking", safe, block, nonce, reason: "ambiguous-answer", message: shortMessage(error) })
         return
       }
       const unreachable = error instanceof BundlerUnavailableError || getTransportFailure(error) !== undefined
-      store.setPending(safe, replace && !unreachable ? undefined : replace)
+      // A replacement that fails because the original landed after this block's read (the plan no longer simulates):
+      // keep tracking it, so the next block reports its inclusion instead of forgetting it.
+      const landed = replace !== undefined && !unreachable && (await account.getNonce().catch(() => nonce)) > nonce
+      await store.setPending(safe, replace && !unreachable && !landed ? undefined : replace)
       if (error instanceof SelfPayNotAllowedError) {
         events.alert(safe, block, "paymaster-refused", error)
         logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "operation not sent")
@@ -143,7 +147,7 @@ export class RebalanceSender {
       }
       throw error
     }
-    store.setPending(safe, { ...intent, userOpHash, sponsored })
+    await store.setPending(safe, { ...intent, userOpHash, sponsored })
     rt.failures = 0
     metrics.inc("levpilot_userops_sent_total", "Keeper UserOperations accepted by the bundler.", { safe, paid_by: sponsored ? "paymaster" : "safe" })
     const sigma = solverPlan ? Object.fromEntries([...rt.volatility].filter(([id]) => solverPlan.subAccounts.includes(id)).map(([id, v]) => [id, Number(v.estimate().sigma.toPrecision(4))])) : undefined

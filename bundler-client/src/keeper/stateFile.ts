@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
 import type { Address, Hex } from "viem"
+import type { PendingStore } from "./store.js"
 
 /** An operation the keeper sent and has not yet seen included, dropped or replaced. */
 export type PendingOperation = {
@@ -30,7 +31,7 @@ export type PendingOperation = {
 export type KeeperState = { version: 1; safes: Record<Address, { pending: PendingOperation | undefined }> }
 
 /** Persists {@link KeeperState} atomically (write to a temporary file, then rename), synchronously so a kill cannot tear it. */
-export class KeeperStateStore {
+export class KeeperStateStore implements PendingStore {
   private state: KeeperState
   constructor(readonly path: string | undefined) {
     this.state = { version: 1, safes: {} }
@@ -46,6 +47,11 @@ export class KeeperStateStore {
 
   pending(safe: Address): PendingOperation | undefined {
     return this.state.safes[safe]?.pending
+  }
+
+  /** The Safes with an operation in flight. */
+  safesWithPending(): Address[] {
+    return (Object.keys(this.state.safes) as Address[]).filter((safe) => this.state.safes[safe]?.pending !== undefined)
   }
 
   setPending(safe: Address, pending: PendingOperation | undefined): void {

@@ -29,6 +29,14 @@ export type VolatilityEstimate = {
   source: "prior" | "ewma" | "floor"
 }
 
+/** The state of a {@link LiveVolatility}, JSON-safe. */
+export type LiveVolatilityState = {
+  lastTime: number | undefined
+  lastPrice: number | undefined
+  count: number
+  ewma: { variancePerSecond: number; initialised: boolean }
+}
+
 /**
  * Live volatility of one oracle price: an incremental EWMA of squared log-returns per second ({@link EwmaVolatility},
  * irregular intervals allowed) fed with every price change the keeper observes (and an unchanged price after
@@ -77,6 +85,21 @@ export class LiveVolatility {
     this.lastTime = timestamp
     this.lastPrice = price
     return true
+  }
+
+  /** @returns Everything the estimate depends on, as JSON, to continue it in another process ({@link LiveVolatility.restore}). */
+  save(): LiveVolatilityState {
+    return { lastTime: this.lastTime, lastPrice: this.lastPrice, count: this.count, ewma: this.ewma.save() }
+  }
+
+  /** @returns An estimator that continues from a {@link save}d state. */
+  static restore(prior: number, settings: VolatilitySettings, state: LiveVolatilityState): LiveVolatility {
+    const v = new LiveVolatility(prior, settings)
+    v.lastTime = state.lastTime
+    v.lastPrice = state.lastPrice
+    v.count = state.count
+    v.ewma.restore(state.ewma)
+    return v
   }
 
   /** @returns The volatility to use now and where it comes from. */

@@ -72,6 +72,17 @@ export class EwmaVolatility {
   sigma(): number {
     return Math.sqrt(this.variancePerSecond * SECONDS_PER_YEAR)
   }
+
+  /** @returns The estimator's state (variance per second, seeded or not), to continue it elsewhere with {@link restore}. */
+  save(): { variancePerSecond: number; initialised: boolean } {
+    return { variancePerSecond: this.variancePerSecond, initialised: this.initialised }
+  }
+
+  /** Continues from a {@link save}d state. */
+  restore(state: { variancePerSecond: number; initialised: boolean }): void {
+    this.variancePerSecond = state.variancePerSecond
+    this.initialised = state.initialised
+  }
 }
 
 /**

@@ -2,9 +2,10 @@
 pragma solidity ^0.8.23;
 
 import {Fixture} from "../utils/Fixture.sol";
-import {ILeverageModule, EpochUsage, Policy} from "../../src/interfaces/ILeverageModule.sol";
+import {ILeverageModule, EpochUsage, Policy, KeeperKey} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
-import {LeverageLens, SubAccountView} from "../../src/lens/LeverageLens.sol";
+import {LeverageLens, SubAccountView, SafeView, TokenBalance, PoolPosition} from "../../src/lens/LeverageLens.sol";
+import {INonceManager} from "@account-abstraction/contracts/interfaces/INonceManager.sol";
 import {IOracle} from "@morpho-org/morpho-blue/src/interfaces/IOracle.sol";
 
 /// @notice The lens returns exactly what the module and the adapter report, for every sub-account, in one call.
@@ -78,5 +79,107 @@ contract LeverageLensTest is Fixture {
             }
         }
         assertEq(failed, 1);
+    }
+
+    /* readSafes: many Safes per call */
+
+    function _readSafes(address[] memory safes) internal view returns (uint256 blockNumber, uint256 timestamp, SafeView[] memory views) {
+        return lens.readSafes(module, keeper, INonceManager(address(entryPoint)), safes);
+    }
+
+    function test_ReadSafes_EverySafeMatchesTheModuleAdapterTokensAndPools() public {
+        depositToVault(safe, usdcVault, 5_000e6);
+        address bare = createSafe(makeAddr("bare owner"));
+        address[] memory safes = new address[](2);
+        safes[0] = bare;
+        safes[1] = safe;
+        vm.roll(1234);
+        (uint256 blockNumber, uint256 timestamp, SafeView[] memory views) = _readSafes(safes);
+        assertEq(blockNumber, 1234, "block number");
+        assertEq(timestamp, block.timestamp, "timestamp");
+        assertEq(views.length, 2);
+
+        assertEq(views[0].safe, bare);
+        assertTrue(views[0].ok);
+        assertFalse(views[0].keeper.active, "no key on the bare Safe");
+        assertEq(views[0].subAccounts.length, 0);
+        assertEq(views[0].tokens.length, 0);
+        assertEq(views[0].pools.length, 0);
+
+        SafeView memory v = views[1];
+        assertEq(v.safe, safe);
+        assertTrue(v.ok);
+        assertEq(v.error.length, 0);
+        assertEq(abi.encode(v.keeper), abi.encode(module.getKeeper(safe, keeper)), "keeper key");
+        assertTrue(v.keeper.active);
+        assertFalse(v.paused);
+        uint192 nonceKey = module.keeperNonceKey(safe, keeper);
+        assertEq(v.nonce, entryPoint.getNonce(safe, nonceKey), "keeper-lane nonce");
+        assertEq(v.nonce >> 64, nonceKey);
+        bytes32[] memory ids = module.getSubAccounts(safe);
+        assertEq(v.subAccounts.length, ids.length);
+        for (uint256 i; i < ids.length; ++i) {
+            _assertMatches(v.subAccounts[i], ids[i]);
+        }
+        // Both markets lend USDC: three distinct tokens (USDC, WETH, WBTC), one shared pool.
+        assertEq(v.tokens.length, 3, "distinct tokens");
+        assertEq(v.tokens[0].token, address(usdc));
+        assertEq(v.tokens[0].decimals, 6);
+        assertEq(v.tokens[0].balance, usdc.balanceOf(safe), "idle USDC");
+        assertEq(v.tokens[1].token, address(weth));
+        assertEq(v.tokens[1].decimals, 18);
+        assertEq(v.tokens[2].token, address(wbtc));
+        assertEq(v.tokens[2].decimals, 8);
+        assertEq(v.pools.length, 1, "distinct pools");
+        PoolPosition memory p = v.pools[0];
+        assertEq(p.pool, address(usdcVault));
+        assertEq(p.asset, address(usdc));
+        assertEq(p.shares, usdcVault.balanceOf(safe));
+        assertGt(p.shares, 0);
+        assertEq(p.assets, usdcVault.convertToAssets(p.shares));
+        assertEq(p.maxWithdraw, usdcVault.maxWithdraw(safe));
+    }
+
+    function test_ReadSafes_RevokedKeyPauseAndNonceAreTheChainsNow() public {
+        safeCall(abi.encodeCall(ILeverageModule.revokeKeeper, (keeper)));
+        safeCall(abi.encodeCall(ILeverageModule.setPaused, (true)));
+        address[] memory safes = new address[](1);
+        safes[0] = safe;
+        (,, SafeView[] memory views) = _readSafes(safes);
+        assertFalse(views[0].keeper.active, "revoked");
+        assertTrue(views[0].paused, "paused");
+    }
+
+    function test_ReadSafes_RevertingSafeIsReportedWithoutHidingTheOthers() public {
+        address other = createSafe(makeAddr("other owner"));
+        vm.mockCallRevert(address(module), abi.encodeCall(ILeverageModule.getKeeper, (other, keeper)), bytes("module down"));
+        address[] memory safes = new address[](3);
+        safes[0] = safe;
+        safes[1] = other;
+        safes[2] = safe;
+        (,, SafeView[] memory views) = _readSafes(safes);
+        assertTrue(views[0].ok);
+        assertEq(views[0].subAccounts.length, 2);
+        assertEq(views[1].safe, other);
+        assertFalse(views[1].ok, "the broken Safe");
+        assertEq(views[1].error, bytes("module down"));
+        assertEq(views[1].subAccounts.length, 0);
+        assertTrue(views[2].ok, "a Safe after the broken one");
+        assertEq(abi.encode(views[2]), abi.encode(views[0]));
+    }
+
+    function test_ReadSafes_TokenWithoutCodeReadsAsZeroNotARevert() public {
+        address[] memory safes = new address[](1);
+        safes[0] = safe;
+        vm.etch(address(wbtc), "");
+        (,, SafeView[] memory views) = _readSafes(safes);
+        assertTrue(views[0].ok);
+        // A token that does not answer reads as 18 decimals and no balance; the Safe's view is still complete.
+        for (uint256 i; i < views[0].tokens.length; ++i) {
+            if (views[0].tokens[i].token == address(wbtc)) {
+                assertEq(views[0].tokens[i].decimals, 18);
+                assertEq(views[0].tokens[i].balance, 0);
+            }
+        }
     }
 }

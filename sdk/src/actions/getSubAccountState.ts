@@ -69,17 +69,28 @@ export async function getSubAccountState(
     if (unknown) throw new UnknownSubAccountError({ subAccount: unknown.data?.args?.[0] as Hex })
     throw error
   }
-  return views.map((view) => {
-    const { subAccount, policy, usage, state } = view
-    if (!view.stateOk) throw new SubAccountReadError({ subAccount, adapter: policy.adapter, revertData: view.stateError })
-    const metrics = getSubAccountMetrics(state)
-    return {
-      subAccount,
-      policy: policy as Policy,
-      epochUsage: usage as EpochUsage,
-      ...state,
-      ...metrics,
-      band: getBandPosition({ health: metrics.health, minHealth: policy.minHealth, maxHealth: policy.maxHealth }),
-    }
-  })
+  return views.map(subAccountStateOf)
+}
+
+/** One sub-account as `LeverageLens` returns it (`SubAccountView`). */
+export type SubAccountView = Awaited<ReturnType<typeof readLens>>[number]
+
+/**
+ * A lens `SubAccountView` with its risk metrics and band position.
+ *
+ * @returns The {@link SubAccountState}.
+ * @throws {SubAccountReadError} when the adapter reverted while reading the sub-account.
+ */
+export function subAccountStateOf(view: SubAccountView): SubAccountState {
+  const { subAccount, policy, usage, state } = view
+  if (!view.stateOk) throw new SubAccountReadError({ subAccount, adapter: policy.adapter, revertData: view.stateError })
+  const metrics = getSubAccountMetrics(state)
+  return {
+    subAccount,
+    policy: policy as Policy,
+    epochUsage: usage as EpochUsage,
+    ...state,
+    ...metrics,
+    band: getBandPosition({ health: metrics.health, minHealth: policy.minHealth, maxHealth: policy.maxHealth }),
+  }
 }

@@ -23,11 +23,22 @@ export {
   getPolicy,
 } from "./getPolicy.js"
 export {
+  type GetSafeStatesParameters,
+  type TokenBalance,
+  type PoolPosition,
+  type SafeState,
+  type GetSafeStatesReturnType,
+  type GetSafeStatesErrorType,
+  getSafeStates,
+} from "./getSafeStates.js"
+export {
   type GetSubAccountStateParameters,
   type SubAccountState,
   type GetSubAccountStateReturnType,
   type GetSubAccountStateErrorType,
   getSubAccountState,
+  type SubAccountView,
+  subAccountStateOf,
 } from "./getSubAccountState.js"
 export {
   type InstallLeverageModuleParameters,

@@ -6,6 +6,7 @@ import {
   type ApprovePaymasterTokenReturnType,
   approvePaymasterToken,
 } from "../actions/approvePaymasterToken.js"
+import { type GetSafeStatesParameters, type GetSafeStatesReturnType, getSafeStates } from "../actions/getSafeStates.js"
 import { type GetPolicyParameters, type GetPolicyReturnType, getPolicy } from "../actions/getPolicy.js"
 import { type GetSubAccountStateParameters, type GetSubAccountStateReturnType, getSubAccountState } from "../actions/getSubAccountState.js"
 import { type PauseAutomationParameters, type PauseAutomationReturnType, pauseAutomation } from "../actions/pauseAutomation.js"
@@ -73,6 +74,7 @@ export type LeverageActions<account extends SmartAccount | undefined = SmartAcco
   ) => Promise<UnpauseAutomationReturnType>
   getPolicy: (parameters: WithoutDeployments<GetPolicyParameters>) => Promise<GetPolicyReturnType>
   getSubAccountState: (parameters?: WithoutDeployments<GetSubAccountStateParameters>) => Promise<GetSubAccountStateReturnType>
+  getSafeStates: (parameters: WithoutDeployments<GetSafeStatesParameters>) => Promise<GetSafeStatesReturnType>
   validateRebalance: (parameters: WithoutDeployments<ValidateRebalanceParameters>) => Promise<ValidateRebalanceReturnType>
   sendRebalance: (parameters: WithoutDeployments<SendRebalanceParameters>) => Promise<SendRebalanceReturnType>
   waitForRebalance: (parameters: WaitForRebalanceParameters) => Promise<WaitForRebalanceReturnType>
@@ -116,6 +118,7 @@ export function leverageActions(parameters: LeverageActionsParameters = {}) {
       unpauseAutomation: (p) => unpauseAutomation(owner, withDeployments(p ?? {}) as UnpauseAutomationParameters<account>),
       getPolicy: (p) => getPolicy(reader, withDeployments(p)),
       getSubAccountState: (p) => getSubAccountState(reader, withDeployments(p ?? {})),
+      getSafeStates: (p) => getSafeStates(reader, withDeployments(p)),
       validateRebalance: (p) => validateRebalance(reader, withDeployments(p)),
       sendRebalance: (p) => sendRebalance(client as Client<Transport, Chain | undefined, SmartAccount | undefined>, withDeployments(p)),
       waitForRebalance: (p) => waitForRebalance(client as Client<Transport, Chain | undefined, SmartAccount | undefined>, p),

@@ -144,6 +144,8 @@ export {
 export {
   type SubAccountReadErrorType,
   SubAccountReadError,
+  type SafeReadErrorType,
+  SafeReadError,
 } from "./read.js"
 export {
   type TransportFailure,

@@ -21,3 +21,19 @@ export class SubAccountReadError extends BaseError {
     this.revertData = revertData
   }
 }
+
+export type SafeReadErrorType = SafeReadError & { name: "SafeReadError" }
+/** Reading one Safe of a batch reverted (the module, the EntryPoint or a policy's adapter); the other Safes were read. */
+export class SafeReadError extends BaseError {
+  safe: Address
+  revertData: Hex
+  constructor({ safe, revertData }: { safe: Address; revertData: Hex }) {
+    super(`Could not read Safe ${safe}: the lens reverted for it.`, {
+      details: revertData === "0x" ? "reverted without data" : `revert data ${revertData}`,
+      metaMessages: ["This could arise when:", "- the address is not a Safe with the module as fallback handler;", "- a contract the read calls is broken or out of gas."],
+      name: "SafeReadError",
+    })
+    this.safe = safe
+    this.revertData = revertData
+  }
+}

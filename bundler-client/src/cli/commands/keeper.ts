@@ -2,10 +2,15 @@ import { parseArgs } from "node:util"
 import { type Logger, pino } from "pino"
 import { CliUsageError } from "../command.js"
 import type { Command } from "../command.js"
-import { readKeeperConfig } from "../../keeper/config.js"
+import { type KeeperConfig, readKeeperConfig } from "../../keeper/config.js"
+import type { KeeperEvent } from "../../keeper/events.js"
+import { defaultFleetSettings } from "../../keeper/fleet/config.js"
+import { FleetKeeper } from "../../keeper/fleet/fleetKeeper.js"
+import { FleetNode } from "../../keeper/fleet/queueNode.js"
 import { Keeper } from "../../keeper/keeper.js"
 
 const HELP = `Usage: levpilot keeper --config <file.json> [--dry-run] [--once [--timeout <seconds>]]
+       levpilot keeper --config <file.json> --mode fleet [--redis <url>] [--worker-only] [--dry-run]
 
 Watches new blocks (and so oracle updates), solves every configured Safe, sends each plan as a keeper
 UserOperation (executeRebalance) through the bundler, sponsored by the ERC-7677 paymaster, and tracks
@@ -21,6 +26,12 @@ Options:
                     operation sent is included (resubmitting when due), then exit: 0 when every Safe
                     needed nothing or its operation was included and succeeded, 1 otherwise.
   --timeout <s>     With --once, how long to wait for inclusion (default 120 s).
+  --mode <m>        embedded (default): everything in this process, nothing to install (the Safes of
+                    "safes", or with "discovery" / "fleet" set every Safe found, read in batches).
+                    fleet: one node of the BullMQ + Redis fleet (fleet.queue); start as many as needed,
+                    on any machines, with the same configuration. Default: fleet when fleet.queue is set.
+  --redis <url>     Fleet mode on this Redis (redis:// or rediss://), overriding fleet.queue.redisUrl.
+  --worker-only     Fleet mode: run jobs but never lead (never follow the head or run discovery).
   -h, --help        Show this help.
 
 Configuration fields:
@@ -43,6 +54,16 @@ Configuration fields:
   metricsPort, metricsHost    Prometheus endpoint (off without metricsPort; 127.0.0.1 by default)
   costs                       { gasPriceGwei 1, nativePrice 3000 } for the solver's cost model
   logLevel                    trace|debug|info|warn|error|fatal|silent (info)
+  discovery                   { fromBlock, logWindow 2000, reorgDepth 64 }: serve every Safe that registered
+                              the keeper key (module events from fromBlock, logWindow blocks per eth_getLogs);
+                              "safes" then only overrides risk settings per Safe
+  allowlist                   [ "0xSafe", ... ]: serve only these Safes
+  fleet                       { batchSize 200, readConcurrency 4, stepConcurrency 32, refreshEveryBlocks 50,
+                                callGas, headWaitShare 0.8,
+                                queue { redisUrl, prefix "levpilot", leaseMs 30000, workerConcurrency 32 } }
+  webhook                     { url, events ["alert","included"], maxAttempts 6, backoffMs 500, timeoutMs 5000,
+                                secretEnv }: JSON POST per alert and rebalance, retried with backoff,
+                              signed (x-levpilot-signature: sha256=<HMAC>) when secretEnv names a secret
 `
 
 /** `levpilot keeper`: the keeper daemon against any RPC, bundler and paymaster. */
@@ -51,12 +72,28 @@ export const keeperCommand: Command = {
   summary: "Run the keeper against any RPC, bundler and paymaster (--config <file>)",
   help: HELP,
   async run(argv, io) {
-    let values: { config?: string | undefined; "dry-run"?: boolean | undefined; once?: boolean | undefined; timeout?: string | undefined }
+    let values: {
+      config?: string | undefined
+      "dry-run"?: boolean | undefined
+      once?: boolean | undefined
+      timeout?: string | undefined
+      mode?: string | undefined
+      redis?: string | undefined
+      "worker-only"?: boolean | undefined
+    }
     let positionals: string[]
     try {
       ;({ values, positionals } = parseArgs({
         args: argv,
-        options: { config: { type: "string" }, "dry-run": { type: "boolean" }, once: { type: "boolean" }, timeout: { type: "string" } },
+        options: {
+          config: { type: "string" },
+          "dry-run": { type: "boolean" },
+          once: { type: "boolean" },
+          timeout: { type: "string" },
+          mode: { type: "string" },
+          redis: { type: "string" },
+          "worker-only": { type: "boolean" },
+        },
         strict: true,
         allowPositionals: true,
       }))
@@ -72,7 +109,20 @@ export const keeperCommand: Command = {
       if (!(Number.isFinite(seconds) && seconds > 0)) throw new CliUsageError("keeper", `--timeout must be a positive number of seconds, got "${values.timeout}"`)
       timeoutMs = seconds * 1_000
     }
-    const config = readKeeperConfig(values.config)
+    if (values.mode !== undefined && values.mode !== "embedded" && values.mode !== "fleet")
+      throw new CliUsageError("keeper", `--mode must be embedded or fleet, got "${values.mode}"`)
+    if (values.redis !== undefined && !/^rediss?:\/\/\S+$/.test(values.redis)) throw new CliUsageError("keeper", `--redis must be a redis:// or rediss:// URL, got "${values.redis}"`)
+    if (values.redis !== undefined && values.mode === "embedded") throw new CliUsageError("keeper", "--redis only applies to --mode fleet")
+    let config = readKeeperConfig(values.config)
+    if (values.redis !== undefined) {
+      const queue = config.fleet.queue ?? { redisUrl: values.redis, prefix: "levpilot", leaseMs: 30_000, workerConcurrency: 32 }
+      config = { ...config, fleet: { ...config.fleet, queue: { ...queue, redisUrl: values.redis } } }
+    }
+    const mode = values.mode ?? (config.fleet.queue ? "fleet" : "embedded")
+    if (mode === "fleet") {
+      if (!config.fleet.queue) throw new CliUsageError("keeper", "--mode fleet needs fleet.queue in the configuration or --redis <url>")
+      if (values.once) throw new CliUsageError("keeper", "--once only applies to --mode embedded")
+    } else if (values["worker-only"]) throw new CliUsageError("keeper", "--worker-only only applies to --mode fleet")
     const logger: Logger = pino({ level: config.logLevel, base: { service: "levpilot-keeper" } })
     const dryRun = values["dry-run"] === true
     const once = values.once === true
@@ -86,17 +136,21 @@ export const keeperCommand: Command = {
       }
       return o
     }
-    const keeper = new Keeper(config, {
-      logger,
-      dryRun,
-      onEvent: (event) => {
-        if (event.type === "plan") io.out(`${json({ safe: event.safe, block: Number(event.block), plan: event.plan })}\n`)
-        else if (event.type === "observed" && dryRun && once && !event.result?.plan)
-          io.out(`${json({ safe: event.safe, block: Number(event.block), plan: null, reasons: event.result?.outcomes.map((o) => o.reason) ?? [] })}\n`)
-        else if (event.type === "alert") of(event.safe).alerts.push(`${event.kind}: ${event.message}`)
-        else if (event.type === "included") of(event.safe).included = event.success && (of(event.safe).included ?? true)
-      },
-    })
+    const onEvent = (event: KeeperEvent) => {
+      if (event.type === "plan") io.out(`${json({ safe: event.safe, block: Number(event.block), plan: event.plan })}\n`)
+      else if (event.type === "observed" && dryRun && once && !event.result?.plan)
+        io.out(`${json({ safe: event.safe, block: Number(event.block), plan: null, reasons: event.result?.outcomes.map((o) => o.reason) ?? [] })}\n`)
+      else if (event.type === "alert") of(event.safe).alerts.push(`${event.kind}: ${event.message}`)
+      else if (event.type === "included") of(event.safe).included = event.success && (of(event.safe).included ?? true)
+    }
+    if (mode === "fleet") {
+      const node = new FleetNode(config, { logger, dryRun, onEvent, lead: values["worker-only"] !== true })
+      await node.start()
+      await untilSignal()
+      await node.stop()
+      return 0
+    }
+    const keeper = usesFleetRuntime(config) ? new FleetKeeperRun(config, { logger, dryRun, onEvent }) : new Keeper(config, { logger, dryRun, onEvent })
     if (once) {
       await keeper.init()
       let left: string[] = []
@@ -123,12 +177,43 @@ export const keeperCommand: Command = {
       return code
     }
     await keeper.start()
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve()
-      process.once("SIGINT", stop)
-      process.once("SIGTERM", stop)
-    })
+    await untilSignal()
     await keeper.stop()
     return 0
   },
+}
+
+const untilSignal = () =>
+  new Promise<void>((resolve) => {
+    const stop = () => resolve()
+    process.once("SIGINT", stop)
+    process.once("SIGTERM", stop)
+  })
+
+/** Whether the embedded mode runs the fleet runtime ({@link FleetKeeper}): `discovery` or `fleet` configured. */
+const usesFleetRuntime = (config: KeeperConfig) => config.discovery !== undefined || config.fleet !== defaultFleetSettings
+
+/** The embedded {@link FleetKeeper} with the classic keeper's `--once` surface. */
+class FleetKeeperRun extends FleetKeeper {
+  private lastBlock: bigint | undefined
+
+  async runOnce(): Promise<void> {
+    const pass = await this.runBlock()
+    this.lastBlock = pass.block
+    await this.idle()
+  }
+
+  /** Runs a pass on each new block while operations are in flight, at most `timeoutMs`. @returns The Safes still pending. */
+  async settle(timeoutMs: number): Promise<string[]> {
+    const until = Date.now() + timeoutMs
+    for (;;) {
+      const pending = await this.pendingSafes()
+      if (pending.length === 0 || Date.now() >= until) return pending
+      await new Promise((r) => setTimeout(r, this.config.pollIntervalMs))
+      const pass = await this.runBlock().catch(() => undefined)
+      if (!pass || pass.block === this.lastBlock) continue
+      this.lastBlock = pass.block
+      await this.idle()
+    }
+  }
 }

@@ -1,0 +1,251 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { parseArgs } from "node:util"
+import type { Address } from "viem"
+import { parseEther, parseUnits } from "viem"
+import { privateKeyToAccount } from "viem/accounts"
+import { defaultAutomationConfig } from "@levpilot/sdk/actions"
+import { toPolicy } from "@levpilot/sdk/utils"
+import { createFleetSafes } from "@levpilot/devnet/fleet"
+import { maxUint256 } from "viem"
+import { morphoAbi, testTokenAbi } from "@levpilot/devnet/leverage"
+import { demoPolicy, startDemoEnv } from "../src/devnet/env.js"
+import { demoKeeperConfigJson } from "../src/devnet/keeperConfig.js"
+import { PriceDriver } from "../src/devnet/scenario.js"
+import { parseKeeperConfig } from "../src/keeper/config.js"
+import type { KeeperEvent } from "../src/keeper/events.js"
+import { FleetNode } from "../src/keeper/fleet/queueNode.js"
+import { writeReport } from "./report.js"
+
+/*
+ * The keeper fleet on anvil (interval mining, `--block-time` s blocks), Alto and the ERC-7677 paymaster, on BullMQ + a
+ * Redis server this bench starts (redis-server on PATH). For each fleet size, 90% "calm" Safes (health 1.6) and 10%
+ * "edge" Safes (health 1.33, band [1.25, 1.45, 1.8]) are created in bulk; then for 1 and for 4 worker nodes (in this
+ * process, each with its own Redis connections): a steady block is measured (time from the head seen to the last Safe
+ * checked, JSON-RPC requests to the node per block), then the WETH price drops 10%, which puts exactly the edge Safes
+ * (10%) out of band, and the time from the shock's block to the last rebalance included is measured. The price is set
+ * back afterwards; each run gets fresh edge Safes.
+ */
+
+const { values } = parseArgs({ options: { safes: { type: "string" }, workers: { type: "string" }, "block-time": { type: "string" }, out: { type: "string" } } })
+const sizes = (values.safes ?? "1000,5000").split(",").map(Number)
+const workerCounts = (values.workers ?? "1,4").split(",").map(Number)
+const blockTime = Number(values["block-time"] ?? 12)
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as import("node:net").AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+
+const redisPort = await freePort()
+const redis: ChildProcess = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", mkdtempSync(join(tmpdir(), "levpilot-bench-redis-")), "--save", "", "--appendonly", "no"], {
+  stdio: "ignore",
+})
+redis.once("error", (e) => {
+  process.stderr.write(`redis-server could not be started (${e.message}); install it (apt-get install redis-server)\n`)
+  process.exit(1)
+})
+process.on("exit", () => redis.kill("SIGKILL"))
+const redisUrl = `redis://127.0.0.1:${redisPort}`
+await new Promise((r) => setTimeout(r, 500))
+
+const env = await startDemoEnv({ blockTime: 0, twin: false })
+const rpc = (method: string, params: unknown[]) =>
+  fetch(env.devnet.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) }).then((r) => r.json())
+const driver = new PriceDriver(env)
+const owner = privateKeyToAccount(env.keys.owner).address
+const keeper = privateKeyToAccount(env.keys.keeper).address
+const policy = toPolicy(demoPolicy(env.markets.WETH, env.stack.vaults.usdc, env.settings), env.deployment)
+let prices = { WETH: 3000, WBTC: 60000 }
+let salt = 10_000n
+
+/** USDC for every fleet Safe's loan (about 19k each): the bench supplies it to the WETH market first. */
+const supplyLiquidity = async (usdc: bigint) => {
+  const { params } = env.stack.markets.weth
+  const send = async (request: Parameters<typeof env.deployer.writeContract>[0]) => {
+    const hash = await env.deployer.writeContract({ ...request, gas: 500_000n } as Parameters<typeof env.deployer.writeContract>[0])
+    const receipt = await env.publicClient.waitForTransactionReceipt({ hash })
+    if (receipt.status !== "success") throw new Error(`bench set-up transaction ${request.functionName} reverted`)
+  }
+  const me = env.deployer.account.address
+  await send({ address: params.loanToken, abi: testTokenAbi, functionName: "mint", args: [me, usdc] } as never)
+  await send({ address: params.loanToken, abi: testTokenAbi, functionName: "approve", args: [env.stack.morpho, maxUint256] } as never)
+  await send({ address: env.stack.morpho, abi: morphoAbi, functionName: "supply", args: [params, usdc, 0n, me, "0x"] } as never)
+}
+
+const create = async (count: number, health: number): Promise<Address[]> => {
+  const now = Number((await env.publicClient.getBlock()).timestamp)
+  const position = { collateral: parseEther("10"), debt: parseUnits(((10 * prices.WETH * 0.86) / health).toFixed(6), 6), deposit: parseUnits("5000", 6) }
+  const safes = await createFleetSafes({
+    publicClient: env.publicClient,
+    deployer: env.deployer,
+    addresses: env.devnet.addresses,
+    stack: env.stack,
+    owner,
+    keeper,
+    keeperValidUntil: now + 365 * 86_400,
+    policy,
+    automation: { ...defaultAutomationConfig, paused: false, requiredPaymaster: "0x0000000000000000000000000000000000000000", keyGeneration: 0 },
+    market: "weth",
+    sponsor: env.devnet.addresses.verifyingPaymaster,
+    positions: Array.from({ length: count }, () => position),
+    firstSaltNonce: salt,
+    // 1.5M gas per Safe: 15 per transaction stays under anvil's 30M block gas limit.
+    perTransaction: 15,
+  })
+  salt += BigInt(count)
+  return safes
+}
+
+/** Counts JSON-RPC requests this process makes to the node (viem's http transport uses fetch). */
+let nodeRequests = 0
+const originalFetch = globalThis.fetch
+globalThis.fetch = (input, init) => {
+  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
+  if (url.startsWith(env.devnet.rpcUrl)) nodeRequests += 1
+  return originalFetch(input, init)
+}
+
+/** The bench's own block polls (one request each), left out of the keeper's count. */
+let ownRequests = 0
+const head = async () => {
+  ownRequests += 1
+  return (await env.publicClient.getBlockNumber({ cacheTime: 0 })) as bigint
+}
+const keeperRequests = () => nodeRequests - ownRequests
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+type Run = { safes: number; workers: number; scanMs: number; rpcRequestsPerBlock: number; shockToLastInclusionMs: number; shockScanMs: number; shockBlockRpcRequests: number; rebalanced: number; outOfBand: number }
+const runs: Run[] = []
+const started = Date.now()
+const maxSize = Math.max(...sizes)
+await supplyLiquidity(BigInt(Math.ceil(maxSize * 1.3 + 200 * workerCounts.length * sizes.length / 10)) * 25_000n * 1_000_000n)
+process.stdout.write(`creating ${Math.round(maxSize * 0.9)} calm Safes in bulk...\n`)
+const calm = await create(Math.round(maxSize * 0.9), 1.6)
+process.stdout.write(`  ${calm.length} Safes in ${((Date.now() - started) / 1_000).toFixed(0)} s\n`)
+
+try {
+  for (const size of sizes) {
+    for (const workers of workerCounts) {
+      const edgeCount = Math.round(size * 0.1)
+      await rpc("evm_setIntervalMining", [0])
+      await rpc("evm_setAutomine", [true])
+      const edge = await create(edgeCount, 1.33)
+      const allowlist = [...calm.slice(0, size - edgeCount), ...edge]
+      await rpc("evm_setAutomine", [false])
+      await rpc("evm_setIntervalMining", [blockTime])
+      const config = parseKeeperConfig(
+        demoKeeperConfigJson(env, {
+          safes: [],
+          allowlist,
+          discovery: { fromBlock: 0, logWindow: 2_000 },
+          risk: { tolerance: 0.01, horizon: 3_600, sigma: 0.8, mode: "threshold" },
+          resubmitAfterBlocks: 10,
+          pollIntervalMs: 250,
+          fleet: { batchSize: 250, readConcurrency: 4, refreshEveryBlocks: 1_000_000, queue: { redisUrl, prefix: `bench-${size}-${workers}`, leaseMs: 30_000, workerConcurrency: 32 } },
+        }),
+        { source: "bench" },
+      )
+      const events: KeeperEvent[] = []
+      const nodes = Array.from({ length: workers }, (_, i) => new FleetNode(config, { chain: env.devnet.chain, lead: i === 0, onEvent: (e) => e.type !== "observed" && events.push(e) }))
+      for (const n of nodes) await n.start()
+      const leader = nodes[0] as FleetNode
+      const doneAt = async (block: bigint) => {
+        for (;;) {
+          const s = await leader.blockStats(block)
+          if (s?.doneAt !== undefined) return s
+          await sleep(100)
+        }
+      }
+      try {
+        // The first pass solves every Safe (all new); then a steady block: nothing changed, every Safe checked.
+        const first = await head()
+        await waitBlock(first + 1n)
+        await doneAt(first + 1n)
+        const steady0 = await head()
+        await waitBlock(steady0 + 1n)
+        const r0 = keeperRequests()
+        await waitBlock(steady0 + 3n)
+        const steadyRequests = (keeperRequests() - r0) / 2
+        const steady = await doneAt(steady0 + 2n)
+        const scanMs = (steady.doneAt as number) - steady.seenAt
+
+        prices = { WETH: prices.WETH * 0.9, WBTC: prices.WBTC * 0.9 }
+        const rShock = keeperRequests()
+        const shockBlock = await driver.set(prices)
+        const shockSeen = Date.now()
+        const shockStats = await doneAt(await waitForStats(leader, shockBlock))
+        // The keeper's requests from the oracle update to the last Safe of its block checked (the update's own included).
+        const shockBlockRpcRequests = keeperRequests() - rShock
+        const edgeSet = new Set(edge.map((s) => s.toLowerCase()))
+        const deadline = Date.now() + 600_000
+        const included = () => new Set(events.filter((e) => e.type === "included" && edgeSet.has(e.safe.toLowerCase())).map((e) => (e as { safe: string }).safe.toLowerCase()))
+        while (included().size < edge.length && Date.now() < deadline) await sleep(100)
+        const lastInclusionMs = Date.now() - shockSeen
+        const run: Run = {
+          safes: allowlist.length,
+          workers,
+          scanMs,
+          rpcRequestsPerBlock: steadyRequests,
+          shockToLastInclusionMs: included().size === edge.length ? lastInclusionMs : Number.POSITIVE_INFINITY,
+          shockScanMs: (shockStats.doneAt as number) - shockStats.seenAt,
+          shockBlockRpcRequests,
+          rebalanced: included().size,
+          outOfBand: edge.length,
+        }
+        runs.push(run)
+        process.stdout.write(`${JSON.stringify(run)}\n`)
+      } finally {
+        for (const n of nodes) await n.stop()
+      }
+      // Back to the start price for the next run (the calm Safes return to health 1.6).
+      prices = { WETH: prices.WETH / 0.9, WBTC: prices.WBTC / 0.9 }
+      await driver.set(prices)
+    }
+  }
+} finally {
+  globalThis.fetch = originalFetch
+  await env.stop()
+  redis.kill("SIGKILL")
+}
+
+async function waitBlock(n: bigint) {
+  while ((await head()) < n) await sleep(100)
+}
+
+async function waitForStats(leader: FleetNode, from: bigint): Promise<bigint> {
+  for (let b = from; ; ) {
+    if (await leader.blockStats(b)) return b
+    if ((await head()) > b + 1n) b += 1n
+    await sleep(100)
+  }
+}
+
+const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : "not reached")
+const lines = [
+  `Keeper fleet on anvil (${blockTime} s blocks), BullMQ + Redis, worker nodes in one process on ${(await import("node:os")).cpus().length} cores`,
+  "| Safes | workers | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced |",
+  "|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ...runs.map(
+    (r) =>
+      `| ${r.safes} | ${r.workers} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} |`,
+  ),
+]
+const ratios = sizes.map((size) => {
+  const one = runs.find((r) => r.workers === 1 && Math.abs(r.safes - size) <= 1)
+  const four = runs.find((r) => r.workers === 4 && Math.abs(r.safes - size) <= 1)
+  return { safes: size, scanMs4over1: one && four ? four.scanMs / one.scanMs : undefined, shockToLastInclusion4over1: one && four ? four.shockToLastInclusionMs / one.shockToLastInclusionMs : undefined }
+})
+lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
+process.stdout.write(`\n${lines.join("\n")}\n`)
+const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
+process.stdout.write(`\nwrote ${path}\n`)
+process.exit(0)

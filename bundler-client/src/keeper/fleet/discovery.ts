@@ -1,0 +1,250 @@
+import type { Logger } from "pino"
+import { type AbiEvent, type Address, type DecodeEventLogReturnType, type Hex, type Log, type PublicClient, getAddress, isAddressEqual } from "viem"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
+import { type UserOperationEventLog, userOperationEvent } from "../inclusionLookup.js"
+import type { KeeperMetrics } from "../metrics.js"
+import type { DiscoverySettings } from "./config.js"
+
+/** What the module's events say about one Safe, as far as this keeper is concerned. */
+export type SafeRegistration = {
+  /** This keeper's key on the Safe, `undefined` when never added or revoked. Times are unix seconds. */
+  key: { validAfter: number; validUntil: number } | undefined
+  paused: boolean
+  /** Sub-accounts with a policy. */
+  subAccounts: Set<Hex>
+}
+
+type ModuleEvent = DecodeEventLogReturnType<typeof leverageModuleAbi>
+type ModuleEventName = ModuleEvent["eventName"]
+type ArgsOf<name extends ModuleEventName> = Extract<ModuleEvent, { eventName: name }>["args"]
+
+/** The registration of `safe`, created on first use. */
+type Entry = (safe: Address) => SafeRegistration
+
+/**
+ * How each module event changes what discovery knows. The module's events are read from `fromBlock` in bounded windows
+ * and folded through these rules in chain order; only the events named here are requested.
+ *
+ * A new lifecycle event is one entry (its ABI comes with `node sdk/scripts/gen-abis.mjs`), as `KeepersReset` was.
+ * Discovery only narrows which Safes are read: whether the key is active, in its window and the Safe unpaused is
+ * checked again on every block from the chain itself (`getSafeStates`) before anything is sent.
+ */
+export const discoveryRules: { [name in ModuleEventName]?: (entry: Entry, args: ArgsOf<name>, keeper: Address) => void } = {
+  KeeperAdded: (entry, a, keeper) => {
+    if (isAddressEqual(a.keeper, keeper)) entry(a.safe).key = { validAfter: a.validAfter, validUntil: a.validUntil }
+  },
+  KeeperRevoked: (entry, a, keeper) => {
+    if (isAddressEqual(a.keeper, keeper)) entry(a.safe).key = undefined
+  },
+  KeepersReset: (entry, a) => {
+    // A new key generation: every key of the Safe, this keeper's included, is void until added again.
+    entry(a.safe).key = undefined
+  },
+  PolicySet: (entry, a) => {
+    entry(a.safe).subAccounts.add(a.subAccount)
+  },
+  PolicyRemoved: (entry, a) => {
+    entry(a.safe).subAccounts.delete(a.subAccount)
+  },
+  AutomationPausedSet: (entry, a) => {
+    entry(a.safe).paused = a.paused
+  },
+  AutomationConfigured: (entry, a) => {
+    entry(a.safe).paused = a.config.paused
+  },
+}
+
+const ruleEvents: AbiEvent[] = Object.keys(discoveryRules).map((name) => {
+  const item = leverageModuleAbi.find((x) => x.type === "event" && x.name === name)
+  if (!item) throw new TypeError(`discoveryRules names ${name}, which is not an event of the module's ABI (regenerate sdk/src/abis)`)
+  return item as AbiEvent
+})
+
+type Registry = Map<Address, SafeRegistration>
+type DecodedLog = Log<bigint, number, false, AbiEvent, true>
+
+const clone = (registry: Registry): Registry =>
+  new Map([...registry].map(([safe, r]) => [safe, { key: r.key && { ...r.key }, paused: r.paused, subAccounts: new Set(r.subAccounts) }]))
+
+/** A saved discovery state (leader hand-over in the fleet): the registry up to `block`. */
+export type DiscoveryCheckpoint = { block: string; safes: [Address, { key: SafeRegistration["key"]; paused: boolean; subAccounts: Hex[] }][] }
+
+/** What one {@link SafeDiscovery.sync} learned. */
+export type DiscoverySync = {
+  /** The block discovery is now current at. */
+  block: bigint
+  /** Whether a reorg was detected (logs re-read from the last confirmed block). */
+  reorg: boolean
+  /** `UserOperationEvent`s of the EntryPoint in the blocks just read (only once caught up, see `sync`). */
+  userOps: UserOperationEventLog[]
+  /** `eth_getLogs` requests made. */
+  requests: number
+}
+
+/**
+ * Finds the Safes that registered this keeper's key from the module's events (`discoveryRules`), from
+ * `settings.fromBlock`, in windows of `settings.logWindow` blocks, and keeps that current as new blocks arrive: one
+ * `eth_getLogs` per new head (module events and, once caught up, the EntryPoint's `UserOperationEvent`s in the same
+ * request). The last `reorgDepth` blocks of logs are kept apart; each request re-reads a few blocks already seen and
+ * when their logs differ (or the head moved back) those blocks are re-read from the last confirmed state.
+ */
+export class SafeDiscovery {
+  private confirmed: Registry = new Map()
+  private live: Registry = new Map()
+  /** Logs after `confirmedBlock`, in chain order. */
+  private recent: DecodedLog[] = []
+  private confirmedBlock: bigint
+  private syncedBlock: bigint
+
+  constructor(
+    private readonly deps: {
+      client: PublicClient
+      module: Address
+      entryPoint: Address
+      keeper: Address
+      settings: DiscoverySettings
+      allowlist?: readonly Address[] | undefined
+      logger: Logger
+      metrics: KeeperMetrics
+    },
+  ) {
+    this.confirmedBlock = deps.settings.fromBlock - 1n
+    this.syncedBlock = this.confirmedBlock
+  }
+
+  /** The block discovery is current at (`fromBlock - 1` before the first sync). */
+  get block(): bigint {
+    return this.syncedBlock
+  }
+
+  /** What the events say about `safe`, when it ever emitted one. */
+  registration(safe: Address): SafeRegistration | undefined {
+    return this.live.get(getAddress(safe))
+  }
+
+  /**
+   * The Safes to serve at `timestamp`: this keeper's key registered and inside its window, not paused, with at least
+   * one policy, and in the allowlist when there is one.
+   *
+   * @returns Checksummed addresses, in first-seen order.
+   */
+  served(timestamp: number): Address[] {
+    const allow = this.deps.allowlist && new Set(this.deps.allowlist.map((a) => getAddress(a)))
+    const out: Address[] = []
+    for (const [safe, r] of this.live)
+      if (r.key && r.key.validAfter <= timestamp && timestamp < r.key.validUntil && !r.paused && r.subAccounts.size > 0 && (!allow || allow.has(safe))) out.push(safe)
+    return out
+  }
+
+  /**
+   * Reads the module's events up to `head` (bounded windows) and folds them in.
+   *
+   * @returns {@link DiscoverySync}
+   */
+  async sync(head: bigint): Promise<DiscoverySync> {
+    const { settings } = this.deps
+    let requests = 0
+    let reorg = false
+    if (head < this.syncedBlock) reorg = true
+    const overlap = BigInt(Math.min(4, settings.reorgDepth))
+    let from = this.syncedBlock + 1n - (reorg ? 0n : overlap)
+    if (from <= this.confirmedBlock) from = this.confirmedBlock + 1n
+    if (reorg) from = this.rollback()
+    const userOps: UserOperationEventLog[] = []
+    while (from <= head) {
+      const to = from + BigInt(settings.logWindow) - 1n < head ? from + BigInt(settings.logWindow) - 1n : head
+      // Near the head, the EntryPoint's UserOperationEvents come in the same request (inclusion tracking).
+      const withUserOps = head - from < 16n
+      const logs = await this.getLogs(from, to, withUserOps)
+      requests += 1
+      const moduleLogs = logs.filter((l) => isAddressEqual(l.address, this.deps.module))
+      if (!reorg && from <= this.syncedBlock && !this.sameAsRecent(moduleLogs, from)) {
+        reorg = true
+        this.deps.logger.warn({ from: Number(from), synced: Number(this.syncedBlock) }, "discovery: logs of blocks already read changed (reorg); re-reading from the last confirmed block")
+        from = this.rollback()
+        continue
+      }
+      for (const log of moduleLogs) {
+        if (log.blockNumber <= this.syncedBlock) continue
+        this.recent.push(log)
+        this.apply(this.live, log)
+      }
+      if (withUserOps) for (const log of logs) if (!isAddressEqual(log.address, this.deps.module)) userOps.push(log as unknown as UserOperationEventLog)
+      if (to > this.syncedBlock) this.syncedBlock = to
+      from = to + 1n
+    }
+    if (head < this.syncedBlock) this.syncedBlock = head
+    this.confirm(head - BigInt(settings.reorgDepth))
+    if (reorg) this.deps.metrics.inc("levpilot_discovery_reorgs_total", "Reorgs discovery detected and re-read.")
+    this.deps.metrics.set("levpilot_discovery_block", "Block the Safe discovery is current at.", {}, Number(this.syncedBlock))
+    return { block: this.syncedBlock, reorg, userOps, requests }
+  }
+
+  /** The confirmed registry, for a new leader to start from (the recent blocks are read again). */
+  checkpoint(): DiscoveryCheckpoint {
+    return {
+      block: this.confirmedBlock.toString(),
+      safes: [...this.confirmed].map(([safe, r]) => [safe, { key: r.key, paused: r.paused, subAccounts: [...r.subAccounts] }]),
+    }
+  }
+
+  /** Starts from a {@link checkpoint} instead of `fromBlock`. */
+  restore(checkpoint: DiscoveryCheckpoint): void {
+    this.confirmed = new Map(checkpoint.safes.map(([safe, r]) => [safe, { key: r.key, paused: r.paused, subAccounts: new Set(r.subAccounts) }]))
+    this.confirmedBlock = BigInt(checkpoint.block)
+    this.syncedBlock = this.confirmedBlock
+    this.recent = []
+    this.live = clone(this.confirmed)
+  }
+
+  private async getLogs(fromBlock: bigint, toBlock: bigint, withUserOps: boolean): Promise<DecodedLog[]> {
+    const { client, module, entryPoint } = this.deps
+    return (await client.getLogs({
+      address: withUserOps ? [module, entryPoint] : module,
+      events: withUserOps ? [...ruleEvents, userOperationEvent] : ruleEvents,
+      fromBlock,
+      toBlock,
+      strict: true,
+    })) as DecodedLog[]
+  }
+
+  private apply(registry: Registry, log: DecodedLog): void {
+    const rule = discoveryRules[log.eventName as ModuleEventName] as ((entry: Entry, args: unknown, keeper: Address) => void) | undefined
+    const entry: Entry = (safe) => {
+      const key = getAddress(safe)
+      let r = registry.get(key)
+      if (!r) {
+        r = { key: undefined, paused: false, subAccounts: new Set() }
+        registry.set(key, r)
+      }
+      return r
+    }
+    rule?.(entry, log.args, this.deps.keeper)
+  }
+
+  /** Whether the module logs just read for blocks `from..syncedBlock` are the ones read before. */
+  private sameAsRecent(logs: DecodedLog[], from: bigint): boolean {
+    const id = (l: DecodedLog) => `${l.blockHash}:${l.logIndex}`
+    const fresh = logs.filter((l) => l.blockNumber <= this.syncedBlock).map(id)
+    const known = this.recent.filter((l) => l.blockNumber >= from).map(id)
+    return fresh.length === known.length && fresh.every((x, i) => x === known[i])
+  }
+
+  /** Forgets the unconfirmed logs; @returns the first block to read again. */
+  private rollback(): bigint {
+    this.recent = []
+    this.live = clone(this.confirmed)
+    this.syncedBlock = this.confirmedBlock
+    return this.confirmedBlock + 1n
+  }
+
+  /** Folds the recent logs up to `block` into the confirmed registry. */
+  private confirm(block: bigint): void {
+    if (block <= this.confirmedBlock) return
+    const upTo = block < this.syncedBlock ? block : this.syncedBlock
+    let n = 0
+    while (n < this.recent.length && (this.recent[n] as DecodedLog).blockNumber <= upTo) this.apply(this.confirmed, this.recent[n++] as DecodedLog)
+    this.recent.splice(0, n)
+    this.confirmedBlock = upTo
+  }
+}

@@ -1,0 +1,213 @@
+import { type Logger, pino } from "pino"
+import type { Address, Chain } from "viem"
+import { privateKeyToAccount } from "viem/accounts"
+import { type Clock, systemClock } from "../clock.js"
+import { type KeeperClients, connectKeeperClients } from "../clients.js"
+import type { KeeperConfig } from "../config.js"
+import { type KeeperEvent, KeeperEvents } from "../events.js"
+import { KeeperMetrics, serveMetrics } from "../metrics.js"
+import { KeeperStateStore } from "../stateFile.js"
+import { WebhookNotifier } from "../webhook.js"
+import { type Head, HeadPoller } from "./head.js"
+import { limiter } from "./limit.js"
+import { readInChunks, triage } from "./scan.js"
+import { SafeSource, userOpsBySender } from "./source.js"
+import { FleetStep } from "./step.js"
+import { type FleetStore, MemoryFleetStore } from "./store.js"
+
+export type FleetKeeperOptions = {
+  logger?: Logger | undefined
+  metrics?: KeeperMetrics | undefined
+  onEvent?: ((event: KeeperEvent) => void) | undefined
+  /** Solve and log plans without sending. */
+  dryRun?: boolean | undefined
+  chain?: Chain | undefined
+  clock?: Clock | undefined
+  clients?: KeeperClients | undefined
+  /** Where in-flight operations and scan state live (default: `config.stateFile` + memory). */
+  store?: FleetStore | undefined
+}
+
+/** One block's pass, as {@link FleetKeeper.runBlock} reports it. */
+export type BlockPass = {
+  block: bigint
+  /** Safes read. */
+  safes: number
+  /** Safes that got a step (solved, or their operation tracked). */
+  steps: number
+  /** JSON-RPC requests of the pass: the head poll(s) since the last pass, discovery logs, batched reads. */
+  requests: number
+  /** From the head seen to the last Safe checked, ms. */
+  ms: number
+}
+
+/**
+ * The keeper for many Safes in one process, nothing to install (the fleet's embedded default). On every new head:
+ * discovery brings the set of Safes up to date (one `eth_getLogs`), the Safes are read `fleet.batchSize` per
+ * `eth_call` (`fleet.readConcurrency` in flight), and only the Safes whose state or prices changed, that are out of
+ * band, that have an operation in flight or whose periodic refresh is due get a step (solve, send, track; at most
+ * `fleet.stepConcurrency` at once). A block's pass ends when every Safe is checked; sends continue in the background
+ * and a Safe with a step running is skipped by the next block. Same parts as the queue mode ({@link FleetStep},
+ * {@link SafeSource}, `triage`), with the state file and memory as the store.
+ */
+export class FleetKeeper {
+  readonly metrics: KeeperMetrics
+  readonly logger: Logger
+  readonly store: FleetStore
+  private readonly clock: Clock
+  private readonly events: KeeperEvents
+  private readonly keeperKey
+  private readonly webhook: WebhookNotifier | undefined
+  /** Resolvers of the Safes of a pass not yet checked, by `safe:block`. */
+  private readonly unchecked = new Map<string, () => void>()
+  private parts: { clients: KeeperClients; source: SafeSource; step: FleetStep; head: HeadPoller } | undefined
+  private metricsServer: { url: string; stop: () => Promise<void> } | undefined
+  private readonly inflight = new Set<Promise<unknown>>()
+  private readonly runStep
+
+  constructor(
+    readonly config: KeeperConfig,
+    private readonly options: FleetKeeperOptions = {},
+  ) {
+    this.logger = options.logger ?? pino({ level: config.logLevel, base: { service: "levpilot-keeper" } })
+    this.metrics = options.metrics ?? new KeeperMetrics()
+    this.clock = options.clock ?? systemClock
+    this.store = options.store ?? new MemoryFleetStore(new KeeperStateStore(config.stateFile))
+    this.keeperKey = privateKeyToAccount(config.keeperPrivateKey)
+    this.webhook = config.webhook
+      ? new WebhookNotifier({ settings: config.webhook, keeper: this.keeperKey.address, chainId: () => this.parts?.clients.publicClient.chain?.id, logger: this.logger, metrics: this.metrics, clock: this.clock })
+      : undefined
+    this.events = new KeeperEvents({
+      logger: this.logger,
+      metrics: this.metrics,
+      onEvent: (event) => {
+        if (event.type === "observed") this.unchecked.get(`${event.safe}:${event.block}`)?.()
+        options.onEvent?.(event)
+        this.webhook?.notify(event)
+      },
+    })
+    this.runStep = limiter(config.fleet.stepConcurrency)
+  }
+
+  /** URL of the Prometheus endpoint, when serving. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url
+  }
+
+  private get started() {
+    if (!this.parts) throw new TypeError("FleetKeeper.init() was not called")
+    return this.parts
+  }
+
+  /** The discovery, when configured (tests, status). */
+  get discovery() {
+    return this.started.source.discovery
+  }
+
+  /** Connects to the RPC and bundler and starts the metrics endpoint; `start()` calls it. */
+  async init(): Promise<void> {
+    if (this.parts) return
+    const { config, logger, metrics, store, clock, events } = this
+    const clients = this.options.clients ?? (await connectKeeperClients(config, this.options.chain))
+    const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics })
+    const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false })
+    const head = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })
+    this.parts = { clients, source, step, head }
+    if (config.metricsPort !== undefined && !this.metricsServer) this.metricsServer = await serveMetrics(metrics, { port: config.metricsPort, host: config.metricsHost })
+    metrics.declare("levpilot_fleet_scan_ms", "Milliseconds from a new head to the last Safe checked.", "summary")
+    logger.info(
+      { chainId: clients.publicClient.chain?.id, keeper: this.keeperKey.address, discovery: config.discovery ? Number(config.discovery.fromBlock) : false, safes: config.safes.length, mode: "embedded" },
+      "fleet keeper started",
+    )
+  }
+
+  /** Follows the chain head; resolves once polling is scheduled. */
+  async start(): Promise<void> {
+    await this.init()
+    const { head } = this.started
+    let polls = 0
+    head.start(async (h) => {
+      const pass = await this.runBlock(h, head.requests - polls)
+      polls = head.requests
+      this.logger.debug({ block: Number(pass.block), safes: pass.safes, steps: pass.steps, requests: pass.requests, ms: pass.ms }, "block checked")
+    })
+  }
+
+  /** Stops following the head, waits for the steps in flight, flushes notifications, closes the metrics endpoint. */
+  async stop(): Promise<void> {
+    await this.parts?.head.stop()
+    await Promise.allSettled([...this.inflight])
+    await this.webhook?.flush(5_000)
+    await this.metricsServer?.stop()
+    this.metricsServer = undefined
+    this.logger.info("fleet keeper stopped")
+  }
+
+  /** Waits until no step is running (tests, `--once`). */
+  async idle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
+  }
+
+  /**
+   * One pass at `head` (the latest block when omitted): discovery, batched reads, triage, steps. Resolves when every
+   * Safe was checked; sends started by the steps may still be running (see {@link idle}).
+   *
+   * @param headRequests - Head polls made for this pass (counted into `requests`).
+   * @returns {@link BlockPass}
+   */
+  async runBlock(head?: Head | undefined, headRequests = 0): Promise<BlockPass> {
+    await this.init()
+    const { clients, source, step } = this.started
+    const { config, store, events } = this
+    let polled = 0
+    if (!head) {
+      const h = await this.started.head.poll()
+      if (!h) throw new TypeError("could not read the chain head")
+      head = h
+      polled = 1
+    }
+    const at = head
+    const { safes, userOps, requests } = await source.at(at, await store.pendingSafes())
+    const opsOf = userOpsBySender(userOps)
+    let steps = 0
+    const checks: Promise<unknown>[] = []
+    const reads = await readInChunks(clients.publicClient, {
+      safes,
+      block: at.number,
+      keeper: this.keeperKey.address,
+      deployment: config.deployment,
+      settings: config.fleet,
+      onChunk: async (chunk) => {
+        const triaged = await triage(chunk, { store, events, refreshEveryBlocks: config.fleet.refreshEveryBlocks })
+        steps += triaged.steps.length
+        for (const t of triaged.steps) {
+          const item = { safe: t.safe, block: chunk.blockNumber, timestamp: chunk.timestamp, state: t.state, userOps: opsOf.get(t.safe.toLowerCase()) ?? [] }
+          const key = `${t.safe}:${chunk.blockNumber}`
+          // Checked once solved (the "observed" event) or once the step ends without solving (tracking, busy).
+          checks.push(new Promise<void>((resolve) => this.unchecked.set(key, resolve)))
+          const run = this.runStep(() => step.run(item))
+          this.inflight.add(run)
+          run
+            .catch((error) => this.logger.error({ safe: t.safe, err: String(error) }, "fleet step failed"))
+            .finally(() => {
+              this.inflight.delete(run)
+              this.unchecked.get(key)?.()
+              this.unchecked.delete(key)
+            })
+        }
+      },
+    })
+    await Promise.all(checks)
+    const ms = this.clock.now() - at.seenAt
+    const pass: BlockPass = { block: at.number, safes: safes.length, steps, requests: headRequests + polled + requests + reads, ms }
+    this.metrics.observe("levpilot_fleet_scan_ms", "Milliseconds from a new head to the last Safe checked.", ms)
+    this.metrics.set("levpilot_fleet_requests_per_block", "JSON-RPC requests of the last block's pass (head, discovery, reads).", {}, pass.requests)
+    events.emit({ type: "scanned", block: pass.block, safes: pass.safes, steps: pass.steps, requests: pass.requests, ms })
+    return pass
+  }
+
+  /** The Safes with an operation in flight. */
+  pendingSafes(): Promise<Address[]> {
+    return this.store.pendingSafes()
+  }
+}

@@ -1,0 +1,347 @@
+import { randomUUID } from "node:crypto"
+import { type Job, Queue, UnrecoverableError, Worker } from "bullmq"
+import { Redis } from "ioredis"
+import { type Logger, pino } from "pino"
+import type { Address, Chain } from "viem"
+import { privateKeyToAccount } from "viem/accounts"
+import { type Clock, systemClock } from "../clock.js"
+import { type KeeperClients, connectKeeperClients } from "../clients.js"
+import type { KeeperConfig } from "../config.js"
+import { type KeeperEvent, KeeperEvents, shortMessage } from "../events.js"
+import type { UserOperationEventLog } from "../inclusionLookup.js"
+import { KeeperMetrics, serveMetrics } from "../metrics.js"
+import { type WebhookDeliveryError, postWebhook, webhookPayload } from "../webhook.js"
+import { fromJob, toJob } from "./codec.js"
+import type { FleetQueueSettings } from "./config.js"
+import type { DiscoveryCheckpoint } from "./discovery.js"
+import { type Head, HeadPoller } from "./head.js"
+import { RedisFleetStore, fleetKeys } from "./redisStore.js"
+import { readChunk, triage } from "./scan.js"
+import { SafeSource, userOpsBySender } from "./source.js"
+import { FleetStep, type StepItem } from "./step.js"
+
+/** Extends `KEYS[1]` while it holds `ARGV[1]`, or takes it when free. @returns 1 when this node leads. */
+const LEAD = `
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`
+
+/** Counts `ARGV[1]` Safes checked for a block; @returns the head's `seenAt` when that was the last one. */
+const CHECKED = `
+local c = redis.call('HINCRBY', KEYS[1], 'checked', ARGV[1])
+redis.call('HSET', KEYS[1], 'lastAt', ARGV[2])
+local s = tonumber(redis.call('HGET', KEYS[1], 'safes') or '-1')
+if c == s then redis.call('HSET', KEYS[1], 'doneAt', ARGV[2]) return redis.call('HGET', KEYS[1], 'seenAt') end
+return false`
+
+type ScanJob = { block: string; timestamp: string; safes: Address[]; userOps: unknown }
+type StepJob = { block: string; timestamp: string; safe: Address; state: unknown; userOps: unknown }
+type NotifyJob = { id: string; body: string }
+
+export type FleetNodeOptions = {
+  logger?: Logger | undefined
+  metrics?: KeeperMetrics | undefined
+  onEvent?: ((event: KeeperEvent) => void) | undefined
+  dryRun?: boolean | undefined
+  chain?: Chain | undefined
+  clock?: Clock | undefined
+  clients?: KeeperClients | undefined
+  /** Take part in the leader election (default true); a node that never leads only runs jobs. */
+  lead?: boolean | undefined
+}
+
+/** What the fleet recorded about one block (`<prefix>:block:<n>` in Redis). */
+export type FleetBlockStats = { block: bigint; seenAt: number; safes: number; checked: number; lastAt: number | undefined; doneAt: number | undefined }
+
+/**
+ * One process of the keeper fleet on BullMQ + Redis (`fleet.queue`); start as many as needed, on any machines, with
+ * the same configuration. Each new head becomes per-block work items:
+ *
+ * 1. a leader (one node at a time, a Redis key held for `leaseMs` and renewed) follows the head, brings discovery up
+ *    to date and adds one `scan` job per `fleet.batchSize` Safes (job id `block-chunk`, so a second leader adds
+ *    nothing; BullMQ job ids cannot contain `:`);
+ * 2. a `scan` job reads its Safes in one `eth_call` at that block and adds a `step` job for each Safe that changed,
+ *    is out of band, has an operation in flight or is due for a refresh (with the Safe's read and its
+ *    `UserOperationEvent`s in the job);
+ * 3. a `step` job takes the Safe's lease and runs the keeper's step (track, solve, send) with the in-flight intent and
+ *    nonce in Redis, fenced by the lease ({@link RedisFleetStore}); a Safe held by another step is skipped, a step two
+ *    blocks old is dropped as superseded.
+ *
+ * A node can die at any moment: its leadership and leases expire after `leaseMs`, its active jobs are moved back by
+ * BullMQ's stalled-job check (`lockDuration` = `leaseMs`), and whoever takes a Safe over finds the intent (nonce,
+ * hash) in Redis and tracks it by nonce before anything new is sent, so a Safe never gets a second operation.
+ * Notifications are `notify` jobs retried with exponential backoff.
+ */
+export class FleetNode {
+  readonly metrics: KeeperMetrics
+  readonly logger: Logger
+  readonly id = randomUUID()
+  private readonly clock: Clock
+  private readonly events: KeeperEvents
+  private readonly keeperKey
+  private readonly settings: FleetQueueSettings
+  private readonly keys
+  private parts:
+    | {
+        clients: KeeperClients
+        redis: Redis
+        store: RedisFleetStore
+        step: FleetStep
+        source: SafeSource
+        head: HeadPoller
+        queues: { scan: Queue; step: Queue; notify: Queue }
+        workers: Worker[]
+      }
+    | undefined
+  private leading = false
+  private leaderTimer: NodeJS.Timeout | undefined
+  private metricsServer: { url: string; stop: () => Promise<void> } | undefined
+  private readonly unchecked = new Map<string, () => void>()
+  private lastCheckpoint = 0n
+
+  constructor(
+    readonly config: KeeperConfig,
+    private readonly options: FleetNodeOptions = {},
+  ) {
+    if (!config.fleet.queue) throw new TypeError("FleetNode needs fleet.queue in the configuration")
+    this.settings = config.fleet.queue
+    this.keys = fleetKeys(this.settings.prefix)
+    this.logger = options.logger ?? pino({ level: config.logLevel, base: { service: "levpilot-keeper" } })
+    this.metrics = options.metrics ?? new KeeperMetrics()
+    this.clock = options.clock ?? systemClock
+    this.keeperKey = privateKeyToAccount(config.keeperPrivateKey)
+    this.events = new KeeperEvents({
+      logger: this.logger,
+      metrics: this.metrics,
+      onEvent: (event) => {
+        if (event.type === "observed") this.unchecked.get(`${event.safe}:${event.block}`)?.()
+        options.onEvent?.(event)
+        this.notify(event)
+      },
+    })
+  }
+
+  private get started() {
+    if (!this.parts) throw new TypeError("FleetNode.start() was not called")
+    return this.parts
+  }
+
+  /** Whether this node is the leader now. */
+  get isLeader(): boolean {
+    return this.leading
+  }
+
+  /** The shared store (tests). */
+  get store(): RedisFleetStore {
+    return this.started.store
+  }
+
+  /** Connects, starts the workers and the leader election. */
+  async start(): Promise<void> {
+    if (this.parts) return
+    const { config, logger, metrics, clock, events, settings } = this
+    const clients = this.options.clients ?? (await connectKeeperClients(config, this.options.chain))
+    const connect = () => {
+      const redis = new Redis(settings.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false })
+      redis.on("error", (error) => logger.debug({ err: error.message }, "redis connection error"))
+      return redis
+    }
+    const redis = connect()
+    const store = new RedisFleetStore(redis, { prefix: settings.prefix, leaseMs: settings.leaseMs })
+    const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false })
+    const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics })
+    const head = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })
+    const queueOptions = { connection: redis, prefix: settings.prefix }
+    const queues = {
+      scan: new Queue<ScanJob>("scan", { ...queueOptions, defaultJobOptions: { removeOnComplete: true, removeOnFail: 1_000, attempts: 2 } }),
+      step: new Queue<StepJob>("step", { ...queueOptions, defaultJobOptions: { removeOnComplete: true, removeOnFail: 1_000, attempts: 1 } }),
+      notify: new Queue<NotifyJob>("notify", { ...queueOptions, defaultJobOptions: { removeOnComplete: true, removeOnFail: 10_000 } }),
+    }
+    const workerOptions = { prefix: settings.prefix, lockDuration: settings.leaseMs, stalledInterval: settings.leaseMs, maxStalledCount: 1 }
+    const workers = [
+      new Worker<ScanJob>("scan", (job) => this.scan(job), { ...workerOptions, connection: connect(), concurrency: config.fleet.readConcurrency }),
+      new Worker<StepJob>("step", (job) => this.step(job), { ...workerOptions, connection: connect(), concurrency: settings.workerConcurrency }),
+      new Worker<NotifyJob>("notify", (job) => this.deliver(job), { ...workerOptions, connection: connect(), concurrency: 8 }),
+    ]
+    for (const w of workers) {
+      w.on("error", (error) => logger.warn({ queue: w.name, err: error.message }, "queue worker error"))
+      w.on("failed", (job, error) => logger.warn({ queue: w.name, job: job?.id, err: error.message }, "job failed"))
+    }
+    this.parts = { clients, redis, store, step, source, head, queues, workers }
+    if (config.metricsPort !== undefined && !this.metricsServer) this.metricsServer = await serveMetrics(metrics, { port: config.metricsPort, host: config.metricsHost })
+    if (this.options.lead ?? true) {
+      await this.elect()
+      this.leaderTimer = setInterval(() => void this.elect(), Math.max(100, Math.floor(settings.leaseMs / 3)))
+    }
+    logger.info({ node: this.id, keeper: this.keeperKey.address, prefix: settings.prefix, chainId: clients.publicClient.chain?.id, mode: "bullmq" }, "fleet node started")
+  }
+
+  /** Stops leading and working (jobs in progress finish), closes connections. Leases it holds are released. */
+  async stop(): Promise<void> {
+    if (!this.parts) return
+    const { head, workers, queues, redis, store } = this.parts
+    clearInterval(this.leaderTimer)
+    await head.stop()
+    if (this.leading) await redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, this.keys.leader, this.id).catch(() => 0)
+    this.leading = false
+    await Promise.allSettled(workers.map((w) => w.close()))
+    store.dropLeases()
+    await Promise.allSettled(Object.values(queues).map((q) => q.close()))
+    await Promise.allSettled(workers.map((w) => w.disconnect()))
+    redis.disconnect()
+    await this.metricsServer?.stop()
+    this.metricsServer = undefined
+    this.parts = undefined
+    this.logger.info({ node: this.id }, "fleet node stopped")
+  }
+
+  /** What the fleet recorded about `block` (any node can read it). */
+  async blockStats(block: bigint): Promise<FleetBlockStats | undefined> {
+    const h = await this.started.redis.hgetall(this.keys.block(block))
+    if (!h.seenAt) return undefined
+    const n = (x: string | undefined) => (x === undefined ? undefined : Number(x))
+    return { block, seenAt: Number(h.seenAt), safes: Number(h.safes ?? 0), checked: Number(h.checked ?? 0), lastAt: n(h.lastAt), doneAt: n(h.doneAt) }
+  }
+
+  /* LEADER */
+
+  private async elect(): Promise<void> {
+    const { redis, head } = this.started
+    let leads = false
+    try {
+      leads = (await redis.eval(LEAD, 1, this.keys.leader, this.id, this.settings.leaseMs)) === 1
+    } catch (error) {
+      this.logger.warn({ err: shortMessage(error) }, "leader election: redis unavailable")
+      return
+    }
+    if (leads && !this.leading) {
+      this.leading = true
+      this.metrics.set("levpilot_fleet_leader", "1 while this node leads the fleet (follows the head, runs discovery).", {}, 1)
+      const raw = await redis.get(this.keys.discovery).catch(() => null)
+      if (raw) this.started.source.restore(JSON.parse(raw) as DiscoveryCheckpoint)
+      this.logger.info({ node: this.id, discoveryFrom: raw ? (JSON.parse(raw) as DiscoveryCheckpoint).block : undefined }, "fleet leader")
+      head.start((h) => this.lead(h))
+    } else if (!leads && this.leading) {
+      this.leading = false
+      this.metrics.set("levpilot_fleet_leader", "1 while this node leads the fleet (follows the head, runs discovery).", {}, 0)
+      this.logger.warn({ node: this.id }, "fleet leadership lost")
+      await head.stop()
+    }
+  }
+
+  /** One head: discovery, block stats, scan jobs. */
+  private async lead(head: Head): Promise<void> {
+    if (!this.leading) return
+    const { redis, store, source, queues } = this.started
+    const { safes, userOps } = await source.at(head, await store.pendingSafes())
+    const opsOf = userOpsBySender(userOps)
+    const key = this.keys.block(head.number)
+    await redis
+      .multi()
+      .set(this.keys.head, head.number.toString())
+      .hset(key, { seenAt: head.seenAt, safes: safes.length, timestamp: head.timestamp.toString() })
+      .pexpire(key, 3_600_000)
+      .exec()
+    const batch = this.config.fleet.batchSize
+    const jobs = []
+    for (let i = 0; i < safes.length; i += batch) {
+      const chunk = safes.slice(i, i + batch)
+      const ops = chunk.flatMap((s) => opsOf.get(s.toLowerCase()) ?? [])
+      jobs.push({ name: "scan", data: { block: head.number.toString(), timestamp: head.timestamp.toString(), safes: chunk, userOps: toJob(ops) }, opts: { jobId: `${head.number}-${i / batch}` } })
+    }
+    await queues.scan.addBulk(jobs)
+    const checkpoint = source.checkpoint()
+    if (checkpoint && BigInt(checkpoint.block) >= this.lastCheckpoint + 100n) {
+      await redis.set(this.keys.discovery, JSON.stringify(checkpoint))
+      this.lastCheckpoint = BigInt(checkpoint.block)
+    }
+  }
+
+  /* WORKERS */
+
+  private async scan(job: Job<ScanJob>): Promise<void> {
+    const { clients, store, queues } = this.started
+    const block = BigInt(job.data.block)
+    const chunk = await readChunk(clients.publicClient, { safes: job.data.safes, block, keeper: this.keeperKey.address, deployment: this.config.deployment, gas: this.config.fleet.callGas })
+    const { steps, skipped } = await triage(chunk, { store, events: this.events, refreshEveryBlocks: this.config.fleet.refreshEveryBlocks })
+    const opsOf = userOpsBySender(fromJob<UserOperationEventLog[]>(job.data.userOps))
+    if (steps.length > 0)
+      await queues.step.addBulk(
+        steps.map((s) => ({
+          name: s.reason,
+          data: { block: job.data.block, timestamp: chunk.timestamp.toString(), safe: s.safe, state: toJob(s.state), userOps: toJob(opsOf.get(s.safe.toLowerCase()) ?? []) },
+          opts: { jobId: `${job.data.block}-${s.safe}` },
+        })),
+      )
+    if (skipped > 0) await this.checked(block, skipped)
+  }
+
+  private async step(job: Job<StepJob>): Promise<void> {
+    const { redis, step } = this.started
+    const block = BigInt(job.data.block)
+    const key = `${job.data.safe}:${block}`
+    let counted = false
+    const count = () => {
+      if (counted) return
+      counted = true
+      void this.checked(block, 1)
+    }
+    this.unchecked.set(key, count)
+    try {
+      const latest = BigInt((await redis.get(this.keys.head)) ?? job.data.block)
+      if (block + 2n <= latest) {
+        this.metrics.inc("levpilot_fleet_steps_superseded_total", "Safe steps dropped because a newer block's step exists.")
+        return
+      }
+      const item: StepItem = {
+        safe: job.data.safe,
+        block,
+        timestamp: BigInt(job.data.timestamp),
+        state: fromJob(job.data.state),
+        userOps: fromJob(job.data.userOps),
+      }
+      const outcome = await step.run(item)
+      this.metrics.inc("levpilot_fleet_steps_total", "Safe steps run, by outcome.", { outcome })
+    } finally {
+      this.unchecked.delete(key)
+      count()
+    }
+  }
+
+  private async checked(block: bigint, n: number): Promise<void> {
+    const seenAt = (await this.started.redis.eval(CHECKED, 1, this.keys.block(block), n, this.clock.now()).catch(() => null)) as string | null
+    if (seenAt === null) return
+    const stats = await this.blockStats(block)
+    const ms = this.clock.now() - Number(seenAt)
+    this.metrics.observe("levpilot_fleet_scan_ms", "Milliseconds from a new head to the last Safe checked.", ms)
+    this.logger.info({ block: Number(block), safes: stats?.safes, ms }, "block checked")
+    this.events.emit({ type: "scanned", block, safes: stats?.safes ?? 0, steps: 0, requests: 0, ms })
+  }
+
+  /* NOTIFICATIONS */
+
+  private notify(event: KeeperEvent): void {
+    const webhook = this.config.webhook
+    if (!webhook || !this.parts) return
+    const payload = webhookPayload(event, { events: webhook.events, keeper: this.keeperKey.address, chainId: this.parts.clients.publicClient.chain?.id, now: this.clock.now() })
+    if (!payload) return
+    this.parts.queues.notify
+      .add("notify", { id: payload.id, body: JSON.stringify(payload) }, { jobId: payload.id.replaceAll(":", "_"), attempts: webhook.maxAttempts, backoff: { type: "exponential", delay: webhook.backoffMs } })
+      .catch((error) => this.logger.error({ id: payload.id, err: shortMessage(error) }, "webhook notification not queued"))
+  }
+
+  private async deliver(job: Job<NotifyJob>): Promise<void> {
+    const webhook = this.config.webhook
+    if (!webhook) return
+    try {
+      await postWebhook(webhook, job.data.id, job.data.body)
+      this.metrics.inc("levpilot_webhook_deliveries_total", "Webhook notifications delivered.", {})
+    } catch (error) {
+      const e = error as WebhookDeliveryError
+      if (job.attemptsMade + 1 >= webhook.maxAttempts || !e.retryable) this.metrics.inc("levpilot_webhook_failures_total", "Webhook notifications dropped after their last attempt.", {})
+      if (!e.retryable) throw new UnrecoverableError(e.shortMessage)
+      throw error
+    }
+  }
+}

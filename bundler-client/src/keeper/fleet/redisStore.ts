@@ -1,0 +1,119 @@
+import { randomUUID } from "node:crypto"
+import type { Redis } from "ioredis"
+import { type Address, getAddress } from "viem"
+import type { PendingOperation } from "../stateFile.js"
+import { StoreFencedError } from "../store.js"
+import type { FleetStore, SharedRuntime } from "./store.js"
+
+/** Writes `ARGV[3]` (or deletes when empty) to field `ARGV[2]` of hash `KEYS[2]` only while `KEYS[1]` holds `ARGV[1]`. */
+const FENCED_HSET = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[2], ARGV[2]) else redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+return 1`
+/** Extends `KEYS[1]` by `ARGV[2]` ms while it holds `ARGV[1]`. */
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`
+/** Deletes `KEYS[1]` while it holds `ARGV[1]`. */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+
+/** The Redis keys of one fleet (`prefix` from `fleet.queue.prefix`). */
+export const fleetKeys = (prefix: string) => ({
+  pending: `${prefix}:pending`,
+  fingerprints: `${prefix}:fp`,
+  runtime: `${prefix}:rt`,
+  lease: (safe: Address) => `${prefix}:lease:${safe.toLowerCase()}`,
+  leader: `${prefix}:leader`,
+  head: `${prefix}:head`,
+  discovery: `${prefix}:discovery`,
+  block: (block: bigint) => `${prefix}:block:${block}`,
+})
+
+/**
+ * The fleet's shared store on Redis. In-flight operations (intent and hash, with their nonces) live in one hash keyed
+ * by Safe; a worker writes a Safe's entry only while it holds that Safe's lease (`SET NX PX`, renewed every third of
+ * `leaseMs`), checked in the same Lua script as the write, so a worker that stalled past its lease cannot overwrite
+ * the entry of the worker that took the Safe over ({@link StoreFencedError}). Leases of a dead worker expire after
+ * `leaseMs`. Run Redis with `appendonly yes` (and `appendfsync always` for no loss at all) so intents survive a restart.
+ */
+export class RedisFleetStore implements FleetStore {
+  private readonly keys
+  /** Leases this process holds: Safe -> token and renewal timer. */
+  private readonly held = new Map<Address, { token: string; timer: NodeJS.Timeout }>()
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: { prefix: string; leaseMs: number },
+  ) {
+    this.keys = fleetKeys(options.prefix)
+  }
+
+  async pending(safe: Address): Promise<PendingOperation | undefined> {
+    const raw = await this.redis.hget(this.keys.pending, safe.toLowerCase())
+    return raw ? (JSON.parse(raw) as PendingOperation) : undefined
+  }
+
+  async setPending(safe: Address, pending: PendingOperation | undefined): Promise<void> {
+    await this.fencedHset(safe, this.keys.pending, pending === undefined ? "" : JSON.stringify(pending))
+  }
+
+  async pendingSafes(): Promise<Address[]> {
+    return (await this.redis.hkeys(this.keys.pending)).map((safe) => getAddress(safe))
+  }
+
+  async scanState(safes: readonly Address[]) {
+    if (safes.length === 0) return { pending: [], fingerprints: [] }
+    const fields = safes.map((s) => s.toLowerCase())
+    const results = await this.redis.pipeline().hmget(this.keys.pending, ...fields).hmget(this.keys.fingerprints, ...fields).exec()
+    const [pending, fingerprints] = (results ?? []).map(([error, value]) => {
+      if (error) throw error
+      return value as (string | null)[]
+    })
+    return { pending: (pending ?? []).map((p) => p !== null), fingerprints: (fingerprints ?? []).map((f) => f ?? undefined) }
+  }
+
+  async setFingerprints(entries: readonly (readonly [Address, string])[]) {
+    if (entries.length === 0) return
+    await this.redis.hset(this.keys.fingerprints, Object.fromEntries(entries.map(([safe, fp]) => [safe.toLowerCase(), fp])))
+  }
+
+  async acquire(safe: Address): Promise<boolean> {
+    if (this.held.has(safe)) return false
+    const token = randomUUID()
+    const key = this.keys.lease(safe)
+    if ((await this.redis.set(key, token, "PX", this.options.leaseMs, "NX")) !== "OK") return false
+    const timer = setInterval(() => {
+      this.redis.eval(RENEW, 1, key, token, this.options.leaseMs).catch(() => {})
+    }, Math.max(100, Math.floor(this.options.leaseMs / 3)))
+    timer.unref()
+    this.held.set(safe, { token, timer })
+    return true
+  }
+
+  async release(safe: Address): Promise<void> {
+    const lease = this.held.get(safe)
+    if (!lease) return
+    clearInterval(lease.timer)
+    this.held.delete(safe)
+    await this.redis.eval(RELEASE, 1, this.keys.lease(safe), lease.token)
+  }
+
+  /** Stops renewing every lease this process holds (they expire after `leaseMs`). */
+  dropLeases(): void {
+    for (const { timer } of this.held.values()) clearInterval(timer)
+    this.held.clear()
+  }
+
+  async loadRuntime(safe: Address): Promise<SharedRuntime | undefined> {
+    const raw = await this.redis.hget(this.keys.runtime, safe.toLowerCase())
+    return raw ? (JSON.parse(raw) as SharedRuntime) : undefined
+  }
+
+  async saveRuntime(safe: Address, runtime: SharedRuntime): Promise<void> {
+    await this.fencedHset(safe, this.keys.runtime, JSON.stringify(runtime))
+  }
+
+  private async fencedHset(safe: Address, hash: string, value: string): Promise<void> {
+    const lease = this.held.get(safe)
+    const ok = lease ? await this.redis.eval(FENCED_HSET, 2, this.keys.lease(safe), hash, lease.token, safe.toLowerCase(), value) : 0
+    if (ok !== 1) throw new StoreFencedError({ safe })
+  }
+}

@@ -1,0 +1,122 @@
+import type { Logger } from "pino"
+import { type Address, type LocalAccount, getAddress, isAddressEqual } from "viem"
+import type { SafeState } from "@levpilot/sdk/actions"
+import type { Clock } from "../clock.js"
+import type { KeeperClients } from "../clients.js"
+import type { KeeperConfig, KeeperSafeConfig } from "../config.js"
+import type { KeeperEvents } from "../events.js"
+import { InclusionTracker } from "../inclusion.js"
+import { type InclusionLookup, type UserOperationEventLog, chainInclusionLookup } from "../inclusionLookup.js"
+import type { KeeperMetrics } from "../metrics.js"
+import { portfolioOf } from "../portfolio.js"
+import { type SafeRuntime, newSafeRuntime } from "../runtime.js"
+import { SafeStep, keeperCosts } from "../safeStep.js"
+import { RebalanceSender } from "../sender.js"
+import { VolatilityFeed } from "../volatilityFeed.js"
+import { notAuthorized } from "./scan.js"
+import { type FleetStore, applySharedRuntime, sharedRuntimeOf } from "./store.js"
+
+/** One Safe's work for one block: what the batched read found, and the block's `UserOperationEvent`s of this Safe. */
+export type StepItem = { safe: Address; block: bigint; timestamp: bigint; state: SafeState; userOps: UserOperationEventLog[] }
+
+/** What a step did. */
+export type StepOutcome = "done" | "busy" | "tracked-only"
+
+/**
+ * The inclusion lookup of one step from the block's batch: the Safe's keeper-lane nonce from the lens and its
+ * `UserOperationEvent`s from the block's logs. Only when the nonce moved past the operation and its event is not in
+ * the block's logs (it landed while nobody was watching) is the Safe's log history read.
+ *
+ * @returns The {@link InclusionLookup}.
+ */
+export function batchInclusionLookup(item: StepItem, fallback: InclusionLookup): InclusionLookup {
+  const { state } = item
+  if (state.error) return fallback
+  return {
+    async findEvent(safe, nonce, fromBlock) {
+      const hit = item.userOps.find((l) => l.args.sender !== undefined && isAddressEqual(l.args.sender, safe) && l.args.nonce === nonce)
+      if (hit) return hit
+      if (state.keeperNonce >> 64n === nonce >> 64n && state.keeperNonce <= nonce) return undefined
+      return fallback.findEvent(safe, nonce, fromBlock)
+    },
+    // The lens reads the nonce on the key of the Safe's current generation; an operation of an older one asks the chain.
+    chainNonce: async (safe, nonceKey) => (state.keeperNonce >> 64n === nonceKey ? state.keeperNonce : fallback.chainNonce(safe, nonceKey)),
+  }
+}
+
+/**
+ * Runs one {@link StepItem} under the Safe's lease: loads the runtime the last worker left, builds the solver's
+ * snapshot from the batched read, and runs the keeper's {@link SafeStep} (track the operation in flight, else solve
+ * and send). When the chain says the key is revoked, expired or not yet valid, or automation is paused, an operation
+ * in flight is still tracked to its end but nothing is sent or resubmitted.
+ */
+export class FleetStep {
+  private readonly step: SafeStep
+  private readonly tracker: InclusionTracker
+  private readonly runtimes = new Map<Address, SafeRuntime>()
+  private readonly overrides: Map<Address, KeeperSafeConfig>
+
+  constructor(
+    private readonly deps: {
+      config: KeeperConfig
+      clients: KeeperClients
+      store: FleetStore
+      keeper: LocalAccount
+      metrics: KeeperMetrics
+      logger: Logger
+      events: KeeperEvents
+      clock: Clock
+      dryRun: boolean
+    },
+  ) {
+    const { logger, metrics } = deps
+    this.tracker = new InclusionTracker({ ...deps, publicClient: deps.clients.publicClient })
+    const sender = new RebalanceSender(deps)
+    this.step = new SafeStep({ ...deps, tracker: this.tracker, sender, volatility: new VolatilityFeed({ logger, metrics }) })
+    this.overrides = new Map(deps.config.safes.map((s) => [getAddress(s.address), s]))
+  }
+
+  /** This process's runtime of a Safe (configured risk settings, or the defaults for a discovered Safe). */
+  runtime(safe: Address): SafeRuntime {
+    const address = getAddress(safe)
+    let rt = this.runtimes.get(address)
+    if (!rt) {
+      rt = newSafeRuntime(this.overrides.get(address) ?? { address, risk: this.deps.config.risk })
+      this.runtimes.set(address, rt)
+    }
+    return rt
+  }
+
+  /**
+   * Runs the step unless another step holds the Safe.
+   *
+   * @returns `busy` when the Safe was held elsewhere, `tracked-only` when the keeper may not act for it now.
+   */
+  async run(item: StepItem): Promise<StepOutcome> {
+    const { store, config, logger, clients } = this.deps
+    const safe = getAddress(item.safe)
+    if (!(await store.acquire(safe))) return "busy"
+    try {
+      const rt = this.runtime(safe)
+      const shared = await store.loadRuntime(safe)
+      if (shared) applySharedRuntime(rt, shared)
+      const lookup = batchInclusionLookup(item, chainInclusionLookup(clients.publicClient, config.deployment.entryPoint))
+      const { state } = item
+      const why = state.error ? "unreadable" : notAuthorized(state, item.timestamp)
+      if (state.error || why) {
+        const pending = await store.pending(safe)
+        if (pending) {
+          const verdict = await this.tracker.track(rt, pending, item.block, lookup)
+          if (verdict === "resubmit") logger.warn({ safe, nonce: pending.nonce, why }, "operation in flight not resubmitted: the keeper may not act for this Safe now")
+        }
+        return "tracked-only"
+      }
+      const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config) })
+      await this.step.run(rt, item.block, { snapshot, lookup })
+      await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
+      return "done"
+    } finally {
+      await store.release(safe)
+    }
+  }
+}

@@ -1,0 +1,104 @@
+import type { Address } from "viem"
+import type { SafeRuntime } from "../runtime.js"
+import type { KeeperStateStore } from "../stateFile.js"
+import type { PendingStore } from "../store.js"
+import { LiveVolatility, type LiveVolatilityState } from "../volatility.js"
+
+/** The part of a Safe's runtime that must follow the Safe from worker to worker (JSON). */
+export type SharedRuntime = {
+  failures: number
+  backoffUntil: number
+  triggerBlock: string | undefined
+  triggerAt: number
+  /** Live volatility estimator per sub-account id. */
+  volatility: Record<string, LiveVolatilityState>
+  lastSeen: { block: string; timestamp: number } | undefined
+  blockSeconds: number | undefined
+}
+
+/** What the fleet keeps per Safe besides the chain: the operation in flight, scan fingerprints, leases, runtime. */
+export type FleetStore = PendingStore & {
+  /** The Safes with an operation in flight. */
+  pendingSafes(): Promise<Address[]>
+  /** For each Safe: whether an operation is in flight, and the fingerprint of its last scan. */
+  scanState(safes: readonly Address[]): Promise<{ pending: boolean[]; fingerprints: (string | undefined)[] }>
+  setFingerprints(entries: readonly (readonly [Address, string])[]): Promise<void>
+  /** Takes the Safe for this process (false when another step holds it); writes to it are fenced by the lease. */
+  acquire(safe: Address): Promise<boolean>
+  release(safe: Address): Promise<void>
+  /** The Safe's runtime as the last worker left it; undefined when this process's own copy is the only one. */
+  loadRuntime(safe: Address): Promise<SharedRuntime | undefined>
+  saveRuntime(safe: Address, runtime: SharedRuntime): Promise<void>
+}
+
+/**
+ * The embedded fleet's store: in-flight operations in the keeper's JSON state file (when `stateFile` is set) and
+ * everything else in memory. One process, so a lease is a set entry and the runtime never leaves the process.
+ */
+export class MemoryFleetStore implements FleetStore {
+  private readonly fingerprints = new Map<Address, string>()
+  private readonly leases = new Set<Address>()
+
+  constructor(private readonly file: KeeperStateStore) {}
+
+  pending(safe: Address) {
+    return this.file.pending(safe)
+  }
+
+  setPending(safe: Address, pending: Parameters<KeeperStateStore["setPending"]>[1]) {
+    this.file.setPending(safe, pending)
+  }
+
+  async pendingSafes() {
+    return this.file.safesWithPending()
+  }
+
+  async scanState(safes: readonly Address[]) {
+    return { pending: safes.map((s) => this.file.pending(s) !== undefined), fingerprints: safes.map((s) => this.fingerprints.get(s)) }
+  }
+
+  async setFingerprints(entries: readonly (readonly [Address, string])[]) {
+    for (const [safe, fp] of entries) this.fingerprints.set(safe, fp)
+  }
+
+  async acquire(safe: Address) {
+    if (this.leases.has(safe)) return false
+    this.leases.add(safe)
+    return true
+  }
+
+  async release(safe: Address) {
+    this.leases.delete(safe)
+  }
+
+  async loadRuntime() {
+    return undefined
+  }
+
+  async saveRuntime() {}
+}
+
+/** @returns The shared part of `rt` (JSON-safe). */
+export function sharedRuntimeOf(rt: SafeRuntime): SharedRuntime {
+  return {
+    failures: rt.failures,
+    backoffUntil: rt.backoffUntil,
+    triggerBlock: rt.triggerBlock?.toString(),
+    triggerAt: rt.triggerAt,
+    volatility: Object.fromEntries([...rt.volatility].map(([id, v]) => [id, v.save()])),
+    lastSeen: rt.lastSeen && { block: rt.lastSeen.block.toString(), timestamp: rt.lastSeen.timestamp },
+    blockSeconds: rt.blockSeconds,
+  }
+}
+
+/** Overwrites `rt`'s shared part with `shared` (what the last worker of this Safe left). */
+export function applySharedRuntime(rt: SafeRuntime, shared: SharedRuntime): void {
+  rt.failures = shared.failures
+  rt.backoffUntil = shared.backoffUntil
+  rt.triggerBlock = shared.triggerBlock === undefined ? undefined : BigInt(shared.triggerBlock)
+  rt.triggerAt = shared.triggerAt
+  const { sigma, volatility: settings } = rt.config.risk
+  rt.volatility = new Map(Object.entries(shared.volatility).map(([id, state]) => [id, LiveVolatility.restore(sigma, settings, state)]))
+  rt.lastSeen = shared.lastSeen && { block: BigInt(shared.lastSeen.block), timestamp: shared.lastSeen.timestamp }
+  rt.blockSeconds = shared.blockSeconds
+}

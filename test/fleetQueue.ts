@@ -1,0 +1,108 @@
+import { createHmac } from "node:crypto"
+import { type IncomingHttpHeaders, createServer } from "node:http"
+import { type Address, getAddress } from "viem"
+import { entryPoint07Abi } from "viem/account-abstraction"
+import { privateKeyToAccount } from "viem/accounts"
+import { getKeeperNonceKey } from "@levpilot/sdk/accounts"
+import type { KeeperEvent } from "../bundler-client/src/keeper/events"
+import { FleetNode } from "../bundler-client/src/keeper/fleet/queueNode"
+import type { FleetEnv } from "./fleetEnv"
+
+/** A posted webhook notification as the receiver saw it. */
+export type Received = { id: string; headers: IncomingHttpHeaders; body: Record<string, unknown>; raw: string; status: number }
+
+/**
+ * A real webhook receiver (node:http on 127.0.0.1): the first `failFirst` attempts of every notification id are
+ * answered 503, later ones 200 (so every delivery shows a retry).
+ */
+export async function startWebhookReceiver(options: { failFirst?: number } = {}) {
+  const failFirst = options.failFirst ?? 1
+  const attempts = new Map<string, number>()
+  const received: Received[] = []
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    const raw = Buffer.concat(chunks).toString()
+    const id = String(req.headers["x-levpilot-delivery"] ?? "")
+    const n = (attempts.get(id) ?? 0) + 1
+    attempts.set(id, n)
+    const status = n <= failFirst ? 503 : 200
+    let body: Record<string, unknown> = {}
+    try {
+      body = JSON.parse(raw) as Record<string, unknown>
+    } catch {}
+    received.push({ id, headers: req.headers, body, raw, status })
+    res.writeHead(status, { "content-type": "text/plain" })
+    res.end(status === 200 ? "ok" : "try again")
+  })
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done))
+  const { port } = server.address() as import("node:net").AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    received,
+    /** Notifications answered 200, by id. */
+    delivered: () => received.filter((r) => r.status === 200),
+    attempts,
+    verify: (r: Received, secret: string) => r.headers["x-levpilot-signature"] === `sha256=${createHmac("sha256", secret).update(r.raw).digest("hex")}`,
+    stop: () =>
+      new Promise<void>((done) => {
+        server.closeAllConnections()
+        server.close(() => done())
+      }),
+  }
+}
+
+let prefixes = 0
+
+/** A fleet configuration on Redis for the Safes of `allowlist` only (each call: its own key prefix). */
+export function queueConfigJson(f: FleetEnv, redisUrl: string, allowlist: readonly Address[], overrides: Record<string, unknown> = {}) {
+  const { fleet, ...rest } = overrides as { fleet?: Record<string, unknown> }
+  return {
+    allowlist,
+    resubmitAfterBlocks: 1_000,
+    fleet: {
+      batchSize: 4,
+      refreshEveryBlocks: 1_000_000,
+      queue: { redisUrl, prefix: `t${process.pid}-${++prefixes}`, leaseMs: 1_500, workerConcurrency: 8 },
+      ...fleet,
+    },
+    ...rest,
+  }
+}
+
+/** Starts a fleet node of `config` collecting its events (observed ones included). */
+export async function startNode(f: FleetEnv, config: ReturnType<FleetEnv["fleetConfig"]>, options: { lead?: boolean } = {}) {
+  const events: KeeperEvent[] = []
+  const node = new FleetNode(config, { chain: f.env.devnet.chain, onEvent: (e) => events.push(e), lead: options.lead })
+  await node.start()
+  return { node, events }
+}
+
+/** Keeper-lane UserOperationEvents of `safe` since `fromBlock`. */
+export async function keeperOpsOf(f: FleetEnv, safe: Address, fromBlock: bigint) {
+  const logs = await f.env.publicClient.getContractEvents({
+    address: f.env.devnet.addresses.entryPoint,
+    abi: entryPoint07Abi,
+    eventName: "UserOperationEvent",
+    args: { sender: safe },
+    fromBlock,
+    toBlock: "latest",
+  })
+  const key = getKeeperNonceKey({ keeper: privateKeyToAccount(f.env.keys.keeper).address, keyGeneration: 0 })
+  return logs.filter((e) => (e.args.nonce ?? 0n) >> 64n === key)
+}
+
+/** The Safes of `events` of `type` (checksummed). */
+export const safesOf = (events: readonly KeeperEvent[], type: KeeperEvent["type"]) =>
+  events.filter((e) => e.type === type).map((e) => getAddress((e as { safe: Address }).safe))
+
+/** Alto's debug mode switch (manual: operations wait in its mempool until set back to auto). */
+export async function bundlingMode(f: FleetEnv, mode: "manual" | "auto") {
+  const r = await fetch(f.env.devnet.bundlerUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "debug_bundler_setBundlingMode", params: [mode] }),
+  })
+  const json = (await r.json()) as { error?: { message: string } }
+  if (json.error) throw new Error(`debug_bundler_setBundlingMode: ${json.error.message}`)
+}
