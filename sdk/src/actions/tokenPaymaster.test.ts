@@ -102,7 +102,10 @@ beforeAll(async () => {
     }),
   )
   // An ERC-20 paymaster bills the Safe: its operations are charged to the self-pay budget like paymaster-less ones.
-  await sent(await setSelfPayBudget(client, { maxWeiPerEpoch: parseEther("0.5"), epochLength: 86_400, deployments }))
+  // One epoch for the whole test: a later test moves the chain an hour ahead of the bundler's clock, and an unsponsored
+  // keeper operation signs the current epoch as its window; with daily epochs, in the hour before midnight UTC the
+  // chain's epoch starts after the bundler's "now" and Alto refuses the operation as not yet valid.
+  await sent(await setSelfPayBudget(client, { maxWeiPerEpoch: parseEther("0.5"), epochLength: 2 ** 32 - 1, deployments }))
   await sent(await addKeeper(client, { keeper: keeper.address, validFor: 86_400, deployments }))
   const policy = await setPolicy(client, {
     policy: testPolicy(stack.markets.weth, [stack.vaults.usdc]),
