@@ -132,8 +132,17 @@ contract CrossVenueHandler is Test {
     mapping(bytes4 => uint256) public refusals;
     bytes4[] public refusalKinds;
 
+    /// @dev The self-test this run makes (CROSS_VENUE_SELF_TEST, empty by default): one check made stricter than its
+    /// property, or one fault injected, so that invariant must fail; see CrossVenueInvariantsTest.
+    bytes32 internal selfTest;
+
     constructor(CrossVenueWorld memory world) {
         w = world;
+        selfTest = keccak256(bytes(vm.envOr("CROSS_VENUE_SELF_TEST", string(""))));
+    }
+
+    function _selfTest(string memory name) internal view returns (bool) {
+        return selfTest == keccak256(bytes(name));
     }
 
     /// @dev After every action: the module's health of the Aave sub-account is never above Aave's own health factor,
@@ -147,7 +156,10 @@ contract CrossVenueHandler is Test {
         if (eMode == 0) {
             uint256 moduleHealth = w.module.health(w.safe, w.aaveId);
             uint256 aaveHealth = _aaveHealth();
-            if (moduleHealth > aaveHealth) ++moduleAboveAaveViolations;
+            // Self-test: claim the module's health is a whole basis point below Aave's (it is within 1e-9).
+            if (moduleHealth > aaveHealth || (_selfTest("aave-health") && moduleHealth * 10_001 / 10_000 > aaveHealth)) {
+                ++moduleAboveAaveViolations;
+            }
             else if (aaveHealth - moduleHealth > maxModuleToAaveGap && aaveHealth != type(uint256).max) {
                 maxModuleToAaveGap = aaveHealth - moduleHealth;
             }
@@ -168,6 +180,8 @@ contract CrossVenueHandler is Test {
     /// must pass unless the owner paused, the oracle is stale, a reserve is paused or frozen, or a budget is spent.
     function honestKeeper(uint256 seed) external checked {
         (Plan memory plan, bool ok, bool cross) = _honest(seed);
+        // Self-test: the solver overshoots (three times the amount).
+        if (_selfTest("honest")) for (uint256 i; i < plan.actions.length; ++i) plan.actions[i].amount *= 3;
         if (!ok) {
             ++honestIdle;
             return;
@@ -213,6 +227,8 @@ contract CrossVenueHandler is Test {
             w.weth.mint(w.safe, amount);
             w.weth.approve(mode == 0 ? address(w.morpho) : address(w.pool), amount);
             if (mode == 0) w.morpho.supplyCollateral(w.morphoParams, amount, w.safe, "");
+            // Self-test: an approval left standing.
+            if (_selfTest("allowance")) w.usdc.approve(address(w.morpho), 1);
             else try w.pool.supply(address(w.weth), amount, w.safe, 0) {} catch {
                 w.weth.approve(address(w.pool), 0);
             }
@@ -237,16 +253,17 @@ contract CrossVenueHandler is Test {
 
     function _setPaused(bool pause) internal {
         vm.prank(w.safe);
-        ILeverageModule(w.safe).setPaused(pause);
+        // Self-test: the owner's pause never reaches the module.
+        ILeverageModule(w.safe).setPaused(pause && !_selfTest("paused"));
         paused = pause;
     }
 
-    /// @notice The Aave admin pauses or freezes WETH or USDC, or lifts every flag (three times in four when one is set).
+    /// @notice The Aave admin pauses or freezes WETH or USDC, or lifts every flag (one time in two when one is set).
     function adminTogglesReserve(uint256 seed) external checked {
         ++reserveToggles;
         address[2] memory assets = [address(w.weth), address(w.usdc)];
         vm.startPrank(w.aaveAdmin);
-        if (_anyFlag() && seed % 4 != 0) {
+        if (_anyFlag() && seed % 2 != 0) {
             for (uint256 i; i < 2; ++i) {
                 w.configurator.setReservePause(assets[i], false);
                 w.configurator.setReserveFreeze(assets[i], false);
@@ -285,6 +302,8 @@ contract CrossVenueHandler is Test {
             try w.pool.setUserEMode(category) {
                 expectedEMode = category;
             } catch {}
+            // Self-test: the ledger believes an owner switch the pool never saw.
+            if (_selfTest("emode") && category == 0) expectedEMode = 1;
         }
     }
 
@@ -340,7 +359,7 @@ contract CrossVenueHandler is Test {
             if (log.topics[0] == TRANSFER) {
                 // Underlying to Morpho or an Aave reserve (aToken), shares burnt or taken by an allowed pool's own
                 // terms (the fee pool's exit fee), aTokens and debt tokens burnt.
-                bool venue = to == address(w.morpho) || to == w.aWeth || to == w.aUsdc || to == address(w.usdcVault)
+                bool venue = to == address(w.morpho) || ((to == w.aWeth || to == w.aUsdc) && !_selfTest("assets")) || to == address(w.usdcVault)
                     || to == address(w.feeVault) || to == address(0);
                 bool ownShares = log.emitter == address(w.usdcVault) || log.emitter == address(w.feeVault);
                 if (!venue && !ownShares) ++transferViolations;
@@ -361,6 +380,7 @@ contract CrossVenueHandler is Test {
         (Snapshot[2] memory now_, int256 afterValue) = _snapshot();
         uint256 loss = afterValue < before ? uint256(before - afterValue) : 0;
         (uint256 moved, uint256 maxLossBps) = _judgeSubAccounts(plan, snap, now_);
+        if (_selfTest("loss")) maxLossBps = 1;
         if (loss * 10_000 > moved * maxLossBps + ROUNDING * 10_000) ++lossViolations;
         for (uint256 i; i < plan.subAccounts.length; ++i) {
             _chargeEpoch(plan.subAccounts[i], loss, snap[plan.subAccounts[i] == w.morphoId ? MORPHO : AAVE].equity);
@@ -383,7 +403,7 @@ contract CrossVenueHandler is Test {
             uint256 k = plan.subAccounts[i] == w.morphoId ? MORPHO : AAVE;
             Policy memory policy = w.module.getPolicy(w.safe, plan.subAccounts[i]);
             if (policy.maxLossBps < maxLossBps) maxLossBps = policy.maxLossBps;
-            if (now_[k].health < policy.minHealth) ++healthViolations;
+            if (now_[k].health < policy.minHealth + (_selfTest("health") ? 0.15e18 : 0)) ++healthViolations;
             if (k == AAVE && w.pool.getUserEMode(w.safe) != 0) ++eModeViolations;
             (uint256 up, uint256 down) = _delta(_value(snap[k].collateral, price), _value(now_[k].collateral, price));
             into += up;
@@ -403,7 +423,8 @@ contract CrossVenueHandler is Test {
             bool collateralSide = a.kind == ActionKind.SupplyCollateral || a.kind == ActionKind.WithdrawCollateral;
             (bool frozen, bool reservePaused) = _flags(collateralSide ? address(w.weth) : address(w.usdc));
             bool addsExposure = a.kind == ActionKind.SupplyCollateral || a.kind == ActionKind.Borrow;
-            if (reservePaused || (frozen && addsExposure)) ++reserveFlagViolations;
+            // Self-test: any Aave action while any reserve is frozen or paused.
+            if (reservePaused || (frozen && addsExposure) || (_selfTest("reserve") && _anyFlag())) ++reserveFlagViolations;
         }
     }
 
@@ -422,7 +443,8 @@ contract CrossVenueHandler is Test {
         }
         if (lossPpbInEpoch[id] > maxLossPpbSeen) maxLossPpbSeen = lossPpbInEpoch[id];
         // One ppb per charged op of slack: the module rounds each op's own (frame) loss up, this ledger its own.
-        if (lossPpbInEpoch[id] > uint256(policy.maxEpochLossBps) * 1e5 + lossOpsInEpoch[id]) ++epochLossViolations;
+        uint256 budgetPpb = _selfTest("epoch-loss") ? 1e5 : uint256(policy.maxEpochLossBps) * 1e5;
+        if (lossPpbInEpoch[id] > budgetPpb + lossOpsInEpoch[id]) ++epochLossViolations;
     }
 
     /// @dev Usage (cooldown, counters, loss) changes only for a sub-account whose position changed, and every change is
@@ -431,6 +453,8 @@ contract CrossVenueHandler is Test {
         (Snapshot[2] memory now_,) = _snapshot();
         for (uint256 k; k < 2; ++k) {
             bool moved = now_[k].scaledCollateral != snap[k].scaledCollateral || now_[k].scaledDebt != snap[k].scaledDebt;
+            // Self-test: only collateral counted as a position change.
+            if (_selfTest("usage")) moved = now_[k].scaledCollateral != snap[k].scaledCollateral;
             bool charged = now_[k].usage != snap[k].usage;
             if (charged != moved) ++usageViolations;
         }
@@ -985,6 +1009,8 @@ contract CrossVenueInvariantsTest is AaveTestBase {
             assertEq(handler.honestPassed(), 1, "it executed");
             assertGe(aaveHealthFactor(safe), 1.35e18, "Aave in its landing zone");
             assertGe(module.health(safe, morphoId), 1.4e18, "Morpho not past its target");
+            assertEq(handler.transferViolations(), 0, "transfers only to the venues");
+            assertEq(handler.healthViolations(), 0, "health checked");
         }
     }
 
