@@ -806,19 +806,19 @@ contract CrossVenueHandler is Test {
 /// @notice Invariants of cross-venue automation: one Safe, a Morpho Blue market and an Aave v3 account as two
 /// sub-accounts of one LeverageModule built with both adapters, on the real Morpho Blue, Aave v3.0.2 Pool, EntryPoint
 /// v0.7 and Safe 1.4.1.
-/// @dev Each invariant was seen to fail by weakening one check locally and running this suite (then reverted):
-/// - assets: the approval ledger without the Aave Pool as an allowed spender, and the transfer ledger without the aWETH
-///   reserve as a destination (both trip on the first executed Aave supply);
-/// - health: `minHealth` compared with +0.2 (trips on the first landing near the band);
-/// - allowance: `_allowancesZero` checking the Safe's allowance to the Safe's own keeper as nonzero-required;
-/// - loss per op: `maxLossBps` taken as 1 bps (trips on the first fee-paying repayment);
-/// - epoch loss: the budget taken as 1 bps;
-/// - usage: `moved` read from the Morpho position only (trips on the first Aave-only rebalance);
-/// - module health vs Aave: comparing against Aave's health factor minus 1 wei... (see the report: gap is 0 or more);
-/// - e-mode / reserves / paused / honest plans: by making the owner's switch, the admin's flags and pause, and the
-///   honest plan's amount (x 1.5) wrong on purpose.
+/// @dev Every invariant can fail: CROSS_VENUE_SELF_TEST=<name> makes one check stricter than its property, or injects
+/// one fault, and the campaign then fails on that invariant's message (checked for each name, default profile):
+/// `assets` (the Aave reserves not allowed as destinations: fails on the first Aave supply or repay), `health` (minHealth
+/// + 0.15), `allowance` (the owner leaves a 1-wei approval to Morpho), `loss` (maxLossBps taken as 1), `epoch-loss`
+/// (the budget taken as 1 bps), `usage` (debt changes not counted as position changes), `aave-health` (the module's
+/// health required a whole bps below Aave's), `emode` (the ledger believes an owner switch that never happened),
+/// `reserve` (any Aave action while any reserve is flagged), `paused` (the owner's pause never reaches the module),
+/// `honest` (the honest solver overshoots x3). For example:
+/// `CROSS_VENUE_SELF_TEST=usage node scripts/forge.mjs test --match-path modules/test/invariant/CrossVenueInvariants.t.sol`
 /// forge-config: default.invariant.runs = 16
 /// forge-config: default.invariant.depth = 50
+/// forge-config: deep.invariant.runs = 64
+/// forge-config: deep.invariant.depth = 100
 contract CrossVenueInvariantsTest is AaveTestBase {
     CrossVenueHandler internal handler;
     YieldVault internal evilVault;
