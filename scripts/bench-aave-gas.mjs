@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Gas benchmark of the Aave v3 adapter on the real Aave v3.0.2 Pool (forge): supply / withdraw / borrow / repay from a
-// Safe as the module runs them, the adapter's reads, and an Aave rescue through the owner and keeper lanes.
+// Safe as the module runs them, the adapter's reads, an Aave rescue through the owner and keeper lanes, and a cross-venue
+// plan (Morpho Blue -> Aave: collateral moved, or debt borrowed on Morpho and repaid on Aave) through both lanes.
 // Prints a table and writes reports/aave-gas.json.
 import { spawnSync } from "node:child_process"
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs"
@@ -32,6 +33,12 @@ const part = (key) => JSON.parse(readFileSync(join(reports, `${prefix}${key}.jso
 const actions = Object.fromEntries(["supply", "withdraw", "borrow", "repay"].map((key) => [key, part(key)]))
 const reads = part("reads")
 const rescue = { ownerLane: part("rescueOwnerLane").handleOps, keeperLane: part("rescueKeeperLane").handleOps }
+const lanes = (name) => {
+  const ownerLane = part(`${name}OwnerLane`).handleOps
+  const keeperLane = part(`${name}KeeperLane`).handleOps
+  return { ownerLane, keeperLane, keeperOverhead: keeperLane - ownerLane }
+}
+const crossVenue = { collateral: lanes("crossCollateral"), debt: lanes("crossDebt") }
 
 const table = (header, rows) => {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
@@ -63,6 +70,13 @@ table(
     ["keeper overhead", rescue.keeperLane - rescue.ownerLane],
   ],
 )
+table(
+  ["cross-venue plan, Morpho Blue -> Aave (handleOps)", "owner lane", "keeper lane", "keeper overhead"],
+  [
+    ["withdraw 2.6 WETH on Morpho + supply on Aave", crossVenue.collateral.ownerLane, crossVenue.collateral.keeperLane, crossVenue.collateral.keeperOverhead],
+    ["borrow 3,000 USDC on Morpho + repay on Aave", crossVenue.debt.ownerLane, crossVenue.debt.keeperLane, crossVenue.debt.keeperOverhead],
+  ],
+)
 
 const report = {
   generatedAt: new Date().toISOString(),
@@ -70,10 +84,13 @@ const report = {
   method:
     "forge, one test per measurement so storage starts cold; actions run as RebalanceLib runs them: adapter.encode (view), " +
     "exact approval, the Aave call and the approval reset as Safe module calls (execTransactionFromModule); rescue = " +
-    "gasleft() around EntryPoint.handleOps for one UserOperation (owner lane MultiSend vs keeper lane executeRebalance)",
+    "gasleft() around EntryPoint.handleOps for one UserOperation (owner lane MultiSend vs keeper lane executeRebalance); " +
+    "crossVenue = the same around one cross-venue operation (Morpho Blue market at health 1.65 -> Aave account at 1.107), " +
+    "owner lane MultiSend with exact approval and reset vs keeper lane executeRebalance checking both sub-accounts",
   actions,
   reads,
   rescue: { ...rescue, keeperOverhead: rescue.keeperLane - rescue.ownerLane },
+  crossVenue,
 }
 writeFileSync(join(reports, "aave-gas.json"), JSON.stringify(report, null, 2) + "\n")
 clean()

@@ -9,7 +9,8 @@ import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/Pac
 
 import {AaveTestBase} from "../utils/AaveTestBase.sol";
 import {VenueCall, MarketState} from "../../src/interfaces/IVenueAdapter.sol";
-import {ILeverageModule, ActionKind, Plan} from "../../src/interfaces/ILeverageModule.sol";
+import {IMorphoBase} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {ILeverageModule, Action, ActionKind, Plan, Policy} from "../../src/interfaces/ILeverageModule.sol";
 import {HealthLib} from "../../src/libraries/HealthLib.sol";
 
 /// @notice Gas of the Aave adapter's actions on the real Aave v3.0.2 Pool, each in its own test (so storage starts cold,
@@ -142,6 +143,115 @@ contract AaveRescueGasBenchTest is AaveTestBase {
         assertApproxEqAbs(aaveHealthFactor(safe), 1.404e18, 0.002e18, "keeper lane reached target");
         assertGt(module.getEpochUsage(safe, id).rebalances, 0);
         writeGasPart("rescueKeeperLane", vm.serializeUint("rescueKeeperLane", "handleOps", used));
+    }
+
+    function _measure(PackedUserOperation memory op) internal returns (uint256 used) {
+        uint256 start = gasleft();
+        handleOk(op);
+        used = start - gasleft();
+    }
+
+    function _tx(address to, bytes memory data) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint8(0), to, uint256(0), data.length, data);
+    }
+}
+
+/// @notice A cross-venue plan (issue 17) through EntryPoint.handleOps, from the CrossVenue.t.sol state: a Morpho Blue
+/// market at 1.65 (above its target 1.4, boosts allowed) and an Aave account at 1.107 (below its band): 2.6 WETH
+/// withdrawn from Morpho and supplied to Aave, or 3,000 USDC borrowed on Morpho and repaid on Aave, each through the
+/// owner lane (MultiSend signed by the owner, with the exact approval and its reset) and the keeper lane
+/// (executeRebalance with every policy check on both sub-accounts). Each measured operation starts cold.
+contract CrossVenueGasBenchTest is AaveTestBase {
+    bytes32 internal morphoId;
+    bytes32 internal aaveId;
+
+    function setUp() public override {
+        super.setUp();
+        installModuleWithAave();
+        openPosition(safe, wethMarket, 20e18, 25_018e6);
+        aaveSupply(safe, weth, 10e18);
+        aaveBorrow(safe, usdc, 18_000e6);
+        Policy memory donor = defaultPolicy(wethMarket, address(0));
+        donor.boostAllowed = true;
+        morphoId = setPolicyFor(safe, donor);
+        aaveId = setPolicyFor(safe, aavePolicy(wethUsdc, address(wethOracle), address(0)));
+        vm.warp(block.timestamp + 1 hours);
+        wethOracle.setPrice(2400e18);
+    }
+
+    function _plan(ActionKind take, ActionKind give, uint256 amount) internal view returns (Plan memory plan) {
+        plan.subAccounts = new bytes32[](2);
+        plan.subAccounts[0] = morphoId;
+        plan.subAccounts[1] = aaveId;
+        plan.actions = new Action[](2);
+        plan.actions[0] = action(take, 0, address(0), amount);
+        plan.actions[1] = action(give, 1, address(0), amount);
+    }
+
+    function _ownerOp(bytes memory batch) internal view returns (PackedUserOperation memory op) {
+        op = baseOp(
+            safe,
+            abi.encodeCall(
+                ILeverageModule.executeUserOp, (multiSendCallOnly, 0, abi.encodeWithSignature("multiSend(bytes)", batch), 1)
+            ),
+            0
+        );
+        op.signature = sign(op, ownerKey, 0, 0);
+    }
+
+    function _collateralBatch(uint256 amount) internal view returns (bytes memory) {
+        return bytes.concat(
+            _tx(address(morpho), abi.encodeCall(IMorphoBase.withdrawCollateral, (wethMarket, amount, safe, safe))),
+            _tx(address(weth), abi.encodeCall(IERC20.approve, (address(aavePool), amount))),
+            _tx(address(aavePool), abi.encodeCall(IPool.supply, (address(weth), amount, safe, 0))),
+            _tx(address(weth), abi.encodeCall(IERC20.approve, (address(aavePool), 0)))
+        );
+    }
+
+    function _debtBatch(uint256 amount) internal view returns (bytes memory) {
+        return bytes.concat(
+            _tx(address(morpho), abi.encodeCall(IMorphoBase.borrow, (wethMarket, amount, 0, safe, safe))),
+            _tx(address(usdc), abi.encodeCall(IERC20.approve, (address(aavePool), amount))),
+            _tx(address(aavePool), abi.encodeCall(IPool.repay, (address(usdc), amount, 2, safe))),
+            _tx(address(usdc), abi.encodeCall(IERC20.approve, (address(aavePool), 0)))
+        );
+    }
+
+    function test_Gas_CrossVenueCollateralOwnerLane() public {
+        uint256 used = _measure(_ownerOp(_collateralBatch(2.6e18)));
+        _assertLanded();
+        writeGasPart("crossCollateralOwnerLane", vm.serializeUint("crossCollateralOwnerLane", "handleOps", used));
+    }
+
+    function test_Gas_CrossVenueCollateralKeeperLane() public {
+        Plan memory plan = _plan(ActionKind.WithdrawCollateral, ActionKind.SupplyCollateral, 2.6e18);
+        uint256 used = _measure(keeperOp(safe, keeper, plan, keeperKey));
+        _assertLanded();
+        assertEq(module.getEpochUsage(safe, aaveId).rebalances, 1);
+        writeGasPart("crossCollateralKeeperLane", vm.serializeUint("crossCollateralKeeperLane", "handleOps", used));
+    }
+
+    function test_Gas_CrossVenueDebtOwnerLane() public {
+        uint256 used = _measure(_ownerOp(_debtBatch(3000e6)));
+        _assertLanded();
+        writeGasPart("crossDebtOwnerLane", vm.serializeUint("crossDebtOwnerLane", "handleOps", used));
+    }
+
+    function test_Gas_CrossVenueDebtKeeperLane() public {
+        Plan memory plan = _plan(ActionKind.Borrow, ActionKind.Repay, 3000e6);
+        uint256 used = _measure(keeperOp(safe, keeper, plan, keeperKey));
+        _assertLanded();
+        assertEq(module.getEpochUsage(safe, morphoId).rebalances, 1);
+        writeGasPart("crossDebtKeeperLane", vm.serializeUint("crossDebtKeeperLane", "handleOps", used));
+    }
+
+    /// @dev Both lanes end in the same place: Aave inside its landing zone, Morpho not past its target, nothing idle.
+    function _assertLanded() internal view {
+        assertGe(aaveHealthFactor(safe), 1.3e18, "Aave in its landing zone");
+        assertLe(aaveHealthFactor(safe), 1.55e18);
+        assertGe(module.health(safe, morphoId), 1.4e18, "the donor did not cross its target");
+        assertEq(weth.allowance(safe, address(aavePool)), 0);
+        assertEq(usdc.allowance(safe, address(aavePool)), 0);
     }
 
     function _measure(PackedUserOperation memory op) internal returns (uint256 used) {
