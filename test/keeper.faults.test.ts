@@ -9,7 +9,7 @@ import { demoKeeperConfig, demoKeeperConfigJson } from "../bundler-client/src/de
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { Keeper } from "../bundler-client/src/keeper/keeper"
 import { collectKeeperEvents, demoProbes, priceShocks, waitFor } from "./keeperProbes"
-import type { KeeperState } from "../bundler-client/src/keeper/stateFile"
+import { type KeeperState, KeeperStateStore } from "../bundler-client/src/keeper/stateFile"
 
 let env: DemoEnv
 let driver: PriceDriver
@@ -113,7 +113,7 @@ describe("keeper faults", () => {
     child.kill("SIGKILL")
     await exited
     const persisted = JSON.parse(readFileSync(stateFile, "utf8")) as KeeperState
-    const pending = persisted.safes[env.managed.address]?.pending
+    const pending = KeeperStateStore.pendingIn(persisted, env.managed.address)
     expect(pending?.userOpHash).toMatch(/^0x[0-9a-f]{64}$/)
     expect(await keeperOps(from)).toEqual([])
 

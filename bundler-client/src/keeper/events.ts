@@ -36,9 +36,32 @@ export type KeeperEvent =
   | { type: "reorg"; from: bigint; to: bigint }
   | { type: "alert"; safe: Address; block: bigint; kind: AlertKind; message: string }
 
-export type AlertKind = "bundler-unavailable" | "paymaster-refused" | "send-failed" | "rpc-error"
+/**
+ * - `gas-cap-below-market`: the bundler's fees exceed the Safe's `maxFeePerGas` / `maxPriorityFeePerGas` caps.
+ * - `nonce-mismatch`: the bundler refused a nonce that is not the chain's, or the record was ahead of the chain.
+ * - `stalled`: the operation in flight has not landed within `stallAfterBlocks` while the chain's nonce stayed put.
+ * - `feed-broken`: a sub-account's state cannot be read (its oracle or venue reverts); the others are managed.
+ */
+export type AlertKind =
+  | "bundler-unavailable"
+  | "paymaster-refused"
+  | "send-failed"
+  | "rpc-error"
+  | "gas-cap-below-market"
+  | "nonce-mismatch"
+  | "stalled"
+  | "feed-broken"
 
-export const alertKinds: readonly AlertKind[] = ["bundler-unavailable", "paymaster-refused", "send-failed", "rpc-error"]
+export const alertKinds: readonly AlertKind[] = [
+  "bundler-unavailable",
+  "paymaster-refused",
+  "send-failed",
+  "rpc-error",
+  "gas-cap-below-market",
+  "nonce-mismatch",
+  "stalled",
+  "feed-broken",
+]
 
 /** The error's one-line message (viem's `shortMessage` when it has one). */
 export const shortMessage = (error: unknown) => (error instanceof BaseError ? error.shortMessage : error instanceof Error ? error.message : String(error))

@@ -1,29 +1,41 @@
 import type { Logger } from "pino"
-import { type Hex, type PublicClient, isAddressEqual, parseEventLogs, zeroAddress } from "viem"
+import { type Address, type Hex, type PublicClient, isAddressEqual, parseEventLogs, zeroAddress } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { keeperNonceKey } from "@levpilot/sdk/accounts"
 import { decodeModuleError } from "@levpilot/sdk/errors"
 import type { Clock } from "./clock.js"
 import type { KeeperConfig } from "./config.js"
+import { NonceMismatchError, OperationStalledError } from "./errors.js"
 import type { KeeperEvents } from "./events.js"
 import type { KeeperMetrics } from "./metrics.js"
 import type { SafeRuntime } from "./runtime.js"
 import type { KeeperStateStore, PendingOperation } from "./stateFile.js"
 
-const userOperationEvent = entryPoint07Abi.find((x) => x.type === "event" && x.name === "UserOperationEvent")
-if (!userOperationEvent || userOperationEvent.type !== "event") throw new TypeError("EntryPoint ABI without UserOperationEvent")
-
-/** What the chain says about the operation in flight. */
-export type InclusionVerdict = "included" | "waiting" | "resubmit"
+const userOperationEventAbi = entryPoint07Abi.find((x) => x.type === "event" && x.name === "UserOperationEvent")
+if (!userOperationEventAbi || userOperationEventAbi.type !== "event") throw new TypeError("EntryPoint ABI without UserOperationEvent")
+const userOperationEvent = userOperationEventAbi as Extract<(typeof entryPoint07Abi)[number], { name: "UserOperationEvent" }>
 
 /**
- * Follows the operation in flight of each Safe on chain: its `UserOperationEvent` (matched by sender and nonce, so a
- * replacement or an operation sent before a restart counts), the EntryPoint nonce, and when it is due for resubmission.
+ * What the chain says about the operation in flight: included (its nonce is used), waiting, due for resubmission, or
+ * dropped (the record's nonce is ahead of the chain's: it can never land, the keeper starts over at the chain's nonce).
+ */
+export type InclusionVerdict = "included" | "waiting" | "resubmit" | "dropped"
+
+/** Windows searched per `track` call for the event of a used nonce before the record is cleared without it. */
+export const MAX_LOG_WINDOWS = 25
+
+/**
+ * Follows the operation in flight of each Safe on chain. The EntryPoint nonce on the keeper's key decides first (one
+ * `eth_call`, whatever the age of the record): equal to the record's, the operation has not landed (waiting, resubmit
+ * after `resubmitAfterBlocks`, a `stalled` alert every `stallAfterBlocks`); above it, the nonce is used and its
+ * `UserOperationEvent` (matched by sender and nonce, so a replacement or an operation sent before a restart counts) is
+ * searched backwards from the head in windows of `logWindowBlocks`; below it, the record is ahead of the chain (a reorg
+ * dropped an earlier operation, or the record came from elsewhere) and is dropped with a `nonce-mismatch` alert.
  */
 export class InclusionTracker {
   constructor(
     private readonly deps: {
-      config: Pick<KeeperConfig, "deployment" | "resubmitAfterBlocks">
+      config: Pick<KeeperConfig, "deployment" | "resubmitAfterBlocks" | "stallAfterBlocks" | "logWindowBlocks">
       publicClient: PublicClient
       store: KeeperStateStore
       metrics: KeeperMetrics
@@ -34,37 +46,37 @@ export class InclusionTracker {
   ) {}
 
   /**
-   * Checks the chain for the in-flight operation: included (by nonce, whichever hash), still waiting, or due for
-   * resubmission (`resubmitAfterBlocks` without inclusion). Clears the state file's entry once included.
+   * Checks the chain for the in-flight operation. Clears the state file's entry once included or dropped.
    *
    * @returns The verdict.
    */
   async track(rt: SafeRuntime, pending: PendingOperation, block: bigint): Promise<InclusionVerdict> {
-    const { config, publicClient: client, store, metrics, logger, events, clock } = this.deps
+    const { config, publicClient: client, store, metrics, logger, events } = this.deps
     const safe = rt.config.address
     const nonce = BigInt(pending.nonce)
     if (BigInt(pending.sentBlock) > block) {
       // The block it was sent at is no longer on the chain (reorg): count the waiting time from the new head.
-      pending = { ...pending, sentBlock: block.toString() }
+      pending = { ...pending, sentBlock: block.toString(), firstSentBlock: block.toString() }
       store.setPending(safe, pending)
     }
-    const fromBlock = BigInt(pending.sentBlock)
-    const logs = await client.getLogs({
-      address: config.deployment.entryPoint,
-      event: userOperationEvent as Extract<(typeof entryPoint07Abi)[number], { name: "UserOperationEvent" }>,
-      args: { sender: safe },
-      fromBlock,
-      toBlock: "latest",
-    })
-    const log = logs.find((l) => l.args.nonce === nonce)
-    if (!log) {
-      const chainNonce = await client.readContract({ address: config.deployment.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, keeperNonceKey] })
-      if (chainNonce > nonce) {
-        logger.warn({ safe, nonce: pending.nonce }, "nonce consumed without a matching event in range; clearing")
-        store.setPending(safe, undefined)
-        return "included"
+    const chainNonce = await client.readContract({ address: config.deployment.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, keeperNonceKey] })
+    if (chainNonce < nonce) {
+      events.alert(safe, block, "nonce-mismatch", new NonceMismatchError({ safe, nonce, chainNonce }))
+      store.setPending(safe, undefined)
+      return "dropped"
+    }
+    if (chainNonce === nonce) {
+      const first = BigInt(pending.firstSentBlock ?? pending.sentBlock)
+      const age = block >= first ? block - first : 0n
+      metrics.set("levpilot_inflight_age_blocks", "Blocks the operation in flight has waited at the chain's nonce.", { safe }, Number(age))
+      const lastAlert = pending.stallAlertedBlock !== undefined ? BigInt(pending.stallAlertedBlock) : undefined
+      const stall = BigInt(config.stallAfterBlocks)
+      if (age >= stall && (lastAlert === undefined || lastAlert > block || block - lastAlert >= stall)) {
+        events.alert(safe, block, "stalled", new OperationStalledError({ safe, nonce, blocks: age, attempts: pending.attempts }))
+        pending = { ...pending, stallAlertedBlock: block.toString() }
+        store.setPending(safe, pending)
       }
-      const waitFrom = pending.waitFromBlock !== undefined && BigInt(pending.waitFromBlock) <= block ? BigInt(pending.waitFromBlock) : fromBlock
+      const waitFrom = pending.waitFromBlock !== undefined && BigInt(pending.waitFromBlock) <= block ? BigInt(pending.waitFromBlock) : BigInt(pending.sentBlock)
       if (block - waitFrom >= BigInt(config.resubmitAfterBlocks)) {
         const reason = `not included after ${block - waitFrom} blocks`
         metrics.inc("levpilot_resubmissions_total", "Operations resubmitted (dropped or underpriced).", { safe })
@@ -74,6 +86,15 @@ export class InclusionTracker {
       }
       return "waiting"
     }
+    metrics.set("levpilot_inflight_age_blocks", "Blocks the operation in flight has waited at the chain's nonce.", { safe }, 0)
+    const log = await this.findEvent(safe, nonce, BigInt(pending.sentBlock))
+    if (!log) {
+      logger.warn({ safe, nonce: pending.nonce }, "nonce used; its UserOperationEvent is older than the searched windows; clearing")
+      store.setPending(safe, undefined)
+      rt.triggerBlock = undefined
+      return "included"
+    }
+    const { clock } = this.deps
     const args = log.args
     const included = log.blockNumber ?? block
     const triggerBlock = rt.triggerBlock ?? BigInt(pending.triggerBlock)
@@ -110,6 +131,27 @@ export class InclusionTracker {
       ...(revert ? { revert: revert.error } : {}),
     })
     return "included"
+  }
+
+  /**
+   * The `UserOperationEvent` of `safe` at `nonce`, searched from the head backwards in windows of `logWindowBlocks`
+   * down to `fromBlock`, at most {@link MAX_LOG_WINDOWS} windows.
+   *
+   * @returns The log, or undefined when not found in the searched range.
+   */
+  private async findEvent(safe: Address, nonce: bigint, fromBlock: bigint) {
+    const { config, publicClient: client } = this.deps
+    const window = BigInt(config.logWindowBlocks)
+    let to = await client.getBlockNumber({ cacheTime: 0 })
+    for (let i = 0; i < MAX_LOG_WINDOWS && to >= fromBlock; i++) {
+      const from = to - window + 1n > fromBlock ? to - window + 1n : fromBlock
+      const logs = await client.getLogs({ address: config.deployment.entryPoint, event: userOperationEvent, args: { sender: safe }, fromBlock: from, toBlock: to })
+      const log = logs.find((l) => l.args.nonce === nonce)
+      if (log) return log
+      if (from === 0n) break
+      to = from - 1n
+    }
+    return undefined
   }
 
   /**

@@ -1,6 +1,7 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress } from "viem"
 import { getBlock } from "viem/actions"
-import { type SubAccountState as ChainSubAccount, getSubAccountState } from "@levpilot/sdk/actions"
+import { type SubAccountState as ChainSubAccount, getSubAccountStateSettled } from "@levpilot/sdk/actions"
+import type { SubAccountReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { readMany, resultOf } from "@levpilot/sdk/utils"
@@ -14,6 +15,8 @@ export type PortfolioSnapshot = {
   blockNumber: bigint
   timestamp: number
   chain: ChainSubAccount[]
+  /** Sub-accounts whose state could not be read (their oracle or venue reverts); not in `chain` nor `input`. */
+  unreadable: SubAccountReadError[]
   input: SolverInput
   /** Decimals by lower-case token address. */
   decimals: Record<string, number>
@@ -35,7 +38,7 @@ export async function readPortfolio(
   const { safe, deployment, risk, costs } = parameters
   const deployments: LeverageDeployments = { [client.chain?.id ?? 0]: deployment }
   const block = await getBlock(client, { blockTag: "latest" })
-  const chain = await getSubAccountState(client, { safe, deployments })
+  const { states: chain, unreadable } = await getSubAccountStateSettled(client, { safe, deployments })
   const tokens = new Set<string>()
   const poolAddresses = new Set<string>()
   for (const s of chain) {
@@ -126,6 +129,7 @@ export async function readPortfolio(
     blockNumber: block.number,
     timestamp: now,
     chain,
+    unreadable,
     decimals,
     input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
   }

@@ -6,6 +6,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import type { KeeperEvents } from "./events.js"
+import { SubAccountUnreadableError } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { readPortfolio, toChainPlan } from "./portfolio.js"
@@ -68,8 +69,9 @@ export class SafeStep {
       const pending = this.deps.store.pending(safe)
       if (pending) {
         const verdict = await this.deps.tracker.track(rt, pending, block)
-        if (verdict !== "resubmit") return
-        replace = pending
+        // Dropped: the record was ahead of the chain; solve and send afresh at the chain's nonce in this same block.
+        if (verdict === "resubmit") replace = this.deps.store.pending(safe)
+        else if (verdict !== "dropped") return
       }
       await this.solveAndSend(rt, block, replace)
     } catch (error) {
@@ -92,6 +94,16 @@ export class SafeStep {
       metrics.set("levpilot_health", "Health of each sub-account (collateral value x LLTV / debt).", labels, s.debt === 0n ? Number.POSITIVE_INFINITY : Number(s.health) / 1e18)
       metrics.set("levpilot_leverage", "Effective leverage of each sub-account.", labels, Number(s.leverage) / 1e18)
     }
+    // A sub-account whose oracle or venue reverts is left out (the others are still solved): a gauge per sub-account
+    // and one `feed-broken` alert when it breaks; the gauge goes back to 0 when it reads again.
+    const broken = new Set(snapshot.unreadable.map((e) => e.subAccount.toLowerCase()))
+    for (const s of snapshot.chain)
+      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account's state cannot be read (oracle or venue reverts).", { safe, sub_account: s.subAccount }, 0)
+    for (const e of snapshot.unreadable) {
+      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account's state cannot be read (oracle or venue reverts).", { safe, sub_account: e.subAccount }, 1)
+      if (!rt.unreadable.has(e.subAccount.toLowerCase())) events.alert(safe, block, "feed-broken", new SubAccountUnreadableError({ safe, subAccount: e.subAccount, cause: e }))
+    }
+    rt.unreadable = broken
     const outOfBand = snapshot.chain.some((s) => s.band !== "inside")
     if (!outOfBand) rt.triggerBlock = undefined
     else if (rt.triggerBlock === undefined) {
@@ -116,6 +128,8 @@ export class SafeStep {
       events.emit({ type: "plan", safe, block, plan: chainPlan, dryRun: true })
       return
     }
-    await this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan)
+    const below = new Set(snapshot.chain.filter((s) => s.band === "below").map((s) => s.subAccount.toLowerCase()))
+    const urgent = chainPlan.subAccounts.some((id) => below.has(id.toLowerCase()))
+    await this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent)
   }
 }

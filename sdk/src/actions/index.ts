@@ -27,7 +27,9 @@ export {
   type SubAccountState,
   type GetSubAccountStateReturnType,
   type GetSubAccountStateErrorType,
+  type GetSubAccountStateSettledReturnType,
   getSubAccountState,
+  getSubAccountStateSettled,
 } from "./getSubAccountState.js"
 export {
   type InstallLeverageModuleParameters,
