@@ -12,18 +12,18 @@ const clearsRule = (next: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
 describe("priceUserOperation", () => {
   test("below the caps the market's fees are used as they are", () => {
     const market = { maxFeePerGas: gwei(20), maxPriorityFeePerGas: gwei(1) }
-    expect(priceUserOperation({ market, caps, bumpPercent: 20 })).toEqual({ send: true, fees: market, capped: false })
+    expect(priceUserOperation({ market, caps, bumpPercent: 20 })).toEqual({ fees: market, capped: false, replaces: false })
   })
 
   test("in a spike both fields are clipped to the Safe's caps (never above: the module would reject the signature)", () => {
     const market = { maxFeePerGas: gwei(400), maxPriorityFeePerGas: gwei(30) }
     const d = priceUserOperation({ market, caps, bumpPercent: 20 })
-    expect(d).toEqual({ send: true, fees: caps, capped: true })
+    expect(d).toEqual({ fees: caps, capped: true, replaces: false })
   })
 
   test("the priority fee never exceeds the max fee, even when its own cap is higher", () => {
     const d = priceUserOperation({ market: { maxFeePerGas: gwei(5), maxPriorityFeePerGas: gwei(9) }, caps: { maxFeePerGas: gwei(3), maxPriorityFeePerGas: gwei(10) }, bumpPercent: 20 })
-    expect(d.send && d.fees).toEqual({ maxFeePerGas: gwei(3), maxPriorityFeePerGas: gwei(3) })
+    expect(d.fees).toEqual({ maxFeePerGas: gwei(3), maxPriorityFeePerGas: gwei(3) })
   })
 
   test("a replacement raises both fields by at least the bundler's rule, also when the market fell (random cases)", () => {
@@ -38,10 +38,13 @@ describe("priceUserOperation", () => {
       const market = { maxFeePerGas: gwei(rnd() * 600), maxPriorityFeePerGas: gwei(rnd() * 25) }
       const bumpPercent = 10 + Math.floor(rnd() * 100)
       const d = priceUserOperation({ market, caps: c, previous, bumpPercent, urgent: rnd() < 0.3 })
-      if (!d.send) {
-        // Refused only when no pair within the caps can clear the rule.
+      expect(d.fees.maxFeePerGas).toBeLessThanOrEqual(c.maxFeePerGas)
+      expect(d.fees.maxPriorityFeePerGas).toBeLessThanOrEqual(c.maxPriorityFeePerGas)
+      if (!d.replaces) {
+        // Only when no pair within the caps can clear the rule; then it goes out at the caps.
         const best = { maxFeePerGas: c.maxFeePerGas, maxPriorityFeePerGas: c.maxPriorityFeePerGas < c.maxFeePerGas ? c.maxPriorityFeePerGas : c.maxFeePerGas }
         expect(clearsRule(best, previous)).toBe(false)
+        expect(d.fees).toEqual(best)
         continue
       }
       sent++
@@ -56,20 +59,21 @@ describe("priceUserOperation", () => {
   test("a 20% bump that would overshoot the cap is clipped to it (and still replaces)", () => {
     const previous = { maxFeePerGas: gwei(44), maxPriorityFeePerGas: gwei(1.8) }
     const d = priceUserOperation({ market: { maxFeePerGas: gwei(30), maxPriorityFeePerGas: gwei(1) }, caps, previous, bumpPercent: 20 })
-    expect(d).toEqual({ send: true, fees: caps, capped: false })
+    expect(d).toEqual({ fees: caps, capped: false, replaces: true })
   })
 
   test("a stuck deleverage is repriced straight to the caps; a non-urgent one by the keeper's bump", () => {
     const previous = { maxFeePerGas: gwei(10), maxPriorityFeePerGas: gwei(0.5) }
     const market = { maxFeePerGas: gwei(10), maxPriorityFeePerGas: gwei(0.5) }
-    expect(priceUserOperation({ market, caps, previous, bumpPercent: 20, urgent: true })).toEqual({ send: true, fees: caps, capped: false })
-    expect(priceUserOperation({ market, caps, previous, bumpPercent: 20 })).toEqual({ send: true, fees: { maxFeePerGas: gwei(12), maxPriorityFeePerGas: gwei(0.6) }, capped: false })
+    expect(priceUserOperation({ market, caps, previous, bumpPercent: 20, urgent: true })).toEqual({ fees: caps, capped: false, replaces: true })
+    expect(priceUserOperation({ market, caps, previous, bumpPercent: 20 })).toEqual({ fees: { maxFeePerGas: gwei(12), maxPriorityFeePerGas: gwei(0.6) }, capped: false, replaces: true })
   })
 
-  test("an operation already at the caps is not resent (no replacement within the caps can pass the bundler)", () => {
+  test("an operation already at the caps is resent at the caps, flagged as not replacing (the bundler takes it only if it dropped the first)", () => {
     const d = priceUserOperation({ market: { maxFeePerGas: gwei(300), maxPriorityFeePerGas: gwei(9) }, caps, previous: caps, bumpPercent: 20, urgent: true })
-    expect(d.send).toBe(false)
+    expect(d.fees).toEqual(caps)
+    expect(d.replaces).toBe(false)
     expect(d.capped).toBe(true)
-    if (!d.send) expect(d.reason).toContain(`${caps.maxFeePerGas}`)
+    expect(d.reason).toContain(`${caps.maxFeePerGas}`)
   })
 })

@@ -11,23 +11,20 @@ export const REPLACEMENT_BUMP_PERCENT = 10
 export type FeeCaps = UserOperationFees
 
 /** How the keeper prices one send. */
-export type FeeDecision =
-  | {
-      /** Send with `fees` (never above the caps; a replacement raises both fields by at least the bundler's rule). */
-      send: true
-      fees: UserOperationFees
-      /** The market's fees (bundler's "fast" estimate) were above a cap, so a field was lowered to it. */
-      capped: boolean
-    }
-  | {
-      /**
-       * Do not resend: the in-flight operation is already priced at the caps, so no replacement within them can pass
-       * the bundler's rule. The keeper keeps tracking it (it is valid and pays the most the Safe allows).
-       */
-      send: false
-      reason: string
-      capped: boolean
-    }
+export type FeeDecision = {
+  /** Never above the caps; `maxPriorityFeePerGas <= maxFeePerGas`. */
+  fees: UserOperationFees
+  /** The market's fees (bundler's "fast" estimate) were above a cap, so a field was lowered to it. */
+  capped: boolean
+  /**
+   * A replacement: whether both fields clear the bundler's rule over the previous ones. False when the previous
+   * operation was already priced at (or near) the caps: the resend then goes out at the caps anyway; the bundler
+   * accepts it only if it dropped the earlier one (else it answers AA25 and the keeper keeps tracking that one).
+   */
+  replaces: boolean
+  /** Why a replacement does not clear the rule (both numbers), when it does not. */
+  reason?: string | undefined
+}
 
 const scale = (value: bigint, percent: number) => (value * BigInt(100 + percent) + 99n) / 100n // rounded up
 const min = (a: bigint, b: bigint) => (a < b ? a : b)
@@ -38,8 +35,9 @@ const max = (a: bigint, b: bigint) => (a > b ? a : b)
  * above them in validation, `GasFieldAboveCap`), with `maxPriorityFeePerGas <= maxFeePerGas`.
  *
  * A replacement of `previous` (same nonce) takes `max(market, previous x (100 + bumpPercent)%)` per field, clipped to
- * the caps; it is sent only if both fields still clear the bundler's replacement rule
- * (`previous x (100 + REPLACEMENT_BUMP_PERCENT)%`, rounded up). A stuck deleverage (`urgent`) is repriced straight to
+ * the caps; `replaces` tells whether both fields clear the bundler's replacement rule
+ * (`previous x (100 + REPLACEMENT_BUMP_PERCENT)%`, rounded up), else it goes out at the caps flagged `replaces: false`
+ * (see {@link FeeDecision}). A stuck deleverage (`urgent`) is repriced straight to
  * the caps, the most the Safe allows, so it lands in a spike as early as the Safe permits.
  *
  * @param parameters.market - The bundler's current fees (wei per gas).
@@ -69,17 +67,18 @@ export function priceUserOperation(parameters: {
   }
   const maxFeePerGas = min(wantFee, caps.maxFeePerGas)
   const maxPriorityFeePerGas = min(min(wantTip, caps.maxPriorityFeePerGas), maxFeePerGas)
-  if (previous) {
-    const needFee = scale(previous.maxFeePerGas, rule)
-    const needTip = scale(previous.maxPriorityFeePerGas, rule)
-    if (maxFeePerGas < needFee || maxPriorityFeePerGas < needTip)
-      return {
-        send: false,
-        capped: capped || wantFee > caps.maxFeePerGas || wantTip > caps.maxPriorityFeePerGas,
-        reason:
-          `a replacement needs maxFeePerGas >= ${needFee} and maxPriorityFeePerGas >= ${needTip} (+${rule}%), ` +
-          `the Safe's caps allow ${caps.maxFeePerGas} and ${caps.maxPriorityFeePerGas}`,
-      }
+  const fees = { maxFeePerGas, maxPriorityFeePerGas }
+  if (!previous) return { fees, capped, replaces: false }
+  const needFee = scale(previous.maxFeePerGas, rule)
+  const needTip = scale(previous.maxPriorityFeePerGas, rule)
+  if (maxFeePerGas >= needFee && maxPriorityFeePerGas >= needTip) return { fees, capped, replaces: true }
+  // Cannot outbid it within the caps: go out at the caps, the most the Safe allows.
+  return {
+    fees: { maxFeePerGas: caps.maxFeePerGas, maxPriorityFeePerGas: min(caps.maxPriorityFeePerGas, caps.maxFeePerGas) },
+    capped: capped || wantFee > caps.maxFeePerGas || wantTip > caps.maxPriorityFeePerGas,
+    replaces: false,
+    reason:
+      `a replacement needs maxFeePerGas >= ${needFee} and maxPriorityFeePerGas >= ${needTip} (+${rule}%), ` +
+      `the Safe's caps allow ${caps.maxFeePerGas} and ${caps.maxPriorityFeePerGas}`,
   }
-  return { send: true, fees: { maxFeePerGas, maxPriorityFeePerGas }, capped }
 }

@@ -74,12 +74,10 @@ export class RebalanceSender {
         "the operation is priced at the caps and may wait for fees to fall (raise them with setAutomationConfig)"
       events.alert(safe, block, "gas-cap-below-market", new GasCapBelowMarketError({ safe, market, caps, message }))
     }
-    if (!priced.send) {
-      // Already at the caps: the operation in flight pays the most the Safe allows; keep tracking it.
-      if (replace) store.setPending(safe, { ...replace, waitFromBlock: block.toString() })
-      logger.warn({ safe, nonce: nonce.toString(), reason: priced.reason }, "operation in flight already priced at the Safe's caps; not replaced")
-      return
-    }
+    if (replace && !priced.replaces)
+      // At the caps: this resend cannot outbid the one in flight. The bundler takes it only if it dropped that one;
+      // otherwise it answers AA25 and the keeper keeps tracking the operation already there.
+      logger.warn({ safe, nonce: nonce.toString(), reason: priced.reason }, "operation in flight already priced at the Safe's caps; resending at the caps")
     const fees = priced.fees
     const attempt = (replace?.attempts ?? 0) + 1
     const intent: PendingOperation = {

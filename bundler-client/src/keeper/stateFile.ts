@@ -92,6 +92,23 @@ export class KeeperStateStore {
   }
 
   /**
+   * The record of `safe` on a chain, EntryPoint and module, for any keeper key when `keeper` is omitted (`status`,
+   * which may run without the keeper's key). Does not need {@link bind}.
+   *
+   * @returns The pending operation, or undefined.
+   */
+  pendingFor(scope: Omit<KeeperStateScope, "keeper"> & { keeper?: Address | undefined }, safe: Address): PendingOperation | undefined {
+    const { keeper } = scope
+    const prefix = keeper ? scopeKey({ ...scope, keeper }) : `${scope.chainId}:${scope.entryPoint.toLowerCase()}:${scope.module.toLowerCase()}:`
+    for (const [key, entry] of Object.entries(this.state.scopes)) {
+      if (!key.startsWith(prefix)) continue
+      const pending = entry.safes[safe.toLowerCase()]?.pending
+      if (pending) return pending
+    }
+    return undefined
+  }
+
+  /**
    * The record of `safe` in a state file's content, in any scope (tests, status).
    *
    * @returns The pending operation, or undefined.
