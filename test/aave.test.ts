@@ -166,7 +166,7 @@ describe("Aave v3 on the devnet (@aave/core-v3 1.19.3 artifacts)", () => {
     const state = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [market, account] })
     expect(state.lltv).toBe(parseEther("0.95"))
     expect(state.debt).toBe(parseEther("9"))
-    expect(await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "liquidationIncentive", args: [market] })).toBe(parseEther("1.01"))
+    expect(await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "liquidationIncentiveFactor", args: [market] })).toBe(parseEther("1.01"))
     // An account outside the pinned category is refused by name.
     await expect(
       publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "health", args: [market, user.account.address] }),

@@ -3,10 +3,10 @@ import { entryPoint07Abi } from "viem/account-abstraction"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
-import { keeperNonceKey } from "@levpilot/sdk/accounts"
 import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { type DemoRun, runDemo } from "../bundler-client/src/devnet/run"
 import { defaultScenario } from "../bundler-client/src/devnet/scenario"
+import { keeperNonceKeyOf } from "./keeperProbes"
 
 let env: DemoEnv
 let run: DemoRun
@@ -40,7 +40,7 @@ describe("keeper end to end on anvil + Alto + paymaster", () => {
       args: { sender: env.managed.address },
       fromBlock: BigInt(run.steps[0]?.block ?? 0) - 1n,
     })
-    const keeperOps = events.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKey)
+    const keeperOps = events.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKeyOf(env))
     expect(keeperOps.length).toBe(run.rebalances.length)
     for (const op of keeperOps) {
       expect(op.args.success).toBe(true)

@@ -1,10 +1,16 @@
 import { type Address, erc4626Abi } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
-import { keeperNonceKey } from "@levpilot/sdk/accounts"
+import { privateKeyToAccount } from "viem/accounts"
+import { getKeeperNonceKey } from "@levpilot/sdk/accounts"
 import { type DemoAsset, type DemoEnv, demoAssets } from "../bundler-client/src/devnet/env"
 import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
 import type { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import type { KeeperEvent } from "../bundler-client/src/keeper/keeper"
+
+/** The nonce key of the demo keeper's operations (key generation 0: the demo never resets its keys). */
+export function keeperNonceKeyOf(env: DemoEnv): bigint {
+  return getKeeperNonceKey({ keeper: privateKeyToAccount(env.keys.keeper).address, keyGeneration: 0 })
+}
 
 /** Polls `check` every 100 ms until it returns a value other than undefined / false. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
@@ -60,13 +66,13 @@ export function demoProbes(getEnv: () => DemoEnv) {
       fromBlock,
       toBlock: "latest",
     })
-    return events.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKey)
+    return events.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKeyOf(env))
   }
 
   /** The EntryPoint nonce of the managed Safe on the keeper nonce key. */
   const keeperNonce = (): Promise<bigint> => {
     const env = getEnv()
-    return env.publicClient.readContract({ address: env.devnet.addresses.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [env.managed.address, keeperNonceKey] })
+    return env.publicClient.readContract({ address: env.devnet.addresses.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [env.managed.address, keeperNonceKeyOf(env)] })
   }
 
   return { waitBlocks, healths, netValue, keeperOps, keeperNonce }

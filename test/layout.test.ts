@@ -135,3 +135,46 @@ describe("package layout", () => {
     expect(findLayoutViolations(base)).toHaveLength(6)
   })
 })
+
+/**
+ * What the SDK's public subpaths must re-export: every action module's function of the same name
+ * (`sdk/src/actions/<name>.ts` exports `<name>`), and every error class declared in `sdk/src/errors/*.ts`.
+ *
+ * @returns The names missing from `@levpilot/sdk/actions` and `@levpilot/sdk/errors`.
+ */
+function missingPublicExports(sdkSrc: string): string[] {
+  const missing: string[] = []
+  const names = (source: string) => new Set(source.match(/\b[A-Za-z_$][\w$]*\b/g) ?? [])
+  const actionsIndex = names(readFileSync(join(sdkSrc, "actions/index.ts"), "utf8"))
+  for (const file of readdirSync(join(sdkSrc, "actions"))) {
+    if (!file.endsWith(".ts") || file.includes(".test") || file === "index.ts") continue
+    const name = file.replace(/\.ts$/, "")
+    if (new RegExp(`export (async )?function ${name}\\b`).test(readFileSync(join(sdkSrc, "actions", file), "utf8")) && !actionsIndex.has(name))
+      missing.push(`actions: ${name}`)
+  }
+  const errorsIndex = names(readFileSync(join(sdkSrc, "errors/index.ts"), "utf8"))
+  for (const file of readdirSync(join(sdkSrc, "errors"))) {
+    if (!file.endsWith(".ts") || file.includes(".test") || file === "index.ts") continue
+    for (const [, name] of readFileSync(join(sdkSrc, "errors", file), "utf8").matchAll(/^export class (\w+)/gm))
+      if (!errorsIndex.has(name as string)) missing.push(`errors: ${name}`)
+  }
+  return missing
+}
+
+describe("SDK public surface", () => {
+  test("every action and every error class is exported from its public subpath", () => {
+    expect(missingPublicExports(join(root, "sdk/src"))).toEqual([])
+  })
+
+  test("flags an action or an error class left out of the index", () => {
+    const base = mkdtempSync(join(tmpdir(), "levpilot-surface-"))
+    mkdirSync(join(base, "actions"))
+    mkdirSync(join(base, "errors"))
+    writeFileSync(join(base, "actions/index.ts"), 'export { setPolicy } from "./setPolicy.js"\n')
+    writeFileSync(join(base, "actions/setPolicy.ts"), "export async function setPolicy() {}\n")
+    writeFileSync(join(base, "actions/setSponsor.ts"), "export async function setSponsor() {}\n")
+    writeFileSync(join(base, "errors/index.ts"), 'export { KnownError } from "./plan.js"\n')
+    writeFileSync(join(base, "errors/plan.ts"), "export class KnownError extends Error {}\nexport class NewError extends Error {}\n")
+    expect(missingPublicExports(base)).toEqual(["actions: setSponsor", "errors: NewError"])
+  })
+})

@@ -186,7 +186,7 @@ export const aaveV3AdapterAbi = parseAbi([
   "function isMarket(bytes32 market) view returns (bool)",
   "function marketState(bytes32 market, address account) view returns (MarketState)",
   "function health(bytes32 market, address account) view returns (uint256)",
-  "function liquidationIncentive(bytes32 market) view returns (uint256)",
+  "function liquidationIncentiveFactor(bytes32 market) view returns (uint256)",
   "error UnknownMarket(bytes32 market)",
   "error ReserveNotListed(address asset)",
   "error SameReserve(address asset)",

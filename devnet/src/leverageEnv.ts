@@ -108,13 +108,16 @@ export async function startLeverageTestEnv(): Promise<LeverageTestEnv> {
 }
 
 /**
- * The tests' policy: band [1.2, 1.4, 1.7], 100k per rebalance, 1M and 10 rebalances per day, 20M gas, 0.5% loss.
+ * The tests' policy: band [1.2, 1.4, 1.7], 100k per rebalance, 1M and 10 rebalances per day, 20M gas, 0.5% loss per
+ * rebalance and 1% of equity per day, the market's SimOracle as second feed (fresh within a day, 1% deviation).
  *
  * @returns A policy input for `setPolicy`.
  */
-export function testPolicy(market: Hex, pools: readonly Address[]): PolicyInput {
+export function testPolicy(market: { id: Hex; oracle: Address }, pools: readonly Address[]): PolicyInput {
   return {
-    market,
+    market: market.id,
+    priceFeed: market.oracle,
+    maxOracleAge: 86_400,
     minHealth: parseEther("1.2"),
     targetHealth: parseEther("1.4"),
     maxHealth: parseEther("1.7"),

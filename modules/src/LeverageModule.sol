@@ -26,6 +26,7 @@ import {SafeOpLib} from "./libraries/SafeOpLib.sol";
 import {PlanLib} from "./libraries/PlanLib.sol";
 import {ModuleStorage} from "./libraries/ModuleStorage.sol";
 import {RebalanceLib} from "./libraries/RebalanceLib.sol";
+import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 
 /// @title LeverageModule
 /// @notice Safe v1.4.1 module + fallback handler for EntryPoint v0.7: the Safe4337Module owner lane, plus an
@@ -34,25 +35,30 @@ import {RebalanceLib} from "./libraries/RebalanceLib.sol";
 /// - Only the configured EntryPoint can reach `validateUserOp`, `executeUserOp*` and `executeRebalance`; the
 ///   EntryPoint is read from the ERC-2771 suffix the Safe's FallbackManager appends, and the Safe must be the
 ///   operation's sender.
-/// - A keeper operation can only call `executeRebalance`; its signature is a plain 65-byte ECDSA signature of the
-///   SafeOp hash by a key the Safe registered (contract signatures are refused), and it is re-checked at execution
-///   so a revocation or pause in the same bundle stops it.
-/// - Keeper validation reads only `_s.keepers[keeper][safe]` and `_s.automation[safe]` (associated storage, ERC-7562),
-///   no oracle, no TIMESTAMP; key validity is returned as validAfter/validUntil.
+/// - Owner-lane signatures must be exactly what the Safe's threshold needs (no trailing bytes a bundler could add).
+/// - A keeper operation can only call `executeRebalance`, on its keeper's own nonce key (keeper address and key
+///   generation, never key 0 or an owner's key); its signature is a plain 65-byte ECDSA signature of the SafeOp hash by
+///   a key the Safe registered in the current key generation (contract signatures are refused), and it is re-checked
+///   at execution so a revocation, reset or pause in the same bundle stops it.
+/// - Keeper validation reads only `_s.keepers[keeper][safe]`, `_s.automation[safe]`, `_s.selfPay[safe]` and
+///   `_s.sponsors[paymaster][safe]` (associated storage, ERC-7562), no oracle, no TIMESTAMP; key validity is returned as
+///   validAfter/validUntil, and that window pins the self-pay epoch (the EntryPoint enforces it, and a future-dated
+///   window reverts the whole bundle, AA22, so it cannot reset the budget early).
 /// - Plan execution uses CALL only, through allowlisted adapters fixed at deployment and pools allowlisted by the
 ///   Safe; every receiver and onBehalf is the Safe; approvals are exact and reset to zero after each action.
-/// - Post-conditions bound what any plan can do: health inside the band and not further from target, per-rebalance
-///   and per-epoch caps, and net value loss at most maxLossBps. Oracles are sanity-checked (non-zero, fresh, close
-///   to an optional second source) before anything moves.
+/// - Post-conditions bound what any plan can do: every listed sub-account changes; a triggered one moves at least half
+///   way from the breached edge toward its target, one not due only moves toward its target; per-rebalance and
+///   per-epoch caps; a loss bound per operation (in bps of what the positions moved) and per epoch (in bps of each
+///   changed sub-account's equity). Oracles are sanity-checked (non-zero; with a second feed: fresh, inside its bounds,
+///   close to it) before anything moves.
 /// - Configuration is only reachable by the Safe calling itself (`_msgSender() == msg.sender`): an outsider calling
 ///   the Safe's fallback has its own address appended and is refused. No admin, no upgrade path.
 /// @custom:security-contact security@leverage-autopilot.invalid
 contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbackHandler {
     using HealthLib for MarketState;
 
-    uint256 public constant MAX_POOLS = 8;
-    uint256 internal constant BPS = 10_000;
-    uint8 internal constant CALL = 0;
+    /// @notice Most ERC-4626 pools one policy may allow (ConstantsLib.MAX_POOLS).
+    uint256 public constant MAX_POOLS = ConstantsLib.MAX_POOLS;
 
     address public immutable override SUPPORTED_ENTRYPOINT;
 
@@ -109,7 +115,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
 
         // Paid even when the signature fails, so EntryPoint simulation works; the EntryPoint checks the prefund.
         if (missingAccountFunds != 0) {
-            ISafe(safe).execTransactionFromModule(SUPPORTED_ENTRYPOINT, missingAccountFunds, "", CALL);
+            ISafe(safe).execTransactionFromModule(SUPPORTED_ENTRYPOINT, missingAccountFunds, "", ConstantsLib.CALL);
         }
     }
 
@@ -146,15 +152,17 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         return keccak256(SafeOpLib.encode(userOp, validAfter, validUntil, SUPPORTED_ENTRYPOINT, domainSeparator()));
     }
 
+    /// @dev As Safe4337Module v0.3.0, except that signatures longer than the threshold needs fail (SIG_VALIDATION_FAILED).
     function _validateOwnerOp(PackedUserOperation calldata userOp) internal view returns (uint256) {
         (uint48 validAfter, uint48 validUntil, bytes calldata signatures) = SafeOpLib.splitSignature(userOp.signature);
         bytes memory operationData =
             SafeOpLib.encode(userOp, validAfter, validUntil, SUPPORTED_ENTRYPOINT, domainSeparator());
-        try ISafe(userOp.sender).checkSignatures(keccak256(operationData), operationData, signatures) {
-            return _packValidationData(false, validUntil, validAfter);
-        } catch {
-            return _packValidationData(true, validUntil, validAfter);
+        bool valid = SafeOpLib.isCanonicalSignatureLength(signatures, ISafe(userOp.sender).getThreshold());
+        try ISafe(userOp.sender).checkSignatures(keccak256(operationData), operationData, signatures) {}
+        catch {
+            valid = false;
         }
+        return _packValidationData(!valid, validUntil, validAfter);
     }
 
     /* AUTOMATION LANE: VALIDATION */
@@ -166,59 +174,113 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         if (malformed != 0) revert MalformedPlan(malformed);
 
         address keeper = address(uint160(uint256(bytes32(userOp.callData[4:36]))));
-        (uint48 validAfter, uint48 validUntil, bytes calldata signature) = SafeOpLib.splitSignature(userOp.signature);
-        KeeperKey memory key = _s.keepers[keeper][safe];
-
-        bool failed = !key.active || signature.length != 65;
-        if (!failed) {
-            bytes32 hash = keccak256(SafeOpLib.encode(userOp, validAfter, validUntil, SUPPORTED_ENTRYPOINT, domainSeparator()));
-            (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(hash, signature);
-            failed = error != ECDSA.RecoverError.NoError || signer != keeper;
-        }
-        // The signed window, narrowed to the key's.
-        if (key.validAfter > validAfter) validAfter = key.validAfter;
-        if (validUntil == 0 || key.validUntil < validUntil) validUntil = key.validUntil;
+        uint32 generation = config.keyGeneration;
+        _checkNonceKey(userOp.nonce, keeper, generation);
+        (bool failed, uint48 validAfter, uint48 validUntil) = _checkKeeperSignature(userOp, safe, keeper, generation);
         // An unsigned operation can never execute, so caps and budget are enforced only on signed ones: bundlers
         // estimate gas with a placeholder signature and oversized gas fields, which must reach the execution phase.
         if (failed) return _packValidationData(true, validUntil, validAfter);
-        _checkGasFields(userOp, config);
-        if (userOp.paymasterAndData.length == 0) _chargeSelfPay(userOp, safe);
+        (address paymaster, uint256 maxGas) = _checkGasFields(userOp, config);
+        if (paymaster == address(0) || !_s.sponsors[paymaster][safe]) {
+            _chargeSelfPay(safe, maxGas * uint128(uint256(userOp.gasFees)), validAfter, validUntil);
+        }
         return _packValidationData(false, validUntil, validAfter);
     }
 
-    function _checkGasFields(PackedUserOperation calldata userOp, AutomationConfig storage config) internal view {
+    /// @dev Caps every gas field; returns the paymaster (zero when none) and the operation's total gas limit, the
+    /// paymaster's limits included (what the EntryPoint's prefund multiplies by maxFeePerGas).
+    function _checkGasFields(PackedUserOperation calldata userOp, AutomationConfig storage config)
+        internal
+        view
+        returns (address paymaster, uint256 maxGas)
+    {
         uint256 limits = uint256(userOp.accountGasLimits);
         uint256 fees = uint256(userOp.gasFees);
-        _cap(0, limits >> 128, config.maxVerificationGasLimit);
-        _cap(1, uint128(limits), config.maxCallGasLimit);
-        _cap(2, userOp.preVerificationGas, config.maxPreVerificationGas);
-        _cap(3, uint128(fees), config.maxFeePerGas);
-        _cap(4, fees >> 128, config.maxPriorityFeePerGas);
+        _cap(ConstantsLib.GAS_FIELD_VERIFICATION_GAS_LIMIT, limits >> 128, config.maxVerificationGasLimit);
+        _cap(ConstantsLib.GAS_FIELD_CALL_GAS_LIMIT, uint128(limits), config.maxCallGasLimit);
+        _cap(ConstantsLib.GAS_FIELD_PRE_VERIFICATION_GAS, userOp.preVerificationGas, config.maxPreVerificationGas);
+        _cap(ConstantsLib.GAS_FIELD_MAX_FEE_PER_GAS, uint128(fees), config.maxFeePerGas);
+        _cap(ConstantsLib.GAS_FIELD_MAX_PRIORITY_FEE_PER_GAS, fees >> 128, config.maxPriorityFeePerGas);
+        maxGas = (limits >> 128) + uint128(limits) + userOp.preVerificationGas;
 
         bytes calldata paymasterAndData = userOp.paymasterAndData;
-        address paymaster;
         if (paymasterAndData.length >= 52) {
             paymaster = address(bytes20(paymasterAndData[0:20]));
-            _cap(5, uint128(bytes16(paymasterAndData[20:36])), config.maxPaymasterVerificationGasLimit);
-            _cap(6, uint128(bytes16(paymasterAndData[36:52])), config.maxPaymasterPostOpGasLimit);
+            uint256 verification = uint128(bytes16(paymasterAndData[20:36]));
+            uint256 postOp = uint128(bytes16(paymasterAndData[36:52]));
+            _cap(ConstantsLib.GAS_FIELD_PAYMASTER_VERIFICATION_GAS_LIMIT, verification, config.maxPaymasterVerificationGasLimit);
+            _cap(ConstantsLib.GAS_FIELD_PAYMASTER_POST_OP_GAS_LIMIT, postOp, config.maxPaymasterPostOpGasLimit);
+            maxGas += verification + postOp;
         }
         address required = config.requiredPaymaster;
         if (required != address(0) && paymaster != required) revert PaymasterNotAllowed(paymaster, required);
     }
 
-    /// @dev Charges the operation's maximum cost to the Safe's self-pay budget (associated storage, no clock).
-    function _chargeSelfPay(PackedUserOperation calldata userOp, address safe) internal {
-        SelfPayBudget storage budget = _s.selfPay[safe];
-        uint256 limits = uint256(userOp.accountGasLimits);
-        uint256 gas = (limits >> 128) + uint128(limits) + userOp.preVerificationGas;
-        uint256 cost = gas * uint128(uint256(userOp.gasFees));
-        uint256 spent = budget.spentWei;
+    /// @dev Charges `cost` to the self-pay budget of the aligned epoch that holds the whole validity window (associated
+    /// storage, no clock): a newer epoch starts from zero, an older one is refused.
+    function _chargeSelfPay(address safe, uint256 cost, uint48 validAfter, uint48 validUntil) internal {
+        // An empty window (a key not yet valid when the signature expires) never executes: the EntryPoint refuses it
+        // (AA22) and reverts the bundle, so there is nothing to charge.
+        if (validAfter > validUntil) return;
+        SelfPayBudget memory budget = _s.selfPay[safe];
+        uint256 epochLength = budget.epochLength;
+        if (epochLength == 0) revert SelfPayBudgetExceeded(0, cost, 0);
+        uint256 epoch = validAfter / epochLength;
+        if (validUntil / epochLength != epoch) revert ValidityWindowSpansEpochs(validAfter, validUntil, budget.epochLength);
+        if (epoch < budget.epoch) revert SelfPayEpochPassed(epoch, budget.epoch);
+        uint256 spent = epoch == budget.epoch ? budget.spentWei : 0;
         if (spent + cost > budget.maxWeiPerEpoch) revert SelfPayBudgetExceeded(spent, cost, budget.maxWeiPerEpoch);
-        budget.spentWei = uint88(spent + cost);
+        // spent + cost <= maxWeiPerEpoch <= 2^88 - 1 (setSelfPayBudget). A window the EntryPoint can accept is before the
+        // year 36,000, so its epoch fits 40 bits; a later one reverts the whole bundle (AA22) and nothing is stored.
+        _s.selfPay[safe] = SelfPayBudget({
+            maxWeiPerEpoch: budget.maxWeiPerEpoch,
+            epochLength: budget.epochLength,
+            epoch: uint40(epoch),
+            spentWei: uint88(spent + cost)
+        });
+    }
+
+    /// @dev Whether the signature fails (inactive key, other generation, not the keeper's), and the signed window
+    /// narrowed to the key's: what the EntryPoint enforces.
+    function _checkKeeperSignature(PackedUserOperation calldata userOp, address safe, address keeper, uint32 generation)
+        internal
+        view
+        returns (bool failed, uint48 validAfter, uint48 validUntil)
+    {
+        bytes calldata signature;
+        (validAfter, validUntil, signature) = SafeOpLib.splitSignature(userOp.signature);
+        KeeperKey memory key = _s.keepers[keeper][safe];
+        failed = !key.active || key.generation != generation || !_signedBy(userOp, keeper, validAfter, validUntil, signature);
+        if (key.validAfter > validAfter) validAfter = key.validAfter;
+        if (validUntil == 0 || key.validUntil < validUntil) validUntil = key.validUntil;
+    }
+
+    /// @dev A plain 65-byte ECDSA signature by `keeper` of the SafeOp hash (no contract signature, no malleable s).
+    function _signedBy(
+        PackedUserOperation calldata userOp,
+        address keeper,
+        uint48 validAfter,
+        uint48 validUntil,
+        bytes calldata signature
+    ) internal view returns (bool) {
+        if (signature.length != 65) return false;
+        bytes32 hash = keccak256(SafeOpLib.encode(userOp, validAfter, validUntil, SUPPORTED_ENTRYPOINT, domainSeparator()));
+        (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(hash, signature);
+        return error == ECDSA.RecoverError.NoError && signer == keeper;
+    }
+
+    function _checkNonceKey(uint256 nonce, address keeper, uint32 generation) internal pure {
+        uint192 nonceKey = uint192(nonce >> 64);
+        uint192 expected = _keeperNonceKey(keeper, generation);
+        if (nonceKey != expected) revert KeeperNonceKeyInvalid(nonceKey, expected);
     }
 
     function _cap(uint8 field, uint256 value, uint256 cap) internal pure {
         if (value > cap) revert GasFieldAboveCap(field, value, cap);
+    }
+
+    function _keeperNonceKey(address keeper, uint32 generation) internal pure returns (uint192) {
+        return (uint192(generation) << 160) | uint192(uint160(keeper));
     }
 
     /* AUTOMATION LANE: EXECUTION */
@@ -229,19 +291,15 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
 
         uint8 malformed = PlanLib.check(msg.data[4:msg.data.length - 20]);
         if (malformed != 0) revert MalformedPlan(malformed);
+        AutomationConfig storage config = _s.automation[safe];
         KeeperKey memory key = _s.keepers[keeper][safe];
-        if (!key.active || block.timestamp < key.validAfter || block.timestamp > key.validUntil) {
-            revert KeeperNotAuthorized(keeper);
-        }
-        if (_s.automation[safe].paused) revert AutomationPaused(safe);
+        if (
+            !key.active || key.generation != config.keyGeneration || block.timestamp < key.validAfter
+                || block.timestamp > key.validUntil
+        ) revert KeeperNotAuthorized(keeper);
+        if (config.paused) revert AutomationPaused(safe);
 
         RebalanceLib.execute(_s, safe, keeper, plan);
-
-        SelfPayBudget storage budget = _s.selfPay[safe];
-        if (budget.epochLength != 0 && block.timestamp >= uint256(budget.epochStart) + budget.epochLength) {
-            budget.epochStart = uint40(block.timestamp);
-            budget.spentWei = 0;
-        }
     }
 
     /* OWNER CONTROLS */
@@ -252,20 +310,40 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         address adapter = policy.adapter;
         if (adapter == address(0) || !_isAdapter[adapter]) revert InvalidAdapter(adapter);
         if (!IVenueAdapter(adapter).isMarket(policy.market)) revert UnknownMarket(adapter, policy.market);
-        if (
-            policy.minHealth < HealthLib.WAD || policy.minHealth >= policy.maxHealth
-                || policy.targetHealth < policy.minHealth || policy.targetHealth > policy.maxHealth
-        ) revert InvalidHealthBand(policy.minHealth, policy.targetHealth, policy.maxHealth);
-        if (policy.maxLossBps > BPS) revert InvalidPolicyParameter("maxLossBps");
+        _checkBand(adapter, policy);
+        if (policy.maxLossBps > ConstantsLib.BPS) revert InvalidPolicyParameter("maxLossBps");
+        if (policy.maxEpochLossBps > ConstantsLib.BPS) revert InvalidPolicyParameter("maxEpochLossBps");
         if (policy.epochLength == 0) revert InvalidPolicyParameter("epochLength");
-        if (policy.maxOracleDeviationBps > BPS) revert InvalidPolicyParameter("maxOracleDeviationBps");
-        if (policy.priceFeed != address(0) && policy.maxOracleAge == 0) revert InvalidPolicyParameter("maxOracleAge");
+        if (policy.maxOracleDeviationBps > ConstantsLib.BPS) revert InvalidPolicyParameter("maxOracleDeviationBps");
+        if (policy.priceFeed == address(0)) {
+            // Bounds without a feed would read as a check that never runs.
+            if (policy.minFeedAnswer != 0 || policy.maxFeedAnswer != 0) revert InvalidPolicyParameter("minFeedAnswer");
+        } else {
+            if (policy.maxOracleAge == 0) revert InvalidPolicyParameter("maxOracleAge");
+            if (policy.maxFeedAnswer != 0 && policy.maxFeedAnswer <= policy.minFeedAnswer) {
+                revert InvalidPolicyParameter("maxFeedAnswer");
+            }
+        }
         _checkPools(safe, adapter, policy.market, policy.pools);
 
         id = subAccountId(adapter, policy.market);
         if (_s.policies[id][safe].adapter == address(0)) _s.subAccounts[safe].push(id);
         _s.policies[id][safe] = policy;
         emit PolicySet(safe, id, adapter, policy.market);
+    }
+
+    /// @dev 1 <= minHealth, a real gap from each band edge to the target, and minHealth at least the venue's
+    /// liquidation incentive factor.
+    function _checkBand(address adapter, Policy calldata policy) internal view {
+        uint256 minHealth = policy.minHealth;
+        uint256 target = policy.targetHealth;
+        uint256 maxHealth = policy.maxHealth;
+        if (
+            minHealth < ConstantsLib.WAD || target < minHealth + ConstantsLib.MIN_BAND_GAP
+                || maxHealth < target + ConstantsLib.MIN_BAND_GAP
+        ) revert InvalidHealthBand(minHealth, target, maxHealth);
+        uint256 incentive = IVenueAdapter(adapter).liquidationIncentiveFactor(policy.market);
+        if (minHealth < incentive) revert MinHealthBelowLiquidationIncentive(minHealth, incentive);
     }
 
     function _checkPools(address safe, address adapter, bytes32 market, address[] calldata pools) internal view {
@@ -307,22 +385,37 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         address safe = msg.sender;
         if (keeper == address(0) || keeper == safe || keeper == address(this)) revert InvalidKeeper(keeper);
         if (validUntil == 0 || validUntil <= validAfter) revert InvalidValidity(validAfter, validUntil);
-        _s.keepers[keeper][safe] = KeeperKey({active: true, validAfter: validAfter, validUntil: validUntil});
+        _s.keepers[keeper][safe] = KeeperKey({
+            active: true,
+            validAfter: validAfter,
+            validUntil: validUntil,
+            generation: _s.automation[safe].keyGeneration
+        });
         emit KeeperAdded(safe, keeper, validAfter, validUntil);
     }
 
     /// @inheritdoc ILeverageModule
     function revokeKeeper(address keeper) external onlySafeSelf {
         address safe = msg.sender;
-        if (!_s.keepers[keeper][safe].active) revert InvalidKeeper(keeper);
+        if (!_isActive(_s.keepers[keeper][safe], safe)) revert InvalidKeeper(keeper);
         delete _s.keepers[keeper][safe];
         emit KeeperRevoked(safe, keeper);
     }
 
     /// @inheritdoc ILeverageModule
+    function revokeAllKeepers() external onlySafeSelf returns (uint32 keyGeneration) {
+        address safe = msg.sender;
+        keyGeneration = _s.automation[safe].keyGeneration + 1;
+        _s.automation[safe].keyGeneration = keyGeneration;
+        emit KeepersReset(safe, keyGeneration);
+    }
+
+    /// @inheritdoc ILeverageModule
     function setAutomationConfig(AutomationConfig calldata config) external onlySafeSelf {
-        _s.automation[msg.sender] = config;
-        emit AutomationConfigured(msg.sender, config);
+        AutomationConfig memory stored = config;
+        stored.keyGeneration = _s.automation[msg.sender].keyGeneration;
+        _s.automation[msg.sender] = stored;
+        emit AutomationConfigured(msg.sender, stored);
     }
 
     /// @inheritdoc ILeverageModule
@@ -333,16 +426,29 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
 
     /// @inheritdoc ILeverageModule
     function setSelfPayBudget(uint96 maxWeiPerEpoch, uint32 epochLength) external onlySafeSelf {
+        if (maxWeiPerEpoch > type(uint88).max) revert InvalidPolicyParameter("maxWeiPerEpoch");
+        if (maxWeiPerEpoch != 0 && epochLength == 0) revert InvalidPolicyParameter("epochLength");
         _s.selfPay[msg.sender] = SelfPayBudget({
             maxWeiPerEpoch: maxWeiPerEpoch,
             epochLength: epochLength,
-            epochStart: uint40(block.timestamp),
+            epoch: epochLength == 0 ? 0 : uint40(block.timestamp / epochLength),
             spentWei: 0
         });
         emit SelfPayBudgetSet(msg.sender, maxWeiPerEpoch, epochLength);
     }
 
+    /// @inheritdoc ILeverageModule
+    function setSponsor(address paymaster, bool sponsored) external onlySafeSelf {
+        if (paymaster == address(0)) revert InvalidSponsor(paymaster);
+        _s.sponsors[paymaster][msg.sender] = sponsored;
+        emit SponsorSet(msg.sender, paymaster, sponsored);
+    }
+
     /* VIEWS */
+
+    function _isActive(KeeperKey memory key, address safe) internal view returns (bool) {
+        return key.active && key.generation == _s.automation[safe].keyGeneration;
+    }
 
     /// @inheritdoc ILeverageModule
     function subAccountId(address adapter, bytes32 market) public pure returns (bytes32) {
@@ -370,8 +476,14 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     }
 
     /// @inheritdoc ILeverageModule
-    function getKeeper(address safe, address keeper) external view returns (KeeperKey memory) {
-        return _s.keepers[keeper][safe];
+    function getKeeper(address safe, address keeper) external view returns (KeeperKey memory key) {
+        key = _s.keepers[keeper][safe];
+        key.active = _isActive(key, safe);
+    }
+
+    /// @inheritdoc ILeverageModule
+    function keeperNonceKey(address safe, address keeper) external view returns (uint192) {
+        return _keeperNonceKey(keeper, _s.automation[safe].keyGeneration);
     }
 
     /// @inheritdoc ILeverageModule
@@ -382,6 +494,11 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     /// @inheritdoc ILeverageModule
     function getSelfPayBudget(address safe) external view returns (SelfPayBudget memory) {
         return _s.selfPay[safe];
+    }
+
+    /// @inheritdoc ILeverageModule
+    function isSponsor(address safe, address paymaster) external view returns (bool) {
+        return _s.sponsors[paymaster][safe];
     }
 
     /// @inheritdoc ILeverageModule

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Writes sdk/src/abis/*.ts (`as const` ABIs) from the forge artifacts in out/.
-// Run `node scripts/forge.mjs build` first, then `node sdk/scripts/gen-abis.mjs`; `--check` fails when a file is stale.
+// Writes sdk/src/abis/*.ts (`as const` ABIs) and sdk/src/constants/module.ts (every ConstantsLib constant: limits,
+// MalformedPlan reason codes, GasFieldAboveCap field indices) from the forge artifacts in out/, so TypeScript never holds
+// a hand-made copy. Run `node scripts/forge.mjs build` first (foundry.toml sets `ast = true`: the constants are read
+// from ConstantsLib's AST), then `node sdk/scripts/gen-abis.mjs`; `--check` fails when a file is stale.
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -19,6 +21,15 @@ const abis = [
 ]
 
 const stale = []
+const emit = (destination, text, label) => {
+  if (check) {
+    if (!existsSync(destination) || readFileSync(destination, "utf8") !== text) stale.push(label)
+  } else {
+    writeFileSync(destination, text)
+    console.log(`wrote ${label}`)
+  }
+}
+
 for (const { name, artifact, file, bytecode } of abis) {
   const path = join(outDir, artifact)
   if (!existsSync(path)) {
@@ -36,15 +47,91 @@ for (const { name, artifact, file, bytecode } of abis) {
     }
     text += `\n/** Creation code, for deployless reads (\`readContract({ code, ... })\`). */\nexport const ${bytecode} = "${code}" as const\n`
   }
-  const destination = join(target, file)
-  if (check) {
-    if (!existsSync(destination) || readFileSync(destination, "utf8") !== text) stale.push(file)
-  } else {
-    writeFileSync(destination, text)
-    console.log(`wrote sdk/src/abis/${file} (${abi.length} entries)`)
-  }
+  emit(join(target, file), text, `sdk/src/abis/${file} (${abi.length} entries)`)
 }
+
+emit(join(root, "sdk/src/constants/module.ts"), constantsModule(), "sdk/src/constants/module.ts")
+
 if (stale.length > 0) {
-  console.error(`stale ABIs: ${stale.join(", ")}; run node sdk/scripts/gen-abis.mjs`)
+  console.error(`stale generated files: ${stale.join(", ")}; run node sdk/scripts/gen-abis.mjs`)
   process.exit(1)
+}
+
+/** The value of a constant's initializer: number literals (`1e36`, `0.01e18`, `10_000`), `type(uintN).max`, + - * / **. */
+function evaluate(node) {
+  switch (node.nodeType) {
+    case "Literal": {
+      const text = node.value.replaceAll("_", "")
+      if (/^0x/i.test(text)) return BigInt(text)
+      const [mantissa, exponent = "0"] = text.toLowerCase().split("e")
+      const [whole, fraction = ""] = mantissa.split(".")
+      const shift = BigInt(exponent) - BigInt(fraction.length)
+      if (shift < 0n) throw new Error(`constant literal ${node.value} is not an integer`)
+      return BigInt(whole + fraction) * 10n ** shift
+    }
+    case "MemberAccess": {
+      const bits = /^type\(uint(\d+)\)$/.exec(node.expression.typeDescriptions.typeString)?.[1]
+      if (bits && node.memberName === "max") return 2n ** BigInt(bits) - 1n
+      if (bits && node.memberName === "min") return 0n
+      break
+    }
+    case "BinaryOperation": {
+      const [a, b] = [evaluate(node.leftExpression), evaluate(node.rightExpression)]
+      const ops = { "+": a + b, "-": a - b, "*": a * b, "/": b === 0n ? undefined : a / b, "**": a ** b }
+      if (ops[node.operator] !== undefined) return ops[node.operator]
+      break
+    }
+    case "TupleExpression":
+      if (node.components.length === 1) return evaluate(node.components[0])
+      break
+  }
+  throw new Error(`cannot evaluate a ${node.nodeType} in ConstantsLib; keep its constants to literals and arithmetic`)
+}
+
+/** sdk/src/constants/module.ts from ConstantsLib's AST: each constant with its NatSpec, plus the code tables. */
+function constantsModule() {
+  const artifact = "ConstantsLib.sol/ConstantsLib.json"
+  const { ast } = JSON.parse(readFileSync(join(outDir, artifact), "utf8"))
+  if (!ast) {
+    console.error(`${artifact} has no AST: set \`ast = true\` in foundry.toml and rebuild`)
+    process.exit(1)
+  }
+  const constants = []
+  const visit = (node) => {
+    if (Array.isArray(node)) return node.forEach(visit)
+    if (!node || typeof node !== "object") return
+    if (node.nodeType === "VariableDeclaration" && node.constant) {
+      const doc = (node.documentation?.text ?? "").replace(/^@dev\s*/, "").replace(/\s*\n\s*/g, " ").trim()
+      constants.push({ name: node.name, type: node.typeDescriptions.typeString, value: evaluate(node.value), doc })
+    }
+    for (const value of Object.values(node)) if (value && typeof value === "object") visit(value)
+  }
+  visit(ast)
+  const literal = ({ type, value }) =>
+    type === "uint8" ? String(value) : /^bytes\d+$/.test(type) ? `"0x${value.toString(16).padStart(Number(type.slice(5)) * 2, "0")}"` : `${value}n`
+  const camel = (name) => name.toLowerCase().replace(/_([a-z])/g, (_, c) => c.toUpperCase())
+  const lines = [
+    `// Generated by sdk/scripts/gen-abis.mjs from out/${artifact} (modules/src/libraries/ConstantsLib.sol). Do not edit.`,
+    "",
+  ]
+  for (const c of constants) lines.push(...(c.doc ? [`/** ${c.doc} */`] : []), `export const ${c.name} = ${literal(c)}`)
+  const malformed = constants.filter((c) => c.name.startsWith("MALFORMED_"))
+  lines.push(
+    "",
+    "/** `MalformedPlan(reason)` codes and what each means (ConstantsLib.MALFORMED_*). */",
+    "export const malformedPlanReasons = {",
+    ...malformed.map((c) => `  ${c.value}: ${JSON.stringify(c.doc)},`),
+    "} as const satisfies Record<number, string>",
+  )
+  const gas = constants.filter((c) => c.name.startsWith("GAS_FIELD_")).sort((x, y) => Number(x.value - y.value))
+  if (gas.some((c, i) => Number(c.value) !== i)) throw new Error("GAS_FIELD_* indices must be 0, 1, 2, ...")
+  lines.push(
+    "",
+    "/** Gas fields in the order of `GasFieldAboveCap(field, ...)` codes (ConstantsLib.GAS_FIELD_*). */",
+    "export const gasFields = [",
+    ...gas.map((c) => `  ${JSON.stringify(camel(c.name.slice("GAS_FIELD_".length)))},`),
+    "] as const",
+    "",
+  )
+  return lines.join("\n")
 }

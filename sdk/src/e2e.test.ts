@@ -9,6 +9,7 @@ import { getSubAccountState } from "./actions/getSubAccountState.js"
 import { sendRebalance } from "./actions/sendRebalance.js"
 import { defaultAutomationConfig, setAutomationConfig } from "./actions/setAutomationConfig.js"
 import { setPolicy } from "./actions/setPolicy.js"
+import { setSponsor } from "./actions/setSponsor.js"
 import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
 import { leverageModuleAbi } from "./abis/leverageModule.js"
 import { waitForRebalance } from "./actions/waitForRebalance.js"
@@ -72,9 +73,14 @@ describe("a Safe created by the SDK", () => {
     if (added.type !== "userOperation") throw new TypeError("expected a UserOperation")
     expect((await client.waitForUserOperationReceipt({ hash: added.userOperationHash })).success).toBe(true)
 
+    // The devnet's verifying paymaster charges the Safe nothing: listed, its keeper operations cost the Safe nothing.
+    const sponsor = await setSponsor(client, { paymaster: env.devnet.addresses.verifyingPaymaster, deployments: env.deployments })
+    if (sponsor.type !== "userOperation") throw new TypeError("expected a UserOperation")
+    expect((await client.waitForUserOperationReceipt({ hash: sponsor.userOperationHash })).success).toBe(true)
+
     const { stack } = env
     const set = await setPolicy(client, {
-      policy: testPolicy(stack.markets.weth.id, [stack.vaults.usdc]),
+      policy: testPolicy(stack.markets.weth, [stack.vaults.usdc]),
       deployments: env.deployments,
     })
     if (set.type !== "userOperation") throw new TypeError("expected a UserOperation")
@@ -144,6 +150,8 @@ describe("a Safe created by the SDK", () => {
 describe("named errors before anything is sent", () => {
   const basePolicy = () => ({
     market: env.stack.markets.weth.id,
+    priceFeed: env.stack.markets.weth.oracle,
+    maxOracleAge: 3_600,
     minHealth: parseEther("1.2"),
     targetHealth: parseEther("1.4"),
     maxHealth: parseEther("1.7"),
@@ -270,11 +278,12 @@ describe("named errors before anything is sent", () => {
     }
     const nonce = await account.getNonce()
     await expect(sendRebalance(env.clientFor(account), { plan, deployments: env.deployments })).rejects.toThrow(HealthOutOfBandError)
+    // Lands in the landing zone (1,650 debt at 2,000: 1.04 -> 1.38), so the simulation passes and the signing check fires.
     const inBand = {
       ...plan,
       actions: [
-        { kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.usdc, amount: parseUnits("250", 6) },
-        { kind: "Repay", subAccount: 0, amount: parseUnits("250", 6) },
+        { kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.usdc, amount: parseUnits("400", 6) },
+        { kind: "Repay", subAccount: 0, amount: parseUnits("400", 6) },
       ] as const,
     }
     await expect(sendRebalance(env.clientFor(account), { plan: inBand, deployments: env.deployments })).rejects.toThrow(SelfPayBudgetExceededError)
@@ -368,6 +377,8 @@ describe("reading every sub-account", () => {
     const set = await setPolicy(client, {
       policy: {
         market: stack.markets.wbtc.id,
+        priceFeed: stack.markets.wbtc.oracle,
+        maxOracleAge: 86_400,
         minHealth: parseEther("1.3"),
         targetHealth: parseEther("1.5"),
         maxHealth: parseEther("1.8"),
@@ -488,11 +499,12 @@ describe("call gas headroom for interest accrual", () => {
   }
 
   test("the bundler's bare estimate runs out of gas when interest accrues first; the default headroom does not", async () => {
-    const bare = await rebalanceAfterAGap(parseEther("2200"), parseUnits("200", 6), 0)
+    // Both land in the landing zone [1.3, 1.55] from ~1,650 of debt: 1.15 -> 1.35 and 1.12 -> 1.37.
+    const bare = await rebalanceAfterAGap(parseEther("2200"), parseUnits("250", 6), 0)
     // Included and paid for, but the execution ran out of gas (no revert data): nothing moved.
     expect(bare.receipt.success).toBe(false)
     expect(bare.receipt.reason ?? "0x").toBe("0x")
-    const padded = await rebalanceAfterAGap(parseEther("2150"), parseUnits("200", 6), undefined)
+    const padded = await rebalanceAfterAGap(parseEther("2150"), parseUnits("300", 6), undefined)
     expect(padded.receipt.success).toBe(true)
     expect(padded.callGasLimit - bare.callGasLimit).toBeGreaterThanOrEqual(60_000n - 20_000n)
     const [after] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })

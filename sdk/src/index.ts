@@ -3,7 +3,7 @@
  * sub-account's risk, and build, validate and send keeper UserOperations (viem / permissionless style).
  *
  * The root entry re-exports every subpath: `@levpilot/sdk/actions`, `/decorators`, `/accounts`, `/errors`, `/types`,
- * `/deployments`, `/abis` and `/utils`.
+ * `/deployments`, `/abis` and `/utils`; the module's constants (generated from ConstantsLib) are at `/constants`.
  */
 export * from "./abis/index.js"
 export * from "./accounts/index.js"

@@ -81,7 +81,7 @@ describe("runBacktest", () => {
 
   it("rejects unknown configuration keys and invalid policies, accepts the optional policy fields", () => {
     expect(() => resolveBacktestConfig({ polcy: {} })).toThrow(/unknown key "polcy"/)
-    expect(() => resolveBacktestConfig({ policy: { minHealth: 2, maxHealth: 1.5 } })).toThrow(/minHealth <= targetHealth/)
+    expect(() => resolveBacktestConfig({ policy: { minHealth: 2, maxHealth: 1.5 } })).toThrow(/minHealth \+ 0.01 <= targetHealth/)
     expect(() => resolveBacktestConfig({ policy: { stopLoss: 1.5 } })).toThrow(/stopLoss must be in \(0, 1\)/)
     expect(() => resolveBacktestConfig({ swap: { boost: "lever" } })).toThrow(/swap.boost must be "swap" or "pool"/)
     expect(() => resolveBacktestConfig({ carry: { utilization: 1.2 } })).toThrow(/carry.utilization/)

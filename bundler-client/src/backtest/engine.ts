@@ -379,8 +379,9 @@ class Simulation {
     this.external += fee
   }
 
-  private record(ids: readonly string[], t: number, moved: Record<string, number>, gas: number): void {
-    for (const id of ids) this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gas)
+  private record(ids: readonly string[], t: number, moved: Record<string, number>, gas: number, lossPpb: Record<string, number> = {}): void {
+    for (const id of ids)
+      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gas, Math.ceil(lossPpb[id] ?? 0))
   }
 
   private executePlan(plan: Plan, t: number): void {
@@ -396,7 +397,7 @@ class Simulation {
     this.subs = post.subAccounts
     this.pools = post.pools
     this.idle = post.idle
-    this.record(plan.subAccounts, t, check.amountMoved, plan.gas)
+    this.record(plan.subAccounts, t, check.amountMoved, plan.gas, check.lossPpb)
     this.result.rebalances++
     this.trace?.({ time: t, kind: "rebalance", detail: plan.actions.map((a) => `${a.kind} ${a.amount.toFixed(2)} ${a.asset}`).join(", ") })
     this.payGas(t, plan.gas)

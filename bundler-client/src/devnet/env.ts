@@ -127,6 +127,7 @@ export function demoPolicy(market: DevnetMarket, pool: Address, settings: DemoSe
     maxRebalancesPerEpoch: 10_000,
     maxGasPerEpoch: 10n ** 12n,
     maxLossBps: 50,
+    maxEpochLossBps: 100,
     cooldown: settings.cooldown,
     boostAllowed: settings.boostAllowed,
     priceFeed: market.oracle,
@@ -213,9 +214,11 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       calls.push({ to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.vaults.usdc, borrowed] }) })
       calls.push({ to: stack.vaults.usdc, data: encodeFunctionData({ abi: erc4626Abi, functionName: "deposit", args: [borrowed, safe] }) })
       if (managed) {
-        const config = { ...defaultAutomationConfig, paused: false, requiredPaymaster: settings.requirePaymaster ? addresses.verifyingPaymaster : ("0x0000000000000000000000000000000000000000" as Address) }
+        const config = { ...defaultAutomationConfig, paused: false, requiredPaymaster: settings.requirePaymaster ? addresses.verifyingPaymaster : ("0x0000000000000000000000000000000000000000" as Address), keyGeneration: 0 }
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setAutomationConfig", args: [config] }) })
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setSelfPayBudget", args: [parseEther(String(settings.selfPayBudgetEth)), 86_400] }) })
+        // The devnet's verifying paymaster charges the Safe nothing: listed, its operations are not charged to the budget.
+        calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setSponsor", args: [addresses.verifyingPaymaster, true] }) })
         const now = Number((await publicClient.getBlock()).timestamp)
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "addKeeper", args: [privateKeyToAccount(keeper).address, 0, now + 30 * 86_400] }) })
         for (const asset of demoAssets) {

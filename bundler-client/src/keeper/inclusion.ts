@@ -1,7 +1,6 @@
 import type { Logger } from "pino"
 import { type Address, type Hex, type PublicClient, isAddressEqual, parseEventLogs, zeroAddress } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
-import { keeperNonceKey } from "@levpilot/sdk/accounts"
 import { decodeModuleError } from "@levpilot/sdk/errors"
 import type { Clock } from "./clock.js"
 import type { KeeperConfig } from "./config.js"
@@ -59,7 +58,8 @@ export class InclusionTracker {
       pending = { ...pending, sentBlock: block.toString(), firstSentBlock: block.toString() }
       store.setPending(safe, pending)
     }
-    const chainNonce = await client.readContract({ address: config.deployment.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, keeperNonceKey] })
+    // The record's own nonce key (keeper address and key generation): the upper 192 bits of the nonce.
+    const chainNonce = await client.readContract({ address: config.deployment.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, nonce >> 64n] })
     if (chainNonce < nonce) {
       events.alert(safe, block, "nonce-mismatch", new NonceMismatchError({ safe, nonce, chainNonce }))
       store.setPending(safe, undefined)

@@ -110,6 +110,7 @@ export async function readPortfolio(
         maxGasPerEpoch: Number(s.policy.maxGasPerEpoch),
         cooldown: s.policy.cooldown,
         maxLossBps: s.policy.maxLossBps,
+        maxEpochLossBps: s.policy.maxEpochLossBps,
         boostAllowed: s.policy.boostAllowed,
         pools: s.policy.pools.map((p) => p.toLowerCase()),
         tolerance: risk.tolerance,
@@ -117,7 +118,8 @@ export async function readPortfolio(
       },
       epoch: {
         lastRebalance: u.lastRebalance === 0 ? undefined : u.lastRebalance,
-        epochStart: u.epochStart === 0 ? undefined : u.epochStart,
+        epoch: u.epoch === 0 ? undefined : u.epoch,
+        lossPpbInEpoch: u.lossPpb,
         amountInEpoch: Number(u.amountMoved) / 10 ** ld,
         rebalancesInEpoch: u.rebalances,
         gasInEpoch: u.gasUsed,

@@ -2,7 +2,7 @@ import type { Logger } from "pino"
 import { type Address, BaseError, type LocalAccount, isAddressEqual, zeroAddress } from "viem"
 import type { BundlerClient } from "viem/account-abstraction"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
-import { type ToKeeperAccountReturnType, keeperNonceKey, toKeeperAccount } from "@levpilot/sdk/accounts"
+import { type ToKeeperAccountReturnType, toKeeperAccount } from "@levpilot/sdk/accounts"
 import { sendRebalance } from "@levpilot/sdk/actions"
 import {
   BundlerUnavailableError,
@@ -180,7 +180,7 @@ export class RebalanceSender {
 
   private async keeperAccount(rt: SafeRuntime): Promise<ToKeeperAccountReturnType> {
     const { clients, keeper } = this.deps
-    rt.account ??= await toKeeperAccount({ client: clients.publicClient, safe: rt.config.address, keeper, deployments: clients.deployments, nonceKey: keeperNonceKey })
+    rt.account ??= await toKeeperAccount({ client: clients.publicClient, safe: rt.config.address, keeper, deployments: clients.deployments })
     return rt.account
   }
 

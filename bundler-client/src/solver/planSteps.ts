@@ -92,7 +92,7 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
   for (const pool of allowed) {
     if (pool.asset !== w.loanAsset) continue
     const slip = w.slipOf(pool)
-    const budget = slip > 0 ? Math.max(0, w.lossBudget([i], pool.address)) / slip : Number.POSITIVE_INFINITY
+    const budget = w.slipRoom(slip, true, [i], pool.address)
     const x = Math.min(pool.withdrawable / (1 + slip), need.loan(), w.capLeft(i) / 2, budget)
     if (worth(x, pool.decimals)) {
       w.push("WithdrawFromPool", i, x, pool)
@@ -103,7 +103,7 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
   for (const pool of allowed) {
     if (pool.asset !== s.collateralAsset || pool.asset === w.loanAsset) continue
     const slip = w.slipOf(pool)
-    const budget = slip > 0 ? Math.max(0, w.lossBudget([i], pool.address)) / (slip * s.price) : Number.POSITIVE_INFINITY
+    const budget = w.slipRoom(slip, true, [i], pool.address) / s.price
     const x = Math.min(pool.withdrawable / (1 + slip), need.collateral(), w.capLeft(i) / (2 * s.price), budget)
     if (worth(x, pool.decimals)) {
       w.push("WithdrawFromPool", i, x, pool)
@@ -157,7 +157,7 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
 
 /**
  * Step 2, per sub-account below its band (lowest health first): fund a deleverage towards its goal from idle balances,
- * pools and donors; keep it only if it stays within the loss limit, reaches the allowed interval, and (autopilot) its
+ * pools and donors; keep it only if it stays within the loss limits, reaches the allowed interval, and (autopilot) its
  * avoided liquidation penalty pays for its gas and slippage when the position is still within tolerance.
  */
 export function deleverage(w: WorkingPortfolio, a: Account): void {
@@ -171,7 +171,7 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
   const reached = w.health(i)
   if (w.lossBudget([], undefined) < 0) {
     w.restore(snap)
-    w.reasons[i] = `below band but touching it would exceed the loss limit (maxLossBps ${policy.maxLossBps}); no valid plan`
+    w.reasons[i] = `below band but touching it would exceed a loss limit (maxLossBps ${policy.maxLossBps}, maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000}); no valid plan`
     return
   }
   if (reached < a.lo) {
@@ -193,7 +193,7 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
 
 /**
  * Step 3, per sub-account above its band: borrow down to its goal (within its cap) and deposit the proceeds in the
- * cheapest allowed loan-token pool (or keep them idle); kept only within the loss limit and (autopilot) when
+ * cheapest allowed loan-token pool (or keep them idle); kept only within the loss limits and (autopilot) when
  * `amount x boostEdgeBps` pays for its cost.
  */
 export function boost(w: WorkingPortfolio, a: Account): void {
@@ -213,7 +213,7 @@ export function boost(w: WorkingPortfolio, a: Account): void {
   let destination = "kept idle"
   if (sink !== undefined) {
     const slip = w.slipOf(sink)
-    const budget = slip > 0 ? Math.max(0, w.lossBudget([i], sink.address)) / slip : Number.POSITIVE_INFINITY
+    const budget = w.slipRoom(slip, false, [i], sink.address)
     const deposit = Math.min(borrow, w.capLeft(i), budget)
     if (worth(deposit, sink.decimals)) {
       w.push("DepositToPool", i, deposit, sink)
@@ -223,7 +223,7 @@ export function boost(w: WorkingPortfolio, a: Account): void {
   const reached = w.health(i)
   if (w.lossBudget([], undefined) < 0) {
     w.restore(snap)
-    w.reasons[i] = `above band but touching it would exceed the loss limit (maxLossBps ${policy.maxLossBps}); no valid plan`
+    w.reasons[i] = `above band but touching it would exceed a loss limit (maxLossBps ${policy.maxLossBps}, maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000}); no valid plan`
     return
   }
   const cost = movesCost(w, t)

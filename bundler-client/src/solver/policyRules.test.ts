@@ -26,14 +26,15 @@ function run(pre: PortfolioState, p: Plan, policy: Partial<Policy> = {}, epoch?:
   return checkPlanAgainstPolicy({ plan: p, pre, policies: { a: makePolicy({ pools: [POOL], ...policy }) }, epochs: epoch ? { a: epoch } : {}, now: NOW })
 }
 
-// health 1.1, debt 23454.5; repaying 3000 from the pool lands at health ~1.262
-const repayFromPool = plan(["WithdrawFromPool", 3000, POOL], ["Repay", 3000])
+// health 1.1, debt 23454.5; repaying 4000 from the pool lands at health ~1.326, in the landing zone [1.225, 1.55]
+const repayFromPool = plan(["WithdrawFromPool", 4000, POOL], ["Repay", 4000])
 
 describe("checkPlanAgainstPolicy", () => {
   it("accepts a deleverage from an allowed pool into the band", () => {
     const r = run(portfolio(1.1), repayFromPool)
     expect(r.violations).toEqual([])
-    expect(r.amountMoved.a).toBe(6000)
+    expect(r.amountMoved.a).toBe(8000)
+    expect(r.positionsMoved).toBeCloseTo(4000, 9)
   })
 
   it("rejects a plan when nothing is outside its band (rule 1, NoTrigger)", () => {
@@ -45,10 +46,42 @@ describe("checkPlanAgainstPolicy", () => {
     expect(r.violations.map((v) => v.rule)).toEqual([2])
   })
 
-  it("rejects ending outside the band or further from target (rule 3)", () => {
+  it("rejects ending outside the band, or a triggered sub-account outside its landing zone (rule 3)", () => {
     expect(run(portfolio(1.1), plan(["WithdrawFromPool", 100, POOL], ["Repay", 100])).violations.map((v) => v.rule)).toEqual([3])
+    // From 1.1 the zone is [1.1 + (1.4 - 1.15) / 2, 1.4 + (1.7 - 1.4) / 2] = [1.225, 1.55]: 2,000 reaches only 1.203.
+    const short = run(portfolio(1.1), plan(["WithdrawFromPool", 2000, POOL], ["Repay", 2000]))
+    expect(short.violations.map((v) => v.message)).toEqual([expect.stringMatching(/lands at health 1\.20\d*, outside its landing zone \[1\.22\d*, 1\.5\d*\]/)])
     const r = run(portfolio(1.12), plan(["WithdrawFromPool", 7800, POOL], ["Repay", 7800]))
-    expect(r.violations.map((v) => v.message)).toEqual([expect.stringMatching(/further from target 1.4/)])
+    expect(r.violations.map((v) => v.message)).toEqual([expect.stringMatching(/landing zone/)])
+  })
+
+  it("moves a sub-account that is not due only toward its target, never past it (rule 3)", () => {
+    const pre = portfolio(1.1)
+    pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", debt: (10 * 3000 * 0.86) / 1.65 })
+    const p: Plan = {
+      loanAsset: "USDC",
+      subAccounts: ["a", "b"],
+      gas: 300_000,
+      actions: [
+        { kind: "Borrow", subAccount: 1, pool: undefined, asset: "USDC", amount: 6000, amountBase: 6_000_000_000n },
+        { kind: "Repay", subAccount: 0, pool: undefined, asset: "USDC", amount: 4000, amountBase: 4_000_000_000n },
+        { kind: "DepositToPool", subAccount: 1, pool: POOL, asset: "USDC", amount: 2000, amountBase: 2_000_000_000n },
+      ],
+    }
+    const policies = { a: makePolicy({ pools: [POOL] }), b: makePolicy({ pools: [POOL] }) }
+    const crossed = checkPlanAgainstPolicy({ plan: p, pre, policies, epochs: {}, now: NOW })
+    expect(crossed.violations.map((v) => v.message)).toEqual([expect.stringMatching(/b is not due but moves .* past its target 1.4/)])
+  })
+
+  it("refuses listing a sub-account the plan does not act on, pool actions for it, and pool round trips", () => {
+    const pre = portfolio(1.1)
+    pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b" })
+    const p: Plan = { ...repayFromPool, subAccounts: ["a", "b"] }
+    const policies = { a: makePolicy({ pools: [POOL] }), b: makePolicy({ pools: [POOL] }) }
+    expect(checkPlanAgainstPolicy({ plan: p, pre, policies, epochs: {}, now: NOW }).violations[0]?.message).toMatch(/SubAccountUnchanged/)
+    const withPool: Plan = { ...p, actions: [...p.actions, { kind: "WithdrawFromPool", subAccount: 1, pool: POOL, asset: "USDC", amount: 1, amountBase: 1_000_000n }] }
+    expect(checkPlanAgainstPolicy({ plan: withPool, pre, policies, epochs: {}, now: NOW }).violations.map((v) => v.message)).toContainEqual(expect.stringMatching(/PoolNotUsed/))
+    expect(run(portfolio(1.1), plan(["WithdrawFromPool", 5000, POOL], ["Repay", 4000], ["DepositToPool", 1000, POOL])).violations[0]?.message).toMatch(/PoolRoundTrip/)
   })
 
   it("rejects a borrow on a sub-account without boosts (rule 3)", () => {
@@ -57,17 +90,31 @@ describe("checkPlanAgainstPolicy", () => {
   })
 
   it("enforces per-rebalance, per-epoch, rebalance-count and gas caps (rule 4)", () => {
-    expect(run(portfolio(1.1), repayFromPool, { maxAmountPerRebalance: 5999 }).violations.map((v) => v.rule)).toEqual([4])
-    const used: EpochState = { epochStart: NOW - 100, amountInEpoch: 10_000, rebalancesInEpoch: 3, gasInEpoch: 1_000_000 }
+    expect(run(portfolio(1.1), repayFromPool, { maxAmountPerRebalance: 7999 }).violations.map((v) => v.rule)).toEqual([4])
+    const used: EpochState = { epoch: Math.floor(NOW / 86_400), amountInEpoch: 10_000, rebalancesInEpoch: 3, gasInEpoch: 1_000_000 }
     const rules = run(portfolio(1.1), repayFromPool, { maxAmountPerEpoch: 15_000, maxRebalancesPerEpoch: 3, maxGasPerEpoch: 1_200_000, cooldown: 0 }, used).violations
     expect(rules.map((v) => v.rule)).toEqual([4, 4, 4])
-    const expired = { ...used, epochStart: NOW - 86_400 }
+    const expired = { ...used, epoch: Math.floor(NOW / 86_400) - 1 }
     expect(run(portfolio(1.1), repayFromPool, { maxAmountPerEpoch: 15_000, maxRebalancesPerEpoch: 3, maxGasPerEpoch: 1_200_000, cooldown: 0 }, expired).violations).toEqual([])
   })
 
-  it("rejects a net-value loss above maxLossBps (rule 5)", () => {
-    const r = run(portfolio(1.1), plan(["WithdrawFromPool", 3000, OTHER], ["Repay", 3000]), { pools: [POOL, OTHER], maxLossBps: 10 })
+  it("rejects a loss above maxLossBps of what the positions move (rule 5)", () => {
+    // 5% slippage on a 4,000 withdrawal: 200 lost while the position moves 4,000 (50 bps allowed: 20).
+    const r = run(portfolio(1.1), plan(["WithdrawFromPool", 4000, OTHER], ["Repay", 4000]), { pools: [POOL, OTHER], maxLossBps: 50, maxEpochLossBps: 10_000 })
     expect(r.violations.map((v) => v.rule)).toEqual([5])
+    expect(r.positionsMoved).toBeCloseTo(4000, 9)
+  })
+
+  it("rejects an epoch whose losses add up past maxEpochLossBps of the equity (rule 6)", () => {
+    // 200 lost on an equity of ~6,545 (about 306 bps); allowed per rebalance at maxLossBps 600, not per epoch at 100.
+    const r = run(portfolio(1.1), plan(["WithdrawFromPool", 4000, OTHER], ["Repay", 4000]), { pools: [POOL, OTHER], maxLossBps: 600, maxEpochLossBps: 100 })
+    expect(r.violations.map((v) => v.rule)).toEqual([6])
+    expect(r.lossPpb.a).toBeCloseTo((200 / (30_000 - 25_800 / 1.1)) * 1e9, 0)
+    const used: EpochState = { epoch: Math.floor(NOW / 86_400), amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0, lossPpbInEpoch: 9.9e6 }
+    const small = plan(["WithdrawFromPool", 4000, OTHER], ["Repay", 4000])
+    const budget = { pools: [POOL, OTHER], maxLossBps: 600, maxEpochLossBps: 400, cooldown: 0 }
+    expect(run(portfolio(1.1), small, budget).violations).toEqual([])
+    expect(run(portfolio(1.1), small, budget, used).violations.map((v) => v.rule)).toEqual([6])
   })
 
   it("values a collateral-token pool action at the first touched sub-account's oracle price, as the module does", () => {

@@ -1,9 +1,9 @@
 import { PlanExecutionError } from "./errors.js"
-import { applyPlan, effectiveEpoch, healthOf, netValue, touchedAssetPrice } from "./state.js"
+import { applyPlan, effectiveEpoch, healthOf, landingZone, netValue, positionsMoved, touchedAssetPrice } from "./state.js"
 import type { EpochState, Plan, Policy, PortfolioState } from "./types.js"
 
 /** Which rule of docs/policy-rules.md a violation breaks ("structure" = the Plan section). */
-export type PolicyRule = "structure" | 1 | 2 | 3 | 4 | 5
+export type PolicyRule = "structure" | 1 | 2 | 3 | 4 | 5 | 6
 
 /** One reason the module would reject a plan. */
 export type PolicyViolation = {
@@ -44,6 +44,10 @@ export type CheckPlanReturnType = {
   /** Net value before and after (rule 5), loan units. */
   netValueBefore: number
   netValueAfter: number
+  /** What the positions moved (rule 5's base), loan units. */
+  positionsMoved: number
+  /** The plan's loss charged to each listed sub-account, parts per billion of its equity before the plan (rule 6). */
+  lossPpb: Record<string, number>
 }
 
 /** Relative slack on the rule 5 comparison for floating-point noise only (the module compares integers). */
@@ -53,7 +57,7 @@ const POOL_KINDS = new Set(["WithdrawFromPool", "DepositToPool"])
 const NEVER_RUN: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
 
 /**
- * Decide whether the module accepts a plan: the Plan structure and rules 1-5 of
+ * Decide whether the module accepts a plan: the Plan structure and rules 1-6 of
  * docs/policy-rules.md, evaluated on the pre- and post-plan states. The solver's property tests, the
  * backtester and the keeper all call this one function.
  *
@@ -69,7 +73,17 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
   const fail = (rule: PolicyRule, message: string, subAccountId?: string): void => {
     violations.push({ rule, subAccountId, message })
   }
-  const result = (netValueBefore = 0, netValueAfter = 0): CheckPlanReturnType => ({ ok: violations.length === 0, violations, amountMoved, netValueBefore, netValueAfter })
+  const lossPpb: Record<string, number> = {}
+  let moved = 0
+  const result = (netValueBefore = 0, netValueAfter = 0): CheckPlanReturnType => ({
+    ok: violations.length === 0,
+    violations,
+    amountMoved,
+    netValueBefore,
+    netValueAfter,
+    positionsMoved: moved,
+    lossPpb,
+  })
 
   if (plan.actions.length === 0) fail("structure", "plan has no actions")
   if (new Set(plan.subAccounts).size !== plan.subAccounts.length) fail("structure", "sub-account ids in the plan are not unique")
@@ -107,6 +121,18 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
       amountMoved[id] = (amountMoved[id] ?? 0) + value
     }
   })
+  // Material use (module: PoolRoundTrip, PoolNotUsed, SubAccountUnchanged): no pool both withdrawn from and deposited
+  // into, every pool action serves a sub-account with a venue action, every listed sub-account has one.
+  const acted = new Set(plan.actions.filter((a) => !POOL_KINDS.has(a.kind)).map((a) => a.subAccount))
+  plan.actions.forEach((a, index) => {
+    if (!POOL_KINDS.has(a.kind)) return
+    if (plan.actions.slice(0, index).some((b) => POOL_KINDS.has(b.kind) && b.kind !== a.kind && b.pool === a.pool))
+      fail("structure", `pool ${a.pool} is both withdrawn from and deposited into (PoolRoundTrip)`, plan.subAccounts[a.subAccount])
+    if (!acted.has(a.subAccount)) fail("structure", `pool ${a.pool} serves ${plan.subAccounts[a.subAccount]}, which has no venue action (PoolNotUsed)`, plan.subAccounts[a.subAccount])
+  })
+  plan.subAccounts.forEach((id, i) => {
+    if (!acted.has(i)) fail("structure", `${id} is listed but the plan has no venue action on it (SubAccountUnchanged)`, id)
+  })
   if (violations.length > 0) return result()
 
   let post = params.post
@@ -125,6 +151,11 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
   let triggered = false
   const gas = params.gas ?? plan.gas
   let minLossBps = Number.POSITIVE_INFINITY
+  const pools = [...touchedPools]
+  const before = netValue(pre, plan.loanAsset, plan.subAccounts, pools)
+  const after = netValue(post, plan.loanAsset, plan.subAccounts, pools)
+  const loss = Math.max(0, before - after)
+  moved = positionsMoved(pre, post, plan.subAccounts)
   plan.subAccounts.forEach((id, i) => {
     const before = subs[i]
     const after = post.subAccounts.find((s) => s.id === id)
@@ -133,15 +164,23 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
     minLossBps = Math.min(minLossBps, policy.maxLossBps)
     const hb = healthOf(before)
     const ha = healthOf(after)
-    if (hb < policy.minHealth || (policy.boostAllowed && hb > policy.maxHealth)) triggered = true
+    const due = hb < policy.minHealth || (policy.boostAllowed && hb > policy.maxHealth)
+    if (due) triggered = true
+    if (after.collateral === before.collateral && after.debt === before.debt) fail("structure", `${id} ends with its position unchanged (SubAccountUnchanged)`, id)
 
     const stored = params.epochs[id] ?? NEVER_RUN
     if (stored.lastRebalance !== undefined && now < stored.lastRebalance + policy.cooldown)
       fail(2, `${id} rebalanced ${now - stored.lastRebalance} s ago, cooldown is ${policy.cooldown} s`, id)
 
+    const target = policy.targetHealth
     if (!(ha >= policy.minHealth && ha <= policy.maxHealth)) fail(3, `${id} ends at health ${ha}, outside [${policy.minHealth}, ${policy.maxHealth}]`, id)
-    if (Math.abs(ha - policy.targetHealth) > Math.abs(hb - policy.targetHealth))
-      fail(3, `${id} moves from health ${hb} to ${ha}, further from target ${policy.targetHealth}`, id)
+    else if (due) {
+      const [low, high] = landingZone(policy, hb)
+      if (ha < low || ha > high) fail(3, `${id} is triggered but lands at health ${ha}, outside its landing zone [${low}, ${high}]`, id)
+    } else {
+      if (Math.abs(ha - target) > Math.abs(hb - target)) fail(3, `${id} moves from health ${hb} to ${ha}, further from target ${target}`, id)
+      else if ((hb < target && ha > target) || (hb > target && ha < target)) fail(3, `${id} is not due but moves from health ${hb} past its target ${target} to ${ha}`, id)
+    }
     if (!policy.boostAllowed) {
       if (ha < hb) fail(3, `${id} does not allow boosts but health falls from ${hb} to ${ha}`, id)
       if (plan.actions.some((a) => a.subAccount === i && (a.kind === "Borrow" || a.kind === "WithdrawCollateral")))
@@ -149,20 +188,24 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
     }
 
     const epoch = effectiveEpoch(stored, policy.epochLength, now)
-    const moved = amountMoved[id] ?? 0
-    if (moved > policy.maxAmountPerRebalance) fail(4, `${id} moves ${moved}, above maxAmountPerRebalance ${policy.maxAmountPerRebalance}`, id)
-    if (epoch.amountInEpoch + moved > policy.maxAmountPerEpoch)
-      fail(4, `${id} would move ${epoch.amountInEpoch + moved} in the epoch, above maxAmountPerEpoch ${policy.maxAmountPerEpoch}`, id)
+    const value = amountMoved[id] ?? 0
+    if (value > policy.maxAmountPerRebalance) fail(4, `${id} moves ${value}, above maxAmountPerRebalance ${policy.maxAmountPerRebalance}`, id)
+    if (epoch.amountInEpoch + value > policy.maxAmountPerEpoch)
+      fail(4, `${id} would move ${epoch.amountInEpoch + value} in the epoch, above maxAmountPerEpoch ${policy.maxAmountPerEpoch}`, id)
     if (epoch.rebalancesInEpoch + 1 > policy.maxRebalancesPerEpoch)
       fail(4, `${id} would have ${epoch.rebalancesInEpoch + 1} rebalances in the epoch, above ${policy.maxRebalancesPerEpoch}`, id)
     if (epoch.gasInEpoch + gas > policy.maxGasPerEpoch) fail(4, `${id} would use ${epoch.gasInEpoch + gas} gas in the epoch, above ${policy.maxGasPerEpoch}`, id)
+
+    const equity = before.collateral * before.price - before.debt
+    const ppb = loss <= Math.abs(before.collateral * before.price) * FLOAT_TOLERANCE ? 0 : equity > 0 ? (loss / equity) * 1e9 : Number.POSITIVE_INFINITY
+    lossPpb[id] = ppb
+    const budgetPpb = (policy.maxEpochLossBps ?? 10_000) * 1e5
+    if ((epoch.lossPpbInEpoch ?? 0) + ppb > budgetPpb)
+      fail(6, `${id} would lose ${((epoch.lossPpbInEpoch ?? 0) + ppb) / 1e5} bps of its equity in the epoch, above maxEpochLossBps ${budgetPpb / 1e5}`, id)
   })
   if (!triggered) fail(1, "no touched sub-account is outside its band before the plan (NoTrigger)")
 
-  const pools = [...touchedPools]
-  const before = netValue(pre, plan.loanAsset, plan.subAccounts, pools)
-  const after = netValue(post, plan.loanAsset, plan.subAccounts, pools)
-  if (Number.isFinite(minLossBps) && after < before - (Math.abs(before) * minLossBps) / 10_000 - Math.abs(before) * FLOAT_TOLERANCE)
-    fail(5, `net value drops from ${before} to ${after}, more than ${minLossBps} bps`)
+  if (Number.isFinite(minLossBps) && loss > (moved * minLossBps) / 10_000 + Math.abs(before) * FLOAT_TOLERANCE)
+    fail(5, `the plan loses ${loss} while its positions move ${moved}: more than ${minLossBps} bps`)
   return result(before, after)
 }

@@ -51,8 +51,9 @@ describe("solve", () => {
     const r = solve(i)
     expect(r.plan?.actions.map((a) => a.kind)).toEqual(["Repay"])
     const o = r.outcomes[0]
-    const clipped = Math.min(Math.max(o?.riskHealth ?? 0, 1.15), 1.7)
-    expect(o?.healthAfter).toBeCloseTo(clipped + (1 / 24) * (1.7 - clipped), 4)
+    // The landing zone of [1.15, 1.4, 1.7] from 1.1: [1.1 + (1.4 - 1.15) / 2, 1.4 + (1.7 - 1.4) / 2] = [1.225, 1.55].
+    const clipped = Math.min(Math.max(o?.riskHealth ?? 0, 1.225), 1.55)
+    expect(o?.healthAfter).toBeCloseTo(clipped + (1 / 24) * (1.55 - clipped), 4)
     expect(check(i, r.plan!).ok).toBe(true)
   })
 
@@ -71,18 +72,21 @@ describe("solve", () => {
     expect(check(i, r.plan!).ok).toBe(true)
   })
 
-  it("borrows on an over-collateralised in-band sub-account to repay a triggered one, keeping the donor in band and no further from target", () => {
-    const i = input([sub("low", 1.1), sub("donor", 1.65)])
+  it("borrows on an over-collateralised in-band sub-account to repay a triggered one, moving the donor toward its target and not past it", () => {
+    const i = input([sub("low", 1.1), sub("donor", 1.9, { maxHealth: 2 })])
     const r = solve(i)
     expect(r.plan?.actions.map((a) => `${a.kind}:${r.plan?.subAccounts[a.subAccount]}`)).toEqual(["Borrow:donor", "Repay:low"])
     const donor = r.outcomes[1]
     expect(donor?.role).toBe("source")
-    expect(donor?.healthAfter).toBeGreaterThanOrEqual(1.4 - 0.25)
+    expect(donor?.healthAfter).toBeGreaterThanOrEqual(1.4)
+    expect(donor?.healthAfter).toBeLessThan(1.9)
+    expect(r.outcomes[0]?.healthAfter).toBeGreaterThanOrEqual(1.225)
     expect(check(i, r.plan!).ok).toBe(true)
   })
 
-  it("does not borrow on a donor whose policy forbids boosts", () => {
-    const r = solve(input([sub("low", 1.1), sub("donor", 1.65, { boostAllowed: false })]))
+  it("does not borrow on a donor whose policy forbids boosts, nor on one below its target", () => {
+    expect(solve(input([sub("low", 1.1), sub("donor", 1.3)])).plan).toBeUndefined()
+    const r = solve(input([sub("low", 1.1), sub("donor", 1.9, { maxHealth: 2, boostAllowed: false })]))
     expect(r.plan).toBeUndefined()
     expect(r.outcomes[0]?.reason).toMatch(/no valid plan/)
   })

@@ -1,3 +1,4 @@
+import { MIN_BAND_GAP as MIN_BAND_GAP_WAD } from "@levpilot/sdk/constants"
 import { SolverInputError } from "./errors.js"
 import { boost, deleverage, finishPlan } from "./planSteps.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
@@ -6,6 +7,9 @@ import { type Exclusions, WorkingPortfolio } from "./workingPortfolio.js"
 
 export { DEFAULT_DELEVERAGE_TOLERANCE_FACTOR, HEALTH_MARGIN } from "./workingPortfolio.js"
 export { liquidationIncentiveFactor } from "./planSteps.js"
+
+/** The module's smallest gap between the target and each band edge (ConstantsLib.MIN_BAND_GAP, 0.01 in health). */
+export const MIN_BAND_GAP = Number(MIN_BAND_GAP_WAD) / 1e18
 
 /**
  * Check a policy's static validity (docs/policy-rules.md "Valid policy", numeric part).
@@ -16,11 +20,13 @@ export { liquidationIncentiveFactor } from "./planSteps.js"
 export function validatePolicy(policy: Policy): string[] {
   const problems: string[] = []
   if (!(policy.minHealth >= 1)) problems.push(`minHealth ${policy.minHealth} must be >= 1`)
-  if (!(policy.minHealth <= policy.targetHealth && policy.targetHealth <= policy.maxHealth)) problems.push("need minHealth <= targetHealth <= maxHealth")
-  if (!(policy.minHealth < policy.maxHealth)) problems.push("need minHealth < maxHealth")
+  if (!(policy.minHealth + MIN_BAND_GAP <= policy.targetHealth && policy.targetHealth + MIN_BAND_GAP <= policy.maxHealth))
+    problems.push(`need minHealth + ${MIN_BAND_GAP} <= targetHealth <= maxHealth - ${MIN_BAND_GAP}`)
   if (policy.pools.length > 8) problems.push(`at most 8 pools, got ${policy.pools.length}`)
   if (new Set(policy.pools).size !== policy.pools.length) problems.push("pools must be unique")
   if (!(policy.maxLossBps >= 0 && policy.maxLossBps <= 10_000)) problems.push("maxLossBps must be in [0, 10000]")
+  if (policy.maxEpochLossBps !== undefined && !(policy.maxEpochLossBps >= 0 && policy.maxEpochLossBps <= 10_000))
+    problems.push("maxEpochLossBps must be in [0, 10000]")
   if (!(policy.epochLength > 0)) problems.push("epochLength must be > 0")
   if (!(policy.tolerance > 0 && policy.tolerance < 1)) problems.push("tolerance must be in (0, 1)")
   if (!(policy.horizon > 0)) problems.push("horizon must be > 0 seconds")
@@ -31,11 +37,12 @@ export function validatePolicy(policy: Policy): string[] {
 
 /**
  * Propose a rebalance plan: per triggered sub-account, the lowest health whose liquidation
- * probability within the policy horizon is at most the tolerance, clipped into the policy band and
- * no further from the target than now (rule 3); funded by the cheapest sources first (idle
- * balances, then allowed pools, then over-collateralised sub-accounts), moving the least value,
- * within caps, cooldowns and the loss limit, skipping moves whose benefit is below their gas and
- * slippage cost. Every plan returned passes {@link checkPlanAgainstPolicy}.
+ * probability within the policy horizon is at most the tolerance, clipped into its landing zone
+ * (rule 3: at least half way from the breached edge to the target); funded by the cheapest sources
+ * first (idle balances, then allowed pools, then over-collateralised sub-accounts, which only move
+ * toward their own target), moving the least value, within caps, cooldowns and the loss limits (per
+ * rebalance and per epoch), skipping moves whose benefit is below their gas and slippage cost.
+ * Every plan returned passes {@link checkPlanAgainstPolicy}.
  *
  * @param input - Sub-accounts (one loan asset), pools, idle balances, costs and mode.
  * @returns The plan (undefined when there is nothing worth doing) and an outcome per sub-account.

@@ -24,7 +24,8 @@ export function leverageOf(s: Pick<SubAccountState, "collateral" | "debt" | "pri
 }
 
 /**
- * Epoch counters as the module sees them at `now`: reset once `epochLength` seconds passed since the epoch started.
+ * Epoch counters as the module sees them at `now`: epochs are aligned (index = floor(now / epochLength)) and the
+ * counters of an earlier epoch count as zero.
  *
  * @param epoch - Stored bookkeeping.
  * @param epochLength - Policy epoch length in seconds.
@@ -32,9 +33,25 @@ export function leverageOf(s: Pick<SubAccountState, "collateral" | "debt" | "pri
  * @returns Counters valid for a rebalance at `now`.
  */
 export function effectiveEpoch(epoch: EpochState, epochLength: number, now: number): EpochState {
-  if (epoch.epochStart === undefined || now >= epoch.epochStart + epochLength)
-    return { lastRebalance: epoch.lastRebalance, epochStart: undefined, amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
+  const current = Math.floor(now / epochLength)
+  if (epoch.epoch !== current) return { lastRebalance: epoch.lastRebalance, epoch: current, amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0, lossPpbInEpoch: 0 }
   return epoch
+}
+
+/**
+ * A triggered sub-account's landing zone (module: `RebalanceLib.landingZone`, `HealthOutsideLandingZone`): it moves at
+ * least half the distance between the breached band edge and the target, and ends no further past the target than
+ * half way to the other edge. Below the band: [max(min, before + (target - min) / 2), target + (max - target) / 2];
+ * above it: [target - (target - min) / 2, min(max, before - (max - target) / 2)].
+ *
+ * @param policy - Band and target.
+ * @param before - Health before the plan (outside the band).
+ * @returns [low, high] health.
+ */
+export function landingZone(policy: { minHealth: number; targetHealth: number; maxHealth: number }, before: number): [number, number] {
+  const { minHealth: min, targetHealth: t, maxHealth: max } = policy
+  if (before < min) return [Math.max(min, before + (t - min) / 2), t + (max - t) / 2]
+  return [t - (t - min) / 2, Number.isFinite(before) ? Math.min(max, before - (max - t) / 2) : max]
 }
 
 /**
@@ -45,17 +62,46 @@ export function effectiveEpoch(epoch: EpochState, epochLength: number, now: numb
  * @param now - Unix seconds of the rebalance.
  * @param amount - Value moved for the sub-account (loan units).
  * @param gas - Execution gas of the rebalance.
+ * @param lossPpb - The rebalance's loss in parts per billion of the sub-account's equity before it.
  * @returns The new bookkeeping.
  */
-export function recordRebalance(epoch: EpochState, epochLength: number, now: number, amount: number, gas: number): EpochState {
+export function recordRebalance(epoch: EpochState, epochLength: number, now: number, amount: number, gas: number, lossPpb = 0): EpochState {
   const e = effectiveEpoch(epoch, epochLength, now)
   return {
     lastRebalance: now,
-    epochStart: e.epochStart ?? now,
+    epoch: e.epoch,
     amountInEpoch: e.amountInEpoch + amount,
     rebalancesInEpoch: e.rebalancesInEpoch + 1,
     gasInEpoch: e.gasInEpoch + gas,
+    lossPpbInEpoch: (e.lossPpbInEpoch ?? 0) + lossPpb,
   }
+}
+
+/**
+ * What a plan's positions moved (module: the `moved` of `ValueLossExceeded`): per sub-account the collateral value and
+ * debt changes at the pre-trade price, summed into "into positions" (collateral added, debt repaid) and "out of
+ * positions" (collateral removed, debt taken); the larger of the two.
+ *
+ * @param pre - Portfolio before the plan.
+ * @param post - Portfolio after the plan.
+ * @param ids - Listed sub-accounts.
+ * @returns Value moved, loan units.
+ */
+export function positionsMoved(pre: PortfolioState, post: PortfolioState, ids: readonly string[]): number {
+  let into = 0
+  let out = 0
+  for (const id of ids) {
+    const a = pre.subAccounts.find((s) => s.id === id)
+    const b = post.subAccounts.find((s) => s.id === id)
+    if (a === undefined || b === undefined) continue
+    const dc = (b.collateral - a.collateral) * a.price
+    const dd = b.debt - a.debt
+    if (dc > 0) into += dc
+    else out -= dc
+    if (dd < 0) into -= dd
+    else out += dd
+  }
+  return Math.max(into, out)
 }
 
 /**

@@ -65,7 +65,7 @@ export function randomSolverInput(seed: number, n: number, m: number): SolverInp
     const lltv = [0.77, 0.86, 0.915][Math.floor(rng.uniform() * 3)] as number
     const minHealth = 1.02 + 0.2 * rng.uniform()
     const maxHealth = minHealth + 0.1 + 0.8 * rng.uniform()
-    const targetHealth = minHealth + (maxHealth - minHealth) * rng.uniform()
+    const targetHealth = minHealth + 0.01 + (maxHealth - minHealth - 0.02) * rng.uniform()
     const health = 0.95 * minHealth + (maxHealth * 1.3 - 0.95 * minHealth) * rng.uniform()
     const collateralValue = 1_000 + 100_000 * rng.uniform()
     const debt = rng.uniform() < 0.05 ? 0 : (collateralValue * lltv) / health
@@ -78,6 +78,7 @@ export function randomSolverInput(seed: number, n: number, m: number): SolverInp
       maxAmountPerEpoch: rng.uniform() < 0.3 ? 5_000 + 50_000 * rng.uniform() : 1e10,
       maxRebalancesPerEpoch: 1 + Math.floor(10 * rng.uniform()),
       maxLossBps: Math.floor(100 * rng.uniform()),
+      maxEpochLossBps: rng.uniform() < 0.5 ? 100 : Math.floor(50 * rng.uniform()),
       boostAllowed: rng.uniform() < 0.8,
       pools: allowed,
       tolerance: [0.001, 0.01, 0.05][Math.floor(rng.uniform() * 3)] as number,
@@ -99,7 +100,14 @@ export function randomSolverInput(seed: number, n: number, m: number): SolverInp
       },
       policy,
       epoch: ran
-        ? { lastRebalance: now - Math.floor(600 * rng.uniform()), epochStart: now - 3600, amountInEpoch: 10_000 * rng.uniform(), rebalancesInEpoch: Math.floor(3 * rng.uniform()), gasInEpoch: 1_000_000 }
+        ? {
+            lastRebalance: now - Math.floor(600 * rng.uniform()),
+            epoch: Math.floor(now / 86_400),
+            amountInEpoch: 10_000 * rng.uniform(),
+            rebalancesInEpoch: Math.floor(3 * rng.uniform()),
+            gasInEpoch: 1_000_000,
+            lossPpbInEpoch: Math.floor(1e6 * rng.uniform()),
+          }
         : { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
       risk: { sigma: 0.2 + 1.5 * rng.uniform() },
     })

@@ -66,7 +66,7 @@ export type Policy = {
   maxAmountPerRebalance: number
   /** Cap on value moved in one epoch (loan units). */
   maxAmountPerEpoch: number
-  /** Epoch length in seconds, counted from the epoch's first rebalance. */
+  /** Epoch length in seconds; epochs are aligned (epoch index = floor(unix seconds / epochLength)). */
   epochLength: number
   /** Cap on rebalances per epoch. */
   maxRebalancesPerEpoch: number
@@ -74,8 +74,13 @@ export type Policy = {
   maxGasPerEpoch: number
   /** Minimum seconds between rebalances touching this sub-account. */
   cooldown: number
-  /** Maximum drop in net value per rebalance, in basis points. */
+  /** Maximum net value loss per rebalance, in basis points of what its positions move. */
   maxLossBps: number
+  /**
+   * Maximum cumulative loss of an epoch's rebalances, in basis points of this sub-account's equity before each of
+   * them; 10,000 (no budget) when undefined.
+   */
+  maxEpochLossBps?: number | undefined
   /** Whether the module may raise this sub-account's leverage (Borrow / WithdrawCollateral). */
   boostAllowed: boolean
   /** Allowed pool addresses (at most 8). */
@@ -102,14 +107,16 @@ export type Policy = {
 export type EpochState = {
   /** Unix seconds of the last rebalance touching the sub-account (undefined: never). */
   lastRebalance?: number | undefined
-  /** Unix seconds the current epoch started (undefined: none yet). */
-  epochStart?: number | undefined
+  /** Aligned epoch index the counters belong to (undefined: none yet). */
+  epoch?: number | undefined
   /** Value moved so far in the epoch (loan units). */
   amountInEpoch: number
   /** Rebalances so far in the epoch. */
   rebalancesInEpoch: number
   /** Execution gas so far in the epoch. */
   gasInEpoch: number
+  /** Loss charged so far in the epoch, parts per billion of the sub-account's equity (module: EpochUsage.lossPpb). */
+  lossPpbInEpoch?: number | undefined
 }
 
 /** One typed plan action; `amount` in human units of its token and `amountBase` in base units. */
@@ -172,6 +179,12 @@ export type SubAccountInput = {
   epoch: EpochState
   /** Volatility model of its collateral price. */
   risk: RiskModel
+  /**
+   * Off-chain: a margin (log-health) kept inside the rule 3 limits for price moves until inclusion. A triggered
+   * sub-account aims inside [zoneLow x e^m, zoneHigh x e^-m], a source stays at least a factor e^m from its target.
+   * 0 by default; the keeper sets it (`withInclusionMargin`).
+   */
+  landingMargin?: number | undefined
 }
 
 /** Everything one solve needs. */

@@ -1,7 +1,7 @@
 import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage.js"
 import { autopilotRiskHealth, defaultTailDrop, tailFloorHealth } from "../risk/tail.js"
 import { SolverInputError } from "./errors.js"
-import { effectiveEpoch, healthOf, netValue } from "./state.js"
+import { effectiveEpoch, healthOf, landingZone, netValue } from "./state.js"
 import type { ActionKind, EpochState, PortfolioState, SolverInput, YieldPool } from "./types.js"
 
 /** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
@@ -55,8 +55,10 @@ export type Checkpoint = {
 
 /**
  * Step 1, per sub-account: is it below or above its band, is it blocked (cooldown, epoch caps), how much may move, and
- * which health to aim for: the risk health (or the target in threshold mode) clipped into the band intersected with
- * rule 3, shrunk by {@link HEALTH_MARGIN}, then paced towards the top of that interval as the epoch's rebalances run out.
+ * which health to aim for: the risk health (or the target in threshold mode) clipped into rule 3's interval (a triggered
+ * sub-account's landing zone, at least half way from the breached edge to the target; any other sub-account only toward
+ * its target), shrunk by {@link HEALTH_MARGIN} and the landing margin, then paced towards the top of that interval as the
+ * epoch's rebalances run out.
  *
  * @returns The sub-account's {@link Account}.
  */
@@ -80,9 +82,13 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const drop = p.tailDrop ?? defaultTailDrop(p.targetHealth)
   const tailFloor = mode === "threshold" ? 0 : tailFloorHealth(s.risk, drop)
   const riskHealth = mode === "threshold" ? p.targetHealth : autopilotRiskHealth(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears, drop)
-  const distance = Math.abs(h0 - p.targetHealth)
-  let lo = Math.max(p.minHealth, p.targetHealth - distance) + HEALTH_MARGIN
-  let hi = Math.min(p.maxHealth, p.targetHealth + distance) - HEALTH_MARGIN
+  // Rule 3: a triggered sub-account lands in its landing zone; any other only moves toward its target, not past it.
+  // `landingMargin` keeps the aim that far inside those limits, for the price move until inclusion.
+  const [zoneLow, zoneHigh] = low || high ? landingZone(p, h0) : [p.minHealth, p.maxHealth]
+  const grow = Math.exp(Math.max(0, s.landingMargin ?? 0))
+  const t = p.targetHealth
+  let lo = low || high ? Math.min(zoneLow * grow, t) + HEALTH_MARGIN : h0 >= t ? Math.min(t * grow, h0) + HEALTH_MARGIN : h0
+  let hi = low || high ? Math.max(zoneHigh / grow, t) - HEALTH_MARGIN : h0 >= t ? h0 : Math.max(t / grow, h0) - HEALTH_MARGIN
   if (!p.boostAllowed) lo = Math.max(lo, h0)
   if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
   const clipped = Math.min(Math.max(riskHealth, lo), hi)
@@ -181,15 +187,32 @@ export class WorkingPortfolio {
     throw new SolverInputError(`no price for asset ${asset}`)
   }
 
-  /** Net value the plan may still lose (rule 5, with 0.1 % of the budget kept back) if it also touched `extraSubs` and `extraPool`. */
-  lossBudget(extraSubs: readonly number[], extraPool: string | undefined): number {
+  /**
+   * Loss limits (rules 5 and 6): the plan's loss (net value drop, slippage here) must stay within the smallest
+   * maxLossBps of what the positions move, and within every touched sub-account's remaining epoch budget
+   * (maxEpochLossBps of its equity, minus what the epoch already lost), if it also touched `extraSubs` and `extraPool`.
+   * Rates keep 0.1 % of each limit back for rounding.
+   */
+  lossState(extraSubs: readonly number[], extraPool: string | undefined): { rate: number; moved: number; loss: number; epochRoom: number } {
     const { input, loanAsset } = this
     const ids: string[] = []
     let bps = Number.POSITIVE_INFINITY
+    let epochRoom = Number.POSITIVE_INFINITY
+    let into = 0
+    let out = 0
     for (const i of this.touchedOrder(extraSubs)) {
       const s = this.sub(i)
       ids.push(s.state.id)
       bps = Math.min(bps, s.policy.maxLossBps)
+      const equity = s.state.collateral * s.state.price - s.state.debt
+      const remaining = (s.policy.maxEpochLossBps ?? 10_000) / 10_000 - (this.account(i).epoch.lossPpbInEpoch ?? 0) / 1e9
+      epochRoom = Math.min(epochRoom, equity > 0 ? Math.max(0, remaining) * equity : 0)
+      const dc = ((this.collateral[i] as number) - s.state.collateral) * s.state.price
+      const dd = (this.debt[i] as number) - s.state.debt
+      if (dc > 0) into += dc
+      else out -= dc
+      if (dd < 0) into -= dd
+      else out += dd
     }
     const poolSet = new Set(this.touchedPools)
     if (extraPool !== undefined) poolSet.add(extraPool)
@@ -199,9 +222,29 @@ export class WorkingPortfolio {
       pools: this.pools,
       idle: this.idle,
     }
-    const before = netValue(pre, loanAsset, ids, [...poolSet])
-    const loss = before - netValue(work, loanAsset, ids, [...poolSet])
-    return ((before * bps) / 10_000) * 0.999 - loss
+    const valueBefore = netValue(pre, loanAsset, ids, [...poolSet])
+    const drop = valueBefore - netValue(work, loanAsset, ids, [...poolSet])
+    // Float noise of an exactly value-preserving plan is no loss (the module compares integers).
+    const loss = drop > Math.abs(valueBefore) * 1e-12 ? drop : 0
+    return { rate: Number.isFinite(bps) ? (bps / 10_000) * 0.999 : Number.POSITIVE_INFINITY, moved: Math.max(into, out), loss, epochRoom: epochRoom * 0.999 }
+  }
+
+  /** Net value the plan may still lose under both loss limits (negative: over) if it also touched `extraSubs` and `extraPool`. */
+  lossBudget(extraSubs: readonly number[], extraPool: string | undefined): number {
+    const { rate, moved, loss, epochRoom } = this.lossState(extraSubs, extraPool)
+    return Math.min(rate * moved - loss, epochRoom - loss)
+  }
+
+  /**
+   * Most loan value a pool action with slippage `slip` may carry: `movesPosition` when the same value then goes into a
+   * position (withdraw then repay or supply), which raises the per-rebalance allowance by `rate` per unit.
+   */
+  slipRoom(slip: number, movesPosition: boolean, extraSubs: readonly number[], extraPool: string): number {
+    if (slip <= 0) return Number.POSITIVE_INFINITY
+    const { rate, moved, loss, epochRoom } = this.lossState(extraSubs, extraPool)
+    const perRebalance = movesPosition ? (slip <= rate ? Number.POSITIVE_INFINITY : (rate * moved - loss) / (slip - rate)) : (rate * moved - loss) / slip
+    // Kept a millionth inside the room, so float rounding of the loss cannot put a plan sized to the limit just over it.
+    return Math.max(0, Math.min(perRebalance, (epochRoom - loss) / slip)) * (1 - 1e-6)
   }
 
   /** Appends a move and applies it to the working state (balances, caps, pools with their slippage). */

@@ -11,6 +11,7 @@ import {ReserveConfiguration} from "@aave/core-v3/contracts/protocol/libraries/c
 import {UserConfiguration} from "@aave/core-v3/contracts/protocol/libraries/configuration/UserConfiguration.sol";
 import {PercentageMath} from "@aave/core-v3/contracts/protocol/libraries/math/PercentageMath.sol";
 
+import {ActionKind} from "../interfaces/ILeverageModule.sol";
 import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
 import {IAaveV3Adapter} from "../interfaces/IAaveV3Adapter.sol";
 
@@ -31,10 +32,6 @@ contract AaveV3Adapter is IAaveV3Adapter {
     using UserConfiguration for DataTypes.UserConfigurationMap;
     using PercentageMath for uint256;
 
-    uint8 internal constant SUPPLY_COLLATERAL = 2;
-    uint8 internal constant WITHDRAW_COLLATERAL = 3;
-    uint8 internal constant BORROW = 4;
-    uint8 internal constant REPAY = 5;
     uint256 internal constant VARIABLE_RATE = 2;
     uint256 internal constant BPS_TO_WAD = 1e14;
     uint256 internal constant PRICE_SCALE = 1e36;
@@ -136,8 +133,9 @@ contract AaveV3Adapter is IAaveV3Adapter {
         (,,,,, wad) = _POOL.getUserAccountData(account);
     }
 
-    /// @inheritdoc IAaveV3Adapter
-    function liquidationIncentive(bytes32 market) external view returns (uint256 wad) {
+    /// @inheritdoc IVenueAdapter
+    /// @dev Aave's `liquidationBonus` (bps) x 1e14, e.g. 1.05e18: the e-mode category's bonus when the collateral is in it.
+    function liquidationIncentiveFactor(bytes32 market) external view returns (uint256 wad) {
         Market memory m = _load(market);
         uint256 bonus = _inEMode(m, m.collateralConfig)
             ? _POOL.getEModeCategoryData(m.eMode).liquidationBonus
@@ -153,22 +151,22 @@ contract AaveV3Adapter is IAaveV3Adapter {
         view
         returns (VenueCall memory call)
     {
-        if (kind < SUPPLY_COLLATERAL || kind > REPAY) revert UnsupportedAction(kind);
+        if (kind < uint8(ActionKind.SupplyCollateral) || kind > uint8(ActionKind.Repay)) revert UnsupportedAction(kind);
         Market memory m = _load(market);
         _checkEMode(market, m, account);
         call.target = address(_POOL);
-        if (kind == SUPPLY_COLLATERAL) {
+        if (kind == uint8(ActionKind.SupplyCollateral)) {
             _checkReserve(m.collateral, m.collateralConfig, true);
             _collateralBalance(m.collateral, account);
             call.data = abi.encodeCall(IPool.supply, (m.collateral, assets, account, 0));
             call.approveToken = m.collateral;
             call.approveAmount = assets;
-        } else if (kind == WITHDRAW_COLLATERAL) {
+        } else if (kind == uint8(ActionKind.WithdrawCollateral)) {
             _checkReserve(m.collateral, m.collateralConfig, false);
             uint256 balance = _collateralBalance(m.collateral, account);
             // Withdrawing max burns the whole balance, so interest accrued in the same second leaves no dust.
             call.data = abi.encodeCall(IPool.withdraw, (m.collateral, assets >= balance ? type(uint256).max : assets, account));
-        } else if (kind == BORROW) {
+        } else if (kind == uint8(ActionKind.Borrow)) {
             _checkReserve(m.debt, m.debtConfig, true);
             call.data = abi.encodeCall(IPool.borrow, (m.debt, assets, VARIABLE_RATE, 0, account));
         } else {

@@ -5,7 +5,14 @@ import {Id, IMorpho, IMorphoBase, MarketParams, Position} from "@morpho-org/morp
 import {IOracle} from "@morpho-org/morpho-blue/src/interfaces/IOracle.sol";
 import {MorphoBalancesLib} from "@morpho-org/morpho-blue/src/libraries/periphery/MorphoBalancesLib.sol";
 import {SharesMathLib} from "@morpho-org/morpho-blue/src/libraries/SharesMathLib.sol";
+import {MathLib, WAD} from "@morpho-org/morpho-blue/src/libraries/MathLib.sol";
+import {UtilsLib} from "@morpho-org/morpho-blue/src/libraries/UtilsLib.sol";
+import {
+    LIQUIDATION_CURSOR,
+    MAX_LIQUIDATION_INCENTIVE_FACTOR
+} from "@morpho-org/morpho-blue/src/libraries/ConstantsLib.sol";
 import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
+import {ActionKind} from "../interfaces/ILeverageModule.sol";
 
 /// @title MorphoBlueAdapter
 /// @notice Venue adapter for Morpho Blue markets; the market id is Morpho's `Id` (hash of the MarketParams).
@@ -16,11 +23,7 @@ import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter
 contract MorphoBlueAdapter is IVenueAdapter {
     using MorphoBalancesLib for IMorpho;
     using SharesMathLib for uint256;
-
-    uint8 internal constant SUPPLY_COLLATERAL = 2;
-    uint8 internal constant WITHDRAW_COLLATERAL = 3;
-    uint8 internal constant BORROW = 4;
-    uint8 internal constant REPAY = 5;
+    using MathLib for uint256;
 
     IMorpho public immutable MORPHO;
 
@@ -57,6 +60,13 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
+    /// @dev Computed exactly as `Morpho.liquidate` does, with Morpho's own constants and rounding.
+    function liquidationIncentiveFactor(bytes32 market) external view returns (uint256) {
+        uint256 lltv = MORPHO.idToMarketParams(Id.wrap(market)).lltv;
+        return UtilsLib.min(MAX_LIQUIDATION_INCENTIVE_FACTOR, WAD.wDivDown(WAD - LIQUIDATION_CURSOR.wMulDown(WAD - lltv)));
+    }
+
+    /// @inheritdoc IVenueAdapter
     function position(bytes32 market, address account) external view returns (uint256 collateral, uint256 debt) {
         MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
         Position memory p = MORPHO.position(Id.wrap(market), account);
@@ -71,15 +81,15 @@ contract MorphoBlueAdapter is IVenueAdapter {
     {
         MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
         call.target = address(MORPHO);
-        if (kind == SUPPLY_COLLATERAL) {
+        if (kind == uint8(ActionKind.SupplyCollateral)) {
             call.data = abi.encodeCall(IMorphoBase.supplyCollateral, (params, assets, account, ""));
             call.approveToken = params.collateralToken;
             call.approveAmount = assets;
-        } else if (kind == WITHDRAW_COLLATERAL) {
+        } else if (kind == uint8(ActionKind.WithdrawCollateral)) {
             call.data = abi.encodeCall(IMorphoBase.withdrawCollateral, (params, assets, account, account));
-        } else if (kind == BORROW) {
+        } else if (kind == uint8(ActionKind.Borrow)) {
             call.data = abi.encodeCall(IMorphoBase.borrow, (params, assets, 0, account, account));
-        } else if (kind == REPAY) {
+        } else if (kind == uint8(ActionKind.Repay)) {
             uint256 shares = MORPHO.position(Id.wrap(market), account).borrowShares;
             uint256 debt = _debt(params, shares);
             call.approveToken = params.loanToken;

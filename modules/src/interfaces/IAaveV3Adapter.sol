@@ -96,10 +96,6 @@ interface IAaveV3Adapter is IVenueAdapter {
     /// @dev Reverts with `EModeMismatch` when the account is not in the market's e-mode category.
     function health(bytes32 market, address account) external view returns (uint256 wad);
 
-    /// @notice The liquidation bonus a liquidator receives on the market's collateral, as a WAD factor (Aave's
-    /// `liquidationBonus` in bps x 1e14, e.g. 1.05e18): the e-mode category's bonus when the collateral is in it.
-    function liquidationIncentive(bytes32 market) external view returns (uint256 wad);
-
     /// @notice The `flashLoanSimple` call with which `account` borrows `assets` of `asset` (the market's collateral or
     /// debt asset) for one transaction, with itself as the receiver of `executeOperation`, and the premium it will owe.
     /// @dev No approval: the receiver approves `assets + premium` to the pool inside its callback, which the pool then

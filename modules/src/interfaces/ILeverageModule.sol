@@ -5,8 +5,19 @@ import {IAccount} from "@account-abstraction/contracts/interfaces/IAccount.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 
 /// @notice A user's on-chain rules for one sub-account (one margin position of the Safe).
-/// @dev Health values are WAD (1e18 = 1.0). Amounts are in the sub-account's loan-token base units.
-/// Fields are ordered to pack into six storage slots plus the pools.
+/// @dev Health values are WAD (1e18 = 1.0). Amounts are in the sub-account's loan-token base units. Feed answers are in
+/// the feed's own decimals. Fields are ordered to pack into seven storage slots plus the pools.
+/// - minHealth >= the venue's liquidation incentive factor (`IVenueAdapter.liquidationIncentiveFactor`); minHealth +
+///   MIN_BAND_GAP <= targetHealth <= maxHealth - MIN_BAND_GAP.
+/// - A triggered sub-account must land in its landing zone: moved at least half the distance between the breached band
+///   edge and the target (below the band: health after >= health before + (target - min) / 2, and >= min), and no
+///   further past the target than half way to the other edge. One that is not due may only move toward its target,
+///   never past it.
+/// - maxLossBps bounds one rebalance's net value loss in bps of the value its positions moved; maxEpochLossBps bounds
+///   the loss of all rebalances of an aligned epoch (`block.timestamp / epochLength`) in bps of this sub-account's
+///   equity before each of them.
+/// - With a `priceFeed`, its answer must be fresh (`maxOracleAge`), strictly inside (minFeedAnswer, maxFeedAnswer)
+///   (maxFeedAnswer 0: no upper bound) and within maxOracleDeviationBps of the venue price.
 struct Policy {
     address adapter;
     uint64 minHealth;
@@ -19,16 +30,21 @@ struct Policy {
     uint64 maxGasPerEpoch;
     uint32 maxOracleAge;
     uint16 maxLossBps;
+    uint16 maxEpochLossBps;
     uint16 maxRebalancesPerEpoch;
     uint16 maxOracleDeviationBps;
     bool boostAllowed;
     uint128 maxAmountPerRebalance;
     uint128 maxAmountPerEpoch;
+    uint128 minFeedAnswer;
+    uint128 maxFeedAnswer;
     address[] pools;
 }
 
 /// @notice Per-Safe settings of the automation lane, read during UserOperation validation.
 /// @dev A zero cap forbids any non-zero value of that field; a Safe that never set this cannot be automated.
+/// `keyGeneration` is not set by `setAutomationConfig`: only `revokeAllKeepers` advances it, which invalidates every
+/// keeper key and every keeper operation signed before (their nonce key embeds the generation).
 struct AutomationConfig {
     bool paused;
     address requiredPaymaster;
@@ -39,32 +55,41 @@ struct AutomationConfig {
     uint32 maxPaymasterPostOpGasLimit;
     uint64 maxFeePerGas;
     uint64 maxPriorityFeePerGas;
+    uint32 keyGeneration;
 }
 
-/// @notice What keeper operations without a paymaster may charge the Safe, packed in one slot.
-/// @dev Charged in validation at the operation's maximum cost; an epoch restarts on the first successful rebalance
-/// after `epochLength` seconds (validation may not read the clock). Zero `maxWeiPerEpoch`: keepers must be sponsored.
+/// @notice What keeper operations the Safe pays for may cost it per epoch, packed in one slot.
+/// @dev Every keeper operation not sponsored by a paymaster the owner listed (`setSponsor`) is charged in validation at
+/// its maximum cost (all gas limits, the paymaster's included, x maxFeePerGas). Epochs are aligned
+/// (`epoch = time / epochLength`) and pinned without reading the clock: the operation's validity window (the signed one,
+/// narrowed to the key's, returned to the EntryPoint) must lie inside one epoch, that epoch is charged, and a newer one
+/// starts from zero. Zero `maxWeiPerEpoch`: keeper operations must be sponsored.
 struct SelfPayBudget {
     uint96 maxWeiPerEpoch;
     uint32 epochLength;
-    uint40 epochStart;
+    uint40 epoch;
     uint88 spentWei;
 }
 
-/// @notice A keeper session key registered by a Safe.
+/// @notice A keeper session key registered by a Safe, valid only in the key generation it was added in.
 struct KeeperKey {
     bool active;
     uint48 validAfter;
     uint48 validUntil;
+    uint32 generation;
 }
 
-/// @notice Cumulative use of a sub-account's epoch caps, packed in one storage slot (amounts and gas saturate).
+/// @notice Cumulative use of a sub-account's epoch caps, packed in one storage slot (amounts, gas and loss saturate).
+/// @dev `epoch` is the aligned epoch index (`block.timestamp / policy.epochLength`; 32 bits last until 2106 even with
+/// one-second epochs) the counters belong to; a later epoch starts them from zero. Written only for sub-accounts whose
+/// position a rebalance changed.
 struct EpochUsage {
-    uint40 epochStart;
+    uint32 epoch;
     uint40 lastRebalance;
     uint16 rebalances;
-    uint48 gasUsed;
-    uint112 amountMoved;
+    uint32 lossPpb;
+    uint40 gasUsed;
+    uint96 amountMoved;
 }
 
 /// @notice The typed actions a plan is made of. Values are part of the ABI.
@@ -93,33 +118,54 @@ struct Plan {
 
 /// @title ILeverageModule
 /// @notice A Safe v1.4.1 module and fallback handler for ERC-4337 (EntryPoint v0.7) with two lanes:
-/// an owner lane identical to Safe4337Module v0.3.0 and an automation lane in which a keeper session key may only
-/// execute `executeRebalance`, whose effects the module bounds by the Safe's policies.
+/// an owner lane equal to Safe4337Module v0.3.0 (except that padded owner signatures are refused, as later
+/// Safe4337Module releases do) and an automation lane in which a keeper session key may only execute
+/// `executeRebalance`, whose effects the module bounds by the Safe's policies.
 /// @dev Trust assumptions and known limits:
-/// - Install as both an enabled module and the fallback handler of the Safe.
+/// - Install as both an enabled module and the fallback handler of the Safe. Module storage outlives an uninstall:
+///   call `revokeAllKeepers` when uninstalling (the SDK's `uninstallLeverageModule` does), or a re-install brings the
+///   old keys back.
 /// - Configuration functions are reachable only by the Safe calling itself (the call reaches the module through the
 ///   fallback handler with the Safe appended as ERC-2771 sender). A direct call to the module configures only the
 ///   caller's own entry, never another account's.
 /// - The keeper is not trusted: it chooses when to act and what plan to send, but every plan must satisfy the
-///   policy's trigger, band, target, caps and loss bounds, and funds only move between the Safe, its sub-accounts
-///   and its allowed pools.
+///   policy's trigger, landing zone, target, caps and loss bounds (per operation and per epoch), must change every
+///   sub-account it lists, and funds only move between the Safe, its sub-accounts and its allowed pools.
 /// - The bundler and paymaster are not trusted: gas fields are capped per Safe and a paymaster can be required.
-///   Keeper operations the Safe pays for itself are charged at their maximum cost against a per-epoch budget in
-///   validation, so operations bound to fail cannot drain the Safe (without a budget, keepers must be sponsored).
-/// - Oracles are trusted within the policy's sanity bounds (non-zero, fresh, close to the second source).
+///   Keeper operations cost the Safe at most its self-pay budget per epoch, whoever pays: every operation not
+///   sponsored by a paymaster the owner listed is charged at its maximum cost in validation (an ERC-20 paymaster is
+///   charged like self-pay; the ERC-20 it then takes is at its own exchange rate, which the owner accepted by
+///   approving it). Keeper operations use their own nonce key (keeper address and key generation), never the owners'.
+/// - Oracles are trusted within the policy's sanity bounds: venue price non-zero; with a second feed, its answer
+///   positive, fresh, strictly inside the configured bounds and close to the venue price. A feed that keeps updating
+///   at an unchanged answer inside its bounds cannot be told from a calm market.
 /// - Validation of keeper operations reads only storage keyed by the Safe (ERC-7562 associated storage), reads no
-///   oracle and no TIMESTAMP; expiry is returned in validationData.
+///   oracle and no TIMESTAMP; expiry is returned in validationData and pins the self-pay epoch.
 /// - The owner lane never depends on keepers, oracles or venues being live.
 interface ILeverageModule is IAccount {
     /* EVENTS */
 
+    /// @notice Emitted when `safe` sets or replaces the policy of `subAccount` (adapter, market).
     event PolicySet(address indexed safe, bytes32 indexed subAccount, address adapter, bytes32 market);
+    /// @notice Emitted when `safe` removes the policy (and the epoch usage) of `subAccount`.
     event PolicyRemoved(address indexed safe, bytes32 indexed subAccount);
+    /// @notice Emitted when `safe` registers `keeper`, valid in [validAfter, validUntil] in the current key generation.
     event KeeperAdded(address indexed safe, address indexed keeper, uint48 validAfter, uint48 validUntil);
+    /// @notice Emitted when `safe` revokes one keeper key.
     event KeeperRevoked(address indexed safe, address indexed keeper);
+    /// @notice Emitted when `safe` revokes every keeper key at once; keys of older generations never validate again.
+    event KeepersReset(address indexed safe, uint32 keyGeneration);
+    /// @notice Emitted when `safe` sets its automation settings (the stored key generation is kept).
     event AutomationConfigured(address indexed safe, AutomationConfig config);
+    /// @notice Emitted when `safe` pauses (true) or resumes (false) the automation lane.
     event AutomationPausedSet(address indexed safe, bool paused);
+    /// @notice Emitted when `safe` sets its self-pay budget; the charge of the current epoch restarts from zero.
     event SelfPayBudgetSet(address indexed safe, uint96 maxWeiPerEpoch, uint32 epochLength);
+    /// @notice Emitted when `safe` lists (true) or unlists (false) `paymaster` as a sponsor whose keeper operations are
+    /// not charged to the self-pay budget.
+    event SponsorSet(address indexed safe, address indexed paymaster, bool sponsored);
+    /// @notice Emitted when a keeper's plan executed for `safe`: the sub-accounts it changed, their health (WAD) before
+    /// and after, and the execution gas charged to their epoch caps.
     event Rebalanced(
         address indexed safe,
         address indexed keeper,
@@ -129,51 +175,147 @@ interface ILeverageModule is IAccount {
         uint256 gasUsed
     );
 
-    /* ERRORS */
+    /* ERRORS: DEPLOYMENT AND CALLERS */
 
+    /// @notice Thrown when the module is deployed without an EntryPoint.
     error InvalidEntryPoint();
+    /// @notice Thrown when `validateUserOp` is called for an operation whose sender is not the calling Safe.
     error InvalidCaller();
+    /// @notice Thrown when an EntryPoint-only function is called by anything but `SUPPORTED_ENTRYPOINT` through the Safe.
     error UnsupportedEntryPoint();
+    /// @notice Thrown when a UserOperation's callData starts with `selector`, which neither lane executes.
     error UnsupportedExecutionFunction(bytes4 selector);
+    /// @notice Thrown when an owner-lane `executeUserOp` call fails in the Safe.
     error ExecutionFailed();
+    /// @notice Thrown when a configuration function is called by `caller` instead of the Safe calling itself.
     error NotCalledBySafe(address caller);
+
+    /* ERRORS: CONFIGURATION */
+
+    /// @notice Thrown when `adapter` is zero, has no code, or is not one of the adapters fixed at deployment.
     error InvalidAdapter(address adapter);
+    /// @notice Thrown when the deployment lists `adapter` twice.
     error DuplicateAdapter(address adapter);
+    /// @notice Thrown when `adapter` does not know `market`.
     error UnknownMarket(address adapter, bytes32 market);
+    /// @notice Thrown when the band is not 1 <= minHealth, minHealth + MIN_BAND_GAP <= targetHealth <= maxHealth -
+    /// MIN_BAND_GAP (all WAD).
     error InvalidHealthBand(uint256 minHealth, uint256 targetHealth, uint256 maxHealth);
+    /// @notice Thrown when minHealth (WAD) is below the venue's liquidation incentive factor (WAD) for the market: a
+    /// keeper could lever the position to where one price tick liquidates it.
+    error MinHealthBelowLiquidationIncentive(uint256 minHealth, uint256 liquidationIncentiveFactor);
+    /// @notice Thrown when a policy or budget field, named by `name`, is out of range.
     error InvalidPolicyParameter(bytes32 name);
+    /// @notice Thrown when a policy allows `count` pools, above `max`.
     error TooManyPools(uint256 count, uint256 max);
+    /// @notice Thrown when a policy's `pool` is zero, the Safe, the module, or has no code.
     error InvalidPool(address pool);
+    /// @notice Thrown when a policy lists `pool` twice.
     error DuplicatePool(address pool);
+    /// @notice Thrown when `pool`'s asset is neither the market's loan nor its collateral token.
     error PoolAssetMismatch(address pool, address asset);
+    /// @notice Thrown when the Safe has no policy for `subAccount`.
     error UnknownSubAccount(bytes32 subAccount);
+    /// @notice Thrown when `keeper` is zero, the Safe or the module, or (on revoke) not an active key.
     error InvalidKeeper(address keeper);
+    /// @notice Thrown when a keeper's validity window is empty or unbounded.
     error InvalidValidity(uint48 validAfter, uint48 validUntil);
+    /// @notice Thrown when `paymaster` is zero in `setSponsor`.
+    error InvalidSponsor(address paymaster);
+
+    /* ERRORS: KEEPER OPERATION VALIDATION */
+
+    /// @notice Thrown when a keeper operation arrives while `safe` has paused automation.
     error AutomationPaused(address safe);
+    /// @notice Thrown when a keeper operation's nonce key is not its keeper's (`keeperNonceKey`): keeper operations
+    /// never use key 0, an owner key, another keeper's key or a key of an older generation.
+    error KeeperNonceKeyInvalid(uint192 nonceKey, uint192 expected);
+    /// @notice Thrown when a signed keeper operation's gas field `field` (ConstantsLib.GAS_FIELD_*) is above its cap.
     error GasFieldAboveCap(uint8 field, uint256 value, uint256 cap);
+    /// @notice Thrown when a keeper operation's `paymaster` is not the Safe's `required` one.
     error PaymasterNotAllowed(address paymaster, address required);
+    /// @notice Thrown when charging an unsponsored keeper operation's maximum cost would take the epoch's charge
+    /// `spentWei` + `costWei` above the budget `budgetWei` (zero without a budget).
     error SelfPayBudgetExceeded(uint256 spentWei, uint256 costWei, uint256 budgetWei);
+    /// @notice Thrown when an unsponsored keeper operation's validity window [validAfter, validUntil] (as returned to
+    /// the EntryPoint) does not lie inside one aligned self-pay epoch of `epochLength` seconds.
+    error ValidityWindowSpansEpochs(uint48 validAfter, uint48 validUntil, uint32 epochLength);
+    /// @notice Thrown when an unsponsored keeper operation's window lies in self-pay epoch `epoch`, older than the
+    /// Safe's `currentEpoch`.
+    error SelfPayEpochPassed(uint256 epoch, uint256 currentEpoch);
+    /// @notice Thrown when the `executeRebalance` arguments are not the one canonical encoding; `reason` is a
+    /// ConstantsLib.MALFORMED_* code.
     error MalformedPlan(uint8 reason);
+
+    /* ERRORS: PLAN EXECUTION */
+
+    /// @notice Thrown at execution when `keeper` is no longer an active, unexpired key of the current generation.
     error KeeperNotAuthorized(address keeper);
+    /// @notice Thrown when a plan lists `subAccount` twice.
     error DuplicateSubAccount(bytes32 subAccount);
+    /// @notice Thrown when a plan's sub-accounts do not share one loan token (`expected` is the first one's).
     error MixedLoanTokens(address expected, address actual);
+    /// @notice Thrown when no listed sub-account is outside its band before the plan.
     error NoTrigger();
+    /// @notice Thrown when `subAccount` rebalanced less than its cooldown ago; it is ready at `readyAt` (unix seconds).
     error CooldownActive(bytes32 subAccount, uint256 readyAt);
+    /// @notice Thrown when a pool action of `subAccount` names `pool`, which its policy does not allow.
     error PoolNotAllowed(bytes32 subAccount, address pool);
+    /// @notice Thrown when action `index` of kind `kind` is not allowed: zero amount, a pool on a venue action, or a
+    /// Borrow / WithdrawCollateral on a deleverage-only policy.
     error ActionNotAllowed(uint256 index, ActionKind kind);
+    /// @notice Thrown when a plan both withdraws from and deposits into `pool`: a round trip moves nothing and could
+    /// only pad the plan.
+    error PoolRoundTrip(address pool);
+    /// @notice Thrown when a pool action names `pool` for `subAccount`, on which the plan has no venue action: no
+    /// material action uses what it moves.
+    error PoolNotUsed(bytes32 subAccount, address pool);
+    /// @notice Thrown when a plan lists `subAccount` but leaves its position (collateral and debt) unchanged: usage is
+    /// charged only to sub-accounts a plan changes, and a plan may not list others.
+    error SubAccountUnchanged(bytes32 subAccount);
+    /// @notice Thrown when venue or pool call `index` of a plan reverted with `reason`.
     error ActionFailed(uint256 index, bytes reason);
+    /// @notice Thrown when `subAccount` ends with `health` outside [minHealth, maxHealth] (WAD).
     error HealthOutOfBand(bytes32 subAccount, uint256 health, uint256 minHealth, uint256 maxHealth);
+    /// @notice Thrown when a triggered `subAccount` ends with `health` outside its landing zone [low, high] (WAD): it must
+    /// move at least half the distance between the breached band edge and the target (so a trigger the keeper could make
+    /// itself needs a landing about half way to the target, and the next trigger a real move), and end no further past
+    /// the target than half way to the other edge.
+    error HealthOutsideLandingZone(bytes32 subAccount, uint256 health, uint256 low, uint256 high);
+    /// @notice Thrown when `subAccount`, not due, ends further from its target than it started.
     error HealthFurtherFromTarget(bytes32 subAccount, uint256 healthBefore, uint256 healthAfter);
+    /// @notice Thrown when `subAccount`, not due, is moved past its `targetHealth` (from one side of it to the other).
+    error HealthCrossedTarget(bytes32 subAccount, uint256 healthBefore, uint256 healthAfter, uint256 targetHealth);
+    /// @notice Thrown when the health of `subAccount`, whose policy does not allow boosts, decreases.
     error HealthDecreased(bytes32 subAccount, uint256 healthBefore, uint256 healthAfter);
+    /// @notice Thrown when the value a plan moves through `subAccount` (loan units) is above maxAmountPerRebalance.
     error AmountCapExceeded(bytes32 subAccount, uint256 amount, uint256 cap);
+    /// @notice Thrown when the value moved through `subAccount` in the epoch (loan units) would exceed maxAmountPerEpoch.
     error EpochAmountCapExceeded(bytes32 subAccount, uint256 amount, uint256 cap);
+    /// @notice Thrown when `subAccount` would exceed maxRebalancesPerEpoch.
     error EpochRebalanceCapExceeded(bytes32 subAccount, uint256 count, uint256 cap);
+    /// @notice Thrown when the execution gas charged to `subAccount` in the epoch would exceed maxGasPerEpoch.
     error EpochGasCapExceeded(bytes32 subAccount, uint256 gasUsed, uint256 cap);
-    error ValueLossExceeded(int256 valueBefore, int256 valueAfter, uint256 maxLossBps);
+    /// @notice Thrown when the epoch's cumulative loss charged to `subAccount` would reach `lossPpb` parts per billion of
+    /// its equity, above the budget `budgetPpb` (maxEpochLossBps x 1e5).
+    error EpochLossBudgetExceeded(bytes32 subAccount, uint256 lossPpb, uint256 budgetPpb);
+    /// @notice Thrown when a plan loses `loss` (loan units, at the pre-trade prices) while its positions moved `moved`,
+    /// more than `maxLossBps` (the smallest of the listed policies) of `moved`.
+    error ValueLossExceeded(uint256 loss, uint256 moved, uint256 maxLossBps);
+    /// @notice Thrown when the venue price, or the second feed's answer, of `subAccount` is zero or negative.
     error OraclePriceZero(bytes32 subAccount);
+    /// @notice Thrown when the second feed of `subAccount` was updated at `updatedAt`, more than `maxAge` seconds ago or
+    /// in the future.
     error OracleStale(bytes32 subAccount, uint256 updatedAt, uint256 maxAge);
+    /// @notice Thrown when the second feed of `subAccount` reports `decimals` that cannot price the market's tokens.
     error OracleDecimals(bytes32 subAccount, uint8 decimals);
+    /// @notice Thrown when the venue price and the second feed's price of `subAccount` (both 1e36-scaled) differ by more
+    /// than maxOracleDeviationBps.
     error OracleDeviation(bytes32 subAccount, uint256 venuePrice, uint256 feedPrice);
+    /// @notice Thrown when the second feed's `answer` for `subAccount` is not strictly inside (minAnswer, maxAnswer):
+    /// a feed pinned at its floor or ceiling (maxAnswer 0: no ceiling).
+    error OracleAnswerOutOfBounds(bytes32 subAccount, int256 answer, uint256 minAnswer, uint256 maxAnswer);
+    /// @notice Thrown when a plan deposits into `pool` while it has fewer than MIN_POOL_SUPPLY shares or a zero rate.
     error PoolUnhealthy(address pool);
 
     /* OWNER LANE (Safe4337Module v0.3.0 compatible) */
@@ -196,9 +338,10 @@ interface ILeverageModule is IAccount {
     /* AUTOMATION LANE */
 
     /// @notice Executes a keeper's plan for the calling Safe; callable only by the EntryPoint through the Safe.
-    /// @dev Reverts unless the keeper is still active and unexpired, automation is not paused, the plan is
-    /// well-formed, a touched sub-account is outside its band, every action is allowed, and the post-conditions of
-    /// every touched policy hold (band, target, caps, loss).
+    /// @dev Reverts unless the keeper is still active, unexpired and of the current key generation, automation is not
+    /// paused, the plan is well-formed, a listed sub-account is outside its band, every action is allowed and used,
+    /// every listed sub-account changes, and the post-conditions of every listed policy hold (landing zone, target,
+    /// caps, loss per operation and per epoch).
     function executeRebalance(address keeper, Plan calldata plan) external;
 
     /* OWNER CONTROLS (the Safe calling itself) */
@@ -209,23 +352,36 @@ interface ILeverageModule is IAccount {
     /// @notice Removes a sub-account's policy; keepers can no longer touch it.
     function removePolicy(bytes32 subAccount) external;
 
-    /// @notice Registers (or re-registers) a keeper session key valid in [validAfter, validUntil].
+    /// @notice Registers (or re-registers) a keeper session key valid in [validAfter, validUntil], in the current key
+    /// generation.
     function addKeeper(address keeper, uint48 validAfter, uint48 validUntil) external;
 
     /// @notice Revokes a keeper session key; its queued operations fail validation and execution.
     function revokeKeeper(address keeper) external;
 
-    /// @notice Sets the automation lane's gas caps, required paymaster and pause flag.
+    /// @notice Revokes every keeper key at once (O(1)): advances the key generation, so keys added before, and keeper
+    /// operations signed before (their nonce key embeds the generation), never validate or execute again, even after a
+    /// re-install or a re-registration of the same address. Returns the new generation.
+    function revokeAllKeepers() external returns (uint32 keyGeneration);
+
+    /// @notice Sets the automation lane's gas caps, required paymaster and pause flag (the key generation is kept).
     function setAutomationConfig(AutomationConfig calldata config) external;
 
     /// @notice Pauses (true) or resumes (false) the automation lane.
     function setPaused(bool paused) external;
 
-    /// @notice Sets how much keeper operations without a paymaster may cost the Safe per epoch, and restarts the
-    /// epoch. Without a budget (the default) keeper operations must be sponsored by a paymaster.
-    /// @dev Bounds griefing by a compromised keeper that sends operations bound to fail: each one is charged at its
-    /// maximum cost (gas limits x maxFeePerGas) when validated, whether or not it executes.
+    /// @notice Sets how much keeper operations may cost the Safe per aligned epoch of `epochLength` seconds, and
+    /// clears the current epoch's charge. Without a budget (the default) keeper operations must be sponsored by a
+    /// paymaster the owner listed with `setSponsor`.
+    /// @dev Bounds griefing by a compromised keeper that sends operations bound to fail: each unsponsored one is
+    /// charged at its maximum cost when validated, whether or not it executes. `maxWeiPerEpoch` is at most 2^88 - 1, and
+    /// a non-zero budget needs a non-zero `epochLength` (`InvalidPolicyParameter`).
     function setSelfPayBudget(uint96 maxWeiPerEpoch, uint32 epochLength) external;
+
+    /// @notice Lists (true) or unlists (false) `paymaster` as a sponsor: keeper operations it pays for are not charged
+    /// to the self-pay budget. List only paymasters that charge the Safe nothing (a verifying paymaster); an ERC-20
+    /// paymaster left unlisted is charged like self-pay.
+    function setSponsor(address paymaster, bool sponsored) external;
 
     /* VIEWS */
 
@@ -244,18 +400,25 @@ interface ILeverageModule is IAccount {
     /// @notice The sub-accounts `safe` has policies for.
     function getSubAccounts(address safe) external view returns (bytes32[] memory);
 
-    /// @notice The keeper key registered by `safe`.
+    /// @notice The keeper key registered by `safe`; `active` is false for a key of an older generation.
     function getKeeper(address safe, address keeper) external view returns (KeeperKey memory);
+
+    /// @notice The EntryPoint nonce key `keeper`'s operations for `safe` must use:
+    /// `uint192(keyGeneration) << 160 | uint160(keeper)`.
+    function keeperNonceKey(address safe, address keeper) external view returns (uint192);
 
     /// @notice The automation settings of `safe`.
     function getAutomationConfig(address safe) external view returns (AutomationConfig memory);
 
-    /// @notice The self-pay budget of `safe` and what was charged to it in the current epoch.
+    /// @notice The self-pay budget of `safe` and what was charged to it in its latest epoch.
     function getSelfPayBudget(address safe) external view returns (SelfPayBudget memory);
+
+    /// @notice True when `safe` listed `paymaster` as a sponsor.
+    function isSponsor(address safe, address paymaster) external view returns (bool);
 
     /// @notice The epoch usage of `safe`'s sub-account.
     function getEpochUsage(address safe, bytes32 subAccount) external view returns (EpochUsage memory);
 
-    /// @notice The health (WAD) of a market state; type(uint256).max when there is no debt.
+    /// @notice The health (WAD) of `safe`'s sub-account; type(uint256).max when there is no debt.
     function health(address safe, bytes32 subAccount) external view returns (uint256);
 }

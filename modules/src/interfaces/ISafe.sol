@@ -17,6 +17,9 @@ interface ISafe {
     /// @notice Reverts unless `signatures` are valid owner signatures of `dataHash` (Safe threshold).
     function checkSignatures(bytes32 dataHash, bytes memory data, bytes memory signatures) external view;
 
+    /// @notice The number of owner signatures a Safe transaction needs.
+    function getThreshold() external view returns (uint256);
+
     /// @notice True when `module` is enabled on the Safe.
     function isModuleEnabled(address module) external view returns (bool);
 }

@@ -33,7 +33,7 @@ struct VenueCall {
 /// - The interface admits venues with one collateral and one debt asset per market id (Morpho Blue); an Aave v3
 ///   adapter encodes (collateral asset, debt asset, e-mode) into the market id.
 interface IVenueAdapter {
-    /// @notice Raised by `encode` for an action kind the venue does not handle.
+    /// @notice Thrown by `encode` when `kind` is an action kind the venue does not handle.
     error UnsupportedAction(uint8 kind);
 
     /// @notice The venue contract every call returned by `encode` targets.
@@ -47,6 +47,12 @@ interface IVenueAdapter {
 
     /// @notice The current state of `account`'s position in `market`, interest accrued to now.
     function marketState(bytes32 market, address account) external view returns (MarketState memory state);
+
+    /// @notice The venue's liquidation incentive factor (WAD, >= 1e18) for `market`: a liquidator seizes collateral
+    /// worth this factor times the debt it repays. The module requires a policy's minHealth to be at least this.
+    /// @dev Morpho Blue: min(1.15, 1 / (1 - 0.3 (1 - LLTV))) (`Morpho.liquidate`); Aave v3: the reserve's liquidation
+    /// bonus.
+    function liquidationIncentiveFactor(bytes32 market) external view returns (uint256);
 
     /// @notice `account`'s collateral and debt in `market` (debt with interest to now, rounded up), without the price.
     function position(bytes32 market, address account) external view returns (uint256 collateral, uint256 debt);

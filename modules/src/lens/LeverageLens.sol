@@ -22,7 +22,7 @@ struct SubAccountView {
 /// read), so a whole Safe is read in one round trip on any chain, Multicall3 or not. Holds no state, has no owner and
 /// only calls view functions; a deployed copy behaves the same.
 contract LeverageLens {
-    /// @notice Raised when a requested sub-account has no policy on the Safe.
+    /// @notice Thrown when a requested sub-account has no policy on the Safe.
     error UnknownSubAccount(bytes32 subAccount);
 
     /// @notice Reads the given sub-accounts of `safe`, or all of them when `subAccounts` is empty.

@@ -3,23 +3,20 @@ pragma solidity ^0.8.23;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {MarketState} from "../interfaces/IVenueAdapter.sol";
+import {ConstantsLib} from "./ConstantsLib.sol";
 
 /// @title HealthLib
 /// @notice Health and value math shared by the module's checks. All roundings favour safety: collateral value and
 /// health round down, so a position is never reported healthier than it is.
 library HealthLib {
-    uint256 internal constant WAD = 1e18;
-    uint256 internal constant PRICE_SCALE = 1e36;
-    uint256 internal constant INFINITE_HEALTH = type(uint256).max;
-
     /// @dev Value of `collateral` in loan units at `price` (1e36-scaled), rounded down.
     function collateralValue(uint256 collateral, uint256 price) internal pure returns (uint256) {
-        return Math.mulDiv(collateral, price, PRICE_SCALE);
+        return Math.mulDiv(collateral, price, ConstantsLib.PRICE_SCALE);
     }
 
     /// @dev Health (WAD) = collateral value * lltv / debt, rounded down; infinite without debt.
     function health(MarketState memory state) internal pure returns (uint256) {
-        if (state.debt == 0) return INFINITE_HEALTH;
+        if (state.debt == 0) return ConstantsLib.INFINITE_HEALTH;
         return Math.mulDiv(collateralValue(state.collateral, state.price), state.lltv, state.debt);
     }
 

@@ -4,7 +4,8 @@ pragma solidity ^0.8.23;
 import {Policy, AutomationConfig, KeeperKey, EpochUsage, SelfPayBudget} from "../interfaces/ILeverageModule.sol";
 
 /// @notice All per-Safe state of the module. The Safe is the innermost mapping key wherever validation reads
-/// (`keepers[keeper][safe]`, `automation[safe]`, `selfPay[safe]`), so those slots are ERC-7562 associated storage of the Safe.
+/// (`keepers[keeper][safe]`, `automation[safe]`, `selfPay[safe]`, `sponsors[paymaster][safe]`), so those slots are
+/// ERC-7562 associated storage of the Safe.
 struct ModuleStorage {
     mapping(address keeper => mapping(address safe => KeeperKey)) keepers;
     mapping(address safe => AutomationConfig) automation;
@@ -12,4 +13,5 @@ struct ModuleStorage {
     mapping(bytes32 subAccount => mapping(address safe => EpochUsage)) usage;
     mapping(address safe => bytes32[]) subAccounts;
     mapping(address safe => SelfPayBudget) selfPay;
+    mapping(address paymaster => mapping(address safe => bool)) sponsors;
 }

@@ -10,30 +10,40 @@ import {ILeverageModule, Policy, EpochUsage, ActionKind, Action, Plan} from "../
 import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
 import {ISafe} from "../interfaces/ISafe.sol";
 import {IPriceFeed} from "../interfaces/IPriceFeed.sol";
+import {ConstantsLib} from "./ConstantsLib.sol";
 import {HealthLib} from "./HealthLib.sol";
 import {ModuleStorage} from "./ModuleStorage.sol";
 
 /// @title RebalanceLib
-/// @notice The automation lane's execution engine: loads the touched sub-accounts, checks oracles, trigger and
-/// cooldowns, executes the actions from the Safe with CALL only, then enforces every post-condition of the policies.
+/// @notice The automation lane's execution engine, in four steps: load the listed sub-accounts (oracles, cooldowns,
+/// trigger); vet every action before anything is called (allowlists, material use); run the actions from the Safe with
+/// CALL only; then judge the result (health rules per sub-account, loss per operation, usage and loss per epoch).
 /// @dev An external library (linked at deployment, immutable) so the module fits the EIP-170 size limit; it runs
 /// in the module's context through DELEGATECALL from the module itself, never from the Safe.
+///
+/// Loss accounting (`_holdings`, `_settle`): every holding a plan can change is valued in loan units at the plan's
+/// pre-trade prices, before and after: the Safe's idle loan and collateral tokens, its assets in each pool the plan
+/// names, and each listed position (collateral value, debt). The loss is the drop of their sum. It is bounded by
+/// `maxLossBps` of what the positions moved (the larger of the value that went into and out of positions, each
+/// position netted), so neither idle or pool shuffles nor unrelated listings raise the allowance; and, summed over an
+/// aligned epoch, by `maxEpochLossBps` of each changed sub-account's equity. A new action kind (a swap) only has to
+/// name the holdings it changes for this accounting to cover it.
 library RebalanceLib {
     using HealthLib for MarketState;
 
-    uint256 internal constant MIN_POOL_SUPPLY = 1e6;
-    uint256 internal constant BPS = 10_000;
-    uint8 internal constant CALL = 0;
-
-    /// @dev Working copy of one touched sub-account during a rebalance.
+    /// @dev Working copy of one listed sub-account during a rebalance. `state` keeps the pre-trade position and the
+    /// price every value of the plan is judged at.
     struct Run {
         bytes32 id;
         IVenueAdapter adapter;
         bytes32 market;
         MarketState state;
+        uint256 collateralAfter;
+        uint256 debtAfter;
         uint256 healthBefore;
         uint256 healthAfter;
         uint256 moved;
+        bool due;
     }
 
     /// @notice Executes `plan` for `safe` (the caller already checked encoding, keeper and pause).
@@ -41,43 +51,42 @@ library RebalanceLib {
     function execute(ModuleStorage storage s, address safe, address keeper, Plan calldata plan) external {
         uint256 gasStart = gasleft();
         Run[] memory runs = _load(s, safe, plan.subAccounts);
-        // Every action is checked before any pool is read, so no unlisted address is ever called.
-        for (uint256 i; i < plan.actions.length; ++i) {
-            _checkAction(s, safe, runs, plan.actions[i], i);
-        }
-        int256 valueBefore = _netValue(safe, runs, plan.actions);
+        // Every action is vetted before any pool is read, so no unlisted address is ever called.
+        _checkActions(s, safe, runs, plan.actions);
+        uint256[] memory before = _holdings(safe, runs, plan.actions);
 
         for (uint256 i; i < plan.actions.length; ++i) {
             _execute(runs, safe, plan.actions[i], i);
         }
 
-        uint256 maxLossBps = BPS;
+        uint256 maxLossBps = ConstantsLib.BPS;
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
-            // Net value and health after are judged at the prices the plan was checked against.
-            (run.state.collateral, run.state.debt) = run.adapter.position(run.market, safe);
-            run.healthAfter = run.state.health();
+            // Health after is judged at the prices the plan was checked against.
+            (run.collateralAfter, run.debtAfter) = run.adapter.position(run.market, safe);
+            run.healthAfter = _health(run.collateralAfter, run.debtAfter, run.state);
             Policy storage policy = s.policies[run.id][safe];
             _checkPostConditions(run, policy);
             if (policy.maxLossBps < maxLossBps) maxLossBps = policy.maxLossBps;
         }
 
-        int256 valueAfter = _netValue(safe, runs, plan.actions);
-        int256 allowedLoss = int256(Math.mulDiv(_abs(valueBefore), maxLossBps, BPS));
-        if (valueAfter < valueBefore - allowedLoss) revert ILeverageModule.ValueLossExceeded(valueBefore, valueAfter, maxLossBps);
+        (uint256 loss, uint256 moved) = _settle(runs, before, _holdings(safe, runs, plan.actions));
+        if (loss * ConstantsLib.BPS > moved * maxLossBps) revert ILeverageModule.ValueLossExceeded(loss, moved, maxLossBps);
 
         uint256 gasUsed = gasStart - gasleft();
-        uint256[] memory before = new uint256[](runs.length);
-        uint256[] memory afterwards = new uint256[](runs.length);
+        uint256[] memory healthBefore = new uint256[](runs.length);
+        uint256[] memory healthAfter = new uint256[](runs.length);
         for (uint256 i; i < runs.length; ++i) {
-            _recordUsage(s, safe, runs[i], gasUsed);
-            before[i] = runs[i].healthBefore;
-            afterwards[i] = runs[i].healthAfter;
+            _recordUsage(s, safe, runs[i], gasUsed, loss);
+            healthBefore[i] = runs[i].healthBefore;
+            healthAfter[i] = runs[i].healthAfter;
         }
-        emit ILeverageModule.Rebalanced(safe, keeper, plan.subAccounts, before, afterwards, gasUsed);
+        emit ILeverageModule.Rebalanced(safe, keeper, plan.subAccounts, healthBefore, healthAfter, gasUsed);
     }
 
-    /// @dev Loads every touched sub-account, checks oracles, cooldowns and the trigger.
+    /* LOAD */
+
+    /// @dev Loads every listed sub-account, checks oracles, cooldowns and the trigger.
     function _load(ModuleStorage storage s, address safe, bytes32[] calldata ids) private view returns (Run[] memory runs) {
         runs = new Run[](ids.length);
         bool triggered;
@@ -105,9 +114,8 @@ library RebalanceLib {
             if (usage.lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
 
             run.healthBefore = run.state.health();
-            if (run.healthBefore < policy.minHealth || (policy.boostAllowed && run.healthBefore > policy.maxHealth)) {
-                triggered = true;
-            }
+            run.due = run.healthBefore < policy.minHealth || (policy.boostAllowed && run.healthBefore > policy.maxHealth);
+            triggered = triggered || run.due;
         }
         if (!triggered) revert ILeverageModule.NoTrigger();
     }
@@ -119,6 +127,12 @@ library RebalanceLib {
 
         (, int256 answer,, uint256 updatedAt,) = IPriceFeed(feed).latestRoundData();
         if (answer <= 0) revert ILeverageModule.OraclePriceZero(id);
+        uint256 minAnswer = policy.minFeedAnswer;
+        uint256 maxAnswer = policy.maxFeedAnswer;
+        // A Chainlink aggregator clamps its answer to [minAnswer, maxAnswer]: an answer at a bound may be pinned there.
+        if (uint256(answer) <= minAnswer || (maxAnswer != 0 && uint256(answer) >= maxAnswer)) {
+            revert ILeverageModule.OracleAnswerOutOfBounds(id, answer, minAnswer, maxAnswer);
+        }
         if (updatedAt > block.timestamp || block.timestamp - updatedAt > policy.maxOracleAge) {
             revert ILeverageModule.OracleStale(id, updatedAt, policy.maxOracleAge);
         }
@@ -128,14 +142,47 @@ library RebalanceLib {
         uint256 divisorExp = uint256(feedDecimals) + IERC20Metadata(state.collateralToken).decimals();
         if (feedDecimals > 36 || divisorExp > exponent) revert ILeverageModule.OracleDecimals(id, feedDecimals);
         uint256 feedPrice = uint256(answer) * 10 ** (exponent - divisorExp);
-        if (HealthLib.distance(state.price, feedPrice) * BPS > feedPrice * policy.maxOracleDeviationBps) {
+        if (HealthLib.distance(state.price, feedPrice) * ConstantsLib.BPS > feedPrice * policy.maxOracleDeviationBps) {
             revert ILeverageModule.OracleDeviation(id, state.price, feedPrice);
         }
     }
 
+    /* VET */
+
+    /// @dev Every action allowed (amount, allowlist, deleverage-only), no pool round trip, every pool action serving a
+    /// sub-account the plan acts on, and a venue action on every listed sub-account.
+    function _checkActions(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
+        private
+        view
+    {
+        uint256 acted; // bit i: sub-account i has a venue action
+        for (uint256 i; i < actions.length; ++i) {
+            Action calldata action = actions[i];
+            if (_checkAction(s, safe, runs, action, i)) {
+                acted |= 1 << action.subAccount;
+                continue;
+            }
+            for (uint256 j; j < i; ++j) {
+                if (actions[j].pool == action.pool && actions[j].kind != action.kind) {
+                    revert ILeverageModule.PoolRoundTrip(action.pool);
+                }
+            }
+        }
+        for (uint256 i; i < actions.length; ++i) {
+            address pool = actions[i].pool;
+            uint8 sub = actions[i].subAccount;
+            if (pool != address(0) && acted & (1 << sub) == 0) revert ILeverageModule.PoolNotUsed(runs[sub].id, pool);
+        }
+        for (uint256 i; i < runs.length; ++i) {
+            if (acted & (1 << i) == 0) revert ILeverageModule.SubAccountUnchanged(runs[i].id);
+        }
+    }
+
+    /// @dev Returns true for a venue action, false for a pool action.
     function _checkAction(ModuleStorage storage s, address safe, Run[] memory runs, Action calldata action, uint256 index)
         private
         view
+        returns (bool venue)
     {
         bytes32 id = runs[action.subAccount].id;
         Policy storage policy = s.policies[id][safe];
@@ -143,15 +190,26 @@ library RebalanceLib {
         if (action.amount == 0) revert ILeverageModule.ActionNotAllowed(index, kind);
         if (kind == ActionKind.WithdrawFromPool || kind == ActionKind.DepositToPool) {
             if (!_isPoolAllowed(policy, action.pool)) revert ILeverageModule.PoolNotAllowed(id, action.pool);
-            return;
+            return false;
         }
         if (action.pool != address(0)) revert ILeverageModule.ActionNotAllowed(index, kind);
         if (!policy.boostAllowed && (kind == ActionKind.Borrow || kind == ActionKind.WithdrawCollateral)) {
             revert ILeverageModule.ActionNotAllowed(index, kind);
         }
+        return true;
     }
 
-    /// @dev Runs one action already vetted by `_checkAction`.
+    function _isPoolAllowed(Policy storage policy, address pool) private view returns (bool) {
+        address[] storage pools = policy.pools;
+        for (uint256 i; i < pools.length; ++i) {
+            if (pools[i] == pool) return true;
+        }
+        return false;
+    }
+
+    /* RUN */
+
+    /// @dev Runs one action already vetted by `_checkActions`.
     function _execute(Run[] memory runs, address safe, Action calldata action, uint256 index) private {
         Run memory run = runs[action.subAccount];
         ActionKind kind = action.kind;
@@ -162,9 +220,10 @@ library RebalanceLib {
             address asset = IERC4626(pool).asset();
             run.moved += _value(asset, amount, runs);
             if (kind == ActionKind.DepositToPool) {
-                if (IERC4626(pool).totalSupply() < MIN_POOL_SUPPLY || IERC4626(pool).convertToAssets(1e18) == 0) {
-                    revert ILeverageModule.PoolUnhealthy(pool);
-                }
+                if (
+                    IERC4626(pool).totalSupply() < ConstantsLib.MIN_POOL_SUPPLY
+                        || IERC4626(pool).convertToAssets(1e18) == 0
+                ) revert ILeverageModule.PoolUnhealthy(pool);
                 _callWithApproval(safe, index, pool, abi.encodeCall(IERC4626.deposit, (amount, safe)), asset, amount);
             } else {
                 _call(safe, index, pool, abi.encodeCall(IERC4626.withdraw, (amount, safe, safe)));
@@ -185,14 +244,6 @@ library RebalanceLib {
                 safe, index, venueCall.target, venueCall.data, venueCall.approveToken, venueCall.approveAmount
             );
         }
-    }
-
-    function _isPoolAllowed(Policy storage policy, address pool) private view returns (bool) {
-        address[] storage pools = policy.pools;
-        for (uint256 i; i < pools.length; ++i) {
-            if (pools[i] == pool) return true;
-        }
-        return false;
     }
 
     function _callWithApproval(
@@ -223,63 +274,131 @@ library RebalanceLib {
         // A plan never calls the Safe itself (owners, modules, guard, fallback) nor the module's configuration.
         if (target == safe || target == address(this)) revert ILeverageModule.ActionFailed(index, "");
         bool success;
-        (success, result) = ISafe(safe).execTransactionFromModuleReturnData(target, 0, data, CALL);
+        (success, result) = ISafe(safe).execTransactionFromModuleReturnData(target, 0, data, ConstantsLib.CALL);
         if (!success) revert ILeverageModule.ActionFailed(index, result);
     }
 
+    /* JUDGE */
+
+    /// @dev Per sub-account: changed, inside the band, a triggered one inside its landing zone, one not due moved only
+    /// toward its target (never past it), deleverage-only never losing health, within the per-rebalance amount cap.
     function _checkPostConditions(Run memory run, Policy storage policy) internal view {
+        if (run.collateralAfter == run.state.collateral && run.debtAfter == run.state.debt) {
+            revert ILeverageModule.SubAccountUnchanged(run.id);
+        }
+        uint256 minHealth = policy.minHealth;
+        uint256 maxHealth = policy.maxHealth;
         uint256 target = policy.targetHealth;
-        if (run.healthAfter < policy.minHealth || run.healthAfter > policy.maxHealth) {
-            revert ILeverageModule.HealthOutOfBand(run.id, run.healthAfter, policy.minHealth, policy.maxHealth);
+        uint256 before = run.healthBefore;
+        uint256 healthAfter = run.healthAfter;
+        if (healthAfter < minHealth || healthAfter > maxHealth) {
+            revert ILeverageModule.HealthOutOfBand(run.id, healthAfter, minHealth, maxHealth);
         }
-        if (HealthLib.distance(run.healthAfter, target) > HealthLib.distance(run.healthBefore, target)) {
-            revert ILeverageModule.HealthFurtherFromTarget(run.id, run.healthBefore, run.healthAfter);
+        if (run.due) {
+            (uint256 low, uint256 high) = landingZone(before, minHealth, target, maxHealth);
+            if (healthAfter < low || healthAfter > high) {
+                revert ILeverageModule.HealthOutsideLandingZone(run.id, healthAfter, low, high);
+            }
+        } else {
+            if (HealthLib.distance(healthAfter, target) > HealthLib.distance(before, target)) {
+                revert ILeverageModule.HealthFurtherFromTarget(run.id, before, healthAfter);
+            }
+            if ((before < target && healthAfter > target) || (before > target && healthAfter < target)) {
+                revert ILeverageModule.HealthCrossedTarget(run.id, before, healthAfter, target);
+            }
         }
-        if (!policy.boostAllowed && run.healthAfter < run.healthBefore) {
-            revert ILeverageModule.HealthDecreased(run.id, run.healthBefore, run.healthAfter);
+        if (!policy.boostAllowed && healthAfter < before) {
+            revert ILeverageModule.HealthDecreased(run.id, before, healthAfter);
         }
         if (run.moved > policy.maxAmountPerRebalance) {
             revert ILeverageModule.AmountCapExceeded(run.id, run.moved, policy.maxAmountPerRebalance);
         }
     }
 
-    function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed) private {
+    /// @notice The landing zone of a triggered sub-account whose health was `before` (WAD): it must move at least half
+    /// the distance between the breached band edge and the target, and end no further past the target than half the
+    /// distance to the other edge.
+    /// @dev Below the band: [max(min, before + (target - min) / 2), target + (max - target) / 2]. Above it (boost):
+    /// [target - (target - min) / 2, min(max, before - (max - target) / 2)]. A trigger the keeper could make itself (a
+    /// little interest or a small move past the edge) thus needs a landing at least about half way to the target, so the
+    /// next trigger needs a real move; a rescue from deep below the band (a crash that continues until inclusion) still
+    /// only has to end inside the band, having moved at least that far.
+    function landingZone(uint256 before, uint256 minHealth, uint256 target, uint256 maxHealth)
+        internal
+        pure
+        returns (uint256 low, uint256 high)
+    {
+        if (before < minHealth) {
+            low = Math.max(minHealth, before + (target - minHealth) / 2);
+            high = target + (maxHealth - target) / 2;
+        } else {
+            low = target - (target - minHealth) / 2;
+            uint256 step = (maxHealth - target) / 2;
+            high = before == ConstantsLib.INFINITE_HEALTH ? maxHealth : Math.min(maxHealth, before - step);
+        }
+    }
+
+    /// @dev Charges the rebalance to the sub-account's aligned epoch (`block.timestamp / epochLength`): amount, count,
+    /// gas and the plan's loss in parts per billion of the sub-account's pre-trade equity, each checked before it is
+    /// written.
+    function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed, uint256 loss) private {
         Policy storage policy = s.policies[run.id][safe];
         EpochUsage memory usage = s.usage[run.id][safe];
-        if (usage.epochStart == 0 || block.timestamp >= uint256(usage.epochStart) + policy.epochLength) {
-            usage = EpochUsage({epochStart: uint40(block.timestamp), lastRebalance: 0, rebalances: 0, gasUsed: 0, amountMoved: 0});
-        }
+        uint256 epoch = block.timestamp / policy.epochLength;
+        if (usage.epoch != epoch) usage = EpochUsage({epoch: uint32(epoch), lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0});
+
         uint256 amount = usage.amountMoved + run.moved;
         uint256 count = uint256(usage.rebalances) + 1;
         uint256 gas = uint256(usage.gasUsed) + gasUsed;
+        uint256 lossPpb = usage.lossPpb + _lossPpb(loss, run.state);
         if (amount > policy.maxAmountPerEpoch) revert ILeverageModule.EpochAmountCapExceeded(run.id, amount, policy.maxAmountPerEpoch);
         if (count > policy.maxRebalancesPerEpoch) {
             revert ILeverageModule.EpochRebalanceCapExceeded(run.id, count, policy.maxRebalancesPerEpoch);
         }
         if (gas > policy.maxGasPerEpoch) revert ILeverageModule.EpochGasCapExceeded(run.id, gas, policy.maxGasPerEpoch);
+        uint256 budgetPpb = uint256(policy.maxEpochLossBps) * ConstantsLib.PPB_PER_BPS;
+        if (lossPpb > budgetPpb) revert ILeverageModule.EpochLossBudgetExceeded(run.id, lossPpb, budgetPpb);
         // Saturating casts: a saturated counter only makes the next check stricter.
         s.usage[run.id][safe] = EpochUsage({
-            epochStart: usage.epochStart,
+            epoch: uint32(epoch),
             lastRebalance: uint40(block.timestamp),
             rebalances: uint16(count),
-            gasUsed: uint48(Math.min(gas, type(uint48).max)),
-            amountMoved: uint112(Math.min(amount, type(uint112).max))
+            lossPpb: uint32(lossPpb),
+            gasUsed: uint40(Math.min(gas, type(uint40).max)),
+            amountMoved: uint96(Math.min(amount, type(uint96).max))
         });
     }
 
-    /// @dev Net value in loan units: sub-account equity, plus the Safe's idle loan and collateral tokens and its
-    /// shares of the pools the plan touches, all valued at the plan's pre-trade oracle prices.
-    function _netValue(address safe, Run[] memory runs, Action[] calldata actions) private view returns (int256 net) {
+    /// @dev `loss` in parts per billion of the position's pre-trade equity, rounded up; a loss against no equity is
+    /// above any budget.
+    function _lossPpb(uint256 loss, MarketState memory state) private pure returns (uint256) {
+        if (loss == 0) return 0;
+        int256 equity = state.equity();
+        if (equity <= 0) return type(uint32).max;
+        return Math.min(Math.mulDiv(loss, ConstantsLib.PPB, uint256(equity), Math.Rounding.Ceil), type(uint32).max);
+    }
+
+    /* LOSS ACCOUNTING */
+
+    /// @dev Values (loan units, pre-trade prices) of the Safe's holdings outside the positions that a plan can change,
+    /// in a fixed order: idle loan token, idle collateral tokens (first appearance in the run list), then the Safe's
+    /// assets in each pool the plan names (first appearance in the action list).
+    function _holdings(address safe, Run[] memory runs, Action[] calldata actions)
+        private
+        view
+        returns (uint256[] memory values)
+    {
+        values = new uint256[](1 + runs.length + actions.length);
         address loanToken = runs[0].state.loanToken;
-        net = int256(IERC20(loanToken).balanceOf(safe));
+        values[0] = IERC20(loanToken).balanceOf(safe);
+        uint256 n = 1;
         for (uint256 i; i < runs.length; ++i) {
-            net += runs[i].state.equity();
             address collateral = runs[i].state.collateralToken;
             bool seen = collateral == loanToken;
             for (uint256 j; j < i && !seen; ++j) {
                 seen = runs[j].state.collateralToken == collateral;
             }
-            if (!seen) net += int256(_value(collateral, IERC20(collateral).balanceOf(safe), runs));
+            if (!seen) values[n++] = _value(collateral, IERC20(collateral).balanceOf(safe), runs);
         }
         for (uint256 i; i < actions.length; ++i) {
             address pool = actions[i].pool;
@@ -290,11 +409,42 @@ library RebalanceLib {
             }
             if (seen) continue;
             uint256 assets = IERC4626(pool).convertToAssets(IERC20(pool).balanceOf(safe));
-            net += int256(_value(IERC4626(pool).asset(), assets, runs));
+            values[n++] = _value(IERC4626(pool).asset(), assets, runs);
         }
     }
 
-    /// @dev Value in loan units of `amount` of `token`, which is the loan token or a touched collateral token.
+    /// @dev The plan's loss (drop of all holdings and positions, never negative) and what its positions moved: the
+    /// larger of the value that went into positions (collateral added, debt repaid) and out of them (collateral
+    /// removed, debt taken), each position netted, all at the pre-trade prices.
+    function _settle(Run[] memory runs, uint256[] memory before, uint256[] memory afterwards)
+        private
+        pure
+        returns (uint256 loss, uint256 moved)
+    {
+        uint256 gained;
+        uint256 lost;
+        for (uint256 k; k < before.length; ++k) {
+            if (afterwards[k] > before[k]) gained += afterwards[k] - before[k];
+            else lost += before[k] - afterwards[k];
+        }
+        uint256 intoPositions;
+        uint256 outOfPositions;
+        for (uint256 i; i < runs.length; ++i) {
+            Run memory run = runs[i];
+            uint256 collateralBefore = HealthLib.collateralValue(run.state.collateral, run.state.price);
+            uint256 collateralAfter = HealthLib.collateralValue(run.collateralAfter, run.state.price);
+            if (collateralAfter > collateralBefore) intoPositions += collateralAfter - collateralBefore;
+            else outOfPositions += collateralBefore - collateralAfter;
+            if (run.debtAfter < run.state.debt) intoPositions += run.state.debt - run.debtAfter;
+            else outOfPositions += run.debtAfter - run.state.debt;
+        }
+        gained += intoPositions;
+        lost += outOfPositions;
+        loss = lost > gained ? lost - gained : 0;
+        moved = Math.max(intoPositions, outOfPositions);
+    }
+
+    /// @dev Value in loan units of `amount` of `token`, which is the loan token or a listed collateral token.
     function _value(address token, uint256 amount, Run[] memory runs) private pure returns (uint256) {
         if (token == runs[0].state.loanToken) return amount;
         for (uint256 i; i < runs.length; ++i) {
@@ -303,7 +453,8 @@ library RebalanceLib {
         revert ILeverageModule.PoolAssetMismatch(address(0), token);
     }
 
-    function _abs(int256 x) private pure returns (uint256) {
-        return x >= 0 ? uint256(x) : uint256(-x);
+    function _health(uint256 collateral, uint256 debt, MarketState memory state) private pure returns (uint256) {
+        if (debt == 0) return ConstantsLib.INFINITE_HEALTH;
+        return Math.mulDiv(HealthLib.collateralValue(collateral, state.price), state.lltv, debt);
     }
 }

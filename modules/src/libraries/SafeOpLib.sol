@@ -2,19 +2,12 @@
 pragma solidity ^0.8.23;
 
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
+import {ConstantsLib} from "./ConstantsLib.sol";
 
 /// @title SafeOpLib
 /// @notice EIP-712 encoding of a UserOperation as the `SafeOp` struct signed by Safe owners (Safe4337Module v0.3.0
 /// format), reused unchanged for keeper signatures so one hash covers every field of the operation.
 library SafeOpLib {
-    /// @dev keccak256("EIP712Domain(uint256 chainId,address verifyingContract)")
-    bytes32 internal constant DOMAIN_TYPEHASH = 0x47e79534a245952e8b16893a336b85a3d9ea9fa8c573f3d803afb92a79469218;
-
-    /// @dev keccak256("SafeOp(address safe,uint256 nonce,bytes initCode,bytes callData,uint128 verificationGasLimit,
-    /// uint128 callGasLimit,uint256 preVerificationGas,uint128 maxPriorityFeePerGas,uint128 maxFeePerGas,
-    /// bytes paymasterAndData,uint48 validAfter,uint48 validUntil,address entryPoint)")
-    bytes32 internal constant SAFE_OP_TYPEHASH = 0xc03dfc11d8b10bf9cf703d558958c8c42777f785d998c62060d85a4f0ef6ea7f;
-
     /// @dev The signature is `validAfter (6 bytes) || validUntil (6 bytes) || signatures`; shorter input reverts,
     /// exactly as the reference module does.
     function splitSignature(bytes calldata signature)
@@ -27,8 +20,28 @@ library SafeOpLib {
         signatures = signature[12:];
     }
 
+    /// @dev True when `signatures` hold exactly what `threshold` Safe signatures need and nothing more: `threshold`
+    /// static 65-byte parts, then, for each contract signature (v = 0) in order, its dynamic part (32-byte length +
+    /// data) starting exactly where the previous part ended. Safe's `checkSignatures` ignores trailing bytes, which a
+    /// bundler could append (the signature is not part of the signed hash) to make the Safe pay for them; later
+    /// Safe4337Module releases refuse them the same way. Never reverts: malformed input is simply not canonical.
+    function isCanonicalSignatureLength(bytes calldata signatures, uint256 threshold) internal pure returns (bool) {
+        uint256 length = signatures.length;
+        if (threshold == 0 || threshold > length / ConstantsLib.SAFE_SIGNATURE_LENGTH) return false;
+        uint256 end = threshold * ConstantsLib.SAFE_SIGNATURE_LENGTH;
+        for (uint256 i; i < threshold; ++i) {
+            uint256 at = i * ConstantsLib.SAFE_SIGNATURE_LENGTH;
+            if (uint8(signatures[at + 64]) != 0) continue;
+            if (uint256(bytes32(signatures[at + 32:at + 64])) != end || length - end < 32) return false;
+            uint256 dataLength = uint256(bytes32(signatures[end:end + 32]));
+            if (dataLength > length - end - 32) return false;
+            end += 32 + dataLength;
+        }
+        return length == end;
+    }
+
     function domainSeparator(address verifyingContract) internal view returns (bytes32) {
-        return keccak256(abi.encode(DOMAIN_TYPEHASH, block.chainid, verifyingContract));
+        return keccak256(abi.encode(ConstantsLib.DOMAIN_TYPEHASH, block.chainid, verifyingContract));
     }
 
     /// @dev The 66-byte EIP-712 message `0x1901 || domainSeparator || structHash`; its keccak is the operation hash.
@@ -43,7 +56,7 @@ library SafeOpLib {
     ) internal pure returns (bytes memory) {
         // Two static halves concatenated are byte-identical to abi.encode of all 14 fields, without stack pressure.
         bytes memory head = abi.encode(
-            SAFE_OP_TYPEHASH,
+            ConstantsLib.SAFE_OP_TYPEHASH,
             userOp.sender,
             userOp.nonce,
             keccak256(userOp.initCode),

@@ -10,7 +10,7 @@ import {AttackBase} from "./AttackBase.sol";
 import {AaveTestBase} from "../utils/AaveTestBase.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {IAaveV3Adapter} from "../../src/interfaces/IAaveV3Adapter.sol";
-import {PlanLib} from "../../src/libraries/PlanLib.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 
 /// @notice Attacks on the Aave v3 venue, through the real LeverageModule (with the Aave adapter fixed at deployment), the
 /// real EntryPoint v0.7 and the real Aave v3.0.2 Pool. The Safe's Aave account: 10 WETH collateral, 18,000 USDC debt,
@@ -183,17 +183,17 @@ contract AaveAttacksTest is AttackBase, AaveTestBase {
         // No action kind means "set e-mode": an extra kind is malformed in validation ...
         PackedUserOperation memory op = keeperOp(safe, keeper, aaveRepayPlan(aaveId, 3000e6), keeperKey);
         op.callData[4 + 160 + 32 + 32 + 31] = 0x06;
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
         AaveHoldings memory aaveBefore = aaveHoldings(safe);
-        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.BAD_KIND)));
+        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_BAD_KIND)));
         // ... and a keeper-signed call to Pool.setUserEMode is not an owner operation.
         op = baseOp(
             safe,
             abi.encodeCall(ILeverageModule.executeUserOp, (address(aavePool), 0, abi.encodeCall(IPool.setUserEMode, (1)), 0)),
-            KEEPER_NONCE_KEY
+            keeperNonceKey()
         );
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         expectHandleRevert(op, failedOp("AA24 signature error"));
         assertEq(aavePool.getUserEMode(safe), 0);
         assertNothingLeftAave(before, aaveBefore, 0);

@@ -9,6 +9,9 @@ import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/Pac
 import {IMorpho, MarketParams, Id, Position} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 
 /// @notice Shared state for the attack suites: a Safe with two Morpho Blue positions (WETH 1.1467 after a drop, so it
 /// triggers; WBTC 1.72), 10,000 USDC in an allowlisted ERC-4626 pool, and a registered keeper; plus a ledger of
@@ -96,6 +99,35 @@ abstract contract AttackBase is Fixture {
             gas += uint128(bytes16(_slice(op.paymasterAndData, 20, 16))) + uint128(bytes16(_slice(op.paymasterAndData, 36, 16)));
         }
         return gas * uint128(uint256(op.gasFees));
+    }
+
+    /// @dev Everything the Safe owns, valued in USDC at the current oracle prices (independent of the module's math).
+    function safeValue(IERC4626 extraPool) internal view returns (int256 value) {
+        value = int256(usdc.balanceOf(safe));
+        value += int256(usdcVault.convertToAssets(usdcVault.balanceOf(safe)));
+        value += int256(extraPool.convertToAssets(extraPool.balanceOf(safe)));
+        value += int256(weth.balanceOf(safe) * wethOracle.price() / 1e36);
+        value += int256(wbtc.balanceOf(safe) * wbtcOracle.price() / 1e36);
+        bytes32[2] memory markets = [Id.unwrap(wethMarket.id()), Id.unwrap(wbtcMarket.id())];
+        for (uint256 i; i < 2; ++i) {
+            (uint256 collateral, uint256 debt) = adapter.position(markets[i], safe);
+            uint256 price = i == 0 ? wethOracle.price() : wbtcOracle.price();
+            value += int256(collateral * price / 1e36) - int256(debt);
+        }
+    }
+
+    /// @dev Sets the WETH price so that the WETH sub-account's health is `target`.
+    function _dropWethHealthTo(uint256 target) internal {
+        (uint256 collateral, uint256 debt) = adapter.position(Id.unwrap(wethMarket.id()), safe);
+        // health = collateral * price / 1e30 * 0.86 / debt, price as whole USDC per WETH scaled 1e18
+        wethOracle.setPrice(Math.mulDiv(target, debt * 1e30, collateral * 0.86e18));
+    }
+
+    /// @dev The repayment that takes the WETH sub-account to `target` health at the current price.
+    function _repayToReach(uint256 target) internal view returns (uint256) {
+        MarketState memory state = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
+        uint256 value = Math.mulDiv(state.collateral, state.price, 1e36);
+        return state.debt - Math.mulDiv(value, 0.86e18, target);
     }
 
     /* PLANS */

@@ -46,7 +46,7 @@ contract GasAttacksTest is AttackBase {
             if (field == 4) op.gasFees = bytes32((value << 128) | c.maxFeePerGas);
             if (field == 5) op.paymasterAndData = abi.encodePacked(address(paymaster), uint128(value), uint128(50_000));
             if (field == 6) op.paymasterAndData = abi.encodePacked(address(paymaster), uint128(100_000), uint128(value));
-            op.signature = sign(op, keeperKey, 0, 0);
+            op.signature = signKeeper(op, keeperKey);
             expectHandleRevert(
                 op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.GasFieldAboveCap.selector, field, value, caps[field]))
             );
@@ -114,7 +114,7 @@ contract GasAttacksTest is AttackBase {
             op.accountGasLimits = bytes32((uint256(c.maxVerificationGasLimit) << 128) | c.maxCallGasLimit);
             op.preVerificationGas = c.maxPreVerificationGas;
             op.gasFees = bytes32((uint256(c.maxPriorityFeePerGas) << 128) | c.maxFeePerGas);
-            op.signature = sign(op, keeperKey, 0, 0);
+            op.signature = signKeeper(op, keeperKey);
             PackedUserOperation[] memory ops = new PackedUserOperation[](1);
             ops[0] = op;
             vm.prank(bundler, bundler);
@@ -180,6 +180,6 @@ contract GasAttacksTest is AttackBase {
     function _sponsored(ToggleRevertPaymaster pm, Plan memory plan) internal view returns (PackedUserOperation memory op) {
         op = keeperOp(safe, keeper, plan, keeperKey);
         op.paymasterAndData = abi.encodePacked(address(pm), uint128(100_000), uint128(50_000));
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
     }
 }

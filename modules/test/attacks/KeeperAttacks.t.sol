@@ -11,6 +11,7 @@ import {
 } from "../../src/interfaces/ILeverageModule.sol";
 import {VenueCall, MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {PlanLib} from "../../src/libraries/PlanLib.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {MarketParams, Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
@@ -82,9 +83,9 @@ contract KeeperAttacksTest is AttackBase {
         // A keeper signs callData whose pool word carries bits above the address: the ABI decoder would drop them.
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.callData[4 + 160 + 32 + 32 + 64 + 11] = 0x01;
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
-        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.DIRTY_POOL)));
+        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_DIRTY_POOL)));
         assertNothingLeft(before);
     }
 
@@ -153,8 +154,8 @@ contract KeeperAttacksTest is AttackBase {
         calls[11] = abi.encodeWithSignature("simulateAndRevert(address,bytes)", attacker, "");
         Holdings memory before = holdings(safe);
         for (uint256 i; i < calls.length; ++i) {
-            PackedUserOperation memory op = baseOp(safe, calls[i], KEEPER_NONCE_KEY);
-            op.signature = sign(op, keeperKey, 0, 0);
+            PackedUserOperation memory op = baseOp(safe, calls[i], keeperNonceKey());
+            op.signature = signKeeper(op, keeperKey);
             expectHandleRevert(
                 op,
                 failedOpWithRevert(
@@ -170,9 +171,9 @@ contract KeeperAttacksTest is AttackBase {
         // The owner lane needs the Safe owners' signatures: a keeper key is not one of them.
         bytes memory drain = abi.encodeCall(IERC20.transfer, (attacker, 1000e6));
         PackedUserOperation memory op = baseOp(
-            safe, abi.encodeCall(ILeverageModule.executeUserOp, (address(usdc), 0, drain, 1)), KEEPER_NONCE_KEY
+            safe, abi.encodeCall(ILeverageModule.executeUserOp, (address(usdc), 0, drain, 1)), keeperNonceKey()
         );
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
         expectHandleRevert(op, failedOp("AA24 signature error"));
         assertNothingLeft(before);
@@ -203,16 +204,16 @@ contract KeeperAttacksTest is AttackBase {
     function test_Attack03_RevertWhen_TrailingBytes() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.callData = bytes.concat(op.callData, abi.encode(attacker));
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
-        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.BAD_LENGTH)));
+        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_BAD_LENGTH)));
         assertNothingLeft(before);
     }
 
     function test_Attack03_RevertWhen_WrongSelector() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.callData[0] = 0xde;
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         bytes4 selector = bytes4(op.callData);
         Holdings memory before = holdings(safe);
         expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.UnsupportedExecutionFunction.selector, selector)));
@@ -222,21 +223,21 @@ contract KeeperAttacksTest is AttackBase {
     function test_Attack03_RevertWhen_TruncatedEncoding() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.callData = _slice(op.callData, 0, op.callData.length - 32);
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
-        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.BAD_LENGTH)));
+        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_BAD_LENGTH)));
         op.callData = _slice(op.callData, 0, 4 + 150);
-        op.signature = sign(op, keeperKey, 0, 0);
-        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.TOO_SHORT)));
+        op.signature = signKeeper(op, keeperKey);
+        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_TOO_SHORT)));
         assertNothingLeft(before);
     }
 
     function test_Attack03_RevertWhen_NonCanonicalOffsetAliasesTheIds() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.callData[4 + 96 + 31] = 0x40; // actions offset pointed back at the ids array
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
-        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.BAD_OFFSET)));
+        expectHandleRevert(op, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_BAD_OFFSET)));
         assertNothingLeft(before);
     }
 
@@ -266,9 +267,22 @@ contract KeeperAttacksTest is AttackBase {
 
     function test_Attack04_RevertWhen_ReplayedUnderAnotherNonceKey() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
-        op.nonce = entryPoint.getNonce(safe, KEEPER_NONCE_KEY + 1);
+        op.nonce = entryPoint.getNonce(safe, keeperNonceKey() + 1);
         Holdings memory before = holdings(safe);
-        expectHandleRevert(op, failedOp("AA24 signature error"));
+        // Refused before the signature is even checked: keeper operations live on their keeper's own nonce key.
+        expectHandleRevert(
+            op,
+            failedOpWithRevert(
+                abi.encodeWithSelector(ILeverageModule.KeeperNonceKeyInvalid.selector, keeperNonceKey() + 1, keeperNonceKey())
+            )
+        );
+        op.signature = signKeeper(op, keeperKey);
+        expectHandleRevert(
+            op,
+            failedOpWithRevert(
+                abi.encodeWithSelector(ILeverageModule.KeeperNonceKeyInvalid.selector, keeperNonceKey() + 1, keeperNonceKey())
+            )
+        );
         assertNothingLeft(before);
     }
 
@@ -296,7 +310,7 @@ contract KeeperAttacksTest is AttackBase {
         safeExec(other, other, 0, abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)), 0);
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.sender = other;
-        op.nonce = entryPoint.getNonce(other, KEEPER_NONCE_KEY);
+        op.nonce = entryPoint.getNonce(other, keeperNonceKey());
         Holdings memory before = holdings(safe);
         expectHandleRevert(op, failedOp("AA24 signature error"));
         assertNothingLeft(before);
@@ -320,7 +334,8 @@ contract KeeperAttacksTest is AttackBase {
         Holdings memory before = holdings(safe);
         expectHandleRevert(op, failedOp("AA22 expired or not due"));
         // A signature claiming a longer window is still cut to the key's.
-        op.signature = sign(op, keeperKey, 0, uint48(block.timestamp + 365 days));
+        (uint48 validAfter,) = keeperWindow(safe);
+        op.signature = sign(op, keeperKey, validAfter, uint48(block.timestamp + 365 days));
         expectHandleRevert(op, failedOp("AA22 expired or not due"));
         assertNothingLeft(before);
     }
@@ -354,19 +369,21 @@ contract KeeperAttacksTest is AttackBase {
 
     function test_Attack06_RevertWhen_SmallRebalancesExceedTheEpochAmountCap() public {
         Policy memory policy = defaultPolicy(wethMarket, address(usdcVault));
-        policy.maxAmountPerRebalance = 1500e6;
-        policy.maxAmountPerEpoch = 2000e6;
+        // Each rebalance must land in [1.3, 1.55]: from 1.19, a repayment of 1,649, then 1,498, 1,361, 1,236 USDC
+        // as the debt shrinks (twice that moved: the pool withdrawal and the repayment).
+        policy.maxAmountPerRebalance = 3500e6;
+        policy.maxAmountPerEpoch = 10_000e6;
         setPolicy(policy);
         uint256 done;
         for (uint256 i; i < 10; ++i) {
             _dropWethHealthTo(1.19e18);
-            uint256 amount = _repayToReach(1.21e18);
+            uint256 amount = _repayToReach(1.31e18);
             uint256 used = module.getEpochUsage(safe, wethId).amountMoved;
             if (used + 2 * amount > policy.maxAmountPerEpoch) {
                 Holdings memory before = holdings(safe);
                 expectExec(
                     repayPlan(amount),
-                    abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, used + 2 * amount, 2000e6)
+                    abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, used + 2 * amount, 10_000e6)
                 );
                 assertNothingLeft(before);
                 break;
@@ -375,7 +392,7 @@ contract KeeperAttacksTest is AttackBase {
             ++done;
         }
         assertEq(done, 3, "three small rebalances fit, the fourth does not");
-        assertLe(module.getEpochUsage(safe, wethId).amountMoved, 2000e6, "the epoch never went over its cap");
+        assertLe(module.getEpochUsage(safe, wethId).amountMoved, 10_000e6, "the epoch never went over its cap");
     }
 
     function test_Attack06_RevertWhen_SmallRebalancesExceedTheEpochCount() public {
@@ -384,12 +401,12 @@ contract KeeperAttacksTest is AttackBase {
         setPolicy(policy);
         for (uint256 i; i < 3; ++i) {
             _dropWethHealthTo(1.19e18);
-            handleOk(keeperOp(safe, keeper, repayPlan(_repayToReach(1.21e18)), keeperKey));
+            handleOk(keeperOp(safe, keeper, repayPlan(_repayToReach(1.31e18)), keeperKey));
         }
         _dropWethHealthTo(1.19e18);
         Holdings memory before = holdings(safe);
         expectExec(
-            repayPlan(_repayToReach(1.21e18)),
+            repayPlan(_repayToReach(1.31e18)),
             abi.encodeWithSelector(ILeverageModule.EpochRebalanceCapExceeded.selector, wethId, 4, 3)
         );
         assertNothingLeft(before);
@@ -412,12 +429,13 @@ contract KeeperAttacksTest is AttackBase {
     }
 
     function test_Attack07_RevertWhen_RepaymentOvershootsPastTheTarget() public {
-        uint256 healthBefore = healthOf(safe, wethMarket); // 1.1467, 0.2533 below target
-        uint256 after_ = Math.mulDiv(24_000e6, 0.86e18, 18_000e6 - 5787e6); // 1.69: in band, 0.29 above target
+        // 1.1467 before; 1.69 after: in band, but more than half way from the target to maxHealth (1.55).
+        uint256 healthBefore = healthOf(safe, wethMarket);
+        uint256 after_ = Math.mulDiv(24_000e6, 0.86e18, 18_000e6 - 5787e6);
         Holdings memory before = holdings(safe);
         expectExec(
             repayPlan(5787e6),
-            abi.encodeWithSelector(ILeverageModule.HealthFurtherFromTarget.selector, wethId, healthBefore, after_)
+            abi.encodeWithSelector(ILeverageModule.HealthOutsideLandingZone.selector, wethId, after_, healthBefore + 0.1e18, 1.55e18)
         );
         assertNothingLeft(before);
     }
@@ -507,16 +525,4 @@ contract KeeperAttacksTest is AttackBase {
     }
 
     /* HELPERS */
-
-    function _dropWethHealthTo(uint256 target) internal {
-        (uint256 collateral, uint256 debt) = adapter.position(Id.unwrap(wethMarket.id()), safe);
-        // health = collateral * price / 1e30 * 0.86 / debt, price as whole USDC per WETH scaled 1e18
-        wethOracle.setPrice(Math.mulDiv(target, debt * 1e30, collateral * 0.86e18));
-    }
-
-    function _repayToReach(uint256 target) internal view returns (uint256) {
-        MarketState memory state = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        uint256 value = Math.mulDiv(state.collateral, state.price, 1e36);
-        return state.debt - Math.mulDiv(value, 0.86e18, target);
-    }
 }

@@ -17,6 +17,11 @@ interface ISafe4337Module {
 
 /// @notice The owner lane is the real Safe4337Module v0.3.0 (npm artifact bytecode) under another name: same SafeOp
 /// hash, same validationData, same prefund payment, same execution effects and revert data, on fuzzed operations.
+/// @dev One difference, on purpose (issue 10 item 10): signatures longer than the Safe's threshold needs. v0.3.0 passes
+/// them to `checkSignatures`, which ignores trailing bytes, so a bundler can pad the (unsigned) signature field and make
+/// the Safe pay for the extra calldata and copying; later Safe4337Module releases check the length, and so does this
+/// module (SIG_VALIDATION_FAILED). `testFuzz_PaddedOwnerSignature_DiffersFromV030OnPurpose` pins that difference;
+/// every other test here asserts equality (the fuzzed signatures are exact, corrupted or short, never padded).
 contract Safe4337EquivalenceTest is Fixture {
     address internal refModule;
     address internal refSafe;
@@ -123,6 +128,27 @@ contract Safe4337EquivalenceTest is Fixture {
         assertEq(retOurs, retTheirs, "same validationData or revert data");
         assertEq(paidOurs, paidTheirs, "same prefund paid");
         if (okOurs && input.signatureMode % 4 == 0) assertEq(abi.decode(retOurs, (uint256)) & 1, 0, "owner sig valid");
+    }
+
+    /// @dev The one intended difference: an owner signature with trailing bytes validates under v0.3.0 and fails here.
+    function testFuzz_PaddedOwnerSignature_DiffersFromV030OnPurpose(OpInput memory input, uint8 pad) public {
+        input.signatureMode = 0;
+        uint256 extra = uint256(pad) + 1;
+        PackedUserOperation memory ours = _op(safe, input);
+        ours.signature = bytes.concat(_signFor(address(module), ours, input), new bytes(extra));
+        PackedUserOperation memory theirs = _op(refSafe, input);
+        theirs.signature = bytes.concat(_signFor(refModule, theirs, input), new bytes(extra));
+
+        vm.prank(address(entryPoint));
+        (bool okOurs, bytes memory retOurs) = safe.call(abi.encodeCall(ISafe4337Module.validateUserOp, (ours, bytes32(0), 0)));
+        vm.prank(address(entryPoint));
+        (bool okTheirs, bytes memory retTheirs) =
+            refSafe.call(abi.encodeCall(ISafe4337Module.validateUserOp, (theirs, bytes32(0), 0)));
+        assertEq(okOurs, okTheirs, "neither reverts");
+        if (!okOurs) return; // a callData selector neither module executes: the same revert, already covered above
+        assertEq(abi.decode(retTheirs, (uint256)) & 1, 0, "v0.3.0 accepts the padded signature");
+        assertEq(abi.decode(retOurs, (uint256)) & 1, 1, "this module refuses it");
+        assertEq(abi.decode(retOurs, (uint256)) >> 160, abi.decode(retTheirs, (uint256)) >> 160, "same validity window");
     }
 
     function testFuzz_ExecutionEffectsAreIdentical(uint96 value, uint256 amount, uint8 operation, bool withError) public {

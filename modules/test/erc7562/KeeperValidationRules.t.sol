@@ -4,6 +4,7 @@ pragma solidity ^0.8.23;
 import {Vm, VmSafe} from "forge-std/Vm.sol";
 import {Fixture, ISafeTest} from "../utils/Fixture.sol";
 import {LeverageSafeSetup} from "../utils/LeverageSafeSetup.sol";
+import {ToggleRevertPaymaster} from "../utils/AdversarialEntities.sol";
 import {ILeverageModule, AutomationConfig, Plan, ActionKind, KeeperKey} from "../../src/interfaces/ILeverageModule.sol";
 import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
@@ -17,11 +18,12 @@ import {IAccount} from "@account-abstraction/contracts/interfaces/IAccount.sol";
 /// depend on the block environment.
 contract KeeperValidationRulesTest is Fixture {
     /// @dev LeverageModule storage: _adapterList (0), _isAdapter (1), then ModuleStorage _s from slot 2:
-    /// keepers (2), automation (3), policies (4), usage (5), subAccounts (6), selfPay (7). Probed in
+    /// keepers (2), automation (3), policies (4), usage (5), subAccounts (6), selfPay (7), sponsors (8). Probed in
     /// test_Erc7562_StorageLayout.
     uint256 internal constant KEEPERS_SLOT = 2;
     uint256 internal constant AUTOMATION_SLOT = 3;
     uint256 internal constant SELF_PAY_SLOT = 7;
+    uint256 internal constant SPONSORS_SLOT = 8;
 
     bytes4 internal constant INNER_HANDLE_OP = bytes4(
         keccak256(
@@ -36,7 +38,7 @@ contract KeeperValidationRulesTest is Fixture {
         wethId = setPolicyFor(safe, defaultPolicy(wethMarket, address(usdcVault)));
     }
 
-    function test_Erc7562_StorageLayoutIsKeyedByTheSafe() public view {
+    function test_Erc7562_StorageLayoutIsKeyedByTheSafe() public {
         bytes32 key = vm.load(address(module), _keeperSlot(safe, keeper));
         KeeperKey memory k = module.getKeeper(safe, keeper);
         assertEq(uint256(key) & 0xff, 1, "keepers[keeper][safe].active at keccak(safe . keccak(keeper . 2))");
@@ -48,6 +50,10 @@ contract KeeperValidationRulesTest is Fixture {
         assertEq(uint64(uint256(a1) >> 96), c.maxFeePerGas, "automation[safe] second slot (after three uint32 caps)");
         bytes32 budget = vm.load(address(module), _selfPaySlot(safe));
         assertEq(uint96(uint256(budget)), module.getSelfPayBudget(safe).maxWeiPerEpoch, "selfPay[safe] at keccak(safe . 7)");
+        assertEq(uint32(uint256(a1) >> 224), c.keyGeneration, "keyGeneration in the second automation slot");
+        address paymaster = makeAddr("sponsor");
+        safeCall(abi.encodeCall(ILeverageModule.setSponsor, (paymaster, true)));
+        assertEq(uint256(vm.load(address(module), _sponsorSlot(safe, paymaster))), 1, "sponsors[paymaster][safe] at keccak(safe . keccak(paymaster . 8))");
     }
 
     function test_Erc7562_ExistingSafe_ValidationTouchesOnlyAssociatedStorage() public {
@@ -58,9 +64,29 @@ contract KeeperValidationRulesTest is Fixture {
         allowed[2] = safeSingleton;
         allowed[3] = address(module);
         allowed[4] = address(1); // ecrecover
-        (uint256 moduleSlots, uint256 calls) = _checkValidationPhase(op, allowed);
+        (uint256 moduleSlots, uint256 calls) = _checkValidationPhase(op, allowed, address(0));
         assertEq(moduleSlots, 4, "keepers[keeper][safe], both automation[safe] slots and selfPay[safe], nothing else");
         assertGt(calls, 0);
+    }
+
+    /// @dev A paymaster operation also reads `sponsors[paymaster][safe]`, keyed by the Safe like the others; a listed
+    /// sponsor is not charged, so the budget slot is not touched.
+    function test_Erc7562_SponsoredOp_ValidationTouchesOnlyAssociatedStorage() public {
+        ToggleRevertPaymaster paymaster = new ToggleRevertPaymaster(entryPoint);
+        paymaster.deposit{value: 1 ether}();
+        safeCall(abi.encodeCall(ILeverageModule.setSponsor, (address(paymaster), true)));
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.paymasterAndData = abi.encodePacked(address(paymaster), uint128(100_000), uint128(50_000));
+        op.signature = signKeeper(op, keeperKey);
+        address[] memory allowed = new address[](6);
+        allowed[0] = address(entryPoint);
+        allowed[1] = safe;
+        allowed[2] = safeSingleton;
+        allowed[3] = address(module);
+        allowed[4] = address(1);
+        allowed[5] = address(paymaster);
+        (uint256 moduleSlots,) = _checkValidationPhase(op, allowed, address(paymaster));
+        assertEq(moduleSlots, 4, "keepers[keeper][safe], both automation[safe] slots and sponsors[paymaster][safe]");
     }
 
     function test_Erc7562_NewSafe_InitCodeAndValidationTouchOnlyAssociatedStorage() public {
@@ -93,11 +119,13 @@ contract KeeperValidationRulesTest is Fixture {
         assertEq(fresh.code.length, 0, "counterfactual");
         vm.deal(fresh, 1 ether);
 
-        PackedUserOperation memory op = baseOp(fresh, "", KEEPER_NONCE_KEY);
+        PackedUserOperation memory op = baseOp(fresh, "", keeperNonceKey());
         op.callData = abi.encodeCall(ILeverageModule.executeRebalance, (keeper, _plan()));
         op.initCode = abi.encodePacked(address(proxyFactory), factoryCall);
         op.accountGasLimits = bytes32((uint256(1_000_000) << 128) | 3_000_000);
-        op.signature = sign(op, keeperKey, 0, 0);
+        // The new Safe's budget (1-day epochs) is set by its initCode: sign the current epoch's window.
+        uint256 start = block.timestamp / 1 days * 1 days;
+        op.signature = sign(op, keeperKey, uint48(start), uint48(start + 1 days - 1));
 
         address[] memory allowed = new address[](9);
         allowed[0] = address(entryPoint);
@@ -110,7 +138,7 @@ contract KeeperValidationRulesTest is Fixture {
         allowed[7] = address(0); // placeholder for the SenderCreator, filled below
         allowed[8] = address(0);
         allowed[7] = _senderCreator();
-        (uint256 moduleSlots,) = _checkValidationPhase(op, allowed);
+        (uint256 moduleSlots,) = _checkValidationPhase(op, allowed, address(0));
         assertEq(moduleSlots, 4, "only the new Safe's keeper, automation and self-pay slots");
         assertTrue(ISafeTest(fresh).isModuleEnabled(address(module)), "deployed and installed by initCode");
     }
@@ -143,7 +171,6 @@ contract KeeperValidationRulesTest is Fixture {
 
     function test_Erc7562_ValidationDoesNotDependOnTheBlockEnvironment() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
-        op.signature = sign(op, keeperKey, 0, uint48(block.timestamp + 1 days));
         uint256 expected = _validate(op);
         vm.warp(block.timestamp + 40 days); // past the key's expiry and the signature's window
         vm.roll(block.number + 1_000_000);
@@ -182,6 +209,10 @@ contract KeeperValidationRulesTest is Fixture {
         return keccak256(abi.encode(account, SELF_PAY_SLOT));
     }
 
+    function _sponsorSlot(address account, address paymaster) internal pure returns (bytes32) {
+        return keccak256(abi.encode(account, keccak256(abi.encode(paymaster, SPONSORS_SLOT))));
+    }
+
     function _senderCreator() internal returns (address creator) {
         // The EntryPoint's first CREATE (its SenderCreator), at nonce 1.
         creator = vm.computeCreateAddress(address(entryPoint), 1);
@@ -190,13 +221,18 @@ contract KeeperValidationRulesTest is Fixture {
 
     /// @dev Runs `op` through handleOps with state-diff recording, keeps the accesses up to the EntryPoint's
     /// innerHandleOp (the execution phase), and checks callees and storage slots. Returns the distinct module slots.
-    function _checkValidationPhase(PackedUserOperation memory op, address[] memory allowed)
+    function _checkValidationPhase(PackedUserOperation memory op, address[] memory allowed, address paymaster)
         internal
         returns (uint256 moduleSlotCount, uint256 calls)
     {
         address sender = op.sender;
-        bytes32[4] memory associated =
-            [_keeperSlot(sender, keeper), _automationSlot(sender, 0), _automationSlot(sender, 1), _selfPaySlot(sender)];
+        bytes32[5] memory associated = [
+            _keeperSlot(sender, keeper),
+            _automationSlot(sender, 0),
+            _automationSlot(sender, 1),
+            _selfPaySlot(sender),
+            _sponsorSlot(sender, paymaster)
+        ];
         PackedUserOperation[] memory ops = new PackedUserOperation[](1);
         ops[0] = op;
         vm.startStateDiffRecording();
@@ -204,7 +240,7 @@ contract KeeperValidationRulesTest is Fixture {
         entryPoint.handleOps(ops, payable(bundler));
         Vm.AccountAccess[] memory accesses = vm.stopAndReturnStateDiff();
 
-        bool[4] memory seen;
+        bool[5] memory seen;
         bool reachedExecution;
         for (uint256 i; i < accesses.length && !reachedExecution; ++i) {
             Vm.AccountAccess memory a = accesses[i];
@@ -231,7 +267,7 @@ contract KeeperValidationRulesTest is Fixture {
                 if (s.account == address(entryPoint) || s.account == sender) continue;
                 assertEq(s.account, address(module), string.concat("storage of ", vm.toString(s.account), " touched in validation"));
                 bool ok;
-                for (uint256 k; k < 4; ++k) {
+                for (uint256 k; k < 5; ++k) {
                     if (s.slot == associated[k]) {
                         ok = true;
                         seen[k] = true;
@@ -241,7 +277,7 @@ contract KeeperValidationRulesTest is Fixture {
             }
         }
         assertTrue(reachedExecution, "the execution phase was reached");
-        for (uint256 k; k < 4; ++k) {
+        for (uint256 k; k < 5; ++k) {
             if (seen[k]) ++moduleSlotCount;
         }
     }

@@ -148,6 +148,45 @@ contract InterestAccrualTest is AdaptiveCurveIrmFixture {
         assertApproxEqAbs(afterwards, 1.4e18, 0.0001e18, "at the target");
     }
 
+    /// @dev Issue 10 item 2: interest alone pushes a position just below minHealth; a keeper used to land it a few wei
+    /// above, so that one block of interest re-triggered it (a fee-paying rebalance every block). It must now move at
+    /// least half way from the edge to the target, from where interest alone takes months to reach the edge again.
+    function test_Attack20_OneBlockOfInterestCannotRetriggerALandedSubAccount() public {
+        while (healthOf(safe, market) >= 1.2e18) vm.warp(block.timestamp + 1 days);
+        wethOracle.setPrice(3000e18); // a fresh round at the same price
+        uint256 before = healthOf(safe, market);
+        assertGt(before, 1.19e18, "just below the band, by interest");
+        (, uint256 debt) = adapter.position(Id.unwrap(market.id()), safe);
+        uint256 sliver = debt - debtAtHealth(safe, market, 1.2e18 + 1e9);
+
+        // What the old landing would have become a block later, in a throwaway state.
+        uint256 snapshot = vm.snapshotState();
+        ownerRepayFromPool(safe, market, address(usdcVault), sliver);
+        assertGe(healthOf(safe, market), 1.2e18, "a few wei above minHealth");
+        vm.warp(block.timestamp + 12);
+        assertLt(healthOf(safe, market), 1.2e18, "one block of interest re-triggers it");
+        vm.revertToState(snapshot);
+
+        (bool success, bytes memory reason) = handle(keeperOp(safe, keeper, _repay(sliver), keeperKey));
+        assertFalse(success, "refused");
+        assertEq(bytes4(reason), ILeverageModule.HealthOutsideLandingZone.selector, "outside the landing zone");
+
+        uint256 repay = debt - debtAtHealth(safe, market, before + 0.1e18 + 1e12);
+        (, uint256 landed) = handleRebalance(keeperOp(safe, keeper, _repay(repay), keeperKey));
+        assertGe(landed, before + 0.1e18, "moved at least half way from the edge to the target");
+        vm.warp(block.timestamp + 12);
+        wethOracle.setPrice(3000e18);
+        (success, reason) = handle(keeperOp(safe, keeper, _repay(1e6), keeperKey));
+        assertFalse(success);
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.NoTrigger.selector), "a block later, nothing is due");
+        vm.warp(block.timestamp + 30 days);
+        assertGe(healthOf(safe, market), 1.2e18, "a month of interest does not reach the band edge either");
+    }
+
+    function _repay(uint256 amount) internal view returns (Plan memory) {
+        return plan1(id, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), amount), action(ActionKind.Repay, 0, address(0), amount));
+    }
+
     /// @dev handleOps for one keeper operation that must succeed; returns the module's Rebalanced health figures.
     function handleRebalance(PackedUserOperation memory op) internal returns (uint256 before, uint256 afterwards) {
         Vm.Log[] memory logs = handleLogged(op);

@@ -6,15 +6,17 @@ import {Fixture} from "../utils/Fixture.sol";
 import {TestToken} from "../utils/TestToken.sol";
 import {SimOracle} from "../utils/SimOracle.sol";
 import {YieldVault} from "../utils/YieldVault.sol";
+import {RiggedVault} from "../utils/RiggedVault.sol";
 import {LeverageModule} from "../../src/LeverageModule.sol";
 import {MorphoBlueAdapter} from "../../src/adapters/MorphoBlueAdapter.sol";
-import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage} from "../../src/interfaces/ILeverageModule.sol";
 import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {IAccount} from "@account-abstraction/contracts/interfaces/IAccount.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IMorpho, Id, Position} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 
 /// @notice Everything the handler touches, handed over by the invariant test.
 struct World {
@@ -32,6 +34,7 @@ struct World {
     YieldVault usdcVault;
     YieldVault wethVault;
     YieldVault evilVault;
+    RiggedVault feeVault;
     bytes32 wethId;
     bytes32 wbtcId;
     bytes32 wethMarket;
@@ -42,11 +45,23 @@ struct World {
 
 /// @notice A malicious keeper (honest-looking and hostile plans, direct and through the EntryPoint, forged
 /// signatures), oracle moves and market/time actions against one Safe. Never reverts: every call is wrapped and every
-/// outcome counted; violations are recorded in ghost variables the invariants read.
+/// outcome counted; violations are recorded in ghost variables the invariants read. Everything the checks compare
+/// is measured independently of the module (Morpho positions, oracle prices, pool shares).
 contract LeverageHandler is Test {
     World internal w;
-    uint192 internal constant KEY = uint192(uint160(bytes20("levpilot.keeper")));
     uint256 internal constant LLTV = 0.86e18;
+
+    /// @dev One sub-account before a call: its Morpho position, its epoch usage, its health and equity at the price the
+    /// plan is judged at.
+    struct Snapshot {
+        uint256 collateral;
+        uint256 borrowShares;
+        uint256 debt;
+        uint256 price;
+        uint256 health;
+        int256 equity;
+        bytes32 usage;
+    }
 
     uint256 public calls;
     uint256 public rebalances;
@@ -59,13 +74,25 @@ contract LeverageHandler is Test {
     uint256 public pausedViolations;
     uint256 public nonceDecreases;
     uint256 public lastNonce;
+    uint256 public epochLossViolations;
+    uint256 public usageViolations;
+    uint256 public targetViolations;
+    uint256 public epochLossRefusals;
+    /// @dev Independent per-epoch loss ledger, in parts per billion of each changed sub-account's equity before each op.
+    mapping(bytes32 id => uint256) public epochOf;
+    mapping(bytes32 id => uint256) public lossPpbInEpoch;
+    uint256 public maxLossPpbSeen;
     bool public paused;
     mapping(bytes4 => uint256) public refusals;
     bytes4[] public refusalKinds;
 
     constructor(World memory world) {
         w = world;
-        lastNonce = w.entryPoint.getNonce(w.safe, KEY);
+        lastNonce = w.entryPoint.getNonce(w.safe, _key());
+    }
+
+    function _key() internal view returns (uint192) {
+        return w.module.keeperNonceKey(w.safe, w.keeper);
     }
 
     /* KEEPER */
@@ -73,13 +100,14 @@ contract LeverageHandler is Test {
     function keeperRebalance(uint256 seed) external {
         ++calls;
         Plan memory plan = _plan(seed);
-        (int256 before, uint256 base) = _value();
+        (Snapshot[2] memory snap, int256 before) = _snapshot();
         vm.prank(address(w.entryPoint));
         try ILeverageModule(w.safe).executeRebalance(w.keeper, plan) {
-            _afterSuccess(plan, before, base);
+            _afterSuccess(plan, snap, before);
         } catch (bytes memory err) {
             _refused(err);
         }
+        _checkUsage(snap);
     }
 
     function keeperOpThroughEntryPoint(uint256 seed) external {
@@ -87,22 +115,20 @@ contract LeverageHandler is Test {
         ++opsThroughEntryPoint;
         Plan memory plan = _plan(seed);
         PackedUserOperation memory op = _op(plan, w.keeperKey);
-        (int256 before, uint256 base) = _value();
+        (Snapshot[2] memory snap, int256 before) = _snapshot();
         PackedUserOperation[] memory ops = new PackedUserOperation[](1);
         ops[0] = op;
-        uint256 usage = uint256(w.module.getEpochUsage(w.safe, w.wethId).lastRebalance)
-            + w.module.getEpochUsage(w.safe, w.wbtcId).rebalances;
         vm.recordLogs();
         vm.prank(w.attacker, w.attacker);
         try w.entryPoint.handleOps(ops, payable(w.attacker)) {
-            uint256 usageAfter = uint256(w.module.getEpochUsage(w.safe, w.wethId).lastRebalance)
-                + w.module.getEpochUsage(w.safe, w.wbtcId).rebalances;
-            if (usageAfter != usage) _afterSuccess(plan, before, base);
-            else _refused(_revertReason(vm.getRecordedLogs()));
+            Vm.Log[] memory logs = vm.getRecordedLogs();
+            if (_executed(logs)) _afterSuccess(plan, snap, before);
+            else _refused(_revertReason(logs));
         } catch (bytes memory err) {
             _refused(err);
         }
-        uint256 nonce = w.entryPoint.getNonce(w.safe, KEY);
+        _checkUsage(snap);
+        uint256 nonce = w.entryPoint.getNonce(w.safe, _key());
         if (nonce < lastNonce) ++nonceDecreases;
         lastNonce = nonce;
     }
@@ -160,16 +186,112 @@ contract LeverageHandler is Test {
 
     /* CHECKS AFTER A SUCCESSFUL REBALANCE */
 
-    function _afterSuccess(Plan memory plan, int256 before, uint256 base) internal {
+    function _afterSuccess(Plan memory plan, Snapshot[2] memory snap, int256 before) internal {
         ++rebalances;
         if (paused) ++pausedViolations;
+        (int256 afterValue,) = _value();
+        uint256 loss = afterValue < before ? uint256(before - afterValue) : 0;
+        uint256 into;
+        uint256 out;
+        uint256 maxLossBps = 10_000;
         for (uint256 i; i < plan.subAccounts.length; ++i) {
             bytes32 id = plan.subAccounts[i];
-            if (_health(id) < w.module.getPolicy(w.safe, id).minHealth) ++healthViolations;
+            Snapshot memory b = snap[id == w.wethId ? 0 : 1];
+            Policy memory policy = w.module.getPolicy(w.safe, id);
+            if (policy.maxLossBps < maxLossBps) maxLossBps = policy.maxLossBps;
+            (uint256 collateral, uint256 debt) = w.adapter.position(_market(id), w.safe);
+            uint256 healthAfter = _healthAt(collateral, debt, b.price);
+            if (healthAfter < policy.minHealth) ++healthViolations;
+            _checkTarget(policy, b.health, healthAfter);
+            (uint256 cIn, uint256 cOut) = _delta(Math.mulDiv(b.collateral, b.price, 1e36), Math.mulDiv(collateral, b.price, 1e36));
+            (uint256 dOut, uint256 dIn) = _delta(b.debt, debt);
+            into += cIn + dIn;
+            out += cOut + dOut;
         }
-        (int256 afterValue,) = _value();
-        if (afterValue < before && uint256(before - afterValue) > base * 50 / 10_000 + 2) ++lossViolations;
+        // Per operation: at most maxLossBps of what the positions moved (value into or out of them, the larger).
+        if (loss * 10_000 > Math.max(into, out) * maxLossBps + 2 * 10_000) ++lossViolations;
+        // Per epoch: charged to every sub-account the plan changed, in ppb of its own equity before the plan.
+        for (uint256 i; i < plan.subAccounts.length; ++i) {
+            bytes32 id = plan.subAccounts[i];
+            Snapshot memory b = snap[id == w.wethId ? 0 : 1];
+            Policy memory policy = w.module.getPolicy(w.safe, id);
+            uint256 epoch = block.timestamp / policy.epochLength;
+            if (epochOf[id] != epoch) {
+                epochOf[id] = epoch;
+                lossPpbInEpoch[id] = 0;
+            }
+            if (loss != 0) lossPpbInEpoch[id] += b.equity > 0 ? loss * 1e9 / uint256(b.equity) : type(uint32).max;
+            if (lossPpbInEpoch[id] > maxLossPpbSeen) maxLossPpbSeen = lossPpbInEpoch[id];
+            if (lossPpbInEpoch[id] > uint256(policy.maxEpochLossBps) * 1e5) ++epochLossViolations;
+        }
         if (!_allowancesZero()) ++allowanceViolations;
+    }
+
+    /// @dev A triggered sub-account moves at least half way from the breached edge toward its target and stops short of
+    /// half way past it; any other only moves toward its target, never past it.
+    function _checkTarget(Policy memory policy, uint256 before, uint256 healthAfter) internal {
+        uint256 target = policy.targetHealth;
+        bool due = before < policy.minHealth || (policy.boostAllowed && before > policy.maxHealth);
+        if (due) {
+            // Moved at least half the distance between the breached edge and the target, and not more than half way
+            // past the target toward the other edge.
+            bool below = before < policy.minHealth;
+            uint256 low = below ? Math.max(policy.minHealth, before + (target - policy.minHealth) / 2) : target - (target - policy.minHealth) / 2;
+            uint256 high = below
+                ? target + (policy.maxHealth - target) / 2
+                : (before == type(uint256).max ? policy.maxHealth : Math.min(policy.maxHealth, before - (policy.maxHealth - target) / 2));
+            if (healthAfter < low || healthAfter > high) ++targetViolations;
+        } else if (before >= target ? (healthAfter > before || healthAfter < target) : (healthAfter < before || healthAfter > target)) {
+            ++targetViolations;
+        }
+    }
+
+    /// @dev Usage (cooldown, counters, loss) changes only for sub-accounts whose position changed, and every executed
+    /// change is charged (positions change only through rebalances here).
+    function _checkUsage(Snapshot[2] memory snap) internal {
+        bytes32[2] memory ids = [w.wethId, w.wbtcId];
+        for (uint256 i; i < 2; ++i) {
+            Position memory p = IMorpho(address(w.adapter.MORPHO())).position(Id.wrap(_market(ids[i])), w.safe);
+            bool moved = p.collateral != snap[i].collateral || p.borrowShares != snap[i].borrowShares;
+            bool charged = keccak256(abi.encode(w.module.getEpochUsage(w.safe, ids[i]))) != snap[i].usage;
+            if (charged != moved) ++usageViolations;
+        }
+    }
+
+    function _snapshot() internal view returns (Snapshot[2] memory snap, int256 value) {
+        bytes32[2] memory ids = [w.wethId, w.wbtcId];
+        for (uint256 i; i < 2; ++i) {
+            Snapshot memory x = snap[i];
+            Position memory p = IMorpho(address(w.adapter.MORPHO())).position(Id.wrap(_market(ids[i])), w.safe);
+            x.collateral = p.collateral;
+            x.borrowShares = p.borrowShares;
+            (, x.debt) = w.adapter.position(_market(ids[i]), w.safe);
+            x.price = (i == 0 ? w.wethOracle : w.wbtcOracle).price();
+            x.health = _healthAt(x.collateral, x.debt, x.price);
+            x.equity = int256(Math.mulDiv(x.collateral, x.price, 1e36)) - int256(x.debt);
+            x.usage = keccak256(abi.encode(w.module.getEpochUsage(w.safe, ids[i])));
+        }
+        (value,) = _value();
+    }
+
+    function _executed(Vm.Log[] memory logs) internal pure returns (bool ok) {
+        bytes32 sig = keccak256("UserOperationEvent(bytes32,address,address,uint256,bool,uint256,uint256)");
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] == sig) (, ok,,) = abi.decode(logs[i].data, (uint256, bool, uint256, uint256));
+        }
+    }
+
+    function _delta(uint256 before, uint256 afterwards) internal pure returns (uint256 up, uint256 down) {
+        return afterwards > before ? (afterwards - before, uint256(0)) : (uint256(0), before - afterwards);
+    }
+
+    function _market(bytes32 id) internal view returns (bytes32) {
+        return id == w.wethId ? w.wethMarket : w.wbtcMarket;
+    }
+
+    function _healthAt(uint256 collateral, uint256 debt, uint256 price) internal pure returns (uint256) {
+        if (debt == 0) return type(uint256).max;
+        return Math.mulDiv(Math.mulDiv(collateral, price, 1e36), LLTV, debt);
     }
 
     function _revertReason(Vm.Log[] memory logs) internal pure returns (bytes memory reason) {
@@ -182,6 +304,7 @@ contract LeverageHandler is Test {
     function _refused(bytes memory err) internal {
         ++refused;
         bytes4 kind = bytes4(err);
+        if (kind == ILeverageModule.EpochLossBudgetExceeded.selector) ++epochLossRefusals;
         if (refusals[kind] == 0) refusalKinds.push(kind);
         ++refusals[kind];
     }
@@ -206,26 +329,42 @@ contract LeverageHandler is Test {
 
     /* PLANS */
 
-    /// @dev Half the plans are what an honest solver would send from the current state; the rest are hostile or random.
+    /// @dev Three plans in eight are what an honest solver would send from the current state, one in eight is such a
+    /// plan padded with the other sub-account (listed with nothing, or with a 1-wei pool withdrawal), the rest are
+    /// hostile or random.
     function _plan(uint256 seed) internal view returns (Plan memory plan) {
         uint256 mode = seed % 8;
-        if (mode < 4) return _honest(seed);
+        if (mode < 3) return _honest(seed);
+        if (mode == 3) return _padded(_honest(seed), seed);
         plan.subAccounts = new bytes32[](seed % 5 == 0 ? 2 : 1);
         plan.subAccounts[0] = seed % 7 == 0 ? w.wbtcId : w.wethId;
         if (plan.subAccounts.length == 2) plan.subAccounts[1] = plan.subAccounts[0] == w.wethId ? w.wbtcId : w.wethId;
         uint256 n = 1 + (seed >> 8) % 3;
         plan.actions = new Action[](n);
-        address[5] memory pools = [address(w.usdcVault), address(w.wethVault), address(w.evilVault), address(0), w.attacker];
+        address[6] memory pools =
+            [address(w.usdcVault), address(w.wethVault), address(w.feeVault), address(w.evilVault), address(0), w.attacker];
         for (uint256 i; i < n; ++i) {
             uint256 r = uint256(keccak256(abi.encode(seed, i)));
             ActionKind kind = ActionKind(r % 6);
             address pool = (kind == ActionKind.WithdrawFromPool || kind == ActionKind.DepositToPool)
-                ? pools[(r >> 8) % 3 == 0 ? (r >> 16) % 5 : (r >> 16) % 2]
-                : ((r >> 24) % 10 == 0 ? pools[(r >> 32) % 5] : address(0));
+                ? pools[(r >> 8) % 3 == 0 ? (r >> 16) % 6 : (r >> 16) % 3]
+                : ((r >> 24) % 10 == 0 ? pools[(r >> 32) % 6] : address(0));
             bool wethUnits = kind == ActionKind.SupplyCollateral || kind == ActionKind.WithdrawCollateral || pool == address(w.wethVault);
             uint256 amount = wethUnits ? 1e15 + (r >> 40) % 4e18 : 1e6 + (r >> 40) % 12_000e6;
             plan.actions[i] = Action({kind: kind, subAccount: uint8((r >> 120) % plan.subAccounts.length), pool: pool, amount: amount});
         }
+    }
+
+    function _padded(Plan memory honest, uint256 seed) internal view returns (Plan memory plan) {
+        plan.subAccounts = new bytes32[](2);
+        plan.subAccounts[0] = honest.subAccounts[0];
+        plan.subAccounts[1] = honest.subAccounts[0] == w.wethId ? w.wbtcId : w.wethId;
+        bool withPool = (seed >> 40) % 2 == 0;
+        plan.actions = new Action[](honest.actions.length + (withPool ? 1 : 0));
+        for (uint256 i; i < honest.actions.length; ++i) {
+            plan.actions[i] = honest.actions[i];
+        }
+        if (withPool) plan.actions[honest.actions.length] = Action(ActionKind.WithdrawFromPool, 1, address(w.usdcVault), 1);
     }
 
     function _honest(uint256 seed) internal view returns (Plan memory plan) {
@@ -244,38 +383,37 @@ contract LeverageHandler is Test {
             plan.actions[0] = Action(ActionKind.Borrow, 0, address(0), amount);
             plan.actions[1] = Action(ActionKind.DepositToPool, 0, address(w.usdcVault), amount);
         } else {
-            uint256 amount = Math.min(debt - wanted + 1, w.usdcVault.maxWithdraw(w.safe));
-            plan.actions[0] = Action(ActionKind.WithdrawFromPool, 0, address(w.usdcVault), amount);
+            // A third of the repayments come from the pool with a 0.3% exit fee: losses the epoch budget must bound.
+            YieldVault source = (seed >> 32) % 3 == 0 ? YieldVault(address(w.feeVault)) : w.usdcVault;
+            uint256 amount = Math.min(debt - wanted + 1, source.maxWithdraw(w.safe));
+            plan.actions[0] = Action(ActionKind.WithdrawFromPool, 0, address(source), amount);
             plan.actions[1] = Action(ActionKind.Repay, 0, address(0), amount);
         }
     }
 
     function _op(Plan memory plan, uint256 signerKey) internal view returns (PackedUserOperation memory op) {
         op.sender = w.safe;
-        op.nonce = w.entryPoint.getNonce(w.safe, KEY);
+        op.nonce = w.entryPoint.getNonce(w.safe, _key());
         op.callData = abi.encodeCall(ILeverageModule.executeRebalance, (w.keeper, plan));
         op.accountGasLimits = bytes32((uint256(500_000) << 128) | 3_000_000);
         op.preVerificationGas = 60_000;
         op.gasFees = bytes32((uint256(1 gwei) << 128) | 2 gwei);
-        op.signature = abi.encodePacked(uint48(0), uint48(0));
+        // Self-paid: the window is the current aligned epoch of the Safe's budget.
+        uint256 length = w.module.getSelfPayBudget(w.safe).epochLength;
+        uint48 validAfter = uint48(block.timestamp / length * length);
+        uint48 validUntil = uint48(validAfter + length - 1);
+        op.signature = abi.encodePacked(validAfter, validUntil);
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(signerKey, w.module.getOperationHash(op));
-        op.signature = abi.encodePacked(uint48(0), uint48(0), r, s, v);
+        op.signature = abi.encodePacked(validAfter, validUntil, r, s, v);
     }
 
     /* INDEPENDENT VALUATION */
-
-    function _health(bytes32 id) internal view returns (uint256) {
-        bytes32 market = id == w.wethId ? w.wethMarket : w.wbtcMarket;
-        uint256 price = id == w.wethId ? w.wethOracle.price() : w.wbtcOracle.price();
-        (uint256 collateral, uint256 debt) = w.adapter.position(market, w.safe);
-        if (debt == 0) return type(uint256).max;
-        return Math.mulDiv(Math.mulDiv(collateral, price, 1e36), LLTV, debt);
-    }
 
     /// @dev Everything the Safe owns in USDC at current prices, and the module's base (what a plan can touch at most).
     function _value() internal view returns (int256 value, uint256 base) {
         value = int256(w.usdc.balanceOf(w.safe));
         value += int256(w.usdcVault.convertToAssets(w.usdcVault.balanceOf(w.safe)));
+        value += int256(w.feeVault.convertToAssets(w.feeVault.balanceOf(w.safe)));
         value += int256(Math.mulDiv(w.wethVault.convertToAssets(w.wethVault.balanceOf(w.safe)), w.wethOracle.price(), 1e36));
         value += int256(Math.mulDiv(w.weth.balanceOf(w.safe), w.wethOracle.price(), 1e36));
         value += int256(Math.mulDiv(w.wbtc.balanceOf(w.safe), w.wbtcOracle.price(), 1e36));
@@ -291,6 +429,7 @@ contract LeverageHandler is Test {
 contract LeverageInvariantsTest is Fixture {
     LeverageHandler internal handler;
     YieldVault internal evilVault;
+    RiggedVault internal feeVault;
     uint256 internal evilAssets;
     address internal attacker = makeAddr("attacker");
 
@@ -300,22 +439,34 @@ contract LeverageInvariantsTest is Fixture {
         openPosition(safe, wbtcMarket, 1e8, 30_000e6);
         depositToVault(safe, usdcVault, 20_000e6);
         depositToVault(safe, wethVault, 5e18);
+        // An allowed pool with a 0.3% exit fee (within the 0.5% per-operation bound): the losses it causes, op after
+        // op, are what the per-epoch budget must cap.
+        feeVault = new RiggedVault(usdc);
+        _seedVault(YieldVault(address(feeVault)), usdc, 1000e6);
+        depositToVault(safe, YieldVault(address(feeVault)), 20_000e6);
+        feeVault.setExitFee(30);
         // Narrow bands so that oracle moves often put a sub-account out of band and plans reach the deeper checks.
         Policy memory policy = defaultPolicy(wethMarket, address(usdcVault));
         policy.minHealth = 1.3e18;
         policy.maxHealth = 1.5e18;
         policy.boostAllowed = true;
-        policy.pools = new address[](2);
+        policy.pools = new address[](3);
         policy.pools[0] = address(usdcVault);
         policy.pools[1] = address(wethVault);
+        policy.pools[2] = address(feeVault);
         policy.maxRebalancesPerEpoch = 1000;
         policy.maxGasPerEpoch = type(uint64).max;
+        policy.maxEpochLossBps = 20; // two or three fee-paying repayments a day
         bytes32 wethId = setPolicyFor(safe, policy);
         policy = defaultPolicy(wbtcMarket, address(usdcVault));
+        policy.pools = new address[](2);
+        policy.pools[0] = address(usdcVault);
+        policy.pools[1] = address(feeVault);
         policy.minHealth = 1.3e18;
         policy.maxHealth = 1.8e18;
         policy.maxRebalancesPerEpoch = 1000;
         policy.maxGasPerEpoch = type(uint64).max;
+        policy.maxEpochLossBps = 20;
         bytes32 wbtcId = setPolicyFor(safe, policy);
 
         evilVault = new YieldVault(usdc, "evil", "EVL");
@@ -342,6 +493,7 @@ contract LeverageInvariantsTest is Fixture {
                 usdcVault: usdcVault,
                 wethVault: wethVault,
                 evilVault: evilVault,
+                feeVault: feeVault,
                 wethId: wethId,
                 wbtcId: wbtcId,
                 wethMarket: module.getPolicy(safe, wethId).market,
@@ -386,11 +538,23 @@ contract LeverageInvariantsTest is Fixture {
 
     function invariant_NoncesOnlyGrow() public view {
         assertEq(handler.nonceDecreases(), 0);
-        assertGe(entryPoint.getNonce(safe, KEEPER_NONCE_KEY), handler.lastNonce());
+        assertGe(entryPoint.getNonce(safe, keeperNonceKey()), handler.lastNonce());
     }
 
     function invariant_NetValueLossWithinMaxLossBpsPerOp() public view {
-        assertEq(handler.lossViolations(), 0);
+        assertEq(handler.lossViolations(), 0, "an operation lost more than maxLossBps of what its positions moved");
+    }
+
+    function invariant_CumulativeLossPerEpochWithinTheEpochBudget() public view {
+        assertEq(handler.epochLossViolations(), 0, "an epoch lost more than maxEpochLossBps of a sub-account's equity");
+    }
+
+    function invariant_UsageChangesOnlyForSubAccountsWhosePositionChanged() public view {
+        assertEq(handler.usageViolations(), 0, "usage charged without a position change, or a change not charged");
+    }
+
+    function invariant_TriggeredLandNearTargetOthersOnlyApproachIt() public view {
+        assertEq(handler.targetViolations(), 0, "a triggered sub-account landed outside its zone, or another crossed");
     }
 
     function invariant_ForgedKeeperSignaturesNeverValidate() public view {
@@ -407,6 +571,8 @@ contract LeverageInvariantsTest is Fixture {
         emit log_named_uint("attempts refused", handler.refused());
         emit log_named_uint("ops through the EntryPoint", handler.opsThroughEntryPoint());
         emit log_named_uint("distinct refusal errors", handler.refusalKindCount());
+        emit log_named_uint("refused by the epoch loss budget", handler.epochLossRefusals());
+        emit log_named_uint("largest epoch loss seen (ppb of equity)", handler.maxLossPpbSeen());
         for (uint256 i; i < handler.refusalKindCount(); ++i) {
             bytes4 kind = handler.refusalKinds(i);
             emit log_named_uint(vm.toString(abi.encodePacked(kind)), handler.refusals(kind));

@@ -205,9 +205,9 @@ contract AaveV3AdapterTest is AaveTestBase {
     }
 
     function test_LiquidationIncentive_IsTheCollateralsBonus() public view {
-        assertEq(aaveAdapter.liquidationIncentive(wethUsdc), 1.05e18);
-        assertEq(aaveAdapter.liquidationIncentive(wbtcUsdc), 1.05e18);
-        assertEq(aaveAdapter.liquidationIncentive(wstethWethEMode), 1.01e18, "the e-mode category's bonus");
+        assertEq(aaveAdapter.liquidationIncentiveFactor(wethUsdc), 1.05e18);
+        assertEq(aaveAdapter.liquidationIncentiveFactor(wbtcUsdc), 1.05e18);
+        assertEq(aaveAdapter.liquidationIncentiveFactor(wstethWethEMode), 1.01e18, "the e-mode category's bonus");
     }
 
     /* ENCODING */

@@ -4,8 +4,14 @@ pragma solidity ^0.8.23;
 import {Fixture} from "../utils/Fixture.sol";
 import {ILeverageModule, AutomationConfig, Plan, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {PlanLib} from "../../src/libraries/PlanLib.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {_packValidationData} from "@account-abstraction/contracts/core/Helpers.sol";
+
+function maxCost(PackedUserOperation memory op) pure returns (uint256) {
+    uint256 limits = uint256(op.accountGasLimits);
+    return ((limits >> 128) + uint128(limits) + op.preVerificationGas) * uint128(uint256(op.gasFees));
+}
 
 /// @notice Automation-lane validation: the keeper key, its validity window, pause, gas caps, paymaster rule and the
 /// plan's canonical encoding, all checked without reverting on a bad signature.
@@ -32,17 +38,25 @@ contract KeeperValidationTest is Fixture {
         return ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
     }
 
-    function test_Validate_AcceptsKeeperSignatureAndReturnsKeyExpiry() public {
+    function test_Validate_AcceptsKeeperSignatureAndReturnsTheSignedWindow() public {
+        (uint48 validAfter, uint48 validUntil) = keeperWindow(safe);
         uint256 data = _validate(keeperOp(safe, keeper, _plan(), keeperKey));
-        assertEq(data, _packValidationData(false, keeperUntil, 0), "valid until the key expires");
+        assertEq(data, _packValidationData(false, validUntil, validAfter), "valid for the signed epoch window");
     }
 
     function test_Validate_IntersectsSignatureWindowWithKeyWindow() public {
+        // A sponsored operation: its window pins no self-pay epoch, so any window is returned, cut to the key's.
+        address sponsor = makeAddr("sponsor");
+        vm.prank(safe);
+        ILeverageModule(safe).setSponsor(sponsor, true);
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.paymasterAndData = abi.encodePacked(sponsor, uint128(100_000), uint128(50_000));
         op.signature = sign(op, keeperKey, 100, uint48(block.timestamp + 1 hours));
         assertEq(_validate(op), _packValidationData(false, uint48(block.timestamp + 1 hours), 100));
         op.signature = sign(op, keeperKey, 100, uint48(block.timestamp + 365 days));
         assertEq(_validate(op), _packValidationData(false, keeperUntil, 100), "never beyond the key's expiry");
+        op.signature = sign(op, keeperKey, 0, 0);
+        assertEq(_validate(op), _packValidationData(false, keeperUntil, 0), "an open signature gets the key's window");
     }
 
     function test_Validate_ReturnsFailureForWrongSigner() public {
@@ -66,8 +80,9 @@ contract KeeperValidationTest is Fixture {
     function test_Validate_ExpiredKeyIsReportedThroughValidUntil() public {
         vm.prank(safe);
         ILeverageModule(safe).addKeeper(keeper, 0, uint48(block.timestamp - 1));
+        (uint48 validAfter,) = keeperWindow(safe);
         uint256 data = _validate(keeperOp(safe, keeper, _plan(), keeperKey));
-        assertEq(data, _packValidationData(false, uint48(block.timestamp - 1), 0), "EntryPoint rejects it as expired");
+        assertEq(data, _packValidationData(false, uint48(block.timestamp - 1), validAfter), "EntryPoint rejects it as expired");
     }
 
     function test_Validate_ReturnsFailureForContractStyleSignature() public {
@@ -145,7 +160,7 @@ contract KeeperValidationTest is Fixture {
                 value = uint256(c.maxPaymasterPostOpGasLimit) + 1;
                 op.paymasterAndData = abi.encodePacked(makeAddr("pm"), uint128(100_000), uint128(value));
             }
-            op.signature = sign(op, keeperKey, 0, 0);
+            op.signature = signKeeper(op, keeperKey);
             uint256 cap = [
                 uint256(c.maxVerificationGasLimit),
                 c.maxCallGasLimit,
@@ -175,13 +190,13 @@ contract KeeperValidationTest is Fixture {
 
         address swapped = makeAddr("swapped paymaster");
         op.paymasterAndData = abi.encodePacked(swapped, uint128(100_000), uint128(50_000));
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         vm.prank(address(entryPoint));
         vm.expectRevert(abi.encodeWithSelector(ILeverageModule.PaymasterNotAllowed.selector, swapped, required));
         ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
 
         op.paymasterAndData = abi.encodePacked(required, uint128(100_000), uint128(50_000), hex"beef");
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         assertEq(_validate(op) & 1, 0, "the required paymaster passes");
     }
 
@@ -208,57 +223,129 @@ contract KeeperValidationTest is Fixture {
         ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
     }
 
+    /// @dev Validation reads no clock: the signed window alone picks the epoch charged. A newer epoch starts from zero
+    /// (no successful rebalance needed), an older one is refused.
+    function test_Validate_TheWindowPinsTheSelfPayEpoch() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        uint256 cost = maxCost(op);
+        uint256 day = block.timestamp / 1 days;
+        _validate(op);
+        assertEq(module.getSelfPayBudget(safe).spentWei, cost);
+        // Signed for the next day, validated now (the EntryPoint would refuse it now, AA22; validation does not care).
+        uint48 next = uint48((day + 1) * 1 days);
+        op.signature = sign(op, keeperKey, next, next + 1 hours);
+        _validate(op);
+        assertEq(module.getSelfPayBudget(safe).epoch, day + 1, "the window's epoch");
+        assertEq(module.getSelfPayBudget(safe).spentWei, cost, "charged from zero");
+        op.signature = signKeeper(op, keeperKey); // today again
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.SelfPayEpochPassed.selector, day, day + 1));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_EmptyWindowIsLeftToTheEntryPoint() public {
+        vm.prank(safe);
+        ILeverageModule(safe).addKeeper(keeper, uint48(block.timestamp + 2 days), uint48(block.timestamp + 3 days));
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        (uint48 validAfter, uint48 validUntil) = keeperWindow(safe);
+        assertLt(validUntil, block.timestamp + 2 days);
+        assertEq(_validate(op), _packValidationData(false, validUntil, uint48(block.timestamp + 2 days)), "never valid");
+        assertGt(block.timestamp + 2 days, validAfter);
+        assertEq(module.getSelfPayBudget(safe).spentWei, 0, "nothing charged for an operation that can never run");
+    }
+
+    function test_Validate_UnlistedPaymastersAreChargedWithTheirGasListedSponsorsAreNot() public {
+        address paymaster = makeAddr("paymaster");
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.paymasterAndData = abi.encodePacked(paymaster, uint128(100_000), uint128(50_000));
+        op.signature = signKeeper(op, keeperKey);
+        _validate(op);
+        assertEq(
+            module.getSelfPayBudget(safe).spentWei,
+            (500_000 + 3_000_000 + 60_000 + 100_000 + 50_000) * uint256(2 gwei),
+            "every gas limit, the paymaster's included, at maxFeePerGas"
+        );
+        vm.prank(safe);
+        ILeverageModule(safe).setSponsor(paymaster, true);
+        _validate(op);
+        assertEq(module.getSelfPayBudget(safe).spentWei, (3_710_000) * uint256(2 gwei), "a listed sponsor costs nothing");
+    }
+
+    function test_Validate_RevertWhen_NoBudgetAndNoSponsor() public {
+        vm.prank(safe);
+        ILeverageModule(safe).setSelfPayBudget(0, 0);
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.SelfPayBudgetExceeded.selector, 0, maxCost(op), 0));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_RevertWhen_NonceKeyIsNotTheKeepers() public {
+        PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
+        op.nonce = 0;
+        uint192 expected = keeperNonceKey();
+        vm.prank(address(entryPoint));
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.KeeperNonceKeyInvalid.selector, 0, expected));
+        ILeverageModule(safe).validateUserOp(op, bytes32(0), 0);
+    }
+
+    function test_Validate_ReturnsFailureForAKeyOfAnOlderGeneration() public {
+        vm.prank(safe);
+        ILeverageModule(safe).revokeAllKeepers();
+        assertEq(_validate(keeperOp(safe, keeper, _plan(), keeperKey)) & 1, 1, "SIG_VALIDATION_FAILED");
+    }
+
     function test_Validate_RevertWhen_PlanHasTrailingBytes() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData = bytes.concat(op.callData, hex"00");
-        _expectMalformed(op, PlanLib.BAD_LENGTH);
+        _expectMalformed(op, ConstantsLib.MALFORMED_BAD_LENGTH);
     }
 
     function test_Validate_RevertWhen_PlanTruncated() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData = _slice(op.callData, 0, 100);
-        _expectMalformed(op, PlanLib.TOO_SHORT);
+        _expectMalformed(op, ConstantsLib.MALFORMED_TOO_SHORT);
     }
 
     function test_Validate_RevertWhen_KeeperWordDirty() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData[4] = 0x01;
-        _expectMalformed(op, PlanLib.DIRTY_KEEPER);
+        _expectMalformed(op, ConstantsLib.MALFORMED_DIRTY_KEEPER);
     }
 
     function test_Validate_RevertWhen_OffsetNonCanonical() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData[4 + 63] = 0x60;
-        _expectMalformed(op, PlanLib.BAD_OFFSET);
+        _expectMalformed(op, ConstantsLib.MALFORMED_BAD_OFFSET);
     }
 
     function test_Validate_RevertWhen_UnknownActionKind() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         // First action's kind word: 4 + 160 + 32 (one id) + 32 (actions length) + 31
         op.callData[4 + 160 + 32 + 32 + 31] = 0x06;
-        _expectMalformed(op, PlanLib.BAD_KIND);
+        _expectMalformed(op, ConstantsLib.MALFORMED_BAD_KIND);
     }
 
     function test_Validate_RevertWhen_SubAccountIndexOutOfRange() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData[4 + 160 + 32 + 32 + 63] = 0x01;
-        _expectMalformed(op, PlanLib.BAD_INDEX);
+        _expectMalformed(op, ConstantsLib.MALFORMED_BAD_INDEX);
     }
 
     function test_Validate_RevertWhen_PoolWordDirty() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         op.callData[4 + 160 + 32 + 32 + 64] = 0x01;
-        _expectMalformed(op, PlanLib.DIRTY_POOL);
+        _expectMalformed(op, ConstantsLib.MALFORMED_DIRTY_POOL);
     }
 
     function test_Validate_RevertWhen_EmptyPlan() public {
         Plan memory plan;
         plan.subAccounts = new bytes32[](1);
         PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
-        _expectMalformed(op, PlanLib.ACTION_COUNT);
+        _expectMalformed(op, ConstantsLib.MALFORMED_ACTION_COUNT);
         plan.subAccounts = new bytes32[](0);
         op = keeperOp(safe, keeper, plan, keeperKey);
-        _expectMalformed(op, PlanLib.SUB_ACCOUNT_COUNT);
+        _expectMalformed(op, ConstantsLib.MALFORMED_SUB_ACCOUNT_COUNT);
     }
 
     function test_Validate_RevertWhen_SelectorUnsupported() public {

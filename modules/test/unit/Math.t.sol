@@ -4,8 +4,16 @@ pragma solidity ^0.8.23;
 import {Test} from "forge-std/Test.sol";
 import {HealthLib} from "../../src/libraries/HealthLib.sol";
 import {PlanLib} from "../../src/libraries/PlanLib.sol";
+import {SafeOpLib} from "../../src/libraries/SafeOpLib.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {ILeverageModule, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+
+contract SafeOpLibHarness {
+    function isCanonical(bytes calldata signatures, uint256 threshold) external pure returns (bool) {
+        return SafeOpLib.isCanonicalSignatureLength(signatures, threshold);
+    }
+}
 
 contract PlanLibHarness {
     function check(bytes calldata callData) external pure returns (uint8) {
@@ -16,6 +24,22 @@ contract PlanLibHarness {
 /// @notice Fuzz tests of the health / value math and of the plan encoding rules.
 contract MathTest is Test {
     PlanLibHarness internal harness = new PlanLibHarness();
+    SafeOpLibHarness internal sigs = new SafeOpLibHarness();
+
+    /// @dev Never reverts on any input, and accepts exactly threshold x 65 bytes of ECDSA signatures, nothing more.
+    function testFuzz_SafeOpLib_CanonicalSignatureLength(bytes calldata signatures, uint256 threshold, uint8 extra) public view {
+        threshold = bound(threshold, 0, 5);
+        bool canonical = sigs.isCanonical(signatures, threshold);
+        if (threshold == 0 || signatures.length < threshold * 65) assertFalse(canonical, "too short");
+        bytes memory ecdsa = new bytes(threshold * 65);
+        for (uint256 i; i < threshold; ++i) {
+            ecdsa[i * 65 + 64] = bytes1(uint8(27));
+        }
+        if (threshold != 0) {
+            assertTrue(sigs.isCanonical(ecdsa, threshold), "exact ECDSA signatures");
+            if (extra != 0) assertFalse(sigs.isCanonical(bytes.concat(ecdsa, new bytes(extra)), threshold), "padded");
+        }
+    }
 
     function _state(uint256 collateral, uint256 debt, uint256 price, uint256 lltv)
         internal
@@ -129,7 +153,7 @@ contract MathTest is Test {
         n = bound(n, 1, 8);
         m = bound(m, 1, 32);
         bytes memory data = abi.encodeCall(ILeverageModule.executeRebalance, (address(1), _plan(seed, n, m)));
-        assertEq(harness.check(bytes.concat(data, extra)), PlanLib.BAD_LENGTH);
+        assertEq(harness.check(bytes.concat(data, extra)), ConstantsLib.MALFORMED_BAD_LENGTH);
     }
 
     function testFuzz_PlanLib_RejectsTruncation(uint256 seed, uint256 cut) public view {
@@ -144,8 +168,8 @@ contract MathTest is Test {
 
     function test_PlanLib_RejectsTooManySubAccountsOrActions() public view {
         bytes memory data = abi.encodeCall(ILeverageModule.executeRebalance, (address(1), _plan(1, 9, 1)));
-        assertEq(harness.check(data), PlanLib.SUB_ACCOUNT_COUNT);
+        assertEq(harness.check(data), ConstantsLib.MALFORMED_SUB_ACCOUNT_COUNT);
         data = abi.encodeCall(ILeverageModule.executeRebalance, (address(1), _plan(1, 1, 33)));
-        assertEq(harness.check(data), PlanLib.ACTION_COUNT);
+        assertEq(harness.check(data), ConstantsLib.MALFORMED_ACTION_COUNT);
     }
 }

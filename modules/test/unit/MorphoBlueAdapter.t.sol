@@ -28,6 +28,22 @@ contract MorphoBlueAdapterTest is Fixture {
         assertFalse(adapter.isMarket(keccak256("unknown")));
     }
 
+    /// @dev Morpho's `liquidate`: min(1.15, 1 / (1 - 0.3 (1 - LLTV))), WAD, rounded down at each step.
+    function testFuzz_LiquidationIncentiveFactor_IsMorphosFormula(uint256 lltv) public {
+        lltv = bound(lltv, 0.01e18, 0.99e18);
+        if (!morpho.isLltvEnabled(lltv)) morpho.enableLltv(lltv);
+        // A (collateral, oracle) pair no fixture market uses, so any LLTV makes a new market.
+        MarketParams memory params = MarketParams(address(usdc), address(weth), address(wbtcOracle), address(0), lltv);
+        morpho.createMarket(params);
+        uint256 expected = 1e18 * 1e18 / (1e18 - 0.3e18 * (1e18 - lltv) / 1e18);
+        if (expected > 1.15e18) expected = 1.15e18;
+        assertEq(adapter.liquidationIncentiveFactor(Id.unwrap(params.id())), expected);
+    }
+
+    function test_LiquidationIncentiveFactor_KnownValues() public view {
+        assertEq(adapter.liquidationIncentiveFactor(market), 1043841336116910229, "LLTV 0.86: 1 / 0.958");
+    }
+
     function test_MarketTokens() public view {
         (address loan, address collateral) = adapter.marketTokens(market);
         assertEq(loan, address(usdc));

@@ -211,6 +211,45 @@ contract OwnerControlsTest is Fixture {
         );
     }
 
+    function test_SetPolicy_RevertWhen_TargetTooCloseToABandEdge() public {
+        // The landing zone needs a real distance: at least MIN_BAND_GAP (0.01) from the target to each edge.
+        Policy memory policy = defaultPolicy(wethMarket, address(0));
+        policy.targetHealth = policy.minHealth + 0.01e18 - 1;
+        _expectBand(policy);
+        policy.targetHealth = policy.maxHealth - 0.01e18 + 1;
+        _expectBand(policy);
+        policy.targetHealth = policy.minHealth + 0.01e18;
+        setPolicyFor(safe, policy);
+        assertEq(module.getPolicy(safe, idOf(wethMarket)).targetHealth, policy.targetHealth, "exactly the gap is accepted");
+    }
+
+    function test_SetPolicy_RevertWhen_EpochLossAboveOneHundredPercent() public {
+        Policy memory policy = defaultPolicy(wethMarket, address(0));
+        policy.maxEpochLossBps = 10_001;
+        _expectRevertSet(policy, abi.encodeWithSelector(ILeverageModule.InvalidPolicyParameter.selector, bytes32("maxEpochLossBps")));
+    }
+
+    function test_SetPolicy_RevertWhen_FeedBoundsWithoutAFeed() public {
+        Policy memory policy = defaultPolicy(wethMarket, address(0));
+        policy.priceFeed = address(0);
+        policy.maxOracleAge = 0;
+        policy.minFeedAnswer = 1;
+        _expectRevertSet(policy, abi.encodeWithSelector(ILeverageModule.InvalidPolicyParameter.selector, bytes32("minFeedAnswer")));
+        policy.minFeedAnswer = 0;
+        policy.maxFeedAnswer = 1;
+        _expectRevertSet(policy, abi.encodeWithSelector(ILeverageModule.InvalidPolicyParameter.selector, bytes32("minFeedAnswer")));
+    }
+
+    function test_SetPolicy_RevertWhen_FeedCeilingNotAboveItsFloor() public {
+        Policy memory policy = defaultPolicy(wethMarket, address(0));
+        policy.minFeedAnswer = 1000e8;
+        policy.maxFeedAnswer = 1000e8;
+        _expectRevertSet(policy, abi.encodeWithSelector(ILeverageModule.InvalidPolicyParameter.selector, bytes32("maxFeedAnswer")));
+        policy.maxFeedAnswer = 0; // no ceiling
+        setPolicyFor(safe, policy);
+        assertEq(module.getPolicy(safe, idOf(wethMarket)).minFeedAnswer, 1000e8);
+    }
+
     function test_SetPolicy_RevertWhen_FeedWithoutMaxAge() public {
         Policy memory policy = defaultPolicy(wethMarket, address(0));
         policy.maxOracleAge = 0;
@@ -291,6 +330,68 @@ contract OwnerControlsTest is Fixture {
         assertFalse(module.getKeeper(safe, keeper).active);
     }
 
+    function test_RevokeAllKeepers_AdvancesTheGenerationAndDeactivatesEveryKey() public {
+        address other = makeAddr("other keeper");
+        vm.prank(safe);
+        ILeverageModule(safe).addKeeper(other, 0, 100);
+        uint192 before = module.keeperNonceKey(safe, keeper);
+        assertEq(before, uint192(uint160(keeper)), "generation 0: the keeper's address");
+        vm.expectEmit(address(module));
+        emit ILeverageModule.KeepersReset(safe, 1);
+        vm.prank(safe);
+        assertEq(ILeverageModule(safe).revokeAllKeepers(), 1);
+        assertEq(module.getAutomationConfig(safe).keyGeneration, 1);
+        assertFalse(module.getKeeper(safe, keeper).active, "every key of generation 0 is inactive");
+        assertFalse(module.getKeeper(safe, other).active);
+        assertEq(module.keeperNonceKey(safe, keeper), before | (uint192(1) << 160), "a fresh nonce key");
+        vm.prank(safe);
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.InvalidKeeper.selector, keeper));
+        ILeverageModule(safe).revokeKeeper(keeper);
+        vm.prank(safe);
+        ILeverageModule(safe).addKeeper(keeper, 0, 100);
+        KeeperKey memory key = module.getKeeper(safe, keeper);
+        assertTrue(key.active, "re-added in the new generation");
+        assertEq(key.generation, 1);
+    }
+
+    function test_RevokeAllKeepers_RevertWhen_Outsider() public {
+        vm.prank(keeper);
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.NotCalledBySafe.selector, keeper));
+        ILeverageModule(safe).revokeAllKeepers();
+    }
+
+    function test_SetAutomationConfig_KeepsTheKeyGeneration() public {
+        vm.prank(safe);
+        ILeverageModule(safe).revokeAllKeepers();
+        AutomationConfig memory config = defaultAutomation();
+        config.keyGeneration = 0; // an attempt to bring generation-0 keys back
+        vm.prank(safe);
+        ILeverageModule(safe).setAutomationConfig(config);
+        assertEq(module.getAutomationConfig(safe).keyGeneration, 1, "only revokeAllKeepers moves it");
+        assertFalse(module.getKeeper(safe, keeper).active);
+    }
+
+    function test_SetSponsor_StoresAndEmits() public {
+        address paymaster = makeAddr("paymaster");
+        vm.expectEmit(address(module));
+        emit ILeverageModule.SponsorSet(safe, paymaster, true);
+        vm.prank(safe);
+        ILeverageModule(safe).setSponsor(paymaster, true);
+        assertTrue(module.isSponsor(safe, paymaster));
+        vm.prank(safe);
+        ILeverageModule(safe).setSponsor(paymaster, false);
+        assertFalse(module.isSponsor(safe, paymaster));
+    }
+
+    function test_SetSponsor_RevertWhen_ZeroOrOutsider() public {
+        vm.prank(safe);
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.InvalidSponsor.selector, address(0)));
+        ILeverageModule(safe).setSponsor(address(0), true);
+        vm.prank(keeper);
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.NotCalledBySafe.selector, keeper));
+        ILeverageModule(safe).setSponsor(keeper, true);
+    }
+
     function test_RevokeKeeper_RevertWhen_NotActive() public {
         address stranger = makeAddr("stranger");
         vm.prank(safe);
@@ -350,8 +451,20 @@ contract OwnerControlsTest is Fixture {
         ILeverageModule(safe).setSelfPayBudget(1 ether, 3600);
         assertEq(module.getSelfPayBudget(safe).maxWeiPerEpoch, 1 ether);
         assertEq(module.getSelfPayBudget(safe).epochLength, 3600);
-        assertEq(module.getSelfPayBudget(safe).epochStart, block.timestamp);
+        assertEq(module.getSelfPayBudget(safe).epoch, block.timestamp / 3600, "the current aligned epoch");
         assertEq(module.getSelfPayBudget(safe).spentWei, 0);
+    }
+
+    function test_SetSelfPayBudget_RevertWhen_AboveUint88OrWithoutEpoch() public {
+        vm.prank(safe);
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.InvalidPolicyParameter.selector, bytes32("maxWeiPerEpoch")));
+        ILeverageModule(safe).setSelfPayBudget(uint96(type(uint88).max) + 1, 1 days);
+        vm.prank(safe);
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.InvalidPolicyParameter.selector, bytes32("epochLength")));
+        ILeverageModule(safe).setSelfPayBudget(1 ether, 0);
+        vm.prank(safe);
+        ILeverageModule(safe).setSelfPayBudget(0, 0);
+        assertEq(module.getSelfPayBudget(safe).maxWeiPerEpoch, 0, "no budget: keepers must be sponsored");
     }
 
     function test_SetSelfPayBudget_RevertWhen_Outsider() public {

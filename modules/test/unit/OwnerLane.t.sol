@@ -2,6 +2,7 @@
 pragma solidity ^0.8.23;
 
 import {Fixture} from "../utils/Fixture.sol";
+import {ApproveAllSigner} from "../utils/AdversarialEntities.sol";
 import {ILeverageModule, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {_packValidationData} from "@account-abstraction/contracts/core/Helpers.sol";
@@ -38,9 +39,45 @@ contract OwnerLaneTest is Fixture {
 
     function test_ValidateUserOp_ReturnsFailureForAKeeperSignatureOnAnOwnerOp() public {
         PackedUserOperation memory op = baseOp(safe, abi.encodeCall(ILeverageModule.executeUserOp, (recipient, 1, "", 0)), 0);
-        op.signature = sign(op, keeperKey, 0, 0);
+        op.signature = signKeeper(op, keeperKey);
         vm.prank(address(entryPoint));
         assertEq(ILeverageModule(safe).validateUserOp(op, bytes32(0), 0) & 1, 1, "keepers cannot use the owner lane");
+    }
+
+    function test_ValidateUserOp_RefusesTrailingBytesAfterTheOwnerSignature() public {
+        PackedUserOperation memory op = _ownerOp(abi.encodeCall(ILeverageModule.executeUserOp, (recipient, 1, "", 0)), 0, 0);
+        vm.prank(address(entryPoint));
+        assertEq(ILeverageModule(safe).validateUserOp(op, bytes32(0), 0) & 1, 0, "exactly one signature: valid");
+        op.signature = bytes.concat(op.signature, hex"00");
+        vm.prank(address(entryPoint));
+        assertEq(ILeverageModule(safe).validateUserOp(op, bytes32(0), 0) & 1, 1, "one trailing byte: SIG_VALIDATION_FAILED");
+    }
+
+    /// @dev A contract owner (v = 0) signs with a dynamic part: accepted only in its canonical place and length.
+    function test_ValidateUserOp_ContractOwnerSignatureMustBeCanonical() public {
+        ApproveAllSigner contractOwner = new ApproveAllSigner();
+        address account = createSafe(address(contractOwner));
+        PackedUserOperation memory op = baseOp(account, abi.encodeCall(ILeverageModule.executeUserOp, (recipient, 0, "", 0)), 0);
+        bytes memory head = abi.encodePacked(bytes32(uint256(uint160(address(contractOwner)))), bytes32(uint256(65)), uint8(0));
+        bytes memory data = abi.encode(uint256(32), keccak256("anything"));
+        bytes[5] memory cases = [
+            bytes.concat(head, data), // canonical: dynamic part right after the static part
+            bytes.concat(head, data, hex"00"), // trailing byte
+            bytes.concat(
+                abi.encodePacked(bytes32(uint256(uint160(address(contractOwner)))), bytes32(uint256(97)), uint8(0)),
+                new bytes(32),
+                data
+            ), // a gap before the dynamic part
+            bytes.concat(head, abi.encode(uint256(64), keccak256("short"))), // length beyond the data
+            head // no dynamic part
+        ];
+        bool[5] memory valid = [true, false, false, false, false];
+        for (uint256 i; i < cases.length; ++i) {
+            op.signature = abi.encodePacked(uint48(0), uint48(0), cases[i]);
+            vm.prank(address(entryPoint));
+            uint256 data_ = ILeverageModule(account).validateUserOp(op, bytes32(0), 0);
+            assertEq(data_ & 1 == 0, valid[i], string.concat("case ", vm.toString(i)));
+        }
     }
 
     function test_ExecuteUserOp_MovesFundsFromTheSafe() public {

@@ -12,6 +12,7 @@ import {
 } from "../../src/interfaces/ILeverageModule.sol";
 import {IVenueAdapter} from "../../src/interfaces/IVenueAdapter.sol";
 import {PlanLib} from "../../src/libraries/PlanLib.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 import {YieldVault} from "../utils/YieldVault.sol";
 import {RiggedVault} from "../utils/RiggedVault.sol";
 import {SimOracle} from "../utils/SimOracle.sol";
@@ -69,7 +70,7 @@ contract RebalanceChecksTest is Fixture {
         vm.prank(address(entryPoint));
         (bool ok, bytes memory ret) = safe.call(data);
         assertFalse(ok);
-        assertEq(ret, abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, PlanLib.BAD_LENGTH));
+        assertEq(ret, abi.encodeWithSelector(ILeverageModule.MalformedPlan.selector, ConstantsLib.MALFORMED_BAD_LENGTH));
     }
 
     function test_Execute_RevertWhen_KeeperRevokedAfterValidation() public {
@@ -263,15 +264,53 @@ contract RebalanceChecksTest is Fixture {
         );
     }
 
-    function test_Execute_RevertWhen_HealthMovesAwayFromTarget() public {
-        // Before 1.1467 (0.2533 from target 1.4); after repaying 6,000: 20,640 / 12,000 = 1.72 > max. Use a wider band.
-        Policy memory policy = defaultPolicy(wethMarket, address(usdcVault));
+    function test_Execute_RevertWhen_TriggeredLandsOutsideItsLandingZone() public {
+        // Band [1.2, 1.4, 1.7], health 1.1467: the zone is [1.1467 + (1.4 - 1.2) / 2, 1.4 + (1.7 - 1.4) / 2] =
+        // [1.2467, 1.55]. 1,000 reaches only 1.214 (in band, but it moved too little).
+        uint256 low = healthOf(safe, wethMarket) + 0.1e18;
+        _expectExec(
+            _repayPlan(1000e6),
+            abi.encodeWithSelector(ILeverageModule.HealthOutsideLandingZone.selector, wethId, _healthAfterRepay(1000e6), low, 1.55e18)
+        );
+        // 5,000 reaches 1.587: in band, past the zone.
+        _expectExec(
+            _repayPlan(5000e6),
+            abi.encodeWithSelector(ILeverageModule.HealthOutsideLandingZone.selector, wethId, _healthAfterRepay(5000e6), low, 1.55e18)
+        );
+        executeAsEntryPoint(safe, keeper, _repayPlan(_repayFor(1.2468e18)));
+        assertGe(healthOf(safe, wethMarket), low, "the zone's edge is accepted");
+    }
+
+    function test_Execute_TriggeredFromDeepBelowTheBandNeedsOnlyTheBand() public {
+        // A crash to 0.96: moving half the band gap (0.1) is not enough to reach the band, so the band decides.
+        wethOracle.setPrice(2000e18); // 20,000 * 0.86 / 18,000 = 0.9556
+        uint256 landed = uint256(20_000e6) * 0.86e18 / (18_000e6 - 3600e6); // 1.194: moved 0.24, still below the band
+        _expectExec(
+            _repayPlan(3600e6), abi.encodeWithSelector(ILeverageModule.HealthOutOfBand.selector, wethId, landed, 1.2e18, 1.7e18)
+        );
+        executeAsEntryPoint(safe, keeper, _repayPlan(3700e6)); // 1.2028: just inside the band, accepted
+        assertLt(healthOf(safe, wethMarket), 1.21e18);
+        assertGe(healthOf(safe, wethMarket), 1.2e18);
+    }
+
+    function test_Execute_RevertWhen_NotDueMovesAwayFromTarget() public {
+        // wbtc 1.72 (in [1.2, 2.0], not due) repaid alongside weth: away from its target 1.4.
+        Policy memory policy = defaultPolicy(wbtcMarket, address(usdcVault));
         policy.maxHealth = 2e18;
         _setPolicy(policy);
-        uint256 before = healthOf(safe, wethMarket);
+        Plan memory plan;
+        plan.subAccounts = new bytes32[](2);
+        plan.subAccounts[0] = wethId;
+        plan.subAccounts[1] = wbtcId;
+        plan.actions = new Action[](3);
+        plan.actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 4300e6);
+        plan.actions[1] = action(ActionKind.Repay, 0, address(0), 3300e6);
+        plan.actions[2] = action(ActionKind.Repay, 1, address(0), 1000e6);
         _expectExec(
-            _repayPlan(6000e6),
-            abi.encodeWithSelector(ILeverageModule.HealthFurtherFromTarget.selector, wethId, before, _healthAfterRepay(6000e6))
+            plan,
+            abi.encodeWithSelector(
+                ILeverageModule.HealthFurtherFromTarget.selector, wbtcId, 1.72e18, uint256(60_000e6) * 0.86e18 / 29_000e6
+            )
         );
     }
 
@@ -322,12 +361,12 @@ contract RebalanceChecksTest is Fixture {
 
     function test_Execute_RevertWhen_EpochAmountCapExceeded() public {
         Policy memory policy = defaultPolicy(wethMarket, address(usdcVault));
-        policy.maxAmountPerEpoch = 6000e6;
+        policy.maxAmountPerEpoch = 10_000e6;
         _setPolicy(policy);
-        executeAsEntryPoint(safe, keeper, _repayPlan(1000e6)); // 2,000 moved; 20,640 / 17,000 = 1.214
-        wethOracle.setPrice(2200e18); // 18,920 / 17,000 = 1.113
+        executeAsEntryPoint(safe, keeper, _repayPlan(3300e6)); // 6,600 moved; 1.404
+        wethOracle.setPrice(2000e18); // 17,200 / 14,700 = 1.17
         _expectExec(
-            _repayPlan(2300e6), abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, 6600e6, 6000e6)
+            _repayPlan(2400e6), abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, 11_400e6, 10_000e6)
         );
     }
 
@@ -400,7 +439,7 @@ contract RebalanceChecksTest is Fixture {
         executeAsEntryPoint(safe, keeper, _repayPlan(3300e6));
         EpochUsage memory usage = module.getEpochUsage(safe, wethId);
         assertEq(usage.lastRebalance, block.timestamp);
-        assertEq(usage.epochStart, block.timestamp);
+        assertEq(usage.epoch, block.timestamp / 1 days, "the aligned epoch");
         assertGt(usage.gasUsed, 50_000, "execution gas recorded");
         assertEq(usage.amountMoved, 6600e6);
     }
@@ -408,6 +447,11 @@ contract RebalanceChecksTest is Fixture {
     function test_Adapter_RevertWhen_ActionKindIsNotAVenueAction() public {
         vm.expectRevert(abi.encodeWithSelector(IVenueAdapter.UnsupportedAction.selector, 0));
         adapter.encode(0, Id.unwrap(wethMarket.id()), 1, safe);
+    }
+
+    /// @dev The repayment that takes weth (10 WETH at 2,400, 18,000 debt) to `health`, rounded up.
+    function _repayFor(uint256 health) internal pure returns (uint256) {
+        return 18_000e6 - uint256(24_000e6) * 0.86e18 / health;
     }
 
     function _healthAfterRepay(uint256 amount) internal pure returns (uint256) {

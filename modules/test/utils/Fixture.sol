@@ -74,7 +74,6 @@ abstract contract Fixture is Test {
     string internal constant SAFE_4337_ARTIFACTS = "node_modules/@safe-global/safe-4337/build/artifacts/contracts/";
     string internal constant AA_ARTIFACTS = "node_modules/@account-abstraction/contracts/artifacts/";
     address internal constant SENTINEL = address(0x1);
-    uint192 internal constant KEEPER_NONCE_KEY = uint192(uint160(bytes20("levpilot.keeper")));
     uint256 internal constant LLTV = 0.86e18;
     /// @dev What keeper operations without a paymaster may cost the Safe per day: 20M gas at 100 gwei.
     uint96 internal constant SELF_PAY_BUDGET = 2 ether;
@@ -269,7 +268,8 @@ abstract contract Fixture is Test {
             maxPaymasterVerificationGasLimit: 500_000,
             maxPaymasterPostOpGasLimit: 200_000,
             maxFeePerGas: 100 gwei,
-            maxPriorityFeePerGas: 10 gwei
+            maxPriorityFeePerGas: 10 gwei,
+            keyGeneration: 0
         });
     }
 
@@ -288,11 +288,14 @@ abstract contract Fixture is Test {
             maxGasPerEpoch: 20_000_000,
             maxOracleAge: 1 hours,
             maxLossBps: 50,
+            maxEpochLossBps: 100,
             maxRebalancesPerEpoch: 10,
             maxOracleDeviationBps: 100,
             boostAllowed: false,
             maxAmountPerRebalance: type(uint128).max,
             maxAmountPerEpoch: type(uint128).max,
+            minFeedAnswer: 0,
+            maxFeedAnswer: 0,
             pools: pools
         });
     }
@@ -326,8 +329,32 @@ abstract contract Fixture is Test {
         view
         returns (PackedUserOperation memory op)
     {
-        op = baseOp(account, abi.encodeCall(ILeverageModule.executeRebalance, (keeperAddress, plan)), KEEPER_NONCE_KEY);
-        op.signature = sign(op, signerKey, 0, 0);
+        op = baseOp(
+            account,
+            abi.encodeCall(ILeverageModule.executeRebalance, (keeperAddress, plan)),
+            module.keeperNonceKey(account, keeperAddress)
+        );
+        op.signature = signKeeper(op, signerKey);
+    }
+
+    /// @dev The EntryPoint nonce key the module requires for `keeper`'s operations on the fixture's Safe.
+    function keeperNonceKey() internal view returns (uint192) {
+        return module.keeperNonceKey(safe, keeper);
+    }
+
+    /// @dev The validity window an unsponsored keeper operation signs now: the whole current aligned self-pay epoch
+    /// of `account` (open when it has no budget).
+    function keeperWindow(address account) internal view returns (uint48 validAfter, uint48 validUntil) {
+        uint256 length = module.getSelfPayBudget(account).epochLength;
+        if (length == 0) return (0, 0);
+        uint256 start = block.timestamp / length * length;
+        return (uint48(start), uint48(start + length - 1));
+    }
+
+    /// @dev A keeper signature over `op` with the current epoch's window (`keeperWindow` of the op's sender).
+    function signKeeper(PackedUserOperation memory op, uint256 key) internal view returns (bytes memory) {
+        (uint48 validAfter, uint48 validUntil) = keeperWindow(op.sender);
+        return sign(op, key, validAfter, validUntil);
     }
 
     function baseOp(address account, bytes memory callData, uint192 nonceKey)

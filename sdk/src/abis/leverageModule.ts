@@ -230,6 +230,11 @@ export const leverageModuleAbi = [
             "name": "maxPriorityFeePerGas",
             "type": "uint64",
             "internalType": "uint64"
+          },
+          {
+            "name": "keyGeneration",
+            "type": "uint32",
+            "internalType": "uint32"
           }
         ]
       }
@@ -258,9 +263,9 @@ export const leverageModuleAbi = [
         "internalType": "struct EpochUsage",
         "components": [
           {
-            "name": "epochStart",
-            "type": "uint40",
-            "internalType": "uint40"
+            "name": "epoch",
+            "type": "uint32",
+            "internalType": "uint32"
           },
           {
             "name": "lastRebalance",
@@ -273,14 +278,19 @@ export const leverageModuleAbi = [
             "internalType": "uint16"
           },
           {
+            "name": "lossPpb",
+            "type": "uint32",
+            "internalType": "uint32"
+          },
+          {
             "name": "gasUsed",
-            "type": "uint48",
-            "internalType": "uint48"
+            "type": "uint40",
+            "internalType": "uint40"
           },
           {
             "name": "amountMoved",
-            "type": "uint112",
-            "internalType": "uint112"
+            "type": "uint96",
+            "internalType": "uint96"
           }
         ]
       }
@@ -322,6 +332,11 @@ export const leverageModuleAbi = [
             "name": "validUntil",
             "type": "uint48",
             "internalType": "uint48"
+          },
+          {
+            "name": "generation",
+            "type": "uint32",
+            "internalType": "uint32"
           }
         ]
       }
@@ -471,6 +486,11 @@ export const leverageModuleAbi = [
             "internalType": "uint16"
           },
           {
+            "name": "maxEpochLossBps",
+            "type": "uint16",
+            "internalType": "uint16"
+          },
+          {
             "name": "maxRebalancesPerEpoch",
             "type": "uint16",
             "internalType": "uint16"
@@ -492,6 +512,16 @@ export const leverageModuleAbi = [
           },
           {
             "name": "maxAmountPerEpoch",
+            "type": "uint128",
+            "internalType": "uint128"
+          },
+          {
+            "name": "minFeedAnswer",
+            "type": "uint128",
+            "internalType": "uint128"
+          },
+          {
+            "name": "maxFeedAnswer",
             "type": "uint128",
             "internalType": "uint128"
           },
@@ -532,7 +562,7 @@ export const leverageModuleAbi = [
             "internalType": "uint32"
           },
           {
-            "name": "epochStart",
+            "name": "epoch",
             "type": "uint40",
             "internalType": "uint40"
           },
@@ -610,6 +640,54 @@ export const leverageModuleAbi = [
   },
   {
     "type": "function",
+    "name": "isSponsor",
+    "inputs": [
+      {
+        "name": "safe",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "paymaster",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bool",
+        "internalType": "bool"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "keeperNonceKey",
+    "inputs": [
+      {
+        "name": "safe",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "keeper",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint192",
+        "internalType": "uint192"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
     "name": "removePolicy",
     "inputs": [
       {
@@ -619,6 +697,19 @@ export const leverageModuleAbi = [
       }
     ],
     "outputs": [],
+    "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
+    "name": "revokeAllKeepers",
+    "inputs": [],
+    "outputs": [
+      {
+        "name": "keyGeneration",
+        "type": "uint32",
+        "internalType": "uint32"
+      }
+    ],
     "stateMutability": "nonpayable"
   },
   {
@@ -687,6 +778,11 @@ export const leverageModuleAbi = [
             "name": "maxPriorityFeePerGas",
             "type": "uint64",
             "internalType": "uint64"
+          },
+          {
+            "name": "keyGeneration",
+            "type": "uint32",
+            "internalType": "uint32"
           }
         ]
       }
@@ -772,6 +868,11 @@ export const leverageModuleAbi = [
             "internalType": "uint16"
           },
           {
+            "name": "maxEpochLossBps",
+            "type": "uint16",
+            "internalType": "uint16"
+          },
+          {
             "name": "maxRebalancesPerEpoch",
             "type": "uint16",
             "internalType": "uint16"
@@ -793,6 +894,16 @@ export const leverageModuleAbi = [
           },
           {
             "name": "maxAmountPerEpoch",
+            "type": "uint128",
+            "internalType": "uint128"
+          },
+          {
+            "name": "minFeedAnswer",
+            "type": "uint128",
+            "internalType": "uint128"
+          },
+          {
+            "name": "maxFeedAnswer",
             "type": "uint128",
             "internalType": "uint128"
           },
@@ -826,6 +937,24 @@ export const leverageModuleAbi = [
         "name": "epochLength",
         "type": "uint32",
         "internalType": "uint32"
+      }
+    ],
+    "outputs": [],
+    "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
+    "name": "setSponsor",
+    "inputs": [
+      {
+        "name": "paymaster",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "sponsored",
+        "type": "bool",
+        "internalType": "bool"
       }
     ],
     "outputs": [],
@@ -991,6 +1120,11 @@ export const leverageModuleAbi = [
             "name": "maxPriorityFeePerGas",
             "type": "uint64",
             "internalType": "uint64"
+          },
+          {
+            "name": "keyGeneration",
+            "type": "uint32",
+            "internalType": "uint32"
           }
         ]
       }
@@ -1062,6 +1196,25 @@ export const leverageModuleAbi = [
         "type": "address",
         "indexed": true,
         "internalType": "address"
+      }
+    ],
+    "anonymous": false
+  },
+  {
+    "type": "event",
+    "name": "KeepersReset",
+    "inputs": [
+      {
+        "name": "safe",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      },
+      {
+        "name": "keyGeneration",
+        "type": "uint32",
+        "indexed": false,
+        "internalType": "uint32"
       }
     ],
     "anonymous": false
@@ -1180,6 +1333,31 @@ export const leverageModuleAbi = [
         "type": "uint32",
         "indexed": false,
         "internalType": "uint32"
+      }
+    ],
+    "anonymous": false
+  },
+  {
+    "type": "event",
+    "name": "SponsorSet",
+    "inputs": [
+      {
+        "name": "safe",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      },
+      {
+        "name": "paymaster",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      },
+      {
+        "name": "sponsored",
+        "type": "bool",
+        "indexed": false,
+        "internalType": "bool"
       }
     ],
     "anonymous": false
@@ -1341,6 +1519,27 @@ export const leverageModuleAbi = [
   },
   {
     "type": "error",
+    "name": "EpochLossBudgetExceeded",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "lossPpb",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "budgetPpb",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ]
+  },
+  {
+    "type": "error",
     "name": "EpochRebalanceCapExceeded",
     "inputs": [
       {
@@ -1381,6 +1580,32 @@ export const leverageModuleAbi = [
       },
       {
         "name": "cap",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "HealthCrossedTarget",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "healthBefore",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "healthAfter",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "targetHealth",
         "type": "uint256",
         "internalType": "uint256"
       }
@@ -1449,6 +1674,32 @@ export const leverageModuleAbi = [
       },
       {
         "name": "maxHealth",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "HealthOutsideLandingZone",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "health",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "low",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "high",
         "type": "uint256",
         "internalType": "uint256"
       }
@@ -1531,6 +1782,17 @@ export const leverageModuleAbi = [
   },
   {
     "type": "error",
+    "name": "InvalidSponsor",
+    "inputs": [
+      {
+        "name": "paymaster",
+        "type": "address",
+        "internalType": "address"
+      }
+    ]
+  },
+  {
+    "type": "error",
     "name": "InvalidValidity",
     "inputs": [
       {
@@ -1542,6 +1804,22 @@ export const leverageModuleAbi = [
         "name": "validUntil",
         "type": "uint48",
         "internalType": "uint48"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "KeeperNonceKeyInvalid",
+    "inputs": [
+      {
+        "name": "nonceKey",
+        "type": "uint192",
+        "internalType": "uint192"
+      },
+      {
+        "name": "expected",
+        "type": "uint192",
+        "internalType": "uint192"
       }
     ]
   },
@@ -1564,6 +1842,22 @@ export const leverageModuleAbi = [
         "name": "reason",
         "type": "uint8",
         "internalType": "uint8"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "MinHealthBelowLiquidationIncentive",
+    "inputs": [
+      {
+        "name": "minHealth",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "liquidationIncentiveFactor",
+        "type": "uint256",
+        "internalType": "uint256"
       }
     ]
   },
@@ -1596,6 +1890,32 @@ export const leverageModuleAbi = [
         "name": "caller",
         "type": "address",
         "internalType": "address"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "OracleAnswerOutOfBounds",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "answer",
+        "type": "int256",
+        "internalType": "int256"
+      },
+      {
+        "name": "minAnswer",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "maxAnswer",
+        "type": "uint256",
+        "internalType": "uint256"
       }
     ]
   },
@@ -1718,6 +2038,33 @@ export const leverageModuleAbi = [
   },
   {
     "type": "error",
+    "name": "PoolNotUsed",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "pool",
+        "type": "address",
+        "internalType": "address"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "PoolRoundTrip",
+    "inputs": [
+      {
+        "name": "pool",
+        "type": "address",
+        "internalType": "address"
+      }
+    ]
+  },
+  {
+    "type": "error",
     "name": "PoolUnhealthy",
     "inputs": [
       {
@@ -1745,6 +2092,33 @@ export const leverageModuleAbi = [
         "name": "budgetWei",
         "type": "uint256",
         "internalType": "uint256"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "SelfPayEpochPassed",
+    "inputs": [
+      {
+        "name": "epoch",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "currentEpoch",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "SubAccountUnchanged",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
       }
     ]
   },
@@ -1809,17 +2183,38 @@ export const leverageModuleAbi = [
   },
   {
     "type": "error",
+    "name": "ValidityWindowSpansEpochs",
+    "inputs": [
+      {
+        "name": "validAfter",
+        "type": "uint48",
+        "internalType": "uint48"
+      },
+      {
+        "name": "validUntil",
+        "type": "uint48",
+        "internalType": "uint48"
+      },
+      {
+        "name": "epochLength",
+        "type": "uint32",
+        "internalType": "uint32"
+      }
+    ]
+  },
+  {
+    "type": "error",
     "name": "ValueLossExceeded",
     "inputs": [
       {
-        "name": "valueBefore",
-        "type": "int256",
-        "internalType": "int256"
+        "name": "loss",
+        "type": "uint256",
+        "internalType": "uint256"
       },
       {
-        "name": "valueAfter",
-        "type": "int256",
-        "internalType": "int256"
+        "name": "moved",
+        "type": "uint256",
+        "internalType": "uint256"
       },
       {
         "name": "maxLossBps",

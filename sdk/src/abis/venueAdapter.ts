@@ -77,6 +77,25 @@ export const venueAdapterAbi = [
   },
   {
     "type": "function",
+    "name": "liquidationIncentiveFactor",
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
     "name": "marketState",
     "inputs": [
       {

@@ -11,10 +11,10 @@ import {
   toFunctionSelector,
 } from "viem"
 import { type SmartAccount, type SmartAccountImplementation, entryPoint07Abi, toSmartAccount } from "viem/account-abstraction"
-import { getChainId, readContract } from "viem/actions"
+import { getBlock, getChainId, readContract } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
-import { keeperNonceKey, keeperStubSignature } from "../constants/keeper.js"
+import { getKeeperNonceKey, keeperStubSignature } from "../constants/keeper.js"
 import { KeeperCallNotAllowedError } from "../errors/keeper.js"
 import { assertWithinAutomationConfig } from "../utils/automation.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
@@ -31,9 +31,17 @@ export type ToKeeperAccountParameters = {
   keeper: LocalAccount
   /** Extra or replacement deployments by chain id. */
   deployments?: LeverageDeployments | undefined
-  /** EntryPoint nonce key; {@link keeperNonceKey} by default so keeper and owner operations never collide. */
+  /**
+   * EntryPoint nonce key. By default the one the module requires, read from the chain: `keyGeneration << 160 | keeper`
+   * ({@link getKeeperNonceKey}); any other key is refused with `KeeperNonceKeyInvalid`.
+   */
   nonceKey?: bigint | undefined
-  /** Signature validity window (unix seconds, 0 = open); the module also bounds it by the key's own window. */
+  /**
+   * Signature validity window (unix seconds, 0 = open); the module also bounds it by the key's own window. By default the
+   * current aligned epoch of the Safe's self-pay budget, [epoch start, next epoch start - 1] at the latest block's time
+   * (open when the Safe has no budget): an unsponsored operation must carry a window inside one epoch, which pins the
+   * epoch it is charged to.
+   */
   validAfter?: number | undefined
   validUntil?: number | undefined
   /** Check the Safe's pause flag, gas caps, self-pay budget and required paymaster before signing (default true). */
@@ -54,8 +62,9 @@ export type ToKeeperAccountReturnType = SmartAccount<KeeperAccountImplementation
 /**
  * A viem `SmartAccount` for the module's automation lane: the sender is the Safe, the signer is the keeper session
  * key, and the only call it encodes is `executeRebalance(keeper, plan)` on the Safe itself. It signs the SafeOp
- * EIP-712 hash (validAfter || validUntil || 65-byte ECDSA), uses a dedicated nonce key, and by default refuses to sign
- * an operation the module would reject for its pause flag, gas caps or paymaster.
+ * EIP-712 hash (validAfter || validUntil || 65-byte ECDSA) with the current self-pay epoch as window, uses the keeper's
+ * own nonce key (key generation and keeper address), and by default refuses to sign an operation the module would reject
+ * for its pause flag, gas caps, self-pay budget or paymaster.
  *
  * @param parameters - {@link ToKeeperAccountParameters}
  * @returns A `SmartAccount` for `createSmartAccountClient` or `createBundlerClient`.
@@ -65,12 +74,16 @@ export type ToKeeperAccountReturnType = SmartAccount<KeeperAccountImplementation
  * await sendRebalance(keeperClient, { plan })
  */
 export async function toKeeperAccount(parameters: ToKeeperAccountParameters): Promise<ToKeeperAccountReturnType> {
-  const { client, safe, keeper, deployments, nonceKey = keeperNonceKey, validAfter = 0, validUntil = 0, checkAutomationConfig = true } = parameters
+  const { client, safe, keeper, deployments, checkAutomationConfig = true } = parameters
   const { deployment } = await resolveLeverageDeployment(client, deployments)
   const module = deployment.leverageModule
   const entryPoint = { abi: entryPoint07Abi, address: deployment.entryPoint, version: "0.7" } as const
 
   const extend: KeeperAccountExtension = { kind: "leverageKeeper", keeper: keeper.address, safe, module }
+  const readKeeperNonceKey = async () => {
+    const { keyGeneration } = await readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getAutomationConfig", args: [safe] })
+    return getKeeperNonceKey({ keeper: keeper.address, keyGeneration })
+  }
   const implementation: KeeperAccountImplementation = {
     client,
     entryPoint,
@@ -95,7 +108,8 @@ export async function toKeeperAccount(parameters: ToKeeperAccountParameters): Pr
       return { factory: undefined, factoryData: undefined }
     },
     async getNonce() {
-      return readContract(client, { abi: entryPoint07Abi, address: entryPoint.address, functionName: "getNonce", args: [safe, nonceKey] })
+      const key = parameters.nonceKey ?? (await readKeeperNonceKey())
+      return readContract(client, { abi: entryPoint07Abi, address: entryPoint.address, functionName: "getNonce", args: [safe, key] })
     },
     async getStubSignature() {
       return keeperStubSignature
@@ -109,12 +123,22 @@ export async function toKeeperAccount(parameters: ToKeeperAccountParameters): Pr
     async signUserOperation(userOperation) {
       const chainId = userOperation.chainId ?? client.chain?.id ?? (await getChainId(client))
       const operation = { ...userOperation, sender: userOperation.sender ?? safe }
+      const paymaster = operation.paymaster
+      const [selfPay, sponsored] = await Promise.all([
+        readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getSelfPayBudget", args: [safe] }),
+        paymaster
+          ? readContract(client, { abi: leverageModuleAbi, address: module, functionName: "isSponsor", args: [safe, paymaster] })
+          : Promise.resolve(false),
+      ])
+      let { validAfter = 0, validUntil = 0 } = parameters
+      if (parameters.validAfter === undefined && parameters.validUntil === undefined && selfPay.epochLength > 0) {
+        const { timestamp } = await getBlock(client, { blockTag: "latest" })
+        validAfter = Math.floor(Number(timestamp) / selfPay.epochLength) * selfPay.epochLength
+        validUntil = validAfter + selfPay.epochLength - 1
+      }
       if (checkAutomationConfig) {
-        const [config, selfPay] = await Promise.all([
-          readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getAutomationConfig", args: [safe] }),
-          readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getSelfPayBudget", args: [safe] }),
-        ])
-        assertWithinAutomationConfig({ safe, userOperation: operation, config, selfPay })
+        const config = await readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getAutomationConfig", args: [safe] })
+        assertWithinAutomationConfig({ safe, userOperation: operation, config, selfPay, sponsored, validAfter })
       }
       const signature = await keeper.signTypedData(
         getSafeOperationTypedData({ userOperation: operation, chainId, module, entryPoint: entryPoint.address, validAfter, validUntil }),

@@ -50,6 +50,12 @@ export {
   removePolicy,
 } from "./removePolicy.js"
 export {
+  type RevokeAllKeepersParameters,
+  type RevokeAllKeepersReturnType,
+  type RevokeAllKeepersErrorType,
+  revokeAllKeepers,
+} from "./revokeAllKeepers.js"
+export {
   type RevokeKeeperParameters,
   type RevokeKeeperReturnType,
   type RevokeKeeperErrorType,
@@ -83,6 +89,18 @@ export {
   type SetSelfPayBudgetErrorType,
   setSelfPayBudget,
 } from "./setSelfPayBudget.js"
+export {
+  type SetSponsorParameters,
+  type SetSponsorReturnType,
+  type SetSponsorErrorType,
+  setSponsor,
+} from "./setSponsor.js"
+export {
+  type UninstallLeverageModuleParameters,
+  type UninstallLeverageModuleReturnType,
+  type UninstallLeverageModuleErrorType,
+  uninstallLeverageModule,
+} from "./uninstallLeverageModule.js"
 export {
   type UnpauseAutomationParameters,
   type UnpauseAutomationReturnType,

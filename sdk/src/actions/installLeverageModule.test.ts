@@ -1,5 +1,5 @@
 import Safe from "@safe-global/protocol-kit"
-import { type Address, parseAbi, parseEther, parseUnits } from "viem"
+import { type Address, BaseError, parseAbi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
@@ -7,6 +7,11 @@ import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPoli
 import { toKeeperAccount } from "../accounts/toKeeperAccount.js"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { leverageActions } from "../decorators/leverage.js"
+import { getKeeperNonceKey } from "../constants/keeper.js"
+import { getLeverageError } from "../errors/getLeverageError.js"
+import { KeeperNonceKeyInvalidError } from "../errors/keeper.js"
+import { encodeRebalanceCallData } from "../utils/plan.js"
+import { uninstallLeverageModule } from "./uninstallLeverageModule.js"
 import { addKeeper } from "./addKeeper.js"
 import { getSubAccountState } from "./getSubAccountState.js"
 import { installLeverageModule } from "./installLeverageModule.js"
@@ -80,7 +85,7 @@ describe("an existing Safe made with protocol-kit", () => {
     expect(added.type).toBe("safeTransaction")
     const { subAccount } = await setPolicy(publicClient, {
       protocolKit,
-      policy: testPolicy(stack.markets.wbtc.id, [stack.vaults.usdc]),
+      policy: testPolicy(stack.markets.wbtc, [stack.vaults.usdc]),
       deployments,
     })
 
@@ -125,5 +130,36 @@ describe("an existing Safe made with protocol-kit", () => {
     const owners = await publicClient.readContract({ address: safe, abi: parseAbi(["function getOwners() view returns (address[])"]), functionName: "getOwners" })
     expect(owners).toHaveLength(1)
     expect(await getSubAccountState(publicClient, { safe, deployments })).toHaveLength(1)
+  })
+
+  test("uninstalls with every keeper key revoked: a re-install brings no key back and an operation signed before never runs", async () => {
+    const { stack, deployments, publicClient } = env
+    const module = stack.leverageModule
+    const [subAccount] = await publicClient.readContract({ address: module, abi: leverageModuleAbi, functionName: "getSubAccounts", args: [safe] })
+    const account = await toKeeperAccount({ client: publicClient, safe, keeper, deployments })
+    const keeperClient = env.clientFor(account)
+    const amount = parseUnits("100", 6)
+    const callData = encodeRebalanceCallData({
+      keeper: keeper.address,
+      plan: { subAccounts: [subAccount!], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: stack.vaults.usdc, amount }, { kind: "Repay", subAccount: 0, amount }] },
+    })
+    const gas = { callGasLimit: 2_000_000n, verificationGasLimit: 500_000n, preVerificationGas: 100_000n, maxFeePerGas: 10_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n }
+    const queued = await keeperClient.prepareUserOperation({ callData, ...gas })
+    const signature = await account.signUserOperation(queued)
+    expect(queued.nonce >> 64n).toBe(getKeeperNonceKey({ keeper: keeper.address, keyGeneration: 0 }))
+
+    const removed = await uninstallLeverageModule(publicClient, { protocolKit, deployments })
+    expect(removed).toMatchObject({ type: "safeTransaction", keyGeneration: 1, disabledModule: true, clearedFallbackHandler: true })
+    expect(await protocolKit.isModuleEnabled(module)).toBe(false)
+    expect((await installLeverageModule(publicClient, { protocolKit, deployments })).installed).toBe("done")
+    const key = await publicClient.readContract({ address: module, abi: leverageModuleAbi, functionName: "getKeeper", args: [safe, keeper.address] })
+    expect(key.active).toBe(false)
+    // Even with the same address registered again, what it signed before the uninstall stays dead.
+    await addKeeper(publicClient, { protocolKit, keeper: keeper.address, validFor: 3_600, deployments })
+    const sent = keeperClient.sendUserOperation({ ...queued, signature } as Parameters<typeof keeperClient.sendUserOperation>[0])
+    const error = await sent.then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(BaseError)
+    expect(getLeverageError(error)).toBeInstanceOf(KeeperNonceKeyInvalidError)
+    expect((getLeverageError(error) as KeeperNonceKeyInvalidError).expected).toBe(getKeeperNonceKey({ keeper: keeper.address, keyGeneration: 1 }))
   })
 })

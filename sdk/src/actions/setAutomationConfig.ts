@@ -7,8 +7,11 @@ import type { AutomationConfig } from "../types/leverage.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { type OwnerLaneParameters, type OwnerLaneReturnType, getOwnerContext, sendOwnerCalls } from "../utils/ownerLane.js"
 
-/** Automation settings; `paused` defaults to false and `requiredPaymaster` to none (any or no paymaster). */
-export type AutomationConfigInput = Omit<AutomationConfig, "paused" | "requiredPaymaster"> & {
+/**
+ * Automation settings; `paused` defaults to false and `requiredPaymaster` to none (any or no paymaster). The key
+ * generation is not set here (the module keeps its own; only `revokeAllKeepers` advances it).
+ */
+export type AutomationConfigInput = Omit<AutomationConfig, "paused" | "requiredPaymaster" | "keyGeneration"> & {
   paused?: boolean | undefined
   requiredPaymaster?: Address | undefined
 }
@@ -46,6 +49,7 @@ export async function setAutomationConfig<account extends SmartAccount | undefin
     ...parameters.config,
     paused: parameters.config.paused ?? false,
     requiredPaymaster: parameters.config.requiredPaymaster ?? zeroAddress,
+    keyGeneration: 0,
   }
   const data = encodeFunctionData({ abi: leverageModuleAbi, functionName: "setAutomationConfig", args: [config] })
   const sent = await sendOwnerCalls(client as Client<Transport, Chain | undefined, SmartAccount | undefined>, {

@@ -4,8 +4,16 @@ import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { venueAdapterAbi } from "../abis/venueAdapter.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import type { UnknownChainErrorType } from "../errors/deployments.js"
-import { InvalidAdapterError, InvalidPoolError, PoolAssetMismatchError, UnknownMarketError } from "../errors/policy.js"
+import {
+  InvalidAdapterError,
+  InvalidPoolError,
+  MinHealthBelowLiquidationIncentiveError,
+  PoolAssetMismatchError,
+  UnknownMarketError,
+} from "../errors/policy.js"
 import type {
+  MinHealthBelowLiquidationIncentiveErrorType,
+  MissingPriceFeedErrorType,
   DuplicatePoolErrorType,
   InvalidAdapterErrorType,
   InvalidHealthBandErrorType,
@@ -48,12 +56,15 @@ export type SetPolicyErrorType =
   | InvalidPoolErrorType
   | DuplicatePoolErrorType
   | PoolAssetMismatchErrorType
+  | MinHealthBelowLiquidationIncentiveErrorType
+  | MissingPriceFeedErrorType
   | Error
 
 /**
  * Sets (or replaces) the policy of one sub-account of the Safe. Before sending, it runs every check of the module's
- * `setPolicy`: the band, bounds and pools locally, then in one multicall that the adapter is the module's, the
- * market exists and each pool's asset is the market's loan or collateral token.
+ * `setPolicy`: the band, bounds and pools locally, then in one multicall that the adapter is the module's, the market
+ * exists, minHealth is at least the venue's liquidation incentive factor and each pool's asset is the market's loan or
+ * collateral token. It also requires a second price feed unless `policy.allowNoPriceFeed` is set.
  *
  * @param client - A SmartAccountClient of the Safe, or any client with `protocolKit`.
  * @param parameters - {@link SetPolicyParameters}
@@ -71,16 +82,20 @@ export async function setPolicy<account extends SmartAccount | undefined, accoun
   const { safe, reader } = await getOwnerContext(client, parameters as OwnerLaneParameters)
   const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
   const policy = toPolicy(parameters.policy, deployment)
-  assertPolicyBounds(policy, { safe, module: deployment.leverageModule })
+  assertPolicyBounds(policy, { safe, module: deployment.leverageModule, allowNoPriceFeed: parameters.policy.allowNoPriceFeed })
 
-  const [isAdapter, isMarket, tokens, ...assets] = await readMany(reader, deployment, [
+  const [isAdapter, isMarket, incentive, tokens, ...assets] = await readMany(reader, deployment, [
     { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "isAdapter", args: [policy.adapter] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "isMarket", args: [policy.market] },
+    { address: policy.adapter, abi: venueAdapterAbi, functionName: "liquidationIncentiveFactor", args: [policy.market] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "marketTokens", args: [policy.market] },
     ...policy.pools.map((pool) => ({ address: pool, abi: erc4626Abi, functionName: "asset" })),
   ])
   if (resultOf<boolean>(isAdapter) !== true) throw new InvalidAdapterError({ adapter: policy.adapter })
   if (resultOf<boolean>(isMarket) !== true) throw new UnknownMarketError({ adapter: policy.adapter, market: policy.market })
+  const liquidationIncentiveFactor = resultOf<bigint>(incentive)
+  if (liquidationIncentiveFactor !== undefined && policy.minHealth < liquidationIncentiveFactor)
+    throw new MinHealthBelowLiquidationIncentiveError({ minHealth: policy.minHealth, liquidationIncentiveFactor })
   const marketTokens = resultOf<readonly [Address, Address]>(tokens)
   if (marketTokens) {
     const [loanToken, collateralToken] = marketTokens

@@ -27,6 +27,7 @@ import { type DeployTokenPaymasterReturnType, deployTokenPaymaster, simOracleFee
 import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
 import { toKeeperAccount } from "../accounts/toKeeperAccount.js"
 import { type ToLeverageSafeAccountReturnType, toLeverageSafeAccount } from "../accounts/toLeverageSafeAccount.js"
+import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { leverageActions } from "../decorators/leverage.js"
 import { decodePaymasterRevert } from "../errors/getLeverageError.js"
 import { InvalidPaymasterError, InvalidPaymasterTokenError, PaymasterRefusedError, PaymasterValidationFailedError } from "../errors/paymaster.js"
@@ -37,6 +38,7 @@ import { getSubAccountState } from "./getSubAccountState.js"
 import { sendRebalance } from "./sendRebalance.js"
 import { defaultAutomationConfig, setAutomationConfig } from "./setAutomationConfig.js"
 import { setPolicy } from "./setPolicy.js"
+import { setSelfPayBudget } from "./setSelfPayBudget.js"
 import { waitForRebalance } from "./waitForRebalance.js"
 
 let env: LeverageTestEnv
@@ -99,9 +101,11 @@ beforeAll(async () => {
       deployments,
     }),
   )
+  // An ERC-20 paymaster bills the Safe: its operations are charged to the self-pay budget like paymaster-less ones.
+  await sent(await setSelfPayBudget(client, { maxWeiPerEpoch: parseEther("0.5"), epochLength: 86_400, deployments }))
   await sent(await addKeeper(client, { keeper: keeper.address, validFor: 86_400, deployments }))
   const policy = await setPolicy(client, {
-    policy: testPolicy(stack.markets.weth.id, [stack.vaults.usdc]),
+    policy: testPolicy(stack.markets.weth, [stack.vaults.usdc]),
     deployments,
   })
   await sent(policy)
@@ -214,6 +218,16 @@ describe("ERC-20 payment through the sample TokenPaymaster", () => {
     expect(before.paymasterDeposit - after.paymasterDeposit).toBe(receipt.actualGasCost)
     expect(after.eth).toBe(before.eth)
     expect(after.safeDeposit).toBe(before.safeDeposit)
+    // What the paymaster may bill is bounded: the operation was charged to the Safe's self-pay budget (maximum cost).
+    const budget = await publicClient.readContract({ address: stack.leverageModule, abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [safe.address] })
+    const { userOperation } = await client.getUserOperation({ hash })
+    const maxGas =
+      userOperation.verificationGasLimit +
+      userOperation.callGasLimit +
+      userOperation.preVerificationGas +
+      (userOperation.paymasterVerificationGasLimit ?? 0n) +
+      (userOperation.paymasterPostOpGasLimit ?? 0n)
+    expect(budget.spentWei).toBe(maxGas * userOperation.maxFeePerGas)
 
     const [state] = await getSubAccountState(publicClient, { safe: safe.address, deployments })
     expect(state?.band).toBe("inside")

@@ -25,6 +25,12 @@ import {
   type NoTriggerErrorType,
   PoolNotAllowedError,
   type PoolNotAllowedErrorType,
+  PoolNotUsedError,
+  type PoolNotUsedErrorType,
+  PoolRoundTripError,
+  type PoolRoundTripErrorType,
+  SubAccountUnchangedError,
+  type SubAccountUnchangedErrorType,
 } from "../errors/plan.js"
 import { UnknownSubAccountError, type UnknownSubAccountErrorType } from "../errors/policy.js"
 import type { AutomationConfig, EpochUsage, KeeperKey, Plan, Policy } from "../types/leverage.js"
@@ -64,15 +70,19 @@ export type ValidateRebalanceErrorType =
   | MixedLoanTokensErrorType
   | CooldownActiveErrorType
   | NoTriggerErrorType
+  | PoolRoundTripErrorType
+  | PoolNotUsedErrorType
+  | SubAccountUnchangedErrorType
   | Error
 
 /**
  * Checks a plan against everything the module checks before it moves funds, with chain state read in two
- * multicalls: plan shape; pause flag; the keeper key (registered, not revoked, inside its window at the latest
- * block); each sub-account has a policy; pool actions use that policy's pools; no Borrow / WithdrawCollateral
- * without boostAllowed; one loan token; cooldowns; and the trigger (a touched sub-account outside its band).
- * Post-conditions (band after, target, caps, value loss) are left to the bundler's simulation, whose revert is
- * decoded into the same named errors.
+ * multicalls: plan shape; pause flag; the keeper key (registered in the current key generation, not revoked, inside its
+ * window at the latest block); each sub-account has a policy; pool actions use that policy's pools; no Borrow /
+ * WithdrawCollateral without boostAllowed; no pool both withdrawn from and deposited into; every pool action serves,
+ * and every listed sub-account has, a venue action; one loan token; cooldowns; and the trigger (a listed sub-account
+ * outside its band). Post-conditions (landing zone, target, caps, loss per operation and per epoch) are left to the
+ * bundler's simulation, whose revert is decoded into the same named errors.
  *
  * @param client - A keeper SmartAccountClient, or any client with `safe` and `keeper`.
  * @param parameters - {@link ValidateRebalanceParameters}
@@ -126,6 +136,19 @@ export async function validateRebalance(
       if (!policy.pools.some((allowed) => isAddressEqual(allowed, pool))) throw new PoolNotAllowedError({ subAccount: id, pool })
     } else if (!policy.boostAllowed && (action.kind === "Borrow" || action.kind === "WithdrawCollateral"))
       throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The policy does not allow boosting (boostAllowed is false)." })
+  })
+  const acted = new Set(plan.actions.filter((action) => !isPoolAction(action.kind)).map((action) => action.subAccount))
+  plan.actions.forEach((action, index) => {
+    if (!isPoolAction(action.kind)) return
+    const pool = action.pool ?? zeroAddress
+    const opposite = plan.actions.slice(0, index).some((other) => isPoolAction(other.kind) && other.kind !== action.kind && isAddressEqual(other.pool ?? zeroAddress, pool))
+    if (opposite) throw new PoolRoundTripError({ pool })
+  })
+  for (const action of plan.actions)
+    if (isPoolAction(action.kind) && !acted.has(action.subAccount))
+      throw new PoolNotUsedError({ subAccount: ids[action.subAccount] as Hex, pool: action.pool ?? zeroAddress })
+  ids.forEach((subAccount, i) => {
+    if (!acted.has(i)) throw new SubAccountUnchangedError({ subAccount })
   })
 
   const states = await readMany(

@@ -6,8 +6,11 @@ export type LeverageDeployment = {
   entryPoint: Address
   /** LeverageModule: Safe module, fallback handler and ERC-4337 account logic. */
   leverageModule: Address
-  /** Venue adapters the module was deployed with. */
-  adapters: { morphoBlue: Address }
+  /**
+   * Venue adapters the module was deployed with: `morphoBlue` is the default of `setPolicy`; `aaveV3` when the module
+   * also manages Aave v3 accounts (a policy names it as its `adapter`).
+   */
+  adapters: { morphoBlue: Address; aaveV3?: Address | undefined }
   /** Safe v1.4.1 contracts used to create accounts (`toSafeSmartAccount` and `createLeverageSafe`). */
   safe: {
     singleton: Address

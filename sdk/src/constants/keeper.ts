@@ -1,14 +1,28 @@
-import { type Hex, concatHex, hexToBigInt, pad, toHex } from "viem"
+import { type Address, type Hex, concatHex } from "viem"
+import { MAX_ACTIONS, MAX_POOLS, MAX_SUB_ACCOUNTS } from "./module.js"
 
-/** EntryPoint nonce key of keeper operations: `uint192(uint160(bytes20("levpilot.keeper")))`, apart from owner keys. */
-export const keeperNonceKey: bigint = hexToBigInt(pad(toHex("levpilot.keeper"), { dir: "right", size: 20 }))
+/**
+ * The EntryPoint nonce key the module requires for `keeper`'s operations (`LeverageModule.keeperNonceKey`):
+ * `keyGeneration << 160 | keeper`. Keeper operations never share a sequence with the owners (key 0 and any other key is
+ * refused with `KeeperNonceKeyInvalid`) nor with another keeper, and `revokeAllKeepers` (a new generation) retires every
+ * operation signed before.
+ *
+ * @param parameters - The keeper address and the Safe's `AutomationConfig.keyGeneration`.
+ * @returns The 192-bit nonce key.
+ * @example
+ * const { keyGeneration } = await client.readContract({ ..., functionName: "getAutomationConfig", args: [safe] })
+ * const key = getKeeperNonceKey({ keeper, keyGeneration })
+ */
+export function getKeeperNonceKey({ keeper, keyGeneration }: { keeper: Address; keyGeneration: number | bigint }): bigint {
+  return (BigInt(keyGeneration) << 160n) | BigInt(keeper)
+}
 
-/** Maximum sub-accounts in one plan (PlanLib.MAX_SUB_ACCOUNTS). */
-export const maxPlanSubAccounts = 8
-/** Maximum actions in one plan (PlanLib.MAX_ACTIONS). */
-export const maxPlanActions = 32
-/** Maximum pools in one policy (LeverageModule.MAX_POOLS). */
-export const maxPolicyPools = 8
+/** Maximum sub-accounts in one plan (ConstantsLib.MAX_SUB_ACCOUNTS). */
+export const maxPlanSubAccounts = Number(MAX_SUB_ACCOUNTS)
+/** Maximum actions in one plan (ConstantsLib.MAX_ACTIONS). */
+export const maxPlanActions = Number(MAX_ACTIONS)
+/** Maximum pools in one policy (ConstantsLib.MAX_POOLS). */
+export const maxPolicyPools = Number(MAX_POOLS)
 
 /**
  * A well-formed ECDSA signature (of an unrelated key) used while estimating gas: it makes the module run the same

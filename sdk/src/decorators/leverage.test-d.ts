@@ -5,7 +5,9 @@ import type { SmartAccount } from "viem/account-abstraction"
 import { describe, expectTypeOf, test } from "vitest"
 import type { ToKeeperAccountReturnType } from "../accounts/toKeeperAccount.js"
 import { addKeeper } from "../actions/addKeeper.js"
+import type { RevokeAllKeepersReturnType } from "../actions/revokeAllKeepers.js"
 import type { SetPolicyReturnType } from "../actions/setPolicy.js"
+import type { UninstallLeverageModuleReturnType } from "../actions/uninstallLeverageModule.js"
 import type { PlanAction } from "../types/leverage.js"
 import { leverageActions } from "./leverage.js"
 
@@ -25,6 +27,7 @@ const policy = {
   maxRebalancesPerEpoch: 1,
   maxGasPerEpoch: 1n,
   maxLossBps: 1,
+  allowNoPriceFeed: true,
 }
 
 describe("leverageActions()", () => {
@@ -35,6 +38,9 @@ describe("leverageActions()", () => {
     expectTypeOf(client.removePolicy).toBeFunction()
     expectTypeOf(client.addKeeper).toBeFunction()
     expectTypeOf(client.revokeKeeper).toBeFunction()
+    expectTypeOf(client.revokeAllKeepers).toBeFunction()
+    expectTypeOf(client.uninstallLeverageModule).toBeFunction()
+    expectTypeOf(client.setSponsor).toBeFunction()
     expectTypeOf(client.setAutomationConfig).toBeFunction()
     expectTypeOf(client.approvePaymasterToken).toBeFunction()
     expectTypeOf(client.pauseAutomation).toBeFunction()
@@ -44,6 +50,9 @@ describe("leverageActions()", () => {
     expectTypeOf(client.sendRebalance).toBeFunction()
     expectTypeOf(client.waitForRebalance).toBeFunction()
     expectTypeOf(client.setPolicy({ policy })).resolves.toEqualTypeOf<SetPolicyReturnType>()
+    expectTypeOf(client.uninstallLeverageModule()).resolves.toEqualTypeOf<UninstallLeverageModuleReturnType>()
+    expectTypeOf(client.revokeAllKeepers({ protocolKit })).resolves.toEqualTypeOf<RevokeAllKeepersReturnType>()
+    expectTypeOf(client.uninstallLeverageModule()).resolves.toHaveProperty("keyGeneration")
   })
 
   test("keeps the client's own actions and account", () => {
@@ -79,6 +88,14 @@ describe("discriminated parameters", () => {
     addKeeper(createSmartAccountClient({ account, bundlerTransport: http() }), { keeper: zeroAddress, validUntil: 60, validFor: 60 })
     // @ts-expect-error no end of the window
     addKeeper(createSmartAccountClient({ account, bundlerTransport: http() }), { keeper: zeroAddress })
+  })
+
+  test("setSponsor names the paymaster", () => {
+    const client = createSmartAccountClient({ account, bundlerTransport: http() }).extend(leverageActions())
+    client.setSponsor({ paymaster: zeroAddress })
+    client.setSponsor({ paymaster: zeroAddress, sponsored: false, protocolKit })
+    // @ts-expect-error the paymaster is required
+    client.setSponsor({ sponsored: true })
   })
 
   test("owner actions need an account when the client has none", () => {

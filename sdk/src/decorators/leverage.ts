@@ -10,6 +10,7 @@ import { type GetPolicyParameters, type GetPolicyReturnType, getPolicy } from ".
 import { type GetSubAccountStateParameters, type GetSubAccountStateReturnType, getSubAccountState } from "../actions/getSubAccountState.js"
 import { type PauseAutomationParameters, type PauseAutomationReturnType, pauseAutomation } from "../actions/pauseAutomation.js"
 import { type RemovePolicyParameters, type RemovePolicyReturnType, removePolicy } from "../actions/removePolicy.js"
+import { type RevokeAllKeepersParameters, type RevokeAllKeepersReturnType, revokeAllKeepers } from "../actions/revokeAllKeepers.js"
 import { type RevokeKeeperParameters, type RevokeKeeperReturnType, revokeKeeper } from "../actions/revokeKeeper.js"
 import { type SendRebalanceParameters, type SendRebalanceReturnType, sendRebalance } from "../actions/sendRebalance.js"
 import {
@@ -19,6 +20,12 @@ import {
 } from "../actions/setAutomationConfig.js"
 import { type SetSelfPayBudgetParameters, type SetSelfPayBudgetReturnType, setSelfPayBudget } from "../actions/setSelfPayBudget.js"
 import { type SetPolicyParameters, type SetPolicyReturnType, setPolicy } from "../actions/setPolicy.js"
+import { type SetSponsorParameters, type SetSponsorReturnType, setSponsor } from "../actions/setSponsor.js"
+import {
+  type UninstallLeverageModuleParameters,
+  type UninstallLeverageModuleReturnType,
+  uninstallLeverageModule,
+} from "../actions/uninstallLeverageModule.js"
 import { type UnpauseAutomationParameters, type UnpauseAutomationReturnType, unpauseAutomation } from "../actions/unpauseAutomation.js"
 import { type WaitForRebalanceParameters, type WaitForRebalanceReturnType, waitForRebalance } from "../actions/waitForRebalance.js"
 import { type ValidateRebalanceParameters, type ValidateRebalanceReturnType, validateRebalance } from "../actions/validateRebalance.js"
@@ -40,6 +47,15 @@ export type LeverageActions<account extends SmartAccount | undefined = SmartAcco
   revokeKeeper: <accountOverride extends SmartAccount | undefined = undefined>(
     parameters: WithoutDeployments<RevokeKeeperParameters<account, accountOverride>>,
   ) => Promise<RevokeKeeperReturnType>
+  revokeAllKeepers: <accountOverride extends SmartAccount | undefined = undefined>(
+    parameters?: WithoutDeployments<RevokeAllKeepersParameters<account, accountOverride>>,
+  ) => Promise<RevokeAllKeepersReturnType>
+  uninstallLeverageModule: <accountOverride extends SmartAccount | undefined = undefined>(
+    parameters?: WithoutDeployments<UninstallLeverageModuleParameters<account, accountOverride>>,
+  ) => Promise<UninstallLeverageModuleReturnType>
+  setSponsor: <accountOverride extends SmartAccount | undefined = undefined>(
+    parameters: WithoutDeployments<SetSponsorParameters<account, accountOverride>>,
+  ) => Promise<SetSponsorReturnType>
   setAutomationConfig: <accountOverride extends SmartAccount | undefined = undefined>(
     parameters: WithoutDeployments<SetAutomationConfigParameters<account, accountOverride>>,
   ) => Promise<SetAutomationConfigReturnType>
@@ -90,6 +106,9 @@ export function leverageActions(parameters: LeverageActionsParameters = {}) {
       removePolicy: (p) => removePolicy(owner, withDeployments(p) as RemovePolicyParameters<account>),
       addKeeper: (p) => addKeeper(owner, withDeployments(p) as AddKeeperParameters<account>),
       revokeKeeper: (p) => revokeKeeper(owner, withDeployments(p) as RevokeKeeperParameters<account>),
+      revokeAllKeepers: (p) => revokeAllKeepers(owner, withDeployments(p ?? {}) as RevokeAllKeepersParameters<account>),
+      uninstallLeverageModule: (p) => uninstallLeverageModule(owner, withDeployments(p ?? {}) as UninstallLeverageModuleParameters<account>),
+      setSponsor: (p) => setSponsor(owner, withDeployments(p) as SetSponsorParameters<account>),
       setAutomationConfig: (p) => setAutomationConfig(owner, withDeployments(p) as SetAutomationConfigParameters<account>),
       setSelfPayBudget: (p) => setSelfPayBudget(owner, withDeployments(p) as SetSelfPayBudgetParameters<account>),
       approvePaymasterToken: (p) => approvePaymasterToken(owner, p as ApprovePaymasterTokenParameters<account>),

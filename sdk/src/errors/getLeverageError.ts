@@ -7,10 +7,13 @@ import {
   InvalidKeeperError,
   InvalidValidityError,
   KeeperKeyExpiredError,
+  KeeperNonceKeyInvalidError,
   KeeperNotAuthorizedError,
   KeeperSignatureRejectedError,
   PaymasterNotAllowedError,
   SelfPayBudgetExceededError,
+  SelfPayEpochPassedError,
+  ValidityWindowSpansEpochsError,
 } from "./keeper.js"
 import { LeverageModuleRevertedError } from "./module.js"
 import { UserOperationInFlightError } from "./bundler.js"
@@ -22,15 +25,22 @@ import {
   CooldownActiveError,
   DuplicateSubAccountError,
   EpochCapExceededError,
+  EpochLossBudgetExceededError,
+  HealthCrossedTargetError,
   HealthDecreasedError,
   HealthFurtherFromTargetError,
   HealthOutOfBandError,
+  HealthOutsideLandingZoneError,
   MalformedPlanError,
   MixedLoanTokensError,
   NoTriggerError,
+  OracleAnswerOutOfBoundsError,
   OracleCheckFailedError,
   PoolNotAllowedError,
+  PoolNotUsedError,
+  PoolRoundTripError,
   PoolUnhealthyError,
+  SubAccountUnchangedError,
   ValueLossExceededError,
 } from "./plan.js"
 import {
@@ -39,6 +49,8 @@ import {
   InvalidHealthBandError,
   InvalidPolicyParameterError,
   InvalidPoolError,
+  InvalidSponsorError,
+  MinHealthBelowLiquidationIncentiveError,
   NotCalledBySafeError,
   PoolAssetMismatchError,
   TooManyPoolsError,
@@ -145,7 +157,31 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
     case "EpochGasCapExceeded":
       return new EpochCapExceededError({ subAccount: a(args, 0), cap: "gas", value: a(args, 1), limit: a(args, 2), cause })
     case "ValueLossExceeded":
-      return new ValueLossExceededError({ valueBefore: a(args, 0), valueAfter: a(args, 1), maxLossBps: a(args, 2), cause })
+      return new ValueLossExceededError({ loss: a(args, 0), moved: a(args, 1), maxLossBps: a(args, 2), cause })
+    case "EpochLossBudgetExceeded":
+      return new EpochLossBudgetExceededError({ subAccount: a(args, 0), lossPpb: a(args, 1), budgetPpb: a(args, 2), cause })
+    case "SubAccountUnchanged":
+      return new SubAccountUnchangedError({ subAccount: a(args, 0), cause })
+    case "PoolNotUsed":
+      return new PoolNotUsedError({ subAccount: a(args, 0), pool: a(args, 1), cause })
+    case "PoolRoundTrip":
+      return new PoolRoundTripError({ pool: a(args, 0), cause })
+    case "HealthOutsideLandingZone":
+      return new HealthOutsideLandingZoneError({ subAccount: a(args, 0), health: a(args, 1), low: a(args, 2), high: a(args, 3), cause })
+    case "HealthCrossedTarget":
+      return new HealthCrossedTargetError({ subAccount: a(args, 0), healthBefore: a(args, 1), healthAfter: a(args, 2), targetHealth: a(args, 3), cause })
+    case "OracleAnswerOutOfBounds":
+      return new OracleAnswerOutOfBoundsError({ subAccount: a(args, 0), answer: a(args, 1), minAnswer: a(args, 2), maxAnswer: a(args, 3), cause })
+    case "MinHealthBelowLiquidationIncentive":
+      return new MinHealthBelowLiquidationIncentiveError({ minHealth: a(args, 0), liquidationIncentiveFactor: a(args, 1), cause })
+    case "InvalidSponsor":
+      return new InvalidSponsorError({ paymaster: a(args, 0), cause })
+    case "KeeperNonceKeyInvalid":
+      return new KeeperNonceKeyInvalidError({ nonceKey: a(args, 0), expected: a(args, 1), cause })
+    case "ValidityWindowSpansEpochs":
+      return new ValidityWindowSpansEpochsError({ validAfter: a(args, 0), validUntil: a(args, 1), epochLength: a(args, 2), cause })
+    case "SelfPayEpochPassed":
+      return new SelfPayEpochPassedError({ epoch: a(args, 0), currentEpoch: a(args, 1), cause })
     case "OraclePriceZero":
     case "OracleStale":
     case "OracleDecimals":
@@ -265,6 +301,10 @@ const leverageErrorNames = new Set([
   "DuplicateSubAccountError", "MixedLoanTokensError", "NoTriggerError", "CooldownActiveError", "PoolNotAllowedError",
   "ActionNotAllowedError", "ActionFailedError", "HealthOutOfBandError", "HealthFurtherFromTargetError", "HealthDecreasedError",
   "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
+  "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "PoolRoundTripError",
+  "HealthOutsideLandingZoneError", "HealthCrossedTargetError", "OracleAnswerOutOfBoundsError",
+  "MinHealthBelowLiquidationIncentiveError", "MissingPriceFeedError", "InvalidSponsorError", "KeeperNonceKeyInvalidError",
+  "ValidityWindowSpansEpochsError", "SelfPayEpochPassedError",
   "PaymasterRefusedError", "PaymasterValidationFailedError", "InvalidPaymasterError", "InvalidPaymasterTokenError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",
   "BundlerUnavailableError", "UserOperationInFlightError", "UnconfirmedUserOperationError",
 ])

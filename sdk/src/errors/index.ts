@@ -43,6 +43,12 @@ export {
   SelfPayBudgetExceededError,
   type InvalidRebalanceOverrideErrorType,
   InvalidRebalanceOverrideError,
+  type KeeperNonceKeyInvalidErrorType,
+  KeeperNonceKeyInvalidError,
+  type ValidityWindowSpansEpochsErrorType,
+  ValidityWindowSpansEpochsError,
+  type SelfPayEpochPassedErrorType,
+  SelfPayEpochPassedError,
 } from "./keeper.js"
 export {
   type LeverageModuleRevertedErrorType,
@@ -92,6 +98,20 @@ export {
   OracleCheckFailedError,
   type PoolUnhealthyErrorType,
   PoolUnhealthyError,
+  type EpochLossBudgetExceededErrorType,
+  EpochLossBudgetExceededError,
+  type SubAccountUnchangedErrorType,
+  SubAccountUnchangedError,
+  type PoolNotUsedErrorType,
+  PoolNotUsedError,
+  type PoolRoundTripErrorType,
+  PoolRoundTripError,
+  type HealthOutsideLandingZoneErrorType,
+  HealthOutsideLandingZoneError,
+  type HealthCrossedTargetErrorType,
+  HealthCrossedTargetError,
+  type OracleAnswerOutOfBoundsErrorType,
+  OracleAnswerOutOfBoundsError,
 } from "./plan.js"
 export {
   type InvalidAdapterErrorType,
@@ -114,6 +134,12 @@ export {
   UnknownSubAccountError,
   type NotCalledBySafeErrorType,
   NotCalledBySafeError,
+  type MinHealthBelowLiquidationIncentiveErrorType,
+  MinHealthBelowLiquidationIncentiveError,
+  type MissingPriceFeedErrorType,
+  MissingPriceFeedError,
+  type InvalidSponsorErrorType,
+  InvalidSponsorError,
 } from "./policy.js"
 export {
   type SubAccountReadErrorType,

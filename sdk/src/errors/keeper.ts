@@ -1,4 +1,5 @@
 import { type Address, BaseError, type Hex } from "viem"
+import { gasFields } from "../constants/module.js"
 
 type Cause = { cause?: Error | undefined }
 
@@ -102,16 +103,7 @@ export class AutomationPausedError extends BaseError {
   }
 }
 
-/** Gas fields in the order of the module's `GasFieldAboveCap(field, ...)` codes. */
-export const gasFields = [
-  "verificationGasLimit",
-  "callGasLimit",
-  "preVerificationGas",
-  "maxFeePerGas",
-  "maxPriorityFeePerGas",
-  "paymasterVerificationGasLimit",
-  "paymasterPostOpGasLimit",
-] as const
+export { gasFields }
 export type GasField = (typeof gasFields)[number]
 
 export type GasFieldAboveCapErrorType = GasFieldAboveCapError & { name: "GasFieldAboveCapError" }
@@ -177,16 +169,17 @@ export class EstimationOverrideError extends BaseError {
 }
 
 export type SelfPayBudgetExceededErrorType = SelfPayBudgetExceededError & { name: "SelfPayBudgetExceededError" }
-/** A keeper operation without a paymaster would cost the Safe more than its self-pay budget (module error `SelfPayBudgetExceeded`). */
+/** An unsponsored keeper operation would cost the Safe more than its self-pay budget (module error `SelfPayBudgetExceeded`). */
 export class SelfPayBudgetExceededError extends BaseError {
   costWei: bigint
   constructor({ spentWei, costWei, budgetWei, cause }: { spentWei: bigint; costWei: bigint; budgetWei: bigint } & Cause) {
     super(`A keeper operation costing up to ${costWei} wei exceeds the Safe's self-pay budget (${spentWei} of ${budgetWei} wei spent this epoch).`, {
       cause,
       metaMessages: [
-        "The module charges keeper operations without a paymaster at their maximum cost (gas limits x maxFeePerGas).",
+        "The module charges every keeper operation not sponsored by a listed paymaster (setSponsor) at its maximum cost",
+        "(all gas limits, the paymaster's included, x maxFeePerGas), an ERC-20 paymaster included.",
         "This could arise when:",
-        "- the Safe never called setSelfPayBudget: keeper operations must then be sponsored (give the client a `paymaster`);",
+        "- the Safe never called setSelfPayBudget: keeper operations must then be sponsored by a listed paymaster;",
         "- this epoch's budget is used up, or the gas price is high.",
       ],
       name: "SelfPayBudgetExceededError",
@@ -205,5 +198,53 @@ export class InvalidRebalanceOverrideError extends BaseError {
       name: "InvalidRebalanceOverrideError",
     })
     this.field = field
+  }
+}
+
+export type KeeperNonceKeyInvalidErrorType = KeeperNonceKeyInvalidError & { name: "KeeperNonceKeyInvalidError" }
+/** A keeper operation is not on its keeper's own nonce key (module error `KeeperNonceKeyInvalid`). */
+export class KeeperNonceKeyInvalidError extends BaseError {
+  nonceKey: bigint
+  expected: bigint
+  constructor({ nonceKey, expected, cause }: { nonceKey: bigint; expected: bigint } & Cause) {
+    super(`Keeper operations must use nonce key ${expected}, not ${nonceKey}.`, {
+      cause,
+      metaMessages: [
+        "The key is `keyGeneration << 160 | keeper` (getKeeperNonceKey, or the module's keeperNonceKey(safe, keeper)).",
+        "This could arise when:",
+        "- the operation uses key 0 or another owner key (keeper operations may never consume an owner's sequence);",
+        "- the owner called revokeAllKeepers since the operation was signed (a new key generation).",
+      ],
+      name: "KeeperNonceKeyInvalidError",
+    })
+    this.nonceKey = nonceKey
+    this.expected = expected
+  }
+}
+
+export type ValidityWindowSpansEpochsErrorType = ValidityWindowSpansEpochsError & { name: "ValidityWindowSpansEpochsError" }
+/** An unsponsored keeper operation's validity window is not inside one self-pay epoch (module error `ValidityWindowSpansEpochs`). */
+export class ValidityWindowSpansEpochsError extends BaseError {
+  constructor({ validAfter, validUntil, epochLength, cause }: { validAfter: number; validUntil: number; epochLength: number } & Cause) {
+    super(`The validity window [${validAfter}, ${validUntil}] does not lie inside one ${epochLength}-second self-pay epoch.`, {
+      cause,
+      metaMessages: [
+        "Validation reads no clock: the signed window (narrowed to the key's) picks the epoch the operation is charged to.",
+        "Sign validAfter >= the epoch start and validUntil < the next epoch start (toKeeperAccount does by default).",
+      ],
+      name: "ValidityWindowSpansEpochsError",
+    })
+  }
+}
+
+export type SelfPayEpochPassedErrorType = SelfPayEpochPassedError & { name: "SelfPayEpochPassedError" }
+/** An unsponsored keeper operation was signed for a self-pay epoch that has passed (module error `SelfPayEpochPassed`). */
+export class SelfPayEpochPassedError extends BaseError {
+  constructor({ epoch, currentEpoch, cause }: { epoch: bigint; currentEpoch: bigint } & Cause) {
+    super(`The operation's window lies in self-pay epoch ${epoch}; the Safe is in epoch ${currentEpoch}.`, {
+      cause,
+      metaMessages: ["Sign the operation again with a window in the current epoch."],
+      name: "SelfPayEpochPassedError",
+    })
   }
 }

@@ -1,21 +1,11 @@
 import { type Address, BaseError, type Hex } from "viem"
+import { malformedPlanReasons } from "../constants/module.js"
 import type { ActionKind } from "../types/leverage.js"
 import { formatWad } from "../utils/format.js"
 
 type Cause = { cause?: Error | undefined }
 
-/** PlanLib reason codes of `MalformedPlan(reason)`. */
-export const malformedPlanReasons = {
-  1: "calldata too short",
-  2: "keeper address has dirty high bits",
-  3: "non-canonical offsets",
-  4: "sub-account count is 0 or above 8",
-  5: "action count is 0 or above 32",
-  6: "calldata length does not match the plan",
-  7: "unknown action kind",
-  8: "action sub-account index out of range",
-  9: "pool address has dirty high bits",
-} as const satisfies Record<number, string>
+export { malformedPlanReasons }
 
 export type MalformedPlanErrorType = MalformedPlanError & { name: "MalformedPlanError" }
 /** The plan is not a canonical, well-formed encoding (module error `MalformedPlan(reason)`). */
@@ -173,7 +163,7 @@ export class EpochCapExceededError extends BaseError {
   constructor({ subAccount, cap, value, limit, cause }: { subAccount: Hex; cap: "amount" | "rebalances" | "gas"; value: bigint; limit: bigint } & Cause) {
     super(`Sub-account ${subAccount} would reach ${value} ${cap} in this epoch; the cap is ${limit}.`, {
       cause,
-      metaMessages: ["Wait for the epoch to end (epochLength seconds after its first rebalance) or raise the policy's caps."],
+      metaMessages: ["Wait for the next aligned epoch (block.timestamp / epochLength) or raise the policy's caps."],
       name: "EpochCapExceededError",
     })
     this.cap = cap
@@ -181,10 +171,111 @@ export class EpochCapExceededError extends BaseError {
 }
 
 export type ValueLossExceededErrorType = ValueLossExceededError & { name: "ValueLossExceededError" }
-/** The plan loses more net value than maxLossBps allows (module error `ValueLossExceeded`). */
+/** The plan loses more than maxLossBps of what its positions moved (module error `ValueLossExceeded`). */
 export class ValueLossExceededError extends BaseError {
-  constructor({ valueBefore, valueAfter, maxLossBps, cause }: { valueBefore: bigint; valueAfter: bigint; maxLossBps: bigint } & Cause) {
-    super(`The plan lowers net value from ${valueBefore} to ${valueAfter}, more than ${maxLossBps} bps.`, { cause, name: "ValueLossExceededError" })
+  loss: bigint
+  moved: bigint
+  constructor({ loss, moved, maxLossBps, cause }: { loss: bigint; moved: bigint; maxLossBps: bigint } & Cause) {
+    super(`The plan loses ${loss} (loan units) while its positions move ${moved}: more than ${maxLossBps} bps.`, {
+      cause,
+      metaMessages: [
+        "Moved = the larger of the value that goes into positions (collateral added, debt repaid) and out of them",
+        "(collateral removed, debt taken), at the pre-trade prices; pool and idle shuffles do not count.",
+      ],
+      name: "ValueLossExceededError",
+    })
+    this.loss = loss
+    this.moved = moved
+  }
+}
+
+export type EpochLossBudgetExceededErrorType = EpochLossBudgetExceededError & { name: "EpochLossBudgetExceededError" }
+/** The epoch's cumulative loss would exceed maxEpochLossBps of a sub-account's equity (module error `EpochLossBudgetExceeded`). */
+export class EpochLossBudgetExceededError extends BaseError {
+  lossPpb: bigint
+  constructor({ subAccount, lossPpb, budgetPpb, cause }: { subAccount: Hex; lossPpb: bigint; budgetPpb: bigint } & Cause) {
+    super(`Sub-account ${subAccount} would lose ${Number(lossPpb) / 1e5} bps of its equity this epoch; the budget is ${Number(budgetPpb) / 1e5} bps.`, {
+      cause,
+      metaMessages: ["Each rebalance is charged its loss over the equity of every sub-account it changes; the next aligned epoch starts from zero."],
+      name: "EpochLossBudgetExceededError",
+    })
+    this.lossPpb = lossPpb
+  }
+}
+
+export type SubAccountUnchangedErrorType = SubAccountUnchangedError & { name: "SubAccountUnchangedError" }
+/** The plan lists a sub-account whose position it does not change (module error `SubAccountUnchanged`). */
+export class SubAccountUnchangedError extends BaseError {
+  constructor({ subAccount, cause }: { subAccount: Hex } & Cause) {
+    super(`The plan lists sub-account ${subAccount} but leaves its position unchanged.`, {
+      cause,
+      metaMessages: ["List only the sub-accounts the plan supplies, withdraws, borrows or repays on; usage is charged only to those."],
+      name: "SubAccountUnchangedError",
+    })
+  }
+}
+
+export type PoolNotUsedErrorType = PoolNotUsedError & { name: "PoolNotUsedError" }
+/** A pool action serves a sub-account the plan has no venue action on (module error `PoolNotUsed`). */
+export class PoolNotUsedError extends BaseError {
+  constructor({ subAccount, pool, cause }: { subAccount: Hex; pool: Address } & Cause) {
+    super(`The plan uses pool ${pool} for sub-account ${subAccount}, on which it has no venue action.`, {
+      cause,
+      metaMessages: ["Attribute a pool action to the sub-account whose supply, repayment, borrow or withdrawal it funds or absorbs."],
+      name: "PoolNotUsedError",
+    })
+  }
+}
+
+export type PoolRoundTripErrorType = PoolRoundTripError & { name: "PoolRoundTripError" }
+/** The plan both withdraws from and deposits into one pool (module error `PoolRoundTrip`). */
+export class PoolRoundTripError extends BaseError {
+  constructor({ pool, cause }: { pool: Address } & Cause) {
+    super(`The plan both withdraws from and deposits into pool ${pool}.`, {
+      cause,
+      metaMessages: ["Net the two into one action."],
+      name: "PoolRoundTripError",
+    })
+  }
+}
+
+export type HealthOutsideLandingZoneErrorType = HealthOutsideLandingZoneError & { name: "HealthOutsideLandingZoneError" }
+/** A triggered sub-account does not land near its target (module error `HealthOutsideLandingZone`). */
+export class HealthOutsideLandingZoneError extends BaseError {
+  constructor({ subAccount, health, low, high, cause }: { subAccount: Hex; health: bigint; low: bigint; high: bigint } & Cause) {
+    super(`The plan lands triggered sub-account ${subAccount} at health ${formatWad(health)}, outside its landing zone [${formatWad(low)}, ${formatWad(high)}].`, {
+      cause,
+      metaMessages: [
+        "A sub-account outside its band must move at least half the distance between the breached edge and its target",
+        "(below the band: to at least max(minHealth, health before + (target - minHealth) / 2)), and end no further",
+        "past the target than half way to the other edge, so a new trigger needs a real move.",
+      ],
+      name: "HealthOutsideLandingZoneError",
+    })
+  }
+}
+
+export type HealthCrossedTargetErrorType = HealthCrossedTargetError & { name: "HealthCrossedTargetError" }
+/** A sub-account that was not due is moved past its target (module error `HealthCrossedTarget`). */
+export class HealthCrossedTargetError extends BaseError {
+  constructor({ subAccount, healthBefore, healthAfter, targetHealth, cause }: { subAccount: Hex; healthBefore: bigint; healthAfter: bigint; targetHealth: bigint } & Cause) {
+    super(`The plan moves sub-account ${subAccount} from health ${formatWad(healthBefore)} to ${formatWad(healthAfter)}, past its target ${formatWad(targetHealth)}.`, {
+      cause,
+      metaMessages: ["A sub-account inside its band may only move toward its target, never past it."],
+      name: "HealthCrossedTargetError",
+    })
+  }
+}
+
+export type OracleAnswerOutOfBoundsErrorType = OracleAnswerOutOfBoundsError & { name: "OracleAnswerOutOfBoundsError" }
+/** The second feed's answer sits at or beyond a configured bound (module error `OracleAnswerOutOfBounds`). */
+export class OracleAnswerOutOfBoundsError extends BaseError {
+  constructor({ subAccount, answer, minAnswer, maxAnswer, cause }: { subAccount: Hex; answer: bigint; minAnswer: bigint; maxAnswer: bigint } & Cause) {
+    super(`The feed of sub-account ${subAccount} answers ${answer}, not strictly inside (${minAnswer}, ${maxAnswer === 0n ? "no ceiling" : maxAnswer}).`, {
+      cause,
+      metaMessages: ["A Chainlink aggregator clamps its answer to [minAnswer, maxAnswer]: at a bound the price may be pinned there; nothing was moved."],
+      name: "OracleAnswerOutOfBoundsError",
+    })
   }
 }
 

@@ -32,17 +32,18 @@ export class UnknownMarketError extends BaseError {
 }
 
 export type InvalidHealthBandErrorType = InvalidHealthBandError & { name: "InvalidHealthBandError" }
-/** The band is not 1 <= minHealth <= targetHealth <= maxHealth with minHealth < maxHealth (module error `InvalidHealthBand`). */
+/** The band is not 1 <= minHealth, minHealth + MIN_BAND_GAP <= targetHealth <= maxHealth - MIN_BAND_GAP (module error `InvalidHealthBand`). */
 export class InvalidHealthBandError extends BaseError {
   constructor({ minHealth, targetHealth, maxHealth, cause }: { minHealth: bigint; targetHealth: bigint; maxHealth: bigint } & Cause) {
     super("The policy's health band is invalid.", {
       cause,
       metaMessages: [
         `minHealth ${formatWad(minHealth)}, targetHealth ${formatWad(targetHealth)}, maxHealth ${formatWad(maxHealth)}`,
-        "The module requires 1.0 <= minHealth <= targetHealth <= maxHealth and minHealth < maxHealth (WAD, 1e18 = 1.0).",
+        "The module requires 1.0 <= minHealth, minHealth + 0.01 <= targetHealth <= maxHealth - 0.01 (WAD, 1e18 = 1.0; MIN_BAND_GAP).",
         "This could arise when:",
         "- health values were given as plain numbers instead of WAD (use parseEther('1.2'));",
-        "- min and max were swapped.",
+        "- min and max were swapped;",
+        "- the target sits on a band edge (a triggered sub-account must land half way to it, so it needs room).",
       ],
       name: "InvalidHealthBandError",
     })
@@ -135,5 +136,50 @@ export class NotCalledBySafeError extends BaseError {
       metaMessages: ["This could arise when:", "- the call was sent to the module instead of to the Safe (to = Safe address);", "- the module is not the Safe's fallback handler."],
       name: "NotCalledBySafeError",
     })
+  }
+}
+
+export type MinHealthBelowLiquidationIncentiveErrorType = MinHealthBelowLiquidationIncentiveError & {
+  name: "MinHealthBelowLiquidationIncentiveError"
+}
+/** minHealth is below the venue's liquidation incentive factor (module error `MinHealthBelowLiquidationIncentive`). */
+export class MinHealthBelowLiquidationIncentiveError extends BaseError {
+  minHealth: bigint
+  liquidationIncentiveFactor: bigint
+  constructor({ minHealth, liquidationIncentiveFactor, cause }: { minHealth: bigint; liquidationIncentiveFactor: bigint } & Cause) {
+    super(`minHealth ${formatWad(minHealth)} is below the market's liquidation incentive factor ${formatWad(liquidationIncentiveFactor)}.`, {
+      cause,
+      metaMessages: [
+        "A keeper could lever the position to where one price tick liquidates it.",
+        "Morpho Blue: LIF = min(1.15, 1 / (1 - 0.3 (1 - LLTV))), e.g. 1.0438 at LLTV 86%. Raise minHealth to at least that.",
+      ],
+      name: "MinHealthBelowLiquidationIncentiveError",
+    })
+    this.minHealth = minHealth
+    this.liquidationIncentiveFactor = liquidationIncentiveFactor
+  }
+}
+
+export type MissingPriceFeedErrorType = MissingPriceFeedError & { name: "MissingPriceFeedError" }
+/** The policy has no second price feed and the caller did not opt out (`allowNoPriceFeed: true`). SDK check. */
+export class MissingPriceFeedError extends BaseError {
+  constructor({ market }: { market: Hex }) {
+    super(`The policy for market ${market} has no second price feed.`, {
+      metaMessages: [
+        "Without a feed the module checks only that the venue price is non-zero: no freshness, no bounds, no cross-check.",
+        "Set `priceFeed` (a Chainlink-style aggregator of the collateral in the loan token) with `maxOracleAge`, and",
+        "`minFeedAnswer` / `maxFeedAnswer` (the aggregator's minAnswer / maxAnswer) so a feed pinned at a bound is refused;",
+        "or pass `allowNoPriceFeed: true` to accept the venue oracle alone.",
+      ],
+      name: "MissingPriceFeedError",
+    })
+  }
+}
+
+export type InvalidSponsorErrorType = InvalidSponsorError & { name: "InvalidSponsorError" }
+/** The paymaster listed as a sponsor is the zero address (module error `InvalidSponsor`). */
+export class InvalidSponsorError extends BaseError {
+  constructor({ paymaster, cause }: { paymaster: Address } & Cause) {
+    super(`Paymaster ${paymaster} cannot be listed as a sponsor.`, { cause, name: "InvalidSponsorError" })
   }
 }

@@ -19,7 +19,7 @@ export async function rebalance({ publicClient, bundlerUrl, paymasterUrl, safe, 
   amount: bigint
   deployments: LeverageDeployments
 }) {
-  // The keeper's smart account: sender = the Safe, signer = the session key, nonce key "levpilot.keeper".
+  // The keeper's smart account: sender = the Safe, signer = the session key, its own nonce key (keeper address).
   const account = await toKeeperAccount({ client: publicClient, safe, keeper, deployments })
   const client = createSmartAccountClient({
     account,

@@ -7,12 +7,14 @@ import { toLeverageSafeAccount } from "@levpilot/sdk/accounts"
 import { defaultAutomationConfig } from "@levpilot/sdk/actions"
 import { leverageActions } from "@levpilot/sdk/decorators"
 
-export async function quickstart({ publicClient, bundlerUrl, owner, keeper, market, pool, deployments }: {
+export async function quickstart({ publicClient, bundlerUrl, owner, keeper, sponsor, market, priceFeed, pool, deployments }: {
   publicClient: PublicClient
   bundlerUrl: string
   owner: LocalAccount
   keeper: Address
+  sponsor: Address
   market: Hex
+  priceFeed: Address
   pool: Address
   deployments: LeverageDeployments
 }) {
@@ -21,11 +23,13 @@ export async function quickstart({ publicClient, bundlerUrl, owner, keeper, mark
   const safe = createSmartAccountClient({ account, client: publicClient, bundlerTransport: http(bundlerUrl), pollingInterval: 100 })
     .extend(leverageActions({ deployments }))
 
-  // Owner UserOperations: gas caps for keeper operations, a keeper session key, a policy for one Morpho market.
+  // Owner UserOperations: gas caps for keeper operations, a keeper session key, the paymaster that sponsors keeper
+  // operations (any other payer is charged to a self-pay budget, none here), a policy for one Morpho market.
   const wait = async (sent: { type: string; userOperationHash?: Hex }) =>
     sent.userOperationHash && (await safe.waitForUserOperationReceipt({ hash: sent.userOperationHash }))
   await wait(await safe.setAutomationConfig({ config: defaultAutomationConfig }))
   await wait(await safe.addKeeper({ keeper, validFor: 30 * 24 * 3600 }))
+  await wait(await safe.setSponsor({ paymaster: sponsor }))
   const { subAccount, ...sent } = await safe.setPolicy({
     policy: {
       market,
@@ -37,7 +41,10 @@ export async function quickstart({ publicClient, bundlerUrl, owner, keeper, mark
       epochLength: 24 * 3600,
       maxRebalancesPerEpoch: 10,
       maxGasPerEpoch: 20_000_000n,
-      maxLossBps: 50,
+      maxLossBps: 50, // per rebalance, of what it moves
+      maxEpochLossBps: 100, // per day, of the position's equity
+      priceFeed, // Chainlink-style second source: fresh, in bounds, within 1% of the market oracle
+      maxOracleAge: 3600,
       pools: [pool],
     },
   })

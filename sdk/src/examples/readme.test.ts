@@ -43,7 +43,9 @@ describe("sdk/README.md", () => {
       bundlerUrl: env.devnet.bundlerUrl,
       owner,
       keeper: keeper.address,
+      sponsor: env.devnet.addresses.verifyingPaymaster,
       market: stack.markets.weth.id,
+      priceFeed: stack.markets.weth.oracle,
       pool: stack.vaults.usdc,
       deployments,
     })

@@ -41,7 +41,10 @@ export type PlanAction =
 /** A keeper's proposal: the sub-accounts it touches (ids) and the ordered actions. */
 export type Plan = { subAccounts: readonly Hex[]; actions: readonly PlanAction[] }
 
-/** Policy fields with conservative defaults for the optional ones; see `toPolicy`. */
+/**
+ * Policy fields with conservative defaults for the optional ones; see `toPolicy`. A second price feed is required unless
+ * `allowNoPriceFeed` is set: without one the module checks only that the venue price is non-zero.
+ */
 export type PolicyInput = {
   /** Venue adapter; the deployment's Morpho Blue adapter by default. */
   adapter?: Address | undefined
@@ -56,16 +59,38 @@ export type PolicyInput = {
   epochLength: number
   maxRebalancesPerEpoch: number
   maxGasPerEpoch: bigint
+  /** Most one rebalance may lose, in bps of what its positions move (collateral and debt changes). */
   maxLossBps: number
+  /**
+   * Most the rebalances of one aligned epoch may lose together, in bps of this sub-account's equity (collateral value -
+   * debt) before each of them; {@link defaultMaxEpochLossBps} by default.
+   */
+  maxEpochLossBps?: number | undefined
   /** Seconds between rebalances of this sub-account; 0 by default. */
   cooldown?: number | undefined
   /** May the keeper borrow or withdraw collateral to raise leverage; false by default. */
   boostAllowed?: boolean | undefined
-  /** Optional Chainlink-style second price source; none by default. */
+  /**
+   * Chainlink-style second price source (the collateral priced in the loan token). Required unless `allowNoPriceFeed`;
+   * the module checks its answer is positive, fresh (`maxOracleAge`), strictly inside (`minFeedAnswer`,
+   * `maxFeedAnswer`) and within `maxOracleDeviationBps` of the venue price.
+   */
   priceFeed?: Address | undefined
   /** Seconds; required (> 0) with a price feed. */
   maxOracleAge?: number | undefined
+  /** Largest venue / feed price difference, in bps; {@link defaultMaxOracleDeviationBps} by default with a feed. */
   maxOracleDeviationBps?: number | undefined
+  /** Feed answers at or below this are refused (set the aggregator's `minAnswer`: a clamped feed is pinned there); 0 by default. */
+  minFeedAnswer?: bigint | undefined
+  /** Feed answers at or above this are refused (the aggregator's `maxAnswer`); 0 (no ceiling) by default. */
+  maxFeedAnswer?: bigint | undefined
+  /** Accept a policy without a second feed (the venue oracle alone, checked only for a non-zero price). */
+  allowNoPriceFeed?: boolean | undefined
   /** Allowed ERC-4626 pools (at most 8); none by default. */
   pools?: readonly Address[] | undefined
 }
+
+/** Default `PolicyInput.maxEpochLossBps`: 1% of the sub-account's equity per epoch. */
+export const defaultMaxEpochLossBps = 100
+/** Default `PolicyInput.maxOracleDeviationBps` when a feed is set: 1%. */
+export const defaultMaxOracleDeviationBps = 100

@@ -38,7 +38,7 @@ export function getAutomationConfigSlots(safe: Address): readonly [Hex, Hex] {
  * (Alto: 10M verification gas) and the module reverts `GasFieldAboveCap` for any field above the Safe's cap, so a
  * keeper operation cannot be estimated against the real caps (nor, without a paymaster, against the self-pay budget
  * charged at maximum cost). The override raises every cap and the budget of this Safe to its type's maximum (keeping
- * the pause flag and required paymaster) for the estimation call only; the signed operation is then
+ * the pause flag, required paymaster, key generation and budget epoch) for the estimation call only; the signed operation is then
  * checked against the real caps before signing. The override is verified with an `eth_call` of
  * `getAutomationConfig`, so a changed storage layout fails loudly instead of silently.
  *
@@ -60,10 +60,12 @@ export async function getKeeperEstimationStateOverride({
   ])
   const [slot0, slot1] = getAutomationConfigSlots(safe)
   const selfPaySlot = keccak256(encodeAbiParameters([{ type: "address" }, { type: "uint256" }], [safe, selfPayMappingSlot]))
-  const budgetWord = (2n ** 96n - 1n) | (BigInt(budget.epochLength) << 96n) | (BigInt(budget.epochStart) << 128n)
+  const budgetWord = (2n ** 88n - 1n) | (BigInt(budget.epochLength) << 96n) | (BigInt(budget.epoch) << 128n)
   const word0 =
     (config.paused ? 1n : 0n) | (BigInt(config.requiredPaymaster) << 8n) | (BigInt(maxUint32) << 168n) | (BigInt(maxUint32) << 200n)
-  const word1 = maxUint32 | (maxUint32 << 32n) | (maxUint32 << 64n) | (maxUint64 << 96n) | (maxUint64 << 160n)
+  // The key generation (top 32 bits) is kept: keeper operations must use its nonce key.
+  const word1 =
+    maxUint32 | (maxUint32 << 32n) | (maxUint32 << 64n) | (maxUint64 << 96n) | (maxUint64 << 160n) | (BigInt(config.keyGeneration) << 224n)
   const stateOverride: StateOverride = [
     {
       address: module,
@@ -87,11 +89,12 @@ export async function getKeeperEstimationStateOverride({
   })
   const overriddenBudget = decodeFunctionResult({ abi: leverageModuleAbi, functionName: "getSelfPayBudget", data: budgetCall.data ?? "0x" })
   if (
-    overriddenBudget.maxWeiPerEpoch !== 2n ** 96n - 1n ||
+    overriddenBudget.maxWeiPerEpoch !== 2n ** 88n - 1n ||
     overriddenBudget.spentWei !== 0n ||
     overriddenBudget.epochLength !== budget.epochLength ||
     overridden.paused !== config.paused ||
     overridden.requiredPaymaster !== config.requiredPaymaster ||
+    overridden.keyGeneration !== config.keyGeneration ||
     BigInt(overridden.maxVerificationGasLimit) !== maxUint32 ||
     BigInt(overridden.maxPaymasterPostOpGasLimit) !== maxUint32 ||
     overridden.maxPriorityFeePerGas !== maxUint64

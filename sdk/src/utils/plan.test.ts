@@ -2,7 +2,11 @@ import { decodeFunctionData, encodeAbiParameters, keccak256, parseEther, zeroAdd
 import { describe, expect, test } from "vitest"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { ActionNotAllowedError, DuplicateSubAccountError, MalformedPlanError } from "../errors/plan.js"
-import { InvalidHealthBandError, InvalidPolicyParameterError, TooManyPoolsError } from "../errors/policy.js"
+import { InvalidHealthBandError, InvalidPolicyParameterError, MissingPriceFeedError, TooManyPoolsError } from "../errors/policy.js"
+import { HealthOutsideLandingZoneError, ValueLossExceededError } from "../errors/plan.js"
+import { KeeperNonceKeyInvalidError } from "../errors/keeper.js"
+import { getKeeperNonceKey } from "../constants/keeper.js"
+import { malformedPlanReasons, MIN_BAND_GAP } from "../constants/module.js"
 import { getLeverageError, decodeModuleError } from "../errors/getLeverageError.js"
 import { encodeRebalanceCallData, getSubAccountId } from "./plan.js"
 import { assertPolicyBounds, toPolicy } from "./policy.js"
@@ -10,7 +14,7 @@ import { BaseError, encodeErrorResult } from "viem"
 import { GasFieldAboveCapError } from "../errors/keeper.js"
 
 const keeper = "0x000000000000000000000000000000000000bEEF"
-const pool = "0x000000000000000000000000000000000000d00d"
+const pool = "0x000000000000000000000000000000000000d00d" as const
 const id = keccak256("0x01")
 
 describe("encodeRebalanceCallData", () => {
@@ -86,22 +90,76 @@ describe("policy checks", () => {
     { adapters: { morphoBlue: keeper } },
   )
 
+  const open = { allowNoPriceFeed: true }
+
   test("mirrors the module's band and parameter rules", () => {
-    expect(() => assertPolicyBounds(policy)).not.toThrow()
-    expect(() => assertPolicyBounds({ ...policy, minHealth: parseEther("0.9") })).toThrow(InvalidHealthBandError)
-    expect(() => assertPolicyBounds({ ...policy, minHealth: parseEther("1.7") })).toThrow(InvalidHealthBandError)
-    expect(() => assertPolicyBounds({ ...policy, maxLossBps: 10_001 })).toThrow(InvalidPolicyParameterError)
-    expect(() => assertPolicyBounds({ ...policy, epochLength: 0 })).toThrow(InvalidPolicyParameterError)
-    expect(() => assertPolicyBounds({ ...policy, priceFeed: pool })).toThrow(InvalidPolicyParameterError)
-    expect(() => assertPolicyBounds({ ...policy, pools: Array.from({ length: 9 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, "0")}` as const) })).toThrow(
+    expect(() => assertPolicyBounds(policy, open)).not.toThrow()
+    expect(() => assertPolicyBounds({ ...policy, minHealth: parseEther("0.9") }, open)).toThrow(InvalidHealthBandError)
+    expect(() => assertPolicyBounds({ ...policy, minHealth: parseEther("1.7") }, open)).toThrow(InvalidHealthBandError)
+    expect(() => assertPolicyBounds({ ...policy, maxLossBps: 10_001 }, open)).toThrow(InvalidPolicyParameterError)
+    expect(() => assertPolicyBounds({ ...policy, epochLength: 0 }, open)).toThrow(InvalidPolicyParameterError)
+    expect(() => assertPolicyBounds({ ...policy, priceFeed: pool }, open)).toThrow(InvalidPolicyParameterError)
+    expect(() => assertPolicyBounds({ ...policy, pools: Array.from({ length: 9 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, "0")}` as const) }, open)).toThrow(
       TooManyPoolsError,
     )
     expect(policy.pools).toEqual([])
     expect(policy.priceFeed).toBe(zeroAddress)
   })
+
+  test("needs room between the target and each band edge (MIN_BAND_GAP, generated from ConstantsLib)", () => {
+    expect(MIN_BAND_GAP).toBe(parseEther("0.01"))
+    expect(() => assertPolicyBounds({ ...policy, targetHealth: policy.minHealth + MIN_BAND_GAP - 1n }, open)).toThrow(InvalidHealthBandError)
+    expect(() => assertPolicyBounds({ ...policy, targetHealth: policy.maxHealth - MIN_BAND_GAP + 1n }, open)).toThrow(InvalidHealthBandError)
+    expect(() => assertPolicyBounds({ ...policy, targetHealth: policy.minHealth + MIN_BAND_GAP }, open)).not.toThrow()
+  })
+
+  test("bounds the epoch loss budget and the feed's answer range", () => {
+    expect(policy.maxEpochLossBps).toBe(100)
+    expect(() => assertPolicyBounds({ ...policy, maxEpochLossBps: 10_001 }, open)).toThrow(InvalidPolicyParameterError)
+    expect(() => assertPolicyBounds({ ...policy, minFeedAnswer: 1n }, open)).toThrow(InvalidPolicyParameterError)
+    const fed = { ...policy, priceFeed: pool, maxOracleAge: 3600 }
+    expect(() => assertPolicyBounds({ ...fed, minFeedAnswer: 5n, maxFeedAnswer: 5n })).toThrow(InvalidPolicyParameterError)
+    expect(() => assertPolicyBounds({ ...fed, minFeedAnswer: 5n, maxFeedAnswer: 0n })).not.toThrow()
+  })
+
+  test("requires a second price feed unless the caller opts out", () => {
+    expect(() => assertPolicyBounds(policy)).toThrow(MissingPriceFeedError)
+    expect(() => assertPolicyBounds(policy, open)).not.toThrow()
+    const fed = toPolicy({ market: id, minHealth: policy.minHealth, targetHealth: policy.targetHealth, maxHealth: policy.maxHealth, maxAmountPerRebalance: 1n, maxAmountPerEpoch: 1n, epochLength: 1, maxRebalancesPerEpoch: 1, maxGasPerEpoch: 1n, maxLossBps: 50, priceFeed: pool, maxOracleAge: 60 }, { adapters: { morphoBlue: keeper } })
+    expect(fed.maxOracleDeviationBps).toBe(100)
+    expect(() => assertPolicyBounds(fed)).not.toThrow()
+  })
+})
+
+describe("keeper nonce keys", () => {
+  test("are keyGeneration << 160 | keeper, so owners' key 0 is never a keeper's", () => {
+    expect(getKeeperNonceKey({ keeper, keyGeneration: 0 })).toBe(BigInt(keeper))
+    expect(getKeeperNonceKey({ keeper, keyGeneration: 3 })).toBe((3n << 160n) | BigInt(keeper))
+    expect(getKeeperNonceKey({ keeper, keyGeneration: 0 })).not.toBe(0n)
+  })
 })
 
 describe("error decoding", () => {
+  test("reason codes and texts come from ConstantsLib", () => {
+    expect(malformedPlanReasons[6]).toBe("calldata length does not match the plan")
+    expect(new MalformedPlanError({ reason: 6 }).shortMessage).toContain("calldata length does not match the plan")
+  })
+
+  test("every new module error has a named class", () => {
+    const cases = [
+      [encodeErrorResult({ abi: leverageModuleAbi, errorName: "KeeperNonceKeyInvalid", args: [0n, 5n] }), KeeperNonceKeyInvalidError],
+      [encodeErrorResult({ abi: leverageModuleAbi, errorName: "ValueLossExceeded", args: [3n, 100n, 50n] }), ValueLossExceededError],
+      [encodeErrorResult({ abi: leverageModuleAbi, errorName: "HealthOutsideLandingZone", args: [id, 1n, 2n, 3n] }), HealthOutsideLandingZoneError],
+    ] as const
+    for (const [data, type] of cases) expect(getLeverageError(new BaseError("x", { details: `reverted ${data}` }))).toBeInstanceOf(type)
+    const unmapped = leverageModuleAbi
+      .filter((item) => item.type === "error")
+      .map((item) => item.name)
+      .filter((name) => getLeverageError(new BaseError("x", { details: `reverted ${encodeErrorResult({ abi: leverageModuleAbi, errorName: name, args: argsFor(name) as never })}` })).name === "LeverageModuleRevertedError")
+    // Only deployment and caller errors a keeper or owner action never meets keep the generic LeverageModuleRevertedError.
+    expect(unmapped.sort()).toEqual(["DuplicateAdapter", "ExecutionFailed", "InvalidCaller", "InvalidEntryPoint", "UnsupportedEntryPoint", "UnsupportedExecutionFunction"])
+  })
+
   test("turns a module revert inside a bundler error into its named error", () => {
     const data = encodeErrorResult({ abi: leverageModuleAbi, errorName: "GasFieldAboveCap", args: [1, 6_000_000n, 5_000_000n] })
     expect(decodeModuleError(data)?.errorName).toBe("GasFieldAboveCap")
@@ -112,3 +170,11 @@ describe("error decoding", () => {
     expect((named as GasFieldAboveCapError).cause).toBe(bundlerError)
   })
 })
+
+/** Zero arguments of the right types for a module error. */
+function argsFor(name: string): readonly unknown[] {
+  const item = leverageModuleAbi.find((entry) => entry.type === "error" && entry.name === name) as { inputs: readonly { type: string }[] }
+  return item.inputs.map(({ type }) =>
+    type === "address" ? zeroAddress : type === "bytes32" ? id : type === "bytes" ? "0x" : type.startsWith("bytes") ? `0x${"00".repeat(Number(type.slice(5)))}` : type === "bool" ? false : type.startsWith("int") || type.startsWith("uint") ? (Number.parseInt(type.replace(/\D/g, "") || "256") <= 48 ? 0 : 0n) : 0n,
+  )
+}

@@ -1,0 +1,163 @@
+import { join } from "node:path"
+import { type Address, type Hex, encodeFunctionData, erc20Abi, parseEther, parseUnits } from "viem"
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
+import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { toKeeperAccount, toLeverageSafeAccount } from "@levpilot/sdk/accounts"
+import { addKeeper, defaultAutomationConfig, getSubAccountState, sendRebalance, setAutomationConfig, setPolicy, setSponsor } from "@levpilot/sdk/actions"
+import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
+import { type AaveStackAddresses, aavePoolAbi, aaveV3AdapterAbi, deployAaveStack } from "@levpilot/devnet/aave"
+import { deployArtifact } from "@levpilot/devnet/artifact"
+import { forgeOut, morphoAbi, simOracleAbi } from "@levpilot/devnet/leverage"
+import { type LeverageTestEnv, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
+import { readPortfolio, toChainPlan } from "../bundler-client/src/keeper/portfolio.js"
+import { solveByLoanAsset } from "../bundler-client/src/solver/solver.js"
+import { DEFAULT_GAS_PER_ACTION } from "../bundler-client/src/solver/types.js"
+
+/*
+ * Issue 17 on the devnet (anvil, Alto, the ERC-7677 verifying paymaster): one Safe with a Morpho Blue WETH/USDC position
+ * and an Aave v3 account (WETH collateral, USDC debt), both under policies of one LeverageModule deployed with both
+ * venue adapters, no idle USDC. WETH falls from 3,000 to 2,400 on the one price source both venues read: Morpho stays
+ * inside its band, Aave falls below it. The keeper's read (the SDK's lens read), the solver and the SDK's send path
+ * move value from Morpho to Aave (collateral, or a borrow that repays Aave's debt) in one sponsored UserOperation, and
+ * both sub-accounts end inside their bands.
+ */
+
+let env: LeverageTestEnv
+let aave: AaveStackAddresses
+let deployment: LeverageDeployment
+let deployments: LeverageDeployments
+const owner = privateKeyToAccount(generatePrivateKey())
+const keeper = privateKeyToAccount(generatePrivateKey())
+const sink = privateKeyToAccount(generatePrivateKey()).address
+
+beforeAll(async () => {
+  env = await startLeverageTestEnv()
+  const { stack, publicClient, funder } = env
+  aave = await deployAaveStack({
+    publicClient,
+    deployer: funder as Parameters<typeof deployAaveStack>[0]["deployer"],
+    tokens: stack.tokens,
+    priceSources: { weth: stack.markets.weth.oracle, wbtc: stack.markets.wbtc.oracle },
+  })
+  // A LeverageModule whose adapters (fixed at deployment) are the Morpho Blue adapter and the Aave v3 adapter.
+  const module = await (
+    await deployArtifact({
+      artifact: join(forgeOut, "LeverageModule.sol/LeverageModule.json"),
+      args: [env.devnet.addresses.entryPoint, [stack.morphoBlueAdapter, aave.adapter]],
+      salt: `0x${"a".repeat(64)}` as Hex,
+      publicClient,
+      walletClient: funder as Parameters<typeof deployArtifact>[0]["walletClient"],
+    })
+  ).wait()
+  deployment = { ...env.deployment, leverageModule: module, adapters: { morphoBlue: stack.morphoBlueAdapter, aaveV3: aave.adapter } }
+  deployments = { [env.devnet.chain.id]: deployment }
+}, 240_000)
+
+afterAll(async () => {
+  await env?.stop()
+})
+
+async function aaveHealthFactor(account: Address): Promise<bigint> {
+  const [, , , , , healthFactor] = await env.publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getUserAccountData", args: [account] })
+  return healthFactor
+}
+
+describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and Aave v3)", () => {
+  test("a keeper UserOperation moves value from a healthy Morpho market to an Aave account below its band", async () => {
+    const { stack, publicClient } = env
+    const safe = await toLeverageSafeAccount({ client: publicClient, owners: [owner], deployments })
+    await env.fund(safe.address)
+    const client = env.clientFor(safe)
+    const wait = async (sent: { type: string; userOperationHash?: Hex }) => {
+      if (sent.type !== "userOperation" || !sent.userOperationHash) throw new TypeError("expected a UserOperation")
+      expect((await client.waitForUserOperationReceipt({ hash: sent.userOperationHash })).success).toBe(true)
+    }
+    await wait(await setAutomationConfig(client, { config: defaultAutomationConfig, deployments }))
+    await wait(await addKeeper(client, { keeper: keeper.address, validFor: 86_400, deployments }))
+    await wait(await setSponsor(client, { paymaster: env.devnet.addresses.verifyingPaymaster, deployments }))
+    // The Morpho market may give collateral (boostAllowed); the Aave account is a second sub-account of the same Safe.
+    const morphoPolicy = await setPolicy(client, { policy: { ...testPolicy(stack.markets.weth, []), boostAllowed: true }, deployments })
+    await wait(morphoPolicy)
+    const aavePolicy = await setPolicy(client, {
+      policy: { ...testPolicy({ id: aave.markets.wethUsdc, oracle: stack.markets.weth.oracle }, []), adapter: aave.adapter },
+      deployments,
+    })
+    await wait(aavePolicy)
+
+    // Morpho: 20 WETH, 25,018 USDC debt. Aave: 10 WETH, 18,000 USDC debt. The borrowed USDC leaves the Safe.
+    await env.mint(stack.tokens.weth, safe.address, parseEther("30"))
+    const borrowedMorpho = parseUnits("25018", 6)
+    const borrowedAave = parseUnits("18000", 6)
+    const params = stack.markets.weth.params
+    const hash = await client.sendUserOperation({
+      callGasLimit: 3_000_000n,
+      calls: [
+        { to: stack.tokens.weth, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.morpho, parseEther("20")] }) },
+        { to: stack.morpho, data: encodeFunctionData({ abi: morphoAbi, functionName: "supplyCollateral", args: [params, parseEther("20"), safe.address, "0x"] }) },
+        { to: stack.morpho, data: encodeFunctionData({ abi: morphoAbi, functionName: "borrow", args: [params, borrowedMorpho, 0n, safe.address, safe.address] }) },
+        { to: stack.tokens.weth, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [aave.pool, parseEther("10")] }) },
+        { to: aave.pool, data: encodeFunctionData({ abi: aavePoolAbi, functionName: "supply", args: [stack.tokens.weth, parseEther("10"), safe.address, 0] }) },
+        { to: aave.pool, data: encodeFunctionData({ abi: aavePoolAbi, functionName: "borrow", args: [stack.tokens.usdc, borrowedAave, 2n, 0, safe.address] }) },
+        { to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [sink, borrowedMorpho + borrowedAave] }) },
+      ],
+    })
+    expect((await client.waitForUserOperationReceipt({ hash })).success).toBe(true)
+
+    const priceHash = await env.funder.writeContract({
+      address: stack.markets.weth.oracle,
+      abi: simOracleAbi,
+      functionName: "setPrice",
+      args: [parseEther("2400")],
+      account: env.funder.account!,
+      chain: env.devnet.chain,
+    })
+    await publicClient.waitForTransactionReceipt({ hash: priceHash })
+    const before = await getSubAccountState(publicClient, { safe: safe.address, deployments })
+    const morphoBefore = before.find((s) => s.subAccount === morphoPolicy.subAccount)!
+    const aaveBefore = before.find((s) => s.subAccount === aavePolicy.subAccount)!
+    expect(morphoBefore.band).toBe("inside")
+    expect(aaveBefore.band).toBe("below")
+    // The module's health of the Aave sub-account is Aave's own health factor.
+    expect(await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "health", args: [aave.markets.wethUsdc, safe.address] })).toBe(
+      await aaveHealthFactor(safe.address),
+    )
+    expect(await publicClient.readContract({ address: stack.tokens.usdc, abi: erc20Abi, functionName: "balanceOf", args: [safe.address] })).toBe(0n)
+
+    // The keeper's read and the solver: one plan over both venues.
+    const snapshot = await readPortfolio(publicClient, {
+      safe: safe.address,
+      deployment,
+      risk: { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" },
+      costs: { gasPrice: 1e-9 * 3000, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 150_000, boostEdgeBps: 20 },
+    } as Parameters<typeof readPortfolio>[1])
+    const [result] = [...solveByLoanAsset(snapshot.input).values()]
+    const plan = result?.plan
+    expect(plan, JSON.stringify(result?.outcomes.map((o) => o.reason))).toBeDefined()
+    // Either form moves value between the venues: collateral (withdraw on Morpho, supply on Aave) or debt (borrow on
+    // Morpho, repay on Aave); the solver picks the cheaper. Both sub-accounts are in the plan.
+    expect([...plan!.subAccounts].sort()).toEqual([morphoPolicy.subAccount.toLowerCase(), aavePolicy.subAccount.toLowerCase()].sort())
+    const onMorpho = plan!.actions.filter((a) => plan!.subAccounts[a.subAccount] === morphoPolicy.subAccount.toLowerCase()).map((a) => a.kind)
+    const onAave = plan!.actions.filter((a) => plan!.subAccounts[a.subAccount] === aavePolicy.subAccount.toLowerCase()).map((a) => a.kind)
+    expect(onMorpho.every((k) => k === "WithdrawCollateral" || k === "Borrow"), onMorpho.join()).toBe(true)
+    expect(onAave.every((k) => k === "SupplyCollateral" || k === "Repay"), onAave.join()).toBe(true)
+
+    const keeperAccount = await toKeeperAccount({ client: publicClient, safe: safe.address, keeper, deployments })
+    const keeperClient = env.clientFor(keeperAccount, { sponsored: true })
+    const userOperationHash = await sendRebalance(keeperClient, { plan: toChainPlan(plan!), deployments })
+    const receipt = await keeperClient.waitForUserOperationReceipt({ hash: userOperationHash })
+    expect(receipt.success).toBe(true)
+    expect(receipt.paymaster?.toLowerCase()).toBe(env.devnet.addresses.verifyingPaymaster.toLowerCase())
+
+    const after = await getSubAccountState(publicClient, { safe: safe.address, deployments })
+    const morphoAfter = after.find((s) => s.subAccount === morphoPolicy.subAccount)!
+    const aaveAfter = after.find((s) => s.subAccount === aavePolicy.subAccount)!
+    expect(aaveAfter.band).toBe("inside")
+    expect(morphoAfter.band).toBe("inside")
+    expect(morphoAfter.health < morphoBefore.health).toBe(true)
+    expect(morphoAfter.health >= parseEther("1.4")).toBe(true) // toward its target, not past it
+    expect(await aaveHealthFactor(safe.address)).toBeGreaterThanOrEqual(parseEther("1.2"))
+    // Nothing stayed in the Safe: what left one venue all went into the other.
+    for (const token of [stack.tokens.weth, stack.tokens.usdc])
+      expect(await publicClient.readContract({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [safe.address] })).toBe(0n)
+  })
+})
