@@ -3,7 +3,7 @@ import { type Address, BaseError, type LocalAccount, isAddressEqual, zeroAddress
 import type { BundlerClient } from "viem/account-abstraction"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { type ToKeeperAccountReturnType, toKeeperAccount } from "@levpilot/sdk/accounts"
-import { sendRebalance } from "@levpilot/sdk/actions"
+import { selfPayValidationGas, sendRebalance } from "@levpilot/sdk/actions"
 import {
   BundlerUnavailableError,
   PaymasterRefusedError,
@@ -103,7 +103,11 @@ export class RebalanceSender {
         validate,
         nonce,
         ...fees,
-        ...(sponsored ? {} : await this.selfPayGasLimits(safe)),
+        // Self-paid: the bundler's estimate (Alto drops state overrides without a paymaster, and does not need them:
+        // the module skips its caps for the placeholder signature), padded by the validation work the placeholder
+        // skips; the call gas gets the SDK's interest-accrual headroom. No fixed limits: the EntryPoint charges 10% of
+        // unused call gas and the self-pay budget is charged at the limits.
+        ...(sponsored ? {} : { estimationOverride: false, verificationGasPadding: selfPayValidationGas }),
       })
     }
     let userOpHash: `0x${string}`
@@ -194,22 +198,5 @@ export class RebalanceSender {
     const budget = await clients.publicClient.readContract({ address: module, abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [safe] })
     if (budget.maxWeiPerEpoch === 0n) return "the Safe has no self-pay budget on chain (setSelfPayBudget)"
     return undefined
-  }
-
-  /**
-   * Gas limits of a self-paid operation, from the Safe's own caps. Alto 0.0.20 replaces the caller's state override
-   * with its own sender-balance override when there is no paymaster, so the module's caps cannot be lifted for
-   * estimation and a self-paid operation is sent with fixed limits (unused gas is refunded, minus the EntryPoint's
-   * 10% penalty on unused execution gas).
-   */
-  private async selfPayGasLimits(safe: Address) {
-    const { config, clients } = this.deps
-    const c = await clients.publicClient.readContract({ address: config.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] })
-    const min = (a: bigint, b: number) => (a < BigInt(b) ? a : BigInt(b))
-    return {
-      verificationGasLimit: min(400_000n, c.maxVerificationGasLimit),
-      callGasLimit: min(2_500_000n, c.maxCallGasLimit),
-      preVerificationGas: min(150_000n, c.maxPreVerificationGas),
-    }
   }
 }

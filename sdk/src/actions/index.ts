@@ -64,6 +64,7 @@ export {
 export {
   type SendRebalanceParameters,
   minCallGasMargin,
+  selfPayValidationGas,
   type SendRebalanceOverrides,
   type SendRebalanceReturnType,
   type SendRebalanceErrorType,
