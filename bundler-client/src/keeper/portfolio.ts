@@ -6,6 +6,7 @@ import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/depl
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, YieldPool } from "../solver/types.js"
+import type { ChainBounds } from "./chainBounds.js"
 import type { KeeperRiskSettings } from "./config.js"
 
 const WAD = 1e18
@@ -20,6 +21,8 @@ export type PortfolioSnapshot = {
   input: SolverInput
   /** Decimals by lower-case token address. */
   decimals: Record<string, number>
+  /** The raw on-chain bounds of the plan's amounts (base units), for `clampToChainBounds`. */
+  bounds: ChainBounds
 }
 
 const decimalsCache = new Map<string, number>()
@@ -60,7 +63,11 @@ export async function readPortfolio(
   const decimals: Record<string, number> = {}
   for (const t of tokens) decimals[t] = decimalsCache.get(t) as number
   const idle: Record<string, number> = {}
-  for (const t of tokens) idle[t] = Number(resultOf<bigint>(reads[k++]) ?? 0n) / 10 ** (decimals[t] as number)
+  const balances: Record<string, bigint> = {}
+  for (const t of tokens) {
+    balances[t] = resultOf<bigint>(reads[k++]) ?? 0n
+    idle[t] = Number(balances[t]) / 10 ** (decimals[t] as number)
+  }
   const assets = pools.map(() => (resultOf<Address>(reads[k++]) ?? "").toLowerCase())
   const shares = pools.map(() => resultOf<bigint>(reads[k++]) ?? 0n)
   const withdrawable = pools.map(() => resultOf<bigint>(reads[k++]) ?? 0n)
@@ -127,7 +134,16 @@ export async function readPortfolio(
       risk: { sigma: risk.sigma },
     }
   })
+  const bounds: ChainBounds = {
+    balances,
+    maxWithdraw: Object.fromEntries(pools.map((p, i) => [p, withdrawable[i] as bigint])),
+    poolAsset: Object.fromEntries(pools.map((p, i) => [p, assets[i] as string])),
+    subAccounts: Object.fromEntries(
+      chain.map((s) => [s.subAccount.toLowerCase(), { debt: s.debt, collateral: s.collateral, loanToken: s.loanToken.toLowerCase(), collateralToken: s.collateralToken.toLowerCase() }]),
+    ),
+  }
   return {
+    bounds,
     blockNumber: block.number,
     timestamp: now,
     chain,

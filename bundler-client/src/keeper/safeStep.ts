@@ -9,6 +9,7 @@ import type { KeeperEvents } from "./events.js"
 import { SubAccountUnreadableError } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { KeeperMetrics } from "./metrics.js"
+import { clampToChainBounds } from "./chainBounds.js"
 import { readPortfolio, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
@@ -122,7 +123,12 @@ export class SafeStep {
       if (outOfBand) logger.debug({ safe, reasons: result?.outcomes.map((o) => o.reason) }, "out of band, no plan")
       return
     }
-    const chainPlan = toChainPlan(plan)
+    // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats).
+    const chainPlan = clampToChainBounds(toChainPlan(plan), snapshot.bounds)
+    if (!chainPlan) {
+      logger.warn({ safe, plan: describePlan(plan) }, "every amount of the plan clamps to zero against the chain's bounds; nothing sent")
+      return
+    }
     if (this.deps.dryRun) {
       logger.info({ safe, block: Number(block), plan: describePlan(plan) }, "dry run: plan not sent")
       events.emit({ type: "plan", safe, block, plan: chainPlan, dryRun: true })
