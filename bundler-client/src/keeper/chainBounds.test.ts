@@ -116,3 +116,9 @@ describe("clampToChainBounds", () => {
     expect(clampToChainBounds({ subAccounts: [SUB], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: 3n }] }, b)).toBeUndefined()
   })
 })
+
+test("a borrow is clamped to its market's free liquidity, net of the plan's repays on that market", () => {
+  const b = bounds({ subAccounts: { [SUB]: { debt: 100n, collateral: 0n, loanToken: LOAN, collateralToken: COLL, borrowable: 40n } } })
+  const plan = clampToChainBounds({ subAccounts: [SUB], actions: [{ kind: "Borrow", subAccount: 0, amount: 70n }, { kind: "Repay", subAccount: 0, amount: 30n }, { kind: "Borrow", subAccount: 0, amount: 50n }] }, b)
+  expect(plan?.actions.map((a) => a.amount)).toEqual([40n, 30n, 30n])
+})

@@ -12,8 +12,8 @@ export type ChainBounds = {
   maxWithdraw: Record<string, bigint>
   /** The asset of each pool. */
   poolAsset: Record<string, string>
-  /** Debt and collateral of each sub-account, and its tokens. */
-  subAccounts: Record<string, { debt: bigint; collateral: bigint; loanToken: string; collateralToken: string }>
+  /** Debt and collateral of each sub-account, its tokens, and what its market can still lend (unknown: no limit). */
+  subAccounts: Record<string, { debt: bigint; collateral: bigint; loanToken: string; collateralToken: string; borrowable?: bigint | undefined }>
 }
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b)
@@ -24,7 +24,7 @@ const min = (a: bigint, b: bigint) => (a < b ? a : b)
  * the sub-account's debt, a deposit or collateral supply to the balance at that point, a collateral withdrawal to the
  * collateral. The solver works in floats (risk estimates), so an amount derived from a bound can exceed it by rounding
  * (an 18-decimal `maxWithdraw` of 17972917458421535745 wei comes back 3,071 wei higher): the vault would revert
- * exactly when the pool is the binding source. Borrows are not clamped here (their bound is the market's liquidity).
+ * exactly when the pool is the binding source. A borrow is clamped to its market's free liquidity when known.
  * Actions clamped to zero are dropped.
  *
  * @returns The plan with exact amounts, or undefined when no action is left.
@@ -57,8 +57,13 @@ export function clampToChainBounds(plan: ChainPlan, bounds: ChainBounds): ChainP
       if (a.kind === "Repay") {
         amount = min(min(amount, balances[s.loanToken] ?? 0n), s.debt)
         s.debt -= amount
+        if (s.borrowable !== undefined) s.borrowable += amount
         add(s.loanToken, -amount)
       } else if (a.kind === "Borrow") {
+        if (s.borrowable !== undefined) {
+          amount = min(amount, s.borrowable)
+          s.borrowable -= amount
+        }
         s.debt += amount
         add(s.loanToken, amount)
       } else if (a.kind === "SupplyCollateral") {

@@ -1,4 +1,4 @@
-import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress, isAddressEqual, parseAbi } from "viem"
 import { getBlock } from "viem/actions"
 import { type SubAccountState as ChainSubAccount, getSubAccountStateSettled } from "@levpilot/sdk/actions"
 import type { SubAccountReadError } from "@levpilot/sdk/errors"
@@ -26,6 +26,41 @@ export type PortfolioSnapshot = {
 }
 
 const decimalsCache = new Map<string, number>()
+const morphoOf = new Map<string, Address>()
+
+const morphoAbi = parseAbi([
+  "function MORPHO() view returns (address)",
+  "function market(bytes32 id) view returns (uint128 totalSupplyAssets, uint128 totalSupplyShares, uint128 totalBorrowAssets, uint128 totalBorrowShares, uint128 lastUpdate, uint128 fee)",
+])
+
+/**
+ * What each Morpho Blue sub-account's market can still lend (`totalSupplyAssets - totalBorrowAssets`, loan base units),
+ * by lower-case sub-account id; other venues are left out (no limit known). Interest accrual raises both totals by the
+ * same amount, so the stored totals give the free liquidity at any later second too.
+ */
+async function readBorrowable(client: Client<Transport, Chain | undefined>, deployment: LeverageDeployment, chain: ChainSubAccount[]): Promise<Record<string, bigint>> {
+  const morphoSubs = chain.filter((s) => isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue))
+  if (morphoSubs.length === 0) return {}
+  const adapter = deployment.adapters.morphoBlue
+  if (!morphoOf.has(adapter)) {
+    const [r] = await readMany(client, deployment, [{ address: adapter, abi: morphoAbi, functionName: "MORPHO" } as const])
+    const morpho = resultOf<Address>(r)
+    if (!morpho) return {}
+    morphoOf.set(adapter, morpho)
+  }
+  const morpho = morphoOf.get(adapter) as Address
+  const reads = await readMany(
+    client,
+    deployment,
+    morphoSubs.map((s) => ({ address: morpho, abi: morphoAbi, functionName: "market", args: [s.policy.market] }) as const),
+  )
+  const out: Record<string, bigint> = {}
+  morphoSubs.forEach((s, i) => {
+    const m = resultOf<readonly bigint[]>(reads[i])
+    if (m) out[s.subAccount.toLowerCase()] = (m[0] as bigint) > (m[2] as bigint) ? (m[0] as bigint) - (m[2] as bigint) : 0n
+  })
+  return out
+}
 
 /**
  * Reads everything the solver needs about one Safe at the latest block: every sub-account with a policy (SDK
@@ -87,6 +122,7 @@ export async function readPortfolio(
       withdrawable: Number(withdrawable[i] as bigint) / 10 ** d,
     }
   })
+  const borrowable = await readBorrowable(client, deployment, chain)
   const now = Number(block.timestamp)
   const subAccounts: SubAccountInput[] = chain.map((s) => {
     const loan = s.loanToken.toLowerCase()
@@ -105,6 +141,7 @@ export async function readPortfolio(
         debt: Number(s.debt) / 10 ** ld,
         lltv: Number(s.lltv) / WAD,
         price: (Number(s.price) / 1e36) * 10 ** (cd - ld),
+        borrowable: borrowable[s.subAccount.toLowerCase()] === undefined ? undefined : Number(borrowable[s.subAccount.toLowerCase()]) / 10 ** ld,
       },
       policy: {
         minHealth: Number(s.policy.minHealth) / WAD,
@@ -139,7 +176,10 @@ export async function readPortfolio(
     maxWithdraw: Object.fromEntries(pools.map((p, i) => [p, withdrawable[i] as bigint])),
     poolAsset: Object.fromEntries(pools.map((p, i) => [p, assets[i] as string])),
     subAccounts: Object.fromEntries(
-      chain.map((s) => [s.subAccount.toLowerCase(), { debt: s.debt, collateral: s.collateral, loanToken: s.loanToken.toLowerCase(), collateralToken: s.collateralToken.toLowerCase() }]),
+      chain.map((s) => [
+        s.subAccount.toLowerCase(),
+        { debt: s.debt, collateral: s.collateral, loanToken: s.loanToken.toLowerCase(), collateralToken: s.collateralToken.toLowerCase(), borrowable: borrowable[s.subAccount.toLowerCase()] },
+      ]),
     ),
   }
   return {

@@ -269,3 +269,33 @@ describe("the module's structural limits (MAX_SUB_ACCOUNTS, MAX_ACTIONS)", () =>
     expect(check(i, many as never).violations.some((x) => x.rule === "structure" && /MAX_ACTIONS = 32/.test(x.message))).toBe(true)
   })
 })
+
+describe("borrows sized to the market's free liquidity (borrowable)", () => {
+  const withLiquidity = (s: SubAccountInput, borrowable: number): SubAccountInput => ({ ...s, state: { ...s.state, borrowable } })
+
+  it("a donor's borrow never exceeds its market's liquidity; the rest comes from another source (a second donor)", () => {
+    const unlimited = solve(input([sub("low", 1.1), sub("donor", 1.9, { maxHealth: 2 })]))
+    const full = unlimited.plan?.actions.find((a) => a.kind === "Borrow")?.amount ?? 0
+    expect(full).toBeGreaterThan(100)
+    const cap = full / 4
+    const i = input([sub("low", 1.1), withLiquidity(sub("donor", 1.9, { maxHealth: 2 }), cap), sub("other", 1.9, { maxHealth: 2 })])
+    const r = solve(i)
+    const borrows = (r.plan?.actions ?? []).filter((a) => a.kind === "Borrow")
+    const onDonor = borrows.filter((a) => r.plan?.subAccounts[a.subAccount] === "donor").reduce((t, a) => t + a.amount, 0)
+    expect(onDonor).toBeGreaterThan(0)
+    expect(onDonor).toBeLessThanOrEqual(cap * (1 + 1e-12))
+    expect(borrows.some((a) => r.plan?.subAccounts[a.subAccount] === "other")).toBe(true)
+    expect(check(i, r.plan!).ok).toBe(true)
+  })
+
+  it("a boost on a market without free liquidity is not proposed; with some, it borrows at most that", () => {
+    const none = solve(input([withLiquidity(sub("high", 2.2, { maxHealth: 2 }), 0)]))
+    expect(none.plan).toBeUndefined()
+    expect(none.outcomes[0]?.reason).toMatch(/free liquidity/)
+    const base = solve(input([sub("high", 2.2, { maxHealth: 2 })]))
+    const want = base.plan?.actions.find((a) => a.kind === "Borrow")?.amount ?? 0
+    expect(want).toBeGreaterThan(0)
+    const roomy = solve(input([withLiquidity(sub("high", 2.2, { maxHealth: 2 }), want * 10)]))
+    expect(roomy.plan?.actions.find((a) => a.kind === "Borrow")?.amount).toBeCloseTo(want, 6)
+  })
+})
