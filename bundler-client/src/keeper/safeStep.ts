@@ -1,4 +1,6 @@
 import type { Logger } from "pino"
+import type { Address } from "viem"
+import { getPaymasterTokenReserve } from "@levpilot/sdk/actions"
 import { getTransportFailure } from "@levpilot/sdk/errors"
 import { solveByLoanAsset } from "../solver/solver.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
@@ -10,7 +12,7 @@ import { SubAccountUnreadableError } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { clampToChainBounds } from "./chainBounds.js"
-import { readPortfolio, toChainPlan } from "./portfolio.js"
+import { type PortfolioSnapshot, readPortfolio, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
 import type { KeeperStateStore, PendingOperation } from "./stateFile.js"
@@ -83,6 +85,24 @@ export class SafeStep {
     }
   }
 
+  /**
+   * When an ERC-20 paymaster is paid in a token the Safe's plans spend (`paymasterContext.token`), keeps its maximum
+   * pre-charge (`getPaymasterTokenReserve`) out of what the solver and the clamp may use: the paymaster pulls it in
+   * validation, before the plan runs, so a plan spending the whole balance would revert in every block.
+   */
+  private async reservePaymasterToken(safe: Address, snapshot: PortfolioSnapshot): Promise<void> {
+    const { config, clients } = this.deps
+    const token = (config.paymasterContext as { token?: unknown } | undefined)?.token
+    if (!clients.sponsoredBundler || typeof token !== "string") return
+    const key = token.toLowerCase()
+    if (snapshot.bounds.balances[key] === undefined) return
+    const found = await getPaymasterTokenReserve(clients.publicClient, { safe, deployments: clients.deployments })
+    if (!found) return
+    const left = (snapshot.bounds.balances[key] as bigint) - found.reserve
+    snapshot.bounds.balances[key] = left > 0n ? left : 0n
+    snapshot.input.idle[key] = Number(snapshot.bounds.balances[key]) / 10 ** (snapshot.decimals[key] ?? 18)
+  }
+
   private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
@@ -95,6 +115,7 @@ export class SafeStep {
       metrics.set("levpilot_health", "Health of each sub-account (collateral value x LLTV / debt).", labels, s.debt === 0n ? Number.POSITIVE_INFINITY : Number(s.health) / 1e18)
       metrics.set("levpilot_leverage", "Effective leverage of each sub-account.", labels, Number(s.leverage) / 1e18)
     }
+    await this.reservePaymasterToken(safe, snapshot)
     // A sub-account whose oracle or venue reverts is left out (the others are still solved): a gauge per sub-account
     // and one `feed-broken` alert when it breaks; the gauge goes back to 0 when it reads again.
     const broken = new Set(snapshot.unreadable.map((e) => e.subAccount.toLowerCase()))

@@ -23,6 +23,11 @@ export {
   getPolicy,
 } from "./getPolicy.js"
 export {
+  type GetPaymasterTokenReserveParameters,
+  type GetPaymasterTokenReserveReturnType,
+  getPaymasterTokenReserve,
+} from "./getPaymasterTokenReserve.js"
+export {
   type GetSubAccountStateParameters,
   type SubAccountState,
   type GetSubAccountStateReturnType,
