@@ -8,6 +8,7 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions } },
   test: {
+    globalSetup: ["test/globalSetup.ts"],
     include: ["sdk/src/**/*.test.ts", "devnet/src/**/*.test.ts", "bundler-client/src/**/*.test.ts", "test/**/*.test.ts"],
     typecheck: { enabled: true, include: ["sdk/src/**/*.test-d.ts"] },
     testTimeout: 120_000,

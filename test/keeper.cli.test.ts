@@ -11,7 +11,7 @@ import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { parseKeeperConfig } from "../bundler-client/src/keeper/config"
 import { keeperCosts } from "../bundler-client/src/keeper/keeper"
 import { readPortfolio, toChainPlan } from "../bundler-client/src/keeper/portfolio"
-import type { KeeperState } from "../bundler-client/src/keeper/stateFile"
+import { type KeeperState, KeeperStateStore } from "../bundler-client/src/keeper/stateFile"
 import { solveByLoanAsset } from "../bundler-client/src/solver/solver"
 import { demoProbes, priceShocks, waitFor } from "./keeperProbes"
 
@@ -155,7 +155,7 @@ describe("levpilot CLI on the devnet", () => {
       expect(await keeperOps(from)).toEqual([])
       expect(await env.publicClient.getBlockNumber({ cacheTime: 0 })).toBe(block)
       const state = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, "utf8")) as KeeperState) : undefined
-      expect(state?.safes[env.managed.address]?.pending).toBeUndefined()
+      expect(KeeperStateStore.pendingIn(state, env.managed.address)).toBeUndefined()
       expect(jsonLines(run.stdout()).some((l) => l.msg === "dry run: plan not sent")).toBe(true)
       expect(jsonLines(run.stdout()).some((l) => l.msg === "rebalance sent")).toBe(false)
     } finally {
@@ -184,7 +184,7 @@ describe("levpilot CLI on the devnet", () => {
     expect(await keeperNonce()).toBe(nonceBefore + 1n)
     expect(Math.min(...(await healths()))).toBeGreaterThanOrEqual(env.settings.band.min)
     const state = JSON.parse(readFileSync(stateFile, "utf8")) as KeeperState
-    expect(state.safes[env.managed.address]?.pending).toBeUndefined()
+    expect(KeeperStateStore.pendingIn(state, env.managed.address)).toBeUndefined()
     // Nothing left to do: a second --once sends nothing and exits 0.
     const again = levpilot(["keeper", "--config", configPath, "--once"])
     expect(await again.exited).toBe(0)

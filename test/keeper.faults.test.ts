@@ -2,14 +2,16 @@ import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { type Hex, getAddress } from "viem"
+import { type Hex, decodeFunctionData, getAddress, hexToBigInt } from "viem"
+import { entryPoint07Abi } from "viem/account-abstraction"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig, demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { Keeper } from "../bundler-client/src/keeper/keeper"
 import { collectKeeperEvents, demoProbes, priceShocks, waitFor } from "./keeperProbes"
-import type { KeeperState } from "../bundler-client/src/keeper/stateFile"
+import { type KeeperState, KeeperStateStore } from "../bundler-client/src/keeper/stateFile"
 
 let env: DemoEnv
 let driver: PriceDriver
@@ -80,6 +82,7 @@ describe("keeper faults", () => {
     const lenient = collectKeeperEvents()
     const selfPaying = new Keeper(demoKeeperConfig(env, { allowSelfPay: true }), { chain: env.devnet.chain, onEvent: lenient.onEvent })
     const safeBalance = await env.publicClient.getBalance({ address: env.managed.address })
+    const budgetBefore = await env.publicClient.readContract({ address: env.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [env.managed.address] })
     await selfPaying.start()
     try {
       const included = await waitFor("a self-paid inclusion", () => lenient.events.find((e) => e.type === "included"))
@@ -89,6 +92,20 @@ describe("keeper faults", () => {
       expect(ops).toHaveLength(1)
       expect(ops[0]?.args.paymaster).toBe("0x0000000000000000000000000000000000000000")
       expect(await env.publicClient.getBalance({ address: env.managed.address })).toBeLessThan(safeBalance)
+      // Estimated and padded, not fixed 3.05M limits: the budget is charged at the limits x maxFeePerGas, so the charge
+      // over the actual cost is (limits / gas used) x (maxFeePerGas / effective price). Limits at most 1.6x the gas used.
+      const op = ops[0]?.args
+      const { transactionHash } = ops[0] as { transactionHash: Hex }
+      const tx = await env.publicClient.getTransaction({ hash: transactionHash })
+      const [packed] = (decodeFunctionData({ abi: entryPoint07Abi, data: tx.input }).args?.[0] ?? []) as readonly { accountGasLimits: Hex; preVerificationGas: bigint }[]
+      const limits = hexToBigInt(packed?.accountGasLimits ?? "0x0")
+      const totalLimit = (limits >> 128n) + (limits & ((1n << 128n) - 1n)) + (packed?.preVerificationGas ?? 0n)
+      expect(totalLimit).toBeLessThan(3_050_000n)
+      expect(Number(totalLimit) / Number(op?.actualGasUsed)).toBeLessThan(1.6)
+      const budgetAfter = await env.publicClient.readContract({ address: env.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [env.managed.address] })
+      const charged = budgetAfter.epoch === budgetBefore.epoch ? budgetAfter.spentWei - budgetBefore.spentWei : budgetAfter.spentWei
+      expect(charged).toBeGreaterThan(0n)
+      console.info(`self-paid op: limits ${totalLimit} gas, used ${op?.actualGasUsed}, budget charged ${charged} wei for ${op?.actualGasCost} wei`)
       expect(Math.min(...(await healths()))).toBeGreaterThanOrEqual(env.settings.band.min)
     } finally {
       await selfPaying.stop()
@@ -113,7 +130,7 @@ describe("keeper faults", () => {
     child.kill("SIGKILL")
     await exited
     const persisted = JSON.parse(readFileSync(stateFile, "utf8")) as KeeperState
-    const pending = persisted.safes[env.managed.address]?.pending
+    const pending = KeeperStateStore.pendingIn(persisted, env.managed.address)
     expect(pending?.userOpHash).toMatch(/^0x[0-9a-f]{64}$/)
     expect(await keeperOps(from)).toEqual([])
 

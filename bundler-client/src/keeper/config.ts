@@ -42,6 +42,13 @@ export type KeeperConfig = {
   resubmitAfterBlocks: number
   /** Fee bump on resubmission, percent. */
   feeBumpPercent: number
+  /**
+   * Blocks an operation may stay in flight at the chain's nonce before a `stalled` alert (repeated every as many
+   * blocks while it lasts). Default `3 x resubmitAfterBlocks`.
+   */
+  stallAfterBlocks: number
+  /** Widest block range of one `eth_getLogs` request (hosted RPCs refuse ranges over about 10,000). Default 2,000. */
+  logWindowBlocks: number
   /** Backoff of bundler retries, ms. */
   retry: { baseMs: number; maxMs: number }
   /** File the keeper persists in-flight operations to; none keeps them in memory only. */
@@ -155,7 +162,7 @@ export function parseKeeperConfig(
   const o = r.obj(raw, "(root)")
   r.known(o, "", [
     "rpcUrl", "bundlerUrl", "paymasterUrl", "paymasterContext", "keeperPrivateKey", "keeperPrivateKeyEnv", "deployment", "safes", "risk",
-    "allowSelfPay", "pollIntervalMs", "resubmitAfterBlocks", "feeBumpPercent", "retry", "stateFile", "metricsPort", "metricsHost", "costs", "logLevel",
+    "allowSelfPay", "pollIntervalMs", "resubmitAfterBlocks", "feeBumpPercent", "stallAfterBlocks", "logWindowBlocks", "retry", "stateFile", "metricsPort", "metricsHost", "costs", "logLevel",
     "discovery", "allowlist", "fleet", "webhook",
   ])
   const fleetFields = parseFleetFields(r, o, env)
@@ -207,6 +214,7 @@ export function parseKeeperConfig(
   if (o.stateFile !== undefined && (typeof o.stateFile !== "string" || o.stateFile === "")) r.fail("stateFile", "must be a file path")
   if (o.metricsHost !== undefined && typeof o.metricsHost !== "string") r.fail("metricsHost", "must be a host name or IP")
   const port = (n: number) => Number.isInteger(n) && n >= 0 && n < 65_536
+  const resubmitAfterBlocks = r.number(o, "resubmitAfterBlocks", "resubmitAfterBlocks", 4, (n) => Number.isInteger(n) && n >= 1, "a positive integer")
   return {
     rpcUrl,
     bundlerUrl,
@@ -218,8 +226,10 @@ export function parseKeeperConfig(
     risk,
     allowSelfPay: r.bool(o, "allowSelfPay", "allowSelfPay", false),
     pollIntervalMs: r.number(o, "pollIntervalMs", "pollIntervalMs", 250, (n) => n >= 10, "at least 10 ms"),
-    resubmitAfterBlocks: r.number(o, "resubmitAfterBlocks", "resubmitAfterBlocks", 4, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
+    resubmitAfterBlocks,
     feeBumpPercent: r.number(o, "feeBumpPercent", "feeBumpPercent", 20, (n) => n >= 10 && n <= 500, "between 10 and 500"),
+    stallAfterBlocks: r.number(o, "stallAfterBlocks", "stallAfterBlocks", 3 * resubmitAfterBlocks, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
+    logWindowBlocks: r.number(o, "logWindowBlocks", "logWindowBlocks", 2_000, (n) => Number.isInteger(n) && n >= 1 && n <= 100_000, "an integer from 1 to 100000"),
     retry: {
       baseMs: r.number(retry, "baseMs", "retry.baseMs", 250, (n) => n > 0, "a positive number of ms"),
       maxMs: r.number(retry, "maxMs", "retry.maxMs", 8_000, (n) => n > 0, "a positive number of ms"),

@@ -41,3 +41,65 @@ export class DemoUnavailableError extends BaseError {
     })
   }
 }
+
+export type GasCapBelowMarketErrorType = GasCapBelowMarketError & { name: "GasCapBelowMarketError" }
+/** The bundler's fees are above the Safe's on-chain fee caps (`AutomationConfig`); the keeper sends at the caps. */
+export class GasCapBelowMarketError extends BaseError {
+  market: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  caps: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  constructor({ safe, market, caps, message }: { safe: string; market: GasCapBelowMarketError["market"]; caps: GasCapBelowMarketError["caps"]; message: string }) {
+    super(message, {
+      metaMessages: [
+        `Safe: ${safe}`,
+        `Market: maxFeePerGas ${market.maxFeePerGas} wei, maxPriorityFeePerGas ${market.maxPriorityFeePerGas} wei`,
+        `Safe's caps: maxFeePerGas ${caps.maxFeePerGas} wei, maxPriorityFeePerGas ${caps.maxPriorityFeePerGas} wei`,
+      ],
+      name: "GasCapBelowMarketError",
+    })
+    this.market = market
+    this.caps = caps
+  }
+}
+
+export type NonceMismatchErrorType = NonceMismatchError & { name: "NonceMismatchError" }
+/** The keeper's operation uses a nonce other than the chain's (EntryPoint `getNonce` on the keeper nonce key). */
+export class NonceMismatchError extends BaseError {
+  nonce: bigint
+  chainNonce: bigint
+  constructor({ safe, nonce, chainNonce, cause }: { safe: string; nonce: bigint; chainNonce: bigint; cause?: Error | undefined }) {
+    super(`The keeper's nonce ${nonce} is not the chain's ${chainNonce}${chainNonce > nonce ? " (already used)" : " (ahead of the chain)"}.`, {
+      cause,
+      metaMessages: [`Safe: ${safe}`, `Operation nonce: ${nonce}`, `EntryPoint nonce: ${chainNonce}`, "The keeper drops its record and continues from the chain's nonce."],
+      name: "NonceMismatchError",
+    })
+    this.nonce = nonce
+    this.chainNonce = chainNonce
+  }
+}
+
+export type OperationStalledErrorType = OperationStalledError & { name: "OperationStalledError" }
+/** The operation in flight has not landed for `blocks` blocks while the chain's nonce stayed put. */
+export class OperationStalledError extends BaseError {
+  constructor({ safe, nonce, blocks, attempts }: { safe: string; nonce: bigint; blocks: bigint; attempts: number }) {
+    super(`The operation at nonce ${nonce} has not landed after ${blocks} blocks and ${attempts} sends.`, {
+      metaMessages: [
+        `Safe: ${safe}`,
+        "The bundler keeps answering that an operation at this nonce is in flight, or drops it. The keeper keeps",
+        "resubmitting (fees bumped up to the Safe's caps); check the bundler's mempool and the Safe's caps.",
+      ],
+      name: "OperationStalledError",
+    })
+  }
+}
+
+export type SubAccountUnreadableErrorType = SubAccountUnreadableError & { name: "SubAccountUnreadableError" }
+/** One sub-account's state could not be read (its oracle or venue reverted); the others are still managed. */
+export class SubAccountUnreadableError extends BaseError {
+  constructor({ safe, subAccount, cause }: { safe: string; subAccount: string; cause?: Error | undefined }) {
+    super(`Sub-account ${subAccount} cannot be read (its price feed or venue reverted); managing the Safe's other sub-accounts.`, {
+      cause,
+      metaMessages: [`Safe: ${safe}`, `Sub-account: ${subAccount}`],
+      name: "SubAccountUnreadableError",
+    })
+  }
+}

@@ -41,9 +41,35 @@ export type KeeperEvent =
    */
   | { type: "scanned"; block: bigint; safes: number; steps: number; requests: number; ms: number }
 
-export type AlertKind = "bundler-unavailable" | "paymaster-refused" | "send-failed" | "rpc-error" | "read-failed"
+/**
+ * - `gas-cap-below-market`: the bundler's fees exceed the Safe's `maxFeePerGas` / `maxPriorityFeePerGas` caps.
+ * - `nonce-mismatch`: the bundler refused a nonce that is not the chain's, or the record was ahead of the chain.
+ * - `stalled`: the operation in flight has not landed within `stallAfterBlocks` while the chain's nonce stayed put.
+ * - `read-failed`: a fleet read of a Safe failed (fleet mode).
+ * - `feed-broken`: a sub-account's state cannot be read (its oracle or venue reverts); the others are managed.
+ */
+export type AlertKind =
+  | "bundler-unavailable"
+  | "paymaster-refused"
+  | "send-failed"
+  | "rpc-error"
+  | "read-failed"
+  | "gas-cap-below-market"
+  | "nonce-mismatch"
+  | "stalled"
+  | "feed-broken"
 
-export const alertKinds: readonly AlertKind[] = ["bundler-unavailable", "paymaster-refused", "send-failed", "rpc-error", "read-failed"]
+export const alertKinds: readonly AlertKind[] = [
+  "bundler-unavailable",
+  "paymaster-refused",
+  "send-failed",
+  "rpc-error",
+  "read-failed",
+  "gas-cap-below-market",
+  "nonce-mismatch",
+  "stalled",
+  "feed-broken",
+]
 
 /** The error's one-line message (viem's `shortMessage` when it has one). */
 export const shortMessage = (error: unknown) => (error instanceof BaseError ? error.shortMessage : error instanceof Error ? error.message : String(error))

@@ -1,9 +1,10 @@
 import type { Logger } from "pino"
-import { type Hex, type PublicClient, isAddressEqual, parseEventLogs, zeroAddress } from "viem"
+import { type Address, type Hex, type PublicClient, isAddressEqual, parseEventLogs, zeroAddress } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { decodeModuleError } from "@levpilot/sdk/errors"
 import type { Clock } from "./clock.js"
 import type { KeeperConfig } from "./config.js"
+import { NonceMismatchError, OperationStalledError } from "./errors.js"
 import type { KeeperEvents } from "./events.js"
 import { type InclusionLookup, chainInclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
@@ -11,17 +12,27 @@ import type { SafeRuntime } from "./runtime.js"
 import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
 
-/** What the chain says about the operation in flight. */
-export type InclusionVerdict = "included" | "waiting" | "resubmit"
+/**
+ * What the chain says about the operation in flight: included (its nonce is used), waiting, due for resubmission, or
+ * dropped (the record's nonce is ahead of the chain's: it can never land, the keeper starts over at the chain's nonce).
+ */
+export type InclusionVerdict = "included" | "waiting" | "resubmit" | "dropped"
+
+/** Windows searched per `track` call for the event of a used nonce before the record is cleared without it. */
+export const MAX_LOG_WINDOWS = 25
 
 /**
- * Follows the operation in flight of each Safe on chain: its `UserOperationEvent` (matched by sender and nonce, so a
- * replacement or an operation sent before a restart counts), the EntryPoint nonce, and when it is due for resubmission.
+ * Follows the operation in flight of each Safe on chain. The EntryPoint nonce on the keeper's key decides first (one
+ * `eth_call`, whatever the age of the record): equal to the record's, the operation has not landed (waiting, resubmit
+ * after `resubmitAfterBlocks`, a `stalled` alert every `stallAfterBlocks`); above it, the nonce is used and its
+ * `UserOperationEvent` (matched by sender and nonce, so a replacement or an operation sent before a restart counts) is
+ * searched backwards from the head in windows of `logWindowBlocks`; below it, the record is ahead of the chain (a reorg
+ * dropped an earlier operation, or the record came from elsewhere) and is dropped with a `nonce-mismatch` alert.
  */
 export class InclusionTracker {
   constructor(
     private readonly deps: {
-      config: Pick<KeeperConfig, "deployment" | "resubmitAfterBlocks">
+      config: Pick<KeeperConfig, "deployment" | "resubmitAfterBlocks" | "stallAfterBlocks" | "logWindowBlocks">
       publicClient: PublicClient
       store: PendingStore
       metrics: KeeperMetrics
@@ -34,36 +45,43 @@ export class InclusionTracker {
   ) {}
 
   private get lookup(): InclusionLookup {
-    return this.deps.lookup ?? chainInclusionLookup(this.deps.publicClient, this.deps.config.deployment.entryPoint)
+    return this.deps.lookup ?? chainInclusionLookup(this.deps.publicClient, this.deps.config.deployment.entryPoint, { windowBlocks: this.deps.config.logWindowBlocks, maxWindows: MAX_LOG_WINDOWS })
   }
 
   /**
-   * Checks the chain for the in-flight operation: included (by nonce, whichever hash), still waiting, or due for
-   * resubmission (`resubmitAfterBlocks` without inclusion). Clears the state file's entry once included.
+   * Checks the chain for the in-flight operation. Clears the state file's entry once included or dropped.
    *
    * @param lookup - This call's source of events and nonces (the fleet's per-block batch); the tracker's own otherwise.
    * @returns The verdict.
    */
   async track(rt: SafeRuntime, pending: PendingOperation, block: bigint, lookup: InclusionLookup = this.lookup): Promise<InclusionVerdict> {
-    const { config, store, metrics, logger, events, clock } = this.deps
+    const { config, store, metrics, logger, events } = this.deps
     const safe = rt.config.address
     const nonce = BigInt(pending.nonce)
     if (BigInt(pending.sentBlock) > block) {
       // The block it was sent at is no longer on the chain (reorg): count the waiting time from the new head.
-      pending = { ...pending, sentBlock: block.toString() }
+      pending = { ...pending, sentBlock: block.toString(), firstSentBlock: block.toString() }
       await store.setPending(safe, pending)
     }
-    const fromBlock = BigInt(pending.sentBlock)
-    const log = await lookup.findEvent(safe, nonce, fromBlock)
-    if (!log) {
-      // The pending operation's own nonce key (keeper address and key generation).
-      const chainNonce = await lookup.chainNonce(safe, nonce >> 64n)
-      if (chainNonce > nonce) {
-        logger.warn({ safe, nonce: pending.nonce }, "nonce consumed without a matching event in range; clearing")
-        await store.setPending(safe, undefined)
-        return "included"
+    // The record's own nonce key (keeper address and key generation): the upper 192 bits of the nonce.
+    const chainNonce = await lookup.chainNonce(safe, nonce >> 64n)
+    if (chainNonce < nonce) {
+      events.alert(safe, block, "nonce-mismatch", new NonceMismatchError({ safe, nonce, chainNonce }))
+      await store.setPending(safe, undefined)
+      return "dropped"
+    }
+    if (chainNonce === nonce) {
+      const first = BigInt(pending.firstSentBlock ?? pending.sentBlock)
+      const age = block >= first ? block - first : 0n
+      metrics.set("levpilot_inflight_age_blocks", "Blocks the operation in flight has waited at the chain's nonce.", { safe }, Number(age))
+      const lastAlert = pending.stallAlertedBlock !== undefined ? BigInt(pending.stallAlertedBlock) : undefined
+      const stall = BigInt(config.stallAfterBlocks)
+      if (age >= stall && (lastAlert === undefined || lastAlert > block || block - lastAlert >= stall)) {
+        events.alert(safe, block, "stalled", new OperationStalledError({ safe, nonce, blocks: age, attempts: pending.attempts }))
+        pending = { ...pending, stallAlertedBlock: block.toString() }
+        await store.setPending(safe, pending)
       }
-      const waitFrom = pending.waitFromBlock !== undefined && BigInt(pending.waitFromBlock) <= block ? BigInt(pending.waitFromBlock) : fromBlock
+      const waitFrom = pending.waitFromBlock !== undefined && BigInt(pending.waitFromBlock) <= block ? BigInt(pending.waitFromBlock) : BigInt(pending.sentBlock)
       if (block - waitFrom >= BigInt(config.resubmitAfterBlocks)) {
         const reason = `not included after ${block - waitFrom} blocks`
         metrics.inc("levpilot_resubmissions_total", "Operations resubmitted (dropped or underpriced).", { safe })
@@ -73,6 +91,15 @@ export class InclusionTracker {
       }
       return "waiting"
     }
+    metrics.set("levpilot_inflight_age_blocks", "Blocks the operation in flight has waited at the chain's nonce.", { safe }, 0)
+    const log = await lookup.findEvent(safe, nonce, BigInt(pending.sentBlock))
+    if (!log) {
+      logger.warn({ safe, nonce: pending.nonce }, "nonce used; its UserOperationEvent is older than the searched windows; clearing")
+      await store.setPending(safe, undefined)
+      rt.triggerBlock = undefined
+      return "included"
+    }
+    const { clock } = this.deps
     const args = log.args
     const included = log.blockNumber ?? block
     const triggerBlock = rt.triggerBlock ?? BigInt(pending.triggerBlock)

@@ -31,16 +31,30 @@ export const userOperationEvent = (() => {
 })()
 
 /**
- * The chain lookup of one Safe at a time: `eth_getLogs` of the Safe's `UserOperationEvent`s from `fromBlock`, and
+ * The chain lookup of one Safe at a time: the Safe's `UserOperationEvent`s searched from the head backwards in windows of
+ * `windowBlocks` (hosted RPCs refuse wide `eth_getLogs` ranges) down to `fromBlock`, at most `maxWindows` windows, and
  * `EntryPoint.getNonce(safe, nonceKey)`.
  *
  * @returns The {@link InclusionLookup}.
  */
-export function chainInclusionLookup(client: PublicClient, entryPoint: Address): InclusionLookup {
+export function chainInclusionLookup(
+  client: PublicClient,
+  entryPoint: Address,
+  { windowBlocks = 2_000, maxWindows = 25 }: { windowBlocks?: number | undefined; maxWindows?: number | undefined } = {},
+): InclusionLookup {
   return {
     async findEvent(safe, nonce, fromBlock) {
-      const logs = await client.getLogs({ address: entryPoint, event: userOperationEvent, args: { sender: safe }, fromBlock, toBlock: "latest" })
-      return logs.find((l) => l.args.nonce === nonce)
+      const window = BigInt(windowBlocks)
+      let to = await client.getBlockNumber({ cacheTime: 0 })
+      for (let i = 0; i < maxWindows && to >= fromBlock; i++) {
+        const from = to - window + 1n > fromBlock ? to - window + 1n : fromBlock
+        const logs = await client.getLogs({ address: entryPoint, event: userOperationEvent, args: { sender: safe }, fromBlock: from, toBlock: to })
+        const log = logs.find((l) => l.args.nonce === nonce)
+        if (log) return log
+        if (from === 0n) break
+        to = from - 1n
+      }
+      return undefined
     },
     chainNonce: (safe, nonceKey) => client.readContract({ address: entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, nonceKey] }),
   }

@@ -103,6 +103,10 @@ export class Keeper {
     if (this.parts) return
     const { config, logger, metrics, store, clock, events } = this
     const clients = this.options.clients ?? (await connectKeeperClients(config, this.options.chain))
+    // The persisted records belong to one nonce sequence: this chain, EntryPoint, module and keeper key.
+    const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
+    store.bind({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
+    if (store.discarded) logger.warn({ stateFile: store.path }, store.discarded)
     const shared = { config, clients, store, metrics, logger, events, clock }
     const tracker = new InclusionTracker({ ...shared, publicClient: clients.publicClient })
     const sender = new RebalanceSender({ ...shared, keeper: this.keeperKey })
@@ -180,7 +184,7 @@ export class Keeper {
 
   /** The persisted in-flight operation of a Safe (tests, status). */
   pending(safe: Address): PendingOperation | undefined {
-    return this.store.pending(safe)
+    return this.parts ? this.store.pending(safe) : undefined
   }
 
   /** The volatility each sub-account of a Safe is solved with now (tests, status). */

@@ -1,8 +1,12 @@
-import { type Address, type Chain, type Client, type Hex, type Transport, getAddress, zeroAddress } from "viem"
-import { type SubAccountState as ChainSubAccount, type SafeState, getSafeStates } from "@levpilot/sdk/actions"
+import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress, isAddressEqual, parseAbi } from "viem"
+import { getBlock } from "viem/actions"
+import { type SubAccountState as ChainSubAccount, type SafeState, getSubAccountStateSettled } from "@levpilot/sdk/actions"
+import type { SubAccountReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, YieldPool } from "../solver/types.js"
+import type { ChainBounds } from "./chainBounds.js"
 import type { KeeperRiskSettings } from "./config.js"
 
 const WAD = 1e18
@@ -12,18 +16,58 @@ export type PortfolioSnapshot = {
   blockNumber: bigint
   timestamp: number
   chain: ChainSubAccount[]
+  /** Sub-accounts whose state could not be read (their oracle or venue reverts); not in `chain` nor `input`. */
+  unreadable: SubAccountReadError[]
   input: SolverInput
   /** Decimals by lower-case token address. */
   decimals: Record<string, number>
+  /** The raw on-chain bounds of the plan's amounts (base units), for `clampToChainBounds`. */
+  bounds: ChainBounds
+}
+
+const decimalsCache = new Map<string, number>()
+const morphoOf = new Map<string, Address>()
+
+const morphoAbi = parseAbi([
+  "function MORPHO() view returns (address)",
+  "function market(bytes32 id) view returns (uint128 totalSupplyAssets, uint128 totalSupplyShares, uint128 totalBorrowAssets, uint128 totalBorrowShares, uint128 lastUpdate, uint128 fee)",
+])
+
+/**
+ * What each Morpho Blue sub-account's market can still lend (`totalSupplyAssets - totalBorrowAssets`, loan base units),
+ * by lower-case sub-account id; other venues are left out (no limit known). Interest accrual raises both totals by the
+ * same amount, so the stored totals give the free liquidity at any later second too.
+ */
+async function readBorrowable(client: Client<Transport, Chain | undefined>, deployment: LeverageDeployment, chain: ChainSubAccount[]): Promise<Record<string, bigint>> {
+  const morphoSubs = chain.filter((s) => isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue))
+  if (morphoSubs.length === 0) return {}
+  const adapter = deployment.adapters.morphoBlue
+  if (!morphoOf.has(adapter)) {
+    const [r] = await readMany(client, deployment, [{ address: adapter, abi: morphoAbi, functionName: "MORPHO" } as const])
+    const morpho = resultOf<Address>(r)
+    if (!morpho) return {}
+    morphoOf.set(adapter, morpho)
+  }
+  const morpho = morphoOf.get(adapter) as Address
+  const reads = await readMany(
+    client,
+    deployment,
+    morphoSubs.map((s) => ({ address: morpho, abi: morphoAbi, functionName: "market", args: [s.policy.market] }) as const),
+  )
+  const out: Record<string, bigint> = {}
+  morphoSubs.forEach((s, i) => {
+    const m = resultOf<readonly bigint[]>(reads[i])
+    if (m) out[s.subAccount.toLowerCase()] = (m[0] as bigint) > (m[2] as bigint) ? (m[0] as bigint) - (m[2] as bigint) : 0n
+  })
+  return out
 }
 
 /**
- * Reads everything the solver needs about one Safe at the latest block, in one `eth_call` (the SDK's `getSafeStates`):
- * every sub-account with a policy, the Safe's shares of every allowed pool (`convertToAssets`, `maxWithdraw`) and its
- * idle loan and collateral tokens, converted to the solver's human units ({@link portfolioOf}).
+ * Reads everything the solver needs about one Safe at the latest block: every sub-account with a policy (SDK
+ * `getSubAccountState`), the Safe's shares of every allowed pool (`convertToAssets`, `maxWithdraw`) and its idle
+ * loan and collateral tokens, converted to the solver's human units. Token and pool names are lower-case addresses.
  *
  * @returns The snapshot; `input.subAccounts` is empty when the Safe has no policy.
- * @throws {SafeReadError} or {SubAccountReadError} when the Safe or one of its adapters cannot be read.
  */
 export async function readPortfolio(
   client: Client<Transport, Chain | undefined>,
@@ -31,15 +75,73 @@ export async function readPortfolio(
 ): Promise<PortfolioSnapshot> {
   const { safe, deployment, risk, costs } = parameters
   const deployments: LeverageDeployments = { [client.chain?.id ?? 0]: deployment }
-  const read = await getSafeStates(client, { safes: [safe], keeper: zeroAddress, deployments })
-  const state = read.safes[0]
-  if (!state || state.error) throw state?.error ?? new TypeError("the lens returned no Safe")
-  return portfolioOf(state, { blockNumber: read.blockNumber, timestamp: read.timestamp, risk, costs })
+  const block = await getBlock(client, { blockTag: "latest" })
+  const { states: chain, unreadable } = await getSubAccountStateSettled(client, { safe, deployments })
+  const tokens = new Set<string>()
+  const poolAddresses = new Set<string>()
+  for (const s of chain) {
+    tokens.add(s.loanToken.toLowerCase())
+    tokens.add(s.collateralToken.toLowerCase())
+    for (const p of s.policy.pools) poolAddresses.add(p.toLowerCase())
+  }
+  const pools = [...poolAddresses]
+  const unknownDecimals = [...tokens].filter((t) => !decimalsCache.has(t))
+  const reads = await readMany(client, deployment, [
+    ...unknownDecimals.map((t) => ({ address: t as Address, abi: erc20Abi, functionName: "decimals" }) as const),
+    ...[...tokens].map((t) => ({ address: t as Address, abi: erc20Abi, functionName: "balanceOf", args: [safe] }) as const),
+    ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "asset" }) as const),
+    ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "balanceOf", args: [safe] }) as const),
+    ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "maxWithdraw", args: [safe] }) as const),
+  ])
+  let k = 0
+  for (const t of unknownDecimals) decimalsCache.set(t, Number(resultOf<number>(reads[k++]) ?? 18))
+  const decimals: Record<string, number> = {}
+  for (const t of tokens) decimals[t] = decimalsCache.get(t) as number
+  const idle: Record<string, number> = {}
+  const balances: Record<string, bigint> = {}
+  for (const t of tokens) {
+    balances[t] = resultOf<bigint>(reads[k++]) ?? 0n
+    idle[t] = Number(balances[t]) / 10 ** (decimals[t] as number)
+  }
+  const assets = pools.map(() => (resultOf<Address>(reads[k++]) ?? "").toLowerCase())
+  const shares = pools.map(() => resultOf<bigint>(reads[k++]) ?? 0n)
+  const withdrawable = pools.map(() => resultOf<bigint>(reads[k++]) ?? 0n)
+  const assetValues = await readMany(
+    client,
+    deployment,
+    pools.map((p, i) => ({ address: p as Address, abi: erc4626Abi, functionName: "convertToAssets", args: [shares[i] as bigint] }) as const),
+  )
+  const yieldPools: YieldPool[] = pools.map((address, i) => {
+    const asset = assets[i] as string
+    const d = decimals[asset] ?? 18
+    return {
+      address,
+      asset,
+      decimals: d,
+      balance: Number(resultOf<bigint>(assetValues[i]) ?? 0n) / 10 ** d,
+      withdrawable: Number(withdrawable[i] as bigint) / 10 ** d,
+    }
+  })
+  const borrowable = await readBorrowable(client, deployment, chain)
+  const now = Number(block.timestamp)
+  const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()]))
+  const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable)
+  return {
+    bounds,
+    blockNumber: block.number,
+    timestamp: now,
+    chain,
+    unreadable,
+    decimals,
+    input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
+  }
 }
 
 /**
- * One Safe as the solver sees it, from the lens's read (`getSafeStates`): token and pool names are lower-case
- * addresses, amounts in human units.
+ * One Safe as the solver sees it, from the lens's batched read (`getSafeStates`, the fleet's path): token and pool names
+ * are lower-case addresses, amounts in human units. The batched read has no market liquidity, so borrows are not
+ * limited by it here (`borrowable` unknown), and a Safe with an unreadable sub-account comes back as an error from the
+ * lens instead (`unreadable` is empty).
  *
  * @returns The {@link PortfolioSnapshot} at `block`.
  */
@@ -51,9 +153,11 @@ export function portfolioOf(
   const chain = state.subAccounts
   const decimals: Record<string, number> = {}
   const idle: Record<string, number> = {}
+  const balances: Record<string, bigint> = {}
   for (const t of state.tokens) {
     const token = t.token.toLowerCase()
     decimals[token] = t.decimals
+    balances[token] = t.balance
     idle[token] = Number(t.balance) / 10 ** t.decimals
   }
   const yieldPools: YieldPool[] = state.pools.map((p) => {
@@ -62,58 +166,85 @@ export function portfolioOf(
     return { address: p.pool.toLowerCase(), asset, decimals: d, balance: Number(p.assets) / 10 ** d, withdrawable: Number(p.maxWithdraw) / 10 ** d }
   })
   const now = Number(parameters.timestamp)
-  const subAccounts: SubAccountInput[] = chain.map((s) => {
-    const loan = s.loanToken.toLowerCase()
-    const coll = s.collateralToken.toLowerCase()
-    const ld = decimals[loan] as number
-    const cd = decimals[coll] as number
-    const u = s.epochUsage
-    return {
-      state: {
-        id: s.subAccount.toLowerCase(),
-        loanAsset: loan,
-        collateralAsset: coll,
-        loanDecimals: ld,
-        collateralDecimals: cd,
-        collateral: Number(s.collateral) / 10 ** cd,
-        debt: Number(s.debt) / 10 ** ld,
-        lltv: Number(s.lltv) / WAD,
-        price: (Number(s.price) / 1e36) * 10 ** (cd - ld),
-      },
-      policy: {
-        minHealth: Number(s.policy.minHealth) / WAD,
-        targetHealth: Number(s.policy.targetHealth) / WAD,
-        maxHealth: Number(s.policy.maxHealth) / WAD,
-        maxAmountPerRebalance: Number(s.policy.maxAmountPerRebalance) / 10 ** ld,
-        maxAmountPerEpoch: Number(s.policy.maxAmountPerEpoch) / 10 ** ld,
-        epochLength: s.policy.epochLength,
-        maxRebalancesPerEpoch: s.policy.maxRebalancesPerEpoch,
-        maxGasPerEpoch: Number(s.policy.maxGasPerEpoch),
-        cooldown: s.policy.cooldown,
-        maxLossBps: s.policy.maxLossBps,
-        maxEpochLossBps: s.policy.maxEpochLossBps,
-        boostAllowed: s.policy.boostAllowed,
-        pools: s.policy.pools.map((p) => p.toLowerCase()),
-        tolerance: risk.tolerance,
-        horizon: risk.horizon,
-      },
-      epoch: {
-        lastRebalance: u.lastRebalance === 0 ? undefined : u.lastRebalance,
-        epoch: u.epoch === 0 ? undefined : u.epoch,
-        lossPpbInEpoch: u.lossPpb,
-        amountInEpoch: Number(u.amountMoved) / 10 ** ld,
-        rebalancesInEpoch: u.rebalances,
-        gasInEpoch: u.gasUsed,
-      },
-      risk: { sigma: risk.sigma },
-    }
-  })
+  const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, undefined))
+  const pools = state.pools.map((p) => ({ pool: p.pool.toLowerCase(), asset: p.asset.toLowerCase(), maxWithdraw: p.maxWithdraw }))
   return {
+    bounds: chainBoundsOf(chain, balances, pools, {}),
     blockNumber: parameters.blockNumber,
     timestamp: now,
     chain,
+    unreadable: [],
     decimals,
     input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
+  }
+}
+
+/** One sub-account in the solver's human units (`borrowable`: what its market can still lend, base units, if known). */
+function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>, risk: KeeperRiskSettings, borrowable: bigint | undefined): SubAccountInput {
+  const loan = s.loanToken.toLowerCase()
+  const coll = s.collateralToken.toLowerCase()
+  const ld = decimals[loan] as number
+  const cd = decimals[coll] as number
+  const u = s.epochUsage
+  return {
+    state: {
+      id: s.subAccount.toLowerCase(),
+      loanAsset: loan,
+      collateralAsset: coll,
+      loanDecimals: ld,
+      collateralDecimals: cd,
+      collateral: Number(s.collateral) / 10 ** cd,
+      debt: Number(s.debt) / 10 ** ld,
+      lltv: Number(s.lltv) / WAD,
+      price: (Number(s.price) / 1e36) * 10 ** (cd - ld),
+      borrowable: borrowable === undefined ? undefined : Number(borrowable) / 10 ** ld,
+    },
+    policy: {
+      minHealth: Number(s.policy.minHealth) / WAD,
+      targetHealth: Number(s.policy.targetHealth) / WAD,
+      maxHealth: Number(s.policy.maxHealth) / WAD,
+      maxAmountPerRebalance: Number(s.policy.maxAmountPerRebalance) / 10 ** ld,
+      maxAmountPerEpoch: Number(s.policy.maxAmountPerEpoch) / 10 ** ld,
+      epochLength: s.policy.epochLength,
+      maxRebalancesPerEpoch: s.policy.maxRebalancesPerEpoch,
+      maxGasPerEpoch: Number(s.policy.maxGasPerEpoch),
+      cooldown: s.policy.cooldown,
+      maxLossBps: s.policy.maxLossBps,
+      maxEpochLossBps: s.policy.maxEpochLossBps,
+      boostAllowed: s.policy.boostAllowed,
+      pools: s.policy.pools.map((p) => p.toLowerCase()),
+      tolerance: risk.tolerance,
+      horizon: risk.horizon,
+    },
+    epoch: {
+      lastRebalance: u.lastRebalance === 0 ? undefined : u.lastRebalance,
+      epoch: u.epoch === 0 ? undefined : u.epoch,
+      lossPpbInEpoch: u.lossPpb,
+      amountInEpoch: Number(u.amountMoved) / 10 ** ld,
+      rebalancesInEpoch: u.rebalances,
+      gasInEpoch: u.gasUsed,
+    },
+    risk: { sigma: risk.sigma },
+  }
+}
+
+/** The raw on-chain bounds of a plan's amounts (base units), for `clampToChainBounds`. */
+function chainBoundsOf(
+  chain: ChainSubAccount[],
+  balances: Record<string, bigint>,
+  pools: { pool: string; asset: string; maxWithdraw: bigint }[],
+  borrowable: Record<string, bigint>,
+): ChainBounds {
+  return {
+    balances,
+    maxWithdraw: Object.fromEntries(pools.map((p) => [p.pool, p.maxWithdraw])),
+    poolAsset: Object.fromEntries(pools.map((p) => [p.pool, p.asset])),
+    subAccounts: Object.fromEntries(
+      chain.map((s) => [
+        s.subAccount.toLowerCase(),
+        { debt: s.debt, collateral: s.collateral, loanToken: s.loanToken.toLowerCase(), collateralToken: s.collateralToken.toLowerCase(), borrowable: borrowable[s.subAccount.toLowerCase()] },
+      ]),
+    ),
   }
 }
 

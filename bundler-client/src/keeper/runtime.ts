@@ -15,12 +15,14 @@ export type SafeRuntime = {
   volatility: Map<string, LiveVolatility>
   /** Last estimate logged per sub-account, to log only meaningful changes. */
   loggedSigma: Map<string, VolatilityEstimate>
+  /** Sub-accounts (lower case) whose state could not be read at the last block (alerted once per outage). */
+  unreadable: Set<string>
   lastSeen?: { block: bigint; timestamp: number } | undefined
   blockSeconds?: number | undefined
 }
 
 export function newSafeRuntime(config: KeeperSafeConfig): SafeRuntime {
-  return { config, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), loggedSigma: new Map() }
+  return { config, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), loggedSigma: new Map(), unreadable: new Set() }
 }
 
 /**

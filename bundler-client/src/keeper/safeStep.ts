@@ -1,4 +1,6 @@
 import type { Logger } from "pino"
+import type { Address } from "viem"
+import { getPaymasterTokenReserve } from "@levpilot/sdk/actions"
 import { getTransportFailure } from "@levpilot/sdk/errors"
 import { solveByLoanAsset } from "../solver/solver.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
@@ -6,9 +8,11 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import type { KeeperEvents } from "./events.js"
+import { SubAccountUnreadableError } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
+import { clampToChainBounds } from "./chainBounds.js"
 import { type PortfolioSnapshot, readPortfolio, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
@@ -72,8 +76,9 @@ export class SafeStep {
       const pending = await this.deps.store.pending(safe)
       if (pending) {
         const verdict = await this.deps.tracker.track(rt, pending, block, read.lookup)
-        if (verdict !== "resubmit") return
-        replace = pending
+        // Dropped: the record was ahead of the chain; solve and send afresh at the chain's nonce in this same block.
+        if (verdict === "resubmit") replace = await this.deps.store.pending(safe)
+        else if (verdict !== "dropped") return
       }
       await this.solveAndSend(rt, block, replace, read.snapshot)
     } catch (error) {
@@ -88,6 +93,24 @@ export class SafeStep {
     }
   }
 
+  /**
+   * When an ERC-20 paymaster is paid in a token the Safe's plans spend (`paymasterContext.token`), keeps its maximum
+   * pre-charge (`getPaymasterTokenReserve`) out of what the solver and the clamp may use: the paymaster pulls it in
+   * validation, before the plan runs, so a plan spending the whole balance would revert in every block.
+   */
+  private async reservePaymasterToken(safe: Address, snapshot: PortfolioSnapshot): Promise<void> {
+    const { config, clients } = this.deps
+    const token = (config.paymasterContext as { token?: unknown } | undefined)?.token
+    if (!clients.sponsoredBundler || typeof token !== "string") return
+    const key = token.toLowerCase()
+    if (snapshot.bounds.balances[key] === undefined) return
+    const found = await getPaymasterTokenReserve(clients.publicClient, { safe, deployments: clients.deployments })
+    if (!found) return
+    const left = (snapshot.bounds.balances[key] as bigint) - found.reserve
+    snapshot.bounds.balances[key] = left > 0n ? left : 0n
+    snapshot.input.idle[key] = Number(snapshot.bounds.balances[key]) / 10 ** (snapshot.decimals[key] ?? 18)
+  }
+
   private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
@@ -100,6 +123,17 @@ export class SafeStep {
       metrics.set("levpilot_health", "Health of each sub-account (collateral value x LLTV / debt).", labels, s.debt === 0n ? Number.POSITIVE_INFINITY : Number(s.health) / 1e18)
       metrics.set("levpilot_leverage", "Effective leverage of each sub-account.", labels, Number(s.leverage) / 1e18)
     }
+    await this.reservePaymasterToken(safe, snapshot)
+    // A sub-account whose oracle or venue reverts is left out (the others are still solved): a gauge per sub-account
+    // and one `feed-broken` alert when it breaks; the gauge goes back to 0 when it reads again.
+    const broken = new Set(snapshot.unreadable.map((e) => e.subAccount.toLowerCase()))
+    for (const s of snapshot.chain)
+      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account's state cannot be read (oracle or venue reverts).", { safe, sub_account: s.subAccount }, 0)
+    for (const e of snapshot.unreadable) {
+      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account's state cannot be read (oracle or venue reverts).", { safe, sub_account: e.subAccount }, 1)
+      if (!rt.unreadable.has(e.subAccount.toLowerCase())) events.alert(safe, block, "feed-broken", new SubAccountUnreadableError({ safe, subAccount: e.subAccount, cause: e }))
+    }
+    rt.unreadable = broken
     const outOfBand = snapshot.chain.some((s) => s.band !== "inside")
     if (!outOfBand) rt.triggerBlock = undefined
     else if (rt.triggerBlock === undefined) {
@@ -118,12 +152,19 @@ export class SafeStep {
       if (outOfBand) logger.debug({ safe, reasons: result?.outcomes.map((o) => o.reason) }, "out of band, no plan")
       return
     }
-    const chainPlan = toChainPlan(plan)
+    // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats).
+    const chainPlan = clampToChainBounds(toChainPlan(plan), snapshot.bounds)
+    if (!chainPlan) {
+      logger.warn({ safe, plan: describePlan(plan) }, "every amount of the plan clamps to zero against the chain's bounds; nothing sent")
+      return
+    }
     if (this.deps.dryRun) {
       logger.info({ safe, block: Number(block), plan: describePlan(plan) }, "dry run: plan not sent")
       events.emit({ type: "plan", safe, block, plan: chainPlan, dryRun: true })
       return
     }
-    await this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan)
+    const below = new Set(snapshot.chain.filter((s) => s.band === "below").map((s) => s.subAccount.toLowerCase()))
+    const urgent = chainPlan.subAccounts.some((id) => below.has(id.toLowerCase()))
+    await this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent)
   }
 }

@@ -3,7 +3,7 @@ import { type Address, BaseError, type LocalAccount, isAddressEqual, zeroAddress
 import type { BundlerClient } from "viem/account-abstraction"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { type ToKeeperAccountReturnType, toKeeperAccount } from "@levpilot/sdk/accounts"
-import { sendRebalance } from "@levpilot/sdk/actions"
+import { selfPayValidationGas, sendRebalance } from "@levpilot/sdk/actions"
 import {
   BundlerUnavailableError,
   PaymasterRefusedError,
@@ -16,12 +16,13 @@ import type { Plan } from "../solver/types.js"
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
-import { SelfPayNotAllowedError } from "./errors.js"
+import { GasCapBelowMarketError, NonceMismatchError, SelfPayNotAllowedError } from "./errors.js"
 import { type KeeperEvents, shortMessage } from "./events.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
+import { priceUserOperation } from "./fees.js"
 
 const has = (error: unknown, type: abstract new (...args: never[]) => Error) => error instanceof type || (error instanceof BaseError && error.walk((e) => e instanceof type) !== null)
 
@@ -50,25 +51,42 @@ export class RebalanceSender {
     },
   ) {}
 
-  /** Sends `plan` for the Safe of `rt` (a replacement of `replace` when given). Never throws for the failures above. */
-  async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined, solverPlan?: Plan): Promise<void> {
+  /**
+   * Sends `plan` for the Safe of `rt` (a replacement of `replace` when given). Never throws for the failures above.
+   *
+   * @param urgent - The plan restores a sub-account below its band: a stuck operation is repriced up to the Safe's caps.
+   */
+  async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined, solverPlan?: Plan, urgent = false): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
     const account = await this.keeperAccount(rt)
-    const nonce = replace ? BigInt(replace.nonce) : await account.getNonce()
-    let fees = await clients.estimateFees()
-    if (replace) {
-      const bump = (old: string, now: bigint) => {
-        const bumped = (BigInt(old) * BigInt(100 + config.feeBumpPercent)) / 100n
-        return bumped > now ? bumped : now
-      }
-      fees = { maxFeePerGas: bump(replace.maxFeePerGas, fees.maxFeePerGas), maxPriorityFeePerGas: bump(replace.maxPriorityFeePerGas, fees.maxPriorityFeePerGas) }
+    const [nonce, market, automation] = await Promise.all([
+      replace ? BigInt(replace.nonce) : account.getNonce(),
+      clients.estimateFees(),
+      clients.publicClient.readContract({ address: config.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] }),
+    ])
+    const caps = { maxFeePerGas: BigInt(automation.maxFeePerGas), maxPriorityFeePerGas: BigInt(automation.maxPriorityFeePerGas) }
+    const previous = replace ? { maxFeePerGas: BigInt(replace.maxFeePerGas), maxPriorityFeePerGas: BigInt(replace.maxPriorityFeePerGas) } : undefined
+    const priced = priceUserOperation({ market, caps, previous, bumpPercent: config.feeBumpPercent, urgent })
+    if (priced.capped) {
+      const message =
+        `the market's fees are above the Safe's caps: maxFeePerGas ${market.maxFeePerGas} wei > cap ${caps.maxFeePerGas} wei ` +
+        `or maxPriorityFeePerGas ${market.maxPriorityFeePerGas} wei > cap ${caps.maxPriorityFeePerGas} wei; ` +
+        "the operation is priced at the caps and may wait for fees to fall (raise them with setAutomationConfig)"
+      events.alert(safe, block, "gas-cap-below-market", new GasCapBelowMarketError({ safe, market, caps, message }))
     }
+    if (replace && !priced.replaces)
+      // At the caps: this resend cannot outbid the one in flight. The bundler takes it only if it dropped that one;
+      // otherwise it answers AA25 and the keeper keeps tracking the operation already there.
+      logger.warn({ safe, nonce: nonce.toString(), reason: priced.reason }, "operation in flight already priced at the Safe's caps; resending at the caps")
+    const fees = priced.fees
     const attempt = (replace?.attempts ?? 0) + 1
     const intent: PendingOperation = {
       userOpHash: undefined,
       nonce: nonce.toString(),
       sentBlock: block.toString(),
+      firstSentBlock: replace?.firstSentBlock ?? replace?.sentBlock ?? block.toString(),
+      stallAlertedBlock: replace?.stallAlertedBlock,
       sentAt: clock.now(),
       maxFeePerGas: fees.maxFeePerGas.toString(),
       maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
@@ -86,7 +104,11 @@ export class RebalanceSender {
         validate,
         nonce,
         ...fees,
-        ...(sponsored ? {} : await this.selfPayGasLimits(safe)),
+        // Self-paid: the bundler's estimate (Alto drops state overrides without a paymaster, and does not need them:
+        // the module skips its caps for the placeholder signature), padded by the validation work the placeholder
+        // skips; the call gas gets the SDK's interest-accrual headroom. No fixed limits: the EntryPoint charges 10% of
+        // unused call gas and the self-pay budget is charged at the limits.
+        ...(sponsored ? {} : { estimationOverride: false, verificationGasPadding: selfPayValidationGas }),
       })
     }
     let userOpHash: `0x${string}`
@@ -110,6 +132,15 @@ export class RebalanceSender {
       }
     } catch (error) {
       if (has(error, UserOperationInFlightError)) {
+        // AA25 is also the EntryPoint's "invalid account nonce": only an answer at the chain's own nonce can mean an
+        // operation of ours is in flight. Otherwise the chain has moved on (or never got there): alert, and keep the
+        // intent for the tracker, which converges to the chain's nonce on the next block.
+        const chainNonce = await account.getNonce()
+        if (chainNonce !== nonce) {
+          store.setPending(safe, replace ? { ...replace, attempts: attempt } : { ...intent, sponsored })
+          events.alert(safe, block, "nonce-mismatch", new NonceMismatchError({ safe, nonce, chainNonce, cause: error as Error }))
+          return
+        }
         // AA25 "same sender and nonce already being processed" (or already in the mempool): an operation at this nonce
         // is in flight, e.g. the one a resend was meant to replace. Not a failure: keep tracking the nonce (its log
         // search from the original block), and wait `resubmitAfterBlocks` from now before trying again.
@@ -171,22 +202,5 @@ export class RebalanceSender {
     const budget = await clients.publicClient.readContract({ address: module, abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [safe] })
     if (budget.maxWeiPerEpoch === 0n) return "the Safe has no self-pay budget on chain (setSelfPayBudget)"
     return undefined
-  }
-
-  /**
-   * Gas limits of a self-paid operation, from the Safe's own caps. Alto 0.0.20 replaces the caller's state override
-   * with its own sender-balance override when there is no paymaster, so the module's caps cannot be lifted for
-   * estimation and a self-paid operation is sent with fixed limits (unused gas is refunded, minus the EntryPoint's
-   * 10% penalty on unused execution gas).
-   */
-  private async selfPayGasLimits(safe: Address) {
-    const { config, clients } = this.deps
-    const c = await clients.publicClient.readContract({ address: config.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] })
-    const min = (a: bigint, b: number) => (a < BigInt(b) ? a : BigInt(b))
-    return {
-      verificationGasLimit: min(400_000n, c.maxVerificationGasLimit),
-      callGasLimit: min(2_500_000n, c.maxCallGasLimit),
-      preVerificationGas: min(150_000n, c.maxPreVerificationGas),
-    }
   }
 }

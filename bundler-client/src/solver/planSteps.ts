@@ -128,7 +128,7 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
     const floor = w.sourceFloor(j)
     if (!(w.health(j) > floor)) continue
     const available = ((w.collateral[j] as number) * sj.price * sj.lltv) / floor - (w.debt[j] as number)
-    const x = Math.min(available, need.loan(), w.capLeft(i), w.capLeft(j))
+    const x = Math.min(available, need.loan(), w.capLeft(i), w.capLeft(j), w.borrowLeft(j))
     if (worth(x, s.loanDecimals)) {
       w.push("Borrow", j, x)
       w.push("Repay", i, x)
@@ -201,11 +201,11 @@ export function boost(w: WorkingPortfolio, a: Account): void {
   if (t === undefined) return
   const { i, s, policy, snap, goal } = t
   const want = ((w.collateral[i] as number) * s.price * s.lltv) / goal - (w.debt[i] as number)
-  const borrow = Math.min(want, w.capLeft(i))
+  const borrow = Math.min(want, w.capLeft(i), w.borrowLeft(i))
   const reachedHealth = ((w.collateral[i] as number) * s.price * s.lltv) / ((w.debt[i] as number) + Math.max(0, borrow))
   if (!worth(borrow, s.loanDecimals) || reachedHealth > a.hi) {
     w.restore(snap)
-    w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but caps allow only health ${fmt(reachedHealth)}; no valid plan`
+    w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but caps${w.borrowLeft(i) < want ? " and the market's free liquidity" : ""} allow only health ${fmt(reachedHealth)}; no valid plan`
     return
   }
   w.push("Borrow", i, borrow)

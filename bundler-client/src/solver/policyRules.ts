@@ -1,4 +1,4 @@
-import { MIN_MATERIAL_CHANGE_BPS as MIN_MATERIAL_CHANGE_BPS_BIG } from "@levpilot/sdk/constants"
+import { MAX_ACTIONS, MAX_SUB_ACCOUNTS, MIN_MATERIAL_CHANGE_BPS as MIN_MATERIAL_CHANGE_BPS_BIG } from "@levpilot/sdk/constants"
 import { PlanExecutionError } from "./errors.js"
 import { applyPlan, effectiveEpoch, healthOf, landingZone, netValue, positionsMoved, touchedAssetPrice } from "./state.js"
 import type { EpochState, Plan, Policy, PortfolioState } from "./types.js"
@@ -90,6 +90,10 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
   })
 
   if (plan.actions.length === 0) fail("structure", "plan has no actions")
+  // The module's structural limits (PlanLib: MalformedPlan(MALFORMED_SUB_ACCOUNT_COUNT / MALFORMED_ACTION_COUNT)).
+  if (plan.subAccounts.length > Number(MAX_SUB_ACCOUNTS))
+    fail("structure", `plan lists ${plan.subAccounts.length} sub-accounts, the module accepts at most MAX_SUB_ACCOUNTS = ${MAX_SUB_ACCOUNTS}`)
+  if (plan.actions.length > Number(MAX_ACTIONS)) fail("structure", `plan has ${plan.actions.length} actions, the module accepts at most MAX_ACTIONS = ${MAX_ACTIONS}`)
   if (new Set(plan.subAccounts).size !== plan.subAccounts.length) fail("structure", "sub-account ids in the plan are not unique")
   const subs = plan.subAccounts.map((id) => pre.subAccounts.find((s) => s.id === id))
   plan.subAccounts.forEach((id, i) => {

@@ -225,3 +225,77 @@ describe("solver properties (seeded random portfolios)", () => {
     }
   })
 })
+
+describe("the module's structural limits (MAX_SUB_ACCOUNTS, MAX_ACTIONS)", () => {
+  it("9 triggered sub-accounts on one loan token: the 8 most urgent go in this plan, the 9th in the next; the plan encodes", async () => {
+    const { MAX_SUB_ACCOUNTS } = await import("@levpilot/sdk/constants")
+    const { encodeRebalanceCallData } = await import("@levpilot/sdk/utils")
+    // Healths 1.10, 1.02, 1.09, ... shuffled: urgency is by health, not by position in the input.
+    const healths = [1.1, 1.02, 1.09, 1.04, 1.08, 1.03, 1.07, 1.05, 1.06]
+    const ids = healths.map((_, i) => `0x${(i + 1).toString(16).padStart(64, "0")}`)
+    const i = input(healths.map((h, k) => sub(ids[k] as string, h)), { idle: { USDC: 10_000_000 } })
+    const r = solve(i)
+    expect(r.plan).toBeDefined()
+    const plan = r.plan!
+    expect(plan.subAccounts).toHaveLength(Number(MAX_SUB_ACCOUNTS))
+    expect(plan.subAccounts).not.toContain(ids[0]) // health 1.10: the least urgent
+    expect(check(i, plan).ok).toBe(true)
+    expect(r.outcomes.find((o) => o.id === ids[0])?.reason).toMatch(/MAX_SUB_ACCOUNTS/)
+    const chain = {
+      subAccounts: plan.subAccounts as `0x${string}`[],
+      actions: plan.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, amount: a.amountBase })),
+    }
+    expect(() => encodeRebalanceCallData({ keeper: "0x0000000000000000000000000000000000000001", plan: chain as never })).not.toThrow()
+    // The next block: the 8 landed (now inside their band), the 9th is solved.
+    const next = input(
+      healths.map((h, k) => sub(ids[k] as string, k === 0 ? h : 1.4)),
+      { idle: { USDC: 10_000_000 } },
+    )
+    expect(solve(next).plan?.subAccounts).toEqual([ids[0]])
+  })
+
+  it("the rule check rejects a plan over either limit as a structure violation", () => {
+    const ids = Array.from({ length: 9 }, (_, k) => `0x${(k + 1).toString(16).padStart(64, "0")}`)
+    const i = input(ids.map((id) => sub(id, 1.05)), { idle: { USDC: 10_000_000 } })
+    const plan = {
+      loanAsset: "USDC",
+      subAccounts: ids,
+      actions: ids.map((_, k) => ({ kind: "Repay" as const, subAccount: k, amount: 100, amountBase: 100_000_000n })),
+      gas: 0,
+    }
+    const v = check(i, plan as never).violations
+    expect(v.some((x) => x.rule === "structure" && /MAX_SUB_ACCOUNTS = 8/.test(x.message))).toBe(true)
+    const many = { ...plan, subAccounts: ids.slice(0, 1), actions: Array.from({ length: 33 }, () => ({ kind: "Repay" as const, subAccount: 0, amount: 1, amountBase: 1_000_000n })) }
+    expect(check(i, many as never).violations.some((x) => x.rule === "structure" && /MAX_ACTIONS = 32/.test(x.message))).toBe(true)
+  })
+})
+
+describe("borrows sized to the market's free liquidity (borrowable)", () => {
+  const withLiquidity = (s: SubAccountInput, borrowable: number): SubAccountInput => ({ ...s, state: { ...s.state, borrowable } })
+
+  it("a donor's borrow never exceeds its market's liquidity; the rest comes from another source (a second donor)", () => {
+    const unlimited = solve(input([sub("low", 1.1), sub("donor", 1.9, { maxHealth: 2 })]))
+    const full = unlimited.plan?.actions.find((a) => a.kind === "Borrow")?.amount ?? 0
+    expect(full).toBeGreaterThan(100)
+    const cap = full / 4
+    const i = input([sub("low", 1.1), withLiquidity(sub("donor", 1.9, { maxHealth: 2 }), cap), sub("other", 1.9, { maxHealth: 2 })])
+    const r = solve(i)
+    const borrows = (r.plan?.actions ?? []).filter((a) => a.kind === "Borrow")
+    const onDonor = borrows.filter((a) => r.plan?.subAccounts[a.subAccount] === "donor").reduce((t, a) => t + a.amount, 0)
+    expect(onDonor).toBeGreaterThan(0)
+    expect(onDonor).toBeLessThanOrEqual(cap * (1 + 1e-12))
+    expect(borrows.some((a) => r.plan?.subAccounts[a.subAccount] === "other")).toBe(true)
+    expect(check(i, r.plan!).ok).toBe(true)
+  })
+
+  it("a boost on a market without free liquidity is not proposed; with some, it borrows at most that", () => {
+    const none = solve(input([withLiquidity(sub("high", 2.2, { maxHealth: 2 }), 0)]))
+    expect(none.plan).toBeUndefined()
+    expect(none.outcomes[0]?.reason).toMatch(/free liquidity/)
+    const base = solve(input([sub("high", 2.2, { maxHealth: 2 })]))
+    const want = base.plan?.actions.find((a) => a.kind === "Borrow")?.amount ?? 0
+    expect(want).toBeGreaterThan(0)
+    const roomy = solve(input([withLiquidity(sub("high", 2.2, { maxHealth: 2 }), want * 10)]))
+    expect(roomy.plan?.actions.find((a) => a.kind === "Borrow")?.amount).toBeCloseTo(want, 6)
+  })
+})

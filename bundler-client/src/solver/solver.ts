@@ -1,7 +1,8 @@
-import { MIN_BAND_GAP as MIN_BAND_GAP_WAD } from "@levpilot/sdk/constants"
+import { MAX_ACTIONS, MAX_SUB_ACCOUNTS, MIN_BAND_GAP as MIN_BAND_GAP_WAD } from "@levpilot/sdk/constants"
 import { SolverInputError } from "./errors.js"
 import { boost, deleverage, finishPlan } from "./planSteps.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
+import { healthOf } from "./state.js"
 import type { EpochState, Policy, PortfolioState, SolverInput, SolverResult } from "./types.js"
 import { type Exclusions, WorkingPortfolio } from "./workingPortfolio.js"
 
@@ -67,7 +68,7 @@ export function solve(input: SolverInput): SolverResult {
     policies[s.state.id] = s.policy
     epochs[s.state.id] = s.epoch
   }
-  for (let attempt = 0; attempt <= 2 * input.subAccounts.length + 2; attempt++) {
+  for (let attempt = 0; attempt <= 3 * input.subAccounts.length + 2; attempt++) {
     const result = solveOnce(input, loanAsset, exclusions)
     if (result.plan === undefined) return result
     const check = checkPlanAgainstPolicy({ plan: result.plan, pre, policies, epochs, now: input.now })
@@ -80,6 +81,22 @@ export function solve(input: SolverInput): SolverResult {
       if (r.role === "source") exclusions.sources.set(r.index, v.message)
       else exclusions.targets.set(r.index, v.message)
       excluded = true
+    }
+    if (!excluded && (result.plan.subAccounts.length > Number(MAX_SUB_ACCOUNTS) || result.plan.actions.length > Number(MAX_ACTIONS))) {
+      // Over the module's structural limits: leave out the least urgent target (it goes in the next operation). Below
+      // the band comes before above it; below, the lowest health relative to minHealth first; above, the highest.
+      const urgency = (i: number) => {
+        const s = input.subAccounts[i] as SolverInput["subAccounts"][number]
+        const h = healthOf(s.state)
+        return h < s.policy.minHealth ? h / s.policy.minHealth : 2 + s.policy.maxHealth / h
+      }
+      const least = result.outcomes
+        .map((o, i) => (o.role === "target" && !exclusions.targets.has(i) ? i : -1))
+        .filter((i) => i >= 0)
+        .sort((a, b) => urgency(b) - urgency(a))[0]
+      if (least === undefined) break
+      exclusions.targets.set(least, "over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS); left for the next")
+      continue
     }
     if (!excluded) {
       const lastTarget = result.outcomes.map((o, i) => (o.role === "target" ? i : -1)).filter((i) => i >= 0 && !exclusions.targets.has(i)).pop()

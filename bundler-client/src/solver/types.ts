@@ -23,6 +23,11 @@ export type SubAccountState = {
   lltv: number
   /** Oracle price of one collateral token in loan tokens. */
   price: number
+  /**
+   * What the market can still lend, in loan-token units (Morpho: `totalSupplyAssets - totalBorrowAssets`); undefined
+   * when unknown (no limit). Boost and donor borrows on this sub-account are sized to it.
+   */
+  borrowable?: number | undefined
 }
 
 /** The Safe's position in one allowed ERC-4626 yield pool. */

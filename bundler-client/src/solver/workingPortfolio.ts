@@ -158,6 +158,13 @@ export class WorkingPortfolio {
     return this.account(i).capTotal - (this.moved[i] as number)
   }
 
+  /** What sub-account `i`'s market can still lend in this plan (its `borrowable`, net of this plan's borrows and repays). */
+  borrowLeft(i: number): number {
+    const s = this.sub(i).state
+    if (s.borrowable === undefined) return Number.POSITIVE_INFINITY
+    return Math.max(0, s.borrowable - ((this.debt[i] as number) - s.debt))
+  }
+
   slipOf(pool: YieldPool): number {
     return (pool.slippageBps ?? 0) / 10_000
   }

@@ -33,6 +33,33 @@ export type GetSubAccountStateReturnType = SubAccountState[]
 export type GetSubAccountStateErrorType = UnknownChainErrorType | UnknownSubAccountErrorType | SubAccountReadErrorType | Error
 
 /** One `eth_call` running the LeverageLens creation code (no deployment needed): every sub-account at one block. */
+async function readViews(reader: Client<Transport, Chain | undefined>, module: Address, safe: Address, subAccounts: readonly Hex[]) {
+  try {
+    return await readLens(reader, module, safe, subAccounts)
+  } catch (error) {
+    const unknown = (error as { walk?: (fn: (e: unknown) => boolean) => unknown }).walk?.(
+      (e) => (e as { data?: { errorName?: string } }).data?.errorName === "UnknownSubAccount",
+    ) as { data?: { args?: readonly unknown[] } } | undefined
+    if (unknown) throw new UnknownSubAccountError({ subAccount: unknown.data?.args?.[0] as Hex })
+    throw error
+  }
+}
+
+type LensView = Awaited<ReturnType<typeof readLens>>[number]
+
+function toState(view: LensView): SubAccountState {
+  const { subAccount, policy, usage, state } = view
+  const metrics = getSubAccountMetrics(state)
+  return {
+    subAccount,
+    policy: policy as Policy,
+    epochUsage: usage as EpochUsage,
+    ...state,
+    ...metrics,
+    band: getBandPosition({ health: metrics.health, minHealth: policy.minHealth, maxHealth: policy.maxHealth }),
+  }
+}
+
 function readLens(reader: Client<Transport, Chain | undefined>, module: Address, safe: Address, subAccounts: readonly Hex[]) {
   return readContract(reader, { abi: leverageLensAbi, code: leverageLensBytecode, functionName: "read", args: [module, safe, subAccounts] })
 }
@@ -59,21 +86,14 @@ export async function getSubAccountState(
   const safe = getDefaultSafe(client, parameters.safe)
   if (!safe) throw new AccountNotFoundError()
   const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
-  let views: Awaited<ReturnType<typeof readLens>>
-  try {
-    views = await readLens(reader, deployment.leverageModule, safe, parameters.subAccounts ?? [])
-  } catch (error) {
-    const unknown = (error as { walk?: (fn: (e: unknown) => boolean) => unknown }).walk?.(
-      (e) => (e as { data?: { errorName?: string } }).data?.errorName === "UnknownSubAccount",
-    ) as { data?: { args?: readonly unknown[] } } | undefined
-    if (unknown) throw new UnknownSubAccountError({ subAccount: unknown.data?.args?.[0] as Hex })
-    throw error
-  }
-  return views.map(subAccountStateOf)
+  const views = await readViews(reader, deployment.leverageModule, safe, parameters.subAccounts ?? [])
+  const states: SubAccountState[] = []
+  for (const view of views) states.push(subAccountStateOf(view))
+  return states
 }
 
 /** One sub-account as `LeverageLens` returns it (`SubAccountView`). */
-export type SubAccountView = Awaited<ReturnType<typeof readLens>>[number]
+export type SubAccountView = LensView
 
 /**
  * A lens `SubAccountView` with its risk metrics and band position.
@@ -82,15 +102,41 @@ export type SubAccountView = Awaited<ReturnType<typeof readLens>>[number]
  * @throws {SubAccountReadError} when the adapter reverted while reading the sub-account.
  */
 export function subAccountStateOf(view: SubAccountView): SubAccountState {
-  const { subAccount, policy, usage, state } = view
-  if (!view.stateOk) throw new SubAccountReadError({ subAccount, adapter: policy.adapter, revertData: view.stateError })
-  const metrics = getSubAccountMetrics(state)
-  return {
-    subAccount,
-    policy: policy as Policy,
-    epochUsage: usage as EpochUsage,
-    ...state,
-    ...metrics,
-    band: getBandPosition({ health: metrics.health, minHealth: policy.minHealth, maxHealth: policy.maxHealth }),
+  if (!view.stateOk) throw new SubAccountReadError({ subAccount: view.subAccount, adapter: view.policy.adapter, revertData: view.stateError })
+  return toState(view)
+}
+
+export type GetSubAccountStateSettledReturnType = {
+  /** The sub-accounts whose market state was read, in the lens's order. */
+  states: SubAccountState[]
+  /** The sub-accounts whose adapter reverted (a broken oracle or IRM), each with the revert data. */
+  unreadable: SubAccountReadError[]
+}
+
+/**
+ * Like {@link getSubAccountState}, but one sub-account whose oracle or venue reverts does not hide the others: the
+ * readable ones come back in `states`, the broken ones as {@link SubAccountReadError}s in `unreadable` (the lens reads
+ * each sub-account in its own try/catch). A keeper keeps managing the readable sub-accounts and alerts on the others.
+ *
+ * @param client - A public client (or a client with a Safe account).
+ * @param parameters - {@link GetSubAccountStateParameters}
+ * @returns {@link GetSubAccountStateSettledReturnType}
+ * @throws UnknownSubAccountError when a sub-account given in `subAccounts` has no policy.
+ */
+export async function getSubAccountStateSettled(
+  client: Client<Transport, Chain | undefined, Account | undefined>,
+  parameters: GetSubAccountStateParameters = {},
+): Promise<GetSubAccountStateSettledReturnType> {
+  const reader = getReadClient(client)
+  const safe = getDefaultSafe(client, parameters.safe)
+  if (!safe) throw new AccountNotFoundError()
+  const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
+  const views = await readViews(reader, deployment.leverageModule, safe, parameters.subAccounts ?? [])
+  const states: SubAccountState[] = []
+  const unreadable: SubAccountReadError[] = []
+  for (const view of views) {
+    if (view.stateOk) states.push(toState(view))
+    else unreadable.push(new SubAccountReadError({ subAccount: view.subAccount, adapter: view.policy.adapter, revertData: view.stateError }))
   }
+  return { states, unreadable }
 }

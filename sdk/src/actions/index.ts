@@ -32,13 +32,20 @@ export {
   getSafeStates,
 } from "./getSafeStates.js"
 export {
+  type GetPaymasterTokenReserveParameters,
+  type GetPaymasterTokenReserveReturnType,
+  getPaymasterTokenReserve,
+} from "./getPaymasterTokenReserve.js"
+export {
   type GetSubAccountStateParameters,
   type SubAccountState,
   type GetSubAccountStateReturnType,
   type GetSubAccountStateErrorType,
+  type GetSubAccountStateSettledReturnType,
   getSubAccountState,
   type SubAccountView,
   subAccountStateOf,
+  getSubAccountStateSettled,
 } from "./getSubAccountState.js"
 export {
   type InstallLeverageModuleParameters,
@@ -73,6 +80,7 @@ export {
 export {
   type SendRebalanceParameters,
   minCallGasMargin,
+  selfPayValidationGas,
   type SendRebalanceOverrides,
   type SendRebalanceReturnType,
   type SendRebalanceErrorType,

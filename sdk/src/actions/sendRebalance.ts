@@ -48,6 +48,13 @@ export type SendRebalanceParameters = {
    * market), which the estimate did not pay for. 0 sends the bundler's estimate as is.
    */
   callGasMarginBps?: number | undefined
+  /**
+   * Gas added to the bundler's verification gas estimate when `verificationGasLimit` is not given (default 0). A
+   * bundler estimates with a placeholder signature, and the module skips what only a signed operation runs in
+   * validation: the gas-field caps and, for a self-paid operation, the charge to the self-pay budget (see
+   * `selfPayValidationGas`). A self-paid send passes that here.
+   */
+  verificationGasPadding?: bigint | undefined
   deployments?: LeverageDeployments | undefined
 } & SendRebalanceOverrides
 
@@ -58,6 +65,14 @@ const sameUrl = (a: string | undefined, b: string | undefined) => {
     return a === b
   }
 }
+
+/**
+ * Validation gas a bundler's estimate of a self-paid keeper operation misses, because it signs with a placeholder and
+ * the module runs these only for a signed operation: the gas-field caps (`AutomationConfig`, one cold slot plus the
+ * comparisons) and the self-pay charge (`SelfPayBudget`: a cold read and a write that may be zero to non-zero, plus
+ * the epoch roll-over), with margin: 2 x (2,100 + 22,100) + 10,000 rounded up to 60,000 gas.
+ */
+export const selfPayValidationGas = 60_000n
 
 /** The smallest headroom added to an estimated call gas limit: an IRM call plus the interest writes, with margin. */
 export const minCallGasMargin = 60_000n
@@ -158,7 +173,7 @@ export async function sendRebalance(
       const padded = estimate.callGasLimit + (margin > minCallGasMargin ? margin : minCallGasMargin)
       const cap = BigInt(config.maxCallGasLimit)
       overrides.callGasLimit = padded <= cap ? padded : estimate.callGasLimit > cap ? estimate.callGasLimit : cap
-      overrides.verificationGasLimit ??= estimate.verificationGasLimit
+      overrides.verificationGasLimit ??= estimate.verificationGasLimit + (parameters.verificationGasPadding ?? 0n)
       overrides.preVerificationGas ??= estimate.preVerificationGas
       if (estimate.paymasterVerificationGasLimit !== undefined) overrides.paymasterVerificationGasLimit ??= estimate.paymasterVerificationGasLimit
       if (estimate.paymasterPostOpGasLimit !== undefined) overrides.paymasterPostOpGasLimit ??= estimate.paymasterPostOpGasLimit

@@ -35,6 +35,7 @@ import type { Plan } from "../types/leverage.js"
 import { addKeeper } from "./addKeeper.js"
 import { approvePaymasterToken } from "./approvePaymasterToken.js"
 import { getSubAccountState } from "./getSubAccountState.js"
+import { getPaymasterTokenReserve } from "./getPaymasterTokenReserve.js"
 import { sendRebalance } from "./sendRebalance.js"
 import { defaultAutomationConfig, setAutomationConfig } from "./setAutomationConfig.js"
 import { setPolicy } from "./setPolicy.js"
@@ -191,6 +192,10 @@ describe("ERC-20 payment through the sample TokenPaymaster", () => {
       paymasterUsdc: await usdcBalance(tokenPaymaster.address),
     }
     const [stateBefore] = await getSubAccountState(publicClient, { safe: safe.address, deployments })
+    // What a keeper keeps aside when the loan token pays the gas: the most the paymaster can pull in validation.
+    const reserve = await getPaymasterTokenReserve(publicClient, { safe: safe.address, deployments })
+    expect(reserve?.paymaster.toLowerCase()).toBe(tokenPaymaster.address.toLowerCase())
+    const allowanceBefore = await allowance()
     const client = await keeperClient()
     const hash = await sendRebalance(client, { plan: plan(parseUnits("350", 6)), paymasterContext: { token: stack.tokens.usdc }, deployments })
     const receipt = await waitForRebalance(client, { hash })
@@ -215,6 +220,11 @@ describe("ERC-20 payment through the sample TokenPaymaster", () => {
       paymasterUsdc: await usdcBalance(tokenPaymaster.address),
     }
     expect(before.usdc - after.usdc).toBe(actualTokenCharge)
+    // The pre-charge (taken in validation, before the plan runs; the allowance pays it) never exceeds the reserve.
+    const preCharge = allowanceBefore - (await allowance())
+    expect(preCharge).toBeGreaterThan(actualTokenCharge)
+    expect(preCharge).toBeLessThanOrEqual(reserve?.reserve ?? 0n)
+    console.info(`token paymaster: pre-charge ${preCharge}, reserve ${reserve?.reserve} USDC base units`)
     // The allowance pays the pre-charge (maximum cost); the refund goes to the balance, not back to the allowance.
     expect(await allowance()).toBeLessThan(parseUnits("100", 6) - actualTokenCharge)
     expect(after.paymasterUsdc - before.paymasterUsdc).toBe(actualTokenCharge)

@@ -50,7 +50,11 @@ Configuration fields:
   allowSelfPay                false: when the paymaster refuses, alert instead of letting the Safe pay
                               (never when the Safe requires a paymaster on chain)
   pollIntervalMs 250, resubmitAfterBlocks 4, feeBumpPercent 20, retry { baseMs 250, maxMs 8000 }
-  stateFile                   where the in-flight operation per Safe is persisted (restarts)
+  stallAfterBlocks            alert "stalled" when an operation stays in flight this many blocks at the
+                              chain's nonce (default 3 x resubmitAfterBlocks)
+  logWindowBlocks 2000        widest eth_getLogs range the keeper asks for (hosted RPCs refuse ~10,000)
+  stateFile                   where the in-flight operation per Safe is persisted (restarts), bound to
+                              the chain, EntryPoint, module and keeper key
   metricsPort, metricsHost    Prometheus endpoint (off without metricsPort; 127.0.0.1 by default)
   costs                       { gasPriceGwei 1, nativePrice 3000 } for the solver's cost model
   logLevel                    trace|debug|info|warn|error|fatal|silent (info)

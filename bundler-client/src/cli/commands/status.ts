@@ -52,7 +52,7 @@ export const statusCommand: Command = {
     const report = []
     for (const safe of safes) {
       const subAccounts = await getSubAccountState(client, { safe, deployments })
-      report.push({ safe, pending: store.pending(safe), subAccounts })
+      report.push({ safe, pending: store.pendingFor({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule }, safe), subAccounts })
     }
     if (values.json) {
       io.out(`${JSON.stringify({ chainId, block: Number(block), safes: report }, (_, v) => (typeof v === "bigint" ? v.toString() : v), 2)}\n`)

@@ -1,6 +1,6 @@
 import type { Address } from "viem"
 import type { SafeRuntime } from "../runtime.js"
-import type { KeeperStateStore } from "../stateFile.js"
+import type { KeeperStateScope, KeeperStateStore } from "../stateFile.js"
 import type { PendingStore } from "../store.js"
 import { LiveVolatility, type LiveVolatilityState } from "../volatility.js"
 
@@ -18,6 +18,8 @@ export type SharedRuntime = {
 
 /** What the fleet keeps per Safe besides the chain: the operation in flight, scan fingerprints, leases, runtime. */
 export type FleetStore = PendingStore & {
+  /** Binds a file-backed store to the keeper's nonce sequence (chain, EntryPoint, module, keeper key). */
+  bind?(scope: KeeperStateScope): void
   /** The Safes with an operation in flight. */
   pendingSafes(): Promise<Address[]>
   /** For each Safe: whether an operation is in flight, and the fingerprint of its last scan. */
@@ -40,6 +42,11 @@ export class MemoryFleetStore implements FleetStore {
   private readonly leases = new Set<Address>()
 
   constructor(private readonly file: KeeperStateStore) {}
+
+  /** Binds the state file to the keeper's nonce sequence (chain, EntryPoint, module, keeper key); see `KeeperStateStore.bind`. */
+  bind(scope: KeeperStateScope): void {
+    this.file.bind(scope)
+  }
 
   pending(safe: Address) {
     return this.file.pending(safe)

@@ -1,0 +1,84 @@
+import type { UserOperationFees } from "./clients.js"
+
+/**
+ * The bundler's same-nonce replacement rule, in percent: a UserOperation replaces one of the same sender and nonce only
+ * if BOTH `maxFeePerGas` and `maxPriorityFeePerGas` are at least this much higher (ERC-7562's mempool rule; Alto
+ * 0.0.20 `mempool.ts`: `>= old x 110 / 100` on both fields).
+ */
+export const REPLACEMENT_BUMP_PERCENT = 10
+
+/** The Safe's on-chain fee caps (`AutomationConfig.maxFeePerGas` / `maxPriorityFeePerGas`), in wei per gas. */
+export type FeeCaps = UserOperationFees
+
+/** How the keeper prices one send. */
+export type FeeDecision = {
+  /** Never above the caps; `maxPriorityFeePerGas <= maxFeePerGas`. */
+  fees: UserOperationFees
+  /** The market's fees (bundler's "fast" estimate) were above a cap, so a field was lowered to it. */
+  capped: boolean
+  /**
+   * A replacement: whether both fields clear the bundler's rule over the previous ones. False when the previous
+   * operation was already priced at (or near) the caps: the resend then goes out at the caps anyway; the bundler
+   * accepts it only if it dropped the earlier one (else it answers AA25 and the keeper keeps tracking that one).
+   */
+  replaces: boolean
+  /** Why a replacement does not clear the rule (both numbers), when it does not. */
+  reason?: string | undefined
+}
+
+const scale = (value: bigint, percent: number) => (value * BigInt(100 + percent) + 99n) / 100n // rounded up
+const min = (a: bigint, b: bigint) => (a < b ? a : b)
+const max = (a: bigint, b: bigint) => (a > b ? a : b)
+
+/**
+ * The fees of a keeper UserOperation: the market's, clipped to the Safe's caps (the module rejects a signed operation
+ * above them in validation, `GasFieldAboveCap`), with `maxPriorityFeePerGas <= maxFeePerGas`.
+ *
+ * A replacement of `previous` (same nonce) takes `max(market, previous x (100 + bumpPercent)%)` per field, clipped to
+ * the caps; `replaces` tells whether both fields clear the bundler's replacement rule
+ * (`previous x (100 + REPLACEMENT_BUMP_PERCENT)%`, rounded up), else it goes out at the caps flagged `replaces: false`
+ * (see {@link FeeDecision}). A stuck deleverage (`urgent`) is repriced straight to
+ * the caps, the most the Safe allows, so it lands in a spike as early as the Safe permits.
+ *
+ * @param parameters.market - The bundler's current fees (wei per gas).
+ * @param parameters.caps - The Safe's caps (wei per gas).
+ * @param parameters.previous - Fees of the in-flight operation being replaced, when resending at its nonce.
+ * @param parameters.bumpPercent - The keeper's own bump for a replacement (`feeBumpPercent`, >= the rule).
+ * @param parameters.urgent - The plan restores health below the band: reprice to the caps.
+ * @returns {@link FeeDecision}
+ */
+export function priceUserOperation(parameters: {
+  market: UserOperationFees
+  caps: FeeCaps
+  previous?: UserOperationFees | undefined
+  bumpPercent: number
+  urgent?: boolean | undefined
+  replacementBumpPercent?: number | undefined
+}): FeeDecision {
+  const { market, caps, previous, urgent = false } = parameters
+  const rule = parameters.replacementBumpPercent ?? REPLACEMENT_BUMP_PERCENT
+  const bump = Math.max(parameters.bumpPercent, rule)
+  const capped = market.maxFeePerGas > caps.maxFeePerGas || market.maxPriorityFeePerGas > caps.maxPriorityFeePerGas
+  let wantFee = market.maxFeePerGas
+  let wantTip = market.maxPriorityFeePerGas
+  if (previous) {
+    wantFee = urgent ? caps.maxFeePerGas : max(wantFee, scale(previous.maxFeePerGas, bump))
+    wantTip = urgent ? caps.maxPriorityFeePerGas : max(wantTip, scale(previous.maxPriorityFeePerGas, bump))
+  }
+  const maxFeePerGas = min(wantFee, caps.maxFeePerGas)
+  const maxPriorityFeePerGas = min(min(wantTip, caps.maxPriorityFeePerGas), maxFeePerGas)
+  const fees = { maxFeePerGas, maxPriorityFeePerGas }
+  if (!previous) return { fees, capped, replaces: false }
+  const needFee = scale(previous.maxFeePerGas, rule)
+  const needTip = scale(previous.maxPriorityFeePerGas, rule)
+  if (maxFeePerGas >= needFee && maxPriorityFeePerGas >= needTip) return { fees, capped, replaces: true }
+  // Cannot outbid it within the caps: go out at the caps, the most the Safe allows.
+  return {
+    fees: { maxFeePerGas: caps.maxFeePerGas, maxPriorityFeePerGas: min(caps.maxPriorityFeePerGas, caps.maxFeePerGas) },
+    capped: capped || wantFee > caps.maxFeePerGas || wantTip > caps.maxPriorityFeePerGas,
+    replaces: false,
+    reason:
+      `a replacement needs maxFeePerGas >= ${needFee} and maxPriorityFeePerGas >= ${needTip} (+${rule}%), ` +
+      `the Safe's caps allow ${caps.maxFeePerGas} and ${caps.maxPriorityFeePerGas}`,
+  }
+}

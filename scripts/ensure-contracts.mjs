@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Makes sure forge's out/ holds current artifacts of every contract (modules/ and the npm contracts it imports) before a
+// command that reads them runs: `npm start`, the gas benchmarks, vitest. It runs `forge build`, which compiles only
+// what is missing or changed since the last build (about 2 s when nothing changed, a few minutes on a fresh clone).
+// A lock file keeps two callers in the same checkout from building at once.
+//   node scripts/ensure-contracts.mjs            # as a step before another command
+//   import { ensureContracts } from "./ensure-contracts.mjs"
+import { spawnSync } from "node:child_process"
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from "node:fs"
+import { dirname, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
+
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+
+/**
+ * Runs `forge build` in the repository (through scripts/forge.mjs, which sets up the offline solc shims first).
+ * @param {{ quiet?: boolean }} [options] quiet: print forge's output only when it fails.
+ * @throws Error when forge fails (its output is printed).
+ */
+export function ensureContracts({ quiet = true } = {}) {
+  if (process.env.FORGE_OUT) return // artifacts come from elsewhere (see devnet/src/leverage.ts)
+  const lock = join(root, "cache", "ensure-contracts.lock")
+  mkdirSync(join(root, "cache"), { recursive: true })
+  const fresh = !existsSync(join(root, "out"))
+  for (let waited = 0; ; waited += 500) {
+    try {
+      closeSync(openSync(lock, "wx"))
+      break
+    } catch {
+      // Another build in this checkout; a lock older than 30 minutes is a crashed one.
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 30 * 60_000) rmSync(lock, { force: true })
+      } catch {}
+      if (waited === 0) console.error("ensure-contracts: waiting for another forge build in this checkout ...")
+      sleep(500)
+    }
+  }
+  try {
+    console.error(`ensure-contracts: forge build${fresh ? " (fresh checkout: compiling every contract, a few minutes)" : " (only what changed)"} ...`)
+    const run = spawnSync(process.execPath, [join(root, "scripts/forge.mjs"), "build"], { cwd: root, encoding: "utf8", stdio: quiet ? "pipe" : "inherit" })
+    if (run.status !== 0) {
+      if (quiet) process.stderr.write(`${run.stdout ?? ""}${run.stderr ?? ""}`)
+      throw new Error(`forge build failed (exit ${run.status}); run \`node scripts/forge.mjs build\` to see why`)
+    }
+  } finally {
+    rmSync(lock, { force: true })
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    ensureContracts({ quiet: !process.argv.includes("--verbose") })
+  } catch (error) {
+    console.error(`ensure-contracts: ${error.message}`)
+    process.exit(1)
+  }
+}

@@ -1,0 +1,265 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { type Address, type Hex, getAddress, hexToBigInt } from "viem"
+import { privateKeyToAccount } from "viem/accounts"
+import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
+import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { demoKeeperConfig } from "../bundler-client/src/devnet/keeperConfig"
+import { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import { connectKeeperClients } from "../bundler-client/src/keeper/clients"
+import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
+import { type KeeperState, KeeperStateStore, type PendingOperation, scopeKey } from "../bundler-client/src/keeper/stateFile"
+import { collectKeeperEvents, demoProbes, startRpcProxy, waitFor } from "./keeperProbes"
+
+/**
+ * The keeper in the worst minute, on the devnet (anvil + Alto + verifying paymaster): a gas spike above the Safe's
+ * fee caps, a restart with an intent older than the RPC's log range, a state file from another chain and one ahead of
+ * the chain's nonce, a bundler answering AA25 to every send, and one sub-account's oracle reverting.
+ */
+
+let env: DemoEnv
+let driver: PriceDriver
+const { waitBlocks, keeperOps, keeperNonce } = demoProbes(() => env)
+const dir = mkdtempSync(join(tmpdir(), "levpilot-worst-"))
+// Each test moves prices down 20% (a deleverage) or up 30% (a boost); the sequence keeps the positions in range.
+let prices = { WETH: 3000, WBTC: 60000 }
+const move = (direction: "down" | "up") => {
+  const f = direction === "down" ? 0.8 : 1.3
+  prices = { WETH: prices.WETH * f, WBTC: prices.WBTC * f }
+  return driver.set(prices)
+}
+const included = (events: KeeperEvent[], from = 0n) =>
+  events.find((e): e is Extract<KeeperEvent, { type: "included" }> => e.type === "included" && e.block >= from)
+const alerts = (events: KeeperEvent[], kind: string) => events.filter((e): e is Extract<KeeperEvent, { type: "alert" }> => e.type === "alert" && e.kind === kind)
+
+async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
+  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })
+  const json = (await r.json()) as { result?: unknown; error?: { message: string } }
+  if (json.error) throw new Error(`${method}: ${json.error.message}`)
+  return json.result
+}
+
+const scope = () => ({
+  chainId: env.devnet.chain.id,
+  entryPoint: env.deployment.entryPoint,
+  module: env.deployment.leverageModule,
+  keeper: privateKeyToAccount(env.keys.keeper).address,
+})
+const record = (nonce: bigint, sentBlock: bigint): PendingOperation => ({
+  userOpHash: undefined,
+  nonce: nonce.toString(),
+  sentBlock: sentBlock.toString(),
+  sentAt: 0,
+  maxFeePerGas: "1000000000",
+  maxPriorityFeePerGas: "1000000",
+  sponsored: true,
+  attempts: 1,
+  triggerBlock: sentBlock.toString(),
+  triggerAt: 0,
+})
+
+beforeAll(async () => {
+  env = await startDemoEnv({ blockTime: 1, twin: false })
+  driver = new PriceDriver(env)
+})
+
+afterAll(async () => {
+  await env?.stop()
+})
+
+describe("keeper in the worst minute", () => {
+  test("gas spike: fees are capped at the Safe's maxFeePerGas, the op lands, and an alert carries the market and the cap", async () => {
+    const safe = env.managed.address
+    const config = demoKeeperConfig(env)
+    const automation = await env.publicClient.readContract({ address: env.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] })
+    const cap = { maxFeePerGas: BigInt(automation.maxFeePerGas), maxPriorityFeePerGas: BigInt(automation.maxPriorityFeePerGas) }
+    const clients = await connectKeeperClients(config, env.devnet.chain)
+    const spike = { maxFeePerGas: cap.maxFeePerGas * 40n, maxPriorityFeePerGas: cap.maxPriorityFeePerGas * 40n }
+    clients.estimateFees = async () => spike
+    const { events, onEvent: collect } = collectKeeperEvents()
+    let sentWith: PendingOperation | undefined
+    const keeper: Keeper = new Keeper(config, {
+      chain: env.devnet.chain,
+      clients,
+      onEvent: (e) => {
+        if (e.type === "sent") sentWith = keeper.pending(safe)
+        collect(e)
+      },
+    })
+    await keeper.start()
+    try {
+      const from = await move("down")
+      const done = await waitFor("inclusion in the spike", () => included(events, from), 40_000)
+      expect(done.success).toBe(true)
+      expect(BigInt(sentWith?.maxFeePerGas ?? 0)).toBe(cap.maxFeePerGas)
+      expect(BigInt(sentWith?.maxPriorityFeePerGas ?? 0)).toBe(cap.maxPriorityFeePerGas)
+      const alert = alerts(events, "gas-cap-below-market")[0]
+      expect(alert?.message).toContain(`${spike.maxFeePerGas}`)
+      expect(alert?.message).toContain(`${cap.maxFeePerGas}`)
+      expect(keeper.metrics.value("levpilot_failures_total", { safe, kind: "send-failed" })).toBe(0)
+      expect(await keeperOps(from)).toHaveLength(1)
+    } finally {
+      await keeper.stop()
+    }
+  })
+
+  test("restart with an intent older than the RPC's log range: the nonce decides, logs are read in bounded windows", async () => {
+    const safe = env.managed.address
+    const used = (await keeperNonce()) - 1n // the operation of the previous test: landed
+    expect(used).toBeGreaterThanOrEqual(0n)
+    const sentBlock = (await env.publicClient.getBlockNumber({ cacheTime: 0 })) - 5n
+    await rpc(env.devnet.rpcUrl, "anvil_mine", ["0x5dc"]) // 1,500 blocks
+    const stateFile = join(dir, "old-intent.json")
+    const state: KeeperState = { version: 2, scopes: { [scopeKey(scope())]: { safes: { [safe.toLowerCase()]: { pending: { ...record(used, sentBlock), userOpHash: undefined } } } } } }
+    writeFileSync(stateFile, JSON.stringify(state))
+    // A hosted RPC (scaled down tenfold to keep anvil fast): eth_getLogs over more than 1,000 blocks (or up to "latest"
+    // from far back) is refused.
+    const node = await startRpcProxy(env.devnet.rpcUrl)
+    let head = 0n
+    let widest = 0n
+    node.state.intercept = async (request, forward) => {
+      if (request.method === "eth_blockNumber") {
+        const body = await forward()
+        head = hexToBigInt((JSON.parse(body) as { result: Hex }).result)
+        return { body }
+      }
+      if (request.method !== "eth_getLogs") return undefined
+      const filter = (request.params?.[0] ?? {}) as { fromBlock?: string; toBlock?: string }
+      const fromBlock = filter.fromBlock && filter.fromBlock.startsWith("0x") ? hexToBigInt(filter.fromBlock as Hex) : 0n
+      const toBlock = filter.toBlock && filter.toBlock.startsWith("0x") ? hexToBigInt(filter.toBlock as Hex) : head + 1_000_000n
+      if (toBlock - fromBlock > widest) widest = toBlock - fromBlock
+      if (toBlock - fromBlock > 1_000n)
+        return { body: JSON.stringify({ jsonrpc: "2.0", id: request.id ?? null, error: { code: -32600, message: "eth_getLogs is limited to a 1,000 block range" } }) }
+      return undefined
+    }
+    const { events, onEvent } = collectKeeperEvents()
+    const keeper = new Keeper(demoKeeperConfig(env, { rpcUrl: node.url, stateFile, logWindowBlocks: 200 }), { chain: env.devnet.chain, onEvent })
+    await keeper.start()
+    try {
+      await waitFor("the old record cleared", () => (keeper.pending(safe) === undefined ? true : undefined), 30_000)
+      const from = await move("down")
+      const done = await waitFor("a rebalance after the restart", () => included(events, from), 40_000)
+      expect(done.success).toBe(true)
+      expect(alerts(events, "rpc-error")).toEqual([])
+      expect(widest).toBeLessThanOrEqual(200n)
+      expect(await keeperOps(from)).toHaveLength(1)
+      expect(keeper.pending(safe)).toBeUndefined()
+    } finally {
+      await keeper.stop()
+      await node.stop()
+    }
+  })
+
+  test("state from the same Safe on another chain is ignored; a record ahead of the chain's nonce is dropped with an alert and the keeper sends at the chain's nonce", async () => {
+    const safe = env.managed.address
+    const chainNonce = await keeperNonce()
+    const head = await env.publicClient.getBlockNumber({ cacheTime: 0 })
+    const stateFile = join(dir, "foreign.json")
+    const foreign = scopeKey({ ...scope(), chainId: 1 })
+    const state: KeeperState = {
+      version: 2,
+      scopes: {
+        // Same Safe address, another chain: a nonce far ahead and a recent block, which would block this chain.
+        [foreign]: { safes: { [safe.toLowerCase()]: { pending: record(chainNonce + 7n, head) } } },
+        // This chain: the operation before this one was dropped by a reorg and the bundler's mempool was cleared.
+        [scopeKey(scope())]: { safes: { [safe.toLowerCase()]: { pending: record(chainNonce + 1n, head) } } },
+      },
+    }
+    writeFileSync(stateFile, JSON.stringify(state))
+    const { events, onEvent } = collectKeeperEvents()
+    const keeper = new Keeper(demoKeeperConfig(env, { stateFile, resubmitAfterBlocks: 50 }), { chain: env.devnet.chain, onEvent })
+    await keeper.start()
+    try {
+      const from = await move("up")
+      const done = await waitFor("a rebalance at the chain's nonce", () => included(events, from), 40_000)
+      expect(done.success).toBe(true)
+      const mismatch = alerts(events, "nonce-mismatch")
+      expect(mismatch.length).toBeGreaterThanOrEqual(1)
+      expect(mismatch[0]?.message).toContain(`${chainNonce}`)
+      const sent = events.filter((e): e is Extract<KeeperEvent, { type: "sent" }> => e.type === "sent")
+      expect(sent[0]?.nonce).toBe(chainNonce)
+      // Within a bounded number of blocks of the move (resubmitAfterBlocks is 50: no waiting on the stale record).
+      expect(done.block - from).toBeLessThanOrEqual(15n)
+      expect(await keeperNonce()).toBe(chainNonce + 1n)
+      const after = JSON.parse(readFileSync(stateFile, "utf8")) as KeeperState
+      expect(after.scopes[foreign]?.safes[safe.toLowerCase()]?.pending?.nonce).toBe((chainNonce + 7n).toString())
+      expect(await keeperOps(from)).toHaveLength(1)
+    } finally {
+      await keeper.stop()
+    }
+  })
+
+  test("a bundler answering AA25 to every send: the keeper alerts 'stalled' within stallAfterBlocks instead of waiting silently", async () => {
+    const safe = env.managed.address
+    const bundler = await startRpcProxy(env.devnet.bundlerUrl)
+    bundler.state.intercept = (request) =>
+      request.method !== "eth_sendUserOperation"
+        ? undefined
+        : {
+            body: JSON.stringify({
+              jsonrpc: "2.0",
+              id: request.id ?? null,
+              error: { code: -32602, message: "UserOperation failed validation with reason: AA25 invalid account nonce: Another UserOperation with same sender and nonce is already being processed" },
+            }),
+          }
+    const { events, onEvent } = collectKeeperEvents()
+    const keeper = new Keeper(demoKeeperConfig(env, { bundlerUrl: bundler.url, resubmitAfterBlocks: 2, stallAfterBlocks: 4 }), { chain: env.devnet.chain, onEvent })
+    await keeper.start()
+    try {
+      const from = await move("up")
+      const stalled = await waitFor("the stall alert", () => alerts(events, "stalled")[0], 40_000)
+      expect(stalled.block - from).toBeLessThanOrEqual(15n)
+      expect(keeper.metrics.value("levpilot_failures_total", { safe, kind: "stalled" })).toBeGreaterThanOrEqual(1)
+      expect(keeper.metrics.value("levpilot_inflight_age_blocks", { safe })).toBeGreaterThanOrEqual(4)
+      expect(events.some((e) => e.type === "tracking" && e.reason === "already-in-flight")).toBe(true)
+      expect(await keeperOps(from)).toEqual([])
+    } finally {
+      await keeper.stop()
+      await bundler.stop()
+    }
+    // The real bundler again: the same keeper state converges (the record is at the chain's nonce: resubmitted).
+    const { events: after, onEvent: onAfter } = collectKeeperEvents()
+    const again = new Keeper(demoKeeperConfig(env, { resubmitAfterBlocks: 2 }), { chain: env.devnet.chain, onEvent: onAfter })
+    await again.start()
+    try {
+      const done = await waitFor("inclusion with the real bundler", () => included(after), 40_000)
+      expect(done.success).toBe(true)
+    } finally {
+      await again.stop()
+    }
+  })
+
+  test("one sub-account's oracle reverts: the Safe's other sub-account is still managed, with an alert and a metric", async () => {
+    const safe = env.managed.address
+    const oracle = env.markets.WETH.oracle as Address
+    const code = (await rpc(env.devnet.rpcUrl, "eth_getCode", [oracle, "latest"])) as Hex
+    const brokenId = env.managed.subAccounts.WETH
+    const okId = env.managed.subAccounts.WBTC
+    const { events, onEvent } = collectKeeperEvents()
+    const keeper = new Keeper(demoKeeperConfig(env), { chain: env.devnet.chain, onEvent })
+    try {
+      const from = await move("down") // both prices move; then WETH's feed breaks
+      await rpc(env.devnet.rpcUrl, "anvil_setCode", [oracle, "0x60006000fd"]) // PUSH1 0 PUSH1 0 REVERT
+      await keeper.start()
+      const done = await waitFor("a rebalance of the readable sub-account", () => included(events, from), 40_000)
+      expect(done.success).toBe(true)
+      const plans = events.filter((e): e is Extract<KeeperEvent, { type: "sent" }> => e.type === "sent").map((e) => e.plan.subAccounts)
+      expect(plans[0]).toEqual([okId])
+      const broken = alerts(events, "feed-broken")
+      expect(broken).toHaveLength(1)
+      expect(broken[0]?.message).toContain(brokenId)
+      expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId })).toBe(1)
+      expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: okId })).toBe(0)
+      expect(await keeperOps(from)).toHaveLength(1)
+      // The feed comes back: the gauge returns to 0.
+      await rpc(env.devnet.rpcUrl, "anvil_setCode", [oracle, code])
+      await waitFor("the feed readable again", () => (keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId }) === 0 ? true : undefined), 20_000)
+      expect(getAddress(oracle)).toBe(getAddress(env.markets.WETH.oracle))
+    } finally {
+      await keeper.stop()
+      await rpc(env.devnet.rpcUrl, "anvil_setCode", [oracle, code])
+    }
+  })
+})
