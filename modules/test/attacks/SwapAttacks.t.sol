@@ -7,6 +7,7 @@ import {IMorphoBase, MarketParams, Id} from "@morpho-org/morpho-blue/src/interfa
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 import {IUniswapV3Pool} from "@uniswap/v3-core/contracts/interfaces/IUniswapV3Pool.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SwapBase} from "../utils/SwapBase.sol";
 import {SimOracle} from "../utils/SimOracle.sol";
 import {ReentrantToken} from "../utils/ReentryProbe.sol";
@@ -131,7 +132,7 @@ contract SwapAttacksTest is SwapBase {
             address(ret), address(usdc), FEE_LOW, retOracle.price(), 20_000_000e6, defaultSpread()
         );
         openPosition(safe, retMarket, 10e18, 18_000e6);
-        safeExec(safe, address(usdc), 0, abi.encodeCall(usdc.transfer, (lender, usdc.balanceOf(safe))), 0);
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (lender, usdc.balanceOf(safe))), 0);
         bytes32 retId = setPolicy(swapPolicy(retMarket, false));
         retOracle.setPrice(Math.mulDiv(CRASH_HEALTH, 18_000e6 * 1e30, 10e18 * 0.86e18));
         alignPoolToPrice(retPool, address(ret), retOracle.price());

@@ -56,6 +56,9 @@ abstract contract SwapBase is AttackBase, UniswapFixture {
         policy = defaultPolicy(params, address(usdcVault));
         policy.maxSlippageBps = MAX_SLIPPAGE_BPS;
         policy.boostAllowed = boost;
+        // A swap deleverage from health 1.02 sells about four times the equity, so a loss of maxSlippageBps of the swap
+        // is about 4 x maxSlippageBps of equity: the epoch budget (bps of equity) is sized for two such rescues.
+        policy.maxEpochLossBps = 400;
     }
 
     /// @dev Sets the WETH price so the WETH sub-account's health is `target`, and lets the arbitrageur align the pool.
