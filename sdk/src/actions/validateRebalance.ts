@@ -163,14 +163,6 @@ export async function validateRebalance(
     plan.actions.filter((action) => !isPoolAction(action.kind) && !isSwapAction(action.kind) && action.kind !== "EndCallback").map((action) => action.subAccount),
   )
   plan.actions.forEach((action, index) => {
-    if (!isSwapAction(action.kind)) return
-    const collateral = policies[action.subAccount]?.market
-    const opposite = plan.actions
-      .slice(0, index)
-      .find((other) => isSwapAction(other.kind) && other.kind !== action.kind && policies[other.subAccount]?.market === collateral)
-    if (opposite) throw new SwapRoundTripError({ collateralToken: zeroAddress })
-  })
-  plan.actions.forEach((action, index) => {
     if (!isPoolAction(action.kind)) return
     const pool = action.pool ?? zeroAddress
     const opposite = plan.actions.slice(0, index).some((other) => isPoolAction(other.kind) && other.kind !== action.kind && isAddressEqual(other.pool ?? zeroAddress, pool))
@@ -205,6 +197,14 @@ export async function validateRebalance(
     const { health } = getSubAccountMetrics(state)
     if (health < policy.minHealth || (policy.boostAllowed && health > policy.maxHealth)) triggered = true
     return { subAccount, policy, state, health, epochUsage }
+  })
+  plan.actions.forEach((action, index) => {
+    if (!isSwapAction(action.kind)) return
+    const collateralToken = subAccounts[action.subAccount]?.state.collateralToken as Address
+    const opposite = plan.actions
+      .slice(0, index)
+      .some((other) => isSwapAction(other.kind) && other.kind !== action.kind && isAddressEqual(subAccounts[other.subAccount]?.state.collateralToken ?? zeroAddress, collateralToken))
+    if (opposite) throw new SwapRoundTripError({ collateralToken })
   })
   if (!triggered) throw new NoTriggerError()
   return { timestamp, config, key, subAccounts }

@@ -86,8 +86,10 @@ export function assertPlanShape(plan: Plan): void {
       if (openedAt < 0) throw new MalformedPlanError({ reason: MALFORMED_UNOPENED_CALLBACK })
       if (openedAt === index - 1) throw new MalformedPlanError({ reason: MALFORMED_EMPTY_CALLBACK })
       openedAt = -1
-      if (action.amount !== 0n || (action.pool !== undefined && action.pool !== zeroAddress))
-        throw new ActionNotAllowedError({ index, kind: action.kind, reason: "EndCallback carries no amount and no pool." })
+      // The type says so; untyped callers may still pass an amount or a pool.
+      const end = action as { amount: bigint; pool?: Address | undefined }
+      if (end.amount !== 0n || (end.pool !== undefined && end.pool !== zeroAddress))
+        throw new ActionNotAllowedError({ index, kind: "EndCallback", reason: "EndCallback carries no amount and no pool." })
       return
     }
     if (action.amount <= 0n) throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The amount must be greater than zero." })
