@@ -141,10 +141,13 @@ export async function readPortfolio(
 export function toChainPlan(plan: Plan): ChainPlan {
   return {
     subAccounts: plan.subAccounts as Hex[],
-    actions: plan.actions.map((a) =>
-      a.kind === "WithdrawFromPool" || a.kind === "DepositToPool"
-        ? { kind: a.kind, subAccount: a.subAccount, pool: getAddress(a.pool as string), amount: a.amountBase }
-        : { kind: a.kind, subAccount: a.subAccount, amount: a.amountBase },
-    ),
+    actions: plan.actions.map((a): ChainPlan["actions"][number] => {
+      if (a.kind === "WithdrawFromPool" || a.kind === "DepositToPool")
+        return { kind: a.kind, subAccount: a.subAccount, pool: getAddress(a.pool as string), amount: a.amountBase }
+      if (a.kind === "SellCollateral" || a.kind === "BuyCollateral")
+        return { kind: a.kind, subAccount: a.subAccount, route: a.route as Hex, amount: a.amountBase }
+      if (a.kind === "EndCallback") return { kind: a.kind, subAccount: a.subAccount, amount: 0n }
+      return { kind: a.kind, subAccount: a.subAccount, amount: a.amountBase }
+    }),
   }
 }
