@@ -1,4 +1,5 @@
 import type { Logger } from "pino"
+import { zeroAddress } from "viem"
 import { getTransportFailure } from "@levpilot/sdk/errors"
 import { solveByLoanAsset } from "../solver/solver.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
@@ -8,7 +9,7 @@ import type { KeeperConfig } from "./config.js"
 import type { KeeperEvents } from "./events.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { KeeperMetrics } from "./metrics.js"
-import { readPortfolio, toChainPlan } from "./portfolio.js"
+import { readPortfolio, settleSwapAmounts, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
 import type { KeeperStateStore, PendingOperation } from "./stateFile.js"
@@ -85,7 +86,7 @@ export class SafeStep {
     const safe = rt.config.address
     const snapshot = this.deps.volatility.apply(
       rt,
-      await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config) }),
+      await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap }),
     )
     for (const s of snapshot.chain) {
       const labels = { safe, sub_account: s.subAccount }
@@ -110,7 +111,14 @@ export class SafeStep {
       if (outOfBand) logger.debug({ safe, reasons: result?.outcomes.map((o) => o.reason) }, "out of band, no plan")
       return
     }
-    const chainPlan = toChainPlan(plan)
+    let chainPlan = toChainPlan(plan)
+    if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral")) {
+      const tokens = chainPlan.subAccounts.map((id) => {
+        const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
+        return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress }
+      })
+      chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { ...config.swap, tokens })
+    }
     if (this.deps.dryRun) {
       logger.info({ safe, block: Number(block), plan: describePlan(plan) }, "dry run: plan not sent")
       events.emit({ type: "plan", safe, block, plan: chainPlan, dryRun: true })
