@@ -44,12 +44,16 @@ describe("swap deleverage end to end on anvil + Alto + paymaster + Uniswap v3", 
   test("every rebalance is a sponsored swap deleverage UserOperation included by Alto", async () => {
     expect(run.rebalances.length).toBeGreaterThanOrEqual(2)
     expect(run.alerts).toEqual([])
-    // Each rebalance is a swap deleverage, or (cheapest first) a repayment from idle USDC the earlier swaps left behind
-    // (the keeper repays a swap's quoted output less a 2 bp margin); the Safe never had any other buffer.
+    // Each rescue is a swap deleverage, or (cheapest first) a repayment from idle USDC the earlier swaps left behind
+    // (the keeper repays a swap's quoted output less a 2 bp margin); the Safe never had any other buffer. In the
+    // recovery, a boost above the band borrows and keeps the USDC idle (the demo policy allows boosts, no pool).
     const shapes = run.rebalances.map((r) => r.actions.map((a) => a.split(" ")[0]).join(","))
     const swaps = shapes.filter((s) => s === "RepayWithCallback,WithdrawCollateral,SellCollateral,EndCallback").length
     expect(swaps, shapes.join(" | ")).toBeGreaterThanOrEqual(2)
-    for (const shape of shapes) expect(["RepayWithCallback,WithdrawCollateral,SellCollateral,EndCallback", "Repay"], shapes.join(" | ")).toContain(shape)
+    for (const shape of shapes) expect(["RepayWithCallback,WithdrawCollateral,SellCollateral,EndCallback", "Repay", "Borrow"], shapes.join(" | ")).toContain(shape)
+    // Every swap deleverage came while the crash was on (a rescue), before any boost.
+    const firstBoost = shapes.indexOf("Borrow")
+    if (firstBoost >= 0) expect(shapes.slice(firstBoost).some((s) => s.startsWith("RepayWithCallback")), shapes.join(" | ")).toBe(false)
     for (const r of run.rebalances) expect(r.success).toBe(true)
     const events = await env.publicClient.getContractEvents({
       address: env.devnet.addresses.entryPoint,
