@@ -1,11 +1,10 @@
 import { getAddress, parseAbiItem } from "viem"
-import { entryPoint07Abi } from "viem/account-abstraction"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { type DemoRun, runDemo } from "../bundler-client/src/devnet/run"
 import { defaultScenario } from "../bundler-client/src/devnet/scenario"
-import { keeperNonceKeyOf } from "./keeperProbes"
+import { demoProbes } from "./keeperProbes"
 
 // The "no idle funds" trader (issue 12): both Safes spent their borrowed USDC and hold no pool position; only the
 // managed one is automated, and its only way out is to sell collateral on the devnet's real Uniswap v3 pools inside
@@ -55,14 +54,7 @@ describe("swap deleverage end to end on anvil + Alto + paymaster + Uniswap v3", 
     const firstBoost = shapes.indexOf("Borrow")
     if (firstBoost >= 0) expect(shapes.slice(firstBoost).some((s) => s.startsWith("RepayWithCallback")), shapes.join(" | ")).toBe(false)
     for (const r of run.rebalances) expect(r.success).toBe(true)
-    const events = await env.publicClient.getContractEvents({
-      address: env.devnet.addresses.entryPoint,
-      abi: entryPoint07Abi,
-      eventName: "UserOperationEvent",
-      args: { sender: env.managed.address },
-      fromBlock: BigInt(run.steps[0]?.block ?? 0) - 1n,
-    })
-    const keeperOps = events.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKeyOf(env))
+    const keeperOps = await demoProbes(() => env).keeperOps(BigInt(run.steps[0]?.block ?? 0) - 1n)
     expect(keeperOps.length).toBe(run.rebalances.length)
     for (const op of keeperOps) {
       expect(op.args.success).toBe(true)

@@ -68,13 +68,7 @@ function solveWithBuffers(input: SolverInput): SolverResult {
     if (problems.length > 0) throw new SolverInputError(`policy of ${s.state.id}: ${problems.join("; ")}`)
   }
   const exclusions: Exclusions = { targets: new Map(), sources: new Map() }
-  const pre: PortfolioState = { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }
-  const policies: Record<string, Policy> = {}
-  const epochs: Record<string, EpochState> = {}
-  for (const s of input.subAccounts) {
-    policies[s.state.id] = s.policy
-    epochs[s.state.id] = s.epoch
-  }
+  const { pre, policies, epochs } = ruleBookInputs(input)
   for (let attempt = 0; attempt <= 2 * input.subAccounts.length + 2; attempt++) {
     const result = solveOnce(input, loanAsset, exclusions)
     if (result.plan === undefined) return result
@@ -99,6 +93,18 @@ function solveWithBuffers(input: SolverInput): SolverResult {
   return { ...fallback, plan: undefined }
 }
 
+/** The pre-plan portfolio and the per-sub-account policies and epoch usage {@link checkPlanAgainstPolicy} reads. */
+function ruleBookInputs(input: SolverInput): { pre: PortfolioState; policies: Record<string, Policy>; epochs: Record<string, EpochState> } {
+  const pre: PortfolioState = { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }
+  const policies: Record<string, Policy> = {}
+  const epochs: Record<string, EpochState> = {}
+  for (const s of input.subAccounts) {
+    policies[s.state.id] = s.policy
+    epochs[s.state.id] = s.epoch
+  }
+  return { pre, policies, epochs }
+}
+
 /**
  * Swap deleverage (issue 12) for a sub-account below its band whose policy allows swaps and whose input carries a swap
  * cost curve: chosen when buffer moves cannot fund it, or when they can but cost more (gas plus pool slippage against
@@ -107,13 +113,7 @@ function solveWithBuffers(input: SolverInput): SolverResult {
  * checked by {@link checkPlanAgainstPolicy} like every plan.
  */
 function withSwapDeleverage(input: SolverInput, result: SolverResult): SolverResult {
-  const pre: PortfolioState = { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }
-  const policies: Record<string, Policy> = {}
-  const epochs: Record<string, EpochState> = {}
-  for (const s of input.subAccounts) {
-    policies[s.state.id] = s.policy
-    epochs[s.state.id] = s.epoch
-  }
+  const { pre, policies, epochs } = ruleBookInputs(input)
   const outcomes = result.outcomes.slice()
   for (const [i, sub] of input.subAccounts.entries()) {
     const o = outcomes[i]

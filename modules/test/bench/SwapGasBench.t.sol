@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SwapBase} from "../utils/SwapBase.sol";
-import {Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {Plan} from "../../src/interfaces/ILeverageModule.sol";
 
 /// @notice Gas of a swap deleverage (Morpho repay callback + withdraw + Uniswap v3 swap + settle, no idle loan token)
 /// and of a one-pass boost (borrow + swap + supply), each one keeper UserOperation through EntryPoint.handleOps with
@@ -67,16 +67,9 @@ contract SwapGasBenchTest is SwapBase {
     }
 
     function test_Gas_BoostKeeperLane() public {
-        wethId = setPolicy(swapPolicy(wethMarket, true));
-        moveWethHealthTo(1.8e18);
-        uint256 borrowed = usdcToBorrow(1.4e18);
-        uint256 bought = quoteExactIn(address(usdc), address(weth), FEE_LOW, borrowed);
-        Action[] memory actions = new Action[](3);
-        actions[0] = action(ActionKind.Borrow, 0, address(0), borrowed);
-        actions[1] = action(ActionKind.BuyCollateral, 0, route(FEE_LOW), borrowed);
-        actions[2] = action(ActionKind.SupplyCollateral, 0, address(0), bought);
+        (Plan memory plan, uint256 borrowed, uint256 bought) = boostFromHealth18();
         int256 valueBefore = safeValue(wethVault);
-        uint256 used = _measure(keeperOp(safe, keeper, planOf(wethId, actions), keeperKey));
+        uint256 used = _measure(keeperOp(safe, keeper, plan, keeperKey));
         uint256 lossCentiBps = _lossBps(valueBefore, borrowed);
         assertApproxEqAbs(healthOf(safe, wethMarket), 1.4e18, 0.002e18, "levered to the target");
 

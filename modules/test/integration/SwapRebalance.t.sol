@@ -64,16 +64,9 @@ contract SwapRebalanceTest is SwapBase {
     }
 
     function test_Boost_BorrowSwapSupplyInOnePass() public {
-        wethId = setPolicy(swapPolicy(wethMarket, true));
-        moveWethHealthTo(1.8e18);
-        uint256 borrowed = usdcToBorrow(1.4e18);
-        uint256 bought = quoteExactIn(address(usdc), address(weth), FEE_LOW, borrowed);
-        Action[] memory actions = new Action[](3);
-        actions[0] = action(ActionKind.Borrow, 0, address(0), borrowed);
-        actions[1] = action(ActionKind.BuyCollateral, 0, route(FEE_LOW), borrowed);
-        actions[2] = action(ActionKind.SupplyCollateral, 0, address(0), bought);
+        (Plan memory plan, uint256 borrowed,) = boostFromHealth18();
         int256 valueBefore = _value();
-        handleOk(keeperOp(safe, keeper, planOf(wethId, actions), keeperKey));
+        handleOk(keeperOp(safe, keeper, plan, keeperKey));
 
         assertApproxEqAbs(healthOf(safe, wethMarket), 1.4e18, 0.002e18, "levered back to the target");
         assertEq(usdc.balanceOf(safe), 0, "the whole loan was swapped");
@@ -85,10 +78,7 @@ contract SwapRebalanceTest is SwapBase {
     }
 
     function test_Boost_FlashLoopedThroughTheSupplyCollateralCallback() public {
-        wethId = setPolicy(swapPolicy(wethMarket, true));
-        moveWethHealthTo(1.8e18);
-        uint256 borrowed = usdcToBorrow(1.4e18);
-        uint256 bought = quoteExactIn(address(usdc), address(weth), FEE_LOW, borrowed);
+        (, uint256 borrowed, uint256 bought) = boostFromHealth18();
         Action[] memory actions = new Action[](4);
         actions[0] = action(ActionKind.SupplyCollateralWithCallback, 0, address(0), bought);
         actions[1] = action(ActionKind.Borrow, 0, address(0), borrowed);

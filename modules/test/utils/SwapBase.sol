@@ -129,6 +129,20 @@ abstract contract SwapBase is AttackBase, UniswapFixture {
         return (value * LLTV - target * state.debt) / (target - LLTV * (10_000 - COST_ESTIMATE_BPS) / 10_000);
     }
 
+    /// @dev A boost-enabled WETH policy at health 1.8, and the one-pass boost to 1.4: Borrow, BuyCollateral (0.05%),
+    /// SupplyCollateral of exactly the quoted purchase.
+    function boostFromHealth18() internal returns (Plan memory plan, uint256 borrowed, uint256 bought) {
+        wethId = setPolicy(swapPolicy(wethMarket, true));
+        moveWethHealthTo(1.8e18);
+        borrowed = usdcToBorrow(1.4e18);
+        bought = quoteExactIn(address(usdc), address(weth), FEE_LOW, borrowed);
+        Action[] memory actions = new Action[](3);
+        actions[0] = action(ActionKind.Borrow, 0, address(0), borrowed);
+        actions[1] = action(ActionKind.BuyCollateral, 0, route(FEE_LOW), borrowed);
+        actions[2] = action(ActionKind.SupplyCollateral, 0, address(0), bought);
+        plan = planOf(wethId, actions);
+    }
+
     /// @dev The minimum output the module computes for selling `amountIn` WETH at the oracle price.
     function minOutSelling(uint256 amountIn) internal view returns (uint256) {
         uint256 fair = Math.mulDiv(amountIn, wethOracle.price(), 1e36);
