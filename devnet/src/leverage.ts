@@ -18,6 +18,7 @@ import {
   toHex,
 } from "viem"
 import { type DeployArtifactReturnType, deployArtifact } from "./artifact.js"
+import { type UniswapAddresses, deploySwapAdapter, deployUniswap } from "./uniswap.js"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
 import type { DevnetAddresses } from "./deploy.js"
 import { DeploymentError } from "./errors.js"
@@ -62,7 +63,12 @@ export type LeverageStackAddresses = {
    * Morpho; both markets use it, so debt accrues interest (1% APR when idle, about 3.8% at the demo's 85% utilisation, 4% at the 90% target). */
   irm: Address
   morphoBlueAdapter: Address
+  /** Deployed with `swapAdapter` fixed at construction (swap-based Repay and Boost). */
   leverageModule: Address
+  /** Uniswap v3 core and periphery from the npm artifacts (pools: `deployUniswapStack`). */
+  uniswap: UniswapAddresses
+  /** The module's UniswapV3SwapAdapter: the real SwapRouter, fee tiers 500 and 3000, USDC as the only hub. */
+  swapAdapter: Address
   tokens: { usdc: Address; weth: Address; wbtc: Address }
   markets: { weth: DevnetMarket; wbtc: DevnetMarket }
   /** ERC-4626 yield pools (OpenZeppelin ERC4626), seeded so `totalSupply >= MIN_POOL_SUPPLY`. */
@@ -153,7 +159,8 @@ const saltOf = (name: string): Hex => keccak256(toHex(`levpilot.devnet.${name}`)
 /**
  * Deploys the leverage autopilot contracts from the forge artifacts in `out/` on a devnet that already
  * has the EntryPoint: the real Morpho Blue (owner = deployer, the LLTV enabled), Morpho's AdaptiveCurveIrm (deployed
- * from the bytecode `@morpho-org/morpho-blue-bundlers` publishes, see `irm.ts`, and enabled), the MorphoBlueAdapter, the LeverageModule (its linked RebalanceLib is deployed first), test tokens (USDC 6, WETH 18, WBTC 8 decimals), SimOracles,
+ * from the bytecode `@morpho-org/morpho-blue-bundlers` publishes, see `irm.ts`, and enabled), the MorphoBlueAdapter, Uniswap v3
+ * (`deployUniswap`) and the module's UniswapV3SwapAdapter, the LeverageModule with both (its linked RebalanceLib is deployed first), test tokens (USDC 6, WETH 18, WBTC 8 decimals), SimOracles,
  * WETH/USDC and WBTC/USDC markets with USDC liquidity, and USDC/WETH ERC-4626 yield vaults.
  * Everything goes through CREATE2 with per-contract salts, so addresses repeat for the same artifacts,
  * and a second call on the same chain only re-runs idempotent set-up.
@@ -210,11 +217,14 @@ export async function deployLeverageStack(parameters: DeployLeverageStackParamet
     await send("enableLltv", { address: morpho, abi: morphoAbi, functionName: "enableLltv", args: [lltv] })
 
   const morphoBlueAdapter = await deploy("morphoBlueAdapter", "morphoBlueAdapter", [morpho])
-  const leverageModule = await deploy("leverageModule", "leverageModule", [entryPoint, [morphoBlueAdapter]])
-
   const usdc = await deploy("testToken", "usdc", ["USD Coin", "USDC", 6])
   const weth = await deploy("testToken", "weth", ["Wrapped Ether", "WETH", 18])
   const wbtc = await deploy("testToken", "wbtc", ["Wrapped Bitcoin", "WBTC", 8])
+  // CREATE2 addresses do not depend on the order: the swap adapter (over the real SwapRouter) exists before the module
+  // that fixes it at construction.
+  const uniswap = await deployUniswap({ publicClient, deployer, weth9: weth })
+  const swapAdapter = await deploySwapAdapter({ publicClient, deployer, uniswap, hub: usdc, out })
+  const leverageModule = await deploy("leverageModule", "leverageModule", [entryPoint, [morphoBlueAdapter], swapAdapter])
 
   const createMarket = async (label: string, collateralToken: Address, collateralDecimals: number, priceWad: bigint) => {
     const oracle = await deploy("simOracle", `oracle.${label}`, [6, collateralDecimals, 8])
@@ -259,6 +269,8 @@ export async function deployLeverageStack(parameters: DeployLeverageStackParamet
     irm,
     morphoBlueAdapter,
     leverageModule,
+    uniswap,
+    swapAdapter,
     tokens: { usdc, weth, wbtc },
     markets: { weth: wethMarket, wbtc: wbtcMarket },
     vaults: { usdc: usdcVault, weth: wethVault },

@@ -318,16 +318,38 @@ export async function deployUniswapStack(parameters: DeployUniswapStackParameter
     wbtcLow: await pool(wbtc, stack.markets.wbtc.oracle, feeTiers.low, depth.wbtcLow ?? parseUnits("10000000", 6)),
     wbtcMedium: await pool(wbtc, stack.markets.wbtc.oracle, feeTiers.medium, depth.wbtcMedium ?? parseUnits("2000000", 6)),
   }
-  const swapAdapter = await (
+  const swapAdapter = await deploySwapAdapter({ publicClient, deployer, uniswap, hub: usdc, out })
+  return { ...uniswap, swapAdapter, pools }
+}
+
+export type DeploySwapAdapterParameters = {
+  publicClient: PublicClient
+  deployer: Wallet
+  uniswap: UniswapAddresses
+  /** The one hub token two-pool routes may go through (the loan token, USDC, on the devnet). */
+  hub: Address
+  /** forge `out/` directory (for the UniswapV3SwapAdapter artifact). */
+  out?: string | undefined
+}
+
+/**
+ * Deploys the module's UniswapV3SwapAdapter from `out/` through CREATE2 (idempotent): the real SwapRouter, fee tiers
+ * 500 and 3000, `hub` as the only hub. The LeverageModule is deployed with it (`deployLeverageStack`).
+ *
+ * @param parameters - {@link DeploySwapAdapterParameters}
+ * @returns The adapter's address.
+ */
+export async function deploySwapAdapter(parameters: DeploySwapAdapterParameters): Promise<Address> {
+  const { publicClient, deployer, uniswap, hub, out = forgeOut } = parameters
+  return (
     await deployArtifact({
       artifact: join(out, "UniswapV3SwapAdapter.sol/UniswapV3SwapAdapter.json"),
-      args: [uniswap.swapRouter, [feeTiers.low, feeTiers.medium], [usdc]],
+      args: [uniswap.swapRouter, [feeTiers.low, feeTiers.medium], [hub]],
       salt: saltOf("swapAdapter"),
       publicClient,
       walletClient: deployer,
     })
   ).wait()
-  return { ...uniswap, swapAdapter, pools }
 }
 
 export type AlignPoolToPriceParameters = {

@@ -51,6 +51,10 @@ import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 ///   per-epoch caps; a loss bound per operation (in bps of what the positions moved) and per epoch (in bps of each
 ///   changed sub-account's equity). Oracles are sanity-checked (non-zero; with a second feed: fresh, inside its bounds,
 ///   close to it) before anything moves.
+/// - Swaps go only through the swap adapter fixed at deployment, in the sub-account's own loan and collateral tokens,
+///   paid to the Safe, with a minimum output from the pre-trade oracle price and maxSlippageBps re-checked on the Safe's
+///   balance. Venue callbacks (reached through the fallback handler) are accepted only while an executeRebalance of the
+///   same Safe runs, from the venue its callback action just called, with the data it armed, once (transient storage).
 /// - Configuration is only reachable by the Safe calling itself (`_msgSender() == msg.sender`): an outsider calling
 ///   the Safe's fallback has its own address appended and is refused. No admin, no upgrade path.
 /// @custom:security-contact security@leverage-autopilot.invalid
@@ -61,14 +65,21 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     uint256 public constant MAX_POOLS = ConstantsLib.MAX_POOLS;
 
     address public immutable override SUPPORTED_ENTRYPOINT;
+    /// @dev The swap adapter fixed at deployment (zero: no swaps); no function changes it.
+    address internal immutable SWAP_ADAPTER;
 
     address[] internal _adapterList;
     mapping(address adapter => bool) internal _isAdapter;
     ModuleStorage internal _s;
 
-    constructor(address entryPoint, address[] memory venueAdapters) {
+    /// @param entryPoint The EntryPoint v0.7 every lane is reached through.
+    /// @param venueAdapters Venue adapters, fixed for the module's life.
+    /// @param swapAdapter The swap adapter (`ISwapAdapter`), fixed for the module's life; zero: this module never swaps.
+    constructor(address entryPoint, address[] memory venueAdapters, address swapAdapter) {
         if (entryPoint == address(0)) revert InvalidEntryPoint();
+        if (swapAdapter != address(0) && swapAdapter.code.length == 0) revert InvalidSwapAdapter(swapAdapter);
         SUPPORTED_ENTRYPOINT = entryPoint;
+        SWAP_ADAPTER = swapAdapter;
         for (uint256 i; i < venueAdapters.length; ++i) {
             address adapter = venueAdapters[i];
             if (adapter == address(0) || adapter.code.length == 0) revert InvalidAdapter(adapter);
@@ -299,7 +310,24 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         ) revert KeeperNotAuthorized(keeper);
         if (config.paused) revert AutomationPaused(safe);
 
-        RebalanceLib.execute(_s, safe, keeper, plan);
+        RebalanceLib.execute(_s, safe, keeper, SWAP_ADAPTER, plan);
+    }
+
+    /* VENUE CALLBACKS (through the Safe's fallback handler: msg.sender is the Safe, _msgSender() the venue) */
+
+    /// @inheritdoc ILeverageModule
+    function onMorphoRepay(uint256 assets, bytes calldata data) external {
+        RebalanceLib.callback(_s, SWAP_ADAPTER, this.onMorphoRepay.selector, _msgSender(), assets, data);
+    }
+
+    /// @inheritdoc ILeverageModule
+    function onMorphoSupplyCollateral(uint256 assets, bytes calldata data) external {
+        RebalanceLib.callback(_s, SWAP_ADAPTER, this.onMorphoSupplyCollateral.selector, _msgSender(), assets, data);
+    }
+
+    /// @inheritdoc ILeverageModule
+    function onMorphoFlashLoan(uint256 assets, bytes calldata data) external {
+        RebalanceLib.callback(_s, SWAP_ADAPTER, this.onMorphoFlashLoan.selector, _msgSender(), assets, data);
     }
 
     /* OWNER CONTROLS */
@@ -313,6 +341,10 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         _checkBand(adapter, policy);
         if (policy.maxLossBps > ConstantsLib.BPS) revert InvalidPolicyParameter("maxLossBps");
         if (policy.maxEpochLossBps > ConstantsLib.BPS) revert InvalidPolicyParameter("maxEpochLossBps");
+        if (policy.maxSlippageBps > ConstantsLib.MAX_SLIPPAGE_BPS || (policy.maxSlippageBps != 0 && SWAP_ADAPTER == address(0)))
+        {
+            revert InvalidPolicyParameter("maxSlippageBps");
+        }
         if (policy.epochLength == 0) revert InvalidPolicyParameter("epochLength");
         if (policy.maxOracleDeviationBps > ConstantsLib.BPS) revert InvalidPolicyParameter("maxOracleDeviationBps");
         if (policy.priceFeed == address(0)) {
@@ -458,6 +490,11 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     /// @inheritdoc ILeverageModule
     function adapters() external view returns (address[] memory) {
         return _adapterList;
+    }
+
+    /// @inheritdoc ILeverageModule
+    function swapAdapter() external view returns (address) {
+        return SWAP_ADAPTER;
     }
 
     /// @inheritdoc ILeverageModule

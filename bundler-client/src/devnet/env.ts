@@ -31,6 +31,7 @@ import { assertPolicyBounds, toPolicy } from "@levpilot/sdk/utils"
 import { type Devnet, startDevnet } from "@levpilot/devnet"
 import { type DevnetMarket, type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, morphoAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "@levpilot/devnet/paymaster"
+import { type UniswapStackAddresses, deployUniswapStack } from "@levpilot/devnet/uniswap"
 
 /** The collateral assets of the demo, each with its own Morpho Blue market and SimOracle. */
 export const demoAssets = ["WETH", "WBTC"] as const
@@ -65,6 +66,15 @@ export type DemoSettings = {
   selfPayBudgetEth: number
   /** Utilisation the markets' other borrowers hold (0..1), so the AdaptiveCurveIrm's borrow APR is realistic. Default 0.85. */
   marketUtilization: number
+  /**
+   * Swap protection (issue 12): both Safes spend their borrowed USDC elsewhere (no idle loan token, no pool position),
+   * the devnet gets Uniswap v3 pools that an arbitrageur keeps on the oracle prices, the managed Safe's policies allow
+   * swaps (`maxSlippageBps`), and the keeper deleverages by selling collateral inside Morpho's repay callback.
+   * Default false (the buffer-funded demo).
+   */
+  swapProtection: boolean
+  /** maxSlippageBps of the managed Safe's policies with swap protection. Default 50. */
+  maxSlippageBps: number
 }
 
 export const defaultDemoSettings: DemoSettings = {
@@ -76,6 +86,8 @@ export const defaultDemoSettings: DemoSettings = {
   cooldown: 0,
   selfPayBudgetEth: 0.1,
   marketUtilization: 0.85,
+  swapProtection: false,
+  maxSlippageBps: 50,
 }
 
 /** Key roles of the demo on top of the devnet's (anvil spare keys, loopback only). */
@@ -94,6 +106,8 @@ export type DemoEnv = {
   managed: DemoSafe
   twin: DemoSafe
   markets: Record<DemoAsset, DevnetMarket>
+  /** Uniswap v3 pools (0.05% and 0.3% per market) when `settings.swapProtection`. */
+  uniswap?: UniswapStackAddresses | undefined
   settings: DemoSettings
   /** Switch anvil to interval mining (seconds) or back to automine (0). */
   setBlockTime: (seconds: number) => Promise<void>
@@ -127,13 +141,15 @@ export function demoPolicy(market: DevnetMarket, pool: Address, settings: DemoSe
     maxRebalancesPerEpoch: 10_000,
     maxGasPerEpoch: 10n ** 12n,
     maxLossBps: 50,
-    maxEpochLossBps: 100,
+    // A swap deleverage sells several times the equity: its fee and impact, in bps of equity, are that multiple.
+    maxEpochLossBps: settings.swapProtection ? 400 : 100,
     cooldown: settings.cooldown,
     boostAllowed: settings.boostAllowed,
+    maxSlippageBps: settings.swapProtection ? settings.maxSlippageBps : 0,
     priceFeed: market.oracle,
     maxOracleAge: 3_600,
     maxOracleDeviationBps: 100,
-    pools: [pool],
+    pools: settings.swapProtection ? [] : [pool],
   }
 }
 
@@ -179,6 +195,7 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
     const pm = await startPaymasterServer({ signer })
     paymaster = pm
     const markets: Record<DemoAsset, DevnetMarket> = { WETH: stack.markets.weth, WBTC: stack.markets.wbtc }
+    const uniswap = settings.swapProtection ? await deployUniswapStack({ publicClient, deployer, stack }) : undefined
     const collateralToken: Record<DemoAsset, { address: Address; decimals: number }> = {
       WETH: { address: stack.tokens.weth, decimals: 18 },
       WBTC: { address: stack.tokens.wbtc, decimals: 8 },
@@ -211,8 +228,13 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
         borrowed += debt
         subAccounts[asset] = getSubAccountId({ adapter: stack.morphoBlueAdapter, market: market.id })
       }
-      calls.push({ to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.vaults.usdc, borrowed] }) })
-      calls.push({ to: stack.vaults.usdc, data: encodeFunctionData({ abi: erc4626Abi, functionName: "deposit", args: [borrowed, safe] }) })
+      if (settings.swapProtection) {
+        // No idle funds: the borrowed USDC is spent elsewhere (the trader's looped exposure).
+        calls.push({ to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [deployer.account.address, borrowed] }) })
+      } else {
+        calls.push({ to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.vaults.usdc, borrowed] }) })
+        calls.push({ to: stack.vaults.usdc, data: encodeFunctionData({ abi: erc4626Abi, functionName: "deposit", args: [borrowed, safe] }) })
+      }
       if (managed) {
         const config = { ...defaultAutomationConfig, paused: false, requiredPaymaster: settings.requirePaymaster ? addresses.verifyingPaymaster : ("0x0000000000000000000000000000000000000000" as Address), keyGeneration: 0 }
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setAutomationConfig", args: [config] }) })
@@ -270,6 +292,7 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       managed,
       twin,
       markets,
+      uniswap,
       settings,
       setBlockTime,
       stop: async () => {

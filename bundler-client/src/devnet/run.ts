@@ -183,7 +183,7 @@ export function describeAction(env: DemoEnv, subAccount: string | undefined, act
   const market = demoAssets.find((a) => env.managed.subAccounts[a].toLowerCase() === subAccount?.toLowerCase())
   const tokens = demoTokens(env)
   const symbol =
-    action.kind === "SupplyCollateral" || action.kind === "WithdrawCollateral"
+    action.kind === "SupplyCollateral" || action.kind === "WithdrawCollateral" || action.kind === "SellCollateral" || action.kind === "SupplyCollateralWithCallback"
       ? (market ?? "WETH")
       : action.pool !== undefined && action.pool.toLowerCase() === env.stack.vaults.weth.toLowerCase()
         ? "WETH"

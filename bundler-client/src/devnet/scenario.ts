@@ -1,6 +1,7 @@
 import { type PublicClient, createWalletClient, http, parseEther } from "viem"
 import { nonceManager, privateKeyToAccount } from "viem/accounts"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
+import { alignPoolToPrice } from "@levpilot/devnet/uniswap"
 import { type PricePaths, readPriceCsv } from "../prices/csv.js"
 import { type DemoAsset, type DemoEnv, demoAssets, demoStartPrices } from "./env.js"
 
@@ -112,6 +113,14 @@ export class PriceDriver {
       }
       if (receipt.blockNumber > block) block = receipt.blockNumber
     }
+    // With Uniswap pools, the arbitrageur moves each market's 0.05% pool onto the new oracle price (the next block).
+    const uniswap = this.env.uniswap
+    if (uniswap !== undefined)
+      for (const asset of demoAssets) {
+        if (prices[asset] === undefined) continue
+        const pool = asset === "WETH" ? uniswap.pools.wethLow : uniswap.pools.wbtcLow
+        await alignPoolToPrice({ publicClient: client, arbitrageur: this.wallet, uniswap, pool })
+      }
     return block
   }
 }

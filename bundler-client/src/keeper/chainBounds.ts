@@ -18,6 +18,9 @@ export type ChainBounds = {
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b)
 
+/** The action kinds whose bounds the walk below models. */
+const clampedKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "SupplyCollateral", "WithdrawCollateral", "Borrow", "Repay"])
+
 /**
  * Clamps every amount of a plan to the on-chain bound it came from, walking the actions in order as the module runs
  * them: a pool withdrawal to what is left of `maxWithdraw`, a repay to the Safe's loan-token balance at that point and
@@ -30,6 +33,9 @@ const min = (a: bigint, b: bigint) => (a < b ? a : b)
  * @returns The plan with exact amounts, or undefined when no action is left.
  */
 export function clampToChainBounds(plan: ChainPlan, bounds: ChainBounds): ChainPlan | undefined {
+  // Swap and callback plans are sized exactly on the pool and the venue by `settleSwapAmounts`; their inner actions run
+  // inside a venue callback (and EndCallback carries no amount), which this walk does not model.
+  if (plan.actions.some((a) => !clampedKinds.has(a.kind))) return plan
   const balances = { ...bounds.balances }
   const withdrawable = { ...bounds.maxWithdraw }
   const subs = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, { ...s }]))

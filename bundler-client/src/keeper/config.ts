@@ -58,6 +58,11 @@ export type KeeperConfig = {
   metricsHost: string
   /** Gas price assumption for the solver's cost model, gwei, and the native token's price in the loan asset. */
   costs: { gasPriceGwei: number; nativePrice: number }
+  /**
+   * Swap deleverage (issue 12): the QuoterV2 the keeper prices swaps with (the same Uniswap v3 deployment as the
+   * module's swap adapter) and the one-pool fee tier it routes through; undefined: the keeper never plans swaps.
+   */
+  swap?: { quoter: Address; fee: number } | undefined
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent"
   /** Find the Safes that registered the keeper key from the module's events; `safes` then only override risk settings. */
   discovery: DiscoverySettings | undefined
@@ -163,7 +168,7 @@ export function parseKeeperConfig(
   r.known(o, "", [
     "rpcUrl", "bundlerUrl", "paymasterUrl", "paymasterContext", "keeperPrivateKey", "keeperPrivateKeyEnv", "deployment", "safes", "risk",
     "allowSelfPay", "pollIntervalMs", "resubmitAfterBlocks", "feeBumpPercent", "stallAfterBlocks", "logWindowBlocks", "retry", "stateFile", "metricsPort", "metricsHost", "costs", "logLevel",
-    "discovery", "allowlist", "fleet", "webhook",
+    "discovery", "allowlist", "fleet", "webhook", "swap",
   ])
   const fleetFields = parseFleetFields(r, o, env)
   const rpcUrl = r.url(o, "rpcUrl", "rpcUrl") as string
@@ -209,6 +214,15 @@ export function parseKeeperConfig(
   r.known(retry, "retry", ["baseMs", "maxMs"])
   const costs = o.costs === undefined ? {} : r.obj(o.costs, "costs")
   r.known(costs, "costs", ["gasPriceGwei", "nativePrice"])
+  let swap: KeeperConfig["swap"]
+  if (o.swap !== undefined) {
+    const sw = r.obj(o.swap, "swap")
+    r.known(sw, "swap", ["quoter", "fee"])
+    swap = {
+      quoter: r.address(sw.quoter, "swap.quoter"),
+      fee: r.number(sw, "fee", "swap.fee", 500, (n) => Number.isInteger(n) && n > 0 && n < 1_000_000, "a Uniswap fee tier (500 = 0.05%)"),
+    }
+  }
   const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"]
   if (o.logLevel !== undefined && !levels.includes(o.logLevel as string)) r.fail("logLevel", `must be one of ${levels.join(", ")}`)
   if (o.stateFile !== undefined && (typeof o.stateFile !== "string" || o.stateFile === "")) r.fail("stateFile", "must be a file path")
@@ -237,6 +251,7 @@ export function parseKeeperConfig(
     stateFile: o.stateFile as string | undefined,
     metricsPort: o.metricsPort === undefined ? undefined : r.number(o, "metricsPort", "metricsPort", 0, port, "a port number (0 = any free port)"),
     metricsHost: (o.metricsHost as string | undefined) ?? "127.0.0.1",
+    swap,
     costs: {
       gasPriceGwei: r.number(costs, "gasPriceGwei", "costs.gasPriceGwei", 1, (n) => n >= 0, "a non-negative number"),
       nativePrice: r.number(costs, "nativePrice", "costs.nativePrice", 3_000, (n) => n >= 0, "a non-negative number"),

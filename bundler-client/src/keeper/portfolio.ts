@@ -5,8 +5,10 @@ import type { SubAccountReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { readMany, resultOf } from "@levpilot/sdk/utils"
-import type { Plan, SolverInput, SubAccountInput, YieldPool } from "../solver/types.js"
+import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds } from "./chainBounds.js"
+import { SWAP_REPAY_MARGIN } from "../solver/swapDeleverage.js"
+import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import type { KeeperRiskSettings } from "./config.js"
 
 const WAD = 1e18
@@ -71,9 +73,16 @@ async function readBorrowable(client: Client<Transport, Chain | undefined>, depl
  */
 export async function readPortfolio(
   client: Client<Transport, Chain | undefined>,
-  parameters: { safe: Address; deployment: LeverageDeployment; risk: KeeperRiskSettings; costs: SolverInput["costs"] },
+  parameters: {
+    safe: Address
+    deployment: LeverageDeployment
+    risk: KeeperRiskSettings
+    costs: SolverInput["costs"]
+    /** QuoterV2 and fee tier: sub-accounts whose policy allows swaps get a swap cost curve ({@link readSwapCurve}). */
+    swap?: { quoter: Address; fee: number } | undefined
+  },
 ): Promise<PortfolioSnapshot> {
-  const { safe, deployment, risk, costs } = parameters
+  const { safe, deployment, risk, costs, swap } = parameters
   const deployments: LeverageDeployments = { [client.chain?.id ?? 0]: deployment }
   const block = await getBlock(client, { blockTag: "latest" })
   const { states: chain, unreadable } = await getSubAccountStateSettled(client, { safe, deployments })
@@ -126,6 +135,15 @@ export async function readPortfolio(
   const now = Number(block.timestamp)
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()]))
   const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable)
+  if (swap !== undefined) {
+    await Promise.all(
+      chain.map(async (s, i) => {
+        const sub = subAccounts[i] as SubAccountInput
+        if (s.policy.maxSlippageBps === 0 || s.collateral === 0n) return
+        sub.swap = await readSwapCurve(client, { ...swap, collateral: s.collateralToken, loan: s.loanToken, price: s.price, collateralAmount: s.collateral, decimals: sub.state.collateralDecimals, blockNumber: block.number }).catch(() => undefined)
+      }),
+    )
+  }
   return {
     bounds,
     blockNumber: block.number,
@@ -135,6 +153,62 @@ export async function readPortfolio(
     decimals,
     input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
   }
+}
+
+/** Shares of the position's collateral the keeper quotes a swap cost curve at. */
+export const SWAP_CURVE_FRACTIONS = [0.005, 0.05, 0.2, 0.4, 0.7, 1] as const
+
+/**
+ * A swap cost curve for selling a sub-account's collateral for its loan token: QuoterV2 quotes (by eth_call, against
+ * one block) at {@link SWAP_CURVE_FRACTIONS} of the position's collateral, each as its shortfall against the oracle
+ * value (fee + impact, bps), for the solver to size and price a swap deleverage on the pool's real liquidity.
+ *
+ * @returns The curve (human collateral units), with the route word of the module's swap adapter.
+ * @throws SwapQuoteError when a quote reverts (no pool).
+ */
+export async function readSwapCurve(
+  client: Client<Transport, Chain | undefined>,
+  parameters: { quoter: Address; fee: number; collateral: Address; loan: Address; price: bigint; collateralAmount: bigint; decimals: number; blockNumber?: bigint | undefined },
+): Promise<SwapCurve> {
+  const { quoter, fee, collateral, loan, price, collateralAmount, decimals, blockNumber } = parameters
+  const sizes = SWAP_CURVE_FRACTIONS.map((f) => (collateralAmount * BigInt(Math.round(f * 1e6))) / 1_000_000n).filter((x) => x > 0n)
+  const points = await quotePriceImpact(client, { quoter, tokenIn: collateral, tokenOut: loan, route: { fee }, sizes, oracle: { price, collateral }, blockNumber })
+  return {
+    route: encodeUniswapRoute({ fee }),
+    points: points.map((p) => ({ amountIn: Number(p.amountIn) / 10 ** decimals, shortfallBps: Math.max(0, p.shortfallBps) })),
+  }
+}
+
+/**
+ * Exact amounts for a swap deleverage before it is sent: each `SellCollateral` is re-quoted on QuoterV2 at its
+ * base-unit size, and the `RepayWithCallback` of its block repays the quote less {@link SWAP_REPAY_MARGIN} (never more
+ * than the solver planned), so the venue's pull at the end of the callback is always covered by the swap's output.
+ *
+ * @returns The chain plan with exact integer amounts.
+ */
+export async function settleSwapAmounts(
+  client: Client<Transport, Chain | undefined>,
+  plan: ChainPlan,
+  parameters: { quoter: Address; fee: number; tokens: readonly { collateral: Address; loan: Address }[] },
+): Promise<ChainPlan> {
+  const actions = plan.actions.slice()
+  for (let k = 0; k < actions.length; k++) {
+    const sell = actions[k]
+    if (sell?.kind !== "SellCollateral") continue
+    const tokens = parameters.tokens[sell.subAccount]
+    if (tokens === undefined) continue
+    const { amountOut } = await quoteExactInput(client, { quoter: parameters.quoter, tokenIn: tokens.collateral, tokenOut: tokens.loan, route: { fee: parameters.fee }, amountIn: sell.amount })
+    const margin = BigInt(Math.round(SWAP_REPAY_MARGIN * 1e6))
+    const exact = (amountOut * (1_000_000n - margin)) / 1_000_000n
+    for (let j = k - 1; j >= 0; j--) {
+      const open = actions[j]
+      if (open?.kind === "RepayWithCallback") {
+        actions[j] = { ...open, amount: exact < open.amount ? exact : open.amount }
+        break
+      }
+    }
+  }
+  return { ...plan, actions }
 }
 
 /**
@@ -212,6 +286,7 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
       maxLossBps: s.policy.maxLossBps,
       maxEpochLossBps: s.policy.maxEpochLossBps,
       boostAllowed: s.policy.boostAllowed,
+      maxSlippageBps: s.policy.maxSlippageBps,
       pools: s.policy.pools.map((p) => p.toLowerCase()),
       tolerance: risk.tolerance,
       horizon: risk.horizon,
@@ -256,10 +331,13 @@ function chainBoundsOf(
 export function toChainPlan(plan: Plan): ChainPlan {
   return {
     subAccounts: plan.subAccounts as Hex[],
-    actions: plan.actions.map((a) =>
-      a.kind === "WithdrawFromPool" || a.kind === "DepositToPool"
-        ? { kind: a.kind, subAccount: a.subAccount, pool: getAddress(a.pool as string), amount: a.amountBase }
-        : { kind: a.kind, subAccount: a.subAccount, amount: a.amountBase },
-    ),
+    actions: plan.actions.map((a): ChainPlan["actions"][number] => {
+      if (a.kind === "WithdrawFromPool" || a.kind === "DepositToPool")
+        return { kind: a.kind, subAccount: a.subAccount, pool: getAddress(a.pool as string), amount: a.amountBase }
+      if (a.kind === "SellCollateral" || a.kind === "BuyCollateral")
+        return { kind: a.kind, subAccount: a.subAccount, route: a.route as Hex, amount: a.amountBase }
+      if (a.kind === "EndCallback") return { kind: a.kind, subAccount: a.subAccount, amount: 0n }
+      return { kind: a.kind, subAccount: a.subAccount, amount: a.amountBase }
+    }),
   }
 }

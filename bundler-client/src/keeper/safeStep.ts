@@ -1,5 +1,5 @@
 import type { Logger } from "pino"
-import type { Address } from "viem"
+import { type Address, zeroAddress } from "viem"
 import { getPaymasterTokenReserve } from "@levpilot/sdk/actions"
 import { getTransportFailure } from "@levpilot/sdk/errors"
 import { solveByLoanAsset } from "../solver/solver.js"
@@ -13,7 +13,7 @@ import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { clampToChainBounds } from "./chainBounds.js"
-import { type PortfolioSnapshot, readPortfolio, toChainPlan } from "./portfolio.js"
+import { type PortfolioSnapshot, readPortfolio, settleSwapAmounts, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -116,7 +116,7 @@ export class SafeStep {
     const safe = rt.config.address
     const snapshot = this.deps.volatility.apply(
       rt,
-      read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config) })),
+      read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap })),
     )
     for (const s of snapshot.chain) {
       const labels = { safe, sub_account: s.subAccount }
@@ -152,12 +152,22 @@ export class SafeStep {
       if (outOfBand) logger.debug({ safe, reasons: result?.outcomes.map((o) => o.reason) }, "out of band, no plan")
       return
     }
-    // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats).
-    const chainPlan = clampToChainBounds(toChainPlan(plan), snapshot.bounds)
-    if (!chainPlan) {
+    let chainPlan = toChainPlan(plan)
+    if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral")) {
+      const tokens = chainPlan.subAccounts.map((id) => {
+        const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
+        return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress }
+      })
+      chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { ...config.swap, tokens })
+    }
+    // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); swap and
+    // callback plans were settled exactly above and pass through.
+    const clamped = clampToChainBounds(chainPlan, snapshot.bounds)
+    if (!clamped) {
       logger.warn({ safe, plan: describePlan(plan) }, "every amount of the plan clamps to zero against the chain's bounds; nothing sent")
       return
     }
+    chainPlan = clamped
     if (this.deps.dryRun) {
       logger.info({ safe, block: Number(block), plan: describePlan(plan) }, "dry run: plan not sent")
       events.emit({ type: "plan", safe, block, plan: chainPlan, dryRun: true })

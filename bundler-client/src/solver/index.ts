@@ -35,10 +35,20 @@ export {
   type CostModel,
   DEFAULT_GAS_PER_ACTION,
   type SubAccountInput,
+  type SwapCurve,
   type SolverInput,
   type SubAccountOutcome,
   type SolverResult,
 } from "./types.js"
+export {
+  SWAP_SLIPPAGE_USE,
+  SWAP_REPAY_MARGIN,
+  curveShortfallBps,
+  maxSizeWithinSlippage,
+  type SwapDeleverageParameters,
+  type SwapDeleverageCandidate,
+  planSwapDeleverage,
+} from "./swapDeleverage.js"
 export {
   PlanExecutionError,
   SolverInputError,

@@ -58,6 +58,9 @@ export type CheckPlanReturnType = {
 export const FLOAT_TOLERANCE = 1e-12
 
 const POOL_KINDS = new Set(["WithdrawFromPool", "DepositToPool"])
+/** Swaps move no position (module: not counted in the amount caps, not a venue action for material use). */
+const SWAP_KINDS = new Set(["SellCollateral", "BuyCollateral"])
+const isVenueKind = (kind: string): boolean => !POOL_KINDS.has(kind) && !SWAP_KINDS.has(kind) && kind !== "EndCallback"
 const NEVER_RUN: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
 
 /**
@@ -104,6 +107,7 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
     amountMoved[id] = 0
   })
   const touchedPools = new Set<string>()
+  let repayCallbackOf = -1
   plan.actions.forEach((a, index) => {
     const id = plan.subAccounts[a.subAccount]
     const s = subs[a.subAccount]
@@ -112,7 +116,25 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
       fail("structure", `action ${index} refers to sub-account index ${a.subAccount} outside the plan`)
       return
     }
+    if (a.kind === "EndCallback") {
+      repayCallbackOf = -1
+      return
+    }
+    if (a.kind === "RepayWithCallback") repayCallbackOf = a.subAccount
     if (!(a.amount > 0) || !Number.isFinite(a.amount) || a.amountBase <= 0n) fail("structure", `action ${index} (${a.kind}) has a non-positive amount`, id)
+    if (a.kind === "WithdrawCollateral" && !policy.boostAllowed && repayCallbackOf !== a.subAccount)
+      fail(3, `${id} does not allow boosts but the plan withdraws collateral outside its own repay callback`, id)
+    if (SWAP_KINDS.has(a.kind)) {
+      // Module: swaps need maxSlippageBps > 0 (BuyCollateral also boostAllowed); the output must reach the oracle
+      // value less maxSlippageBps or the swap reverts on chain (SlippageExceeded / the router's own minimum).
+      const bps = policy.maxSlippageBps ?? 0
+      if (bps <= 0) fail("structure", `action ${index} (${a.kind}) swaps but ${id} does not allow swaps (maxSlippageBps 0)`, id)
+      if (a.kind === "BuyCollateral" && !policy.boostAllowed) fail(3, `${id} does not allow boosts but the plan buys collateral`, id)
+      const fair = a.kind === "SellCollateral" ? a.amount * s.price : a.amount / s.price
+      if (a.expectedOut !== undefined && a.expectedOut < fair * (1 - bps / 10_000))
+        fail("structure", `action ${index} (${a.kind}) expects ${a.expectedOut}, below the on-chain minimum ${fair * (1 - bps / 10_000)} (SlippageExceeded)`, id)
+      return
+    }
     if (POOL_KINDS.has(a.kind)) {
       const pool = pre.pools.find((p) => p.address === a.pool)
       if (a.pool === undefined || pool === undefined) {
@@ -125,13 +147,18 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
       amountMoved[id] = (amountMoved[id] ?? 0) + a.amount * touchedAssetPrice(pre, pool.asset, plan.loanAsset, plan.subAccounts)
     } else {
       if (a.pool !== undefined) fail("structure", `action ${index} (${a.kind}) must not name a pool`, id)
-      const value = a.kind === "SupplyCollateral" || a.kind === "WithdrawCollateral" ? a.amount * s.price : a.amount
+      const value =
+        a.kind === "SupplyCollateral" || a.kind === "WithdrawCollateral" || a.kind === "SupplyCollateralWithCallback" ? a.amount * s.price : a.amount
       amountMoved[id] = (amountMoved[id] ?? 0) + value
     }
   })
   // Material use (module: PoolRoundTrip, PoolNotUsed, SubAccountUnchanged): no pool both withdrawn from and deposited
   // into, every pool action serves a sub-account with a venue action, every listed sub-account has one.
-  const acted = new Set(plan.actions.filter((a) => !POOL_KINDS.has(a.kind)).map((a) => a.subAccount))
+  const acted = new Set(plan.actions.filter((a) => isVenueKind(a.kind)).map((a) => a.subAccount))
+  plan.actions.forEach((a) => {
+    if (SWAP_KINDS.has(a.kind) && !acted.has(a.subAccount))
+      fail("structure", `a swap serves ${plan.subAccounts[a.subAccount]}, which has no venue action (SwapNotUsed)`, plan.subAccounts[a.subAccount])
+  })
   plan.actions.forEach((a, index) => {
     if (!POOL_KINDS.has(a.kind)) return
     if (plan.actions.slice(0, index).some((b) => POOL_KINDS.has(b.kind) && b.kind !== a.kind && b.pool === a.pool))
@@ -215,8 +242,8 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
     }
     if (!policy.boostAllowed) {
       if (ha < hb) fail(3, `${id} does not allow boosts but health falls from ${hb} to ${ha}`, id)
-      if (plan.actions.some((a) => a.subAccount === i && (a.kind === "Borrow" || a.kind === "WithdrawCollateral")))
-        fail(3, `${id} does not allow boosts but the plan borrows or withdraws collateral on it`, id)
+      if (plan.actions.some((a) => a.subAccount === i && a.kind === "Borrow"))
+        fail(3, `${id} does not allow boosts but the plan borrows on it`, id)
     }
 
     const epoch = effectiveEpoch(stored, policy.epochLength, now)

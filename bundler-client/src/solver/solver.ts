@@ -5,6 +5,9 @@ import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { healthOf } from "./state.js"
 import type { EpochState, Policy, PortfolioState, SolverInput, SolverResult } from "./types.js"
 import { type Exclusions, WorkingPortfolio } from "./workingPortfolio.js"
+import { planSwapDeleverage } from "./swapDeleverage.js"
+import { leverageOf } from "./state.js"
+import { SECONDS_PER_YEAR, liquidationProbability } from "../risk/firstPassage.js"
 
 export { DEFAULT_DELEVERAGE_TOLERANCE_FACTOR, HEALTH_MARGIN } from "./workingPortfolio.js"
 export { liquidationIncentiveFactor } from "./planSteps.js"
@@ -52,6 +55,11 @@ export function validatePolicy(policy: Policy): string[] {
  * const { plan, outcomes } = solve({ now, subAccounts, pools, idle: {}, costs })
  */
 export function solve(input: SolverInput): SolverResult {
+  return withSwapDeleverage(input, solveWithBuffers(input))
+}
+
+/** {@link solve} without swaps: buffer moves only (idle balances, pools, over-collateralised sub-accounts). */
+function solveWithBuffers(input: SolverInput): SolverResult {
   const first = input.subAccounts[0]
   if (first === undefined) return { plan: undefined, outcomes: [], cost: 0 }
   const loanAsset = first.state.loanAsset
@@ -61,13 +69,7 @@ export function solve(input: SolverInput): SolverResult {
     if (problems.length > 0) throw new SolverInputError(`policy of ${s.state.id}: ${problems.join("; ")}`)
   }
   const exclusions: Exclusions = { targets: new Map(), sources: new Map() }
-  const pre: PortfolioState = { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }
-  const policies: Record<string, Policy> = {}
-  const epochs: Record<string, EpochState> = {}
-  for (const s of input.subAccounts) {
-    policies[s.state.id] = s.policy
-    epochs[s.state.id] = s.epoch
-  }
+  const { pre, policies, epochs } = ruleBookInputs(input)
   for (let attempt = 0; attempt <= 3 * input.subAccounts.length + 2; attempt++) {
     const result = solveOnce(input, loanAsset, exclusions)
     if (result.plan === undefined) return result
@@ -106,6 +108,65 @@ export function solve(input: SolverInput): SolverResult {
   }
   const fallback = solveOnce(input, loanAsset, { targets: new Map(input.subAccounts.map((_, i) => [i, "no plan passes the policy rules"])), sources: new Map() })
   return { ...fallback, plan: undefined }
+}
+
+/** The pre-plan portfolio and the per-sub-account policies and epoch usage {@link checkPlanAgainstPolicy} reads. */
+function ruleBookInputs(input: SolverInput): { pre: PortfolioState; policies: Record<string, Policy>; epochs: Record<string, EpochState> } {
+  const pre: PortfolioState = { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }
+  const policies: Record<string, Policy> = {}
+  const epochs: Record<string, EpochState> = {}
+  for (const s of input.subAccounts) {
+    policies[s.state.id] = s.policy
+    epochs[s.state.id] = s.epoch
+  }
+  return { pre, policies, epochs }
+}
+
+/**
+ * Swap deleverage (issue 12) for a sub-account below its band whose policy allows swaps and whose input carries a swap
+ * cost curve: chosen when buffer moves cannot fund it, or when they can but cost more (gas plus pool slippage against
+ * gas plus the swap's fee and impact from the pool's real liquidity). One plan per operation: a swap replaces the buffer
+ * plan only when that plan is for the same sub-account alone (or there is none). Sized by {@link planSwapDeleverage},
+ * checked by {@link checkPlanAgainstPolicy} like every plan.
+ */
+function withSwapDeleverage(input: SolverInput, result: SolverResult): SolverResult {
+  const { pre, policies, epochs } = ruleBookInputs(input)
+  const outcomes = result.outcomes.slice()
+  for (const [i, sub] of input.subAccounts.entries()) {
+    const o = outcomes[i]
+    if (sub.swap === undefined || !((sub.policy.maxSlippageBps ?? 0) > 0) || o === undefined || !(o.healthBefore < sub.policy.minHealth)) continue
+    const alone = result.plan === undefined || (result.plan.subAccounts.length === 1 && result.plan.subAccounts[0] === sub.state.id)
+    if (!alone) continue
+    const goal = Number.isFinite(o.goalHealth) ? o.goalHealth : sub.policy.targetHealth
+    const candidate = planSwapDeleverage({ state: sub.state, policy: sub.policy, epoch: sub.epoch, curve: sub.swap, costs: input.costs, goal, low: o.allowedHealth.min })
+    if ("reason" in candidate) {
+      if (o.role !== "target") outcomes[i] = { ...o, reason: `${o.reason}; swap deleverage: ${candidate.reason}` }
+      continue
+    }
+    if (o.role === "target" && result.plan !== undefined && candidate.cost >= result.cost) {
+      outcomes[i] = { ...o, reason: `${o.reason}; buffers cost ${result.cost.toFixed(2)} <= swap ${candidate.cost.toFixed(2)}` }
+      continue
+    }
+    const check = checkPlanAgainstPolicy({ plan: candidate.plan, pre, policies, epochs, now: input.now })
+    if (!check.ok) {
+      outcomes[i] = { ...o, reason: `${o.reason}; swap deleverage refused: ${check.violations.map((v) => v.message).join("; ")}` }
+      continue
+    }
+    const after = { ...sub.state, collateral: sub.state.collateral - candidate.sold, debt: sub.state.debt - candidate.repaid }
+    outcomes[i] = {
+      ...o,
+      role: "target",
+      healthAfter: candidate.healthAfter,
+      leverageAfter: leverageOf(after),
+      liquidationProbabilityAfter: liquidationProbability(candidate.healthAfter, sub.risk, sub.policy.horizon / SECONDS_PER_YEAR),
+      reason:
+        `below band: swap deleverage ${o.healthBefore.toFixed(3)} -> ${candidate.healthAfter.toFixed(3)}, selling ${candidate.sold.toPrecision(6)} ` +
+        `${sub.state.collateralAsset} (fee + impact ${candidate.shortfallBps.toFixed(2)} bps, cost ${candidate.cost.toFixed(2)})` +
+        (o.role === "target" ? `, cheaper than buffers (${result.cost.toFixed(2)})` : `; buffers could not: ${o.reason}`),
+    }
+    return { plan: candidate.plan, outcomes, cost: candidate.cost }
+  }
+  return { ...result, outcomes }
 }
 
 /**

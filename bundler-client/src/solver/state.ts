@@ -155,13 +155,39 @@ function slip(pool: YieldPool): number {
  */
 export function applyPlan(state: PortfolioState, plan: Plan): PortfolioState {
   const next = cloneState(state)
+  // A callback action's venue collects its tokens when the callback block ends.
+  let settle: { asset: string; amount: number; index: number } | undefined
   plan.actions.forEach((action, index) => {
     const id = plan.subAccounts[action.subAccount]
     const sub = next.subAccounts.find((s) => s.id === id)
     if (sub === undefined) throw new PlanExecutionError(index, `unknown sub-account index ${action.subAccount}`)
     const amount = action.amount
+    if (action.kind === "EndCallback") {
+      if (settle === undefined) throw new PlanExecutionError(index, "EndCallback without an open callback")
+      spend(next.idle, settle.asset, settle.amount, settle.index)
+      settle = undefined
+      return
+    }
     if (!(amount > 0) || !Number.isFinite(amount)) throw new PlanExecutionError(index, `amount must be > 0, got ${amount}`)
     switch (action.kind) {
+      case "RepayWithCallback":
+        if (amount > sub.debt * (1 + DUST) + DUST) throw new PlanExecutionError(index, `repays ${amount} but debt is ${sub.debt}`)
+        sub.debt = Math.max(0, sub.debt - amount)
+        settle = { asset: sub.loanAsset, amount, index }
+        break
+      case "SupplyCollateralWithCallback":
+        sub.collateral += amount
+        settle = { asset: sub.collateralAsset, amount, index }
+        break
+      case "SellCollateral":
+      case "BuyCollateral": {
+        const sell = action.kind === "SellCollateral"
+        const [tokenIn, tokenOut] = sell ? [sub.collateralAsset, sub.loanAsset] : [sub.loanAsset, sub.collateralAsset]
+        spend(next.idle, tokenIn, amount, index)
+        const out = action.expectedOut ?? (sell ? amount * sub.price : amount / sub.price)
+        next.idle[tokenOut] = (next.idle[tokenOut] ?? 0) + out
+        break
+      }
       case "Repay":
         if (amount > sub.debt * (1 + DUST) + DUST) throw new PlanExecutionError(index, `repays ${amount} but debt is ${sub.debt}`)
         spend(next.idle, sub.loanAsset, amount, index)

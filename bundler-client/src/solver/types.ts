@@ -1,7 +1,21 @@
 import type { RiskModel } from "../risk/firstPassage.js"
 
-/** The six action kinds the module executes (docs/policy-rules.md, "Plan"). */
-export type ActionKind = "WithdrawFromPool" | "DepositToPool" | "SupplyCollateral" | "WithdrawCollateral" | "Borrow" | "Repay"
+/**
+ * The action kinds the module executes (docs/policy-rules.md, "Plan"): buffer moves, venue actions, swaps through the
+ * module's swap adapter, and callback blocks (`RepayWithCallback` ... `EndCallback`).
+ */
+export type ActionKind =
+  | "WithdrawFromPool"
+  | "DepositToPool"
+  | "SupplyCollateral"
+  | "WithdrawCollateral"
+  | "Borrow"
+  | "Repay"
+  | "SellCollateral"
+  | "BuyCollateral"
+  | "RepayWithCallback"
+  | "SupplyCollateralWithCallback"
+  | "EndCallback"
 
 /** One sub-account (e.g. a Morpho Blue market position) in human units. */
 export type SubAccountState = {
@@ -88,6 +102,11 @@ export type Policy = {
   maxEpochLossBps?: number | undefined
   /** Whether the module may raise this sub-account's leverage (Borrow / WithdrawCollateral). */
   boostAllowed: boolean
+  /**
+   * Largest shortfall of a swap's output against its oracle value, in bps (the module's on-chain minimum); 0 or
+   * undefined: this sub-account never swaps.
+   */
+  maxSlippageBps?: number | undefined
   /** Allowed pool addresses (at most 8). */
   pools: string[]
   /** Off-chain: acceptable probability of liquidation within `horizon`. */
@@ -138,6 +157,10 @@ export type PlanAction = {
   amount: number
   /** Amount in integer base units (floor of amount x 10^decimals), what the keeper encodes. */
   amountBase: bigint
+  /** Swaps: the swap adapter's bytes32 route word. */
+  route?: string | undefined
+  /** Swaps: the output expected from the pool (human units of the output token, from QuoterV2). */
+  expectedOut?: number | undefined
 }
 
 /** An ordered plan for one loan asset. */
@@ -172,6 +195,25 @@ export const DEFAULT_GAS_PER_ACTION: Record<ActionKind, number> = {
   WithdrawCollateral: 80_000,
   Borrow: 95_000,
   Repay: 75_000,
+  // Swap lane, measured by `npm run bench:gas` (SwapGasBench): a Uniswap v3 swap through the router with its exact
+  // approval, the repay callback's settlement approval, nothing for the closing marker.
+  SellCollateral: 135_000,
+  BuyCollateral: 135_000,
+  RepayWithCallback: 110_000,
+  SupplyCollateralWithCallback: 100_000,
+  EndCallback: 0,
+}
+
+/**
+ * A swap's cost curve from the pool's real liquidity (QuoterV2 quotes by eth_call at a few sizes, `quotePriceImpact`),
+ * for one sub-account's collateral -> loan token route. The solver interpolates it; the keeper re-quotes the chosen
+ * size exactly before sending.
+ */
+export type SwapCurve = {
+  /** The swap adapter's bytes32 route word (`encodeUniswapRoute`). */
+  route: string
+  /** Input sizes (collateral units, increasing) and each one's shortfall against its oracle value (bps: fee + impact). */
+  points: readonly { amountIn: number; shortfallBps: number }[]
 }
 
 /** A sub-account as the solver consumes it. */
@@ -190,6 +232,8 @@ export type SubAccountInput = {
    * 0 by default; the keeper sets it (`withInclusionMargin`).
    */
   landingMargin?: number | undefined
+  /** Selling collateral for the loan token on a swap venue (a swap deleverage); undefined: no swaps for it. */
+  swap?: SwapCurve | undefined
 }
 
 /** Everything one solve needs. */

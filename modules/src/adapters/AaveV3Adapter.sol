@@ -184,6 +184,16 @@ contract AaveV3Adapter is IAaveV3Adapter {
         }
     }
 
+    /// @inheritdoc IVenueAdapter
+    /// @dev Aave v3 has no repay or supply callback: its flash loan (`encodeFlashLoan`) is the callback shape there.
+    function encodeWithCallback(uint8 kind, bytes32, uint256, address, bytes calldata)
+        external
+        pure
+        returns (VenueCall memory, bytes4)
+    {
+        revert UnsupportedAction(kind);
+    }
+
     /// @inheritdoc IAaveV3Adapter
     function encodeFlashLoan(bytes32 market, address asset, uint256 assets, address account, bytes calldata params)
         external

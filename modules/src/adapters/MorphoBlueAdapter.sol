@@ -3,6 +3,10 @@ pragma solidity ^0.8.23;
 
 import {Id, IMorpho, IMorphoBase, MarketParams, Position} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {IOracle} from "@morpho-org/morpho-blue/src/interfaces/IOracle.sol";
+import {
+    IMorphoRepayCallback,
+    IMorphoSupplyCollateralCallback
+} from "@morpho-org/morpho-blue/src/interfaces/IMorphoCallbacks.sol";
 import {MorphoBalancesLib} from "@morpho-org/morpho-blue/src/libraries/periphery/MorphoBalancesLib.sol";
 import {SharesMathLib} from "@morpho-org/morpho-blue/src/libraries/SharesMathLib.sol";
 import {MathLib, WAD} from "@morpho-org/morpho-blue/src/libraries/MathLib.sol";
@@ -90,19 +94,52 @@ contract MorphoBlueAdapter is IVenueAdapter {
         } else if (kind == uint8(ActionKind.Borrow)) {
             call.data = abi.encodeCall(IMorphoBase.borrow, (params, assets, 0, account, account));
         } else if (kind == uint8(ActionKind.Repay)) {
-            uint256 shares = MORPHO.position(Id.wrap(market), account).borrowShares;
-            uint256 debt = _debt(params, shares);
-            call.approveToken = params.loanToken;
-            if (assets >= debt) {
-                // Repaying by shares clears the position exactly; repaying by assets could leave one share of dust.
-                call.data = abi.encodeCall(IMorphoBase.repay, (params, 0, shares, account, ""));
-                call.approveAmount = debt;
-            } else {
-                call.data = abi.encodeCall(IMorphoBase.repay, (params, assets, 0, account, ""));
-                call.approveAmount = assets;
-            }
+            call = _repay(params, market, assets, account, "");
         } else {
             revert UnsupportedAction(kind);
+        }
+    }
+
+    /// @inheritdoc IVenueAdapter
+    /// @dev RepayWithCallback: `repay(.., data)`; Morpho reduces the debt, calls `onMorphoRepay(assets, data)` on the
+    /// account, then pulls `assets` of the loan token. SupplyCollateralWithCallback: `supplyCollateral(.., data)`; Morpho
+    /// credits the collateral, calls `onMorphoSupplyCollateral(assets, data)`, then pulls the collateral.
+    function encodeWithCallback(uint8 kind, bytes32 market, uint256 assets, address account, bytes calldata data)
+        external
+        view
+        returns (VenueCall memory call, bytes4 callbackSelector)
+    {
+        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
+        if (kind == uint8(ActionKind.RepayWithCallback)) {
+            call = _repay(params, market, assets, account, data);
+            callbackSelector = IMorphoRepayCallback.onMorphoRepay.selector;
+        } else if (kind == uint8(ActionKind.SupplyCollateralWithCallback)) {
+            call.target = address(MORPHO);
+            call.data = abi.encodeCall(IMorphoBase.supplyCollateral, (params, assets, account, data));
+            call.approveToken = params.collateralToken;
+            call.approveAmount = assets;
+            callbackSelector = IMorphoSupplyCollateralCallback.onMorphoSupplyCollateral.selector;
+        } else {
+            revert UnsupportedAction(kind);
+        }
+    }
+
+    function _repay(MarketParams memory params, bytes32 market, uint256 assets, address account, bytes memory data)
+        internal
+        view
+        returns (VenueCall memory call)
+    {
+        uint256 shares = MORPHO.position(Id.wrap(market), account).borrowShares;
+        uint256 debt = _debt(params, shares);
+        call.target = address(MORPHO);
+        call.approveToken = params.loanToken;
+        if (assets >= debt) {
+            // Repaying by shares clears the position exactly; repaying by assets could leave one share of dust.
+            call.data = abi.encodeCall(IMorphoBase.repay, (params, 0, shares, account, data));
+            call.approveAmount = debt;
+        } else {
+            call.data = abi.encodeCall(IMorphoBase.repay, (params, assets, 0, account, data));
+            call.approveAmount = assets;
         }
     }
 

@@ -16,6 +16,9 @@ import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/Pac
 /// - maxLossBps bounds one rebalance's net value loss in bps of the value its positions moved; maxEpochLossBps bounds
 ///   the loss of all rebalances of an aligned epoch (`block.timestamp / epochLength`) in bps of this sub-account's
 ///   equity before each of them.
+/// - maxSlippageBps (at most MAX_SLIPPAGE_BPS; 0: this sub-account never swaps) sets the minimum output of every swap
+///   of the sub-account's tokens: the oracle value of the input at the plan's pre-trade price, less maxSlippageBps.
+///   Swap losses also count in maxLossBps and maxEpochLossBps like any other value loss.
 /// - With a `priceFeed`, its answer must be fresh (`maxOracleAge`), strictly inside (minFeedAnswer, maxFeedAnswer)
 ///   (maxFeedAnswer 0: no upper bound) and within maxOracleDeviationBps of the venue price.
 struct Policy {
@@ -34,6 +37,7 @@ struct Policy {
     uint16 maxRebalancesPerEpoch;
     uint16 maxOracleDeviationBps;
     bool boostAllowed;
+    uint16 maxSlippageBps;
     uint128 maxAmountPerRebalance;
     uint128 maxAmountPerEpoch;
     uint128 minFeedAnswer;
@@ -93,16 +97,29 @@ struct EpochUsage {
 }
 
 /// @notice The typed actions a plan is made of. Values are part of the ABI.
+/// @dev Swaps (`SellCollateral`: the sub-account's collateral token for its loan token; `BuyCollateral`: the reverse,
+/// only where boostAllowed) go through the swap adapter fixed at deployment; `amount` is the exact input and `pool`
+/// carries the swap adapter's route word (`address(uint160(uint256(route)))`); the minimum output comes from the oracle
+/// and maxSlippageBps, the recipient is the Safe. `RepayWithCallback` / `SupplyCollateralWithCallback` run the venue
+/// action with a callback: the actions after it, up to the next `EndCallback`, run inside the venue's callback (Morpho
+/// Blue: `onMorphoRepay` after the debt is reduced, `onMorphoSupplyCollateral` after the collateral is credited), which
+/// then approves the venue for the `assets` it collects. One level, every callback closed, none empty (PlanLib).
 enum ActionKind {
     WithdrawFromPool,
     DepositToPool,
     SupplyCollateral,
     WithdrawCollateral,
     Borrow,
-    Repay
+    Repay,
+    SellCollateral,
+    BuyCollateral,
+    RepayWithCallback,
+    SupplyCollateralWithCallback,
+    EndCallback
 }
 
-/// @notice One step of a plan. `subAccount` indexes `Plan.subAccounts`; `pool` is set only for pool actions.
+/// @notice One step of a plan. `subAccount` indexes `Plan.subAccounts`; `pool` is set only for pool actions (and
+/// holds the route word of a swap); an `EndCallback` has zero `pool` and `amount`.
 struct Action {
     ActionKind kind;
     uint8 subAccount;
@@ -194,6 +211,8 @@ interface ILeverageModule is IAccount {
 
     /// @notice Thrown when `adapter` is zero, has no code, or is not one of the adapters fixed at deployment.
     error InvalidAdapter(address adapter);
+    /// @notice Thrown when the swap adapter given at deployment has no code.
+    error InvalidSwapAdapter(address swapAdapter);
     /// @notice Thrown when the deployment lists `adapter` twice.
     error DuplicateAdapter(address adapter);
     /// @notice Thrown when `adapter` does not know `market`.
@@ -261,9 +280,33 @@ interface ILeverageModule is IAccount {
     error CooldownActive(bytes32 subAccount, uint256 readyAt);
     /// @notice Thrown when a pool action of `subAccount` names `pool`, which its policy does not allow.
     error PoolNotAllowed(bytes32 subAccount, address pool);
-    /// @notice Thrown when action `index` of kind `kind` is not allowed: zero amount, a pool on a venue action, or a
-    /// Borrow / WithdrawCollateral on a deleverage-only policy.
+    /// @notice Thrown when action `index` of kind `kind` is not allowed: zero amount, a pool on a venue action, a
+    /// Borrow / WithdrawCollateral / BuyCollateral on a deleverage-only policy (a WithdrawCollateral inside a
+    /// RepayWithCallback of the same sub-account is a swap deleverage and allowed), a swap where the module has no swap
+    /// adapter or the policy's maxSlippageBps is 0, or an EndCallback with a pool or amount.
     error ActionNotAllowed(uint256 index, ActionKind kind);
+    /// @notice Thrown when a swap of `subAccount` runs on a plan with no venue action on that sub-account: no material
+    /// action uses what it swaps.
+    error SwapNotUsed(bytes32 subAccount);
+    /// @notice Thrown when a plan both sells and buys `collateralToken`: a round trip only pays fees twice.
+    error SwapRoundTrip(address collateralToken);
+    /// @notice Thrown when swap action `index` delivered `received` of `tokenOut` to the Safe, below the on-chain minimum
+    /// `minAmountOut` (the input's oracle value at the pre-trade price less maxSlippageBps).
+    error SlippageExceeded(uint256 index, address tokenOut, uint256 received, uint256 minAmountOut);
+    /// @notice Thrown when a venue callback (`onMorphoRepay`, `onMorphoSupplyCollateral`, `onMorphoFlashLoan`) reaches the
+    /// module for `safe` while no `executeRebalance` of that Safe is running: outside any rebalance, from another Safe
+    /// during one, or called on the module directly.
+    error CallbackOutsideRebalance(address safe);
+    /// @notice Thrown when a callback during a rebalance comes from `caller`, not the venue contract the plan's callback
+    /// action just called for a touched sub-account (re-entrancy from a swap, a token, a pool, another venue).
+    error CallbackFromUntouchedVenue(address caller);
+    /// @notice Thrown when the armed venue calls back with `selector` or data other than the plan's callback action
+    /// armed, or a second time.
+    error UnexpectedCallback(bytes4 selector);
+    /// @notice Thrown when a callback action `index` returned without the venue calling back: its inner actions never ran.
+    error CallbackNotReceived(uint256 index);
+    /// @notice Thrown when an `executeRebalance` starts while one (of `safe`) is running in the same transaction.
+    error RebalanceActive(address safe);
     /// @notice Thrown when a plan both withdraws from and deposits into `pool`: a round trip moves nothing and could
     /// only pad the plan.
     error PoolRoundTrip(address pool);
@@ -346,6 +389,20 @@ interface ILeverageModule is IAccount {
     /// caps, loss per operation and per epoch).
     function executeRebalance(address keeper, Plan calldata plan) external;
 
+    /* VENUE CALLBACKS (reached through the Safe's fallback handler; `_msgSender()` is the venue) */
+
+    /// @notice Morpho Blue's repay callback: runs the inner actions of the plan's RepayWithCallback, then approves the
+    /// venue for `assets` of the loan token. Only from the venue the running rebalance of this Safe just called, with
+    /// the data it armed, once (`CallbackOutsideRebalance`, `CallbackFromUntouchedVenue`, `UnexpectedCallback`).
+    function onMorphoRepay(uint256 assets, bytes calldata data) external;
+
+    /// @notice Morpho Blue's supply-collateral callback: as `onMorphoRepay`, for SupplyCollateralWithCallback (approves
+    /// `assets` of the collateral token).
+    function onMorphoSupplyCollateral(uint256 assets, bytes calldata data) external;
+
+    /// @notice Morpho Blue's flash-loan callback: no plan arms it, so it is always refused by the guard.
+    function onMorphoFlashLoan(uint256 assets, bytes calldata data) external;
+
     /* OWNER CONTROLS (the Safe calling itself) */
 
     /// @notice Sets or replaces the policy of the sub-account (adapter, market); resets nothing else.
@@ -392,6 +449,9 @@ interface ILeverageModule is IAccount {
 
     /// @notice The adapters this module was deployed with.
     function adapters() external view returns (address[] memory);
+
+    /// @notice The swap adapter fixed at deployment (zero: this module never swaps).
+    function swapAdapter() external view returns (address);
 
     /// @notice True when `adapter` is one of this module's adapters.
     function isAdapter(address adapter) external view returns (bool);

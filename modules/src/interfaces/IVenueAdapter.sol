@@ -64,4 +64,13 @@ interface IVenueAdapter {
         external
         view
         returns (VenueCall memory call);
+
+    /// @notice The call `account` must make to perform callback action `kind` (ActionKind: 8 RepayWithCallback,
+    /// 9 SupplyCollateralWithCallback) for `assets` on `market`, with `data` handed back to `account` in the venue's
+    /// callback `callbackSelector`, after which the venue collects `call.approveAmount` of `call.approveToken`.
+    /// @dev Reverts `UnsupportedAction` when the venue has no such callback. The module approves inside the callback.
+    function encodeWithCallback(uint8 kind, bytes32 market, uint256 assets, address account, bytes calldata data)
+        external
+        view
+        returns (VenueCall memory call, bytes4 callbackSelector);
 }

@@ -30,7 +30,9 @@ library ConstantsLib {
     /// @dev Most actions one plan may hold.
     uint256 internal constant MAX_ACTIONS = 32;
     /// @dev Number of `ActionKind` values (kinds are 0 .. ACTION_KINDS - 1).
-    uint256 internal constant ACTION_KINDS = 6;
+    uint256 internal constant ACTION_KINDS = 11;
+    /// @dev Largest maxSlippageBps a policy may set (10%).
+    uint256 internal constant MAX_SLIPPAGE_BPS = 1_000;
     /// @dev Most ERC-4626 pools one policy may allow.
     uint256 internal constant MAX_POOLS = 8;
     /// @dev Fewest shares a pool must have issued before a plan deposits into it (share-inflation guard).
@@ -78,6 +80,14 @@ library ConstantsLib {
     uint8 internal constant MALFORMED_BAD_INDEX = 8;
     /// @dev pool address has dirty high bits
     uint8 internal constant MALFORMED_DIRTY_POOL = 9;
+    /// @dev callback action inside an open callback
+    uint8 internal constant MALFORMED_NESTED_CALLBACK = 10;
+    /// @dev EndCallback without an open callback
+    uint8 internal constant MALFORMED_UNOPENED_CALLBACK = 11;
+    /// @dev callback left open at the end of the plan
+    uint8 internal constant MALFORMED_UNCLOSED_CALLBACK = 12;
+    /// @dev callback with no inner action
+    uint8 internal constant MALFORMED_EMPTY_CALLBACK = 13;
 
     /* GasFieldAboveCap(field, ...) INDICES (the SDK names each field after the constant, in camelCase) */
 

@@ -2,13 +2,16 @@
 pragma solidity ^0.8.23;
 
 import {ConstantsLib} from "./ConstantsLib.sol";
+import {ActionKind} from "../interfaces/ILeverageModule.sol";
 
 /// @title PlanLib
 /// @notice Strict, canonical-only decoding rules for `executeRebalance(address keeper, Plan plan)` arguments.
 /// @dev The ABI decoder accepts trailing bytes, non-canonical offsets and dirty high bits; a keeper operation is
 /// signed over its callData, so the module accepts exactly one encoding per plan and rejects everything else
 /// (the reason code, `ConstantsLib.MALFORMED_*`, says which rule failed). The layout checked, in 32-byte words after
-/// the selector: keeper | 0x40 | 0x40 | 0x60 + 32n | n | ids[n] | m | (kind, subAccount, pool, amount)[m].
+/// the selector: keeper | 0x40 | 0x40 | 0x60 + 32n | n | ids[n] | m | (kind, subAccount, pool, amount)[m]. Callback
+/// actions (RepayWithCallback, SupplyCollateralWithCallback) open a block that the next EndCallback closes: one level,
+/// never empty, every block closed.
 library PlanLib {
     /// @dev Returns 0 when `args` (the calldata after the selector) is the canonical encoding, else a reason code.
     function check(bytes calldata args) internal pure returns (uint8) {
@@ -23,12 +26,23 @@ library PlanLib {
         uint256 m = _word(args, actionsAt);
         if (m == 0 || m > ConstantsLib.MAX_ACTIONS) return ConstantsLib.MALFORMED_ACTION_COUNT;
         if (args.length != actionsAt + 32 + 128 * m) return ConstantsLib.MALFORMED_BAD_LENGTH;
+        uint256 openedAt; // index + 1 of the open callback action, 0 when none is open
         for (uint256 i; i < m; ++i) {
             uint256 at = actionsAt + 32 + 128 * i;
-            if (_word(args, at) >= ConstantsLib.ACTION_KINDS) return ConstantsLib.MALFORMED_BAD_KIND;
+            uint256 kind = _word(args, at);
+            if (kind >= ConstantsLib.ACTION_KINDS) return ConstantsLib.MALFORMED_BAD_KIND;
             if (_word(args, at + 32) >= n) return ConstantsLib.MALFORMED_BAD_INDEX;
             if (_word(args, at + 64) >> 160 != 0) return ConstantsLib.MALFORMED_DIRTY_POOL;
+            if (kind == uint256(ActionKind.RepayWithCallback) || kind == uint256(ActionKind.SupplyCollateralWithCallback)) {
+                if (openedAt != 0) return ConstantsLib.MALFORMED_NESTED_CALLBACK;
+                openedAt = i + 1;
+            } else if (kind == uint256(ActionKind.EndCallback)) {
+                if (openedAt == 0) return ConstantsLib.MALFORMED_UNOPENED_CALLBACK;
+                if (openedAt == i) return ConstantsLib.MALFORMED_EMPTY_CALLBACK;
+                openedAt = 0;
+            }
         }
+        if (openedAt != 0) return ConstantsLib.MALFORMED_UNCLOSED_CALLBACK;
         return 0;
     }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity ^0.8.23;
+pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
@@ -8,6 +8,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {ILeverageModule, Policy, EpochUsage, ActionKind, Action, Plan} from "../interfaces/ILeverageModule.sol";
 import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
+import {ISwapAdapter, SwapRequest} from "../interfaces/ISwapAdapter.sol";
 import {ISafe} from "../interfaces/ISafe.sol";
 import {IPriceFeed} from "../interfaces/IPriceFeed.sol";
 import {ConstantsLib} from "./ConstantsLib.sol";
@@ -48,16 +49,18 @@ library RebalanceLib {
 
     /// @notice Executes `plan` for `safe` (the caller already checked encoding, keeper and pause).
     /// Gas is measured from here: the 63/64 rule makes a caller-side start meaningless inside a DELEGATECALL.
-    function execute(ModuleStorage storage s, address safe, address keeper, Plan calldata plan) external {
+    function execute(ModuleStorage storage s, address safe, address keeper, address swapAdapter, Plan calldata plan)
+        external
+    {
         uint256 gasStart = gasleft();
+        _enter(safe);
         Run[] memory runs = _load(s, safe, plan.subAccounts);
-        // Every action is vetted before any pool is read, so no unlisted address is ever called.
-        _checkActions(s, safe, runs, plan.actions);
+        // Every action (inner callback actions included) is vetted before any pool is read, so no unlisted address is
+        // ever called.
+        _checkActions(s, safe, swapAdapter, runs, plan.actions);
         uint256[] memory before = _holdings(safe, runs, plan.actions);
 
-        for (uint256 i; i < plan.actions.length; ++i) {
-            _execute(runs, safe, plan.actions[i], i);
-        }
+        _runActions(s, runs, safe, swapAdapter, plan.actions);
         _checkPoolWithdrawalsUsed(runs, plan.actions);
 
         uint256 maxLossBps = ConstantsLib.BPS;
@@ -83,6 +86,7 @@ library RebalanceLib {
             healthAfter[i] = runs[i].healthAfter;
         }
         emit ILeverageModule.Rebalanced(safe, keeper, plan.subAccounts, healthBefore, healthAfter, gasUsed);
+        _exit();
     }
 
     /* LOAD */
@@ -150,54 +154,101 @@ library RebalanceLib {
 
     /* VET */
 
-    /// @dev Every action allowed (amount, allowlist, deleverage-only), no pool round trip, every pool action serving a
-    /// sub-account the plan acts on, and a venue action on every listed sub-account.
-    function _checkActions(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
-        private
-        view
-    {
+    /// @dev Every action allowed (amount, allowlist, deleverage-only, swaps), no pool or swap round trip, every pool
+    /// action and swap serving a sub-account the plan acts on, and a venue action on every listed sub-account.
+    function _checkActions(
+        ModuleStorage storage s,
+        address safe,
+        address swapAdapter,
+        Run[] memory runs,
+        Action[] calldata actions
+    ) private view {
         uint256 acted; // bit i: sub-account i has a venue action
+        uint256 repayCallbackOf; // sub-account index + 1 of the open RepayWithCallback, 0 when none is open
         for (uint256 i; i < actions.length; ++i) {
             Action calldata action = actions[i];
-            if (_checkAction(s, safe, runs, action, i)) {
+            ActionKind kind = action.kind;
+            if (kind == ActionKind.EndCallback) {
+                if (action.pool != address(0) || action.amount != 0) revert ILeverageModule.ActionNotAllowed(i, kind);
+                repayCallbackOf = 0;
+                continue;
+            }
+            if (kind == ActionKind.RepayWithCallback) repayCallbackOf = uint256(action.subAccount) + 1;
+            uint256 role = _checkAction(s, safe, swapAdapter, runs, action, i, repayCallbackOf);
+            if (role == VENUE_ACTION) {
                 acted |= 1 << action.subAccount;
                 continue;
             }
             for (uint256 j; j < i; ++j) {
-                if (actions[j].pool == action.pool && actions[j].kind != action.kind) {
+                Action calldata other = actions[j];
+                if (role == POOL_ACTION && other.pool == action.pool && _isPoolKind(other.kind) && other.kind != kind) {
                     revert ILeverageModule.PoolRoundTrip(action.pool);
                 }
+                if (
+                    role == SWAP_ACTION && _isSwapKind(other.kind) && other.kind != kind
+                        && runs[other.subAccount].state.collateralToken == runs[action.subAccount].state.collateralToken
+                ) revert ILeverageModule.SwapRoundTrip(runs[action.subAccount].state.collateralToken);
             }
         }
         for (uint256 i; i < actions.length; ++i) {
-            address pool = actions[i].pool;
-            uint8 sub = actions[i].subAccount;
-            if (pool != address(0) && acted & (1 << sub) == 0) revert ILeverageModule.PoolNotUsed(runs[sub].id, pool);
+            Action calldata action = actions[i];
+            uint8 sub = action.subAccount;
+            if (acted & (1 << sub) != 0) continue;
+            if (_isPoolKind(action.kind)) revert ILeverageModule.PoolNotUsed(runs[sub].id, action.pool);
+            if (_isSwapKind(action.kind)) revert ILeverageModule.SwapNotUsed(runs[sub].id);
         }
         for (uint256 i; i < runs.length; ++i) {
             if (acted & (1 << i) == 0) revert ILeverageModule.SubAccountUnchanged(runs[i].id);
         }
     }
 
-    /// @dev Returns true for a venue action, false for a pool action.
-    function _checkAction(ModuleStorage storage s, address safe, Run[] memory runs, Action calldata action, uint256 index)
-        private
-        view
-        returns (bool venue)
-    {
+    uint256 private constant POOL_ACTION = 0;
+    uint256 private constant VENUE_ACTION = 1;
+    uint256 private constant SWAP_ACTION = 2;
+
+    /// @dev Returns the action's role: POOL_ACTION, VENUE_ACTION (callback actions included) or SWAP_ACTION.
+    /// `repayCallbackOf` is the sub-account index + 1 of the open RepayWithCallback (0: none).
+    function _checkAction(
+        ModuleStorage storage s,
+        address safe,
+        address swapAdapter,
+        Run[] memory runs,
+        Action calldata action,
+        uint256 index,
+        uint256 repayCallbackOf
+    ) private view returns (uint256) {
         bytes32 id = runs[action.subAccount].id;
         Policy storage policy = s.policies[id][safe];
         ActionKind kind = action.kind;
         if (action.amount == 0) revert ILeverageModule.ActionNotAllowed(index, kind);
-        if (kind == ActionKind.WithdrawFromPool || kind == ActionKind.DepositToPool) {
+        if (_isPoolKind(kind)) {
             if (!_isPoolAllowed(policy, action.pool)) revert ILeverageModule.PoolNotAllowed(id, action.pool);
-            return false;
+            return POOL_ACTION;
+        }
+        bool boost = policy.boostAllowed;
+        if (_isSwapKind(kind)) {
+            // Tokens come from the sub-account, the route (in `pool`) is vetted by the swap adapter.
+            if (swapAdapter == address(0) || policy.maxSlippageBps == 0 || (kind == ActionKind.BuyCollateral && !boost)) {
+                revert ILeverageModule.ActionNotAllowed(index, kind);
+            }
+            return SWAP_ACTION;
         }
         if (action.pool != address(0)) revert ILeverageModule.ActionNotAllowed(index, kind);
-        if (!policy.boostAllowed && (kind == ActionKind.Borrow || kind == ActionKind.WithdrawCollateral)) {
+        // A deleverage-only policy withdraws collateral only inside its own repay callback: a swap deleverage, whose
+        // health may not decrease (post-conditions).
+        bool swapDeleverage = kind == ActionKind.WithdrawCollateral && repayCallbackOf == uint256(action.subAccount) + 1;
+        if (!boost && (kind == ActionKind.Borrow || (kind == ActionKind.WithdrawCollateral && !swapDeleverage))) {
             revert ILeverageModule.ActionNotAllowed(index, kind);
         }
-        return true;
+        return VENUE_ACTION;
+    }
+
+    function _isPoolKind(ActionKind kind) private pure returns (bool) {
+        return kind == ActionKind.WithdrawFromPool || kind == ActionKind.DepositToPool;
+    }
+
+    function _isSwapKind(ActionKind kind) private pure returns (bool) {
+        return kind == ActionKind.SellCollateral || kind == ActionKind.BuyCollateral;
     }
 
     function _isPoolAllowed(Policy storage policy, address pool) private view returns (bool) {
@@ -210,13 +261,114 @@ library RebalanceLib {
 
     /* RUN */
 
-    /// @dev Runs one action already vetted by `_checkActions`.
-    function _execute(Run[] memory runs, address safe, Action calldata action, uint256 index) private {
+    /// @dev Runs the plan's actions from `start`; a callback action runs its venue call and returns after the block's
+    /// EndCallback, its inner actions having run inside the callback.
+    function _runActions(ModuleStorage storage s, Run[] memory runs, address safe, address swapAdapter, Action[] calldata actions)
+        private
+    {
+        uint256 i;
+        while (i < actions.length) {
+            Action memory action = actions[i];
+            if (action.kind == ActionKind.RepayWithCallback || action.kind == ActionKind.SupplyCollateralWithCallback) {
+                i = _executeWithCallback(runs, safe, actions, i);
+            } else {
+                _execute(s, runs, safe, swapAdapter, action, i);
+                ++i;
+            }
+        }
+    }
+
+    /// @dev Arms the guard for one callback from the venue this action calls, with the hash of exactly the data it
+    /// hands over (the block's inner actions, their plan index, the pre-trade runs, the token to settle in), makes the
+    /// call, requires that the callback ran, reads back what the inner actions moved, resets the venue's approval.
+    /// Returns the index after the block's EndCallback.
+    function _executeWithCallback(Run[] memory runs, address safe, Action[] calldata actions, uint256 index)
+        private
+        returns (uint256 next)
+    {
+        Action calldata opener = actions[index];
+        Run memory run = runs[opener.subAccount];
+        bool repay = opener.kind == ActionKind.RepayWithCallback;
+        run.moved +=
+            repay ? Math.min(opener.amount, run.state.debt) : HealthLib.collateralValue(opener.amount, run.state.price);
+        bytes memory data;
+        (data, next) = _callbackData(runs, actions, index, repay ? run.state.loanToken : run.state.collateralToken);
+        (VenueCall memory venueCall, bytes4 selector) =
+            run.adapter.encodeWithCallback(uint8(opener.kind), run.market, opener.amount, safe, data);
+        _arm(venueCall.target, keccak256(abi.encodePacked(selector, data)));
+        _call(safe, index, venueCall.target, venueCall.data);
+        if (_tload(CALLBACK_HASH_SLOT) != 0) revert ILeverageModule.CallbackNotReceived(index);
+        _tstore(CALLBACK_VENUE_SLOT, 0);
+        for (uint256 k; k < runs.length; ++k) {
+            runs[k].moved = _tload(MOVED_SLOT + k);
+        }
+        _resetApproval(safe, index, venueCall.approveToken, venueCall.target);
+    }
+
+    /// @dev The data a callback action hands to its venue: the plan index of its first inner action, the token the
+    /// callback settles in, the runs (pre-trade state, moved so far) and the inner actions; and the index after the
+    /// block's EndCallback.
+    function _callbackData(Run[] memory runs, Action[] calldata actions, uint256 index, address settleToken)
+        private
+        pure
+        returns (bytes memory data, uint256 next)
+    {
+        uint256 end = index + 1;
+        while (actions[end].kind != ActionKind.EndCallback) ++end; // PlanLib: every callback is closed
+        Action[] memory inner = new Action[](end - index - 1);
+        for (uint256 k; k < inner.length; ++k) {
+            inner[k] = actions[index + 1 + k];
+        }
+        data = abi.encode(index + 1, settleToken, runs, inner);
+        next = end + 1;
+    }
+
+    /// @notice A venue callback reached through the Safe's fallback handler (`msg.sender` = the Safe, `caller` = the
+    /// ERC-2771 sender the Safe appended): accepted only for the Safe whose rebalance is running, from the venue its
+    /// callback action just called, with the data it armed, once. Runs the inner actions, records what they moved for
+    /// the outer frame, and approves the venue for the `assets` it collects next.
+    function callback(
+        ModuleStorage storage s,
+        address swapAdapter,
+        bytes4 selector,
+        address caller,
+        uint256 assets,
+        bytes calldata data
+    ) external {
+        address safe = msg.sender;
+        if (safe != address(uint160(_tload(ACTIVE_SAFE_SLOT)))) revert ILeverageModule.CallbackOutsideRebalance(safe);
+        if (caller != address(uint160(_tload(CALLBACK_VENUE_SLOT)))) {
+            revert ILeverageModule.CallbackFromUntouchedVenue(caller);
+        }
+        if (uint256(keccak256(abi.encodePacked(selector, data))) != _tload(CALLBACK_HASH_SLOT)) {
+            revert ILeverageModule.UnexpectedCallback(selector);
+        }
+        _tstore(CALLBACK_HASH_SLOT, 0);
+        (uint256 start, address settleToken, Run[] memory runs, Action[] memory inner) =
+            abi.decode(data, (uint256, address, Run[], Action[]));
+        for (uint256 k; k < inner.length; ++k) {
+            _execute(s, runs, safe, swapAdapter, inner[k], start + k);
+        }
+        for (uint256 k; k < runs.length; ++k) {
+            _tstore(MOVED_SLOT + k, runs[k].moved);
+        }
+        _approve(safe, start - 1, settleToken, caller, assets);
+    }
+
+    /// @dev Runs one action already vetted by `_checkActions` (never a callback action).
+    function _execute(
+        ModuleStorage storage s,
+        Run[] memory runs,
+        address safe,
+        address swapAdapter,
+        Action memory action,
+        uint256 index
+    ) private {
         Run memory run = runs[action.subAccount];
         ActionKind kind = action.kind;
         uint256 amount = action.amount;
 
-        if (kind == ActionKind.WithdrawFromPool || kind == ActionKind.DepositToPool) {
+        if (_isPoolKind(kind)) {
             address pool = action.pool;
             address asset = IERC4626(pool).asset();
             run.moved += _value(asset, amount, runs);
@@ -229,6 +381,10 @@ library RebalanceLib {
             } else {
                 _call(safe, index, pool, abi.encodeCall(IERC4626.withdraw, (amount, safe, safe)));
             }
+            return;
+        }
+        if (_isSwapKind(kind)) {
+            _swap(s.policies[run.id][safe].maxSlippageBps, run, safe, swapAdapter, action, index);
             return;
         }
 
@@ -247,6 +403,46 @@ library RebalanceLib {
         }
     }
 
+    /// @dev One exact-input swap of the sub-account's own tokens through the swap adapter, paid to the Safe: the
+    /// minimum output is the input's value at the pre-trade oracle price less `maxSlippageBps` (rounded up), passed to
+    /// the router and re-checked on the Safe's balance; the router's approval is exact and back to zero after.
+    /// Swaps are not counted in `moved` (they do not change a position); their loss counts in the value bounds.
+    function _swap(
+        uint256 maxSlippageBps,
+        Run memory run,
+        address safe,
+        address swapAdapter,
+        Action memory action,
+        uint256 index
+    ) private {
+        bool sell = action.kind == ActionKind.SellCollateral;
+        (address tokenIn, address tokenOut) = sell
+            ? (run.state.collateralToken, run.state.loanToken)
+            : (run.state.loanToken, run.state.collateralToken);
+        uint256 fair = sell
+            ? Math.mulDiv(action.amount, run.state.price, ConstantsLib.PRICE_SCALE)
+            : Math.mulDiv(action.amount, ConstantsLib.PRICE_SCALE, run.state.price);
+        uint256 minAmountOut =
+            Math.mulDiv(fair, ConstantsLib.BPS - maxSlippageBps, ConstantsLib.BPS, Math.Rounding.Ceil);
+        VenueCall memory swapCall = ISwapAdapter(swapAdapter).encodeSwap(
+            SwapRequest({
+                tokenIn: tokenIn,
+                tokenOut: tokenOut,
+                amountIn: action.amount,
+                minAmountOut: minAmountOut,
+                account: safe,
+                route: bytes32(uint256(uint160(action.pool)))
+            })
+        );
+        uint256 balanceBefore = IERC20(tokenOut).balanceOf(safe);
+        _approve(safe, index, swapCall.approveToken, swapCall.target, swapCall.approveAmount);
+        _call(safe, index, swapCall.target, swapCall.data);
+        _resetApproval(safe, index, swapCall.approveToken, swapCall.target);
+        uint256 balanceAfter = IERC20(tokenOut).balanceOf(safe);
+        uint256 received = balanceAfter > balanceBefore ? balanceAfter - balanceBefore : 0;
+        if (received < minAmountOut) revert ILeverageModule.SlippageExceeded(index, tokenOut, received, minAmountOut);
+    }
+
     function _callWithApproval(
         address safe,
         uint256 index,
@@ -258,6 +454,11 @@ library RebalanceLib {
         _approve(safe, index, token, target, amount);
         _call(safe, index, target, data);
         _approve(safe, index, token, target, 0);
+    }
+
+    /// @dev Back to zero unless the spender took exactly what it was allowed (saves a Safe call per settled approval).
+    function _resetApproval(address safe, uint256 index, address token, address spender) private {
+        if (token != address(0) && IERC20(token).allowance(safe, spender) != 0) _approve(safe, index, token, spender, 0);
     }
 
     function _approve(address safe, uint256 index, address token, address spender, uint256 amount) private {
@@ -280,8 +481,8 @@ library RebalanceLib {
     }
 
     /// @dev Every pool withdrawal feeds the plan's venue actions: per asset, what the plan withdraws from its pools is
-    /// at most what its repayments (loan token) and collateral supplies (collateral token) use, so a plan cannot name a
-    /// pool for funds that then stay idle. Runs after the actions, so each pool's `asset()` is a warm call.
+    /// at most what its repayments and collateral buys (loan token) and its collateral supplies and sales (collateral
+    /// token) spend, so a plan cannot name a pool for funds that then stay idle. Runs after the actions, so each pool's `asset()` is a warm call.
     function _checkPoolWithdrawalsUsed(Run[] memory runs, Action[] calldata actions) private view {
         address[] memory assets = new address[](actions.length);
         for (uint256 i; i < actions.length; ++i) {
@@ -298,13 +499,14 @@ library RebalanceLib {
             uint256 used;
             for (uint256 j; j < actions.length; ++j) {
                 Action calldata other = actions[j];
-                if (other.kind == ActionKind.Repay && runs[other.subAccount].state.loanToken == asset) {
-                    used += other.amount;
-                } else if (
-                    other.kind == ActionKind.SupplyCollateral && runs[other.subAccount].state.collateralToken == asset
-                ) {
-                    used += other.amount;
-                }
+                ActionKind kind = other.kind;
+                bool spendsLoan = kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback || kind == ActionKind.BuyCollateral;
+                bool spendsCollateral = kind == ActionKind.SupplyCollateral
+                    || kind == ActionKind.SupplyCollateralWithCallback || kind == ActionKind.SellCollateral;
+                if (
+                    (spendsLoan && runs[other.subAccount].state.loanToken == asset)
+                        || (spendsCollateral && runs[other.subAccount].state.collateralToken == asset)
+                ) used += other.amount;
             }
             // The withdrawal that takes the total past what is used is the one named.
             uint256 withdrawn;
@@ -313,6 +515,48 @@ library RebalanceLib {
                 withdrawn += actions[j].amount;
                 if (withdrawn > used) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
             }
+        }
+    }
+
+    /* GUARD (transient storage: one value per slot, the module serves every Safe on the chain) */
+
+    /// @dev The Safe whose executeRebalance is running (0: none).
+    uint256 private constant ACTIVE_SAFE_SLOT = uint256(keccak256("levpilot.rebalance.activeSafe")) - 1;
+    /// @dev The venue contract the running callback action called (0: no callback armed).
+    uint256 private constant CALLBACK_VENUE_SLOT = uint256(keccak256("levpilot.rebalance.callbackVenue")) - 1;
+    /// @dev keccak256(selector, data) of the one callback armed (0: none, or already received).
+    uint256 private constant CALLBACK_HASH_SLOT = uint256(keccak256("levpilot.rebalance.callbackHash")) - 1;
+    /// @dev Base of MAX_SUB_ACCOUNTS slots: what each run has moved, handed from the callback to the outer frame.
+    uint256 private constant MOVED_SLOT = uint256(keccak256("levpilot.rebalance.moved")) - 1;
+
+    function _enter(address safe) private {
+        uint256 active = _tload(ACTIVE_SAFE_SLOT);
+        if (active != 0) revert ILeverageModule.RebalanceActive(address(uint160(active)));
+        _tstore(ACTIVE_SAFE_SLOT, uint160(safe));
+    }
+
+    /// @dev Cleared on return: one handleOps bundle runs several operations in one transaction, and transient storage
+    /// lives for the whole transaction (a revert rolls it back with the frame).
+    function _exit() private {
+        _tstore(ACTIVE_SAFE_SLOT, 0);
+        _tstore(CALLBACK_VENUE_SLOT, 0);
+        _tstore(CALLBACK_HASH_SLOT, 0);
+    }
+
+    function _arm(address venue, bytes32 hash) private {
+        _tstore(CALLBACK_VENUE_SLOT, uint160(venue));
+        _tstore(CALLBACK_HASH_SLOT, uint256(hash));
+    }
+
+    function _tload(uint256 slot) private view returns (uint256 value) {
+        assembly ("memory-safe") {
+            value := tload(slot)
+        }
+    }
+
+    function _tstore(uint256 slot, uint256 value) private {
+        assembly ("memory-safe") {
+            tstore(slot, value)
         }
     }
 
@@ -447,11 +691,11 @@ library RebalanceLib {
             if (!seen) values[n++] = _value(collateral, IERC20(collateral).balanceOf(safe), runs);
         }
         for (uint256 i; i < actions.length; ++i) {
+            if (!_isPoolKind(actions[i].kind)) continue; // a swap's `pool` is its route word
             address pool = actions[i].pool;
-            if (pool == address(0)) continue;
             bool seen;
             for (uint256 j; j < i && !seen; ++j) {
-                seen = actions[j].pool == pool;
+                seen = _isPoolKind(actions[j].kind) && actions[j].pool == pool;
             }
             if (seen) continue;
             uint256 assets = IERC4626(pool).convertToAssets(IERC20(pool).balanceOf(safe));

@@ -182,7 +182,7 @@ contract AaveAttacksTest is AttackBase, AaveTestBase {
     function test_AaveAttack_RevertWhen_KeeperTriesToSwitchEMode() public {
         // No action kind means "set e-mode": an extra kind is malformed in validation ...
         PackedUserOperation memory op = keeperOp(safe, keeper, aaveRepayPlan(aaveId, 3000e6), keeperKey);
-        op.callData[4 + 160 + 32 + 32 + 31] = 0x06;
+        op.callData[4 + 160 + 32 + 32 + 31] = bytes1(uint8(ConstantsLib.ACTION_KINDS)); // the first unknown kind
         op.signature = signKeeper(op, keeperKey);
         Holdings memory before = holdings(safe);
         AaveHoldings memory aaveBefore = aaveHoldings(safe);

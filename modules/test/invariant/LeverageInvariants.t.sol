@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
-pragma solidity ^0.8.23;
+pragma solidity ^0.8.28;
 
 import {Test, Vm} from "forge-std/Test.sol";
 import {Fixture} from "../utils/Fixture.sol";
+import {UniswapFixture} from "../utils/UniswapFixture.sol";
+import {UniswapV3SwapAdapter} from "../../src/adapters/UniswapV3SwapAdapter.sol";
+import {IUniswapV3Pool} from "@uniswap/v3-core/contracts/interfaces/IUniswapV3Pool.sol";
 import {TestToken} from "../utils/TestToken.sol";
 import {SimOracle} from "../utils/SimOracle.sol";
 import {YieldVault} from "../utils/YieldVault.sol";
 import {RiggedVault} from "../utils/RiggedVault.sol";
 import {LeverageModule} from "../../src/LeverageModule.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 import {MorphoBlueAdapter} from "../../src/adapters/MorphoBlueAdapter.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage} from "../../src/interfaces/ILeverageModule.sol";
 import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint.sol";
@@ -41,6 +45,14 @@ struct World {
     bytes32 wbtcMarket;
     address lender;
     address attacker;
+    /// @dev The SwapRouter the module's swap adapter targets (a spender whose allowance must end at zero).
+    address swapRouter;
+    /// @dev The invariant test: `alignPools()` lets the arbitrageur move the Uniswap pools onto the oracles.
+    address aligner;
+}
+
+interface IPoolAligner {
+    function alignPools() external;
 }
 
 /// @notice A malicious keeper (honest-looking and hostile plans, direct and through the EntryPoint, forged
@@ -78,6 +90,7 @@ contract LeverageHandler is Test {
     uint256 public usageViolations;
     uint256 public targetViolations;
     uint256 public epochLossRefusals;
+    uint256 public swapsExecuted;
     /// @dev Independent per-epoch loss ledger, in parts per billion of each changed sub-account's equity before each op.
     mapping(bytes32 id => uint256) public epochOf;
     mapping(bytes32 id => uint256) public lossPpbInEpoch;
@@ -165,6 +178,10 @@ contract LeverageHandler is Test {
         uint256 current = uint256(oracle.feedAnswer()) * 1e10;
         uint256 next = uint256(int256(current) * (10_000 + moveBps) / 10_000);
         oracle.setPrice(_bound(next, lo, hi));
+        // Usually the arbitrageur follows the oracle at once; sometimes the pools lag (a stale or manipulated pool).
+        if ((seed >> 8) % 4 != 0) {
+            try IPoolAligner(w.aligner).alignPools() {} catch {}
+        }
     }
 
     function marketAction(uint256 seed, uint256 amount) external {
@@ -188,6 +205,13 @@ contract LeverageHandler is Test {
 
     function _afterSuccess(Plan memory plan, Snapshot[2] memory snap, int256 before) internal {
         ++rebalances;
+        for (uint256 i; i < plan.actions.length; ++i) {
+            ActionKind kind = plan.actions[i].kind;
+            if (kind == ActionKind.SellCollateral || kind == ActionKind.BuyCollateral) {
+                ++swapsExecuted;
+                break;
+            }
+        }
         if (paused) ++pausedViolations;
         (int256 afterValue,) = _value();
         uint256 loss = afterValue < before ? uint256(before - afterValue) : 0;
@@ -318,7 +342,8 @@ contract LeverageHandler is Test {
     }
 
     function _allowancesZero() internal view returns (bool) {
-        address[4] memory spenders = [address(w.adapter.MORPHO()), address(w.usdcVault), address(w.wethVault), address(w.evilVault)];
+        address[5] memory spenders =
+            [address(w.adapter.MORPHO()), address(w.usdcVault), address(w.wethVault), address(w.evilVault), w.swapRouter];
         for (uint256 i; i < spenders.length; ++i) {
             if (w.usdc.allowance(w.safe, spenders[i]) != 0) return false;
             if (w.weth.allowance(w.safe, spenders[i]) != 0) return false;
@@ -345,11 +370,17 @@ contract LeverageHandler is Test {
             [address(w.usdcVault), address(w.wethVault), address(w.feeVault), address(w.evilVault), address(0), w.attacker];
         for (uint256 i; i < n; ++i) {
             uint256 r = uint256(keccak256(abi.encode(seed, i)));
-            ActionKind kind = ActionKind(r % 6);
+            // Every kind, swaps and callback blocks included (most random blocks are malformed and refused as such).
+            ActionKind kind = ActionKind(r % ConstantsLib.ACTION_KINDS);
+            bool swap = kind == ActionKind.SellCollateral || kind == ActionKind.BuyCollateral;
             address pool = (kind == ActionKind.WithdrawFromPool || kind == ActionKind.DepositToPool)
                 ? pools[(r >> 8) % 3 == 0 ? (r >> 16) % 6 : (r >> 16) % 3]
-                : ((r >> 24) % 10 == 0 ? pools[(r >> 32) % 6] : address(0));
-            bool wethUnits = kind == ActionKind.SupplyCollateral || kind == ActionKind.WithdrawCollateral || pool == address(w.wethVault);
+                : swap
+                    ? ((r >> 24) % 4 == 0 ? pools[(r >> 32) % 6] : address(uint160((r >> 28) % 2 == 0 ? 500 : 3000)))
+                    : ((r >> 24) % 10 == 0 ? pools[(r >> 32) % 6] : address(0));
+            bool wethUnits = kind == ActionKind.SupplyCollateral || kind == ActionKind.WithdrawCollateral
+                || kind == ActionKind.SellCollateral || kind == ActionKind.SupplyCollateralWithCallback
+                || pool == address(w.wethVault);
             uint256 amount = wethUnits ? 1e15 + (r >> 40) % 4e18 : 1e6 + (r >> 40) % 12_000e6;
             plan.actions[i] = Action({kind: kind, subAccount: uint8((r >> 120) % plan.subAccounts.length), pool: pool, amount: amount});
         }
@@ -377,6 +408,7 @@ contract LeverageHandler is Test {
         uint256 wanted = Math.mulDiv(value, LLTV, target);
         plan.subAccounts = new bytes32[](1);
         plan.subAccounts[0] = id;
+        if ((seed >> 48) % 2 == 0) return _honestSwap(plan, oracle.price(), collateral, debt, target, seed);
         plan.actions = new Action[](2);
         if (wanted >= debt) {
             uint256 amount = wanted - debt + 1;
@@ -389,6 +421,37 @@ contract LeverageHandler is Test {
             plan.actions[0] = Action(ActionKind.WithdrawFromPool, 0, address(source), amount);
             plan.actions[1] = Action(ActionKind.Repay, 0, address(0), amount);
         }
+    }
+
+    /// @dev What an honest solver sends with swaps (0.05% pool, sized for 0.3% of fee and impact): below the target, a
+    /// swap deleverage in one repay callback repaying the oracle minimum of the sale; above it, a one-pass boost
+    /// supplying the oracle minimum of the purchase.
+    function _honestSwap(Plan memory plan, uint256 price, uint256 collateral, uint256 debt, uint256 target, uint256 seed)
+        internal
+        pure
+        returns (Plan memory)
+    {
+        uint256 value = Math.mulDiv(collateral, price, 1e36);
+        address route = address(uint160((seed >> 56) % 4 == 0 ? 3000 : 500));
+        plan.actions = new Action[](value * LLTV >= target * debt ? 3 : 4);
+        if (plan.actions.length == 3) {
+            // (C P + b (1 - cost)) lltv = t (D + b)
+            uint256 borrow = (value * LLTV - target * debt) / (target - LLTV * 9970 / 10_000) + 1;
+            uint256 bought = Math.mulDiv(Math.mulDiv(borrow, 1e36, price), 9950, 10_000, Math.Rounding.Ceil);
+            plan.actions[0] = Action(ActionKind.Borrow, 0, address(0), borrow);
+            plan.actions[1] = Action(ActionKind.BuyCollateral, 0, route, borrow);
+            plan.actions[2] = Action(ActionKind.SupplyCollateral, 0, address(0), bought);
+        } else {
+            // (C - c) P lltv = t (D - c P (1 - cost))
+            uint256 soldValue = (target * debt - value * LLTV) / (target * 9970 / 10_000 - LLTV) + 1;
+            uint256 sold = Math.min(Math.mulDiv(soldValue, 1e36, price), collateral);
+            uint256 repaid = Math.mulDiv(Math.mulDiv(sold, price, 1e36), 9950, 10_000, Math.Rounding.Ceil);
+            plan.actions[0] = Action(ActionKind.RepayWithCallback, 0, address(0), repaid);
+            plan.actions[1] = Action(ActionKind.WithdrawCollateral, 0, address(0), sold);
+            plan.actions[2] = Action(ActionKind.SellCollateral, 0, route, sold);
+            plan.actions[3] = Action(ActionKind.EndCallback, 0, address(0), 0);
+        }
+        return plan;
     }
 
     function _op(Plan memory plan, uint256 signerKey) internal view returns (PackedUserOperation memory op) {
@@ -426,15 +489,34 @@ contract LeverageHandler is Test {
 }
 
 /// @notice Invariants of the automation lane under a malicious keeper, moving oracles and market activity.
-contract LeverageInvariantsTest is Fixture {
+contract LeverageInvariantsTest is Fixture, UniswapFixture {
     LeverageHandler internal handler;
     YieldVault internal evilVault;
     RiggedVault internal feeVault;
     uint256 internal evilAssets;
     address internal attacker = makeAddr("attacker");
 
+    IUniswapV3Pool internal wethPool;
+    IUniswapV3Pool internal wbtcPool;
+
+    function _deploySwapAdapter() internal override returns (address) {
+        deployUniswap(address(0));
+        uint24[] memory fees = new uint24[](2);
+        (fees[0], fees[1]) = (FEE_LOW, FEE_MEDIUM);
+        return address(new UniswapV3SwapAdapter(address(swapRouter), fees, new address[](0)));
+    }
+
+    /// @notice The arbitrageur moves both pools onto their oracle prices (called by the handler after oracle moves).
+    function alignPools() external {
+        alignPoolToPrice(wethPool, address(weth), wethOracle.price());
+        alignPoolToPrice(wbtcPool, address(wbtc), wbtcOracle.price());
+    }
+
     function setUp() public override {
         super.setUp();
+        // Real Uniswap v3 pools (0.05%) with spread liquidity at the oracle prices; the policies allow 0.5% slippage.
+        wethPool = createPoolAtOraclePrice(address(weth), address(usdc), FEE_LOW, wethOracle.price(), 20_000_000e6, defaultSpread());
+        wbtcPool = createPoolAtOraclePrice(address(wbtc), address(usdc), FEE_LOW, wbtcOracle.price(), 10_000_000e6, defaultSpread());
         openPosition(safe, wethMarket, 10e18, 18_000e6);
         openPosition(safe, wbtcMarket, 1e8, 30_000e6);
         depositToVault(safe, usdcVault, 20_000e6);
@@ -457,6 +539,7 @@ contract LeverageInvariantsTest is Fixture {
         policy.maxRebalancesPerEpoch = 1000;
         policy.maxGasPerEpoch = type(uint64).max;
         policy.maxEpochLossBps = 20; // two or three fee-paying repayments a day
+        policy.maxSlippageBps = 50;
         bytes32 wethId = setPolicyFor(safe, policy);
         policy = defaultPolicy(wbtcMarket, address(usdcVault));
         policy.pools = new address[](2);
@@ -467,6 +550,7 @@ contract LeverageInvariantsTest is Fixture {
         policy.maxRebalancesPerEpoch = 1000;
         policy.maxGasPerEpoch = type(uint64).max;
         policy.maxEpochLossBps = 20;
+        policy.maxSlippageBps = 50;
         bytes32 wbtcId = setPolicyFor(safe, policy);
 
         evilVault = new YieldVault(usdc, "evil", "EVL");
@@ -499,7 +583,9 @@ contract LeverageInvariantsTest is Fixture {
                 wethMarket: module.getPolicy(safe, wethId).market,
                 wbtcMarket: module.getPolicy(safe, wbtcId).market,
                 lender: lender,
-                attacker: attacker
+                attacker: attacker,
+                swapRouter: address(swapRouter),
+                aligner: address(this)
             })
         );
 
@@ -572,6 +658,7 @@ contract LeverageInvariantsTest is Fixture {
         emit log_named_uint("ops through the EntryPoint", handler.opsThroughEntryPoint());
         emit log_named_uint("distinct refusal errors", handler.refusalKindCount());
         emit log_named_uint("refused by the epoch loss budget", handler.epochLossRefusals());
+        emit log_named_uint("rebalances with a swap", handler.swapsExecuted());
         emit log_named_uint("largest epoch loss seen (ppb of equity)", handler.maxLossPpbSeen());
         for (uint256 i; i < handler.refusalKindCount(); ++i) {
             bytes4 kind = handler.refusalKinds(i);

@@ -322,7 +322,7 @@ contract KeeperValidationTest is Fixture {
     function test_Validate_RevertWhen_UnknownActionKind() public {
         PackedUserOperation memory op = keeperOp(safe, keeper, _plan(), keeperKey);
         // First action's kind word: 4 + 160 + 32 (one id) + 32 (actions length) + 31
-        op.callData[4 + 160 + 32 + 32 + 31] = 0x06;
+        op.callData[4 + 160 + 32 + 32 + 31] = bytes1(uint8(ConstantsLib.ACTION_KINDS)); // the first unknown kind
         _expectMalformed(op, ConstantsLib.MALFORMED_BAD_KIND);
     }
 

@@ -18,16 +18,16 @@ import {MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 contract OwnerControlsTest is Fixture {
     function test_Constructor_RevertWhen_EntryPointZero() public {
         vm.expectRevert(ILeverageModule.InvalidEntryPoint.selector);
-        new LeverageModule(address(0), new address[](0));
+        new LeverageModule(address(0), new address[](0), address(0));
     }
 
     function test_Constructor_RevertWhen_AdapterZeroOrNotContract() public {
         address[] memory list = new address[](1);
         vm.expectRevert(abi.encodeWithSelector(ILeverageModule.InvalidAdapter.selector, address(0)));
-        new LeverageModule(address(entryPoint), list);
+        new LeverageModule(address(entryPoint), list, address(0));
         list[0] = makeAddr("eoa");
         vm.expectRevert(abi.encodeWithSelector(ILeverageModule.InvalidAdapter.selector, list[0]));
-        new LeverageModule(address(entryPoint), list);
+        new LeverageModule(address(entryPoint), list, address(0));
     }
 
     function test_Constructor_RevertWhen_AdapterDuplicated() public {
@@ -35,7 +35,21 @@ contract OwnerControlsTest is Fixture {
         list[0] = address(adapter);
         list[1] = address(adapter);
         vm.expectRevert(abi.encodeWithSelector(ILeverageModule.DuplicateAdapter.selector, address(adapter)));
-        new LeverageModule(address(entryPoint), list);
+        new LeverageModule(address(entryPoint), list, address(0));
+    }
+
+    function test_Constructor_RevertWhen_SwapAdapterNotContract() public {
+        address eoa = makeAddr("eoa");
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.InvalidSwapAdapter.selector, eoa));
+        new LeverageModule(address(entryPoint), new address[](0), eoa);
+    }
+
+    function test_SetPolicy_RevertWhen_SlippageWithoutSwapAdapter() public {
+        assertEq(module.swapAdapter(), address(0), "the fixture's module has no swap adapter");
+        Policy memory policy = defaultPolicy(wethMarket, address(usdcVault));
+        policy.maxSlippageBps = 1;
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.InvalidPolicyParameter.selector, bytes32("maxSlippageBps")));
+        setPolicyFor(safe, policy);
     }
 
     function test_Views_AdaptersAndEntryPoint() public view {

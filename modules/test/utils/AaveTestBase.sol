@@ -49,7 +49,7 @@ abstract contract AaveTestBase is Fixture, AaveFixture {
         address[] memory adapterList = new address[](2);
         adapterList[0] = address(adapter);
         adapterList[1] = address(aaveAdapter);
-        module = new LeverageModule(address(entryPoint), adapterList);
+        module = new LeverageModule(address(entryPoint), adapterList, address(0));
         safe = newAutomatedSafe();
     }
 

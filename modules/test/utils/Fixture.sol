@@ -130,7 +130,7 @@ abstract contract Fixture is Test {
         adapter = new MorphoBlueAdapter(morpho);
         address[] memory adapterList = new address[](1);
         adapterList[0] = address(adapter);
-        module = new LeverageModule(address(entryPoint), adapterList);
+        module = new LeverageModule(address(entryPoint), adapterList, _deploySwapAdapter());
 
         usdc = new TestToken("USD Coin", "USDC", 6);
         weth = new TestToken("Wrapped Ether", "WETH", 18);
@@ -159,6 +159,11 @@ abstract contract Fixture is Test {
     }
 
     /* DEPLOYMENT HELPERS */
+
+    /// @dev The swap adapter the module is deployed with (none by default); swap suites deploy Uniswap v3 here.
+    function _deploySwapAdapter() internal virtual returns (address) {
+        return address(0);
+    }
 
     function deployArtifact(string memory path, bytes memory args) internal returns (address deployed) {
         bytes memory code = bytes.concat(vm.parseJsonBytes(vm.readFile(path), ".bytecode"), args);
@@ -292,6 +297,7 @@ abstract contract Fixture is Test {
             maxRebalancesPerEpoch: 10,
             maxOracleDeviationBps: 100,
             boostAllowed: false,
+            maxSlippageBps: 0,
             maxAmountPerRebalance: type(uint128).max,
             maxAmountPerEpoch: type(uint128).max,
             minFeedAnswer: 0,

@@ -31,13 +31,17 @@ import {
   type PoolRoundTripErrorType,
   SubAccountUnchangedError,
   type SubAccountUnchangedErrorType,
+  SwapNotUsedError,
+  type SwapNotUsedErrorType,
+  SwapRoundTripError,
+  type SwapRoundTripErrorType,
 } from "../errors/plan.js"
 import { UnknownSubAccountError, type UnknownSubAccountErrorType } from "../errors/policy.js"
 import type { AutomationConfig, EpochUsage, KeeperKey, Plan, Policy } from "../types/leverage.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { type MarketState, getSubAccountMetrics } from "../utils/health.js"
 import { readMany, resultOf } from "../utils/multicall.js"
-import { assertPlanShape, isPoolAction } from "../utils/plan.js"
+import { assertPlanShape, isPoolAction, isSwapAction } from "../utils/plan.js"
 import { getReadClient } from "../utils/reader.js"
 
 export type ValidateRebalanceParameters = {
@@ -73,16 +77,21 @@ export type ValidateRebalanceErrorType =
   | PoolRoundTripErrorType
   | PoolNotUsedErrorType
   | SubAccountUnchangedErrorType
+  | SwapNotUsedErrorType
+  | SwapRoundTripErrorType
   | Error
 
 /**
  * Checks a plan against everything the module checks before it moves funds, with chain state read in two
  * multicalls: plan shape; pause flag; the keeper key (registered in the current key generation, not revoked, inside its
  * window at the latest block); each sub-account has a policy; pool actions use that policy's pools; no Borrow /
- * WithdrawCollateral without boostAllowed; no pool both withdrawn from and deposited into; every pool action serves,
- * and every listed sub-account has, a venue action; one loan token; cooldowns; and the trigger (a listed sub-account
- * outside its band). Post-conditions (landing zone, target, caps, loss per operation and per epoch) are left to the
- * bundler's simulation, whose revert is decoded into the same named errors.
+ * WithdrawCollateral without boostAllowed (a WithdrawCollateral inside a RepayWithCallback of the same sub-account is a
+ * swap deleverage and allowed); swaps only with a module swap adapter and a non-zero maxSlippageBps, BuyCollateral only
+ * with boostAllowed; no pool both withdrawn from and deposited into, no collateral both sold and bought; every pool
+ * action and swap serves, and every listed sub-account has, a venue action; one loan token; cooldowns; and the trigger
+ * (a listed sub-account outside its band). Post-conditions (landing zone, target, caps, a swap's on-chain minimum output
+ * `SlippageExceeded`, loss per operation and per epoch) are left to the bundler's simulation, whose revert is decoded
+ * into the same named errors.
  *
  * @param client - A keeper SmartAccountClient, or any client with `safe` and `keeper`.
  * @param parameters - {@link ValidateRebalanceParameters}
@@ -110,6 +119,7 @@ export async function validateRebalance(
     readMany(reader, deployment, [
       { address: module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] },
       { address: module, abi: leverageModuleAbi, functionName: "getKeeper", args: [safe, keeper] },
+      { address: module, abi: leverageModuleAbi, functionName: "swapAdapter" },
       ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getPolicy", args: [safe, id] }) as const),
       ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getEpochUsage", args: [safe, id] }) as const),
     ]),
@@ -124,29 +134,45 @@ export async function validateRebalance(
     throw new KeeperNotAuthorizedError({ keeper, reason: `The key is valid only from ${new Date(key.validAfter * 1000).toISOString()}.` })
 
   const policies = ids.map((id, i) => {
-    const policy = resultOf<Policy>(stored[2 + i])
+    const policy = resultOf<Policy>(stored[3 + i])
     if (!policy || policy.adapter === zeroAddress) throw new UnknownSubAccountError({ subAccount: id })
     return policy
   })
+  const swapAdapter = (resultOf<Address>(stored[2]) ?? zeroAddress) as Address
+  let repayCallbackOf = -1
   plan.actions.forEach((action, index) => {
     const policy = policies[action.subAccount] as Policy
     const id = ids[action.subAccount] as Hex
+    if (action.kind === "EndCallback") repayCallbackOf = -1
+    else if (action.kind === "RepayWithCallback") repayCallbackOf = action.subAccount
     if (isPoolAction(action.kind)) {
       const pool = action.pool ?? zeroAddress
       if (!policy.pools.some((allowed) => isAddressEqual(allowed, pool))) throw new PoolNotAllowedError({ subAccount: id, pool })
-    } else if (!policy.boostAllowed && (action.kind === "Borrow" || action.kind === "WithdrawCollateral"))
+    } else if (isSwapAction(action.kind)) {
+      if (swapAdapter === zeroAddress) throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The module was deployed without a swap adapter." })
+      if (policy.maxSlippageBps === 0) throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The policy does not allow swaps (maxSlippageBps is 0)." })
+      if (action.kind === "BuyCollateral" && !policy.boostAllowed)
+        throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The policy does not allow boosting (boostAllowed is false)." })
+    } else if (
+      !policy.boostAllowed &&
+      (action.kind === "Borrow" || (action.kind === "WithdrawCollateral" && repayCallbackOf !== action.subAccount))
+    )
       throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The policy does not allow boosting (boostAllowed is false)." })
   })
-  const acted = new Set(plan.actions.filter((action) => !isPoolAction(action.kind)).map((action) => action.subAccount))
+  const acted = new Set(
+    plan.actions.filter((action) => !isPoolAction(action.kind) && !isSwapAction(action.kind) && action.kind !== "EndCallback").map((action) => action.subAccount),
+  )
   plan.actions.forEach((action, index) => {
     if (!isPoolAction(action.kind)) return
     const pool = action.pool ?? zeroAddress
     const opposite = plan.actions.slice(0, index).some((other) => isPoolAction(other.kind) && other.kind !== action.kind && isAddressEqual(other.pool ?? zeroAddress, pool))
     if (opposite) throw new PoolRoundTripError({ pool })
   })
-  for (const action of plan.actions)
-    if (isPoolAction(action.kind) && !acted.has(action.subAccount))
-      throw new PoolNotUsedError({ subAccount: ids[action.subAccount] as Hex, pool: action.pool ?? zeroAddress })
+  for (const action of plan.actions) {
+    if (acted.has(action.subAccount)) continue
+    if (isPoolAction(action.kind)) throw new PoolNotUsedError({ subAccount: ids[action.subAccount] as Hex, pool: action.pool ?? zeroAddress })
+    if (isSwapAction(action.kind)) throw new SwapNotUsedError({ subAccount: ids[action.subAccount] as Hex })
+  }
   ids.forEach((subAccount, i) => {
     if (!acted.has(i)) throw new SubAccountUnchangedError({ subAccount })
   })
@@ -164,13 +190,21 @@ export async function validateRebalance(
     const state = read.result as MarketState
     const first = states[0]?.result as MarketState
     if (!isAddressEqual(state.loanToken, first.loanToken)) throw new MixedLoanTokensError({ expected: first.loanToken, actual: state.loanToken })
-    const epochUsage = resultOf<EpochUsage>(stored[2 + ids.length + i]) as EpochUsage
+    const epochUsage = resultOf<EpochUsage>(stored[3 + ids.length + i]) as EpochUsage
     const lastRebalance = BigInt(epochUsage.lastRebalance)
     const readyAt = lastRebalance + BigInt(policy.cooldown)
     if (lastRebalance !== 0n && BigInt(timestamp) < readyAt) throw new CooldownActiveError({ subAccount, readyAt })
     const { health } = getSubAccountMetrics(state)
     if (health < policy.minHealth || (policy.boostAllowed && health > policy.maxHealth)) triggered = true
     return { subAccount, policy, state, health, epochUsage }
+  })
+  plan.actions.forEach((action, index) => {
+    if (!isSwapAction(action.kind)) return
+    const collateralToken = subAccounts[action.subAccount]?.state.collateralToken as Address
+    const opposite = plan.actions
+      .slice(0, index)
+      .some((other) => isSwapAction(other.kind) && other.kind !== action.kind && isAddressEqual(subAccounts[other.subAccount]?.state.collateralToken ?? zeroAddress, collateralToken))
+    if (opposite) throw new SwapRoundTripError({ collateralToken })
   })
   if (!triggered) throw new NoTriggerError()
   return { timestamp, config, key, subAccounts }

@@ -17,7 +17,9 @@ export const MAX_SUB_ACCOUNTS = 8n
 /** Most actions one plan may hold. */
 export const MAX_ACTIONS = 32n
 /** Number of `ActionKind` values (kinds are 0 .. ACTION_KINDS - 1). */
-export const ACTION_KINDS = 6n
+export const ACTION_KINDS = 11n
+/** Largest maxSlippageBps a policy may set (10%). */
+export const MAX_SLIPPAGE_BPS = 1000n
 /** Most ERC-4626 pools one policy may allow. */
 export const MAX_POOLS = 8n
 /** Fewest shares a pool must have issued before a plan deposits into it (share-inflation guard). */
@@ -52,6 +54,14 @@ export const MALFORMED_BAD_KIND = 7
 export const MALFORMED_BAD_INDEX = 8
 /** pool address has dirty high bits */
 export const MALFORMED_DIRTY_POOL = 9
+/** callback action inside an open callback */
+export const MALFORMED_NESTED_CALLBACK = 10
+/** EndCallback without an open callback */
+export const MALFORMED_UNOPENED_CALLBACK = 11
+/** callback left open at the end of the plan */
+export const MALFORMED_UNCLOSED_CALLBACK = 12
+/** callback with no inner action */
+export const MALFORMED_EMPTY_CALLBACK = 13
 /** verificationGasLimit (accountGasLimits, high 128 bits) */
 export const GAS_FIELD_VERIFICATION_GAS_LIMIT = 0
 /** callGasLimit (accountGasLimits, low 128 bits) */
@@ -78,6 +88,10 @@ export const malformedPlanReasons = {
   7: "unknown action kind",
   8: "action sub-account index out of range",
   9: "pool address has dirty high bits",
+  10: "callback action inside an open callback",
+  11: "EndCallback without an open callback",
+  12: "callback left open at the end of the plan",
+  13: "callback with no inner action",
 } as const satisfies Record<number, string>
 
 /** Gas fields in the order of `GasFieldAboveCap(field, ...)` codes (ConstantsLib.GAS_FIELD_*). */

@@ -21,6 +21,10 @@ import { PaymasterRefusedError, PaymasterValidationFailedError } from "./paymast
 import {
   ActionFailedError,
   ActionNotAllowedError,
+  CallbackRefusedError,
+  SlippageExceededError,
+  SwapNotUsedError,
+  SwapRoundTripError,
   AmountCapExceededError,
   CooldownActiveError,
   DuplicateSubAccountError,
@@ -140,8 +144,25 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new PoolNotAllowedError({ subAccount: a(args, 0), pool: a(args, 1), cause })
     case "ActionNotAllowed":
       return new ActionNotAllowedError({ index: Number(a(args, 0)), kind: actionKinds[Number(args[1])] ?? Number(args[1]), cause })
-    case "ActionFailed":
+    case "ActionFailed": {
+      // A module error raised inside a venue callback (a swap's SlippageExceeded, a refused re-entry) comes back wrapped
+      // in the callback action's ActionFailed: name the inner error.
+      const inner = decodeModuleError(a(args, 1))
+      if (inner) return toModuleError(inner, cause)
       return new ActionFailedError({ index: Number(a(args, 0)), reason: a(args, 1), cause })
+    }
+    case "SlippageExceeded":
+      return new SlippageExceededError({ index: Number(a(args, 0)), tokenOut: a(args, 1), received: a(args, 2), minAmountOut: a(args, 3), cause })
+    case "CallbackOutsideRebalance":
+    case "CallbackFromUntouchedVenue":
+    case "UnexpectedCallback":
+    case "CallbackNotReceived":
+    case "RebalanceActive":
+      return new CallbackRefusedError({ refusal: errorName, detail: String(args[0]), cause })
+    case "SwapNotUsed":
+      return new SwapNotUsedError({ subAccount: a(args, 0), cause })
+    case "SwapRoundTrip":
+      return new SwapRoundTripError({ collateralToken: a(args, 0), cause })
     case "HealthOutOfBand":
       return new HealthOutOfBandError({ subAccount: a(args, 0), health: a(args, 1), minHealth: a(args, 2), maxHealth: a(args, 3), cause })
     case "HealthFurtherFromTarget":

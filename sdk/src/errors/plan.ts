@@ -300,3 +300,85 @@ export class PoolUnhealthyError extends BaseError {
     super(`Pool ${pool} failed the ERC-4626 sanity check (supply or share price).`, { cause, name: "PoolUnhealthyError" })
   }
 }
+
+export type SlippageExceededErrorType = SlippageExceededError & { name: "SlippageExceededError" }
+/**
+ * A swap delivered less than its on-chain minimum (module error `SlippageExceeded`): the input's oracle value at the
+ * plan's pre-trade price less the policy's `maxSlippageBps`. Amounts are `tokenOut` base units.
+ */
+export class SlippageExceededError extends BaseError {
+  index: number
+  received: bigint
+  minAmountOut: bigint
+  constructor({ index, tokenOut, received, minAmountOut, cause }: { index: number; tokenOut: Address; received: bigint; minAmountOut: bigint } & Cause) {
+    super(`Swap action ${index} delivered ${received} of ${tokenOut} to the Safe, below its minimum ${minAmountOut}.`, {
+      cause,
+      metaMessages: [
+        "This could arise when:",
+        "- the pool moved against the swap (a sandwich, or a crash faster than the arbitrageurs) beyond maxSlippageBps;",
+        "- the swap is too large for the pool's depth: split or cap it (the solver sizes it from QuoterV2);",
+        "- the router paid someone else (a hostile router): the module measures the Safe's own balance.",
+      ],
+      name: "SlippageExceededError",
+    })
+    this.index = index
+    this.received = received
+    this.minAmountOut = minAmountOut
+  }
+}
+
+/** Which guard refused a venue callback (the module error's name). */
+export type CallbackRefusal =
+  | "CallbackOutsideRebalance"
+  | "CallbackFromUntouchedVenue"
+  | "UnexpectedCallback"
+  | "CallbackNotReceived"
+  | "RebalanceActive"
+
+export type CallbackRefusedErrorType = CallbackRefusedError & { name: "CallbackRefusedError" }
+/**
+ * The module refused a venue callback or a nested rebalance (module errors `CallbackOutsideRebalance(safe)`,
+ * `CallbackFromUntouchedVenue(caller)`, `UnexpectedCallback(selector)`, `CallbackNotReceived(index)`,
+ * `RebalanceActive(safe)`): callbacks are accepted only while an executeRebalance of the same Safe runs, from the venue
+ * its callback action just called, with the data it armed, once.
+ */
+export class CallbackRefusedError extends BaseError {
+  refusal: CallbackRefusal
+  detail: string
+  constructor({ refusal, detail, cause }: { refusal: CallbackRefusal; detail: string } & Cause) {
+    const messages: Record<CallbackRefusal, string> = {
+      CallbackOutsideRebalance: `A venue callback reached the module for ${detail} while no rebalance of that Safe was running.`,
+      CallbackFromUntouchedVenue: `A callback came from ${detail}, not the venue the plan's callback action called.`,
+      UnexpectedCallback: `The venue called back with ${detail} or other data than the plan armed, or twice.`,
+      CallbackNotReceived: `Callback action ${detail} returned without the venue calling back.`,
+      RebalanceActive: `A rebalance started while one of ${detail} was running.`,
+    }
+    super(messages[refusal], { cause, metaMessages: [`Module error: ${refusal}.`], name: "CallbackRefusedError" })
+    this.refusal = refusal
+    this.detail = detail
+  }
+}
+
+export type SwapNotUsedErrorType = SwapNotUsedError & { name: "SwapNotUsedError" }
+/** A swap of a sub-account the plan has no venue action on (module error `SwapNotUsed`). */
+export class SwapNotUsedError extends BaseError {
+  constructor({ subAccount, cause }: { subAccount: Hex } & Cause) {
+    super(`The plan swaps tokens of sub-account ${subAccount} but changes no position of it.`, {
+      cause,
+      metaMessages: ["A swap must serve a repay, supply or borrow of the same sub-account."],
+      name: "SwapNotUsedError",
+    })
+  }
+}
+
+export type SwapRoundTripErrorType = SwapRoundTripError & { name: "SwapRoundTripError" }
+/** The plan both sells and buys one collateral token (module error `SwapRoundTrip`). */
+export class SwapRoundTripError extends BaseError {
+  constructor({ collateralToken, cause }: { collateralToken: Address } & Cause) {
+    super(`The plan both sells and buys ${collateralToken}.`, {
+      cause,
+      metaMessages: ["A round trip only pays the pool's fee twice; net the two swaps."],
+      name: "SwapRoundTripError",
+    })
+  }
+}

@@ -26,17 +26,39 @@ export const actionKinds = [
   "WithdrawCollateral",
   "Borrow",
   "Repay",
+  "SellCollateral",
+  "BuyCollateral",
+  "RepayWithCallback",
+  "SupplyCollateralWithCallback",
+  "EndCallback",
 ] as const
 export type ActionKind = (typeof actionKinds)[number]
 /** Actions that move funds between the Safe and an ERC-4626 pool of the sub-account's policy. */
 export type PoolActionKind = "WithdrawFromPool" | "DepositToPool"
+/**
+ * Exact-input swaps of the sub-account's own tokens through the module's swap adapter: `SellCollateral` (collateral for
+ * the loan token), `BuyCollateral` (the reverse; boostAllowed only). The module sets the minimum output from the oracle
+ * and `maxSlippageBps`; the Safe is the recipient.
+ */
+export type SwapActionKind = "SellCollateral" | "BuyCollateral"
+/**
+ * Venue actions whose venue calls the Safe back (Morpho Blue `onMorphoRepay` / `onMorphoSupplyCollateral`); the actions
+ * after one, up to the next `EndCallback`, run inside that callback (one level, never empty).
+ */
+export type CallbackActionKind = "RepayWithCallback" | "SupplyCollateralWithCallback"
 /** Actions on the venue position itself; they carry no pool. */
-export type VenueActionKind = Exclude<ActionKind, PoolActionKind>
+export type VenueActionKind = Exclude<ActionKind, PoolActionKind | SwapActionKind | "EndCallback">
 
-/** One step of a plan. `subAccount` indexes `Plan.subAccounts`; only pool actions name a pool. */
+/**
+ * One step of a plan. `subAccount` indexes `Plan.subAccounts`; only pool actions name a pool; a swap names a `route`
+ * (the swap adapter's bytes32 route word, e.g. `encodeUniswapRoute`, carried in the ABI's `pool` field); `EndCallback`
+ * closes a callback block and has a zero amount. Amounts are base units: a swap's is its exact input.
+ */
 export type PlanAction =
   | { kind: PoolActionKind; subAccount: number; pool: Address; amount: bigint }
   | { kind: VenueActionKind; subAccount: number; pool?: undefined; amount: bigint }
+  | { kind: SwapActionKind; subAccount: number; route: Hex; pool?: undefined; amount: bigint }
+  | { kind: "EndCallback"; subAccount: number; pool?: undefined; amount: 0n }
 
 /** A keeper's proposal: the sub-accounts it touches (ids) and the ordered actions. */
 export type Plan = { subAccounts: readonly Hex[]; actions: readonly PlanAction[] }
@@ -70,6 +92,11 @@ export type PolicyInput = {
   cooldown?: number | undefined
   /** May the keeper borrow or withdraw collateral to raise leverage; false by default. */
   boostAllowed?: boolean | undefined
+  /**
+   * Largest shortfall of a swap's output against the oracle value of its input, in bps (at most MAX_SLIPPAGE_BPS = 1000);
+   * 0 (the default) forbids swaps for this sub-account. The module enforces it on-chain as the swap's minimum output.
+   */
+  maxSlippageBps?: number | undefined
   /**
    * Chainlink-style second price source (the collateral priced in the loan token). Required unless `allowNoPriceFeed`;
    * the module checks its answer is positive, fresh (`maxOracleAge`), strictly inside (`minFeedAnswer`,

@@ -10,7 +10,10 @@ export {
 } from "./health.js"
 export {
   getSubAccountId,
+  isCallbackAction,
   isPoolAction,
+  isSwapAction,
+  routeToPoolField,
   assertPlanShape,
   toPlanStruct,
   type EncodeRebalanceCallDataParameters,

@@ -1,4 +1,4 @@
-import { decodeFunctionData, encodeAbiParameters, keccak256, parseEther, zeroAddress } from "viem"
+import { decodeFunctionData, encodeAbiParameters, keccak256, parseEther, zeroAddress, zeroHash } from "viem"
 import { describe, expect, test } from "vitest"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { ActionNotAllowedError, DuplicateSubAccountError, MalformedPlanError } from "../errors/plan.js"
@@ -8,7 +8,23 @@ import { KeeperNonceKeyInvalidError } from "../errors/keeper.js"
 import { getKeeperNonceKey } from "../constants/keeper.js"
 import { malformedPlanReasons, MIN_BAND_GAP } from "../constants/module.js"
 import { getLeverageError, decodeModuleError } from "../errors/getLeverageError.js"
-import { encodeRebalanceCallData, getSubAccountId } from "./plan.js"
+import { assertPlanShape, encodeRebalanceCallData, getSubAccountId, routeToPoolField } from "./plan.js"
+import {
+  ActionFailedError,
+  CallbackRefusedError,
+  EpochLossBudgetExceededError,
+  SlippageExceededError,
+} from "../errors/plan.js"
+import {
+  ACTION_KINDS,
+  MALFORMED_DIRTY_POOL,
+  MALFORMED_EMPTY_CALLBACK,
+  MALFORMED_NESTED_CALLBACK,
+  MALFORMED_UNCLOSED_CALLBACK,
+  MALFORMED_UNOPENED_CALLBACK,
+  MAX_SLIPPAGE_BPS,
+} from "../constants/module.js"
+import { type PlanAction, actionKinds } from "../types/leverage.js"
 import { assertPolicyBounds, toPolicy } from "./policy.js"
 import { BaseError, encodeErrorResult } from "viem"
 import { GasFieldAboveCapError } from "../errors/keeper.js"
@@ -157,7 +173,15 @@ describe("error decoding", () => {
       .map((item) => item.name)
       .filter((name) => getLeverageError(new BaseError("x", { details: `reverted ${encodeErrorResult({ abi: leverageModuleAbi, errorName: name, args: argsFor(name) as never })}` })).name === "LeverageModuleRevertedError")
     // Only deployment and caller errors a keeper or owner action never meets keep the generic LeverageModuleRevertedError.
-    expect(unmapped.sort()).toEqual(["DuplicateAdapter", "ExecutionFailed", "InvalidCaller", "InvalidEntryPoint", "UnsupportedEntryPoint", "UnsupportedExecutionFunction"])
+    expect(unmapped.sort()).toEqual([
+      "DuplicateAdapter",
+      "ExecutionFailed",
+      "InvalidCaller",
+      "InvalidEntryPoint",
+      "InvalidSwapAdapter",
+      "UnsupportedEntryPoint",
+      "UnsupportedExecutionFunction",
+    ])
   })
 
   test("turns a module revert inside a bundler error into its named error", () => {
@@ -178,3 +202,79 @@ function argsFor(name: string): readonly unknown[] {
     type === "address" ? zeroAddress : type === "bytes32" ? id : type === "bytes" ? "0x" : type.startsWith("bytes") ? `0x${"00".repeat(Number(type.slice(5)))}` : type === "bool" ? false : type.startsWith("int") || type.startsWith("uint") ? (Number.parseInt(type.replace(/\D/g, "") || "256") <= 48 ? 0 : 0n) : 0n,
   )
 }
+
+describe("swap and callback plans", () => {
+  const route = "0x00000000000000000000000000000000000000000000000000000000000001f4" as const // one pool at 0.05%
+  const deleverage = {
+    subAccounts: [id],
+    actions: [
+      { kind: "RepayWithCallback", subAccount: 0, amount: 12_000_000_000n },
+      { kind: "WithdrawCollateral", subAccount: 0, amount: parseEther("5") },
+      { kind: "SellCollateral", subAccount: 0, route, amount: parseEther("5") },
+      { kind: "EndCallback", subAccount: 0, amount: 0n },
+    ],
+  } as const
+
+  test("encodes kinds in ABI order and the route word in the pool field", () => {
+    const data = encodeRebalanceCallData({ keeper, plan: deleverage })
+    const { args } = decodeFunctionData({ abi: leverageModuleAbi, data })
+    const actions = (args[1] as { actions: readonly { kind: number; pool: string; amount: bigint }[] }).actions
+    expect(actions.map((a) => a.kind)).toEqual([8, 3, 6, 10])
+    expect(actions[2]?.pool.toLowerCase()).toBe("0x00000000000000000000000000000000000001f4")
+    expect(actions[3]?.amount).toBe(0n)
+    expect(Number(ACTION_KINDS)).toBe(actionKinds.length)
+  })
+
+  test("refuses what PlanLib refuses: nested, unopened, unclosed and empty callbacks, routes wider than 160 bits", () => {
+    const [open, inner, sell, close] = deleverage.actions
+    const reason = (actions: readonly PlanAction[]) => {
+      try {
+        assertPlanShape({ subAccounts: [id], actions })
+      } catch (error) {
+        return (error as MalformedPlanError).reason
+      }
+      return undefined
+    }
+    expect(reason([open, open, inner, close])).toBe(MALFORMED_NESTED_CALLBACK)
+    expect(reason([inner, close])).toBe(MALFORMED_UNOPENED_CALLBACK)
+    expect(reason([open, inner])).toBe(MALFORMED_UNCLOSED_CALLBACK)
+    expect(reason([open, close])).toBe(MALFORMED_EMPTY_CALLBACK)
+    expect(reason([open, inner, { ...sell, route: `0x1${"0".repeat(40)}` }, close])).toBe(MALFORMED_DIRTY_POOL)
+    expect(reason(deleverage.actions)).toBeUndefined()
+    expect(() => assertPlanShape({ subAccounts: [id], actions: [open, inner, { ...close, amount: 1n } as never] })).toThrow(ActionNotAllowedError)
+    expect(() => assertPlanShape({ subAccounts: [id], actions: [{ ...sell, route: zeroHash }] })).toThrow(ActionNotAllowedError)
+    expect(routeToPoolField(route)).toBe("0x00000000000000000000000000000000000001f4")
+  })
+
+  test("bounds maxSlippageBps by MAX_SLIPPAGE_BPS (generated from ConstantsLib), 0 by default", () => {
+    const policy = toPolicy(
+      { market: id, minHealth: parseEther("1.2"), targetHealth: parseEther("1.4"), maxHealth: parseEther("1.7"), maxAmountPerRebalance: 1n, maxAmountPerEpoch: 1n, epochLength: 1, maxRebalancesPerEpoch: 1, maxGasPerEpoch: 1n, maxLossBps: 50 },
+      { adapters: { morphoBlue: keeper } },
+    )
+    expect(policy.maxSlippageBps).toBe(0)
+    expect(MAX_SLIPPAGE_BPS).toBe(1000n)
+    expect(() => assertPolicyBounds({ ...policy, maxSlippageBps: 1000 }, { allowNoPriceFeed: true })).not.toThrow()
+    expect(() => assertPolicyBounds({ ...policy, maxSlippageBps: 1001 }, { allowNoPriceFeed: true })).toThrow(InvalidPolicyParameterError)
+  })
+
+  test("names the swap lane's errors, also when a callback action wraps them in ActionFailed", () => {
+    const usdc = "0x00000000000000000000000000000000000000aa" as const
+    const slippage = encodeErrorResult({ abi: leverageModuleAbi, errorName: "SlippageExceeded", args: [2n, usdc, 90n, 100n] })
+    const wrapped = encodeErrorResult({ abi: leverageModuleAbi, errorName: "ActionFailed", args: [0n, slippage] })
+    const named = getLeverageError(new BaseError("x", { details: `reverted ${wrapped}` }))
+    expect(named).toBeInstanceOf(SlippageExceededError)
+    expect((named as SlippageExceededError).minAmountOut).toBe(100n)
+    expect((named as SlippageExceededError).index).toBe(2)
+    const outside = encodeErrorResult({ abi: leverageModuleAbi, errorName: "CallbackOutsideRebalance", args: [keeper] })
+    const refused = getLeverageError(new BaseError("x", { details: `reverted ${outside}` }))
+    expect(refused).toBeInstanceOf(CallbackRefusedError)
+    expect((refused as CallbackRefusedError).refusal).toBe("CallbackOutsideRebalance")
+    const venue = encodeErrorResult({ abi: leverageModuleAbi, errorName: "CallbackFromUntouchedVenue", args: [pool] })
+    expect((getLeverageError(new BaseError("x", { details: `reverted ${venue}` })) as CallbackRefusedError).refusal).toBe("CallbackFromUntouchedVenue")
+    const budget = encodeErrorResult({ abi: leverageModuleAbi, errorName: "EpochLossBudgetExceeded", args: [id, 2n, 1n] })
+    expect(getLeverageError(new BaseError("x", { details: `reverted ${budget}` }))).toBeInstanceOf(EpochLossBudgetExceededError)
+    // A venue's own revert inside ActionFailed stays an ActionFailedError.
+    const venueRevert = encodeErrorResult({ abi: leverageModuleAbi, errorName: "ActionFailed", args: [1n, "0x08c379a0"] })
+    expect(getLeverageError(new BaseError("x", { details: `reverted ${venueRevert}` }))).toBeInstanceOf(ActionFailedError)
+  })
+})

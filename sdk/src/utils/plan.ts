@@ -2,7 +2,14 @@ import { type Address, type Hex, encodeAbiParameters, encodeFunctionData, keccak
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { maxPlanActions, maxPlanSubAccounts } from "../constants/keeper.js"
 import { ActionNotAllowedError, DuplicateSubAccountError, MalformedPlanError } from "../errors/plan.js"
-import { type Plan, type PoolActionKind, actionKinds } from "../types/leverage.js"
+import {
+  MALFORMED_DIRTY_POOL,
+  MALFORMED_EMPTY_CALLBACK,
+  MALFORMED_NESTED_CALLBACK,
+  MALFORMED_UNCLOSED_CALLBACK,
+  MALFORMED_UNOPENED_CALLBACK,
+} from "../constants/module.js"
+import { type CallbackActionKind, type Plan, type PoolActionKind, type SwapActionKind, actionKinds } from "../types/leverage.js"
 
 /**
  * Sub-account id of (adapter, market): keccak256(abi.encode(adapter, market)), as the module computes it.
@@ -25,8 +32,38 @@ export function isPoolAction(kind: string): kind is PoolActionKind {
 }
 
 /**
+ * Whether an action kind is a swap through the module's swap adapter (and so must name a route).
+ *
+ * @returns `true` for `SellCollateral` and `BuyCollateral`.
+ */
+export function isSwapAction(kind: string): kind is SwapActionKind {
+  return kind === "SellCollateral" || kind === "BuyCollateral"
+}
+
+/**
+ * Whether an action kind opens a callback block (closed by the next `EndCallback`).
+ *
+ * @returns `true` for `RepayWithCallback` and `SupplyCollateralWithCallback`.
+ */
+export function isCallbackAction(kind: string): kind is CallbackActionKind {
+  return kind === "RepayWithCallback" || kind === "SupplyCollateralWithCallback"
+}
+
+/**
+ * A swap route word (bytes32, at most 160 bits used) as the address-typed `pool` field the plan encoding carries it in.
+ *
+ * @throws {MalformedPlanError} reason MALFORMED_DIRTY_POOL when the route does not fit 160 bits.
+ */
+export function routeToPoolField(route: Hex): Address {
+  const word = BigInt(route)
+  if (word >> 160n !== 0n) throw new MalformedPlanError({ reason: MALFORMED_DIRTY_POOL })
+  return `0x${word.toString(16).padStart(40, "0")}`
+}
+
+/**
  * Checks what the module checks about a plan's shape before any state is read: 1 to 8 unique sub-accounts,
- * 1 to 32 actions with in-range indices, non-zero amounts, a pool on pool actions only.
+ * 1 to 32 actions with in-range indices, non-zero amounts (zero on `EndCallback`), a pool on pool actions only, a
+ * non-zero route on swaps, callback blocks one level deep, never empty, every one closed.
  *
  * @throws {MalformedPlanError} {@link DuplicateSubAccountError} {@link ActionNotAllowedError}
  */
@@ -38,19 +75,38 @@ export function assertPlanShape(plan: Plan): void {
     if (plan.subAccounts.slice(0, i).some((other) => other.toLowerCase() === id.toLowerCase()))
       throw new DuplicateSubAccountError({ subAccount: id })
   })
+  let openedAt = -1
   plan.actions.forEach((action, index) => {
     if (!actionKinds.includes(action.kind)) throw new MalformedPlanError({ reason: 7 })
     if (!Number.isInteger(action.subAccount) || action.subAccount < 0 || action.subAccount >= n) throw new MalformedPlanError({ reason: 8 })
+    if (isCallbackAction(action.kind)) {
+      if (openedAt >= 0) throw new MalformedPlanError({ reason: MALFORMED_NESTED_CALLBACK })
+      openedAt = index
+    } else if (action.kind === "EndCallback") {
+      if (openedAt < 0) throw new MalformedPlanError({ reason: MALFORMED_UNOPENED_CALLBACK })
+      if (openedAt === index - 1) throw new MalformedPlanError({ reason: MALFORMED_EMPTY_CALLBACK })
+      openedAt = -1
+      // The type says so; untyped callers may still pass an amount or a pool.
+      const end = action as { amount: bigint; pool?: Address | undefined }
+      if (end.amount !== 0n || (end.pool !== undefined && end.pool !== zeroAddress))
+        throw new ActionNotAllowedError({ index, kind: "EndCallback", reason: "EndCallback carries no amount and no pool." })
+      return
+    }
     if (action.amount <= 0n) throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The amount must be greater than zero." })
-    if (isPoolAction(action.kind)) {
+    if (action.kind === "SellCollateral" || action.kind === "BuyCollateral") {
+      if (!action.route || BigInt(action.route) === 0n) throw new ActionNotAllowedError({ index, kind: action.kind, reason: "Swaps must name a route." })
+      routeToPoolField(action.route)
+    } else if (isPoolAction(action.kind)) {
       if (!action.pool || action.pool === zeroAddress) throw new ActionNotAllowedError({ index, kind: action.kind, reason: "Pool actions must name a pool." })
     } else if (action.pool !== undefined && action.pool !== zeroAddress)
       throw new ActionNotAllowedError({ index, kind: action.kind, reason: "Venue actions carry no pool." })
   })
+  if (openedAt >= 0) throw new MalformedPlanError({ reason: MALFORMED_UNCLOSED_CALLBACK })
 }
 
 /**
- * The plan as the ABI `Plan` struct (action kinds as enum indices, zero pool on venue actions).
+ * The plan as the ABI `Plan` struct (action kinds as enum indices, zero pool on venue actions, a swap's route word in
+ * its `pool` field).
  *
  * @returns Arguments for `executeRebalance`.
  */
@@ -60,7 +116,7 @@ export function toPlanStruct(plan: Plan) {
     actions: plan.actions.map((action) => ({
       kind: actionKinds.indexOf(action.kind),
       subAccount: action.subAccount,
-      pool: action.pool ?? zeroAddress,
+      pool: "route" in action && action.route !== undefined ? routeToPoolField(action.route) : (action.pool ?? zeroAddress),
       amount: action.amount,
     })),
   }

@@ -1,7 +1,7 @@
 import { type Address, zeroAddress } from "viem"
 import type { LeverageDeployment } from "../constants/deployments.js"
 import { maxPolicyPools } from "../constants/keeper.js"
-import { BPS as BPS_BIGINT, MIN_BAND_GAP, WAD } from "../constants/module.js"
+import { BPS as BPS_BIGINT, MAX_SLIPPAGE_BPS, MIN_BAND_GAP, WAD } from "../constants/module.js"
 import {
   DuplicatePoolError,
   InvalidAdapterError,
@@ -40,6 +40,7 @@ export function toPolicy(input: PolicyInput, deployment: Pick<LeverageDeployment
     maxRebalancesPerEpoch: input.maxRebalancesPerEpoch,
     maxOracleDeviationBps: input.maxOracleDeviationBps ?? (input.priceFeed ? defaultMaxOracleDeviationBps : 0),
     boostAllowed: input.boostAllowed ?? false,
+    maxSlippageBps: input.maxSlippageBps ?? 0,
     maxAmountPerRebalance: input.maxAmountPerRebalance,
     maxAmountPerEpoch: input.maxAmountPerEpoch,
     minFeedAnswer: input.minFeedAnswer ?? 0n,
@@ -67,6 +68,8 @@ export function assertPolicyBounds(
   if (policy.maxLossBps > BPS) throw new InvalidPolicyParameterError({ parameter: "maxLossBps", reason: `${policy.maxLossBps} is above 10000.` })
   if (policy.maxEpochLossBps > BPS)
     throw new InvalidPolicyParameterError({ parameter: "maxEpochLossBps", reason: `${policy.maxEpochLossBps} is above 10000.` })
+  if (policy.maxSlippageBps > Number(MAX_SLIPPAGE_BPS))
+    throw new InvalidPolicyParameterError({ parameter: "maxSlippageBps", reason: `${policy.maxSlippageBps} is above ${MAX_SLIPPAGE_BPS}.` })
   if (policy.epochLength === 0) throw new InvalidPolicyParameterError({ parameter: "epochLength", reason: "An epoch must last at least one second." })
   if (policy.maxOracleDeviationBps > BPS)
     throw new InvalidPolicyParameterError({ parameter: "maxOracleDeviationBps", reason: `${policy.maxOracleDeviationBps} is above 10000.` })

@@ -9,7 +9,7 @@ import type { DemoRun } from "../../devnet/run.js"
 import type { DemoScenario } from "../../devnet/scenario.js"
 import { DemoUnavailableError } from "../../keeper/errors.js"
 
-const HELP = `Usage: levpilot start [--blocks <n>] [--prices <file.csv>] [--crash <fraction>] [--fast]
+const HELP = `Usage: levpilot start [--blocks <n>] [--prices <file.csv>] [--crash <fraction>] [--fast] [--swap]
                       [--block-time <s>] [--no-tty] [--report <file.html>] [--json <file.json>]
 
 The whole system on an embedded local chain, with no set-up: anvil (1 s blocks) and the Alto bundler
@@ -29,6 +29,10 @@ Options:
   --prices <file.csv>   Replay this price CSV instead (header "timestamp,WETH,WBTC", or any single
                         column used as a relative path for both), one row per block; --blocks caps it.
   --fast                Shorthand for --blocks 30.
+  --swap                Swap protection: both Safes hold no idle USDC and no pool position (the borrowed
+                        USDC is spent), Uniswap v3 pools follow the oracles, and the keeper deleverages
+                        the managed Safe by selling collateral inside Morpho's repay callback (one
+                        sponsored UserOperation each, maxSlippageBps 50) while the twin is liquidated.
   --block-time <s>      Seconds per block. Default 1.
   --no-tty              Print one line per block instead of redrawing the table (CI, logs).
   --report <file>       HTML report path. Default reports/start-report.html.
@@ -74,6 +78,7 @@ export const startCommand: Command = {
           crash: { type: "string" },
           prices: { type: "string" },
           fast: { type: "boolean" },
+          swap: { type: "boolean" },
           "block-time": { type: "string" },
           "no-tty": { type: "boolean" },
           report: { type: "string" },
@@ -107,7 +112,7 @@ export const startCommand: Command = {
     try {
       io.out("Starting anvil, Alto and the paymaster; deploying EntryPoint v0.7, Safe 1.4.1, Morpho Blue, the module, vaults and oracles...\n")
       const started = Date.now()
-      env = await startDemoEnv({ blockTime })
+      env = await startDemoEnv({ blockTime, settings: { swapProtection: values.swap === true } })
       io.out(
         `Ready in ${((Date.now() - started) / 1000).toFixed(1)} s: anvil ${env.devnet.rpcUrl}, Alto ${env.devnet.bundlerUrl}, paymaster ${env.paymaster.url}\n` +
           `  managed Safe ${env.managed.address}, unmanaged twin ${env.twin.address}, module ${env.stack.leverageModule}\n`,

@@ -1,0 +1,72 @@
+import { getAddress, parseAbiItem } from "viem"
+import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
+import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { type DemoRun, runDemo } from "../bundler-client/src/devnet/run"
+import { defaultScenario } from "../bundler-client/src/devnet/scenario"
+import { demoProbes } from "./keeperProbes"
+
+// The "no idle funds" trader (issue 12): both Safes spent their borrowed USDC and hold no pool position; only the
+// managed one is automated, and its only way out is to sell collateral on the devnet's real Uniswap v3 pools inside
+// Morpho's repay callback, one sponsored UserOperation at a time.
+let env: DemoEnv
+let run: DemoRun
+
+beforeAll(async () => {
+  env = await startDemoEnv({ blockTime: 1, settings: { swapProtection: true } })
+  run = await runDemo({ env, scenario: defaultScenario(36, 0.4) })
+}, 900_000)
+
+afterAll(async () => {
+  await env?.stop()
+})
+
+describe("swap deleverage end to end on anvil + Alto + paymaster + Uniswap v3", () => {
+  test("the Safes start with no idle loan token and no buffer", async () => {
+    for (const safe of [env.managed.address, env.twin.address]) {
+      const shares = await env.publicClient.readContract({ address: env.stack.vaults.usdc, abi: [parseAbiItem("function balanceOf(address) view returns (uint256)")], functionName: "balanceOf", args: [safe] })
+      expect(shares).toBe(0n)
+    }
+    const policy = await env.publicClient.readContract({ address: env.stack.leverageModule, abi: leverageModuleAbi, functionName: "getPolicy", args: [env.managed.address, env.managed.subAccounts.WETH] })
+    expect(policy.maxSlippageBps).toBe(50)
+    expect(policy.pools).toEqual([])
+    expect(await env.publicClient.readContract({ address: env.stack.leverageModule, abi: leverageModuleAbi, functionName: "swapAdapter" })).toBe(env.stack.swapAdapter)
+  })
+
+  test("a crash with no buffer liquidates the twin, never the managed Safe", () => {
+    expect(run.liquidations.filter((l) => l.label === "twin").length).toBeGreaterThan(0)
+    expect(run.liquidations.filter((l) => l.label === "managed")).toEqual([])
+    const managedMin = Math.min(...run.steps.flatMap((s) => Object.values(s.positions.managed).map((p) => p.health)))
+    expect(managedMin).toBeGreaterThan(1.05)
+  })
+
+  test("every rebalance is a sponsored swap deleverage UserOperation included by Alto", async () => {
+    expect(run.rebalances.length).toBeGreaterThanOrEqual(2)
+    expect(run.alerts).toEqual([])
+    // Each rescue is a swap deleverage, or (cheapest first) a repayment from idle USDC the earlier swaps left behind
+    // (the keeper repays a swap's quoted output less a 2 bp margin); the Safe never had any other buffer. In the
+    // recovery, a boost above the band borrows and keeps the USDC idle (the demo policy allows boosts, no pool).
+    const shapes = run.rebalances.map((r) => r.actions.map((a) => a.split(" ")[0]).join(","))
+    const swaps = shapes.filter((s) => s === "RepayWithCallback,WithdrawCollateral,SellCollateral,EndCallback").length
+    expect(swaps, shapes.join(" | ")).toBeGreaterThanOrEqual(2)
+    for (const shape of shapes) expect(["RepayWithCallback,WithdrawCollateral,SellCollateral,EndCallback", "Repay", "Borrow"], shapes.join(" | ")).toContain(shape)
+    // Every swap deleverage came while the crash was on (a rescue), before any boost.
+    const firstBoost = shapes.indexOf("Borrow")
+    if (firstBoost >= 0) expect(shapes.slice(firstBoost).some((s) => s.startsWith("RepayWithCallback")), shapes.join(" | ")).toBe(false)
+    for (const r of run.rebalances) expect(r.success).toBe(true)
+    const keeperOps = await demoProbes(() => env).keeperOps(BigInt(run.steps[0]?.block ?? 0) - 1n)
+    expect(keeperOps.length).toBe(run.rebalances.length)
+    for (const op of keeperOps) {
+      expect(op.args.success).toBe(true)
+      expect(getAddress(op.args.paymaster as string)).toBe(env.devnet.addresses.verifyingPaymaster)
+    }
+    // The swaps went through the real pools: the router pulled the Safe's collateral (WETH or WBTC Transfer to a pool).
+    const transfers = await env.publicClient.getLogs({
+      event: parseAbiItem("event Transfer(address indexed from, address indexed to, uint256 value)"),
+      args: { from: env.managed.address },
+      fromBlock: BigInt(run.steps[0]?.block ?? 0) - 1n,
+    })
+    const pools = [env.uniswap?.pools.wethLow.address, env.uniswap?.pools.wbtcLow.address].map((p) => p?.toLowerCase())
+    expect(transfers.filter((t) => pools.includes(t.args.to?.toLowerCase())).length).toBe(swaps)
+  })
+})
