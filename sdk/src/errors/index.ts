@@ -112,6 +112,14 @@ export {
   HealthCrossedTargetError,
   type OracleAnswerOutOfBoundsErrorType,
   OracleAnswerOutOfBoundsError,
+  type SlippageExceededErrorType,
+  SlippageExceededError,
+  type CallbackRefusedErrorType,
+  CallbackRefusedError,
+  type SwapNotUsedErrorType,
+  SwapNotUsedError,
+  type SwapRoundTripErrorType,
+  SwapRoundTripError,
 } from "./plan.js"
 export {
   type InvalidAdapterErrorType,
