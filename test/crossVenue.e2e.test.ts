@@ -39,11 +39,12 @@ beforeAll(async () => {
     tokens: stack.tokens,
     priceSources: { weth: stack.markets.weth.oracle, wbtc: stack.markets.wbtc.oracle },
   })
-  // A LeverageModule whose adapters (fixed at deployment) are the Morpho Blue adapter and the Aave v3 adapter.
+  // A LeverageModule whose adapters (fixed at deployment) are the Morpho Blue adapter and the Aave v3 adapter, with the
+  // devnet's swap adapter.
   const module = await (
     await deployArtifact({
       artifact: join(forgeOut, "LeverageModule.sol/LeverageModule.json"),
-      args: [env.devnet.addresses.entryPoint, [stack.morphoBlueAdapter, aave.adapter]],
+      args: [env.devnet.addresses.entryPoint, [stack.morphoBlueAdapter, aave.adapter], stack.swapAdapter],
       salt: `0x${"a".repeat(64)}` as Hex,
       publicClient,
       walletClient: funder as Parameters<typeof deployArtifact>[0]["walletClient"],
