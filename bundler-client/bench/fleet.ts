@@ -38,6 +38,7 @@ const { values } = parseArgs({
     "batch-size": { type: "string" },
     "call-gas": { type: "string" },
     "stall-blocks": { type: "string" },
+    "inclusion-blocks": { type: "string" },
     "log-level": { type: "string" },
     out: { type: "string" },
   },
@@ -51,6 +52,8 @@ const callGas = values["call-gas"] ?? "50000000"
 /** A wait that sees no progress while the chain advances this many blocks fails, naming what it waited for. */
 const stallBlocks = Number(values["stall-blocks"] ?? 10)
 const logLevel = values["log-level"] ?? "warn"
+/** Blocks after the shock to wait for the last rebalance's inclusion; a run past it records how many were included. */
+const inclusionBlocks = Number(values["inclusion-blocks"] ?? 60)
 const benchStart = Date.now()
 const log = (line: string) => process.stdout.write(`[${((Date.now() - benchStart) / 1_000).toFixed(0).padStart(5)} s] ${line}\n`)
 
@@ -134,14 +137,26 @@ const createSlice = async (count: number, health: number): Promise<Address[]> =>
   return safes
 }
 
-/** Counts JSON-RPC requests this process makes to the node (viem's http transport uses fetch). */
+/** Counts JSON-RPC requests this process makes to the node (viem's http transport uses fetch), in all and by method. */
 let nodeRequests = 0
+const byMethod = new Map<string, number>()
 const originalFetch = globalThis.fetch
 globalThis.fetch = (input, init) => {
   const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
-  if (url.startsWith(env.devnet.rpcUrl)) nodeRequests += 1
+  if (url.startsWith(env.devnet.rpcUrl)) {
+    nodeRequests += 1
+    const method = typeof init?.body === "string" ? (/"method":"([^"]+)"/.exec(init.body)?.[1] ?? "?") : "?"
+    byMethod.set(method, (byMethod.get(method) ?? 0) + 1)
+  }
   return originalFetch(input, init)
 }
+/** The keeper's requests by method since `since` (a copy of `byMethod`), the bench's own `eth_blockNumber` polls left out. */
+const methodsSince = (since: Map<string, number>, ownSince: number, blocks: number) =>
+  Object.fromEntries(
+    [...byMethod]
+      .map(([m, n]) => [m, (n - (since.get(m) ?? 0) - (m === "eth_blockNumber" ? ownRequests - ownSince : 0)) / blocks] as const)
+      .filter(([, n]) => n > 0),
+  )
 
 /** The bench's own block polls (one request each), left out of the keeper's count. */
 let ownRequests = 0
@@ -152,7 +167,22 @@ const head = async () => {
 const keeperRequests = () => nodeRequests - ownRequests
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-type Run = { safes: number; workers: number; scanMs: number; rpcRequestsPerBlock: number; shockToLastInclusionMs: number; shockScanMs: number; shockBlockRpcRequests: number; rebalanced: number; outOfBand: number }
+type Run = {
+  safes: number
+  workers: number
+  scanMs: number
+  rpcRequestsPerBlock: number
+  /** ms from the shock's oracle update to the last out-of-band Safe's rebalance included; null when not all were within `inclusionBlocks`. */
+  shockToLastInclusionMs: number | null
+  shockScanMs: number
+  shockBlockRpcRequests: number
+  rebalanced: number
+  outOfBand: number
+  /** The steady block's requests by JSON-RPC method. */
+  requestsByMethod: Record<string, number>
+  /** The machine's 1-minute load average when the steady block was measured (2 cores, shared). */
+  loadAverage: number
+}
 const runs: Run[] = []
 const started = Date.now()
 const maxSize = Math.max(...sizes)
@@ -245,11 +275,15 @@ try {
         const steady0 = await head()
         await waitBlock(steady0 + 1n)
         const r0 = keeperRequests()
+        const m0 = new Map(byMethod)
+        const own0 = ownRequests
         await waitBlock(steady0 + 3n)
         const steadyRequests = (keeperRequests() - r0) / 2
+        const requestsByMethod = methodsSince(m0, own0, 2)
+        const loadAverage = (await import("node:os")).loadavg()[0] as number
         const steady = await doneFrom(steady0 + 2n, "a steady block's scan")
         const scanMs = (steady.doneAt as number) - steady.seenAt
-        log(`  steady block ${steady.block}: ${steady.safes} Safes in ${scanMs} ms, ${steadyRequests} RPC requests per block`)
+        log(`  steady block ${steady.block}: ${steady.safes} Safes in ${scanMs} ms, ${steadyRequests} RPC requests per block ${JSON.stringify(requestsByMethod)}, load ${loadAverage.toFixed(1)}`)
 
         prices = { WETH: prices.WETH * 0.9, WBTC: prices.WBTC * 0.9 }
         const rShock = keeperRequests()
@@ -259,9 +293,11 @@ try {
         // The keeper's requests from the oracle update to the last Safe of its block checked (the update's own included).
         const shockBlockRpcRequests = keeperRequests() - rShock
         log(`  shock block ${shockStats.block}: scanned in ${(shockStats.doneAt as number) - shockStats.seenAt} ms`)
-        await waitFor(`inclusion of the ${edge.length} out-of-band Safes' rebalances`, async () => (included().size === edge.length ? true : undefined))
-        const lastInclusionMs = Date.now() - shockSeen
-        log(`  all ${edge.length} out-of-band Safes rebalanced ${lastInclusionMs} ms after the shock`)
+        const all = await waitFor(`inclusion of the ${edge.length} out-of-band Safes' rebalances`, async () =>
+          included().size === edge.length ? true : (await head()) > shockBlock + BigInt(inclusionBlocks) ? false : undefined,
+        )
+        const lastInclusionMs = all ? Date.now() - shockSeen : null
+        log(all ? `  all ${edge.length} out-of-band Safes rebalanced ${lastInclusionMs} ms after the shock` : `  ${included().size}/${edge.length} out-of-band Safes rebalanced within ${inclusionBlocks} blocks of the shock`)
         const run: Run = {
           safes: allowlist.length,
           workers,
@@ -272,9 +308,13 @@ try {
           shockBlockRpcRequests,
           rebalanced: included().size,
           outOfBand: edge.length,
+          requestsByMethod,
+          loadAverage,
         }
         runs.push(run)
         log(JSON.stringify(run))
+        // Written after every run, so a long bench that is stopped keeps what it measured.
+        writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
       } finally {
         for (const n of nodes) await n.stop()
       }
@@ -293,7 +333,7 @@ async function waitBlock(n: bigint) {
   while ((await head()) < n) await sleep(100)
 }
 
-const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : "not reached")
+const fmt = (n: number | null) => (n !== null && Number.isFinite(n) ? n.toFixed(0) : "not reached")
 const lines = [
   `Keeper fleet on anvil (${blockTime} s blocks), BullMQ + Redis, worker nodes in one process on ${(await import("node:os")).cpus().length} cores`,
   "| Safes | workers | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced |",
@@ -306,10 +346,10 @@ const lines = [
 const ratios = sizes.map((size) => {
   const one = runs.find((r) => r.workers === 1 && Math.abs(r.safes - size) <= 1)
   const four = runs.find((r) => r.workers === 4 && Math.abs(r.safes - size) <= 1)
-  return { safes: size, scanMs4over1: one && four ? four.scanMs / one.scanMs : undefined, shockToLastInclusion4over1: one && four ? four.shockToLastInclusionMs / one.shockToLastInclusionMs : undefined }
+  return { safes: size, scanMs4over1: one && four ? four.scanMs / one.scanMs : undefined, shockToLastInclusion4over1: one && four && four.shockToLastInclusionMs !== null && one.shockToLastInclusionMs !== null ? four.shockToLastInclusionMs / one.shockToLastInclusionMs : undefined }
 })
 lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
 process.stdout.write(`\n${lines.join("\n")}\n`)
-const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
+const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
 process.stdout.write(`\nwrote ${path}\n`)
 process.exit(0)
