@@ -39,6 +39,8 @@ const { values } = parseArgs({
     "call-gas": { type: "string" },
     "stall-blocks": { type: "string" },
     "inclusion-blocks": { type: "string" },
+    "poll-interval-ms": { type: "string" },
+    "head-wait-share": { type: "string" },
     "log-level": { type: "string" },
     out: { type: "string" },
   },
@@ -54,6 +56,9 @@ const stallBlocks = Number(values["stall-blocks"] ?? 10)
 const logLevel = values["log-level"] ?? "warn"
 /** Blocks after the shock to wait for the last rebalance's inclusion; a run past it records how many were included. */
 const inclusionBlocks = Number(values["inclusion-blocks"] ?? 60)
+/** The keeper's head polling: `pollIntervalMs` after `headWaitShare` of the block time has passed since the last head. */
+const pollIntervalMs = Number(values["poll-interval-ms"] ?? 250)
+const headWaitShare = Number(values["head-wait-share"] ?? 0.8)
 const benchStart = Date.now()
 const log = (line: string) => process.stdout.write(`[${((Date.now() - benchStart) / 1_000).toFixed(0).padStart(5)} s] ${line}\n`)
 
@@ -208,9 +213,9 @@ try {
           discovery: { fromBlock: 0, logWindow: 2_000 },
           risk: { tolerance: 0.01, horizon: 3_600, sigma: 0.8, mode: "threshold" },
           resubmitAfterBlocks: 10,
-          pollIntervalMs: 250,
+          pollIntervalMs,
           logLevel,
-          fleet: { batchSize, callGas, readConcurrency: 4, refreshEveryBlocks: 1_000_000, queue: { redisUrl, prefix: `bench-${size}-${workers}`, leaseMs: 30_000, workerConcurrency: 32 } },
+          fleet: { batchSize, callGas, headWaitShare, readConcurrency: 4, refreshEveryBlocks: 1_000_000, queue: { redisUrl, prefix: `bench-${size}-${workers}`, leaseMs: 30_000, workerConcurrency: 32 } },
         }),
         { source: "bench" },
       )
@@ -314,7 +319,7 @@ try {
         runs.push(run)
         log(JSON.stringify(run))
         // Written after every run, so a long bench that is stopped keeps what it measured.
-        writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
+        writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
       } finally {
         for (const n of nodes) await n.stop()
       }
@@ -350,6 +355,6 @@ const ratios = sizes.map((size) => {
 })
 lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
 process.stdout.write(`\n${lines.join("\n")}\n`)
-const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
+const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
 process.stdout.write(`\nwrote ${path}\n`)
 process.exit(0)
