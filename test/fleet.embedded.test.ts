@@ -1,6 +1,13 @@
 import type { Address } from "viem"
+import { SafeReadError } from "@levpilot/sdk/errors"
+import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { FleetKeeper } from "../bundler-client/src/keeper/fleet/fleetKeeper"
+import { fingerprint, readChunk, readLimit } from "../bundler-client/src/keeper/fleet/scan"
+import { SafeDiscovery } from "../bundler-client/src/keeper/fleet/discovery"
+import { KeeperMetrics } from "../bundler-client/src/keeper/metrics"
+import { createPublicClient, http } from "viem"
+import { pino } from "pino"
 import type { KeeperEvent } from "../bundler-client/src/keeper/events"
 import { type FleetEnv, fleetHealth, startFleetEnv } from "./fleetEnv"
 import { waitFor } from "./keeperProbes"
@@ -31,6 +38,74 @@ const countRequests = (rpcUrl: string) => {
 }
 
 describe("fleet keeper, embedded", () => {
+  test("a log window whose answer is too large is halved until it fits (the bench's stall: 4,600 Safes' events over viem's 10 MB limit), and the smaller window is kept", async () => {
+    const head = await f.env.publicClient.getBlockNumber({ cacheTime: 0 })
+    const discovery = (maxResponseBodySize?: number) => {
+      const client = createPublicClient({ chain: f.env.devnet.chain, transport: http(f.env.devnet.rpcUrl, maxResponseBodySize ? { maxResponseBodySize } : {}) })
+      const metrics = new KeeperMetrics()
+      const keeper = privateKeyToAccount(f.env.keys.keeper).address
+      const settings = { fromBlock: 0n, logWindow: 100_000, reorgDepth: 4 }
+      const d = new SafeDiscovery({ client, module: f.env.deployment.leverageModule, entryPoint: f.env.deployment.entryPoint, keeper, settings, logger: pino({ level: "silent" }), metrics })
+      return { d, metrics }
+    }
+    const wide = discovery()
+    const one = await wide.d.sync(head)
+    expect(one.requests).toBe(1)
+    const all = wide.d.served(Number((await f.env.publicClient.getBlock({ blockNumber: head })).timestamp))
+    expect(all.length).toBe(7)
+
+    // The same events through a client that takes less than the whole answer but more than any one block's logs.
+    const raw = (await (
+      await fetch(f.env.devnet.rpcUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_getLogs", params: [{ address: f.env.deployment.leverageModule, fromBlock: "0x0", toBlock: `0x${head.toString(16)}` }] }),
+      })
+    ).json()) as { result: { blockNumber: string }[] }
+    const byBlock = new Map<string, number>()
+    for (const log of raw.result) byBlock.set(log.blockNumber, (byBlock.get(log.blockNumber) ?? 0) + JSON.stringify(log).length)
+    const limit = Math.ceil(1.1 * Math.max(...byBlock.values())) + 500
+    expect(limit).toBeLessThan(JSON.stringify(raw).length)
+    const narrow = discovery(limit)
+    const sync = await narrow.d.sync(head)
+    expect(sync.block).toBe(head)
+    expect(sync.requests).toBeGreaterThan(2)
+    expect(narrow.d.logWindow).toBeLessThan(Number(head))
+    expect(narrow.d.served(Number((await f.env.publicClient.getBlock({ blockNumber: head })).timestamp))).toEqual(all)
+    expect(narrow.metrics.render()).toMatch(/levpilot_discovery_window_shrunk_total [1-9]/)
+  })
+
+  test("a batch too large for the node's eth_call gas cap is split in halves (the limit learned), a Safe too large alone reads as a SafeReadError: the block is never left unread", async () => {
+    const all = [f.env.managed.address, ...calm, ...edge]
+    const keeper = privateKeyToAccount(f.env.keys.keeper).address
+    const client = f.env.publicClient
+    const block = await client.getBlockNumber({ cacheTime: 0 })
+    const read = { block, keeper, deployment: f.env.deployment }
+    const whole = await readChunk(client, { ...read, safes: all })
+    expect(whole.calls).toBe(1)
+    expect(whole.states.every((s) => !s.error)).toBe(true)
+
+    // About 100k-140k gas per Safe: 400k takes two or three Safes, not seven (the bench's 250 Safes over anvil's 30M).
+    const limit = readLimit()
+    const split = await readChunk(client, { ...read, safes: all, gas: 400_000n, limit })
+    expect(split.calls).toBeGreaterThan(1)
+    expect(limit.size).toBeLessThan(all.length)
+    expect(split.blockNumber).toBe(block)
+    expect(split.states.map(fingerprint)).toEqual(whole.states.map(fingerprint))
+    // The next block splits up front: no failed call.
+    const again = await readChunk(client, { ...read, safes: all, gas: 400_000n, limit })
+    expect(again.calls).toBe(Math.ceil(all.length / limit.size))
+    expect(again.states.map(fingerprint)).toEqual(whole.states.map(fingerprint))
+
+    // Nothing fits: every Safe is reported unreadable (triage alerts it), none is lost, the block's time still known.
+    const none = await readChunk(client, { ...read, safes: all, gas: 30_000n })
+    expect(none.states.map((s) => s.safe)).toEqual(all)
+    expect(none.states.every((s) => s.error instanceof SafeReadError)).toBe(true)
+    expect(none.timestamp).toBe(whole.timestamp)
+    // A bisection tree over 7 Safes: 7 leaves and 6 inner calls, then the block header.
+    expect(none.calls).toBe(2 * all.length - 1 + 1)
+  })
+
   test("reads every Safe of the fleet in one eth_call, solves only what changed, and rebalances the Safes a shock puts out of band", async () => {
     const events: KeeperEvent[] = []
     const keeper = new FleetKeeper(f.fleetConfig({ fleet: { batchSize: 200, refreshEveryBlocks: 1_000_000 } }), { chain: f.env.devnet.chain, onEvent: (e) => events.push(e) })

@@ -30,10 +30,37 @@ import { writeReport } from "./report.js"
  * back afterwards; each run gets fresh edge Safes.
  */
 
-const { values } = parseArgs({ options: { safes: { type: "string" }, workers: { type: "string" }, "block-time": { type: "string" }, out: { type: "string" } } })
+const { values } = parseArgs({
+  options: {
+    safes: { type: "string" },
+    workers: { type: "string" },
+    "block-time": { type: "string" },
+    "batch-size": { type: "string" },
+    "call-gas": { type: "string" },
+    "stall-blocks": { type: "string" },
+    "inclusion-blocks": { type: "string" },
+    "poll-interval-ms": { type: "string" },
+    "head-wait-share": { type: "string" },
+    "log-level": { type: "string" },
+    out: { type: "string" },
+  },
+})
 const sizes = (values.safes ?? "1000,5000").split(",").map(Number)
 const workerCounts = (values.workers ?? "1,4").split(",").map(Number)
 const blockTime = Number(values["block-time"] ?? 12)
+/** Safes per lens `eth_call` and its gas limit: about 140k gas per Safe, 250 Safes in geth's default 50M cap. */
+const batchSize = Number(values["batch-size"] ?? 250)
+const callGas = values["call-gas"] ?? "50000000"
+/** A wait that sees no progress while the chain advances this many blocks fails, naming what it waited for. */
+const stallBlocks = Number(values["stall-blocks"] ?? 10)
+const logLevel = values["log-level"] ?? "warn"
+/** Blocks after the shock to wait for the last rebalance's inclusion; a run past it records how many were included. */
+const inclusionBlocks = Number(values["inclusion-blocks"] ?? 60)
+/** The keeper's head polling: `pollIntervalMs` after `headWaitShare` of the block time has passed since the last head. */
+const pollIntervalMs = Number(values["poll-interval-ms"] ?? 250)
+const headWaitShare = Number(values["head-wait-share"] ?? 0.8)
+const benchStart = Date.now()
+const log = (line: string) => process.stdout.write(`[${((Date.now() - benchStart) / 1_000).toFixed(0).padStart(5)} s] ${line}\n`)
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
@@ -81,7 +108,17 @@ const supplyLiquidity = async (usdc: bigint) => {
   await send({ address: env.stack.morpho, abi: morphoAbi, functionName: "supply", args: [params, usdc, 0n, me, "0x"] } as never)
 }
 
+/** Creates `count` Safes at `health`, in slices of 600 with a progress line each. */
 const create = async (count: number, health: number): Promise<Address[]> => {
+  const out: Address[] = []
+  while (out.length < count) {
+    out.push(...(await createSlice(Math.min(600, count - out.length), health)))
+    log(`  created ${out.length}/${count} Safes (health ${health})`)
+  }
+  return out
+}
+
+const createSlice = async (count: number, health: number): Promise<Address[]> => {
   const now = Number((await env.publicClient.getBlock()).timestamp)
   const position = { collateral: parseEther("10"), debt: parseUnits(((10 * prices.WETH * 0.86) / health).toFixed(6), 6), deposit: parseUnits("5000", 6) }
   const safes = await createFleetSafes({
@@ -105,14 +142,26 @@ const create = async (count: number, health: number): Promise<Address[]> => {
   return safes
 }
 
-/** Counts JSON-RPC requests this process makes to the node (viem's http transport uses fetch). */
+/** Counts JSON-RPC requests this process makes to the node (viem's http transport uses fetch), in all and by method. */
 let nodeRequests = 0
+const byMethod = new Map<string, number>()
 const originalFetch = globalThis.fetch
 globalThis.fetch = (input, init) => {
   const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
-  if (url.startsWith(env.devnet.rpcUrl)) nodeRequests += 1
+  if (url.startsWith(env.devnet.rpcUrl)) {
+    nodeRequests += 1
+    const method = typeof init?.body === "string" ? (/"method":"([^"]+)"/.exec(init.body)?.[1] ?? "?") : "?"
+    byMethod.set(method, (byMethod.get(method) ?? 0) + 1)
+  }
   return originalFetch(input, init)
 }
+/** The keeper's requests by method since `since` (a copy of `byMethod`), the bench's own `eth_blockNumber` polls left out. */
+const methodsSince = (since: Map<string, number>, ownSince: number, blocks: number) =>
+  Object.fromEntries(
+    [...byMethod]
+      .map(([m, n]) => [m, (n - (since.get(m) ?? 0) - (m === "eth_blockNumber" ? ownRequests - ownSince : 0)) / blocks] as const)
+      .filter(([, n]) => n > 0),
+  )
 
 /** The bench's own block polls (one request each), left out of the keeper's count. */
 let ownRequests = 0
@@ -123,14 +172,29 @@ const head = async () => {
 const keeperRequests = () => nodeRequests - ownRequests
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-type Run = { safes: number; workers: number; scanMs: number; rpcRequestsPerBlock: number; shockToLastInclusionMs: number; shockScanMs: number; shockBlockRpcRequests: number; rebalanced: number; outOfBand: number }
+type Run = {
+  safes: number
+  workers: number
+  scanMs: number
+  rpcRequestsPerBlock: number
+  /** ms from the shock's oracle update to the last out-of-band Safe's rebalance included; null when not all were within `inclusionBlocks`. */
+  shockToLastInclusionMs: number | null
+  shockScanMs: number
+  shockBlockRpcRequests: number
+  rebalanced: number
+  outOfBand: number
+  /** The steady block's requests by JSON-RPC method. */
+  requestsByMethod: Record<string, number>
+  /** The machine's 1-minute load average when the steady block was measured (2 cores, shared). */
+  loadAverage: number
+}
 const runs: Run[] = []
 const started = Date.now()
 const maxSize = Math.max(...sizes)
 await supplyLiquidity(BigInt(Math.ceil(maxSize * 1.3 + 200 * workerCounts.length * sizes.length / 10)) * 25_000n * 1_000_000n)
-process.stdout.write(`creating ${Math.round(maxSize * 0.9)} calm Safes in bulk...\n`)
+log(`creating ${Math.round(maxSize * 0.9)} calm Safes in bulk...`)
 const calm = await create(Math.round(maxSize * 0.9), 1.6)
-process.stdout.write(`  ${calm.length} Safes in ${((Date.now() - started) / 1_000).toFixed(0)} s\n`)
+log(`  ${calm.length} Safes in ${((Date.now() - started) / 1_000).toFixed(0)} s`)
 
 try {
   for (const size of sizes) {
@@ -149,8 +213,9 @@ try {
           discovery: { fromBlock: 0, logWindow: 2_000 },
           risk: { tolerance: 0.01, horizon: 3_600, sigma: 0.8, mode: "threshold" },
           resubmitAfterBlocks: 10,
-          pollIntervalMs: 250,
-          fleet: { batchSize: 250, readConcurrency: 4, refreshEveryBlocks: 1_000_000, queue: { redisUrl, prefix: `bench-${size}-${workers}`, leaseMs: 30_000, workerConcurrency: 32 } },
+          pollIntervalMs,
+          logLevel,
+          fleet: { batchSize, callGas, headWaitShare, readConcurrency: 4, refreshEveryBlocks: 1_000_000, queue: { redisUrl, prefix: `bench-${size}-${workers}`, leaseMs: 30_000, workerConcurrency: 32 } },
         }),
         { source: "bench" },
       )
@@ -158,51 +223,103 @@ try {
       const nodes = Array.from({ length: workers }, (_, i) => new FleetNode(config, { chain: env.devnet.chain, lead: i === 0, onEvent: (e) => e.type !== "observed" && events.push(e) }))
       for (const n of nodes) await n.start()
       const leader = nodes[0] as FleetNode
-      const doneAt = async (block: bigint) => {
+      log(`run: ${allowlist.length} Safes (${edge.length} at the edge), ${workers} worker node(s), ${blockTime} s blocks`)
+      const edgeSet = new Set(edge.map((s) => s.toLowerCase()))
+      const included = () => new Set(events.filter((e) => e.type === "included" && edgeSet.has(e.safe.toLowerCase())).map((e) => (e as { safe: string }).safe.toLowerCase()))
+      /** What the fleet did so far (progress lines, stall detection). */
+      const progress = async () => {
+        const { leader: id, head: h } = await leader.leaderStatus()
+        const stats = h === undefined ? undefined : await leader.blockStats(h)
+        const failed = events.filter((e) => e.type === "alert").length
+        return `leader ${id ? id.slice(0, 8) : "none"}, leader head ${h ?? "none"}: ${stats ? `${stats.checked}/${stats.safes} Safes checked${stats.failed ? `, ${stats.failed} failed` : ""}${stats.doneAt ? ` in ${stats.doneAt - stats.seenAt} ms` : ""}` : "no block stats"}; edge Safes included ${included().size}/${edge.length}; alerts ${failed}`
+      }
+      /**
+       * Polls `check` until it gives a value; logs progress once per block and throws when the chain advanced
+       * `stallBlocks` blocks and nothing the fleet reports changed.
+       */
+      const waitFor = async <T>(what: string, check: () => Promise<T | undefined>): Promise<T> => {
+        let last = await progress()
+        let lastChange = await head()
+        let lastLogged = lastChange
         for (;;) {
-          const s = await leader.blockStats(block)
-          if (s?.doneAt !== undefined) return s
+          const v = await check()
+          if (v !== undefined) return v
+          const [b, p] = [await head(), await progress()]
+          if (p !== last) {
+            last = p
+            lastChange = b
+          }
+          if (b > lastLogged) {
+            lastLogged = b
+            log(`  block ${b}: ${p} (waiting for ${what})`)
+          }
+          if (b - lastChange >= BigInt(stallBlocks))
+            throw new Error(`bench stalled: waiting for ${what}, no progress for ${stallBlocks} blocks (chain at ${b}); ${p}. Run with --log-level info for the fleet's logs.`)
           await sleep(100)
         }
       }
+      /** The first block from `from` on whose scan finished (the leader may collapse heads that came while it was busy). */
+      const doneFrom = (from: bigint, what: string) =>
+        waitFor(what, async () => {
+          const { head: h } = await leader.leaderStatus()
+          for (let b = from; h !== undefined && b <= h; b += 1n) {
+            const s = await leader.blockStats(b)
+            if (s?.doneAt !== undefined) {
+              if (s.failed > 0) throw new Error(`block ${b}: ${s.failed} of ${s.safes} Safes not read (scan jobs failed); run with --log-level info`)
+              return s
+            }
+            if (s) return undefined
+          }
+          return undefined
+        })
       try {
         // The first pass solves every Safe (all new); then a steady block: nothing changed, every Safe checked.
         const first = await head()
-        await waitBlock(first + 1n)
-        await doneAt(first + 1n)
+        const firstPass = await doneFrom(first + 1n, "the first pass (every Safe new)")
+        log(`  first pass: block ${firstPass.block}, ${firstPass.safes} Safes in ${(firstPass.doneAt as number) - firstPass.seenAt} ms`)
         const steady0 = await head()
         await waitBlock(steady0 + 1n)
         const r0 = keeperRequests()
+        const m0 = new Map(byMethod)
+        const own0 = ownRequests
         await waitBlock(steady0 + 3n)
         const steadyRequests = (keeperRequests() - r0) / 2
-        const steady = await doneAt(steady0 + 2n)
+        const requestsByMethod = methodsSince(m0, own0, 2)
+        const loadAverage = (await import("node:os")).loadavg()[0] as number
+        const steady = await doneFrom(steady0 + 2n, "a steady block's scan")
         const scanMs = (steady.doneAt as number) - steady.seenAt
+        log(`  steady block ${steady.block}: ${steady.safes} Safes in ${scanMs} ms, ${steadyRequests} RPC requests per block ${JSON.stringify(requestsByMethod)}, load ${loadAverage.toFixed(1)}`)
 
         prices = { WETH: prices.WETH * 0.9, WBTC: prices.WBTC * 0.9 }
         const rShock = keeperRequests()
         const shockBlock = await driver.set(prices)
         const shockSeen = Date.now()
-        const shockStats = await doneAt(await waitForStats(leader, shockBlock))
+        const shockStats = await doneFrom(shockBlock, "the shock block's scan")
         // The keeper's requests from the oracle update to the last Safe of its block checked (the update's own included).
         const shockBlockRpcRequests = keeperRequests() - rShock
-        const edgeSet = new Set(edge.map((s) => s.toLowerCase()))
-        const deadline = Date.now() + 600_000
-        const included = () => new Set(events.filter((e) => e.type === "included" && edgeSet.has(e.safe.toLowerCase())).map((e) => (e as { safe: string }).safe.toLowerCase()))
-        while (included().size < edge.length && Date.now() < deadline) await sleep(100)
-        const lastInclusionMs = Date.now() - shockSeen
+        log(`  shock block ${shockStats.block}: scanned in ${(shockStats.doneAt as number) - shockStats.seenAt} ms`)
+        const all = await waitFor(`inclusion of the ${edge.length} out-of-band Safes' rebalances`, async () =>
+          included().size === edge.length ? true : (await head()) > shockBlock + BigInt(inclusionBlocks) ? false : undefined,
+        )
+        const lastInclusionMs = all ? Date.now() - shockSeen : null
+        log(all ? `  all ${edge.length} out-of-band Safes rebalanced ${lastInclusionMs} ms after the shock` : `  ${included().size}/${edge.length} out-of-band Safes rebalanced within ${inclusionBlocks} blocks of the shock`)
         const run: Run = {
           safes: allowlist.length,
           workers,
           scanMs,
           rpcRequestsPerBlock: steadyRequests,
-          shockToLastInclusionMs: included().size === edge.length ? lastInclusionMs : Number.POSITIVE_INFINITY,
+          shockToLastInclusionMs: lastInclusionMs,
           shockScanMs: (shockStats.doneAt as number) - shockStats.seenAt,
           shockBlockRpcRequests,
           rebalanced: included().size,
           outOfBand: edge.length,
+          requestsByMethod,
+          loadAverage,
         }
         runs.push(run)
-        process.stdout.write(`${JSON.stringify(run)}\n`)
+        log(JSON.stringify(run))
+        // Written after every run, so a long bench that is stopped keeps what it measured.
+        writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
       } finally {
         for (const n of nodes) await n.stop()
       }
@@ -221,15 +338,7 @@ async function waitBlock(n: bigint) {
   while ((await head()) < n) await sleep(100)
 }
 
-async function waitForStats(leader: FleetNode, from: bigint): Promise<bigint> {
-  for (let b = from; ; ) {
-    if (await leader.blockStats(b)) return b
-    if ((await head()) > b + 1n) b += 1n
-    await sleep(100)
-  }
-}
-
-const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : "not reached")
+const fmt = (n: number | null) => (n !== null && Number.isFinite(n) ? n.toFixed(0) : "not reached")
 const lines = [
   `Keeper fleet on anvil (${blockTime} s blocks), BullMQ + Redis, worker nodes in one process on ${(await import("node:os")).cpus().length} cores`,
   "| Safes | workers | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced |",
@@ -242,10 +351,10 @@ const lines = [
 const ratios = sizes.map((size) => {
   const one = runs.find((r) => r.workers === 1 && Math.abs(r.safes - size) <= 1)
   const four = runs.find((r) => r.workers === 4 && Math.abs(r.safes - size) <= 1)
-  return { safes: size, scanMs4over1: one && four ? four.scanMs / one.scanMs : undefined, shockToLastInclusion4over1: one && four ? four.shockToLastInclusionMs / one.shockToLastInclusionMs : undefined }
+  return { safes: size, scanMs4over1: one && four ? four.scanMs / one.scanMs : undefined, shockToLastInclusion4over1: one && four && four.shockToLastInclusionMs !== null && one.shockToLastInclusionMs !== null ? four.shockToLastInclusionMs / one.shockToLastInclusionMs : undefined }
 })
 lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
 process.stdout.write(`\n${lines.join("\n")}\n`)
-const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
+const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
 process.stdout.write(`\nwrote ${path}\n`)
 process.exit(0)

@@ -2,8 +2,10 @@ import type { Logger } from "pino"
 import { type AbiEvent, type Address, type DecodeEventLogReturnType, type Hex, type Log, type PublicClient, getAddress, isAddressEqual } from "viem"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { type UserOperationEventLog, userOperationEvent } from "../inclusionLookup.js"
+import { shortMessage } from "../events.js"
 import type { KeeperMetrics } from "../metrics.js"
 import type { DiscoverySettings } from "./config.js"
+import { isUnreachable } from "./scan.js"
 
 /** What the module's events say about one Safe, as far as this keeper is concerned. */
 export type SafeRegistration = {
@@ -85,7 +87,9 @@ export type DiscoverySync = {
  * Finds the Safes that registered this keeper's key from the module's events (`discoveryRules`), from
  * `settings.fromBlock`, in windows of `settings.logWindow` blocks, and keeps that current as new blocks arrive: one
  * `eth_getLogs` per new head (module events and, once caught up, the EntryPoint's `UserOperationEvent`s in the same
- * request). The last `reorgDepth` blocks of logs are kept apart; each request re-reads a few blocks already seen and
+ * request). A window the node or the client refuses (too many results, a response over viem's 10 MB limit, a timeout,
+ * a range too wide) is halved and read again, down to one block, and the smaller window is kept for the next reads:
+ * thousands of Safes registered in a few blocks still catch up. The last `reorgDepth` blocks of logs are kept apart; each request re-reads a few blocks already seen and
  * when their logs differ (or the head moved back) those blocks are re-read from the last confirmed state.
  */
 export class SafeDiscovery {
@@ -95,6 +99,8 @@ export class SafeDiscovery {
   private recent: DecodedLog[] = []
   private confirmedBlock: bigint
   private syncedBlock: bigint
+  /** Blocks per `eth_getLogs`: `settings.logWindow`, halved while the node refuses a window. */
+  private window: number
 
   constructor(
     private readonly deps: {
@@ -110,6 +116,12 @@ export class SafeDiscovery {
   ) {
     this.confirmedBlock = deps.settings.fromBlock - 1n
     this.syncedBlock = this.confirmedBlock
+    this.window = deps.settings.logWindow
+  }
+
+  /** Blocks per `eth_getLogs` now (`logWindow`, or less after a window was refused). */
+  get logWindow(): number {
+    return this.window
   }
 
   /** The block discovery is current at (`fromBlock - 1` before the first sync). */
@@ -152,11 +164,20 @@ export class SafeDiscovery {
     if (reorg) from = this.rollback()
     const userOps: UserOperationEventLog[] = []
     while (from <= head) {
-      const to = from + BigInt(settings.logWindow) - 1n < head ? from + BigInt(settings.logWindow) - 1n : head
+      const to = from + BigInt(this.window) - 1n < head ? from + BigInt(this.window) - 1n : head
       // Near the head, the EntryPoint's UserOperationEvents come in the same request (inclusion tracking).
       const withUserOps = head - from < 16n
-      const logs = await this.getLogs(from, to, withUserOps)
+      let logs: DecodedLog[]
       requests += 1
+      try {
+        logs = await this.getLogs(from, to, withUserOps)
+      } catch (error) {
+        if (to === from || isUnreachable(error)) throw error
+        this.window = Math.max(1, Math.floor(Number(to - from + 1n) / 2))
+        this.deps.metrics.inc("levpilot_discovery_window_shrunk_total", "Times an eth_getLogs window was refused and halved.")
+        this.deps.logger.warn({ from: Number(from), to: Number(to), window: this.window, err: shortMessage(error) }, "discovery: log window refused; halving it")
+        continue
+      }
       const moduleLogs = logs.filter((l) => isAddressEqual(l.address, this.deps.module))
       if (!reorg && from <= this.syncedBlock && !this.sameAsRecent(moduleLogs, from)) {
         reorg = true

@@ -10,7 +10,7 @@ import { KeeperStateStore } from "../stateFile.js"
 import { WebhookNotifier } from "../webhook.js"
 import { type Head, HeadPoller } from "./head.js"
 import { limiter } from "./limit.js"
-import { readInChunks, triage } from "./scan.js"
+import { type ReadLimit, readInChunks, readLimit, triage } from "./scan.js"
 import { SafeSource, userOpsBySender } from "./source.js"
 import { FleetStep } from "./step.js"
 import { type FleetStore, MemoryFleetStore } from "./store.js"
@@ -60,6 +60,8 @@ export class FleetKeeper {
   private readonly webhook: WebhookNotifier | undefined
   /** Resolvers of the Safes of a pass not yet checked, by `safe:block`. */
   private readonly unchecked = new Map<string, () => void>()
+  /** How many Safes one lens call takes on this RPC (learned, see {@link ReadLimit}). */
+  private readonly readLimit = readLimit()
   private parts: { clients: KeeperClients; source: SafeSource; step: FleetStep; head: HeadPoller } | undefined
   private metricsServer: { url: string; stop: () => Promise<void> } | undefined
   private readonly inflight = new Set<Promise<unknown>>()
@@ -180,6 +182,7 @@ export class FleetKeeper {
       keeper: this.keeperKey.address,
       deployment: config.deployment,
       settings: config.fleet,
+      limit: this.readLimit,
       onChunk: async (chunk) => {
         const triaged = await triage(chunk, { store, events, refreshEveryBlocks: config.fleet.refreshEveryBlocks })
         steps += triaged.steps.length

@@ -16,7 +16,7 @@ import type { FleetQueueSettings } from "./config.js"
 import type { DiscoveryCheckpoint } from "./discovery.js"
 import { type Head, HeadPoller } from "./head.js"
 import { RedisFleetStore, fleetKeys } from "./redisStore.js"
-import { readChunk, triage } from "./scan.js"
+import { type ReadLimit, readChunk, readLimit, triage } from "./scan.js"
 import { SafeSource, userOpsBySender } from "./source.js"
 import { FleetStep, type StepItem } from "./step.js"
 
@@ -27,10 +27,14 @@ if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0`
 
-/** Counts `ARGV[1]` Safes checked for a block; @returns the head's `seenAt` when that was the last one. */
+/**
+ * Counts `ARGV[1]` Safes of a block as `ARGV[3]` (`checked`, or `failed` when their scan job failed for good);
+ * @returns the head's `seenAt` when that was the last one.
+ */
 const CHECKED = `
-local c = redis.call('HINCRBY', KEYS[1], 'checked', ARGV[1])
+redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[1], 'lastAt', ARGV[2])
+local c = tonumber(redis.call('HGET', KEYS[1], 'checked') or '0') + tonumber(redis.call('HGET', KEYS[1], 'failed') or '0')
 local s = tonumber(redis.call('HGET', KEYS[1], 'safes') or '-1')
 if c == s then redis.call('HSET', KEYS[1], 'doneAt', ARGV[2]) return redis.call('HGET', KEYS[1], 'seenAt') end
 return false`
@@ -51,8 +55,12 @@ export type FleetNodeOptions = {
   lead?: boolean | undefined
 }
 
-/** What the fleet recorded about one block (`<prefix>:block:<n>` in Redis). */
-export type FleetBlockStats = { block: bigint; seenAt: number; safes: number; checked: number; lastAt: number | undefined; doneAt: number | undefined }
+/**
+ * What the fleet recorded about one block (`<prefix>:block:<n>` in Redis): when the leader saw it (ms), the Safes to
+ * read, how many were checked and how many were not because their scan job failed for good (transport errors after
+ * its retries), the last count's time and `doneAt`, once `checked + failed == safes`.
+ */
+export type FleetBlockStats = { block: bigint; seenAt: number; safes: number; checked: number; failed: number; lastAt: number | undefined; doneAt: number | undefined }
 
 /**
  * One process of the keeper fleet on BullMQ + Redis (`fleet.queue`); start as many as needed, on any machines, with
@@ -99,6 +107,8 @@ export class FleetNode {
   private metricsServer: { url: string; stop: () => Promise<void> } | undefined
   private readonly unchecked = new Map<string, () => void>()
   private lastCheckpoint = 0n
+  /** How many Safes one lens call takes on this node's RPC (learned, see {@link ReadLimit}). */
+  private readonly readLimit = readLimit()
 
   constructor(
     readonly config: KeeperConfig,
@@ -201,7 +211,13 @@ export class FleetNode {
     const h = await this.started.redis.hgetall(this.keys.block(block))
     if (!h.seenAt) return undefined
     const n = (x: string | undefined) => (x === undefined ? undefined : Number(x))
-    return { block, seenAt: Number(h.seenAt), safes: Number(h.safes ?? 0), checked: Number(h.checked ?? 0), lastAt: n(h.lastAt), doneAt: n(h.doneAt) }
+    return { block, seenAt: Number(h.seenAt), safes: Number(h.safes ?? 0), checked: Number(h.checked ?? 0), failed: Number(h.failed ?? 0), lastAt: n(h.lastAt), doneAt: n(h.doneAt) }
+  }
+
+  /** The fleet's leader (node id) and the last head it recorded, as Redis holds them now (any node can read it). */
+  async leaderStatus(): Promise<{ leader: string | undefined; head: bigint | undefined }> {
+    const [leader, head] = await this.started.redis.mget(this.keys.leader, this.keys.head)
+    return { leader: leader ?? undefined, head: head ? BigInt(head) : undefined }
   }
 
   /* LEADER */
@@ -261,9 +277,30 @@ export class FleetNode {
   /* WORKERS */
 
   private async scan(job: Job<ScanJob>): Promise<void> {
-    const { clients, store, queues } = this.started
     const block = BigInt(job.data.block)
-    const chunk = await readChunk(clients.publicClient, { safes: job.data.safes, block, keeper: this.keeperKey.address, deployment: this.config.deployment, gas: this.config.fleet.callGas })
+    try {
+      await this.scanChunk(job, block)
+    } catch (error) {
+      // The last attempt: the block is finished without these Safes (counted as failed), not left waiting.
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+        this.logger.error({ block: Number(block), safes: job.data.safes.length, err: shortMessage(error) }, "scan failed; these Safes are not checked this block")
+        await this.checked(block, job.data.safes.length, "failed")
+      }
+      throw error
+    }
+  }
+
+  private async scanChunk(job: Job<ScanJob>, block: bigint): Promise<void> {
+    const { clients, store, queues } = this.started
+    const chunk = await readChunk(clients.publicClient, {
+      safes: job.data.safes,
+      block,
+      keeper: this.keeperKey.address,
+      deployment: this.config.deployment,
+      gas: this.config.fleet.callGas,
+      limit: this.readLimit,
+    })
+    this.metrics.inc("levpilot_fleet_read_calls_total", "Batched eth_calls of the lens (readSafes).", {}, chunk.calls)
     const { steps, skipped } = await triage(chunk, { store, events: this.events, refreshEveryBlocks: this.config.fleet.refreshEveryBlocks })
     const opsOf = userOpsBySender(fromJob<UserOperationEventLog[]>(job.data.userOps))
     if (steps.length > 0)
@@ -309,8 +346,8 @@ export class FleetNode {
     }
   }
 
-  private async checked(block: bigint, n: number): Promise<void> {
-    const seenAt = (await this.started.redis.eval(CHECKED, 1, this.keys.block(block), n, this.clock.now()).catch(() => null)) as string | null
+  private async checked(block: bigint, n: number, as: "checked" | "failed" = "checked"): Promise<void> {
+    const seenAt = (await this.started.redis.eval(CHECKED, 1, this.keys.block(block), n, this.clock.now(), as).catch(() => null)) as string | null
     if (seenAt === null) return
     const stats = await this.blockStats(block)
     const ms = this.clock.now() - Number(seenAt)

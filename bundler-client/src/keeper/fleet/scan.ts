@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto"
-import type { Address, Chain, Client, Transport } from "viem"
+import { type Address, BaseError, type Chain, type Client, HttpRequestError, SocketClosedError, type Transport, WebSocketRequestError } from "viem"
+import { getBlock } from "viem/actions"
 import { type SafeState, getSafeStates } from "@levpilot/sdk/actions"
+import { SafeReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
 import type { KeeperEvents } from "../events.js"
 import type { FleetSettings } from "./config.js"
@@ -14,9 +16,20 @@ export type ReadSafe = Extract<SafeState, { error?: undefined }>
 export type ChunkRead = { blockNumber: bigint; timestamp: bigint; states: SafeState[] }
 
 /**
+ * The largest number of Safes one `eth_call` of the lens is known to fit (shared by the reads of one process). It
+ * starts unbounded and shrinks to the part that worked when a call fails for a reason other than transport, most often
+ * the node's `eth_call` gas cap (about 140k gas per Safe with one Morpho sub-account and one pool; anvil caps a call at
+ * its 30M block gas limit, geth at 50M by default), so later blocks split up front instead of failing first.
+ */
+export type ReadLimit = { size: number }
+
+/** @returns A fresh {@link ReadLimit}, unbounded. */
+export const readLimit = (): ReadLimit => ({ size: Number.POSITIVE_INFINITY })
+
+/**
  * Reads `safes` at `block`, `settings.batchSize` Safes per `eth_call` (the lens's `readSafes`) with at most
  * `settings.readConcurrency` calls in flight; `onChunk` gets each chunk as soon as it arrives, so work on the first
- * Safes starts before the last ones are read.
+ * Safes starts before the last ones are read. A chunk too large for the node is split (see {@link readChunk}).
  *
  * @returns The number of `eth_call`s made.
  */
@@ -28,29 +41,81 @@ export async function readInChunks(
     keeper: Address
     deployment: LeverageDeployment
     settings: Pick<FleetSettings, "batchSize" | "readConcurrency" | "callGas">
+    limit?: ReadLimit | undefined
     onChunk: (chunk: ChunkRead) => Promise<void> | void
   },
 ): Promise<number> {
-  const { safes, block, keeper, deployment, settings, onChunk } = parameters
+  const { safes, block, keeper, deployment, settings, limit, onChunk } = parameters
   const run = limiter(settings.readConcurrency)
   const chunks: Address[][] = []
   for (let i = 0; i < safes.length; i += settings.batchSize) chunks.push(safes.slice(i, i + settings.batchSize))
-  await Promise.all(chunks.map((chunk) => run(async () => onChunk(await readChunk(client, { safes: chunk, block, keeper, deployment, gas: settings.callGas })))))
-  return chunks.length
+  let calls = 0
+  await Promise.all(
+    chunks.map((chunk) =>
+      run(async () => {
+        const read = await readChunk(client, { safes: chunk, block, keeper, deployment, gas: settings.callGas, limit })
+        calls += read.calls
+        await onChunk(read)
+      }),
+    ),
+  )
+  return calls
 }
 
 /**
- * One `eth_call` for `safes` at `block` (the SDK's `getSafeStates`).
+ * Whether `error` says the node could not be reached or is rate-limiting (no HTTP answer, HTTP 429, a closed socket):
+ * a smaller request would not help. Anything else (an RPC error such as out of gas or too many results, a response over
+ * the client's size limit, a timeout, another HTTP status such as 413) may be the request's size.
+ */
+export const isUnreachable = (error: unknown): boolean =>
+  error instanceof BaseError &&
+  error.walk((e) => (e instanceof HttpRequestError && (e.status === undefined || e.status === 429)) || e instanceof WebSocketRequestError || e instanceof SocketClosedError) !== null
+
+/**
+ * `safes` at `block` (the SDK's `getSafeStates`), in as few `eth_call`s as the node takes: `limit.size` Safes per call
+ * at most, and a call that fails for any reason but an unreachable node (gas cap, out of gas, a response over the
+ * client's size limit, a timeout) is split in two and retried, down to single Safes; a Safe that cannot be read even
+ * alone gets a `SafeReadError` (alerted by {@link triage}) instead of failing the others. When the node cannot be
+ * reached the error is thrown (the caller retries).
  *
- * @returns The chunk.
+ * @returns The chunk, with the number of `eth_call`s made.
+ * @throws The transport's error when the node is unreachable (`HttpRequestError`, `SocketClosedError`).
  */
 export async function readChunk(
   client: Client<Transport, Chain | undefined>,
-  parameters: { safes: readonly Address[]; block: bigint; keeper: Address; deployment: LeverageDeployment; gas?: bigint | undefined },
-): Promise<ChunkRead> {
-  const { safes, block, keeper, deployment, gas } = parameters
-  const read = await getSafeStates(client, { safes, keeper, blockNumber: block, gas, deployments: { [client.chain?.id ?? 0]: deployment } })
-  return { blockNumber: read.blockNumber, timestamp: read.timestamp, states: read.safes }
+  parameters: { safes: readonly Address[]; block: bigint; keeper: Address; deployment: LeverageDeployment; gas?: bigint | undefined; limit?: ReadLimit | undefined },
+): Promise<ChunkRead & { calls: number }> {
+  const { safes, block, keeper, deployment, gas, limit } = parameters
+  let calls = 0
+  let at: { blockNumber: bigint; timestamp: bigint } | undefined
+  const read = async (part: readonly Address[]): Promise<SafeState[]> => {
+    const size = limit?.size ?? Number.POSITIVE_INFINITY
+    if (part.length > size) {
+      const out: SafeState[] = []
+      for (let i = 0; i < part.length; i += size) out.push(...(await read(part.slice(i, i + size))))
+      return out
+    }
+    calls += 1
+    try {
+      const r = await getSafeStates(client, { safes: part, keeper, blockNumber: block, gas, deployments: { [client.chain?.id ?? 0]: deployment } })
+      at = { blockNumber: r.blockNumber, timestamp: r.timestamp }
+      return r.safes
+    } catch (error) {
+      if (isUnreachable(error)) throw error
+      if (part.length === 1) return [{ safe: part[0] as Address, error: new SafeReadError({ safe: part[0] as Address, revertData: "0x" }) }]
+      const half = Math.ceil(part.length / 2)
+      if (limit && half < limit.size) limit.size = half
+      return [...(await read(part.slice(0, half))), ...(await read(part.slice(half)))]
+    }
+  }
+  const states = await read(safes)
+  if (!at) {
+    // Nothing could be read: the block's own number and timestamp.
+    const b = await getBlock(client, { blockNumber: block })
+    calls += 1
+    at = { blockNumber: b.number, timestamp: b.timestamp }
+  }
+  return { ...at, states, calls }
 }
 
 /**
