@@ -1,8 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdtempSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
+import { getFreePort } from "@levpilot/devnet"
 import { Redis } from "ioredis"
 
 /** The `redis-server` binary on PATH (or /usr/bin, /usr/local/bin), or undefined. */
@@ -16,15 +16,6 @@ export function findRedisServer(): string | undefined {
   return undefined
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as import("node:net").AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 /**
  * A real Redis server for the fleet tests: `redis-server` on a free loopback port, its data (append-only file, fsync
@@ -40,7 +31,7 @@ export async function startRedisServer() {
       "redis-server not found on PATH: the fleet tests need a real Redis server. Install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`; .ci/run does this on CI).",
     )
   const version = execFileSync(binary, ["--version"], { encoding: "utf8" }).trim()
-  const port = await freePort()
+  const port = await getFreePort()
   const dir = mkdtempSync(join(tmpdir(), "levpilot-redis-"))
   const url = `redis://127.0.0.1:${port}`
   let child: ChildProcess | undefined

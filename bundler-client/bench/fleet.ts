@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
+import { getFreePort } from "@levpilot/devnet"
 import type { Address } from "viem"
 import { parseEther, parseUnits } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
@@ -62,17 +62,8 @@ const headWaitShare = Number(values["head-wait-share"] ?? 0.8)
 const benchStart = Date.now()
 const log = (line: string) => process.stdout.write(`[${((Date.now() - benchStart) / 1_000).toFixed(0).padStart(5)} s] ${line}\n`)
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as import("node:net").AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
-const redisPort = await freePort()
+const redisPort = await getFreePort()
 const redis: ChildProcess = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", mkdtempSync(join(tmpdir(), "levpilot-bench-redis-")), "--save", "", "--appendonly", "no"], {
   stdio: "ignore",
 })

@@ -102,3 +102,4 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
 }
 
 export type { DevnetAddresses } from "./deploy.js"
+export { getFreePort } from "./process.js"

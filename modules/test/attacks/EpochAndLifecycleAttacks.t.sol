@@ -274,20 +274,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         assertFalse(ok);
         assertEq(reason, abi.encodeWithSelector(ILeverageModule.SubAccountUnchanged.selector, wbtcId));
         assertNothingLeftBut(before, maxCost(op));
-        EpochUsage memory usage = module.getEpochUsage(safe, wbtcId);
-        assertEq(usage.lastRebalance, 0, "no cooldown started");
-        assertEq(usage.rebalances, 0, "no epoch counter spent");
-
-        // The owner replaces the compromised key; the WBTC market falls and the honest keeper rescues it at once.
-        (address honest, uint256 honestKey) = makeAddrAndKey("honest keeper");
-        safeCall(abi.encodeCall(ILeverageModule.revokeKeeper, (keeper)));
-        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (honest, 0, uint48(block.timestamp + 30 days))));
-        wbtcOracle.setPrice(40_000e18); // 40,000 * 0.86 / 30,000: 1.147
-        Plan memory rescue = plan1(
-            wbtcId, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 6000e6), action(ActionKind.Repay, 0, address(0), 6000e6)
-        );
-        handleOk(keeperOp(safe, honest, rescue, honestKey));
-        assertApproxEqAbs(healthOf(safe, wbtcMarket), 1.433e18, 0.001e18, "rescued");
+        _assertUnchargedThenRescued();
     }
 
     /// @dev The same class with a dust change instead of none: a 1-wei repayment (or any change below
@@ -311,19 +298,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
             assertEq(reason, abi.encodeWithSelector(ILeverageModule.SubAccountUnchanged.selector, wbtcId));
             assertNothingLeftBut(before, maxCost(op));
         }
-        EpochUsage memory usage = module.getEpochUsage(safe, wbtcId);
-        assertEq(usage.lastRebalance, 0, "no cooldown started");
-        assertEq(usage.rebalances, 0, "no epoch counter spent");
-
-        (address honest, uint256 honestKey) = makeAddrAndKey("honest keeper");
-        safeCall(abi.encodeCall(ILeverageModule.revokeKeeper, (keeper)));
-        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (honest, 0, uint48(block.timestamp + 30 days))));
-        wbtcOracle.setPrice(40_000e18); // 1.147
-        Plan memory rescue = plan1(
-            wbtcId, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 6000e6), action(ActionKind.Repay, 0, address(0), 6000e6)
-        );
-        handleOk(keeperOp(safe, honest, rescue, honestKey));
-        assertApproxEqAbs(healthOf(safe, wbtcMarket), 1.433e18, 0.001e18, "rescued");
+        _assertUnchargedThenRescued();
     }
 
     /// @dev A pool named for funds no repayment or supply uses: a 1-wei withdrawal from another pool left idle next to
@@ -733,6 +708,23 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         vm.stopPrank();
         depositToVault(safe, YieldVault(address(pool)), 20_000e6);
         pool.setExitFee(feeBps);
+    }
+
+    /// @dev The WBTC sub-account's usage is untouched (no cooldown, no counter); the owner replaces the compromised key,
+    /// the WBTC market falls (40,000 x 0.86 / 30,000: 1.147) and the honest keeper rescues it at once.
+    function _assertUnchargedThenRescued() internal {
+        EpochUsage memory usage = module.getEpochUsage(safe, wbtcId);
+        assertEq(usage.lastRebalance, 0, "no cooldown started");
+        assertEq(usage.rebalances, 0, "no epoch counter spent");
+        (address honest, uint256 honestKey) = makeAddrAndKey("honest keeper");
+        safeCall(abi.encodeCall(ILeverageModule.revokeKeeper, (keeper)));
+        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (honest, 0, uint48(block.timestamp + 30 days))));
+        wbtcOracle.setPrice(40_000e18);
+        Plan memory rescue = plan1(
+            wbtcId, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 6000e6), action(ActionKind.Repay, 0, address(0), 6000e6)
+        );
+        handleOk(keeperOp(safe, honest, rescue, honestKey));
+        assertApproxEqAbs(healthOf(safe, wbtcMarket), 1.433e18, 0.001e18, "rescued");
     }
 
     /// @dev The WETH sub-account may use `pool` and the fixture's fair USDC pool.

@@ -82,14 +82,16 @@ export async function getSubAccountState(
   client: Client<Transport, Chain | undefined, Account | undefined>,
   parameters: GetSubAccountStateParameters = {},
 ): Promise<GetSubAccountStateReturnType> {
+  return (await readSafeViews(client, parameters)).map(subAccountStateOf)
+}
+
+/** The lens's views of the Safe's sub-accounts (the client's Safe by default), at one block. */
+async function readSafeViews(client: Client<Transport, Chain | undefined, Account | undefined>, parameters: GetSubAccountStateParameters) {
   const reader = getReadClient(client)
   const safe = getDefaultSafe(client, parameters.safe)
   if (!safe) throw new AccountNotFoundError()
   const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
-  const views = await readViews(reader, deployment.leverageModule, safe, parameters.subAccounts ?? [])
-  const states: SubAccountState[] = []
-  for (const view of views) states.push(subAccountStateOf(view))
-  return states
+  return readViews(reader, deployment.leverageModule, safe, parameters.subAccounts ?? [])
 }
 
 /** One sub-account as `LeverageLens` returns it (`SubAccountView`). */
@@ -102,8 +104,12 @@ export type SubAccountView = LensView
  * @throws {SubAccountReadError} when the adapter reverted while reading the sub-account.
  */
 export function subAccountStateOf(view: SubAccountView): SubAccountState {
-  if (!view.stateOk) throw new SubAccountReadError({ subAccount: view.subAccount, adapter: view.policy.adapter, revertData: view.stateError })
+  if (!view.stateOk) throw readErrorOf(view)
   return toState(view)
+}
+
+function readErrorOf(view: SubAccountView): SubAccountReadError {
+  return new SubAccountReadError({ subAccount: view.subAccount, adapter: view.policy.adapter, revertData: view.stateError })
 }
 
 export type GetSubAccountStateSettledReturnType = {
@@ -127,16 +133,12 @@ export async function getSubAccountStateSettled(
   client: Client<Transport, Chain | undefined, Account | undefined>,
   parameters: GetSubAccountStateParameters = {},
 ): Promise<GetSubAccountStateSettledReturnType> {
-  const reader = getReadClient(client)
-  const safe = getDefaultSafe(client, parameters.safe)
-  if (!safe) throw new AccountNotFoundError()
-  const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
-  const views = await readViews(reader, deployment.leverageModule, safe, parameters.subAccounts ?? [])
+  const views = await readSafeViews(client, parameters)
   const states: SubAccountState[] = []
   const unreadable: SubAccountReadError[] = []
   for (const view of views) {
     if (view.stateOk) states.push(toState(view))
-    else unreadable.push(new SubAccountReadError({ subAccount: view.subAccount, adapter: view.policy.adapter, revertData: view.stateError }))
+    else unreadable.push(readErrorOf(view))
   }
   return { states, unreadable }
 }
