@@ -106,6 +106,26 @@ describe("checkPlanAgainstPolicy", () => {
     expect(run(portfolio(1.1), idle, { pools: [POOL, OTHER] }).violations.map((v) => v.message)).toEqual([expect.stringMatching(/pool 0x0+b2 withdraws .* more than .* \(PoolNotUsed\)/)])
   })
 
+  it("counts a pool withdrawal as used only by wallet spends net of borrows, collateral withdrawals and swap outputs (PoolNotUsed)", () => {
+    const pre = portfolio(1.02)
+    const a = pre.subAccounts[0] as PortfolioState["subAccounts"][number]
+    const swapPolicy = { a: makePolicy({ pools: [POOL], maxSlippageBps: 50 }) }
+    const act = (kind: ActionKind, amount: number, asset: string, pool?: string) => ({ kind, subAccount: 0, pool, asset, amount, amountBase: BigInt(Math.round(amount * 1e6)) })
+    const deleverage = [act("RepayWithCallback", 6000, "USDC"), act("WithdrawCollateral", 2, "WETH"), act("SellCollateral", 2, "WETH", OTHER), act("EndCallback", 0, "USDC")]
+    const check = (actions: Plan["actions"]) =>
+      checkPlanAgainstPolicy({ plan: { loanAsset: "USDC", subAccounts: ["a"], gas: 600_000, actions }, pre, policies: swapPolicy, epochs: {}, now: NOW })
+        .violations.map((v) => v.message)
+        .filter((m) => m.includes("PoolNotUsed"))
+    // The swap's minimum output (2 WETH x 3000 less 50 bps = 5,970) pays all but 30 of the 6,000 repaid.
+    expect(check([act("WithdrawFromPool", 30, "USDC", POOL), ...deleverage])).toEqual([])
+    expect(check([act("WithdrawFromPool", 31, "USDC", POOL), ...deleverage])).toEqual([expect.stringMatching(/withdraws 31 USDC .* \(29\.99\d*\) \(PoolNotUsed\)|withdraws 31 USDC .*\(PoolNotUsed\)/)])
+    // A repayment past the debt clears only the debt.
+    expect(check([act("WithdrawFromPool", a.debt + 1000, "USDC", POOL), act("Repay", a.debt + 1000, "USDC")])).toHaveLength(1)
+    expect(check([act("WithdrawFromPool", a.debt, "USDC", POOL), act("Repay", a.debt + 1000, "USDC")])).toEqual([])
+    // A borrow pays for a repayment: a withdrawal next to it is idle.
+    expect(check([act("Borrow", 1000, "USDC"), act("Repay", 1000, "USDC"), act("WithdrawFromPool", 1000, "USDC", POOL)])).toHaveLength(1)
+  })
+
   it("rejects a borrow on a sub-account without boosts (rule 3)", () => {
     const r = run(portfolio(1.75), plan(["Borrow", 1000], ["DepositToPool", 1000, POOL]), { boostAllowed: false })
     expect(r.violations.filter((v) => v.rule === 3).length).toBeGreaterThan(0)

@@ -168,8 +168,10 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
   plan.subAccounts.forEach((id, i) => {
     if (!acted.has(i)) fail("structure", `${id} is listed but the plan has no venue action on it (SubAccountUnchanged)`, id)
   })
-  // Every pool withdrawal feeds a venue action (module: PoolNotUsed): per asset, what the plan withdraws from pools is
-  // at most what its repayments (loan token) and collateral supplies (collateral token) use.
+  // Every pool withdrawal feeds a venue action (module: PoolNotUsed, net flow per asset): per asset, what the plan
+  // withdraws from pools is at most what its other steps pay out of the Safe's wallet (repayments capped at the debt
+  // they can clear, collateral supplies, swap inputs) less what they bring in (borrows, collateral withdrawals, swap
+  // outputs at their on-chain minimum).
   const poolAsset = new Map(params.pre.pools.map((p) => [p.address, p.asset]))
   const withdrawn = new Map<string, number>()
   for (const a of plan.actions) {
@@ -177,13 +179,10 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
     const asset = poolAsset.get(a.pool) ?? a.asset
     const total = (withdrawn.get(asset) ?? 0) + a.amount
     withdrawn.set(asset, total)
-    const used = plan.actions
-      .filter((b) => {
-        const sub = subs[b.subAccount]
-        return sub !== undefined && ((b.kind === "Repay" && sub.loanAsset === asset) || (b.kind === "SupplyCollateral" && sub.collateralAsset === asset))
-      })
-      .reduce((sum, b) => sum + b.amount, 0)
-    if (total > used * (1 + FLOAT_TOLERANCE)) fail("structure", `pool ${a.pool} withdraws ${total} ${asset} in all, more than the plan's repayments and supplies use (${used}) (PoolNotUsed)`, plan.subAccounts[a.subAccount])
+    const { spent, received } = walletFlows(plan, subs, policies, asset)
+    const usable = Math.max(0, spent - received)
+    if (total > usable * (1 + FLOAT_TOLERANCE) + FLOAT_TOLERANCE)
+      fail("structure", `pool ${a.pool} withdraws ${total} ${asset} in all, more than the plan's other steps pay out of the wallet net of what they bring in (${usable}) (PoolNotUsed)`, plan.subAccounts[a.subAccount])
   }
   if (violations.length > 0) return result()
 
@@ -267,4 +266,60 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
   if (Number.isFinite(minLossBps) && loss > (moved * minLossBps) / 10_000 + Math.abs(before) * FLOAT_TOLERANCE)
     fail(5, `the plan loses ${loss} while its positions move ${moved}: more than ${minLossBps} bps`)
   return result(before, after)
+}
+
+/**
+ * What a plan's venue and swap actions pay out of (`spent`) and into (`received`) the Safe's wallet in `asset`,
+ * token units; pool actions excluded. Mirrors RebalanceLib `_walletFlows`: repayments per sub-account capped at its
+ * debt plus what the plan borrows on it, swap outputs at the module's minimum (oracle value less maxSlippageBps).
+ */
+function walletFlows(
+  plan: Plan,
+  subs: ReadonlyArray<PortfolioState["subAccounts"][number] | undefined>,
+  policies: Readonly<Record<string, Policy>>,
+  asset: string,
+): { spent: number; received: number } {
+  let spent = 0
+  let received = 0
+  const repaid = new Map<number, number>()
+  const borrowed = new Map<number, number>()
+  for (const a of plan.actions) {
+    const s = subs[a.subAccount]
+    const id = plan.subAccounts[a.subAccount]
+    if (s === undefined || id === undefined) continue
+    const loan = s.loanAsset === asset
+    const collateral = s.collateralAsset === asset
+    switch (a.kind) {
+      case "Repay":
+      case "RepayWithCallback":
+        if (loan) repaid.set(a.subAccount, (repaid.get(a.subAccount) ?? 0) + a.amount)
+        break
+      case "Borrow":
+        if (loan) {
+          borrowed.set(a.subAccount, (borrowed.get(a.subAccount) ?? 0) + a.amount)
+          received += a.amount
+        }
+        break
+      case "SupplyCollateral":
+      case "SupplyCollateralWithCallback":
+        if (collateral) spent += a.amount
+        break
+      case "WithdrawCollateral":
+        if (collateral) received += a.amount
+        break
+      case "SellCollateral":
+      case "BuyCollateral": {
+        const sell = a.kind === "SellCollateral"
+        const fair = sell ? a.amount * s.price : a.amount / s.price
+        const minOut = fair * (1 - (policies[id]?.maxSlippageBps ?? 0) / 10_000)
+        if (sell ? collateral : loan) spent += a.amount
+        if (sell ? loan : collateral) received += minOut
+        break
+      }
+      default:
+        break
+    }
+  }
+  for (const [index, amount] of repaid) spent += Math.min(amount, (subs[index]?.debt ?? 0) + (borrowed.get(index) ?? 0))
+  return { spent, received }
 }

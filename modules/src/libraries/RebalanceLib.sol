@@ -61,7 +61,7 @@ library RebalanceLib {
         uint256[] memory before = _holdings(safe, runs, plan.actions);
 
         _runActions(s, runs, safe, swapAdapter, plan.actions);
-        _checkPoolWithdrawalsUsed(runs, plan.actions);
+        _checkPoolWithdrawalsUsed(s, safe, runs, plan.actions);
 
         uint256 maxLossBps = ConstantsLib.BPS;
         for (uint256 i; i < runs.length; ++i) {
@@ -419,11 +419,7 @@ library RebalanceLib {
         (address tokenIn, address tokenOut) = sell
             ? (run.state.collateralToken, run.state.loanToken)
             : (run.state.loanToken, run.state.collateralToken);
-        uint256 fair = sell
-            ? Math.mulDiv(action.amount, run.state.price, ConstantsLib.PRICE_SCALE)
-            : Math.mulDiv(action.amount, ConstantsLib.PRICE_SCALE, run.state.price);
-        uint256 minAmountOut =
-            Math.mulDiv(fair, ConstantsLib.BPS - maxSlippageBps, ConstantsLib.BPS, Math.Rounding.Ceil);
+        uint256 minAmountOut = _minAmountOut(maxSlippageBps, run.state.price, sell, action.amount);
         VenueCall memory swapCall = ISwapAdapter(swapAdapter).encodeSwap(
             SwapRequest({
                 tokenIn: tokenIn,
@@ -441,6 +437,19 @@ library RebalanceLib {
         uint256 balanceAfter = IERC20(tokenOut).balanceOf(safe);
         uint256 received = balanceAfter > balanceBefore ? balanceAfter - balanceBefore : 0;
         if (received < minAmountOut) revert ILeverageModule.SlippageExceeded(index, tokenOut, received, minAmountOut);
+    }
+
+    /// @dev A swap's minimum output: the input's value at the pre-trade oracle price (`price`, ConstantsLib.PRICE_SCALE
+    /// scale: loan base units per collateral base unit) less `maxSlippageBps`, rounded up; base units of the output.
+    function _minAmountOut(uint256 maxSlippageBps, uint256 price, bool sell, uint256 amountIn)
+        private
+        pure
+        returns (uint256)
+    {
+        uint256 fair = sell
+            ? Math.mulDiv(amountIn, price, ConstantsLib.PRICE_SCALE)
+            : Math.mulDiv(amountIn, ConstantsLib.PRICE_SCALE, price);
+        return Math.mulDiv(fair, ConstantsLib.BPS - maxSlippageBps, ConstantsLib.BPS, Math.Rounding.Ceil);
     }
 
     function _callWithApproval(
@@ -480,10 +489,20 @@ library RebalanceLib {
         if (!success) revert ILeverageModule.ActionFailed(index, result);
     }
 
-    /// @dev Every pool withdrawal feeds the plan's venue actions: per asset, what the plan withdraws from its pools is
-    /// at most what its repayments and collateral buys (loan token) and its collateral supplies and sales (collateral
-    /// token) spend, so a plan cannot name a pool for funds that then stay idle. Runs after the actions, so each pool's `asset()` is a warm call.
-    function _checkPoolWithdrawalsUsed(Run[] memory runs, Action[] calldata actions) private view {
+    /// @dev Every pool withdrawal feeds the plan's venue actions (net flow per asset): for each asset the plan withdraws
+    /// from its pools, the total withdrawn is at most what the plan's other steps take from the Safe's wallet net of
+    /// what they bring into it,
+    ///     withdrawn <= spent - received,
+    /// spent: repayments (per sub-account capped at the debt they can clear: its pre-trade debt plus what the plan
+    /// borrows on it), collateral supplies (callback supplies included) and swap inputs; received: borrows, collateral
+    /// withdrawals and swap outputs at their on-chain minimum. A spend paid by a borrow, a collateral withdrawal or a
+    /// swap's output therefore never makes a pool withdrawal count as used, so a plan cannot name a pool for funds that
+    /// then stay idle. The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
+    /// Runs after the actions, so each pool's `asset()` is a warm call.
+    function _checkPoolWithdrawalsUsed(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
+        private
+        view
+    {
         address[] memory assets = new address[](actions.length);
         for (uint256 i; i < actions.length; ++i) {
             if (actions[i].kind == ActionKind.WithdrawFromPool) assets[i] = IERC4626(actions[i].pool).asset();
@@ -496,25 +515,68 @@ library RebalanceLib {
                 judged = assets[j] == asset;
             }
             if (judged) continue;
-            uint256 used;
-            for (uint256 j; j < actions.length; ++j) {
-                Action calldata other = actions[j];
-                ActionKind kind = other.kind;
-                bool spendsLoan = kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback || kind == ActionKind.BuyCollateral;
-                bool spendsCollateral = kind == ActionKind.SupplyCollateral
-                    || kind == ActionKind.SupplyCollateralWithCallback || kind == ActionKind.SellCollateral;
-                if (
-                    (spendsLoan && runs[other.subAccount].state.loanToken == asset)
-                        || (spendsCollateral && runs[other.subAccount].state.collateralToken == asset)
-                ) used += other.amount;
-            }
+            (uint256 spent, uint256 received) = _walletFlows(s, safe, runs, actions, asset);
+            uint256 usable = spent > received ? spent - received : 0;
             // The withdrawal that takes the total past what is used is the one named.
             uint256 withdrawn;
             for (uint256 j = i; j < actions.length; ++j) {
                 if (assets[j] != asset) continue;
                 withdrawn += actions[j].amount;
-                if (withdrawn > used) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
+                if (withdrawn > usable) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
             }
+        }
+    }
+
+    /// @dev What the plan's venue and swap actions take from (`spent`) and bring into (`received`) the Safe's wallet in
+    /// `asset`, base units; pool actions excluded. See `_checkPoolWithdrawalsUsed`.
+    function _walletFlows(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions, address asset)
+        private
+        view
+        returns (uint256 spent, uint256 received)
+    {
+        uint256 n = runs.length;
+        uint256[] memory repaidBorrowed = new uint256[](2 * n); // [k]: repaid on sub-account k, [n + k]: borrowed on it
+        for (uint256 j; j < actions.length; ++j) {
+            (uint256 out, uint256 into) = _actionFlows(s, safe, runs, actions[j], asset);
+            spent += out;
+            received += into;
+            ActionKind kind = actions[j].kind;
+            if (kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback) {
+                repaidBorrowed[actions[j].subAccount] += out;
+            } else if (kind == ActionKind.Borrow) {
+                repaidBorrowed[n + actions[j].subAccount] += into;
+            }
+        }
+        // A repayment clears at most the debt (past it the adapters repay by shares, or Aave's max).
+        for (uint256 k; k < n; ++k) {
+            uint256 clearable = runs[k].state.debt + repaidBorrowed[n + k];
+            if (repaidBorrowed[k] > clearable) spent -= repaidBorrowed[k] - clearable;
+        }
+    }
+
+    /// @dev One action's wallet flows in `asset` (repayments uncapped): its input if it pays `asset` out of the wallet,
+    /// its output (a swap's at the on-chain minimum) if it pays `asset` in.
+    function _actionFlows(ModuleStorage storage s, address safe, Run[] memory runs, Action calldata action, address asset)
+        private
+        view
+        returns (uint256 spent, uint256 received)
+    {
+        Run memory run = runs[action.subAccount];
+        ActionKind kind = action.kind;
+        bool loan = run.state.loanToken == asset;
+        bool collateral = run.state.collateralToken == asset;
+        if (kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback) {
+            if (loan) spent = action.amount;
+        } else if (kind == ActionKind.Borrow) {
+            if (loan) received = action.amount;
+        } else if (kind == ActionKind.SupplyCollateral || kind == ActionKind.SupplyCollateralWithCallback) {
+            if (collateral) spent = action.amount;
+        } else if (kind == ActionKind.WithdrawCollateral) {
+            if (collateral) received = action.amount;
+        } else if (_isSwapKind(kind)) {
+            bool sell = kind == ActionKind.SellCollateral;
+            if (sell ? collateral : loan) spent = action.amount;
+            if (sell ? loan : collateral) received = _minAmountOut(s.policies[run.id][safe].maxSlippageBps, run.state.price, sell, action.amount);
         }
     }
 

@@ -6,6 +6,7 @@ import type { LeverageDeployment, LeverageDeployments } from "../constants/deplo
 import type { UnknownChainErrorType } from "../errors/deployments.js"
 import {
   InvalidAdapterError,
+  InvalidPolicyParameterError,
   InvalidPoolError,
   MinHealthBelowLiquidationIncentiveError,
   PoolAssetMismatchError,
@@ -106,8 +107,8 @@ export async function setPolicy<account extends SmartAccount | undefined, accoun
     })
   }
 
-  if (policy.priceFeed !== zeroAddress && parameters.policy.minFeedAnswer === undefined && parameters.policy.maxFeedAnswer === undefined) {
-    const bounds = await readDefaultFeedBounds(reader, deployment, policy.priceFeed)
+  if (policy.priceFeed !== zeroAddress && (parameters.policy.minFeedAnswer === undefined || parameters.policy.maxFeedAnswer === undefined)) {
+    const bounds = completeFeedBounds(parameters.policy, await readDefaultFeedBounds(reader, deployment, policy.priceFeed))
     policy.minFeedAnswer = bounds.minFeedAnswer
     policy.maxFeedAnswer = bounds.maxFeedAnswer
   }
@@ -127,6 +128,32 @@ const feedAbi = parseAbi([
   "function aggregator() view returns (address)",
 ])
 const aggregatorAbi = parseAbi(["function minAnswer() view returns (int192)", "function maxAnswer() view returns (int192)"])
+
+/**
+ * Each feed bound the policy leaves out is taken from `defaults` ({@link readDefaultFeedBounds}); a bound the policy
+ * gives is kept, so giving only one never leaves the other at 0 (no floor, or no ceiling).
+ *
+ * @param given - The policy's `minFeedAnswer` / `maxFeedAnswer`, feed units (undefined: not given).
+ * @param defaults - The bounds to fill in, feed units.
+ * @returns Both bounds, feed units.
+ * @throws {InvalidPolicyParameterError} naming the bound the policy gave when the result has a ceiling at or below its floor.
+ */
+export function completeFeedBounds(
+  given: { minFeedAnswer?: bigint | undefined; maxFeedAnswer?: bigint | undefined },
+  defaults: { minFeedAnswer: bigint; maxFeedAnswer: bigint },
+): { minFeedAnswer: bigint; maxFeedAnswer: bigint } {
+  const minFeedAnswer = given.minFeedAnswer ?? defaults.minFeedAnswer
+  const maxFeedAnswer = given.maxFeedAnswer ?? defaults.maxFeedAnswer
+  if (maxFeedAnswer !== 0n && maxFeedAnswer <= minFeedAnswer) {
+    const parameter = given.minFeedAnswer === undefined ? "maxFeedAnswer" : "minFeedAnswer"
+    const filled = given.minFeedAnswer === undefined ? `default floor ${minFeedAnswer}` : `default ceiling ${maxFeedAnswer}`
+    throw new InvalidPolicyParameterError({
+      parameter,
+      reason: `With the feed's ${filled}, the ceiling ${maxFeedAnswer} is not above the floor ${minFeedAnswer}.`,
+    })
+  }
+  return { minFeedAnswer, maxFeedAnswer }
+}
 
 /**
  * The feed bounds `setPolicy` uses when the policy gives none ({@link defaultFeedBounds}): the aggregator's clamp

@@ -25,6 +25,7 @@ import {
   MAX_SLIPPAGE_BPS,
 } from "../constants/module.js"
 import { type PlanAction, actionKinds } from "../types/leverage.js"
+import { completeFeedBounds } from "../actions/setPolicy.js"
 import { assertPolicyBounds, toPolicy } from "./policy.js"
 import { BaseError, encodeErrorResult } from "viem"
 import { GasFieldAboveCapError } from "../errors/keeper.js"
@@ -120,6 +121,16 @@ describe("policy checks", () => {
     )
     expect(policy.pools).toEqual([])
     expect(policy.priceFeed).toBe(zeroAddress)
+  })
+
+  test("fills each feed bound the policy leaves out, never leaving one at 0 (setPolicy)", () => {
+    const defaults = { minFeedAnswer: 30n, maxFeedAnswer: 300_000n }
+    expect(completeFeedBounds({}, defaults)).toEqual(defaults)
+    expect(completeFeedBounds({ minFeedAnswer: 100n }, defaults)).toEqual({ minFeedAnswer: 100n, maxFeedAnswer: 300_000n })
+    expect(completeFeedBounds({ maxFeedAnswer: 9_000n }, defaults)).toEqual({ minFeedAnswer: 30n, maxFeedAnswer: 9_000n })
+    expect(completeFeedBounds({ minFeedAnswer: 1n, maxFeedAnswer: 0n }, defaults)).toEqual({ minFeedAnswer: 1n, maxFeedAnswer: 0n })
+    expect(() => completeFeedBounds({ minFeedAnswer: 300_000n }, defaults)).toThrow(/minFeedAnswer.*default ceiling 300000/s)
+    expect(() => completeFeedBounds({ maxFeedAnswer: 30n }, defaults)).toThrow(/maxFeedAnswer.*default floor 30/s)
   })
 
   test("needs room between the target and each band edge (MIN_BAND_GAP, generated from ConstantsLib)", () => {
