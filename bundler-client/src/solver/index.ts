@@ -9,7 +9,7 @@ export {
   type PolicyViolation,
   type CheckPlanParameters,
   type CheckPlanReturnType,
-  FLOAT_TOLERANCE,
+  toRuleInput,
   checkPlanAgainstPolicy,
 } from "./policyRules.js"
 export {

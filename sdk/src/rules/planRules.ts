@@ -123,6 +123,11 @@ export type RulePool = {
   totalSupply: bigint
   /** The Safe's shares. */
   shares: bigint
+  /**
+   * Entry and exit fee in bps (OpenZeppelin ERC4626Fees semantics: a withdrawal burns the shares of amount plus
+   * ceil(amount x fee / 10000); a deposit's fee is ceil(amount x fee / (fee + 10000)) of it); 0 when undefined.
+   */
+  feeBps?: bigint | undefined
 }
 
 /** One action with its exact amount (`kind` by name or ABI index; `pool` = the pool or a swap's route word). */
@@ -151,7 +156,12 @@ export type CheckRebalanceRulesParameters = {
 }
 
 /** The named error the module reverts with (`name` and `args` as in ILeverageModule.sol). */
-export type RuleViolation = { name: string; args: readonly (bigint | string | boolean)[] }
+export type RuleViolation = {
+  name: string
+  args: readonly (bigint | string | boolean)[]
+  /** For `ActionFailed`, why the modelled call fails (the chain's revert data is the venue's own). */
+  detail?: string | undefined
+}
 
 /** Per listed sub-account, the judged result of an accepted plan. */
 export type RuleSubAccountResult = {
@@ -177,6 +187,9 @@ class Revert {
 }
 const revert = (name: string, ...args: (bigint | string | boolean)[]): never => {
   throw new Revert({ name, args })
+}
+const actionFailed = (index: number, detail: string): never => {
+  throw new Revert({ name: "ActionFailed", args: [BigInt(index), "0x"], detail })
 }
 
 const ZERO = "0x0000000000000000000000000000000000000000"
@@ -410,7 +423,7 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
   /* RUN (the chain's effects, modelled exactly where deterministic) */
   const spend = (index: number, token: string, amount: bigint): void => {
     const balance = balanceOf(token)
-    if (balance < amount) revert("ActionFailed", BigInt(index), "0x")
+    if (balance < amount) actionFailed(index, `needs ${amount} of ${token} but the Safe holds ${balance}`)
     balances.set(key(token), balance - amount)
   }
   const receive = (token: string, amount: bigint): void => {
@@ -432,7 +445,7 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
     const debt = debtOf(r)
     if (v === undefined) {
       const paid = min(amount, debt)
-      if (paid === 0n) revert("ActionFailed", BigInt(index), "0x")
+      if (paid === 0n) actionFailed(index, "repays a position without debt")
       r.debt -= paid
       return paid
     }
@@ -445,8 +458,8 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
       assets = amount
       shares = mulDivDown(amount, v.totalBorrowShares + VIRTUAL_SHARES, v.totalBorrowAssets + VIRTUAL_ASSETS)
     }
-    if (shares === 0n && assets === 0n) revert("ActionFailed", BigInt(index), "0x") // Morpho: inconsistent input
-    if (shares > r.shares) revert("ActionFailed", BigInt(index), "0x")
+    if (shares === 0n && assets === 0n) actionFailed(index, "repays a position without debt") // Morpho: inconsistent input
+    if (shares > r.shares) actionFailed(index, "repays more shares than the position has")
     r.shares -= shares
     v.totalBorrowShares -= shares
     v.totalBorrowAssets = v.totalBorrowAssets > assets ? v.totalBorrowAssets - assets : 0n
@@ -462,16 +475,18 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
       if (kind === "DepositToPool") {
         if (p.supply < MIN_POOL_SUPPLY || mulDivDown(WAD, p.assets + 1n, p.supply + 1n) === 0n) revert("PoolUnhealthy", action.pool)
         spend(index, p.asset, amount)
-        const shares = mulDivDown(amount, p.supply + 1n, p.assets + 1n)
+        const fee = p.feeBps ? mulDivUp(amount, p.feeBps, p.feeBps + BPS) : 0n
+        const shares = mulDivDown(amount - fee, p.supply + 1n, p.assets + 1n)
         p.shares += shares
         p.supply += shares
-        p.assets += amount
+        p.assets += amount - fee
       } else {
-        if (amount > poolAssetsOf(p)) revert("ActionFailed", BigInt(index), "0x") // ERC4626ExceededMaxWithdraw
-        const shares = mulDivUp(amount, p.supply + 1n, p.assets + 1n)
+        const gross = amount + (p.feeBps ? mulDivUp(amount, p.feeBps, BPS) : 0n)
+        const shares = mulDivUp(gross, p.supply + 1n, p.assets + 1n)
+        if (shares > p.shares) actionFailed(index, `withdraws ${amount} but the Safe can withdraw ${poolAssetsOf(p)} from pool ${action.pool}`)
         p.shares -= shares
         p.supply -= shares
-        p.assets -= amount
+        p.assets -= gross
         receive(p.asset, amount)
       }
       return
@@ -483,7 +498,9 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
       spend(index, tokenIn, amount)
       const real = params.outcome?.swapOutputs?.[index]
       // The router enforces the minimum itself (`amountOutMinimum`): a short output reverts the router's call.
-      if (real === null || (real !== undefined && real < minimum)) revert("ActionFailed", BigInt(index), "0x")
+      if (real === null) actionFailed(index, "the swap route cannot execute")
+      if (real !== undefined && real !== null && real < minimum)
+        actionFailed(index, `the swap returns ${real}, below the on-chain minimum ${minimum} (the router's amountOutMinimum)`)
       receive(tokenOut, real ?? minimum)
       return
     }
@@ -494,9 +511,9 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
       r.collateral += amount
     } else if (kind === "WithdrawCollateral") {
       r.moved += collateralValue(amount, r.state.price)
-      if (amount > r.collateral) revert("ActionFailed", BigInt(index), "0x")
+      if (amount > r.collateral) actionFailed(index, `withdraws ${amount} collateral of ${r.collateral}`)
       r.collateral -= amount
-      if (!venueHealthy(r)) revert("ActionFailed", BigInt(index), "0x")
+      if (!venueHealthy(r)) actionFailed(index, "the venue refuses: the position would be unhealthy")
       receive(r.state.collateralToken, amount)
     } else if (kind === "Borrow") {
       r.moved += amount
@@ -507,13 +524,14 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
         v.totalBorrowShares += shares
         v.totalBorrowAssets += amount
       }
-      if (!venueHealthy(r)) revert("ActionFailed", BigInt(index), "0x")
-      if (v !== undefined && v.totalBorrowAssets > v.totalSupplyAssets) revert("ActionFailed", BigInt(index), "0x")
+      if (!venueHealthy(r)) actionFailed(index, "the venue refuses: the position would be unhealthy")
+      if (v !== undefined && v.totalBorrowAssets > v.totalSupplyAssets) actionFailed(index, "the venue refuses: insufficient liquidity")
       receive(r.state.loanToken, amount)
     } else if (kind === "Repay") {
       r.moved += min(amount, r.state.debt)
       const debt = debtOf(r)
-      if (balanceOf(r.state.loanToken) < min(amount, debt)) revert("ActionFailed", BigInt(index), "0x")
+      if (balanceOf(r.state.loanToken) < min(amount, debt))
+        actionFailed(index, `needs ${min(amount, debt)} of ${r.state.loanToken} but the Safe holds ${balanceOf(r.state.loanToken)}`)
       spend(index, r.state.loanToken, repay(index, r, amount))
     }
   }
@@ -546,7 +564,7 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
       for (let k = i + 1; k < end; k++) execute(k)
       spend(i, token, owed)
     } catch (error) {
-      if (error instanceof Revert) revert("ActionFailed", BigInt(i), "0x")
+      if (error instanceof Revert) actionFailed(i, `inside the callback: ${error.violation.detail ?? error.violation.name}`)
       throw error
     }
     i = end + 1
