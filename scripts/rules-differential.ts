@@ -47,7 +47,10 @@ const toParams = (c: Decoded): CheckRebalanceRulesParameters => {
     timestamp: c.timestamp,
     // The differential's gas caps are 1 (always exceeded) or 1e12 (never): any realistic figure gives the module's verdict.
     gasUsed: 1_000_000n,
-    outcome: { swapOutputs: outputs },
+    outcome: {
+      swapOutputs: outputs,
+      swapAdapterErrors: Object.fromEntries((c.swapAdapterErrors as Hex[]).flatMap((data, k) => (data === "0x" ? [] : [[k, data]]))),
+    },
   }
 }
 
@@ -64,9 +67,13 @@ const moduleVerdict = (c: Decoded): RuleViolation | "ok" => {
 
 const sameVerdict = (chain: RuleViolation | "ok", ts: RuleViolation | "ok"): boolean => {
   if (chain === "ok" || ts === "ok") return chain === ts
+  if (chain.name.startsWith("undecoded")) return ts.name === "SwapAdapterRevert" && String(ts.args[0]).toLowerCase() === String(chain.args[0]).toLowerCase()
   if (chain.name !== ts.name) return false
+  // ActionFailed: the revert data is the venue's; EpochGasCapExceeded: the gas is measured on chain.
   if (chain.name === "ActionFailed") return chain.args[0] === ts.args[0]
-  return show(chain.args).toLowerCase() === show(ts.args).toLowerCase()
+  if (chain.name === "EpochGasCapExceeded") return chain.args[0] === ts.args[0] && chain.args[2] === ts.args[2]
+  const norm = (args: readonly unknown[]): string => args.map((x) => String(x).toLowerCase()).join(",")
+  return norm(chain.args) === norm(ts.args)
 }
 
 const mismatches: unknown[] = []

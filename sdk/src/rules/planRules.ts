@@ -152,7 +152,16 @@ export type CheckRebalanceRulesParameters = {
    * What only the chain knows, when known: each swap action's real output by action index (`null`: the route cannot
    * execute). Without it a swap pays its on-chain minimum output, the worst case the module accepts.
    */
-  outcome?: { swapOutputs?: Readonly<Record<number, bigint | null>> | undefined } | undefined
+  outcome?:
+    | {
+        swapOutputs?: Readonly<Record<number, bigint | null>> | undefined
+        /**
+         * The swap adapter's revert data when its `encodeSwap` refuses a swap action's request (a route it does not
+         * know, a zero minimum output), by action index: the module reverts with it as is (`SwapAdapterRevert`).
+         */
+        swapAdapterErrors?: Readonly<Record<number, Hex>> | undefined
+      }
+    | undefined
 }
 
 /** The named error the module reverts with (`name` and `args` as in ILeverageModule.sol). */
@@ -495,6 +504,8 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
       const sell = kind === "SellCollateral"
       const [tokenIn, tokenOut] = sell ? [r.state.collateralToken, r.state.loanToken] : [r.state.loanToken, r.state.collateralToken]
       const minimum = minAmountOut(big(r.policy.maxSlippageBps), r.state.price, sell, amount)
+      const refused = params.outcome?.swapAdapterErrors?.[index]
+      if (refused !== undefined) revert("SwapAdapterRevert", refused)
       spend(index, tokenIn, amount)
       const real = params.outcome?.swapOutputs?.[index]
       // The router enforces the minimum itself (`amountOutMinimum`): a short output reverts the router's call.
