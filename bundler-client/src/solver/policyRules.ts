@@ -90,14 +90,12 @@ const health = (value: bigint): string => (value === INFINITE_HEALTH ? "infinite
  */
 export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccountState[]): CheckRebalanceRulesParameters {
   const { plan, pre, policies, now } = params
-  const decimalsOf = (asset: string): number => {
+  const decimalsOf = (asset: string): number | undefined => {
     for (const s of pre.subAccounts) {
       if (s.loanAsset === asset) return s.loanDecimals
       if (s.collateralAsset === asset) return s.collateralDecimals
     }
-    const pool = pre.pools.find((p) => p.asset === asset)
-    if (pool === undefined) throw new Error(`checkPlanAgainstPolicy: no decimals known for ${asset}`)
-    return pool.decimals
+    return pre.pools.find((p) => p.asset === asset)?.decimals
   }
   const subAccounts = plan.subAccounts.map((id, i) => {
     const s = subs[i] as SubAccountState
@@ -157,7 +155,13 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
     const total = shares + 10n ** BigInt(p.decimals + 9)
     return { address: p.address as Address, asset: p.asset as Address, totalAssets: total, totalSupply: total, shares, feeBps: BigInt(Math.round(p.slippageBps ?? 0)) }
   })
-  const balances = Object.fromEntries(Object.entries(pre.idle).map(([asset, amount]) => [asset, toBaseUnits(amount, decimalsOf(asset))]))
+  // Idle tokens no listed sub-account or pool uses cannot matter to the verdict.
+  const balances = Object.fromEntries(
+    Object.entries(pre.idle).flatMap(([asset, amount]) => {
+      const decimals = decimalsOf(asset)
+      return decimals === undefined ? [] : [[asset, toBaseUnits(amount, decimals)]]
+    }),
+  )
   const swapOutputs: Record<number, bigint> = {}
   plan.actions.forEach((a, index) => {
     if (a.expectedOut === undefined) return
@@ -252,7 +256,7 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
     case "SwapNotUsed":
       return `a swap serves ${id}, which has no venue action (SwapNotUsed)`
     case "SubAccountUnchanged":
-      return `${id} has no venue action or ends with its position unchanged (less than ${MIN_MATERIAL_CHANGE_BPS} bps of its collateral value) (SubAccountUnchanged)`
+      return `${id} changes by less than ${MIN_MATERIAL_CHANGE_BPS} bps of its collateral value, or has no venue action (SubAccountUnchanged)`
     case "ActionFailed":
       return `action ${a[0]} (${action?.kind}) fails on chain: ${error.detail ?? "the call reverts"} (ActionFailed)`
     case "PoolUnhealthy":

@@ -87,7 +87,8 @@ contract RulesDifferentialTest is SwapBase {
             uint256 snap = vm.snapshotState();
             // Storage (this contract's included) returns to the snapshot after each case: the stream restarts per case.
             rng = uint256(keccak256(abi.encode(seed, i)));
-            _runCase(i);
+            this.runCase(i); // an external frame per case: its memory is freed when it returns
+
             vm.revertToState(snap);
         }
         string[] memory cmd = new string[](5);
@@ -119,7 +120,8 @@ contract RulesDifferentialTest is SwapBase {
 
     /* ONE CASE */
 
-    function _runCase(uint256 index) internal {
+    function runCase(uint256 index) external {
+        require(msg.sender == address(this), "RulesDifferential: internal");
         _randomizeWorld();
         if (_chance(35)) _warmUp();
         _randomizeFeeds();
