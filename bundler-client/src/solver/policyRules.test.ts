@@ -124,6 +124,9 @@ describe("checkPlanAgainstPolicy", () => {
     expect(check([act("WithdrawFromPool", a.debt, "USDC", POOL), act("Repay", a.debt + 1000, "USDC")])).toEqual([])
     // A borrow pays for a repayment: a withdrawal next to it is idle.
     expect(check([act("Borrow", 1000, "USDC"), act("Repay", 1000, "USDC"), act("WithdrawFromPool", 1000, "USDC", POOL)])).toHaveLength(1)
+    // A borrow parked in a pool funds nothing: the withdrawal next to it pays the repayment (rescue one, boost another).
+    expect(check([act("WithdrawFromPool", 1000, "USDC", POOL), act("Repay", 1000, "USDC"), act("Borrow", 500, "USDC"), act("DepositToPool", 500, "USDC", OTHER)])).toEqual([])
+    expect(check([act("WithdrawFromPool", 1000, "USDC", POOL), act("Repay", 1000, "USDC"), act("Borrow", 500, "USDC"), act("DepositToPool", 400, "USDC", OTHER)])).toHaveLength(1)
   })
 
   it("rejects a borrow on a sub-account without boosts (rule 3)", () => {

@@ -179,7 +179,7 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
     const asset = poolAsset.get(a.pool) ?? a.asset
     const total = (withdrawn.get(asset) ?? 0) + a.amount
     withdrawn.set(asset, total)
-    const { spent, received } = walletFlows(plan, subs, policies, asset)
+    const { spent, received } = walletFlows(plan, poolAsset, subs, policies, asset)
     const usable = Math.max(0, spent - received)
     if (total > usable * (1 + FLOAT_TOLERANCE) + FLOAT_TOLERANCE)
       fail("structure", `pool ${a.pool} withdraws ${total} ${asset} in all, more than the plan's other steps pay out of the wallet net of what they bring in (${usable}) (PoolNotUsed)`, plan.subAccounts[a.subAccount])
@@ -271,10 +271,12 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
 /**
  * What a plan's venue and swap actions pay out of (`spent`) and into (`received`) the Safe's wallet in `asset`,
  * token units; pool actions excluded. Mirrors RebalanceLib `_walletFlows`: repayments per sub-account capped at its
- * debt plus what the plan borrows on it, swap outputs at the module's minimum (oracle value less maxSlippageBps).
+ * debt plus what the plan borrows on it, swap outputs at the module's minimum (oracle value less maxSlippageBps),
+ * inflows less what the plan deposits into pools of the asset.
  */
 function walletFlows(
   plan: Plan,
+  poolAsset: ReadonlyMap<string, string>,
   subs: ReadonlyArray<PortfolioState["subAccounts"][number] | undefined>,
   policies: Readonly<Record<string, Policy>>,
   asset: string,
@@ -321,5 +323,9 @@ function walletFlows(
     }
   }
   for (const [index, amount] of repaid) spent += Math.min(amount, (subs[index]?.debt ?? 0) + (borrowed.get(index) ?? 0))
-  return { spent, received }
+  // Inflows parked in pools of the asset fund no spend (a deposit never makes a withdrawal used).
+  const deposited = plan.actions
+    .filter((a) => a.kind === "DepositToPool" && a.pool !== undefined && (poolAsset.get(a.pool) ?? a.asset) === asset)
+    .reduce((sum, a) => sum + a.amount, 0)
+  return { spent, received: Math.max(0, received - deposited) }
 }

@@ -495,8 +495,10 @@ library RebalanceLib {
     ///     withdrawn <= spent - received,
     /// spent: repayments (per sub-account capped at the debt they can clear: its pre-trade debt plus what the plan
     /// borrows on it), collateral supplies (callback supplies included) and swap inputs; received: borrows, collateral
-    /// withdrawals and swap outputs at their on-chain minimum. A spend paid by a borrow, a collateral withdrawal or a
-    /// swap's output therefore never makes a pool withdrawal count as used, so a plan cannot name a pool for funds that
+    /// withdrawals and swap outputs at their on-chain minimum, less what the plan deposits into pools of the asset (a
+    /// boost's borrow parked in a pool next to another sub-account's rescue). A spend paid by a borrow, a collateral
+    /// withdrawal or a swap's output therefore never makes a pool withdrawal count as used, and a deposit never does, so
+    /// withdrawals never exceed venue spends and never raise the idle balance: a plan cannot name a pool for funds that
     /// then stay idle. The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
     /// Runs after the actions, so each pool's `asset()` is a warm call.
     function _checkPoolWithdrawalsUsed(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
@@ -535,23 +537,28 @@ library RebalanceLib {
         returns (uint256 spent, uint256 received)
     {
         uint256 n = runs.length;
-        uint256[] memory repaidBorrowed = new uint256[](2 * n); // [k]: repaid on sub-account k, [n + k]: borrowed on it
+        // [k]: repaid on sub-account k, [n + k]: borrowed on it, [2n]: deposited into pools.
+        uint256[] memory tally = new uint256[](2 * n + 1);
         for (uint256 j; j < actions.length; ++j) {
             (uint256 out, uint256 into) = _actionFlows(s, safe, runs, actions[j], asset);
             spent += out;
             received += into;
             ActionKind kind = actions[j].kind;
             if (kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback) {
-                repaidBorrowed[actions[j].subAccount] += out;
+                tally[actions[j].subAccount] += out;
             } else if (kind == ActionKind.Borrow) {
-                repaidBorrowed[n + actions[j].subAccount] += into;
+                tally[n + actions[j].subAccount] += into;
+            } else if (kind == ActionKind.DepositToPool && IERC4626(actions[j].pool).asset() == asset) {
+                tally[2 * n] += actions[j].amount;
             }
         }
         // A repayment clears at most the debt (past it the adapters repay by shares, or Aave's max).
         for (uint256 k; k < n; ++k) {
-            uint256 clearable = runs[k].state.debt + repaidBorrowed[n + k];
-            if (repaidBorrowed[k] > clearable) spent -= repaidBorrowed[k] - clearable;
+            uint256 clearable = runs[k].state.debt + tally[n + k];
+            if (tally[k] > clearable) spent -= tally[k] - clearable;
         }
+        // Inflows parked in pools (a boost's borrow deposited) fund no spend; a deposit never makes a withdrawal used.
+        received = received > tally[2 * n] ? received - tally[2 * n] : 0;
     }
 
     /// @dev One action's wallet flows in `asset` (repayments uncapped): its input if it pays `asset` out of the wallet,
