@@ -1,7 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
 import { type Address, getAddress } from "viem"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { getSubAccountState } from "@levpilot/sdk/actions"
@@ -9,6 +8,7 @@ import { aavePoolAbi } from "@levpilot/devnet/aave"
 import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import { jsonLines, levpilot, parseMetrics } from "./cliRun"
 import { demoProbes, waitFor } from "./keeperProbes"
 
 /*
@@ -19,43 +19,7 @@ import { demoProbes, waitFor } from "./keeperProbes"
  * each sub-account's venue, and a price shock that takes the Aave account below its band is rescued by one operation.
  */
 
-const root = resolve(import.meta.dirname, "..")
-const cli = resolve(root, "bundler-client/bin/levpilot.mjs")
 const dir = mkdtempSync(join(tmpdir(), "levpilot-aave-"))
-
-type Run = { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> }
-function levpilot(args: string[]): Run {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-  let out = ""
-  let err = ""
-  child.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString()))
-  child.stderr?.on("data", (chunk: Buffer) => (err += chunk.toString()))
-  const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)))
-  return { child, stdout: () => out, stderr: () => err, exited }
-}
-const jsonLines = (text: string) =>
-  text
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as Record<string, unknown>]
-      } catch {
-        return []
-      }
-    })
-type Sample = { name: string; labels: Record<string, string>; value: number }
-function parseMetrics(text: string): Sample[] {
-  const out: Sample[] = []
-  for (const line of text.split("\n")) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!m || line.startsWith("#")) continue
-    const labels: Record<string, string> = {}
-    for (const [, k, v] of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k as string] = v as string
-    out.push({ name: m[1] as string, labels, value: m[3] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[3]) })
-  }
-  return out
-}
 
 let env: DemoEnv
 let driver: PriceDriver
