@@ -47,7 +47,7 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
   test("metrics name the venue per sub-account; the Aave account's health gauge is its health factor", async () => {
     const run = levpilot(["keeper", "--config", configPath, "--dry-run"])
     try {
-      const started = await waitFor("the keeper's start log", () => jsonLines(run.stdout()).find((l) => l.msg === "keeper started"), 30_000)
+      const started = await waitFor("the keeper's start log", () => jsonLines(run.stdout()).find((l) => l.msg === "keeper started"), 120_000)
       const url = started.metrics as string
       const safe = env.managed.address
       const aaveId = (env.managed.subAccounts.Aave as string).toLowerCase()
@@ -55,7 +55,7 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
       const m = await waitFor("health gauges of all three sub-accounts", async () => {
         const samples = parseMetrics(await (await fetch(url)).text()).filter((s) => s.name === "levpilot_health" && s.labels.safe === safe)
         return samples.length === 3 ? samples : undefined
-      })
+      }, 60_000)
       const venueOf = (id: string) => m.find((s) => s.labels.sub_account?.toLowerCase() === id)?.labels.venue
       expect(venueOf(aaveId)).toBe("aave-v3")
       for (const id of morphoIds) expect(venueOf(id)).toBe("morpho-blue")
@@ -67,7 +67,7 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
       run.child.kill("SIGTERM")
       await run.exited
     }
-  })
+  }, 240_000)
 
   test("keeper --once rescues the Aave account after a price shock in one sponsored operation whose log names each sub-account's venue", async () => {
     const safe = env.managed.address
@@ -95,5 +95,5 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     expect(await aaveHealthFactor(safe)).toBeGreaterThanOrEqual(env.settings.band.min)
     const states = await getSubAccountState(env.publicClient, { safe, deployments: env.deployments })
     expect(states.find((s) => s.subAccount.toLowerCase() === env.managed.subAccounts.Aave?.toLowerCase())?.band).toBe("inside")
-  })
+  }, 240_000)
 })
