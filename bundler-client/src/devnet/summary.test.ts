@@ -105,7 +105,7 @@ describe("demo summary", () => {
     // The Aave account's equity counts in the position equity at the WETH price (8 WETH x 2,800 - 15,000).
     expect(summary.twin.positionEquity).toBeCloseTo(10 * 2800 - 20_000 + (10 * 56_000 - 20_000) + (8 * 2800 - 15_000), 6)
     const text = formatSummary(summary)
-    expect(text).toContain("Aave v3 WETH/USDC [venue aave-v3]: managed min health 1.300; twin min health 1.010, liquidated 1 time(s)")
+    expect(text).toContain("Aave v3 WETH/USDC [venue aave-v3]: managed min health 1.300; twin min health 1.100, liquidated 1 time(s)")
     expect(text).toContain("Morpho Blue WBTC/USDC [venue morpho-blue]: managed min health 1.350; twin min health 1.310, not liquidated")
   })
 
