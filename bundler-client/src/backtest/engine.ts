@@ -11,7 +11,7 @@ import { applyPlan, effectiveEpoch, healthOf, recordRebalance, toBaseUnits } fro
 import type { EpochState, Plan, Policy, PortfolioState, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError } from "./config.js"
-import type { BacktestConfig, StrategyName } from "./config.js"
+import type { BacktestConfig, BacktestSubAccount, StrategyName } from "./config.js"
 import { borrowForHealth, liquidityForDepth, quoteBuy, quoteSell, sellForHealth } from "./liquidity.js"
 import type { SwapPool, SwapQuote } from "./liquidity.js"
 
@@ -92,6 +92,8 @@ export type BacktestEvent = {
   kind: "liquidation" | "rebalance" | "swap" | "rejected" | "stop-loss"
   /** Sub-account, when the event is about one. */
   subAccount?: string | undefined
+  /** A rebalance's sub-accounts (a cross-venue plan names sub-accounts on both venues). */
+  subAccounts?: string[] | undefined
   /** Health before and after (oracle price). */
   healthBefore?: number | undefined
   healthAfter?: number | undefined
@@ -109,6 +111,11 @@ export type RunBacktestOptions = {
 
 /** In stress, pool depth falls with volatility down to this share of its calm value. */
 const MIN_STRESS_DEPTH = 0.25
+
+/** Aave v3: the health factor at or below which a liquidation may repay all the debt (`CLOSE_FACTOR_HF_THRESHOLD`). */
+export const AAVE_CLOSE_FACTOR_HF_THRESHOLD = 0.95
+/** Aave v3 Ethereum's WETH liquidation bonus, the default of an `aave-v3` sub-account. */
+export const AAVE_DEFAULT_LIQUIDATION_BONUS = 1.05
 
 type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number; dfs: boolean }
 type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[] }
@@ -164,6 +171,8 @@ class Simulation {
   private readonly latency: number
   private readonly guard: DrawdownGuard | undefined
   private subs: SubAccountState[]
+  /** Venue and liquidation parameters of each sub-account, by id. */
+  private readonly venues = new Map<string, BacktestSubAccount>()
   private pools: YieldPool[]
   private idle: Record<string, number>
   private pending: Pending | undefined
@@ -196,6 +205,7 @@ class Simulation {
     }
     this.seed = pathSeed(paths)
     this.latency = config.keeper.latencyBlocks * config.keeper.blockSeconds
+    for (const s of config.subAccounts) this.venues.set(s.id, s)
     this.subs = config.subAccounts.map((s) => {
       const policy = { ...config.policy, ...s.policy }
       this.policies[s.id] = policy
@@ -354,6 +364,11 @@ class Simulation {
       const h = healthOf(s)
       if (h < this.result.minHealth) this.result.minHealth = h
       if (h >= 1 || !this.liquidate) continue
+      const venue = this.venues.get(s.id)
+      if (venue?.venue === "aave-v3") {
+        this.liquidateAave(s, h, venue.liquidationBonus ?? AAVE_DEFAULT_LIQUIDATION_BONUS)
+        continue
+      }
       const lif = liquidationIncentiveFactor(s.lltv)
       const wanted = (s.debt * lif) / s.price
       const seized = Math.min(wanted, s.collateral)
@@ -363,6 +378,32 @@ class Simulation {
       this.trace?.({ time: this.ts[this.k] as number, kind: "liquidation", subAccount: s.id, healthBefore: h, detail: `seized ${seized} collateral for ${repaid} debt at ${s.price}` })
       s.collateral -= seized
       s.debt = 0
+    }
+  }
+
+  /**
+   * Aave v3.0.2 `LiquidationLogic`: while the health factor is below 1, a liquidator repays up to the close factor of
+   * the debt (`DEFAULT_LIQUIDATION_CLOSE_FACTOR` 50 %, `MAX_LIQUIDATION_CLOSE_FACTOR` 100 % at or below
+   * `CLOSE_FACTOR_HF_THRESHOLD` 0.95) and seizes collateral worth the repaid debt times the liquidation bonus (all the
+   * collateral, for proportionally less debt, when it does not cover that). Each call counts as one liquidation.
+   */
+  private liquidateAave(s: SubAccountState, health: number, bonus: number): void {
+    let h = health
+    for (let round = 0; round < 8 && s.debt > 0 && h < 1; round++) {
+      const closeFactor = h > AAVE_CLOSE_FACTOR_HF_THRESHOLD ? 0.5 : 1
+      let repaid = s.debt * closeFactor
+      let seized = (repaid * bonus) / s.price
+      if (seized > s.collateral) {
+        seized = s.collateral
+        repaid = (seized * s.price) / bonus
+      }
+      this.result.liquidations++
+      this.result.liquidationPenalty += seized * s.price - repaid
+      this.trace?.({ time: this.ts[this.k] as number, kind: "liquidation", subAccount: s.id, healthBefore: h, detail: `aave-v3: close factor ${closeFactor}, seized ${seized} collateral for ${repaid} debt at ${s.price}` })
+      s.collateral -= seized
+      s.debt = Math.max(0, s.debt - repaid)
+      if (s.collateral <= 0) s.debt = 0
+      h = s.debt > 0 ? healthOf(s) : Number.POSITIVE_INFINITY
     }
   }
 
@@ -399,7 +440,7 @@ class Simulation {
     this.idle = post.idle
     this.record(plan.subAccounts, t, check.amountMoved, plan.gas, check.lossPpb)
     this.result.rebalances++
-    this.trace?.({ time: t, kind: "rebalance", detail: plan.actions.map((a) => `${a.kind} ${a.amount.toFixed(2)} ${a.asset}`).join(", ") })
+    this.trace?.({ time: t, kind: "rebalance", subAccounts: [...plan.subAccounts], detail: plan.actions.map((a) => `${a.kind} ${a.amount.toFixed(2)} ${a.asset}`).join(", ") })
     this.payGas(t, plan.gas)
     this.chargeAutomation(Object.values(check.amountMoved).reduce((a, b) => a + b, 0))
   }

@@ -10,6 +10,7 @@ import type { ChainBounds } from "./chainBounds.js"
 import { SWAP_REPAY_MARGIN } from "../solver/swapDeleverage.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import type { KeeperRiskSettings } from "./config.js"
+import { type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
 
 const WAD = 1e18
 
@@ -132,14 +133,18 @@ export async function readPortfolio(
     }
   })
   const borrowable = await readBorrowable(client, deployment, chain)
+  // Aave v3 sub-accounts: what their reserves take now (liquidity, caps, frozen / paused), like Morpho's free liquidity.
+  const aaveLimits = await readAaveLimits(client, deployment, chain).catch(() => ({}) as Record<string, AaveSubAccountLimits>)
+  for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const now = Number(block.timestamp)
-  const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()]))
+  const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()]))
   const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable)
   if (swap !== undefined) {
     await Promise.all(
       chain.map(async (s, i) => {
         const sub = subAccounts[i] as SubAccountInput
-        if (s.policy.maxSlippageBps === 0 || s.collateral === 0n) return
+        // The swap deleverage runs inside Morpho Blue's repay callback: no curve (no swap plan) for other venues.
+        if (s.policy.maxSlippageBps === 0 || s.collateral === 0n || !isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue)) return
         sub.swap = await readSwapCurve(client, { ...swap, collateral: s.collateralToken, loan: s.loanToken, price: s.price, collateralAmount: s.collateral, decimals: sub.state.collateralDecimals, blockNumber: block.number }).catch(() => undefined)
       }),
     )
@@ -253,8 +258,11 @@ export function portfolioOf(
   }
 }
 
-/** One sub-account in the solver's human units (`borrowable`: what its market can still lend, base units, if known). */
-function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>, risk: KeeperRiskSettings, borrowable: bigint | undefined): SubAccountInput {
+/**
+ * One sub-account in the solver's human units (`borrowable`: what its market can still lend, base units, if known;
+ * `aave`: an Aave sub-account's reserve limits, which also bound supplies, withdrawals and repayments).
+ */
+function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>, risk: KeeperRiskSettings, borrowable: bigint | undefined, aave?: AaveSubAccountLimits | undefined): SubAccountInput {
   const loan = s.loanToken.toLowerCase()
   const coll = s.collateralToken.toLowerCase()
   const ld = decimals[loan] as number
@@ -272,6 +280,13 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
       lltv: Number(s.lltv) / WAD,
       price: (Number(s.price) / 1e36) * 10 ** (cd - ld),
       borrowable: borrowable === undefined ? undefined : Number(borrowable) / 10 ** ld,
+      ...(aave
+        ? {
+            suppliable: aave.collateral.suppliable === undefined ? undefined : Number(aave.collateral.suppliable) / 10 ** cd,
+            withdrawable: Number(aave.collateral.withdrawable) / 10 ** cd,
+            repayable: aave.debt.repayable === undefined ? undefined : Number(aave.debt.repayable) / 10 ** ld,
+          }
+        : {}),
     },
     policy: {
       minHealth: Number(s.policy.minHealth) / WAD,

@@ -99,6 +99,7 @@ export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleve
   if (bps <= 0) return { reason: "the policy does not allow swaps (maxSlippageBps 0)" }
   const { collateral: C, debt: D, price: P, lltv } = s
   if (!(D > 0)) return { reason: "no debt to repay" }
+  if (s.repayable === 0 || s.withdrawable === 0) return { reason: "the venue refuses the repayment or the collateral withdrawal now (paused reserve)" }
   let shortfall = curveShortfallBps(curve, 0) / 10_000
   let c = 0
   for (let round = 0; round < 6; round++) {
@@ -108,7 +109,7 @@ export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleve
   if (!(c > 0)) return { reason: "already at or above the goal" }
   // The module refuses a swap past maxSlippageBps and a loss past maxLossBps of what the positions move (about c P).
   const usable = Math.min(bps * SWAP_SLIPPAGE_USE, policy.maxLossBps * 0.999)
-  const cap = Math.min(maxSizeWithinSlippage(curve, usable), C * 0.999)
+  const cap = Math.min(maxSizeWithinSlippage(curve, usable), C * 0.999, s.withdrawable ?? Number.POSITIVE_INFINITY)
   const capped = c > cap
   if (capped) c = cap
   if (!(c > 0)) return { reason: `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` }

@@ -42,6 +42,21 @@ export type SubAccountState = {
    * when unknown (no limit). Boost and donor borrows on this sub-account are sized to it.
    */
   borrowable?: number | undefined
+  /**
+   * Collateral (collateral-token units) the venue still accepts from a supply now; undefined: no limit known. Aave v3:
+   * the collateral reserve's supply-cap room, 0 when the reserve is frozen or paused (its `supply` reverts).
+   */
+  suppliable?: number | undefined
+  /**
+   * Collateral (collateral-token units) the venue lets the Safe withdraw now; undefined: no limit known. Aave v3: the
+   * collateral reserve's available liquidity (the aToken's underlying balance), 0 when the reserve is paused.
+   */
+  withdrawable?: number | undefined
+  /**
+   * Debt (loan-token units) the venue accepts as repayment now; undefined: no limit known. Aave v3: 0 when the debt
+   * reserve is paused (its `repay` reverts; a frozen reserve still takes repayments).
+   */
+  repayable?: number | undefined
 }
 
 /** The Safe's position in one allowed ERC-4626 yield pool. */

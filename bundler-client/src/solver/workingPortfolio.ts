@@ -165,6 +165,27 @@ export class WorkingPortfolio {
     return Math.max(0, s.borrowable - ((this.debt[i] as number) - s.debt))
   }
 
+  /** Collateral sub-account `i`'s venue still accepts in this plan (its `suppliable`, net of this plan's supplies and withdrawals). */
+  supplyLeft(i: number): number {
+    const s = this.sub(i).state
+    if (s.suppliable === undefined) return Number.POSITIVE_INFINITY
+    return Math.max(0, s.suppliable - ((this.collateral[i] as number) - s.collateral))
+  }
+
+  /** Collateral sub-account `i`'s venue still lets go in this plan (its `withdrawable`, net of this plan's withdrawals and supplies). */
+  withdrawLeft(i: number): number {
+    const s = this.sub(i).state
+    if (s.withdrawable === undefined) return Number.POSITIVE_INFINITY
+    return Math.max(0, s.withdrawable - (s.collateral - (this.collateral[i] as number)))
+  }
+
+  /** Debt sub-account `i`'s venue still takes as repayment in this plan (its `repayable`, net of this plan's repayments). */
+  repayLeft(i: number): number {
+    const s = this.sub(i).state
+    if (s.repayable === undefined) return Number.POSITIVE_INFINITY
+    return Math.max(0, s.repayable - (s.debt - (this.debt[i] as number)))
+  }
+
   slipOf(pool: YieldPool): number {
     return (pool.slippageBps ?? 0) / 10_000
   }
