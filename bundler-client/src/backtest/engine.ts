@@ -108,7 +108,7 @@ export type BacktestEvent = {
 
 /** Options of {@link runBacktest}. */
 export type RunBacktestOptions = {
-  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLoss`. */
+  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLossRerun`. */
   liquidate?: boolean | undefined
   /** Called for every liquidation, rebalance, swap, rejected operation and stop-loss trip. */
   trace?: ((event: BacktestEvent) => void) | undefined
@@ -140,7 +140,8 @@ function quantile(sorted: Float64Array, q: number): number {
  * (`checkPlanAgainstPolicy`) as the module: oracle heartbeat/deviation updates, keeper polling and latency, borrow
  * interest from the AdaptiveCurveIrm and pool yield, gas at a fee distribution, pool slippage, swaps against a
  * liquidity-depth model with their fee and price impact, Morpho liquidation (full close at the oracle price as soon as
- * health < 1). When the strategy is liquidated, the same run without liquidations gives `liquidationLoss`.
+ * health < 1). `liquidationLoss` is the seized collateral's missed recovery (like for like); when the strategy is
+ * liquidated, the same run without liquidations gives `liquidationLossRerun`.
  *
  * @param paths - Price paths (one column per collateral asset, loan-asset numeraire).
  * @param config - Scenario configuration.
