@@ -47,11 +47,18 @@ export type StrategyResult = {
   /** Number of liquidations. */
   liquidations: number
   /**
-   * Loss from liquidation: final net value of the same strategy replayed on the same path with liquidations disabled
-   * (the seized collateral would have seen the recovery; equity floored at 0, as a position is non-recourse) minus
-   * this run's, and never less than the incentive paid (`liquidationPenalty`); 0 without a liquidation.
+   * Loss from liquidation, like for like: per liquidation, what the seized collateral would be worth at the end of the
+   * path (market price, with the collateral's own yield) minus the debt it repaid grown at the borrow rate (the seized
+   * collateral misses the recovery), never less than the incentive paid; summed, 0 without a liquidation. It holds the
+   * strategy's own later decisions fixed, so two strategies liquidated with the same position book the same loss.
    */
   liquidationLoss: number
+  /**
+   * Final net value of the same strategy replayed on the same path with liquidations disabled minus this run's (equity
+   * floored at 0: non-recourse), never less than the incentive paid; 0 without a liquidation. Unlike
+   * `liquidationLoss` it also counts what the strategy does differently afterwards (e.g. re-levering at the bottom).
+   */
+  liquidationLossRerun: number
   /** Liquidation incentive paid (seized collateral value - repaid debt, at the oracle price). */
   liquidationPenalty: number
   /** Effective leverage (collateral value / equity at the market price). */
@@ -103,7 +110,7 @@ export type BacktestEvent = {
 
 /** Options of {@link runBacktest}. */
 export type RunBacktestOptions = {
-  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLoss`. */
+  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLossRerun`. */
   liquidate?: boolean | undefined
   /** Called for every liquidation, rebalance, swap, rejected operation and stop-loss trip. */
   trace?: ((event: BacktestEvent) => void) | undefined
@@ -120,6 +127,8 @@ export const AAVE_DEFAULT_LIQUIDATION_BONUS = 1.05
 type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number; dfs: boolean }
 type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[] }
 type Oracle = { price: number; updated: number }
+/** A liquidation, for the like-for-like loss: seized collateral, repaid debt, incentive, the carry indexes at that step. */
+type Seizure = { asset: string; seized: number; repaid: number; penalty: number; debtIndex: number; collateralIndex: number }
 
 function pathSeed(paths: PricePaths): number {
   const first = paths.prices[paths.assets[0] as string] as Float64Array
@@ -138,7 +147,8 @@ function quantile(sorted: Float64Array, q: number): number {
  * (`checkPlanAgainstPolicy`) as the module: oracle heartbeat/deviation updates, keeper polling and latency, borrow
  * interest from the AdaptiveCurveIrm and pool yield, gas at a fee distribution, pool slippage, swaps against a
  * liquidity-depth model with their fee and price impact, Morpho liquidation (full close at the oracle price as soon as
- * health < 1). When the strategy is liquidated, the same run without liquidations gives `liquidationLoss`.
+ * health < 1). `liquidationLoss` is the seized collateral's missed recovery (like for like); when the strategy is
+ * liquidated, the same run without liquidations gives `liquidationLossRerun`.
  *
  * @param paths - Price paths (one column per collateral asset, loan-asset numeraire).
  * @param config - Scenario configuration.
@@ -151,7 +161,7 @@ export function runBacktest(paths: PricePaths, config: BacktestConfig, strategy:
   const result = new Simulation(paths, config, strategy, options.liquidate !== false, options.trace).run()
   if (result.liquidations > 0 && options.liquidate !== false) {
     const counterfactual = new Simulation(paths, config, strategy, false).run()
-    result.liquidationLoss = Math.max(result.liquidationPenalty, counterfactual.finalEquity - result.finalEquity)
+    result.liquidationLossRerun = Math.max(result.liquidationPenalty, counterfactual.finalEquity - result.finalEquity)
   }
   return result
 }
@@ -178,6 +188,10 @@ class Simulation {
   private pending: Pending | undefined
   private k = 0
   private external = 0
+  /** Cumulative growth of one unit of debt (borrow rate) and of one unit of collateral (its own yield) since the start. */
+  private debtIndex = 1
+  private collateralIndex = 1
+  private readonly seizures: Seizure[] = []
   private readonly result: StrategyResult
 
   constructor(
@@ -223,6 +237,7 @@ class Simulation {
       strategy,
       liquidations: 0,
       liquidationLoss: 0,
+      liquidationLossRerun: 0,
       liquidationPenalty: 0,
       leverage: { mean: 0, median: 0, p95: 0 },
       exposure: 0,
@@ -331,6 +346,10 @@ class Simulation {
     r.leverage = { mean: sumEquity > 0 ? sumValue / sumEquity : levCount > 0 ? Number.POSITIVE_INFINITY : 0, median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95) }
     r.exposure = sumValue / n
     r.finalEquity = this.netValue(n - 1, false)
+    r.liquidationLoss = this.seizures.reduce((sum, z) => {
+      const kept = z.seized * (this.collateralIndex / z.collateralIndex) * this.market(z.asset) - z.repaid * (this.debtIndex / z.debtIndex)
+      return sum + Math.max(z.penalty, kept)
+    }, 0)
     r.netPnl = r.finalEquity - r.initialEquity
     const years = ((ts[n - 1] as number) - (ts[0] as number)) / SECONDS_PER_YEAR
     r.apy = years > 0 && r.initialEquity > 0 ? r.netPnl / r.initialEquity / years : 0
@@ -342,6 +361,8 @@ class Simulation {
     const debtGrowth = growth(borrowApr, dt) - 1
     const collateralGrowth = growth(this.config.carry.collateralApy, dt) - 1
     const poolGrowth = growth(this.config.carry.poolApy ?? supplyApr, dt) - 1
+    this.debtIndex *= 1 + debtGrowth
+    this.collateralIndex *= 1 + collateralGrowth
     for (const s of this.subs) {
       const interest = s.debt * debtGrowth
       const extra = s.collateral * collateralGrowth
@@ -375,6 +396,7 @@ class Simulation {
       const repaid = seized === wanted ? s.debt : (seized * s.price) / lif
       this.result.liquidations++
       this.result.liquidationPenalty += seized * s.price - repaid
+      this.seizures.push({ asset: s.collateralAsset, seized, repaid, penalty: seized * s.price - repaid, debtIndex: this.debtIndex, collateralIndex: this.collateralIndex })
       this.trace?.({ time: this.ts[this.k] as number, kind: "liquidation", subAccount: s.id, healthBefore: h, detail: `seized ${seized} collateral for ${repaid} debt at ${s.price}` })
       s.collateral -= seized
       s.debt = 0
