@@ -453,10 +453,12 @@ library RebalanceLib {
     ) private {
         _approve(safe, index, token, target, amount);
         _call(safe, index, target, data);
-        _approve(safe, index, token, target, 0);
+        _resetApproval(safe, index, token, target);
     }
 
-    /// @dev Back to zero unless the spender took exactly what it was allowed (saves a Safe call per settled approval).
+    /// @dev Back to zero unless the spender took exactly what it was allowed: a venue or pool that pulls the exact
+    /// amount (Morpho's repay and supplyCollateral, an ERC-4626 deposit) leaves nothing to reset, and reading the
+    /// allowance (one STATICCALL) is about 5,000 gas cheaper than the Safe call an approve(0) costs.
     function _resetApproval(address safe, uint256 index, address token, address spender) private {
         if (token != address(0) && IERC20(token).allowance(safe, spender) != 0) _approve(safe, index, token, spender, 0);
     }
