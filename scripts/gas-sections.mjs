@@ -101,6 +101,10 @@ export function handleOpsSections(arena, s) {
       Object.assign(sections, engineSections(arena, engine, s))
       sections.entry = rebalance.trace.gas_used - engine.trace.gas_used
       sections.entryPoint = total - sections.validation - rebalance.trace.gas_used
+      // A section below zero (beyond the 63/64 rounding) means a call was put in the wrong place: fail loudly.
+      for (const [name, gas] of Object.entries(sections)) {
+        if (gas < -8) throw new Error(`gas-sections: section ${name} is ${gas} gas: the trace did not match the engine's order`)
+      }
       return { lane: "keeper", total, sections }
     })
 }
