@@ -58,6 +58,9 @@ library RebalanceLib {
         // Every action (inner callback actions included) is vetted before any pool is read, so no unlisted address is
         // ever called.
         _checkActions(s, safe, swapAdapter, runs, plan.actions);
+        // Gas (issue 15): the holdings are read from their contracts before and after, not derived from what the
+        // actions were asked to move: the loss bound must also catch what a hostile or faulty pool, venue or router
+        // takes beyond its call (extra shares burnt, a short payout), which only a second read sees.
         uint256[] memory before = _holdings(safe, runs, plan.actions);
 
         _runActions(s, runs, safe, swapAdapter, plan.actions);
@@ -66,7 +69,9 @@ library RebalanceLib {
         uint256 maxLossBps = ConstantsLib.BPS;
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
-            // Health after is judged at the prices the plan was checked against.
+            // Health after is judged at the prices the plan was checked against. Gas (issue 15): the position is read
+            // back from the venue rather than computed from the actions, so the band, landing-zone and loss checks
+            // judge what the venue actually holds (interest, rounding, a venue that did less or more than asked).
             (run.collateralAfter, run.debtAfter) = run.adapter.position(run.market, safe);
             run.healthAfter = _health(run.collateralAfter, run.debtAfter, run.state);
             Policy storage policy = s.policies[run.id][safe];
@@ -125,6 +130,9 @@ library RebalanceLib {
         if (!triggered) revert ILeverageModule.NoTrigger();
     }
 
+    /// @dev Gas (issue 15): the feed and both tokens' decimals are read on every operation (about 1,500 gas warm, three
+    /// cold accounts and slots on a bundle's first touch) rather than cached at setPolicy: a token or feed that changes
+    /// its decimals, or a feed that goes stale or leaves its bounds, must be caught before anything moves.
     function _checkOracle(bytes32 id, Policy storage policy, MarketState memory state) internal view {
         if (state.price == 0) revert ILeverageModule.OraclePriceZero(id);
         address feed = policy.priceFeed;
@@ -462,10 +470,12 @@ library RebalanceLib {
     ) private {
         _approve(safe, index, token, target, amount);
         _call(safe, index, target, data);
-        _approve(safe, index, token, target, 0);
+        _resetApproval(safe, index, token, target);
     }
 
-    /// @dev Back to zero unless the spender took exactly what it was allowed (saves a Safe call per settled approval).
+    /// @dev Back to zero unless the spender took exactly what it was allowed: a venue or pool that pulls the exact
+    /// amount (Morpho's repay and supplyCollateral, an ERC-4626 deposit) leaves nothing to reset, and reading the
+    /// allowance (one STATICCALL) is about 5,000 gas cheaper than the Safe call an approve(0) costs.
     function _resetApproval(address safe, uint256 index, address token, address spender) private {
         if (token != address(0) && IERC20(token).allowance(safe, spender) != 0) _approve(safe, index, token, spender, 0);
     }
@@ -478,6 +488,9 @@ library RebalanceLib {
         }
     }
 
+    /// @dev Gas (issue 15): one Safe module call per venue/pool/token call (about 3,400 gas each over a MultiSend
+    /// batch) is kept on purpose: every call is a plain CALL from the Safe whose result is checked at once, and the Safe
+    /// never DELEGATECALLs (not even into MultiSendCallOnly) on a keeper's behalf.
     function _call(address safe, uint256 index, address target, bytes memory data)
         private
         returns (bytes memory result)
