@@ -7,7 +7,7 @@ import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds } from "./chainBounds.js"
-import { SWAP_REPAY_MARGIN } from "../solver/swapDeleverage.js"
+import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN } from "../solver/swapDeleverage.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import type { KeeperRiskSettings } from "./config.js"
 
@@ -159,8 +159,7 @@ export async function readPortfolio(
   }
 }
 
-/** Shares of the position's collateral (its value in the loan token, for a purchase) the keeper quotes a swap cost curve at. */
-export const SWAP_CURVE_FRACTIONS = [0.005, 0.05, 0.2, 0.4, 0.7, 1] as const
+export { SWAP_CURVE_FRACTIONS }
 
 /**
  * A swap cost curve on the pool's real liquidity: QuoterV2 quotes (by eth_call, against one block) at

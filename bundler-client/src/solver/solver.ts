@@ -127,7 +127,7 @@ function ruleBookInputs(input: SolverInput): { pre: PortfolioState; policies: Re
  * Swap deleverage (issue 12) for a sub-account below its band whose policy allows swaps and whose input carries a swap
  * cost curve: chosen when buffer moves cannot fund it, or when they can but cost more (gas plus pool slippage against
  * gas plus the swap's fee and impact from the pool's real liquidity). One plan per operation: a swap replaces the buffer
- * plan only when that plan is for the same sub-account alone (or there is none). Sized by {@link planSwapDeleverage},
+ * plan only when that plan is for the same sub-account alone, or rescues no sub-account (boosts wait), or there is none. Sized by {@link planSwapDeleverage},
  * checked by {@link checkPlanAgainstPolicy} like every plan.
  */
 function withSwapDeleverage(input: SolverInput, result: SolverResult): SolverResult {
@@ -136,10 +136,14 @@ function withSwapDeleverage(input: SolverInput, result: SolverResult): SolverRes
   for (const [i, sub] of input.subAccounts.entries()) {
     const o = outcomes[i]
     if (sub.swap === undefined || !((sub.policy.maxSlippageBps ?? 0) > 0) || o === undefined || !(o.healthBefore < sub.policy.minHealth)) continue
-    const alone = result.plan === undefined || (result.plan.subAccounts.length === 1 && result.plan.subAccounts[0] === sub.state.id)
+    // Rescues come before boosts: a plan of boosts alone gives way to a swap deleverage.
+    const rescues = result.outcomes.some((x, j) => x.role !== "none" && x.healthBefore < (input.subAccounts[j]?.policy.minHealth ?? 0))
+    const alone = result.plan === undefined || !rescues || (result.plan.subAccounts.length === 1 && result.plan.subAccounts[0] === sub.state.id)
     if (!alone) continue
     const goal = Number.isFinite(o.goalHealth) ? o.goalHealth : sub.policy.targetHealth
-    const candidate = planSwapDeleverage({ state: sub.state, policy: sub.policy, epoch: sub.epoch, curve: sub.swap, costs: input.costs, goal, low: o.allowedHealth.min })
+    const a = assessSubAccount(input, i)
+    if (a.blocked !== undefined) continue
+    const candidate = planSwapDeleverage({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swap, costs: input.costs, goal, low: o.allowedHealth.min, capLeft: a.capTotal })
     if ("reason" in candidate) {
       if (o.role !== "target") outcomes[i] = { ...o, reason: `${o.reason}; swap deleverage: ${candidate.reason}` }
       continue

@@ -101,7 +101,7 @@ describe("swap boost in the solver", () => {
   test("the per-rebalance amount cap counts the borrow and the supplied collateral", () => {
     const input = above(2)
     const s = input.subAccounts[0] as SubAccountInput
-    s.policy = { ...s.policy, maxAmountPerRebalance: 20_000 }
+    s.policy = { ...s.policy, maxAmountPerRebalance: 4_000 }
     const { plan, outcomes } = solve(input)
     expect(kinds(plan)).not.toContain("BuyCollateral")
     expect(outcomes[0]?.reason).toMatch(/capped by the amount caps/)
@@ -139,13 +139,14 @@ describe("swap boost in the solver", () => {
     expect(outcomes[0]?.reason).toMatch(/swap boost skipped: exposure value .* < cost/)
   })
 
-  test("every plan with swap boosts on random portfolios passes the rule check", () => {
+  test("every plan on random portfolios with swap curves (boosts and deleverages) passes the rule check", () => {
     for (let seed = 1; seed <= 300; seed++) {
       const input = randomSolverInput(seed, 1 + (seed % 4), seed % 3)
       for (const s of input.subAccounts) {
         s.policy = { ...s.policy, maxSlippageBps: 30 + (seed % 5) * 20 }
         const scale = s.state.collateral * s.state.price
         s.swapBuy = { route: ROUTE, points: [0.01, 0.1, 0.5, 1].map((f, k) => ({ amountIn: scale * f, shortfallBps: 5 + k * k * 6 })) }
+        s.swap = { route: ROUTE, points: [0.01, 0.1, 0.5, 1].map((f, k) => ({ amountIn: s.state.collateral * f, shortfallBps: 5 + k * k * 8 })) }
       }
       const { plan } = solve(input)
       if (plan === undefined) continue
