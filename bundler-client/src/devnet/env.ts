@@ -184,7 +184,9 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       utilization: settings.marketUtilization,
     })
     const { addresses } = devnet
-    const deployment: LeverageDeployment = leverageDeploymentOf(addresses, stack)
+    const uniswap = settings.swapProtection ? await deployUniswapStack({ publicClient, deployer, stack }) : undefined
+    // With swaps, the SDK's validateRebalance quotes every swap of a plan on this QuoterV2 before sending.
+    const deployment: LeverageDeployment = { ...leverageDeploymentOf(addresses, stack), ...(uniswap !== undefined ? { swapQuoter: uniswap.quoterV2 } : {}) }
     const deployments: LeverageDeployments = { [devnet.chain.id]: deployment }
     const signer = createVerifyingPaymasterSigner({
       client: publicClient,
@@ -195,7 +197,6 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
     const pm = await startPaymasterServer({ signer })
     paymaster = pm
     const markets: Record<DemoAsset, DevnetMarket> = { WETH: stack.markets.weth, WBTC: stack.markets.wbtc }
-    const uniswap = settings.swapProtection ? await deployUniswapStack({ publicClient, deployer, stack }) : undefined
     const collateralToken: Record<DemoAsset, { address: Address; decimals: number }> = {
       WETH: { address: stack.tokens.weth, decimals: 18 },
       WBTC: { address: stack.tokens.wbtc, decimals: 8 },
