@@ -77,6 +77,43 @@ describe("runBacktest", () => {
     }
   })
 
+  it("runs the solver's swap deleverage (repay callback, sell collateral) and accounts its fee and impact from the pool's liquidity", () => {
+    // -20 % in one step after a calm start: the no-idle trader (health 1.4, nothing to repay with) must sell collateral.
+    const prices = Array.from({ length: 60 }, (_, i) => (i < 10 ? 3000 : 2400))
+    const events: BacktestEvent[] = []
+    const r = run(path(prices), noIdle, "threshold", (e) => events.push(e))
+    const swap = events.find((e) => e.kind === "swap" && /^solver plan RepayWithCallback .*WithdrawCollateral .*SellCollateral .*EndCallback/.test(e.detail))
+    expect(swap, events.map((e) => `${e.kind}: ${e.detail}`).join("\n")).toBeDefined()
+    expect(swap?.healthBefore).toBeLessThan(1.15)
+    expect(swap?.healthAfter).toBeGreaterThanOrEqual(1.15)
+    expect(swap?.healthAfter).toBeLessThanOrEqual(1.7)
+    const sold = Number(/SellCollateral ([\d.]+) ETH/.exec(swap?.detail ?? "")?.[1])
+    const fee = Number(/fee ([\d.]+)/.exec(swap?.detail ?? "")?.[1])
+    const impact = Number(/impact ([\d.]+)/.exec(swap?.detail ?? "")?.[1])
+    // The pool's 5 bp fee on the collateral sold at the market price, and a positive impact from finite depth (10M USDC
+    // of -2 % depth, thinner under stress): both in the run's carry.
+    expect(fee).toBeCloseTo(sold * 2400 * 0.0005, 1)
+    expect(impact).toBeGreaterThan(0)
+    expect(impact).toBeLessThan(sold * 2400 * 0.01)
+    expect(r.carry.swapFees).toBeGreaterThanOrEqual(fee - 0.01)
+    expect(r.carry.swapImpact).toBeGreaterThanOrEqual(impact - 0.01)
+    expect(r.swaps).toBeGreaterThan(0)
+    expect(r.liquidations).toBe(0)
+  })
+
+  it("runs the solver's swap boost (borrow, buy collateral, supply) in a calm rise, paying the pool's fee", () => {
+    const prices = Array.from({ length: 60 }, (_, i) => (i < 10 ? 3000 : 3700))
+    const events: BacktestEvent[] = []
+    const r = run(path(prices), noIdle, "threshold", (e) => events.push(e))
+    const boost = events.find((e) => e.kind === "swap" && /Borrow .*BuyCollateral/.test(e.detail))
+    expect(boost, events.map((e) => `${e.kind}: ${e.detail}`).join("\n")).toBeDefined()
+    expect(boost?.healthBefore).toBeGreaterThan(1.7)
+    expect(boost?.healthAfter).toBeLessThanOrEqual(1.7)
+    const bought = Number(/BuyCollateral ([\d.]+) USDC/.exec(boost?.detail ?? "")?.[1])
+    expect(Number(/fee ([\d.]+)/.exec(boost?.detail ?? "")?.[1])).toBeCloseTo(bought * 0.0005, 1)
+    expect(r.carry.swapFees).toBeGreaterThan(0)
+  })
+
   it("rejects a configuration whose asset is not in the price file", () => {
     const config = resolveBacktestConfig({ subAccounts: [{ id: "s", asset: "BTC", lltv: 0.86, equity: 1 }] })
     expect(() => run(path([1, 2]), config, "static")).toThrow(/"BTC" is not a column/)

@@ -12,7 +12,7 @@ import type { EpochState, Plan, Policy, PortfolioState, SubAccountInput, SubAcco
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError } from "./config.js"
 import type { BacktestConfig, BacktestSubAccount, StrategyName } from "./config.js"
-import { borrowForHealth, liquidityForDepth, quoteBuy, quoteSell, sellForHealth } from "./liquidity.js"
+import { borrowForHealth, liquidityForDepth, poolSwapCurve, quoteBuy, quoteSell, sellForHealth } from "./liquidity.js"
 import type { SwapPool, SwapQuote } from "./liquidity.js"
 
 /** Leverage over a path, robust near liquidation (see bundler-client/README.md "Metrics"). */
@@ -447,24 +447,93 @@ class Simulation {
       this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gas, Math.ceil(lossPpb[id] ?? 0))
   }
 
-  private executePlan(plan: Plan, t: number): void {
+  private executePlan(planned: Plan, t: number): void {
     const pre: PortfolioState = { subAccounts: this.subs, pools: this.pools, idle: this.idle }
-    const check = checkPlanAgainstPolicy({ plan, pre, policies: this.policies, epochs: this.epochs, now: t })
-    if (!check.ok) {
+    const reject = (why: string): void => {
       this.result.rejectedRebalances++
       this.payGas(t, this.config.costs.baseGas)
-      this.trace?.({ time: t, kind: "rejected", detail: `plan ${plan.actions.map((a) => a.kind).join("+")}: ${check.violations.map((v) => v.message).join("; ")}` })
-      return
+      this.trace?.({ time: t, kind: "rejected", detail: `plan ${planned.actions.map((a) => a.kind).join("+")}: ${why}` })
     }
+    const swaps = this.executeSwapActions(planned)
+    if ("reason" in swaps) return reject(swaps.reason)
+    const { plan, fee, impact } = swaps
+    const hasSwap = fee + impact > 0 || plan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")
+    const check = checkPlanAgainstPolicy({ plan, pre, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now: t })
+    if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "))
     const post = applyPlan(pre, plan)
     this.subs = post.subAccounts
     this.pools = post.pools
     this.idle = post.idle
     this.record(plan.subAccounts, t, check.amountMoved, plan.gas, check.lossPpb)
     this.result.rebalances++
-    this.trace?.({ time: t, kind: "rebalance", subAccounts: [...plan.subAccounts], detail: plan.actions.map((a) => `${a.kind} ${a.amount.toFixed(2)} ${a.asset}`).join(", ") })
+    const detail = plan.actions
+      .map((a) => `${a.kind} ${a.amount.toFixed(a.asset === this.config.loanAsset ? 2 : 4)} ${a.asset}${a.expectedOut !== undefined ? ` -> ${a.expectedOut.toFixed(4)}` : ""}`)
+      .join(", ")
+    if (hasSwap) {
+      const c = this.result.carry
+      c.swapFees += fee
+      c.swapImpact += impact
+      this.result.swaps++
+    }
+    const id = plan.subAccounts[0]
+    const touched = this.subs.find((x) => x.id === id)
+    const before = pre.subAccounts.find((x) => x.id === id)
+    this.trace?.({
+      time: t,
+      kind: hasSwap ? "swap" : "rebalance",
+      subAccounts: [...plan.subAccounts],
+      ...(hasSwap && before !== undefined && touched !== undefined ? { subAccount: id, healthBefore: healthOf(before), healthAfter: healthOf(touched) } : {}),
+      detail: hasSwap ? `solver plan ${detail} (fee ${fee.toFixed(2)}, impact ${impact.toFixed(2)})` : detail,
+    })
     this.payGas(t, plan.gas)
     this.chargeAutomation(Object.values(check.amountMoved).reduce((a, b) => a + b, 0))
+  }
+
+  /**
+   * The solver's swap actions as they execute now: each `SellCollateral` / `BuyCollateral` against the liquidity model
+   * at the market price (its `expectedOut` replaced by what the pool pays), refused as the module refuses it when the
+   * output is below its oracle value less `maxSlippageBps` (SlippageExceeded). A repayment or supply sized on the
+   * planned output that the actual output no longer covers then fails the rule check (the venue's pull reverts).
+   *
+   * @returns The plan with executed outputs, and the fees and impact paid (loan units), or the reason it reverts.
+   */
+  private executeSwapActions(plan: Plan): { plan: Plan; fee: number; impact: number } | { reason: string } {
+    let fee = 0
+    let impact = 0
+    const actions = []
+    for (const [index, a] of plan.actions.entries()) {
+      if (a.kind !== "SellCollateral" && a.kind !== "BuyCollateral") {
+        actions.push(a)
+        continue
+      }
+      const s = this.subs.find((x) => x.id === plan.subAccounts[a.subAccount]) as SubAccountState
+      const sell = a.kind === "SellCollateral"
+      const pm = this.market(s.collateralAsset)
+      const pool = this.swapPool(s.collateralAsset)
+      const q = sell ? quoteSell(a.amount, pm, pool) : quoteBuy(a.amount, pm, pool)
+      const bps = (this.swapPolicies()[s.id] as Policy).maxSlippageBps ?? 0
+      const minOut = (sell ? a.amount * s.price : a.amount / s.price) * (1 - bps / 10_000)
+      if (q.out < minOut) return { reason: `action ${index} (${a.kind}) pays ${q.out}, below its minimum ${minOut} (SlippageExceeded)` }
+      fee += q.fee
+      impact += q.impact
+      actions.push({ ...a, expectedOut: q.out })
+    }
+    return { plan: { ...plan, actions }, fee, impact }
+  }
+
+  /**
+   * Policies as the solver's swap lane sees them: with `swap.enabled`, every sub-account may swap up to
+   * `swap.maxSlippageBps` (its own `maxSlippageBps` when set), and its per-rebalance loss bound is at least that (a
+   * policy that allows a swap must allow its fee and impact: the module counts them as value loss).
+   */
+  private swapPolicies(): Record<string, Policy> {
+    const out: Record<string, Policy> = {}
+    const bps = this.config.swap.maxSlippageBps
+    for (const [id, p] of Object.entries(this.policies)) {
+      const slip = p.maxSlippageBps ?? (this.config.swap.enabled ? bps : 0)
+      out[id] = { ...p, maxSlippageBps: slip, maxLossBps: Math.max(p.maxLossBps, slip) }
+    }
+    return out
   }
 
   private swapPool(asset: string): SwapPool {
@@ -678,11 +747,22 @@ class Simulation {
       return h < p.minHealth ? "low" : p.boostAllowed && h > p.maxHealth ? "high" : undefined
     }
     if (!this.subs.some((s) => outOfBand(s) !== undefined)) return undefined
+    // The solver's swap lane: a selling curve (swap deleverage) and, with `swap.boost: "swap"`, a buying curve (swap
+    // boost) from the liquidity model, as the keeper reads them from QuoterV2.
+    const { swap } = this.config
+    const policies = swap.enabled ? this.swapPolicies() : this.policies
+    const route = `0x${Math.round(swap.feeBps * 100).toString(16).padStart(64, "0")}`
     const inputs: SubAccountInput[] = this.subs.map((s) => {
-      const policy = this.policies[s.id] as Policy
-      return { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
+      const policy = policies[s.id] as Policy
+      const input: SubAccountInput = { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
+      if (!swap.enabled || !(s.collateral > 0)) return input
+      const pool = this.swapPool(s.collateralAsset)
+      const pm = this.market(s.collateralAsset)
+      input.swap = poolSwapCurve("sell", s.collateral, s.price, pm, pool, route)
+      if (swap.boost === "swap") input.swapBuy = poolSwapCurve("buy", s.collateral, s.price, pm, pool, route)
+      return input
     })
-    const solved = solve({ now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode })
+    let solved = solve({ now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode })
     const outcome = (id: string): SubAccountOutcome => solved.outcomes.find((o) => o.id === id) as SubAccountOutcome
     const swaps: SwapOrder[] = []
     const stopped = mode === "autopilot" && this.guard?.tripped() === true
@@ -697,18 +777,16 @@ class Simulation {
       }
       return swaps.length > 0 ? { executeAt: t + this.latency, plan: undefined, swaps } : undefined
     }
-    const highs = this.subs.filter((s) => outOfBand(s) === "high").map((s) => s.id)
-    if (this.config.swap.boost === "swap" && highs.length > 0) {
-      const masked = inputs.map((x) => (highs.includes(x.state.id) ? { ...x, policy: { ...x.policy, boostAllowed: false } } : x))
-      plan = this.subs.some((s) => outOfBand(s) === "low") ? solve({ now: t, subAccounts: masked, pools: this.pools, idle: this.idle, costs: this.config.costs, mode }).plan : undefined
-      for (const id of highs) {
-        const s = this.subs.find((x) => x.id === id) as SubAccountState
-        const o = outcome(id)
-        if (!Number.isFinite(o.goalHealth) || !this.ready(id, t)) continue
-        const order = this.sizeBuy(s, o.goalHealth, o.allowedHealth.max, t, false)
-        if (order === undefined) continue
-        if (mode === "autopilot" && (order.amountIn * this.config.costs.boostEdgeBps) / 10_000 < this.swapCost(order, s, t)) continue
-        swaps.push(order)
+    if (swap.enabled && swap.boost === "swap" && plan !== undefined) {
+      // Boosts only by buying collateral: a sub-account above the band that the plan boosts without a swap (borrowed
+      // tokens parked) is left out.
+      const parked = plan.subAccounts.filter(
+        (id, i) => outOfBand(this.subs.find((x) => x.id === id) as SubAccountState) === "high" && !plan?.actions.some((a) => a.subAccount === i && a.kind === "BuyCollateral"),
+      )
+      if (parked.length > 0) {
+        const masked = inputs.map((x) => (parked.includes(x.state.id) ? { ...x, policy: { ...x.policy, boostAllowed: false } } : x))
+        solved = solve({ now: t, subAccounts: masked, pools: this.pools, idle: this.idle, costs: this.config.costs, mode })
+        plan = solved.plan
       }
     }
     for (const s of this.subs) {

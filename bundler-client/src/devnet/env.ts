@@ -228,7 +228,9 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       utilization: settings.marketUtilization,
     })
     const { addresses } = devnet
-    let deployment: LeverageDeployment = leverageDeploymentOf(addresses, stack)
+    const uniswap = settings.swapProtection ? await deployUniswapStack({ publicClient, deployer, stack }) : undefined
+    // With swaps, the SDK's validateRebalance quotes every swap of a plan on this QuoterV2 before sending.
+    let deployment: LeverageDeployment = { ...leverageDeploymentOf(addresses, stack), ...(uniswap !== undefined ? { swapQuoter: uniswap.quoterV2 } : {}) }
     let aave: AaveStackAddresses | undefined
     if (settings.aave) {
       if (settings.swapProtection) throw new Error("demo settings: aave and swapProtection cannot be combined (the swap deleverage runs in Morpho's repay callback)")
@@ -247,7 +249,6 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
     const pm = await startPaymasterServer({ signer })
     paymaster = pm
     const markets: Record<DemoAsset, DevnetMarket> = { WETH: stack.markets.weth, WBTC: stack.markets.wbtc }
-    const uniswap = settings.swapProtection ? await deployUniswapStack({ publicClient, deployer, stack }) : undefined
     const collateralToken: Record<DemoAsset, { address: Address; decimals: number }> = {
       WETH: { address: stack.tokens.weth, decimals: 18 },
       WBTC: { address: stack.tokens.wbtc, decimals: 8 },

@@ -240,7 +240,7 @@ export function parseKeeperConfig(
     paymasterUrl,
     paymasterContext: o.paymasterContext,
     keeperPrivateKey: keeperPrivateKey as Hex,
-    deployment,
+    deployment: swap !== undefined ? { ...deployment, swapQuoter: swap.quoter } : deployment,
     safes,
     risk,
     allowSelfPay: r.bool(o, "allowSelfPay", "allowSelfPay", false),

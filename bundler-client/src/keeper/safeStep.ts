@@ -156,7 +156,7 @@ export class SafeStep {
       return
     }
     let chainPlan = toChainPlan(plan)
-    if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral")) {
+    if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")) {
       const tokens = chainPlan.subAccounts.map((id) => {
         const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
         return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress }

@@ -220,14 +220,18 @@ export const DEFAULT_GAS_PER_ACTION: Record<ActionKind, number> = {
 }
 
 /**
- * A swap's cost curve from the pool's real liquidity (QuoterV2 quotes by eth_call at a few sizes, `quotePriceImpact`),
- * for one sub-account's collateral -> loan token route. The solver interpolates it; the keeper re-quotes the chosen
- * size exactly before sending.
+ * A swap's cost curve from the pool's real liquidity (QuoterV2 quotes by eth_call at a few sizes, `quotePriceImpact`;
+ * in the backtester, the same quotes from its liquidity model), for one sub-account's collateral -> loan token route
+ * (`SubAccountInput.swap`) or loan token -> collateral route (`SubAccountInput.swapBuy`). The solver interpolates it;
+ * the keeper re-quotes the chosen size exactly before sending.
  */
 export type SwapCurve = {
   /** The swap adapter's bytes32 route word (`encodeUniswapRoute`). */
   route: string
-  /** Input sizes (collateral units, increasing) and each one's shortfall against its oracle value (bps: fee + impact). */
+  /**
+   * Input sizes (units of the input token: collateral for a sale, loan token for a purchase; increasing) and each one's
+   * shortfall of the output against its oracle value (bps: fee + impact).
+   */
   points: readonly { amountIn: number; shortfallBps: number }[]
 }
 
@@ -249,6 +253,8 @@ export type SubAccountInput = {
   landingMargin?: number | undefined
   /** Selling collateral for the loan token on a swap venue (a swap deleverage); undefined: no swaps for it. */
   swap?: SwapCurve | undefined
+  /** Buying collateral with the loan token on a swap venue (a swap boost, with `boostAllowed`); undefined: no swap boost. */
+  swapBuy?: SwapCurve | undefined
 }
 
 /** Everything one solve needs. */
