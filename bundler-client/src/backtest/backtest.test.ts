@@ -166,7 +166,10 @@ describe("tail floor: the autopilot is not liquidated where threshold is not", (
         expect(autopilot.liquidations, `depth ${depth}, drop ${drop} min, recovery ${recovery} min`).toBe(0)
         expect(autopilot.minHealth).toBeGreaterThan(1)
       }
-    expect(survivedByThreshold).toBeGreaterThanOrEqual(10)
+    // Coverage floor, not the claim: threshold must survive enough of the 16 shapes for the claim to mean something.
+    // Since the backtester runs threshold's rescues through the solver's swap lane (fee, impact, amount caps), it
+    // survives 8 (it survived 10 with free buffer-less repayments).
+    expect(survivedByThreshold).toBeGreaterThanOrEqual(8)
   })
 
   it("holds for wicks just inside what a position at the target survives (depths 26-28.5 %)", () => {

@@ -121,12 +121,14 @@ export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleve
   if (!(c > 0)) return { reason: "already at or above the goal" }
   // The module refuses a swap past maxSlippageBps and a loss past maxLossBps of what the positions move (about c P).
   const usable = Math.min(bps * SWAP_SLIPPAGE_USE, policy.maxLossBps * 0.999)
-  const bySlippage = Math.min(maxSizeWithinSlippage(curve, usable), C * 0.999, s.withdrawable ?? Number.POSITIVE_INFINITY)
+  const withinSlippage = Math.min(maxSizeWithinSlippage(curve, usable), C * 0.999)
+  const withdrawable = s.withdrawable ?? Number.POSITIVE_INFINITY
+  const bySlippage = Math.min(withinSlippage, withdrawable)
   // What the module counts as moved: the repayment (about c P (1 - s)) plus the withdrawn collateral's value (c P).
   const capLeft = params.capLeft ?? policy.maxAmountPerRebalance
   const byCaps = (capLeft * (1 - 1e-9)) / (P * (2 - shortfall))
   const capped = c > Math.min(bySlippage, byCaps)
-  const cappedBy = bySlippage <= byCaps ? "maxSlippageBps (or the venue's withdrawable collateral)" : "the amount caps"
+  const cappedBy = bySlippage > byCaps ? "the amount caps" : withinSlippage <= withdrawable ? "maxSlippageBps" : "the venue's withdrawable collateral"
   if (capped) c = Math.min(bySlippage, byCaps)
   if (!(c > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no value left to move under the amount caps" }
   shortfall = curveShortfallBps(curve, c) / 10_000
