@@ -129,6 +129,19 @@ describe("checkPlanAgainstPolicy", () => {
     expect(check([act("WithdrawFromPool", 1000, "USDC", POOL), act("Repay", 1000, "USDC"), act("Borrow", 500, "USDC"), act("DepositToPool", 400, "USDC", OTHER)])).toHaveLength(1)
   })
 
+  it("refuses selling and buying one collateral token in one plan, across sub-accounts (SwapRoundTrip)", () => {
+    const pre = portfolio(1.02)
+    pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", debt: (10 * 3000 * 0.86) / 1.9 })
+    const policies = { a: makePolicy({ pools: [POOL], maxSlippageBps: 50 }), b: makePolicy({ pools: [POOL], maxSlippageBps: 50, boostAllowed: true }) }
+    const act = (kind: ActionKind, subAccount: number, amount: number, asset: string, pool?: string) => ({ kind, subAccount, pool, asset, amount, amountBase: BigInt(Math.round(amount * 1e6)) })
+    const actions = [
+      act("RepayWithCallback", 0, 6000, "USDC"), act("WithdrawCollateral", 0, 2, "WETH"), act("SellCollateral", 0, 2, "WETH", OTHER), act("EndCallback", 0, 0, "USDC"),
+      act("Borrow", 1, 3000, "USDC"), act("BuyCollateral", 1, 3000, "USDC", OTHER), act("SupplyCollateral", 1, 0.99, "WETH"),
+    ]
+    const messages = checkPlanAgainstPolicy({ plan: { loanAsset: "USDC", subAccounts: ["a", "b"], gas: 900_000, actions }, pre, policies, epochs: {}, now: NOW }).violations.map((v) => v.message)
+    expect(messages).toContainEqual(expect.stringMatching(/both sells and buys WETH \(SwapRoundTrip\)/))
+  })
+
   it("rejects a borrow on a sub-account without boosts (rule 3)", () => {
     const r = run(portfolio(1.75), plan(["Borrow", 1000], ["DepositToPool", 1000, POOL]), { boostAllowed: false })
     expect(r.violations.filter((v) => v.rule === 3).length).toBeGreaterThan(0)

@@ -155,9 +155,14 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
   // Material use (module: PoolRoundTrip, PoolNotUsed, SubAccountUnchanged): no pool both withdrawn from and deposited
   // into, every pool action serves a sub-account with a venue action, every listed sub-account has one.
   const acted = new Set(plan.actions.filter((a) => isVenueKind(a.kind)).map((a) => a.subAccount))
-  plan.actions.forEach((a) => {
-    if (SWAP_KINDS.has(a.kind) && !acted.has(a.subAccount))
+  plan.actions.forEach((a, index) => {
+    if (!SWAP_KINDS.has(a.kind)) return
+    if (!acted.has(a.subAccount))
       fail("structure", `a swap serves ${plan.subAccounts[a.subAccount]}, which has no venue action (SwapNotUsed)`, plan.subAccounts[a.subAccount])
+    // Module: a plan never both sells and buys one collateral token, whichever sub-accounts the swaps serve.
+    const token = subs[a.subAccount]?.collateralAsset
+    if (plan.actions.slice(0, index).some((b) => SWAP_KINDS.has(b.kind) && b.kind !== a.kind && subs[b.subAccount]?.collateralAsset === token))
+      fail("structure", `the plan both sells and buys ${token} (SwapRoundTrip)`, plan.subAccounts[a.subAccount])
   })
   plan.actions.forEach((a, index) => {
     if (!POOL_KINDS.has(a.kind)) return
