@@ -442,9 +442,9 @@ class Simulation {
     this.external += fee
   }
 
-  private record(ids: readonly string[], t: number, moved: Record<string, number>, gas: number, lossPpb: Record<string, number> = {}): void {
+  private record(ids: readonly string[], t: number, moved: Record<string, number>, gas: number, lossPpb: Record<string, number> = {}, due: Record<string, boolean> = {}): void {
     for (const id of ids)
-      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gas, Math.ceil(lossPpb[id] ?? 0))
+      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gas, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true)
   }
 
   private executePlan(planned: Plan, t: number): void {
@@ -464,7 +464,7 @@ class Simulation {
     this.subs = post.subAccounts
     this.pools = post.pools
     this.idle = post.idle
-    this.record(plan.subAccounts, t, check.amountMoved, plan.gas, check.lossPpb)
+    this.record(plan.subAccounts, t, check.amountMoved, plan.gas, check.lossPpb, check.due)
     this.result.rebalances++
     const detail = plan.actions
       .map((a) => `${a.kind} ${a.amount.toFixed(a.asset === this.config.loanAsset ? 2 : 4)} ${a.asset}${a.expectedOut !== undefined ? ` -> ${a.expectedOut.toFixed(4)}` : ""}`)

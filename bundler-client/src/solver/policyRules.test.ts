@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
+import { recordRebalance } from "./state.js"
 import { makePolicy } from "./testing.js"
 import type { ActionKind, EpochState, Plan, Policy, PortfolioState } from "./types.js"
 
@@ -140,6 +141,32 @@ describe("checkPlanAgainstPolicy", () => {
     ]
     const messages = checkPlanAgainstPolicy({ plan: { loanAsset: "USDC", subAccounts: ["a", "b"], gas: 900_000, actions }, pre, policies, epochs: {}, now: NOW }).violations.map((v) => v.message)
     expect(messages).toContainEqual(expect.stringMatching(/both sells and buys WETH \(SwapRoundTrip\)/))
+  })
+
+  it("charges a rebalance (and the cooldown) only to due sub-accounts: padding cannot spend another's cap (rule 4)", () => {
+    const pre = portfolio(1.1)
+    // b: in band below its target, moved toward it next to a's rescue; its epoch already holds maxRebalancesPerEpoch.
+    pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", debt: (10 * 3000 * 0.86) / 1.3 })
+    const policies = { a: makePolicy({ pools: [POOL] }), b: makePolicy({ pools: [POOL], maxRebalancesPerEpoch: 1 }) }
+    const epoch = Math.floor(NOW / 86_400)
+    const p: Plan = {
+      loanAsset: "USDC",
+      subAccounts: ["a", "b"],
+      gas: 300_000,
+      actions: [
+        { kind: "WithdrawFromPool", subAccount: 0, pool: POOL, asset: "USDC", amount: 4100, amountBase: 4_100_000_000n },
+        { kind: "Repay", subAccount: 0, pool: undefined, asset: "USDC", amount: 4000, amountBase: 4_000_000_000n },
+        { kind: "Repay", subAccount: 1, pool: undefined, asset: "USDC", amount: 100, amountBase: 100_000_000n },
+      ],
+    }
+    const epochs = { b: { epoch, amountInEpoch: 0, rebalancesInEpoch: 1, gasInEpoch: 0 } }
+    const r = checkPlanAgainstPolicy({ plan: p, pre, policies, epochs, now: NOW })
+    expect(r.violations).toEqual([])
+    expect(r.due).toEqual({ a: true, b: false })
+    const b = recordRebalance(epochs.b, 86_400, NOW, 100, 300_000, 0, r.due.b)
+    expect(b.rebalancesInEpoch).toBe(1)
+    expect(b.lastRebalance).toBeUndefined()
+    expect(recordRebalance(epochs.b, 86_400, NOW, 100, 300_000, 0, true)).toMatchObject({ rebalancesInEpoch: 2, lastRebalance: NOW })
   })
 
   it("rejects a borrow on a sub-account without boosts (rule 3)", () => {

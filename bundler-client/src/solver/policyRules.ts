@@ -52,6 +52,8 @@ export type CheckPlanReturnType = {
   positionsMoved: number
   /** The plan's loss charged to each listed sub-account, parts per billion of its equity before the plan (rule 6). */
   lossPpb: Record<string, number>
+  /** Whether each listed sub-account was due (out of its band): only a due one starts its cooldown and spends a rebalance. */
+  due: Record<string, boolean>
 }
 
 /** Relative slack on the rule 5 comparison for floating-point noise only (the module compares integers). */
@@ -81,6 +83,7 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
     violations.push({ rule, subAccountId, message })
   }
   const lossPpb: Record<string, number> = {}
+  const dueOf: Record<string, boolean> = {}
   let moved = 0
   const result = (netValueBefore = 0, netValueAfter = 0): CheckPlanReturnType => ({
     ok: violations.length === 0,
@@ -90,6 +93,7 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
     netValueAfter,
     positionsMoved: moved,
     lossPpb,
+    due: dueOf,
   })
 
   if (plan.actions.length === 0) fail("structure", "plan has no actions")
@@ -255,7 +259,9 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
     if (value > policy.maxAmountPerRebalance) fail(4, `${id} moves ${value}, above maxAmountPerRebalance ${policy.maxAmountPerRebalance}`, id)
     if (epoch.amountInEpoch + value > policy.maxAmountPerEpoch)
       fail(4, `${id} would move ${epoch.amountInEpoch + value} in the epoch, above maxAmountPerEpoch ${policy.maxAmountPerEpoch}`, id)
-    if (epoch.rebalancesInEpoch + 1 > policy.maxRebalancesPerEpoch)
+    // Module: only a due sub-account spends a rebalance (and starts its cooldown).
+    dueOf[id] = due
+    if (due && epoch.rebalancesInEpoch + 1 > policy.maxRebalancesPerEpoch)
       fail(4, `${id} would have ${epoch.rebalancesInEpoch + 1} rebalances in the epoch, above ${policy.maxRebalancesPerEpoch}`, id)
     if (epoch.gasInEpoch + gas > policy.maxGasPerEpoch) fail(4, `${id} would use ${epoch.gasInEpoch + gas} gas in the epoch, above ${policy.maxGasPerEpoch}`, id)
 

@@ -74,7 +74,8 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const high = p.boostAllowed && h0 > p.maxHealth
   let blocked: string | undefined
   if (s.epoch.lastRebalance !== undefined && now < s.epoch.lastRebalance + p.cooldown) blocked = `cooling down (${now - s.epoch.lastRebalance} s of ${p.cooldown} s)`
-  else if (epoch.rebalancesInEpoch + 1 > p.maxRebalancesPerEpoch) blocked = `epoch rebalance cap ${p.maxRebalancesPerEpoch} reached`
+  // Module: only a due sub-account spends a rebalance, so a capped one can still give (toward its target).
+  else if ((low || high) && epoch.rebalancesInEpoch + 1 > p.maxRebalancesPerEpoch) blocked = `epoch rebalance cap ${p.maxRebalancesPerEpoch} reached`
   else if (epoch.gasInEpoch + costs.baseGas > p.maxGasPerEpoch) blocked = "epoch gas cap reached"
   const capTotal = Math.max(0, Math.min(p.maxAmountPerRebalance, p.maxAmountPerEpoch - epoch.amountInEpoch)) * CAP_SLACK
   if (!blocked && capTotal <= 0) blocked = "epoch amount cap reached"

@@ -716,11 +716,15 @@ library RebalanceLib {
     function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed, uint256 loss) private {
         Policy storage policy = s.policies[run.id][safe];
         EpochUsage memory usage = s.usage[run.id][safe];
+        // A sub-account that was not due (moved toward its target next to another's rescue) starts no cooldown and
+        // spends no rebalance count: padding a rescue with a small move on it cannot stall its own later rescue. Its
+        // amount, gas and loss still count.
+        uint40 lastRebalance = run.due ? uint40(block.timestamp) : usage.lastRebalance;
         uint256 epoch = block.timestamp / policy.epochLength;
         if (usage.epoch != epoch) usage = EpochUsage({epoch: uint32(epoch), lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0});
 
         uint256 amount = usage.amountMoved + run.moved;
-        uint256 count = uint256(usage.rebalances) + 1;
+        uint256 count = uint256(usage.rebalances) + (run.due ? 1 : 0);
         uint256 gas = uint256(usage.gasUsed) + gasUsed;
         uint256 lossPpb = usage.lossPpb + _lossPpb(loss, run.state);
         if (amount > policy.maxAmountPerEpoch) revert ILeverageModule.EpochAmountCapExceeded(run.id, amount, policy.maxAmountPerEpoch);
@@ -733,7 +737,7 @@ library RebalanceLib {
         // Saturating casts: a saturated counter only makes the next check stricter.
         s.usage[run.id][safe] = EpochUsage({
             epoch: uint32(epoch),
-            lastRebalance: uint40(block.timestamp),
+            lastRebalance: lastRebalance,
             rebalances: uint16(count),
             lossPpb: uint32(lossPpb),
             gasUsed: uint40(Math.min(gas, type(uint40).max)),
