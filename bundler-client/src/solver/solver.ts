@@ -157,18 +157,14 @@ function withSwapDeleverage(input: SolverInput, result: SolverResult): SolverRes
       outcomes[i] = { ...o, reason: `${o.reason}; swap deleverage refused: ${check.violations.map((v) => v.message).join("; ")}` }
       continue
     }
-    const after = { ...sub.state, collateral: sub.state.collateral - candidate.sold, debt: sub.state.debt - candidate.repaid }
-    outcomes[i] = {
-      ...o,
-      role: "target",
-      healthAfter: candidate.healthAfter,
-      leverageAfter: leverageOf(after),
-      liquidationProbabilityAfter: liquidationProbability(candidate.healthAfter, sub.risk, sub.policy.horizon / SECONDS_PER_YEAR),
-      reason:
-        `below band: swap deleverage ${o.healthBefore.toFixed(3)} -> ${candidate.healthAfter.toFixed(3)}, selling ${candidate.sold.toPrecision(6)} ` +
+    outcomes[i] = swapOutcome(
+      sub,
+      o,
+      { collateral: -candidate.sold, debt: -candidate.repaid, healthAfter: candidate.healthAfter },
+      `below band: swap deleverage ${o.healthBefore.toFixed(3)} -> ${candidate.healthAfter.toFixed(3)}, selling ${candidate.sold.toPrecision(6)} ` +
         `${sub.state.collateralAsset} (fee + impact ${candidate.shortfallBps.toFixed(2)} bps, cost ${candidate.cost.toFixed(2)})` +
         (o.role === "target" ? `, cheaper than buffers (${result.cost.toFixed(2)})` : `; buffers could not: ${o.reason}`),
-    }
+    )
     return { plan: candidate.plan, outcomes, cost: candidate.cost }
   }
   return { ...result, outcomes }
@@ -234,21 +230,38 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
       const sub = input.subAccounts[i] as SolverInput["subAccounts"][number]
       const o = outcomes[i] as SolverResult["outcomes"][number]
       cost += c.cost - c.plan.gas * input.costs.gasPrice
-      const after = { ...sub.state, collateral: sub.state.collateral + c.supplied, debt: sub.state.debt + c.borrowed }
-      outcomes[i] = {
-        ...o,
-        role: "target",
-        healthAfter: c.healthAfter,
-        leverageAfter: leverageOf(after),
-        liquidationProbabilityAfter: liquidationProbability(c.healthAfter, sub.risk, sub.policy.horizon / SECONDS_PER_YEAR),
-        reason:
-          `above band: swap boost (${c.shape}) ${o.healthBefore.toFixed(3)} -> ${c.healthAfter.toFixed(3)}, borrowing ${c.borrowed.toPrecision(6)} ` +
+      outcomes[i] = swapOutcome(
+        sub,
+        o,
+        { collateral: c.supplied, debt: c.borrowed, healthAfter: c.healthAfter },
+        `above band: swap boost (${c.shape}) ${o.healthBefore.toFixed(3)} -> ${c.healthAfter.toFixed(3)}, borrowing ${c.borrowed.toPrecision(6)} ` +
           `${sub.state.loanAsset} for ${c.bought.toPrecision(6)} ${sub.state.collateralAsset} (fee + impact ${c.shortfallBps.toFixed(2)} bps, cost ${c.cost.toFixed(2)})`,
-      }
+      )
     }
     return { plan, outcomes, cost: cost + (kept.length > 0 ? Math.max(0, result.cost - result.plan!.gas * input.costs.gasPrice) : 0) }
   }
   return { ...result, outcomes }
+}
+
+/**
+ * The outcome of a sub-account a swap plan targets: its position moved by `change` (collateral and debt in token
+ * units, signed), the health it lands at, and the leverage and liquidation probability there.
+ */
+function swapOutcome(
+  sub: SolverInput["subAccounts"][number],
+  o: SolverResult["outcomes"][number],
+  change: { collateral: number; debt: number; healthAfter: number },
+  reason: string,
+): SolverResult["outcomes"][number] {
+  const after = { ...sub.state, collateral: sub.state.collateral + change.collateral, debt: sub.state.debt + change.debt }
+  return {
+    ...o,
+    role: "target",
+    healthAfter: change.healthAfter,
+    leverageAfter: leverageOf(after),
+    liquidationProbabilityAfter: liquidationProbability(change.healthAfter, sub.risk, sub.policy.horizon / SECONDS_PER_YEAR),
+    reason,
+  }
 }
 
 /**

@@ -14,23 +14,15 @@
  * (what the module counts as moved: the borrow plus the supplied collateral's value) and by the market's free
  * liquidity; a capped boost that does not reach the landing zone is no plan.
  */
-import { curveShortfallBps, maxSizeWithinSlippage, SWAP_REPAY_MARGIN, SWAP_SLIPPAGE_USE } from "./swapDeleverage.js"
+import { type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, SWAP_REPAY_MARGIN, SWAP_SLIPPAGE_USE } from "./swapDeleverage.js"
 import { healthOf, toBaseUnits } from "./state.js"
 import type { ActionKind, CostModel, EpochState, Plan, PlanAction, Policy, SubAccountState, SwapCurve } from "./types.js"
 
 /** Lowest health the borrow of a one-pass boost may leave before the bought collateral is supplied (else flash-looped). */
 export const ONE_PASS_MIN_HEALTH = 1.02
 
-export type SwapBoostParameters = {
-  state: SubAccountState
-  policy: Policy
-  /** Epoch bookkeeping, already rolled to the current epoch (`effectiveEpoch`). */
-  epoch: EpochState
-  /** Buying collateral with the loan token (amountIn in loan units). */
-  curve: SwapCurve
-  costs: CostModel
-  /** Health to aim for (the solver's goal for this sub-account). */
-  goal: number
+/** `curve`: buying collateral with the loan token (amountIn in loan units). */
+export type SwapBoostParameters = SwapPlanBase & {
   /** Allowed end interval (landing zone with the solver's margins). */
   low: number
   high: number

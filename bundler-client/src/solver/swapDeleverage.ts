@@ -69,14 +69,20 @@ export function maxSizeWithinSlippage(curve: SwapCurve, maxBps: number): number 
   return best
 }
 
-export type SwapDeleverageParameters = {
+/** What both swap planners ({@link planSwapDeleverage}, `planSwapBoost`) take about one sub-account. */
+export type SwapPlanBase = {
   state: SubAccountState
   policy: Policy
+  /** Epoch bookkeeping, already rolled to the current epoch (`effectiveEpoch`). */
   epoch: EpochState
+  /** The pool's cost curve in the trade's direction (amountIn in the input token's units). */
   curve: SwapCurve
   costs: CostModel
   /** Health to aim for (the solver's goal for this sub-account). */
   goal: number
+}
+
+export type SwapDeleverageParameters = SwapPlanBase & {
   /** Lowest health the plan may end at (landing zone low edge, with the solver's margin). */
   low: number
   /**
