@@ -3,7 +3,7 @@ import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
 import { ONE_PASS_MIN_HEALTH } from "./swapBoost.js"
-import { TEST_COSTS, makePolicy, randomSolverInput } from "./testing.js"
+import { TEST_COSTS, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
 const ROUTE = `0x${"0".repeat(61)}1f4`
@@ -26,24 +26,17 @@ const curve: SwapCurve = {
 
 /** 10 WETH at 3,000 against debt that puts health at `health`, no idle funds, no pool: a calm market above the band. */
 function above(health = 2, overrides: Partial<SubAccountInput> = {}, input: Partial<SolverInput> = {}, id = "a"): SolverInput {
-  return {
-    now: 1_700_000_000,
-    subAccounts: [
-      {
-        state: { id: `0x${id.repeat(64)}`, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * 3000 * 0.86) / health, lltv: 0.86, price: 3000 },
-        policy: makePolicy({ minHealth: 1.25, targetHealth: 1.45, maxHealth: 1.8, boostAllowed: true, maxSlippageBps: 50, maxEpochLossBps: 400 }),
-        epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
-        risk: { sigma: 0.5 },
-        swapBuy: curve,
-        ...overrides,
-      },
-    ],
-    pools: [],
-    idle: {},
-    costs: TEST_COSTS,
-    mode: "threshold",
-    ...input,
-  }
+  return oneSubAccountInput(
+    {
+      state: { id: `0x${id.repeat(64)}`, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * 3000 * 0.86) / health, lltv: 0.86, price: 3000 },
+      policy: makePolicy({ minHealth: 1.25, targetHealth: 1.45, maxHealth: 1.8, boostAllowed: true, maxSlippageBps: 50, maxEpochLossBps: 400 }),
+      epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+      risk: { sigma: 0.5 },
+      swapBuy: curve,
+      ...overrides,
+    },
+    input,
+  )
 }
 
 function check(input: SolverInput, plan: Plan) {
