@@ -257,11 +257,13 @@ describe("Uniswap v3 on the devnet", () => {
     ])
     expect(deleverage.actions[0]?.amount).toBe(less2bp(await quote(weth, usdc, sold)))
     // One-pass boost: the supply after the purchase.
-    const onePass = await settle([
-      { kind: "Borrow", subAccount: 0, amount: usdcIn },
-      { kind: "BuyCollateral", subAccount: 0, route, amount: usdcIn },
-      { kind: "SupplyCollateral", subAccount: 0, amount: big },
-    ])
+    const onePassBoost = (supply: bigint) =>
+      settle([
+        { kind: "Borrow", subAccount: 0, amount: usdcIn },
+        { kind: "BuyCollateral", subAccount: 0, route, amount: usdcIn },
+        { kind: "SupplyCollateral", subAccount: 0, amount: supply },
+      ])
+    const onePass = await onePassBoost(big)
     expect(onePass.actions[2]?.amount).toBe(less2bp(await quote(usdc, weth, usdcIn)))
     expect(onePass.actions[0]?.amount).toBe(usdcIn)
     // Flash-looped boost: the collateral Morpho credits first and collects at the end of the callback.
@@ -273,11 +275,7 @@ describe("Uniswap v3 on the devnet", () => {
     ])
     expect(flash.actions[0]?.amount).toBe(less2bp(await quote(usdc, weth, usdcIn)))
     // Never raised: a planned supply below the quote stays.
-    const small = await settle([
-      { kind: "Borrow", subAccount: 0, amount: usdcIn },
-      { kind: "BuyCollateral", subAccount: 0, route, amount: usdcIn },
-      { kind: "SupplyCollateral", subAccount: 0, amount: 1n },
-    ])
+    const small = await onePassBoost(1n)
     expect(small.actions[2]?.amount).toBe(1n)
   })
 
