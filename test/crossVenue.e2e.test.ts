@@ -1,13 +1,11 @@
-import { join } from "node:path"
 import { type Address, type Hex, encodeFunctionData, erc20Abi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { toKeeperAccount, toLeverageSafeAccount } from "@levpilot/sdk/accounts"
 import { addKeeper, defaultAutomationConfig, getSubAccountState, sendRebalance, setAutomationConfig, setPolicy, setSponsor } from "@levpilot/sdk/actions"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
-import { type AaveStackAddresses, aavePoolAbi, aaveV3AdapterAbi, deployAaveStack } from "@levpilot/devnet/aave"
-import { deployArtifact } from "@levpilot/devnet/artifact"
-import { forgeOut, morphoAbi, simOracleAbi } from "@levpilot/devnet/leverage"
+import { type AaveStackAddresses, aavePoolAbi, aaveReserveParameters, aaveV3AdapterAbi, deployAaveStack, deployCrossVenueModule, poolConfiguratorAbi } from "@levpilot/devnet/aave"
+import { morphoAbi, simOracleAbi } from "@levpilot/devnet/leverage"
 import { type LeverageTestEnv, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
 import { readPortfolio, toChainPlan } from "../bundler-client/src/keeper/portfolio.js"
 import { solveByLoanAsset } from "../bundler-client/src/solver/solver.js"
@@ -29,6 +27,8 @@ let deployments: LeverageDeployments
 const owner = privateKeyToAccount(generatePrivateKey())
 const keeper = privateKeyToAccount(generatePrivateKey())
 const sink = privateKeyToAccount(generatePrivateKey()).address
+/** The Safe the first test builds (both venues); the second reads its reserve limits. */
+let safeAddress: Address | undefined
 
 beforeAll(async () => {
   env = await startLeverageTestEnv()
@@ -41,15 +41,13 @@ beforeAll(async () => {
   })
   // A LeverageModule whose adapters (fixed at deployment) are the Morpho Blue adapter and the Aave v3 adapter, with the
   // devnet's swap adapter.
-  const module = await (
-    await deployArtifact({
-      artifact: join(forgeOut, "LeverageModule.sol/LeverageModule.json"),
-      args: [env.devnet.addresses.entryPoint, [stack.morphoBlueAdapter, aave.adapter], stack.swapAdapter],
-      salt: `0x${"a".repeat(64)}` as Hex,
-      publicClient,
-      walletClient: funder as Parameters<typeof deployArtifact>[0]["walletClient"],
-    })
-  ).wait()
+  const module = await deployCrossVenueModule({
+    publicClient,
+    deployer: funder as Parameters<typeof deployCrossVenueModule>[0]["deployer"],
+    entryPoint: env.devnet.addresses.entryPoint,
+    stack,
+    aave,
+  })
   deployment = { ...env.deployment, leverageModule: module, adapters: { morphoBlue: stack.morphoBlueAdapter, aaveV3: aave.adapter } }
   deployments = { [env.devnet.chain.id]: deployment }
 }, 240_000)
@@ -67,6 +65,7 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
   test("a keeper UserOperation moves value from a healthy Morpho market to an Aave account below its band", async () => {
     const { stack, publicClient } = env
     const safe = await toLeverageSafeAccount({ client: publicClient, owners: [owner], deployments })
+    safeAddress = safe.address
     await env.fund(safe.address)
     const client = env.clientFor(safe)
     const wait = async (sent: { type: string; userOperationHash?: Hex }) => {
@@ -160,5 +159,68 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
     // Nothing stayed in the Safe: what left one venue all went into the other.
     for (const token of [stack.tokens.weth, stack.tokens.usdc])
       expect(await publicClient.readContract({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [safe.address] })).toBe(0n)
+  })
+
+  test("the keeper's read gives the solver each Aave reserve's limits (liquidity, caps); frozen and paused reserves get no action that would revert", async () => {
+    const { stack, publicClient, funder } = env
+    const safe = safeAddress as Address
+    expect(safe, "the first test builds the Safe").toBeDefined()
+    const read = async () => {
+      const snapshot = await readPortfolio(publicClient, {
+        safe,
+        deployment,
+        risk: { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "threshold" },
+        costs: { gasPrice: 1e-9 * 3000, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 150_000, boostEdgeBps: 20 },
+      } as Parameters<typeof readPortfolio>[1])
+      const aaveId = snapshot.chain.find((c) => c.policy.adapter.toLowerCase() === aave.adapter.toLowerCase())?.subAccount.toLowerCase()
+      const sub = snapshot.input.subAccounts.find((x) => x.state.id === aaveId)
+      if (!sub || !aaveId) throw new Error("no Aave sub-account in the snapshot")
+      return { snapshot, sub, aaveId }
+    }
+    const reserve = (asset: Address) => publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getReserveData", args: [asset] })
+    const balance = (token: Address, of: Address) => publicClient.readContract({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [of] })
+    const supply = (token: Address) => publicClient.readContract({ address: token, abi: erc20Abi, functionName: "totalSupply" })
+    const usdcReserve = await reserve(stack.tokens.usdc)
+    const wethReserve = await reserve(stack.tokens.weth)
+
+    // Open reserves: USDC lends its available liquidity (the 40M borrow cap is far), WETH takes supplies up to its cap.
+    const open = await read()
+    const usdcLiquidity = await balance(stack.tokens.usdc, usdcReserve.aTokenAddress)
+    expect(open.sub.state.borrowable).toBe(Number(usdcLiquidity) / 1e6)
+    expect(open.snapshot.bounds.subAccounts[open.aaveId]?.borrowable).toBe(usdcLiquidity)
+    const wethCapRoom = aaveReserveParameters.weth.supplyCap * 10n ** 18n - (await supply(wethReserve.aTokenAddress))
+    expect(Math.abs((open.sub.state.suppliable as number) / (Number(wethCapRoom) / 1e18) - 1)).toBeLessThan(1e-9)
+    expect(open.sub.state.withdrawable).toBe(Number(await balance(stack.tokens.weth, wethReserve.aTokenAddress)) / 1e18)
+    expect(open.sub.state.repayable).toBeUndefined()
+
+    const configure = async (functionName: "setReserveFreeze" | "setReservePause", asset: Address, on: boolean) => {
+      const hash = await funder.writeContract({ address: aave.poolConfigurator, abi: poolConfiguratorAbi, functionName, args: [asset, on], account: funder.account!, chain: env.devnet.chain })
+      expect((await publicClient.waitForTransactionReceipt({ hash })).status).toBe("success")
+    }
+    // Frozen WETH: no supply (Aave refuses new exposure) but withdrawals still paid.
+    await configure("setReserveFreeze", stack.tokens.weth, true)
+    const frozen = await read()
+    expect(frozen.sub.state.suppliable).toBe(0)
+    expect(frozen.sub.state.withdrawable).toBe(open.sub.state.withdrawable)
+    // Paused USDC: no borrow, no repayment.
+    await configure("setReservePause", stack.tokens.usdc, true)
+    const paused = await read()
+    expect(paused.sub.state.borrowable).toBe(0)
+    expect(paused.sub.state.repayable).toBe(0)
+    expect(paused.snapshot.bounds.subAccounts[paused.aaveId]?.borrowable).toBe(0n)
+
+    // A drop that takes the Aave account below its band: the solver plans nothing on it (every Aave action would
+    // revert: supply on frozen WETH, repay on paused USDC) and says why.
+    const priceHash = await funder.writeContract({ address: stack.markets.weth.oracle, abi: simOracleAbi, functionName: "setPrice", args: [parseEther("2000")], account: funder.account!, chain: env.devnet.chain })
+    await publicClient.waitForTransactionReceipt({ hash: priceHash })
+    const shocked = await read()
+    const results = [...solveByLoanAsset(shocked.snapshot.input).values()]
+    const onAave = results.flatMap((r) => (r.plan ? r.plan.actions.filter((a) => r.plan?.subAccounts[a.subAccount] === shocked.aaveId) : []))
+    expect(onAave).toEqual([])
+    const outcome = results.flatMap((r) => r.outcomes).find((o) => o.id === shocked.aaveId)
+    expect(outcome?.triggered).toBe(true)
+    expect(outcome?.reason).toMatch(/no valid plan/)
+    await configure("setReservePause", stack.tokens.usdc, false)
+    await configure("setReserveFreeze", stack.tokens.weth, false)
   })
 })

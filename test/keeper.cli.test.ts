@@ -1,7 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
 import { type Address, getAddress } from "viem"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { getSubAccountState } from "@levpilot/sdk/actions"
@@ -13,6 +12,7 @@ import { keeperCosts } from "../bundler-client/src/keeper/keeper"
 import { readPortfolio, toChainPlan } from "../bundler-client/src/keeper/portfolio"
 import { type KeeperState, KeeperStateStore } from "../bundler-client/src/keeper/stateFile"
 import { solveByLoanAsset } from "../bundler-client/src/solver/solver"
+import { type Run, jsonLines, levpilot, parseMetrics, valueOf } from "./cliRun"
 import { demoProbes, priceShocks, waitFor } from "./keeperProbes"
 
 /**
@@ -21,55 +21,7 @@ import { demoProbes, priceShocks, waitFor } from "./keeperProbes"
  * endpoint of a running keeper, and bad command lines.
  */
 
-const root = resolve(import.meta.dirname, "..")
-const cli = resolve(root, "bundler-client/bin/levpilot.mjs")
 const dir = mkdtempSync(join(tmpdir(), "levpilot-cli-"))
-
-type Run = { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> }
-
-function levpilot(args: string[]): Run {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-  let out = ""
-  let err = ""
-  child.stdout?.on("data", (chunk: Buffer) => {
-    out += chunk.toString()
-  })
-  child.stderr?.on("data", (chunk: Buffer) => {
-    err += chunk.toString()
-  })
-  const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)))
-  return { child, stdout: () => out, stderr: () => err, exited }
-}
-
-/** JSON lines of a process output (pino logs, plans); other lines are skipped. */
-function jsonLines(text: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = []
-  for (const line of text.split("\n")) {
-    if (!line.startsWith("{")) continue
-    try {
-      out.push(JSON.parse(line) as Record<string, unknown>)
-    } catch {}
-  }
-  return out
-}
-
-type Sample = { name: string; labels: Record<string, string>; value: number }
-/** Parses the Prometheus text exposition format (enough of it for these series). */
-function parseMetrics(text: string): Sample[] {
-  const samples: Sample[] = []
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!m) throw new Error(`not an exposition line: ${line}`)
-    const labels: Record<string, string> = {}
-    for (const [, k, v] of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k as string] = v as string
-    samples.push({ name: m[1] as string, labels, value: m[3] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[3]) })
-  }
-  return samples
-}
-
-const valueOf = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
-  samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
 
 let env: DemoEnv
 let driver: PriceDriver

@@ -250,12 +250,12 @@ describe("keeper in the worst minute", () => {
       const broken = alerts(events, "feed-broken")
       expect(broken).toHaveLength(1)
       expect(broken[0]?.message).toContain(brokenId)
-      expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId })).toBe(1)
-      expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: okId })).toBe(0)
+      expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId, venue: "morpho-blue" })).toBe(1)
+      expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: okId, venue: "morpho-blue" })).toBe(0)
       expect(await keeperOps(from)).toHaveLength(1)
       // The feed comes back: the gauge returns to 0.
       await rpc(env.devnet.rpcUrl, "anvil_setCode", [oracle, code])
-      await waitFor("the feed readable again", () => (keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId }) === 0 ? true : undefined), 20_000)
+      await waitFor("the feed readable again", () => (keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId, venue: "morpho-blue" }) === 0 ? true : undefined), 20_000)
       expect(getAddress(oracle)).toBe(getAddress(env.markets.WETH.oracle))
     } finally {
       await keeper.stop()

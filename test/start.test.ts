@@ -32,8 +32,27 @@ describe("levpilot start", () => {
     const html = readFileSync(report, "utf8")
     expect(html).toContain("<svg")
     expect(html).toContain("Health over time")
-    expect(html).toContain("managed WETH")
-    const { summary } = JSON.parse(readFileSync(json, "utf8")) as { summary: { ok: boolean; managed: { liquidations: number }; twin: { liquidated: boolean }; rebalances: { count: number; sponsored: number } } }
+    // Issue 17: the Safes hold Morpho Blue markets and an Aave v3 account; every sub-account is named with its venue.
+    expect(html).toContain("managed Morpho Blue WETH/USDC")
+    expect(html).toContain("managed Aave v3 WETH/USDC")
+    expect(html).toContain("<td>aave-v3</td>")
+    expect(output).toContain("Aave v3 WETH/USDC [venue aave-v3]")
+    expect(output).toContain("Morpho Blue WETH/USDC [venue morpho-blue]")
+    const { summary, rebalances } = JSON.parse(readFileSync(json, "utf8")) as {
+      summary: {
+        ok: boolean
+        managed: { liquidations: number; positions: Record<string, { venue: string; liquidations: number }> }
+        twin: { liquidated: boolean; positions: Record<string, { venue: string; liquidations: number }> }
+        rebalances: { count: number; sponsored: number }
+      }
+      rebalances: { success: boolean; actions: string[] }[]
+    }
+    expect(summary.managed.positions["Aave v3 WETH/USDC"]?.venue).toBe("aave-v3")
+    expect(summary.managed.positions["Morpho Blue WBTC/USDC"]?.venue).toBe("morpho-blue")
+    expect(summary.managed.positions["Aave v3 WETH/USDC"]?.liquidations).toBe(0)
+    // The keeper managed the Aave account through the crash (rebalances name it), and the twin's was liquidated on Aave.
+    expect(rebalances.some((r) => r.success && r.actions.some((a) => a.endsWith("on Aave v3 WETH/USDC")))).toBe(true)
+    expect(summary.twin.positions["Aave v3 WETH/USDC"]?.liquidations).toBeGreaterThan(0)
     expect(summary.ok).toBe(true)
     expect(summary.managed.liquidations).toBe(0)
     expect(summary.twin.liquidated).toBe(true)

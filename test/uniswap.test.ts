@@ -22,6 +22,8 @@ import {
   quotePriceImpact,
 } from "levpilot/swap"
 import { type Devnet, startDevnet } from "@levpilot/devnet"
+import type { Plan } from "@levpilot/sdk/types"
+import { readSwapCurve, settleSwapAmounts } from "../bundler-client/src/keeper/portfolio"
 import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import {
   type UniswapStackAddresses,
@@ -234,6 +236,57 @@ describe("Uniswap v3 on the devnet", () => {
     expect(none).toEqual({ amountIn: 0n, point: undefined, quotes: 0 })
     const all = await maxAmountInWithinSlippage(publicClient, { ...base, upperBound: parseEther("1"), maxSlippageBps: 30 })
     expect(all.amountIn).toBe(parseEther("1"))
+  })
+
+  test("settleSwapAmounts sets what the venue collects to each swap's exact quote less 2 bp, never above the plan", async () => {
+    const { weth, usdc } = stack.tokens
+    const tokens = [{ collateral: weth, loan: usdc }]
+    const route = encodeUniswapRoute({ fee: 500 })
+    const quote = async (tokenIn: Address, tokenOut: Address, amountIn: bigint) => (await quoteExactInput(publicClient, { quoter: uniswap.quoterV2, tokenIn, tokenOut, route: { fee: 500 }, amountIn })).amountOut
+    const less2bp = (x: bigint) => (x * 999_800n) / 1_000_000n
+    const settle = (actions: Plan["actions"]) => settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions }, { quoter: uniswap.quoterV2, fee: 500, tokens })
+    const sold = parseEther("5")
+    const usdcIn = parseUnits("20000", 6)
+    const big = 10n ** 30n
+    // Swap deleverage: the repayment Morpho pulls at the end of the callback.
+    const deleverage = await settle([
+      { kind: "RepayWithCallback", subAccount: 0, amount: big },
+      { kind: "WithdrawCollateral", subAccount: 0, amount: sold },
+      { kind: "SellCollateral", subAccount: 0, route, amount: sold },
+      { kind: "EndCallback", subAccount: 0, amount: 0n },
+    ])
+    expect(deleverage.actions[0]?.amount).toBe(less2bp(await quote(weth, usdc, sold)))
+    // One-pass boost: the supply after the purchase.
+    const onePassBoost = (supply: bigint) =>
+      settle([
+        { kind: "Borrow", subAccount: 0, amount: usdcIn },
+        { kind: "BuyCollateral", subAccount: 0, route, amount: usdcIn },
+        { kind: "SupplyCollateral", subAccount: 0, amount: supply },
+      ])
+    const onePass = await onePassBoost(big)
+    expect(onePass.actions[2]?.amount).toBe(less2bp(await quote(usdc, weth, usdcIn)))
+    expect(onePass.actions[0]?.amount).toBe(usdcIn)
+    // Flash-looped boost: the collateral Morpho credits first and collects at the end of the callback.
+    const flash = await settle([
+      { kind: "SupplyCollateralWithCallback", subAccount: 0, amount: big },
+      { kind: "Borrow", subAccount: 0, amount: usdcIn },
+      { kind: "BuyCollateral", subAccount: 0, route, amount: usdcIn },
+      { kind: "EndCallback", subAccount: 0, amount: 0n },
+    ])
+    expect(flash.actions[0]?.amount).toBe(less2bp(await quote(usdc, weth, usdcIn)))
+    // Never raised: a planned supply below the quote stays.
+    const small = await onePassBoost(1n)
+    expect(small.actions[2]?.amount).toBe(1n)
+  })
+
+  test("readSwapCurve quotes a buying curve in loan units on the pool's real liquidity: fee first, impact growing with size", async () => {
+    const { weth, usdc } = stack.tokens
+    const price = await oraclePrice(stack.markets.weth.oracle)
+    const curve = await readSwapCurve(publicClient, { quoter: uniswap.quoterV2, fee: 500, collateral: weth, loan: usdc, price, collateralAmount: parseEther("1000"), decimals: 6, side: "buy" })
+    const value = Number((parseEther("1000") * price) / 10n ** 36n) / 1e6
+    ;[0.005, 0.05, 0.2, 0.4, 0.7, 1].forEach((f, k) => expect(curve.points[k]?.amountIn).toBeCloseTo(value * f, 4))
+    expect(curve.points[0]?.shortfallBps).toBeGreaterThanOrEqual(4.99)
+    for (let k = 1; k < curve.points.length; k++) expect(curve.points[k]?.shortfallBps).toBeGreaterThan(curve.points[k - 1]?.shortfallBps as number)
   })
 
   test("a quote for a pool that does not exist fails with SwapQuoteError", async () => {

@@ -433,3 +433,35 @@ export async function deployAaveStack(parameters: DeployAaveStackParameters): Pr
     },
   }
 }
+
+export type DeployCrossVenueModuleParameters = {
+  publicClient: PublicClient
+  deployer: WalletClient<Transport, Chain | undefined, Account>
+  /** EntryPoint v0.7 the module accepts. */
+  entryPoint: Address
+  /** The Morpho Blue stack (`deployLeverageStack`): its MorphoBlueAdapter and swap adapter. */
+  stack: { morphoBlueAdapter: Address; swapAdapter: Address }
+  /** The Aave stack (`deployAaveStack`): its AaveV3Adapter. */
+  aave: { adapter: Address }
+  /** forge `out/` directory; `forgeOut` by default. */
+  out?: string | undefined
+}
+
+/**
+ * Deploys a LeverageModule whose venue adapters (fixed at deployment) are the devnet's MorphoBlueAdapter and
+ * AaveV3Adapter, with the devnet's swap adapter: one module that manages a Safe's Morpho Blue markets and its Aave v3
+ * account as sub-accounts. CREATE2 with its own salt: a second call on the same chain sends nothing.
+ *
+ * @returns The module's address (put it in `LeverageDeployment.leverageModule`, with `adapters.aaveV3 = aave.adapter`).
+ */
+export async function deployCrossVenueModule(parameters: DeployCrossVenueModuleParameters): Promise<Address> {
+  const { publicClient, deployer, entryPoint, stack, aave, out = forgeOut } = parameters
+  const deployment = await deployArtifact({
+    artifact: join(out, "LeverageModule.sol/LeverageModule.json"),
+    args: [entryPoint, [stack.morphoBlueAdapter, aave.adapter], stack.swapAdapter],
+    salt: saltOf("crossVenueModule"),
+    publicClient,
+    walletClient: deployer,
+  })
+  return deployment.wait()
+}

@@ -361,6 +361,11 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         id = subAccountId(adapter, policy.market);
         if (_s.policies[id][safe].adapter == address(0)) _s.subAccounts[safe].push(id);
         _s.policies[id][safe] = policy;
+        // Gas (issue 15): the epoch record's slot is made non-zero here, once, so no rebalance ever pays the 20,000-gas
+        // zero-to-nonzero write for it (a new epoch rewrites a non-zero slot). Zero counters in the current epoch mean
+        // exactly what an empty record means: no cooldown running, nothing spent.
+        EpochUsage storage usage = _s.usage[id][safe];
+        if (usage.epoch == 0 && usage.lastRebalance == 0) usage.epoch = uint32(block.timestamp / policy.epochLength);
         emit PolicySet(safe, id, adapter, policy.market);
     }
 

@@ -70,8 +70,17 @@ export type BacktestSubAccount = {
   id: string
   /** Collateral asset: a column of the price file. */
   asset: string
-  /** Liquidation LTV. */
+  /** Liquidation LTV (Morpho Blue), or the liquidation threshold (Aave v3): health = collateral value x lltv / debt. */
   lltv: number
+  /**
+   * Venue whose liquidation mechanics apply: `morpho-blue` (default): below health 1 the whole debt is repaid and
+   * collateral seized at Morpho's liquidation incentive factor min(1.15, 1 / (1 - 0.3 (1 - LLTV))); `aave-v3`: below
+   * health factor 1 a liquidator repays at most the close factor of the debt (50 %, 100 % below health factor 0.95) and
+   * seizes that value times the reserve's `liquidationBonus`, again while the account stays below 1.
+   */
+  venue?: "morpho-blue" | "aave-v3" | undefined
+  /** Aave v3: the collateral reserve's liquidation bonus (1.05 = 5 %, Aave v3 Ethereum's WETH). Default 1.05. */
+  liquidationBonus?: number | undefined
   /** Initial equity (collateral value - debt) in loan units. */
   equity: number
   /** Initial health; defaults to the policy's targetHealth. */
@@ -138,6 +147,16 @@ export class BacktestConfigError extends Error {
     super(`Invalid backtest configuration: ${detail}`)
   }
 }
+
+/**
+ * A cross-venue Safe (issue 17): the same ETH exposure on a Morpho Blue market (LLTV 0.86) and an Aave v3 account
+ * (WETH liquidation threshold 0.83, bonus 5 %, close factor 50 % / 100 % below health factor 0.95), 50,000 USDC of
+ * equity each at health 1.4; the solver may move value between them (borrow on one, repay the other) within one plan.
+ */
+export const CROSS_VENUE_SUB_ACCOUNTS: BacktestSubAccount[] = [
+  { id: "0x00000000000000000000000000000000000000000000000000000000000000e1", asset: "ETH", lltv: 0.86, equity: 50_000, initialHealth: 1.4, venue: "morpho-blue" },
+  { id: "0x00000000000000000000000000000000000000000000000000000000000000a7", asset: "ETH", lltv: 0.83, equity: 50_000, initialHealth: 1.4, venue: "aave-v3", liquidationBonus: 1.05 },
+]
 
 /** Address of the default USDC pool. */
 export const DEFAULT_POOL = "0x00000000000000000000000000000000000000a1"
@@ -250,6 +269,9 @@ export function resolveBacktestConfig(override: unknown = {}, base: BacktestConf
   for (const s of config.subAccounts) {
     if (!(s.lltv > 0 && s.lltv < 1)) throw new BacktestConfigError(`sub-account ${s.id}: lltv must be in (0, 1)`)
     if (!(s.equity > 0)) throw new BacktestConfigError(`sub-account ${s.id}: equity must be > 0`)
+    if (s.venue !== undefined && s.venue !== "morpho-blue" && s.venue !== "aave-v3") throw new BacktestConfigError(`sub-account ${s.id}: venue must be "morpho-blue" or "aave-v3", got "${String(s.venue)}"`)
+    if (s.liquidationBonus !== undefined && (s.venue !== "aave-v3" || !(s.liquidationBonus > 1 && s.liquidationBonus * s.lltv < 1)))
+      throw new BacktestConfigError(`sub-account ${s.id}: liquidationBonus is for venue "aave-v3" and must be > 1 with liquidationBonus x lltv < 1 (Aave's own rule), got ${s.liquidationBonus}`)
     const p = validatePolicy({ ...config.policy, ...s.policy })
     if (p.length > 0) throw new BacktestConfigError(`sub-account ${s.id} policy: ${p.join("; ")}`)
   }

@@ -11,8 +11,8 @@ import { applyPlan, effectiveEpoch, healthOf, recordRebalance, toBaseUnits } fro
 import type { EpochState, Plan, Policy, PortfolioState, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError } from "./config.js"
-import type { BacktestConfig, StrategyName } from "./config.js"
-import { borrowForHealth, liquidityForDepth, quoteBuy, quoteSell, sellForHealth } from "./liquidity.js"
+import type { BacktestConfig, BacktestSubAccount, StrategyName } from "./config.js"
+import { borrowForHealth, liquidityForDepth, poolSwapCurve, quoteBuy, quoteSell, sellForHealth } from "./liquidity.js"
 import type { SwapPool, SwapQuote } from "./liquidity.js"
 
 /** Leverage over a path, robust near liquidation (see bundler-client/README.md "Metrics"). */
@@ -47,11 +47,18 @@ export type StrategyResult = {
   /** Number of liquidations. */
   liquidations: number
   /**
-   * Loss from liquidation: final net value of the same strategy replayed on the same path with liquidations disabled
-   * (the seized collateral would have seen the recovery; equity floored at 0, as a position is non-recourse) minus
-   * this run's, and never less than the incentive paid (`liquidationPenalty`); 0 without a liquidation.
+   * Loss from liquidation, like for like: per liquidation, what the seized collateral would be worth at the end of the
+   * path (market price, with the collateral's own yield) minus the debt it repaid grown at the borrow rate (the seized
+   * collateral misses the recovery), never less than the incentive paid; summed, 0 without a liquidation. It holds the
+   * strategy's own later decisions fixed, so two strategies liquidated with the same position book the same loss.
    */
   liquidationLoss: number
+  /**
+   * Final net value of the same strategy replayed on the same path with liquidations disabled minus this run's (equity
+   * floored at 0: non-recourse), never less than the incentive paid; 0 without a liquidation. Unlike
+   * `liquidationLoss` it also counts what the strategy does differently afterwards (e.g. re-levering at the bottom).
+   */
+  liquidationLossRerun: number
   /** Liquidation incentive paid (seized collateral value - repaid debt, at the oracle price). */
   liquidationPenalty: number
   /** Effective leverage (collateral value / equity at the market price). */
@@ -92,6 +99,8 @@ export type BacktestEvent = {
   kind: "liquidation" | "rebalance" | "swap" | "rejected" | "stop-loss"
   /** Sub-account, when the event is about one. */
   subAccount?: string | undefined
+  /** A rebalance's sub-accounts (a cross-venue plan names sub-accounts on both venues). */
+  subAccounts?: string[] | undefined
   /** Health before and after (oracle price). */
   healthBefore?: number | undefined
   healthAfter?: number | undefined
@@ -101,7 +110,7 @@ export type BacktestEvent = {
 
 /** Options of {@link runBacktest}. */
 export type RunBacktestOptions = {
-  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLoss`. */
+  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLossRerun`. */
   liquidate?: boolean | undefined
   /** Called for every liquidation, rebalance, swap, rejected operation and stop-loss trip. */
   trace?: ((event: BacktestEvent) => void) | undefined
@@ -110,9 +119,16 @@ export type RunBacktestOptions = {
 /** In stress, pool depth falls with volatility down to this share of its calm value. */
 const MIN_STRESS_DEPTH = 0.25
 
+/** Aave v3: the health factor at or below which a liquidation may repay all the debt (`CLOSE_FACTOR_HF_THRESHOLD`). */
+export const AAVE_CLOSE_FACTOR_HF_THRESHOLD = 0.95
+/** Aave v3 Ethereum's WETH liquidation bonus, the default of an `aave-v3` sub-account. */
+export const AAVE_DEFAULT_LIQUIDATION_BONUS = 1.05
+
 type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number; dfs: boolean }
 type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[] }
 type Oracle = { price: number; updated: number }
+/** A liquidation, for the like-for-like loss: seized collateral, repaid debt, incentive, the carry indexes at that step. */
+type Seizure = { asset: string; seized: number; repaid: number; penalty: number; debtIndex: number; collateralIndex: number }
 
 function pathSeed(paths: PricePaths): number {
   const first = paths.prices[paths.assets[0] as string] as Float64Array
@@ -131,7 +147,8 @@ function quantile(sorted: Float64Array, q: number): number {
  * (`checkPlanAgainstPolicy`) as the module: oracle heartbeat/deviation updates, keeper polling and latency, borrow
  * interest from the AdaptiveCurveIrm and pool yield, gas at a fee distribution, pool slippage, swaps against a
  * liquidity-depth model with their fee and price impact, Morpho liquidation (full close at the oracle price as soon as
- * health < 1). When the strategy is liquidated, the same run without liquidations gives `liquidationLoss`.
+ * health < 1). `liquidationLoss` is the seized collateral's missed recovery (like for like); when the strategy is
+ * liquidated, the same run without liquidations gives `liquidationLossRerun`.
  *
  * @param paths - Price paths (one column per collateral asset, loan-asset numeraire).
  * @param config - Scenario configuration.
@@ -144,7 +161,7 @@ export function runBacktest(paths: PricePaths, config: BacktestConfig, strategy:
   const result = new Simulation(paths, config, strategy, options.liquidate !== false, options.trace).run()
   if (result.liquidations > 0 && options.liquidate !== false) {
     const counterfactual = new Simulation(paths, config, strategy, false).run()
-    result.liquidationLoss = Math.max(result.liquidationPenalty, counterfactual.finalEquity - result.finalEquity)
+    result.liquidationLossRerun = Math.max(result.liquidationPenalty, counterfactual.finalEquity - result.finalEquity)
   }
   return result
 }
@@ -164,11 +181,17 @@ class Simulation {
   private readonly latency: number
   private readonly guard: DrawdownGuard | undefined
   private subs: SubAccountState[]
+  /** Venue and liquidation parameters of each sub-account, by id. */
+  private readonly venues = new Map<string, BacktestSubAccount>()
   private pools: YieldPool[]
   private idle: Record<string, number>
   private pending: Pending | undefined
   private k = 0
   private external = 0
+  /** Cumulative growth of one unit of debt (borrow rate) and of one unit of collateral (its own yield) since the start. */
+  private debtIndex = 1
+  private collateralIndex = 1
+  private readonly seizures: Seizure[] = []
   private readonly result: StrategyResult
 
   constructor(
@@ -196,6 +219,7 @@ class Simulation {
     }
     this.seed = pathSeed(paths)
     this.latency = config.keeper.latencyBlocks * config.keeper.blockSeconds
+    for (const s of config.subAccounts) this.venues.set(s.id, s)
     this.subs = config.subAccounts.map((s) => {
       const policy = { ...config.policy, ...s.policy }
       this.policies[s.id] = policy
@@ -213,6 +237,7 @@ class Simulation {
       strategy,
       liquidations: 0,
       liquidationLoss: 0,
+      liquidationLossRerun: 0,
       liquidationPenalty: 0,
       leverage: { mean: 0, median: 0, p95: 0 },
       exposure: 0,
@@ -321,6 +346,10 @@ class Simulation {
     r.leverage = { mean: sumEquity > 0 ? sumValue / sumEquity : levCount > 0 ? Number.POSITIVE_INFINITY : 0, median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95) }
     r.exposure = sumValue / n
     r.finalEquity = this.netValue(n - 1, false)
+    r.liquidationLoss = this.seizures.reduce((sum, z) => {
+      const kept = z.seized * (this.collateralIndex / z.collateralIndex) * this.market(z.asset) - z.repaid * (this.debtIndex / z.debtIndex)
+      return sum + Math.max(z.penalty, kept)
+    }, 0)
     r.netPnl = r.finalEquity - r.initialEquity
     const years = ((ts[n - 1] as number) - (ts[0] as number)) / SECONDS_PER_YEAR
     r.apy = years > 0 && r.initialEquity > 0 ? r.netPnl / r.initialEquity / years : 0
@@ -332,6 +361,8 @@ class Simulation {
     const debtGrowth = growth(borrowApr, dt) - 1
     const collateralGrowth = growth(this.config.carry.collateralApy, dt) - 1
     const poolGrowth = growth(this.config.carry.poolApy ?? supplyApr, dt) - 1
+    this.debtIndex *= 1 + debtGrowth
+    this.collateralIndex *= 1 + collateralGrowth
     for (const s of this.subs) {
       const interest = s.debt * debtGrowth
       const extra = s.collateral * collateralGrowth
@@ -354,15 +385,47 @@ class Simulation {
       const h = healthOf(s)
       if (h < this.result.minHealth) this.result.minHealth = h
       if (h >= 1 || !this.liquidate) continue
+      const venue = this.venues.get(s.id)
+      if (venue?.venue === "aave-v3") {
+        this.liquidateAave(s, h, venue.liquidationBonus ?? AAVE_DEFAULT_LIQUIDATION_BONUS)
+        continue
+      }
       const lif = liquidationIncentiveFactor(s.lltv)
       const wanted = (s.debt * lif) / s.price
       const seized = Math.min(wanted, s.collateral)
       const repaid = seized === wanted ? s.debt : (seized * s.price) / lif
       this.result.liquidations++
       this.result.liquidationPenalty += seized * s.price - repaid
+      this.seizures.push({ asset: s.collateralAsset, seized, repaid, penalty: seized * s.price - repaid, debtIndex: this.debtIndex, collateralIndex: this.collateralIndex })
       this.trace?.({ time: this.ts[this.k] as number, kind: "liquidation", subAccount: s.id, healthBefore: h, detail: `seized ${seized} collateral for ${repaid} debt at ${s.price}` })
       s.collateral -= seized
       s.debt = 0
+    }
+  }
+
+  /**
+   * Aave v3.0.2 `LiquidationLogic`: while the health factor is below 1, a liquidator repays up to the close factor of
+   * the debt (`DEFAULT_LIQUIDATION_CLOSE_FACTOR` 50 %, `MAX_LIQUIDATION_CLOSE_FACTOR` 100 % at or below
+   * `CLOSE_FACTOR_HF_THRESHOLD` 0.95) and seizes collateral worth the repaid debt times the liquidation bonus (all the
+   * collateral, for proportionally less debt, when it does not cover that). Each call counts as one liquidation.
+   */
+  private liquidateAave(s: SubAccountState, health: number, bonus: number): void {
+    let h = health
+    for (let round = 0; round < 8 && s.debt > 0 && h < 1; round++) {
+      const closeFactor = h > AAVE_CLOSE_FACTOR_HF_THRESHOLD ? 0.5 : 1
+      let repaid = s.debt * closeFactor
+      let seized = (repaid * bonus) / s.price
+      if (seized > s.collateral) {
+        seized = s.collateral
+        repaid = (seized * s.price) / bonus
+      }
+      this.result.liquidations++
+      this.result.liquidationPenalty += seized * s.price - repaid
+      this.trace?.({ time: this.ts[this.k] as number, kind: "liquidation", subAccount: s.id, healthBefore: h, detail: `aave-v3: close factor ${closeFactor}, seized ${seized} collateral for ${repaid} debt at ${s.price}` })
+      s.collateral -= seized
+      s.debt = Math.max(0, s.debt - repaid)
+      if (s.collateral <= 0) s.debt = 0
+      h = s.debt > 0 ? healthOf(s) : Number.POSITIVE_INFINITY
     }
   }
 
@@ -379,29 +442,98 @@ class Simulation {
     this.external += fee
   }
 
-  private record(ids: readonly string[], t: number, moved: Record<string, number>, gas: number, lossPpb: Record<string, number> = {}): void {
+  private record(ids: readonly string[], t: number, moved: Record<string, number>, gas: number, lossPpb: Record<string, number> = {}, due: Record<string, boolean> = {}): void {
     for (const id of ids)
-      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gas, Math.ceil(lossPpb[id] ?? 0))
+      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gas, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true)
   }
 
-  private executePlan(plan: Plan, t: number): void {
+  private executePlan(planned: Plan, t: number): void {
     const pre: PortfolioState = { subAccounts: this.subs, pools: this.pools, idle: this.idle }
-    const check = checkPlanAgainstPolicy({ plan, pre, policies: this.policies, epochs: this.epochs, now: t })
-    if (!check.ok) {
+    const reject = (why: string): void => {
       this.result.rejectedRebalances++
       this.payGas(t, this.config.costs.baseGas)
-      this.trace?.({ time: t, kind: "rejected", detail: `plan ${plan.actions.map((a) => a.kind).join("+")}: ${check.violations.map((v) => v.message).join("; ")}` })
-      return
+      this.trace?.({ time: t, kind: "rejected", detail: `plan ${planned.actions.map((a) => a.kind).join("+")}: ${why}` })
     }
+    const swaps = this.executeSwapActions(planned)
+    if ("reason" in swaps) return reject(swaps.reason)
+    const { plan, fee, impact } = swaps
+    const hasSwap = fee + impact > 0 || plan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")
+    const check = checkPlanAgainstPolicy({ plan, pre, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now: t })
+    if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "))
     const post = applyPlan(pre, plan)
     this.subs = post.subAccounts
     this.pools = post.pools
     this.idle = post.idle
-    this.record(plan.subAccounts, t, check.amountMoved, plan.gas, check.lossPpb)
+    this.record(plan.subAccounts, t, check.amountMoved, plan.gas, check.lossPpb, check.due)
     this.result.rebalances++
-    this.trace?.({ time: t, kind: "rebalance", detail: plan.actions.map((a) => `${a.kind} ${a.amount.toFixed(2)} ${a.asset}`).join(", ") })
+    const detail = plan.actions
+      .map((a) => `${a.kind} ${a.amount.toFixed(a.asset === this.config.loanAsset ? 2 : 4)} ${a.asset}${a.expectedOut !== undefined ? ` -> ${a.expectedOut.toFixed(4)}` : ""}`)
+      .join(", ")
+    if (hasSwap) {
+      const c = this.result.carry
+      c.swapFees += fee
+      c.swapImpact += impact
+      this.result.swaps++
+    }
+    const id = plan.subAccounts[0]
+    const touched = this.subs.find((x) => x.id === id)
+    const before = pre.subAccounts.find((x) => x.id === id)
+    this.trace?.({
+      time: t,
+      kind: hasSwap ? "swap" : "rebalance",
+      subAccounts: [...plan.subAccounts],
+      ...(hasSwap && before !== undefined && touched !== undefined ? { subAccount: id, healthBefore: healthOf(before), healthAfter: healthOf(touched) } : {}),
+      detail: hasSwap ? `solver plan ${detail} (fee ${fee.toFixed(2)}, impact ${impact.toFixed(2)})` : detail,
+    })
     this.payGas(t, plan.gas)
     this.chargeAutomation(Object.values(check.amountMoved).reduce((a, b) => a + b, 0))
+  }
+
+  /**
+   * The solver's swap actions as they execute now: each `SellCollateral` / `BuyCollateral` against the liquidity model
+   * at the market price (its `expectedOut` replaced by what the pool pays), refused as the module refuses it when the
+   * output is below its oracle value less `maxSlippageBps` (SlippageExceeded). A repayment or supply sized on the
+   * planned output that the actual output no longer covers then fails the rule check (the venue's pull reverts).
+   *
+   * @returns The plan with executed outputs, and the fees and impact paid (loan units), or the reason it reverts.
+   */
+  private executeSwapActions(plan: Plan): { plan: Plan; fee: number; impact: number } | { reason: string } {
+    let fee = 0
+    let impact = 0
+    const actions = []
+    for (const [index, a] of plan.actions.entries()) {
+      if (a.kind !== "SellCollateral" && a.kind !== "BuyCollateral") {
+        actions.push(a)
+        continue
+      }
+      const s = this.subs.find((x) => x.id === plan.subAccounts[a.subAccount]) as SubAccountState
+      const sell = a.kind === "SellCollateral"
+      const pm = this.market(s.collateralAsset)
+      const pool = this.swapPool(s.collateralAsset)
+      const q = sell ? quoteSell(a.amount, pm, pool) : quoteBuy(a.amount, pm, pool)
+      const bps = (this.swapPolicies()[s.id] as Policy).maxSlippageBps ?? 0
+      const minOut = (sell ? a.amount * s.price : a.amount / s.price) * (1 - bps / 10_000)
+      if (q.out < minOut) return { reason: `action ${index} (${a.kind}) pays ${q.out}, below its minimum ${minOut} (SlippageExceeded)` }
+      fee += q.fee
+      impact += q.impact
+      actions.push({ ...a, expectedOut: q.out })
+    }
+    return { plan: { ...plan, actions }, fee, impact }
+  }
+
+  /**
+   * Policies as the solver's swap lane sees them: with `swap.enabled`, every sub-account may swap up to
+   * `swap.maxSlippageBps` (its own `maxSlippageBps` when set), and its per-rebalance loss bound is at least that (a
+   * policy that allows a swap must allow its fee and impact: the module counts them as value loss).
+   */
+  private swapPolicies(): Record<string, Policy> {
+    const out: Record<string, Policy> = {}
+    const bps = this.config.swap.maxSlippageBps
+    for (const [id, p] of Object.entries(this.policies)) {
+      const slip = p.maxSlippageBps ?? (this.config.swap.enabled ? bps : 0)
+      out[id] = { ...p, maxSlippageBps: slip, maxLossBps: Math.max(p.maxLossBps, slip) }
+    }
+    return out
   }
 
   private swapPool(asset: string): SwapPool {
@@ -615,11 +747,22 @@ class Simulation {
       return h < p.minHealth ? "low" : p.boostAllowed && h > p.maxHealth ? "high" : undefined
     }
     if (!this.subs.some((s) => outOfBand(s) !== undefined)) return undefined
+    // The solver's swap lane: a selling curve (swap deleverage) and, with `swap.boost: "swap"`, a buying curve (swap
+    // boost) from the liquidity model, as the keeper reads them from QuoterV2.
+    const { swap } = this.config
+    const policies = swap.enabled ? this.swapPolicies() : this.policies
+    const route = `0x${Math.round(swap.feeBps * 100).toString(16).padStart(64, "0")}`
     const inputs: SubAccountInput[] = this.subs.map((s) => {
-      const policy = this.policies[s.id] as Policy
-      return { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
+      const policy = policies[s.id] as Policy
+      const input: SubAccountInput = { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
+      if (!swap.enabled || !(s.collateral > 0)) return input
+      const pool = this.swapPool(s.collateralAsset)
+      const pm = this.market(s.collateralAsset)
+      input.swap = poolSwapCurve("sell", s.collateral, s.price, pm, pool, route)
+      if (swap.boost === "swap") input.swapBuy = poolSwapCurve("buy", s.collateral, s.price, pm, pool, route)
+      return input
     })
-    const solved = solve({ now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode })
+    let solved = solve({ now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode })
     const outcome = (id: string): SubAccountOutcome => solved.outcomes.find((o) => o.id === id) as SubAccountOutcome
     const swaps: SwapOrder[] = []
     const stopped = mode === "autopilot" && this.guard?.tripped() === true
@@ -634,18 +777,16 @@ class Simulation {
       }
       return swaps.length > 0 ? { executeAt: t + this.latency, plan: undefined, swaps } : undefined
     }
-    const highs = this.subs.filter((s) => outOfBand(s) === "high").map((s) => s.id)
-    if (this.config.swap.boost === "swap" && highs.length > 0) {
-      const masked = inputs.map((x) => (highs.includes(x.state.id) ? { ...x, policy: { ...x.policy, boostAllowed: false } } : x))
-      plan = this.subs.some((s) => outOfBand(s) === "low") ? solve({ now: t, subAccounts: masked, pools: this.pools, idle: this.idle, costs: this.config.costs, mode }).plan : undefined
-      for (const id of highs) {
-        const s = this.subs.find((x) => x.id === id) as SubAccountState
-        const o = outcome(id)
-        if (!Number.isFinite(o.goalHealth) || !this.ready(id, t)) continue
-        const order = this.sizeBuy(s, o.goalHealth, o.allowedHealth.max, t, false)
-        if (order === undefined) continue
-        if (mode === "autopilot" && (order.amountIn * this.config.costs.boostEdgeBps) / 10_000 < this.swapCost(order, s, t)) continue
-        swaps.push(order)
+    if (swap.enabled && swap.boost === "swap" && plan !== undefined) {
+      // Boosts only by buying collateral: a sub-account above the band that the plan boosts without a swap (borrowed
+      // tokens parked) is left out.
+      const parked = plan.subAccounts.filter(
+        (id, i) => outOfBand(this.subs.find((x) => x.id === id) as SubAccountState) === "high" && !plan?.actions.some((a) => a.subAccount === i && a.kind === "BuyCollateral"),
+      )
+      if (parked.length > 0) {
+        const masked = inputs.map((x) => (parked.includes(x.state.id) ? { ...x, policy: { ...x.policy, boostAllowed: false } } : x))
+        solved = solve({ now: t, subAccounts: masked, pools: this.pools, idle: this.idle, costs: this.config.costs, mode })
+        plan = solved.plan
       }
     }
     for (const s of this.subs) {

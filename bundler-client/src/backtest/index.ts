@@ -7,11 +7,14 @@ export {
   BacktestConfigError,
   DEFAULT_POOL,
   DEFAULT_BACKTEST_CONFIG,
+  CROSS_VENUE_SUB_ACCOUNTS,
   resolveBacktestConfig,
 } from "./config.js"
 export {
   type StrategyResult,
   runBacktest,
+  AAVE_CLOSE_FACTOR_HF_THRESHOLD,
+  AAVE_DEFAULT_LIQUIDATION_BONUS,
 } from "./engine.js"
 export {
   type StrategyTotals,

@@ -6,6 +6,9 @@
  * (the fee is taken from the input, as in `SwapMath.computeSwapStep`). Floats: these are risk and cost estimates.
  */
 
+import { SWAP_CURVE_FRACTIONS } from "../solver/swapDeleverage.js"
+import type { SwapCurve } from "../solver/types.js"
+
 /** A pool as the backtester sees it. */
 export type SwapPool = {
   /** Liquidity L of the active range (sqrt-price units). */
@@ -146,4 +149,30 @@ export function borrowForHealth(position: Position, goal: number, oraclePrice: n
     else hi = mid
   }
   return lo
+}
+
+/**
+ * The solver's swap cost curve ({@link SwapCurve}) quoted on this pool, as the keeper quotes QuoterV2: at
+ * `SWAP_CURVE_FRACTIONS` of `collateral` (a sale) or of its oracle value (a purchase), each size's output shortfall
+ * against its value at `oraclePrice` (fee + impact, plus any gap between the pool and the oracle), in bps.
+ *
+ * @param side - "sell" (collateral -> loan token, `SubAccountInput.swap`) or "buy" (loan token -> collateral, `swapBuy`).
+ * @param collateral - The position's collateral (sizes scale with it).
+ * @param oraclePrice - Price the module values swaps at (its minimum output).
+ * @param poolPrice - Pool price the swap executes at.
+ * @param pool - Liquidity and fee.
+ * @param route - Route word the plan carries.
+ * @returns The curve, sizes in the input token's units.
+ */
+export function poolSwapCurve(side: "sell" | "buy", collateral: number, oraclePrice: number, poolPrice: number, pool: SwapPool, route: string): SwapCurve {
+  const sell = side === "sell"
+  const whole = sell ? collateral : collateral * oraclePrice
+  const points = SWAP_CURVE_FRACTIONS.map((f) => whole * f)
+    .filter((a) => a > 0)
+    .map((amountIn) => {
+      const out = sell ? quoteSell(amountIn, poolPrice, pool).out : quoteBuy(amountIn, poolPrice, pool).out
+      const fair = sell ? amountIn * oraclePrice : amountIn / oraclePrice
+      return { amountIn, shortfallBps: Math.max(0, (1 - out / fair) * 10_000) }
+    })
+  return { route, points }
 }

@@ -59,7 +59,7 @@ function table(columns: Column[], rows: ReadonlyArray<Row & { family?: string }>
 }
 
 /**
- * Render strategy rows as an aligned text table: liquidations, liquidation loss (counterfactual) and penalty,
+ * Render strategy rows as an aligned text table: liquidations, liquidation loss (the seized collateral's missed recovery) and penalty,
  * leverage (mean, median, p95), minimum health, rebalances, swaps, rejected operations, carry (interest, yield, swap
  * fee and impact, service and automation fees, gas), final equity, net P&L and APY. Amounts in loan units; for suite
  * totals, counts and costs are sums and equity, P&L and APY means per path.

@@ -37,6 +37,7 @@ export function aggregate(strategy: StrategyName, results: readonly StrategyResu
     liquidatedPaths: 0,
     liquidations: 0,
     liquidationLoss: 0,
+    liquidationLossRerun: 0,
     liquidationPenalty: 0,
     leverage: { mean: 0, median: 0, p95: 0 },
     exposure: 0,
@@ -57,6 +58,7 @@ export function aggregate(strategy: StrategyName, results: readonly StrategyResu
     t.liquidations += r.liquidations
     if (r.liquidations > 0) t.liquidatedPaths++
     t.liquidationLoss += r.liquidationLoss
+    t.liquidationLossRerun += r.liquidationLossRerun
     t.liquidationPenalty += r.liquidationPenalty
     t.leverage.mean += r.leverage.mean
     t.exposure += r.exposure

@@ -32,6 +32,7 @@ import { type Devnet, startDevnet } from "@levpilot/devnet"
 import { type DevnetMarket, type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, morphoAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "@levpilot/devnet/paymaster"
 import { type UniswapStackAddresses, deployUniswapStack } from "@levpilot/devnet/uniswap"
+import { type AaveStackAddresses, aavePoolAbi, aaveReserveParameters, deployAaveStack, deployCrossVenueModule } from "@levpilot/devnet/aave"
 
 /** The collateral assets of the demo, each with its own Morpho Blue market and SimOracle. */
 export const demoAssets = ["WETH", "WBTC"] as const
@@ -40,12 +41,41 @@ export type DemoAsset = (typeof demoAssets)[number]
 /** Starting prices (USDC per whole token). */
 export const demoStartPrices: Record<DemoAsset, number> = { WETH: 3000, WBTC: 60000 }
 
+/** The venue of a sub-account, as the keeper names it in its logs, metrics and alerts. */
+export type DemoVenue = "morpho-blue" | "aave-v3"
+
+/** A demo sub-account's key: the Morpho Blue market by collateral asset, or the Aave v3 account ("Aave"). */
+export type DemoPositionKey = DemoAsset | "Aave"
+
+/** One sub-account of the demo Safes: its key, collateral asset (USDC debt), venue and display name. */
+export type DemoPosition = {
+  key: DemoPositionKey
+  asset: DemoAsset
+  venue: DemoVenue
+  /** e.g. "Morpho Blue WETH/USDC", "Aave v3 WETH/USDC". */
+  name: string
+}
+
+/**
+ * The demo's sub-accounts: a Morpho Blue market per collateral asset, and with `aave` the Safe's Aave v3 account
+ * (WETH collateral, USDC variable debt).
+ *
+ * @returns The positions in display order.
+ */
+export function demoPositionsOf(aave: boolean): DemoPosition[] {
+  const morpho = demoAssets.map((asset): DemoPosition => ({ key: asset, asset, venue: "morpho-blue", name: `Morpho Blue ${asset}/USDC` }))
+  return aave ? [...morpho, { key: "Aave", asset: "WETH", venue: "aave-v3", name: "Aave v3 WETH/USDC" }] : morpho
+}
+
 /** One demo Safe and its positions. */
 export type DemoSafe = {
   label: "managed" | "twin"
   address: Address
-  /** Sub-account id per collateral asset (the same ids for both Safes: id = (adapter, market)). */
-  subAccounts: Record<DemoAsset, Hex>
+  /**
+   * Sub-account id per demo position (the same ids for both Safes: id = (adapter, market)): per collateral asset its
+   * Morpho Blue market, and `Aave` its Aave v3 account when the demo has one.
+   */
+  subAccounts: Record<DemoAsset, Hex> & { Aave?: Hex | undefined }
 }
 
 /** Demo-wide settings; every field has a default that makes the crash take the twin into liquidation. */
@@ -75,6 +105,12 @@ export type DemoSettings = {
   swapProtection: boolean
   /** maxSlippageBps of the managed Safe's policies with swap protection. Default 50. */
   maxSlippageBps: number
+  /**
+   * Issue 17: deploy Aave v3 (the real protocol from `@aave/core-v3`) and give both Safes a third sub-account, an Aave
+   * account (`collateralValue` of WETH, USDC debt at `startHealth` by Aave's health factor), managed by one module
+   * deployed with both venue adapters. `levpilot start` turns it on (not with `--swap`). Default false.
+   */
+  aave: boolean
 }
 
 export const defaultDemoSettings: DemoSettings = {
@@ -88,6 +124,7 @@ export const defaultDemoSettings: DemoSettings = {
   marketUtilization: 0.85,
   swapProtection: false,
   maxSlippageBps: 50,
+  aave: false,
 }
 
 /** Key roles of the demo on top of the devnet's (anvil spare keys, loopback only). */
@@ -106,6 +143,10 @@ export type DemoEnv = {
   managed: DemoSafe
   twin: DemoSafe
   markets: Record<DemoAsset, DevnetMarket>
+  /** The sub-accounts of both Safes ({@link demoPositionsOf}). */
+  positions: DemoPosition[]
+  /** The Aave v3 stack when `settings.aave`. */
+  aave?: AaveStackAddresses | undefined
   /** Uniswap v3 pools (0.05% and 0.3% per market) when `settings.swapProtection`. */
   uniswap?: UniswapStackAddresses | undefined
   settings: DemoSettings
@@ -122,6 +163,9 @@ export type StartDemoEnvParameters = {
   twin?: boolean | undefined
 }
 
+/** Liquidation threshold of the devnet's Aave WETH reserve (outside e-mode), as a fraction. */
+const aaveReserveThreshold = aaveReserveParameters.weth.liquidationThreshold / 10_000
+
 const toWad = (x: number) => parseEther(x.toFixed(12))
 
 /**
@@ -129,7 +173,7 @@ const toWad = (x: number) => parseEther(x.toFixed(12))
  *
  * @returns The policy input for `toPolicy`.
  */
-export function demoPolicy(market: DevnetMarket, pool: Address, settings: DemoSettings): PolicyInput {
+export function demoPolicy(market: Pick<DevnetMarket, "id" | "oracle">, pool: Address, settings: DemoSettings): PolicyInput {
   return {
     market: market.id,
     minHealth: toWad(settings.band.min),
@@ -184,7 +228,17 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       utilization: settings.marketUtilization,
     })
     const { addresses } = devnet
-    const deployment: LeverageDeployment = leverageDeploymentOf(addresses, stack)
+    const uniswap = settings.swapProtection ? await deployUniswapStack({ publicClient, deployer, stack }) : undefined
+    // With swaps, the SDK's validateRebalance quotes every swap of a plan on this QuoterV2 before sending.
+    let deployment: LeverageDeployment = { ...leverageDeploymentOf(addresses, stack), ...(uniswap !== undefined ? { swapQuoter: uniswap.quoterV2 } : {}) }
+    let aave: AaveStackAddresses | undefined
+    if (settings.aave) {
+      if (settings.swapProtection) throw new Error("demo settings: aave and swapProtection cannot be combined (the swap deleverage runs in Morpho's repay callback)")
+      aave = await deployAaveStack({ publicClient, deployer, tokens: stack.tokens, priceSources: { weth: stack.markets.weth.oracle, wbtc: stack.markets.wbtc.oracle } })
+      // One module over both venues: its adapters are fixed at deployment.
+      const leverageModule = await deployCrossVenueModule({ publicClient, deployer, entryPoint: addresses.entryPoint, stack, aave })
+      deployment = { ...deployment, leverageModule, adapters: { morphoBlue: stack.morphoBlueAdapter, aaveV3: aave.adapter } }
+    }
     const deployments: LeverageDeployments = { [devnet.chain.id]: deployment }
     const signer = createVerifyingPaymasterSigner({
       client: publicClient,
@@ -195,7 +249,6 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
     const pm = await startPaymasterServer({ signer })
     paymaster = pm
     const markets: Record<DemoAsset, DevnetMarket> = { WETH: stack.markets.weth, WBTC: stack.markets.wbtc }
-    const uniswap = settings.swapProtection ? await deployUniswapStack({ publicClient, deployer, stack }) : undefined
     const collateralToken: Record<DemoAsset, { address: Address; decimals: number }> = {
       WETH: { address: stack.tokens.weth, decimals: 18 },
       WBTC: { address: stack.tokens.wbtc, decimals: 8 },
@@ -205,8 +258,10 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       const receipt = await publicClient.waitForTransactionReceipt({ hash })
       if (receipt.status !== "success") throw new Error(`demo set-up transaction ${hash} reverted`)
     }
-    const write = async (address: Address, abi: typeof testTokenAbi | typeof morphoAbi, functionName: string, args: readonly unknown[]) =>
-      wait(await deployer.writeContract({ address, abi, functionName, args } as Parameters<typeof deployer.writeContract>[0]))
+    const write = async (address: Address, abi: typeof testTokenAbi | typeof morphoAbi | typeof aavePoolAbi, functionName: string, args: readonly unknown[]) =>
+      // Fixed gas: an estimate against the latest block can miss a first write in the next one (Morpho and Aave accrue
+      // interest and store the new timestamp), and the real transaction then runs out of gas.
+      wait(await deployer.writeContract({ address, abi, functionName, args, gas: 3_000_000n } as Parameters<typeof deployer.writeContract>[0]))
 
     const pimlico = createPimlicoClient({ transport: http(devnet.bundlerUrl), entryPoint: { address: addresses.entryPoint, version: "0.7" } })
     const createSafe = async (label: DemoSafe["label"], saltNonce: bigint, managed: boolean): Promise<DemoSafe> => {
@@ -214,7 +269,7 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       const safe = account.address
       await wait(await deployer.sendTransaction({ to: safe, value: parseEther("1") }))
       const calls: { to: Address; data: Hex }[] = []
-      const subAccounts = {} as Record<DemoAsset, Hex>
+      const subAccounts = {} as DemoSafe["subAccounts"]
       let borrowed = 0n
       for (const asset of demoAssets) {
         const market = markets[asset]
@@ -227,6 +282,19 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
         calls.push({ to: stack.morpho, data: encodeFunctionData({ abi: morphoAbi, functionName: "borrow", args: [market.params, debt, 0n, safe, safe] }) })
         borrowed += debt
         subAccounts[asset] = getSubAccountId({ adapter: stack.morphoBlueAdapter, market: market.id })
+      }
+      if (aave) {
+        // The Aave account: WETH supplied on the Safe's behalf, USDC borrowed by the Safe at the same starting health
+        // (Aave's health factor: collateral value x liquidation threshold / debt).
+        const collateral = parseEther((settings.collateralValue / demoStartPrices.WETH).toFixed(18))
+        const threshold = aaveReserveThreshold
+        const debt = parseUnits(((settings.collateralValue * threshold) / settings.startHealth).toFixed(6), 6)
+        await write(stack.tokens.weth, testTokenAbi, "mint", [deployer.account.address, collateral])
+        await write(stack.tokens.weth, testTokenAbi, "approve", [aave.pool, maxUint256])
+        await write(aave.pool, aavePoolAbi, "supply", [stack.tokens.weth, collateral, safe, 0])
+        calls.push({ to: aave.pool, data: encodeFunctionData({ abi: aavePoolAbi, functionName: "borrow", args: [stack.tokens.usdc, debt, 2n, 0, safe] }) })
+        borrowed += debt
+        subAccounts.Aave = getSubAccountId({ adapter: aave.adapter, market: aave.markets.wethUsdc })
       }
       if (settings.swapProtection) {
         // No idle funds: the borrowed USDC is spent elsewhere (the trader's looped exposure).
@@ -243,9 +311,11 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setSponsor", args: [addresses.verifyingPaymaster, true] }) })
         const now = Number((await publicClient.getBlock()).timestamp)
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "addKeeper", args: [privateKeyToAccount(keeper).address, 0, now + 30 * 86_400] }) })
-        for (const asset of demoAssets) {
-          const policy = toPolicy(demoPolicy(markets[asset], stack.vaults.usdc, settings), deployment)
-          assertPolicyBounds(policy, { safe, module: stack.leverageModule })
+        const inputs = demoAssets.map((asset) => demoPolicy(markets[asset], stack.vaults.usdc, settings))
+        if (aave) inputs.push({ ...demoPolicy({ id: aave.markets.wethUsdc, oracle: markets.WETH.oracle }, stack.vaults.usdc, settings), adapter: aave.adapter })
+        for (const input of inputs) {
+          const policy = toPolicy(input, deployment)
+          assertPolicyBounds(policy, { safe, module: deployment.leverageModule })
           calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setPolicy", args: [policy] }) })
         }
       }
@@ -292,6 +362,8 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       managed,
       twin,
       markets,
+      positions: demoPositionsOf(aave !== undefined),
+      aave,
       uniswap,
       settings,
       setBlockTime,

@@ -13,7 +13,12 @@ export function demoKeeperConfigJson(env: DemoEnv, overrides: Record<string, unk
     bundlerUrl: env.devnet.bundlerUrl,
     paymasterUrl: env.paymaster.url,
     keeperPrivateKey: env.keys.keeper,
-    deployment: { entryPoint: env.deployment.entryPoint, leverageModule: env.deployment.leverageModule, morphoBlueAdapter: env.deployment.adapters.morphoBlue },
+    deployment: {
+      entryPoint: env.deployment.entryPoint,
+      leverageModule: env.deployment.leverageModule,
+      morphoBlueAdapter: env.deployment.adapters.morphoBlue,
+      ...(env.deployment.adapters.aaveV3 !== undefined ? { aaveV3Adapter: env.deployment.adapters.aaveV3 } : {}),
+    },
     safes: [env.managed.address],
     risk: { tolerance: 0.01, horizon: 3_600, sigma: 0.8, mode: "threshold" },
     allowSelfPay: false,

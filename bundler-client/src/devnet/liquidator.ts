@@ -78,11 +78,14 @@ export class Liquidator {
   async scan(): Promise<Liquidation[]> {
     const { publicClient, stack } = this.env
     if (!this.approved) {
-      const hash = await this.wallet.writeContract({ address: stack.tokens.usdc, abi: morphoLiquidationAbi, functionName: "approve", args: [stack.morpho, maxUint256] })
-      await publicClient.waitForTransactionReceipt({ hash })
+      for (const spender of [stack.morpho, ...(this.env.aave ? [this.env.aave.pool] : [])]) {
+        const hash = await this.wallet.writeContract({ address: stack.tokens.usdc, abi: morphoLiquidationAbi, functionName: "approve", args: [spender, maxUint256] })
+        await publicClient.waitForTransactionReceipt({ hash })
+      }
       this.approved = true
     }
     const done: Liquidation[] = []
+    if (this.env.aave) for (const borrower of this.borrowers) done.push(...(await this.liquidateOnAave(borrower)))
     for (const borrower of this.borrowers)
       for (const market of Object.values(this.env.markets)) {
         const p = await readMorphoPosition(publicClient, stack.morpho, market, borrower)
@@ -127,7 +130,65 @@ export class Liquidator {
       }
     return done
   }
+
+  /**
+   * Liquidates a borrower's Aave account (WETH collateral, USDC debt) once when its health factor is below 1: Aave's
+   * `liquidationCall` with `debtToCover = max`, which Aave caps at its close factor (50% of the debt, 100% below health
+   * factor 0.95) and pays with the collateral plus the reserve's liquidation bonus.
+   *
+   * @returns The liquidation done, if any.
+   */
+  private async liquidateOnAave(borrower: Address): Promise<Liquidation[]> {
+    const { publicClient, stack, aave } = this.env
+    if (!aave) return []
+    const [, totalDebtBase, , , , healthFactor] = await publicClient.readContract({ address: aave.pool, abi: aaveLiquidationAbi, functionName: "getUserAccountData", args: [borrower] })
+    if (totalDebtBase === 0n || healthFactor >= WAD) return []
+    try {
+      const hash = await this.wallet.writeContract({
+        address: aave.pool,
+        abi: aaveLiquidationAbi,
+        functionName: "liquidationCall",
+        args: [stack.tokens.weth, stack.tokens.usdc, borrower, maxUint256, false],
+        gas: 1_500_000n,
+      })
+      const receipt = await publicClient.waitForTransactionReceipt({ hash })
+      if (receipt.status !== "success") return []
+      const event = receipt.logs
+        .filter((log) => log.address.toLowerCase() === aave.pool.toLowerCase())
+        .map((log) => {
+          try {
+            const decoded = decodeEventLog({ abi: aaveLiquidationAbi, data: log.data, topics: log.topics })
+            return decoded.eventName === "LiquidationCall" ? decoded.args : undefined
+          } catch {
+            return undefined
+          }
+        })
+        .find((e) => e !== undefined)
+      const liquidation: Liquidation = {
+        borrower,
+        market: aave.markets.wethUsdc,
+        block: receipt.blockNumber,
+        transactionHash: hash,
+        health: healthFactor,
+        seizedCollateral: event?.liquidatedCollateralAmount ?? 0n,
+        repaidDebt: event?.debtToCover ?? 0n,
+        badDebt: 0n,
+      }
+      this.liquidations.push(liquidation)
+      return [liquidation]
+    } catch {
+      // The keeper's rebalance (or another liquidator) got there first; the next pass re-reads the account.
+      return []
+    }
+  }
 }
+
+/** Aave v3's liquidation entry point and event (Pool, v3.0.2). */
+export const aaveLiquidationAbi = parseAbi([
+  "function liquidationCall(address collateralAsset, address debtAsset, address user, uint256 debtToCover, bool receiveAToken)",
+  "function getUserAccountData(address user) view returns (uint256 totalCollateralBase, uint256 totalDebtBase, uint256 availableBorrowsBase, uint256 currentLiquidationThreshold, uint256 ltv, uint256 healthFactor)",
+  "event LiquidationCall(address indexed collateralAsset, address indexed debtAsset, address indexed user, uint256 debtToCover, uint256 liquidatedCollateralAmount, address liquidator, bool receiveAToken)",
+])
 
 function decodeLiquidate(log: Log) {
   const decoded = decodeEventLog({ abi: morphoLiquidationAbi, data: log.data, topics: log.topics })

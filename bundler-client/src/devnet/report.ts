@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
-import { type DemoAsset, type DemoSafe, demoAssets } from "./env.js"
+import { type DemoPositionKey, type DemoSafe, demoAssets } from "./env.js"
 import type { DemoRun } from "./run.js"
 import { tokenAmount } from "./run.js"
-import { type DemoSummary, formatNetValue, percent } from "./summary.js"
+import { type DemoSummary, formatNetValue, percent, positionsOfRun } from "./summary.js"
 
 type Line = { name: string; color: string; dash?: string | undefined; points: [number, number | undefined][] }
 
@@ -57,7 +57,10 @@ export function svgLineChart({ title, lines, yMin, yMax, markers = [], guides = 
   return parts.join("")
 }
 
-const colors: Record<DemoSafe["label"], Record<DemoAsset, string>> = { managed: { WETH: "#1f77b4", WBTC: "#2ca02c" }, twin: { WETH: "#d62728", WBTC: "#ff7f0e" } }
+const colors: Record<DemoSafe["label"], Record<DemoPositionKey, string>> = {
+  managed: { WETH: "#1f77b4", WBTC: "#2ca02c", Aave: "#9467bd" },
+  twin: { WETH: "#d62728", WBTC: "#ff7f0e", Aave: "#8c564b" },
+}
 
 /**
  * The HTML report of a demo run: the summary, charts of health, leverage and prices over time for both Safes (inline
@@ -68,13 +71,13 @@ const colors: Record<DemoSafe["label"], Record<DemoAsset, string>> = { managed: 
 export function renderHtmlReport(run: DemoRun, summary: DemoSummary): string {
   const series = (metric: "health" | "leverage") =>
     (["managed", "twin"] as const).flatMap((label) =>
-      demoAssets.map((asset) => ({
-        name: `${label} ${asset}`,
-        color: colors[label][asset],
+      positionsOfRun(run).map(({ key, name }) => ({
+        name: `${label} ${name}`,
+        color: colors[label][key],
         dash: label === "twin" ? "6 3" : undefined,
         points: run.steps.map((s) => {
-          const p = s.positions[label][asset]
-          return [s.block, p.liquidated || p.debt === 0 ? undefined : p[metric]] as [number, number | undefined]
+          const p = s.positions[label][key]
+          return [s.block, p === undefined || p.liquidated || p.debt === 0 ? undefined : p[metric]] as [number, number | undefined]
         }),
       })),
     )
@@ -97,7 +100,15 @@ export function renderHtmlReport(run: DemoRun, summary: DemoSummary): string {
 <style>body{font-family:sans-serif;max-width:900px;margin:24px auto;color:#222}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;font-size:12px;text-align:right}th{background:#f4f4f4}.ok{color:#080}.bad{color:#c00}</style>
 </head><body>
 <h1>leverage autopilot: local devnet run</h1>
-<p>${esc(summary.scenario)}; ${summary.blocks} blocks in ${(summary.durationMs / 1000).toFixed(1)} s. Real anvil, EntryPoint v0.7, Safe 1.4.1, Morpho Blue with its AdaptiveCurveIrm (debt accrues interest), Alto bundler and a verifying paymaster.</p>
+<p>${esc(summary.scenario)}; ${summary.blocks} blocks in ${(summary.durationMs / 1000).toFixed(1)} s. Real anvil, EntryPoint v0.7, Safe 1.4.1, Morpho Blue with its AdaptiveCurveIrm (debt accrues interest)${positionsOfRun(run).some((p) => p.venue === "aave-v3") ? ", Aave v3 (the Safe's Aave account is a sub-account; its health is Aave's health factor)" : ""}, Alto bundler and a verifying paymaster.</p>
+<table><tr><th>sub-account</th><th>venue</th><th>managed: min health</th><th>liquidations</th><th>twin: min health</th><th>liquidations</th></tr>
+${Object.entries(summary.managed.positions)
+  .map(([name, p]) => {
+    const t = summary.twin.positions[name]
+    return row([name, p.venue, fmtH(p.minHealth), p.liquidations, t ? fmtH(t.minHealth) : "-", t?.liquidations ?? "-"])
+  })
+  .join("\n")}
+</table>
 <p class="${summary.ok ? "ok" : "bad"}"><b>${summary.ok ? "The managed Safe stayed healthy; the unmanaged twin was liquidated." : "Not the expected outcome."}</b></p>
 <table><tr><th></th><th>min health</th><th>liquidations</th><th>net value at the start</th><th>net value at the end</th><th>of which positions</th><th>vaults</th><th>idle tokens</th></tr>
 ${(["managed", "twin"] as const)
@@ -123,8 +134,8 @@ ${svgLineChart({ title: "Oracle prices (relative to start)", lines: priceLines, 
 ${run.rebalances.map((r) => row([r.block, r.actions.join("; "), r.gasUsed.toLocaleString("en-US"), r.paymaster ?? "Safe", r.latencyBlocks, r.success ? "executed" : `reverted: ${r.revert ?? "unknown"}`])).join("\n")}
 </table>
 <h2>Liquidations</h2>
-<table><tr><th>block</th><th>Safe</th><th>market</th><th>health before</th><th>seized collateral</th><th>repaid debt</th><th>bad debt</th></tr>
-${run.liquidations.map((l) => row([String(l.block), l.label, l.marketName, (Number(l.health) / 1e18).toFixed(3), l.seized, l.repaid, l.badDebtText])).join("\n")}
+<table><tr><th>block</th><th>Safe</th><th>sub-account</th><th>venue</th><th>health before</th><th>seized collateral</th><th>repaid debt</th><th>bad debt</th></tr>
+${run.liquidations.map((l) => row([String(l.block), l.label, l.marketName, l.venue ?? "morpho-blue", (Number(l.health) / 1e18).toFixed(3), l.seized, l.repaid, l.badDebtText])).join("\n")}
 </table>
 </body></html>
 `

@@ -1,6 +1,7 @@
 import { type Address, erc20Abi, erc4626Abi, formatUnits } from "viem"
 import { Keeper, type KeeperEvent, type KeeperOptions } from "../keeper/keeper.js"
-import { type DemoAsset, type DemoEnv, type DemoSafe, demoAssets } from "./env.js"
+import { aaveV3AdapterAbi } from "@levpilot/devnet/aave"
+import { type DemoAsset, type DemoEnv, type DemoPosition, type DemoPositionKey, type DemoSafe, demoAssets } from "./env.js"
 import { demoKeeperConfig } from "./keeperConfig.js"
 import { type Liquidation, Liquidator, readMorphoPosition } from "./liquidator.js"
 import { readMarketRate } from "./rates.js"
@@ -8,7 +9,10 @@ import { type DemoScenario, PriceDriver } from "./scenario.js"
 
 const WAD = 1e18
 
-/** One sub-account at one step. */
+/**
+ * One sub-account at one step. Health is the venue's own: Morpho Blue's collateral value x LLTV / debt, Aave's health
+ * factor from `getUserAccountData` (the same number the module reads through the Aave adapter).
+ */
 export type PositionSample = { health: number; leverage: number; collateral: number; debt: number; liquidated: boolean }
 
 /** One market at one step: the AdaptiveCurveIrm's borrow APR (0.04 = 4%) and utilisation (0..1), interest accrued. */
@@ -35,7 +39,8 @@ export type StepSample = {
   block: number
   timeMs: number
   prices: Record<DemoAsset, number>
-  positions: Record<DemoSafe["label"], Record<DemoAsset, PositionSample>>
+  /** Per Safe, per demo sub-account ({@link DemoEnv.positions}: the Morpho markets by asset, and `Aave`). */
+  positions: Record<DemoSafe["label"], Partial<Record<DemoPositionKey, PositionSample>>>
   markets: Record<DemoAsset, MarketSample>
   netValue: Record<DemoSafe["label"], NetValueSample>
 }
@@ -44,8 +49,9 @@ export type StepSample = {
 export type LiquidationRecord = Liquidation & {
   label: DemoSafe["label"]
   step: number
-  /** "WETH/USDC". */
+  /** The sub-account's name with its venue, e.g. "Morpho Blue WETH/USDC" or "Aave v3 WETH/USDC". */
   marketName: string
+  venue: DemoPosition["venue"]
   /** Seized collateral, repaid debt and bad debt in token units, with their symbols. */
   seized: string
   repaid: string
@@ -69,6 +75,8 @@ export type RebalanceRecord = {
 
 export type DemoRun = {
   scenario: string
+  /** The demo's sub-accounts (names, venues); the Morpho markets alone when undefined. */
+  positions?: DemoPosition[] | undefined
   steps: StepSample[]
   rebalances: RebalanceRecord[]
   liquidations: LiquidationRecord[]
@@ -139,11 +147,14 @@ export function tokenAmount(amount: number, symbol: string): string {
  *
  * @returns {@link NetValueSample}
  */
-export async function sampleNetValue(env: DemoEnv, safe: Address, positions: Record<DemoAsset, PositionSample>, prices: Record<DemoAsset, number>): Promise<NetValueSample> {
+export async function sampleNetValue(env: DemoEnv, safe: Address, positions: Partial<Record<DemoPositionKey, PositionSample>>, prices: Record<DemoAsset, number>): Promise<NetValueSample> {
   const tokens = demoTokens(env)
   const priceOf = (symbol: string): number => (symbol === "USDC" ? 1 : prices[symbol as DemoAsset])
   let positionsValue = 0
-  for (const asset of demoAssets) positionsValue += positions[asset].collateral * prices[asset] - positions[asset].debt
+  for (const { key, asset } of env.positions) {
+    const p = positions[key]
+    if (p) positionsValue += p.collateral * prices[asset] - p.debt
+  }
   const balances = await Promise.all(tokens.map((t) => env.publicClient.readContract({ address: t.address, abi: erc20Abi, functionName: "balanceOf", args: [safe] })))
   const idle: Record<string, number> = {}
   tokens.forEach((t, i) => (idle[t.symbol] = Number(formatUnits(balances[i] as bigint, t.decimals))))
@@ -162,7 +173,9 @@ export async function sampleNetValue(env: DemoEnv, safe: Address, positions: Rec
   return { positions: positionsValue, pools, idle, total }
 }
 
-async function samplePosition(env: DemoEnv, safe: DemoSafe, asset: DemoAsset): Promise<PositionSample> {
+async function samplePosition(env: DemoEnv, safe: DemoSafe, position: DemoPosition): Promise<PositionSample> {
+  if (position.venue === "aave-v3") return sampleAavePosition(env, safe)
+  const asset = position.asset
   const market = env.markets[asset]
   const p = await readMorphoPosition(env.publicClient, env.stack.morpho, market, safe.address)
   const collateralDecimals = asset === "WETH" ? 18 : 8
@@ -175,12 +188,37 @@ async function samplePosition(env: DemoEnv, safe: DemoSafe, asset: DemoAsset): P
 }
 
 /**
+ * The Safe's Aave account in the WETH/USDC frame of the Aave adapter (`marketState`: collateral, debt, price), with
+ * Aave's own health factor (`health` = `getUserAccountData().healthFactor`). Read through the view-only adapter, which
+ * works for any account, so the unmanaged twin is read the same way.
+ */
+async function sampleAavePosition(env: DemoEnv, safe: DemoSafe): Promise<PositionSample> {
+  const aave = env.aave as NonNullable<DemoEnv["aave"]>
+  const market = aave.markets.wethUsdc
+  const [state, health] = await Promise.all([
+    env.publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [market, safe.address] }),
+    env.publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "health", args: [market, safe.address] }),
+  ])
+  const collateral = Number(state.collateral) / 1e18
+  const debt = Number(state.debt) / 1e6
+  const value = (Number(state.collateral) * Number(state.price)) / 1e36 / 1e6
+  const leverage = value > 0 && value > debt ? value / (value - debt) : state.collateral === 0n ? 0 : Number.POSITIVE_INFINITY
+  return { health: state.debt === 0n ? Number.POSITIVE_INFINITY : Number(health) / WAD, leverage, collateral, debt, liquidated: false }
+}
+
+/** The demo sub-account a sub-account id names (the ids are the same for both Safes). */
+export function positionOf(env: DemoEnv, subAccount: string | undefined): DemoPosition | undefined {
+  return env.positions.find((p) => env.managed.subAccounts[p.key]?.toLowerCase() === subAccount?.toLowerCase())
+}
+
+/**
  * "Repay 1,234.56 USDC on WETH/USDC": a plan action (base units on chain) in token units with its symbol and the market
  * it touches. Loan-side actions are in USDC, collateral actions in the market's collateral, pool actions in the
  * vault's asset.
  */
 export function describeAction(env: DemoEnv, subAccount: string | undefined, action: { kind: string; pool?: string | undefined; amount: bigint }): string {
-  const market = demoAssets.find((a) => env.managed.subAccounts[a].toLowerCase() === subAccount?.toLowerCase())
+  const position = positionOf(env, subAccount)
+  const market = position?.asset
   const tokens = demoTokens(env)
   const symbol =
     action.kind === "SupplyCollateral" || action.kind === "WithdrawCollateral" || action.kind === "SellCollateral" || action.kind === "SupplyCollateralWithCallback"
@@ -189,7 +227,7 @@ export function describeAction(env: DemoEnv, subAccount: string | undefined, act
         ? "WETH"
         : "USDC"
   const token = tokens.find((t) => t.symbol === symbol) as (typeof tokens)[number]
-  return `${action.kind} ${tokenAmount(Number(formatUnits(action.amount, token.decimals)), symbol)}${market ? ` on ${market}/USDC` : ""}`
+  return `${action.kind} ${tokenAmount(Number(formatUnits(action.amount, token.decimals)), symbol)}${position ? ` on ${position.name}` : ""}`
 }
 
 /**
@@ -202,7 +240,7 @@ export function describeAction(env: DemoEnv, subAccount: string | undefined, act
 export async function runDemo(parameters: RunDemoParameters): Promise<DemoRun> {
   const { env, scenario, onStep, beforeStep, settleBlocks = 3, signal } = parameters
   const started = Date.now()
-  const run: DemoRun = { scenario: scenario.name, steps: [], rebalances: [], liquidations: [], alerts: [], events: [], sent: 0, durationMs: 0, metricsText: "" }
+  const run: DemoRun = { scenario: scenario.name, positions: env.positions, steps: [], rebalances: [], liquidations: [], alerts: [], events: [], sent: 0, durationMs: 0, metricsText: "" }
   let step = 0
   const sentPlans = new Map<string, string[]>()
   const onEvent = (event: KeeperEvent) => {
@@ -238,26 +276,31 @@ export async function runDemo(parameters: RunDemoParameters): Promise<DemoRun> {
   const liquidated = new Set<string>()
   const sample = async (block: bigint, prices: Record<DemoAsset, number>) => {
     for (const l of await liquidator.scan()) {
-      const asset = demoAssets.find((a) => env.markets[a].id === l.market) ?? demoAssets[0]
+      const position =
+        env.aave && l.market === env.aave.markets.wethUsdc
+          ? env.positions.find((p) => p.venue === "aave-v3")
+          : env.positions.find((p) => p.venue === "morpho-blue" && env.markets[p.asset].id === l.market)
+      const asset = position?.asset ?? demoAssets[0]
       const decimals = asset === "WETH" ? 18 : 8
       run.liquidations.push({
         ...l,
         label: labelOf(l.borrower),
         step,
-        marketName: `${asset}/USDC`,
+        marketName: position?.name ?? `${asset}/USDC`,
+        venue: position?.venue ?? "morpho-blue",
         seized: tokenAmount(Number(formatUnits(l.seizedCollateral, decimals)), asset),
         repaid: tokenAmount(Number(formatUnits(l.repaidDebt, 6)), "USDC"),
         badDebtText: tokenAmount(Number(formatUnits(l.badDebt, 6)), "USDC"),
       })
-      liquidated.add(`${labelOf(l.borrower)}:${l.market}`)
+      liquidated.add(`${labelOf(l.borrower)}:${position?.key ?? asset}`)
     }
     const positions = {} as StepSample["positions"]
     for (const safe of [env.managed, env.twin]) {
-      positions[safe.label] = {} as Record<DemoAsset, PositionSample>
-      for (const asset of demoAssets) {
-        const p = await samplePosition(env, safe, asset)
-        p.liquidated = liquidated.has(`${safe.label}:${env.markets[asset].id}`)
-        positions[safe.label][asset] = p
+      positions[safe.label] = {}
+      for (const position of env.positions) {
+        const p = await samplePosition(env, safe, position)
+        p.liquidated = liquidated.has(`${safe.label}:${position.key}`)
+        positions[safe.label][position.key] = p
       }
     }
     const markets = {} as Record<DemoAsset, MarketSample>

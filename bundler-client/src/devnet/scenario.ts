@@ -1,7 +1,7 @@
 import { type PublicClient, createWalletClient, http, parseEther } from "viem"
 import { nonceManager, privateKeyToAccount } from "viem/accounts"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
-import { alignPoolToPrice } from "@levpilot/devnet/uniswap"
+import { PoolPriceError, alignPoolToPrice } from "@levpilot/devnet/uniswap"
 import { type PricePaths, readPriceCsv } from "../prices/csv.js"
 import { type DemoAsset, type DemoEnv, demoAssets, demoStartPrices } from "./env.js"
 
@@ -119,7 +119,16 @@ export class PriceDriver {
       for (const asset of demoAssets) {
         if (prices[asset] === undefined) continue
         const pool = asset === "WETH" ? uniswap.pools.wethLow : uniswap.pools.wbtcLow
-        await alignPoolToPrice({ publicClient: client, arbitrageur: this.wallet, uniswap, pool })
+        // The keeper's own swaps (a deleverage or a boost) can land right after the arbitrage and move the pool before
+        // it is read back: align again from where they left it.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await alignPoolToPrice({ publicClient: client, arbitrageur: this.wallet, uniswap, pool })
+            break
+          } catch (error) {
+            if (!(error instanceof PoolPriceError) || attempt >= 5) throw error
+          }
+        }
       }
     return block
   }

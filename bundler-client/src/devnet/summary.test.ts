@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest"
 import type { DemoRun, NetValueSample, PositionSample, StepSample } from "./run.js"
+import { demoPositionsOf } from "./env.js"
 import { formatSummary, summarizeDemo } from "./summary.js"
 
 const position = (health: number, liquidated = false): PositionSample => ({ health, leverage: 3, collateral: 10, debt: 20_000, liquidated })
@@ -76,10 +77,36 @@ describe("demo summary", () => {
     const text = formatSummary(summary)
     expect(text).toContain("whole net value, managed - twin: +13.50 USDC")
     expect(text).toContain("net value 32,673.50 USDC (start 60,000.00 USDC) = positions 27,661.00 USDC")
-    expect(text).toContain("WETH/USDC 5.1235 WETH collateral, 10,234.50 USDC debt")
+    expect(text).toContain("Morpho Blue WETH/USDC (morpho-blue) 5.1235 WETH collateral, 10,234.50 USDC debt")
     expect(text).toContain("yUSDC vault 5,000.00 USDC")
     expect(text).toContain("idle 12.50 USDC")
     expect(text).not.toMatch(/\b\d{9,}\b/)
+  })
+
+  test("names the venue of every sub-account: Morpho Blue markets and the Aave v3 account, with their liquidations", () => {
+    const positions = demoPositionsOf(true)
+    const withAave = (i: number, managed: number, twin: number): StepSample => {
+      const s = step(i, managed, twin)
+      s.positions.managed.Aave = position(managed + 0.05)
+      s.positions.twin.Aave = { ...position(twin - 0.2), collateral: 8, debt: 15_000, liquidated: i === 2 }
+      return s
+    }
+    const summary = summarizeDemo(
+      run({
+        positions,
+        steps: [withAave(0, 1.45, 1.45), withAave(1, 1.3, 1.3), withAave(2, 1.25, 1.21)],
+        liquidations: [{ label: "twin", step: 2, marketName: "Aave v3 WETH/USDC", venue: "aave-v3" } as DemoRun["liquidations"][number]],
+      }),
+    )
+    expect(Object.keys(summary.managed.positions)).toEqual(["Morpho Blue WETH/USDC", "Morpho Blue WBTC/USDC", "Aave v3 WETH/USDC"])
+    expect(summary.managed.positions["Aave v3 WETH/USDC"]?.venue).toBe("aave-v3")
+    expect(summary.twin.positions["Aave v3 WETH/USDC"]?.liquidations).toBe(1)
+    expect(summary.twin.positions["Morpho Blue WETH/USDC"]?.liquidations).toBe(0)
+    // The Aave account's equity counts in the position equity at the WETH price (8 WETH x 2,800 - 15,000).
+    expect(summary.twin.positionEquity).toBeCloseTo(10 * 2800 - 20_000 + (10 * 56_000 - 20_000) + (8 * 2800 - 15_000), 6)
+    const text = formatSummary(summary)
+    expect(text).toContain("Aave v3 WETH/USDC [venue aave-v3]: managed min health 1.300; twin min health 1.100, liquidated 1 time(s)")
+    expect(text).toContain("Morpho Blue WBTC/USDC [venue morpho-blue]: managed min health 1.350; twin min health 1.310, not liquidated")
   })
 
   test("a run that met every expectation says so", () => {

@@ -1,4 +1,4 @@
-import { type DemoAsset, type DemoSafe, demoAssets } from "./env.js"
+import { type DemoAsset, type DemoPosition, type DemoSafe, demoAssets, demoPositionsOf } from "./env.js"
 import { type DemoRun, type NetValueSample, type PositionSample, type StepSample, tokenAmount } from "./run.js"
 
 /**
@@ -13,8 +13,8 @@ export type SafeOutcome = {
   startNetValue: number
   /** Position equity alone (collateral value - debt), USDC: not comparable between the Safes on its own. */
   positionEquity: number
-  /** Per market ("WETH/USDC"): collateral and debt in token units with symbols. */
-  positions: Record<string, { collateral: string; debt: string }>
+  /** Per sub-account by name ("Morpho Blue WETH/USDC", "Aave v3 WETH/USDC"): its venue, collateral and debt in token units with symbols. */
+  positions: Record<string, { venue: DemoPosition["venue"]; collateral: string; debt: string; minHealth: number; liquidations: number }>
 }
 
 /** The outcome of a demo run, as printed at the end of `levpilot start` and written to `--json`. */
@@ -45,16 +45,22 @@ export const quantile = (values: readonly number[], q: number): number | undefin
 
 const positions = (s: StepSample, label: DemoSafe["label"]) => Object.values(s.positions[label]) as PositionSample[]
 
+/** The run's sub-accounts (the Morpho markets alone for a run recorded without them). */
+export const positionsOfRun = (run: Pick<DemoRun, "positions">): DemoPosition[] => run.positions ?? demoPositionsOf(false)
+
 /**
- * Position equity of one Safe at a step in USDC: collateral value minus debt over its Morpho positions only. The
- * Safes' comparison uses their whole net value ({@link NetValueSample}), since the keeper moves funds between vaults
- * and positions.
+ * Position equity of one Safe at a step in USDC: collateral value minus debt over its positions (Morpho markets and the
+ * Aave account) only. The Safes' comparison uses their whole net value ({@link NetValueSample}), since the keeper
+ * moves funds between vaults and positions.
  *
  * @returns Equity in USDC.
  */
-export function positionEquity(s: StepSample, label: DemoSafe["label"]): number {
+export function positionEquity(s: StepSample, label: DemoSafe["label"], list: readonly DemoPosition[] = demoPositionsOf(false)): number {
   let equity = 0
-  for (const [asset, p] of Object.entries(s.positions[label]) as [DemoAsset, PositionSample][]) equity += p.collateral * s.prices[asset] - p.debt
+  for (const { key, asset } of list) {
+    const p = s.positions[label][key]
+    if (p) equity += p.collateral * s.prices[asset] - p.debt
+  }
   return equity
 }
 
@@ -71,15 +77,23 @@ export function summarizeDemo(run: DemoRun): DemoSummary {
   const latencies = run.rebalances.filter((r) => r.success).map((r) => r.latencyBlocks)
   const latencyMs = run.rebalances.filter((r) => r.success).map((r) => r.latencyMs)
   const healthyAtEnd = last ? positions(last, "managed").every((p) => p.health >= 1) : false
+  const list = positionsOfRun(run)
   const outcome = (label: DemoSafe["label"], liquidations: number): SafeOutcome => {
     const held: SafeOutcome["positions"] = {}
-    if (last) for (const asset of demoAssets) held[`${asset}/USDC`] = { collateral: tokenAmount(last.positions[label][asset].collateral, asset), debt: tokenAmount(last.positions[label][asset].debt, "USDC") }
+    if (last)
+      for (const { key, asset, venue, name } of list) {
+        const p = last.positions[label][key]
+        if (!p) continue
+        const min = Math.min(...run.steps.map((s) => s.positions[label][key]).filter((q) => q !== undefined && !q.liquidated).map((q) => (q as PositionSample).health))
+        const liquidations = run.liquidations.filter((l) => l.label === label && l.marketName === name).length
+        held[name] = { venue, collateral: tokenAmount(p.collateral, asset), debt: tokenAmount(p.debt, "USDC"), minHealth: min, liquidations }
+      }
     return {
       minHealth: minHealth(label),
       liquidations,
       netValue: last?.netValue[label] ?? { positions: 0, pools: {}, idle: {}, total: 0 },
       startNetValue: run.steps[0]?.netValue[label].total ?? 0,
-      positionEquity: last ? positionEquity(last, label) : 0,
+      positionEquity: last ? positionEquity(last, label, list) : 0,
       positions: held,
     }
   }
@@ -136,11 +150,11 @@ const money = (x: number) => x.toLocaleString("en-US", { maximumFractionDigits: 
 /**
  * A Safe's net value as one line: total, then positions per market, vaults and idle tokens, in token units.
  *
- * @returns e.g. "net value 52,300.12 USDC (start 52,400.00 USDC) = positions 27,661.20 USDC [WETH/USDC 5.9000 WETH
- * collateral, 10,234.56 USDC debt; ...] + yUSDC vault 24,638.92 USDC + idle 0.50 USDC".
+ * @returns e.g. "net value 52,300.12 USDC (start 52,400.00 USDC) = positions 27,661.20 USDC [Morpho Blue WETH/USDC
+ * (morpho-blue) 5.9000 WETH collateral, 10,234.56 USDC debt; Aave v3 WETH/USDC (aave-v3) ...] + yUSDC vault 24,638.92 USDC + idle 0.50 USDC".
  */
 export function formatNetValue(o: SafeOutcome): string {
-  const held = Object.entries(o.positions).map(([market, p]) => `${market} ${p.collateral} collateral, ${p.debt} debt`)
+  const held = Object.entries(o.positions).map(([name, p]) => `${name} (${p.venue}) ${p.collateral} collateral, ${p.debt} debt`)
   const vaults = Object.entries(o.netValue.pools).filter(([, p]) => p.amount > 0).map(([symbol, p]) => `${symbol} vault ${tokenAmount(p.amount, p.asset)}`)
   const idle = Object.entries(o.netValue.idle).filter(([, amount]) => amount > 0).map(([symbol, amount]) => tokenAmount(amount, symbol))
   return (
@@ -161,6 +175,10 @@ export function formatSummary(s: DemoSummary): string {
     `Summary: ${s.scenario}, ${s.blocks} blocks in ${(s.durationMs / 1000).toFixed(1)} s`,
     `  managed Safe: min health ${h(s.managed.minHealth)}, liquidations ${s.managed.liquidations}, ${formatNetValue(s.managed)}`,
     `  unmanaged twin: min health ${h(s.twin.minHealth)}, liquidations ${s.twin.liquidations}, ${formatNetValue(s.twin)}`,
+    ...Object.entries(s.managed.positions).map(([name, p]) => {
+      const twin = s.twin.positions[name]
+      return `  ${name} [venue ${p.venue}]: managed min health ${h(p.minHealth)}${p.liquidations > 0 ? `, liquidated ${p.liquidations} time(s)` : ""}; twin ${twin ? `min health ${h(twin.minHealth)}${twin.liquidations > 0 ? `, liquidated ${twin.liquidations} time(s)` : ", not liquidated"}` : "-"}`
+    }),
     `  whole net value, managed - twin: ${s.netValueDifference >= 0 ? "+" : "-"}${tokenAmount(Math.abs(s.netValueDifference), "USDC")}`,
     `  rebalances: ${s.rebalances.count} (${s.rebalances.failed} reverted${revertText(s.rebalances.reverts)}, ${s.rebalances.sponsored} paid by the paymaster), gas ${money(s.rebalances.gasUsed)}, ` +
       `latency median ${s.rebalances.medianLatencyBlocks ?? "-"} blocks / ${s.rebalances.medianLatencyMs ?? "-"} ms, p95 ${s.rebalances.p95LatencyBlocks ?? "-"} blocks`,

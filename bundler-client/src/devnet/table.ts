@@ -1,5 +1,6 @@
-import { type DemoAsset, type DemoSafe, demoAssets } from "./env.js"
+import { type DemoSafe, demoAssets } from "./env.js"
 import { type DemoRun, type StepSample, tokenAmount } from "./run.js"
+import { positionsOfRun } from "./summary.js"
 
 const pad = (s: string, n: number) => (s.length >= n ? s.slice(0, n) : s + " ".repeat(n - s.length))
 const lpad = (s: string, n: number) => (s.length >= n ? s : " ".repeat(n - s.length) + s)
@@ -16,12 +17,13 @@ export function renderTable(sample: StepSample, run: DemoRun, total: number): st
   lines.push(`levpilot start: ${run.scenario}`)
   lines.push(`${sample.step >= total ? "settling" : `step ${sample.step + 1}/${total}`}  block ${sample.block}  t=${(sample.timeMs / 1000).toFixed(1)}s  ` + demoAssets.map((a) => `${a} ${sample.prices[a].toFixed(0)} (borrow APR ${(sample.markets[a].borrowApr * 100).toFixed(2)}%)`).join("  "))
   lines.push("")
-  lines.push(`${pad("Safe", 9)} ${pad("market", 10)} ${lpad("health", 8)} ${lpad("leverage", 9)} ${lpad("collateral", 16)} ${lpad("debt", 17)}  state`)
+  lines.push(`${pad("Safe", 9)} ${pad("sub-account", 22)} ${pad("venue", 12)} ${lpad("health", 8)} ${lpad("leverage", 9)} ${lpad("collateral", 16)} ${lpad("debt", 17)}  state`)
   for (const label of ["managed", "twin"] as DemoSafe["label"][])
-    for (const asset of demoAssets as readonly DemoAsset[]) {
-      const p = sample.positions[label][asset]
+    for (const { key, asset, venue, name } of positionsOfRun(run)) {
+      const p = sample.positions[label][key]
+      if (!p) continue
       const state = p.liquidated ? "LIQUIDATED" : p.health < 1 ? "UNHEALTHY" : p.health < 1.25 ? "at risk" : "ok"
-      lines.push(`${pad(label, 9)} ${pad(`${asset}/USDC`, 10)} ${lpad(fmt(p.health), 8)} ${lpad(fmt(p.leverage, 2), 9)} ${lpad(tokenAmount(p.collateral, asset), 16)} ${lpad(tokenAmount(p.debt, "USDC"), 17)}  ${state}`)
+      lines.push(`${pad(label, 9)} ${pad(name, 22)} ${pad(venue, 12)} ${lpad(fmt(p.health), 8)} ${lpad(fmt(p.leverage, 2), 9)} ${lpad(tokenAmount(p.collateral, asset), 16)} ${lpad(tokenAmount(p.debt, "USDC"), 17)}  ${state}`)
     }
   lines.push("")
   lines.push(`net value (positions + vaults + idle): managed ${tokenAmount(sample.netValue.managed.total, "USDC")}, twin ${tokenAmount(sample.netValue.twin.total, "USDC")}`)

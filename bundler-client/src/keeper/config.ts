@@ -187,11 +187,16 @@ export function parseKeeperConfig(
     r.fail(keyField, keeperPrivateKey === undefined ? "is required (or set keeperPrivateKeyEnv)" : "must be a 32-byte 0x-prefixed hex private key")
 
   const d = r.obj(o.deployment, "deployment")
-  r.known(d, "deployment", ["entryPoint", "leverageModule", "morphoBlueAdapter", "multicall3"])
+  r.known(d, "deployment", ["entryPoint", "leverageModule", "morphoBlueAdapter", "aaveV3Adapter", "multicall3"])
+  const morphoBlue = r.address(d.morphoBlueAdapter, "deployment.morphoBlueAdapter")
+  const aaveV3 = d.aaveV3Adapter === undefined ? undefined : r.address(d.aaveV3Adapter, "deployment.aaveV3Adapter")
+  if (aaveV3 !== undefined && aaveV3 === morphoBlue) r.fail("deployment.aaveV3Adapter", "must differ from deployment.morphoBlueAdapter (each names one venue)")
   const deployment: LeverageDeployment = {
     entryPoint: r.address(d.entryPoint ?? "0x0000000071727De22E5E9d8BAf0edAc6f37da032", "deployment.entryPoint"),
     leverageModule: r.address(d.leverageModule, "deployment.leverageModule"),
-    adapters: { morphoBlue: r.address(d.morphoBlueAdapter, "deployment.morphoBlueAdapter") },
+    // The module's venue adapters: a sub-account's venue (the `venue` label of its metrics, logs and alerts) is the
+    // one whose adapter its policy names.
+    adapters: { morphoBlue, ...(aaveV3 !== undefined ? { aaveV3 } : {}) },
     safe: { singleton: zeroAddress, proxyFactory: zeroAddress, moduleSetup: zeroAddress, multiSend: zeroAddress, multiSendCallOnly: zeroAddress },
     ...(d.multicall3 !== undefined ? { multicall3: r.address(d.multicall3, "deployment.multicall3") } : {}),
   }
@@ -235,7 +240,7 @@ export function parseKeeperConfig(
     paymasterUrl,
     paymasterContext: o.paymasterContext,
     keeperPrivateKey: keeperPrivateKey as Hex,
-    deployment,
+    deployment: swap !== undefined ? { ...deployment, swapQuoter: swap.quoter } : deployment,
     safes,
     risk,
     allowSelfPay: r.bool(o, "allowSelfPay", "allowSelfPay", false),

@@ -95,10 +95,10 @@ export class OperationStalledError extends BaseError {
 export type SubAccountUnreadableErrorType = SubAccountUnreadableError & { name: "SubAccountUnreadableError" }
 /** One sub-account's state could not be read (its oracle or venue reverted); the others are still managed. */
 export class SubAccountUnreadableError extends BaseError {
-  constructor({ safe, subAccount, cause }: { safe: string; subAccount: string; cause?: Error | undefined }) {
-    super(`Sub-account ${subAccount} cannot be read (its price feed or venue reverted); managing the Safe's other sub-accounts.`, {
+  constructor({ safe, subAccount, venue, cause }: { safe: string; subAccount: string; venue?: string | undefined; cause?: Error | undefined }) {
+    super(`Sub-account ${subAccount}${venue ? ` (${venue})` : ""} cannot be read (its price feed or venue reverted); managing the Safe's other sub-accounts.`, {
       cause,
-      metaMessages: [`Safe: ${safe}`, `Sub-account: ${subAccount}`],
+      metaMessages: [`Safe: ${safe}`, `Sub-account: ${subAccount}`, ...(venue ? [`Venue: ${venue}`] : [])],
       name: "SubAccountUnreadableError",
     })
   }

@@ -57,3 +57,11 @@ export {
 } from "./events.js"
 export { INCLUSION_MARGIN, withInclusionMargin } from "./inclusionMargin.js"
 export { describePlan, keeperCosts } from "./safeStep.js"
+export { type VenueName, venueOf } from "./venue.js"
+export {
+  type AaveReserveLimits,
+  type AaveReserveRead,
+  type AaveSubAccountLimits,
+  aaveReserveLimits,
+  readAaveLimits,
+} from "./aaveLimits.js"

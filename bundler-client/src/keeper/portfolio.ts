@@ -7,9 +7,10 @@ import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds } from "./chainBounds.js"
-import { SWAP_REPAY_MARGIN } from "../solver/swapDeleverage.js"
+import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN } from "../solver/swapDeleverage.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import type { KeeperRiskSettings } from "./config.js"
+import { type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
 
 const WAD = 1e18
 
@@ -132,15 +133,23 @@ export async function readPortfolio(
     }
   })
   const borrowable = await readBorrowable(client, deployment, chain)
+  // Aave v3 sub-accounts: what their reserves take now (liquidity, caps, frozen / paused), like Morpho's free liquidity.
+  const aaveLimits = await readAaveLimits(client, deployment, chain).catch(() => ({}) as Record<string, AaveSubAccountLimits>)
+  for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const now = Number(block.timestamp)
-  const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()]))
+  const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()]))
   const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable)
   if (swap !== undefined) {
     await Promise.all(
       chain.map(async (s, i) => {
         const sub = subAccounts[i] as SubAccountInput
-        if (s.policy.maxSlippageBps === 0 || s.collateral === 0n) return
-        sub.swap = await readSwapCurve(client, { ...swap, collateral: s.collateralToken, loan: s.loanToken, price: s.price, collateralAmount: s.collateral, decimals: sub.state.collateralDecimals, blockNumber: block.number }).catch(() => undefined)
+        // The swap lanes run inside Morpho Blue's callbacks: no curve (no swap plan) for other venues.
+        if (s.policy.maxSlippageBps === 0 || s.collateral === 0n || !isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue)) return
+        const curve = { ...swap, collateral: s.collateralToken, loan: s.loanToken, price: s.price, collateralAmount: s.collateral, blockNumber: block.number }
+        sub.swap = await readSwapCurve(client, { ...curve, decimals: sub.state.collateralDecimals }).catch(() => undefined)
+        // A buying curve only where a swap boost may follow: boosts allowed and health above the band.
+        if (s.policy.boostAllowed && s.band === "above")
+          sub.swapBuy = await readSwapCurve(client, { ...curve, decimals: sub.state.loanDecimals, side: "buy" }).catch(() => undefined)
       }),
     )
   }
@@ -155,24 +164,38 @@ export async function readPortfolio(
   }
 }
 
-/** Shares of the position's collateral the keeper quotes a swap cost curve at. */
-export const SWAP_CURVE_FRACTIONS = [0.005, 0.05, 0.2, 0.4, 0.7, 1] as const
+export { SWAP_CURVE_FRACTIONS }
 
 /**
- * A swap cost curve for selling a sub-account's collateral for its loan token: QuoterV2 quotes (by eth_call, against
- * one block) at {@link SWAP_CURVE_FRACTIONS} of the position's collateral, each as its shortfall against the oracle
- * value (fee + impact, bps), for the solver to size and price a swap deleverage on the pool's real liquidity.
+ * A swap cost curve on the pool's real liquidity: QuoterV2 quotes (by eth_call, against one block) at
+ * {@link SWAP_CURVE_FRACTIONS} of the position's collateral, each as its shortfall against the oracle value (fee +
+ * impact, bps). `side: "sell"` (default) sells collateral for the loan token (a swap deleverage, sizes in collateral);
+ * `"buy"` buys collateral with the loan token (a swap boost, sizes in the loan token: fractions of the collateral's
+ * oracle value).
  *
- * @returns The curve (human collateral units), with the route word of the module's swap adapter.
+ * @returns The curve (human units of the input token, `decimals` its decimals), with the route word of the module's swap adapter.
  * @throws SwapQuoteError when a quote reverts (no pool).
  */
 export async function readSwapCurve(
   client: Client<Transport, Chain | undefined>,
-  parameters: { quoter: Address; fee: number; collateral: Address; loan: Address; price: bigint; collateralAmount: bigint; decimals: number; blockNumber?: bigint | undefined },
+  parameters: {
+    quoter: Address
+    fee: number
+    collateral: Address
+    loan: Address
+    price: bigint
+    collateralAmount: bigint
+    decimals: number
+    side?: "sell" | "buy" | undefined
+    blockNumber?: bigint | undefined
+  },
 ): Promise<SwapCurve> {
-  const { quoter, fee, collateral, loan, price, collateralAmount, decimals, blockNumber } = parameters
-  const sizes = SWAP_CURVE_FRACTIONS.map((f) => (collateralAmount * BigInt(Math.round(f * 1e6))) / 1_000_000n).filter((x) => x > 0n)
-  const points = await quotePriceImpact(client, { quoter, tokenIn: collateral, tokenOut: loan, route: { fee }, sizes, oracle: { price, collateral }, blockNumber })
+  const { quoter, fee, collateral, loan, price, collateralAmount, decimals, side = "sell", blockNumber } = parameters
+  const buy = side === "buy"
+  const whole = buy ? (collateralAmount * price) / 10n ** 36n : collateralAmount
+  const sizes = SWAP_CURVE_FRACTIONS.map((f) => (whole * BigInt(Math.round(f * 1e6))) / 1_000_000n).filter((x) => x > 0n)
+  const [tokenIn, tokenOut] = buy ? [loan, collateral] : [collateral, loan]
+  const points = await quotePriceImpact(client, { quoter, tokenIn, tokenOut, route: { fee }, sizes, oracle: { price, collateral }, blockNumber })
   return {
     route: encodeUniswapRoute({ fee }),
     points: points.map((p) => ({ amountIn: Number(p.amountIn) / 10 ** decimals, shortfallBps: Math.max(0, p.shortfallBps) })),
@@ -180,9 +203,11 @@ export async function readSwapCurve(
 }
 
 /**
- * Exact amounts for a swap deleverage before it is sent: each `SellCollateral` is re-quoted on QuoterV2 at its
- * base-unit size, and the `RepayWithCallback` of its block repays the quote less {@link SWAP_REPAY_MARGIN} (never more
- * than the solver planned), so the venue's pull at the end of the callback is always covered by the swap's output.
+ * Exact amounts for a swap plan before it is sent: each swap is re-quoted on QuoterV2 at its base-unit size and what
+ * the venue then takes from its output is set to the quote less {@link SWAP_REPAY_MARGIN} (never more than the solver
+ * planned): a `SellCollateral`'s `RepayWithCallback` (the venue pulls the repayment at the end of the callback), a
+ * `BuyCollateral`'s `SupplyCollateral` after it (one-pass boost) or its `SupplyCollateralWithCallback` (flash-looped
+ * boost, the venue pulls the collateral at the end of the callback). So the swap's output always covers them.
  *
  * @returns The chain plan with exact integer amounts.
  */
@@ -192,20 +217,33 @@ export async function settleSwapAmounts(
   parameters: { quoter: Address; fee: number; tokens: readonly { collateral: Address; loan: Address }[] },
 ): Promise<ChainPlan> {
   const actions = plan.actions.slice()
+  const margin = BigInt(Math.round(SWAP_REPAY_MARGIN * 1e6))
+  const settle = (j: number, exact: bigint) => {
+    const a = actions[j]
+    if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: exact < a.amount ? exact : a.amount }
+  }
   for (let k = 0; k < actions.length; k++) {
-    const sell = actions[k]
-    if (sell?.kind !== "SellCollateral") continue
-    const tokens = parameters.tokens[sell.subAccount]
+    const swap = actions[k]
+    if (swap?.kind !== "SellCollateral" && swap?.kind !== "BuyCollateral") continue
+    const tokens = parameters.tokens[swap.subAccount]
     if (tokens === undefined) continue
-    const { amountOut } = await quoteExactInput(client, { quoter: parameters.quoter, tokenIn: tokens.collateral, tokenOut: tokens.loan, route: { fee: parameters.fee }, amountIn: sell.amount })
-    const margin = BigInt(Math.round(SWAP_REPAY_MARGIN * 1e6))
+    const sell = swap.kind === "SellCollateral"
+    const [tokenIn, tokenOut] = sell ? [tokens.collateral, tokens.loan] : [tokens.loan, tokens.collateral]
+    const { amountOut } = await quoteExactInput(client, { quoter: parameters.quoter, tokenIn, tokenOut, route: { fee: parameters.fee }, amountIn: swap.amount })
     const exact = (amountOut * (1_000_000n - margin)) / 1_000_000n
-    for (let j = k - 1; j >= 0; j--) {
-      const open = actions[j]
-      if (open?.kind === "RepayWithCallback") {
-        actions[j] = { ...open, amount: exact < open.amount ? exact : open.amount }
-        break
+    const opener = sell ? "RepayWithCallback" : "SupplyCollateralWithCallback"
+    let settled = false
+    for (let j = k - 1; j >= 0 && !settled; j--) {
+      const a = actions[j]
+      if (a?.kind === "EndCallback") break
+      if (a?.kind === opener && a.subAccount === swap.subAccount) {
+        settle(j, exact)
+        settled = true
       }
+    }
+    if (!sell && !settled) {
+      const j = actions.findIndex((a, i) => i > k && a.kind === "SupplyCollateral" && a.subAccount === swap.subAccount)
+      if (j >= 0) settle(j, exact)
     }
   }
   return { ...plan, actions }
@@ -253,8 +291,11 @@ export function portfolioOf(
   }
 }
 
-/** One sub-account in the solver's human units (`borrowable`: what its market can still lend, base units, if known). */
-function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>, risk: KeeperRiskSettings, borrowable: bigint | undefined): SubAccountInput {
+/**
+ * One sub-account in the solver's human units (`borrowable`: what its market can still lend, base units, if known;
+ * `aave`: an Aave sub-account's reserve limits, which also bound supplies, withdrawals and repayments).
+ */
+function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>, risk: KeeperRiskSettings, borrowable: bigint | undefined, aave?: AaveSubAccountLimits | undefined): SubAccountInput {
   const loan = s.loanToken.toLowerCase()
   const coll = s.collateralToken.toLowerCase()
   const ld = decimals[loan] as number
@@ -272,6 +313,13 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
       lltv: Number(s.lltv) / WAD,
       price: (Number(s.price) / 1e36) * 10 ** (cd - ld),
       borrowable: borrowable === undefined ? undefined : Number(borrowable) / 10 ** ld,
+      ...(aave
+        ? {
+            suppliable: aave.collateral.suppliable === undefined ? undefined : Number(aave.collateral.suppliable) / 10 ** cd,
+            withdrawable: Number(aave.collateral.withdrawable) / 10 ** cd,
+            repayable: aave.debt.repayable === undefined ? undefined : Number(aave.debt.repayable) / 10 ** ld,
+          }
+        : {}),
     },
     policy: {
       minHealth: Number(s.policy.minHealth) / WAD,

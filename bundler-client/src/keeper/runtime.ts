@@ -1,5 +1,6 @@
 import type { ToKeeperAccountReturnType } from "@levpilot/sdk/accounts"
 import type { KeeperSafeConfig } from "./config.js"
+import type { VenueName } from "./venue.js"
 import type { LiveVolatility, VolatilityEstimate } from "./volatility.js"
 
 /** The keeper's in-memory state of one Safe (what is not on chain and not in the state file). */
@@ -17,12 +18,14 @@ export type SafeRuntime = {
   loggedSigma: Map<string, VolatilityEstimate>
   /** Sub-accounts (lower case) whose state could not be read at the last block (alerted once per outage). */
   unreadable: Set<string>
+  /** Venue of each sub-account (lower-case id) at the last read, for the labels of metrics and logs. */
+  venues: Map<string, VenueName>
   lastSeen?: { block: bigint; timestamp: number } | undefined
   blockSeconds?: number | undefined
 }
 
 export function newSafeRuntime(config: KeeperSafeConfig): SafeRuntime {
-  return { config, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), loggedSigma: new Map(), unreadable: new Set() }
+  return { config, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), loggedSigma: new Map(), unreadable: new Set(), venues: new Map() }
 }
 
 /**

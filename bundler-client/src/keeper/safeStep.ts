@@ -19,6 +19,7 @@ import type { RebalanceSender } from "./sender.js"
 import type { PendingOperation } from "./stateFile.js"
 import { type PendingStore, StoreFencedError } from "./store.js"
 import type { VolatilityFeed } from "./volatilityFeed.js"
+import { venueOf } from "./venue.js"
 
 /**
  * The solver's cost model the keeper uses: the configured gas price and native token price.
@@ -114,13 +115,14 @@ export class SafeStep {
   private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
-    const snapshot = this.deps.volatility.apply(
-      rt,
-      read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap })),
-    )
+    const raw = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap }))
+    // Every per-sub-account series, log line and alert names the venue (morpho-blue, aave-v3) the policy's adapter is.
+    const venues = new Map(raw.chain.map((s) => [s.subAccount.toLowerCase(), venueOf(config.deployment, s.policy.adapter)]))
+    for (const [id, venue] of venues) rt.venues.set(id, venue)
+    const snapshot = this.deps.volatility.apply(rt, raw)
     for (const s of snapshot.chain) {
-      const labels = { safe, sub_account: s.subAccount }
-      metrics.set("levpilot_health", "Health of each sub-account (collateral value x LLTV / debt).", labels, s.debt === 0n ? Number.POSITIVE_INFINITY : Number(s.health) / 1e18)
+      const labels = { safe, sub_account: s.subAccount, venue: venues.get(s.subAccount.toLowerCase()) as string }
+      metrics.set("levpilot_health", "Health of each sub-account, by venue (Morpho Blue: collateral value x LLTV / debt; Aave v3: its health factor).", labels, s.debt === 0n ? Number.POSITIVE_INFINITY : Number(s.health) / 1e18)
       metrics.set("levpilot_leverage", "Effective leverage of each sub-account.", labels, Number(s.leverage) / 1e18)
     }
     await this.reservePaymasterToken(safe, snapshot)
@@ -128,10 +130,11 @@ export class SafeStep {
     // and one `feed-broken` alert when it breaks; the gauge goes back to 0 when it reads again.
     const broken = new Set(snapshot.unreadable.map((e) => e.subAccount.toLowerCase()))
     for (const s of snapshot.chain)
-      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account's state cannot be read (oracle or venue reverts).", { safe, sub_account: s.subAccount }, 0)
+      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account's state cannot be read (oracle or venue reverts).", { safe, sub_account: s.subAccount, venue: venues.get(s.subAccount.toLowerCase()) as string }, 0)
     for (const e of snapshot.unreadable) {
-      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account's state cannot be read (oracle or venue reverts).", { safe, sub_account: e.subAccount }, 1)
-      if (!rt.unreadable.has(e.subAccount.toLowerCase())) events.alert(safe, block, "feed-broken", new SubAccountUnreadableError({ safe, subAccount: e.subAccount, cause: e }))
+      const venue = venueOf(config.deployment, e.adapter)
+      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account's state cannot be read (oracle or venue reverts).", { safe, sub_account: e.subAccount, venue }, 1)
+      if (!rt.unreadable.has(e.subAccount.toLowerCase())) events.alert(safe, block, "feed-broken", new SubAccountUnreadableError({ safe, subAccount: e.subAccount, venue, cause: e }))
     }
     rt.unreadable = broken
     const outOfBand = snapshot.chain.some((s) => s.band !== "inside")
@@ -149,11 +152,11 @@ export class SafeStep {
         logger.info({ safe, nonce: replace.nonce }, "operation in flight no longer needed; its nonce stays the guard")
         await store.setPending(safe, undefined)
       }
-      if (outOfBand) logger.debug({ safe, reasons: result?.outcomes.map((o) => o.reason) }, "out of band, no plan")
+      if (outOfBand) logger.debug({ safe, reasons: result?.outcomes.map((o) => ({ subAccount: o.id, venue: venues.get(o.id.toLowerCase()) ?? "unknown", reason: o.reason })) }, "out of band, no plan")
       return
     }
     let chainPlan = toChainPlan(plan)
-    if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral")) {
+    if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")) {
       const tokens = chainPlan.subAccounts.map((id) => {
         const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
         return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress }
@@ -169,7 +172,7 @@ export class SafeStep {
     }
     chainPlan = clamped
     if (this.deps.dryRun) {
-      logger.info({ safe, block: Number(block), plan: describePlan(plan) }, "dry run: plan not sent")
+      logger.info({ safe, block: Number(block), plan: describePlan(plan), venues: plan.subAccounts.map((id) => venues.get(id.toLowerCase()) ?? "unknown") }, "dry run: plan not sent")
       events.emit({ type: "plan", safe, block, plan: chainPlan, dryRun: true })
       return
     }

@@ -182,7 +182,11 @@ export class RebalanceSender {
     rt.failures = 0
     metrics.inc("levpilot_userops_sent_total", "Keeper UserOperations accepted by the bundler.", { safe, paid_by: sponsored ? "paymaster" : "safe" })
     const sigma = solverPlan ? Object.fromEntries([...rt.volatility].filter(([id]) => solverPlan.subAccounts.includes(id)).map(([id, v]) => [id, Number(v.estimate().sigma.toPrecision(4))])) : undefined
-    logger.info({ safe, userOpHash, nonce: nonce.toString(), sponsored, attempt, block: Number(block), actions: plan.actions.length, sigma }, "rebalance sent")
+    // The plan's sub-accounts with their venue (morpho-blue, aave-v3): a cross-venue plan names both.
+    const subAccounts = plan.subAccounts.map((id) => ({ id, venue: rt.venues.get(id.toLowerCase()) ?? "unknown" }))
+    for (const venue of new Set(subAccounts.map((s) => s.venue)))
+      metrics.inc("levpilot_venue_userops_sent_total", "Keeper UserOperations accepted by the bundler, per venue of the sub-accounts they touch (a cross-venue plan counts for each).", { safe, venue })
+    logger.info({ safe, userOpHash, nonce: nonce.toString(), sponsored, attempt, block: Number(block), actions: plan.actions.length, subAccounts, sigma }, "rebalance sent")
     events.emit({ type: "sent", safe, block, userOpHash, nonce, sponsored, attempt, plan })
   }
 

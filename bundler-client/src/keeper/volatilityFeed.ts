@@ -31,7 +31,7 @@ export class VolatilityFeed {
       const sampled = estimator.observe(snapshot.timestamp, sub.state.price)
       const estimate = estimator.estimate()
       estimates.set(id, estimate)
-      const labels = { safe, sub_account: id }
+      const labels = { safe, sub_account: id, venue: rt.venues.get(id.toLowerCase()) ?? "unknown" }
       metrics.set("levpilot_sigma", "Annualised volatility the solver uses per sub-account (live EWMA estimate, prior or floor).", labels, estimate.sigma)
       metrics.set("levpilot_sigma_ewma", "Raw EWMA volatility estimate per sub-account (annualised).", labels, estimate.ewma)
       metrics.set("levpilot_sigma_samples", "Oracle updates observed per sub-account.", labels, estimate.samples)

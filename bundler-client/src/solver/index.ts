@@ -41,6 +41,7 @@ export {
   type SolverResult,
 } from "./types.js"
 export {
+  SWAP_CURVE_FRACTIONS,
   SWAP_SLIPPAGE_USE,
   SWAP_REPAY_MARGIN,
   curveShortfallBps,
@@ -49,6 +50,12 @@ export {
   type SwapDeleverageCandidate,
   planSwapDeleverage,
 } from "./swapDeleverage.js"
+export {
+  ONE_PASS_MIN_HEALTH,
+  type SwapBoostParameters,
+  type SwapBoostCandidate,
+  planSwapBoost,
+} from "./swapBoost.js"
 export {
   PlanExecutionError,
   SolverInputError,

@@ -70,13 +70,13 @@ function needs(w: WorkingPortfolio, t: Target) {
 function fundFromIdle(w: WorkingPortfolio, t: Target, sources: string[]): void {
   const { i, s } = t
   const need = needs(w, t)
-  let x = Math.min(w.idle[w.loanAsset] ?? 0, need.loan(), w.capLeft(i))
+  let x = Math.min(w.idle[w.loanAsset] ?? 0, need.loan(), w.capLeft(i), w.repayLeft(i))
   if (worth(x, s.loanDecimals)) {
     w.push("Repay", i, x)
     sources.push("idle")
   }
   if (s.collateralAsset !== w.loanAsset) {
-    x = Math.min(w.idle[s.collateralAsset] ?? 0, need.collateral(), w.capLeft(i) / s.price)
+    x = Math.min(w.idle[s.collateralAsset] ?? 0, need.collateral(), w.capLeft(i) / s.price, w.supplyLeft(i))
     if (worth(x, s.collateralDecimals)) {
       w.push("SupplyCollateral", i, x)
       sources.push("idle collateral")
@@ -93,7 +93,7 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
     if (pool.asset !== w.loanAsset) continue
     const slip = w.slipOf(pool)
     const budget = w.slipRoom(slip, true, [i], pool.address)
-    const x = Math.min(pool.withdrawable / (1 + slip), need.loan(), w.capLeft(i) / 2, budget)
+    const x = Math.min(pool.withdrawable / (1 + slip), need.loan(), w.capLeft(i) / 2, budget, w.repayLeft(i))
     if (worth(x, pool.decimals)) {
       w.push("WithdrawFromPool", i, x, pool)
       w.push("Repay", i, x)
@@ -104,7 +104,7 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
     if (pool.asset !== s.collateralAsset || pool.asset === w.loanAsset) continue
     const slip = w.slipOf(pool)
     const budget = w.slipRoom(slip, true, [i], pool.address) / s.price
-    const x = Math.min(pool.withdrawable / (1 + slip), need.collateral(), w.capLeft(i) / (2 * s.price), budget)
+    const x = Math.min(pool.withdrawable / (1 + slip), need.collateral(), w.capLeft(i) / (2 * s.price), budget, w.supplyLeft(i))
     if (worth(x, pool.decimals)) {
       w.push("WithdrawFromPool", i, x, pool)
       w.push("SupplyCollateral", i, x)
@@ -115,7 +115,9 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
 
 /**
  * Deleverage funding from over-collateralised sub-accounts (healthiest first, never below their own floor): borrow on
- * them to repay the target, then move collateral of the same token.
+ * them to repay the target, then move collateral of the same token. Every amount stays within what the venues take now
+ * (`borrowable`, `repayable`, `withdrawable`, `suppliable`: an Aave reserve's liquidity and caps, nothing on a frozen
+ * or paused one), so the plan does not revert on a venue's own limit.
  */
 function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void {
   const { i, s } = t
@@ -128,7 +130,7 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
     const floor = w.sourceFloor(j)
     if (!(w.health(j) > floor)) continue
     const available = ((w.collateral[j] as number) * sj.price * sj.lltv) / floor - (w.debt[j] as number)
-    const x = Math.min(available, need.loan(), w.capLeft(i), w.capLeft(j), w.borrowLeft(j))
+    const x = Math.min(available, need.loan(), w.capLeft(i), w.capLeft(j), w.borrowLeft(j), w.repayLeft(i))
     if (worth(x, s.loanDecimals)) {
       w.push("Borrow", j, x)
       w.push("Repay", i, x)
@@ -144,7 +146,7 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
     const floor = w.sourceFloor(j)
     if (!(w.health(j) > floor)) continue
     const available = (w.collateral[j] as number) - (floor * (w.debt[j] as number)) / (sj.price * sj.lltv)
-    const x = Math.min(available, need.collateral(), w.capLeft(i) / s.price, w.capLeft(j) / s.price)
+    const x = Math.min(available, need.collateral(), w.capLeft(i) / s.price, w.capLeft(j) / s.price, w.withdrawLeft(j), w.supplyLeft(i))
     if (worth(x, s.collateralDecimals)) {
       w.push("WithdrawCollateral", j, x)
       w.push("SupplyCollateral", i, x)

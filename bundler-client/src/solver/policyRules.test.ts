@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
+import { recordRebalance } from "./state.js"
 import { makePolicy } from "./testing.js"
 import type { ActionKind, EpochState, Plan, Policy, PortfolioState } from "./types.js"
 
@@ -133,6 +134,56 @@ describe("checkPlanAgainstPolicy", () => {
       now: NOW,
     })
     expect(idle.violations.map((v) => v.error?.name)).toEqual(["PoolNotUsed"])
+    // A borrow parked in a pool funds nothing: the withdrawal next to it pays the repayment (rescue one, boost another).
+    const parked = (deposit: number) =>
+      checkPlanAgainstPolicy({
+        plan: { loanAsset: "USDC", subAccounts: ["a"], gas: 600_000, actions: [act("WithdrawFromPool", 1000, "USDC", POOL), act("Repay", 1000, "USDC"), act("Borrow", 500, "USDC"), act("DepositToPool", deposit, "USDC", OTHER)] },
+        pre,
+        policies: { a: makePolicy({ pools: [POOL, OTHER], maxSlippageBps: 50, boostAllowed: true }) },
+        epochs: {},
+        now: NOW,
+      }).violations.map((v) => v.error?.name)
+    expect(parked(500)).not.toContain("PoolNotUsed")
+    expect(parked(400)).toEqual(["PoolNotUsed"])
+  })
+
+  it("refuses selling and buying one collateral token in one plan, across sub-accounts (SwapRoundTrip)", () => {
+    const pre = portfolio(1.02)
+    pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", debt: (10 * 3000 * 0.86) / 1.9 })
+    const policies = { a: makePolicy({ pools: [POOL], maxSlippageBps: 50 }), b: makePolicy({ pools: [POOL], maxSlippageBps: 50, boostAllowed: true }) }
+    const act = (kind: ActionKind, subAccount: number, amount: number, asset: string, pool?: string) => ({ kind, subAccount, pool, asset, amount, amountBase: BigInt(Math.round(amount * 1e6)) })
+    const actions = [
+      act("RepayWithCallback", 0, 6000, "USDC"), act("WithdrawCollateral", 0, 2, "WETH"), act("SellCollateral", 0, 2, "WETH", OTHER), act("EndCallback", 0, 0, "USDC"),
+      act("Borrow", 1, 3000, "USDC"), act("BuyCollateral", 1, 3000, "USDC", OTHER), act("SupplyCollateral", 1, 0.99, "WETH"),
+    ]
+    const messages = checkPlanAgainstPolicy({ plan: { loanAsset: "USDC", subAccounts: ["a", "b"], gas: 900_000, actions }, pre, policies, epochs: {}, now: NOW }).violations.map((v) => v.message)
+    expect(messages).toContainEqual(expect.stringMatching(/both sells and buys WETH \(SwapRoundTrip\)/))
+  })
+
+  it("charges a rebalance (and the cooldown) only to due sub-accounts: padding cannot spend another's cap (rule 4)", () => {
+    const pre = portfolio(1.1)
+    // b: in band below its target, moved toward it next to a's rescue; its epoch already holds maxRebalancesPerEpoch.
+    pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", debt: (10 * 3000 * 0.86) / 1.3 })
+    const policies = { a: makePolicy({ pools: [POOL] }), b: makePolicy({ pools: [POOL], maxRebalancesPerEpoch: 1 }) }
+    const epoch = Math.floor(NOW / 86_400)
+    const p: Plan = {
+      loanAsset: "USDC",
+      subAccounts: ["a", "b"],
+      gas: 300_000,
+      actions: [
+        { kind: "WithdrawFromPool", subAccount: 0, pool: POOL, asset: "USDC", amount: 4100, amountBase: 4_100_000_000n },
+        { kind: "Repay", subAccount: 0, pool: undefined, asset: "USDC", amount: 4000, amountBase: 4_000_000_000n },
+        { kind: "Repay", subAccount: 1, pool: undefined, asset: "USDC", amount: 100, amountBase: 100_000_000n },
+      ],
+    }
+    const epochs = { b: { epoch, amountInEpoch: 0, rebalancesInEpoch: 1, gasInEpoch: 0 } }
+    const r = checkPlanAgainstPolicy({ plan: p, pre, policies, epochs, now: NOW })
+    expect(r.violations).toEqual([])
+    expect(r.due).toEqual({ a: true, b: false })
+    const b = recordRebalance(epochs.b, 86_400, NOW, 100, 300_000, 0, r.due.b)
+    expect(b.rebalancesInEpoch).toBe(1)
+    expect(b.lastRebalance).toBeUndefined()
+    expect(recordRebalance(epochs.b, 86_400, NOW, 100, 300_000, 0, true)).toMatchObject({ rebalancesInEpoch: 2, lastRebalance: NOW })
   })
 
   it("rejects a borrow on a sub-account without boosts (rule 3)", () => {

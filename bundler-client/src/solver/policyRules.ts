@@ -63,6 +63,8 @@ export type CheckPlanReturnType = {
   positionsMoved: number
   /** The plan's loss charged to each listed sub-account, parts per billion of its equity before the plan (rule 6). */
   lossPpb: Record<string, number>
+  /** Whether each listed sub-account was due (out of its band): only a due one starts its cooldown and spends a rebalance. */
+  due: Record<string, boolean>
 }
 
 const POOL_KINDS = new Set(["WithdrawFromPool", "DepositToPool"])
@@ -250,7 +252,7 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
     case "PoolRoundTrip":
       return `pool ${a[0]} is both withdrawn from and deposited into (PoolRoundTrip)`
     case "SwapRoundTrip":
-      return `collateral ${a[0]} is both sold and bought (SwapRoundTrip)`
+      return `the plan both sells and buys ${a[0]} (SwapRoundTrip)`
     case "PoolNotUsed":
       return `pool ${a[1]} withdraws for ${id} what no venue action of the plan uses: more than the plan's other steps pay out of the wallet net of what they bring in (PoolNotUsed)`
     case "SwapNotUsed":
@@ -312,6 +314,7 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
   const violations: PolicyViolation[] = []
   const amountMoved: Record<string, number> = {}
   const lossPpb: Record<string, number> = {}
+  const due: Record<string, boolean> = {}
   const subs = plan.subAccounts.map((id) => pre.subAccounts.find((s) => s.id === id))
   plan.subAccounts.forEach((id, i) => {
     amountMoved[id] = 0
@@ -333,6 +336,7 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
         const s = known[i] as SubAccountState
         amountMoved[r.id] = human(r.moved, s.loanDecimals)
         lossPpb[r.id] = Number(r.lossPpb)
+        due[r.id] = r.due
       })
     } else {
       const id = typeof verdict.error.args[0] === "string" && plan.subAccounts.includes(verdict.error.args[0]) ? verdict.error.args[0] : undefined
@@ -349,5 +353,5 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
       if (!(error instanceof PlanExecutionError)) throw error
     }
   }
-  return { ok: violations.length === 0, violations, amountMoved, netValueBefore, netValueAfter, positionsMoved: moved, lossPpb }
+  return { ok: violations.length === 0, violations, amountMoved, netValueBefore, netValueAfter, positionsMoved: moved, lossPpb, due }
 }

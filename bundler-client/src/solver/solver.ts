@@ -4,8 +4,9 @@ import { boost, deleverage, finishPlan } from "./planSteps.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { healthOf } from "./state.js"
 import type { EpochState, Policy, PortfolioState, SolverInput, SolverResult } from "./types.js"
-import { type Exclusions, WorkingPortfolio } from "./workingPortfolio.js"
+import { type Exclusions, WorkingPortfolio, assessSubAccount } from "./workingPortfolio.js"
 import { planSwapDeleverage } from "./swapDeleverage.js"
+import { type SwapBoostCandidate, planSwapBoost } from "./swapBoost.js"
 import { leverageOf } from "./state.js"
 import { SECONDS_PER_YEAR, liquidationProbability } from "../risk/firstPassage.js"
 
@@ -55,7 +56,7 @@ export function validatePolicy(policy: Policy): string[] {
  * const { plan, outcomes } = solve({ now, subAccounts, pools, idle: {}, costs })
  */
 export function solve(input: SolverInput): SolverResult {
-  return withSwapDeleverage(input, solveWithBuffers(input))
+  return withSwapBoost(input, withSwapDeleverage(input, solveWithBuffers(input)))
 }
 
 /** {@link solve} without swaps: buffer moves only (idle balances, pools, over-collateralised sub-accounts). */
@@ -126,7 +127,7 @@ function ruleBookInputs(input: SolverInput): { pre: PortfolioState; policies: Re
  * Swap deleverage (issue 12) for a sub-account below its band whose policy allows swaps and whose input carries a swap
  * cost curve: chosen when buffer moves cannot fund it, or when they can but cost more (gas plus pool slippage against
  * gas plus the swap's fee and impact from the pool's real liquidity). One plan per operation: a swap replaces the buffer
- * plan only when that plan is for the same sub-account alone (or there is none). Sized by {@link planSwapDeleverage},
+ * plan only when that plan is for the same sub-account alone, or rescues no sub-account (boosts wait), or there is none. Sized by {@link planSwapDeleverage},
  * checked by {@link checkPlanAgainstPolicy} like every plan.
  */
 function withSwapDeleverage(input: SolverInput, result: SolverResult): SolverResult {
@@ -135,10 +136,14 @@ function withSwapDeleverage(input: SolverInput, result: SolverResult): SolverRes
   for (const [i, sub] of input.subAccounts.entries()) {
     const o = outcomes[i]
     if (sub.swap === undefined || !((sub.policy.maxSlippageBps ?? 0) > 0) || o === undefined || !(o.healthBefore < sub.policy.minHealth)) continue
-    const alone = result.plan === undefined || (result.plan.subAccounts.length === 1 && result.plan.subAccounts[0] === sub.state.id)
+    // Rescues come before boosts: a plan of boosts alone gives way to a swap deleverage.
+    const rescues = result.outcomes.some((x, j) => x.role !== "none" && x.healthBefore < (input.subAccounts[j]?.policy.minHealth ?? 0))
+    const alone = result.plan === undefined || !rescues || (result.plan.subAccounts.length === 1 && result.plan.subAccounts[0] === sub.state.id)
     if (!alone) continue
     const goal = Number.isFinite(o.goalHealth) ? o.goalHealth : sub.policy.targetHealth
-    const candidate = planSwapDeleverage({ state: sub.state, policy: sub.policy, epoch: sub.epoch, curve: sub.swap, costs: input.costs, goal, low: o.allowedHealth.min })
+    const a = assessSubAccount(input, i)
+    if (a.blocked !== undefined) continue
+    const candidate = planSwapDeleverage({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swap, costs: input.costs, goal, low: o.allowedHealth.min, capLeft: a.capTotal })
     if ("reason" in candidate) {
       if (o.role !== "target") outcomes[i] = { ...o, reason: `${o.reason}; swap deleverage: ${candidate.reason}` }
       continue
@@ -152,21 +157,111 @@ function withSwapDeleverage(input: SolverInput, result: SolverResult): SolverRes
       outcomes[i] = { ...o, reason: `${o.reason}; swap deleverage refused: ${check.violations.map((v) => v.message).join("; ")}` }
       continue
     }
-    const after = { ...sub.state, collateral: sub.state.collateral - candidate.sold, debt: sub.state.debt - candidate.repaid }
-    outcomes[i] = {
-      ...o,
-      role: "target",
-      healthAfter: candidate.healthAfter,
-      leverageAfter: leverageOf(after),
-      liquidationProbabilityAfter: liquidationProbability(candidate.healthAfter, sub.risk, sub.policy.horizon / SECONDS_PER_YEAR),
-      reason:
-        `below band: swap deleverage ${o.healthBefore.toFixed(3)} -> ${candidate.healthAfter.toFixed(3)}, selling ${candidate.sold.toPrecision(6)} ` +
+    outcomes[i] = swapOutcome(
+      sub,
+      o,
+      { collateral: -candidate.sold, debt: -candidate.repaid, healthAfter: candidate.healthAfter },
+      `below band: swap deleverage ${o.healthBefore.toFixed(3)} -> ${candidate.healthAfter.toFixed(3)}, selling ${candidate.sold.toPrecision(6)} ` +
         `${sub.state.collateralAsset} (fee + impact ${candidate.shortfallBps.toFixed(2)} bps, cost ${candidate.cost.toFixed(2)})` +
         (o.role === "target" ? `, cheaper than buffers (${result.cost.toFixed(2)})` : `; buffers could not: ${o.reason}`),
-    }
+    )
     return { plan: candidate.plan, outcomes, cost: candidate.cost }
   }
   return { ...result, outcomes }
+}
+
+/**
+ * Swap boost (issue 12) for sub-accounts above their band whose policy allows boosts and swaps and whose input carries a
+ * buying curve (`swapBuy`): borrow, buy collateral, supply ({@link planSwapBoost}), so exposure rises, not only debt.
+ * A buffer boost (borrow, park the loan token in a pool or keep it idle) lowers health as far but adds no exposure; a
+ * swap boost replaces it wherever one lands in the zone, unless (autopilot) its gas, fee and impact exceed the value of
+ * the exposure it adds (bought value x `boostEdgeBps`). Rescues come first: nothing changes while the plan has a
+ * sub-account below its band. All swap boosts of one solve share one plan (one UserOperation) with the buffer boosts
+ * of the other sub-accounts; a sub-account the rule check refuses is left out.
+ */
+function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
+  const low = (i: number) => {
+    const o = result.outcomes[i]
+    const p = input.subAccounts[i]?.policy
+    return o !== undefined && p !== undefined && o.healthBefore < p.minHealth
+  }
+  if (result.plan !== undefined && result.outcomes.some((o, i) => o.role !== "none" && low(i))) return result
+  const { pre, policies, epochs } = ruleBookInputs(input)
+  const outcomes = result.outcomes.slice()
+  const chosen = new Map<number, SwapBoostCandidate>()
+  for (const [i, sub] of input.subAccounts.entries()) {
+    const o = outcomes[i]
+    if (sub.swapBuy === undefined || !sub.policy.boostAllowed || !((sub.policy.maxSlippageBps ?? 0) > 0) || o === undefined || !(o.healthBefore > sub.policy.maxHealth)) continue
+    const a = assessSubAccount(input, i)
+    if (a.blocked !== undefined) continue
+    const candidate = planSwapBoost({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swapBuy, costs: input.costs, goal: a.desired, low: a.lo, high: a.hi, capLeft: a.capTotal })
+    if ("reason" in candidate) {
+      outcomes[i] = { ...o, reason: `${o.reason}; swap boost: ${candidate.reason}` }
+      continue
+    }
+    const benefit = (candidate.supplied * sub.state.price * input.costs.boostEdgeBps) / 10_000
+    if ((input.mode ?? "autopilot") === "autopilot" && benefit < candidate.cost) {
+      outcomes[i] = { ...o, reason: `${o.reason}; swap boost skipped: exposure value ${benefit.toFixed(2)} < cost ${candidate.cost.toFixed(2)}` }
+      continue
+    }
+    chosen.set(i, candidate)
+  }
+  for (let attempt = 0; chosen.size > 0 && attempt <= input.subAccounts.length; attempt++) {
+    const ids = [...chosen.keys()].map((i) => input.subAccounts[i]?.state.id as string)
+    const kept = result.plan === undefined ? [] : result.plan.actions.filter((a) => !ids.includes(result.plan?.subAccounts[a.subAccount] as string))
+    const subAccounts: string[] = []
+    const indexOf = (id: string) => (subAccounts.includes(id) ? subAccounts.indexOf(id) : subAccounts.push(id) - 1)
+    const actions = kept.map((a) => ({ ...a, subAccount: indexOf(result.plan?.subAccounts[a.subAccount] as string) }))
+    for (const c of chosen.values()) for (const a of c.plan.actions) actions.push({ ...a, subAccount: indexOf(c.plan.subAccounts[0] as string) })
+    const gas = input.costs.baseGas + actions.reduce((g, a) => g + input.costs.gasPerAction[a.kind], 0)
+    const plan = { loanAsset: result.plan?.loanAsset ?? (input.subAccounts[0]?.state.loanAsset as string), subAccounts, actions, gas }
+    const check = checkPlanAgainstPolicy({ plan, pre, policies, epochs, now: input.now })
+    if (!check.ok) {
+      const refused = [...chosen.keys()].filter((i) => check.violations.some((v) => v.subAccountId === input.subAccounts[i]?.state.id))
+      for (const i of refused.length > 0 ? refused : [...chosen.keys()]) {
+        const o = outcomes[i] as SolverResult["outcomes"][number]
+        outcomes[i] = { ...o, reason: `${o.reason}; swap boost refused: ${check.violations.map((v) => v.message).join("; ")}` }
+        chosen.delete(i)
+      }
+      continue
+    }
+    let cost = gas * input.costs.gasPrice
+    for (const [i, c] of chosen) {
+      const sub = input.subAccounts[i] as SolverInput["subAccounts"][number]
+      const o = outcomes[i] as SolverResult["outcomes"][number]
+      cost += c.cost - c.plan.gas * input.costs.gasPrice
+      outcomes[i] = swapOutcome(
+        sub,
+        o,
+        { collateral: c.supplied, debt: c.borrowed, healthAfter: c.healthAfter },
+        `above band: swap boost (${c.shape}) ${o.healthBefore.toFixed(3)} -> ${c.healthAfter.toFixed(3)}, borrowing ${c.borrowed.toPrecision(6)} ` +
+          `${sub.state.loanAsset} for ${c.bought.toPrecision(6)} ${sub.state.collateralAsset} (fee + impact ${c.shortfallBps.toFixed(2)} bps, cost ${c.cost.toFixed(2)})`,
+      )
+    }
+    return { plan, outcomes, cost: cost + (kept.length > 0 ? Math.max(0, result.cost - result.plan!.gas * input.costs.gasPrice) : 0) }
+  }
+  return { ...result, outcomes }
+}
+
+/**
+ * The outcome of a sub-account a swap plan targets: its position moved by `change` (collateral and debt in token
+ * units, signed), the health it lands at, and the leverage and liquidation probability there.
+ */
+function swapOutcome(
+  sub: SolverInput["subAccounts"][number],
+  o: SolverResult["outcomes"][number],
+  change: { collateral: number; debt: number; healthAfter: number },
+  reason: string,
+): SolverResult["outcomes"][number] {
+  const after = { ...sub.state, collateral: sub.state.collateral + change.collateral, debt: sub.state.debt + change.debt }
+  return {
+    ...o,
+    role: "target",
+    healthAfter: change.healthAfter,
+    leverageAfter: leverageOf(after),
+    liquidationProbabilityAfter: liquidationProbability(change.healthAfter, sub.risk, sub.policy.horizon / SECONDS_PER_YEAR),
+    reason,
+  }
 }
 
 /**

@@ -65,13 +65,14 @@ export function landingZone(policy: { minHealth: number; targetHealth: number; m
  * @param lossPpb - The rebalance's loss in parts per billion of the sub-account's equity before it.
  * @returns The new bookkeeping.
  */
-export function recordRebalance(epoch: EpochState, epochLength: number, now: number, amount: number, gas: number, lossPpb = 0): EpochState {
+export function recordRebalance(epoch: EpochState, epochLength: number, now: number, amount: number, gas: number, lossPpb = 0, due = true): EpochState {
   const e = effectiveEpoch(epoch, epochLength, now)
+  // Module (_recordUsage): a sub-account that was not due starts no cooldown and spends no rebalance count.
   return {
-    lastRebalance: now,
+    lastRebalance: due ? now : epoch.lastRebalance,
     epoch: e.epoch,
     amountInEpoch: e.amountInEpoch + amount,
-    rebalancesInEpoch: e.rebalancesInEpoch + 1,
+    rebalancesInEpoch: e.rebalancesInEpoch + (due ? 1 : 0),
     gasInEpoch: e.gasInEpoch + gas,
     lossPpbInEpoch: (e.lossPpbInEpoch ?? 0) + lossPpb,
   }

@@ -3,7 +3,7 @@ import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { healthOf } from "./state.js"
 import { curveShortfallBps, maxSizeWithinSlippage } from "./swapDeleverage.js"
-import { TEST_COSTS, makePolicy } from "./testing.js"
+import { makePolicy, oneSubAccountInput } from "./testing.js"
 import type { SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
 const ROUTE = `0x${"0".repeat(61)}1f4`
@@ -24,24 +24,17 @@ const curve: SwapCurve = {
 /** 10 WETH against 18,000 USDC at health 1.02, no idle USDC, no pool: the "no idle funds" trader. */
 function noBuffer(overrides: Partial<SubAccountInput> = {}, input: Partial<SolverInput> = {}): SolverInput {
   const price = (1.02 * 18_000) / (10 * 0.86)
-  return {
-    now: 1_700_000_000,
-    subAccounts: [
-      {
-        state: { id: `0x${"a".repeat(64)}`, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: 18_000, lltv: 0.86, price },
-        policy: makePolicy({ minHealth: 1.2, targetHealth: 1.4, maxHealth: 1.7, boostAllowed: false, maxSlippageBps: 50, maxEpochLossBps: 400, pools: [POOL] }),
-        epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
-        risk: { sigma: 0.8 },
-        swap: curve,
-        ...overrides,
-      },
-    ],
-    pools: [],
-    idle: {},
-    costs: TEST_COSTS,
-    mode: "threshold",
-    ...input,
-  }
+  return oneSubAccountInput(
+    {
+      state: { id: `0x${"a".repeat(64)}`, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: 18_000, lltv: 0.86, price },
+      policy: makePolicy({ minHealth: 1.2, targetHealth: 1.4, maxHealth: 1.7, boostAllowed: false, maxSlippageBps: 50, maxEpochLossBps: 400, pools: [POOL] }),
+      epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+      risk: { sigma: 0.8 },
+      swap: curve,
+      ...overrides,
+    },
+    input,
+  )
 }
 
 describe("swap cost curve", () => {

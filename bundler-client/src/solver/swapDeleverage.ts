@@ -13,6 +13,12 @@
 import { healthOf, toBaseUnits } from "./state.js"
 import type { CostModel, EpochState, Plan, Policy, SubAccountState, SwapCurve } from "./types.js"
 
+/**
+ * Shares of the position's collateral (for a purchase, of its oracle value in the loan token) a swap cost curve is
+ * quoted at: by the keeper on QuoterV2, by the backtester on its liquidity model.
+ */
+export const SWAP_CURVE_FRACTIONS = [0.005, 0.05, 0.2, 0.4, 0.7, 1] as const
+
 /** Share of `maxSlippageBps` the solver lets a swap's quoted shortfall use (the rest absorbs drift until inclusion). */
 export const SWAP_SLIPPAGE_USE = 0.9
 /** The swap's expected output is repaid less this fraction, so a pool that moves slightly before inclusion still pays. */
@@ -63,16 +69,27 @@ export function maxSizeWithinSlippage(curve: SwapCurve, maxBps: number): number 
   return best
 }
 
-export type SwapDeleverageParameters = {
+/** What both swap planners ({@link planSwapDeleverage}, `planSwapBoost`) take about one sub-account. */
+export type SwapPlanBase = {
   state: SubAccountState
   policy: Policy
+  /** Epoch bookkeeping, already rolled to the current epoch (`effectiveEpoch`). */
   epoch: EpochState
+  /** The pool's cost curve in the trade's direction (amountIn in the input token's units). */
   curve: SwapCurve
   costs: CostModel
   /** Health to aim for (the solver's goal for this sub-account). */
   goal: number
+}
+
+export type SwapDeleverageParameters = SwapPlanBase & {
   /** Lowest health the plan may end at (landing zone low edge, with the solver's margin). */
   low: number
+  /**
+   * Value this sub-account may still move in this rebalance (per-rebalance and epoch caps, loan units); default
+   * `maxAmountPerRebalance`. The module counts the repayment and the withdrawn collateral's value.
+   */
+  capLeft?: number | undefined
 }
 
 export type SwapDeleverageCandidate = {
@@ -88,8 +105,9 @@ export type SwapDeleverageCandidate = {
 
 /**
  * Sizes a swap deleverage toward `goal`: the collateral `c` solving (C - c) P lltv = goal (D - c P (1 - s(c))), with
- * s(c) from the curve (fixed-point, a few rounds), capped by {@link SWAP_SLIPPAGE_USE} x maxSlippageBps, the
- * per-rebalance amount cap, and the per-rebalance and per-epoch loss limits.
+ * s(c) from the curve (fixed-point, a few rounds), capped by {@link SWAP_SLIPPAGE_USE} x maxSlippageBps and by the
+ * amount caps (a capped sale is kept when it still reaches the landing zone), within the per-rebalance and per-epoch
+ * loss limits.
  *
  * @returns The candidate plan and its cost, or the reason there is none.
  */
@@ -99,6 +117,7 @@ export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleve
   if (bps <= 0) return { reason: "the policy does not allow swaps (maxSlippageBps 0)" }
   const { collateral: C, debt: D, price: P, lltv } = s
   if (!(D > 0)) return { reason: "no debt to repay" }
+  if (s.repayable === 0 || s.withdrawable === 0) return { reason: "the venue refuses the repayment or the collateral withdrawal now (paused reserve)" }
   let shortfall = curveShortfallBps(curve, 0) / 10_000
   let c = 0
   for (let round = 0; round < 6; round++) {
@@ -108,19 +127,24 @@ export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleve
   if (!(c > 0)) return { reason: "already at or above the goal" }
   // The module refuses a swap past maxSlippageBps and a loss past maxLossBps of what the positions move (about c P).
   const usable = Math.min(bps * SWAP_SLIPPAGE_USE, policy.maxLossBps * 0.999)
-  const cap = Math.min(maxSizeWithinSlippage(curve, usable), C * 0.999)
-  const capped = c > cap
-  if (capped) c = cap
-  if (!(c > 0)) return { reason: `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` }
+  const withinSlippage = Math.min(maxSizeWithinSlippage(curve, usable), C * 0.999)
+  const withdrawable = s.withdrawable ?? Number.POSITIVE_INFINITY
+  const bySlippage = Math.min(withinSlippage, withdrawable)
+  // What the module counts as moved: the repayment (about c P (1 - s)) plus the withdrawn collateral's value (c P).
+  const capLeft = params.capLeft ?? policy.maxAmountPerRebalance
+  const byCaps = (capLeft * (1 - 1e-9)) / (P * (2 - shortfall))
+  const capped = c > Math.min(bySlippage, byCaps)
+  const cappedBy = bySlippage > byCaps ? "the amount caps" : withinSlippage <= withdrawable ? "maxSlippageBps" : "the venue's withdrawable collateral"
+  if (capped) c = Math.min(bySlippage, byCaps)
+  if (!(c > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no value left to move under the amount caps" }
   shortfall = curveShortfallBps(curve, c) / 10_000
   const out = c * P * (1 - shortfall)
   const repaid = Math.min(out * (1 - SWAP_REPAY_MARGIN), D)
   const after = { collateral: C - c, debt: D - repaid, price: P, lltv }
   const healthAfter = healthOf(after)
-  if (healthAfter < low)
-    return { reason: `a swap ${capped ? "capped by maxSlippageBps " : ""}reaches only health ${healthAfter.toFixed(3)} < ${low.toFixed(3)}` }
+  if (healthAfter < low) return { reason: `a swap ${capped ? `capped by ${cappedBy} ` : ""}reaches only health ${healthAfter.toFixed(3)} < ${low.toFixed(3)}` }
   const moved = repaid + c * P
-  if (moved > policy.maxAmountPerRebalance) return { reason: `a swap deleverage moves ${moved.toFixed(2)}, above maxAmountPerRebalance` }
+  if (moved > capLeft) return { reason: `a swap deleverage moves ${moved.toFixed(2)}, above the amount caps (${capLeft.toFixed(2)} left)` }
   // Fee and impact at oracle prices; the unrepaid part of the output stays idle in the Safe and is no loss.
   const loss = c * P * shortfall
   const equity = C * P - D

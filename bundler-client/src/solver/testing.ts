@@ -116,3 +116,11 @@ export function randomSolverInput(seed: number, n: number, m: number): SolverInp
   for (const a of assets) if (rng.uniform() < 0.3) idle[a] = (5_000 * rng.uniform()) / (prices[a] as number)
   return { now: 1_700_000_000, subAccounts, pools, idle, costs: TEST_COSTS }
 }
+
+/**
+ * A threshold-mode solver input with one sub-account, no pool and no idle funds, at {@link TEST_COSTS}; `input`
+ * overrides any field.
+ */
+export function oneSubAccountInput(sub: SubAccountInput, input: Partial<SolverInput> = {}): SolverInput {
+  return { now: 1_700_000_000, subAccounts: [sub], pools: [], idle: {}, costs: TEST_COSTS, mode: "threshold", ...input }
+}

@@ -42,6 +42,21 @@ export type SubAccountState = {
    * when unknown (no limit). Boost and donor borrows on this sub-account are sized to it.
    */
   borrowable?: number | undefined
+  /**
+   * Collateral (collateral-token units) the venue still accepts from a supply now; undefined: no limit known. Aave v3:
+   * the collateral reserve's supply-cap room, 0 when the reserve is frozen or paused (its `supply` reverts).
+   */
+  suppliable?: number | undefined
+  /**
+   * Collateral (collateral-token units) the venue lets the Safe withdraw now; undefined: no limit known. Aave v3: the
+   * collateral reserve's available liquidity (the aToken's underlying balance), 0 when the reserve is paused.
+   */
+  withdrawable?: number | undefined
+  /**
+   * Debt (loan-token units) the venue accepts as repayment now; undefined: no limit known. Aave v3: 0 when the debt
+   * reserve is paused (its `repay` reverts; a frozen reserve still takes repayments).
+   */
+  repayable?: number | undefined
 }
 
 /** The Safe's position in one allowed ERC-4626 yield pool. */
@@ -205,14 +220,18 @@ export const DEFAULT_GAS_PER_ACTION: Record<ActionKind, number> = {
 }
 
 /**
- * A swap's cost curve from the pool's real liquidity (QuoterV2 quotes by eth_call at a few sizes, `quotePriceImpact`),
- * for one sub-account's collateral -> loan token route. The solver interpolates it; the keeper re-quotes the chosen
- * size exactly before sending.
+ * A swap's cost curve from the pool's real liquidity (QuoterV2 quotes by eth_call at a few sizes, `quotePriceImpact`;
+ * in the backtester, the same quotes from its liquidity model), for one sub-account's collateral -> loan token route
+ * (`SubAccountInput.swap`) or loan token -> collateral route (`SubAccountInput.swapBuy`). The solver interpolates it;
+ * the keeper re-quotes the chosen size exactly before sending.
  */
 export type SwapCurve = {
   /** The swap adapter's bytes32 route word (`encodeUniswapRoute`). */
   route: string
-  /** Input sizes (collateral units, increasing) and each one's shortfall against its oracle value (bps: fee + impact). */
+  /**
+   * Input sizes (units of the input token: collateral for a sale, loan token for a purchase; increasing) and each one's
+   * shortfall of the output against its oracle value (bps: fee + impact).
+   */
   points: readonly { amountIn: number; shortfallBps: number }[]
 }
 
@@ -234,6 +253,8 @@ export type SubAccountInput = {
   landingMargin?: number | undefined
   /** Selling collateral for the loan token on a swap venue (a swap deleverage); undefined: no swaps for it. */
   swap?: SwapCurve | undefined
+  /** Buying collateral with the loan token on a swap venue (a swap boost, with `boostAllowed`); undefined: no swap boost. */
+  swapBuy?: SwapCurve | undefined
 }
 
 /** Everything one solve needs. */

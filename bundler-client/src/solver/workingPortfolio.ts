@@ -74,7 +74,8 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const high = p.boostAllowed && h0 > p.maxHealth
   let blocked: string | undefined
   if (s.epoch.lastRebalance !== undefined && now < s.epoch.lastRebalance + p.cooldown) blocked = `cooling down (${now - s.epoch.lastRebalance} s of ${p.cooldown} s)`
-  else if (epoch.rebalancesInEpoch + 1 > p.maxRebalancesPerEpoch) blocked = `epoch rebalance cap ${p.maxRebalancesPerEpoch} reached`
+  // Module: only a due sub-account spends a rebalance, so a capped one can still give (toward its target).
+  else if ((low || high) && epoch.rebalancesInEpoch + 1 > p.maxRebalancesPerEpoch) blocked = `epoch rebalance cap ${p.maxRebalancesPerEpoch} reached`
   else if (epoch.gasInEpoch + costs.baseGas > p.maxGasPerEpoch) blocked = "epoch gas cap reached"
   const capTotal = Math.max(0, Math.min(p.maxAmountPerRebalance, p.maxAmountPerEpoch - epoch.amountInEpoch)) * CAP_SLACK
   if (!blocked && capTotal <= 0) blocked = "epoch amount cap reached"
@@ -163,6 +164,27 @@ export class WorkingPortfolio {
     const s = this.sub(i).state
     if (s.borrowable === undefined) return Number.POSITIVE_INFINITY
     return Math.max(0, s.borrowable - ((this.debt[i] as number) - s.debt))
+  }
+
+  /** Collateral sub-account `i`'s venue still accepts in this plan (its `suppliable`, net of this plan's supplies and withdrawals). */
+  supplyLeft(i: number): number {
+    const s = this.sub(i).state
+    if (s.suppliable === undefined) return Number.POSITIVE_INFINITY
+    return Math.max(0, s.suppliable - ((this.collateral[i] as number) - s.collateral))
+  }
+
+  /** Collateral sub-account `i`'s venue still lets go in this plan (its `withdrawable`, net of this plan's withdrawals and supplies). */
+  withdrawLeft(i: number): number {
+    const s = this.sub(i).state
+    if (s.withdrawable === undefined) return Number.POSITIVE_INFINITY
+    return Math.max(0, s.withdrawable - (s.collateral - (this.collateral[i] as number)))
+  }
+
+  /** Debt sub-account `i`'s venue still takes as repayment in this plan (its `repayable`, net of this plan's repayments). */
+  repayLeft(i: number): number {
+    const s = this.sub(i).state
+    if (s.repayable === undefined) return Number.POSITIVE_INFINITY
+    return Math.max(0, s.repayable - (s.debt - (this.debt[i] as number)))
   }
 
   slipOf(pool: YieldPool): number {

@@ -16,15 +16,12 @@
  *
  * Amounts are bigint base units; impact and shortfall are floats in basis points (risk estimates only).
  */
-import { type Address, type Chain, type Client, type Hex, type Transport, concatHex, encodePacked, numberToHex, pad, parseAbi, zeroAddress } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, concatHex, encodePacked, numberToHex, pad, zeroAddress } from "viem"
 import { getBlockNumber, simulateContract } from "viem/actions"
+import { quoterV2Abi } from "@levpilot/sdk/utils"
 import { SwapQuoteError, SwapRouteError } from "./errors.js"
 
-export const quoterV2Abi = parseAbi([
-  "struct QuoteExactInputSingleParams { address tokenIn; address tokenOut; uint256 amountIn; uint24 fee; uint160 sqrtPriceLimitX96; }",
-  "function quoteExactInputSingle(QuoteExactInputSingleParams params) returns (uint256 amountOut, uint160 sqrtPriceX96After, uint32 initializedTicksCrossed, uint256 gasEstimate)",
-  "function quoteExactInput(bytes path, uint256 amountIn) returns (uint256 amountOut, uint160[] sqrtPriceX96AfterList, uint32[] initializedTicksCrossedList, uint256 gasEstimate)",
-])
+export { quoterV2Abi }
 
 /** A route of the module's UniswapV3SwapAdapter: one pool at `fee`, or two through a hub (second pool at `hubFee`).
  * The adapter names the hub by its 1-based position in its `hubs()` list; the quoter needs its address. */

@@ -58,6 +58,9 @@ library RebalanceLib {
         // Every action (inner callback actions included) is vetted before any pool is read, so no unlisted address is
         // ever called.
         _checkActions(s, safe, swapAdapter, runs, plan.actions);
+        // Gas (issue 15): the holdings are read from their contracts before and after, not derived from what the
+        // actions were asked to move: the loss bound must also catch what a hostile or faulty pool, venue or router
+        // takes beyond its call (extra shares burnt, a short payout), which only a second read sees.
         uint256[] memory before = _holdings(safe, runs, plan.actions);
 
         _runActions(s, runs, safe, swapAdapter, plan.actions);
@@ -66,7 +69,9 @@ library RebalanceLib {
         uint256 maxLossBps = ConstantsLib.BPS;
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
-            // Health after is judged at the prices the plan was checked against.
+            // Health after is judged at the prices the plan was checked against. Gas (issue 15): the position is read
+            // back from the venue rather than computed from the actions, so the band, landing-zone and loss checks
+            // judge what the venue actually holds (interest, rounding, a venue that did less or more than asked).
             (run.collateralAfter, run.debtAfter) = run.adapter.position(run.market, safe);
             run.healthAfter = _health(run.collateralAfter, run.debtAfter, run.state);
             Policy storage policy = s.policies[run.id][safe];
@@ -125,6 +130,9 @@ library RebalanceLib {
         if (!triggered) revert ILeverageModule.NoTrigger();
     }
 
+    /// @dev Gas (issue 15): the feed and both tokens' decimals are read on every operation (about 1,500 gas warm, three
+    /// cold accounts and slots on a bundle's first touch) rather than cached at setPolicy: a token or feed that changes
+    /// its decimals, or a feed that goes stale or leaves its bounds, must be caught before anything moves.
     function _checkOracle(bytes32 id, Policy storage policy, MarketState memory state) internal view {
         if (state.price == 0) revert ILeverageModule.OraclePriceZero(id);
         address feed = policy.priceFeed;
@@ -462,10 +470,12 @@ library RebalanceLib {
     ) private {
         _approve(safe, index, token, target, amount);
         _call(safe, index, target, data);
-        _approve(safe, index, token, target, 0);
+        _resetApproval(safe, index, token, target);
     }
 
-    /// @dev Back to zero unless the spender took exactly what it was allowed (saves a Safe call per settled approval).
+    /// @dev Back to zero unless the spender took exactly what it was allowed: a venue or pool that pulls the exact
+    /// amount (Morpho's repay and supplyCollateral, an ERC-4626 deposit) leaves nothing to reset, and reading the
+    /// allowance (one STATICCALL) is about 5,000 gas cheaper than the Safe call an approve(0) costs.
     function _resetApproval(address safe, uint256 index, address token, address spender) private {
         if (token != address(0) && IERC20(token).allowance(safe, spender) != 0) _approve(safe, index, token, spender, 0);
     }
@@ -478,6 +488,9 @@ library RebalanceLib {
         }
     }
 
+    /// @dev Gas (issue 15): one Safe module call per venue/pool/token call (about 3,400 gas each over a MultiSend
+    /// batch) is kept on purpose: every call is a plain CALL from the Safe whose result is checked at once, and the Safe
+    /// never DELEGATECALLs (not even into MultiSendCallOnly) on a keeper's behalf.
     function _call(address safe, uint256 index, address target, bytes memory data)
         private
         returns (bytes memory result)
@@ -495,8 +508,10 @@ library RebalanceLib {
     ///     withdrawn <= spent - received,
     /// spent: repayments (per sub-account capped at the debt they can clear: its pre-trade debt plus what the plan
     /// borrows on it), collateral supplies (callback supplies included) and swap inputs; received: borrows, collateral
-    /// withdrawals and swap outputs at their on-chain minimum. A spend paid by a borrow, a collateral withdrawal or a
-    /// swap's output therefore never makes a pool withdrawal count as used, so a plan cannot name a pool for funds that
+    /// withdrawals and swap outputs at their on-chain minimum, less what the plan deposits into pools of the asset (a
+    /// boost's borrow parked in a pool next to another sub-account's rescue). A spend paid by a borrow, a collateral
+    /// withdrawal or a swap's output therefore never makes a pool withdrawal count as used, and a deposit never does, so
+    /// withdrawals never exceed venue spends and never raise the idle balance: a plan cannot name a pool for funds that
     /// then stay idle. The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
     /// Runs after the actions, so each pool's `asset()` is a warm call.
     function _checkPoolWithdrawalsUsed(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
@@ -535,23 +550,28 @@ library RebalanceLib {
         returns (uint256 spent, uint256 received)
     {
         uint256 n = runs.length;
-        uint256[] memory repaidBorrowed = new uint256[](2 * n); // [k]: repaid on sub-account k, [n + k]: borrowed on it
+        // [k]: repaid on sub-account k, [n + k]: borrowed on it, [2n]: deposited into pools.
+        uint256[] memory tally = new uint256[](2 * n + 1);
         for (uint256 j; j < actions.length; ++j) {
             (uint256 out, uint256 into) = _actionFlows(s, safe, runs, actions[j], asset);
             spent += out;
             received += into;
             ActionKind kind = actions[j].kind;
             if (kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback) {
-                repaidBorrowed[actions[j].subAccount] += out;
+                tally[actions[j].subAccount] += out;
             } else if (kind == ActionKind.Borrow) {
-                repaidBorrowed[n + actions[j].subAccount] += into;
+                tally[n + actions[j].subAccount] += into;
+            } else if (kind == ActionKind.DepositToPool && IERC4626(actions[j].pool).asset() == asset) {
+                tally[2 * n] += actions[j].amount;
             }
         }
         // A repayment clears at most the debt (past it the adapters repay by shares, or Aave's max).
         for (uint256 k; k < n; ++k) {
-            uint256 clearable = runs[k].state.debt + repaidBorrowed[n + k];
-            if (repaidBorrowed[k] > clearable) spent -= repaidBorrowed[k] - clearable;
+            uint256 clearable = runs[k].state.debt + tally[n + k];
+            if (tally[k] > clearable) spent -= tally[k] - clearable;
         }
+        // Inflows parked in pools (a boost's borrow deposited) fund no spend; a deposit never makes a withdrawal used.
+        received = received > tally[2 * n] ? received - tally[2 * n] : 0;
     }
 
     /// @dev One action's wallet flows in `asset` (repayments uncapped): its input if it pays `asset` out of the wallet,
@@ -696,11 +716,15 @@ library RebalanceLib {
     function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed, uint256 loss) private {
         Policy storage policy = s.policies[run.id][safe];
         EpochUsage memory usage = s.usage[run.id][safe];
+        // A sub-account that was not due (moved toward its target next to another's rescue) starts no cooldown and
+        // spends no rebalance count: padding a rescue with a small move on it cannot stall its own later rescue. Its
+        // amount, gas and loss still count.
+        uint40 lastRebalance = run.due ? uint40(block.timestamp) : usage.lastRebalance;
         uint256 epoch = block.timestamp / policy.epochLength;
         if (usage.epoch != epoch) usage = EpochUsage({epoch: uint32(epoch), lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0});
 
         uint256 amount = usage.amountMoved + run.moved;
-        uint256 count = uint256(usage.rebalances) + 1;
+        uint256 count = uint256(usage.rebalances) + (run.due ? 1 : 0);
         uint256 gas = uint256(usage.gasUsed) + gasUsed;
         uint256 lossPpb = usage.lossPpb + _lossPpb(loss, run.state);
         if (amount > policy.maxAmountPerEpoch) revert ILeverageModule.EpochAmountCapExceeded(run.id, amount, policy.maxAmountPerEpoch);
@@ -713,7 +737,7 @@ library RebalanceLib {
         // Saturating casts: a saturated counter only makes the next check stricter.
         s.usage[run.id][safe] = EpochUsage({
             epoch: uint32(epoch),
-            lastRebalance: uint40(block.timestamp),
+            lastRebalance: lastRebalance,
             rebalances: uint16(count),
             lossPpb: uint32(lossPpb),
             gasUsed: uint40(Math.min(gas, type(uint40).max)),

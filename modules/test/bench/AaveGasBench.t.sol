@@ -241,7 +241,9 @@ contract CrossVenueGasBenchTest is AaveTestBase {
         Plan memory plan = _plan(ActionKind.Borrow, ActionKind.Repay, 3000e6);
         uint256 used = _measure(keeperOp(safe, keeper, plan, keeperKey));
         _assertLanded();
-        assertEq(module.getEpochUsage(safe, morphoId).rebalances, 1);
+        assertEq(module.getEpochUsage(safe, aaveId).rebalances, 1);
+        assertEq(module.getEpochUsage(safe, morphoId).rebalances, 0, "the donor was not due");
+        assertGt(module.getEpochUsage(safe, morphoId).amountMoved, 0, "its amount counts");
         writeGasPart("crossDebtKeeperLane", vm.serializeUint("crossDebtKeeperLane", "handleOps", used));
     }
 

@@ -72,11 +72,13 @@ contract CrossVenueTest is AaveTestBase {
         assertEq(weth.balanceOf(safe), safeWeth);
         assertEq(usdc.balanceOf(safe), safeUsdc);
         assertEq(weth.allowance(safe, address(aavePool)), 0, "no approval left standing");
-        // Both sub-accounts were changed, so both are charged (and only the value each moved).
+        // Both sub-accounts were changed, so both are charged the value each moved; only the due one (Aave) spends a
+        // rebalance and starts its cooldown.
         EpochUsage memory donor = module.getEpochUsage(safe, morphoId);
         EpochUsage memory target = module.getEpochUsage(safe, aaveId);
-        assertEq(donor.rebalances, 1);
+        assertEq(donor.rebalances, 0, "the donor was not due");
         assertEq(target.rebalances, 1);
+        assertEq(target.lastRebalance, block.timestamp, "the rescued account starts its cooldown");
         assertEq(donor.amountMoved, target.amountMoved, "the same collateral value, at the same oracle price");
         assertEq(donor.lossPpb, 0, "moving collateral between venues loses nothing");
     }

@@ -6,7 +6,8 @@ import {
     ILeverageModule,
     Policy,
     AutomationConfig,
-    KeeperKey
+    KeeperKey,
+    EpochUsage
 } from "../../src/interfaces/ILeverageModule.sol";
 import {LeverageModule} from "../../src/LeverageModule.sol";
 import {MorphoBlueAdapter} from "../../src/adapters/MorphoBlueAdapter.sol";
@@ -87,6 +88,33 @@ contract OwnerControlsTest is Fixture {
 
         setPolicyFor(safe, policy);
         assertEq(module.getSubAccounts(safe).length, 1, "replacing does not duplicate the sub-account");
+    }
+
+    /// @dev Issue 15: setPolicy makes the epoch record's slot non-zero once (the current epoch, no counters), so a
+    /// sub-account's first rebalance never pays a zero-to-nonzero write; replacing the policy later leaves the record
+    /// (and any counters in it) alone, and removing the policy clears it.
+    function test_SetPolicy_WritesTheEpochRecordOnce() public {
+        Policy memory policy = defaultPolicy(wethMarket, address(usdcVault));
+        bytes32 id = setPolicyFor(safe, policy);
+        EpochUsage memory usage = module.getEpochUsage(safe, id);
+        uint256 epoch = block.timestamp / policy.epochLength;
+        assertGt(epoch, 0, "a non-zero epoch makes the slot non-zero");
+        assertEq(usage.epoch, epoch, "the current epoch");
+        assertEq(usage.lastRebalance, 0, "no cooldown running");
+        assertEq(usage.rebalances, 0);
+        assertEq(usage.lossPpb, 0);
+        assertEq(usage.gasUsed, 0);
+        assertEq(usage.amountMoved, 0);
+
+        vm.warp(block.timestamp + 3 days);
+        setPolicyFor(safe, policy);
+        assertEq(module.getEpochUsage(safe, id).epoch, epoch, "a replaced policy keeps its record");
+
+        vm.prank(safe);
+        ILeverageModule(safe).removePolicy(id);
+        assertEq(abi.encode(module.getEpochUsage(safe, id)), abi.encode(EpochUsage(0, 0, 0, 0, 0, 0)), "removed");
+        setPolicyFor(safe, policy);
+        assertEq(module.getEpochUsage(safe, id).epoch, block.timestamp / policy.epochLength, "written again on re-adding");
     }
 
     function test_SetPolicy_ThroughASignedSafeTransaction() public {

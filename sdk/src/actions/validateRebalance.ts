@@ -32,6 +32,8 @@ import {
   SubAccountUnchangedError,
   type SubAccountUnchangedErrorType,
   SwapNotUsedError,
+  SwapQuoteBelowMinimumError,
+  type SwapQuoteBelowMinimumErrorType,
   type SwapNotUsedErrorType,
   SwapRoundTripError,
   type SwapRoundTripErrorType,
@@ -43,6 +45,7 @@ import { type MarketState, getSubAccountMetrics } from "../utils/health.js"
 import { readMany, resultOf } from "../utils/multicall.js"
 import { assertPlanShape, isPoolAction, isSwapAction } from "../utils/plan.js"
 import { getReadClient } from "../utils/reader.js"
+import { getSwapMinAmountOut, quoteSwapRoute } from "../utils/swap.js"
 
 export type ValidateRebalanceParameters = {
   /** The Safe; the keeper account's Safe by default. */
@@ -51,6 +54,12 @@ export type ValidateRebalanceParameters = {
   keeper?: Address | undefined
   plan: Plan
   deployments?: LeverageDeployments | undefined
+  /**
+   * Uniswap v3 QuoterV2 of the pools the module's swap adapter routes through; the deployment's `swapQuoter` by
+   * default. With one, every swap action is quoted (eth_call) and refused with `SwapQuoteBelowMinimumError` when the
+   * quote is below the module's minimum output; without one, swaps are left to the bundler's simulation.
+   */
+  quoter?: Address | undefined
 }
 
 export type ValidateRebalanceReturnType = {
@@ -79,6 +88,7 @@ export type ValidateRebalanceErrorType =
   | SubAccountUnchangedErrorType
   | SwapNotUsedErrorType
   | SwapRoundTripErrorType
+  | SwapQuoteBelowMinimumErrorType
   | Error
 
 /**
@@ -89,9 +99,12 @@ export type ValidateRebalanceErrorType =
  * swap deleverage and allowed); swaps only with a module swap adapter and a non-zero maxSlippageBps, BuyCollateral only
  * with boostAllowed; no pool both withdrawn from and deposited into, no collateral both sold and bought; every pool
  * action and swap serves, and every listed sub-account has, a venue action; one loan token; cooldowns; and the trigger
- * (a listed sub-account outside its band). Post-conditions (landing zone, target, caps, a swap's on-chain minimum output
- * `SlippageExceeded`, loss per operation and per epoch) are left to the bundler's simulation, whose revert is decoded
- * into the same named errors.
+ * (a listed sub-account outside its band); with a QuoterV2 (`quoter` or the deployment's `swapQuoter`), each swap's
+ * current quote against the minimum output the module computes from the oracle price and `maxSlippageBps`
+ * ({@link SwapQuoteBelowMinimumError}: a swap too large for the pool's depth, or a pool moved off the oracle, is
+ * refused before sending). Each swap is quoted on the pool as it is now, not after the plan's earlier swaps.
+ * Post-conditions (landing zone, target, caps, loss per operation and per epoch) are left to the bundler's simulation,
+ * whose revert is decoded into the same named errors.
  *
  * @param client - A keeper SmartAccountClient, or any client with `safe` and `keeper`.
  * @param parameters - {@link ValidateRebalanceParameters}
@@ -207,5 +220,18 @@ export async function validateRebalance(
     if (opposite) throw new SwapRoundTripError({ collateralToken })
   })
   if (!triggered) throw new NoTriggerError()
+  const quoter = parameters.quoter ?? deployment.swapQuoter
+  if (quoter !== undefined) {
+    for (const [index, action] of plan.actions.entries()) {
+      if (action.kind !== "SellCollateral" && action.kind !== "BuyCollateral") continue
+      const { state, policy } = subAccounts[action.subAccount] as (typeof subAccounts)[number]
+      const sell = action.kind === "SellCollateral"
+      const [tokenIn, tokenOut] = sell ? [state.collateralToken, state.loanToken] : [state.loanToken, state.collateralToken]
+      const { fairAmountOut, minAmountOut } = getSwapMinAmountOut({ sell, amountIn: action.amount, price: state.price, maxSlippageBps: policy.maxSlippageBps })
+      const quoted = await quoteSwapRoute(reader, { quoter, swapAdapter, tokenIn, tokenOut, route: action.route, amountIn: action.amount, blockNumber: block.number ?? undefined })
+      if (quoted < minAmountOut)
+        throw new SwapQuoteBelowMinimumError({ index, kind: action.kind, tokenIn, tokenOut, amountIn: action.amount, quoted, minAmountOut, fairAmountOut, maxSlippageBps: policy.maxSlippageBps, price: state.price })
+    }
+  }
   return { timestamp, config, key, subAccounts }
 }

@@ -20,6 +20,12 @@ export type LeverageDeployment = {
     multiSend: Address
     multiSendCallOnly: Address
   }
+  /**
+   * Uniswap v3 QuoterV2 of the pools the module's swap adapter routes through (same factory as its router);
+   * `validateRebalance` quotes every swap of a plan on it before sending. Optional: without it, swaps are checked only
+   * by the bundler's simulation.
+   */
+  swapQuoter?: Address | undefined
   /** Multicall3; when absent, reads use viem's deployless multicall (one `eth_call` with the Multicall3 code). */
   multicall3?: Address | undefined
 }

@@ -114,6 +114,8 @@ export {
   OracleAnswerOutOfBoundsError,
   type SlippageExceededErrorType,
   SlippageExceededError,
+  type SwapQuoteBelowMinimumErrorType,
+  SwapQuoteBelowMinimumError,
   type CallbackRefusedErrorType,
   CallbackRefusedError,
   type SwapNotUsedErrorType,

@@ -327,6 +327,60 @@ export class SlippageExceededError extends BaseError {
   }
 }
 
+export type SwapQuoteBelowMinimumErrorType = SwapQuoteBelowMinimumError & { name: "SwapQuoteBelowMinimumError" }
+/**
+ * Refused before sending (`validateRebalance`): the pool's current quote for a swap action (QuoterV2 by eth_call) is
+ * below the minimum output the module will require, so the operation would revert with `SlippageExceeded` (or the
+ * router's `Too little received`). The minimum is computed as the module computes it: the input's value at the oracle
+ * price, `fair = amountIn x price / 1e36` (a sale) or `amountIn x 1e36 / price` (a purchase), rounded down, times
+ * `(10,000 - maxSlippageBps) / 10,000` rounded up. Amounts are base units (`amountIn` of `tokenIn`, the rest of
+ * `tokenOut`); `price` is the oracle's 1e36-scaled loan-per-collateral base-unit price.
+ */
+export class SwapQuoteBelowMinimumError extends BaseError {
+  index: number
+  tokenIn: Address
+  tokenOut: Address
+  amountIn: bigint
+  quoted: bigint
+  minAmountOut: bigint
+  fairAmountOut: bigint
+  maxSlippageBps: number
+  constructor({
+    index,
+    kind,
+    tokenIn,
+    tokenOut,
+    amountIn,
+    quoted,
+    minAmountOut,
+    fairAmountOut,
+    maxSlippageBps,
+    price,
+    cause,
+  }: { index: number; kind: ActionKind; tokenIn: Address; tokenOut: Address; amountIn: bigint; quoted: bigint; minAmountOut: bigint; fairAmountOut: bigint; maxSlippageBps: number; price: bigint } & Cause) {
+    const shortfall = fairAmountOut > 0n ? Number(((fairAmountOut - quoted) * 1_000_000n) / fairAmountOut) / 100 : Number.POSITIVE_INFINITY
+    super(`Swap action ${index} (${kind}) of ${amountIn} ${tokenIn} is quoted at ${quoted} ${tokenOut}, below the module's minimum ${minAmountOut}.`, {
+      cause,
+      metaMessages: [
+        `Oracle value ${fairAmountOut} ${tokenOut} (price ${price}), maxSlippageBps ${maxSlippageBps}; the quote falls ${shortfall.toFixed(2)} bps short.`,
+        "This could arise when:",
+        "- the swap is too large for the pool's depth (fee + price impact beyond maxSlippageBps): cap or split it;",
+        "- the pool has moved away from the oracle price (a crash faster than the arbitrageurs, a manipulated pool);",
+        "- the route names a thin fee tier.",
+      ],
+      name: "SwapQuoteBelowMinimumError",
+    })
+    this.index = index
+    this.tokenIn = tokenIn
+    this.tokenOut = tokenOut
+    this.amountIn = amountIn
+    this.quoted = quoted
+    this.minAmountOut = minAmountOut
+    this.fairAmountOut = fairAmountOut
+    this.maxSlippageBps = maxSlippageBps
+  }
+}
+
 /** Which guard refused a venue callback (the module error's name). */
 export type CallbackRefusal =
   | "CallbackOutsideRebalance"

@@ -619,6 +619,9 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
       const clearable = r.state.debt + (borrowed[k] as bigint)
       if ((repaid[k] as bigint) > clearable) spent -= (repaid[k] as bigint) - clearable
     })
+    // Inflows parked in pools of the asset fund no spend: a deposit never makes a withdrawal used.
+    const deposited = actions.reduce((sum, a) => (a.kind === "DepositToPool" && same((pools.get(key(a.pool)) as RulePool).asset, asset) ? sum + a.amount : sum), 0n)
+    received = received > deposited ? received - deposited : 0n
     const usable = spent > received ? spent - received : 0n
     let withdrawn = 0n
     for (let j = idx; j < actions.length; j++) {
@@ -690,7 +693,8 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
     const epoch = timestamp / big(policy.epochLength)
     const fresh = big(usage.epoch) !== epoch
     const amount = (fresh ? 0n : usage.amountMoved) + r.moved
-    const count = (fresh ? 0n : big(usage.rebalances)) + 1n
+    // Only a due sub-account spends a rebalance (and starts its cooldown); its amount, gas and loss count either way.
+    const count = (fresh ? 0n : big(usage.rebalances)) + (r.due ? 1n : 0n)
     const gas = (fresh ? 0n : big(usage.gasUsed)) + params.gasUsed
     const ppb = lossPpbOf(loss, r.state)
     const lossPpb = (fresh ? 0n : big(usage.lossPpb)) + ppb

@@ -44,3 +44,10 @@ export {
   getLeverageDeployment,
   resolveLeverageDeployment,
 } from "./getLeverageDeployment.js"
+export {
+  quoterV2Abi,
+  type SwapRouteFields,
+  decodeSwapRoute,
+  getSwapMinAmountOut,
+  quoteSwapRoute,
+} from "./swap.js"

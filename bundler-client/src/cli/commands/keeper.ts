@@ -39,7 +39,9 @@ Configuration fields:
   paymasterUrl                ERC-7677 paymaster service (optional); paymasterContext is passed as is
   keeperPrivateKey            the keeper session key the Safes registered with addKeeper, or
   keeperPrivateKeyEnv         the name of an environment variable holding it
-  deployment                  { entryPoint?, leverageModule, morphoBlueAdapter, multicall3? }
+  deployment                  { entryPoint?, leverageModule, morphoBlueAdapter, aaveV3Adapter?, multicall3? }
+                              (a sub-account's venue, morpho-blue or aave-v3, is the adapter its policy names;
+                              metrics, logs and alerts carry it)
   safes                       [ "0xSafe" | { address, risk? } ]
   risk                        { tolerance 0.01, horizon 86400 s, sigma 0.8, mode "autopilot"|"threshold",
                                 volatility { estimator "ewma"|"fixed", lambda 0.94, minSamples 10,

@@ -10,15 +10,18 @@ import type { DemoScenario } from "../../devnet/scenario.js"
 import { DemoUnavailableError } from "../../keeper/errors.js"
 
 const HELP = `Usage: levpilot start [--blocks <n>] [--prices <file.csv>] [--crash <fraction>] [--fast] [--swap]
-                      [--block-time <s>] [--no-tty] [--report <file.html>] [--json <file.json>]
+                      [--no-aave] [--block-time <s>] [--no-tty] [--report <file.html>] [--json <file.json>]
 
 The whole system on an embedded local chain, with no set-up: anvil (1 s blocks) and the Alto bundler
 on 127.0.0.1, the canonical EntryPoint v0.7, Safe 1.4.1, the LeverageModule, Morpho Blue with
-WETH/USDC and WBTC/USDC markets (LLTV 86%), ERC-4626 yield vaults, SimOracles, a verifying paymaster
-with an ERC-7677 service; a demo Safe with two leveraged sub-accounts and a USDC yield pool, and an
-identical unmanaged twin; the keeper registered on the demo Safe. Then a price scenario is replayed,
-one oracle update per block, while the keeper rebalances the managed Safe and a liquidator calls
-Morpho.liquidate on any position below health 1. A live table shows health and leverage per
+WETH/USDC and WBTC/USDC markets (LLTV 86%), Aave v3 (the real protocol from @aave/core-v3) with the
+module deployed over both venues, ERC-4626 yield vaults, SimOracles, a verifying paymaster with an
+ERC-7677 service; a demo Safe with three leveraged sub-accounts (two Morpho Blue markets and its Aave
+v3 account: WETH collateral, USDC debt) and a USDC yield pool, and an identical unmanaged twin; the
+keeper registered on the demo Safe. Then a price scenario is replayed, one oracle update per block
+(Morpho and Aave read the same price sources), while the keeper rebalances the managed Safe on both
+venues and a liquidator calls Morpho.liquidate on any Morpho position below health 1 and Aave's
+liquidationCall on any Aave account below health factor 1. A live table shows health and leverage per
 sub-account, the last action, its gas and the paymaster; at the end a summary and an HTML report with
 charts of health and leverage over time for both Safes. Ctrl-C stops everything cleanly.
 
@@ -33,6 +36,7 @@ Options:
                         USDC is spent), Uniswap v3 pools follow the oracles, and the keeper deleverages
                         the managed Safe by selling collateral inside Morpho's repay callback (one
                         sponsored UserOperation each, maxSlippageBps 50) while the twin is liquidated.
+  --no-aave             Leave Aave v3 out: Morpho Blue sub-accounts only (as --swap does).
   --block-time <s>      Seconds per block. Default 1.
   --no-tty              Print one line per block instead of redrawing the table (CI, logs).
   --report <file>       HTML report path. Default reports/start-report.html.
@@ -79,6 +83,7 @@ export const startCommand: Command = {
           prices: { type: "string" },
           fast: { type: "boolean" },
           swap: { type: "boolean" },
+          "no-aave": { type: "boolean" },
           "block-time": { type: "string" },
           "no-tty": { type: "boolean" },
           report: { type: "string" },
@@ -110,12 +115,12 @@ export const startCommand: Command = {
     process.on("SIGTERM", onSignal)
     let env: DemoEnv | undefined
     try {
-      io.out("Starting anvil, Alto and the paymaster; deploying EntryPoint v0.7, Safe 1.4.1, Morpho Blue, the module, vaults and oracles...\n")
+      io.out("Starting anvil, Alto and the paymaster; deploying EntryPoint v0.7, Safe 1.4.1, Morpho Blue, Aave v3, the module, vaults and oracles...\n")
       const started = Date.now()
-      env = await startDemoEnv({ blockTime, settings: { swapProtection: values.swap === true } })
+      env = await startDemoEnv({ blockTime, settings: { swapProtection: values.swap === true, aave: values.swap !== true && values["no-aave"] !== true } })
       io.out(
         `Ready in ${((Date.now() - started) / 1000).toFixed(1)} s: anvil ${env.devnet.rpcUrl}, Alto ${env.devnet.bundlerUrl}, paymaster ${env.paymaster.url}\n` +
-          `  managed Safe ${env.managed.address}, unmanaged twin ${env.twin.address}, module ${env.stack.leverageModule}\n`,
+          `  managed Safe ${env.managed.address}, unmanaged twin ${env.twin.address}, module ${env.deployment.leverageModule}${env.aave ? ` (Morpho Blue and Aave v3 adapters), Aave pool ${env.aave.pool}` : ""}\n`,
       )
       mkdirSync(dirname(keeperLog), { recursive: true })
       const keeperConfigPath = resolve(dirname(reportPath), "devnet-keeper.json")

@@ -1,0 +1,142 @@
+import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, parseAbi } from "viem"
+import type { SubAccountState as ChainSubAccount } from "@levpilot/sdk/actions"
+import type { LeverageDeployment } from "@levpilot/sdk/deployments"
+import { readMany, resultOf } from "@levpilot/sdk/utils"
+
+/** What an Aave v3 reserve takes now, base units of its asset; `undefined`: no limit. */
+export type AaveReserveLimits = {
+  /** Variable-rate borrows it can still lend: min(available liquidity, borrow-cap room); 0 when inactive, paused, frozen or borrowing is off. */
+  borrowable: bigint
+  /** Supplies it still accepts: the supply-cap room (undefined without a cap); 0 when inactive, paused or frozen. */
+  suppliable: bigint | undefined
+  /** Withdrawals it can pay: its available liquidity; 0 when inactive or paused. */
+  withdrawable: bigint
+  /** Repayments: 0 when inactive or paused (a frozen reserve still takes them); undefined otherwise. */
+  repayable: bigint | undefined
+}
+
+/** One reserve as read from the chain (Aave v3.0.2). */
+export type AaveReserveRead = {
+  /** `ReserveConfigurationMap.data`. */
+  configuration: bigint
+  /** The underlying's balance of the aToken: Aave v3.0.2's available liquidity. */
+  availableLiquidity: bigint
+  /** `aToken.totalSupply()` (scaled supply x the current liquidity index). */
+  aTokenSupply: bigint
+  /** `ReserveData.accruedToTreasury` (scaled) and `liquidityIndex` (RAY): the treasury's share counts in the supply cap. */
+  accruedToTreasury: bigint
+  liquidityIndex: bigint
+  /** Variable + stable debt tokens' total supply (what the borrow cap counts). */
+  totalDebt: bigint
+}
+
+const RAY = 10n ** 27n
+const bit = (data: bigint, n: number) => ((data >> BigInt(n)) & 1n) === 1n
+const bits = (data: bigint, from: number, width: number) => (data >> BigInt(from)) & ((1n << BigInt(width)) - 1n)
+
+/**
+ * What an Aave v3 reserve takes now, from its configuration bitmap (`ReserveConfiguration.sol`: decimals bits 48-55,
+ * active 56, frozen 57, borrowing enabled 58, paused 60, borrow cap 80-115 and supply cap 116-151 in whole tokens) and
+ * its balances, as Aave's `ValidationLogic` checks them: a borrow needs an active, unpaused, unfrozen reserve with
+ * borrowing on, `totalDebt + amount <= borrowCap` and the liquidity to pay it out; a supply an active, unpaused,
+ * unfrozen reserve and `(scaledSupply + accruedToTreasury) x index + amount <= supplyCap`; withdraw and repay an active,
+ * unpaused reserve.
+ *
+ * @returns {@link AaveReserveLimits}, base units.
+ */
+export function aaveReserveLimits(r: AaveReserveRead): AaveReserveLimits {
+  const c = r.configuration
+  const decimals = bits(c, 48, 8)
+  const unit = 10n ** decimals
+  const active = bit(c, 56)
+  const frozen = bit(c, 57)
+  const borrowing = bit(c, 58)
+  const paused = bit(c, 60)
+  const borrowCap = bits(c, 80, 36)
+  const supplyCap = bits(c, 116, 36)
+  if (!active || paused) return { borrowable: 0n, suppliable: 0n, withdrawable: 0n, repayable: 0n }
+  const room = (cap: bigint, used: bigint) => (cap * unit > used ? cap * unit - used : 0n)
+  let borrowable = frozen || !borrowing ? 0n : r.availableLiquidity
+  if (borrowCap !== 0n) {
+    const capRoom = room(borrowCap, r.totalDebt)
+    if (capRoom < borrowable) borrowable = capRoom
+  }
+  const supplied = r.aTokenSupply + (r.accruedToTreasury * r.liquidityIndex) / RAY
+  const suppliable = frozen ? 0n : supplyCap === 0n ? undefined : room(supplyCap, supplied)
+  return { borrowable, suppliable, withdrawable: r.availableLiquidity, repayable: undefined }
+}
+
+const adapterAbi = parseAbi([
+  "function POOL() view returns (address)",
+  "function marketParams(bytes32 market) view returns (address collateral, address debt, uint8 eModeCategory)",
+])
+const poolAbi = parseAbi([
+  "struct ReserveConfigurationMap { uint256 data; }",
+  "struct ReserveData { ReserveConfigurationMap configuration; uint128 liquidityIndex; uint128 currentLiquidityRate; uint128 variableBorrowIndex; uint128 currentVariableBorrowRate; uint128 currentStableBorrowRate; uint40 lastUpdateTimestamp; uint16 id; address aTokenAddress; address stableDebtTokenAddress; address variableDebtTokenAddress; address interestRateStrategyAddress; uint128 accruedToTreasury; uint128 unbacked; uint128 isolationModeTotalDebt; }",
+  "function getReserveData(address asset) view returns (ReserveData)",
+])
+type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint }
+
+const poolOf = new Map<string, Address>()
+
+/** Per Aave sub-account (lower-case id): its debt reserve's and its collateral reserve's limits, base units. */
+export type AaveSubAccountLimits = { debt: AaveReserveLimits; collateral: AaveReserveLimits }
+
+/**
+ * Reads the limits of every Aave v3 sub-account's reserves (the policy's adapter is `deployment.adapters.aaveV3`): the
+ * market id decoded by the adapter (`marketParams`), each reserve's `getReserveData`, the aToken's underlying balance
+ * and supply, the debt tokens' supply; three batched rounds. Sub-accounts on other venues, or whose reads fail, are
+ * left out (no limit known).
+ *
+ * @returns Limits by lower-case sub-account id.
+ */
+export async function readAaveLimits(client: Client<Transport, Chain | undefined>, deployment: LeverageDeployment, chain: ChainSubAccount[]): Promise<Record<string, AaveSubAccountLimits>> {
+  const adapter = deployment.adapters.aaveV3
+  if (adapter === undefined) return {}
+  const subs = chain.filter((s) => isAddressEqual(s.policy.adapter, adapter))
+  if (subs.length === 0) return {}
+  if (!poolOf.has(adapter)) {
+    const [r] = await readMany(client, deployment, [{ address: adapter, abi: adapterAbi, functionName: "POOL" } as const])
+    const pool = resultOf<Address>(r)
+    if (!pool) return {}
+    poolOf.set(adapter, pool)
+  }
+  const pool = poolOf.get(adapter) as Address
+  const params = await readMany(client, deployment, subs.map((s) => ({ address: adapter, abi: adapterAbi, functionName: "marketParams", args: [s.policy.market as Hex] }) as const))
+  const pairs = subs.map((_, i) => resultOf<readonly [Address, Address, number]>(params[i]))
+  const assets = [...new Set(pairs.flatMap((p) => (p ? [p[0].toLowerCase(), p[1].toLowerCase()] : [])))] as Address[]
+  const data = await readMany(client, deployment, assets.map((a) => ({ address: pool, abi: poolAbi, functionName: "getReserveData", args: [a] }) as const))
+  const reserves = assets.map((_, i) => resultOf<ReserveData>(data[i]))
+  const balances = await readMany(
+    client,
+    deployment,
+    assets.flatMap((a, i) => {
+      const r = reserves[i]
+      if (!r) return []
+      return [
+        { address: a, abi: erc20Abi, functionName: "balanceOf", args: [r.aTokenAddress] } as const,
+        { address: r.aTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
+        { address: r.variableDebtTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
+        { address: r.stableDebtTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
+      ]
+    }),
+  )
+  const limits = new Map<string, AaveReserveLimits>()
+  let k = 0
+  assets.forEach((a, i) => {
+    const r = reserves[i]
+    if (!r) return
+    const [liquidity, supply, variable, stable] = [0, 1, 2, 3].map((n) => resultOf<bigint>(balances[k + n]))
+    k += 4
+    if (liquidity === undefined || supply === undefined || variable === undefined || stable === undefined) return
+    limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + stable }))
+  })
+  const out: Record<string, AaveSubAccountLimits> = {}
+  subs.forEach((s, i) => {
+    const p = pairs[i]
+    const collateral = p && limits.get(p[0].toLowerCase())
+    const debt = p && limits.get(p[1].toLowerCase())
+    if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral }
+  })
+  return out
+}

@@ -1,0 +1,149 @@
+import { describe, expect, test } from "vitest"
+import { checkPlanAgainstPolicy } from "./policyRules.js"
+import { solve } from "./solver.js"
+import { applyPlan, healthOf } from "./state.js"
+import { ONE_PASS_MIN_HEALTH } from "./swapBoost.js"
+import { TEST_COSTS, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
+import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
+
+const ROUTE = `0x${"0".repeat(61)}1f4`
+
+/**
+ * Buying WETH with USDC on the devnet's 0.05% WETH/USDC pool (20M USDC of depth spread over four ranges), recorded from
+ * QuoterV2 by `test/swapBoost.e2e.test.ts`'s set-up shape: shortfall of the WETH bought against its oracle value.
+ */
+const curve: SwapCurve = {
+  route: ROUTE,
+  points: [
+    { amountIn: 3_000, shortfallBps: 5.04 },
+    { amountIn: 30_000, shortfallBps: 5.47 },
+    { amountIn: 150_000, shortfallBps: 7.39 },
+    { amountIn: 300_000, shortfallBps: 9.79 },
+    { amountIn: 750_000, shortfallBps: 16.97 },
+    { amountIn: 1_500_000, shortfallBps: 28.91 },
+  ],
+}
+
+/** 10 WETH at 3,000 against debt that puts health at `health`, no idle funds, no pool: a calm market above the band. */
+function above(health = 2, overrides: Partial<SubAccountInput> = {}, input: Partial<SolverInput> = {}, id = "a"): SolverInput {
+  return oneSubAccountInput(
+    {
+      state: { id: `0x${id.repeat(64)}`, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * 3000 * 0.86) / health, lltv: 0.86, price: 3000 },
+      policy: makePolicy({ minHealth: 1.25, targetHealth: 1.45, maxHealth: 1.8, boostAllowed: true, maxSlippageBps: 50, maxEpochLossBps: 400 }),
+      epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+      risk: { sigma: 0.5 },
+      swapBuy: curve,
+      ...overrides,
+    },
+    input,
+  )
+}
+
+function check(input: SolverInput, plan: Plan) {
+  const policies = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.policy]))
+  const epochs = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.epoch]))
+  return checkPlanAgainstPolicy({ plan, pre: { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }, policies, epochs, now: input.now })
+}
+
+const kinds = (plan: Plan | undefined) => plan?.actions.map((a) => a.kind)
+
+describe("swap boost in the solver", () => {
+  test("above the band in a calm market: borrow, buy collateral, supply, in one pass, landing at the target", () => {
+    const input = above(2)
+    const { plan, outcomes } = solve(input)
+    expect(kinds(plan)).toEqual(["Borrow", "BuyCollateral", "SupplyCollateral"])
+    const [borrow, buy, supply] = plan?.actions ?? []
+    expect(buy?.amount).toBe(borrow?.amount)
+    expect(buy?.route).toBe(ROUTE)
+    // Supplies the expected purchase less the drift margin: never more than the swap delivers.
+    expect(supply?.amount).toBeLessThan(buy?.expectedOut as number)
+    expect(supply?.amount).toBeGreaterThan((buy?.expectedOut as number) * 0.999)
+    const o = outcomes[0]
+    expect(o?.role).toBe("target")
+    expect(o?.healthAfter).toBeCloseTo(1.45, 2)
+    expect(o?.reason).toMatch(/swap boost \(one-pass\)/)
+    const result = check(input, plan as Plan)
+    expect(result.violations).toEqual([])
+    // Exposure rose: the collateral grew by what was bought; the loss is the swap's fee + impact, within maxSlippageBps.
+    const post = applyPlan({ subAccounts: [input.subAccounts[0]!.state], pools: [], idle: {} }, plan as Plan)
+    expect(post.subAccounts[0]?.collateral).toBeGreaterThan(10 + (borrow!.amount / 3000) * 0.99)
+    const lost = result.netValueBefore - result.netValueAfter
+    expect(lost).toBeGreaterThan((borrow!.amount * 5) / 10_000)
+    expect(lost).toBeLessThan((borrow!.amount * 50) / 10_000)
+  })
+
+  test("a boost whose borrow alone would breach health 1.02 is flash-looped through the supply callback", () => {
+    const input = above(2)
+    const s = input.subAccounts[0] as SubAccountInput
+    s.policy = { ...s.policy, minHealth: 1.05, targetHealth: 1.1, maxHealth: 1.8 }
+    const { plan, outcomes } = solve(input)
+    expect(kinds(plan)).toEqual(["SupplyCollateralWithCallback", "Borrow", "BuyCollateral", "EndCallback"])
+    const borrowed = plan!.actions[1]!.amount
+    expect(healthOf({ ...s.state, debt: s.state.debt + borrowed })).toBeLessThan(ONE_PASS_MIN_HEALTH)
+    expect(outcomes[0]?.healthAfter).toBeCloseTo(1.1, 2)
+    expect(check(input, plan as Plan).violations).toEqual([])
+  })
+
+  test("a shallow pool caps the purchase short of the landing zone: no swap boost, the buffer boost instead", () => {
+    const shallow: SwapCurve = { route: ROUTE, points: [{ amountIn: 100, shortfallBps: 5 }, { amountIn: 2_000, shortfallBps: 40 }, { amountIn: 20_000, shortfallBps: 300 }] }
+    const { plan, outcomes } = solve(above(2, { swapBuy: shallow }))
+    expect(kinds(plan)).toEqual(["Borrow"])
+    expect(outcomes[0]?.reason).toMatch(/swap boost: a swap boost capped by maxSlippageBps reaches health .* outside/)
+  })
+
+  test("the per-rebalance amount cap counts the borrow and the supplied collateral", () => {
+    const input = above(2)
+    const s = input.subAccounts[0] as SubAccountInput
+    s.policy = { ...s.policy, maxAmountPerRebalance: 4_000 }
+    const { plan, outcomes } = solve(input)
+    expect(kinds(plan)).not.toContain("BuyCollateral")
+    expect(outcomes[0]?.reason).toMatch(/capped by the amount caps/)
+  })
+
+  test("no swap boost without a buying curve, without maxSlippageBps, or without boostAllowed", () => {
+    const base = above(2).subAccounts[0] as SubAccountInput
+    expect(kinds(solve(above(2, { swapBuy: undefined })).plan)).toEqual(["Borrow"])
+    expect(kinds(solve(above(2, { policy: { ...base.policy, maxSlippageBps: 0 } })).plan)).toEqual(["Borrow"])
+    expect(solve(above(2, { policy: { ...base.policy, boostAllowed: false } })).plan).toBeUndefined()
+  })
+
+  test("rescues first: with a sub-account below its band, nothing is bought", () => {
+    const input = above(2)
+    const low = above(1.1, { swapBuy: undefined, swap: { route: ROUTE, points: [{ amountIn: 0.1, shortfallBps: 5.2 }, { amountIn: 20, shortfallBps: 12 }] } }, {}, "b").subAccounts[0] as SubAccountInput
+    input.subAccounts.push(low)
+    const { plan } = solve(input)
+    expect(kinds(plan)).toEqual(["RepayWithCallback", "WithdrawCollateral", "SellCollateral", "EndCallback"])
+  })
+
+  test("two sub-accounts above the band are boosted by swaps in one plan", () => {
+    const input = above(2)
+    input.subAccounts.push(above(1.95, {}, {}, "b").subAccounts[0] as SubAccountInput)
+    const { plan, outcomes } = solve(input)
+    expect(plan?.subAccounts.length).toBe(2)
+    expect(plan?.actions.filter((a) => a.kind === "BuyCollateral").length).toBe(2)
+    expect(outcomes.every((o) => o.healthAfter > 1.25 && o.healthAfter < 1.8)).toBe(true)
+    expect(check(input, plan as Plan).violations).toEqual([])
+  })
+
+  test("autopilot skips a swap boost whose fee, impact and gas exceed the value of the exposure it adds", () => {
+    const expensive: SwapCurve = { route: ROUTE, points: [{ amountIn: 100, shortfallBps: 40 }, { amountIn: 1_000_000, shortfallBps: 44 }] }
+    const input = above(2, { swapBuy: expensive }, { mode: "autopilot", costs: { ...TEST_COSTS, boostEdgeBps: 20 } })
+    const { outcomes } = solve(input)
+    expect(outcomes[0]?.reason).toMatch(/swap boost skipped: exposure value .* < cost/)
+  })
+
+  test("every plan on random portfolios with swap curves (boosts and deleverages) passes the rule check", () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const input = randomSolverInput(seed, 1 + (seed % 4), seed % 3)
+      for (const s of input.subAccounts) {
+        s.policy = { ...s.policy, maxSlippageBps: 30 + (seed % 5) * 20 }
+        const scale = s.state.collateral * s.state.price
+        s.swapBuy = { route: ROUTE, points: [0.01, 0.1, 0.5, 1].map((f, k) => ({ amountIn: scale * f, shortfallBps: 5 + k * k * 6 })) }
+        s.swap = { route: ROUTE, points: [0.01, 0.1, 0.5, 1].map((f, k) => ({ amountIn: s.state.collateral * f, shortfallBps: 5 + k * k * 8 })) }
+      }
+      const { plan } = solve(input)
+      if (plan === undefined) continue
+      expect(check(input, plan).violations, `seed ${seed}`).toEqual([])
+    }
+  })
+})

@@ -1,0 +1,110 @@
+/**
+ * Swap boost for a sub-account above its band whose policy allows boosts and swaps: borrow the loan token, buy
+ * collateral with it through the module's swap adapter (`BuyCollateral`) and supply it, so exposure (not only debt)
+ * rises to the target. Two shapes, both one UserOperation:
+ * - one pass, `Borrow, BuyCollateral, SupplyCollateral`, when the borrow alone leaves the position healthy (Morpho
+ *   checks health at the borrow, before the bought collateral arrives);
+ * - flash-looped, `SupplyCollateralWithCallback { Borrow, BuyCollateral } EndCallback`: Morpho credits the collateral
+ *   first, the callback borrows and buys it, Morpho collects it at the end; needed when the borrow would otherwise
+ *   take health below {@link ONE_PASS_MIN_HEALTH} (large boosts), 30,000 gas dearer.
+ *
+ * Cost model as for the swap deleverage: fee + impact from a {@link SwapCurve} quoted on the pool's real liquidity
+ * (QuoterV2, loan token -> collateral, `amountIn` in loan units), gas from the per-action figures. The borrow is capped
+ * where the curve's shortfall reaches {@link SWAP_SLIPPAGE_USE} x maxSlippageBps (and maxLossBps), by the amount caps
+ * (what the module counts as moved: the borrow plus the supplied collateral's value) and by the market's free
+ * liquidity; a capped boost that does not reach the landing zone is no plan.
+ */
+import { type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, SWAP_REPAY_MARGIN, SWAP_SLIPPAGE_USE } from "./swapDeleverage.js"
+import { healthOf, toBaseUnits } from "./state.js"
+import type { ActionKind, CostModel, EpochState, Plan, PlanAction, Policy, SubAccountState, SwapCurve } from "./types.js"
+
+/** Lowest health the borrow of a one-pass boost may leave before the bought collateral is supplied (else flash-looped). */
+export const ONE_PASS_MIN_HEALTH = 1.02
+
+/** `curve`: buying collateral with the loan token (amountIn in loan units). */
+export type SwapBoostParameters = SwapPlanBase & {
+  /** Allowed end interval (landing zone with the solver's margins). */
+  low: number
+  high: number
+  /** Value this sub-account may still move in this rebalance (per-rebalance and epoch caps), loan units. */
+  capLeft: number
+}
+
+export type SwapBoostCandidate = {
+  plan: Plan
+  /** Gas (loan units) + the swap's shortfall at oracle prices. */
+  cost: number
+  healthAfter: number
+  /** Loan token borrowed and swapped, collateral expected from the swap and supplied (human units). */
+  borrowed: number
+  bought: number
+  supplied: number
+  shortfallBps: number
+  shape: "one-pass" | "flash-looped"
+}
+
+/**
+ * Sizes a swap boost toward `goal`: the borrow `b` solving (C P + b (1 - s(b))) lltv = goal (D + b) with s(b) from the
+ * curve (fixed point, a few rounds), capped as the module requires, shaped one-pass or flash-looped.
+ *
+ * @returns The candidate plan (one sub-account, index 0) and its cost, or the reason there is none.
+ */
+export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate | { reason: string } {
+  const { state: s, policy, epoch, curve, costs, goal, low, high, capLeft } = params
+  const bps = policy.maxSlippageBps ?? 0
+  if (!policy.boostAllowed) return { reason: "the policy does not allow boosts" }
+  if (bps <= 0) return { reason: "the policy does not allow swaps (maxSlippageBps 0)" }
+  const { collateral: C, debt: D, price: P, lltv } = s
+  let shortfall = curveShortfallBps(curve, 0) / 10_000
+  let b = 0
+  for (let round = 0; round < 6; round++) {
+    b = (C * P * lltv - goal * D) / (goal - lltv * (1 - shortfall))
+    shortfall = curveShortfallBps(curve, Math.max(b, 0)) / 10_000
+  }
+  if (!(b > 0)) return { reason: "already at or below the goal" }
+  const usable = Math.min(bps * SWAP_SLIPPAGE_USE, policy.maxLossBps * 0.999)
+  const bySlippage = maxSizeWithinSlippage(curve, usable)
+  // The module counts the borrow and the supplied collateral's value (about b (1 - s)) against the caps.
+  const byCaps = capLeft / (2 - shortfall)
+  const byLiquidity = s.borrowable ?? Number.POSITIVE_INFINITY
+  const limit = Math.min(bySlippage, byCaps, byLiquidity)
+  const capped = b > limit
+  if (capped) b = limit
+  if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no borrow left under the caps or the market's liquidity" }
+  shortfall = curveShortfallBps(curve, b) / 10_000
+  const bought = (b / P) * (1 - shortfall)
+  const supplied = bought * (1 - SWAP_REPAY_MARGIN)
+  const healthAfter = healthOf({ collateral: C + supplied, debt: D + b, price: P, lltv })
+  if (healthAfter > high || healthAfter < low)
+    return { reason: `a swap boost ${capped ? `capped by ${limit === bySlippage ? "maxSlippageBps" : limit === byCaps ? "the amount caps" : "the market's liquidity"} ` : ""}reaches health ${healthAfter.toFixed(3)}, outside [${low.toFixed(3)}, ${high.toFixed(3)}]` }
+  const loss = b * shortfall
+  const equity = C * P - D
+  const epochRoom = ((policy.maxEpochLossBps ?? 10_000) / 10_000 - (epoch.lossPpbInEpoch ?? 0) / 1e9) * equity
+  if (!(loss <= epochRoom * 0.999)) return { reason: `the swap's loss ${loss.toFixed(2)} exceeds the epoch loss budget left (${epochRoom.toFixed(2)})` }
+  const onePass = healthOf({ collateral: C, debt: D + b, price: P, lltv }) >= ONE_PASS_MIN_HEALTH
+  const action = (kind: ActionKind, amount: number, asset: string, decimals: number, extra: Partial<PlanAction> = {}): PlanAction => ({
+    kind,
+    subAccount: 0,
+    pool: undefined,
+    asset,
+    amount,
+    amountBase: toBaseUnits(amount, decimals),
+    ...extra,
+  })
+  const borrow = action("Borrow", b, s.loanAsset, s.loanDecimals)
+  const buy = action("BuyCollateral", b, s.loanAsset, s.loanDecimals, { route: curve.route, expectedOut: bought })
+  const actions = onePass
+    ? [borrow, buy, action("SupplyCollateral", supplied, s.collateralAsset, s.collateralDecimals)]
+    : [action("SupplyCollateralWithCallback", supplied, s.collateralAsset, s.collateralDecimals), borrow, buy, action("EndCallback", 0, s.loanAsset, s.loanDecimals)]
+  const gas = costs.baseGas + actions.reduce((g, a) => g + costs.gasPerAction[a.kind], 0)
+  return {
+    plan: { loanAsset: s.loanAsset, subAccounts: [s.id], gas, actions },
+    cost: gas * costs.gasPrice + loss,
+    healthAfter,
+    borrowed: b,
+    bought,
+    supplied,
+    shortfallBps: shortfall * 10_000,
+    shape: onePass ? "one-pass" : "flash-looped",
+  }
+}
