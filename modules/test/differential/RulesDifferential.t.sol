@@ -91,7 +91,7 @@ contract RulesDifferentialTest is SwapBase {
             // (e.g. the Uniswap pool cannot be aligned) is skipped, not recorded.
             try this.runCase(i) {} catch {}
 
-            vm.revertToState(snap);
+            vm.revertToStateAndDelete(snap);
         }
         string[] memory cmd = new string[](5);
         cmd[0] = "node_modules/.bin/tsx";
@@ -473,6 +473,6 @@ contract RulesDifferentialTest is SwapBase {
             }
             vm.stopPrank();
         }
-        vm.revertToState(snap);
+        vm.revertToStateAndDelete(snap);
     }
 }
