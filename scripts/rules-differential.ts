@@ -2,17 +2,21 @@
  * The TypeScript half of modules/test/differential/RulesDifferential.t.sol: reads the cases the forge test recorded
  * (one ABI-encoded `Case` per line, layout from the test contract's `caseLayout` ABI), judges each with the SDK's
  * `checkRebalanceRules`, compares with what the real module did (accepted, or its custom error decoded with the
- * module's ABI: same name and arguments; `ActionFailed`: same index) and prints `mismatches K of N` (the forge test
- * asserts K = 0). Every mismatch is written to reports/rules-differential-mismatches.json.
+ * module's ABI: same name and arguments; `ActionFailed`: same index) and prints `mismatches K of N; accepted A; skipped
+ * S; missing <names>` (the forge test asserts K = 0, and over 1,000 cases or more that no named error of the rule book
+ * was missed). The verdict histogram goes to reports/rules-differential.json, every mismatch to
+ * reports/rules-differential-mismatches.json.
  *
  * Usage: tsx --conditions=@levpilot/source scripts/rules-differential.ts <cases file> <test artifact json>
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { type AbiParameter, type Hex, decodeAbiParameters, decodeErrorResult } from "viem"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
-import { type CheckRebalanceRulesParameters, type RuleViolation, checkRebalanceRules } from "@levpilot/sdk/rules"
+import { type CheckRebalanceRulesParameters, type RuleViolation, checkRebalanceRules, ruleErrorNames } from "@levpilot/sdk/rules"
 
 type Decoded = Record<string, any>
+/** The module's verdict: its custom error decoded by name (any module error, or `undecoded …` for foreign data). */
+type Verdict = { name: string; args: RuleViolation["args"] }
 
 const [file, artifact] = process.argv.slice(2)
 if (!file || !artifact) throw new Error("usage: rules-differential.ts <cases file> <test artifact json>")
@@ -54,18 +58,18 @@ const toParams = (c: Decoded): CheckRebalanceRulesParameters => {
   }
 }
 
-const moduleVerdict = (c: Decoded): RuleViolation | "ok" => {
+const moduleVerdict = (c: Decoded): Verdict | "ok" => {
   if (c.ok) return "ok"
   const data = c.revertData as Hex
   try {
     const { errorName, args } = decodeErrorResult({ abi: leverageModuleAbi, data })
-    return { name: errorName, args: (args ?? []) as RuleViolation["args"] }
+    return { name: errorName, args: (args ?? []) as Verdict["args"] }
   } catch {
     return { name: `undecoded ${data.slice(0, 10)}`, args: [data] }
   }
 }
 
-const sameVerdict = (chain: RuleViolation | "ok", ts: RuleViolation | "ok"): boolean => {
+const sameVerdict = (chain: Verdict | "ok", ts: RuleViolation | "ok"): boolean => {
   if (chain === "ok" || ts === "ok") return chain === ts
   if (chain.name.startsWith("undecoded")) return ts.name === "SwapAdapterRevert" && String(ts.args[0]).toLowerCase() === String(chain.args[0]).toLowerCase()
   if (chain.name !== ts.name) return false
@@ -83,15 +87,25 @@ for (const line of lines) {
   const chain = moduleVerdict(c)
   const verdict = checkRebalanceRules(toParams(c))
   const ts = verdict.ok ? "ok" : verdict.error
-  const name = chain === "ok" ? "accepted" : chain.name
+  // The swap adapter's own revert (not a module error) is what the rules call SwapAdapterRevert.
+  const name = chain === "ok" ? "accepted" : chain.name.startsWith("undecoded") && ts !== "ok" && ts.name === "SwapAdapterRevert" ? "SwapAdapterRevert" : chain.name
   counts[name] = (counts[name] ?? 0) + 1
   if (!sameVerdict(chain, ts)) mismatches.push({ index: c.index, module: chain, typescript: ts, case: c })
 }
+// Cases the forge side could not build (RulesDifferential.t.sol writes them beside the cases file).
+const skippedFile = file.replace(/\.txt$/, "-skipped.txt")
+const skipped = existsSync(skippedFile) ? readFileSync(skippedFile, "utf8").split("\n").filter(Boolean).length : 0
+// Named errors of the rule book no case reached (the case mix aims at every one).
+const missing = ruleErrorNames.filter((name) => counts[name] === undefined)
+const accepted = counts.accepted ?? 0
 mkdirSync("reports", { recursive: true })
-writeFileSync("reports/rules-differential.json", JSON.stringify({ cases: lines.length, mismatches: mismatches.length, verdicts: counts }, null, 2) + "\n")
+writeFileSync(
+  "reports/rules-differential.json",
+  JSON.stringify({ cases: lines.length, skipped, mismatches: mismatches.length, acceptedShare: lines.length ? accepted / lines.length : 0, missing, verdicts: counts }, null, 2) + "\n",
+)
 writeFileSync("reports/rules-differential-mismatches.json", show(mismatches) + "\n")
 const first = mismatches[0] as { index: bigint; module: unknown; typescript: unknown } | undefined
 process.stdout.write(
-  `mismatches ${mismatches.length} of ${lines.length}` +
+  `mismatches ${mismatches.length} of ${lines.length}; accepted ${accepted}; skipped ${skipped}; missing ${missing.length === 0 ? "none" : missing.join(",")}` +
     (first ? `; first: case ${first.index} module ${show(first.module)} typescript ${show(first.typescript)}` : ""),
 )

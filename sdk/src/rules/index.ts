@@ -3,6 +3,7 @@ export {
   type CheckRebalanceRulesReturnType,
   type RuleAction,
   type RuleEpochUsage,
+  type RuleErrorName,
   type RuleFeed,
   type RuleMarketState,
   type RulePolicy,
@@ -18,4 +19,5 @@ export {
   lossPpbOf,
   malformedReason,
   minAmountOut,
+  ruleErrorNames,
 } from "./planRules.js"

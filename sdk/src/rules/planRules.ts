@@ -166,7 +166,7 @@ export type CheckRebalanceRulesParameters = {
 
 /** The named error the module reverts with (`name` and `args` as in ILeverageModule.sol). */
 export type RuleViolation = {
-  name: string
+  name: RuleErrorName
   args: readonly (bigint | string | boolean)[]
   /** For `ActionFailed`, why the modelled call fails (the chain's revert data is the venue's own). */
   detail?: string | undefined
@@ -191,10 +191,53 @@ export type CheckRebalanceRulesReturnType =
   | { ok: true; loss: bigint; moved: bigint; maxLossBps: bigint; subAccounts: RuleSubAccountResult[] }
   | { ok: false; error: RuleViolation }
 
+/**
+ * Every named error {@link checkRebalanceRules} can return, in the module's order of checks (ILeverageModule.sol names;
+ * `SwapAdapterRevert` stands for the swap adapter's own revert, which the module passes on as is).
+ */
+export const ruleErrorNames = [
+  "MalformedPlan",
+  "DuplicateSubAccount",
+  "UnknownSubAccount",
+  "MixedLoanTokens",
+  "OraclePriceZero",
+  "OracleAnswerOutOfBounds",
+  "OracleStale",
+  "OracleDecimals",
+  "OracleDeviation",
+  "CooldownActive",
+  "NoTrigger",
+  "ActionNotAllowed",
+  "PoolNotAllowed",
+  "PoolRoundTrip",
+  "SwapRoundTrip",
+  "PoolNotUsed",
+  "SwapNotUsed",
+  "SubAccountUnchanged",
+  "PoolAssetMismatch",
+  "PoolUnhealthy",
+  "SwapAdapterRevert",
+  "ActionFailed",
+  "HealthOutOfBand",
+  "HealthOutsideLandingZone",
+  "HealthFurtherFromTarget",
+  "HealthCrossedTarget",
+  "HealthDecreased",
+  "AmountCapExceeded",
+  "ValueLossExceeded",
+  "EpochAmountCapExceeded",
+  "EpochRebalanceCapExceeded",
+  "EpochGasCapExceeded",
+  "EpochLossBudgetExceeded",
+] as const
+
+/** A named error of {@link ruleErrorNames}. */
+export type RuleErrorName = (typeof ruleErrorNames)[number]
+
 class Revert {
   constructor(readonly violation: RuleViolation) {}
 }
-const revert = (name: string, ...args: (bigint | string | boolean)[]): never => {
+const revert = (name: RuleErrorName, ...args: (bigint | string | boolean)[]): never => {
   throw new Revert({ name, args })
 }
 const actionFailed = (index: number, detail: string): never => {
