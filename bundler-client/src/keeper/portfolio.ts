@@ -7,7 +7,7 @@ import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds } from "./chainBounds.js"
-import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN } from "../solver/swapDeleverage.js"
+import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN, swapRepayMargin } from "../solver/swapDeleverage.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import type { KeeperRiskSettings } from "./config.js"
 import { type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
@@ -204,7 +204,9 @@ export async function readSwapCurve(
 
 /**
  * Exact amounts for a swap plan before it is sent: each swap is re-quoted on QuoterV2 at its base-unit size and what
- * the venue then takes from its output is set to the quote less {@link SWAP_REPAY_MARGIN} (never more than the solver
+ * the venue then takes from its output is set to the quote less {@link SWAP_REPAY_MARGIN} (or, with the sub-account's
+ * `maxSlippageBps` in `tokens`, {@link swapRepayMargin} of it, so the amount stays above the module's minimum output
+ * and nothing is left idle: `IdleInflow`), never more than the solver
  * planned): a `SellCollateral`'s `RepayWithCallback` (the venue pulls the repayment at the end of the callback), a
  * `BuyCollateral`'s `SupplyCollateral` after it (one-pass boost) or its `SupplyCollateralWithCallback` (flash-looped
  * boost, the venue pulls the collateral at the end of the callback). So the swap's output always covers them.
@@ -214,10 +216,9 @@ export async function readSwapCurve(
 export async function settleSwapAmounts(
   client: Client<Transport, Chain | undefined>,
   plan: ChainPlan,
-  parameters: { quoter: Address; fee: number; tokens: readonly { collateral: Address; loan: Address }[] },
+  parameters: { quoter: Address; fee: number; tokens: readonly { collateral: Address; loan: Address; maxSlippageBps?: number | undefined }[] },
 ): Promise<ChainPlan> {
   const actions = plan.actions.slice()
-  const margin = BigInt(Math.round(SWAP_REPAY_MARGIN * 1e6))
   const settle = (j: number, exact: bigint) => {
     const a = actions[j]
     if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: exact < a.amount ? exact : a.amount }
@@ -230,6 +231,7 @@ export async function settleSwapAmounts(
     const sell = swap.kind === "SellCollateral"
     const [tokenIn, tokenOut] = sell ? [tokens.collateral, tokens.loan] : [tokens.loan, tokens.collateral]
     const { amountOut } = await quoteExactInput(client, { quoter: parameters.quoter, tokenIn, tokenOut, route: { fee: parameters.fee }, amountIn: swap.amount })
+    const margin = BigInt(Math.round((tokens.maxSlippageBps === undefined ? SWAP_REPAY_MARGIN : swapRepayMargin(tokens.maxSlippageBps)) * 1e6))
     const exact = (amountOut * (1_000_000n - margin)) / 1_000_000n
     const opener = sell ? "RepayWithCallback" : "SupplyCollateralWithCallback"
     let settled = false

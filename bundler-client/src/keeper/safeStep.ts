@@ -159,7 +159,7 @@ export class SafeStep {
     if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")) {
       const tokens = chainPlan.subAccounts.map((id) => {
         const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
-        return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress }
+        return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress, maxSlippageBps: s?.policy.maxSlippageBps }
       })
       chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { ...config.swap, tokens })
     }

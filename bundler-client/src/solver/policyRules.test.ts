@@ -1,3 +1,4 @@
+import { parseUnits } from "viem"
 import { describe, expect, it } from "vitest"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { recordRebalance } from "./state.js"
@@ -147,6 +148,24 @@ describe("checkPlanAgainstPolicy", () => {
     expect(parked(400)).toEqual(["PoolNotUsed"])
   })
 
+  it("refuses any inflow the plan leaves idle: borrows, collateral withdrawals, swap outputs past their minimum (IdleInflow)", () => {
+    const pre = portfolio(1.9)
+    const policies = { a: makePolicy({ pools: [POOL], maxSlippageBps: 50, boostAllowed: true, maxHealth: 1.8 }) }
+    const act = (kind: ActionKind, amount: number, asset: string, pool?: string) => ({ kind, subAccount: 0, pool, asset, amount, amountBase: parseUnits(String(amount), asset === "WETH" ? 18 : 6) })
+    const idle = (actions: Plan["actions"]) =>
+      checkPlanAgainstPolicy({ plan: { loanAsset: "USDC", subAccounts: ["a"], gas: 600_000, actions }, pre, policies, epochs: {}, now: NOW })
+        .violations.map((v) => v.message)
+        .filter((m) => m.includes("IdleInflow"))
+    expect(idle([act("Borrow", 3000, "USDC")])).toEqual([expect.stringMatching(/brings 3000 USDC .* only 0 .*\(IdleInflow\)/)])
+    expect(idle([act("Borrow", 3000, "USDC"), act("DepositToPool", 2000, "USDC", POOL)])).toHaveLength(1)
+    expect(idle([act("Borrow", 3000, "USDC"), act("DepositToPool", 3000, "USDC", POOL)])).toEqual([])
+    expect(idle([act("WithdrawCollateral", 0.1, "WETH"), act("Borrow", 100, "USDC"), act("Repay", 100, "USDC")])).toEqual([expect.stringMatching(/0\.1 WETH.*IdleInflow/)])
+    // A buy of 3,000 USDC at 3,000 has an on-chain minimum of 0.995 WETH: supplying that is enough, less is not.
+    const buy = [act("Borrow", 3000, "USDC"), act("BuyCollateral", 3000, "USDC", OTHER)]
+    expect(idle([...buy, act("SupplyCollateral", 0.995, "WETH")])).toEqual([])
+    expect(idle([...buy, act("SupplyCollateral", 0.99, "WETH")])).toEqual([expect.stringMatching(/WETH.*IdleInflow/)])
+  })
+
   it("refuses selling and buying one collateral token in one plan, across sub-accounts (SwapRoundTrip)", () => {
     const pre = portfolio(1.02)
     pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", debt: (10 * 3000 * 0.86) / 1.9 })
@@ -241,11 +260,13 @@ describe("checkPlanAgainstPolicy", () => {
       actions: [
         { kind: "WithdrawFromPool", subAccount: 1, pool: wethPool, asset: "WETH", amount: 2, amountBase: 2n * 10n ** 18n },
         { kind: "SupplyCollateral", subAccount: 1, pool: undefined, asset: "WETH", amount: 2, amountBase: 2n * 10n ** 18n },
-        // b is listed first (its price values WETH), so it needs a material move of its own toward its target.
+        // b is listed first (its price values WETH), so it needs a material move of its own toward its target; the
+        // borrowed USDC is parked in a pool (a borrow left idle is IdleInflow).
         { kind: "Borrow", subAccount: 0, pool: undefined, asset: "USDC", amount: 100, amountBase: 100_000_000n },
+        { kind: "DepositToPool", subAccount: 0, pool: POOL, asset: "USDC", amount: 100, amountBase: 100_000_000n },
       ],
     }
-    const policies = { a: makePolicy({ pools: [wethPool] }), b: makePolicy({ boostAllowed: true }) }
+    const policies = { a: makePolicy({ pools: [wethPool] }), b: makePolicy({ boostAllowed: true, pools: [POOL] }) }
     const r = checkPlanAgainstPolicy({ plan: p, pre, policies, epochs: {}, now: NOW })
     expect(r.violations).toEqual([])
     expect(r.amountMoved.a).toBeCloseTo(2 * 2900 + 2 * 3000, 3)

@@ -7,7 +7,7 @@ import {
   MIN_MATERIAL_CHANGE_BPS as MIN_MATERIAL_CHANGE_BPS_BIG,
 } from "@levpilot/sdk/constants"
 import { type CheckRebalanceRulesParameters, type RuleViolation, checkRebalanceRules } from "@levpilot/sdk/rules"
-import type { Address, Hex } from "viem"
+import { type Address, type Hex, parseUnits } from "viem"
 import { PlanExecutionError } from "./errors.js"
 import { applyPlan, netValue, positionsMoved } from "./state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SubAccountState } from "./types.js"
@@ -73,11 +73,16 @@ const ZERO: Address = "0x0000000000000000000000000000000000000000"
 /** Stands for the module's swap adapter and a sub-account's venue adapter (non-zero) in the rules' input. */
 const PRESENT: Address = "0x0000000000000000000000000000000000000001"
 
-/** A float estimate in human units to base units (rounded to nearest); +Infinity caps at uint128 max, negatives at 0. */
+/**
+ * A float estimate in human units to base units: the decimal the float prints as (its shortest round-trip form, so
+ * 0.995 is 995 x 10^(decimals - 3) and 3000 at 24 decimals is exactly 3 x 10^27), rounded to the nearest base unit;
+ * +Infinity caps at uint128 max, negatives at 0.
+ */
 function toBaseUnits(value: number, decimals: number): bigint {
   if (value === Number.POSITIVE_INFINITY || value >= 1e38) return UINT128_MAX
   if (!(value > 0)) return 0n
-  return BigInt(Math.round(value * 10 ** decimals))
+  const text = String(value)
+  return text.includes("e") ? BigInt(Math.round(value * 10 ** decimals)) : parseUnits(text, decimals)
 }
 const wad = (value: number): bigint => toBaseUnits(value, 18)
 const human = (value: bigint, decimals: number): number => Number(value) / 10 ** decimals
@@ -255,6 +260,12 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
       return `the plan both sells and buys ${a[0]} (SwapRoundTrip)`
     case "PoolNotUsed":
       return `pool ${a[1]} withdraws for ${id} what no venue action of the plan uses: more than the plan's other steps pay out of the wallet net of what they bring in (PoolNotUsed)`
+    case "IdleInflow": {
+      const token = String(a[0])
+      const holder = subs.find((s) => s.loanAsset === token || s.collateralAsset === token)
+      const decimals = holder === undefined ? 0 : holder.loanAsset === token ? holder.loanDecimals : holder.collateralDecimals
+      return `the plan brings ${human(a[1] as bigint, decimals)} ${token} into the Safe but repays, supplies, swaps or deposits only ${human(a[2] as bigint, decimals)} of it; the rest would stay idle (IdleInflow)`
+    }
     case "SwapNotUsed":
       return `a swap serves ${id}, which has no venue action (SwapNotUsed)`
     case "SubAccountUnchanged":

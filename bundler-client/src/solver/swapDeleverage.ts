@@ -25,6 +25,19 @@ export const SWAP_SLIPPAGE_USE = 0.9
 export const SWAP_REPAY_MARGIN = 2e-4
 
 /**
+ * The repay (or supply) margin for a policy's `maxSlippageBps`: {@link SWAP_REPAY_MARGIN}, but never more than 5% of
+ * the slippage bound. The module refuses a plan whose swap output at its on-chain minimum (oracle value less
+ * maxSlippageBps) exceeds what the plan repays or supplies with it (`IdleInflow`); a swap quoted within
+ * {@link SWAP_SLIPPAGE_USE} of the bound and settled less this margin stays above that minimum for any bound.
+ *
+ * @param maxSlippageBps - The policy's bound, bps.
+ * @returns A fraction of the swap's output.
+ */
+export function swapRepayMargin(maxSlippageBps: number): number {
+  return Math.min(SWAP_REPAY_MARGIN, (0.05 * maxSlippageBps) / 10_000)
+}
+
+/**
  * Shortfall (bps) of selling `amountIn` along `curve`: linear between quoted sizes, the first point's below it, and the
  * last segment's slope beyond the last point (impact keeps growing).
  *
@@ -138,8 +151,15 @@ export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleve
   if (capped) c = Math.min(bySlippage, byCaps)
   if (!(c > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no value left to move under the amount caps" }
   shortfall = curveShortfallBps(curve, c) / 10_000
+  // A sale whose on-chain minimum output exceeds the whole debt would leave the rest idle (IdleInflow): sell at most
+  // what the debt takes.
+  const byDebt = (D / (P * (1 - bps / 10_000))) * (1 - 1e-9)
+  if (c > byDebt) {
+    c = byDebt
+    shortfall = curveShortfallBps(curve, c) / 10_000
+  }
   const out = c * P * (1 - shortfall)
-  const repaid = Math.min(out * (1 - SWAP_REPAY_MARGIN), D)
+  const repaid = Math.min(out * (1 - swapRepayMargin(bps)), D)
   const after = { collateral: C - c, debt: D - repaid, price: P, lltv }
   const healthAfter = healthOf(after)
   if (healthAfter < low) return { reason: `a swap ${capped ? `capped by ${cappedBy} ` : ""}reaches only health ${healthAfter.toFixed(3)} < ${low.toFixed(3)}` }

@@ -64,7 +64,7 @@ library RebalanceLib {
         uint256[] memory before = _holdings(safe, runs, plan.actions);
 
         _runActions(s, runs, safe, swapAdapter, plan.actions);
-        _checkPoolWithdrawalsUsed(s, safe, runs, plan.actions);
+        _checkInflowsUsed(s, safe, runs, plan.actions);
 
         uint256 maxLossBps = ConstantsLib.BPS;
         for (uint256 i; i < runs.length; ++i) {
@@ -502,76 +502,89 @@ library RebalanceLib {
         if (!success) revert ILeverageModule.ActionFailed(index, result);
     }
 
-    /// @dev Every pool withdrawal feeds the plan's venue actions (net flow per asset): for each asset the plan withdraws
-    /// from its pools, the total withdrawn is at most what the plan's other steps take from the Safe's wallet net of
-    /// what they bring into it,
-    ///     withdrawn <= spent - received,
-    /// spent: repayments (per sub-account capped at the debt they can clear: its pre-trade debt plus what the plan
-    /// borrows on it), collateral supplies (callback supplies included) and swap inputs; received: borrows, collateral
-    /// withdrawals and swap outputs at their on-chain minimum, less what the plan deposits into pools of the asset (a
-    /// boost's borrow parked in a pool next to another sub-account's rescue). A spend paid by a borrow, a collateral
-    /// withdrawal or a swap's output therefore never makes a pool withdrawal count as used, and a deposit never does, so
-    /// withdrawals never exceed venue spends and never raise the idle balance: a plan cannot name a pool for funds that
-    /// then stay idle. The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
-    /// Runs after the actions, so each pool's `asset()` is a warm call.
-    function _checkPoolWithdrawalsUsed(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
+    /// @dev Every inflow is used (net flow per asset, issue 10). For each asset the plan can move (the loan token and
+    /// each listed collateral token; a pool's asset is one of them, see `_value`), with
+    ///     spent:     repayments (per sub-account capped at the debt they can clear: its pre-trade debt plus what the
+    ///                plan borrows on it), collateral supplies (callback supplies included) and swap inputs;
+    ///     received:  borrows, collateral withdrawals and swap outputs at their on-chain minimum;
+    ///     deposited: deposits into pools of the asset;
+    ///     parked-free inflow = max(0, received - deposited),
+    /// the plan must satisfy
+    ///     pool withdrawals <= spent - parked-free inflow   (else PoolNotUsed, naming the withdrawal that crosses it)
+    ///     parked-free inflow <= spent                      (else IdleInflow).
+    /// So a borrow, a collateral withdrawal or a swap's output is either spent by the plan or parked in an allowed pool,
+    /// and a pool withdrawal only pays for a spend nothing else pays for: no plan raises the Safe's idle balance of any
+    /// asset (idle funds earn nothing and a borrow left idle costs interest), and a deposit never makes a withdrawal
+    /// count as used. The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
+    /// Gas (issue 15): one pass over the actions per asset (about 1-3k gas a plan); it stays because only the actions
+    /// say what each flow was for. Runs after the actions, so each pool's `asset()` is a warm call, read once.
+    function _checkInflowsUsed(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
         private
         view
     {
-        address[] memory assets = new address[](actions.length);
+        address[] memory poolAssets = new address[](actions.length);
         for (uint256 i; i < actions.length; ++i) {
-            if (actions[i].kind == ActionKind.WithdrawFromPool) assets[i] = IERC4626(actions[i].pool).asset();
+            if (_isPoolKind(actions[i].kind)) poolAssets[i] = IERC4626(actions[i].pool).asset();
         }
-        for (uint256 i; i < actions.length; ++i) {
-            address asset = assets[i];
-            if (asset == address(0)) continue;
-            bool judged; // at this asset's first withdrawal
-            for (uint256 j; j < i && !judged; ++j) {
-                judged = assets[j] == asset;
+        address loanToken = runs[0].state.loanToken;
+        for (uint256 r; r <= runs.length; ++r) {
+            address asset = r == 0 ? loanToken : runs[r - 1].state.collateralToken;
+            bool seen = r != 0 && asset == loanToken;
+            for (uint256 q = 1; q < r && !seen; ++q) {
+                seen = runs[q - 1].state.collateralToken == asset;
             }
-            if (judged) continue;
-            (uint256 spent, uint256 received) = _walletFlows(s, safe, runs, actions, asset);
-            uint256 usable = spent > received ? spent - received : 0;
-            // The withdrawal that takes the total past what is used is the one named.
-            uint256 withdrawn;
-            for (uint256 j = i; j < actions.length; ++j) {
-                if (assets[j] != asset) continue;
-                withdrawn += actions[j].amount;
-                if (withdrawn > usable) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
-            }
+            if (!seen) _checkAssetInflows(s, safe, runs, actions, poolAssets, asset);
         }
     }
 
-    /// @dev What the plan's venue and swap actions take from (`spent`) and bring into (`received`) the Safe's wallet in
-    /// `asset`, base units; pool actions excluded. See `_checkPoolWithdrawalsUsed`.
+    /// @dev `_checkInflowsUsed` for one asset.
+    function _checkAssetInflows(
+        ModuleStorage storage s,
+        address safe,
+        Run[] memory runs,
+        Action[] calldata actions,
+        address[] memory poolAssets,
+        address asset
+    ) private view {
+        (uint256 spent, uint256 received) = _walletFlows(s, safe, runs, actions, asset);
+        uint256 deposited;
+        for (uint256 j; j < actions.length; ++j) {
+            if (actions[j].kind == ActionKind.DepositToPool && poolAssets[j] == asset) deposited += actions[j].amount;
+        }
+        uint256 unparked = received > deposited ? received - deposited : 0;
+        uint256 usable = spent > unparked ? spent - unparked : 0;
+        uint256 withdrawn;
+        for (uint256 j; j < actions.length; ++j) {
+            if (actions[j].kind != ActionKind.WithdrawFromPool || poolAssets[j] != asset) continue;
+            withdrawn += actions[j].amount;
+            if (withdrawn > usable) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
+        }
+        if (unparked > spent) revert ILeverageModule.IdleInflow(asset, received, spent + deposited);
+    }
+
+    /// @dev What the plan's venue and swap actions take from (`spent`, repayments capped) and bring into (`received`)
+    /// the Safe's wallet in `asset`, base units; pool actions excluded. See `_checkInflowsUsed`.
     function _walletFlows(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions, address asset)
         private
         view
         returns (uint256 spent, uint256 received)
     {
         uint256 n = runs.length;
-        // [k]: repaid on sub-account k, [n + k]: borrowed on it, [2n]: deposited into pools.
-        uint256[] memory tally = new uint256[](2 * n + 1);
+        // [k]: repaid on sub-account k, [n + k]: borrowed on it.
+        uint256[] memory tally = new uint256[](2 * n);
         for (uint256 j; j < actions.length; ++j) {
+            ActionKind kind = actions[j].kind;
             (uint256 out, uint256 into) = _actionFlows(s, safe, runs, actions[j], asset);
             spent += out;
             received += into;
-            ActionKind kind = actions[j].kind;
-            if (kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback) {
-                tally[actions[j].subAccount] += out;
-            } else if (kind == ActionKind.Borrow) {
-                tally[n + actions[j].subAccount] += into;
-            } else if (kind == ActionKind.DepositToPool && IERC4626(actions[j].pool).asset() == asset) {
-                tally[2 * n] += actions[j].amount;
-            }
+            if (kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback) tally[actions[j].subAccount] += out;
+            else if (kind == ActionKind.Borrow) tally[n + actions[j].subAccount] += into;
         }
         // A repayment clears at most the debt (past it the adapters repay by shares, or Aave's max).
         for (uint256 k; k < n; ++k) {
             uint256 clearable = runs[k].state.debt + tally[n + k];
             if (tally[k] > clearable) spent -= tally[k] - clearable;
         }
-        // Inflows parked in pools (a boost's borrow deposited) fund no spend; a deposit never makes a withdrawal used.
-        received = received > tally[2 * n] ? received - tally[2 * n] : 0;
     }
 
     /// @dev One action's wallet flows in `asset` (repayments uncapped): its input if it pays `asset` out of the wallet,

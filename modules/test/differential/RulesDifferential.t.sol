@@ -325,7 +325,7 @@ contract RulesDifferentialTest is SwapBase {
         MarketState memory sb = _wbtcState();
         (uint256 low, uint256 high) = RebalanceLib.landingZone(_healthOf(sb), pb.minHealth, pb.targetHealth, pb.maxHealth);
         uint256 x = _repayTo(sb, low + Math.mulDiv(high - low, 20 + _below(60), 100));
-        Action[] memory wethActions = _notDueMove(move, pw);
+        Action[] memory wethActions = _notDueMove(move, pw, x);
         bool fromPool = wethActions.length == 1 && wethActions[0].kind == ActionKind.Repay && _chance(50);
         Action[] memory actions = new Action[](wethActions.length + (fromPool ? 2 : 1));
         if (fromPool) {
@@ -345,15 +345,16 @@ contract RulesDifferentialTest is SwapBase {
         plan = plan2(wbtcId, wethId, actions);
     }
 
-    /// @dev The not-due WETH sub-account's actions (sub-account index 1), funded from idle USDC where they spend.
-    function _notDueMove(uint256 move, Policy memory p) internal returns (Action[] memory actions) {
+    /// @dev The not-due WETH sub-account's actions (sub-account index 1), funded from idle USDC where they spend; a
+    /// borrow is at most `repaid` (the WBTC repayment it helps pay: an inflow left idle is IdleInflow).
+    function _notDueMove(uint256 move, Policy memory p, uint256 repaid) internal returns (Action[] memory actions) {
         MarketState memory s = wethState();
         uint256 h = _healthOf(s);
         uint256 t = p.targetHealth;
         if (move == TOWARD && h > t) {
             // Above its target with boosts: a borrow toward the target (it pays part of the WBTC repayment).
             uint256 b = _borrowTo(s, h - Math.mulDiv(h - t, 30 + _below(60), 100));
-            return _one(action(ActionKind.Borrow, 1, address(0), b));
+            return _one(action(ActionKind.Borrow, 1, address(0), Math.min(b, repaid)));
         }
         if (move == TOWARD || move == CROSS) {
             uint256 to = move == TOWARD ? h + Math.mulDiv(t - h, 30 + _below(60), 100) : t + Math.mulDiv(p.maxHealth - t, 20 + _below(60), 100);
@@ -363,16 +364,18 @@ contract RulesDifferentialTest is SwapBase {
         }
         if (move == FURTHER) {
             uint256 b = _borrowTo(s, h - Math.mulDiv(h - p.minHealth, 30 + _below(40), 100));
-            return _one(action(ActionKind.Borrow, 1, address(0), b));
+            return _one(action(ActionKind.Borrow, 1, address(0), Math.min(b, repaid)));
         }
-        // DECREASE: sell 1-5 % of the collateral, repay 30-50 % of the output.
+        // DECREASE: sell 1-5 % of the collateral, repay 30-50 % of the output, park the rest of its on-chain minimum.
         uint256 sold = Math.mulDiv(s.collateral, 1 + _below(5), 100);
-        uint256 repaid = Math.mulDiv(quoteExactIn(address(weth), address(usdc), FEE_LOW, sold), 30 + _below(20), 100);
-        actions = new Action[](4);
-        actions[0] = action(ActionKind.RepayWithCallback, 1, address(0), repaid);
+        uint256 paid = Math.mulDiv(quoteExactIn(address(weth), address(usdc), FEE_LOW, sold), 30 + _below(20), 100);
+        uint256 minOut = Math.mulDiv(Math.mulDiv(sold, s.price, 1e36), 10_000 - p.maxSlippageBps, 10_000, Math.Rounding.Ceil);
+        actions = new Action[](5);
+        actions[0] = action(ActionKind.RepayWithCallback, 1, address(0), paid);
         actions[1] = action(ActionKind.WithdrawCollateral, 1, address(0), sold);
         actions[2] = action(ActionKind.SellCollateral, 1, route(FEE_LOW), sold);
         actions[3] = action(ActionKind.EndCallback, 1, address(0), 0);
+        actions[4] = action(ActionKind.DepositToPool, 1, address(usdcVault), minOut > paid ? minOut - paid : 1);
     }
 
     function _one(Action memory a) internal pure returns (Action[] memory actions) {
@@ -452,13 +455,16 @@ contract RulesDifferentialTest is SwapBase {
     uint256 internal constant A_EPOCH_REBALANCES = 26;
     uint256 internal constant A_EPOCH_GAS = 27;
     uint256 internal constant A_EPOCH_LOSS = 28;
-    uint256 internal constant AIMS = 29;
+    uint256 internal constant A_IDLE_INFLOW = 29;
+    uint256 internal constant AIMS = 30;
 
     function _aimedCase(uint256 aim) internal returns (Plan memory plan) {
         uint256 shape = _below(PADDED_RESCUE);
         uint256 move = TOWARD;
         if (aim == A_SWAP_ROUND_TRIP || aim == A_SWAP_ADAPTER || aim == A_EPOCH_LOSS || aim == A_VALUE_LOSS) {
             shape = _chance(60) ? SWAP_DELEVERAGE : SWAP_BOOST;
+        } else if (aim == A_IDLE_INFLOW) {
+            shape = [PARKED_BOOST, SWAP_BOOST, SWAP_DELEVERAGE][_below(3)];
         } else if (aim == A_OUT_OF_BAND || aim == A_LANDING_ZONE || aim == A_NO_TRIGGER) {
             shape = POOL_REPAY;
         } else if (aim == A_FURTHER || aim == A_CROSSED || aim == A_DECREASED) {
@@ -592,6 +598,13 @@ contract RulesDifferentialTest is SwapBase {
             _setPolicyField(id, FIELD_REBALANCES, 0);
         } else if (aim == A_EPOCH_GAS) {
             _setPolicyField(id, FIELD_GAS, 1 + _below(100_000));
+        } else if (aim == A_IDLE_INFLOW) {
+            // Leave part of an inflow idle: park less of a borrow, supply less of a purchase, repay less than a sale
+            // brings (or add a borrow nothing uses).
+            Action memory last = plan.actions[plan.actions.length - 1];
+            if (last.kind == ActionKind.DepositToPool || last.kind == ActionKind.SupplyCollateral) last.amount = Math.mulDiv(last.amount, 10 + _below(85), 100);
+            else if (plan.actions[0].kind == ActionKind.RepayWithCallback) plan.actions[0].amount = Math.mulDiv(plan.actions[0].amount, 50 + _below(45), 100);
+            else plan.actions = _append(plan.actions, action(ActionKind.Borrow, 0, address(0), 1 + _below(1000e6)));
         }
         // A_FURTHER, A_CROSSED, A_DECREASED: the padded rescue's not-due move already aims.
         return plan;

@@ -218,6 +218,7 @@ export const ruleErrorNames = [
   "PoolUnhealthy",
   "SwapAdapterRevert",
   "ActionFailed",
+  "IdleInflow",
   "HealthOutOfBand",
   "HealthOutsideLandingZone",
   "HealthFurtherFromTarget",
@@ -345,7 +346,7 @@ function checkOracle(sub: RuleSubAccount, timestamp: bigint): void {
 }
 
 /**
- * Judges a plan exactly as the module does, in the module's order (PlanLib, load, vet, run, pool net flow,
+ * Judges a plan exactly as the module does, in the module's order (PlanLib, load, vet, run, inflows used,
  * post-conditions, loss, epoch caps) and returns the first named error, or the accepted plan's figures.
  * Keeper authorization, pause and the self-pay budget (checked in validation) are not part of it.
  *
@@ -624,56 +625,24 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
     i = end + 1
   }
 
-  /* POOL NET FLOW (RebalanceLib._checkPoolWithdrawalsUsed) */
-  const assetOf = actions.map((a) => (a.kind === "WithdrawFromPool" ? (pools.get(key(a.pool)) as RulePool).asset : undefined))
-  actions.forEach((_, idx) => {
-    const asset = assetOf[idx]
-    if (asset === undefined || assetOf.slice(0, idx).some((other) => same(other, asset))) return
-    let spent = 0n
-    let received = 0n
-    const repaid = runs.map(() => 0n)
-    const borrowed = runs.map(() => 0n)
-    for (const action of actions) {
-      const r = run(action.subAccount)
-      const loan = same(r.state.loanToken, asset)
-      const collateral = same(r.state.collateralToken, asset)
-      const { kind, amount } = action
-      if (kind === "Repay" || kind === "RepayWithCallback") {
-        if (loan) {
-          spent += amount
-          repaid[action.subAccount] = (repaid[action.subAccount] as bigint) + amount
-        }
-      } else if (kind === "Borrow") {
-        if (loan) {
-          received += amount
-          borrowed[action.subAccount] = (borrowed[action.subAccount] as bigint) + amount
-        }
-      } else if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") {
-        if (collateral) spent += amount
-      } else if (kind === "WithdrawCollateral") {
-        if (collateral) received += amount
-      } else if (isSwap(kind)) {
-        const sell = kind === "SellCollateral"
-        if (sell ? collateral : loan) spent += amount
-        if (sell ? loan : collateral) received += minAmountOut(big(r.policy.maxSlippageBps), r.state.price, sell, amount)
-      }
-    }
-    runs.forEach((r, k) => {
-      const clearable = r.state.debt + (borrowed[k] as bigint)
-      if ((repaid[k] as bigint) > clearable) spent -= (repaid[k] as bigint) - clearable
-    })
-    // Inflows parked in pools of the asset fund no spend: a deposit never makes a withdrawal used.
-    const deposited = actions.reduce((sum, a) => (a.kind === "DepositToPool" && same((pools.get(key(a.pool)) as RulePool).asset, asset) ? sum + a.amount : sum), 0n)
-    received = received > deposited ? received - deposited : 0n
-    const usable = spent > received ? spent - received : 0n
+  /* INFLOWS USED (RebalanceLib._checkInflowsUsed): per asset, the loan token then each listed collateral token */
+  const poolAssetOf = actions.map((a) => (isPool(a.kind) ? (pools.get(key(a.pool)) as RulePool).asset : undefined))
+  const assets: string[] = []
+  for (const token of [loanToken, ...runs.map((r) => r.state.collateralToken)]) if (!assets.some((a) => same(a, token))) assets.push(token)
+  for (const asset of assets) {
+    const { spent, received } = walletFlows(runs, actions, asset)
+    const deposited = actions.reduce((sum, a, j) => (a.kind === "DepositToPool" && same(poolAssetOf[j], asset) ? sum + a.amount : sum), 0n)
+    const unparked = received > deposited ? received - deposited : 0n
+    const usable = spent > unparked ? spent - unparked : 0n
     let withdrawn = 0n
-    for (let j = idx; j < actions.length; j++) {
-      if (!same(assetOf[j], asset)) continue
-      const action = actions[j] as (typeof actions)[number]
+    actions.forEach((action, j) => {
+      if (action.kind !== "WithdrawFromPool" || !same(poolAssetOf[j], asset)) return
       withdrawn += action.amount
+      // The withdrawal that takes the total past what is used is the one named.
       if (withdrawn > usable) revert("PoolNotUsed", run(action.subAccount).id, action.pool)
-    }
-  })
+    })
+    if (unparked > spent) revert("IdleInflow", asset, received, spent + deposited)
+  }
 
   /* POST-CONDITIONS (RebalanceLib._checkPostConditions) */
   let maxLossBps = BPS
@@ -749,6 +718,48 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
     ;(results[k] as RuleSubAccountResult).lossPpb = ppb
   })
   return { ok: true, loss, moved, maxLossBps, subAccounts: results }
+}
+
+/**
+ * RebalanceLib._walletFlows: what the plan's venue and swap actions take from (`spent`: repayments, per sub-account
+ * capped at the debt they can clear, its pre-trade debt plus what the plan borrows on it; collateral supplies; swap
+ * inputs) and bring into (`received`: borrows, collateral withdrawals, swap outputs at their on-chain minimum) the
+ * Safe's wallet in `asset`, base units; pool actions excluded.
+ */
+function walletFlows(
+  runs: readonly { state: RuleMarketState; policy: RulePolicy }[],
+  actions: readonly { kind: ActionKind; subAccount: number; amount: bigint }[],
+  asset: string,
+): { spent: bigint; received: bigint } {
+  let spent = 0n
+  let received = 0n
+  const repaid = runs.map(() => 0n)
+  const borrowed = runs.map(() => 0n)
+  for (const { kind, subAccount, amount } of actions) {
+    const r = runs[subAccount] as (typeof runs)[number]
+    const loan = same(r.state.loanToken, asset)
+    const collateral = same(r.state.collateralToken, asset)
+    if ((kind === "Repay" || kind === "RepayWithCallback") && loan) {
+      spent += amount
+      repaid[subAccount] = (repaid[subAccount] as bigint) + amount
+    } else if (kind === "Borrow" && loan) {
+      received += amount
+      borrowed[subAccount] = (borrowed[subAccount] as bigint) + amount
+    } else if ((kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") && collateral) {
+      spent += amount
+    } else if (kind === "WithdrawCollateral" && collateral) {
+      received += amount
+    } else if (isSwap(kind)) {
+      const sell = kind === "SellCollateral"
+      if (sell ? collateral : loan) spent += amount
+      if (sell ? loan : collateral) received += minAmountOut(big(r.policy.maxSlippageBps), r.state.price, sell, amount)
+    }
+  }
+  runs.forEach((r, k) => {
+    const clearable = r.state.debt + (borrowed[k] as bigint)
+    if ((repaid[k] as bigint) > clearable) spent -= (repaid[k] as bigint) - clearable
+  })
+  return { spent, received }
 }
 
 const UINT32_MAX = 4_294_967_295n
