@@ -158,6 +158,8 @@ export {
   SubAccountReadError,
   type SafeReadErrorType,
   SafeReadError,
+  type PriceFeedReadErrorType,
+  PriceFeedReadError,
 } from "./read.js"
 export {
   type TransportFailure,

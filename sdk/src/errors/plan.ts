@@ -98,18 +98,28 @@ export class ActionNotAllowedError extends BaseError {
 }
 
 export type ActionFailedErrorType = ActionFailedError & { name: "ActionFailedError" }
-/** A venue or pool call of the plan reverted (module error `ActionFailed(index, reason)`). */
+/**
+ * A venue or pool call of the plan reverted (module error `ActionFailed(index, reason)`); refused before sending by
+ * `validateRebalance` (the SDK's rule book), `reason` is empty and `detail` says why the call would fail.
+ */
 export class ActionFailedError extends BaseError {
   index: number
   reason: Hex
-  constructor({ index, reason, cause }: { index: number; reason: Hex } & Cause) {
-    super(`Action ${index} of the plan reverted.`, {
+  detail: string | undefined
+  constructor({ index, reason, detail, cause }: { index: number; reason: Hex; detail?: string | undefined } & Cause) {
+    super(`Action ${index} of the plan ${detail === undefined ? "reverted" : "would revert"}.`, {
       cause,
-      metaMessages: [`Revert data: ${reason}`, "This could arise when:", "- the Safe lacks the tokens or pool shares the action moves;", "- the venue refused (insufficient liquidity or collateral)."],
+      metaMessages: [
+        ...(detail === undefined ? [`Revert data: ${reason}`] : [`Why: ${detail}`]),
+        "This could arise when:",
+        "- the Safe lacks the tokens or pool shares the action moves;",
+        "- the venue refused (insufficient liquidity or collateral).",
+      ],
       name: "ActionFailedError",
     })
     this.index = index
     this.reason = reason
+    this.detail = detail
   }
 }
 

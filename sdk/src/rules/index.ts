@@ -1,4 +1,6 @@
 export {
+  type CheckRebalancePrechecksParameters,
+  type CheckRebalancePrechecksReturnType,
   type CheckRebalanceRulesParameters,
   type CheckRebalanceRulesReturnType,
   type RuleAction,
@@ -12,6 +14,7 @@ export {
   type RuleSubAccountResult,
   type RuleVenueTotals,
   type RuleViolation,
+  checkRebalancePrechecks,
   checkRebalanceRules,
   collateralValue,
   healthOf,

@@ -359,14 +359,41 @@ function checkOracle(sub: RuleSubAccount, timestamp: bigint): void {
  */
 export function checkRebalanceRules(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturnType {
   try {
-    return judge(params)
+    return judge(params) as CheckRebalanceRulesReturnType
   } catch (error) {
     if (error instanceof Revert) return { ok: false, error: error.violation }
     throw error
   }
 }
 
-function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturnType {
+/** What the checks before the first call need (PlanLib, load, vet): no balances, pools, gas or swap outcomes. */
+export type CheckRebalancePrechecksParameters = Pick<CheckRebalanceRulesParameters, "plan" | "subAccounts" | "swapAdapter" | "timestamp">
+
+/** Verdict of the checks before the first call: passed (with which listed sub-accounts are due) or the first error. */
+export type CheckRebalancePrechecksReturnType = { ok: true; due: boolean[] } | { ok: false; error: RuleViolation }
+
+/**
+ * The module's checks before it calls anything (PlanLib, load: listing, oracles, cooldowns, trigger; vet: allowed
+ * actions, round trips, material use), in its order: the part of {@link checkRebalanceRules} that needs neither the
+ * Safe's balances nor pool states, the gas or a swap's outcome. The SDK's `validateRebalance` judges with it when a
+ * plan's swaps cannot be quoted.
+ *
+ * @param params - {@link CheckRebalancePrechecksParameters}
+ * @returns {@link CheckRebalancePrechecksReturnType}
+ * @throws {Error} When a feed answer is missing for a policy with a price feed.
+ * @example
+ * const verdict = checkRebalancePrechecks({ plan, subAccounts, swapAdapter, timestamp })
+ */
+export function checkRebalancePrechecks(params: CheckRebalancePrechecksParameters): CheckRebalancePrechecksReturnType {
+  try {
+    return judge({ ...params, pools: [], balances: {}, gasUsed: 0n }, true) as CheckRebalancePrechecksReturnType
+  } catch (error) {
+    if (error instanceof Revert) return { ok: false, error: error.violation }
+    throw error
+  }
+}
+
+function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): CheckRebalanceRulesReturnType | CheckRebalancePrechecksReturnType {
   const { plan, timestamp } = params
   const malformed = malformedReason(plan)
   if (malformed !== 0) revert("MalformedPlan", BigInt(malformed))
@@ -442,6 +469,8 @@ function judge(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturn
   runs.forEach((r, i) => {
     if ((acted & (1n << BigInt(i))) === 0n) revert("SubAccountUnchanged", r.id)
   })
+
+  if (prechecksOnly) return { ok: true, due: runs.map((r) => r.due) }
 
   /* HOLDINGS (before) */
   const pools = new Map<string, RulePool & { supply: bigint; assets: bigint }>()
