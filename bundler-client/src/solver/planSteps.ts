@@ -219,9 +219,10 @@ export function boost(w: WorkingPortfolio, a: Account): void {
     return
   }
   const fits = (x: number): boolean => {
+    const trial = w.checkpoint()
     w.push("Borrow", i, x)
     const room = Math.min(w.capLeft(i), w.slipRoom(w.slipOf(sink), false, [i], sink.address))
-    w.restore(snap)
+    w.restore(trial)
     return room >= x
   }
   // The largest borrow the pool can take (bisection: a smaller borrow always fits where a larger one does).

@@ -137,6 +137,9 @@ describe("solve", () => {
     expect(amounts[0]).toBeCloseTo(amounts[1] as number, 9)
     expect((amounts[0] as number) * 2).toBeLessThanOrEqual(5_000 * (1 + 1e-9))
     expect(check(capped, c.plan!).ok).toBe(true)
+    // Sizing it never drops the sub-account's role: it is the plan's target.
+    expect(c.outcomes[0]?.role).toBe("target")
+    expect(r.outcomes[0]?.role).toBe("target")
   })
 
   it("targets the policy target in threshold mode", () => {
