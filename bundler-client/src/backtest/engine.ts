@@ -536,6 +536,11 @@ class Simulation {
     return out
   }
 
+  /** The route word the backtester's swaps carry (the pool's fee tier, as the Uniswap adapter encodes one pool). */
+  private swapRoute(): string {
+    return `0x${Math.round(this.config.swap.feeBps * 100).toString(16).padStart(64, "0")}`
+  }
+
   private swapPool(asset: string): SwapPool {
     const { swap, risk } = this.config
     const sigma = (this.fast[asset] as EwmaVolatility).sigma()
@@ -602,13 +607,18 @@ class Simulation {
     } else {
       const subAccounts = this.subs.map((x, i) => (i === index ? after : x))
       const idle = { ...this.idle, [s.loanAsset]: (this.idle[s.loanAsset] ?? 0) + leftover }
-      const plan: Plan = {
-        loanAsset: s.loanAsset,
-        subAccounts: [s.id],
-        actions: [{ kind: order.side === "sell" ? "Repay" : "Borrow", subAccount: 0, pool: undefined, asset: s.loanAsset, amount: loanSide, amountBase: toBaseUnits(loanSide, s.loanDecimals) }],
-        gas,
-      }
-      const policies = { ...this.policies, [s.id]: { ...(this.policies[s.id] as Policy), maxLossBps: 10_000 } }
+      // The order as the module runs it through its swap adapter (the rule book judges the real plan): a sale is a swap
+      // deleverage, RepayWithCallback { WithdrawCollateral, SellCollateral } EndCallback; a purchase is a flash-looped
+      // boost, SupplyCollateralWithCallback { Borrow, BuyCollateral } EndCallback (Morpho credits the collateral first).
+      const loan = (kind: Plan["actions"][number]["kind"], amount: number): Plan["actions"][number] => ({ kind, subAccount: 0, pool: undefined, asset: s.loanAsset, amount, amountBase: toBaseUnits(amount, s.loanDecimals) })
+      const coll = (kind: Plan["actions"][number]["kind"], amount: number): Plan["actions"][number] => ({ kind, subAccount: 0, pool: undefined, asset: s.collateralAsset, amount, amountBase: toBaseUnits(amount, s.collateralDecimals) })
+      const actions: Plan["actions"] =
+        order.side === "sell"
+          ? [loan("RepayWithCallback", loanSide), coll("WithdrawCollateral", order.amountIn), { ...coll("SellCollateral", order.amountIn), route: this.swapRoute(), expectedOut: quote.out }, loan("EndCallback", 0)]
+          : [coll("SupplyCollateralWithCallback", quote.out), loan("Borrow", order.amountIn), { ...loan("BuyCollateral", order.amountIn), route: this.swapRoute(), expectedOut: quote.out }, loan("EndCallback", 0)]
+      const plan: Plan = { loanAsset: s.loanAsset, subAccounts: [s.id], actions, gas }
+      const swapPolicies = this.swapPolicies()
+      const policies = { ...swapPolicies, [s.id]: { ...(swapPolicies[s.id] as Policy), maxLossBps: 10_000 } }
       const check = checkPlanAgainstPolicy({ plan, pre: { subAccounts: this.subs, pools: this.pools, idle: this.idle }, post: { subAccounts, pools: this.pools, idle }, policies, epochs: this.epochs, now: t })
       if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "))
       moved = check.amountMoved
@@ -661,9 +671,10 @@ class Simulation {
     if (full === undefined || !(full > 0)) return undefined
     const cap = dfs ? Number.POSITIVE_INFINITY : this.capLeft(s.id, t)
     const margin = 1 - this.config.swap.maxSlippageBps / 20_000
+    // Rule 4 counts what the module's swap deleverage moves: the repayment and the withdrawn collateral's value.
     const fits = (a: number): boolean => {
       const out = quoteSell(a, pm, pool).out
-      return Math.min(s.debt, out * keep) <= cap && out >= a * s.price * margin
+      return Math.min(s.debt, out * keep) + a * s.price <= cap && out >= a * s.price * margin
     }
     let a = full
     if (!fits(a)) {
@@ -690,7 +701,11 @@ class Simulation {
     if (full === undefined || !(full > 0)) return undefined
     const cap = dfs ? Number.POSITIVE_INFINITY : this.capLeft(s.id, t)
     const margin = 1 - this.config.swap.maxSlippageBps / 20_000
-    const fits = (b: number): boolean => b <= cap && quoteBuy(b * keep, pm, pool).out >= ((b * keep) / s.price) * margin
+    // Rule 4 counts what the module's swap boost moves: the borrow and the supplied collateral's value.
+    const fits = (b: number): boolean => {
+      const out = quoteBuy(b * keep, pm, pool).out
+      return b + out * s.price <= cap && out >= ((b * keep) / s.price) * margin
+    }
     let b = full
     if (!fits(b)) {
       let lo = 0
@@ -751,7 +766,7 @@ class Simulation {
     // boost) from the liquidity model, as the keeper reads them from QuoterV2.
     const { swap } = this.config
     const policies = swap.enabled ? this.swapPolicies() : this.policies
-    const route = `0x${Math.round(swap.feeBps * 100).toString(16).padStart(64, "0")}`
+    const route = this.swapRoute()
     const inputs: SubAccountInput[] = this.subs.map((s) => {
       const policy = policies[s.id] as Policy
       const input: SubAccountInput = { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }

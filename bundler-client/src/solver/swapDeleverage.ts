@@ -25,6 +25,26 @@ export const SWAP_SLIPPAGE_USE = 0.9
 export const SWAP_REPAY_MARGIN = 2e-4
 
 /**
+ * Share of `maxSlippageBps` a planned swap keeps between its quoted output and what the plan repays (or supplies) with
+ * it, so the price can move between the quote and inclusion (a steady 45 % decline moves about 3 bp during a two-block
+ * inclusion) and the operation still lands. It is the most the module's `IdleInflow` rule allows: a quote within
+ * {@link SWAP_SLIPPAGE_USE} of the bound, less this share of it, stays above the on-chain minimum output
+ * ((1 - 0.9 b)(1 - 0.1 b) >= 1 - b).
+ */
+export const SWAP_PLAN_MARGIN_USE = 0.1
+
+/**
+ * The margin the solver plans a swap's repayment (or supply) with: {@link SWAP_PLAN_MARGIN_USE} x `maxSlippageBps`, at
+ * least {@link swapRepayMargin}. The keeper's settlement keeps the planned amount unless the live quote is lower.
+ *
+ * @param maxSlippageBps - The policy's bound, bps.
+ * @returns A fraction of the swap's output.
+ */
+export function swapPlanMargin(maxSlippageBps: number): number {
+  return Math.max(swapRepayMargin(maxSlippageBps), (SWAP_PLAN_MARGIN_USE * maxSlippageBps) / 10_000)
+}
+
+/**
  * The repay (or supply) margin for a policy's `maxSlippageBps`: {@link SWAP_REPAY_MARGIN}, but never more than 5% of
  * the slippage bound. The module refuses a plan whose swap output at its on-chain minimum (oracle value less
  * maxSlippageBps) exceeds what the plan repays or supplies with it (`IdleInflow`); a swap quoted within
@@ -159,7 +179,7 @@ export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleve
     shortfall = curveShortfallBps(curve, c) / 10_000
   }
   const out = c * P * (1 - shortfall)
-  const repaid = Math.min(out * (1 - swapRepayMargin(bps)), D)
+  const repaid = Math.min(out * (1 - swapPlanMargin(bps)), D)
   const after = { collateral: C - c, debt: D - repaid, price: P, lltv }
   const healthAfter = healthOf(after)
   if (healthAfter < low) return { reason: `a swap ${capped ? `capped by ${cappedBy} ` : ""}reaches only health ${healthAfter.toFixed(3)} < ${low.toFixed(3)}` }
