@@ -23,6 +23,7 @@ import { type SafeRuntime, backoff } from "./runtime.js"
 import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
 import { priceUserOperation } from "./fees.js"
+import { paymasterTokenOf } from "./paymasterCharge.js"
 
 const has = (error: unknown, type: abstract new (...args: never[]) => Error) => error instanceof type || (error instanceof BaseError && error.walk((e) => e instanceof type) !== null)
 
@@ -102,6 +103,8 @@ export class RebalanceSender {
         plan,
         deployments: clients.deployments,
         validate,
+        // An ERC-20 paymaster's exact pre-charge must be left for it (PaymasterTokenChargeError otherwise).
+        ...(sponsored ? { paymasterToken: paymasterTokenOf(this.deps) } : {}),
         nonce,
         ...fees,
         // Self-paid: the bundler's estimate (Alto drops state overrides without a paymaster, and does not need them:

@@ -1,4 +1,4 @@
-import { type Chain, type Client, type Hex, type Transport, isHex } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, isHex } from "viem"
 import {
   type SmartAccount,
   type UserOperation,
@@ -26,7 +26,10 @@ import { InvalidRebalanceOverrideError, type InvalidRebalanceOverrideErrorType, 
 import type { Plan } from "../types/leverage.js"
 import { getKeeperEstimationStateOverride } from "../utils/estimation.js"
 import { encodeRebalanceCallData } from "../utils/plan.js"
-import { type ValidateRebalanceErrorType, validateRebalance } from "./validateRebalance.js"
+import { PaymasterTokenChargeError, type PaymasterTokenChargeErrorType } from "../errors/paymaster.js"
+import { type CheckRebalanceRulesParameters, checkRebalanceRules } from "../rules/planRules.js"
+import { getPaymasterTokenReserve } from "./getPaymasterTokenReserve.js"
+import { type ValidateRebalanceErrorType, toRuleError, validateRebalance } from "./validateRebalance.js"
 
 export type SendRebalanceParameters = {
   plan: Plan
@@ -41,6 +44,15 @@ export type SendRebalanceParameters = {
   estimationOverride?: boolean | undefined
   /** ERC-7677 context for the client's paymaster, e.g. `{ token }` for ERC-20 payment. */
   paymasterContext?: unknown | undefined
+  /**
+   * The ERC-20 a token paymaster (the v0.7 sample `TokenPaymaster`) charges for this operation. It pulls its maximum
+   * charge from the Safe in validation, before the plan runs: once the operation is prepared, that exact charge
+   * (`getPaymasterTokenReserve` for the operation) is taken out of the Safe's balance and the plan judged again with the
+   * rule book; {@link PaymasterTokenChargeError} (nothing sent) when the plan needs what the paymaster takes. Needs
+   * `validate` (a plan validated only up to the module's first call is not judged again); a paymaster without the
+   * sample's `cachedPrice` and `tokenPaymasterConfig` is not judged.
+   */
+  paymasterToken?: Address | undefined
   /**
    * Headroom added to the bundler's call gas estimate when `callGasLimit` is not given, in basis points (default
    * 2_500 = 25%, at least 60,000 gas), capped at the Safe's `maxCallGasLimit`. An estimate runs at the latest block;
@@ -113,6 +125,7 @@ export type SendRebalanceErrorType =
   | BundlerUnavailableErrorType
   | UserOperationInFlightErrorType
   | UnconfirmedUserOperationErrorType
+  | PaymasterTokenChargeErrorType
   | Error
 
 const keeperOf = (account: SmartAccount | undefined): (SmartAccount & KeeperAccountExtension) | undefined =>
@@ -148,7 +161,7 @@ export async function sendRebalance(
   if (!account) throw new AccountNotFoundError()
   const keeper = keeperOf(account)
   if (!keeper) throw new KeeperCallNotAllowedError({ reason: "sendRebalance needs a keeper account (toKeeperAccount)." })
-  if (validate) await validateRebalance(account.client as Client<Transport, Chain | undefined>, { safe: keeper.safe, keeper: keeper.keeper, plan, deployments })
+  const validated = validate ? await validateRebalance(account.client as Client<Transport, Chain | undefined>, { safe: keeper.safe, keeper: keeper.keeper, plan, deployments }) : undefined
   const callData = encodeRebalanceCallData({ keeper: keeper.keeper, plan })
   const overrides: SendRebalanceOverrides = {}
   for (const key of overrideKeys) {
@@ -187,6 +200,8 @@ export async function sendRebalance(
     if (failure && sameUrl(failure.url, bundlerUrl)) throw new BundlerUnavailableError({ url: bundlerUrl, cause: error as Error })
     throw getLeverageError(error, { keeper: keeper.keeper })
   }
+  if (parameters.paymasterToken !== undefined && validated?.input !== undefined && userOperation.paymaster !== undefined)
+    await assertPlanSurvivesPaymasterCharge(reader, { token: parameters.paymasterToken, safe: keeper.safe, userOperation, input: validated.input, deployments })
   const unconfirmed = async (cause: Error | undefined, answer?: unknown) =>
     new UnconfirmedUserOperationError({
       sender: userOperation.sender,
@@ -215,4 +230,26 @@ export async function sendRebalance(
   }
   if (typeof answer !== "string" || !isHex(answer) || answer.length !== 66) throw await unconfirmed(undefined, answer)
   return answer
+}
+
+/**
+ * The token paymaster's exact pre-charge for the prepared operation, out of the Safe's balance of `token`, and the plan
+ * judged again on what is left (the paymaster pulls it in validation, before the plan runs).
+ *
+ * @throws {PaymasterTokenChargeError} When the rule book then refuses the plan.
+ */
+async function assertPlanSurvivesPaymasterCharge(
+  reader: Client<Transport, Chain | undefined>,
+  { token, safe, userOperation, input, deployments }: { token: Address; safe: Address; userOperation: UserOperation<"0.7">; input: CheckRebalanceRulesParameters; deployments: LeverageDeployments | undefined },
+): Promise<void> {
+  // A paymaster without the sample TokenPaymaster's price and configuration reads has no known charge model: not judged.
+  const found = await getPaymasterTokenReserve(reader, { safe, paymaster: userOperation.paymaster, userOperation, deployments }).catch(() => undefined)
+  if (found === undefined) return
+  const key = Object.keys(input.balances).find((t) => t.toLowerCase() === token.toLowerCase())
+  // A token no action of the plan moves cannot make the plan fail.
+  if (key === undefined) return
+  const balance = input.balances[key] as bigint
+  const left = balance > found.reserve ? balance - found.reserve : 0n
+  const judged = checkRebalanceRules({ ...input, balances: { ...input.balances, [key]: left } })
+  if (!judged.ok) throw new PaymasterTokenChargeError({ token, charge: found.reserve, balance, cause: toRuleError(judged.error) })
 }

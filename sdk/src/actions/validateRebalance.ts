@@ -110,6 +110,8 @@ export type ValidateRebalanceReturnType = {
   checked: "all" | "beforeRun"
   /** The rule book's figures for the accepted plan (health after, amount moved and loss per sub-account), when `all`. */
   verdict?: Extract<CheckRebalanceRulesReturnType, { ok: true }> | undefined
+  /** What the rule book judged (chain state, balances, swap quotes), when `all`: to judge the plan again on it. */
+  input?: CheckRebalanceRulesParameters | undefined
 }
 
 export type ValidateRebalanceErrorType =
@@ -153,8 +155,13 @@ const priceFeedAbi = parseAbi([
   "function decimals() view returns (uint8)",
 ])
 
-/** The module's named error for a verdict of the rule book (ActionFailed carries why the modelled call fails). */
-function toRuleError(error: RuleViolation): BaseError {
+/**
+ * The SDK's named error for a verdict of the rule book (`checkRebalanceRules`): the module error of the same name and
+ * arguments; `ActionFailed` carries why the modelled call fails.
+ *
+ * @returns The named error.
+ */
+export function toRuleError(error: RuleViolation): BaseError {
   if (error.name === "ActionFailed") return new ActionFailedError({ index: Number(error.args[0]), reason: "0x", detail: error.detail })
   return toModuleError({ errorName: error.name, args: error.args })
 }
@@ -308,9 +315,11 @@ export async function validateRebalance(
     }
   }
   let verdict: ValidateRebalanceReturnType["verdict"]
+  let input: CheckRebalanceRulesParameters | undefined
   const checked = quoter !== undefined || !plan.actions.some((action) => isSwapAction(action.kind)) ? "all" : "beforeRun"
   if (checked === "all") {
-    const judged = checkRebalanceRules({ ...rules, outcome: { swapOutputs } })
+    input = { ...rules, outcome: { swapOutputs } }
+    const judged = checkRebalanceRules(input)
     if (!judged.ok) throw toRuleError(judged.error)
     verdict = judged
   }
@@ -320,6 +329,7 @@ export async function validateRebalance(
     key,
     checked,
     verdict,
+    input,
     subAccounts: ids.map((subAccount, i) => {
       const state = states[i] as MarketState
       return { subAccount, policy: policies[i] as Policy, state, health: getSubAccountMetrics(state).health, epochUsage: usages[i] as EpochUsage }

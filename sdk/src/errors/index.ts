@@ -63,6 +63,8 @@ export {
   InvalidPaymasterError,
   type InvalidPaymasterTokenErrorType,
   InvalidPaymasterTokenError,
+  type PaymasterTokenChargeErrorType,
+  PaymasterTokenChargeError,
 } from "./paymaster.js"
 export {
   malformedPlanReasons,

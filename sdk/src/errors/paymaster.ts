@@ -76,3 +76,29 @@ export class InvalidPaymasterTokenError extends BaseError {
     this.token = token
   }
 }
+
+export type PaymasterTokenChargeErrorType = PaymasterTokenChargeError & { name: "PaymasterTokenChargeError" }
+/**
+ * An ERC-20 paymaster pre-charges the Safe `charge` base units of `token` in validation, before the plan runs, and the
+ * plan needs that part of the Safe's `balance` (the rule book refuses the plan on what is left: `cause`). Nothing was
+ * sent; plan again keeping `charge` of `token` aside.
+ */
+export class PaymasterTokenChargeError extends BaseError {
+  token: Address
+  charge: bigint
+  balance: bigint
+  constructor({ token, charge, balance, cause }: { token: Address; charge: bigint; balance: bigint } & Cause) {
+    super(`The paymaster pre-charges ${charge} base units of ${token} before the plan runs, and the plan needs them.`, {
+      cause,
+      metaMessages: [
+        `Safe's balance: ${balance}; left for the plan after the pre-charge: ${balance > charge ? balance - charge : 0n}.`,
+        "The token paymaster pulls its maximum charge (the operation's gas limits x maxFeePerGas, at its price with markup) in validation.",
+        "Nothing was sent: plan again with that much of the token kept aside.",
+      ],
+      name: "PaymasterTokenChargeError",
+    })
+    this.token = token
+    this.charge = charge
+    this.balance = balance
+  }
+}
