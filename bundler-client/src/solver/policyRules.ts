@@ -291,9 +291,9 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
 
 /**
  * What a plan's venue and swap actions pay out of (`spent`) and into (`received`) the Safe's wallet in `asset`, and
- * what it deposits into pools of the asset (`deposited`), token units. Mirrors RebalanceLib `_walletFlows`: repayments
- * per sub-account capped at its debt plus what the plan borrows on it, swap outputs at the module's minimum (oracle
- * value less maxSlippageBps).
+ * what it deposits into pools of the asset (`deposited`), token units. Mirrors RebalanceLib `_flowTally`: each
+ * repayment capped at the sub-account's debt when it runs (pre-trade debt, plus the plan's borrows on it before, less
+ * its repayments before), swap outputs at the module's minimum (oracle value less maxSlippageBps).
  */
 function walletFlows(
   plan: Plan,
@@ -304,8 +304,9 @@ function walletFlows(
 ): { spent: number; received: number; deposited: number } {
   let spent = 0
   let received = 0
-  const repaid = new Map<number, number>()
-  const borrowed = new Map<number, number>()
+  // The debt each repayment meets, in execution order (a callback's inner actions run after its opener).
+  const debtNow = new Map<number, number>()
+  const debtOf = (k: number) => debtNow.get(k) ?? subs[k]?.debt ?? 0
   for (const a of plan.actions) {
     const s = subs[a.subAccount]
     const id = plan.subAccounts[a.subAccount]
@@ -315,11 +316,15 @@ function walletFlows(
     switch (a.kind) {
       case "Repay":
       case "RepayWithCallback":
-        if (loan) repaid.set(a.subAccount, (repaid.get(a.subAccount) ?? 0) + a.amount)
+        if (loan) {
+          const cleared = Math.min(a.amount, debtOf(a.subAccount))
+          debtNow.set(a.subAccount, debtOf(a.subAccount) - cleared)
+          spent += cleared
+        }
         break
       case "Borrow":
         if (loan) {
-          borrowed.set(a.subAccount, (borrowed.get(a.subAccount) ?? 0) + a.amount)
+          debtNow.set(a.subAccount, debtOf(a.subAccount) + a.amount)
           received += a.amount
         }
         break
@@ -343,7 +348,6 @@ function walletFlows(
         break
     }
   }
-  for (const [index, amount] of repaid) spent += Math.min(amount, (subs[index]?.debt ?? 0) + (borrowed.get(index) ?? 0))
   // Inflows parked in pools of the asset fund no spend (a deposit never makes a withdrawal used).
   const deposited = plan.actions
     .filter((a) => a.kind === "DepositToPool" && a.pool !== undefined && (poolAsset.get(a.pool) ?? a.asset) === asset)
