@@ -423,7 +423,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         if (keeper == address(0) || keeper == safe || keeper == address(this)) revert InvalidKeeper(keeper);
         if (validUntil == 0 || validUntil <= validAfter) revert InvalidValidity(validAfter, validUntil);
         // A fresh salt at every registration (never 0): the parent block's hash is unknown before that block exists,
-        // so no operation signed before this call carries the nonce key it creates (ILeverageModule.KeeperKey); the
+        // so no operation signed before it carries the nonce key this call creates (ILeverageModule.KeeperKey); the
         // previous salt is chained in, so a revoke and re-add within one block still changes it.
         uint112 previous = _s.keepers[keeper][safe].salt;
         _s.keepers[keeper][safe] = KeeperKey({

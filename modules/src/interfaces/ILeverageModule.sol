@@ -76,10 +76,12 @@ struct SelfPayBudget {
 }
 
 /// @notice A keeper session key registered by a Safe, valid only in the key generation it was added in.
-/// @dev `salt` is drawn at each `addKeeper` from the parent block's hash (never 0) and fixes the key's nonce key
-/// (`keeperNonceKey`): an operation signed before a registration cannot carry the nonce key the registration creates,
-/// so re-registering an address (after `revokeKeeper`, `revokeAllKeepers` or a re-install) never revives what it
-/// signed before, whatever generation or sequence that operation named.
+/// @dev `salt` is drawn at each `addKeeper` from the parent block's hash and the previous salt (never 0) and fixes the
+/// key's nonce key (`keeperNonceKey`): an operation signed before the parent of the registration's block existed cannot
+/// carry the nonce key the registration creates, so re-registering an address (after `revokeKeeper`,
+/// `revokeAllKeepers` or a re-install) never revives what it signed before that, whatever generation or sequence the
+/// operation named. A signer holding the key when that parent block appears can compute the salt: rotate to a fresh
+/// key after a compromise.
 struct KeeperKey {
     bool active;
     uint48 validAfter;

@@ -2,6 +2,8 @@
 pragma solidity ^0.8.28;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {Id, MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 import {SwapBase} from "../utils/SwapBase.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
@@ -13,6 +15,8 @@ import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 /// outputs at their on-chain minimum) to be spent by the same plan or parked in an allowed pool (`IdleInflow`). Each
 /// attack goes through EntryPoint.handleOps and asserts the exact error and that nothing left the Safe.
 contract IdleInflowAttacksTest is SwapBase {
+    using MarketParamsLib for MarketParams;
+
     function _idleInflow(address token, uint256 received, uint256 used) internal pure returns (bytes memory) {
         return abi.encodeWithSelector(ILeverageModule.IdleInflow.selector, token, received, used);
     }
@@ -76,6 +80,45 @@ contract IdleInflowAttacksTest is SwapBase {
         actions[0] = action(ActionKind.Borrow, 0, address(0), borrowed);
         actions[1] = action(ActionKind.DepositToPool, 0, address(usdcVault), borrowed / 2);
         expectOpFails(planOf(wethId, actions), _idleInflow(address(usdc), borrowed, borrowed / 2));
+    }
+
+    /// @dev Review 4: a repayment past the debt clears only the debt at that point, whatever the plan borrows after it.
+    /// RepayWithCallback(debt + B) { Borrow(B) }: Morpho clears the debt, the callback borrows B on the same market,
+    /// Morpho pulls the debt; B - debt would stay idle (the cap used to be the debt plus every borrow of the plan).
+    function testFuzz_Attack_RepayPastTheDebtFundedByALaterBorrowIsRefused(uint256 target) public {
+        boostFromHealth18();
+        target = bound(target, 1.3e18, 1.6e18);
+        MarketState memory state = wethState();
+        uint256 borrow = Math.mulDiv(Math.mulDiv(state.collateral, state.price, 1e36), state.lltv, target);
+        assertGt(borrow, state.debt, "the borrow exceeds the debt it replaces");
+        Action[] memory actions = new Action[](3);
+        actions[0] = action(ActionKind.RepayWithCallback, 0, address(0), state.debt + borrow);
+        actions[1] = action(ActionKind.Borrow, 0, address(0), borrow);
+        actions[2] = action(ActionKind.EndCallback, 0, address(0), 0);
+        expectOpFails(planOf(wethId, actions), _idleInflow(address(usdc), borrow, state.debt));
+    }
+
+    /// @dev Review 4, next to a rescue: the not-due WBTC sub-account is moved toward its target by a repayment past its
+    /// debt funded by a later, larger borrow.
+    function test_Attack_RepayPastTheDebtThenBorrowNextToARescueIsRefused() public {
+        _wbtcBoostEnabled();
+        MarketState memory wbtc = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
+        uint256 borrow = Math.mulDiv(Math.mulDiv(wbtc.collateral, wbtc.price, 1e36), wbtc.lltv, 1.6e18);
+        Plan memory rescue;
+        uint256 sold;
+        uint256 repaid;
+        (rescue, sold, repaid) = swapDeleverage(1.4e18);
+        Action[] memory actions = new Action[](rescue.actions.length + 3);
+        for (uint256 i; i < rescue.actions.length; ++i) {
+            actions[i] = rescue.actions[i];
+        }
+        actions[rescue.actions.length] = action(ActionKind.RepayWithCallback, 1, address(0), wbtc.debt + borrow);
+        actions[rescue.actions.length + 1] = action(ActionKind.Borrow, 1, address(0), borrow);
+        actions[rescue.actions.length + 2] = action(ActionKind.EndCallback, 1, address(0), 0);
+        expectOpFails(
+            plan2(wethId, wbtcId, actions),
+            _idleInflow(address(usdc), minOutSelling(sold) + borrow, repaid + wbtc.debt)
+        );
     }
 
     /* COLLATERAL LEFT IDLE */

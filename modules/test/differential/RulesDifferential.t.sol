@@ -598,6 +598,19 @@ contract RulesDifferentialTest is SwapBase {
             _setPolicyField(id, FIELD_REBALANCES, 0);
         } else if (aim == A_EPOCH_GAS) {
             _setPolicyField(id, FIELD_GAS, 1 + _below(100_000));
+        } else if (aim == A_IDLE_INFLOW && _chance(40)) {
+            // A repayment past the debt it meets, then a borrow (inside the repay callback, or after it): the venue
+            // clears only the debt, so the borrow beyond it stays idle (review 4 of issue 10).
+            _setPolicyField(wethId, FIELD_BOOST, 1);
+            MarketState memory s = wethState();
+            uint256 b = s.debt + 1 + _below(1000e6);
+            bool inside = _chance(50);
+            usdc.mint(safe, inside ? 1 + _below(1000e6) : s.debt + 1 + _below(1000e6));
+            Action[] memory actions = new Action[](inside ? 3 : 2);
+            actions[0] = action(inside ? ActionKind.RepayWithCallback : ActionKind.Repay, 0, address(0), s.debt + b);
+            actions[1] = action(ActionKind.Borrow, 0, address(0), b);
+            if (inside) actions[2] = action(ActionKind.EndCallback, 0, address(0), 0);
+            plan = planOf(wethId, actions);
         } else if (aim == A_IDLE_INFLOW) {
             // Leave part of an inflow idle: park less of a borrow, supply less of a purchase, repay less than a sale
             // brings (or add a borrow nothing uses).

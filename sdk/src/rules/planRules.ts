@@ -654,24 +654,30 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     i = end + 1
   }
 
-  /* INFLOWS USED (RebalanceLib._checkInflowsUsed): per asset, the loan token then each listed collateral token */
-  const poolAssetOf = actions.map((a) => (isPool(a.kind) ? (pools.get(key(a.pool)) as RulePool).asset : undefined))
+  /* INFLOWS USED (RebalanceLib._checkInflowsUsed): per asset slot, the loan token then each listed collateral token */
   const assets: string[] = []
   for (const token of [loanToken, ...runs.map((r) => r.state.collateralToken)]) if (!assets.some((a) => same(a, token))) assets.push(token)
-  for (const asset of assets) {
-    const { spent, received } = walletFlows(runs, actions, asset)
-    const deposited = actions.reduce((sum, a, j) => (a.kind === "DepositToPool" && same(poolAssetOf[j], asset) ? sum + a.amount : sum), 0n)
+  const slotOf = (token: string): number => assets.findIndex((a) => same(a, token))
+  const slots = actions.map((a) => {
+    if (!isPool(a.kind)) return slotOf(run(a.subAccount).state.collateralToken)
+    const asset = (pools.get(key(a.pool)) as RulePool).asset
+    // Unreachable after the holdings read (which values every pool's asset), as in the module.
+    if (slotOf(asset) < 0) revert("PoolAssetMismatch", a.pool, asset)
+    return slotOf(asset)
+  })
+  const flows = inflowTally(runs, actions, slots, assets.length)
+  flows.forEach(({ spent, received, deposited }, slot) => {
     const unparked = received > deposited ? received - deposited : 0n
     const usable = spent > unparked ? spent - unparked : 0n
     let withdrawn = 0n
     actions.forEach((action, j) => {
-      if (action.kind !== "WithdrawFromPool" || !same(poolAssetOf[j], asset)) return
+      if (action.kind !== "WithdrawFromPool" || slots[j] !== slot) return
       withdrawn += action.amount
       // The withdrawal that takes the total past what is used is the one named.
       if (withdrawn > usable) revert("PoolNotUsed", run(action.subAccount).id, action.pool)
     })
-    if (unparked > spent) revert("IdleInflow", asset, received, spent + deposited)
-  }
+    if (unparked > spent) revert("IdleInflow", assets[slot] as string, received, spent + deposited)
+  })
 
   /* POST-CONDITIONS (RebalanceLib._checkPostConditions) */
   let maxLossBps = BPS
@@ -750,45 +756,45 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
 }
 
 /**
- * RebalanceLib._walletFlows: what the plan's venue and swap actions take from (`spent`: repayments, per sub-account
- * capped at the debt they can clear, its pre-trade debt plus what the plan borrows on it; collateral supplies; swap
- * inputs) and bring into (`received`: borrows, collateral withdrawals, swap outputs at their on-chain minimum) the
- * Safe's wallet in `asset`, base units; pool actions excluded.
+ * RebalanceLib._flowTally: per asset slot (0: the loan token; then each listed collateral token), base units, what the
+ * plan's venue and swap actions take from the Safe's wallet (`spent`: repayments, each capped at the debt it meets in
+ * execution order, the pre-trade debt plus the plan's borrows on the sub-account before it less its repayments before;
+ * collateral supplies; swap inputs), what they bring into it (`received`: borrows, collateral withdrawals, swap outputs
+ * at their on-chain minimum) and what the plan deposits into pools of the asset (`deposited`).
  */
-function walletFlows(
+function inflowTally(
   runs: readonly { state: RuleMarketState; policy: RulePolicy }[],
   actions: readonly { kind: ActionKind; subAccount: number; amount: bigint }[],
-  asset: string,
-): { spent: bigint; received: bigint } {
-  let spent = 0n
-  let received = 0n
-  const repaid = runs.map(() => 0n)
-  const borrowed = runs.map(() => 0n)
-  for (const { kind, subAccount, amount } of actions) {
+  slots: readonly number[],
+  count: number,
+): { spent: bigint; received: bigint; deposited: bigint }[] {
+  const flows = Array.from({ length: count }, () => ({ spent: 0n, received: 0n, deposited: 0n }))
+  const loan = flows[0] as (typeof flows)[number]
+  const debtNow = runs.map((r) => r.state.debt)
+  actions.forEach(({ kind, subAccount, amount }, j) => {
     const r = runs[subAccount] as (typeof runs)[number]
-    const loan = same(r.state.loanToken, asset)
-    const collateral = same(r.state.collateralToken, asset)
-    if ((kind === "Repay" || kind === "RepayWithCallback") && loan) {
-      spent += amount
-      repaid[subAccount] = (repaid[subAccount] as bigint) + amount
-    } else if (kind === "Borrow" && loan) {
-      received += amount
-      borrowed[subAccount] = (borrowed[subAccount] as bigint) + amount
-    } else if ((kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") && collateral) {
-      spent += amount
-    } else if (kind === "WithdrawCollateral" && collateral) {
-      received += amount
+    const at = flows[slots[j] as number] as (typeof flows)[number]
+    if (kind === "Repay" || kind === "RepayWithCallback") {
+      const cleared = min(amount, debtNow[subAccount] as bigint)
+      debtNow[subAccount] = (debtNow[subAccount] as bigint) - cleared
+      loan.spent += cleared
+    } else if (kind === "Borrow") {
+      debtNow[subAccount] = (debtNow[subAccount] as bigint) + amount
+      loan.received += amount
+    } else if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") {
+      at.spent += amount
+    } else if (kind === "WithdrawCollateral") {
+      at.received += amount
+    } else if (kind === "DepositToPool") {
+      at.deposited += amount
     } else if (isSwap(kind)) {
       const sell = kind === "SellCollateral"
-      if (sell ? collateral : loan) spent += amount
-      if (sell ? loan : collateral) received += minAmountOut(big(r.policy.maxSlippageBps), r.state.price, sell, amount)
+      const out = minAmountOut(big(r.policy.maxSlippageBps), r.state.price, sell, amount)
+      ;(sell ? at : loan).spent += amount
+      ;(sell ? loan : at).received += out
     }
-  }
-  runs.forEach((r, k) => {
-    const clearable = r.state.debt + (borrowed[k] as bigint)
-    if ((repaid[k] as bigint) > clearable) spent -= (repaid[k] as bigint) - clearable
   })
-  return { spent, received }
+  return flows
 }
 
 const UINT32_MAX = 4_294_967_295n
