@@ -43,6 +43,7 @@ export type KeeperEvent =
   | { type: "scanned"; block: bigint; safes: number; steps: number; requests: number; ms: number }
 
 /**
+ * - `paymaster-refused`: the paymaster answered with a refusal; `paymaster-unavailable`: it did not answer (timeout, 5xx, down).
  * - `gas-cap-below-market`: the bundler's fees exceed the Safe's `maxFeePerGas` / `maxPriorityFeePerGas` caps.
  * - `nonce-mismatch`: the bundler refused a nonce that is not the chain's, or the record was ahead of the chain.
  * - `stalled`: the operation in flight has not landed within `stallAfterBlocks` while the chain's nonce stayed put.
@@ -52,6 +53,7 @@ export type KeeperEvent =
 export type AlertKind =
   | "bundler-unavailable"
   | "paymaster-refused"
+  | "paymaster-unavailable"
   | "send-failed"
   | "rpc-error"
   | "read-failed"
@@ -63,6 +65,7 @@ export type AlertKind =
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
   "paymaster-refused",
+  "paymaster-unavailable",
   "send-failed",
   "rpc-error",
   "read-failed",

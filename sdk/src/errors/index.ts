@@ -57,6 +57,8 @@ export {
 export {
   type PaymasterRefusedErrorType,
   PaymasterRefusedError,
+  type PaymasterUnavailableErrorType,
+  PaymasterUnavailableError,
   type PaymasterValidationFailedErrorType,
   PaymasterValidationFailedError,
   type InvalidPaymasterErrorType,
