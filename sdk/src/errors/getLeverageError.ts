@@ -334,7 +334,7 @@ const leverageErrorNames = new Set([
   "MinHealthBelowLiquidationIncentiveError", "MissingPriceFeedError", "InvalidSponsorError", "KeeperNonceKeyInvalidError",
   "ValidityWindowSpansEpochsError", "SelfPayEpochPassedError",
   "PaymasterRefusedError", "PaymasterUnavailableError", "PaymasterValidationFailedError", "InvalidPaymasterError", "InvalidPaymasterTokenError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",
-  "BundlerUnavailableError", "UserOperationInFlightError", "UnconfirmedUserOperationError",
+  "BundlerUnavailableError", "UserOperationInFlightError", "PendingOperationFailedError", "UnconfirmedUserOperationError",
 ])
 
 /**

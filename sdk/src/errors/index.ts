@@ -168,6 +168,8 @@ export {
   BundlerUnavailableError,
   type UserOperationInFlightErrorType,
   UserOperationInFlightError,
+  type PendingOperationFailedErrorType,
+  PendingOperationFailedError,
   type UnconfirmedUserOperationErrorType,
   UnconfirmedUserOperationError,
 } from "./bundler.js"
