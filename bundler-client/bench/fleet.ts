@@ -29,7 +29,9 @@ const userOperationEventAbi = parseAbiItem("event UserOperationEvent(bytes32 ind
  * process, each with its own Redis connections): a steady block is measured (time from the head seen to the last Safe
  * checked, JSON-RPC requests to the node per block), then the WETH price drops 10%, which puts exactly the edge Safes
  * (10%) out of band, and the time from the shock's block to the last rebalance included is measured. The price is set
- * back afterwards; each run gets fresh edge Safes.
+ * back afterwards; each run gets fresh edge Safes, and starts once the previous run's operations have left Alto's
+ * mempool and the node's pool. Alto runs with `--executors` executor keys and skips the VerifyingPaymaster's pending
+ * operations in its simulations (`--ignored-paymasters`), see the README's fleet section for why.
  */
 
 const { values } = parseArgs({
@@ -68,9 +70,14 @@ const pollIntervalMs = Number(values["poll-interval-ms"] ?? 250)
 const headWaitShare = Number(values["head-wait-share"] ?? 0.8)
 /** Share of each fleet's Safes created at the edge (out of band after the shock). */
 const edgeShare = Number(values["edge-share"] ?? 0.1)
-/** Alto's executor keys (one bundle transaction in flight per key) and its `--max-gas-per-bundle`. */
-const executors = Number(values.executors ?? 1)
+/**
+ * Alto's executor keys (one bundle transaction in flight per key: with one key, bundles made every second queue behind
+ * the one in flight, one per block) and its `--max-gas-per-bundle`; `--alto-queue-paymaster` keeps Alto simulating the
+ * VerifyingPaymaster's pending operations ahead of each new one (its default; the bench passes `--ignored-paymasters`).
+ */
+const executors = Number(values.executors ?? 16)
 const maxBundleGas = values["max-bundle-gas"]
+const altoSettings = { executors, ignoredPaymasters: values["alto-queue-paymaster"] ? [] : ["VerifyingPaymaster"], maxGasPerBundle: maxBundleGas ?? "20000000 (Alto's default)" }
 const benchStart = Date.now()
 const log = (line: string) => process.stdout.write(`[${((Date.now() - benchStart) / 1_000).toFixed(0).padStart(5)} s] ${line}\n`)
 
@@ -346,7 +353,7 @@ try {
         runs.push(run)
         log(JSON.stringify(run))
         // Written after every run, so a long bench that is stopped keeps what it measured.
-        writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
+        writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
       } finally {
         for (const n of nodes) await n.stop()
       }
@@ -424,11 +431,12 @@ async function waitBlock(n: bigint) {
 const fmt = (n: number | null) => (n !== null && Number.isFinite(n) ? n.toFixed(0) : "not reached")
 const lines = [
   `Keeper fleet on anvil (${blockTime} s blocks), BullMQ + Redis, worker nodes in one process on ${(await import("node:os")).cpus().length} cores`,
-  "| Safes | workers | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced |",
-  "|---:|---:|---:|---:|---:|---:|---:|---:|",
+  `Alto: ${executors} executor key(s), ${values["alto-queue-paymaster"] ? "simulating the paymaster's pending operations" : "--ignored-paymasters VerifyingPaymaster"}`,
+  "| Safes | workers | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced | max ops / block | load |",
+  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ...runs.map(
     (r) =>
-      `| ${r.safes} | ${r.workers} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} |`,
+      `| ${r.safes} | ${r.workers} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} | ${r.inclusion.maxOpsPerBlock} | ${r.loadAverage.toFixed(1)} |`,
   ),
 ]
 const ratios = sizes.map((size) => {
@@ -438,6 +446,6 @@ const ratios = sizes.map((size) => {
 })
 lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
 process.stdout.write(`\n${lines.join("\n")}\n`)
-const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
+const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
 process.stdout.write(`\nwrote ${path}\n`)
 process.exit(0)
