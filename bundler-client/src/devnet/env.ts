@@ -28,7 +28,7 @@ import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/depl
 import type { PolicyInput } from "@levpilot/sdk/types"
 import { getSubAccountId } from "@levpilot/sdk/utils"
 import { assertPolicyBounds, toPolicy } from "@levpilot/sdk/utils"
-import { type Devnet, startDevnet } from "@levpilot/devnet"
+import { type Devnet, type StartDevnetParameters, startDevnet } from "@levpilot/devnet"
 import { type DevnetMarket, type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, morphoAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "@levpilot/devnet/paymaster"
 import { type UniswapStackAddresses, deployUniswapStack } from "@levpilot/devnet/uniswap"
@@ -161,6 +161,8 @@ export type StartDemoEnvParameters = {
   settings?: Partial<DemoSettings> | undefined
   /** Create the unmanaged twin as well. Default true. */
   twin?: boolean | undefined
+  /** Alto options (e.g. `executors`, `extraArgs`); the block time follows `blockTime`. */
+  alto?: StartDevnetParameters["alto"]
 }
 
 /** Liquidation threshold of the devnet's Aave WETH reserve (outside e-mode), as a fraction. */
@@ -211,7 +213,7 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
   const { blockTime = 1, twin: withTwin = true } = parameters
   const settings: DemoSettings = { ...defaultDemoSettings, ...parameters.settings, band: { ...defaultDemoSettings.band, ...parameters.settings?.band } }
   const devnet = await startDevnet({
-    alto: { blockTimeMs: blockTime > 0 ? blockTime * 1_000 : 500 },
+    alto: { blockTimeMs: blockTime > 0 ? blockTime * 1_000 : 500, ...parameters.alto },
   })
   let paymaster: PaymasterServer | undefined
   try {

@@ -15,8 +15,11 @@ import type { LeverageDeployments } from "../constants/deployments.js"
 import {
   BundlerUnavailableError,
   type BundlerUnavailableErrorType,
+  PendingOperationFailedError,
+  type PendingOperationFailedErrorType,
   UnconfirmedUserOperationError,
   type UnconfirmedUserOperationErrorType,
+  UserOperationInFlightError,
   type UserOperationInFlightErrorType,
   getTransportFailure,
 } from "../errors/bundler.js"
@@ -124,6 +127,7 @@ export type SendRebalanceErrorType =
   | InvalidRebalanceOverrideErrorType
   | BundlerUnavailableErrorType
   | UserOperationInFlightErrorType
+  | PendingOperationFailedErrorType
   | UnconfirmedUserOperationErrorType
   | PaymasterTokenChargeErrorType
   | Error
@@ -137,7 +141,9 @@ const keeperOf = (account: SmartAccount | undefined): (SmartAccount & KeeperAcco
  * the operation is then prepared (nonce on the keeper's nonce key, fees, paymaster fields, gas estimated with the
  * Safe's caps lifted and the call gas padded by `callGasMarginBps`), signed, and sent with one `eth_sendUserOperation`.
  * Failures come back as named errors: module custom errors decoded, AA22 as an expired key, AA24 as a rejected keeper
- * signature, a paymaster refusal as `PaymasterRefusedError`, AA25 as `UserOperationInFlightError`, a bundler that
+ * signature, a paymaster refusal as `PaymasterRefusedError` (no answer: `PaymasterUnavailableError`), AA25 as
+ * `UserOperationInFlightError` (AA25 in gas estimation while the nonce is still unused: `PendingOperationFailedError`,
+ * another pending operation's failure), a bundler that
  * cannot be reached before sending as `BundlerUnavailableError`, and an unusable answer to the send itself (the
  * operation may be in the mempool) as `UnconfirmedUserOperationError` with the nonce and the locally computed hash.
  *
@@ -198,7 +204,14 @@ export async function sendRebalance(
   } catch (error) {
     const failure = getTransportFailure(error)
     if (failure && sameUrl(failure.url, bundlerUrl)) throw new BundlerUnavailableError({ url: bundlerUrl, cause: error as Error })
-    throw getLeverageError(error, { keeper: keeper.keeper })
+    const named = getLeverageError(error, { keeper: keeper.keeper })
+    if (named instanceof UserOperationInFlightError) {
+      // Nothing was sent yet: AA25 in estimation at a nonce the chain has not used is another pending operation's.
+      const chainNonce = await account.getNonce().catch(() => undefined)
+      if (chainNonce !== undefined && (overrides.nonce === undefined || overrides.nonce === chainNonce))
+        throw new PendingOperationFailedError({ nonce: chainNonce, cause: error as Error })
+    }
+    throw named
   }
   if (parameters.paymasterToken !== undefined && validated?.input !== undefined && userOperation.paymaster !== undefined)
     await assertPlanSurvivesPaymasterCharge(reader, { token: parameters.paymasterToken, safe: keeper.safe, userOperation, input: validated.input, deployments })

@@ -57,6 +57,8 @@ export {
 export {
   type PaymasterRefusedErrorType,
   PaymasterRefusedError,
+  type PaymasterUnavailableErrorType,
+  PaymasterUnavailableError,
   type PaymasterValidationFailedErrorType,
   PaymasterValidationFailedError,
   type InvalidPaymasterErrorType,
@@ -170,6 +172,8 @@ export {
   BundlerUnavailableError,
   type UserOperationInFlightErrorType,
   UserOperationInFlightError,
+  type PendingOperationFailedErrorType,
+  PendingOperationFailedError,
   type UnconfirmedUserOperationErrorType,
   UnconfirmedUserOperationError,
 } from "./bundler.js"

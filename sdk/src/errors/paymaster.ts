@@ -24,6 +24,30 @@ export class PaymasterRefusedError extends BaseError {
   }
 }
 
+export type PaymasterUnavailableErrorType = PaymasterUnavailableError & { name: "PaymasterUnavailableError" }
+/**
+ * The ERC-7677 paymaster service did not answer `pm_getPaymasterStubData` / `pm_getPaymasterData` (connection refused,
+ * timeout, HTTP 5xx): unlike {@link PaymasterRefusedError} it said nothing about this UserOperation, so a retry may be
+ * sponsored.
+ */
+export class PaymasterUnavailableError extends BaseError {
+  url: string | undefined
+  constructor({ url, cause }: { url?: string | undefined } & Cause) {
+    super("The paymaster did not answer.", {
+      cause,
+      metaMessages: [
+        ...(url ? [`Paymaster: ${url}`] : []),
+        "This could arise when:",
+        "- the paymaster service is overloaded (the request timed out) or restarting;",
+        "- the URL or port is wrong.",
+        "Nothing was sent to the bundler.",
+      ],
+      name: "PaymasterUnavailableError",
+    })
+    this.url = url
+  }
+}
+
 export type PaymasterValidationFailedErrorType = PaymasterValidationFailedError & { name: "PaymasterValidationFailedError" }
 /**
  * The paymaster's `validatePaymasterUserOp` reverted in the bundler's simulation (AA33), e.g. an ERC-20 paymaster could
