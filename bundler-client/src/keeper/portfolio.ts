@@ -4,11 +4,12 @@ import { type SubAccountState as ChainSubAccount, type SafeState, getSubAccountS
 import type { SubAccountReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { readMany, resultOf } from "@levpilot/sdk/utils"
+import { decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds } from "./chainBounds.js"
 import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN } from "../solver/swapDeleverage.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
+import { SwapRouteError } from "../swap/errors.js"
 import type { KeeperRiskSettings } from "./config.js"
 import { type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
 
@@ -79,8 +80,11 @@ export async function readPortfolio(
     deployment: LeverageDeployment
     risk: KeeperRiskSettings
     costs: SolverInput["costs"]
-    /** QuoterV2 and fee tier: sub-accounts whose policy allows swaps get a swap cost curve ({@link readSwapCurve}). */
-    swap?: { quoter: Address; fee: number } | undefined
+    /**
+     * QuoterV2 and fee tier: sub-accounts whose policy allows swaps get a swap cost curve ({@link readSwapCurve}); those
+     * below their band also a selling curve at each further tier of `fees` (`swapRoutes`: a sale may be split).
+     */
+    swap?: { quoter: Address; fee: number; fees?: readonly number[] | undefined } | undefined
   },
 ): Promise<PortfolioSnapshot> {
   const { safe, deployment, risk, costs, swap } = parameters
@@ -147,6 +151,12 @@ export async function readPortfolio(
         if (s.policy.maxSlippageBps === 0 || s.collateral === 0n || !isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue)) return
         const curve = { ...swap, collateral: s.collateralToken, loan: s.loanToken, price: s.price, collateralAmount: s.collateral, blockNumber: block.number }
         sub.swap = await readSwapCurve(client, { ...curve, decimals: sub.state.collateralDecimals }).catch(() => undefined)
+        // Further pools a rescue's sale may be split across, quoted only where one may follow (below the band).
+        const others = (swap.fees ?? []).filter((fee) => fee !== swap.fee)
+        if (sub.swap !== undefined && s.band === "below" && others.length > 0) {
+          const routes = await Promise.all(others.map((fee) => readSwapCurve(client, { ...curve, fee, decimals: sub.state.collateralDecimals }).catch(() => undefined)))
+          sub.swapRoutes = routes.filter((r): r is SwapCurve => r !== undefined)
+        }
         // A buying curve only where a swap boost may follow: boosts allowed and health above the band.
         if (s.policy.boostAllowed && s.band === "above")
           sub.swapBuy = await readSwapCurve(client, { ...curve, decimals: sub.state.loanDecimals, side: "buy" }).catch(() => undefined)
@@ -203,48 +213,64 @@ export async function readSwapCurve(
 }
 
 /**
- * Exact amounts for a swap plan before it is sent: each swap is re-quoted on QuoterV2 at its base-unit size and what
- * the venue then takes from its output is set to the quote less {@link SWAP_REPAY_MARGIN} (never more than the solver
- * planned): a `SellCollateral`'s `RepayWithCallback` (the venue pulls the repayment at the end of the callback), a
- * `BuyCollateral`'s `SupplyCollateral` after it (one-pass boost) or its `SupplyCollateralWithCallback` (flash-looped
- * boost, the venue pulls the collateral at the end of the callback). So the swap's output always covers them.
+ * Exact amounts for a swap plan before it is sent: each swap is re-quoted on QuoterV2 at its base-unit size along its
+ * own route word (its fee tier), and what the venue then takes from the output is settled to the quotes less
+ * {@link SWAP_REPAY_MARGIN} (never more than the solver planned): a `RepayWithCallback`'s repayment (the venue pulls it
+ * at the end of the callback) is lowered by what the block's sales now fall short of their planned output, so loan
+ * token the plan brought itself (idle, pools, donors: `expectedOut` tells the two apart) stays in it; without
+ * `expectedOut` the repayment is at most the quotes less the margin. A `BuyCollateral`'s `SupplyCollateral` after it
+ * (one-pass boost) or its `SupplyCollateralWithCallback` (flash-looped boost) is at most the quote less the margin. So
+ * the swaps' output always covers what the venue collects.
  *
+ * @param parameters.expectedOut - Per action index, a swap's planned output in base units of its output token (the
+ *   solver's `expectedOut`); optional.
  * @returns The chain plan with exact integer amounts.
+ * @throws SwapRouteError for a two-pool route (the keeper plans one-pool routes only).
  */
 export async function settleSwapAmounts(
   client: Client<Transport, Chain | undefined>,
   plan: ChainPlan,
-  parameters: { quoter: Address; fee: number; tokens: readonly { collateral: Address; loan: Address }[] },
+  parameters: { quoter: Address; tokens: readonly { collateral: Address; loan: Address }[]; expectedOut?: readonly (bigint | undefined)[] | undefined },
 ): Promise<ChainPlan> {
   const actions = plan.actions.slice()
   const margin = BigInt(Math.round(SWAP_REPAY_MARGIN * 1e6))
-  const settle = (j: number, exact: bigint) => {
+  const less = (x: bigint) => (x * (1_000_000n - margin)) / 1_000_000n
+  const lower = (j: number, to: bigint) => {
     const a = actions[j]
-    if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: exact < a.amount ? exact : a.amount }
+    if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: to < a.amount ? (to > 0n ? to : 0n) : a.amount }
   }
+  // Per callback opener: the sum of its sales' quotes less the margin, and what they fall short of the plan.
+  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean }>()
+  let opener = -1
   for (let k = 0; k < actions.length; k++) {
     const swap = actions[k]
+    if (swap?.kind === "RepayWithCallback" || swap?.kind === "SupplyCollateralWithCallback") opener = k
+    if (swap?.kind === "EndCallback") opener = -1
     if (swap?.kind !== "SellCollateral" && swap?.kind !== "BuyCollateral") continue
     const tokens = parameters.tokens[swap.subAccount]
     if (tokens === undefined) continue
     const sell = swap.kind === "SellCollateral"
     const [tokenIn, tokenOut] = sell ? [tokens.collateral, tokens.loan] : [tokens.loan, tokens.collateral]
-    const { amountOut } = await quoteExactInput(client, { quoter: parameters.quoter, tokenIn, tokenOut, route: { fee: parameters.fee }, amountIn: swap.amount })
-    const exact = (amountOut * (1_000_000n - margin)) / 1_000_000n
-    const opener = sell ? "RepayWithCallback" : "SupplyCollateralWithCallback"
-    let settled = false
-    for (let j = k - 1; j >= 0 && !settled; j--) {
-      const a = actions[j]
-      if (a?.kind === "EndCallback") break
-      if (a?.kind === opener && a.subAccount === swap.subAccount) {
-        settle(j, exact)
-        settled = true
-      }
-    }
-    if (!sell && !settled) {
+    const { fee, hub } = decodeSwapRoute(swap.route)
+    if (hub !== 0) throw new SwapRouteError({ field: "route", reason: `the keeper settles one-pool routes only, got hub ${hub}` })
+    const { amountOut } = await quoteExactInput(client, { quoter: parameters.quoter, tokenIn, tokenOut, route: { fee }, amountIn: swap.amount })
+    const exact = less(amountOut)
+    const openerKind = sell ? "RepayWithCallback" : "SupplyCollateralWithCallback"
+    if (opener >= 0 && actions[opener]?.kind === openerKind && actions[opener]?.subAccount === swap.subAccount) {
+      const expected = parameters.expectedOut?.[k]
+      const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true }
+      block.quoted += exact
+      if (expected === undefined) block.planned = false
+      else if (less(expected) > exact) block.short += less(expected) - exact
+      blocks.set(opener, block)
+    } else if (!sell) {
       const j = actions.findIndex((a, i) => i > k && a.kind === "SupplyCollateral" && a.subAccount === swap.subAccount)
-      if (j >= 0) settle(j, exact)
+      if (j >= 0) lower(j, exact)
     }
+  }
+  for (const [j, block] of blocks) {
+    const a = actions[j] as ChainPlan["actions"][number]
+    lower(j, block.planned ? a.amount - block.short : block.quoted)
   }
   return { ...plan, actions }
 }

@@ -3,6 +3,7 @@ import { type Address, zeroAddress } from "viem"
 import { getPaymasterTokenReserve } from "@levpilot/sdk/actions"
 import { getTransportFailure } from "@levpilot/sdk/errors"
 import { solveByLoanAsset } from "../solver/solver.js"
+import { toBaseUnits } from "../solver/state.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
@@ -161,7 +162,14 @@ export class SafeStep {
         const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
         return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress }
       })
-      chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { ...config.swap, tokens })
+      // The solver's expected swap outputs, in base units of each swap's output token.
+      const expectedOut = plan.actions.map((a) => {
+        const out = tokens[a.subAccount]
+        if (a.expectedOut === undefined || out === undefined) return undefined
+        const token = (a.kind === "SellCollateral" ? out.loan : out.collateral).toLowerCase()
+        return toBaseUnits(a.expectedOut, snapshot.decimals[token] ?? 18)
+      })
+      chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut })
     }
     // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); swap and
     // callback plans were settled exactly above and pass through.
