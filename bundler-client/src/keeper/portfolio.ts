@@ -179,7 +179,7 @@ export { SWAP_CURVE_FRACTIONS }
 /**
  * A swap cost curve on the pool's real liquidity: QuoterV2 quotes (by eth_call, against one block) at
  * {@link SWAP_CURVE_FRACTIONS} of the position's collateral, each as its shortfall against the oracle value (fee +
- * impact, bps). `side: "sell"` (default) sells collateral for the loan token (a swap deleverage, sizes in collateral);
+ * impact, bps; at least the fee, even when the pool lags the oracle in the trade's favour). `side: "sell"` (default) sells collateral for the loan token (a swap deleverage, sizes in collateral);
  * `"buy"` buys collateral with the loan token (a swap boost, sizes in the loan token: fractions of the collateral's
  * oracle value).
  *
@@ -208,7 +208,9 @@ export async function readSwapCurve(
   const points = await quotePriceImpact(client, { quoter, tokenIn, tokenOut, route: { fee }, sizes, oracle: { price, collateral }, blockNumber })
   return {
     route: encodeUniswapRoute({ fee }),
-    points: points.map((p) => ({ amountIn: Number(p.amountIn) / 10 ** decimals, shortfallBps: Math.max(0, p.shortfallBps) })),
+    // Never less than the pool's fee: a pool that lags the oracle in the trade's favour is arbitraged back to it before
+    // or with the keeper's swap, so what the venue collects is sized as if the swap paid at least its fee at the oracle.
+    points: points.map((p) => ({ amountIn: Number(p.amountIn) / 10 ** decimals, shortfallBps: Math.max(p.feeBps, p.shortfallBps) })),
   }
 }
 
