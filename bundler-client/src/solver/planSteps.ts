@@ -229,6 +229,10 @@ function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
     if (typeof r === "object") swapRefusal = r.reason
     else note = r
   }
+  // One repayment of what idle funds, pools and donors brought (one venue call, after every withdrawal and borrow);
+  // a swap's callback block has already taken them into its own.
+  const folded = w.foldRepays(t.i, t.firstMove)
+  if (folded > 0) w.push("Repay", t.i, folded)
   return { funding, reached: w.health(t.i), cost: movesCost(w, t), lossOk: w.lossBudget([], undefined) >= 0, sources, note, swapRefusal }
 }
 

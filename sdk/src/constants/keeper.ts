@@ -1,4 +1,4 @@
-import { type Address, type Hex, concatHex } from "viem"
+import { type Address, type Hex, concatHex, encodeFunctionData, parseAbi } from "viem"
 import { MAX_ACTIONS, MAX_POOLS, MAX_SUB_ACCOUNTS } from "./module.js"
 
 /**
@@ -16,6 +16,26 @@ import { MAX_ACTIONS, MAX_POOLS, MAX_SUB_ACCOUNTS } from "./module.js"
 export function getKeeperNonceKey({ keeper, keyGeneration }: { keeper: Address; keyGeneration: number | bigint }): bigint {
   return (BigInt(keyGeneration) << 160n) | BigInt(keeper)
 }
+
+/**
+ * The call, made by the Safe, that moves `keeper`'s nonce sequence off zero (EntryPoint v0.7 `incrementNonce(key)`):
+ * the key's first operation then updates the EntryPoint's nonce slot from non-zero to non-zero instead of writing it from
+ * zero, about 17,000 gas less for that sponsored operation (an SSTORE from zero costs 22,100 gas, an update 5,000 with a
+ * cold slot's 2,100 in both). The owners pay it once, in the batch that registers the key (`addKeeper` does).
+ *
+ * @param parameters - The EntryPoint, the keeper address and the Safe's `AutomationConfig.keyGeneration`.
+ * @returns The call `{ to, data }` for the Safe to make.
+ * @example calls.push(getKeeperNonceWarmUpCall({ entryPoint, keeper, keyGeneration: 0 }))
+ */
+export function getKeeperNonceWarmUpCall({ entryPoint, keeper, keyGeneration }: { entryPoint: Address; keeper: Address; keyGeneration: number | bigint }): {
+  to: Address
+  data: Hex
+} {
+  const key = getKeeperNonceKey({ keeper, keyGeneration })
+  return { to: entryPoint, data: encodeFunctionData({ abi: incrementNonceAbi, functionName: "incrementNonce", args: [key] }) }
+}
+
+const incrementNonceAbi = parseAbi(["function incrementNonce(uint192 key)"])
 
 /** Maximum sub-accounts in one plan (ConstantsLib.MAX_SUB_ACCOUNTS). */
 export const maxPlanSubAccounts = Number(MAX_SUB_ACCOUNTS)
