@@ -2,7 +2,7 @@ import { type Hex, getAddress, parseAbiItem, parseUnits } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { validateRebalance } from "@levpilot/sdk/actions"
-import { SwapQuoteBelowMinimumError } from "@levpilot/sdk/errors"
+import { EpochLossBudgetExceededError, SwapQuoteBelowMinimumError, SwapRouteRefusedError } from "@levpilot/sdk/errors"
 import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import type { Plan } from "@levpilot/sdk/types"
 import { type DemoEnv, demoAssets, startDemoEnv } from "../bundler-client/src/devnet/env"
@@ -65,6 +65,81 @@ describe("swap boost end to end on anvil + Alto + paymaster + Uniswap v3", () =>
     })
     expect(e.quoted).toBeLessThan(e.minAmountOut)
     expect(e.shortMessage).toMatch(/Swap action 1 \(BuyCollateral\)/)
+  })
+
+  test("validateRebalance names the route field the swap adapter refuses (tier, hub, reserved bits) instead of a raw revert", async () => {
+    const keeper = privateKeyToAccount(env.keys.keeper).address
+    const usdc = env.stack.tokens.usdc
+    const check = (route: Hex) =>
+      validateRebalance(env.publicClient, {
+        safe: env.managed.address,
+        keeper,
+        deployments: env.deployments,
+        plan: {
+          subAccounts: [env.managed.subAccounts.WETH as Hex],
+          actions: [
+            { kind: "Borrow", subAccount: 0, amount: parseUnits("1000", 6) },
+            { kind: "BuyCollateral", subAccount: 0, route, amount: parseUnits("1000", 6) },
+            { kind: "SupplyCollateral", subAccount: 0, amount: 1n },
+          ],
+        },
+      }).catch((e: unknown) => e)
+    const cases: [Hex, string, RegExp][] = [
+      // 1%: enabled in the factory, not among the adapter's tiers (500 and 3000).
+      [encodeUniswapRoute({ fee: 10_000 }), "route.fee", /^FeeTierNotAllowed\(10000\)$/],
+      [encodeUniswapRoute({ fee: 1_234 }), "route.fee", /^FeeTierNotAllowed\(1234\)$/],
+      // USDC is the adapter's only hub, and the purchase's own input.
+      [encodeUniswapRoute({ fee: 500, hub: { token: usdc, index: 1 }, hubFee: 3000 }), "route.hub", /^HubNotAllowed\(0x/i],
+      [encodeUniswapRoute({ fee: 500, hub: { token: usdc, index: 2 }, hubFee: 3000 }), "route.hub", /^UnknownHub\(2\)$/],
+      [`0x${"1".padStart(50, "0")}${"0".repeat(10)}01f4` as Hex, "route", /^MalformedRoute\(0x/],
+    ]
+    for (const [route, field, reason] of cases) {
+      const error = await check(route)
+      expect(error, route).toBeInstanceOf(SwapRouteRefusedError)
+      const e = error as SwapRouteRefusedError
+      expect({ index: e.index, field: e.field, route: e.route }).toEqual({ index: 1, field, route })
+      expect(e.reason).toMatch(reason)
+      expect(e.shortMessage).toContain(`"${field}"`)
+    }
+  })
+
+  test("validateRebalance refuses, before sending, a plan whose swap loss would exceed maxEpochLossBps of the equity", async () => {
+    const keeper = privateKeyToAccount(env.keys.keeper).address
+    const id = env.managed.subAccounts.WETH as Hex
+    const route = encodeUniswapRoute({ fee: 500 })
+    // 1.5M USDC of WETH on the 0.05% pool: 29 bps short, inside maxSlippageBps (50), but about 4,300 USDC of fee and
+    // impact against 17,100 of equity: far beyond its 400 bps per epoch.
+    const big = parseUnits("1500000", 6)
+    const error = await validateRebalance(env.publicClient, {
+      safe: env.managed.address,
+      keeper,
+      deployments: env.deployments,
+      plan: {
+        subAccounts: [id],
+        actions: [
+          { kind: "Borrow", subAccount: 0, amount: big },
+          { kind: "BuyCollateral", subAccount: 0, route, amount: big },
+          { kind: "SupplyCollateral", subAccount: 0, amount: 1n },
+        ],
+      },
+    }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(EpochLossBudgetExceededError)
+    const e = error as EpochLossBudgetExceededError
+    const weth = await readMorphoPosition(env.publicClient, env.stack.morpho, env.markets.WETH, env.managed.address)
+    const { fairAmountOut } = getSwapMinAmountOut({ sell: false, amountIn: big, price: weth.price, maxSlippageBps: 50 })
+    const { amountOut } = await quoteExactInput(env.publicClient, { quoter: env.uniswap!.quoterV2, tokenIn: env.stack.tokens.usdc, tokenOut: env.stack.tokens.weth, route: { fee: 500 }, amountIn: big })
+    const loss = ((fairAmountOut - amountOut) * weth.price) / 10n ** 36n
+    const equity = (weth.collateral * weth.price) / 10n ** 36n - weth.debt
+    const planPpb = (loss * 1_000_000_000n + equity - 1n) / equity
+    expect({ field: e.field, subAccount: e.subAccount, spentPpb: e.spentPpb, planPpb: e.planPpb, lossPpb: e.lossPpb, budgetPpb: e.budgetPpb }).toEqual({
+      field: "maxEpochLossBps",
+      subAccount: id,
+      spentPpb: 0n,
+      planPpb,
+      lossPpb: planPpb,
+      budgetPpb: 400n * 100_000n,
+    })
+    expect(e.shortMessage).toMatch(/maxEpochLossBps is 400 bps/)
   })
 
   test("ONE sponsored UserOperation boosts both sub-accounts from health 2.0 into the band by buying collateral", async () => {

@@ -71,13 +71,13 @@ function needs(w: WorkingPortfolio, t: Target) {
 function fundFromIdle(w: WorkingPortfolio, t: Target, sources: string[]): void {
   const { i, s } = t
   const need = needs(w, t)
-  let x = Math.min(w.idle[w.loanAsset] ?? 0, need.loan(), w.capLeft(i), w.repayLeft(i))
+  let x = Math.min(w.spendable(w.loanAsset), need.loan(), w.capLeft(i), w.repayLeft(i))
   if (worth(x, s.loanDecimals)) {
     w.push("Repay", i, x)
     sources.push("idle")
   }
   if (s.collateralAsset !== w.loanAsset) {
-    x = Math.min(w.idle[s.collateralAsset] ?? 0, need.collateral(), w.capLeft(i) / s.price, w.supplyLeft(i))
+    x = Math.min(w.spendable(s.collateralAsset), need.collateral(), w.capLeft(i) / s.price, w.supplyLeft(i))
     if (worth(x, s.collateralDecimals)) {
       w.push("SupplyCollateral", i, x)
       sources.push("idle collateral")
@@ -174,7 +174,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
   if (curves.length === 0 || !(bps > 0)) return undefined
   if (!(needs(w, t).loan() > 0)) return undefined
   const folded = w.foldRepays(i, t.firstMove)
-  const prefunded = Math.min(w.idle[w.loanAsset] ?? 0, w.repayLeft(i), w.capLeft(i), w.debt[i] as number)
+  const prefunded = Math.min(w.spendable(w.loanAsset), w.repayLeft(i), w.capLeft(i), w.debt[i] as number)
   const { costs } = w.input
   const sizing = sizeSwapDeleverage({
     collateral: w.collateral[i] as number,
@@ -200,6 +200,9 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
   w.push("WithdrawCollateral", i, sizing.sold, undefined, { amountBase: sizing.soldBase })
   for (const sale of sizing.sales) w.push("SellCollateral", i, sale.amountIn, undefined, { route: sale.route, expectedOut: sale.expectedOut, amountBase: sale.amountBase })
   w.push("EndCallback", i, 0)
+  // What the sales keep back from the repayment (their drift margin) is not spent again in this plan: on chain a sale
+  // that pays a little less than planned leaves a little less of it.
+  w.reserve(w.loanAsset, prefunded + sizing.sales.reduce((sum, x) => sum + x.expectedOut, 0) - sizing.repaid)
   const routes = sizing.sales.map((x) => `${x.amountIn.toPrecision(4)} on the ${routeFee(x.route)} pool (${x.shortfallBps.toFixed(1)} bps)`).join(" + ")
   sources.push(sizing.sales.length > 1 ? `a swap split over ${sizing.sales.length} pools` : "a swap")
   return `swap deleverage selling ${fmt(sizing.sold)} ${s.collateralAsset}: ${routes}, fee + impact ${sizing.shortfallBps.toFixed(2)} bps${sizing.cappedBy ? `, capped by ${sizing.cappedBy}` : ""}`

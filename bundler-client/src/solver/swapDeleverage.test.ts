@@ -220,6 +220,23 @@ describe("a swap deleverage next to the Safe's own funds (idle first, swap only 
   })
 })
 
+describe("two swap rescues in one plan", () => {
+  test("the second callback's repayment never counts on the first sale's drift margin (on chain it may be smaller)", () => {
+    const input = noBuffer()
+    const first = input.subAccounts[0] as SubAccountInput
+    input.subAccounts.push({ ...first, state: { ...first.state, id: `0x${"b".repeat(64)}`, collateral: 8, debt: 14_000 } })
+    const { plan } = solve(input)
+    expect(kinds(plan)).toEqual([...Array(2)].flatMap(() => ["RepayWithCallback", "WithdrawCollateral", "SellCollateral", "EndCallback"]))
+    for (const k of [0, 4]) {
+      const repay = plan?.actions[k]
+      const sell = plan?.actions[k + 2]
+      // No idle funds: each repayment is its own sale's expected output less the margin, nothing more.
+      expect(repay?.amount).toBeCloseTo((sell?.expectedOut as number) * (1 - SWAP_REPAY_MARGIN), 6)
+    }
+    expect(checkOf(input, plan!).violations).toEqual([])
+  })
+})
+
 describe("a thin pool: the swap is capped at the slippage bound, then combined or split", () => {
   test("capped at maxSlippageBps, the thin pool's sale lands in the zone only with the idle funds, and the plan says so", () => {
     // Alone, neither reaches 1.2: the capped sale lifts health to 1.043, the 2,500 idle USDC to 1.185.

@@ -66,6 +66,7 @@ export type Checkpoint = {
   reasons: string[]
   pools: YieldPool[]
   idle: Record<string, number>
+  reserved: Record<string, number>
   moves: number
   loss: number
   touched: Set<string>
@@ -131,6 +132,8 @@ export class WorkingPortfolio {
   readonly reasons: string[]
   readonly pools: YieldPool[]
   readonly idle: Record<string, number>
+  /** Idle balances the plan must not spend (a swap's drift margin), by asset. */
+  readonly reserved: Record<string, number> = {}
   readonly moves: Move[] = []
   readonly touchedPools = new Set<string>()
   readonly accounts: Account[]
@@ -374,6 +377,16 @@ export class WorkingPortfolio {
     return folded
   }
 
+  /** What the plan may still spend of its idle `asset`: the idle balance less what is reserved. */
+  spendable(asset: string): number {
+    return Math.max(0, (this.idle[asset] ?? 0) - (this.reserved[asset] ?? 0))
+  }
+
+  /** Keeps `amount` of idle `asset` out of what later moves of this plan may spend. */
+  reserve(asset: string, amount: number): void {
+    if (amount > 0) this.reserved[asset] = (this.reserved[asset] ?? 0) + amount
+  }
+
   /** Selling routes of sub-account `i` for a swap deleverage: its `swap` curve, then its `swapRoutes`. */
   sellCurves(i: number): SwapCurve[] {
     const s = this.sub(i)
@@ -389,6 +402,7 @@ export class WorkingPortfolio {
       reasons: this.reasons.slice(),
       pools: this.pools.map((p) => ({ ...p })),
       idle: { ...this.idle },
+      reserved: { ...this.reserved },
       moves: this.moves.length,
       loss: this.slippageLoss,
       touched: new Set(this.touchedPools),
@@ -404,6 +418,8 @@ export class WorkingPortfolio {
     s.pools.forEach((p, i) => Object.assign(this.pools[i] as YieldPool, p))
     for (const k of Object.keys(this.idle)) delete this.idle[k]
     Object.assign(this.idle, s.idle)
+    for (const k of Object.keys(this.reserved)) delete this.reserved[k]
+    Object.assign(this.reserved, s.reserved)
     this.moves.length = s.moves
     this.slippageLoss = s.loss
     this.touchedPools.clear()

@@ -1,6 +1,7 @@
-import { type Account, type Address, type Chain, type Client, type Hex, type Transport, isAddressEqual, zeroAddress } from "viem"
+import { type Account, type Address, BaseError, type Chain, type Client, ContractFunctionRevertedError, type Hex, type Transport, isAddressEqual, zeroAddress } from "viem"
 import { getBlock } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
+import { uniswapV3SwapAdapterAbi } from "../abis/uniswapV3SwapAdapter.js"
 import { venueAdapterAbi } from "../abis/venueAdapter.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import { AccountNotFoundError, type UnknownChainErrorType } from "../errors/deployments.js"
@@ -32,8 +33,12 @@ import {
   SubAccountUnchangedError,
   type SubAccountUnchangedErrorType,
   SwapNotUsedError,
+  EpochLossBudgetExceededError,
+  type EpochLossBudgetExceededErrorType,
   SwapQuoteBelowMinimumError,
   type SwapQuoteBelowMinimumErrorType,
+  SwapRouteRefusedError,
+  type SwapRouteRefusedErrorType,
   type SwapNotUsedErrorType,
   SwapRoundTripError,
   type SwapRoundTripErrorType,
@@ -89,6 +94,8 @@ export type ValidateRebalanceErrorType =
   | SwapNotUsedErrorType
   | SwapRoundTripErrorType
   | SwapQuoteBelowMinimumErrorType
+  | SwapRouteRefusedErrorType
+  | EpochLossBudgetExceededErrorType
   | Error
 
 /**
@@ -102,9 +109,14 @@ export type ValidateRebalanceErrorType =
  * (a listed sub-account outside its band); with a QuoterV2 (`quoter` or the deployment's `swapQuoter`), each swap's
  * current quote against the minimum output the module computes from the oracle price and `maxSlippageBps`
  * ({@link SwapQuoteBelowMinimumError}: a swap too large for the pool's depth, or a pool moved off the oracle, is
- * refused before sending). Each swap is quoted on the pool as it is now, not after the plan's earlier swaps.
- * Post-conditions (landing zone, target, caps, loss per operation and per epoch) are left to the bundler's simulation,
- * whose revert is decoded into the same named errors.
+ * refused before sending). Each swap is quoted on the pool as it is now, not after the plan's earlier swaps. Every
+ * swap's route word is checked against the module's swap adapter (`routePools`: an allowed fee tier and hub, existing
+ * pools; {@link SwapRouteRefusedError} names the field). The per-epoch loss budget: for every listed sub-account, the
+ * loss its epoch has recorded (`getEpochUsage`, when the epoch is the current one) plus the plan's estimated loss (its
+ * swaps' fee and impact at the current quotes: oracle value minus quote, in loan units), in parts per billion of the
+ * sub-account's equity, must stay within `maxEpochLossBps` ({@link EpochLossBudgetExceededError}); without a quoter a
+ * swap's loss is left to the simulation. Other post-conditions (landing zone, target, caps, loss per operation, pool
+ * rounding) are left to the bundler's simulation, whose revert is decoded into the same named errors.
  *
  * @param client - A keeper SmartAccountClient, or any client with `safe` and `keeper`.
  * @param parameters - {@link ValidateRebalanceParameters}
@@ -220,18 +232,64 @@ export async function validateRebalance(
     if (opposite) throw new SwapRoundTripError({ collateralToken })
   })
   if (!triggered) throw new NoTriggerError()
+  const swaps = plan.actions.flatMap((action, index) => {
+    if (action.kind !== "SellCollateral" && action.kind !== "BuyCollateral") return []
+    const { state, policy } = subAccounts[action.subAccount] as (typeof subAccounts)[number]
+    const sell = action.kind === "SellCollateral"
+    const [tokenIn, tokenOut] = sell ? [state.collateralToken, state.loanToken] : [state.loanToken, state.collateralToken]
+    return [{ index, action, state, policy, sell, tokenIn, tokenOut }]
+  })
+  const routes = await readMany(
+    reader,
+    deployment,
+    swaps.map(({ action, tokenIn, tokenOut }) => ({ address: swapAdapter, abi: uniswapV3SwapAdapterAbi, functionName: "routePools", args: [tokenIn, tokenOut, action.route] }) as const),
+  )
+  swaps.forEach(({ index, action }, k) => {
+    const read = routes[k]
+    if (read?.status === "failure") throw swapRouteRefused(index, action.kind, action.route, read.error)
+  })
   const quoter = parameters.quoter ?? deployment.swapQuoter
+  // The plan's estimated loss (loan units, the module's pre-trade prices): each swap's oracle value minus its quote.
+  let loss = 0n
   if (quoter !== undefined) {
-    for (const [index, action] of plan.actions.entries()) {
-      if (action.kind !== "SellCollateral" && action.kind !== "BuyCollateral") continue
-      const { state, policy } = subAccounts[action.subAccount] as (typeof subAccounts)[number]
-      const sell = action.kind === "SellCollateral"
-      const [tokenIn, tokenOut] = sell ? [state.collateralToken, state.loanToken] : [state.loanToken, state.collateralToken]
+    for (const { index, action, state, policy, sell, tokenIn, tokenOut } of swaps) {
       const { fairAmountOut, minAmountOut } = getSwapMinAmountOut({ sell, amountIn: action.amount, price: state.price, maxSlippageBps: policy.maxSlippageBps })
-      const quoted = await quoteSwapRoute(reader, { quoter, swapAdapter, tokenIn, tokenOut, route: action.route, amountIn: action.amount, blockNumber: block.number ?? undefined })
+      const quoted = await quoteSwapRoute(reader, { quoter, swapAdapter, tokenIn, tokenOut, route: action.route, amountIn: action.amount, blockNumber: block.number ?? undefined }).catch(
+        (error: unknown) => {
+          throw swapRouteRefused(index, action.kind, action.route, error)
+        },
+      )
       if (quoted < minAmountOut)
         throw new SwapQuoteBelowMinimumError({ index, kind: action.kind, tokenIn, tokenOut, amountIn: action.amount, quoted, minAmountOut, fairAmountOut, maxSlippageBps: policy.maxSlippageBps, price: state.price })
+      const short = fairAmountOut > quoted ? fairAmountOut - quoted : 0n
+      loss += sell ? short : (short * state.price) / 10n ** 36n
     }
   }
+  for (const { subAccount, policy, state, epochUsage } of subAccounts) {
+    const spent = BigInt(epochUsage.epoch) === BigInt(timestamp) / BigInt(policy.epochLength) ? BigInt(epochUsage.lossPpb) : 0n
+    const equity = (state.collateral * state.price) / 10n ** 36n - state.debt
+    const planPpb = loss === 0n ? 0n : equity <= 0n ? 2n ** 32n - 1n : (loss * 1_000_000_000n + equity - 1n) / equity
+    const budgetPpb = BigInt(policy.maxEpochLossBps) * 100_000n
+    if (spent + planPpb > budgetPpb) throw new EpochLossBudgetExceededError({ subAccount, lossPpb: spent + planPpb, budgetPpb, spentPpb: spent, planPpb })
+  }
   return { timestamp, config, key, subAccounts }
+}
+
+const routeFields: Record<string, "route" | "route.fee" | "route.hub"> = {
+  FeeTierNotAllowed: "route.fee",
+  PoolNotFound: "route.fee",
+  UnknownHub: "route.hub",
+  HubNotAllowed: "route.hub",
+  MalformedRoute: "route",
+  SameToken: "route",
+}
+
+/** The named error for a swap action whose route the adapter refuses (its revert decoded) or the quoter cannot quote. */
+function swapRouteRefused(index: number, kind: Plan["actions"][number]["kind"], route: Hex, error: unknown): SwapRouteRefusedError {
+  const cause = error instanceof Error ? error : undefined
+  const reverted = error instanceof BaseError ? (error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null) : null
+  const name = reverted?.data?.errorName
+  if (name !== undefined && name in routeFields)
+    return new SwapRouteRefusedError({ index, kind, route, field: routeFields[name] as "route", reason: `${name}(${(reverted?.data?.args ?? []).map(String).join(", ")})`, cause })
+  return new SwapRouteRefusedError({ index, kind, route, field: "route", reason: `the quoter could not quote it: ${cause?.message.split("\n")[0] ?? String(error)}`, cause })
 }

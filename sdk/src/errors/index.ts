@@ -116,6 +116,8 @@ export {
   SlippageExceededError,
   type SwapQuoteBelowMinimumErrorType,
   SwapQuoteBelowMinimumError,
+  type SwapRouteRefusedErrorType,
+  SwapRouteRefusedError,
   type CallbackRefusedErrorType,
   CallbackRefusedError,
   type SwapNotUsedErrorType,
