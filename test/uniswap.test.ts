@@ -300,6 +300,16 @@ describe("Uniswap v3 on the devnet", () => {
     const settled = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions }, { quoter: uniswap.quoterV2, tokens, expectedOut: [undefined, undefined, e1, e2, undefined] })
     expect(settled.actions[0]?.amount).toBe(planned - (less2bp(e1) - less2bp(q1)))
     expect(settled.actions[0]?.amount).toBeGreaterThan(prefunded + less2bp(q1))
+    // A sale whose minimum output (from the oracle) sits within the 2 bp margin of its quote: the repayment still
+    // spends that minimum (the module lets no swap output at its minimum stay idle; the sale delivers at least that).
+    const withPlan = (repay: bigint) => [{ ...actions[0], amount: repay } as Plan["actions"][number], ...actions.slice(1)]
+    const floored = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions: withPlan(prefunded + less2bp(e1) + less2bp(q2)) }, {
+      quoter: uniswap.quoterV2,
+      tokens,
+      expectedOut: [undefined, undefined, e1, q2, undefined],
+      minAmountOut: [undefined, undefined, q1 - 100_000n, q2 - 100_000n, undefined],
+    })
+    expect(floored.actions[0]?.amount).toBe(prefunded + q1 + q2 - 200_000n)
     // Without the plan's expected outputs the repayment is at most the quotes: the prefunded part would be lost.
     const blind = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions }, { quoter: uniswap.quoterV2, tokens })
     expect(blind.actions[0]?.amount).toBe(less2bp(q1) + less2bp(q2))

@@ -226,13 +226,21 @@ export async function readSwapCurve(
  *
  * @param parameters.expectedOut - Per action index, a swap's planned output in base units of its output token (the
  *   solver's `expectedOut`); optional.
+ * @param parameters.minAmountOut - Per action index, a swap's on-chain minimum output (`getSwapMinAmountOut`); optional.
+ *   A repayment is never lowered below the own funds it carries plus its sales' minimum outputs: the module lets no swap
+ *   output at its minimum stay idle, and the sales deliver at least that or revert.
  * @returns The chain plan with exact integer amounts.
  * @throws SwapRouteError for a two-pool route (the keeper plans one-pool routes only).
  */
 export async function settleSwapAmounts(
   client: Client<Transport, Chain | undefined>,
   plan: ChainPlan,
-  parameters: { quoter: Address; tokens: readonly { collateral: Address; loan: Address }[]; expectedOut?: readonly (bigint | undefined)[] | undefined },
+  parameters: {
+    quoter: Address
+    tokens: readonly { collateral: Address; loan: Address }[]
+    expectedOut?: readonly (bigint | undefined)[] | undefined
+    minAmountOut?: readonly (bigint | undefined)[] | undefined
+  },
 ): Promise<ChainPlan> {
   const actions = plan.actions.slice()
   const margin = BigInt(Math.round(SWAP_REPAY_MARGIN * 1e6))
@@ -242,7 +250,7 @@ export async function settleSwapAmounts(
     if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: to < a.amount ? (to > 0n ? to : 0n) : a.amount }
   }
   // Per callback opener: the sum of its sales' quotes less the margin, and what they fall short of the plan.
-  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean }>()
+  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; expected: bigint; minimum: bigint }>()
   let opener = -1
   for (let k = 0; k < actions.length; k++) {
     const swap = actions[k]
@@ -260,10 +268,14 @@ export async function settleSwapAmounts(
     const openerKind = sell ? "RepayWithCallback" : "SupplyCollateralWithCallback"
     if (opener >= 0 && actions[opener]?.kind === openerKind && actions[opener]?.subAccount === swap.subAccount) {
       const expected = parameters.expectedOut?.[k]
-      const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true }
+      const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true, expected: 0n, minimum: 0n }
       block.quoted += exact
+      block.minimum += parameters.minAmountOut?.[k] ?? 0n
       if (expected === undefined) block.planned = false
-      else if (less(expected) > exact) block.short += less(expected) - exact
+      else {
+        block.expected += less(expected)
+        if (less(expected) > exact) block.short += less(expected) - exact
+      }
       blocks.set(opener, block)
     } else if (!sell) {
       const j = actions.findIndex((a, i) => i > k && a.kind === "SupplyCollateral" && a.subAccount === swap.subAccount)
@@ -272,7 +284,9 @@ export async function settleSwapAmounts(
   }
   for (const [j, block] of blocks) {
     const a = actions[j] as ChainPlan["actions"][number]
-    lower(j, block.planned ? a.amount - block.short : block.quoted)
+    const own = block.planned && a.amount > block.expected ? a.amount - block.expected : 0n
+    const settled = block.planned ? a.amount - block.short : block.quoted
+    lower(j, settled > own + block.minimum ? settled : own + block.minimum)
   }
   return { ...plan, actions }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from "pino"
 import { type Address, zeroAddress } from "viem"
 import { getPaymasterTokenReserve } from "@levpilot/sdk/actions"
+import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import { getTransportFailure } from "@levpilot/sdk/errors"
 import { solveByLoanAsset } from "../solver/solver.js"
 import { toBaseUnits } from "../solver/state.js"
@@ -169,7 +170,13 @@ export class SafeStep {
         const token = (a.kind === "SellCollateral" ? out.loan : out.collateral).toLowerCase()
         return toBaseUnits(a.expectedOut, snapshot.decimals[token] ?? 18)
       })
-      chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut })
+      // The module's minimum output of each swap (the chain's oracle price and the policy's maxSlippageBps).
+      const minAmountOut = chainPlan.actions.map((a) => {
+        const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === chainPlan.subAccounts[a.subAccount]?.toLowerCase())
+        if ((a.kind !== "SellCollateral" && a.kind !== "BuyCollateral") || s === undefined) return undefined
+        return getSwapMinAmountOut({ sell: a.kind === "SellCollateral", amountIn: a.amount, price: s.price, maxSlippageBps: s.policy.maxSlippageBps }).minAmountOut
+      })
+      chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut })
     }
     // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); swap and
     // callback plans were settled exactly above and pass through.
