@@ -59,7 +59,7 @@ describe("swap deleverage end to end on anvil + Alto + paymaster + Uniswap v3", 
     // Every swap deleverage came while the crash was on (a rescue), before any boost.
     const firstBoost = shapes.findIndex((s) => !isRescue(s))
     if (firstBoost >= 0) expect(shapes.slice(firstBoost).some((s) => s.includes("RepayWithCallback")), shapes.join(" | ")).toBe(false)
-    for (const r of run.rebalances) expect(r.success, `${r.revert} in ${r.actions.join(", ")}`).toBe(true)
+    for (const r of run.rebalances) expect(r.success, JSON.stringify(r, (_, v) => (typeof v === "bigint" ? v.toString() : v))).toBe(true)
     const keeperOps = await demoProbes(() => env).keeperOps(BigInt(run.steps[0]?.block ?? 0) - 1n)
     expect(keeperOps.length).toBe(run.rebalances.length)
     for (const op of keeperOps) {

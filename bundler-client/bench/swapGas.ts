@@ -4,7 +4,7 @@ import { parseArgs } from "node:util"
 import { type Hex, decodeFunctionData } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { privateKeyToAccount } from "viem/accounts"
-import { getKeeperNonceKey } from "@levpilot/sdk/accounts"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { startDemoEnv } from "../src/devnet/env.js"
 import { runDemo } from "../src/devnet/run.js"
 
@@ -29,7 +29,7 @@ try {
   const start = await env.publicClient.getBlockNumber({ cacheTime: 0 })
   const hold = (WETH: number, n: number) => Array.from({ length: n }, () => ({ WETH, WBTC: 60000 }))
   const run = await runDemo({ env, scenario: { name: "two swap rescues", steps: [{ WETH: 3000, WBTC: 60000 }, ...hold(2520, 4), ...hold(2100, 4)] }, settleBlocks: 3 })
-  const key = getKeeperNonceKey({ keeper: privateKeyToAccount(env.keys.keeper).address, keyGeneration: 0 })
+  const key = await env.publicClient.readContract({ address: env.deployment.leverageModule, abi: leverageModuleAbi, functionName: "keeperNonceKey", args: [env.managed.address, privateKeyToAccount(env.keys.keeper).address] })
   const events = await env.publicClient.getContractEvents({
     address: env.devnet.addresses.entryPoint,
     abi: entryPoint07Abi,

@@ -22,7 +22,7 @@ import {
 import { createPaymasterClient } from "viem/account-abstraction"
 import { privateKeyToAccount } from "viem/accounts"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
-import { getKeeperNonceWarmUpCall, toLeverageSafeAccount } from "@levpilot/sdk/accounts"
+import { toLeverageSafeAccount } from "@levpilot/sdk/accounts"
 import { defaultAutomationConfig } from "@levpilot/sdk/actions"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { PolicyInput } from "@levpilot/sdk/types"
@@ -323,8 +323,6 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setSponsor", args: [addresses.verifyingPaymaster, true] }) })
         const now = Number((await publicClient.getBlock()).timestamp)
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "addKeeper", args: [privateKeyToAccount(keeper).address, 0, now + 30 * 86_400] }) })
-        // As the SDK's addKeeper does: the key's nonce sequence off zero, so the first rescue does not pay its first write.
-        calls.push(getKeeperNonceWarmUpCall({ entryPoint: addresses.entryPoint, keeper: privateKeyToAccount(keeper).address, keyGeneration: 0 }))
         const inputs = demoAssets.map((asset) => demoPolicy(markets[asset], stack.vaults.usdc, settings))
         // The Aave account is buffer-protected even with swap protection (no swap lane on Aave yet).
         if (aave) inputs.push({ ...demoPolicy({ id: aave.markets.wethUsdc, oracle: markets.WETH.oracle }, stack.vaults.usdc, { ...settings, swapProtection: false }), adapter: aave.adapter })

@@ -7,7 +7,7 @@ import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds } from "./chainBounds.js"
-import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN } from "../solver/swapDeleverage.js"
+import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN, swapRepayMargin } from "../solver/swapDeleverage.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import { SwapRouteError } from "../swap/errors.js"
 import type { KeeperRiskSettings } from "./config.js"
@@ -217,7 +217,8 @@ export async function readSwapCurve(
 /**
  * Exact amounts for a swap plan before it is sent: each swap is re-quoted on QuoterV2 at its base-unit size along its
  * own route word (its fee tier), and what the venue then takes from the output is settled to the quotes less
- * {@link SWAP_REPAY_MARGIN} (never more than the solver planned): a `RepayWithCallback`'s repayment (the venue pulls it
+ * {@link SWAP_REPAY_MARGIN} (with the sub-account's `maxSlippageBps` in `tokens`, {@link swapRepayMargin}: the margin
+ * the solver used; never more than the solver planned): a `RepayWithCallback`'s repayment (the venue pulls it
  * at the end of the callback) is lowered by what the block's sales now fall short of their planned output, so loan
  * token the plan brought itself (idle, pools, donors: `expectedOut` tells the two apart) stays in it; without
  * `expectedOut` the repayment is at most the quotes less the margin. A `BuyCollateral`'s `SupplyCollateral` after it
@@ -237,14 +238,16 @@ export async function settleSwapAmounts(
   plan: ChainPlan,
   parameters: {
     quoter: Address
-    tokens: readonly { collateral: Address; loan: Address }[]
+    tokens: readonly { collateral: Address; loan: Address; maxSlippageBps?: number | undefined }[]
     expectedOut?: readonly (bigint | undefined)[] | undefined
     minAmountOut?: readonly (bigint | undefined)[] | undefined
   },
 ): Promise<ChainPlan> {
   const actions = plan.actions.slice()
-  const margin = BigInt(Math.round(SWAP_REPAY_MARGIN * 1e6))
-  const less = (x: bigint) => (x * (1_000_000n - margin)) / 1_000_000n
+  const lessFor = (maxSlippageBps: number | undefined) => {
+    const margin = BigInt(Math.round((maxSlippageBps === undefined ? SWAP_REPAY_MARGIN : swapRepayMargin(maxSlippageBps)) * 1e6))
+    return (x: bigint) => (x * (1_000_000n - margin)) / 1_000_000n
+  }
   const lower = (j: number, to: bigint) => {
     const a = actions[j]
     if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: to < a.amount ? (to > 0n ? to : 0n) : a.amount }
@@ -264,6 +267,7 @@ export async function settleSwapAmounts(
     const { fee, hub } = decodeSwapRoute(swap.route)
     if (hub !== 0) throw new SwapRouteError({ field: "route", reason: `the keeper settles one-pool routes only, got hub ${hub}` })
     const { amountOut } = await quoteExactInput(client, { quoter: parameters.quoter, tokenIn, tokenOut, route: { fee }, amountIn: swap.amount })
+    const less = lessFor(tokens.maxSlippageBps)
     const exact = less(amountOut)
     const openerKind = sell ? "RepayWithCallback" : "SupplyCollateralWithCallback"
     if (opener >= 0 && actions[opener]?.kind === openerKind && actions[opener]?.subAccount === swap.subAccount) {

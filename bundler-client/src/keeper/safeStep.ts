@@ -161,7 +161,7 @@ export class SafeStep {
     if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")) {
       const tokens = chainPlan.subAccounts.map((id) => {
         const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
-        return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress }
+        return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress, maxSlippageBps: s?.policy.maxSlippageBps }
       })
       // The solver's expected swap outputs, in base units of each swap's output token.
       const expectedOut = plan.actions.map((a) => {

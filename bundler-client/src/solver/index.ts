@@ -44,6 +44,7 @@ export {
   SWAP_CURVE_FRACTIONS,
   SWAP_SLIPPAGE_USE,
   SWAP_REPAY_MARGIN,
+  swapRepayMargin,
   curveShortfallBps,
   maxSizeWithinSlippage,
   type SaleSplit,

@@ -328,32 +328,58 @@ export function boost(w: WorkingPortfolio, a: Account): void {
     w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but caps${w.borrowLeft(i) < want ? " and the market's free liquidity" : ""} allow only health ${fmt(reachedHealth)}; no valid plan`
     return
   }
-  w.push("Borrow", i, borrow)
+  // The module refuses a borrow left idle (IdleInflow): without a swap (planSwapBoost), a boost borrows only what the
+  // cheapest allowed loan-token pool takes, within the caps (which count the borrow and the deposit) and the slippage
+  // room; the amount shrinks until both fit (capLeft grows as it does).
   const sink = w.pools.filter((p) => policy.pools.includes(p.address) && p.asset === w.loanAsset).sort((u, v) => (u.slippageBps ?? 0) - (v.slippageBps ?? 0))[0]
-  let destination = "kept idle"
-  if (sink !== undefined) {
-    const slip = w.slipOf(sink)
-    const budget = w.slipRoom(slip, false, [i], sink.address)
-    const deposit = Math.min(borrow, w.capLeft(i), budget)
-    if (worth(deposit, sink.decimals)) {
-      w.push("DepositToPool", i, deposit, sink)
-      destination = `deposited to pool ${short(sink.address)}`
+  if (sink === undefined) {
+    w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but the policy lists no ${w.loanAsset} pool to hold a borrow and no swap boost fits; a borrow left idle is refused (IdleInflow); no valid plan`
+    return
+  }
+  const fits = (x: number): boolean => {
+    const trial = w.checkpoint()
+    w.push("Borrow", i, x)
+    const room = Math.min(w.capLeft(i), w.slipRoom(w.slipOf(sink), false, [i], sink.address))
+    w.restore(trial)
+    return room >= x
+  }
+  // The largest borrow the pool can take (bisection: a smaller borrow always fits where a larger one does).
+  let amount = borrow
+  if (!fits(amount)) {
+    let lo = 0
+    let hi = borrow
+    for (let round = 0; round < 40; round++) {
+      const mid = (lo + hi) / 2
+      if (fits(mid)) lo = mid
+      else hi = mid
     }
+    amount = lo
+  }
+  const parked = worth(amount, s.loanDecimals)
+  if (parked) {
+    w.push("Borrow", i, amount)
+    w.push("DepositToPool", i, amount, sink)
   }
   const reached = w.health(i)
+  if (!parked || reached > a.hi) {
+    w.restore(snap)
+    w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but pool ${short(sink.address)} takes only ${fmt(amount)} ${w.loanAsset} within the caps and slippage room, reaching health ${fmt(parked ? reached : a.h0)} > ${fmt(a.hi)}; no valid plan`
+    return
+  }
+  const destination = `deposited to pool ${short(sink.address)}`
   if (w.lossBudget([], undefined) < 0) {
     w.restore(snap)
     w.reasons[i] = `above band but touching it would exceed a loss limit (maxLossBps ${policy.maxLossBps}, maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000}); no valid plan`
     return
   }
   const cost = movesCost(w, t)
-  const benefit = (borrow * w.input.costs.boostEdgeBps) / 10_000
+  const benefit = (amount * w.input.costs.boostEdgeBps) / 10_000
   if (w.mode === "autopilot" && benefit < cost) {
     w.restore(snap)
     w.reasons[i] = `above band but the boost benefit ${fmt(benefit)} < cost ${fmt(cost)}; skipped`
     return
   }
-  w.reasons[i] = `above band: boost ${fmt(a.h0)} -> ${fmt(reached)} (risk target ${fmt(a.riskHealth)}), borrowed ${fmt(borrow)} ${w.loanAsset} ${destination}; P(liq) ${pct(w.probability(i, reached))}`
+  w.reasons[i] = `above band: boost ${fmt(a.h0)} -> ${fmt(reached)} (risk target ${fmt(a.riskHealth)}), borrowed ${fmt(amount)} ${w.loanAsset} ${destination}; P(liq) ${pct(w.probability(i, reached))}`
 }
 
 /**

@@ -177,21 +177,31 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
   plan.subAccounts.forEach((id, i) => {
     if (!acted.has(i)) fail("structure", `${id} is listed but the plan has no venue action on it (SubAccountUnchanged)`, id)
   })
-  // Every pool withdrawal feeds a venue action (module: PoolNotUsed, net flow per asset): per asset, what the plan
-  // withdraws from pools is at most what its other steps pay out of the Safe's wallet (repayments capped at the debt
-  // they can clear, collateral supplies, swap inputs) less what they bring in (borrows, collateral withdrawals, swap
-  // outputs at their on-chain minimum).
+  // Every inflow is used (module: RebalanceLib `_checkInflowsUsed`, net flow per asset, the loan token and each listed
+  // collateral token): with spent = repayments capped at the debt they can clear + collateral supplies + swap inputs,
+  // received = borrows + collateral withdrawals + swap outputs at their on-chain minimum, and unparked = received less
+  // what the plan deposits into pools of the asset, pool withdrawals <= spent - unparked (PoolNotUsed, the withdrawal
+  // that crosses it) and unparked <= spent (IdleInflow): nothing the plan brings in stays idle.
   const poolAsset = new Map(params.pre.pools.map((p) => [p.address, p.asset]))
-  const withdrawn = new Map<string, number>()
-  for (const a of plan.actions) {
-    if (a.kind !== "WithdrawFromPool" || a.pool === undefined) continue
-    const asset = poolAsset.get(a.pool) ?? a.asset
-    const total = (withdrawn.get(asset) ?? 0) + a.amount
-    withdrawn.set(asset, total)
-    const { spent, received } = walletFlows(plan, poolAsset, subs, policies, asset)
-    const usable = Math.max(0, spent - received)
-    if (total > usable * (1 + FLOAT_TOLERANCE) + FLOAT_TOLERANCE)
-      fail("structure", `pool ${a.pool} withdraws ${total} ${asset} in all, more than the plan's other steps pay out of the wallet net of what they bring in (${usable}) (PoolNotUsed)`, plan.subAccounts[a.subAccount])
+  const assets = [...new Set([plan.loanAsset, ...subs.flatMap((s) => (s === undefined ? [] : [s.collateralAsset]))])]
+  const over = (x: number, bound: number) => x > bound * (1 + FLOAT_TOLERANCE) + FLOAT_TOLERANCE
+  for (const asset of assets) {
+    const { spent, received, deposited } = walletFlows(plan, poolAsset, subs, policies, asset)
+    const unparked = Math.max(0, received - deposited)
+    const usable = Math.max(0, spent - unparked)
+    let withdrawn = 0
+    let refused = false
+    for (const a of plan.actions) {
+      if (a.kind !== "WithdrawFromPool" || a.pool === undefined || (poolAsset.get(a.pool) ?? a.asset) !== asset) continue
+      withdrawn += a.amount
+      if (over(withdrawn, usable)) {
+        fail("structure", `pool ${a.pool} withdraws ${withdrawn} ${asset} in all, more than the plan's other steps pay out of the wallet net of what they bring in (${usable}) (PoolNotUsed)`, plan.subAccounts[a.subAccount])
+        refused = true
+        break
+      }
+    }
+    if (!refused && over(unparked, spent))
+      fail("structure", `the plan brings ${received} ${asset} into the Safe but repays, supplies, swaps or deposits only ${spent + deposited} of it; the rest would stay idle (IdleInflow)`)
   }
   if (violations.length > 0) return result()
 
@@ -280,10 +290,10 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
 }
 
 /**
- * What a plan's venue and swap actions pay out of (`spent`) and into (`received`) the Safe's wallet in `asset`,
- * token units; pool actions excluded. Mirrors RebalanceLib `_walletFlows`: repayments per sub-account capped at its
- * debt plus what the plan borrows on it, swap outputs at the module's minimum (oracle value less maxSlippageBps),
- * inflows less what the plan deposits into pools of the asset.
+ * What a plan's venue and swap actions pay out of (`spent`) and into (`received`) the Safe's wallet in `asset`, and
+ * what it deposits into pools of the asset (`deposited`), token units. Mirrors RebalanceLib `_flowTally`: each
+ * repayment capped at the sub-account's debt when it runs (pre-trade debt, plus the plan's borrows on it before, less
+ * its repayments before), swap outputs at the module's minimum (oracle value less maxSlippageBps).
  */
 function walletFlows(
   plan: Plan,
@@ -291,11 +301,12 @@ function walletFlows(
   subs: ReadonlyArray<PortfolioState["subAccounts"][number] | undefined>,
   policies: Readonly<Record<string, Policy>>,
   asset: string,
-): { spent: number; received: number } {
+): { spent: number; received: number; deposited: number } {
   let spent = 0
   let received = 0
-  const repaid = new Map<number, number>()
-  const borrowed = new Map<number, number>()
+  // The debt each repayment meets, in execution order (a callback's inner actions run after its opener).
+  const debtNow = new Map<number, number>()
+  const debtOf = (k: number) => debtNow.get(k) ?? subs[k]?.debt ?? 0
   for (const a of plan.actions) {
     const s = subs[a.subAccount]
     const id = plan.subAccounts[a.subAccount]
@@ -305,11 +316,15 @@ function walletFlows(
     switch (a.kind) {
       case "Repay":
       case "RepayWithCallback":
-        if (loan) repaid.set(a.subAccount, (repaid.get(a.subAccount) ?? 0) + a.amount)
+        if (loan) {
+          const cleared = Math.min(a.amount, debtOf(a.subAccount))
+          debtNow.set(a.subAccount, debtOf(a.subAccount) - cleared)
+          spent += cleared
+        }
         break
       case "Borrow":
         if (loan) {
-          borrowed.set(a.subAccount, (borrowed.get(a.subAccount) ?? 0) + a.amount)
+          debtNow.set(a.subAccount, debtOf(a.subAccount) + a.amount)
           received += a.amount
         }
         break
@@ -333,10 +348,9 @@ function walletFlows(
         break
     }
   }
-  for (const [index, amount] of repaid) spent += Math.min(amount, (subs[index]?.debt ?? 0) + (borrowed.get(index) ?? 0))
   // Inflows parked in pools of the asset fund no spend (a deposit never makes a withdrawal used).
   const deposited = plan.actions
     .filter((a) => a.kind === "DepositToPool" && a.pool !== undefined && (poolAsset.get(a.pool) ?? a.asset) === asset)
     .reduce((sum, a) => sum + a.amount, 0)
-  return { spent, received: Math.max(0, received - deposited) }
+  return { spent, received, deposited }
 }

@@ -47,6 +47,9 @@ function check(input: SolverInput, plan: Plan) {
 
 const kinds = (plan: Plan | undefined) => plan?.actions.map((a) => a.kind)
 
+/** A USDC pool a buffer boost can park its borrow in. */
+const PARK = { address: "0x00000000000000000000000000000000000000aa", asset: "USDC", decimals: 6, balance: 0, withdrawable: 0 }
+
 describe("swap boost in the solver", () => {
   test("above the band in a calm market: borrow, buy collateral, supply, in one pass, landing at the target", () => {
     const input = above(2)
@@ -84,11 +87,17 @@ describe("swap boost in the solver", () => {
     expect(check(input, plan as Plan).violations).toEqual([])
   })
 
-  test("a shallow pool caps the purchase short of the landing zone: no swap boost, the buffer boost instead", () => {
+  test("a shallow pool caps the purchase short of the landing zone: no swap boost, the buffer boost instead (or nothing)", () => {
     const shallow: SwapCurve = { route: ROUTE, points: [{ amountIn: 100, shortfallBps: 5 }, { amountIn: 2_000, shortfallBps: 40 }, { amountIn: 20_000, shortfallBps: 300 }] }
     const { plan, outcomes } = solve(above(2, { swapBuy: shallow }))
-    expect(kinds(plan)).toEqual(["Borrow"])
+    // No pool to park a bare borrow in: the module would refuse it (IdleInflow), so there is no plan.
+    expect(plan).toBeUndefined()
     expect(outcomes[0]?.reason).toMatch(/swap boost: a swap boost capped by maxSlippageBps reaches health .* outside/)
+    expect(outcomes[0]?.reason).toMatch(/IdleInflow/)
+    const withPool = above(2, { swapBuy: shallow, policy: { ...(above(2).subAccounts[0] as SubAccountInput).policy, pools: [PARK.address] } }, { pools: [PARK] })
+    const parked = solve(withPool)
+    expect(kinds(parked.plan)).toEqual(["Borrow", "DepositToPool"])
+    expect(check(withPool, parked.plan as Plan).violations).toEqual([])
   })
 
   test("the per-rebalance amount cap counts the borrow and the supplied collateral", () => {
@@ -96,15 +105,17 @@ describe("swap boost in the solver", () => {
     const s = input.subAccounts[0] as SubAccountInput
     s.policy = { ...s.policy, maxAmountPerRebalance: 4_000 }
     const { plan, outcomes } = solve(input)
-    expect(kinds(plan)).not.toContain("BuyCollateral")
+    expect(kinds(plan) ?? []).not.toContain("BuyCollateral")
     expect(outcomes[0]?.reason).toMatch(/capped by the amount caps/)
   })
 
   test("no swap boost without a buying curve, without maxSlippageBps, or without boostAllowed", () => {
     const base = above(2).subAccounts[0] as SubAccountInput
-    expect(kinds(solve(above(2, { swapBuy: undefined })).plan)).toEqual(["Borrow"])
-    expect(kinds(solve(above(2, { policy: { ...base.policy, maxSlippageBps: 0 } })).plan)).toEqual(["Borrow"])
-    expect(solve(above(2, { policy: { ...base.policy, boostAllowed: false } })).plan).toBeUndefined()
+    const parking = { pools: [PARK] }
+    const withPool = { ...base.policy, pools: [PARK.address] }
+    expect(kinds(solve(above(2, { swapBuy: undefined, policy: withPool }, parking)).plan)).toEqual(["Borrow", "DepositToPool"])
+    expect(kinds(solve(above(2, { policy: { ...withPool, maxSlippageBps: 0 } }, parking)).plan)).toEqual(["Borrow", "DepositToPool"])
+    expect(solve(above(2, { policy: { ...withPool, boostAllowed: false } }, parking)).plan).toBeUndefined()
   })
 
   test("rescues first: with a sub-account below its band, nothing is bought", () => {

@@ -14,7 +14,7 @@
  * (what the module counts as moved: the borrow plus the supplied collateral's value) and by the market's free
  * liquidity; a capped boost that does not reach the landing zone is no plan.
  */
-import { type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, SWAP_REPAY_MARGIN, usableSlippageBps } from "./swapDeleverage.js"
+import { type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, swapRepayMargin, usableSlippageBps } from "./swapDeleverage.js"
 import { healthOf, toBaseUnits } from "./state.js"
 import type { ActionKind, CostModel, EpochState, Plan, PlanAction, Policy, SubAccountState, SwapCurve } from "./types.js"
 
@@ -73,7 +73,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no borrow left under the caps or the market's liquidity" }
   shortfall = curveShortfallBps(curve, b) / 10_000
   const bought = (b / P) * (1 - shortfall)
-  const supplied = bought * (1 - SWAP_REPAY_MARGIN)
+  const supplied = bought * (1 - swapRepayMargin(bps))
   const healthAfter = healthOf({ collateral: C + supplied, debt: D + b, price: P, lltv })
   if (healthAfter > high || healthAfter < low)
     return { reason: `a swap boost ${capped ? `capped by ${limit === bySlippage ? "maxSlippageBps" : limit === byCaps ? "the amount caps" : "the market's liquidity"} ` : ""}reaches health ${healthAfter.toFixed(3)}, outside [${low.toFixed(3)}, ${high.toFixed(3)}]` }

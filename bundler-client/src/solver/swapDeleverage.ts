@@ -29,6 +29,19 @@ export const SWAP_SLIPPAGE_USE = 0.9
 export const SWAP_REPAY_MARGIN = 2e-4
 
 /**
+ * The repay (or supply) margin for a policy's `maxSlippageBps`: {@link SWAP_REPAY_MARGIN}, but never more than 5% of
+ * the slippage bound. The module refuses a plan whose swap output at its on-chain minimum (oracle value less
+ * maxSlippageBps) exceeds what the plan repays or supplies with it (`IdleInflow`); a swap quoted within
+ * {@link SWAP_SLIPPAGE_USE} of the bound and settled less this margin stays above that minimum for any bound.
+ *
+ * @param maxSlippageBps - The policy's bound, bps.
+ * @returns A fraction of the swap's output.
+ */
+export function swapRepayMargin(maxSlippageBps: number): number {
+  return Math.min(SWAP_REPAY_MARGIN, (0.05 * maxSlippageBps) / 10_000)
+}
+
+/**
  * Shortfall (bps) of selling `amountIn` along `curve`: linear between quoted sizes, the first point's below it, and the
  * last segment's slope beyond the last point (impact keeps growing).
  *
@@ -177,7 +190,7 @@ export type SwapDeleverageSizing = {
   sales: SwapSale[]
   sold: number
   soldBase: bigint
-  /** The callback's repayment: `prefunded` plus the sales' expected output less {@link SWAP_REPAY_MARGIN}. */
+  /** The callback's repayment: `prefunded` plus the sales' expected output less {@link swapRepayMargin}. */
   repaid: number
   /** Health after the repayment and the withdrawal. */
   healthAfter: number
@@ -192,7 +205,7 @@ export type SwapDeleverageSizing = {
  * Sizes the sale of a swap deleverage toward `goal`, given `prefunded` loan token repaid alongside: the collateral `c`
  * solving (C - c) P lltv = goal (D - prefunded - c P (1 - s(c)) (1 - m)), with s(c) the average shortfall of the
  * cheapest split of `c` over the routes ({@link splitSale}, fixed point over a few rounds) and m
- * {@link SWAP_REPAY_MARGIN}; capped by the routes' slippage bounds, the collateral, the venue's withdrawable collateral
+ * {@link swapRepayMargin}; capped by the routes' slippage bounds, the collateral, the venue's withdrawable collateral
  * and repayable debt, the amount caps and the debt itself (the module counts a repayment only up to the debt, so a sale
  * whose minimum output exceeds what is left to repay would leave swap output idle).
  *
@@ -202,7 +215,7 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
   const { collateral: C, debt: D, price: P, lltv, prefunded: x, curves, goal, usableBps } = params
   if (curves.length === 0) return { reason: "no swap route quoted" }
   if (!(D > x)) return { reason: "nothing left to repay" }
-  const m = SWAP_REPAY_MARGIN
+  const m = swapRepayMargin(params.maxSlippageBps)
   const caps = curves.map((curve) => maxSizeWithinSlippage(curve, usableBps))
   const extra = (params.extraRouteCost ?? 0) / P
   const average = (split: SaleSplit | undefined, c: number) => (split !== undefined && c > 0 ? split.loss / c : Math.min(...curves.map((k) => curveShortfallBps(k, 0) / 10_000)))

@@ -11,4 +11,4 @@ export {
   type ToLeverageSafeAccountReturnType,
   toLeverageSafeAccount,
 } from "./toLeverageSafeAccount.js"
-export { getKeeperNonceKey, getKeeperNonceWarmUpCall, keeperStubSignature } from "../constants/keeper.js"
+export { getKeeperNonceKey, keeperStubSignature } from "../constants/keeper.js"

@@ -1,6 +1,6 @@
 import { type Address, type Chain, type Client, type Transport, encodeFunctionData, isAddressEqual, zeroAddress } from "viem"
-import { type SmartAccount, entryPoint07Abi } from "viem/account-abstraction"
-import { getBlock, readContract } from "viem/actions"
+import type { SmartAccount } from "viem/account-abstraction"
+import { getBlock } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import type { UnknownChainErrorType } from "../errors/deployments.js"
@@ -12,7 +12,6 @@ import {
   KeeperKeyExpiredError,
   type KeeperKeyExpiredErrorType,
 } from "../errors/keeper.js"
-import { getKeeperNonceKey, getKeeperNonceWarmUpCall } from "../constants/keeper.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { type OwnerLaneParameters, type OwnerLaneReturnType, getOwnerContext, sendOwnerCalls } from "../utils/ownerLane.js"
 
@@ -45,9 +44,7 @@ export type AddKeeperErrorType = UnknownChainErrorType | InvalidKeeperErrorType 
 /**
  * Registers (or re-registers) a keeper session key for the Safe, valid in [validAfter, validUntil]. Refuses, before
  * sending, what the module refuses (zero key, the Safe or the module as key, an empty window) and a window that has
- * already ended on chain. A key whose EntryPoint nonce sequence is still zero is moved off it in the same batch
- * ({@link getKeeperNonceWarmUpCall}), so the keeper's first sponsored operation does not pay the nonce slot's first
- * write (about 17,000 gas).
+ * already ended on chain.
  *
  * @param client - A SmartAccountClient of the Safe, or any client with `protocolKit`.
  * @param parameters - {@link AddKeeperParameters}
@@ -69,14 +66,9 @@ export async function addKeeper<account extends SmartAccount | undefined, accoun
   if (validUntil === 0 || validUntil <= validAfter) throw new InvalidValidityError({ validAfter, validUntil })
   if (validUntil <= now) throw new KeeperKeyExpiredError({ keeper, validUntil, now })
   const data = encodeFunctionData({ abi: leverageModuleAbi, functionName: "addKeeper", args: [keeper, validAfter, validUntil] })
-  // A key whose nonce sequence is still zero is moved off it in the same batch (its first operation is then cheaper).
-  const { keyGeneration } = await readContract(reader, { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] })
-  const { entryPoint } = deployment
-  const nonce = await readContract(reader, { address: entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, getKeeperNonceKey({ keeper, keyGeneration })] })
-  const warmUp = (nonce & 0xffffffffffffffffn) === 0n ? [getKeeperNonceWarmUpCall({ entryPoint, keeper, keyGeneration })] : []
   const sent = await sendOwnerCalls(client as Client<Transport, Chain | undefined, SmartAccount | undefined>, {
     ...(parameters as OwnerLaneParameters),
-    calls: [{ to: safe, data }, ...warmUp],
+    calls: [{ to: safe, data }],
   })
   return { ...sent, validAfter, validUntil }
 }

@@ -1,41 +1,25 @@
-import { type Address, type Hex, concatHex, encodeFunctionData, parseAbi } from "viem"
+import { type Address, type Hex, concatHex, encodeAbiParameters, keccak256 } from "viem"
 import { MAX_ACTIONS, MAX_POOLS, MAX_SUB_ACCOUNTS } from "./module.js"
 
 /**
- * The EntryPoint nonce key the module requires for `keeper`'s operations (`LeverageModule.keeperNonceKey`):
- * `keyGeneration << 160 | keeper`. Keeper operations never share a sequence with the owners (key 0 and any other key is
- * refused with `KeeperNonceKeyInvalid`) nor with another keeper, and `revokeAllKeepers` (a new generation) retires every
- * operation signed before.
+ * The EntryPoint nonce key the module requires for `keeper`'s operations (`LeverageModule.keeperNonceKey`): the low 192
+ * bits of `keccak256(abi.encode(keeper, keyGeneration, salt))`, with the Safe's `AutomationConfig.keyGeneration` and the
+ * `salt` the module drew when the Safe last registered the key (`getKeeper(safe, keeper).salt`, from the parent block's
+ * hash). Keeper operations never share a sequence with the owners (key 0 and any other key is refused with
+ * `KeeperNonceKeyInvalid`) nor with another keeper; `revokeAllKeepers` (a new generation) and every new registration of
+ * the key (a new salt) retire every operation signed before, which could not know the new key.
  *
- * @param parameters - The keeper address and the Safe's `AutomationConfig.keyGeneration`.
+ * @param parameters - The keeper address, the Safe's key generation and the key's registration salt (uint112).
  * @returns The 192-bit nonce key.
  * @example
  * const { keyGeneration } = await client.readContract({ ..., functionName: "getAutomationConfig", args: [safe] })
- * const key = getKeeperNonceKey({ keeper, keyGeneration })
+ * const { salt } = await client.readContract({ ..., functionName: "getKeeper", args: [safe, keeper] })
+ * const key = getKeeperNonceKey({ keeper, keyGeneration, salt })
  */
-export function getKeeperNonceKey({ keeper, keyGeneration }: { keeper: Address; keyGeneration: number | bigint }): bigint {
-  return (BigInt(keyGeneration) << 160n) | BigInt(keeper)
+export function getKeeperNonceKey({ keeper, keyGeneration, salt }: { keeper: Address; keyGeneration: number | bigint; salt: bigint }): bigint {
+  const hash = keccak256(encodeAbiParameters([{ type: "address" }, { type: "uint32" }, { type: "uint112" }], [keeper, Number(keyGeneration), salt]))
+  return BigInt(hash) & ((1n << 192n) - 1n)
 }
-
-/**
- * The call, made by the Safe, that moves `keeper`'s nonce sequence off zero (EntryPoint v0.7 `incrementNonce(key)`):
- * the key's first operation then updates the EntryPoint's nonce slot from non-zero to non-zero instead of writing it from
- * zero, about 17,000 gas less for that sponsored operation (an SSTORE from zero costs 22,100 gas, an update 5,000 with a
- * cold slot's 2,100 in both). The owners pay it once, in the batch that registers the key (`addKeeper` does).
- *
- * @param parameters - The EntryPoint, the keeper address and the Safe's `AutomationConfig.keyGeneration`.
- * @returns The call `{ to, data }` for the Safe to make.
- * @example calls.push(getKeeperNonceWarmUpCall({ entryPoint, keeper, keyGeneration: 0 }))
- */
-export function getKeeperNonceWarmUpCall({ entryPoint, keeper, keyGeneration }: { entryPoint: Address; keeper: Address; keyGeneration: number | bigint }): {
-  to: Address
-  data: Hex
-} {
-  const key = getKeeperNonceKey({ keeper, keyGeneration })
-  return { to: entryPoint, data: encodeFunctionData({ abi: incrementNonceAbi, functionName: "incrementNonce", args: [key] }) }
-}
-
-const incrementNonceAbi = parseAbi(["function incrementNonce(uint192 key)"])
 
 /** Maximum sub-accounts in one plan (ConstantsLib.MAX_SUB_ACCOUNTS). */
 export const maxPlanSubAccounts = Number(MAX_SUB_ACCOUNTS)

@@ -42,6 +42,7 @@ import {
   OracleCheckFailedError,
   PoolNotAllowedError,
   PoolNotUsedError,
+  IdleInflowError,
   PoolRoundTripError,
   PoolUnhealthyError,
   SubAccountUnchangedError,
@@ -185,6 +186,8 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new SubAccountUnchangedError({ subAccount: a(args, 0), cause })
     case "PoolNotUsed":
       return new PoolNotUsedError({ subAccount: a(args, 0), pool: a(args, 1), cause })
+    case "IdleInflow":
+      return new IdleInflowError({ token: a(args, 0), received: a(args, 1), used: a(args, 2), cause })
     case "PoolRoundTrip":
       return new PoolRoundTripError({ pool: a(args, 0), cause })
     case "HealthOutsideLandingZone":
@@ -322,7 +325,7 @@ const leverageErrorNames = new Set([
   "DuplicateSubAccountError", "MixedLoanTokensError", "NoTriggerError", "CooldownActiveError", "PoolNotAllowedError",
   "ActionNotAllowedError", "ActionFailedError", "HealthOutOfBandError", "HealthFurtherFromTargetError", "HealthDecreasedError",
   "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
-  "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "PoolRoundTripError",
+  "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "IdleInflowError", "PoolRoundTripError",
   "HealthOutsideLandingZoneError", "HealthCrossedTargetError", "OracleAnswerOutOfBoundsError",
   "MinHealthBelowLiquidationIncentiveError", "MissingPriceFeedError", "InvalidSponsorError", "KeeperNonceKeyInvalidError",
   "ValidityWindowSpansEpochsError", "SelfPayEpochPassedError",

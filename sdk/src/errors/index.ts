@@ -104,6 +104,8 @@ export {
   SubAccountUnchangedError,
   type PoolNotUsedErrorType,
   PoolNotUsedError,
+  type IdleInflowErrorType,
+  IdleInflowError,
   type PoolRoundTripErrorType,
   PoolRoundTripError,
   type HealthOutsideLandingZoneErrorType,

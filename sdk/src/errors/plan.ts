@@ -254,6 +254,31 @@ export class PoolNotUsedError extends BaseError {
   }
 }
 
+export type IdleInflowErrorType = IdleInflowError & { name: "IdleInflowError" }
+/**
+ * The plan brings more of `token` into the Safe's wallet (borrows, collateral withdrawals, swap outputs at their
+ * on-chain minimum; `received`, base units) than it repays (up to the debt), supplies, swaps or deposits into pools
+ * (`used`, base units): the rest would stay idle (module error `IdleInflow`).
+ */
+export class IdleInflowError extends BaseError {
+  readonly token: Address
+  readonly received: bigint
+  readonly used: bigint
+  constructor({ token, received, used, cause }: { token: Address; received: bigint; used: bigint } & Cause) {
+    super(`The plan brings ${received} base units of ${token} into the Safe but uses only ${used} of them.`, {
+      cause,
+      metaMessages: [
+        "Every borrow, collateral withdrawal and swap output must be repaid, supplied, swapped or deposited into an allowed pool by the same plan.",
+        `Left idle: ${received - used} base units of ${token}.`,
+      ],
+      name: "IdleInflowError",
+    })
+    this.token = token
+    this.received = received
+    this.used = used
+  }
+}
+
 export type PoolRoundTripErrorType = PoolRoundTripError & { name: "PoolRoundTripError" }
 /** The plan both withdraws from and deposits into one pool (module error `PoolRoundTrip`). */
 export class PoolRoundTripError extends BaseError {
