@@ -2,7 +2,7 @@ import { type Hex, getAddress, parseAbiItem, parseUnits } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { validateRebalance } from "@levpilot/sdk/actions"
-import { IdleInflowError, SwapQuoteBelowMinimumError } from "@levpilot/sdk/errors"
+import { IdleInflowError, SwapQuoteBelowMinimumError, SwapRouteRefusedError } from "@levpilot/sdk/errors"
 import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import type { Plan } from "@levpilot/sdk/types"
 import { type DemoEnv, demoAssets, startDemoEnv } from "../bundler-client/src/devnet/env"
@@ -69,6 +69,42 @@ describe("swap boost end to end on anvil + Alto + paymaster + Uniswap v3", () =>
     })
     expect(e.quoted).toBeLessThan(e.minAmountOut)
     expect(e.shortMessage).toMatch(/Swap action 1 \(BuyCollateral\)/)
+  })
+
+  test("validateRebalance names the route field the swap adapter refuses (tier, hub, reserved bits) instead of a raw revert", async () => {
+    const keeper = privateKeyToAccount(env.keys.keeper).address
+    const usdc = env.stack.tokens.usdc
+    const check = (route: Hex) =>
+      validateRebalance(env.publicClient, {
+        safe: env.managed.address,
+        keeper,
+        deployments: env.deployments,
+        plan: {
+          subAccounts: [env.managed.subAccounts.WETH as Hex],
+          actions: [
+            { kind: "Borrow", subAccount: 0, amount: parseUnits("1000", 6) },
+            { kind: "BuyCollateral", subAccount: 0, route, amount: parseUnits("1000", 6) },
+            { kind: "SupplyCollateral", subAccount: 0, amount: 1n },
+          ],
+        },
+      }).catch((e: unknown) => e)
+    const cases: [Hex, string, RegExp][] = [
+      // 1%: enabled in the factory, not among the adapter's tiers (500 and 3000).
+      [encodeUniswapRoute({ fee: 10_000 }), "route.fee", /^FeeTierNotAllowed\(10000\)$/],
+      [encodeUniswapRoute({ fee: 1_234 }), "route.fee", /^FeeTierNotAllowed\(1234\)$/],
+      // USDC is the adapter's only hub, and the purchase's own input.
+      [encodeUniswapRoute({ fee: 500, hub: { token: usdc, index: 1 }, hubFee: 3000 }), "route.hub", /^HubNotAllowed\(0x/i],
+      [encodeUniswapRoute({ fee: 500, hub: { token: usdc, index: 2 }, hubFee: 3000 }), "route.hub", /^UnknownHub\(2\)$/],
+      [`0x${"1".padStart(50, "0")}${"0".repeat(10)}01f4` as Hex, "route", /^MalformedRoute\(0x/],
+    ]
+    for (const [route, field, reason] of cases) {
+      const error = await check(route)
+      expect(error, route).toBeInstanceOf(SwapRouteRefusedError)
+      const e = error as SwapRouteRefusedError
+      expect({ index: e.index, field: e.field, route: e.route }).toEqual({ index: 1, field, route })
+      expect(e.reason).toMatch(reason)
+      expect(e.shortMessage).toContain(`"${field}"`)
+    }
   })
 
   test("ONE sponsored UserOperation boosts both sub-accounts from health 2.0 into the band by buying collateral", async () => {

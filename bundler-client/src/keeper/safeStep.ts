@@ -1,7 +1,9 @@
 import type { Logger } from "pino"
 import { type Address, zeroAddress } from "viem"
+import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import { getTransportFailure } from "@levpilot/sdk/errors"
 import { solveByLoanAsset } from "../solver/solver.js"
+import { toBaseUnits } from "../solver/state.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
@@ -179,7 +181,20 @@ export class SafeStep {
         const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
         return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress, maxSlippageBps: s?.policy.maxSlippageBps }
       })
-      chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { ...config.swap, tokens })
+      // The solver's expected swap outputs, in base units of each swap's output token.
+      const expectedOut = plan.actions.map((a) => {
+        const out = tokens[a.subAccount]
+        if (a.expectedOut === undefined || out === undefined) return undefined
+        const token = (a.kind === "SellCollateral" ? out.loan : out.collateral).toLowerCase()
+        return toBaseUnits(a.expectedOut, snapshot.decimals[token] ?? 18)
+      })
+      // The module's minimum output of each swap (the chain's oracle price and the policy's maxSlippageBps).
+      const minAmountOut = chainPlan.actions.map((a) => {
+        const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === chainPlan.subAccounts[a.subAccount]?.toLowerCase())
+        if ((a.kind !== "SellCollateral" && a.kind !== "BuyCollateral") || s === undefined) return undefined
+        return getSwapMinAmountOut({ sell: a.kind === "SellCollateral", amountIn: a.amount, price: s.price, maxSlippageBps: s.policy.maxSlippageBps }).minAmountOut
+      })
+      chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut })
     }
     // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); swap and
     // callback plans were settled exactly above and pass through.

@@ -48,9 +48,13 @@ export {
   swapRepayMargin,
   curveShortfallBps,
   maxSizeWithinSlippage,
-  type SwapDeleverageParameters,
-  type SwapDeleverageCandidate,
-  planSwapDeleverage,
+  type SaleSplit,
+  splitSale,
+  usableSlippageBps,
+  type SizeSwapDeleverageParameters,
+  type SwapSale,
+  type SwapDeleverageSizing,
+  sizeSwapDeleverage,
 } from "./swapDeleverage.js"
 export {
   ONE_PASS_MIN_HEALTH,

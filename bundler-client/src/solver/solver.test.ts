@@ -70,7 +70,10 @@ describe("solve", () => {
       ],
     })
     const r = solve(i)
-    expect(r.plan?.actions.map((a) => a.kind)).toEqual(["Repay", "WithdrawFromPool", "Repay"])
+    // The idle 100 USDC and the pool's share go out in one repayment (one venue call), after the withdrawal.
+    expect(r.plan?.actions.map((a) => a.kind)).toEqual(["WithdrawFromPool", "Repay"])
+    const [withdraw, repay] = r.plan?.actions ?? []
+    expect(repay?.amount).toBeCloseTo((withdraw?.amount as number) + 100, 9)
     expect(r.plan?.actions.every((a) => a.pool === undefined || a.pool === POOL)).toBe(true)
     expect(check(i, r.plan!).ok).toBe(true)
   })

@@ -10,11 +10,11 @@
  *
  * Cost model as for the swap deleverage: fee + impact from a {@link SwapCurve} quoted on the pool's real liquidity
  * (QuoterV2, loan token -> collateral, `amountIn` in loan units), gas from the per-action figures. The borrow is capped
- * where the curve's shortfall reaches {@link SWAP_SLIPPAGE_USE} x maxSlippageBps (and maxLossBps), by the amount caps
+ * where the curve's shortfall reaches 90% of maxSlippageBps (and maxLossBps; `usableSlippageBps`), by the amount caps
  * (what the module counts as moved: the borrow plus the supplied collateral's value) and by the market's free
  * liquidity; a capped boost that does not reach the landing zone is no plan.
  */
-import { type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, SWAP_SLIPPAGE_USE, swapPlanMargin } from "./swapDeleverage.js"
+import { type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, swapPlanMargin, usableSlippageBps } from "./swapDeleverage.js"
 import { healthOf, toBaseUnits } from "./state.js"
 import type { ActionKind, CostModel, EpochState, Plan, PlanAction, Policy, SubAccountState, SwapCurve } from "./types.js"
 
@@ -62,7 +62,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
     shortfall = curveShortfallBps(curve, Math.max(b, 0)) / 10_000
   }
   if (!(b > 0)) return { reason: "already at or below the goal" }
-  const usable = Math.min(bps * SWAP_SLIPPAGE_USE, policy.maxLossBps * 0.999)
+  const usable = usableSlippageBps(policy)
   const bySlippage = maxSizeWithinSlippage(curve, usable)
   // The module counts the borrow and the supplied collateral's value (about b (1 - s)) against the caps.
   const byCaps = capLeft / (2 - shortfall)

@@ -1,17 +1,21 @@
 /**
- * Swap deleverage for a sub-account with no buffer: sell collateral for the loan token inside the venue's repay
- * callback (`RepayWithCallback { WithdrawCollateral, SellCollateral } EndCallback`, one UserOperation, no idle funds).
+ * Swap deleverage: sell collateral for the loan token inside the venue's repay callback
+ * (`RepayWithCallback { WithdrawCollateral, SellCollateral... } EndCallback`, one UserOperation), for the part of a
+ * rescue the Safe's own funds do not cover. The callback's repayment also carries the loan token the plan already has
+ * in hand for the same sub-account (idle balance, pool withdrawals, borrows on donors), so a Safe with some idle funds
+ * sells only the remainder, and nothing a swap delivers stays idle beyond its drift margin.
  *
- * Cost model: the swap's shortfall against its oracle value (fee + price impact) comes from a {@link SwapCurve} quoted
+ * Cost model: each swap's shortfall against its oracle value (fee + price impact) comes from a {@link SwapCurve} quoted
  * on the pool's real liquidity (QuoterV2 by eth_call, `quotePriceImpact`), interpolated between the quoted sizes; gas
- * from the cost model's per-action figures. The size is capped where the curve's shortfall reaches 90% of the policy's
- * `maxSlippageBps` (the module's on-chain minimum, kept 10% back for the block or two until inclusion), so the solver
- * never proposes a swap the module would refuse; a capped unwind that does not reach the landing zone is no plan.
- * Amounts here are floats in human units (the solver's convention); the keeper re-quotes the chosen size exactly and
- * sends base-unit integers.
+ * from the cost model's per-action figures. Every sale is capped where its curve's shortfall reaches 90% of the
+ * policy's `maxSlippageBps` (the module's on-chain minimum, kept 10% back for the block or two until inclusion), so the
+ * solver never proposes a swap the module would refuse. A sale larger than one pool takes within that bound is split
+ * across the sub-account's routes (one pool each: the adapter's other fee tiers), each route taking the next slice
+ * where its marginal cost is lowest. Amounts here are floats in human units (the solver's convention); the keeper
+ * re-quotes every chosen size exactly and sends base-unit integers.
  */
-import { healthOf, toBaseUnits } from "./state.js"
-import type { CostModel, EpochState, Plan, Policy, SubAccountState, SwapCurve } from "./types.js"
+import { toBaseUnits } from "./state.js"
+import type { CostModel, EpochState, Policy, SubAccountState, SwapCurve } from "./types.js"
 
 /**
  * Shares of the position's collateral (for a purchase, of its oracle value in the loan token) a swap cost curve is
@@ -102,7 +106,7 @@ export function maxSizeWithinSlippage(curve: SwapCurve, maxBps: number): number 
   return best
 }
 
-/** What both swap planners ({@link planSwapDeleverage}, `planSwapBoost`) take about one sub-account. */
+/** What both swap planners (the solver's swap deleverage step, {@link planSwapBoost}) take about one sub-account. */
 export type SwapPlanBase = {
   state: SubAccountState
   policy: Policy
@@ -115,102 +119,176 @@ export type SwapPlanBase = {
   goal: number
 }
 
-export type SwapDeleverageParameters = SwapPlanBase & {
-  /** Lowest health the plan may end at (landing zone low edge, with the solver's margin). */
-  low: number
-  /**
-   * Value this sub-account may still move in this rebalance (per-rebalance and epoch caps, loan units); default
-   * `maxAmountPerRebalance`. The module counts the repayment and the withdrawn collateral's value.
-   */
-  capLeft?: number | undefined
-}
-
-export type SwapDeleverageCandidate = {
-  plan: Plan
-  /** Gas (loan units) + the swap's shortfall at oracle prices. */
-  cost: number
-  healthAfter: number
-  /** Collateral sold and loan token repaid (human units). */
-  sold: number
-  repaid: number
-  shortfallBps: number
+/** The largest shortfall (bps) a swap of a sub-account with this policy may be sized to: 90% of maxSlippageBps, within maxLossBps. */
+export function usableSlippageBps(policy: Pick<Policy, "maxSlippageBps" | "maxLossBps">): number {
+  return Math.min((policy.maxSlippageBps ?? 0) * SWAP_SLIPPAGE_USE, policy.maxLossBps * 0.999)
 }
 
 /**
- * Sizes a swap deleverage toward `goal`: the collateral `c` solving (C - c) P lltv = goal (D - c P (1 - s(c))), with
- * s(c) from the curve (fixed-point, a few rounds), capped by {@link SWAP_SLIPPAGE_USE} x maxSlippageBps and by the
- * amount caps (a capped sale is kept when it still reaches the landing zone), within the per-rebalance and per-epoch
- * loss limits.
- *
- * @returns The candidate plan and its cost, or the reason there is none.
+ * How a sale of `total` collateral is split across independent routes (distinct pools): per route its input and the
+ * shortfall it pays there (bps), and the sale's whole shortfall in collateral units (Σ input x shortfall).
  */
-export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleverageCandidate | { reason: string } {
-  const { state: s, policy, epoch, curve, costs, goal, low } = params
-  const bps = policy.maxSlippageBps ?? 0
-  if (bps <= 0) return { reason: "the policy does not allow swaps (maxSlippageBps 0)" }
-  const { collateral: C, debt: D, price: P, lltv } = s
-  if (!(D > 0)) return { reason: "no debt to repay" }
-  if (s.repayable === 0 || s.withdrawable === 0) return { reason: "the venue refuses the repayment or the collateral withdrawal now (paused reserve)" }
-  let shortfall = curveShortfallBps(curve, 0) / 10_000
+export type SaleSplit = { parts: number[]; shortfallBps: number[]; loss: number }
+
+/**
+ * Splits a sale of `total` across `curves` (each its own pool), none beyond its `caps` entry: the cheapest single route,
+ * or, when it pays less in fee and impact by more than `extraRouteCost` (collateral units per additional route: its
+ * gas), slices of `total / 64` each given to the route whose marginal cost (d(x s(x))/dx on its curve) is lowest.
+ *
+ * @returns The split, or undefined when the routes' caps together are below `total`.
+ */
+export function splitSale(curves: readonly SwapCurve[], caps: readonly number[], total: number, extraRouteCost = 0): SaleSplit | undefined {
+  const cost = (k: number, x: number) => (x > 0 ? (x * curveShortfallBps(curves[k] as SwapCurve, x)) / 10_000 : 0)
+  const slack = total * 1e-9
+  let best: SaleSplit | undefined
+  curves.forEach((curve, k) => {
+    if ((caps[k] ?? 0) + slack < total) return
+    const loss = cost(k, total)
+    if (best === undefined || loss < best.loss) {
+      const parts = curves.map((_, j) => (j === k ? total : 0))
+      best = { parts, shortfallBps: parts.map((x, j) => (x > 0 ? curveShortfallBps(curves[j] as SwapCurve, x) : 0)), loss }
+    }
+  })
+  if (curves.length < 2 && best !== undefined) return best
+  const parts = curves.map(() => 0)
+  let left = total
+  const step = total / 64
+  while (left > slack) {
+    let pick = -1
+    let pickRate = Number.POSITIVE_INFINITY
+    let pickSize = 0
+    for (let k = 0; k < curves.length; k++) {
+      const x = parts[k] as number
+      const size = Math.min(step, left, (caps[k] ?? 0) - x)
+      if (!(size > slack)) continue
+      const rate = (cost(k, x + size) - cost(k, x)) / size
+      if (rate < pickRate) [pick, pickRate, pickSize] = [k, rate, size]
+    }
+    if (pick < 0) break
+    parts[pick] = (parts[pick] as number) + pickSize
+    left -= pickSize
+  }
+  if (left > slack) return best
+  const used = parts.filter((x) => x > 0).length
+  const loss = parts.reduce((sum, x, k) => sum + cost(k, x), 0)
+  if (best !== undefined && best.loss <= loss + (used - 1) * extraRouteCost) return best
+  return { parts, shortfallBps: parts.map((x, k) => (x > 0 ? curveShortfallBps(curves[k] as SwapCurve, x) : 0)), loss }
+}
+
+export type SizeSwapDeleverageParameters = {
+  /** The position as the plan leaves it so far (human units; `debt` before the repayment below). */
+  collateral: number
+  debt: number
+  price: number
+  lltv: number
+  collateralDecimals: number
+  /** Loan token already in the Safe for this repayment (idle, withdrawn from pools, borrowed on donors): repaid in the same callback. */
+  prefunded: number
+  /** Selling routes, one pool each (`swap` first, then `swapRoutes`). */
+  curves: readonly SwapCurve[]
+  /** Health to aim for. */
+  goal: number
+  /** Largest shortfall a sale may be sized to, bps ({@link usableSlippageBps}). */
+  usableBps: number
+  /** `maxSlippageBps`: the module's minimum output is the sale's oracle value less this. */
+  maxSlippageBps: number
+  /** Collateral the venue lets go now (undefined: no limit). */
+  withdrawable?: number | undefined
+  /** Debt the venue takes as repayment now (undefined: no limit). */
+  repayable?: number | undefined
+  /** Value left under the amount caps, loan units (the module counts the repayment and the withdrawn collateral's value). */
+  capLeft: number
+  /** Cost of one more route (gas of a SellCollateral), loan units. */
+  extraRouteCost?: number | undefined
+}
+
+/** One sale of a swap deleverage: its route, input (human and base units), expected output and shortfall. */
+export type SwapSale = { route: string; amountIn: number; amountBase: bigint; expectedOut: number; shortfallBps: number }
+
+export type SwapDeleverageSizing = {
+  /** The sales, one per route used; their inputs add up to `sold` (and, in base units, to `soldBase`). */
+  sales: SwapSale[]
+  sold: number
+  soldBase: bigint
+  /** The callback's repayment: `prefunded` plus the sales' expected output less {@link swapPlanMargin}. */
+  repaid: number
+  /** Health after the repayment and the withdrawal. */
+  healthAfter: number
+  /** Fee and impact at oracle prices (loan units) and their share of the sale's value (bps). */
+  loss: number
+  shortfallBps: number
+  /** What stopped the sale short of the goal: "maxSlippageBps", "the venue's withdrawable collateral", ... */
+  cappedBy: string | undefined
+}
+
+/**
+ * Sizes the sale of a swap deleverage toward `goal`, given `prefunded` loan token repaid alongside: the collateral `c`
+ * solving (C - c) P lltv = goal (D - prefunded - c P (1 - s(c)) (1 - m)), with s(c) the average shortfall of the
+ * cheapest split of `c` over the routes ({@link splitSale}, fixed point over a few rounds) and m
+ * {@link swapPlanMargin}; capped by the routes' slippage bounds, the collateral, the venue's withdrawable collateral
+ * and repayable debt, the amount caps and the debt itself (the module counts a repayment only up to the debt, so a sale
+ * whose minimum output exceeds what is left to repay would leave swap output idle).
+ *
+ * @returns The sizing, or the reason there is no sale.
+ */
+export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDeleverageSizing | { reason: string } {
+  const { collateral: C, debt: D, price: P, lltv, prefunded: x, curves, goal, usableBps } = params
+  if (curves.length === 0) return { reason: "no swap route quoted" }
+  if (!(D > x)) return { reason: "nothing left to repay" }
+  const m = swapPlanMargin(params.maxSlippageBps)
+  const caps = curves.map((curve) => maxSizeWithinSlippage(curve, usableBps))
+  const extra = (params.extraRouteCost ?? 0) / P
+  const average = (split: SaleSplit | undefined, c: number) => (split !== undefined && c > 0 ? split.loss / c : Math.min(...curves.map((k) => curveShortfallBps(k, 0) / 10_000)))
   let c = 0
-  for (let round = 0; round < 6; round++) {
-    c = (goal * D - C * P * lltv) / (P * (goal * (1 - shortfall) - lltv))
-    shortfall = curveShortfallBps(curve, c) / 10_000
+  let split: SaleSplit | undefined
+  let s = average(undefined, 0)
+  for (let round = 0; round < 8; round++) {
+    c = (D - x - (C * P * lltv) / goal) / (P * ((1 - s) * (1 - m) - lltv / goal))
+    if (!(c > 0)) return { reason: "already at or above the goal" }
+    split = splitSale(curves, caps, c, extra) ?? splitSale(curves, caps, caps.reduce((a, b) => a + b, 0), extra)
+    s = average(split, Math.min(c, caps.reduce((a, b) => a + b, 0)))
   }
-  if (!(c > 0)) return { reason: "already at or above the goal" }
-  // The module refuses a swap past maxSlippageBps and a loss past maxLossBps of what the positions move (about c P).
-  const usable = Math.min(bps * SWAP_SLIPPAGE_USE, policy.maxLossBps * 0.999)
-  const withinSlippage = Math.min(maxSizeWithinSlippage(curve, usable), C * 0.999)
-  const withdrawable = s.withdrawable ?? Number.POSITIVE_INFINITY
-  const bySlippage = Math.min(withinSlippage, withdrawable)
-  // What the module counts as moved: the repayment (about c P (1 - s)) plus the withdrawn collateral's value (c P).
-  const capLeft = params.capLeft ?? policy.maxAmountPerRebalance
-  const byCaps = (capLeft * (1 - 1e-9)) / (P * (2 - shortfall))
-  const capped = c > Math.min(bySlippage, byCaps)
-  const cappedBy = bySlippage > byCaps ? "the amount caps" : withinSlippage <= withdrawable ? "maxSlippageBps" : "the venue's withdrawable collateral"
-  if (capped) c = Math.min(bySlippage, byCaps)
-  if (!(c > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no value left to move under the amount caps" }
-  shortfall = curveShortfallBps(curve, c) / 10_000
-  // A sale whose on-chain minimum output exceeds the whole debt would leave the rest idle (IdleInflow): sell at most
-  // what the debt takes.
-  const byDebt = (D / (P * (1 - bps / 10_000))) * (1 - 1e-9)
-  if (c > byDebt) {
-    c = byDebt
-    shortfall = curveShortfallBps(curve, c) / 10_000
+  const limits: [string, number][] = [
+    ["maxSlippageBps", caps.reduce((a, b) => a + b, 0)],
+    ["the collateral", C * 0.999],
+    ["the venue's withdrawable collateral", params.withdrawable ?? Number.POSITIVE_INFINITY],
+    // The module counts the repayment (prefunded + c P (1 - s) (1 - m)) and the withdrawn collateral (c P).
+    ["the amount caps", ((params.capLeft - x) * (1 - 1e-9)) / (P * (2 - s))],
+    ["the venue's repayable debt", ((params.repayable ?? Number.POSITIVE_INFINITY) - x) / (P * (1 - s) * (1 - m))],
+    // Even at its on-chain minimum the sale's output is spent on the debt.
+    ["the debt", ((D - x) * (1 - 1e-6)) / (P * (1 - params.maxSlippageBps / 10_000))],
+  ]
+  let cappedBy: string | undefined
+  for (const [name, limit] of limits) {
+    if (c > limit) {
+      c = limit
+      cappedBy = name
+    }
   }
-  const out = c * P * (1 - shortfall)
-  const repaid = Math.min(out * (1 - swapPlanMargin(bps)), D)
-  const after = { collateral: C - c, debt: D - repaid, price: P, lltv }
-  const healthAfter = healthOf(after)
-  if (healthAfter < low) return { reason: `a swap ${capped ? `capped by ${cappedBy} ` : ""}reaches only health ${healthAfter.toFixed(3)} < ${low.toFixed(3)}` }
-  const moved = repaid + c * P
-  if (moved > capLeft) return { reason: `a swap deleverage moves ${moved.toFixed(2)}, above the amount caps (${capLeft.toFixed(2)} left)` }
-  // Fee and impact at oracle prices; the unrepaid part of the output stays idle in the Safe and is no loss.
-  const loss = c * P * shortfall
-  const equity = C * P - D
-  const epochRoom = ((policy.maxEpochLossBps ?? 10_000) / 10_000 - (epoch.lossPpbInEpoch ?? 0) / 1e9) * equity
-  if (!(loss <= epochRoom * 0.999)) return { reason: `the swap's loss ${loss.toFixed(2)} exceeds the epoch loss budget left (${epochRoom.toFixed(2)})` }
-  const kinds = ["RepayWithCallback", "WithdrawCollateral", "SellCollateral", "EndCallback"] as const
-  const gas = costs.baseGas + kinds.reduce((g, k) => g + costs.gasPerAction[k], 0)
-  const plan: Plan = {
-    loanAsset: s.loanAsset,
-    subAccounts: [s.id],
-    gas,
-    actions: [
-      { kind: "RepayWithCallback", subAccount: 0, pool: undefined, asset: s.loanAsset, amount: repaid, amountBase: toBaseUnits(repaid, s.loanDecimals) },
-      { kind: "WithdrawCollateral", subAccount: 0, pool: undefined, asset: s.collateralAsset, amount: c, amountBase: toBaseUnits(c, s.collateralDecimals) },
-      {
-        kind: "SellCollateral",
-        subAccount: 0,
-        pool: undefined,
-        asset: s.collateralAsset,
-        amount: c,
-        amountBase: toBaseUnits(c, s.collateralDecimals),
-        route: curve.route,
-        expectedOut: out,
-      },
-      { kind: "EndCallback", subAccount: 0, pool: undefined, asset: s.loanAsset, amount: 0, amountBase: 0n },
-    ],
+  if (!(c > 0)) return { reason: cappedBy === "maxSlippageBps" ? `even the smallest quoted swap loses more than ${usableBps.toFixed(1)} bps` : `no sale left under ${cappedBy}` }
+  if (cappedBy !== undefined) split = splitSale(curves, caps, c, extra)
+  if (split === undefined) return { reason: "no split of the sale fits the routes' slippage bounds" }
+  const sales: SwapSale[] = []
+  split.parts.forEach((amountIn, k) => {
+    const amountBase = toBaseUnits(amountIn, params.collateralDecimals)
+    if (amountBase === 0n) return
+    const shortfallBps = split.shortfallBps[k] as number
+    sales.push({ route: (curves[k] as SwapCurve).route, amountIn, amountBase, expectedOut: amountIn * P * (1 - shortfallBps / 10_000), shortfallBps })
+  })
+  if (sales.length === 0) return { reason: "the sale rounds to zero base units" }
+  const sold = sales.reduce((a, b) => a + b.amountIn, 0)
+  const out = sales.reduce((a, b) => a + b.expectedOut, 0)
+  const repaid = Math.min(x + out * (1 - m), D)
+  const loss = sold * P - out
+  const after = D - repaid
+  return {
+    sales,
+    sold,
+    soldBase: sales.reduce((a, b) => a + b.amountBase, 0n),
+    repaid,
+    healthAfter: after > 0 ? ((C - sold) * P * lltv) / after : Number.POSITIVE_INFINITY,
+    loss,
+    shortfallBps: (loss / (sold * P)) * 10_000,
+    cappedBy,
   }
-  return { plan, cost: gas * costs.gasPrice + loss, healthAfter, sold: c, repaid, shortfallBps: shortfall * 10_000 }
 }

@@ -58,9 +58,10 @@ export type SendRebalanceParameters = {
   paymasterToken?: Address | undefined
   /**
    * Headroom added to the bundler's call gas estimate when `callGasLimit` is not given, in basis points (default
-   * 2_500 = 25%, at least 60,000 gas), capped at the Safe's `maxCallGasLimit`. An estimate runs at the latest block;
+   * 1_000 = 10%, at least 60,000 gas), capped at the Safe's `maxCallGasLimit`. An estimate runs at the latest block;
    * if the operation lands in a later second, the venue first accrues interest (Morpho calls its IRM and writes the
-   * market), which the estimate did not pay for. 0 sends the bundler's estimate as is.
+   * market), which the estimate did not pay for. EntryPoint v0.7 charges 10% of the call gas left unused, so the
+   * headroom is kept small. 0 sends the bundler's estimate as is.
    */
   callGasMarginBps?: number | undefined
   /**
@@ -182,7 +183,7 @@ export async function sendRebalance(
   try {
     const stateOverride = estimationOverride ? await getKeeperEstimationStateOverride({ client: reader, module: keeper.module, safe: keeper.safe }) : undefined
     const extra = { ...(stateOverride ? { stateOverride } : {}), ...(paymasterContext !== undefined ? { paymasterContext } : {}) }
-    const marginBps = BigInt(parameters.callGasMarginBps ?? 2_500)
+    const marginBps = BigInt(parameters.callGasMarginBps ?? 1_000)
     if (overrides.callGasLimit === undefined && marginBps > 0n) {
       const [estimate, config] = await Promise.all([
         getAction(client, estimateUserOperationGas, "estimateUserOperationGas")({ account, callData, ...overrides, ...extra } as Parameters<typeof estimateUserOperationGas>[1]),

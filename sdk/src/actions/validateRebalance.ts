@@ -1,9 +1,10 @@
 import {
   type Account,
   type Address,
-  type BaseError,
+  BaseError,
   type Chain,
   type Client,
+  ContractFunctionRevertedError,
   type ContractFunctionParameters,
   type Hex,
   type Transport,
@@ -15,6 +16,7 @@ import {
 } from "viem"
 import { getBlock } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
+import { uniswapV3SwapAdapterAbi } from "../abis/uniswapV3SwapAdapter.js"
 import { venueAdapterAbi } from "../abis/venueAdapter.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import { AccountNotFoundError, type UnknownChainErrorType } from "../errors/deployments.js"
@@ -56,6 +58,8 @@ import {
   type SwapNotUsedErrorType,
   SwapQuoteBelowMinimumError,
   type SwapQuoteBelowMinimumErrorType,
+  SwapRouteRefusedError,
+  type SwapRouteRefusedErrorType,
   type SwapRoundTripErrorType,
   type ValueLossExceededErrorType,
 } from "../errors/plan.js"
@@ -148,6 +152,7 @@ export type ValidateRebalanceErrorType =
   | EpochCapExceededErrorType
   | EpochLossBudgetExceededErrorType
   | PriceFeedReadErrorType
+  | SwapRouteRefusedErrorType
   | Error
 
 const priceFeedAbi = parseAbi([
@@ -175,7 +180,8 @@ export function toRuleError(error: RuleViolation): BaseError {
  * not revoked, inside its window), then the module's checks before its first call (listing, oracles, cooldowns,
  * trigger, allowed actions, round trips, material use); then, with a QuoterV2 (`quoter` or the deployment's
  * `swapQuoter`), each swap's current quote against the minimum output the module computes from the oracle price and
- * `maxSlippageBps` ({@link SwapQuoteBelowMinimumError}); and, when every swap could be quoted (or the plan has none),
+ * `maxSlippageBps` ({@link SwapQuoteBelowMinimumError}), after checking each swap's route word on the module's swap
+ * adapter (`routePools`: an allowed fee tier and hub, existing pools; {@link SwapRouteRefusedError} names the field); and, when every swap could be quoted (or the plan has none),
  * the rest of the rule book with each swap paying its quote: calls that would fail (balances, pool shares, the venue's
  * health check), unused pool withdrawals and idle inflows, the health rules, the amount caps, the loss per operation and
  * the epoch caps (gas at `executionGas`). Each swap is quoted on the pool as it is now, not after the plan's earlier
@@ -298,6 +304,19 @@ export async function validateRebalance(
   const prechecks = checkRebalancePrechecks(rules)
   if (!prechecks.ok) throw toRuleError(prechecks.error)
 
+  // Every swap's route word on the module's swap adapter: the adapter's own refusal, decoded and named.
+  const swaps = plan.actions.flatMap((action, index) => {
+    if (action.kind !== "SellCollateral" && action.kind !== "BuyCollateral") return []
+    const state = states[action.subAccount] as MarketState
+    const [tokenIn, tokenOut] = action.kind === "SellCollateral" ? [state.collateralToken, state.loanToken] : [state.loanToken, state.collateralToken]
+    return [{ index, action, tokenIn, tokenOut }]
+  })
+  const routes = await read(swaps.map(({ action, tokenIn, tokenOut }) => ({ address: swapAdapter, abi: uniswapV3SwapAdapterAbi, functionName: "routePools", args: [tokenIn, tokenOut, action.route] }) as const))
+  swaps.forEach(({ index, action }, k) => {
+    const routed = routes[k]
+    if (routed?.status === "failure") throw swapRouteRefused(index, action.kind, action.route, routed.error)
+  })
+
   const quoter = parameters.quoter ?? deployment.swapQuoter
   const swapOutputs: Record<number, bigint> = {}
   if (quoter !== undefined) {
@@ -308,7 +327,9 @@ export async function validateRebalance(
       const sell = action.kind === "SellCollateral"
       const [tokenIn, tokenOut] = sell ? [state.collateralToken, state.loanToken] : [state.loanToken, state.collateralToken]
       const { fairAmountOut, minAmountOut } = getSwapMinAmountOut({ sell, amountIn: action.amount, price: state.price, maxSlippageBps: policy.maxSlippageBps })
-      const quoted = await quoteSwapRoute(reader, { quoter, swapAdapter, tokenIn, tokenOut, route: action.route, amountIn: action.amount, blockNumber: at })
+      const quoted = await quoteSwapRoute(reader, { quoter, swapAdapter, tokenIn, tokenOut, route: action.route, amountIn: action.amount, blockNumber: at }).catch((error: unknown) => {
+        throw swapRouteRefused(index, action.kind, action.route, error)
+      })
       if (quoted < minAmountOut)
         throw new SwapQuoteBelowMinimumError({ index, kind: action.kind, tokenIn, tokenOut, amountIn: action.amount, quoted, minAmountOut, fairAmountOut, maxSlippageBps: policy.maxSlippageBps, price: state.price })
       swapOutputs[index] = quoted
@@ -335,4 +356,23 @@ export async function validateRebalance(
       return { subAccount, policy: policies[i] as Policy, state, health: getSubAccountMetrics(state).health, epochUsage: usages[i] as EpochUsage }
     }),
   }
+}
+
+const routeFields: Record<string, "route" | "route.fee" | "route.hub"> = {
+  FeeTierNotAllowed: "route.fee",
+  PoolNotFound: "route.fee",
+  UnknownHub: "route.hub",
+  HubNotAllowed: "route.hub",
+  MalformedRoute: "route",
+  SameToken: "route",
+}
+
+/** The named error for a swap action whose route the adapter refuses (its revert decoded) or the quoter cannot quote. */
+function swapRouteRefused(index: number, kind: Plan["actions"][number]["kind"], route: Hex, error: unknown): SwapRouteRefusedError {
+  const cause = error instanceof Error ? error : undefined
+  const reverted = error instanceof BaseError ? (error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null) : null
+  const name = reverted?.data?.errorName
+  if (name !== undefined && name in routeFields)
+    return new SwapRouteRefusedError({ index, kind, route, field: routeFields[name] as "route", reason: `${name}(${(reverted?.data?.args ?? []).map(String).join(", ")})`, cause })
+  return new SwapRouteRefusedError({ index, kind, route, field: "route", reason: `the quoter could not quote it: ${cause?.message.split("\n")[0] ?? String(error)}`, cause })
 }

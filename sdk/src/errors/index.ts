@@ -122,6 +122,8 @@ export {
   SlippageExceededError,
   type SwapQuoteBelowMinimumErrorType,
   SwapQuoteBelowMinimumError,
+  type SwapRouteRefusedErrorType,
+  SwapRouteRefusedError,
   type CallbackRefusedErrorType,
   CallbackRefusedError,
   type SwapNotUsedErrorType,
