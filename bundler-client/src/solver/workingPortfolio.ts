@@ -44,7 +44,6 @@ type Role = "target" | "source" | "none"
 export type Checkpoint = {
   c: Float64Array
   d: Float64Array
-  m: Float64Array
   roles: Role[]
   pools: YieldPool[]
   idle: Record<string, number>
@@ -99,8 +98,8 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
 }
 
 /**
- * The portfolio as the plan under construction leaves it: collateral and debt per sub-account, value moved against each
- * cap, pools, idle balances, slippage paid, the moves so far and each sub-account's role. Every move goes through
+ * The portfolio as the plan under construction leaves it: collateral and debt per sub-account (their net change is what
+ * the amount caps charge), pools, idle balances, slippage paid, the moves so far and each sub-account's role. Every move goes through
  * {@link WorkingPortfolio.push}, which applies it as the module would; a target's moves can be undone with a checkpoint.
  */
 export class WorkingPortfolio {
@@ -108,7 +107,6 @@ export class WorkingPortfolio {
   readonly n: number
   readonly collateral: Float64Array
   readonly debt: Float64Array
-  readonly moved: Float64Array
   readonly roles: Role[]
   readonly reasons: string[]
   readonly pools: YieldPool[]
@@ -127,7 +125,6 @@ export class WorkingPortfolio {
     this.n = this.subs.length
     this.collateral = new Float64Array(this.subs.map((s) => s.state.collateral))
     this.debt = new Float64Array(this.subs.map((s) => s.state.debt))
-    this.moved = new Float64Array(this.n)
     this.roles = new Array(this.n).fill("none")
     this.reasons = new Array(this.n).fill("")
     this.pools = input.pools.map((p) => ({ ...p }))
@@ -154,9 +151,18 @@ export class WorkingPortfolio {
     return d > 0 ? ((this.collateral[i] as number) * s.price * s.lltv) / d : Number.POSITIVE_INFINITY
   }
 
-  /** Value sub-account `i` may still move in this plan (per-rebalance and epoch caps). */
+  /**
+   * Net change of sub-account `i`'s position so far, as the module charges it to the amount caps: |collateral change|
+   * valued at the pre-trade price + |debt change| (loan units). Pool actions and round trips cost nothing.
+   */
+  netMoved(i: number): number {
+    const s = this.sub(i).state
+    return Math.abs((this.collateral[i] as number) - s.collateral) * s.price + Math.abs((this.debt[i] as number) - s.debt)
+  }
+
+  /** Net change sub-account `i`'s position may still make in this plan (per-rebalance and epoch caps). */
   capLeft(i: number): number {
-    return this.account(i).capTotal - (this.moved[i] as number)
+    return this.account(i).capTotal - this.netMoved(i)
   }
 
   /** What sub-account `i`'s market can still lend in this plan (its `borrowable`, net of this plan's borrows and repays). */
@@ -278,14 +284,13 @@ export class WorkingPortfolio {
 
   /** Appends a move and applies it to the working state (balances, caps, pools with their slippage). */
   push(kind: ActionKind, sub: number, amount: number, pool?: YieldPool): void {
-    const { idle, debt, collateral, moved } = this
+    const { idle, debt, collateral } = this
     const s = this.sub(sub).state
     const onCollateral = kind === "SupplyCollateral" || kind === "WithdrawCollateral"
     const asset = pool !== undefined ? pool.asset : onCollateral ? s.collateralAsset : s.loanAsset
     const decimals = pool !== undefined ? pool.decimals : onCollateral ? s.collateralDecimals : s.loanDecimals
     this.moves.push({ kind, sub, pool: pool?.address, asset, decimals, amount })
     const assetValue = onCollateral ? s.price : this.valuationPrice(asset, sub)
-    moved[sub] = (moved[sub] as number) + amount * assetValue
     switch (kind) {
       case "Repay":
         debt[sub] = Math.max(0, (debt[sub] as number) - amount)
@@ -327,7 +332,6 @@ export class WorkingPortfolio {
     return {
       c: this.collateral.slice(),
       d: this.debt.slice(),
-      m: this.moved.slice(),
       roles: this.roles.slice(),
       pools: this.pools.map((p) => ({ ...p })),
       idle: { ...this.idle },
@@ -340,7 +344,6 @@ export class WorkingPortfolio {
   restore(s: Checkpoint): void {
     this.collateral.set(s.c)
     this.debt.set(s.d)
-    this.moved.set(s.m)
     s.roles.forEach((r, i) => (this.roles[i] = r))
     s.pools.forEach((p, i) => Object.assign(this.pools[i] as YieldPool, p))
     for (const k of Object.keys(this.idle)) delete this.idle[k]
