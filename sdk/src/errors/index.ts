@@ -166,6 +166,8 @@ export {
   SafeReadError,
   type PriceFeedReadErrorType,
   PriceFeedReadError,
+  type SubAccountOracleErrorType,
+  SubAccountOracleError,
 } from "./read.js"
 export {
   type TransportFailure,
