@@ -154,6 +154,57 @@ describe("keeper in the worst minute", () => {
     }
   })
 
+  test("restart with the default log window (2,000 blocks) against an RPC limited to 1,000: the window halves, the record clears, no alert", async () => {
+    const safe = env.managed.address
+    const used = (await keeperNonce()) - 1n // the operation of the previous test: landed
+    const sentBlock = (await env.publicClient.getBlockNumber({ cacheTime: 0 })) - 5n
+    await rpc(env.devnet.rpcUrl, "anvil_mine", ["0x5dc"]) // 1,500 blocks
+    const stateFile = join(dir, "old-intent-default-window.json")
+    const state: KeeperState = { version: 2, scopes: { [scopeKey(scope())]: { safes: { [safe.toLowerCase()]: { pending: record(used, sentBlock) } } } } }
+    writeFileSync(stateFile, JSON.stringify(state))
+    const node = await startRpcProxy(env.devnet.rpcUrl)
+    let head = 0n
+    let widestServed = 0n
+    let refused = 0
+    node.state.intercept = async (request, forward) => {
+      if (request.method === "eth_blockNumber") {
+        const body = await forward()
+        head = hexToBigInt((JSON.parse(body) as { result: Hex }).result)
+        return { body }
+      }
+      if (request.method !== "eth_getLogs") return undefined
+      const filter = (request.params?.[0] ?? {}) as { fromBlock?: string; toBlock?: string }
+      const fromBlock = filter.fromBlock?.startsWith("0x") ? hexToBigInt(filter.fromBlock as Hex) : 0n
+      const toBlock = filter.toBlock?.startsWith("0x") ? hexToBigInt(filter.toBlock as Hex) : head + 1_000_000n
+      if (toBlock - fromBlock + 1n > 1_000n) {
+        refused++
+        return { body: JSON.stringify({ jsonrpc: "2.0", id: request.id ?? null, error: { code: -32600, message: "eth_getLogs is limited to a 1,000 block range" } }) }
+      }
+      if (toBlock - fromBlock + 1n > widestServed) widestServed = toBlock - fromBlock + 1n
+      return undefined
+    }
+    const config = demoKeeperConfig(env, { rpcUrl: node.url, stateFile })
+    expect(config.logWindowBlocks).toBe(2_000)
+    const { events, onEvent } = collectKeeperEvents()
+    const keeper = new Keeper(config, { chain: env.devnet.chain, onEvent })
+    await keeper.start()
+    try {
+      await waitFor("the old record cleared", () => (keeper.pending(safe) === undefined ? true : undefined), 30_000)
+      const from = await move("down")
+      const done = await waitFor("a rebalance after the restart", () => included(events, from), 40_000)
+      expect(done.success).toBe(true)
+      // One refusal (the whole ~1,500 blocks since the record), then half of that: the halved window is kept.
+      expect(refused).toBe(1)
+      expect(widestServed).toBeGreaterThan(0n)
+      expect(widestServed).toBeLessThanOrEqual(1_000n)
+      expect(events.filter((e) => e.type === "alert")).toEqual([])
+      expect(await keeperOps(from)).toHaveLength(1)
+    } finally {
+      await keeper.stop()
+      await node.stop()
+    }
+  })
+
   test("state from the same Safe on another chain is ignored; a record ahead of the chain's nonce is dropped with an alert and the keeper sends at the chain's nonce", async () => {
     const safe = env.managed.address
     const chainNonce = await keeperNonce()
