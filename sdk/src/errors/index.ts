@@ -67,6 +67,8 @@ export {
   InvalidPaymasterTokenError,
   type PaymasterTokenChargeErrorType,
   PaymasterTokenChargeError,
+  type PaymasterChargeUnknownErrorType,
+  PaymasterChargeUnknownError,
 } from "./paymaster.js"
 export {
   malformedPlanReasons,
