@@ -138,8 +138,10 @@ export class SafeStep {
     const safe = rt.config.address
     const read0 = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap }))
     // A sub-account whose oracle fails the module's oracle checks (stale, zero, out of bounds) is left out like one
-    // whose oracle reverts: every plan listing it would revert.
-    const raw = await excludeFailingOracles(clients.publicClient, read0, config.deployment)
+    // whose oracle reverts: every plan listing it would revert. The fleet's batched read (one eth_call for every Safe)
+    // gets the feeds judged only when a plan may follow (a sub-account out of band): a calm fleet costs no more reads.
+    const judge = read === undefined || read0.chain.some((s) => s.band !== "inside")
+    const raw = judge ? await excludeFailingOracles(clients.publicClient, read0, config.deployment) : read0
     // Every per-sub-account series, log line and alert names the venue (morpho-blue, aave-v3) the policy's adapter is.
     const venues = new Map(raw.chain.map((s) => [s.subAccount.toLowerCase(), venueOf(config.deployment, s.policy.adapter)]))
     for (const [id, venue] of venues) rt.venues.set(id, venue)
@@ -153,8 +155,10 @@ export class SafeStep {
     // A sub-account whose oracle or venue reverts is left out (the others are still solved): a gauge per sub-account
     // and one `feed-broken` alert when it breaks; the gauge goes back to 0 when it reads again.
     const broken = new Set(snapshot.unreadable.map((e) => e.subAccount.toLowerCase()))
+    // Feeds not judged this time (a calm Safe in fleet mode): a sub-account last seen failing stays so until judged again.
+    if (!judge) for (const id of rt.unreadable) if (snapshot.chain.some((s) => s.subAccount.toLowerCase() === id)) broken.add(id)
     for (const s of snapshot.chain)
-      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds).", { safe, sub_account: s.subAccount, venue: venues.get(s.subAccount.toLowerCase()) as string }, 0)
+      if (!broken.has(s.subAccount.toLowerCase())) metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds).", { safe, sub_account: s.subAccount, venue: venues.get(s.subAccount.toLowerCase()) as string }, 0)
     for (const e of snapshot.unreadable) {
       const venue = venueOf(config.deployment, e.adapter)
       metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds).", { safe, sub_account: e.subAccount, venue }, 1)
