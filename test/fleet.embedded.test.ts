@@ -155,4 +155,37 @@ describe("fleet keeper, embedded", () => {
     expect(included.every((e) => e.success)).toBe(true)
     await keeper.stop()
   })
+
+  test("one sub-account's oracle reverts: the Safe is still solved with its other sub-accounts, the broken one alerted (feed-broken) and exposed in metrics", async () => {
+    const safe = f.env.managed.address
+    const brokenId = f.env.managed.subAccounts.WBTC
+    const okId = f.env.managed.subAccounts.WETH
+    const oracle = f.env.markets.WBTC.oracle as Address
+    const rpc = async (method: string, params: unknown[]) => {
+      const r = await fetch(f.env.devnet.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })
+      return ((await r.json()) as { result: unknown }).result
+    }
+    const code = (await rpc("eth_getCode", [oracle, "latest"])) as string
+    const events: KeeperEvent[] = []
+    const keeper = new FleetKeeper(f.fleetConfig({ fleet: { batchSize: 200, refreshEveryBlocks: 1_000_000 } }), { chain: f.env.devnet.chain, onEvent: (e) => events.push(e) })
+    await keeper.init()
+    try {
+      await rpc("anvil_setCode", [oracle, "0x60006000fd"]) // PUSH1 0 PUSH1 0 REVERT
+      await rpc("anvil_mine", ["0x1"])
+      await keeper.runBlock()
+      await keeper.idle()
+      const observed = events.filter((e): e is Extract<KeeperEvent, { type: "observed" }> => e.type === "observed" && e.safe === safe)
+      expect(observed).toHaveLength(1)
+      expect(observed[0]?.snapshot.chain.map((s) => s.subAccount)).toEqual([okId])
+      expect(observed[0]?.snapshot.unreadable.map((e) => e.subAccount)).toEqual([brokenId])
+      const alerts = events.filter((e): e is Extract<KeeperEvent, { type: "alert" }> => e.type === "alert" && e.safe === safe)
+      expect(alerts.map((a) => a.kind)).toEqual(["feed-broken"])
+      expect(alerts[0]?.message).toContain(brokenId)
+      expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId, venue: "morpho-blue" })).toBe(1)
+      expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: okId, venue: "morpho-blue" })).toBe(0)
+    } finally {
+      await rpc("anvil_setCode", [oracle, code])
+      await keeper.stop()
+    }
+  })
 })

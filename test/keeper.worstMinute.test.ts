@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type Address, type Hex, getAddress, hexToBigInt } from "viem"
+import { type Address, type Hex, encodeFunctionData, getAddress, hexToBigInt, parseAbi } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
@@ -32,6 +32,8 @@ const move = (direction: "down" | "up") => {
 }
 const included = (events: KeeperEvent[], from = 0n) =>
   events.find((e): e is Extract<KeeperEvent, { type: "included" }> => e.type === "included" && e.block >= from)
+/** The devnet's SimOracle doubles as the policies' Chainlink-style feed: its answer and update time can be set. */
+const simFeedAbi = parseAbi(["function setFeed(int256 answer, uint256 updatedAt, uint8 feedDecimals)", "function feedAnswer() view returns (int256)", "function decimals() view returns (uint8)"])
 const alerts = (events: KeeperEvent[], kind: string) => events.filter((e): e is Extract<KeeperEvent, { type: "alert" }> => e.type === "alert" && e.kind === kind)
 
 async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
@@ -152,6 +154,57 @@ describe("keeper in the worst minute", () => {
     }
   })
 
+  test("restart with the default log window (2,000 blocks) against an RPC limited to 1,000: the window halves, the record clears, no alert", async () => {
+    const safe = env.managed.address
+    const used = (await keeperNonce()) - 1n // the operation of the previous test: landed
+    const sentBlock = (await env.publicClient.getBlockNumber({ cacheTime: 0 })) - 5n
+    await rpc(env.devnet.rpcUrl, "anvil_mine", ["0x5dc"]) // 1,500 blocks
+    const stateFile = join(dir, "old-intent-default-window.json")
+    const state: KeeperState = { version: 2, scopes: { [scopeKey(scope())]: { safes: { [safe.toLowerCase()]: { pending: record(used, sentBlock) } } } } }
+    writeFileSync(stateFile, JSON.stringify(state))
+    const node = await startRpcProxy(env.devnet.rpcUrl)
+    let head = 0n
+    let widestServed = 0n
+    let refused = 0
+    node.state.intercept = async (request, forward) => {
+      if (request.method === "eth_blockNumber") {
+        const body = await forward()
+        head = hexToBigInt((JSON.parse(body) as { result: Hex }).result)
+        return { body }
+      }
+      if (request.method !== "eth_getLogs") return undefined
+      const filter = (request.params?.[0] ?? {}) as { fromBlock?: string; toBlock?: string }
+      const fromBlock = filter.fromBlock?.startsWith("0x") ? hexToBigInt(filter.fromBlock as Hex) : 0n
+      const toBlock = filter.toBlock?.startsWith("0x") ? hexToBigInt(filter.toBlock as Hex) : head + 1_000_000n
+      if (toBlock - fromBlock + 1n > 1_000n) {
+        refused++
+        return { body: JSON.stringify({ jsonrpc: "2.0", id: request.id ?? null, error: { code: -32600, message: "eth_getLogs is limited to a 1,000 block range" } }) }
+      }
+      if (toBlock - fromBlock + 1n > widestServed) widestServed = toBlock - fromBlock + 1n
+      return undefined
+    }
+    const config = demoKeeperConfig(env, { rpcUrl: node.url, stateFile })
+    expect(config.logWindowBlocks).toBe(2_000)
+    const { events, onEvent } = collectKeeperEvents()
+    const keeper = new Keeper(config, { chain: env.devnet.chain, onEvent })
+    await keeper.start()
+    try {
+      await waitFor("the old record cleared", () => (keeper.pending(safe) === undefined ? true : undefined), 30_000)
+      const from = await move("down")
+      const done = await waitFor("a rebalance after the restart", () => included(events, from), 40_000)
+      expect(done.success).toBe(true)
+      // One refusal (the whole ~1,500 blocks since the record), then half of that: the halved window is kept.
+      expect(refused).toBe(1)
+      expect(widestServed).toBeGreaterThan(0n)
+      expect(widestServed).toBeLessThanOrEqual(1_000n)
+      expect(events.filter((e) => e.type === "alert")).toEqual([])
+      expect(await keeperOps(from)).toHaveLength(1)
+    } finally {
+      await keeper.stop()
+      await node.stop()
+    }
+  })
+
   test("state from the same Safe on another chain is ignored; a record ahead of the chain's nonce is dropped with an alert and the keeper sends at the chain's nonce", async () => {
     const safe = env.managed.address
     const chainNonce = await keeperNonce()
@@ -230,6 +283,57 @@ describe("keeper in the worst minute", () => {
       await again.stop()
     }
   })
+
+  // A feed that answers but fails the module's oracle checks does not revert the read: every plan listing the
+  // sub-account reverts on chain, so the keeper must leave it out exactly like one whose oracle reverts.
+  for (const [fault, check] of [
+    ["stale", "OracleStale"],
+    ["zero", "OraclePriceZero"],
+  ] as const)
+    test(`one sub-account's feed is ${fault} (no revert): it is left out with a feed-broken alert naming ${check}, the other is still rescued`, async () => {
+      const safe = env.managed.address
+      const oracle = env.markets.WETH.oracle as Address
+      const brokenId = env.managed.subAccounts.WETH
+      const okId = env.managed.subAccounts.WBTC
+      const [answer, decimals] = await Promise.all([
+        env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "feedAnswer" }),
+        env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "decimals" }),
+      ])
+      const setFeed = async (feedAnswer: bigint, updatedAt: bigint) => {
+        const data = encodeFunctionData({ abi: simFeedAbi, functionName: "setFeed", args: [feedAnswer, updatedAt, decimals] })
+        const [from] = (await rpc(env.devnet.rpcUrl, "eth_accounts", [])) as Address[]
+        const hash = (await rpc(env.devnet.rpcUrl, "eth_sendTransaction", [{ from, to: oracle, data }])) as Hex
+        await env.publicClient.waitForTransactionReceipt({ hash })
+      }
+      const { events, onEvent } = collectKeeperEvents()
+      const keeper = new Keeper(demoKeeperConfig(env), { chain: env.devnet.chain, onEvent })
+      try {
+        const from = await move("down") // both prices move; then WETH's feed goes stale or answers 0
+        const now = (await env.publicClient.getBlock({ blockTag: "latest" })).timestamp
+        const fresh = await env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "feedAnswer" })
+        if (fault === "stale") await setFeed(fresh, now - 10_000n)
+        else await setFeed(0n, now)
+        await keeper.start()
+        const done = await waitFor("a rebalance of the sub-account with a healthy feed", () => included(events, from), 45_000)
+        expect(done.success).toBe(true)
+        const plans = events.filter((e): e is Extract<KeeperEvent, { type: "sent" }> => e.type === "sent").map((e) => e.plan.subAccounts)
+        expect(plans[0]).toEqual([okId])
+        expect(alerts(events, "send-failed")).toEqual([])
+        const broken = alerts(events, "feed-broken")
+        expect(broken).toHaveLength(1)
+        expect(broken[0]?.message).toContain(brokenId)
+        expect(broken[0]?.message).toContain(`fails the module's ${check} check`)
+        expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId, venue: "morpho-blue" })).toBe(1)
+        expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: okId, venue: "morpho-blue" })).toBe(0)
+        expect(await keeperOps(from)).toHaveLength(1)
+        // The feed recovers: the gauge returns to 0.
+        await setFeed(fresh, (await env.publicClient.getBlock({ blockTag: "latest" })).timestamp)
+        await waitFor("the feed passing again", () => (keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId, venue: "morpho-blue" }) === 0 ? true : undefined), 20_000)
+      } finally {
+        await keeper.stop()
+        await setFeed(answer, (await env.publicClient.getBlock({ blockTag: "latest" })).timestamp)
+      }
+    })
 
   test("one sub-account's oracle reverts: the Safe's other sub-account is still managed, with an alert and a metric", async () => {
     const safe = env.managed.address

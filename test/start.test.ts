@@ -88,3 +88,27 @@ describe("levpilot start", () => {
       await expect(fetch(url, { method: "POST", body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })).rejects.toThrow()
   })
 })
+
+describe("fresh clone: every CLI command that reads forge's out/ builds it first", () => {
+  test("`levpilot start` runs ensure-contracts (as `npm start` does) before the command; `levpilot status` does not need it", async () => {
+    // An unknown flag stops each command right after its start-up: what ran before it is what the test looks at.
+    const start = levpilot(["start", "--no-such-flag"])
+    expect(await start.exited).not.toBe(0)
+    expect(start.output()).toMatch(/^ensure-contracts: forge build/m)
+    expect(start.output()).toContain("--no-such-flag")
+    const status = levpilot(["status", "--no-such-flag"])
+    expect(await status.exited).not.toBe(0)
+    expect(status.output()).not.toContain("ensure-contracts")
+  }, 600_000)
+
+  test("`node sdk/scripts/gen-abis.mjs --check` builds the artifacts it reads first", async () => {
+    const child = spawn(process.execPath, [resolve(import.meta.dirname, "../sdk/scripts/gen-abis.mjs"), "--check"], { cwd: resolve(import.meta.dirname, ".."), stdio: ["ignore", "pipe", "pipe"] })
+    let text = ""
+    child.stderr?.on("data", (chunk: Buffer) => {
+      text += chunk.toString()
+    })
+    const code = await new Promise<number | null>((done) => child.once("exit", done))
+    expect(text).toMatch(/^ensure-contracts: forge build/m)
+    expect(code).toBe(0)
+  }, 600_000)
+})

@@ -1,16 +1,26 @@
 #!/usr/bin/env node
 // Writes sdk/src/abis/*.ts (`as const` ABIs) and sdk/src/constants/module.ts (every ConstantsLib constant: limits,
 // MalformedPlan reason codes, GasFieldAboveCap field indices) from the forge artifacts in out/, so TypeScript never holds
-// a hand-made copy. Run `node scripts/forge.mjs build` first (foundry.toml sets `ast = true`: the constants are read
-// from ConstantsLib's AST), then `node sdk/scripts/gen-abis.mjs`; `--check` fails when a file is stale.
+// a hand-made copy. It builds the contracts first when needed (scripts/ensure-contracts.mjs; foundry.toml sets
+// `ast = true`: the constants are read from ConstantsLib's AST); `--check` fails when a file is stale.
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { ensureContracts } from "../../scripts/ensure-contracts.mjs"
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
 const outDir = process.env.FORGE_OUT ?? join(root, "out")
 const target = join(root, "sdk/src/abis")
 const check = process.argv.includes("--check")
+
+// The artifacts first (a fresh clone has no out/): `forge build` of what is missing or changed, as `npm start` does.
+// Skipped when FORGE_OUT points at artifacts built elsewhere.
+try {
+  ensureContracts()
+} catch (error) {
+  console.error(`gen-abis: ${error.message}`)
+  process.exit(1)
+}
 
 const abis = [
   { name: "leverageModuleAbi", artifact: "ILeverageModule.sol/ILeverageModule.json", file: "leverageModule.ts" },

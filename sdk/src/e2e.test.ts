@@ -6,6 +6,7 @@ import { toKeeperAccount } from "./accounts/toKeeperAccount.js"
 import { type ToLeverageSafeAccountReturnType, toLeverageSafeAccount } from "./accounts/toLeverageSafeAccount.js"
 import { addKeeper } from "./actions/addKeeper.js"
 import { getSubAccountState } from "./actions/getSubAccountState.js"
+import { getSafeStates } from "./actions/getSafeStates.js"
 import { sendRebalance } from "./actions/sendRebalance.js"
 import { defaultAutomationConfig, setAutomationConfig } from "./actions/setAutomationConfig.js"
 import { setPolicy } from "./actions/setPolicy.js"
@@ -507,6 +508,12 @@ describe("reading every sub-account", () => {
       const error = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments }).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(SubAccountReadError)
       expect((error as SubAccountReadError).adapter).toBe(env.stack.morphoBlueAdapter)
+      // The batched read (fleet mode) keeps the Safe: its readable sub-account in `subAccounts`, the broken one in `unreadable`.
+      const [read] = (await getSafeStates(env.publicClient, { safes: [safe.address], keeper: zeroAddress, deployments: env.deployments })).safes
+      expect(read?.error).toBeUndefined()
+      expect(read?.subAccounts).toHaveLength(1)
+      expect(read?.unreadable?.map((e) => [e.constructor, e.adapter])).toEqual([[SubAccountReadError, env.stack.morphoBlueAdapter]])
+      expect(read?.subAccounts?.[0]?.subAccount).not.toBe(read?.unreadable?.[0]?.subAccount)
     } finally {
       await test.setCode({ address: oracle, bytecode: code! })
     }

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest"
 import { toBaseUnits } from "../solver/state.js"
+import { minAmountOut } from "@levpilot/sdk/rules"
 import { type ChainBounds, clampToChainBounds } from "./chainBounds.js"
 
 const POOL = "0x00000000000000000000000000000000000000a1"
@@ -139,4 +140,69 @@ test("in a swap plan, the pool withdrawal before the callback is clamped to maxW
   } as const
   const clamped = clampToChainBounds(plan as never, bounds({ maxWithdraw: { [POOL.toLowerCase()]: maxWithdraw } }))
   expect(clamped?.actions.map((a) => a.amount)).toEqual([maxWithdraw, repay - (over - maxWithdraw), 10n ** 18n, 10n ** 18n, 0n])
+})
+
+describe("swap boost: a clamped borrow lowers what it funds", () => {
+  const ROUTE = `0x${"0".repeat(61)}1f4` as const
+  // The issue's input on an 18-decimal loan token: the market can lend 3,071 wei less than the plan borrows.
+  const free = 17_972_917_458_421_535_745n
+  const asked = free + 3_071n
+  // About 2 loan base units per collateral base unit (1e36 scale, chosen so the minimum's rounding matters); 50 bp slippage.
+  const price = 2n * 10n ** 36n + 7_777_777_777n
+  const maxSlippageBps = 50
+  const sub = (over: Partial<ChainBounds["subAccounts"][string]> = {}) => ({
+    [SUB]: { debt: 10n ** 21n, collateral: 10n ** 21n, loanToken: LOAN, collateralToken: COLL, borrowable: free, ...over },
+  })
+  const onePass = (supply: bigint) =>
+    ({
+      subAccounts: [SUB],
+      actions: [
+        { kind: "Borrow", subAccount: 0, amount: asked },
+        { kind: "BuyCollateral", subAccount: 0, route: ROUTE, amount: asked },
+        { kind: "SupplyCollateral", subAccount: 0, amount: supply },
+      ],
+    }) as never
+
+  test("one-pass boost: the BuyCollateral spends what the clamped Borrow brings, the supply scales with the purchase", () => {
+    const supply = asked / 2n - 1_000n
+    const out = clampToChainBounds(onePass(supply), bounds({ subAccounts: sub() }))
+    expect(out?.actions.map((a) => [a.kind, a.amount])).toEqual([
+      ["Borrow", free],
+      ["BuyCollateral", free],
+      ["SupplyCollateral", (supply * free) / asked],
+    ])
+  })
+
+  test("with the oracle price and maxSlippageBps, the supply never drops below the purchase's on-chain minimum (IdleInflow)", () => {
+    const minimum = minAmountOut(BigInt(maxSlippageBps), price, false, free)
+    // Supplying exactly the old purchase's minimum: scaled down it rounds 1 wei under the new minimum.
+    const supply = minAmountOut(BigInt(maxSlippageBps), price, false, asked)
+    expect((supply * free) / asked).toBeLessThan(minimum)
+    const out = clampToChainBounds(onePass(supply), bounds({ subAccounts: sub({ price, maxSlippageBps }) }))
+    expect(out?.actions.map((a) => a.amount)).toEqual([free, free, minimum])
+    // A supply above the minimum is scaled with the purchase (its output is concave in its input).
+    const more = clampToChainBounds(onePass(asked / 2n), bounds({ subAccounts: sub({ price, maxSlippageBps }) }))
+    expect(more?.actions[2]?.amount).toBe(((asked / 2n) * free) / asked)
+  })
+
+  test("flash-looped boost: the purchase inside the callback and the callback's supply are lowered with the borrow", () => {
+    const supply = asked / 2n
+    const plan = {
+      subAccounts: [SUB],
+      actions: [
+        { kind: "SupplyCollateralWithCallback", subAccount: 0, amount: supply },
+        { kind: "Borrow", subAccount: 0, amount: asked },
+        { kind: "BuyCollateral", subAccount: 0, route: ROUTE, amount: asked },
+        { kind: "EndCallback", subAccount: 0, amount: 0n },
+      ],
+    } as never
+    const out = clampToChainBounds(plan, bounds({ subAccounts: sub({ price, maxSlippageBps }) }))
+    expect(out?.actions.map((a) => a.amount)).toEqual([(supply * free) / asked, free, free, 0n])
+  })
+
+  test("a borrow not clamped leaves the purchase and the supply as they are", () => {
+    const supply = asked / 2n
+    const out = clampToChainBounds(onePass(supply), bounds({ subAccounts: sub({ borrowable: asked * 2n }) }))
+    expect(out?.actions.map((a) => a.amount)).toEqual([asked, asked, supply])
+  })
 })

@@ -1,4 +1,5 @@
 import type { Address, Hex } from "viem"
+import { minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 
 /**
@@ -13,7 +14,19 @@ export type ChainBounds = {
   /** The asset of each pool. */
   poolAsset: Record<string, string>
   /** Debt and collateral of each sub-account, its tokens, and what its market can still lend (unknown: no limit). */
-  subAccounts: Record<string, { debt: bigint; collateral: bigint; loanToken: string; collateralToken: string; borrowable?: bigint | undefined }>
+  subAccounts: Record<
+    string,
+    {
+      debt: bigint
+      collateral: bigint
+      loanToken: string
+      collateralToken: string
+      borrowable?: bigint | undefined
+      /** The venue's oracle price (1e36 scale) and the policy's `maxSlippageBps`: a swap's on-chain minimum output. */
+      price?: bigint | undefined
+      maxSlippageBps?: number | undefined
+    }
+  >
 }
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b)
@@ -90,22 +103,48 @@ export function clampToChainBounds(plan: ChainPlan, bounds: ChainBounds): ChainP
 }
 
 /**
- * The funding actions before a callback block of a swap plan, clamped as in {@link clampToChainBounds}: a pool
- * withdrawal to what is left of `maxWithdraw`, a borrow to its market's free liquidity; the first `RepayWithCallback`
- * after them carries that much less (it repays what they bring). Everything else passes through.
+ * The funding actions of a swap plan clamped as in {@link clampToChainBounds} (a pool withdrawal to what is left of
+ * `maxWithdraw`, a borrow to its market's free liquidity), and every action they fund lowered consistently, so no
+ * action spends more than what funds it brings:
+ * - what a clamp takes off a token is taken off the next action that spends that token: a `BuyCollateral` or a
+ *   `Repay`/`RepayWithCallback` (loan token), a `DepositToPool` (its asset);
+ * - a `BuyCollateral` lowered from `x` to `x'` lowers the collateral supply it funds (the next `SupplyCollateral` of its
+ *   sub-account, or the `SupplyCollateralWithCallback` whose callback it runs in) to `supply * x' / x` (the swap's
+ *   output is concave in its input: at least that much arrives when `supply` did for `x`), never below the purchase's
+ *   on-chain minimum output at `x'` (`minAmountOut`, oracle price and `maxSlippageBps` when the bounds carry them):
+ *   the swap delivers at least that or reverts, and the module's IdleInflow rule wants every unit of it used.
+ * Everything else passes through.
  *
  * @returns The plan with those amounts exact.
  */
 function clampCallbackFunding(plan: ChainPlan, bounds: ChainBounds): ChainPlan {
   const withdrawable = { ...bounds.maxWithdraw }
   const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
-  let cut = 0n
-  const actions = plan.actions.map((a) => {
+  const subOf = (a: ChainPlan["actions"][number]) => bounds.subAccounts[(plan.subAccounts[a.subAccount] ?? "").toLowerCase()]
+  // What the clamps took off each token (lower-case address), not yet taken off an action spending it.
+  const cut: Record<string, bigint> = {}
+  const take = (token: string | undefined, amount: bigint): bigint => {
+    const c = token === undefined ? 0n : (cut[token] ?? 0n)
+    if (c === 0n || token === undefined) return amount
+    const taken = min(c, amount)
+    cut[token] = c - taken
+    return amount - taken
+  }
+  const actions = plan.actions.slice()
+  // Per sub-account index: the last lowered BuyCollateral (from, to, its minimum at `to`), waiting for its supply.
+  const bought = new Map<number, { from: bigint; to: bigint; minimum: bigint | undefined }>()
+  let opener = -1
+  actions.forEach((a, k) => {
+    if (a.kind === "EndCallback") opener = -1
+    if (a.kind === "EndCallback") return
+    const sub = subOf(a)
     let amount = a.amount
     if (a.kind === "WithdrawFromPool") {
       const pool = (a.pool as Address).toLowerCase()
       amount = min(amount, withdrawable[pool] ?? 0n)
       withdrawable[pool] = (withdrawable[pool] ?? 0n) - amount
+      const asset = bounds.poolAsset[pool]
+      if (asset !== undefined) cut[asset] = (cut[asset] ?? 0n) + a.amount - amount
     } else if (a.kind === "Borrow") {
       const id = (plan.subAccounts[a.subAccount] ?? "").toLowerCase()
       const free = borrowable[id]
@@ -113,13 +152,38 @@ function clampCallbackFunding(plan: ChainPlan, bounds: ChainBounds): ChainPlan {
         amount = min(amount, free)
         borrowable[id] = free - amount
       }
-    } else if (a.kind === "RepayWithCallback" && cut > 0n) {
-      amount = amount > cut ? amount - cut : 0n
-      cut = 0n
-      return { ...a, amount }
+      if (sub !== undefined) cut[sub.loanToken] = (cut[sub.loanToken] ?? 0n) + a.amount - amount
+    } else if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
+      amount = take(sub?.loanToken, amount)
+    } else if (a.kind === "DepositToPool") {
+      amount = take(bounds.poolAsset[(a.pool as Address).toLowerCase()], amount)
+    } else if (a.kind === "BuyCollateral") {
+      amount = take(sub?.loanToken, amount)
+      if (amount < a.amount) {
+        const minimum = sub?.price !== undefined && sub.maxSlippageBps !== undefined && amount > 0n ? minAmountOut(BigInt(sub.maxSlippageBps), sub.price, false, amount) : undefined
+        const lowered = { from: a.amount, to: amount, minimum }
+        const open = opener >= 0 ? actions[opener] : undefined
+        // A flash-looped boost: the purchase pays back the callback's supply.
+        if (open?.kind === "SupplyCollateralWithCallback" && open.subAccount === a.subAccount) actions[opener] = { ...open, amount: fundedSupply(open.amount, lowered) }
+        else bought.set(a.subAccount, lowered)
+      }
+    } else if (a.kind === "SupplyCollateral") {
+      const lowered = bought.get(a.subAccount)
+      if (lowered !== undefined) {
+        amount = fundedSupply(amount, lowered)
+        bought.delete(a.subAccount)
+      }
     }
-    cut += a.amount - amount
-    return { ...a, amount } as ChainPlan["actions"][number]
+    if (a.kind === "SupplyCollateralWithCallback" || a.kind === "RepayWithCallback") opener = k
+    actions[k] = { ...a, amount } as ChainPlan["actions"][number]
   })
   return { ...plan, actions }
+}
+
+/** A collateral supply funded by a purchase lowered from `from` to `to` (see {@link clampCallbackFunding}). */
+function fundedSupply(supply: bigint, bought: { from: bigint; to: bigint; minimum: bigint | undefined }): bigint {
+  if (bought.from === 0n) return supply
+  const scaled = (supply * bought.to) / bought.from
+  const floor = bought.minimum ?? 0n
+  return min(supply, scaled > floor ? scaled : floor)
 }

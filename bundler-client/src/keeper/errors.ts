@@ -93,12 +93,17 @@ export class OperationStalledError extends BaseError {
 }
 
 export type SubAccountUnreadableErrorType = SubAccountUnreadableError & { name: "SubAccountUnreadableError" }
-/** One sub-account's state could not be read (its oracle or venue reverted); the others are still managed. */
+/**
+ * One sub-account cannot be planned for: its state could not be read (its oracle or venue reverted), or its oracle fails
+ * the module's `check` (OracleStale, OraclePriceZero, ...: every plan listing it would revert); the others are still
+ * managed.
+ */
 export class SubAccountUnreadableError extends BaseError {
-  constructor({ safe, subAccount, venue, cause }: { safe: string; subAccount: string; venue?: string | undefined; cause?: Error | undefined }) {
-    super(`Sub-account ${subAccount}${venue ? ` (${venue})` : ""} cannot be read (its price feed or venue reverted); managing the Safe's other sub-accounts.`, {
+  constructor({ safe, subAccount, venue, check, cause }: { safe: string; subAccount: string; venue?: string | undefined; check?: string | undefined; cause?: Error | undefined }) {
+    const why = check ? `cannot be planned for: its oracle fails the module's ${check} check` : "cannot be read (its price feed or venue reverted)"
+    super(`Sub-account ${subAccount}${venue ? ` (${venue})` : ""} ${why}; managing the Safe's other sub-accounts.`, {
       cause,
-      metaMessages: [`Safe: ${safe}`, `Sub-account: ${subAccount}`, ...(venue ? [`Venue: ${venue}`] : [])],
+      metaMessages: [`Safe: ${safe}`, `Sub-account: ${subAccount}`, ...(venue ? [`Venue: ${venue}`] : []), ...(check ? [`Check: ${check}`] : [])],
       name: "SubAccountUnreadableError",
     })
   }

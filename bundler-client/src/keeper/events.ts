@@ -48,7 +48,8 @@ export type KeeperEvent =
  * - `nonce-mismatch`: the bundler refused a nonce that is not the chain's, or the record was ahead of the chain.
  * - `stalled`: the operation in flight has not landed within `stallAfterBlocks` while the chain's nonce stayed put.
  * - `read-failed`: a fleet read of a Safe failed (fleet mode).
- * - `feed-broken`: a sub-account's state cannot be read (its oracle or venue reverts); the others are managed.
+ * - `feed-broken`: a sub-account's state cannot be read (its oracle or venue reverts), or its oracle fails one of the
+ *   module's oracle checks (OracleStale, OraclePriceZero, ...; the message names it); the others are managed.
  */
 export type AlertKind =
   | "bundler-unavailable"

@@ -44,8 +44,13 @@ export class InclusionTracker {
     },
   ) {}
 
+  /** Made once: its log window, halved when the node refuses one, is kept across searches. */
+  private chainLookup: InclusionLookup | undefined
+
   private get lookup(): InclusionLookup {
-    return this.deps.lookup ?? chainInclusionLookup(this.deps.publicClient, this.deps.config.deployment.entryPoint, { windowBlocks: this.deps.config.logWindowBlocks, maxWindows: MAX_LOG_WINDOWS })
+    if (this.deps.lookup) return this.deps.lookup
+    this.chainLookup ??= chainInclusionLookup(this.deps.publicClient, this.deps.config.deployment.entryPoint, { windowBlocks: this.deps.config.logWindowBlocks, maxWindows: MAX_LOG_WINDOWS })
+    return this.chainLookup
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Address, Hex, PublicClient } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
+import { LogReadError, LogWindow } from "./logWindow.js"
 
 /** The fields of an EntryPoint v0.7 `UserOperationEvent` the keeper reads. */
 export type UserOperationEventLog = {
@@ -32,23 +33,33 @@ export const userOperationEvent = (() => {
 
 /**
  * The chain lookup of one Safe at a time: the Safe's `UserOperationEvent`s searched from the head backwards in windows of
- * `windowBlocks` (hosted RPCs refuse wide `eth_getLogs` ranges) down to `fromBlock`, at most `maxWindows` windows, and
- * `EntryPoint.getNonce(safe, nonceKey)`.
+ * `windowBlocks` (hosted RPCs refuse wide `eth_getLogs` ranges) down to `fromBlock`, at most `maxWindows` windows read,
+ * and `EntryPoint.getNonce(safe, nonceKey)`. A window the node refuses is halved and read again ({@link LogWindow}, the
+ * same rule as fleet discovery), down to one block; the smaller window is kept for the lookup's next searches.
  *
  * @returns The {@link InclusionLookup}.
+ * @throws {LogReadError} from `findEvent` when the node refuses even a one-block window or cannot be reached (with the
+ *   node's reason; the keeper alerts it as `rpc-error`).
  */
 export function chainInclusionLookup(
   client: PublicClient,
   entryPoint: Address,
   { windowBlocks = 2_000, maxWindows = 25 }: { windowBlocks?: number | undefined; maxWindows?: number | undefined } = {},
 ): InclusionLookup {
+  const window = new LogWindow(windowBlocks)
   return {
     async findEvent(safe, nonce, fromBlock) {
-      const window = BigInt(windowBlocks)
       let to = await client.getBlockNumber({ cacheTime: 0 })
-      for (let i = 0; i < maxWindows && to >= fromBlock; i++) {
-        const from = to - window + 1n > fromBlock ? to - window + 1n : fromBlock
-        const logs = await client.getLogs({ address: entryPoint, event: userOperationEvent, args: { sender: safe }, fromBlock: from, toBlock: to })
+      for (let read = 0; read < maxWindows && to >= fromBlock; ) {
+        const from = to - BigInt(window.size) + 1n > fromBlock ? to - BigInt(window.size) + 1n : fromBlock
+        let logs: Awaited<ReturnType<typeof getEvents>>
+        try {
+          logs = await getEvents(client, entryPoint, safe, from, to)
+        } catch (error) {
+          if (window.shrink(from, to, error)) continue
+          throw new LogReadError({ fromBlock: from, toBlock: to, cause: error as Error })
+        }
+        read++
         const log = logs.find((l) => l.args.nonce === nonce)
         if (log) return log
         if (from === 0n) break
@@ -58,4 +69,8 @@ export function chainInclusionLookup(
     },
     chainNonce: (safe, nonceKey) => client.readContract({ address: entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, nonceKey] }),
   }
+}
+
+function getEvents(client: PublicClient, entryPoint: Address, safe: Address, fromBlock: bigint, toBlock: bigint) {
+  return client.getLogs({ address: entryPoint, event: userOperationEvent, args: { sender: safe }, fromBlock, toBlock })
 }

@@ -1,7 +1,7 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress, isAddressEqual, parseAbi } from "viem"
 import { getBlock } from "viem/actions"
-import { type SubAccountState as ChainSubAccount, type SafeState, getSubAccountStateSettled } from "@levpilot/sdk/actions"
-import type { SubAccountReadError } from "@levpilot/sdk/errors"
+import { type SubAccountState as ChainSubAccount, type SafeState, checkSubAccountOracles, getSubAccountStateSettled } from "@levpilot/sdk/actions"
+import type { SubAccountOracleError, SubAccountReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
@@ -20,8 +20,12 @@ export type PortfolioSnapshot = {
   blockNumber: bigint
   timestamp: number
   chain: ChainSubAccount[]
-  /** Sub-accounts whose state could not be read (their oracle or venue reverts); not in `chain` nor `input`. */
-  unreadable: SubAccountReadError[]
+  /**
+   * Sub-accounts no plan can use: their state could not be read (their oracle or venue reverts,
+   * `SubAccountReadError`), or their oracle fails one of the module's oracle checks (stale, zero, out of bounds:
+   * `SubAccountOracleError`, {@link excludeFailingOracles}); not in `chain` nor `input`.
+   */
+  unreadable: (SubAccountReadError | SubAccountOracleError)[]
   input: SolverInput
   /** Decimals by lower-case token address. */
   decimals: Record<string, number>
@@ -174,6 +178,30 @@ export async function readPortfolio(
   }
 }
 
+/**
+ * Leaves out of the snapshot every sub-account whose oracle fails one of the module's oracle checks
+ * (`checkSubAccountOracles`: the rule book's own check, at the snapshot's block and timestamp): a stale or zero feed
+ * does not revert the read, but every plan listing the sub-account reverts, so it is treated like an unreadable one
+ * (moved to `unreadable`) and the Safe's other sub-accounts are still planned for.
+ *
+ * @returns The snapshot without those sub-accounts (the same object when none fails).
+ */
+export async function excludeFailingOracles(client: Client<Transport, Chain | undefined>, snapshot: PortfolioSnapshot, deployment: LeverageDeployment): Promise<PortfolioSnapshot> {
+  if (snapshot.chain.length === 0) return snapshot
+  const deployments: LeverageDeployments = { [client.chain?.id ?? 0]: deployment }
+  const { failing } = await checkSubAccountOracles(client, { states: snapshot.chain, timestamp: BigInt(snapshot.timestamp), blockNumber: snapshot.blockNumber, deployments })
+  if (failing.length === 0) return snapshot
+  const out = new Set(failing.map((f) => f.subAccount.toLowerCase()))
+  const keep = (id: string) => !out.has(id.toLowerCase())
+  return {
+    ...snapshot,
+    chain: snapshot.chain.filter((s) => keep(s.subAccount)),
+    unreadable: [...snapshot.unreadable, ...failing],
+    input: { ...snapshot.input, subAccounts: snapshot.input.subAccounts.filter((s) => keep(s.state.id)) },
+    bounds: { ...snapshot.bounds, subAccounts: Object.fromEntries(Object.entries(snapshot.bounds.subAccounts).filter(([id]) => keep(id))) },
+  }
+}
+
 export { SWAP_CURVE_FRACTIONS }
 
 /**
@@ -298,8 +326,8 @@ export async function settleSwapAmounts(
 /**
  * One Safe as the solver sees it, from the lens's batched read (`getSafeStates`, the fleet's path): token and pool names
  * are lower-case addresses, amounts in human units. The batched read has no market liquidity, so borrows are not
- * limited by it here (`borrowable` unknown), and a Safe with an unreadable sub-account comes back as an error from the
- * lens instead (`unreadable` is empty).
+ * limited by it here (`borrowable` unknown); sub-accounts the lens could not read (their adapter reverted) are in
+ * `unreadable`, the Safe's others are planned for.
  *
  * @returns The {@link PortfolioSnapshot} at `block`.
  */
@@ -331,7 +359,7 @@ export function portfolioOf(
     blockNumber: parameters.blockNumber,
     timestamp: now,
     chain,
-    unreadable: [],
+    unreadable: state.unreadable,
     decimals,
     input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
   }
@@ -411,7 +439,15 @@ function chainBoundsOf(
     subAccounts: Object.fromEntries(
       chain.map((s) => [
         s.subAccount.toLowerCase(),
-        { debt: s.debt, collateral: s.collateral, loanToken: s.loanToken.toLowerCase(), collateralToken: s.collateralToken.toLowerCase(), borrowable: borrowable[s.subAccount.toLowerCase()] },
+        {
+          debt: s.debt,
+          collateral: s.collateral,
+          loanToken: s.loanToken.toLowerCase(),
+          collateralToken: s.collateralToken.toLowerCase(),
+          borrowable: borrowable[s.subAccount.toLowerCase()],
+          price: s.price,
+          maxSlippageBps: s.policy.maxSlippageBps,
+        },
       ]),
     ),
   }

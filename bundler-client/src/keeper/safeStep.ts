@@ -12,10 +12,11 @@ import type { KeeperEvents } from "./events.js"
 import { SubAccountUnreadableError } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
+import { LogReadError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { paymasterChargeOf, paymasterTokenOf } from "./paymasterCharge.js"
 import { clampToChainBounds } from "./chainBounds.js"
-import { type PortfolioSnapshot, readPortfolio, settleSwapAmounts, toChainPlan } from "./portfolio.js"
+import { type PortfolioSnapshot, excludeFailingOracles, readPortfolio, settleSwapAmounts, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -108,7 +109,7 @@ export class SafeStep {
         this.deps.logger.warn({ safe, block: Number(block) }, error.shortMessage)
         return
       }
-      this.deps.events.alert(safe, block, getTransportFailure(error) ? "rpc-error" : "send-failed", error)
+      this.deps.events.alert(safe, block, getTransportFailure(error) || error instanceof LogReadError ? "rpc-error" : "send-failed", error)
       backoff(rt, this.deps.config.retry, this.deps.clock.now())
     } finally {
       rt.busy = false
@@ -135,7 +136,12 @@ export class SafeStep {
   private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
-    const raw = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap }))
+    const read0 = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap }))
+    // A sub-account whose oracle fails the module's oracle checks (stale, zero, out of bounds) is left out like one
+    // whose oracle reverts: every plan listing it would revert. The fleet's batched read (one eth_call for every Safe)
+    // gets the feeds judged only when a plan may follow (a sub-account out of band): a calm fleet costs no more reads.
+    const judge = read === undefined || read0.chain.some((s) => s.band !== "inside")
+    const raw = judge ? await excludeFailingOracles(clients.publicClient, read0, config.deployment) : read0
     // Every per-sub-account series, log line and alert names the venue (morpho-blue, aave-v3) the policy's adapter is.
     const venues = new Map(raw.chain.map((s) => [s.subAccount.toLowerCase(), venueOf(config.deployment, s.policy.adapter)]))
     for (const [id, venue] of venues) rt.venues.set(id, venue)
@@ -149,12 +155,15 @@ export class SafeStep {
     // A sub-account whose oracle or venue reverts is left out (the others are still solved): a gauge per sub-account
     // and one `feed-broken` alert when it breaks; the gauge goes back to 0 when it reads again.
     const broken = new Set(snapshot.unreadable.map((e) => e.subAccount.toLowerCase()))
+    // Feeds not judged this time (a calm Safe in fleet mode): a sub-account last seen failing stays so until judged again.
+    if (!judge) for (const id of rt.unreadable) if (snapshot.chain.some((s) => s.subAccount.toLowerCase() === id)) broken.add(id)
     for (const s of snapshot.chain)
-      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account's state cannot be read (oracle or venue reverts).", { safe, sub_account: s.subAccount, venue: venues.get(s.subAccount.toLowerCase()) as string }, 0)
+      if (!broken.has(s.subAccount.toLowerCase())) metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds).", { safe, sub_account: s.subAccount, venue: venues.get(s.subAccount.toLowerCase()) as string }, 0)
     for (const e of snapshot.unreadable) {
       const venue = venueOf(config.deployment, e.adapter)
-      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account's state cannot be read (oracle or venue reverts).", { safe, sub_account: e.subAccount, venue }, 1)
-      if (!rt.unreadable.has(e.subAccount.toLowerCase())) events.alert(safe, block, "feed-broken", new SubAccountUnreadableError({ safe, subAccount: e.subAccount, venue, cause: e }))
+      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds).", { safe, sub_account: e.subAccount, venue }, 1)
+      if (!rt.unreadable.has(e.subAccount.toLowerCase()))
+        events.alert(safe, block, "feed-broken", new SubAccountUnreadableError({ safe, subAccount: e.subAccount, venue, check: "check" in e ? e.check : undefined, cause: e }))
     }
     rt.unreadable = broken
     const outOfBand = snapshot.chain.some((s) => s.band !== "inside")

@@ -38,18 +38,25 @@ export type SafeState =
       paused: boolean
       /** The Safe's EntryPoint nonce on the keeper nonce key (the key in the high 192 bits). */
       keeperNonce: bigint
+      /** The sub-accounts whose market state was read, in the lens's order. */
       subAccounts: SubAccountState[]
+      /**
+       * The sub-accounts whose adapter reverted while reading them (a broken oracle or IRM), each with the revert data;
+       * the Safe's other sub-accounts are in `subAccounts` (as `getSubAccountStateSettled` does for one Safe).
+       */
+      unreadable: SubAccountReadError[]
       tokens: TokenBalance[]
       pools: PoolPosition[]
     }
   | {
       safe: Address
-      /** `SafeReadError` when the Safe's read reverted, `SubAccountReadError` when one of its adapters did. */
-      error: SafeReadError | SubAccountReadError
+      /** Why the Safe's read reverted (the module, the EntryPoint; one sub-account's adapter reverting is in `unreadable`). */
+      error: SafeReadError
       keeperKey?: undefined
       paused?: undefined
       keeperNonce?: undefined
       subAccounts?: undefined
+      unreadable?: undefined
       tokens?: undefined
       pools?: undefined
     }
@@ -86,7 +93,8 @@ const lensRuntime: Hex | undefined = (() => {
  * Reads many Safes at one block in ONE `eth_call` (`LeverageLens.readSafes`, its runtime code given by a state
  * override, so the result is not capped by the contract size limit; nodes without state overrides are not supported):
  * for each Safe the keeper's key, the pause flag, the keeper-lane nonce, every sub-account with its policy, epoch usage,
- * position and risk metrics (as {@link getSubAccountState}), the Safe's balances of those sub-accounts' tokens and its
+ * position and risk metrics (as {@link getSubAccountState}; a sub-account whose adapter reverts is returned in
+ * `unreadable`, the Safe's others are still read), the Safe's balances of those sub-accounts' tokens and its
  * positions in their allowed pools. A Safe that cannot be read is returned with `error`; the others are unaffected.
  *
  * Cost: about 60k gas per Safe with one Morpho sub-account and one pool, so 200 Safes fit a 30M `eth_call` gas cap; split longer lists and pass `gas` when the node allows more.
@@ -116,12 +124,15 @@ export async function getSafeStates(
   })
   const safes = views.map((view): SafeState => {
     if (!view.ok) return { safe: view.safe, error: new SafeReadError({ safe: view.safe, revertData: view.error as Hex }) }
-    let subAccounts: SubAccountState[]
-    try {
-      subAccounts = view.subAccounts.map(subAccountStateOf)
-    } catch (error) {
-      if (error instanceof SubAccountReadError) return { safe: view.safe, error }
-      throw error
+    const subAccounts: SubAccountState[] = []
+    const unreadable: SubAccountReadError[] = []
+    for (const sub of view.subAccounts) {
+      try {
+        subAccounts.push(subAccountStateOf(sub))
+      } catch (error) {
+        if (!(error instanceof SubAccountReadError)) throw error
+        unreadable.push(error)
+      }
     }
     return {
       safe: view.safe,
@@ -129,6 +140,7 @@ export async function getSafeStates(
       paused: view.paused,
       keeperNonce: view.nonce,
       subAccounts,
+      unreadable,
       tokens: view.tokens.map((t) => ({ token: t.token, decimals: t.decimals, balance: t.balance })),
       pools: view.pools.map((p) => ({ pool: p.pool, asset: p.asset, shares: p.shares, assets: p.assets, maxWithdraw: p.maxWithdraw })),
     }

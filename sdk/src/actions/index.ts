@@ -12,6 +12,12 @@ export {
   approvePaymasterToken,
 } from "./approvePaymasterToken.js"
 export {
+  type CheckSubAccountOraclesParameters,
+  type CheckSubAccountOraclesReturnType,
+  type CheckSubAccountOraclesErrorType,
+  checkSubAccountOracles,
+} from "./checkSubAccountOracles.js"
+export {
   type CreateLeverageSafeParameters,
   type CreateLeverageSafeReturnType,
   createLeverageSafe,

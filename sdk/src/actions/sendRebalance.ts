@@ -29,7 +29,7 @@ import { InvalidRebalanceOverrideError, type InvalidRebalanceOverrideErrorType, 
 import type { Plan } from "../types/leverage.js"
 import { getKeeperEstimationStateOverride } from "../utils/estimation.js"
 import { encodeRebalanceCallData } from "../utils/plan.js"
-import { PaymasterTokenChargeError, type PaymasterTokenChargeErrorType } from "../errors/paymaster.js"
+import { PaymasterChargeUnknownError, type PaymasterChargeUnknownErrorType, PaymasterTokenChargeError, type PaymasterTokenChargeErrorType } from "../errors/paymaster.js"
 import { type CheckRebalanceRulesParameters, checkRebalanceRules } from "../rules/planRules.js"
 import { getPaymasterTokenReserve } from "./getPaymasterTokenReserve.js"
 import { type ValidateRebalanceErrorType, toRuleError, validateRebalance } from "./validateRebalance.js"
@@ -52,8 +52,9 @@ export type SendRebalanceParameters = {
    * charge from the Safe in validation, before the plan runs: once the operation is prepared, that exact charge
    * (`getPaymasterTokenReserve` for the operation) is taken out of the Safe's balance and the plan judged again with the
    * rule book; {@link PaymasterTokenChargeError} (nothing sent) when the plan needs what the paymaster takes. Needs
-   * `validate` (a plan validated only up to the module's first call is not judged again); a paymaster without the
-   * sample's `cachedPrice` and `tokenPaymasterConfig` is not judged.
+   * `validate` (a plan validated only up to the module's first call is not judged again). A paymaster without the
+   * sample's `cachedPrice` and `tokenPaymasterConfig` has no charge that can be read: a plan moving `token` is refused
+   * with {@link PaymasterChargeUnknownError} (nothing sent) rather than sent with nothing kept aside.
    */
   paymasterToken?: Address | undefined
   /**
@@ -131,6 +132,7 @@ export type SendRebalanceErrorType =
   | PendingOperationFailedErrorType
   | UnconfirmedUserOperationErrorType
   | PaymasterTokenChargeErrorType
+  | PaymasterChargeUnknownErrorType
   | Error
 
 const keeperOf = (account: SmartAccount | undefined): (SmartAccount & KeeperAccountExtension) | undefined =>
@@ -251,17 +253,22 @@ export async function sendRebalance(
  * judged again on what is left (the paymaster pulls it in validation, before the plan runs).
  *
  * @throws {PaymasterTokenChargeError} When the rule book then refuses the plan.
+ * @throws {PaymasterChargeUnknownError} When the plan moves `token` and the paymaster's charge cannot be read (not the
+ *   v0.7 sample TokenPaymaster): nothing is silently reserved.
  */
-async function assertPlanSurvivesPaymasterCharge(
+export async function assertPlanSurvivesPaymasterCharge(
   reader: Client<Transport, Chain | undefined>,
   { token, safe, userOperation, input, deployments }: { token: Address; safe: Address; userOperation: UserOperation<"0.7">; input: CheckRebalanceRulesParameters; deployments: LeverageDeployments | undefined },
 ): Promise<void> {
-  // A paymaster without the sample TokenPaymaster's price and configuration reads has no known charge model: not judged.
-  const found = await getPaymasterTokenReserve(reader, { safe, paymaster: userOperation.paymaster, userOperation, deployments }).catch(() => undefined)
-  if (found === undefined) return
   const key = Object.keys(input.balances).find((t) => t.toLowerCase() === token.toLowerCase())
   // A token no action of the plan moves cannot make the plan fail.
   if (key === undefined) return
+  const paymaster = userOperation.paymaster as Address
+  const found = await getPaymasterTokenReserve(reader, { safe, paymaster, userOperation, deployments }).catch((error: Error) => {
+    // No charge model to read (not the sample TokenPaymaster): the charge is unknown, so the plan is refused.
+    throw new PaymasterChargeUnknownError({ paymaster, token, cause: error })
+  })
+  if (found === undefined) return
   const balance = input.balances[key] as bigint
   const left = balance > found.reserve ? balance - found.reserve : 0n
   const judged = checkRebalanceRules({ ...input, balances: { ...input.balances, [key]: left } })

@@ -11,7 +11,6 @@ import {
   erc20Abi,
   erc4626Abi,
   isAddressEqual,
-  parseAbi,
   zeroAddress,
 } from "viem"
 import { getBlock } from "viem/actions"
@@ -20,7 +19,8 @@ import { uniswapV3SwapAdapterAbi } from "../abis/uniswapV3SwapAdapter.js"
 import { venueAdapterAbi } from "../abis/venueAdapter.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import { AccountNotFoundError, type UnknownChainErrorType } from "../errors/deployments.js"
-import { PriceFeedReadError, type PriceFeedReadErrorType } from "../errors/read.js"
+import type { PriceFeedReadErrorType } from "../errors/read.js"
+import { priceFeedAnswerOf, priceFeedCalls } from "./checkSubAccountOracles.js"
 import { toModuleError } from "../errors/getLeverageError.js"
 import {
   AutomationPausedError,
@@ -155,11 +155,6 @@ export type ValidateRebalanceErrorType =
   | SwapRouteRefusedErrorType
   | Error
 
-const priceFeedAbi = parseAbi([
-  "function latestRoundData() view returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)",
-  "function decimals() view returns (uint8)",
-])
-
 /**
  * The SDK's named error for a verdict of the rule book (`checkRebalanceRules`): the module error of the same name and
  * arguments; `ActionFailed` carries why the modelled call fails.
@@ -241,7 +236,7 @@ export async function validateRebalance(
   const slot = (...added: ContractFunctionParameters[]): number => calls.push(...added) - added.length
   const stateAt = ids.map((_, i) => (known(i) ? slot({ address: (policies[i] as Policy).adapter, abi: venueAdapterAbi, functionName: "marketState", args: [(policies[i] as Policy).market, safe] }) : -1))
   const feedAt = feeds.map((feed) =>
-    feed === undefined ? -1 : slot({ address: feed, abi: priceFeedAbi, functionName: "latestRoundData" }, { address: feed, abi: priceFeedAbi, functionName: "decimals" }),
+    feed === undefined ? -1 : slot(...priceFeedCalls(feed)),
   )
   const poolAt = poolAddresses.map((pool) =>
     slot(
@@ -260,10 +255,7 @@ export async function validateRebalance(
   })
   const feedReads = feeds.map((feed, i) => {
     if (feed === undefined) return undefined
-    const [round, decimals] = [second[feedAt[i] as number], second[(feedAt[i] as number) + 1]]
-    if (round?.status !== "success" || decimals?.status !== "success") throw new PriceFeedReadError({ subAccount: ids[i] as Hex, feed, cause: round?.error ?? decimals?.error })
-    const [, answer, , updatedAt] = round.result as readonly [bigint, bigint, bigint, bigint, bigint]
-    return { answer, updatedAt, decimals: decimals.result as number }
+    return priceFeedAnswerOf(ids[i] as Hex, feed, second[feedAt[i] as number], second[(feedAt[i] as number) + 1])
   })
   const pools = poolAddresses.flatMap((address, k) => {
     const [asset, totalAssets, totalSupply, shares] = [0, 1, 2, 3].map((j) => resultOf<unknown>(second[(poolAt[k] as number) + j]))

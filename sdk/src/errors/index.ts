@@ -67,6 +67,8 @@ export {
   InvalidPaymasterTokenError,
   type PaymasterTokenChargeErrorType,
   PaymasterTokenChargeError,
+  type PaymasterChargeUnknownErrorType,
+  PaymasterChargeUnknownError,
 } from "./paymaster.js"
 export {
   malformedPlanReasons,
@@ -166,6 +168,8 @@ export {
   SafeReadError,
   type PriceFeedReadErrorType,
   PriceFeedReadError,
+  type SubAccountOracleErrorType,
+  SubAccountOracleError,
 } from "./read.js"
 export {
   type TransportFailure,

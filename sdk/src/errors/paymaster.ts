@@ -126,3 +126,28 @@ export class PaymasterTokenChargeError extends BaseError {
     this.balance = balance
   }
 }
+
+export type PaymasterChargeUnknownErrorType = PaymasterChargeUnknownError & { name: "PaymasterChargeUnknownError" }
+/**
+ * The operation is paid in `token` through a paymaster whose pre-charge cannot be read (not the ERC-4337 v0.7 sample
+ * `TokenPaymaster`: no `cachedPrice` / `tokenPaymasterConfig`), and the plan moves that token: how much of it the
+ * paymaster pulls before the plan runs is unknown, so the plan may spend it. Nothing was sent.
+ */
+export class PaymasterChargeUnknownError extends BaseError {
+  paymaster: Address
+  token: Address
+  constructor({ paymaster, token, cause }: { paymaster: Address; token: Address } & Cause) {
+    super(`The pre-charge of paymaster ${paymaster} in ${token} cannot be read, and the plan moves ${token}.`, {
+      cause,
+      metaMessages: [
+        "The paymaster pulls its charge in validation, before the plan runs; with no known charge the plan could spend it.",
+        "Use a paymaster whose charge can be read (the v0.7 sample TokenPaymaster's `cachedPrice` and `tokenPaymasterConfig`),",
+        "pay in a token the plan does not move, or omit `paymasterToken` to send without this check.",
+        "Nothing was sent.",
+      ],
+      name: "PaymasterChargeUnknownError",
+    })
+    this.paymaster = paymaster
+    this.token = token
+  }
+}

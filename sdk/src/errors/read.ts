@@ -53,3 +53,30 @@ export class PriceFeedReadError extends BaseError {
     this.feed = feed
   }
 }
+
+export type SubAccountOracleErrorType = SubAccountOracleError & { name: "SubAccountOracleError" }
+/**
+ * A sub-account's oracle fails one of the module's oracle checks (`check`: OraclePriceZero, OracleAnswerOutOfBounds,
+ * OracleStale, OracleDecimals, OracleDeviation; or PriceFeedRead when its feed cannot be read): every plan listing it
+ * reverts, so a keeper leaves it out of its plans.
+ */
+export class SubAccountOracleError extends BaseError {
+  subAccount: Hex
+  adapter: Address
+  /** The module's check the oracle fails (its custom error's name), or `PriceFeedRead`. */
+  check: string
+  /** The check's arguments as the module's error carries them. */
+  args: readonly (bigint | string | boolean)[]
+  constructor({ subAccount, adapter, check, args = [], cause }: { subAccount: Hex; adapter: Address; check: string; args?: readonly (bigint | string | boolean)[]; cause?: Error | undefined }) {
+    super(`The oracle of sub-account ${subAccount} fails the module's ${check} check; every plan listing it would revert.`, {
+      cause,
+      details: args.length > 0 ? `${check}(${args.map(String).join(", ")})` : undefined,
+      metaMessages: ["This could arise when:", "- the price feed stopped updating (OracleStale) or answers 0 (OraclePriceZero);", "- the answer left the policy's bounds, or the feed's decimals or price drifted from the venue's oracle."],
+      name: "SubAccountOracleError",
+    })
+    this.subAccount = subAccount
+    this.adapter = adapter
+    this.check = check
+    this.args = args
+  }
+}

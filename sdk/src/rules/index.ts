@@ -16,6 +16,7 @@ export {
   type RuleViolation,
   checkRebalancePrechecks,
   checkRebalanceRules,
+  checkSubAccountOracle,
   collateralValue,
   healthOf,
   landingZone,

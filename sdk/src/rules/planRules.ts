@@ -329,6 +329,25 @@ type Run = {
   moved: bigint
 }
 
+/**
+ * The module's oracle checks of one sub-account (`RebalanceLib._checkOracle`: OraclePriceZero, OracleAnswerOutOfBounds,
+ * OracleStale, OracleDecimals, OracleDeviation, in that order) at `timestamp` (unix seconds): the check a plan listing
+ * the sub-account would fail, or undefined when it passes. The same function {@link checkRebalanceRules} runs, so a
+ * keeper can leave out a sub-account no plan can use without a second copy of the rules.
+ *
+ * @returns The first failing check as the module names it, with its arguments; undefined when every check passes.
+ * @throws {Error} When the policy has a price feed and `sub.feed` is missing.
+ */
+export function checkSubAccountOracle(sub: RuleSubAccount, timestamp: bigint): RuleViolation | undefined {
+  try {
+    checkOracle(sub, timestamp)
+    return undefined
+  } catch (error) {
+    if (error instanceof Revert) return error.violation
+    throw error
+  }
+}
+
 /** RebalanceLib._checkOracle. */
 function checkOracle(sub: RuleSubAccount, timestamp: bigint): void {
   const { id, policy, state } = sub

@@ -5,7 +5,7 @@ import { type UserOperationEventLog, userOperationEvent } from "../inclusionLook
 import { shortMessage } from "../events.js"
 import type { KeeperMetrics } from "../metrics.js"
 import type { DiscoverySettings } from "./config.js"
-import { isUnreachable } from "./scan.js"
+import { LogWindow } from "../logWindow.js"
 
 /** What the module's events say about one Safe, as far as this keeper is concerned. */
 export type SafeRegistration = {
@@ -100,7 +100,7 @@ export class SafeDiscovery {
   private confirmedBlock: bigint
   private syncedBlock: bigint
   /** Blocks per `eth_getLogs`: `settings.logWindow`, halved while the node refuses a window. */
-  private window: number
+  private readonly window: LogWindow
 
   constructor(
     private readonly deps: {
@@ -116,12 +116,12 @@ export class SafeDiscovery {
   ) {
     this.confirmedBlock = deps.settings.fromBlock - 1n
     this.syncedBlock = this.confirmedBlock
-    this.window = deps.settings.logWindow
+    this.window = new LogWindow(deps.settings.logWindow)
   }
 
   /** Blocks per `eth_getLogs` now (`logWindow`, or less after a window was refused). */
   get logWindow(): number {
-    return this.window
+    return this.window.size
   }
 
   /** The block discovery is current at (`fromBlock - 1` before the first sync). */
@@ -164,7 +164,7 @@ export class SafeDiscovery {
     if (reorg) from = this.rollback()
     const userOps: UserOperationEventLog[] = []
     while (from <= head) {
-      const to = from + BigInt(this.window) - 1n < head ? from + BigInt(this.window) - 1n : head
+      const to = from + BigInt(this.window.size) - 1n < head ? from + BigInt(this.window.size) - 1n : head
       // Near the head, the EntryPoint's UserOperationEvents come in the same request (inclusion tracking).
       const withUserOps = head - from < 16n
       let logs: DecodedLog[]
@@ -172,10 +172,9 @@ export class SafeDiscovery {
       try {
         logs = await this.getLogs(from, to, withUserOps)
       } catch (error) {
-        if (to === from || isUnreachable(error)) throw error
-        this.window = Math.max(1, Math.floor(Number(to - from + 1n) / 2))
+        if (!this.window.shrink(from, to, error)) throw error
         this.deps.metrics.inc("levpilot_discovery_window_shrunk_total", "Times an eth_getLogs window was refused and halved.")
-        this.deps.logger.warn({ from: Number(from), to: Number(to), window: this.window, err: shortMessage(error) }, "discovery: log window refused; halving it")
+        this.deps.logger.warn({ from: Number(from), to: Number(to), window: this.window.size, err: shortMessage(error) }, "discovery: log window refused; halving it")
         continue
       }
       const moduleLogs = logs.filter((l) => isAddressEqual(l.address, this.deps.module))

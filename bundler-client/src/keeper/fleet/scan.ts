@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto"
-import { type Address, BaseError, type Chain, type Client, HttpRequestError, SocketClosedError, type Transport, WebSocketRequestError } from "viem"
+import type { Address, Chain, Client, Transport } from "viem"
 import { getBlock } from "viem/actions"
 import { type SafeState, getSafeStates } from "@levpilot/sdk/actions"
 import { SafeReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
 import type { KeeperEvents } from "../events.js"
+import { isUnreachable } from "../logWindow.js"
 import type { FleetSettings } from "./config.js"
 import { limiter } from "./limit.js"
 import type { FleetStore } from "./store.js"
@@ -67,9 +68,7 @@ export async function readInChunks(
  * a smaller request would not help. Anything else (an RPC error such as out of gas or too many results, a response over
  * the client's size limit, a timeout, another HTTP status such as 413) may be the request's size.
  */
-export const isUnreachable = (error: unknown): boolean =>
-  error instanceof BaseError &&
-  error.walk((e) => (e instanceof HttpRequestError && (e.status === undefined || e.status === 429)) || e instanceof WebSocketRequestError || e instanceof SocketClosedError) !== null
+export { isUnreachable }
 
 /**
  * `safes` at `block` (the SDK's `getSafeStates`), in as few `eth_call`s as the node takes: `limit.size` Safes per call
@@ -156,6 +155,7 @@ export function fingerprint(state: SafeState): string {
       const health = s.debt === 0n ? "none" : Math.floor(Math.log(Number(s.health) / 1e18) / Math.log1p(HEALTH_STEP))
       h.update(`|${s.subAccount}:${s.collateral}:${s.price}:${s.lltv}:${s.band}:${health}:${json(s.epochUsage)}:${json(s.policy)}`)
     }
+    for (const e of state.unreadable) h.update(`|unreadable:${e.subAccount}:${e.revertData}`)
     for (const t of state.tokens) h.update(`|${t.token}:${t.balance}`)
     for (const p of state.pools) h.update(`|${p.pool}:${p.shares}`)
   }
@@ -177,7 +177,8 @@ export function stepReason(
   const { block, timestamp, pending, previous, current, refreshEveryBlocks } = parameters
   if (pending) return "pending"
   if (state.error || notAuthorized(state, timestamp)) return undefined
-  if (state.subAccounts.length === 0) return undefined
+  // A Safe whose only sub-accounts are unreadable still gets a step on a change: it alerts them (feed-broken).
+  if (state.subAccounts.length === 0 && state.unreadable.length === 0) return undefined
   if (current !== previous) return "changed"
   if (state.subAccounts.some((s) => s.band !== "inside")) return "out-of-band"
   // Spread the periodic refresh over the blocks: each Safe on its own phase.

@@ -5,7 +5,7 @@ import type { Clock } from "../clock.js"
 import type { KeeperClients } from "../clients.js"
 import type { KeeperConfig, KeeperSafeConfig } from "../config.js"
 import type { KeeperEvents } from "../events.js"
-import { InclusionTracker } from "../inclusion.js"
+import { InclusionTracker, MAX_LOG_WINDOWS } from "../inclusion.js"
 import { type InclusionLookup, type UserOperationEventLog, chainInclusionLookup } from "../inclusionLookup.js"
 import type { KeeperMetrics } from "../metrics.js"
 import { portfolioOf } from "../portfolio.js"
@@ -55,6 +55,8 @@ export class FleetStep {
   private readonly tracker: InclusionTracker
   private readonly runtimes = new Map<Address, SafeRuntime>()
   private readonly overrides: Map<Address, KeeperSafeConfig>
+  /** The chain's event search, made once: its log window, halved when the node refuses one, is kept. */
+  private chainLookup: InclusionLookup | undefined
 
   constructor(
     private readonly deps: {
@@ -100,8 +102,11 @@ export class FleetStep {
       const rt = this.runtime(safe)
       const shared = await store.loadRuntime(safe)
       if (shared) applySharedRuntime(rt, shared)
-      const lookup = batchInclusionLookup(item, chainInclusionLookup(clients.publicClient, config.deployment.entryPoint))
+      this.chainLookup ??= chainInclusionLookup(clients.publicClient, config.deployment.entryPoint, { windowBlocks: config.logWindowBlocks, maxWindows: MAX_LOG_WINDOWS })
+      const lookup = batchInclusionLookup(item, this.chainLookup)
       const { state } = item
+      // A Safe read failed as a whole (module, EntryPoint); one sub-account's adapter reverting is not a Safe error:
+      // its other sub-accounts are managed, the broken one alerted (`feed-broken`) and exposed in metrics by the step.
       const why = state.error ? "unreadable" : notAuthorized(state, item.timestamp)
       if (state.error || why) {
         const pending = await store.pending(safe)

@@ -1,0 +1,60 @@
+import { type PublicClient, RpcRequestError, InvalidRequestRpcError, HttpRequestError } from "viem"
+import { describe, expect, test } from "vitest"
+import { chainInclusionLookup } from "./inclusionLookup.js"
+import { LogReadError, LogWindow } from "./logWindow.js"
+
+const SAFE = "0x00000000000000000000000000000000000000a1"
+const ENTRY_POINT = "0x0000000071727De22E5E9d8BAf0edAc6f37da032"
+
+/** A node that refuses `eth_getLogs` over more than `limit` blocks, as a hosted RPC does, and records every range asked. */
+function rangeLimitedNode(head: bigint, limit: bigint) {
+  const asked: [bigint, bigint][] = []
+  const refusal = () => new InvalidRequestRpcError(new RpcRequestError({ body: {}, url: "http://rpc", error: { code: -32600, message: `eth_getLogs is limited to a ${limit} block range` } }))
+  const client = {
+    getBlockNumber: async () => head,
+    getLogs: async ({ fromBlock, toBlock }: { fromBlock: bigint; toBlock: bigint }) => {
+      asked.push([fromBlock, toBlock])
+      if (toBlock - fromBlock + 1n > limit) throw refusal()
+      return []
+    },
+  } as unknown as PublicClient
+  return { client, asked }
+}
+
+describe("LogWindow", () => {
+  test("halves a refused range down to the floor, and says when halving cannot help", () => {
+    const w = new LogWindow(2_000, 10)
+    expect(w.shrink(1n, 2_000n, new Error("range too wide"))).toBe(true)
+    expect(w.size).toBe(1_000)
+    expect(w.shrink(1n, 1_000n, new Error("range too wide"))).toBe(true)
+    expect(w.size).toBe(500)
+    // At the floor: rethrow.
+    expect(new LogWindow(10, 10).shrink(1n, 10n, new Error("range too wide"))).toBe(false)
+    // An unreachable node: a smaller range does not help.
+    expect(new LogWindow(2_000).shrink(1n, 2_000n, new HttpRequestError({ url: "http://rpc", status: 429 }))).toBe(false)
+  })
+})
+
+describe("chainInclusionLookup: the event search in bounded windows", () => {
+  test("a 2,000-block window against a 1,000-block limit is halved once and stays halved for the next searches", async () => {
+    const { client, asked } = rangeLimitedNode(10_000n, 1_000n)
+    const lookup = chainInclusionLookup(client, ENTRY_POINT, { windowBlocks: 2_000 })
+    expect(await lookup.findEvent(SAFE, 7n, 8_001n)).toBeUndefined()
+    expect(asked).toEqual([
+      [8_001n, 10_000n],
+      [9_001n, 10_000n],
+      [8_001n, 9_000n],
+    ])
+    asked.length = 0
+    await lookup.findEvent(SAFE, 7n, 9_001n)
+    expect(asked).toEqual([[9_001n, 10_000n]])
+  })
+
+  test("a node that refuses even one block: LogReadError with the node's reason (alerted as rpc-error)", async () => {
+    const { client } = rangeLimitedNode(10_000n, 0n)
+    const lookup = chainInclusionLookup(client, ENTRY_POINT, { windowBlocks: 8 })
+    const error = await lookup.findEvent(SAFE, 7n, 9_990n).catch((e) => e)
+    expect(error).toBeInstanceOf(LogReadError)
+    expect((error as LogReadError).shortMessage).toBe("The RPC refused eth_getLogs over blocks 10000-10000: eth_getLogs is limited to a 0 block range.")
+  })
+})

@@ -1,0 +1,58 @@
+import { BaseError, HttpRequestError, SocketClosedError, WebSocketRequestError } from "viem"
+
+/**
+ * Whether the node could not be reached (connection refused or reset, HTTP 429, a closed socket): a smaller request
+ * does not help, the caller retries later.
+ */
+export const isUnreachable = (error: unknown): boolean =>
+  error instanceof BaseError &&
+  error.walk((e) => (e instanceof HttpRequestError && (e.status === undefined || e.status === 429)) || e instanceof WebSocketRequestError || e instanceof SocketClosedError) !== null
+
+/**
+ * The block range of an `eth_getLogs` read, kept between reads: it starts at `size` blocks and is halved each time the
+ * node or the client refuses a range (too wide for a hosted RPC, too many results, a response over viem's 10 MB limit,
+ * a timeout), down to `floor` blocks, and the smaller size is kept for the next reads. Shared by fleet discovery and the
+ * inclusion tracker's event search.
+ */
+export class LogWindow {
+  /** Blocks per `eth_getLogs` now. */
+  size: number
+
+  constructor(
+    size: number,
+    /** The smallest window; a range of this size that is refused is not halved again. */
+    readonly floor = 1,
+  ) {
+    this.size = Math.max(floor, size)
+  }
+
+  /**
+   * After the read of `[from, to]` failed with `error`: halves the window when a smaller range can help.
+   *
+   * @returns True when the window was halved (read again with {@link size}), false when it cannot help: the node is
+   *   unreachable ({@link isUnreachable}) or the range was already at the floor (rethrow the error).
+   */
+  shrink(from: bigint, to: bigint, error: unknown): boolean {
+    const span = Number(to - from + 1n)
+    if (span <= this.floor || isUnreachable(error)) return false
+    this.size = Math.max(this.floor, Math.floor(span / 2))
+    return true
+  }
+}
+
+export type LogReadErrorType = LogReadError & { name: "LogReadError" }
+/** The node refused an `eth_getLogs` read even at the smallest window (or could not be reached). */
+export class LogReadError extends BaseError {
+  fromBlock: bigint
+  toBlock: bigint
+  constructor({ fromBlock, toBlock, cause }: { fromBlock: bigint; toBlock: bigint; cause: Error }) {
+    const reason = cause instanceof BaseError ? (cause.walk((e) => !(e instanceof BaseError) || (e as BaseError).details !== undefined) as BaseError | null)?.details : undefined
+    super(`The RPC refused eth_getLogs over blocks ${fromBlock}-${toBlock}${reason ? `: ${reason}` : ""}.`, {
+      cause,
+      metaMessages: ["The keeper halves its log window on each refusal (logWindowBlocks), down to one block."],
+      name: "LogReadError",
+    })
+    this.fromBlock = fromBlock
+    this.toBlock = toBlock
+  }
+}
