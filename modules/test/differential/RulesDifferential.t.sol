@@ -367,16 +367,16 @@ contract RulesDifferentialTest is SwapBase {
             uint256 b = _borrowTo(s, h - Math.mulDiv(h - p.minHealth, 30 + _below(40), 100));
             return _one(action(ActionKind.Borrow, 1, address(0), Math.min(b, repaid)));
         }
-        // DECREASE: sell 1-5 % of the collateral, repay 30-50 % of the output, park the rest of its on-chain minimum.
+        // DECREASE: withdraw 1-5 % of the collateral inside its repay callback, repay 30-50 % of its value and park the
+        // collateral in a WETH pool. (Selling it and parking the proceeds is SaleExceedsRepayment, judged first.)
         uint256 sold = Math.mulDiv(s.collateral, 1 + _below(5), 100);
-        uint256 paid = Math.mulDiv(quoteExactIn(address(weth), address(usdc), FEE_LOW, sold), 30 + _below(20), 100);
-        uint256 minOut = Math.mulDiv(Math.mulDiv(sold, s.price, 1e36), 10_000 - p.maxSlippageBps, 10_000, Math.Rounding.Ceil);
-        actions = new Action[](5);
+        uint256 paid = Math.mulDiv(Math.mulDiv(sold, s.price, 1e36), 30 + _below(20), 100);
+        usdc.mint(safe, paid); // the WETH policy allows wethVault (`_calmPolicy`)
+        actions = new Action[](4);
         actions[0] = action(ActionKind.RepayWithCallback, 1, address(0), paid);
         actions[1] = action(ActionKind.WithdrawCollateral, 1, address(0), sold);
-        actions[2] = action(ActionKind.SellCollateral, 1, route(FEE_LOW), sold);
-        actions[3] = action(ActionKind.EndCallback, 1, address(0), 0);
-        actions[4] = action(ActionKind.DepositToPool, 1, address(usdcVault), minOut > paid ? minOut - paid : 1);
+        actions[2] = action(ActionKind.EndCallback, 1, address(0), 0);
+        actions[3] = action(ActionKind.DepositToPool, 1, address(wethVault), sold);
     }
 
     /// @dev Churn on the not-due WETH sub-account ahead of its move: Borrow(c) then Repay(c), c 1-5 % of its debt. The
