@@ -2,7 +2,7 @@ import { type Hex, getAddress, parseAbiItem, parseUnits } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { validateRebalance } from "@levpilot/sdk/actions"
-import { IdleInflowError, SwapQuoteBelowMinimumError, SwapRouteRefusedError } from "@levpilot/sdk/errors"
+import { PurchaseExceedsSupplyError, SwapQuoteBelowMinimumError, SwapRouteRefusedError } from "@levpilot/sdk/errors"
 import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import type { Plan } from "@levpilot/sdk/types"
 import { type DemoEnv, demoAssets, startDemoEnv } from "../bundler-client/src/devnet/env"
@@ -36,24 +36,24 @@ describe("swap boost end to end on anvil + Alto + paymaster + Uniswap v3", () =>
     const route = encodeUniswapRoute({ fee: 500 })
     const keeper = privateKeyToAccount(env.keys.keeper).address
     const id = env.managed.subAccounts.WETH
-    const plan = (usdc: bigint): Plan => ({
+    const plan = (usdc: bigint, supplied: bigint): Plan => ({
       subAccounts: [id as Hex],
       actions: [
         { kind: "Borrow", subAccount: 0, amount: usdc },
         { kind: "BuyCollateral", subAccount: 0, route, amount: usdc },
-        { kind: "SupplyCollateral", subAccount: 0, amount: 1n },
+        { kind: "SupplyCollateral", subAccount: 0, amount: supplied },
       ],
     })
-    const check = (usdc: bigint) => validateRebalance(env.publicClient, { safe: env.managed.address, keeper, plan: plan(usdc), deployments: env.deployments })
-    // A 10,000 USDC purchase is within the 0.05% pool's depth: the quote passes, and the rule book then judges the
-    // whole plan, which supplies 1 wei of the bought WETH and leaves the rest idle (the module's IdleInflow).
-    const idle = await check(parseUnits("10000", 6)).catch((e: unknown) => e)
-    expect(idle).toBeInstanceOf(IdleInflowError)
-    expect((idle as IdleInflowError).token.toLowerCase()).toBe(env.stack.tokens.weth.toLowerCase())
-    expect((idle as IdleInflowError).used).toBe(1n)
+    const check = (usdc: bigint, supplied: bigint) =>
+      validateRebalance(env.publicClient, { safe: env.managed.address, keeper, plan: plan(usdc, supplied), deployments: env.deployments })
+    // A purchase supplying 1 wei of the bought WETH: refused on the plan, before any quote (the module's
+    // PurchaseExceedsSupply: a purchase serves its own collateral).
+    const short = await check(parseUnits("10000", 6), 1n).catch((e: unknown) => e)
+    expect(short).toBeInstanceOf(PurchaseExceedsSupplyError)
+    expect((short as PurchaseExceedsSupplyError).supplied).toBe(1n)
     // Half the pool's depth: fee + impact far beyond 50 bps. The error carries the module's minimum and the quote.
     const big = parseUnits("10000000", 6)
-    const error = await check(big).catch((e: unknown) => e)
+    const error = await check(big, parseUnits("1000000", 18)).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(SwapQuoteBelowMinimumError)
     const e = error as SwapQuoteBelowMinimumError
     const weth = await readMorphoPosition(env.publicClient, env.stack.morpho, env.markets.WETH, env.managed.address)
@@ -84,7 +84,8 @@ describe("swap boost end to end on anvil + Alto + paymaster + Uniswap v3", () =>
           actions: [
             { kind: "Borrow", subAccount: 0, amount: parseUnits("1000", 6) },
             { kind: "BuyCollateral", subAccount: 0, route, amount: parseUnits("1000", 6) },
-            { kind: "SupplyCollateral", subAccount: 0, amount: 1n },
+            // At least the purchase's minimum output, so the route is what the check names.
+            { kind: "SupplyCollateral", subAccount: 0, amount: parseUnits("1", 18) },
           ],
         },
       }).catch((e: unknown) => e)

@@ -443,8 +443,12 @@ class Simulation {
   }
 
   private record(ids: readonly string[], t: number, moved: Record<string, number>, gas: number, lossPpb: Record<string, number> = {}, due: Record<string, boolean> = {}): void {
-    for (const id of ids)
-      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gas, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true)
+    // The module charges each changed sub-account its share of the gas, pro rata to its net position change, rounded up.
+    const total = ids.reduce((sum, id) => sum + (moved[id] ?? 0), 0)
+    for (const id of ids) {
+      const gasShare = total > 0 ? Math.ceil((gas * (moved[id] ?? 0)) / total) : gas
+      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gasShare, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true)
+    }
   }
 
   private executePlan(planned: Plan, t: number): void {

@@ -31,6 +31,18 @@ function run(pre: PortfolioState, p: Plan, policy: Partial<Policy> = {}, epoch?:
 // health 1.1, debt 23454.5; repaying 4000 from the pool lands at health ~1.326, in the landing zone [1.225, 1.55]
 const repayFromPool = plan(["WithdrawFromPool", 4000, POOL], ["Repay", 4000])
 
+// a (health 1.1) rescued with 4,000 from the pool, padded with a 100 repayment on b (in band, not due)
+const paddedRescue: Plan = {
+  loanAsset: "USDC",
+  subAccounts: ["a", "b"],
+  gas: 300_000,
+  actions: [
+    { kind: "WithdrawFromPool", subAccount: 0, pool: POOL, asset: "USDC", amount: 4100, amountBase: 4_100_000_000n },
+    { kind: "Repay", subAccount: 0, pool: undefined, asset: "USDC", amount: 4000, amountBase: 4_000_000_000n },
+    { kind: "Repay", subAccount: 1, pool: undefined, asset: "USDC", amount: 100, amountBase: 100_000_000n },
+  ],
+}
+
 describe("checkPlanAgainstPolicy", () => {
   it("accepts a deleverage from an allowed pool into the band", () => {
     const r = run(portfolio(1.1), repayFromPool)
@@ -164,7 +176,8 @@ describe("checkPlanAgainstPolicy", () => {
     // A buy of 3,000 USDC at 3,000 has an on-chain minimum of 0.995 WETH: supplying that is enough, less is not.
     const buy = [act("Borrow", 3000, "USDC"), act("BuyCollateral", 3000, "USDC", OTHER)]
     expect(idle([...buy, act("SupplyCollateral", 0.995, "WETH")])).toEqual([])
-    expect(idle([...buy, act("SupplyCollateral", 0.99, "WETH")])).toEqual([expect.stringMatching(/WETH.*IdleInflow/)])
+    // Supplying less is refused on the plan already: the purchase serves its own collateral (PurchaseExceedsSupply).
+    expect(idle([...buy, act("SupplyCollateral", 0.99, "WETH")])).toEqual([])
     // A repayment past the debt it meets (a later borrow does not raise it, review 4): the venue clears only the debt
     // and pulls it at the end of the callback, which the 5,000 borrowed inside cannot pay here (ActionFailed, before the
     // inflow rule); funded, the borrow left idle is IdleInflow (IdleInflowAttacks.t.sol, the rules differential).
@@ -176,6 +189,39 @@ describe("checkPlanAgainstPolicy", () => {
       expect.stringMatching(/action 0 \(RepayWithCallback\) fails on chain: inside the callback: needs .* but the Safe holds 5000000000 \(ActionFailed\)/),
     )
     expect(idle([act("Borrow", 5000, "USDC"), act("Repay", debt + 5000, "USDC")])).toEqual([])
+  })
+
+  it("refuses a swap that does not serve its own sub-account: an over-unwind parked in a pool, a purchase parked (SaleExceedsRepayment, PurchaseExceedsSupply)", () => {
+    const act = (kind: ActionKind, amount: number, asset: string, pool?: string) => ({ kind, subAccount: 0, pool, asset, amount, amountBase: parseUnits(String(amount), asset === "WETH" ? 18 : 6) })
+    const check = (health: number, policy: Parameters<typeof makePolicy>[0], actions: Plan["actions"]) =>
+      checkPlanAgainstPolicy({ plan: { loanAsset: "USDC", subAccounts: ["a"], gas: 600_000, actions }, pre: portfolio(health), policies: { a: makePolicy(policy) }, epochs: {}, now: NOW })
+        .violations.map((v) => v.message)
+    // Rescue: 9.5 WETH sold at 3,000 has an on-chain minimum of 28,357.5 USDC; repaying 5,000 and parking the rest is refused.
+    const unwind = (repaid: number, sold = 9.5) => [
+      act("RepayWithCallback", repaid, "USDC"), act("WithdrawCollateral", sold, "WETH"), act("SellCollateral", sold, "WETH", OTHER), act("EndCallback", 0, "USDC"),
+    ]
+    expect(check(1.02, { pools: [POOL], maxSlippageBps: 50 }, [...unwind(5000), act("DepositToPool", 23_000, "USDC", POOL)])).toContainEqual(
+      expect.stringMatching(/SaleExceedsRepayment/),
+    )
+    // 2 WETH: minimum 5,970 USDC. One unit below it is refused, the minimum itself passes this rule.
+    expect(check(1.02, { pools: [POOL], maxSlippageBps: 50 }, unwind(5969.999999, 2))).toContainEqual(expect.stringMatching(/SaleExceedsRepayment/))
+    expect(check(1.02, { pools: [POOL], maxSlippageBps: 50 }, unwind(5970, 2)).filter((m) => m.includes("SaleExceedsRepayment"))).toEqual([])
+    // Boost: 3,000 USDC buys at least 0.995 WETH; supplying half and parking half in a WETH pool is refused.
+    const buy = [act("Borrow", 3000, "USDC"), act("BuyCollateral", 3000, "USDC", OTHER)]
+    const boost = { pools: [POOL], maxSlippageBps: 50, boostAllowed: true, maxHealth: 1.8 }
+    expect(check(1.9, boost, [...buy, act("SupplyCollateral", 0.5, "WETH")])).toContainEqual(expect.stringMatching(/PurchaseExceedsSupply/))
+    expect(check(1.9, boost, [...buy, act("SupplyCollateral", 0.995, "WETH")]).filter((m) => m.includes("PurchaseExceedsSupply"))).toEqual([])
+  })
+
+  it("counts a repayment as spent only up to what it clears on the debt reserve (Aave: repayableDebt, SECURITY row 50)", () => {
+    const pre = portfolio(1.1)
+    const withdrawRepay = plan(["WithdrawFromPool", 4000, POOL], ["Repay", 4000])
+    // The account owes 23,454 USDC-worth across reserves but only 1,000 on the USDC reserve: repaying 4,000 clears 1,000
+    // and 3,000 of the withdrawal would stay idle.
+    ;(pre.subAccounts[0] as PortfolioState["subAccounts"][number]).repayableDebt = 1000
+    expect(run(pre, withdrawRepay).violations.map((v) => v.message)).toContainEqual(expect.stringMatching(/PoolNotUsed/))
+    ;(pre.subAccounts[0] as PortfolioState["subAccounts"][number]).repayableDebt = 4000
+    expect(run(pre, withdrawRepay).violations.map((v) => v.message).filter((m) => m.includes("PoolNotUsed"))).toEqual([])
   })
 
   it("refuses selling and buying one collateral token in one plan, across sub-accounts (SwapRoundTrip)", () => {
@@ -197,16 +243,7 @@ describe("checkPlanAgainstPolicy", () => {
     pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", debt: (10 * 3000 * 0.86) / 1.3 })
     const policies = { a: makePolicy({ pools: [POOL] }), b: makePolicy({ pools: [POOL], maxRebalancesPerEpoch: 1 }) }
     const epoch = Math.floor(NOW / 86_400)
-    const p: Plan = {
-      loanAsset: "USDC",
-      subAccounts: ["a", "b"],
-      gas: 300_000,
-      actions: [
-        { kind: "WithdrawFromPool", subAccount: 0, pool: POOL, asset: "USDC", amount: 4100, amountBase: 4_100_000_000n },
-        { kind: "Repay", subAccount: 0, pool: undefined, asset: "USDC", amount: 4000, amountBase: 4_000_000_000n },
-        { kind: "Repay", subAccount: 1, pool: undefined, asset: "USDC", amount: 100, amountBase: 100_000_000n },
-      ],
-    }
+    const p = paddedRescue
     const epochs = { b: { epoch, amountInEpoch: 0, rebalancesInEpoch: 1, gasInEpoch: 0 } }
     const r = checkPlanAgainstPolicy({ plan: p, pre, policies, epochs, now: NOW })
     expect(r.violations).toEqual([])
@@ -215,6 +252,19 @@ describe("checkPlanAgainstPolicy", () => {
     expect(b.rebalancesInEpoch).toBe(1)
     expect(b.lastRebalance).toBeUndefined()
     expect(recordRebalance(epochs.b, 86_400, NOW, 100, 300_000, 0, true)).toMatchObject({ rebalancesInEpoch: 2, lastRebalance: NOW })
+  })
+
+  it("charges each sub-account its share of the gas pro rata to its net move: padding cannot fill another's gas budget (rules 4, 6)", () => {
+    const pre = portfolio(1.1)
+    pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", debt: (10 * 3000 * 0.86) / 1.3 })
+    const epoch = Math.floor(NOW / 86_400)
+    const p = paddedRescue
+    // b moved 100 of 4,100: its share is ceil(300,000 x 100 / 4,100) = 7,318 gas, a's 292,683; together >= 300,000.
+    const gasCap = (cap: number) =>
+      checkPlanAgainstPolicy({ plan: p, pre, policies: { a: makePolicy({ pools: [POOL] }), b: makePolicy({ pools: [POOL], maxGasPerEpoch: cap }) }, epochs: { b: { epoch, amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 } }, now: NOW })
+        .violations.map((v) => v.message)
+    expect(gasCap(7_318)).toEqual([])
+    expect(gasCap(7_317)).toEqual([expect.stringMatching(/would use 7318 gas in the epoch, above 7317 \(EpochGasCapExceeded\)/)])
   })
 
   it("charges the amount caps the net position change: churn cannot spend a not-due sub-account's epoch cap (rule 4)", () => {

@@ -141,6 +141,7 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         debt,
         price: toBaseUnits(s.price, 36 + s.loanDecimals - s.collateralDecimals),
         lltv: wad(s.lltv),
+        ...(s.repayableDebt === undefined ? {} : { repayableDebt: toBaseUnits(s.repayableDebt, s.loanDecimals) }),
       },
       usage: {
         // No stored epoch: the counters belong to none (a new epoch starts them from zero).
@@ -260,6 +261,10 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
       return `the plan both sells and buys ${a[0]} (SwapRoundTrip)`
     case "PoolNotUsed":
       return `pool ${a[1]} withdraws for ${id} what no venue action of the plan uses: more than the plan's other steps pay out of the wallet net of what they bring in (PoolNotUsed)`
+    case "SaleExceedsRepayment":
+      return `${id} sells collateral for at least ${loan(a[1])} but the plan repays only ${loan(a[2])} of its debt; a sale serves its own debt (SaleExceedsRepayment)`
+    case "PurchaseExceedsSupply":
+      return `${id} buys at least ${human(a[1] as bigint, sub?.collateralDecimals ?? 0)} collateral but the plan supplies only ${human(a[2] as bigint, sub?.collateralDecimals ?? 0)} to it (PurchaseExceedsSupply)`
     case "IdleInflow": {
       const token = String(a[0])
       const holder = subs.find((s) => s.loanAsset === token || s.collateralAsset === token)

@@ -43,6 +43,11 @@ export type SubAccountState = {
    */
   borrowable?: number | undefined
   /**
+   * The most a repayment clears, loan-token units, when less than `debt` (the adapter's `maxRepayable`; Aave v3: the
+   * debt reserve's variable debt, while `debt` is the account's debt across reserves); undefined: `debt`.
+   */
+  repayableDebt?: number | undefined
+  /**
    * Collateral (collateral-token units) the venue still accepts from a supply now; undefined: no limit known. Aave v3:
    * the collateral reserve's supply-cap room, 0 when the reserve is frozen or paused (its `supply` reverts).
    */

@@ -126,6 +126,12 @@ contract AaveV3Adapter is IAaveV3Adapter {
         return _position(m, account, collateralPrice, debtPrice);
     }
 
+    /// @inheritdoc IVenueAdapter
+    function maxRepayable(bytes32 market, address account) external view returns (uint256) {
+        (, address debt,) = marketParams(market);
+        return IERC20(_POOL.getReserveData(debt).variableDebtTokenAddress).balanceOf(account);
+    }
+
     /// @inheritdoc IAaveV3Adapter
     function health(bytes32 market, address account) external view returns (uint256 wad) {
         Market memory m = _load(market);

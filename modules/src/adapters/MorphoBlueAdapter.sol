@@ -78,6 +78,11 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
+    function maxRepayable(bytes32, address) external pure returns (uint256) {
+        return type(uint256).max;
+    }
+
+    /// @inheritdoc IVenueAdapter
     function encode(uint8 kind, bytes32 market, uint256 assets, address account)
         external
         view

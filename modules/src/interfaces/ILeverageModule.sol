@@ -193,7 +193,8 @@ interface ILeverageModule is IAccount {
     /// not charged to the self-pay budget.
     event SponsorSet(address indexed safe, address indexed paymaster, bool sponsored);
     /// @notice Emitted when a keeper's plan executed for `safe`: the sub-accounts it changed, their health (WAD) before
-    /// and after, and the execution gas charged to their epoch caps.
+    /// and after, and the operation's execution gas (each sub-account is charged its share against maxGasPerEpoch, pro rata
+    /// to its net position change, rounded up).
     event Rebalanced(
         address indexed safe,
         address indexed keeper,
@@ -304,6 +305,16 @@ interface ILeverageModule is IAccount {
     /// @notice Thrown when swap action `index` delivered `received` of `tokenOut` to the Safe, below the on-chain minimum
     /// `minAmountOut` (the input's oracle value at the pre-trade price less maxSlippageBps).
     error SlippageExceeded(uint256 index, address tokenOut, uint256 received, uint256 minAmountOut);
+    /// @notice Thrown when the SellCollateral actions of `subAccount` must bring at least `minOut` of the loan token (the
+    /// sum of their on-chain minimum outputs, base units) but the plan lowers its debt by only `repaid` (its repayments,
+    /// each capped at the debt it meets, less its borrows): a sale serves its own sub-account's debt, never a pool, an
+    /// idle balance or another sub-account (an over-unwind that sells most of the exposure to park the proceeds).
+    error SaleExceedsRepayment(bytes32 subAccount, uint256 minOut, uint256 repaid);
+    /// @notice Thrown when the BuyCollateral actions of `subAccount` must bring at least `minOut` of its collateral token
+    /// (the sum of their on-chain minimum outputs, base units) but the plan adds only `supplied` to its collateral (its
+    /// collateral supplies less its withdrawals): a purchase serves its own sub-account's collateral, never a pool or
+    /// another sub-account.
+    error PurchaseExceedsSupply(bytes32 subAccount, uint256 minOut, uint256 supplied);
     /// @notice Thrown when a venue callback (`onMorphoRepay`, `onMorphoSupplyCollateral`, `onMorphoFlashLoan`) reaches the
     /// module for `safe` while no `executeRebalance` of that Safe is running: outside any rebalance, from another Safe
     /// during one, or called on the module directly.

@@ -54,6 +54,13 @@ interface IVenueAdapter {
     /// bonus.
     function liquidationIncentiveFactor(bytes32 market) external view returns (uint256);
 
+    /// @notice The most a repayment by `account` on `market` can clear (base units of the loan token, interest to now)
+    /// when that is less than `MarketState.debt`, else `type(uint256).max`: the module counts a repayment as spent only
+    /// up to min(MarketState.debt, this). Morpho Blue: `type(uint256).max` (one debt per market, `MarketState.debt` is
+    /// it). Aave v3: the debt reserve's variable debt (what `repay(max)` clears), while `MarketState.debt` is the whole
+    /// account's debt across reserves in loan units.
+    function maxRepayable(bytes32 market, address account) external view returns (uint256);
+
     /// @notice `account`'s collateral and debt in `market` (debt with interest to now, rounded up), without the price.
     function position(bytes32 market, address account) external view returns (uint256 collateral, uint256 debt);
 

@@ -27,7 +27,8 @@ import {ModuleStorage} from "./ModuleStorage.sol";
 /// names, and each listed position (collateral value, debt). The loss is the drop of their sum. It is bounded by
 /// `maxLossBps` of what the positions moved (the larger of the value that went into and out of positions, each
 /// position netted), so neither idle or pool shuffles nor unrelated listings raise the allowance; and, summed over an
-/// aligned epoch, by `maxEpochLossBps` of each changed sub-account's equity. A new action kind (a swap) only has to
+/// aligned epoch, by `maxEpochLossBps` of each changed sub-account's equity (each charged its share of the loss, pro rata
+/// to its net position change; gas likewise against maxGasPerEpoch). A new action kind (a swap) only has to
 /// name the holdings it changes for this accounting to cover it.
 library RebalanceLib {
     using HealthLib for MarketState;
@@ -44,6 +45,7 @@ library RebalanceLib {
         uint256 healthBefore;
         uint256 healthAfter;
         uint256 moved; // net position change charged to the amount caps, set by `_checkPostConditions`
+        uint256 repayable; // the most its repayments clear: min(state.debt, the adapter's maxRepayable)
         bool due;
     }
 
@@ -58,6 +60,7 @@ library RebalanceLib {
         // Every action (inner callback actions included) is vetted before any pool is read, so no unlisted address is
         // ever called.
         _checkActions(s, safe, swapAdapter, runs, plan.actions);
+        _checkSwapsServeOwnPosition(s, safe, runs, plan.actions);
         // Gas (issue 15): the holdings are read from their contracts before and after, not derived from what the
         // actions were asked to move: the loss bound must also catch what a hostile or faulty pool, venue or router
         // takes beyond its call (extra shares burnt, a short payout), which only a second read sees.
@@ -83,10 +86,10 @@ library RebalanceLib {
         if (loss * ConstantsLib.BPS > moved * maxLossBps) revert ILeverageModule.ValueLossExceeded(loss, moved, maxLossBps);
 
         uint256 gasUsed = gasStart - gasleft();
+        _recordUsages(s, safe, runs, gasUsed, loss);
         uint256[] memory healthBefore = new uint256[](runs.length);
         uint256[] memory healthAfter = new uint256[](runs.length);
         for (uint256 i; i < runs.length; ++i) {
-            _recordUsage(s, safe, runs[i], gasUsed, loss);
             healthBefore[i] = runs[i].healthBefore;
             healthAfter[i] = runs[i].healthAfter;
         }
@@ -115,6 +118,7 @@ library RebalanceLib {
             run.adapter = IVenueAdapter(adapter);
             run.market = policy.market;
             run.state = run.adapter.marketState(run.market, safe);
+            run.repayable = Math.min(run.state.debt, run.adapter.maxRepayable(run.market, safe));
             if (i == 0) loanToken = run.state.loanToken;
             else if (run.state.loanToken != loanToken) revert ILeverageModule.MixedLoanTokens(loanToken, run.state.loanToken);
             _checkOracle(id, policy, run.state);
@@ -207,6 +211,47 @@ library RebalanceLib {
         }
         for (uint256 i; i < runs.length; ++i) {
             if (acted & (1 << i) == 0) revert ILeverageModule.SubAccountUnchanged(runs[i].id);
+        }
+    }
+
+    /// @dev A swap serves its own sub-account's position (issue 12 review): per sub-account, its SellCollateral minimum
+    /// outputs (on-chain, `_minAmountOut`) sum to at most the plan's decrease of its debt (repayments, each capped at the
+    /// debt it meets in execution order, less borrows), and its BuyCollateral minimum outputs to at most the plan's net
+    /// addition to its collateral (supplies less withdrawals). Without it a rescue could sell most of the exposure, repay
+    /// just enough to land in the zone and park the rest (IdleInflow accepts a deposit into an allowed pool), with the
+    /// loss allowance scaled by the huge move; or a boost could buy collateral and park or supply it elsewhere.
+    /// Judged on the plan before anything is called: the TypeScript rules mirror it from the plan alone.
+    function _checkSwapsServeOwnPosition(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
+        private
+        view
+    {
+        // tally[0]: debt in execution order, [1]: sale minimum outputs, [2]: purchase minimum outputs,
+        // [3]: collateral supplied, [4]: collateral withdrawn.
+        uint256[5] memory tally;
+        for (uint256 k; k < runs.length; ++k) {
+            Run memory run = runs[k];
+            tally = [run.repayable, uint256(0), uint256(0), uint256(0), uint256(0)];
+            for (uint256 j; j < actions.length; ++j) {
+                Action calldata action = actions[j];
+                if (action.subAccount != k) continue;
+                ActionKind kind = action.kind;
+                if (kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback) {
+                    tally[0] -= Math.min(action.amount, tally[0]);
+                } else if (kind == ActionKind.Borrow) {
+                    tally[0] += action.amount;
+                } else if (kind == ActionKind.SupplyCollateral || kind == ActionKind.SupplyCollateralWithCallback) {
+                    tally[3] += action.amount;
+                } else if (kind == ActionKind.WithdrawCollateral) {
+                    tally[4] += action.amount;
+                } else if (_isSwapKind(kind)) {
+                    bool sell = kind == ActionKind.SellCollateral;
+                    tally[sell ? 1 : 2] += _swapMinOut(s, safe, run, sell, action.amount);
+                }
+            }
+            uint256 repaid = run.repayable > tally[0] ? run.repayable - tally[0] : 0;
+            if (tally[1] > repaid) revert ILeverageModule.SaleExceedsRepayment(run.id, tally[1], repaid);
+            uint256 supplied = tally[3] > tally[4] ? tally[3] - tally[4] : 0;
+            if (tally[2] > supplied) revert ILeverageModule.PurchaseExceedsSupply(run.id, tally[2], supplied);
         }
     }
 
@@ -491,8 +536,9 @@ library RebalanceLib {
 
     /// @dev Every inflow is used (net flow per asset, issue 10). For each asset the plan can move (the loan token and
     /// each listed collateral token, in that order; a pool's asset is one of them, see `_value`), with
-    ///     spent:     repayments (each capped at the sub-account's debt when it runs: the pre-trade debt plus the
-    ///                plan's borrows on it before, less its repayments before), collateral supplies (callback supplies
+    ///     spent:     repayments (each capped at the sub-account's repayable debt when it runs: the pre-trade
+    ///                `Run.repayable` (on Aave the debt reserve's own variable debt, not the account's debt across
+    ///                reserves) plus the plan's borrows on it before, less its repayments before), collateral supplies (callback supplies
     ///                included) and swap inputs;
     ///     received:  borrows, collateral withdrawals and swap outputs at their on-chain minimum;
     ///     deposited: deposits into pools of the asset;
@@ -562,10 +608,10 @@ library RebalanceLib {
         flows = new uint256[](3 * (runs.length + 1));
         // The debt each repayment meets, in execution order (a callback's inner actions run after its opener, so a
         // borrow inside a repay callback comes after the debt fell): a repayment clears at most the debt at that point
-        // (past it the adapters repay by shares, or Aave's max), and only that much is spent.
+        // (past it the adapters repay by shares, or Aave's max on the debt reserve alone), and only that much is spent.
         uint256[] memory debtNow = new uint256[](runs.length);
         for (uint256 k; k < runs.length; ++k) {
-            debtNow[k] = runs[k].state.debt;
+            debtNow[k] = runs[k].repayable;
         }
         for (uint256 j; j < actions.length; ++j) {
             Action calldata action = actions[j];
@@ -720,8 +766,33 @@ library RebalanceLib {
         }
     }
 
+    /// @dev Charges each changed sub-account its share of the operation's gas and loss, pro rata to its net position
+    /// change (`Run.moved`: |collateral change| x pre-trade price + |debt change|), rounded up so the shares never sum
+    /// below the whole. Charging every sub-account the whole operation let a keeper pad rescues of A with tiny moves on
+    /// a not-due B until B's maxGasPerEpoch or maxEpochLossBps was spent, then refuse B's own rescue (a stall); now B's
+    /// charge scales with how little it moved. The per-operation bound (maxLossBps of what all positions moved) is
+    /// unchanged.
+    function _recordUsages(ModuleStorage storage s, address safe, Run[] memory runs, uint256 gasUsed, uint256 loss)
+        private
+    {
+        uint256 total;
+        for (uint256 i; i < runs.length; ++i) {
+            total += runs[i].moved;
+        }
+        for (uint256 i; i < runs.length; ++i) {
+            uint256 moved = runs[i].moved;
+            _recordUsage(s, safe, runs[i], shareOf(gasUsed, moved, total), shareOf(loss, moved, total));
+        }
+    }
+
+    /// @notice `whole` x `part` / `total`, rounded up (`whole` when `total` is 0): a sub-account's share of an
+    /// operation's gas or loss. Rounding up, the shares of parts summing to `total` sum to at least `whole`.
+    function shareOf(uint256 whole, uint256 part, uint256 total) internal pure returns (uint256) {
+        return total == 0 ? whole : Math.mulDiv(whole, part, total, Math.Rounding.Ceil);
+    }
+
     /// @dev Charges the rebalance to the sub-account's aligned epoch (`block.timestamp / epochLength`): amount, count,
-    /// gas and the plan's loss in parts per billion of the sub-account's pre-trade equity, each checked before it is
+    /// its share of the gas and of the plan's loss (`_recordUsages`), the loss in parts per billion of its pre-trade equity, each checked before it is
     /// written.
     function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed, uint256 loss) private {
         Policy storage policy = s.policies[run.id][safe];

@@ -256,16 +256,15 @@ contract AaveAttacksTest is AttackBase, AaveTestBase {
         assertNothingLeftAave(before, aaveBefore, 0);
     }
 
-    /* OPEN: A REPAYMENT PAST THE DEBT RESERVE'S OWN DEBT */
+    /* A REPAYMENT PAST THE DEBT RESERVE'S OWN DEBT (SECURITY row 50, closed) */
 
-    /// @dev Open (found by reading in the review-4 pass of issue 10, not fixed): the module's inflow tally
-    /// (`RebalanceLib._flowTally`) counts a repayment as spent up to the sub-account's `MarketState.debt`, which on Aave
-    /// is the whole account's debt in the market's frame (every reserve), while the adapter repays at most the debt
-    /// reserve's own variable debt. Here the Safe owes 3,000 USDC and 6.25 WETH (15,000 USDC): Repay(7,000 USDC) clears
-    /// 3,000, and 4,000 of the 7,000 withdrawn from the pool stay idle, which PoolNotUsed exists to refuse (as it does on
-    /// Morpho). Skipped until the module counts what a repayment actually clears.
+    /// @dev Found by reading in the review-4 pass of issue 10: the module's inflow tally (`RebalanceLib._flowTally`)
+    /// counted a repayment as spent up to the sub-account's `MarketState.debt`, which on Aave is the whole account's
+    /// debt in the market's frame (every reserve), while the adapter repays at most the debt reserve's own variable debt.
+    /// Here the Safe owes 3,000 USDC and 6.25 WETH (15,000 USDC): Repay(7,000 USDC) clears 3,000, and 4,000 of the 7,000
+    /// withdrawn from the pool would stay idle. The tally now caps each repayment at the adapter's `maxRepayable` (the
+    /// debt reserve's variable debt), so the withdrawal past it is PoolNotUsed, as on Morpho.
     function test_AaveAttack_RevertWhen_RepaymentPastTheReserveDebtLeavesAWithdrawalIdle() public {
-        vm.skip(true);
         // Owner: repay 15,000 USDC and borrow the same value in WETH: the same total debt, health still 1.107 (due).
         usdc.mint(safe, 15_000e6);
         safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.approve, (address(aavePool), 15_000e6)), 0);

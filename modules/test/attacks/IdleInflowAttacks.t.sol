@@ -131,13 +131,16 @@ contract IdleInflowAttacksTest is SwapBase {
     }
 
     /// @dev A boost that supplies less than the swap's on-chain minimum leaves the bought collateral past the slippage
-    /// slack idle.
+    /// slack idle. Refused on the plan already, before any call: the purchase must serve its own collateral
+    /// (`PurchaseExceedsSupply`, SwapAttacks.t.sol), which implies the inflow rule for a lone boost.
     function testFuzz_Attack_BoostSupplyingLessThanTheSwapsMinimumIsRefused(uint256 shortBy) public {
         (Plan memory plan, uint256 borrowed,) = boostFromHealth18();
         uint256 minOut = _minOutBuying(borrowed);
         shortBy = bound(shortBy, 1, minOut / 4);
         plan.actions[2].amount = minOut - shortBy;
-        expectOpFails(plan, _idleInflow(address(weth), minOut, minOut - shortBy));
+        expectOpFails(
+            plan, abi.encodeWithSelector(ILeverageModule.PurchaseExceedsSupply.selector, wethId, minOut, minOut - shortBy)
+        );
     }
 
     /* HONEST PLANS STILL PASS */

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {Vm} from "forge-std/Vm.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Id, MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 import {AttackBase} from "./AttackBase.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
+import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
 
 /// @notice Issue 10 item 3, third review: a compromised keeper pads each genuine rescue of one sub-account with a move
 /// of just over MIN_MATERIAL_CHANGE_BPS on another, in-band one (toward its target, so allowed). Only a due sub-account
@@ -79,5 +81,74 @@ contract PaddingAttacksTest is AttackBase {
         assertEq(module.getEpochUsage(safe, wbtcId).rebalances, 0, "padding spent no rebalance of WBTC");
         _wbtcCrashesAndIsRescued();
         assertEq(module.getEpochUsage(safe, wbtcId).rebalances, 1, "its own rescue counts");
+    }
+
+    /* GAS AND LOSS SHARES (review 5 of issue 10) */
+
+    /// @dev The operation's execution gas, from its Rebalanced event.
+    function _paddedRescueGas() internal returns (uint256 gasUsed) {
+        Vm.Log[] memory logs = handleLogged(keeperOp(safe, keeper, _paddedRescue(), keeperKey));
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] != ILeverageModule.Rebalanced.selector) continue;
+            (,,, gasUsed) = abi.decode(logs[i].data, (bytes32[], uint256[], uint256[], uint256));
+        }
+        assertGt(gasUsed, 0, "Rebalanced seen");
+    }
+
+    /// @dev Each changed sub-account is charged its share of the gas pro rata to its net position change, rounded up:
+    /// the shares sum to at least the whole, the padded one's is tiny.
+    function test_Attack_PaddingChargesAnotherSubAccountOnlyItsShareOfTheGas() public {
+        _wbtcInBand(defaultPolicy(wbtcMarket, address(usdcVault)));
+        EpochUsage memory a0 = module.getEpochUsage(safe, wethId);
+        EpochUsage memory b0 = module.getEpochUsage(safe, wbtcId);
+        uint256 gasUsed = _paddedRescueGas();
+        EpochUsage memory a1 = module.getEpochUsage(safe, wethId);
+        EpochUsage memory b1 = module.getEpochUsage(safe, wbtcId);
+        uint256 movedA = a1.amountMoved - a0.amountMoved;
+        uint256 movedB = b1.amountMoved - b0.amountMoved;
+        uint256 gasA = a1.gasUsed - a0.gasUsed;
+        uint256 gasB = b1.gasUsed - b0.gasUsed;
+        assertEq(gasA, Math.mulDiv(gasUsed, movedA, movedA + movedB, Math.Rounding.Ceil), "A: its share");
+        assertEq(gasB, Math.mulDiv(gasUsed, movedB, movedA + movedB, Math.Rounding.Ceil), "B: its share");
+        assertGe(gasA + gasB, gasUsed, "the shares cover the whole operation");
+        assertLt(gasB * 20, gasUsed, "the padded sub-account pays a small part");
+    }
+
+    /// @dev The stall: WBTC's maxGasPerEpoch is 1.5 operations. Charged the whole operation, the second padded rescue of
+    /// WETH would already exceed it (EpochGasCapExceeded) and WBTC's own rescue after it certainly; charged its share,
+    /// both pads and its rescue land.
+    function test_Attack_PaddingCannotFillAnotherSubAccountsGasBudget() public {
+        Policy memory policy = defaultPolicy(wbtcMarket, address(usdcVault));
+        _wbtcInBand(policy);
+        depositToVault(safe, usdcVault, 20_000e6);
+        uint256 snapshot = vm.snapshotState();
+        uint256 gasUsed = _paddedRescueGas();
+        vm.revertToState(snapshot);
+        policy.maxGasPerEpoch = uint64(gasUsed * 3 / 2);
+        _wbtcInBand(policy);
+        for (uint256 k; k < 2; ++k) {
+            if (k == 1) _dropWethHealthTo(1.15e18);
+            handleOk(keeperOp(safe, keeper, _paddedRescue(), keeperKey));
+        }
+        assertLt(module.getEpochUsage(safe, wbtcId).gasUsed * 10, gasUsed, "two pads cost WBTC little gas budget");
+        _wbtcCrashesAndIsRescued();
+    }
+
+    /// @dev The rounding: for any operation total and any split of the moves, the rounded-up shares sum to at least the
+    /// whole and each is at most the whole.
+    function testFuzz_SharesSumToAtLeastTheWhole(uint256 whole, uint96[4] memory parts) public pure {
+        whole = bound(whole, 0, type(uint128).max);
+        uint256 total;
+        for (uint256 i; i < parts.length; ++i) {
+            total += parts[i];
+        }
+        uint256 sum;
+        for (uint256 i; i < parts.length; ++i) {
+            uint256 share = RebalanceLib.shareOf(whole, parts[i], total);
+            assertLe(share, whole, "a share is at most the whole");
+            sum += share;
+        }
+        if (total == 0) assertEq(sum, whole * parts.length, "no move: each charged the whole");
+        else assertGe(sum, whole, "the shares cover the whole");
     }
 }

@@ -212,6 +212,67 @@ contract SwapAttacksTest is SwapBase {
         assertGt(total, first, "the second swap lost its fee");
     }
 
+    /* SWAPS SERVE THEIR OWN POSITION (issue 12 review, finding A) */
+
+    /// @dev The over-unwind: a deleverage-only sub-account due for rescue sells 95% of its collateral inside its repay
+    /// callback, repays just enough (R) to land in the zone and parks the rest of the proceeds in its allowed pool. The
+    /// sale's minimum output exceeds R, so the plan is refused before anything is called.
+    function test_Attack_OverUnwindIntoPoolDuringRescueIsRefused() public {
+        MarketState memory s = wethState();
+        uint256 sold = s.collateral * 95 / 100;
+        uint256 quoted = quoteExactIn(address(weth), address(usdc), FEE_LOW, sold);
+        // Repay so that health lands at ~1.25 with 5% of the collateral left (inside the landing zone).
+        uint256 debtAfter = Math.mulDiv(s.collateral - sold, s.price, 1e36) * LLTV / 1.25e18;
+        uint256 repaid = s.debt - debtAfter;
+        assertGt(quoted, repaid, "the sale yields more than the repayment");
+        Action[] memory actions = new Action[](5);
+        actions[0] = action(ActionKind.RepayWithCallback, 0, address(0), repaid);
+        actions[1] = action(ActionKind.WithdrawCollateral, 0, address(0), sold);
+        actions[2] = action(ActionKind.SellCollateral, 0, route(FEE_LOW), sold);
+        actions[3] = action(ActionKind.EndCallback, 0, address(0), 0);
+        actions[4] = action(ActionKind.DepositToPool, 0, address(usdcVault), quoted - repaid);
+        expectOpFails(
+            planOf(wethId, actions),
+            abi.encodeWithSelector(ILeverageModule.SaleExceedsRepayment.selector, wethId, minOutSelling(sold), repaid)
+        );
+        assertEq(usdcVault.balanceOf(safe), 0, "nothing parked");
+    }
+
+    /// @dev The class: any sale whose minimum output the plan's own repayment does not absorb, even by one unit.
+    function test_Attack_SaleOneUnitAboveTheRepaymentIsRefused() public {
+        uint256 sold = wethToSell(1.4e18);
+        uint256 minOut = minOutSelling(sold);
+        expectOpFails(
+            deleveragePlan(minOut - 1, sold, route(FEE_LOW)),
+            abi.encodeWithSelector(ILeverageModule.SaleExceedsRepayment.selector, wethId, minOut, minOut - 1)
+        );
+        // At exactly the minimum output the sale serves the repayment: accepted.
+        handleOk(keeperOp(safe, keeper, deleveragePlan(minOut, sold, route(FEE_LOW)), keeperKey));
+    }
+
+    /// @dev The symmetric boost: borrow, buy collateral, supply half of it and park the other half in an allowed
+    /// collateral pool. IdleInflow accepts it (the output is supplied or parked); the purchase must serve the collateral.
+    function test_Attack_BoostParkingPurchasedCollateralIsRefused() public {
+        (Plan memory plan, uint256 borrowed, uint256 bought) = boostFromHealth18();
+        Policy memory policy = swapPolicy(wethMarket, true);
+        address[] memory pools = new address[](2);
+        pools[0] = address(usdcVault);
+        pools[1] = address(wethVault);
+        policy.pools = pools;
+        setPolicy(policy);
+        Action[] memory actions = new Action[](4);
+        actions[0] = plan.actions[0];
+        actions[1] = plan.actions[1];
+        actions[2] = action(ActionKind.SupplyCollateral, 0, address(0), bought / 2);
+        actions[3] = action(ActionKind.DepositToPool, 0, address(wethVault), bought - bought / 2);
+        uint256 fair = Math.mulDiv(borrowed, 1e36, wethOracle.price());
+        uint256 minOut = Math.mulDiv(fair, 10_000 - MAX_SLIPPAGE_BPS, 10_000, Math.Rounding.Ceil);
+        expectOpFails(
+            planOf(wethId, actions),
+            abi.encodeWithSelector(ILeverageModule.PurchaseExceedsSupply.selector, wethId, minOut, bought / 2)
+        );
+    }
+
     /* PLAN RULES */
 
     function test_Refuses_WithdrawCollateralOutsideItsRepayCallbackOnADeleverageOnlyPolicy() public {

@@ -367,16 +367,16 @@ contract RulesDifferentialTest is SwapBase {
             uint256 b = _borrowTo(s, h - Math.mulDiv(h - p.minHealth, 30 + _below(40), 100));
             return _one(action(ActionKind.Borrow, 1, address(0), Math.min(b, repaid)));
         }
-        // DECREASE: sell 1-5 % of the collateral, repay 30-50 % of the output, park the rest of its on-chain minimum.
+        // DECREASE: withdraw 1-5 % of the collateral inside its repay callback, repay 30-50 % of its value and park the
+        // collateral in a WETH pool. (Selling it and parking the proceeds is SaleExceedsRepayment, judged first.)
         uint256 sold = Math.mulDiv(s.collateral, 1 + _below(5), 100);
-        uint256 paid = Math.mulDiv(quoteExactIn(address(weth), address(usdc), FEE_LOW, sold), 30 + _below(20), 100);
-        uint256 minOut = Math.mulDiv(Math.mulDiv(sold, s.price, 1e36), 10_000 - p.maxSlippageBps, 10_000, Math.Rounding.Ceil);
-        actions = new Action[](5);
+        uint256 paid = Math.mulDiv(Math.mulDiv(sold, s.price, 1e36), 30 + _below(20), 100);
+        usdc.mint(safe, paid); // the WETH policy allows wethVault (`_calmPolicy`)
+        actions = new Action[](4);
         actions[0] = action(ActionKind.RepayWithCallback, 1, address(0), paid);
         actions[1] = action(ActionKind.WithdrawCollateral, 1, address(0), sold);
-        actions[2] = action(ActionKind.SellCollateral, 1, route(FEE_LOW), sold);
-        actions[3] = action(ActionKind.EndCallback, 1, address(0), 0);
-        actions[4] = action(ActionKind.DepositToPool, 1, address(usdcVault), minOut > paid ? minOut - paid : 1);
+        actions[2] = action(ActionKind.EndCallback, 1, address(0), 0);
+        actions[3] = action(ActionKind.DepositToPool, 1, address(wethVault), sold);
     }
 
     /// @dev Churn on the not-due WETH sub-account ahead of its move: Borrow(c) then Repay(c), c 1-5 % of its debt. The
@@ -469,7 +469,9 @@ contract RulesDifferentialTest is SwapBase {
     uint256 internal constant A_EPOCH_GAS = 27;
     uint256 internal constant A_EPOCH_LOSS = 28;
     uint256 internal constant A_IDLE_INFLOW = 29;
-    uint256 internal constant AIMS = 30;
+    uint256 internal constant A_SALE_EXCEEDS = 30;
+    uint256 internal constant A_PURCHASE_EXCEEDS = 31;
+    uint256 internal constant AIMS = 32;
 
     function _aimedCase(uint256 aim) internal returns (Plan memory plan) {
         uint256 shape = _below(PADDED_RESCUE);
@@ -478,6 +480,8 @@ contract RulesDifferentialTest is SwapBase {
             shape = _chance(60) ? SWAP_DELEVERAGE : SWAP_BOOST;
         } else if (aim == A_IDLE_INFLOW) {
             shape = [PARKED_BOOST, SWAP_BOOST, SWAP_DELEVERAGE][_below(3)];
+        } else if (aim == A_SALE_EXCEEDS || aim == A_PURCHASE_EXCEEDS) {
+            shape = aim == A_SALE_EXCEEDS ? SWAP_DELEVERAGE : SWAP_BOOST;
         } else if (aim == A_OUT_OF_BAND || aim == A_LANDING_ZONE || aim == A_NO_TRIGGER) {
             shape = POOL_REPAY;
         } else if (aim == A_FURTHER || aim == A_CROSSED || aim == A_DECREASED) {
@@ -631,6 +635,23 @@ contract RulesDifferentialTest is SwapBase {
             if (last.kind == ActionKind.DepositToPool || last.kind == ActionKind.SupplyCollateral) last.amount = Math.mulDiv(last.amount, 10 + _below(85), 100);
             else if (plan.actions[0].kind == ActionKind.RepayWithCallback) plan.actions[0].amount = Math.mulDiv(plan.actions[0].amount, 50 + _below(45), 100);
             else plan.actions = _append(plan.actions, action(ActionKind.Borrow, 0, address(0), 1 + _below(1000e6)));
+        } else if (aim == A_SALE_EXCEEDS) {
+            // A sale its own repayment does not absorb (review of issue 12): repay less than the sale brings, or sell
+            // more (the over-unwind), and park the difference in the pool.
+            Action memory repay = plan.actions[0];
+            uint256 repaid = repay.amount;
+            if (_chance(50)) {
+                repay.amount = Math.mulDiv(repaid, 30 + _below(65), 100);
+            } else {
+                uint256 more = Math.mulDiv(plan.actions[1].amount, 120 + _below(200), 100);
+                (plan.actions[1].amount, plan.actions[2].amount) = (more, more);
+            }
+            if (_chance(50)) plan.actions = _append(plan.actions, action(ActionKind.DepositToPool, 0, address(usdcVault), 1 + _below(repaid)));
+        } else if (aim == A_PURCHASE_EXCEEDS) {
+            // A purchase not supplied to its own collateral (review of issue 12): supply less of it, or withdraw some.
+            Action memory supply = plan.actions[plan.actions.length - 1];
+            if (_chance(60)) supply.amount = Math.mulDiv(supply.amount, 10 + _below(85), 100);
+            else plan.actions = _append(plan.actions, action(ActionKind.WithdrawCollateral, 0, address(0), 1 + _below(supply.amount)));
         }
         // A_FURTHER, A_CROSSED, A_DECREASED: the padded rescue's not-due move already aims.
         return plan;

@@ -118,6 +118,19 @@ contract AaveV3AdapterTest is AaveTestBase {
         assertEq(debt, state.debt);
     }
 
+    /// @dev What a repayment can clear is the debt reserve's variable debt, below MarketState.debt once the account
+    /// also owes another reserve (SECURITY row 50).
+    function test_MaxRepayable_IsTheDebtReservesVariableDebt() public {
+        aaveSupply(aaveSafe, weth, 10e18);
+        aaveBorrow(aaveSafe, usdc, 3000e6);
+        assertEq(aaveAdapter.maxRepayable(wethUsdc, aaveSafe), 3000e6, "the USDC reserve's debt");
+        aaveBorrow(aaveSafe, weth, 2e18); // 6,000 USD more on another reserve
+        MarketState memory state = aaveAdapter.marketState(wethUsdc, aaveSafe);
+        assertEq(aaveAdapter.maxRepayable(wethUsdc, aaveSafe), variableDebt(usdc, aaveSafe), "still the USDC reserve's");
+        assertApproxEqAbs(state.debt, 9000e6, 1e3, "the account's debt in USDC units");
+        assertLt(aaveAdapter.maxRepayable(wethUsdc, aaveSafe), state.debt);
+    }
+
     function test_MarketState_OtherCollateralCountsAtItsOwnThreshold() public {
         aaveSupply(aaveSafe, weth, 10e18); // 30,000 USD at 83%
         aaveSupply(aaveSafe, wbtc, 1e8); // 60,000 USD at 78%

@@ -23,6 +23,11 @@ contract MorphoBlueAdapterTest is Fixture {
         assertEq(adapter.venue(), address(morpho));
     }
 
+    /// @dev One debt per market: MarketState.debt is what a repayment can clear, so no tighter bound.
+    function test_MaxRepayable_IsUnbounded() public view {
+        assertEq(adapter.maxRepayable(market, safe), type(uint256).max);
+    }
+
     function test_IsMarket_KnowsCreatedMarketsOnly() public view {
         assertTrue(adapter.isMarket(market));
         assertFalse(adapter.isMarket(keccak256("unknown")));

@@ -2223,12 +2223,54 @@ export const leverageModuleAbi = [
   },
   {
     "type": "error",
+    "name": "PurchaseExceedsSupply",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "minOut",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "supplied",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ]
+  },
+  {
+    "type": "error",
     "name": "RebalanceActive",
     "inputs": [
       {
         "name": "safe",
         "type": "address",
         "internalType": "address"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "SaleExceedsRepayment",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "minOut",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "repaid",
+        "type": "uint256",
+        "internalType": "uint256"
       }
     ]
   },

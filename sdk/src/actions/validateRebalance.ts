@@ -56,6 +56,8 @@ import {
   type PoolUnhealthyErrorType,
   type SubAccountUnchangedErrorType,
   type SwapNotUsedErrorType,
+  type SaleExceedsRepaymentErrorType,
+  type PurchaseExceedsSupplyErrorType,
   SwapQuoteBelowMinimumError,
   type SwapQuoteBelowMinimumErrorType,
   SwapRouteRefusedError,
@@ -137,6 +139,8 @@ export type ValidateRebalanceErrorType =
   | SwapRoundTripErrorType
   | PoolNotUsedErrorType
   | SwapNotUsedErrorType
+  | SaleExceedsRepaymentErrorType
+  | PurchaseExceedsSupplyErrorType
   | SubAccountUnchangedErrorType
   | SwapQuoteBelowMinimumErrorType
   | PoolUnhealthyErrorType
@@ -234,7 +238,14 @@ export async function validateRebalance(
   const feeds = ids.map((_, i) => (known(i) && !isAddressEqual(policies[i]?.priceFeed ?? zeroAddress, zeroAddress) ? (policies[i] as Policy).priceFeed : undefined))
   const calls: ContractFunctionParameters[] = []
   const slot = (...added: ContractFunctionParameters[]): number => calls.push(...added) - added.length
-  const stateAt = ids.map((_, i) => (known(i) ? slot({ address: (policies[i] as Policy).adapter, abi: venueAdapterAbi, functionName: "marketState", args: [(policies[i] as Policy).market, safe] }) : -1))
+  const stateAt = ids.map((_, i) => {
+    if (!known(i)) return -1
+    const { adapter, market } = policies[i] as Policy
+    return slot(
+      { address: adapter, abi: venueAdapterAbi, functionName: "marketState", args: [market, safe] },
+      { address: adapter, abi: venueAdapterAbi, functionName: "maxRepayable", args: [market, safe] },
+    )
+  })
   const feedAt = feeds.map((feed) =>
     feed === undefined ? -1 : slot(...priceFeedCalls(feed)),
   )
@@ -251,7 +262,10 @@ export async function validateRebalance(
     const state = second[stateAt[i] as number]
     if (state === undefined) return undefined
     if (state.status !== "success") throw state.error
-    return state.result as MarketState
+    // What a repayment can clear (the module's Run.repayable): below the debt only on a venue with several debts (Aave).
+    const repayable = resultOf<bigint>(second[(stateAt[i] as number) + 1])
+    const result = state.result as MarketState
+    return repayable === undefined || repayable >= result.debt ? result : { ...result, repayableDebt: repayable }
   })
   const feedReads = feeds.map((feed, i) => {
     if (feed === undefined) return undefined

@@ -24,6 +24,8 @@ import {
   CallbackRefusedError,
   SlippageExceededError,
   SwapNotUsedError,
+  SaleExceedsRepaymentError,
+  PurchaseExceedsSupplyError,
   SwapRoundTripError,
   AmountCapExceededError,
   CooldownActiveError,
@@ -162,6 +164,10 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new CallbackRefusedError({ refusal: errorName, detail: String(args[0]), cause })
     case "SwapNotUsed":
       return new SwapNotUsedError({ subAccount: a(args, 0), cause })
+    case "SaleExceedsRepayment":
+      return new SaleExceedsRepaymentError({ subAccount: a(args, 0), minOut: a(args, 1), repaid: a(args, 2), cause })
+    case "PurchaseExceedsSupply":
+      return new PurchaseExceedsSupplyError({ subAccount: a(args, 0), minOut: a(args, 1), supplied: a(args, 2), cause })
     case "SwapRoundTrip":
       return new SwapRoundTripError({ collateralToken: a(args, 0), cause })
     case "HealthOutOfBand":
@@ -329,7 +335,7 @@ const leverageErrorNames = new Set([
   "DuplicateSubAccountError", "MixedLoanTokensError", "NoTriggerError", "CooldownActiveError", "PoolNotAllowedError",
   "ActionNotAllowedError", "ActionFailedError", "HealthOutOfBandError", "HealthFurtherFromTargetError", "HealthDecreasedError",
   "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
-  "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "IdleInflowError", "PoolRoundTripError",
+  "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "IdleInflowError", "PoolRoundTripError", "SaleExceedsRepaymentError", "PurchaseExceedsSupplyError",
   "HealthOutsideLandingZoneError", "HealthCrossedTargetError", "OracleAnswerOutOfBoundsError",
   "MinHealthBelowLiquidationIncentiveError", "MissingPriceFeedError", "InvalidSponsorError", "KeeperNonceKeyInvalidError",
   "ValidityWindowSpansEpochsError", "SelfPayEpochPassedError",

@@ -130,6 +130,10 @@ export {
   CallbackRefusedError,
   type SwapNotUsedErrorType,
   SwapNotUsedError,
+  type SaleExceedsRepaymentErrorType,
+  SaleExceedsRepaymentError,
+  type PurchaseExceedsSupplyErrorType,
+  PurchaseExceedsSupplyError,
   type SwapRoundTripErrorType,
   SwapRoundTripError,
 } from "./plan.js"

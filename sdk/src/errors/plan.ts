@@ -519,6 +519,50 @@ export class SwapNotUsedError extends BaseError {
   }
 }
 
+export type SaleExceedsRepaymentErrorType = SaleExceedsRepaymentError & { name: "SaleExceedsRepaymentError" }
+/**
+ * A sub-account's collateral sales must bring at least `minOut` of the loan token (the sum of their on-chain minimum
+ * outputs, base units) but the plan lowers its debt by only `repaid` (base units): the rest of the sale would be parked
+ * or idle, not serve the sub-account's own debt (module error `SaleExceedsRepayment`).
+ */
+export class SaleExceedsRepaymentError extends BaseError {
+  readonly subAccount: Hex
+  readonly minOut: bigint
+  readonly repaid: bigint
+  constructor({ subAccount, minOut, repaid, cause }: { subAccount: Hex; minOut: bigint; repaid: bigint } & Cause) {
+    super(`The plan sells collateral of sub-account ${subAccount} for at least ${minOut} but repays only ${repaid} of its debt.`, {
+      cause,
+      metaMessages: ["A sale serves its own sub-account's debt: repay at least the sale's minimum output, or sell less."],
+      name: "SaleExceedsRepaymentError",
+    })
+    this.subAccount = subAccount
+    this.minOut = minOut
+    this.repaid = repaid
+  }
+}
+
+export type PurchaseExceedsSupplyErrorType = PurchaseExceedsSupplyError & { name: "PurchaseExceedsSupplyError" }
+/**
+ * A sub-account's collateral purchases must bring at least `minOut` of its collateral token (the sum of their on-chain
+ * minimum outputs, base units) but the plan adds only `supplied` (base units) to its collateral (module error
+ * `PurchaseExceedsSupply`).
+ */
+export class PurchaseExceedsSupplyError extends BaseError {
+  readonly subAccount: Hex
+  readonly minOut: bigint
+  readonly supplied: bigint
+  constructor({ subAccount, minOut, supplied, cause }: { subAccount: Hex; minOut: bigint; supplied: bigint } & Cause) {
+    super(`The plan buys collateral of sub-account ${subAccount} for at least ${minOut} but supplies only ${supplied} to it.`, {
+      cause,
+      metaMessages: ["A purchase serves its own sub-account's collateral: supply at least the purchase's minimum output, or buy less."],
+      name: "PurchaseExceedsSupplyError",
+    })
+    this.subAccount = subAccount
+    this.minOut = minOut
+    this.supplied = supplied
+  }
+}
+
 export type SwapRoundTripErrorType = SwapRoundTripError & { name: "SwapRoundTripError" }
 /** The plan both sells and buys one collateral token (module error `SwapRoundTrip`). */
 export class SwapRoundTripError extends BaseError {

@@ -72,6 +72,11 @@ export type RuleMarketState = {
   debt: bigint
   price: bigint
   lltv: bigint
+  /**
+   * The most a repayment clears (loan token base units), when less than `debt`: the adapter's `maxRepayable` (Aave v3:
+   * the debt reserve's variable debt, while `debt` is the account's debt across reserves). Omitted: `debt` (Morpho Blue).
+   */
+  repayableDebt?: bigint
 }
 
 /** Stored epoch bookkeeping (`getEpochUsage`). */
@@ -217,6 +222,8 @@ export const ruleErrorNames = [
   "PoolNotUsed",
   "SwapNotUsed",
   "SubAccountUnchanged",
+  "SaleExceedsRepayment",
+  "PurchaseExceedsSupply",
   "PoolAssetMismatch",
   "PoolUnhealthy",
   "SwapAdapterRevert",
@@ -493,6 +500,29 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     if ((acted & (1n << BigInt(i))) === 0n) revert("SubAccountUnchanged", r.id)
   })
 
+  /* SWAPS SERVE THEIR OWN POSITION (RebalanceLib._checkSwapsServeOwnPosition) */
+  runs.forEach((r, k) => {
+    const repayable = repayableOf(r.state)
+    let debt = repayable
+    let sold = 0n
+    let bought = 0n
+    let supplied = 0n
+    let withdrawn = 0n
+    for (const { kind, subAccount, amount } of actions) {
+      if (subAccount !== k) continue
+      if (kind === "Repay" || kind === "RepayWithCallback") debt -= min(amount, debt)
+      else if (kind === "Borrow") debt += amount
+      else if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") supplied += amount
+      else if (kind === "WithdrawCollateral") withdrawn += amount
+      else if (kind === "SellCollateral") sold += minAmountOut(big(r.policy.maxSlippageBps), r.state.price, true, amount)
+      else if (kind === "BuyCollateral") bought += minAmountOut(big(r.policy.maxSlippageBps), r.state.price, false, amount)
+    }
+    const repaid = repayable > debt ? repayable - debt : 0n
+    if (sold > repaid) revert("SaleExceedsRepayment", r.id, sold, repaid)
+    const added = supplied > withdrawn ? supplied - withdrawn : 0n
+    if (bought > added) revert("PurchaseExceedsSupply", r.id, bought, added)
+  })
+
   if (prechecksOnly) return { ok: true, due: runs.map((r) => r.due) }
 
   /* HOLDINGS (before) */
@@ -549,7 +579,9 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const v = r.sub.venue
     const debt = debtOf(r)
     if (v === undefined) {
-      const paid = min(amount, debt)
+      // Aave: a repayment clears at most the debt reserve's own debt (repayableDebt), less what the plan repaid before.
+      const reserve = r.state.repayableDebt === undefined ? debt : r.state.repayableDebt - (r.state.debt - r.debt)
+      const paid = min(min(amount, debt), reserve > 0n ? reserve : 0n)
       if (paid === 0n) actionFailed(index, "repays a position without debt")
       r.debt -= paid
       return paid
@@ -752,6 +784,11 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   if (loss * BPS > moved * maxLossBps) revert("ValueLossExceeded", loss, moved, maxLossBps)
 
   /* EPOCH (RebalanceLib._recordUsage) */
+  // Each changed sub-account is charged its share of the operation's gas and loss, pro rata to its net position change,
+  // rounded up (the shares never sum below the whole): padding another's rescue with a tiny move on a not-due
+  // sub-account charges it only a tiny share, so it cannot fill its budgets and stall its own later rescue.
+  const totalMoved = runs.reduce((sum, r) => sum + r.moved, 0n)
+  const share = (whole: bigint, r: Run): bigint => (totalMoved === 0n ? whole : mulDivUp(whole, r.moved, totalMoved))
   runs.forEach((r, k) => {
     const { policy, id } = r
     const usage = r.sub.usage
@@ -760,8 +797,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const amount = (fresh ? 0n : usage.amountMoved) + r.moved
     // Only a due sub-account spends a rebalance (and starts its cooldown); its amount, gas and loss count either way.
     const count = (fresh ? 0n : big(usage.rebalances)) + (r.due ? 1n : 0n)
-    const gas = (fresh ? 0n : big(usage.gasUsed)) + params.gasUsed
-    const ppb = lossPpbOf(loss, r.state)
+    const gas = (fresh ? 0n : big(usage.gasUsed)) + share(params.gasUsed, r)
+    const ppb = lossPpbOf(share(loss, r), r.state)
     const lossPpb = (fresh ? 0n : big(usage.lossPpb)) + ppb
     if (amount > policy.maxAmountPerEpoch) revert("EpochAmountCapExceeded", id, amount, policy.maxAmountPerEpoch)
     if (count > big(policy.maxRebalancesPerEpoch)) revert("EpochRebalanceCapExceeded", id, count, big(policy.maxRebalancesPerEpoch))
@@ -788,7 +825,7 @@ function inflowTally(
 ): { spent: bigint; received: bigint; deposited: bigint }[] {
   const flows = Array.from({ length: count }, () => ({ spent: 0n, received: 0n, deposited: 0n }))
   const loan = flows[0] as (typeof flows)[number]
-  const debtNow = runs.map((r) => r.state.debt)
+  const debtNow = runs.map((r) => repayableOf(r.state))
   actions.forEach(({ kind, subAccount, amount }, j) => {
     const r = runs[subAccount] as (typeof runs)[number]
     const at = flows[slots[j] as number] as (typeof flows)[number]
@@ -814,6 +851,9 @@ function inflowTally(
   })
   return flows
 }
+
+/** RebalanceLib `Run.repayable`: min(debt, the adapter's maxRepayable), what the plan's repayments can clear in all. */
+const repayableOf = (state: RuleMarketState): bigint => (state.repayableDebt === undefined ? state.debt : min(state.debt, state.repayableDebt))
 
 const UINT32_MAX = 4_294_967_295n
 /** RebalanceLib._lossPpb: `loss` in ppb of the pre-trade equity, rounded up, capped at uint32 max (no equity: the cap). */
