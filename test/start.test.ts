@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { describe, expect, test } from "vitest"
@@ -101,14 +101,24 @@ describe("fresh clone: every CLI command that reads forge's out/ builds it first
     expect(status.output()).not.toContain("ensure-contracts")
   }, 600_000)
 
-  test("`node sdk/scripts/gen-abis.mjs --check` builds the artifacts it reads first", async () => {
-    const child = spawn(process.execPath, [resolve(import.meta.dirname, "../sdk/scripts/gen-abis.mjs"), "--check"], { cwd: resolve(import.meta.dirname, ".."), stdio: ["ignore", "pipe", "pipe"] })
+  test("`node sdk/scripts/gen-abis.mjs --check` with its artifacts elsewhere and missing names the file and the build command", async () => {
+    // With out/ present it builds nothing (abis.test: empty stderr); a fresh clone's missing out/ runs
+    // scripts/ensure-contracts.mjs first. FORGE_OUT skips that build, so an empty directory shows the error path.
+    const empty = mkdtempSync(join(tmpdir(), "levpilot-out-"))
+    const child = spawn(process.execPath, [resolve(import.meta.dirname, "../sdk/scripts/gen-abis.mjs"), "--check"], {
+      cwd: resolve(import.meta.dirname, ".."),
+      env: { ...process.env, FORGE_OUT: empty },
+      stdio: ["ignore", "pipe", "pipe"],
+    })
     let text = ""
     child.stderr?.on("data", (chunk: Buffer) => {
       text += chunk.toString()
     })
     const code = await new Promise<number | null>((done) => child.once("exit", done))
-    expect(text).toMatch(/^ensure-contracts: forge build/m)
-    expect(code).toBe(0)
-  }, 600_000)
+    rmSync(empty, { recursive: true, force: true })
+    expect(code).toBe(1)
+    expect(text).toContain(join(empty, "ILeverageModule.sol/ILeverageModule.json"))
+    expect(text).toContain("node scripts/forge.mjs build")
+    expect(text).not.toContain("ensure-contracts")
+  }, 60_000)
 })

@@ -1,26 +1,18 @@
 #!/usr/bin/env node
 // Writes sdk/src/abis/*.ts (`as const` ABIs) and sdk/src/constants/module.ts (every ConstantsLib constant: limits,
 // MalformedPlan reason codes, GasFieldAboveCap field indices) from the forge artifacts in out/, so TypeScript never holds
-// a hand-made copy. It builds the contracts first when needed (scripts/ensure-contracts.mjs; foundry.toml sets
-// `ast = true`: the constants are read from ConstantsLib's AST); `--check` fails when a file is stale.
+// a hand-made copy. When an artifact it reads is missing from out/ (a fresh clone) it first runs the repository's
+// scripts/ensure-contracts.mjs (`forge build`; foundry.toml sets `ast = true`: the constants are read from
+// ConstantsLib's AST); `--check` fails when a file is stale.
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { ensureContracts } from "../../scripts/ensure-contracts.mjs"
+import { spawnSync } from "node:child_process"
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
 const outDir = process.env.FORGE_OUT ?? join(root, "out")
 const target = join(root, "sdk/src/abis")
 const check = process.argv.includes("--check")
-
-// The artifacts first (a fresh clone has no out/): `forge build` of what is missing or changed, as `npm start` does.
-// Skipped when FORGE_OUT points at artifacts built elsewhere.
-try {
-  ensureContracts()
-} catch (error) {
-  console.error(`gen-abis: ${error.message}`)
-  process.exit(1)
-}
 
 const abis = [
   { name: "leverageModuleAbi", artifact: "ILeverageModule.sol/ILeverageModule.json", file: "leverageModule.ts" },
@@ -31,6 +23,17 @@ const abis = [
   // The lens is run without deployment (an eth_call carrying its creation code), so its bytecode ships too.
   { name: "leverageLensAbi", artifact: "LeverageLens.sol/LeverageLens.json", file: "leverageLens.ts", bytecode: "leverageLensBytecode" },
 ]
+
+// The artifacts first, only when one is missing (a fresh clone has no out/): the repository's own build step, run as a
+// separate process (the same `forge build` as `npm start`). Skipped when FORGE_OUT points at artifacts built elsewhere.
+const read = [...abis.map((a) => a.artifact), "ConstantsLib.sol/ConstantsLib.json"]
+if (process.env.FORGE_OUT === undefined && read.some((artifact) => !existsSync(join(outDir, artifact)))) {
+  const build = spawnSync(process.execPath, [join(root, "scripts/ensure-contracts.mjs")], { cwd: root, stdio: "inherit" })
+  if (build.status !== 0) {
+    console.error("gen-abis: building the contracts failed; run `node scripts/forge.mjs build` to see why")
+    process.exit(1)
+  }
+}
 
 const stale = []
 const emit = (destination, text, label) => {
