@@ -326,12 +326,11 @@ describe("keeper in the worst minute", () => {
         expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId, venue: "morpho-blue" })).toBe(1)
         expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: okId, venue: "morpho-blue" })).toBe(0)
         // The keeper keeps running: later operations may follow the rescue, but none lists the sub-account whose feed
-        // fails, and every operation since the move is one the keeper sent.
+        // fails. (The chain's count since the move can include the previous test's last operation, so it is a floor.)
         const ops = await keeperOps(from)
         const sentSince = events.filter((e): e is Extract<KeeperEvent, { type: "sent" }> => e.type === "sent").map((e) => e.plan.subAccounts)
         expect(sentSince.every((subAccounts) => !subAccounts.includes(brokenId)), JSON.stringify(sentSince)).toBe(true)
         expect(ops.length).toBeGreaterThanOrEqual(1)
-        expect(ops.length).toBeLessThanOrEqual(events.filter((e) => e.type === "sent").length)
         // The feed recovers: the gauge returns to 0.
         await setFeed(fresh, (await env.publicClient.getBlock({ blockTag: "latest" })).timestamp)
         await waitFor("the feed passing again", () => (keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId, venue: "morpho-blue" }) === 0 ? true : undefined), 20_000)
