@@ -119,23 +119,7 @@ describe("keeper in the worst minute", () => {
     // A hosted RPC (scaled down tenfold to keep anvil fast): eth_getLogs over more than 1,000 blocks (or up to "latest"
     // from far back) is refused.
     const node = await startRpcProxy(env.devnet.rpcUrl)
-    let head = 0n
-    let widest = 0n
-    node.state.intercept = async (request, forward) => {
-      if (request.method === "eth_blockNumber") {
-        const body = await forward()
-        head = hexToBigInt((JSON.parse(body) as { result: Hex }).result)
-        return { body }
-      }
-      if (request.method !== "eth_getLogs") return undefined
-      const filter = (request.params?.[0] ?? {}) as { fromBlock?: string; toBlock?: string }
-      const fromBlock = filter.fromBlock && filter.fromBlock.startsWith("0x") ? hexToBigInt(filter.fromBlock as Hex) : 0n
-      const toBlock = filter.toBlock && filter.toBlock.startsWith("0x") ? hexToBigInt(filter.toBlock as Hex) : head + 1_000_000n
-      if (toBlock - fromBlock > widest) widest = toBlock - fromBlock
-      if (toBlock - fromBlock > 1_000n)
-        return { body: JSON.stringify({ jsonrpc: "2.0", id: request.id ?? null, error: { code: -32600, message: "eth_getLogs is limited to a 1,000 block range" } }) }
-      return undefined
-    }
+    const logs = limitLogRange(node, 1_000n)
     const { events, onEvent } = collectKeeperEvents()
     const keeper = new Keeper(demoKeeperConfig(env, { rpcUrl: node.url, stateFile, logWindowBlocks: 200 }), { chain: env.devnet.chain, onEvent })
     await keeper.start()
@@ -145,7 +129,7 @@ describe("keeper in the worst minute", () => {
       const done = await waitFor("a rebalance after the restart", () => included(events, from), 40_000)
       expect(done.success).toBe(true)
       expect(alerts(events, "rpc-error")).toEqual([])
-      expect(widest).toBeLessThanOrEqual(200n)
+      expect(logs.widestSpan).toBeLessThanOrEqual(200n)
       expect(await keeperOps(from)).toHaveLength(1)
       expect(keeper.pending(safe)).toBeUndefined()
     } finally {
@@ -163,26 +147,7 @@ describe("keeper in the worst minute", () => {
     const state: KeeperState = { version: 2, scopes: { [scopeKey(scope())]: { safes: { [safe.toLowerCase()]: { pending: record(used, sentBlock) } } } } }
     writeFileSync(stateFile, JSON.stringify(state))
     const node = await startRpcProxy(env.devnet.rpcUrl)
-    let head = 0n
-    let widestServed = 0n
-    let refused = 0
-    node.state.intercept = async (request, forward) => {
-      if (request.method === "eth_blockNumber") {
-        const body = await forward()
-        head = hexToBigInt((JSON.parse(body) as { result: Hex }).result)
-        return { body }
-      }
-      if (request.method !== "eth_getLogs") return undefined
-      const filter = (request.params?.[0] ?? {}) as { fromBlock?: string; toBlock?: string }
-      const fromBlock = filter.fromBlock?.startsWith("0x") ? hexToBigInt(filter.fromBlock as Hex) : 0n
-      const toBlock = filter.toBlock?.startsWith("0x") ? hexToBigInt(filter.toBlock as Hex) : head + 1_000_000n
-      if (toBlock - fromBlock + 1n > 1_000n) {
-        refused++
-        return { body: JSON.stringify({ jsonrpc: "2.0", id: request.id ?? null, error: { code: -32600, message: "eth_getLogs is limited to a 1,000 block range" } }) }
-      }
-      if (toBlock - fromBlock + 1n > widestServed) widestServed = toBlock - fromBlock + 1n
-      return undefined
-    }
+    const logs = limitLogRange(node, 1_000n)
     const config = demoKeeperConfig(env, { rpcUrl: node.url, stateFile })
     expect(config.logWindowBlocks).toBe(2_000)
     const { events, onEvent } = collectKeeperEvents()
@@ -194,9 +159,9 @@ describe("keeper in the worst minute", () => {
       const done = await waitFor("a rebalance after the restart", () => included(events, from), 40_000)
       expect(done.success).toBe(true)
       // One refusal (the whole ~1,500 blocks since the record), then half of that: the halved window is kept.
-      expect(refused).toBe(1)
-      expect(widestServed).toBeGreaterThan(0n)
-      expect(widestServed).toBeLessThanOrEqual(1_000n)
+      expect(logs.refused).toBe(1)
+      expect(logs.widestServed).toBeGreaterThan(0n)
+      expect(logs.widestServed).toBeLessThanOrEqual(1_000n)
       expect(events.filter((e) => e.type === "alert")).toEqual([])
       expect(await keeperOps(from)).toHaveLength(1)
     } finally {
@@ -372,3 +337,32 @@ describe("keeper in the worst minute", () => {
     }
   })
 })
+
+/**
+ * Makes `node` (an {@link startRpcProxy}) refuse `eth_getLogs` over more than `maxBlocks` blocks, as hosted RPCs do
+ * (a toBlock of "latest" counts from far back), and records what was asked: the widest span (toBlock - fromBlock), the
+ * widest range served (blocks, inclusive) and the refusals.
+ */
+function limitLogRange(node: Awaited<ReturnType<typeof startRpcProxy>>, maxBlocks: bigint) {
+  const logs = { widestSpan: 0n, widestServed: 0n, refused: 0 }
+  let head = 0n
+  node.state.intercept = async (request, forward) => {
+    if (request.method === "eth_blockNumber") {
+      const body = await forward()
+      head = hexToBigInt((JSON.parse(body) as { result: Hex }).result)
+      return { body }
+    }
+    if (request.method !== "eth_getLogs") return undefined
+    const filter = (request.params?.[0] ?? {}) as { fromBlock?: string; toBlock?: string }
+    const fromBlock = filter.fromBlock?.startsWith("0x") ? hexToBigInt(filter.fromBlock as Hex) : 0n
+    const toBlock = filter.toBlock?.startsWith("0x") ? hexToBigInt(filter.toBlock as Hex) : head + 1_000_000n
+    if (toBlock - fromBlock > logs.widestSpan) logs.widestSpan = toBlock - fromBlock
+    if (toBlock - fromBlock + 1n > maxBlocks) {
+      logs.refused++
+      return { body: JSON.stringify({ jsonrpc: "2.0", id: request.id ?? null, error: { code: -32600, message: `eth_getLogs is limited to a ${maxBlocks.toLocaleString("en-US")} block range` } }) }
+    }
+    if (toBlock - fromBlock + 1n > logs.widestServed) logs.widestServed = toBlock - fromBlock + 1n
+    return undefined
+  }
+  return logs
+}
