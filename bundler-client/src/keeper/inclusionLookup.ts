@@ -60,6 +60,7 @@ export function chainInclusionLookup(
           throw new LogReadError({ fromBlock: from, toBlock: to, cause: error as Error })
         }
         read++
+        window.grow()
         const log = logs.find((l) => l.args.nonce === nonce)
         if (log) return log
         if (from === 0n) break

@@ -1,7 +1,7 @@
 import { type PublicClient, RpcRequestError, InvalidRequestRpcError, HttpRequestError } from "viem"
 import { describe, expect, test } from "vitest"
 import { chainInclusionLookup } from "./inclusionLookup.js"
-import { LogReadError, LogWindow } from "./logWindow.js"
+import { GROW_AFTER_READS, LogReadError, LogWindow } from "./logWindow.js"
 
 const SAFE = "0x00000000000000000000000000000000000000a1"
 const ENTRY_POINT = "0x0000000071727De22E5E9d8BAf0edAc6f37da032"
@@ -32,6 +32,27 @@ describe("LogWindow", () => {
     expect(new LogWindow(10, 10).shrink(1n, 10n, new Error("range too wide"))).toBe(false)
     // An unreachable node: a smaller range does not help.
     expect(new LogWindow(2_000).shrink(1n, 2_000n, new HttpRequestError({ url: "http://rpc", status: 429 }))).toBe(false)
+  })
+})
+
+describe("LogWindow grows back", () => {
+  test("after a burst of refusals to one block, successful reads double it again up to its first size", () => {
+    const w = new LogWindow(2_000)
+    for (let k = 0; k < 11; k++) w.shrink(1n, BigInt(w.size), new Error("timeout"))
+    expect(w.size).toBe(1)
+    const sizes: number[] = []
+    for (let k = 0; k < 60; k++) {
+      w.grow()
+      sizes.push(w.size)
+    }
+    expect(sizes[GROW_AFTER_READS - 2]).toBe(1)
+    expect(sizes[GROW_AFTER_READS - 1]).toBe(2)
+    expect(Math.max(...sizes)).toBe(2_000)
+    // A refusal resets the run of successes.
+    w.shrink(1n, 2_000n, new Error("range too wide"))
+    w.grow()
+    expect(w.size).toBe(1_000)
+    expect(() => new LogWindow(5, 0)).toThrow(RangeError)
   })
 })
 

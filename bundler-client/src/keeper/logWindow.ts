@@ -8,22 +8,38 @@ export const isUnreachable = (error: unknown): boolean =>
   error instanceof BaseError &&
   error.walk((e) => (e instanceof HttpRequestError && (e.status === undefined || e.status === 429)) || e instanceof WebSocketRequestError || e instanceof SocketClosedError) !== null
 
+/** Successful reads in a row after which a halved {@link LogWindow} doubles again. */
+export const GROW_AFTER_READS = 4
+
 /**
  * The block range of an `eth_getLogs` read, kept between reads: it starts at `size` blocks and is halved each time the
  * node or the client refuses a range (too wide for a hosted RPC, too many results, a response over viem's 10 MB limit,
- * a timeout), down to `floor` blocks, and the smaller size is kept for the next reads. Shared by fleet discovery and the
- * inclusion tracker's event search.
+ * a timeout), down to `floor` blocks, and the smaller size is kept for the next reads; after {@link GROW_AFTER_READS}
+ * reads in a row succeed it doubles again, up to the size it started at (a refusal from a passing fault does not leave
+ * the window small for the process's life). Shared by fleet discovery and the inclusion tracker's event search.
  */
 export class LogWindow {
   /** Blocks per `eth_getLogs` now. */
   size: number
+  /** The size it started at, the most it grows back to. */
+  readonly initial: number
+  private succeeded = 0
 
   constructor(
     size: number,
     /** The smallest window; a range of this size that is refused is not halved again. */
     readonly floor = 1,
   ) {
+    if (!(floor >= 1)) throw new RangeError(`LogWindow floor must be >= 1 block, got ${floor}`)
     this.size = Math.max(floor, size)
+    this.initial = this.size
+  }
+
+  /** After a read that succeeded: every {@link GROW_AFTER_READS} successes in a row double the window, up to `initial`. */
+  grow(): void {
+    if (++this.succeeded < GROW_AFTER_READS || this.size >= this.initial) return
+    this.succeeded = 0
+    this.size = Math.min(this.initial, this.size * 2)
   }
 
   /**
@@ -34,6 +50,7 @@ export class LogWindow {
    */
   shrink(from: bigint, to: bigint, error: unknown): boolean {
     const span = Number(to - from + 1n)
+    this.succeeded = 0
     if (span <= this.floor || isUnreachable(error)) return false
     this.size = Math.max(this.floor, Math.floor(span / 2))
     return true

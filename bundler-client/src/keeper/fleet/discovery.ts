@@ -177,6 +177,7 @@ export class SafeDiscovery {
         this.deps.logger.warn({ from: Number(from), to: Number(to), window: this.window.size, err: shortMessage(error) }, "discovery: log window refused; halving it")
         continue
       }
+      this.window.grow()
       const moduleLogs = logs.filter((l) => isAddressEqual(l.address, this.deps.module))
       if (!reorg && from <= this.syncedBlock && !this.sameAsRecent(moduleLogs, from)) {
         reorg = true
