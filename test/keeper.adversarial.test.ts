@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Hex, keccak256, toHex } from "viem"
-import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig } from "../bundler-client/src/devnet/keeperConfig"
@@ -22,7 +22,7 @@ let env: DemoEnv
 let driver: PriceDriver
 const dir = mkdtempSync(join(tmpdir(), "levpilot-adversarial-"))
 
-const { waitBlocks, healths, netValue, keeperOps, keeperNonce } = demoProbes(() => env)
+const { waitBlocks, healths, netValue, keeperOps, keeperNonce, quiesce } = demoProbes(() => env)
 
 async function rebalancedEvents(fromBlock: bigint) {
   return env.publicClient.getContractEvents({ address: env.stack.leverageModule, abi: leverageModuleAbi, eventName: "Rebalanced", fromBlock, toBlock: "latest" })
@@ -114,6 +114,11 @@ function garbage(): Intercept {
 beforeAll(async () => {
   env = await startDemoEnv({ blockTime: 1, twin: false })
   driver = new PriceDriver(env)
+})
+
+// An operation a test's keeper sent before it stopped lands before the next test counts operations from its own block.
+afterEach(async () => {
+  if (env) await quiesce()
 })
 
 afterAll(async () => {

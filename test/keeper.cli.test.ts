@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Address, getAddress } from "viem"
-import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest"
 import { getSubAccountState } from "@levpilot/sdk/actions"
 import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
@@ -27,7 +27,7 @@ let env: DemoEnv
 let driver: PriceDriver
 let configPath: string
 let stateFile: string
-const { waitBlocks, healths, keeperOps, keeperNonce } = demoProbes(() => env)
+const { waitBlocks, healths, keeperOps, keeperNonce, quiesce } = demoProbes(() => env)
 
 const { shock } = priceShocks(() => driver)
 
@@ -37,6 +37,11 @@ beforeAll(async () => {
   stateFile = join(dir, "state.json")
   configPath = join(dir, "keeper.json")
   writeFileSync(configPath, JSON.stringify(demoKeeperConfigJson(env, { stateFile, logLevel: "info", metricsPort: 0 }), null, 2))
+})
+
+// An operation a test's keeper sent before it stopped lands before the next test counts operations from its own block.
+afterEach(async () => {
+  if (env) await quiesce()
 })
 
 afterAll(async () => {

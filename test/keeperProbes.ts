@@ -81,7 +81,31 @@ export function demoProbes(getEnv: () => DemoEnv) {
     return env.publicClient.readContract({ address: env.devnet.addresses.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [env.managed.address, await keeperNonceKeyOf(env)] })
   }
 
-  return { waitBlocks, healths, netValue, keeperOps, keeperNonce }
+  /**
+   * Waits until the managed Safe's keeper nonce has not moved for `quietBlocks` blocks, so an operation a stopped keeper
+   * sent before it stopped (still in the bundler's mempool) lands before the next test counts operations from its own
+   * starting block. Throws after `timeoutMs` if the nonce keeps moving.
+   */
+  const quiesce = async (quietBlocks = 4, timeoutMs = 60_000) => {
+    const env = getEnv()
+    let nonce = await keeperNonce()
+    let since = await env.publicClient.getBlockNumber({ cacheTime: 0 })
+    await waitFor(
+      `the keeper nonce quiet for ${quietBlocks} blocks`,
+      async () => {
+        const [now, block] = await Promise.all([keeperNonce(), env.publicClient.getBlockNumber({ cacheTime: 0 })])
+        if (now !== nonce) {
+          nonce = now
+          since = block
+          return undefined
+        }
+        return block - since >= BigInt(quietBlocks) || undefined
+      },
+      timeoutMs,
+    )
+  }
+
+  return { waitBlocks, healths, netValue, keeperOps, keeperNonce, quiesce }
 }
 
 /**
