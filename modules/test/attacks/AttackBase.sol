@@ -12,6 +12,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
+import {RiggedVault} from "../utils/RiggedVault.sol";
+import {YieldVault} from "../utils/YieldVault.sol";
 
 /// @notice Shared state for the attack suites: a Safe with two Morpho Blue positions (WETH 1.1467 after a drop, so it
 /// triggers; WBTC 1.72), 10,000 USDC in an allowlisted ERC-4626 pool, and a registered keeper; plus a ledger of
@@ -128,6 +130,28 @@ abstract contract AttackBase is Fixture {
         MarketState memory state = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
         uint256 value = Math.mulDiv(state.collateral, state.price, 1e36);
         return state.debt - Math.mulDiv(value, 0.86e18, target);
+    }
+
+    /// @dev A rigged ERC-4626 USDC pool with an exit fee of `feeBps` (taken from whoever withdraws), seeded by the
+    /// lender, holding 20,000 USDC of the Safe.
+    function _feePool(uint256 feeBps) internal returns (RiggedVault pool) {
+        pool = new RiggedVault(usdc);
+        usdc.mint(lender, 1000e6);
+        vm.startPrank(lender);
+        usdc.approve(address(pool), 1000e6);
+        pool.deposit(1000e6, lender);
+        vm.stopPrank();
+        depositToVault(safe, YieldVault(address(pool)), 20_000e6);
+        pool.setExitFee(feeBps);
+    }
+
+    /// @dev The WETH sub-account may use `pool` and the fixture's fair USDC pool.
+    function _allowPools(IERC4626 pool) internal {
+        Policy memory policy = defaultPolicy(wethMarket, address(pool));
+        policy.pools = new address[](2);
+        policy.pools[0] = address(pool);
+        policy.pools[1] = address(usdcVault);
+        setPolicy(policy);
     }
 
     /* PLANS */

@@ -5,7 +5,6 @@ import {Vm} from "forge-std/Test.sol";
 import {AttackBase} from "./AttackBase.sol";
 import {ISafeTest} from "../utils/Fixture.sol";
 import {RiggedVault} from "../utils/RiggedVault.sol";
-import {YieldVault} from "../utils/YieldVault.sol";
 import {SimOracle} from "../utils/SimOracle.sol";
 import {ToggleRevertPaymaster} from "../utils/AdversarialEntities.sol";
 import {
@@ -905,17 +904,6 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         (, debt) = adapter.position(Id.unwrap(wbtcMarket.id()), safe);
     }
 
-    function _feePool(uint256 feeBps) internal returns (RiggedVault pool) {
-        pool = new RiggedVault(usdc);
-        usdc.mint(lender, 1000e6);
-        vm.startPrank(lender);
-        usdc.approve(address(pool), 1000e6);
-        pool.deposit(1000e6, lender);
-        vm.stopPrank();
-        depositToVault(safe, YieldVault(address(pool)), 20_000e6);
-        pool.setExitFee(feeBps);
-    }
-
     /// @dev The WBTC sub-account's usage is untouched (no cooldown, no counter); the owner replaces the compromised key,
     /// the WBTC market falls (40,000 x 0.86 / 30,000: 1.147) and the honest keeper rescues it at once.
     function _assertUnchargedThenRescued() internal {
@@ -931,15 +919,6 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         );
         handleOk(keeperOp(safe, honest, rescue, honestKey));
         assertApproxEqAbs(healthOf(safe, wbtcMarket), 1.433e18, 0.001e18, "rescued");
-    }
-
-    /// @dev The WETH sub-account may use `pool` and the fixture's fair USDC pool.
-    function _allowPools(IERC4626 pool) internal {
-        Policy memory policy = defaultPolicy(wethMarket, address(pool));
-        policy.pools = new address[](2);
-        policy.pools[0] = address(pool);
-        policy.pools[1] = address(usdcVault);
-        setPolicy(policy);
     }
 
     function _repayFrom(address pool, uint256 amount) internal view returns (Plan memory) {

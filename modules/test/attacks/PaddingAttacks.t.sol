@@ -9,6 +9,7 @@ import {AttackBase} from "./AttackBase.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
+import {RiggedVault} from "../utils/RiggedVault.sol";
 
 /// @notice Issue 10 item 3, third review: a compromised keeper pads each genuine rescue of one sub-account with a move
 /// of just over MIN_MATERIAL_CHANGE_BPS on another, in-band one (toward its target, so allowed). Only a due sub-account
@@ -132,6 +133,90 @@ contract PaddingAttacksTest is AttackBase {
         }
         assertLt(module.getEpochUsage(safe, wbtcId).gasUsed * 10, gasUsed, "two pads cost WBTC little gas budget");
         _wbtcCrashesAndIsRescued();
+    }
+
+    /// @dev The loss-budget variant of the stall: WETH's rescues come from a pool with a 0.45% exit fee (each under
+    /// maxLossBps), each padded with a move just over 10 bps on in-band WBTC; WBTC's epoch loss budget is set between
+    /// what its shares cost and what the whole losses would. Charged the whole operation, the padding would exhaust WBTC's
+    /// budget and refuse its own (lossy) rescue with EpochLossBudgetExceeded; charged its share pro rata to its net move,
+    /// both pads and its rescue land.
+    function test_Attack_PaddingCannotFillAnotherSubAccountsLossBudget() public {
+        RiggedVault feePool = _feePool(45);
+        _allowPools(feePool);
+        Policy memory policy = defaultPolicy(wbtcMarket, address(usdcVault));
+        policy.pools = new address[](2);
+        policy.pools[0] = address(usdcVault);
+        policy.pools[1] = address(feePool);
+        policy.maxEpochLossBps = 10_000;
+        _wbtcInBand(policy);
+
+        // A throwaway run with the budget lifted measures what WBTC is charged (two pads and its own rescue) and what
+        // one whole pad operation's loss is in parts per billion of WBTC's equity.
+        uint256 snapshot = vm.snapshotState();
+        (uint256 wholePpb, uint256 charged) = _lossyPadsThenRescue(feePool);
+        vm.revertToState(snapshot);
+        uint256 budgetBps = (charged + wholePpb) / 1e5 + 1;
+        assertLe(charged, budgetBps * 1e5, "the shares fit the budget");
+        assertGt(charged + wholePpb, budgetBps * 1e5 - 1e5, "the budget is tight");
+        assertGt(wholePpb, 2e5, "one whole pad is worth more than 2 bps of WBTC's equity");
+
+        policy.maxEpochLossBps = uint16(budgetBps);
+        _wbtcInBand(policy);
+        (, uint256 chargedNow) = _lossyPadsThenRescue(feePool);
+        assertEq(chargedNow, charged, "same run, same charge");
+        // What whole-operation charging would have put on WBTC: both pads' whole losses and its rescue.
+        uint256 rescuePpb = charged - 2 * _padSharePpb;
+        assertGt(2 * wholePpb + rescuePpb, budgetBps * 1e5, "charged whole, the padding would have refused its rescue");
+    }
+
+    /// @dev WBTC's share of one padded pad operation's loss, in ppb of its equity (set by `_lossyPadsThenRescue`).
+    uint256 internal _padSharePpb;
+
+    /// @dev Two lossy padded WETH rescues, then WBTC crashes and is rescued from `feePool`. Returns one pad operation's
+    /// whole loss in ppb of WBTC's pre-trade equity and WBTC's epoch lossPpb at the end.
+    function _lossyPadsThenRescue(RiggedVault feePool) internal returns (uint256 wholePpb, uint256 charged) {
+        for (uint256 k; k < 2; ++k) {
+            if (k == 1) _dropWethHealthTo(1.15e18);
+            Plan memory padded = _paddedRescue();
+            padded.actions[0].pool = address(feePool);
+            uint256 equityA = _equity(wethMarket);
+            uint256 equityB = _equity(wbtcMarket);
+            EpochUsage memory a0 = module.getEpochUsage(safe, wethId);
+            EpochUsage memory b0 = module.getEpochUsage(safe, wbtcId);
+            handleOk(keeperOp(safe, keeper, padded, keeperKey));
+            EpochUsage memory a1 = module.getEpochUsage(safe, wethId);
+            EpochUsage memory b1 = module.getEpochUsage(safe, wbtcId);
+            uint256 lossA = a1.lossPpb - a0.lossPpb;
+            uint256 lossB = b1.lossPpb - b0.lossPpb;
+            assertGt(lossA, 0, "the fee pool's exit fee is a loss");
+            // The operation's whole loss (in loan units, from WETH's and WBTC's charges) in ppb of WBTC's equity.
+            uint256 whole = Math.mulDiv(lossA, equityA, 1e9) + Math.mulDiv(lossB, equityB, 1e9);
+            wholePpb = Math.mulDiv(whole, 1e9, equityB);
+            // WBTC's charge is its share pro rata to its net move (to the rounding of the ppb conversion).
+            uint256 movedA = a1.amountMoved - a0.amountMoved;
+            uint256 movedB = b1.amountMoved - b0.amountMoved;
+            assertLt(movedB * 20, movedA, "WBTC's move is a pad");
+            assertApproxEqRel(Math.mulDiv(lossB, equityB, 1e9), Math.mulDiv(whole, movedB, movedA + movedB), 0.01e18, "its share");
+            _padSharePpb = lossB;
+        }
+        vm.warp(block.timestamp + 10 minutes);
+        wbtcOracle.setPrice(wbtcAt130 * 11 / 13);
+        wethOracle.setPrice(wethOracle.price()); // fresh feed round
+        MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
+        uint256 need = s.debt - Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), 0.86e18, 1.4e18);
+        Plan memory rescue = plan1(
+            wbtcId,
+            action(ActionKind.WithdrawFromPool, 0, address(feePool), need),
+            action(ActionKind.Repay, 0, address(0), need)
+        );
+        handleOk(keeperOp(safe, keeper, rescue, keeperKey));
+        assertGe(healthOf(safe, wbtcMarket), 1.3e18, "WBTC rescued");
+        charged = module.getEpochUsage(safe, wbtcId).lossPpb;
+    }
+
+    function _equity(MarketParams memory params) internal view returns (uint256) {
+        MarketState memory s = adapter.marketState(Id.unwrap(params.id()), safe);
+        return Math.mulDiv(s.collateral, s.price, 1e36) - s.debt;
     }
 
     /// @dev The rounding: for any operation total and any split of the moves, the rounded-up shares sum to at least the
