@@ -1,13 +1,17 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type Address, getAddress } from "viem"
+import { type Address, erc20Abi, getAddress } from "viem"
+import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { getSubAccountState } from "@levpilot/sdk/actions"
+import { getSafeStates, getSubAccountState } from "@levpilot/sdk/actions"
 import { aavePoolAbi } from "@levpilot/devnet/aave"
 import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
-import { demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
+import { demoKeeperConfig, demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import { readAaveLimits } from "../bundler-client/src/keeper/aaveLimits"
+import { portfolioOf } from "../bundler-client/src/keeper/portfolio"
+import { keeperCosts } from "../bundler-client/src/keeper/safeStep"
 import { jsonLines, levpilot, parseMetrics } from "./cliRun"
 import { demoProbes, waitFor } from "./keeperProbes"
 
@@ -68,6 +72,38 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
       await run.exited
     }
   }, 240_000)
+
+  test("the fleet's batched read carries the Aave account's reserve limits and repayable debt (the debt reserve's variable debt)", async () => {
+    const safe = env.managed.address
+    const aave = env.aave as NonNullable<DemoEnv["aave"]>
+    const aaveId = (env.managed.subAccounts.Aave as string).toLowerCase()
+    const keeper = privateKeyToAccount(env.keys.keeper).address
+    const { blockNumber, timestamp, safes } = await getSafeStates(env.publicClient, { safes: [safe], keeper, deployments: env.deployments })
+    const state = safes[0]
+    if (state === undefined || state.error) throw new Error("the managed Safe is unreadable")
+    const sub = state.subAccounts.find((s) => s.subAccount.toLowerCase() === aaveId)
+    if (sub === undefined) throw new Error("no Aave sub-account in the batched read")
+    const limits = await readAaveLimits(env.publicClient, env.deployment, state.subAccounts, safe)
+    // Only the Aave sub-account is read, and what a repayment clears is the Safe's variable debt of the loan reserve.
+    expect(Object.keys(limits)).toEqual([aaveId])
+    const reserve = await env.publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getReserveData", args: [sub.loanToken] })
+    const variableDebt = await env.publicClient.readContract({ address: reserve.variableDebtTokenAddress, abi: erc20Abi, functionName: "balanceOf", args: [safe] })
+    expect(variableDebt).toBeGreaterThan(0n)
+    expect(limits[aaveId]?.repayableDebt).toBe(variableDebt)
+    const config = demoKeeperConfig(env)
+    const { risk } = config
+    const costs = keeperCosts(config)
+    const snapshot = portfolioOf(state, { blockNumber, timestamp, risk, costs, aaveLimits: limits })
+    const input = snapshot.input.subAccounts.find((s) => s.state.id === aaveId)
+    expect(input?.state.borrowable).toBe(Number(limits[aaveId]?.debt.borrowable) / 10 ** (input?.state.loanDecimals ?? 0))
+    expect(snapshot.bounds.subAccounts[aaveId]?.borrowable).toBe(limits[aaveId]?.debt.borrowable)
+    // One debt reserve: a repayment clears the whole debt (no repayableDebt); below it (a second debt reserve), it is set.
+    expect(input?.state.repayableDebt).toBeUndefined()
+    const split = { [aaveId]: { ...(limits[aaveId] as NonNullable<(typeof limits)[string]>), repayableDebt: sub.debt / 3n } }
+    const twoReserves = portfolioOf(state, { blockNumber, timestamp, risk, costs, aaveLimits: split })
+    const withSplit = twoReserves.input.subAccounts.find((s) => s.state.id === aaveId)
+    expect(withSplit?.state.repayableDebt).toBe(Number(sub.debt / 3n) / 10 ** (withSplit?.state.loanDecimals ?? 0))
+  }, 60_000)
 
   test("keeper --once rescues the Aave account after a price shock in one sponsored operation whose log names each sub-account's venue", async () => {
     const safe = env.managed.address

@@ -69,6 +69,7 @@ export function aaveReserveLimits(r: AaveReserveRead): AaveReserveLimits {
 const adapterAbi = parseAbi([
   "function POOL() view returns (address)",
   "function marketParams(bytes32 market) view returns (address collateral, address debt, uint8 eModeCategory)",
+  "function maxRepayable(bytes32 market, address account) view returns (uint256)",
 ])
 const poolAbi = parseAbi([
   "struct ReserveConfigurationMap { uint256 data; }",
@@ -79,18 +80,27 @@ type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; aT
 
 const poolOf = new Map<string, Address>()
 
-/** Per Aave sub-account (lower-case id): its debt reserve's and its collateral reserve's limits, base units. */
-export type AaveSubAccountLimits = { debt: AaveReserveLimits; collateral: AaveReserveLimits }
+/**
+ * Per Aave sub-account (lower-case id): its debt reserve's and its collateral reserve's limits, and `repayableDebt`,
+ * the most a repayment clears (the adapter's `maxRepayable`, the module's own bound: the debt reserve's variable debt
+ * of the Safe, while the sub-account's `debt` is its debt across reserves; undefined when the read failed). Base units.
+ */
+export type AaveSubAccountLimits = { debt: AaveReserveLimits; collateral: AaveReserveLimits; repayableDebt: bigint | undefined }
 
 /**
- * Reads the limits of every Aave v3 sub-account's reserves (the policy's adapter is `deployment.adapters.aaveV3`): the
- * market id decoded by the adapter (`marketParams`), each reserve's `getReserveData`, the aToken's underlying balance
- * and supply, the debt tokens' supply; three batched rounds. Sub-accounts on other venues, or whose reads fail, are
- * left out (no limit known).
+ * Reads the limits of every Aave v3 sub-account of `safe` (the policy's adapter is `deployment.adapters.aaveV3`): the
+ * market id decoded by the adapter (`marketParams`) and what a repayment clears (`maxRepayable(market, safe)`), each
+ * reserve's `getReserveData`, the aToken's underlying balance and supply, the debt tokens' supply; three batched rounds.
+ * Sub-accounts on other venues, or whose reserve reads fail, are left out (no limit known).
  *
- * @returns Limits by lower-case sub-account id.
+ * @returns Limits by lower-case sub-account id; `{}` without an Aave sub-account (no RPC request).
  */
-export async function readAaveLimits(client: Client<Transport, Chain | undefined>, deployment: LeverageDeployment, chain: ChainSubAccount[]): Promise<Record<string, AaveSubAccountLimits>> {
+export async function readAaveLimits(
+  client: Client<Transport, Chain | undefined>,
+  deployment: LeverageDeployment,
+  chain: ChainSubAccount[],
+  safe: Address,
+): Promise<Record<string, AaveSubAccountLimits>> {
   const adapter = deployment.adapters.aaveV3
   if (adapter === undefined) return {}
   const subs = chain.filter((s) => isAddressEqual(s.policy.adapter, adapter))
@@ -102,8 +112,16 @@ export async function readAaveLimits(client: Client<Transport, Chain | undefined
     poolOf.set(adapter, pool)
   }
   const pool = poolOf.get(adapter) as Address
-  const params = await readMany(client, deployment, subs.map((s) => ({ address: adapter, abi: adapterAbi, functionName: "marketParams", args: [s.policy.market as Hex] }) as const))
-  const pairs = subs.map((_, i) => resultOf<readonly [Address, Address, number]>(params[i]))
+  const params = await readMany(
+    client,
+    deployment,
+    subs.flatMap((s) => [
+      { address: adapter, abi: adapterAbi, functionName: "marketParams", args: [s.policy.market as Hex] } as const,
+      { address: adapter, abi: adapterAbi, functionName: "maxRepayable", args: [s.policy.market as Hex, safe] } as const,
+    ]),
+  )
+  const pairs = subs.map((_, i) => resultOf<readonly [Address, Address, number]>(params[2 * i]))
+  const repayable = subs.map((_, i) => resultOf<bigint>(params[2 * i + 1]))
   const assets = [...new Set(pairs.flatMap((p) => (p ? [p[0].toLowerCase(), p[1].toLowerCase()] : [])))] as Address[]
   const data = await readMany(client, deployment, assets.map((a) => ({ address: pool, abi: poolAbi, functionName: "getReserveData", args: [a] }) as const))
   const reserves = assets.map((_, i) => resultOf<ReserveData>(data[i]))
@@ -136,7 +154,7 @@ export async function readAaveLimits(client: Client<Transport, Chain | undefined
     const p = pairs[i]
     const collateral = p && limits.get(p[0].toLowerCase())
     const debt = p && limits.get(p[1].toLowerCase())
-    if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral }
+    if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral, repayableDebt: repayable[i] }
   })
   return out
 }

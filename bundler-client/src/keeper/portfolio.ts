@@ -142,7 +142,7 @@ export async function readPortfolio(
   })
   const borrowable = await readBorrowable(client, deployment, chain)
   // Aave v3 sub-accounts: what their reserves take now (liquidity, caps, frozen / paused), like Morpho's free liquidity.
-  const aaveLimits = await readAaveLimits(client, deployment, chain).catch(() => ({}) as Record<string, AaveSubAccountLimits>)
+  const aaveLimits = await readAaveLimits(client, deployment, chain, safe).catch(() => ({}) as Record<string, AaveSubAccountLimits>)
   for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const now = Number(block.timestamp)
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()]))
@@ -325,17 +325,21 @@ export async function settleSwapAmounts(
 
 /**
  * One Safe as the solver sees it, from the lens's batched read (`getSafeStates`, the fleet's path): token and pool names
- * are lower-case addresses, amounts in human units. The batched read has no market liquidity, so borrows are not
- * limited by it here (`borrowable` unknown); sub-accounts the lens could not read (their adapter reverted) are in
- * `unreadable`, the Safe's others are planned for.
+ * are lower-case addresses, amounts in human units. The batched read has no Morpho market liquidity, so those borrows
+ * are not limited by it here (`borrowable` unknown); an Aave sub-account's reserve limits and repayable debt come from
+ * `aaveLimits` ({@link readAaveLimits}, read only for Safes with one) as on the single-Safe path. Sub-accounts the lens
+ * could not read (their adapter reverted) are in `unreadable`, the Safe's others are planned for.
  *
  * @returns The {@link PortfolioSnapshot} at `block`.
  */
 export function portfolioOf(
   state: Extract<SafeState, { error?: undefined }>,
-  parameters: { blockNumber: bigint; timestamp: bigint; risk: KeeperRiskSettings; costs: SolverInput["costs"] },
+  parameters: { blockNumber: bigint; timestamp: bigint; risk: KeeperRiskSettings; costs: SolverInput["costs"]; aaveLimits?: Record<string, AaveSubAccountLimits> | undefined },
 ): PortfolioSnapshot {
   const { risk, costs } = parameters
+  const aaveLimits = parameters.aaveLimits ?? {}
+  const borrowable: Record<string, bigint> = {}
+  for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const chain = state.subAccounts
   const decimals: Record<string, number> = {}
   const idle: Record<string, number> = {}
@@ -352,10 +356,13 @@ export function portfolioOf(
     return { address: p.pool.toLowerCase(), asset, decimals: d, balance: Number(p.assets) / 10 ** d, withdrawable: Number(p.maxWithdraw) / 10 ** d }
   })
   const now = Number(parameters.timestamp)
-  const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, undefined))
+  const subAccounts = chain.map((s) => {
+    const id = s.subAccount.toLowerCase()
+    return subAccountInputOf(s, decimals, risk, borrowable[id], aaveLimits[id])
+  })
   const pools = state.pools.map((p) => ({ pool: p.pool.toLowerCase(), asset: p.asset.toLowerCase(), maxWithdraw: p.maxWithdraw }))
   return {
-    bounds: chainBoundsOf(chain, balances, pools, {}),
+    bounds: chainBoundsOf(chain, balances, pools, borrowable),
     blockNumber: parameters.blockNumber,
     timestamp: now,
     chain,
@@ -392,6 +399,8 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
             suppliable: aave.collateral.suppliable === undefined ? undefined : Number(aave.collateral.suppliable) / 10 ** cd,
             withdrawable: Number(aave.collateral.withdrawable) / 10 ** cd,
             repayable: aave.debt.repayable === undefined ? undefined : Number(aave.debt.repayable) / 10 ** ld,
+            // What a repayment clears when below the debt (the module's Run.repayable): the rules count no more as spent.
+            ...(aave.repayableDebt !== undefined && aave.repayableDebt < s.debt ? { repayableDebt: Number(aave.repayableDebt) / 10 ** ld } : {}),
           }
         : {}),
     },

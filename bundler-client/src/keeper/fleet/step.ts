@@ -8,6 +8,7 @@ import type { KeeperEvents } from "../events.js"
 import { InclusionTracker, MAX_LOG_WINDOWS } from "../inclusion.js"
 import { type InclusionLookup, type UserOperationEventLog, chainInclusionLookup } from "../inclusionLookup.js"
 import type { KeeperMetrics } from "../metrics.js"
+import { readAaveLimits } from "../aaveLimits.js"
 import { portfolioOf } from "../portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "../runtime.js"
 import { SafeStep, keeperCosts } from "../safeStep.js"
@@ -116,7 +117,9 @@ export class FleetStep {
         }
         return "tracked-only"
       }
-      const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config) })
+      // Aave sub-accounts' reserve limits and repayable debt (no request for a Safe without one); unknown if the read fails.
+      const aaveLimits = await readAaveLimits(clients.publicClient, config.deployment, state.subAccounts, safe).catch(() => undefined)
+      const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits })
       await this.step.run(rt, item.block, { snapshot, lookup })
       await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
       return "done"
