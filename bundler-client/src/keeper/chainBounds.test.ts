@@ -138,7 +138,8 @@ test("in a swap plan, the pool withdrawal before the callback is clamped to maxW
       { kind: "EndCallback", subAccount: 0, amount: 0n },
     ],
   } as const
-  const clamped = clampToChainBounds(plan as never, bounds({ maxWithdraw: { [POOL.toLowerCase()]: maxWithdraw } }))
+  const sub = { [SUB]: { debt: repay * 2n, collateral: 10n ** 19n, loanToken: LOAN, collateralToken: COLL } }
+  const clamped = clampToChainBounds(plan as never, bounds({ maxWithdraw: { [POOL.toLowerCase()]: maxWithdraw }, subAccounts: sub }))
   expect(clamped?.actions.map((a) => a.amount)).toEqual([maxWithdraw, repay - (over - maxWithdraw), 10n ** 18n, 10n ** 18n, 0n])
 })
 
