@@ -26,6 +26,8 @@ export type ChainBounds = {
       /** The venue's oracle price (1e36 scale) and the policy's `maxSlippageBps`: a swap's on-chain minimum output. */
       price?: bigint | undefined
       maxSlippageBps?: number | undefined
+      /** Whether the module counts the sub-account as due (health below its band, or above it with boosts allowed). */
+      due?: boolean | undefined
     }
   >
 }
@@ -86,7 +88,8 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * refuses zero amounts); so is a callback whose opener reaches zero, with its EndCallback, and every action of a
  * sub-account the clamps leave without a venue action or without a material change (SubAccountUnchanged: moved below
  * `MIN_MATERIAL_CHANGE_BPS` of its collateral value, when the bounds carry its price); such a sub-account leaves
- * `plan.subAccounts` and the actions are re-indexed.
+ * `plan.subAccounts` and the actions are re-indexed. When the bounds say which sub-accounts are due and none of those is
+ * left, nothing is sent (the module's NoTrigger).
  *
  * @param plan - The plan, base units.
  * @param bounds - {@link ChainBounds} at the plan's block.
@@ -102,7 +105,7 @@ export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds): Cl
     const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced)
     trimUnused(plan, bounds, walk.amounts)
     const more = unusable(plan, bounds, walk.amounts).filter((k) => !forced.has(k))
-    if (more.length === 0 || round > plan.actions.length) return { plan: assemble(plan, walk.amounts), binding: walk.binding }
+    if (more.length === 0 || round > plan.actions.length) return { plan: triggered(assemble(plan, walk.amounts), plan, bounds), binding: walk.binding }
     for (const k of more) forced.add(k)
   }
 }
@@ -428,4 +431,11 @@ function assemble(plan: ChainPlan, amounts: readonly bigint[]): ChainPlan | unde
     subAccounts: plan.subAccounts.filter((_, i) => used[i]) as Hex[],
     actions: kept.map((a) => ({ ...a, subAccount: index[a.subAccount] as number }) as Action),
   }
+}
+
+/** The clamped plan, unless the plan given lists a sub-account the bounds mark due and the clamped one none (NoTrigger). */
+function triggered(plan: ChainPlan | undefined, given: ChainPlan, bounds: ChainBounds): ChainPlan | undefined {
+  const due = (p: ChainPlan) => p.subAccounts.some((id) => bounds.subAccounts[id.toLowerCase()]?.due === true)
+  if (plan === undefined || !due(given)) return plan
+  return due(plan) ? plan : undefined
 }
