@@ -87,9 +87,17 @@ describe("clampToChainBounds", () => {
         )
         expect(plan).toBeDefined()
         expect(fits(plan!, b)).toBe(true)
-        // Clamping only removes the drift: the withdrawal is what was asked, or exactly the bound.
-        const [w] = plan!.actions
-        expect(w!.amount).toBe(withdraw < maxWithdraw ? withdraw : maxWithdraw)
+        // Clamping only removes the drift: the withdrawal is what was asked or the bound, and no more than the repay clears
+        // when the plan meant to repay all it withdraws (the module's PoolNotUsed).
+        const [w, r] = plan!.actions
+        const bound = withdraw < maxWithdraw ? withdraw : maxWithdraw
+        const cleared = r?.kind === "Repay" ? r.amount : 0n
+        if (withdraw <= repay) expect(w!.amount).toBe(bound < cleared ? bound : cleared)
+        else {
+          // The repay's own cut (to the debt or the balance) may come off the withdrawal, nothing more.
+          expect(w!.amount).toBeLessThanOrEqual(bound)
+          expect(w!.amount).toBeGreaterThanOrEqual(bound - (repay - cleared))
+        }
         cases++
       }
     }
@@ -118,6 +126,20 @@ describe("clampToChainBounds", () => {
     expect(clampToChainBounds({ subAccounts: [SUB], actions: [{ kind: "Repay", subAccount: 0, amount: 3n }] }, b)).toBeUndefined()
     expect(clampToChainBounds({ subAccounts: [SUB], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: 3n }] }, b)).toBeUndefined()
   })
+})
+
+test("a repay cut to the debt lowers the pool withdrawal that funded it (the module's PoolNotUsed), not a withdrawal the plan already left unused", () => {
+  const debt = 17_972_917_458_421_535_745n
+  const asked = viaFloat(debt, 18) + 3_071n
+  const b = bounds({ maxWithdraw: { [POOL.toLowerCase()]: 10n ** 21n }, subAccounts: { [SUB]: { debt, collateral: 0n, loanToken: LOAN, collateralToken: COLL } } })
+  const plan = clampToChainBounds({ subAccounts: [SUB], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: asked }, { kind: "Repay", subAccount: 0, amount: asked }] }, b)
+  expect(plan?.actions.map((a) => a.amount)).toEqual([debt, debt])
+  // With idle loan tokens the repay's cut still comes off the withdrawal: the module counts only what the plan brings in.
+  const idle = clampToChainBounds(
+    { subAccounts: [SUB], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: asked }, { kind: "Repay", subAccount: 0, amount: asked }] },
+    { ...b, balances: { [LOAN]: 10n ** 20n, [COLL]: 0n } },
+  )
+  expect(idle?.actions.map((a) => a.amount)).toEqual([debt, debt])
 })
 
 test("a borrow is clamped to its market's free liquidity, net of the plan's repays on that market", () => {

@@ -101,11 +101,14 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
 export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds): ClampPlanToChainBoundsReturnType {
   const exact = plan.actions.every((a) => exactKinds.has(a.kind))
   const forced = new Set<number>()
+  // The bounds that bind are those of the first walk: later rounds bind dropped actions to zero first.
+  let binding: BindingBound[] | undefined
   for (let round = 0; ; round++) {
     const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced)
+    binding ??= walk.binding
     trimUnused(plan, bounds, walk.amounts)
     const more = unusable(plan, bounds, walk.amounts).filter((k) => !forced.has(k))
-    if (more.length === 0 || round > plan.actions.length) return { plan: triggered(assemble(plan, walk.amounts), plan, bounds), binding: walk.binding }
+    if (more.length === 0 || round > plan.actions.length) return { plan: triggered(assemble(plan, walk.amounts), plan, bounds), binding }
     for (const k of more) forced.add(k)
   }
 }
@@ -309,12 +312,12 @@ function fundedBy(spent: bigint, from: bigint, to: bigint, minimum: bigint | und
 /**
  * Lowers, last first, the sources of each token whose inflows the clamps left unspent (the module's `_checkInflowsUsed`:
  * pool withdrawals, then borrows, then collateral withdrawals), by what the plan receives of it beyond what it spends
- * less what the plan given already did (the clamp does not re-plan). A swap's output counts at its on-chain minimum; a
+ * less what the plan given already meant to leave unspent (the clamp does not re-plan). A swap's output counts at its on-chain minimum; a
  * token a swap brings is left alone when the bounds do not give that minimum.
  */
 function trimUnused(plan: ChainPlan, bounds: ChainBounds, amounts: bigint[]): void {
-  const before = unspent(plan, bounds, plan.actions.map((a) => a.amount))
-  const after = unspent(plan, bounds, amounts)
+  const before = unspent(plan, bounds, plan.actions.map((a) => a.amount), false)
+  const after = unspent(plan, bounds, amounts, true)
   const trimmable = ["WithdrawFromPool", "Borrow", "WithdrawCollateral"]
   for (const [token, over] of Object.entries(after.excess)) {
     const already = before.excess[token] ?? 0n
@@ -331,8 +334,12 @@ function trimUnused(plan: ChainPlan, bounds: ChainBounds, amounts: bigint[]): vo
   }
 }
 
-/** Per token, what the plan receives (pool withdrawals, borrows, collateral withdrawals, swap minimums) less what it spends. */
-function unspent(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[]): { excess: Record<string, bigint>; unknown: Set<string> } {
+/**
+ * Per token, what the plan receives (pool withdrawals, borrows, collateral withdrawals, swap minimums) less what it
+ * spends; a repay counts what it clears (at most the debt it meets, as the module counts it) when `cleared`, else what
+ * it asks (what the plan given meant to spend: a float repay a few wei above the debt is no plan to keep tokens idle).
+ */
+function unspent(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[], cleared: boolean): { excess: Record<string, bigint>; unknown: Set<string> } {
   const debt = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.debt]))
   const excess: Record<string, bigint> = {}
   const unknown = new Set<string>()
@@ -344,9 +351,9 @@ function unspent(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[
     const id = idOf(plan, a)
     const { into, out } = tokensOf(plan, bounds, a)
     if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
-      const cleared = min(amount, debt[id] ?? 0n)
-      debt[id] = (debt[id] ?? 0n) - cleared
-      add(into, -cleared)
+      const paid = min(amount, debt[id] ?? 0n)
+      debt[id] = (debt[id] ?? 0n) - paid
+      add(into, -(cleared ? paid : amount))
       return
     }
     if (a.kind === "Borrow") debt[id] = (debt[id] ?? 0n) + amount
