@@ -233,8 +233,8 @@ export class SafeStep {
       })
       chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut })
     }
-    // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); swap and
-    // callback plans were settled exactly above and pass through.
+    // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); in swap and
+    // callback plans (settled exactly above) a source's cut comes off what it funds. Nothing material left: nothing sent.
     const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events })
     if (!clamped) return
     chainPlan = clamped
