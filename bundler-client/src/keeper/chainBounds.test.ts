@@ -1,7 +1,9 @@
 import { describe, expect, test } from "vitest"
 import { toBaseUnits } from "../solver/state.js"
+import type { Hex } from "viem"
 import { minAmountOut } from "@levpilot/sdk/rules"
-import { type ChainBounds, clampToChainBounds } from "./chainBounds.js"
+import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { type ChainBounds, clampPlanToChainBounds, clampToChainBounds } from "./chainBounds.js"
 
 const POOL = "0x00000000000000000000000000000000000000a1"
 const LOAN = "0x00000000000000000000000000000000000000b1"
@@ -85,9 +87,17 @@ describe("clampToChainBounds", () => {
         )
         expect(plan).toBeDefined()
         expect(fits(plan!, b)).toBe(true)
-        // Clamping only removes the drift: the withdrawal is what was asked, or exactly the bound.
-        const [w] = plan!.actions
-        expect(w!.amount).toBe(withdraw < maxWithdraw ? withdraw : maxWithdraw)
+        // Clamping only removes the drift: the withdrawal is what was asked or the bound, and no more than the repay clears
+        // when the plan meant to repay all it withdraws (the module's PoolNotUsed).
+        const [w, r] = plan!.actions
+        const bound = withdraw < maxWithdraw ? withdraw : maxWithdraw
+        const cleared = r?.kind === "Repay" ? r.amount : 0n
+        if (withdraw <= repay) expect(w!.amount).toBe(bound < cleared ? bound : cleared)
+        else {
+          // The repay's own cut (to the debt or the balance) may come off the withdrawal, nothing more.
+          expect(w!.amount).toBeLessThanOrEqual(bound)
+          expect(w!.amount).toBeGreaterThanOrEqual(bound - (repay - cleared))
+        }
         cases++
       }
     }
@@ -118,6 +128,20 @@ describe("clampToChainBounds", () => {
   })
 })
 
+test("a repay cut to the debt lowers the pool withdrawal that funded it (the module's PoolNotUsed), not a withdrawal the plan already left unused", () => {
+  const debt = 17_972_917_458_421_535_745n
+  const asked = viaFloat(debt, 18) + 3_071n
+  const b = bounds({ maxWithdraw: { [POOL.toLowerCase()]: 10n ** 21n }, subAccounts: { [SUB]: { debt, collateral: 0n, loanToken: LOAN, collateralToken: COLL } } })
+  const plan = clampToChainBounds({ subAccounts: [SUB], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: asked }, { kind: "Repay", subAccount: 0, amount: asked }] }, b)
+  expect(plan?.actions.map((a) => a.amount)).toEqual([debt, debt])
+  // With idle loan tokens the repay's cut still comes off the withdrawal: the module counts only what the plan brings in.
+  const idle = clampToChainBounds(
+    { subAccounts: [SUB], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: asked }, { kind: "Repay", subAccount: 0, amount: asked }] },
+    { ...b, balances: { [LOAN]: 10n ** 20n, [COLL]: 0n } },
+  )
+  expect(idle?.actions.map((a) => a.amount)).toEqual([debt, debt])
+})
+
 test("a borrow is clamped to its market's free liquidity, net of the plan's repays on that market", () => {
   const b = bounds({ subAccounts: { [SUB]: { debt: 100n, collateral: 0n, loanToken: LOAN, collateralToken: COLL, borrowable: 40n } } })
   const plan = clampToChainBounds({ subAccounts: [SUB], actions: [{ kind: "Borrow", subAccount: 0, amount: 70n }, { kind: "Repay", subAccount: 0, amount: 30n }, { kind: "Borrow", subAccount: 0, amount: 50n }] }, b)
@@ -138,7 +162,8 @@ test("in a swap plan, the pool withdrawal before the callback is clamped to maxW
       { kind: "EndCallback", subAccount: 0, amount: 0n },
     ],
   } as const
-  const clamped = clampToChainBounds(plan as never, bounds({ maxWithdraw: { [POOL.toLowerCase()]: maxWithdraw } }))
+  const sub = { [SUB]: { debt: repay * 2n, collateral: 10n ** 19n, loanToken: LOAN, collateralToken: COLL } }
+  const clamped = clampToChainBounds(plan as never, bounds({ maxWithdraw: { [POOL.toLowerCase()]: maxWithdraw }, subAccounts: sub }))
   expect(clamped?.actions.map((a) => a.amount)).toEqual([maxWithdraw, repay - (over - maxWithdraw), 10n ** 18n, 10n ** 18n, 0n])
 })
 
@@ -204,5 +229,140 @@ describe("swap boost: a clamped borrow lowers what it funds", () => {
     const supply = asked / 2n
     const out = clampToChainBounds(onePass(supply), bounds({ subAccounts: sub({ borrowable: asked * 2n }) }))
     expect(out?.actions.map((a) => a.amount)).toEqual([asked, asked, supply])
+  })
+})
+
+describe("a clamp keeps the plan one the module accepts", () => {
+  const ROUTE = `0x${"0".repeat(61)}1f4` as const
+  const C6 = "0x00000000000000000000000000000000000000c6"
+  const C8 = "0x00000000000000000000000000000000000000c8"
+  const A = `0x${"aa".repeat(32)}` as const
+  const B = `0x${"bb".repeat(32)}` as const
+  const R = `0x${"ee".repeat(32)}` as const
+  // An 18-decimal loan token (WETH); a 6-decimal collateral worth 1/3000 of it and an 8-decimal one worth 20 (1e36 scale).
+  const p6 = (10n ** 36n * 10n ** 12n) / 3000n + 12_345n
+  const p8 = 20n * 10n ** 10n * 10n ** 36n + 987_654_321n
+  const slip = 30
+  const mo = (price: bigint, x: bigint) => minAmountOut(BigInt(slip), price, false, x)
+  const world = (freeA: bigint | undefined, freeB: bigint | undefined): ChainBounds => ({
+    balances: {},
+    maxWithdraw: {},
+    poolAsset: {},
+    subAccounts: {
+      [A]: { debt: 10n ** 22n, collateral: 10n ** 12n, loanToken: LOAN, collateralToken: C6, borrowable: freeA, price: p6, maxSlippageBps: slip },
+      [B]: { debt: 10n ** 22n, collateral: 10n ** 12n, loanToken: LOAN, collateralToken: C8, borrowable: freeB, price: p8, maxSlippageBps: slip },
+      [R]: { debt: 10n ** 22n, collateral: 10n ** 12n, loanToken: LOAN, collateralToken: C8, price: p8, maxSlippageBps: slip },
+    },
+  })
+  const amountOf = (plan: ChainPlan | undefined, kind: string, sub: Hex) => plan?.actions.find((a) => a.kind === kind && plan.subAccounts[a.subAccount] === sub)?.amount
+  const xa = 5n * 10n ** 18n + 77n
+  const xb = 40n * 10n ** 18n + 3n
+  const onePass = (sub: number, x: bigint, supply: bigint) => [
+    { kind: "Borrow", subAccount: sub, amount: x },
+    { kind: "BuyCollateral", subAccount: sub, route: ROUTE, amount: x },
+    { kind: "SupplyCollateral", subAccount: sub, amount: supply },
+  ]
+  const flash = (sub: number, x: bigint, supply: bigint) => [
+    { kind: "SupplyCollateralWithCallback", subAccount: sub, amount: supply },
+    { kind: "Borrow", subAccount: sub, amount: x },
+    { kind: "BuyCollateral", subAccount: sub, route: ROUTE, amount: x },
+    { kind: "EndCallback", subAccount: sub, amount: 0n },
+  ]
+
+  test("two swap boosts, in sequence or interleaved: each borrow's cut lowers its own purchase, each supply stays within [own minimum, original]", () => {
+    const da = 3_071n * 10n ** 9n
+    const db = 10n ** 15n + 5n
+    const [sa, sb] = [mo(p6, xa), mo(p8, xb)]
+    const [a, b] = [onePass(0, xa, sa), onePass(1, xb, sb)]
+    for (const actions of [[...a, ...b], [a[0], b[0], a[1], a[2], b[1], b[2]], [b[0], a[0], b[1], a[1], b[2], a[2]]]) {
+      const out = clampToChainBounds({ subAccounts: [A, B], actions } as never, world(xa - da, xb - db))
+      expect(amountOf(out, "BuyCollateral", A)).toBe(xa - da)
+      expect(amountOf(out, "BuyCollateral", B)).toBe(xb - db)
+      for (const [sub, price, original] of [[A, p6, sa], [B, p8, sb]] as const) {
+        const supply = amountOf(out, "SupplyCollateral", sub) as bigint
+        expect(supply).toBeGreaterThanOrEqual(mo(price, amountOf(out, "BuyCollateral", sub) as bigint))
+        expect(supply).toBeLessThanOrEqual(original)
+      }
+    }
+  })
+
+  test("a borrow the market cannot lend at all sends nothing: no zero-amount Borrow, BuyCollateral or SupplyCollateral", () => {
+    const x = 10n ** 18n
+    const plan = { subAccounts: [A], actions: onePass(0, x, mo(p6, x)) } as never
+    const { plan: out, binding } = clampPlanToChainBounds(plan, world(0n, undefined))
+    expect(out).toBeUndefined()
+    expect(binding).toEqual([{ bound: "borrowable", index: 0, kind: "Borrow", subAccount: A, pool: undefined, asked: x, allowed: 0n }])
+    // The flash-looped form: the callback, its EndCallback and its inner actions go together.
+    expect(clampToChainBounds({ subAccounts: [A], actions: flash(0, x, mo(p6, x)) } as never, world(0n, undefined))).toBeUndefined()
+  })
+
+  test("a sub-account clamped to nothing leaves the plan; the others are re-indexed and keep their amounts", () => {
+    const [sa, sb] = [mo(p6, xa), mo(p8, xb)]
+    for (const build of [onePass, flash]) {
+      const out = clampToChainBounds({ subAccounts: [A, B], actions: [...build(0, xa, sa), ...build(1, xb, sb)] } as never, world(0n, undefined))
+      expect(out).toEqual({ subAccounts: [B], actions: build(0, xb, sb) })
+    }
+  })
+
+  test("a clamp that leaves a sub-account's change below the module's material threshold drops it (SubAccountUnchanged)", () => {
+    const sa = mo(p6, xa)
+    // A's collateral is worth about 3.3e20 wei: 10 bps of it is 3.3e17; a borrow cut to 1e16 moves about 2e16.
+    const out = clampToChainBounds({ subAccounts: [A, B], actions: [...onePass(0, xa, sa), ...onePass(1, xb, mo(p8, xb))] } as never, world(10n ** 16n, undefined))
+    expect(out?.subAccounts).toEqual([B])
+    expect(out?.actions.every((a) => a.subAccount === 0)).toBe(true)
+  })
+
+  test("when the only due sub-account is clamped away, nothing is sent (NoTrigger)", () => {
+    const b = world(0n, undefined)
+    ;(b.subAccounts[A] as { due?: boolean }).due = true
+    ;(b.subAccounts[B] as { due?: boolean }).due = false
+    const plan = { subAccounts: [A, B], actions: [...onePass(0, xa, mo(p6, xa)), ...onePass(1, xb, mo(p8, xb))] } as never
+    expect(clampToChainBounds(plan, b)).toBeUndefined()
+    ;(b.subAccounts[A] as { borrowable?: bigint }).borrowable = undefined
+    expect(clampToChainBounds(plan, b)?.subAccounts).toEqual([A, B])
+  })
+
+  test("donor: a borrow on A funding a repay on R lowers that repay, not R's own swap-funded repay", () => {
+    const x = 7n * 10n ** 18n + 1n
+    const d = 3_071n
+    const sold = 10n ** 6n
+    const actions = [
+      { kind: "Borrow", subAccount: 0, amount: x },
+      { kind: "Repay", subAccount: 1, amount: x },
+      { kind: "WithdrawCollateral", subAccount: 1, amount: sold },
+      { kind: "SellCollateral", subAccount: 1, route: ROUTE, amount: sold },
+      { kind: "Repay", subAccount: 1, amount: minAmountOut(BigInt(slip), p8, true, sold) },
+    ]
+    const out = clampToChainBounds({ subAccounts: [A, R], actions } as never, world(x - d, undefined))
+    expect(out?.actions.map((a) => a.amount)).toEqual([x - d, x - d, sold, sold, actions[4]?.amount])
+    // Without a swap the plan is walked with the Safe's balances: the repay gets what the borrow brings.
+    const plain = clampToChainBounds({ subAccounts: [A, R], actions: actions.slice(0, 2) } as never, { ...world(x - d, undefined), balances: { [LOAN]: 0n } })
+    expect(plain?.actions.map((a) => a.amount)).toEqual([x - d, x - d])
+  })
+
+  test("a donor's cut goes to the sub-account it lends to even when another's purchase comes first in the plan", () => {
+    const x = 7n * 10n ** 18n
+    const d = 10n ** 15n
+    const actions = [
+      { kind: "Borrow", subAccount: 0, amount: x },
+      ...onePass(1, xb, mo(p8, xb)),
+      { kind: "Repay", subAccount: 2, amount: x },
+    ]
+    const out = clampToChainBounds({ subAccounts: [A, B, R], actions } as never, world(x - d, undefined))
+    expect(amountOf(out, "BuyCollateral", B)).toBe(xb)
+    expect(amountOf(out, "Repay", R)).toBe(x - d)
+  })
+
+  test("flash loops on two sub-accounts, both clamped: each callback supply within [own minimum, original]", () => {
+    const da = 3_071n
+    const db = 10n ** 16n
+    const [sa, sb] = [mo(p6, xa), mo(p8, xb)]
+    const out = clampToChainBounds({ subAccounts: [A, B], actions: [...flash(0, xa, sa), ...flash(1, xb, sb)] } as never, world(xa - da, xb - db))
+    const amounts = out?.actions.map((a) => a.amount) ?? []
+    expect([amounts[2], amounts[6]]).toEqual([xa - da, xb - db])
+    expect(amounts[0]).toBeGreaterThanOrEqual(mo(p6, xa - da))
+    expect(amounts[0]).toBeLessThanOrEqual(sa)
+    expect(amounts[4]).toBeGreaterThanOrEqual(mo(p8, xb - db))
+    expect(amounts[4]).toBeLessThan(sb)
   })
 })

@@ -1,6 +1,7 @@
 import type { Address, Hex } from "viem"
-import { minAmountOut } from "@levpilot/sdk/rules"
-import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { BPS, MIN_MATERIAL_CHANGE_BPS } from "@levpilot/sdk/constants"
+import { collateralValue, minAmountOut } from "@levpilot/sdk/rules"
+import type { ActionKind, Plan as ChainPlan } from "@levpilot/sdk/types"
 
 /**
  * The on-chain bounds a plan's amounts come from, read at the plan's block, in base units (exact integers). Keys are
@@ -25,165 +26,423 @@ export type ChainBounds = {
       /** The venue's oracle price (1e36 scale) and the policy's `maxSlippageBps`: a swap's on-chain minimum output. */
       price?: bigint | undefined
       maxSlippageBps?: number | undefined
+      /** Whether the module counts the sub-account as due (health below its band, or above it with boosts allowed). */
+      due?: boolean | undefined
     }
   >
 }
 
-const min = (a: bigint, b: bigint) => (a < b ? a : b)
+/**
+ * One on-chain bound that cut an action of the plan given: `bound` names it (`maxWithdraw` of a pool, the market's free
+ * liquidity `borrowable`, the Safe's `balance` at that point, the sub-account's `debt` or `collateral`), `index` is the
+ * action's index in the plan given, `asked` what the plan asked and `allowed` what the bound left (base units).
+ */
+export type BindingBound = {
+  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral"
+  index: number
+  kind: ActionKind
+  subAccount: Hex
+  pool?: Address | undefined
+  asked: bigint
+  allowed: bigint
+}
 
-/** The action kinds whose bounds the walk below models. */
-const clampedKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "SupplyCollateral", "WithdrawCollateral", "Borrow", "Repay"])
+/** Result of {@link clampPlanToChainBounds}: the clamped plan (undefined: nothing material left) and the bounds that cut it. */
+export type ClampPlanToChainBoundsReturnType = { plan: ChainPlan | undefined; binding: BindingBound[] }
+
+type Action = ChainPlan["actions"][number]
+type Sub = ChainBounds["subAccounts"][string]
+
+const min = (a: bigint, b: bigint) => (a < b ? a : b)
+const abs = (a: bigint) => (a < 0n ? -a : a)
+const isSwap = (kind: ActionKind) => kind === "SellCollateral" || kind === "BuyCollateral"
+const isOpener = (kind: ActionKind) => kind === "RepayWithCallback" || kind === "SupplyCollateralWithCallback"
+const isVenue = (kind: ActionKind) => !isSwap(kind) && kind !== "WithdrawFromPool" && kind !== "DepositToPool" && kind !== "EndCallback"
+/** The action kinds whose bounds the exact walk ({@link walkBalances}) models. */
+const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "SupplyCollateral", "WithdrawCollateral", "Borrow", "Repay"])
 
 /**
- * Clamps every amount of a plan to the on-chain bound it came from, walking the actions in order as the module runs
- * them: a pool withdrawal to what is left of `maxWithdraw`, a repay to the Safe's loan-token balance at that point and
- * the sub-account's debt, a deposit or collateral supply to the balance at that point, a collateral withdrawal to the
- * collateral. The solver works in floats (risk estimates), so an amount derived from a bound can exceed it by rounding
- * (an 18-decimal `maxWithdraw` of 17972917458421535745 wei comes back 3,071 wei higher): the vault would revert
- * exactly when the pool is the binding source. A borrow is clamped to its market's free liquidity when known.
- * Actions clamped to zero are dropped.
+ * Clamps every amount of a plan to the on-chain bound it came from and keeps the plan one the module accepts.
  *
- * @returns The plan with exact amounts, or undefined when no action is left.
+ * The solver works in floats (risk estimates), so an amount derived from a bound can exceed it by rounding (an
+ * 18-decimal `maxWithdraw` of 17972917458421535745 wei comes back 3,071 wei higher: the vault would revert exactly when
+ * the pool is the binding source), and a borrow can exceed its market's free liquidity.
+ * - Plans of pool, venue and plain collateral actions are walked in order with the Safe's balances: a pool withdrawal is
+ *   clamped to what is left of `maxWithdraw`, a borrow to the market's free liquidity, a repay to the loan-token balance
+ *   at that point and the debt, a deposit or collateral supply to the balance at that point, a collateral withdrawal to
+ *   the collateral.
+ * - Swap and callback plans were sized exactly on the pool and the venue (`settleSwapAmounts`); their swap outputs are
+ *   not known here, so what a clamp takes off a source (a pool withdrawal, a borrow, a collateral withdrawal) is taken
+ *   off the actions its tokens fund. Tokens follow the token flow within a sub-account first (a sub-account's borrow
+ *   funds its own purchase or repay, in any action order), then the sub-accounts that have no source of that token of
+ *   their own (a donor's borrow funds the repay it was taken for), then the plan's order. A swap whose input is lowered
+ *   from `x` to `x'` lowers the action its output funds (own sub-account first, the same rule) from `s` to
+ *   `s * x' / x` (a swap's output is concave in its input: at least that much arrives when `s` did for `x`), never below
+ *   the swap's on-chain minimum output at `x'` (`minAmountOut` of @levpilot/sdk/rules, when the bounds carry the oracle
+ *   price and `maxSlippageBps`: the router pays at least that or reverts, and the module's IdleInflow rule wants every
+ *   unit of it used) and never above `s`.
+ *
+ * Afterwards, whatever the plan receives of a token beyond what it spends (a repay cut to the debt, a supply cut to the
+ * balance, an action dropped) is taken off its sources, last first (pool withdrawals, then borrows, then collateral
+ * withdrawals: PoolNotUsed / IdleInflow). An action whose amount reaches zero is dropped with what it funds (the module
+ * refuses zero amounts); so is a callback whose opener reaches zero, with its EndCallback, and every action of a
+ * sub-account the clamps leave without a venue action or without a material change (SubAccountUnchanged: moved below
+ * `MIN_MATERIAL_CHANGE_BPS` of its collateral value, when the bounds carry its price); such a sub-account leaves
+ * `plan.subAccounts` and the actions are re-indexed. When the bounds say which sub-accounts are due and none of those is
+ * left, nothing is sent (the module's NoTrigger).
+ *
+ * @param plan - The plan, base units.
+ * @param bounds - {@link ChainBounds} at the plan's block.
+ * @returns {@link ClampPlanToChainBoundsReturnType}: `plan` undefined when nothing material is left to send.
+ * @example
+ * const { plan, binding } = clampPlanToChainBounds(chainPlan, snapshot.bounds)
+ * if (!plan) logger.warn({ binding }, "nothing to send after clamping to chain bounds")
+ */
+export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds): ClampPlanToChainBoundsReturnType {
+  const exact = plan.actions.every((a) => exactKinds.has(a.kind))
+  const forced = new Set<number>()
+  // The bounds that bind are those of the first walk: later rounds bind dropped actions to zero first.
+  let binding: BindingBound[] | undefined
+  for (let round = 0; ; round++) {
+    const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced)
+    binding ??= walk.binding
+    trimUnused(plan, bounds, walk.amounts)
+    const more = unusable(plan, bounds, walk.amounts).filter((k) => !forced.has(k))
+    if (more.length === 0 || round > plan.actions.length) return { plan: triggered(assemble(plan, walk.amounts), plan, bounds), binding }
+    for (const k of more) forced.add(k)
+  }
+}
+
+/**
+ * {@link clampPlanToChainBounds} without the bounds that bound.
+ *
+ * @returns The plan with exact amounts, or undefined when nothing material is left.
  */
 export function clampToChainBounds(plan: ChainPlan, bounds: ChainBounds): ChainPlan | undefined {
-  // Swap and callback plans are sized exactly on the pool and the venue by `settleSwapAmounts`; their inner actions run
-  // inside a venue callback (and EndCallback carries no amount), which this walk does not model. What funds a callback
-  // before it (a pool withdrawal, a donor's borrow) is still clamped, and the next callback repayment lowered as much.
-  if (plan.actions.some((a) => !clampedKinds.has(a.kind))) return clampCallbackFunding(plan, bounds)
+  return clampPlanToChainBounds(plan, bounds).plan
+}
+
+type Walk = { amounts: bigint[]; binding: BindingBound[] }
+
+const idOf = (plan: ChainPlan, a: Action) => (plan.subAccounts[a.subAccount] ?? "").toLowerCase()
+const poolOf = (a: Action) => ((a.pool as Address | undefined) ?? "").toLowerCase()
+const bindingOf = (plan: ChainPlan, k: number, bound: BindingBound["bound"], allowed: bigint): BindingBound => {
+  const a = plan.actions[k] as Action
+  return { bound, index: k, kind: a.kind, subAccount: plan.subAccounts[a.subAccount] as Hex, pool: a.pool, asked: a.amount, allowed }
+}
+
+/** The exact walk of a plan without swaps or callbacks, with the Safe's balances (`forced` actions bound to zero). */
+function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>): Walk {
   const balances = { ...bounds.balances }
   const withdrawable = { ...bounds.maxWithdraw }
   const subs = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, { ...s }]))
   const add = (token: string, amount: bigint) => {
     balances[token] = (balances[token] ?? 0n) + amount
   }
-  const actions: ChainPlan["actions"][number][] = []
-  for (const a of plan.actions) {
-    const id = (plan.subAccounts[a.subAccount] ?? "").toLowerCase()
-    const s = subs[id]
-    let amount = a.amount
+  const binding: BindingBound[] = []
+  const amounts = plan.actions.map((a, k) => {
+    const s = subs[idOf(plan, a)]
+    let amount = forced.has(k) ? 0n : a.amount
+    const bind = (bound: BindingBound["bound"], allowed: bigint) => {
+      if (allowed < amount) binding.push(bindingOf(plan, k, bound, allowed))
+      amount = min(amount, allowed)
+    }
     if (a.kind === "WithdrawFromPool" || a.kind === "DepositToPool") {
-      const pool = (a.pool as Address).toLowerCase()
+      const pool = poolOf(a)
       const asset = bounds.poolAsset[pool] ?? ""
       if (a.kind === "WithdrawFromPool") {
-        amount = min(amount, withdrawable[pool] ?? 0n)
+        bind("maxWithdraw", withdrawable[pool] ?? 0n)
         withdrawable[pool] = (withdrawable[pool] ?? 0n) - amount
         add(asset, amount)
       } else {
-        amount = min(amount, balances[asset] ?? 0n)
+        bind("balance", balances[asset] ?? 0n)
         add(asset, -amount)
         withdrawable[pool] = (withdrawable[pool] ?? 0n) + amount
       }
     } else if (s) {
       if (a.kind === "Repay") {
-        amount = min(min(amount, balances[s.loanToken] ?? 0n), s.debt)
+        bind("balance", balances[s.loanToken] ?? 0n)
+        bind("debt", s.debt)
         s.debt -= amount
         if (s.borrowable !== undefined) s.borrowable += amount
         add(s.loanToken, -amount)
       } else if (a.kind === "Borrow") {
         if (s.borrowable !== undefined) {
-          amount = min(amount, s.borrowable)
+          bind("borrowable", s.borrowable)
           s.borrowable -= amount
         }
         s.debt += amount
         add(s.loanToken, amount)
       } else if (a.kind === "SupplyCollateral") {
-        amount = min(amount, balances[s.collateralToken] ?? 0n)
+        bind("balance", balances[s.collateralToken] ?? 0n)
         s.collateral += amount
         add(s.collateralToken, -amount)
       } else if (a.kind === "WithdrawCollateral") {
-        amount = min(amount, s.collateral)
+        bind("collateral", s.collateral)
         s.collateral -= amount
         add(s.collateralToken, amount)
       }
     }
-    if (amount > 0n) actions.push({ ...a, amount } as ChainPlan["actions"][number])
+    return amount
+  })
+  return { amounts, binding }
+}
+
+/** The token an action takes from the Safe's wallet and the one it brings (lower-case), when known. */
+function tokensOf(plan: ChainPlan, bounds: ChainBounds, a: Action): { into?: string | undefined; out?: string | undefined } {
+  const s = bounds.subAccounts[idOf(plan, a)]
+  switch (a.kind) {
+    case "WithdrawFromPool":
+      return { out: bounds.poolAsset[poolOf(a)] }
+    case "DepositToPool":
+      return { into: bounds.poolAsset[poolOf(a)] }
+    case "Borrow":
+      return { out: s?.loanToken }
+    case "Repay":
+    case "RepayWithCallback":
+      return { into: s?.loanToken }
+    case "WithdrawCollateral":
+      return { out: s?.collateralToken }
+    case "SupplyCollateral":
+    case "SupplyCollateralWithCallback":
+      return { into: s?.collateralToken }
+    case "BuyCollateral":
+      return { into: s?.loanToken, out: s?.collateralToken }
+    case "SellCollateral":
+      return { into: s?.collateralToken, out: s?.loanToken }
+    default:
+      return {}
   }
-  if (actions.length === 0) return undefined
-  return { subAccounts: plan.subAccounts as Hex[], actions }
+}
+
+/** Each action's place in execution order: a callback opener pays (or is paid) at its EndCallback. */
+function settledAt(plan: ChainPlan): number[] {
+  const at = plan.actions.map((_, k) => k)
+  let opener = -1
+  plan.actions.forEach((a, k) => {
+    if (isOpener(a.kind)) opener = k
+    else if (a.kind === "EndCallback" && opener >= 0) {
+      at[opener] = k
+      opener = -1
+    }
+  })
+  return at
+}
+
+/** A swap's on-chain minimum output at `amountIn`, when the bounds carry the price and `maxSlippageBps`. */
+function swapMinimum(s: Sub | undefined, sell: boolean, amountIn: bigint): bigint | undefined {
+  if (s?.price === undefined || s.maxSlippageBps === undefined || amountIn === 0n) return undefined
+  return minAmountOut(BigInt(s.maxSlippageBps), s.price, sell, amountIn)
+}
+
+/** The walk of a swap or callback plan: sources clamped, their cuts passed down the token flow (see {@link clampPlanToChainBounds}). */
+function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>): Walk {
+  const { actions } = plan
+  const amounts = actions.map((a) => a.amount)
+  const binding: BindingBound[] = []
+  const withdrawable = { ...bounds.maxWithdraw }
+  const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
+  const collateral = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.collateral]))
+  const tokens = actions.map((a) => tokensOf(plan, bounds, a))
+  const at = settledAt(plan)
+  const order = actions.map((_, k) => k).sort((x, y) => (at[x] as number) - (at[y] as number) || x - y)
+  // Sub-accounts with a source of each token of their own: a sink elsewhere is funded by another's tokens (a donor's).
+  const funded = new Set(actions.map((a, k) => `${a.subAccount}:${tokens[k]?.out ?? ""}`))
+  /** The actions after `k` (execution order) that spend `token`: own sub-account, then unfunded ones, then the rest. */
+  const sinksAfter = (k: number, token: string): number[] => {
+    const own = (actions[k] as Action).subAccount
+    const rank = (j: number) => {
+      const sub = (actions[j] as Action).subAccount
+      return sub === own ? 0 : funded.has(`${sub}:${token}`) ? 2 : 1
+    }
+    const later = order.filter((j) => (at[j] as number) > (at[k] as number) && tokens[j]?.into === token && amounts[j] !== 0n)
+    return later.sort((x, y) => rank(x) - rank(y) || (at[x] as number) - (at[y] as number) || x - y)
+  }
+  const cut = (k: number, amount: bigint) => {
+    const token = tokens[k]?.out
+    if (token === undefined) return
+    let left = amount
+    for (const j of sinksAfter(k, token)) {
+      if (left === 0n) break
+      const taken = min(left, amounts[j] as bigint)
+      amounts[j] = (amounts[j] as bigint) - taken
+      left -= taken
+    }
+  }
+  for (const k of order) {
+    const a = actions[k] as Action
+    if (a.kind === "EndCallback") continue
+    const id = idOf(plan, a)
+    const before = amounts[k] as bigint
+    let amount = forced.has(k) ? 0n : before
+    const bind = (bound: BindingBound["bound"], allowed: bigint | undefined) => {
+      if (allowed === undefined) return
+      if (allowed < amount) binding.push(bindingOf(plan, k, bound, allowed))
+      amount = min(amount, allowed)
+    }
+    if (a.kind === "WithdrawFromPool") {
+      const pool = poolOf(a)
+      bind("maxWithdraw", withdrawable[pool] ?? 0n)
+      withdrawable[pool] = (withdrawable[pool] ?? 0n) - amount
+    } else if (a.kind === "Borrow") {
+      bind("borrowable", borrowable[id])
+      if (borrowable[id] !== undefined) borrowable[id] = (borrowable[id] as bigint) - amount
+    } else if (a.kind === "WithdrawCollateral") {
+      bind("collateral", collateral[id])
+      if (collateral[id] !== undefined) collateral[id] = (collateral[id] as bigint) - amount
+    }
+    amounts[k] = amount
+    if (isSwap(a.kind) && amount < a.amount) {
+      // The swap's output falls: lower the first action it funds to what the lower input still brings.
+      const sink = sinksAfter(k, tokens[k]?.out ?? "")[0]
+      if (sink !== undefined) amounts[sink] = fundedBy(amounts[sink] as bigint, a.amount, amount, swapMinimum(bounds.subAccounts[id], a.kind === "SellCollateral", amount))
+    } else if (amount < before) cut(k, before - amount)
+  }
+  return { amounts, binding }
+}
+
+/** What a swap lowered from `from` to `to` still funds of an action that spent `spent` of its output (see {@link clampPlanToChainBounds}). */
+function fundedBy(spent: bigint, from: bigint, to: bigint, minimum: bigint | undefined): bigint {
+  if (from === 0n || to === 0n) return 0n
+  const scaled = (spent * to) / from
+  const floor = minimum ?? 0n
+  return min(spent, scaled > floor ? scaled : floor)
 }
 
 /**
- * The funding actions of a swap plan clamped as in {@link clampToChainBounds} (a pool withdrawal to what is left of
- * `maxWithdraw`, a borrow to its market's free liquidity), and every action they fund lowered consistently, so no
- * action spends more than what funds it brings:
- * - what a clamp takes off a token is taken off the next action that spends that token: a `BuyCollateral` or a
- *   `Repay`/`RepayWithCallback` (loan token), a `DepositToPool` (its asset);
- * - a `BuyCollateral` lowered from `x` to `x'` lowers the collateral supply it funds (the next `SupplyCollateral` of its
- *   sub-account, or the `SupplyCollateralWithCallback` whose callback it runs in) to `supply * x' / x` (the swap's
- *   output is concave in its input: at least that much arrives when `supply` did for `x`), never below the purchase's
- *   on-chain minimum output at `x'` (`minAmountOut`, oracle price and `maxSlippageBps` when the bounds carry them):
- *   the swap delivers at least that or reverts, and the module's IdleInflow rule wants every unit of it used.
- * Everything else passes through.
- *
- * @returns The plan with those amounts exact.
+ * Lowers, last first, the sources of each token whose inflows the clamps left unspent (the module's `_checkInflowsUsed`:
+ * pool withdrawals, then borrows, then collateral withdrawals), by what the plan receives of it beyond what it spends
+ * less what the plan given already meant to leave unspent (the clamp does not re-plan). A swap's output counts at its on-chain minimum; a
+ * token a swap brings is left alone when the bounds do not give that minimum.
  */
-function clampCallbackFunding(plan: ChainPlan, bounds: ChainBounds): ChainPlan {
-  const withdrawable = { ...bounds.maxWithdraw }
-  const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
-  const subOf = (a: ChainPlan["actions"][number]) => bounds.subAccounts[(plan.subAccounts[a.subAccount] ?? "").toLowerCase()]
-  // What the clamps took off each token (lower-case address), not yet taken off an action spending it.
-  const cut: Record<string, bigint> = {}
-  const take = (token: string | undefined, amount: bigint): bigint => {
-    const c = token === undefined ? 0n : (cut[token] ?? 0n)
-    if (c === 0n || token === undefined) return amount
-    const taken = min(c, amount)
-    cut[token] = c - taken
-    return amount - taken
+function trimUnused(plan: ChainPlan, bounds: ChainBounds, amounts: bigint[]): void {
+  const before = unspent(plan, bounds, plan.actions.map((a) => a.amount), false)
+  const after = unspent(plan, bounds, amounts, true)
+  const trimmable = ["WithdrawFromPool", "Borrow", "WithdrawCollateral"]
+  for (const [token, over] of Object.entries(after.excess)) {
+    const already = before.excess[token] ?? 0n
+    if (after.unknown.has(token) || over <= (already > 0n ? already : 0n)) continue
+    let left = over - (already > 0n ? already : 0n)
+    for (const kind of trimmable)
+      for (let k = plan.actions.length - 1; k >= 0 && left > 0n; k--) {
+        const a = plan.actions[k] as Action
+        if (a.kind !== kind || tokensOf(plan, bounds, a).out !== token) continue
+        const taken = min(left, amounts[k] as bigint)
+        amounts[k] = (amounts[k] as bigint) - taken
+        left -= taken
+      }
   }
-  const actions = plan.actions.slice()
-  // Per sub-account index: the last lowered BuyCollateral (from, to, its minimum at `to`), waiting for its supply.
-  const bought = new Map<number, { from: bigint; to: bigint; minimum: bigint | undefined }>()
-  let opener = -1
-  actions.forEach((a, k) => {
-    if (a.kind === "EndCallback") opener = -1
-    if (a.kind === "EndCallback") return
-    const sub = subOf(a)
-    let amount = a.amount
-    if (a.kind === "WithdrawFromPool") {
-      const pool = (a.pool as Address).toLowerCase()
-      amount = min(amount, withdrawable[pool] ?? 0n)
-      withdrawable[pool] = (withdrawable[pool] ?? 0n) - amount
-      const asset = bounds.poolAsset[pool]
-      if (asset !== undefined) cut[asset] = (cut[asset] ?? 0n) + a.amount - amount
-    } else if (a.kind === "Borrow") {
-      const id = (plan.subAccounts[a.subAccount] ?? "").toLowerCase()
-      const free = borrowable[id]
-      if (free !== undefined) {
-        amount = min(amount, free)
-        borrowable[id] = free - amount
-      }
-      if (sub !== undefined) cut[sub.loanToken] = (cut[sub.loanToken] ?? 0n) + a.amount - amount
-    } else if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
-      amount = take(sub?.loanToken, amount)
-    } else if (a.kind === "DepositToPool") {
-      amount = take(bounds.poolAsset[(a.pool as Address).toLowerCase()], amount)
-    } else if (a.kind === "BuyCollateral") {
-      amount = take(sub?.loanToken, amount)
-      if (amount < a.amount) {
-        const minimum = sub?.price !== undefined && sub.maxSlippageBps !== undefined && amount > 0n ? minAmountOut(BigInt(sub.maxSlippageBps), sub.price, false, amount) : undefined
-        const lowered = { from: a.amount, to: amount, minimum }
-        const open = opener >= 0 ? actions[opener] : undefined
-        // A flash-looped boost: the purchase pays back the callback's supply.
-        if (open?.kind === "SupplyCollateralWithCallback" && open.subAccount === a.subAccount) actions[opener] = { ...open, amount: fundedSupply(open.amount, lowered) }
-        else bought.set(a.subAccount, lowered)
-      }
-    } else if (a.kind === "SupplyCollateral") {
-      const lowered = bought.get(a.subAccount)
-      if (lowered !== undefined) {
-        amount = fundedSupply(amount, lowered)
-        bought.delete(a.subAccount)
-      }
-    }
-    if (a.kind === "SupplyCollateralWithCallback" || a.kind === "RepayWithCallback") opener = k
-    actions[k] = { ...a, amount } as ChainPlan["actions"][number]
-  })
-  return { ...plan, actions }
 }
 
-/** A collateral supply funded by a purchase lowered from `from` to `to` (see {@link clampCallbackFunding}). */
-function fundedSupply(supply: bigint, bought: { from: bigint; to: bigint; minimum: bigint | undefined }): bigint {
-  if (bought.from === 0n) return supply
-  const scaled = (supply * bought.to) / bought.from
-  const floor = bought.minimum ?? 0n
-  return min(supply, scaled > floor ? scaled : floor)
+/**
+ * Per token, what the plan receives (pool withdrawals, borrows, collateral withdrawals, swap minimums) less what it
+ * spends; a repay counts what it clears (at most the debt it meets, as the module counts it) when `cleared`, else what
+ * it asks (what the plan given meant to spend: a float repay a few wei above the debt is no plan to keep tokens idle).
+ */
+function unspent(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[], cleared: boolean): { excess: Record<string, bigint>; unknown: Set<string> } {
+  const debt = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.debt]))
+  const excess: Record<string, bigint> = {}
+  const unknown = new Set<string>()
+  const add = (token: string | undefined, amount: bigint) => {
+    if (token !== undefined) excess[token] = (excess[token] ?? 0n) + amount
+  }
+  plan.actions.forEach((a, k) => {
+    const amount = amounts[k] as bigint
+    const id = idOf(plan, a)
+    const { into, out } = tokensOf(plan, bounds, a)
+    if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
+      const paid = min(amount, debt[id] ?? 0n)
+      debt[id] = (debt[id] ?? 0n) - paid
+      add(into, -(cleared ? paid : amount))
+      return
+    }
+    if (a.kind === "Borrow") debt[id] = (debt[id] ?? 0n) + amount
+    if (isSwap(a.kind)) {
+      const minimum = swapMinimum(bounds.subAccounts[id], a.kind === "SellCollateral", amount)
+      if (minimum === undefined && amount > 0n && out !== undefined) unknown.add(out)
+      add(out, minimum ?? 0n)
+      add(into, -amount)
+      return
+    }
+    add(out, amount)
+    add(into, -amount)
+  })
+  return { excess, unknown }
+}
+
+/**
+ * The actions the module could not accept as the clamps left them, to bind to zero in the next round: the inner actions
+ * of a callback whose opener reached zero, and every action of a sub-account left without a venue action or (it changed
+ * materially before the clamps, and its price is known) without a material change.
+ */
+function unusable(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[]): number[] {
+  const out: number[] = []
+  let dropping = false
+  plan.actions.forEach((a, k) => {
+    if (isOpener(a.kind)) dropping = amounts[k] === 0n
+    else if (a.kind === "EndCallback") dropping = false
+    else if (dropping && amounts[k] !== 0n) out.push(k)
+  })
+  plan.subAccounts.forEach((id, i) => {
+    const own = plan.actions.map((a, k) => k).filter((k) => (plan.actions[k] as Action).subAccount === i && amounts[k] !== 0n)
+    const s = bounds.subAccounts[id.toLowerCase()]
+    const acts = own.some((k) => isVenue((plan.actions[k] as Action).kind))
+    const material = (of: readonly bigint[]) => s === undefined || isMaterial(plan, i, s, of)
+    if (own.length > 0 && (!acts || (material(plan.actions.map((a) => a.amount)) && !material(amounts)))) out.push(...own)
+  })
+  return out
+}
+
+/** The module's material-change rule for sub-account `i` (`moved * BPS >= collateral value * MIN_MATERIAL_CHANGE_BPS`). */
+function isMaterial(plan: ChainPlan, i: number, s: Sub, amounts: readonly bigint[]): boolean {
+  if (s.price === undefined) return true
+  let debt = s.debt
+  let collateral = s.collateral
+  plan.actions.forEach((a, k) => {
+    if (a.subAccount !== i) return
+    const amount = amounts[k] as bigint
+    if (a.kind === "Repay" || a.kind === "RepayWithCallback") debt -= min(amount, debt)
+    else if (a.kind === "Borrow") debt += amount
+    else if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") collateral += amount
+    else if (a.kind === "WithdrawCollateral") collateral -= amount
+  })
+  const moved = collateralValue(abs(collateral - s.collateral), s.price) + abs(debt - s.debt)
+  return moved > 0n && moved * BPS >= collateralValue(s.collateral, s.price) * MIN_MATERIAL_CHANGE_BPS
+}
+
+/**
+ * The plan without zero actions: a callback whose opener is zero goes with its EndCallback, one left empty becomes its
+ * plain action (RepayWithCallback → Repay, SupplyCollateralWithCallback → SupplyCollateral), sub-accounts left without
+ * an action leave `subAccounts` and the others are re-indexed.
+ */
+function assemble(plan: ChainPlan, amounts: readonly bigint[]): ChainPlan | undefined {
+  const kept: Action[] = []
+  let opener: number | undefined
+  plan.actions.forEach((a, k) => {
+    if (a.kind === "EndCallback") {
+      if (opener === undefined) return
+      const open = kept[opener] as Action
+      if (opener === kept.length - 1) kept[opener] = { ...open, kind: open.kind === "RepayWithCallback" ? "Repay" : "SupplyCollateral" } as Action
+      else kept.push(a)
+      opener = undefined
+      return
+    }
+    if (amounts[k] === 0n) return
+    if (isOpener(a.kind)) opener = kept.length
+    kept.push({ ...a, amount: amounts[k] } as Action)
+  })
+  if (kept.length === 0) return undefined
+  const used = plan.subAccounts.map((_, i) => kept.some((a) => a.subAccount === i))
+  const index = used.map((_, i) => used.slice(0, i).filter(Boolean).length)
+  return {
+    subAccounts: plan.subAccounts.filter((_, i) => used[i]) as Hex[],
+    actions: kept.map((a) => ({ ...a, subAccount: index[a.subAccount] as number }) as Action),
+  }
+}
+
+/** The clamped plan, unless the plan given lists a sub-account the bounds mark due and the clamped one none (NoTrigger). */
+function triggered(plan: ChainPlan | undefined, given: ChainPlan, bounds: ChainBounds): ChainPlan | undefined {
+  const due = (p: ChainPlan) => p.subAccounts.some((id) => bounds.subAccounts[id.toLowerCase()]?.due === true)
+  if (plan === undefined || !due(given)) return plan
+  return due(plan) ? plan : undefined
 }

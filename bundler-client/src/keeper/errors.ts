@@ -108,3 +108,24 @@ export class SubAccountUnreadableError extends BaseError {
     })
   }
 }
+
+export type NothingToSendErrorType = NothingToSendError & { name: "NothingToSendError" }
+/**
+ * The solver's plan keeps nothing material once its amounts are clamped to the chain's bounds (a borrow the market
+ * cannot lend, a pool with nothing to withdraw, ...): nothing is sent. `binding` lists the bounds that cut it.
+ */
+export class NothingToSendError extends BaseError {
+  binding: readonly { bound: string; index: number; kind: string; subAccount: string; pool?: string | undefined; asked: bigint; allowed: bigint }[]
+  constructor({ safe, binding }: { safe: string; binding: NothingToSendError["binding"] }) {
+    const first = binding[0]
+    super(`Nothing to send after clamping to chain bounds${first ? `: ${first.bound} of sub-account ${first.subAccount} allows ${first.allowed} where the plan asks ${first.asked}` : ""}.`, {
+      metaMessages: [
+        `Safe: ${safe}`,
+        ...binding.map((b) => `Bound: ${b.bound} cuts action ${b.index} (${b.kind}${b.pool ? ` ${b.pool}` : ""}) of sub-account ${b.subAccount} from ${b.asked} to ${b.allowed}`),
+        "Nothing was sent; the keeper plans again at the next block.",
+      ],
+      name: "NothingToSendError",
+    })
+    this.binding = binding
+  }
+}

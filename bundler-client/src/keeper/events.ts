@@ -50,6 +50,8 @@ export type KeeperEvent =
  * - `read-failed`: a fleet read of a Safe failed (fleet mode).
  * - `feed-broken`: a sub-account's state cannot be read (its oracle or venue reverts), or its oracle fails one of the
  *   module's oracle checks (OracleStale, OraclePriceZero, ...; the message names it); the others are managed.
+ * - `nothing-to-send`: the solver's plan keeps nothing material once clamped to the chain's bounds (the message names the
+ *   binding bound: a market's free liquidity, a pool's `maxWithdraw`, ...); nothing is sent.
  */
 export type AlertKind =
   | "bundler-unavailable"
@@ -62,6 +64,7 @@ export type AlertKind =
   | "nonce-mismatch"
   | "stalled"
   | "feed-broken"
+  | "nothing-to-send"
 
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
@@ -74,6 +77,7 @@ export const alertKinds: readonly AlertKind[] = [
   "nonce-mismatch",
   "stalled",
   "feed-broken",
+  "nothing-to-send",
 ]
 
 /** The error's one-line message (viem's `shortMessage` when it has one). */

@@ -456,6 +456,7 @@ function chainBoundsOf(
           borrowable: borrowable[s.subAccount.toLowerCase()],
           price: s.price,
           maxSlippageBps: s.policy.maxSlippageBps,
+          due: s.band === "below" || (s.band === "above" && s.policy.boostAllowed),
         },
       ]),
     ),

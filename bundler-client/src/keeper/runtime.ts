@@ -25,6 +25,8 @@ export type SafeRuntime = {
    * its token (`PaymasterTokenChargeError`): kept out of what the next plan may spend of that token.
    */
   paymasterTokenCharge?: bigint | undefined
+  /** The last plan clamped to nothing (`nothing-to-send` alerted once until a plan survives the clamp again). */
+  clampedAway?: boolean | undefined
   lastSeen?: { block: bigint; timestamp: number } | undefined
   blockSeconds?: number | undefined
 }

@@ -2,6 +2,7 @@ import type { Logger } from "pino"
 import { type Address, zeroAddress } from "viem"
 import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import { getTransportFailure } from "@levpilot/sdk/errors"
+import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { solveByLoanAsset } from "../solver/solver.js"
 import { toBaseUnits } from "../solver/state.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
@@ -9,13 +10,13 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import type { KeeperEvents } from "./events.js"
-import { SubAccountUnreadableError } from "./errors.js"
+import { NothingToSendError, SubAccountUnreadableError } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import { LogReadError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { paymasterChargeOf, paymasterTokenOf } from "./paymasterCharge.js"
-import { clampToChainBounds } from "./chainBounds.js"
+import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 import { type PortfolioSnapshot, excludeFailingOracles, readPortfolio, settleSwapAmounts, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
@@ -43,6 +44,33 @@ const PAYMASTER_CHARGE_ATTEMPTS = 3
  */
 export function describePlan(plan: Plan): string[] {
   return plan.actions.map((a) => `${a.kind} ${Number(a.amount.toPrecision(8))}${a.pool ? ` ${a.pool.slice(0, 10)}…` : ""} -> ${(plan.subAccounts[a.subAccount] ?? "").slice(0, 10)}…`)
+}
+
+/**
+ * A plan clamped to the chain's bounds before it is sent ({@link clampPlanToChainBounds}). When nothing material is
+ * left, nothing is sent: a warning names the binding bounds every time, and a `nothing-to-send` alert
+ * ({@link NothingToSendError}) is raised once until a plan survives the clamp again.
+ *
+ * @param plan - The plan, base units.
+ * @param bounds - The chain's bounds at the plan's block.
+ * @returns The plan to send, or undefined: send nothing.
+ */
+export function clampForSend(
+  plan: ChainPlan,
+  bounds: ChainBounds,
+  { rt, block, logger, events }: { rt: SafeRuntime; block: bigint; logger: Logger; events: KeeperEvents },
+): ChainPlan | undefined {
+  const safe = rt.config.address
+  const { plan: clamped, binding } = clampPlanToChainBounds(plan, bounds)
+  if (clamped) {
+    rt.clampedAway = false
+    return clamped
+  }
+  const error = new NothingToSendError({ safe, binding })
+  logger.warn({ safe, block: Number(block), binding: error.metaMessages?.filter((m) => m.startsWith("Bound:")) }, error.shortMessage)
+  if (!rt.clampedAway) events.alert(safe, block, "nothing-to-send", error)
+  rt.clampedAway = true
+  return undefined
 }
 
 /**
@@ -205,13 +233,10 @@ export class SafeStep {
       })
       chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut })
     }
-    // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); swap and
-    // callback plans were settled exactly above and pass through.
-    const clamped = clampToChainBounds(chainPlan, snapshot.bounds)
-    if (!clamped) {
-      logger.warn({ safe, plan: describePlan(plan) }, "every amount of the plan clamps to zero against the chain's bounds; nothing sent")
-      return
-    }
+    // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); in swap and
+    // callback plans (settled exactly above) a source's cut comes off what it funds. Nothing material left: nothing sent.
+    const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events })
+    if (!clamped) return
     chainPlan = clamped
     if (this.deps.dryRun) {
       logger.info({ safe, block: Number(block), plan: describePlan(plan), venues: plan.subAccounts.map((id) => venues.get(id.toLowerCase()) ?? "unknown") }, "dry run: plan not sent")
