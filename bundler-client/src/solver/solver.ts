@@ -37,6 +37,8 @@ export function validatePolicy(policy: Policy): string[] {
   if (!(policy.horizon > 0)) problems.push("horizon must be > 0 seconds")
   if (policy.tailDrop !== undefined && !(policy.tailDrop >= 0 && policy.tailDrop < 1)) problems.push(`tailDrop must be in [0, 1), got ${policy.tailDrop}`)
   if (policy.stopLoss !== undefined && !(policy.stopLoss > 0 && policy.stopLoss < 1)) problems.push(`stopLoss must be in (0, 1), got ${policy.stopLoss}`)
+  if (policy.stopLossConfirmSeconds !== undefined && !(policy.stopLossConfirmSeconds >= 0 && Number.isFinite(policy.stopLossConfirmSeconds)))
+    problems.push(`stopLossConfirmSeconds must be a finite number of seconds >= 0, got ${policy.stopLossConfirmSeconds}`)
   return problems
 }
 
@@ -143,7 +145,7 @@ function withSwapDeleverage(input: SolverInput, result: SolverResult): SolverRes
     const goal = Number.isFinite(o.goalHealth) ? o.goalHealth : sub.policy.targetHealth
     const a = assessSubAccount(input, i)
     if (a.blocked !== undefined) continue
-    const candidate = planSwapDeleverage({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swap, costs: input.costs, goal, low: o.allowedHealth.min, capLeft: a.capTotal })
+    const candidate = planSwapDeleverage({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swap, costs: input.costs, goal, low: o.allowedHealth.min, capLeft: a.capTotal, inclusionMargin: sub.landingMargin })
     if ("reason" in candidate) {
       if (o.role !== "target") outcomes[i] = { ...o, reason: `${o.reason}; swap deleverage: ${candidate.reason}` }
       continue
@@ -194,7 +196,7 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
     if (sub.swapBuy === undefined || !sub.policy.boostAllowed || !((sub.policy.maxSlippageBps ?? 0) > 0) || o === undefined || !(o.healthBefore > sub.policy.maxHealth)) continue
     const a = assessSubAccount(input, i)
     if (a.blocked !== undefined) continue
-    const candidate = planSwapBoost({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swapBuy, costs: input.costs, goal: a.desired, low: a.lo, high: a.hi, capLeft: a.capTotal })
+    const candidate = planSwapBoost({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swapBuy, costs: input.costs, goal: a.desired, low: a.lo, high: a.hi, capLeft: a.capTotal, inclusionMargin: sub.landingMargin })
     if ("reason" in candidate) {
       outcomes[i] = { ...o, reason: `${o.reason}; swap boost: ${candidate.reason}` }
       continue

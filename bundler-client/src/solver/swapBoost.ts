@@ -14,7 +14,7 @@
  * (what the module counts as moved: the borrow plus the supplied collateral's value) and by the market's free
  * liquidity; a capped boost that does not reach the landing zone is no plan.
  */
-import { type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, SWAP_REPAY_MARGIN, SWAP_SLIPPAGE_USE } from "./swapDeleverage.js"
+import { type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, SWAP_SLIPPAGE_USE, swapTakeShare } from "./swapDeleverage.js"
 import { healthOf, toBaseUnits } from "./state.js"
 import type { ActionKind, CostModel, EpochState, Plan, PlanAction, Policy, SubAccountState, SwapCurve } from "./types.js"
 
@@ -28,6 +28,24 @@ export type SwapBoostParameters = SwapPlanBase & {
   high: number
   /** Value this sub-account may still move in this rebalance (per-rebalance and epoch caps), loan units. */
   capLeft: number
+}
+
+/**
+ * The largest borrow a swap boost of `state` can need, the span a buying curve ({@link SwapCurve}, `swapBuy`) is quoted
+ * over: the borrow that takes the position to `lowestHealth` (the policy's minHealth, below every landing zone) at no
+ * swap cost, `(C P lltv - lowestHealth D) / (lowestHealth - lltv)`, and never less than the collateral's value. A curve
+ * quoted only up to the collateral's value caps every boost there, so a position far above its band (a debt-free
+ * remnant after a liquidation, fresh collateral) could never be brought back to its target in one operation.
+ *
+ * @param state - Collateral (units), debt (loan units), oracle price and LLTV.
+ * @param lowestHealth - Lowest health a boost may reach (> lltv), normally the policy's minHealth.
+ * @returns Loan units (0 for an empty position).
+ * @example swapBuySpan({ collateral: 10, debt: 0, price: 2000, lltv: 0.86 }, 1.15) // ~59,310: 2.97 x the collateral's 20,000
+ */
+export function swapBuySpan(state: Pick<SubAccountState, "collateral" | "debt" | "price" | "lltv">, lowestHealth: number): number {
+  const value = state.collateral * state.price
+  if (!(lowestHealth > state.lltv)) return value
+  return Math.max(value, (value * state.lltv - lowestHealth * state.debt) / (lowestHealth - state.lltv))
 }
 
 export type SwapBoostCandidate = {
@@ -44,21 +62,22 @@ export type SwapBoostCandidate = {
 }
 
 /**
- * Sizes a swap boost toward `goal`: the borrow `b` solving (C P + b (1 - s(b))) lltv = goal (D + b) with s(b) from the
- * curve (fixed point, a few rounds), capped as the module requires, shaped one-pass or flash-looped.
+ * Sizes a swap boost toward `goal`: the borrow `b` solving (C P + b k(b)) lltv = goal (D + b), the supplied share k =
+ * `swapTakeShare` of the swap's shortfall s(b) from the curve (fixed point, a few rounds), capped as the module requires, shaped one-pass or flash-looped.
  *
  * @returns The candidate plan (one sub-account, index 0) and its cost, or the reason there is none.
  */
 export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate | { reason: string } {
   const { state: s, policy, epoch, curve, costs, goal, low, high, capLeft } = params
   const bps = policy.maxSlippageBps ?? 0
+  const take = (shortfall: number) => swapTakeShare(shortfall, bps, params.inclusionMargin)
   if (!policy.boostAllowed) return { reason: "the policy does not allow boosts" }
   if (bps <= 0) return { reason: "the policy does not allow swaps (maxSlippageBps 0)" }
   const { collateral: C, debt: D, price: P, lltv } = s
   let shortfall = curveShortfallBps(curve, 0) / 10_000
   let b = 0
   for (let round = 0; round < 6; round++) {
-    b = (C * P * lltv - goal * D) / (goal - lltv * (1 - shortfall))
+    b = (C * P * lltv - goal * D) / (goal - lltv * take(shortfall))
     shortfall = curveShortfallBps(curve, Math.max(b, 0)) / 10_000
   }
   if (!(b > 0)) return { reason: "already at or below the goal" }
@@ -73,10 +92,15 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no borrow left under the caps or the market's liquidity" }
   shortfall = curveShortfallBps(curve, b) / 10_000
   const bought = (b / P) * (1 - shortfall)
-  const supplied = bought * (1 - SWAP_REPAY_MARGIN)
+  const supplied = (b / P) * take(shortfall)
   const healthAfter = healthOf({ collateral: C + supplied, debt: D + b, price: P, lltv })
-  if (healthAfter > high || healthAfter < low)
-    return { reason: `a swap boost ${capped ? `capped by ${limit === bySlippage ? "maxSlippageBps" : limit === byCaps ? "the amount caps" : "the market's liquidity"} ` : ""}reaches health ${healthAfter.toFixed(3)}, outside [${low.toFixed(3)}, ${high.toFixed(3)}]` }
+  if (healthAfter > high || healthAfter < low) {
+    // maxSizeWithinSlippage stops at the curve's largest quote when every quote is within the bound: no size beyond it is trusted.
+    const last = curve.points[curve.points.length - 1]
+    const byCurve = last !== undefined && bySlippage === last.amountIn && last.shortfallBps <= usable
+    const cap = limit === bySlippage ? (byCurve ? "the buying curve's largest quote" : "maxSlippageBps") : limit === byCaps ? "the amount caps" : "the market's liquidity"
+    return { reason: `a swap boost ${capped ? `capped by ${cap} ` : ""}reaches health ${healthAfter.toFixed(3)}, outside [${low.toFixed(3)}, ${high.toFixed(3)}]` }
+  }
   const loss = b * shortfall
   const equity = C * P - D
   const epochRoom = ((policy.maxEpochLossBps ?? 10_000) / 10_000 - (epoch.lossPpbInEpoch ?? 0) / 1e9) * equity

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "vitest"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
-import { healthOf } from "./state.js"
-import { curveShortfallBps, maxSizeWithinSlippage } from "./swapDeleverage.js"
+import { applyPlan, healthOf } from "./state.js"
+import { curveShortfallBps, maxSizeWithinSlippage, SWAP_REPAY_MARGIN, swapTakeShare } from "./swapDeleverage.js"
 import { makePolicy, oneSubAccountInput } from "./testing.js"
-import type { SolverInput, SubAccountInput, SwapCurve } from "./types.js"
+import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
 const ROUTE = `0x${"0".repeat(61)}1f4`
 const POOL = `0x${"5".repeat(40)}`
@@ -59,7 +59,10 @@ describe("swap deleverage in the solver", () => {
     const [repay, withdraw, sell] = plan?.actions ?? []
     expect(withdraw?.amount).toBe(sell?.amount)
     expect(sell?.route).toBe(ROUTE)
-    // Repays the expected output less the drift margin: the Safe never needs idle funds.
+    // Repays the module's minimum output at the plan's price (maxSlippageBps 50 below the oracle value), not the expected
+    // output: the sale still pays for it if the price falls before inclusion; the Safe never needs idle funds.
+    const price = input.subAccounts[0]!.state.price
+    expect(repay?.amount).toBeCloseTo((sell?.amount as number) * price * (1 - 50 / 10_000), 6)
     expect(repay?.amount).toBeLessThan(sell?.expectedOut as number)
     const o = outcomes[0]
     expect(o?.role).toBe("target")
@@ -109,5 +112,41 @@ describe("swap deleverage in the solver", () => {
     const [repay, withdraw] = plan?.actions ?? []
     const after = { ...s.state, collateral: s.state.collateral - (withdraw?.amount ?? 0), debt: s.state.debt - (repay?.amount ?? 0) }
     expect(healthOf(after)).toBeCloseTo(1.4, 1)
+  })
+})
+
+describe("the venue's take from a swap (swapTakeShare): a price move before inclusion does not revert the plan", () => {
+  test("is the module's minimum output at the plan's price, never above the expected output less the keeper's margin, lowered by the inclusion margin", () => {
+    expect(swapTakeShare(0.0006, 100)).toBeCloseTo(0.99, 12)
+    // A bound tighter than the swap's own shortfall: the expected output less SWAP_REPAY_MARGIN.
+    expect(swapTakeShare(0.0006, 3)).toBeCloseTo((1 - 0.0006) * (1 - SWAP_REPAY_MARGIN), 12)
+    expect(swapTakeShare(0.0006, 100, 0.02)).toBeCloseTo(0.99 * Math.exp(-0.02), 12)
+    expect(swapTakeShare(0.0006, 100, -1)).toBeCloseTo(0.99, 12)
+  })
+
+  test("a rescue planned at one price still executes after the price falls within the slippage headroom; repaying the expected output less 2 bp it would revert", () => {
+    const input = noBuffer()
+    const plan = solve(input).plan!
+    const s = input.subAccounts[0]!.state
+    const sell = plan.actions[2]!
+    const shortfall = 1 - (sell.expectedOut as number) / (sell.amount * s.price)
+    // Headroom: maxSlippageBps (50) less the sale's own shortfall; the pool fills the sale `fall` below the plan's quote.
+    const fall = (0.005 - shortfall) * 0.8
+    expect(fall).toBeGreaterThan(0.001)
+    const filled = (p: Plan, f: number): Plan => ({ ...p, actions: p.actions.map((a, i) => (i === 2 ? { ...a, expectedOut: (sell.expectedOut as number) * (1 - f) } : a)) })
+    const pre = { subAccounts: [s], pools: [], idle: {} }
+    const after = applyPlan(pre, filled(plan, fall))
+    expect(after.subAccounts[0]!.debt).toBeCloseTo(s.debt - plan.actions[0]!.amount, 6)
+    expect(after.idle.USDC).toBeGreaterThan(0)
+    // Sized as before (the expected output less SWAP_REPAY_MARGIN), the same fill does not cover the repayment.
+    const tight: Plan = { ...plan, actions: plan.actions.map((a, i) => (i === 0 ? { ...a, amount: (sell.expectedOut as number) * (1 - SWAP_REPAY_MARGIN) } : a)) }
+    expect(() => applyPlan(pre, filled(tight, fall))).toThrow(/needs .* USDC but the Safe holds/)
+    // Past the headroom it reverts too (the next poll re-plans at the new price), unless the keeper's inclusion margin
+    // (landingMargin) widened the headroom.
+    expect(() => applyPlan(pre, filled(plan, 0.01))).toThrow(/needs .* USDC but the Safe holds/)
+    const wide = solve(noBuffer({ landingMargin: 0.012 })).plan!
+    expect(wide.actions[0]!.amount / (wide.actions[2]!.amount * s.price)).toBeCloseTo(0.995 * Math.exp(-0.012), 9)
+    const wideSell = wide.actions[2]!
+    expect(() => applyPlan(pre, { ...wide, actions: wide.actions.map((a, i) => (i === 2 ? { ...a, expectedOut: (wideSell.expectedOut as number) * 0.99 } : a)) })).not.toThrow()
   })
 })

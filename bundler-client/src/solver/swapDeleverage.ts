@@ -21,8 +21,29 @@ export const SWAP_CURVE_FRACTIONS = [0.005, 0.05, 0.2, 0.4, 0.7, 1] as const
 
 /** Share of `maxSlippageBps` the solver lets a swap's quoted shortfall use (the rest absorbs drift until inclusion). */
 export const SWAP_SLIPPAGE_USE = 0.9
-/** The swap's expected output is repaid less this fraction, so a pool that moves slightly before inclusion still pays. */
+/** The keeper lowers what the venue takes from a swap's output to the swap's exact quote at sending less this fraction. */
 export const SWAP_REPAY_MARGIN = 2e-4
+
+/**
+ * Share of a swap's oracle value the venue takes from its output (a swap deleverage's repayment, a swap boost's
+ * supply): the least the module lets the swap pay (its minimum output, `1 - maxSlippageBps / 10,000` of the oracle
+ * value, never more than the expected output less {@link SWAP_REPAY_MARGIN}) after the price has moved against the
+ * swap by the inclusion margin `m` (`SubAccountInput.landingMargin`, log price; 0 without one): `e^-m` times that.
+ * The venue pulls a fixed amount at the end of the operation, so sized on the expected output less a couple of bps it
+ * reverts as soon as the price moves against the swap by that much before inclusion (one block of a falling market
+ * is enough, and that is when a rescue is needed); sized so, it still pays after a move of `maxSlippageBps` less the
+ * swap's shortfall, plus `m`. What the swap pays above it stays in the Safe (idle loan token after a deleverage, idle
+ * collateral after a boost): no loss, and the next plan's first buffer.
+ *
+ * @param shortfall - The swap's expected shortfall against its oracle value (fee + impact), fraction.
+ * @param maxSlippageBps - The policy's maxSlippageBps.
+ * @param inclusionMargin - Adverse price move until inclusion to allow for, log price (>= 0); default 0.
+ * @returns Fraction of the swap's oracle value, in (0, 1].
+ * @example swapTakeShare(0.0006, 100) // 0.99: a 1 % slippage bound leaves 94 bps of headroom over a 6 bp swap
+ */
+export function swapTakeShare(shortfall: number, maxSlippageBps: number, inclusionMargin = 0): number {
+  return Math.exp(-Math.max(0, inclusionMargin)) * Math.min(1 - maxSlippageBps / 10_000, (1 - shortfall) * (1 - SWAP_REPAY_MARGIN))
+}
 
 /**
  * Shortfall (bps) of selling `amountIn` along `curve`: linear between quoted sizes, the first point's below it, and the
@@ -80,6 +101,8 @@ export type SwapPlanBase = {
   costs: CostModel
   /** Health to aim for (the solver's goal for this sub-account). */
   goal: number
+  /** Adverse price move until inclusion the venue's take allows for (`SubAccountInput.landingMargin`, log); default 0. */
+  inclusionMargin?: number | undefined
 }
 
 export type SwapDeleverageParameters = SwapPlanBase & {
@@ -104,8 +127,8 @@ export type SwapDeleverageCandidate = {
 }
 
 /**
- * Sizes a swap deleverage toward `goal`: the collateral `c` solving (C - c) P lltv = goal (D - c P (1 - s(c))), with
- * s(c) from the curve (fixed-point, a few rounds), capped by {@link SWAP_SLIPPAGE_USE} x maxSlippageBps and by the
+ * Sizes a swap deleverage toward `goal`: the collateral `c` solving (C - c) P lltv = goal (D - c P k(c)), with the
+ * repaid share k = {@link swapTakeShare} of the swap's shortfall s(c) from the curve (fixed-point, a few rounds), capped by {@link SWAP_SLIPPAGE_USE} x maxSlippageBps and by the
  * amount caps (a capped sale is kept when it still reaches the landing zone), within the per-rebalance and per-epoch
  * loss limits.
  *
@@ -114,6 +137,7 @@ export type SwapDeleverageCandidate = {
 export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleverageCandidate | { reason: string } {
   const { state: s, policy, epoch, curve, costs, goal, low } = params
   const bps = policy.maxSlippageBps ?? 0
+  const take = (shortfall: number) => swapTakeShare(shortfall, bps, params.inclusionMargin)
   if (bps <= 0) return { reason: "the policy does not allow swaps (maxSlippageBps 0)" }
   const { collateral: C, debt: D, price: P, lltv } = s
   if (!(D > 0)) return { reason: "no debt to repay" }
@@ -121,7 +145,7 @@ export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleve
   let shortfall = curveShortfallBps(curve, 0) / 10_000
   let c = 0
   for (let round = 0; round < 6; round++) {
-    c = (goal * D - C * P * lltv) / (P * (goal * (1 - shortfall) - lltv))
+    c = (goal * D - C * P * lltv) / (P * (goal * take(shortfall) - lltv))
     shortfall = curveShortfallBps(curve, c) / 10_000
   }
   if (!(c > 0)) return { reason: "already at or above the goal" }
@@ -139,7 +163,7 @@ export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleve
   if (!(c > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no value left to move under the amount caps" }
   shortfall = curveShortfallBps(curve, c) / 10_000
   const out = c * P * (1 - shortfall)
-  const repaid = Math.min(out * (1 - SWAP_REPAY_MARGIN), D)
+  const repaid = Math.min(c * P * take(shortfall), D)
   const after = { collateral: C - c, debt: D - repaid, price: P, lltv }
   const healthAfter = healthOf(after)
   if (healthAfter < low) return { reason: `a swap ${capped ? `capped by ${cappedBy} ` : ""}reaches only health ${healthAfter.toFixed(3)} < ${low.toFixed(3)}` }
