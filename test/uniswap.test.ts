@@ -287,6 +287,12 @@ describe("Uniswap v3 on the devnet", () => {
     ;[0.005, 0.05, 0.2, 0.4, 0.7, 1].forEach((f, k) => expect(curve.points[k]?.amountIn).toBeCloseTo(value * f, 4))
     expect(curve.points[0]?.shortfallBps).toBeGreaterThanOrEqual(4.99)
     for (let k = 1; k < curve.points.length; k++) expect(curve.points[k]?.shortfallBps).toBeGreaterThan(curve.points[k - 1]?.shortfallBps as number)
+    // Quoted over a span (the keeper passes swapBuySpan: the borrow that takes the position to minHealth), the largest
+    // size is the span, not the collateral's value: a boost from far above the band is not capped at the last quote.
+    const span = parseUnits(String(Math.round(value * 3)), 6)
+    const wide = await readSwapCurve(publicClient, { quoter: uniswap.quoterV2, fee: 500, collateral: weth, loan: usdc, price, collateralAmount: parseEther("1000"), decimals: 6, side: "buy", span })
+    expect(wide.points.at(-1)?.amountIn).toBeCloseTo(Number(span) / 1e6, 4)
+    expect(wide.points.at(-1)?.shortfallBps).toBeGreaterThan(curve.points.at(-1)?.shortfallBps as number)
   })
 
   test("a quote for a pool that does not exist fails with SwapQuoteError", async () => {

@@ -6,7 +6,7 @@ import { TailCalibrator } from "../risk/tail.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
-import { liquidationIncentiveFactor, solve } from "../solver/solver.js"
+import { bareLandingLow, liquidationIncentiveFactor, solve } from "../solver/solver.js"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { planSwapDeleverage } from "../solver/swapDeleverage.js"
@@ -758,7 +758,7 @@ class Simulation {
         const allowed = outcome(s.id).allowedHealth
         const policy = swapPolicies[s.id] as Policy
         const epoch = effectiveEpoch(this.epochs[s.id] as EpochState, policy.epochLength, t)
-        const exit = planSwapDeleverage({ state: s, policy, epoch, curve: input.swap, costs: this.config.costs, goal: allowed.max, low: allowed.min, capLeft: this.capLeft(s.id, t), inclusionMargin: input.landingMargin })
+        const exit = planSwapDeleverage({ state: s, policy, epoch, curve: input.swap, costs: this.config.costs, goal: allowed.max, low: allowed.min, capLeft: this.capLeft(s.id, t), inclusionMargin: input.landingMargin, bareLow: bareLandingLow(policy, healthOf(s)) })
         if (!("reason" in exit)) return { executeAt: t + this.latency, plan: exit.plan, swaps: [] }
       }
       return undefined

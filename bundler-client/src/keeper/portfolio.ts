@@ -8,6 +8,7 @@ import { readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds } from "./chainBounds.js"
 import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN } from "../solver/swapDeleverage.js"
+import { swapBuySpan } from "../solver/swapBoost.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import type { KeeperRiskSettings } from "./config.js"
 import { type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
@@ -148,8 +149,12 @@ export async function readPortfolio(
         const curve = { ...swap, collateral: s.collateralToken, loan: s.loanToken, price: s.price, collateralAmount: s.collateral, blockNumber: block.number }
         sub.swap = await readSwapCurve(client, { ...curve, decimals: sub.state.collateralDecimals }).catch(() => undefined)
         // A buying curve only where a swap boost may follow: boosts allowed and health above the band.
-        if (s.policy.boostAllowed && s.band === "above")
-          sub.swapBuy = await readSwapCurve(client, { ...curve, decimals: sub.state.loanDecimals, side: "buy" }).catch(() => undefined)
+        // Quoted over the largest borrow a boost can need (to minHealth), not only the collateral's value: a position far
+        // above its band (a debt-free remnant after a liquidation) must reach its target in one operation.
+        if (s.policy.boostAllowed && s.band === "above") {
+          const span = BigInt(Math.ceil(swapBuySpan(sub.state, sub.policy.minHealth) * 10 ** sub.state.loanDecimals))
+          sub.swapBuy = await readSwapCurve(client, { ...curve, decimals: sub.state.loanDecimals, side: "buy", span }).catch(() => undefined)
+        }
       }),
     )
   }
@@ -170,8 +175,8 @@ export { SWAP_CURVE_FRACTIONS }
  * A swap cost curve on the pool's real liquidity: QuoterV2 quotes (by eth_call, against one block) at
  * {@link SWAP_CURVE_FRACTIONS} of the position's collateral, each as its shortfall against the oracle value (fee +
  * impact, bps). `side: "sell"` (default) sells collateral for the loan token (a swap deleverage, sizes in collateral);
- * `"buy"` buys collateral with the loan token (a swap boost, sizes in the loan token: fractions of the collateral's
- * oracle value).
+ * `"buy"` buys collateral with the loan token (a swap boost, sizes in the loan token: fractions of `span`, by default
+ * the collateral's oracle value; the keeper passes `swapBuySpan`, the borrow that would take the position to minHealth).
  *
  * @returns The curve (human units of the input token, `decimals` its decimals), with the route word of the module's swap adapter.
  * @throws SwapQuoteError when a quote reverts (no pool).
@@ -187,12 +192,14 @@ export async function readSwapCurve(
     collateralAmount: bigint
     decimals: number
     side?: "sell" | "buy" | undefined
+    /** Largest size quoted, input-token base units; default the collateral (sell) or its oracle value (buy). */
+    span?: bigint | undefined
     blockNumber?: bigint | undefined
   },
 ): Promise<SwapCurve> {
-  const { quoter, fee, collateral, loan, price, collateralAmount, decimals, side = "sell", blockNumber } = parameters
+  const { quoter, fee, collateral, loan, price, collateralAmount, decimals, side = "sell", span, blockNumber } = parameters
   const buy = side === "buy"
-  const whole = buy ? (collateralAmount * price) / 10n ** 36n : collateralAmount
+  const whole = span ?? (buy ? (collateralAmount * price) / 10n ** 36n : collateralAmount)
   const sizes = SWAP_CURVE_FRACTIONS.map((f) => (whole * BigInt(Math.round(f * 1e6))) / 1_000_000n).filter((x) => x > 0n)
   const [tokenIn, tokenOut] = buy ? [loan, collateral] : [collateral, loan]
   const points = await quotePriceImpact(client, { quoter, tokenIn, tokenOut, route: { fee }, sizes, oracle: { price, collateral }, blockNumber })

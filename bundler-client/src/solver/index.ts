@@ -44,6 +44,7 @@ export {
   SWAP_CURVE_FRACTIONS,
   SWAP_SLIPPAGE_USE,
   SWAP_REPAY_MARGIN,
+  swapTakeShare,
   curveShortfallBps,
   maxSizeWithinSlippage,
   type SwapDeleverageParameters,
@@ -52,6 +53,7 @@ export {
 } from "./swapDeleverage.js"
 export {
   ONE_PASS_MIN_HEALTH,
+  swapBuySpan,
   type SwapBoostParameters,
   type SwapBoostCandidate,
   planSwapBoost,

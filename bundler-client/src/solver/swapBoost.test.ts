@@ -2,7 +2,8 @@ import { describe, expect, test } from "vitest"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
-import { ONE_PASS_MIN_HEALTH } from "./swapBoost.js"
+import { ONE_PASS_MIN_HEALTH, swapBuySpan } from "./swapBoost.js"
+import { SWAP_CURVE_FRACTIONS } from "./swapDeleverage.js"
 import { TEST_COSTS, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
@@ -147,5 +148,34 @@ describe("swap boost in the solver", () => {
       if (plan === undefined) continue
       expect(check(input, plan).violations, `seed ${seed}`).toEqual([])
     }
+  })
+
+  test("re-levers a debt-free remnant (after a liquidation) to the target in one operation: the buying curve spans the borrow to minHealth", () => {
+    // 5 WETH at 3,000 and no debt: health is infinite, far above the band [1.15, 1.7]; the target 1.4 needs a borrow of
+    // about 1.45 x the collateral's value.
+    const state = { id: `0x${"c".repeat(64)}`, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 5, debt: 0, lltv: 0.86, price: 3000 }
+    const quoted = (whole: number): SwapCurve => ({ route: ROUTE, points: SWAP_CURVE_FRACTIONS.map((f) => ({ amountIn: whole * f, shortfallBps: 5 + (whole * f) / 100_000 })) })
+    const remnant = (swapBuy: SwapCurve) =>
+      oneSubAccountInput({
+        state,
+        policy: makePolicy({ boostAllowed: true, maxSlippageBps: 50, maxEpochLossBps: 400 }),
+        epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+        risk: { sigma: 0.5 },
+        swapBuy,
+      })
+    // Quoted only up to the collateral's value (15,000), the boost is capped there and would end at health 1.72, above
+    // the band: no swap boost.
+    const short = solve(remnant(quoted(15_000)))
+    expect(short.outcomes[0]?.reason).toMatch(/capped by the buying curve's largest quote reaches health 1\.7\d\d, outside/)
+    expect(short.plan?.actions.some((a) => a.kind === "BuyCollateral") ?? false).toBe(false)
+    // Quoted over swapBuySpan (the borrow to minHealth 1.15, 2.97 x the value), it lands at the target.
+    const span = swapBuySpan(state, 1.15)
+    expect(span).toBeCloseTo((15_000 * 0.86) / (1.15 - 0.86), 6)
+    const { plan, outcomes } = solve(remnant(quoted(span)))
+    expect(kinds(plan)).toEqual(["SupplyCollateralWithCallback", "Borrow", "BuyCollateral", "EndCallback"])
+    expect(outcomes[0]?.healthAfter).toBeCloseTo(1.4, 2)
+    expect(plan!.actions[1]!.amount).toBeGreaterThan(15_000 * 1.4)
+    // A position already levered needs less than its collateral's value: the span never drops below that value.
+    expect(swapBuySpan({ ...state, debt: 10_000 }, 1.15)).toBe(15_000)
   })
 })
