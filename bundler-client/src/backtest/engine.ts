@@ -6,7 +6,7 @@ import { TailCalibrator } from "../risk/tail.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
-import { bareLandingLow, liquidationIncentiveFactor, solve } from "../solver/solver.js"
+import { liquidationIncentiveFactor, solve } from "../solver/solver.js"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { planSwapDeleverage } from "../solver/swapDeleverage.js"
@@ -50,18 +50,19 @@ export type StrategyResult = {
   /** Number of liquidations. */
   liquidations: number
   /**
-   * Loss from liquidation, like for like: per liquidation, what the seized collateral would be worth at the end of the
-   * path (market price, with the collateral's own yield) minus the debt it repaid grown at the borrow rate (the seized
-   * collateral misses the recovery), never less than the incentive paid; summed, 0 without a liquidation. It holds the
-   * strategy's own later decisions fixed, so two strategies liquidated with the same position book the same loss.
+   * Loss from liquidation, the issue's definition: final net value of the same strategy replayed on the same path with
+   * liquidations disabled minus this run's (equity floored at 0: non-recourse), never less than the incentive paid; 0
+   * without a liquidation. The seized collateral misses the recovery; it also counts what the strategy does differently
+   * afterwards (e.g. re-levering the remnant at the bottom of a wick that recovers), see `liquidationLossLikeForLike`.
    */
   liquidationLoss: number
   /**
-   * Final net value of the same strategy replayed on the same path with liquidations disabled minus this run's (equity
-   * floored at 0: non-recourse), never less than the incentive paid; 0 without a liquidation. Unlike
-   * `liquidationLoss` it also counts what the strategy does differently afterwards (e.g. re-levering at the bottom).
+   * Loss from liquidation, like for like: per liquidation, what the seized collateral would be worth at the end of the
+   * path (market price, with the collateral's own yield) minus the debt it repaid grown at the borrow rate, never less
+   * than the incentive paid; summed, 0 without a liquidation. It holds the strategy's own later decisions fixed, so two
+   * strategies liquidated with the same position book the same loss.
    */
-  liquidationLossRerun: number
+  liquidationLossLikeForLike: number
   /** Liquidation incentive paid (seized collateral value - repaid debt, at the oracle price). */
   liquidationPenalty: number
   /** Effective leverage (collateral value / equity at the market price). */
@@ -113,7 +114,7 @@ export type BacktestEvent = {
 
 /** Options of {@link runBacktest}. */
 export type RunBacktestOptions = {
-  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLossRerun`. */
+  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLoss`. */
   liquidate?: boolean | undefined
   /** Called for every liquidation, rebalance, swap, rejected operation and stop-loss trip. */
   trace?: ((event: BacktestEvent) => void) | undefined
@@ -131,7 +132,7 @@ export const AAVE_DEFAULT_LIQUIDATION_BONUS = 1.05
 type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number }
 type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[] }
 type Oracle = { price: number; updated: number }
-/** A liquidation, for the like-for-like loss: seized collateral, repaid debt, incentive, the carry indexes at that step. */
+/** A liquidation, for `liquidationLossLikeForLike`: seized collateral, repaid debt, incentive, the carry indexes at that step. */
 type Seizure = { asset: string; seized: number; repaid: number; penalty: number; debtIndex: number; collateralIndex: number }
 
 function pathSeed(paths: PricePaths): number {
@@ -151,8 +152,8 @@ function quantile(sorted: Float64Array, q: number): number {
  * (`checkPlanAgainstPolicy`) as the module: oracle heartbeat/deviation updates, keeper polling and latency, borrow
  * interest from the AdaptiveCurveIrm and pool yield, gas at a fee distribution, pool slippage, swaps against a
  * liquidity-depth model with their fee and price impact, Morpho liquidation (full close at the oracle price as soon as
- * health < 1). `liquidationLoss` is the seized collateral's missed recovery (like for like); when the strategy is
- * liquidated, the same run without liquidations gives `liquidationLossRerun`.
+ * health < 1). When the strategy is liquidated, the same run without liquidations gives `liquidationLoss`;
+ * `liquidationLossLikeForLike` is the seized collateral's missed recovery.
  *
  * @param paths - Price paths (one column per collateral asset, loan-asset numeraire).
  * @param config - Scenario configuration.
@@ -165,7 +166,7 @@ export function runBacktest(paths: PricePaths, config: BacktestConfig, strategy:
   const result = new Simulation(paths, config, strategy, options.liquidate !== false, options.trace).run()
   if (result.liquidations > 0 && options.liquidate !== false) {
     const counterfactual = new Simulation(paths, config, strategy, false).run()
-    result.liquidationLossRerun = Math.max(result.liquidationPenalty, counterfactual.finalEquity - result.finalEquity)
+    result.liquidationLoss = Math.max(result.liquidationPenalty, counterfactual.finalEquity - result.finalEquity)
   }
   return result
 }
@@ -245,7 +246,7 @@ class Simulation {
       strategy,
       liquidations: 0,
       liquidationLoss: 0,
-      liquidationLossRerun: 0,
+      liquidationLossLikeForLike: 0,
       liquidationPenalty: 0,
       leverage: { mean: 0, median: 0, p95: 0 },
       exposure: 0,
@@ -354,7 +355,7 @@ class Simulation {
     r.leverage = { mean: sumEquity > 0 ? sumValue / sumEquity : levCount > 0 ? Number.POSITIVE_INFINITY : 0, median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95) }
     r.exposure = sumValue / n
     r.finalEquity = this.netValue(n - 1, false)
-    r.liquidationLoss = this.seizures.reduce((sum, z) => {
+    r.liquidationLossLikeForLike = this.seizures.reduce((sum, z) => {
       const kept = z.seized * (this.collateralIndex / z.collateralIndex) * this.market(z.asset) - z.repaid * (this.debtIndex / z.debtIndex)
       return sum + Math.max(z.penalty, kept)
     }, 0)
@@ -758,7 +759,7 @@ class Simulation {
         const allowed = outcome(s.id).allowedHealth
         const policy = swapPolicies[s.id] as Policy
         const epoch = effectiveEpoch(this.epochs[s.id] as EpochState, policy.epochLength, t)
-        const exit = planSwapDeleverage({ state: s, policy, epoch, curve: input.swap, costs: this.config.costs, goal: allowed.max, low: allowed.min, capLeft: this.capLeft(s.id, t), inclusionMargin: input.landingMargin, bareLow: bareLandingLow(policy, healthOf(s)) })
+        const exit = planSwapDeleverage({ state: s, policy, epoch, curve: input.swap, costs: this.config.costs, goal: allowed.max, low: allowed.min, capLeft: this.capLeft(s.id, t), inclusionMargin: input.landingMargin })
         if (!("reason" in exit)) return { executeAt: t + this.latency, plan: exit.plan, swaps: [] }
       }
       return undefined

@@ -2,9 +2,9 @@ import { MAX_ACTIONS, MAX_SUB_ACCOUNTS, MIN_BAND_GAP as MIN_BAND_GAP_WAD } from 
 import { SolverInputError } from "./errors.js"
 import { boost, deleverage, finishPlan } from "./planSteps.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
-import { healthOf, landingZone } from "./state.js"
+import { healthOf } from "./state.js"
 import type { EpochState, Policy, PortfolioState, SolverInput, SolverResult } from "./types.js"
-import { type Exclusions, HEALTH_MARGIN, WorkingPortfolio, assessSubAccount } from "./workingPortfolio.js"
+import { type Exclusions, WorkingPortfolio, assessSubAccount } from "./workingPortfolio.js"
 import { planSwapDeleverage } from "./swapDeleverage.js"
 import { type SwapBoostCandidate, planSwapBoost } from "./swapBoost.js"
 import { leverageOf } from "./state.js"
@@ -59,11 +59,6 @@ export function validatePolicy(policy: Policy): string[] {
  */
 export function solve(input: SolverInput): SolverResult {
   return withSwapBoost(input, withSwapDeleverage(input, solveWithBuffers(input)))
-}
-
-/** The lowest health a triggered sub-account may land at before `before`, without the solver's inclusion margin (rule 3's own edge). */
-export function bareLandingLow(policy: Policy, before: number): number {
-  return Math.min(landingZone(policy, before)[0], policy.targetHealth) + HEALTH_MARGIN
 }
 
 /** {@link solve} without swaps: buffer moves only (idle balances, pools, over-collateralised sub-accounts). */
@@ -150,7 +145,7 @@ function withSwapDeleverage(input: SolverInput, result: SolverResult): SolverRes
     const goal = Number.isFinite(o.goalHealth) ? o.goalHealth : sub.policy.targetHealth
     const a = assessSubAccount(input, i)
     if (a.blocked !== undefined) continue
-    const candidate = planSwapDeleverage({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swap, costs: input.costs, goal, low: o.allowedHealth.min, capLeft: a.capTotal, inclusionMargin: sub.landingMargin, bareLow: bareLandingLow(sub.policy, o.healthBefore) })
+    const candidate = planSwapDeleverage({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swap, costs: input.costs, goal, low: o.allowedHealth.min, capLeft: a.capTotal, inclusionMargin: sub.landingMargin })
     if ("reason" in candidate) {
       if (o.role !== "target") outcomes[i] = { ...o, reason: `${o.reason}; swap deleverage: ${candidate.reason}` }
       continue

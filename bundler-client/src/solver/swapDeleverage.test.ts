@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
-import { curveShortfallBps, maxSizeWithinSlippage, planSwapDeleverage, SWAP_REPAY_MARGIN, swapTakeShare } from "./swapDeleverage.js"
+import { curveShortfallBps, maxSizeWithinSlippage, SWAP_REPAY_MARGIN, swapTakeShare } from "./swapDeleverage.js"
 import { makePolicy, oneSubAccountInput } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
@@ -148,21 +148,5 @@ describe("the venue's take from a swap (swapTakeShare): a price move before incl
     expect(wide.actions[0]!.amount / (wide.actions[2]!.amount * s.price)).toBeCloseTo(0.995 * Math.exp(-0.012), 9)
     const wideSell = wide.actions[2]!
     expect(() => applyPlan(pre, { ...wide, actions: wide.actions.map((a, i) => (i === 2 ? { ...a, expectedOut: (wideSell.expectedOut as number) * 0.99 } : a)) })).not.toThrow()
-  })
-
-  test("the inclusion margin never turns a rescue into none: a capped sale short of the margined landing is accepted down to the module's own edge (bareLow)", () => {
-    const s = noBuffer().subAccounts[0] as SubAccountInput
-    const base = { state: s.state, policy: s.policy, epoch: s.epoch, curve, costs: noBuffer().costs, goal: 1.4, inclusionMargin: 0.05, capLeft: 25_000 }
-    // The amount caps let the sale reach about 1.25: short of the margined low 1.32, inside the module's zone from 1.2.
-    const short = planSwapDeleverage({ ...base, low: 1.32 })
-    expect("reason" in short && short.reason).toMatch(/capped by the amount caps reaches only health 1\.2\d+ < 1\.320/)
-    const rescue = planSwapDeleverage({ ...base, low: 1.32, bareLow: 1.2 })
-    if ("reason" in rescue) throw new Error(rescue.reason)
-    expect(rescue.healthAfter).toBeGreaterThanOrEqual(1.2)
-    expect(rescue.healthAfter).toBeLessThan(1.32)
-    // The venue's take still allows for the margin: the repayment is e^-0.05 of the module's minimum at the plan's price.
-    expect(rescue.repaid / (rescue.sold * s.state.price)).toBeCloseTo(0.995 * Math.exp(-0.05), 9)
-    // Without a margin there is nothing to fall back from: the plan is refused at its low as before.
-    expect("reason" in planSwapDeleverage({ ...base, inclusionMargin: 0, low: 1.38, bareLow: 1.2 })).toBe(true)
   })
 })

@@ -109,12 +109,6 @@ export type SwapDeleverageParameters = SwapPlanBase & {
   /** Lowest health the plan may end at (landing zone low edge, with the solver's margin). */
   low: number
   /**
-   * With an `inclusionMargin`: the lowest health a rescue may end at without it (the module's own landing edge). When the
-   * margin leaves the sale (capped by the amount caps or the slippage bound) short of `low`, the plan is accepted down to
-   * this edge (the venue's take still allows for the margin): a rescue that lands nearer the edge beats no rescue.
-   */
-  bareLow?: number | undefined
-  /**
    * Value this sub-account may still move in this rebalance (per-rebalance and epoch caps, loan units); default
    * `maxAmountPerRebalance`. The module counts the repayment and the withdrawn collateral's value.
    */
@@ -136,18 +130,11 @@ export type SwapDeleverageCandidate = {
  * Sizes a swap deleverage toward `goal`: the collateral `c` solving (C - c) P lltv = goal (D - c P k(c)), with the
  * repaid share k = {@link swapTakeShare} of the swap's shortfall s(c) from the curve (fixed-point, a few rounds), capped by {@link SWAP_SLIPPAGE_USE} x maxSlippageBps and by the
  * amount caps (a capped sale is kept when it still reaches the landing zone), within the per-rebalance and per-epoch
- * loss limits; accepted down to `bareLow` when the inclusion margin on the landing leaves it short.
+ * loss limits.
  *
  * @returns The candidate plan and its cost, or the reason there is none.
  */
 export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleverageCandidate | { reason: string } {
-  const planned = sizeSwapDeleverage(params)
-  if (!("reason" in planned) || !((params.inclusionMargin ?? 0) > 0) || params.bareLow === undefined) return planned
-  const bare = sizeSwapDeleverage({ ...params, low: params.bareLow })
-  return "reason" in bare ? planned : bare
-}
-
-function sizeSwapDeleverage(params: SwapDeleverageParameters): SwapDeleverageCandidate | { reason: string } {
   const { state: s, policy, epoch, curve, costs, goal, low } = params
   const bps = policy.maxSlippageBps ?? 0
   const take = (shortfall: number) => swapTakeShare(shortfall, bps, params.inclusionMargin)

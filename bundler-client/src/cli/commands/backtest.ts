@@ -157,7 +157,9 @@ export const backtestCommand: Command = {
     if (suite.comparison !== undefined) {
       const c = suite.comparison
       const failed = Object.entries(c.lossAtMostDfs).filter(([, ok]) => !ok).map(([k]) => k)
-      io.out(`\nautopilot liquidation loss <= dfs-style's on every family: ${c.lossAtMostDfsEveryFamily ? "yes" : `no (${failed.join(", ")})`}; net P&L >= dfs-style's overall: ${c.netPnlAtLeastDfs ? "yes" : "no"}\n`)
+      io.out(
+        `\nautopilot liquidation loss <= dfs-style's on every family: ${c.lossAtMostDfsEveryFamily ? "yes" : `no (${failed.join(", ")})`} (like for like: ${c.likeForLikeLossAtMostDfsEveryFamily ? "yes" : "no"}); net P&L >= dfs-style's overall: ${c.netPnlAtLeastDfs ? "yes" : "no"}\n`,
+      )
     }
     io.out(`(${(suite.elapsedMs / 1000).toFixed(1)} s)\n`)
     if (v.json !== undefined) {
