@@ -34,7 +34,7 @@ Options:
   --seed <n>            Base seed for --generate. Default 1000.
   --days <d>            Length of each generated path in days, one-minute steps. Default 3.
   --policy <file.json>  JSON object overlaid on the default scenario: "policy" (band, caps, cooldown,
-                        tolerance, horizon, tailDrop, stopLoss, pools...), "subAccounts", "pools", "idle",
+                        tolerance, horizon, tailDrop, stopLoss, stopLossConfirmSeconds, pools...), "subAccounts", "pools", "idle",
                         "oracle", "keeper", "costs", "gas", "swap", "carry", "dfs", "risk",
                         "strategies". Unknown keys are errors. Print the full default with --print-config.
   --trader <name>       buffered (default: a pool to repay from, boosts park in the pool) or no-idle
