@@ -320,7 +320,7 @@ describe("module-faithful swaps: the venue's take allows for the price move unti
 describe("stop-loss on a wick: no locked-in loss", () => {
   it("after tripping on a wick's bottom the autopilot is not kept out of the recovery: it ends with threshold's equity, not tens of thousands below", () => {
     // Seeded no-idle flash wicks (27 %, 28 %, 26 % deep) on which the stop-loss trips: the old guard sold at the bottom and,
-    // its loss realised, never re-armed (34,000, 27,000 and 24,000 below threshold).
+    // its loss realised, never re-armed (36,000, 28,000 and 26,000 below threshold).
     for (const seed of [1329, 1635, 1365]) {
       const p = generatePath({ ...DEFAULT_PATH, asset: "ETH", kind: "flashWick", seed })
       const threshold = run(p, noIdle, "threshold")
