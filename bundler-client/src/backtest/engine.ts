@@ -712,10 +712,11 @@ class Simulation {
   }
 
   /**
-   * threshold and autopilot: the solver's plan from buffers (idle, pools, other sub-accounts); a triggered
-   * deleverage it cannot fund becomes a swap deleverage to the solver's goal health; with `swap.boost: "swap"` a
-   * boost buys collateral instead of parking the borrowed tokens. With the stop-loss tripped the autopilot sells
-   * collateral to the top of the allowed band on any deleverage and does not boost.
+   * threshold and autopilot: the solver's plan (buffers, or its swap lane when they cannot fund a rescue), and nothing
+   * else: a plan the keeper could send. The autopilot's input carries the keeper's inclusion margin. With
+   * `swap.boost: "swap"` a boost buys collateral instead of parking the borrowed tokens. With the stop-loss tripped the
+   * autopilot does not boost, and a sub-account below its band gets the solver's swap deleverage to the top of its
+   * allowed landing.
    */
   private decideSolver(t: number): Pending | undefined {
     const mode = this.strategy === "threshold" ? "threshold" : "autopilot"
