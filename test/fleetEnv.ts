@@ -4,7 +4,7 @@ import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { defaultAutomationConfig } from "@levpilot/sdk/actions"
 import { toPolicy } from "@levpilot/sdk/utils"
 import { createFleetSafes } from "@levpilot/devnet/fleet"
-import { type DemoEnv, demoPolicy, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { type DemoEnv, type StartDemoEnvParameters, demoPolicy, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { parseKeeperConfig } from "../bundler-client/src/keeper/config"
@@ -21,8 +21,8 @@ export const fleetHealth = { calm: 1.6, edge: 1.33 } as const
  * managed Safe) plus fleet Safes made in bulk (`createFleetSafes`), owned by the demo owner key, registered with the
  * demo keeper key, one WETH sub-account each with 10 WETH and the debt for the given health, 5,000 USDC in the pool.
  */
-export async function startFleetEnv(options: { blockTime?: number } = {}) {
-  const env = await startDemoEnv({ blockTime: options.blockTime ?? 0, twin: false })
+export async function startFleetEnv(options: { blockTime?: number; alto?: StartDemoEnvParameters["alto"] } = {}) {
+  const env = await startDemoEnv({ blockTime: options.blockTime ?? 0, twin: false, alto: options.alto })
   const driver = new PriceDriver(env)
   const owner = privateKeyToAccount(env.keys.owner)
   const ownerWallet = createWalletClient({ chain: env.devnet.chain, transport: http(env.devnet.rpcUrl), account: owner })

@@ -2,11 +2,10 @@ import { createHmac } from "node:crypto"
 import { type IncomingHttpHeaders, createServer } from "node:http"
 import { type Address, getAddress } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
-import { privateKeyToAccount } from "viem/accounts"
-import { getKeeperNonceKey } from "@levpilot/sdk/accounts"
 import type { KeeperEvent } from "../bundler-client/src/keeper/events"
 import { FleetNode } from "../bundler-client/src/keeper/fleet/queueNode"
 import type { FleetEnv } from "./fleetEnv"
+import { keeperNonceKeyOf } from "./keeperProbes"
 
 /** A posted webhook notification as the receiver saw it. */
 export type Received = { id: string; headers: IncomingHttpHeaders; body: Record<string, unknown>; raw: string; status: number }
@@ -88,7 +87,7 @@ export async function keeperOpsOf(f: FleetEnv, safe: Address, fromBlock: bigint)
     fromBlock,
     toBlock: "latest",
   })
-  const key = getKeeperNonceKey({ keeper: privateKeyToAccount(f.env.keys.keeper).address, keyGeneration: 0 })
+  const key = await keeperNonceKeyOf(f.env, safe)
   return logs.filter((e) => (e.args.nonce ?? 0n) >> 64n === key)
 }
 

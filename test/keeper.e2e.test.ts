@@ -40,7 +40,8 @@ describe("keeper end to end on anvil + Alto + paymaster", () => {
       args: { sender: env.managed.address },
       fromBlock: BigInt(run.steps[0]?.block ?? 0) - 1n,
     })
-    const keeperOps = events.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKeyOf(env))
+    const key = await keeperNonceKeyOf(env)
+    const keeperOps = events.filter((e) => (e.args.nonce ?? 0n) >> 64n === key)
     expect(keeperOps.length).toBe(run.rebalances.length)
     for (const op of keeperOps) {
       expect(op.args.success).toBe(true)

@@ -1,4 +1,6 @@
 import { spawn } from "node:child_process"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -110,6 +112,44 @@ describe("keeper faults", () => {
     } finally {
       await selfPaying.stop()
       env.paymaster.setSponsoring(true)
+    }
+  })
+
+  test("the paymaster does not answer (HTTP 503; a timeout or a refused connection is classified alike): alert paymaster-unavailable, never paymaster-refused; nothing sent without self-pay; one sponsored op once it answers", async () => {
+    let down = true
+    const proxy = createServer((request, response) => {
+      const chunks: Buffer[] = []
+      request.on("data", (c: Buffer) => chunks.push(c))
+      request.on("end", () => {
+        if (down) {
+          response.writeHead(503).end("unavailable")
+          return
+        }
+        fetch(env.paymaster.url, { method: "POST", headers: { "content-type": "application/json" }, body: Buffer.concat(chunks) })
+          .then(async (r) => response.writeHead(r.status, { "content-type": "application/json" }).end(await r.text()))
+          .catch(() => response.writeHead(502).end())
+      })
+    })
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r))
+    const { events, onEvent } = collectKeeperEvents()
+    const keeper = new Keeper(demoKeeperConfig(env, { allowSelfPay: false, paymasterUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` }), { chain: env.devnet.chain, onEvent })
+    await keeper.start()
+    try {
+      const from = await shock(0.8)
+      await waitFor("a paymaster-unavailable alert", () => events.find((e) => e.type === "alert" && e.kind === "paymaster-unavailable"))
+      await waitBlocks(3)
+      expect(await keeperOps(from)).toEqual([])
+      expect(events.filter((e) => e.type === "sent")).toEqual([])
+      expect(events.filter((e) => e.type === "alert" && e.kind === "paymaster-refused")).toEqual([])
+      down = false
+      const included = await waitFor("a sponsored inclusion once the paymaster answers", () => events.find((e) => e.type === "included"), 40_000)
+      expect(included.type === "included" && included.success && included.paymaster).toBe(env.devnet.addresses.verifyingPaymaster)
+      expect(await keeperOps(from)).toHaveLength(1)
+      expect(keeper.metrics.value("levpilot_failures_total", { safe: env.managed.address, kind: "paymaster-unavailable" })).toBeGreaterThan(0)
+      expect(keeper.metrics.value("levpilot_failures_total", { safe: env.managed.address, kind: "paymaster-refused" })).toBe(0)
+    } finally {
+      await keeper.stop()
+      proxy.close()
     }
   })
 

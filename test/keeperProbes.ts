@@ -1,15 +1,20 @@
 import { type Address, erc4626Abi } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { privateKeyToAccount } from "viem/accounts"
-import { getKeeperNonceKey } from "@levpilot/sdk/accounts"
 import { type DemoAsset, type DemoEnv, demoAssets } from "../bundler-client/src/devnet/env"
 import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
 import type { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import type { KeeperEvent } from "../bundler-client/src/keeper/keeper"
 
-/** The nonce key of the demo keeper's operations (key generation 0: the demo never resets its keys). */
-export function keeperNonceKeyOf(env: DemoEnv): bigint {
-  return getKeeperNonceKey({ keeper: privateKeyToAccount(env.keys.keeper).address, keyGeneration: 0 })
+/** The nonce key of the demo keeper's operations for `safe` (the managed Safe by default), read from the module. */
+export function keeperNonceKeyOf(env: DemoEnv, safe: Address = env.managed.address): Promise<bigint> {
+  return env.publicClient.readContract({
+    address: env.deployment.leverageModule,
+    abi: leverageModuleAbi,
+    functionName: "keeperNonceKey",
+    args: [safe, privateKeyToAccount(env.keys.keeper).address],
+  })
 }
 
 /** Polls `check` every 100 ms until it returns a value other than undefined / false. */
@@ -66,13 +71,14 @@ export function demoProbes(getEnv: () => DemoEnv) {
       fromBlock,
       toBlock: "latest",
     })
-    return events.filter((e) => (e.args.nonce ?? 0n) >> 64n === keeperNonceKeyOf(env))
+    const key = await keeperNonceKeyOf(env)
+    return events.filter((e) => (e.args.nonce ?? 0n) >> 64n === key)
   }
 
   /** The EntryPoint nonce of the managed Safe on the keeper nonce key. */
-  const keeperNonce = (): Promise<bigint> => {
+  const keeperNonce = async (): Promise<bigint> => {
     const env = getEnv()
-    return env.publicClient.readContract({ address: env.devnet.addresses.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [env.managed.address, keeperNonceKeyOf(env)] })
+    return env.publicClient.readContract({ address: env.devnet.addresses.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [env.managed.address, await keeperNonceKeyOf(env)] })
   }
 
   return { waitBlocks, healths, netValue, keeperOps, keeperNonce }

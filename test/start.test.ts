@@ -38,7 +38,7 @@ describe("levpilot start", () => {
     expect(html).toContain("<td>aave-v3</td>")
     expect(output).toContain("Aave v3 WETH/USDC [venue aave-v3]")
     expect(output).toContain("Morpho Blue WETH/USDC [venue morpho-blue]")
-    const { summary, rebalances } = JSON.parse(readFileSync(json, "utf8")) as {
+    const { summary, rebalances, steps } = JSON.parse(readFileSync(json, "utf8")) as {
       summary: {
         ok: boolean
         managed: { liquidations: number; positions: Record<string, { venue: string; liquidations: number }> }
@@ -46,6 +46,7 @@ describe("levpilot start", () => {
         rebalances: { count: number; sponsored: number }
       }
       rebalances: { success: boolean; actions: string[] }[]
+      steps: { netValue: Record<"managed" | "twin", { idle: Record<string, number>; pools: Record<string, { amount: number }> }> }[]
     }
     expect(summary.managed.positions["Aave v3 WETH/USDC"]?.venue).toBe("aave-v3")
     expect(summary.managed.positions["Morpho Blue WBTC/USDC"]?.venue).toBe("morpho-blue")
@@ -53,6 +54,13 @@ describe("levpilot start", () => {
     // The keeper managed the Aave account through the crash (rebalances name it), and the twin's was liquidated on Aave.
     expect(rebalances.some((r) => r.success && r.actions.some((a) => a.endsWith("on Aave v3 WETH/USDC")))).toBe(true)
     expect(summary.twin.positions["Aave v3 WETH/USDC"]?.liquidations).toBeGreaterThan(0)
+    // Issue 12: the Morpho markets are the no-idle trader's (the Safe starts with no idle USDC; the vault holds only what
+    // was borrowed on Aave, the Aave account's buffer): the keeper rescues them by selling collateral inside Morpho's
+    // repay callback, in a sponsored operation that succeeds.
+    expect(steps[0]?.netValue.managed.idle.USDC).toBe(0)
+    expect(steps[0]?.netValue.managed.pools.yUSDC?.amount).toBeLessThan(18_000)
+    for (const market of ["Morpho Blue WETH/USDC", "Morpho Blue WBTC/USDC"])
+      expect(rebalances.some((r) => r.success && r.actions.some((a) => a.startsWith("SellCollateral") && a.endsWith(`on ${market}`))), market).toBe(true)
     expect(summary.ok).toBe(true)
     expect(summary.managed.liquidations).toBe(0)
     expect(summary.twin.liquidated).toBe(true)

@@ -2,7 +2,7 @@ import { type Hex, getAddress, parseAbiItem, parseUnits } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { validateRebalance } from "@levpilot/sdk/actions"
-import { SwapQuoteBelowMinimumError } from "@levpilot/sdk/errors"
+import { IdleInflowError, SwapQuoteBelowMinimumError, SwapRouteRefusedError } from "@levpilot/sdk/errors"
 import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import type { Plan } from "@levpilot/sdk/types"
 import { type DemoEnv, demoAssets, startDemoEnv } from "../bundler-client/src/devnet/env"
@@ -45,8 +45,12 @@ describe("swap boost end to end on anvil + Alto + paymaster + Uniswap v3", () =>
       ],
     })
     const check = (usdc: bigint) => validateRebalance(env.publicClient, { safe: env.managed.address, keeper, plan: plan(usdc), deployments: env.deployments })
-    // A 10,000 USDC purchase is within the 0.05% pool's depth: accepted.
-    await expect(check(parseUnits("10000", 6))).resolves.toBeDefined()
+    // A 10,000 USDC purchase is within the 0.05% pool's depth: the quote passes, and the rule book then judges the
+    // whole plan, which supplies 1 wei of the bought WETH and leaves the rest idle (the module's IdleInflow).
+    const idle = await check(parseUnits("10000", 6)).catch((e: unknown) => e)
+    expect(idle).toBeInstanceOf(IdleInflowError)
+    expect((idle as IdleInflowError).token.toLowerCase()).toBe(env.stack.tokens.weth.toLowerCase())
+    expect((idle as IdleInflowError).used).toBe(1n)
     // Half the pool's depth: fee + impact far beyond 50 bps. The error carries the module's minimum and the quote.
     const big = parseUnits("10000000", 6)
     const error = await check(big).catch((e: unknown) => e)
@@ -67,10 +71,46 @@ describe("swap boost end to end on anvil + Alto + paymaster + Uniswap v3", () =>
     expect(e.shortMessage).toMatch(/Swap action 1 \(BuyCollateral\)/)
   })
 
+  test("validateRebalance names the route field the swap adapter refuses (tier, hub, reserved bits) instead of a raw revert", async () => {
+    const keeper = privateKeyToAccount(env.keys.keeper).address
+    const usdc = env.stack.tokens.usdc
+    const check = (route: Hex) =>
+      validateRebalance(env.publicClient, {
+        safe: env.managed.address,
+        keeper,
+        deployments: env.deployments,
+        plan: {
+          subAccounts: [env.managed.subAccounts.WETH as Hex],
+          actions: [
+            { kind: "Borrow", subAccount: 0, amount: parseUnits("1000", 6) },
+            { kind: "BuyCollateral", subAccount: 0, route, amount: parseUnits("1000", 6) },
+            { kind: "SupplyCollateral", subAccount: 0, amount: 1n },
+          ],
+        },
+      }).catch((e: unknown) => e)
+    const cases: [Hex, string, RegExp][] = [
+      // 1%: enabled in the factory, not among the adapter's tiers (500 and 3000).
+      [encodeUniswapRoute({ fee: 10_000 }), "route.fee", /^FeeTierNotAllowed\(10000\)$/],
+      [encodeUniswapRoute({ fee: 1_234 }), "route.fee", /^FeeTierNotAllowed\(1234\)$/],
+      // USDC is the adapter's only hub, and the purchase's own input.
+      [encodeUniswapRoute({ fee: 500, hub: { token: usdc, index: 1 }, hubFee: 3000 }), "route.hub", /^HubNotAllowed\(0x/i],
+      [encodeUniswapRoute({ fee: 500, hub: { token: usdc, index: 2 }, hubFee: 3000 }), "route.hub", /^UnknownHub\(2\)$/],
+      [`0x${"1".padStart(50, "0")}${"0".repeat(10)}01f4` as Hex, "route", /^MalformedRoute\(0x/],
+    ]
+    for (const [route, field, reason] of cases) {
+      const error = await check(route)
+      expect(error, route).toBeInstanceOf(SwapRouteRefusedError)
+      const e = error as SwapRouteRefusedError
+      expect({ index: e.index, field: e.field, route: e.route }).toEqual({ index: 1, field, route })
+      expect(e.reason).toMatch(reason)
+      expect(e.shortMessage).toContain(`"${field}"`)
+    }
+  })
+
   test("ONE sponsored UserOperation boosts both sub-accounts from health 2.0 into the band by buying collateral", async () => {
     expect(before.health.every((h) => h > 1.8)).toBe(true)
     run = await runDemo({ env, scenario: { name: "calm above the band", steps: Array.from({ length: 8 }, () => ({ WETH: 3000, WBTC: 60000 })) }, settleBlocks: 4 })
-    expect(run.alerts).toEqual([])
+    expect(run.alerts, JSON.stringify(run.rebalances, (_, v) => (typeof v === "bigint" ? v.toString() : v))).toEqual([])
     expect(run.rebalances.length, JSON.stringify(run.rebalances)).toBe(1)
     const [op] = run.rebalances
     expect(op?.success).toBe(true)

@@ -244,7 +244,7 @@ describe("Uniswap v3 on the devnet", () => {
     const route = encodeUniswapRoute({ fee: 500 })
     const quote = async (tokenIn: Address, tokenOut: Address, amountIn: bigint) => (await quoteExactInput(publicClient, { quoter: uniswap.quoterV2, tokenIn, tokenOut, route: { fee: 500 }, amountIn })).amountOut
     const less2bp = (x: bigint) => (x * 999_800n) / 1_000_000n
-    const settle = (actions: Plan["actions"]) => settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions }, { quoter: uniswap.quoterV2, fee: 500, tokens })
+    const settle = (actions: Plan["actions"]) => settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions }, { quoter: uniswap.quoterV2, tokens })
     const sold = parseEther("5")
     const usdcIn = parseUnits("20000", 6)
     const big = 10n ** 30n
@@ -277,6 +277,42 @@ describe("Uniswap v3 on the devnet", () => {
     // Never raised: a planned supply below the quote stays.
     const small = await onePassBoost(1n)
     expect(small.actions[2]?.amount).toBe(1n)
+  })
+
+  test("settleSwapAmounts keeps the Safe's own loan token in a split sale's repayment and lowers it only by what each pool now pays short", async () => {
+    const { weth, usdc } = stack.tokens
+    const tokens = [{ collateral: weth, loan: usdc }]
+    const quote = async (fee: number, amountIn: bigint) => (await quoteExactInput(publicClient, { quoter: uniswap.quoterV2, tokenIn: weth, tokenOut: usdc, route: { fee }, amountIn })).amountOut
+    const less2bp = (x: bigint) => (x * 999_800n) / 1_000_000n
+    const [low, medium] = [parseEther("2"), parseEther("3")]
+    const [q1, q2] = [await quote(500, low), await quote(3000, medium)]
+    // The solver expected 100 USDC more than the 0.05% pool now pays and 100 USDC less than the 0.3% pool pays.
+    const [e1, e2] = [q1 + 100_000_000n, q2 - 100_000_000n]
+    const prefunded = parseUnits("1500", 6)
+    const planned = prefunded + less2bp(e1) + less2bp(e2)
+    const actions: Plan["actions"] = [
+      { kind: "RepayWithCallback", subAccount: 0, amount: planned },
+      { kind: "WithdrawCollateral", subAccount: 0, amount: low + medium },
+      { kind: "SellCollateral", subAccount: 0, route: encodeUniswapRoute({ fee: 500 }), amount: low },
+      { kind: "SellCollateral", subAccount: 0, route: encodeUniswapRoute({ fee: 3000 }), amount: medium },
+      { kind: "EndCallback", subAccount: 0, amount: 0n },
+    ]
+    const settled = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions }, { quoter: uniswap.quoterV2, tokens, expectedOut: [undefined, undefined, e1, e2, undefined] })
+    expect(settled.actions[0]?.amount).toBe(planned - (less2bp(e1) - less2bp(q1)))
+    expect(settled.actions[0]?.amount).toBeGreaterThan(prefunded + less2bp(q1))
+    // A sale whose minimum output (from the oracle) sits within the 2 bp margin of its quote: the repayment still
+    // spends that minimum (the module lets no swap output at its minimum stay idle; the sale delivers at least that).
+    const withPlan = (repay: bigint) => [{ ...actions[0], amount: repay } as Plan["actions"][number], ...actions.slice(1)]
+    const floored = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions: withPlan(prefunded + less2bp(e1) + less2bp(q2)) }, {
+      quoter: uniswap.quoterV2,
+      tokens,
+      expectedOut: [undefined, undefined, e1, q2, undefined],
+      minAmountOut: [undefined, undefined, q1 - 100_000n, q2 - 100_000n, undefined],
+    })
+    expect(floored.actions[0]?.amount).toBe(prefunded + q1 + q2 - 200_000n)
+    // Without the plan's expected outputs the repayment is at most the quotes: the prefunded part would be lost.
+    const blind = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions }, { quoter: uniswap.quoterV2, tokens })
+    expect(blind.actions[0]?.amount).toBe(less2bp(q1) + less2bp(q2))
   })
 
   test("readSwapCurve quotes a buying curve in loan units on the pool's real liquidity: fee first, impact growing with size", async () => {

@@ -5,7 +5,7 @@ import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { getFreePort } from "@levpilot/devnet"
 import type { Address } from "viem"
-import { parseEther, parseUnits } from "viem"
+import { parseAbiItem, parseEther, parseUnits } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { defaultAutomationConfig } from "@levpilot/sdk/actions"
 import { toPolicy } from "@levpilot/sdk/utils"
@@ -20,6 +20,8 @@ import type { KeeperEvent } from "../src/keeper/events.js"
 import { FleetNode } from "../src/keeper/fleet/queueNode.js"
 import { writeReport } from "./report.js"
 
+const userOperationEventAbi = parseAbiItem("event UserOperationEvent(bytes32 indexed userOpHash, address indexed sender, address indexed paymaster, uint256 nonce, bool success, uint256 actualGasCost, uint256 actualGasUsed)")
+
 /*
  * The keeper fleet on anvil (interval mining, `--block-time` s blocks), Alto and the ERC-7677 paymaster, on BullMQ + a
  * Redis server this bench starts (redis-server on PATH). For each fleet size, 90% "calm" Safes (health 1.6) and 10%
@@ -27,7 +29,9 @@ import { writeReport } from "./report.js"
  * process, each with its own Redis connections): a steady block is measured (time from the head seen to the last Safe
  * checked, JSON-RPC requests to the node per block), then the WETH price drops 10%, which puts exactly the edge Safes
  * (10%) out of band, and the time from the shock's block to the last rebalance included is measured. The price is set
- * back afterwards; each run gets fresh edge Safes.
+ * back afterwards; each run gets fresh edge Safes, and starts once the previous run's operations have left Alto's
+ * mempool and the node's pool. Alto runs with `--executors` executor keys and skips the VerifyingPaymaster's pending
+ * operations in its simulations (`--ignored-paymasters`), see the README's fleet section for why.
  */
 
 const { values } = parseArgs({
@@ -42,6 +46,11 @@ const { values } = parseArgs({
     "poll-interval-ms": { type: "string" },
     "head-wait-share": { type: "string" },
     "log-level": { type: "string" },
+    "edge-share": { type: "string" },
+    executors: { type: "string" },
+    "max-bundle-gas": { type: "string" },
+    "alto-log": { type: "string" },
+    "alto-queue-paymaster": { type: "boolean" },
     out: { type: "string" },
   },
 })
@@ -59,6 +68,16 @@ const inclusionBlocks = Number(values["inclusion-blocks"] ?? 60)
 /** The keeper's head polling: `pollIntervalMs` after `headWaitShare` of the block time has passed since the last head. */
 const pollIntervalMs = Number(values["poll-interval-ms"] ?? 250)
 const headWaitShare = Number(values["head-wait-share"] ?? 0.8)
+/** Share of each fleet's Safes created at the edge (out of band after the shock). */
+const edgeShare = Number(values["edge-share"] ?? 0.1)
+/**
+ * Alto's executor keys (one bundle transaction in flight per key: with one key, bundles made every second queue behind
+ * the one in flight, one per block) and its `--max-gas-per-bundle`; `--alto-queue-paymaster` keeps Alto simulating the
+ * VerifyingPaymaster's pending operations ahead of each new one (its default; the bench passes `--ignored-paymasters`).
+ */
+const executors = Number(values.executors ?? 16)
+const maxBundleGas = values["max-bundle-gas"]
+const altoSettings = { executors, ignoredPaymasters: values["alto-queue-paymaster"] ? [] : ["VerifyingPaymaster"], maxGasPerBundle: maxBundleGas ?? "20000000 (Alto's default)" }
 const benchStart = Date.now()
 const log = (line: string) => process.stdout.write(`[${((Date.now() - benchStart) / 1_000).toFixed(0).padStart(5)} s] ${line}\n`)
 
@@ -75,7 +94,11 @@ process.on("exit", () => redis.kill("SIGKILL"))
 const redisUrl = `redis://127.0.0.1:${redisPort}`
 await new Promise((r) => setTimeout(r, 500))
 
-const env = await startDemoEnv({ blockTime: 0, twin: false })
+const env = await startDemoEnv({
+  blockTime: 0,
+  twin: false,
+  alto: { executors, ignoreVerifyingPaymaster: !values["alto-queue-paymaster"], extraArgs: maxBundleGas ? ["--max-gas-per-bundle", maxBundleGas] : [], logFile: values["alto-log"] },
+})
 const rpc = (method: string, params: unknown[]) =>
   fetch(env.devnet.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) }).then((r) => r.json())
 const driver = new PriceDriver(env)
@@ -178,19 +201,29 @@ type Run = {
   requestsByMethod: Record<string, number>
   /** The machine's 1-minute load average when the steady block was measured (2 cores, shared). */
   loadAverage: number
+  /** From the shock's block to the end of the wait, per block: edge Safes' operations included, `handleOps` bundles, gas used. */
+  inclusion: { blocks: number; opsPerBlock: number[]; bundlesPerBlock: number[]; gasUsedPerBlock: number[]; maxOpsPerBlock: number; opsPerBundle: number }
+  /** Alerts after the shock by kind, message and reason (first 160 characters), with counts. */
+  alerts: Record<string, number>
+  /** What the previous run left in Alto's mempool and the node's pool when this run started (after the drain). */
+  leftoverAtStart: { altoMempool: number; nodePending: number }
 }
 const runs: Run[] = []
+let leftover: Run["leftoverAtStart"] = { altoMempool: 0, nodePending: 0 }
 const started = Date.now()
 const maxSize = Math.max(...sizes)
-await supplyLiquidity(BigInt(Math.ceil(maxSize * 1.3 + 200 * workerCounts.length * sizes.length / 10)) * 25_000n * 1_000_000n)
-log(`creating ${Math.round(maxSize * 0.9)} calm Safes in bulk...`)
-const calm = await create(Math.round(maxSize * 0.9), 1.6)
+const calmCount = Math.round(maxSize * (1 - edgeShare))
+const edgeTotal = sizes.reduce((sum, size) => sum + Math.round(size * edgeShare) * workerCounts.length, 0)
+await supplyLiquidity(BigInt(Math.ceil((calmCount + edgeTotal) * 1.1 + 100)) * 25_000n * 1_000_000n)
+log(`creating ${calmCount} calm Safes in bulk...`)
+const calm = await create(calmCount, 1.6)
 log(`  ${calm.length} Safes in ${((Date.now() - started) / 1_000).toFixed(0)} s`)
 
 try {
   for (const size of sizes) {
     for (const workers of workerCounts) {
-      const edgeCount = Math.round(size * 0.1)
+      const leftoverAtStart = leftover
+      const edgeCount = Math.round(size * edgeShare)
       await rpc("evm_setIntervalMining", [0])
       await rpc("evm_setAutomine", [true])
       const edge = await create(edgeCount, 1.33)
@@ -293,6 +326,13 @@ try {
           included().size === edge.length ? true : (await head()) > shockBlock + BigInt(inclusionBlocks) ? false : undefined,
         )
         const lastInclusionMs = all ? Date.now() - shockSeen : null
+        const inclusion = await inclusionStats(shockBlock, await head(), edgeSet)
+        const alerts: Record<string, number> = {}
+        for (const e of events)
+          if (e.type === "alert" && e.block >= shockBlock) {
+            const key = `${e.kind}: ${e.message}${e.reason ? ` (${e.reason.replace(/\s+/g, " ").slice(0, 160)})` : ""}`
+            alerts[key] = (alerts[key] ?? 0) + 1
+          }
         log(all ? `  all ${edge.length} out-of-band Safes rebalanced ${lastInclusionMs} ms after the shock` : `  ${included().size}/${edge.length} out-of-band Safes rebalanced within ${inclusionBlocks} blocks of the shock`)
         const run: Run = {
           safes: allowlist.length,
@@ -306,14 +346,19 @@ try {
           outOfBand: edge.length,
           requestsByMethod,
           loadAverage,
+          inclusion,
+          alerts,
+          leftoverAtStart,
         }
         runs.push(run)
         log(JSON.stringify(run))
         // Written after every run, so a long bench that is stopped keeps what it measured.
-        writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
+        writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
       } finally {
         for (const n of nodes) await n.stop()
       }
+      // The next run starts with an empty mempool: this run's operations still in flight are included or dropped first.
+      leftover = await drain()
       // Back to the start price for the next run (the calm Safes return to health 1.6).
       prices = { WETH: prices.WETH / 0.9, WBTC: prices.WBTC / 0.9 }
       await driver.set(prices)
@@ -325,6 +370,60 @@ try {
   redis.kill("SIGKILL")
 }
 
+/**
+ * Waits until the previous run's operations are gone: Alto's mempool empty (`debug_bundler_dumpMempool`) and no
+ * transaction pending in the node, seen twice a block apart; after 20 blocks whatever is left is cleared
+ * (`debug_bundler_clearState`) and reported.
+ *
+ * @returns What was left when the wait ended (0 and 0 when drained).
+ */
+async function drain(): Promise<{ altoMempool: number; nodePending: number }> {
+  const altoMempool = async () => {
+    const res = (await fetch(env.devnet.bundlerUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "debug_bundler_dumpMempool", params: [env.devnet.addresses.entryPoint] }) }).then((r) => r.json())) as { result?: unknown[] }
+    return res.result?.length ?? 0
+  }
+  const nodePending = async () => Number(((await rpc("txpool_status", [])) as { result?: { pending?: string } }).result?.pending ?? 0)
+  const start = await head()
+  let clean = 0
+  for (;;) {
+    const [a, n] = [await altoMempool(), await nodePending()]
+    const b = await head()
+    if (a === 0 && n === 0) {
+      clean += 1
+      if (clean >= 2) return { altoMempool: 0, nodePending: 0 }
+      await waitBlock(b + 1n)
+      continue
+    }
+    clean = 0
+    if (b - start >= 20n) {
+      log(`  drain: ${a} operations in Alto's mempool and ${n} pending transactions left after 20 blocks; clearing Alto's state`)
+      await fetch(env.devnet.bundlerUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "debug_bundler_clearState", params: [] }) })
+      return { altoMempool: a, nodePending: n }
+    }
+    if (a + n > 0) log(`  drain: ${a} operations in Alto's mempool, ${n} pending transactions (block ${b})`)
+    await waitBlock(b + 1n)
+  }
+}
+
+/** Per block from `from` to `to`: the edge Safes' `UserOperationEvent`s, distinct bundle transactions, gas used. */
+async function inclusionStats(from: bigint, to: bigint, edge: Set<string>): Promise<Run["inclusion"]> {
+  const logs = await env.publicClient.getLogs({ address: env.devnet.addresses.entryPoint, event: userOperationEventAbi, fromBlock: from, toBlock: to })
+  const blocks = Number(to - from) + 1
+  const opsPerBlock = new Array<number>(blocks).fill(0)
+  const txs = Array.from({ length: blocks }, () => new Set<string>())
+  for (const l of logs) {
+    const i = Number(l.blockNumber - from)
+    if (l.args.sender && edge.has(l.args.sender.toLowerCase())) opsPerBlock[i] = (opsPerBlock[i] ?? 0) + 1
+    txs[i]?.add(l.transactionHash)
+  }
+  const gasUsedPerBlock: number[] = []
+  for (let b = from; b <= to; b += 1n) gasUsedPerBlock.push(Number((await env.publicClient.getBlock({ blockNumber: b })).gasUsed))
+  const bundlesPerBlock = txs.map((t) => t.size)
+  const ops = opsPerBlock.reduce((a, b) => a + b, 0)
+  const bundles = bundlesPerBlock.reduce((a, b) => a + b, 0)
+  return { blocks, opsPerBlock, bundlesPerBlock, gasUsedPerBlock, maxOpsPerBlock: Math.max(0, ...opsPerBlock), opsPerBundle: bundles ? ops / bundles : 0 }
+}
+
 async function waitBlock(n: bigint) {
   while ((await head()) < n) await sleep(100)
 }
@@ -332,11 +431,12 @@ async function waitBlock(n: bigint) {
 const fmt = (n: number | null) => (n !== null && Number.isFinite(n) ? n.toFixed(0) : "not reached")
 const lines = [
   `Keeper fleet on anvil (${blockTime} s blocks), BullMQ + Redis, worker nodes in one process on ${(await import("node:os")).cpus().length} cores`,
-  "| Safes | workers | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced |",
-  "|---:|---:|---:|---:|---:|---:|---:|---:|",
+  `Alto: ${executors} executor key(s), ${values["alto-queue-paymaster"] ? "simulating the paymaster's pending operations" : "--ignored-paymasters VerifyingPaymaster"}`,
+  "| Safes | workers | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced | max ops / block | load |",
+  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ...runs.map(
     (r) =>
-      `| ${r.safes} | ${r.workers} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} |`,
+      `| ${r.safes} | ${r.workers} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} | ${r.inclusion.maxOpsPerBlock} | ${r.loadAverage.toFixed(1)} |`,
   ),
 ]
 const ratios = sizes.map((size) => {
@@ -346,6 +446,6 @@ const ratios = sizes.map((size) => {
 })
 lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
 process.stdout.write(`\n${lines.join("\n")}\n`)
-const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
+const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
 process.stdout.write(`\nwrote ${path}\n`)
 process.exit(0)

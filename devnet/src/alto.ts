@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 import { type Address, type Hex, isAddressEqual } from "viem"
 import { entryPoint07Address } from "viem/account-abstraction"
 import { BinaryNotFoundError, DevnetProcessError } from "./errors.js"
-import { devnetKeys } from "./keys.js"
+import { devnetExecutorKeys, devnetKeys } from "./keys.js"
 import { type SpawnedProcess, getFreePort, isPortFree, spawnManaged, waitForRpc, withPortLock } from "./process.js"
 
 const require = createRequire(import.meta.url)
@@ -15,7 +15,14 @@ export type StartAltoParameters = {
   /** Node RPC (anvil) the bundler talks to. */
   rpcUrl: string
   entryPoints?: readonly Address[] | undefined
+  /** Executor keys; default: `executors` keys from {@link devnetExecutorKeys}. */
   executorPrivateKeys?: readonly Hex[] | undefined
+  /**
+   * Number of executor keys when `executorPrivateKeys` is not given (default 1). Alto keeps one bundle transaction in
+   * flight per executor, so one key bundles at most once per block. Keys beyond the first must be funded
+   * (`startDevnet` does).
+   */
+  executors?: number | undefined
   utilityPrivateKey?: Hex | undefined
   /** Enforce the ERC-7562 validation rules (needs `debug_traceCall` tracer support). Default false. */
   safeMode?: boolean | undefined
@@ -28,6 +35,15 @@ export type StartAltoParameters = {
   logLevel?: "trace" | "debug" | "info" | "warn" | "error" | undefined
   extraArgs?: string[] | undefined
   timeoutMs?: number | undefined
+  /**
+   * Paymasters whose pending operations Alto does not simulate ahead of each new operation (`--ignored-paymasters`).
+   * Alto 0.0.20 otherwise runs every outstanding operation of the same paymaster before the one it estimates or
+   * validates (a check that the paymaster's deposit covers them all), so each send costs one simulation per pending
+   * sponsored operation. For a paymaster whose deposit covers any backlog (the devnet's VerifyingPaymaster).
+   */
+  ignoredPaymasters?: readonly Address[] | undefined
+  /** Appends Alto's whole output to this file (`logs()` keeps only the last 64 KB). */
+  logFile?: string | undefined
 }
 
 export type AltoInstance = {
@@ -69,13 +85,15 @@ export function altoArgs(parameters: StartAltoParameters & { port: number }): st
     rpcUrl,
     port,
     entryPoints = [entryPoint07Address],
-    executorPrivateKeys = [devnetKeys.bundlerExecutor],
+    executors = 1,
+    executorPrivateKeys = devnetExecutorKeys(executors),
     utilityPrivateKey = devnetKeys.bundlerUtility,
     safeMode = false,
     blockTimeMs = 1_000,
     bundleMode = "auto",
     logLevel = "info",
     extraArgs = [],
+    ignoredPaymasters = [],
   } = parameters
   return [
     "--entrypoints", entryPoints.join(","),
@@ -91,6 +109,7 @@ export function altoArgs(parameters: StartAltoParameters & { port: number }): st
     "--public-client-log-level", "warn",
     "--wallet-client-log-level", "warn",
     "--enable-debug-endpoints", "true",
+    ...(ignoredPaymasters.length > 0 ? ["--ignored-paymasters", ignoredPaymasters.join(",")] : []),
     ...extraArgs,
   ]
 }
@@ -116,7 +135,7 @@ export async function startAlto(parameters: StartAltoParameters): Promise<AltoIn
 
   const launch = async () => {
     args = altoArgs({ ...parameters, port })
-    proc = spawnManaged(process.execPath, ["--import", preload, cli, ...args])
+    proc = spawnManaged(process.execPath, ["--import", preload, cli, ...args], undefined, parameters.logFile)
     const bundlerUrl = `http://127.0.0.1:${port}`
     const supported = await waitForRpc({
       url: bundlerUrl,

@@ -1,17 +1,20 @@
-import { type Chain, createPublicClient, createTestClient, createWalletClient, defineChain, http } from "viem"
+import { type Chain, createPublicClient, createTestClient, createWalletClient, defineChain, http, parseEther } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { type AltoInstance, type StartAltoParameters, startAlto } from "./alto.js"
 import { type AnvilInstance, type StartAnvilParameters, startAnvil } from "./anvil.js"
 import { type DevnetAddresses, deployDevnetContracts } from "./deploy.js"
-import { devnetKeys } from "./keys.js"
+import { devnetExecutorKeys, devnetKeys } from "./keys.js"
 
 export type StartDevnetParameters = {
   /** Seconds between blocks once everything is deployed; `undefined` (default) automines. `npm start` uses 1. */
   blockTime?: number | undefined
   /** Start Alto (default true). */
   bundler?: boolean | undefined
-  /** Alto options other than the node URL. */
-  alto?: Omit<StartAltoParameters, "rpcUrl"> | undefined
+  /**
+   * Alto options other than the node URL; `ignoreVerifyingPaymaster` adds the devnet's VerifyingPaymaster to
+   * `ignoredPaymasters` (its address is known only once deployed).
+   */
+  alto?: (Omit<StartAltoParameters, "rpcUrl"> & { ignoreVerifyingPaymaster?: boolean | undefined }) | undefined
   /** EntryPoint deposit of the VerifyingPaymaster, in wei. */
   paymasterDeposit?: bigint | undefined
   /** anvil options other than the block time, e.g. `{ extraArgs: ["--code-size-limit", "65536"] }`. */
@@ -70,13 +73,22 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
       verifyingSigner: privateKeyToAccount(devnetKeys.paymasterSigner).address,
       paymasterDeposit,
     })
-    if (bundler)
+    if (bundler) {
+      // An executor with less than 1 ETH (anvil funds only its first 10 accounts) gets 10,000 ETH.
+      const executorKeys = altoOptions.executorPrivateKeys ?? devnetExecutorKeys(altoOptions.executors ?? 1)
+      for (const { address } of executorKeys.map((key) => privateKeyToAccount(key)))
+        if ((await publicClient.getBalance({ address })) < parseEther("1"))
+          await createTestClient({ chain, transport, mode: "anvil" }).setBalance({ address, value: parseEther("10000") })
+      const { ignoreVerifyingPaymaster, ...altoParameters } = altoOptions
       alto = await startAlto({
         blockTimeMs: blockTime === undefined ? 500 : blockTime * 1_000,
-        ...altoOptions,
+        ...altoParameters,
+        ignoredPaymasters: [...(altoParameters.ignoredPaymasters ?? []), ...(ignoreVerifyingPaymaster ? [addresses.verifyingPaymaster] : [])],
         rpcUrl: anvil.rpcUrl,
         entryPoints: [addresses.entryPoint],
+        executorPrivateKeys: executorKeys,
       })
+    }
     if (blockTime !== undefined)
       await createTestClient({ chain, transport, mode: "anvil" }).setIntervalMining({ interval: blockTime })
     const bundlerUrl = alto?.bundlerUrl ?? ""

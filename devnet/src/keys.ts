@@ -1,4 +1,5 @@
-import type { Hex } from "viem"
+import { BaseError, type Hex, toHex } from "viem"
+import { mnemonicToAccount } from "viem/accounts"
 
 /**
  * The well-known anvil development keys (mnemonic "test test ... junk").
@@ -32,3 +33,21 @@ export const devnetKeys = {
   /** Free for tests. */
   spare: [anvilPrivateKeys[5], anvilPrivateKeys[6], anvilPrivateKeys[7], anvilPrivateKeys[8], anvilPrivateKeys[9]],
 } as const
+
+/** The anvil test mnemonic the keys above are derived from (m/44'/60'/0'/0/i). Public: loopback devnets only. */
+export const anvilMnemonic = "test test test test test test test test test test test junk"
+
+/**
+ * `count` Alto executor keys: the devnet's executor key first, then the anvil mnemonic's accounts from index 10 on
+ * (anvil funds only indices 0-9; `startDevnet` funds these). Each executor has one bundle transaction in flight.
+ *
+ * @param count - Number of keys, at least 1.
+ * @returns The private keys.
+ */
+export function devnetExecutorKeys(count: number): Hex[] {
+  if (!Number.isInteger(count) || count < 1) throw new BaseError(`Alto executor count ${count} is not a positive integer.`)
+  return [
+    devnetKeys.bundlerExecutor,
+    ...Array.from({ length: count - 1 }, (_, i) => toHex(mnemonicToAccount(anvilMnemonic, { addressIndex: 10 + i }).getHdKey().privateKey as Uint8Array)),
+  ]
+}

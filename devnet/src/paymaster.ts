@@ -98,9 +98,15 @@ export function createVerifyingPaymasterSigner(parameters: VerifyingPaymasterSig
   } = parameters
   const signer: PrivateKeyAccount = privateKeyToAccount(signerPrivateKey)
 
+  // The chain id is read once: a request per sponsorship was one more node round trip per send in a 500-Safe shock.
+  let chainIdOnce: Promise<number> | undefined
   const check = async (request: SponsorshipRequest) => {
     if (!isAddressEqual(request.entryPoint, entryPoint)) throw new PaymasterRefusedError({ reason: `unsupported EntryPoint ${request.entryPoint}` })
-    const chainId = await client.getChainId()
+    chainIdOnce ??= client.getChainId().catch((error: unknown) => {
+      chainIdOnce = undefined
+      throw error
+    })
+    const chainId = await chainIdOnce
     if (request.chainId !== chainId) throw new PaymasterRefusedError({ reason: `unsupported chain ${request.chainId}` })
     const verdict = await policy(request)
     if (verdict !== true) throw new PaymasterRefusedError({ reason: verdict })

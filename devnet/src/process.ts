@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs"
+import { closeSync, createWriteStream, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -54,16 +54,22 @@ export type SpawnedProcess = {
   stop: (graceMs?: number) => Promise<void>
 }
 
-/** Spawns a child process whose output is captured and which dies with this process. */
-export function spawnManaged(command: string, args: string[], env?: NodeJS.ProcessEnv): SpawnedProcess {
+/** Spawns a child process whose output is captured (the last 64 KB in memory, all of it in `logFile` when given) and which dies with this process. */
+export function spawnManaged(command: string, args: string[], env?: NodeJS.ProcessEnv, logFile?: string): SpawnedProcess {
   installExitHooks()
   const logs = new LogBuffer()
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: env ?? process.env })
   children.add(child)
-  child.stdout?.on("data", (chunk: Buffer) => logs.push(chunk))
-  child.stderr?.on("data", (chunk: Buffer) => logs.push(chunk))
+  const file = logFile ? createWriteStream(logFile, { flags: "a" }) : undefined
+  const capture = (chunk: Buffer) => {
+    logs.push(chunk)
+    file?.write(chunk)
+  }
+  child.stdout?.on("data", capture)
+  child.stderr?.on("data", capture)
   const exited = new Promise<void>((resolve) => {
     child.once("exit", () => {
+      file?.end()
       children.delete(child)
       resolve()
     })

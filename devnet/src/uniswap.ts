@@ -9,6 +9,7 @@ import {
   type Transport,
   type WalletClient,
   BaseError,
+  erc20Abi,
   keccak256,
   maxUint256,
   parseAbi,
@@ -374,6 +375,64 @@ export type AlignPoolToPriceReturnType = {
 /** What the arbitrageur holds of a token it sells: enough for any move, the router takes only what the limit needs. */
 const arbitrageFloat = 10n ** 36n
 
+/** An arbitrage trade ready to send ({@link prepareAlignment}): its router call, and the read-back that checks it. */
+export type PreparedAlignment = {
+  /** The SwapRouter `exactInputSingle` call (send it from the arbitrageur, with a fixed gas limit). */
+  request: { address: Address; abi: typeof swapRouterAbi; functionName: "exactInputSingle"; args: readonly unknown[] }
+  /** After the trade landed: the pool's new state, or PoolPriceError when it does not sit at the target. */
+  verify: () => Promise<AlignPoolToPriceReturnType>
+}
+
+/**
+ * Everything {@link alignPoolToPrice} does before its trade: reads the pool, computes the target sqrtPriceX96 and the
+ * direction, funds and approves the arbitrageur once. A caller can then send the trade in the same block as the oracle
+ * update it follows (the devnet's price driver signs both and sends them back to back).
+ *
+ * @returns The trade, or undefined when the pool already sits at the price.
+ */
+export async function prepareAlignment(parameters: AlignPoolToPriceParameters): Promise<PreparedAlignment | undefined> {
+  const { publicClient, arbitrageur, uniswap, pool } = parameters
+  const price = parameters.price ?? (await publicClient.readContract({ address: pool.oracle, abi: simOracleAbi, functionName: "price" }))
+  const [[current], token0] = await Promise.all([
+    publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "slot0" }),
+    publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "token0" }),
+  ])
+  const target = sqrtPriceX96FromOraclePrice(price, token0 === pool.collateral)
+  if (current === target) return undefined
+  const zeroForOne = target < current
+  const token1 = token0 === pool.collateral ? pool.loan : pool.collateral
+  const [tokenIn, tokenOut] = zeroForOne ? [token0, token1] : [token1, token0]
+  const self = arbitrageur.account.address
+  const balanceOf = (token: Address) => publicClient.readContract({ address: token, abi: testTokenAbi, functionName: "balanceOf", args: [self] })
+  const [inBefore, outBefore] = await Promise.all([balanceOf(tokenIn), balanceOf(tokenOut)])
+  // Topped up only once it has sold half of it: the router takes only what the price limit needs.
+  if (inBefore < arbitrageFloat / 2n)
+    await send(publicClient, arbitrageur, "arbitrageur mint", { address: tokenIn, abi: testTokenAbi, functionName: "mint", args: [self, arbitrageFloat - inBefore] })
+  // One approval for good: a repeated one costs a block every time the arbitrageur follows an oracle update.
+  const allowance = await publicClient.readContract({ address: tokenIn, abi: erc20Abi, functionName: "allowance", args: [self, uniswap.swapRouter] })
+  if (allowance < arbitrageFloat)
+    await send(publicClient, arbitrageur, "arbitrageur approve", { address: tokenIn, abi: testTokenAbi, functionName: "approve", args: [uniswap.swapRouter, maxUint256] })
+  const deadline = (await publicClient.getBlock()).timestamp + 3_600n
+  return {
+    request: {
+      address: uniswap.swapRouter,
+      abi: swapRouterAbi,
+      functionName: "exactInputSingle",
+      args: [{ tokenIn, tokenOut, fee: pool.fee, recipient: self, deadline, amountIn: arbitrageFloat, amountOutMinimum: 0n, sqrtPriceLimitX96: target }],
+    },
+    verify: async () => {
+      const [[reached], inAfter, outAfter] = await Promise.all([
+        publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "slot0" }),
+        balanceOf(tokenIn),
+        balanceOf(tokenOut),
+      ])
+      if (reached !== target) throw new PoolPriceError({ pool: pool.address, target, reached })
+      const funded = inBefore < arbitrageFloat / 2n ? arbitrageFloat : inBefore
+      return { tokenIn, amountIn: funded - inAfter, amountOut: outAfter - outBefore, sqrtPriceX96: reached }
+    },
+  }
+}
+
 /**
  * Moves a pool's price exactly onto an oracle price, as an arbitrageur would after an oracle move: one SwapRouter
  * `exactInputSingle` with `sqrtPriceLimitX96` at the target, which the pool stops at. Call it after every oracle
@@ -384,36 +443,11 @@ const arbitrageFloat = 10n ** 36n
  * @throws DeploymentError when a transaction reverts; PoolPriceError when the pool does not end at the target.
  */
 export async function alignPoolToPrice(parameters: AlignPoolToPriceParameters): Promise<AlignPoolToPriceReturnType> {
-  const { publicClient, arbitrageur, uniswap, pool } = parameters
-  const price = parameters.price ?? (await publicClient.readContract({ address: pool.oracle, abi: simOracleAbi, functionName: "price" }))
-  const [[current], token0] = await Promise.all([
-    publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "slot0" }),
-    publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "token0" }),
-  ])
-  const target = sqrtPriceX96FromOraclePrice(price, token0 === pool.collateral)
-  if (current === target) return { tokenIn: undefined, amountIn: 0n, amountOut: 0n, sqrtPriceX96: current }
-  const zeroForOne = target < current
-  const token1 = token0 === pool.collateral ? pool.loan : pool.collateral
-  const [tokenIn, tokenOut] = zeroForOne ? [token0, token1] : [token1, token0]
-  const self = arbitrageur.account.address
-  const balanceOf = (token: Address) => publicClient.readContract({ address: token, abi: testTokenAbi, functionName: "balanceOf", args: [self] })
-  const [inBefore, outBefore] = await Promise.all([balanceOf(tokenIn), balanceOf(tokenOut)])
-  if (inBefore < arbitrageFloat)
-    await send(publicClient, arbitrageur, "arbitrageur mint", { address: tokenIn, abi: testTokenAbi, functionName: "mint", args: [self, arbitrageFloat - inBefore] })
-  await send(publicClient, arbitrageur, "arbitrageur approve", { address: tokenIn, abi: testTokenAbi, functionName: "approve", args: [uniswap.swapRouter, maxUint256] })
-  const deadline = (await publicClient.getBlock()).timestamp + 3_600n
-  await send(publicClient, arbitrageur, "arbitrage swap", {
-    address: uniswap.swapRouter,
-    abi: swapRouterAbi,
-    functionName: "exactInputSingle",
-    args: [{ tokenIn, tokenOut, fee: pool.fee, recipient: self, deadline, amountIn: arbitrageFloat, amountOutMinimum: 0n, sqrtPriceLimitX96: target }],
-  })
-  const [[reached], inAfter, outAfter] = await Promise.all([
-    publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "slot0" }),
-    balanceOf(tokenIn),
-    balanceOf(tokenOut),
-  ])
-  if (reached !== target) throw new PoolPriceError({ pool: pool.address, target, reached })
-  const funded = inBefore < arbitrageFloat ? arbitrageFloat : inBefore
-  return { tokenIn, amountIn: funded - inAfter, amountOut: outAfter - outBefore, sqrtPriceX96: reached }
+  const prepared = await prepareAlignment(parameters)
+  if (prepared === undefined) {
+    const [current] = await parameters.publicClient.readContract({ address: parameters.pool.address, abi: uniswapPoolAbi, functionName: "slot0" })
+    return { tokenIn: undefined, amountIn: 0n, amountOut: 0n, sqrtPriceX96: current }
+  }
+  await send(parameters.publicClient, parameters.arbitrageur, "arbitrage swap", prepared.request)
+  return prepared.verify()
 }

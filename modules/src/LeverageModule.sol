@@ -36,8 +36,8 @@ import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 ///   EntryPoint is read from the ERC-2771 suffix the Safe's FallbackManager appends, and the Safe must be the
 ///   operation's sender.
 /// - Owner-lane signatures must be exactly what the Safe's threshold needs (no trailing bytes a bundler could add).
-/// - A keeper operation can only call `executeRebalance`, on its keeper's own nonce key (keeper address and key
-///   generation, never key 0 or an owner's key); its signature is a plain 65-byte ECDSA signature of the SafeOp hash by
+/// - A keeper operation can only call `executeRebalance`, on its keeper's own nonce key (a hash of the keeper address,
+///   the key generation and the salt drawn at the key's registration; never key 0 or an owner's key); its signature is a plain 65-byte ECDSA signature of the SafeOp hash by
 ///   a key the Safe registered in the current key generation (contract signatures are refused), and it is re-checked
 ///   at execution so a revocation, reset or pause in the same bundle stops it.
 /// - Keeper validation reads only `_s.keepers[keeper][safe]`, `_s.automation[safe]`, `_s.selfPay[safe]` and
@@ -185,9 +185,9 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         if (malformed != 0) revert MalformedPlan(malformed);
 
         address keeper = address(uint160(uint256(bytes32(userOp.callData[4:36]))));
-        uint32 generation = config.keyGeneration;
-        _checkNonceKey(userOp.nonce, keeper, generation);
-        (bool failed, uint48 validAfter, uint48 validUntil) = _checkKeeperSignature(userOp, safe, keeper, generation);
+        KeeperKey memory key = _s.keepers[keeper][safe];
+        _checkNonceKey(userOp.nonce, keeper, config.keyGeneration, key.salt);
+        (bool failed, uint48 validAfter, uint48 validUntil) = _checkKeeperSignature(userOp, key, keeper, config.keyGeneration);
         // An unsigned operation can never execute, so caps and budget are enforced only on signed ones: bundlers
         // estimate gas with a placeholder signature and oversized gas fields, which must reach the execution phase.
         if (failed) return _packValidationData(true, validUntil, validAfter);
@@ -253,14 +253,13 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
 
     /// @dev Whether the signature fails (inactive key, other generation, not the keeper's), and the signed window
     /// narrowed to the key's: what the EntryPoint enforces.
-    function _checkKeeperSignature(PackedUserOperation calldata userOp, address safe, address keeper, uint32 generation)
+    function _checkKeeperSignature(PackedUserOperation calldata userOp, KeeperKey memory key, address keeper, uint32 generation)
         internal
         view
         returns (bool failed, uint48 validAfter, uint48 validUntil)
     {
         bytes calldata signature;
         (validAfter, validUntil, signature) = SafeOpLib.splitSignature(userOp.signature);
-        KeeperKey memory key = _s.keepers[keeper][safe];
         failed = !key.active || key.generation != generation || !_signedBy(userOp, keeper, validAfter, validUntil, signature);
         if (key.validAfter > validAfter) validAfter = key.validAfter;
         if (validUntil == 0 || key.validUntil < validUntil) validUntil = key.validUntil;
@@ -280,9 +279,9 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         return error == ECDSA.RecoverError.NoError && signer == keeper;
     }
 
-    function _checkNonceKey(uint256 nonce, address keeper, uint32 generation) internal pure {
+    function _checkNonceKey(uint256 nonce, address keeper, uint32 generation, uint112 salt) internal pure {
         uint192 nonceKey = uint192(nonce >> 64);
-        uint192 expected = _keeperNonceKey(keeper, generation);
+        uint192 expected = _keeperNonceKey(keeper, generation, salt);
         if (nonceKey != expected) revert KeeperNonceKeyInvalid(nonceKey, expected);
     }
 
@@ -290,8 +289,9 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         if (value > cap) revert GasFieldAboveCap(field, value, cap);
     }
 
-    function _keeperNonceKey(address keeper, uint32 generation) internal pure returns (uint192) {
-        return (uint192(generation) << 160) | uint192(uint160(keeper));
+    /// @dev Hash-derived (192 bits), so no operation can be signed for a registration before it happens.
+    function _keeperNonceKey(address keeper, uint32 generation, uint112 salt) internal pure returns (uint192) {
+        return uint192(uint256(keccak256(abi.encode(keeper, generation, salt))));
     }
 
     /* AUTOMATION LANE: EXECUTION */
@@ -422,11 +422,16 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         address safe = msg.sender;
         if (keeper == address(0) || keeper == safe || keeper == address(this)) revert InvalidKeeper(keeper);
         if (validUntil == 0 || validUntil <= validAfter) revert InvalidValidity(validAfter, validUntil);
+        // A fresh salt at every registration (never 0): the parent block's hash is unknown before that block exists,
+        // so no operation signed before it carries the nonce key this call creates (ILeverageModule.KeeperKey); the
+        // previous salt is chained in, so a revoke and re-add within one block still changes it.
+        uint112 previous = _s.keepers[keeper][safe].salt;
         _s.keepers[keeper][safe] = KeeperKey({
             active: true,
             validAfter: validAfter,
             validUntil: validUntil,
-            generation: _s.automation[safe].keyGeneration
+            generation: _s.automation[safe].keyGeneration,
+            salt: uint112(uint256(keccak256(abi.encode(blockhash(block.number - 1), safe, keeper, previous)))) | 1
         });
         emit KeeperAdded(safe, keeper, validAfter, validUntil);
     }
@@ -435,7 +440,8 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     function revokeKeeper(address keeper) external onlySafeSelf {
         address safe = msg.sender;
         if (!_isActive(_s.keepers[keeper][safe], safe)) revert InvalidKeeper(keeper);
-        delete _s.keepers[keeper][safe];
+        // The salt stays, chained into the next registration's (addKeeper).
+        _s.keepers[keeper][safe].active = false;
         emit KeeperRevoked(safe, keeper);
     }
 
@@ -525,7 +531,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
 
     /// @inheritdoc ILeverageModule
     function keeperNonceKey(address safe, address keeper) external view returns (uint192) {
-        return _keeperNonceKey(keeper, _s.automation[safe].keyGeneration);
+        return _keeperNonceKey(keeper, _s.automation[safe].keyGeneration, _s.keepers[keeper][safe].salt);
     }
 
     /// @inheritdoc ILeverageModule

@@ -16,6 +16,8 @@ const abis = [
   { name: "leverageModuleAbi", artifact: "ILeverageModule.sol/ILeverageModule.json", file: "leverageModule.ts" },
   { name: "venueAdapterAbi", artifact: "IVenueAdapter.sol/IVenueAdapter.json", file: "venueAdapter.ts" },
   { name: "morphoBlueAdapterAbi", artifact: "MorphoBlueAdapter.sol/MorphoBlueAdapter.json", file: "morphoBlueAdapter.ts" },
+  // The swap adapter's routes and named refusals (validateRebalance checks every swap's route before sending).
+  { name: "uniswapV3SwapAdapterAbi", artifact: "IUniswapV3SwapAdapter.sol/IUniswapV3SwapAdapter.json", file: "uniswapV3SwapAdapter.ts" },
   // The lens is run without deployment (an eth_call carrying its creation code), so its bytecode ships too.
   { name: "leverageLensAbi", artifact: "LeverageLens.sol/LeverageLens.json", file: "leverageLens.ts", bytecode: "leverageLensBytecode" },
 ]

@@ -19,7 +19,7 @@ import { validateRebalance } from "./actions/validateRebalance.js"
 import { UnknownChainError } from "./errors/deployments.js"
 import { GasFieldAboveCapError, InvalidRebalanceOverrideError, KeeperKeyExpiredError, KeeperNotAuthorizedError, SelfPayBudgetExceededError } from "./errors/keeper.js"
 import { PaymasterRefusedError } from "./errors/paymaster.js"
-import { HealthOutOfBandError, NoTriggerError, PoolNotAllowedError } from "./errors/plan.js"
+import { HealthOutOfBandError, NoTriggerError, PoolNotAllowedError, PoolNotUsedError } from "./errors/plan.js"
 import { InvalidHealthBandError, PoolAssetMismatchError, UnknownMarketError, UnknownSubAccountError } from "./errors/policy.js"
 import { getSafeOperationHash, packSafeOperationSignature } from "./utils/safeOperation.js"
 import { toPackedUserOperation } from "viem/account-abstraction"
@@ -197,14 +197,17 @@ describe("named errors before anything is sent", () => {
     expect(await env.publicClient.getBlockNumber({ cacheTime: 0 })).toBe(blockBefore)
   })
 
-  test("rejects a plan touching a pool outside the policy", async () => {
+  test("rejects a plan touching a pool outside the policy, after the trigger as the module checks them", async () => {
     const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
     const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    expect(state?.band).toBe("inside")
     const plan = {
       subAccounts: [state!.subAccount],
       actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.weth, amount: 1n } as const],
     }
-    await expect(sendRebalance(env.clientFor(account), { plan, deployments: env.deployments })).rejects.toThrow(PoolNotAllowedError)
+    // The module loads (trigger) before it vets the actions: in band, the first error is NoTrigger. Below the band
+    // the same plan is PoolNotAllowed (the rule-book test below).
+    await expect(sendRebalance(env.clientFor(account), { plan, deployments: env.deployments })).rejects.toThrow(NoTriggerError)
   })
 
   test("rejects a plan when every sub-account is inside its band", async () => {
@@ -247,7 +250,7 @@ describe("named errors before anything is sent", () => {
     expect(state?.band).toBe("below")
     const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
     const plan = { subAccounts: [state!.subAccount], actions: [{ kind: "Repay", subAccount: 0, amount: 1n } as const] }
-    const error = await sendRebalance(env.clientFor(account), { plan, estimationOverride: false, deployments: env.deployments }).catch((e: unknown) => e)
+    const error = await sendRebalance(env.clientFor(account), { plan, estimationOverride: false, validate: false, deployments: env.deployments }).catch((e: unknown) => e)
     // The module enforces gas caps only on correctly signed operations, so the bundler's placeholder-signature
     // estimate passes validation and the simulated execution reports why the plan fails.
     expect(error).toBeInstanceOf(HealthOutOfBandError)
@@ -256,11 +259,12 @@ describe("named errors before anything is sent", () => {
   test("reports a paymaster refusal as PaymasterRefusedError and sends nothing", async () => {
     const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
     const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
+    // A plan the module accepts (one it refuses is refused by validateRebalance before the paymaster is asked).
     const plan = {
       subAccounts: [state!.subAccount],
       actions: [
-        { kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.usdc, amount: parseUnits("150", 6) },
-        { kind: "Repay", subAccount: 0, amount: parseUnits("150", 6) },
+        { kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.usdc, amount: parseUnits("400", 6) },
+        { kind: "Repay", subAccount: 0, amount: parseUnits("400", 6) },
       ] as const,
     }
     const nonce = await account.getNonce()
@@ -286,7 +290,7 @@ describe("named errors before anything is sent", () => {
       ] as const,
     }
     const nonce = await account.getNonce()
-    await expect(sendRebalance(env.clientFor(account), { plan, deployments: env.deployments })).rejects.toThrow(HealthOutOfBandError)
+    await expect(sendRebalance(env.clientFor(account), { plan, validate: false, deployments: env.deployments })).rejects.toThrow(HealthOutOfBandError)
     // Lands in the landing zone (1,650 debt at 2,000: 1.04 -> 1.38), so the simulation passes and the signing check fires.
     const inBand = {
       ...plan,
@@ -297,6 +301,59 @@ describe("named errors before anything is sent", () => {
     }
     await expect(sendRebalance(env.clientFor(account), { plan: inBand, deployments: env.deployments })).rejects.toThrow(SelfPayBudgetExceededError)
     expect(await account.getNonce()).toBe(nonce)
+  })
+
+  test("validateRebalance judges with the module's rule book: what the module refuses after its run is refused before sending, with the same named error as the simulation", async () => {
+    const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
+    const methods: string[] = []
+    const counting = createPublicClient({
+      chain: env.devnet.chain,
+      transport: http(env.devnet.rpcUrl, {
+        onFetchRequest: async (request) => {
+          const body = JSON.parse(await request.clone().text()) as { method: string } | { method: string }[]
+          for (const item of Array.isArray(body) ? body : [body]) methods.push(item.method)
+        },
+      }),
+    })
+    const check = (withdraw: bigint, repay: bigint) =>
+      validateRebalance(counting, {
+        safe: safe.address,
+        keeper: keeper.address,
+        deployments: env.deployments,
+        plan: {
+          subAccounts: [state!.subAccount],
+          actions: [
+            { kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.usdc, amount: withdraw },
+            { kind: "Repay", subAccount: 0, amount: repay },
+          ],
+        },
+      })
+    // 150 USDC leaves health below the band; 500 withdrawn for a 400 repayment leaves 100 idle: both are refused on
+    // the state read (eth_call only), as the simulation refuses them.
+    const short = await check(parseUnits("150", 6), parseUnits("150", 6)).catch((e: unknown) => e)
+    expect(short).toBeInstanceOf(HealthOutOfBandError)
+    expect((short as HealthOutOfBandError).health).toBeLessThan(parseEther("1.2"))
+    await expect(check(parseUnits("500", 6), parseUnits("400", 6))).rejects.toThrow(PoolNotUsedError)
+    const outside = validateRebalance(counting, {
+      safe: safe.address,
+      keeper: keeper.address,
+      deployments: env.deployments,
+      plan: { subAccounts: [state!.subAccount], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.weth, amount: 1n }, { kind: "Repay", subAccount: 0, amount: 1n }] },
+    })
+    await expect(outside).rejects.toThrow(PoolNotAllowedError)
+    expect(methods.filter((method) => method !== "eth_call" && method !== "eth_chainId" && method !== "eth_getBlockByNumber")).toEqual([])
+    const simulated = await sendRebalance(env.clientFor(account), {
+      plan: { subAccounts: [state!.subAccount], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: env.stack.vaults.usdc, amount: parseUnits("500", 6) }, { kind: "Repay", subAccount: 0, amount: parseUnits("400", 6) }] },
+      validate: false,
+      deployments: env.deployments,
+    }).catch((e: unknown) => e)
+    expect(simulated).toBeInstanceOf(PoolNotUsedError)
+    // The landing plan is judged whole (no swap to quote), with the health the module will compute.
+    const landing = await check(parseUnits("400", 6), parseUnits("400", 6))
+    expect(landing.checked).toBe("all")
+    const after = landing.verdict?.subAccounts[0]?.healthAfter ?? 0n
+    expect(after > parseEther("1.3") && after < parseEther("1.45"), `health after ${after}`).toBe(true)
   })
 
   test("revokes a keeper, whose next plan is refused before sending", async () => {

@@ -9,8 +9,8 @@ import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
 import { liquidationIncentiveFactor, solve } from "../solver/solver.js"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
-import { planSwapDeleverage } from "../solver/swapDeleverage.js"
-import { applyPlan, effectiveEpoch, healthOf, recordRebalance } from "../solver/state.js"
+import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
+import { applyPlan, effectiveEpoch, healthOf, recordRebalance, toBaseUnits } from "../solver/state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError } from "./config.js"
@@ -130,7 +130,8 @@ export const AAVE_DEFAULT_LIQUIDATION_BONUS = 1.05
 
 /** A dfs-style Repay (sell) or Boost (buy) of `amountIn` (collateral sold, loan token borrowed), checked against `goal` ± the ratio offset. */
 type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number }
-type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[] }
+/** An operation in flight; `exit` names the sub-account when the plan is its stop-loss exit. */
+type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[]; exit?: string | undefined }
 type Oracle = { price: number; updated: number }
 /** A liquidation, for `liquidationLossLikeForLike`: seized collateral, repaid debt, incentive, the carry indexes at that step. */
 type Seizure = { asset: string; seized: number; repaid: number; penalty: number; debtIndex: number; collateralIndex: number }
@@ -191,6 +192,8 @@ class Simulation {
   private pools: YieldPool[]
   private idle: Record<string, number>
   private pending: Pending | undefined
+  /** Sub-accounts whose last stop-loss exit reverted: their next decision falls back to the solver's rescue. */
+  private readonly exitReverted = new Set<string>()
   private k = 0
   private external = 0
   /** Cumulative growth of one unit of debt (borrow rate) and of one unit of collateral (its own yield) since the start. */
@@ -322,7 +325,7 @@ class Simulation {
       if (this.pending !== undefined && t >= this.pending.executeAt) {
         const pending = this.pending
         this.pending = undefined
-        if (pending.plan !== undefined) this.executePlan(pending.plan, t)
+        if (pending.plan !== undefined && !this.executePlan(pending.plan, t) && pending.exit !== undefined) this.exitReverted.add(pending.exit)
         for (const order of pending.swaps) this.executeDfs(order, t)
       }
       if (this.guard !== undefined) {
@@ -459,12 +462,13 @@ class Simulation {
       this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gas, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true)
   }
 
-  private executePlan(planned: Plan, t: number): void {
+  private executePlan(planned: Plan, t: number): boolean {
     const pre: PortfolioState = { subAccounts: this.subs, pools: this.pools, idle: this.idle }
-    const reject = (why: string): void => {
+    const reject = (why: string): false => {
       this.result.rejectedRebalances++
       this.payGas(t, this.config.costs.baseGas)
       this.trace?.({ time: t, kind: "rejected", detail: `plan ${planned.actions.map((a) => a.kind).join("+")}: ${why}` })
+      return false
     }
     const swaps = this.executeSwapActions(planned)
     if ("reason" in swaps) return reject(swaps.reason)
@@ -499,6 +503,7 @@ class Simulation {
     })
     this.payGas(t, plan.gas)
     this.chargeAutomation(Object.values(check.amountMoved).reduce((a, b) => a + b, 0))
+    return true
   }
 
   /**
@@ -546,6 +551,11 @@ class Simulation {
       out[id] = { ...p, maxSlippageBps: slip, maxLossBps: Math.max(p.maxLossBps, slip) }
     }
     return out
+  }
+
+  /** The route word the backtester's swaps carry (the pool's fee tier, as the Uniswap adapter encodes one pool). */
+  private swapRoute(): string {
+    return `0x${Math.round(this.config.swap.feeBps * 100).toString(16).padStart(64, "0")}`
   }
 
   private swapPool(asset: string): SwapPool {
@@ -730,7 +740,7 @@ class Simulation {
     // boost) from the liquidity model, as the keeper reads them from QuoterV2.
     const { swap } = this.config
     const policies = swap.enabled ? this.swapPolicies() : this.policies
-    const route = `0x${Math.round(swap.feeBps * 100).toString(16).padStart(64, "0")}`
+    const route = this.swapRoute()
     const inputs: SubAccountInput[] = this.subs.map((s) => {
       const policy = policies[s.id] as Policy
       const input: SubAccountInput = { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
@@ -747,23 +757,24 @@ class Simulation {
     const aimed = mode === "autopilot" ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds) : solverInput
     let solved = solve(aimed)
     const outcome = (id: string): SubAccountOutcome => solved.outcomes.find((o) => o.id === id) as SubAccountOutcome
-    const swaps: SwapOrder[] = []
     const stopped = mode === "autopilot" && this.guard?.tripped() === true
     let plan = solved.plan
+    const reverted = new Set(this.exitReverted)
+    this.exitReverted.clear()
     if (stopped) {
-      // The stop-loss exit: the solver's swap deleverage of the first sub-account below its band, to the top of its
-      // allowed landing (the most exposure one operation may cut), with the venue's take sized as for any swap plan.
-      const swapPolicies = this.swapPolicies()
+      // The stop-loss exit: a swap deleverage of the first sub-account below its band, to the top of its allowed landing
+      // (the most exposure one operation may cut), sized and shaped as the solver's swap lane does. After an exit that
+      // reverted (the price moved against the sale past its take before inclusion), the next decision is the solver's
+      // own rescue without boosts (buffers first), so a fast fall is not met by exit after exit until liquidation.
       for (const input of aimed.subAccounts) {
         const s = input.state
-        if (outOfBand(s) !== "low" || !this.ready(s.id, t) || input.swap === undefined) continue
-        const allowed = outcome(s.id).allowedHealth
-        const policy = swapPolicies[s.id] as Policy
-        const epoch = effectiveEpoch(this.epochs[s.id] as EpochState, policy.epochLength, t)
-        const exit = planSwapDeleverage({ state: s, policy, epoch, curve: input.swap, costs: this.config.costs, goal: allowed.max, low: allowed.min, capLeft: this.capLeft(s.id, t), inclusionMargin: input.landingMargin })
-        if (!("reason" in exit)) return { executeAt: t + this.latency, plan: exit.plan, swaps: [] }
+        if (outOfBand(s) !== "low" || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id)) continue
+        const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t)
+        if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
       }
-      return undefined
+      if (reverted.size === 0) return undefined
+      const rescue = solve({ ...aimed, subAccounts: aimed.subAccounts.map((x) => ({ ...x, policy: { ...x.policy, boostAllowed: false } })) }).plan
+      return rescue === undefined ? undefined : { executeAt: t + this.latency, plan: rescue, swaps: [] }
     }
     if (swap.enabled && swap.boost === "swap" && plan !== undefined) {
       // Boosts only by buying collateral: a sub-account above the band that the plan boosts without a swap (borrowed
@@ -778,6 +789,42 @@ class Simulation {
       }
     }
     return plan === undefined ? undefined : { executeAt: t + this.latency, plan, swaps: [] }
+  }
+
+  /**
+   * The stop-loss exit of one sub-account: `RepayWithCallback(R) { WithdrawCollateral(C), SellCollateral(C) }
+   * EndCallback`, the sale sized by the solver's {@link sizeSwapDeleverage} toward `allowed.max` (R its expected output
+   * less `swapPlanMargin`), kept only when it reaches `allowed.min` and the rule book accepts it now.
+   *
+   * @returns The plan, or undefined when no sale lands.
+   */
+  private stopLossExit(input: SubAccountInput, allowed: { min: number; max: number }, t: number): Plan | undefined {
+    const s = input.state
+    const policy = input.policy
+    const costs = this.config.costs
+    if (input.swap === undefined || !((policy.maxSlippageBps ?? 0) > 0)) return undefined
+    const sizing = sizeSwapDeleverage({
+      ...s,
+      prefunded: 0,
+      curves: [input.swap, ...(input.swapRoutes ?? [])],
+      goal: allowed.max,
+      usableBps: usableSlippageBps(policy),
+      maxSlippageBps: policy.maxSlippageBps as number,
+      capLeft: this.capLeft(s.id, t),
+      extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
+    })
+    if ("reason" in sizing || sizing.healthAfter < allowed.min) return undefined
+    const action = (kind: Plan["actions"][number]["kind"], amount: number, asset: string, decimals: number): Plan["actions"][number] => ({ kind, subAccount: 0, pool: undefined, asset, amount, amountBase: toBaseUnits(amount, decimals) })
+    const actions: Plan["actions"] = [
+      action("RepayWithCallback", sizing.repaid, s.loanAsset, s.loanDecimals),
+      { ...action("WithdrawCollateral", sizing.sold, s.collateralAsset, s.collateralDecimals), amountBase: sizing.soldBase },
+      ...sizing.sales.map((sale) => ({ ...action("SellCollateral", sale.amountIn, s.collateralAsset, s.collateralDecimals), amountBase: sale.amountBase, route: sale.route, expectedOut: sale.expectedOut })),
+      action("EndCallback", 0, s.loanAsset, s.loanDecimals),
+    ]
+    const gas = costs.baseGas + actions.reduce((g, a) => g + costs.gasPerAction[a.kind], 0)
+    const plan: Plan = { loanAsset: s.loanAsset, subAccounts: [s.id], actions, gas }
+    const check = checkPlanAgainstPolicy({ plan, pre: { subAccounts: this.subs, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t })
+    return check.ok ? plan : undefined
   }
 
   /** Cooldown and epoch rebalance count allow a rebalance of `id` now. */

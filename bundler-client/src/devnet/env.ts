@@ -28,7 +28,7 @@ import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/depl
 import type { PolicyInput } from "@levpilot/sdk/types"
 import { getSubAccountId } from "@levpilot/sdk/utils"
 import { assertPolicyBounds, toPolicy } from "@levpilot/sdk/utils"
-import { type Devnet, startDevnet } from "@levpilot/devnet"
+import { type Devnet, type StartDevnetParameters, startDevnet } from "@levpilot/devnet"
 import { type DevnetMarket, type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, morphoAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "@levpilot/devnet/paymaster"
 import { type UniswapStackAddresses, deployUniswapStack } from "@levpilot/devnet/uniswap"
@@ -97,18 +97,27 @@ export type DemoSettings = {
   /** Utilisation the markets' other borrowers hold (0..1), so the AdaptiveCurveIrm's borrow APR is realistic. Default 0.85. */
   marketUtilization: number
   /**
-   * Swap protection (issue 12): both Safes spend their borrowed USDC elsewhere (no idle loan token, no pool position),
-   * the devnet gets Uniswap v3 pools that an arbitrageur keeps on the oracle prices, the managed Safe's policies allow
-   * swaps (`maxSlippageBps`), and the keeper deleverages by selling collateral inside Morpho's repay callback.
-   * Default false (the buffer-funded demo).
+   * Swap protection (issue 12): both Safes spend the USDC borrowed on their Morpho Blue markets elsewhere (no idle loan
+   * token, no pool position for them), the devnet gets Uniswap v3 pools that an arbitrageur keeps on the oracle prices,
+   * the managed Safe's Morpho policies allow swaps (`maxSlippageBps`) and no pool, and the keeper deleverages them by
+   * selling collateral inside Morpho's repay callback. With `aave`, the Aave account keeps its buffer (the USDC borrowed
+   * on Aave in the yUSDC vault, the only pool its policy allows): Aave has no repay callback and the module no flash-loan
+   * action yet, so an Aave account with no buffer could not be rescued by a swap. Default false (the buffer-funded demo).
    */
   swapProtection: boolean
   /** maxSlippageBps of the managed Safe's policies with swap protection. Default 50. */
   maxSlippageBps: number
   /**
+   * Uniswap fee tiers (of the swap adapter's 500 and 3000) the keeper quotes and may split a rescue's sale across; the
+   * price driver's arbitrageur keeps every pool of these tiers on the oracle. Default [500].
+   */
+  swapFeeTiers: number[]
+  /** USDC depth of each devnet Uniswap pool (`deployUniswapStack`'s defaults when unset): a thin pool for tests. */
+  uniswapDepth?: Partial<Record<keyof UniswapStackAddresses["pools"], bigint>> | undefined
+  /**
    * Issue 17: deploy Aave v3 (the real protocol from `@aave/core-v3`) and give both Safes a third sub-account, an Aave
    * account (`collateralValue` of WETH, USDC debt at `startHealth` by Aave's health factor), managed by one module
-   * deployed with both venue adapters. `levpilot start` turns it on (not with `--swap`). Default false.
+   * deployed with both venue adapters. `levpilot start` turns it on (not with `--no-aave` or `--swap`). Default false.
    */
   aave: boolean
 }
@@ -124,6 +133,7 @@ export const defaultDemoSettings: DemoSettings = {
   marketUtilization: 0.85,
   swapProtection: false,
   maxSlippageBps: 50,
+  swapFeeTiers: [500],
   aave: false,
 }
 
@@ -161,6 +171,8 @@ export type StartDemoEnvParameters = {
   settings?: Partial<DemoSettings> | undefined
   /** Create the unmanaged twin as well. Default true. */
   twin?: boolean | undefined
+  /** Alto options (e.g. `executors`, `extraArgs`); the block time follows `blockTime`. */
+  alto?: StartDevnetParameters["alto"]
 }
 
 /** Liquidation threshold of the devnet's Aave WETH reserve (outside e-mode), as a fraction. */
@@ -211,7 +223,7 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
   const { blockTime = 1, twin: withTwin = true } = parameters
   const settings: DemoSettings = { ...defaultDemoSettings, ...parameters.settings, band: { ...defaultDemoSettings.band, ...parameters.settings?.band } }
   const devnet = await startDevnet({
-    alto: { blockTimeMs: blockTime > 0 ? blockTime * 1_000 : 500 },
+    alto: { blockTimeMs: blockTime > 0 ? blockTime * 1_000 : 500, ...parameters.alto },
   })
   let paymaster: PaymasterServer | undefined
   try {
@@ -228,12 +240,11 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       utilization: settings.marketUtilization,
     })
     const { addresses } = devnet
-    const uniswap = settings.swapProtection ? await deployUniswapStack({ publicClient, deployer, stack }) : undefined
+    const uniswap = settings.swapProtection ? await deployUniswapStack({ publicClient, deployer, stack, depth: settings.uniswapDepth }) : undefined
     // With swaps, the SDK's validateRebalance quotes every swap of a plan on this QuoterV2 before sending.
     let deployment: LeverageDeployment = { ...leverageDeploymentOf(addresses, stack), ...(uniswap !== undefined ? { swapQuoter: uniswap.quoterV2 } : {}) }
     let aave: AaveStackAddresses | undefined
     if (settings.aave) {
-      if (settings.swapProtection) throw new Error("demo settings: aave and swapProtection cannot be combined (the swap deleverage runs in Morpho's repay callback)")
       aave = await deployAaveStack({ publicClient, deployer, tokens: stack.tokens, priceSources: { weth: stack.markets.weth.oracle, wbtc: stack.markets.wbtc.oracle } })
       // One module over both venues: its adapters are fixed at deployment.
       const leverageModule = await deployCrossVenueModule({ publicClient, deployer, entryPoint: addresses.entryPoint, stack, aave })
@@ -271,6 +282,7 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       const calls: { to: Address; data: Hex }[] = []
       const subAccounts = {} as DemoSafe["subAccounts"]
       let borrowed = 0n
+      let borrowedOnAave = 0n
       for (const asset of demoAssets) {
         const market = markets[asset]
         const token = collateralToken[asset]
@@ -293,15 +305,17 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
         await write(stack.tokens.weth, testTokenAbi, "approve", [aave.pool, maxUint256])
         await write(aave.pool, aavePoolAbi, "supply", [stack.tokens.weth, collateral, safe, 0])
         calls.push({ to: aave.pool, data: encodeFunctionData({ abi: aavePoolAbi, functionName: "borrow", args: [stack.tokens.usdc, debt, 2n, 0, safe] }) })
-        borrowed += debt
+        borrowedOnAave = debt
         subAccounts.Aave = getSubAccountId({ adapter: aave.adapter, market: aave.markets.wethUsdc })
       }
-      if (settings.swapProtection) {
-        // No idle funds: the borrowed USDC is spent elsewhere (the trader's looped exposure).
-        calls.push({ to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [deployer.account.address, borrowed] }) })
-      } else {
-        calls.push({ to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.vaults.usdc, borrowed] }) })
-        calls.push({ to: stack.vaults.usdc, data: encodeFunctionData({ abi: erc4626Abi, functionName: "deposit", args: [borrowed, safe] }) })
+      // With swap protection the USDC borrowed on Morpho is spent elsewhere (the trader's looped exposure: no idle
+      // funds); the rest goes into the yUSDC vault as the buffer.
+      const spent = settings.swapProtection ? borrowed : 0n
+      const buffer = borrowed + borrowedOnAave - spent
+      if (spent > 0n) calls.push({ to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [deployer.account.address, spent] }) })
+      if (buffer > 0n) {
+        calls.push({ to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [stack.vaults.usdc, buffer] }) })
+        calls.push({ to: stack.vaults.usdc, data: encodeFunctionData({ abi: erc4626Abi, functionName: "deposit", args: [buffer, safe] }) })
       }
       if (managed) {
         const config = { ...defaultAutomationConfig, paused: false, requiredPaymaster: settings.requirePaymaster ? addresses.verifyingPaymaster : ("0x0000000000000000000000000000000000000000" as Address), keyGeneration: 0 }
@@ -312,7 +326,8 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
         const now = Number((await publicClient.getBlock()).timestamp)
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "addKeeper", args: [privateKeyToAccount(keeper).address, 0, now + 30 * 86_400] }) })
         const inputs = demoAssets.map((asset) => demoPolicy(markets[asset], stack.vaults.usdc, settings))
-        if (aave) inputs.push({ ...demoPolicy({ id: aave.markets.wethUsdc, oracle: markets.WETH.oracle }, stack.vaults.usdc, settings), adapter: aave.adapter })
+        // The Aave account is buffer-protected even with swap protection (no swap lane on Aave yet).
+        if (aave) inputs.push({ ...demoPolicy({ id: aave.markets.wethUsdc, oracle: markets.WETH.oracle }, stack.vaults.usdc, { ...settings, swapProtection: false }), adapter: aave.adapter })
         for (const input of inputs) {
           const policy = toPolicy(input, deployment)
           assertPolicyBounds(policy, { safe, module: deployment.leverageModule })

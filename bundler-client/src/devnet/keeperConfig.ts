@@ -26,7 +26,7 @@ export function demoKeeperConfigJson(env: DemoEnv, overrides: Record<string, unk
     resubmitAfterBlocks: 4,
     retry: { baseMs: 250, maxMs: 2_000 },
     logLevel: "silent",
-    ...(env.uniswap !== undefined ? { swap: { quoter: env.uniswap.quoterV2, fee: 500 } } : {}),
+    ...(env.uniswap !== undefined ? { swap: { quoter: env.uniswap.quoterV2, fee: env.settings.swapFeeTiers[0] ?? 500, fees: env.settings.swapFeeTiers } } : {}),
     ...overrides,
   }
 }

@@ -122,3 +122,21 @@ test("a borrow is clamped to its market's free liquidity, net of the plan's repa
   const plan = clampToChainBounds({ subAccounts: [SUB], actions: [{ kind: "Borrow", subAccount: 0, amount: 70n }, { kind: "Repay", subAccount: 0, amount: 30n }, { kind: "Borrow", subAccount: 0, amount: 50n }] }, b)
   expect(plan?.actions.map((a) => a.amount)).toEqual([40n, 30n, 30n])
 })
+
+test("in a swap plan, the pool withdrawal before the callback is clamped to maxWithdraw and its repayment carries that much less", () => {
+  const maxWithdraw = 17_972_917_458n
+  const over = viaFloat(maxWithdraw, 6) + 3_071n
+  const repay = over + 5_000_000_000n
+  const plan = {
+    subAccounts: [SUB],
+    actions: [
+      { kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: over },
+      { kind: "RepayWithCallback", subAccount: 0, amount: repay },
+      { kind: "WithdrawCollateral", subAccount: 0, amount: 10n ** 18n },
+      { kind: "SellCollateral", subAccount: 0, route: `0x${"0".repeat(61)}1f4`, amount: 10n ** 18n },
+      { kind: "EndCallback", subAccount: 0, amount: 0n },
+    ],
+  } as const
+  const clamped = clampToChainBounds(plan as never, bounds({ maxWithdraw: { [POOL.toLowerCase()]: maxWithdraw } }))
+  expect(clamped?.actions.map((a) => a.amount)).toEqual([maxWithdraw, repay - (over - maxWithdraw), 10n ** 18n, 10n ** 18n, 0n])
+})

@@ -34,8 +34,9 @@ const clampedKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supp
  */
 export function clampToChainBounds(plan: ChainPlan, bounds: ChainBounds): ChainPlan | undefined {
   // Swap and callback plans are sized exactly on the pool and the venue by `settleSwapAmounts`; their inner actions run
-  // inside a venue callback (and EndCallback carries no amount), which this walk does not model.
-  if (plan.actions.some((a) => !clampedKinds.has(a.kind))) return plan
+  // inside a venue callback (and EndCallback carries no amount), which this walk does not model. What funds a callback
+  // before it (a pool withdrawal, a donor's borrow) is still clamped, and the next callback repayment lowered as much.
+  if (plan.actions.some((a) => !clampedKinds.has(a.kind))) return clampCallbackFunding(plan, bounds)
   const balances = { ...bounds.balances }
   const withdrawable = { ...bounds.maxWithdraw }
   const subs = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, { ...s }]))
@@ -86,4 +87,39 @@ export function clampToChainBounds(plan: ChainPlan, bounds: ChainBounds): ChainP
   }
   if (actions.length === 0) return undefined
   return { subAccounts: plan.subAccounts as Hex[], actions }
+}
+
+/**
+ * The funding actions before a callback block of a swap plan, clamped as in {@link clampToChainBounds}: a pool
+ * withdrawal to what is left of `maxWithdraw`, a borrow to its market's free liquidity; the first `RepayWithCallback`
+ * after them carries that much less (it repays what they bring). Everything else passes through.
+ *
+ * @returns The plan with those amounts exact.
+ */
+function clampCallbackFunding(plan: ChainPlan, bounds: ChainBounds): ChainPlan {
+  const withdrawable = { ...bounds.maxWithdraw }
+  const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
+  let cut = 0n
+  const actions = plan.actions.map((a) => {
+    let amount = a.amount
+    if (a.kind === "WithdrawFromPool") {
+      const pool = (a.pool as Address).toLowerCase()
+      amount = min(amount, withdrawable[pool] ?? 0n)
+      withdrawable[pool] = (withdrawable[pool] ?? 0n) - amount
+    } else if (a.kind === "Borrow") {
+      const id = (plan.subAccounts[a.subAccount] ?? "").toLowerCase()
+      const free = borrowable[id]
+      if (free !== undefined) {
+        amount = min(amount, free)
+        borrowable[id] = free - amount
+      }
+    } else if (a.kind === "RepayWithCallback" && cut > 0n) {
+      amount = amount > cut ? amount - cut : 0n
+      cut = 0n
+      return { ...a, amount }
+    }
+    cut += a.amount - amount
+    return { ...a, amount } as ChainPlan["actions"][number]
+  })
+  return { ...plan, actions }
 }

@@ -60,9 +60,10 @@ export type KeeperConfig = {
   costs: { gasPriceGwei: number; nativePrice: number }
   /**
    * Swap deleverage (issue 12): the QuoterV2 the keeper prices swaps with (the same Uniswap v3 deployment as the
-   * module's swap adapter) and the one-pool fee tier it routes through; undefined: the keeper never plans swaps.
+   * module's swap adapter), the one-pool fee tier it routes through, and every tier (`fees`, among the adapter's
+   * `feeTiers()`) a rescue's sale may be split across when one pool is too thin; undefined: the keeper never plans swaps.
    */
-  swap?: { quoter: Address; fee: number } | undefined
+  swap?: { quoter: Address; fee: number; fees: number[] } | undefined
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent"
   /** Find the Safes that registered the keeper key from the module's events; `safes` then only override risk settings. */
   discovery: DiscoverySettings | undefined
@@ -222,11 +223,16 @@ export function parseKeeperConfig(
   let swap: KeeperConfig["swap"]
   if (o.swap !== undefined) {
     const sw = r.obj(o.swap, "swap")
-    r.known(sw, "swap", ["quoter", "fee"])
-    swap = {
-      quoter: r.address(sw.quoter, "swap.quoter"),
-      fee: r.number(sw, "fee", "swap.fee", 500, (n) => Number.isInteger(n) && n > 0 && n < 1_000_000, "a Uniswap fee tier (500 = 0.05%)"),
+    r.known(sw, "swap", ["quoter", "fee", "fees"])
+    const tier = (n: number) => Number.isInteger(n) && n > 0 && n < 1_000_000
+    const fee = r.number(sw, "fee", "swap.fee", 500, tier, "a Uniswap fee tier (500 = 0.05%)")
+    let fees = [fee]
+    if (sw.fees !== undefined) {
+      if (!Array.isArray(sw.fees) || sw.fees.length === 0 || !sw.fees.every((n) => typeof n === "number" && tier(n)))
+        r.fail("swap.fees", "must be a non-empty list of Uniswap fee tiers (e.g. [500, 3000])")
+      fees = [fee, ...(sw.fees as number[]).filter((n) => n !== fee)]
     }
+    swap = { quoter: r.address(sw.quoter, "swap.quoter"), fee, fees }
   }
   const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"]
   if (o.logLevel !== undefined && !levels.includes(o.logLevel as string)) r.fail("logLevel", `must be one of ${levels.join(", ")}`)

@@ -34,7 +34,8 @@ export type KeeperEvent =
   | { type: "tracking"; safe: Address; block: bigint; nonce: bigint; reason: "already-in-flight" | "ambiguous-answer"; message: string }
   /** The chain head moved back (reorg); the keeper continues from the new head. */
   | { type: "reorg"; from: bigint; to: bigint }
-  | { type: "alert"; safe: Address; block: bigint; kind: AlertKind; message: string }
+  /** `reason`: what the failing part said (the paymaster's refusal reason, the bundler's or node's error text), when known. */
+  | { type: "alert"; safe: Address; block: bigint; kind: AlertKind; message: string; reason?: string | undefined }
   /**
    * Fleet mode: every Safe of a block was checked (read, and solved when its state or prices changed) `ms` after the
    * head was seen; `requests` JSON-RPC requests for the block's discovery and reads (sends not included).
@@ -42,6 +43,7 @@ export type KeeperEvent =
   | { type: "scanned"; block: bigint; safes: number; steps: number; requests: number; ms: number }
 
 /**
+ * - `paymaster-refused`: the paymaster answered with a refusal; `paymaster-unavailable`: it did not answer (timeout, 5xx, down).
  * - `gas-cap-below-market`: the bundler's fees exceed the Safe's `maxFeePerGas` / `maxPriorityFeePerGas` caps.
  * - `nonce-mismatch`: the bundler refused a nonce that is not the chain's, or the record was ahead of the chain.
  * - `stalled`: the operation in flight has not landed within `stallAfterBlocks` while the chain's nonce stayed put.
@@ -51,6 +53,7 @@ export type KeeperEvent =
 export type AlertKind =
   | "bundler-unavailable"
   | "paymaster-refused"
+  | "paymaster-unavailable"
   | "send-failed"
   | "rpc-error"
   | "read-failed"
@@ -62,6 +65,7 @@ export type AlertKind =
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
   "paymaster-refused",
+  "paymaster-unavailable",
   "send-failed",
   "rpc-error",
   "read-failed",
@@ -73,6 +77,14 @@ export const alertKinds: readonly AlertKind[] = [
 
 /** The error's one-line message (viem's `shortMessage` when it has one). */
 export const shortMessage = (error: unknown) => (error instanceof BaseError ? error.shortMessage : error instanceof Error ? error.message : String(error))
+
+/** The error's underlying reason: a `reason` field (e.g. `PaymasterRefusedError`), else viem's `details`, when it differs from the short message. */
+export const reasonOf = (error: unknown): string | undefined => {
+  if (!(error instanceof BaseError)) return undefined
+  const own = (error as { reason?: unknown }).reason
+  const reason = typeof own === "string" ? own : error.details
+  return reason && reason !== error.shortMessage ? reason : undefined
+}
 
 /** Emits {@link KeeperEvent}s to the listener and raises alerts: a metric, an error log line and an `alert` event. */
 export class KeeperEvents {
@@ -89,6 +101,6 @@ export class KeeperEvents {
     this.deps.logger.debug({ safe, kind, details: error instanceof BaseError ? error.details : undefined, full: error instanceof Error ? error.message : String(error) }, "alert details")
     this.deps.metrics.inc("levpilot_failures_total", "Keeper failures by kind.", { safe, kind })
     this.deps.logger.error({ alert: true, safe, kind, block: Number(block), err: message }, `ALERT ${kind}: ${message}`)
-    this.emit({ type: "alert", safe, block, kind, message })
+    this.emit({ type: "alert", safe, block, kind, message, reason: reasonOf(error) })
   }
 }

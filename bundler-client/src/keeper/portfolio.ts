@@ -4,12 +4,13 @@ import { type SubAccountState as ChainSubAccount, type SafeState, getSubAccountS
 import type { SubAccountReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { readMany, resultOf } from "@levpilot/sdk/utils"
+import { decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds } from "./chainBounds.js"
-import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN } from "../solver/swapDeleverage.js"
+import { SWAP_CURVE_FRACTIONS, SWAP_PLAN_TAKE_BIAS, SWAP_REPAY_MARGIN, swapRepayMargin } from "../solver/swapDeleverage.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
+import { SwapRouteError } from "../swap/errors.js"
 import type { KeeperRiskSettings } from "./config.js"
 import { type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
 
@@ -80,8 +81,11 @@ export async function readPortfolio(
     deployment: LeverageDeployment
     risk: KeeperRiskSettings
     costs: SolverInput["costs"]
-    /** QuoterV2 and fee tier: sub-accounts whose policy allows swaps get a swap cost curve ({@link readSwapCurve}). */
-    swap?: { quoter: Address; fee: number } | undefined
+    /**
+     * QuoterV2 and fee tier: sub-accounts whose policy allows swaps get a swap cost curve ({@link readSwapCurve}); those
+     * below their band also a selling curve at each further tier of `fees` (`swapRoutes`: a sale may be split).
+     */
+    swap?: { quoter: Address; fee: number; fees?: readonly number[] | undefined } | undefined
   },
 ): Promise<PortfolioSnapshot> {
   const { safe, deployment, risk, costs, swap } = parameters
@@ -148,6 +152,12 @@ export async function readPortfolio(
         if (s.policy.maxSlippageBps === 0 || s.collateral === 0n || !isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue)) return
         const curve = { ...swap, collateral: s.collateralToken, loan: s.loanToken, price: s.price, collateralAmount: s.collateral, blockNumber: block.number }
         sub.swap = await readSwapCurve(client, { ...curve, decimals: sub.state.collateralDecimals }).catch(() => undefined)
+        // Further pools a rescue's sale may be split across, quoted only where one may follow (below the band).
+        const others = (swap.fees ?? []).filter((fee) => fee !== swap.fee)
+        if (sub.swap !== undefined && s.band === "below" && others.length > 0) {
+          const routes = await Promise.all(others.map((fee) => readSwapCurve(client, { ...curve, fee, decimals: sub.state.collateralDecimals }).catch(() => undefined)))
+          sub.swapRoutes = routes.filter((r): r is SwapCurve => r !== undefined)
+        }
         // A buying curve only where a swap boost may follow: boosts allowed and health above the band.
         // Quoted over the largest borrow a boost can need (to minHealth), not only the collateral's value: a position far
         // above its band (a debt-free remnant after a liquidation) must reach its target in one operation.
@@ -174,9 +184,10 @@ export { SWAP_CURVE_FRACTIONS }
 /**
  * A swap cost curve on the pool's real liquidity: QuoterV2 quotes (by eth_call, against one block) at
  * {@link SWAP_CURVE_FRACTIONS} of the position's collateral, each as its shortfall against the oracle value (fee +
- * impact, bps). `side: "sell"` (default) sells collateral for the loan token (a swap deleverage, sizes in collateral);
- * `"buy"` buys collateral with the loan token (a swap boost, sizes in the loan token: fractions of `span`, by default
- * the collateral's oracle value; the keeper passes `swapBuySpan`, the borrow that would take the position to minHealth).
+ * impact, bps; at least the fee, even when the pool lags the oracle in the trade's favour). `side: "sell"` (default)
+ * sells collateral for the loan token (a swap deleverage, sizes in collateral); `"buy"` buys collateral with the loan
+ * token (a swap boost, sizes in the loan token: fractions of `span`, by default the collateral's oracle value; the
+ * keeper passes `swapBuySpan`, the borrow that would take the position to minHealth).
  *
  * @returns The curve (human units of the input token, `decimals` its decimals), with the route word of the module's swap adapter.
  * @throws SwapQuoteError when a quote reverts (no pool).
@@ -205,53 +216,97 @@ export async function readSwapCurve(
   const points = await quotePriceImpact(client, { quoter, tokenIn, tokenOut, route: { fee }, sizes, oracle: { price, collateral }, blockNumber })
   return {
     route: encodeUniswapRoute({ fee }),
-    points: points.map((p) => ({ amountIn: Number(p.amountIn) / 10 ** decimals, shortfallBps: Math.max(0, p.shortfallBps) })),
+    // Never less than the pool's fee: a pool that lags the oracle in the trade's favour is arbitraged back to it before
+    // or with the keeper's swap, so what the venue collects is sized as if the swap paid at least its fee at the oracle.
+    points: points.map((p) => ({ amountIn: Number(p.amountIn) / 10 ** decimals, shortfallBps: Math.max(p.feeBps, p.shortfallBps) })),
   }
 }
 
 /**
- * Exact amounts for a swap plan before it is sent: each swap is re-quoted on QuoterV2 at its base-unit size and what
- * the venue then takes from its output is set to the quote less {@link SWAP_REPAY_MARGIN} (never more than the solver
- * planned): a `SellCollateral`'s `RepayWithCallback` (the venue pulls the repayment at the end of the callback), a
- * `BuyCollateral`'s `SupplyCollateral` after it (one-pass boost) or its `SupplyCollateralWithCallback` (flash-looped
- * boost, the venue pulls the collateral at the end of the callback). So the swap's output always covers them.
+ * Exact amounts for a swap plan before it is sent: each swap is re-quoted on QuoterV2 at its base-unit size along its
+ * own route word (its fee tier), and what the venue then takes from the output is settled to the quotes less
+ * {@link SWAP_REPAY_MARGIN} (with the sub-account's `maxSlippageBps` in `tokens`, {@link swapRepayMargin}: the margin
+ * the solver used; never more than the solver planned): a `RepayWithCallback`'s repayment (the venue pulls it
+ * at the end of the callback) is lowered by what the block's sales now fall short of their planned output, so loan
+ * token the plan brought itself (idle, pools, donors: `expectedOut` tells the two apart) stays in it; without
+ * `expectedOut` the repayment is at most the quotes less the margin. A `BuyCollateral`'s `SupplyCollateral` after it
+ * (one-pass boost) or its `SupplyCollateralWithCallback` (flash-looped boost) is at most the quote less the margin. So
+ * the swaps' output always covers what the venue collects.
  *
+ * @param parameters.expectedOut - Per action index, a swap's planned output in base units of its output token (the
+ *   solver's `expectedOut`); optional.
+ * @param parameters.minAmountOut - Per action index, a swap's on-chain minimum output (`getSwapMinAmountOut`); optional.
+ *   Nothing the venue collects is lowered below the own funds it carries plus its swaps' minimum outputs: the module
+ *   lets no swap output at its minimum stay idle, and the swaps deliver at least that or revert. The own funds are the
+ *   planned amount less the solver's take from each swap (`swapPlanMargin`: its minimum plus `SWAP_PLAN_TAKE_BIAS` of
+ *   the way to its expected output less the margin).
  * @returns The chain plan with exact integer amounts.
+ * @throws SwapRouteError for a two-pool route (the keeper plans one-pool routes only).
  */
 export async function settleSwapAmounts(
   client: Client<Transport, Chain | undefined>,
   plan: ChainPlan,
-  parameters: { quoter: Address; fee: number; tokens: readonly { collateral: Address; loan: Address }[] },
+  parameters: {
+    quoter: Address
+    tokens: readonly { collateral: Address; loan: Address; maxSlippageBps?: number | undefined }[]
+    expectedOut?: readonly (bigint | undefined)[] | undefined
+    minAmountOut?: readonly (bigint | undefined)[] | undefined
+  },
 ): Promise<ChainPlan> {
   const actions = plan.actions.slice()
-  const margin = BigInt(Math.round(SWAP_REPAY_MARGIN * 1e6))
-  const settle = (j: number, exact: bigint) => {
-    const a = actions[j]
-    if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: exact < a.amount ? exact : a.amount }
+  const lessFor = (maxSlippageBps: number | undefined) => {
+    const margin = BigInt(Math.round((maxSlippageBps === undefined ? SWAP_REPAY_MARGIN : swapRepayMargin(maxSlippageBps)) * 1e6))
+    return (x: bigint) => (x * (1_000_000n - margin)) / 1_000_000n
   }
+  const lower = (j: number, to: bigint) => {
+    const a = actions[j]
+    if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: to < a.amount ? (to > 0n ? to : 0n) : a.amount }
+  }
+  // Per callback opener: the sum of its sales' quotes less the margin, and what they fall short of the plan.
+  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; take: bigint; minimum: bigint }>()
+  const bias = BigInt(Math.round(SWAP_PLAN_TAKE_BIAS * 1e6))
+  let opener = -1
   for (let k = 0; k < actions.length; k++) {
     const swap = actions[k]
+    if (swap?.kind === "RepayWithCallback" || swap?.kind === "SupplyCollateralWithCallback") opener = k
+    if (swap?.kind === "EndCallback") opener = -1
     if (swap?.kind !== "SellCollateral" && swap?.kind !== "BuyCollateral") continue
     const tokens = parameters.tokens[swap.subAccount]
     if (tokens === undefined) continue
     const sell = swap.kind === "SellCollateral"
     const [tokenIn, tokenOut] = sell ? [tokens.collateral, tokens.loan] : [tokens.loan, tokens.collateral]
-    const { amountOut } = await quoteExactInput(client, { quoter: parameters.quoter, tokenIn, tokenOut, route: { fee: parameters.fee }, amountIn: swap.amount })
-    const exact = (amountOut * (1_000_000n - margin)) / 1_000_000n
-    const opener = sell ? "RepayWithCallback" : "SupplyCollateralWithCallback"
-    let settled = false
-    for (let j = k - 1; j >= 0 && !settled; j--) {
-      const a = actions[j]
-      if (a?.kind === "EndCallback") break
-      if (a?.kind === opener && a.subAccount === swap.subAccount) {
-        settle(j, exact)
-        settled = true
+    const { fee, hub } = decodeSwapRoute(swap.route)
+    if (hub !== 0) throw new SwapRouteError({ field: "route", reason: `the keeper settles one-pool routes only, got hub ${hub}` })
+    const { amountOut } = await quoteExactInput(client, { quoter: parameters.quoter, tokenIn, tokenOut, route: { fee }, amountIn: swap.amount })
+    const less = lessFor(tokens.maxSlippageBps)
+    const exact = less(amountOut)
+    const openerKind = sell ? "RepayWithCallback" : "SupplyCollateralWithCallback"
+    if (opener >= 0 && actions[opener]?.kind === openerKind && actions[opener]?.subAccount === swap.subAccount) {
+      const expected = parameters.expectedOut?.[k]
+      const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true, take: 0n, minimum: 0n }
+      const minimum = parameters.minAmountOut?.[k]
+      block.quoted += exact
+      block.minimum += minimum ?? 0n
+      if (expected === undefined) block.planned = false
+      else {
+        // The solver's take from this sale (swapPlanMargin): its minimum plus SWAP_PLAN_TAKE_BIAS of the way to the
+        // expected output less the margin; what the repayment carries beyond the takes is the plan's own loan token.
+        const top = less(expected)
+        block.take += minimum === undefined || top <= minimum ? top : minimum + ((top - minimum) * bias) / 1_000_000n
+        if (top > exact) block.short += top - exact
       }
-    }
-    if (!sell && !settled) {
+      blocks.set(opener, block)
+    } else if (!sell) {
       const j = actions.findIndex((a, i) => i > k && a.kind === "SupplyCollateral" && a.subAccount === swap.subAccount)
-      if (j >= 0) settle(j, exact)
+      const minimum = parameters.minAmountOut?.[k]
+      if (j >= 0) lower(j, minimum !== undefined && exact < minimum ? minimum : exact)
     }
+  }
+  for (const [j, block] of blocks) {
+    const a = actions[j] as ChainPlan["actions"][number]
+    const own = block.planned && a.amount > block.take ? a.amount - block.take : 0n
+    const settled = block.planned ? a.amount - block.short : block.quoted
+    lower(j, settled > own + block.minimum ? settled : own + block.minimum)
   }
   return { ...plan, actions }
 }

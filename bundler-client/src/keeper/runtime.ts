@@ -20,6 +20,11 @@ export type SafeRuntime = {
   unreadable: Set<string>
   /** Venue of each sub-account (lower-case id) at the last read, for the labels of metrics and logs. */
   venues: Map<string, VenueName>
+  /**
+   * What the ERC-20 paymaster pre-charged (or would pre-charge) this Safe's last prepared keeper operation, base units of
+   * its token (`PaymasterTokenChargeError`): kept out of what the next plan may spend of that token.
+   */
+  paymasterTokenCharge?: bigint | undefined
   lastSeen?: { block: bigint; timestamp: number } | undefined
   blockSeconds?: number | undefined
 }

@@ -1,8 +1,9 @@
 import type { Logger } from "pino"
 import { type Address, zeroAddress } from "viem"
-import { getPaymasterTokenReserve } from "@levpilot/sdk/actions"
+import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import { getTransportFailure } from "@levpilot/sdk/errors"
 import { solveByLoanAsset } from "../solver/solver.js"
+import { toBaseUnits } from "../solver/state.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
@@ -12,6 +13,7 @@ import { SubAccountUnreadableError } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
+import { paymasterChargeOf, paymasterTokenOf } from "./paymasterCharge.js"
 import { clampToChainBounds } from "./chainBounds.js"
 import { type PortfolioSnapshot, readPortfolio, settleSwapAmounts, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
@@ -29,6 +31,9 @@ import { venueOf } from "./venue.js"
 export function keeperCosts(config: Pick<KeeperConfig, "costs">): SolverInput["costs"] {
   return { gasPrice: config.costs.gasPriceGwei * 1e-9 * config.costs.nativePrice, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 150_000, boostEdgeBps: 20 }
 }
+
+/** Plans per block when a token paymaster's pre-charge leaves the plan short (`PaymasterTokenChargeError`). */
+const PAYMASTER_CHARGE_ATTEMPTS = 3
 
 /**
  * One line per action, human units.
@@ -81,8 +86,24 @@ export class SafeStep {
         if (verdict === "resubmit") replace = await this.deps.store.pending(safe)
         else if (verdict !== "dropped") return
       }
-      await this.solveAndSend(rt, block, replace, read.snapshot)
+      // A token paymaster pre-charges its maximum before the plan runs: when the plan needed that part of the balance
+      // (PaymasterTokenChargeError, nothing sent), plan again in this block keeping the charge aside. A new plan's
+      // operation may be charged a few gas units more (its calldata prices its pre-verification gas), so up to
+      // PAYMASTER_CHARGE_ATTEMPTS, each keeping the largest charge seen aside.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.solveAndSend(rt, block, replace, attempt === 1 ? read.snapshot : undefined)
+          break
+        } catch (error) {
+          const charge = paymasterChargeOf(error)
+          if (charge === undefined || attempt >= PAYMASTER_CHARGE_ATTEMPTS) throw error
+          rt.paymasterTokenCharge = charge > (rt.paymasterTokenCharge ?? 0n) ? charge : rt.paymasterTokenCharge
+          this.deps.logger.info({ safe, charge: charge.toString(), attempt }, "the token paymaster's pre-charge leaves the plan short; planning again with it kept aside")
+        }
+      }
     } catch (error) {
+      const charge = paymasterChargeOf(error)
+      if (charge !== undefined && charge > (rt.paymasterTokenCharge ?? 0n)) rt.paymasterTokenCharge = charge
       if (error instanceof StoreFencedError) {
         this.deps.logger.warn({ safe, block: Number(block) }, error.shortMessage)
         return
@@ -95,19 +116,18 @@ export class SafeStep {
   }
 
   /**
-   * When an ERC-20 paymaster is paid in a token the Safe's plans spend (`paymasterContext.token`), keeps its maximum
-   * pre-charge (`getPaymasterTokenReserve`) out of what the solver and the clamp may use: the paymaster pulls it in
-   * validation, before the plan runs, so a plan spending the whole balance would revert in every block.
+   * When an ERC-20 paymaster is paid in a token the Safe's plans spend (`paymasterContext.token`), keeps its exact
+   * pre-charge out of what the solver and the clamp may use: the paymaster pulls it in validation, before the plan runs,
+   * so a plan spending the whole balance would revert in every block. The charge is the one of this Safe's last
+   * prepared operation (`rt.paymasterTokenCharge`, none before the first): the SDK's `sendRebalance` computes the
+   * prepared operation's exact charge (`paymasterToken`) and refuses a plan that needs it, and the keeper then plans
+   * again with it kept aside (`run`).
    */
-  private async reservePaymasterToken(safe: Address, snapshot: PortfolioSnapshot): Promise<void> {
-    const { config, clients } = this.deps
-    const token = (config.paymasterContext as { token?: unknown } | undefined)?.token
-    if (!clients.sponsoredBundler || typeof token !== "string") return
-    const key = token.toLowerCase()
-    if (snapshot.bounds.balances[key] === undefined) return
-    const found = await getPaymasterTokenReserve(clients.publicClient, { safe, deployments: clients.deployments })
-    if (!found) return
-    const left = (snapshot.bounds.balances[key] as bigint) - found.reserve
+  private reservePaymasterToken(rt: SafeRuntime, snapshot: PortfolioSnapshot): void {
+    const key = paymasterTokenOf(this.deps)?.toLowerCase()
+    const reserve = rt.paymasterTokenCharge ?? 0n
+    if (key === undefined || reserve === 0n || snapshot.bounds.balances[key] === undefined) return
+    const left = (snapshot.bounds.balances[key] as bigint) - reserve
     snapshot.bounds.balances[key] = left > 0n ? left : 0n
     snapshot.input.idle[key] = Number(snapshot.bounds.balances[key]) / 10 ** (snapshot.decimals[key] ?? 18)
   }
@@ -125,7 +145,7 @@ export class SafeStep {
       metrics.set("levpilot_health", "Health of each sub-account, by venue (Morpho Blue: collateral value x LLTV / debt; Aave v3: its health factor).", labels, s.debt === 0n ? Number.POSITIVE_INFINITY : Number(s.health) / 1e18)
       metrics.set("levpilot_leverage", "Effective leverage of each sub-account.", labels, Number(s.leverage) / 1e18)
     }
-    await this.reservePaymasterToken(safe, snapshot)
+    this.reservePaymasterToken(rt, snapshot)
     // A sub-account whose oracle or venue reverts is left out (the others are still solved): a gauge per sub-account
     // and one `feed-broken` alert when it breaks; the gauge goes back to 0 when it reads again.
     const broken = new Set(snapshot.unreadable.map((e) => e.subAccount.toLowerCase()))
@@ -159,9 +179,22 @@ export class SafeStep {
     if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")) {
       const tokens = chainPlan.subAccounts.map((id) => {
         const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
-        return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress }
+        return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress, maxSlippageBps: s?.policy.maxSlippageBps }
       })
-      chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { ...config.swap, tokens })
+      // The solver's expected swap outputs, in base units of each swap's output token.
+      const expectedOut = plan.actions.map((a) => {
+        const out = tokens[a.subAccount]
+        if (a.expectedOut === undefined || out === undefined) return undefined
+        const token = (a.kind === "SellCollateral" ? out.loan : out.collateral).toLowerCase()
+        return toBaseUnits(a.expectedOut, snapshot.decimals[token] ?? 18)
+      })
+      // The module's minimum output of each swap (the chain's oracle price and the policy's maxSlippageBps).
+      const minAmountOut = chainPlan.actions.map((a) => {
+        const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === chainPlan.subAccounts[a.subAccount]?.toLowerCase())
+        if ((a.kind !== "SellCollateral" && a.kind !== "BuyCollateral") || s === undefined) return undefined
+        return getSwapMinAmountOut({ sell: a.kind === "SellCollateral", amountIn: a.amount, price: s.price, maxSlippageBps: s.policy.maxSlippageBps }).minAmountOut
+      })
+      chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut })
     }
     // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); swap and
     // callback plans were settled exactly above and pass through.

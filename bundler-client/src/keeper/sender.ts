@@ -7,6 +7,7 @@ import { selfPayValidationGas, sendRebalance } from "@levpilot/sdk/actions"
 import {
   BundlerUnavailableError,
   PaymasterRefusedError,
+  PaymasterUnavailableError,
   UnconfirmedUserOperationError,
   UserOperationInFlightError,
   getTransportFailure,
@@ -23,13 +24,15 @@ import { type SafeRuntime, backoff } from "./runtime.js"
 import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
 import { priceUserOperation } from "./fees.js"
+import { paymasterTokenOf } from "./paymasterCharge.js"
 
 const has = (error: unknown, type: abstract new (...args: never[]) => Error) => error instanceof type || (error instanceof BaseError && error.walk((e) => e instanceof type) !== null)
 
 /**
  * Sends a plan as a keeper UserOperation through the SDK's `sendRebalance` (validation, the keeper nonce key, gas
  * estimation with the Safe's caps lifted and call gas headroom, named errors), sponsored by the ERC-7677 paymaster, or
- * paid by the Safe when the paymaster refuses and self-pay is allowed (by the configuration and on chain).
+ * paid by the Safe when the paymaster refuses (or does not answer) and self-pay is allowed (by the configuration and on
+ * chain).
  *
  * The operation in flight is persisted before each send (intent: nonce and fees) and after it (hash). A replacement
  * reuses the pending nonce with fees bumped by `feeBumpPercent`. The SDK's errors decide what happens next:
@@ -102,6 +105,8 @@ export class RebalanceSender {
         plan,
         deployments: clients.deployments,
         validate,
+        // An ERC-20 paymaster's exact pre-charge must be left for it (PaymasterTokenChargeError otherwise).
+        ...(sponsored ? { paymasterToken: paymasterTokenOf(this.deps) } : {}),
         nonce,
         ...fees,
         // Self-paid: the bundler's estimate (Alto drops state overrides without a paymaster, and does not need them:
@@ -121,11 +126,13 @@ export class RebalanceSender {
           userOpHash = await submit(clients.bundler, false)
         } else userOpHash = await submit(clients.sponsoredBundler, true)
       } catch (error) {
-        if (!sponsored || !has(error, PaymasterRefusedError)) throw error
-        events.alert(safe, block, "paymaster-refused", error)
+        // A paymaster that did not answer (timeout, 5xx, down) is not a refusal, but the Safe may pay alike.
+        const unanswered = has(error, PaymasterUnavailableError)
+        if (!sponsored || !(unanswered || has(error, PaymasterRefusedError))) throw error
+        events.alert(safe, block, unanswered ? "paymaster-unavailable" : "paymaster-refused", error)
         const blocked = await this.selfPayBlocked(safe)
         if (blocked) throw new SelfPayNotAllowedError({ safe, reason: blocked, cause: error as Error })
-        logger.warn({ safe }, "paymaster refused; the Safe pays its own gas (allowed by policy)")
+        logger.warn({ safe }, `paymaster ${unanswered ? "did not answer" : "refused"}; the Safe pays its own gas (allowed by policy)`)
         sponsored = false
         // The plan was validated for the refused attempt, against this block.
         userOpHash = await submit(clients.bundler, false, false)
@@ -167,7 +174,7 @@ export class RebalanceSender {
       const landed = replace !== undefined && !unreachable && (await account.getNonce().catch(() => nonce)) > nonce
       await store.setPending(safe, replace && !unreachable && !landed ? undefined : replace)
       if (error instanceof SelfPayNotAllowedError) {
-        events.alert(safe, block, "paymaster-refused", error)
+        events.alert(safe, block, has(error.cause, PaymasterUnavailableError) ? "paymaster-unavailable" : "paymaster-refused", error)
         logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "operation not sent")
         return
       }

@@ -93,12 +93,13 @@ describe("LiveVolatility (the keeper's EWMA estimate of oracle volatility)", () 
       subAccounts: [
         {
           state: { id: "0xweth", loanAsset: "usdc", collateralAsset: "weth", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * 3000 * 0.86) / 2.2, lltv: 0.86, price: 3000 },
-          policy: makePolicy({ minHealth: 1.2, targetHealth: 1.5, maxHealth: 2.0, cooldown: 0, tolerance: 0.01, horizon: 86_400, tailDrop: 0 }),
+          policy: makePolicy({ minHealth: 1.2, targetHealth: 1.5, maxHealth: 2.0, cooldown: 0, tolerance: 0.01, horizon: 86_400, tailDrop: 0, pools: ["0xpark"] }),
           epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
           risk: { sigma: 0.8 },
         },
       ],
-      pools: [],
+      // A boost parks what it borrows (the module refuses a borrow left idle: IdleInflow).
+      pools: [{ address: "0xpark", asset: "usdc", decimals: 6, balance: 0, withdrawable: 0 }],
       idle: { usdc: 50_000 },
       costs: TEST_COSTS,
       mode: "autopilot",

@@ -9,7 +9,7 @@ export {
   type PolicyViolation,
   type CheckPlanParameters,
   type CheckPlanReturnType,
-  FLOAT_TOLERANCE,
+  toRuleInput,
   checkPlanAgainstPolicy,
 } from "./policyRules.js"
 export {
@@ -44,12 +44,17 @@ export {
   SWAP_CURVE_FRACTIONS,
   SWAP_SLIPPAGE_USE,
   SWAP_REPAY_MARGIN,
-  swapTakeShare,
+  swapPlanMargin,
+  swapRepayMargin,
   curveShortfallBps,
   maxSizeWithinSlippage,
-  type SwapDeleverageParameters,
-  type SwapDeleverageCandidate,
-  planSwapDeleverage,
+  type SaleSplit,
+  splitSale,
+  usableSlippageBps,
+  type SizeSwapDeleverageParameters,
+  type SwapSale,
+  type SwapDeleverageSizing,
+  sizeSwapDeleverage,
 } from "./swapDeleverage.js"
 export {
   ONE_PASS_MIN_HEALTH,

@@ -1,6 +1,7 @@
 import { healthOf, leverageOf, toBaseUnits } from "./state.js"
 import type { Plan, PlanAction, Policy, SolverResult, SubAccountOutcome, SubAccountState } from "./types.js"
 import type { Account, Checkpoint, WorkingPortfolio } from "./workingPortfolio.js"
+import { sizeSwapDeleverage, usableSlippageBps } from "./swapDeleverage.js"
 
 /**
  * Morpho Blue liquidation incentive factor: min(1.15, 1 / (1 - 0.3 (1 - lltv))).
@@ -70,13 +71,13 @@ function needs(w: WorkingPortfolio, t: Target) {
 function fundFromIdle(w: WorkingPortfolio, t: Target, sources: string[]): void {
   const { i, s } = t
   const need = needs(w, t)
-  let x = Math.min(w.idle[w.loanAsset] ?? 0, need.loan(), w.capLeft(i), w.repayLeft(i))
+  let x = Math.min(w.spendable(w.loanAsset), need.loan(), w.capLeft(i), w.repayLeft(i))
   if (worth(x, s.loanDecimals)) {
     w.push("Repay", i, x)
     sources.push("idle")
   }
   if (s.collateralAsset !== w.loanAsset) {
-    x = Math.min(w.idle[s.collateralAsset] ?? 0, need.collateral(), w.capLeft(i) / s.price, w.supplyLeft(i))
+    x = Math.min(w.spendable(s.collateralAsset), need.collateral(), w.capLeft(i) / s.price, w.supplyLeft(i))
     if (worth(x, s.collateralDecimals)) {
       w.push("SupplyCollateral", i, x)
       sources.push("idle collateral")
@@ -158,30 +159,135 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
 }
 
 /**
+ * Deleverage funding by selling collateral inside the venue's repay callback (issue 12), for what the plan's own funds
+ * leave to repay: the target's plain repayments so far (idle, pools, donors) are folded into the callback's repayment
+ * (one venue call, and no swap output or withdrawal left idle), and the sale is sized for the rest toward the goal,
+ * split across the sub-account's routes when one pool is too thin, capped by `maxSlippageBps` and the limits of
+ * {@link sizeSwapDeleverage}.
+ *
+ * @returns A note for the plan's reason, or undefined when there is nothing to sell; `{ reason }` when no sale fits.
+ */
+function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string | undefined | { reason: string } {
+  const { i, s, policy } = t
+  const curves = w.sellCurves(i)
+  const bps = policy.maxSlippageBps ?? 0
+  if (curves.length === 0 || !(bps > 0)) return undefined
+  if (!(needs(w, t).loan() > 0)) return undefined
+  const folded = w.foldRepays(i, t.firstMove)
+  const prefunded = Math.min(w.spendable(w.loanAsset), w.repayLeft(i), w.capLeft(i), w.debt[i] as number)
+  const { costs } = w.input
+  const sizing = sizeSwapDeleverage({
+    collateral: w.collateral[i] as number,
+    debt: w.debt[i] as number,
+    price: s.price,
+    lltv: s.lltv,
+    collateralDecimals: s.collateralDecimals,
+    prefunded: Math.max(0, prefunded),
+    curves,
+    goal: t.goal,
+    usableBps: usableSlippageBps(policy),
+    maxSlippageBps: bps,
+    withdrawable: s.withdrawable === undefined ? undefined : w.withdrawLeft(i),
+    repayable: s.repayable === undefined ? undefined : w.repayLeft(i),
+    capLeft: w.capLeft(i),
+    extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
+  })
+  if ("reason" in sizing) {
+    if (folded > 0) w.push("Repay", i, folded)
+    return sizing
+  }
+  w.push("RepayWithCallback", i, sizing.repaid)
+  w.push("WithdrawCollateral", i, sizing.sold, undefined, { amountBase: sizing.soldBase })
+  for (const sale of sizing.sales) w.push("SellCollateral", i, sale.amountIn, undefined, { route: sale.route, expectedOut: sale.expectedOut, amountBase: sale.amountBase })
+  w.push("EndCallback", i, 0)
+  // What the sales keep back from the repayment (their drift margin) is not spent again in this plan: on chain a sale
+  // that pays a little less than planned leaves a little less of it.
+  w.reserve(w.loanAsset, prefunded + sizing.sales.reduce((sum, x) => sum + x.expectedOut, 0) - sizing.repaid)
+  const routes = sizing.sales.map((x) => `${x.amountIn.toPrecision(4)} on the ${routeFee(x.route)} pool (${x.shortfallBps.toFixed(1)} bps)`).join(" + ")
+  sources.push(sizing.sales.length > 1 ? `a swap split over ${sizing.sales.length} pools` : "a swap")
+  return `swap deleverage selling ${fmt(sizing.sold)} ${s.collateralAsset}: ${routes}, fee + impact ${sizing.shortfallBps.toFixed(2)} bps${sizing.cappedBy ? `, capped by ${sizing.cappedBy}` : ""}`
+}
+
+/** "0.05%" for a one-pool route word (its fee tier in bits 0..23), the word itself otherwise. */
+function routeFee(route: string): string {
+  const word = BigInt(route)
+  return word >> 24n === 0n ? `${Number(word & 0xffffffn) / 10_000}%` : route
+}
+
+/** One way to fund a deleverage: which sources it may use, cheapest first (idle funds always come first). */
+type Funding = { pools: boolean; donors: boolean; swap: boolean }
+
+/** What one {@link Funding} reached for a target: health, cost (gas + slippage + fee and impact), whether it is valid. */
+type FundingResult = { funding: Funding; reached: number; cost: number; lossOk: boolean; sources: string[]; note: string | undefined; swapRefusal: string | undefined }
+
+function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
+  const sources: string[] = []
+  fundFromIdle(w, t, sources)
+  if (funding.pools) fundFromPools(w, t, sources)
+  if (funding.donors) fundFromDonors(w, t, sources)
+  let note: string | undefined
+  let swapRefusal: string | undefined
+  if (funding.swap) {
+    const r = fundFromSwap(w, t, sources)
+    if (typeof r === "object") swapRefusal = r.reason
+    else note = r
+  }
+  // One repayment of what idle funds, pools and donors brought (one venue call, after every withdrawal and borrow);
+  // a swap's callback block has already taken them into its own.
+  const folded = w.foldRepays(t.i, t.firstMove)
+  if (folded > 0) w.push("Repay", t.i, folded)
+  return { funding, reached: w.health(t.i), cost: movesCost(w, t), lossOk: w.lossBudget([], undefined) >= 0, sources, note, swapRefusal }
+}
+
+/**
  * Step 2, per sub-account below its band (lowest health first): fund a deleverage towards its goal from idle balances,
- * pools and donors; keep it only if it stays within the loss limits, reaches the allowed interval, and (autopilot) its
- * avoided liquidation penalty pays for its gas and slippage when the position is still within tolerance.
+ * pools and donors, and, where its policy allows swaps and the keeper quoted its pools, sell collateral for what they
+ * leave (`fundFromSwap`). The fundings tried: buffers alone, buffers then a swap, and a swap after idle funds with or
+ * without pools and donors; the one kept reaches the goal (else the highest health) at the lowest total cost: gas,
+ * pool slippage, and the swap's fee and impact. Kept only if it stays within the loss limits, reaches the allowed
+ * interval, and (autopilot) its avoided liquidation penalty pays for its cost when the position is still within
+ * tolerance. A rescue that cannot reach the landing zone is no plan: the module refuses any plan that leaves a
+ * triggered sub-account below it (`HealthOutOfBand`, `HealthOutsideLandingZone`), so neither a partial deleverage nor
+ * one split over several operations can be sent; the reason says how far the capped funds reach.
  */
 export function deleverage(w: WorkingPortfolio, a: Account): void {
   const t = beginTarget(w, a)
   if (t === undefined) return
   const { i, s, policy, snap } = t
-  const sources: string[] = []
-  fundFromIdle(w, t, sources)
-  fundFromPools(w, t, sources)
-  fundFromDonors(w, t, sources)
+  const swaps = w.sellCurves(i).length > 0 && (policy.maxSlippageBps ?? 0) > 0
+  const fundings: Funding[] = [{ pools: true, donors: true, swap: false }]
+  if (swaps)
+    fundings.push({ pools: true, donors: true, swap: true }, { pools: false, donors: true, swap: true }, { pools: true, donors: false, swap: true }, { pools: false, donors: false, swap: true })
+  const results: FundingResult[] = []
+  for (const funding of fundings) {
+    w.restore(snap)
+    w.roles[i] = "target"
+    results.push(fund(w, t, funding))
+  }
+  const goal = Math.min(t.goal, a.hi) - 1e-6
+  const valid = results.filter((r) => r.lossOk && r.reached >= a.lo)
+  const rank = (u: FundingResult, v: FundingResult) =>
+    Number(v.reached >= goal) - Number(u.reached >= goal) || (u.reached >= goal || Math.abs(v.reached - u.reached) < 1e-9 ? 0 : v.reached - u.reached) || u.cost - v.cost
+  const best = valid.sort(rank)[0]
+  w.restore(snap)
+  w.roles[i] = "target"
+  if (best === undefined) {
+    const furthest = results.filter((r) => r.lossOk).sort((u, v) => v.reached - u.reached)[0]
+    w.restore(snap)
+    const swapNote = results.map((r) => r.note ?? r.swapRefusal).find((x) => x !== undefined)
+    if (furthest === undefined) {
+      w.reasons[i] = `below band but touching it would exceed a loss limit (maxLossBps ${policy.maxLossBps}, maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000}); no valid plan`
+      return
+    }
+    w.reasons[i] =
+      `below band (health ${fmt(a.h0)} < ${policy.minHealth}) but funds and caps reach only ${fmt(furthest.reached)} < ${fmt(a.lo)}` +
+      (swapNote ? ` (${swapNote})` : swaps ? "" : "; no swap lane (maxSlippageBps 0 or no quoted pool)") +
+      `; no valid plan: the module refuses any plan that leaves it below its landing zone (HealthOutOfBand / HealthOutsideLandingZone), so it cannot be sent partially or split over operations`
+    return
+  }
+  const chosen = fund(w, t, best.funding)
   const reached = w.health(i)
-  if (w.lossBudget([], undefined) < 0) {
-    w.restore(snap)
-    w.reasons[i] = `below band but touching it would exceed a loss limit (maxLossBps ${policy.maxLossBps}, maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000}); no valid plan`
-    return
-  }
-  if (reached < a.lo) {
-    w.restore(snap)
-    w.reasons[i] = `below band (health ${fmt(a.h0)} < ${policy.minHealth}) but funds and caps reach only ${fmt(reached)}; no valid plan`
-    return
-  }
-  const cost = movesCost(w, t)
+  const cost = chosen.cost
   const pBefore = w.probability(i, a.h0)
   const pAfter = w.probability(i, reached)
   const benefit = (pBefore - pAfter) * s.debt * (liquidationIncentiveFactor(s.lltv) - 1)
@@ -190,7 +296,19 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
     w.reasons[i] = `below band but liquidation risk ${pct(pBefore)} is within tolerance and the benefit ${fmt(benefit)} < cost ${fmt(cost)}; skipped`
     return
   }
-  w.reasons[i] = `below band: deleverage ${fmt(a.h0)} -> ${fmt(reached)} (risk target ${fmt(a.riskHealth)}) from ${sources.join(", ")}; P(liq) ${pct(pBefore)} -> ${pct(pAfter)}`
+  const buffers = results[0] as FundingResult
+  const compared =
+    chosen.note === undefined
+      ? ""
+      : buffers.lossOk && buffers.reached >= a.lo
+        ? buffers.reached >= goal
+          ? `; cheaper than buffers alone (cost ${fmt(cost)} < ${fmt(buffers.cost)})`
+          : `; buffers alone reach only ${fmt(buffers.reached)}`
+        : `; buffers could not (they reach ${fmt(buffers.reached)})`
+  w.reasons[i] =
+    `below band: deleverage ${fmt(a.h0)} -> ${fmt(reached)} (risk target ${fmt(a.riskHealth)}) from ${chosen.sources.join(", ")}` +
+    (chosen.note ? `; ${chosen.note}` : "") +
+    `${compared}; cost ${fmt(cost)}; P(liq) ${pct(pBefore)} -> ${pct(pAfter)}`
 }
 
 /**
@@ -210,32 +328,58 @@ export function boost(w: WorkingPortfolio, a: Account): void {
     w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but caps${w.borrowLeft(i) < want ? " and the market's free liquidity" : ""} allow only health ${fmt(reachedHealth)}; no valid plan`
     return
   }
-  w.push("Borrow", i, borrow)
+  // The module refuses a borrow left idle (IdleInflow): without a swap (planSwapBoost), a boost borrows only what the
+  // cheapest allowed loan-token pool takes, within the caps (which count the borrow and the deposit) and the slippage
+  // room; the amount shrinks until both fit (capLeft grows as it does).
   const sink = w.pools.filter((p) => policy.pools.includes(p.address) && p.asset === w.loanAsset).sort((u, v) => (u.slippageBps ?? 0) - (v.slippageBps ?? 0))[0]
-  let destination = "kept idle"
-  if (sink !== undefined) {
-    const slip = w.slipOf(sink)
-    const budget = w.slipRoom(slip, false, [i], sink.address)
-    const deposit = Math.min(borrow, w.capLeft(i), budget)
-    if (worth(deposit, sink.decimals)) {
-      w.push("DepositToPool", i, deposit, sink)
-      destination = `deposited to pool ${short(sink.address)}`
+  if (sink === undefined) {
+    w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but the policy lists no ${w.loanAsset} pool to hold a borrow and no swap boost fits; a borrow left idle is refused (IdleInflow); no valid plan`
+    return
+  }
+  const fits = (x: number): boolean => {
+    const trial = w.checkpoint()
+    w.push("Borrow", i, x)
+    const room = Math.min(w.capLeft(i), w.slipRoom(w.slipOf(sink), false, [i], sink.address))
+    w.restore(trial)
+    return room >= x
+  }
+  // The largest borrow the pool can take (bisection: a smaller borrow always fits where a larger one does).
+  let amount = borrow
+  if (!fits(amount)) {
+    let lo = 0
+    let hi = borrow
+    for (let round = 0; round < 40; round++) {
+      const mid = (lo + hi) / 2
+      if (fits(mid)) lo = mid
+      else hi = mid
     }
+    amount = lo
+  }
+  const parked = worth(amount, s.loanDecimals)
+  if (parked) {
+    w.push("Borrow", i, amount)
+    w.push("DepositToPool", i, amount, sink)
   }
   const reached = w.health(i)
+  if (!parked || reached > a.hi) {
+    w.restore(snap)
+    w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but pool ${short(sink.address)} takes only ${fmt(amount)} ${w.loanAsset} within the caps and slippage room, reaching health ${fmt(parked ? reached : a.h0)} > ${fmt(a.hi)}; no valid plan`
+    return
+  }
+  const destination = `deposited to pool ${short(sink.address)}`
   if (w.lossBudget([], undefined) < 0) {
     w.restore(snap)
     w.reasons[i] = `above band but touching it would exceed a loss limit (maxLossBps ${policy.maxLossBps}, maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000}); no valid plan`
     return
   }
   const cost = movesCost(w, t)
-  const benefit = (borrow * w.input.costs.boostEdgeBps) / 10_000
+  const benefit = (amount * w.input.costs.boostEdgeBps) / 10_000
   if (w.mode === "autopilot" && benefit < cost) {
     w.restore(snap)
     w.reasons[i] = `above band but the boost benefit ${fmt(benefit)} < cost ${fmt(cost)}; skipped`
     return
   }
-  w.reasons[i] = `above band: boost ${fmt(a.h0)} -> ${fmt(reached)} (risk target ${fmt(a.riskHealth)}), borrowed ${fmt(borrow)} ${w.loanAsset} ${destination}; P(liq) ${pct(w.probability(i, reached))}`
+  w.reasons[i] = `above band: boost ${fmt(a.h0)} -> ${fmt(reached)} (risk target ${fmt(a.riskHealth)}), borrowed ${fmt(amount)} ${w.loanAsset} ${destination}; P(liq) ${pct(w.probability(i, reached))}`
 }
 
 /**
@@ -281,7 +425,8 @@ export function finishPlan(w: WorkingPortfolio): SolverResult {
     pool: m.pool,
     asset: m.asset,
     amount: m.amount,
-    amountBase: toBaseUnits(m.amount, m.decimals),
+    amountBase: m.amountBase ?? toBaseUnits(m.amount, m.decimals),
+    ...(m.route !== undefined ? { route: m.route, expectedOut: m.expectedOut } : {}),
   }))
   const gas = costs.baseGas + w.gasOf(0)
   const plan: Plan = { loanAsset: w.loanAsset, subAccounts: order.map((i) => w.sub(i).state.id), actions, gas }

@@ -1,3 +1,4 @@
+import { parseUnits } from "viem"
 import { describe, expect, it } from "vitest"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { recordRebalance } from "./state.js"
@@ -101,7 +102,7 @@ describe("checkPlanAgainstPolicy", () => {
       ],
     })
     const check = (p: Plan) => checkPlanAgainstPolicy({ plan: p, pre, policies, epochs: {}, now: NOW }).violations.map((v) => v.message)
-    for (const dust of [1e-6, 1, 29]) expect(check(padded(dust)), `${dust}`).toEqual([expect.stringMatching(/b changes by .* less than 10 bps .*SubAccountUnchanged/)])
+    for (const dust of [1e-6, 1, 29]) expect(check(padded(dust)), `${dust}`).toEqual([expect.stringMatching(/b changes by less than 10 bps .*SubAccountUnchanged/)])
     expect(check(padded(31))).toEqual([])
     const idle = plan(["WithdrawFromPool", 4000, POOL], ["Repay", 4000], ["WithdrawFromPool", 1e-6, OTHER])
     expect(run(portfolio(1.1), idle, { pools: [POOL, OTHER] }).violations.map((v) => v.message)).toEqual([expect.stringMatching(/pool 0x0+b2 withdraws .* more than .* \(PoolNotUsed\)/)])
@@ -111,7 +112,7 @@ describe("checkPlanAgainstPolicy", () => {
     const pre = portfolio(1.02)
     const a = pre.subAccounts[0] as PortfolioState["subAccounts"][number]
     const swapPolicy = { a: makePolicy({ pools: [POOL], maxSlippageBps: 50 }) }
-    const act = (kind: ActionKind, amount: number, asset: string, pool?: string) => ({ kind, subAccount: 0, pool, asset, amount, amountBase: BigInt(Math.round(amount * 1e6)) })
+    const act = (kind: ActionKind, amount: number, asset: string, pool?: string) => ({ kind, subAccount: 0, pool, asset, amount, amountBase: BigInt(Math.round(amount * (asset === "WETH" ? 1e18 : 1e6))) })
     const deleverage = [act("RepayWithCallback", 6000, "USDC"), act("WithdrawCollateral", 2, "WETH"), act("SellCollateral", 2, "WETH", OTHER), act("EndCallback", 0, "USDC")]
     const check = (actions: Plan["actions"]) =>
       checkPlanAgainstPolicy({ plan: { loanAsset: "USDC", subAccounts: ["a"], gas: 600_000, actions }, pre, policies: swapPolicy, epochs: {}, now: NOW })
@@ -119,15 +120,61 @@ describe("checkPlanAgainstPolicy", () => {
         .filter((m) => m.includes("PoolNotUsed"))
     // The swap's minimum output (2 WETH x 3000 less 50 bps = 5,970) pays all but 30 of the 6,000 repaid.
     expect(check([act("WithdrawFromPool", 30, "USDC", POOL), ...deleverage])).toEqual([])
-    expect(check([act("WithdrawFromPool", 31, "USDC", POOL), ...deleverage])).toEqual([expect.stringMatching(/withdraws 31 USDC .* \(29\.99\d*\) \(PoolNotUsed\)|withdraws 31 USDC .*\(PoolNotUsed\)/)])
+    expect(check([act("WithdrawFromPool", 31, "USDC", POOL), ...deleverage])).toEqual([expect.stringMatching(/pool 0x0+a1 withdraws .*\(PoolNotUsed\)/)])
     // A repayment past the debt clears only the debt.
     expect(check([act("WithdrawFromPool", a.debt + 1000, "USDC", POOL), act("Repay", a.debt + 1000, "USDC")])).toHaveLength(1)
     expect(check([act("WithdrawFromPool", a.debt, "USDC", POOL), act("Repay", a.debt + 1000, "USDC")])).toEqual([])
     // A borrow pays for a repayment: a withdrawal next to it is idle.
-    expect(check([act("Borrow", 1000, "USDC"), act("Repay", 1000, "USDC"), act("WithdrawFromPool", 1000, "USDC", POOL)])).toHaveLength(1)
+    // (boostAllowed: without it the module refuses the Borrow first; the venue needs the repayment before the borrow.)
+    const boost = { a: makePolicy({ pools: [POOL], maxSlippageBps: 50, boostAllowed: true }) }
+    const idle = checkPlanAgainstPolicy({
+      plan: { loanAsset: "USDC", subAccounts: ["a"], gas: 600_000, actions: [act("WithdrawFromPool", 1000, "USDC", POOL), act("Repay", 1000, "USDC"), act("Borrow", 1000, "USDC")] },
+      pre,
+      policies: boost,
+      epochs: {},
+      now: NOW,
+    })
+    expect(idle.violations.map((v) => v.error?.name)).toEqual(["PoolNotUsed"])
     // A borrow parked in a pool funds nothing: the withdrawal next to it pays the repayment (rescue one, boost another).
-    expect(check([act("WithdrawFromPool", 1000, "USDC", POOL), act("Repay", 1000, "USDC"), act("Borrow", 500, "USDC"), act("DepositToPool", 500, "USDC", OTHER)])).toEqual([])
-    expect(check([act("WithdrawFromPool", 1000, "USDC", POOL), act("Repay", 1000, "USDC"), act("Borrow", 500, "USDC"), act("DepositToPool", 400, "USDC", OTHER)])).toHaveLength(1)
+    const parked = (deposit: number) =>
+      checkPlanAgainstPolicy({
+        plan: { loanAsset: "USDC", subAccounts: ["a"], gas: 600_000, actions: [act("WithdrawFromPool", 1000, "USDC", POOL), act("Repay", 1000, "USDC"), act("Borrow", 500, "USDC"), act("DepositToPool", deposit, "USDC", OTHER)] },
+        pre,
+        policies: { a: makePolicy({ pools: [POOL, OTHER], maxSlippageBps: 50, boostAllowed: true }) },
+        epochs: {},
+        now: NOW,
+      }).violations.map((v) => v.error?.name)
+    expect(parked(500)).not.toContain("PoolNotUsed")
+    expect(parked(400)).toEqual(["PoolNotUsed"])
+  })
+
+  it("refuses any inflow the plan leaves idle: borrows, collateral withdrawals, swap outputs past their minimum (IdleInflow)", () => {
+    const pre = portfolio(1.9)
+    const policies = { a: makePolicy({ pools: [POOL], maxSlippageBps: 50, boostAllowed: true, maxHealth: 1.8 }) }
+    const act = (kind: ActionKind, amount: number, asset: string, pool?: string) => ({ kind, subAccount: 0, pool, asset, amount, amountBase: parseUnits(String(amount), asset === "WETH" ? 18 : 6) })
+    const idle = (actions: Plan["actions"]) =>
+      checkPlanAgainstPolicy({ plan: { loanAsset: "USDC", subAccounts: ["a"], gas: 600_000, actions }, pre, policies, epochs: {}, now: NOW })
+        .violations.map((v) => v.message)
+        .filter((m) => m.includes("IdleInflow"))
+    expect(idle([act("Borrow", 3000, "USDC")])).toEqual([expect.stringMatching(/brings 3000 USDC .* only 0 .*\(IdleInflow\)/)])
+    expect(idle([act("Borrow", 3000, "USDC"), act("DepositToPool", 2000, "USDC", POOL)])).toHaveLength(1)
+    expect(idle([act("Borrow", 3000, "USDC"), act("DepositToPool", 3000, "USDC", POOL)])).toEqual([])
+    expect(idle([act("WithdrawCollateral", 0.1, "WETH"), act("Borrow", 100, "USDC"), act("Repay", 100, "USDC")])).toEqual([expect.stringMatching(/0\.1 WETH.*IdleInflow/)])
+    // A buy of 3,000 USDC at 3,000 has an on-chain minimum of 0.995 WETH: supplying that is enough, less is not.
+    const buy = [act("Borrow", 3000, "USDC"), act("BuyCollateral", 3000, "USDC", OTHER)]
+    expect(idle([...buy, act("SupplyCollateral", 0.995, "WETH")])).toEqual([])
+    expect(idle([...buy, act("SupplyCollateral", 0.99, "WETH")])).toEqual([expect.stringMatching(/WETH.*IdleInflow/)])
+    // A repayment past the debt it meets (a later borrow does not raise it, review 4): the venue clears only the debt
+    // and pulls it at the end of the callback, which the 5,000 borrowed inside cannot pay here (ActionFailed, before the
+    // inflow rule); funded, the borrow left idle is IdleInflow (IdleInflowAttacks.t.sol, the rules differential).
+    // Borrowing first raises the debt the repayment meets.
+    const debt = (pre.subAccounts[0] as PortfolioState["subAccounts"][number]).debt
+    const all = (actions: Plan["actions"]) =>
+      checkPlanAgainstPolicy({ plan: { loanAsset: "USDC", subAccounts: ["a"], gas: 600_000, actions }, pre, policies, epochs: {}, now: NOW }).violations.map((v) => v.message)
+    expect(all([act("RepayWithCallback", debt + 5000, "USDC"), act("Borrow", 5000, "USDC"), act("EndCallback", 0, "USDC")])).toContainEqual(
+      expect.stringMatching(/action 0 \(RepayWithCallback\) fails on chain: inside the callback: needs .* but the Safe holds 5000000000 \(ActionFailed\)/),
+    )
+    expect(idle([act("Borrow", 5000, "USDC"), act("Repay", debt + 5000, "USDC")])).toEqual([])
   })
 
   it("refuses selling and buying one collateral token in one plan, across sub-accounts (SwapRoundTrip)", () => {
@@ -170,15 +217,23 @@ describe("checkPlanAgainstPolicy", () => {
   })
 
   it("rejects a borrow on a sub-account without boosts (rule 3)", () => {
-    const r = run(portfolio(1.75), plan(["Borrow", 1000], ["DepositToPool", 1000, POOL]), { boostAllowed: false })
-    expect(r.violations.filter((v) => v.rule === 3).length).toBeGreaterThan(0)
+    // The module checks the trigger first: at 1.75 without boosts nothing is due (NoTrigger); when due, the borrow is
+    // refused (ActionNotAllowed).
+    expect(run(portfolio(1.75), plan(["Borrow", 1000], ["DepositToPool", 1000, POOL]), { boostAllowed: false }).violations.map((v) => v.error?.name)).toEqual(["NoTrigger"])
+    const r = run(portfolio(1.1), plan(["WithdrawFromPool", 4000, POOL], ["Repay", 4000], ["Borrow", 1000]), { boostAllowed: false })
+    expect(r.violations.map((v) => [v.rule, v.error?.name])).toEqual([[3, "ActionNotAllowed"]])
   })
 
   it("enforces per-rebalance, per-epoch, rebalance-count and gas caps (rule 4)", () => {
     expect(run(portfolio(1.1), repayFromPool, { maxAmountPerRebalance: 7999 }).violations.map((v) => v.rule)).toEqual([4])
     const used: EpochState = { epoch: Math.floor(NOW / 86_400), amountInEpoch: 10_000, rebalancesInEpoch: 3, gasInEpoch: 1_000_000 }
-    const rules = run(portfolio(1.1), repayFromPool, { maxAmountPerEpoch: 15_000, maxRebalancesPerEpoch: 3, maxGasPerEpoch: 1_200_000, cooldown: 0 }, used).violations
-    expect(rules.map((v) => v.rule)).toEqual([4, 4, 4])
+    // The module reverts with the first cap it finds (amount, count, gas, in that order).
+    const caps = { maxAmountPerEpoch: 15_000, maxRebalancesPerEpoch: 3, maxGasPerEpoch: 1_200_000, cooldown: 0 }
+    const first = (policy: Partial<Policy>) => run(portfolio(1.1), repayFromPool, policy, used).violations.map((v) => [v.rule, v.error?.name])
+    expect(first(caps)).toEqual([[4, "EpochAmountCapExceeded"]])
+    expect(first({ ...caps, maxAmountPerEpoch: 1e9 })).toEqual([[4, "EpochRebalanceCapExceeded"]])
+    expect(first({ ...caps, maxAmountPerEpoch: 1e9, maxRebalancesPerEpoch: 4 })).toEqual([[4, "EpochGasCapExceeded"]])
+    expect(first({ ...caps, maxAmountPerEpoch: 1e9, maxRebalancesPerEpoch: 4, maxGasPerEpoch: 1_300_000 })).toEqual([])
     const expired = { ...used, epoch: Math.floor(NOW / 86_400) - 1 }
     expect(run(portfolio(1.1), repayFromPool, { maxAmountPerEpoch: 15_000, maxRebalancesPerEpoch: 3, maxGasPerEpoch: 1_200_000, cooldown: 0 }, expired).violations).toEqual([])
   })
@@ -194,7 +249,8 @@ describe("checkPlanAgainstPolicy", () => {
     // 200 lost on an equity of ~6,545 (about 306 bps); allowed per rebalance at maxLossBps 600, not per epoch at 100.
     const r = run(portfolio(1.1), plan(["WithdrawFromPool", 4000, OTHER], ["Repay", 4000]), { pools: [POOL, OTHER], maxLossBps: 600, maxEpochLossBps: 100 })
     expect(r.violations.map((v) => v.rule)).toEqual([6])
-    expect(r.lossPpb.a).toBeCloseTo((200 / (30_000 - 25_800 / 1.1)) * 1e9, 0)
+    // EpochLossBudgetExceeded(subAccount, lossPpb, budgetPpb): the exact (base-unit) charge, rounded up.
+    expect(Math.abs(Number(r.violations[0]?.error?.args[1]) - (200 / (30_000 - 25_800 / 1.1)) * 1e9)).toBeLessThan(10)
     const used: EpochState = { epoch: Math.floor(NOW / 86_400), amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0, lossPpbInEpoch: 9.9e6 }
     const small = plan(["WithdrawFromPool", 4000, OTHER], ["Repay", 4000])
     const budget = { pools: [POOL, OTHER], maxLossBps: 600, maxEpochLossBps: 400, cooldown: 0 }
@@ -206,19 +262,25 @@ describe("checkPlanAgainstPolicy", () => {
     const pre = portfolio(1.1)
     const wethPool = "0x00000000000000000000000000000000000000c3"
     pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", price: 2900, debt: (10 * 2900 * 0.86) / 1.5 })
+    pre.idle.WETH = 0
     pre.pools.push({ address: wethPool, asset: "WETH", decimals: 18, balance: 5, withdrawable: 5 })
     const p: Plan = {
       loanAsset: "USDC",
       subAccounts: ["b", "a"],
       gas: 300_000,
       actions: [
-        { kind: "WithdrawFromPool", subAccount: 1, pool: wethPool, asset: "WETH", amount: 1, amountBase: 10n ** 18n },
-        { kind: "SupplyCollateral", subAccount: 1, pool: undefined, asset: "WETH", amount: 1, amountBase: 10n ** 18n },
+        { kind: "WithdrawFromPool", subAccount: 1, pool: wethPool, asset: "WETH", amount: 2, amountBase: 2n * 10n ** 18n },
+        { kind: "SupplyCollateral", subAccount: 1, pool: undefined, asset: "WETH", amount: 2, amountBase: 2n * 10n ** 18n },
+        // b is listed first (its price values WETH), so it needs a material move of its own toward its target; the
+        // borrowed USDC is parked in a pool (a borrow left idle is IdleInflow).
+        { kind: "Borrow", subAccount: 0, pool: undefined, asset: "USDC", amount: 100, amountBase: 100_000_000n },
+        { kind: "DepositToPool", subAccount: 0, pool: POOL, asset: "USDC", amount: 100, amountBase: 100_000_000n },
       ],
     }
-    const policies = { a: makePolicy({ pools: [wethPool] }), b: makePolicy() }
+    const policies = { a: makePolicy({ pools: [wethPool] }), b: makePolicy({ boostAllowed: true, pools: [POOL] }) }
     const r = checkPlanAgainstPolicy({ plan: p, pre, policies, epochs: {}, now: NOW })
-    expect(r.amountMoved.a).toBe(2900 + 3000)
+    expect(r.violations).toEqual([])
+    expect(r.amountMoved.a).toBeCloseTo(2 * 2900 + 2 * 3000, 3)
   })
 
   it("rejects pools outside the policy, pools on non-pool actions and unexecutable plans", () => {

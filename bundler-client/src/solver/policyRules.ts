@@ -1,7 +1,16 @@
-import { MAX_ACTIONS, MAX_SUB_ACCOUNTS, MIN_MATERIAL_CHANGE_BPS as MIN_MATERIAL_CHANGE_BPS_BIG } from "@levpilot/sdk/constants"
+import {
+  INFINITE_HEALTH,
+  MALFORMED_ACTION_COUNT,
+  MALFORMED_SUB_ACCOUNT_COUNT,
+  MAX_ACTIONS,
+  MAX_SUB_ACCOUNTS,
+  MIN_MATERIAL_CHANGE_BPS as MIN_MATERIAL_CHANGE_BPS_BIG,
+} from "@levpilot/sdk/constants"
+import { type CheckRebalanceRulesParameters, type RuleViolation, checkRebalanceRules } from "@levpilot/sdk/rules"
+import { type Address, type Hex, parseUnits } from "viem"
 import { PlanExecutionError } from "./errors.js"
-import { applyPlan, effectiveEpoch, healthOf, landingZone, netValue, positionsMoved, touchedAssetPrice } from "./state.js"
-import type { EpochState, Plan, Policy, PortfolioState } from "./types.js"
+import { applyPlan, netValue, positionsMoved } from "./state.js"
+import type { EpochState, Plan, Policy, PortfolioState, SubAccountState } from "./types.js"
 
 /** ConstantsLib.MIN_MATERIAL_CHANGE_BPS: the smallest change of a listed sub-account, in bps of its collateral value. */
 export const MIN_MATERIAL_CHANGE_BPS = Number(MIN_MATERIAL_CHANGE_BPS_BIG)
@@ -17,6 +26,8 @@ export type PolicyViolation = {
   subAccountId?: string | undefined
   /** Human-readable explanation. */
   message: string
+  /** The module's named error (ILeverageModule.sol) and its arguments, as the SDK's rules give it. */
+  error?: RuleViolation | undefined
 }
 
 /** Input of {@link checkPlanAgainstPolicy}. */
@@ -56,287 +67,302 @@ export type CheckPlanReturnType = {
   due: Record<string, boolean>
 }
 
-/** Relative slack on the rule 5 comparison for floating-point noise only (the module compares integers). */
-export const FLOAT_TOLERANCE = 1e-12
-
 const POOL_KINDS = new Set(["WithdrawFromPool", "DepositToPool"])
-/** Swaps move no position (module: not counted in the amount caps, not a venue action for material use). */
-const SWAP_KINDS = new Set(["SellCollateral", "BuyCollateral"])
-const isVenueKind = (kind: string): boolean => !POOL_KINDS.has(kind) && !SWAP_KINDS.has(kind) && kind !== "EndCallback"
+const UINT128_MAX = 2n ** 128n - 1n
+const ZERO: Address = "0x0000000000000000000000000000000000000000"
+/** Stands for the module's swap adapter and a sub-account's venue adapter (non-zero) in the rules' input. */
+const PRESENT: Address = "0x0000000000000000000000000000000000000001"
+
+/**
+ * A float estimate in human units to base units: the decimal the float prints as (its shortest round-trip form, so
+ * 0.995 is 995 x 10^(decimals - 3) and 3000 at 24 decimals is exactly 3 x 10^27), rounded to the nearest base unit;
+ * +Infinity caps at uint128 max, negatives at 0.
+ */
+function toBaseUnits(value: number, decimals: number): bigint {
+  if (value === Number.POSITIVE_INFINITY || value >= 1e38) return UINT128_MAX
+  if (!(value > 0)) return 0n
+  const text = String(value)
+  return text.includes("e") ? BigInt(Math.round(value * 10 ** decimals)) : parseUnits(text, decimals)
+}
+const wad = (value: number): bigint => toBaseUnits(value, 18)
+const human = (value: bigint, decimals: number): number => Number(value) / 10 ** decimals
+const health = (value: bigint): string => (value === INFINITE_HEALTH ? "infinite" : String(human(value, 18)))
+
+/**
+ * The solver's float portfolio in the module's on-chain shape, for the SDK's exact rules: positions and idle balances
+ * in base units (rounded from the floats: risk estimates), the oracle price at the 1e36 scale, bands in WAD, and the
+ * plan with its exact `amountBase`. Pools are 1:1 ERC-4626 vaults holding what the Safe can withdraw, with their
+ * entry/exit cost (`slippageBps`) as a fee; a market's free liquidity (`borrowable`) as its Morpho totals; a swap pays
+ * its quoted `expectedOut` (else the module's minimum).
+ */
+export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccountState[]): CheckRebalanceRulesParameters {
+  const { plan, pre, policies, now } = params
+  const decimalsOf = (asset: string): number | undefined => {
+    for (const s of pre.subAccounts) {
+      if (s.loanAsset === asset) return s.loanDecimals
+      if (s.collateralAsset === asset) return s.collateralDecimals
+    }
+    return pre.pools.find((p) => p.asset === asset)?.decimals
+  }
+  const subAccounts = plan.subAccounts.map((id, i) => {
+    const s = subs[i] as SubAccountState
+    const policy = policies[id] as Policy
+    const stored = params.epochs[id] ?? NEVER_RUN
+    const debt = toBaseUnits(s.debt, s.loanDecimals)
+    return {
+      id: id as Hex,
+      policy: {
+        adapter: PRESENT,
+        minHealth: wad(policy.minHealth),
+        cooldown: policy.cooldown,
+        market: id as Hex,
+        priceFeed: ZERO,
+        targetHealth: wad(policy.targetHealth),
+        epochLength: policy.epochLength,
+        maxHealth: wad(policy.maxHealth),
+        maxGasPerEpoch: toBaseUnits(policy.maxGasPerEpoch, 0),
+        maxOracleAge: 0,
+        maxLossBps: policy.maxLossBps,
+        maxEpochLossBps: policy.maxEpochLossBps ?? 10_000,
+        maxRebalancesPerEpoch: Math.min(policy.maxRebalancesPerEpoch, 65_535),
+        maxOracleDeviationBps: 0,
+        boostAllowed: policy.boostAllowed,
+        maxSlippageBps: policy.maxSlippageBps ?? 0,
+        maxAmountPerRebalance: toBaseUnits(policy.maxAmountPerRebalance, s.loanDecimals),
+        maxAmountPerEpoch: toBaseUnits(policy.maxAmountPerEpoch, s.loanDecimals),
+        minFeedAnswer: 0n,
+        maxFeedAnswer: 0n,
+        pools: policy.pools as Address[],
+      },
+      state: {
+        loanToken: s.loanAsset as Address,
+        collateralToken: s.collateralAsset as Address,
+        collateral: toBaseUnits(s.collateral, s.collateralDecimals),
+        debt,
+        price: toBaseUnits(s.price, 36 + s.loanDecimals - s.collateralDecimals),
+        lltv: wad(s.lltv),
+      },
+      usage: {
+        // No stored epoch: the counters belong to none (a new epoch starts them from zero).
+        epoch: stored.epoch ?? 2n ** 32n,
+        lastRebalance: stored.lastRebalance ?? 0,
+        rebalances: stored.rebalancesInEpoch,
+        lossPpb: BigInt(Math.ceil(stored.lossPpbInEpoch ?? 0)),
+        gasUsed: BigInt(Math.ceil(stored.gasInEpoch)),
+        amountMoved: toBaseUnits(stored.amountInEpoch, s.loanDecimals),
+      },
+      venue:
+        s.borrowable === undefined
+          ? undefined
+          : { totalSupplyAssets: debt + toBaseUnits(s.borrowable, s.loanDecimals), totalBorrowAssets: debt, totalBorrowShares: debt * 1_000_000n, borrowShares: debt * 1_000_000n },
+    }
+  })
+  const pools = pre.pools.map((p) => {
+    const shares = toBaseUnits(Math.min(p.balance, p.withdrawable), p.decimals)
+    const total = shares + 10n ** BigInt(p.decimals + 9)
+    return { address: p.address as Address, asset: p.asset as Address, totalAssets: total, totalSupply: total, shares, feeBps: BigInt(Math.round(p.slippageBps ?? 0)) }
+  })
+  // Idle tokens no listed sub-account or pool uses cannot matter to the verdict.
+  const balances = Object.fromEntries(
+    Object.entries(pre.idle).flatMap(([asset, amount]) => {
+      const decimals = decimalsOf(asset)
+      return decimals === undefined ? [] : [[asset, toBaseUnits(amount, decimals)]]
+    }),
+  )
+  const swapOutputs: Record<number, bigint> = {}
+  plan.actions.forEach((a, index) => {
+    if (a.expectedOut === undefined) return
+    const s = subs[a.subAccount] as SubAccountState
+    swapOutputs[index] = a.kind === "SellCollateral" ? toBaseUnits(a.expectedOut, s.loanDecimals) : toBaseUnits(a.expectedOut, s.collateralDecimals)
+  })
+  return {
+    plan: { subAccounts: plan.subAccounts as Hex[], actions: plan.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool as Address | undefined, amount: a.amountBase })) },
+    subAccounts,
+    pools,
+    balances,
+    swapAdapter: PRESENT,
+    timestamp: BigInt(Math.floor(now)),
+    gasUsed: BigInt(Math.ceil(params.gas ?? plan.gas)),
+    outcome: { swapOutputs },
+  }
+}
+
+/** The rule of docs/policy-rules.md a named module error belongs to. */
+function ruleOf(error: RuleViolation, plan: Plan): PolicyRule {
+  switch (error.name) {
+    case "NoTrigger":
+      return 1
+    case "CooldownActive":
+      return 2
+    case "HealthOutOfBand":
+    case "HealthOutsideLandingZone":
+    case "HealthFurtherFromTarget":
+    case "HealthCrossedTarget":
+    case "HealthDecreased":
+      return 3
+    case "ActionNotAllowed": {
+      const kind = plan.actions[Number(error.args[0])]?.kind
+      return (kind === "Borrow" || kind === "WithdrawCollateral" || kind === "BuyCollateral") && plan.actions[Number(error.args[0])]?.pool === undefined ? 3 : "structure"
+    }
+    case "AmountCapExceeded":
+    case "EpochAmountCapExceeded":
+    case "EpochRebalanceCapExceeded":
+    case "EpochGasCapExceeded":
+      return 4
+    case "ValueLossExceeded":
+      return 5
+    case "EpochLossBudgetExceeded":
+      return 6
+    default:
+      return "structure"
+  }
+}
+
+/** A human explanation of the module's error, amounts in human units. */
+function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountState[]): string {
+  const a = error.args
+  const id = typeof a[0] === "string" ? a[0] : undefined
+  const sub = subs.find((s) => s.id === id) ?? subs[0]
+  const loan = (value: unknown): number => human(value as bigint, sub?.loanDecimals ?? 0)
+  const action = plan.actions[Number(a[0])]
+  switch (error.name) {
+    case "MalformedPlan":
+      if (a[0] === BigInt(MALFORMED_ACTION_COUNT))
+        return plan.actions.length === 0 ? "plan has no actions (MalformedPlan)" : `plan has ${plan.actions.length} actions, the module accepts at most MAX_ACTIONS = ${MAX_ACTIONS} (MalformedPlan)`
+      if (a[0] === BigInt(MALFORMED_SUB_ACCOUNT_COUNT))
+        return `plan lists ${plan.subAccounts.length} sub-accounts, the module accepts at most MAX_SUB_ACCOUNTS = ${MAX_SUB_ACCOUNTS} (MalformedPlan)`
+      return `plan is malformed (MalformedPlan reason ${a[0]}: callback blocks or sub-account indices)`
+    case "DuplicateSubAccount":
+      return `sub-account ids in the plan are not unique: ${id} (DuplicateSubAccount)`
+    case "MixedLoanTokens":
+      return `sub-accounts of the plan have different loan assets ${a[0]} and ${a[1]} (MixedLoanTokens)`
+    case "NoTrigger":
+      return "no touched sub-account is outside its band before the plan (NoTrigger)"
+    case "CooldownActive":
+      return `${id} is in its cooldown until ${a[1]} (CooldownActive)`
+    case "ActionNotAllowed": {
+      const policy = action === undefined ? undefined : plan.subAccounts[action.subAccount]
+      const why =
+        action?.pool !== undefined && !POOL_KINDS.has(action.kind)
+          ? "must not name a pool"
+          : action?.kind === "SellCollateral" || action?.kind === "BuyCollateral"
+            ? `swaps but ${policy} does not allow it (maxSlippageBps 0, or BuyCollateral without boostAllowed)`
+            : action?.kind === "Borrow" || action?.kind === "WithdrawCollateral"
+              ? `${policy} does not allow boosts (a WithdrawCollateral is allowed only inside its own repay callback)`
+              : "has a zero amount (or an EndCallback with an amount or pool)"
+      return `action ${a[0]} (${action?.kind}) ${why} (ActionNotAllowed)`
+    }
+    case "PoolNotAllowed":
+      return `a pool action uses pool ${a[1]} outside the policy of ${id} (PoolNotAllowed)`
+    case "PoolRoundTrip":
+      return `pool ${a[0]} is both withdrawn from and deposited into (PoolRoundTrip)`
+    case "SwapRoundTrip":
+      return `the plan both sells and buys ${a[0]} (SwapRoundTrip)`
+    case "PoolNotUsed":
+      return `pool ${a[1]} withdraws for ${id} what no venue action of the plan uses: more than the plan's other steps pay out of the wallet net of what they bring in (PoolNotUsed)`
+    case "IdleInflow": {
+      const token = String(a[0])
+      const holder = subs.find((s) => s.loanAsset === token || s.collateralAsset === token)
+      const decimals = holder === undefined ? 0 : holder.loanAsset === token ? holder.loanDecimals : holder.collateralDecimals
+      return `the plan brings ${human(a[1] as bigint, decimals)} ${token} into the Safe but repays, supplies, swaps or deposits only ${human(a[2] as bigint, decimals)} of it; the rest would stay idle (IdleInflow)`
+    }
+    case "SwapNotUsed":
+      return `a swap serves ${id}, which has no venue action (SwapNotUsed)`
+    case "SubAccountUnchanged":
+      return `${id} changes by less than ${MIN_MATERIAL_CHANGE_BPS} bps of its collateral value, or has no venue action (SubAccountUnchanged)`
+    case "ActionFailed":
+      return `action ${a[0]} (${action?.kind}) fails on chain: ${error.detail ?? "the call reverts"} (ActionFailed)`
+    case "PoolUnhealthy":
+      return `pool ${a[0]} has too few shares or a zero share price for a deposit (PoolUnhealthy)`
+    case "PoolAssetMismatch":
+      return `a pool's asset ${a[1]} is neither the loan nor a listed collateral token (PoolAssetMismatch)`
+    case "HealthOutOfBand":
+      return `${id} ends at health ${health(a[1] as bigint)}, outside [${health(a[2] as bigint)}, ${health(a[3] as bigint)}] (HealthOutOfBand)`
+    case "HealthOutsideLandingZone":
+      return `${id} is triggered but lands at health ${health(a[1] as bigint)}, outside its landing zone [${health(a[2] as bigint)}, ${health(a[3] as bigint)}] (HealthOutsideLandingZone)`
+    case "HealthFurtherFromTarget":
+      return `${id} moves from health ${health(a[1] as bigint)} to ${health(a[2] as bigint)}, further from its target (HealthFurtherFromTarget)`
+    case "HealthCrossedTarget":
+      return `${id} is not due but moves from health ${health(a[1] as bigint)} past its target ${health(a[3] as bigint)} to ${health(a[2] as bigint)} (HealthCrossedTarget)`
+    case "HealthDecreased":
+      return `${id} does not allow boosts but health falls from ${health(a[1] as bigint)} to ${health(a[2] as bigint)} (HealthDecreased)`
+    case "AmountCapExceeded":
+      return `${id} moves ${loan(a[1])}, above maxAmountPerRebalance ${loan(a[2])} (AmountCapExceeded)`
+    case "EpochAmountCapExceeded":
+      return `${id} would move ${loan(a[1])} in the epoch, above maxAmountPerEpoch ${loan(a[2])} (EpochAmountCapExceeded)`
+    case "EpochRebalanceCapExceeded":
+      return `${id} would have ${a[1]} rebalances in the epoch, above ${a[2]} (EpochRebalanceCapExceeded)`
+    case "EpochGasCapExceeded":
+      return `${id} would use ${a[1]} gas in the epoch, above ${a[2]} (EpochGasCapExceeded)`
+    case "ValueLossExceeded":
+      return `the plan loses ${loan(a[0])} while its positions move ${loan(a[1])}: more than ${a[2]} bps (ValueLossExceeded)`
+    case "EpochLossBudgetExceeded":
+      return `${id} would lose ${Number(a[1]) / 1e5} bps of its equity in the epoch, above maxEpochLossBps ${Number(a[2]) / 1e5} (EpochLossBudgetExceeded)`
+    default:
+      return `${error.name}(${a.join(", ")})`
+  }
+}
+
 const NEVER_RUN: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
 
 /**
- * Decide whether the module accepts a plan: the Plan structure and rules 1-6 of
- * docs/policy-rules.md, evaluated on the pre- and post-plan states. The solver's property tests, the
- * backtester and the keeper all call this one function.
+ * Decide whether the module accepts a plan, with the SDK's exact rule book (`checkRebalanceRules`, @levpilot/sdk/rules:
+ * the module's checks in the module's order, in integers). The float portfolio is converted to the module's shape
+ * ({@link toRuleInput}) and the plan is judged with its exact `amountBase`; the verdict is the module's first named
+ * error (one violation), mapped to its rule of docs/policy-rules.md. The float figures (net value, positions moved) are
+ * estimates for reports. The solver, the backtester and the keeper all call this one function.
+ *
+ * Not known off chain (so taken at a bound): a swap's output (its quote `expectedOut`, else the module's minimum), the
+ * gas the operation uses (`gas`, else `plan.gas`), the price feed (the module checks it; not modelled here).
  *
  * @param params - Plan, states, policies, epochs, time and gas.
- * @returns `ok` and the list of violations, plus the rule 4 and rule 5 figures.
+ * @returns `ok` and the violation the module would revert with, plus the rule 4 and rule 5 figures.
  * @example
  * const { ok, violations } = checkPlanAgainstPolicy({ plan, pre, policies, epochs, now })
  */
 export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanReturnType {
-  const { plan, pre, policies, now } = params
+  const { plan, pre, policies } = params
   const violations: PolicyViolation[] = []
   const amountMoved: Record<string, number> = {}
-  const fail = (rule: PolicyRule, message: string, subAccountId?: string): void => {
-    violations.push({ rule, subAccountId, message })
-  }
   const lossPpb: Record<string, number> = {}
-  const dueOf: Record<string, boolean> = {}
-  let moved = 0
-  const result = (netValueBefore = 0, netValueAfter = 0): CheckPlanReturnType => ({
-    ok: violations.length === 0,
-    violations,
-    amountMoved,
-    netValueBefore,
-    netValueAfter,
-    positionsMoved: moved,
-    lossPpb,
-    due: dueOf,
-  })
-
-  if (plan.actions.length === 0) fail("structure", "plan has no actions")
-  // The module's structural limits (PlanLib: MalformedPlan(MALFORMED_SUB_ACCOUNT_COUNT / MALFORMED_ACTION_COUNT)).
-  if (plan.subAccounts.length > Number(MAX_SUB_ACCOUNTS))
-    fail("structure", `plan lists ${plan.subAccounts.length} sub-accounts, the module accepts at most MAX_SUB_ACCOUNTS = ${MAX_SUB_ACCOUNTS}`)
-  if (plan.actions.length > Number(MAX_ACTIONS)) fail("structure", `plan has ${plan.actions.length} actions, the module accepts at most MAX_ACTIONS = ${MAX_ACTIONS}`)
-  if (new Set(plan.subAccounts).size !== plan.subAccounts.length) fail("structure", "sub-account ids in the plan are not unique")
+  const due: Record<string, boolean> = {}
   const subs = plan.subAccounts.map((id) => pre.subAccounts.find((s) => s.id === id))
   plan.subAccounts.forEach((id, i) => {
-    const s = subs[i]
-    if (s === undefined) fail("structure", `sub-account ${id} is not in the portfolio`, id)
-    else if (s.loanAsset !== plan.loanAsset) fail("structure", `sub-account ${id} has loan asset ${s.loanAsset}, plan is for ${plan.loanAsset}`, id)
-    if (policies[id] === undefined) fail("structure", `sub-account ${id} has no policy`, id)
     amountMoved[id] = 0
+    if (subs[i] === undefined) violations.push({ rule: "structure", subAccountId: id, message: `sub-account ${id} is not in the portfolio` })
+    if (policies[id] === undefined) violations.push({ rule: "structure", subAccountId: id, message: `sub-account ${id} has no policy (UnknownSubAccount)` })
   })
-  const touchedPools = new Set<string>()
-  let repayCallbackOf = -1
   plan.actions.forEach((a, index) => {
-    const id = plan.subAccounts[a.subAccount]
-    const s = subs[a.subAccount]
-    const policy = id === undefined ? undefined : policies[id]
-    if (id === undefined || s === undefined || policy === undefined) {
-      fail("structure", `action ${index} refers to sub-account index ${a.subAccount} outside the plan`)
-      return
-    }
-    if (a.kind === "EndCallback") {
-      repayCallbackOf = -1
-      return
-    }
-    if (a.kind === "RepayWithCallback") repayCallbackOf = a.subAccount
-    if (!(a.amount > 0) || !Number.isFinite(a.amount) || a.amountBase <= 0n) fail("structure", `action ${index} (${a.kind}) has a non-positive amount`, id)
-    if (a.kind === "WithdrawCollateral" && !policy.boostAllowed && repayCallbackOf !== a.subAccount)
-      fail(3, `${id} does not allow boosts but the plan withdraws collateral outside its own repay callback`, id)
-    if (SWAP_KINDS.has(a.kind)) {
-      // Module: swaps need maxSlippageBps > 0 (BuyCollateral also boostAllowed); the output must reach the oracle
-      // value less maxSlippageBps or the swap reverts on chain (SlippageExceeded / the router's own minimum).
-      const bps = policy.maxSlippageBps ?? 0
-      if (bps <= 0) fail("structure", `action ${index} (${a.kind}) swaps but ${id} does not allow swaps (maxSlippageBps 0)`, id)
-      if (a.kind === "BuyCollateral" && !policy.boostAllowed) fail(3, `${id} does not allow boosts but the plan buys collateral`, id)
-      const fair = a.kind === "SellCollateral" ? a.amount * s.price : a.amount / s.price
-      if (a.expectedOut !== undefined && a.expectedOut < fair * (1 - bps / 10_000))
-        fail("structure", `action ${index} (${a.kind}) expects ${a.expectedOut}, below the on-chain minimum ${fair * (1 - bps / 10_000)} (SlippageExceeded)`, id)
-      return
-    }
-    if (POOL_KINDS.has(a.kind)) {
-      const pool = pre.pools.find((p) => p.address === a.pool)
-      if (a.pool === undefined || pool === undefined) {
-        fail("structure", `action ${index} (${a.kind}) names no known pool`, id)
-        return
-      }
-      if (!policy.pools.includes(a.pool)) fail("structure", `action ${index} (${a.kind}) uses pool ${a.pool} outside the policy of ${id}`, id)
-      if (pool.asset !== s.loanAsset && pool.asset !== s.collateralAsset) fail("structure", `pool ${a.pool} asset ${pool.asset} is neither loan nor collateral of ${id}`, id)
-      touchedPools.add(a.pool)
-      amountMoved[id] = (amountMoved[id] ?? 0) + a.amount * touchedAssetPrice(pre, pool.asset, plan.loanAsset, plan.subAccounts)
+    if (POOL_KINDS.has(a.kind) && !pre.pools.some((p) => p.address === a.pool))
+      violations.push({ rule: "structure", subAccountId: plan.subAccounts[a.subAccount], message: `action ${index} (${a.kind}) names no known pool` })
+  })
+  let netValueBefore = 0
+  let netValueAfter = 0
+  let moved = 0
+  if (violations.length === 0) {
+    const known = subs as SubAccountState[]
+    const verdict = checkRebalanceRules(toRuleInput(params, known))
+    if (verdict.ok) {
+      verdict.subAccounts.forEach((r, i) => {
+        const s = known[i] as SubAccountState
+        amountMoved[r.id] = human(r.moved, s.loanDecimals)
+        lossPpb[r.id] = Number(r.lossPpb)
+        due[r.id] = r.due
+      })
     } else {
-      if (a.pool !== undefined) fail("structure", `action ${index} (${a.kind}) must not name a pool`, id)
-      const value =
-        a.kind === "SupplyCollateral" || a.kind === "WithdrawCollateral" || a.kind === "SupplyCollateralWithCallback" ? a.amount * s.price : a.amount
-      amountMoved[id] = (amountMoved[id] ?? 0) + value
+      const id = typeof verdict.error.args[0] === "string" && plan.subAccounts.includes(verdict.error.args[0]) ? verdict.error.args[0] : undefined
+      violations.push({ rule: ruleOf(verdict.error, plan), subAccountId: id, message: describe(verdict.error, plan, known), error: verdict.error })
     }
-  })
-  // Material use (module: PoolRoundTrip, PoolNotUsed, SubAccountUnchanged): no pool both withdrawn from and deposited
-  // into, every pool action serves a sub-account with a venue action, every listed sub-account has one.
-  const acted = new Set(plan.actions.filter((a) => isVenueKind(a.kind)).map((a) => a.subAccount))
-  plan.actions.forEach((a, index) => {
-    if (!SWAP_KINDS.has(a.kind)) return
-    if (!acted.has(a.subAccount))
-      fail("structure", `a swap serves ${plan.subAccounts[a.subAccount]}, which has no venue action (SwapNotUsed)`, plan.subAccounts[a.subAccount])
-    // Module: a plan never both sells and buys one collateral token, whichever sub-accounts the swaps serve.
-    const token = subs[a.subAccount]?.collateralAsset
-    if (plan.actions.slice(0, index).some((b) => SWAP_KINDS.has(b.kind) && b.kind !== a.kind && subs[b.subAccount]?.collateralAsset === token))
-      fail("structure", `the plan both sells and buys ${token} (SwapRoundTrip)`, plan.subAccounts[a.subAccount])
-  })
-  plan.actions.forEach((a, index) => {
-    if (!POOL_KINDS.has(a.kind)) return
-    if (plan.actions.slice(0, index).some((b) => POOL_KINDS.has(b.kind) && b.kind !== a.kind && b.pool === a.pool))
-      fail("structure", `pool ${a.pool} is both withdrawn from and deposited into (PoolRoundTrip)`, plan.subAccounts[a.subAccount])
-    if (!acted.has(a.subAccount)) fail("structure", `pool ${a.pool} serves ${plan.subAccounts[a.subAccount]}, which has no venue action (PoolNotUsed)`, plan.subAccounts[a.subAccount])
-  })
-  plan.subAccounts.forEach((id, i) => {
-    if (!acted.has(i)) fail("structure", `${id} is listed but the plan has no venue action on it (SubAccountUnchanged)`, id)
-  })
-  // Every pool withdrawal feeds a venue action (module: PoolNotUsed, net flow per asset): per asset, what the plan
-  // withdraws from pools is at most what its other steps pay out of the Safe's wallet (repayments capped at the debt
-  // they can clear, collateral supplies, swap inputs) less what they bring in (borrows, collateral withdrawals, swap
-  // outputs at their on-chain minimum).
-  const poolAsset = new Map(params.pre.pools.map((p) => [p.address, p.asset]))
-  const withdrawn = new Map<string, number>()
-  for (const a of plan.actions) {
-    if (a.kind !== "WithdrawFromPool" || a.pool === undefined) continue
-    const asset = poolAsset.get(a.pool) ?? a.asset
-    const total = (withdrawn.get(asset) ?? 0) + a.amount
-    withdrawn.set(asset, total)
-    const { spent, received } = walletFlows(plan, poolAsset, subs, policies, asset)
-    const usable = Math.max(0, spent - received)
-    if (total > usable * (1 + FLOAT_TOLERANCE) + FLOAT_TOLERANCE)
-      fail("structure", `pool ${a.pool} withdraws ${total} ${asset} in all, more than the plan's other steps pay out of the wallet net of what they bring in (${usable}) (PoolNotUsed)`, plan.subAccounts[a.subAccount])
-  }
-  if (violations.length > 0) return result()
-
-  let post = params.post
-  if (post === undefined) {
+    // Float figures for reports (rule 5's terms); the verdict above does not depend on them.
     try {
-      post = applyPlan(pre, plan)
+      const post = params.post ?? applyPlan(pre, plan)
+      const pools = [...new Set(plan.actions.filter((a) => POOL_KINDS.has(a.kind)).map((a) => a.pool as string))]
+      netValueBefore = netValue(pre, plan.loanAsset, plan.subAccounts, pools)
+      netValueAfter = netValue(post, plan.loanAsset, plan.subAccounts, pools)
+      moved = positionsMoved(pre, post, plan.subAccounts)
     } catch (error) {
-      if (error instanceof PlanExecutionError) {
-        fail("structure", error.message)
-        return result()
-      }
-      throw error
+      if (!(error instanceof PlanExecutionError)) throw error
     }
   }
-
-  let triggered = false
-  const gas = params.gas ?? plan.gas
-  let minLossBps = Number.POSITIVE_INFINITY
-  const pools = [...touchedPools]
-  const before = netValue(pre, plan.loanAsset, plan.subAccounts, pools)
-  const after = netValue(post, plan.loanAsset, plan.subAccounts, pools)
-  const loss = Math.max(0, before - after)
-  moved = positionsMoved(pre, post, plan.subAccounts)
-  plan.subAccounts.forEach((id, i) => {
-    const before = subs[i]
-    const after = post.subAccounts.find((s) => s.id === id)
-    const policy = policies[id]
-    if (before === undefined || after === undefined || policy === undefined) return
-    minLossBps = Math.min(minLossBps, policy.maxLossBps)
-    const hb = healthOf(before)
-    const ha = healthOf(after)
-    const due = hb < policy.minHealth || (policy.boostAllowed && hb > policy.maxHealth)
-    if (due) triggered = true
-    if (after.collateral === before.collateral && after.debt === before.debt) fail("structure", `${id} ends with its position unchanged (SubAccountUnchanged)`, id)
-    else {
-      // Material change (module: SubAccountUnchanged, checked last there): collateral value and debt moved by at least
-      // MIN_MATERIAL_CHANGE_BPS of the collateral value, at the pre-trade price.
-      const changed = Math.abs(after.collateral - before.collateral) * before.price + Math.abs(after.debt - before.debt)
-      if (changed * 10_000 < before.collateral * before.price * MIN_MATERIAL_CHANGE_BPS * (1 - FLOAT_TOLERANCE))
-        fail("structure", `${id} changes by ${changed}, less than ${MIN_MATERIAL_CHANGE_BPS} bps of its collateral value (SubAccountUnchanged)`, id)
-    }
-
-    const stored = params.epochs[id] ?? NEVER_RUN
-    if (stored.lastRebalance !== undefined && now < stored.lastRebalance + policy.cooldown)
-      fail(2, `${id} rebalanced ${now - stored.lastRebalance} s ago, cooldown is ${policy.cooldown} s`, id)
-
-    const target = policy.targetHealth
-    if (!(ha >= policy.minHealth && ha <= policy.maxHealth)) fail(3, `${id} ends at health ${ha}, outside [${policy.minHealth}, ${policy.maxHealth}]`, id)
-    else if (due) {
-      const [low, high] = landingZone(policy, hb)
-      if (ha < low || ha > high) fail(3, `${id} is triggered but lands at health ${ha}, outside its landing zone [${low}, ${high}]`, id)
-    } else {
-      if (Math.abs(ha - target) > Math.abs(hb - target)) fail(3, `${id} moves from health ${hb} to ${ha}, further from target ${target}`, id)
-      else if ((hb < target && ha > target) || (hb > target && ha < target)) fail(3, `${id} is not due but moves from health ${hb} past its target ${target} to ${ha}`, id)
-    }
-    if (!policy.boostAllowed) {
-      if (ha < hb) fail(3, `${id} does not allow boosts but health falls from ${hb} to ${ha}`, id)
-      if (plan.actions.some((a) => a.subAccount === i && a.kind === "Borrow"))
-        fail(3, `${id} does not allow boosts but the plan borrows on it`, id)
-    }
-
-    const epoch = effectiveEpoch(stored, policy.epochLength, now)
-    const value = amountMoved[id] ?? 0
-    if (value > policy.maxAmountPerRebalance) fail(4, `${id} moves ${value}, above maxAmountPerRebalance ${policy.maxAmountPerRebalance}`, id)
-    if (epoch.amountInEpoch + value > policy.maxAmountPerEpoch)
-      fail(4, `${id} would move ${epoch.amountInEpoch + value} in the epoch, above maxAmountPerEpoch ${policy.maxAmountPerEpoch}`, id)
-    // Module: only a due sub-account spends a rebalance (and starts its cooldown).
-    dueOf[id] = due
-    if (due && epoch.rebalancesInEpoch + 1 > policy.maxRebalancesPerEpoch)
-      fail(4, `${id} would have ${epoch.rebalancesInEpoch + 1} rebalances in the epoch, above ${policy.maxRebalancesPerEpoch}`, id)
-    if (epoch.gasInEpoch + gas > policy.maxGasPerEpoch) fail(4, `${id} would use ${epoch.gasInEpoch + gas} gas in the epoch, above ${policy.maxGasPerEpoch}`, id)
-
-    const equity = before.collateral * before.price - before.debt
-    const ppb = loss <= Math.abs(before.collateral * before.price) * FLOAT_TOLERANCE ? 0 : equity > 0 ? (loss / equity) * 1e9 : Number.POSITIVE_INFINITY
-    lossPpb[id] = ppb
-    const budgetPpb = (policy.maxEpochLossBps ?? 10_000) * 1e5
-    if ((epoch.lossPpbInEpoch ?? 0) + ppb > budgetPpb)
-      fail(6, `${id} would lose ${((epoch.lossPpbInEpoch ?? 0) + ppb) / 1e5} bps of its equity in the epoch, above maxEpochLossBps ${budgetPpb / 1e5}`, id)
-  })
-  if (!triggered) fail(1, "no touched sub-account is outside its band before the plan (NoTrigger)")
-
-  if (Number.isFinite(minLossBps) && loss > (moved * minLossBps) / 10_000 + Math.abs(before) * FLOAT_TOLERANCE)
-    fail(5, `the plan loses ${loss} while its positions move ${moved}: more than ${minLossBps} bps`)
-  return result(before, after)
-}
-
-/**
- * What a plan's venue and swap actions pay out of (`spent`) and into (`received`) the Safe's wallet in `asset`,
- * token units; pool actions excluded. Mirrors RebalanceLib `_walletFlows`: repayments per sub-account capped at its
- * debt plus what the plan borrows on it, swap outputs at the module's minimum (oracle value less maxSlippageBps),
- * inflows less what the plan deposits into pools of the asset.
- */
-function walletFlows(
-  plan: Plan,
-  poolAsset: ReadonlyMap<string, string>,
-  subs: ReadonlyArray<PortfolioState["subAccounts"][number] | undefined>,
-  policies: Readonly<Record<string, Policy>>,
-  asset: string,
-): { spent: number; received: number } {
-  let spent = 0
-  let received = 0
-  const repaid = new Map<number, number>()
-  const borrowed = new Map<number, number>()
-  for (const a of plan.actions) {
-    const s = subs[a.subAccount]
-    const id = plan.subAccounts[a.subAccount]
-    if (s === undefined || id === undefined) continue
-    const loan = s.loanAsset === asset
-    const collateral = s.collateralAsset === asset
-    switch (a.kind) {
-      case "Repay":
-      case "RepayWithCallback":
-        if (loan) repaid.set(a.subAccount, (repaid.get(a.subAccount) ?? 0) + a.amount)
-        break
-      case "Borrow":
-        if (loan) {
-          borrowed.set(a.subAccount, (borrowed.get(a.subAccount) ?? 0) + a.amount)
-          received += a.amount
-        }
-        break
-      case "SupplyCollateral":
-      case "SupplyCollateralWithCallback":
-        if (collateral) spent += a.amount
-        break
-      case "WithdrawCollateral":
-        if (collateral) received += a.amount
-        break
-      case "SellCollateral":
-      case "BuyCollateral": {
-        const sell = a.kind === "SellCollateral"
-        const fair = sell ? a.amount * s.price : a.amount / s.price
-        const minOut = fair * (1 - (policies[id]?.maxSlippageBps ?? 0) / 10_000)
-        if (sell ? collateral : loan) spent += a.amount
-        if (sell ? loan : collateral) received += minOut
-        break
-      }
-      default:
-        break
-    }
-  }
-  for (const [index, amount] of repaid) spent += Math.min(amount, (subs[index]?.debt ?? 0) + (borrowed.get(index) ?? 0))
-  // Inflows parked in pools of the asset fund no spend (a deposit never makes a withdrawal used).
-  const deposited = plan.actions
-    .filter((a) => a.kind === "DepositToPool" && a.pool !== undefined && (poolAsset.get(a.pool) ?? a.asset) === asset)
-    .reduce((sum, a) => sum + a.amount, 0)
-  return { spent, received: Math.max(0, received - deposited) }
+  return { ok: violations.length === 0, violations, amountMoved, netValueBefore, netValueAfter, positionsMoved: moved, lossPpb, due }
 }

@@ -21,6 +21,9 @@ function sub(id: string, health: number, policy: Partial<Policy> = {}, sigma = 0
   }
 }
 
+/** A USDC pool a boost can park its borrow in. */
+const PARK = { address: "0x00000000000000000000000000000000000000aa", asset: "USDC", decimals: 6, balance: 0, withdrawable: 0 }
+
 function input(subAccounts: SubAccountInput[], extra: Partial<SolverInput> = {}): SolverInput {
   return { now: NOW, subAccounts, pools: [], idle: {}, costs: TEST_COSTS, ...extra }
 }
@@ -67,7 +70,10 @@ describe("solve", () => {
       ],
     })
     const r = solve(i)
-    expect(r.plan?.actions.map((a) => a.kind)).toEqual(["Repay", "WithdrawFromPool", "Repay"])
+    // The idle 100 USDC and the pool's share go out in one repayment (one venue call), after the withdrawal.
+    expect(r.plan?.actions.map((a) => a.kind)).toEqual(["WithdrawFromPool", "Repay"])
+    const [withdraw, repay] = r.plan?.actions ?? []
+    expect(repay?.amount).toBeCloseTo((withdraw?.amount as number) + 100, 9)
     expect(r.plan?.actions.every((a) => a.pool === undefined || a.pool === POOL)).toBe(true)
     expect(check(i, r.plan!).ok).toBe(true)
   })
@@ -110,9 +116,33 @@ describe("solve", () => {
   })
 
   it("skips a boost whose benefit is below its gas cost", () => {
-    const r = solve(input([sub("a", 1.75, { pools: [] })], { costs: { ...TEST_COSTS, gasPrice: 1 } }))
+    const r = solve(input([sub("a", 1.75, { pools: [PARK.address] })], { pools: [PARK], costs: { ...TEST_COSTS, gasPrice: 1 } }))
     expect(r.plan).toBeUndefined()
     expect(r.outcomes[0]?.reason).toMatch(/benefit/)
+  })
+
+  it("never leaves a borrow idle (module IdleInflow): without a swap, a boost parks all it borrows in an allowed pool, or there is none", () => {
+    const parked = input([sub("a", 2.2, { maxHealth: 2, pools: [PARK.address] })], { pools: [PARK] })
+    const r = solve(parked)
+    expect(r.plan?.actions.map((a) => a.kind)).toEqual(["Borrow", "DepositToPool"])
+    const [borrow, deposit] = r.plan?.actions ?? []
+    expect(deposit?.amountBase).toBe(borrow?.amountBase)
+    expect(check(parked, r.plan!).ok).toBe(true)
+    // No pool to park it in: nothing, with the reason.
+    const bare = solve(input([sub("a", 2.2, { maxHealth: 2 })]))
+    expect(bare.plan).toBeUndefined()
+    expect(bare.outcomes[0]?.reason).toMatch(/IdleInflow/)
+    // The per-rebalance cap counts the borrow and the deposit: the boost borrows at most half of it, still parked whole.
+    const capped = input([sub("a", 1.75, { maxHealth: 1.7, maxAmountPerRebalance: 5_000, pools: [PARK.address] })], { pools: [PARK] })
+    const c = solve(capped)
+    const amounts = c.plan?.actions.map((a) => a.amount) ?? []
+    expect(amounts).toHaveLength(2)
+    expect(amounts[0]).toBeCloseTo(amounts[1] as number, 9)
+    expect((amounts[0] as number) * 2).toBeLessThanOrEqual(5_000 * (1 + 1e-9))
+    expect(check(capped, c.plan!).ok).toBe(true)
+    // Sizing it never drops the sub-account's role: it is the plan's target.
+    expect(c.outcomes[0]?.role).toBe("target")
+    expect(r.outcomes[0]?.role).toBe("target")
   })
 
   it("targets the policy target in threshold mode", () => {
@@ -289,13 +319,14 @@ describe("borrows sized to the market's free liquidity (borrowable)", () => {
   })
 
   it("a boost on a market without free liquidity is not proposed; with some, it borrows at most that", () => {
-    const none = solve(input([withLiquidity(sub("high", 2.2, { maxHealth: 2 }), 0)]))
+    const parked = { pools: [PARK] }
+    const none = solve(input([withLiquidity(sub("high", 2.2, { maxHealth: 2, pools: [PARK.address] }), 0)], parked))
     expect(none.plan).toBeUndefined()
     expect(none.outcomes[0]?.reason).toMatch(/free liquidity/)
-    const base = solve(input([sub("high", 2.2, { maxHealth: 2 })]))
+    const base = solve(input([sub("high", 2.2, { maxHealth: 2, pools: [PARK.address] })], parked))
     const want = base.plan?.actions.find((a) => a.kind === "Borrow")?.amount ?? 0
     expect(want).toBeGreaterThan(0)
-    const roomy = solve(input([withLiquidity(sub("high", 2.2, { maxHealth: 2 }), want * 10)]))
+    const roomy = solve(input([withLiquidity(sub("high", 2.2, { maxHealth: 2, pools: [PARK.address] }), want * 10)], parked))
     expect(roomy.plan?.actions.find((a) => a.kind === "Borrow")?.amount).toBeCloseTo(want, 6)
   })
 })

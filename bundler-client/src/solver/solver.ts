@@ -5,7 +5,6 @@ import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { healthOf } from "./state.js"
 import type { EpochState, Policy, PortfolioState, SolverInput, SolverResult } from "./types.js"
 import { type Exclusions, WorkingPortfolio, assessSubAccount } from "./workingPortfolio.js"
-import { planSwapDeleverage } from "./swapDeleverage.js"
 import { type SwapBoostCandidate, planSwapBoost } from "./swapBoost.js"
 import { leverageOf } from "./state.js"
 import { SECONDS_PER_YEAR, liquidationProbability } from "../risk/firstPassage.js"
@@ -47,9 +46,11 @@ export function validatePolicy(policy: Policy): string[] {
  * probability within the policy horizon is at most the tolerance, clipped into its landing zone
  * (rule 3: at least half way from the breached edge to the target); funded by the cheapest sources
  * first (idle balances, then allowed pools, then over-collateralised sub-accounts, which only move
- * toward their own target), moving the least value, within caps, cooldowns and the loss limits (per
- * rebalance and per epoch), skipping moves whose benefit is below their gas and slippage cost.
- * Every plan returned passes {@link checkPlanAgainstPolicy}.
+ * toward their own target) and, where a policy allows swaps, a swap deleverage for the rest (sold
+ * inside the venue's repay callback, split across pools, capped by maxSlippageBps; chosen against
+ * the buffers by total cost: gas, pool slippage, fee and impact); swap boosts above the band; moving
+ * the least value, within caps, cooldowns and the loss limits (per rebalance and per epoch), skipping
+ * moves whose benefit is below their cost. Every plan returned passes {@link checkPlanAgainstPolicy}.
  *
  * @param input - Sub-accounts (one loan asset), pools, idle balances, costs and mode.
  * @returns The plan (undefined when there is nothing worth doing) and an outcome per sub-account.
@@ -58,10 +59,13 @@ export function validatePolicy(policy: Policy): string[] {
  * const { plan, outcomes } = solve({ now, subAccounts, pools, idle: {}, costs })
  */
 export function solve(input: SolverInput): SolverResult {
-  return withSwapBoost(input, withSwapDeleverage(input, solveWithBuffers(input)))
+  return withSwapBoost(input, solveWithBuffers(input))
 }
 
-/** {@link solve} without swaps: buffer moves only (idle balances, pools, over-collateralised sub-accounts). */
+/**
+ * {@link solve} without swap boosts: deleverages funded by idle balances, pools, over-collateralised sub-accounts and,
+ * for the rest, swap deleverages (`deleverage` in planSteps.ts); buffer boosts.
+ */
 function solveWithBuffers(input: SolverInput): SolverResult {
   const first = input.subAccounts[0]
   if (first === undefined) return { plan: undefined, outcomes: [], cost: 0 }
@@ -126,53 +130,6 @@ function ruleBookInputs(input: SolverInput): { pre: PortfolioState; policies: Re
 }
 
 /**
- * Swap deleverage (issue 12) for a sub-account below its band whose policy allows swaps and whose input carries a swap
- * cost curve: chosen when buffer moves cannot fund it, or when they can but cost more (gas plus pool slippage against
- * gas plus the swap's fee and impact from the pool's real liquidity). One plan per operation: a swap replaces the buffer
- * plan only when that plan is for the same sub-account alone, or rescues no sub-account (boosts wait), or there is none. Sized by {@link planSwapDeleverage},
- * checked by {@link checkPlanAgainstPolicy} like every plan.
- */
-function withSwapDeleverage(input: SolverInput, result: SolverResult): SolverResult {
-  const { pre, policies, epochs } = ruleBookInputs(input)
-  const outcomes = result.outcomes.slice()
-  for (const [i, sub] of input.subAccounts.entries()) {
-    const o = outcomes[i]
-    if (sub.swap === undefined || !((sub.policy.maxSlippageBps ?? 0) > 0) || o === undefined || !(o.healthBefore < sub.policy.minHealth)) continue
-    // Rescues come before boosts: a plan of boosts alone gives way to a swap deleverage.
-    const rescues = result.outcomes.some((x, j) => x.role !== "none" && x.healthBefore < (input.subAccounts[j]?.policy.minHealth ?? 0))
-    const alone = result.plan === undefined || !rescues || (result.plan.subAccounts.length === 1 && result.plan.subAccounts[0] === sub.state.id)
-    if (!alone) continue
-    const goal = Number.isFinite(o.goalHealth) ? o.goalHealth : sub.policy.targetHealth
-    const a = assessSubAccount(input, i)
-    if (a.blocked !== undefined) continue
-    const candidate = planSwapDeleverage({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swap, costs: input.costs, goal, low: o.allowedHealth.min, capLeft: a.capTotal, inclusionMargin: sub.landingMargin })
-    if ("reason" in candidate) {
-      if (o.role !== "target") outcomes[i] = { ...o, reason: `${o.reason}; swap deleverage: ${candidate.reason}` }
-      continue
-    }
-    if (o.role === "target" && result.plan !== undefined && candidate.cost >= result.cost) {
-      outcomes[i] = { ...o, reason: `${o.reason}; buffers cost ${result.cost.toFixed(2)} <= swap ${candidate.cost.toFixed(2)}` }
-      continue
-    }
-    const check = checkPlanAgainstPolicy({ plan: candidate.plan, pre, policies, epochs, now: input.now })
-    if (!check.ok) {
-      outcomes[i] = { ...o, reason: `${o.reason}; swap deleverage refused: ${check.violations.map((v) => v.message).join("; ")}` }
-      continue
-    }
-    outcomes[i] = swapOutcome(
-      sub,
-      o,
-      { collateral: -candidate.sold, debt: -candidate.repaid, healthAfter: candidate.healthAfter },
-      `below band: swap deleverage ${o.healthBefore.toFixed(3)} -> ${candidate.healthAfter.toFixed(3)}, selling ${candidate.sold.toPrecision(6)} ` +
-        `${sub.state.collateralAsset} (fee + impact ${candidate.shortfallBps.toFixed(2)} bps, cost ${candidate.cost.toFixed(2)})` +
-        (o.role === "target" ? `, cheaper than buffers (${result.cost.toFixed(2)})` : `; buffers could not: ${o.reason}`),
-    )
-    return { plan: candidate.plan, outcomes, cost: candidate.cost }
-  }
-  return { ...result, outcomes }
-}
-
-/**
  * Swap boost (issue 12) for sub-accounts above their band whose policy allows boosts and swaps and whose input carries a
  * buying curve (`swapBuy`): borrow, buy collateral, supply ({@link planSwapBoost}), so exposure rises, not only debt.
  * A buffer boost (borrow, park the loan token in a pool or keep it idle) lowers health as far but adds no exposure; a
@@ -196,7 +153,7 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
     if (sub.swapBuy === undefined || !sub.policy.boostAllowed || !((sub.policy.maxSlippageBps ?? 0) > 0) || o === undefined || !(o.healthBefore > sub.policy.maxHealth)) continue
     const a = assessSubAccount(input, i)
     if (a.blocked !== undefined) continue
-    const candidate = planSwapBoost({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swapBuy, costs: input.costs, goal: a.desired, low: a.lo, high: a.hi, capLeft: a.capTotal, inclusionMargin: sub.landingMargin })
+    const candidate = planSwapBoost({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swapBuy, costs: input.costs, goal: a.desired, low: a.lo, high: a.hi, capLeft: a.capTotal })
     if ("reason" in candidate) {
       outcomes[i] = { ...o, reason: `${o.reason}; swap boost: ${candidate.reason}` }
       continue
@@ -268,14 +225,21 @@ function swapOutcome(
 
 /**
  * One attempt at a plan, in named steps: assess every sub-account (trigger, blocks, caps, goal health), deleverage the
- * ones below their band (lowest health first), boost the ones above it, then build the outcomes and the plan.
+ * ones below their band (lowest health first), boost the ones above it (not next to a swap rescue), then build the
+ * outcomes and the plan.
  *
  * @returns The attempt's result; {@link solve} checks its plan against the policy rules and retries with exclusions.
  */
 function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions): SolverResult {
   const work = new WorkingPortfolio(input, loanAsset, exclusions)
   for (const a of work.accounts.filter((x) => x.low).sort((x, y) => x.h0 - y.h0)) deleverage(work, a)
-  for (const a of work.accounts.filter((x) => x.high)) boost(work, a)
+  // A swap rescue goes alone with the other rescues: boosts wait for the next operation (gas, and nothing that could
+  // make the rescue revert rides along).
+  const swapRescue = work.moves.some((m) => m.kind === "RepayWithCallback")
+  for (const a of work.accounts.filter((x) => x.high)) {
+    if (!swapRescue) boost(work, a)
+    else if (work.roles[a.index] === "none") work.reasons[a.index] = `above band (health ${a.h0.toFixed(3)}); waits while a swap rescue runs in this operation`
+  }
   return finishPlan(work)
 }
 

@@ -3,7 +3,7 @@ import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
 import { ONE_PASS_MIN_HEALTH, swapBuySpan } from "./swapBoost.js"
-import { SWAP_CURVE_FRACTIONS } from "./swapDeleverage.js"
+import { SWAP_CURVE_FRACTIONS, swapPlanMargin } from "./swapDeleverage.js"
 import { TEST_COSTS, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
@@ -47,6 +47,11 @@ function check(input: SolverInput, plan: Plan) {
 }
 
 const kinds = (plan: Plan | undefined) => plan?.actions.map((a) => a.kind)
+/** A purchase's shortfall against its oracle value (bps): what it buys short of `amount / price`. */
+const shortfallOf = (buy: Plan["actions"][number], price: number) => (1 - (buy.expectedOut as number) / (buy.amount / price)) * 10_000
+
+/** A USDC pool a buffer boost can park its borrow in. */
+const PARK = { address: "0x00000000000000000000000000000000000000aa", asset: "USDC", decimals: 6, balance: 0, withdrawable: 0 }
 
 describe("swap boost in the solver", () => {
   test("above the band in a calm market: borrow, buy collateral, supply, in one pass, landing at the target", () => {
@@ -56,10 +61,11 @@ describe("swap boost in the solver", () => {
     const [borrow, buy, supply] = plan?.actions ?? []
     expect(buy?.amount).toBe(borrow?.amount)
     expect(buy?.route).toBe(ROUTE)
-    // Supplies the module's minimum output at the plan's price (maxSlippageBps 50 below the oracle value), not the
-    // expected purchase: the swap still covers it if the price rises before inclusion; the rest stays idle in the Safe.
-    expect(supply?.amount).toBeCloseTo(((borrow?.amount as number) / 3000) * (1 - 50 / 10_000), 9)
+    // Supplies the expected purchase less the plan margin (swapPlanMargin): never more than the swap delivers, never
+    // less than its on-chain minimum at the plan's price (maxSlippageBps 50 below the oracle value; IdleInflow).
+    expect(supply?.amount).toBeCloseTo((buy?.expectedOut as number) * (1 - swapPlanMargin(50, shortfallOf(buy!, 3000))), 9)
     expect(supply?.amount).toBeLessThan(buy?.expectedOut as number)
+    expect(supply?.amount).toBeGreaterThanOrEqual(((borrow?.amount as number) / 3000) * (1 - 50 / 10_000))
     const o = outcomes[0]
     expect(o?.role).toBe("target")
     expect(o?.healthAfter).toBeCloseTo(1.45, 2)
@@ -87,11 +93,17 @@ describe("swap boost in the solver", () => {
     expect(check(input, plan as Plan).violations).toEqual([])
   })
 
-  test("a shallow pool caps the purchase short of the landing zone: no swap boost, the buffer boost instead", () => {
+  test("a shallow pool caps the purchase short of the landing zone: no swap boost, the buffer boost instead (or nothing)", () => {
     const shallow: SwapCurve = { route: ROUTE, points: [{ amountIn: 100, shortfallBps: 5 }, { amountIn: 2_000, shortfallBps: 40 }, { amountIn: 20_000, shortfallBps: 300 }] }
     const { plan, outcomes } = solve(above(2, { swapBuy: shallow }))
-    expect(kinds(plan)).toEqual(["Borrow"])
+    // No pool to park a bare borrow in: the module would refuse it (IdleInflow), so there is no plan.
+    expect(plan).toBeUndefined()
     expect(outcomes[0]?.reason).toMatch(/swap boost: a swap boost capped by maxSlippageBps reaches health .* outside/)
+    expect(outcomes[0]?.reason).toMatch(/IdleInflow/)
+    const withPool = above(2, { swapBuy: shallow, policy: { ...(above(2).subAccounts[0] as SubAccountInput).policy, pools: [PARK.address] } }, { pools: [PARK] })
+    const parked = solve(withPool)
+    expect(kinds(parked.plan)).toEqual(["Borrow", "DepositToPool"])
+    expect(check(withPool, parked.plan as Plan).violations).toEqual([])
   })
 
   test("the per-rebalance amount cap counts the borrow and the supplied collateral", () => {
@@ -99,15 +111,17 @@ describe("swap boost in the solver", () => {
     const s = input.subAccounts[0] as SubAccountInput
     s.policy = { ...s.policy, maxAmountPerRebalance: 4_000 }
     const { plan, outcomes } = solve(input)
-    expect(kinds(plan)).not.toContain("BuyCollateral")
+    expect(kinds(plan) ?? []).not.toContain("BuyCollateral")
     expect(outcomes[0]?.reason).toMatch(/capped by the amount caps/)
   })
 
   test("no swap boost without a buying curve, without maxSlippageBps, or without boostAllowed", () => {
     const base = above(2).subAccounts[0] as SubAccountInput
-    expect(kinds(solve(above(2, { swapBuy: undefined })).plan)).toEqual(["Borrow"])
-    expect(kinds(solve(above(2, { policy: { ...base.policy, maxSlippageBps: 0 } })).plan)).toEqual(["Borrow"])
-    expect(solve(above(2, { policy: { ...base.policy, boostAllowed: false } })).plan).toBeUndefined()
+    const parking = { pools: [PARK] }
+    const withPool = { ...base.policy, pools: [PARK.address] }
+    expect(kinds(solve(above(2, { swapBuy: undefined, policy: withPool }, parking)).plan)).toEqual(["Borrow", "DepositToPool"])
+    expect(kinds(solve(above(2, { policy: { ...withPool, maxSlippageBps: 0 } }, parking)).plan)).toEqual(["Borrow", "DepositToPool"])
+    expect(solve(above(2, { policy: { ...withPool, boostAllowed: false } }, parking)).plan).toBeUndefined()
   })
 
   test("rescues first: with a sub-account below its band, nothing is bought", () => {

@@ -10,11 +10,11 @@
  *
  * Cost model as for the swap deleverage: fee + impact from a {@link SwapCurve} quoted on the pool's real liquidity
  * (QuoterV2, loan token -> collateral, `amountIn` in loan units), gas from the per-action figures. The borrow is capped
- * where the curve's shortfall reaches {@link SWAP_SLIPPAGE_USE} x maxSlippageBps (and maxLossBps), by the amount caps
+ * where the curve's shortfall reaches 90% of maxSlippageBps (and maxLossBps; `usableSlippageBps`), by the amount caps
  * (what the module counts as moved: the borrow plus the supplied collateral's value) and by the market's free
  * liquidity; a capped boost that does not reach the landing zone is no plan.
  */
-import { type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, SWAP_SLIPPAGE_USE, swapTakeShare } from "./swapDeleverage.js"
+import { type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, swapPlanMargin, usableSlippageBps } from "./swapDeleverage.js"
 import { healthOf, toBaseUnits } from "./state.js"
 import type { ActionKind, CostModel, EpochState, Plan, PlanAction, Policy, SubAccountState, SwapCurve } from "./types.js"
 
@@ -62,26 +62,26 @@ export type SwapBoostCandidate = {
 }
 
 /**
- * Sizes a swap boost toward `goal`: the borrow `b` solving (C P + b k(b)) lltv = goal (D + b), the supplied share k =
- * `swapTakeShare` of the swap's shortfall s(b) from the curve (fixed point, a few rounds), capped as the module requires, shaped one-pass or flash-looped.
+ * Sizes a swap boost toward `goal`: the borrow `b` solving (C P + b (1 - s(b))(1 - m)) lltv = goal (D + b) with s(b)
+ * from the curve and m = {@link swapPlanMargin} (what is supplied of the purchase; fixed point, a few rounds), capped as
+ * the module requires, shaped one-pass or flash-looped.
  *
  * @returns The candidate plan (one sub-account, index 0) and its cost, or the reason there is none.
  */
 export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate | { reason: string } {
   const { state: s, policy, epoch, curve, costs, goal, low, high, capLeft } = params
   const bps = policy.maxSlippageBps ?? 0
-  const take = (shortfall: number) => swapTakeShare(shortfall, bps, params.inclusionMargin)
   if (!policy.boostAllowed) return { reason: "the policy does not allow boosts" }
   if (bps <= 0) return { reason: "the policy does not allow swaps (maxSlippageBps 0)" }
   const { collateral: C, debt: D, price: P, lltv } = s
   let shortfall = curveShortfallBps(curve, 0) / 10_000
   let b = 0
   for (let round = 0; round < 6; round++) {
-    b = (C * P * lltv - goal * D) / (goal - lltv * take(shortfall))
+    b = (C * P * lltv - goal * D) / (goal - lltv * (1 - shortfall) * (1 - swapPlanMargin(bps, shortfall * 10_000)))
     shortfall = curveShortfallBps(curve, Math.max(b, 0)) / 10_000
   }
   if (!(b > 0)) return { reason: "already at or below the goal" }
-  const usable = Math.min(bps * SWAP_SLIPPAGE_USE, policy.maxLossBps * 0.999)
+  const usable = usableSlippageBps(policy)
   const bySlippage = maxSizeWithinSlippage(curve, usable)
   // The module counts the borrow and the supplied collateral's value (about b (1 - s)) against the caps.
   const byCaps = capLeft / (2 - shortfall)
@@ -92,7 +92,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no borrow left under the caps or the market's liquidity" }
   shortfall = curveShortfallBps(curve, b) / 10_000
   const bought = (b / P) * (1 - shortfall)
-  const supplied = (b / P) * take(shortfall)
+  const supplied = bought * (1 - swapPlanMargin(bps, shortfall * 10_000))
   const healthAfter = healthOf({ collateral: C + supplied, debt: D + b, price: P, lltv })
   if (healthAfter > high || healthAfter < low) {
     // maxSizeWithinSlippage stops at the curve's largest quote when every quote is within the bound: no size beyond it is trusted.

@@ -1,17 +1,21 @@
 /**
- * Swap deleverage for a sub-account with no buffer: sell collateral for the loan token inside the venue's repay
- * callback (`RepayWithCallback { WithdrawCollateral, SellCollateral } EndCallback`, one UserOperation, no idle funds).
+ * Swap deleverage: sell collateral for the loan token inside the venue's repay callback
+ * (`RepayWithCallback { WithdrawCollateral, SellCollateral... } EndCallback`, one UserOperation), for the part of a
+ * rescue the Safe's own funds do not cover. The callback's repayment also carries the loan token the plan already has
+ * in hand for the same sub-account (idle balance, pool withdrawals, borrows on donors), so a Safe with some idle funds
+ * sells only the remainder, and nothing a swap delivers stays idle beyond its drift margin.
  *
- * Cost model: the swap's shortfall against its oracle value (fee + price impact) comes from a {@link SwapCurve} quoted
+ * Cost model: each swap's shortfall against its oracle value (fee + price impact) comes from a {@link SwapCurve} quoted
  * on the pool's real liquidity (QuoterV2 by eth_call, `quotePriceImpact`), interpolated between the quoted sizes; gas
- * from the cost model's per-action figures. The size is capped where the curve's shortfall reaches 90% of the policy's
- * `maxSlippageBps` (the module's on-chain minimum, kept 10% back for the block or two until inclusion), so the solver
- * never proposes a swap the module would refuse; a capped unwind that does not reach the landing zone is no plan.
- * Amounts here are floats in human units (the solver's convention); the keeper re-quotes the chosen size exactly and
- * sends base-unit integers.
+ * from the cost model's per-action figures. Every sale is capped where its curve's shortfall reaches 90% of the
+ * policy's `maxSlippageBps` (the module's on-chain minimum, kept 10% back for the block or two until inclusion), so the
+ * solver never proposes a swap the module would refuse. A sale larger than one pool takes within that bound is split
+ * across the sub-account's routes (one pool each: the adapter's other fee tiers), each route taking the next slice
+ * where its marginal cost is lowest. Amounts here are floats in human units (the solver's convention); the keeper
+ * re-quotes every chosen size exactly and sends base-unit integers.
  */
-import { healthOf, toBaseUnits } from "./state.js"
-import type { CostModel, EpochState, Plan, Policy, SubAccountState, SwapCurve } from "./types.js"
+import { toBaseUnits } from "./state.js"
+import type { CostModel, EpochState, Policy, SubAccountState, SwapCurve } from "./types.js"
 
 /**
  * Shares of the position's collateral (for a purchase, of its oracle value in the loan token) a swap cost curve is
@@ -21,28 +25,54 @@ export const SWAP_CURVE_FRACTIONS = [0.005, 0.05, 0.2, 0.4, 0.7, 1] as const
 
 /** Share of `maxSlippageBps` the solver lets a swap's quoted shortfall use (the rest absorbs drift until inclusion). */
 export const SWAP_SLIPPAGE_USE = 0.9
-/** The keeper lowers what the venue takes from a swap's output to the swap's exact quote at sending less this fraction. */
+/** The swap's expected output is repaid less this fraction, so a pool that moves slightly before inclusion still pays. */
 export const SWAP_REPAY_MARGIN = 2e-4
 
 /**
- * Share of a swap's oracle value the venue takes from its output (a swap deleverage's repayment, a swap boost's
- * supply): the least the module lets the swap pay (its minimum output, `1 - maxSlippageBps / 10,000` of the oracle
- * value, never more than the expected output less {@link SWAP_REPAY_MARGIN}) after the price has moved against the
- * swap by the inclusion margin `m` (`SubAccountInput.landingMargin`, log price; 0 without one): `e^-m` times that.
- * The venue pulls a fixed amount at the end of the operation, so sized on the expected output less a couple of bps it
- * reverts as soon as the price moves against the swap by that much before inclusion (one block of a falling market
- * is enough, and that is when a rescue is needed); sized so, it still pays after a move of `maxSlippageBps` less the
- * swap's shortfall, plus `m`. What the swap pays above it stays in the Safe (idle loan token after a deleverage, idle
- * collateral after a boost): no loss, and the next plan's first buffer.
- *
- * @param shortfall - The swap's expected shortfall against its oracle value (fee + impact), fraction.
- * @param maxSlippageBps - The policy's maxSlippageBps.
- * @param inclusionMargin - Adverse price move until inclusion to allow for, log price (>= 0); default 0.
- * @returns Fraction of the swap's oracle value, in (0, 1].
- * @example swapTakeShare(0.0006, 100) // 0.99: a 1 % slippage bound leaves 94 bps of headroom over a 6 bp swap
+ * Where between a swap's on-chain minimum output (its oracle value less maxSlippageBps, what the module's `IdleInflow`
+ * rule counts) and its expected output less {@link swapRepayMargin} the solver plans what the venue collects from it
+ * (a swap deleverage's repayment, a swap boost's supply): 0 at the minimum, 1 at the expected output. The venue pulls
+ * that fixed amount at the end of the operation, so a price move against the swap before inclusion (a fall for a sale,
+ * a rise for a purchase) reverts the operation once the output no longer covers it, and a move the other way once the
+ * minimum (at the oracle price of inclusion) exceeds it (`IdleInflow`). Rescues are needed when the price moves
+ * against them, so the take sits near the minimum: measured on the backtester's no-idle trader (900 paths), planning it
+ * at the expected output less 10 % of the bound, threshold was liquidated 267 times (crash30 75, depeg 85: its rescues
+ * reverted at every attempt through a falling market); at 0.5 still 25 times on crash30, at 0.2 never there.
  */
-export function swapTakeShare(shortfall: number, maxSlippageBps: number, inclusionMargin = 0): number {
-  return Math.exp(-Math.max(0, inclusionMargin)) * Math.min(1 - maxSlippageBps / 10_000, (1 - shortfall) * (1 - SWAP_REPAY_MARGIN))
+export const SWAP_PLAN_TAKE_BIAS = 0.2
+
+/**
+ * The margin the solver plans a swap's repayment (or supply) with, as a fraction of the swap's expected output: the
+ * take is the on-chain minimum plus {@link SWAP_PLAN_TAKE_BIAS} of the way to the expected output less
+ * {@link swapRepayMargin}, `(1 - b) + k ((1 - s)(1 - r) - (1 - b))` of the oracle value (b maxSlippageBps, s the swap's
+ * shortfall, r the repay margin), so the operation still lands after a move against the swap of about
+ * `(1 - k)(b - s)` and after one in its favour of about `k (b - s)`. A swap sized within {@link SWAP_SLIPPAGE_USE} of
+ * the bound (s <= 0.9 b, r <= 0.05 b) is never planned below its on-chain minimum. The keeper's settlement keeps the
+ * planned amount unless the live quote is lower, and never goes below the minimum (`settleSwapAmounts`).
+ *
+ * @param maxSlippageBps - The policy's bound, bps.
+ * @param shortfallBps - The swap's expected shortfall against its oracle value (fee + impact), bps; default 0.
+ * @returns A fraction of the swap's expected output, in [0, 1).
+ * @example swapPlanMargin(100, 10) // ~0.0072: a 10 bp sale under a 1 % bound repays 72 bp less than it should return
+ */
+export function swapPlanMargin(maxSlippageBps: number, shortfallBps = 0): number {
+  const floor = 1 - maxSlippageBps / 10_000
+  const expected = 1 - shortfallBps / 10_000
+  const take = floor + SWAP_PLAN_TAKE_BIAS * (expected * (1 - swapRepayMargin(maxSlippageBps)) - floor)
+  return Math.max(0, 1 - take / expected)
+}
+
+/**
+ * The repay (or supply) margin for a policy's `maxSlippageBps`: {@link SWAP_REPAY_MARGIN}, but never more than 5% of
+ * the slippage bound. The module refuses a plan whose swap output at its on-chain minimum (oracle value less
+ * maxSlippageBps) exceeds what the plan repays or supplies with it (`IdleInflow`); a swap quoted within
+ * {@link SWAP_SLIPPAGE_USE} of the bound and settled less this margin stays above that minimum for any bound.
+ *
+ * @param maxSlippageBps - The policy's bound, bps.
+ * @returns A fraction of the swap's output.
+ */
+export function swapRepayMargin(maxSlippageBps: number): number {
+  return Math.min(SWAP_REPAY_MARGIN, (0.05 * maxSlippageBps) / 10_000)
 }
 
 /**
@@ -90,7 +120,7 @@ export function maxSizeWithinSlippage(curve: SwapCurve, maxBps: number): number 
   return best
 }
 
-/** What both swap planners ({@link planSwapDeleverage}, `planSwapBoost`) take about one sub-account. */
+/** What both swap planners (the solver's swap deleverage step, {@link planSwapBoost}) take about one sub-account. */
 export type SwapPlanBase = {
   state: SubAccountState
   policy: Policy
@@ -101,100 +131,179 @@ export type SwapPlanBase = {
   costs: CostModel
   /** Health to aim for (the solver's goal for this sub-account). */
   goal: number
-  /** Adverse price move until inclusion the venue's take allows for (`SubAccountInput.landingMargin`, log); default 0. */
-  inclusionMargin?: number | undefined
 }
 
-export type SwapDeleverageParameters = SwapPlanBase & {
-  /** Lowest health the plan may end at (landing zone low edge, with the solver's margin). */
-  low: number
-  /**
-   * Value this sub-account may still move in this rebalance (per-rebalance and epoch caps, loan units); default
-   * `maxAmountPerRebalance`. The module counts the repayment and the withdrawn collateral's value.
-   */
-  capLeft?: number | undefined
-}
-
-export type SwapDeleverageCandidate = {
-  plan: Plan
-  /** Gas (loan units) + the swap's shortfall at oracle prices. */
-  cost: number
-  healthAfter: number
-  /** Collateral sold and loan token repaid (human units). */
-  sold: number
-  repaid: number
-  shortfallBps: number
+/** The largest shortfall (bps) a swap of a sub-account with this policy may be sized to: 90% of maxSlippageBps, within maxLossBps. */
+export function usableSlippageBps(policy: Pick<Policy, "maxSlippageBps" | "maxLossBps">): number {
+  return Math.min((policy.maxSlippageBps ?? 0) * SWAP_SLIPPAGE_USE, policy.maxLossBps * 0.999)
 }
 
 /**
- * Sizes a swap deleverage toward `goal`: the collateral `c` solving (C - c) P lltv = goal (D - c P k(c)), with the
- * repaid share k = {@link swapTakeShare} of the swap's shortfall s(c) from the curve (fixed-point, a few rounds), capped by {@link SWAP_SLIPPAGE_USE} x maxSlippageBps and by the
- * amount caps (a capped sale is kept when it still reaches the landing zone), within the per-rebalance and per-epoch
- * loss limits.
- *
- * @returns The candidate plan and its cost, or the reason there is none.
+ * How a sale of `total` collateral is split across independent routes (distinct pools): per route its input and the
+ * shortfall it pays there (bps), and the sale's whole shortfall in collateral units (Σ input x shortfall).
  */
-export function planSwapDeleverage(params: SwapDeleverageParameters): SwapDeleverageCandidate | { reason: string } {
-  const { state: s, policy, epoch, curve, costs, goal, low } = params
-  const bps = policy.maxSlippageBps ?? 0
-  const take = (shortfall: number) => swapTakeShare(shortfall, bps, params.inclusionMargin)
-  if (bps <= 0) return { reason: "the policy does not allow swaps (maxSlippageBps 0)" }
-  const { collateral: C, debt: D, price: P, lltv } = s
-  if (!(D > 0)) return { reason: "no debt to repay" }
-  if (s.repayable === 0 || s.withdrawable === 0) return { reason: "the venue refuses the repayment or the collateral withdrawal now (paused reserve)" }
-  let shortfall = curveShortfallBps(curve, 0) / 10_000
+export type SaleSplit = { parts: number[]; shortfallBps: number[]; loss: number }
+
+/**
+ * Splits a sale of `total` across `curves` (each its own pool), none beyond its `caps` entry: the cheapest single route,
+ * or, when it pays less in fee and impact by more than `extraRouteCost` (collateral units per additional route: its
+ * gas), slices of `total / 64` each given to the route whose marginal cost (d(x s(x))/dx on its curve) is lowest.
+ *
+ * @returns The split, or undefined when the routes' caps together are below `total`.
+ */
+export function splitSale(curves: readonly SwapCurve[], caps: readonly number[], total: number, extraRouteCost = 0): SaleSplit | undefined {
+  const cost = (k: number, x: number) => (x > 0 ? (x * curveShortfallBps(curves[k] as SwapCurve, x)) / 10_000 : 0)
+  const slack = total * 1e-9
+  let best: SaleSplit | undefined
+  curves.forEach((curve, k) => {
+    if ((caps[k] ?? 0) + slack < total) return
+    const loss = cost(k, total)
+    if (best === undefined || loss < best.loss) {
+      const parts = curves.map((_, j) => (j === k ? total : 0))
+      best = { parts, shortfallBps: parts.map((x, j) => (x > 0 ? curveShortfallBps(curves[j] as SwapCurve, x) : 0)), loss }
+    }
+  })
+  if (curves.length < 2 && best !== undefined) return best
+  const parts = curves.map(() => 0)
+  let left = total
+  const step = total / 64
+  while (left > slack) {
+    let pick = -1
+    let pickRate = Number.POSITIVE_INFINITY
+    let pickSize = 0
+    for (let k = 0; k < curves.length; k++) {
+      const x = parts[k] as number
+      const size = Math.min(step, left, (caps[k] ?? 0) - x)
+      if (!(size > slack)) continue
+      const rate = (cost(k, x + size) - cost(k, x)) / size
+      if (rate < pickRate) [pick, pickRate, pickSize] = [k, rate, size]
+    }
+    if (pick < 0) break
+    parts[pick] = (parts[pick] as number) + pickSize
+    left -= pickSize
+  }
+  if (left > slack) return best
+  const used = parts.filter((x) => x > 0).length
+  const loss = parts.reduce((sum, x, k) => sum + cost(k, x), 0)
+  if (best !== undefined && best.loss <= loss + (used - 1) * extraRouteCost) return best
+  return { parts, shortfallBps: parts.map((x, k) => (x > 0 ? curveShortfallBps(curves[k] as SwapCurve, x) : 0)), loss }
+}
+
+export type SizeSwapDeleverageParameters = {
+  /** The position as the plan leaves it so far (human units; `debt` before the repayment below). */
+  collateral: number
+  debt: number
+  price: number
+  lltv: number
+  collateralDecimals: number
+  /** Loan token already in the Safe for this repayment (idle, withdrawn from pools, borrowed on donors): repaid in the same callback. */
+  prefunded: number
+  /** Selling routes, one pool each (`swap` first, then `swapRoutes`). */
+  curves: readonly SwapCurve[]
+  /** Health to aim for. */
+  goal: number
+  /** Largest shortfall a sale may be sized to, bps ({@link usableSlippageBps}). */
+  usableBps: number
+  /** `maxSlippageBps`: the module's minimum output is the sale's oracle value less this. */
+  maxSlippageBps: number
+  /** Collateral the venue lets go now (undefined: no limit). */
+  withdrawable?: number | undefined
+  /** Debt the venue takes as repayment now (undefined: no limit). */
+  repayable?: number | undefined
+  /** Value left under the amount caps, loan units (the module counts the repayment and the withdrawn collateral's value). */
+  capLeft: number
+  /** Cost of one more route (gas of a SellCollateral), loan units. */
+  extraRouteCost?: number | undefined
+}
+
+/** One sale of a swap deleverage: its route, input (human and base units), expected output and shortfall. */
+export type SwapSale = { route: string; amountIn: number; amountBase: bigint; expectedOut: number; shortfallBps: number }
+
+export type SwapDeleverageSizing = {
+  /** The sales, one per route used; their inputs add up to `sold` (and, in base units, to `soldBase`). */
+  sales: SwapSale[]
+  sold: number
+  soldBase: bigint
+  /** The callback's repayment: `prefunded` plus the sales' expected output less {@link swapPlanMargin} (at their shortfall). */
+  repaid: number
+  /** Health after the repayment and the withdrawal. */
+  healthAfter: number
+  /** Fee and impact at oracle prices (loan units) and their share of the sale's value (bps). */
+  loss: number
+  shortfallBps: number
+  /** What stopped the sale short of the goal: "maxSlippageBps", "the venue's withdrawable collateral", ... */
+  cappedBy: string | undefined
+}
+
+/**
+ * Sizes the sale of a swap deleverage toward `goal`, given `prefunded` loan token repaid alongside: the collateral `c`
+ * solving (C - c) P lltv = goal (D - prefunded - c P (1 - s(c)) (1 - m)), with s(c) the average shortfall of the
+ * cheapest split of `c` over the routes ({@link splitSale}, fixed point over a few rounds) and m =
+ * {@link swapPlanMargin}(maxSlippageBps, s); capped by the routes' slippage bounds, the collateral, the venue's withdrawable collateral
+ * and repayable debt, the amount caps and the debt itself (the module counts a repayment only up to the debt, so a sale
+ * whose minimum output exceeds what is left to repay would leave swap output idle).
+ *
+ * @returns The sizing, or the reason there is no sale.
+ */
+export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDeleverageSizing | { reason: string } {
+  const { collateral: C, debt: D, price: P, lltv, prefunded: x, curves, goal, usableBps } = params
+  if (curves.length === 0) return { reason: "no swap route quoted" }
+  if (!(D > x)) return { reason: "nothing left to repay" }
+  const margin = (shortfall: number) => swapPlanMargin(params.maxSlippageBps, shortfall * 10_000)
+  const caps = curves.map((curve) => maxSizeWithinSlippage(curve, usableBps))
+  const extra = (params.extraRouteCost ?? 0) / P
+  const average = (split: SaleSplit | undefined, c: number) => (split !== undefined && c > 0 ? split.loss / c : Math.min(...curves.map((k) => curveShortfallBps(k, 0) / 10_000)))
   let c = 0
-  for (let round = 0; round < 6; round++) {
-    c = (goal * D - C * P * lltv) / (P * (goal * take(shortfall) - lltv))
-    shortfall = curveShortfallBps(curve, c) / 10_000
+  let split: SaleSplit | undefined
+  let s = average(undefined, 0)
+  for (let round = 0; round < 8; round++) {
+    c = (D - x - (C * P * lltv) / goal) / (P * ((1 - s) * (1 - margin(s)) - lltv / goal))
+    if (!(c > 0)) return { reason: "already at or above the goal" }
+    split = splitSale(curves, caps, c, extra) ?? splitSale(curves, caps, caps.reduce((a, b) => a + b, 0), extra)
+    s = average(split, Math.min(c, caps.reduce((a, b) => a + b, 0)))
   }
-  if (!(c > 0)) return { reason: "already at or above the goal" }
-  // The module refuses a swap past maxSlippageBps and a loss past maxLossBps of what the positions move (about c P).
-  const usable = Math.min(bps * SWAP_SLIPPAGE_USE, policy.maxLossBps * 0.999)
-  const withinSlippage = Math.min(maxSizeWithinSlippage(curve, usable), C * 0.999)
-  const withdrawable = s.withdrawable ?? Number.POSITIVE_INFINITY
-  const bySlippage = Math.min(withinSlippage, withdrawable)
-  // What the module counts as moved: the repayment (about c P (1 - s)) plus the withdrawn collateral's value (c P).
-  const capLeft = params.capLeft ?? policy.maxAmountPerRebalance
-  const byCaps = (capLeft * (1 - 1e-9)) / (P * (2 - shortfall))
-  const capped = c > Math.min(bySlippage, byCaps)
-  const cappedBy = bySlippage > byCaps ? "the amount caps" : withinSlippage <= withdrawable ? "maxSlippageBps" : "the venue's withdrawable collateral"
-  if (capped) c = Math.min(bySlippage, byCaps)
-  if (!(c > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no value left to move under the amount caps" }
-  shortfall = curveShortfallBps(curve, c) / 10_000
-  const out = c * P * (1 - shortfall)
-  const repaid = Math.min(c * P * take(shortfall), D)
-  const after = { collateral: C - c, debt: D - repaid, price: P, lltv }
-  const healthAfter = healthOf(after)
-  if (healthAfter < low) return { reason: `a swap ${capped ? `capped by ${cappedBy} ` : ""}reaches only health ${healthAfter.toFixed(3)} < ${low.toFixed(3)}` }
-  const moved = repaid + c * P
-  if (moved > capLeft) return { reason: `a swap deleverage moves ${moved.toFixed(2)}, above the amount caps (${capLeft.toFixed(2)} left)` }
-  // Fee and impact at oracle prices; the unrepaid part of the output stays idle in the Safe and is no loss.
-  const loss = c * P * shortfall
-  const equity = C * P - D
-  const epochRoom = ((policy.maxEpochLossBps ?? 10_000) / 10_000 - (epoch.lossPpbInEpoch ?? 0) / 1e9) * equity
-  if (!(loss <= epochRoom * 0.999)) return { reason: `the swap's loss ${loss.toFixed(2)} exceeds the epoch loss budget left (${epochRoom.toFixed(2)})` }
-  const kinds = ["RepayWithCallback", "WithdrawCollateral", "SellCollateral", "EndCallback"] as const
-  const gas = costs.baseGas + kinds.reduce((g, k) => g + costs.gasPerAction[k], 0)
-  const plan: Plan = {
-    loanAsset: s.loanAsset,
-    subAccounts: [s.id],
-    gas,
-    actions: [
-      { kind: "RepayWithCallback", subAccount: 0, pool: undefined, asset: s.loanAsset, amount: repaid, amountBase: toBaseUnits(repaid, s.loanDecimals) },
-      { kind: "WithdrawCollateral", subAccount: 0, pool: undefined, asset: s.collateralAsset, amount: c, amountBase: toBaseUnits(c, s.collateralDecimals) },
-      {
-        kind: "SellCollateral",
-        subAccount: 0,
-        pool: undefined,
-        asset: s.collateralAsset,
-        amount: c,
-        amountBase: toBaseUnits(c, s.collateralDecimals),
-        route: curve.route,
-        expectedOut: out,
-      },
-      { kind: "EndCallback", subAccount: 0, pool: undefined, asset: s.loanAsset, amount: 0, amountBase: 0n },
-    ],
+  const limits: [string, number][] = [
+    ["maxSlippageBps", caps.reduce((a, b) => a + b, 0)],
+    ["the collateral", C * 0.999],
+    ["the venue's withdrawable collateral", params.withdrawable ?? Number.POSITIVE_INFINITY],
+    // The module counts the repayment (prefunded + c P (1 - s) (1 - m)) and the withdrawn collateral (c P).
+    ["the amount caps", ((params.capLeft - x) * (1 - 1e-9)) / (P * (2 - s))],
+    ["the venue's repayable debt", ((params.repayable ?? Number.POSITIVE_INFINITY) - x) / (P * (1 - s) * (1 - margin(s)))],
+    // Even at its on-chain minimum the sale's output is spent on the debt.
+    ["the debt", ((D - x) * (1 - 1e-6)) / (P * (1 - params.maxSlippageBps / 10_000))],
+  ]
+  let cappedBy: string | undefined
+  for (const [name, limit] of limits) {
+    if (c > limit) {
+      c = limit
+      cappedBy = name
+    }
   }
-  return { plan, cost: gas * costs.gasPrice + loss, healthAfter, sold: c, repaid, shortfallBps: shortfall * 10_000 }
+  if (!(c > 0)) return { reason: cappedBy === "maxSlippageBps" ? `even the smallest quoted swap loses more than ${usableBps.toFixed(1)} bps` : `no sale left under ${cappedBy}` }
+  if (cappedBy !== undefined) split = splitSale(curves, caps, c, extra)
+  if (split === undefined) return { reason: "no split of the sale fits the routes' slippage bounds" }
+  const sales: SwapSale[] = []
+  split.parts.forEach((amountIn, k) => {
+    const amountBase = toBaseUnits(amountIn, params.collateralDecimals)
+    if (amountBase === 0n) return
+    const shortfallBps = split.shortfallBps[k] as number
+    sales.push({ route: (curves[k] as SwapCurve).route, amountIn, amountBase, expectedOut: amountIn * P * (1 - shortfallBps / 10_000), shortfallBps })
+  })
+  if (sales.length === 0) return { reason: "the sale rounds to zero base units" }
+  const sold = sales.reduce((a, b) => a + b.amountIn, 0)
+  const out = sales.reduce((a, b) => a + b.expectedOut, 0)
+  const loss = sold * P - out
+  // The take is linear in each sale's output, so the sales' average shortfall gives their summed take exactly.
+  const repaid = Math.min(x + out * (1 - margin(loss / (sold * P))), D)
+  const after = D - repaid
+  return {
+    sales,
+    sold,
+    soldBase: sales.reduce((a, b) => a + b.amountBase, 0n),
+    repaid,
+    healthAfter: after > 0 ? ((C - sold) * P * lltv) / after : Number.POSITIVE_INFINITY,
+    loss,
+    shortfallBps: (loss / (sold * P)) * 10_000,
+    cappedBy,
+  }
 }

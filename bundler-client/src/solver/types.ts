@@ -259,6 +259,11 @@ export type SubAccountInput = {
   landingMargin?: number | undefined
   /** Selling collateral for the loan token on a swap venue (a swap deleverage); undefined: no swaps for it. */
   swap?: SwapCurve | undefined
+  /**
+   * More selling routes, each through its own pool (the swap adapter's other fee tiers), that a swap deleverage may be
+   * split across when one pool is too thin for the sale within `maxSlippageBps`; used only with `swap`.
+   */
+  swapRoutes?: readonly SwapCurve[] | undefined
   /** Buying collateral with the loan token on a swap venue (a swap boost, with `boostAllowed`); undefined: no swap boost. */
   swapBuy?: SwapCurve | undefined
 }

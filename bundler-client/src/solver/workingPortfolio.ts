@@ -2,7 +2,7 @@ import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage.j
 import { autopilotRiskHealth, defaultTailDrop, tailFloorHealth } from "../risk/tail.js"
 import { SolverInputError } from "./errors.js"
 import { effectiveEpoch, healthOf, landingZone, netValue } from "./state.js"
-import type { ActionKind, EpochState, PortfolioState, SolverInput, YieldPool } from "./types.js"
+import type { ActionKind, EpochState, PortfolioState, SolverInput, SwapCurve, YieldPool } from "./types.js"
 
 /** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
 export const HEALTH_MARGIN = 1e-6
@@ -15,8 +15,25 @@ const CAP_SLACK = 1 - 1e-9
  */
 export const DEFAULT_DELEVERAGE_TOLERANCE_FACTOR = 0.5
 
-/** One action the plan under construction takes, on sub-account index `sub`, in human units. */
-export type Move = { kind: ActionKind; sub: number; pool: string | undefined; asset: string; decimals: number; amount: number }
+/**
+ * One action the plan under construction takes, on sub-account index `sub`, in human units; a swap also carries its
+ * route and expected output, and an amount that must equal others to the base unit (a withdrawal a swap sells) its
+ * exact base units.
+ */
+export type Move = {
+  kind: ActionKind
+  sub: number
+  pool: string | undefined
+  asset: string
+  decimals: number
+  amount: number
+  route?: string | undefined
+  expectedOut?: number | undefined
+  amountBase?: bigint | undefined
+}
+
+/** What a swap move carries beyond its amount (see {@link Move}). */
+export type SwapMoveFields = Pick<Move, "route" | "expectedOut" | "amountBase">
 
 /** What the solver decided about one sub-account before building anything: trigger, blocks, caps and the health to aim for. */
 export type Account = {
@@ -46,8 +63,10 @@ export type Checkpoint = {
   d: Float64Array
   m: Float64Array
   roles: Role[]
+  reasons: string[]
   pools: YieldPool[]
   idle: Record<string, number>
+  reserved: Record<string, number>
   moves: number
   loss: number
   touched: Set<string>
@@ -113,6 +132,8 @@ export class WorkingPortfolio {
   readonly reasons: string[]
   readonly pools: YieldPool[]
   readonly idle: Record<string, number>
+  /** Idle balances the plan must not spend (a swap's drift margin), by asset. */
+  readonly reserved: Record<string, number> = {}
   readonly moves: Move[] = []
   readonly touchedPools = new Set<string>()
   readonly accounts: Account[]
@@ -276,17 +297,30 @@ export class WorkingPortfolio {
     return Math.max(0, Math.min(perRebalance, (epochRoom - loss) / slip)) * (1 - 1e-6)
   }
 
-  /** Appends a move and applies it to the working state (balances, caps, pools with their slippage). */
-  push(kind: ActionKind, sub: number, amount: number, pool?: YieldPool): void {
+  /**
+   * Appends a move and applies it to the working state (balances, caps, pools with their slippage, a swap's fee and
+   * impact). A callback block's repayment (`RepayWithCallback`) applies at once, as the venue collects it at the block's
+   * end; `EndCallback` changes nothing.
+   */
+  push(kind: ActionKind, sub: number, amount: number, pool?: YieldPool, swap?: SwapMoveFields): void {
     const { idle, debt, collateral, moved } = this
     const s = this.sub(sub).state
-    const onCollateral = kind === "SupplyCollateral" || kind === "WithdrawCollateral"
+    const onCollateral = kind === "SupplyCollateral" || kind === "WithdrawCollateral" || kind === "SellCollateral"
     const asset = pool !== undefined ? pool.asset : onCollateral ? s.collateralAsset : s.loanAsset
     const decimals = pool !== undefined ? pool.decimals : onCollateral ? s.collateralDecimals : s.loanDecimals
-    this.moves.push({ kind, sub, pool: pool?.address, asset, decimals, amount })
+    this.moves.push({ kind, sub, pool: pool?.address, asset, decimals, amount, ...swap })
     const assetValue = onCollateral ? s.price : this.valuationPrice(asset, sub)
-    moved[sub] = (moved[sub] as number) + amount * assetValue
+    // Swaps move no position (the module counts neither them nor the callback's closing marker).
+    if (kind !== "SellCollateral" && kind !== "EndCallback") moved[sub] = (moved[sub] as number) + amount * assetValue
     switch (kind) {
+      case "SellCollateral": {
+        const out = swap?.expectedOut ?? amount * s.price
+        idle[asset] = (idle[asset] ?? 0) - amount
+        idle[s.loanAsset] = (idle[s.loanAsset] ?? 0) + out
+        this.slippageLoss += amount * this.valuationPrice(asset, sub) - out
+        break
+      }
+      case "RepayWithCallback":
       case "Repay":
         debt[sub] = Math.max(0, (debt[sub] as number) - amount)
         idle[asset] = (idle[asset] ?? 0) - amount
@@ -323,14 +357,52 @@ export class WorkingPortfolio {
     }
   }
 
+  /**
+   * Takes back this plan's plain repayments of sub-account `sub` from move `from` on (their loan token returns to the
+   * idle balance, their debt and cap use are undone), so a callback block can carry them in its own repayment.
+   *
+   * @returns The loan token taken back.
+   */
+  foldRepays(sub: number, from: number): number {
+    let folded = 0
+    for (let k = this.moves.length - 1; k >= from; k--) {
+      const m = this.moves[k] as Move
+      if (m.kind !== "Repay" || m.sub !== sub) continue
+      this.moves.splice(k, 1)
+      this.debt[sub] = (this.debt[sub] as number) + m.amount
+      this.idle[m.asset] = (this.idle[m.asset] ?? 0) + m.amount
+      this.moved[sub] = (this.moved[sub] as number) - m.amount
+      folded += m.amount
+    }
+    return folded
+  }
+
+  /** What the plan may still spend of its idle `asset`: the idle balance less what is reserved. */
+  spendable(asset: string): number {
+    return Math.max(0, (this.idle[asset] ?? 0) - (this.reserved[asset] ?? 0))
+  }
+
+  /** Keeps `amount` of idle `asset` out of what later moves of this plan may spend. */
+  reserve(asset: string, amount: number): void {
+    if (amount > 0) this.reserved[asset] = (this.reserved[asset] ?? 0) + amount
+  }
+
+  /** Selling routes of sub-account `i` for a swap deleverage: its `swap` curve, then its `swapRoutes`. */
+  sellCurves(i: number): SwapCurve[] {
+    const s = this.sub(i)
+    return s.swap === undefined ? [] : [s.swap, ...(s.swapRoutes ?? [])]
+  }
+
   checkpoint(): Checkpoint {
     return {
       c: this.collateral.slice(),
       d: this.debt.slice(),
       m: this.moved.slice(),
       roles: this.roles.slice(),
+      reasons: this.reasons.slice(),
       pools: this.pools.map((p) => ({ ...p })),
       idle: { ...this.idle },
+      reserved: { ...this.reserved },
       moves: this.moves.length,
       loss: this.slippageLoss,
       touched: new Set(this.touchedPools),
@@ -342,9 +414,12 @@ export class WorkingPortfolio {
     this.debt.set(s.d)
     this.moved.set(s.m)
     s.roles.forEach((r, i) => (this.roles[i] = r))
+    s.reasons.forEach((r, i) => (this.reasons[i] = r))
     s.pools.forEach((p, i) => Object.assign(this.pools[i] as YieldPool, p))
     for (const k of Object.keys(this.idle)) delete this.idle[k]
     Object.assign(this.idle, s.idle)
+    for (const k of Object.keys(this.reserved)) delete this.reserved[k]
+    Object.assign(this.reserved, s.reserved)
     this.moves.length = s.moves
     this.slippageLoss = s.loss
     this.touchedPools.clear()

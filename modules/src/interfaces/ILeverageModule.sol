@@ -76,11 +76,18 @@ struct SelfPayBudget {
 }
 
 /// @notice A keeper session key registered by a Safe, valid only in the key generation it was added in.
+/// @dev `salt` is drawn at each `addKeeper` from the parent block's hash and the previous salt (never 0) and fixes the
+/// key's nonce key (`keeperNonceKey`): an operation signed before the parent of the registration's block existed cannot
+/// carry the nonce key the registration creates, so re-registering an address (after `revokeKeeper`,
+/// `revokeAllKeepers` or a re-install) never revives what it signed before that, whatever generation or sequence the
+/// operation named. A signer holding the key when that parent block appears can compute the salt: rotate to a fresh
+/// key after a compromise.
 struct KeeperKey {
     bool active;
     uint48 validAfter;
     uint48 validUntil;
     uint32 generation;
+    uint112 salt;
 }
 
 /// @notice Cumulative use of a sub-account's epoch caps, packed in one storage slot (amounts, gas and loss saturate).
@@ -152,7 +159,8 @@ struct Plan {
 ///   Keeper operations cost the Safe at most its self-pay budget per epoch, whoever pays: every operation not
 ///   sponsored by a paymaster the owner listed is charged at its maximum cost in validation (an ERC-20 paymaster is
 ///   charged like self-pay; the ERC-20 it then takes is at its own exchange rate, which the owner accepted by
-///   approving it). Keeper operations use their own nonce key (keeper address and key generation), never the owners'.
+///   approving it). Keeper operations use their own nonce key (a hash of keeper address, key generation and
+///   registration salt), never the owners'.
 /// - Oracles are trusted within the policy's sanity bounds: venue price non-zero; with a second feed, its answer
 ///   positive, fresh, strictly inside the configured bounds and close to the venue price. A feed that keeps updating
 ///   at an unchanged answer inside its bounds cannot be told from a calm market.
@@ -247,7 +255,7 @@ interface ILeverageModule is IAccount {
     /// @notice Thrown when a keeper operation arrives while `safe` has paused automation.
     error AutomationPaused(address safe);
     /// @notice Thrown when a keeper operation's nonce key is not its keeper's (`keeperNonceKey`): keeper operations
-    /// never use key 0, an owner key, another keeper's key or a key of an older generation.
+    /// never use key 0, an owner key, another keeper's key or the key of an earlier registration of the same keeper.
     error KeeperNonceKeyInvalid(uint192 nonceKey, uint192 expected);
     /// @notice Thrown when a signed keeper operation's gas field `field` (ConstantsLib.GAS_FIELD_*) is above its cap.
     error GasFieldAboveCap(uint8 field, uint256 value, uint256 cap);
@@ -314,6 +322,11 @@ interface ILeverageModule is IAccount {
     /// the plan withdraws more of `pool`'s asset from its pools than its repayments and collateral supplies use: no
     /// material action uses what it moves.
     error PoolNotUsed(bytes32 subAccount, address pool);
+    /// @notice Thrown when a plan's borrows, collateral withdrawals and swap outputs (at their on-chain minimum) of
+    /// `token`, `received` in all (base units), exceed what it repays (up to the debt), supplies, swaps or deposits into
+    /// pools of it, `used` in all: the rest would stay idle in the Safe, earning nothing (a borrow left idle costs
+    /// interest).
+    error IdleInflow(address token, uint256 received, uint256 used);
     /// @notice Thrown when a plan lists `subAccount` but does not change its position materially: collateral value
     /// and debt moved by less than `ConstantsLib.MIN_MATERIAL_CHANGE_BPS` of its collateral value (nothing, or dust).
     /// Usage is charged only to sub-accounts a plan changes, and a plan may not list others.
@@ -466,7 +479,9 @@ interface ILeverageModule is IAccount {
     function getKeeper(address safe, address keeper) external view returns (KeeperKey memory);
 
     /// @notice The EntryPoint nonce key `keeper`'s operations for `safe` must use:
-    /// `uint192(keyGeneration) << 160 | uint160(keeper)`.
+    /// `uint192(uint256(keccak256(abi.encode(keeper, keyGeneration, key.salt))))`, with the Safe's current key generation
+    /// (`getAutomationConfig(safe).keyGeneration`) and the salt of the key's latest registration
+    /// (`getKeeper(safe, keeper).salt`). It changes at every `addKeeper`, so it cannot be known before the registration.
     function keeperNonceKey(address safe, address keeper) external view returns (uint192);
 
     /// @notice The automation settings of `safe`.

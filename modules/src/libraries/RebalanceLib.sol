@@ -64,7 +64,7 @@ library RebalanceLib {
         uint256[] memory before = _holdings(safe, runs, plan.actions);
 
         _runActions(s, runs, safe, swapAdapter, plan.actions);
-        _checkPoolWithdrawalsUsed(s, safe, runs, plan.actions);
+        _checkInflowsUsed(s, safe, runs, plan.actions);
 
         uint256 maxLossBps = ConstantsLib.BPS;
         for (uint256 i; i < runs.length; ++i) {
@@ -502,102 +502,116 @@ library RebalanceLib {
         if (!success) revert ILeverageModule.ActionFailed(index, result);
     }
 
-    /// @dev Every pool withdrawal feeds the plan's venue actions (net flow per asset): for each asset the plan withdraws
-    /// from its pools, the total withdrawn is at most what the plan's other steps take from the Safe's wallet net of
-    /// what they bring into it,
-    ///     withdrawn <= spent - received,
-    /// spent: repayments (per sub-account capped at the debt they can clear: its pre-trade debt plus what the plan
-    /// borrows on it), collateral supplies (callback supplies included) and swap inputs; received: borrows, collateral
-    /// withdrawals and swap outputs at their on-chain minimum, less what the plan deposits into pools of the asset (a
-    /// boost's borrow parked in a pool next to another sub-account's rescue). A spend paid by a borrow, a collateral
-    /// withdrawal or a swap's output therefore never makes a pool withdrawal count as used, and a deposit never does, so
-    /// withdrawals never exceed venue spends and never raise the idle balance: a plan cannot name a pool for funds that
-    /// then stay idle. The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
-    /// Runs after the actions, so each pool's `asset()` is a warm call.
-    function _checkPoolWithdrawalsUsed(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
+    /// @dev Every inflow is used (net flow per asset, issue 10). For each asset the plan can move (the loan token and
+    /// each listed collateral token, in that order; a pool's asset is one of them, see `_value`), with
+    ///     spent:     repayments (each capped at the sub-account's debt when it runs: the pre-trade debt plus the
+    ///                plan's borrows on it before, less its repayments before), collateral supplies (callback supplies
+    ///                included) and swap inputs;
+    ///     received:  borrows, collateral withdrawals and swap outputs at their on-chain minimum;
+    ///     deposited: deposits into pools of the asset;
+    ///     unparked = max(0, received - deposited),
+    /// the plan must satisfy
+    ///     pool withdrawals <= spent - unparked   (else PoolNotUsed, naming the withdrawal that crosses it)
+    ///     unparked <= spent                      (else IdleInflow).
+    /// So a borrow, a collateral withdrawal or a swap's output is either spent by the plan or parked in an allowed pool,
+    /// and a pool withdrawal only pays for a spend nothing else pays for: no plan raises the Safe's idle balance of any
+    /// asset (idle funds earn nothing and a borrow left idle costs interest), and a deposit never makes a withdrawal
+    /// count as used. The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
+    /// Gas (issue 15): one pass over the actions tallies every asset's flows; it stays because only the actions say
+    /// what each flow was for. Runs after the actions, so each pool's `asset()` is a warm call, read once.
+    function _checkInflowsUsed(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
         private
         view
     {
-        address[] memory assets = new address[](actions.length);
-        for (uint256 i; i < actions.length; ++i) {
-            if (actions[i].kind == ActionKind.WithdrawFromPool) assets[i] = IERC4626(actions[i].pool).asset();
+        uint256 n = runs.length;
+        // assets[0]: the loan token; then each distinct collateral token in run order.
+        address[] memory assets = new address[](n + 1);
+        uint256 count = 1;
+        assets[0] = runs[0].state.loanToken;
+        for (uint256 k; k < n; ++k) {
+            if (_slotOf(assets, count, runs[k].state.collateralToken) == count) assets[count++] = runs[k].state.collateralToken;
         }
-        for (uint256 i; i < actions.length; ++i) {
-            address asset = assets[i];
-            if (asset == address(0)) continue;
-            bool judged; // at this asset's first withdrawal
-            for (uint256 j; j < i && !judged; ++j) {
-                judged = assets[j] == asset;
+        // slot[j]: the asset slot of action j's collateral-side flow (its pool's asset for a pool action).
+        uint256[] memory slot = new uint256[](actions.length);
+        for (uint256 j; j < actions.length; ++j) {
+            if (_isPoolKind(actions[j].kind)) {
+                address asset = IERC4626(actions[j].pool).asset();
+                slot[j] = _slotOf(assets, count, asset);
+                // Unreachable after `_holdings` (which values every pool's asset), kept so no flow is left unjudged.
+                if (slot[j] == count) revert ILeverageModule.PoolAssetMismatch(actions[j].pool, asset);
+            } else {
+                slot[j] = _slotOf(assets, count, runs[actions[j].subAccount].state.collateralToken);
             }
-            if (judged) continue;
-            (uint256 spent, uint256 received) = _walletFlows(s, safe, runs, actions, asset);
-            uint256 usable = spent > received ? spent - received : 0;
-            // The withdrawal that takes the total past what is used is the one named.
+        }
+        // flows[3a]: spent, [3a + 1]: received, [3a + 2]: deposited, of asset slot a.
+        uint256[] memory flows = _flowTally(s, safe, runs, actions, slot);
+        for (uint256 a; a < count; ++a) {
+            (uint256 spent, uint256 received, uint256 deposited) = (flows[3 * a], flows[3 * a + 1], flows[3 * a + 2]);
+            uint256 unparked = received > deposited ? received - deposited : 0;
+            uint256 usable = spent > unparked ? spent - unparked : 0;
             uint256 withdrawn;
-            for (uint256 j = i; j < actions.length; ++j) {
-                if (assets[j] != asset) continue;
+            for (uint256 j; j < actions.length; ++j) {
+                if (actions[j].kind != ActionKind.WithdrawFromPool || slot[j] != a) continue;
                 withdrawn += actions[j].amount;
                 if (withdrawn > usable) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
             }
+            if (unparked > spent) revert ILeverageModule.IdleInflow(assets[a], received, spent + deposited);
         }
     }
 
-    /// @dev What the plan's venue and swap actions take from (`spent`) and bring into (`received`) the Safe's wallet in
-    /// `asset`, base units; pool actions excluded. See `_checkPoolWithdrawalsUsed`.
-    function _walletFlows(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions, address asset)
+    /// @dev Index of `token` among the first `count` entries of `assets`, or `count` when absent.
+    function _slotOf(address[] memory assets, uint256 count, address token) private pure returns (uint256 i) {
+        while (i < count && assets[i] != token) ++i;
+    }
+
+    /// @dev Per asset slot a (see `_checkInflowsUsed`), base units: flows[3a] what the plan's venue and swap actions
+    /// take from the Safe's wallet (repayments capped at the debt they meet), flows[3a + 1] what they bring into it (swap
+    /// outputs at their on-chain minimum), flows[3a + 2] what the plan deposits into pools of the asset.
+    function _flowTally(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions, uint256[] memory slot)
         private
         view
-        returns (uint256 spent, uint256 received)
+        returns (uint256[] memory flows)
     {
-        uint256 n = runs.length;
-        // [k]: repaid on sub-account k, [n + k]: borrowed on it, [2n]: deposited into pools.
-        uint256[] memory tally = new uint256[](2 * n + 1);
+        flows = new uint256[](3 * (runs.length + 1));
+        // The debt each repayment meets, in execution order (a callback's inner actions run after its opener, so a
+        // borrow inside a repay callback comes after the debt fell): a repayment clears at most the debt at that point
+        // (past it the adapters repay by shares, or Aave's max), and only that much is spent.
+        uint256[] memory debtNow = new uint256[](runs.length);
+        for (uint256 k; k < runs.length; ++k) {
+            debtNow[k] = runs[k].state.debt;
+        }
         for (uint256 j; j < actions.length; ++j) {
-            (uint256 out, uint256 into) = _actionFlows(s, safe, runs, actions[j], asset);
-            spent += out;
-            received += into;
-            ActionKind kind = actions[j].kind;
+            Action calldata action = actions[j];
+            ActionKind kind = action.kind;
+            uint256 at = 3 * slot[j];
             if (kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback) {
-                tally[actions[j].subAccount] += out;
+                uint256 cleared = Math.min(action.amount, debtNow[action.subAccount]);
+                debtNow[action.subAccount] -= cleared;
+                flows[0] += cleared;
             } else if (kind == ActionKind.Borrow) {
-                tally[n + actions[j].subAccount] += into;
-            } else if (kind == ActionKind.DepositToPool && IERC4626(actions[j].pool).asset() == asset) {
-                tally[2 * n] += actions[j].amount;
+                debtNow[action.subAccount] += action.amount;
+                flows[1] += action.amount;
+            } else if (kind == ActionKind.SupplyCollateral || kind == ActionKind.SupplyCollateralWithCallback) {
+                flows[at] += action.amount;
+            } else if (kind == ActionKind.WithdrawCollateral) {
+                flows[at + 1] += action.amount;
+            } else if (kind == ActionKind.DepositToPool) {
+                flows[at + 2] += action.amount;
+            } else if (_isSwapKind(kind)) {
+                bool sell = kind == ActionKind.SellCollateral;
+                flows[sell ? at : 0] += action.amount;
+                flows[sell ? 1 : at + 1] += _swapMinOut(s, safe, runs[action.subAccount], sell, action.amount);
             }
         }
-        // A repayment clears at most the debt (past it the adapters repay by shares, or Aave's max).
-        for (uint256 k; k < n; ++k) {
-            uint256 clearable = runs[k].state.debt + tally[n + k];
-            if (tally[k] > clearable) spent -= tally[k] - clearable;
-        }
-        // Inflows parked in pools (a boost's borrow deposited) fund no spend; a deposit never makes a withdrawal used.
-        received = received > tally[2 * n] ? received - tally[2 * n] : 0;
     }
 
-    /// @dev One action's wallet flows in `asset` (repayments uncapped): its input if it pays `asset` out of the wallet,
-    /// its output (a swap's at the on-chain minimum) if it pays `asset` in.
-    function _actionFlows(ModuleStorage storage s, address safe, Run[] memory runs, Action calldata action, address asset)
+    /// @dev The on-chain minimum output of a swap of `amountIn` on `run`'s sub-account (`_minAmountOut`).
+    function _swapMinOut(ModuleStorage storage s, address safe, Run memory run, bool sell, uint256 amountIn)
         private
         view
-        returns (uint256 spent, uint256 received)
+        returns (uint256)
     {
-        Run memory run = runs[action.subAccount];
-        ActionKind kind = action.kind;
-        bool loan = run.state.loanToken == asset;
-        bool collateral = run.state.collateralToken == asset;
-        if (kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback) {
-            if (loan) spent = action.amount;
-        } else if (kind == ActionKind.Borrow) {
-            if (loan) received = action.amount;
-        } else if (kind == ActionKind.SupplyCollateral || kind == ActionKind.SupplyCollateralWithCallback) {
-            if (collateral) spent = action.amount;
-        } else if (kind == ActionKind.WithdrawCollateral) {
-            if (collateral) received = action.amount;
-        } else if (_isSwapKind(kind)) {
-            bool sell = kind == ActionKind.SellCollateral;
-            if (sell ? collateral : loan) spent = action.amount;
-            if (sell ? loan : collateral) received = _minAmountOut(s.policies[run.id][safe].maxSlippageBps, run.state.price, sell, action.amount);
-        }
+        return _minAmountOut(s.policies[run.id][safe].maxSlippageBps, run.state.price, sell, amountIn);
     }
 
     /* GUARD (transient storage: one value per slot, the module serves every Safe on the chain) */

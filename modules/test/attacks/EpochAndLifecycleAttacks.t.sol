@@ -508,7 +508,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         assertTrue(ISafeTest(safe).isModuleEnabled(address(module)), "re-installed");
         assertFalse(module.getKeeper(safe, keeper).active, "the old key is not back");
         uint192 newKey = keeperNonceKey();
-        assertEq(newKey, oldKey | (uint192(1) << 160), "generation 1");
+        assertTrue(newKey != oldKey, "generation 1: another nonce key");
 
         Holdings memory before = holdings(safe);
         expectHandleRevert(
@@ -519,9 +519,62 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         // Even if the owner trusts the same address again, what it signed before stays dead.
         safeCall(abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 1 days))));
         expectHandleRevert(
-            queued, failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.KeeperNonceKeyInvalid.selector, oldKey, newKey))
+            queued,
+            failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.KeeperNonceKeyInvalid.selector, oldKey, keeperNonceKey()))
         );
         assertNothingLeft(before);
+    }
+
+    /// @dev Review 3 (issue 10): a keeper (or whoever held its signing service) pre-signs operations for the nonce keys
+    /// it can predict: the next generations under the old `generation << 160 | keeper` format, and the hash of the next
+    /// generation with the salt it knows. The owner then revokes every key (or this one alone) and later trusts the
+    /// same address again. None of the pre-signed operations may validate: each registration draws a salt from the
+    /// parent block's hash, unknown when they were signed.
+    function test_Attack24_RevertWhen_OpPreSignedForALaterRegistration() public {
+        uint112 oldSalt = module.getKeeper(safe, keeper).salt;
+        uint32 generation = module.getAutomationConfig(safe).keyGeneration;
+        uint192[4] memory guesses = [
+            uint192(generation + 1) << 160 | uint192(uint160(keeper)),
+            uint192(generation + 2) << 160 | uint192(uint160(keeper)),
+            uint192(uint256(keccak256(abi.encode(keeper, generation + 1, oldSalt)))),
+            keeperNonceKey() // the current key, one sequence ahead: revived by a plain revoke and re-add?
+        ];
+        PackedUserOperation[4] memory stash;
+        for (uint256 i; i < guesses.length; ++i) {
+            stash[i] = baseOp(safe, abi.encodeCall(ILeverageModule.executeRebalance, (keeper, repayPlan(3300e6))), guesses[i]);
+            if (i == 3) stash[i].nonce += 1;
+            stash[i].signature = signKeeper(stash[i], keeperKey);
+        }
+
+        // Path 1: revoke this key alone, trust it again in the same generation and the same block.
+        safeCall(abi.encodeCall(ILeverageModule.revokeKeeper, (keeper)));
+        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 1 days))));
+        Holdings memory before = holdings(safe);
+        for (uint256 i; i < guesses.length; ++i) {
+            expectHandleRevert(
+                stash[i],
+                failedOpWithRevert(
+                    abi.encodeWithSelector(ILeverageModule.KeeperNonceKeyInvalid.selector, guesses[i], keeperNonceKey())
+                )
+            );
+        }
+        // Path 2: revoke every key, trust the same address again in the next generation.
+        safeCall(abi.encodeCall(ILeverageModule.revokeAllKeepers, ()));
+        vm.roll(block.number + 1);
+        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 1 days))));
+        assertEq(module.getAutomationConfig(safe).keyGeneration, generation + 1, "the next generation");
+        assertTrue(module.getKeeper(safe, keeper).active, "the same address is trusted again");
+        for (uint256 i; i < guesses.length; ++i) {
+            expectHandleRevert(
+                stash[i],
+                failedOpWithRevert(
+                    abi.encodeWithSelector(ILeverageModule.KeeperNonceKeyInvalid.selector, guesses[i], keeperNonceKey())
+                )
+            );
+        }
+        assertNothingLeft(before);
+        // What the re-registered key signs now runs: the stash failed on its nonce key, not for lack of a trigger.
+        handleOk(keeperOp(safe, keeper, repayPlan(3300e6), keeperKey));
     }
 
     function test_Attack24_OneCallRevokesEveryKey() public {

@@ -310,8 +310,15 @@ contract KeeperAttacksTest is AttackBase {
         safeExec(other, other, 0, abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)), 0);
         PackedUserOperation memory op = keeperOp(safe, keeper, repayPlan(3300e6), keeperKey);
         op.sender = other;
-        op.nonce = entryPoint.getNonce(other, keeperNonceKey());
         Holdings memory before = holdings(safe);
+        // Replayed as is: the nonce key is per Safe (each registration draws its own salt).
+        uint192 otherKey = module.keeperNonceKey(other, keeper);
+        expectHandleRevert(
+            op,
+            failedOpWithRevert(abi.encodeWithSelector(ILeverageModule.KeeperNonceKeyInvalid.selector, keeperNonceKey(), otherKey))
+        );
+        // On the other Safe's own key: the signature binds the sender and the nonce.
+        op.nonce = entryPoint.getNonce(other, otherKey);
         expectHandleRevert(op, failedOp("AA24 signature error"));
         assertNothingLeft(before);
     }

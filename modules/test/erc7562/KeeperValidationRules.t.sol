@@ -115,11 +115,14 @@ contract KeeperValidationRulesTest is Fixture {
         uint256 snapshot = vm.snapshotState();
         (, bytes memory ret) = address(proxyFactory).call(factoryCall);
         address fresh = abi.decode(ret, (address));
+        // The keeper's nonce key exists once its registration ran (its salt comes from the parent block's hash): read
+        // it from the deployment simulated in this block, as a keeper would from a pending-block simulation.
+        uint192 freshKey = module.keeperNonceKey(fresh, keeper);
         vm.revertToState(snapshot);
         assertEq(fresh.code.length, 0, "counterfactual");
         vm.deal(fresh, 1 ether);
 
-        PackedUserOperation memory op = baseOp(fresh, "", keeperNonceKey());
+        PackedUserOperation memory op = baseOp(fresh, "", freshKey);
         op.callData = abi.encodeCall(ILeverageModule.executeRebalance, (keeper, _plan()));
         op.initCode = abi.encodePacked(address(proxyFactory), factoryCall);
         op.accountGasLimits = bytes32((uint256(1_000_000) << 128) | 3_000_000);

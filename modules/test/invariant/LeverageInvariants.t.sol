@@ -90,7 +90,13 @@ contract LeverageHandler is Test {
     uint256 public usageViolations;
     uint256 public targetViolations;
     uint256 public epochLossRefusals;
+    /// @dev Ghost counters: successful rebalances with at least one swap, and swap actions executed by direction (a
+    /// swap deleverage sells collateral, a swap boost buys it).
     uint256 public swapsExecuted;
+    uint256 public sellsExecuted;
+    uint256 public buysExecuted;
+    /// @dev `keeperSwap` operations sent while automation was not paused.
+    uint256 public swapScenarios;
     /// @dev Independent per-epoch loss ledger, in parts per billion of each changed sub-account's equity before each op.
     mapping(bytes32 id => uint256) public epochOf;
     mapping(bytes32 id => uint256) public lossPpbInEpoch;
@@ -125,8 +131,63 @@ contract LeverageHandler is Test {
 
     function keeperOpThroughEntryPoint(uint256 seed) external {
         ++calls;
+        _throughEntryPoint(_plan(seed));
+    }
+
+    /// @dev A crash or a rally takes one sub-account out of its band (the pools follow, as an arbitrageur would), and the
+    /// keeper sends the honest swap plan for it through the EntryPoint: a swap deleverage just below the band, a swap
+    /// boost just above it (WETH only: the WBTC policy is deleverage-only), on the pools the world has (0.05%). When the
+    /// epoch has spent a fifth of its loss budget (one swap's fee and impact can take the rest), a day passes first (the
+    /// next aligned epoch). So runs execute swaps, not only refuse them (`afterInvariant`).
+    function keeperSwap(uint256 seed) external {
+        ++calls;
+        bytes32 id = (seed >> 8) % 3 == 0 ? w.wbtcId : w.wethId;
+        Policy memory policy = w.module.getPolicy(w.safe, id);
+        _rollEpochIfSpent(id, policy);
+        // The requested direction, or the other one when the oracle price it needs is outside the pools' ranges.
+        uint256 below = uint256(policy.minHealth) * 98 / 100;
+        uint256 above = uint256(policy.maxHealth) * 103 / 100;
+        bool sell = seed % 2 == 0 || !policy.boostAllowed;
+        if (!_pushOutOfBand(id, sell ? below : above) && !(policy.boostAllowed && _pushOutOfBand(id, sell ? above : below))) return;
+        if (!paused) ++swapScenarios;
+        // Route bits set: the 0.05% pool (the world has no other).
+        _throughEntryPoint(_honestSwapFor(id, policy.targetHealth, seed | (uint256(1) << 56)));
+    }
+
+    function _honestSwapFor(bytes32 id, uint256 target, uint256 seed) internal view returns (Plan memory plan) {
+        (uint256 collateral, uint256 debt) = w.adapter.position(_market(id), w.safe);
+        plan.subAccounts = new bytes32[](1);
+        plan.subAccounts[0] = id;
+        uint256 price = (id == w.wethId ? w.wethOracle : w.wbtcOracle).price();
+        return _honestSwap(plan, price, collateral, debt, target, seed);
+    }
+
+    function _rollEpochIfSpent(bytes32 id, Policy memory policy) internal {
+        EpochUsage memory usage = w.module.getEpochUsage(w.safe, id);
+        uint256 epoch = block.timestamp / policy.epochLength;
+        if (usage.epoch == epoch && uint256(usage.lossPpb) * 5 > uint256(policy.maxEpochLossBps) * ConstantsLib.PPB_PER_BPS) {
+            vm.warp((epoch + 1) * policy.epochLength);
+        }
+    }
+
+    /// @dev Sets the sub-account's oracle so its health is `health`, the pools following; false (nothing changed) for an
+    /// empty position or a price outside the pools' liquidity ranges (half to twice the start price).
+    function _pushOutOfBand(bytes32 id, uint256 health) internal returns (bool) {
+        (uint256 collateral, uint256 debt) = w.adapter.position(_market(id), w.safe);
+        if (collateral == 0 || debt == 0) return false;
+        // health = collateral x price / 1e36 x LLTV / debt, so the Morpho price for a health is health x debt x 1e36 /
+        // (LLTV x collateral); SimOracle.setPrice takes whole USDC per whole token (1e18) instead.
+        bool weth = id == w.wethId;
+        uint256 priceWad = Math.mulDiv(Math.mulDiv(Math.mulDiv(health, debt, LLTV), 1e36, collateral), weth ? 1e18 : 1e8, 1e24);
+        (uint256 lo, uint256 hi) = weth ? (1600e18, 5600e18) : (32_000e18, 112_000e18);
+        if (priceWad < lo || priceWad > hi) return false;
+        (weth ? w.wethOracle : w.wbtcOracle).setPrice(priceWad);
+        try IPoolAligner(w.aligner).alignPools() {} catch {}
+        return true;
+    }
+
+    function _throughEntryPoint(Plan memory plan) internal {
         ++opsThroughEntryPoint;
-        Plan memory plan = _plan(seed);
         PackedUserOperation memory op = _op(plan, w.keeperKey);
         (Snapshot[2] memory snap, int256 before) = _snapshot();
         PackedUserOperation[] memory ops = new PackedUserOperation[](1);
@@ -205,13 +266,14 @@ contract LeverageHandler is Test {
 
     function _afterSuccess(Plan memory plan, Snapshot[2] memory snap, int256 before) internal {
         ++rebalances;
+        bool swapped;
         for (uint256 i; i < plan.actions.length; ++i) {
             ActionKind kind = plan.actions[i].kind;
-            if (kind == ActionKind.SellCollateral || kind == ActionKind.BuyCollateral) {
-                ++swapsExecuted;
-                break;
-            }
+            if (kind == ActionKind.SellCollateral) ++sellsExecuted;
+            if (kind == ActionKind.BuyCollateral) ++buysExecuted;
+            swapped = swapped || kind == ActionKind.SellCollateral || kind == ActionKind.BuyCollateral;
         }
+        if (swapped) ++swapsExecuted;
         if (paused) ++pausedViolations;
         (int256 afterValue,) = _value();
         uint256 loss = afterValue < before ? uint256(before - afterValue) : 0;
@@ -589,8 +651,9 @@ contract LeverageInvariantsTest is Fixture, UniswapFixture {
             })
         );
 
-        bytes4[] memory selectors = new bytes4[](16);
+        bytes4[] memory selectors = new bytes4[](19);
         uint256 n;
+        for (uint256 i; i < 3; ++i) selectors[n++] = LeverageHandler.keeperSwap.selector;
         for (uint256 i; i < 5; ++i) selectors[n++] = LeverageHandler.keeperRebalance.selector;
         for (uint256 i; i < 2; ++i) selectors[n++] = LeverageHandler.keeperOpThroughEntryPoint.selector;
         for (uint256 i; i < 2; ++i) selectors[n++] = LeverageHandler.forgedSignature.selector;
@@ -651,7 +714,14 @@ contract LeverageInvariantsTest is Fixture, UniswapFixture {
         assertEq(handler.pausedViolations(), 0);
     }
 
+    /// @dev The swap lane is exercised, not only refused: a run that sent swap plans for an out-of-band sub-account
+    /// while automation was on executed swaps through the real pools, so the invariants above hold over executed swaps.
     function afterInvariant() external {
+        _logRun();
+        if (handler.swapScenarios() > 0) assertGt(handler.swapsExecuted(), 0, "no swap executed in this run");
+    }
+
+    function _logRun() internal {
         emit log_named_uint("handler calls", handler.calls());
         emit log_named_uint("rebalances executed", handler.rebalances());
         emit log_named_uint("attempts refused", handler.refused());
@@ -659,6 +729,9 @@ contract LeverageInvariantsTest is Fixture, UniswapFixture {
         emit log_named_uint("distinct refusal errors", handler.refusalKindCount());
         emit log_named_uint("refused by the epoch loss budget", handler.epochLossRefusals());
         emit log_named_uint("rebalances with a swap", handler.swapsExecuted());
+        emit log_named_uint("collateral sales executed", handler.sellsExecuted());
+        emit log_named_uint("collateral purchases executed", handler.buysExecuted());
+        emit log_named_uint("swap scenarios sent unpaused", handler.swapScenarios());
         emit log_named_uint("largest epoch loss seen (ppb of equity)", handler.maxLossPpbSeen());
         for (uint256 i; i < handler.refusalKindCount(); ++i) {
             bytes4 kind = handler.refusalKinds(i);

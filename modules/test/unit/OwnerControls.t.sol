@@ -377,7 +377,11 @@ contract OwnerControlsTest is Fixture {
         vm.prank(safe);
         ILeverageModule(safe).addKeeper(other, 0, 100);
         uint192 before = module.keeperNonceKey(safe, keeper);
-        assertEq(before, uint192(uint160(keeper)), "generation 0: the keeper's address");
+        KeeperKey memory key = module.getKeeper(safe, keeper);
+        assertEq(
+            before, uint192(uint256(keccak256(abi.encode(keeper, uint32(0), key.salt)))), "generation 0: keeper, generation, salt"
+        );
+        assertTrue(key.salt != 0, "a registration's salt is never 0");
         vm.expectEmit(address(module));
         emit ILeverageModule.KeepersReset(safe, 1);
         vm.prank(safe);
@@ -385,15 +389,20 @@ contract OwnerControlsTest is Fixture {
         assertEq(module.getAutomationConfig(safe).keyGeneration, 1);
         assertFalse(module.getKeeper(safe, keeper).active, "every key of generation 0 is inactive");
         assertFalse(module.getKeeper(safe, other).active);
-        assertEq(module.keeperNonceKey(safe, keeper), before | (uint192(1) << 160), "a fresh nonce key");
+        assertEq(
+            module.keeperNonceKey(safe, keeper),
+            uint192(uint256(keccak256(abi.encode(keeper, uint32(1), key.salt)))),
+            "a fresh nonce key for the new generation"
+        );
         vm.prank(safe);
         vm.expectRevert(abi.encodeWithSelector(ILeverageModule.InvalidKeeper.selector, keeper));
         ILeverageModule(safe).revokeKeeper(keeper);
         vm.prank(safe);
         ILeverageModule(safe).addKeeper(keeper, 0, 100);
-        KeeperKey memory key = module.getKeeper(safe, keeper);
-        assertTrue(key.active, "re-added in the new generation");
-        assertEq(key.generation, 1);
+        KeeperKey memory again = module.getKeeper(safe, keeper);
+        assertTrue(again.active, "re-added in the new generation");
+        assertEq(again.generation, 1);
+        assertTrue(again.salt != key.salt, "a new registration, a new salt");
     }
 
     function test_RevokeAllKeepers_RevertWhen_Outsider() public {

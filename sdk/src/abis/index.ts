@@ -10,5 +10,8 @@ export {
   morphoBlueAdapterAbi,
 } from "./morphoBlueAdapter.js"
 export {
+  uniswapV3SwapAdapterAbi,
+} from "./uniswapV3SwapAdapter.js"
+export {
   venueAdapterAbi,
 } from "./venueAdapter.js"

@@ -337,6 +337,11 @@ export const leverageModuleAbi = [
             "name": "generation",
             "type": "uint32",
             "internalType": "uint32"
+          },
+          {
+            "name": "salt",
+            "type": "uint112",
+            "internalType": "uint112"
           }
         ]
       }
@@ -1810,6 +1815,27 @@ export const leverageModuleAbi = [
       },
       {
         "name": "high",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "IdleInflow",
+    "inputs": [
+      {
+        "name": "token",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "received",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "used",
         "type": "uint256",
         "internalType": "uint256"
       }

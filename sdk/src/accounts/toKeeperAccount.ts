@@ -14,7 +14,7 @@ import { type SmartAccount, type SmartAccountImplementation, entryPoint07Abi, to
 import { getBlock, getChainId, readContract } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
-import { getKeeperNonceKey, keeperStubSignature } from "../constants/keeper.js"
+import { keeperStubSignature } from "../constants/keeper.js"
 import { KeeperCallNotAllowedError } from "../errors/keeper.js"
 import { assertWithinAutomationConfig } from "../utils/automation.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
@@ -32,8 +32,9 @@ export type ToKeeperAccountParameters = {
   /** Extra or replacement deployments by chain id. */
   deployments?: LeverageDeployments | undefined
   /**
-   * EntryPoint nonce key. By default the one the module requires, read from the chain: `keyGeneration << 160 | keeper`
-   * ({@link getKeeperNonceKey}); any other key is refused with `KeeperNonceKeyInvalid`.
+   * EntryPoint nonce key. By default the one the module requires, read from the chain on every operation
+   * (`keeperNonceKey(safe, keeper)`: it changes with each registration of the key and each key generation, see
+   * {@link getKeeperNonceKey}); any other key is refused with `KeeperNonceKeyInvalid`.
    */
   nonceKey?: bigint | undefined
   /**
@@ -80,10 +81,7 @@ export async function toKeeperAccount(parameters: ToKeeperAccountParameters): Pr
   const entryPoint = { abi: entryPoint07Abi, address: deployment.entryPoint, version: "0.7" } as const
 
   const extend: KeeperAccountExtension = { kind: "leverageKeeper", keeper: keeper.address, safe, module }
-  const readKeeperNonceKey = async () => {
-    const { keyGeneration } = await readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getAutomationConfig", args: [safe] })
-    return getKeeperNonceKey({ keeper: keeper.address, keyGeneration })
-  }
+  const readKeeperNonceKey = () => readContract(client, { abi: leverageModuleAbi, address: module, functionName: "keeperNonceKey", args: [safe, keeper.address] })
   const implementation: KeeperAccountImplementation = {
     client,
     entryPoint,

@@ -1,4 +1,4 @@
-import { type Address, type Chain, type Client, type Transport, parseAbi } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, hexToBigInt, parseAbi, size } from "viem"
 import { readContract } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
@@ -13,52 +13,86 @@ const tokenPaymasterAbi = parseAbi([
 /** `TokenPaymaster` price scale (`OracleHelper.PRICE_DENOMINATOR`, 1e26 = 100 %). */
 const PRICE_DENOMINATOR = 10n ** 26n
 
+/** The fields of a v0.7 UserOperation the paymaster's pre-charge depends on. */
+export type PaymasterChargedUserOperation = {
+  verificationGasLimit: bigint
+  callGasLimit: bigint
+  preVerificationGas: bigint
+  paymasterVerificationGasLimit?: bigint | undefined
+  paymasterPostOpGasLimit?: bigint | undefined
+  maxFeePerGas: bigint
+  /** The paymaster's data after its address and gas limits: 32 bytes carry a client-supplied price. */
+  paymasterData?: Hex | undefined
+}
+
 export type GetPaymasterTokenReserveParameters = {
   safe: Address
   /** The ERC-20 paymaster (the v0.7 sample `TokenPaymaster`); the Safe's `requiredPaymaster` by default. */
   paymaster?: Address | undefined
+  /**
+   * The prepared operation the charge is for: the reserve is then exactly what the paymaster pulls for it. Without one,
+   * the Safe's automation caps bound it (the most any keeper operation can be pre-charged).
+   */
+  userOperation?: PaymasterChargedUserOperation | undefined
   deployments?: LeverageDeployments | undefined
 }
 
 export type GetPaymasterTokenReserveReturnType = {
   paymaster: Address
-  /** The most tokens (base units) the paymaster can pull from the Safe in validation for one keeper operation. */
+  /** The tokens (base units) the paymaster pulls from the Safe in validation: exact for `userOperation`, else the most. */
   reserve: bigint
-  /** The gas cost that bound is computed from: every gas cap of the Safe x its `maxFeePerGas` cap, wei. */
+  /** The gas cost the charge is computed from (the operation's, or every gas cap x the `maxFeePerGas` cap), wei. */
   maxCostWei: bigint
+  /** The price the paymaster charges at (`cachedPrice` x 1e26 / `priceMarkup`, or a lower client-supplied price). */
+  priceWithMarkup: bigint
 }
 
 /**
- * The most an ERC-20 paymaster can pre-charge the Safe for one keeper operation, in its token. The paymaster pulls the
- * tokens in validation, before the plan runs, so a plan spending the Safe's whole balance of that token reverts in
- * every block: a keeper keeps this much aside. Bound: the module caps every gas field and the fee of a keeper operation
- * (`AutomationConfig`), so the prefund is at most `(maxVerificationGasLimit + maxCallGasLimit + maxPreVerificationGas +
- * maxPaymasterVerificationGasLimit + maxPaymasterPostOpGasLimit) x maxFeePerGas`; the sample `TokenPaymaster`
- * pre-charges `weiToToken(prefund + refundPostopCost x maxFeePerGas, cachedPrice x 1e26 / priceMarkup)`, rounded up here.
+ * What an ERC-20 paymaster (the v0.7 sample `TokenPaymaster`) pre-charges the Safe for a keeper operation, in its token.
+ * The paymaster pulls the tokens in validation, before the plan runs, so a plan must leave them in the Safe. For a
+ * prepared `userOperation` it is exactly the paymaster's `_validatePaymasterUserOp`: `weiToToken(requiredPreFund +
+ * refundPostopCost x maxFeePerGas, price)`, rounded down, with `requiredPreFund = (verificationGasLimit + callGasLimit +
+ * preVerificationGas + paymasterVerificationGasLimit + paymasterPostOpGasLimit) x maxFeePerGas` (EntryPoint v0.7) and
+ * `price = cachedPrice x 1e26 / priceMarkup`, or the client-supplied price in a 32-byte `paymasterData` when lower.
+ * Without one, the same with every gas field and the fee at the Safe's automation caps: the most any keeper operation
+ * can be pre-charged.
  *
  * @returns {@link GetPaymasterTokenReserveReturnType}; `undefined` when the Safe pins no paymaster and none is given.
+ * @example
+ * const { reserve } = (await getPaymasterTokenReserve(client, { safe, paymaster, userOperation })) ?? { reserve: 0n }
  */
 export async function getPaymasterTokenReserve(
   client: Client<Transport, Chain | undefined>,
   parameters: GetPaymasterTokenReserveParameters,
 ): Promise<GetPaymasterTokenReserveReturnType | undefined> {
-  const { deployment } = await resolveLeverageDeployment(client, parameters.deployments)
-  const config = await readContract(client, { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [parameters.safe] })
-  const paymaster = parameters.paymaster ?? (/^0x0{40}$/i.test(config.requiredPaymaster) ? undefined : config.requiredPaymaster)
+  const { userOperation } = parameters
+  let paymaster = parameters.paymaster
+  let op = userOperation
+  if (paymaster === undefined || op === undefined) {
+    const { deployment } = await resolveLeverageDeployment(client, parameters.deployments)
+    const config = await readContract(client, { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [parameters.safe] })
+    paymaster ??= /^0x0{40}$/i.test(config.requiredPaymaster) ? undefined : config.requiredPaymaster
+    op ??= {
+      verificationGasLimit: BigInt(config.maxVerificationGasLimit),
+      callGasLimit: BigInt(config.maxCallGasLimit),
+      preVerificationGas: BigInt(config.maxPreVerificationGas),
+      paymasterVerificationGasLimit: BigInt(config.maxPaymasterVerificationGasLimit),
+      paymasterPostOpGasLimit: BigInt(config.maxPaymasterPostOpGasLimit),
+      maxFeePerGas: BigInt(config.maxFeePerGas),
+    }
+  }
   if (!paymaster) return undefined
   const [cachedPrice, paymasterConfig] = await Promise.all([
     readContract(client, { address: paymaster, abi: tokenPaymasterAbi, functionName: "cachedPrice" }),
     readContract(client, { address: paymaster, abi: tokenPaymasterAbi, functionName: "tokenPaymasterConfig" }),
   ])
-  const fee = BigInt(config.maxFeePerGas)
-  const gas =
-    BigInt(config.maxVerificationGasLimit) +
-    BigInt(config.maxCallGasLimit) +
-    BigInt(config.maxPreVerificationGas) +
-    BigInt(config.maxPaymasterVerificationGasLimit) +
-    BigInt(config.maxPaymasterPostOpGasLimit)
-  const maxCostWei = gas * fee + BigInt(paymasterConfig[2]) * fee
-  const priceWithMarkup = (cachedPrice * PRICE_DENOMINATOR) / paymasterConfig[0]
-  const reserve = priceWithMarkup === 0n ? 0n : (maxCostWei * PRICE_DENOMINATOR + priceWithMarkup - 1n) / priceWithMarkup
-  return { paymaster, reserve, maxCostWei }
+  const gas = op.verificationGasLimit + op.callGasLimit + op.preVerificationGas + (op.paymasterVerificationGasLimit ?? 0n) + (op.paymasterPostOpGasLimit ?? 0n)
+  const maxCostWei = gas * op.maxFeePerGas + BigInt(paymasterConfig[2]) * op.maxFeePerGas
+  let priceWithMarkup = (cachedPrice * PRICE_DENOMINATOR) / paymasterConfig[0]
+  if (op.paymasterData !== undefined && size(op.paymasterData) === 32) {
+    const clientPrice = hexToBigInt(op.paymasterData)
+    if (clientPrice < priceWithMarkup) priceWithMarkup = clientPrice
+  }
+  const reserve = priceWithMarkup === 0n ? 0n : (maxCostWei * PRICE_DENOMINATOR) / priceWithMarkup
+  return { paymaster, reserve, maxCostWei, priceWithMarkup }
 }

@@ -146,7 +146,10 @@ describe("an existing Safe made with protocol-kit", () => {
     const gas = { callGasLimit: 2_000_000n, verificationGasLimit: 500_000n, preVerificationGas: 100_000n, maxFeePerGas: 10_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n }
     const queued = await keeperClient.prepareUserOperation({ callData, ...gas })
     const signature = await account.signUserOperation(queued)
-    expect(queued.nonce >> 64n).toBe(getKeeperNonceKey({ keeper: keeper.address, keyGeneration: 0 }))
+    const registered = await publicClient.readContract({ address: module, abi: leverageModuleAbi, functionName: "getKeeper", args: [safe, keeper.address] })
+    // The SDK's formula is the module's.
+    expect(queued.nonce >> 64n).toBe(getKeeperNonceKey({ keeper: keeper.address, keyGeneration: 0, salt: registered.salt }))
+    expect(queued.nonce >> 64n).toBe(await publicClient.readContract({ address: module, abi: leverageModuleAbi, functionName: "keeperNonceKey", args: [safe, keeper.address] }))
 
     const removed = await uninstallLeverageModule(publicClient, { protocolKit, deployments })
     expect(removed).toMatchObject({ type: "safeTransaction", keyGeneration: 1, disabledModule: true, clearedFallbackHandler: true })
@@ -160,6 +163,8 @@ describe("an existing Safe made with protocol-kit", () => {
     const error = await sent.then(() => undefined, (e: unknown) => e)
     expect(error).toBeInstanceOf(BaseError)
     expect(getLeverageError(error)).toBeInstanceOf(KeeperNonceKeyInvalidError)
-    expect((getLeverageError(error) as KeeperNonceKeyInvalidError).expected).toBe(getKeeperNonceKey({ keeper: keeper.address, keyGeneration: 1 }))
+    const again = await publicClient.readContract({ address: module, abi: leverageModuleAbi, functionName: "getKeeper", args: [safe, keeper.address] })
+    expect(again.salt).not.toBe(registered.salt)
+    expect((getLeverageError(error) as KeeperNonceKeyInvalidError).expected).toBe(getKeeperNonceKey({ keeper: keeper.address, keyGeneration: 1, salt: again.salt }))
   })
 })

@@ -1,4 +1,4 @@
-import { type Chain, type Client, type Hex, type Transport, isHex } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, isHex } from "viem"
 import {
   type SmartAccount,
   type UserOperation,
@@ -15,8 +15,11 @@ import type { LeverageDeployments } from "../constants/deployments.js"
 import {
   BundlerUnavailableError,
   type BundlerUnavailableErrorType,
+  PendingOperationFailedError,
+  type PendingOperationFailedErrorType,
   UnconfirmedUserOperationError,
   type UnconfirmedUserOperationErrorType,
+  UserOperationInFlightError,
   type UserOperationInFlightErrorType,
   getTransportFailure,
 } from "../errors/bundler.js"
@@ -26,7 +29,10 @@ import { InvalidRebalanceOverrideError, type InvalidRebalanceOverrideErrorType, 
 import type { Plan } from "../types/leverage.js"
 import { getKeeperEstimationStateOverride } from "../utils/estimation.js"
 import { encodeRebalanceCallData } from "../utils/plan.js"
-import { type ValidateRebalanceErrorType, validateRebalance } from "./validateRebalance.js"
+import { PaymasterTokenChargeError, type PaymasterTokenChargeErrorType } from "../errors/paymaster.js"
+import { type CheckRebalanceRulesParameters, checkRebalanceRules } from "../rules/planRules.js"
+import { getPaymasterTokenReserve } from "./getPaymasterTokenReserve.js"
+import { type ValidateRebalanceErrorType, toRuleError, validateRebalance } from "./validateRebalance.js"
 
 export type SendRebalanceParameters = {
   plan: Plan
@@ -42,10 +48,20 @@ export type SendRebalanceParameters = {
   /** ERC-7677 context for the client's paymaster, e.g. `{ token }` for ERC-20 payment. */
   paymasterContext?: unknown | undefined
   /**
+   * The ERC-20 a token paymaster (the v0.7 sample `TokenPaymaster`) charges for this operation. It pulls its maximum
+   * charge from the Safe in validation, before the plan runs: once the operation is prepared, that exact charge
+   * (`getPaymasterTokenReserve` for the operation) is taken out of the Safe's balance and the plan judged again with the
+   * rule book; {@link PaymasterTokenChargeError} (nothing sent) when the plan needs what the paymaster takes. Needs
+   * `validate` (a plan validated only up to the module's first call is not judged again); a paymaster without the
+   * sample's `cachedPrice` and `tokenPaymasterConfig` is not judged.
+   */
+  paymasterToken?: Address | undefined
+  /**
    * Headroom added to the bundler's call gas estimate when `callGasLimit` is not given, in basis points (default
-   * 2_500 = 25%, at least 60,000 gas), capped at the Safe's `maxCallGasLimit`. An estimate runs at the latest block;
+   * 1_000 = 10%, at least 60,000 gas), capped at the Safe's `maxCallGasLimit`. An estimate runs at the latest block;
    * if the operation lands in a later second, the venue first accrues interest (Morpho calls its IRM and writes the
-   * market), which the estimate did not pay for. 0 sends the bundler's estimate as is.
+   * market), which the estimate did not pay for. EntryPoint v0.7 charges 10% of the call gas left unused, so the
+   * headroom is kept small. 0 sends the bundler's estimate as is.
    */
   callGasMarginBps?: number | undefined
   /**
@@ -112,7 +128,9 @@ export type SendRebalanceErrorType =
   | InvalidRebalanceOverrideErrorType
   | BundlerUnavailableErrorType
   | UserOperationInFlightErrorType
+  | PendingOperationFailedErrorType
   | UnconfirmedUserOperationErrorType
+  | PaymasterTokenChargeErrorType
   | Error
 
 const keeperOf = (account: SmartAccount | undefined): (SmartAccount & KeeperAccountExtension) | undefined =>
@@ -124,7 +142,9 @@ const keeperOf = (account: SmartAccount | undefined): (SmartAccount & KeeperAcco
  * the operation is then prepared (nonce on the keeper's nonce key, fees, paymaster fields, gas estimated with the
  * Safe's caps lifted and the call gas padded by `callGasMarginBps`), signed, and sent with one `eth_sendUserOperation`.
  * Failures come back as named errors: module custom errors decoded, AA22 as an expired key, AA24 as a rejected keeper
- * signature, a paymaster refusal as `PaymasterRefusedError`, AA25 as `UserOperationInFlightError`, a bundler that
+ * signature, a paymaster refusal as `PaymasterRefusedError` (no answer: `PaymasterUnavailableError`), AA25 as
+ * `UserOperationInFlightError` (AA25 in gas estimation while the nonce is still unused: `PendingOperationFailedError`,
+ * another pending operation's failure), a bundler that
  * cannot be reached before sending as `BundlerUnavailableError`, and an unusable answer to the send itself (the
  * operation may be in the mempool) as `UnconfirmedUserOperationError` with the nonce and the locally computed hash.
  *
@@ -148,7 +168,7 @@ export async function sendRebalance(
   if (!account) throw new AccountNotFoundError()
   const keeper = keeperOf(account)
   if (!keeper) throw new KeeperCallNotAllowedError({ reason: "sendRebalance needs a keeper account (toKeeperAccount)." })
-  if (validate) await validateRebalance(account.client as Client<Transport, Chain | undefined>, { safe: keeper.safe, keeper: keeper.keeper, plan, deployments })
+  const validated = validate ? await validateRebalance(account.client as Client<Transport, Chain | undefined>, { safe: keeper.safe, keeper: keeper.keeper, plan, deployments }) : undefined
   const callData = encodeRebalanceCallData({ keeper: keeper.keeper, plan })
   const overrides: SendRebalanceOverrides = {}
   for (const key of overrideKeys) {
@@ -163,7 +183,7 @@ export async function sendRebalance(
   try {
     const stateOverride = estimationOverride ? await getKeeperEstimationStateOverride({ client: reader, module: keeper.module, safe: keeper.safe }) : undefined
     const extra = { ...(stateOverride ? { stateOverride } : {}), ...(paymasterContext !== undefined ? { paymasterContext } : {}) }
-    const marginBps = BigInt(parameters.callGasMarginBps ?? 2_500)
+    const marginBps = BigInt(parameters.callGasMarginBps ?? 1_000)
     if (overrides.callGasLimit === undefined && marginBps > 0n) {
       const [estimate, config] = await Promise.all([
         getAction(client, estimateUserOperationGas, "estimateUserOperationGas")({ account, callData, ...overrides, ...extra } as Parameters<typeof estimateUserOperationGas>[1]),
@@ -185,8 +205,17 @@ export async function sendRebalance(
   } catch (error) {
     const failure = getTransportFailure(error)
     if (failure && sameUrl(failure.url, bundlerUrl)) throw new BundlerUnavailableError({ url: bundlerUrl, cause: error as Error })
-    throw getLeverageError(error, { keeper: keeper.keeper })
+    const named = getLeverageError(error, { keeper: keeper.keeper })
+    if (named instanceof UserOperationInFlightError) {
+      // Nothing was sent yet: AA25 in estimation at a nonce the chain has not used is another pending operation's.
+      const chainNonce = await account.getNonce().catch(() => undefined)
+      if (chainNonce !== undefined && (overrides.nonce === undefined || overrides.nonce === chainNonce))
+        throw new PendingOperationFailedError({ nonce: chainNonce, cause: error as Error })
+    }
+    throw named
   }
+  if (parameters.paymasterToken !== undefined && validated?.input !== undefined && userOperation.paymaster !== undefined)
+    await assertPlanSurvivesPaymasterCharge(reader, { token: parameters.paymasterToken, safe: keeper.safe, userOperation, input: validated.input, deployments })
   const unconfirmed = async (cause: Error | undefined, answer?: unknown) =>
     new UnconfirmedUserOperationError({
       sender: userOperation.sender,
@@ -215,4 +244,26 @@ export async function sendRebalance(
   }
   if (typeof answer !== "string" || !isHex(answer) || answer.length !== 66) throw await unconfirmed(undefined, answer)
   return answer
+}
+
+/**
+ * The token paymaster's exact pre-charge for the prepared operation, out of the Safe's balance of `token`, and the plan
+ * judged again on what is left (the paymaster pulls it in validation, before the plan runs).
+ *
+ * @throws {PaymasterTokenChargeError} When the rule book then refuses the plan.
+ */
+async function assertPlanSurvivesPaymasterCharge(
+  reader: Client<Transport, Chain | undefined>,
+  { token, safe, userOperation, input, deployments }: { token: Address; safe: Address; userOperation: UserOperation<"0.7">; input: CheckRebalanceRulesParameters; deployments: LeverageDeployments | undefined },
+): Promise<void> {
+  // A paymaster without the sample TokenPaymaster's price and configuration reads has no known charge model: not judged.
+  const found = await getPaymasterTokenReserve(reader, { safe, paymaster: userOperation.paymaster, userOperation, deployments }).catch(() => undefined)
+  if (found === undefined) return
+  const key = Object.keys(input.balances).find((t) => t.toLowerCase() === token.toLowerCase())
+  // A token no action of the plan moves cannot make the plan fail.
+  if (key === undefined) return
+  const balance = input.balances[key] as bigint
+  const left = balance > found.reserve ? balance - found.reserve : 0n
+  const judged = checkRebalanceRules({ ...input, balances: { ...input.balances, [key]: left } })
+  if (!judged.ok) throw new PaymasterTokenChargeError({ token, charge: found.reserve, balance, cause: toRuleError(judged.error) })
 }

@@ -134,14 +134,23 @@ const aggregatorAbi = parseAbi(["function minAnswer() view returns (int192)", "f
  * gives is kept, so giving only one never leaves the other at 0 (no floor, or no ceiling).
  *
  * @param given - The policy's `minFeedAnswer` / `maxFeedAnswer`, feed units (undefined: not given).
- * @param defaults - The bounds to fill in, feed units.
+ * @param defaults - The bounds to fill in, feed units; both 0 when the feed answered nothing positive
+ *   ({@link readDefaultFeedBounds}).
  * @returns Both bounds, feed units.
- * @throws {InvalidPolicyParameterError} naming the bound the policy gave when the result has a ceiling at or below its floor.
+ * @throws {InvalidPolicyParameterError} naming the bound the policy gave when the result has a ceiling at or below its
+ *   floor, or naming a missing bound when the feed answered nothing positive (a zero, negative or reverting feed gives
+ *   no default, and a bound of 0 would silently mean none).
  */
 export function completeFeedBounds(
   given: { minFeedAnswer?: bigint | undefined; maxFeedAnswer?: bigint | undefined },
   defaults: { minFeedAnswer: bigint; maxFeedAnswer: bigint },
 ): { minFeedAnswer: bigint; maxFeedAnswer: bigint } {
+  if (defaults.minFeedAnswer === 0n && defaults.maxFeedAnswer === 0n && (given.minFeedAnswer === undefined || given.maxFeedAnswer === undefined)) {
+    throw new InvalidPolicyParameterError({
+      parameter: given.minFeedAnswer === undefined ? "minFeedAnswer" : "maxFeedAnswer",
+      reason: "The price feed answers nothing positive now (zero, negative or reverting), so no default bound can be derived and 0 would mean no bound: give minFeedAnswer and maxFeedAnswer (feed units) explicitly.",
+    })
+  }
   const minFeedAnswer = given.minFeedAnswer ?? defaults.minFeedAnswer
   const maxFeedAnswer = given.maxFeedAnswer ?? defaults.maxFeedAnswer
   if (maxFeedAnswer !== 0n && maxFeedAnswer <= minFeedAnswer) {

@@ -234,6 +234,9 @@ describe("ERC-20 payment through the sample TokenPaymaster", () => {
     // What the paymaster may bill is bounded: the operation was charged to the Safe's self-pay budget (maximum cost).
     const budget = await publicClient.readContract({ address: stack.leverageModule, abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [safe.address] })
     const { userOperation } = await client.getUserOperation({ hash })
+    // The pre-charge is exactly what getPaymasterTokenReserve computes for the operation (the keeper keeps this aside).
+    const exact = await getPaymasterTokenReserve(publicClient, { safe: safe.address, paymaster: tokenPaymaster.address, userOperation })
+    expect(exact?.reserve).toBe(preCharge)
     const maxGas =
       userOperation.verificationGasLimit +
       userOperation.callGasLimit +

@@ -1,9 +1,27 @@
-import { type Account, type Address, type Chain, type Client, type Hex, type Transport, isAddressEqual, zeroAddress } from "viem"
+import {
+  type Account,
+  type Address,
+  BaseError,
+  type Chain,
+  type Client,
+  ContractFunctionRevertedError,
+  type ContractFunctionParameters,
+  type Hex,
+  type Transport,
+  erc20Abi,
+  erc4626Abi,
+  isAddressEqual,
+  parseAbi,
+  zeroAddress,
+} from "viem"
 import { getBlock } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
+import { uniswapV3SwapAdapterAbi } from "../abis/uniswapV3SwapAdapter.js"
 import { venueAdapterAbi } from "../abis/venueAdapter.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import { AccountNotFoundError, type UnknownChainErrorType } from "../errors/deployments.js"
+import { PriceFeedReadError, type PriceFeedReadErrorType } from "../errors/read.js"
+import { toModuleError } from "../errors/getLeverageError.js"
 import {
   AutomationPausedError,
   type AutomationPausedErrorType,
@@ -13,37 +31,52 @@ import {
   type KeeperNotAuthorizedErrorType,
 } from "../errors/keeper.js"
 import {
-  ActionNotAllowedError,
+  ActionFailedError,
+  type ActionFailedErrorType,
   type ActionNotAllowedErrorType,
-  CooldownActiveError,
+  type AmountCapExceededErrorType,
   type CooldownActiveErrorType,
   type DuplicateSubAccountErrorType,
+  type EpochCapExceededErrorType,
+  type EpochLossBudgetExceededErrorType,
+  type HealthCrossedTargetErrorType,
+  type HealthDecreasedErrorType,
+  type HealthFurtherFromTargetErrorType,
+  type HealthOutOfBandErrorType,
+  type HealthOutsideLandingZoneErrorType,
+  type IdleInflowErrorType,
   type MalformedPlanErrorType,
-  MixedLoanTokensError,
   type MixedLoanTokensErrorType,
-  NoTriggerError,
   type NoTriggerErrorType,
-  PoolNotAllowedError,
+  type OracleAnswerOutOfBoundsErrorType,
+  type OracleCheckFailedErrorType,
   type PoolNotAllowedErrorType,
-  PoolNotUsedError,
   type PoolNotUsedErrorType,
-  PoolRoundTripError,
   type PoolRoundTripErrorType,
-  SubAccountUnchangedError,
+  type PoolUnhealthyErrorType,
   type SubAccountUnchangedErrorType,
-  SwapNotUsedError,
+  type SwapNotUsedErrorType,
   SwapQuoteBelowMinimumError,
   type SwapQuoteBelowMinimumErrorType,
-  type SwapNotUsedErrorType,
-  SwapRoundTripError,
+  SwapRouteRefusedError,
+  type SwapRouteRefusedErrorType,
   type SwapRoundTripErrorType,
+  type ValueLossExceededErrorType,
 } from "../errors/plan.js"
-import { UnknownSubAccountError, type UnknownSubAccountErrorType } from "../errors/policy.js"
+import type { UnknownSubAccountErrorType } from "../errors/policy.js"
+import {
+  type CheckRebalanceRulesParameters,
+  type CheckRebalanceRulesReturnType,
+  type RuleSubAccount,
+  type RuleViolation,
+  checkRebalancePrechecks,
+  checkRebalanceRules,
+} from "../rules/planRules.js"
 import type { AutomationConfig, EpochUsage, KeeperKey, Plan, Policy } from "../types/leverage.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { type MarketState, getSubAccountMetrics } from "../utils/health.js"
-import { readMany, resultOf } from "../utils/multicall.js"
-import { assertPlanShape, isPoolAction, isSwapAction } from "../utils/plan.js"
+import { type ReadResult, readMany, resultOf } from "../utils/multicall.js"
+import { assertPlanShape, isSwapAction, toPlanStruct } from "../utils/plan.js"
 import { getReadClient } from "../utils/reader.js"
 import { getSwapMinAmountOut, quoteSwapRoute } from "../utils/swap.js"
 
@@ -56,10 +89,16 @@ export type ValidateRebalanceParameters = {
   deployments?: LeverageDeployments | undefined
   /**
    * Uniswap v3 QuoterV2 of the pools the module's swap adapter routes through; the deployment's `swapQuoter` by
-   * default. With one, every swap action is quoted (eth_call) and refused with `SwapQuoteBelowMinimumError` when the
-   * quote is below the module's minimum output; without one, swaps are left to the bundler's simulation.
+   * default. With one, every swap action is quoted (eth_call), refused with `SwapQuoteBelowMinimumError` when the quote
+   * is below the module's minimum output, and judged at its quote; without one, a plan with swaps is judged only up to
+   * the module's first call (`checked: "beforeRun"`) and the rest is left to the bundler's simulation.
    */
   quoter?: Address | undefined
+  /**
+   * Gas the execution will use (gas units), charged to every listed sub-account's `maxGasPerEpoch` as the module
+   * charges what it measures; 0 by default, so only the gas already spent in the epoch is checked.
+   */
+  executionGas?: bigint | undefined
 }
 
 export type ValidateRebalanceReturnType = {
@@ -68,6 +107,15 @@ export type ValidateRebalanceReturnType = {
   config: AutomationConfig
   key: KeeperKey
   subAccounts: { subAccount: Hex; policy: Policy; state: MarketState; health: bigint; epochUsage: EpochUsage }[]
+  /**
+   * How far the module's rules were judged: `all` (every check of the rule book, swaps at their current quotes), or
+   * `beforeRun` (the checks before the module's first call: a swap could not be quoted without a QuoterV2).
+   */
+  checked: "all" | "beforeRun"
+  /** The rule book's figures for the accepted plan (health after, amount moved and loss per sub-account), when `all`. */
+  verdict?: Extract<CheckRebalanceRulesReturnType, { ok: true }> | undefined
+  /** What the rule book judged (chain state, balances, swap quotes), when `all`: to judge the plan again on it. */
+  input?: CheckRebalanceRulesParameters | undefined
 }
 
 export type ValidateRebalanceErrorType =
@@ -79,38 +127,73 @@ export type ValidateRebalanceErrorType =
   | KeeperNotAuthorizedErrorType
   | KeeperKeyExpiredErrorType
   | UnknownSubAccountErrorType
-  | PoolNotAllowedErrorType
   | MixedLoanTokensErrorType
+  | OracleCheckFailedErrorType
+  | OracleAnswerOutOfBoundsErrorType
   | CooldownActiveErrorType
   | NoTriggerErrorType
+  | PoolNotAllowedErrorType
   | PoolRoundTripErrorType
-  | PoolNotUsedErrorType
-  | SubAccountUnchangedErrorType
-  | SwapNotUsedErrorType
   | SwapRoundTripErrorType
+  | PoolNotUsedErrorType
+  | SwapNotUsedErrorType
+  | SubAccountUnchangedErrorType
   | SwapQuoteBelowMinimumErrorType
+  | PoolUnhealthyErrorType
+  | ActionFailedErrorType
+  | IdleInflowErrorType
+  | HealthOutOfBandErrorType
+  | HealthOutsideLandingZoneErrorType
+  | HealthFurtherFromTargetErrorType
+  | HealthCrossedTargetErrorType
+  | HealthDecreasedErrorType
+  | AmountCapExceededErrorType
+  | ValueLossExceededErrorType
+  | EpochCapExceededErrorType
+  | EpochLossBudgetExceededErrorType
+  | PriceFeedReadErrorType
+  | SwapRouteRefusedErrorType
   | Error
 
+const priceFeedAbi = parseAbi([
+  "function latestRoundData() view returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)",
+  "function decimals() view returns (uint8)",
+])
+
 /**
- * Checks a plan against everything the module checks before it moves funds, with chain state read in two
- * multicalls: plan shape; pause flag; the keeper key (registered in the current key generation, not revoked, inside its
- * window at the latest block); each sub-account has a policy; pool actions use that policy's pools; no Borrow /
- * WithdrawCollateral without boostAllowed (a WithdrawCollateral inside a RepayWithCallback of the same sub-account is a
- * swap deleverage and allowed); swaps only with a module swap adapter and a non-zero maxSlippageBps, BuyCollateral only
- * with boostAllowed; no pool both withdrawn from and deposited into, no collateral both sold and bought; every pool
- * action and swap serves, and every listed sub-account has, a venue action; one loan token; cooldowns; and the trigger
- * (a listed sub-account outside its band); with a QuoterV2 (`quoter` or the deployment's `swapQuoter`), each swap's
- * current quote against the minimum output the module computes from the oracle price and `maxSlippageBps`
- * ({@link SwapQuoteBelowMinimumError}: a swap too large for the pool's depth, or a pool moved off the oracle, is
- * refused before sending). Each swap is quoted on the pool as it is now, not after the plan's earlier swaps.
- * Post-conditions (landing zone, target, caps, loss per operation and per epoch) are left to the bundler's simulation,
- * whose revert is decoded into the same named errors.
+ * The SDK's named error for a verdict of the rule book (`checkRebalanceRules`): the module error of the same name and
+ * arguments; `ActionFailed` carries why the modelled call fails.
+ *
+ * @returns The named error.
+ */
+export function toRuleError(error: RuleViolation): BaseError {
+  if (error.name === "ActionFailed") return new ActionFailedError({ index: Number(error.args[0]), reason: "0x", detail: error.detail })
+  return toModuleError({ errorName: error.name, args: error.args })
+}
+
+/**
+ * Judges a plan before sending with the SDK's rule book (`checkRebalanceRules`, @levpilot/sdk/rules: the module's
+ * checks in the module's order, in exact integers, differentially tested against the module), on chain state read at
+ * the latest block in three multicalls: the Safe's automation config, keeper key, policies and epoch usage; each
+ * sub-account's market state and price feed; each named pool's totals and the Safe's shares; the Safe's idle balances.
+ * First what only validation checks (plan shape; pause flag; the keeper key registered in the current key generation,
+ * not revoked, inside its window), then the module's checks before its first call (listing, oracles, cooldowns,
+ * trigger, allowed actions, round trips, material use); then, with a QuoterV2 (`quoter` or the deployment's
+ * `swapQuoter`), each swap's current quote against the minimum output the module computes from the oracle price and
+ * `maxSlippageBps` ({@link SwapQuoteBelowMinimumError}), after checking each swap's route word on the module's swap
+ * adapter (`routePools`: an allowed fee tier and hub, existing pools; {@link SwapRouteRefusedError} names the field); and, when every swap could be quoted (or the plan has none),
+ * the rest of the rule book with each swap paying its quote: calls that would fail (balances, pool shares, the venue's
+ * health check), unused pool withdrawals and idle inflows, the health rules, the amount caps, the loss per operation and
+ * the epoch caps (gas at `executionGas`). Each swap is quoted on the pool as it is now, not after the plan's earlier
+ * swaps; a venue's share rounding and liquidity, and interest accrued before inclusion, are left to the bundler's
+ * simulation, whose revert is decoded into the same named errors.
  *
  * @param client - A keeper SmartAccountClient, or any client with `safe` and `keeper`.
  * @param parameters - {@link ValidateRebalanceParameters}
- * @returns The state the checks used. {@link ValidateRebalanceReturnType}
+ * @returns The state the checks used, how far they went and the accepted plan's figures. {@link ValidateRebalanceReturnType}
+ * @throws The module's named error the plan would revert with ({@link ValidateRebalanceErrorType}).
  * @example
- * await validateRebalance(keeperClient, { plan })
+ * const { checked, verdict } = await validateRebalance(keeperClient, { plan })
  */
 export async function validateRebalance(
   client: Client<Transport, Chain | undefined, Account | undefined>,
@@ -127,15 +210,15 @@ export async function validateRebalance(
   const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
   const module = deployment.leverageModule
   const ids = plan.subAccounts
-  const [block, stored] = await Promise.all([
-    getBlock(reader, { blockTag: "latest" }),
-    readMany(reader, deployment, [
-      { address: module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] },
-      { address: module, abi: leverageModuleAbi, functionName: "getKeeper", args: [safe, keeper] },
-      { address: module, abi: leverageModuleAbi, functionName: "swapAdapter" },
-      ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getPolicy", args: [safe, id] }) as const),
-      ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getEpochUsage", args: [safe, id] }) as const),
-    ]),
+  const block = await getBlock(reader, { blockTag: "latest" })
+  const at = block.number ?? undefined
+  const read = (contracts: readonly ContractFunctionParameters[]): Promise<ReadResult[]> => readMany(reader, deployment, contracts, at)
+  const stored = await read([
+    { address: module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] },
+    { address: module, abi: leverageModuleAbi, functionName: "getKeeper", args: [safe, keeper] },
+    { address: module, abi: leverageModuleAbi, functionName: "swapAdapter" },
+    ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getPolicy", args: [safe, id] }) as const),
+    ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getEpochUsage", args: [safe, id] }) as const),
   ])
   const timestamp = Number(block.timestamp)
   const config = resultOf<AutomationConfig>(stored[0]) as AutomationConfig
@@ -145,93 +228,151 @@ export async function validateRebalance(
   if (key.validUntil < timestamp) throw new KeeperKeyExpiredError({ keeper, validUntil: key.validUntil, now: timestamp })
   if (key.validAfter > timestamp)
     throw new KeeperNotAuthorizedError({ keeper, reason: `The key is valid only from ${new Date(key.validAfter * 1000).toISOString()}.` })
-
-  const policies = ids.map((id, i) => {
-    const policy = resultOf<Policy>(stored[3 + i])
-    if (!policy || policy.adapter === zeroAddress) throw new UnknownSubAccountError({ subAccount: id })
-    return policy
-  })
   const swapAdapter = (resultOf<Address>(stored[2]) ?? zeroAddress) as Address
-  let repayCallbackOf = -1
-  plan.actions.forEach((action, index) => {
-    const policy = policies[action.subAccount] as Policy
-    const id = ids[action.subAccount] as Hex
-    if (action.kind === "EndCallback") repayCallbackOf = -1
-    else if (action.kind === "RepayWithCallback") repayCallbackOf = action.subAccount
-    if (isPoolAction(action.kind)) {
-      const pool = action.pool ?? zeroAddress
-      if (!policy.pools.some((allowed) => isAddressEqual(allowed, pool))) throw new PoolNotAllowedError({ subAccount: id, pool })
-    } else if (isSwapAction(action.kind)) {
-      if (swapAdapter === zeroAddress) throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The module was deployed without a swap adapter." })
-      if (policy.maxSlippageBps === 0) throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The policy does not allow swaps (maxSlippageBps is 0)." })
-      if (action.kind === "BuyCollateral" && !policy.boostAllowed)
-        throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The policy does not allow boosting (boostAllowed is false)." })
-    } else if (
-      !policy.boostAllowed &&
-      (action.kind === "Borrow" || (action.kind === "WithdrawCollateral" && repayCallbackOf !== action.subAccount))
-    )
-      throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The policy does not allow boosting (boostAllowed is false)." })
-  })
-  const acted = new Set(
-    plan.actions.filter((action) => !isPoolAction(action.kind) && !isSwapAction(action.kind) && action.kind !== "EndCallback").map((action) => action.subAccount),
+  const policies = ids.map((_, i) => resultOf<Policy>(stored[3 + i]) as Policy)
+  const usages = ids.map((_, i) => resultOf<EpochUsage>(stored[3 + ids.length + i]) as EpochUsage)
+  const known = (i: number): boolean => policies[i] !== undefined && !isAddressEqual(policies[i].adapter, zeroAddress)
+
+  // Market states and feeds of the listed sub-accounts (an unknown one is judged UnknownSubAccount on its policy), and
+  // the named pools (one that is not an ERC-4626 pool is judged PoolNotAllowed on the policy).
+  const poolAddresses = [...new Set(plan.actions.flatMap((a) => (a.pool !== undefined && a.pool !== zeroAddress ? [a.pool.toLowerCase()] : [])))] as Address[]
+  const feeds = ids.map((_, i) => (known(i) && !isAddressEqual(policies[i]?.priceFeed ?? zeroAddress, zeroAddress) ? (policies[i] as Policy).priceFeed : undefined))
+  const calls: ContractFunctionParameters[] = []
+  const slot = (...added: ContractFunctionParameters[]): number => calls.push(...added) - added.length
+  const stateAt = ids.map((_, i) => (known(i) ? slot({ address: (policies[i] as Policy).adapter, abi: venueAdapterAbi, functionName: "marketState", args: [(policies[i] as Policy).market, safe] }) : -1))
+  const feedAt = feeds.map((feed) =>
+    feed === undefined ? -1 : slot({ address: feed, abi: priceFeedAbi, functionName: "latestRoundData" }, { address: feed, abi: priceFeedAbi, functionName: "decimals" }),
   )
-  plan.actions.forEach((action, index) => {
-    if (!isPoolAction(action.kind)) return
-    const pool = action.pool ?? zeroAddress
-    const opposite = plan.actions.slice(0, index).some((other) => isPoolAction(other.kind) && other.kind !== action.kind && isAddressEqual(other.pool ?? zeroAddress, pool))
-    if (opposite) throw new PoolRoundTripError({ pool })
+  const poolAt = poolAddresses.map((pool) =>
+    slot(
+      { address: pool, abi: erc4626Abi, functionName: "asset" },
+      { address: pool, abi: erc4626Abi, functionName: "totalAssets" },
+      { address: pool, abi: erc4626Abi, functionName: "totalSupply" },
+      { address: pool, abi: erc4626Abi, functionName: "balanceOf", args: [safe] },
+    ),
+  )
+  const second = await read(calls)
+  const states = ids.map((_, i) => {
+    const state = second[stateAt[i] as number]
+    if (state === undefined) return undefined
+    if (state.status !== "success") throw state.error
+    return state.result as MarketState
   })
-  for (const action of plan.actions) {
-    if (acted.has(action.subAccount)) continue
-    if (isPoolAction(action.kind)) throw new PoolNotUsedError({ subAccount: ids[action.subAccount] as Hex, pool: action.pool ?? zeroAddress })
-    if (isSwapAction(action.kind)) throw new SwapNotUsedError({ subAccount: ids[action.subAccount] as Hex })
-  }
-  ids.forEach((subAccount, i) => {
-    if (!acted.has(i)) throw new SubAccountUnchangedError({ subAccount })
+  const feedReads = feeds.map((feed, i) => {
+    if (feed === undefined) return undefined
+    const [round, decimals] = [second[feedAt[i] as number], second[(feedAt[i] as number) + 1]]
+    if (round?.status !== "success" || decimals?.status !== "success") throw new PriceFeedReadError({ subAccount: ids[i] as Hex, feed, cause: round?.error ?? decimals?.error })
+    const [, answer, , updatedAt] = round.result as readonly [bigint, bigint, bigint, bigint, bigint]
+    return { answer, updatedAt, decimals: decimals.result as number }
+  })
+  const pools = poolAddresses.flatMap((address, k) => {
+    const [asset, totalAssets, totalSupply, shares] = [0, 1, 2, 3].map((j) => resultOf<unknown>(second[(poolAt[k] as number) + j]))
+    if (asset === undefined || totalAssets === undefined || totalSupply === undefined || shares === undefined) return []
+    return [{ address, asset: asset as Address, totalAssets: totalAssets as bigint, totalSupply: totalSupply as bigint, shares: shares as bigint }]
   })
 
-  const states = await readMany(
-    reader,
-    deployment,
-    policies.map((policy) => ({ address: policy.adapter, abi: venueAdapterAbi, functionName: "marketState", args: [policy.market, safe] }) as const),
-  )
-  let triggered = false
-  const subAccounts = ids.map((subAccount, i) => {
-    const policy = policies[i] as Policy
-    const read = states[i]
-    if (read?.status !== "success") throw read?.error ?? new UnknownSubAccountError({ subAccount })
-    const state = read.result as MarketState
-    const first = states[0]?.result as MarketState
-    if (!isAddressEqual(state.loanToken, first.loanToken)) throw new MixedLoanTokensError({ expected: first.loanToken, actual: state.loanToken })
-    const epochUsage = resultOf<EpochUsage>(stored[3 + ids.length + i]) as EpochUsage
-    const lastRebalance = BigInt(epochUsage.lastRebalance)
-    const readyAt = lastRebalance + BigInt(policy.cooldown)
-    if (lastRebalance !== 0n && BigInt(timestamp) < readyAt) throw new CooldownActiveError({ subAccount, readyAt })
-    const { health } = getSubAccountMetrics(state)
-    if (health < policy.minHealth || (policy.boostAllowed && health > policy.maxHealth)) triggered = true
-    return { subAccount, policy, state, health, epochUsage }
+  // Token decimals (feed scaling) and the Safe's idle balances of every token the plan can move.
+  const tokens = [...new Set([...states.flatMap((s) => (s ? [s.loanToken.toLowerCase(), s.collateralToken.toLowerCase()] : [])), ...pools.map((p) => p.asset.toLowerCase())])] as Address[]
+  const third = await read([
+    ...tokens.map((token) => ({ address: token, abi: erc20Abi, functionName: "decimals" }) as const),
+    ...tokens.map((token) => ({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [safe] }) as const),
+  ])
+  const decimalsOf = (token: Address): number => resultOf<number>(third[tokens.indexOf(token.toLowerCase() as Address)]) ?? 0
+  const balances = Object.fromEntries(tokens.map((token, k) => [token, resultOf<bigint>(third[tokens.length + k]) ?? 0n]))
+
+  const zeroState: MarketState = { loanToken: zeroAddress, collateralToken: zeroAddress, collateral: 0n, debt: 0n, price: 0n, lltv: 0n }
+  const subAccounts: RuleSubAccount[] = ids.map((id, i) => {
+    const state = states[i] ?? zeroState
+    const feed = feedReads[i]
+    return {
+      id,
+      policy: policies[i] as Policy,
+      state,
+      usage: usages[i] as EpochUsage,
+      feed: feed === undefined ? undefined : { ...feed, loanDecimals: decimalsOf(state.loanToken), collateralDecimals: decimalsOf(state.collateralToken) },
+    }
   })
-  plan.actions.forEach((action, index) => {
-    if (!isSwapAction(action.kind)) return
-    const collateralToken = subAccounts[action.subAccount]?.state.collateralToken as Address
-    const opposite = plan.actions
-      .slice(0, index)
-      .some((other) => isSwapAction(other.kind) && other.kind !== action.kind && isAddressEqual(subAccounts[other.subAccount]?.state.collateralToken ?? zeroAddress, collateralToken))
-    if (opposite) throw new SwapRoundTripError({ collateralToken })
+  const rules: CheckRebalanceRulesParameters = {
+    plan: toPlanStruct(plan),
+    subAccounts,
+    pools,
+    balances,
+    swapAdapter,
+    timestamp: BigInt(timestamp),
+    gasUsed: parameters.executionGas ?? 0n,
+  }
+  const prechecks = checkRebalancePrechecks(rules)
+  if (!prechecks.ok) throw toRuleError(prechecks.error)
+
+  // Every swap's route word on the module's swap adapter: the adapter's own refusal, decoded and named.
+  const swaps = plan.actions.flatMap((action, index) => {
+    if (action.kind !== "SellCollateral" && action.kind !== "BuyCollateral") return []
+    const state = states[action.subAccount] as MarketState
+    const [tokenIn, tokenOut] = action.kind === "SellCollateral" ? [state.collateralToken, state.loanToken] : [state.loanToken, state.collateralToken]
+    return [{ index, action, tokenIn, tokenOut }]
   })
-  if (!triggered) throw new NoTriggerError()
+  const routes = await read(swaps.map(({ action, tokenIn, tokenOut }) => ({ address: swapAdapter, abi: uniswapV3SwapAdapterAbi, functionName: "routePools", args: [tokenIn, tokenOut, action.route] }) as const))
+  swaps.forEach(({ index, action }, k) => {
+    const routed = routes[k]
+    if (routed?.status === "failure") throw swapRouteRefused(index, action.kind, action.route, routed.error)
+  })
+
   const quoter = parameters.quoter ?? deployment.swapQuoter
+  const swapOutputs: Record<number, bigint> = {}
   if (quoter !== undefined) {
     for (const [index, action] of plan.actions.entries()) {
       if (action.kind !== "SellCollateral" && action.kind !== "BuyCollateral") continue
-      const { state, policy } = subAccounts[action.subAccount] as (typeof subAccounts)[number]
+      const state = states[action.subAccount] as MarketState
+      const policy = policies[action.subAccount] as Policy
       const sell = action.kind === "SellCollateral"
       const [tokenIn, tokenOut] = sell ? [state.collateralToken, state.loanToken] : [state.loanToken, state.collateralToken]
       const { fairAmountOut, minAmountOut } = getSwapMinAmountOut({ sell, amountIn: action.amount, price: state.price, maxSlippageBps: policy.maxSlippageBps })
-      const quoted = await quoteSwapRoute(reader, { quoter, swapAdapter, tokenIn, tokenOut, route: action.route, amountIn: action.amount, blockNumber: block.number ?? undefined })
+      const quoted = await quoteSwapRoute(reader, { quoter, swapAdapter, tokenIn, tokenOut, route: action.route, amountIn: action.amount, blockNumber: at }).catch((error: unknown) => {
+        throw swapRouteRefused(index, action.kind, action.route, error)
+      })
       if (quoted < minAmountOut)
         throw new SwapQuoteBelowMinimumError({ index, kind: action.kind, tokenIn, tokenOut, amountIn: action.amount, quoted, minAmountOut, fairAmountOut, maxSlippageBps: policy.maxSlippageBps, price: state.price })
+      swapOutputs[index] = quoted
     }
   }
-  return { timestamp, config, key, subAccounts }
+  let verdict: ValidateRebalanceReturnType["verdict"]
+  let input: CheckRebalanceRulesParameters | undefined
+  const checked = quoter !== undefined || !plan.actions.some((action) => isSwapAction(action.kind)) ? "all" : "beforeRun"
+  if (checked === "all") {
+    input = { ...rules, outcome: { swapOutputs } }
+    const judged = checkRebalanceRules(input)
+    if (!judged.ok) throw toRuleError(judged.error)
+    verdict = judged
+  }
+  return {
+    timestamp,
+    config,
+    key,
+    checked,
+    verdict,
+    input,
+    subAccounts: ids.map((subAccount, i) => {
+      const state = states[i] as MarketState
+      return { subAccount, policy: policies[i] as Policy, state, health: getSubAccountMetrics(state).health, epochUsage: usages[i] as EpochUsage }
+    }),
+  }
+}
+
+const routeFields: Record<string, "route" | "route.fee" | "route.hub"> = {
+  FeeTierNotAllowed: "route.fee",
+  PoolNotFound: "route.fee",
+  UnknownHub: "route.hub",
+  HubNotAllowed: "route.hub",
+  MalformedRoute: "route",
+  SameToken: "route",
+}
+
+/** The named error for a swap action whose route the adapter refuses (its revert decoded) or the quoter cannot quote. */
+function swapRouteRefused(index: number, kind: Plan["actions"][number]["kind"], route: Hex, error: unknown): SwapRouteRefusedError {
+  const cause = error instanceof Error ? error : undefined
+  const reverted = error instanceof BaseError ? (error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null) : null
+  const name = reverted?.data?.errorName
+  if (name !== undefined && name in routeFields)
+    return new SwapRouteRefusedError({ index, kind, route, field: routeFields[name] as "route", reason: `${name}(${(reverted?.data?.args ?? []).map(String).join(", ")})`, cause })
+  return new SwapRouteRefusedError({ index, kind, route, field: "route", reason: `the quoter could not quote it: ${cause?.message.split("\n")[0] ?? String(error)}`, cause })
 }

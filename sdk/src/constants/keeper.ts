@@ -1,20 +1,24 @@
-import { type Address, type Hex, concatHex } from "viem"
+import { type Address, type Hex, concatHex, encodeAbiParameters, keccak256 } from "viem"
 import { MAX_ACTIONS, MAX_POOLS, MAX_SUB_ACCOUNTS } from "./module.js"
 
 /**
- * The EntryPoint nonce key the module requires for `keeper`'s operations (`LeverageModule.keeperNonceKey`):
- * `keyGeneration << 160 | keeper`. Keeper operations never share a sequence with the owners (key 0 and any other key is
- * refused with `KeeperNonceKeyInvalid`) nor with another keeper, and `revokeAllKeepers` (a new generation) retires every
- * operation signed before.
+ * The EntryPoint nonce key the module requires for `keeper`'s operations (`LeverageModule.keeperNonceKey`): the low 192
+ * bits of `keccak256(abi.encode(keeper, keyGeneration, salt))`, with the Safe's `AutomationConfig.keyGeneration` and the
+ * `salt` the module drew when the Safe last registered the key (`getKeeper(safe, keeper).salt`, from the parent block's
+ * hash). Keeper operations never share a sequence with the owners (key 0 and any other key is refused with
+ * `KeeperNonceKeyInvalid`) nor with another keeper; `revokeAllKeepers` (a new generation) and every new registration of
+ * the key (a new salt) retire every operation signed before, which could not know the new key.
  *
- * @param parameters - The keeper address and the Safe's `AutomationConfig.keyGeneration`.
+ * @param parameters - The keeper address, the Safe's key generation and the key's registration salt (uint112).
  * @returns The 192-bit nonce key.
  * @example
  * const { keyGeneration } = await client.readContract({ ..., functionName: "getAutomationConfig", args: [safe] })
- * const key = getKeeperNonceKey({ keeper, keyGeneration })
+ * const { salt } = await client.readContract({ ..., functionName: "getKeeper", args: [safe, keeper] })
+ * const key = getKeeperNonceKey({ keeper, keyGeneration, salt })
  */
-export function getKeeperNonceKey({ keeper, keyGeneration }: { keeper: Address; keyGeneration: number | bigint }): bigint {
-  return (BigInt(keyGeneration) << 160n) | BigInt(keeper)
+export function getKeeperNonceKey({ keeper, keyGeneration, salt }: { keeper: Address; keyGeneration: number | bigint; salt: bigint }): bigint {
+  const hash = keccak256(encodeAbiParameters([{ type: "address" }, { type: "uint32" }, { type: "uint112" }], [keeper, Number(keyGeneration), salt]))
+  return BigInt(hash) & ((1n << 192n) - 1n)
 }
 
 /** Maximum sub-accounts in one plan (ConstantsLib.MAX_SUB_ACCOUNTS). */

@@ -2,6 +2,7 @@ import { BaseError, HttpRequestError, RpcRequestError, TimeoutError } from "viem
 import { describe, expect, test } from "vitest"
 import { UserOperationInFlightError, getTransportFailure } from "./bundler.js"
 import { getLeverageError } from "./getLeverageError.js"
+import { PaymasterRefusedError, PaymasterUnavailableError } from "./paymaster.js"
 
 const url = "http://127.0.0.1:4337/"
 const refused = Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:4337"), { code: "ECONNREFUSED" }) })
@@ -41,5 +42,30 @@ describe("getLeverageError for bundler answers", () => {
   test("other bundler errors are returned unchanged", () => {
     const other = wrapped(new RpcRequestError({ body: {}, error: { code: -32603, message: "internal error" }, url }))
     expect(getLeverageError(other)).toBe(other)
+  })
+})
+
+describe("getLeverageError for paymaster failures", () => {
+  const pmUrl = "http://127.0.0.1:3000/"
+  const body = { jsonrpc: "2.0", id: 1, method: "pm_getPaymasterData", params: [] }
+  const viaPaymaster = (cause: Error) => new BaseError("An error occurred while executing user operation.", { cause })
+
+  test("a paymaster that times out, answers 5xx or refuses the connection is unavailable, not refusing (the fleet bench's 'refusals' under load)", () => {
+    for (const failure of [
+      new TimeoutError({ url: pmUrl, body }),
+      new HttpRequestError({ url: pmUrl, body, status: 503 }),
+      new HttpRequestError({ url: pmUrl, body, cause: refused }),
+    ]) {
+      const error = getLeverageError(viaPaymaster(failure))
+      expect(error).toBeInstanceOf(PaymasterUnavailableError)
+      expect((error as PaymasterUnavailableError).url).toBe(pmUrl)
+      expect((error as BaseError).shortMessage).toBe("The paymaster did not answer.")
+    }
+  })
+
+  test("a JSON-RPC error answer from the paymaster is a refusal, with its reason", () => {
+    const error = getLeverageError(viaPaymaster(new RpcRequestError({ body, error: { code: -32000, message: "budget exhausted" }, url: pmUrl })))
+    expect(error).toBeInstanceOf(PaymasterRefusedError)
+    expect((error as PaymasterRefusedError).reason).toBe("budget exhausted")
   })
 })

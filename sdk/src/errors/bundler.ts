@@ -65,6 +65,31 @@ export class UserOperationInFlightError extends BaseError {
   }
 }
 
+export type PendingOperationFailedErrorType = PendingOperationFailedError & { name: "PendingOperationFailedError" }
+/**
+ * The bundler's gas estimation failed with AA25 while this operation's nonce is still the chain's: the failure was
+ * another pending operation's. Alto simulates the operations in its mempool that share this operation's paymaster
+ * ahead of it (`--ignored-paymasters` turns that off per paymaster); one of them is no longer valid (its nonce was
+ * used elsewhere), so every operation of that paymaster fails until the bundler drops it. Nothing was sent.
+ */
+export class PendingOperationFailedError extends BaseError {
+  nonce: bigint
+  constructor({ nonce, cause }: { nonce: bigint } & Cause) {
+    super("The bundler's simulation failed on another pending operation, not on this one.", {
+      cause,
+      metaMessages: [
+        `This operation's nonce ${nonce} is still unused on chain.`,
+        "This could arise when:",
+        "- another operation with the same paymaster waits in the bundler's mempool and is no longer valid (its nonce used by another bundler);",
+        "- the bundler simulates pending operations of the same paymaster first (Alto: unless the paymaster is in `--ignored-paymasters`).",
+        "Nothing was sent; a retry succeeds once the bundler has dropped the invalid operation.",
+      ],
+      name: "PendingOperationFailedError",
+    })
+    this.nonce = nonce
+  }
+}
+
 export type UnconfirmedUserOperationErrorType = UnconfirmedUserOperationError & { name: "UnconfirmedUserOperationError" }
 /**
  * `eth_sendUserOperation` reached the bundler but its answer is unusable (not JSON, cut off, not a 32-byte hash, a

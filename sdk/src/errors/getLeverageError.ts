@@ -16,8 +16,8 @@ import {
   ValidityWindowSpansEpochsError,
 } from "./keeper.js"
 import { LeverageModuleRevertedError } from "./module.js"
-import { UserOperationInFlightError } from "./bundler.js"
-import { PaymasterRefusedError, PaymasterValidationFailedError } from "./paymaster.js"
+import { UserOperationInFlightError, getTransportFailure } from "./bundler.js"
+import { PaymasterRefusedError, PaymasterUnavailableError, PaymasterValidationFailedError } from "./paymaster.js"
 import {
   ActionFailedError,
   ActionNotAllowedError,
@@ -42,6 +42,7 @@ import {
   OracleCheckFailedError,
   PoolNotAllowedError,
   PoolNotUsedError,
+  IdleInflowError,
   PoolRoundTripError,
   PoolUnhealthyError,
   SubAccountUnchangedError,
@@ -185,6 +186,8 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new SubAccountUnchangedError({ subAccount: a(args, 0), cause })
     case "PoolNotUsed":
       return new PoolNotUsedError({ subAccount: a(args, 0), pool: a(args, 1), cause })
+    case "IdleInflow":
+      return new IdleInflowError({ token: a(args, 0), received: a(args, 1), used: a(args, 2), cause })
     case "PoolRoundTrip":
       return new PoolRoundTripError({ pool: a(args, 0), cause })
     case "HealthOutsideLandingZone":
@@ -269,7 +272,8 @@ export type GetLeverageErrorParameters = {
 /**
  * Turns an error thrown while preparing or sending a UserOperation (or a contract call) into the SDK's named error:
  * module custom errors (validation revert AA23 or execution revert) become their named class, an ERC-7677 refusal
- * becomes {@link PaymasterRefusedError}, a paymaster validation revert (AA33, e.g. an ERC-20 paymaster without
+ * becomes {@link PaymasterRefusedError} (a paymaster that did not answer at all, {@link PaymasterUnavailableError}), a
+ * paymaster validation revert (AA33, e.g. an ERC-20 paymaster without
  * allowance) becomes {@link PaymasterValidationFailedError} with the decoded reason, and AA22 / AA24 on a keeper
  * operation become {@link KeeperKeyExpiredError} / {@link KeeperSignatureRejectedError}, and a bundler refusing a
  * sender and nonce it already has (AA25) becomes {@link UserOperationInFlightError}. Anything else is returned
@@ -300,6 +304,9 @@ export function getLeverageError(error: unknown, { keeper }: GetLeverageErrorPar
   }
   const paymasterFailure = error.walk((inner) => /pm_getPaymaster(Stub)?Data/.test((inner as Error).message ?? ""))
   if (paymasterFailure instanceof BaseError) {
+    // No JSON-RPC answer (timeout, 5xx, connection refused): the service said nothing about this operation.
+    const unanswered = getTransportFailure(paymasterFailure)
+    if (unanswered) return new PaymasterUnavailableError({ url: unanswered.url, cause: error })
     const rpc = paymasterFailure.walk((inner) => typeof (inner as { code?: unknown }).code === "number") as BaseError | null
     return new PaymasterRefusedError({ reason: rpc?.details ?? paymasterFailure.details ?? paymasterFailure.shortMessage, cause: error })
   }
@@ -322,12 +329,12 @@ const leverageErrorNames = new Set([
   "DuplicateSubAccountError", "MixedLoanTokensError", "NoTriggerError", "CooldownActiveError", "PoolNotAllowedError",
   "ActionNotAllowedError", "ActionFailedError", "HealthOutOfBandError", "HealthFurtherFromTargetError", "HealthDecreasedError",
   "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
-  "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "PoolRoundTripError",
+  "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "IdleInflowError", "PoolRoundTripError",
   "HealthOutsideLandingZoneError", "HealthCrossedTargetError", "OracleAnswerOutOfBoundsError",
   "MinHealthBelowLiquidationIncentiveError", "MissingPriceFeedError", "InvalidSponsorError", "KeeperNonceKeyInvalidError",
   "ValidityWindowSpansEpochsError", "SelfPayEpochPassedError",
-  "PaymasterRefusedError", "PaymasterValidationFailedError", "InvalidPaymasterError", "InvalidPaymasterTokenError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",
-  "BundlerUnavailableError", "UserOperationInFlightError", "UnconfirmedUserOperationError",
+  "PaymasterRefusedError", "PaymasterUnavailableError", "PaymasterValidationFailedError", "InvalidPaymasterError", "InvalidPaymasterTokenError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",
+  "BundlerUnavailableError", "UserOperationInFlightError", "PendingOperationFailedError", "UnconfirmedUserOperationError",
 ])
 
 /**

@@ -57,12 +57,16 @@ export {
 export {
   type PaymasterRefusedErrorType,
   PaymasterRefusedError,
+  type PaymasterUnavailableErrorType,
+  PaymasterUnavailableError,
   type PaymasterValidationFailedErrorType,
   PaymasterValidationFailedError,
   type InvalidPaymasterErrorType,
   InvalidPaymasterError,
   type InvalidPaymasterTokenErrorType,
   InvalidPaymasterTokenError,
+  type PaymasterTokenChargeErrorType,
+  PaymasterTokenChargeError,
 } from "./paymaster.js"
 export {
   malformedPlanReasons,
@@ -104,6 +108,8 @@ export {
   SubAccountUnchangedError,
   type PoolNotUsedErrorType,
   PoolNotUsedError,
+  type IdleInflowErrorType,
+  IdleInflowError,
   type PoolRoundTripErrorType,
   PoolRoundTripError,
   type HealthOutsideLandingZoneErrorType,
@@ -116,6 +122,8 @@ export {
   SlippageExceededError,
   type SwapQuoteBelowMinimumErrorType,
   SwapQuoteBelowMinimumError,
+  type SwapRouteRefusedErrorType,
+  SwapRouteRefusedError,
   type CallbackRefusedErrorType,
   CallbackRefusedError,
   type SwapNotUsedErrorType,
@@ -156,6 +164,8 @@ export {
   SubAccountReadError,
   type SafeReadErrorType,
   SafeReadError,
+  type PriceFeedReadErrorType,
+  PriceFeedReadError,
 } from "./read.js"
 export {
   type TransportFailure,
@@ -164,6 +174,8 @@ export {
   BundlerUnavailableError,
   type UserOperationInFlightErrorType,
   UserOperationInFlightError,
+  type PendingOperationFailedErrorType,
+  PendingOperationFailedError,
   type UnconfirmedUserOperationErrorType,
   UnconfirmedUserOperationError,
 } from "./bundler.js"

@@ -210,7 +210,7 @@ export class KeeperNonceKeyInvalidError extends BaseError {
     super(`Keeper operations must use nonce key ${expected}, not ${nonceKey}.`, {
       cause,
       metaMessages: [
-        "The key is `keyGeneration << 160 | keeper` (getKeeperNonceKey, or the module's keeperNonceKey(safe, keeper)).",
+        "Read the key from the module's keeperNonceKey(safe, keeper): it changes with every registration of the key and every key generation (getKeeperNonceKey).",
         "This could arise when:",
         "- the operation uses key 0 or another owner key (keeper operations may never consume an owner's sequence);",
         "- the owner called revokeAllKeepers since the operation was signed (a new key generation).",

@@ -24,6 +24,30 @@ export class PaymasterRefusedError extends BaseError {
   }
 }
 
+export type PaymasterUnavailableErrorType = PaymasterUnavailableError & { name: "PaymasterUnavailableError" }
+/**
+ * The ERC-7677 paymaster service did not answer `pm_getPaymasterStubData` / `pm_getPaymasterData` (connection refused,
+ * timeout, HTTP 5xx): unlike {@link PaymasterRefusedError} it said nothing about this UserOperation, so a retry may be
+ * sponsored.
+ */
+export class PaymasterUnavailableError extends BaseError {
+  url: string | undefined
+  constructor({ url, cause }: { url?: string | undefined } & Cause) {
+    super("The paymaster did not answer.", {
+      cause,
+      metaMessages: [
+        ...(url ? [`Paymaster: ${url}`] : []),
+        "This could arise when:",
+        "- the paymaster service is overloaded (the request timed out) or restarting;",
+        "- the URL or port is wrong.",
+        "Nothing was sent to the bundler.",
+      ],
+      name: "PaymasterUnavailableError",
+    })
+    this.url = url
+  }
+}
+
 export type PaymasterValidationFailedErrorType = PaymasterValidationFailedError & { name: "PaymasterValidationFailedError" }
 /**
  * The paymaster's `validatePaymasterUserOp` reverted in the bundler's simulation (AA33), e.g. an ERC-20 paymaster could
@@ -74,5 +98,31 @@ export class InvalidPaymasterTokenError extends BaseError {
       name: "InvalidPaymasterTokenError",
     })
     this.token = token
+  }
+}
+
+export type PaymasterTokenChargeErrorType = PaymasterTokenChargeError & { name: "PaymasterTokenChargeError" }
+/**
+ * An ERC-20 paymaster pre-charges the Safe `charge` base units of `token` in validation, before the plan runs, and the
+ * plan needs that part of the Safe's `balance` (the rule book refuses the plan on what is left: `cause`). Nothing was
+ * sent; plan again keeping `charge` of `token` aside.
+ */
+export class PaymasterTokenChargeError extends BaseError {
+  token: Address
+  charge: bigint
+  balance: bigint
+  constructor({ token, charge, balance, cause }: { token: Address; charge: bigint; balance: bigint } & Cause) {
+    super(`The paymaster pre-charges ${charge} base units of ${token} before the plan runs, and the plan needs them.`, {
+      cause,
+      metaMessages: [
+        `Safe's balance: ${balance}; left for the plan after the pre-charge: ${balance > charge ? balance - charge : 0n}.`,
+        "The token paymaster pulls its maximum charge (the operation's gas limits x maxFeePerGas, at its price with markup) in validation.",
+        "Nothing was sent: plan again with that much of the token kept aside.",
+      ],
+      name: "PaymasterTokenChargeError",
+    })
+    this.token = token
+    this.charge = charge
+    this.balance = balance
   }
 }

@@ -98,18 +98,28 @@ export class ActionNotAllowedError extends BaseError {
 }
 
 export type ActionFailedErrorType = ActionFailedError & { name: "ActionFailedError" }
-/** A venue or pool call of the plan reverted (module error `ActionFailed(index, reason)`). */
+/**
+ * A venue or pool call of the plan reverted (module error `ActionFailed(index, reason)`); refused before sending by
+ * `validateRebalance` (the SDK's rule book), `reason` is empty and `detail` says why the call would fail.
+ */
 export class ActionFailedError extends BaseError {
   index: number
   reason: Hex
-  constructor({ index, reason, cause }: { index: number; reason: Hex } & Cause) {
-    super(`Action ${index} of the plan reverted.`, {
+  detail: string | undefined
+  constructor({ index, reason, detail, cause }: { index: number; reason: Hex; detail?: string | undefined } & Cause) {
+    super(`Action ${index} of the plan ${detail === undefined ? "reverted" : "would revert"}.`, {
       cause,
-      metaMessages: [`Revert data: ${reason}`, "This could arise when:", "- the Safe lacks the tokens or pool shares the action moves;", "- the venue refused (insufficient liquidity or collateral)."],
+      metaMessages: [
+        ...(detail === undefined ? [`Revert data: ${reason}`] : [`Why: ${detail}`]),
+        "This could arise when:",
+        "- the Safe lacks the tokens or pool shares the action moves;",
+        "- the venue refused (insufficient liquidity or collateral).",
+      ],
       name: "ActionFailedError",
     })
     this.index = index
     this.reason = reason
+    this.detail = detail
   }
 }
 
@@ -190,16 +200,43 @@ export class ValueLossExceededError extends BaseError {
 }
 
 export type EpochLossBudgetExceededErrorType = EpochLossBudgetExceededError & { name: "EpochLossBudgetExceededError" }
-/** The epoch's cumulative loss would exceed maxEpochLossBps of a sub-account's equity (module error `EpochLossBudgetExceeded`). */
+/**
+ * The epoch's cumulative loss would exceed the policy's `maxEpochLossBps` of a sub-account's equity (module error
+ * `EpochLossBudgetExceeded`; also raised before sending by `validateRebalance`, from the epoch's recorded loss plus the
+ * plan's estimated loss, with `spentPpb` and `planPpb` set). Amounts are parts per billion of the sub-account's equity
+ * (1 bps = 100,000 ppb).
+ */
 export class EpochLossBudgetExceededError extends BaseError {
+  field = "maxEpochLossBps" as const
+  subAccount: Hex
   lossPpb: bigint
-  constructor({ subAccount, lossPpb, budgetPpb, cause }: { subAccount: Hex; lossPpb: bigint; budgetPpb: bigint } & Cause) {
-    super(`Sub-account ${subAccount} would lose ${Number(lossPpb) / 1e5} bps of its equity this epoch; the budget is ${Number(budgetPpb) / 1e5} bps.`, {
+  budgetPpb: bigint
+  /** Pre-check only: what the epoch has already lost, and the plan's estimate. */
+  spentPpb: bigint | undefined
+  planPpb: bigint | undefined
+  constructor({
+    subAccount,
+    lossPpb,
+    budgetPpb,
+    spentPpb,
+    planPpb,
+    cause,
+  }: { subAccount: Hex; lossPpb: bigint; budgetPpb: bigint; spentPpb?: bigint | undefined; planPpb?: bigint | undefined } & Cause) {
+    super(`Sub-account ${subAccount} would lose ${Number(lossPpb) / 1e5} bps of its equity this epoch; its maxEpochLossBps is ${Number(budgetPpb) / 1e5} bps.`, {
       cause,
-      metaMessages: ["Each rebalance is charged its loss over the equity of every sub-account it changes; the next aligned epoch starts from zero."],
+      metaMessages: [
+        ...(spentPpb !== undefined && planPpb !== undefined
+          ? [`Already lost this epoch: ${Number(spentPpb) / 1e5} bps; this plan (its swaps' fee and impact at their current quotes): ${Number(planPpb) / 1e5} bps.`]
+          : []),
+        "Each rebalance is charged its loss over the equity of every sub-account it changes; the next aligned epoch starts from zero.",
+      ],
       name: "EpochLossBudgetExceededError",
     })
+    this.subAccount = subAccount
     this.lossPpb = lossPpb
+    this.budgetPpb = budgetPpb
+    this.spentPpb = spentPpb
+    this.planPpb = planPpb
   }
 }
 
@@ -224,6 +261,31 @@ export class PoolNotUsedError extends BaseError {
       metaMessages: ["Attribute a pool action to the sub-account whose supply, repayment, borrow or withdrawal it funds or absorbs."],
       name: "PoolNotUsedError",
     })
+  }
+}
+
+export type IdleInflowErrorType = IdleInflowError & { name: "IdleInflowError" }
+/**
+ * The plan brings more of `token` into the Safe's wallet (borrows, collateral withdrawals, swap outputs at their
+ * on-chain minimum; `received`, base units) than it repays (up to the debt), supplies, swaps or deposits into pools
+ * (`used`, base units): the rest would stay idle (module error `IdleInflow`).
+ */
+export class IdleInflowError extends BaseError {
+  readonly token: Address
+  readonly received: bigint
+  readonly used: bigint
+  constructor({ token, received, used, cause }: { token: Address; received: bigint; used: bigint } & Cause) {
+    super(`The plan brings ${received} base units of ${token} into the Safe but uses only ${used} of them.`, {
+      cause,
+      metaMessages: [
+        "Every borrow, collateral withdrawal and swap output must be repaid, supplied, swapped or deposited into an allowed pool by the same plan.",
+        `Left idle: ${received - used} base units of ${token}.`,
+      ],
+      name: "IdleInflowError",
+    })
+    this.token = token
+    this.received = received
+    this.used = used
   }
 }
 
@@ -378,6 +440,38 @@ export class SwapQuoteBelowMinimumError extends BaseError {
     this.minAmountOut = minAmountOut
     this.fairAmountOut = fairAmountOut
     this.maxSlippageBps = maxSlippageBps
+  }
+}
+
+export type SwapRouteRefusedErrorType = SwapRouteRefusedError & { name: "SwapRouteRefusedError" }
+/**
+ * Refused before sending (`validateRebalance`): the module's swap adapter does not accept a swap action's route word
+ * (`routePools(tokenIn, tokenOut, route)` reverts), or no pool on it can quote the swap. `field` names the part of the
+ * route at fault: `route.fee` (a fee tier not allowed at deployment, or no pool at that tier: `FeeTierNotAllowed`,
+ * `PoolNotFound`), `route.hub` (`UnknownHub`, `HubNotAllowed`), `route` (reserved bits set: `MalformedRoute`; or the
+ * quoter cannot quote it). `reason` is the adapter's error with its arguments.
+ */
+export class SwapRouteRefusedError extends BaseError {
+  index: number
+  route: Hex
+  field: "route" | "route.fee" | "route.hub"
+  reason: string
+  constructor({ index, kind, route, field, reason, cause }: { index: number; kind: ActionKind; route: Hex; field: "route" | "route.fee" | "route.hub"; reason: string } & Cause) {
+    super(`Swap action ${index} (${kind}) names a route the module's swap adapter refuses: "${field}" (${reason}).`, {
+      cause,
+      metaMessages: [
+        `Route word: ${route}.`,
+        "This could arise when:",
+        "- the fee tier is not one of the adapter's feeTiers() (fixed at deployment), or the factory has no pool at it;",
+        "- the hub position is not in the adapter's hubs(), or the hub is the swap's own input or output token;",
+        "- the route word has bits set above bit 55 (it must come from encodeRoute).",
+      ],
+      name: "SwapRouteRefusedError",
+    })
+    this.index = index
+    this.route = route
+    this.field = field
+    this.reason = reason
   }
 }
 

@@ -37,3 +37,19 @@ export class SafeReadError extends BaseError {
     this.revertData = revertData
   }
 }
+
+export type PriceFeedReadErrorType = PriceFeedReadError & { name: "PriceFeedReadError" }
+/** A policy's second price feed could not be read (`latestRoundData` or `decimals` reverted); the module would revert too. */
+export class PriceFeedReadError extends BaseError {
+  subAccount: Hex
+  feed: Address
+  constructor({ subAccount, feed, cause }: { subAccount: Hex; feed: Address; cause?: Error | undefined }) {
+    super(`Could not read the price feed ${feed} of sub-account ${subAccount}.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the feed is paused, deprecated or not a Chainlink-style aggregator;", "- the policy names a wrong feed address."],
+      name: "PriceFeedReadError",
+    })
+    this.subAccount = subAccount
+    this.feed = feed
+  }
+}

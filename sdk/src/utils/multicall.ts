@@ -9,18 +9,21 @@ export type ReadResult = { status: "success"; result: unknown; error?: undefined
  * One `eth_call` for many reads: Multicall3 at the deployment's (or chain's) address, or viem's deployless
  * multicall when the chain has none (anvil, fresh devnets). Failures are returned per call, never thrown.
  *
+ * @param blockNumber - Block to read at (all reads see one state); the latest by default.
  * @returns One {@link ReadResult} per contract call, in order.
  */
 export async function readMany(
   client: Client<Transport, Chain | undefined>,
   deployment: Pick<LeverageDeployment, "multicall3">,
   contracts: readonly ContractFunctionParameters[],
+  blockNumber?: bigint | undefined,
 ): Promise<ReadResult[]> {
   if (contracts.length === 0) return []
   const multicallAddress = deployment.multicall3 ?? client.chain?.contracts?.multicall3?.address
   const results = await multicall(client, {
     contracts,
     allowFailure: true,
+    ...(blockNumber !== undefined ? { blockNumber } : {}),
     ...(multicallAddress ? { multicallAddress } : { deployless: true }),
   })
   return results as ReadResult[]

@@ -131,6 +131,11 @@ describe("policy checks", () => {
     expect(completeFeedBounds({ minFeedAnswer: 1n, maxFeedAnswer: 0n }, defaults)).toEqual({ minFeedAnswer: 1n, maxFeedAnswer: 0n })
     expect(() => completeFeedBounds({ minFeedAnswer: 300_000n }, defaults)).toThrow(/minFeedAnswer.*default ceiling 300000/s)
     expect(() => completeFeedBounds({ maxFeedAnswer: 30n }, defaults)).toThrow(/maxFeedAnswer.*default floor 30/s)
+    // A feed answering nothing positive gives no defaults: a missing bound is an error, never a silent "no bound".
+    const none = { minFeedAnswer: 0n, maxFeedAnswer: 0n }
+    expect(() => completeFeedBounds({}, none)).toThrow(/minFeedAnswer.*answers nothing positive/s)
+    expect(() => completeFeedBounds({ minFeedAnswer: 5n }, none)).toThrow(/maxFeedAnswer.*answers nothing positive/s)
+    expect(completeFeedBounds({ minFeedAnswer: 5n, maxFeedAnswer: 50n }, none)).toEqual({ minFeedAnswer: 5n, maxFeedAnswer: 50n })
   })
 
   test("needs room between the target and each band edge (MIN_BAND_GAP, generated from ConstantsLib)", () => {
@@ -159,10 +164,15 @@ describe("policy checks", () => {
 })
 
 describe("keeper nonce keys", () => {
-  test("are keyGeneration << 160 | keeper, so owners' key 0 is never a keeper's", () => {
-    expect(getKeeperNonceKey({ keeper, keyGeneration: 0 })).toBe(BigInt(keeper))
-    expect(getKeeperNonceKey({ keeper, keyGeneration: 3 })).toBe((3n << 160n) | BigInt(keeper))
-    expect(getKeeperNonceKey({ keeper, keyGeneration: 0 })).not.toBe(0n)
+  test("are 192-bit hashes that change with the key generation and with every registration's salt", () => {
+    const base = getKeeperNonceKey({ keeper, keyGeneration: 0, salt: 1n })
+    expect(base).not.toBe(0n)
+    expect(base < 1n << 192n).toBe(true)
+    expect(getKeeperNonceKey({ keeper, keyGeneration: 1, salt: 1n })).not.toBe(base)
+    expect(getKeeperNonceKey({ keeper, keyGeneration: 0, salt: 3n })).not.toBe(base)
+    expect(getKeeperNonceKey({ keeper: zeroAddress, keyGeneration: 0, salt: 1n })).not.toBe(base)
+    // The old, predictable format is gone: nothing can be signed for a registration before it happens.
+    expect(base).not.toBe(BigInt(keeper))
   })
 })
 

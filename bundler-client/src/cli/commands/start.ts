@@ -9,19 +9,23 @@ import type { DemoRun } from "../../devnet/run.js"
 import type { DemoScenario } from "../../devnet/scenario.js"
 import { DemoUnavailableError } from "../../keeper/errors.js"
 
-const HELP = `Usage: levpilot start [--blocks <n>] [--prices <file.csv>] [--crash <fraction>] [--fast] [--swap]
-                      [--no-aave] [--block-time <s>] [--no-tty] [--report <file.html>] [--json <file.json>]
+const HELP = `Usage: levpilot start [--blocks <n>] [--prices <file.csv>] [--crash <fraction>] [--fast] [--no-aave]
+                      [--buffers] [--block-time <s>] [--no-tty] [--report <file.html>] [--json <file.json>]
 
 The whole system on an embedded local chain, with no set-up: anvil (1 s blocks) and the Alto bundler
 on 127.0.0.1, the canonical EntryPoint v0.7, Safe 1.4.1, the LeverageModule, Morpho Blue with
 WETH/USDC and WBTC/USDC markets (LLTV 86%), Aave v3 (the real protocol from @aave/core-v3) with the
 module deployed over both venues, ERC-4626 yield vaults, SimOracles, a verifying paymaster with an
-ERC-7677 service; a demo Safe with three leveraged sub-accounts (two Morpho Blue markets and its Aave
-v3 account: WETH collateral, USDC debt) and a USDC yield pool, and an identical unmanaged twin; the
-keeper registered on the demo Safe. Then a price scenario is replayed, one oracle update per block
-(Morpho and Aave read the same price sources), while the keeper rebalances the managed Safe on both
-venues and a liquidator calls Morpho.liquidate on any Morpho position below health 1 and Aave's
-liquidationCall on any Aave account below health factor 1. A live table shows health and leverage per
+ERC-7677 service, Uniswap v3 pools (0.05% and 0.3%) that an arbitrageur keeps on the oracle prices;
+a demo Safe with three leveraged sub-accounts (two Morpho Blue markets and its Aave v3 account: WETH
+collateral, USDC debt) and an identical unmanaged twin; the keeper registered on the demo Safe. The
+USDC borrowed on Morpho is spent (no idle funds, no pool for the Morpho markets: the keeper can only
+protect them by selling collateral inside Morpho's repay callback, a swap deleverage bounded on chain
+by maxSlippageBps 50); the USDC borrowed on Aave sits in a yUSDC vault, the Aave account's buffer (Aave
+has no swap lane yet). Then a price scenario is replayed, one oracle update per block (Morpho and
+Aave read the same price sources), while the keeper rebalances the managed Safe on both venues and a
+liquidator calls Morpho.liquidate on any Morpho position below health 1 and Aave's liquidationCall on
+any Aave account below health factor 1. A live table shows health and leverage per
 sub-account, the last action, its gas and the paymaster; at the end a summary and an HTML report with
 charts of health and leverage over time for both Safes. Ctrl-C stops everything cleanly.
 
@@ -32,11 +36,10 @@ Options:
   --prices <file.csv>   Replay this price CSV instead (header "timestamp,WETH,WBTC", or any single
                         column used as a relative path for both), one row per block; --blocks caps it.
   --fast                Shorthand for --blocks 30.
-  --swap                Swap protection: both Safes hold no idle USDC and no pool position (the borrowed
-                        USDC is spent), Uniswap v3 pools follow the oracles, and the keeper deleverages
-                        the managed Safe by selling collateral inside Morpho's repay callback (one
-                        sponsored UserOperation each, maxSlippageBps 50) while the twin is liquidated.
-  --no-aave             Leave Aave v3 out: Morpho Blue sub-accounts only (as --swap does).
+  --no-aave             Leave Aave v3 out: the Morpho Blue sub-accounts only, with no idle funds and no
+                        pool (swap deleverages only). --swap is the same.
+  --buffers             The buffer-funded demo instead: all the borrowed USDC in the yUSDC vault, every
+                        policy allows it, no Uniswap, no swaps (the keeper moves buffers only).
   --block-time <s>      Seconds per block. Default 1.
   --no-tty              Print one line per block instead of redrawing the table (CI, logs).
   --report <file>       HTML report path. Default reports/start-report.html.
@@ -84,6 +87,7 @@ export const startCommand: Command = {
           fast: { type: "boolean" },
           swap: { type: "boolean" },
           "no-aave": { type: "boolean" },
+          buffers: { type: "boolean" },
           "block-time": { type: "string" },
           "no-tty": { type: "boolean" },
           report: { type: "string" },
@@ -99,6 +103,7 @@ export const startCommand: Command = {
     const crash = positive("crash", values.crash as string | undefined, 0.4, false)
     if (crash >= 0.95) throw new CliUsageError("start", "--crash must be below 0.95")
     const blockTime = positive("block-time", values["block-time"] as string | undefined, 1)
+    if (values.buffers === true && values.swap === true) throw new CliUsageError("start", "--buffers and --swap exclude each other")
     const tty = values["no-tty"] !== true && process.stdout.isTTY === true
     const reportPath = resolve((values.report as string | undefined) ?? "reports/start-report.html")
     const keeperLog = resolve((values["keeper-log"] as string | undefined) ?? "reports/start-keeper.log")
@@ -115,9 +120,9 @@ export const startCommand: Command = {
     process.on("SIGTERM", onSignal)
     let env: DemoEnv | undefined
     try {
-      io.out("Starting anvil, Alto and the paymaster; deploying EntryPoint v0.7, Safe 1.4.1, Morpho Blue, Aave v3, the module, vaults and oracles...\n")
+      io.out("Starting anvil, Alto and the paymaster; deploying EntryPoint v0.7, Safe 1.4.1, Morpho Blue, Aave v3, Uniswap v3, the module, vaults and oracles...\n")
       const started = Date.now()
-      env = await startDemoEnv({ blockTime, settings: { swapProtection: values.swap === true, aave: values.swap !== true && values["no-aave"] !== true } })
+      env = await startDemoEnv({ blockTime, settings: { swapProtection: values.buffers !== true, aave: values.swap !== true && values["no-aave"] !== true } })
       io.out(
         `Ready in ${((Date.now() - started) / 1000).toFixed(1)} s: anvil ${env.devnet.rpcUrl}, Alto ${env.devnet.bundlerUrl}, paymaster ${env.paymaster.url}\n` +
           `  managed Safe ${env.managed.address}, unmanaged twin ${env.twin.address}, module ${env.deployment.leverageModule}${env.aave ? ` (Morpho Blue and Aave v3 adapters), Aave pool ${env.aave.pool}` : ""}\n`,

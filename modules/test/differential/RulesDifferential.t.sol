@@ -1,0 +1,1049 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {MarketParams, Id, Position, Market, IMorphoBase} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {ERC4626} from "@openzeppelin/contracts/token/ERC20/extensions/ERC4626.sol";
+import {ISwapRouter} from "@uniswap/v3-periphery/contracts/interfaces/ISwapRouter.sol";
+import {SwapBase} from "../utils/SwapBase.sol";
+import {TestToken} from "../utils/TestToken.sol";
+import {YieldVault} from "../utils/YieldVault.sol";
+import {SimOracle} from "../utils/SimOracle.sol";
+import {ILeverageModule, Policy, EpochUsage, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
+import {SwapRequest} from "../../src/interfaces/ISwapAdapter.sol";
+import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
+
+/// @notice A hostile pool for the differential: an OpenZeppelin ERC-4626 vault whose `asset()` can be switched after a
+/// policy allowed it (the module then meets a pool asset that is neither the loan nor a listed collateral token).
+contract SwitchingAssetVault is ERC4626 {
+    address public reportedAsset;
+
+    constructor(IERC20 asset_) ERC20("Switching", "SWT") ERC4626(asset_) {}
+
+    function switchAsset(address to) external {
+        reportedAsset = to;
+    }
+
+    function asset() public view override returns (address) {
+        return reportedAsset == address(0) ? super.asset() : reportedAsset;
+    }
+}
+
+/// @notice One rule book: random policies, states and plans run through the real RebalanceLib (the module called the
+/// way the EntryPoint calls it, on real Morpho Blue, Uniswap v3 and ERC-4626 pools) and through the SDK's TypeScript
+/// rules (sdk/src/rules, `checkRebalanceRules`); every case must get the same verdict and the same named error with the
+/// same arguments (`ActionFailed`: the same index; its revert data is the venue's). Each case is recorded ABI-encoded
+/// (one hex line per case) to cache/rules-differential.txt; one `vm.ffi` call runs scripts/rules-differential.ts over
+/// the file and returns the mismatches. Needs ffi: run it with FOUNDRY_PROFILE=differential (`npm run
+/// test:differential`; RULES_DIFF_CASES sets the count, 300 by default; RULES_DIFF_SEED the seed; RULES_DIFF_FIRST
+/// the first case index, to replay one case).
+///
+/// Case mix: a quarter random worlds and plans (any policy, oracle faults, random structure; mostly refused), almost
+/// half calm worlds with a plan built to be accepted (pool, idle, collateral and swap rescues, parked and swap boosts,
+/// a rescue padded with a not-due move), and the rest calm worlds with one change aimed at one named error of the rule
+/// book; over 1,000 cases or more every named error must appear (`missing none` in the report).
+contract RulesDifferentialTest is SwapBase {
+    using MarketParamsLib for MarketParams;
+
+    /// @dev What the rules read for one listed sub-account.
+    struct SubCase {
+        bytes32 id;
+        Policy policy;
+        MarketState state;
+        EpochUsage usage;
+        int256 feedAnswer;
+        uint256 feedUpdatedAt;
+        uint8 feedDecimals;
+        uint8 loanDecimals;
+        uint8 collateralDecimals;
+        uint256 totalSupplyAssets;
+        uint256 totalBorrowAssets;
+        uint256 totalBorrowShares;
+        uint256 borrowShares;
+    }
+
+    struct PoolCase {
+        address pool;
+        address asset;
+        uint256 totalAssets;
+        uint256 totalSupply;
+        uint256 shares;
+    }
+
+    struct Case {
+        uint256 index;
+        Plan plan;
+        SubCase[] subs;
+        PoolCase[] pools;
+        address[] tokens;
+        uint256[] balances;
+        address swapAdapter;
+        uint256 timestamp;
+        /// @dev Per action: a swap's real output (the same swaps run first from another account), else 0.
+        uint256[] swapOutputs;
+        /// @dev Per action: the swap's route cannot execute (no pool).
+        bool[] swapFails;
+        /// @dev Per action: the swap adapter's revert when it refuses to encode the swap (bad route, zero minimum).
+        bytes[] swapAdapterErrors;
+        bool ok;
+        bytes revertData;
+    }
+
+    string internal constant FILE = "cache/rules-differential.txt";
+    /// @dev Cases whose world the fixture could not build: index and revert data, one a line (counted in the report).
+    string internal constant SKIPPED = "cache/rules-differential-skipped.txt";
+    address internal swapper = makeAddr("swapper");
+    uint256 internal rng;
+
+    /// @dev Declares the case layout in the ABI so the TypeScript side decodes exactly it.
+    function caseLayout(Case calldata) external pure {}
+
+    function test_Differential_SameVerdictAsTheTypeScriptRules() public {
+        // Needs ffi (FOUNDRY_PROFILE=differential): skipped in the default profile's run.
+        vm.skip(!vm.envOr("RULES_DIFF", false));
+        uint256 n = vm.envOr("RULES_DIFF_CASES", uint256(300));
+        uint256 seed = vm.envOr("RULES_DIFF_SEED", uint256(0x5eed));
+        if (vm.exists(FILE)) vm.removeFile(FILE);
+        if (vm.exists(SKIPPED)) vm.removeFile(SKIPPED);
+        uint256 first = vm.envOr("RULES_DIFF_FIRST", uint256(0));
+        for (uint256 i = first; i < first + n; ++i) {
+            uint256 snap = vm.snapshotState();
+            // Storage (this contract's included) returns to the snapshot after each case: the stream restarts per case.
+            rng = uint256(keccak256(abi.encode(seed, i)));
+            // An external frame per case (its memory is freed when it returns); a world the fixture cannot build
+            // (e.g. the Uniswap pool cannot be aligned) is skipped, not recorded.
+            try this.runCase(i) {}
+            catch (bytes memory reason) {
+                vm.writeLine(SKIPPED, string.concat(vm.toString(i), " ", vm.toString(reason)));
+            }
+
+            vm.revertToStateAndDelete(snap);
+        }
+        string[] memory cmd = new string[](5);
+        cmd[0] = "node_modules/.bin/tsx";
+        cmd[1] = "--conditions=@levpilot/source";
+        cmd[2] = "scripts/rules-differential.ts";
+        cmd[3] = FILE;
+        cmd[4] = "out/RulesDifferential.t.sol/RulesDifferentialTest.json";
+        bytes memory report = vm.ffi(cmd);
+        emit log_named_uint("cases", n);
+        emit log_named_string("TypeScript rules", string(report));
+        assertTrue(vm.indexOf(string(report), "mismatches 0 of ") == 0, string.concat("the TypeScript rules disagree with RebalanceLib: ", string(report)));
+        // The case mix aims at every named error of the rule book: a long run must reach each one.
+        if (n >= 1000) {
+            assertTrue(vm.contains(string(report), "missing none"), string.concat("a named error of the rule book was never reached: ", string(report)));
+        }
+    }
+
+    /* RANDOMNESS */
+
+    function _rand() internal returns (uint256) {
+        rng = uint256(keccak256(abi.encode(rng)));
+        return rng;
+    }
+
+    function _below(uint256 n) internal returns (uint256) {
+        return n == 0 ? 0 : _rand() % n;
+    }
+
+    function _chance(uint256 percent) internal returns (bool) {
+        return _below(100) < percent;
+    }
+
+    /* WORLD */
+
+    /// @dev A market lending WETH against WBTC: listed next to a USDC market it is MixedLoanTokens.
+    bytes32 internal mixedId;
+    /// @dev A USDC pool with fewer shares than MIN_POOL_SUPPLY (a deposit into it is PoolUnhealthy).
+    YieldVault internal tinyVault;
+    /// @dev A USDC pool whose reported asset switches to wstETH after a policy allowed it (PoolAssetMismatch).
+    SwitchingAssetVault internal switchVault;
+
+    function setUp() public override {
+        super.setUp();
+        SimOracle wbtcInWeth = new SimOracle(18, 8, 8);
+        wbtcInWeth.setPrice(20e18);
+        MarketParams memory mixed = MarketParams({loanToken: address(weth), collateralToken: address(wbtc), oracle: address(wbtcInWeth), irm: address(0), lltv: LLTV});
+        morpho.createMarket(mixed);
+        mixedId = setPolicy(defaultPolicy(mixed, address(0)));
+        tinyVault = new YieldVault(usdc, "Tiny USDC", "tUSDC");
+        _seedVault(tinyVault, usdc, 1000);
+        switchVault = new SwitchingAssetVault(usdc);
+        usdc.mint(lender, 1000e6);
+        vm.startPrank(lender);
+        usdc.approve(address(switchVault), 1000e6);
+        switchVault.deposit(1000e6, lender);
+        vm.stopPrank();
+    }
+
+    /* ONE CASE */
+
+    /// @dev Case mix (percent): random worlds and plans (broad, mostly refused), calm worlds with a plan built to be
+    /// accepted, and calm worlds with one change aimed at one named error (each error the rules can raise is aimed at).
+    uint256 internal constant RANDOM_SHARE = 25;
+    uint256 internal constant CALM_SHARE = 45;
+
+    function runCase(uint256 index) external {
+        require(msg.sender == address(this), "RulesDifferential: internal");
+        Plan memory plan;
+        uint256 roll = _below(100);
+        if (roll < RANDOM_SHARE) {
+            _randomizeWorld();
+            if (_chance(35)) _warmUp();
+            _randomizeFeeds();
+            plan = _randomPlan();
+        } else if (roll < RANDOM_SHARE + CALM_SHARE) {
+            plan = _calmCase(_below(SHAPES), _below(2) == 0 ? TOWARD : _below(4));
+            if (plan.actions.length > 0 && _chance(10)) plan = _mutate(plan);
+        } else {
+            plan = _aimedCase(_below(AIMS));
+        }
+        Case memory c = _record(index, plan);
+        vm.prank(address(entryPoint));
+        try ILeverageModule(safe).executeRebalance(keeper, plan) {
+            c.ok = true;
+        } catch (bytes memory reason) {
+            c.revertData = reason;
+        }
+        vm.writeLine(FILE, vm.toString(abi.encode(c)));
+    }
+
+    /* CALM CASES: policies that allow the plan, a state it is built for (so a good share is accepted) */
+
+    uint256 internal constant POOL_REPAY = 0;
+    uint256 internal constant IDLE_REPAY = 1;
+    uint256 internal constant SUPPLY_COLLATERAL = 2;
+    uint256 internal constant SWAP_DELEVERAGE = 3;
+    uint256 internal constant PARKED_BOOST = 4;
+    uint256 internal constant SWAP_BOOST = 5;
+    /// @dev WBTC (due) rescued from the pool or idle funds, WETH (in band, not due) moved as `move` says.
+    uint256 internal constant PADDED_RESCUE = 6;
+    uint256 internal constant SHAPES = 7;
+
+    /// @dev How the not-due WETH sub-account of a PADDED_RESCUE moves: toward its target (allowed), past it, away
+    /// from it (a boost-allowed borrow), or down toward it without boosts (a swap deleverage repaying too little).
+    uint256 internal constant TOWARD = 0;
+    uint256 internal constant CROSS = 1;
+    uint256 internal constant FURTHER = 2;
+    uint256 internal constant DECREASE = 3;
+
+    function _calmPolicy(MarketParams memory params, bool boost) internal returns (Policy memory policy) {
+        policy = defaultPolicy(params, address(usdcVault));
+        if (params.collateralToken == address(weth)) {
+            policy.pools = new address[](2);
+            (policy.pools[0], policy.pools[1]) = (address(usdcVault), address(wethVault));
+        }
+        policy.minHealth = uint64(1.1e18 + _below(0.2e18));
+        policy.targetHealth = uint64(policy.minHealth + 0.1e18 + _below(0.3e18));
+        policy.maxHealth = uint64(policy.targetHealth + 0.1e18 + _below(0.5e18));
+        policy.boostAllowed = boost;
+        policy.maxSlippageBps = uint16([30, 50, 100][_below(3)]);
+        policy.maxLossBps = uint16([50, 200, 10_000][_below(3)]);
+        policy.maxEpochLossBps = uint16([400, 10_000][_below(2)]);
+        policy.cooldown = uint32([0, 600, 1 hours][_below(3)]);
+        policy.epochLength = uint32([1 hours, 1 days, 7 days][_below(3)]);
+        policy.maxRebalancesPerEpoch = uint16([2, 10][_below(2)]);
+        policy.maxGasPerEpoch = 1e12;
+        policy.maxOracleDeviationBps = uint16([100, 1000][_below(2)]);
+        policy.maxOracleAge = uint32([1 hours, 1 days][_below(2)]);
+    }
+
+    function _calmCase(uint256 shape, uint256 move) internal returns (Plan memory plan) {
+        vm.warp(block.timestamp + 1 days + _below(3 days));
+        bool boost = shape == PARKED_BOOST || shape == SWAP_BOOST || (shape == PADDED_RESCUE && move == FURTHER)
+            || (move == TOWARD && _chance(30));
+        if (shape == PADDED_RESCUE && move == DECREASE) boost = false;
+        wethId = setPolicy(_calmPolicy(wethMarket, boost));
+        wbtcId = setPolicy(_calmPolicy(wbtcMarket, false));
+        // Fresh feed answers after the warp (whole USDC per token, 1e18: the 1e36 base-unit price over 1e6 / 1e16).
+        wethOracle.setPrice(wethOracle.price() / 1e6);
+        wbtcOracle.setPrice(wbtcOracle.price() / 1e16);
+        if (shape != PADDED_RESCUE && _chance(25)) {
+            // Fill the epoch usage with an executed rescue, then let its cooldown pass.
+            Plan memory first = _calmPlan(POOL_REPAY, TOWARD);
+            vm.prank(address(entryPoint));
+            try ILeverageModule(safe).executeRebalance(keeper, first) {} catch {}
+            vm.warp(block.timestamp + 1 hours + 1 + _below(1 hours));
+        }
+        plan = _calmPlan(shape, move);
+    }
+
+    function _calmPlan(uint256 shape, uint256 move) internal returns (Plan memory plan) {
+        if (shape == PADDED_RESCUE) return _paddedRescue(move);
+        Policy memory p = module.getPolicy(safe, wethId);
+        bool up = shape == PARKED_BOOST || shape == SWAP_BOOST;
+        _wethHealthTo(up ? p.maxHealth + 0.02e18 + _below(0.5e18) : 1.01e18 + _below(p.minHealth - 1.02e18));
+        MarketState memory s = wethState();
+        (uint256 low, uint256 high) = RebalanceLib.landingZone(_healthOf(s), p.minHealth, p.targetHealth, p.maxHealth);
+        uint256 h = low + Math.mulDiv(high - low, 20 + _below(60), 100);
+        if (shape == POOL_REPAY) {
+            uint256 x = _repayTo(s, h);
+            depositToVault(safe, usdcVault, x + _below(x));
+            plan = plan1(wethId, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), x), action(ActionKind.Repay, 0, address(0), x));
+        } else if (shape == IDLE_REPAY) {
+            uint256 x = _repayTo(s, h);
+            usdc.mint(safe, x + _below(x));
+            plan = planOf(wethId, _one(action(ActionKind.Repay, 0, address(0), x)));
+        } else if (shape == SUPPLY_COLLATERAL) {
+            uint256 c = Math.mulDiv(Math.mulDiv(h, s.debt, LLTV), 1e36, s.price) - s.collateral;
+            weth.mint(safe, c + _below(c));
+            plan = planOf(wethId, _one(action(ActionKind.SupplyCollateral, 0, address(0), c)));
+        } else if (shape == SWAP_DELEVERAGE) {
+            (plan,,) = swapDeleverage(h);
+        } else if (shape == PARKED_BOOST) {
+            uint256 b = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), LLTV, h) - s.debt;
+            plan = plan1(wethId, action(ActionKind.Borrow, 0, address(0), b), action(ActionKind.DepositToPool, 0, address(usdcVault), b));
+        } else {
+            uint256 borrowed = usdcToBorrow(h);
+            uint256 bought = quoteExactIn(address(usdc), address(weth), FEE_LOW, borrowed);
+            Action[] memory actions = new Action[](3);
+            actions[0] = action(ActionKind.Borrow, 0, address(0), borrowed);
+            actions[1] = action(ActionKind.BuyCollateral, 0, route(FEE_LOW), borrowed);
+            actions[2] = action(ActionKind.SupplyCollateral, 0, address(0), bought);
+            plan = planOf(wethId, actions);
+        }
+    }
+
+    /// @dev Sub-account 0: WBTC below its band, repaid into its landing zone (from the pool or idle USDC). Sub-account
+    /// 1: WETH inside its band, moved as `move` says.
+    function _paddedRescue(uint256 move) internal returns (Plan memory plan) {
+        Policy memory pw = module.getPolicy(safe, wethId);
+        Policy memory pb = module.getPolicy(safe, wbtcId);
+        bool above = move == DECREASE || (move == TOWARD && pw.boostAllowed && _chance(50));
+        _wethHealthTo(
+            above
+                ? pw.targetHealth + 0.01e18 + _below(pw.maxHealth - pw.targetHealth - 0.02e18)
+                : pw.minHealth + 0.01e18 + _below(pw.targetHealth - pw.minHealth - 0.02e18)
+        );
+        _setWbtcHealth(1.01e18 + _below(pb.minHealth - 1.02e18));
+        MarketState memory sb = _wbtcState();
+        (uint256 low, uint256 high) = RebalanceLib.landingZone(_healthOf(sb), pb.minHealth, pb.targetHealth, pb.maxHealth);
+        uint256 x = _repayTo(sb, low + Math.mulDiv(high - low, 20 + _below(60), 100));
+        Action[] memory wethActions = _notDueMove(move, pw, x);
+        bool fromPool = wethActions.length == 1 && wethActions[0].kind == ActionKind.Repay && _chance(50);
+        Action[] memory actions = new Action[](wethActions.length + (fromPool ? 2 : 1));
+        if (fromPool) {
+            // One withdrawal pays both repayments.
+            uint256 w = x + wethActions[0].amount;
+            depositToVault(safe, usdcVault, w + _below(w));
+            actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), w);
+            actions[1] = action(ActionKind.Repay, 0, address(0), x);
+            actions[2] = wethActions[0];
+        } else {
+            usdc.mint(safe, x + _below(x));
+            actions[0] = action(ActionKind.Repay, 0, address(0), x);
+            for (uint256 k; k < wethActions.length; ++k) {
+                actions[1 + k] = wethActions[k];
+            }
+        }
+        plan = plan2(wbtcId, wethId, actions);
+    }
+
+    /// @dev The not-due WETH sub-account's actions (sub-account index 1), funded from idle USDC where they spend; a
+    /// borrow is at most `repaid` (the WBTC repayment it helps pay: an inflow left idle is IdleInflow).
+    function _notDueMove(uint256 move, Policy memory p, uint256 repaid) internal returns (Action[] memory actions) {
+        MarketState memory s = wethState();
+        uint256 h = _healthOf(s);
+        uint256 t = p.targetHealth;
+        if (move == TOWARD && h > t) {
+            // Above its target with boosts: a borrow toward the target (it pays part of the WBTC repayment).
+            uint256 b = _borrowTo(s, h - Math.mulDiv(h - t, 30 + _below(60), 100));
+            return _one(action(ActionKind.Borrow, 1, address(0), Math.min(b, repaid)));
+        }
+        if (move == TOWARD || move == CROSS) {
+            uint256 to = move == TOWARD ? h + Math.mulDiv(t - h, 30 + _below(60), 100) : t + Math.mulDiv(p.maxHealth - t, 20 + _below(60), 100);
+            uint256 r = _repayTo(s, to);
+            usdc.mint(safe, r);
+            return _one(action(ActionKind.Repay, 1, address(0), r));
+        }
+        if (move == FURTHER) {
+            uint256 b = _borrowTo(s, h - Math.mulDiv(h - p.minHealth, 30 + _below(40), 100));
+            return _one(action(ActionKind.Borrow, 1, address(0), Math.min(b, repaid)));
+        }
+        // DECREASE: sell 1-5 % of the collateral, repay 30-50 % of the output, park the rest of its on-chain minimum.
+        uint256 sold = Math.mulDiv(s.collateral, 1 + _below(5), 100);
+        uint256 paid = Math.mulDiv(quoteExactIn(address(weth), address(usdc), FEE_LOW, sold), 30 + _below(20), 100);
+        uint256 minOut = Math.mulDiv(Math.mulDiv(sold, s.price, 1e36), 10_000 - p.maxSlippageBps, 10_000, Math.Rounding.Ceil);
+        actions = new Action[](5);
+        actions[0] = action(ActionKind.RepayWithCallback, 1, address(0), paid);
+        actions[1] = action(ActionKind.WithdrawCollateral, 1, address(0), sold);
+        actions[2] = action(ActionKind.SellCollateral, 1, route(FEE_LOW), sold);
+        actions[3] = action(ActionKind.EndCallback, 1, address(0), 0);
+        actions[4] = action(ActionKind.DepositToPool, 1, address(usdcVault), minOut > paid ? minOut - paid : 1);
+    }
+
+    function _one(Action memory a) internal pure returns (Action[] memory actions) {
+        actions = new Action[](1);
+        actions[0] = a;
+    }
+
+    function _healthOf(MarketState memory s) internal pure returns (uint256) {
+        return s.debt == 0 ? type(uint256).max : Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), s.lltv, s.debt);
+    }
+
+    function _repayTo(MarketState memory s, uint256 h) internal pure returns (uint256) {
+        uint256 keep = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), s.lltv, h);
+        return s.debt > keep ? s.debt - keep : 1;
+    }
+
+    function _borrowTo(MarketState memory s, uint256 h) internal pure returns (uint256) {
+        uint256 reach = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), s.lltv, h);
+        return reach > s.debt ? reach - s.debt : 1;
+    }
+
+    /// @dev The WETH sub-account at health `h` with the pool aligned. The pool's liquidity spans about half to twice its
+    /// opening price (2,400 USDC): a health the price alone would reach only above MAX_WETH_PRICE is reached by
+    /// repaying part of the debt first (an owner repayment), so the pool can still quote and fill swaps.
+    function _wethHealthTo(uint256 h) internal {
+        (uint256 collateral, uint256 debt) = adapter.position(Id.unwrap(wethMarket.id()), safe);
+        uint256 priceWad = Math.mulDiv(h, debt * 1e30, collateral * LLTV);
+        if (priceWad > MAX_WETH_PRICE) {
+            uint256 keep = Math.mulDiv(debt, MAX_WETH_PRICE, priceWad);
+            usdc.mint(safe, debt - keep);
+            safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.approve, (address(morpho), debt - keep)), 0);
+            safeExec(safe, address(morpho), 0, abi.encodeCall(IMorphoBase.repay, (wethMarket, debt - keep, 0, safe, "")), 0);
+        }
+        moveWethHealthTo(h);
+    }
+
+    uint256 internal constant MAX_WETH_PRICE = 4000e18;
+
+    function _wbtcState() internal view returns (MarketState memory) {
+        return adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
+    }
+
+    /// @dev WBTC price (whole USDC per WBTC, 1e18) that puts the WBTC sub-account at health `h`.
+    function _setWbtcHealth(uint256 h) internal {
+        (uint256 collateral, uint256 debt) = adapter.position(Id.unwrap(wbtcMarket.id()), safe);
+        wbtcOracle.setPrice(Math.mulDiv(h, debt * 1e20, collateral * LLTV));
+    }
+
+    /* AIMED CASES: a calm case with one change aimed at one named error */
+
+    uint256 internal constant A_MALFORMED = 0;
+    uint256 internal constant A_DUPLICATE = 1;
+    uint256 internal constant A_UNKNOWN = 2;
+    uint256 internal constant A_MIXED = 3;
+    uint256 internal constant A_ORACLE = 4;
+    uint256 internal constant A_COOLDOWN = 5;
+    uint256 internal constant A_NO_TRIGGER = 6;
+    uint256 internal constant A_NOT_ALLOWED = 7;
+    uint256 internal constant A_POOL_NOT_ALLOWED = 8;
+    uint256 internal constant A_POOL_ROUND_TRIP = 9;
+    uint256 internal constant A_SWAP_ROUND_TRIP = 10;
+    uint256 internal constant A_POOL_NOT_USED = 11;
+    uint256 internal constant A_SWAP_NOT_USED = 12;
+    uint256 internal constant A_UNCHANGED = 13;
+    uint256 internal constant A_POOL_UNHEALTHY = 14;
+    uint256 internal constant A_POOL_ASSET = 15;
+    uint256 internal constant A_ACTION_FAILED = 16;
+    uint256 internal constant A_SWAP_ADAPTER = 17;
+    uint256 internal constant A_OUT_OF_BAND = 18;
+    uint256 internal constant A_LANDING_ZONE = 19;
+    uint256 internal constant A_FURTHER = 20;
+    uint256 internal constant A_CROSSED = 21;
+    uint256 internal constant A_DECREASED = 22;
+    uint256 internal constant A_AMOUNT_CAP = 23;
+    uint256 internal constant A_VALUE_LOSS = 24;
+    uint256 internal constant A_EPOCH_AMOUNT = 25;
+    uint256 internal constant A_EPOCH_REBALANCES = 26;
+    uint256 internal constant A_EPOCH_GAS = 27;
+    uint256 internal constant A_EPOCH_LOSS = 28;
+    uint256 internal constant A_IDLE_INFLOW = 29;
+    uint256 internal constant AIMS = 30;
+
+    function _aimedCase(uint256 aim) internal returns (Plan memory plan) {
+        uint256 shape = _below(PADDED_RESCUE);
+        uint256 move = TOWARD;
+        if (aim == A_SWAP_ROUND_TRIP || aim == A_SWAP_ADAPTER || aim == A_EPOCH_LOSS || aim == A_VALUE_LOSS) {
+            shape = _chance(60) ? SWAP_DELEVERAGE : SWAP_BOOST;
+        } else if (aim == A_IDLE_INFLOW) {
+            shape = [PARKED_BOOST, SWAP_BOOST, SWAP_DELEVERAGE][_below(3)];
+        } else if (aim == A_OUT_OF_BAND || aim == A_LANDING_ZONE || aim == A_NO_TRIGGER) {
+            shape = POOL_REPAY;
+        } else if (aim == A_FURTHER || aim == A_CROSSED || aim == A_DECREASED) {
+            (shape, move) = (PADDED_RESCUE, aim == A_FURTHER ? FURTHER : aim == A_CROSSED ? CROSS : DECREASE);
+        }
+        plan = _calmCase(shape, move);
+        if (aim < A_POOL_NOT_ALLOWED) return _aimLoad(aim, plan);
+        if (aim < A_ACTION_FAILED) return _aimVet(aim, plan);
+        return _aimRun(aim, plan);
+    }
+
+    /// @dev Aims at the load stage: plan shape, listing, oracles, cooldown, trigger, allowed actions.
+    function _aimLoad(uint256 aim, Plan memory plan) internal returns (Plan memory) {
+        if (aim == A_MALFORMED) {
+            uint256 v = _below(5);
+            if (v == 0) plan.subAccounts = new bytes32[](_chance(50) ? 0 : 9);
+            else if (v == 1) plan.actions = new Action[](_chance(50) ? 0 : 33);
+            else if (v == 2) plan.actions[_below(plan.actions.length)].subAccount = uint8(plan.subAccounts.length);
+            else if (v == 3) plan.actions = _append(plan.actions, action(ActionKind.RepayWithCallback, 0, address(0), 1));
+            else plan.actions = _append(_append(plan.actions, action(ActionKind.RepayWithCallback, 0, address(0), 1)), action(ActionKind.EndCallback, 0, address(0), 0));
+        } else if (aim == A_DUPLICATE) {
+            plan.subAccounts = _appendId(plan.subAccounts, plan.subAccounts[_below(plan.subAccounts.length)]);
+        } else if (aim == A_UNKNOWN) {
+            plan.subAccounts[_below(plan.subAccounts.length)] = bytes32(_rand());
+        } else if (aim == A_MIXED) {
+            plan.subAccounts = _appendId(plan.subAccounts, mixedId);
+        } else if (aim == A_ORACLE) {
+            _breakOracle(plan.subAccounts[0]);
+        } else if (aim == A_COOLDOWN) {
+            Policy memory p = module.getPolicy(safe, plan.subAccounts[0]);
+            p.cooldown = uint32(1 hours + _below(1 days));
+            setPolicy(p);
+            // Run the plan once; the same plan right after meets the cooldown (if the first run landed).
+            vm.prank(address(entryPoint));
+            try ILeverageModule(safe).executeRebalance(keeper, plan) {} catch {}
+            vm.warp(block.timestamp + _below(1 hours));
+        } else if (aim == A_NO_TRIGGER) {
+            Policy memory p = module.getPolicy(safe, wethId);
+            _wethHealthTo(p.minHealth + Math.mulDiv(p.maxHealth - p.minHealth, 5 + _below(90), 100));
+        } else {
+            Action memory a = plan.actions[_below(plan.actions.length)];
+            bytes32 id = plan.subAccounts[a.subAccount < plan.subAccounts.length ? a.subAccount : 0];
+            uint256 v = _below(4);
+            if (a.kind == ActionKind.EndCallback) {
+                a.amount = 1;
+            } else if (v == 0) {
+                a.amount = 0;
+            } else if (v == 1 && !_isPoolOrSwap(a.kind)) {
+                a.pool = address(usdcVault);
+            } else if (v == 3) {
+                _setPolicyField(id, FIELD_SLIPPAGE, 0);
+                weth.mint(safe, 1e16);
+                plan.actions = _append(plan.actions, action(ActionKind.SellCollateral, a.subAccount, route(FEE_LOW), 1e15));
+            } else {
+                _setPolicyField(id, FIELD_BOOST, 0);
+                plan.actions = _append(plan.actions, action(ActionKind.Borrow, a.subAccount, address(0), 1e6));
+            }
+        }
+        return plan;
+    }
+
+    /// @dev Aims at the vetting stage and the holdings read: pools and swaps allowed and used, pool health and asset.
+    function _aimVet(uint256 aim, Plan memory plan) internal returns (Plan memory) {
+        uint8 sub = uint8(_below(plan.subAccounts.length));
+        bytes32 id = plan.subAccounts[sub];
+        if (aim == A_POOL_NOT_ALLOWED) {
+            _setPolicyField(id, FIELD_POOLS, 0);
+            plan.actions = _append(plan.actions, action(ActionKind.WithdrawFromPool, sub, address(usdcVault), 1 + _below(1000e6)));
+        } else if (aim == A_POOL_ROUND_TRIP) {
+            usdc.mint(safe, 1000);
+            plan.actions = _append(plan.actions, action(ActionKind.WithdrawFromPool, sub, address(usdcVault), 1 + _below(1000)));
+            plan.actions = _append(plan.actions, action(ActionKind.DepositToPool, sub, address(usdcVault), 1 + _below(1000)));
+        } else if (aim == A_SWAP_ROUND_TRIP) {
+            _setPolicyField(wethId, FIELD_BOOST, 1);
+            bool sells = _hasKind(plan, ActionKind.SellCollateral);
+            weth.mint(safe, 1e16);
+            plan.actions = _append(plan.actions, action(sells ? ActionKind.BuyCollateral : ActionKind.SellCollateral, 0, route(FEE_LOW), sells ? 10e6 : 1e15));
+        } else if (aim == A_POOL_NOT_USED) {
+            depositToVault(safe, usdcVault, 1000e6);
+            plan.actions = _append(plan.actions, action(ActionKind.WithdrawFromPool, sub, address(usdcVault), 1 + _below(1000e6)));
+        } else if (aim == A_SWAP_NOT_USED || aim == A_UNCHANGED) {
+            bytes32 other = id == wethId ? wbtcId : wethId;
+            if (plan.subAccounts.length == 1) plan.subAccounts = _appendId(plan.subAccounts, other);
+            uint8 last = uint8(plan.subAccounts.length - 1);
+            usdc.mint(safe, 1000);
+            if (aim == A_SWAP_NOT_USED) plan.actions = _append(plan.actions, action(ActionKind.SellCollateral, last, route(FEE_LOW), 1e6));
+            else if (_chance(70)) plan.actions = _append(plan.actions, action(ActionKind.Repay, last, address(0), 1 + _below(1000)));
+        } else {
+            YieldVault pool = aim == A_POOL_UNHEALTHY ? tinyVault : YieldVault(address(switchVault));
+            Policy memory p = module.getPolicy(safe, id);
+            p.pools = _appendPool(p.pools, address(pool));
+            setPolicy(p);
+            if (aim == A_POOL_ASSET) switchVault.switchAsset(address(wsteth));
+            usdc.mint(safe, 1000e6);
+            plan.actions = _append(plan.actions, action(aim == A_POOL_UNHEALTHY || _chance(50) ? ActionKind.DepositToPool : ActionKind.WithdrawFromPool, sub, address(pool), 1 + _below(100e6)));
+        }
+        return plan;
+    }
+
+    /// @dev Aims at the run and the judgement: failing calls, the swap adapter, health rules, caps, loss.
+    function _aimRun(uint256 aim, Plan memory plan) internal returns (Plan memory) {
+        bytes32 id = plan.subAccounts[0];
+        if (aim == A_ACTION_FAILED) {
+            uint256 k = _below(plan.actions.length);
+            if (plan.actions[k].kind != ActionKind.EndCallback) plan.actions[k].amount *= 3 + _below(50);
+        } else if (aim == A_SWAP_ADAPTER) {
+            for (uint256 k; k < plan.actions.length; ++k) {
+                if (!_isSwap(plan.actions[k].kind)) continue;
+                uint256 v = _below(3);
+                // No fee tier; reserved bits set (MalformedRoute); a tier the adapter does not allow.
+                plan.actions[k].pool = v == 0 ? address(0) : v == 1 ? address(uint160(uint256(uint160(route(FEE_LOW))) | (1 << 159))) : address(uint160(uint256(swapAdapter.encodeRoute(10_000, 0, 0))));
+            }
+        } else if (aim == A_OUT_OF_BAND || aim == A_LANDING_ZONE) {
+            Policy memory p = module.getPolicy(safe, wethId);
+            MarketState memory s = wethState();
+            (uint256 low, uint256 high) = RebalanceLib.landingZone(_healthOf(s), p.minHealth, p.targetHealth, p.maxHealth);
+            uint256 h = aim == A_OUT_OF_BAND
+                ? (_chance(50) ? p.maxHealth + 0.01e18 + _below(1e18) : _healthOf(s) + Math.mulDiv(p.minHealth - _healthOf(s), 10 + _below(80), 100))
+                : (low > p.minHealth && _chance(50) ? p.minHealth + Math.mulDiv(low - p.minHealth, 10 + _below(80), 100) : high + 1 + Math.mulDiv(p.maxHealth - high, 5 + _below(90), 100));
+            uint256 x = _repayTo(s, h);
+            depositToVault(safe, usdcVault, x);
+            (plan.actions[0].amount, plan.actions[1].amount) = (x, x);
+        } else if (aim == A_AMOUNT_CAP || aim == A_EPOCH_AMOUNT) {
+            MarketState memory s = adapter.marketState(module.getPolicy(safe, id).market, safe);
+            _setPolicyField(id, aim == A_AMOUNT_CAP ? FIELD_AMOUNT_CAP : FIELD_EPOCH_AMOUNT_CAP, _below(s.debt / 4));
+        } else if (aim == A_VALUE_LOSS || aim == A_EPOCH_LOSS) {
+            for (uint256 k; k < plan.subAccounts.length; ++k) {
+                _setPolicyField(plan.subAccounts[k], aim == A_VALUE_LOSS ? FIELD_LOSS : FIELD_EPOCH_LOSS, _below(2));
+            }
+        } else if (aim == A_EPOCH_REBALANCES) {
+            _setPolicyField(id, FIELD_REBALANCES, 0);
+        } else if (aim == A_EPOCH_GAS) {
+            _setPolicyField(id, FIELD_GAS, 1 + _below(100_000));
+        } else if (aim == A_IDLE_INFLOW && _chance(40)) {
+            // A repayment past the debt it meets, then a borrow (inside the repay callback, or after it): the venue
+            // clears only the debt, so the borrow beyond it stays idle (review 4 of issue 10).
+            _setPolicyField(wethId, FIELD_BOOST, 1);
+            MarketState memory s = wethState();
+            uint256 b = s.debt + 1 + _below(1000e6);
+            bool inside = _chance(50);
+            usdc.mint(safe, inside ? 1 + _below(1000e6) : s.debt + 1 + _below(1000e6));
+            Action[] memory actions = new Action[](inside ? 3 : 2);
+            actions[0] = action(inside ? ActionKind.RepayWithCallback : ActionKind.Repay, 0, address(0), s.debt + b);
+            actions[1] = action(ActionKind.Borrow, 0, address(0), b);
+            if (inside) actions[2] = action(ActionKind.EndCallback, 0, address(0), 0);
+            plan = planOf(wethId, actions);
+        } else if (aim == A_IDLE_INFLOW) {
+            // Leave part of an inflow idle: park less of a borrow, supply less of a purchase, repay less than a sale
+            // brings (or add a borrow nothing uses).
+            Action memory last = plan.actions[plan.actions.length - 1];
+            if (last.kind == ActionKind.DepositToPool || last.kind == ActionKind.SupplyCollateral) last.amount = Math.mulDiv(last.amount, 10 + _below(85), 100);
+            else if (plan.actions[0].kind == ActionKind.RepayWithCallback) plan.actions[0].amount = Math.mulDiv(plan.actions[0].amount, 50 + _below(45), 100);
+            else plan.actions = _append(plan.actions, action(ActionKind.Borrow, 0, address(0), 1 + _below(1000e6)));
+        }
+        // A_FURTHER, A_CROSSED, A_DECREASED: the padded rescue's not-due move already aims.
+        return plan;
+    }
+
+    uint256 internal constant FIELD_BOOST = 0;
+    uint256 internal constant FIELD_SLIPPAGE = 1;
+    uint256 internal constant FIELD_POOLS = 2;
+    uint256 internal constant FIELD_AMOUNT_CAP = 3;
+    uint256 internal constant FIELD_EPOCH_AMOUNT_CAP = 4;
+    uint256 internal constant FIELD_LOSS = 5;
+    uint256 internal constant FIELD_EPOCH_LOSS = 6;
+    uint256 internal constant FIELD_REBALANCES = 7;
+    uint256 internal constant FIELD_GAS = 8;
+
+    /// @dev Sets one policy field of a known sub-account (an unknown id is left alone).
+    function _setPolicyField(bytes32 id, uint256 field, uint256 value) internal {
+        Policy memory p = module.getPolicy(safe, id);
+        if (p.adapter == address(0)) return;
+        if (field == FIELD_BOOST) p.boostAllowed = value != 0;
+        else if (field == FIELD_SLIPPAGE) p.maxSlippageBps = uint16(value);
+        else if (field == FIELD_POOLS) p.pools = new address[](0);
+        else if (field == FIELD_AMOUNT_CAP) p.maxAmountPerRebalance = uint128(value);
+        else if (field == FIELD_EPOCH_AMOUNT_CAP) (p.maxAmountPerEpoch, p.maxAmountPerRebalance) = (uint128(value), type(uint128).max);
+        else if (field == FIELD_LOSS) (p.maxLossBps, p.maxEpochLossBps) = (uint16(value), 10_000);
+        else if (field == FIELD_EPOCH_LOSS) (p.maxEpochLossBps, p.maxLossBps) = (uint16(value), 10_000);
+        else if (field == FIELD_REBALANCES) p.maxRebalancesPerEpoch = uint16(value);
+        else p.maxGasPerEpoch = uint64(value);
+        setPolicy(p);
+    }
+
+    /// @dev One oracle fault on the sub-account's feed or venue price.
+    function _breakOracle(bytes32 id) internal {
+        Policy memory p = module.getPolicy(safe, id);
+        if (p.adapter == address(0) || p.priceFeed == address(0)) return;
+        SimOracle o = SimOracle(p.priceFeed);
+        int256 answer = o.feedAnswer();
+        uint256 v = _below(8);
+        if (v == 0) o.setVenuePrice(0);
+        else if (v == 1) o.setFeed(-int256(_below(2)), block.timestamp, o.decimals());
+        else if (v == 2) p.minFeedAnswer = uint128(uint256(answer) + _below(2));
+        else if (v == 3) p.maxFeedAnswer = uint128(uint256(answer) - _below(2));
+        else if (v == 4) o.setFeed(answer, block.timestamp - p.maxOracleAge - 1 - _below(1 days), o.decimals());
+        else if (v == 5) o.setFeed(answer, block.timestamp + 1 + _below(100), o.decimals());
+        else if (v == 6) o.setFeed(answer, block.timestamp, uint8(30 + _below(10)));
+        else o.setFeed(answer * int256(_chance(50) ? 10_000 + p.maxOracleDeviationBps + 1 + _below(500) : 10_000 - p.maxOracleDeviationBps - 1 - _below(500)) / 10_000, block.timestamp, o.decimals());
+        if (v == 2 || v == 3) setPolicy(p);
+    }
+
+    function _append(Action[] memory actions, Action memory a) internal pure returns (Action[] memory out) {
+        out = new Action[](actions.length + 1);
+        for (uint256 k; k < actions.length; ++k) {
+            out[k] = actions[k];
+        }
+        out[actions.length] = a;
+    }
+
+    function _appendId(bytes32[] memory ids, bytes32 id) internal pure returns (bytes32[] memory out) {
+        out = new bytes32[](ids.length + 1);
+        for (uint256 k; k < ids.length; ++k) {
+            out[k] = ids[k];
+        }
+        out[ids.length] = id;
+    }
+
+    function _appendPool(address[] memory pools, address pool) internal pure returns (address[] memory out) {
+        out = new address[](pools.length + 1);
+        for (uint256 k; k < pools.length; ++k) {
+            out[k] = pools[k];
+        }
+        out[pools.length] = pool;
+    }
+
+    function _isSwap(ActionKind kind) internal pure returns (bool) {
+        return kind == ActionKind.SellCollateral || kind == ActionKind.BuyCollateral;
+    }
+
+    function _isPoolOrSwap(ActionKind kind) internal pure returns (bool) {
+        return _isSwap(kind) || kind == ActionKind.WithdrawFromPool || kind == ActionKind.DepositToPool;
+    }
+
+    function _hasKind(Plan memory plan, ActionKind kind) internal pure returns (bool) {
+        for (uint256 k; k < plan.actions.length; ++k) {
+            if (plan.actions[k].kind == kind) return true;
+        }
+        return false;
+    }
+
+    /* RANDOM CASES */
+
+    function _randomizeWorld() internal {
+        vm.warp(block.timestamp + _below(3 days));
+        // Policies: band, boost, swaps, caps, loss bounds, pools, oracle bounds.
+        wethId = setPolicy(_randomPolicy(wethMarket));
+        wbtcId = setPolicy(_randomPolicy(wbtcMarket));
+        // Prices: WETH's health from deep below the band to far above it; WBTC's from a move of its price.
+        _wethHealthTo(_chance(70) ? 0.9e18 + _below(0.4e18) : 1.3e18 + _below(0.8e18));
+        wbtcOracle.setPrice(45_000e18 + _below(40_000e18));
+        // Idle funds and pool deposits.
+        if (_chance(60)) usdc.mint(safe, _below(20_000e6));
+        if (_chance(40)) weth.mint(safe, _below(3e18));
+        if (_chance(20)) wbtc.mint(safe, _below(0.2e8));
+        if (_chance(60)) _deposit(usdcVault, 1 + _below(15_000e6));
+        if (_chance(30)) _deposit(wethVault, 1 + _below(2e18));
+    }
+
+    function _deposit(YieldVault vault, uint256 assets) internal {
+        depositToVault(safe, vault, assets);
+    }
+
+    function _randomPolicy(MarketParams memory params) internal returns (Policy memory policy) {
+        policy = defaultPolicy(params, address(usdcVault));
+        uint256 pools = _below(4);
+        if (pools == 0) policy.pools = new address[](0);
+        else if (pools >= 2 && params.collateralToken == address(weth)) {
+            policy.pools = new address[](2);
+            policy.pools[0] = address(usdcVault);
+            policy.pools[1] = address(wethVault);
+        }
+        policy.minHealth = uint64(1.1e18 + _below(0.2e18));
+        policy.targetHealth = uint64(policy.minHealth + 0.05e18 + _below(0.3e18));
+        policy.maxHealth = uint64(policy.targetHealth + 0.05e18 + _below(0.5e18));
+        policy.boostAllowed = _chance(40);
+        policy.maxSlippageBps = uint16([0, 30, 50, 100][_below(4)]);
+        policy.maxLossBps = uint16([0, 5, 50, 200, 10_000][_below(5)]);
+        policy.maxEpochLossBps = uint16([0, 10, 100, 400, 10_000][_below(5)]);
+        policy.cooldown = uint32([0, 0, 600, 1 days][_below(4)]);
+        policy.epochLength = uint32([1 hours, 1 days, 7 days][_below(3)]);
+        policy.maxRebalancesPerEpoch = uint16([0, 1, 2, 10][_below(4)]);
+        policy.maxGasPerEpoch = _chance(10) ? 1 : 1e12;
+        policy.maxAmountPerRebalance = uint128(_chance(20) ? _below(30_000e6) : type(uint128).max);
+        policy.maxAmountPerEpoch = uint128(_chance(20) ? _below(60_000e6) : type(uint128).max);
+        policy.maxOracleDeviationBps = uint16([0, 10, 100, 1000][_below(4)]);
+        policy.maxOracleAge = uint32([60, 1 hours, 1 days][_below(3)]);
+        if (_chance(10)) policy.minFeedAnswer = uint128(_below(100_000e8));
+        if (_chance(10)) policy.maxFeedAnswer = uint128(policy.minFeedAnswer + 1 + _below(100_000e8));
+        if (_chance(10)) {
+            policy.priceFeed = address(0);
+            policy.maxOracleDeviationBps = 0;
+            policy.minFeedAnswer = 0;
+            policy.maxFeedAnswer = 0;
+        }
+    }
+
+    function _randomizeFeeds() internal {
+        SimOracle[2] memory oracles = [wethOracle, wbtcOracle];
+        for (uint256 k; k < 2; ++k) {
+            SimOracle o = oracles[k];
+            uint256 roll = _below(200);
+            if (roll < 6) o.setFeed(int256(o.feedAnswer()), block.timestamp - _below(2 days), o.decimals()); // maybe stale
+            else if (roll < 12) o.setFeed(int256(o.feedAnswer()) * int256(9_000 + _below(2_000)) / 10_000, block.timestamp, o.decimals());
+            else if (roll < 14) o.setFeed(-int256(_below(2)), block.timestamp, o.decimals());
+            else if (roll < 16) o.setFeed(int256(o.feedAnswer()), block.timestamp + 1 + _below(100), o.decimals()); // future
+            else if (roll < 18) o.setVenuePrice(_chance(50) ? 0 : o.price() * (9_500 + _below(1_000)) / 10_000);
+            else if (roll < 20) o.setFeed(int256(o.feedAnswer()), block.timestamp, uint8(30 + _below(10)));
+        }
+    }
+
+    /// @dev A plan that often succeeds (repay from the pool toward the target), run for real to fill the epoch usage
+    /// and the cooldown; then time moves on a little and the world shifts.
+    function _warmUp() internal {
+        Plan memory plan = _sensiblePlan();
+        vm.prank(address(entryPoint));
+        try ILeverageModule(safe).executeRebalance(keeper, plan) {} catch {}
+        vm.warp(block.timestamp + _below(2 hours));
+        _wethHealthTo(0.9e18 + _below(1.2e18));
+    }
+
+    /* PLANS */
+
+    function _randomPlan() internal returns (Plan memory plan) {
+        uint256 shape = _below(100);
+        if (shape < 30) return _mutate(_sensiblePlan());
+        if (shape < 45) return _mutate(_swapPlan());
+        // Random structure.
+        uint256 subs = _below(100) < 70 ? 1 : 2;
+        if (_chance(3)) subs = _chance(50) ? 0 : 9;
+        plan.subAccounts = new bytes32[](subs);
+        for (uint256 k; k < subs; ++k) {
+            uint256 pick = _below(100);
+            plan.subAccounts[k] = pick < 55 ? wethId : pick < 95 ? wbtcId : pick < 98 ? bytes32(_rand()) : plan.subAccounts[0];
+        }
+        if (subs == 2 && plan.subAccounts[0] == plan.subAccounts[1] && _chance(80)) plan.subAccounts[1] = plan.subAccounts[0] == wethId ? wbtcId : wethId;
+        uint256 m = 1 + _below(6);
+        if (_chance(2)) m = _chance(50) ? 0 : 33;
+        plan.actions = new Action[](m);
+        uint256 sub = subs == 0 ? 1 : subs;
+        for (uint256 k; k < m; ++k) {
+            plan.actions[k] = _randomAction(uint8(_below(sub)), plan.subAccounts.length == 0 ? wethId : plan.subAccounts[_min(_below(sub), subs - (subs == 0 ? 0 : 1))]);
+        }
+        // Callback blocks: wrap a random span in RepayWithCallback / SupplyCollateralWithCallback ... EndCallback.
+        if (m >= 3 && _chance(40)) {
+            uint256 open = _below(m - 2);
+            uint256 close = open + 2 + _below(m - open - 2);
+            plan.actions[open].kind = _chance(70) ? ActionKind.RepayWithCallback : ActionKind.SupplyCollateralWithCallback;
+            plan.actions[open].pool = address(0);
+            plan.actions[close] = action(ActionKind.EndCallback, plan.actions[open].subAccount, address(0), _chance(95) ? 0 : 1);
+        }
+    }
+
+    function _min(uint256 a, uint256 b) internal pure returns (uint256) {
+        return a < b ? a : b;
+    }
+
+    function _randomAction(uint8 sub, bytes32 id) internal returns (Action memory a) {
+        a.subAccount = sub;
+        // Callback kinds rarely (an unclosed block is MalformedPlan); EndCallback only closes blocks.
+        a.kind = ActionKind(_chance(5) ? 8 + _below(2) : _below(8));
+        bool wethSide = id == wethId;
+        MarketState memory state = adapter.marketState(Id.unwrap((wethSide ? wethMarket : wbtcMarket).id()), safe);
+        uint256 debtish = state.debt == 0 ? 1000e6 : state.debt;
+        if (a.kind == ActionKind.WithdrawFromPool || a.kind == ActionKind.DepositToPool) {
+            uint256 p = _below(10);
+            a.pool = p < 6 ? address(usdcVault) : p < 9 ? address(wethVault) : address(uint160(_rand()));
+            a.amount = a.pool == address(wethVault) ? _amount(2e18) : _amount(debtish / 2);
+        } else if (a.kind == ActionKind.SellCollateral || a.kind == ActionKind.BuyCollateral) {
+            a.pool = _chance(90) ? route(FEE_LOW) : address(0);
+            a.amount = a.kind == ActionKind.SellCollateral ? _amount(state.collateral / 4) : _amount(debtish / 4);
+        } else if (a.kind == ActionKind.SupplyCollateral || a.kind == ActionKind.WithdrawCollateral || a.kind == ActionKind.SupplyCollateralWithCallback) {
+            a.amount = _amount(state.collateral / 3);
+        } else {
+            a.amount = _chance(15) ? state.debt + _below(2 * debtish) : _amount(debtish / 2); // repay past the debt
+        }
+        if (_chance(3)) a.pool = address(usdcVault); // a venue action naming a pool
+    }
+
+    /// @dev A random amount up to about `scale`: sometimes 0, sometimes dust.
+    function _amount(uint256 scale) internal returns (uint256) {
+        uint256 roll = _below(100);
+        if (roll < 3) return 0;
+        if (roll < 12) return 1 + _below(1000);
+        return 1 + _below(scale + 1);
+    }
+
+    /// @dev WithdrawFromPool(x) + Repay(x) on the WETH sub-account toward its target (or a boost: Borrow + Supply).
+    function _sensiblePlan() internal returns (Plan memory plan) {
+        MarketState memory state = wethState();
+        Policy memory policy = module.getPolicy(safe, wethId);
+        uint256 value = Math.mulDiv(state.collateral, state.price, 1e36);
+        uint256 wanted = Math.mulDiv(value, LLTV, policy.targetHealth);
+        if (wanted < state.debt) {
+            uint256 x = state.debt - wanted;
+            plan = planOf(wethId, new Action[](2));
+            plan.actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), x);
+            plan.actions[1] = action(ActionKind.Repay, 0, address(0), x);
+        } else {
+            uint256 b = wanted - state.debt;
+            plan = planOf(wethId, new Action[](2));
+            plan.actions[0] = action(ActionKind.Borrow, 0, address(0), b);
+            plan.actions[1] = action(ActionKind.DepositToPool, 0, address(usdcVault), b);
+        }
+        if (_chance(25)) {
+            // Add the WBTC sub-account with a small repay from idle funds.
+            Action[] memory actions = new Action[](plan.actions.length + 1);
+            for (uint256 k; k < plan.actions.length; ++k) {
+                actions[k] = plan.actions[k];
+            }
+            actions[plan.actions.length] = action(ActionKind.Repay, 1, address(0), _amount(3000e6));
+            plan = plan2(wethId, wbtcId, actions);
+        }
+    }
+
+    /// @dev A swap deleverage (RepayWithCallback { WithdrawCollateral, SellCollateral } EndCallback) toward the target,
+    /// or a boost (Borrow, BuyCollateral, SupplyCollateral) from above the band.
+    function _swapPlan() internal returns (Plan memory plan) {
+        Policy memory policy = module.getPolicy(safe, wethId);
+        MarketState memory state = wethState();
+        if (state.debt == 0) return _sensiblePlan();
+        uint256 h = Math.mulDiv(Math.mulDiv(state.collateral, state.price, 1e36), LLTV, state.debt);
+        if (h < policy.targetHealth) {
+            uint256 sold = collateralToSell(state, policy.targetHealth);
+            if (sold == 0 || sold >= state.collateral) return _sensiblePlan();
+            uint256 repaid = quoteExactIn(address(weth), address(usdc), FEE_LOW, sold);
+            return deleveragePlan(wethId, repaid, sold, route(FEE_LOW));
+        }
+        uint256 value = Math.mulDiv(state.collateral, state.price, 1e36);
+        uint256 borrowed = (value * LLTV - uint256(policy.targetHealth) * state.debt) / (policy.targetHealth - LLTV * 9_990 / 10_000);
+        if (borrowed == 0) return _sensiblePlan();
+        uint256 bought = quoteExactIn(address(usdc), address(weth), FEE_LOW, borrowed);
+        Action[] memory actions = new Action[](3);
+        actions[0] = action(ActionKind.Borrow, 0, address(0), borrowed);
+        actions[1] = action(ActionKind.BuyCollateral, 0, route(FEE_LOW), borrowed);
+        actions[2] = action(ActionKind.SupplyCollateral, 0, address(0), bought);
+        plan = planOf(wethId, actions);
+    }
+
+    /// @dev Small perturbations: scale one amount, swap two actions, drop one, add a dust action.
+    function _mutate(Plan memory plan) internal returns (Plan memory) {
+        uint256 m = plan.actions.length;
+        uint256 roll = _below(100);
+        if (roll < 35) return plan;
+        uint256 k = _below(m);
+        if (roll < 70) {
+            plan.actions[k].amount = Math.mulDiv(plan.actions[k].amount, 5_000 + _below(10_000), 10_000);
+        } else if (roll < 80 && m >= 2) {
+            plan.actions[k].amount = _chance(50) ? 1 : plan.actions[k].amount + 1 + _below(1000);
+        } else if (roll < 90) {
+            plan.actions[k].amount = plan.actions[k].amount + _below(plan.actions[k].amount / 5 + 1);
+        } else {
+            Action[] memory actions = new Action[](m + 1);
+            for (uint256 j; j < m; ++j) {
+                actions[j] = plan.actions[j];
+            }
+            actions[m] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 1 + _below(500e6)); // idle withdrawal
+            plan.actions = actions;
+        }
+        return plan;
+    }
+
+    /* RECORDING */
+
+    function _record(uint256 index, Plan memory plan) internal returns (Case memory c) {
+        c.index = index;
+        c.plan = plan;
+        c.subs = new SubCase[](plan.subAccounts.length);
+        for (uint256 k; k < plan.subAccounts.length; ++k) {
+            c.subs[k] = _sub(plan.subAccounts[k]);
+        }
+        c.pools = new PoolCase[](4);
+        IERC4626[4] memory vaults =
+            [IERC4626(address(usdcVault)), IERC4626(address(wethVault)), IERC4626(address(tinyVault)), IERC4626(address(switchVault))];
+        for (uint256 k; k < 4; ++k) {
+            IERC4626 v = vaults[k];
+            c.pools[k] = PoolCase(address(v), v.asset(), v.totalAssets(), v.totalSupply(), v.balanceOf(safe));
+        }
+        c.tokens = new address[](4);
+        (c.tokens[0], c.tokens[1], c.tokens[2], c.tokens[3]) = (address(usdc), address(weth), address(wbtc), address(wsteth));
+        c.balances = new uint256[](4);
+        for (uint256 k; k < 4; ++k) {
+            c.balances[k] = IERC20(c.tokens[k]).balanceOf(safe);
+        }
+        c.swapAdapter = address(swapAdapter);
+        c.timestamp = block.timestamp;
+        (c.swapOutputs, c.swapFails) = _swapOutcomes(plan);
+        c.swapAdapterErrors = _swapAdapterErrors(plan);
+    }
+
+    function _sub(bytes32 id) internal view returns (SubCase memory s) {
+        s.id = id;
+        s.policy = module.getPolicy(safe, id);
+        s.usage = module.getEpochUsage(safe, id);
+        if (s.policy.adapter == address(0)) return s;
+        s.state = adapter.marketState(s.policy.market, safe);
+        if (s.policy.priceFeed != address(0)) {
+            SimOracle feed = SimOracle(s.policy.priceFeed);
+            s.feedAnswer = feed.feedAnswer();
+            s.feedUpdatedAt = feed.feedUpdatedAt();
+            s.feedDecimals = feed.decimals();
+        }
+        s.loanDecimals = IERC20Metadata(s.state.loanToken).decimals();
+        s.collateralDecimals = IERC20Metadata(s.state.collateralToken).decimals();
+        Market memory market = morpho.market(Id.wrap(s.policy.market));
+        s.totalSupplyAssets = market.totalSupplyAssets;
+        s.totalBorrowAssets = market.totalBorrowAssets;
+        s.totalBorrowShares = market.totalBorrowShares;
+        s.borrowShares = morpho.position(Id.wrap(s.policy.market), safe).borrowShares;
+    }
+
+    /// @dev Per swap action, the revert of the swap adapter's `encodeSwap` for the request the module makes (empty: none).
+    function _swapAdapterErrors(Plan memory plan) internal view returns (bytes[] memory errors) {
+        errors = new bytes[](plan.actions.length);
+        for (uint256 k; k < plan.actions.length; ++k) {
+            Action memory a = plan.actions[k];
+            if (a.kind != ActionKind.SellCollateral && a.kind != ActionKind.BuyCollateral) continue;
+            if (a.subAccount >= plan.subAccounts.length) continue;
+            Policy memory policy = module.getPolicy(safe, plan.subAccounts[a.subAccount]);
+            if (policy.adapter == address(0)) continue;
+            MarketState memory state = adapter.marketState(policy.market, safe);
+            bool sell = a.kind == ActionKind.SellCollateral;
+            uint256 fair = sell ? Math.mulDiv(a.amount, state.price, 1e36) : (state.price == 0 ? 0 : Math.mulDiv(a.amount, 1e36, state.price));
+            uint256 minOut = Math.mulDiv(fair, 10_000 - policy.maxSlippageBps, 10_000, Math.Rounding.Ceil);
+            try swapAdapter.encodeSwap(
+                SwapRequest({
+                    tokenIn: sell ? state.collateralToken : state.loanToken,
+                    tokenOut: sell ? state.loanToken : state.collateralToken,
+                    amountIn: a.amount,
+                    minAmountOut: minOut,
+                    account: safe,
+                    route: bytes32(uint256(uint160(a.pool)))
+                })
+            ) {} catch (bytes memory reason) {
+                errors[k] = reason;
+            }
+        }
+    }
+
+    /// @dev What only the chain knows about the plan's swaps: each swap's output, found by running the same swaps in
+    /// plan order from another account on a snapshot (a swap whose route has no pool cannot execute).
+    function _swapOutcomes(Plan memory plan) internal returns (uint256[] memory outputs, bool[] memory fails) {
+        outputs = new uint256[](plan.actions.length);
+        fails = new bool[](plan.actions.length);
+        uint256 snap = vm.snapshotState();
+        for (uint256 k; k < plan.actions.length; ++k) {
+            Action memory a = plan.actions[k];
+            if (a.kind != ActionKind.SellCollateral && a.kind != ActionKind.BuyCollateral) continue;
+            if (a.subAccount >= plan.subAccounts.length || a.amount == 0) continue;
+            Policy memory policy = module.getPolicy(safe, plan.subAccounts[a.subAccount]);
+            if (policy.adapter == address(0)) continue;
+            MarketState memory state = adapter.marketState(policy.market, safe);
+            bool sell = a.kind == ActionKind.SellCollateral;
+            (address tokenIn, address tokenOut) = sell ? (state.collateralToken, state.loanToken) : (state.loanToken, state.collateralToken);
+            if (a.pool != route(FEE_LOW) || tokenIn == address(wbtc) || tokenOut == address(wbtc)) {
+                fails[k] = true;
+                continue;
+            }
+            TestToken(tokenIn).mint(swapper, a.amount);
+            vm.startPrank(swapper);
+            IERC20(tokenIn).approve(address(swapRouter), a.amount);
+            try swapRouter.exactInputSingle(
+                ISwapRouter.ExactInputSingleParams({
+                    tokenIn: tokenIn,
+                    tokenOut: tokenOut,
+                    fee: FEE_LOW,
+                    recipient: swapper,
+                    deadline: block.timestamp,
+                    amountIn: a.amount,
+                    amountOutMinimum: 0,
+                    sqrtPriceLimitX96: 0
+                })
+            ) returns (uint256 out) {
+                outputs[k] = out;
+            } catch {
+                fails[k] = true;
+            }
+            vm.stopPrank();
+        }
+        vm.revertToStateAndDelete(snap);
+    }
+}

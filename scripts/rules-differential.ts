@@ -1,0 +1,111 @@
+/**
+ * The TypeScript half of modules/test/differential/RulesDifferential.t.sol: reads the cases the forge test recorded
+ * (one ABI-encoded `Case` per line, layout from the test contract's `caseLayout` ABI), judges each with the SDK's
+ * `checkRebalanceRules`, compares with what the real module did (accepted, or its custom error decoded with the
+ * module's ABI: same name and arguments; `ActionFailed`: same index) and prints `mismatches K of N; accepted A; skipped
+ * S; missing <names>` (the forge test asserts K = 0, and over 1,000 cases or more that no named error of the rule book
+ * was missed). The verdict histogram goes to reports/rules-differential.json, every mismatch to
+ * reports/rules-differential-mismatches.json.
+ *
+ * Usage: tsx --conditions=@levpilot/source scripts/rules-differential.ts <cases file> <test artifact json>
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { type AbiParameter, type Hex, decodeAbiParameters, decodeErrorResult } from "viem"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
+import { type CheckRebalanceRulesParameters, type RuleViolation, checkRebalanceRules, ruleErrorNames } from "@levpilot/sdk/rules"
+
+type Decoded = Record<string, any>
+/** The module's verdict: its custom error decoded by name (any module error, or `undecoded …` for foreign data). */
+type Verdict = { name: string; args: RuleViolation["args"] }
+
+const [file, artifact] = process.argv.slice(2)
+if (!file || !artifact) throw new Error("usage: rules-differential.ts <cases file> <test artifact json>")
+const abi = JSON.parse(readFileSync(artifact, "utf8")).abi as { type: string; name?: string; inputs?: AbiParameter[] }[]
+const layout = abi.find((item) => item.type === "function" && item.name === "caseLayout")?.inputs
+if (!layout) throw new Error(`${artifact} has no caseLayout function`)
+
+const lines = readFileSync(file, "utf8").split("\n").filter((line) => line.startsWith("0x"))
+const show = (value: unknown): string => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v))
+
+const toParams = (c: Decoded): CheckRebalanceRulesParameters => {
+  const tokens = c.tokens as Hex[]
+  const balances = Object.fromEntries(tokens.map((token, k) => [token, (c.balances as bigint[])[k] as bigint]))
+  const outputs: Record<number, bigint | null> = {}
+  ;(c.swapOutputs as bigint[]).forEach((out, k) => {
+    if ((c.swapFails as boolean[])[k]) outputs[k] = null
+    else if (out !== 0n) outputs[k] = out
+  })
+  return {
+    plan: { subAccounts: c.plan.subAccounts, actions: c.plan.actions.map((a: Decoded) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool, amount: a.amount })) },
+    subAccounts: (c.subs as Decoded[]).map((s) => ({
+      id: s.id,
+      policy: s.policy,
+      state: s.state,
+      usage: s.usage,
+      feed: { answer: s.feedAnswer, updatedAt: s.feedUpdatedAt, decimals: s.feedDecimals, loanDecimals: s.loanDecimals, collateralDecimals: s.collateralDecimals },
+      venue: { totalSupplyAssets: s.totalSupplyAssets, totalBorrowAssets: s.totalBorrowAssets, totalBorrowShares: s.totalBorrowShares, borrowShares: s.borrowShares },
+    })),
+    pools: (c.pools as Decoded[]).map((p) => ({ address: p.pool, asset: p.asset, totalAssets: p.totalAssets, totalSupply: p.totalSupply, shares: p.shares })),
+    balances,
+    swapAdapter: c.swapAdapter,
+    timestamp: c.timestamp,
+    // The differential's gas caps are 1 (always exceeded) or 1e12 (never): any realistic figure gives the module's verdict.
+    gasUsed: 1_000_000n,
+    outcome: {
+      swapOutputs: outputs,
+      swapAdapterErrors: Object.fromEntries((c.swapAdapterErrors as Hex[]).flatMap((data, k) => (data === "0x" ? [] : [[k, data]]))),
+    },
+  }
+}
+
+const moduleVerdict = (c: Decoded): Verdict | "ok" => {
+  if (c.ok) return "ok"
+  const data = c.revertData as Hex
+  try {
+    const { errorName, args } = decodeErrorResult({ abi: leverageModuleAbi, data })
+    return { name: errorName, args: (args ?? []) as Verdict["args"] }
+  } catch {
+    return { name: `undecoded ${data.slice(0, 10)}`, args: [data] }
+  }
+}
+
+const sameVerdict = (chain: Verdict | "ok", ts: RuleViolation | "ok"): boolean => {
+  if (chain === "ok" || ts === "ok") return chain === ts
+  if (chain.name.startsWith("undecoded")) return ts.name === "SwapAdapterRevert" && String(ts.args[0]).toLowerCase() === String(chain.args[0]).toLowerCase()
+  if (chain.name !== ts.name) return false
+  // ActionFailed: the revert data is the venue's; EpochGasCapExceeded: the gas is measured on chain.
+  if (chain.name === "ActionFailed") return chain.args[0] === ts.args[0]
+  if (chain.name === "EpochGasCapExceeded") return chain.args[0] === ts.args[0] && chain.args[2] === ts.args[2]
+  const norm = (args: readonly unknown[]): string => args.map((x) => String(x).toLowerCase()).join(",")
+  return norm(chain.args) === norm(ts.args)
+}
+
+const mismatches: unknown[] = []
+const counts: Record<string, number> = {}
+for (const line of lines) {
+  const [c] = decodeAbiParameters(layout, line as Hex) as [Decoded]
+  const chain = moduleVerdict(c)
+  const verdict = checkRebalanceRules(toParams(c))
+  const ts = verdict.ok ? "ok" : verdict.error
+  // The swap adapter's own revert (not a module error) is what the rules call SwapAdapterRevert.
+  const name = chain === "ok" ? "accepted" : chain.name.startsWith("undecoded") && ts !== "ok" && ts.name === "SwapAdapterRevert" ? "SwapAdapterRevert" : chain.name
+  counts[name] = (counts[name] ?? 0) + 1
+  if (!sameVerdict(chain, ts)) mismatches.push({ index: c.index, module: chain, typescript: ts, case: c })
+}
+// Cases the forge side could not build (RulesDifferential.t.sol writes them beside the cases file).
+const skippedFile = file.replace(/\.txt$/, "-skipped.txt")
+const skipped = existsSync(skippedFile) ? readFileSync(skippedFile, "utf8").split("\n").filter(Boolean).length : 0
+// Named errors of the rule book no case reached (the case mix aims at every one).
+const missing = ruleErrorNames.filter((name) => counts[name] === undefined)
+const accepted = counts.accepted ?? 0
+mkdirSync("reports", { recursive: true })
+writeFileSync(
+  "reports/rules-differential.json",
+  JSON.stringify({ cases: lines.length, skipped, mismatches: mismatches.length, acceptedShare: lines.length ? accepted / lines.length : 0, missing, verdicts: counts }, null, 2) + "\n",
+)
+writeFileSync("reports/rules-differential-mismatches.json", show(mismatches) + "\n")
+const first = mismatches[0] as { index: bigint; module: unknown; typescript: unknown } | undefined
+process.stdout.write(
+  `mismatches ${mismatches.length} of ${lines.length}; accepted ${accepted}; skipped ${skipped}; missing ${missing.length === 0 ? "none" : missing.join(",")}` +
+    (first ? `; first: case ${first.index} module ${show(first.module)} typescript ${show(first.typescript)}` : ""),
+)

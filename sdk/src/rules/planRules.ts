@@ -1,0 +1,807 @@
+import type { Address, Hex } from "viem"
+import {
+  BPS,
+  INFINITE_HEALTH,
+  MALFORMED_ACTION_COUNT,
+  MALFORMED_BAD_INDEX,
+  MALFORMED_EMPTY_CALLBACK,
+  MALFORMED_NESTED_CALLBACK,
+  MALFORMED_SUB_ACCOUNT_COUNT,
+  MALFORMED_UNCLOSED_CALLBACK,
+  MALFORMED_UNOPENED_CALLBACK,
+  MAX_ACTIONS,
+  MAX_SUB_ACCOUNTS,
+  MIN_MATERIAL_CHANGE_BPS,
+  MIN_POOL_SUPPLY,
+  PPB,
+  PPB_PER_BPS,
+  PRICE_SCALE,
+  WAD,
+} from "../constants/module.js"
+import { type ActionKind, actionKinds } from "../types/leverage.js"
+
+/**
+ * The module's plan rules (`LeverageModule.executeRebalance` → `RebalanceLib.execute`) as one exact integer function:
+ * given the on-chain state a plan meets, the verdict the module gives it — accepted, or the named custom error it
+ * reverts with (same name, same arguments). The SDK's `validateRebalance`, the solver's `checkPlanAgainstPolicy`, the
+ * backtester and the keeper all judge plans through {@link checkRebalanceRules}; modules/test/differential/
+ * RulesDifferential.t.sol runs random policies, states and plans through the real `RebalanceLib` and through this
+ * function and requires the same verdict every time. docs/policy-rules.md lists every rule in the module's order.
+ *
+ * Units: token amounts in base units, prices at the 1e36 scale (Morpho's ORACLE_PRICE_SCALE: loan base units per
+ * collateral base unit), health and LLTV in WAD, times in unix seconds, gas in gas units.
+ *
+ * What only the chain knows: a swap's real output (the rules use `outcome.swapOutputs[i]` when given, else the module's
+ * on-chain minimum output, the worst case it accepts; a router that pays less than its own `amountOutMinimum` check
+ * promises is caught on chain as `SlippageExceeded`, which no off-chain input can predict), the gas the operation uses (`gasUsed`, an estimate), and the
+ * revert data of a failing venue, pool or token call (`ActionFailed`'s `reason` is left empty: compare its index).
+ * The venue's share math is exact when `venue` totals are given (Morpho Blue: virtual shares, assets rounded up on
+ * borrow, down on repay), the pools' when `pools` carry their totals (OpenZeppelin ERC-4626, no decimals offset).
+ */
+
+/** A policy as the module stores it (`getPolicy`); numeric fields as numbers or bigints. */
+export type RulePolicy = {
+  adapter: Address
+  minHealth: bigint
+  cooldown: number | bigint
+  market: Hex
+  priceFeed: Address
+  targetHealth: bigint
+  epochLength: number | bigint
+  maxHealth: bigint
+  maxGasPerEpoch: bigint
+  maxOracleAge: number | bigint
+  maxLossBps: number | bigint
+  maxEpochLossBps: number | bigint
+  maxRebalancesPerEpoch: number | bigint
+  maxOracleDeviationBps: number | bigint
+  boostAllowed: boolean
+  maxSlippageBps: number | bigint
+  maxAmountPerRebalance: bigint
+  maxAmountPerEpoch: bigint
+  minFeedAnswer: bigint
+  maxFeedAnswer: bigint
+  pools: readonly Address[]
+}
+
+/** A venue market state (`IVenueAdapter.marketState`): tokens, the Safe's position, the venue price (1e36), LLTV (WAD). */
+export type RuleMarketState = {
+  loanToken: Address
+  collateralToken: Address
+  collateral: bigint
+  debt: bigint
+  price: bigint
+  lltv: bigint
+}
+
+/** Stored epoch bookkeeping (`getEpochUsage`). */
+export type RuleEpochUsage = {
+  epoch: number | bigint
+  lastRebalance: number | bigint
+  rebalances: number | bigint
+  lossPpb: number | bigint
+  gasUsed: number | bigint
+  amountMoved: bigint
+}
+
+/**
+ * Morpho Blue market totals (after interest accrual) and the Safe's borrow shares. With them, borrows, repayments and
+ * the venue's own health and liquidity checks are exact; without them the debt moves by the amounts.
+ */
+export type RuleVenueTotals = {
+  totalSupplyAssets: bigint
+  totalBorrowAssets: bigint
+  totalBorrowShares: bigint
+  borrowShares: bigint
+}
+
+/** The price feed answer a policy's `priceFeed` gives (`latestRoundData`, `decimals`) and the token decimals. */
+export type RuleFeed = {
+  answer: bigint
+  updatedAt: bigint
+  decimals: number
+  loanDecimals: number
+  collateralDecimals: number
+}
+
+/** One sub-account a plan lists, as the chain has it; a missing policy is `adapter` = zero address. */
+export type RuleSubAccount = {
+  id: Hex
+  policy: RulePolicy
+  state: RuleMarketState
+  usage: RuleEpochUsage
+  /** Required when `policy.priceFeed` is set. */
+  feed?: RuleFeed | undefined
+  venue?: RuleVenueTotals | undefined
+}
+
+/** An ERC-4626 pool a plan names: its asset, totals and the Safe's shares. */
+export type RulePool = {
+  address: Address
+  asset: Address
+  totalAssets: bigint
+  totalSupply: bigint
+  /** The Safe's shares. */
+  shares: bigint
+  /**
+   * Entry and exit fee in bps (OpenZeppelin ERC4626Fees semantics: a withdrawal burns the shares of amount plus
+   * ceil(amount x fee / 10000); a deposit's fee is ceil(amount x fee / (fee + 10000)) of it); 0 when undefined.
+   */
+  feeBps?: bigint | undefined
+}
+
+/** One action with its exact amount (`kind` by name or ABI index; `pool` = the pool or a swap's route word). */
+export type RuleAction = { kind: ActionKind | number; subAccount: number; pool?: Address | undefined; amount: bigint }
+
+/** Everything the module's verdict depends on. */
+export type CheckRebalanceRulesParameters = {
+  plan: { subAccounts: readonly Hex[]; actions: readonly RuleAction[] }
+  /** The listed sub-accounts in plan order (an unknown id: a policy with a zero adapter). */
+  subAccounts: readonly RuleSubAccount[]
+  /** Pools named by pool actions. */
+  pools: readonly RulePool[]
+  /** The Safe's idle token balances, by token address (any case). */
+  balances: Readonly<Record<string, bigint>>
+  /** The module's swap adapter (zero address: none). */
+  swapAdapter: Address
+  /** Block timestamp of execution. */
+  timestamp: bigint
+  /** Gas the execution charges to each sub-account's epoch (estimate; the module measures it). */
+  gasUsed: bigint
+  /**
+   * What only the chain knows, when known: each swap action's real output by action index (`null`: the route cannot
+   * execute). Without it a swap pays its on-chain minimum output, the worst case the module accepts.
+   */
+  outcome?:
+    | {
+        swapOutputs?: Readonly<Record<number, bigint | null>> | undefined
+        /**
+         * The swap adapter's revert data when its `encodeSwap` refuses a swap action's request (a route it does not
+         * know, a zero minimum output), by action index: the module reverts with it as is (`SwapAdapterRevert`).
+         */
+        swapAdapterErrors?: Readonly<Record<number, Hex>> | undefined
+      }
+    | undefined
+}
+
+/** The named error the module reverts with (`name` and `args` as in ILeverageModule.sol). */
+export type RuleViolation = {
+  name: RuleErrorName
+  args: readonly (bigint | string | boolean)[]
+  /** For `ActionFailed`, why the modelled call fails (the chain's revert data is the venue's own). */
+  detail?: string | undefined
+}
+
+/** Per listed sub-account, the judged result of an accepted plan. */
+export type RuleSubAccountResult = {
+  id: Hex
+  due: boolean
+  healthBefore: bigint
+  healthAfter: bigint
+  collateralAfter: bigint
+  debtAfter: bigint
+  /** Value the sub-account's actions moved (loan base units), as charged to its caps. */
+  moved: bigint
+  /** The plan's loss charged to its epoch, parts per billion of its pre-trade equity. */
+  lossPpb: bigint
+}
+
+/** Verdict: accepted (with the figures the module computes) or the first error the module reverts with. */
+export type CheckRebalanceRulesReturnType =
+  | { ok: true; loss: bigint; moved: bigint; maxLossBps: bigint; subAccounts: RuleSubAccountResult[] }
+  | { ok: false; error: RuleViolation }
+
+/**
+ * Every named error {@link checkRebalanceRules} can return, in the module's order of checks (ILeverageModule.sol names;
+ * `SwapAdapterRevert` stands for the swap adapter's own revert, which the module passes on as is).
+ */
+export const ruleErrorNames = [
+  "MalformedPlan",
+  "DuplicateSubAccount",
+  "UnknownSubAccount",
+  "MixedLoanTokens",
+  "OraclePriceZero",
+  "OracleAnswerOutOfBounds",
+  "OracleStale",
+  "OracleDecimals",
+  "OracleDeviation",
+  "CooldownActive",
+  "NoTrigger",
+  "ActionNotAllowed",
+  "PoolNotAllowed",
+  "PoolRoundTrip",
+  "SwapRoundTrip",
+  "PoolNotUsed",
+  "SwapNotUsed",
+  "SubAccountUnchanged",
+  "PoolAssetMismatch",
+  "PoolUnhealthy",
+  "SwapAdapterRevert",
+  "ActionFailed",
+  "IdleInflow",
+  "HealthOutOfBand",
+  "HealthOutsideLandingZone",
+  "HealthFurtherFromTarget",
+  "HealthCrossedTarget",
+  "HealthDecreased",
+  "AmountCapExceeded",
+  "ValueLossExceeded",
+  "EpochAmountCapExceeded",
+  "EpochRebalanceCapExceeded",
+  "EpochGasCapExceeded",
+  "EpochLossBudgetExceeded",
+] as const
+
+/** A named error of {@link ruleErrorNames}. */
+export type RuleErrorName = (typeof ruleErrorNames)[number]
+
+class Revert {
+  constructor(readonly violation: RuleViolation) {}
+}
+const revert = (name: RuleErrorName, ...args: (bigint | string | boolean)[]): never => {
+  throw new Revert({ name, args })
+}
+const actionFailed = (index: number, detail: string): never => {
+  throw new Revert({ name: "ActionFailed", args: [BigInt(index), "0x"], detail })
+}
+
+const ZERO = "0x0000000000000000000000000000000000000000"
+const VIRTUAL_SHARES = 1_000_000n
+const VIRTUAL_ASSETS = 1n
+const key = (address: string): string => address.toLowerCase()
+const same = (a: string | undefined, b: string | undefined): boolean => a !== undefined && b !== undefined && key(a) === key(b)
+const big = (value: number | bigint): bigint => BigInt(value)
+const max = (a: bigint, b: bigint): bigint => (a > b ? a : b)
+const min = (a: bigint, b: bigint): bigint => (a < b ? a : b)
+const distance = (a: bigint, b: bigint): bigint => (a > b ? a - b : b - a)
+const mulDivDown = (x: bigint, y: bigint, d: bigint): bigint => (x * y) / d
+const mulDivUp = (x: bigint, y: bigint, d: bigint): bigint => (x * y + d - 1n) / d
+/** HealthLib.collateralValue: collateral in loan base units at a 1e36 price, rounded down. */
+export const collateralValue = (collateral: bigint, price: bigint): bigint => mulDivDown(collateral, price, PRICE_SCALE)
+/** HealthLib.health / RebalanceLib._health: WAD, INFINITE_HEALTH without debt. */
+export const healthOf = (collateral: bigint, debt: bigint, price: bigint, lltv: bigint): bigint =>
+  debt === 0n ? INFINITE_HEALTH : mulDivDown(collateralValue(collateral, price), lltv, debt)
+
+const kindName = (kind: ActionKind | number): ActionKind => (typeof kind === "number" ? (actionKinds[kind] as ActionKind) : kind)
+const kindIndex = (kind: ActionKind): bigint => BigInt(actionKinds.indexOf(kind))
+const isPool = (kind: ActionKind): boolean => kind === "WithdrawFromPool" || kind === "DepositToPool"
+const isSwap = (kind: ActionKind): boolean => kind === "SellCollateral" || kind === "BuyCollateral"
+const isCallback = (kind: ActionKind): boolean => kind === "RepayWithCallback" || kind === "SupplyCollateralWithCallback"
+
+/**
+ * RebalanceLib.landingZone: the health range (WAD) a triggered sub-account whose health was `before` must land in.
+ * Below the band: [max(min, before + (target - min) / 2), target + (max - target) / 2]; above it:
+ * [target - (target - min) / 2, min(max, before - (max - target) / 2)] (max when `before` is INFINITE_HEALTH).
+ */
+export function landingZone(before: bigint, minHealth: bigint, target: bigint, maxHealth: bigint): [low: bigint, high: bigint] {
+  if (before < minHealth) return [max(minHealth, before + (target - minHealth) / 2n), target + (maxHealth - target) / 2n]
+  const step = (maxHealth - target) / 2n
+  return [target - (target - minHealth) / 2n, before === INFINITE_HEALTH ? maxHealth : min(maxHealth, before - step)]
+}
+
+/** RebalanceLib._minAmountOut: a swap's minimum output in base units (oracle value less maxSlippageBps, rounded up). */
+export function minAmountOut(maxSlippageBps: bigint, price: bigint, sell: boolean, amountIn: bigint): bigint {
+  const fair = sell ? mulDivDown(amountIn, price, PRICE_SCALE) : mulDivDown(amountIn, PRICE_SCALE, price)
+  return mulDivUp(fair, BPS - maxSlippageBps, BPS)
+}
+
+/**
+ * PlanLib.check's rules a decoded plan can break: `MALFORMED_*` reason code, or 0. (Encoding rules — offsets, dirty
+ * high bits, lengths, unknown kinds — cannot be broken by a plan the SDK encodes.)
+ */
+export function malformedReason(plan: CheckRebalanceRulesParameters["plan"]): number {
+  const n = plan.subAccounts.length
+  if (n === 0 || BigInt(n) > MAX_SUB_ACCOUNTS) return MALFORMED_SUB_ACCOUNT_COUNT
+  const m = plan.actions.length
+  if (m === 0 || BigInt(m) > MAX_ACTIONS) return MALFORMED_ACTION_COUNT
+  let openedAt = 0
+  for (let i = 0; i < m; i++) {
+    const action = plan.actions[i] as RuleAction
+    const kind = kindName(action.kind)
+    if (action.subAccount < 0 || action.subAccount >= n) return MALFORMED_BAD_INDEX
+    if (isCallback(kind)) {
+      if (openedAt !== 0) return MALFORMED_NESTED_CALLBACK
+      openedAt = i + 1
+    } else if (kind === "EndCallback") {
+      if (openedAt === 0) return MALFORMED_UNOPENED_CALLBACK
+      if (openedAt === i) return MALFORMED_EMPTY_CALLBACK
+      openedAt = 0
+    }
+  }
+  return openedAt !== 0 ? MALFORMED_UNCLOSED_CALLBACK : 0
+}
+
+type Run = {
+  sub: RuleSubAccount
+  id: Hex
+  policy: RulePolicy
+  state: RuleMarketState
+  collateral: bigint
+  /** Debt in assets (without venue totals) or, with them, derived from `shares`. */
+  debt: bigint
+  shares: bigint
+  healthBefore: bigint
+  due: boolean
+  moved: bigint
+}
+
+/** RebalanceLib._checkOracle. */
+function checkOracle(sub: RuleSubAccount, timestamp: bigint): void {
+  const { id, policy, state } = sub
+  if (state.price === 0n) revert("OraclePriceZero", id)
+  if (same(policy.priceFeed, ZERO)) return
+  const feed = sub.feed
+  if (feed === undefined) throw new Error(`checkRebalanceRules: sub-account ${id} has a price feed but no feed answer was given`)
+  if (feed.answer <= 0n) revert("OraclePriceZero", id)
+  const { minFeedAnswer, maxFeedAnswer } = policy
+  if (feed.answer <= minFeedAnswer || (maxFeedAnswer !== 0n && feed.answer >= maxFeedAnswer))
+    revert("OracleAnswerOutOfBounds", id, feed.answer, minFeedAnswer, maxFeedAnswer)
+  const maxAge = big(policy.maxOracleAge)
+  if (feed.updatedAt > timestamp || timestamp - feed.updatedAt > maxAge) revert("OracleStale", id, feed.updatedAt, maxAge)
+  const exponent = 36n + BigInt(feed.loanDecimals)
+  const divisorExp = BigInt(feed.decimals) + BigInt(feed.collateralDecimals)
+  if (feed.decimals > 36 || divisorExp > exponent) revert("OracleDecimals", id, BigInt(feed.decimals))
+  const feedPrice = feed.answer * 10n ** (exponent - divisorExp)
+  if (distance(state.price, feedPrice) * BPS > feedPrice * big(policy.maxOracleDeviationBps)) revert("OracleDeviation", id, state.price, feedPrice)
+}
+
+/**
+ * Judges a plan exactly as the module does, in the module's order (PlanLib, load, vet, run, inflows used,
+ * post-conditions, loss, epoch caps) and returns the first named error, or the accepted plan's figures.
+ * Keeper authorization, pause and the self-pay budget (checked in validation) are not part of it.
+ *
+ * @param params - {@link CheckRebalanceRulesParameters}
+ * @returns {@link CheckRebalanceRulesReturnType}
+ * @throws {Error} When an input the verdict needs is missing (a feed answer for a policy with a feed, a pool's state).
+ * @example
+ * const verdict = checkRebalanceRules({ plan, subAccounts, pools, balances, swapAdapter, timestamp, gasUsed: 600_000n })
+ * if (!verdict.ok) console.log(verdict.error.name, verdict.error.args)
+ */
+export function checkRebalanceRules(params: CheckRebalanceRulesParameters): CheckRebalanceRulesReturnType {
+  try {
+    return judge(params) as CheckRebalanceRulesReturnType
+  } catch (error) {
+    if (error instanceof Revert) return { ok: false, error: error.violation }
+    throw error
+  }
+}
+
+/** What the checks before the first call need (PlanLib, load, vet): no balances, pools, gas or swap outcomes. */
+export type CheckRebalancePrechecksParameters = Pick<CheckRebalanceRulesParameters, "plan" | "subAccounts" | "swapAdapter" | "timestamp">
+
+/** Verdict of the checks before the first call: passed (with which listed sub-accounts are due) or the first error. */
+export type CheckRebalancePrechecksReturnType = { ok: true; due: boolean[] } | { ok: false; error: RuleViolation }
+
+/**
+ * The module's checks before it calls anything (PlanLib, load: listing, oracles, cooldowns, trigger; vet: allowed
+ * actions, round trips, material use), in its order: the part of {@link checkRebalanceRules} that needs neither the
+ * Safe's balances nor pool states, the gas or a swap's outcome. The SDK's `validateRebalance` judges with it when a
+ * plan's swaps cannot be quoted.
+ *
+ * @param params - {@link CheckRebalancePrechecksParameters}
+ * @returns {@link CheckRebalancePrechecksReturnType}
+ * @throws {Error} When a feed answer is missing for a policy with a price feed.
+ * @example
+ * const verdict = checkRebalancePrechecks({ plan, subAccounts, swapAdapter, timestamp })
+ */
+export function checkRebalancePrechecks(params: CheckRebalancePrechecksParameters): CheckRebalancePrechecksReturnType {
+  try {
+    return judge({ ...params, pools: [], balances: {}, gasUsed: 0n }, true) as CheckRebalancePrechecksReturnType
+  } catch (error) {
+    if (error instanceof Revert) return { ok: false, error: error.violation }
+    throw error
+  }
+}
+
+function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): CheckRebalanceRulesReturnType | CheckRebalancePrechecksReturnType {
+  const { plan, timestamp } = params
+  const malformed = malformedReason(plan)
+  if (malformed !== 0) revert("MalformedPlan", BigInt(malformed))
+  const actions = plan.actions.map((a) => ({ ...a, kind: kindName(a.kind), pool: a.pool ?? ZERO }))
+
+  /* LOAD */
+  const runs: Run[] = []
+  let triggered = false
+  plan.subAccounts.forEach((id, i) => {
+    for (let j = 0; j < i; j++) if (same(plan.subAccounts[j], id)) revert("DuplicateSubAccount", id)
+    const sub = params.subAccounts[i]
+    if (sub === undefined) throw new Error(`checkRebalanceRules: no state for sub-account ${id}`)
+    const { policy, state, usage } = sub
+    if (same(policy.adapter, ZERO)) revert("UnknownSubAccount", id)
+    const first = runs[0]
+    if (first !== undefined && !same(state.loanToken, first.state.loanToken)) revert("MixedLoanTokens", first.state.loanToken, state.loanToken)
+    checkOracle(sub, timestamp)
+    const readyAt = big(usage.lastRebalance) + big(policy.cooldown)
+    if (big(usage.lastRebalance) !== 0n && timestamp < readyAt) revert("CooldownActive", id, readyAt)
+    const healthBefore = healthOf(state.collateral, state.debt, state.price, state.lltv)
+    const due = healthBefore < policy.minHealth || (policy.boostAllowed && healthBefore > policy.maxHealth)
+    triggered ||= due
+    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n })
+  })
+  if (!triggered) revert("NoTrigger")
+  const run = (index: number): Run => runs[index] as Run
+
+  /* VET */
+  let acted = 0n
+  let repayCallbackOf = 0
+  actions.forEach((action, i) => {
+    const { kind } = action
+    if (kind === "EndCallback") {
+      if (!same(action.pool, ZERO) || action.amount !== 0n) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
+      repayCallbackOf = 0
+      return
+    }
+    if (kind === "RepayWithCallback") repayCallbackOf = action.subAccount + 1
+    const r = run(action.subAccount)
+    const policy = r.policy
+    if (action.amount === 0n) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
+    let role: "pool" | "venue" | "swap"
+    if (isPool(kind)) {
+      if (!policy.pools.some((p) => same(p, action.pool))) revert("PoolNotAllowed", r.id, action.pool)
+      role = "pool"
+    } else if (isSwap(kind)) {
+      if (same(params.swapAdapter, ZERO) || big(policy.maxSlippageBps) === 0n || (kind === "BuyCollateral" && !policy.boostAllowed))
+        revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
+      role = "swap"
+    } else {
+      if (!same(action.pool, ZERO)) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
+      const swapDeleverage = kind === "WithdrawCollateral" && repayCallbackOf === action.subAccount + 1
+      if (!policy.boostAllowed && (kind === "Borrow" || (kind === "WithdrawCollateral" && !swapDeleverage)))
+        revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
+      role = "venue"
+    }
+    if (role === "venue") {
+      acted |= 1n << BigInt(action.subAccount)
+      return
+    }
+    for (let j = 0; j < i; j++) {
+      const other = actions[j] as (typeof actions)[number]
+      if (role === "pool" && same(other.pool, action.pool) && isPool(other.kind) && other.kind !== kind) revert("PoolRoundTrip", action.pool)
+      if (role === "swap" && isSwap(other.kind) && other.kind !== kind && same(run(other.subAccount).state.collateralToken, r.state.collateralToken))
+        revert("SwapRoundTrip", r.state.collateralToken)
+    }
+  })
+  for (const action of actions) {
+    if ((acted & (1n << BigInt(action.subAccount))) !== 0n) continue
+    if (isPool(action.kind)) revert("PoolNotUsed", run(action.subAccount).id, action.pool)
+    if (isSwap(action.kind)) revert("SwapNotUsed", run(action.subAccount).id)
+  }
+  runs.forEach((r, i) => {
+    if ((acted & (1n << BigInt(i))) === 0n) revert("SubAccountUnchanged", r.id)
+  })
+
+  if (prechecksOnly) return { ok: true, due: runs.map((r) => r.due) }
+
+  /* HOLDINGS (before) */
+  const pools = new Map<string, RulePool & { supply: bigint; assets: bigint }>()
+  for (const action of actions) {
+    if (!isPool(action.kind)) continue
+    const pool = params.pools.find((p) => same(p.address, action.pool))
+    if (pool === undefined) throw new Error(`checkRebalanceRules: no state for pool ${action.pool}`)
+    pools.set(key(pool.address), { ...pool, supply: pool.totalSupply, assets: pool.totalAssets })
+  }
+  const balances = new Map<string, bigint>(Object.entries(params.balances).map(([token, amount]) => [key(token), amount]))
+  const balanceOf = (token: string): bigint => balances.get(key(token)) ?? 0n
+  const loanToken = run(0).state.loanToken
+  const value = (token: string, amount: bigint): bigint => {
+    if (same(token, loanToken)) return amount
+    const r = runs.find((x) => same(x.state.collateralToken, token))
+    if (r === undefined) return revert("PoolAssetMismatch", ZERO, token)
+    return collateralValue(amount, r.state.price)
+  }
+  const poolAssetsOf = (p: { shares: bigint; supply: bigint; assets: bigint }): bigint => mulDivDown(p.shares, p.assets + 1n, p.supply + 1n)
+  const holdings = (): bigint[] => {
+    const values = [balanceOf(loanToken)]
+    runs.forEach((r, i) => {
+      const collateral = r.state.collateralToken
+      if (same(collateral, loanToken) || runs.slice(0, i).some((x) => same(x.state.collateralToken, collateral))) return
+      values.push(value(collateral, balanceOf(collateral)))
+    })
+    for (const p of pools.values()) values.push(value(p.asset, poolAssetsOf(p)))
+    return values
+  }
+  const before = holdings()
+
+  /* RUN (the chain's effects, modelled exactly where deterministic) */
+  const spend = (index: number, token: string, amount: bigint): void => {
+    const balance = balanceOf(token)
+    if (balance < amount) actionFailed(index, `needs ${amount} of ${token} but the Safe holds ${balance}`)
+    balances.set(key(token), balance - amount)
+  }
+  const receive = (token: string, amount: bigint): void => {
+    balances.set(key(token), balanceOf(token) + amount)
+  }
+  const venueHealthy = (r: Run): boolean => {
+    const debt = debtOf(r)
+    if (debt === 0n) return true
+    return mulDivDown(collateralValue(r.collateral, r.state.price), r.state.lltv, WAD) >= debt
+  }
+  const debtOf = (r: Run): bigint => {
+    const v = r.sub.venue
+    if (v === undefined) return r.debt
+    return r.shares === 0n ? 0n : mulDivUp(r.shares, v.totalBorrowAssets + VIRTUAL_ASSETS, v.totalBorrowShares + VIRTUAL_SHARES)
+  }
+  /** Morpho repay as the adapter encodes it; returns the assets the venue collects. */
+  const repay = (index: number, r: Run, amount: bigint): bigint => {
+    const v = r.sub.venue
+    const debt = debtOf(r)
+    if (v === undefined) {
+      const paid = min(amount, debt)
+      if (paid === 0n) actionFailed(index, "repays a position without debt")
+      r.debt -= paid
+      return paid
+    }
+    let shares: bigint
+    let assets: bigint
+    if (amount >= debt) {
+      shares = r.shares
+      assets = mulDivUp(shares, v.totalBorrowAssets + VIRTUAL_ASSETS, v.totalBorrowShares + VIRTUAL_SHARES)
+    } else {
+      assets = amount
+      shares = mulDivDown(amount, v.totalBorrowShares + VIRTUAL_SHARES, v.totalBorrowAssets + VIRTUAL_ASSETS)
+    }
+    if (shares === 0n && assets === 0n) actionFailed(index, "repays a position without debt") // Morpho: inconsistent input
+    if (shares > r.shares) actionFailed(index, "repays more shares than the position has")
+    r.shares -= shares
+    v.totalBorrowShares -= shares
+    v.totalBorrowAssets = v.totalBorrowAssets > assets ? v.totalBorrowAssets - assets : 0n
+    return assets
+  }
+  const execute = (index: number): void => {
+    const action = actions[index] as (typeof actions)[number]
+    const r = run(action.subAccount)
+    const { kind, amount } = action
+    if (isPool(kind)) {
+      const p = pools.get(key(action.pool)) as RulePool & { supply: bigint; assets: bigint }
+      r.moved += value(p.asset, amount)
+      if (kind === "DepositToPool") {
+        if (p.supply < MIN_POOL_SUPPLY || mulDivDown(WAD, p.assets + 1n, p.supply + 1n) === 0n) revert("PoolUnhealthy", action.pool)
+        spend(index, p.asset, amount)
+        const fee = p.feeBps ? mulDivUp(amount, p.feeBps, p.feeBps + BPS) : 0n
+        const shares = mulDivDown(amount - fee, p.supply + 1n, p.assets + 1n)
+        p.shares += shares
+        p.supply += shares
+        p.assets += amount - fee
+      } else {
+        const gross = amount + (p.feeBps ? mulDivUp(amount, p.feeBps, BPS) : 0n)
+        const shares = mulDivUp(gross, p.supply + 1n, p.assets + 1n)
+        if (shares > p.shares) actionFailed(index, `withdraws ${amount} but the Safe can withdraw ${poolAssetsOf(p)} from pool ${action.pool}`)
+        p.shares -= shares
+        p.supply -= shares
+        p.assets -= gross
+        receive(p.asset, amount)
+      }
+      return
+    }
+    if (isSwap(kind)) {
+      const sell = kind === "SellCollateral"
+      const [tokenIn, tokenOut] = sell ? [r.state.collateralToken, r.state.loanToken] : [r.state.loanToken, r.state.collateralToken]
+      const minimum = minAmountOut(big(r.policy.maxSlippageBps), r.state.price, sell, amount)
+      const refused = params.outcome?.swapAdapterErrors?.[index]
+      if (refused !== undefined) revert("SwapAdapterRevert", refused)
+      spend(index, tokenIn, amount)
+      const real = params.outcome?.swapOutputs?.[index]
+      // The router enforces the minimum itself (`amountOutMinimum`): a short output reverts the router's call.
+      if (real === null) actionFailed(index, "the swap route cannot execute")
+      if (real !== undefined && real !== null && real < minimum)
+        actionFailed(index, `the swap returns ${real}, below the on-chain minimum ${minimum} (the router's amountOutMinimum)`)
+      receive(tokenOut, real ?? minimum)
+      return
+    }
+    const v = r.sub.venue
+    if (kind === "SupplyCollateral") {
+      r.moved += collateralValue(amount, r.state.price)
+      spend(index, r.state.collateralToken, amount)
+      r.collateral += amount
+    } else if (kind === "WithdrawCollateral") {
+      r.moved += collateralValue(amount, r.state.price)
+      if (amount > r.collateral) actionFailed(index, `withdraws ${amount} collateral of ${r.collateral}`)
+      r.collateral -= amount
+      if (!venueHealthy(r)) actionFailed(index, "the venue refuses: the position would be unhealthy")
+      receive(r.state.collateralToken, amount)
+    } else if (kind === "Borrow") {
+      r.moved += amount
+      if (v === undefined) r.debt += amount
+      else {
+        const shares = mulDivUp(amount, v.totalBorrowShares + VIRTUAL_SHARES, v.totalBorrowAssets + VIRTUAL_ASSETS)
+        r.shares += shares
+        v.totalBorrowShares += shares
+        v.totalBorrowAssets += amount
+      }
+      if (!venueHealthy(r)) actionFailed(index, "the venue refuses: the position would be unhealthy")
+      if (v !== undefined && v.totalBorrowAssets > v.totalSupplyAssets) actionFailed(index, "the venue refuses: insufficient liquidity")
+      receive(r.state.loanToken, amount)
+    } else if (kind === "Repay") {
+      r.moved += min(amount, r.state.debt)
+      const debt = debtOf(r)
+      if (balanceOf(r.state.loanToken) < min(amount, debt))
+        actionFailed(index, `needs ${min(amount, debt)} of ${r.state.loanToken} but the Safe holds ${balanceOf(r.state.loanToken)}`)
+      spend(index, r.state.loanToken, repay(index, r, amount))
+    }
+  }
+  let i = 0
+  while (i < actions.length) {
+    const opener = actions[i] as (typeof actions)[number]
+    if (!isCallback(opener.kind)) {
+      execute(i)
+      i++
+      continue
+    }
+    const r = run(opener.subAccount)
+    const isRepay = opener.kind === "RepayWithCallback"
+    r.moved += isRepay ? min(opener.amount, r.state.debt) : collateralValue(opener.amount, r.state.price)
+    let end = i + 1
+    while ((actions[end] as (typeof actions)[number]).kind !== "EndCallback") end++
+    // The venue updates the position, calls back (the inner actions run), then collects what it is owed; any failure
+    // inside reverts the venue call: ActionFailed at the callback action.
+    try {
+      let owed: bigint
+      let token: Address
+      if (isRepay) {
+        owed = repay(i, r, opener.amount)
+        token = r.state.loanToken
+      } else {
+        r.collateral += opener.amount
+        owed = opener.amount
+        token = r.state.collateralToken
+      }
+      for (let k = i + 1; k < end; k++) execute(k)
+      spend(i, token, owed)
+    } catch (error) {
+      if (error instanceof Revert) actionFailed(i, `inside the callback: ${error.violation.detail ?? error.violation.name}`)
+      throw error
+    }
+    i = end + 1
+  }
+
+  /* INFLOWS USED (RebalanceLib._checkInflowsUsed): per asset slot, the loan token then each listed collateral token */
+  const assets: string[] = []
+  for (const token of [loanToken, ...runs.map((r) => r.state.collateralToken)]) if (!assets.some((a) => same(a, token))) assets.push(token)
+  const slotOf = (token: string): number => assets.findIndex((a) => same(a, token))
+  const slots = actions.map((a) => {
+    if (!isPool(a.kind)) return slotOf(run(a.subAccount).state.collateralToken)
+    const asset = (pools.get(key(a.pool)) as RulePool).asset
+    // Unreachable after the holdings read (which values every pool's asset), as in the module.
+    if (slotOf(asset) < 0) revert("PoolAssetMismatch", a.pool, asset)
+    return slotOf(asset)
+  })
+  const flows = inflowTally(runs, actions, slots, assets.length)
+  flows.forEach(({ spent, received, deposited }, slot) => {
+    const unparked = received > deposited ? received - deposited : 0n
+    const usable = spent > unparked ? spent - unparked : 0n
+    let withdrawn = 0n
+    actions.forEach((action, j) => {
+      if (action.kind !== "WithdrawFromPool" || slots[j] !== slot) return
+      withdrawn += action.amount
+      // The withdrawal that takes the total past what is used is the one named.
+      if (withdrawn > usable) revert("PoolNotUsed", run(action.subAccount).id, action.pool)
+    })
+    if (unparked > spent) revert("IdleInflow", assets[slot] as string, received, spent + deposited)
+  })
+
+  /* POST-CONDITIONS (RebalanceLib._checkPostConditions) */
+  let maxLossBps = BPS
+  const results: RuleSubAccountResult[] = runs.map((r) => {
+    const debtAfter = debtOf(r)
+    const collateralAfter = r.collateral
+    const healthAfter = healthOf(collateralAfter, debtAfter, r.state.price, r.state.lltv)
+    const { policy, id } = r
+    const before = r.healthBefore
+    if (collateralAfter === r.state.collateral && debtAfter === r.state.debt) revert("SubAccountUnchanged", id)
+    const { minHealth, maxHealth, targetHealth: target } = policy
+    if (healthAfter < minHealth || healthAfter > maxHealth) revert("HealthOutOfBand", id, healthAfter, minHealth, maxHealth)
+    if (r.due) {
+      const [low, high] = landingZone(before, minHealth, target, maxHealth)
+      if (healthAfter < low || healthAfter > high) revert("HealthOutsideLandingZone", id, healthAfter, low, high)
+    } else {
+      if (distance(healthAfter, target) > distance(before, target)) revert("HealthFurtherFromTarget", id, before, healthAfter)
+      if ((before < target && healthAfter > target) || (before > target && healthAfter < target))
+        revert("HealthCrossedTarget", id, before, healthAfter, target)
+    }
+    if (!policy.boostAllowed && healthAfter < before) revert("HealthDecreased", id, before, healthAfter)
+    if (r.moved > policy.maxAmountPerRebalance) revert("AmountCapExceeded", id, r.moved, policy.maxAmountPerRebalance)
+    const price = r.state.price
+    const changed = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)
+    if (changed * BPS < collateralValue(r.state.collateral, price) * MIN_MATERIAL_CHANGE_BPS) revert("SubAccountUnchanged", id)
+    if (big(policy.maxLossBps) < maxLossBps) maxLossBps = big(policy.maxLossBps)
+    return { id, due: r.due, healthBefore: before, healthAfter, collateralAfter, debtAfter, moved: r.moved, lossPpb: 0n }
+  })
+
+  /* LOSS (RebalanceLib._settle) */
+  const after = holdings()
+  let gained = 0n
+  let lost = 0n
+  before.forEach((b, k) => {
+    const a = after[k] as bigint
+    if (a > b) gained += a - b
+    else lost += b - a
+  })
+  let into = 0n
+  let out = 0n
+  runs.forEach((r, k) => {
+    const res = results[k] as RuleSubAccountResult
+    const cb = collateralValue(r.state.collateral, r.state.price)
+    const ca = collateralValue(res.collateralAfter, r.state.price)
+    if (ca > cb) into += ca - cb
+    else out += cb - ca
+    if (res.debtAfter < r.state.debt) into += r.state.debt - res.debtAfter
+    else out += res.debtAfter - r.state.debt
+  })
+  gained += into
+  lost += out
+  const loss = lost > gained ? lost - gained : 0n
+  const moved = max(into, out)
+  if (loss * BPS > moved * maxLossBps) revert("ValueLossExceeded", loss, moved, maxLossBps)
+
+  /* EPOCH (RebalanceLib._recordUsage) */
+  runs.forEach((r, k) => {
+    const { policy, id } = r
+    const usage = r.sub.usage
+    const epoch = timestamp / big(policy.epochLength)
+    const fresh = big(usage.epoch) !== epoch
+    const amount = (fresh ? 0n : usage.amountMoved) + r.moved
+    // Only a due sub-account spends a rebalance (and starts its cooldown); its amount, gas and loss count either way.
+    const count = (fresh ? 0n : big(usage.rebalances)) + (r.due ? 1n : 0n)
+    const gas = (fresh ? 0n : big(usage.gasUsed)) + params.gasUsed
+    const ppb = lossPpbOf(loss, r.state)
+    const lossPpb = (fresh ? 0n : big(usage.lossPpb)) + ppb
+    if (amount > policy.maxAmountPerEpoch) revert("EpochAmountCapExceeded", id, amount, policy.maxAmountPerEpoch)
+    if (count > big(policy.maxRebalancesPerEpoch)) revert("EpochRebalanceCapExceeded", id, count, big(policy.maxRebalancesPerEpoch))
+    if (gas > policy.maxGasPerEpoch) revert("EpochGasCapExceeded", id, gas, policy.maxGasPerEpoch)
+    const budget = big(policy.maxEpochLossBps) * PPB_PER_BPS
+    if (lossPpb > budget) revert("EpochLossBudgetExceeded", id, lossPpb, budget)
+    ;(results[k] as RuleSubAccountResult).lossPpb = ppb
+  })
+  return { ok: true, loss, moved, maxLossBps, subAccounts: results }
+}
+
+/**
+ * RebalanceLib._flowTally: per asset slot (0: the loan token; then each listed collateral token), base units, what the
+ * plan's venue and swap actions take from the Safe's wallet (`spent`: repayments, each capped at the debt it meets in
+ * execution order, the pre-trade debt plus the plan's borrows on the sub-account before it less its repayments before;
+ * collateral supplies; swap inputs), what they bring into it (`received`: borrows, collateral withdrawals, swap outputs
+ * at their on-chain minimum) and what the plan deposits into pools of the asset (`deposited`).
+ */
+function inflowTally(
+  runs: readonly { state: RuleMarketState; policy: RulePolicy }[],
+  actions: readonly { kind: ActionKind; subAccount: number; amount: bigint }[],
+  slots: readonly number[],
+  count: number,
+): { spent: bigint; received: bigint; deposited: bigint }[] {
+  const flows = Array.from({ length: count }, () => ({ spent: 0n, received: 0n, deposited: 0n }))
+  const loan = flows[0] as (typeof flows)[number]
+  const debtNow = runs.map((r) => r.state.debt)
+  actions.forEach(({ kind, subAccount, amount }, j) => {
+    const r = runs[subAccount] as (typeof runs)[number]
+    const at = flows[slots[j] as number] as (typeof flows)[number]
+    if (kind === "Repay" || kind === "RepayWithCallback") {
+      const cleared = min(amount, debtNow[subAccount] as bigint)
+      debtNow[subAccount] = (debtNow[subAccount] as bigint) - cleared
+      loan.spent += cleared
+    } else if (kind === "Borrow") {
+      debtNow[subAccount] = (debtNow[subAccount] as bigint) + amount
+      loan.received += amount
+    } else if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") {
+      at.spent += amount
+    } else if (kind === "WithdrawCollateral") {
+      at.received += amount
+    } else if (kind === "DepositToPool") {
+      at.deposited += amount
+    } else if (isSwap(kind)) {
+      const sell = kind === "SellCollateral"
+      const out = minAmountOut(big(r.policy.maxSlippageBps), r.state.price, sell, amount)
+      ;(sell ? at : loan).spent += amount
+      ;(sell ? loan : at).received += out
+    }
+  })
+  return flows
+}
+
+const UINT32_MAX = 4_294_967_295n
+/** RebalanceLib._lossPpb: `loss` in ppb of the pre-trade equity, rounded up, capped at uint32 max (no equity: the cap). */
+export function lossPpbOf(loss: bigint, state: RuleMarketState): bigint {
+  if (loss === 0n) return 0n
+  const equity = collateralValue(state.collateral, state.price) - state.debt
+  if (equity <= 0n) return UINT32_MAX
+  return min(mulDivUp(loss, PPB, equity), UINT32_MAX)
+}
