@@ -94,7 +94,7 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
     if (pool.asset !== w.loanAsset) continue
     const slip = w.slipOf(pool)
     const budget = w.slipRoom(slip, true, [i], pool.address)
-    const x = Math.min(pool.withdrawable / (1 + slip), need.loan(), w.capLeft(i) / 2, budget, w.repayLeft(i))
+    const x = Math.min(pool.withdrawable / (1 + slip), need.loan(), w.capLeft(i), budget, w.repayLeft(i))
     if (worth(x, pool.decimals)) {
       w.push("WithdrawFromPool", i, x, pool)
       w.push("Repay", i, x)
@@ -105,7 +105,7 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
     if (pool.asset !== s.collateralAsset || pool.asset === w.loanAsset) continue
     const slip = w.slipOf(pool)
     const budget = w.slipRoom(slip, true, [i], pool.address) / s.price
-    const x = Math.min(pool.withdrawable / (1 + slip), need.collateral(), w.capLeft(i) / (2 * s.price), budget, w.supplyLeft(i))
+    const x = Math.min(pool.withdrawable / (1 + slip), need.collateral(), w.capLeft(i) / s.price, budget, w.supplyLeft(i))
     if (worth(x, pool.decimals)) {
       w.push("WithdrawFromPool", i, x, pool)
       w.push("SupplyCollateral", i, x)
@@ -329,8 +329,8 @@ export function boost(w: WorkingPortfolio, a: Account): void {
     return
   }
   // The module refuses a borrow left idle (IdleInflow): without a swap (planSwapBoost), a boost borrows only what the
-  // cheapest allowed loan-token pool takes, within the caps (which count the borrow and the deposit) and the slippage
-  // room; the amount shrinks until both fit (capLeft grows as it does).
+  // cheapest allowed loan-token pool takes within the slippage room (the caps already bound the borrow, and the deposit
+  // changes no position, so it costs no cap); the amount shrinks until it fits.
   const sink = w.pools.filter((p) => policy.pools.includes(p.address) && p.asset === w.loanAsset).sort((u, v) => (u.slippageBps ?? 0) - (v.slippageBps ?? 0))[0]
   if (sink === undefined) {
     w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but the policy lists no ${w.loanAsset} pool to hold a borrow and no swap boost fits; a borrow left idle is refused (IdleInflow); no valid plan`
@@ -339,7 +339,7 @@ export function boost(w: WorkingPortfolio, a: Account): void {
   const fits = (x: number): boolean => {
     const trial = w.checkpoint()
     w.push("Borrow", i, x)
-    const room = Math.min(w.capLeft(i), w.slipRoom(w.slipOf(sink), false, [i], sink.address))
+    const room = w.slipRoom(w.slipOf(sink), false, [i], sink.address)
     w.restore(trial)
     return room >= x
   }

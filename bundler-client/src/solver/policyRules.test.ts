@@ -35,7 +35,8 @@ describe("checkPlanAgainstPolicy", () => {
   it("accepts a deleverage from an allowed pool into the band", () => {
     const r = run(portfolio(1.1), repayFromPool)
     expect(r.violations).toEqual([])
-    expect(r.amountMoved.a).toBe(8000)
+    // The caps charge the net position change (the 4000 repaid), not the pool withdrawal that funds it.
+    expect(r.amountMoved.a).toBe(4000)
     expect(r.positionsMoved).toBeCloseTo(4000, 9)
   })
 
@@ -216,6 +217,36 @@ describe("checkPlanAgainstPolicy", () => {
     expect(recordRebalance(epochs.b, 86_400, NOW, 100, 300_000, 0, true)).toMatchObject({ rebalancesInEpoch: 2, lastRebalance: NOW })
   })
 
+  it("charges the amount caps the net position change: churn cannot spend a not-due sub-account's epoch cap (rule 4)", () => {
+    const pre = portfolio(1.1)
+    // b: in band below its target (1.3); the keeper churns it next to a's rescue: borrow 3000, repay 3100 (net 100).
+    pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", debt: (10 * 3000 * 0.86) / 1.3 })
+    const epoch = Math.floor(NOW / 86_400)
+    const usdc = (kind: ActionKind, subAccount: number, amount: number, pool?: string) => ({ kind, subAccount, pool, asset: "USDC", amount, amountBase: BigInt(amount) * 1_000_000n })
+    const churn = (extra: Plan["actions"]): Plan => ({
+      loanAsset: "USDC",
+      subAccounts: ["a", "b"],
+      gas: 300_000,
+      actions: [usdc("WithdrawFromPool", 0, 4100, POOL), usdc("Repay", 0, 4000), usdc("Borrow", 1, 3000), usdc("Repay", 1, 3100), ...extra],
+    })
+    // b's epoch already holds 9,850 of its 10,000: the gross flows (6,100) would not fit, the net change (100) does.
+    const epochs = { b: { epoch, amountInEpoch: 9_850, rebalancesInEpoch: 0, gasInEpoch: 0 } }
+    const policies = { a: makePolicy({ pools: [POOL] }), b: makePolicy({ pools: [POOL], maxAmountPerRebalance: 150, maxAmountPerEpoch: 10_000 }) }
+    const r = checkPlanAgainstPolicy({ plan: churn([]), pre, policies, epochs, now: NOW })
+    expect(r.violations).toEqual([])
+    expect(r.amountMoved).toEqual({ a: 4000, b: 100 })
+    // The per-rebalance cap judges the same net figure: 100 above a cap of 99 is refused by name.
+    const tight = { ...policies, b: makePolicy({ pools: [POOL], maxAmountPerRebalance: 99 }) }
+    const capped = checkPlanAgainstPolicy({ plan: churn([]), pre, policies: tight, epochs: {}, now: NOW })
+    expect(capped.violations.map((v) => [v.error?.name, v.error?.args[1]])).toEqual([["AmountCapExceeded", 100_000_000n]])
+    // Churn on the due sub-account is free of the caps too (a: repay 4000, then borrow and repay 3000: net 4000) and
+    // costs no loss through a lossless venue; it fits a cap of exactly the net change.
+    const due = { ...policies, a: makePolicy({ pools: [POOL], maxAmountPerRebalance: 4000 }) }
+    const padded = checkPlanAgainstPolicy({ plan: churn([usdc("Borrow", 0, 3000), usdc("Repay", 0, 3000)]), pre, policies: due, epochs, now: NOW })
+    expect(padded.violations).toEqual([])
+    expect(padded.amountMoved).toEqual({ a: 4000, b: 100 })
+  })
+
   it("rejects a borrow on a sub-account without boosts (rule 3)", () => {
     // The module checks the trigger first: at 1.75 without boosts nothing is due (NoTrigger); when due, the borrow is
     // refused (ActionNotAllowed).
@@ -225,17 +256,20 @@ describe("checkPlanAgainstPolicy", () => {
   })
 
   it("enforces per-rebalance, per-epoch, rebalance-count and gas caps (rule 4)", () => {
-    expect(run(portfolio(1.1), repayFromPool, { maxAmountPerRebalance: 7999 }).violations.map((v) => v.rule)).toEqual([4])
+    // Net charge: the 4000 repaid (the pool withdrawal funding it is not charged).
+    expect(run(portfolio(1.1), repayFromPool, { maxAmountPerRebalance: 3999 }).violations.map((v) => v.rule)).toEqual([4])
+    expect(run(portfolio(1.1), repayFromPool, { maxAmountPerRebalance: 4000 }).violations).toEqual([])
     const used: EpochState = { epoch: Math.floor(NOW / 86_400), amountInEpoch: 10_000, rebalancesInEpoch: 3, gasInEpoch: 1_000_000 }
     // The module reverts with the first cap it finds (amount, count, gas, in that order).
-    const caps = { maxAmountPerEpoch: 15_000, maxRebalancesPerEpoch: 3, maxGasPerEpoch: 1_200_000, cooldown: 0 }
+    const caps = { maxAmountPerEpoch: 13_999, maxRebalancesPerEpoch: 3, maxGasPerEpoch: 1_200_000, cooldown: 0 }
     const first = (policy: Partial<Policy>) => run(portfolio(1.1), repayFromPool, policy, used).violations.map((v) => [v.rule, v.error?.name])
     expect(first(caps)).toEqual([[4, "EpochAmountCapExceeded"]])
     expect(first({ ...caps, maxAmountPerEpoch: 1e9 })).toEqual([[4, "EpochRebalanceCapExceeded"]])
     expect(first({ ...caps, maxAmountPerEpoch: 1e9, maxRebalancesPerEpoch: 4 })).toEqual([[4, "EpochGasCapExceeded"]])
     expect(first({ ...caps, maxAmountPerEpoch: 1e9, maxRebalancesPerEpoch: 4, maxGasPerEpoch: 1_300_000 })).toEqual([])
     const expired = { ...used, epoch: Math.floor(NOW / 86_400) - 1 }
-    expect(run(portfolio(1.1), repayFromPool, { maxAmountPerEpoch: 15_000, maxRebalancesPerEpoch: 3, maxGasPerEpoch: 1_200_000, cooldown: 0 }, expired).violations).toEqual([])
+    expect(first({ ...caps, maxAmountPerEpoch: 14_000, maxRebalancesPerEpoch: 4, maxGasPerEpoch: 1_300_000 })).toEqual([])
+    expect(run(portfolio(1.1), repayFromPool, { maxAmountPerEpoch: 13_999, maxRebalancesPerEpoch: 3, maxGasPerEpoch: 1_200_000, cooldown: 0 }, expired).violations).toEqual([])
   })
 
   it("rejects a loss above maxLossBps of what the positions move (rule 5)", () => {
@@ -258,7 +292,7 @@ describe("checkPlanAgainstPolicy", () => {
     expect(run(portfolio(1.1), small, budget, used).violations.map((v) => v.rule)).toEqual([6])
   })
 
-  it("values a collateral-token pool action at the first touched sub-account's oracle price, as the module does", () => {
+  it("charges each sub-account its net position change at its own price, never the pool actions that fund it", () => {
     const pre = portfolio(1.1)
     const wethPool = "0x00000000000000000000000000000000000000c3"
     pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", price: 2900, debt: (10 * 2900 * 0.86) / 1.5 })
@@ -280,7 +314,8 @@ describe("checkPlanAgainstPolicy", () => {
     const policies = { a: makePolicy({ pools: [wethPool] }), b: makePolicy({ boostAllowed: true, pools: [POOL] }) }
     const r = checkPlanAgainstPolicy({ plan: p, pre, policies, epochs: {}, now: NOW })
     expect(r.violations).toEqual([])
-    expect(r.amountMoved.a).toBeCloseTo(2 * 2900 + 2 * 3000, 3)
+    expect(r.amountMoved.a).toBeCloseTo(2 * 3000, 3) // 2 WETH supplied at a's price; the pool withdrawal is not charged
+    expect(r.amountMoved.b).toBeCloseTo(100, 6) // the 100 borrowed; the deposit is not charged
   })
 
   it("rejects pools outside the policy, pools on non-pool actions and unexecutable plans", () => {

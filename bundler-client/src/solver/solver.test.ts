@@ -132,13 +132,15 @@ describe("solve", () => {
     const bare = solve(input([sub("a", 2.2, { maxHealth: 2 })]))
     expect(bare.plan).toBeUndefined()
     expect(bare.outcomes[0]?.reason).toMatch(/IdleInflow/)
-    // The per-rebalance cap counts the borrow and the deposit: the boost borrows at most half of it, still parked whole.
-    const capped = input([sub("a", 1.75, { maxHealth: 1.7, maxAmountPerRebalance: 5_000, pools: [PARK.address] })], { pools: [PARK] })
+    // The per-rebalance cap charges the net position change (the borrow; parking it changes no position): the boost
+    // borrows up to the cap (3,640 uncapped), still parked whole.
+    const capped = input([sub("a", 1.75, { maxHealth: 1.7, maxAmountPerRebalance: 2_000, pools: [PARK.address] })], { pools: [PARK] })
     const c = solve(capped)
     const amounts = c.plan?.actions.map((a) => a.amount) ?? []
     expect(amounts).toHaveLength(2)
     expect(amounts[0]).toBeCloseTo(amounts[1] as number, 9)
-    expect((amounts[0] as number) * 2).toBeLessThanOrEqual(5_000 * (1 + 1e-9))
+    expect(amounts[0] as number).toBeLessThanOrEqual(2_000 * (1 + 1e-9))
+    expect(amounts[0] as number).toBeGreaterThan(2_000 * 0.999)
     expect(check(capped, c.plan!).ok).toBe(true)
     // Sizing it never drops the sub-account's role: it is the plan's target.
     expect(c.outcomes[0]?.role).toBe("target")

@@ -61,7 +61,6 @@ type Role = "target" | "source" | "none"
 export type Checkpoint = {
   c: Float64Array
   d: Float64Array
-  m: Float64Array
   roles: Role[]
   reasons: string[]
   pools: YieldPool[]
@@ -118,8 +117,8 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
 }
 
 /**
- * The portfolio as the plan under construction leaves it: collateral and debt per sub-account, value moved against each
- * cap, pools, idle balances, slippage paid, the moves so far and each sub-account's role. Every move goes through
+ * The portfolio as the plan under construction leaves it: collateral and debt per sub-account (their net change is what
+ * the amount caps charge), pools, idle balances, slippage paid, the moves so far and each sub-account's role. Every move goes through
  * {@link WorkingPortfolio.push}, which applies it as the module would; a target's moves can be undone with a checkpoint.
  */
 export class WorkingPortfolio {
@@ -127,7 +126,6 @@ export class WorkingPortfolio {
   readonly n: number
   readonly collateral: Float64Array
   readonly debt: Float64Array
-  readonly moved: Float64Array
   readonly roles: Role[]
   readonly reasons: string[]
   readonly pools: YieldPool[]
@@ -148,7 +146,6 @@ export class WorkingPortfolio {
     this.n = this.subs.length
     this.collateral = new Float64Array(this.subs.map((s) => s.state.collateral))
     this.debt = new Float64Array(this.subs.map((s) => s.state.debt))
-    this.moved = new Float64Array(this.n)
     this.roles = new Array(this.n).fill("none")
     this.reasons = new Array(this.n).fill("")
     this.pools = input.pools.map((p) => ({ ...p }))
@@ -175,9 +172,18 @@ export class WorkingPortfolio {
     return d > 0 ? ((this.collateral[i] as number) * s.price * s.lltv) / d : Number.POSITIVE_INFINITY
   }
 
-  /** Value sub-account `i` may still move in this plan (per-rebalance and epoch caps). */
+  /**
+   * Net change of sub-account `i`'s position so far, as the module charges it to the amount caps: |collateral change|
+   * valued at the pre-trade price + |debt change| (loan units). Pool actions and round trips cost nothing.
+   */
+  netMoved(i: number): number {
+    const s = this.sub(i).state
+    return Math.abs((this.collateral[i] as number) - s.collateral) * s.price + Math.abs((this.debt[i] as number) - s.debt)
+  }
+
+  /** Net change sub-account `i`'s position may still make in this plan (per-rebalance and epoch caps). */
   capLeft(i: number): number {
-    return this.account(i).capTotal - (this.moved[i] as number)
+    return this.account(i).capTotal - this.netMoved(i)
   }
 
   /** What sub-account `i`'s market can still lend in this plan (its `borrowable`, net of this plan's borrows and repays). */
@@ -303,15 +309,13 @@ export class WorkingPortfolio {
    * end; `EndCallback` changes nothing.
    */
   push(kind: ActionKind, sub: number, amount: number, pool?: YieldPool, swap?: SwapMoveFields): void {
-    const { idle, debt, collateral, moved } = this
+    const { idle, debt, collateral } = this
     const s = this.sub(sub).state
     const onCollateral = kind === "SupplyCollateral" || kind === "WithdrawCollateral" || kind === "SellCollateral"
     const asset = pool !== undefined ? pool.asset : onCollateral ? s.collateralAsset : s.loanAsset
     const decimals = pool !== undefined ? pool.decimals : onCollateral ? s.collateralDecimals : s.loanDecimals
     this.moves.push({ kind, sub, pool: pool?.address, asset, decimals, amount, ...swap })
     const assetValue = onCollateral ? s.price : this.valuationPrice(asset, sub)
-    // Swaps move no position (the module counts neither them nor the callback's closing marker).
-    if (kind !== "SellCollateral" && kind !== "EndCallback") moved[sub] = (moved[sub] as number) + amount * assetValue
     switch (kind) {
       case "SellCollateral": {
         const out = swap?.expectedOut ?? amount * s.price
@@ -359,7 +363,7 @@ export class WorkingPortfolio {
 
   /**
    * Takes back this plan's plain repayments of sub-account `sub` from move `from` on (their loan token returns to the
-   * idle balance, their debt and cap use are undone), so a callback block can carry them in its own repayment.
+   * idle balance, their debt is restored; the caps follow the net change), so a callback block can carry them in its own repayment.
    *
    * @returns The loan token taken back.
    */
@@ -371,7 +375,6 @@ export class WorkingPortfolio {
       this.moves.splice(k, 1)
       this.debt[sub] = (this.debt[sub] as number) + m.amount
       this.idle[m.asset] = (this.idle[m.asset] ?? 0) + m.amount
-      this.moved[sub] = (this.moved[sub] as number) - m.amount
       folded += m.amount
     }
     return folded
@@ -397,7 +400,6 @@ export class WorkingPortfolio {
     return {
       c: this.collateral.slice(),
       d: this.debt.slice(),
-      m: this.moved.slice(),
       roles: this.roles.slice(),
       reasons: this.reasons.slice(),
       pools: this.pools.map((p) => ({ ...p })),
@@ -412,7 +414,6 @@ export class WorkingPortfolio {
   restore(s: Checkpoint): void {
     this.collateral.set(s.c)
     this.debt.set(s.d)
-    this.moved.set(s.m)
     s.roles.forEach((r, i) => (this.roles[i] = r))
     s.reasons.forEach((r, i) => (this.reasons[i] = r))
     s.pools.forEach((p, i) => Object.assign(this.pools[i] as YieldPool, p))

@@ -13,6 +13,9 @@ import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/Pac
 ///   edge and the target (below the band: health after >= health before + (target - min) / 2, and >= min), and no
 ///   further past the target than half way to the other edge. One that is not due may only move toward its target,
 ///   never past it.
+/// - maxAmountPerRebalance / maxAmountPerEpoch bound the net change of the position a rebalance makes (one rebalance,
+///   and summed over the aligned epoch): |collateral change| valued at the pre-trade price + |debt change|, as read back
+///   from the venue; gross flows (a repayment undone by a borrow, pool and swap actions) are not charged.
 /// - maxLossBps bounds one rebalance's net value loss in bps of the value its positions moved; maxEpochLossBps bounds
 ///   the loss of all rebalances of an aligned epoch (`block.timestamp / epochLength`) in bps of this sub-account's
 ///   equity before each of them.
@@ -346,9 +349,11 @@ interface ILeverageModule is IAccount {
     error HealthCrossedTarget(bytes32 subAccount, uint256 healthBefore, uint256 healthAfter, uint256 targetHealth);
     /// @notice Thrown when the health of `subAccount`, whose policy does not allow boosts, decreases.
     error HealthDecreased(bytes32 subAccount, uint256 healthBefore, uint256 healthAfter);
-    /// @notice Thrown when the value a plan moves through `subAccount` (loan units) is above maxAmountPerRebalance.
+    /// @notice Thrown when the net change a plan makes to `subAccount`'s position (loan units: |collateral change| at the
+    /// pre-trade price + |debt change|) is above maxAmountPerRebalance.
     error AmountCapExceeded(bytes32 subAccount, uint256 amount, uint256 cap);
-    /// @notice Thrown when the value moved through `subAccount` in the epoch (loan units) would exceed maxAmountPerEpoch.
+    /// @notice Thrown when the net position changes charged to `subAccount` in the epoch (loan units) would exceed
+    /// maxAmountPerEpoch.
     error EpochAmountCapExceeded(bytes32 subAccount, uint256 amount, uint256 cap);
     /// @notice Thrown when `subAccount` would exceed maxRebalancesPerEpoch.
     error EpochRebalanceCapExceeded(bytes32 subAccount, uint256 count, uint256 cap);

@@ -43,7 +43,7 @@ library RebalanceLib {
         uint256 debtAfter;
         uint256 healthBefore;
         uint256 healthAfter;
-        uint256 moved;
+        uint256 moved; // net position change charged to the amount caps, set by `_checkPostConditions`
         bool due;
     }
 
@@ -297,8 +297,6 @@ library RebalanceLib {
         Action calldata opener = actions[index];
         Run memory run = runs[opener.subAccount];
         bool repay = opener.kind == ActionKind.RepayWithCallback;
-        run.moved +=
-            repay ? Math.min(opener.amount, run.state.debt) : HealthLib.collateralValue(opener.amount, run.state.price);
         bytes memory data;
         (data, next) = _callbackData(runs, actions, index, repay ? run.state.loanToken : run.state.collateralToken);
         (VenueCall memory venueCall, bytes4 selector) =
@@ -307,9 +305,6 @@ library RebalanceLib {
         _call(safe, index, venueCall.target, venueCall.data);
         if (_tload(CALLBACK_HASH_SLOT) != 0) revert ILeverageModule.CallbackNotReceived(index);
         _tstore(CALLBACK_VENUE_SLOT, 0);
-        for (uint256 k; k < runs.length; ++k) {
-            runs[k].moved = _tload(MOVED_SLOT + k);
-        }
         _resetApproval(safe, index, venueCall.approveToken, venueCall.target);
     }
 
@@ -357,9 +352,6 @@ library RebalanceLib {
         for (uint256 k; k < inner.length; ++k) {
             _execute(s, runs, safe, swapAdapter, inner[k], start + k);
         }
-        for (uint256 k; k < runs.length; ++k) {
-            _tstore(MOVED_SLOT + k, runs[k].moved);
-        }
         _approve(safe, start - 1, settleToken, caller, assets);
     }
 
@@ -379,7 +371,6 @@ library RebalanceLib {
         if (_isPoolKind(kind)) {
             address pool = action.pool;
             address asset = IERC4626(pool).asset();
-            run.moved += _value(asset, amount, runs);
             if (kind == ActionKind.DepositToPool) {
                 if (
                     IERC4626(pool).totalSupply() < ConstantsLib.MIN_POOL_SUPPLY
@@ -396,11 +387,6 @@ library RebalanceLib {
             return;
         }
 
-        if (kind == ActionKind.SupplyCollateral || kind == ActionKind.WithdrawCollateral) {
-            run.moved += HealthLib.collateralValue(amount, run.state.price);
-        } else {
-            run.moved += kind == ActionKind.Repay ? Math.min(amount, run.state.debt) : amount;
-        }
         VenueCall memory venueCall = run.adapter.encode(uint8(kind), run.market, amount, safe);
         if (venueCall.approveToken == address(0)) {
             _call(safe, index, venueCall.target, venueCall.data);
@@ -414,7 +400,8 @@ library RebalanceLib {
     /// @dev One exact-input swap of the sub-account's own tokens through the swap adapter, paid to the Safe: the
     /// minimum output is the input's value at the pre-trade oracle price less `maxSlippageBps` (rounded up), passed to
     /// the router and re-checked on the Safe's balance; the router's approval is exact and back to zero after.
-    /// Swaps are not counted in `moved` (they do not change a position); their loss counts in the value bounds.
+    /// Swaps change no position, so they add nothing to `moved` (the net position change); their loss counts in the
+    /// value bounds.
     function _swap(
         uint256 maxSlippageBps,
         Run memory run,
@@ -622,8 +609,6 @@ library RebalanceLib {
     uint256 private constant CALLBACK_VENUE_SLOT = uint256(keccak256("levpilot.rebalance.callbackVenue")) - 1;
     /// @dev keccak256(selector, data) of the one callback armed (0: none, or already received).
     uint256 private constant CALLBACK_HASH_SLOT = uint256(keccak256("levpilot.rebalance.callbackHash")) - 1;
-    /// @dev Base of MAX_SUB_ACCOUNTS slots: what each run has moved, handed from the callback to the outer frame.
-    uint256 private constant MOVED_SLOT = uint256(keccak256("levpilot.rebalance.moved")) - 1;
 
     function _enter(address safe) private {
         uint256 active = _tload(ACTIVE_SAFE_SLOT);
@@ -659,7 +644,8 @@ library RebalanceLib {
     /* JUDGE */
 
     /// @dev Per sub-account: changed, inside the band, a triggered one inside its landing zone, one not due moved only
-    /// toward its target (never past it), deleverage-only never losing health, within the per-rebalance amount cap.
+    /// toward its target (never past it), deleverage-only never losing health, its net change within the per-rebalance
+    /// amount cap.
     function _checkPostConditions(Run memory run, Policy storage policy) internal view {
         if (run.collateralAfter == run.state.collateral && run.debtAfter == run.state.debt) {
             revert ILeverageModule.SubAccountUnchanged(run.id);
@@ -688,15 +674,25 @@ library RebalanceLib {
         if (!policy.boostAllowed && healthAfter < before) {
             revert ILeverageModule.HealthDecreased(run.id, before, healthAfter);
         }
-        if (run.moved > policy.maxAmountPerRebalance) {
-            revert ILeverageModule.AmountCapExceeded(run.id, run.moved, policy.maxAmountPerRebalance);
+        // The amount caps charge the NET position change, at the pre-trade price: |collateral value change| + |debt
+        // change|, read back from the venue, never the gross flows (each repayment, borrow, collateral or pool action).
+        // Gross charging let a keeper spend a not-due sub-account's maxAmountPerEpoch with churn (repay x, borrow x + d)
+        // next to another's rescue, and so refuse its own later rescue (EpochAmountCapExceeded) until the epoch ended.
+        // Net is safe: a not-due sub-account only moves toward its target and never past it (above), so its net charge
+        // is bounded by its distance to the target. Churn (on a due sub-account too) nets to about zero, and whatever it
+        // costs is bounded by the loss rules: per operation maxLossBps of the positions' net moves (so churn adds no
+        // allowance), per epoch maxEpochLossBps of equity. The venue sees the gross flows, but they start and end in the
+        // Safe within one transaction, checked by the band and landing-zone rules on the position read back.
+        uint256 price = run.state.price;
+        uint256 moved = HealthLib.collateralValue(HealthLib.distance(run.collateralAfter, run.state.collateral), price)
+            + HealthLib.distance(run.debtAfter, run.state.debt);
+        run.moved = moved;
+        if (moved > policy.maxAmountPerRebalance) {
+            revert ILeverageModule.AmountCapExceeded(run.id, moved, policy.maxAmountPerRebalance);
         }
         // Material change (checked last, so a rule above names a real problem first): collateral value and debt moved
         // by at least MIN_MATERIAL_CHANGE_BPS of the collateral value, at the pre-trade price.
-        uint256 price = run.state.price;
-        uint256 changed = HealthLib.collateralValue(HealthLib.distance(run.collateralAfter, run.state.collateral), price)
-            + HealthLib.distance(run.debtAfter, run.state.debt);
-        if (changed * ConstantsLib.BPS < HealthLib.collateralValue(run.state.collateral, price) * ConstantsLib.MIN_MATERIAL_CHANGE_BPS) {
+        if (moved * ConstantsLib.BPS < HealthLib.collateralValue(run.state.collateral, price) * ConstantsLib.MIN_MATERIAL_CHANGE_BPS) {
             revert ILeverageModule.SubAccountUnchanged(run.id);
         }
     }

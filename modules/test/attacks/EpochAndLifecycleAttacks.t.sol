@@ -25,6 +25,7 @@ import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParam
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 
 interface ITokenPaymaster {
     function updateCachedPrice(bool force) external returns (uint256);
@@ -37,7 +38,8 @@ interface ITokenPaymaster {
 /// target; plans may not list what they do not change nor pad the loss allowance; whatever pays, keeper operations cost
 /// the Safe at most its budget; one owner call kills every key; keeper operations never use owner nonce keys; a
 /// sub-account that is not due only approaches its target; minHealth clears the liquidation incentive; owner
-/// signatures carry no padding; a pinned feed is refused.
+/// signatures carry no padding; a pinned feed is refused; churn cannot spend a sub-account's amount caps (they charge
+/// the net position change).
 contract EpochAndLifecycleAttacksTest is AttackBase {
     using MarketParamsLib for MarketParams;
 
@@ -750,7 +752,158 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         assertNothingLeftBut(before, maxCost(op));
     }
 
+    /* 30. CHURN PADDING: THE AMOUNT CAPS CHARGE THE NET POSITION CHANGE */
+
+    /// @dev Review 4 of issue 10: a compromised keeper pads two genuine WETH rescues with churn on the WBTC sub-account
+    /// (not due, boost allowed): Repay(all its debt), Borrow(debt + 300), 300 parked in the pool. Charged gross, that spent
+    /// 99.2k of WBTC's 100k maxAmountPerEpoch, and once the owner replaced the key the honest keeper's WBTC rescue was
+    /// refused (EpochAmountCapExceeded) until the epoch ended. Charged net, each churn costs its 300 and the rescue runs.
+    function test_Attack30_ChurnOnANotDueSubAccountCannotSpendItsEpochAmountCap() public {
+        Policy memory wp = defaultPolicy(wbtcMarket, address(usdcVault));
+        wp.boostAllowed = true;
+        wp.maxHealth = 2e18; // WBTC at 1.72: not due
+        wp.maxAmountPerRebalance = 70_000e6;
+        wp.maxAmountPerEpoch = 100_000e6;
+        setPolicy(wp);
+        // The rescues are paid from the Safe's idle USDC (38,000 in the fixture).
+        uint256 debtB = _wbtcDebt();
+        _churnWbtcNextToARescue(debtB);
+        uint256 charged = _wbtcDebt() - debtB;
+        assertEq(module.getEpochUsage(safe, wbtcId).amountMoved, charged, "charged the net debt change only");
+        assertApproxEqAbs(charged, 300e6, 1, "the 300 borrowed on top of the churn");
+
+        _dropWethHealthTo(1.15e18);
+        uint256 debtBefore = _wbtcDebt();
+        _churnWbtcNextToARescue(19_000e6);
+        charged += _wbtcDebt() - debtBefore;
+        assertEq(module.getEpochUsage(safe, wbtcId).amountMoved, charged, "again only the net change");
+        assertLt(charged, 601e6, "two churns of ~49,000 gross cost ~600 of the 100,000 cap");
+
+        // The owner revokes the compromised key and adds an honest one; WBTC crashes below its band and is rescued.
+        (address honest, uint256 honestKey) = makeAddrAndKey("honest keeper");
+        safeCall(abi.encodeCall(ILeverageModule.revokeAllKeepers, ()));
+        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (honest, 0, uint48(block.timestamp + 1 days))));
+        wbtcOracle.setPrice(42_000e18);
+        MarketState memory s = _wbtcState();
+        uint256 need = s.debt - Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), s.lltv, 1.35e18);
+        Plan memory rescue = plan1(
+            wbtcId, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), need), action(ActionKind.Repay, 0, address(0), need)
+        );
+        int256 valueBefore = safeValue(wethVault);
+        handleOk(keeperOp(safe, honest, rescue, honestKey));
+        assertApproxEqAbs(healthOf(safe, wbtcMarket), 1.35e18, 0.001e18, "rescued");
+        assertEq(module.getEpochUsage(safe, wbtcId).amountMoved, charged + (s.debt - _wbtcDebt()), "the rescue's net change");
+        assertApproxEqAbs(safeValue(wethVault), valueBefore, 2, "nothing of value left the Safe");
+    }
+
+    /// @dev The per-rebalance cap judges the same net change: churn whose net move on the not-due sub-account is 300
+    /// passes a cap of 300 (gross ~60,000) and is refused by name under a cap of 299; nothing leaves the Safe.
+    function test_Attack30_RevertWhen_NotDueChurnNetsAboveItsRebalanceCap() public {
+        Policy memory wp = defaultPolicy(wbtcMarket, address(usdcVault));
+        wp.boostAllowed = true;
+        wp.maxHealth = 2e18;
+        setPolicy(wp);
+        uint256 debtB = _wbtcDebt();
+        Plan memory plan = _wbtcChurnPlan(debtB, 300e6);
+        uint256 net = _wbtcNetChange(plan);
+        assertApproxEqAbs(net, 300e6, 1, "net: the 300 borrowed on top");
+
+        wp.maxAmountPerRebalance = uint128(net - 1);
+        setPolicy(wp);
+        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
+        Holdings memory before = holdings(safe);
+        (bool ok, bytes memory reason) = handle(op);
+        assertFalse(ok);
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.AmountCapExceeded.selector, wbtcId, net, net - 1));
+        assertNothingLeftBut(before, maxCost(op));
+
+        wp.maxAmountPerRebalance = uint128(net);
+        setPolicy(wp);
+        handleOk(keeperOp(safe, keeper, plan, keeperKey));
+        assertEq(module.getEpochUsage(safe, wbtcId).amountMoved, net);
+    }
+
+    /// @dev The padding the net charge could open: gross churn on the DUE sub-account is no longer charged to its amount
+    /// caps (here 10,000 against a ~15,000 round trip). Run through a pool with a 1% exit fee, the churn's fee is a loss
+    /// that the loss bound (maxLossBps of the positions' net moves, to which churn adds nothing) refuses by name; run
+    /// through the fair venue and pool, it costs nothing and is charged its net change only.
+    function test_Attack30_RevertWhen_ChurnOnADueSubAccountBleedsThroughAPool() public {
+        RiggedVault skim = _feePool(100);
+        Policy memory policy = defaultPolicy(wethMarket, address(skim));
+        policy.pools = new address[](2);
+        policy.pools[0] = address(skim);
+        policy.pools[1] = address(usdcVault);
+        policy.boostAllowed = true;
+        policy.maxAmountPerRebalance = 10_000e6;
+        setPolicy(policy);
+        uint256 need = _repayToReach(1.35e18);
+        Action[] memory actions = new Action[](4);
+        actions[0] = action(ActionKind.WithdrawFromPool, 0, address(skim), 15_000e6);
+        actions[1] = action(ActionKind.Repay, 0, address(0), 15_000e6);
+        actions[2] = action(ActionKind.Borrow, 0, address(0), 15_000e6 - need);
+        actions[3] = action(ActionKind.DepositToPool, 0, address(usdcVault), 15_000e6 - need);
+        Plan memory bleed;
+        bleed.subAccounts = new bytes32[](1);
+        bleed.subAccounts[0] = wethId;
+        bleed.actions = actions;
+        (uint256 loss, uint256 moved) = _whatIfLossAndMoved(bleed, skim);
+        assertGe(loss, 150e6, "the 1% fee on the 15,000 round trip");
+        assertApproxEqAbs(moved, need, 1, "the allowance is 50 bps of the net repayment only");
+        _expectLossRefused(bleed, abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, loss, moved, 50));
+
+        // The same churn paid from idle USDC (the fair venue) and parked in the fair pool: no loss, net charge.
+        actions = new Action[](3);
+        actions[0] = action(ActionKind.Repay, 0, address(0), 15_000e6);
+        actions[1] = action(ActionKind.Borrow, 0, address(0), 15_000e6 - need);
+        actions[2] = action(ActionKind.DepositToPool, 0, address(usdcVault), 15_000e6 - need);
+        bleed.actions = actions;
+        (, uint256 debtBefore) = adapter.position(Id.unwrap(wethMarket.id()), safe);
+        int256 valueBefore = safeValue(skim);
+        handleOk(keeperOp(safe, keeper, bleed, keeperKey));
+        (, uint256 debtAfter) = adapter.position(Id.unwrap(wethMarket.id()), safe);
+        assertEq(module.getEpochUsage(safe, wethId).amountMoved, debtBefore - debtAfter, "charged the net repayment");
+        assertApproxEqAbs(safeValue(skim), valueBefore, 2, "nothing of value left the Safe");
+    }
+
     /* HELPERS */
+
+    /// @dev Op: the WETH rescue to 1.35 from idle USDC, padded with a WBTC churn: Repay(`repaid`), Borrow(`repaid` +
+    /// 300), the 300 parked in the pool.
+    function _churnWbtcNextToARescue(uint256 repaid) internal {
+        int256 valueBefore = safeValue(wethVault);
+        handleOk(keeperOp(safe, keeper, _wbtcChurnPlan(repaid, 300e6), keeperKey));
+        assertApproxEqAbs(safeValue(wethVault), valueBefore, 3, "nothing of value left the Safe");
+    }
+
+    /// @dev WETH repaid from idle USDC (it is due), WBTC churned: Repay(`repaid`), Borrow(`repaid` + `up`), Deposit(`up`).
+    function _wbtcChurnPlan(uint256 repaid, uint256 up) internal view returns (Plan memory plan) {
+        Action[] memory actions = new Action[](4);
+        actions[0] = action(ActionKind.Repay, 1, address(0), repaid);
+        actions[1] = action(ActionKind.Borrow, 1, address(0), repaid + up);
+        actions[2] = action(ActionKind.DepositToPool, 1, address(usdcVault), up);
+        actions[3] = action(ActionKind.Repay, 0, address(0), _repayToReach(1.35e18));
+        plan = plan2(wethId, wbtcId, actions);
+    }
+
+    /// @dev The WBTC position's net change under `plan` (|collateral value change| + |debt change|, at the pre-trade
+    /// price), executed in a throwaway state with its caps lifted; computed from Morpho's positions, not the module.
+    function _wbtcNetChange(Plan memory plan) internal returns (uint256 net) {
+        uint256 snapshot = vm.snapshotState();
+        MarketState memory s = _wbtcState();
+        executeAsEntryPoint(safe, keeper, plan);
+        MarketState memory t = _wbtcState();
+        uint256 dc = t.collateral > s.collateral ? t.collateral - s.collateral : s.collateral - t.collateral;
+        net = Math.mulDiv(dc, s.price, 1e36) + (t.debt > s.debt ? t.debt - s.debt : s.debt - t.debt);
+        vm.revertToState(snapshot);
+    }
+
+    function _wbtcState() internal view returns (MarketState memory) {
+        return adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
+    }
+
+    function _wbtcDebt() internal view returns (uint256 debt) {
+        (, debt) = adapter.position(Id.unwrap(wbtcMarket.id()), safe);
+    }
 
     function _feePool(uint256 feeBps) internal returns (RiggedVault pool) {
         pool = new RiggedVault(usdc);

@@ -377,20 +377,20 @@ contract KeeperAttacksTest is AttackBase {
     function test_Attack06_RevertWhen_SmallRebalancesExceedTheEpochAmountCap() public {
         Policy memory policy = defaultPolicy(wethMarket, address(usdcVault));
         // Each rebalance must land in [1.3, 1.55]: from 1.19, a repayment of 1,649, then 1,498, 1,361, 1,236 USDC
-        // as the debt shrinks (twice that moved: the pool withdrawal and the repayment).
+        // as the debt shrinks (each charged its net position change, the repayment; not the pool withdrawal).
         policy.maxAmountPerRebalance = 3500e6;
-        policy.maxAmountPerEpoch = 10_000e6;
+        policy.maxAmountPerEpoch = 5000e6;
         setPolicy(policy);
         uint256 done;
         for (uint256 i; i < 10; ++i) {
             _dropWethHealthTo(1.19e18);
             uint256 amount = _repayToReach(1.31e18);
             uint256 used = module.getEpochUsage(safe, wethId).amountMoved;
-            if (used + 2 * amount > policy.maxAmountPerEpoch) {
+            if (used + amount > policy.maxAmountPerEpoch) {
                 Holdings memory before = holdings(safe);
                 expectExec(
                     repayPlan(amount),
-                    abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, used + 2 * amount, 10_000e6)
+                    abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, used + amount, 5000e6)
                 );
                 assertNothingLeft(before);
                 break;
@@ -399,7 +399,7 @@ contract KeeperAttacksTest is AttackBase {
             ++done;
         }
         assertEq(done, 3, "three small rebalances fit, the fourth does not");
-        assertLe(module.getEpochUsage(safe, wethId).amountMoved, 10_000e6, "the epoch never went over its cap");
+        assertLe(module.getEpochUsage(safe, wethId).amountMoved, 5000e6, "the epoch never went over its cap");
     }
 
     function test_Attack06_RevertWhen_SmallRebalancesExceedTheEpochCount() public {

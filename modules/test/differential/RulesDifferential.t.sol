@@ -326,6 +326,7 @@ contract RulesDifferentialTest is SwapBase {
         (uint256 low, uint256 high) = RebalanceLib.landingZone(_healthOf(sb), pb.minHealth, pb.targetHealth, pb.maxHealth);
         uint256 x = _repayTo(sb, low + Math.mulDiv(high - low, 20 + _below(60), 100));
         Action[] memory wethActions = _notDueMove(move, pw, x);
+        if (move == TOWARD && pw.boostAllowed && _chance(40)) wethActions = _withChurn(wethActions);
         bool fromPool = wethActions.length == 1 && wethActions[0].kind == ActionKind.Repay && _chance(50);
         Action[] memory actions = new Action[](wethActions.length + (fromPool ? 2 : 1));
         if (fromPool) {
@@ -376,6 +377,18 @@ contract RulesDifferentialTest is SwapBase {
         actions[2] = action(ActionKind.SellCollateral, 1, route(FEE_LOW), sold);
         actions[3] = action(ActionKind.EndCallback, 1, address(0), 0);
         actions[4] = action(ActionKind.DepositToPool, 1, address(usdcVault), minOut > paid ? minOut - paid : 1);
+    }
+
+    /// @dev Churn on the not-due WETH sub-account ahead of its move: Borrow(c) then Repay(c), c 1-5 % of its debt. The
+    /// amount caps charge the net position change, so both sides must agree it adds (about) nothing.
+    function _withChurn(Action[] memory move) internal returns (Action[] memory actions) {
+        uint256 c = Math.mulDiv(wethState().debt, 1 + _below(5), 100) + 1;
+        actions = new Action[](move.length + 2);
+        actions[0] = action(ActionKind.Borrow, 1, address(0), c);
+        actions[1] = action(ActionKind.Repay, 1, address(0), c);
+        for (uint256 k; k < move.length; ++k) {
+            actions[2 + k] = move[k];
+        }
     }
 
     function _one(Action memory a) internal pure returns (Action[] memory actions) {

@@ -354,21 +354,22 @@ contract RebalanceChecksTest is Fixture {
 
     function test_Execute_RevertWhen_AmountAbovePerRebalanceCap() public {
         Policy memory policy = defaultPolicy(wethMarket, address(usdcVault));
-        policy.maxAmountPerRebalance = 5000e6;
+        policy.maxAmountPerRebalance = 3299e6;
         _setPolicy(policy);
+        // The net position change: the 3,300 repaid (the pool withdrawal funding it is not charged).
         _expectExec(
-            _repayPlan(3300e6), abi.encodeWithSelector(ILeverageModule.AmountCapExceeded.selector, wethId, 6600e6, 5000e6)
+            _repayPlan(3300e6), abi.encodeWithSelector(ILeverageModule.AmountCapExceeded.selector, wethId, 3300e6, 3299e6)
         );
     }
 
     function test_Execute_RevertWhen_EpochAmountCapExceeded() public {
         Policy memory policy = defaultPolicy(wethMarket, address(usdcVault));
-        policy.maxAmountPerEpoch = 10_000e6;
+        policy.maxAmountPerEpoch = 5000e6;
         _setPolicy(policy);
-        executeAsEntryPoint(safe, keeper, _repayPlan(3300e6)); // 6,600 moved; 1.404
+        executeAsEntryPoint(safe, keeper, _repayPlan(3300e6)); // 3,300 net; 1.404
         wethOracle.setPrice(2000e18); // 17,200 / 14,700 = 1.17
         _expectExec(
-            _repayPlan(2400e6), abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, 11_400e6, 10_000e6)
+            _repayPlan(2400e6), abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, 5700e6, 5000e6)
         );
     }
 
@@ -386,7 +387,7 @@ contract RebalanceChecksTest is Fixture {
         executeAsEntryPoint(safe, keeper, _repayPlan(1900e6));
         EpochUsage memory usage = module.getEpochUsage(safe, wethId);
         assertEq(usage.rebalances, 1, "a new epoch starts over");
-        assertEq(usage.amountMoved, 3800e6, "and so does the amount");
+        assertEq(usage.amountMoved, 1900e6, "and so does the amount");
     }
 
     function test_Execute_RevertWhen_EpochGasCapExceeded() public {
@@ -443,7 +444,7 @@ contract RebalanceChecksTest is Fixture {
         assertEq(usage.lastRebalance, block.timestamp);
         assertEq(usage.epoch, block.timestamp / 1 days, "the aligned epoch");
         assertGt(usage.gasUsed, 50_000, "execution gas recorded");
-        assertEq(usage.amountMoved, 6600e6);
+        assertEq(usage.amountMoved, 3300e6);
     }
 
     function test_Adapter_RevertWhen_ActionKindIsNotAVenueAction() public {

@@ -180,7 +180,10 @@ export type RuleSubAccountResult = {
   healthAfter: bigint
   collateralAfter: bigint
   debtAfter: bigint
-  /** Value the sub-account's actions moved (loan base units), as charged to its caps. */
+  /**
+   * Net change of the position (loan base units): |collateral change| valued at the pre-trade price + |debt change|, as
+   * charged to maxAmountPerRebalance and maxAmountPerEpoch (gross flows, pool and swap actions are not charged).
+   */
   moved: bigint
   /** The plan's loss charged to its epoch, parts per billion of its pre-trade equity. */
   lossPpb: bigint
@@ -322,6 +325,7 @@ type Run = {
   shares: bigint
   healthBefore: bigint
   due: boolean
+  /** Net position change, set by the post-conditions. */
   moved: bigint
 }
 
@@ -553,7 +557,6 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const { kind, amount } = action
     if (isPool(kind)) {
       const p = pools.get(key(action.pool)) as RulePool & { supply: bigint; assets: bigint }
-      r.moved += value(p.asset, amount)
       if (kind === "DepositToPool") {
         if (p.supply < MIN_POOL_SUPPLY || mulDivDown(WAD, p.assets + 1n, p.supply + 1n) === 0n) revert("PoolUnhealthy", action.pool)
         spend(index, p.asset, amount)
@@ -590,17 +593,14 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     }
     const v = r.sub.venue
     if (kind === "SupplyCollateral") {
-      r.moved += collateralValue(amount, r.state.price)
       spend(index, r.state.collateralToken, amount)
       r.collateral += amount
     } else if (kind === "WithdrawCollateral") {
-      r.moved += collateralValue(amount, r.state.price)
       if (amount > r.collateral) actionFailed(index, `withdraws ${amount} collateral of ${r.collateral}`)
       r.collateral -= amount
       if (!venueHealthy(r)) actionFailed(index, "the venue refuses: the position would be unhealthy")
       receive(r.state.collateralToken, amount)
     } else if (kind === "Borrow") {
-      r.moved += amount
       if (v === undefined) r.debt += amount
       else {
         const shares = mulDivUp(amount, v.totalBorrowShares + VIRTUAL_SHARES, v.totalBorrowAssets + VIRTUAL_ASSETS)
@@ -612,7 +612,6 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       if (v !== undefined && v.totalBorrowAssets > v.totalSupplyAssets) actionFailed(index, "the venue refuses: insufficient liquidity")
       receive(r.state.loanToken, amount)
     } else if (kind === "Repay") {
-      r.moved += min(amount, r.state.debt)
       const debt = debtOf(r)
       if (balanceOf(r.state.loanToken) < min(amount, debt))
         actionFailed(index, `needs ${min(amount, debt)} of ${r.state.loanToken} but the Safe holds ${balanceOf(r.state.loanToken)}`)
@@ -629,7 +628,6 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     }
     const r = run(opener.subAccount)
     const isRepay = opener.kind === "RepayWithCallback"
-    r.moved += isRepay ? min(opener.amount, r.state.debt) : collateralValue(opener.amount, r.state.price)
     let end = i + 1
     while ((actions[end] as (typeof actions)[number]).kind !== "EndCallback") end++
     // The venue updates the position, calls back (the inner actions run), then collects what it is owed; any failure
@@ -699,10 +697,11 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
         revert("HealthCrossedTarget", id, before, healthAfter, target)
     }
     if (!policy.boostAllowed && healthAfter < before) revert("HealthDecreased", id, before, healthAfter)
-    if (r.moved > policy.maxAmountPerRebalance) revert("AmountCapExceeded", id, r.moved, policy.maxAmountPerRebalance)
+    // The amount caps charge the net position change at the pre-trade price, not the gross flows (review 4 of issue 10).
     const price = r.state.price
-    const changed = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)
-    if (changed * BPS < collateralValue(r.state.collateral, price) * MIN_MATERIAL_CHANGE_BPS) revert("SubAccountUnchanged", id)
+    r.moved = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)
+    if (r.moved > policy.maxAmountPerRebalance) revert("AmountCapExceeded", id, r.moved, policy.maxAmountPerRebalance)
+    if (r.moved * BPS < collateralValue(r.state.collateral, price) * MIN_MATERIAL_CHANGE_BPS) revert("SubAccountUnchanged", id)
     if (big(policy.maxLossBps) < maxLossBps) maxLossBps = big(policy.maxLossBps)
     return { id, due: r.due, healthBefore: before, healthAfter, collateralAfter, debtAfter, moved: r.moved, lossPpb: 0n }
   })
