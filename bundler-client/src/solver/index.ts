@@ -58,6 +58,7 @@ export {
 } from "./swapDeleverage.js"
 export {
   ONE_PASS_MIN_HEALTH,
+  swapBuySpan,
   type SwapBoostParameters,
   type SwapBoostCandidate,
   planSwapBoost,
