@@ -24,7 +24,7 @@ import {
 import { type Devnet, startDevnet } from "@levpilot/devnet"
 import type { Plan } from "@levpilot/sdk/types"
 import { readSwapCurve, settleSwapAmounts } from "../bundler-client/src/keeper/portfolio"
-import { SWAP_PLAN_TAKE_BIAS } from "../bundler-client/src/solver/swapDeleverage"
+import { swapPlanTake } from "../bundler-client/src/solver/swapDeleverage"
 import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import {
   type UniswapStackAddresses,
@@ -301,10 +301,9 @@ describe("Uniswap v3 on the devnet", () => {
     const settled = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions }, { quoter: uniswap.quoterV2, tokens, expectedOut: [undefined, undefined, e1, e2, undefined] })
     expect(settled.actions[0]?.amount).toBe(planned - (less2bp(e1) - less2bp(q1)))
     expect(settled.actions[0]?.amount).toBeGreaterThan(prefunded + less2bp(q1))
-    // The solver's take from a sale (swapPlanMargin) sits between its minimum output and its expected output less 2 bp:
+    // The solver's take from a sale (swapPlanTake) sits between its minimum output and its expected output less 2 bp:
     // the own funds are the repayment less the takes.
-    const bias = BigInt(Math.round(SWAP_PLAN_TAKE_BIAS * 1e6))
-    const take = (e: bigint, m: bigint) => (less2bp(e) <= m ? less2bp(e) : m + ((less2bp(e) - m) * bias) / 1_000_000n)
+    const take = (e: bigint, m: bigint) => swapPlanTake(m, less2bp(e))
     // A sale whose minimum output (from the oracle) sits within the 2 bp margin of its quote: the repayment still
     // spends that minimum (the module lets no swap output at its minimum stay idle; the sale delivers at least that).
     const withPlan = (repay: bigint) => [{ ...actions[0], amount: repay } as Plan["actions"][number], ...actions.slice(1)]

@@ -7,7 +7,7 @@ import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds } from "./chainBounds.js"
-import { SWAP_CURVE_FRACTIONS, SWAP_PLAN_TAKE_BIAS, SWAP_REPAY_MARGIN, swapRepayMargin } from "../solver/swapDeleverage.js"
+import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN, swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import { SwapRouteError } from "../swap/errors.js"
@@ -266,7 +266,7 @@ export async function readSwapCurve(
  * @param parameters.minAmountOut - Per action index, a swap's on-chain minimum output (`getSwapMinAmountOut`); optional.
  *   Nothing the venue collects is lowered below the own funds it carries plus its swaps' minimum outputs: the module
  *   lets no swap output at its minimum stay idle, and the swaps deliver at least that or revert. The own funds are the
- *   planned amount less the solver's take from each swap (`swapPlanMargin`: its minimum plus `SWAP_PLAN_TAKE_BIAS` of
+ *   planned amount less the solver's take from each swap (`swapPlanTake`: its minimum plus `SWAP_PLAN_TAKE_BIAS` of
  *   the way to its expected output less the margin).
  * @returns The chain plan with exact integer amounts.
  * @throws SwapRouteError for a two-pool route (the keeper plans one-pool routes only).
@@ -292,7 +292,6 @@ export async function settleSwapAmounts(
   }
   // Per callback opener: the sum of its sales' quotes less the margin, and what they fall short of the plan.
   const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; take: bigint; minimum: bigint }>()
-  const bias = BigInt(Math.round(SWAP_PLAN_TAKE_BIAS * 1e6))
   let opener = -1
   for (let k = 0; k < actions.length; k++) {
     const swap = actions[k]
@@ -317,10 +316,10 @@ export async function settleSwapAmounts(
       block.minimum += minimum ?? 0n
       if (expected === undefined) block.planned = false
       else {
-        // The solver's take from this sale (swapPlanMargin): its minimum plus SWAP_PLAN_TAKE_BIAS of the way to the
+        // The solver's take from this sale (swapPlanTake): its minimum plus SWAP_PLAN_TAKE_BIAS of the way to the
         // expected output less the margin; what the repayment carries beyond the takes is the plan's own loan token.
         const top = less(expected)
-        block.take += minimum === undefined || top <= minimum ? top : minimum + ((top - minimum) * bias) / 1_000_000n
+        block.take += minimum === undefined ? top : swapPlanTake(minimum, top)
         if (top > exact) block.short += top - exact
       }
       blocks.set(opener, block)

@@ -45,6 +45,8 @@ export {
   SWAP_SLIPPAGE_USE,
   SWAP_REPAY_MARGIN,
   swapPlanMargin,
+  swapPlanTake,
+  SWAP_PLAN_TAKE_BIAS,
   swapRepayMargin,
   curveShortfallBps,
   maxSizeWithinSlippage,

@@ -1,8 +1,9 @@
+import { readFileSync } from "node:fs"
 import { describe, expect, test } from "vitest"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
-import { curveShortfallBps, maxSizeWithinSlippage, splitSale, SWAP_PLAN_TAKE_BIAS, swapPlanMargin, swapRepayMargin } from "./swapDeleverage.js"
+import { curveShortfallBps, maxSizeWithinSlippage, splitSale, SWAP_PLAN_TAKE_BIAS, SWAP_REPAY_MARGIN, swapPlanMargin, swapPlanTake, swapRepayMargin } from "./swapDeleverage.js"
 import { makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
@@ -348,5 +349,36 @@ describe("the venue's take from a swap (swapPlanMargin): between the on-chain mi
     expect(() => applyPlan(pre, filled(plan, 0.01))).toThrow(/needs .* USDC but the Safe holds/)
     // And the take is never below the sale's on-chain minimum at the plan's price (IdleInflow).
     expect(plan.actions[0]!.amount).toBeGreaterThanOrEqual(sell.amount * s.price * (1 - 50 / 10_000))
+  })
+
+  test("swapPlanTake, the one take rule: base units and floats agree; a sale's take absorbs a pool drop of r + (1 - b) of the slack and an oracle rise of b of it", () => {
+    const b = SWAP_PLAN_TAKE_BIAS
+    for (const [bound, shortfall] of [[50, 14.5], [100, 14.5], [50, 5], [30, 20], [1_000, 300]] as const) {
+      // A sale worth 1,000,000 USDC at the oracle, in base units (6 decimals).
+      const value = 1_000_000_000_000n
+      const minimum = (value * BigInt(10_000 - bound)) / 10_000n
+      const expected = (value * BigInt(Math.round((10_000 - shortfall) * 100))) / 1_000_000n
+      const r = swapRepayMargin(bound)
+      const top = (expected * BigInt(Math.round((1 - r) * 1e6))) / 1_000_000n
+      const take = swapPlanTake(minimum, top)
+      expect(Number(take), `${bound}/${shortfall}`).toBeCloseTo(swapPlanTake(Number(minimum), Number(top)), -1)
+      expect(take).toBeGreaterThan(minimum)
+      expect(take).toBeLessThan(top)
+      const slack = Number(top - minimum)
+      // Pool drop tolerated, (E - X) / E, and oracle rise tolerated, (X - m) / m.
+      expect(Number(expected - take) / Number(expected), `${bound}/${shortfall}`).toBeCloseTo(r + ((1 - b) * slack) / Number(expected), 9)
+      expect(Number(take - minimum) / Number(minimum), `${bound}/${shortfall}`).toBeCloseTo((b * slack) / Number(minimum), 9)
+      // The float margin the solver plans with is the same take, as a share of the expected output.
+      expect(1 - swapPlanMargin(bound, shortfall)).toBeCloseTo(Number(take) / Number(expected), 6)
+    }
+    // A top at or below the minimum (a swap past its bound) is taken whole: never raised to the minimum.
+    expect(swapPlanTake(1_000n, 990n)).toBe(990n)
+    expect(swapPlanTake(1_000, 990)).toBe(990)
+  })
+
+  test("the forge test of the inclusion window (SwapInclusionWindow.t.sol) plans with these constants", () => {
+    const sol = readFileSync(new URL("../../../modules/test/integration/SwapInclusionWindow.t.sol", import.meta.url), "utf8")
+    expect(Number(/TAKE_BIAS_PPM = ([\d_]+);/.exec(sol)?.[1]?.replaceAll("_", "")) / 1e6).toBe(SWAP_PLAN_TAKE_BIAS)
+    expect(Number(/REPAY_MARGIN_PPM = ([\d_]+);/.exec(sol)?.[1]?.replaceAll("_", "")) / 1e6).toBe(SWAP_REPAY_MARGIN)
   })
 })

@@ -29,26 +29,62 @@ export const SWAP_SLIPPAGE_USE = 0.9
 export const SWAP_REPAY_MARGIN = 2e-4
 
 /**
- * Where between a swap's on-chain minimum output (its oracle value less maxSlippageBps, what the module's `IdleInflow`
- * rule counts) and its expected output less {@link swapRepayMargin} the solver plans what the venue collects from it
- * (a swap deleverage's repayment, a swap boost's supply): 0 at the minimum, 1 at the expected output. The venue pulls
- * that fixed amount at the end of the operation, so a price move against the swap before inclusion (a fall for a sale,
- * a rise for a purchase) reverts the operation once the output no longer covers it, and a move the other way once the
- * minimum (at the oracle price of inclusion) exceeds it (`IdleInflow`). Rescues are needed when the price moves
- * against them, so the take sits near the minimum: measured on the backtester's no-idle trader (900 paths), planning it
- * at the expected output less 10 % of the bound, threshold was liquidated 267 times (crash30 75, depeg 85: its rescues
- * reverted at every attempt through a falling market); at 0.5 still 25 times on crash30, at 0.2 never there.
+ * Where between a swap's on-chain minimum output m and its expected output less {@link swapRepayMargin},
+ * E' = E (1 - r), the solver plans the amount X the venue collects from it (a swap deleverage's repayment, a swap
+ * boost's supply): X = m + b (E' - m), with b this bias (0 at the minimum, 1 at E'). See {@link swapPlanTake}.
+ *
+ * Why X must sit strictly between them: X is fixed when the keeper quotes, but the module computes m from the oracle
+ * price at inclusion (a sale whose minimum exceeds the repayment is `SaleExceedsRepayment`, a purchase's
+ * `PurchaseExceedsSupply`, a swap output left idle `IdleInflow`), and the venue pulls X after the swap at the pool price
+ * of inclusion (`ActionFailed(0, "transferFrom reverted")` when the swap paid less). Between quote and inclusion the
+ * operation therefore survives
+ * - a pool move against the swap (a fall for a sale) of up to (E - X) / E = r + (1 - b)(E' - m) / E,
+ * - an oracle move the other way (a rise for a sale) of up to (X - m) / m = b (E' - m) / m,
+ * where E' - m, the slack, is about `maxSlippageBps` less the swap's fee and impact less r. Measured through
+ * `EntryPoint.handleOps` on real Uniswap v3 + Morpho Blue (modules/test/integration/SwapInclusionWindow.t.sol), a sale
+ * with 14.5 bp of fee and impact: 28 bp of pool drop and 6.6 bp of oracle rise under a 50 bp bound, 68 bp and 16.8 bp
+ * under 100 bp.
+ *
+ * Why b = 0.2: a swap deleverage is a rescue, planned while the price falls, so the move that threatens it is the
+ * pool falling further before inclusion (and the oracle, which lags the pool, rising back is the rarer case, in which
+ * the rescue is less needed); b near 0 gives the pool almost the whole slack, but b = 0 would refuse the rescue at any
+ * oracle tick up. Measured on the backtester's no-idle trader (900 paths, the backtester executes one minute after
+ * deciding): with the take at the expected output less 10 % of the bound (main's rule before, about b = 0.9), threshold
+ * was liquidated 267 times (crash30 75, depeg 85: its rescues reverted at every attempt through a falling market); at
+ * b = 0.5 still 25 times on crash30, at 0.2 never there. A boost (a purchase) is the mirror case: it fails on a pool
+ * rise of (1 - b) of the slack or an oracle fall of b of it, and a failed boost costs nothing but gas.
+ *
+ * A move larger than these between quote and inclusion (a devnet crash step of 1.1 % does it) reverts the operation
+ * without moving anything; the keeper re-reads the chain in the next block and quotes again (test/swap.e2e.test.ts,
+ * test/swapInclusion.e2e.test.ts).
  */
 export const SWAP_PLAN_TAKE_BIAS = 0.2
 
 /**
- * The margin the solver plans a swap's repayment (or supply) with, as a fraction of the swap's expected output: the
- * take is the on-chain minimum plus {@link SWAP_PLAN_TAKE_BIAS} of the way to the expected output less
- * {@link swapRepayMargin}, `(1 - b) + k ((1 - s)(1 - r) - (1 - b))` of the oracle value (b maxSlippageBps, s the swap's
- * shortfall, r the repay margin), so the operation still lands after a move against the swap of about
- * `(1 - k)(b - s)` and after one in its favour of about `k (b - s)`. A swap sized within {@link SWAP_SLIPPAGE_USE} of
- * the bound (s <= 0.9 b, r <= 0.05 b) is never planned below its on-chain minimum. The keeper's settlement keeps the
- * planned amount unless the live quote is lower, and never goes below the minimum (`settleSwapAmounts`).
+ * The take rule, the one place it is computed (the solver's {@link swapPlanMargin} in floats, the keeper's
+ * `settleSwapAmounts` in base units): X = m + {@link SWAP_PLAN_TAKE_BIAS} (top - m), or `top` when `top <= minimum`.
+ *
+ * @param minimum - The swap's on-chain minimum output m (oracle value less maxSlippageBps), in the output token.
+ * @param top - Its expected output less {@link swapRepayMargin}, E', same unit.
+ * @returns X in the same unit (bigint: base units, rounded down; number: exact).
+ * @example swapPlanTake(9_950n, 9_978n) // 9_955n: 5 units above the minimum, 23 below the top
+ */
+export function swapPlanTake(minimum: bigint, top: bigint): bigint
+export function swapPlanTake(minimum: number, top: number): number
+export function swapPlanTake(minimum: bigint | number, top: bigint | number): bigint | number {
+  if (typeof minimum === "bigint" && typeof top === "bigint")
+    return top <= minimum ? top : minimum + ((top - minimum) * BigInt(Math.round(SWAP_PLAN_TAKE_BIAS * 1e6))) / 1_000_000n
+  const [m, t] = [Number(minimum), Number(top)]
+  return t <= m ? t : m + SWAP_PLAN_TAKE_BIAS * (t - m)
+}
+
+/**
+ * The margin the solver plans a swap's repayment (or supply) with, as a fraction of the swap's expected output E:
+ * 1 - X / E with X = {@link swapPlanTake}(m, E (1 - r)), per unit of oracle value m = 1 - b, E = 1 - s (b the bound,
+ * s the swap's shortfall, r = {@link swapRepayMargin}). The operation then lands after a pool move against the swap of
+ * up to r + (1 - k)(E' - m) / E and an oracle move in its favour of up to k (E' - m) / m (k = SWAP_PLAN_TAKE_BIAS; see
+ * there). A swap sized within {@link SWAP_SLIPPAGE_USE} of the bound (s <= 0.9 b, r <= 0.05 b) is never planned below
+ * its on-chain minimum. The keeper's settlement applies the same rule to the exact quotes (`settleSwapAmounts`).
  *
  * @param maxSlippageBps - The policy's bound, bps.
  * @param shortfallBps - The swap's expected shortfall against its oracle value (fee + impact), bps; default 0.
@@ -56,9 +92,8 @@ export const SWAP_PLAN_TAKE_BIAS = 0.2
  * @example swapPlanMargin(100, 10) // ~0.0072: a 10 bp sale under a 1 % bound repays 72 bp less than it should return
  */
 export function swapPlanMargin(maxSlippageBps: number, shortfallBps = 0): number {
-  const floor = 1 - maxSlippageBps / 10_000
   const expected = 1 - shortfallBps / 10_000
-  const take = floor + SWAP_PLAN_TAKE_BIAS * (expected * (1 - swapRepayMargin(maxSlippageBps)) - floor)
+  const take = swapPlanTake(1 - maxSlippageBps / 10_000, expected * (1 - swapRepayMargin(maxSlippageBps)))
   return Math.max(0, 1 - take / expected)
 }
 

@@ -17,7 +17,7 @@ import {ILeverageModule, Policy, Plan} from "../../src/interfaces/ILeverageModul
 /// moves) before `EntryPoint.handleOps`, as between a keeper's quote and its operation's inclusion.
 contract SwapInclusionWindowTest is SwapBase {
     /// @dev SWAP_PLAN_TAKE_BIAS (0.2) and SWAP_REPAY_MARGIN (2e-4), in millionths, as the keeper's settlement applies
-    /// them (`settleSwapAmounts`); test/swapTake.test.ts checks these mirror the TypeScript constants.
+    /// them (`settleSwapAmounts`); bundler-client/src/solver/swapDeleverage.test.ts checks they mirror the TypeScript constants.
     uint256 internal constant TAKE_BIAS_PPM = 200_000;
     uint256 internal constant REPAY_MARGIN_PPM = 200;
 
