@@ -35,7 +35,13 @@ describe("swap deleverage end to end on anvil + Alto + paymaster + Uniswap v3", 
 
   test("a crash with no buffer liquidates the twin, never the managed Safe", () => {
     expect(run.liquidations.filter((l) => l.label === "twin").length).toBeGreaterThan(0)
-    expect(run.liquidations.filter((l) => l.label === "managed")).toEqual([])
+    // On failure, the timeline: each step's block, prices and the managed healths, each rebalance's send and inclusion.
+    const sent = new Map(run.events.flatMap((e) => (e.type === "sent" ? [[e.userOpHash as string, e.block] as const] : [])))
+    const timeline = [
+      ...run.steps.map((s) => `step ${s.step} block ${s.block} WETH ${s.prices.WETH.toFixed(0)} health ${Object.values(s.positions.managed).map((p) => p.health.toFixed(3)).join("/")}`),
+      ...run.rebalances.map((r) => `op sent@${sent.get(r.userOpHash)} included@${r.block} ${r.success ? "ok" : `reverted ${r.revert}`} ${r.actions.map((a) => a.split(" ")[0]).join(",")}`),
+    ].join("\n")
+    expect(run.liquidations.filter((l) => l.label === "managed"), timeline).toEqual([])
     const managedMin = Math.min(...run.steps.flatMap((s) => Object.values(s.positions.managed).map((p) => p.health)))
     expect(managedMin).toBeGreaterThan(1.05)
   })
