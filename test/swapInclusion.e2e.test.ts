@@ -17,7 +17,7 @@ import { collectKeeperEvents, demoProbes, startRpcProxy, waitFor } from "./keepe
 // impact; measured in modules/test/integration/SwapInclusionWindow.t.sol).
 let env: DemoEnv
 let driver: PriceDriver
-const { healths, keeperOps } = demoProbes(() => env)
+const { healths, keeperOps, keeperNonce } = demoProbes(() => env)
 type Sent = Extract<KeeperEvent, { type: "sent" }>
 type Included = Extract<KeeperEvent, { type: "included" }>
 const morphoPositionAbi = parseAbi(["function position(bytes32 id, address user) view returns (uint256 supplyShares, uint128 borrowShares, uint128 collateral)"])
@@ -67,19 +67,27 @@ async function dropWethPool(bps: number): Promise<bigint> {
 }
 
 /**
- * Runs a keeper behind a proxy that, on its FIRST `eth_sendUserOperation` (after the keeper quoted and sponsored it),
- * has the mover drop the pool by `bps` and waits for that trade to be mined before forwarding the operation to Alto.
- * Sets WETH to `price`, then waits for `until` over the keeper's included events.
+ * A proxy in front of Alto that, on the FIRST `eth_sendUserOperation` it sees (after the keeper quoted and sponsored
+ * it), has the mover drop the pool by `bps` and waits for that trade to be mined before forwarding the operation.
  */
-async function rescueWithPoolMovedBeforeInclusion(bps: number, price: number, until: (included: Included[]) => boolean, afterFirst?: () => Promise<void>) {
+async function moveOnFirstSend(bps: number) {
   const bundler = await startRpcProxy(env.devnet.bundlerUrl)
-  const { events, onEvent } = collectKeeperEvents()
-  let moved: bigint | undefined
+  const state = { moved: undefined as bigint | undefined }
   bundler.state.intercept = async (request) => {
-    if (request.method !== "eth_sendUserOperation" || moved !== undefined) return undefined
-    moved = await dropWethPool(bps)
+    if (request.method !== "eth_sendUserOperation" || state.moved !== undefined) return undefined
+    state.moved = await dropWethPool(bps)
     return undefined
   }
+  return { bundler, state }
+}
+
+/**
+ * Runs a keeper behind {@link moveOnFirstSend}, sets WETH to `price`, then waits for `until` over the keeper's
+ * included events.
+ */
+async function rescueWithPoolMovedBeforeInclusion(bps: number, price: number, until: (included: Included[]) => boolean, afterFirst?: () => Promise<void>) {
+  const { bundler, state } = await moveOnFirstSend(bps)
+  const { events, onEvent } = collectKeeperEvents()
   const keeper = new Keeper(demoKeeperConfig(env, { bundlerUrl: bundler.url }), { chain: env.devnet.chain, onEvent })
   await keeper.start()
   try {
@@ -89,7 +97,7 @@ async function rescueWithPoolMovedBeforeInclusion(bps: number, price: number, un
     await afterFirst?.()
     await waitFor("the rescue outcome", () => until(included()), 90_000)
     const sent = events.filter((e): e is Sent => e.type === "sent")
-    return { from, moved: moved as bigint, sent, included: included(), events }
+    return { from, moved: state.moved as bigint, sent, included: included(), events }
   } finally {
     await keeper.stop()
     await bundler.stop()
@@ -141,5 +149,48 @@ describe("a swap rescue with the pool moved between the keeper's quote and inclu
     const [weth] = await healths()
     expect(weth).toBeGreaterThanOrEqual(env.settings.band.min)
     expect(weth).toBeLessThanOrEqual(env.settings.band.max)
+  }, 300_000)
+
+  test("after a reverted rescue the keeper plans again in the block it sees the revert: one pass both tracks the inclusion and sends the next rescue", async () => {
+    // Driven pass by pass (no block loop), so "the same block" is exact: runOnce sends, the 40 bp move reverts it; once
+    // it is included and the pool is back on the oracle, ONE processSafe call must report the revert and send again.
+    const { bundler, state } = await moveOnFirstSend(40)
+    const events: KeeperEvent[] = []
+    const keeper = new Keeper(demoKeeperConfig(env, { bundlerUrl: bundler.url }), { chain: env.devnet.chain, onEvent: (e) => void events.push(e) })
+    const safe = env.managed.address
+    try {
+      await keeper.init()
+      // From about 1.42 at 2,450 after the tests above: 2,100 takes WETH below the band.
+      const price = 2100
+      await driver.set({ WETH: price, WBTC: 60_000 })
+      const nonce = await keeperNonce()
+      await keeper.runOnce()
+      const first = events.find((e): e is Sent => e.type === "sent")
+      expect(first, "the first rescue was sent").toBeDefined()
+      expect(state.moved).toBeDefined()
+      await waitFor("the first rescue's inclusion", async () => (await keeperNonce()) > nonce || undefined, 60_000)
+      await driver.set({ WETH: price, WBTC: 60_000 })
+      const before = events.length
+      await keeper.processSafe(safe, await env.publicClient.getBlockNumber({ cacheTime: 0 }))
+      const pass = events.slice(before)
+      const included = pass.find((e): e is Included => e.type === "included")
+      expect(included?.userOpHash).toBe(first?.userOpHash)
+      expect(included?.success).toBe(false)
+      expect(included?.revert).toMatch(/transferFrom reverted|Too little received/)
+      const again = pass.find((e): e is Sent => e.type === "sent")
+      expect(again, `the same pass sends the next rescue: ${pass.map((e) => e.type).join(", ")}`).toBeDefined()
+      expect(pass.indexOf(again as Sent)).toBeGreaterThan(pass.indexOf(included as Included))
+      expect(again?.plan.actions.map((a) => a.kind)).toContain("RepayWithCallback")
+      expect(await keeper.settle(60_000)).toEqual([])
+      const landed = events.filter((e): e is Included => e.type === "included").at(-1)
+      expect(landed?.userOpHash).toBe(again?.userOpHash)
+      expect(landed?.success).toBe(true)
+      const [weth] = await healths()
+      expect(weth).toBeGreaterThanOrEqual(env.settings.band.min)
+      expect(weth).toBeLessThanOrEqual(env.settings.band.max)
+    } finally {
+      await keeper.stop()
+      await bundler.stop()
+    }
   }, 300_000)
 })
