@@ -68,7 +68,7 @@ describe("swap deleverage end to end on anvil + Alto + paymaster + Uniswap v3", 
     // Every swap deleverage came while the crash was on (a rescue), before any boost.
     const firstBoost = shapes.findIndex((s) => !isRescue(s))
     if (firstBoost >= 0) expect(shapes.slice(firstBoost).some((s) => s.includes("RepayWithCallback")), shapes.join(" | ")).toBe(false)
-    // A rescue fixes its repayment when the keeper quotes; a crash step (about 1.1 % on the oracle and the pools) that
+    // A rescue fixes its repayment when the keeper quotes; a crash step (about 4 % on the oracle and the pools) that
     // lands between the keeper's send and the operation's inclusion is more than any take absorbs (about 30 bp of pool
     // drop at maxSlippageBps 50, swapPlanTake), so that rescue reverts as a whole (the venue's pull of the repayment, or
     // the router's minimum, or the landing zone at the new price). That is the only revert allowed: the keeper re-reads

@@ -54,8 +54,8 @@ export const SWAP_REPAY_MARGIN = 2e-4
  * b = 0.5 still 25 times on crash30, at 0.2 never there. A boost (a purchase) is the mirror case: it fails on a pool
  * rise of (1 - b) of the slack or an oracle fall of b of it, and a failed boost costs nothing but gas.
  *
- * A move larger than these between quote and inclusion (a devnet crash step of 1.1 % does it) reverts the operation
- * without moving anything; the keeper re-reads the chain in the next block and quotes again (test/swap.e2e.test.ts,
+ * A move larger than these between quote and inclusion (a devnet crash step of about 4 % does it) reverts the operation
+ * without moving anything; the keeper quotes again in the block it sees the revert (test/swap.e2e.test.ts,
  * test/swapInclusion.e2e.test.ts).
  */
 export const SWAP_PLAN_TAKE_BIAS = 0.2
