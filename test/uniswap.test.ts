@@ -24,6 +24,7 @@ import {
 import { type Devnet, startDevnet } from "@levpilot/devnet"
 import type { Plan } from "@levpilot/sdk/types"
 import { readSwapCurve, settleSwapAmounts } from "../bundler-client/src/keeper/portfolio"
+import { swapPlanTake } from "../bundler-client/src/solver/swapDeleverage"
 import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import {
   type UniswapStackAddresses,
@@ -300,16 +301,32 @@ describe("Uniswap v3 on the devnet", () => {
     const settled = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions }, { quoter: uniswap.quoterV2, tokens, expectedOut: [undefined, undefined, e1, e2, undefined] })
     expect(settled.actions[0]?.amount).toBe(planned - (less2bp(e1) - less2bp(q1)))
     expect(settled.actions[0]?.amount).toBeGreaterThan(prefunded + less2bp(q1))
+    // The solver's take from a sale (swapPlanTake) sits between its minimum output and its expected output less 2 bp:
+    // the own funds are the repayment less the takes.
+    const take = (e: bigint, m: bigint) => swapPlanTake(m, less2bp(e))
     // A sale whose minimum output (from the oracle) sits within the 2 bp margin of its quote: the repayment still
     // spends that minimum (the module lets no swap output at its minimum stay idle; the sale delivers at least that).
     const withPlan = (repay: bigint) => [{ ...actions[0], amount: repay } as Plan["actions"][number], ...actions.slice(1)]
-    const floored = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions: withPlan(prefunded + less2bp(e1) + less2bp(q2)) }, {
+    const [n1, n2] = [q1 - 100_000n, q2 - 100_000n]
+    const floored = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions: withPlan(prefunded + take(e1, n1) + take(q2, n2)) }, {
       quoter: uniswap.quoterV2,
       tokens,
       expectedOut: [undefined, undefined, e1, q2, undefined],
-      minAmountOut: [undefined, undefined, q1 - 100_000n, q2 - 100_000n, undefined],
+      minAmountOut: [undefined, undefined, n1, n2, undefined],
     })
     expect(floored.actions[0]?.amount).toBe(prefunded + q1 + q2 - 200_000n)
+    // Minimums 1 % below the quotes: lowered by the first pool's shortfall, kept above the own funds plus the minimums.
+    const [m1, m2] = [(q1 * 99n) / 100n, (q2 * 99n) / 100n]
+    const planned2 = prefunded + take(e1, m1) + take(e2, m2)
+    const biased = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions: withPlan(planned2) }, {
+      quoter: uniswap.quoterV2,
+      tokens,
+      expectedOut: [undefined, undefined, e1, e2, undefined],
+      minAmountOut: [undefined, undefined, m1, m2, undefined],
+    })
+    const lowered = planned2 - (less2bp(e1) - less2bp(q1))
+    expect(biased.actions[0]?.amount).toBe(lowered > prefunded + m1 + m2 ? lowered : prefunded + m1 + m2)
+    expect(biased.actions[0]?.amount).toBeGreaterThanOrEqual(prefunded + m1 + m2)
     // Without the plan's expected outputs the repayment is at most the quotes: the prefunded part would be lost.
     const blind = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions }, { quoter: uniswap.quoterV2, tokens })
     expect(blind.actions[0]?.amount).toBe(less2bp(q1) + less2bp(q2))
@@ -323,6 +340,12 @@ describe("Uniswap v3 on the devnet", () => {
     ;[0.005, 0.05, 0.2, 0.4, 0.7, 1].forEach((f, k) => expect(curve.points[k]?.amountIn).toBeCloseTo(value * f, 4))
     expect(curve.points[0]?.shortfallBps).toBeGreaterThanOrEqual(4.99)
     for (let k = 1; k < curve.points.length; k++) expect(curve.points[k]?.shortfallBps).toBeGreaterThan(curve.points[k - 1]?.shortfallBps as number)
+    // Quoted over a span (the keeper passes swapBuySpan: the borrow that takes the position to minHealth), the largest
+    // size is the span, not the collateral's value: a boost from far above the band is not capped at the last quote.
+    const span = parseUnits(String(Math.round(value * 3)), 6)
+    const wide = await readSwapCurve(publicClient, { quoter: uniswap.quoterV2, fee: 500, collateral: weth, loan: usdc, price, collateralAmount: parseEther("1000"), decimals: 6, side: "buy", span })
+    expect(wide.points.at(-1)?.amountIn).toBeCloseTo(Number(span) / 1e6, 4)
+    expect(wide.points.at(-1)?.shortfallBps).toBeGreaterThan(curve.points.at(-1)?.shortfallBps as number)
   })
 
   test("a quote for a pool that does not exist fails with SwapQuoteError", async () => {

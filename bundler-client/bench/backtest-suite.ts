@@ -81,13 +81,14 @@ if (!isMainThread) {
         suite.byKind,
         suite.totals,
         `backtest scorecard, trader "${trader}", ${network} gas: ${count} paths (${Math.floor(count / kinds.length)} per family), seeds ${baseSeed}..${baseSeed + count - 1}, 3 days at 1-minute steps.\n` +
-          "liq. loss and the carry columns (interest .. gas) are sums over the family's paths; net P&L and APY are means per path (bundler-client/README.md, Metrics)",
+          "liq. loss (against the same strategy replayed without liquidations), like-for-like (the seized collateral's missed recovery) and the carry columns (interest .. gas) are sums over the family's paths; net P&L and APY are means per path (bundler-client/README.md, Metrics)",
       ),
     )
     const c = suite.comparison
     if (c !== undefined) {
-      const failed = Object.entries(c.lossAtMostDfs).filter(([, ok]) => !ok).map(([k]) => k)
-      console.log(`autopilot liquidation loss <= dfs-style's on every family: ${c.lossAtMostDfsEveryFamily ? "yes" : `NO (${failed.join(", ")})`}`)
+      const failed = (m: Partial<Record<string, boolean>>) => Object.entries(m).filter(([, ok]) => !ok).map(([k]) => k).join(", ")
+      console.log(`autopilot liquidation loss <= dfs-style's on every family: ${c.lossAtMostDfsEveryFamily ? "yes" : `NO (${failed(c.lossAtMostDfs)})`}`)
+      console.log(`  like for like (seized collateral's missed recovery): ${c.likeForLikeLossAtMostDfsEveryFamily ? "yes" : `NO (${failed(c.likeForLikeLossAtMostDfs)})`}`)
       console.log(`autopilot net P&L >= dfs-style's overall: ${c.netPnlAtLeastDfs ? "yes" : "NO"}`)
       const only = Object.entries(c.autopilotOnlyLiquidations).filter(([, n]) => (n ?? 0) > 0)
       console.log(`paths where autopilot was liquidated and threshold was not: ${only.length === 0 ? "none" : only.map(([k, n]) => `${k} ${n}`).join(", ")}`)

@@ -194,22 +194,23 @@ describe("metrics", () => {
     expect(r.leverage.mean).toBeGreaterThan(2.5)
   })
 
-  it("measures liquidation loss as the seized collateral's missed recovery: a wick that recovers costs far more than the incentive", () => {
+  it("measures liquidation loss against the same strategy without the liquidation: a wick that recovers costs far more than the incentive", () => {
     const config = resolveBacktestConfig({ subAccounts: [{ id: "s", asset: "ETH", lltv: 0.86, equity: 100_000, initialHealth: 1.2 }] })
     const p = flashWick(0.25)
     const events: BacktestEvent[] = []
     const r = run(p, config, "static", (e) => events.push(e))
     expect(r.liquidations).toBe(1)
+    // The issue's definition: the same strategy replayed on the same path with liquidations disabled, minus this run.
+    const without = runBacktest(p, config, "static", { liquidate: false })
+    expect(r.liquidationLoss).toBeCloseTo(without.finalEquity - r.finalEquity, 6)
+    expect(r.liquidationLoss).toBeGreaterThan(3 * r.liquidationPenalty)
+    // Like for like: the seized collateral at the final price, minus the repaid debt grown by six hours of interest (a few bps).
     const [, seized, repaid] = /seized ([\d.]+) collateral for ([\d.]+) debt/.exec(events.find((e) => e.kind === "liquidation")?.detail ?? "")?.map(Number) ?? []
     const end = p.prices.ETH?.[p.timestamps.length - 1] as number
-    // Seized collateral at the final price, minus the repaid debt grown by six hours of interest (a few bps).
-    expect(r.liquidationLoss).toBeLessThan((seized as number) * end - (repaid as number))
-    expect(r.liquidationLoss).toBeGreaterThan((seized as number) * end - (repaid as number) * 1.001)
-    expect(r.liquidationLoss).toBeGreaterThan(3 * r.liquidationPenalty)
-    // The rerun without liquidations is still reported; this static position does nothing else, so the two agree.
-    const without = runBacktest(p, config, "static", { liquidate: false })
-    expect(r.liquidationLossRerun).toBeCloseTo(without.finalEquity - r.finalEquity, 6)
-    expect(r.liquidationLossRerun).toBeCloseTo(r.liquidationLoss, -1)
+    expect(r.liquidationLossLikeForLike).toBeLessThan((seized as number) * end - (repaid as number))
+    expect(r.liquidationLossLikeForLike).toBeGreaterThan((seized as number) * end - (repaid as number) * 1.001)
+    // This static position does nothing else, so the two agree.
+    expect(r.liquidationLossLikeForLike).toBeCloseTo(r.liquidationLoss, -1)
     expect(r.netPnl).toBeCloseTo(r.finalEquity - r.initialEquity, 9)
   })
 
@@ -218,6 +219,7 @@ describe("metrics", () => {
     const r = run(path([3000, 3000, 2400, 2000, 1500, 1500]), config, "static")
     expect(r.liquidations).toBe(1)
     expect(r.liquidationLoss).toBeCloseTo(r.liquidationPenalty, 9)
+    expect(r.liquidationLossLikeForLike).toBeCloseTo(r.liquidationPenalty, 9)
   })
 
   it("charges borrow interest at the AdaptiveCurveIrm's rate for the market's utilisation and credits pool yield at the supply rate", () => {
@@ -244,21 +246,33 @@ describe("metrics", () => {
   })
 })
 
-describe("flash wick with no idle buffer: liquidation loss like for like", () => {
-  it("on wicks a position at the target cannot survive (30-35 % in one minute), every automated strategy holds the same hand-over position and books the same loss, whatever it does after", () => {
+describe("flash wick with no idle buffer: the liquidation every strategy shares, and what each does after it", () => {
+  it("on wicks a position at the target cannot survive (30-35 % in one minute), every strategy is liquidated with the same position; dfs-style's boost rides the recovery, the module's fixed-amount boost cannot", () => {
     for (const depth of [0.3, 0.32, 0.35]) {
       const p = flashWick(depth, 3)
-      const [threshold, dfs, autopilot] = (["threshold", "dfs-style", "autopilot"] as const).map((s) => run(p, noIdle, s))
+      const events: Record<string, BacktestEvent[]> = { threshold: [], "dfs-style": [], autopilot: [] }
+      const [threshold, dfs, autopilot] = (["threshold", "dfs-style", "autopilot"] as const).map((s) => run(p, noIdle, s, (e) => events[s]?.push(e)))
       for (const r of [threshold, dfs, autopilot]) expect(r?.liquidations, `${r?.strategy} at ${depth}`).toBe(1)
-      // threshold and dfs-style re-lever at the bottom and ride the recovery; the autopilot's stop-loss keeps it out.
-      // That is a net P&L difference, not a bigger loss from the liquidation.
-      expect(autopilot?.liquidationLoss).toBeLessThanOrEqual((dfs?.liquidationLoss as number) + 1e-6)
-      expect(autopilot?.liquidationLoss).toBeLessThanOrEqual((threshold?.liquidationLoss as number) + 1e-6)
-      expect(autopilot?.liquidationLoss).toBeGreaterThan(3 * (autopilot?.liquidationPenalty as number))
+      // Health 1.4 is inside the band (module rule 1: NoTrigger), so nobody can act before the wick: the same seizure.
+      const seizure = (s: string) => events[s]?.find((e) => e.kind === "liquidation")?.detail
+      expect(seizure("autopilot")).toBe(seizure("dfs-style"))
+      expect(seizure("threshold")).toBe(seizure("dfs-style"))
+      expect(autopilot?.liquidationLossLikeForLike).toBeCloseTo(dfs?.liquidationLossLikeForLike as number, 6)
+      expect(autopilot?.liquidationLossLikeForLike).toBeGreaterThan(3 * (autopilot?.liquidationPenalty as number))
+      // After it: DeFi Saver's Boost supplies whatever its swap returns, so it re-levers during the five-minute recovery;
+      // a module boost supplies a fixed amount that a rising price no longer covers (as on chain), so threshold's revert
+      // until the price settles; the autopilot judges a boost of the remnant not worth its gas there.
+      const time = (s: string) => events[s]?.find((e) => e.kind === "liquidation")?.time as number
+      expect(events["dfs-style"]?.some((e) => e.kind === "swap" && e.time <= time("dfs-style") + 300 && /^buy /.test(e.detail))).toBe(true)
+      expect(events.threshold?.some((e) => e.kind === "rejected" && e.time <= time("threshold") + 300 && /SupplyCollateralWithCallback.*needs [\d.]+ of ETH but the Safe holds/.test(e.detail))).toBe(true)
+      // So the rerun loss (the issue's measure) is the one target the autopilot misses here, by what dfs-style's re-lever
+      // earned, while its liquidation (like for like) is the same.
+      expect(autopilot?.liquidationLoss).toBeGreaterThan(dfs?.liquidationLoss as number)
+      expect(autopilot?.liquidationLoss).toBeLessThan((dfs?.liquidationLoss as number) + 0.2 * (autopilot?.liquidationLossLikeForLike as number))
     }
   })
 
-  it("on a seeded family of deep wicks (27-33 %, random time and calm, 3 days), autopilot: no liquidation where threshold has none, summed liquidation loss <= dfs-style's", () => {
+  it("on a seeded family of deep wicks (27-33 %, random time and calm, 3 days), autopilot: no liquidation where threshold has none, like-for-like loss <= dfs-style's", () => {
     let liquidated = 0
     const sum = { autopilot: 0, "dfs-style": 0 }
     for (let seed = 40; seed < 46; seed++) {
@@ -268,11 +282,63 @@ describe("flash wick with no idle buffer: liquidation loss like for like", () =>
       const dfs = run(p, noIdle, "dfs-style")
       if (threshold.liquidations === 0) expect(autopilot.liquidations, `seed ${seed}`).toBe(0)
       liquidated += autopilot.liquidations
-      sum.autopilot += autopilot.liquidationLoss
-      sum["dfs-style"] += dfs.liquidationLoss
+      sum.autopilot += autopilot.liquidationLossLikeForLike
+      sum["dfs-style"] += dfs.liquidationLossLikeForLike
     }
     expect(liquidated).toBeGreaterThanOrEqual(2)
     expect(sum.autopilot).toBeLessThanOrEqual(sum["dfs-style"] + 1e-6)
+  })
+})
+
+describe("module-faithful swaps: the venue's take allows for the price move until inclusion", () => {
+  it("a no-idle rescue in a steady fall (0.6 % a minute) executes instead of reverting on every attempt (it used to repay the expected output less 2 bp)", () => {
+    const prices = [...Array.from({ length: 30 }, () => 3000), ...Array.from({ length: 120 }, (_, i) => 3000 * Math.exp(-0.006 * (i + 1)))]
+    while (prices.length < 270) prices.push(prices[prices.length - 1] as number)
+    for (const s of ["threshold", "autopilot"] as const) {
+      const events: BacktestEvent[] = []
+      const r = run(path(prices), noIdle, s, (e) => events.push(e))
+      expect(r.liquidations, s).toBe(0)
+      expect(r.rejectedRebalances, s).toBe(0)
+      const rescue = events.find((e) => e.kind === "swap" && /RepayWithCallback ([\d.]+) USDC.*SellCollateral [\d.]+ ETH -> ([\d.]+)/.test(e.detail))
+      const [, repaid, out] = /RepayWithCallback ([\d.]+) USDC.*SellCollateral [\d.]+ ETH -> ([\d.]+)/.exec(rescue?.detail ?? "")?.map(Number) ?? []
+      // The sale, filled a minute later at a lower price, still paid more than the repayment: the rest stays idle in the Safe.
+      expect(out, s).toBeGreaterThan(repaid as number)
+    }
+  })
+
+  it("re-levers a debt-free remnant after a liquidation (the buying curve spans the borrow to minHealth)", () => {
+    const p = flashWick(0.32, 3)
+    const events: BacktestEvent[] = []
+    const r = run(p, noIdle, "threshold", (e) => events.push(e))
+    expect(r.liquidations).toBe(1)
+    const boost = events.find((e) => e.kind === "swap" && e.healthBefore === Number.POSITIVE_INFINITY)
+    expect(boost?.detail).toMatch(/SupplyCollateralWithCallback .*Borrow .*BuyCollateral/)
+    expect(boost?.healthAfter).toBeCloseTo(1.4, 1)
+  })
+})
+
+describe("stop-loss on a wick: no locked-in loss", () => {
+  it("after tripping on a wick's bottom the autopilot is not kept out of the recovery: it ends with threshold's equity, not tens of thousands below", () => {
+    // Seeded no-idle flash wicks (27 %, 28 %, 26 % deep) on which the stop-loss trips: the old guard sold at the bottom and,
+    // its loss realised, never re-armed (36,000, 28,000 and 26,000 below threshold).
+    for (const seed of [1329, 1635, 1365]) {
+      const p = generatePath({ ...DEFAULT_PATH, asset: "ETH", kind: "flashWick", seed })
+      const threshold = run(p, noIdle, "threshold")
+      const autopilot = run(p, noIdle, "autopilot")
+      expect(autopilot.stopLossTrips, `seed ${seed}`).toBeGreaterThan(0)
+      expect(autopilot.liquidations, `seed ${seed}`).toBe(0)
+      expect(autopilot.finalEquity, `seed ${seed}`).toBeGreaterThan(threshold.finalEquity - 1_000)
+    }
+  })
+
+  it("re-arms after a liquidation (no exposure left to cut): the autopilot re-levers the remnant once the wick is over", () => {
+    const p = generatePath({ ...DEFAULT_PATH, asset: "ETH", kind: "flashWick", seed: 1230 })
+    const events: BacktestEvent[] = []
+    const r = run(p, noIdle, "autopilot", (e) => events.push(e))
+    expect(r.liquidations).toBe(1)
+    expect(r.stopLossTrips).toBe(1)
+    const liquidation = events.find((e) => e.kind === "liquidation") as BacktestEvent
+    expect(events.some((e) => e.kind === "swap" && e.time > liquidation.time && /BuyCollateral/.test(e.detail))).toBe(true)
   })
 })
 
@@ -317,6 +383,14 @@ describe("stop-loss (wealth, not only survival)", () => {
     expect(autopilot.finalEquity).toBeGreaterThan(staticRun.finalEquity)
     expect(autopilot.finalEquity).toBeGreaterThan(noStop.finalEquity + 10_000)
     expect(noStop.stopLossTrips).toBe(0)
+    // Its exits are the solver's swap deleverage (the module's RepayWithCallback plan), to the top of the allowed landing.
+    const exits: BacktestEvent[] = []
+    run(collapse, buffered, "autopilot", (e) => e.kind === "swap" && exits.push(e))
+    expect(exits.length).toBeGreaterThan(0)
+    for (const e of exits) {
+      expect(e.detail).toMatch(/^solver plan RepayWithCallback .*SellCollateral/)
+      expect(e.healthAfter).toBeGreaterThan(1.5)
+    }
   })
 })
 
@@ -326,7 +400,12 @@ describe("scorecard (27 generated paths, the light twin of bench/backtest-suite.
       const suite = runSuite({ count: 27, baseSeed: 1000, config, path: { points: 1441 } })
       const c = suite.comparison!
       expect(Object.keys(c.lossAtMostDfs)).toHaveLength(9)
-      expect(c.lossAtMostDfsEveryFamily).toBe(true)
+      // The known miss (README, Scorecard): with no idle buffer a 45 % crash falls faster per one-minute step than any
+      // take the module's IdleInflow rule allows (at most maxSlippageBps less the sale's shortfall below the quote), so
+      // rescues revert where dfs-style's (it repays whatever its swap returns) land.
+      const missed = config === noIdle ? ["crash45"] : []
+      expect(Object.entries(c.lossAtMostDfs).filter(([, ok]) => !ok).map(([kind]) => kind)).toEqual(missed)
+      expect(Object.entries(c.likeForLikeLossAtMostDfs).filter(([, ok]) => !ok).map(([kind]) => kind)).toEqual(missed)
       expect(c.netPnlAtLeastDfs).toBe(true)
       expect(Object.values(c.autopilotOnlyLiquidations).every((n) => n === 0)).toBe(true)
       for (const t of suite.totals) expect(t.netPnl).toBeCloseTo(t.finalEquity - t.initialEquity, 6)

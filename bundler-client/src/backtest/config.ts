@@ -25,8 +25,6 @@ export type SwapConfig = {
   stressDepth: boolean
   /** On-chain bound: a swap must return at least (1 - maxSlippageBps) of its oracle value, else it reverts. */
   maxSlippageBps: number
-  /** Execution gas of one swap rebalance (flash loan, repay, withdraw, swap, settle; issue 12's target is 600,000). */
-  gas: number
 }
 
 /** Carry: borrow interest (AdaptiveCurveIrm), pool and collateral yield, our optional automation fee. */
@@ -197,7 +195,7 @@ export const DEFAULT_BACKTEST_CONFIG: BacktestConfig = {
   keeper: { latencyBlocks: 2, blockSeconds: 12, pollSeconds: 60 },
   costs: { gasPrice: meanGasPrice(GAS_MARKETS.mainnet), gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 150_000, boostEdgeBps: 20 },
   gas: { ...GAS_MARKETS.mainnet },
-  swap: { enabled: true, boost: "pool", feeBps: 5, depth2Percent: 10_000_000, stressDepth: true, maxSlippageBps: 100, gas: 600_000 },
+  swap: { enabled: true, boost: "pool", feeBps: 5, depth2Percent: 10_000_000, stressDepth: true, maxSlippageBps: 100 },
   carry: { utilization: 0.88, rateAtTarget: 0.04, marketFee: 0, poolApy: null, collateralApy: 0, automationFeeBps: 0 },
   dfs: { repayBelow: null, repayTo: null, boostAbove: null, boostTo: null, serviceFeeBps: 25, automationFeeBps: 5, gas: 1_000_000, ratioOffset: 0.05 },
   risk: {
@@ -237,7 +235,7 @@ function isObject(x: unknown): x is Record<string, unknown> {
 }
 
 /** Keys a configuration may set although the defaults leave them out (optional policy fields; null removes them). */
-const OPTIONAL_KEYS = new Set(["policy.tailDrop", "policy.stopLoss"])
+const OPTIONAL_KEYS = new Set(["policy.tailDrop", "policy.stopLoss", "policy.stopLossConfirmSeconds"])
 
 function merge<T>(base: T, override: unknown, path: string): T {
   if (override === undefined) return base
@@ -262,7 +260,7 @@ function merge<T>(base: T, override: unknown, path: string): T {
 export function resolveBacktestConfig(override: unknown = {}, base: BacktestConfig = DEFAULT_BACKTEST_CONFIG): BacktestConfig {
   if (!isObject(override)) throw new BacktestConfigError("expected a JSON object")
   const config = merge(base, override, "")
-  for (const key of ["tailDrop", "stopLoss"] as const) if ((config.policy[key] as number | null | undefined) === null) config.policy = { ...config.policy, [key]: undefined }
+  for (const key of ["tailDrop", "stopLoss", "stopLossConfirmSeconds"] as const) if ((config.policy[key] as number | null | undefined) === null) config.policy = { ...config.policy, [key]: undefined }
   const problems = validatePolicy(config.policy)
   if (problems.length > 0) throw new BacktestConfigError(`policy: ${problems.join("; ")}`)
   if (config.subAccounts.length === 0) throw new BacktestConfigError("subAccounts is empty")
@@ -282,8 +280,8 @@ export function resolveBacktestConfig(override: unknown = {}, base: BacktestConf
     throw new BacktestConfigError("gas: need 0 < minGwei <= maxGwei, nativePrice > 0, l1FeePerOp >= 0, slotSeconds > 0")
   const w = config.swap
   if (w.boost !== "swap" && w.boost !== "pool") throw new BacktestConfigError(`swap.boost must be "swap" or "pool", got "${String(w.boost)}"`)
-  if (!(w.feeBps >= 0 && w.feeBps < 10_000 && w.depth2Percent > 0 && w.maxSlippageBps >= 0 && w.gas >= 0))
-    throw new BacktestConfigError("swap: need 0 <= feeBps < 10000, depth2Percent > 0, maxSlippageBps >= 0, gas >= 0")
+  if (!(w.feeBps >= 0 && w.feeBps < 10_000 && w.depth2Percent > 0 && w.maxSlippageBps >= 0))
+    throw new BacktestConfigError("swap: need 0 <= feeBps < 10000, depth2Percent > 0, maxSlippageBps >= 0")
   const c = config.carry
   if (!(c.utilization >= 0 && c.utilization <= 1)) throw new BacktestConfigError(`carry.utilization must be in [0, 1], got ${c.utilization}`)
   if (!(c.rateAtTarget > 0 && c.marketFee >= 0 && c.marketFee < 1 && c.automationFeeBps >= 0)) throw new BacktestConfigError("carry: need rateAtTarget > 0, 0 <= marketFee < 1, automationFeeBps >= 0")

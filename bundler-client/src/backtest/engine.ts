@@ -1,14 +1,17 @@
-import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage.js"
+import { SECONDS_PER_YEAR } from "../risk/firstPassage.js"
 import type { RiskModel } from "../risk/firstPassage.js"
 import { GarchRegime } from "../risk/regime.js"
 import { DrawdownGuard } from "../risk/stopLoss.js"
-import { defaultTailDrop, TailCalibrator, tailFloorHealth } from "../risk/tail.js"
+import { TailCalibrator } from "../risk/tail.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
 import { liquidationIncentiveFactor, solve } from "../solver/solver.js"
+import { withInclusionMargin } from "../keeper/inclusionMargin.js"
+import { swapBuySpan } from "../solver/swapBoost.js"
+import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { applyPlan, effectiveEpoch, healthOf, recordRebalance, toBaseUnits } from "../solver/state.js"
-import type { EpochState, Plan, Policy, PortfolioState, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
+import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError } from "./config.js"
 import type { BacktestConfig, BacktestSubAccount, StrategyName } from "./config.js"
@@ -47,18 +50,19 @@ export type StrategyResult = {
   /** Number of liquidations. */
   liquidations: number
   /**
-   * Loss from liquidation, like for like: per liquidation, what the seized collateral would be worth at the end of the
-   * path (market price, with the collateral's own yield) minus the debt it repaid grown at the borrow rate (the seized
-   * collateral misses the recovery), never less than the incentive paid; summed, 0 without a liquidation. It holds the
-   * strategy's own later decisions fixed, so two strategies liquidated with the same position book the same loss.
+   * Loss from liquidation, the issue's definition: final net value of the same strategy replayed on the same path with
+   * liquidations disabled minus this run's (equity floored at 0: non-recourse), never less than the incentive paid; 0
+   * without a liquidation. The seized collateral misses the recovery; it also counts what the strategy does differently
+   * afterwards (e.g. re-levering the remnant at the bottom of a wick that recovers), see `liquidationLossLikeForLike`.
    */
   liquidationLoss: number
   /**
-   * Final net value of the same strategy replayed on the same path with liquidations disabled minus this run's (equity
-   * floored at 0: non-recourse), never less than the incentive paid; 0 without a liquidation. Unlike
-   * `liquidationLoss` it also counts what the strategy does differently afterwards (e.g. re-levering at the bottom).
+   * Loss from liquidation, like for like: per liquidation, what the seized collateral would be worth at the end of the
+   * path (market price, with the collateral's own yield) minus the debt it repaid grown at the borrow rate, never less
+   * than the incentive paid; summed, 0 without a liquidation. It holds the strategy's own later decisions fixed, so two
+   * strategies liquidated with the same position book the same loss.
    */
-  liquidationLossRerun: number
+  liquidationLossLikeForLike: number
   /** Liquidation incentive paid (seized collateral value - repaid debt, at the oracle price). */
   liquidationPenalty: number
   /** Effective leverage (collateral value / equity at the market price). */
@@ -110,7 +114,7 @@ export type BacktestEvent = {
 
 /** Options of {@link runBacktest}. */
 export type RunBacktestOptions = {
-  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLossRerun`. */
+  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLoss`. */
   liquidate?: boolean | undefined
   /** Called for every liquidation, rebalance, swap, rejected operation and stop-loss trip. */
   trace?: ((event: BacktestEvent) => void) | undefined
@@ -124,10 +128,12 @@ export const AAVE_CLOSE_FACTOR_HF_THRESHOLD = 0.95
 /** Aave v3 Ethereum's WETH liquidation bonus, the default of an `aave-v3` sub-account. */
 export const AAVE_DEFAULT_LIQUIDATION_BONUS = 1.05
 
-type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number; dfs: boolean }
-type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[] }
+/** A dfs-style Repay (sell) or Boost (buy) of `amountIn` (collateral sold, loan token borrowed), checked against `goal` ± the ratio offset. */
+type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number }
+/** An operation in flight; `exit` names the sub-account when the plan is its stop-loss exit. */
+type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[]; exit?: string | undefined }
 type Oracle = { price: number; updated: number }
-/** A liquidation, for the like-for-like loss: seized collateral, repaid debt, incentive, the carry indexes at that step. */
+/** A liquidation, for `liquidationLossLikeForLike`: seized collateral, repaid debt, incentive, the carry indexes at that step. */
 type Seizure = { asset: string; seized: number; repaid: number; penalty: number; debtIndex: number; collateralIndex: number }
 
 function pathSeed(paths: PricePaths): number {
@@ -147,8 +153,8 @@ function quantile(sorted: Float64Array, q: number): number {
  * (`checkPlanAgainstPolicy`) as the module: oracle heartbeat/deviation updates, keeper polling and latency, borrow
  * interest from the AdaptiveCurveIrm and pool yield, gas at a fee distribution, pool slippage, swaps against a
  * liquidity-depth model with their fee and price impact, Morpho liquidation (full close at the oracle price as soon as
- * health < 1). `liquidationLoss` is the seized collateral's missed recovery (like for like); when the strategy is
- * liquidated, the same run without liquidations gives `liquidationLossRerun`.
+ * health < 1). When the strategy is liquidated, the same run without liquidations gives `liquidationLoss`;
+ * `liquidationLossLikeForLike` is the seized collateral's missed recovery.
  *
  * @param paths - Price paths (one column per collateral asset, loan-asset numeraire).
  * @param config - Scenario configuration.
@@ -161,7 +167,7 @@ export function runBacktest(paths: PricePaths, config: BacktestConfig, strategy:
   const result = new Simulation(paths, config, strategy, options.liquidate !== false, options.trace).run()
   if (result.liquidations > 0 && options.liquidate !== false) {
     const counterfactual = new Simulation(paths, config, strategy, false).run()
-    result.liquidationLossRerun = Math.max(result.liquidationPenalty, counterfactual.finalEquity - result.finalEquity)
+    result.liquidationLoss = Math.max(result.liquidationPenalty, counterfactual.finalEquity - result.finalEquity)
   }
   return result
 }
@@ -186,6 +192,8 @@ class Simulation {
   private pools: YieldPool[]
   private idle: Record<string, number>
   private pending: Pending | undefined
+  /** Sub-accounts whose last stop-loss exit reverted: their next decision falls back to the solver's rescue. */
+  private readonly exitReverted = new Set<string>()
   private k = 0
   private external = 0
   /** Cumulative growth of one unit of debt (borrow rate) and of one unit of collateral (its own yield) since the start. */
@@ -229,15 +237,19 @@ class Simulation {
       const value = s.equity / (1 - s.lltv / h)
       return { id: s.id, loanAsset: config.loanAsset, collateralAsset: s.asset, loanDecimals: config.loanDecimals, collateralDecimals: config.collateralDecimals, collateral: value / price, debt: value - s.equity, lltv: s.lltv, price }
     })
-    const stops = Object.values(this.policies).map((p) => p.stopLoss).filter((x): x is number => x !== undefined)
-    this.guard = autopilot && stops.length > 0 ? new DrawdownGuard(Math.min(...stops)) : undefined
+    const stopped = Object.values(this.policies).filter((p) => p.stopLoss !== undefined)
+    const confirms = stopped.map((p) => p.stopLossConfirmSeconds).filter((x): x is number => x !== undefined)
+    this.guard =
+      autopilot && stopped.length > 0
+        ? new DrawdownGuard(Math.min(...stopped.map((p) => p.stopLoss as number)), { confirmSeconds: confirms.length > 0 ? Math.min(...confirms) : undefined })
+        : undefined
     this.pools = config.pools.map((p) => ({ ...p }))
     this.idle = { ...config.idle }
     this.result = {
       strategy,
       liquidations: 0,
       liquidationLoss: 0,
-      liquidationLossRerun: 0,
+      liquidationLossLikeForLike: 0,
       liquidationPenalty: 0,
       leverage: { mean: 0, median: 0, p95: 0 },
       exposure: 0,
@@ -309,16 +321,16 @@ class Simulation {
       }
       if (dt > 0) this.accrue(dt, rates.borrow[k] as number, rates.supply[k] as number)
       for (const s of this.subs) s.price = (this.oracle[s.collateralAsset] as Oracle).price
-      this.liquidations()
+      if (this.liquidations() && this.guard !== undefined && this.subs.every((s) => !(s.debt > 0))) this.guard.rebase(this.netValue(k, true))
       if (this.pending !== undefined && t >= this.pending.executeAt) {
         const pending = this.pending
         this.pending = undefined
-        if (pending.plan !== undefined) this.executePlan(pending.plan, t)
-        for (const order of pending.swaps) this.executeSwap(order, t)
+        if (pending.plan !== undefined && !this.executePlan(pending.plan, t) && pending.exit !== undefined) this.exitReverted.add(pending.exit)
+        for (const order of pending.swaps) this.executeDfs(order, t)
       }
       if (this.guard !== undefined) {
         const was = this.guard.tripped()
-        if (this.guard.update(this.netValue(k, true)) && !was) {
+        if (this.guard.update(t, this.netValue(k, true)) && !was) {
           this.result.stopLossTrips++
           this.trace?.({ time: t, kind: "stop-loss", detail: `drawdown ${(this.guard.drawdown() * 100).toFixed(1)} %` })
         }
@@ -346,7 +358,7 @@ class Simulation {
     r.leverage = { mean: sumEquity > 0 ? sumValue / sumEquity : levCount > 0 ? Number.POSITIVE_INFINITY : 0, median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95) }
     r.exposure = sumValue / n
     r.finalEquity = this.netValue(n - 1, false)
-    r.liquidationLoss = this.seizures.reduce((sum, z) => {
+    r.liquidationLossLikeForLike = this.seizures.reduce((sum, z) => {
       const kept = z.seized * (this.collateralIndex / z.collateralIndex) * this.market(z.asset) - z.repaid * (this.debtIndex / z.debtIndex)
       return sum + Math.max(z.penalty, kept)
     }, 0)
@@ -379,7 +391,9 @@ class Simulation {
     }
   }
 
-  private liquidations(): void {
+  /** Liquidates every sub-account below health 1 (by its venue's rules); returns whether any was. */
+  private liquidations(): boolean {
+    const before = this.result.liquidations
     for (const s of this.subs) {
       if (!(s.debt > 0)) continue
       const h = healthOf(s)
@@ -401,6 +415,7 @@ class Simulation {
       s.collateral -= seized
       s.debt = 0
     }
+    return this.result.liquidations > before
   }
 
   /**
@@ -451,12 +466,13 @@ class Simulation {
     }
   }
 
-  private executePlan(planned: Plan, t: number): void {
+  private executePlan(planned: Plan, t: number): boolean {
     const pre: PortfolioState = { subAccounts: this.subs, pools: this.pools, idle: this.idle }
-    const reject = (why: string): void => {
+    const reject = (why: string): false => {
       this.result.rejectedRebalances++
       this.payGas(t, this.config.costs.baseGas)
       this.trace?.({ time: t, kind: "rejected", detail: `plan ${planned.actions.map((a) => a.kind).join("+")}: ${why}` })
+      return false
     }
     const swaps = this.executeSwapActions(planned)
     if ("reason" in swaps) return reject(swaps.reason)
@@ -491,6 +507,7 @@ class Simulation {
     })
     this.payGas(t, plan.gas)
     this.chargeAutomation(Object.values(check.amountMoved).reduce((a, b) => a + b, 0))
+    return true
   }
 
   /**
@@ -557,78 +574,51 @@ class Simulation {
     return 1 - (d.serviceFeeBps + d.automationFeeBps) / 10_000
   }
 
-  /** Executes one swap order at the then-current prices, or counts it rejected (the operation reverts and its gas is paid). */
-  private executeSwap(order: SwapOrder, t: number): void {
+  /**
+   * Executes one dfs-style Repay or Boost at the then-current prices (DeFi Saver's recipe: the swap's whole output, less
+   * its fees, is repaid or supplied, then the ratio check), or counts it rejected (the transaction reverts, its gas is paid).
+   */
+  private executeDfs(order: SwapOrder, t: number): void {
     const index = this.subs.findIndex((s) => s.id === order.id)
     const s = this.subs[index]
-    const gas = order.dfs ? this.config.dfs.gas : this.config.swap.gas
+    const d = this.config.dfs
     const reject = (why: string): void => {
       this.result.rejectedRebalances++
-      this.payGas(t, gas)
+      this.payGas(t, d.gas)
       this.trace?.({ time: t, kind: "rejected", subAccount: order.id, healthBefore: s === undefined ? undefined : healthOf(s), detail: `${order.side} ${order.amountIn}: ${why}` })
     }
     if (s === undefined) return reject("no such sub-account")
     const pm = this.market(s.collateralAsset)
     const pool = this.swapPool(s.collateralAsset)
     const bound = 1 - this.config.swap.maxSlippageBps / 10_000
-    const d = this.config.dfs
     let quote: SwapQuote
     let after: SubAccountState
-    let service = 0
-    let automation = 0
+    let service: number
+    let automation: number
     let leftover = 0
-    let loanSide: number
     if (order.side === "sell") {
       if (!(order.amountIn <= s.collateral)) return reject("more than the collateral")
       quote = quoteSell(order.amountIn, pm, pool)
       if (quote.out < order.amountIn * s.price * bound) return reject(`slippage: ${quote.out} < ${order.amountIn * s.price * bound}`)
-      if (order.dfs) {
-        service = (quote.out * d.serviceFeeBps) / 10_000
-        automation = (quote.out * d.automationFeeBps) / 10_000
-      }
+      service = (quote.out * d.serviceFeeBps) / 10_000
+      automation = (quote.out * d.automationFeeBps) / 10_000
       const proceeds = quote.out - service - automation
-      loanSide = Math.min(s.debt, proceeds)
-      leftover = proceeds - loanSide
-      after = { ...s, collateral: s.collateral - order.amountIn, debt: s.debt - loanSide }
+      const repaid = Math.min(s.debt, proceeds)
+      leftover = proceeds - repaid
+      after = { ...s, collateral: s.collateral - order.amountIn, debt: s.debt - repaid }
     } else {
-      if (order.dfs) {
-        service = (order.amountIn * d.serviceFeeBps) / 10_000
-        automation = (order.amountIn * d.automationFeeBps) / 10_000
-      }
+      service = (order.amountIn * d.serviceFeeBps) / 10_000
+      automation = (order.amountIn * d.automationFeeBps) / 10_000
       const spend = order.amountIn - service - automation
       quote = quoteBuy(spend, pm, pool)
       if (quote.out < (spend / s.price) * bound) return reject(`slippage: ${quote.out} < ${(spend / s.price) * bound}`)
-      loanSide = order.amountIn
       after = { ...s, collateral: s.collateral + quote.out, debt: s.debt + order.amountIn }
       if (healthOf(after) < 1) return reject("borrow leaves health < 1")
     }
     const hBefore = healthOf(s)
     const hAfter = healthOf(after)
-    let moved: Record<string, number> = { [s.id]: loanSide }
-    if (order.dfs) {
-      const improved = order.side === "sell" ? hAfter > hBefore : hAfter < hBefore
-      if (!improved || Math.abs(hAfter - order.goal) > d.ratioOffset) return reject(`ratio check: ${hAfter} vs target ${order.goal} +- ${d.ratioOffset}`)
-    } else {
-      const subAccounts = this.subs.map((x, i) => (i === index ? after : x))
-      const idle = { ...this.idle, [s.loanAsset]: (this.idle[s.loanAsset] ?? 0) + leftover }
-      // The order as the module runs it through its swap adapter (the rule book judges the real plan): a sale is a swap
-      // deleverage, RepayWithCallback { WithdrawCollateral, SellCollateral } EndCallback; a purchase is a flash-looped
-      // boost, SupplyCollateralWithCallback { Borrow, BuyCollateral } EndCallback (Morpho credits the collateral first).
-      const loan = (kind: Plan["actions"][number]["kind"], amount: number): Plan["actions"][number] => ({ kind, subAccount: 0, pool: undefined, asset: s.loanAsset, amount, amountBase: toBaseUnits(amount, s.loanDecimals) })
-      const coll = (kind: Plan["actions"][number]["kind"], amount: number): Plan["actions"][number] => ({ kind, subAccount: 0, pool: undefined, asset: s.collateralAsset, amount, amountBase: toBaseUnits(amount, s.collateralDecimals) })
-      const actions: Plan["actions"] =
-        order.side === "sell"
-          ? [loan("RepayWithCallback", loanSide), coll("WithdrawCollateral", order.amountIn), { ...coll("SellCollateral", order.amountIn), route: this.swapRoute(), expectedOut: quote.out }, loan("EndCallback", 0)]
-          : [coll("SupplyCollateralWithCallback", quote.out), loan("Borrow", order.amountIn), { ...loan("BuyCollateral", order.amountIn), route: this.swapRoute(), expectedOut: quote.out }, loan("EndCallback", 0)]
-      const plan: Plan = { loanAsset: s.loanAsset, subAccounts: [s.id], actions, gas }
-      const swapPolicies = this.swapPolicies()
-      const policies = { ...swapPolicies, [s.id]: { ...(swapPolicies[s.id] as Policy), maxLossBps: 10_000 } }
-      const check = checkPlanAgainstPolicy({ plan, pre: { subAccounts: this.subs, pools: this.pools, idle: this.idle }, post: { subAccounts, pools: this.pools, idle }, policies, epochs: this.epochs, now: t })
-      if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "))
-      moved = check.amountMoved
-      this.record([s.id], t, moved, gas)
-      this.chargeAutomation(loanSide)
-    }
+    const improved = order.side === "sell" ? hAfter > hBefore : hAfter < hBefore
+    if (!improved || Math.abs(hAfter - order.goal) > d.ratioOffset) return reject(`ratio check: ${hAfter} vs target ${order.goal} +- ${d.ratioOffset}`)
     this.subs = this.subs.map((x, i) => (i === index ? after : x))
     if (leftover > 0) this.idle = { ...this.idle, [s.loanAsset]: (this.idle[s.loanAsset] ?? 0) + leftover }
     const c = this.result.carry
@@ -638,7 +628,7 @@ class Simulation {
     c.automationFees += automation
     this.result.rebalances++
     this.result.swaps++
-    this.payGas(t, gas)
+    this.payGas(t, d.gas)
     this.trace?.({ time: t, kind: "swap", subAccount: s.id, healthBefore: hBefore, healthAfter: hAfter, detail: `${order.side} ${order.amountIn.toFixed(4)} -> ${quote.out.toFixed(4)} (fee ${quote.fee.toFixed(2)}, impact ${quote.impact.toFixed(2)}), goal ${order.goal.toFixed(4)}` })
   }
 
@@ -662,24 +652,18 @@ class Simulation {
   }
 
   /**
-   * A swap deleverage of `s` to `goal`, or undefined when none reaches `floor` within the bounds. The amount is cut
-   * (down to what still reaches `floor`) to the rule-4 cap and to what keeps the quote within half of
-   * `maxSlippageBps` of the oracle value, so the price can move during inclusion without the operation reverting.
+   * A dfs-style Repay of `s` to `goal` (its fees taken from the swap's output), or undefined when none reaches `floor`.
+   * The amount is cut (down to what still reaches `floor`) to what keeps the quote within half of `maxSlippageBps` of
+   * the oracle value, so the price can move during inclusion without the swap reverting.
    */
-  private sizeSell(s: SubAccountState, goal: number, floor: number, t: number, dfs: boolean): SwapOrder | undefined {
-    if (!this.config.swap.enabled && !dfs) return undefined
+  private sizeSell(s: SubAccountState, goal: number, floor: number): SwapOrder | undefined {
     const pm = this.market(s.collateralAsset)
     const pool = this.swapPool(s.collateralAsset)
-    const keep = dfs ? this.dfsKeep() : 1
+    const keep = this.dfsKeep()
     const full = sellForHealth(s, goal, s.price, pm, pool, keep)
     if (full === undefined || !(full > 0)) return undefined
-    const cap = dfs ? Number.POSITIVE_INFINITY : this.capLeft(s.id, t)
     const margin = 1 - this.config.swap.maxSlippageBps / 20_000
-    // Rule 4 counts what the module's swap deleverage moves: the repayment and the withdrawn collateral's value.
-    const fits = (a: number): boolean => {
-      const out = quoteSell(a, pm, pool).out
-      return Math.min(s.debt, out * keep) + a * s.price <= cap && out >= a * s.price * margin
-    }
+    const fits = (a: number): boolean => quoteSell(a, pm, pool).out >= a * s.price * margin
     let a = full
     if (!fits(a)) {
       let lo = 0
@@ -693,23 +677,18 @@ class Simulation {
     if (!(a > 0)) return undefined
     const debt = s.debt - Math.min(s.debt, quoteSell(a, pm, pool).out * keep)
     if (!(debt <= 0 || ((s.collateral - a) * s.price * s.lltv) / debt >= floor * (1 - 1e-9))) return undefined
-    return { id: s.id, side: "sell", amountIn: a, goal, dfs }
+    return { id: s.id, side: "sell", amountIn: a, goal }
   }
 
-  /** A swap boost of `s` down to `goal` (never above `ceiling` when cut to the cap or the slippage margin), or undefined. */
-  private sizeBuy(s: SubAccountState, goal: number, ceiling: number, t: number, dfs: boolean): SwapOrder | undefined {
+  /** A dfs-style Boost of `s` down to `goal` (never above `ceiling` when cut to the slippage margin), or undefined. */
+  private sizeBuy(s: SubAccountState, goal: number, ceiling: number): SwapOrder | undefined {
     const pm = this.market(s.collateralAsset)
     const pool = this.swapPool(s.collateralAsset)
-    const keep = dfs ? this.dfsKeep() : 1
+    const keep = this.dfsKeep()
     const full = borrowForHealth(s, goal, s.price, pm, pool, keep)
     if (full === undefined || !(full > 0)) return undefined
-    const cap = dfs ? Number.POSITIVE_INFINITY : this.capLeft(s.id, t)
     const margin = 1 - this.config.swap.maxSlippageBps / 20_000
-    // Rule 4 counts what the module's swap boost moves: the borrow and the supplied collateral's value.
-    const fits = (b: number): boolean => {
-      const out = quoteBuy(b * keep, pm, pool).out
-      return b + out * s.price <= cap && out >= ((b * keep) / s.price) * margin
-    }
+    const fits = (b: number): boolean => quoteBuy(b * keep, pm, pool).out >= ((b * keep) / s.price) * margin
     let b = full
     if (!fits(b)) {
       let lo = 0
@@ -723,13 +702,7 @@ class Simulation {
     if (!(b > 0)) return undefined
     const h = ((s.collateral + quoteBuy(b * keep, pm, pool).out) * s.price * s.lltv) / (s.debt + b)
     if (!(h <= ceiling * (1 + 1e-9))) return undefined
-    return { id: s.id, side: "buy", amountIn: b, goal, dfs }
-  }
-
-  private swapCost(order: SwapOrder, s: SubAccountState, t: number): number {
-    const pm = this.market(s.collateralAsset)
-    const q = order.side === "sell" ? quoteSell(order.amountIn, pm, this.swapPool(s.collateralAsset)) : quoteBuy(order.amountIn, pm, this.swapPool(s.collateralAsset))
-    return q.fee + q.impact + gasCostAt(this.config.gas, this.seed, t, this.config.swap.gas) + (order.amountIn * (order.side === "sell" ? s.price : 1) * this.config.carry.automationFeeBps) / 10_000
+    return { id: s.id, side: "buy", amountIn: b, goal }
   }
 
   /** dfs-style: Repay below `repayBelow` to `repayTo`, Boost above `boostAbove` to `boostTo`, by swaps, with DFS fees. */
@@ -741,11 +714,11 @@ class Simulation {
       const h = healthOf(s)
       if (h < (d.repayBelow ?? p.minHealth)) {
         const goal = d.repayTo ?? p.targetHealth
-        const order = this.sizeSell(s, goal, goal, t, true)
+        const order = this.sizeSell(s, goal, goal)
         if (order !== undefined) swaps.push(order)
       } else if (p.boostAllowed && h > (d.boostAbove ?? p.maxHealth)) {
         const goal = d.boostTo ?? p.targetHealth
-        const order = this.sizeBuy(s, goal, goal, t, true)
+        const order = this.sizeBuy(s, goal, goal)
         if (order !== undefined) swaps.push(order)
       }
     }
@@ -753,10 +726,11 @@ class Simulation {
   }
 
   /**
-   * threshold and autopilot: the solver's plan from buffers (idle, pools, other sub-accounts); a triggered
-   * deleverage it cannot fund becomes a swap deleverage to the solver's goal health; with `swap.boost: "swap"` a
-   * boost buys collateral instead of parking the borrowed tokens. With the stop-loss tripped the autopilot sells
-   * collateral to the top of the allowed band on any deleverage and does not boost.
+   * threshold and autopilot: the solver's plan (buffers, or its swap lane when they cannot fund a rescue), and nothing
+   * else: a plan the keeper could send. The autopilot's input carries the keeper's inclusion margin. With
+   * `swap.boost: "swap"` a boost buys collateral instead of parking the borrowed tokens. With the stop-loss tripped the
+   * autopilot does not boost, and a sub-account below its band gets the solver's swap deleverage to the top of its
+   * allowed landing.
    */
   private decideSolver(t: number): Pending | undefined {
     const mode = this.strategy === "threshold" ? "threshold" : "autopilot"
@@ -778,23 +752,33 @@ class Simulation {
       const pool = this.swapPool(s.collateralAsset)
       const pm = this.market(s.collateralAsset)
       input.swap = poolSwapCurve("sell", s.collateral, s.price, pm, pool, route)
-      if (swap.boost === "swap") input.swapBuy = poolSwapCurve("buy", s.collateral, s.price, pm, pool, route)
+      if (swap.boost === "swap") input.swapBuy = poolSwapCurve("buy", s.collateral, s.price, pm, pool, route, swapBuySpan(s, policy.minHealth))
       return input
     })
-    let solved = solve({ now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode })
+    // As the keeper does (volatilityFeed): in autopilot mode the solver aims inside the band by the price move expected
+    // until inclusion, and the venue's take from a swap allows for it.
+    const solverInput: SolverInput = { now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode }
+    const aimed = mode === "autopilot" ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds) : solverInput
+    let solved = solve(aimed)
     const outcome = (id: string): SubAccountOutcome => solved.outcomes.find((o) => o.id === id) as SubAccountOutcome
-    const swaps: SwapOrder[] = []
     const stopped = mode === "autopilot" && this.guard?.tripped() === true
     let plan = solved.plan
+    const reverted = new Set(this.exitReverted)
+    this.exitReverted.clear()
     if (stopped) {
-      plan = undefined
-      for (const s of this.subs) {
-        if (outOfBand(s) !== "low" || !this.ready(s.id, t)) continue
-        const allowed = outcome(s.id).allowedHealth
-        const order = this.sizeSell(s, allowed.max, allowed.min, t, false)
-        if (order !== undefined) swaps.push(order)
+      // The stop-loss exit: a swap deleverage of the first sub-account below its band, to the top of its allowed landing
+      // (the most exposure one operation may cut), sized and shaped as the solver's swap lane does. After an exit that
+      // reverted (the price moved against the sale past its take before inclusion), the next decision is the solver's
+      // own rescue without boosts (buffers first), so a fast fall is not met by exit after exit until liquidation.
+      for (const input of aimed.subAccounts) {
+        const s = input.state
+        if (outOfBand(s) !== "low" || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id)) continue
+        const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t)
+        if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
       }
-      return swaps.length > 0 ? { executeAt: t + this.latency, plan: undefined, swaps } : undefined
+      if (reverted.size === 0) return undefined
+      const rescue = solve({ ...aimed, subAccounts: aimed.subAccounts.map((x) => ({ ...x, policy: { ...x.policy, boostAllowed: false } })) }).plan
+      return rescue === undefined ? undefined : { executeAt: t + this.latency, plan: rescue, swaps: [] }
     }
     if (swap.enabled && swap.boost === "swap" && plan !== undefined) {
       // Boosts only by buying collateral: a sub-account above the band that the plan boosts without a swap (borrowed
@@ -803,31 +787,48 @@ class Simulation {
         (id, i) => outOfBand(this.subs.find((x) => x.id === id) as SubAccountState) === "high" && !plan?.actions.some((a) => a.subAccount === i && a.kind === "BuyCollateral"),
       )
       if (parked.length > 0) {
-        const masked = inputs.map((x) => (parked.includes(x.state.id) ? { ...x, policy: { ...x.policy, boostAllowed: false } } : x))
-        solved = solve({ now: t, subAccounts: masked, pools: this.pools, idle: this.idle, costs: this.config.costs, mode })
+        const masked = aimed.subAccounts.map((x) => (parked.includes(x.state.id) ? { ...x, policy: { ...x.policy, boostAllowed: false } } : x))
+        solved = solve({ ...aimed, subAccounts: masked })
         plan = solved.plan
       }
     }
-    for (const s of this.subs) {
-      if (outOfBand(s) !== "low" || plan?.subAccounts.includes(s.id) || !this.ready(s.id, t)) continue
-      const o = outcome(s.id)
-      if (!Number.isFinite(o.goalHealth)) continue
-      const order = this.sizeSell(s, o.goalHealth, o.allowedHealth.min, t, false)
-      if (order === undefined) continue
-      if (mode === "autopilot") {
-        const policy = this.policies[s.id] as Policy
-        const risk = this.riskOf(s.collateralAsset, policy.horizon)
-        const years = policy.horizon / SECONDS_PER_YEAR
-        const pBefore = liquidationProbability(healthOf(s), risk, years)
-        const pAfter = liquidationProbability(order.goal, risk, years)
-        const benefit = (pBefore - pAfter) * s.debt * (liquidationIncentiveFactor(s.lltv) - 1)
-        const floor = tailFloorHealth(risk, policy.tailDrop ?? defaultTailDrop(policy.targetHealth))
-        if (pBefore <= policy.tolerance && healthOf(s) >= floor && benefit < this.swapCost(order, s, t)) continue
-      }
-      swaps.push(order)
-    }
-    if (plan === undefined && swaps.length === 0) return undefined
-    return { executeAt: t + this.latency, plan, swaps }
+    return plan === undefined ? undefined : { executeAt: t + this.latency, plan, swaps: [] }
+  }
+
+  /**
+   * The stop-loss exit of one sub-account: `RepayWithCallback(R) { WithdrawCollateral(C), SellCollateral(C) }
+   * EndCallback`, the sale sized by the solver's {@link sizeSwapDeleverage} toward `allowed.max` (R its expected output
+   * less `swapPlanMargin`), kept only when it reaches `allowed.min` and the rule book accepts it now.
+   *
+   * @returns The plan, or undefined when no sale lands.
+   */
+  private stopLossExit(input: SubAccountInput, allowed: { min: number; max: number }, t: number): Plan | undefined {
+    const s = input.state
+    const policy = input.policy
+    const costs = this.config.costs
+    if (input.swap === undefined || !((policy.maxSlippageBps ?? 0) > 0)) return undefined
+    const sizing = sizeSwapDeleverage({
+      ...s,
+      prefunded: 0,
+      curves: [input.swap, ...(input.swapRoutes ?? [])],
+      goal: allowed.max,
+      usableBps: usableSlippageBps(policy),
+      maxSlippageBps: policy.maxSlippageBps as number,
+      capLeft: this.capLeft(s.id, t),
+      extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
+    })
+    if ("reason" in sizing || sizing.healthAfter < allowed.min) return undefined
+    const action = (kind: Plan["actions"][number]["kind"], amount: number, asset: string, decimals: number): Plan["actions"][number] => ({ kind, subAccount: 0, pool: undefined, asset, amount, amountBase: toBaseUnits(amount, decimals) })
+    const actions: Plan["actions"] = [
+      action("RepayWithCallback", sizing.repaid, s.loanAsset, s.loanDecimals),
+      { ...action("WithdrawCollateral", sizing.sold, s.collateralAsset, s.collateralDecimals), amountBase: sizing.soldBase },
+      ...sizing.sales.map((sale) => ({ ...action("SellCollateral", sale.amountIn, s.collateralAsset, s.collateralDecimals), amountBase: sale.amountBase, route: sale.route, expectedOut: sale.expectedOut })),
+      action("EndCallback", 0, s.loanAsset, s.loanDecimals),
+    ]
+    const gas = costs.baseGas + actions.reduce((g, a) => g + costs.gasPerAction[a.kind], 0)
+    const plan: Plan = { loanAsset: s.loanAsset, subAccounts: [s.id], actions, gas }
+    const check = checkPlanAgainstPolicy({ plan, pre: { subAccounts: this.subs, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t })
+    return check.ok ? plan : undefined
   }
 
   /** Cooldown and epoch rebalance count allow a rebalance of `id` now. */

@@ -162,11 +162,12 @@ export function borrowForHealth(position: Position, goal: number, oraclePrice: n
  * @param poolPrice - Pool price the swap executes at.
  * @param pool - Liquidity and fee.
  * @param route - Route word the plan carries.
+ * @param span - Largest size quoted, input-token units (a buying curve: `swapBuySpan`); default the collateral (sale) or its oracle value (purchase).
  * @returns The curve, sizes in the input token's units.
  */
-export function poolSwapCurve(side: "sell" | "buy", collateral: number, oraclePrice: number, poolPrice: number, pool: SwapPool, route: string): SwapCurve {
+export function poolSwapCurve(side: "sell" | "buy", collateral: number, oraclePrice: number, poolPrice: number, pool: SwapPool, route: string, span?: number): SwapCurve {
   const sell = side === "sell"
-  const whole = sell ? collateral : collateral * oraclePrice
+  const whole = span ?? (sell ? collateral : collateral * oraclePrice)
   const points = SWAP_CURVE_FRACTIONS.map((f) => whole * f)
     .filter((a) => a > 0)
     .map((amountIn) => {

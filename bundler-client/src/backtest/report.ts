@@ -19,6 +19,7 @@ function percent(x: number): string {
 
 const LIQUIDATIONS: Column = ["liq.", (r) => String(r.liquidations)]
 const LIQUIDATION_LOSS: Column = ["liq. loss", (r) => money(r.liquidationLoss)]
+const LIKE_FOR_LIKE: Column = ["like-for-like", (r) => money(r.liquidationLossLikeForLike)]
 const NET_PNL: Column = ["net P&L", (r) => money(r.netPnl)]
 const APY: Column = ["APY", (r) => percent(r.apy)]
 const INTEREST: Column = ["interest", (r) => money(r.carry.interest)]
@@ -31,6 +32,7 @@ const DETAIL: Column[] = [
   ["strategy", (r) => r.strategy],
   LIQUIDATIONS,
   LIQUIDATION_LOSS,
+  LIKE_FOR_LIKE,
   ["penalty", (r) => money(r.liquidationPenalty)],
   ["lev. mean", (r) => ratio(r.leverage.mean)],
   ["median", (r) => ratio(r.leverage.median)],
@@ -59,7 +61,8 @@ function table(columns: Column[], rows: ReadonlyArray<Row & { family?: string }>
 }
 
 /**
- * Render strategy rows as an aligned text table: liquidations, liquidation loss (the seized collateral's missed recovery) and penalty,
+ * Render strategy rows as an aligned text table: liquidations, liquidation loss (against the same strategy replayed without
+ * liquidations), the like-for-like loss (the seized collateral's missed recovery) and the penalty,
  * leverage (mean, median, p95), minimum health, rebalances, swaps, rejected operations, carry (interest, yield, swap
  * fee and impact, service and automation fees, gas), final equity, net P&L and APY. Amounts in loan units; for suite
  * totals, counts and costs are sums and equity, P&L and APY means per path.
@@ -73,7 +76,7 @@ export function formatStrategyTable(rows: ReadonlyArray<Row>, title?: string): s
 }
 
 /**
- * The scorecard: per scenario family and strategy, liquidations, liquidation loss, net P&L and APY (means per path),
+ * The scorecard: per scenario family and strategy, liquidations, liquidation loss (rerun and like for like), net P&L and APY (means per path),
  * and the carry columns (sums over the family's paths).
  *
  * @param byKind - Totals per family.
@@ -91,6 +94,7 @@ export function formatScorecard(byKind: Partial<Record<ScenarioKind, StrategyTot
     ["paths", (r) => String((r as StrategyTotals).paths)],
     LIQUIDATIONS,
     LIQUIDATION_LOSS,
+    LIKE_FOR_LIKE,
     NET_PNL,
     APY,
     ["lev. median", (r) => ratio(r.leverage.median)],

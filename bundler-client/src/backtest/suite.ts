@@ -37,7 +37,7 @@ export function aggregate(strategy: StrategyName, results: readonly StrategyResu
     liquidatedPaths: 0,
     liquidations: 0,
     liquidationLoss: 0,
-    liquidationLossRerun: 0,
+    liquidationLossLikeForLike: 0,
     liquidationPenalty: 0,
     leverage: { mean: 0, median: 0, p95: 0 },
     exposure: 0,
@@ -58,7 +58,7 @@ export function aggregate(strategy: StrategyName, results: readonly StrategyResu
     t.liquidations += r.liquidations
     if (r.liquidations > 0) t.liquidatedPaths++
     t.liquidationLoss += r.liquidationLoss
-    t.liquidationLossRerun += r.liquidationLossRerun
+    t.liquidationLossLikeForLike += r.liquidationLossLikeForLike
     t.liquidationPenalty += r.liquidationPenalty
     t.leverage.mean += r.leverage.mean
     t.exposure += r.exposure
@@ -124,10 +124,13 @@ export const FAMILIES: Record<ScenarioKind, { path?: Partial<PathParameters>; co
 
 /** Scorecard comparisons of the autopilot against the baselines (the issue's targets). */
 export type SuiteComparison = {
-  /** Per family: autopilot's summed liquidation loss <= dfs-style's. */
+  /** Per family: autopilot's summed liquidation loss (`liquidationLoss`, the rerun without liquidations) <= dfs-style's. */
   lossAtMostDfs: Partial<Record<ScenarioKind, boolean>>
   /** Every family meets `lossAtMostDfs`. */
   lossAtMostDfsEveryFamily: boolean
+  /** The same with `liquidationLossLikeForLike` (the seized collateral's missed recovery), per family and on every family. */
+  likeForLikeLossAtMostDfs: Partial<Record<ScenarioKind, boolean>>
+  likeForLikeLossAtMostDfsEveryFamily: boolean
   /** Mean net P&L per path over all families: autopilot >= dfs-style. */
   netPnlAtLeastDfs: boolean
   /** Paths where the autopilot was liquidated and threshold was not (target: 0), per family. */
@@ -219,14 +222,19 @@ export function summarizeSuite(params: RunSuiteParameters, paths: readonly PathR
   let comparison: SuiteComparison | undefined
   if (strategies.includes("autopilot") && strategies.includes("dfs-style") && strategies.includes("threshold")) {
     const lossAtMostDfs: Partial<Record<ScenarioKind, boolean>> = {}
+    const likeForLikeLossAtMostDfs: Partial<Record<ScenarioKind, boolean>> = {}
     const autopilotOnlyLiquidations: Partial<Record<ScenarioKind, number>> = {}
     for (const [kind, rows] of Object.entries(byKind) as [ScenarioKind, StrategyTotals[]][]) {
-      lossAtMostDfs[kind] = (of(rows, "autopilot") as StrategyTotals).liquidationLoss <= (of(rows, "dfs-style") as StrategyTotals).liquidationLoss + 1e-9
+      const [autopilot, dfs] = [of(rows, "autopilot") as StrategyTotals, of(rows, "dfs-style") as StrategyTotals]
+      lossAtMostDfs[kind] = autopilot.liquidationLoss <= dfs.liquidationLoss + 1e-9
+      likeForLikeLossAtMostDfs[kind] = autopilot.liquidationLossLikeForLike <= dfs.liquidationLossLikeForLike + 1e-9
       autopilotOnlyLiquidations[kind] = ordered.filter((p) => p.kind === kind && (of(p.results, "autopilot") as StrategyResult).liquidations > 0 && (of(p.results, "threshold") as StrategyResult).liquidations === 0).length
     }
     comparison = {
       lossAtMostDfs,
       lossAtMostDfsEveryFamily: Object.values(lossAtMostDfs).every(Boolean),
+      likeForLikeLossAtMostDfs,
+      likeForLikeLossAtMostDfsEveryFamily: Object.values(likeForLikeLossAtMostDfs).every(Boolean),
       netPnlAtLeastDfs: (of(totals, "autopilot") as StrategyTotals).netPnl >= (of(totals, "dfs-style") as StrategyTotals).netPnl,
       autopilotOnlyLiquidations,
     }

@@ -1,5 +1,5 @@
 import type { Logger } from "pino"
-import { type Address, type Hex, type PublicClient, isAddressEqual, parseEventLogs, zeroAddress } from "viem"
+import { type Address, type Hex, type PublicClient, isAddressEqual, isHex, parseEventLogs, zeroAddress } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { decodeModuleError } from "@levpilot/sdk/errors"
 import type { Clock } from "./clock.js"
@@ -17,6 +17,23 @@ import type { PendingStore } from "./store.js"
  * dropped (the record's nonce is ahead of the chain's: it can never land, the keeper starts over at the chain's nonce).
  */
 export type InclusionVerdict = "included" | "waiting" | "resubmit" | "dropped"
+
+/**
+ * A revert's data as text, with the reasons nested in it decoded: the module's errors, Solidity's `Error(string)` and
+ * `Panic(uint256)` (viem adds both to the ABI), e.g. `ActionFailed(0, Error(transferFrom reverted))` for a swap rescue
+ * whose sale paid less than the repayment Morpho then pulled, or `ActionFailed(0, ActionFailed(2, Error(Too little
+ * received)))` for a sale the router refused. Undecodable data is `unknown error 0x<selector>`; at most 4 levels.
+ *
+ * @param data - Revert data (`UserOperationRevertReason.revertReason`).
+ * @param depth - Nesting level already decoded (0 for the caller).
+ * @returns The description.
+ */
+export function describeRevert(data: Hex, depth = 0): string {
+  const decoded = decodeModuleError(data)
+  if (!decoded) return `unknown error ${data.slice(0, 10)}`
+  const nested = (x: unknown) => depth < 4 && typeof x === "string" && isHex(x) && x.length >= 10 && decodeModuleError(x) !== undefined
+  return `${decoded.errorName}(${decoded.args.map((x) => (nested(x) ? describeRevert(x as Hex, depth + 1) : String(x))).join(", ")})`
+}
 
 /** Windows searched per `track` call for the event of a used nonce before the record is cleared without it. */
 export const MAX_LOG_WINDOWS = 25
@@ -156,9 +173,7 @@ export class InclusionTracker {
       )
       const data = (event?.args.revertReason ?? "0x") as Hex
       if (data === "0x") return { error: "no revert data (out of gas?)", data }
-      const decoded = decodeModuleError(data)
-      const text = decoded ? `${decoded.errorName}(${decoded.args.map((x) => String(x)).join(", ")})` : `unknown error ${data.slice(0, 10)}`
-      return { error: text, data }
+      return { error: describeRevert(data), data }
     } catch {
       return undefined
     }

@@ -7,7 +7,8 @@ import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds } from "./chainBounds.js"
-import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN, swapRepayMargin } from "../solver/swapDeleverage.js"
+import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN, swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
+import { swapBuySpan } from "../solver/swapBoost.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import { SwapRouteError } from "../swap/errors.js"
 import type { KeeperRiskSettings } from "./config.js"
@@ -162,8 +163,12 @@ export async function readPortfolio(
           sub.swapRoutes = routes.filter((r): r is SwapCurve => r !== undefined)
         }
         // A buying curve only where a swap boost may follow: boosts allowed and health above the band.
-        if (s.policy.boostAllowed && s.band === "above")
-          sub.swapBuy = await readSwapCurve(client, { ...curve, decimals: sub.state.loanDecimals, side: "buy" }).catch(() => undefined)
+        // Quoted over the largest borrow a boost can need (to minHealth), not only the collateral's value: a position far
+        // above its band (a debt-free remnant after a liquidation) must reach its target in one operation.
+        if (s.policy.boostAllowed && s.band === "above") {
+          const span = BigInt(Math.ceil(swapBuySpan(sub.state, sub.policy.minHealth) * 10 ** sub.state.loanDecimals))
+          sub.swapBuy = await readSwapCurve(client, { ...curve, decimals: sub.state.loanDecimals, side: "buy", span }).catch(() => undefined)
+        }
       }),
     )
   }
@@ -207,9 +212,10 @@ export { SWAP_CURVE_FRACTIONS }
 /**
  * A swap cost curve on the pool's real liquidity: QuoterV2 quotes (by eth_call, against one block) at
  * {@link SWAP_CURVE_FRACTIONS} of the position's collateral, each as its shortfall against the oracle value (fee +
- * impact, bps; at least the fee, even when the pool lags the oracle in the trade's favour). `side: "sell"` (default) sells collateral for the loan token (a swap deleverage, sizes in collateral);
- * `"buy"` buys collateral with the loan token (a swap boost, sizes in the loan token: fractions of the collateral's
- * oracle value).
+ * impact, bps; at least the fee, even when the pool lags the oracle in the trade's favour). `side: "sell"` (default)
+ * sells collateral for the loan token (a swap deleverage, sizes in collateral); `"buy"` buys collateral with the loan
+ * token (a swap boost, sizes in the loan token: fractions of `span`, by default the collateral's oracle value; the
+ * keeper passes `swapBuySpan`, the borrow that would take the position to minHealth).
  *
  * @returns The curve (human units of the input token, `decimals` its decimals), with the route word of the module's swap adapter.
  * @throws SwapQuoteError when a quote reverts (no pool).
@@ -225,12 +231,14 @@ export async function readSwapCurve(
     collateralAmount: bigint
     decimals: number
     side?: "sell" | "buy" | undefined
+    /** Largest size quoted, input-token base units; default the collateral (sell) or its oracle value (buy). */
+    span?: bigint | undefined
     blockNumber?: bigint | undefined
   },
 ): Promise<SwapCurve> {
-  const { quoter, fee, collateral, loan, price, collateralAmount, decimals, side = "sell", blockNumber } = parameters
+  const { quoter, fee, collateral, loan, price, collateralAmount, decimals, side = "sell", span, blockNumber } = parameters
   const buy = side === "buy"
-  const whole = buy ? (collateralAmount * price) / 10n ** 36n : collateralAmount
+  const whole = span ?? (buy ? (collateralAmount * price) / 10n ** 36n : collateralAmount)
   const sizes = SWAP_CURVE_FRACTIONS.map((f) => (whole * BigInt(Math.round(f * 1e6))) / 1_000_000n).filter((x) => x > 0n)
   const [tokenIn, tokenOut] = buy ? [loan, collateral] : [collateral, loan]
   const points = await quotePriceImpact(client, { quoter, tokenIn, tokenOut, route: { fee }, sizes, oracle: { price, collateral }, blockNumber })
@@ -256,8 +264,10 @@ export async function readSwapCurve(
  * @param parameters.expectedOut - Per action index, a swap's planned output in base units of its output token (the
  *   solver's `expectedOut`); optional.
  * @param parameters.minAmountOut - Per action index, a swap's on-chain minimum output (`getSwapMinAmountOut`); optional.
- *   A repayment is never lowered below the own funds it carries plus its sales' minimum outputs: the module lets no swap
- *   output at its minimum stay idle, and the sales deliver at least that or revert.
+ *   Nothing the venue collects is lowered below the own funds it carries plus its swaps' minimum outputs: the module
+ *   lets no swap output at its minimum stay idle, and the swaps deliver at least that or revert. The own funds are the
+ *   planned amount less the solver's take from each swap (`swapPlanTake`: its minimum plus `SWAP_PLAN_TAKE_BIAS` of
+ *   the way to its expected output less the margin).
  * @returns The chain plan with exact integer amounts.
  * @throws SwapRouteError for a two-pool route (the keeper plans one-pool routes only).
  */
@@ -281,7 +291,7 @@ export async function settleSwapAmounts(
     if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: to < a.amount ? (to > 0n ? to : 0n) : a.amount }
   }
   // Per callback opener: the sum of its sales' quotes less the margin, and what they fall short of the plan.
-  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; expected: bigint; minimum: bigint }>()
+  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; take: bigint; minimum: bigint }>()
   let opener = -1
   for (let k = 0; k < actions.length; k++) {
     const swap = actions[k]
@@ -300,23 +310,28 @@ export async function settleSwapAmounts(
     const openerKind = sell ? "RepayWithCallback" : "SupplyCollateralWithCallback"
     if (opener >= 0 && actions[opener]?.kind === openerKind && actions[opener]?.subAccount === swap.subAccount) {
       const expected = parameters.expectedOut?.[k]
-      const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true, expected: 0n, minimum: 0n }
+      const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true, take: 0n, minimum: 0n }
+      const minimum = parameters.minAmountOut?.[k]
       block.quoted += exact
-      block.minimum += parameters.minAmountOut?.[k] ?? 0n
+      block.minimum += minimum ?? 0n
       if (expected === undefined) block.planned = false
       else {
-        block.expected += less(expected)
-        if (less(expected) > exact) block.short += less(expected) - exact
+        // The solver's take from this sale (swapPlanTake): its minimum plus SWAP_PLAN_TAKE_BIAS of the way to the
+        // expected output less the margin; what the repayment carries beyond the takes is the plan's own loan token.
+        const top = less(expected)
+        block.take += minimum === undefined ? top : swapPlanTake(minimum, top)
+        if (top > exact) block.short += top - exact
       }
       blocks.set(opener, block)
     } else if (!sell) {
       const j = actions.findIndex((a, i) => i > k && a.kind === "SupplyCollateral" && a.subAccount === swap.subAccount)
-      if (j >= 0) lower(j, exact)
+      const minimum = parameters.minAmountOut?.[k]
+      if (j >= 0) lower(j, minimum !== undefined && exact < minimum ? minimum : exact)
     }
   }
   for (const [j, block] of blocks) {
     const a = actions[j] as ChainPlan["actions"][number]
-    const own = block.planned && a.amount > block.expected ? a.amount - block.expected : 0n
+    const own = block.planned && a.amount > block.take ? a.amount - block.take : 0n
     const settled = block.planned ? a.amount - block.short : block.quoted
     lower(j, settled > own + block.minimum ? settled : own + block.minimum)
   }

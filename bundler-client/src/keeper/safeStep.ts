@@ -108,11 +108,16 @@ export class SafeStep {
     try {
       if (this.deps.clock.now() < rt.backoffUntil) return
       let replace: PendingOperation | undefined
+      let snapshot = read.snapshot
       const pending = await this.deps.store.pending(safe)
       if (pending) {
         const verdict = await this.deps.tracker.track(rt, pending, block, read.lookup)
         // Dropped: the record was ahead of the chain; solve and send afresh at the chain's nonce in this same block.
         if (verdict === "resubmit") replace = await this.deps.store.pending(safe)
+        // Included (landed or reverted): plan again in this same block, on a fresh read (a batched snapshot may predate
+        // the inclusion). Waiting for the next block would send the next attempt a block late every time: a swap rescue
+        // reverted by a price step inside its inclusion window would land with the step after, and revert again.
+        else if (verdict === "included") snapshot = undefined
         else if (verdict !== "dropped") return
       }
       // A token paymaster pre-charges its maximum before the plan runs: when the plan needed that part of the balance
@@ -121,7 +126,7 @@ export class SafeStep {
       // PAYMASTER_CHARGE_ATTEMPTS, each keeping the largest charge seen aside.
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.solveAndSend(rt, block, replace, attempt === 1 ? read.snapshot : undefined)
+          await this.solveAndSend(rt, block, replace, attempt === 1 ? snapshot : undefined)
           break
         } catch (error) {
           const charge = paymasterChargeOf(error)

@@ -45,6 +45,8 @@ export {
   SWAP_SLIPPAGE_USE,
   SWAP_REPAY_MARGIN,
   swapPlanMargin,
+  swapPlanTake,
+  SWAP_PLAN_TAKE_BIAS,
   swapRepayMargin,
   curveShortfallBps,
   maxSizeWithinSlippage,
@@ -58,6 +60,7 @@ export {
 } from "./swapDeleverage.js"
 export {
   ONE_PASS_MIN_HEALTH,
+  swapBuySpan,
   type SwapBoostParameters,
   type SwapBoostCandidate,
   planSwapBoost,

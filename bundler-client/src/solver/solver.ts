@@ -36,6 +36,8 @@ export function validatePolicy(policy: Policy): string[] {
   if (!(policy.horizon > 0)) problems.push("horizon must be > 0 seconds")
   if (policy.tailDrop !== undefined && !(policy.tailDrop >= 0 && policy.tailDrop < 1)) problems.push(`tailDrop must be in [0, 1), got ${policy.tailDrop}`)
   if (policy.stopLoss !== undefined && !(policy.stopLoss > 0 && policy.stopLoss < 1)) problems.push(`stopLoss must be in (0, 1), got ${policy.stopLoss}`)
+  if (policy.stopLossConfirmSeconds !== undefined && !(policy.stopLossConfirmSeconds >= 0 && Number.isFinite(policy.stopLossConfirmSeconds)))
+    problems.push(`stopLossConfirmSeconds must be a finite number of seconds >= 0, got ${policy.stopLossConfirmSeconds}`)
   return problems
 }
 

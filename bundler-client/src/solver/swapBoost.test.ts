@@ -2,7 +2,8 @@ import { describe, expect, test } from "vitest"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
-import { ONE_PASS_MIN_HEALTH } from "./swapBoost.js"
+import { ONE_PASS_MIN_HEALTH, swapBuySpan } from "./swapBoost.js"
+import { SWAP_CURVE_FRACTIONS, swapPlanMargin } from "./swapDeleverage.js"
 import { TEST_COSTS, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
@@ -46,6 +47,8 @@ function check(input: SolverInput, plan: Plan) {
 }
 
 const kinds = (plan: Plan | undefined) => plan?.actions.map((a) => a.kind)
+/** A purchase's shortfall against its oracle value (bps): what it buys short of `amount / price`. */
+const shortfallOf = (buy: Plan["actions"][number], price: number) => (1 - (buy.expectedOut as number) / (buy.amount / price)) * 10_000
 
 /** A USDC pool a buffer boost can park its borrow in. */
 const PARK = { address: "0x00000000000000000000000000000000000000aa", asset: "USDC", decimals: 6, balance: 0, withdrawable: 0 }
@@ -58,9 +61,11 @@ describe("swap boost in the solver", () => {
     const [borrow, buy, supply] = plan?.actions ?? []
     expect(buy?.amount).toBe(borrow?.amount)
     expect(buy?.route).toBe(ROUTE)
-    // Supplies the expected purchase less the drift margin: never more than the swap delivers.
+    // Supplies the expected purchase less the plan margin (swapPlanMargin): never more than the swap delivers, never
+    // less than its on-chain minimum at the plan's price (maxSlippageBps 50 below the oracle value; IdleInflow).
+    expect(supply?.amount).toBeCloseTo((buy?.expectedOut as number) * (1 - swapPlanMargin(50, shortfallOf(buy!, 3000))), 9)
     expect(supply?.amount).toBeLessThan(buy?.expectedOut as number)
-    expect(supply?.amount).toBeGreaterThan((buy?.expectedOut as number) * 0.999)
+    expect(supply?.amount).toBeGreaterThanOrEqual(((borrow?.amount as number) / 3000) * (1 - 50 / 10_000))
     const o = outcomes[0]
     expect(o?.role).toBe("target")
     expect(o?.healthAfter).toBeCloseTo(1.45, 2)
@@ -70,6 +75,7 @@ describe("swap boost in the solver", () => {
     // Exposure rose: the collateral grew by what was bought; the loss is the swap's fee + impact, within maxSlippageBps.
     const post = applyPlan({ subAccounts: [input.subAccounts[0]!.state], pools: [], idle: {} }, plan as Plan)
     expect(post.subAccounts[0]?.collateral).toBeGreaterThan(10 + (borrow!.amount / 3000) * 0.99)
+    expect(post.idle.WETH).toBeCloseTo((buy?.expectedOut as number) - (supply?.amount as number), 9)
     const lost = result.netValueBefore - result.netValueAfter
     expect(lost).toBeGreaterThan((borrow!.amount * 5) / 10_000)
     expect(lost).toBeLessThan((borrow!.amount * 50) / 10_000)
@@ -156,5 +162,34 @@ describe("swap boost in the solver", () => {
       if (plan === undefined) continue
       expect(check(input, plan).violations, `seed ${seed}`).toEqual([])
     }
+  })
+
+  test("re-levers a debt-free remnant (after a liquidation) to the target in one operation: the buying curve spans the borrow to minHealth", () => {
+    // 5 WETH at 3,000 and no debt: health is infinite, far above the band [1.15, 1.7]; the target 1.4 needs a borrow of
+    // about 1.45 x the collateral's value.
+    const state = { id: `0x${"c".repeat(64)}`, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 5, debt: 0, lltv: 0.86, price: 3000 }
+    const quoted = (whole: number): SwapCurve => ({ route: ROUTE, points: SWAP_CURVE_FRACTIONS.map((f) => ({ amountIn: whole * f, shortfallBps: 5 + (whole * f) / 100_000 })) })
+    const remnant = (swapBuy: SwapCurve) =>
+      oneSubAccountInput({
+        state,
+        policy: makePolicy({ boostAllowed: true, maxSlippageBps: 50, maxEpochLossBps: 400 }),
+        epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+        risk: { sigma: 0.5 },
+        swapBuy,
+      })
+    // Quoted only up to the collateral's value (15,000), the boost is capped there and would end at health 1.72, above
+    // the band: no swap boost.
+    const short = solve(remnant(quoted(15_000)))
+    expect(short.outcomes[0]?.reason).toMatch(/capped by the buying curve's largest quote reaches health 1\.7\d\d, outside/)
+    expect(short.plan?.actions.some((a) => a.kind === "BuyCollateral") ?? false).toBe(false)
+    // Quoted over swapBuySpan (the borrow to minHealth 1.15, 2.97 x the value), it lands at the target.
+    const span = swapBuySpan(state, 1.15)
+    expect(span).toBeCloseTo((15_000 * 0.86) / (1.15 - 0.86), 6)
+    const { plan, outcomes } = solve(remnant(quoted(span)))
+    expect(kinds(plan)).toEqual(["SupplyCollateralWithCallback", "Borrow", "BuyCollateral", "EndCallback"])
+    expect(outcomes[0]?.healthAfter).toBeCloseTo(1.4, 2)
+    expect(plan!.actions[1]!.amount).toBeGreaterThan(15_000 * 1.4)
+    // A position already levered needs less than its collateral's value: the span never drops below that value.
+    expect(swapBuySpan({ ...state, debt: 10_000 }, 1.15)).toBe(15_000)
   })
 })

@@ -30,6 +30,24 @@ export type SwapBoostParameters = SwapPlanBase & {
   capLeft: number
 }
 
+/**
+ * The largest borrow a swap boost of `state` can need, the span a buying curve ({@link SwapCurve}, `swapBuy`) is quoted
+ * over: the borrow that takes the position to `lowestHealth` (the policy's minHealth, below every landing zone) at no
+ * swap cost, `(C P lltv - lowestHealth D) / (lowestHealth - lltv)`, and never less than the collateral's value. A curve
+ * quoted only up to the collateral's value caps every boost there, so a position far above its band (a debt-free
+ * remnant after a liquidation, fresh collateral) could never be brought back to its target in one operation.
+ *
+ * @param state - Collateral (units), debt (loan units), oracle price and LLTV.
+ * @param lowestHealth - Lowest health a boost may reach (> lltv), normally the policy's minHealth.
+ * @returns Loan units (0 for an empty position).
+ * @example swapBuySpan({ collateral: 10, debt: 0, price: 2000, lltv: 0.86 }, 1.15) // ~59,310: 2.97 x the collateral's 20,000
+ */
+export function swapBuySpan(state: Pick<SubAccountState, "collateral" | "debt" | "price" | "lltv">, lowestHealth: number): number {
+  const value = state.collateral * state.price
+  if (!(lowestHealth > state.lltv)) return value
+  return Math.max(value, (value * state.lltv - lowestHealth * state.debt) / (lowestHealth - state.lltv))
+}
+
 export type SwapBoostCandidate = {
   plan: Plan
   /** Gas (loan units) + the swap's shortfall at oracle prices. */
@@ -44,8 +62,9 @@ export type SwapBoostCandidate = {
 }
 
 /**
- * Sizes a swap boost toward `goal`: the borrow `b` solving (C P + b (1 - s(b))) lltv = goal (D + b) with s(b) from the
- * curve (fixed point, a few rounds), capped as the module requires, shaped one-pass or flash-looped.
+ * Sizes a swap boost toward `goal`: the borrow `b` solving (C P + b (1 - s(b))(1 - m)) lltv = goal (D + b) with s(b)
+ * from the curve and m = {@link swapPlanMargin} (what is supplied of the purchase; fixed point, a few rounds), capped as
+ * the module requires, shaped one-pass or flash-looped.
  *
  * @returns The candidate plan (one sub-account, index 0) and its cost, or the reason there is none.
  */
@@ -58,7 +77,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   let shortfall = curveShortfallBps(curve, 0) / 10_000
   let b = 0
   for (let round = 0; round < 6; round++) {
-    b = (C * P * lltv - goal * D) / (goal - lltv * (1 - shortfall))
+    b = (C * P * lltv - goal * D) / (goal - lltv * (1 - shortfall) * (1 - swapPlanMargin(bps, shortfall * 10_000)))
     shortfall = curveShortfallBps(curve, Math.max(b, 0)) / 10_000
   }
   if (!(b > 0)) return { reason: "already at or below the goal" }
@@ -73,10 +92,15 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no borrow left under the caps or the market's liquidity" }
   shortfall = curveShortfallBps(curve, b) / 10_000
   const bought = (b / P) * (1 - shortfall)
-  const supplied = bought * (1 - swapPlanMargin(bps))
+  const supplied = bought * (1 - swapPlanMargin(bps, shortfall * 10_000))
   const healthAfter = healthOf({ collateral: C + supplied, debt: D + b, price: P, lltv })
-  if (healthAfter > high || healthAfter < low)
-    return { reason: `a swap boost ${capped ? `capped by ${limit === bySlippage ? "maxSlippageBps" : limit === byCaps ? "the amount caps" : "the market's liquidity"} ` : ""}reaches health ${healthAfter.toFixed(3)}, outside [${low.toFixed(3)}, ${high.toFixed(3)}]` }
+  if (healthAfter > high || healthAfter < low) {
+    // maxSizeWithinSlippage stops at the curve's largest quote when every quote is within the bound: no size beyond it is trusted.
+    const last = curve.points[curve.points.length - 1]
+    const byCurve = last !== undefined && bySlippage === last.amountIn && last.shortfallBps <= usable
+    const cap = limit === bySlippage ? (byCurve ? "the buying curve's largest quote" : "maxSlippageBps") : limit === byCaps ? "the amount caps" : "the market's liquidity"
+    return { reason: `a swap boost ${capped ? `capped by ${cap} ` : ""}reaches health ${healthAfter.toFixed(3)}, outside [${low.toFixed(3)}, ${high.toFixed(3)}]` }
+  }
   const loss = b * shortfall
   const equity = C * P - D
   const epochRoom = ((policy.maxEpochLossBps ?? 10_000) / 10_000 - (epoch.lossPpbInEpoch ?? 0) / 1e9) * equity

@@ -1,8 +1,9 @@
+import { readFileSync } from "node:fs"
 import { describe, expect, test } from "vitest"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
-import { healthOf } from "./state.js"
-import { curveShortfallBps, maxSizeWithinSlippage, splitSale, swapPlanMargin } from "./swapDeleverage.js"
+import { applyPlan, healthOf } from "./state.js"
+import { curveShortfallBps, maxSizeWithinSlippage, splitSale, SWAP_PLAN_TAKE_BIAS, SWAP_REPAY_MARGIN, swapPlanMargin, swapPlanTake, swapRepayMargin } from "./swapDeleverage.js"
 import { makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
@@ -53,6 +54,11 @@ const medium: SwapCurve = {
 }
 
 const kinds = (plan: Plan | undefined) => plan?.actions.map((a) => a.kind)
+/** A sale's shortfall against its oracle value (bps) at the noBuffer price. */
+const PRICE = (1.02 * 18_000) / (10 * 0.86)
+const shortfallOf = (sell: Plan["actions"][number] | undefined) => (1 - (sell?.expectedOut as number) / ((sell?.amount as number) * PRICE)) * 10_000
+/** What the plan repays from a sale: its expected output less swapPlanMargin at its own shortfall. */
+const takeOf = (sell: Plan["actions"][number] | undefined) => (sell?.expectedOut as number) * (1 - swapPlanMargin(50, shortfallOf(sell)))
 const sold = (plan: Plan | undefined) => (plan?.actions ?? []).filter((a) => a.kind === "SellCollateral").reduce((sum, a) => sum + a.amount, 0)
 
 function checkOf(input: SolverInput, plan: Plan) {
@@ -178,7 +184,7 @@ describe("a swap deleverage next to the Safe's own funds (idle first, swap only 
     // One callback block: the idle USDC ride in its repayment (no separate Repay, no second venue call).
     expect(kinds(plan)).toEqual(["RepayWithCallback", "WithdrawCollateral", "SellCollateral", "EndCallback"])
     const [repay, , sell] = plan?.actions ?? []
-    expect(repay?.amount).toBeCloseTo(1_500 + (sell?.expectedOut as number) * (1 - swapPlanMargin(50)), 6)
+    expect(repay?.amount).toBeCloseTo(1_500 + takeOf(sell), 6)
     const price = (input.subAccounts[0] as SubAccountInput).state.price
     // Repaying 1,500 USDC also spares the collateral that would have been sold to repay them at health 1.4.
     expect(sold(none.plan) - sold(plan)).toBeGreaterThan(1_500 / price)
@@ -194,7 +200,7 @@ describe("a swap deleverage next to the Safe's own funds (idle first, swap only 
     expect(kinds(plan)).toEqual(["WithdrawFromPool", "RepayWithCallback", "WithdrawCollateral", "SellCollateral", "EndCallback"])
     const [withdraw, repay, , sell] = plan?.actions ?? []
     expect(withdraw?.amount).toBeCloseTo(3_000, 6)
-    expect(repay?.amount).toBeCloseTo(3_000 + (sell?.expectedOut as number) * (1 - swapPlanMargin(50)), 6)
+    expect(repay?.amount).toBeCloseTo(3_000 + takeOf(sell), 6)
     expect(sold(plan)).toBeLessThan(sold(solve(noBuffer()).plan))
     expect(checkOf(input, plan!).violations).toEqual([])
     assertNothingReceivedStaysIdle(input, plan!)
@@ -231,7 +237,7 @@ describe("two swap rescues in one plan", () => {
       const repay = plan?.actions[k]
       const sell = plan?.actions[k + 2]
       // No idle funds: each repayment is its own sale's expected output less the margin, nothing more.
-      expect(repay?.amount).toBeCloseTo((sell?.expectedOut as number) * (1 - swapPlanMargin(50)), 6)
+      expect(repay?.amount).toBeCloseTo(takeOf(sell), 6)
     }
     expect(checkOf(input, plan!).violations).toEqual([])
   })
@@ -305,5 +311,74 @@ describe("swap plans on random portfolios", () => {
       assertNothingReceivedStaysIdle(input, plan)
     }
     expect(swaps).toBeGreaterThan(20)
+  })
+})
+
+describe("the venue's take from a swap (swapPlanMargin): between the on-chain minimum and the expected output", () => {
+  test("is the minimum plus SWAP_PLAN_TAKE_BIAS of the way to the expected output less the repay margin, never below the minimum", () => {
+    expect(SWAP_PLAN_TAKE_BIAS).toBeGreaterThan(0)
+    expect(SWAP_PLAN_TAKE_BIAS).toBeLessThanOrEqual(1)
+    for (const [b, s] of [[100, 6], [50, 45], [10, 9], [3, 2.7], [300, 0]] as const) {
+      const take = (1 - s / 10_000) * (1 - swapPlanMargin(b, s))
+      const floor = 1 - b / 10_000
+      const top = (1 - s / 10_000) * (1 - swapRepayMargin(b))
+      expect(take, `${b} bps, ${s} bps`).toBeCloseTo(floor + SWAP_PLAN_TAKE_BIAS * (top - floor), 12)
+      expect(take, `${b} bps, ${s} bps`).toBeGreaterThanOrEqual(floor)
+      expect(take, `${b} bps, ${s} bps`).toBeLessThan(1 - s / 10_000)
+    }
+  })
+
+  test("a rescue planned at one price still executes after the price falls by most of the headroom; repaid as the expected output less 10 % of the bound it would revert", () => {
+    const input = noBuffer()
+    const plan = solve(input).plan!
+    const s = input.subAccounts[0]!.state
+    const sell = plan.actions[2]!
+    const shortfall = shortfallOf(sell) / 10_000
+    // Headroom against a fall: (1 - k) of maxSlippageBps (50) less the sale's shortfall; the pool fills `fall` below the quote.
+    const fall = (1 - SWAP_PLAN_TAKE_BIAS) * (0.005 - shortfall) * 0.9
+    expect(fall).toBeGreaterThan(0.001)
+    const filled = (p: Plan, f: number): Plan => ({ ...p, actions: p.actions.map((a, i) => (i === 2 ? { ...a, expectedOut: (sell.expectedOut as number) * (1 - f) } : a)) })
+    const pre = { subAccounts: [s], pools: [], idle: {} }
+    const after = applyPlan(pre, filled(plan, fall))
+    expect(after.subAccounts[0]!.debt).toBeCloseTo(s.debt - plan.actions[0]!.amount, 6)
+    expect(after.idle.USDC).toBeGreaterThan(0)
+    // Repaid as the expected output less 10 % of maxSlippageBps (5 bp), the same fill does not cover the repayment.
+    const tight: Plan = { ...plan, actions: plan.actions.map((a, i) => (i === 0 ? { ...a, amount: (sell.expectedOut as number) * (1 - 0.0005) } : a)) }
+    expect(() => applyPlan(pre, filled(tight, fall))).toThrow(/needs .* USDC but the Safe holds/)
+    // Past the on-chain minimum it reverts whatever the take (the swap itself would: SlippageExceeded).
+    expect(() => applyPlan(pre, filled(plan, 0.01))).toThrow(/needs .* USDC but the Safe holds/)
+    // And the take is never below the sale's on-chain minimum at the plan's price (IdleInflow).
+    expect(plan.actions[0]!.amount).toBeGreaterThanOrEqual(sell.amount * s.price * (1 - 50 / 10_000))
+  })
+
+  test("swapPlanTake, the one take rule: base units and floats agree; a sale's take absorbs a pool drop of r + (1 - b) of the slack and an oracle rise of b of it", () => {
+    const b = SWAP_PLAN_TAKE_BIAS
+    for (const [bound, shortfall] of [[50, 14.5], [100, 14.5], [50, 5], [30, 20], [1_000, 300]] as const) {
+      // A sale worth 1,000,000 USDC at the oracle, in base units (6 decimals).
+      const value = 1_000_000_000_000n
+      const minimum = (value * BigInt(10_000 - bound)) / 10_000n
+      const expected = (value * BigInt(Math.round((10_000 - shortfall) * 100))) / 1_000_000n
+      const r = swapRepayMargin(bound)
+      const top = (expected * BigInt(Math.round((1 - r) * 1e6))) / 1_000_000n
+      const take = swapPlanTake(minimum, top)
+      expect(Number(take), `${bound}/${shortfall}`).toBeCloseTo(swapPlanTake(Number(minimum), Number(top)), -1)
+      expect(take).toBeGreaterThan(minimum)
+      expect(take).toBeLessThan(top)
+      const slack = Number(top - minimum)
+      // Pool drop tolerated, (E - X) / E, and oracle rise tolerated, (X - m) / m.
+      expect(Number(expected - take) / Number(expected), `${bound}/${shortfall}`).toBeCloseTo(r + ((1 - b) * slack) / Number(expected), 9)
+      expect(Number(take - minimum) / Number(minimum), `${bound}/${shortfall}`).toBeCloseTo((b * slack) / Number(minimum), 9)
+      // The float margin the solver plans with is the same take, as a share of the expected output.
+      expect(1 - swapPlanMargin(bound, shortfall)).toBeCloseTo(Number(take) / Number(expected), 6)
+    }
+    // A top at or below the minimum (a swap past its bound) is taken whole: never raised to the minimum.
+    expect(swapPlanTake(1_000n, 990n)).toBe(990n)
+    expect(swapPlanTake(1_000, 990)).toBe(990)
+  })
+
+  test("the forge test of the inclusion window (SwapInclusionWindow.t.sol) plans with these constants", () => {
+    const sol = readFileSync(new URL("../../../modules/test/integration/SwapInclusionWindow.t.sol", import.meta.url), "utf8")
+    expect(Number(/TAKE_BIAS_PPM = ([\d_]+);/.exec(sol)?.[1]?.replaceAll("_", "")) / 1e6).toBe(SWAP_PLAN_TAKE_BIAS)
+    expect(Number(/REPAY_MARGIN_PPM = ([\d_]+);/.exec(sol)?.[1]?.replaceAll("_", "")) / 1e6).toBe(SWAP_REPAY_MARGIN)
   })
 })

@@ -29,23 +29,72 @@ export const SWAP_SLIPPAGE_USE = 0.9
 export const SWAP_REPAY_MARGIN = 2e-4
 
 /**
- * Share of `maxSlippageBps` a planned swap keeps between its quoted output and what the plan repays (or supplies) with
- * it, so the price can move between the quote and inclusion (a steady 45 % decline moves about 3 bp during a two-block
- * inclusion) and the operation still lands. It is the most the module's `IdleInflow` rule allows: a quote within
- * {@link SWAP_SLIPPAGE_USE} of the bound, less this share of it, stays above the on-chain minimum output
- * ((1 - 0.9 b)(1 - 0.1 b) >= 1 - b).
+ * Where between a swap's on-chain minimum output m and its expected output less {@link swapRepayMargin},
+ * E' = E (1 - r), the solver plans the amount X the venue collects from it (a swap deleverage's repayment, a swap
+ * boost's supply): X = m + b (E' - m), with b this bias (0 at the minimum, 1 at E'). See {@link swapPlanTake}.
+ *
+ * Why X must sit strictly between them: X is fixed when the keeper quotes, but the module computes m from the oracle
+ * price at inclusion (a sale whose minimum exceeds the repayment is `SaleExceedsRepayment`, a purchase's
+ * `PurchaseExceedsSupply`, a swap output left idle `IdleInflow`), and the venue pulls X after the swap at the pool price
+ * of inclusion (`ActionFailed(0, "transferFrom reverted")` when the swap paid less). Between quote and inclusion the
+ * operation therefore survives
+ * - a pool move against the swap (a fall for a sale) of up to (E - X) / E = r + (1 - b)(E' - m) / E,
+ * - an oracle move the other way (a rise for a sale) of up to (X - m) / m = b (E' - m) / m,
+ * where E' - m, the slack, is about `maxSlippageBps` less the swap's fee and impact less r. Measured through
+ * `EntryPoint.handleOps` on real Uniswap v3 + Morpho Blue (modules/test/integration/SwapInclusionWindow.t.sol), a sale
+ * with 14.5 bp of fee and impact: 28 bp of pool drop and 6.6 bp of oracle rise under a 50 bp bound, 68 bp and 16.8 bp
+ * under 100 bp.
+ *
+ * Why b = 0.2: a swap deleverage is a rescue, planned while the price falls, so the move that threatens it is the
+ * pool falling further before inclusion (and the oracle, which lags the pool, rising back is the rarer case, in which
+ * the rescue is less needed); b near 0 gives the pool almost the whole slack, but b = 0 would refuse the rescue at any
+ * oracle tick up. Measured on the backtester's no-idle trader (900 paths, the backtester executes one minute after
+ * deciding): with the take at the expected output less 10 % of the bound (main's rule before, about b = 0.9), threshold
+ * was liquidated 267 times (crash30 75, depeg 85: its rescues reverted at every attempt through a falling market); at
+ * b = 0.5 still 25 times on crash30, at 0.2 never there. A boost (a purchase) is the mirror case: it fails on a pool
+ * rise of (1 - b) of the slack or an oracle fall of b of it, and a failed boost costs nothing but gas.
+ *
+ * A move larger than these between quote and inclusion (a devnet crash step of about 4 % does it) reverts the operation
+ * without moving anything; the keeper quotes again in the block it sees the revert (test/swap.e2e.test.ts,
+ * test/swapInclusion.e2e.test.ts).
  */
-export const SWAP_PLAN_MARGIN_USE = 0.1
+export const SWAP_PLAN_TAKE_BIAS = 0.2
 
 /**
- * The margin the solver plans a swap's repayment (or supply) with: {@link SWAP_PLAN_MARGIN_USE} x `maxSlippageBps`, at
- * least {@link swapRepayMargin}. The keeper's settlement keeps the planned amount unless the live quote is lower.
+ * The take rule, the one place it is computed (the solver's {@link swapPlanMargin} in floats, the keeper's
+ * `settleSwapAmounts` in base units): X = m + {@link SWAP_PLAN_TAKE_BIAS} (top - m), or `top` when `top <= minimum`.
+ *
+ * @param minimum - The swap's on-chain minimum output m (oracle value less maxSlippageBps), in the output token.
+ * @param top - Its expected output less {@link swapRepayMargin}, E', same unit.
+ * @returns X in the same unit (bigint: base units, rounded down; number: exact).
+ * @example swapPlanTake(9_950n, 9_978n) // 9_955n: 5 units above the minimum, 23 below the top
+ */
+export function swapPlanTake(minimum: bigint, top: bigint): bigint
+export function swapPlanTake(minimum: number, top: number): number
+export function swapPlanTake(minimum: bigint | number, top: bigint | number): bigint | number {
+  if (typeof minimum === "bigint" && typeof top === "bigint")
+    return top <= minimum ? top : minimum + ((top - minimum) * BigInt(Math.round(SWAP_PLAN_TAKE_BIAS * 1e6))) / 1_000_000n
+  const [m, t] = [Number(minimum), Number(top)]
+  return t <= m ? t : m + SWAP_PLAN_TAKE_BIAS * (t - m)
+}
+
+/**
+ * The margin the solver plans a swap's repayment (or supply) with, as a fraction of the swap's expected output E:
+ * 1 - X / E with X = {@link swapPlanTake}(m, E (1 - r)), per unit of oracle value m = 1 - b, E = 1 - s (b the bound,
+ * s the swap's shortfall, r = {@link swapRepayMargin}). The operation then lands after a pool move against the swap of
+ * up to r + (1 - k)(E' - m) / E and an oracle move in its favour of up to k (E' - m) / m (k = SWAP_PLAN_TAKE_BIAS; see
+ * there). A swap sized within {@link SWAP_SLIPPAGE_USE} of the bound (s <= 0.9 b, r <= 0.05 b) is never planned below
+ * its on-chain minimum. The keeper's settlement applies the same rule to the exact quotes (`settleSwapAmounts`).
  *
  * @param maxSlippageBps - The policy's bound, bps.
- * @returns A fraction of the swap's output.
+ * @param shortfallBps - The swap's expected shortfall against its oracle value (fee + impact), bps; default 0.
+ * @returns A fraction of the swap's expected output, in [0, 1).
+ * @example swapPlanMargin(100, 10) // ~0.0072: a 10 bp sale under a 1 % bound repays 72 bp less than it should return
  */
-export function swapPlanMargin(maxSlippageBps: number): number {
-  return Math.max(swapRepayMargin(maxSlippageBps), (SWAP_PLAN_MARGIN_USE * maxSlippageBps) / 10_000)
+export function swapPlanMargin(maxSlippageBps: number, shortfallBps = 0): number {
+  const expected = 1 - shortfallBps / 10_000
+  const take = swapPlanTake(1 - maxSlippageBps / 10_000, expected * (1 - swapRepayMargin(maxSlippageBps)))
+  return Math.max(0, 1 - take / expected)
 }
 
 /**
@@ -210,7 +259,7 @@ export type SwapDeleverageSizing = {
   sales: SwapSale[]
   sold: number
   soldBase: bigint
-  /** The callback's repayment: `prefunded` plus the sales' expected output less {@link swapPlanMargin}. */
+  /** The callback's repayment: `prefunded` plus the sales' expected output less {@link swapPlanMargin} (at their shortfall). */
   repaid: number
   /** Health after the repayment and the withdrawal. */
   healthAfter: number
@@ -224,8 +273,8 @@ export type SwapDeleverageSizing = {
 /**
  * Sizes the sale of a swap deleverage toward `goal`, given `prefunded` loan token repaid alongside: the collateral `c`
  * solving (C - c) P lltv = goal (D - prefunded - c P (1 - s(c)) (1 - m)), with s(c) the average shortfall of the
- * cheapest split of `c` over the routes ({@link splitSale}, fixed point over a few rounds) and m
- * {@link swapPlanMargin}; capped by the routes' slippage bounds, the collateral, the venue's withdrawable collateral
+ * cheapest split of `c` over the routes ({@link splitSale}, fixed point over a few rounds) and m =
+ * {@link swapPlanMargin}(maxSlippageBps, s); capped by the routes' slippage bounds, the collateral, the venue's withdrawable collateral
  * and repayable debt, the amount caps and the debt itself (the module counts a repayment only up to the debt, so a sale
  * whose minimum output exceeds what is left to repay would leave swap output idle).
  *
@@ -235,7 +284,7 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
   const { collateral: C, debt: D, price: P, lltv, prefunded: x, curves, goal, usableBps } = params
   if (curves.length === 0) return { reason: "no swap route quoted" }
   if (!(D > x)) return { reason: "nothing left to repay" }
-  const m = swapPlanMargin(params.maxSlippageBps)
+  const margin = (shortfall: number) => swapPlanMargin(params.maxSlippageBps, shortfall * 10_000)
   const caps = curves.map((curve) => maxSizeWithinSlippage(curve, usableBps))
   const extra = (params.extraRouteCost ?? 0) / P
   const average = (split: SaleSplit | undefined, c: number) => (split !== undefined && c > 0 ? split.loss / c : Math.min(...curves.map((k) => curveShortfallBps(k, 0) / 10_000)))
@@ -243,7 +292,7 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
   let split: SaleSplit | undefined
   let s = average(undefined, 0)
   for (let round = 0; round < 8; round++) {
-    c = (D - x - (C * P * lltv) / goal) / (P * ((1 - s) * (1 - m) - lltv / goal))
+    c = (D - x - (C * P * lltv) / goal) / (P * ((1 - s) * (1 - margin(s)) - lltv / goal))
     if (!(c > 0)) return { reason: "already at or above the goal" }
     split = splitSale(curves, caps, c, extra) ?? splitSale(curves, caps, caps.reduce((a, b) => a + b, 0), extra)
     s = average(split, Math.min(c, caps.reduce((a, b) => a + b, 0)))
@@ -254,7 +303,7 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
     ["the venue's withdrawable collateral", params.withdrawable ?? Number.POSITIVE_INFINITY],
     // The module counts the repayment (prefunded + c P (1 - s) (1 - m)) and the withdrawn collateral (c P).
     ["the amount caps", ((params.capLeft - x) * (1 - 1e-9)) / (P * (2 - s))],
-    ["the venue's repayable debt", ((params.repayable ?? Number.POSITIVE_INFINITY) - x) / (P * (1 - s) * (1 - m))],
+    ["the venue's repayable debt", ((params.repayable ?? Number.POSITIVE_INFINITY) - x) / (P * (1 - s) * (1 - margin(s)))],
     // Even at its on-chain minimum the sale's output is spent on the debt.
     ["the debt", ((D - x) * (1 - 1e-6)) / (P * (1 - params.maxSlippageBps / 10_000))],
   ]
@@ -278,8 +327,9 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
   if (sales.length === 0) return { reason: "the sale rounds to zero base units" }
   const sold = sales.reduce((a, b) => a + b.amountIn, 0)
   const out = sales.reduce((a, b) => a + b.expectedOut, 0)
-  const repaid = Math.min(x + out * (1 - m), D)
   const loss = sold * P - out
+  // The take is linear in each sale's output, so the sales' average shortfall gives their summed take exactly.
+  const repaid = Math.min(x + out * (1 - margin(loss / (sold * P))), D)
   const after = D - repaid
   return {
     sales,

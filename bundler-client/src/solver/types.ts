@@ -145,6 +145,12 @@ export type Policy = {
    * and stops boosting (`DrawdownGuard`). Undefined: no stop-loss.
    */
   stopLoss?: number | undefined
+  /**
+   * Off-chain, autopilot: seconds the drawdown must stay past `stopLoss` before it trips (a confirmed move, so a flash
+   * wick that recovers within it is not sold at its bottom). Default `DEFAULT_STOP_LOSS_CONFIRM_SECONDS` (3,600); 0
+   * trips on the first value past it.
+   */
+  stopLossConfirmSeconds?: number | undefined
 }
 
 /** Per-sub-account epoch bookkeeping, as the module stores it. */

@@ -34,7 +34,7 @@ Options:
   --seed <n>            Base seed for --generate. Default 1000.
   --days <d>            Length of each generated path in days, one-minute steps. Default 3.
   --policy <file.json>  JSON object overlaid on the default scenario: "policy" (band, caps, cooldown,
-                        tolerance, horizon, tailDrop, stopLoss, pools...), "subAccounts", "pools", "idle",
+                        tolerance, horizon, tailDrop, stopLoss, stopLossConfirmSeconds, pools...), "subAccounts", "pools", "idle",
                         "oracle", "keeper", "costs", "gas", "swap", "carry", "dfs", "risk",
                         "strategies". Unknown keys are errors. Print the full default with --print-config.
   --trader <name>       buffered (default: a pool to repay from, boosts park in the pool) or no-idle
@@ -157,7 +157,9 @@ export const backtestCommand: Command = {
     if (suite.comparison !== undefined) {
       const c = suite.comparison
       const failed = Object.entries(c.lossAtMostDfs).filter(([, ok]) => !ok).map(([k]) => k)
-      io.out(`\nautopilot liquidation loss <= dfs-style's on every family: ${c.lossAtMostDfsEveryFamily ? "yes" : `no (${failed.join(", ")})`}; net P&L >= dfs-style's overall: ${c.netPnlAtLeastDfs ? "yes" : "no"}\n`)
+      io.out(
+        `\nautopilot liquidation loss <= dfs-style's on every family: ${c.lossAtMostDfsEveryFamily ? "yes" : `no (${failed.join(", ")})`} (like for like: ${c.likeForLikeLossAtMostDfsEveryFamily ? "yes" : "no"}); net P&L >= dfs-style's overall: ${c.netPnlAtLeastDfs ? "yes" : "no"}\n`,
+      )
     }
     io.out(`(${(suite.elapsedMs / 1000).toFixed(1)} s)\n`)
     if (v.json !== undefined) {
