@@ -39,8 +39,13 @@ contract PaddingAttacksTest is AttackBase {
         return plan2(wethId, wbtcId, a);
     }
 
-    /// @dev WBTC crashes below its band; its honest rescue from the pool to the target goes through.
+    /// @dev WBTC crashes below its band; its honest rescue from the fair pool to the target goes through.
     function _wbtcCrashesAndIsRescued() internal {
+        _wbtcCrashesAndIsRescuedFrom(address(usdcVault));
+    }
+
+    /// @dev WBTC crashes below its band; its honest rescue from `pool` to the target goes through.
+    function _wbtcCrashesAndIsRescuedFrom(address pool) internal {
         vm.warp(block.timestamp + 10 minutes);
         wbtcOracle.setPrice(wbtcAt130 * 11 / 13);
         wethOracle.setPrice(wethOracle.price()); // fresh feed round
@@ -49,7 +54,7 @@ contract PaddingAttacksTest is AttackBase {
         uint256 need = s.debt - Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), 0.86e18, 1.4e18);
         Plan memory rescue = plan1(
             wbtcId,
-            action(ActionKind.WithdrawFromPool, 0, address(usdcVault), need),
+            action(ActionKind.WithdrawFromPool, 0, pool, need),
             action(ActionKind.Repay, 0, address(0), need)
         );
         handleOk(keeperOp(safe, keeper, rescue, keeperKey));
@@ -199,18 +204,7 @@ contract PaddingAttacksTest is AttackBase {
             assertApproxEqRel(Math.mulDiv(lossB, equityB, 1e9), Math.mulDiv(whole, movedB, movedA + movedB), 0.01e18, "its share");
             _padSharePpb = lossB;
         }
-        vm.warp(block.timestamp + 10 minutes);
-        wbtcOracle.setPrice(wbtcAt130 * 11 / 13);
-        wethOracle.setPrice(wethOracle.price()); // fresh feed round
-        MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
-        uint256 need = s.debt - Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), 0.86e18, 1.4e18);
-        Plan memory rescue = plan1(
-            wbtcId,
-            action(ActionKind.WithdrawFromPool, 0, address(feePool), need),
-            action(ActionKind.Repay, 0, address(0), need)
-        );
-        handleOk(keeperOp(safe, keeper, rescue, keeperKey));
-        assertGe(healthOf(safe, wbtcMarket), 1.3e18, "WBTC rescued");
+        _wbtcCrashesAndIsRescuedFrom(address(feePool));
         charged = module.getEpochUsage(safe, wbtcId).lossPpb;
     }
 
