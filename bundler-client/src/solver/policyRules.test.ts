@@ -267,6 +267,40 @@ describe("checkPlanAgainstPolicy", () => {
     expect(gasCap(7_317)).toEqual([expect.stringMatching(/would use 7318 gas in the epoch, above 7317 \(EpochGasCapExceeded\)/)])
   })
 
+  it("bounds a not-due sub-account's net change by its distance to its target: health-neutral growth is refused (rule 3, NotDueMoveExceedsDistance)", () => {
+    const pre = portfolio(1.1)
+    // b: in band at 1.3 below its target 1.4 (collateral value 30,000, debt 19,846.15): its distance is
+    // (1.4 x 19,846.15 - 30,000 x 0.86) / 0.86 = 2,307.69 USDC.
+    pre.subAccounts.push({ ...(pre.subAccounts[0] as PortfolioState["subAccounts"][number]), id: "b", debt: (10 * 3000 * 0.86) / 1.3 })
+    pre.idle = { USDC: 0, WETH: 5 }
+    const act = (kind: ActionKind, subAccount: number, amount: number, asset = "USDC", pool?: string) => ({
+      kind, subAccount, pool, asset, amount, amountBase: parseUnits(String(amount), asset === "USDC" ? 6 : 18),
+    })
+    // a's rescue paid by a borrow on b, b's health kept (a hair up) by supplying idle WETH in proportion.
+    const grow = (borrow: number, weth: number, fromPool: number): Plan => ({
+      loanAsset: "USDC",
+      subAccounts: ["a", "b"],
+      gas: 300_000,
+      actions: [
+        ...(fromPool > 0 ? [act("WithdrawFromPool", 0, fromPool, "USDC", POOL)] : []),
+        act("SupplyCollateral", 1, weth, "WETH"),
+        act("Borrow", 1, borrow),
+        act("Repay", 0, 4000),
+      ],
+    })
+    const policies = { a: makePolicy({ pools: [POOL] }), b: makePolicy({ pools: [POOL] }) }
+    // Net change 2.02 x 3,000 + 4,000 = 10,060, more than four times the distance: refused, naming both figures.
+    const padded = checkPlanAgainstPolicy({ plan: grow(4000, 2.02, 0), pre, policies, epochs: {}, now: NOW })
+    expect(padded.violations.map((v) => [v.rule, v.subAccountId, v.error?.name, v.error?.args[1], v.error?.args[2]])).toEqual([
+      [3, "b", "NotDueMoveExceedsDistance", 10_060_000_000n, 2_307_692_308n],
+    ])
+    expect(padded.violations[0]?.message).toMatch(/b is not due but its position changes by 10060000000, more than its distance to its target 2307692308/)
+    // Inside the distance (0.31 x 3,000 + 600 = 1,530): accepted, and charged what it moved.
+    const small = checkPlanAgainstPolicy({ plan: grow(600, 0.31, 3400), pre, policies, epochs: {}, now: NOW })
+    expect(small.violations).toEqual([])
+    expect(small.amountMoved.b).toBeCloseTo(1530, 6)
+  })
+
   it("charges the amount caps the net position change: churn cannot spend a not-due sub-account's epoch cap (rule 4)", () => {
     const pre = portfolio(1.1)
     // b: in band below its target (1.3); the keeper churns it next to a's rescue: borrow 3000, repay 3100 (net 100).

@@ -200,6 +200,7 @@ function ruleOf(error: RuleViolation, plan: Plan): PolicyRule {
     case "HealthFurtherFromTarget":
     case "HealthCrossedTarget":
     case "HealthDecreased":
+    case "NotDueMoveExceedsDistance":
       return 3
     case "ActionNotAllowed": {
       const kind = plan.actions[Number(error.args[0])]?.kind
@@ -289,6 +290,8 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
       return `${id} moves from health ${health(a[1] as bigint)} to ${health(a[2] as bigint)}, further from its target (HealthFurtherFromTarget)`
     case "HealthCrossedTarget":
       return `${id} is not due but moves from health ${health(a[1] as bigint)} past its target ${health(a[3] as bigint)} to ${health(a[2] as bigint)} (HealthCrossedTarget)`
+    case "NotDueMoveExceedsDistance":
+      return `${id} is not due but its position changes by ${a[1]}, more than its distance to its target ${a[2]} (NotDueMoveExceedsDistance)`
     case "HealthDecreased":
       return `${id} does not allow boosts but health falls from ${health(a[1] as bigint)} to ${health(a[2] as bigint)} (HealthDecreased)`
     case "AmountCapExceeded":

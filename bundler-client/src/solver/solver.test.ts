@@ -320,6 +320,24 @@ describe("borrows sized to the market's free liquidity (borrowable)", () => {
     expect(check(i, r.plan!).ok).toBe(true)
   })
 
+  it("a donor that both lends and gives collateral moves by at most its distance to its target (module NotDueMoveExceedsDistance)", () => {
+    // The donor's market lends only a quarter of what it could give, so the rest comes as a collateral shift: two moves
+    // that both lower its health, so together (not past the target) they fit its distance.
+    const unlimited = solve(input([sub("low", 1.1), sub("donor", 1.9, { maxHealth: 2 })]))
+    const full = unlimited.plan?.actions.find((a) => a.kind === "Borrow")?.amount ?? 0
+    const i = input([sub("low", 1.1), withLiquidity(sub("donor", 1.9, { maxHealth: 2 }), full / 4)])
+    const r = solve(i)
+    const kinds = r.plan?.actions.map((a) => `${a.kind}:${r.plan?.subAccounts[a.subAccount]}`)
+    expect(kinds).toEqual(expect.arrayContaining(["Borrow:donor", "WithdrawCollateral:donor", "SupplyCollateral:low"]))
+    expect(r.outcomes[1]?.role).toBe("source")
+    const c = check(i, r.plan!)
+    expect(c.violations).toEqual([])
+    const d = i.subAccounts[1]!.state
+    const distance = Math.abs(1.4 * d.debt - d.collateral * d.price * d.lltv) / d.lltv
+    expect(c.amountMoved.donor).toBeGreaterThan(0)
+    expect(c.amountMoved.donor).toBeLessThanOrEqual(distance)
+  })
+
   it("a boost on a market without free liquidity is not proposed; with some, it borrows at most that", () => {
     const parked = { pools: [PARK] }
     const none = solve(input([withLiquidity(sub("high", 2.2, { maxHealth: 2, pools: [PARK.address] }), 0)], parked))

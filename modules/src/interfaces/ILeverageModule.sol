@@ -358,6 +358,11 @@ interface ILeverageModule is IAccount {
     error HealthFurtherFromTarget(bytes32 subAccount, uint256 healthBefore, uint256 healthAfter);
     /// @notice Thrown when `subAccount`, not due, is moved past its `targetHealth` (from one side of it to the other).
     error HealthCrossedTarget(bytes32 subAccount, uint256 healthBefore, uint256 healthAfter, uint256 targetHealth);
+    /// @notice Thrown when `subAccount`, not due, has its position changed by more than its distance to its target:
+    /// `moved` (loan units: |collateral change| at the pre-trade price + |debt change|) exceeds `bound`, the collateral
+    /// value change that alone would take it to its targetHealth at the pre-trade price,
+    /// ceil(|targetHealth x debt - collateral value x LLTV| / LLTV) (the collateral value when it has no debt).
+    error NotDueMoveExceedsDistance(bytes32 subAccount, uint256 moved, uint256 bound);
     /// @notice Thrown when the health of `subAccount`, whose policy does not allow boosts, decreases.
     error HealthDecreased(bytes32 subAccount, uint256 healthBefore, uint256 healthAfter);
     /// @notice Thrown when the net change a plan makes to `subAccount`'s position (loan units: |collateral change| at the

@@ -25,6 +25,16 @@ library HealthLib {
         return int256(collateralValue(state.collateral, state.price)) - int256(state.debt);
     }
 
+    /// @dev Distance of `state` to `targetHealth` (WAD), in loan units: the collateral value change that alone would take
+    /// its health to `targetHealth` at `state.price`, ceil(|targetHealth x debt - collateral value x lltv| / lltv); the
+    /// collateral value when it has no debt. It is at least the repayment or borrow that alone reaches the target
+    /// (targetHealth > 1 >= lltv), so one such move toward the target fits in it.
+    function distanceToTarget(MarketState memory state, uint256 targetHealth) internal pure returns (uint256) {
+        uint256 value = collateralValue(state.collateral, state.price);
+        if (state.debt == 0) return value;
+        return Math.mulDiv(distance(targetHealth * state.debt, value * state.lltv), 1, state.lltv, Math.Rounding.Ceil);
+    }
+
     /// @dev |a - b|.
     function distance(uint256 a, uint256 b) internal pure returns (uint256) {
         return a > b ? a - b : b - a;

@@ -724,8 +724,9 @@ library RebalanceLib {
         // change|, read back from the venue, never the gross flows (each repayment, borrow, collateral or pool action).
         // Gross charging let a keeper spend a not-due sub-account's maxAmountPerEpoch with churn (repay x, borrow x + d)
         // next to another's rescue, and so refuse its own later rescue (EpochAmountCapExceeded) until the epoch ended.
-        // Net is safe: a not-due sub-account only moves toward its target and never past it (above), so its net charge
-        // is bounded by its distance to the target. Churn (on a due sub-account too) nets to about zero, and whatever it
+        // Net is safe once a not-due sub-account's net change is bounded by its distance to the target (below): health
+        // rules alone let a health-neutral shrink or growth of any size through, which raised the per-operation loss
+        // allowance (maxLossBps x moved) and spent its amount caps (review of issue 10). Churn (on a due sub-account too) nets to about zero, and whatever it
         // costs is bounded by the loss rules: per operation maxLossBps of the positions' net moves (so churn adds no
         // allowance), per epoch maxEpochLossBps of equity. The venue sees the gross flows, but they start and end in the
         // Safe within one transaction, checked by the band and landing-zone rules on the position read back.
@@ -733,6 +734,10 @@ library RebalanceLib {
         uint256 moved = HealthLib.collateralValue(HealthLib.distance(run.collateralAfter, run.state.collateral), price)
             + HealthLib.distance(run.debtAfter, run.state.debt);
         run.moved = moved;
+        if (!run.due) {
+            uint256 bound = run.state.distanceToTarget(target);
+            if (moved > bound) revert ILeverageModule.NotDueMoveExceedsDistance(run.id, moved, bound);
+        }
         if (moved > policy.maxAmountPerRebalance) {
             revert ILeverageModule.AmountCapExceeded(run.id, moved, policy.maxAmountPerRebalance);
         }

@@ -18,6 +18,7 @@ import {ILeverageModule, Policy, EpochUsage, Plan, Action, ActionKind} from "../
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {SwapRequest} from "../../src/interfaces/ISwapAdapter.sol";
 import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
+import {HealthLib} from "../../src/libraries/HealthLib.sol";
 
 /// @notice A hostile pool for the differential: an OpenZeppelin ERC-4626 vault whose `asset()` can be switched after a
 /// policy allowed it (the module then meets a pool asset that is neither the loan nor a listed collateral token).
@@ -46,7 +47,7 @@ contract SwitchingAssetVault is ERC4626 {
 ///
 /// Case mix: a quarter random worlds and plans (any policy, oracle faults, random structure; mostly refused), almost
 /// half calm worlds with a plan built to be accepted (pool, idle, collateral and swap rescues, parked and swap boosts,
-/// a rescue padded with a not-due move), and the rest calm worlds with one change aimed at one named error of the rule
+/// a rescue padded with a not-due move, health-neutral ones included), and the rest calm worlds with one change aimed at one named error of the rule
 /// book; over 1,000 cases or more every named error must appear (`missing none` in the report).
 contract RulesDifferentialTest is SwapBase {
     using MarketParamsLib for MarketParams;
@@ -199,7 +200,7 @@ contract RulesDifferentialTest is SwapBase {
             _randomizeFeeds();
             plan = _randomPlan();
         } else if (roll < RANDOM_SHARE + CALM_SHARE) {
-            plan = _calmCase(_below(SHAPES), _below(2) == 0 ? TOWARD : _below(4));
+            plan = _calmCase(_below(SHAPES), _below(2) == 0 ? TOWARD : _below(5));
             if (plan.actions.length > 0 && _chance(10)) plan = _mutate(plan);
         } else {
             plan = _aimedCase(_below(AIMS));
@@ -232,6 +233,9 @@ contract RulesDifferentialTest is SwapBase {
     uint256 internal constant CROSS = 1;
     uint256 internal constant FURTHER = 2;
     uint256 internal constant DECREASE = 3;
+    /// @dev A health-neutral shrink (health up a hair, toward the target) whose net change is 50-300 % of the
+    /// sub-account's distance to its target: accepted inside the distance, NotDueMoveExceedsDistance beyond it.
+    uint256 internal constant NEUTRAL = 4;
 
     function _calmPolicy(MarketParams memory params, bool boost) internal returns (Policy memory policy) {
         policy = defaultPolicy(params, address(usdcVault));
@@ -367,6 +371,22 @@ contract RulesDifferentialTest is SwapBase {
             uint256 b = _borrowTo(s, h - Math.mulDiv(h - p.minHealth, 30 + _below(40), 100));
             return _one(action(ActionKind.Borrow, 1, address(0), Math.min(b, repaid)));
         }
+        if (move == NEUTRAL) {
+            // Repay dD and withdraw a hair less than dD's share of the collateral inside the callback, parking it in
+            // the WETH pool: health rises a hair; the net change |dC| x p + dD is 50-300 % of the distance.
+            uint256 net = Math.mulDiv(HealthLib.distanceToTarget(s, t), 50 + _below(251), 100);
+            uint256 cv = Math.mulDiv(s.collateral, s.price, 1e36);
+            uint256 dD = Math.mulDiv(net, s.debt, s.debt + cv);
+            uint256 dC = Math.mulDiv(s.collateral, dD, s.debt);
+            dC -= dC / 1000 + 1;
+            usdc.mint(safe, dD);
+            actions = new Action[](4);
+            actions[0] = action(ActionKind.RepayWithCallback, 1, address(0), dD);
+            actions[1] = action(ActionKind.WithdrawCollateral, 1, address(0), dC);
+            actions[2] = action(ActionKind.EndCallback, 1, address(0), 0);
+            actions[3] = action(ActionKind.DepositToPool, 1, address(wethVault), dC);
+            return actions;
+        }
         // DECREASE: withdraw 1-5 % of the collateral inside its repay callback, repay 30-50 % of its value and park the
         // collateral in a WETH pool. (Selling it and parking the proceeds is SaleExceedsRepayment, judged first.)
         uint256 sold = Math.mulDiv(s.collateral, 1 + _below(5), 100);
@@ -471,7 +491,8 @@ contract RulesDifferentialTest is SwapBase {
     uint256 internal constant A_IDLE_INFLOW = 29;
     uint256 internal constant A_SALE_EXCEEDS = 30;
     uint256 internal constant A_PURCHASE_EXCEEDS = 31;
-    uint256 internal constant AIMS = 32;
+    uint256 internal constant A_NOT_DUE_MOVE = 32;
+    uint256 internal constant AIMS = 33;
 
     function _aimedCase(uint256 aim) internal returns (Plan memory plan) {
         uint256 shape = _below(PADDED_RESCUE);
@@ -486,6 +507,8 @@ contract RulesDifferentialTest is SwapBase {
             shape = POOL_REPAY;
         } else if (aim == A_FURTHER || aim == A_CROSSED || aim == A_DECREASED) {
             (shape, move) = (PADDED_RESCUE, aim == A_FURTHER ? FURTHER : aim == A_CROSSED ? CROSS : DECREASE);
+        } else if (aim == A_NOT_DUE_MOVE) {
+            (shape, move) = (PADDED_RESCUE, NEUTRAL);
         }
         plan = _calmCase(shape, move);
         if (aim < A_POOL_NOT_ALLOWED) return _aimLoad(aim, plan);
@@ -653,7 +676,7 @@ contract RulesDifferentialTest is SwapBase {
             if (_chance(60)) supply.amount = Math.mulDiv(supply.amount, 10 + _below(85), 100);
             else plan.actions = _append(plan.actions, action(ActionKind.WithdrawCollateral, 0, address(0), 1 + _below(supply.amount)));
         }
-        // A_FURTHER, A_CROSSED, A_DECREASED: the padded rescue's not-due move already aims.
+        // A_FURTHER, A_CROSSED, A_DECREASED, A_NOT_DUE_MOVE: the padded rescue's not-due move already aims.
         return plan;
     }
 

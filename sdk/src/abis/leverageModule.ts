@@ -2042,6 +2042,27 @@ export const leverageModuleAbi = [
   },
   {
     "type": "error",
+    "name": "NotDueMoveExceedsDistance",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "moved",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "bound",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ]
+  },
+  {
+    "type": "error",
     "name": "OracleAnswerOutOfBounds",
     "inputs": [
       {

@@ -40,6 +40,7 @@ import {
   type EpochCapExceededErrorType,
   type EpochLossBudgetExceededErrorType,
   type HealthCrossedTargetErrorType,
+  type NotDueMoveExceedsDistanceErrorType,
   type HealthDecreasedErrorType,
   type HealthFurtherFromTargetErrorType,
   type HealthOutOfBandErrorType,
@@ -150,6 +151,7 @@ export type ValidateRebalanceErrorType =
   | HealthOutsideLandingZoneErrorType
   | HealthFurtherFromTargetErrorType
   | HealthCrossedTargetErrorType
+  | NotDueMoveExceedsDistanceErrorType
   | HealthDecreasedErrorType
   | AmountCapExceededErrorType
   | ValueLossExceededErrorType

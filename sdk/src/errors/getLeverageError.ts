@@ -33,6 +33,7 @@ import {
   EpochCapExceededError,
   EpochLossBudgetExceededError,
   HealthCrossedTargetError,
+  NotDueMoveExceedsDistanceError,
   HealthDecreasedError,
   HealthFurtherFromTargetError,
   HealthOutOfBandError,
@@ -200,6 +201,8 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new HealthOutsideLandingZoneError({ subAccount: a(args, 0), health: a(args, 1), low: a(args, 2), high: a(args, 3), cause })
     case "HealthCrossedTarget":
       return new HealthCrossedTargetError({ subAccount: a(args, 0), healthBefore: a(args, 1), healthAfter: a(args, 2), targetHealth: a(args, 3), cause })
+    case "NotDueMoveExceedsDistance":
+      return new NotDueMoveExceedsDistanceError({ subAccount: a(args, 0), moved: a(args, 1), bound: a(args, 2), cause })
     case "OracleAnswerOutOfBounds":
       return new OracleAnswerOutOfBoundsError({ subAccount: a(args, 0), answer: a(args, 1), minAnswer: a(args, 2), maxAnswer: a(args, 3), cause })
     case "MinHealthBelowLiquidationIncentive":
@@ -336,7 +339,7 @@ const leverageErrorNames = new Set([
   "ActionNotAllowedError", "ActionFailedError", "HealthOutOfBandError", "HealthFurtherFromTargetError", "HealthDecreasedError",
   "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
   "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "IdleInflowError", "PoolRoundTripError", "SaleExceedsRepaymentError", "PurchaseExceedsSupplyError",
-  "HealthOutsideLandingZoneError", "HealthCrossedTargetError", "OracleAnswerOutOfBoundsError",
+  "HealthOutsideLandingZoneError", "HealthCrossedTargetError", "NotDueMoveExceedsDistanceError", "OracleAnswerOutOfBoundsError",
   "MinHealthBelowLiquidationIncentiveError", "MissingPriceFeedError", "InvalidSponsorError", "KeeperNonceKeyInvalidError",
   "ValidityWindowSpansEpochsError", "SelfPayEpochPassedError",
   "PaymasterRefusedError", "PaymasterUnavailableError", "PaymasterValidationFailedError", "InvalidPaymasterError", "InvalidPaymasterTokenError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",

@@ -118,6 +118,8 @@ export {
   HealthOutsideLandingZoneError,
   type HealthCrossedTargetErrorType,
   HealthCrossedTargetError,
+  type NotDueMoveExceedsDistanceErrorType,
+  NotDueMoveExceedsDistanceError,
   type OracleAnswerOutOfBoundsErrorType,
   OracleAnswerOutOfBoundsError,
   type SlippageExceededErrorType,

@@ -329,6 +329,25 @@ export class HealthCrossedTargetError extends BaseError {
   }
 }
 
+export type NotDueMoveExceedsDistanceErrorType = NotDueMoveExceedsDistanceError & { name: "NotDueMoveExceedsDistanceError" }
+/**
+ * A sub-account that was not due has its position changed by more than its distance to its target (module error
+ * `NotDueMoveExceedsDistance`). `moved` and `bound` are loan base units at the pre-trade price: `moved` =
+ * |collateral change| x price + |debt change|; `bound` = ceil(|targetHealth x debt - collateral value x LLTV| / LLTV).
+ */
+export class NotDueMoveExceedsDistanceError extends BaseError {
+  constructor({ subAccount, moved, bound, cause }: { subAccount: Hex; moved: bigint; bound: bigint } & Cause) {
+    super(`The plan changes sub-account ${subAccount}, which is not due, by ${moved} (loan base units), more than its distance to its target (${bound}).`, {
+      cause,
+      metaMessages: [
+        "A sub-account inside its band may change only by up to the collateral value change that would take it to its target:",
+        "a health-neutral shrink or growth would otherwise raise the loss allowance and spend its amount caps.",
+      ],
+      name: "NotDueMoveExceedsDistanceError",
+    })
+  }
+}
+
 export type OracleAnswerOutOfBoundsErrorType = OracleAnswerOutOfBoundsError & { name: "OracleAnswerOutOfBoundsError" }
 /** The second feed's answer sits at or beyond a configured bound (module error `OracleAnswerOutOfBounds`). */
 export class OracleAnswerOutOfBoundsError extends BaseError {

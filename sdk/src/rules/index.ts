@@ -18,6 +18,7 @@ export {
   checkRebalanceRules,
   checkSubAccountOracle,
   collateralValue,
+  distanceToTarget,
   healthOf,
   landingZone,
   lossPpbOf,

@@ -234,6 +234,7 @@ export const ruleErrorNames = [
   "HealthFurtherFromTarget",
   "HealthCrossedTarget",
   "HealthDecreased",
+  "NotDueMoveExceedsDistance",
   "AmountCapExceeded",
   "ValueLossExceeded",
   "EpochAmountCapExceeded",
@@ -271,6 +272,19 @@ export const collateralValue = (collateral: bigint, price: bigint): bigint => mu
 /** HealthLib.health / RebalanceLib._health: WAD, INFINITE_HEALTH without debt. */
 export const healthOf = (collateral: bigint, debt: bigint, price: bigint, lltv: bigint): bigint =>
   debt === 0n ? INFINITE_HEALTH : mulDivDown(collateralValue(collateral, price), lltv, debt)
+
+/**
+ * HealthLib.distanceToTarget: a sub-account's distance to `targetHealth` (WAD), in loan base units, at its pre-trade
+ * price: the collateral value change that alone takes its health to the target,
+ * ceil(|targetHealth x debt - collateral value x lltv| / lltv); its collateral value when it has no debt. A not-due
+ * sub-account's net position change (`moved`) may not exceed it (module error `NotDueMoveExceedsDistance`). It is at
+ * least the repayment or borrow that alone reaches the target, so one such move toward the target always fits.
+ */
+export function distanceToTarget(state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv">, targetHealth: bigint): bigint {
+  const value = collateralValue(state.collateral, state.price)
+  if (state.debt === 0n) return value
+  return mulDivUp(distance(targetHealth * state.debt, value * state.lltv), 1n, state.lltv)
+}
 
 const kindName = (kind: ActionKind | number): ActionKind => (typeof kind === "number" ? (actionKinds[kind] as ActionKind) : kind)
 const kindIndex = (kind: ActionKind): bigint => BigInt(actionKinds.indexOf(kind))
@@ -751,6 +765,12 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     // The amount caps charge the net position change at the pre-trade price, not the gross flows (review 4 of issue 10).
     const price = r.state.price
     r.moved = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)
+    // A not-due sub-account moves by at most its distance to its target (a health-neutral move of any size would pad
+    // the loss allowance and spend its amount caps).
+    if (!r.due) {
+      const bound = distanceToTarget(r.state, target)
+      if (r.moved > bound) revert("NotDueMoveExceedsDistance", id, r.moved, bound)
+    }
     if (r.moved > policy.maxAmountPerRebalance) revert("AmountCapExceeded", id, r.moved, policy.maxAmountPerRebalance)
     if (r.moved * BPS < collateralValue(r.state.collateral, price) * MIN_MATERIAL_CHANGE_BPS) revert("SubAccountUnchanged", id)
     if (big(policy.maxLossBps) < maxLossBps) maxLossBps = big(policy.maxLossBps)
