@@ -79,7 +79,8 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  *   is then held to what the Safe holds, each source to its bound, and what a lot loses is taken off the spends it funds,
  *   in order. A swap whose input is lowered
  *   from `x` to `x'` lowers the action its output funds (own sub-account first, the same rule) from `s` to
- *   `s * x' / x` (a swap's output is concave in its input: at least that much arrives when `s` did for `x`), never below
+ *   `s * x' / x - 2` (a swap's output is concave in its input: at least that much arrives when `s` did for `x`, less a
+ *   wei for each integer floor of the quote and the pool), never below
  *   the swap's on-chain minimum output at `x'` (`minAmountOut` of @levpilot/sdk/rules, when the bounds carry the oracle
  *   price and `maxSlippageBps`: the router pays at least that or reverts, and the module's IdleInflow rule wants every
  *   unit of it used) and never above `s`.
@@ -364,10 +365,14 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   return { amounts, binding }
 }
 
+/** What {@link fundedBy} leaves for the integer rounding of a swap's output (the pool's and the quote's floors). */
+const ROUNDING_WEI = 2n
+
 /** What a swap lowered from `from` to `to` still funds of an action that spent `spent` of its output (see {@link clampPlanToChainBounds}). */
 function fundedBy(spent: bigint, from: bigint, to: bigint, minimum: bigint | undefined): bigint {
   if (from === 0n || to === 0n) return 0n
-  const scaled = (spent * to) / from
+  // Less a wei per rounding step (the quote's and the pool's integer outputs): concavity holds in reals, not to the wei.
+  const scaled = (spent * to) / from - ROUNDING_WEI
   const floor = minimum ?? 0n
   return min(spent, scaled > floor ? scaled : floor)
 }
