@@ -72,12 +72,15 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  *   at that point and the debt, a deposit or collateral supply to the balance at that point, a collateral withdrawal to
  *   the collateral.
  * - Swap and callback plans were sized exactly on the pool and the venue (`settleSwapAmounts`); their swap outputs are
- *   not known here, so what a clamp takes off a source (a pool withdrawal, a borrow, a collateral withdrawal) is taken
- *   off the actions its tokens fund. Tokens follow the token flow within a sub-account first (a sub-account's borrow
- *   funds its own purchase or repay, in any action order), then the sub-accounts that have no source of that token of
- *   their own (a donor's borrow funds the repay it was taken for), then the plan's order. A swap whose input is lowered
+ *   not known here, so the plan given is first walked to attribute every spend (repay, deposit, supply, purchase, sale)
+ *   to what funds it: its own sub-account's sources first (a sub-account's borrow funds its own purchase or repay), then
+ *   the Safe's idle balance (up to what the plan given needs of it), then other sub-accounts' sources, earliest first (a
+ *   donor's borrow funds the repay it was taken for, never an idle-funded repay of another sub-account). The idle balance
+ *   is then held to what the Safe holds, each source to its bound, and what a lot loses is taken off the spends it funds,
+ *   in order. A swap whose input is lowered
  *   from `x` to `x'` lowers the action its output funds (own sub-account first, the same rule) from `s` to
- *   `s * x' / x` (a swap's output is concave in its input: at least that much arrives when `s` did for `x`), never below
+ *   `s * x' / x - 2` (a swap's output is concave in its input: at least that much arrives when `s` did for `x`, less a
+ *   wei for each integer floor of the quote and the pool), never below
  *   the swap's on-chain minimum output at `x'` (`minAmountOut` of @levpilot/sdk/rules, when the bounds carry the oracle
  *   price and `maxSlippageBps`: the router pays at least that or reverts, and the module's IdleInflow rule wants every
  *   unit of it used) and never above `s`.
@@ -85,7 +88,8 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * Afterwards, whatever the plan receives of a token beyond what it spends (a repay cut to the debt, a supply cut to the
  * balance, an action dropped) is taken off its sources, last first (pool withdrawals, then borrows, then collateral
  * withdrawals: PoolNotUsed / IdleInflow). An action whose amount reaches zero is dropped with what it funds (the module
- * refuses zero amounts); so is a callback whose opener reaches zero, with its EndCallback, and every action of a
+ * refuses zero amounts); so is a swap whose on-chain minimum output rounds to 0 or whose output funds nothing left, with
+ * its own sub-account's source of its input (the borrow that paid for it); so is a callback whose opener reaches zero, with its EndCallback, and every action of a
  * sub-account the clamps leave without a venue action or without a material change (SubAccountUnchanged: moved below
  * `MIN_MATERIAL_CHANGE_BPS` of its collateral value, when the bounds carry its price); such a sub-account leaves
  * `plan.subAccounts` and the actions are re-indexed. When the bounds say which sub-accounts are due and none of those is
@@ -235,50 +239,109 @@ function swapMinimum(s: Sub | undefined, sell: boolean, amountIn: bigint): bigin
   return minAmountOut(BigInt(s.maxSlippageBps), s.price, sell, amountIn)
 }
 
-/** The walk of a swap or callback plan: sources clamped, their cuts passed down the token flow (see {@link clampPlanToChainBounds}). */
+/** A lot of one token the plan holds at some point: the idle balance (`source` undefined), a source's inflow or a swap's output. */
+type Lot = { source: number | undefined; sub: number | undefined; token: string; planned: bigint; left: bigint; draws: Draw[] }
+/** What spend `spend` takes from a lot in the plan given, and how much of it a clamp took away. */
+type Draw = { spend: number; amount: bigint; cut: bigint }
+
+/**
+ * The walk of a swap or callback plan (see {@link clampPlanToChainBounds}). First the plan given is walked in execution
+ * order to attribute each spend to the lots it draws from: its own sub-account's sources first, then the idle balance
+ * (up to what the plan given needs of it), then other sub-accounts' sources (a donor's borrow), earliest first. Then the
+ * sources are clamped to their bounds and the idle balance to what the Safe holds, and each lot's shortfall is taken off
+ * the spends drawing from it, in order; a swap whose input falls shrinks its output lot by {@link fundedBy}.
+ */
 function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>): Walk {
   const { actions } = plan
   const amounts = actions.map((a) => a.amount)
   const binding: BindingBound[] = []
-  const withdrawable = { ...bounds.maxWithdraw }
-  const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
-  const collateral = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.collateral]))
   const tokens = actions.map((a) => tokensOf(plan, bounds, a))
   const at = settledAt(plan)
   const order = actions.map((_, k) => k).sort((x, y) => (at[x] as number) - (at[y] as number) || x - y)
-  // Sub-accounts with a source of each token of their own: a sink elsewhere is funded by another's tokens (a donor's).
-  const funded = new Set(actions.map((a, k) => `${a.subAccount}:${tokens[k]?.out ?? ""}`))
-  /** The actions after `k` (execution order) that spend `token`: own sub-account, then unfunded ones, then the rest. */
-  const sinksAfter = (k: number, token: string): number[] => {
-    const own = (actions[k] as Action).subAccount
-    const rank = (j: number) => {
-      const sub = (actions[j] as Action).subAccount
-      return sub === own ? 0 : funded.has(`${sub}:${token}`) ? 2 : 1
-    }
-    const later = order.filter((j) => (at[j] as number) > (at[k] as number) && tokens[j]?.into === token && amounts[j] !== 0n)
-    return later.sort((x, y) => rank(x) - rank(y) || (at[x] as number) - (at[y] as number) || x - y)
-  }
-  const cut = (k: number, amount: bigint) => {
+  const isSource = (k: number) => ["WithdrawFromPool", "Borrow", "WithdrawCollateral"].includes((actions[k] as Action).kind)
+  const spends = (k: number) => (actions[k] as Action).kind !== "EndCallback" && tokens[k]?.into !== undefined
+  /** What a swap's output funds in the plan given: its sub-account's next spend of that token, else the next spend of it. */
+  const swapOutput = (k: number): bigint => {
     const token = tokens[k]?.out
-    if (token === undefined) return
-    let left = amount
-    for (const j of sinksAfter(k, token)) {
-      if (left === 0n) break
-      const taken = min(left, amounts[j] as bigint)
-      amounts[j] = (amounts[j] as bigint) - taken
+    const later = order.filter((j) => (at[j] as number) > (at[k] as number) && spends(j) && tokens[j]?.into === token)
+    const own = later.find((j) => (actions[j] as Action).subAccount === (actions[k] as Action).subAccount)
+    const sink = own ?? later[0]
+    return sink === undefined ? 0n : (actions[sink] as Action).amount
+  }
+  // What the plan given needs of the idle balance, per token: its spends less its sources and swap outputs.
+  const need: Record<string, bigint> = {}
+  actions.forEach((a, k) => {
+    const { into, out } = tokens[k] ?? {}
+    if (into !== undefined && spends(k)) need[into] = (need[into] ?? 0n) + a.amount
+    if (out !== undefined && isSource(k)) need[out] = (need[out] ?? 0n) - a.amount
+    if (out !== undefined && isSwap(a.kind)) need[out] = (need[out] ?? 0n) - swapOutput(k)
+  })
+  const idle: Record<string, Lot> = {}
+  const idleOf = (token: string): Lot => (idle[token] ??= { source: undefined, sub: undefined, token, planned: 0n, left: (need[token] ?? 0n) > 0n ? (need[token] as bigint) : 0n, draws: [] })
+  const lots: Lot[] = []
+  const lotOf: (Lot | undefined)[] = actions.map(() => undefined)
+  const draws: Draw[][] = actions.map(() => [])
+  const draw = (lot: Lot, k: number, wanted: bigint, unbounded = false): bigint => {
+    const taken = unbounded ? wanted : min(wanted, lot.left)
+    if (taken === 0n) return 0n
+    if (!unbounded) lot.left -= taken
+    if (lot.source === undefined) lot.planned += taken
+    const d = { spend: k, amount: taken, cut: 0n }
+    lot.draws.push(d)
+    draws[k]?.push(d)
+    return taken
+  }
+  // Attribution, on the plan given.
+  for (const k of order) {
+    const a = actions[k] as Action
+    if (spends(k)) {
+      const token = tokens[k]?.into as string
+      let wanted = a.amount
+      const mine = lots.filter((l) => l.token === token && l.sub === a.subAccount)
+      const others = lots.filter((l) => l.token === token && l.sub !== a.subAccount)
+      for (const lot of mine) wanted -= draw(lot, k, wanted)
+      wanted -= draw(idleOf(token), k, wanted)
+      for (const lot of others) wanted -= draw(lot, k, wanted)
+      if (wanted > 0n) draw(idleOf(token), k, wanted, true)
+    }
+    const out = tokens[k]?.out
+    if (out !== undefined && (isSource(k) || isSwap(a.kind))) {
+      const planned = isSource(k) ? a.amount : swapOutput(k)
+      const lot: Lot = { source: k, sub: a.subAccount, token: out, planned, left: planned, draws: [] }
+      lots.push(lot)
+      lotOf[k] = lot
+    }
+  }
+  /** Takes a lot's shortfall off the spends drawing from it, in order. */
+  const short = (lot: Lot, shortfall: bigint) => {
+    let left = shortfall
+    for (const d of lot.draws) {
+      if (left <= 0n) break
+      const taken = min(left, d.amount - d.cut)
+      d.cut += taken
       left -= taken
     }
   }
+  // The idle balance: what the Safe holds.
+  for (const lot of Object.values(idle)) short(lot, lot.planned - min(lot.planned, bounds.balances[lot.token] ?? 0n))
+  const withdrawable = { ...bounds.maxWithdraw }
+  const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
+  const collateral = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.collateral]))
   for (const k of order) {
     const a = actions[k] as Action
     if (a.kind === "EndCallback") continue
     const id = idOf(plan, a)
-    const before = amounts[k] as bigint
-    let amount = forced.has(k) ? 0n : before
+    let amount = forced.has(k) ? 0n : a.amount
     const bind = (bound: BindingBound["bound"], allowed: bigint | undefined) => {
       if (allowed === undefined) return
       if (allowed < amount) binding.push(bindingOf(plan, k, bound, allowed))
       amount = min(amount, allowed)
+    }
+    if (spends(k)) {
+      const fromIdle = draws[k]?.filter((d) => idle[tokens[k]?.into ?? ""]?.draws.includes(d)) ?? []
+      const idleCut = fromIdle.reduce((sum, d) => sum + d.cut, 0n)
+      if (idleCut > 0n) bind("balance", a.amount - idleCut)
+      amount = min(amount, a.amount - (draws[k] ?? []).reduce((sum, d) => sum + d.cut, 0n))
     }
     if (a.kind === "WithdrawFromPool") {
       const pool = poolOf(a)
@@ -292,19 +355,24 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       if (collateral[id] !== undefined) collateral[id] = (collateral[id] as bigint) - amount
     }
     amounts[k] = amount
-    if (isSwap(a.kind) && amount < a.amount) {
-      // The swap's output falls: lower the first action it funds to what the lower input still brings.
-      const sink = sinksAfter(k, tokens[k]?.out ?? "")[0]
-      if (sink !== undefined) amounts[sink] = fundedBy(amounts[sink] as bigint, a.amount, amount, swapMinimum(bounds.subAccounts[id], a.kind === "SellCollateral", amount))
-    } else if (amount < before) cut(k, before - amount)
+    const lot = lotOf[k]
+    if (lot === undefined) continue
+    if (isSwap(a.kind)) {
+      // The swap's output falls: what the lower input still brings of what the plan given spent of it.
+      if (amount < a.amount) short(lot, lot.planned - fundedBy(lot.planned, a.amount, amount, swapMinimum(bounds.subAccounts[id], a.kind === "SellCollateral", amount)))
+    } else short(lot, a.amount - amount)
   }
   return { amounts, binding }
 }
 
+/** What {@link fundedBy} leaves for the integer rounding of a swap's output (the pool's and the quote's floors). */
+const ROUNDING_WEI = 2n
+
 /** What a swap lowered from `from` to `to` still funds of an action that spent `spent` of its output (see {@link clampPlanToChainBounds}). */
 function fundedBy(spent: bigint, from: bigint, to: bigint, minimum: bigint | undefined): bigint {
   if (from === 0n || to === 0n) return 0n
-  const scaled = (spent * to) / from
+  // Less a wei per rounding step (the quote's and the pool's integer outputs): concavity holds in reals, not to the wei.
+  const scaled = (spent * to) / from - ROUNDING_WEI
   const floor = minimum ?? 0n
   return min(spent, scaled > floor ? scaled : floor)
 }
@@ -382,6 +450,11 @@ function unusable(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint
     if (isOpener(a.kind)) dropping = amounts[k] === 0n
     else if (a.kind === "EndCallback") dropping = false
     else if (dropping && amounts[k] !== 0n) out.push(k)
+    // A swap whose on-chain minimum output rounds to 0 (the router's guard means nothing), or whose output funds nothing left.
+    if (isSwap(a.kind) && amounts[k] !== 0n && !dropping) {
+      const minimum = swapMinimum(bounds.subAccounts[idOf(plan, a)], a.kind === "SellCollateral", amounts[k] as bigint)
+      if (minimum === 0n || fundsNothing(plan, bounds, amounts, k)) out.push(k, ...fundingOf(plan, bounds, amounts, k))
+    }
   })
   plan.subAccounts.forEach((id, i) => {
     const own = plan.actions.map((a, k) => k).filter((k) => (plan.actions[k] as Action).subAccount === i && amounts[k] !== 0n)
@@ -391,6 +464,28 @@ function unusable(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint
     if (own.length > 0 && (!acts || (material(plan.actions.map((a) => a.amount)) && !material(amounts)))) out.push(...own)
   })
   return out
+}
+
+/** Whether swap `k` had a spend of its output after it in the plan given and the clamps left none of those. */
+function fundsNothing(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[], k: number): boolean {
+  const token = tokensOf(plan, bounds, plan.actions[k] as Action).out
+  const at = settledAt(plan)
+  const later = plan.actions
+    .map((a, j) => j)
+    .filter((j) => (at[j] as number) > (at[k] as number) && (plan.actions[j] as Action).kind !== "EndCallback" && tokensOf(plan, bounds, plan.actions[j] as Action).into === token)
+  return later.length > 0 && later.every((j) => amounts[j] === 0n)
+}
+
+/** The sources of swap `k`'s own sub-account that bring its input token (its borrow, its collateral withdrawal): dropped with it. */
+function fundingOf(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[], k: number): number[] {
+  const swap = plan.actions[k] as Action
+  const token = tokensOf(plan, bounds, swap).into
+  return plan.actions
+    .map((_, j) => j)
+    .filter((j) => {
+      const a = plan.actions[j] as Action
+      return a.subAccount === swap.subAccount && amounts[j] !== 0n && ["Borrow", "WithdrawCollateral", "WithdrawFromPool"].includes(a.kind) && tokensOf(plan, bounds, a).out === token
+    })
 }
 
 /** The module's material-change rule for sub-account `i` (`moved * BPS >= collateral value * MIN_MATERIAL_CHANGE_BPS`). */

@@ -1,0 +1,272 @@
+import type { Address, Hex } from "viem"
+import { expect, test } from "vitest"
+import { WAD } from "@levpilot/sdk/constants"
+import { type RulePolicy, checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
+import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
+
+// Swap and callback plans (issue 11, item 1): every spend held to what the Safe holds at that point, a source's cut on
+// the spend it funds, a purchase whose on-chain minimum rounds to 0 dropped with its borrow. Judged by the SDK rule book.
+
+const LOAN = "0x00000000000000000000000000000000000000b1"
+const ADAPTER = "0x00000000000000000000000000000000000000ad"
+const SWAP_ADAPTER = "0x00000000000000000000000000000000000000a5"
+const ROUTE = `0x${"0".repeat(61)}1f4` as const
+const ZERO = "0x0000000000000000000000000000000000000000"
+const POOL = "0x00000000000000000000000000000000000000f1"
+const SLIP = 50
+const LLTV = (8n * WAD) / 10n
+const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
+type Action = ChainPlan["actions"][number]
+
+type S = { id: Hex; coll: Address; price: bigint; collateral: bigint; debt: bigint; due: boolean; pools?: Address[] }
+/** 1 collateral unit (10^cd) is worth `usd` loan units (10^ld). */
+const priceOf = (usd: bigint, ld: number, cd: number) => (usd * 10n ** BigInt(ld) * 10n ** 36n) / 10n ** BigInt(cd)
+function sub(n: number, price: bigint, collateral: bigint, health: number, pools?: Address[]): S {
+  const debt = (collateralValue(collateral, price) * LLTV) / h(health)
+  const due = health < 1.1 || health > 1.5
+  return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}`, coll: `0x${"c".repeat(38)}${n.toString(16).padStart(2, "0")}`, price, collateral, debt, due, pools }
+}
+function policy(pools: readonly Address[]): RulePolicy {
+  return {
+    adapter: ADAPTER, minHealth: h(1.1), cooldown: 0, market: `0x${"00".repeat(32)}`, priceFeed: ZERO, targetHealth: h(1.3), epochLength: 86_400,
+    maxHealth: h(1.5), maxGasPerEpoch: 10n ** 12n, maxOracleAge: 3_600, maxLossBps: 300, maxEpochLossBps: 300, maxRebalancesPerEpoch: 100,
+    maxOracleDeviationBps: 100, boostAllowed: true, maxSlippageBps: SLIP, maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n,
+    minFeedAnswer: 0n, maxFeedAnswer: 0n, pools,
+  }
+}
+function boundsOf(subs: S[], balances: Record<string, bigint>, borrowable: Record<string, bigint | undefined> = {}, maxWithdraw: Record<string, bigint> = {}): ChainBounds {
+  return {
+    balances,
+    maxWithdraw,
+    poolAsset: Object.fromEntries(Object.keys(maxWithdraw).map((p) => [p, LOAN])),
+    subAccounts: Object.fromEntries(
+      subs.map((s) => [s.id, { debt: s.debt, collateral: s.collateral, loanToken: LOAN, collateralToken: s.coll, borrowable: borrowable[s.id], price: s.price, maxSlippageBps: SLIP, due: s.due }]),
+    ),
+  }
+}
+/** The rule book's verdict; each swap pays `quote` (ratio of the on-chain minimum, >= 1: real router pays more). */
+function judge(p: ChainPlan, subs: S[], balances: Record<string, bigint>, poolShares: Record<string, bigint> = {}, payBps = 10_040n) {
+  const outputs: Record<number, bigint> = {}
+  p.actions.forEach((a, k) => {
+    if (a.kind !== "BuyCollateral" && a.kind !== "SellCollateral") return
+    const s = subs.find((x) => x.id === p.subAccounts[a.subAccount]) as S
+    outputs[k] = (minAmountOut(BigInt(SLIP), s.price, a.kind === "SellCollateral", a.amount) * payBps) / 10_000n
+  })
+  const listed = p.subAccounts.map((id) => subs.find((x) => x.id === id) as S)
+  return checkRebalanceRules({
+    plan: p,
+    subAccounts: listed.map((s) => ({
+      id: s.id,
+      policy: policy(s.pools ?? []),
+      state: { loanToken: LOAN, collateralToken: s.coll, collateral: s.collateral, debt: s.debt, price: s.price, lltv: LLTV },
+      usage: { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n },
+    })),
+    pools: Object.entries(poolShares).map(([pool, shares]) => ({ address: pool as Address, asset: LOAN, totalAssets: 10n ** 40n, totalSupply: 10n ** 40n, shares })),
+    balances,
+    swapAdapter: SWAP_ADAPTER,
+    timestamp: 1_700_000_000n,
+    gasUsed: 500_000n,
+    outcome: { swapOutputs: outputs },
+  })
+}
+const verdict = (r: ReturnType<typeof judge>) => (r.ok ? "ok" : `${r.error.name} ${r.error.args.join(" ")} ${r.error.detail ?? ""}`)
+const show = (p: ChainPlan | undefined) => p?.actions.map((a) => `${a.kind}[${a.subAccount}]=${a.amount}`)
+
+/** The brief's structural invariants, against the plan given. */
+function invariants(given: ChainPlan, out: ChainPlan | undefined, subs: S[]): string[] {
+  const bad: string[] = []
+  if (!out) return bad
+  const byId = (p: ChainPlan, a: Action) => p.subAccounts[a.subAccount]
+  for (const a of out.actions) {
+    if (a.kind === "EndCallback") continue
+    if (a.amount <= 0n) bad.push(`non-positive ${a.kind}`)
+    const orig = given.actions.find((b) => b.kind === a.kind && byId(given, b) === byId(out, a))
+    if (orig && a.amount > orig.amount) bad.push(`${a.kind} above asked`)
+    const s = subs.find((x) => x.id === byId(out, a)) as S
+    if (a.kind === "BuyCollateral" || a.kind === "SellCollateral") {
+      if (minAmountOut(BigInt(SLIP), s.price, a.kind === "SellCollateral", a.amount) === 0n) bad.push(`${a.kind}[${a.subAccount}] minimum output rounds to 0`)
+    }
+    if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") {
+      const buy = out.actions.find((b) => b.kind === "BuyCollateral" && b.subAccount === a.subAccount)
+      if (buy && a.amount < minAmountOut(BigInt(SLIP), s.price, false, buy.amount)) bad.push(`supply[${a.subAccount}] below its own purchase's minimum`)
+    }
+  }
+  out.subAccounts.forEach((_, i) => {
+    if (!out.actions.some((a) => a.subAccount === i && !["BuyCollateral", "SellCollateral", "WithdrawFromPool", "DepositToPool", "EndCallback"].includes(a.kind)))
+      bad.push(`sub ${i} without a venue action`)
+  })
+  return bad
+}
+
+// ---- loan 6 decimals (USDC), collateral 18 (WETH at 3000)
+const P18 = priceOf(3000n, 6, 18)
+
+test("R1 swap plan: an idle-funded repay 3,071 wei above the balance (float drift) is clamped to the balance", () => {
+  const C = sub(1, P18, 100n * 10n ** 18n, 1.05) // due, repays from idle
+  const D = sub(2, P18, 100n * 10n ** 18n, 1.45) // boost
+  const r = C.debt - (collateralValue(C.collateral, C.price) * LLTV) / h(1.3)
+  const x = 5_000n * 10n ** 6n
+  const supply = minAmountOut(BigInt(SLIP), P18, false, x)
+  const plan: ChainPlan = {
+    subAccounts: [C.id, D.id],
+    actions: [
+      { kind: "Repay", subAccount: 0, amount: r },
+      { kind: "Borrow", subAccount: 1, amount: x },
+      { kind: "BuyCollateral", subAccount: 1, route: ROUTE, amount: x },
+      { kind: "SupplyCollateral", subAccount: 1, amount: supply },
+    ],
+  }
+  const balances = { [LOAN]: r - 3_071n }
+  const { plan: out, binding } = clampPlanToChainBounds(plan, boundsOf([C, D], balances))
+  expect(verdict(judge(plan, [C, D], { [LOAN]: r }))).toBe("ok") // given plan fine when the balance holds
+  expect(invariants(plan, out, [C, D])).toEqual([])
+  expect(out && verdict(judge(out, [C, D], balances))).toBe("ok")
+})
+
+test("R2 swap plan: a donor's borrow cut goes to the repay it was taken for, not to another sub-account's idle-funded repay", () => {
+  const A = sub(1, P18, 200n * 10n ** 18n, 1.45) // donor
+  const C = sub(2, P18, 100n * 10n ** 18n, 1.05) // due, repays from idle
+  const B = sub(3, P18, 100n * 10n ** 18n, 1.2) // recipient
+  const D = sub(4, P18, 100n * 10n ** 18n, 1.45) // boost
+  const r = C.debt - (collateralValue(C.collateral, C.price) * LLTV) / h(1.3)
+  const y = B.debt - (collateralValue(B.collateral, B.price) * LLTV) / h(1.25)
+  const x = 5_000n * 10n ** 6n
+  const supply = minAmountOut(BigInt(SLIP), P18, false, x)
+  const plan: ChainPlan = {
+    subAccounts: [A.id, C.id, B.id, D.id],
+    actions: [
+      { kind: "Borrow", subAccount: 0, amount: y },
+      { kind: "Repay", subAccount: 1, amount: r },
+      { kind: "Repay", subAccount: 2, amount: y },
+      { kind: "Borrow", subAccount: 3, amount: x },
+      { kind: "BuyCollateral", subAccount: 3, route: ROUTE, amount: x },
+      { kind: "SupplyCollateral", subAccount: 3, amount: supply },
+    ],
+  }
+  const balances = { [LOAN]: r }
+  expect(verdict(judge(plan, [A, C, B, D], balances))).toBe("ok")
+  const { plan: out } = clampPlanToChainBounds(plan, boundsOf([A, C, B, D], balances, { [A.id]: y / 2n }))
+  const repayC = out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === C.id)?.amount
+  expect(repayC).toBe(r)
+  expect(out && verdict(judge(out, [A, C, B, D], balances))).toBe("ok")
+})
+
+// ---- loan 18 decimals (DAI), collateral 8 (WBTC at 60000): 1 sat = 6e14 wei of DAI
+const P8 = priceOf(60_000n, 18, 8)
+
+test("R4 a borrowable clamp that leaves a purchase whose on-chain minimum output rounds to 0", () => {
+  const D = sub(1, P8, 10n, 1.6) // 10 sat of collateral: tiny, so a few hundred 1e12 wei move is material
+  const x = (collateralValue(D.collateral, D.price) * LLTV) / h(1.3) - D.debt
+  const supply = minAmountOut(BigInt(SLIP), P8, false, x)
+  const plan: ChainPlan = {
+    subAccounts: [D.id],
+    actions: [
+      { kind: "Borrow", subAccount: 0, amount: x },
+      { kind: "BuyCollateral", subAccount: 0, route: ROUTE, amount: x },
+      { kind: "SupplyCollateral", subAccount: 0, amount: supply },
+    ],
+  }
+  const { plan: out, binding } = clampPlanToChainBounds(plan, boundsOf([D], {}, { [D.id]: 5n * 10n ** 14n }))
+  expect(binding.map((b) => b.bound)).toEqual(["borrowable"])
+  expect(minAmountOut(BigInt(SLIP), P8, false, 5n * 10n ** 14n)).toBe(0n)
+  // D, the only due sub-account, is left with nothing to do: nothing is sent (no zero-minimum purchase, no idle borrow).
+  expect(out).toBeUndefined()
+  // Not due (another due sub-account keeps the plan alive): D leaves the plan, borrow and purchase together.
+  const C = sub(2, P8, 10n ** 8n, 1.05)
+  const r = C.debt - (collateralValue(C.collateral, C.price) * LLTV) / h(1.3)
+  const both: ChainPlan = { subAccounts: [D.id, C.id], actions: [...plan.actions, { kind: "Repay", subAccount: 1, amount: r }] }
+  const kept = clampPlanToChainBounds(both, boundsOf([{ ...D, due: false }, C], { [LOAN]: r }, { [D.id]: 5n * 10n ** 14n })).plan
+  expect(show(kept)).toEqual([`Repay[0]=${r}`])
+  expect(kept && verdict(judge(kept, [D, C], { [LOAN]: r }))).toBe("ok")
+})
+
+test("R5 three boosts sharing the loan token, interleaved, each borrow clamped differently", () => {
+  const subs = [sub(1, P18, 100n * 10n ** 18n, 1.6), sub(2, priceOf(60_000n, 6, 8), 3n * 10n ** 8n, 1.45), sub(3, priceOf(1n, 6, 6), 300_000n * 10n ** 6n, 1.45)]
+  const xs = subs.map((s) => (((collateralValue(s.collateral, s.price) * LLTV) / h(1.35) - s.debt) * 9n) / 10n)
+  const sup = subs.map((s, i) => (minAmountOut(BigInt(SLIP), s.price, false, xs[i] as bigint) * 10_030n) / 10_000n)
+  const order: [string, number][] = [["B", 2], ["B", 0], ["B", 1], ["Y", 1], ["Y", 0], ["Y", 2], ["S", 1], ["S", 2], ["S", 0]]
+  const actions = order.map(([k, i]): Action =>
+    k === "B" ? { kind: "Borrow", subAccount: i, amount: xs[i] as bigint } : k === "Y" ? { kind: "BuyCollateral", subAccount: i, route: ROUTE, amount: xs[i] as bigint } : { kind: "SupplyCollateral", subAccount: i, amount: sup[i] as bigint },
+  )
+  const plan: ChainPlan = { subAccounts: subs.map((s) => s.id), actions }
+  expect(verdict(judge(plan, subs, {}, {}, 10_030n))).toBe("ok")
+  for (const cut of [[0n, 1n, 2n], [1n, 0n, 3n], [5n, 9n, 0n], [9n, 1n, 1n]]) {
+    const borrowable = Object.fromEntries(subs.map((s, i) => [s.id, ((xs[i] as bigint) * (cut[i] as bigint)) / 10n]))
+    const { plan: out } = clampPlanToChainBounds(plan, boundsOf(subs, {}, borrowable))
+    expect(invariants(plan, out, subs)).toEqual([])
+    if (out) {
+      const v = judge(out, subs, {}, {}, 10_030n)
+      // A due boost cut short may land out of its landing zone (magnitude): anything else is a break.
+      expect(v.ok || ["HealthOutsideLandingZone", "HealthOutOfBand"].includes(v.error.name) ? "ok" : verdict(v)).toBe("ok")
+    }
+  }
+})
+
+test("R6 flash deleverage clamped by collateral, with a pool repay capped to debt and a flash boost clamped by borrowable", () => {
+  const E = sub(1, P18, 10n * 10n ** 18n, 1.05) // due: flash deleverage of all but dust
+  const P = sub(2, P18, 50n * 10n ** 18n, 1.2, [POOL]) // pool repay
+  const D = sub(3, P18, 100n * 10n ** 18n, 1.45) // flash boost
+  const R = E.debt - (collateralValue(E.collateral, E.price) * LLTV) / h(1.3) // to the target
+  const c = (R * 10n ** 36n) / E.price + E.collateral / 2n // sells more than needed (float), > half the collateral
+  const sold = minAmountOut(BigInt(SLIP), E.price, true, c)
+  const w = P.debt + 3_071n
+  const x = ((collateralValue(D.collateral, D.price) * LLTV) / h(1.35) - D.debt) / 2n
+  const sup = minAmountOut(BigInt(SLIP), P18, false, x)
+  const plan: ChainPlan = {
+    subAccounts: [E.id, P.id, D.id],
+    actions: [
+      { kind: "RepayWithCallback", subAccount: 0, amount: sold },
+      { kind: "WithdrawCollateral", subAccount: 0, amount: c },
+      { kind: "SellCollateral", subAccount: 0, route: ROUTE, amount: c },
+      { kind: "EndCallback", subAccount: 0, amount: 0n },
+      { kind: "WithdrawFromPool", subAccount: 1, pool: POOL, amount: w },
+      { kind: "Repay", subAccount: 1, amount: w },
+      { kind: "SupplyCollateralWithCallback", subAccount: 2, amount: sup },
+      { kind: "Borrow", subAccount: 2, amount: x },
+      { kind: "BuyCollateral", subAccount: 2, route: ROUTE, amount: x },
+      { kind: "EndCallback", subAccount: 2, amount: 0n },
+    ],
+  }
+  const subs = [E, P, D]
+  for (const [collat, mw, bor] of [[c - c / 3n, w, x], [c, P.debt - 5n, x / 3n], [c / 2n, 0n, 0n], [1n, w / 2n, 1n]] as [bigint, bigint, bigint][]) {
+    const b = boundsOf(subs, {}, { [D.id]: bor }, { [POOL]: mw })
+    ;(b.subAccounts[E.id] as { collateral: bigint }).collateral = collat
+    const subsB = [{ ...E, collateral: collat < E.collateral ? E.collateral : E.collateral }, P, D]
+    const { plan: out, binding } = clampPlanToChainBounds(plan, b)
+    expect(invariants(plan, out, subsB)).toEqual([])
+    const wc = out?.actions.find((a) => a.kind === "WithdrawCollateral")
+    if (wc) expect(wc.amount).toBeLessThanOrEqual(collat)
+    const wp = out?.actions.find((a) => a.kind === "WithdrawFromPool")
+    if (wp) expect(wp.amount).toBeLessThanOrEqual(mw)
+  }
+})
+
+test("R7 donor borrow on A repaying B, B also deleveraging with its own sale: A's cut lands on A's repay of B, not B's flash repay", () => {
+  const A = sub(1, P18, 200n * 10n ** 18n, 1.45)
+  const B = sub(2, P18, 100n * 10n ** 18n, 1.05)
+  const total = B.debt - (collateralValue(B.collateral, B.price) * LLTV) / h(1.3)
+  const y = total / 2n
+  const c = ((total - y) * 10n ** 36n) / B.price + 10n ** 15n
+  const sold = minAmountOut(BigInt(SLIP), B.price, true, c)
+  const plan: ChainPlan = {
+    subAccounts: [A.id, B.id],
+    actions: [
+      { kind: "Borrow", subAccount: 0, amount: y },
+      { kind: "RepayWithCallback", subAccount: 1, amount: sold },
+      { kind: "WithdrawCollateral", subAccount: 1, amount: c },
+      { kind: "SellCollateral", subAccount: 1, route: ROUTE, amount: c },
+      { kind: "EndCallback", subAccount: 1, amount: 0n },
+      { kind: "Repay", subAccount: 1, amount: y },
+    ],
+  }
+  const { plan: out, binding } = clampPlanToChainBounds(plan, boundsOf([A, B], {}, { [A.id]: y / 4n }))
+  expect(binding.map((b) => `${b.bound}@${b.index}`)).toEqual(["borrowable@0"])
+  expect(invariants(plan, out, [A, B])).toEqual([])
+  // B's flash repay is funded by its own sale and stays; A's cut lands on the plain repay A's borrow funds.
+  expect(out?.actions.find((a) => a.kind === "RepayWithCallback")?.amount).toBe(sold)
+  expect(out?.actions.find((a) => a.kind === "Repay")?.amount).toBe(y / 4n)
+  // B, due, repays less than planned: at most a magnitude the clamp cannot restore (the keeper re-plans), never a revert.
+  const v = out && judge(out, [A, B], {}, {}, 10_000n)
+  expect(v && (v.ok || (v.error.name === "HealthOutsideLandingZone" && v.error.args[0] === B.id) ? "ok" : verdict(v))).toBe("ok")
+})
