@@ -136,11 +136,7 @@ abstract contract AttackBase is Fixture {
     /// lender, holding 20,000 USDC of the Safe.
     function _feePool(uint256 feeBps) internal returns (RiggedVault pool) {
         pool = new RiggedVault(usdc);
-        usdc.mint(lender, 1000e6);
-        vm.startPrank(lender);
-        usdc.approve(address(pool), 1000e6);
-        pool.deposit(1000e6, lender);
-        vm.stopPrank();
+        _seedVault(YieldVault(address(pool)), usdc, 1000e6);
         depositToVault(safe, YieldVault(address(pool)), 20_000e6);
         pool.setExitFee(feeBps);
     }

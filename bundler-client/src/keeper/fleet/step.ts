@@ -117,8 +117,10 @@ export class FleetStep {
         }
         return "tracked-only"
       }
-      // Aave sub-accounts' reserve limits and repayable debt (no request for a Safe without one); unknown if the read fails.
-      const aaveLimits = await readAaveLimits(clients.publicClient, config.deployment, state.subAccounts, safe).catch(() => undefined)
+      // Aave sub-accounts' reserve limits and repayable debt, read only when a plan may follow (a sub-account out of
+      // band; the module refuses any other plan), so a calm fleet costs no more reads; unknown if the read fails.
+      const planMayFollow = state.subAccounts.some((s) => s.band !== "inside")
+      const aaveLimits = planMayFollow ? await readAaveLimits(clients.publicClient, config.deployment, state.subAccounts, safe).catch(() => undefined) : undefined
       const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits })
       await this.step.run(rt, item.block, { snapshot, lookup })
       await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
