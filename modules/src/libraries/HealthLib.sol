@@ -30,9 +30,37 @@ library HealthLib {
     /// collateral value when it has no debt. It is at least the repayment or borrow that alone reaches the target
     /// (targetHealth > 1 >= lltv), so one such move toward the target fits in it.
     function distanceToTarget(MarketState memory state, uint256 targetHealth) internal pure returns (uint256) {
-        uint256 value = collateralValue(state.collateral, state.price);
-        if (state.debt == 0) return value;
-        return Math.mulDiv(distance(targetHealth * state.debt, value * state.lltv), 1, state.lltv, Math.Rounding.Ceil);
+        return distanceToTarget(state, state.collateral, state.debt, targetHealth);
+    }
+
+    /// @dev `distanceToTarget` of the position (`collateral`, `debt`) at `state`'s price and lltv.
+    function distanceToTarget(MarketState memory state, uint256 collateral, uint256 debt, uint256 targetHealth)
+        internal
+        pure
+        returns (uint256)
+    {
+        uint256 value = collateralValue(collateral, state.price);
+        if (debt == 0) return value;
+        return Math.mulDiv(distance(targetHealth * debt, value * state.lltv), 1, state.lltv, Math.Rounding.Ceil);
+    }
+
+    /// @dev The most an honest plan moves a sub-account (net position change, loan units) to take it from `state` to
+    /// `healthAfter` (WAD) at `state.price`, when each swap in it loses at most `maxLossBps`:
+    /// ceil(|healthAfter x debt - collateral value x lltv| / min(lltv, healthAfter x (1 - maxLossBps) - lltv)). The two
+    /// denominators are the two most move-intensive ways there: a collateral change alone (supply or withdraw x:
+    /// (value +- x) x lltv = healthAfter x debt), and a swap deleverage or boost (sell collateral y for y(1 - loss) of
+    /// debt, or borrow x to buy collateral: (value -+ y) x lltv = healthAfter x (debt -+ y(1 - loss))); a repayment or
+    /// borrow alone, or any mix, moves less. Unbounded (type(uint256).max) when the swap denominator is not positive. The
+    /// per-operation loss allowance counts each sub-account's move only up to this, so a move that changes health
+    /// little (a health-neutral shrink or growth, of a not-due sub-account or of the due one) buys no allowance beyond
+    /// what its real health change would honestly cost (issue 10, item 4).
+    function maxMoveToHealth(MarketState memory state, uint256 healthAfter, uint256 maxLossBps) internal pure returns (uint256) {
+        if (healthAfter == ConstantsLib.INFINITE_HEALTH) return type(uint256).max;
+        uint256 swapped = Math.mulDiv(healthAfter, ConstantsLib.BPS - maxLossBps, ConstantsLib.BPS);
+        if (swapped <= state.lltv) return type(uint256).max;
+        uint256 denominator = Math.min(state.lltv, swapped - state.lltv);
+        uint256 valueTimesLltv = collateralValue(state.collateral, state.price) * state.lltv;
+        return Math.mulDiv(distance(healthAfter * state.debt, valueTimesLltv), 1, denominator, Math.Rounding.Ceil);
     }
 
     /// @dev |a - b|.

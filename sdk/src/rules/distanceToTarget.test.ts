@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest"
 import { leverageModuleAbi } from "../abis/index.js"
 import { NotDueMoveExceedsDistanceError } from "../errors/index.js"
 import { decodeModuleError, isLeverageError, toModuleError } from "../errors/getLeverageError.js"
-import { collateralValue, distanceToTarget, ruleErrorNames } from "./planRules.js"
+import { INFINITE_HEALTH } from "../constants/module.js"
+import { collateralValue, distanceToTarget, healthOf, maxMoveToHealth, ruleErrorNames } from "./planRules.js"
 
 const WAD = 10n ** 18n
 const PRICE = 3000n * 10n ** 24n // 3,000 USDC (6 decimals) per WETH (18 decimals), 1e36-scaled
@@ -49,5 +50,47 @@ describe("distanceToTarget (HealthLib.distanceToTarget, NotDueMoveExceedsDistanc
     expect(error).toBeInstanceOf(NotDueMoveExceedsDistanceError)
     expect(error.shortMessage).toMatch(/by 10060 .*distance to its target \(2307\)/)
     expect(isLeverageError(error)).toBe(true)
+  })
+})
+
+describe("maxMoveToHealth (HealthLib.maxMoveToHealth, the move the loss allowance counts)", () => {
+  it("is the health change's move over min(LLTV, healthAfter x (1 - maxLossBps) - LLTV), rounded up", () => {
+    // The attack suite's WETH sub-account: 10 WETH at 2,400 (24,000 USDC), 18,000 debt, LLTV 0.86: health 1.1467,
+    // taken to 1.55. (1.55 x 18,000 - 24,000 x 0.86) / (1.55 x 0.995 - 0.86) = 10,641.26...
+    const state = { collateral: 10n * WAD, debt: 18_000_000_000n, price: 2400n * 10n ** 24n, lltv: 86n * 10n ** 16n }
+    expect(maxMoveToHealth(state, 155n * 10n ** 16n, 50n)).toBe(10_641_260_535n)
+    // No swap loss allowed: the swap denominator is edge - LLTV (0.69 < 0.86).
+    expect(maxMoveToHealth(state, 155n * 10n ** 16n, 0n)).toBe(10_521_739_131n)
+    // Nothing an honest plan can bound: edge x (1 - maxLossBps) at or below LLTV.
+    expect(maxMoveToHealth(state, 155n * 10n ** 16n, 5000n)).toBeUndefined()
+    expect(maxMoveToHealth(state, INFINITE_HEALTH, 50n)).toBeUndefined()
+    // A health-neutral move counts (almost) nothing.
+    expect(maxMoveToHealth(state, healthOf(state.collateral, state.debt, state.price, state.lltv), 50n)).toBeLessThan(10n)
+  })
+
+  it("covers a collateral change alone and a swap deleverage or boost losing maxLossBps (random states)", () => {
+    let seed = 777n
+    const next = (n: bigint) => {
+      seed = (seed * 6364136223846793005n + 1442695040888963407n) % 2n ** 64n
+      return seed % n
+    }
+    const BPS = 10_000n
+    for (let k = 0; k < 2000; k++) {
+      const lltv = (30n + next(65n)) * 10n ** 16n
+      const edge = WAD + next(WAD) // the health reached
+      const maxLossBps = next(300n)
+      const state = { collateral: 1n + next(10n ** 24n), debt: 1n + next(10n ** 13n), price: 1n + next(10n ** 40n), lltv }
+      const cap = maxMoveToHealth(state, edge, maxLossBps)
+      if (cap === undefined) continue
+      const valueLltv = collateralValue(state.collateral, state.price) * lltv
+      const gap = edge * state.debt > valueLltv ? edge * state.debt - valueLltv : valueLltv - edge * state.debt
+      // Collateral alone: (value +- x) x lltv = edge x debt.
+      expect(cap).toBeGreaterThanOrEqual(gap / lltv)
+      // Swap deleverage losing maxLossBps: (value - y) lltv = edge (debt - y (1 - loss)).
+      const swapped = (edge * (BPS - maxLossBps)) / BPS
+      expect(cap).toBeGreaterThanOrEqual(gap / (swapped - lltv))
+      // Repayment or borrow alone: debt +- r = value x lltv / edge.
+      expect(cap).toBeGreaterThanOrEqual(gap / edge)
+    }
   })
 })

@@ -23,6 +23,7 @@ export {
   landingZone,
   lossPpbOf,
   malformedReason,
+  maxMoveToHealth,
   minAmountOut,
   ruleErrorNames,
 } from "./planRules.js"

@@ -286,6 +286,25 @@ export function distanceToTarget(state: Pick<RuleMarketState, "collateral" | "de
   return mulDivUp(distance(targetHealth * state.debt, value * state.lltv), 1n, state.lltv)
 }
 
+/**
+ * HealthLib.maxMoveToHealth: the most an honest plan moves a sub-account (net position change, loan base units) to
+ * take it from `state` to `healthAfter` (WAD) at its pre-trade price when each swap loses at most `maxLossBps`:
+ * ceil(|healthAfter x debt - collateral value x lltv| / min(lltv, healthAfter x (1 - maxLossBps / 10000) - lltv)) (a
+ * collateral change alone, or a swap deleverage / boost); unbounded (`undefined`) at INFINITE_HEALTH or when the swap
+ * denominator is not positive. The per-operation loss allowance counts each sub-account's move only up to this.
+ */
+export function maxMoveToHealth(
+  state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv">,
+  healthAfter: bigint,
+  maxLossBps: bigint,
+): bigint | undefined {
+  if (healthAfter === INFINITE_HEALTH) return undefined
+  const swapped = (healthAfter * (BPS - maxLossBps)) / BPS
+  if (swapped <= state.lltv) return undefined
+  const denominator = min(state.lltv, swapped - state.lltv)
+  return mulDivUp(distance(healthAfter * state.debt, collateralValue(state.collateral, state.price) * state.lltv), 1n, denominator)
+}
+
 const kindName = (kind: ActionKind | number): ActionKind => (typeof kind === "number" ? (actionKinds[kind] as ActionKind) : kind)
 const kindIndex = (kind: ActionKind): bigint => BigInt(actionKinds.indexOf(kind))
 const isPool = (kind: ActionKind): boolean => kind === "WithdrawFromPool" || kind === "DepositToPool"
@@ -346,8 +365,10 @@ type Run = {
   shares: bigint
   healthBefore: bigint
   due: boolean
-  /** Net position change, set by the post-conditions. */
+  /** Net position change charged to the caps and usage shares, set by the post-conditions. */
   moved: bigint
+  /** Most of its move the loss allowance counts (undefined: all of it), set by the post-conditions. */
+  allowanceCap: bigint | undefined
 }
 
 /**
@@ -460,7 +481,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const healthBefore = healthOf(state.collateral, state.debt, state.price, state.lltv)
     const due = healthBefore < policy.minHealth || (policy.boostAllowed && healthBefore > policy.maxHealth)
     triggered ||= due
-    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n })
+    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n, allowanceCap: undefined })
   })
   if (!triggered) revert("NoTrigger")
   const run = (index: number): Run => runs[index] as Run
@@ -762,17 +783,25 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
         revert("HealthCrossedTarget", id, before, healthAfter, target)
     }
     if (!policy.boostAllowed && healthAfter < before) revert("HealthDecreased", id, before, healthAfter)
+    // The loss allowance counts its move only up to what an honest plan needs for the health change it made.
+    r.allowanceCap = maxMoveToHealth(r.state, healthAfter, big(policy.maxLossBps))
     // The amount caps charge the net position change at the pre-trade price, not the gross flows (review 4 of issue 10).
     const price = r.state.price
-    r.moved = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)
+    const moved = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)
+    r.moved = moved
     // A not-due sub-account moves by at most its distance to its target (a health-neutral move of any size would pad
-    // the loss allowance and spend its amount caps).
+    // the loss allowance and spend its amount caps). One that shrank (both sides down or unchanged) is charged only
+    // for how much nearer its target it got, at most its move.
     if (!r.due) {
       const bound = distanceToTarget(r.state, target)
-      if (r.moved > bound) revert("NotDueMoveExceedsDistance", id, r.moved, bound)
+      if (moved > bound) revert("NotDueMoveExceedsDistance", id, moved, bound)
+      if (collateralAfter <= r.state.collateral && debtAfter <= r.state.debt) {
+        const distanceAfter = distanceToTarget({ ...r.state, collateral: collateralAfter, debt: debtAfter }, target)
+        r.moved = distanceAfter >= bound ? 0n : min(moved, bound - distanceAfter)
+      }
     }
-    if (r.moved > policy.maxAmountPerRebalance) revert("AmountCapExceeded", id, r.moved, policy.maxAmountPerRebalance)
-    if (r.moved * BPS < collateralValue(r.state.collateral, price) * MIN_MATERIAL_CHANGE_BPS) revert("SubAccountUnchanged", id)
+    if (moved > policy.maxAmountPerRebalance) revert("AmountCapExceeded", id, moved, policy.maxAmountPerRebalance)
+    if (moved * BPS < collateralValue(r.state.collateral, price) * MIN_MATERIAL_CHANGE_BPS) revert("SubAccountUnchanged", id)
     if (big(policy.maxLossBps) < maxLossBps) maxLossBps = big(policy.maxLossBps)
     return { id, due: r.due, healthBefore: before, healthAfter, collateralAfter, debtAfter, moved: r.moved, lossPpb: 0n }
   })
@@ -786,21 +815,27 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     if (a > b) gained += a - b
     else lost += b - a
   })
-  let into = 0n
-  let out = 0n
+  // Each position's move counts toward the allowance only up to its allowanceCap (issue 10 item 4).
+  let intoCounted = 0n
+  let outCounted = 0n
   runs.forEach((r, k) => {
     const res = results[k] as RuleSubAccountResult
     const cb = collateralValue(r.state.collateral, r.state.price)
     const ca = collateralValue(res.collateralAfter, r.state.price)
-    if (ca > cb) into += ca - cb
-    else out += cb - ca
+    let into = 0n
+    let out = 0n
+    if (ca > cb) into = ca - cb
+    else out = cb - ca
     if (res.debtAfter < r.state.debt) into += r.state.debt - res.debtAfter
     else out += res.debtAfter - r.state.debt
+    gained += into
+    lost += out
+    const cap = r.allowanceCap
+    intoCounted += cap === undefined ? into : min(into, cap)
+    outCounted += cap === undefined ? out : min(out, cap)
   })
-  gained += into
-  lost += out
   const loss = lost > gained ? lost - gained : 0n
-  const moved = max(into, out)
+  const moved = max(intoCounted, outCounted)
   if (loss * BPS > moved * maxLossBps) revert("ValueLossExceeded", loss, moved, maxLossBps)
 
   /* EPOCH (RebalanceLib._recordUsage) */
