@@ -260,13 +260,23 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const order = actions.map((_, k) => k).sort((x, y) => (at[x] as number) - (at[y] as number) || x - y)
   const isSource = (k: number) => ["WithdrawFromPool", "Borrow", "WithdrawCollateral"].includes((actions[k] as Action).kind)
   const spends = (k: number) => (actions[k] as Action).kind !== "EndCallback" && tokens[k]?.into !== undefined
-  /** What a swap's output funds in the plan given: its sub-account's next spend of that token, else the next spend of it. */
+  /**
+   * What a swap's output funds in the plan given: its sub-account's next spend of that token, else the next spend of it.
+   * When the Safe holds some of that token and the bounds give the swap's on-chain minimum output, at most that minimum
+   * (all the router guarantees): the rest of the spend draws on the idle balance, held to what the Safe holds. When the
+   * Safe holds none, the spend's excess over the minimum can only be the plan given's bet on the router's output (the
+   * quote less the margin, `settleSwapAmounts`) and stays the swap's.
+   */
   const swapOutput = (k: number): bigint => {
+    const a = actions[k] as Action
     const token = tokens[k]?.out
     const later = order.filter((j) => (at[j] as number) > (at[k] as number) && spends(j) && tokens[j]?.into === token)
-    const own = later.find((j) => (actions[j] as Action).subAccount === (actions[k] as Action).subAccount)
+    const own = later.find((j) => (actions[j] as Action).subAccount === a.subAccount)
     const sink = own ?? later[0]
-    return sink === undefined ? 0n : (actions[sink] as Action).amount
+    if (sink === undefined) return 0n
+    const minimum = swapMinimum(bounds.subAccounts[idOf(plan, a)], a.kind === "SellCollateral", a.amount)
+    const spent = (actions[sink] as Action).amount
+    return minimum === undefined || (bounds.balances[token ?? ""] ?? 0n) === 0n ? spent : min(spent, minimum)
   }
   // What the plan given needs of the idle balance, per token: its spends less its sources and swap outputs.
   const need: Record<string, bigint> = {}
