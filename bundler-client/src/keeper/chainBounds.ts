@@ -75,7 +75,7 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  *   not known here, so the plan given is first walked to attribute every spend (repay, deposit, supply, purchase, sale)
  *   to what funds it: its own sub-account's sources first (a sub-account's borrow funds its own purchase or repay), then
  *   the Safe's idle balance (up to what the plan given needs of it; a swap's output counts at most its on-chain minimum
- *   of a spend that also takes the Safe's balance of that token, so a purchase or sale topped up with idle balance is
+ *   when the Safe holds some of that token, so a spend taking a purchase or sale plus idle balance is
  *   held to the minimum plus what the Safe holds, a `balance` bound), then other sub-accounts' sources, earliest first (a
  *   donor's borrow funds the repay it was taken for, never an idle-funded repay of another sub-account). The idle balance
  *   is then held to what the Safe holds, each source to its bound, and what a lot loses is taken off the spends it funds,
