@@ -1,5 +1,5 @@
 import type { Address, Hex } from "viem"
-import { expect, test } from "vitest"
+import { describe, expect, test } from "vitest"
 import { WAD } from "@levpilot/sdk/constants"
 import { type RulePolicy, checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
@@ -269,4 +269,72 @@ test("R7 donor borrow on A repaying B, B also deleveraging with its own sale: A'
   // B, due, repays less than planned: at most a magnitude the clamp cannot restore (the keeper re-plans), never a revert.
   const v = out && judge(out, [A, B], {}, {}, 10_000n)
   expect(v && (v.ok || (v.error.name === "HealthOutsideLandingZone" && v.error.args[0] === B.id) ? "ok" : verdict(v))).toBe("ok")
+})
+
+// ---- A spend paid by a swap's output PLUS the Safe's idle balance, the idle balance short (issue 11 review 3): the
+// swap funds at most its on-chain minimum, the rest is held to what the Safe holds (a `balance` bound on the spend).
+describe("a spend taking a swap's output plus idle balance, the idle balance short", () => {
+  const D = sub(7, P18, 100n * 10n ** 18n, 1.6) // boost
+  const x = ((((collateralValue(D.collateral, D.price) * LLTV) / h(1.35) - D.debt) * 9n) / 10n)
+  const bought = minAmountOut(BigInt(SLIP), P18, false, x)
+  const extra = 10n ** 17n
+  const B = sub(8, P18, 100n * 10n ** 18n, 1.05) // flash deleverage
+  const c = 10n * 10n ** 18n
+  const sold = minAmountOut(BigInt(SLIP), P18, true, c)
+  const extraLoan = 10_000n * 10n ** 6n
+  const cases: [string, S, Address, bigint, bigint, ChainPlan, number][] = [
+    [
+      "Z7 flash boost: SupplyCollateralWithCallback takes the purchase plus idle collateral",
+      D, D.coll, bought, extra,
+      { subAccounts: [D.id], actions: [
+        { kind: "SupplyCollateralWithCallback", subAccount: 0, amount: bought + extra },
+        { kind: "Borrow", subAccount: 0, amount: x },
+        { kind: "BuyCollateral", subAccount: 0, route: ROUTE, amount: x },
+        { kind: "EndCallback", subAccount: 0, amount: 0n },
+      ] },
+      0,
+    ],
+    [
+      "Z7b plain boost: SupplyCollateral takes the purchase plus idle collateral",
+      D, D.coll, bought, extra,
+      { subAccounts: [D.id], actions: [
+        { kind: "Borrow", subAccount: 0, amount: x },
+        { kind: "BuyCollateral", subAccount: 0, route: ROUTE, amount: x },
+        { kind: "SupplyCollateral", subAccount: 0, amount: bought + extra },
+      ] },
+      2,
+    ],
+    [
+      "Z7c flash deleverage: RepayWithCallback takes the sale plus idle loan token",
+      B, LOAN, sold, extraLoan,
+      { subAccounts: [B.id], actions: [
+        { kind: "RepayWithCallback", subAccount: 0, amount: sold + extraLoan },
+        { kind: "WithdrawCollateral", subAccount: 0, amount: c },
+        { kind: "SellCollateral", subAccount: 0, route: ROUTE, amount: c },
+        { kind: "EndCallback", subAccount: 0, amount: 0n },
+      ] },
+      0,
+    ],
+  ]
+  /** The rule book's verdict, a landing-zone miss of the sub-account counted as a magnitude (the keeper re-plans), never a revert. */
+  const fine = (v: ReturnType<typeof judge>, s: S) => (v.ok || (["HealthOutsideLandingZone", "HealthOutOfBand"].includes(v.error.name) && v.error.args[0] === s.id) ? "ok" : verdict(v))
+  for (const [name, s, token, minimum, idle, plan, spend] of cases)
+    test(name, () => {
+      // The plan given holds when the Safe has the idle lot, and reverts (the router paying 40 bp above its minimum) when it has half.
+      expect(fine(judge(plan, [s], { [token]: idle }, {}, 10_000n), s)).toBe("ok")
+      expect(fine(judge(plan, [s], { [token]: idle / 2n }), s)).toMatch(/^ActionFailed/)
+      for (const held of [idle / 2n, 1n, idle - 1n]) {
+        const balances = { [token]: held }
+        const { plan: out, binding } = clampPlanToChainBounds(plan, boundsOf([s], balances))
+        expect(binding.map((b) => `${b.bound}@${b.index}:${b.allowed}`)).toEqual([`balance@${spend}:${minimum + held}`])
+        expect(out?.actions.map((a) => a.amount)).toEqual(plan.actions.map((a, k) => (k === spend ? minimum + held : a.amount)))
+        expect(invariants(plan, out, [s])).toEqual([])
+        // Even a router paying exactly its minimum covers the spend with what the Safe holds.
+        expect(out && fine(judge(out, [s], balances, {}, 10_000n), s)).toBe("ok")
+      }
+      // The Safe holding the whole idle lot: nothing is cut.
+      const whole = clampPlanToChainBounds(plan, boundsOf([s], { [token]: idle }))
+      expect(whole.binding).toEqual([])
+      expect(show(whole.plan)).toEqual(show(plan))
+    })
 })

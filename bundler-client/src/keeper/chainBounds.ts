@@ -74,7 +74,9 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * - Swap and callback plans were sized exactly on the pool and the venue (`settleSwapAmounts`); their swap outputs are
  *   not known here, so the plan given is first walked to attribute every spend (repay, deposit, supply, purchase, sale)
  *   to what funds it: its own sub-account's sources first (a sub-account's borrow funds its own purchase or repay), then
- *   the Safe's idle balance (up to what the plan given needs of it), then other sub-accounts' sources, earliest first (a
+ *   the Safe's idle balance (up to what the plan given needs of it; a swap's output counts at most its on-chain minimum
+ *   when the Safe holds some of that token, so a spend taking a purchase or sale plus idle balance is
+ *   held to the minimum plus what the Safe holds, a `balance` bound), then other sub-accounts' sources, earliest first (a
  *   donor's borrow funds the repay it was taken for, never an idle-funded repay of another sub-account). The idle balance
  *   is then held to what the Safe holds, each source to its bound, and what a lot loses is taken off the spends it funds,
  *   in order. A swap whose input is lowered
@@ -260,13 +262,23 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const order = actions.map((_, k) => k).sort((x, y) => (at[x] as number) - (at[y] as number) || x - y)
   const isSource = (k: number) => ["WithdrawFromPool", "Borrow", "WithdrawCollateral"].includes((actions[k] as Action).kind)
   const spends = (k: number) => (actions[k] as Action).kind !== "EndCallback" && tokens[k]?.into !== undefined
-  /** What a swap's output funds in the plan given: its sub-account's next spend of that token, else the next spend of it. */
+  /**
+   * What a swap's output funds in the plan given: its sub-account's next spend of that token, else the next spend of it.
+   * When the Safe holds some of that token and the bounds give the swap's on-chain minimum output, at most that minimum
+   * (all the router guarantees): the rest of the spend draws on the idle balance, held to what the Safe holds. When the
+   * Safe holds none, the spend's excess over the minimum can only be the plan given's bet on the router's output (the
+   * quote less the margin, `settleSwapAmounts`) and stays the swap's.
+   */
   const swapOutput = (k: number): bigint => {
+    const a = actions[k] as Action
     const token = tokens[k]?.out
     const later = order.filter((j) => (at[j] as number) > (at[k] as number) && spends(j) && tokens[j]?.into === token)
-    const own = later.find((j) => (actions[j] as Action).subAccount === (actions[k] as Action).subAccount)
+    const own = later.find((j) => (actions[j] as Action).subAccount === a.subAccount)
     const sink = own ?? later[0]
-    return sink === undefined ? 0n : (actions[sink] as Action).amount
+    if (sink === undefined) return 0n
+    const minimum = swapMinimum(bounds.subAccounts[idOf(plan, a)], a.kind === "SellCollateral", a.amount)
+    const spent = (actions[sink] as Action).amount
+    return minimum === undefined || (bounds.balances[token ?? ""] ?? 0n) === 0n ? spent : min(spent, minimum)
   }
   // What the plan given needs of the idle balance, per token: its spends less its sources and swap outputs.
   const need: Record<string, bigint> = {}
