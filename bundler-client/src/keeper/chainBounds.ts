@@ -47,6 +47,28 @@ export type BindingBound = {
   allowed: bigint
 }
 
+/**
+ * How the plan given pays its spends, by action index (`plan.actions`), base units: the funding split of a swap or
+ * callback plan, built where its swap amounts are settled (`settleSwapPlan`: a flash repay carries the Safe's own loan
+ * token, idle first, plus the sales' settled takes). Without it a spend taking a swap's output plus idle balance is
+ * ambiguous: its excess over the swap's on-chain minimum may be an idle top-up (held to what the Safe holds) or the
+ * plan's bet on the router's output above that minimum (the quote less the margin).
+ */
+export type PlanFunding = {
+  /**
+   * Per swap (`BuyCollateral`, `SellCollateral`): what its output was planned to pay of the spend it funds (its own
+   * sub-account's next spend of the output token, else the next spend of it), in the output token. Undefined for a swap
+   * the split does not cover: it counts as without a split.
+   */
+  swapPaid?: readonly (bigint | undefined)[] | undefined
+  /**
+   * Per spend (repay, supply, deposit, swap input): its idle part, what the Safe's balance held before the plan pays of
+   * it, in the spend's token. Undefined for a spend the split does not cover: it takes of the idle balance what the plan
+   * given needs of it beyond its sources, swap outputs and the explicit idle parts.
+   */
+  idle?: readonly (bigint | undefined)[] | undefined
+}
+
 /** Result of {@link clampPlanToChainBounds}: the clamped plan (undefined: nothing material left) and the bounds that cut it. */
 export type ClampPlanToChainBoundsReturnType = { plan: ChainPlan | undefined; binding: BindingBound[] }
 
@@ -104,13 +126,13 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * const { plan, binding } = clampPlanToChainBounds(chainPlan, snapshot.bounds)
  * if (!plan) logger.warn({ binding }, "nothing to send after clamping to chain bounds")
  */
-export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds): ClampPlanToChainBoundsReturnType {
+export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds, funding?: PlanFunding | undefined): ClampPlanToChainBoundsReturnType {
   const exact = plan.actions.every((a) => exactKinds.has(a.kind))
   const forced = new Set<number>()
   // The bounds that bind are those of the first walk: later rounds bind dropped actions to zero first.
   let binding: BindingBound[] | undefined
   for (let round = 0; ; round++) {
-    const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced)
+    const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced, funding)
     binding ??= walk.binding
     trimUnused(plan, bounds, walk.amounts)
     const more = unusable(plan, bounds, walk.amounts).filter((k) => !forced.has(k))
@@ -124,8 +146,8 @@ export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds): Cl
  *
  * @returns The plan with exact amounts, or undefined when nothing material is left.
  */
-export function clampToChainBounds(plan: ChainPlan, bounds: ChainBounds): ChainPlan | undefined {
-  return clampPlanToChainBounds(plan, bounds).plan
+export function clampToChainBounds(plan: ChainPlan, bounds: ChainBounds, funding?: PlanFunding | undefined): ChainPlan | undefined {
+  return clampPlanToChainBounds(plan, bounds, funding).plan
 }
 
 type Walk = { amounts: bigint[]; binding: BindingBound[] }
@@ -253,7 +275,7 @@ type Draw = { spend: number; amount: bigint; cut: bigint }
  * sources are clamped to their bounds and the idle balance to what the Safe holds, and each lot's shortfall is taken off
  * the spends drawing from it, in order; a swap whose input falls shrinks its output lot by {@link fundedBy}.
  */
-function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>): Walk {
+function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined): Walk {
   const { actions } = plan
   const amounts = actions.map((a) => a.amount)
   const binding: BindingBound[] = []
@@ -276,15 +298,23 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     const own = later.find((j) => (actions[j] as Action).subAccount === a.subAccount)
     const sink = own ?? later[0]
     if (sink === undefined) return 0n
-    const minimum = swapMinimum(bounds.subAccounts[idOf(plan, a)], a.kind === "SellCollateral", a.amount)
     const spent = (actions[sink] as Action).amount
+    const paid = funding?.swapPaid?.[k]
+    if (paid !== undefined) return min(paid, spent)
+    const minimum = swapMinimum(bounds.subAccounts[idOf(plan, a)], a.kind === "SellCollateral", a.amount)
     return minimum === undefined || (bounds.balances[token ?? ""] ?? 0n) === 0n ? spent : min(spent, minimum)
   }
-  // What the plan given needs of the idle balance, per token: its spends less its sources and swap outputs.
+  /** A spend's explicit idle part ({@link PlanFunding}), at most its amount. */
+  const idlePart = (k: number): bigint | undefined => {
+    const part = funding?.idle?.[k]
+    return part === undefined ? undefined : min(part > 0n ? part : 0n, (actions[k] as Action).amount)
+  }
+  // What the plan given needs of the idle balance, per token, beyond the explicit idle parts: its spends less its
+  // sources, swap outputs and those parts.
   const need: Record<string, bigint> = {}
   actions.forEach((a, k) => {
     const { into, out } = tokens[k] ?? {}
-    if (into !== undefined && spends(k)) need[into] = (need[into] ?? 0n) + a.amount
+    if (into !== undefined && spends(k)) need[into] = (need[into] ?? 0n) + a.amount - (idlePart(k) ?? 0n)
     if (out !== undefined && isSource(k)) need[out] = (need[out] ?? 0n) - a.amount
     if (out !== undefined && isSwap(a.kind)) need[out] = (need[out] ?? 0n) - swapOutput(k)
   })
@@ -311,8 +341,11 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       let wanted = a.amount
       const mine = lots.filter((l) => l.token === token && l.sub === a.subAccount)
       const others = lots.filter((l) => l.token === token && l.sub !== a.subAccount)
+      // An explicit idle part is drawn as given (held to the balance below); the rest comes from the plan's lots.
+      const part = idlePart(k)
+      if (part !== undefined) wanted -= draw(idleOf(token), k, part, true)
       for (const lot of mine) wanted -= draw(lot, k, wanted)
-      wanted -= draw(idleOf(token), k, wanted)
+      if (part === undefined) wanted -= draw(idleOf(token), k, wanted)
       for (const lot of others) wanted -= draw(lot, k, wanted)
       if (wanted > 0n) draw(idleOf(token), k, wanted, true)
     }
