@@ -445,3 +445,38 @@ describe("with the plan's funding split: a spend's idle part held to the balance
     }
   })
 })
+
+test("explicit idle parts: a donor's cut stays on the repay it funds whatever the order, an idle part the Safe lacks is held to the balance", () => {
+  const A = sub(13, P18, 200n * 10n ** 18n, 1.45) // donor
+  const B = sub(14, P18, 100n * 10n ** 18n, 1.2) // recipient of A's borrow
+  const C = sub(15, P18, 100n * 10n ** 18n, 1.05) // due, repays from idle
+  const D = sub(16, P18, 100n * 10n ** 18n, 1.6) // due boost (a swap plan, kept when C's repay goes)
+  const y = 6_000n * 10n ** 6n
+  const r = 20_000n * 10n ** 6n
+  const x = 5_000n * 10n ** 6n
+  const supply = minAmountOut(BigInt(SLIP), P18, false, x)
+  // B's repay (funded by A's borrow) before C's idle-funded repay: without the split the idle balance goes to B first.
+  const plan: ChainPlan = {
+    subAccounts: [A.id, B.id, C.id, D.id],
+    actions: [
+      { kind: "Borrow", subAccount: 0, amount: y },
+      { kind: "Repay", subAccount: 1, amount: y },
+      { kind: "Repay", subAccount: 2, amount: r },
+      { kind: "Borrow", subAccount: 3, amount: x },
+      { kind: "BuyCollateral", subAccount: 3, route: ROUTE, amount: x },
+      { kind: "SupplyCollateral", subAccount: 3, amount: supply },
+    ],
+  }
+  const subs = [A, B, C, D]
+  const funding = { idle: [undefined, 0n, r, undefined, undefined, 0n], swapPaid: [undefined, undefined, undefined, undefined, supply, undefined] }
+  for (const [held, free] of [[r, y / 2n], [r - 3_071n, y / 4n], [0n, y - 1n]] as const) {
+    const balances = { [LOAN]: held }
+    const { plan: out, binding } = clampPlanToChainBounds(plan, boundsOf(subs, balances, { [A.id]: free }), funding)
+    const repay = (s: S) => out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === s.id)?.amount
+    expect(repay(B)).toBe(free)
+    expect(repay(C)).toBe(held === 0n ? undefined : held)
+    expect(binding.map((b) => b.bound)).toEqual(held < r ? ["borrowable", "balance"] : ["borrowable"])
+    const v = out && judge(out, subs, balances)
+    expect(v && (v.ok || (["HealthOutsideLandingZone", "HealthOutOfBand"].includes(v.error.name) && [C.id, D.id].includes(v.error.args[0] as Hex)) ? "ok" : verdict(v))).toBe("ok")
+  }
+})
