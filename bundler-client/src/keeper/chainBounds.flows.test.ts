@@ -410,7 +410,7 @@ describe("with the plan's funding split: a spend's idle part held to the balance
         expect(whole.binding).toEqual([])
         expect(show(whole.plan)).toEqual(show(plan))
         // No idle part (a settled plan the swap pays in full), the Safe holding a little of the token: nothing is cut.
-        const settled: ChainPlan = { ...plan, actions: plan.actions.map((a, k) => (k === spend ? { ...a, amount: paid } : a)) }
+        const settled: ChainPlan = { ...plan, actions: plan.actions.map((a, k) => (k === spend ? ({ ...a, amount: paid }) as Action : a)) }
         for (const leftover of [undefined, 1n, idle / 3n]) {
           const r = clampPlanToChainBounds(settled, boundsOf([s], leftover === undefined ? {} : { [token]: leftover }), funding)
           expect(r.binding).toEqual([])

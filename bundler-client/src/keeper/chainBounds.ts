@@ -96,9 +96,8 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * - Swap and callback plans were sized exactly on the pool and the venue (`settleSwapAmounts`); their swap outputs are
  *   not known here, so the plan given is first walked to attribute every spend (repay, deposit, supply, purchase, sale)
  *   to what funds it: its own sub-account's sources first (a sub-account's borrow funds its own purchase or repay), then
- *   the Safe's idle balance (up to what the plan given needs of it; a swap's output counts at most its on-chain minimum
- *   when the Safe holds some of that token, so a spend taking a purchase or sale plus idle balance is
- *   held to the minimum plus what the Safe holds, a `balance` bound), then other sub-accounts' sources, earliest first (a
+ *   the Safe's idle balance (up to what the plan given needs of it beyond its sources and swap outputs), then other
+ *   sub-accounts' sources, earliest first (a
  *   donor's borrow funds the repay it was taken for, never an idle-funded repay of another sub-account). The idle balance
  *   is then held to what the Safe holds, each source to its bound, and what a lot loses is taken off the spends it funds,
  *   in order. A swap whose input is lowered
@@ -119,12 +118,24 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * `plan.subAccounts` and the actions are re-indexed. When the bounds say which sub-accounts are due and none of those is
  * left, nothing is sent (the module's NoTrigger).
  *
+ *
+ * What a swap's output pays of the spend it funds comes from the plan's funding split ({@link PlanFunding}, what the
+ * keeper's settlement `settleSwapPlan` returns): the rest of the spend is the plan's own funds, so an idle top-up (a
+ * flash repay carrying the sale plus idle loan token, a supply carrying the purchase plus idle collateral) is held to
+ * what the Safe holds even when it holds none of the token, and a settled spend the swap pays in full is never trimmed
+ * by a leftover balance. A spend's explicit idle part is drawn as given. Without a split a swap counts at most its
+ * on-chain minimum when the Safe holds some of that token (the rest of the spend is held to the balance), and in full
+ * when it holds none: then a top-up cannot be told from the plan's bet on the router's output above its minimum, and
+ * a caller with swap plans passes the split.
+ *
  * @param plan - The plan, base units.
  * @param bounds - {@link ChainBounds} at the plan's block.
+ * @param funding - The plan's funding split, indexed like `plan.actions` (optional; see above).
  * @returns {@link ClampPlanToChainBoundsReturnType}: `plan` undefined when nothing material is left to send.
  * @example
- * const { plan, binding } = clampPlanToChainBounds(chainPlan, snapshot.bounds)
- * if (!plan) logger.warn({ binding }, "nothing to send after clamping to chain bounds")
+ * const { plan, funding } = await settleSwapPlan(client, chainPlan, settlement)
+ * const { plan: clamped, binding } = clampPlanToChainBounds(plan, snapshot.bounds, funding)
+ * if (!clamped) logger.warn({ binding }, "nothing to send after clamping to chain bounds")
  */
 export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds, funding?: PlanFunding | undefined): ClampPlanToChainBoundsReturnType {
   const exact = plan.actions.every((a) => exactKinds.has(a.kind))
@@ -285,11 +296,11 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const isSource = (k: number) => ["WithdrawFromPool", "Borrow", "WithdrawCollateral"].includes((actions[k] as Action).kind)
   const spends = (k: number) => (actions[k] as Action).kind !== "EndCallback" && tokens[k]?.into !== undefined
   /**
-   * What a swap's output funds in the plan given: its sub-account's next spend of that token, else the next spend of it.
-   * When the Safe holds some of that token and the bounds give the swap's on-chain minimum output, at most that minimum
-   * (all the router guarantees): the rest of the spend draws on the idle balance, held to what the Safe holds. When the
-   * Safe holds none, the spend's excess over the minimum can only be the plan given's bet on the router's output (the
-   * quote less the margin, `settleSwapAmounts`) and stays the swap's.
+   * What a swap's output funds in the plan given: its sub-account's next spend of that token, else the next spend of it;
+   * what the funding split says it pays of that spend. Without a split: when the Safe holds some of that token and the
+   * bounds give the swap's on-chain minimum output, at most that minimum (all the router guarantees), the rest of the
+   * spend drawing on the idle balance; when the Safe holds none, the whole spend (its excess over the minimum may be the
+   * plan given's bet on the router's output, the quote less the margin: only the split tells).
    */
   const swapOutput = (k: number): bigint => {
     const a = actions[k] as Action
