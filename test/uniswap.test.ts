@@ -23,7 +23,8 @@ import {
 } from "levpilot/swap"
 import { type Devnet, startDevnet } from "@levpilot/devnet"
 import type { Plan } from "@levpilot/sdk/types"
-import { readSwapCurve, settleSwapAmounts } from "../bundler-client/src/keeper/portfolio"
+import { readSwapCurve, settleSwapAmounts, settleSwapPlan } from "../bundler-client/src/keeper/portfolio"
+import { clampPlanToChainBounds } from "../bundler-client/src/keeper/chainBounds"
 import { swapPlanTake } from "../bundler-client/src/solver/swapDeleverage"
 import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import {
@@ -330,6 +331,57 @@ describe("Uniswap v3 on the devnet", () => {
     // Without the plan's expected outputs the repayment is at most the quotes: the prefunded part would be lost.
     const blind = await settleSwapAmounts(publicClient, { subAccounts: [`0x${"ab".repeat(32)}`], actions }, { quoter: uniswap.quoterV2, tokens })
     expect(blind.actions[0]?.amount).toBe(less2bp(q1) + less2bp(q2))
+  })
+
+  test("settleSwapPlan's funding split: the sales pay the settled repayment less the Safe's own loan token, so the clamp holds that idle part to the balance, the Safe holding none too (issue 11)", async () => {
+    const { weth, usdc } = stack.tokens
+    const tokens = [{ collateral: weth, loan: usdc }]
+    const quote = async (tokenIn: Address, tokenOut: Address, fee: number, amountIn: bigint) => (await quoteExactInput(publicClient, { quoter: uniswap.quoterV2, tokenIn, tokenOut, route: { fee }, amountIn })).amountOut
+    const less2bp = (x: bigint) => (x * 999_800n) / 1_000_000n
+    const [low, medium] = [parseEther("2"), parseEther("3")]
+    const [q1, q2] = [less2bp(await quote(weth, usdc, 500, low)), less2bp(await quote(weth, usdc, 3000, medium))]
+    // The solver's idle top-up (its float amount, a few wei above what the Safe holds) plus both sales' expected outputs.
+    const prefunded = parseUnits("1500", 6)
+    const id = `0x${"ab".repeat(32)}` as const
+    const actions: Plan["actions"] = [
+      { kind: "RepayWithCallback", subAccount: 0, amount: prefunded + q1 + q2 },
+      { kind: "WithdrawCollateral", subAccount: 0, amount: low + medium },
+      { kind: "SellCollateral", subAccount: 0, route: encodeUniswapRoute({ fee: 500 }), amount: low },
+      { kind: "SellCollateral", subAccount: 0, route: encodeUniswapRoute({ fee: 3000 }), amount: medium },
+      { kind: "EndCallback", subAccount: 0, amount: 0n },
+    ]
+    // Expected outputs the settlement takes (less 2 bp) at exactly today's quotes: nothing falls short.
+    const expected = (q: bigint) => (q * 1_000_000n + 999_799n) / 999_800n
+    const expectedOut = [undefined, undefined, expected(q1), expected(q2), undefined]
+    const { plan, funding } = await settleSwapPlan(publicClient, { subAccounts: [id], actions }, { quoter: uniswap.quoterV2, tokens, expectedOut })
+    const repay = plan.actions[0]?.amount as bigint
+    expect(repay).toBe(prefunded + q1 + q2)
+    const [p1, p2] = [funding.swapPaid?.[2] as bigint, funding.swapPaid?.[3] as bigint]
+    expect(p1 + p2).toBe(repay - prefunded)
+    expect(p1).toBe(((repay - prefunded) * q1) / (q1 + q2))
+    expect(funding.swapPaid?.filter((x) => x !== undefined)).toHaveLength(2)
+    const bounds = (held: bigint | undefined) => ({
+      balances: held === undefined ? {} : { [usdc.toLowerCase()]: held },
+      maxWithdraw: {},
+      poolAsset: {},
+      subAccounts: { [id]: { debt: parseUnits("1000000", 6), collateral: parseEther("1000"), loanToken: usdc.toLowerCase(), collateralToken: weth.toLowerCase() } },
+    })
+    for (const held of [undefined, 0n, 1n, prefunded - 3_071n]) {
+      const { plan: out, binding } = clampPlanToChainBounds(plan, bounds(held), funding)
+      expect(out?.actions[0]?.amount).toBe(p1 + p2 + (held ?? 0n))
+      expect(binding.map((b) => `${b.bound}@${b.index}`)).toEqual(["balance@0"])
+    }
+    expect(clampPlanToChainBounds(plan, bounds(prefunded), funding).plan).toEqual(plan)
+    // A one-pass boost: the purchase pays the settled supply in full, a leftover balance of the collateral trims nothing.
+    const usdcIn = parseUnits("20000", 6)
+    const boost = await settleSwapPlan(publicClient, { subAccounts: [id], actions: [
+      { kind: "Borrow", subAccount: 0, amount: usdcIn },
+      { kind: "BuyCollateral", subAccount: 0, route: encodeUniswapRoute({ fee: 500 }), amount: usdcIn },
+      { kind: "SupplyCollateral", subAccount: 0, amount: 10n ** 30n },
+    ] }, { quoter: uniswap.quoterV2, tokens })
+    expect(boost.funding.swapPaid?.[1]).toBe(boost.plan.actions[2]?.amount)
+    const leftover = { ...bounds(undefined), balances: { [weth.toLowerCase()]: 1_000n } }
+    expect(clampPlanToChainBounds(boost.plan, leftover, boost.funding).plan).toEqual(boost.plan)
   })
 
   test("readSwapCurve quotes a buying curve in loan units on the pool's real liquidity: fee first, impact growing with size", async () => {

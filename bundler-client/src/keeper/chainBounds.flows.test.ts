@@ -1,5 +1,5 @@
 import type { Address, Hex } from "viem"
-import { expect, test } from "vitest"
+import { describe, expect, test } from "vitest"
 import { WAD } from "@levpilot/sdk/constants"
 import { type RulePolicy, checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
@@ -269,4 +269,214 @@ test("R7 donor borrow on A repaying B, B also deleveraging with its own sale: A'
   // B, due, repays less than planned: at most a magnitude the clamp cannot restore (the keeper re-plans), never a revert.
   const v = out && judge(out, [A, B], {}, {}, 10_000n)
   expect(v && (v.ok || (v.error.name === "HealthOutsideLandingZone" && v.error.args[0] === B.id) ? "ok" : verdict(v))).toBe("ok")
+})
+
+// ---- A spend paid by a swap's output PLUS the Safe's idle balance, the idle balance short (issue 11 review 3): the
+// swap funds at most its on-chain minimum, the rest is held to what the Safe holds (a `balance` bound on the spend).
+describe("a spend taking a swap's output plus idle balance, the idle balance short", () => {
+  const D = sub(7, P18, 100n * 10n ** 18n, 1.6) // boost
+  const x = ((((collateralValue(D.collateral, D.price) * LLTV) / h(1.35) - D.debt) * 9n) / 10n)
+  const bought = minAmountOut(BigInt(SLIP), P18, false, x)
+  const extra = 10n ** 17n
+  const B = sub(8, P18, 100n * 10n ** 18n, 1.05) // flash deleverage
+  const c = 10n * 10n ** 18n
+  const sold = minAmountOut(BigInt(SLIP), P18, true, c)
+  const extraLoan = 10_000n * 10n ** 6n
+  const cases: [string, S, Address, bigint, bigint, ChainPlan, number][] = [
+    [
+      "Z7 flash boost: SupplyCollateralWithCallback takes the purchase plus idle collateral",
+      D, D.coll, bought, extra,
+      { subAccounts: [D.id], actions: [
+        { kind: "SupplyCollateralWithCallback", subAccount: 0, amount: bought + extra },
+        { kind: "Borrow", subAccount: 0, amount: x },
+        { kind: "BuyCollateral", subAccount: 0, route: ROUTE, amount: x },
+        { kind: "EndCallback", subAccount: 0, amount: 0n },
+      ] },
+      0,
+    ],
+    [
+      "Z7b plain boost: SupplyCollateral takes the purchase plus idle collateral",
+      D, D.coll, bought, extra,
+      { subAccounts: [D.id], actions: [
+        { kind: "Borrow", subAccount: 0, amount: x },
+        { kind: "BuyCollateral", subAccount: 0, route: ROUTE, amount: x },
+        { kind: "SupplyCollateral", subAccount: 0, amount: bought + extra },
+      ] },
+      2,
+    ],
+    [
+      "Z7c flash deleverage: RepayWithCallback takes the sale plus idle loan token",
+      B, LOAN, sold, extraLoan,
+      { subAccounts: [B.id], actions: [
+        { kind: "RepayWithCallback", subAccount: 0, amount: sold + extraLoan },
+        { kind: "WithdrawCollateral", subAccount: 0, amount: c },
+        { kind: "SellCollateral", subAccount: 0, route: ROUTE, amount: c },
+        { kind: "EndCallback", subAccount: 0, amount: 0n },
+      ] },
+      0,
+    ],
+  ]
+  /** The rule book's verdict, a landing-zone miss of the sub-account counted as a magnitude (the keeper re-plans), never a revert. */
+  const fine = (v: ReturnType<typeof judge>, s: S) => (v.ok || (["HealthOutsideLandingZone", "HealthOutOfBand"].includes(v.error.name) && v.error.args[0] === s.id) ? "ok" : verdict(v))
+  for (const [name, s, token, minimum, idle, plan, spend] of cases)
+    test(name, () => {
+      // The plan given holds when the Safe has the idle lot, and reverts (the router paying 40 bp above its minimum) when it has half.
+      expect(fine(judge(plan, [s], { [token]: idle }, {}, 10_000n), s)).toBe("ok")
+      expect(fine(judge(plan, [s], { [token]: idle / 2n }), s)).toMatch(/^ActionFailed/)
+      for (const held of [idle / 2n, 1n, idle - 1n]) {
+        const balances = { [token]: held }
+        const { plan: out, binding } = clampPlanToChainBounds(plan, boundsOf([s], balances))
+        expect(binding.map((b) => `${b.bound}@${b.index}:${b.allowed}`)).toEqual([`balance@${spend}:${minimum + held}`])
+        expect(out?.actions.map((a) => a.amount)).toEqual(plan.actions.map((a, k) => (k === spend ? minimum + held : a.amount)))
+        expect(invariants(plan, out, [s])).toEqual([])
+        // Even a router paying exactly its minimum covers the spend with what the Safe holds.
+        expect(out && fine(judge(out, [s], balances, {}, 10_000n), s)).toBe("ok")
+      }
+      // The Safe holding the whole idle lot: nothing is cut.
+      const whole = clampPlanToChainBounds(plan, boundsOf([s], { [token]: idle }))
+      expect(whole.binding).toEqual([])
+      expect(show(whole.plan)).toEqual(show(plan))
+    })
+})
+
+// ---- The same class with the plan's funding split (`PlanFunding`, built by the keeper's settlement `settleSwapPlan`):
+// each swap counts at what it was planned to pay, the rest of the spend is its idle part, held to what the Safe holds,
+// the Safe holding none of the token too (issue 11 review 3, residual). Loan and collateral of 6, 8 and 18 decimals.
+describe("with the plan's funding split: a spend's idle part held to the balance, the Safe holding none of the token too", () => {
+  const markets: [string, number, number, bigint][] = [
+    ["loan 6 / collateral 18", 6, 18, 3_000n],
+    ["loan 18 / collateral 8", 18, 8, 60_000n],
+    ["loan 8 / collateral 6", 8, 6, 20n],
+  ]
+  /** The router paying `bps` of its on-chain minimum (10,000: exactly the minimum). */
+  type Shape = { name: string; s: S; token: Address; paid: bigint; idle: bigint; plan: ChainPlan; spend: number; swap: number; bps: bigint }
+  function shapes(ld: number, cd: number, usd: bigint): Shape[] {
+    const price = priceOf(usd, ld, cd)
+    const D = sub(9, price, 100n * 10n ** BigInt(cd), 1.6) // boost
+    const x = (((collateralValue(D.collateral, D.price) * LLTV) / h(1.35) - D.debt) * 9n) / 10n
+    const bought = minAmountOut(BigInt(SLIP), price, false, x)
+    const B = sub(10, price, 100n * 10n ** BigInt(cd), 1.05) // flash deleverage
+    const c = 10n ** BigInt(cd)
+    const sold = minAmountOut(BigInt(SLIP), price, true, c)
+    const out: Shape[] = []
+    // The swap planned at its minimum (the review's plans) and at a settled quote 30 bp above it (the router pays that).
+    for (const [label, bps] of [["at its minimum", 10_000n], ["settled 30 bp above its minimum", 10_030n]] as const) {
+      const paidBuy = (bought * bps) / 10_000n
+      const paidSell = (sold * bps) / 10_000n
+      const topUp = bought / 40n
+      const topUpLoan = sold / 40n
+      out.push(
+        { name: `Z7 flash boost, purchase ${label}`, s: D, token: D.coll, paid: paidBuy, idle: topUp, bps, spend: 0, swap: 2, plan: { subAccounts: [D.id], actions: [
+          { kind: "SupplyCollateralWithCallback", subAccount: 0, amount: paidBuy + topUp },
+          { kind: "Borrow", subAccount: 0, amount: x },
+          { kind: "BuyCollateral", subAccount: 0, route: ROUTE, amount: x },
+          { kind: "EndCallback", subAccount: 0, amount: 0n },
+        ] } },
+        { name: `Z7b plain boost, purchase ${label}`, s: D, token: D.coll, paid: paidBuy, idle: topUp, bps, spend: 2, swap: 1, plan: { subAccounts: [D.id], actions: [
+          { kind: "Borrow", subAccount: 0, amount: x },
+          { kind: "BuyCollateral", subAccount: 0, route: ROUTE, amount: x },
+          { kind: "SupplyCollateral", subAccount: 0, amount: paidBuy + topUp },
+        ] } },
+        { name: `Z7c flash deleverage, sale ${label}`, s: B, token: LOAN, paid: paidSell, idle: topUpLoan, bps, spend: 0, swap: 2, plan: { subAccounts: [B.id], actions: [
+          { kind: "RepayWithCallback", subAccount: 0, amount: paidSell + topUpLoan },
+          { kind: "WithdrawCollateral", subAccount: 0, amount: c },
+          { kind: "SellCollateral", subAccount: 0, route: ROUTE, amount: c },
+          { kind: "EndCallback", subAccount: 0, amount: 0n },
+        ] } },
+      )
+    }
+    return out
+  }
+  const fine = (v: ReturnType<typeof judge>, s: S) => (v.ok || (["HealthOutsideLandingZone", "HealthOutOfBand"].includes(v.error.name) && v.error.args[0] === s.id) ? "ok" : verdict(v))
+  for (const [market, ld, cd, usd] of markets)
+    for (const { name, s, token, paid, idle, plan, spend, swap, bps } of shapes(ld, cd, usd))
+      test(`${market}: ${name}`, () => {
+        const funding = { swapPaid: plan.actions.map((_, k) => (k === swap ? paid : undefined)) }
+        expect(fine(judge(plan, [s], { [token]: idle }, {}, bps), s)).toBe("ok")
+        // None held (no entry, or 0), 1 wei, half, 1 wei short: the given plan reverts, the clamped one holds with the
+        // router paying exactly what the swap was planned to pay.
+        for (const held of [undefined, 0n, 1n, idle / 2n, idle - 1n]) {
+          const balances: Record<string, bigint> = held === undefined ? {} : { [token]: held }
+          expect(fine(judge(plan, [s], balances, {}, bps), s)).toMatch(/^ActionFailed/)
+          const { plan: out, binding } = clampPlanToChainBounds(plan, boundsOf([s], balances), funding)
+          const allowed = paid + (held ?? 0n)
+          expect(binding.map((b) => `${b.bound}@${b.index}:${b.allowed}`)).toEqual([`balance@${spend}:${allowed}`])
+          expect(out?.actions.map((a) => a.amount)).toEqual(plan.actions.map((a, k) => (k === spend ? allowed : a.amount)))
+          expect(invariants(plan, out, [s])).toEqual([])
+          expect(out && fine(judge(out, [s], balances, {}, bps), s)).toBe("ok")
+        }
+        // The whole idle part held: nothing is cut.
+        const whole = clampPlanToChainBounds(plan, boundsOf([s], { [token]: idle }), funding)
+        expect(whole.binding).toEqual([])
+        expect(show(whole.plan)).toEqual(show(plan))
+        // No idle part (a settled plan the swap pays in full), the Safe holding a little of the token: nothing is cut.
+        const settled: ChainPlan = { ...plan, actions: plan.actions.map((a, k) => (k === spend ? ({ ...a, amount: paid }) as Action : a)) }
+        for (const leftover of [undefined, 1n, idle / 3n]) {
+          const r = clampPlanToChainBounds(settled, boundsOf([s], leftover === undefined ? {} : { [token]: leftover }), funding)
+          expect(r.binding).toEqual([])
+          expect(show(r.plan)).toEqual(show(settled))
+        }
+      })
+
+  test("a donor's borrow folded into a flash repay with an idle top-up, the Safe holding none: the donor's cut and the top-up both come off the repay", () => {
+    const A = sub(11, P18, 200n * 10n ** 18n, 1.45) // donor
+    const B = sub(12, P18, 100n * 10n ** 18n, 1.05)
+    const c = 10n * 10n ** 18n
+    const sold = minAmountOut(BigInt(SLIP), P18, true, c)
+    const y = 20_000n * 10n ** 6n
+    const topUp = 5_000n * 10n ** 6n
+    const plan: ChainPlan = {
+      subAccounts: [A.id, B.id],
+      actions: [
+        { kind: "Borrow", subAccount: 0, amount: y },
+        { kind: "RepayWithCallback", subAccount: 1, amount: y + topUp + sold },
+        { kind: "WithdrawCollateral", subAccount: 1, amount: c },
+        { kind: "SellCollateral", subAccount: 1, route: ROUTE, amount: c },
+        { kind: "EndCallback", subAccount: 1, amount: 0n },
+      ],
+    }
+    const funding = { swapPaid: [undefined, undefined, undefined, sold, undefined] }
+    expect(fine(judge(plan, [A, B], { [LOAN]: topUp }, {}, 10_000n), B)).toBe("ok")
+    for (const [held, free] of [[0n, y], [0n, y / 4n], [topUp / 2n, y / 3n], [topUp, y - 1n]] as const) {
+      const balances = { [LOAN]: held }
+      const { plan: out } = clampPlanToChainBounds(plan, boundsOf([A, B], balances, { [A.id]: free }), funding)
+      expect(out?.actions.map((a) => a.amount)).toEqual([free, free + held + sold, c, c, 0n])
+      expect(out && fine(judge(out, [A, B], balances, {}, 10_000n), B)).toBe("ok")
+    }
+  })
+})
+
+test("explicit idle parts: a donor's cut stays on the repay it funds whatever the order, an idle part the Safe lacks is held to the balance", () => {
+  const A = sub(13, P18, 200n * 10n ** 18n, 1.45) // donor
+  const B = sub(14, P18, 100n * 10n ** 18n, 1.2) // recipient of A's borrow
+  const C = sub(15, P18, 100n * 10n ** 18n, 1.05) // due, repays from idle
+  const D = sub(16, P18, 100n * 10n ** 18n, 1.6) // due boost (a swap plan, kept when C's repay goes)
+  const y = 6_000n * 10n ** 6n
+  const r = 20_000n * 10n ** 6n
+  const x = 5_000n * 10n ** 6n
+  const supply = minAmountOut(BigInt(SLIP), P18, false, x)
+  // B's repay (funded by A's borrow) before C's idle-funded repay: without the split the idle balance goes to B first.
+  const plan: ChainPlan = {
+    subAccounts: [A.id, B.id, C.id, D.id],
+    actions: [
+      { kind: "Borrow", subAccount: 0, amount: y },
+      { kind: "Repay", subAccount: 1, amount: y },
+      { kind: "Repay", subAccount: 2, amount: r },
+      { kind: "Borrow", subAccount: 3, amount: x },
+      { kind: "BuyCollateral", subAccount: 3, route: ROUTE, amount: x },
+      { kind: "SupplyCollateral", subAccount: 3, amount: supply },
+    ],
+  }
+  const subs = [A, B, C, D]
+  const funding = { idle: [undefined, 0n, r, undefined, undefined, 0n], swapPaid: [undefined, undefined, undefined, undefined, supply, undefined] }
+  for (const [held, free] of [[r, y / 2n], [r - 3_071n, y / 4n], [0n, y - 1n]] as const) {
+    const balances = { [LOAN]: held }
+    const { plan: out, binding } = clampPlanToChainBounds(plan, boundsOf(subs, balances, { [A.id]: free }), funding)
+    const repay = (s: S) => out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === s.id)?.amount
+    expect(repay(B)).toBe(free)
+    expect(repay(C)).toBe(held === 0n ? undefined : held)
+    expect(binding.map((b) => b.bound)).toEqual(held < r ? ["borrowable", "balance"] : ["borrowable"])
+    const v = out && judge(out, subs, balances)
+    expect(v && (v.ok || (["HealthOutsideLandingZone", "HealthOutOfBand"].includes(v.error.name) && [C.id, D.id].includes(v.error.args[0] as Hex)) ? "ok" : verdict(v))).toBe("ok")
+  }
 })

@@ -47,6 +47,28 @@ export type BindingBound = {
   allowed: bigint
 }
 
+/**
+ * How the plan given pays its spends, by action index (`plan.actions`), base units: the funding split of a swap or
+ * callback plan, built where its swap amounts are settled (`settleSwapPlan`: a flash repay carries the Safe's own loan
+ * token, idle first, plus the sales' settled takes). Without it a spend taking a swap's output plus idle balance is
+ * ambiguous: its excess over the swap's on-chain minimum may be an idle top-up (held to what the Safe holds) or the
+ * plan's bet on the router's output above that minimum (the quote less the margin).
+ */
+export type PlanFunding = {
+  /**
+   * Per swap (`BuyCollateral`, `SellCollateral`): what its output was planned to pay of the spend it funds (its own
+   * sub-account's next spend of the output token, else the next spend of it), in the output token. Undefined for a swap
+   * the split does not cover: it counts as without a split.
+   */
+  swapPaid?: readonly (bigint | undefined)[] | undefined
+  /**
+   * Per spend (repay, supply, deposit, swap input): its idle part, what the Safe's balance held before the plan pays of
+   * it, in the spend's token. Undefined for a spend the split does not cover: it takes of the idle balance what the plan
+   * given needs of it beyond its sources, swap outputs and the explicit idle parts.
+   */
+  idle?: readonly (bigint | undefined)[] | undefined
+}
+
 /** Result of {@link clampPlanToChainBounds}: the clamped plan (undefined: nothing material left) and the bounds that cut it. */
 export type ClampPlanToChainBoundsReturnType = { plan: ChainPlan | undefined; binding: BindingBound[] }
 
@@ -74,7 +96,8 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * - Swap and callback plans were sized exactly on the pool and the venue (`settleSwapAmounts`); their swap outputs are
  *   not known here, so the plan given is first walked to attribute every spend (repay, deposit, supply, purchase, sale)
  *   to what funds it: its own sub-account's sources first (a sub-account's borrow funds its own purchase or repay), then
- *   the Safe's idle balance (up to what the plan given needs of it), then other sub-accounts' sources, earliest first (a
+ *   the Safe's idle balance (up to what the plan given needs of it beyond its sources and swap outputs), then other
+ *   sub-accounts' sources, earliest first (a
  *   donor's borrow funds the repay it was taken for, never an idle-funded repay of another sub-account). The idle balance
  *   is then held to what the Safe holds, each source to its bound, and what a lot loses is taken off the spends it funds,
  *   in order. A swap whose input is lowered
@@ -95,20 +118,32 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * `plan.subAccounts` and the actions are re-indexed. When the bounds say which sub-accounts are due and none of those is
  * left, nothing is sent (the module's NoTrigger).
  *
+ *
+ * What a swap's output pays of the spend it funds comes from the plan's funding split ({@link PlanFunding}, what the
+ * keeper's settlement `settleSwapPlan` returns): the rest of the spend is the plan's own funds, so an idle top-up (a
+ * flash repay carrying the sale plus idle loan token, a supply carrying the purchase plus idle collateral) is held to
+ * what the Safe holds even when it holds none of the token, and a settled spend the swap pays in full is never trimmed
+ * by a leftover balance. A spend's explicit idle part is drawn as given. Without a split a swap counts at most its
+ * on-chain minimum when the Safe holds some of that token (the rest of the spend is held to the balance), and in full
+ * when it holds none: then a top-up cannot be told from the plan's bet on the router's output above its minimum, and
+ * a caller with swap plans passes the split.
+ *
  * @param plan - The plan, base units.
  * @param bounds - {@link ChainBounds} at the plan's block.
+ * @param funding - The plan's funding split, indexed like `plan.actions` (optional; see above).
  * @returns {@link ClampPlanToChainBoundsReturnType}: `plan` undefined when nothing material is left to send.
  * @example
- * const { plan, binding } = clampPlanToChainBounds(chainPlan, snapshot.bounds)
- * if (!plan) logger.warn({ binding }, "nothing to send after clamping to chain bounds")
+ * const { plan, funding } = await settleSwapPlan(client, chainPlan, settlement)
+ * const { plan: clamped, binding } = clampPlanToChainBounds(plan, snapshot.bounds, funding)
+ * if (!clamped) logger.warn({ binding }, "nothing to send after clamping to chain bounds")
  */
-export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds): ClampPlanToChainBoundsReturnType {
+export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds, funding?: PlanFunding | undefined): ClampPlanToChainBoundsReturnType {
   const exact = plan.actions.every((a) => exactKinds.has(a.kind))
   const forced = new Set<number>()
   // The bounds that bind are those of the first walk: later rounds bind dropped actions to zero first.
   let binding: BindingBound[] | undefined
   for (let round = 0; ; round++) {
-    const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced)
+    const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced, funding)
     binding ??= walk.binding
     trimUnused(plan, bounds, walk.amounts)
     const more = unusable(plan, bounds, walk.amounts).filter((k) => !forced.has(k))
@@ -122,8 +157,8 @@ export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds): Cl
  *
  * @returns The plan with exact amounts, or undefined when nothing material is left.
  */
-export function clampToChainBounds(plan: ChainPlan, bounds: ChainBounds): ChainPlan | undefined {
-  return clampPlanToChainBounds(plan, bounds).plan
+export function clampToChainBounds(plan: ChainPlan, bounds: ChainBounds, funding?: PlanFunding | undefined): ChainPlan | undefined {
+  return clampPlanToChainBounds(plan, bounds, funding).plan
 }
 
 type Walk = { amounts: bigint[]; binding: BindingBound[] }
@@ -251,7 +286,7 @@ type Draw = { spend: number; amount: bigint; cut: bigint }
  * sources are clamped to their bounds and the idle balance to what the Safe holds, and each lot's shortfall is taken off
  * the spends drawing from it, in order; a swap whose input falls shrinks its output lot by {@link fundedBy}.
  */
-function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>): Walk {
+function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined): Walk {
   const { actions } = plan
   const amounts = actions.map((a) => a.amount)
   const binding: BindingBound[] = []
@@ -260,19 +295,37 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const order = actions.map((_, k) => k).sort((x, y) => (at[x] as number) - (at[y] as number) || x - y)
   const isSource = (k: number) => ["WithdrawFromPool", "Borrow", "WithdrawCollateral"].includes((actions[k] as Action).kind)
   const spends = (k: number) => (actions[k] as Action).kind !== "EndCallback" && tokens[k]?.into !== undefined
-  /** What a swap's output funds in the plan given: its sub-account's next spend of that token, else the next spend of it. */
+  /**
+   * What a swap's output funds in the plan given: its sub-account's next spend of that token, else the next spend of it;
+   * what the funding split says it pays of that spend. Without a split: when the Safe holds some of that token and the
+   * bounds give the swap's on-chain minimum output, at most that minimum (all the router guarantees), the rest of the
+   * spend drawing on the idle balance; when the Safe holds none, the whole spend (its excess over the minimum may be the
+   * plan given's bet on the router's output, the quote less the margin: only the split tells).
+   */
   const swapOutput = (k: number): bigint => {
+    const a = actions[k] as Action
     const token = tokens[k]?.out
     const later = order.filter((j) => (at[j] as number) > (at[k] as number) && spends(j) && tokens[j]?.into === token)
-    const own = later.find((j) => (actions[j] as Action).subAccount === (actions[k] as Action).subAccount)
+    const own = later.find((j) => (actions[j] as Action).subAccount === a.subAccount)
     const sink = own ?? later[0]
-    return sink === undefined ? 0n : (actions[sink] as Action).amount
+    if (sink === undefined) return 0n
+    const spent = (actions[sink] as Action).amount
+    const paid = funding?.swapPaid?.[k]
+    if (paid !== undefined) return min(paid, spent)
+    const minimum = swapMinimum(bounds.subAccounts[idOf(plan, a)], a.kind === "SellCollateral", a.amount)
+    return minimum === undefined || (bounds.balances[token ?? ""] ?? 0n) === 0n ? spent : min(spent, minimum)
   }
-  // What the plan given needs of the idle balance, per token: its spends less its sources and swap outputs.
+  /** A spend's explicit idle part ({@link PlanFunding}), at most its amount. */
+  const idlePart = (k: number): bigint | undefined => {
+    const part = funding?.idle?.[k]
+    return part === undefined ? undefined : min(part > 0n ? part : 0n, (actions[k] as Action).amount)
+  }
+  // What the plan given needs of the idle balance, per token, beyond the explicit idle parts: its spends less its
+  // sources, swap outputs and those parts.
   const need: Record<string, bigint> = {}
   actions.forEach((a, k) => {
     const { into, out } = tokens[k] ?? {}
-    if (into !== undefined && spends(k)) need[into] = (need[into] ?? 0n) + a.amount
+    if (into !== undefined && spends(k)) need[into] = (need[into] ?? 0n) + a.amount - (idlePart(k) ?? 0n)
     if (out !== undefined && isSource(k)) need[out] = (need[out] ?? 0n) - a.amount
     if (out !== undefined && isSwap(a.kind)) need[out] = (need[out] ?? 0n) - swapOutput(k)
   })
@@ -299,8 +352,11 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       let wanted = a.amount
       const mine = lots.filter((l) => l.token === token && l.sub === a.subAccount)
       const others = lots.filter((l) => l.token === token && l.sub !== a.subAccount)
+      // An explicit idle part is drawn as given (held to the balance below); the rest comes from the plan's lots.
+      const part = idlePart(k)
+      if (part !== undefined) wanted -= draw(idleOf(token), k, part, true)
       for (const lot of mine) wanted -= draw(lot, k, wanted)
-      wanted -= draw(idleOf(token), k, wanted)
+      if (part === undefined) wanted -= draw(idleOf(token), k, wanted)
       for (const lot of others) wanted -= draw(lot, k, wanted)
       if (wanted > 0n) draw(idleOf(token), k, wanted, true)
     }

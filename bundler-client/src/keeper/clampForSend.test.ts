@@ -57,3 +57,21 @@ test("a plan clamped to nothing is not sent: a warning and one nothing-to-send a
   expect(clampForSend(boost as never, bounds(0n), { ...ctx, block: 9n })).toBeUndefined()
   expect(events.filter((e) => e.type === "alert").length).toBe(2)
 })
+
+test("the settlement's funding split reaches the clamp: a flash repay's idle top-up the Safe holds none of is cut to what the sale pays", () => {
+  const { logger, keeperEvents } = keeperParts()
+  const ctx = { rt: newSafeRuntime({ address: SAFE } as never), block: 7n, logger, events: keeperEvents }
+  const sold = 995n * 10n ** 17n // the sale's settled take, in the loan token
+  const topUp = 3_071n // the solver's idle top-up, the Safe holding none of it
+  const rescue = {
+    subAccounts: [SUB],
+    actions: [
+      { kind: "RepayWithCallback", subAccount: 0, amount: sold + topUp },
+      { kind: "WithdrawCollateral", subAccount: 0, amount: 10n ** 20n },
+      { kind: "SellCollateral", subAccount: 0, route: ROUTE, amount: 10n ** 20n },
+      { kind: "EndCallback", subAccount: 0, amount: 0n },
+    ],
+  } as const
+  const funding = { swapPaid: [undefined, undefined, sold, undefined] }
+  expect(clampForSend(rescue as never, bounds(0n), { ...ctx, funding })?.actions.map((a) => a.amount)).toEqual([sold, 10n ** 20n, 10n ** 20n, 0n])
+})

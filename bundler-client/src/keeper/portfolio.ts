@@ -6,7 +6,7 @@ import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/depl
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
-import type { ChainBounds } from "./chainBounds.js"
+import type { ChainBounds, PlanFunding } from "./chainBounds.js"
 import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN, swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
@@ -271,17 +271,37 @@ export async function readSwapCurve(
  * @returns The chain plan with exact integer amounts.
  * @throws SwapRouteError for a two-pool route (the keeper plans one-pool routes only).
  */
-export async function settleSwapAmounts(
+export async function settleSwapAmounts(client: Client<Transport, Chain | undefined>, plan: ChainPlan, parameters: SettleSwapParameters): Promise<ChainPlan> {
+  return (await settleSwapPlan(client, plan, parameters)).plan
+}
+
+/** What {@link settleSwapAmounts} and {@link settleSwapPlan} take beyond the plan. */
+export type SettleSwapParameters = {
+  quoter: Address
+  tokens: readonly { collateral: Address; loan: Address; maxSlippageBps?: number | undefined }[]
+  expectedOut?: readonly (bigint | undefined)[] | undefined
+  minAmountOut?: readonly (bigint | undefined)[] | undefined
+}
+
+/**
+ * {@link settleSwapAmounts}, with the settled plan's funding split ({@link PlanFunding}) for the clamp to the chain's
+ * bounds (`clampPlanToChainBounds`): what each swap's output was planned to pay of the spend it funds. A callback
+ * block's sales pay its settled repayment (or flash supply) less the own funds it carries (the Safe's idle balance,
+ * pool withdrawals, donors' borrows), shared among them in proportion to their quotes; a one-pass boost's purchase
+ * pays its settled supply. The rest of each spend is the plan's own funds, so an idle top-up the Safe no longer holds
+ * (float drift of the solver's idle amount) is held to the balance even when the Safe holds none of the token.
+ *
+ * @returns The settled plan and its funding split (`swapPaid` per action index: base units of each swap's output token;
+ *   undefined for a swap that funds no spend the settlement sized).
+ * @throws SwapRouteError for a two-pool route (the keeper plans one-pool routes only).
+ */
+export async function settleSwapPlan(
   client: Client<Transport, Chain | undefined>,
   plan: ChainPlan,
-  parameters: {
-    quoter: Address
-    tokens: readonly { collateral: Address; loan: Address; maxSlippageBps?: number | undefined }[]
-    expectedOut?: readonly (bigint | undefined)[] | undefined
-    minAmountOut?: readonly (bigint | undefined)[] | undefined
-  },
-): Promise<ChainPlan> {
+  parameters: SettleSwapParameters,
+): Promise<{ plan: ChainPlan; funding: PlanFunding }> {
   const actions = plan.actions.slice()
+  const swapPaid: (bigint | undefined)[] = plan.actions.map(() => undefined)
   const lessFor = (maxSlippageBps: number | undefined) => {
     const margin = BigInt(Math.round((maxSlippageBps === undefined ? SWAP_REPAY_MARGIN : swapRepayMargin(maxSlippageBps)) * 1e6))
     return (x: bigint) => (x * (1_000_000n - margin)) / 1_000_000n
@@ -291,7 +311,7 @@ export async function settleSwapAmounts(
     if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: to < a.amount ? (to > 0n ? to : 0n) : a.amount }
   }
   // Per callback opener: the sum of its sales' quotes less the margin, and what they fall short of the plan.
-  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; take: bigint; minimum: bigint }>()
+  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; take: bigint; minimum: bigint; sales: { k: number; quote: bigint }[] }>()
   let opener = -1
   for (let k = 0; k < actions.length; k++) {
     const swap = actions[k]
@@ -310,9 +330,10 @@ export async function settleSwapAmounts(
     const openerKind = sell ? "RepayWithCallback" : "SupplyCollateralWithCallback"
     if (opener >= 0 && actions[opener]?.kind === openerKind && actions[opener]?.subAccount === swap.subAccount) {
       const expected = parameters.expectedOut?.[k]
-      const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true, take: 0n, minimum: 0n }
+      const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true, take: 0n, minimum: 0n, sales: [] }
       const minimum = parameters.minAmountOut?.[k]
       block.quoted += exact
+      block.sales.push({ k, quote: exact })
       block.minimum += minimum ?? 0n
       if (expected === undefined) block.planned = false
       else {
@@ -326,7 +347,12 @@ export async function settleSwapAmounts(
     } else if (!sell) {
       const j = actions.findIndex((a, i) => i > k && a.kind === "SupplyCollateral" && a.subAccount === swap.subAccount)
       const minimum = parameters.minAmountOut?.[k]
-      if (j >= 0) lower(j, minimum !== undefined && exact < minimum ? minimum : exact)
+      if (j >= 0) {
+        const paid = minimum !== undefined && exact < minimum ? minimum : exact
+        lower(j, paid)
+        const supplied = (actions[j] as ChainPlan["actions"][number]).amount
+        swapPaid[k] = supplied < paid ? supplied : paid
+      }
     }
   }
   for (const [j, block] of blocks) {
@@ -334,8 +360,17 @@ export async function settleSwapAmounts(
     const own = block.planned && a.amount > block.take ? a.amount - block.take : 0n
     const settled = block.planned ? a.amount - block.short : block.quoted
     lower(j, settled > own + block.minimum ? settled : own + block.minimum)
+    // The sales pay what the venue collects beyond the own funds, in proportion to their quotes (the last the rest).
+    const paid = (actions[j] as ChainPlan["actions"][number]).amount - own
+    const quoted = block.sales.reduce((sum, x) => sum + x.quote, 0n)
+    let left = paid > 0n ? paid : 0n
+    block.sales.forEach((sale, n) => {
+      const share = n === block.sales.length - 1 || quoted === 0n ? left : ((paid > 0n ? paid : 0n) * sale.quote) / quoted
+      swapPaid[sale.k] = share
+      left -= share
+    })
   }
-  return { ...plan, actions }
+  return { plan: { ...plan, actions }, funding: { swapPaid } }
 }
 
 /**

@@ -16,8 +16,8 @@ import type { InclusionLookup } from "./inclusionLookup.js"
 import { LogReadError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { paymasterChargeOf, paymasterTokenOf } from "./paymasterCharge.js"
-import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
-import { type PortfolioSnapshot, excludeFailingOracles, readPortfolio, settleSwapAmounts, toChainPlan } from "./portfolio.js"
+import { type ChainBounds, type PlanFunding, clampPlanToChainBounds } from "./chainBounds.js"
+import { type PortfolioSnapshot, excludeFailingOracles, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -53,15 +53,16 @@ export function describePlan(plan: Plan): string[] {
  *
  * @param plan - The plan, base units.
  * @param bounds - The chain's bounds at the plan's block.
+ * @param context.funding - The plan's funding split, when its swaps were settled (`settleSwapPlan`).
  * @returns The plan to send, or undefined: send nothing.
  */
 export function clampForSend(
   plan: ChainPlan,
   bounds: ChainBounds,
-  { rt, block, logger, events }: { rt: SafeRuntime; block: bigint; logger: Logger; events: KeeperEvents },
+  { rt, block, logger, events, funding }: { rt: SafeRuntime; block: bigint; logger: Logger; events: KeeperEvents; funding?: PlanFunding | undefined },
 ): ChainPlan | undefined {
   const safe = rt.config.address
-  const { plan: clamped, binding } = clampPlanToChainBounds(plan, bounds)
+  const { plan: clamped, binding } = clampPlanToChainBounds(plan, bounds, funding)
   if (clamped) {
     rt.clampedAway = false
     return clamped
@@ -218,6 +219,7 @@ export class SafeStep {
       return
     }
     let chainPlan = toChainPlan(plan)
+    let funding: PlanFunding | undefined
     if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")) {
       const tokens = chainPlan.subAccounts.map((id) => {
         const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
@@ -236,11 +238,12 @@ export class SafeStep {
         if ((a.kind !== "SellCollateral" && a.kind !== "BuyCollateral") || s === undefined) return undefined
         return getSwapMinAmountOut({ sell: a.kind === "SellCollateral", amountIn: a.amount, price: s.price, maxSlippageBps: s.policy.maxSlippageBps }).minAmountOut
       })
-      chainPlan = await settleSwapAmounts(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut })
+      ;({ plan: chainPlan, funding } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut }))
     }
     // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); in swap and
-    // callback plans (settled exactly above) a source's cut comes off what it funds. Nothing material left: nothing sent.
-    const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events })
+    // callback plans (settled exactly above, with what each swap pays: the rest of a spend is the Safe's own funds, its
+    // idle part held to the balance) a source's cut comes off what it funds. Nothing material left: nothing sent.
+    const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events, funding })
     if (!clamped) return
     chainPlan = clamped
     if (this.deps.dryRun) {
