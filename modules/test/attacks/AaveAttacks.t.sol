@@ -73,7 +73,11 @@ contract AaveAttacksTest is AttackBase, AaveTestBase {
 
     /// @dev Sends the keeper operation through handleOps; its execution must fail with exactly `err` and move nothing.
     function expectOpFails(Plan memory plan, bytes memory err) internal {
-        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
+        expectFails(keeperOp(safe, keeper, plan, keeperKey), err);
+    }
+
+    /// @dev Sends `op` through handleOps; its execution must fail with exactly `err` and move nothing but its gas.
+    function expectFails(PackedUserOperation memory op, bytes memory err) internal {
         Holdings memory before = holdings(safe);
         AaveHoldings memory aaveBefore = aaveHoldings(safe);
         (bool success, bytes memory reason) = handle(op);
@@ -288,12 +292,7 @@ contract AaveAttacksTest is AttackBase, AaveTestBase {
         PackedUserOperation memory op =
             baseOp(safe, abi.encodeCall(ILeverageModule.executeUserOpWithErrorString, (safe, 0, inner, 0)), 0);
         op.signature = sign(op, ownerKey, 0, 0);
-        Holdings memory before = holdings(safe);
-        AaveHoldings memory aaveBefore = aaveHoldings(safe);
-        (bool success, bytes memory reason) = handle(op);
-        assertFalse(success, "the owner operation failed");
-        assertEq(reason, err, "exact revert reason");
-        assertNothingLeftAave(before, aaveBefore, maxCost(op));
+        expectFails(op, err);
     }
 
     function venueAccountTaken(bytes32 id, bytes32 existing) internal pure returns (bytes memory) {
