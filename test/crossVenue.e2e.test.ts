@@ -4,11 +4,12 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { toKeeperAccount, toLeverageSafeAccount } from "@levpilot/sdk/accounts"
 import { addKeeper, defaultAutomationConfig, getSubAccountState, sendRebalance, setAutomationConfig, setPolicy, setSponsor } from "@levpilot/sdk/actions"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
+import { VenueAccountTakenError } from "@levpilot/sdk/errors"
 import { type AaveStackAddresses, aavePoolAbi, aaveReserveParameters, aaveV3AdapterAbi, deployAaveStack, deployCrossVenueModule, poolConfiguratorAbi } from "@levpilot/devnet/aave"
 import { morphoAbi, simOracleAbi } from "@levpilot/devnet/leverage"
 import { type LeverageTestEnv, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
 import { readPortfolio, toChainPlan } from "../bundler-client/src/keeper/portfolio.js"
-import { solveByLoanAsset } from "../bundler-client/src/solver/solver.js"
+import { AAVE_DEFAULT_CLOSE_FACTOR, liquidationIncentiveFactor, liquidationLoss, solveByLoanAsset } from "../bundler-client/src/solver/solver.js"
 import { DEFAULT_GAS_PER_ACTION } from "../bundler-client/src/solver/types.js"
 
 /*
@@ -83,6 +84,14 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
       deployments,
     })
     await wait(aavePolicy)
+    // One policy per Aave account: another market id of the same account (WBTC/USDC) is refused by name, before
+    // anything is sent (the module would refuse it too: VenueAccountTaken).
+    const second = await setPolicy(client, {
+      policy: { ...testPolicy({ id: aave.markets.wbtcUsdc, oracle: stack.markets.wbtc.oracle }, []), adapter: aave.adapter },
+      deployments,
+    }).catch((error: unknown) => error)
+    expect(second).toBeInstanceOf(VenueAccountTakenError)
+    expect(second).toMatchObject({ existing: aavePolicy.subAccount })
 
     // Morpho: 20 WETH, 25,018 USDC debt. Aave: 10 WETH, 18,000 USDC debt. The borrowed USDC leaves the Safe.
     await env.mint(stack.tokens.weth, safe.address, parseEther("30"))
@@ -192,6 +201,16 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
     expect(Math.abs((open.sub.state.suppliable as number) / (Number(wethCapRoom) / 1e18) - 1)).toBeLessThan(1e-9)
     expect(open.sub.state.withdrawable).toBe(Number(await balance(stack.tokens.weth, wethReserve.aTokenAddress)) / 1e18)
     expect(open.sub.state.repayable).toBeUndefined()
+    // A liquidation's cost by Aave's terms, from the live reserve: WETH's liquidationBonus (configuration bits 32-47,
+    // in bps) and Aave v3.0.2's 50 % close factor, not Morpho's min(1.15, 1 / (1 - 0.3 (1 - LLTV))) on the whole debt.
+    const wethBonus = Number((wethReserve.configuration.data >> 32n) & 0xffffn) / 1e4
+    expect(wethBonus).toBe(aaveReserveParameters.weth.liquidationBonus / 1e4)
+    expect(open.sub.state.liquidationIncentive).toBe(wethBonus)
+    expect(open.sub.state.liquidationCloseFactor).toBe(AAVE_DEFAULT_CLOSE_FACTOR)
+    expect(liquidationLoss(open.sub.state)).toBeCloseTo(open.sub.state.debt * 0.5 * (wethBonus - 1), 9)
+    const morpho = open.snapshot.input.subAccounts.find((x) => x.state.id !== open.aaveId)
+    expect(morpho?.state.liquidationIncentive).toBeUndefined()
+    expect(liquidationLoss(morpho!.state)).toBeCloseTo(morpho!.state.debt * (liquidationIncentiveFactor(morpho!.state.lltv) - 1), 9)
 
     const configure = async (functionName: "setReserveFreeze" | "setReservePause", asset: Address, on: boolean) => {
       const hash = await funder.writeContract({ address: aave.poolConfigurator, abi: poolConfiguratorAbi, functionName, args: [asset, on], account: funder.account!, chain: env.devnet.chain })

@@ -337,7 +337,8 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         address safe = msg.sender;
         address adapter = policy.adapter;
         if (adapter == address(0) || !_isAdapter[adapter]) revert InvalidAdapter(adapter);
-        if (!IVenueAdapter(adapter).isMarket(policy.market)) revert UnknownMarket(adapter, policy.market);
+        bytes32 venueAccount = IVenueAdapter(adapter).accountKey(policy.market);
+        if (venueAccount == 0) revert UnknownMarket(adapter, policy.market);
         _checkBand(adapter, policy);
         if (policy.maxLossBps > ConstantsLib.BPS) revert InvalidPolicyParameter("maxLossBps");
         if (policy.maxEpochLossBps > ConstantsLib.BPS) revert InvalidPolicyParameter("maxEpochLossBps");
@@ -359,6 +360,11 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         _checkPools(safe, adapter, policy.market, policy.pools);
 
         id = subAccountId(adapter, policy.market);
+        // One policy per venue account: an Aave account is one position whatever market id (or adapter on the same pool)
+        // names it, and two policies would each count its whole health, equity and losses.
+        bytes32 holder = _s.accountHolders[venueAccount][safe];
+        if (holder != id && _s.policies[holder][safe].adapter != address(0)) revert VenueAccountTaken(id, holder);
+        _s.accountHolders[venueAccount][safe] = id;
         if (_s.policies[id][safe].adapter == address(0)) _s.subAccounts[safe].push(id);
         _s.policies[id][safe] = policy;
         // Gas (issue 15): the epoch record's slot is made non-zero here, once, so no rebalance ever pays the 20,000-gas

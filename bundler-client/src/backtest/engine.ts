@@ -6,7 +6,7 @@ import { TailCalibrator } from "../risk/tail.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
-import { liquidationIncentiveFactor, solve } from "../solver/solver.js"
+import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, liquidationIncentiveFactor, solve } from "../solver/solver.js"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
@@ -123,8 +123,7 @@ export type RunBacktestOptions = {
 /** In stress, pool depth falls with volatility down to this share of its calm value. */
 const MIN_STRESS_DEPTH = 0.25
 
-/** Aave v3: the health factor at or below which a liquidation may repay all the debt (`CLOSE_FACTOR_HF_THRESHOLD`). */
-export const AAVE_CLOSE_FACTOR_HF_THRESHOLD = 0.95
+export { AAVE_CLOSE_FACTOR_HF_THRESHOLD }
 /** Aave v3 Ethereum's WETH liquidation bonus, the default of an `aave-v3` sub-account. */
 export const AAVE_DEFAULT_LIQUIDATION_BONUS = 1.05
 
@@ -235,7 +234,9 @@ class Simulation {
       const price = this.series(s.asset)[0] as number
       const h = s.initialHealth ?? policy.targetHealth
       const value = s.equity / (1 - s.lltv / h)
-      return { id: s.id, loanAsset: config.loanAsset, collateralAsset: s.asset, loanDecimals: config.loanDecimals, collateralDecimals: config.collateralDecimals, collateral: value / price, debt: value - s.equity, lltv: s.lltv, price }
+      // The solver weighs a liquidation by the venue's terms, as `liquidations()` applies them.
+      const terms = s.venue === "aave-v3" ? { liquidationIncentive: s.liquidationBonus ?? AAVE_DEFAULT_LIQUIDATION_BONUS, liquidationCloseFactor: AAVE_DEFAULT_CLOSE_FACTOR } : {}
+      return { id: s.id, loanAsset: config.loanAsset, collateralAsset: s.asset, loanDecimals: config.loanDecimals, collateralDecimals: config.collateralDecimals, collateral: value / price, debt: value - s.equity, lltv: s.lltv, price, ...terms }
     })
     const stopped = Object.values(this.policies).filter((p) => p.stopLoss !== undefined)
     const confirms = stopped.map((p) => p.stopLossConfirmSeconds).filter((x): x is number => x !== undefined)
@@ -427,7 +428,7 @@ class Simulation {
   private liquidateAave(s: SubAccountState, health: number, bonus: number): void {
     let h = health
     for (let round = 0; round < 8 && s.debt > 0 && h < 1; round++) {
-      const closeFactor = h > AAVE_CLOSE_FACTOR_HF_THRESHOLD ? 0.5 : 1
+      const closeFactor = h > AAVE_CLOSE_FACTOR_HF_THRESHOLD ? AAVE_DEFAULT_CLOSE_FACTOR : 1
       let repaid = s.debt * closeFactor
       let seized = (repaid * bonus) / s.price
       if (seized > s.collateral) {

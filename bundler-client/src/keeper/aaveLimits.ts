@@ -70,6 +70,7 @@ const adapterAbi = parseAbi([
   "function POOL() view returns (address)",
   "function marketParams(bytes32 market) view returns (address collateral, address debt, uint8 eModeCategory)",
   "function maxRepayable(bytes32 market, address account) view returns (uint256)",
+  "function liquidationIncentiveFactor(bytes32 market) view returns (uint256)",
 ])
 const poolAbi = parseAbi([
   "struct ReserveConfigurationMap { uint256 data; }",
@@ -84,12 +85,20 @@ const poolOf = new Map<string, Address>()
  * Per Aave sub-account (lower-case id): its debt reserve's and its collateral reserve's limits, and `repayableDebt`,
  * the most a repayment clears (the adapter's `maxRepayable`, the module's own bound: the debt reserve's variable debt
  * of the Safe, while the sub-account's `debt` is its debt across reserves; undefined when the read failed). Base units.
+ * `liquidationIncentiveFactor`: the adapter's (WAD), i.e. the collateral reserve's live `liquidationBonus` (its e-mode
+ * category's when it is in it), what a liquidator earns on the debt it repays; undefined when the read failed.
  */
-export type AaveSubAccountLimits = { debt: AaveReserveLimits; collateral: AaveReserveLimits; repayableDebt: bigint | undefined }
+export type AaveSubAccountLimits = {
+  debt: AaveReserveLimits
+  collateral: AaveReserveLimits
+  repayableDebt: bigint | undefined
+  liquidationIncentiveFactor?: bigint | undefined
+}
 
 /**
  * Reads the limits of every Aave v3 sub-account of `safe` (the policy's adapter is `deployment.adapters.aaveV3`): the
- * market id decoded by the adapter (`marketParams`) and what a repayment clears (`maxRepayable(market, safe)`), each
+ * market id decoded by the adapter (`marketParams`), what a repayment clears (`maxRepayable(market, safe)`) and the
+ * liquidation incentive (`liquidationIncentiveFactor(market)`), each
  * reserve's `getReserveData`, the aToken's underlying balance and supply, the debt tokens' supply; three batched rounds.
  * Sub-accounts on other venues, or whose reserve reads fail, are left out (no limit known).
  *
@@ -118,10 +127,12 @@ export async function readAaveLimits(
     subs.flatMap((s) => [
       { address: adapter, abi: adapterAbi, functionName: "marketParams", args: [s.policy.market as Hex] } as const,
       { address: adapter, abi: adapterAbi, functionName: "maxRepayable", args: [s.policy.market as Hex, safe] } as const,
+      { address: adapter, abi: adapterAbi, functionName: "liquidationIncentiveFactor", args: [s.policy.market as Hex] } as const,
     ]),
   )
-  const pairs = subs.map((_, i) => resultOf<readonly [Address, Address, number]>(params[2 * i]))
-  const repayable = subs.map((_, i) => resultOf<bigint>(params[2 * i + 1]))
+  const pairs = subs.map((_, i) => resultOf<readonly [Address, Address, number]>(params[3 * i]))
+  const repayable = subs.map((_, i) => resultOf<bigint>(params[3 * i + 1]))
+  const incentives = subs.map((_, i) => resultOf<bigint>(params[3 * i + 2]))
   const assets = [...new Set(pairs.flatMap((p) => (p ? [p[0].toLowerCase(), p[1].toLowerCase()] : [])))] as Address[]
   const data = await readMany(client, deployment, assets.map((a) => ({ address: pool, abi: poolAbi, functionName: "getReserveData", args: [a] }) as const))
   const reserves = assets.map((_, i) => resultOf<ReserveData>(data[i]))
@@ -154,7 +165,7 @@ export async function readAaveLimits(
     const p = pairs[i]
     const collateral = p && limits.get(p[0].toLowerCase())
     const debt = p && limits.get(p[1].toLowerCase())
-    if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral, repayableDebt: repayable[i] }
+    if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral, repayableDebt: repayable[i], liquidationIncentiveFactor: incentives[i] }
   })
   return out
 }

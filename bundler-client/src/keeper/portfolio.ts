@@ -13,6 +13,7 @@ import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/u
 import { SwapRouteError } from "../swap/errors.js"
 import type { KeeperRiskSettings } from "./config.js"
 import { type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
+import { AAVE_DEFAULT_CLOSE_FACTOR } from "../solver/liquidation.js"
 
 const WAD = 1e18
 
@@ -451,6 +452,9 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
             repayable: aave.debt.repayable === undefined ? undefined : Number(aave.debt.repayable) / 10 ** ld,
             // What a repayment clears when below the debt (the module's Run.repayable): the rules count no more as spent.
             ...(aave.repayableDebt !== undefined && aave.repayableDebt < s.debt ? { repayableDebt: Number(aave.repayableDebt) / 10 ** ld } : {}),
+            // A liquidation's cost by Aave's terms (the reserve's bonus, the 50 % close factor), not Morpho's formula.
+            ...(aave.liquidationIncentiveFactor !== undefined ? { liquidationIncentive: Number(aave.liquidationIncentiveFactor) / WAD } : {}),
+            liquidationCloseFactor: AAVE_DEFAULT_CLOSE_FACTOR,
           }
         : {}),
     },

@@ -2,17 +2,8 @@ import { healthOf, leverageOf, toBaseUnits } from "./state.js"
 import type { Plan, PlanAction, Policy, SolverResult, SubAccountOutcome, SubAccountState } from "./types.js"
 import type { Account, Checkpoint, WorkingPortfolio } from "./workingPortfolio.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "./swapDeleverage.js"
+import { liquidationLoss } from "./liquidation.js"
 
-/**
- * Morpho Blue liquidation incentive factor: min(1.15, 1 / (1 - 0.3 (1 - lltv))).
- *
- * @param lltv - Liquidation LTV in (0, 1).
- * @returns The factor (> 1) applied to repaid debt to size seized collateral.
- * @example liquidationIncentiveFactor(0.86) // ~1.0438
- */
-export function liquidationIncentiveFactor(lltv: number): number {
-  return Math.min(1.15, 1 / (1 - 0.3 * (1 - lltv)))
-}
 
 export function fmt(x: number): string {
   if (!Number.isFinite(x)) return "inf"
@@ -290,7 +281,7 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
   const cost = chosen.cost
   const pBefore = w.probability(i, a.h0)
   const pAfter = w.probability(i, reached)
-  const benefit = (pBefore - pAfter) * s.debt * (liquidationIncentiveFactor(s.lltv) - 1)
+  const benefit = (pBefore - pAfter) * liquidationLoss(s)
   if (w.mode === "autopilot" && pBefore <= policy.tolerance && a.h0 >= a.tailFloor && benefit < cost) {
     w.restore(snap)
     w.reasons[i] = `below band but liquidation risk ${pct(pBefore)} is within tolerance and the benefit ${fmt(benefit)} < cost ${fmt(cost)}; skipped`

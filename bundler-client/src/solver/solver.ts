@@ -10,7 +10,7 @@ import { leverageOf } from "./state.js"
 import { SECONDS_PER_YEAR, liquidationProbability } from "../risk/firstPassage.js"
 
 export { DEFAULT_DELEVERAGE_TOLERANCE_FACTOR, HEALTH_MARGIN } from "./workingPortfolio.js"
-export { liquidationIncentiveFactor } from "./planSteps.js"
+export { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, liquidationIncentiveFactor, liquidationLoss } from "./liquidation.js"
 
 /** The module's smallest gap between the target and each band edge (ConstantsLib.MIN_BAND_GAP, 0.01 in health). */
 export const MIN_BAND_GAP = Number(MIN_BAND_GAP_WAD) / 1e18

@@ -38,6 +38,18 @@ export type SubAccountState = {
   /** Oracle price of one collateral token in loan tokens. */
   price: number
   /**
+   * The venue's liquidation incentive factor: collateral value a liquidator seizes per unit of debt it repays (the
+   * adapter's `liquidationIncentiveFactor`; Aave v3: the collateral reserve's `liquidationBonus`, its e-mode category's
+   * when the reserve is in it, e.g. 1.05 for WETH). Undefined: Morpho Blue's min(1.15, 1 / (1 - 0.3 (1 - lltv))).
+   */
+  liquidationIncentive?: number | undefined
+  /**
+   * The share of the debt one liquidation repays at health just below 1. Aave v3: 0.5 (`DEFAULT_LIQUIDATION_CLOSE_FACTOR`;
+   * all of it only at or below health factor 0.95, which a continuous price path crosses 1 before reaching).
+   * Undefined: 1 (Morpho Blue liquidates the whole debt).
+   */
+  liquidationCloseFactor?: number | undefined
+  /**
    * What the market can still lend, in loan-token units (Morpho: `totalSupplyAssets - totalBorrowAssets`); undefined
    * when unknown (no limit). Boost and donor borrows on this sub-account are sized to it.
    */

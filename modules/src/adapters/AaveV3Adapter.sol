@@ -65,6 +65,12 @@ contract AaveV3Adapter is IAaveV3Adapter {
         return address(_POOL);
     }
 
+    /// @inheritdoc IVenueAdapter
+    /// @dev Every market id of the pool names the Safe's one Aave account, whatever its reserves or e-mode category.
+    function accountKey(bytes32 market) external view returns (bytes32) {
+        return isMarket(market) ? bytes32(uint256(uint160(address(_POOL)))) : bytes32(0);
+    }
+
     /// @inheritdoc IAaveV3Adapter
     function marketId(address collateral, address debt, uint8 eModeCategory) external view returns (bytes32) {
         bytes memory err = _marketError(collateral, debt, eModeCategory);
@@ -88,7 +94,7 @@ contract AaveV3Adapter is IAaveV3Adapter {
     }
 
     /// @inheritdoc IVenueAdapter
-    function isMarket(bytes32 market) external view returns (bool) {
+    function isMarket(bytes32 market) public view returns (bool) {
         address collateral = _POOL.getReserveAddressById(uint16(uint256(market) >> 240));
         address debt = _POOL.getReserveAddressById(uint16(uint256(market) >> 224));
         uint8 eModeCategory = uint8(uint256(market) >> 216);

@@ -41,8 +41,13 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
-    function isMarket(bytes32 market) external view returns (bool) {
+    function isMarket(bytes32 market) public view returns (bool) {
         return MORPHO.market(Id.wrap(market)).lastUpdate != 0;
+    }
+
+    /// @inheritdoc IVenueAdapter
+    function accountKey(bytes32 market) external view returns (bytes32) {
+        return isMarket(market) ? keccak256(abi.encode(MORPHO, market)) : bytes32(0);
     }
 
     /// @inheritdoc IVenueAdapter

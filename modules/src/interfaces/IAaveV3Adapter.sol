@@ -31,7 +31,8 @@ import {IVenueAdapter, VenueCall} from "./IVenueAdapter.sol";
 ///   reserves with named errors, but cannot stop a threshold change from moving health.
 /// - Several market ids can name the same Aave account (e.g. WETH/USDC and WBTC/USDC). They share health, collateral
 ///   and debt: a module must treat them as one sub-account (at most one policy per Safe and Aave pool), or it would
-///   count the account's equity once per id.
+///   count the account's equity once per id. `accountKey` is the pool for every id, and LeverageModule.setPolicy
+///   refuses a second policy on it (`VenueAccountTaken`), also through a second adapter on the same pool.
 interface IAaveV3Adapter is IVenueAdapter {
     /// @notice Thrown when `market` does not decode to the reserves and e-mode category it was built from.
     error UnknownMarket(bytes32 market);

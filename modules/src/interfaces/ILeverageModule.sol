@@ -247,6 +247,10 @@ interface ILeverageModule is IAccount {
     error PoolAssetMismatch(address pool, address asset);
     /// @notice Thrown when the Safe has no policy for `subAccount`.
     error UnknownSubAccount(bytes32 subAccount);
+    /// @notice Thrown when a policy for `subAccount` would cover the same venue account as the Safe's policy for
+    /// `existing` (`IVenueAdapter.accountKey`: e.g. two market ids of one Aave pool, through one adapter or two): each
+    /// would count the whole cross-margined account's health, equity and losses as its own.
+    error VenueAccountTaken(bytes32 subAccount, bytes32 existing);
     /// @notice Thrown when `keeper` is zero, the Safe or the module, or (on revoke) not an active key.
     error InvalidKeeper(address keeper);
     /// @notice Thrown when a keeper's validity window is empty or unbounded.
@@ -440,6 +444,8 @@ interface ILeverageModule is IAccount {
     /* OWNER CONTROLS (the Safe calling itself) */
 
     /// @notice Sets or replaces the policy of the sub-account (adapter, market); resets nothing else.
+    /// @dev At most one policy per venue account (`IVenueAdapter.accountKey`): reverts with `VenueAccountTaken` while
+    /// another of the Safe's policies covers the same account (remove that one first).
     function setPolicy(Policy calldata policy) external returns (bytes32 subAccount);
 
     /// @notice Removes a sub-account's policy; keepers can no longer touch it.

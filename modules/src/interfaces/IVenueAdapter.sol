@@ -31,7 +31,8 @@ struct VenueCall {
 ///   always `account`. The module refuses only the Safe and itself as targets; the adapter is trusted to target `venue()`.
 /// - `marketState` must round debt up and collateral down, so health is never overstated.
 /// - The interface admits venues with one collateral and one debt asset per market id (Morpho Blue); an Aave v3
-///   adapter encodes (collateral asset, debt asset, e-mode) into the market id.
+///   adapter encodes (collateral asset, debt asset, e-mode) into the market id, and all those ids share one account
+///   (`accountKey`).
 interface IVenueAdapter {
     /// @notice Thrown by `encode` when `kind` is an action kind the venue does not handle.
     error UnsupportedAction(uint8 kind);
@@ -41,6 +42,13 @@ interface IVenueAdapter {
 
     /// @notice True when `market` exists on the venue.
     function isMarket(bytes32 market) external view returns (bool);
+
+    /// @notice The venue account an account's position in `market` belongs to, as a non-zero key unique across venues, or
+    /// zero when `market` does not exist (`isMarket` false). Markets with the same key share one position (collateral,
+    /// debt, health), so the module keeps at most one policy per key and Safe (`ILeverageModule.VenueAccountTaken`).
+    /// @dev Morpho Blue: keccak256(abi.encode(MORPHO, market)), each market is isolated. Aave v3: the Pool's address
+    /// (left-padded), since every market id of a pool names the one cross-margined account, through any adapter.
+    function accountKey(bytes32 market) external view returns (bytes32);
 
     /// @notice The loan and collateral tokens of `market`.
     function marketTokens(bytes32 market) external view returns (address loanToken, address collateralToken);

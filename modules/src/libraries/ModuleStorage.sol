@@ -14,4 +14,7 @@ struct ModuleStorage {
     mapping(address safe => bytes32[]) subAccounts;
     mapping(address safe => SelfPayBudget) selfPay;
     mapping(address paymaster => mapping(address safe => bool)) sponsors;
+    /// @dev The sub-account whose policy last claimed a venue account (`IVenueAdapter.accountKey`); stale once that policy
+    /// is removed (setPolicy checks the holder still has one), so removePolicy never has to call an adapter.
+    mapping(bytes32 venueAccount => mapping(address safe => bytes32 subAccount)) accountHolders;
 }

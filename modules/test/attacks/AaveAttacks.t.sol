@@ -8,6 +8,9 @@ import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/Pac
 
 import {AttackBase} from "./AttackBase.sol";
 import {AaveTestBase} from "../utils/AaveTestBase.sol";
+import {LeverageModule} from "../../src/LeverageModule.sol";
+import {AaveV3Adapter} from "../../src/adapters/AaveV3Adapter.sol";
+import {MorphoBlueAdapter} from "../../src/adapters/MorphoBlueAdapter.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {IAaveV3Adapter} from "../../src/interfaces/IAaveV3Adapter.sol";
 import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
@@ -70,7 +73,11 @@ contract AaveAttacksTest is AttackBase, AaveTestBase {
 
     /// @dev Sends the keeper operation through handleOps; its execution must fail with exactly `err` and move nothing.
     function expectOpFails(Plan memory plan, bytes memory err) internal {
-        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
+        expectFails(keeperOp(safe, keeper, plan, keeperKey), err);
+    }
+
+    /// @dev Sends `op` through handleOps; its execution must fail with exactly `err` and move nothing but its gas.
+    function expectFails(PackedUserOperation memory op, bytes memory err) internal {
         Holdings memory before = holdings(safe);
         AaveHoldings memory aaveBefore = aaveHoldings(safe);
         (bool success, bytes memory reason) = handle(op);
@@ -275,5 +282,120 @@ contract AaveAttacksTest is AttackBase, AaveTestBase {
         expectOpFails(
             aaveRepayPlan(aaveId, 7000e6), abi.encodeWithSelector(ILeverageModule.PoolNotUsed.selector, aaveId, address(usdcVault))
         );
+    }
+
+    /* ONE POLICY PER AAVE ACCOUNT (SECURITY row 57) */
+
+    /// @dev An owner operation through `EntryPoint.handleOps` (the Safe calling itself with `inner`, as the SDK's
+    /// owner lane does); its execution must fail with exactly `err`, and nothing of value moves.
+    function expectOwnerOpFails(bytes memory inner, bytes memory err) internal {
+        PackedUserOperation memory op =
+            baseOp(safe, abi.encodeCall(ILeverageModule.executeUserOpWithErrorString, (safe, 0, inner, 0)), 0);
+        op.signature = sign(op, ownerKey, 0, 0);
+        expectFails(op, err);
+    }
+
+    function venueAccountTaken(bytes32 id, bytes32 existing) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(ILeverageModule.VenueAccountTaken.selector, id, existing);
+    }
+
+    /// @dev The Safe's Aave account (WETH and WBTC collateral, USDC debt) already has a policy on its WETH/USDC scope.
+    /// A second market id of the same account (another collateral, the e-mode category) would double-count its health,
+    /// equity and loss budget: refused, nothing stored, and a keeper plan naming it finds no sub-account.
+    function test_AaveAttack_RevertWhen_SecondPolicyOnTheSameAaveAccount() public {
+        aaveSupply(safe, wbtc, 0.2e8);
+        bytes32[2] memory markets = [wbtcUsdc, wstethWethEMode];
+        for (uint256 i; i < markets.length; ++i) {
+            Policy memory policy = aavePolicy(markets[i], address(0), address(0));
+            bytes32 id = module.subAccountId(address(aaveAdapter), markets[i]);
+            expectOwnerOpFails(abi.encodeCall(ILeverageModule.setPolicy, (policy)), venueAccountTaken(id, aaveId));
+            assertEq(module.getPolicy(safe, id).adapter, address(0), "no policy stored");
+        }
+        assertEq(module.getSubAccounts(safe).length, 1, "one sub-account");
+        bytes32 wbtcId = module.subAccountId(address(aaveAdapter), wbtcUsdc);
+        expectOpFails(aaveRepayPlan(wbtcId, 3000e6), abi.encodeWithSelector(ILeverageModule.UnknownSubAccount.selector, wbtcId));
+    }
+
+    /// @dev A module deployed with two adapters on the one Aave pool: the same account through the second adapter (same
+    /// market id, another sub-account id) is refused the same way.
+    function test_AaveAttack_RevertWhen_SecondAdapterOnTheSamePoolNamesTheAccount() public {
+        AaveV3Adapter twin = new AaveV3Adapter(aavePool);
+        address[] memory adapterList = new address[](3);
+        adapterList[0] = address(adapter);
+        adapterList[1] = address(aaveAdapter);
+        adapterList[2] = address(twin);
+        module = new LeverageModule(address(entryPoint), adapterList, address(0));
+        safe = newAutomatedSafe();
+        aaveSupply(safe, weth, 10e18);
+        aaveBorrow(safe, usdc, 18_000e6);
+        bytes32 first = setPolicyFor(safe, aavePolicy(wethUsdc, address(wethOracle), address(0)));
+        Policy memory policy = aavePolicy(wethUsdc, address(wethOracle), address(0));
+        policy.adapter = address(twin);
+        bytes32 id = module.subAccountId(address(twin), wethUsdc);
+        assertTrue(id != first, "another sub-account id");
+        expectOwnerOpFails(abi.encodeCall(ILeverageModule.setPolicy, (policy)), venueAccountTaken(id, first));
+        assertEq(module.getSubAccounts(safe).length, 1, "one sub-account");
+    }
+
+    /// @dev The class on Morpho Blue: two adapters on the one Morpho Blue contract name the same isolated position; the
+    /// Safe's other Morpho market and its Aave account are other venue accounts and coexist with it.
+    function test_AaveAttack_RevertWhen_SecondAdapterOnTheSameMorphoMarket() public {
+        MorphoBlueAdapter twin = new MorphoBlueAdapter(morpho);
+        address[] memory adapterList = new address[](3);
+        adapterList[0] = address(adapter);
+        adapterList[1] = address(aaveAdapter);
+        adapterList[2] = address(twin);
+        module = new LeverageModule(address(entryPoint), adapterList, address(0));
+        safe = newAutomatedSafe();
+        openPosition(safe, wethMarket, 10e18, 18_000e6);
+        bytes32 first = setPolicyFor(safe, defaultPolicy(wethMarket, address(0)));
+        setPolicyFor(safe, defaultPolicy(wbtcMarket, address(0)));
+        setPolicyFor(safe, aavePolicy(wethUsdc, address(wethOracle), address(0)));
+        Policy memory policy = defaultPolicy(wethMarket, address(0));
+        policy.adapter = address(twin);
+        expectOwnerOpFails(
+            abi.encodeCall(ILeverageModule.setPolicy, (policy)), venueAccountTaken(module.subAccountId(address(twin), policy.market), first)
+        );
+        assertEq(module.getSubAccounts(safe).length, 3, "Morpho WETH, Morpho WBTC, Aave");
+    }
+
+    /// @dev Replacing the account's own policy is not a second one; after removing it, another scope of the account may
+    /// take it, and then the first is the one refused (a stale claim never blocks, a live one always does).
+    function test_AaveAttack_OneAccountPolicyAcrossReplaceRemoveAndReAdd() public {
+        Policy memory policy = aavePolicy(wethUsdc, address(wethOracle), address(usdcVault));
+        policy.maxLossBps = 50;
+        assertEq(setPolicyFor(safe, policy), aaveId, "replaced in place");
+        assertEq(module.getPolicy(safe, aaveId).maxLossBps, 50);
+
+        safeCall(abi.encodeCall(ILeverageModule.removePolicy, (aaveId)));
+        bytes32 wbtcId = setPolicyFor(safe, aavePolicy(wbtcUsdc, address(0), address(0)));
+        expectOwnerOpFails(abi.encodeCall(ILeverageModule.setPolicy, (policy)), venueAccountTaken(aaveId, wbtcId));
+
+        safeCall(abi.encodeCall(ILeverageModule.removePolicy, (wbtcId)));
+        assertEq(setPolicyFor(safe, policy), aaveId, "the account is free again");
+        bytes32[] memory ids = module.getSubAccounts(safe);
+        assertEq(ids.length, 1);
+        assertEq(ids[0], aaveId);
+    }
+
+    /// @dev Two Aave pools are two accounts: a Safe may hold one policy on each.
+    function test_AaveAttack_AccountsOnTwoAavePoolsCoexist() public {
+        IPool firstPool = aavePool;
+        deployAave(); // a second, independent Aave v3 deployment (the fixture's handles now point at it)
+        listAaveReserve(AaveReserve(usdc, address(aaveUsdcFeed), 7700, 8000, 10_450, 1000, 0, 0, 0, _rates(90, 0, 6, 60)));
+        listAaveReserve(AaveReserve(weth, address(wethOracle), 8050, 8300, 10_500, 1500, 0, 0, 0, _rates(90, 0, 3, 80)));
+        AaveV3Adapter other = new AaveV3Adapter(aavePool);
+        assertTrue(aavePool != firstPool, "another pool");
+        address[] memory adapterList = new address[](2);
+        adapterList[0] = address(aaveAdapter);
+        adapterList[1] = address(other);
+        module = new LeverageModule(address(entryPoint), adapterList, address(0));
+        safe = newAutomatedSafe();
+        setPolicyFor(safe, aavePolicy(wethUsdc, address(0), address(0)));
+        Policy memory policy = aavePolicy(other.marketId(address(weth), address(usdc), 0), address(0), address(0));
+        policy.adapter = address(other);
+        setPolicyFor(safe, policy);
+        assertEq(module.getSubAccounts(safe).length, 2, "one account on each pool");
+        assertTrue(aaveAdapter.accountKey(wethUsdc) != other.accountKey(policy.market), "two venue accounts");
     }
 }

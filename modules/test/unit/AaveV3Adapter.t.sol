@@ -47,6 +47,17 @@ contract AaveV3AdapterTest is AaveTestBase {
         assertFalse(aaveAdapter.isMarket(keccak256("random")));
     }
 
+    /// @dev Every market id of the pool is the one Aave account (whatever the reserves or e-mode category); zero for an
+    /// id that does not decode (the module's UnknownMarket).
+    function test_AccountKey_IsThePoolForEveryMarket() public view {
+        bytes32 key = bytes32(uint256(uint160(address(aavePool))));
+        assertEq(aaveAdapter.accountKey(wethUsdc), key);
+        assertEq(aaveAdapter.accountKey(wbtcUsdc), key);
+        assertEq(aaveAdapter.accountKey(wstethWethEMode), key);
+        assertEq(aaveAdapter.accountKey(bytes32(uint256(wethUsdc) ^ 1)), bytes32(0), "checksum bit flipped");
+        assertEq(aaveAdapter.accountKey(keccak256("random")), bytes32(0));
+    }
+
     function test_MarketParams_RevertWhen_IdDoesNotDecode() public {
         bytes32 forged = bytes32((uint256(wethUsdc) & ~uint256(type(uint216).max)) | uint216(uint256(wbtcUsdc)));
         vm.expectRevert(abi.encodeWithSelector(IAaveV3Adapter.UnknownMarket.selector, forged));

@@ -33,6 +33,14 @@ contract MorphoBlueAdapterTest is Fixture {
         assertFalse(adapter.isMarket(keccak256("unknown")));
     }
 
+    /// @dev Each Morpho Blue market is its own position: keys differ per market and per Morpho contract; zero for an
+    /// unknown market (the module's UnknownMarket).
+    function test_AccountKey_OnePerMarketAndMorphoContract() public view {
+        assertEq(adapter.accountKey(market), keccak256(abi.encode(address(morpho), market)));
+        assertTrue(adapter.accountKey(market) != adapter.accountKey(Id.unwrap(wbtcMarket.id())), "markets are isolated");
+        assertEq(adapter.accountKey(keccak256("unknown")), bytes32(0));
+    }
+
     /// @dev Morpho's `liquidate`: min(1.15, 1 / (1 - 0.3 (1 - LLTV))), WAD, rounded down at each step.
     function testFuzz_LiquidationIncentiveFactor_IsMorphosFormula(uint256 lltv) public {
         lltv = bound(lltv, 0.01e18, 0.99e18);

@@ -91,6 +91,10 @@ contract RedirectingAdapter is IVenueAdapter {
         return INNER.isMarket(market);
     }
 
+    function accountKey(bytes32 market) external view returns (bytes32) {
+        return INNER.accountKey(market);
+    }
+
     function marketTokens(bytes32 market) external view returns (address, address) {
         return INNER.marketTokens(market);
     }

@@ -2502,5 +2502,21 @@ export const leverageModuleAbi = [
         "internalType": "uint256"
       }
     ]
+  },
+  {
+    "type": "error",
+    "name": "VenueAccountTaken",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "existing",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ]
   }
 ] as const

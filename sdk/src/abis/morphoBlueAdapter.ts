@@ -26,6 +26,25 @@ export const morphoBlueAdapterAbi = [
   },
   {
     "type": "function",
+    "name": "accountKey",
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
     "name": "encode",
     "inputs": [
       {

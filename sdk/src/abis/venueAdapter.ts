@@ -2,6 +2,25 @@
 export const venueAdapterAbi = [
   {
     "type": "function",
+    "name": "accountKey",
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
     "name": "encode",
     "inputs": [
       {

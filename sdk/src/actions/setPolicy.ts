@@ -1,4 +1,4 @@
-import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc4626Abi, isAddressEqual, parseAbi, zeroAddress } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc4626Abi, isAddressEqual, parseAbi, zeroAddress, zeroHash } from "viem"
 import type { SmartAccount } from "viem/account-abstraction"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { venueAdapterAbi } from "../abis/venueAdapter.js"
@@ -11,6 +11,7 @@ import {
   MinHealthBelowLiquidationIncentiveError,
   PoolAssetMismatchError,
   UnknownMarketError,
+  VenueAccountTakenError,
 } from "../errors/policy.js"
 import type {
   MinHealthBelowLiquidationIncentiveErrorType,
@@ -23,6 +24,7 @@ import type {
   PoolAssetMismatchErrorType,
   TooManyPoolsErrorType,
   UnknownMarketErrorType,
+  VenueAccountTakenErrorType,
 } from "../errors/policy.js"
 import { type Policy, type PolicyInput, defaultFeedBounds } from "../types/leverage.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
@@ -59,13 +61,16 @@ export type SetPolicyErrorType =
   | PoolAssetMismatchErrorType
   | MinHealthBelowLiquidationIncentiveErrorType
   | MissingPriceFeedErrorType
+  | VenueAccountTakenErrorType
   | Error
 
 /**
  * Sets (or replaces) the policy of one sub-account of the Safe. Before sending, it runs every check of the module's
  * `setPolicy`: the band, bounds and pools locally, then in one multicall that the adapter is the module's, the market
  * exists, minHealth is at least the venue's liquidation incentive factor and each pool's asset is the market's loan or
- * collateral token. It also requires a second price feed unless `policy.allowNoPriceFeed` is set.
+ * collateral token; then that no other policy of the Safe covers the same venue account (`IVenueAdapter.accountKey`:
+ * every market id of one Aave pool is one account). It also requires a second price feed unless
+ * `policy.allowNoPriceFeed` is set.
  *
  * @param client - A SmartAccountClient of the Safe, or any client with `protocolKit`.
  * @param parameters - {@link SetPolicyParameters}
@@ -85,11 +90,13 @@ export async function setPolicy<account extends SmartAccount | undefined, accoun
   const policy = toPolicy(parameters.policy, deployment)
   assertPolicyBounds(policy, { safe, module: deployment.leverageModule, allowNoPriceFeed: parameters.policy.allowNoPriceFeed })
 
-  const [isAdapter, isMarket, incentive, tokens, ...assets] = await readMany(reader, deployment, [
+  const [isAdapter, isMarket, incentive, tokens, accountKey, subAccounts, ...assets] = await readMany(reader, deployment, [
     { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "isAdapter", args: [policy.adapter] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "isMarket", args: [policy.market] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "liquidationIncentiveFactor", args: [policy.market] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "marketTokens", args: [policy.market] },
+    { address: policy.adapter, abi: venueAdapterAbi, functionName: "accountKey", args: [policy.market] },
+    { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "getSubAccounts", args: [safe] },
     ...policy.pools.map((pool) => ({ address: pool, abi: erc4626Abi, functionName: "asset" })),
   ])
   if (resultOf<boolean>(isAdapter) !== true) throw new InvalidAdapterError({ adapter: policy.adapter })
@@ -107,6 +114,15 @@ export async function setPolicy<account extends SmartAccount | undefined, accoun
     })
   }
 
+  const subAccount = getSubAccountId({ adapter: policy.adapter, market: policy.market })
+  const existing = await findVenueAccountHolder(reader, deployment, {
+    safe,
+    subAccount,
+    accountKey: resultOf<Hex>(accountKey),
+    subAccounts: resultOf<readonly Hex[]>(subAccounts) ?? [],
+  })
+  if (existing !== undefined) throw new VenueAccountTakenError({ subAccount, existing })
+
   if (policy.priceFeed !== zeroAddress && (parameters.policy.minFeedAnswer === undefined || parameters.policy.maxFeedAnswer === undefined)) {
     const bounds = completeFeedBounds(parameters.policy, await readDefaultFeedBounds(reader, deployment, policy.priceFeed))
     policy.minFeedAnswer = bounds.minFeedAnswer
@@ -118,7 +134,37 @@ export async function setPolicy<account extends SmartAccount | undefined, accoun
     ...(parameters as OwnerLaneParameters),
     calls: [{ to: safe, data }],
   })
-  return { ...sent, subAccount: getSubAccountId({ adapter: policy.adapter, market: policy.market }), policy }
+  return { ...sent, subAccount, policy }
+}
+
+/**
+ * The Safe's other sub-account whose policy covers the venue account `accountKey` (what the module's `setPolicy` refuses
+ * with `VenueAccountTaken`): reads each other policy's adapter and market, then their adapters' `accountKey`, in two
+ * multicalls (none when the Safe has no other policy).
+ *
+ * @param parameters.accountKey - `IVenueAdapter.accountKey` of the new policy's market (undefined: not read, no check).
+ * @returns The holder's sub-account id, or `undefined` when the account is free.
+ */
+async function findVenueAccountHolder(
+  reader: Client<Transport, Chain | undefined>,
+  deployment: Pick<LeverageDeployment, "leverageModule" | "multicall3">,
+  { safe, subAccount, accountKey, subAccounts }: { safe: Address; subAccount: Hex; accountKey: Hex | undefined; subAccounts: readonly Hex[] },
+): Promise<Hex | undefined> {
+  const others = subAccounts.filter((id) => id.toLowerCase() !== subAccount.toLowerCase())
+  if (accountKey === undefined || others.length === 0) return undefined
+  const policies = await readMany(
+    reader,
+    deployment,
+    others.map((id) => ({ address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "getPolicy", args: [safe, id] })),
+  )
+  const scopes = policies.map((read) => resultOf<{ adapter: Address; market: Hex }>(read))
+  const keys = await readMany(
+    reader,
+    deployment,
+    scopes.map((scope) => ({ address: scope?.adapter ?? zeroAddress, abi: venueAdapterAbi, functionName: "accountKey", args: [scope?.market ?? zeroHash] })),
+  )
+  const index = keys.findIndex((read) => resultOf<Hex>(read)?.toLowerCase() === accountKey.toLowerCase())
+  return index < 0 ? undefined : others[index]
 }
 
 export type { Policy }

@@ -64,6 +64,7 @@ import {
   TooManyPoolsError,
   UnknownMarketError,
   UnknownSubAccountError,
+  VenueAccountTakenError,
 } from "./policy.js"
 
 /** A decoded module revert: the error name and its arguments. */
@@ -118,6 +119,8 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new PoolAssetMismatchError({ pool: a(args, 0), asset: a(args, 1), cause })
     case "UnknownSubAccount":
       return new UnknownSubAccountError({ subAccount: a(args, 0), cause })
+    case "VenueAccountTaken":
+      return new VenueAccountTakenError({ subAccount: a(args, 0), existing: a(args, 1), cause })
     case "NotCalledBySafe":
       return new NotCalledBySafeError({ caller: a(args, 0), cause })
     case "InvalidKeeper":
@@ -332,7 +335,7 @@ export function getLeverageError(error: unknown, { keeper }: GetLeverageErrorPar
 
 const leverageErrorNames = new Set([
   "InvalidAdapterError", "UnknownMarketError", "InvalidHealthBandError", "InvalidPolicyParameterError", "TooManyPoolsError",
-  "InvalidPoolError", "DuplicatePoolError", "PoolAssetMismatchError", "UnknownSubAccountError", "NotCalledBySafeError",
+  "InvalidPoolError", "DuplicatePoolError", "PoolAssetMismatchError", "UnknownSubAccountError", "VenueAccountTakenError", "NotCalledBySafeError",
   "InvalidKeeperError", "InvalidValidityError", "KeeperNotAuthorizedError", "KeeperKeyExpiredError", "KeeperSignatureRejectedError",
   "AutomationPausedError", "GasFieldAboveCapError", "PaymasterNotAllowedError", "KeeperCallNotAllowedError", "MalformedPlanError",
   "DuplicateSubAccountError", "MixedLoanTokensError", "NoTriggerError", "CooldownActiveError", "PoolNotAllowedError",

@@ -158,6 +158,8 @@ export {
   PoolAssetMismatchError,
   type UnknownSubAccountErrorType,
   UnknownSubAccountError,
+  type VenueAccountTakenErrorType,
+  VenueAccountTakenError,
   type NotCalledBySafeErrorType,
   NotCalledBySafeError,
   type MinHealthBelowLiquidationIncentiveErrorType,

@@ -127,6 +127,31 @@ export class UnknownSubAccountError extends BaseError {
   }
 }
 
+export type VenueAccountTakenErrorType = VenueAccountTakenError & { name: "VenueAccountTakenError" }
+/**
+ * Another of the Safe's policies already covers the venue account the new policy names (module error
+ * `VenueAccountTaken`): every market id of one Aave pool is the same cross-margined account, through any adapter.
+ */
+export class VenueAccountTakenError extends BaseError {
+  subAccount: Hex
+  existing: Hex
+  constructor({ subAccount, existing, cause }: { subAccount: Hex; existing: Hex } & Cause) {
+    super(`Sub-account ${subAccount} names the same venue account as the Safe's policy for sub-account ${existing}.`, {
+      cause,
+      metaMessages: [
+        "The module keeps at most one policy per venue account (IVenueAdapter.accountKey): two would each count the whole account's health, equity and losses.",
+        "This could arise when:",
+        "- a second Aave market id (another collateral or debt reserve, or e-mode category) of the same pool was given a policy;",
+        "- the same account was named through a second adapter on the same pool (or Morpho Blue contract).",
+        `Replace the existing policy instead (same adapter and market), or remove it first (removePolicy ${existing}).`,
+      ],
+      name: "VenueAccountTakenError",
+    })
+    this.subAccount = subAccount
+    this.existing = existing
+  }
+}
+
 export type NotCalledBySafeErrorType = NotCalledBySafeError & { name: "NotCalledBySafeError" }
 /** A configuration call did not come from the Safe itself (module error `NotCalledBySafe`). */
 export class NotCalledBySafeError extends BaseError {
