@@ -13,6 +13,13 @@ export type StartAnvilParameters = {
   chainId?: number | undefined
   /** Fixed port; by default the OS picks a free loopback port. */
   port?: number | undefined
+  /**
+   * Block states anvil keeps for calls at past blocks, reorgs (`anvil_reorg`/`anvil_rollback` need the common block's)
+   * and traces, all in memory (`--prune-history <n>`), 128 by default. anvil's own default spills states beyond a
+   * shrinking in-memory window to `~/.foundry/anvil/tmp` (about 1 MB per block of the demo stack, up to 3,600 blocks),
+   * and a killed anvil leaves them there (about 3 GB per devnet seen); `evm_snapshot`/`evm_revert` do not use them.
+   */
+  stateHistory?: number | undefined
   /** Extra CLI flags, e.g. `["--hardfork", "cancun"]`. */
   extraArgs?: string[] | undefined
   /** How long to wait for `eth_chainId` to answer. */
@@ -48,6 +55,9 @@ export function resolveAnvilBinary(): string {
   }
 }
 
+/** Block states anvil keeps in memory by default ({@link StartAnvilParameters.stateHistory}). */
+export const DEFAULT_STATE_HISTORY = 128
+
 /**
  * Starts anvil on 127.0.0.1 and waits until its RPC answers. The process is killed when
  * `stop()` is called or when this Node process exits.
@@ -60,11 +70,12 @@ export function resolveAnvilBinary(): string {
  * await anvil.stop()
  */
 export async function startAnvil(parameters: StartAnvilParameters = {}): Promise<AnvilInstance> {
-  const { blockTime, chainId = 31337, extraArgs = [], timeoutMs = 20_000 } = parameters
+  const { blockTime, chainId = 31337, extraArgs = [], timeoutMs = 20_000, stateHistory = DEFAULT_STATE_HISTORY } = parameters
+  if (!Number.isInteger(stateHistory) || stateHistory < 1) throw new RangeError(`stateHistory must be a positive integer of blocks, got ${stateHistory}`)
   const binary = resolveAnvilBinary()
   return withPortLock(async () => {
     const port = parameters.port ?? (await getFreePort())
-    const args = ["--host", "127.0.0.1", "--port", String(port), "--chain-id", String(chainId)]
+    const args = ["--host", "127.0.0.1", "--port", String(port), "--chain-id", String(chainId), "--prune-history", String(stateHistory)]
     if (blockTime !== undefined) args.push("--block-time", String(blockTime))
     args.push(...extraArgs)
     const proc: SpawnedProcess = spawnManaged(binary, args)

@@ -35,7 +35,10 @@ export type FleetSettings = {
   refreshEveryBlocks: number
   /** Gas limit of each batched `eth_call`; the node's default cap when undefined. */
   callGas: bigint | undefined
-  /** Only after a new head: wait this long before polling, as a share of the observed block time (0..0.95). */
+  /**
+   * After a new head, never poll before this share of the block time has passed (0..0.95); the head poller waits longer
+   * when it predicts the next head later (learned arrival offset and jitter, see `HeadPoller`).
+   */
   headWaitShare: number
   /** BullMQ + Redis; undefined runs everything in this process with nothing to install. */
   queue: FleetQueueSettings | undefined

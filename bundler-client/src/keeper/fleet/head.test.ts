@@ -1,0 +1,119 @@
+import { pino } from "pino"
+import type { PublicClient } from "viem"
+import { describe, expect, test } from "vitest"
+import type { Clock } from "../clock.js"
+import { KeeperEvents } from "../events.js"
+import { KeeperMetrics } from "../metrics.js"
+import { HeadPoller } from "./head.js"
+
+const T0 = 1_800_000_000
+/** Longest answer time of one `eth_getBlockByNumber` (ms); each takes 1 to LATENCY ms (pseudo-random). */
+const LATENCY = 20
+
+/**
+ * Runs a {@link HeadPoller} against a simulated chain on a simulated clock: block `i` has timestamp `timestamps[i]`
+ * (seconds) and reaches the node at `timestamps[i] * 1000 + arrivals[i]` ms; each poll takes 1 to {@link LATENCY} ms.
+ *
+ * @returns Per block after `warmUp`: how late the poller saw it (ms), and the polls per block over those blocks.
+ */
+async function simulate(parameters: { timestamps: number[]; arrivals: number[]; pollIntervalMs?: number; waitShare?: number; warmUp?: number; seed?: number }) {
+  const { timestamps, arrivals, pollIntervalMs = 250, waitShare = 0.8, warmUp = 4, seed = 1 } = parameters
+  const latency = lcg(seed)
+  const arrivalAt = timestamps.map((t, i) => t * 1_000 + (arrivals[i] as number))
+  let now = arrivalAt[0] as number
+  const end = arrivalAt[arrivalAt.length - 1] as number
+  const clock: Clock = { now: () => now, sleep: async (ms) => void (now += ms) }
+  const pollTimes: number[] = []
+  let finish: () => void = () => undefined
+  const done = new Promise<void>((r) => (finish = r))
+  const client = {
+    getBlock: async () => {
+      pollTimes.push(now)
+      const took = 1 + Math.floor(latency() * LATENCY)
+      // The node answers with the head it has halfway through the request.
+      const at = now + took / 2
+      now += took
+      if (now > end + 1_000) finish()
+      let i = 0
+      while (i + 1 < arrivalAt.length && (arrivalAt[i + 1] as number) <= at) i += 1
+      return { number: BigInt(i), timestamp: BigInt(timestamps[i] as number) }
+    },
+  } as unknown as PublicClient
+  const logger = pino({ level: "silent" })
+  const metrics = new KeeperMetrics()
+  const poller = new HeadPoller({ client, clock, metrics, logger, events: new KeeperEvents({ logger, metrics }), pollIntervalMs, waitShare })
+  const seen = new Map<number, number>()
+  poller.start(async (h) => void seen.set(Number(h.number), h.seenAt))
+  await done
+  await poller.stop()
+  const late: number[] = []
+  let missed = 0
+  for (let i = warmUp; i < arrivalAt.length; i++) {
+    const at = seen.get(i)
+    if (at === undefined) missed += 1
+    else late.push(at - (arrivalAt[i] as number))
+  }
+  const from = arrivalAt[warmUp] as number
+  const polls = pollTimes.filter((t) => t >= from && t < end).length
+  return { late, missed, pollsPerBlock: polls / (arrivalAt.length - 1 - warmUp), blockMs: poller.blockMs }
+}
+
+/** A deterministic pseudo-random sequence in [0, 1). */
+function lcg(seed: number) {
+  let s = seed >>> 0
+  return () => {
+    s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0
+    return s / 2 ** 32
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+
+const regular = (n: number, seconds = 12) => Array.from({ length: n }, (_, i) => T0 + seconds * i)
+
+describe("HeadPoller: few polls per block, heads seen within one poll interval", () => {
+  test.each([1, 2, 3, 4, 5])("12 s blocks arriving at a fixed phase (anvil's interval mining), seed %i: at most 3 polls per block, each head seen within one poll interval", async (seed) => {
+    const r = await simulate({ timestamps: regular(60), arrivals: new Array(60).fill(437), seed })
+    expect(r.blockMs).toBe(12_000)
+    expect(r.missed).toBe(0)
+    expect(Math.max(...r.late)).toBeLessThanOrEqual(250 + 2 * LATENCY)
+    // Half a poll interval: as late as polling every 250 ms at a random phase would be, at the median.
+    expect(median(r.late)).toBeLessThanOrEqual(125)
+    // Polling from 0.8 of the block every 250 ms costs about 10 polls per block.
+    expect(r.pollsPerBlock).toBeLessThanOrEqual(3)
+    expect(r.pollsPerBlock).toBeGreaterThanOrEqual(1)
+  })
+
+  test("arrival jittering by up to 2.5 s: polls start earlier (jitter learned), heads still seen within 250 ms", async () => {
+    const rand = lcg(7)
+    const arrivals = Array.from({ length: 80 }, () => 300 + Math.floor(rand() * 2_500))
+    const r = await simulate({ timestamps: regular(80), arrivals })
+    // Never more polls than polling every 250 ms from 0.8 of the block (the waitShare floor) would make.
+    expect(r.pollsPerBlock).toBeLessThanOrEqual(12)
+    const late = [...r.late].sort((a, b) => a - b)
+    expect(late[Math.floor(late.length / 2)]).toBeLessThanOrEqual(250 + 2 * LATENCY)
+    expect(late[late.length - 1]).toBeLessThanOrEqual(2_500)
+  })
+
+  test("a missed slot (one 24 s gap) neither lengthens the block time nor delays the heads after it", async () => {
+    const timestamps = regular(60).map((t, i) => (i >= 30 ? t + 12 : t))
+    const r = await simulate({ timestamps, arrivals: new Array(60).fill(620) })
+    expect(r.blockMs).toBe(12_000)
+    expect(Math.max(...r.late)).toBeLessThanOrEqual(250 + 2 * LATENCY)
+    // 12 s of polls every 250 ms during the missed slot, otherwise 2-3 per block.
+    expect(r.pollsPerBlock).toBeLessThanOrEqual(4.5)
+  })
+
+  test("with no prediction to make (a chain whose heads come every 250 ms... 2 s at random) it polls every pollIntervalMs", async () => {
+    const rand = lcg(3)
+    const timestamps: number[] = []
+    let t = T0
+    for (let i = 0; i < 200; i++) {
+      timestamps.push(Math.floor(t))
+      t += 0.25 + rand() * 1.75
+    }
+    const r = await simulate({ timestamps, arrivals: new Array(200).fill(100) })
+    const late = [...r.late].sort((a, b) => a - b)
+    expect(late[Math.floor(late.length / 2)]).toBeLessThanOrEqual(250 + 2 * LATENCY)
+  })
+})
