@@ -316,16 +316,21 @@ contract AaveAttacksTest is AttackBase, AaveTestBase {
         expectOpFails(aaveRepayPlan(wbtcId, 3000e6), abi.encodeWithSelector(ILeverageModule.UnknownSubAccount.selector, wbtcId));
     }
 
+    /// @dev Redeploys the module with the fixture's two adapters plus `twin`, and a fresh automated Safe on it.
+    function _redeployWithTwin(address twin) internal {
+        address[] memory adapterList = new address[](3);
+        adapterList[0] = address(adapter);
+        adapterList[1] = address(aaveAdapter);
+        adapterList[2] = twin;
+        module = new LeverageModule(address(entryPoint), adapterList, address(0));
+        safe = newAutomatedSafe();
+    }
+
     /// @dev A module deployed with two adapters on the one Aave pool: the same account through the second adapter (same
     /// market id, another sub-account id) is refused the same way.
     function test_AaveAttack_RevertWhen_SecondAdapterOnTheSamePoolNamesTheAccount() public {
         AaveV3Adapter twin = new AaveV3Adapter(aavePool);
-        address[] memory adapterList = new address[](3);
-        adapterList[0] = address(adapter);
-        adapterList[1] = address(aaveAdapter);
-        adapterList[2] = address(twin);
-        module = new LeverageModule(address(entryPoint), adapterList, address(0));
-        safe = newAutomatedSafe();
+        _redeployWithTwin(address(twin));
         aaveSupply(safe, weth, 10e18);
         aaveBorrow(safe, usdc, 18_000e6);
         bytes32 first = setPolicyFor(safe, aavePolicy(wethUsdc, address(wethOracle), address(0)));
@@ -341,12 +346,7 @@ contract AaveAttacksTest is AttackBase, AaveTestBase {
     /// Safe's other Morpho market and its Aave account are other venue accounts and coexist with it.
     function test_AaveAttack_RevertWhen_SecondAdapterOnTheSameMorphoMarket() public {
         MorphoBlueAdapter twin = new MorphoBlueAdapter(morpho);
-        address[] memory adapterList = new address[](3);
-        adapterList[0] = address(adapter);
-        adapterList[1] = address(aaveAdapter);
-        adapterList[2] = address(twin);
-        module = new LeverageModule(address(entryPoint), adapterList, address(0));
-        safe = newAutomatedSafe();
+        _redeployWithTwin(address(twin));
         openPosition(safe, wethMarket, 10e18, 18_000e6);
         bytes32 first = setPolicyFor(safe, defaultPolicy(wethMarket, address(0)));
         setPolicyFor(safe, defaultPolicy(wbtcMarket, address(0)));
