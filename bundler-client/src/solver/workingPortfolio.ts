@@ -245,7 +245,7 @@ export class WorkingPortfolio {
 
   /**
    * Loss limits (rules 5 and 6): the plan's loss (net value drop, slippage here) must stay within the smallest
-   * maxLossBps of what the positions move, and within every touched sub-account's remaining epoch budget
+   * maxLossBps of what the due positions move, and within every touched sub-account's remaining epoch budget
    * (maxEpochLossBps of its equity, minus what the epoch already lost), if it also touched `extraSubs` and `extraPool`.
    * Rates keep 0.1 % of each limit back for rounding.
    */
@@ -263,6 +263,10 @@ export class WorkingPortfolio {
       const equity = s.state.collateral * s.state.price - s.state.debt
       const remaining = (s.policy.maxEpochLossBps ?? 10_000) / 10_000 - (this.account(i).epoch.lossPpbInEpoch ?? 0) / 1e9
       epochRoom = Math.min(epochRoom, equity > 0 ? Math.max(0, remaining) * equity : 0)
+      // The module's allowance counts only due sub-accounts' moves (RebalanceLib._settle); the solver's due moves stay
+      // inside their landing zones, so inside each one's cap (HealthLib.maxMoveToHealth).
+      const account = this.account(i)
+      if (!account.low && !account.high) continue
       const dc = ((this.collateral[i] as number) - s.state.collateral) * s.state.price
       const dd = (this.debt[i] as number) - s.state.debt
       if (dc > 0) into += dc

@@ -50,15 +50,15 @@ library HealthLib {
     /// denominators are the two most move-intensive ways there: a collateral change alone (supply or withdraw x:
     /// (value +- x) x lltv = healthAfter x debt), and a swap deleverage or boost (sell collateral y for y(1 - loss) of
     /// debt, or borrow x to buy collateral: (value -+ y) x lltv = healthAfter x (debt -+ y(1 - loss))); a repayment or
-    /// borrow alone, or any mix, moves less. Unbounded (type(uint256).max) when the swap denominator is not positive. The
-    /// per-operation loss allowance counts each sub-account's move only up to this, so a move that changes health
-    /// little (a health-neutral shrink or growth, of a not-due sub-account or of the due one) buys no allowance beyond
-    /// what its real health change would honestly cost (issue 10, item 4).
+    /// borrow alone, or any mix, moves less. When the swap denominator is not positive (a maxLossBps so loose a swap
+    /// could not reach that health), the collateral-only figure (denominator lltv). The per-operation loss allowance
+    /// counts a due sub-account's move only up to this (at the plan's smallest maxLossBps), so a move that changes its
+    /// health little (a health-neutral shrink or growth) buys no allowance beyond what its real health change would
+    /// honestly cost (issue 10, item 4). Unbounded (type(uint256).max) at INFINITE_HEALTH.
     function maxMoveToHealth(MarketState memory state, uint256 healthAfter, uint256 maxLossBps) internal pure returns (uint256) {
         if (healthAfter == ConstantsLib.INFINITE_HEALTH) return type(uint256).max;
         uint256 swapped = Math.mulDiv(healthAfter, ConstantsLib.BPS - maxLossBps, ConstantsLib.BPS);
-        if (swapped <= state.lltv) return type(uint256).max;
-        uint256 denominator = Math.min(state.lltv, swapped - state.lltv);
+        uint256 denominator = swapped > state.lltv ? Math.min(state.lltv, swapped - state.lltv) : state.lltv;
         uint256 valueTimesLltv = collateralValue(state.collateral, state.price) * state.lltv;
         return Math.mulDiv(distance(healthAfter * state.debt, valueTimesLltv), 1, denominator, Math.Rounding.Ceil);
     }

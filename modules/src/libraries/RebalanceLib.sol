@@ -25,9 +25,9 @@ import {ModuleStorage} from "./ModuleStorage.sol";
 /// Loss accounting (`_holdings`, `_settle`): every holding a plan can change is valued in loan units at the plan's
 /// pre-trade prices, before and after: the Safe's idle loan and collateral tokens, its assets in each pool the plan
 /// names, and each listed position (collateral value, debt). The loss is the drop of their sum. It is bounded by
-/// `maxLossBps` of what the positions moved (the larger of the value that went into and out of them, each position
+/// `maxLossBps` of what the due positions moved (the larger of the value that went into and out of them, each position
 /// netted and counted up to what an honest plan needs for its health change), so neither idle or pool shuffles,
-/// unrelated listings nor health-neutral padding raise the allowance; and, summed over an
+/// unrelated listings, not-due moves nor health-neutral padding raise the allowance; and, summed over an
 /// aligned epoch, by `maxEpochLossBps` of each changed sub-account's equity (each charged its share of the loss, pro rata
 /// to its net position change; gas likewise against maxGasPerEpoch). A new action kind (a swap) only has to
 /// name the holdings it changes for this accounting to cover it.
@@ -47,7 +47,6 @@ library RebalanceLib {
         uint256 healthAfter;
         uint256 moved; // net position change charged to the amount caps, set by `_checkPostConditions`
         uint256 repayable; // the most its repayments clear: min(state.debt, the adapter's maxRepayable)
-        uint256 allowanceCap; // the most of its move the loss allowance counts, set by `_checkPostConditions`
         bool due;
     }
 
@@ -84,7 +83,7 @@ library RebalanceLib {
             if (policy.maxLossBps < maxLossBps) maxLossBps = policy.maxLossBps;
         }
 
-        (uint256 loss, uint256 moved) = _settle(runs, before, _holdings(safe, runs, plan.actions));
+        (uint256 loss, uint256 moved) = _settle(runs, before, _holdings(safe, runs, plan.actions), maxLossBps);
         if (loss * ConstantsLib.BPS > moved * maxLossBps) revert ILeverageModule.ValueLossExceeded(loss, moved, maxLossBps);
 
         uint256 gasUsed = gasStart - gasleft();
@@ -722,8 +721,6 @@ library RebalanceLib {
         if (!policy.boostAllowed && healthAfter < before) {
             revert ILeverageModule.HealthDecreased(run.id, before, healthAfter);
         }
-        // Its move counts toward the loss allowance only up to what an honest plan needs for the health change it made.
-        run.allowanceCap = run.state.maxMoveToHealth(healthAfter, policy.maxLossBps);
         // The amount caps charge the NET position change, at the pre-trade price: |collateral value change| + |debt
         // change|, read back from the venue, never the gross flows (each repayment, borrow, collateral or pool action).
         // Gross charging let a keeper spend a not-due sub-account's maxAmountPerEpoch with churn (repay x, borrow x + d)
@@ -741,16 +738,13 @@ library RebalanceLib {
         if (!run.due) {
             uint256 bound = run.state.distanceToTarget(target);
             if (moved > bound) revert ILeverageModule.NotDueMoveExceedsDistance(run.id, moved, bound);
-            // A not-due sub-account that shrank (collateral and debt both down, or one unchanged) is charged (amount
-            // caps, shares of gas and loss) only for how much nearer its target it got, never more than it moved: a
-            // health-neutral shrink next to others' rescues (each inside the distance bound) spent its amount cap
-            // and refused its own rescue (EpochAmountCapExceeded; issue 10 item 3, seventh review). A one-sided move
-            // (a donor's borrow or withdrawal, a repayment) gets at least its move nearer, so it is charged in full;
-            // a growth is charged in full.
-            if (run.collateralAfter <= run.state.collateral && run.debtAfter <= run.state.debt) {
-                uint256 distanceAfter = run.state.distanceToTarget(run.collateralAfter, run.debtAfter, target);
-                run.moved = distanceAfter >= bound ? 0 : Math.min(moved, bound - distanceAfter);
-            }
+            // A not-due sub-account is charged (amount caps, shares of gas and loss) only for how much nearer its
+            // target it got, never more than it moved: a health-neutral shrink or growth next to others' rescues (each
+            // inside the distance bound) spent its amount cap and refused its own rescue (EpochAmountCapExceeded;
+            // issue 10 item 3, seventh and eighth reviews). A one-sided move (a donor's borrow or withdrawal, a
+            // repayment) gets at least its move nearer (targetHealth > 1 > LLTV), so it is charged in full.
+            uint256 distanceAfter = run.state.distanceToTarget(run.collateralAfter, run.debtAfter, target);
+            run.moved = distanceAfter >= bound ? 0 : Math.min(moved, bound - distanceAfter);
         }
         if (moved > policy.maxAmountPerRebalance) {
             revert ILeverageModule.AmountCapExceeded(run.id, moved, policy.maxAmountPerRebalance);
@@ -889,13 +883,15 @@ library RebalanceLib {
         }
     }
 
-    /// @dev The plan's loss (drop of all holdings and positions, never negative) and what its positions moved: the
-    /// larger of the value that went into positions (collateral added, debt repaid) and out of them (collateral removed,
-    /// debt taken), each position netted and counted up to its `allowanceCap` (what an honest plan needs for the health
-    /// change it made), all at the pre-trade prices. Counted whole (until the seventh review of issue 10), a
-    /// health-neutral shrink of a sub-account far from its target (inside its not-due distance bound), or of the due one
-    /// itself, raised the allowance until a 12% skim of a 3,300 USDC rescue was accepted.
-    function _settle(Run[] memory runs, uint256[] memory before, uint256[] memory afterwards)
+    /// @dev The plan's loss (drop of all holdings and positions, never negative) and what its due positions moved: the
+    /// larger of the value that went into due positions (collateral added, debt repaid) and out of them (collateral
+    /// removed, debt taken), each netted and counted up to `HealthLib.maxMoveToHealth` at the plan's `maxLossBps` (what
+    /// an honest plan needs for the health change it made), all at the pre-trade prices. Not-due sub-accounts add
+    /// nothing: their honest moves (a donor's borrow, a collateral shift) lose nothing, and what they pay for lands on a
+    /// due one. Counted whole (until the seventh and eighth reviews of issue 10), a health-neutral shrink of a
+    /// sub-account far from its target, a real repayment of an in-band one, or a shrink of the due one itself raised
+    /// the allowance until the issue's 12% skim of a 3,300 USDC rescue was accepted.
+    function _settle(Run[] memory runs, uint256[] memory before, uint256[] memory afterwards, uint256 maxLossBps)
         private
         pure
         returns (uint256 loss, uint256 moved)
@@ -920,8 +916,10 @@ library RebalanceLib {
             else outOf += run.debtAfter - run.state.debt;
             gained += into;
             lost += outOf;
-            intoCounted += Math.min(into, run.allowanceCap);
-            outOfCounted += Math.min(outOf, run.allowanceCap);
+            if (!run.due) continue;
+            uint256 cap = run.state.maxMoveToHealth(run.healthAfter, maxLossBps);
+            intoCounted += Math.min(into, cap);
+            outOfCounted += Math.min(outOf, cap);
         }
         loss = lost > gained ? lost - gained : 0;
         moved = Math.max(intoCounted, outOfCounted);

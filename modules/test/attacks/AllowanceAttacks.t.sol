@@ -16,12 +16,14 @@ import {YieldVault} from "../utils/YieldVault.sol";
 import {TestToken} from "../utils/TestToken.sol";
 
 /// @notice Issue 10 items 3 and 4, seventh review: padding a lossy rescue with health-neutral moves.
-/// - The per-operation loss allowance (maxLossBps x moved) counts each sub-account's move only up to what an honest
-///   plan needs for the health change it made (`HealthLib.maxMoveToHealth`). A health-neutral shrink of a not-due
-///   sub-account far from its target (inside its distance bound), or of the due one itself, used to raise the
-///   allowance until a 12% skim of a 3,300 USDC rescue was accepted.
-/// - A not-due sub-account that shrank is charged its amount caps only for how much nearer its target it got: ten
-///   padded rescues used to fill its 1M epoch amount cap and refuse its own later rescue (EpochAmountCapExceeded).
+/// - The per-operation loss allowance (maxLossBps x moved) counts only due sub-accounts' moves, each up to what an
+///   honest plan needs for the health change it made (`HealthLib.maxMoveToHealth`, at the plan's smallest
+///   maxLossBps). A health-neutral shrink or a real repayment of a not-due sub-account far from its target (inside its
+///   distance bound), or a shrink of the due one itself, used to raise the allowance until a 12% skim of a 3,300 USDC
+///   rescue was accepted.
+/// - A not-due sub-account is charged its amount caps only for how much nearer its target it got: ten rescues padded
+///   with its health-neutral shrink or growth used to fill its 1M epoch amount cap and refuse its own later rescue
+///   (EpochAmountCapExceeded).
 /// Every attack goes through EntryPoint.handleOps, asserts the exact error and that nothing left the Safe.
 contract AllowanceAttacksTest is AttackBase {
     using MarketParamsLib for MarketParams;
@@ -258,5 +260,92 @@ contract AllowanceAttacksTest is AttackBase {
         handleOk(keeperOp(safe, keeper, plan2(wethId, wbtcId, a), keeperKey));
         EpochUsage memory after_ = module.getEpochUsage(safe, wbtcId);
         assertApproxEqAbs(after_.amountMoved - before.amountMoved, r, 2, "the donor's borrow is charged whole");
+    }
+    /* EIGHTH REVIEW: a real move on a not-due sub-account, a loose maxLossBps, growth padding */
+
+    /// @dev A real one-sided repayment of a not-due in-band WBTC (1.21 -> 1.39, toward its target, inside its distance
+    /// bound) used to buy the issue's 12% skim: not-due moves add nothing to the allowance.
+    function test_Attack_NotDueRealRepaymentBuysNoAllowance() public {
+        openPosition(safe, wbtcMarket, 21e8, 620_000e6); // 22 WBTC, 650k debt
+        wbtcId = setPolicy(defaultPolicy(wbtcMarket, address(usdcVault)));
+        _setHealth(wbtcMarket, 1.21e18);
+        RiggedVault skim = _feePool(1200);
+        _allowPools(skim);
+        MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
+        uint256 repaid = s.debt - Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), 0.86e18, 1.39e18);
+        Action[] memory pad = new Action[](1);
+        pad[0] = action(ActionKind.Repay, 1, address(0), repaid);
+        _expectLossRefused(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad)), 3300e6 + 1e6);
+    }
+
+    /// @dev The padding sub-account's own loose maxLossBps (30%) used to make its cap unbounded; caps use the plan's
+    /// smallest maxLossBps, and not-due moves count nothing anyway: a 6% skim padded with its health-neutral shrink is
+    /// refused.
+    function test_Attack_LooseLossBpsOnAPaddingSubAccountBuysNoAllowance() public {
+        openPosition(safe, wbtcMarket, 21e8, 620_000e6);
+        wbtcPool = _collateralPool(wbtc);
+        Policy memory policy = _poolsPolicy(wbtcMarket, address(wbtcPool));
+        policy.maxLossBps = 3000;
+        wbtcId = setPolicy(policy);
+        _setHealth(wbtcMarket, 1.21e18);
+        RiggedVault skim = _feePool(600);
+        _allowPools(skim);
+        Action[] memory pad = _shrink(wbtcMarket, 1, address(wbtcPool), _distance(wbtcMarket) - 10e6);
+        _expectLossRefused(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad)), 3300e6 + 1e6);
+    }
+
+    /// @dev Growth padding: a boost-enabled, not-due WBTC (1.21, below its target 1.4) grown at constant health (supply
+    /// idle WBTC, borrow, park the USDC) next to ten genuine WETH rescues, ~100k each, used to fill its quickstart 1M
+    /// epoch amount cap and refuse its own rescue. It is charged only its approach to the target (about nothing).
+    function test_Attack_GrowthPaddingLeavesTheNotDueRescuePossible() public {
+        openPosition(safe, wbtcMarket, 15e8, 485_000e6); // 16 WBTC, 515k debt
+        Policy memory wbtcPolicy = defaultPolicy(wbtcMarket, address(usdcVault));
+        wbtcPolicy.boostAllowed = true;
+        wbtcPolicy.maxAmountPerRebalance = 100_000e6;
+        wbtcPolicy.maxAmountPerEpoch = 1_000_000e6;
+        wbtcId = setPolicy(wbtcPolicy);
+        Policy memory wethPolicy = defaultPolicy(wethMarket, address(usdcVault));
+        wethPolicy.maxAmountPerRebalance = 100_000e6;
+        wethPolicy.maxAmountPerEpoch = 1_000_000e6;
+        setPolicy(wethPolicy);
+        vm.warp(block.timestamp / 1 days * 1 days + 1 days + 1 hours);
+        uint256 epoch = block.timestamp / 1 days;
+        uint256 wbtcPrice = _setHealth(wbtcMarket, 1.21e18);
+        wbtc.mint(safe, 20e8); // the owner's idle WBTC
+        uint256 grown;
+        for (uint256 i; i < 10; ++i) {
+            vm.warp(block.timestamp + 5 minutes);
+            wbtcOracle.setPrice(wbtcPrice);
+            _dropWethHealthTo(1.19e18);
+            Action[] memory rescue = new Action[](1);
+            rescue[0] = action(ActionKind.Repay, 0, address(0), _repayToReach(1.35e18));
+            MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
+            uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
+            uint256 borrowed = Math.mulDiv(99_990e6, s.debt, s.debt + value);
+            uint256 supplied = Math.mulDiv(s.collateral, borrowed, s.debt) + 100;
+            Action[] memory pad = new Action[](3);
+            pad[0] = action(ActionKind.SupplyCollateral, 1, address(0), supplied);
+            pad[1] = action(ActionKind.Borrow, 1, address(0), borrowed);
+            pad[2] = action(ActionKind.DepositToPool, 1, address(usdcVault), borrowed);
+            handleOk(keeperOp(safe, keeper, plan2(wethId, wbtcId, _concat(rescue, pad)), keeperKey));
+            grown += 99_990e6;
+        }
+        assertEq(block.timestamp / 1 days, epoch, "one epoch");
+        assertLt(module.getEpochUsage(safe, wbtcId).amountMoved, grown / 100, "growth at constant health charged ~nothing");
+
+        (address honest, uint256 honestKey) = makeAddrAndKey("honest keeper");
+        safeCall(abi.encodeCall(ILeverageModule.revokeAllKeepers, ()));
+        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (honest, 0, uint48(block.timestamp + 1 days))));
+        vm.warp(block.timestamp + 10 minutes);
+        _setHealth(wbtcMarket, 1.19e18);
+        wethOracle.setPrice(wethOracle.price());
+        MarketState memory st = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
+        uint256 need = st.debt - Math.mulDiv(Math.mulDiv(st.collateral, st.price, 1e36), 0.86e18, 1.3e18);
+        assertLe(need, 100_000e6, "the rescue fits the per-rebalance cap");
+        Action[] memory repay = new Action[](1);
+        repay[0] = action(ActionKind.Repay, 0, address(0), need);
+        handleOk(keeperOp(safe, honest, _single(wbtcId, repay), honestKey));
+        assertGe(healthOf(safe, wbtcMarket), 1.29e18, "WBTC rescued in the same epoch");
+        assertEq(block.timestamp / 1 days, epoch, "still the same epoch");
     }
 }

@@ -290,8 +290,9 @@ export function distanceToTarget(state: Pick<RuleMarketState, "collateral" | "de
  * HealthLib.maxMoveToHealth: the most an honest plan moves a sub-account (net position change, loan base units) to
  * take it from `state` to `healthAfter` (WAD) at its pre-trade price when each swap loses at most `maxLossBps`:
  * ceil(|healthAfter x debt - collateral value x lltv| / min(lltv, healthAfter x (1 - maxLossBps / 10000) - lltv)) (a
- * collateral change alone, or a swap deleverage / boost); unbounded (`undefined`) at INFINITE_HEALTH or when the swap
- * denominator is not positive. The per-operation loss allowance counts each sub-account's move only up to this.
+ * collateral change alone, or a swap deleverage / boost; the collateral-only figure, denominator lltv, when the swap
+ * denominator is not positive); unbounded (`undefined`) at INFINITE_HEALTH. The per-operation loss allowance counts a
+ * due sub-account's move only up to this, at the plan's smallest maxLossBps; not-due moves count nothing.
  */
 export function maxMoveToHealth(
   state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv">,
@@ -300,8 +301,7 @@ export function maxMoveToHealth(
 ): bigint | undefined {
   if (healthAfter === INFINITE_HEALTH) return undefined
   const swapped = (healthAfter * (BPS - maxLossBps)) / BPS
-  if (swapped <= state.lltv) return undefined
-  const denominator = min(state.lltv, swapped - state.lltv)
+  const denominator = swapped > state.lltv ? min(state.lltv, swapped - state.lltv) : state.lltv
   return mulDivUp(distance(healthAfter * state.debt, collateralValue(state.collateral, state.price) * state.lltv), 1n, denominator)
 }
 
@@ -367,8 +367,6 @@ type Run = {
   due: boolean
   /** Net position change charged to the caps and usage shares, set by the post-conditions. */
   moved: bigint
-  /** Most of its move the loss allowance counts (undefined: all of it), set by the post-conditions. */
-  allowanceCap: bigint | undefined
 }
 
 /**
@@ -481,7 +479,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const healthBefore = healthOf(state.collateral, state.debt, state.price, state.lltv)
     const due = healthBefore < policy.minHealth || (policy.boostAllowed && healthBefore > policy.maxHealth)
     triggered ||= due
-    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n, allowanceCap: undefined })
+    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n })
   })
   if (!triggered) revert("NoTrigger")
   const run = (index: number): Run => runs[index] as Run
@@ -783,22 +781,18 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
         revert("HealthCrossedTarget", id, before, healthAfter, target)
     }
     if (!policy.boostAllowed && healthAfter < before) revert("HealthDecreased", id, before, healthAfter)
-    // The loss allowance counts its move only up to what an honest plan needs for the health change it made.
-    r.allowanceCap = maxMoveToHealth(r.state, healthAfter, big(policy.maxLossBps))
     // The amount caps charge the net position change at the pre-trade price, not the gross flows (review 4 of issue 10).
     const price = r.state.price
     const moved = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)
     r.moved = moved
     // A not-due sub-account moves by at most its distance to its target (a health-neutral move of any size would pad
-    // the loss allowance and spend its amount caps). One that shrank (both sides down or unchanged) is charged only
-    // for how much nearer its target it got, at most its move.
+    // the loss allowance and spend its amount caps), and is charged only for how much nearer its target it got, at
+    // most its move (a one-sided move is charged in full).
     if (!r.due) {
       const bound = distanceToTarget(r.state, target)
       if (moved > bound) revert("NotDueMoveExceedsDistance", id, moved, bound)
-      if (collateralAfter <= r.state.collateral && debtAfter <= r.state.debt) {
-        const distanceAfter = distanceToTarget({ ...r.state, collateral: collateralAfter, debt: debtAfter }, target)
-        r.moved = distanceAfter >= bound ? 0n : min(moved, bound - distanceAfter)
-      }
+      const distanceAfter = distanceToTarget({ ...r.state, collateral: collateralAfter, debt: debtAfter }, target)
+      r.moved = distanceAfter >= bound ? 0n : min(moved, bound - distanceAfter)
     }
     if (moved > policy.maxAmountPerRebalance) revert("AmountCapExceeded", id, moved, policy.maxAmountPerRebalance)
     if (moved * BPS < collateralValue(r.state.collateral, price) * MIN_MATERIAL_CHANGE_BPS) revert("SubAccountUnchanged", id)
@@ -815,7 +809,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     if (a > b) gained += a - b
     else lost += b - a
   })
-  // Each position's move counts toward the allowance only up to its allowanceCap (issue 10 item 4).
+  // Only due positions' moves count toward the allowance, each up to maxMoveToHealth at the plan's maxLossBps (issue 10
+  // item 4).
   let intoCounted = 0n
   let outCounted = 0n
   runs.forEach((r, k) => {
@@ -830,7 +825,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     else out += res.debtAfter - r.state.debt
     gained += into
     lost += out
-    const cap = r.allowanceCap
+    if (!r.due) return
+    const cap = maxMoveToHealth(r.state, res.healthAfter, maxLossBps)
     intoCounted += cap === undefined ? into : min(into, cap)
     outCounted += cap === undefined ? out : min(out, cap)
   })
