@@ -118,6 +118,9 @@ describe("keeper in the worst minute", () => {
     expect(used).toBeGreaterThanOrEqual(0n)
     const sentBlock = (await env.publicClient.getBlockNumber({ cacheTime: 0 })) - 5n
     await rpc(env.devnet.rpcUrl, "anvil_mine", ["0x5dc"]) // 1,500 blocks
+    // Mining moved the clock past the feeds' maxOracleAge: refresh them at the same prices, so a feed check the keeper
+    // makes before the price move below (the solver may plan in band) does not raise a stale-feed alert.
+    await driver.set(prices)
     const stateFile = join(dir, "old-intent.json")
     const state: KeeperState = { version: 2, scopes: { [scopeKey(scope())]: { safes: { [safe.toLowerCase()]: { pending: { ...record(used, sentBlock), userOpHash: undefined } } } } } }
     writeFileSync(stateFile, JSON.stringify(state))
@@ -148,6 +151,9 @@ describe("keeper in the worst minute", () => {
     const used = (await keeperNonce()) - 1n // the operation of the previous test: landed
     const sentBlock = (await env.publicClient.getBlockNumber({ cacheTime: 0 })) - 5n
     await rpc(env.devnet.rpcUrl, "anvil_mine", ["0x5dc"]) // 1,500 blocks
+    // Mining moved the clock past the feeds' maxOracleAge: refresh them at the same prices, so a feed check the keeper
+    // makes before the price move below (the solver may plan in band) does not raise a stale-feed alert.
+    await driver.set(prices)
     const stateFile = join(dir, "old-intent-default-window.json")
     const state: KeeperState = { version: 2, scopes: { [scopeKey(scope())]: { safes: { [safe.toLowerCase()]: { pending: record(used, sentBlock) } } } } }
     writeFileSync(stateFile, JSON.stringify(state))
