@@ -28,17 +28,29 @@ export type ChainBounds = {
       maxSlippageBps?: number | undefined
       /** Whether the module counts the sub-account as due (health below its band, or above it with boosts allowed). */
       due?: boolean | undefined
+      /**
+       * Aave v3 (`readAaveLimits`): the most a repayment clears, the adapter's `maxRepayable` (the debt reserve's own
+       * variable debt of the Safe, below `debt` when the account owes other reserves; 0 when the reserve is paused);
+       * undefined: `debt` alone bounds a repayment. A borrow of the sub-account raises it by what it borrows.
+       */
+      repayable?: bigint | undefined
+      /** Aave v3: the collateral reserve's supply-cap room (a collateral supply above it reverts); undefined: no cap. */
+      suppliable?: bigint | undefined
+      /** Aave v3: the collateral reserve's available liquidity (a collateral withdrawal above it reverts); undefined: no limit. */
+      withdrawable?: bigint | undefined
     }
   >
 }
 
 /**
  * One on-chain bound that cut an action of the plan given: `bound` names it (`maxWithdraw` of a pool, the market's free
- * liquidity `borrowable`, the Safe's `balance` at that point, the sub-account's `debt` or `collateral`), `index` is the
+ * liquidity `borrowable`, the Safe's `balance` at that point, the sub-account's `debt` or `collateral`, an Aave
+ * sub-account's `repayable` (maxRepayable), its collateral reserve's `suppliable` (supply-cap room) or `withdrawable`
+ * (available liquidity)), `index` is the
  * action's index in the plan given, `asked` what the plan asked and `allowed` what the bound left (base units).
  */
 export type BindingBound = {
-  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral"
+  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral" | "repayable" | "suppliable" | "withdrawable"
   index: number
   kind: ActionKind
   subAccount: Hex
@@ -186,6 +198,9 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
       if (allowed < amount) binding.push(bindingOf(plan, k, bound, allowed))
       amount = min(amount, allowed)
     }
+    const bindOptional = (bound: BindingBound["bound"], allowed: bigint | undefined) => {
+      if (allowed !== undefined) bind(bound, allowed < 0n ? 0n : allowed)
+    }
     if (a.kind === "WithdrawFromPool" || a.kind === "DepositToPool") {
       const pool = poolOf(a)
       const asset = bounds.poolAsset[pool] ?? ""
@@ -202,7 +217,9 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
       if (a.kind === "Repay") {
         bind("balance", balances[s.loanToken] ?? 0n)
         bind("debt", s.debt)
+        bindOptional("repayable", s.repayable)
         s.debt -= amount
+        if (s.repayable !== undefined) s.repayable -= amount
         if (s.borrowable !== undefined) s.borrowable += amount
         add(s.loanToken, -amount)
       } else if (a.kind === "Borrow") {
@@ -211,20 +228,34 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
           s.borrowable -= amount
         }
         s.debt += amount
+        if (s.repayable !== undefined) s.repayable += amount
         add(s.loanToken, amount)
       } else if (a.kind === "SupplyCollateral") {
         bind("balance", balances[s.collateralToken] ?? 0n)
+        bindOptional("suppliable", s.suppliable)
         s.collateral += amount
+        supplied(s, amount)
         add(s.collateralToken, -amount)
       } else if (a.kind === "WithdrawCollateral") {
         bind("collateral", s.collateral)
+        bindOptional("withdrawable", s.withdrawable)
         s.collateral -= amount
+        supplied(s, -amount)
         add(s.collateralToken, amount)
       }
     }
     return amount
   })
   return { amounts, binding }
+}
+
+/**
+ * An Aave collateral reserve's limits after the sub-account supplies `amount` of it (negative: withdraws): the
+ * supply-cap room falls and the available liquidity rises by it.
+ */
+function supplied(s: { suppliable?: bigint | undefined; withdrawable?: bigint | undefined }, amount: bigint): void {
+  if (s.suppliable !== undefined) s.suppliable -= amount
+  if (s.withdrawable !== undefined) s.withdrawable += amount
 }
 
 /** The token an action takes from the Safe's wallet and the one it brings (lower-case), when known. */
@@ -383,6 +414,8 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const withdrawable = { ...bounds.maxWithdraw }
   const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
   const collateral = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.collateral]))
+  // An Aave sub-account's running limits: what a repayment clears, its collateral reserve's cap room and liquidity.
+  const aave = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, { repayable: s.repayable, suppliable: s.suppliable, withdrawable: s.withdrawable }]))
   for (const k of order) {
     const a = actions[k] as Action
     if (a.kind === "EndCallback") continue
@@ -390,9 +423,11 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     let amount = forced.has(k) ? 0n : a.amount
     const bind = (bound: BindingBound["bound"], allowed: bigint | undefined) => {
       if (allowed === undefined) return
+      if (allowed < 0n) allowed = 0n
       if (allowed < amount) binding.push(bindingOf(plan, k, bound, allowed))
       amount = min(amount, allowed)
     }
+    const limits = aave[id]
     if (spends(k)) {
       const fromIdle = draws[k]?.filter((d) => idle[tokens[k]?.into ?? ""]?.draws.includes(d)) ?? []
       const idleCut = fromIdle.reduce((sum, d) => sum + d.cut, 0n)
@@ -406,9 +441,18 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     } else if (a.kind === "Borrow") {
       bind("borrowable", borrowable[id])
       if (borrowable[id] !== undefined) borrowable[id] = (borrowable[id] as bigint) - amount
+      if (limits?.repayable !== undefined) limits.repayable += amount
     } else if (a.kind === "WithdrawCollateral") {
       bind("collateral", collateral[id])
+      bind("withdrawable", limits?.withdrawable)
       if (collateral[id] !== undefined) collateral[id] = (collateral[id] as bigint) - amount
+      if (limits) supplied(limits, -amount)
+    } else if (limits && (a.kind === "Repay" || a.kind === "RepayWithCallback")) {
+      bind("repayable", limits.repayable)
+      if (limits.repayable !== undefined) limits.repayable -= amount
+    } else if (limits && (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback")) {
+      bind("suppliable", limits.suppliable)
+      supplied(limits, amount)
     }
     amounts[k] = amount
     const lot = lotOf[k]
@@ -465,6 +509,7 @@ function trimUnused(plan: ChainPlan, bounds: ChainBounds, amounts: bigint[]): vo
  */
 function unspent(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[], cleared: boolean): { excess: Record<string, bigint>; unknown: Set<string> } {
   const debt = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.debt]))
+  const repayable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.repayable]))
   const excess: Record<string, bigint> = {}
   const unknown = new Set<string>()
   const add = (token: string | undefined, amount: bigint) => {
@@ -475,12 +520,14 @@ function unspent(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[
     const id = idOf(plan, a)
     const { into, out } = tokensOf(plan, bounds, a)
     if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
-      const paid = min(amount, debt[id] ?? 0n)
+      const paid = min(amount, clearable(debt[id] ?? 0n, repayable[id]))
       debt[id] = (debt[id] ?? 0n) - paid
+      if (repayable[id] !== undefined) repayable[id] = (repayable[id] as bigint) - paid
       add(into, -(cleared ? paid : amount))
       return
     }
     if (a.kind === "Borrow") debt[id] = (debt[id] ?? 0n) + amount
+    if (a.kind === "Borrow" && repayable[id] !== undefined) repayable[id] = (repayable[id] as bigint) + amount
     if (isSwap(a.kind)) {
       const minimum = swapMinimum(bounds.subAccounts[id], a.kind === "SellCollateral", amount)
       if (minimum === undefined && amount > 0n && out !== undefined) unknown.add(out)
@@ -544,16 +591,29 @@ function fundingOf(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigin
     })
 }
 
+/** What a repayment clears at most: the debt, and an Aave sub-account's `repayable` (the module's min(debt, maxRepayable)). */
+const clearable = (debt: bigint, repayable: bigint | undefined): bigint => {
+  const most = repayable === undefined ? debt : min(debt, repayable)
+  return most > 0n ? most : 0n
+}
+
 /** The module's material-change rule for sub-account `i` (`moved * BPS >= collateral value * MIN_MATERIAL_CHANGE_BPS`). */
 function isMaterial(plan: ChainPlan, i: number, s: Sub, amounts: readonly bigint[]): boolean {
   if (s.price === undefined) return true
   let debt = s.debt
+  let repayable = s.repayable
   let collateral = s.collateral
   plan.actions.forEach((a, k) => {
     if (a.subAccount !== i) return
     const amount = amounts[k] as bigint
-    if (a.kind === "Repay" || a.kind === "RepayWithCallback") debt -= min(amount, debt)
-    else if (a.kind === "Borrow") debt += amount
+    if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
+      const paid = min(amount, clearable(debt, repayable))
+      debt -= paid
+      if (repayable !== undefined) repayable -= paid
+    } else if (a.kind === "Borrow") {
+      debt += amount
+      if (repayable !== undefined) repayable += amount
+    }
     else if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") collateral += amount
     else if (a.kind === "WithdrawCollateral") collateral -= amount
   })

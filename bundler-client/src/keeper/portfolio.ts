@@ -148,7 +148,7 @@ export async function readPortfolio(
   for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const now = Number(block.timestamp)
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()]))
-  const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable)
+  const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable, aaveLimits)
   if (swap !== undefined) {
     await Promise.all(
       chain.map(async (s, i) => {
@@ -413,7 +413,7 @@ export function portfolioOf(
   })
   const pools = state.pools.map((p) => ({ pool: p.pool.toLowerCase(), asset: p.asset.toLowerCase(), maxWithdraw: p.maxWithdraw }))
   return {
-    bounds: chainBoundsOf(chain, balances, pools, borrowable),
+    bounds: chainBoundsOf(chain, balances, pools, borrowable, aaveLimits),
     blockNumber: parameters.blockNumber,
     timestamp: now,
     chain,
@@ -488,13 +488,24 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
   }
 }
 
-/** The raw on-chain bounds of a plan's amounts (base units), for `clampToChainBounds`. */
+/**
+ * The raw on-chain bounds of a plan's amounts (base units), for `clampToChainBounds`; an Aave sub-account's limits
+ * (`aaveLimits`, by lower-case id) bound its repayments (maxRepayable, and 0 when its debt reserve takes none), its
+ * collateral supplies (the supply-cap room) and withdrawals (the reserve's available liquidity).
+ */
 function chainBoundsOf(
   chain: ChainSubAccount[],
   balances: Record<string, bigint>,
   pools: { pool: string; asset: string; maxWithdraw: bigint }[],
   borrowable: Record<string, bigint>,
+  aaveLimits: Record<string, AaveSubAccountLimits> = {},
 ): ChainBounds {
+  const repayableOf = (l: AaveSubAccountLimits): bigint | undefined => {
+    const [a, b] = [l.repayableDebt, l.debt.repayable]
+    return a === undefined ? b : b === undefined || a < b ? a : b
+  }
+  const aaveBoundsOf = (l: AaveSubAccountLimits | undefined) =>
+    l === undefined ? {} : { repayable: repayableOf(l), suppliable: l.collateral.suppliable, withdrawable: l.collateral.withdrawable }
   return {
     balances,
     maxWithdraw: Object.fromEntries(pools.map((p) => [p.pool, p.maxWithdraw])),
@@ -511,6 +522,7 @@ function chainBoundsOf(
           price: s.price,
           maxSlippageBps: s.policy.maxSlippageBps,
           due: s.band === "below" || (s.band === "above" && s.policy.boostAllowed),
+          ...aaveBoundsOf(aaveLimits[s.subAccount.toLowerCase()]),
         },
       ]),
     ),
