@@ -312,7 +312,7 @@ export async function settleSwapPlan(
     if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: to < a.amount ? (to > 0n ? to : 0n) : a.amount }
   }
   // Per callback opener: the sum of its sales' quotes less the margin, and what they fall short of the plan.
-  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; take: bigint; minimum: bigint; sales: { k: number; quote: bigint }[] }>()
+  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; take: bigint; minimum: bigint; sales: { k: number; quote: bigint; minimum: bigint }[] }>()
   let opener = -1
   for (let k = 0; k < actions.length; k++) {
     const swap = actions[k]
@@ -334,7 +334,7 @@ export async function settleSwapPlan(
       const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true, take: 0n, minimum: 0n, sales: [] }
       const minimum = parameters.minAmountOut?.[k]
       block.quoted += exact
-      block.sales.push({ k, quote: exact })
+      block.sales.push({ k, quote: exact, minimum: minimum ?? 0n })
       block.minimum += minimum ?? 0n
       if (expected === undefined) block.planned = false
       else {
@@ -361,17 +361,39 @@ export async function settleSwapPlan(
     const own = block.planned && a.amount > block.take ? a.amount - block.take : 0n
     const settled = block.planned ? a.amount - block.short : block.quoted
     lower(j, settled > own + block.minimum ? settled : own + block.minimum)
-    // The sales pay what the venue collects beyond the own funds, in proportion to their quotes (the last the rest).
-    const paid = (actions[j] as ChainPlan["actions"][number]).amount - own
-    const quoted = block.sales.reduce((sum, x) => sum + x.quote, 0n)
-    let left = paid > 0n ? paid : 0n
-    block.sales.forEach((sale, n) => {
-      const share = n === block.sales.length - 1 || quoted === 0n ? left : ((paid > 0n ? paid : 0n) * sale.quote) / quoted
-      swapPaid[sale.k] = share
-      left -= share
+    // The sales pay what the venue collects beyond the own funds: each its on-chain minimum, the slack above the
+    // minimums in proportion to what each quote exceeds its minimum by (the last the rest). A share below its sale's
+    // minimum would let the clamp's cut of one sale take the repayment below the sum of the sales' minimums, which the
+    // module refuses (SaleExceedsRepayment).
+    const amount = (actions[j] as ChainPlan["actions"][number]).amount - own
+    swapShares(block.sales, amount > 0n ? amount : 0n).forEach((share, n) => {
+      swapPaid[(block.sales[n] as { k: number }).k] = share
     })
   }
   return { plan: { ...plan, actions }, funding: { swapPaid } }
+}
+
+/**
+ * Shares `paid` among a callback block's sales: each its `minimum`, the rest in proportion to `quote - minimum` (to
+ * `quote` when no quote is above its minimum), the last the remainder; when `paid` is below the sum of the minimums,
+ * in proportion to the minimums. Base units of the loan (sale) or collateral (purchase) token.
+ *
+ * @returns One share per sale, summing to `paid`.
+ */
+export function swapShares(sales: readonly { quote: bigint; minimum: bigint }[], paid: bigint): bigint[] {
+  const minimums = sales.reduce((sum, x) => sum + x.minimum, 0n)
+  const above = sales.map((x) => (x.quote > x.minimum ? x.quote - x.minimum : 0n))
+  const aboveSum = above.reduce((sum, x) => sum + x, 0n)
+  const [base, weights] =
+    paid < minimums ? [sales.map(() => 0n), sales.map((x) => x.minimum)] : [sales.map((x) => x.minimum), aboveSum > 0n ? above : sales.map((x) => x.quote)]
+  const slack = paid - base.reduce((sum, x) => sum + x, 0n)
+  const total = weights.reduce((sum, x) => sum + x, 0n)
+  let left = slack
+  return sales.map((_, n) => {
+    const extra = n === sales.length - 1 || total === 0n ? left : (slack * (weights[n] as bigint)) / total
+    left -= extra
+    return (base[n] as bigint) + extra
+  })
 }
 
 /**
