@@ -59,6 +59,7 @@ function verdict(p: ChainPlan, subs: S[], balances: Record<string, bigint>, pool
   const out: Record<number, bigint> = {}
   p.actions.forEach((a, k) => {
     if (a.kind === "SellCollateral") out[k] = (minAmountOut(BigInt(SLIP), PRICE, true, a.amount) * 10_040n) / 10_000n
+    if (a.kind === "BuyCollateral") out[k] = minAmountOut(BigInt(SLIP), PRICE, false, a.amount)
   })
   const listed = p.subAccounts.map((id) => subs.find((x) => x.id === id) as S)
   const r = checkRebalanceRules({
@@ -129,6 +130,33 @@ describe("clampPlanToChainBounds: an Aave sub-account's maxRepayable (the debt r
     expect(amounts(out)).toEqual([`RepayWithCallback=${B.repayableDebt}`, `WithdrawCollateral=${x}`, `SellCollateral=${x}`, "EndCallback=0"])
     expect(binding.map((b) => b.bound)).toEqual(["repayable"])
     expect(verdict(out as ChainPlan, [B], balances)).toBe("ok")
+  })
+
+  test("a donor-funded repay above maxRepayable next to a later flash boost: the donor's borrow is cut, not the boost's", () => {
+    const A = sub(10, 300n * 10n ** 18n, 1.45)
+    const B = sub(11, 100n * 10n ** 18n, 1.2)
+    const C = sub(12, 100n * 10n ** 18n, 1.6)
+    const y = toTarget(B, 1.25)
+    const bx = 20_000n * 10n ** 18n
+    const supply = minAmountOut(BigInt(SLIP), PRICE, false, bx)
+    const plan: ChainPlan = {
+      subAccounts: [A.id, B.id, C.id],
+      actions: [
+        { kind: "Borrow", subAccount: 0, amount: y },
+        { kind: "Repay", subAccount: 1, amount: y },
+        { kind: "SupplyCollateralWithCallback", subAccount: 2, amount: supply },
+        { kind: "Borrow", subAccount: 2, amount: bx },
+        { kind: "BuyCollateral", subAccount: 2, route: ROUTE, amount: bx },
+        { kind: "EndCallback", subAccount: 2, amount: 0n },
+      ],
+    }
+    expect(verdict(plan, [A, B, C], {})).toBe("ok")
+    // The chain: B's debt reserve holds half of what the solver repays.
+    B.repayableDebt = y / 2n
+    expect(verdict(plan, [A, B, C], {})).toMatch(/^IdleInflow/)
+    const { plan: out } = clampPlanToChainBounds(plan, boundsOf([A, B, C], {}), { swapPaid: [undefined, undefined, undefined, undefined, supply, undefined] })
+    expect(amounts(out)).toEqual([`Borrow=${B.repayableDebt}`, `Repay=${B.repayableDebt}`, `SupplyCollateralWithCallback=${supply}`, `Borrow=${bx}`, `BuyCollateral=${bx}`, "EndCallback=0"])
+    expect(verdict(out as ChainPlan, [A, B, C], {})).toBe("ok")
   })
 
   test("a repayment after the sub-account's own borrow counts the borrow in maxRepayable (no cut)", () => {

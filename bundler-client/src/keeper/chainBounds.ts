@@ -416,6 +416,8 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const collateral = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.collateral]))
   // An Aave sub-account's running limits: what a repayment clears, its collateral reserve's cap room and liquidity.
   const aave = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, { repayable: s.repayable, suppliable: s.suppliable, withdrawable: s.withdrawable }]))
+  // What a spend's own bound (maxRepayable, a supply-cap room) took off it beyond its lots' cuts.
+  const released = actions.map(() => 0n)
   for (const k of order) {
     const a = actions[k] as Action
     if (a.kind === "EndCallback") continue
@@ -448,10 +450,14 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       if (collateral[id] !== undefined) collateral[id] = (collateral[id] as bigint) - amount
       if (limits) supplied(limits, -amount)
     } else if (limits && (a.kind === "Repay" || a.kind === "RepayWithCallback")) {
+      const before = amount
       bind("repayable", limits.repayable)
+      released[k] = before - amount
       if (limits.repayable !== undefined) limits.repayable -= amount
     } else if (limits && (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback")) {
+      const before = amount
       bind("suppliable", limits.suppliable)
+      released[k] = before - amount
       supplied(limits, amount)
     }
     amounts[k] = amount
@@ -462,7 +468,36 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       if (amount < a.amount) short(lot, lot.planned - fundedBy(lot.planned, a.amount, amount, swapMinimum(bounds.subAccounts[id], a.kind === "SellCollateral", amount)))
     } else short(lot, a.amount - amount)
   }
+  release(actions, amounts, released, [...Object.values(idle), ...lots], draws)
   return { amounts, binding }
+}
+
+/**
+ * Gives back what a spend's own bound took off it (`released`, by action) to the lots it drew from: the idle balance
+ * first (it stays in the Safe), then the sources it drew on, last draw first, each lowered by what it no longer funds
+ * (else the module sees their inflow unspent: PoolNotUsed / IdleInflow). A swap's output is left alone (its input is
+ * not re-planned here; {@link trimUnused} lowers what it can).
+ */
+function release(actions: readonly Action[], amounts: bigint[], released: readonly bigint[], lots: readonly Lot[], draws: readonly Draw[][]): void {
+  const lotOfDraw = (d: Draw) => lots.find((l) => l.draws.includes(d))
+  released.forEach((r, k) => {
+    if (r <= 0n) return
+    const mine = (draws[k] ?? []).map((d) => ({ d, lot: lotOfDraw(d) })).reverse()
+    const ranked = [...mine.filter((x) => x.lot?.source === undefined), ...mine.filter((x) => x.lot?.source !== undefined)]
+    let left = r
+    for (const { d, lot } of ranked) {
+      if (left <= 0n) break
+      const source = lot?.source
+      if (source !== undefined && isSwap((actions[source] as Action).kind)) continue
+      let taken = min(left, d.amount - d.cut)
+      if (source !== undefined) {
+        taken = min(taken, amounts[source] as bigint)
+        amounts[source] = (amounts[source] as bigint) - taken
+      }
+      d.cut += taken
+      left -= taken
+    }
+  })
 }
 
 /** What {@link fundedBy} leaves for the integer rounding of a swap's output (the pool's and the quote's floors). */
