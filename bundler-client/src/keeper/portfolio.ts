@@ -284,6 +284,9 @@ export type SettleSwapParameters = {
   minAmountOut?: readonly (bigint | undefined)[] | undefined
 }
 
+/** 2^50: a float amount of a double's 53-bit mantissa is off its exact value by a few parts in 2^53, below 1 in 2^50. */
+const FLOAT_NOISE_DIVISOR = 2n ** 50n
+
 /**
  * {@link settleSwapAmounts}, with the settled plan's funding split ({@link PlanFunding}) for the clamp to the chain's
  * bounds (`clampPlanToChainBounds`): what each swap's output was planned to pay of the spend it funds. A callback
@@ -358,7 +361,11 @@ export async function settleSwapPlan(
   }
   for (const [j, block] of blocks) {
     const a = actions[j] as ChainPlan["actions"][number]
-    const own = block.planned && a.amount > block.take ? a.amount - block.take : 0n
+    // The own funds: what the repayment carries beyond the sales' takes, unless that is the float noise of the solver's
+    // amount against the integer takes (a few ulps of a double, 2^-50 of it, and a wei per floor): the margin below the
+    // quotes covers that much, while an own part the Safe does not hold would be cut by the clamp.
+    const beyond = a.amount > block.take ? a.amount - block.take : 0n
+    const own = block.planned && beyond > a.amount / FLOAT_NOISE_DIVISOR + 2n * BigInt(block.sales.length) ? beyond : 0n
     const settled = block.planned ? a.amount - block.short : block.quoted
     lower(j, settled > own + block.minimum ? settled : own + block.minimum)
     // The sales pay what the venue collects beyond the own funds: each its on-chain minimum, the slack above the
