@@ -104,7 +104,10 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * - Plans of pool, venue and plain collateral actions are walked in order with the Safe's balances: a pool withdrawal is
  *   clamped to what is left of `maxWithdraw`, a borrow to the market's free liquidity, a repay to the loan-token balance
  *   at that point and the debt, a deposit or collateral supply to the balance at that point, a collateral withdrawal to
- *   the collateral.
+ *   the collateral. An Aave sub-account's repay is also held to `repayable` (maxRepayable), its collateral supply to
+ *   `suppliable` (the supply-cap room) and its collateral withdrawal to `withdrawable` (the reserve's liquidity), each
+ *   net of the plan's earlier moves, in both walks; in a swap or callback plan what such a cut spend drew on is given
+ *   back, the idle balance first, then its sources (a donor's borrow, a pool withdrawal) lowered by it.
  * - Swap and callback plans were sized exactly on the pool and the venue (`settleSwapAmounts`); their swap outputs are
  *   not known here, so the plan given is first walked to attribute every spend (repay, deposit, supply, purchase, sale)
  *   to what funds it: its own sub-account's sources first (a sub-account's borrow funds its own purchase or repay), then
