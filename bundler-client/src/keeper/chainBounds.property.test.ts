@@ -24,7 +24,8 @@ const LLTV = (8n * WAD) / 10n
 const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
 
 type Kind = "boost" | "flash" | "poolRepay" | "dueRepay" | "donor" | "recipient" | "selfRecipient" | "saleTopUp"
-type Sub = { id: Hex; kind: Kind; due: boolean; collateralToken: Address; price: bigint; collateral: bigint; debt: bigint; pool?: Address }
+/** `repayableDebt`: an Aave sub-account's maxRepayable (its debt reserve's own debt), below what the plan repays. */
+type Sub = { id: Hex; kind: Kind; due: boolean; collateralToken: Address; price: bigint; collateral: bigint; debt: bigint; pool?: Address; repayableDebt?: bigint }
 type Segment = ChainPlan["actions"][number][]
 
 function policy(pools: readonly Address[]): RulePolicy {
@@ -53,11 +54,17 @@ function policy(pools: readonly Address[]): RulePolicy {
   }
 }
 
+const show = (p: ChainPlan) => p.actions.map((a) => `${a.kind}[${a.subAccount}]=${a.amount}`)
 test("property: random plans, clamps and interleavings keep positive amounts, no more than asked, supplies at their own purchase's minimum, and the rule book's acceptance", () => {
   let seed = 0x11c
   const rnd = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31), seed / 2 ** 31)
+  // Aave limits (review 4, B2) from their own stream, so the cases above draw the same numbers as before.
+  let aaveSeed = 0xaa4e
+  const rndAave = () => ((aaveSeed = (aaveSeed * 1_103_515_245 + 12_345) % 2 ** 31), aaveSeed / 2 ** 31)
+  /** A repayment `r` of an Aave sub-account: maxRepayable a few wei (float drift) or a fraction below it. */
+  const repayableBelow = (r: bigint) => (rndAave() < 0.5 ? r - BigInt(1 + Math.floor(rndAave() * 3_071)) : (r * BigInt(100 + Math.floor(rndAave() * 900))) / 1_000n)
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T
-  const stats = { cases: 0, clamped: 0, none: 0, subDropped: 0, interleaved: 0, idleShort: 0, donorNextToSale: 0, tinyPurchase: 0, topUpShort: 0, topUpNone: 0, saleTopUpShort: 0, withoutSplit: 0, overLoss: 0 }
+  const stats = { cases: 0, clamped: 0, none: 0, subDropped: 0, interleaved: 0, idleShort: 0, donorNextToSale: 0, tinyPurchase: 0, topUpShort: 0, topUpNone: 0, saleTopUpShort: 0, withoutSplit: 0, aaveRepay: 0, overLoss: 0 }
   for (let n = 0; stats.cases < 3_000; n++) {
     const loanDecimals = pick([6, 8, 18])
     const subs: Sub[] = []
@@ -146,9 +153,11 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
         const r = rnd()
         bounds.maxWithdraw[pool] = r < 0.3 ? w + 1_000n : r < 0.5 ? w - 3_071n : r < 0.8 ? (w * BigInt(Math.floor(rnd() * 1_000))) / 1_000n : 0n
         bounds.poolAsset[pool] = LOAN
+        if (rndAave() < 0.3) s.repayableDebt = repayableBelow(w)
         chains.push([[{ kind: "WithdrawFromPool", subAccount: i, pool, amount: w }], [{ kind: "Repay", subAccount: i, amount: w }]])
       } else if (s.kind === "dueRepay") {
         const repay = BigInt(Math.floor(D - (0.8 * V) / 1.3))
+        if (rndAave() < 0.3) s.repayableDebt = repayableBelow(repay)
         idle += repay
         chains.push([[{ kind: "Repay", subAccount: i, amount: repay }]])
       } else if (s.kind === "donor") {
@@ -156,6 +165,7 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
         const total = BigInt(Math.floor(num(recipient.debt) - (0.8 * valueOf(recipient)) / 1.25))
         const r = index(recipient)
         if (recipient.kind === "recipient") {
+          if (rndAave() < 0.3) recipient.repayableDebt = repayableBelow(total)
           freeOf.set(s.id, clampTo(total))
           chains.push([[{ kind: "Borrow", subAccount: i, amount: total }], [{ kind: "Repay", subAccount: r, amount: total }]])
         } else {
@@ -225,9 +235,10 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
     const ambiguous = Object.values(heldCollateral).some((b) => b === 0n) || (loanTopUp > 0n && held === 0n)
     const funding: PlanFunding | undefined = ambiguous || rnd() < 0.75 ? { swapPaid: actions.map((a) => paidBy.get(a)) } : undefined
     for (const s of subs)
-      bounds.subAccounts[s.id] = { debt: s.debt, collateral: s.collateral, loanToken: LOAN, collateralToken: s.collateralToken, borrowable: freeOf.get(s.id), price: s.price, maxSlippageBps: SLIPPAGE, due: s.due }
+      bounds.subAccounts[s.id] = { debt: s.debt, collateral: s.collateral, loanToken: LOAN, collateralToken: s.collateralToken, borrowable: freeOf.get(s.id), price: s.price, maxSlippageBps: SLIPPAGE, due: s.due, repayable: s.repayableDebt }
 
-    const judge = (p: ChainPlan, shares: (pool: Address) => bigint, balance: bigint, collateral: Record<string, bigint>) => {
+    // The plan given is judged as the solver saw the chain (no Aave limit), the clamped one with maxRepayable.
+    const judge = (p: ChainPlan, shares: (pool: Address) => bigint, balance: bigint, collateral: Record<string, bigint>, aave = true) => {
       const outputs: Record<number, bigint> = {}
       p.actions.forEach((a, k) => {
         if (a.kind !== "BuyCollateral" && a.kind !== "SellCollateral") return
@@ -245,7 +256,10 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
           (s): RuleSubAccount => ({
             id: s.id,
             policy: policy(s.pool ? [s.pool] : []),
-            state: { loanToken: LOAN, collateralToken: s.collateralToken, collateral: s.collateral, debt: s.debt, price: s.price, lltv: LLTV },
+            state: {
+              loanToken: LOAN, collateralToken: s.collateralToken, collateral: s.collateral, debt: s.debt, price: s.price, lltv: LLTV,
+              ...(aave && s.repayableDebt !== undefined ? { repayableDebt: s.repayableDebt } : {}),
+            },
             usage: { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n },
           }),
         ),
@@ -262,7 +276,7 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
     // sized to the due moves' allowance (RebalanceLib._settle counts due positions only; the solver sizes them to it):
     // such a case is drawn again.
     const asked = (pool: Address) => actions.find((a) => a.kind === "WithdrawFromPool" && a.pool === pool)?.amount ?? 0n
-    const original = judge(plan, asked, idle, topUps)
+    const original = judge(plan, asked, idle, topUps, false)
     if (!original.ok && original.error.name === "ValueLossExceeded") {
       stats.overLoss++
       continue
@@ -275,6 +289,7 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
     if (ambiguous) stats.topUpNone++
     if (loanTopUp > 0n && held < idle) stats.saleTopUpShort++
     if (funding === undefined) stats.withoutSplit++
+    if (subs.some((s) => s.repayableDebt !== undefined)) stats.aaveRepay++
     if (subs.some((s) => s.kind === "selfRecipient")) stats.donorNextToSale++
     if (subs.some((s) => (s.kind === "boost" || s.kind === "flash") && s.collateral < 20_000n)) stats.tinyPurchase++
     const { plan: out, binding } = clampPlanToChainBounds(plan, bounds, funding)
@@ -298,6 +313,12 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
       if (a.kind === "EndCallback") continue
       expect(a.amount).toBeGreaterThan(0n)
       expect(a.amount).toBeLessThanOrEqual(originalOf(a).amount)
+      if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
+        // An Aave sub-account's repayments clear at most its maxRepayable.
+        const s = subs.find((x) => x.id === out.subAccounts[a.subAccount]) as Sub
+        const repaid = out.actions.filter((b) => b.subAccount === a.subAccount && (b.kind === "Repay" || b.kind === "RepayWithCallback")).reduce((sum, b) => sum + b.amount, 0n)
+        if (s.repayableDebt !== undefined) expect(repaid).toBeLessThanOrEqual(s.repayableDebt)
+      }
       if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") {
         const s = subs.find((x) => x.id === out.subAccounts[a.subAccount]) as Sub
         const buy = out.actions.find((b) => b.kind === "BuyCollateral" && b.subAccount === a.subAccount)
@@ -314,7 +335,10 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
       const due = subs.find((s) => s.due) as Sub
       // So can a due repay the Safe's balance no longer covers (more than float drift short).
       const short = held < idle - 3_071n
-      const magnitude = ["HealthOutOfBand", "HealthOutsideLandingZone"].includes(verdict.error.name) && verdict.error.args[0] === due.id && (due.kind !== "dueRepay" || short)
+      // Or its maxRepayable (Aave) clears less than the repay.
+      const capped = due.repayableDebt !== undefined
+      const magnitude = ["HealthOutOfBand", "HealthOutsideLandingZone"].includes(verdict.error.name) && verdict.error.args[0] === due.id && (due.kind !== "dueRepay" || short || capped)
+      if (!magnitude) console.log("DEBUG", verdict.error, subs.map((s) => `${s.id.slice(0, 4)}:${s.kind}:${s.repayableDebt}`), show(plan), show(out), binding)
       expect(magnitude ? "magnitude" : `${verdict.error.name} ${verdict.error.args.join(" ")}`).toBe("magnitude")
     }
   }
@@ -336,4 +360,6 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
   expect(stats.topUpNone).toBeGreaterThan(60) // 89 measured since over-loss draws are drawn again
   expect(stats.saleTopUpShort).toBeGreaterThan(200)
   expect(stats.withoutSplit).toBeGreaterThan(300)
+  // Aave sub-accounts whose maxRepayable is below the repay the solver planned (review 4, B2/B2b).
+  expect(stats.aaveRepay).toBeGreaterThan(500)
 })

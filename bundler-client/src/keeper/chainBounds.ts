@@ -28,17 +28,29 @@ export type ChainBounds = {
       maxSlippageBps?: number | undefined
       /** Whether the module counts the sub-account as due (health below its band, or above it with boosts allowed). */
       due?: boolean | undefined
+      /**
+       * Aave v3 (`readAaveLimits`): the most a repayment clears, the adapter's `maxRepayable` (the debt reserve's own
+       * variable debt of the Safe, below `debt` when the account owes other reserves; 0 when the reserve is paused);
+       * undefined: `debt` alone bounds a repayment. A borrow of the sub-account raises it by what it borrows.
+       */
+      repayable?: bigint | undefined
+      /** Aave v3: the collateral reserve's supply-cap room (a collateral supply above it reverts); undefined: no cap. */
+      suppliable?: bigint | undefined
+      /** Aave v3: the collateral reserve's available liquidity (a collateral withdrawal above it reverts); undefined: no limit. */
+      withdrawable?: bigint | undefined
     }
   >
 }
 
 /**
  * One on-chain bound that cut an action of the plan given: `bound` names it (`maxWithdraw` of a pool, the market's free
- * liquidity `borrowable`, the Safe's `balance` at that point, the sub-account's `debt` or `collateral`), `index` is the
+ * liquidity `borrowable`, the Safe's `balance` at that point, the sub-account's `debt` or `collateral`, an Aave
+ * sub-account's `repayable` (maxRepayable), its collateral reserve's `suppliable` (supply-cap room) or `withdrawable`
+ * (available liquidity)), `index` is the
  * action's index in the plan given, `asked` what the plan asked and `allowed` what the bound left (base units).
  */
 export type BindingBound = {
-  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral"
+  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral" | "repayable" | "suppliable" | "withdrawable"
   index: number
   kind: ActionKind
   subAccount: Hex
@@ -92,7 +104,10 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * - Plans of pool, venue and plain collateral actions are walked in order with the Safe's balances: a pool withdrawal is
  *   clamped to what is left of `maxWithdraw`, a borrow to the market's free liquidity, a repay to the loan-token balance
  *   at that point and the debt, a deposit or collateral supply to the balance at that point, a collateral withdrawal to
- *   the collateral.
+ *   the collateral. An Aave sub-account's repay is also held to `repayable` (maxRepayable), its collateral supply to
+ *   `suppliable` (the supply-cap room) and its collateral withdrawal to `withdrawable` (the reserve's liquidity), each
+ *   net of the plan's earlier moves, in both walks; in a swap or callback plan what such a cut spend drew on is given
+ *   back, the idle balance first, then its sources (a donor's borrow, a pool withdrawal) lowered by it.
  * - Swap and callback plans were sized exactly on the pool and the venue (`settleSwapAmounts`); their swap outputs are
  *   not known here, so the plan given is first walked to attribute every spend (repay, deposit, supply, purchase, sale)
  *   to what funds it: its own sub-account's sources first (a sub-account's borrow funds its own purchase or repay), then
@@ -186,6 +201,9 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
       if (allowed < amount) binding.push(bindingOf(plan, k, bound, allowed))
       amount = min(amount, allowed)
     }
+    const bindOptional = (bound: BindingBound["bound"], allowed: bigint | undefined) => {
+      if (allowed !== undefined) bind(bound, allowed < 0n ? 0n : allowed)
+    }
     if (a.kind === "WithdrawFromPool" || a.kind === "DepositToPool") {
       const pool = poolOf(a)
       const asset = bounds.poolAsset[pool] ?? ""
@@ -202,7 +220,9 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
       if (a.kind === "Repay") {
         bind("balance", balances[s.loanToken] ?? 0n)
         bind("debt", s.debt)
+        bindOptional("repayable", s.repayable)
         s.debt -= amount
+        if (s.repayable !== undefined) s.repayable -= amount
         if (s.borrowable !== undefined) s.borrowable += amount
         add(s.loanToken, -amount)
       } else if (a.kind === "Borrow") {
@@ -211,20 +231,34 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
           s.borrowable -= amount
         }
         s.debt += amount
+        if (s.repayable !== undefined) s.repayable += amount
         add(s.loanToken, amount)
       } else if (a.kind === "SupplyCollateral") {
         bind("balance", balances[s.collateralToken] ?? 0n)
+        bindOptional("suppliable", s.suppliable)
         s.collateral += amount
+        supplied(s, amount)
         add(s.collateralToken, -amount)
       } else if (a.kind === "WithdrawCollateral") {
         bind("collateral", s.collateral)
+        bindOptional("withdrawable", s.withdrawable)
         s.collateral -= amount
+        supplied(s, -amount)
         add(s.collateralToken, amount)
       }
     }
     return amount
   })
   return { amounts, binding }
+}
+
+/**
+ * An Aave collateral reserve's limits after the sub-account supplies `amount` of it (negative: withdraws): the
+ * supply-cap room falls and the available liquidity rises by it.
+ */
+function supplied(s: { suppliable?: bigint | undefined; withdrawable?: bigint | undefined }, amount: bigint): void {
+  if (s.suppliable !== undefined) s.suppliable -= amount
+  if (s.withdrawable !== undefined) s.withdrawable += amount
 }
 
 /** The token an action takes from the Safe's wallet and the one it brings (lower-case), when known. */
@@ -383,6 +417,10 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const withdrawable = { ...bounds.maxWithdraw }
   const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
   const collateral = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.collateral]))
+  // An Aave sub-account's running limits: what a repayment clears, its collateral reserve's cap room and liquidity.
+  const aave = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, { repayable: s.repayable, suppliable: s.suppliable, withdrawable: s.withdrawable }]))
+  // What a spend's own bound (maxRepayable, a supply-cap room) took off it beyond its lots' cuts.
+  const released = actions.map(() => 0n)
   for (const k of order) {
     const a = actions[k] as Action
     if (a.kind === "EndCallback") continue
@@ -390,9 +428,11 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     let amount = forced.has(k) ? 0n : a.amount
     const bind = (bound: BindingBound["bound"], allowed: bigint | undefined) => {
       if (allowed === undefined) return
+      if (allowed < 0n) allowed = 0n
       if (allowed < amount) binding.push(bindingOf(plan, k, bound, allowed))
       amount = min(amount, allowed)
     }
+    const limits = aave[id]
     if (spends(k)) {
       const fromIdle = draws[k]?.filter((d) => idle[tokens[k]?.into ?? ""]?.draws.includes(d)) ?? []
       const idleCut = fromIdle.reduce((sum, d) => sum + d.cut, 0n)
@@ -406,9 +446,22 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     } else if (a.kind === "Borrow") {
       bind("borrowable", borrowable[id])
       if (borrowable[id] !== undefined) borrowable[id] = (borrowable[id] as bigint) - amount
+      if (limits?.repayable !== undefined) limits.repayable += amount
     } else if (a.kind === "WithdrawCollateral") {
       bind("collateral", collateral[id])
+      bind("withdrawable", limits?.withdrawable)
       if (collateral[id] !== undefined) collateral[id] = (collateral[id] as bigint) - amount
+      if (limits) supplied(limits, -amount)
+    } else if (limits && (a.kind === "Repay" || a.kind === "RepayWithCallback")) {
+      const before = amount
+      bind("repayable", limits.repayable)
+      released[k] = before - amount
+      if (limits.repayable !== undefined) limits.repayable -= amount
+    } else if (limits && (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback")) {
+      const before = amount
+      bind("suppliable", limits.suppliable)
+      released[k] = before - amount
+      supplied(limits, amount)
     }
     amounts[k] = amount
     const lot = lotOf[k]
@@ -418,7 +471,36 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       if (amount < a.amount) short(lot, lot.planned - fundedBy(lot.planned, a.amount, amount, swapMinimum(bounds.subAccounts[id], a.kind === "SellCollateral", amount)))
     } else short(lot, a.amount - amount)
   }
+  release(actions, amounts, released, [...Object.values(idle), ...lots], draws)
   return { amounts, binding }
+}
+
+/**
+ * Gives back what a spend's own bound took off it (`released`, by action) to the lots it drew from: the idle balance
+ * first (it stays in the Safe), then the sources it drew on, last draw first, each lowered by what it no longer funds
+ * (else the module sees their inflow unspent: PoolNotUsed / IdleInflow). A swap's output is left alone (its input is
+ * not re-planned here; {@link trimUnused} lowers what it can).
+ */
+function release(actions: readonly Action[], amounts: bigint[], released: readonly bigint[], lots: readonly Lot[], draws: readonly Draw[][]): void {
+  const lotOfDraw = (d: Draw) => lots.find((l) => l.draws.includes(d))
+  released.forEach((r, k) => {
+    if (r <= 0n) return
+    const mine = (draws[k] ?? []).map((d) => ({ d, lot: lotOfDraw(d) })).reverse()
+    const ranked = [...mine.filter((x) => x.lot?.source === undefined), ...mine.filter((x) => x.lot?.source !== undefined)]
+    let left = r
+    for (const { d, lot } of ranked) {
+      if (left <= 0n) break
+      const source = lot?.source
+      if (source !== undefined && isSwap((actions[source] as Action).kind)) continue
+      let taken = min(left, d.amount - d.cut)
+      if (source !== undefined) {
+        taken = min(taken, amounts[source] as bigint)
+        amounts[source] = (amounts[source] as bigint) - taken
+      }
+      d.cut += taken
+      left -= taken
+    }
+  })
 }
 
 /** What {@link fundedBy} leaves for the integer rounding of a swap's output (the pool's and the quote's floors). */
@@ -465,6 +547,7 @@ function trimUnused(plan: ChainPlan, bounds: ChainBounds, amounts: bigint[]): vo
  */
 function unspent(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[], cleared: boolean): { excess: Record<string, bigint>; unknown: Set<string> } {
   const debt = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.debt]))
+  const repayable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.repayable]))
   const excess: Record<string, bigint> = {}
   const unknown = new Set<string>()
   const add = (token: string | undefined, amount: bigint) => {
@@ -475,12 +558,14 @@ function unspent(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[
     const id = idOf(plan, a)
     const { into, out } = tokensOf(plan, bounds, a)
     if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
-      const paid = min(amount, debt[id] ?? 0n)
+      const paid = min(amount, clearable(debt[id] ?? 0n, repayable[id]))
       debt[id] = (debt[id] ?? 0n) - paid
+      if (repayable[id] !== undefined) repayable[id] = (repayable[id] as bigint) - paid
       add(into, -(cleared ? paid : amount))
       return
     }
     if (a.kind === "Borrow") debt[id] = (debt[id] ?? 0n) + amount
+    if (a.kind === "Borrow" && repayable[id] !== undefined) repayable[id] = (repayable[id] as bigint) + amount
     if (isSwap(a.kind)) {
       const minimum = swapMinimum(bounds.subAccounts[id], a.kind === "SellCollateral", amount)
       if (minimum === undefined && amount > 0n && out !== undefined) unknown.add(out)
@@ -544,16 +629,29 @@ function fundingOf(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigin
     })
 }
 
+/** What a repayment clears at most: the debt, and an Aave sub-account's `repayable` (the module's min(debt, maxRepayable)). */
+const clearable = (debt: bigint, repayable: bigint | undefined): bigint => {
+  const most = repayable === undefined ? debt : min(debt, repayable)
+  return most > 0n ? most : 0n
+}
+
 /** The module's material-change rule for sub-account `i` (`moved * BPS >= collateral value * MIN_MATERIAL_CHANGE_BPS`). */
 function isMaterial(plan: ChainPlan, i: number, s: Sub, amounts: readonly bigint[]): boolean {
   if (s.price === undefined) return true
   let debt = s.debt
+  let repayable = s.repayable
   let collateral = s.collateral
   plan.actions.forEach((a, k) => {
     if (a.subAccount !== i) return
     const amount = amounts[k] as bigint
-    if (a.kind === "Repay" || a.kind === "RepayWithCallback") debt -= min(amount, debt)
-    else if (a.kind === "Borrow") debt += amount
+    if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
+      const paid = min(amount, clearable(debt, repayable))
+      debt -= paid
+      if (repayable !== undefined) repayable -= paid
+    } else if (a.kind === "Borrow") {
+      debt += amount
+      if (repayable !== undefined) repayable += amount
+    }
     else if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") collateral += amount
     else if (a.kind === "WithdrawCollateral") collateral -= amount
   })

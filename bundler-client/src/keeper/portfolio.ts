@@ -148,7 +148,7 @@ export async function readPortfolio(
   for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const now = Number(block.timestamp)
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()]))
-  const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable)
+  const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable, aaveLimits)
   if (swap !== undefined) {
     await Promise.all(
       chain.map(async (s, i) => {
@@ -284,6 +284,9 @@ export type SettleSwapParameters = {
   minAmountOut?: readonly (bigint | undefined)[] | undefined
 }
 
+/** 2^50: a float amount of a double's 53-bit mantissa is off its exact value by a few parts in 2^53, below 1 in 2^50. */
+const FLOAT_NOISE_DIVISOR = 2n ** 50n
+
 /**
  * {@link settleSwapAmounts}, with the settled plan's funding split ({@link PlanFunding}) for the clamp to the chain's
  * bounds (`clampPlanToChainBounds`): what each swap's output was planned to pay of the spend it funds. A callback
@@ -312,7 +315,7 @@ export async function settleSwapPlan(
     if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: to < a.amount ? (to > 0n ? to : 0n) : a.amount }
   }
   // Per callback opener: the sum of its sales' quotes less the margin, and what they fall short of the plan.
-  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; take: bigint; minimum: bigint; sales: { k: number; quote: bigint }[] }>()
+  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; take: bigint; minimum: bigint; sales: { k: number; quote: bigint; minimum: bigint }[] }>()
   let opener = -1
   for (let k = 0; k < actions.length; k++) {
     const swap = actions[k]
@@ -334,7 +337,7 @@ export async function settleSwapPlan(
       const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true, take: 0n, minimum: 0n, sales: [] }
       const minimum = parameters.minAmountOut?.[k]
       block.quoted += exact
-      block.sales.push({ k, quote: exact })
+      block.sales.push({ k, quote: exact, minimum: minimum ?? 0n })
       block.minimum += minimum ?? 0n
       if (expected === undefined) block.planned = false
       else {
@@ -358,20 +361,46 @@ export async function settleSwapPlan(
   }
   for (const [j, block] of blocks) {
     const a = actions[j] as ChainPlan["actions"][number]
-    const own = block.planned && a.amount > block.take ? a.amount - block.take : 0n
+    // The own funds: what the repayment carries beyond the sales' takes, unless that is the float noise of the solver's
+    // amount against the integer takes (a few ulps of a double, 2^-50 of it, and a wei per floor): the margin below the
+    // quotes covers that much, while an own part the Safe does not hold would be cut by the clamp.
+    const beyond = a.amount > block.take ? a.amount - block.take : 0n
+    const own = block.planned && beyond > a.amount / FLOAT_NOISE_DIVISOR + 2n * BigInt(block.sales.length) ? beyond : 0n
     const settled = block.planned ? a.amount - block.short : block.quoted
     lower(j, settled > own + block.minimum ? settled : own + block.minimum)
-    // The sales pay what the venue collects beyond the own funds, in proportion to their quotes (the last the rest).
-    const paid = (actions[j] as ChainPlan["actions"][number]).amount - own
-    const quoted = block.sales.reduce((sum, x) => sum + x.quote, 0n)
-    let left = paid > 0n ? paid : 0n
-    block.sales.forEach((sale, n) => {
-      const share = n === block.sales.length - 1 || quoted === 0n ? left : ((paid > 0n ? paid : 0n) * sale.quote) / quoted
-      swapPaid[sale.k] = share
-      left -= share
+    // The sales pay what the venue collects beyond the own funds: each its on-chain minimum, the slack above the
+    // minimums in proportion to what each quote exceeds its minimum by (the last the rest). A share below its sale's
+    // minimum would let the clamp's cut of one sale take the repayment below the sum of the sales' minimums, which the
+    // module refuses (SaleExceedsRepayment).
+    const amount = (actions[j] as ChainPlan["actions"][number]).amount - own
+    swapShares(block.sales, amount > 0n ? amount : 0n).forEach((share, n) => {
+      swapPaid[(block.sales[n] as { k: number }).k] = share
     })
   }
   return { plan: { ...plan, actions }, funding: { swapPaid } }
+}
+
+/**
+ * Shares `paid` among a callback block's sales: each its `minimum`, the rest in proportion to `quote - minimum` (to
+ * `quote` when no quote is above its minimum), the last the remainder; when `paid` is below the sum of the minimums,
+ * in proportion to the minimums. Base units of the loan (sale) or collateral (purchase) token.
+ *
+ * @returns One share per sale, summing to `paid`.
+ */
+export function swapShares(sales: readonly { quote: bigint; minimum: bigint }[], paid: bigint): bigint[] {
+  const minimums = sales.reduce((sum, x) => sum + x.minimum, 0n)
+  const above = sales.map((x) => (x.quote > x.minimum ? x.quote - x.minimum : 0n))
+  const aboveSum = above.reduce((sum, x) => sum + x, 0n)
+  const [base, weights] =
+    paid < minimums ? [sales.map(() => 0n), sales.map((x) => x.minimum)] : [sales.map((x) => x.minimum), aboveSum > 0n ? above : sales.map((x) => x.quote)]
+  const slack = paid - base.reduce((sum, x) => sum + x, 0n)
+  const total = weights.reduce((sum, x) => sum + x, 0n)
+  let left = slack
+  return sales.map((_, n) => {
+    const extra = n === sales.length - 1 || total === 0n ? left : (slack * (weights[n] as bigint)) / total
+    left -= extra
+    return (base[n] as bigint) + extra
+  })
 }
 
 /**
@@ -413,7 +442,7 @@ export function portfolioOf(
   })
   const pools = state.pools.map((p) => ({ pool: p.pool.toLowerCase(), asset: p.asset.toLowerCase(), maxWithdraw: p.maxWithdraw }))
   return {
-    bounds: chainBoundsOf(chain, balances, pools, borrowable),
+    bounds: chainBoundsOf(chain, balances, pools, borrowable, aaveLimits),
     blockNumber: parameters.blockNumber,
     timestamp: now,
     chain,
@@ -488,13 +517,24 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
   }
 }
 
-/** The raw on-chain bounds of a plan's amounts (base units), for `clampToChainBounds`. */
+/**
+ * The raw on-chain bounds of a plan's amounts (base units), for `clampToChainBounds`; an Aave sub-account's limits
+ * (`aaveLimits`, by lower-case id) bound its repayments (maxRepayable, and 0 when its debt reserve takes none), its
+ * collateral supplies (the supply-cap room) and withdrawals (the reserve's available liquidity).
+ */
 function chainBoundsOf(
   chain: ChainSubAccount[],
   balances: Record<string, bigint>,
   pools: { pool: string; asset: string; maxWithdraw: bigint }[],
   borrowable: Record<string, bigint>,
+  aaveLimits: Record<string, AaveSubAccountLimits> = {},
 ): ChainBounds {
+  const repayableOf = (l: AaveSubAccountLimits): bigint | undefined => {
+    const [a, b] = [l.repayableDebt, l.debt.repayable]
+    return a === undefined ? b : b === undefined || a < b ? a : b
+  }
+  const aaveBoundsOf = (l: AaveSubAccountLimits | undefined) =>
+    l === undefined ? {} : { repayable: repayableOf(l), suppliable: l.collateral.suppliable, withdrawable: l.collateral.withdrawable }
   return {
     balances,
     maxWithdraw: Object.fromEntries(pools.map((p) => [p.pool, p.maxWithdraw])),
@@ -511,6 +551,7 @@ function chainBoundsOf(
           price: s.price,
           maxSlippageBps: s.policy.maxSlippageBps,
           due: s.band === "below" || (s.band === "above" && s.policy.boostAllowed),
+          ...aaveBoundsOf(aaveLimits[s.subAccount.toLowerCase()]),
         },
       ]),
     ),
