@@ -117,6 +117,25 @@ contract AllowanceAttacksTest is AttackBase {
         if (address(wbtcPool) != address(0)) assertEq(wbtcPool.balanceOf(safe), parkedWbtc, "parked WBTC unchanged");
     }
 
+    /// @dev The owner revokes the padding keeper and adds an honest one; WBTC falls to `health` and the honest keeper
+    /// repays it to 1.3 in epoch `epoch` (the rescue within the quickstart per-rebalance cap).
+    function _honestKeeperRescuesWbtc(uint256 health, uint256 epoch) internal {
+        (address honest, uint256 honestKey) = makeAddrAndKey("honest keeper");
+        safeCall(abi.encodeCall(ILeverageModule.revokeAllKeepers, ()));
+        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (honest, 0, uint48(block.timestamp + 1 days))));
+        vm.warp(block.timestamp + 10 minutes);
+        _setHealth(wbtcMarket, health);
+        wethOracle.setPrice(wethOracle.price());
+        MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
+        uint256 need = s.debt - Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), 0.86e18, 1.3e18);
+        assertLe(need, 100_000e6, "the rescue fits the per-rebalance cap");
+        Action[] memory repay = new Action[](1);
+        repay[0] = action(ActionKind.Repay, 0, address(0), need);
+        handleOk(keeperOp(safe, honest, _single(wbtcId, repay), honestKey));
+        assertGe(healthOf(safe, wbtcMarket), 1.29e18, "WBTC rescued in the same epoch");
+        assertEq(block.timestamp / 1 days, epoch, "still the same epoch");
+    }
+
     /* ITEM 4: no allowance from not-due padding */
 
     function test_Attack_NotDueShrinkFarFromTargetBuysNoAllowance() public {
@@ -228,22 +247,7 @@ contract AllowanceAttacksTest is AttackBase {
         assertLt(usage.amountMoved, shrunk / 4, "shrink padding charged only its approach to the target");
         assertGt(usage.amountMoved, 0, "but charged");
 
-        // The owner revokes the keeper; an honest keeper rescues WBTC in the same epoch.
-        (address honest, uint256 honestKey) = makeAddrAndKey("honest keeper");
-        safeCall(abi.encodeCall(ILeverageModule.revokeAllKeepers, ()));
-        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (honest, 0, uint48(block.timestamp + 1 days))));
-        vm.warp(block.timestamp + 10 minutes);
-        _setHealth(wbtcMarket, 1.15e18);
-        wethOracle.setPrice(wethOracle.price());
-        MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
-        uint256 need = s.debt - Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), 0.86e18, 1.3e18);
-        assertLe(need, 100_000e6, "the rescue fits the per-rebalance cap");
-        Action[] memory repay = new Action[](1);
-        repay[0] = action(ActionKind.Repay, 0, address(0), need);
-        Plan memory rescuePlan = _single(wbtcId, repay);
-        handleOk(keeperOp(safe, honest, rescuePlan, honestKey));
-        assertGe(healthOf(safe, wbtcMarket), 1.29e18, "WBTC rescued in the same epoch");
-        assertEq(block.timestamp / 1 days, epoch, "still the same epoch");
+        _honestKeeperRescuesWbtc(1.15e18, epoch);
     }
 
     /// @dev A not-due donor's one-sided move (a borrow that pays the due one's repayment) is charged in full.
@@ -333,19 +337,6 @@ contract AllowanceAttacksTest is AttackBase {
         assertEq(block.timestamp / 1 days, epoch, "one epoch");
         assertLt(module.getEpochUsage(safe, wbtcId).amountMoved, grown / 100, "growth at constant health charged ~nothing");
 
-        (address honest, uint256 honestKey) = makeAddrAndKey("honest keeper");
-        safeCall(abi.encodeCall(ILeverageModule.revokeAllKeepers, ()));
-        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (honest, 0, uint48(block.timestamp + 1 days))));
-        vm.warp(block.timestamp + 10 minutes);
-        _setHealth(wbtcMarket, 1.19e18);
-        wethOracle.setPrice(wethOracle.price());
-        MarketState memory st = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
-        uint256 need = st.debt - Math.mulDiv(Math.mulDiv(st.collateral, st.price, 1e36), 0.86e18, 1.3e18);
-        assertLe(need, 100_000e6, "the rescue fits the per-rebalance cap");
-        Action[] memory repay = new Action[](1);
-        repay[0] = action(ActionKind.Repay, 0, address(0), need);
-        handleOk(keeperOp(safe, honest, _single(wbtcId, repay), honestKey));
-        assertGe(healthOf(safe, wbtcMarket), 1.29e18, "WBTC rescued in the same epoch");
-        assertEq(block.timestamp / 1 days, epoch, "still the same epoch");
+        _honestKeeperRescuesWbtc(1.19e18, epoch);
     }
 }
