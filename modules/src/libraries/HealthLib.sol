@@ -45,22 +45,36 @@ library HealthLib {
     }
 
     /// @dev The most an honest plan moves a sub-account (net position change, loan units) to take it from `state` to
-    /// `healthAfter` (WAD) at `state.price`, when each swap in it loses at most `maxLossBps`:
-    /// ceil(|healthAfter x debt - collateral value x lltv| / min(lltv, healthAfter x (1 - maxLossBps) - lltv)). The two
-    /// denominators are the two most move-intensive ways there: a collateral change alone (supply or withdraw x:
-    /// (value +- x) x lltv = healthAfter x debt), and a swap deleverage or boost (sell collateral y for y(1 - loss) of
-    /// debt, or borrow x to buy collateral: (value -+ y) x lltv = healthAfter x (debt -+ y(1 - loss))); a repayment or
-    /// borrow alone, or any mix, moves less. When the swap denominator is not positive (a maxLossBps so loose a swap
-    /// could not reach that health), the collateral-only figure (denominator lltv). The per-operation loss allowance
-    /// counts a due sub-account's move only up to this (at the plan's smallest maxLossBps), so a move that changes its
-    /// health little (a health-neutral shrink or growth) buys no allowance beyond what its real health change would
-    /// honestly cost (issue 10, item 4). Unbounded (type(uint256).max) at INFINITE_HEALTH.
-    function maxMoveToHealth(MarketState memory state, uint256 healthAfter, uint256 maxLossBps) internal pure returns (uint256) {
+    /// `healthAfter` (WAD) at `state.price`: ceil(gap / denominator), gap = |healthAfter x debt - collateral value x
+    /// lltv|. Without swaps (`swaps` false: the policy's maxSlippageBps is 0) the most move-intensive path is a
+    /// collateral change alone (denominator lltv; a repayment or borrow alone needs gap / healthAfter). With swaps losing
+    /// at most `swapLossBps`, by direction: a deleverage (health up) by selling y for y(1 - loss) of repayment needs
+    /// gap / (healthAfter x (1 - loss) - lltv); a boost (health down) by borrowing x to supply x(1 - loss) needs
+    /// gap / (healthAfter - (1 - loss) x lltv); the denominator is the smaller of that and lltv (lltv when the deleverage
+    /// term is not positive). Any mix moves less. The per-operation loss allowance counts a due sub-account's move only
+    /// up to this, so padding it (a health-neutral shrink or growth) buys no allowance beyond what its real health
+    /// change honestly costs (issue 10, item 4; the eighth and ninth reviews). Unbounded at INFINITE_HEALTH.
+    function maxMoveToHealth(MarketState memory state, uint256 healthAfter, bool swaps, uint256 swapLossBps)
+        internal
+        pure
+        returns (uint256)
+    {
         if (healthAfter == ConstantsLib.INFINITE_HEALTH) return type(uint256).max;
-        uint256 swapped = Math.mulDiv(healthAfter, ConstantsLib.BPS - maxLossBps, ConstantsLib.BPS);
-        uint256 denominator = swapped > state.lltv ? Math.min(state.lltv, swapped - state.lltv) : state.lltv;
-        uint256 valueTimesLltv = collateralValue(state.collateral, state.price) * state.lltv;
-        return Math.mulDiv(distance(healthAfter * state.debt, valueTimesLltv), 1, denominator, Math.Rounding.Ceil);
+        uint256 lltv = state.lltv;
+        uint256 valueTimesLltv = collateralValue(state.collateral, state.price) * lltv;
+        uint256 targetTimesDebt = healthAfter * state.debt;
+        uint256 denominator = lltv;
+        if (swaps) {
+            if (targetTimesDebt > valueTimesLltv) {
+                // Deleverage: sell y, repay y(1 - loss): y = gap / (healthAfter x (1 - loss) - lltv).
+                uint256 swapped = Math.mulDiv(healthAfter, ConstantsLib.BPS - swapLossBps, ConstantsLib.BPS);
+                if (swapped > lltv) denominator = Math.min(lltv, swapped - lltv);
+            } else {
+                // Boost: borrow x, supply x(1 - loss): x = gap / (healthAfter - (1 - loss) x lltv).
+                denominator = Math.min(lltv, healthAfter - Math.mulDiv(lltv, ConstantsLib.BPS - swapLossBps, ConstantsLib.BPS));
+            }
+        }
+        return Math.mulDiv(distance(targetTimesDebt, valueTimesLltv), 1, denominator, Math.Rounding.Ceil);
     }
 
     /// @dev |a - b|.

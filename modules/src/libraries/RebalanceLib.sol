@@ -47,6 +47,7 @@ library RebalanceLib {
         uint256 healthAfter;
         uint256 moved; // net position change charged to the amount caps, set by `_checkPostConditions`
         uint256 repayable; // the most its repayments clear: min(state.debt, the adapter's maxRepayable)
+        uint256 maxSlippageBps; // its policy's swap bound (0: no swaps), set by `_checkPostConditions`
         bool due;
     }
 
@@ -721,6 +722,7 @@ library RebalanceLib {
         if (!policy.boostAllowed && healthAfter < before) {
             revert ILeverageModule.HealthDecreased(run.id, before, healthAfter);
         }
+        run.maxSlippageBps = policy.maxSlippageBps;
         // The amount caps charge the NET position change, at the pre-trade price: |collateral value change| + |debt
         // change|, read back from the venue, never the gross flows (each repayment, borrow, collateral or pool action).
         // Gross charging let a keeper spend a not-due sub-account's maxAmountPerEpoch with churn (repay x, borrow x + d)
@@ -743,6 +745,12 @@ library RebalanceLib {
             // inside the distance bound) spent its amount cap and refused its own rescue (EpochAmountCapExceeded;
             // issue 10 item 3, seventh and eighth reviews). A one-sided move (a donor's borrow or withdrawal, a
             // repayment) gets at least its move nearer (targetHealth > 1 > LLTV), so it is charged in full.
+            // Nor may it grow (collateral and debt both up): an honest not-due move only gives (a donor's borrow or
+            // collateral) or takes (a repayment); growth at constant health was charged nothing and outgrew the
+            // per-rebalance cap its own later rescue needs (ninth review of issue 10).
+            if (run.collateralAfter > run.state.collateral && run.debtAfter > run.state.debt) {
+                revert ILeverageModule.NotDueMoveExceedsDistance(run.id, moved, 0);
+            }
             uint256 distanceAfter = run.state.distanceToTarget(run.collateralAfter, run.debtAfter, target);
             run.moved = distanceAfter >= bound ? 0 : Math.min(moved, bound - distanceAfter);
         }
@@ -917,7 +925,7 @@ library RebalanceLib {
             gained += into;
             lost += outOf;
             if (!run.due) continue;
-            uint256 cap = run.state.maxMoveToHealth(run.healthAfter, maxLossBps);
+            uint256 cap = run.state.maxMoveToHealth(run.healthAfter, run.maxSlippageBps > 0, Math.min(maxLossBps, run.maxSlippageBps));
             intoCounted += Math.min(into, cap);
             outOfCounted += Math.min(outOf, cap);
         }

@@ -196,7 +196,7 @@ contract AllowanceAttacksTest is AttackBase {
         pad[2] = action(ActionKind.DepositToPool, 0, address(wethVault), withdrawn);
         pad[3] = action(ActionKind.EndCallback, 0, address(0), 0);
         // Even a plan landing at the far edge of the landing zone (1.55) would count no more than this.
-        uint256 cap = HealthLib.maxMoveToHealth(s, 1.55e18, 50);
+        uint256 cap = HealthLib.maxMoveToHealth(s, 1.55e18, false, 0); // the fixture's policy has no swaps
         assertLt(cap * 50, 59e6 * 10_000, "the cap's allowance is below the skim");
         _expectLossRefused(_single(wethId, _concat(_skimmedRescue(skim), pad)), cap);
     }
@@ -205,7 +205,7 @@ contract AllowanceAttacksTest is AttackBase {
     /// allowance.
     function test_HonestRescueToTheFarEdgeKeepsItsWholeAllowance() public {
         MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        uint256 cap = HealthLib.maxMoveToHealth(s, 1.5e18, 50);
+        uint256 cap = HealthLib.maxMoveToHealth(s, 1.5e18, false, 0);
         // Repay to 1.5 (inside the landing zone): the repayment is below the cap.
         uint256 r = _repayToReach(1.5e18);
         assertLt(r, cap, "an honest repayment fits under the cap");
@@ -299,44 +299,35 @@ contract AllowanceAttacksTest is AttackBase {
     }
 
     /// @dev Growth padding: a boost-enabled, not-due WBTC (1.21, below its target 1.4) grown at constant health (supply
-    /// idle WBTC, borrow, park the USDC) next to ten genuine WETH rescues, ~100k each, used to fill its quickstart 1M
-    /// epoch amount cap and refuse its own rescue. It is charged only its approach to the target (about nothing).
-    function test_Attack_GrowthPaddingLeavesTheNotDueRescuePossible() public {
+    /// idle WBTC, borrow, park the USDC) next to a genuine WETH rescue. Charged in full it filled the quickstart 1M epoch
+    /// amount cap in ten operations (eighth review); charged its approach to the target it was free and outgrew the
+    /// per-rebalance cap its own rescue needs (ninth review). A not-due sub-account may not grow at all: refused by name
+    /// with bound 0, nothing left the Safe.
+    function test_Attack_NotDueGrowthIsRefused() public {
         openPosition(safe, wbtcMarket, 15e8, 485_000e6); // 16 WBTC, 515k debt
         Policy memory wbtcPolicy = defaultPolicy(wbtcMarket, address(usdcVault));
         wbtcPolicy.boostAllowed = true;
-        wbtcPolicy.maxAmountPerRebalance = 100_000e6;
-        wbtcPolicy.maxAmountPerEpoch = 1_000_000e6;
         wbtcId = setPolicy(wbtcPolicy);
-        Policy memory wethPolicy = defaultPolicy(wethMarket, address(usdcVault));
-        wethPolicy.maxAmountPerRebalance = 100_000e6;
-        wethPolicy.maxAmountPerEpoch = 1_000_000e6;
-        setPolicy(wethPolicy);
-        vm.warp(block.timestamp / 1 days * 1 days + 1 days + 1 hours);
-        uint256 epoch = block.timestamp / 1 days;
-        uint256 wbtcPrice = _setHealth(wbtcMarket, 1.21e18);
+        _setHealth(wbtcMarket, 1.21e18);
         wbtc.mint(safe, 20e8); // the owner's idle WBTC
-        uint256 grown;
-        for (uint256 i; i < 10; ++i) {
-            vm.warp(block.timestamp + 5 minutes);
-            wbtcOracle.setPrice(wbtcPrice);
-            _dropWethHealthTo(1.19e18);
-            Action[] memory rescue = new Action[](1);
-            rescue[0] = action(ActionKind.Repay, 0, address(0), _repayToReach(1.35e18));
-            MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
-            uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
-            uint256 borrowed = Math.mulDiv(99_990e6, s.debt, s.debt + value);
-            uint256 supplied = Math.mulDiv(s.collateral, borrowed, s.debt) + 100;
-            Action[] memory pad = new Action[](3);
-            pad[0] = action(ActionKind.SupplyCollateral, 1, address(0), supplied);
-            pad[1] = action(ActionKind.Borrow, 1, address(0), borrowed);
-            pad[2] = action(ActionKind.DepositToPool, 1, address(usdcVault), borrowed);
-            handleOk(keeperOp(safe, keeper, plan2(wethId, wbtcId, _concat(rescue, pad)), keeperKey));
-            grown += 99_990e6;
-        }
-        assertEq(block.timestamp / 1 days, epoch, "one epoch");
-        assertLt(module.getEpochUsage(safe, wbtcId).amountMoved, grown / 100, "growth at constant health charged ~nothing");
-
-        _honestKeeperRescuesWbtc(1.19e18, epoch);
+        Action[] memory rescue = new Action[](1);
+        rescue[0] = action(ActionKind.Repay, 0, address(0), _repayToReach(1.35e18));
+        MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
+        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
+        uint256 borrowed = Math.mulDiv(99_990e6, s.debt, s.debt + value);
+        uint256 supplied = Math.mulDiv(s.collateral, borrowed, s.debt) + 100;
+        Action[] memory pad = new Action[](3);
+        pad[0] = action(ActionKind.SupplyCollateral, 1, address(0), supplied);
+        pad[1] = action(ActionKind.Borrow, 1, address(0), borrowed);
+        pad[2] = action(ActionKind.DepositToPool, 1, address(usdcVault), borrowed);
+        Holdings memory before = holdings(safe);
+        PackedUserOperation memory op = keeperOp(safe, keeper, plan2(wethId, wbtcId, _concat(rescue, pad)), keeperKey);
+        (bool ok, bytes memory reason) = handle(op);
+        assertFalse(ok, "growth of a not-due sub-account refused");
+        assertEq(bytes4(reason), ILeverageModule.NotDueMoveExceedsDistance.selector, "NotDueMoveExceedsDistance");
+        (bytes32 id,, uint256 bound) = abi.decode(_slice(reason, 4, reason.length - 4), (bytes32, uint256, uint256));
+        assertEq(id, wbtcId, "names WBTC");
+        assertEq(bound, 0, "bound 0: no growth");
+        assertNothingLeftBut(before, maxCost(op));
     }
 }

@@ -54,21 +54,26 @@ describe("distanceToTarget (HealthLib.distanceToTarget, NotDueMoveExceedsDistanc
 })
 
 describe("maxMoveToHealth (HealthLib.maxMoveToHealth, the move the loss allowance counts)", () => {
-  it("is the health change's move over min(LLTV, healthAfter x (1 - maxLossBps) - LLTV), rounded up", () => {
-    // The attack suite's WETH sub-account: 10 WETH at 2,400 (24,000 USDC), 18,000 debt, LLTV 0.86: health 1.1467,
-    // taken to 1.55. (1.55 x 18,000 - 24,000 x 0.86) / (1.55 x 0.995 - 0.86) = 10,641.26...
+  it("divides the health change's gap by the most move-intensive honest path: collateral alone, or a swap by direction", () => {
+    // The attack suite's WETH sub-account: 10 WETH at 2,400 (24,000 USDC), 18,000 debt, LLTV 0.86: health 1.1467.
     const state = { collateral: 10n * WAD, debt: 18_000_000_000n, price: 2400n * 10n ** 24n, lltv: 86n * 10n ** 16n }
-    expect(maxMoveToHealth(state, 155n * 10n ** 16n, 50n)).toBe(10_641_260_535n)
-    // No swap loss allowed: the swap denominator is edge - LLTV (0.69 < 0.86).
-    expect(maxMoveToHealth(state, 155n * 10n ** 16n, 0n)).toBe(10_521_739_131n)
-    // A maxLossBps so loose no swap reaches the health (1.55 x 0.5 <= 0.86): the collateral-only figure, over LLTV.
-    expect(maxMoveToHealth(state, 155n * 10n ** 16n, 5000n)).toBe(8_441_860_466n)
-    expect(maxMoveToHealth(state, INFINITE_HEALTH, 50n)).toBeUndefined()
+    const h155 = 155n * 10n ** 16n
+    // Deleverage to 1.55 with swaps losing 50 bps: (1.55 x 18,000 - 24,000 x 0.86) / (1.55 x 0.995 - 0.86).
+    expect(maxMoveToHealth(state, h155, true, 50n)).toBe(10_641_260_535n)
+    // No swaps (maxSlippageBps 0): collateral alone, over LLTV (review 9: a swap-free policy was counted a swap path).
+    expect(maxMoveToHealth(state, h155, false, 0n)).toBe(8_441_860_466n)
+    expect(maxMoveToHealth(state, h155, true, 0n)).toBe(10_521_739_131n)
+    // A loss so loose no swap deleverage reaches the health (1.55 x 0.5 <= 0.86): collateral alone.
+    expect(maxMoveToHealth(state, h155, true, 5000n)).toBe(8_441_860_466n)
+    // Boost to 1.0 with swaps losing 50 bps: gap / (1.0 - 0.995 x 0.86) (review 9: the deleverage term over-allowed).
+    expect(maxMoveToHealth(state, WAD, true, 50n)).toBe(18_295_218_296n)
+    expect(maxMoveToHealth(state, WAD, false, 0n)).toBe(3_069_767_442n)
+    expect(maxMoveToHealth(state, INFINITE_HEALTH, true, 50n)).toBeUndefined()
     // A health-neutral move counts (almost) nothing.
-    expect(maxMoveToHealth(state, healthOf(state.collateral, state.debt, state.price, state.lltv), 50n)).toBeLessThan(10n)
+    expect(maxMoveToHealth(state, healthOf(state.collateral, state.debt, state.price, state.lltv), true, 50n)).toBeLessThan(10n)
   })
 
-  it("covers a collateral change alone and a swap deleverage or boost losing maxLossBps (random states)", () => {
+  it("covers every honest path and no more than the most move-intensive one (random states, both directions)", () => {
     let seed = 777n
     const next = (n: bigint) => {
       seed = (seed * 6364136223846793005n + 1442695040888963407n) % 2n ** 64n
@@ -77,19 +82,26 @@ describe("maxMoveToHealth (HealthLib.maxMoveToHealth, the move the loss allowanc
     const BPS = 10_000n
     for (let k = 0; k < 2000; k++) {
       const lltv = (30n + next(65n)) * 10n ** 16n
-      const edge = WAD + next(WAD) // the health reached
-      const maxLossBps = next(300n)
+      const healthAfter = WAD + next(WAD)
+      const loss = next(300n)
       const state = { collateral: 1n + next(10n ** 24n), debt: 1n + next(10n ** 13n), price: 1n + next(10n ** 40n), lltv }
-      const cap = maxMoveToHealth(state, edge, maxLossBps) as bigint
+      const withSwaps = maxMoveToHealth(state, healthAfter, true, loss) as bigint
+      const without = maxMoveToHealth(state, healthAfter, false, 0n) as bigint
       const valueLltv = collateralValue(state.collateral, state.price) * lltv
-      const gap = edge * state.debt > valueLltv ? edge * state.debt - valueLltv : valueLltv - edge * state.debt
-      // Collateral alone: (value +- x) x lltv = edge x debt.
-      expect(cap).toBeGreaterThanOrEqual(gap / lltv)
-      // Swap deleverage losing maxLossBps: (value - y) lltv = edge (debt - y (1 - loss)).
-      const swapped = (edge * (BPS - maxLossBps)) / BPS
-      if (swapped > lltv) expect(cap).toBeGreaterThanOrEqual(gap / (swapped - lltv))
-      // Repayment or borrow alone: debt +- r = value x lltv / edge.
-      expect(cap).toBeGreaterThanOrEqual(gap / edge)
+      const up = healthAfter * state.debt > valueLltv
+      const gap = up ? healthAfter * state.debt - valueLltv : valueLltv - healthAfter * state.debt
+      // Collateral alone and a repayment or borrow alone fit both.
+      for (const cap of [withSwaps, without]) {
+        expect(cap).toBeGreaterThanOrEqual(gap / lltv)
+        expect(cap).toBeGreaterThanOrEqual(gap / healthAfter)
+      }
+      // The swap path of the direction fits the swap cap, and the cap is no more than the larger of the two paths.
+      const swapDenominator = up ? (healthAfter * (BPS - loss)) / BPS - lltv : healthAfter - (lltv * (BPS - loss)) / BPS
+      if (swapDenominator > 0n) {
+        expect(withSwaps).toBeGreaterThanOrEqual(gap / swapDenominator)
+        expect(withSwaps).toBeLessThanOrEqual(gap / (swapDenominator < lltv ? swapDenominator : lltv) + 1n)
+      }
+      expect(without).toBeLessThanOrEqual(gap / lltv + 1n)
     }
   })
 })

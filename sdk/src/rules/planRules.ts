@@ -288,21 +288,31 @@ export function distanceToTarget(state: Pick<RuleMarketState, "collateral" | "de
 
 /**
  * HealthLib.maxMoveToHealth: the most an honest plan moves a sub-account (net position change, loan base units) to
- * take it from `state` to `healthAfter` (WAD) at its pre-trade price when each swap loses at most `maxLossBps`:
- * ceil(|healthAfter x debt - collateral value x lltv| / min(lltv, healthAfter x (1 - maxLossBps / 10000) - lltv)) (a
- * collateral change alone, or a swap deleverage / boost; the collateral-only figure, denominator lltv, when the swap
- * denominator is not positive); unbounded (`undefined`) at INFINITE_HEALTH. The per-operation loss allowance counts a
- * due sub-account's move only up to this, at the plan's smallest maxLossBps; not-due moves count nothing.
+ * take it from `state` to `healthAfter` (WAD) at its pre-trade price: ceil(gap / denominator), gap = |healthAfter x
+ * debt - collateral value x lltv|. Without swaps the denominator is lltv (a collateral change alone); with swaps losing
+ * at most `swapLossBps` it is the smaller of lltv and, for a deleverage (health up), healthAfter x (1 - loss) - lltv
+ * (ignored when not positive) or, for a boost (health down), healthAfter - (1 - loss) x lltv. Unbounded (`undefined`)
+ * at INFINITE_HEALTH. The per-operation loss allowance counts a due sub-account's move only up to this; not-due moves
+ * count nothing.
  */
 export function maxMoveToHealth(
   state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv">,
   healthAfter: bigint,
-  maxLossBps: bigint,
+  swaps: boolean,
+  swapLossBps: bigint,
 ): bigint | undefined {
   if (healthAfter === INFINITE_HEALTH) return undefined
-  const swapped = (healthAfter * (BPS - maxLossBps)) / BPS
-  const denominator = swapped > state.lltv ? min(state.lltv, swapped - state.lltv) : state.lltv
-  return mulDivUp(distance(healthAfter * state.debt, collateralValue(state.collateral, state.price) * state.lltv), 1n, denominator)
+  const { lltv } = state
+  const valueTimesLltv = collateralValue(state.collateral, state.price) * lltv
+  const targetTimesDebt = healthAfter * state.debt
+  let denominator = lltv
+  if (swaps) {
+    if (targetTimesDebt > valueTimesLltv) {
+      const swapped = (healthAfter * (BPS - swapLossBps)) / BPS
+      if (swapped > lltv) denominator = min(lltv, swapped - lltv)
+    } else denominator = min(lltv, healthAfter - (lltv * (BPS - swapLossBps)) / BPS)
+  }
+  return mulDivUp(distance(targetTimesDebt, valueTimesLltv), 1n, denominator)
 }
 
 const kindName = (kind: ActionKind | number): ActionKind => (typeof kind === "number" ? (actionKinds[kind] as ActionKind) : kind)
@@ -791,6 +801,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     if (!r.due) {
       const bound = distanceToTarget(r.state, target)
       if (moved > bound) revert("NotDueMoveExceedsDistance", id, moved, bound)
+      // Nor may it grow (collateral and debt both up): honest not-due moves give or take, never both.
+      if (collateralAfter > r.state.collateral && debtAfter > r.state.debt) revert("NotDueMoveExceedsDistance", id, moved, 0n)
       const distanceAfter = distanceToTarget({ ...r.state, collateral: collateralAfter, debt: debtAfter }, target)
       r.moved = distanceAfter >= bound ? 0n : min(moved, bound - distanceAfter)
     }
@@ -826,7 +838,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     gained += into
     lost += out
     if (!r.due) return
-    const cap = maxMoveToHealth(r.state, res.healthAfter, maxLossBps)
+    const slippage = big(r.policy.maxSlippageBps)
+    const cap = maxMoveToHealth(r.state, res.healthAfter, slippage > 0n, min(maxLossBps, slippage))
     intoCounted += cap === undefined ? into : min(into, cap)
     outCounted += cap === undefined ? out : min(out, cap)
   })
