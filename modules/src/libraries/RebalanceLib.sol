@@ -925,12 +925,20 @@ library RebalanceLib {
             gained += into;
             lost += outOf;
             if (!run.due) continue;
-            uint256 cap = run.state.maxMoveToHealth(run.healthAfter, run.maxSlippageBps > 0, Math.min(maxLossBps, run.maxSlippageBps));
+            uint256 cap = _allowanceCap(run, maxLossBps);
             intoCounted += Math.min(into, cap);
             outOfCounted += Math.min(outOf, cap);
         }
         loss = lost > gained ? lost - gained : 0;
         moved = Math.max(intoCounted, outOfCounted);
+    }
+
+    /// @dev The most of a due sub-account's move the loss allowance counts: `HealthLib.maxMoveToHealth` for its health
+    /// change, with swaps only if its policy allows them (maxSlippageBps > 0), each losing at most the smaller of the
+    /// plan's maxLossBps and its maxSlippageBps.
+    function _allowanceCap(Run memory run, uint256 maxLossBps) private pure returns (uint256) {
+        uint256 slippage = run.maxSlippageBps;
+        return run.state.maxMoveToHealth(run.healthAfter, slippage > 0, Math.min(maxLossBps, slippage));
     }
 
     /// @dev Value in loan units of `amount` of `token`, which is the loan token or a listed collateral token.
