@@ -295,11 +295,10 @@ describe("checkPlanAgainstPolicy", () => {
       [3, "b", "NotDueMoveExceedsDistance", 10_060_000_000n, 2_307_692_308n],
     ])
     expect(padded.violations[0]?.message).toMatch(/b is not due but its position changes by 10060000000, more than its distance to its target 2307692308/)
-    // Inside the distance (0.31 x 3,000 + 600 = 1,530): accepted. A not-due sub-account is charged only its approach
-    // to its target; this growth leaves b no nearer (its distance grows to 2,354.4), so it is charged nothing.
+    // Inside the distance (0.31 x 3,000 + 600 = 1,530) it is still growth (collateral and debt both up), which a not-due
+    // sub-account may not do (ninth review of issue 10): refused with bound 0.
     const small = checkPlanAgainstPolicy({ plan: grow(600, 0.31, 3400), pre, policies, epochs: {}, now: NOW })
-    expect(small.violations).toEqual([])
-    expect(small.amountMoved.b).toBe(0)
+    expect(small.violations.map((v) => [v.rule, v.subAccountId, v.error?.name, v.error?.args[2]])).toEqual([[3, "b", "NotDueMoveExceedsDistance", 0n]])
   })
 
   it("charges the amount caps the net position change: churn cannot spend a not-due sub-account's epoch cap (rule 4)", () => {
