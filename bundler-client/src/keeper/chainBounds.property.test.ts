@@ -89,7 +89,9 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
     if (withDue) newSub("dueRepay", 1.05, true)
     else newSub(pick(["boost", "flash"] as const), 1.6, true)
     while (subs.length < total) {
-      const kind = pick(["boost", "flash", "poolRepay", "donor", "donorToSelling", "saleTopUp"] as const)
+      // Not-due sub-accounts are what the solver makes of them: donors, pool-funded repays, sales toward the target;
+      // never a boost (growth, which the module refuses for a not-due sub-account).
+      const kind = pick(["poolRepay", "donor", "donorToSelling", "saleTopUp"] as const)
       if (kind !== "donor" && kind !== "donorToSelling") newSub(kind, kind === "poolRepay" || kind === "saleTopUp" ? 1.2 : 1.45, false)
       else if (total - subs.length >= 2) {
         const exponent = 3 + Math.floor(rnd() * 4)
@@ -354,7 +356,7 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
   }
   expect(stats.cases).toBe(3_000)
   expect(stats.allowanceCut).toBeLessThan(150) // clamped plans refused by the smaller allowance (the keeper re-plans)
-  expect(stats.overLoss).toBeLessThan(1_200) // drawn again (877 of 3,877 draws measured): not-due swap losses past the due moves' allowance
+  expect(stats.overLoss).toBeLessThan(1_200) // drawn again (580 of 3,580 draws measured): not-due swap losses past the due moves' allowance
   expect(stats.clamped).toBeGreaterThan(1_000)
   expect(stats.none).toBeGreaterThan(50)
   expect(stats.subDropped).toBeGreaterThan(100)
@@ -363,12 +365,12 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
   // to the recipient's own flash sale, purchases of a few sats.
   expect(stats.idleShort).toBeGreaterThan(300)
   expect(stats.donorNextToSale).toBeGreaterThan(200)
-  expect(stats.tinyPurchase).toBeGreaterThan(200)
+  expect(stats.tinyPurchase).toBeGreaterThan(100) // 135 measured: only the due sub-account boosts now
   // A boost's supply taking its purchase plus idle collateral the Safe holds less of (review 3: Z7, Z7b).
   expect(stats.topUpShort).toBeGreaterThan(200)
   // The residual (review 3): the Safe holding none of a topped-up token (only the split tells the top-up apart), flash
   // repays topped up with idle loan token the Safe holds less of, and plans clamped without the split.
-  expect(stats.topUpNone).toBeGreaterThan(60) // 89 measured since over-loss draws are drawn again
+  expect(stats.topUpNone).toBeGreaterThan(60) // 96 measured since over-loss draws are drawn again
   expect(stats.saleTopUpShort).toBeGreaterThan(200)
   expect(stats.withoutSplit).toBeGreaterThan(300)
   // Aave sub-accounts whose maxRepayable is below the repay the solver planned (review 4, B2/B2b).
