@@ -104,9 +104,9 @@ const P18 = priceOf(3000n, 6, 18)
 
 test("R1 swap plan: an idle-funded repay 3,071 wei above the balance (float drift) is clamped to the balance", () => {
   const C = sub(1, P18, 100n * 10n ** 18n, 1.05) // due, repays from idle
-  const D = sub(2, P18, 100n * 10n ** 18n, 1.45) // boost
+  const D = sub(2, P18, 100n * 10n ** 18n, 1.55) // due boost (a not-due sub-account may not grow)
   const r = C.debt - (collateralValue(C.collateral, C.price) * LLTV) / h(1.3)
-  const x = 5_000n * 10n ** 6n
+  const x = 40_000n * 10n ** 6n // D's boost from 1.55 into its landing zone (about 1.40)
   const supply = minAmountOut(BigInt(SLIP), P18, false, x)
   const plan: ChainPlan = {
     subAccounts: [C.id, D.id],
@@ -128,10 +128,10 @@ test("R2 swap plan: a donor's borrow cut goes to the repay it was taken for, not
   const A = sub(1, P18, 200n * 10n ** 18n, 1.45) // donor
   const C = sub(2, P18, 100n * 10n ** 18n, 1.05) // due, repays from idle
   const B = sub(3, P18, 100n * 10n ** 18n, 1.2) // recipient
-  const D = sub(4, P18, 100n * 10n ** 18n, 1.45) // boost
+  const D = sub(4, P18, 100n * 10n ** 18n, 1.55) // due boost (a not-due sub-account may not grow)
   const r = C.debt - (collateralValue(C.collateral, C.price) * LLTV) / h(1.3)
   const y = B.debt - (collateralValue(B.collateral, B.price) * LLTV) / h(1.25)
-  const x = 5_000n * 10n ** 6n
+  const x = 40_000n * 10n ** 6n // D's boost from 1.55 into its landing zone (about 1.40)
   const supply = minAmountOut(BigInt(SLIP), P18, false, x)
   const plan: ChainPlan = {
     subAccounts: [A.id, C.id, B.id, D.id],
@@ -182,8 +182,8 @@ test("R4 a borrowable clamp that leaves a purchase whose on-chain minimum output
 })
 
 test("R5 three boosts sharing the loan token, interleaved, each borrow clamped differently", () => {
-  const subs = [sub(1, P18, 100n * 10n ** 18n, 1.6), sub(2, priceOf(60_000n, 6, 8), 3n * 10n ** 8n, 1.45), sub(3, priceOf(1n, 6, 6), 300_000n * 10n ** 6n, 1.45)]
-  const xs = subs.map((s) => (((collateralValue(s.collateral, s.price) * LLTV) / h(1.35) - s.debt) * 9n) / 10n)
+  const subs = [sub(1, P18, 100n * 10n ** 18n, 1.6), sub(2, priceOf(60_000n, 6, 8), 3n * 10n ** 8n, 1.55), sub(3, priceOf(1n, 6, 6), 300_000n * 10n ** 6n, 1.55)]
+  const xs = subs.map((s) => (((collateralValue(s.collateral, s.price) * LLTV) / h(1.3) - s.debt) * 9n) / 10n)
   const sup = subs.map((s, i) => (minAmountOut(BigInt(SLIP), s.price, false, xs[i] as bigint) * 10_030n) / 10_000n)
   const order: [string, number][] = [["B", 2], ["B", 0], ["B", 1], ["Y", 1], ["Y", 0], ["Y", 2], ["S", 1], ["S", 2], ["S", 0]]
   const actions = order.map(([k, i]): Action =>
