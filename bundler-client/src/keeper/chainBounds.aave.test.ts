@@ -1,26 +1,17 @@
 import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
-import { WAD } from "@levpilot/sdk/constants"
-import { type RulePolicy, checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
+import { checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import type { AaveSubAccountLimits } from "./aaveLimits.js"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 import { portfolioOf } from "./portfolio.js"
+import { ADAPTER, LLTV, LOAN, POOL, ROUTE, SLIP, SWAP_ADAPTER, flashSale, h, policy } from "./testing.js"
 
 // Issue 11 item 1, Aave v3 (review 4, B2/B3): the solver sizes amounts to an Aave sub-account's supply-cap room,
 // its collateral reserve's liquidity and `maxRepayable` in floats; the clamp binds them exactly. Oracle: the SDK rule
 // book (`checkRebalanceRules`, which counts a repayment up to `repayableDebt` as the module does) where it models the
 // bound, the bound itself where it does not (supply caps, reserve liquidity).
 
-const LOAN = "0x00000000000000000000000000000000000000b1"
-const ADAPTER = "0x00000000000000000000000000000000000000ad"
-const SWAP_ADAPTER = "0x00000000000000000000000000000000000000a5"
-const ROUTE = `0x${"0".repeat(61)}1f4` as const
-const ZERO = "0x0000000000000000000000000000000000000000"
-const POOL = "0x00000000000000000000000000000000000000f1"
-const SLIP = 50
-const LLTV = (8n * WAD) / 10n
-const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
 /** 3,000 loan units per collateral unit, 1e36 scale, 18/18 decimals. */
 const PRICE = 3_000n * 10n ** 36n
 type Action = ChainPlan["actions"][number]
@@ -32,14 +23,6 @@ function sub(n: number, collateral: bigint, health: number, pools: Address[] = [
 }
 /** The debt repaid to bring `s` to health `t`. */
 const toTarget = (s: S, t = 1.3) => s.debt - (collateralValue(s.collateral, PRICE) * LLTV) / h(t)
-function policy(pools: readonly Address[]): RulePolicy {
-  return {
-    adapter: ADAPTER, minHealth: h(1.1), cooldown: 0, market: `0x${"00".repeat(32)}`, priceFeed: ZERO, targetHealth: h(1.3), epochLength: 86_400,
-    maxHealth: h(1.5), maxGasPerEpoch: 10n ** 12n, maxOracleAge: 3_600, maxLossBps: 300, maxEpochLossBps: 300, maxRebalancesPerEpoch: 100,
-    maxOracleDeviationBps: 100, boostAllowed: true, maxSlippageBps: SLIP, maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n,
-    minFeedAnswer: 0n, maxFeedAnswer: 0n, pools,
-  }
-}
 /** The clamp's bounds, each sub-account's `repayable` its maxRepayable (the keeper's `chainBoundsOf` for Aave). */
 function boundsOf(subs: S[], balances: Record<string, bigint>, maxWithdraw: Record<string, bigint> = {}, aave: Record<string, Partial<ChainBounds["subAccounts"][string]>> = {}): ChainBounds {
   return {
@@ -119,10 +102,7 @@ describe("clampPlanToChainBounds: an Aave sub-account's maxRepayable (the debt r
     const plan: ChainPlan = {
       subAccounts: [B.id],
       actions: [
-        { kind: "RepayWithCallback", subAccount: 0, amount: R },
-        { kind: "WithdrawCollateral", subAccount: 0, amount: x },
-        { kind: "SellCollateral", subAccount: 0, route: ROUTE, amount: x },
-        { kind: "EndCallback", subAccount: 0, amount: 0n },
+        ...flashSale(0, R, x),
       ],
     }
     const balances = { [LOAN]: 10n ** 24n }
@@ -201,10 +181,7 @@ describe("clampPlanToChainBounds: an Aave collateral reserve's supply-cap room a
     const plan: ChainPlan = {
       subAccounts: [B.id],
       actions: [
-        { kind: "RepayWithCallback", subAccount: 0, amount: paid },
-        { kind: "WithdrawCollateral", subAccount: 0, amount: x },
-        { kind: "SellCollateral", subAccount: 0, route: ROUTE, amount: x },
-        { kind: "EndCallback", subAccount: 0, amount: 0n },
+        ...flashSale(0, paid, x),
       ],
     }
     const { plan: out, binding } = clampPlanToChainBounds(plan, boundsOf([B], {}, {}, { [B.id]: { withdrawable: liquidity } }), { swapPaid: [undefined, undefined, paid, undefined] })

@@ -1,22 +1,13 @@
 import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
-import { WAD } from "@levpilot/sdk/constants"
-import { type RulePolicy, checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
+import { checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
+import { LLTV, LOAN, POOL, ROUTE, SLIP, SWAP_ADAPTER, flashSale, h, policy } from "./testing.js"
 
 // Swap and callback plans (issue 11, item 1): every spend held to what the Safe holds at that point, a source's cut on
 // the spend it funds, a purchase whose on-chain minimum rounds to 0 dropped with its borrow. Judged by the SDK rule book.
 
-const LOAN = "0x00000000000000000000000000000000000000b1"
-const ADAPTER = "0x00000000000000000000000000000000000000ad"
-const SWAP_ADAPTER = "0x00000000000000000000000000000000000000a5"
-const ROUTE = `0x${"0".repeat(61)}1f4` as const
-const ZERO = "0x0000000000000000000000000000000000000000"
-const POOL = "0x00000000000000000000000000000000000000f1"
-const SLIP = 50
-const LLTV = (8n * WAD) / 10n
-const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
 type Action = ChainPlan["actions"][number]
 
 type S = { id: Hex; coll: Address; price: bigint; collateral: bigint; debt: bigint; due: boolean; pools?: Address[] }
@@ -26,14 +17,6 @@ function sub(n: number, price: bigint, collateral: bigint, health: number, pools
   const debt = (collateralValue(collateral, price) * LLTV) / h(health)
   const due = health < 1.1 || health > 1.5
   return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}`, coll: `0x${"c".repeat(38)}${n.toString(16).padStart(2, "0")}`, price, collateral, debt, due, pools }
-}
-function policy(pools: readonly Address[]): RulePolicy {
-  return {
-    adapter: ADAPTER, minHealth: h(1.1), cooldown: 0, market: `0x${"00".repeat(32)}`, priceFeed: ZERO, targetHealth: h(1.3), epochLength: 86_400,
-    maxHealth: h(1.5), maxGasPerEpoch: 10n ** 12n, maxOracleAge: 3_600, maxLossBps: 300, maxEpochLossBps: 300, maxRebalancesPerEpoch: 100,
-    maxOracleDeviationBps: 100, boostAllowed: true, maxSlippageBps: SLIP, maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n,
-    minFeedAnswer: 0n, maxFeedAnswer: 0n, pools,
-  }
 }
 function boundsOf(subs: S[], balances: Record<string, bigint>, borrowable: Record<string, bigint | undefined> = {}, maxWithdraw: Record<string, bigint> = {}): ChainBounds {
   return {
@@ -216,10 +199,7 @@ test("R6 flash deleverage clamped by collateral, with a pool repay capped to deb
   const plan: ChainPlan = {
     subAccounts: [E.id, P.id, D.id],
     actions: [
-      { kind: "RepayWithCallback", subAccount: 0, amount: sold },
-      { kind: "WithdrawCollateral", subAccount: 0, amount: c },
-      { kind: "SellCollateral", subAccount: 0, route: ROUTE, amount: c },
-      { kind: "EndCallback", subAccount: 0, amount: 0n },
+      ...flashSale(0, sold, c),
       { kind: "WithdrawFromPool", subAccount: 1, pool: POOL, amount: w },
       { kind: "Repay", subAccount: 1, amount: w },
       { kind: "SupplyCollateralWithCallback", subAccount: 2, amount: sup },
@@ -253,10 +233,7 @@ test("R7 donor borrow on A repaying B, B also deleveraging with its own sale: A'
     subAccounts: [A.id, B.id],
     actions: [
       { kind: "Borrow", subAccount: 0, amount: y },
-      { kind: "RepayWithCallback", subAccount: 1, amount: sold },
-      { kind: "WithdrawCollateral", subAccount: 1, amount: c },
-      { kind: "SellCollateral", subAccount: 1, route: ROUTE, amount: c },
-      { kind: "EndCallback", subAccount: 1, amount: 0n },
+      ...flashSale(1, sold, c),
       { kind: "Repay", subAccount: 1, amount: y },
     ],
   }
@@ -308,10 +285,7 @@ describe("a spend taking a swap's output plus idle balance, the idle balance sho
       "Z7c flash deleverage: RepayWithCallback takes the sale plus idle loan token",
       B, LOAN, sold, extraLoan,
       { subAccounts: [B.id], actions: [
-        { kind: "RepayWithCallback", subAccount: 0, amount: sold + extraLoan },
-        { kind: "WithdrawCollateral", subAccount: 0, amount: c },
-        { kind: "SellCollateral", subAccount: 0, route: ROUTE, amount: c },
-        { kind: "EndCallback", subAccount: 0, amount: 0n },
+        ...flashSale(0, sold + extraLoan, c),
       ] },
       0,
     ],
@@ -378,10 +352,7 @@ describe("with the plan's funding split: a spend's idle part held to the balance
           { kind: "SupplyCollateral", subAccount: 0, amount: paidBuy + topUp },
         ] } },
         { name: `Z7c flash deleverage, sale ${label}`, s: B, token: LOAN, paid: paidSell, idle: topUpLoan, bps, spend: 0, swap: 2, plan: { subAccounts: [B.id], actions: [
-          { kind: "RepayWithCallback", subAccount: 0, amount: paidSell + topUpLoan },
-          { kind: "WithdrawCollateral", subAccount: 0, amount: c },
-          { kind: "SellCollateral", subAccount: 0, route: ROUTE, amount: c },
-          { kind: "EndCallback", subAccount: 0, amount: 0n },
+          ...flashSale(0, paidSell + topUpLoan, c),
         ] } },
       )
     }
@@ -429,10 +400,7 @@ describe("with the plan's funding split: a spend's idle part held to the balance
       subAccounts: [A.id, B.id],
       actions: [
         { kind: "Borrow", subAccount: 0, amount: y },
-        { kind: "RepayWithCallback", subAccount: 1, amount: y + topUp + sold },
-        { kind: "WithdrawCollateral", subAccount: 1, amount: c },
-        { kind: "SellCollateral", subAccount: 1, route: ROUTE, amount: c },
-        { kind: "EndCallback", subAccount: 1, amount: 0n },
+        ...flashSale(1, y + topUp + sold, c),
       ],
     }
     const funding = { swapPaid: [undefined, undefined, undefined, sold, undefined] }

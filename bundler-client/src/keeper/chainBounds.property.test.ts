@@ -1,9 +1,9 @@
 import type { Address, Hex } from "viem"
 import { expect, test } from "vitest"
-import { WAD } from "@levpilot/sdk/constants"
-import { type CheckRebalanceRulesParameters, type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
+import { type CheckRebalanceRulesParameters, type RuleSubAccount, checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, type PlanFunding, clampPlanToChainBounds } from "./chainBounds.js"
+import { LLTV, LOAN, ROUTE, SLIP, SWAP_ADAPTER, h, policy } from "./testing.js"
 
 // Random plans of two to four sub-accounts sharing a loan token, random clamps (to zero too), random interleavings, a
 // Safe balance sometimes short of the idle-funded repay, donors next to a recipient's own flash sale, tiny collaterals:
@@ -12,47 +12,14 @@ import { type ChainBounds, type PlanFunding, clampPlanToChainBounds } from "./ch
 // when the Safe holds some of every topped-up token, without it; every clamped plan is judged by the SDK's rule book
 // (`checkRebalanceRules`, the module's rules as one function).
 
-const LOAN = "0x00000000000000000000000000000000000000b1"
-const ADAPTER = "0x00000000000000000000000000000000000000ad"
-const SWAP_ADAPTER = "0x00000000000000000000000000000000000000a5"
-const ROUTE = `0x${"0".repeat(61)}1f4` as const
-const ZERO = "0x0000000000000000000000000000000000000000"
-const SLIPPAGE = 50
 /** The real swap pays 20 bps under the oracle (inside the policy's 50). */
 const SWAP_COST_BPS = 20n
-const LLTV = (8n * WAD) / 10n
-const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
 
 type Kind = "boost" | "flash" | "poolRepay" | "dueRepay" | "donor" | "recipient" | "selfRecipient" | "saleTopUp"
 /** `repayableDebt`: an Aave sub-account's maxRepayable (its debt reserve's own debt), below what the plan repays. */
 type Sub = { id: Hex; kind: Kind; due: boolean; collateralToken: Address; price: bigint; collateral: bigint; debt: bigint; pool?: Address; repayableDebt?: bigint }
 type Segment = ChainPlan["actions"][number][]
 
-function policy(pools: readonly Address[]): RulePolicy {
-  return {
-    adapter: ADAPTER,
-    minHealth: h(1.1),
-    cooldown: 0,
-    market: `0x${"00".repeat(32)}`,
-    priceFeed: ZERO,
-    targetHealth: h(1.3),
-    epochLength: 86_400,
-    maxHealth: h(1.5),
-    maxGasPerEpoch: 10n ** 12n,
-    maxOracleAge: 3_600,
-    maxLossBps: 300,
-    maxEpochLossBps: 300,
-    maxRebalancesPerEpoch: 100,
-    maxOracleDeviationBps: 100,
-    boostAllowed: true,
-    maxSlippageBps: SLIPPAGE,
-    maxAmountPerRebalance: 2n ** 200n,
-    maxAmountPerEpoch: 2n ** 200n,
-    minFeedAnswer: 0n,
-    maxFeedAnswer: 0n,
-    pools,
-  }
-}
 
 const show = (p: ChainPlan) => p.actions.map((a) => `${a.kind}[${a.subAccount}]=${a.amount}`)
 test("property: random plans, clamps and interleavings keep positive amounts, no more than asked, supplies at their own purchase's minimum, and the rule book's acceptance", () => {
@@ -136,7 +103,7 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
         const x = BigInt(Math.floor((0.8 * V - aim * D) / (aim - 0.8 * 0.998)))
         const quoted = (((x * 10n ** 36n) / s.price) * (10_000n - SWAP_COST_BPS)) / 10_000n
         // Never below the router's minimum (a few sats round the quote below it).
-        const minimum = minAmountOut(BigInt(SLIPPAGE), s.price, false, x)
+        const minimum = minAmountOut(BigInt(SLIP), s.price, false, x)
         const supply = quoted > minimum ? quoted : minimum
         swapOut.set(s.id, { x, supply })
         // Sometimes the supply also takes idle collateral (0.5-2% of the purchase) the Safe holds.
@@ -174,7 +141,7 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
           // Half from the donor, half from the recipient's own flash sale of collateral.
           const y = total / 2n
           const c = ((total - y) * 10n ** 36n) / recipient.price + 1n
-          const sold = minAmountOut(BigInt(SLIPPAGE), recipient.price, true, c)
+          const sold = minAmountOut(BigInt(SLIP), recipient.price, true, c)
           swapOut.set(recipient.id, { x: c, supply: sold })
           freeOf.set(s.id, clampTo(y))
           const sell = { kind: "SellCollateral", subAccount: r, route: ROUTE, amount: c } as const
@@ -193,7 +160,7 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
         const total = BigInt(Math.floor(D - (0.8 * V) / 1.25))
         const t = (total * BigInt(5 + Math.floor(rnd() * 11))) / 100n
         const c = ((total - t) * 10n ** 36n) / s.price + 1n
-        const minimum = minAmountOut(BigInt(SLIPPAGE), s.price, true, c)
+        const minimum = minAmountOut(BigInt(SLIP), s.price, true, c)
         const paid = rnd() < 0.5 ? minimum : (minimum * BigInt(10_000 + Math.floor(rnd() * 40))) / 10_000n
         swapOut.set(s.id, { x: c, supply: paid })
         freeOf.set(s.id, undefined)
@@ -237,7 +204,7 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
     const ambiguous = Object.values(heldCollateral).some((b) => b === 0n) || (loanTopUp > 0n && held === 0n)
     const funding: PlanFunding | undefined = ambiguous || rnd() < 0.75 ? { swapPaid: actions.map((a) => paidBy.get(a)) } : undefined
     for (const s of subs)
-      bounds.subAccounts[s.id] = { debt: s.debt, collateral: s.collateral, loanToken: LOAN, collateralToken: s.collateralToken, borrowable: freeOf.get(s.id), price: s.price, maxSlippageBps: SLIPPAGE, due: s.due, repayable: s.repayableDebt }
+      bounds.subAccounts[s.id] = { debt: s.debt, collateral: s.collateral, loanToken: LOAN, collateralToken: s.collateralToken, borrowable: freeOf.get(s.id), price: s.price, maxSlippageBps: SLIP, due: s.due, repayable: s.repayableDebt }
 
     // The plan given is judged as the solver saw the chain (no Aave limit), the clamped one with maxRepayable.
     const judge = (p: ChainPlan, shares: (pool: Address) => bigint, balance: bigint, collateral: Record<string, bigint>, aave = true) => {
@@ -247,7 +214,7 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
         const s = subs.find((x) => x.id === p.subAccounts[a.subAccount]) as Sub
         const { x, supply } = swapOut.get(s.id) as { x: bigint; supply: bigint }
         // A concave output through the quote, never below the router's minimum (else the swap reverts).
-        const minimum = minAmountOut(BigInt(SLIPPAGE), s.price, a.kind === "SellCollateral", a.amount)
+        const minimum = minAmountOut(BigInt(SLIP), s.price, a.kind === "SellCollateral", a.amount)
         const scaled = (supply * a.amount) / x
         outputs[k] = scaled > minimum ? scaled : minimum
       })
@@ -331,7 +298,7 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
         const buy = out.actions.find((b) => b.kind === "BuyCollateral" && b.subAccount === a.subAccount)
         // Without its purchase (dropped by the clamps) a supply takes only idle collateral the Safe holds.
         if (buy === undefined) expect(a.amount).toBeLessThanOrEqual(heldCollateral[s.collateralToken] ?? 0n)
-        else expect(a.amount).toBeGreaterThanOrEqual(minAmountOut(BigInt(SLIPPAGE), s.price, false, buy.amount))
+        else expect(a.amount).toBeGreaterThanOrEqual(minAmountOut(BigInt(SLIP), s.price, false, buy.amount))
       }
     }
     // No sub-account listed without a venue action.

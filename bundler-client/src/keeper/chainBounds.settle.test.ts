@@ -1,11 +1,11 @@
 import type { Address, Hex } from "viem"
 import { describe, expect, test, vi } from "vitest"
-import { WAD } from "@levpilot/sdk/constants"
-import { type RulePolicy, checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
+import { checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
 import { clampPlanToChainBounds } from "./chainBounds.js"
 import { settleSwapPlan, swapShares } from "./portfolio.js"
+import { LLTV, LOAN, SLIP, SWAP_ADAPTER, ZERO, h, policy as policyOf } from "./testing.js"
 
 // Issue 11 item 1 (review 4, B1): a callback block's sales share its settled repayment; the clamp's cut of one sale's
 // input must never take the repayment below the sum of the sales' on-chain minimums (the module's SaleExceedsRepayment).
@@ -20,23 +20,11 @@ vi.mock("../swap/uniswapQuote.js", async (importOriginal) => {
   }
 })
 
-const LOAN = "0x00000000000000000000000000000000000000b1"
 const COLL = "0x00000000000000000000000000000000000000c1"
-const ADAPTER = "0x00000000000000000000000000000000000000ad"
-const SWAP_ADAPTER = "0x00000000000000000000000000000000000000a5"
 const R500 = `0x${"0".repeat(61)}1f4` as const
 const R3000 = `0x${"0".repeat(61)}bb8` as const
-const ZERO = "0x0000000000000000000000000000000000000000"
 const ID = `0x${"01".repeat(32)}` as Hex
-const SLIP = 50
-const LLTV = (8n * WAD) / 10n
-const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
-const policy: RulePolicy = {
-  adapter: ADAPTER, minHealth: h(1.1), cooldown: 0, market: `0x${"00".repeat(32)}`, priceFeed: ZERO, targetHealth: h(1.3), epochLength: 86_400,
-  maxHealth: h(1.5), maxGasPerEpoch: 10n ** 12n, maxOracleAge: 3_600, maxLossBps: 300, maxEpochLossBps: 300, maxRebalancesPerEpoch: 100,
-  maxOracleDeviationBps: 100, boostAllowed: true, maxSlippageBps: SLIP, maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n,
-  minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [] as Address[],
-}
+const policy = policyOf([])
 
 describe("swapShares", () => {
   test("each sale gets at least its minimum whenever the repayment covers the minimums, and the shares sum to it", () => {
