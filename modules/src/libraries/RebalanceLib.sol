@@ -23,7 +23,7 @@ import {ModuleStorage} from "./ModuleStorage.sol";
 /// in the module's context through DELEGATECALL from the module itself, never from the Safe.
 ///
 /// Loss accounting (`_holdings`, `_settle`): every holding a plan can change is valued in loan units at the plan's
-/// pre-trade prices, before and after: the Safe's idle loan and collateral tokens, its assets in each pool the plan
+/// pre-trade prices (one per token: the first listed sub-account's with it as collateral), before and after: the Safe's idle loan and collateral tokens, its assets in each pool the plan
 /// names, and each listed position (collateral value, debt). The loss is the drop of their sum. It is bounded by
 /// `maxLossBps` of what the due positions moved (the larger of the value that went into and out of them, each position
 /// netted and counted up to what an honest plan needs for its health change), so neither idle or pool shuffles,
@@ -891,7 +891,8 @@ library RebalanceLib {
         }
     }
 
-    /// @dev The plan's loss (drop of all holdings and positions, never negative) and what its due positions moved: the
+    /// @dev The plan's loss (drop of all holdings and positions, never negative; every unit of a token at one price)
+    /// and what its due positions moved (each its `Run.moved` from here on): the
     /// larger of the value that went into due positions (collateral added, debt repaid) and out of them (collateral
     /// removed, debt taken), each netted and counted up to `HealthLib.maxMoveToHealth` at the plan's `maxLossBps` (what
     /// an honest plan needs for the health change it made), all at the pre-trade prices. Not-due sub-accounts add
@@ -904,30 +905,23 @@ library RebalanceLib {
         pure
         returns (uint256 loss, uint256 moved)
     {
-        uint256 gained;
-        uint256 lost;
-        for (uint256 k; k < before.length; ++k) {
-            if (afterwards[k] > before[k]) gained += afterwards[k] - before[k];
-            else lost += before[k] - afterwards[k];
-        }
+        (uint256 gained, uint256 lost) = _holdingsChange(before, afterwards);
         uint256 intoCounted;
         uint256 outOfCounted;
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
-            uint256 into;
-            uint256 outOf;
-            uint256 collateralBefore = HealthLib.collateralValue(run.state.collateral, run.state.price);
-            uint256 collateralAfter = HealthLib.collateralValue(run.collateralAfter, run.state.price);
-            if (collateralAfter > collateralBefore) into = collateralAfter - collateralBefore;
-            else outOf = collateralBefore - collateralAfter;
-            if (run.debtAfter < run.state.debt) into += run.state.debt - run.debtAfter;
-            else outOf += run.debtAfter - run.state.debt;
+            // Gain and loss: the collateral at the one price the plan gives its token (`_priceOf`, as for idle and
+            // pooled units), so moving units of a token between the wallet, a pool and positions is value-neutral. At
+            // each run's own price, two markets of one token whose oracles differ (each inside its feed deviation)
+            // booked a move into the higher-priced one as a gain that hid a real loss (tenth review of issue 10).
+            uint256 price = _priceOf(run.state.collateralToken, runs);
+            (uint256 into, uint256 outOf) = _positionChange(run, price);
             gained += into;
             lost += outOf;
             if (!run.due) continue;
-            uint256 cap = _allowanceCap(run, maxLossBps);
-            intoCounted += Math.min(into, cap);
-            outOfCounted += Math.min(outOf, cap);
+            (into, outOf) = _counted(run, maxLossBps);
+            intoCounted += into;
+            outOfCounted += outOf;
         }
         loss = lost > gained ? lost - gained : 0;
         moved = Math.max(intoCounted, outOfCounted);
@@ -941,11 +935,53 @@ library RebalanceLib {
         return run.state.maxMoveToHealth(run.healthAfter, slippage > 0, Math.min(maxLossBps, slippage));
     }
 
+    /// @dev The summed rises and drops of the holdings (`_holdings`) from `before` to `afterwards`.
+    function _holdingsChange(uint256[] memory before, uint256[] memory afterwards)
+        private
+        pure
+        returns (uint256 gained, uint256 lost)
+    {
+        for (uint256 k; k < before.length; ++k) {
+            if (afterwards[k] > before[k]) gained += afterwards[k] - before[k];
+            else lost += before[k] - afterwards[k];
+        }
+    }
+
+    /// @dev What the allowance counts of a due position's move: each side (value in, value out) at its own price (its
+    /// health's), up to `_allowanceCap`. It is also what the position is charged (`Run.moved`: amount caps, shares of gas
+    /// and loss): charged its whole move, a due sub-account's own rescue padded with a health-neutral shrink spent its
+    /// maxAmountPerEpoch and refused its next rescue in the epoch (EpochAmountCapExceeded; tenth review of issue 10).
+    /// Its per-operation cap (maxAmountPerRebalance) saw the whole move.
+    function _counted(Run memory run, uint256 maxLossBps) private pure returns (uint256 into, uint256 outOf) {
+        (into, outOf) = _positionChange(run, run.state.price);
+        uint256 cap = _allowanceCap(run, maxLossBps);
+        into = Math.min(into, cap);
+        outOf = Math.min(outOf, cap);
+        run.moved = into + outOf;
+    }
+
+    /// @dev The value that went into a position (collateral added + debt repaid) and out of it (collateral removed + debt
+    /// taken), loan units, its collateral at `price` (1e36-scaled).
+    function _positionChange(Run memory run, uint256 price) private pure returns (uint256 into, uint256 outOf) {
+        uint256 collateralBefore = HealthLib.collateralValue(run.state.collateral, price);
+        uint256 collateralAfter = HealthLib.collateralValue(run.collateralAfter, price);
+        if (collateralAfter > collateralBefore) into = collateralAfter - collateralBefore;
+        else outOf = collateralBefore - collateralAfter;
+        if (run.debtAfter < run.state.debt) into += run.state.debt - run.debtAfter;
+        else outOf += run.debtAfter - run.state.debt;
+    }
+
     /// @dev Value in loan units of `amount` of `token`, which is the loan token or a listed collateral token.
     function _value(address token, uint256 amount, Run[] memory runs) private pure returns (uint256) {
-        if (token == runs[0].state.loanToken) return amount;
+        return HealthLib.collateralValue(amount, _priceOf(token, runs));
+    }
+
+    /// @dev The one price (1e36-scaled, loan units per unit) the plan's loss accounting gives `token`: 1:1 for the loan
+    /// token, else the price of the first listed run with that collateral token.
+    function _priceOf(address token, Run[] memory runs) private pure returns (uint256) {
+        if (token == runs[0].state.loanToken) return ConstantsLib.PRICE_SCALE;
         for (uint256 i; i < runs.length; ++i) {
-            if (runs[i].state.collateralToken == token) return HealthLib.collateralValue(amount, runs[i].state.price);
+            if (runs[i].state.collateralToken == token) return runs[i].state.price;
         }
         revert ILeverageModule.PoolAssetMismatch(address(0), token);
     }

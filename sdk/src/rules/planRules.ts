@@ -186,8 +186,10 @@ export type RuleSubAccountResult = {
   collateralAfter: bigint
   debtAfter: bigint
   /**
-   * Net change of the position (loan base units): |collateral change| valued at the pre-trade price + |debt change|, as
-   * charged to maxAmountPerRebalance and maxAmountPerEpoch (gross flows, pool and swap actions are not charged).
+   * What the epoch charges (maxAmountPerEpoch; the shares of gas and loss are pro rata to it), loan base units: of the
+   * net position change (|collateral change| at the pre-trade price + |debt change|; gross flows, pool and swap actions
+   * are not charged), a not-due sub-account's approach to its target, a due one's each side (value in, value out) up to
+   * `maxMoveToHealth`. maxAmountPerRebalance is checked against the whole net change.
    */
   moved: bigint
   /** The plan's loss charged to its epoch, parts per billion of its pre-trade equity. */
@@ -827,6 +829,16 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   let outCounted = 0n
   runs.forEach((r, k) => {
     const res = results[k] as RuleSubAccountResult
+    // Gain and loss: every unit of a token at the plan's one price for it (`value`: the first listed run with that
+    // collateral token), so moving it between wallet, pools and positions is value-neutral (tenth review).
+    const vb = value(r.state.collateralToken, r.state.collateral)
+    const va = value(r.state.collateralToken, res.collateralAfter)
+    if (va > vb) gained += va - vb
+    else lost += vb - va
+    if (res.debtAfter < r.state.debt) gained += r.state.debt - res.debtAfter
+    else lost += res.debtAfter - r.state.debt
+    if (!r.due) return
+    // The allowance and the amount charged: the due position's move at its own price, each side up to the cap.
     const cb = collateralValue(r.state.collateral, r.state.price)
     const ca = collateralValue(res.collateralAfter, r.state.price)
     let into = 0n
@@ -835,13 +847,18 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     else out = cb - ca
     if (res.debtAfter < r.state.debt) into += r.state.debt - res.debtAfter
     else out += res.debtAfter - r.state.debt
-    gained += into
-    lost += out
-    if (!r.due) return
     const slippage = big(r.policy.maxSlippageBps)
     const cap = maxMoveToHealth(r.state, res.healthAfter, slippage > 0n, min(maxLossBps, slippage))
-    intoCounted += cap === undefined ? into : min(into, cap)
-    outCounted += cap === undefined ? out : min(out, cap)
+    if (cap !== undefined) {
+      into = min(into, cap)
+      out = min(out, cap)
+    }
+    intoCounted += into
+    outCounted += out
+    // Charged no more than it counts (its per-operation cap saw the whole move): padding its own rescue with a
+    // health-neutral shrink spent its maxAmountPerEpoch (RebalanceLib._settle).
+    r.moved = into + out
+    res.moved = r.moved
   })
   const loss = lost > gained ? lost - gained : 0n
   const moved = max(intoCounted, outCounted)

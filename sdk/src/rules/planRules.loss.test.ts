@@ -1,0 +1,105 @@
+import type { Address, Hex } from "viem"
+import { describe, expect, test } from "vitest"
+import { type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralValue, healthOf, maxMoveToHealth } from "./planRules.js"
+
+// The rule book's loss accounting (RebalanceLib._settle) on the tenth review of issue 10, the inputs of
+// modules/test/attacks/LossAccountingAttacks.t.sol: one price per token; a due sub-account charged no more than counted.
+
+const USDC: Address = "0x00000000000000000000000000000000000000b1"
+const WETH: Address = "0x00000000000000000000000000000000000000c1"
+const SKIM: Address = "0x00000000000000000000000000000000000000f1"
+const LLTV = 86n * 10n ** 16n
+/** USDC (6 decimals) per WETH (18), 1e36-scaled. */
+const price = (usd: bigint) => usd * 10n ** 6n * 10n ** 36n / 10n ** 18n
+const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
+const policy = (pools: Address[], over: Partial<RulePolicy> = {}): RulePolicy => ({
+  adapter: "0x00000000000000000000000000000000000000ad", market: `0x${"00".repeat(32)}`, priceFeed: "0x0000000000000000000000000000000000000000",
+  minHealth: h(1.2), targetHealth: h(1.4), maxHealth: h(1.7), maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, epochLength: 86_400,
+  maxRebalancesPerEpoch: 10, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 50, maxEpochLossBps: 10_000, boostAllowed: false, maxSlippageBps: 0,
+  maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools, ...over,
+})
+const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
+function sub(n: number, collateral: bigint, usd: bigint, health: number, pools: Address[], over: Partial<RulePolicy> = {}): RuleSubAccount {
+  const p = price(usd)
+  const debt = (collateralValue(collateral, p) * LLTV) / h(health)
+  return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex, policy: policy(pools, over), state: { loanToken: USDC, collateralToken: WETH, collateral, debt, price: p, lltv: LLTV }, usage }
+}
+
+describe("checkRebalanceRules: one price per collateral token", () => {
+  // A at 2400 (due, 1.1467), B at 2444 (not due, 1.25 < target 1.4), both WETH: a 12% exit fee on A's 3,300 rescue,
+  // padded with idle WETH supplied into B up to ~1.399.
+  for (const bFirst of [false, true])
+    for (const feeBps of [1_200n, 6_000n])
+      test(`a ${feeBps / 100n}% skim padded with WETH supplied into the higher-priced market (${bFirst ? "B" : "A"} listed first): ValueLossExceeded, the loss the skim`, () => {
+        const A = sub(1, 10n * 10n ** 18n, 2400n, 1.1467, [SKIM])
+        const B = sub(2, 400n * 10n ** 18n, 2444n, 1.25, [])
+        const supplied = ((h(1.399) * B.state.debt) / LLTV - collateralValue(B.state.collateral, B.state.price)) * 10n ** 36n / B.state.price
+        const [a, b] = bFirst ? [1, 0] : [0, 1]
+        const repaid = 3_300n * 10n ** 6n
+        const r = checkRebalanceRules({
+          plan: {
+            subAccounts: bFirst ? [B.id, A.id] : [A.id, B.id],
+            actions: [
+              { kind: "WithdrawFromPool", subAccount: a, pool: SKIM, amount: repaid },
+              { kind: "Repay", subAccount: a, amount: repaid },
+              { kind: "SupplyCollateral", subAccount: b, amount: supplied },
+            ],
+          },
+          subAccounts: bFirst ? [B, A] : [A, B],
+          pools: [{ address: SKIM, asset: USDC, totalAssets: 10n ** 14n, totalSupply: 10n ** 14n, shares: 10n ** 12n, feeBps }],
+          balances: { [WETH]: supplied },
+          swapAdapter: "0x0000000000000000000000000000000000000000",
+          timestamp: 1_700_000_000n,
+          gasUsed: 300_000n,
+        })
+        expect(r.ok).toBe(false)
+        if (r.ok) return
+        expect(r.error.name).toBe("ValueLossExceeded")
+        const [loss, moved, bps] = r.error.args as bigint[]
+        // The exit fee (ERC4626Fees: ceil(amount x fee / 10000) of extra shares burnt), within rounding.
+        const fee = (repaid * feeBps + 9_999n) / 10_000n
+        expect(loss >= fee - 2n && loss <= fee + 2n).toBe(true)
+        expect(moved).toBe(repaid)
+        expect(bps).toBe(50n)
+      })
+})
+
+describe("checkRebalanceRules: a due sub-account is charged each side up to maxMoveToHealth", () => {
+  test("a rescue padded with a health-neutral shrink (collateral parked in a pool) is charged at most twice the cap", () => {
+    const POOL: Address = "0x00000000000000000000000000000000000000f2"
+    const WPOOL: Address = "0x00000000000000000000000000000000000000f3"
+    const A = sub(1, 100n * 10n ** 18n, 2400n, 1.19, [POOL, WPOOL], { maxAmountPerRebalance: 100_000n * 10n ** 6n, maxAmountPerEpoch: 110_000n * 10n ** 6n })
+    const value = collateralValue(A.state.collateral, A.state.price)
+    const moved = 99_900n * 10n ** 6n
+    const target = h(1.35)
+    const repaid = (target * A.state.debt - (value - moved) * LLTV) / (LLTV + target)
+    const withdrawn = (((moved - repaid) * 10n ** 36n) / A.state.price) * 9_999n / 10_000n
+    const r = checkRebalanceRules({
+      plan: {
+        subAccounts: [A.id],
+        actions: [
+          { kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: repaid },
+          { kind: "RepayWithCallback", subAccount: 0, amount: repaid },
+          { kind: "WithdrawCollateral", subAccount: 0, amount: withdrawn },
+          { kind: "DepositToPool", subAccount: 0, pool: WPOOL, amount: withdrawn },
+          { kind: "EndCallback", subAccount: 0, amount: 0n },
+        ],
+      },
+      subAccounts: [A],
+      pools: [
+        { address: POOL, asset: USDC, totalAssets: 10n ** 14n, totalSupply: 10n ** 14n, shares: 10n ** 12n },
+        { address: WPOOL, asset: WETH, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 0n },
+      ],
+      balances: {},
+      swapAdapter: "0x0000000000000000000000000000000000000000",
+      timestamp: 1_700_000_000n,
+      gasUsed: 300_000n,
+    })
+    if (!r.ok) throw new Error(`${r.error.name} ${r.error.args.join(" ")}`)
+    const res = r.subAccounts[0] as (typeof r.subAccounts)[number]
+    const cap = maxMoveToHealth(A.state, healthOf(res.collateralAfter, res.debtAfter, A.state.price, LLTV), false, 0n) as bigint
+    expect(res.moved).toBeLessThanOrEqual(2n * cap)
+    expect(res.moved).toBeLessThan(moved - 30_000n * 10n ** 6n)
+    expect(r.moved).toBeLessThanOrEqual(cap)
+  })
+})
