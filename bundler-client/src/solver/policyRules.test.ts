@@ -267,7 +267,7 @@ describe("checkPlanAgainstPolicy", () => {
     expect(gasCap(7_317)).toEqual([expect.stringMatching(/would use 7318 gas in the epoch, above 7317 \(EpochGasCapExceeded\)/)])
   })
 
-  it("bounds a not-due sub-account's net change by its distance to its target: health-neutral growth is refused (rule 3, NotDueMoveExceedsDistance)", () => {
+  it("bounds a not-due sub-account's net change by its distance to its target: health-neutral growth is refused (rule 3, NotDueMoveExceedsDistance, NotDueGrowth)", () => {
     const pre = portfolio(1.1)
     // b: in band at 1.3 below its target 1.4 (collateral value 30,000, debt 19,846.15): its distance is
     // (1.4 x 19,846.15 - 30,000 x 0.86) / 0.86 = 2,307.69 USDC.
@@ -296,9 +296,10 @@ describe("checkPlanAgainstPolicy", () => {
     ])
     expect(padded.violations[0]?.message).toMatch(/b is not due but its position changes by 10060000000, more than its distance to its target 2307692308/)
     // Inside the distance (0.31 x 3,000 + 600 = 1,530) it is still growth (collateral and debt both up), which a not-due
-    // sub-account may not do (ninth review of issue 10): refused with bound 0.
+    // sub-account may not do (ninth review of issue 10): refused by name.
     const small = checkPlanAgainstPolicy({ plan: grow(600, 0.31, 3400), pre, policies, epochs: {}, now: NOW })
-    expect(small.violations.map((v) => [v.rule, v.subAccountId, v.error?.name, v.error?.args[2]])).toEqual([[3, "b", "NotDueMoveExceedsDistance", 0n]])
+    expect(small.violations.map((v) => [v.rule, v.subAccountId, v.error?.name, v.error?.args.length])).toEqual([[3, "b", "NotDueGrowth", 1]])
+    expect(small.violations[0]?.message).toMatch(/b is not due but grows: its collateral and its debt both go up \(NotDueGrowth\)/)
   })
 
   it("charges the amount caps the net position change: churn cannot spend a not-due sub-account's epoch cap (rule 4)", () => {

@@ -201,6 +201,7 @@ function ruleOf(error: RuleViolation, plan: Plan): PolicyRule {
     case "HealthCrossedTarget":
     case "HealthDecreased":
     case "NotDueMoveExceedsDistance":
+    case "NotDueGrowth":
       return 3
     case "ActionNotAllowed": {
       const kind = plan.actions[Number(error.args[0])]?.kind
@@ -292,6 +293,8 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
       return `${id} is not due but moves from health ${health(a[1] as bigint)} past its target ${health(a[3] as bigint)} to ${health(a[2] as bigint)} (HealthCrossedTarget)`
     case "NotDueMoveExceedsDistance":
       return `${id} is not due but its position changes by ${a[1]}, more than its distance to its target ${a[2]} (NotDueMoveExceedsDistance)`
+    case "NotDueGrowth":
+      return `${id} is not due but grows: its collateral and its debt both go up (NotDueGrowth)`
     case "HealthDecreased":
       return `${id} does not allow boosts but health falls from ${health(a[1] as bigint)} to ${health(a[2] as bigint)} (HealthDecreased)`
     case "AmountCapExceeded":

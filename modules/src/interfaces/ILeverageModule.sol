@@ -367,6 +367,10 @@ interface ILeverageModule is IAccount {
     /// value change that alone would take it to its targetHealth at the pre-trade price,
     /// ceil(|targetHealth x debt - collateral value x LLTV| / LLTV) (the collateral value when it has no debt).
     error NotDueMoveExceedsDistance(bytes32 subAccount, uint256 moved, uint256 bound);
+    /// @notice Thrown when `subAccount`, not due, grows: its collateral and its debt both go up. An honest not-due move
+    /// only gives (a donor's borrow or collateral) or takes (a repayment); growth at constant health was charged nothing
+    /// and outgrew the per-rebalance cap its own later rescue needs.
+    error NotDueGrowth(bytes32 subAccount);
     /// @notice Thrown when the health of `subAccount`, whose policy does not allow boosts, decreases.
     error HealthDecreased(bytes32 subAccount, uint256 healthBefore, uint256 healthAfter);
     /// @notice Thrown when the net change a plan makes to `subAccount`'s position (loan units: |collateral change| at the

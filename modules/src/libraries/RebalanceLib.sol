@@ -749,7 +749,7 @@ library RebalanceLib {
             // collateral) or takes (a repayment); growth at constant health was charged nothing and outgrew the
             // per-rebalance cap its own later rescue needs (ninth review of issue 10).
             if (run.collateralAfter > run.state.collateral && run.debtAfter > run.state.debt) {
-                revert ILeverageModule.NotDueMoveExceedsDistance(run.id, moved, 0);
+                revert ILeverageModule.NotDueGrowth(run.id);
             }
             uint256 distanceAfter = run.state.distanceToTarget(run.collateralAfter, run.debtAfter, target);
             run.moved = distanceAfter >= bound ? 0 : Math.min(moved, bound - distanceAfter);

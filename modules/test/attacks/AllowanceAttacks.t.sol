@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
-import {Id, MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {Id, MarketParams, Position} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {AttackBase} from "./AttackBase.sol";
@@ -13,6 +13,7 @@ import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {HealthLib} from "../../src/libraries/HealthLib.sol";
 import {RiggedVault} from "../utils/RiggedVault.sol";
 import {YieldVault} from "../utils/YieldVault.sol";
+import {UniswapFixture} from "../utils/UniswapFixture.sol";
 import {TestToken} from "../utils/TestToken.sol";
 
 /// @notice Issue 10 items 3 and 4, seventh review: padding a lossy rescue with health-neutral moves.
@@ -24,13 +25,22 @@ import {TestToken} from "../utils/TestToken.sol";
 /// - A not-due sub-account is charged its amount caps only for how much nearer its target it got: ten rescues padded
 ///   with its health-neutral shrink or growth used to fill its 1M epoch amount cap and refuse its own later rescue
 ///   (EpochAmountCapExceeded).
+/// Ninth review: the due one's cap took the deleverage swap denominator for a boost too, and counted a swap path for a
+/// policy without swaps; a not-due sub-account's growth, charged nothing, outgrew the per-rebalance cap its own rescue
+/// needs. Each input below is refused, and the honest plan for the same health change is accepted.
 /// Every attack goes through EntryPoint.handleOps, asserts the exact error and that nothing left the Safe.
-contract AllowanceAttacksTest is AttackBase {
+contract AllowanceAttacksTest is AttackBase, UniswapFixture {
     using MarketParamsLib for MarketParams;
 
     YieldVault internal wbtcPool;
     YieldVault internal wstethPool;
     bytes32 internal wstethId;
+
+    /// @dev The module is deployed with a real Uniswap v3 swap adapter, so a policy may allow swaps (maxSlippageBps > 0)
+    /// and the allowance cap counts an honest swap path; the plans here swap nothing.
+    function _deploySwapAdapter() internal override returns (address) {
+        return address(deployUniswapSwapAdapter());
+    }
 
     /// @dev A pool of `token` the Safe can park withdrawn collateral in, seeded by the lender.
     function _collateralPool(TestToken token) internal returns (YieldVault pool) {
@@ -100,21 +110,34 @@ contract AllowanceAttacksTest is AttackBase {
         rescue[1] = action(ActionKind.Repay, 0, address(0), 3300e6);
     }
 
-    /// @dev Sends `plan` through handleOps and asserts it failed with ValueLossExceeded whose allowance base (`moved`)
-    /// is at most `maxMoved`, and that nothing but gas left the Safe.
-    function _expectLossRefused(Plan memory plan, uint256 maxMoved) internal {
+    /// @dev Sends `plan` through handleOps and asserts it failed with exactly ValueLossExceeded(loss, moved,
+    /// `maxLossBps`), the loss over the allowance (maxLossBps x moved), and that nothing but gas left the Safe (its
+    /// holdings, its shares of `skim` and of the WBTC park). Returns the error's `loss` and `moved`.
+    function _expectLossRefused(Plan memory plan, IERC4626 skim, uint256 maxLossBps)
+        internal
+        returns (uint256 loss, uint256 moved)
+    {
         Holdings memory before = holdings(safe);
+        uint256 skimShares = skim.balanceOf(safe);
         uint256 parkedWbtc = address(wbtcPool) == address(0) ? 0 : wbtcPool.balanceOf(safe);
         PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
         (bool ok, bytes memory reason) = handle(op);
-        assertFalse(ok, "padded skim refused");
+        assertFalse(ok, "skim refused");
         assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector, "ValueLossExceeded");
-        (uint256 loss, uint256 moved, uint256 maxLossBps) = abi.decode(_slice(reason, 4, reason.length - 4), (uint256, uint256, uint256));
-        assertEq(maxLossBps, 50, "the policy's maxLossBps");
-        assertLe(moved, maxMoved, "padding adds (almost) nothing to the allowance");
+        uint256 bps;
+        (loss, moved, bps) = abi.decode(_slice(reason, 4, reason.length - 4), (uint256, uint256, uint256));
+        assertEq(bps, maxLossBps, "the plan's maxLossBps");
         assertGt(loss * 10_000, moved * maxLossBps, "the loss is over the allowance");
         assertNothingLeftBut(before, maxCost(op));
+        assertEq(skim.balanceOf(safe), skimShares, "no share of the skim pool left the Safe");
         if (address(wbtcPool) != address(0)) assertEq(wbtcPool.balanceOf(safe), parkedWbtc, "parked WBTC unchanged");
+    }
+
+    /// @dev `_expectLossRefused` at the fixture's maxLossBps (50), with the allowance base (`moved`) at most `maxMoved`:
+    /// the padding added (almost) nothing to it.
+    function _expectPaddedSkimRefused(Plan memory plan, IERC4626 skim, uint256 maxMoved) internal {
+        (, uint256 moved) = _expectLossRefused(plan, skim, 50);
+        assertLe(moved, maxMoved, "padding adds (almost) nothing to the allowance");
     }
 
     /// @dev The owner revokes the padding keeper and adds an honest one; WBTC falls to `health` and the honest keeper
@@ -146,7 +169,7 @@ contract AllowanceAttacksTest is AttackBase {
         RiggedVault skim = _feePool(1200);
         _allowPools(skim);
         Action[] memory pad = _shrink(wbtcMarket, 1, address(wbtcPool), _distance(wbtcMarket) - 10e6);
-        _expectLossRefused(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad)), 3300e6 + 1e6);
+        _expectPaddedSkimRefused(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad)), skim, 3300e6 + 1e6);
     }
 
     function test_Attack_NotDueShrinksOnTwoSubAccountsBuyNoAllowance() public {
@@ -171,7 +194,7 @@ contract AllowanceAttacksTest is AttackBase {
         );
         plan.actions = _concat(_skimmedRescue(skim), pads);
         uint256 wstethParked = wstethPool.balanceOf(safe);
-        _expectLossRefused(plan, 3300e6 + 1e6);
+        _expectPaddedSkimRefused(plan, skim, 3300e6 + 1e6);
         assertEq(wstethPool.balanceOf(safe), wstethParked, "parked wstETH unchanged");
     }
 
@@ -198,7 +221,7 @@ contract AllowanceAttacksTest is AttackBase {
         // Even a plan landing at the far edge of the landing zone (1.55) would count no more than this.
         uint256 cap = HealthLib.maxMoveToHealth(s, 1.55e18, false, 0); // the fixture's policy has no swaps
         assertLt(cap * 50, 59e6 * 10_000, "the cap's allowance is below the skim");
-        _expectLossRefused(_single(wethId, _concat(_skimmedRescue(skim), pad)), cap);
+        _expectPaddedSkimRefused(_single(wethId, _concat(_skimmedRescue(skim), pad)), skim, cap);
     }
 
     /// @dev The honest counterpart: a repayment to 1.5 is below the cap for that health change, so it keeps its whole
@@ -234,10 +257,9 @@ contract AllowanceAttacksTest is AttackBase {
             vm.warp(block.timestamp + 5 minutes);
             wbtcOracle.setPrice(wbtcPrice); // a fresh round, same price
             _dropWethHealthTo(1.19e18);
-            Action[] memory rescue = new Action[](1);
-            rescue[0] = action(ActionKind.Repay, 0, address(0), _repayToReach(1.35e18));
             uint256 moved = Math.min(_distance(wbtcMarket), 100_000e6) - 10e6;
-            handleOk(keeperOp(safe, keeper, plan2(wethId, wbtcId, _concat(rescue, _shrink(wbtcMarket, 1, address(wbtcPool), moved))), keeperKey));
+            Action[] memory pad = _shrink(wbtcMarket, 1, address(wbtcPool), moved);
+            handleOk(keeperOp(safe, keeper, plan2(wethId, wbtcId, _concat(_wethRescue(1.35e18), pad)), keeperKey));
             shrunk += moved;
         }
         assertEq(block.timestamp / 1 days, epoch, "one epoch");
@@ -279,7 +301,7 @@ contract AllowanceAttacksTest is AttackBase {
         uint256 repaid = s.debt - Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), 0.86e18, 1.39e18);
         Action[] memory pad = new Action[](1);
         pad[0] = action(ActionKind.Repay, 1, address(0), repaid);
-        _expectLossRefused(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad)), 3300e6 + 1e6);
+        _expectPaddedSkimRefused(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad)), skim, 3300e6 + 1e6);
     }
 
     /// @dev The padding sub-account's own loose maxLossBps (30%) used to make its cap unbounded; caps use the plan's
@@ -295,14 +317,14 @@ contract AllowanceAttacksTest is AttackBase {
         RiggedVault skim = _feePool(600);
         _allowPools(skim);
         Action[] memory pad = _shrink(wbtcMarket, 1, address(wbtcPool), _distance(wbtcMarket) - 10e6);
-        _expectLossRefused(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad)), 3300e6 + 1e6);
+        _expectPaddedSkimRefused(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad)), skim, 3300e6 + 1e6);
     }
 
     /// @dev Growth padding: a boost-enabled, not-due WBTC (1.21, below its target 1.4) grown at constant health (supply
     /// idle WBTC, borrow, park the USDC) next to a genuine WETH rescue. Charged in full it filled the quickstart 1M epoch
     /// amount cap in ten operations (eighth review); charged its approach to the target it was free and outgrew the
-    /// per-rebalance cap its own rescue needs (ninth review). A not-due sub-account may not grow at all: refused by name
-    /// with bound 0, nothing left the Safe.
+    /// per-rebalance cap its own rescue needs (ninth review). A not-due sub-account may not grow at all: refused with
+    /// exactly NotDueGrowth(wbtcId), nothing left the Safe.
     function test_Attack_NotDueGrowthIsRefused() public {
         openPosition(safe, wbtcMarket, 15e8, 485_000e6); // 16 WBTC, 515k debt
         Policy memory wbtcPolicy = defaultPolicy(wbtcMarket, address(usdcVault));
@@ -310,24 +332,239 @@ contract AllowanceAttacksTest is AttackBase {
         wbtcId = setPolicy(wbtcPolicy);
         _setHealth(wbtcMarket, 1.21e18);
         wbtc.mint(safe, 20e8); // the owner's idle WBTC
-        Action[] memory rescue = new Action[](1);
-        rescue[0] = action(ActionKind.Repay, 0, address(0), _repayToReach(1.35e18));
+        _expectGrowthPaddingRefused(_wethRescue(1.35e18), 99_990e6);
+    }
+
+    /* NINTH REVIEW: the boost cap, a swapless policy, the growth-padding stall */
+
+    uint256 internal constant BOOST_HEALTH = 1.35e18; // inside the landing zone of a boost from 2.0: [1.3, 1.85]
+    uint256 internal constant SHRINK_HEALTH = 1.25e18; // inside the landing zone of the rescue from 1.1467: [1.2467, 1.55]
+
+    /// @dev The WETH repayment from idle USDC that takes it to `health`.
+    function _wethRescue(uint256 health) internal view returns (Action[] memory rescue) {
+        rescue = new Action[](1);
+        rescue[0] = action(ActionKind.Repay, 0, address(0), _repayToReach(health));
+    }
+
+    /// @dev A growth of WBTC (sub-account 1) at constant health by about `moved` of net position change: supply idle
+    /// WBTC, borrow at the position's ratio, park the USDC in the fair pool.
+    function _growthPad(uint256 moved) internal view returns (Action[] memory pad) {
         MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
         uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
-        uint256 borrowed = Math.mulDiv(99_990e6, s.debt, s.debt + value);
+        uint256 borrowed = Math.mulDiv(moved, s.debt, s.debt + value);
         uint256 supplied = Math.mulDiv(s.collateral, borrowed, s.debt) + 100;
-        Action[] memory pad = new Action[](3);
+        pad = new Action[](3);
         pad[0] = action(ActionKind.SupplyCollateral, 1, address(0), supplied);
         pad[1] = action(ActionKind.Borrow, 1, address(0), borrowed);
         pad[2] = action(ActionKind.DepositToPool, 1, address(usdcVault), borrowed);
+    }
+
+    /// @dev `rescue` of WETH padded with a `moved` growth of the not-due WBTC (inside its distance to its target, so no
+    /// other rule refuses it), through handleOps: refused with exactly NotDueGrowth(wbtcId), nothing but gas left the
+    /// Safe.
+    function _expectGrowthPaddingRefused(Action[] memory rescue, uint256 moved) internal {
+        Action[] memory pad = _growthPad(moved);
+        MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
+        uint256 netChange = HealthLib.collateralValue(pad[0].amount, s.price) + pad[1].amount;
+        assertLt(netChange, _distance(wbtcMarket), "the growth fits WBTC's distance to its target");
         Holdings memory before = holdings(safe);
         PackedUserOperation memory op = keeperOp(safe, keeper, plan2(wethId, wbtcId, _concat(rescue, pad)), keeperKey);
         (bool ok, bytes memory reason) = handle(op);
         assertFalse(ok, "growth of a not-due sub-account refused");
-        assertEq(bytes4(reason), ILeverageModule.NotDueMoveExceedsDistance.selector, "NotDueMoveExceedsDistance");
-        (bytes32 id,, uint256 bound) = abi.decode(_slice(reason, 4, reason.length - 4), (bytes32, uint256, uint256));
-        assertEq(id, wbtcId, "names WBTC");
-        assertEq(bound, 0, "bound 0: no growth");
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.NotDueGrowth.selector, wbtcId), "NotDueGrowth(wbtcId)");
         assertNothingLeftBut(before, maxCost(op));
+    }
+
+    /// @dev The allowance cap the eighth-review code applied and the ninth reviewer sized the padding to:
+    /// ceil(gap / min(lltv, h (1 - l) - lltv)) in every direction (lltv when not positive), whatever the policy's swaps.
+    function _reviewedCap(MarketState memory s, uint256 h, uint256 l) internal pure returns (uint256) {
+        uint256 valueTimesLltv = Math.mulDiv(s.collateral, s.price, 1e36) * LLTV;
+        uint256 swapped = Math.mulDiv(h, 10_000 - l, 10_000);
+        uint256 denominator = swapped > LLTV ? Math.min(LLTV, swapped - LLTV) : LLTV;
+        return Math.mulDiv(HealthLib.distance(h * s.debt, valueTimesLltv), 1, denominator, Math.Rounding.Ceil);
+    }
+
+    /// @dev The most an honest swap boost of WETH to `h` moves (borrow x, buy x(1 - l) of collateral, supply it):
+    /// (V + x(1 - l)) lltv = h (D + x), so x = (V lltv - h D) / (h - (1 - l) lltv). Written out, not HealthLib's.
+    function _honestBoost(MarketState memory s, uint256 h, uint256 l) internal pure returns (uint256) {
+        uint256 gap = Math.mulDiv(s.collateral, s.price, 1e36) * LLTV - h * s.debt;
+        return Math.mulDiv(gap, 1, h - Math.mulDiv(LLTV, 10_000 - l, 10_000), Math.Rounding.Ceil);
+    }
+
+    /// @dev WETH at 2.0 (due: above maxHealth 1.7) under a boost- and swap-enabled policy losing at most `lossBps` per
+    /// operation and per swap (maxLossBps = maxSlippageBps), `skim` and the fair USDC pool listed; 20 WETH of the owner's
+    /// idle. Returns the WETH state before the boost.
+    function _boostSetUp(RiggedVault skim, uint16 lossBps) internal returns (MarketState memory s) {
+        Policy memory policy = _poolsPolicy(wethMarket, address(skim));
+        policy.boostAllowed = true;
+        policy.maxLossBps = lossBps;
+        policy.maxSlippageBps = lossBps;
+        policy.maxEpochLossBps = 1000;
+        setPolicy(policy);
+        _dropWethHealthTo(2.0e18);
+        weth.mint(safe, 20e18);
+        s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
+    }
+
+    /// @dev The ninth reviewer's boost of WETH to BOOST_HEALTH: `added` of collateral value supplied from idle WETH and
+    /// the borrow that lands the health there, padded with a `withdrawn` round trip through `skim` (withdraw it, repay
+    /// it, borrow it back, park everything borrowed in the fair pool). Its loss is skim's exit fee on `withdrawn`.
+    function _boostPlan(MarketState memory s, uint256 added, RiggedVault skim, uint256 withdrawn)
+        internal
+        view
+        returns (Plan memory)
+    {
+        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
+        uint256 borrowed = Math.mulDiv(value + added, LLTV, BOOST_HEALTH) - s.debt;
+        Action[] memory a = new Action[](5);
+        a[0] = action(ActionKind.SupplyCollateral, 0, address(0), Math.mulDiv(added, 1e36, s.price) + 1);
+        a[1] = action(ActionKind.WithdrawFromPool, 0, address(skim), withdrawn);
+        a[2] = action(ActionKind.Repay, 0, address(0), withdrawn);
+        a[3] = action(ActionKind.Borrow, 0, address(0), borrowed + withdrawn);
+        a[4] = action(ActionKind.DepositToPool, 0, address(usdcVault), borrowed + withdrawn);
+        return _single(wethId, a);
+    }
+
+    /// @dev The ninth reviewer's boost padded up to the eighth-review cap (collateral 1% over it, so the cap was the
+    /// counted move), skimmed `skimBps` of a 10,000 USDC round trip: within the allowance that cap bought, over what an
+    /// honest swap boost to the same health may lose. Refused with exactly ValueLossExceeded at `lossBps`, its `moved`
+    /// the honest swap boost's move (not the padding); nothing left the Safe. Then the honest counterpart for the same
+    /// health change, in the accounting of the worst honest swap boost (debt up x, collateral up x(1 - l), a loss of
+    /// `honestSkimBps` of 10,000 just under l x), is accepted and lands at BOOST_HEALTH: the cap is not below it.
+    function _boostPaddingRefusedHonestBoostAccepted(uint16 lossBps, uint256 skimBps, uint256 honestSkimBps) internal {
+        RiggedVault skim = _feePool(skimBps);
+        MarketState memory s = _boostSetUp(skim, lossBps);
+        uint256 honest = _honestBoost(s, BOOST_HEALTH, lossBps);
+        _expectBoostPaddingRefused(s, skim, lossBps, honest);
+
+        skim.setExitFee(honestSkimBps);
+        uint256 added = Math.mulDiv(honest, 10_000 - lossBps, 10_000);
+        handleOk(keeperOp(safe, keeper, _boostPlan(s, added, skim, 10_000e6), keeperKey));
+        assertApproxEqRel(healthOf(safe, wethMarket), BOOST_HEALTH, 0.0005e18, "the honest boost landed");
+    }
+
+    /// @dev The padded boost (collateral 1% over the reviewed cap) with skim's exit fee on 10,000: refused, counted
+    /// `honest`.
+    function _expectBoostPaddingRefused(MarketState memory s, RiggedVault skim, uint16 lossBps, uint256 honest) internal {
+        uint256 reviewed = _reviewedCap(s, BOOST_HEALTH, lossBps);
+        uint256 skimmed = Math.mulDiv(10_000e6, skim.exitFeeBps(), 10_000);
+        assertGt(skimmed * 10_000, honest * lossBps, "the skim is over an honest boost's worst loss");
+        assertLt(skimmed * 10_000, reviewed * lossBps, "and within the allowance the reviewed cap bought");
+        (uint256 loss, uint256 moved) = _expectLossRefused(_boostPlan(s, reviewed * 101 / 100, skim, 10_000e6), skim, lossBps);
+        assertApproxEqRel(moved, honest, 0.0005e18, "counted: the honest swap boost's move to the same health");
+        assertApproxEqAbs(loss, skimmed, 1e6, "the loss is the skim");
+    }
+
+    /// @dev Ninth review, boost at maxLossBps 300: 2.0 -> 1.35 of 10 WETH / 18k debt. The cap used the deleverage
+    /// denominator H(1 - l) - lltv (0.4495), so the padded plan was allowed ~781 and a 730 skim (7.3% exit fee on 10k)
+    /// was accepted, against at most ~680.5 for an honest swap boost (denominator H - (1 - l) lltv = 0.5158, ~22.7k).
+    /// Fails if the boost branch of `HealthLib.maxMoveToHealth` takes the deleverage denominator again (accepted), or if
+    /// the cap drops below ~98.5% of the honest move (the honest loss of 670 refused).
+    function test_Attack_SwapBoostPaddedToTheDeleverageCapIsRefused_300bps() public {
+        _boostPaddingRefusedHonestBoostAccepted(300, 730, 670);
+    }
+
+    /// @dev The same at the default maxLossBps 50: the deleverage denominator over-allowed ~2.3% (121 against 118.35);
+    /// a 120 skim is refused, an honest 117 accepted (refused under a cap 2% short: 118.35 / 1.02 = 116).
+    function test_Attack_SwapBoostPaddedToTheDeleverageCapIsRefused_50bps() public {
+        _boostPaddingRefusedHonestBoostAccepted(50, 120, 117);
+    }
+
+    /// @dev Ninth review, a swapless policy (maxSlippageBps 0, the default and the quickstart): no honest plan moves
+    /// more than a collateral change alone (|H D - V lltv| / lltv) for its health change, but the cap assumed a swap
+    /// deleverage losing maxLossBps (denominator 1.25 x 0.995 - 0.86 = 0.384, against 0.86). The WETH rescue 1.1467 ->
+    /// 1.25, padded with its own shrink (repay ~4.9k from a pool with a 0.45% exit fee, withdraw and park collateral),
+    /// was allowed ~24.2 and its ~22 skim accepted, twice what an honest plan to 1.25 can lose (~10.8). Now refused with
+    /// exactly ValueLossExceeded, moved the collateral-only figure; nothing left the Safe. The honest counterpart (parked
+    /// WETH supplied to 1.25, the collateral-only move, losing 45 bps of it to its pool's exit fee) is accepted: the cap is
+    /// not the smaller repayment figure (gap / H, under which 45 bps of the move is 65 bps of the allowance base) either. Fails if the cap counts a swap path for a swapless policy.
+    function test_Attack_SwaplessPolicyPaddedToASwapCapIsRefused() public {
+        RiggedVault skim = _feePool(45);
+        RiggedVault wethSkim = _feePool(weth, 5e18, 45); // the owner's parked WETH, for the honest counterpart
+        Policy memory policy = _poolsPolicy(wethMarket, address(skim));
+        policy.pools = new address[](4);
+        policy.pools[0] = address(skim);
+        policy.pools[1] = address(usdcVault);
+        policy.pools[2] = address(wethVault);
+        policy.pools[3] = address(wethSkim);
+        assertEq(policy.maxSlippageBps, 0, "swaps disabled");
+        setPolicy(policy);
+        MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
+        uint256 collateralOnly = Math.mulDiv(
+            SHRINK_HEALTH * s.debt - Math.mulDiv(s.collateral, s.price, 1e36) * LLTV, 1, LLTV, Math.Rounding.Ceil
+        );
+        (Plan memory padded, uint256 skimmed) = _shrinkPaddedToReviewedCap(s, skim);
+        assertGt(skimmed, collateralOnly * 50 / 10_000 * 2, "the skim is over twice an honest plan's worst loss");
+        (uint256 loss, uint256 moved) = _expectLossRefused(padded, skim, 50);
+        assertApproxEqRel(moved, collateralOnly, 0.002e18, "counted: the collateral-only move to the same health");
+        assertApproxEqAbs(loss, skimmed, 1e6, "the loss is the skim");
+
+        // The honest counterpart: parked WETH withdrawn (45 bps exit fee) and supplied to 1.25, the collateral-only move.
+        uint256 supplied = Math.mulDiv(collateralOnly, 1e36, s.price) + 1;
+        Action[] memory h = new Action[](2);
+        h[0] = action(ActionKind.WithdrawFromPool, 0, address(wethSkim), supplied);
+        h[1] = action(ActionKind.SupplyCollateral, 0, address(0), supplied);
+        handleOk(keeperOp(safe, keeper, _single(wethId, h), keeperKey));
+        assertApproxEqRel(healthOf(safe, wethMarket), SHRINK_HEALTH, 0.0005e18, "the honest rescue landed");
+    }
+
+    /// @dev The ninth reviewer's padded WETH rescue to ~SHRINK_HEALTH: repay from `skim` (0.45% exit fee) just over the
+    /// reviewed cap, withdraw collateral to land at ~1.25 (a hair above), park it in the WETH pool. Returns the plan and
+    /// the skim (the exit fee on the repayment).
+    function _shrinkPaddedToReviewedCap(MarketState memory s, RiggedVault skim)
+        internal
+        view
+        returns (Plan memory plan, uint256 skimmed)
+    {
+        uint256 repaid = _reviewedCap(s, SHRINK_HEALTH, 50) * 101 / 100;
+        uint256 kept = Math.mulDiv(SHRINK_HEALTH, s.debt - repaid, LLTV, Math.Rounding.Ceil);
+        uint256 withdrawn = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36) - kept, 1e36, s.price) * 9999 / 10_000;
+        Action[] memory a = new Action[](5);
+        a[0] = action(ActionKind.WithdrawFromPool, 0, address(skim), repaid);
+        a[1] = action(ActionKind.RepayWithCallback, 0, address(0), repaid);
+        a[2] = action(ActionKind.WithdrawCollateral, 0, address(0), withdrawn);
+        a[3] = action(ActionKind.DepositToPool, 0, address(wethVault), withdrawn);
+        a[4] = action(ActionKind.EndCallback, 0, address(0), 0);
+        plan = _single(wethId, a);
+        skimmed = Math.mulDiv(repaid, skim.exitFeeBps(), 10_000);
+    }
+
+    /// @dev Ninth review, the stall: WBTC (boost allowed, quickstart caps 100k per rebalance / 1M per epoch) at 1.21 with
+    /// 1.0M of debt; ten genuine WETH rescues padded with ~100k of WBTC growth at constant health (idle WBTC supplied,
+    /// borrowed, parked) grew its debt ~41% uncharged, so when WBTC fell to 1.19 its smallest acceptable rescue (~110k)
+    /// was over its per-rebalance cap (AmountCapExceeded) in every epoch. Now each padded plan is refused with exactly
+    /// NotDueGrowth(wbtcId), nothing left the Safe, and the same WETH rescue without the padding
+    /// lands; WBTC's position is untouched, and when it falls to 1.19 the honest keeper's rescue (under the 100k cap)
+    /// lands in the same epoch. Fails if not-due growth is let through again (the padded plan lands).
+    function test_Attack_TenGrowthPaddedRescuesAreRefusedAndTheWbtcRescueLands() public {
+        openPosition(safe, wbtcMarket, 30e8, 970_000e6); // 31 WBTC, 1.0M debt
+        Policy memory wbtcPolicy = defaultPolicy(wbtcMarket, address(usdcVault));
+        wbtcPolicy.boostAllowed = true;
+        wbtcPolicy.maxAmountPerRebalance = 100_000e6;
+        wbtcPolicy.maxAmountPerEpoch = 1_000_000e6;
+        wbtcId = setPolicy(wbtcPolicy);
+        Policy memory wethPolicy = defaultPolicy(wethMarket, address(usdcVault));
+        wethPolicy.maxAmountPerRebalance = 100_000e6;
+        wethPolicy.maxAmountPerEpoch = 1_000_000e6;
+        setPolicy(wethPolicy);
+        vm.warp(block.timestamp / 1 days * 1 days + 1 days + 1 hours);
+        uint256 epoch = block.timestamp / 1 days;
+        uint256 wbtcPrice = _setHealth(wbtcMarket, 1.21e18);
+        wbtc.mint(safe, 40e8); // the owner's idle WBTC
+        Position memory wbtcBefore = morpho.position(wbtcMarket.id(), safe);
+        for (uint256 i; i < 10; ++i) {
+            vm.warp(block.timestamp + 5 minutes);
+            wbtcOracle.setPrice(wbtcPrice); // a fresh round, same price
+            _dropWethHealthTo(1.19e18);
+            _expectGrowthPaddingRefused(_wethRescue(1.35e18), 99_990e6);
+            handleOk(keeperOp(safe, keeper, _single(wethId, _wethRescue(1.35e18)), keeperKey));
+            assertApproxEqRel(healthOf(safe, wethMarket), 1.35e18, 0.0005e18, "the unpadded WETH rescue landed");
+        }
+        Position memory wbtcAfter = morpho.position(wbtcMarket.id(), safe);
+        assertEq(wbtcAfter.collateral, wbtcBefore.collateral, "WBTC collateral untouched");
+        assertEq(wbtcAfter.borrowShares, wbtcBefore.borrowShares, "WBTC debt did not grow");
+        assertEq(module.getEpochUsage(safe, wbtcId).amountMoved, 0, "WBTC charged nothing");
+
+        _honestKeeperRescuesWbtc(1.19e18, epoch);
     }
 }

@@ -14,6 +14,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {RiggedVault} from "../utils/RiggedVault.sol";
 import {YieldVault} from "../utils/YieldVault.sol";
+import {TestToken} from "../utils/TestToken.sol";
 
 /// @notice Shared state for the attack suites: a Safe with two Morpho Blue positions (WETH 1.1467 after a drop, so it
 /// triggers; WBTC 1.72), 10,000 USDC in an allowlisted ERC-4626 pool, and a registered keeper; plus a ledger of
@@ -135,9 +136,15 @@ abstract contract AttackBase is Fixture {
     /// @dev A rigged ERC-4626 USDC pool with an exit fee of `feeBps` (taken from whoever withdraws), seeded by the
     /// lender, holding 20,000 USDC of the Safe.
     function _feePool(uint256 feeBps) internal returns (RiggedVault pool) {
-        pool = new RiggedVault(usdc);
-        _seedVault(YieldVault(address(pool)), usdc, 1000e6);
-        depositToVault(safe, YieldVault(address(pool)), 20_000e6);
+        return _feePool(usdc, 20_000e6, feeBps);
+    }
+
+    /// @dev A rigged ERC-4626 pool of `token` with an exit fee of `feeBps`, seeded by the lender with one whole token
+    /// unit per 20 of the Safe's, holding `assets` (base units) of the Safe.
+    function _feePool(TestToken token, uint256 assets, uint256 feeBps) internal returns (RiggedVault pool) {
+        pool = new RiggedVault(token);
+        _seedVault(YieldVault(address(pool)), token, assets / 20);
+        depositToVault(safe, YieldVault(address(pool)), assets);
         pool.setExitFee(feeBps);
     }
 

@@ -31,10 +31,7 @@ abstract contract SwapBase is AttackBase, UniswapFixture {
     IUniswapV3Pool internal wethPool;
 
     function _deploySwapAdapter() internal virtual override returns (address) {
-        deployUniswap(address(0));
-        uint24[] memory fees = new uint24[](2);
-        (fees[0], fees[1]) = (FEE_LOW, FEE_MEDIUM);
-        swapAdapter = new UniswapV3SwapAdapter(address(swapRouter), fees, new address[](0));
+        swapAdapter = deployUniswapSwapAdapter();
         return address(swapAdapter);
     }
 

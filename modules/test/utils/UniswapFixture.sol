@@ -10,6 +10,7 @@ import {ISwapRouter} from "@uniswap/v3-periphery/contracts/interfaces/ISwapRoute
 import {IQuoterV2} from "@uniswap/v3-periphery/contracts/interfaces/IQuoterV2.sol";
 import {IPoolInitializer} from "@uniswap/v3-periphery/contracts/interfaces/IPoolInitializer.sol";
 import {TestToken} from "./TestToken.sol";
+import {UniswapV3SwapAdapter} from "../../src/adapters/UniswapV3SwapAdapter.sol";
 
 /// @notice The part of NonfungiblePositionManager these tests call (its published interface imports OpenZeppelin 3,
 /// which does not compile with solc 0.8).
@@ -93,6 +94,15 @@ abstract contract UniswapFixture is Test {
         vm.label(address(swapRouter), "SwapRouter");
         vm.label(address(quoter), "QuoterV2");
         vm.label(address(positionManager), "NonfungiblePositionManager");
+    }
+
+    /// @dev `deployUniswap(address(0))`, then the module's UniswapV3SwapAdapter over that SwapRouter with the 0.05% and
+    /// 0.3% fee tiers and no hub tokens.
+    function deployUniswapSwapAdapter() internal returns (UniswapV3SwapAdapter) {
+        deployUniswap(address(0));
+        uint24[] memory fees = new uint24[](2);
+        (fees[0], fees[1]) = (FEE_LOW, FEE_MEDIUM);
+        return new UniswapV3SwapAdapter(address(swapRouter), fees, new address[](0));
     }
 
     /// @dev The default spread: 10% of the depth within ±0.5%, 20% within ±2%, 30% within ±10%, 40% from half to

@@ -2042,6 +2042,17 @@ export const leverageModuleAbi = [
   },
   {
     "type": "error",
+    "name": "NotDueGrowth",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ]
+  },
+  {
+    "type": "error",
     "name": "NotDueMoveExceedsDistance",
     "inputs": [
       {

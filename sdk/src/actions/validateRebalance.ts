@@ -41,6 +41,7 @@ import {
   type EpochLossBudgetExceededErrorType,
   type HealthCrossedTargetErrorType,
   type NotDueMoveExceedsDistanceErrorType,
+  type NotDueGrowthErrorType,
   type HealthDecreasedErrorType,
   type HealthFurtherFromTargetErrorType,
   type HealthOutOfBandErrorType,
@@ -152,6 +153,7 @@ export type ValidateRebalanceErrorType =
   | HealthFurtherFromTargetErrorType
   | HealthCrossedTargetErrorType
   | NotDueMoveExceedsDistanceErrorType
+  | NotDueGrowthErrorType
   | HealthDecreasedErrorType
   | AmountCapExceededErrorType
   | ValueLossExceededErrorType

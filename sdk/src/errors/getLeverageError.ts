@@ -34,6 +34,7 @@ import {
   EpochLossBudgetExceededError,
   HealthCrossedTargetError,
   NotDueMoveExceedsDistanceError,
+  NotDueGrowthError,
   HealthDecreasedError,
   HealthFurtherFromTargetError,
   HealthOutOfBandError,
@@ -206,6 +207,8 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new HealthCrossedTargetError({ subAccount: a(args, 0), healthBefore: a(args, 1), healthAfter: a(args, 2), targetHealth: a(args, 3), cause })
     case "NotDueMoveExceedsDistance":
       return new NotDueMoveExceedsDistanceError({ subAccount: a(args, 0), moved: a(args, 1), bound: a(args, 2), cause })
+    case "NotDueGrowth":
+      return new NotDueGrowthError({ subAccount: a(args, 0), cause })
     case "OracleAnswerOutOfBounds":
       return new OracleAnswerOutOfBoundsError({ subAccount: a(args, 0), answer: a(args, 1), minAnswer: a(args, 2), maxAnswer: a(args, 3), cause })
     case "MinHealthBelowLiquidationIncentive":
@@ -342,7 +345,7 @@ const leverageErrorNames = new Set([
   "ActionNotAllowedError", "ActionFailedError", "HealthOutOfBandError", "HealthFurtherFromTargetError", "HealthDecreasedError",
   "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
   "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "IdleInflowError", "PoolRoundTripError", "SaleExceedsRepaymentError", "PurchaseExceedsSupplyError",
-  "HealthOutsideLandingZoneError", "HealthCrossedTargetError", "NotDueMoveExceedsDistanceError", "OracleAnswerOutOfBoundsError",
+  "HealthOutsideLandingZoneError", "HealthCrossedTargetError", "NotDueMoveExceedsDistanceError", "NotDueGrowthError", "OracleAnswerOutOfBoundsError",
   "MinHealthBelowLiquidationIncentiveError", "MissingPriceFeedError", "InvalidSponsorError", "KeeperNonceKeyInvalidError",
   "ValidityWindowSpansEpochsError", "SelfPayEpochPassedError",
   "PaymasterRefusedError", "PaymasterUnavailableError", "PaymasterValidationFailedError", "InvalidPaymasterError", "InvalidPaymasterTokenError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",

@@ -120,6 +120,8 @@ export {
   HealthCrossedTargetError,
   type NotDueMoveExceedsDistanceErrorType,
   NotDueMoveExceedsDistanceError,
+  type NotDueGrowthErrorType,
+  NotDueGrowthError,
   type OracleAnswerOutOfBoundsErrorType,
   OracleAnswerOutOfBoundsError,
   type SlippageExceededErrorType,

@@ -348,6 +348,21 @@ export class NotDueMoveExceedsDistanceError extends BaseError {
   }
 }
 
+export type NotDueGrowthErrorType = NotDueGrowthError & { name: "NotDueGrowthError" }
+/** A sub-account that was not due grows: its collateral and its debt both go up (module error `NotDueGrowth`). */
+export class NotDueGrowthError extends BaseError {
+  constructor({ subAccount, cause }: { subAccount: Hex } & Cause) {
+    super(`The plan grows sub-account ${subAccount}, which is not due (its collateral and its debt both go up).`, {
+      cause,
+      metaMessages: [
+        "A sub-account inside its band only gives (a donor's borrow or collateral) or takes (a repayment):",
+        "growth at constant health is charged nothing and would outgrow the per-rebalance cap its own rescue needs.",
+      ],
+      name: "NotDueGrowthError",
+    })
+  }
+}
+
 export type OracleAnswerOutOfBoundsErrorType = OracleAnswerOutOfBoundsError & { name: "OracleAnswerOutOfBoundsError" }
 /** The second feed's answer sits at or beyond a configured bound (module error `OracleAnswerOutOfBounds`). */
 export class OracleAnswerOutOfBoundsError extends BaseError {

@@ -1,7 +1,7 @@
 import { encodeErrorResult } from "viem"
 import { describe, expect, it } from "vitest"
 import { leverageModuleAbi } from "../abis/index.js"
-import { NotDueMoveExceedsDistanceError } from "../errors/index.js"
+import { NotDueGrowthError, NotDueMoveExceedsDistanceError } from "../errors/index.js"
 import { decodeModuleError, isLeverageError, toModuleError } from "../errors/getLeverageError.js"
 import { INFINITE_HEALTH } from "../constants/module.js"
 import { collateralValue, distanceToTarget, healthOf, maxMoveToHealth, ruleErrorNames } from "./planRules.js"
@@ -49,6 +49,17 @@ describe("distanceToTarget (HealthLib.distanceToTarget, NotDueMoveExceedsDistanc
     const error = toModuleError(decoded!)
     expect(error).toBeInstanceOf(NotDueMoveExceedsDistanceError)
     expect(error.shortMessage).toMatch(/by 10060 .*distance to its target \(2307\)/)
+    expect(isLeverageError(error)).toBe(true)
+  })
+
+  it("NotDueGrowth (a not-due sub-account may not grow) is a named error of the rule book and decodes to NotDueGrowthError", () => {
+    expect(ruleErrorNames).toContain("NotDueGrowth")
+    const id = `0x${"cd".repeat(32)}` as const
+    const decoded = decodeModuleError(encodeErrorResult({ abi: leverageModuleAbi, errorName: "NotDueGrowth", args: [id] }))
+    expect(decoded).toEqual({ errorName: "NotDueGrowth", args: [id] })
+    const error = toModuleError(decoded!)
+    expect(error).toBeInstanceOf(NotDueGrowthError)
+    expect(error.shortMessage).toMatch(new RegExp(`grows sub-account ${id}, which is not due`))
     expect(isLeverageError(error)).toBe(true)
   })
 })

@@ -237,6 +237,7 @@ export const ruleErrorNames = [
   "HealthCrossedTarget",
   "HealthDecreased",
   "NotDueMoveExceedsDistance",
+  "NotDueGrowth",
   "AmountCapExceeded",
   "ValueLossExceeded",
   "EpochAmountCapExceeded",
@@ -803,8 +804,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     if (!r.due) {
       const bound = distanceToTarget(r.state, target)
       if (moved > bound) revert("NotDueMoveExceedsDistance", id, moved, bound)
-      // Nor may it grow (collateral and debt both up): honest not-due moves give or take, never both.
-      if (collateralAfter > r.state.collateral && debtAfter > r.state.debt) revert("NotDueMoveExceedsDistance", id, moved, 0n)
+      // Nor may it grow (collateral and debt both up, NotDueGrowth): honest not-due moves give or take, never both.
+      if (collateralAfter > r.state.collateral && debtAfter > r.state.debt) revert("NotDueGrowth", id)
       const distanceAfter = distanceToTarget({ ...r.state, collateral: collateralAfter, debt: debtAfter }, target)
       r.moved = distanceAfter >= bound ? 0n : min(moved, bound - distanceAfter)
     }
