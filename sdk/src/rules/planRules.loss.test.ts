@@ -55,7 +55,7 @@ describe("checkRebalanceRules: one price per collateral token", () => {
         expect(r.ok).toBe(false)
         if (r.ok) return
         expect(r.error.name).toBe("ValueLossExceeded")
-        const [loss, moved, bps] = r.error.args as bigint[]
+        const [loss, moved, bps] = r.error.args as [bigint, bigint, bigint]
         // The exit fee (ERC4626Fees: ceil(amount x fee / 10000) of extra shares burnt), within rounding.
         const fee = (repaid * feeBps + 9_999n) / 10_000n
         expect(loss >= fee - 2n && loss <= fee + 2n).toBe(true)
