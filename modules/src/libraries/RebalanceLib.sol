@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {ILeverageModule, Policy, EpochUsage, ActionKind, Action, Plan} from "../interfaces/ILeverageModule.sol";
 import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
@@ -23,7 +24,7 @@ import {ModuleStorage} from "./ModuleStorage.sol";
 /// in the module's context through DELEGATECALL from the module itself, never from the Safe.
 ///
 /// Loss accounting (`_holdings`, `_settle`): every holding a plan can change is valued in loan units at the plan's
-/// pre-trade prices (one per token: the first listed sub-account's with it as collateral), before and after: the Safe's idle loan and collateral tokens, its assets in each pool the plan
+/// pre-trade prices (each token's net change at the listed price least favourable to the plan), before and after: the Safe's idle loan and collateral tokens, its assets in each pool the plan
 /// names, and each listed position (collateral value, debt). The loss is the drop of their sum. It is bounded by
 /// `maxLossBps` of what the due positions moved (the larger of the value that went into and out of them, each position
 /// netted and counted up to what an honest plan needs for its health change), so neither idle or pool shuffles,
@@ -66,7 +67,7 @@ library RebalanceLib {
         // Gas (issue 15): the holdings are read from their contracts before and after, not derived from what the
         // actions were asked to move: the loss bound must also catch what a hostile or faulty pool, venue or router
         // takes beyond its call (extra shares burnt, a short payout), which only a second read sees.
-        uint256[] memory before = _holdings(safe, runs, plan.actions);
+        (uint256[] memory before,) = _holdings(safe, runs, plan.actions);
 
         _runActions(s, runs, safe, swapAdapter, plan.actions);
         _checkInflowsUsed(s, safe, runs, plan.actions);
@@ -84,7 +85,7 @@ library RebalanceLib {
             if (policy.maxLossBps < maxLossBps) maxLossBps = policy.maxLossBps;
         }
 
-        (uint256 loss, uint256 moved) = _settle(runs, before, _holdings(safe, runs, plan.actions), maxLossBps);
+        (uint256 loss, uint256 moved) = _settle(runs, before, safe, plan.actions, maxLossBps);
         if (loss * ConstantsLib.BPS > moved * maxLossBps) revert ILeverageModule.ValueLossExceeded(loss, moved, maxLossBps);
 
         uint256 gasUsed = gasStart - gasleft();
@@ -858,25 +859,27 @@ library RebalanceLib {
 
     /* LOSS ACCOUNTING */
 
-    /// @dev Values (loan units, pre-trade prices) of the Safe's holdings outside the positions that a plan can change,
-    /// in a fixed order: idle loan token, idle collateral tokens (first appearance in the run list), then the Safe's
-    /// assets in each pool the plan names (first appearance in the action list).
+    /// @dev The Safe's holdings outside the positions that a plan can change, in base units of their `tokens`, in a fixed
+    /// order: idle loan token, idle collateral tokens (first appearance in the run list), then the Safe's assets in each
+    /// pool the plan names (first appearance in the action list; its asset must be the loan token or a listed collateral
+    /// token: `PoolAssetMismatch`).
     function _holdings(address safe, Run[] memory runs, Action[] calldata actions)
         private
         view
-        returns (uint256[] memory values)
+        returns (uint256[] memory amounts, address[] memory tokens)
     {
-        values = new uint256[](1 + runs.length + actions.length);
+        amounts = new uint256[](1 + runs.length + actions.length);
+        tokens = new address[](amounts.length);
         address loanToken = runs[0].state.loanToken;
-        values[0] = IERC20(loanToken).balanceOf(safe);
+        tokens[0] = loanToken;
+        amounts[0] = IERC20(loanToken).balanceOf(safe);
         uint256 n = 1;
         for (uint256 i; i < runs.length; ++i) {
             address collateral = runs[i].state.collateralToken;
-            bool seen = collateral == loanToken;
-            for (uint256 j; j < i && !seen; ++j) {
-                seen = runs[j].state.collateralToken == collateral;
-            }
-            if (!seen) values[n++] = _value(collateral, IERC20(collateral).balanceOf(safe), runs);
+            if (!_firstOf(collateral, runs, i)) continue;
+            tokens[n] = collateral;
+            amounts[n] = IERC20(collateral).balanceOf(safe);
+            ++n;
         }
         for (uint256 i; i < actions.length; ++i) {
             if (!_isPoolKind(actions[i].kind)) continue; // a swap's `pool` is its route word
@@ -886,45 +889,110 @@ library RebalanceLib {
                 seen = _isPoolKind(actions[j].kind) && actions[j].pool == pool;
             }
             if (seen) continue;
-            uint256 assets = IERC4626(pool).convertToAssets(IERC20(pool).balanceOf(safe));
-            values[n++] = _value(IERC4626(pool).asset(), assets, runs);
+            (tokens[n], amounts[n]) = _pooled(safe, IERC4626(pool), runs);
+            ++n;
         }
     }
 
-    /// @dev The plan's loss (drop of all holdings and positions, never negative; every unit of a token at one price)
-    /// and what its due positions moved (each its `Run.moved` from here on): the
-    /// larger of the value that went into due positions (collateral added, debt repaid) and out of them (collateral
-    /// removed, debt taken), each netted and counted up to `HealthLib.maxMoveToHealth` at the plan's `maxLossBps` (what
-    /// an honest plan needs for the health change it made), all at the pre-trade prices. Not-due sub-accounts add
-    /// nothing: their honest moves (a donor's borrow, a collateral shift) lose nothing, and what they pay for lands on a
-    /// due one. Counted whole (until the seventh and eighth reviews of issue 10), a health-neutral shrink of a
-    /// sub-account far from its target, a real repayment of an in-band one, or a shrink of the due one itself raised
-    /// the allowance until the issue's 12% skim of a 3,300 USDC rescue was accepted.
-    function _settle(Run[] memory runs, uint256[] memory before, uint256[] memory afterwards, uint256 maxLossBps)
+    /// @dev The Safe's assets in `pool` and their token, which must be the loan token or a listed collateral token.
+    function _pooled(address safe, IERC4626 pool, Run[] memory runs) private view returns (address asset, uint256 assets) {
+        asset = pool.asset();
+        _priceRange(asset, runs); // reverts for an unlisted token
+        assets = pool.convertToAssets(pool.balanceOf(safe));
+    }
+
+    /// @dev Whether run `i`'s collateral token is a collateral token no earlier run has and not the loan token.
+    function _firstOf(address collateral, Run[] memory runs, uint256 i) private pure returns (bool) {
+        if (collateral == runs[0].state.loanToken) return false;
+        for (uint256 j; j < i; ++j) {
+            if (runs[j].state.collateralToken == collateral) return false;
+        }
+        return true;
+    }
+
+    /// @dev The plan's loss (`_loss`) and what its due positions moved: the larger of the value that went into due
+    /// positions (collateral added, debt repaid) and out of them (collateral removed, debt taken), each netted and counted
+    /// up to `HealthLib.maxMoveToHealth` at the plan's `maxLossBps` (what an honest plan needs for the health change it
+    /// made), at each position's pre-trade price. Not-due sub-accounts add nothing: their honest moves (a donor's borrow,
+    /// a collateral shift) lose nothing, and what they pay for lands on a due one. Counted whole (until the seventh and
+    /// eighth reviews of issue 10), a health-neutral shrink of a sub-account far from its target, a real repayment of an
+    /// in-band one, or a shrink of the due one itself raised the allowance until the issue's 12% skim of a 3,300 USDC
+    /// rescue was accepted.
+    function _settle(Run[] memory runs, uint256[] memory before, address safe, Action[] calldata actions, uint256 maxLossBps)
         private
-        pure
+        view
         returns (uint256 loss, uint256 moved)
     {
-        (uint256 gained, uint256 lost) = _holdingsChange(before, afterwards);
+        loss = _loss(runs, before, safe, actions);
         uint256 intoCounted;
         uint256 outOfCounted;
         for (uint256 i; i < runs.length; ++i) {
-            Run memory run = runs[i];
-            // Gain and loss: the collateral at the one price the plan gives its token (`_priceOf`, as for idle and
-            // pooled units), so moving units of a token between the wallet, a pool and positions is value-neutral. At
-            // each run's own price, two markets of one token whose oracles differ (each inside its feed deviation)
-            // booked a move into the higher-priced one as a gain that hid a real loss (tenth review of issue 10).
-            uint256 price = _priceOf(run.state.collateralToken, runs);
-            (uint256 into, uint256 outOf) = _positionChange(run, price);
-            gained += into;
-            lost += outOf;
-            if (!run.due) continue;
-            (into, outOf) = _counted(run, maxLossBps);
+            if (!runs[i].due) continue;
+            (uint256 into, uint256 outOf) = _counted(runs[i], maxLossBps);
             intoCounted += into;
             outOfCounted += outOf;
         }
-        loss = lost > gained ? lost - gained : 0;
         moved = Math.max(intoCounted, outOfCounted);
+    }
+
+    /// @dev The plan's loss, loan units, never negative: the drop of the Safe's net holding of each token (idle, pooled,
+    /// in every listed position; debt negative) from `before` (`_holdings`) to now, the loan token 1:1 and each collateral
+    /// token at the listed price least favourable to the plan: a net outflow at the highest of the listed sub-accounts'
+    /// prices for it, a net inflow at the lowest. Whatever order the keeper lists sub-accounts in and wherever the units
+    /// go, two markets of one token with different oracles book no gain: valued at each position's own price (until the
+    /// tenth review of issue 10), WETH moved into the higher-priced market hid the issue's 12% skim; at the first listed
+    /// one's (the eleventh), a sale from a higher-priced market listed second did.
+    function _loss(Run[] memory runs, uint256[] memory before, address safe, Action[] calldata actions)
+        private
+        view
+        returns (uint256)
+    {
+        (uint256[] memory afterwards, address[] memory tokens) = _holdings(safe, runs, actions);
+        int256 net = _netUnits(runs[0].state.loanToken, runs, tokens, before, afterwards);
+        for (uint256 i; i < runs.length; ++i) {
+            address token = runs[i].state.collateralToken;
+            if (!_firstOf(token, runs, i)) continue;
+            int256 units = _netUnits(token, runs, tokens, before, afterwards);
+            (uint256 low, uint256 high) = _priceRange(token, runs);
+            if (units >= 0) net += SafeCast.toInt256(HealthLib.collateralValue(uint256(units), low));
+            else net -= SafeCast.toInt256(Math.mulDiv(uint256(-units), high, ConstantsLib.PRICE_SCALE, Math.Rounding.Ceil));
+        }
+        return net < 0 ? uint256(-net) : 0;
+    }
+
+    /// @dev The change of the Safe's net holding of `token` (base units): idle and pooled (`_holdings` slots of it), in
+    /// the listed positions' collateral, less the listed positions' debt when it is the loan token.
+    function _netUnits(
+        address token,
+        Run[] memory runs,
+        address[] memory tokens,
+        uint256[] memory before,
+        uint256[] memory afterwards
+    ) private pure returns (int256 units) {
+        for (uint256 k; k < tokens.length; ++k) {
+            if (tokens[k] == token) units += SafeCast.toInt256(afterwards[k]) - SafeCast.toInt256(before[k]);
+        }
+        for (uint256 i; i < runs.length; ++i) {
+            Run memory run = runs[i];
+            if (run.state.collateralToken == token) {
+                units += SafeCast.toInt256(run.collateralAfter) - SafeCast.toInt256(run.state.collateral);
+            }
+            if (run.state.loanToken == token) units -= SafeCast.toInt256(run.debtAfter) - SafeCast.toInt256(run.state.debt);
+        }
+    }
+
+    /// @dev The lowest and highest price (1e36-scaled, loan units per unit) the listed sub-accounts give `token`: 1:1 for
+    /// the loan token; `PoolAssetMismatch` for a token that is neither.
+    function _priceRange(address token, Run[] memory runs) private pure returns (uint256 low, uint256 high) {
+        if (token == runs[0].state.loanToken) return (ConstantsLib.PRICE_SCALE, ConstantsLib.PRICE_SCALE);
+        low = type(uint256).max;
+        for (uint256 i; i < runs.length; ++i) {
+            if (runs[i].state.collateralToken != token) continue;
+            uint256 price = runs[i].state.price;
+            if (price < low) low = price;
+            if (price > high) high = price;
+        }
+        if (high == 0) revert ILeverageModule.PoolAssetMismatch(address(0), token);
     }
 
     /// @dev The most of a due sub-account's move the loss allowance counts: `HealthLib.maxMoveToHealth` for its health
@@ -935,55 +1003,32 @@ library RebalanceLib {
         return run.state.maxMoveToHealth(run.healthAfter, slippage > 0, Math.min(maxLossBps, slippage));
     }
 
-    /// @dev The summed rises and drops of the holdings (`_holdings`) from `before` to `afterwards`.
-    function _holdingsChange(uint256[] memory before, uint256[] memory afterwards)
-        private
-        pure
-        returns (uint256 gained, uint256 lost)
-    {
-        for (uint256 k; k < before.length; ++k) {
-            if (afterwards[k] > before[k]) gained += afterwards[k] - before[k];
-            else lost += before[k] - afterwards[k];
-        }
-    }
-
-    /// @dev What the allowance counts of a due position's move: each side (value in, value out) at its own price (its
-    /// health's), up to `_allowanceCap`. It is also what the position is charged (`Run.moved`: amount caps, shares of gas
-    /// and loss): charged its whole move, a due sub-account's own rescue padded with a health-neutral shrink spent its
-    /// maxAmountPerEpoch and refused its next rescue in the epoch (EpochAmountCapExceeded; tenth review of issue 10).
-    /// Its per-operation cap (maxAmountPerRebalance) saw the whole move.
+    /// @dev What the allowance counts of a due position's move: each side (value in: collateral added + debt repaid;
+    /// value out: collateral removed + debt taken) at its own price (its health's), up to `_allowanceCap`. Its charge
+    /// (`Run.moved`: epoch amount, shares of gas and loss) is its net move up to what the most move-intensive honest plan
+    /// to the same health is charged: the cap without swaps (a collateral change alone), the cap and what the sale or
+    /// purchase pays or brings (cap x (2 - loss)) with them. Charged its whole move (until the tenth review of issue 10),
+    /// or each side up to the cap (the eleventh), a due sub-account's own rescues padded with health-neutral shrinks
+    /// spent its maxAmountPerEpoch and refused its next rescue in the epoch (EpochAmountCapExceeded). Its per-operation
+    /// cap (maxAmountPerRebalance) saw the whole move.
     function _counted(Run memory run, uint256 maxLossBps) private pure returns (uint256 into, uint256 outOf) {
-        (into, outOf) = _positionChange(run, run.state.price);
-        uint256 cap = _allowanceCap(run, maxLossBps);
-        into = Math.min(into, cap);
-        outOf = Math.min(outOf, cap);
-        run.moved = into + outOf;
-    }
-
-    /// @dev The value that went into a position (collateral added + debt repaid) and out of it (collateral removed + debt
-    /// taken), loan units, its collateral at `price` (1e36-scaled).
-    function _positionChange(Run memory run, uint256 price) private pure returns (uint256 into, uint256 outOf) {
+        uint256 price = run.state.price;
         uint256 collateralBefore = HealthLib.collateralValue(run.state.collateral, price);
         uint256 collateralAfter = HealthLib.collateralValue(run.collateralAfter, price);
         if (collateralAfter > collateralBefore) into = collateralAfter - collateralBefore;
         else outOf = collateralBefore - collateralAfter;
         if (run.debtAfter < run.state.debt) into += run.state.debt - run.debtAfter;
         else outOf += run.debtAfter - run.state.debt;
-    }
-
-    /// @dev Value in loan units of `amount` of `token`, which is the loan token or a listed collateral token.
-    function _value(address token, uint256 amount, Run[] memory runs) private pure returns (uint256) {
-        return HealthLib.collateralValue(amount, _priceOf(token, runs));
-    }
-
-    /// @dev The one price (1e36-scaled, loan units per unit) the plan's loss accounting gives `token`: 1:1 for the loan
-    /// token, else the price of the first listed run with that collateral token.
-    function _priceOf(address token, Run[] memory runs) private pure returns (uint256) {
-        if (token == runs[0].state.loanToken) return ConstantsLib.PRICE_SCALE;
-        for (uint256 i; i < runs.length; ++i) {
-            if (runs[i].state.collateralToken == token) return runs[i].state.price;
+        uint256 cap = _allowanceCap(run, maxLossBps);
+        into = Math.min(into, cap);
+        outOf = Math.min(outOf, cap);
+        uint256 slippage = run.maxSlippageBps;
+        uint256 honest = cap;
+        if (slippage > 0) {
+            (bool ok, uint256 sum) = Math.tryAdd(cap, Math.mulDiv(cap, ConstantsLib.BPS - Math.min(maxLossBps, slippage), ConstantsLib.BPS));
+            honest = ok ? sum : type(uint256).max;
         }
-        revert ILeverageModule.PoolAssetMismatch(address(0), token);
+        if (run.moved > honest) run.moved = honest;
     }
 
     function _health(uint256 collateral, uint256 debt, MarketState memory state) private pure returns (uint256) {

@@ -188,8 +188,9 @@ export type RuleSubAccountResult = {
   /**
    * What the epoch charges (maxAmountPerEpoch; the shares of gas and loss are pro rata to it), loan base units: of the
    * net position change (|collateral change| at the pre-trade price + |debt change|; gross flows, pool and swap actions
-   * are not charged), a not-due sub-account's approach to its target, a due one's each side (value in, value out) up to
-   * `maxMoveToHealth`. maxAmountPerRebalance is checked against the whole net change.
+   * are not charged), a not-due sub-account's approach to its target, a due one's up to what the most move-intensive
+   * honest plan to its health is charged (`maxMoveToHealth`, and with swaps that plus what the swap pays or brings).
+   * maxAmountPerRebalance is checked against the whole net change.
    */
   moved: bigint
   /** The plan's loss charged to its epoch, parts per billion of its pre-trade equity. */
@@ -582,22 +583,27 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   const balances = new Map<string, bigint>(Object.entries(params.balances).map(([token, amount]) => [key(token), amount]))
   const balanceOf = (token: string): bigint => balances.get(key(token)) ?? 0n
   const loanToken = run(0).state.loanToken
-  const value = (token: string, amount: bigint): bigint => {
-    if (same(token, loanToken)) return amount
-    const r = runs.find((x) => same(x.state.collateralToken, token))
-    if (r === undefined) return revert("PoolAssetMismatch", ZERO, token)
-    return collateralValue(amount, r.state.price)
+  /** The lowest and highest listed price of `token` (RebalanceLib._priceRange): 1:1 for the loan token. */
+  const priceRange = (token: string): [bigint, bigint] => {
+    if (same(token, loanToken)) return [PRICE_SCALE, PRICE_SCALE]
+    const prices = runs.filter((x) => same(x.state.collateralToken, token)).map((x) => x.state.price)
+    if (prices.length === 0) return revert("PoolAssetMismatch", ZERO, token)
+    return [prices.reduce((a, b) => min(a, b)), prices.reduce((a, b) => max(a, b))]
   }
   const poolAssetsOf = (p: { shares: bigint; supply: bigint; assets: bigint }): bigint => mulDivDown(p.shares, p.assets + 1n, p.supply + 1n)
-  const holdings = (): bigint[] => {
-    const values = [balanceOf(loanToken)]
+  /** The Safe's holdings outside the positions, base units by token (RebalanceLib._holdings). */
+  const holdings = (): { token: string; amount: bigint }[] => {
+    const slots = [{ token: loanToken as string, amount: balanceOf(loanToken) }]
     runs.forEach((r, i) => {
       const collateral = r.state.collateralToken
       if (same(collateral, loanToken) || runs.slice(0, i).some((x) => same(x.state.collateralToken, collateral))) return
-      values.push(value(collateral, balanceOf(collateral)))
+      slots.push({ token: collateral, amount: balanceOf(collateral) })
     })
-    for (const p of pools.values()) values.push(value(p.asset, poolAssetsOf(p)))
-    return values
+    for (const p of pools.values()) {
+      priceRange(p.asset) // a listed token (PoolAssetMismatch)
+      slots.push({ token: p.asset, amount: poolAssetsOf(p) })
+    }
+    return slots
   }
   const before = holdings()
 
@@ -815,31 +821,40 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     return { id, due: r.due, healthBefore: before, healthAfter, collateralAfter, debtAfter, moved: r.moved, lossPpb: 0n }
   })
 
-  /* LOSS (RebalanceLib._settle) */
+  /* LOSS (RebalanceLib._settle, _loss) */
+  // Each token's net change (idle, pooled, in every listed position; debt negative), the loan token 1:1 and each
+  // collateral token at the listed price least favourable to the plan: an outflow at the highest, an inflow at the
+  // lowest (tenth and eleventh reviews: no list order and no move between markets of one token books a gain).
   const after = holdings()
-  let gained = 0n
-  let lost = 0n
-  before.forEach((b, k) => {
-    const a = after[k] as bigint
-    if (a > b) gained += a - b
-    else lost += b - a
+  const netUnits = (token: string): bigint => {
+    let units = 0n
+    after.forEach((slot, k) => {
+      if (same(slot.token, token)) units += slot.amount - (before[k] as { amount: bigint }).amount
+    })
+    runs.forEach((r, k) => {
+      const res = results[k] as RuleSubAccountResult
+      if (same(r.state.collateralToken, token)) units += res.collateralAfter - r.state.collateral
+      if (same(r.state.loanToken, token)) units -= res.debtAfter - r.state.debt
+    })
+    return units
+  }
+  let net = netUnits(loanToken)
+  runs.forEach((r, i) => {
+    const token = r.state.collateralToken
+    if (same(token, loanToken) || runs.slice(0, i).some((x) => same(x.state.collateralToken, token))) return
+    const units = netUnits(token)
+    const [low, high] = priceRange(token)
+    net += units >= 0n ? collateralValue(units, low) : -mulDivUp(-units, high, PRICE_SCALE)
   })
-  // Only due positions' moves count toward the allowance, each up to maxMoveToHealth at the plan's maxLossBps (issue 10
-  // item 4).
+  const loss = net < 0n ? -net : 0n
+  // Only due positions' moves count toward the allowance, each side at its own price up to maxMoveToHealth at the
+  // plan's maxLossBps (issue 10 item 4); its charge is its net move up to what the most move-intensive honest plan to
+  // the same health is charged (RebalanceLib._counted).
   let intoCounted = 0n
   let outCounted = 0n
   runs.forEach((r, k) => {
     const res = results[k] as RuleSubAccountResult
-    // Gain and loss: every unit of a token at the plan's one price for it (`value`: the first listed run with that
-    // collateral token), so moving it between wallet, pools and positions is value-neutral (tenth review).
-    const vb = value(r.state.collateralToken, r.state.collateral)
-    const va = value(r.state.collateralToken, res.collateralAfter)
-    if (va > vb) gained += va - vb
-    else lost += vb - va
-    if (res.debtAfter < r.state.debt) gained += r.state.debt - res.debtAfter
-    else lost += res.debtAfter - r.state.debt
     if (!r.due) return
-    // The allowance and the amount charged: the due position's move at its own price, each side up to the cap.
     const cb = collateralValue(r.state.collateral, r.state.price)
     const ca = collateralValue(res.collateralAfter, r.state.price)
     let into = 0n
@@ -849,19 +864,19 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     if (res.debtAfter < r.state.debt) into += r.state.debt - res.debtAfter
     else out += res.debtAfter - r.state.debt
     const slippage = big(r.policy.maxSlippageBps)
-    const cap = maxMoveToHealth(r.state, res.healthAfter, slippage > 0n, min(maxLossBps, slippage))
-    if (cap !== undefined) {
-      into = min(into, cap)
-      out = min(out, cap)
+    const swapLoss = min(maxLossBps, slippage)
+    const cap = maxMoveToHealth(r.state, res.healthAfter, slippage > 0n, swapLoss)
+    if (cap === undefined) {
+      intoCounted += into
+      outCounted += out
+      return
     }
-    intoCounted += into
-    outCounted += out
-    // Charged no more than it counts (its per-operation cap saw the whole move): padding its own rescue with a
-    // health-neutral shrink spent its maxAmountPerEpoch (RebalanceLib._settle).
-    r.moved = into + out
+    intoCounted += min(into, cap)
+    outCounted += min(out, cap)
+    const honest = slippage > 0n ? cap + mulDivDown(cap, BPS - swapLoss, BPS) : cap
+    r.moved = min(r.moved, honest)
     res.moved = r.moved
   })
-  const loss = lost > gained ? lost - gained : 0n
   const moved = max(intoCounted, outCounted)
   if (loss * BPS > moved * maxLossBps) revert("ValueLossExceeded", loss, moved, maxLossBps)
 
