@@ -18,10 +18,9 @@ import {SimOracle} from "../utils/SimOracle.sol";
 /// @notice Issue 10, eleventh review: with two markets of one collateral token (each oracle inside its own feed check),
 /// the keeper's list order may not pick the price a sale is valued at (the loss values each token's net change at the
 /// listed price least favourable to the plan).
-/// The loss accounting values every WETH at the price of the FIRST listed sub-account with WETH collateral, but a swap's
-/// minimum output (what the router must pay) is set at the swapping sub-account's OWN oracle price. A keeper that lists
-/// a lower-priced WETH market B first and sells WETH of a higher-priced due market A books the sale (paid at A's
-/// price) as a gain against B's price, and the fake gain hides a real loss (a pool exit-fee skim).
+/// Valued at the first listed WETH sub-account's price (round 4), a keeper that listed a lower-priced WETH market B
+/// first and sold WETH of a higher-priced due market A (the router paying about A's price, the minimum output set at
+/// A's) booked the sale as a gain against B's price, and the fake gain hid a pool exit-fee skim.
 contract ListOrderAttacksTest is SwapBase {
     using MarketParamsLib for MarketParams;
 
