@@ -11,19 +11,22 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * the solver a landing margin for the price move expected until inclusion:
  * `m = deviations x sigma x sqrt(blocks x blockSeconds / year)` in log-health (at most `maxShareOfBand` of the band's
  * log-width). The policy is unchanged, so which sub-accounts are triggered (rule 1) does not change either.
+ * With a falling `risk.trend` (annualised, `TrendEstimator`) it also sets `inclusionDrift = trend x blocks x
+ * blockSeconds / year` (same cap), the fall expected until inclusion, at which the solver then plans (`atInclusion`).
  *
- * @returns The input with each sub-account's `landingMargin`; the on-chain policy is unchanged.
+ * @returns The input with each sub-account's `landingMargin` (and `inclusionDrift`); the on-chain policy is unchanged.
  */
 export function withInclusionMargin(input: SolverInput, blockSeconds: number): SolverInput {
   return {
     ...input,
     subAccounts: input.subAccounts.map((sub) => {
       const { minHealth, maxHealth } = sub.policy
-      const m = Math.min(
-        INCLUSION_MARGIN.deviations * sub.risk.sigma * Math.sqrt((INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR),
-        INCLUSION_MARGIN.maxShareOfBand * Math.log(maxHealth / minHealth),
-      )
-      return m > 0 && Number.isFinite(m) ? { ...sub, landingMargin: m } : sub
+      const cap = INCLUSION_MARGIN.maxShareOfBand * Math.log(maxHealth / minHealth)
+      const years = (INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR
+      const m = Math.min(INCLUSION_MARGIN.deviations * sub.risk.sigma * Math.sqrt(years), cap)
+      const drift = Math.max(-cap, Math.min(0, (sub.risk.trend ?? 0) * years))
+      const out = m > 0 && Number.isFinite(m) ? { ...sub, landingMargin: m } : sub
+      return drift < 0 && Number.isFinite(drift) ? { ...out, inclusionDrift: drift } : out
     }),
   }
 }
