@@ -3,10 +3,11 @@ import type { RiskModel } from "../risk/firstPassage.js"
 import { GarchRegime } from "../risk/regime.js"
 import { DrawdownGuard } from "../risk/stopLoss.js"
 import { TailCalibrator } from "../risk/tail.js"
+import { TrendEstimator } from "../risk/trend.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
-import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, liquidationIncentiveFactor, solve } from "../solver/solver.js"
+import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve } from "../solver/solver.js"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
@@ -179,6 +180,8 @@ class Simulation {
   private readonly slow: Record<string, EwmaVolatility> = {}
   private readonly garch: Record<string, GarchRegime> = {}
   private readonly tail: Record<string, TailCalibrator> = {}
+  /** The autopilot's trend of each oracle price (the keeper's `TrendEstimator`), for the fall expected until inclusion. */
+  private readonly trend: Record<string, TrendEstimator> = {}
   private readonly liquidity: Record<string, number> = {}
   private readonly policies: Record<string, Policy> = {}
   private readonly epochs: Record<string, EpochState> = {}
@@ -222,6 +225,7 @@ class Simulation {
       if (autopilot && config.risk.garch !== null) this.garch[a] = new GarchRegime({ initialSigma: config.risk.initialSigma, ...config.risk.garch })
       if (autopilot && config.risk.tail.calibrate)
         this.tail[a] = new TailCalibrator({ windowSeconds: reaction, prior: config.risk.jumps ?? undefined, priorYears: config.risk.tail.priorYears, threshold: config.risk.tail.threshold, minJump: config.risk.tail.minJump })
+      if (autopilot) this.trend[a] = new TrendEstimator()
       this.liquidity[a] = liquidityForDepth(config.swap.depth2Percent, p0)
     }
     this.seed = pathSeed(paths)
@@ -319,6 +323,7 @@ class Simulation {
           o.price = p
           o.updated = t
         }
+        this.trend[a]?.observe(t, o.price)
       }
       if (dt > 0) this.accrue(dt, rates.borrow[k] as number, rates.supply[k] as number)
       for (const s of this.subs) s.price = (this.oracle[s.collateralAsset] as Oracle).price
@@ -642,6 +647,7 @@ class Simulation {
       drift: r.drift,
       jumps: tail !== undefined ? tail.jumps() : (r.jumps ?? undefined),
       tail: { drop: tail?.largestDrop() ?? 0, reactionSeconds: this.config.keeper.pollSeconds + this.latency },
+      trend: this.trend[asset]?.drift(),
     }
   }
 
@@ -771,7 +777,8 @@ class Simulation {
       // (the most exposure one operation may cut), sized and shaped as the solver's swap lane does. After an exit that
       // reverted (the price moved against the sale past its take before inclusion), the next decision is the solver's
       // own rescue without boosts (buffers first), so a fast fall is not met by exit after exit until liquidation.
-      for (const input of aimed.subAccounts) {
+      // Sized and checked at the price expected at inclusion, as the solver plans (`atInclusion`).
+      for (const input of atInclusion(aimed).subAccounts) {
         const s = input.state
         if (outOfBand(s) !== "low" || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id)) continue
         const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t)
@@ -828,7 +835,8 @@ class Simulation {
     ]
     const gas = costs.baseGas + actions.reduce((g, a) => g + costs.gasPerAction[a.kind], 0)
     const plan: Plan = { loanAsset: s.loanAsset, subAccounts: [s.id], actions, gas }
-    const check = checkPlanAgainstPolicy({ plan, pre: { subAccounts: this.subs, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t })
+    const subAccounts = this.subs.map((x) => (x.id === s.id ? s : x))
+    const check = checkPlanAgainstPolicy({ plan, pre: { subAccounts, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t })
     return check.ok ? plan : undefined
   }
 

@@ -1,4 +1,5 @@
 import { SECONDS_PER_YEAR } from "../risk/firstPassage.js"
+import { SWAP_PLAN_TAKE_BIAS } from "../solver/swapDeleverage.js"
 import type { SolverInput } from "../solver/types.js"
 
 /** Blocks between the solve and the plan's execution the band margin allows for, and its width in standard deviations. */
@@ -11,19 +12,27 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * the solver a landing margin for the price move expected until inclusion:
  * `m = deviations x sigma x sqrt(blocks x blockSeconds / year)` in log-health (at most `maxShareOfBand` of the band's
  * log-width). The policy is unchanged, so which sub-accounts are triggered (rule 1) does not change either.
+ * With a falling `risk.trend` (annualised, `TrendEstimator`) it also sets `inclusionDrift = trend x blocks x
+ * blockSeconds / year + SWAP_PLAN_TAKE_BIAS x maxSlippageBps` when below 0 (same cap): the fall expected until inclusion
+ * beyond what a swap's take already allows for, at which the solver then plans (`atInclusion`).
  *
- * @returns The input with each sub-account's `landingMargin`; the on-chain policy is unchanged.
+ * @returns The input with each sub-account's `landingMargin` (and `inclusionDrift`); the on-chain policy is unchanged.
  */
 export function withInclusionMargin(input: SolverInput, blockSeconds: number): SolverInput {
   return {
     ...input,
     subAccounts: input.subAccounts.map((sub) => {
       const { minHealth, maxHealth } = sub.policy
-      const m = Math.min(
-        INCLUSION_MARGIN.deviations * sub.risk.sigma * Math.sqrt((INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR),
-        INCLUSION_MARGIN.maxShareOfBand * Math.log(maxHealth / minHealth),
-      )
-      return m > 0 && Number.isFinite(m) ? { ...sub, landingMargin: m } : sub
+      const cap = INCLUSION_MARGIN.maxShareOfBand * Math.log(maxHealth / minHealth)
+      const years = (INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR
+      const m = Math.min(INCLUSION_MARGIN.deviations * sub.risk.sigma * Math.sqrt(years), cap)
+      // A take already survives an oracle that has not moved by inclusion up to SWAP_PLAN_TAKE_BIAS of the slippage
+      // bound above its minimum; only the expected fall beyond that is planned for (a slower fall stays as quoted, so a
+      // plan is not refused when the oracle, which moves in deviation steps, has not updated by inclusion).
+      const tolerance = SWAP_PLAN_TAKE_BIAS * ((sub.policy.maxSlippageBps ?? 0) / 10_000)
+      const drift = Math.max(-cap, Math.min(0, (sub.risk.trend ?? 0) * years + tolerance))
+      const out = m > 0 && Number.isFinite(m) ? { ...sub, landingMargin: m } : sub
+      return drift < 0 && Number.isFinite(drift) ? { ...out, inclusionDrift: drift } : out
     }),
   }
 }

@@ -25,6 +25,12 @@ export type RiskModel = {
   jumps?: JumpParameters | undefined
   /** Optional tail (largest instantaneous drop seen, keeper reaction time); used by the autopilot's tail floor (`tail.ts`). */
   tail?: TailModel | undefined
+  /**
+   * Optional recent trend of the price, annualised log drift (`TrendEstimator`, the median of the last minutes' returns).
+   * Not used by the probabilities (`drift` is); the keeper turns a falling trend into the price move expected until a
+   * plan's inclusion (`withInclusionMargin`: `inclusionDrift`).
+   */
+  trend?: number | undefined
 }
 
 /**

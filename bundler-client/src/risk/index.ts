@@ -17,6 +17,10 @@ export {
   garchForecastVolatility,
 } from "./volatility.js"
 export {
+  TREND_WINDOW_SECONDS,
+  TrendEstimator,
+} from "./trend.js"
+export {
   type MonteCarloParameters,
   type MonteCarloResult,
   simulateFirstPassage,

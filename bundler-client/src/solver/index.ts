@@ -3,6 +3,7 @@ export {
   validatePolicy,
   solve,
   solveByLoanAsset,
+  atInclusion,
 } from "./solver.js"
 export {
   type PolicyRule,

@@ -59,7 +59,30 @@ export function validatePolicy(policy: Policy): string[] {
  * const { plan, outcomes } = solve({ now, subAccounts, pools, idle: {}, costs })
  */
 export function solve(input: SolverInput): SolverResult {
-  return withSwapBoost(input, solveWithBuffers(input))
+  const expected = atInclusion(input)
+  return withSwapBoost(expected, solveWithBuffers(expected))
+}
+
+/**
+ * The input as the solver plans it: each sub-account with an `inclusionDrift` below 0 at the oracle price it expects at
+ * inclusion, `state.price x e^inclusionDrift` (its swap curves are in bps of the oracle value and stay as quoted). The
+ * module checks a plan against the oracle at inclusion (triggers, landing zone, a swap's minimum output), so in a
+ * falling market a rescue sized at the quote's price repays more than its sale then pays (`ActionFailed`) at every
+ * attempt; sized at the expected price it lands while the fall goes on, and reverts (at the cost of its gas) if the
+ * price stops before inclusion. Other sub-accounts are returned unchanged.
+ *
+ * @param input - The solver input.
+ * @returns The same input, prices moved by each sub-account's `inclusionDrift`.
+ */
+export function atInclusion(input: SolverInput): SolverInput {
+  if (!input.subAccounts.some((s) => (s.inclusionDrift ?? 0) < 0)) return input
+  return {
+    ...input,
+    subAccounts: input.subAccounts.map((s) => {
+      const d = s.inclusionDrift ?? 0
+      return d < 0 && Number.isFinite(d) ? { ...s, state: { ...s.state, price: s.state.price * Math.exp(d) } } : s
+    }),
+  }
 }
 
 /**

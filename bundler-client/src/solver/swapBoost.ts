@@ -90,11 +90,31 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   const capped = b > limit
   if (capped) b = limit
   if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no borrow left under the caps or the market's liquidity" }
-  shortfall = curveShortfallBps(curve, b) / 10_000
-  const bought = (b / P) * (1 - shortfall)
-  const supplied = bought * (1 - swapPlanMargin(bps, shortfall * 10_000))
-  const healthAfter = healthOf({ collateral: C + supplied, debt: D + b, price: P, lltv })
-  if (healthAfter > high || healthAfter < low) {
+  const landing = (x: number) => {
+    const sh = curveShortfallBps(curve, x) / 10_000
+    const got = (x / P) * (1 - sh)
+    const put = got * (1 - swapPlanMargin(bps, sh * 10_000))
+    return { shortfall: sh, bought: got, supplied: put, health: healthOf({ collateral: C + put, debt: D + x, price: P, lltv }) }
+  }
+  // Where the curve is steep (a thin pool after a shock) the fixed point above need not converge, and its last borrow
+  // lands off the goal, at times just past the zone's edge: bisect the borrow for the goal (health falls as it grows).
+  if (!capped && Math.abs(landing(b).health / goal - 1) > 1e-9) {
+    let [lo, hi] = [0, limit]
+    if (landing(hi).health > goal) b = hi
+    else {
+      for (let i = 0; i < 80; i++) {
+        const mid = 0.5 * (lo + hi)
+        if (landing(mid).health > goal) lo = mid
+        else hi = mid
+      }
+      b = hi
+    }
+  }
+  const { bought, supplied, health: healthAfter } = landing(b)
+  shortfall = landing(b).shortfall
+  // The goal is often the zone's edge itself (which the keeper's landing margin already keeps inside the module's
+  // zone): a landing a rounding error past it is on it.
+  if (healthAfter > high * (1 + 1e-9) || healthAfter < low * (1 - 1e-9)) {
     // maxSizeWithinSlippage stops at the curve's largest quote when every quote is within the bound: no size beyond it is trusted.
     const last = curve.points[curve.points.length - 1]
     const byCurve = last !== undefined && bySlippage === last.amountIn && last.shortfallBps <= usable

@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest"
+import { SECONDS_PER_YEAR } from "./firstPassage.js"
+import { Rng } from "./rng.js"
+import { TrendEstimator } from "./trend.js"
+
+const perMinute = (annual: number) => (annual * 60) / SECONDS_PER_YEAR
+
+describe("TrendEstimator", () => {
+  it("reads a sustained fall of 1 % a minute, through the noise, after half its window", () => {
+    const rng = new Rng(11)
+    const trend = new TrendEstimator(300)
+    let p = 3000
+    for (let i = 0; i < 60; i++) trend.observe(i * 60, (p *= 1 + 0.0008 * rng.normal()))
+    expect(Math.abs(perMinute(trend.drift()))).toBeLessThan(0.002)
+    for (let i = 60; i < 64; i++) trend.observe(i * 60, (p *= Math.exp(-0.01 + 0.0008 * rng.normal())))
+    expect(perMinute(trend.drift())).toBeLessThan(-0.008)
+    expect(perMinute(trend.drift())).toBeGreaterThan(-0.012)
+  })
+
+  it("does not read a one-minute wick, nor its rebound, as a trend", () => {
+    const trend = new TrendEstimator(300)
+    const prices = [3000, 3001, 2999, 3000, 2250, 2400, 2550, 2700]
+    const seen: number[] = []
+    prices.forEach((p, i) => {
+      trend.observe(i * 60, p)
+      seen.push(perMinute(trend.drift()))
+    })
+    // The drop step (index 4) is one return among five: the median stays at the calm returns, never a fall.
+    expect(seen[4]).toBeGreaterThan(-0.001)
+    expect(Math.min(...seen)).toBeGreaterThan(-0.001)
+  })
+
+  it("forgets what is older than its window, ignores repeated times and non-positive prices", () => {
+    const trend = new TrendEstimator(120)
+    for (let i = 0; i < 10; i++) trend.observe(i * 60, 3000 * Math.exp(-0.01 * i))
+    expect(perMinute(trend.drift())).toBeCloseTo(-0.01, 9)
+    for (let i = 10; i < 14; i++) trend.observe(i * 60, 3000 * Math.exp(-0.09))
+    expect(trend.drift()).toBe(0)
+    trend.observe(13 * 60, 1)
+    trend.observe(14 * 60, 0)
+    expect(trend.drift()).toBe(0)
+    expect(() => new TrendEstimator(0)).toThrow(/windowSeconds/)
+    expect(new TrendEstimator().drift()).toBe(0)
+  })
+})

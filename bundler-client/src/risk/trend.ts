@@ -1,0 +1,58 @@
+import { SECONDS_PER_YEAR } from "./firstPassage.js"
+import { RiskInputError } from "./errors.js"
+
+/** Default window of {@link TrendEstimator}: five minutes of prices. */
+export const TREND_WINDOW_SECONDS = 300
+
+/**
+ * The price's recent trend: the median of the log-returns per second between consecutive observations within the last
+ * `windowSeconds`, annualised. A median, not a mean, so one jump (a wick's one-minute drop, its rebound) does not read as
+ * a trend; a sustained fall (a crash of 1 % a minute) does after half the window. Used for the price move expected until
+ * a plan's inclusion (`withInclusionMargin`'s `inclusionDrift`): a rescue planned at the quote's price in a market that
+ * keeps falling pays less than its fixed repayment by the time it lands, and reverts at every attempt.
+ *
+ * @example
+ * const trend = new TrendEstimator()
+ * trend.observe(t, price) // every poll
+ * trend.drift() // annualised log drift, 0 until two observations
+ */
+export class TrendEstimator {
+  private readonly seen: { t: number; logPrice: number }[] = []
+
+  /**
+   * @param windowSeconds - Seconds of history the median is taken over (> 0); default {@link TREND_WINDOW_SECONDS}.
+   * @throws {RiskInputError} When `windowSeconds` is not positive.
+   */
+  constructor(private readonly windowSeconds: number = TREND_WINDOW_SECONDS) {
+    if (!(windowSeconds > 0)) throw new RiskInputError("windowSeconds", `must be > 0, got ${windowSeconds}`)
+  }
+
+  /**
+   * Records a price at unix time `t` (seconds); an observation not after the last one is ignored.
+   *
+   * @param t - Unix seconds.
+   * @param price - Price (> 0; other values are ignored).
+   */
+  observe(t: number, price: number): void {
+    if (!(price > 0)) return
+    const last = this.seen[this.seen.length - 1]
+    if (last !== undefined && !(t > last.t)) return
+    this.seen.push({ t, logPrice: Math.log(price) })
+    const newest = t
+    while (this.seen.length > 2 && (this.seen[1] as { t: number }).t <= newest - this.windowSeconds) this.seen.shift()
+  }
+
+  /** @returns The annualised log drift: the median over the window of ln(p_i / p_{i-1}) / (t_i - t_{i-1}) x seconds per year; 0 with fewer than two observations. */
+  drift(): number {
+    const rates: number[] = []
+    for (let i = 1; i < this.seen.length; i++) {
+      const [a, b] = [this.seen[i - 1] as { t: number; logPrice: number }, this.seen[i] as { t: number; logPrice: number }]
+      rates.push((b.logPrice - a.logPrice) / (b.t - a.t))
+    }
+    if (rates.length === 0) return 0
+    rates.sort((x, y) => x - y)
+    const mid = rates.length >> 1
+    const median = rates.length % 2 === 1 ? (rates[mid] as number) : 0.5 * ((rates[mid - 1] as number) + (rates[mid] as number))
+    return median * SECONDS_PER_YEAR
+  }
+}
