@@ -238,11 +238,10 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
 
     /* ITEM 3: shrink padding does not spend a not-due sub-account's amount caps */
 
-    function test_Attack_TenShrinkPaddedRescuesLeaveTheNotDueRescuePossible() public {
-        openPosition(safe, wbtcMarket, 30e8, 970_000e6); // 31 WBTC, 1M debt
-        wbtcPool = _collateralPool(wbtc);
-        Policy memory wbtcPolicy = _poolsPolicy(wbtcMarket, address(wbtcPool));
-        wbtcPolicy.maxAmountPerRebalance = 100_000e6; // the SDK quickstart caps
+    /// @dev Sets `wbtcPolicy` and a WETH policy with the SDK quickstart caps (100k per rebalance, 1M per epoch) and warps
+    /// to an hour into the next aligned day; returns that epoch.
+    function _quickstartCaps(Policy memory wbtcPolicy) internal returns (uint256 epoch) {
+        wbtcPolicy.maxAmountPerRebalance = 100_000e6;
         wbtcPolicy.maxAmountPerEpoch = 1_000_000e6;
         wbtcId = setPolicy(wbtcPolicy);
         Policy memory wethPolicy = defaultPolicy(wethMarket, address(usdcVault));
@@ -250,7 +249,13 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         wethPolicy.maxAmountPerEpoch = 1_000_000e6;
         setPolicy(wethPolicy);
         vm.warp(block.timestamp / 1 days * 1 days + 1 days + 1 hours);
-        uint256 epoch = block.timestamp / 1 days;
+        epoch = block.timestamp / 1 days;
+    }
+
+    function test_Attack_TenShrinkPaddedRescuesLeaveTheNotDueRescuePossible() public {
+        openPosition(safe, wbtcMarket, 30e8, 970_000e6); // 31 WBTC, 1M debt
+        wbtcPool = _collateralPool(wbtc);
+        uint256 epoch = _quickstartCaps(_poolsPolicy(wbtcMarket, address(wbtcPool)));
         uint256 wbtcPrice = _setHealth(wbtcMarket, 1.21e18);
         uint256 shrunk;
         for (uint256 i; i < 10; ++i) {
@@ -540,15 +545,7 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         openPosition(safe, wbtcMarket, 30e8, 970_000e6); // 31 WBTC, 1.0M debt
         Policy memory wbtcPolicy = defaultPolicy(wbtcMarket, address(usdcVault));
         wbtcPolicy.boostAllowed = true;
-        wbtcPolicy.maxAmountPerRebalance = 100_000e6;
-        wbtcPolicy.maxAmountPerEpoch = 1_000_000e6;
-        wbtcId = setPolicy(wbtcPolicy);
-        Policy memory wethPolicy = defaultPolicy(wethMarket, address(usdcVault));
-        wethPolicy.maxAmountPerRebalance = 100_000e6;
-        wethPolicy.maxAmountPerEpoch = 1_000_000e6;
-        setPolicy(wethPolicy);
-        vm.warp(block.timestamp / 1 days * 1 days + 1 days + 1 hours);
-        uint256 epoch = block.timestamp / 1 days;
+        uint256 epoch = _quickstartCaps(wbtcPolicy);
         uint256 wbtcPrice = _setHealth(wbtcMarket, 1.21e18);
         wbtc.mint(safe, 40e8); // the owner's idle WBTC
         Position memory wbtcBefore = morpho.position(wbtcMarket.id(), safe);

@@ -126,6 +126,38 @@ abstract contract AttackBase is Fixture {
         wethOracle.setPrice(Math.mulDiv(target, debt * 1e30, collateral * 0.86e18));
     }
 
+    /// @dev WETH at 100 WETH / 180k debt (90 more WETH, 162k more debt), `usdcReserve` of USDC in the USDC pool, a policy
+    /// with both pools (USDC, WETH) and the given amount caps (the due-charge attacks' setup).
+    function _wethWithCaps(uint256 usdcReserve, uint256 perRebalance, uint256 perEpoch) internal {
+        openPosition(safe, wethMarket, 90e18, 162_000e6);
+        depositToVault(safe, usdcVault, usdcReserve);
+        Policy memory p = defaultPolicy(wethMarket, address(usdcVault));
+        p.pools = new address[](2);
+        p.pools[0] = address(usdcVault);
+        p.pools[1] = address(wethVault);
+        p.maxAmountPerRebalance = uint128(perRebalance);
+        if (perEpoch != 0) p.maxAmountPerEpoch = uint128(perEpoch);
+        setPolicy(p);
+    }
+
+    /// @dev A lossless, health-neutral-padded rescue of WETH from `s`: a flash repayment R from the USDC pool and
+    /// collateral w withdrawn into the WETH pool, net move R + w = `moved`, landing a hair above `h`:
+    /// (V - w) lltv = h (D - R)  =>  R = (h D - (V - moved) lltv) / (lltv + h).
+    function _dueShrink(MarketState memory s, uint256 moved, uint256 h) internal view returns (Plan memory plan) {
+        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
+        uint256 repaid = (h * s.debt - (value - moved) * 0.86e18) / (0.86e18 + h);
+        uint256 withdrawn = Math.mulDiv(moved - repaid, 1e36, s.price) * 9999 / 10_000;
+        Action[] memory a = new Action[](5);
+        a[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), repaid);
+        a[1] = action(ActionKind.RepayWithCallback, 0, address(0), repaid);
+        a[2] = action(ActionKind.WithdrawCollateral, 0, address(0), withdrawn);
+        a[3] = action(ActionKind.DepositToPool, 0, address(wethVault), withdrawn);
+        a[4] = action(ActionKind.EndCallback, 0, address(0), 0);
+        plan.subAccounts = new bytes32[](1);
+        plan.subAccounts[0] = wethId;
+        plan.actions = a;
+    }
+
     /// @dev The repayment that takes the WETH sub-account to `target` health at the current price.
     function _repayToReach(uint256 target) internal view returns (uint256) {
         MarketState memory state = adapter.marketState(Id.unwrap(wethMarket.id()), safe);

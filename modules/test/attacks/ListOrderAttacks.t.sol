@@ -214,37 +214,12 @@ contract ListOrderAttacksTest is SwapBase {
 contract DueChargeAttacksTest is AttackBase {
     using MarketParamsLib for MarketParams;
 
-    /// @dev A flash repayment R from the pool and collateral w withdrawn into the WETH pool, net move R + w = `moved`,
-    /// landing a hair above `h` (LossAccountingAttacks' padding).
-    function _dueShrink(MarketState memory s, uint256 moved, uint256 h) internal view returns (Plan memory plan) {
-        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
-        uint256 repaid = (h * s.debt - (value - moved) * 0.86e18) / (0.86e18 + h);
-        uint256 withdrawn = Math.mulDiv(moved - repaid, 1e36, s.price) * 9999 / 10_000;
-        Action[] memory a = new Action[](5);
-        a[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), repaid);
-        a[1] = action(ActionKind.RepayWithCallback, 0, address(0), repaid);
-        a[2] = action(ActionKind.WithdrawCollateral, 0, address(0), withdrawn);
-        a[3] = action(ActionKind.DepositToPool, 0, address(wethVault), withdrawn);
-        a[4] = action(ActionKind.EndCallback, 0, address(0), 0);
-        plan.subAccounts = new bytes32[](1);
-        plan.subAccounts[0] = wethId;
-        plan.actions = a;
-    }
-
     function _netMove() internal view returns (uint256 c, uint256 d) {
         (c, d) = adapter.position(Id.unwrap(wethMarket.id()), safe);
     }
 
     function _setupWeth() internal returns (uint256 epoch) {
-        openPosition(safe, wethMarket, 90e18, 162_000e6);
-        depositToVault(safe, usdcVault, 300_000e6);
-        Policy memory p = defaultPolicy(wethMarket, address(usdcVault));
-        p.pools = new address[](2);
-        p.pools[0] = address(usdcVault);
-        p.pools[1] = address(wethVault);
-        p.maxAmountPerRebalance = 100_000e6;
-        p.maxAmountPerEpoch = 110_000e6;
-        setPolicy(p);
+        _wethWithCaps(300_000e6, 100_000e6, 110_000e6);
         vm.warp(block.timestamp / 1 days * 1 days + 1 days + 1 hours);
         epoch = block.timestamp / 1 days;
     }

@@ -140,20 +140,12 @@ contract LossAccountingAttacksTest is AttackBase {
     /// Now it is charged at most maxMoveToHealth for 1.19 -> 1.35 (no swaps: what a collateral change alone is charged),
     /// and the second rescue lands.
     function test_Attack_DueShrinkPaddingDoesNotSpendItsOwnEpochAmountCap() public {
-        openPosition(safe, wethMarket, 90e18, 162_000e6); // 100 WETH, 180k debt
-        depositToVault(safe, usdcVault, 200_000e6);
-        Policy memory p = defaultPolicy(wethMarket, address(usdcVault));
-        p.pools = new address[](2);
-        p.pools[0] = address(usdcVault);
-        p.pools[1] = address(wethVault);
-        p.maxAmountPerRebalance = 100_000e6;
-        p.maxAmountPerEpoch = 110_000e6;
-        setPolicy(p);
+        _wethWithCaps(200_000e6, 100_000e6, 110_000e6); // 100 WETH, 180k debt
         vm.warp(block.timestamp / 1 days * 1 days + 1 days + 1 hours);
         uint256 epoch = block.timestamp / 1 days;
         _dropWethHealthTo(1.19e18);
         MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        handleOk(keeperOp(safe, keeper, _single(_dueShrink(s, 99_900e6, 1.35e18)), keeperKey));
+        handleOk(keeperOp(safe, keeper, _dueShrink(s, 99_900e6, 1.35e18), keeperKey));
         uint256 cap = HealthLib.maxMoveToHealth(s, healthOf(safe, wethMarket), false, 0);
         EpochUsage memory u1 = module.getEpochUsage(safe, wethId);
         emit log_named_uint("padded rescue: amount charged", u1.amountMoved);
@@ -173,18 +165,11 @@ contract LossAccountingAttacksTest is AttackBase {
     /// @dev The per-rebalance cap still sees the whole padded move: the same padding past maxAmountPerRebalance is
     /// refused with the whole net move named.
     function test_Attack_DueShrinkPaddingPastThePerRebalanceCapIsRefused() public {
-        openPosition(safe, wethMarket, 90e18, 162_000e6);
-        depositToVault(safe, usdcVault, 200_000e6);
-        Policy memory p = defaultPolicy(wethMarket, address(usdcVault));
-        p.pools = new address[](2);
-        p.pools[0] = address(usdcVault);
-        p.pools[1] = address(wethVault);
-        p.maxAmountPerRebalance = 60_000e6;
-        setPolicy(p);
+        _wethWithCaps(200_000e6, 60_000e6, 0);
         _dropWethHealthTo(1.19e18);
         MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
         Holdings memory before = holdings(safe);
-        PackedUserOperation memory op = keeperOp(safe, keeper, _single(_dueShrink(s, 99_900e6, 1.35e18)), keeperKey);
+        PackedUserOperation memory op = keeperOp(safe, keeper, _dueShrink(s, 99_900e6, 1.35e18), keeperKey);
         (bool ok, bytes memory reason) = handle(op);
         assertFalse(ok, "refused");
         assertEq(bytes4(reason), ILeverageModule.AmountCapExceeded.selector, "AmountCapExceeded");
@@ -193,25 +178,5 @@ contract LossAccountingAttacksTest is AttackBase {
         assertApproxEqRel(moved, 99_900e6, 0.001e18, "the whole net move");
         assertEq(limit, 60_000e6);
         assertNothingLeftBut(before, maxCost(op));
-    }
-
-    function _single(Action[] memory actions) internal view returns (Plan memory plan) {
-        plan.subAccounts = new bytes32[](1);
-        plan.subAccounts[0] = wethId;
-        plan.actions = actions;
-    }
-
-    /// @dev A flash repayment R from the pool and collateral w withdrawn into the WETH pool, net move R + w = `moved`,
-    /// landing a hair above `h`: (V - w) lltv = h (D - R)  =>  R = (h D - (V - moved) lltv) / (lltv + h).
-    function _dueShrink(MarketState memory s, uint256 moved, uint256 h) internal view returns (Action[] memory a) {
-        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
-        uint256 repaid = (h * s.debt - (value - moved) * 0.86e18) / (0.86e18 + h);
-        uint256 withdrawn = Math.mulDiv(moved - repaid, 1e36, s.price) * 9999 / 10_000;
-        a = new Action[](5);
-        a[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), repaid);
-        a[1] = action(ActionKind.RepayWithCallback, 0, address(0), repaid);
-        a[2] = action(ActionKind.WithdrawCollateral, 0, address(0), withdrawn);
-        a[3] = action(ActionKind.DepositToPool, 0, address(wethVault), withdrawn);
-        a[4] = action(ActionKind.EndCallback, 0, address(0), 0);
     }
 }
