@@ -897,7 +897,7 @@ library RebalanceLib {
     /// @dev The Safe's assets in `pool` and their token, which must be the loan token or a listed collateral token.
     function _pooled(address safe, IERC4626 pool, Run[] memory runs) private view returns (address asset, uint256 assets) {
         asset = pool.asset();
-        _priceRange(asset, runs); // reverts for an unlisted token
+        _priceRange(asset, runs, false); // reverts for an unlisted token
         assets = pool.convertToAssets(pool.balanceOf(safe));
     }
 
@@ -937,8 +937,8 @@ library RebalanceLib {
 
     /// @dev The plan's loss, loan units, never negative: the drop of the Safe's net holding of each token (idle, pooled,
     /// in every listed position; debt negative) from `before` (`_holdings`) to now, the loan token 1:1 and each collateral
-    /// token at the listed price least favourable to the plan: a net outflow at the highest of the listed sub-accounts'
-    /// prices for it, a net inflow at the lowest. Whatever order the keeper lists sub-accounts in and wherever the units
+    /// token at the listed price least favourable to the plan: a net outflow at the highest of the prices of the listed
+    /// sub-accounts whose collateral of it changed (`_priceRange`), a net inflow at the lowest. Whatever order the keeper lists sub-accounts in and wherever the units
     /// go, two markets of one token with different oracles book no gain: valued at each position's own price (until the
     /// tenth review of issue 10), WETH moved into the higher-priced market hid the issue's 12% skim; at the first listed
     /// one's (the eleventh), a sale from a higher-priced market listed second did.
@@ -953,7 +953,7 @@ library RebalanceLib {
             address token = runs[i].state.collateralToken;
             if (!_firstOf(token, runs, i)) continue;
             int256 units = _netUnits(token, runs, tokens, before, afterwards);
-            (uint256 low, uint256 high) = _priceRange(token, runs);
+            (uint256 low, uint256 high) = _priceRange(token, runs, true);
             if (units >= 0) net += SafeCast.toInt256(HealthLib.collateralValue(uint256(units), low));
             else net -= SafeCast.toInt256(Math.mulDiv(uint256(-units), high, ConstantsLib.PRICE_SCALE, Math.Rounding.Ceil));
         }
@@ -982,17 +982,23 @@ library RebalanceLib {
     }
 
     /// @dev The lowest and highest price (1e36-scaled, loan units per unit) the listed sub-accounts give `token`: 1:1 for
-    /// the loan token; `PoolAssetMismatch` for a token that is neither.
-    function _priceRange(address token, Run[] memory runs) private pure returns (uint256 low, uint256 high) {
+    /// the loan token; `PoolAssetMismatch` for a token that is neither. With `movedOnly`, only sub-accounts whose
+    /// collateral of it changed count (all of them when none did): a donor that only borrows holds its units still, and
+    /// its oracle valued an honest sale from another market of the token (twelfth review of issue 10: refused at a 15 bps
+    /// oracle gap). The units that leave or arrive in a position are always valued in a range holding its own price.
+    function _priceRange(address token, Run[] memory runs, bool movedOnly) private pure returns (uint256 low, uint256 high) {
         if (token == runs[0].state.loanToken) return (ConstantsLib.PRICE_SCALE, ConstantsLib.PRICE_SCALE);
         low = type(uint256).max;
         for (uint256 i; i < runs.length; ++i) {
-            if (runs[i].state.collateralToken != token) continue;
-            uint256 price = runs[i].state.price;
+            Run memory run = runs[i];
+            if (run.state.collateralToken != token || (movedOnly && run.collateralAfter == run.state.collateral)) continue;
+            uint256 price = run.state.price;
             if (price < low) low = price;
             if (price > high) high = price;
         }
-        if (high == 0) revert ILeverageModule.PoolAssetMismatch(address(0), token);
+        if (high != 0) return (low, high);
+        if (movedOnly) return _priceRange(token, runs, false);
+        revert ILeverageModule.PoolAssetMismatch(address(0), token);
     }
 
     /// @dev The most of a due sub-account's move the loss allowance counts: `HealthLib.maxMoveToHealth` for its health

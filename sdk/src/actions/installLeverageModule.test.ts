@@ -111,8 +111,10 @@ describe("an existing Safe made with protocol-kit", () => {
 
     const account = await toKeeperAccount({ client: publicClient, safe, keeper, deployments })
     const keeperClient = env.clientFor(account).extend(leverageActions({ deployments }))
+    // anvil under load can answer a `latest` read from the block before the one just mined (its state published ahead
+    // of its header): poll until the price move is seen.
+    await expect.poll(async () => (await keeperClient.getSubAccountState())[0]?.band, { timeout: 10_000, interval: 100 }).toBe("below")
     const [before] = await keeperClient.getSubAccountState()
-    expect(before?.band).toBe("below")
     const amount = parseUnits("7000", 6)
     const hash = await keeperClient.sendRebalance({
       plan: { subAccounts: [subAccount], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: stack.vaults.usdc, amount }, { kind: "Repay", subAccount: 0, amount }] },

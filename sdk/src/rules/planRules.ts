@@ -583,10 +583,15 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   const balances = new Map<string, bigint>(Object.entries(params.balances).map(([token, amount]) => [key(token), amount]))
   const balanceOf = (token: string): bigint => balances.get(key(token)) ?? 0n
   const loanToken = run(0).state.loanToken
-  /** The lowest and highest listed price of `token` (RebalanceLib._priceRange): 1:1 for the loan token. */
-  const priceRange = (token: string): [bigint, bigint] => {
+  /**
+   * The lowest and highest listed price of `token` (RebalanceLib._priceRange): 1:1 for the loan token; with `moved`
+   * (collateral after, by run), only the runs whose collateral of it changed, all of them when none did.
+   */
+  const priceRange = (token: string, moved?: readonly bigint[]): [bigint, bigint] => {
     if (same(token, loanToken)) return [PRICE_SCALE, PRICE_SCALE]
-    const prices = runs.filter((x) => same(x.state.collateralToken, token)).map((x) => x.state.price)
+    const listed = runs.filter((x) => same(x.state.collateralToken, token))
+    const changed = moved === undefined ? [] : runs.filter((x, k) => same(x.state.collateralToken, token) && moved[k] !== x.state.collateral)
+    const prices = (changed.length > 0 ? changed : listed).map((x) => x.state.price)
     if (prices.length === 0) return revert("PoolAssetMismatch", ZERO, token)
     return [prices.reduce((a, b) => min(a, b)), prices.reduce((a, b) => max(a, b))]
   }
@@ -824,7 +829,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   /* LOSS (RebalanceLib._settle, _loss) */
   // Each token's net change (idle, pooled, in every listed position; debt negative), the loan token 1:1 and each
   // collateral token at the listed price least favourable to the plan: an outflow at the highest, an inflow at the
-  // lowest (tenth and eleventh reviews: no list order and no move between markets of one token books a gain).
+  // lowest, of the runs whose collateral of it changed (tenth to twelfth reviews: no list order and no move between
+  // markets of one token books a gain, and a donor's oracle does not value another market's sale).
   const after = holdings()
   const netUnits = (token: string): bigint => {
     let units = 0n
@@ -843,7 +849,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const token = r.state.collateralToken
     if (same(token, loanToken) || runs.slice(0, i).some((x) => same(x.state.collateralToken, token))) return
     const units = netUnits(token)
-    const [low, high] = priceRange(token)
+    const [low, high] = priceRange(token, results.map((res) => res.collateralAfter))
     net += units >= 0n ? collateralValue(units, low) : -mulDivUp(-units, high, PRICE_SCALE)
   })
   const loss = net < 0n ? -net : 0n
