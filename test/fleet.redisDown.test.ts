@@ -1,12 +1,10 @@
-import { Writable } from "node:stream"
 import { getFreePort } from "@levpilot/devnet"
-import { pino } from "pino"
 import { foundry } from "viem/chains"
 import { afterEach, describe, expect, test } from "vitest"
 import { parseKeeperConfig } from "../bundler-client/src/keeper/config"
 import { FleetNode } from "../bundler-client/src/keeper/fleet/queueNode"
 import { KeeperMetrics } from "../bundler-client/src/keeper/metrics"
-import { waitFor } from "./keeperProbes"
+import { captureLogs, waitFor } from "./keeperProbes"
 import { type RedisServer, startRedisServer } from "./redisServer"
 
 let redis: RedisServer | undefined
@@ -22,18 +20,6 @@ afterEach(async () => {
   redis = undefined
 })
 
-/** A logger whose JSON lines are kept in `lines`. */
-const capture = () => {
-  const lines: { level: number; msg: string; [k: string]: unknown }[] = []
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split("\n")) if (line.trim()) lines.push(JSON.parse(line))
-      done()
-    },
-  })
-  return { lines, logger: pino({ level: "debug" }, stream) }
-}
-
 describe("fleet node and an unreachable Redis server", () => {
   test("logs one clear error naming the Redis URL (not one line per retry), keeps retrying, and works once Redis is up", async () => {
     port = await getFreePort()
@@ -48,7 +34,7 @@ describe("fleet node and an unreachable Redis server", () => {
       logLevel: "debug",
       fleet: { queue: { redisUrl: url, prefix: "redis-down" } },
     })
-    const { lines, logger } = capture()
+    const { lines, logger } = captureLogs()
     const metrics = new KeeperMetrics()
     // A worker-only node: start() returns without Redis (a leader would wait for its first election).
     node = new FleetNode(config, { chain: foundry, logger, metrics, lead: false })
