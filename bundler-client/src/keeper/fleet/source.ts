@@ -19,6 +19,8 @@ export class SafeSource {
   private readonly configured: Address[]
   /** Allowlisted Safes already reported as never registered (each is logged once). */
   private readonly reported = new Set<Address>()
+  /** Allowlisted Safes not yet seen with this keeper's key (undefined before the first check). */
+  private unregistered: Address[] | undefined
 
   constructor(
     private readonly deps: { config: KeeperConfig; client: PublicClient; keeper: Address; logger: Logger; metrics: KeeperMetrics },
@@ -63,7 +65,9 @@ export class SafeSource {
   unregisteredAllowlisted(): Address[] {
     const { discovery } = this
     if (!discovery || !this.deps.config.allowlist) return []
-    return this.deps.config.allowlist.map((a) => getAddress(a)).filter((a) => !discovery.registration(a)?.keyAdded)
+    // Once found, a Safe stays found (the key was added at some block): only the others are looked up each head.
+    this.unregistered = (this.unregistered ?? this.deps.config.allowlist.map((a) => getAddress(a))).filter((a) => !discovery.registration(a)?.keyAdded)
+    return this.unregistered
   }
 
   private checkAllowlist(): void {
