@@ -1,4 +1,4 @@
-import type { Address } from "viem"
+import { type Address, getAddress } from "viem"
 import { SafeReadError } from "@levpilot/sdk/errors"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
@@ -10,6 +10,7 @@ import { createPublicClient, http } from "viem"
 import { pino } from "pino"
 import type { KeeperEvent } from "../bundler-client/src/keeper/events"
 import { type FleetEnv, fleetHealth, startFleetEnv } from "./fleetEnv"
+import { startWebhookReceiver } from "./fleetQueue"
 import { waitFor } from "./keeperProbes"
 
 let f: FleetEnv
@@ -106,9 +107,11 @@ describe("fleet keeper, embedded", () => {
     expect(none.calls).toBe(2 * all.length - 1 + 1)
   })
 
-  test("reads every Safe of the fleet in one eth_call, solves only what changed, and rebalances the Safes a shock puts out of band", async () => {
+  test("reads every Safe of the fleet in one eth_call, solves only what changed, rebalances the Safes a shock puts out of band, and posts every send and inclusion to the webhook (retried)", async () => {
     const events: KeeperEvent[] = []
-    const keeper = new FleetKeeper(f.fleetConfig({ fleet: { batchSize: 200, refreshEveryBlocks: 1_000_000 } }), { chain: f.env.devnet.chain, onEvent: (e) => events.push(e) })
+    const hook = await startWebhookReceiver({ failFirst: 1 })
+    const webhook = { url: hook.url, events: ["sent", "included"], backoffMs: 100, maxAttempts: 5 }
+    const keeper = new FleetKeeper(f.fleetConfig({ webhook, fleet: { batchSize: 200, refreshEveryBlocks: 1_000_000 } }), { chain: f.env.devnet.chain, onEvent: (e) => events.push(e) })
     await keeper.init()
     const all = [f.env.managed.address, ...calm, ...edge]
 
@@ -153,7 +156,15 @@ describe("fleet keeper, embedded", () => {
     const included = events.filter((e): e is Extract<KeeperEvent, { type: "included" }> => e.type === "included")
     expect(new Set(included.map((e) => e.safe))).toEqual(new Set(edge))
     expect(included.every((e) => e.success)).toBe(true)
+    // stop() waits for the webhook's deliveries in flight.
     await keeper.stop()
+    await hook.stop()
+    const posted = (type: string) => hook.delivered().filter((r) => r.body.type === type)
+    expect(new Set(posted("sent").map((r) => getAddress(r.body.safe as string)))).toEqual(new Set(edge))
+    expect(posted("included").map((r) => [getAddress(r.body.safe as string), r.body.success]).sort()).toEqual(edge.map((s) => [s, true]).sort())
+    // Each notification was answered 503 once, then posted again and taken: one delivery each.
+    for (const r of hook.delivered()) expect(hook.attempts.get(r.id), r.id).toBe(2)
+    expect(hook.delivered().length).toBe(new Set(hook.delivered().map((r) => r.id)).size)
   })
 
   test("one sub-account's oracle reverts: the Safe is still solved with its other sub-accounts, the broken one alerted (feed-broken) and exposed in metrics", async () => {

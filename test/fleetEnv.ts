@@ -62,7 +62,7 @@ export async function startFleetEnv(options: { blockTime?: number; alto?: StartD
     if (receipt.status !== "success") throw new Error(`owner call on ${safe} reverted`)
     return receipt.blockNumber
   }
-  const moduleCall = (functionName: "revokeKeeper" | "setPaused" | "addKeeper", args: readonly unknown[]) =>
+  const moduleCall = (functionName: "revokeKeeper" | "setPaused" | "addKeeper" | "removePolicy", args: readonly unknown[]) =>
     encodeFunctionData({ abi: leverageModuleAbi, functionName, args } as Parameters<typeof encodeFunctionData>[0])
 
   /** A fleet keeper configuration (JSON): the demo's plus discovery from block 0. */

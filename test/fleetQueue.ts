@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto"
 import { type IncomingHttpHeaders, createServer } from "node:http"
+import type { Logger } from "pino"
 import { type Address, getAddress } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import type { KeeperEvent } from "../bundler-client/src/keeper/events"
@@ -70,9 +71,9 @@ export function queueConfigJson(f: FleetEnv, redisUrl: string, allowlist: readon
 }
 
 /** Starts a fleet node of `config` collecting its events (observed ones included). */
-export async function startNode(f: FleetEnv, config: ReturnType<FleetEnv["fleetConfig"]>, options: { lead?: boolean } = {}) {
+export async function startNode(f: FleetEnv, config: ReturnType<FleetEnv["fleetConfig"]>, options: { lead?: boolean; logger?: Logger } = {}) {
   const events: KeeperEvent[] = []
-  const node = new FleetNode(config, { chain: f.env.devnet.chain, onEvent: (e) => events.push(e), lead: options.lead })
+  const node = new FleetNode(config, { chain: f.env.devnet.chain, onEvent: (e) => events.push(e), lead: options.lead, logger: options.logger })
   await node.start()
   return { node, events }
 }
@@ -104,4 +105,61 @@ export async function bundlingMode(f: FleetEnv, mode: "manual" | "auto") {
   })
   const json = (await r.json()) as { error?: { message: string } }
   if (json.error) throw new Error(`debug_bundler_setBundlingMode: ${json.error.message}`)
+}
+
+/**
+ * A real HTTP hop in front of Alto that forwards every JSON-RPC request, records the UserOperation requests by sender,
+ * and holds `eth_sendUserOperation` for the sender given to `hold` until `release` (the keeper is then between its
+ * decision and its send).
+ */
+export async function startBundlerGate(target: string) {
+  const requests: { method: string; sender: string | undefined; at: number }[] = []
+  let holding: string | undefined
+  let held: { sender: string; release: () => void } | undefined
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    const raw = Buffer.concat(chunks).toString()
+    let method = ""
+    let sender: string | undefined
+    try {
+      const body = JSON.parse(raw) as { method?: string; params?: [{ sender?: string }] }
+      method = body.method ?? ""
+      sender = body.params?.[0]?.sender?.toLowerCase()
+    } catch {}
+    requests.push({ method, sender, at: Date.now() })
+    if (method === "eth_sendUserOperation" && sender !== undefined && sender === holding) {
+      holding = undefined
+      await new Promise<void>((release) => {
+        held = { sender: sender as string, release }
+      })
+    }
+    const answer = await fetch(target, { method: "POST", headers: { "content-type": "application/json" }, body: raw })
+    res.writeHead(answer.status, { "content-type": "application/json" })
+    res.end(await answer.text())
+  })
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done))
+  const { port } = server.address() as import("node:net").AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    /** UserOperation requests (any method with a sender) for `safe` from `since` (ms) on. */
+    requestsFor: (safe: Address, since = 0) => requests.filter((r) => r.sender === safe.toLowerCase() && r.at >= since),
+    /** Holds the next `eth_sendUserOperation` of `safe`. */
+    hold: (safe: Address) => {
+      holding = safe.toLowerCase()
+    },
+    /** Whether a send of `safe` is being held. */
+    isHeld: (safe: Address) => held?.sender === safe.toLowerCase(),
+    /** Forwards the held send. */
+    release: () => {
+      held?.release()
+      held = undefined
+    },
+    stop: () =>
+      new Promise<void>((done) => {
+        held?.release()
+        server.closeAllConnections()
+        server.close(() => done())
+      }),
+  }
 }

@@ -53,6 +53,22 @@ describe("keeper configuration", () => {
     expect(fieldOf({ ...withoutKey, keeperPrivateKeyEnv: "KEY" }, { KEY: valid.keeperPrivateKey })).toBeUndefined()
   })
 
+  test("refuses a mixed-case address whose EIP-55 checksum is wrong, in every address field", () => {
+    const safe = "0x20D5BD8d35757F9e4c470Ff34b913fb93f3FD99C"
+    // One character's case flipped: still a 20-byte address, but not its checksum (a mistyped character looks like this).
+    const typo = `${safe.slice(0, 4)}${safe[4]?.toLowerCase()}${safe.slice(5)}`
+    expect(typo).not.toBe(safe)
+    const discovery = { discovery: { fromBlock: 0 }, safes: [] }
+    expect(fieldOf({ ...valid, ...discovery, allowlist: [typo] })).toBe("allowlist[0]")
+    expect(fieldOf({ ...valid, ...discovery, allowlist: [safe, typo] })).toBe("allowlist[1]")
+    expect(fieldOf({ ...valid, safes: [typo] })).toBe("safes[0].address")
+    expect(fieldOf({ ...valid, deployment: { ...valid.deployment, leverageModule: typo } })).toBe("deployment.leverageModule")
+    expect(() => parseKeeperConfig({ ...valid, ...discovery, allowlist: [typo] })).toThrow(/"allowlist\[0\]" has an invalid EIP-55 checksum/)
+    // Checksummed, all lower case and all upper case (no checksum) are accepted, and stored checksummed.
+    for (const ok of [safe, safe.toLowerCase(), `0x${safe.slice(2).toUpperCase()}`])
+      expect(parseKeeperConfig({ ...valid, ...discovery, allowlist: [ok] }).allowlist).toEqual([safe])
+  })
+
   test("levpilot keeper exits 1 with the field in the message", async () => {
     const path = join(mkdtempSync(join(tmpdir(), "levpilot-config-")), "keeper.json")
     writeFileSync(path, JSON.stringify({ ...valid, safes: [] }))

@@ -1,3 +1,5 @@
+import { Writable } from "node:stream"
+import { pino } from "pino"
 import { type Address, erc4626Abi } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
@@ -171,4 +173,16 @@ export async function startRpcProxy(target: string) {
         server.close(() => done())
       }),
   }
+}
+
+/** A debug-level pino logger whose JSON lines are parsed into `lines` (tests assert what was logged, and how often). */
+export function captureLogs() {
+  const lines: { level: number; msg: string; [k: string]: unknown }[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split("\n")) if (line.trim()) lines.push(JSON.parse(line))
+      done()
+    },
+  })
+  return { lines, logger: pino({ level: "debug" }, stream) }
 }

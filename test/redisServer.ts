@@ -18,20 +18,20 @@ export function findRedisServer(): string | undefined {
 
 
 /**
- * A real Redis server for the fleet tests: `redis-server` on a free loopback port, its data (append-only file, fsync
+ * A real Redis server for the fleet tests: `redis-server` on a free loopback port (or `options.port`), its data (append-only file, fsync
  * on every write) in a fresh temporary directory, so a {@link RedisServer.restart} keeps what was written.
  *
  * @throws {Error} when `redis-server` is not installed (CI installs Debian's `redis-server` in `.ci/run`): the fleet
  * tests fail instead of being skipped.
  */
-export async function startRedisServer() {
+export async function startRedisServer(options: { port?: number | undefined } = {}) {
   const binary = findRedisServer()
   if (!binary)
     throw new Error(
       "redis-server not found on PATH: the fleet tests need a real Redis server. Install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`; .ci/run does this on CI).",
     )
   const version = execFileSync(binary, ["--version"], { encoding: "utf8" }).trim()
-  const port = await getFreePort()
+  const port = options.port ?? (await getFreePort())
   const dir = mkdtempSync(join(tmpdir(), "levpilot-redis-"))
   const url = `redis://127.0.0.1:${port}`
   let child: ChildProcess | undefined

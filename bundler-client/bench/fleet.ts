@@ -195,18 +195,69 @@ type Run = {
   shockToLastInclusionMs: number | null
   shockScanMs: number
   shockBlockRpcRequests: number
+  /** Out-of-band Safes with a rebalance included and successful (`UserOperationEvent.success`). */
   rebalanced: number
+  /**
+   * Keeper operations of out-of-band Safes included but reverted (paid for, nothing done), and the Safes they were for;
+   * a Safe whose operation reverted and that a later operation rebalanced counts in `rebalanced` too.
+   */
+  reverted: { operations: number; safes: number; reasons: Record<string, number>; details: RevertDetail[] }
   outOfBand: number
   /** The steady block's requests by JSON-RPC method. */
   requestsByMethod: Record<string, number>
   /** The machine's 1-minute load average when the steady block was measured (2 cores, shared). */
   loadAverage: number
-  /** From the shock's block to the end of the wait, per block: edge Safes' operations included, `handleOps` bundles, gas used. */
+  /** From the shock's block to the end of the wait, per block: edge Safes' operations included (reverted ones too), `handleOps` bundles, gas used. */
   inclusion: { blocks: number; opsPerBlock: number[]; bundlesPerBlock: number[]; gasUsedPerBlock: number[]; maxOpsPerBlock: number; opsPerBundle: number }
   /** Alerts after the shock by kind, message and reason (first 160 characters), with counts. */
   alerts: Record<string, number>
   /** What the previous run left in Alto's mempool and the node's pool when this run started (after the drain). */
   leftoverAtStart: { altoMempool: number; nodePending: number }
+}
+/**
+ * A reverted operation, for diagnosis: its gas limits (from the bundler), the gas the EntryPoint charged, and the
+ * innermost failing call of its bundle transaction (`debug_traceTransaction`, callTracer): an out-of-gas shows as
+ * `error: "out of gas"` there, a revert without data as `execution reverted` with its target.
+ */
+type RevertDetail = {
+  safe: string
+  userOpHash: string
+  block: string
+  actualGasUsed: string
+  revert: string | undefined
+  callGasLimit?: string | undefined
+  verificationGasLimit?: string | undefined
+  innermostFailure?: { to: string; input: string; error: string; gas: string; gasUsed: string; depth: number } | undefined
+}
+type CallFrame = { to?: string; input?: string; error?: string; gas?: string; gasUsed?: string; calls?: CallFrame[] }
+const explainRevert = async (e: KeeperEvent & { type: "included" }): Promise<RevertDetail> => {
+  const detail: RevertDetail = { safe: e.safe, userOpHash: e.userOpHash, block: e.block.toString(), actualGasUsed: e.actualGasUsed.toString(), revert: e.revert }
+  try {
+    const byHash = (await fetch(env.devnet.bundlerUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_getUserOperationByHash", params: [e.userOpHash] }) }).then((r) => r.json())) as {
+      result?: { transactionHash?: string; userOperation?: { callGasLimit?: string; verificationGasLimit?: string } }
+    }
+    const op = byHash.result?.userOperation
+    detail.callGasLimit = op?.callGasLimit && BigInt(op.callGasLimit).toString()
+    detail.verificationGasLimit = op?.verificationGasLimit && BigInt(op.verificationGasLimit).toString()
+    const tx = byHash.result?.transactionHash
+    if (!tx) return detail
+    const trace = ((await rpc("debug_traceTransaction", [tx, { tracer: "callTracer" }])) as { result?: CallFrame }).result
+    // Depth-first: the deepest failing frame under a frame whose input names this Safe's operation's sender.
+    const innermost = (frame: CallFrame, depth: number): RevertDetail["innermostFailure"] => {
+      for (const c of frame.calls ?? []) {
+        const found = c.error ? innermost(c, depth + 1) : undefined
+        if (found) return found
+      }
+      return frame.error ? { to: frame.to ?? "", input: (frame.input ?? "").slice(0, 10), error: frame.error, gas: BigInt(frame.gas ?? 0).toString(), gasUsed: BigInt(frame.gasUsed ?? 0).toString(), depth } : undefined
+    }
+    const safeFrame = (frame: CallFrame): CallFrame | undefined =>
+      frame.to?.toLowerCase() === e.safe.toLowerCase() && frame.error ? frame : (frame.calls ?? []).map(safeFrame).find((f) => f !== undefined)
+    const start = trace && safeFrame(trace)
+    detail.innermostFailure = start ? innermost(start, 0) : undefined
+  } catch (error) {
+    detail.innermostFailure = { to: "", input: "", error: `could not be traced: ${error instanceof Error ? error.message : String(error)}`, gas: "0", gasUsed: "0", depth: -1 }
+  }
+  return detail
 }
 const runs: Run[] = []
 let leftover: Run["leftoverAtStart"] = { altoMempool: 0, nodePending: 0 }
@@ -244,12 +295,23 @@ try {
         { source: "bench" },
       )
       const events: KeeperEvent[] = []
-      const nodes = Array.from({ length: workers }, (_, i) => new FleetNode(config, { chain: env.devnet.chain, lead: i === 0, onEvent: (e) => e.type !== "observed" && events.push(e) }))
+      /** When each edge Safe's first successful inclusion was reported (ms). */
+      const rebalancedAt = new Map<string, number>()
+      const revertDetails: Promise<RevertDetail>[] = []
+      const record = (e: KeeperEvent) => {
+        if (e.type === "observed") return
+        events.push(e)
+        if (e.type === "included" && e.success && !rebalancedAt.has(e.safe.toLowerCase())) rebalancedAt.set(e.safe.toLowerCase(), Date.now())
+        if (e.type === "included" && !e.success && edgeSet.has(e.safe.toLowerCase())) revertDetails.push(explainRevert(e))
+      }
+      const nodes = Array.from({ length: workers }, (_, i) => new FleetNode(config, { chain: env.devnet.chain, lead: i === 0, onEvent: record }))
       for (const n of nodes) await n.start()
       const leader = nodes[0] as FleetNode
       log(`run: ${allowlist.length} Safes (${edge.length} at the edge), ${workers} worker node(s), ${blockTime} s blocks`)
       const edgeSet = new Set(edge.map((s) => s.toLowerCase()))
-      const included = () => new Set(events.filter((e) => e.type === "included" && edgeSet.has(e.safe.toLowerCase())).map((e) => (e as { safe: string }).safe.toLowerCase()))
+      const edgeInclusions = () => events.filter((e): e is KeeperEvent & { type: "included" } => e.type === "included" && edgeSet.has(e.safe.toLowerCase()))
+      /** Edge Safes rebalanced: an operation included and successful (a reverted one did nothing). */
+      const included = () => new Set(edgeInclusions().filter((e) => e.success).map((e) => e.safe.toLowerCase()))
       /** What the fleet did so far (progress lines, stall detection). */
       const progress = async () => {
         const { leader: id, head: h } = await leader.leaderStatus()
@@ -325,7 +387,11 @@ try {
         const all = await waitFor(`inclusion of the ${edge.length} out-of-band Safes' rebalances`, async () =>
           included().size === edge.length ? true : (await head()) > shockBlock + BigInt(inclusionBlocks) ? false : undefined,
         )
-        const lastInclusionMs = all ? Date.now() - shockSeen : null
+        // The last edge Safe's first successful inclusion (a Safe whose first operation reverted counts at its success).
+        const lastInclusionMs = all ? Math.max(...[...edgeSet].map((s) => rebalancedAt.get(s) ?? Number.NaN)) - shockSeen : null
+        const reverts = edgeInclusions().filter((e) => !e.success)
+        const reverted: Run["reverted"] = { operations: reverts.length, safes: new Set(reverts.map((e) => e.safe.toLowerCase())).size, reasons: {}, details: await Promise.all(revertDetails) }
+        for (const e of reverts) reverted.reasons[e.revert ?? "unknown"] = (reverted.reasons[e.revert ?? "unknown"] ?? 0) + 1
         const inclusion = await inclusionStats(shockBlock, await head(), edgeSet)
         const alerts: Record<string, number> = {}
         for (const e of events)
@@ -334,6 +400,7 @@ try {
             alerts[key] = (alerts[key] ?? 0) + 1
           }
         log(all ? `  all ${edge.length} out-of-band Safes rebalanced ${lastInclusionMs} ms after the shock` : `  ${included().size}/${edge.length} out-of-band Safes rebalanced within ${inclusionBlocks} blocks of the shock`)
+        if (reverted.operations > 0) log(`  ${reverted.operations} operation(s) of ${reverted.safes} out-of-band Safe(s) included but reverted: ${JSON.stringify(reverted.reasons)}\n${reverted.details.map((d) => `    ${JSON.stringify(d)}`).join("\n")}`)
         const run: Run = {
           safes: allowlist.length,
           workers,
@@ -343,6 +410,7 @@ try {
           shockScanMs: (shockStats.doneAt as number) - shockStats.seenAt,
           shockBlockRpcRequests,
           rebalanced: included().size,
+          reverted,
           outOfBand: edge.length,
           requestsByMethod,
           loadAverage,
@@ -432,11 +500,11 @@ const fmt = (n: number | null) => (n !== null && Number.isFinite(n) ? n.toFixed(
 const lines = [
   `Keeper fleet on anvil (${blockTime} s blocks), BullMQ + Redis, worker nodes in one process on ${(await import("node:os")).cpus().length} cores`,
   `Alto: ${executors} executor key(s), ${values["alto-queue-paymaster"] ? "simulating the paymaster's pending operations" : "--ignored-paymasters VerifyingPaymaster"}`,
-  "| Safes | workers | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced | max ops / block | load |",
-  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  "| Safes | workers | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced | reverted ops | max ops / block | load |",
+  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ...runs.map(
     (r) =>
-      `| ${r.safes} | ${r.workers} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} | ${r.inclusion.maxOpsPerBlock} | ${r.loadAverage.toFixed(1)} |`,
+      `| ${r.safes} | ${r.workers} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} | ${r.reverted.operations} | ${r.inclusion.maxOpsPerBlock} | ${r.loadAverage.toFixed(1)} |`,
   ),
 ]
 const ratios = sizes.map((size) => {

@@ -101,6 +101,11 @@ function reader(source: string | undefined) {
   }
   const address = (value: unknown, path: string): Address => {
     if (typeof value !== "string" || !isAddress(value, { strict: false })) return fail(path, "must be a 0x-prefixed 20-byte address")
+    // EIP-55: mixed case carries a checksum, which catches a mistyped character; all lower (or upper) case carries none.
+    const digits = value.slice(2)
+    const mixedCase = digits !== digits.toLowerCase() && digits !== digits.toUpperCase()
+    if (mixedCase && !isAddress(value, { strict: true }))
+      return fail(path, "has an invalid EIP-55 checksum (mixed case that is not the address's checksum: a mistyped character?); copy the address again, or write it in lower case to skip the check")
     return getAddress(value)
   }
   const number = (o: Obj, key: string, path: string, fallback: number, check: (n: number) => boolean, rule: string): number => {

@@ -1,7 +1,7 @@
 import { type PublicClient, RpcRequestError, InvalidRequestRpcError, HttpRequestError } from "viem"
 import { describe, expect, test } from "vitest"
 import { chainInclusionLookup } from "./inclusionLookup.js"
-import { GROW_AFTER_READS, LogReadError, LogWindow } from "./logWindow.js"
+import { GROW_AFTER_READS, LogReadError, LogWindow, RETRY_REFUSED_AFTER_READS } from "./logWindow.js"
 
 const SAFE = "0x00000000000000000000000000000000000000a1"
 const ENTRY_POINT = "0x0000000071727De22E5E9d8BAf0edAc6f37da032"
@@ -36,22 +36,35 @@ describe("LogWindow", () => {
 })
 
 describe("LogWindow grows back", () => {
-  test("after a burst of refusals to one block, successful reads double it again up to its first size", () => {
+  test("after a burst of refusals to one block, successful reads double it again up to its first size, slowly back to a refused size", () => {
     const w = new LogWindow(2_000)
     for (let k = 0; k < 11; k++) w.shrink(1n, BigInt(w.size), new Error("timeout"))
     expect(w.size).toBe(1)
     const sizes: number[] = []
-    for (let k = 0; k < 60; k++) {
+    for (let k = 0; k < 2 * RETRY_REFUSED_AFTER_READS; k++) {
       w.grow()
       sizes.push(w.size)
     }
-    expect(sizes[GROW_AFTER_READS - 2]).toBe(1)
-    expect(sizes[GROW_AFTER_READS - 1]).toBe(2)
+    // The last refused range was 3 blocks (halved to 1): 2 blocks come back fast, 4 (over the refused 3) only after the
+    // long count; once 4 blocks read fine, the rest double fast again.
+    const at2 = GROW_AFTER_READS - 1
+    expect(sizes[at2]).toBe(2)
+    expect(sizes[at2 + RETRY_REFUSED_AFTER_READS - 1]).toBe(2)
+    expect(sizes[at2 + RETRY_REFUSED_AFTER_READS]).toBe(4)
+    expect(sizes[at2 + RETRY_REFUSED_AFTER_READS + GROW_AFTER_READS]).toBe(8)
     expect(Math.max(...sizes)).toBe(2_000)
     // A refusal resets the run of successes.
     w.shrink(1n, 2_000n, new Error("range too wide"))
     w.grow()
     expect(w.size).toBe(1_000)
+    // A window refused once by answer size is not asked for again every GROW_AFTER_READS reads.
+    const after: number[] = []
+    for (let k = 0; k < RETRY_REFUSED_AFTER_READS; k++) {
+      w.grow()
+      after.push(w.size)
+    }
+    // (one success already counted above): back to 2,000 blocks only at the RETRY_REFUSED_AFTER_READS-th success.
+    expect(after.indexOf(2_000)).toBe(RETRY_REFUSED_AFTER_READS - 2)
     expect(() => new LogWindow(5, 0)).toThrow(RangeError)
   })
 })

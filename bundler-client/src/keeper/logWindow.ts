@@ -12,11 +12,19 @@ export const isUnreachable = (error: unknown): boolean =>
 export const GROW_AFTER_READS = 4
 
 /**
+ * Successful reads in a row before a {@link LogWindow} grows back to a size the node refused (each refusal costs a
+ * request, and a node that refuses by answer size refuses the same range again): a refusal that passed is still
+ * outgrown, 16 times less often.
+ */
+export const RETRY_REFUSED_AFTER_READS = 64
+
+/**
  * The block range of an `eth_getLogs` read, kept between reads: it starts at `size` blocks and is halved each time the
  * node or the client refuses a range (too wide for a hosted RPC, too many results, a response over viem's 10 MB limit,
  * a timeout), down to `floor` blocks, and the smaller size is kept for the next reads; after {@link GROW_AFTER_READS}
  * reads in a row succeed it doubles again, up to the size it started at (a refusal from a passing fault does not leave
- * the window small for the process's life). Shared by fleet discovery and the inclusion tracker's event search.
+ * the window small for the process's life); growing back to a size that was refused waits
+ * {@link RETRY_REFUSED_AFTER_READS} successes instead, until a read of that size succeeds again. Shared by fleet discovery and the inclusion tracker's event search.
  */
 export class LogWindow {
   /** Blocks per `eth_getLogs` now. */
@@ -24,6 +32,8 @@ export class LogWindow {
   /** The size it started at, the most it grows back to. */
   readonly initial: number
   private succeeded = 0
+  /** The smallest range refused since a read that large last succeeded. */
+  private refused = Number.POSITIVE_INFINITY
 
   constructor(
     size: number,
@@ -37,9 +47,11 @@ export class LogWindow {
 
   /** After a read that succeeded: every {@link GROW_AFTER_READS} successes in a row double the window, up to `initial`. */
   grow(): void {
-    if (++this.succeeded < GROW_AFTER_READS || this.size >= this.initial) return
+    if (this.size >= this.refused) this.refused = Number.POSITIVE_INFINITY
+    const next = Math.min(this.initial, this.size * 2)
+    if (++this.succeeded < (next >= this.refused ? RETRY_REFUSED_AFTER_READS : GROW_AFTER_READS) || this.size >= this.initial) return
     this.succeeded = 0
-    this.size = Math.min(this.initial, this.size * 2)
+    this.size = next
   }
 
   /**
@@ -52,6 +64,7 @@ export class LogWindow {
     const span = Number(to - from + 1n)
     this.succeeded = 0
     if (span <= this.floor || isUnreachable(error)) return false
+    this.refused = Math.min(this.refused, span)
     this.size = Math.max(this.floor, Math.floor(span / 2))
     return true
   }

@@ -11,6 +11,8 @@ import { LogWindow } from "../logWindow.js"
 export type SafeRegistration = {
   /** This keeper's key on the Safe, `undefined` when never added or revoked. Times are unix seconds. */
   key: { validAfter: number; validUntil: number } | undefined
+  /** Whether this keeper's key was ever added to the Safe (`KeeperAdded`), revoked since or not. */
+  keyAdded: boolean
   paused: boolean
   /** Sub-accounts with a policy. */
   subAccounts: Set<Hex>
@@ -33,7 +35,10 @@ type Entry = (safe: Address) => SafeRegistration
  */
 export const discoveryRules: { [name in ModuleEventName]?: (entry: Entry, args: ArgsOf<name>, keeper: Address) => void } = {
   KeeperAdded: (entry, a, keeper) => {
-    if (isAddressEqual(a.keeper, keeper)) entry(a.safe).key = { validAfter: a.validAfter, validUntil: a.validUntil }
+    if (!isAddressEqual(a.keeper, keeper)) return
+    const r = entry(a.safe)
+    r.key = { validAfter: a.validAfter, validUntil: a.validUntil }
+    r.keyAdded = true
   },
   KeeperRevoked: (entry, a, keeper) => {
     if (isAddressEqual(a.keeper, keeper)) entry(a.safe).key = undefined
@@ -66,10 +71,10 @@ type Registry = Map<Address, SafeRegistration>
 type DecodedLog = Log<bigint, number, false, AbiEvent, true>
 
 const clone = (registry: Registry): Registry =>
-  new Map([...registry].map(([safe, r]) => [safe, { key: r.key && { ...r.key }, paused: r.paused, subAccounts: new Set(r.subAccounts) }]))
+  new Map([...registry].map(([safe, r]) => [safe, { key: r.key && { ...r.key }, keyAdded: r.keyAdded, paused: r.paused, subAccounts: new Set(r.subAccounts) }]))
 
 /** A saved discovery state (leader hand-over in the fleet): the registry up to `block`. */
-export type DiscoveryCheckpoint = { block: string; safes: [Address, { key: SafeRegistration["key"]; paused: boolean; subAccounts: Hex[] }][] }
+export type DiscoveryCheckpoint = { block: string; safes: [Address, { key: SafeRegistration["key"]; keyAdded?: boolean | undefined; paused: boolean; subAccounts: Hex[] }][] }
 
 /** What one {@link SafeDiscovery.sync} learned. */
 export type DiscoverySync = {
@@ -205,13 +210,13 @@ export class SafeDiscovery {
   checkpoint(): DiscoveryCheckpoint {
     return {
       block: this.confirmedBlock.toString(),
-      safes: [...this.confirmed].map(([safe, r]) => [safe, { key: r.key, paused: r.paused, subAccounts: [...r.subAccounts] }]),
+      safes: [...this.confirmed].map(([safe, r]) => [safe, { key: r.key, keyAdded: r.keyAdded, paused: r.paused, subAccounts: [...r.subAccounts] }]),
     }
   }
 
   /** Starts from a {@link checkpoint} instead of `fromBlock`. */
   restore(checkpoint: DiscoveryCheckpoint): void {
-    this.confirmed = new Map(checkpoint.safes.map(([safe, r]) => [safe, { key: r.key, paused: r.paused, subAccounts: new Set(r.subAccounts) }]))
+    this.confirmed = new Map(checkpoint.safes.map(([safe, r]) => [safe, { key: r.key, keyAdded: r.keyAdded ?? r.key !== undefined, paused: r.paused, subAccounts: new Set(r.subAccounts) }]))
     this.confirmedBlock = BigInt(checkpoint.block)
     this.syncedBlock = this.confirmedBlock
     this.recent = []
@@ -235,7 +240,7 @@ export class SafeDiscovery {
       const key = getAddress(safe)
       let r = registry.get(key)
       if (!r) {
-        r = { key: undefined, paused: false, subAccounts: new Set() }
+        r = { key: undefined, keyAdded: false, paused: false, subAccounts: new Set() }
         registry.set(key, r)
       }
       return r

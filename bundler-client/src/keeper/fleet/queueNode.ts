@@ -15,6 +15,7 @@ import { fromJob, toJob } from "./codec.js"
 import type { FleetQueueSettings } from "./config.js"
 import type { DiscoveryCheckpoint } from "./discovery.js"
 import { type Head, HeadPoller } from "./head.js"
+import { RedisHealth } from "./redisHealth.js"
 import { RedisFleetStore, fleetKeys } from "./redisStore.js"
 import { type ReadLimit, readChunk, readLimit, triage } from "./scan.js"
 import { SafeSource, userOpsBySender } from "./source.js"
@@ -152,9 +153,12 @@ export class FleetNode {
     if (this.parts) return
     const { config, logger, metrics, clock, events, settings } = this
     const clients = this.options.clients ?? (await connectKeeperClients(config, this.options.chain))
+    // Every connection retries a server it cannot reach (ioredis' backoff); one rate-limited line says so.
+    const health = new RedisHealth({ url: settings.redisUrl, logger, metrics })
     const connect = () => {
       const redis = new Redis(settings.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false })
-      redis.on("error", (error) => logger.debug({ err: error.message }, "redis connection error"))
+      redis.on("error", (error) => health.error(error) || logger.warn({ err: error.message }, "redis connection error"))
+      redis.on("ready", () => health.ready())
       return redis
     }
     const redis = connect()
@@ -174,8 +178,9 @@ export class FleetNode {
       new Worker<StepJob>("step", (job) => this.step(job), { ...workerOptions, connection: connect(), concurrency: settings.workerConcurrency }),
       new Worker<NotifyJob>("notify", (job) => this.deliver(job), { ...workerOptions, connection: connect(), concurrency: 8 }),
     ]
+    for (const q of Object.values(queues)) q.on("error", (error) => health.error(error) || logger.warn({ queue: q.name, err: error.message }, "queue error"))
     for (const w of workers) {
-      w.on("error", (error) => logger.warn({ queue: w.name, err: error.message }, "queue worker error"))
+      w.on("error", (error) => health.error(error) || logger.warn({ queue: w.name, err: error.message }, "queue worker error"))
       w.on("failed", (job, error) => logger.warn({ queue: w.name, job: job?.id, err: error.message }, "job failed"))
     }
     this.parts = { clients, redis, store, step, source, head, queues, workers }

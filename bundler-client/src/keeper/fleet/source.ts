@@ -17,6 +17,10 @@ export type HeadSafes = { safes: Address[]; userOps: UserOperationEventLog[]; re
 export class SafeSource {
   readonly discovery: SafeDiscovery | undefined
   private readonly configured: Address[]
+  /** Allowlisted Safes already reported as never registered (each is logged once). */
+  private readonly reported = new Set<Address>()
+  /** Allowlisted Safes not yet seen with this keeper's key (undefined before the first check). */
+  private unregistered: Address[] | undefined
 
   constructor(
     private readonly deps: { config: KeeperConfig; client: PublicClient; keeper: Address; logger: Logger; metrics: KeeperMetrics },
@@ -44,10 +48,42 @@ export class SafeSource {
       userOps = sync.userOps
       requests = sync.requests
       served = this.discovery.served(Number(head.timestamp))
+      this.checkAllowlist()
     }
     const safes = [...new Set([...served, ...pending.map((s) => getAddress(s))])]
     this.deps.metrics.set("levpilot_fleet_safes", "Safes the fleet reads each block (served and with an operation in flight).", {}, safes.length)
     return { safes, userOps, requests }
+  }
+
+  /**
+   * The allowlisted Safes that never added this keeper's key (no `KeeperAdded` since `discovery.fromBlock`), once
+   * discovery is current: a typo in the allowlist reads as a Safe that is never served. Each is logged once (warn), and
+   * the gauge `levpilot_allowlist_unregistered_safes` counts them at every head.
+   *
+   * @returns The Safes, checksummed.
+   */
+  unregisteredAllowlisted(): Address[] {
+    const { discovery } = this
+    if (!discovery || !this.deps.config.allowlist) return []
+    // Once found, a Safe stays found (the key was added at some block): only the others are looked up each head.
+    this.unregistered = (this.unregistered ?? this.deps.config.allowlist.map((a) => getAddress(a))).filter((a) => !discovery.registration(a)?.keyAdded)
+    return this.unregistered
+  }
+
+  private checkAllowlist(): void {
+    const { config, keeper, logger, metrics } = this.deps
+    if (!config.allowlist || !config.discovery) return
+    const missing = this.unregisteredAllowlisted()
+    metrics.set("levpilot_allowlist_unregistered_safes", "Allowlisted Safes that never added this keeper's key (discovery is current): a typo, or a key not added yet.", {}, missing.length)
+    for (const safe of missing) {
+      if (this.reported.has(safe)) continue
+      this.reported.add(safe)
+      const index = config.allowlist.findIndex((a) => getAddress(a) === safe)
+      logger.warn(
+        { safe, field: `allowlist[${index}]`, keeper, fromBlock: Number(config.discovery.fromBlock), block: Number(this.discovery?.block) },
+        `allowlisted Safe ${safe} (allowlist[${index}]) never added this keeper's key since block ${config.discovery.fromBlock}: a typo in the allowlist, or its owner has not added the key yet; it is not served until it does`,
+      )
+    }
   }
 
   checkpoint(): DiscoveryCheckpoint | undefined {
