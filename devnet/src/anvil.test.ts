@@ -20,9 +20,10 @@ describe("startAnvil: block states in memory only (--prune-history)", () => {
       // 40 blocks (automine), each sending 1 wei to WHO: block n holds balance n.
       const from = ((await rpc(anvil.rpcUrl, "eth_accounts", [])).result as string[])[0]
       for (let n = 1; n <= 40; n++) expect((await rpc(anvil.rpcUrl, "eth_sendTransaction", [{ from, to: WHO, value: "0x1" }])).error).toBeUndefined()
-      const head = Number((await rpc(anvil.rpcUrl, "eth_blockNumber", [])).result)
+      // Under load anvil can publish the last automined block a moment after answering its transaction: poll the head.
+      await expect.poll(async () => Number((await rpc(anvil.rpcUrl, "eth_blockNumber", [])).result), { timeout: 10_000, interval: 50 }).toBe(40)
+      const head = 40
       const at = (n: number) => rpc(anvil.rpcUrl, "eth_getBalance", [WHO, hex(n)])
-      expect(head).toBe(40)
       expect(Number((await at(head)).result)).toBe(40)
       expect(Number((await at(head - 10)).result)).toBe(30)
       // 30 blocks back: beyond the 16 kept.
