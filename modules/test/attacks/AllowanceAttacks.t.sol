@@ -524,13 +524,7 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         uint256 repaid = _reviewedCap(s, SHRINK_HEALTH, 50) * 101 / 100;
         uint256 kept = Math.mulDiv(SHRINK_HEALTH, s.debt - repaid, LLTV, Math.Rounding.Ceil);
         uint256 withdrawn = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36) - kept, 1e36, s.price) * 9999 / 10_000;
-        Action[] memory a = new Action[](5);
-        a[0] = action(ActionKind.WithdrawFromPool, 0, address(skim), repaid);
-        a[1] = action(ActionKind.RepayWithCallback, 0, address(0), repaid);
-        a[2] = action(ActionKind.WithdrawCollateral, 0, address(0), withdrawn);
-        a[3] = action(ActionKind.DepositToPool, 0, address(wethVault), withdrawn);
-        a[4] = action(ActionKind.EndCallback, 0, address(0), 0);
-        plan = _single(wethId, a);
+        plan = _single(wethId, _parkedShrink(address(skim), repaid, withdrawn));
         skimmed = Math.mulDiv(repaid, skim.exitFeeBps(), 10_000);
     }
 

@@ -147,15 +147,20 @@ abstract contract AttackBase is Fixture {
         uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
         uint256 repaid = (h * s.debt - (value - moved) * 0.86e18) / (0.86e18 + h);
         uint256 withdrawn = Math.mulDiv(moved - repaid, 1e36, s.price) * 9999 / 10_000;
-        Action[] memory a = new Action[](5);
-        a[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), repaid);
+        plan.subAccounts = new bytes32[](1);
+        plan.subAccounts[0] = wethId;
+        plan.actions = _parkedShrink(address(usdcVault), repaid, withdrawn);
+    }
+
+    /// @dev A health-neutral-shaped shrink of WETH (sub-account 0): repay `repaid` inside a callback from `pool`, withdraw
+    /// `withdrawn` WETH and park it in the WETH pool.
+    function _parkedShrink(address pool, uint256 repaid, uint256 withdrawn) internal view returns (Action[] memory a) {
+        a = new Action[](5);
+        a[0] = action(ActionKind.WithdrawFromPool, 0, pool, repaid);
         a[1] = action(ActionKind.RepayWithCallback, 0, address(0), repaid);
         a[2] = action(ActionKind.WithdrawCollateral, 0, address(0), withdrawn);
         a[3] = action(ActionKind.DepositToPool, 0, address(wethVault), withdrawn);
         a[4] = action(ActionKind.EndCallback, 0, address(0), 0);
-        plan.subAccounts = new bytes32[](1);
-        plan.subAccounts[0] = wethId;
-        plan.actions = a;
     }
 
     /// @dev The repayment that takes the WETH sub-account to `target` health at the current price.
