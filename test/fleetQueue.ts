@@ -6,7 +6,7 @@ import { entryPoint07Abi } from "viem/account-abstraction"
 import type { KeeperEvent } from "../bundler-client/src/keeper/events"
 import { FleetNode } from "../bundler-client/src/keeper/fleet/queueNode"
 import type { FleetEnv } from "./fleetEnv"
-import { keeperNonceKeyOf } from "./keeperProbes"
+import { keeperNonceKeyOf, startRpcProxy } from "./keeperProbes"
 
 /** A posted webhook notification as the receiver saw it. */
 export type Received = { id: string; headers: IncomingHttpHeaders; body: Record<string, unknown>; raw: string; status: number }
@@ -108,40 +108,28 @@ export async function bundlingMode(f: FleetEnv, mode: "manual" | "auto") {
 }
 
 /**
- * A real HTTP hop in front of Alto that forwards every JSON-RPC request, records the UserOperation requests by sender,
- * and holds `eth_sendUserOperation` for the sender given to `hold` until `release` (the keeper is then between its
- * decision and its send).
+ * A real HTTP hop in front of Alto ({@link startRpcProxy}) that forwards every JSON-RPC request, records the
+ * UserOperation requests by sender, and holds `eth_sendUserOperation` for the sender given to `hold` until `release`
+ * (the keeper is then between its decision and its send).
  */
 export async function startBundlerGate(target: string) {
+  const proxy = await startRpcProxy(target)
   const requests: { method: string; sender: string | undefined; at: number }[] = []
   let holding: string | undefined
   let held: { sender: string; release: () => void } | undefined
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = []
-    for await (const c of req) chunks.push(c as Buffer)
-    const raw = Buffer.concat(chunks).toString()
-    let method = ""
-    let sender: string | undefined
-    try {
-      const body = JSON.parse(raw) as { method?: string; params?: [{ sender?: string }] }
-      method = body.method ?? ""
-      sender = body.params?.[0]?.sender?.toLowerCase()
-    } catch {}
+  proxy.state.intercept = async (request, forward) => {
+    const method = request.method ?? ""
+    const sender = (request.params?.[0] as { sender?: string } | undefined)?.sender?.toLowerCase()
     requests.push({ method, sender, at: Date.now() })
-    if (method === "eth_sendUserOperation" && sender !== undefined && sender === holding) {
-      holding = undefined
-      await new Promise<void>((release) => {
-        held = { sender: sender as string, release }
-      })
-    }
-    const answer = await fetch(target, { method: "POST", headers: { "content-type": "application/json" }, body: raw })
-    res.writeHead(answer.status, { "content-type": "application/json" })
-    res.end(await answer.text())
-  })
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done))
-  const { port } = server.address() as import("node:net").AddressInfo
+    if (method !== "eth_sendUserOperation" || sender === undefined || sender !== holding) return undefined
+    holding = undefined
+    await new Promise<void>((release) => {
+      held = { sender, release }
+    })
+    return { body: await forward() }
+  }
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: proxy.url,
     /** UserOperation requests (any method with a sender) for `safe` from `since` (ms) on. */
     requestsFor: (safe: Address, since = 0) => requests.filter((r) => r.sender === safe.toLowerCase() && r.at >= since),
     /** Holds the next `eth_sendUserOperation` of `safe`. */
@@ -155,11 +143,9 @@ export async function startBundlerGate(target: string) {
       held?.release()
       held = undefined
     },
-    stop: () =>
-      new Promise<void>((done) => {
-        held?.release()
-        server.closeAllConnections()
-        server.close(() => done())
-      }),
+    stop: () => {
+      held?.release()
+      return proxy.stop()
+    },
   }
 }

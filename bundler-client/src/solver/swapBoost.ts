@@ -110,8 +110,9 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
       b = hi
     }
   }
-  const { bought, supplied, health: healthAfter } = landing(b)
-  shortfall = landing(b).shortfall
+  const landed = landing(b)
+  const { bought, supplied, health: healthAfter } = landed
+  shortfall = landed.shortfall
   // The goal is often the zone's edge itself (which the keeper's landing margin already keeps inside the module's
   // zone): a landing a rounding error past it is on it.
   if (healthAfter > high * (1 + 1e-9) || healthAfter < low * (1 - 1e-9)) {

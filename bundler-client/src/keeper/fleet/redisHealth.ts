@@ -21,6 +21,9 @@ export const redactRedisUrl = (url: string): string => {
   }
 }
 
+/** Help text of the gauge `levpilot_redis_up`. */
+const UP_HELP = "1 when the fleet's Redis server answers, 0 while it cannot be reached."
+
 /**
  * Reports whether the fleet's Redis server can be reached, from every connection's `error` and `ready` events, without
  * flooding the log: ioredis and BullMQ retry a refused connection several times a second, each attempt an `error`.
@@ -50,7 +53,7 @@ export class RedisHealth {
     const message = (error as { message?: unknown } | undefined)?.message
     if (!this.down) {
       this.down = { since: now, lastLogged: now, failures: 1 }
-      metrics.set("levpilot_redis_up", "1 when the fleet's Redis server answers, 0 while it cannot be reached.", {}, 0)
+      metrics.set("levpilot_redis_up", UP_HELP, {}, 0)
       logger.error({ redis: this.url, err: message }, `cannot reach Redis at ${this.url}: retrying`)
       return true
     }
@@ -65,7 +68,7 @@ export class RedisHealth {
   /** A connection is ready (connected and usable). */
   ready(): void {
     const { logger, metrics } = this.deps
-    metrics.set("levpilot_redis_up", "1 when the fleet's Redis server answers, 0 while it cannot be reached.", {}, 1)
+    metrics.set("levpilot_redis_up", UP_HELP, {}, 1)
     if (!this.down) return
     logger.info({ redis: this.url, downForMs: (this.deps.now ?? Date.now)() - this.down.since, failedAttempts: this.down.failures }, `Redis at ${this.url} is reachable again`)
     this.down = undefined
