@@ -11,7 +11,8 @@ import {ReserveConfiguration} from "@aave/core-v3/contracts/protocol/libraries/c
 import {UserConfiguration} from "@aave/core-v3/contracts/protocol/libraries/configuration/UserConfiguration.sol";
 import {PercentageMath} from "@aave/core-v3/contracts/protocol/libraries/math/PercentageMath.sol";
 
-import {ActionKind} from "../interfaces/ILeverageModule.sol";
+import {ActionKind, ILeverageModule} from "../interfaces/ILeverageModule.sol";
+import {AaveFlashLoanRouter} from "./AaveFlashLoanRouter.sol";
 import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
 import {IAaveV3Adapter} from "../interfaces/IAaveV3Adapter.sol";
 
@@ -19,10 +20,12 @@ import {IAaveV3Adapter} from "../interfaces/IAaveV3Adapter.sol";
 /// @notice Venue adapter for one Aave v3 Pool: the Safe's Aave account is one cross-margined sub-account; a market id
 /// names the collateral asset, the debt asset and the e-mode category the keeper's actions are scoped to.
 /// @dev Security considerations:
-/// - Stateless and view-only; it never receives funds or approvals.
+/// - Stateless and view-only; it never receives funds or approvals. Callback actions go to the AaveFlashLoanRouter it
+///   deploys (`FLASH_ROUTER`), which holds a flash loan for the length of one callback and acts only for its caller.
 /// - Every encoded call has `account` as onBehalfOf and as receiver (`supply`, `borrow`, `repay` take onBehalfOf;
 ///   `withdraw` pays `to = account` from the caller's own aTokens), so funds only move between the Safe and Aave.
-/// - It encodes only supply / withdraw / borrow (variable rate) / repay (variable rate) and flashLoanSimple: never
+/// - It encodes only supply / withdraw / borrow (variable rate) / repay (variable rate), flashLoanSimple and the
+///   router's `flashWithCallback` (a flash-funded repay or supply for the account itself): never
 ///   setUserEMode, setUserUseReserveAsCollateral, swapBorrowRateMode, credit delegation or liquidationCall.
 /// - The account's e-mode category must be the one the market id pins (`EModeMismatch`); paused reserves refuse every
 ///   action, frozen reserves refuse supply and borrow (`ReservePaused`, `ReserveFrozen`), as Aave itself does.
@@ -38,6 +41,8 @@ contract AaveV3Adapter is IAaveV3Adapter {
 
     IPool internal immutable _POOL;
     IPoolAddressesProvider internal immutable _PROVIDER;
+    /// @notice The flash-loan router this adapter deploys and sends callback actions to (`encodeWithCallback`).
+    address public immutable FLASH_ROUTER;
 
     /// @dev A decoded market id with what every read needs about its two reserves.
     struct Market {
@@ -51,6 +56,7 @@ contract AaveV3Adapter is IAaveV3Adapter {
     constructor(IPool pool) {
         _POOL = pool;
         _PROVIDER = pool.ADDRESSES_PROVIDER();
+        FLASH_ROUTER = address(new AaveFlashLoanRouter(pool));
     }
 
     /* MARKET IDS */
@@ -197,13 +203,32 @@ contract AaveV3Adapter is IAaveV3Adapter {
     }
 
     /// @inheritdoc IVenueAdapter
-    /// @dev Aave v3 has no repay or supply callback: its flash loan (`encodeFlashLoan`) is the callback shape there.
-    function encodeWithCallback(uint8 kind, bytes32, uint256, address, bytes calldata)
+    /// @dev Aave v3 has no repay or supply callback: its flash loan is the callback shape there, through
+    /// `FLASH_ROUTER` (AaveFlashLoanRouter). RepayWithCallback flash-borrows `assets` of the debt asset and repays the
+    /// account's variable debt with it; SupplyCollateralWithCallback flash-borrows `assets` of the collateral asset and
+    /// supplies it for the account; then the router calls the account back with `onMorphoFlashLoan(assets + premium,
+    /// data)` and pulls that amount. `approveToken` is the borrowed asset, so the module resets any allowance left.
+    /// Reverts with `UnsupportedAction` for other kinds, `EModeMismatch`, `ReservePaused`, `ReserveInactive`,
+    /// `ReserveFrozen` (a supply), `CollateralNotEnabled`, `NothingToRepay` or `FlashLoanDisabled`.
+    function encodeWithCallback(uint8 kind, bytes32 market, uint256 assets, address account, bytes calldata data)
         external
-        pure
-        returns (VenueCall memory, bytes4)
+        view
+        returns (VenueCall memory call, bytes4 selector)
     {
-        revert UnsupportedAction(kind);
+        bool repay = kind == uint8(ActionKind.RepayWithCallback);
+        if (!repay && kind != uint8(ActionKind.SupplyCollateralWithCallback)) revert UnsupportedAction(kind);
+        Market memory m = _load(market);
+        _checkEMode(market, m, account);
+        (address asset, DataTypes.ReserveConfigurationMap memory config) =
+            repay ? (m.debt, m.debtConfig) : (m.collateral, m.collateralConfig);
+        _checkReserve(asset, config, !repay);
+        if (repay) _variableDebt(asset, account);
+        else _collateralBalance(asset, account);
+        if (!config.getFlashLoanEnabled()) revert FlashLoanDisabled(asset);
+        call.target = FLASH_ROUTER;
+        call.data = abi.encodeCall(AaveFlashLoanRouter.flashWithCallback, (asset, assets, repay, data));
+        call.approveToken = asset;
+        selector = ILeverageModule.onMorphoFlashLoan.selector;
     }
 
     /// @inheritdoc IAaveV3Adapter

@@ -77,6 +77,10 @@ interface IAaveV3Adapter is IVenueAdapter {
     /// @notice The Aave v3 Pool.
     function POOL() external view returns (address);
 
+    /// @notice The AaveFlashLoanRouter the adapter deployed: the target of every callback action on an Aave account
+    /// (`encodeWithCallback`), which flash-funds the opener's repay or supply and calls the account back.
+    function FLASH_ROUTER() external view returns (address);
+
     /// @notice The market id of (`collateral`, `debt`, `eModeCategory`): bits 255-240 the collateral's reserve id,
     /// 239-224 the debt's reserve id, 223-216 the e-mode category, 215-0 the low 216 bits of
     /// keccak256(abi.encode(collateral, debt, eModeCategory)). The hash binds the id to the assets, so a reserve id

@@ -442,7 +442,9 @@ interface ILeverageModule is IAccount {
     /// `assets` of the collateral token).
     function onMorphoSupplyCollateral(uint256 assets, bytes calldata data) external;
 
-    /// @notice Morpho Blue's flash-loan callback: no plan arms it, so it is always refused by the guard.
+    /// @notice Morpho Blue's flash-loan callback shape, `(assets, data)`: the callback of a callback action on an Aave
+    /// sub-account, made by the AaveFlashLoanRouter after it flash-funded the opener's repay or supply (docs/aave.md);
+    /// as `onMorphoRepay` otherwise (approves `assets`, the loan plus its premium, of the settle token to the router).
     function onMorphoFlashLoan(uint256 assets, bytes calldata data) external;
 
     /* OWNER CONTROLS (the Safe calling itself) */

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IPool} from "@aave/core-v3/contracts/interfaces/IPool.sol";
+import {IPoolAddressesProvider} from "@aave/core-v3/contracts/interfaces/IPoolAddressesProvider.sol";
+import {IFlashLoanSimpleReceiver} from "@aave/core-v3/contracts/flashloan/interfaces/IFlashLoanSimpleReceiver.sol";
+import {ILeverageModule} from "../interfaces/ILeverageModule.sol";
+
+/// @title AaveFlashLoanRouter
+/// @notice The callback shape of Aave v3 for the module's callback actions. Aave has no repay or supply callback (Morpho
+/// Blue's `onMorphoRepay` / `onMorphoSupplyCollateral`), so `AaveV3Adapter.encodeWithCallback` sends a
+/// RepayWithCallback or SupplyCollateralWithCallback of an Aave sub-account here: the router flash-borrows the opener's
+/// amount from the pool (`flashLoanSimple`, itself the receiver), repays the caller's variable debt with it or supplies it
+/// as the caller's collateral (Aave's `onBehalfOf`), then calls the caller back with `onMorphoFlashLoan(amount +
+/// premium, data)` (through the Safe's fallback handler: the module checks the callback as every venue callback, runs
+/// the inner actions and approves `amount + premium` of the borrowed token to the router), pulls that amount from the
+/// caller and lets the pool collect it. Net for the caller: what Morpho's repay or supply callback does, plus the pool's
+/// flash-loan premium (which the module counts in the plan's loss).
+/// @dev Security considerations:
+/// - Permissionless and stateless: it acts only for `msg.sender` of `flashWithCallback` (the account): repays that
+///   account's debt, supplies for it, calls it back, pulls from it. Nobody can make it act for another account.
+/// - `executeOperation` serves only loans this router started (`initiator == this`) and only from the pool.
+/// - It holds the borrowed tokens for the length of one callback; every approval it gives the pool is exact, so none is
+///   left; the part of a repayment above the account's debt goes back to the account at once.
+contract AaveFlashLoanRouter is IFlashLoanSimpleReceiver {
+    using SafeERC20 for IERC20;
+
+    uint256 internal constant VARIABLE_RATE = 2;
+
+    /// @notice Thrown when `executeOperation` is called by `caller`, not the Aave pool.
+    error FlashLoanCallerNotPool(address caller);
+    /// @notice Thrown when a flash loan reaching the router was started by `initiator`, not by the router itself.
+    error FlashLoanNotStartedByRouter(address initiator);
+
+    IPool internal immutable _POOL;
+    IPoolAddressesProvider internal immutable _PROVIDER;
+
+    constructor(IPool pool) {
+        _POOL = pool;
+        _PROVIDER = pool.ADDRESSES_PROVIDER();
+    }
+
+    /// @inheritdoc IFlashLoanSimpleReceiver
+    function POOL() external view returns (IPool) {
+        return _POOL;
+    }
+
+    /// @inheritdoc IFlashLoanSimpleReceiver
+    function ADDRESSES_PROVIDER() external view returns (IPoolAddressesProvider) {
+        return _PROVIDER;
+    }
+
+    /// @notice Flash-borrows `amount` of `asset` (base units); with it repays the caller's variable debt in `asset`
+    /// (`repay`) or supplies it as the caller's collateral; calls the caller back with `onMorphoFlashLoan(amount +
+    /// premium, data)`; pulls `amount + premium` from the caller for the pool.
+    /// @dev Reverts as the pool does (a paused reserve, flash loans disabled, no liquidity) and when the callback or
+    /// the pull fails (the whole loan unwinds).
+    function flashWithCallback(address asset, uint256 amount, bool repay, bytes calldata data) external {
+        _POOL.flashLoanSimple(address(this), asset, amount, abi.encode(msg.sender, repay, data), 0);
+    }
+
+    /// @inheritdoc IFlashLoanSimpleReceiver
+    function executeOperation(address asset, uint256 amount, uint256 premium, address initiator, bytes calldata params)
+        external
+        returns (bool)
+    {
+        if (msg.sender != address(_POOL)) revert FlashLoanCallerNotPool(msg.sender);
+        if (initiator != address(this)) revert FlashLoanNotStartedByRouter(initiator);
+        (address account, bool repay, bytes memory data) = abi.decode(params, (address, bool, bytes));
+        IERC20(asset).forceApprove(address(_POOL), amount);
+        if (repay) {
+            uint256 paid = _POOL.repay(asset, amount, VARIABLE_RATE, account);
+            if (paid < amount) {
+                IERC20(asset).forceApprove(address(_POOL), 0);
+                IERC20(asset).safeTransfer(account, amount - paid);
+            }
+        } else {
+            _POOL.supply(asset, amount, account, 0);
+        }
+        uint256 owed = amount + premium;
+        ILeverageModule(account).onMorphoFlashLoan(owed, data);
+        IERC20(asset).safeTransferFrom(account, address(this), owed);
+        IERC20(asset).forceApprove(address(_POOL), owed);
+        return true;
+    }
+}

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IUniswapV3Pool} from "@uniswap/v3-core/contracts/interfaces/IUniswapV3Pool.sol";
+
+import {AaveTestBase} from "../utils/AaveTestBase.sol";
+import {UniswapFixture} from "../utils/UniswapFixture.sol";
+import {LeverageModule} from "../../src/LeverageModule.sol";
+import {AaveFlashLoanRouter} from "../../src/adapters/AaveFlashLoanRouter.sol";
+import {UniswapV3SwapAdapter} from "../../src/adapters/UniswapV3SwapAdapter.sol";
+import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
+import {ActionKind, Action, ILeverageModule, Plan, Policy} from "../../src/interfaces/ILeverageModule.sol";
+import {HealthLib} from "../../src/libraries/HealthLib.sol";
+
+/// @notice Callback actions on an Aave v3 sub-account, on the real Aave v3 Pool and Uniswap v3 through
+/// EntryPoint.handleOps: Aave has no repay or supply callback, so the adapter sends them to its AaveFlashLoanRouter,
+/// which flash-funds the opener's repay or supply and calls the Safe back. A swap deleverage with no idle funds and a
+/// flash-looped swap boost each land in the band, the Safe pays the pool's 0.05% premium and nothing else leaves it,
+/// and no token or approval stays with the router. The router refuses loans it did not start and calls not from the
+/// pool, and acts only for its caller.
+contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
+    uint16 internal constant MAX_SLIPPAGE_BPS = 50;
+    uint256 internal constant PREMIUM_BPS = 5;
+
+    UniswapV3SwapAdapter internal swapAdapter;
+    IUniswapV3Pool internal wethPool;
+    AaveFlashLoanRouter internal router;
+    bytes32 internal id;
+    address internal attacker = makeAddr("attacker");
+
+    function _deploySwapAdapter() internal virtual override returns (address) {
+        swapAdapter = deployUniswapSwapAdapter();
+        return address(swapAdapter);
+    }
+
+    function setUp() public override {
+        super.setUp();
+        router = AaveFlashLoanRouter(aaveAdapter.FLASH_ROUTER());
+        address[] memory adapterList = new address[](2);
+        (adapterList[0], adapterList[1]) = (address(adapter), address(aaveAdapter));
+        module = new LeverageModule(address(entryPoint), adapterList, address(swapAdapter));
+        safe = newAutomatedSafe();
+        aaveSupply(safe, weth, 10e18);
+        aaveBorrow(safe, usdc, 18_000e6);
+        // No idle loan token: the borrowed USDC was spent elsewhere.
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (lender, usdc.balanceOf(safe))), 0);
+    }
+
+    function _policy(bool boost) internal view returns (Policy memory policy) {
+        policy = aavePolicy(wethUsdc, address(wethOracle), address(0));
+        policy.maxSlippageBps = MAX_SLIPPAGE_BPS;
+        policy.boostAllowed = boost;
+        policy.maxEpochLossBps = 400;
+    }
+
+    /// @dev Sets the oracle to `priceWad` (USDC per WETH, WAD) and opens the WETH/USDC 0.05% pool at it.
+    function _priceAt(uint256 priceWad) internal {
+        wethOracle.setPrice(priceWad);
+        wethPool = createPoolAtOraclePrice(
+            address(weth), address(usdc), FEE_LOW, wethOracle.price(), 20_000_000e6, defaultSpread()
+        );
+    }
+
+    function _route() internal view returns (address) {
+        return address(uint160(uint256(swapAdapter.encodeRoute(FEE_LOW, 0, 0))));
+    }
+
+    function _block(ActionKind opener, uint256 amount, Action memory a, Action memory b)
+        internal
+        view
+        returns (Plan memory plan)
+    {
+        plan.subAccounts = new bytes32[](1);
+        plan.subAccounts[0] = id;
+        plan.actions = new Action[](4);
+        plan.actions[0] = action(opener, 0, address(0), amount);
+        plan.actions[1] = a;
+        plan.actions[2] = b;
+        plan.actions[3] = action(ActionKind.EndCallback, 0, address(0), 0);
+    }
+
+    /// @dev The loan-token value of the Safe's Aave account and wallet at the oracle price (base units).
+    function _equity() internal view returns (int256) {
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        uint256 walletWeth = Math.mulDiv(weth.balanceOf(safe), s.price, 1e36);
+        return int256(HealthLib.collateralValue(s.collateral, s.price) + walletWeth + usdc.balanceOf(safe))
+            - int256(s.debt);
+    }
+
+    /// @dev Aave's premium on a flash loan of `amount`: PercentageMath.percentMul (half up).
+    function _premium(uint256 amount) internal pure returns (uint256) {
+        return (amount * PREMIUM_BPS + 5000) / 10_000;
+    }
+
+    function _assertRouterHoldsNothing() internal view {
+        assertEq(usdc.balanceOf(address(router)), 0, "router USDC");
+        assertEq(weth.balanceOf(address(router)), 0, "router WETH");
+        assertEq(usdc.allowance(address(router), address(aavePool)), 0, "router USDC approval to the pool");
+        assertEq(weth.allowance(address(router), address(aavePool)), 0, "router WETH approval to the pool");
+        assertEq(usdc.allowance(safe, address(router)), 0, "Safe USDC approval to the router");
+        assertEq(weth.allowance(safe, address(router)), 0, "Safe WETH approval to the router");
+    }
+
+    /// @notice Health 1.107 (below minHealth 1.2), no idle USDC, no pool: RepayWithCallback { WithdrawCollateral,
+    /// SellCollateral } EndCallback lands at the target; the debt falls by exactly the repayment, and the Safe pays the
+    /// swap's cost and the 0.05% premium, nothing more.
+    function test_SwapDeleverage_OnAave_FlashFundedRepay() public {
+        id = setPolicyFor(safe, _policy(false));
+        _priceAt(2400e18);
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        assertLt(aaveHealthFactor(safe), 1.2e18);
+        Swap memory x = _deleverage(s);
+        (uint256 aWethBefore, uint256 debtBefore) = (aBalance(weth, safe), variableDebt(usdc, safe));
+        int256 equityBefore = _equity();
+        uint256 aaveWethBefore = weth.balanceOf(reserve(weth).aTokenAddress);
+
+        handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
+
+        // aToken and debt-token balances (Aave rounds each scaled balance by at most 1 wei).
+        assertApproxEqAbs(variableDebt(usdc, safe), debtBefore - x.venueAmount, 1, "the debt fell by the repayment");
+        assertApproxEqAbs(aBalance(weth, safe), aWethBefore - x.swapIn, 1, "the collateral fell by the sale");
+        uint256 health = aaveHealthFactor(safe);
+        assertGe(health, 1.35e18, "back near the target");
+        assertLe(health, 1.7e18, "inside the band");
+        assertEq(usdc.balanceOf(safe), x.quoted - x.venueAmount - x.premium, "the sale's surplus over loan + premium stays");
+        assertEq(weth.balanceOf(reserve(weth).aTokenAddress), aaveWethBefore - x.swapIn, "Aave let go only the sale");
+        // What the Safe lost: the swap's shortfall from the oracle value plus the premium.
+        int256 expectedLoss = int256(Math.mulDiv(x.swapIn, s.price, 1e36)) - int256(x.quoted) + int256(x.premium);
+        // (equity reads the collateral from Aave's base-currency values: a few base units of rounding)
+        assertApproxEqAbs(equityBefore - _equity(), expectedLoss, 3, "lost = swap cost + premium");
+        // The module charged that loss, premium included, to the epoch's loss budget (ppb of the equity before).
+        uint256 chargedPpb = module.getEpochUsage(safe, id).lossPpb;
+        assertApproxEqRel(chargedPpb, uint256(expectedLoss) * 1e9 / uint256(equityBefore), 0.01e18, "premium charged");
+        _assertRouterHoldsNothing();
+    }
+
+    /// @dev A callback block and its figures: the swap's input and quoted output, the opener's amount (repaid or
+    /// supplied: the quote less the premium on it), the premium.
+    struct Swap {
+        Plan plan;
+        uint256 swapIn;
+        uint256 quoted;
+        uint256 venueAmount;
+        uint256 premium;
+    }
+
+    /// @dev Sells c so that (C - c) P lltv = 1.45 (D - repaid), repaid ~ c P (1 - 15 bps); repays the quote less the
+    /// premium on the repayment.
+    function _deleverage(MarketState memory s) internal returns (Swap memory x) {
+        uint256 value = HealthLib.collateralValue(s.collateral, s.price);
+        uint256 soldValue = (1.45e18 * s.debt - value * s.lltv) / (1.45e18 * 9985 / 10_000 - s.lltv);
+        x.swapIn = Math.mulDiv(soldValue, 1e36, s.price);
+        x.quoted = quoteExactIn(address(weth), address(usdc), FEE_LOW, x.swapIn);
+        x.venueAmount = x.quoted * 10_000 / (10_000 + PREMIUM_BPS);
+        x.premium = _premium(x.venueAmount);
+        x.plan = _block(
+            ActionKind.RepayWithCallback,
+            x.venueAmount,
+            action(ActionKind.WithdrawCollateral, 0, address(0), x.swapIn),
+            action(ActionKind.SellCollateral, 0, _route(), x.swapIn)
+        );
+    }
+
+    /// @dev Borrows b so that (C P + b (1 - 15 bps)) lltv = 1.45 (D + b); supplies the quote less the premium on it.
+    function _boost(MarketState memory s) internal returns (Swap memory x) {
+        uint256 value = HealthLib.collateralValue(s.collateral, s.price);
+        x.swapIn = (value * s.lltv - 1.45e18 * s.debt) / (1.45e18 - s.lltv * 9985 / 10_000);
+        x.quoted = quoteExactIn(address(usdc), address(weth), FEE_LOW, x.swapIn);
+        x.venueAmount = x.quoted * 10_000 / (10_000 + PREMIUM_BPS);
+        x.premium = _premium(x.venueAmount);
+        x.plan = _block(
+            ActionKind.SupplyCollateralWithCallback,
+            x.venueAmount,
+            action(ActionKind.Borrow, 0, address(0), x.swapIn),
+            action(ActionKind.BuyCollateral, 0, _route(), x.swapIn)
+        );
+    }
+
+    /// @notice Health 2.0 with boosts allowed: SupplyCollateralWithCallback { Borrow, BuyCollateral } EndCallback (the
+    /// flash-looped boost) supplies the flash-borrowed WETH first, borrows against it, buys it back and repays the
+    /// router; health lands in the band.
+    function test_SwapBoost_OnAave_FlashFundedSupply() public {
+        id = setPolicyFor(safe, _policy(true));
+        _priceAt(4400e18); // health 44,000 x 0.83 / 18,000 = 2.03 > maxHealth 1.7
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        assertGt(aaveHealthFactor(safe), 1.7e18);
+        Swap memory x = _boost(s);
+        (uint256 aWethBefore, uint256 debtBefore) = (aBalance(weth, safe), variableDebt(usdc, safe));
+
+        handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
+
+        // The Safe supplies WETH on Aave, so its aWETH also earns its share of the flash premium (paid to suppliers).
+        assertGe(aBalance(weth, safe) + 1, aWethBefore + x.venueAmount, "the collateral grew by the supply");
+        assertLe(aBalance(weth, safe), aWethBefore + x.venueAmount + x.premium, "and at most its share of the premium");
+        assertApproxEqAbs(variableDebt(usdc, safe), debtBefore + x.swapIn, 1, "the debt grew by the borrow");
+        uint256 health = aaveHealthFactor(safe);
+        assertGe(health, 1.2e18, "inside the band");
+        assertLe(health, 1.55e18, "near the target");
+        assertEq(weth.balanceOf(safe), x.quoted - x.venueAmount - x.premium, "the purchase's surplus over loan + premium stays");
+        _assertRouterHoldsNothing();
+    }
+
+    /// @notice A keeper inflating the flash loan (the opener's amount 20 times the debt) to bleed the Safe through the
+    /// premium on the excess (paid to Aave's suppliers, who may be the keeper): the router repays at most the debt and
+    /// hands the rest back, but the Safe would pay the premium on all of it. A flash above the debt clears the debt, so
+    /// the sub-account leaves its band (`HealthOutOfBand`); at or below the debt the premium is at most 5 bps of what
+    /// moves, inside maxLossBps and charged to the epoch's loss budget (test_SwapDeleverage_OnAave_FlashFundedRepay).
+    /// Nothing leaves the Safe but the gas.
+    function test_RevertWhen_FlashAmountInflatedToBleedThePremium() public {
+        id = setPolicyFor(safe, _policy(false));
+        _priceAt(2400e18);
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        Swap memory x = _deleverage(s);
+        x.plan.actions[0].amount = 20 * s.debt;
+        usdc.mint(safe, 20_000e6); // idle USDC enough to fund the whole debt and that premium (0.05% of 360,000)
+        (uint256 aWethBefore, uint256 debtBefore) = (aBalance(weth, safe), variableDebt(usdc, safe));
+        (uint256 usdcBefore, uint256 wethBefore) = (usdc.balanceOf(safe), weth.balanceOf(safe));
+
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
+
+        assertFalse(ok, "refused");
+        assertEq(
+            reason,
+            abi.encodeWithSelector(ILeverageModule.HealthOutOfBand.selector, id, type(uint256).max, 1.2e18, 1.7e18),
+            "exact error"
+        );
+        assertEq(aBalance(weth, safe), aWethBefore);
+        assertEq(variableDebt(usdc, safe), debtBefore);
+        assertEq(usdc.balanceOf(safe), usdcBefore);
+        assertEq(weth.balanceOf(safe), wethBefore);
+        _assertRouterHoldsNothing();
+    }
+
+    /* THE ROUTER UNDER ATTACK */
+
+    /// @notice Anyone calling `executeOperation` on the router directly is refused.
+    function test_Router_RevertWhen_CallerIsNotThePool() public {
+        vm.prank(attacker);
+        vm.expectRevert(abi.encodeWithSelector(AaveFlashLoanRouter.FlashLoanCallerNotPool.selector, attacker));
+        router.executeOperation(address(usdc), 1000e6, 0, address(router), abi.encode(safe, true, bytes("")));
+    }
+
+    /// @notice An attacker's own Aave flash loan with the router as receiver, naming the Safe as the account (to repay
+    /// its debt and pull the loan back from it): refused, the loan unwinds, and the Safe is untouched.
+    function test_Router_RevertWhen_LoanNotStartedByIt() public {
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        vm.prank(attacker);
+        vm.expectRevert(abi.encodeWithSelector(AaveFlashLoanRouter.FlashLoanNotStartedByRouter.selector, attacker));
+        aavePool.flashLoanSimple(address(router), address(usdc), 1000e6, abi.encode(safe, true, bytes("")), 0);
+        MarketState memory after_ = aaveAdapter.marketState(wethUsdc, safe);
+        assertEq(after_.debt, s.debt);
+        assertEq(after_.collateral, s.collateral);
+        _assertRouterHoldsNothing();
+    }
+
+    /// @notice The router acts only for its caller: a Safe (its module as fallback handler) calling back is refused
+    /// outside a rebalance, and the whole loan unwinds; a caller's repayment above its debt comes back to it at once.
+    function test_Router_ActsOnlyForItsCaller() public {
+        // The Safe calling the router outside a keeper operation (its owners could): the module's callback guard refuses.
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        vm.prank(safe);
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.CallbackOutsideRebalance.selector, safe));
+        router.flashWithCallback(address(usdc), 1000e6, true, "");
+        MarketState memory after_ = aaveAdapter.marketState(wethUsdc, safe);
+        assertEq(after_.debt, s.debt, "the Safe's debt is untouched");
+        assertEq(usdc.allowance(safe, address(router)), 0);
+
+        // A borrower of its own (this test contract) repaying more than its debt through the router.
+        weth.mint(address(this), 1e18);
+        weth.approve(address(aavePool), 1e18);
+        aavePool.supply(address(weth), 1e18, address(this), 0);
+        aavePool.borrow(address(usdc), 500e6, 2, 0, address(this));
+        usdc.mint(address(this), 10e6);
+        vm.roll(block.number + 1); // Aave refuses a repayment in the block of the borrow
+        vm.warp(block.timestamp + 12);
+        uint256 usdcBefore = usdc.balanceOf(address(this));
+        router.flashWithCallback(address(usdc), 600e6, true, "owed");
+        assertEq(IERC20(aavePool.getReserveData(address(usdc)).variableDebtTokenAddress).balanceOf(address(this)), 0);
+        // Paid: the debt (500 and 12 s of interest) and the premium on the 600 lent; the rest came back at once.
+        assertApproxEqAbs(usdc.balanceOf(address(this)), usdcBefore - 500e6 - _premium(600e6), 10, "debt + premium, nothing else");
+        assertEq(callbacksSeen, 1);
+        _assertRouterHoldsNothing();
+    }
+
+    uint256 internal callbacksSeen;
+
+    /// @dev This contract as the router's caller: approves what it is told it owes.
+    function onMorphoFlashLoan(uint256 assets, bytes calldata data) external {
+        assertEq(msg.sender, address(router));
+        assertEq(data, bytes("owed"));
+        ++callbacksSeen;
+        usdc.approve(address(router), assets);
+    }
+}
