@@ -50,7 +50,7 @@ describe("fleet snapshot: a Morpho donor's borrow is held to its market's free l
     const unlimited = [...solveByLoanAsset(open.input).values()][0]?.plan
     expect(unlimited?.actions.find((a) => a.kind === "Borrow")?.amount).toBeGreaterThan(10_000)
     // The fleet step passes the markets' free liquidity (`borrowable`, base units by lower-case sub-account id).
-    const snapshot = portfolioOf(state as never, { blockNumber: 1n, timestamp: 1_700_000_000n, risk: RISK, costs, borrowable: { [DONOR]: free } } as never)
+    const snapshot = portfolioOf(state as never, { blockNumber: 1n, timestamp: 1_700_000_000n, risk: RISK, costs, borrowable: { [DONOR]: free } })
     expect(snapshot.bounds.subAccounts[DONOR]?.borrowable).toBe(free)
     const plan = [...solveByLoanAsset(snapshot.input).values()][0]?.plan
     const sent = plan && clampPlanToChainBounds(toChainPlan(plan), snapshot.bounds).plan
