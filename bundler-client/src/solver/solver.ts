@@ -127,6 +127,23 @@ function solveWithBuffers(input: SolverInput): SolverResult {
         .filter((i) => i >= 0)
         .sort((a, b) => urgency(b) - urgency(a))[0]
       if (least === undefined) break
+      // A rescue is not given up for a donor: while the least urgent target is below its band, leave out the source
+      // that brings the least (its loan value moved) instead, so a target funded by many small donors is planned with
+      // fewer, larger ones (or reports that they do not reach its landing zone).
+      const plan = result.plan
+      const given = (i: number) => {
+        const at = plan.subAccounts.indexOf(input.subAccounts[i]?.state.id as string)
+        const price = input.subAccounts[i]?.state.price ?? 0
+        return plan.actions.filter((a) => a.subAccount === at).reduce((t, a) => t + (a.asset === loanAsset ? a.amount : a.amount * price), 0)
+      }
+      const smallest = result.outcomes
+        .map((o, i) => (o.role === "source" && !exclusions.sources.has(i) ? i : -1))
+        .filter((i) => i >= 0)
+        .sort((a, b) => given(a) - given(b))[0]
+      if (smallest !== undefined && urgency(least) < 1) {
+        exclusions.sources.set(smallest, "over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS); larger sources fund the rescue")
+        continue
+      }
       exclusions.targets.set(least, "over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS); left for the next")
       continue
     }
