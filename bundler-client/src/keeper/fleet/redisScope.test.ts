@@ -1,7 +1,7 @@
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { startRedisServer } from "../../../../test/redisServer.js"
-import type { PendingOperation } from "../stateFile.js"
+import type { KeeperStateScope, PendingOperation } from "../stateFile.js"
 import { RedisFleetStore } from "./redisStore.js"
 
 // Review rev11 (issue 11 item 9, "state bound to chain, EntryPoint, module and keeper key"): the embedded keeper's state
@@ -15,7 +15,7 @@ const record: PendingOperation = {
   userOpHash: `0x${"ab".repeat(32)}`, nonce: ((1n << 64n) | 7n).toString(), sentBlock: "100", sentAt: 0, maxFeePerGas: "1", maxPriorityFeePerGas: "1",
   sponsored: true, attempts: 1, triggerBlock: "100", triggerAt: 0,
 }
-const scope = { chainId: 1, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000b1" } as const
+const scope: KeeperStateScope = { chainId: 1, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000b1" }
 
 describe("the fleet's Redis store is bound to the keeper's scope", () => {
   let server: Awaited<ReturnType<typeof startRedisServer>>
@@ -35,18 +35,19 @@ describe("the fleet's Redis store is bound to the keeper's scope", () => {
 
   test("a record written under one chain, module or keeper key is not another scope's, and its Safe is not pending there", async () => {
     const a = storeOf()
-    ;(a as { bind?: (s: typeof scope) => void }).bind?.(scope)
+    a.bind(scope)
     expect(await a.acquire(SAFE)).toBe(true)
     await a.setPending(SAFE, record)
-    for (const other of [{ ...scope, chainId: 8453 }, { ...scope, module: "0x00000000000000000000000000000000000000cc" }, { ...scope, keeper: "0x00000000000000000000000000000000000000dd" }]) {
+    const others: KeeperStateScope[] = [{ ...scope, chainId: 8453 }, { ...scope, module: "0x00000000000000000000000000000000000000cc" }, { ...scope, keeper: "0x00000000000000000000000000000000000000dd" }]
+    for (const other of others) {
       const b = storeOf()
-      ;(b as { bind?: (s: typeof other) => void }).bind?.(other)
+      b.bind(other)
       expect(await b.pending(SAFE)).toBeUndefined()
       expect(await b.pendingSafes()).toEqual([])
     }
     // The same scope (a restart, another node of the same fleet) reads it.
     const same = storeOf()
-    ;(same as { bind?: (s: typeof scope) => void }).bind?.(scope)
+    same.bind(scope)
     expect(await same.pending(SAFE)).toEqual(record)
     await a.release(SAFE)
   })
