@@ -30,9 +30,9 @@ describe("a rescue funded by several donors: the folded repayment is what the so
     expect(repaid).toBeLessThanOrEqual(borrowed)
   })
 
-  it("two donors of many sizes, 6 and 18 decimals: every rescue the donors can fund is planned", () => {
+  it("two donors of many sizes, 6, 8 and 18 decimals: every rescue the donors can fund is planned", () => {
     const refused: string[] = []
-    for (const decimals of [6, 18])
+    for (const decimals of [6, 8, 18])
       for (let k = 0; k < 40; k++) {
         const a = 4 + k * 0.137
         const b = 6 + k * 0.291
