@@ -46,11 +46,12 @@ const oneOpEach = async (safes: readonly Address[], from: bigint) => {
   }
 }
 
-/** The pending intents in Redis under `prefix`, by Safe (lower case). */
+/** The pending intents in Redis under `prefix` (every scope's hash: `<prefix>:pending:<chain>:<entryPoint>:<module>:<keeper>`), by Safe (lower case). */
 const pendingIn = async (prefix: string) => {
   const client = new Redis(redis.url)
   try {
-    return await client.hgetall(fleetKeys(prefix).pending)
+    const hashes = await client.keys(`${fleetKeys(prefix).pending}:*`)
+    return Object.assign({}, ...(await Promise.all(hashes.map((h) => client.hgetall(h))))) as Record<string, string>
   } finally {
     client.disconnect()
   }

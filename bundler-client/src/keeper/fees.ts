@@ -75,7 +75,8 @@ export function priceUserOperation(parameters: {
   // Cannot outbid it within the caps: go out at the caps, the most the Safe allows.
   return {
     fees: { maxFeePerGas: caps.maxFeePerGas, maxPriorityFeePerGas: min(caps.maxPriorityFeePerGas, caps.maxFeePerGas) },
-    capped: capped || wantFee > caps.maxFeePerGas || wantTip > caps.maxPriorityFeePerGas,
+    // Only the market above a cap is `capped` (the gas-cap-below-market alert); a bump past the caps is `replaces: false`.
+    capped,
     replaces: false,
     reason:
       `a replacement needs maxFeePerGas >= ${needFee} and maxPriorityFeePerGas >= ${needTip} (+${rule}%), ` +

@@ -48,7 +48,7 @@ const morphoAbi = parseAbi([
  * by lower-case sub-account id; other venues are left out (no limit known). Interest accrual raises both totals by the
  * same amount, so the stored totals give the free liquidity at any later second too.
  */
-async function readBorrowable(client: Client<Transport, Chain | undefined>, deployment: LeverageDeployment, chain: ChainSubAccount[]): Promise<Record<string, bigint>> {
+export async function readBorrowable(client: Client<Transport, Chain | undefined>, deployment: LeverageDeployment, chain: ChainSubAccount[]): Promise<Record<string, bigint>> {
   const morphoSubs = chain.filter((s) => isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue))
   if (morphoSubs.length === 0) return {}
   const adapter = deployment.adapters.morphoBlue
@@ -405,8 +405,8 @@ export function swapShares(sales: readonly { quote: bigint; minimum: bigint }[],
 
 /**
  * One Safe as the solver sees it, from the lens's batched read (`getSafeStates`, the fleet's path): token and pool names
- * are lower-case addresses, amounts in human units. The batched read has no Morpho market liquidity, so those borrows
- * are not limited by it here (`borrowable` unknown); an Aave sub-account's reserve limits and repayable debt come from
+ * are lower-case addresses, amounts in human units. The batched read has no Morpho market liquidity: the fleet step
+ * reads it ({@link readBorrowable}) when a plan may follow and passes it as `borrowable`; an Aave sub-account's reserve limits and repayable debt come from
  * `aaveLimits` ({@link readAaveLimits}, read only for Safes with one) as on the single-Safe path. Sub-accounts the lens
  * could not read (their adapter reverted) are in `unreadable`, the Safe's others are planned for.
  *
@@ -414,11 +414,19 @@ export function swapShares(sales: readonly { quote: bigint; minimum: bigint }[],
  */
 export function portfolioOf(
   state: Extract<SafeState, { error?: undefined }>,
-  parameters: { blockNumber: bigint; timestamp: bigint; risk: KeeperRiskSettings; costs: SolverInput["costs"]; aaveLimits?: Record<string, AaveSubAccountLimits> | undefined },
+  parameters: {
+    blockNumber: bigint
+    timestamp: bigint
+    risk: KeeperRiskSettings
+    costs: SolverInput["costs"]
+    aaveLimits?: Record<string, AaveSubAccountLimits> | undefined
+    /** Morpho sub-accounts' market free liquidity ({@link readBorrowable}), base units by lower-case id; unknown: no limit. */
+    borrowable?: Record<string, bigint> | undefined
+  },
 ): PortfolioSnapshot {
   const { risk, costs } = parameters
   const aaveLimits = parameters.aaveLimits ?? {}
-  const borrowable: Record<string, bigint> = {}
+  const borrowable: Record<string, bigint> = { ...parameters.borrowable }
   for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const chain = state.subAccounts
   const decimals: Record<string, number> = {}

@@ -34,6 +34,20 @@ export function keeperCosts(config: Pick<KeeperConfig, "costs">): SolverInput["c
   return { gasPrice: config.costs.gasPriceGwei * 1e-9 * config.costs.nativePrice, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 150_000, boostEdgeBps: 20 }
 }
 
+/**
+ * How urgent a solver result's plan is: the lowest `health / minHealth` of its sub-accounts below their band (below 1),
+ * `Number.MAX_VALUE` for a plan with none (a boost), `Infinity` for no plan (ranks last).
+ */
+function urgencyOf(result: SolverResult, input: SolverInput): number {
+  if (!result.plan) return Number.POSITIVE_INFINITY
+  let most = Number.MAX_VALUE
+  for (const o of result.outcomes) {
+    const minHealth = input.subAccounts.find((s) => s.state.id === o.id)?.policy.minHealth
+    if (minHealth !== undefined && result.plan.subAccounts.includes(o.id) && o.healthBefore < minHealth) most = Math.min(most, o.healthBefore / minHealth)
+  }
+  return most
+}
+
 /** Plans per block when a token paymaster's pre-charge leaves the plan short (`PaymasterTokenChargeError`). */
 const PAYMASTER_CHARGE_ATTEMPTS = 3
 
@@ -206,8 +220,11 @@ export class SafeStep {
       rt.triggerBlock = snapshot.blockNumber
       rt.triggerAt = clock.now()
     }
+    // One plan per loan asset, one operation at a time: the most urgent goes first (a rescue before a boost; of two
+    // rescues, the sub-account lowest against its minHealth), whatever the order of the policies.
     let result: SolverResult | undefined
-    if (snapshot.input.subAccounts.length > 0) for (const r of solveByLoanAsset(snapshot.input).values()) if (r.plan && !result?.plan) result = r
+    if (snapshot.input.subAccounts.length > 0)
+      for (const r of solveByLoanAsset(snapshot.input).values()) if (!result?.plan || (r.plan && urgencyOf(r, snapshot.input) < urgencyOf(result, snapshot.input))) result = r
     events.emit({ type: "observed", safe, block, snapshot, result })
     const plan = result?.plan
     if (!plan) {

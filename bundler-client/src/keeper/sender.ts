@@ -144,8 +144,9 @@ export class RebalanceSender {
         // intent for the tracker, which converges to the chain's nonce on the next block.
         const chainNonce = await account.getNonce()
         if (chainNonce !== nonce) {
-          store.setPending(safe, replace ? { ...replace, attempts: attempt } : { ...intent, sponsored })
           events.alert(safe, block, "nonce-mismatch", new NonceMismatchError({ safe, nonce, chainNonce, cause: error as Error }))
+          // Awaited: a fenced write (the fleet lease lost) is the caller's StoreFencedError, never an unhandled rejection.
+          await store.setPending(safe, replace ? { ...replace, attempts: attempt } : { ...intent, sponsored })
           return
         }
         // AA25 "same sender and nonce already being processed" (or already in the mempool): an operation at this nonce

@@ -184,7 +184,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
     extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
   })
   if ("reason" in sizing) {
-    if (folded > 0) w.push("Repay", i, folded)
+    if (folded.amount > 0) w.push("Repay", i, folded.amount, undefined, { amountBase: folded.amountBase })
     return sizing
   }
   w.push("RepayWithCallback", i, sizing.repaid)
@@ -226,7 +226,7 @@ function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
   // One repayment of what idle funds, pools and donors brought (one venue call, after every withdrawal and borrow);
   // a swap's callback block has already taken them into its own.
   const folded = w.foldRepays(t.i, t.firstMove)
-  if (folded > 0) w.push("Repay", t.i, folded)
+  if (folded.amount > 0) w.push("Repay", t.i, folded.amount, undefined, { amountBase: folded.amountBase })
   return { funding, reached: w.health(t.i), cost: movesCost(w, t), lossOk: w.lossBudget([], undefined) >= 0, sources, note, swapRefusal }
 }
 

@@ -9,7 +9,7 @@ import {
 import { type CheckRebalanceRulesParameters, type RuleViolation, checkRebalanceRules } from "@levpilot/sdk/rules"
 import { type Address, type Hex, parseUnits } from "viem"
 import { PlanExecutionError } from "./errors.js"
-import { applyPlan, netValue, positionsMoved } from "./state.js"
+import { applyPlan, netValue, positionsMoved, toBaseUnits as planBaseUnits } from "./state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SubAccountState } from "./types.js"
 
 /** ConstantsLib.MIN_MATERIAL_CHANGE_BPS: the smallest change of a listed sub-account, in bps of its collateral value. */
@@ -159,7 +159,9 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
     }
   })
   const pools = pre.pools.map((p) => {
-    const shares = toBaseUnits(Math.min(p.balance, p.withdrawable), p.decimals)
+    // What the plan's amounts can spend of them is converted by the plan's own rule (floor(x * 10^d), state.ts): a
+    // plan withdrawing the whole pool or spending the whole idle balance then asks exactly what the check holds.
+    const shares = planBaseUnits(Math.min(p.balance, p.withdrawable), p.decimals)
     const total = shares + 10n ** BigInt(p.decimals + 9)
     return { address: p.address as Address, asset: p.asset as Address, totalAssets: total, totalSupply: total, shares, feeBps: BigInt(Math.round(p.slippageBps ?? 0)) }
   })
@@ -167,7 +169,7 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
   const balances = Object.fromEntries(
     Object.entries(pre.idle).flatMap(([asset, amount]) => {
       const decimals = decimalsOf(asset)
-      return decimals === undefined ? [] : [[asset, toBaseUnits(amount, decimals)]]
+      return decimals === undefined ? [] : [[asset, planBaseUnits(amount, decimals)]]
     }),
   )
   const swapOutputs: Record<number, bigint> = {}

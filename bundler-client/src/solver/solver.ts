@@ -100,6 +100,13 @@ function solveWithBuffers(input: SolverInput): SolverResult {
   }
   const exclusions: Exclusions = { targets: new Map(), sources: new Map() }
   const { pre, policies, epochs } = ruleBookInputs(input)
+  // How urgent a target is (lower: more): below the band comes before above it; below, the lowest health relative to
+  // minHealth first; above, the highest.
+  const urgency = (i: number) => {
+    const s = input.subAccounts[i] as SolverInput["subAccounts"][number]
+    const h = healthOf(s.state)
+    return h < s.policy.minHealth ? h / s.policy.minHealth : 2 + s.policy.maxHealth / h
+  }
   for (let attempt = 0; attempt <= 3 * input.subAccounts.length + 2; attempt++) {
     const result = solveOnce(input, loanAsset, exclusions)
     if (result.plan === undefined) return result
@@ -115,25 +122,41 @@ function solveWithBuffers(input: SolverInput): SolverResult {
       excluded = true
     }
     if (!excluded && (result.plan.subAccounts.length > Number(MAX_SUB_ACCOUNTS) || result.plan.actions.length > Number(MAX_ACTIONS))) {
-      // Over the module's structural limits: leave out the least urgent target (it goes in the next operation). Below
-      // the band comes before above it; below, the lowest health relative to minHealth first; above, the highest.
-      const urgency = (i: number) => {
-        const s = input.subAccounts[i] as SolverInput["subAccounts"][number]
-        const h = healthOf(s.state)
-        return h < s.policy.minHealth ? h / s.policy.minHealth : 2 + s.policy.maxHealth / h
-      }
+      // Over the module's structural limits: leave out the least urgent target (it goes in the next operation).
       const least = result.outcomes
         .map((o, i) => (o.role === "target" && !exclusions.targets.has(i) ? i : -1))
         .filter((i) => i >= 0)
         .sort((a, b) => urgency(b) - urgency(a))[0]
       if (least === undefined) break
+      // A rescue is not given up for a donor: while the least urgent target is below its band, leave out the source
+      // that brings the least (its loan value moved) instead, so a target funded by many small donors is planned with
+      // fewer, larger ones (or reports that they do not reach its landing zone).
+      const plan = result.plan
+      const given = (i: number) => {
+        const at = plan.subAccounts.indexOf(input.subAccounts[i]?.state.id as string)
+        const price = input.subAccounts[i]?.state.price ?? 0
+        return plan.actions.filter((a) => a.subAccount === at).reduce((t, a) => t + (a.asset === loanAsset ? a.amount : a.amount * price), 0)
+      }
+      const smallest = result.outcomes
+        .map((o, i) => (o.role === "source" && !exclusions.sources.has(i) ? i : -1))
+        .filter((i) => i >= 0)
+        .sort((a, b) => given(a) - given(b))[0]
+      if (smallest !== undefined && urgency(least) < 1) {
+        exclusions.sources.set(smallest, "over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS); larger sources fund the rescue")
+        continue
+      }
       exclusions.targets.set(least, "over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS); left for the next")
       continue
     }
     if (!excluded) {
-      const lastTarget = result.outcomes.map((o, i) => (o.role === "target" ? i : -1)).filter((i) => i >= 0 && !exclusions.targets.has(i)).pop()
-      if (lastTarget === undefined) break
-      exclusions.targets.set(lastTarget, check.violations.map((v) => v.message).join("; "))
+      // A violation of the plan as a whole (PoolRoundTrip: a rescue's pool withdrawal and a boost's deposit into the
+      // same pool): leave out the least urgent target, never a rescue for a boost, whatever the policies' order.
+      const leastUrgent = result.outcomes
+        .map((o, i) => (o.role === "target" && !exclusions.targets.has(i) ? i : -1))
+        .filter((i) => i >= 0)
+        .sort((a, b) => urgency(b) - urgency(a))[0]
+      if (leastUrgent === undefined) break
+      exclusions.targets.set(leastUrgent, check.violations.map((v) => v.message).join("; "))
     }
   }
   const fallback = solveOnce(input, loanAsset, { targets: new Map(input.subAccounts.map((_, i) => [i, "no plan passes the policy rules"])), sources: new Map() })

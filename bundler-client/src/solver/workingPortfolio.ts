@@ -1,7 +1,7 @@
 import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage.js"
 import { autopilotRiskHealth, defaultTailDrop, tailFloorHealth } from "../risk/tail.js"
 import { SolverInputError } from "./errors.js"
-import { effectiveEpoch, healthOf, landingZone, netValue } from "./state.js"
+import { effectiveEpoch, healthOf, landingZone, netValue, toBaseUnits } from "./state.js"
 import type { ActionKind, EpochState, PortfolioState, SolverInput, SwapCurve, YieldPool } from "./types.js"
 
 /** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
@@ -369,19 +369,23 @@ export class WorkingPortfolio {
    * Takes back this plan's plain repayments of sub-account `sub` from move `from` on (their loan token returns to the
    * idle balance, their debt is restored; the caps follow the net change), so a callback block can carry them in its own repayment.
    *
-   * @returns The loan token taken back.
+   * @returns The loan token taken back, and its base units: the sum of each repayment's own (each equals the source
+   *   that funded it, floored alike), not the float sum floored once, which can ask a unit more per source than they
+   *   bring (ActionFailed) or, at 18 decimals, leave some of it idle (IdleInflow).
    */
-  foldRepays(sub: number, from: number): number {
-    let folded = 0
+  foldRepays(sub: number, from: number): { amount: number; amountBase: bigint } {
+    let amount = 0
+    let amountBase = 0n
     for (let k = this.moves.length - 1; k >= from; k--) {
       const m = this.moves[k] as Move
       if (m.kind !== "Repay" || m.sub !== sub) continue
       this.moves.splice(k, 1)
       this.debt[sub] = (this.debt[sub] as number) + m.amount
       this.idle[m.asset] = (this.idle[m.asset] ?? 0) + m.amount
-      folded += m.amount
+      amount += m.amount
+      amountBase += m.amountBase ?? toBaseUnits(m.amount, m.decimals)
     }
-    return folded
+    return { amount, amountBase }
   }
 
   /** What the plan may still spend of its idle `asset`: the idle balance less what is reserved. */

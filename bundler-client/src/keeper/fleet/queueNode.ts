@@ -163,6 +163,9 @@ export class FleetNode {
     }
     const redis = connect()
     const store = new RedisFleetStore(redis, { prefix: settings.prefix, leaseMs: settings.leaseMs })
+    // The records belong to one nonce sequence: this chain, EntryPoint, module and keeper key.
+    const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
+    store.bind({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
     const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false })
     const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics })
     const head = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })

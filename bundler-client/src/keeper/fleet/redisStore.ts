@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import type { Redis } from "ioredis"
 import { type Address, getAddress } from "viem"
-import type { PendingOperation } from "../stateFile.js"
+import { type KeeperStateScope, type PendingOperation, scopeKey } from "../stateFile.js"
 import { StoreFencedError } from "../store.js"
 import type { FleetStore, SharedRuntime } from "./store.js"
 
@@ -35,7 +35,7 @@ export const fleetKeys = (prefix: string) => ({
  * `leaseMs`. Run Redis with `appendonly yes` (and `appendfsync always` for no loss at all) so intents survive a restart.
  */
 export class RedisFleetStore implements FleetStore {
-  private readonly keys
+  private keys
   /** Leases this process holds: Safe -> token and renewal timer. */
   private readonly held = new Map<Address, { token: string; timer: NodeJS.Timeout }>()
 
@@ -44,6 +44,15 @@ export class RedisFleetStore implements FleetStore {
     private readonly options: { prefix: string; leaseMs: number },
   ) {
     this.keys = fleetKeys(options.prefix)
+  }
+
+  /**
+   * Binds the in-flight records to the keeper's nonce sequence (chain, EntryPoint, module, keeper key), like the state
+   * file: a node of another scope on the same Redis and prefix (another chain, a redeployed module, a rotated key)
+   * never reads them as its own (`<prefix>:pending:<chainId>:<entryPoint>:<module>:<keeper>`).
+   */
+  bind(scope: KeeperStateScope): void {
+    this.keys = { ...fleetKeys(this.options.prefix), pending: `${this.options.prefix}:pending:${scopeKey(scope)}` }
   }
 
   async pending(safe: Address): Promise<PendingOperation | undefined> {

@@ -9,7 +9,7 @@ import { InclusionTracker, MAX_LOG_WINDOWS } from "../inclusion.js"
 import { type InclusionLookup, type UserOperationEventLog, chainInclusionLookup } from "../inclusionLookup.js"
 import type { KeeperMetrics } from "../metrics.js"
 import { readAaveLimits } from "../aaveLimits.js"
-import { portfolioOf } from "../portfolio.js"
+import { portfolioOf, readBorrowable } from "../portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "../runtime.js"
 import { SafeStep, keeperCosts } from "../safeStep.js"
 import { RebalanceSender } from "../sender.js"
@@ -121,7 +121,9 @@ export class FleetStep {
       // band; the module refuses any other plan), so a calm fleet costs no more reads; unknown if the read fails.
       const planMayFollow = state.subAccounts.some((s) => s.band !== "inside")
       const aaveLimits = planMayFollow ? await readAaveLimits(clients.publicClient, config.deployment, state.subAccounts, safe).catch(() => undefined) : undefined
-      const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits })
+      // Morpho markets' free liquidity (the lens does not read it): a borrow sized past it reverts in every block.
+      const borrowable = planMayFollow ? await readBorrowable(clients.publicClient, config.deployment, state.subAccounts).catch(() => undefined) : undefined
+      const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable })
       await this.step.run(rt, item.block, { snapshot, lookup })
       await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
       return "done"
