@@ -75,14 +75,25 @@ export function solve(input: SolverInput): SolverResult {
  * @returns The same input, prices moved by each sub-account's `inclusionDrift`.
  */
 export function atInclusion(input: SolverInput): SolverInput {
-  if (!input.subAccounts.some((s) => (s.inclusionDrift ?? 0) < 0)) return input
+  if (!input.subAccounts.some((s) => inclusionPriceFactor(s) !== 1)) return input
   return {
     ...input,
     subAccounts: input.subAccounts.map((s) => {
-      const d = s.inclusionDrift ?? 0
-      return d < 0 && Number.isFinite(d) ? { ...s, state: { ...s.state, price: s.state.price * Math.exp(d) } } : s
+      const f = inclusionPriceFactor(s)
+      return f !== 1 ? { ...s, state: { ...s.state, price: s.state.price * f } } : s
     }),
   }
+}
+
+/**
+ * The factor {@link atInclusion} moves a sub-account's oracle price by: `e^inclusionDrift` for a finite drift below 0,
+ * else 1. The keeper computes the swaps' on-chain minimum outputs it settles a plan against at the same price.
+ *
+ * @returns The factor, in (0, 1].
+ */
+export function inclusionPriceFactor(s: Pick<SolverInput["subAccounts"][number], "inclusionDrift">): number {
+  const d = s.inclusionDrift ?? 0
+  return d < 0 && Number.isFinite(d) ? Math.exp(d) : 1
 }
 
 /**
