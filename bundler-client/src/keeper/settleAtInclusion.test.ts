@@ -1,11 +1,14 @@
 import type { Hex } from "viem"
 import { describe, expect, test, vi } from "vitest"
+import { checkRebalanceRules } from "@levpilot/sdk/rules"
 import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
 import { settleSwapPlan } from "./portfolio.js"
+import { clampPlanToChainBounds } from "./chainBounds.js"
 import { swapMinimumsAtInclusion } from "./safeStep.js"
+import { LLTV, SWAP_ADAPTER, policy as policyOf } from "./testing.js"
 
 // Issue 13 (c): the keeper settles a swap rescue against each sale's on-chain minimum output. The solver planned the
 // rescue at the price it expects at inclusion (inclusionDrift < 0, a falling market); the minimum must be taken at that
@@ -59,7 +62,40 @@ describe("settleSwapPlan with the minimums at the price expected at inclusion", 
       settleSwapPlan({} as never, plan, { quoter: LOAN, tokens: [{ collateral: COLL, loan: LOAN, maxSlippageBps: SLIP }], expectedOut: [undefined, undefined, expectedOut, undefined], minAmountOut })
     const minimums = swapMinimumsAtInclusion(plan, snapshot)
     expect(minimums[2]).toBe(minAtExpected)
-    const settled = (await settle(minimums)).plan.actions[0]?.amount as bigint
+    const result = await settle(minimums)
+    const settled = result.plan.actions[0]?.amount as bigint
+    // The clamp to the chain's bounds (read at the quote's oracle) sends it as settled: nothing cut, nothing dropped.
+    const bounds = {
+      balances: {},
+      maxWithdraw: {},
+      poolAsset: {},
+      subAccounts: { [SUB]: { debt: 100_000n * 10n ** 6n, collateral: 50n * 10n ** 18n, loanToken: LOAN, collateralToken: COLL, price: oracle, maxSlippageBps: SLIP, due: true } },
+    }
+    const clamped = clampPlanToChainBounds(result.plan, bounds as never, result.funding).plan
+    expect(clamped?.actions.map((a) => a.amount)).toEqual(result.plan.actions.map((a) => a.amount))
+    // The rule book at inclusion, the oracle at the expected price and the router paying the quote: the settled plan
+    // passes its swap and repayment checks, the one held at the quote-time minimum does not.
+    const atInclusion = (p: ChainPlan) => {
+      const r = checkRebalanceRules({
+        plan: p,
+        subAccounts: [
+          {
+            id: SUB,
+            policy: { ...policyOf([]), maxSlippageBps: SLIP },
+            state: { loanToken: LOAN, collateralToken: COLL, collateral: 50n * 10n ** 18n, debt: 113_000n * 10n ** 6n, price: expected, lltv: LLTV },
+            usage: { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n },
+          },
+        ],
+        pools: [],
+        balances: {},
+        swapAdapter: SWAP_ADAPTER,
+        timestamp: 1_700_000_000n,
+        gasUsed: 500_000n,
+        outcome: { swapOutputs: { 2: quoted } },
+      })
+      return r.ok || ["HealthOutOfBand", "HealthOutsideLandingZone"].includes(r.error.name) ? "ok" : r.error.name
+    }
+    expect(atInclusion(clamped as ChainPlan)).toBe("ok")
     // Lowered to what the sale quotes (less the margin), never below its minimum at the expected price.
     expect(settled).toBeLessThanOrEqual(quoted)
     expect(settled).toBeGreaterThanOrEqual(minAtExpected)
@@ -67,6 +103,7 @@ describe("settleSwapPlan with the minimums at the price expected at inclusion", 
     const atQuote = getSwapMinAmountOut({ sell: true, amountIn: sold, price: oracle, maxSlippageBps: SLIP }).minAmountOut
     const held = (await settle([undefined, undefined, atQuote, undefined])).plan.actions[0]?.amount as bigint
     expect(held).toBeGreaterThan(quoted)
+    expect(atInclusion({ ...plan, actions: plan.actions.map((a, k) => (k === 0 ? { ...a, amount: held } : a)) })).not.toBe("ok")
     // No drift: the minimum is the chain oracle's, as before.
     const calm = { ...snapshot, input: { subAccounts: [{ state: { id: SUB } }] } } as unknown as PortfolioSnapshot
     expect(swapMinimumsAtInclusion(plan, calm)[2]).toBe(atQuote)
