@@ -14,7 +14,9 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * log-width). The policy is unchanged, so which sub-accounts are triggered (rule 1) does not change either.
  * With a falling `risk.trend` (annualised, `TrendEstimator`) it also sets `inclusionDrift = trend x blocks x
  * blockSeconds / year + SWAP_PLAN_TAKE_BIAS x maxSlippageBps` when below 0 (same cap): the fall expected until inclusion
- * beyond what a swap's take already allows for, at which the solver then plans (`atInclusion`).
+ * beyond what a swap's take already allows for, at which the solver then plans (`atInclusion`). A rising trend (a wick's
+ * rebound) the same way, `trend x blocks x blockSeconds / year - SWAP_PLAN_TAKE_BIAS x maxSlippageBps` when above 0:
+ * the solver plans a boost's purchase at it (only above the band; a rescue is never sized for a rise).
  *
  * @returns The input with each sub-account's `landingMargin` (and `inclusionDrift`); the on-chain policy is unchanged.
  */
@@ -30,9 +32,12 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number): S
       // bound above its minimum; only the expected fall beyond that is planned for (a slower fall stays as quoted, so a
       // plan is not refused when the oracle, which moves in deviation steps, has not updated by inclusion).
       const tolerance = SWAP_PLAN_TAKE_BIAS * ((sub.policy.maxSlippageBps ?? 0) / 10_000)
-      const drift = Math.max(-cap, Math.min(0, (sub.risk.trend ?? 0) * years + tolerance))
+      const trend = (sub.risk.trend ?? 0) * years
+      // A rise (a wick's rebound) the same way, for a boost's purchase: its fixed supply then is what it buys after the
+      // rise (atInclusion applies it only above the band; a rescue is never sized for a rise).
+      const drift = trend < 0 ? Math.max(-cap, Math.min(0, trend + tolerance)) : Math.min(cap, Math.max(0, trend - tolerance))
       const out = m > 0 && Number.isFinite(m) ? { ...sub, landingMargin: m } : sub
-      return drift < 0 && Number.isFinite(drift) ? { ...out, inclusionDrift: drift } : out
+      return drift !== 0 && Number.isFinite(drift) ? { ...out, inclusionDrift: drift } : out
     }),
   }
 }

@@ -37,6 +37,7 @@ export {
   defaultVolatilitySettings,
   type VolatilityEstimate,
   LiveVolatility,
+  applyRisk,
   applySigma,
 } from "./volatility.js"
 export {

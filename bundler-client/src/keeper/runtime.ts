@@ -1,6 +1,7 @@
 import type { ToKeeperAccountReturnType } from "@levpilot/sdk/accounts"
 import type { KeeperSafeConfig } from "./config.js"
 import type { VenueName } from "./venue.js"
+import type { TrendEstimator } from "../risk/trend.js"
 import type { LiveVolatility, VolatilityEstimate } from "./volatility.js"
 
 /** The keeper's in-memory state of one Safe (what is not on chain and not in the state file). */
@@ -14,6 +15,12 @@ export type SafeRuntime = {
   triggerAt: number
   /** Live volatility per sub-account id (lower case). */
   volatility: Map<string, LiveVolatility>
+  /**
+   * The oracle price's recent trend per sub-account id (lower case), the backtester's autopilot's `TrendEstimator` fed
+   * the same way (one oracle price a minute): `risk.trend`, from which `withInclusionMargin` sets `inclusionDrift`.
+   * Not persisted: after a restart it reads 0 until it has two samples.
+   */
+  trend: Map<string, TrendEstimator>
   /** Last estimate logged per sub-account, to log only meaningful changes. */
   loggedSigma: Map<string, VolatilityEstimate>
   /** Sub-accounts (lower case) whose state could not be read at the last block (alerted once per outage). */
@@ -32,7 +39,7 @@ export type SafeRuntime = {
 }
 
 export function newSafeRuntime(config: KeeperSafeConfig): SafeRuntime {
-  return { config, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), loggedSigma: new Map(), unreadable: new Set(), venues: new Map() }
+  return { config, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), trend: new Map(), loggedSigma: new Map(), unreadable: new Set(), venues: new Map() }
 }
 
 /**

@@ -3,7 +3,7 @@ import { type Address, zeroAddress } from "viem"
 import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import { getTransportFailure } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { solveByLoanAsset } from "../solver/solver.js"
+import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
 import { toBaseUnits } from "../solver/state.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
 import type { Clock } from "./clock.js"
@@ -86,6 +86,28 @@ export function clampForSend(
   if (!rt.clampedAway) events.alert(safe, block, "nothing-to-send", error)
   rt.clampedAway = true
   return undefined
+}
+
+/**
+ * The module's minimum output of each swap of `plan` (per action index; undefined for other actions): the policy's
+ * `maxSlippageBps` below the swap's oracle value at the price the solver planned the sub-account at, the chain's oracle
+ * price moved by its `inclusionDrift` ({@link inclusionPriceFactor}, as `atInclusion` moves it). The module computes the
+ * minimum from the oracle at inclusion; in a falling market the solver sized the repayment at the expected price, so a
+ * minimum at the quote's price (above the planned repayment) would keep the settlement from lowering the repayment to
+ * what the sale now quotes (`settleSwapPlan` never lowers it below the minimums), and the rescue would revert.
+ *
+ * @returns Base units of each swap's output token.
+ */
+export function swapMinimumsAtInclusion(plan: ChainPlan, snapshot: Pick<PortfolioSnapshot, "chain" | "input">): (bigint | undefined)[] {
+  return plan.actions.map((a) => {
+    const id = plan.subAccounts[a.subAccount]?.toLowerCase()
+    const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)
+    if ((a.kind !== "SellCollateral" && a.kind !== "BuyCollateral") || s === undefined) return undefined
+    const sub = snapshot.input.subAccounts.find((x) => x.state.id.toLowerCase() === id)
+    const factor = sub === undefined ? 1 : inclusionPriceFactor(sub)
+    const price = factor === 1 ? s.price : (s.price * BigInt(Math.round(factor * 1e12))) / 10n ** 12n
+    return getSwapMinAmountOut({ sell: a.kind === "SellCollateral", amountIn: a.amount, price, maxSlippageBps: s.policy.maxSlippageBps }).minAmountOut
+  })
 }
 
 /**
@@ -249,12 +271,7 @@ export class SafeStep {
         const token = (a.kind === "SellCollateral" ? out.loan : out.collateral).toLowerCase()
         return toBaseUnits(a.expectedOut, snapshot.decimals[token] ?? 18)
       })
-      // The module's minimum output of each swap (the chain's oracle price and the policy's maxSlippageBps).
-      const minAmountOut = chainPlan.actions.map((a) => {
-        const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === chainPlan.subAccounts[a.subAccount]?.toLowerCase())
-        if ((a.kind !== "SellCollateral" && a.kind !== "BuyCollateral") || s === undefined) return undefined
-        return getSwapMinAmountOut({ sell: a.kind === "SellCollateral", amountIn: a.amount, price: s.price, maxSlippageBps: s.policy.maxSlippageBps }).minAmountOut
-      })
+      const minAmountOut = swapMinimumsAtInclusion(chainPlan, snapshot)
       ;({ plan: chainPlan, funding } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut }))
     }
     // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); in swap and

@@ -118,11 +118,23 @@ export class LiveVolatility {
  * @returns A copy; the input is not modified.
  */
 export function applySigma(input: SolverInput, sigmaOf: (subAccountId: string) => number | undefined): SolverInput {
+  return applyRisk(input, (id) => ({ sigma: sigmaOf(id) }))
+}
+
+/**
+ * The solver input with each sub-account's volatility and trend replaced (the keeper's live estimates).
+ *
+ * @param riskOf - Volatility and trend (annualised log drift, `TrendEstimator`) by sub-account id; an undefined field
+ *   keeps the input's.
+ * @returns A copy; the input is not modified.
+ */
+export function applyRisk(input: SolverInput, riskOf: (subAccountId: string) => { sigma?: number | undefined; trend?: number | undefined }): SolverInput {
   return {
     ...input,
     subAccounts: input.subAccounts.map((s) => {
-      const sigma = sigmaOf(s.state.id)
-      return sigma === undefined ? s : { ...s, risk: { ...s.risk, sigma } }
+      const { sigma, trend } = riskOf(s.state.id)
+      if (sigma === undefined && trend === undefined) return s
+      return { ...s, risk: { ...s.risk, ...(sigma !== undefined ? { sigma } : {}), ...(trend !== undefined ? { trend } : {}) } }
     }),
   }
 }

@@ -1,14 +1,17 @@
 import type { Logger } from "pino"
 import type { KeeperMetrics } from "./metrics.js"
+import { TrendEstimator } from "../risk/trend.js"
 import { withInclusionMargin } from "./inclusionMargin.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
 import type { SafeRuntime } from "./runtime.js"
-import { LiveVolatility, type VolatilityEstimate, applySigma } from "./volatility.js"
+import { LiveVolatility, type VolatilityEstimate, applyRisk } from "./volatility.js"
 
 /**
  * Feeds every sub-account's oracle price into its live volatility estimate and gives the solver the estimate instead of
- * the configured sigma (which is the prior, and the floor until `risk.volatility.minSamples` updates were seen); in
- * autopilot mode the band is then narrowed by the inclusion margin ({@link withInclusionMargin}).
+ * the configured sigma (which is the prior, and the floor until `risk.volatility.minSamples` updates were seen), and
+ * into its trend ({@link TrendEstimator}, as the backtester's autopilot has it: `risk.trend`); in autopilot mode the band
+ * is then narrowed by the inclusion margin and a falling trend becomes the `inclusionDrift` the solver plans at
+ * ({@link withInclusionMargin}), so the keeper solves with the inputs the backtested autopilot solved with.
  */
 export class VolatilityFeed {
   constructor(private readonly deps: { logger: Logger; metrics: KeeperMetrics }) {}
@@ -21,8 +24,16 @@ export class VolatilityFeed {
     const safe = rt.config.address
     const { sigma: prior, volatility: settings } = rt.config.risk
     const estimates = new Map<string, VolatilityEstimate>()
+    const trends = new Map<string, number>()
     for (const sub of snapshot.input.subAccounts) {
       const id = sub.state.id
+      let trend = rt.trend.get(id)
+      if (!trend) {
+        trend = new TrendEstimator()
+        rt.trend.set(id, trend)
+      }
+      trend.observe(snapshot.timestamp, sub.state.price)
+      trends.set(id, trend.drift())
       let estimator = rt.volatility.get(id)
       if (!estimator) {
         estimator = new LiveVolatility(prior, settings)
@@ -44,7 +55,7 @@ export class VolatilityFeed {
       )
       if (moved) rt.loggedSigma.set(id, estimate)
     }
-    const input = applySigma(snapshot.input, (id) => estimates.get(id)?.sigma)
+    const input = applyRisk(snapshot.input, (id) => ({ sigma: estimates.get(id)?.sigma, trend: trends.get(id) }))
     // Seconds per block, from consecutive observations (12 s until known).
     if (rt.lastSeen && snapshot.blockNumber > rt.lastSeen.block && snapshot.timestamp > rt.lastSeen.timestamp)
       rt.blockSeconds = (snapshot.timestamp - rt.lastSeen.timestamp) / Number(snapshot.blockNumber - rt.lastSeen.block)

@@ -17,6 +17,7 @@ export {
   garchForecastVolatility,
 } from "./volatility.js"
 export {
+  TREND_SAMPLE_SECONDS,
   TREND_WINDOW_SECONDS,
   TrendEstimator,
 } from "./trend.js"

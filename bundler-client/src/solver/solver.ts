@@ -8,6 +8,7 @@ import { type Exclusions, WorkingPortfolio, assessSubAccount } from "./workingPo
 import { type SwapBoostCandidate, planSwapBoost } from "./swapBoost.js"
 import { leverageOf } from "./state.js"
 import { SECONDS_PER_YEAR, liquidationProbability } from "../risk/firstPassage.js"
+import { DEFAULT_REACTION_SECONDS } from "../risk/tail.js"
 
 export { DEFAULT_DELEVERAGE_TOLERANCE_FACTOR, HEALTH_MARGIN } from "./workingPortfolio.js"
 export { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, liquidationIncentiveFactor, liquidationLoss } from "./liquidation.js"
@@ -64,25 +65,40 @@ export function solve(input: SolverInput): SolverResult {
 }
 
 /**
- * The input as the solver plans it: each sub-account with an `inclusionDrift` below 0 at the oracle price it expects at
- * inclusion, `state.price x e^inclusionDrift` (its swap curves are in bps of the oracle value and stay as quoted). The
- * module checks a plan against the oracle at inclusion (triggers, landing zone, a swap's minimum output), so in a
- * falling market a rescue sized at the quote's price repays more than its sale then pays (`ActionFailed`) at every
- * attempt; sized at the expected price it lands while the fall goes on, and reverts (at the cost of its gas) if the
- * price stops before inclusion. Other sub-accounts are returned unchanged.
+ * The input as the solver plans it: each sub-account with an `inclusionDrift` at the oracle price it expects at
+ * inclusion, `state.price x e^inclusionDrift` (its swap curves are in bps of the oracle value and stay as quoted): a
+ * drift below 0 for any sub-account, above 0 only for one above its band (a boost). The module checks a plan against
+ * the oracle at inclusion (triggers, landing zone, a swap's minimum output), so in a falling market a rescue sized at
+ * the quote's price repays more than its sale then pays (`ActionFailed`) at every attempt, and in a rising one (a wick's
+ * rebound) a swap boost supplies more than its purchase then buys; sized at the expected price each lands while the
+ * move goes on, and reverts (at the cost of its gas) if the price stops before inclusion. A rescue is never sized for a
+ * rise. Other sub-accounts are returned unchanged.
  *
  * @param input - The solver input.
  * @returns The same input, prices moved by each sub-account's `inclusionDrift`.
  */
 export function atInclusion(input: SolverInput): SolverInput {
-  if (!input.subAccounts.some((s) => (s.inclusionDrift ?? 0) < 0)) return input
+  if (!input.subAccounts.some((s) => inclusionPriceFactor(s) !== 1)) return input
   return {
     ...input,
     subAccounts: input.subAccounts.map((s) => {
-      const d = s.inclusionDrift ?? 0
-      return d < 0 && Number.isFinite(d) ? { ...s, state: { ...s.state, price: s.state.price * Math.exp(d) } } : s
+      const f = inclusionPriceFactor(s)
+      return f !== 1 ? { ...s, state: { ...s.state, price: s.state.price * f } } : s
     }),
   }
+}
+
+/**
+ * The factor {@link atInclusion} moves a sub-account's oracle price by: `e^inclusionDrift` for a finite drift below 0,
+ * or above 0 when the sub-account is above its band (health > maxHealth); else 1. The keeper computes the swaps'
+ * on-chain minimum outputs it settles a plan against at the same price.
+ *
+ * @returns The factor (> 0).
+ */
+export function inclusionPriceFactor(s: Pick<SolverInput["subAccounts"][number], "inclusionDrift" | "state" | "policy">): number {
+  const d = s.inclusionDrift ?? 0
+  if (!Number.isFinite(d) || d === 0) return 1
+  return d < 0 || healthOf(s.state) > s.policy.maxHealth ? Math.exp(d) : 1
 }
 
 /**
@@ -204,7 +220,9 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
       outcomes[i] = { ...o, reason: `${o.reason}; swap boost: ${candidate.reason}` }
       continue
     }
-    const benefit = (candidate.supplied * sub.state.price * input.costs.boostEdgeBps) / 10_000
+    const exposure = candidate.supplied * sub.state.price
+    const recovery = reboundValue(sub)
+    const benefit = exposure * (input.costs.boostEdgeBps / 10_000 + recovery)
     if ((input.mode ?? "autopilot") === "autopilot" && benefit < candidate.cost) {
       outcomes[i] = { ...o, reason: `${o.reason}; swap boost skipped: exposure value ${benefit.toFixed(2)} < cost ${candidate.cost.toFixed(2)}` }
       continue
@@ -246,6 +264,23 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
     return { plan, outcomes, cost: cost + (kept.length > 0 ? Math.max(0, result.cost - result.plan!.gas * input.costs.gasPrice) : 0) }
   }
   return { ...result, outcomes }
+}
+
+/**
+ * What a boost is worth beyond its edge while the price is rebounding, as a fraction of the exposure it buys: the rise
+ * the trend (`risk.trend`, the median of five minutes of oracle returns: one wick step is not a trend) carries it over
+ * one keeper reaction (`risk.tail.reactionSeconds`, poll plus inclusion), `e^(trend x reaction) - 1`; skipping the boost
+ * waits at least that long, and the position stays out of the exposure its policy asks for. Counted only when the rise
+ * is one the solver plans the purchase for (`inclusionDrift` > 0: beyond what a swap's take tolerates, not noise);
+ * 0 otherwise. A rescue, the tail floor and the landing zone do not change.
+ *
+ * @returns A fraction (>= 0).
+ */
+function reboundValue(sub: SolverInput["subAccounts"][number]): number {
+  const trend = sub.risk.trend ?? 0
+  if (!((sub.inclusionDrift ?? 0) > 0) || !(trend > 0) || !Number.isFinite(trend)) return 0
+  const reaction = sub.risk.tail?.reactionSeconds ?? DEFAULT_REACTION_SECONDS
+  return Math.expm1((trend * reaction) / SECONDS_PER_YEAR)
 }
 
 /**

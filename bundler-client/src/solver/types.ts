@@ -275,10 +275,12 @@ export type SubAccountInput = {
    */
   landingMargin?: number | undefined
   /**
-   * Off-chain: the log move of the collateral's oracle price expected until inclusion (<= 0: a fall; 0 or undefined: none).
-   * The solver plans on the state at the price it expects then, `state.price x e^inclusionDrift` (`atInclusion`): a
-   * swap deleverage's fixed repayment is sized on what its sale pays after the fall, which the module's minimum output
-   * (computed from the oracle at inclusion) then allows. The keeper sets it from `risk.trend` (`withInclusionMargin`).
+   * Off-chain: the log move of the collateral's oracle price expected until inclusion (< 0: a fall; > 0: a rise; 0 or
+   * undefined: none). The solver plans on the state at the price it expects then, `state.price x e^inclusionDrift`
+   * (`atInclusion`; a rise only for a sub-account above its band): a swap deleverage's fixed repayment is sized on what
+   * its sale pays after the fall, which the module's minimum output (computed from the oracle at inclusion) then allows;
+   * a swap boost's fixed supply on what its purchase buys after the rise. The keeper sets it from `risk.trend`
+   * (`withInclusionMargin`).
    */
   inclusionDrift?: number | undefined
   /** Selling collateral for the loan token on a swap venue (a swap deleverage); undefined: no swaps for it. */

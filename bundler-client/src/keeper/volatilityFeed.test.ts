@@ -1,0 +1,104 @@
+import { Writable } from "node:stream"
+import { pino } from "pino"
+import { describe, expect, it } from "vitest"
+import { TrendEstimator } from "../risk/trend.js"
+import { solve } from "../solver/solver.js"
+import { makePolicy, oneSubAccountInput } from "../solver/testing.js"
+import type { SolverInput, SwapCurve } from "../solver/types.js"
+import { withInclusionMargin } from "./inclusionMargin.js"
+import { KeeperMetrics } from "./metrics.js"
+import type { PortfolioSnapshot } from "./portfolio.js"
+import { newSafeRuntime } from "./runtime.js"
+import { defaultVolatilitySettings } from "./volatility.js"
+import { VolatilityFeed } from "./volatilityFeed.js"
+
+const SUB = `0x${"a".repeat(64)}`
+const CURVE: SwapCurve = {
+  route: `0x${"0".repeat(61)}1f4`,
+  points: [
+    { amountIn: 0.1, shortfallBps: 5.2 },
+    { amountIn: 2, shortfallBps: 8 },
+    { amountIn: 6, shortfallBps: 15 },
+    { amountIn: 20, shortfallBps: 42 },
+    { amountIn: 60, shortfallBps: 130 },
+  ],
+}
+
+/** A no-idle sub-account (no pool, no idle USDC: a rescue is a swap deleverage), health 1.2 at 3,000, at oracle price `price`. */
+function input(price: number, now: number): SolverInput {
+  return oneSubAccountInput(
+    {
+      state: { id: SUB, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * 3000 * 0.86) / 1.2, lltv: 0.86, price },
+      policy: makePolicy({ minHealth: 1.15, targetHealth: 1.4, maxHealth: 1.7, boostAllowed: false, maxSlippageBps: 100, maxLossBps: 100, maxEpochLossBps: 400, cooldown: 0 }),
+      epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+      risk: { sigma: 0.6 },
+      swap: CURVE,
+    },
+    { now, mode: "autopilot" },
+  )
+}
+
+/**
+ * A market falling 1 % a minute from 3,000 and the chain's oracle on it: a new price on a 0.5 % deviation (so it stays
+ * unchanged at most 12-second blocks), read at every block.
+ */
+function crashBlocks(blocks: number, t0: number): { t: number; oracle: number }[] {
+  const out: { t: number; oracle: number }[] = []
+  let oracle = 3000
+  for (let b = 0; b <= blocks; b++) {
+    const t = t0 + 12 * b
+    const market = 3000 * Math.exp((-0.01 * (t - t0)) / 60)
+    if (Math.abs(market / oracle - 1) >= 0.005) oracle = market
+    out.push({ t, oracle })
+  }
+  return out
+}
+
+describe("VolatilityFeed: the keeper solves with the backtested autopilot's inputs", () => {
+  it("feeds the oracle into the trend, so a crash's inclusion drift and rescue are the backtester's", () => {
+    const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
+    const feed = new VolatilityFeed({ logger, metrics: new KeeperMetrics() })
+    const rt = newSafeRuntime({ address: `0x${"5".repeat(40)}`, risk: { sigma: 0.6, volatility: defaultVolatilitySettings } } as never)
+    const t0 = 1_700_000_000
+    const blocks = crashBlocks(25, t0) // five minutes of blocks
+    // The backtester's autopilot: its TrendEstimator observes the oracle once per one-minute step.
+    const backtested = new TrendEstimator()
+    let last: PortfolioSnapshot | undefined
+    for (const [b, { t, oracle }] of blocks.entries()) {
+      if ((t - t0) % 60 === 0) backtested.observe(t, oracle)
+      const snapshot = { input: input(oracle, t), timestamp: t, blockNumber: BigInt(1000 + b) } as unknown as PortfolioSnapshot
+      last = feed.apply(rt, snapshot)
+    }
+    const fed = (last as PortfolioSnapshot).input.subAccounts[0]
+    const { t, oracle } = blocks[blocks.length - 1] as { t: number; oracle: number }
+    // The same trend, read through five minutes of 12-second blocks: a fall of about 1 % a minute.
+    expect(fed?.risk.trend).toBe(backtested.drift())
+    expect((((fed?.risk.trend ?? 0) * 60) / (365 * 86_400))).toBeLessThan(-0.008)
+    // The backtester's decision input: the trend in the risk model, then the inclusion margin at 12-second blocks.
+    const expected = withInclusionMargin({ ...input(oracle, t), subAccounts: input(oracle, t).subAccounts.map((s) => ({ ...s, risk: { ...s.risk, sigma: fed?.risk.sigma as number, trend: backtested.drift() } })) }, 12)
+    expect(fed?.inclusionDrift).toBeLessThan(0)
+    expect(fed?.inclusionDrift).toBe(expected.subAccounts[0]?.inclusionDrift)
+    expect(fed?.landingMargin).toBe(expected.subAccounts[0]?.landingMargin)
+    // Below its band (health 1.2 less the fall): both plan the same rescue, at the price expected at inclusion.
+    const live = solve((last as PortfolioSnapshot).input)
+    expect(live.plan?.actions.map((a) => a.kind)).toContain("RepayWithCallback")
+    expect(live.plan).toEqual(solve(expected).plan)
+    // Without the trend (what the keeper solved with before) the rescue is sized at the quote's price: another plan
+    // than the one backtested, its fixed repayment above what its sale pays after the fall.
+    const untrended = solve(withInclusionMargin(input(oracle, t), 12)).plan
+    expect(untrended?.actions.map((a) => a.kind)).toContain("RepayWithCallback")
+    expect(untrended).not.toEqual(live.plan)
+  })
+
+  it("samples the trend once a minute: per-block samples of a deviation-stepped oracle would read a steady fall as none", () => {
+    const t0 = 1_700_000_000
+    const perBlock = new TrendEstimator(300, 0)
+    const perMinute = new TrendEstimator()
+    for (const { t, oracle } of crashBlocks(25, t0)) {
+      perBlock.observe(t, oracle)
+      perMinute.observe(t, oracle)
+    }
+    expect(perBlock.drift()).toBe(0)
+    expect((perMinute.drift() * 60) / (365 * 86_400)).toBeLessThan(-0.008)
+  })
+})
