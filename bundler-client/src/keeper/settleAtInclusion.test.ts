@@ -103,7 +103,7 @@ describe("settleSwapPlan with the minimums at the price expected at inclusion", 
     const atQuote = getSwapMinAmountOut({ sell: true, amountIn: sold, price: oracle, maxSlippageBps: SLIP }).minAmountOut
     const held = (await settle([undefined, undefined, atQuote, undefined])).plan.actions[0]?.amount as bigint
     expect(held).toBeGreaterThan(quoted)
-    expect(atInclusion({ ...plan, actions: plan.actions.map((a, k) => (k === 0 ? { ...a, amount: held } : a)) })).not.toBe("ok")
+    expect(atInclusion({ ...plan, actions: plan.actions.map((a, k) => (k === 0 ? ({ ...a, amount: held } as typeof a) : a)) })).not.toBe("ok")
     // No drift: the minimum is the chain oracle's, as before.
     const calm = { ...snapshot, input: { subAccounts: [{ state: { id: SUB } }] } } as unknown as PortfolioSnapshot
     expect(swapMinimumsAtInclusion(plan, calm)[2]).toBe(atQuote)
