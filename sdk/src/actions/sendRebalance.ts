@@ -139,6 +139,24 @@ const keeperOf = (account: SmartAccount | undefined): (SmartAccount & KeeperAcco
   (account as Partial<KeeperAccountExtension> | undefined)?.kind === "leverageKeeper" ? (account as SmartAccount & KeeperAccountExtension) : undefined
 
 /**
+ * A gas limit padded for what the bundler's estimate can miss, clipped to the Safe's cap on that field
+ * (`AutomationConfig.maxCallGasLimit` / `maxVerificationGasLimit`, which the module enforces in validation,
+ * `GasFieldAboveCap`): `estimate + pad` when it fits, else the cap; an estimate already above the cap is kept as it is,
+ * so the module names the field instead of the operation running out of gas.
+ *
+ * @param estimate - The bundler's estimate (gas).
+ * @param pad - Gas added to it (>= 0).
+ * @param cap - The Safe's cap on the field (gas).
+ * @returns The limit to sign (gas).
+ * @example paddedGasLimit(950_000n, 60_000n, 1_000_000n) // 1_000_000n
+ */
+export function paddedGasLimit(estimate: bigint, pad: bigint, cap: bigint): bigint {
+  const padded = estimate + pad
+  if (padded <= cap) return padded
+  return estimate > cap ? estimate : cap
+}
+
+/**
  * Sends a keeper UserOperation `executeRebalance(keeper, plan)` from a keeper account (`toKeeperAccount`) through
  * the client's bundler, with the client's paymaster when it has one. The plan is validated against chain state first;
  * the operation is then prepared (nonce on the keeper's nonce key, fees, paymaster fields, gas estimated with the
@@ -192,10 +210,8 @@ export async function sendRebalance(
         readContract(reader, { address: keeper.module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [keeper.safe] }),
       ])
       const margin = (estimate.callGasLimit * marginBps) / 10_000n
-      const padded = estimate.callGasLimit + (margin > minCallGasMargin ? margin : minCallGasMargin)
-      const cap = BigInt(config.maxCallGasLimit)
-      overrides.callGasLimit = padded <= cap ? padded : estimate.callGasLimit > cap ? estimate.callGasLimit : cap
-      overrides.verificationGasLimit ??= estimate.verificationGasLimit + (parameters.verificationGasPadding ?? 0n)
+      overrides.callGasLimit = paddedGasLimit(estimate.callGasLimit, margin > minCallGasMargin ? margin : minCallGasMargin, BigInt(config.maxCallGasLimit))
+      overrides.verificationGasLimit ??= paddedGasLimit(estimate.verificationGasLimit, parameters.verificationGasPadding ?? 0n, BigInt(config.maxVerificationGasLimit))
       overrides.preVerificationGas ??= estimate.preVerificationGas
       if (estimate.paymasterVerificationGasLimit !== undefined) overrides.paymasterVerificationGasLimit ??= estimate.paymasterVerificationGasLimit
       if (estimate.paymasterPostOpGasLimit !== undefined) overrides.paymasterPostOpGasLimit ??= estimate.paymasterPostOpGasLimit
