@@ -33,7 +33,18 @@ export type PortfolioSnapshot = {
   decimals: Record<string, number>
   /** The raw on-chain bounds of the plan's amounts (base units), for `clampToChainBounds`. */
   bounds: ChainBounds
+  /**
+   * Reads that failed and were planned around, not silently: an Aave sub-account's reserve limits (planned without
+   * them) or a swap quote (no swap lane for that sub-account, side and fee). The keeper logs each once when it appears
+   * and counts them in the gauge `levpilot_read_degraded`.
+   */
+  degraded?: DegradedRead[] | undefined
 }
+
+/** A read the keeper planned around (`PortfolioSnapshot.degraded`). */
+export type DegradedRead = { read: "aave-limits" | "swap-curve"; subAccount?: Hex | undefined; detail?: string | undefined; message: string }
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message.split("\n")[0] ?? "" : String(error))
 
 const decimalsCache = new Map<string, number>()
 const morphoOf = new Map<string, Address>()
@@ -144,7 +155,11 @@ export async function readPortfolio(
   })
   const borrowable = await readBorrowable(client, deployment, chain)
   // Aave v3 sub-accounts: what their reserves take now (liquidity, caps, frozen / paused), like Morpho's free liquidity.
-  const aaveLimits = await readAaveLimits(client, deployment, chain, safe).catch(() => ({}) as Record<string, AaveSubAccountLimits>)
+  const degraded: DegradedRead[] = []
+  const aaveLimits = await readAaveLimits(client, deployment, chain, safe).catch((error: unknown) => {
+    degraded.push({ read: "aave-limits", message: messageOf(error) })
+    return {} as Record<string, AaveSubAccountLimits>
+  })
   for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const now = Number(block.timestamp)
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()]))
@@ -156,11 +171,15 @@ export async function readPortfolio(
         // The swap lanes run inside Morpho Blue's callbacks: no curve (no swap plan) for other venues.
         if (s.policy.maxSlippageBps === 0 || s.collateral === 0n || !isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue)) return
         const curve = { ...swap, collateral: s.collateralToken, loan: s.loanToken, price: s.price, collateralAmount: s.collateral, blockNumber: block.number }
-        sub.swap = await readSwapCurve(client, { ...curve, decimals: sub.state.collateralDecimals }).catch(() => undefined)
+        const failed = (detail: string) => (error: unknown) => {
+          degraded.push({ read: "swap-curve", subAccount: s.subAccount, detail, message: messageOf(error) })
+          return undefined
+        }
+        sub.swap = await readSwapCurve(client, { ...curve, decimals: sub.state.collateralDecimals }).catch(failed(`sell, fee ${swap.fee}`))
         // Further pools a rescue's sale may be split across, quoted only where one may follow (below the band).
         const others = (swap.fees ?? []).filter((fee) => fee !== swap.fee)
         if (sub.swap !== undefined && s.band === "below" && others.length > 0) {
-          const routes = await Promise.all(others.map((fee) => readSwapCurve(client, { ...curve, fee, decimals: sub.state.collateralDecimals }).catch(() => undefined)))
+          const routes = await Promise.all(others.map((fee) => readSwapCurve(client, { ...curve, fee, decimals: sub.state.collateralDecimals }).catch(failed(`sell, fee ${fee}`))))
           sub.swapRoutes = routes.filter((r): r is SwapCurve => r !== undefined)
         }
         // A buying curve only where a swap boost may follow: boosts allowed and health above the band.
@@ -168,7 +187,7 @@ export async function readPortfolio(
         // above its band (a debt-free remnant after a liquidation) must reach its target in one operation.
         if (s.policy.boostAllowed && s.band === "above") {
           const span = BigInt(Math.ceil(swapBuySpan(sub.state, sub.policy.minHealth) * 10 ** sub.state.loanDecimals))
-          sub.swapBuy = await readSwapCurve(client, { ...curve, decimals: sub.state.loanDecimals, side: "buy", span }).catch(() => undefined)
+          sub.swapBuy = await readSwapCurve(client, { ...curve, decimals: sub.state.loanDecimals, side: "buy", span }).catch(failed(`buy, fee ${swap.fee}`))
         }
       }),
     )
@@ -181,6 +200,7 @@ export async function readPortfolio(
     unreadable,
     decimals,
     input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
+    degraded,
   }
 }
 

@@ -25,6 +25,8 @@ export type SafeRuntime = {
   loggedSigma: Map<string, VolatilityEstimate>
   /** Sub-accounts (lower case) whose state could not be read at the last block (alerted once per outage). */
   unreadable: Set<string>
+  /** Reads planned around at the last step (`PortfolioSnapshot.degraded`, keyed read|subAccount|detail), logged once each. */
+  degraded: Set<string>
   /** Venue of each sub-account (lower-case id) at the last read, for the labels of metrics and logs. */
   venues: Map<string, VenueName>
   /**
@@ -39,7 +41,7 @@ export type SafeRuntime = {
 }
 
 export function newSafeRuntime(config: KeeperSafeConfig): SafeRuntime {
-  return { config, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), trend: new Map(), loggedSigma: new Map(), unreadable: new Set(), venues: new Map() }
+  return { config, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), trend: new Map(), loggedSigma: new Map(), unreadable: new Set(), degraded: new Set(), venues: new Map() }
 }
 
 /**

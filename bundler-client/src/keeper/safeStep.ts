@@ -187,6 +187,30 @@ export class SafeStep {
   }
 
   /**
+   * Reads the snapshot planned around (an Aave sub-account's reserve limits, a swap quote: `PortfolioSnapshot.degraded`)
+   * are not silent: one warn line when each appears (not every block while it lasts), and the gauge
+   * `levpilot_read_degraded{safe, read}` counts them at every step (0 once they read again).
+   */
+  private reportDegraded(rt: SafeRuntime, snapshot: PortfolioSnapshot): void {
+    const { logger, metrics } = this.deps
+    const safe = rt.config.address
+    const degraded = snapshot.degraded ?? []
+    const seen = new Set<string>()
+    for (const d of degraded) {
+      const key = `${d.read}|${d.subAccount ?? ""}|${d.detail ?? ""}`
+      seen.add(key)
+      if (!rt.degraded.has(key))
+        logger.warn(
+          { safe, read: d.read, subAccount: d.subAccount, detail: d.detail, err: d.message },
+          d.read === "aave-limits" ? "Aave reserve limits could not be read: planning without them" : `swap quote failed for ${d.subAccount}${d.detail ? ` (${d.detail})` : ""}: no swap lane for it this block`,
+        )
+    }
+    for (const read of ["aave-limits", "swap-curve"] as const)
+      metrics.set("levpilot_read_degraded", "Reads that failed at the last step and were planned around: an Aave sub-account's reserve limits (planned without them), a swap quote (no swap lane for that sub-account, side and fee).", { safe, read }, degraded.filter((d) => d.read === read).length)
+    rt.degraded = seen
+  }
+
+  /**
    * When an ERC-20 paymaster is paid in a token the Safe's plans spend (`paymasterContext.token`), keeps its exact
    * pre-charge out of what the solver and the clamp may use: the paymaster pulls it in validation, before the plan runs,
    * so a plan spending the whole balance would revert in every block. The charge is the one of this Safe's last
@@ -236,6 +260,7 @@ export class SafeStep {
         events.alert(safe, block, "feed-broken", new SubAccountUnreadableError({ safe, subAccount: e.subAccount, venue, check: "check" in e ? e.check : undefined, cause: e }))
     }
     rt.unreadable = broken
+    this.reportDegraded(rt, snapshot)
     const outOfBand = snapshot.chain.some((s) => s.band !== "inside")
     if (!outOfBand) rt.triggerBlock = undefined
     else if (rt.triggerBlock === undefined) {

@@ -1,4 +1,12 @@
-import type { Address } from "viem"
+import { Writable } from "node:stream"
+import { type Logger, pino } from "pino"
+import type { Address, Hex } from "viem"
+import { collateralValue } from "@levpilot/sdk/rules"
+import { KeeperEvents, type KeeperEvent } from "./events.js"
+import { KeeperMetrics } from "./metrics.js"
+import { SafeStep } from "./safeStep.js"
+import { defaultVolatilitySettings } from "./volatility.js"
+import { VolatilityFeed } from "./volatilityFeed.js"
 import { WAD } from "@levpilot/sdk/constants"
 import type { RulePolicy } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
@@ -52,4 +60,68 @@ export function flashSale(subAccount: number, repaid: bigint, sold: bigint): Cha
     { kind: "SellCollateral", subAccount, route: ROUTE, amount: sold },
     { kind: "EndCallback", subAccount, amount: 0n },
   ]
+}
+
+// The keeper-step fixture (urgentFirst.test.ts, degradedReads.test.ts): a dry-run SafeStep over a Safe state built
+// from sub-accounts on one or two loan assets, with placeholder addresses.
+
+/** The keeper's risk settings of a step fixture (autopilot). */
+export const STEP_RISK = { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" as const, volatility: defaultVolatilitySettings }
+export const SAFE = "0x0000000000000000000000000000000000005afe"
+export const USDC = "0x00000000000000000000000000000000000000b1"
+export const DAI = "0x00000000000000000000000000000000000000b2"
+export const WETH = "0x00000000000000000000000000000000000000c1"
+export const PARK = "0x00000000000000000000000000000000000000f1"
+export const PRICE = 3_000n * 10n ** 36n
+
+/** A Morpho-like sub-account of the step fixture at `health` (WETH collateral at 3,000), its policy band [1.1, 1.5]. */
+export function stepSub(id: Hex, loanToken: string, health: number, band: "below" | "above" | "inside", pools: string[] = []) {
+  const collateral = 100n * 10n ** 18n
+  const debt = (collateralValue(collateral, PRICE) * LLTV) / h(health)
+  return {
+    subAccount: id, loanToken, collateralToken: WETH, collateral, debt, lltv: LLTV, price: PRICE, band,
+    policy: {
+      adapter: ADAPTER, priceFeed: "0x0000000000000000000000000000000000000000", minHealth: h(1.1), targetHealth: h(1.3), maxHealth: h(1.5), maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n,
+      epochLength: 86_400, maxRebalancesPerEpoch: 100, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 300, maxEpochLossBps: 300, boostAllowed: true, maxSlippageBps: 0,
+      maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools, market: `0x${"00".repeat(32)}`,
+    },
+    epochUsage: { lastRebalance: 0, epoch: 0, lossPpb: 0, amountMoved: 0n, rebalances: 0, gasUsed: 0 },
+  }
+}
+
+/** A dry-run SafeStep with its collected events; `logger` silent unless given. */
+export function stepHarness(logger: Logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))) {
+  const metrics = new KeeperMetrics()
+  const events: KeeperEvent[] = []
+  const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
+  const config = { deployment: { adapters: { morphoBlue: ADAPTER } }, swap: undefined, retry: { initialMs: 1, maxMs: 1 }, paymasterContext: undefined, costs: { gasPriceGwei: 1, nativePrice: 3000 } }
+  const step = new SafeStep({
+    config: config as never,
+    clients: { publicClient: {}, sponsoredBundler: undefined } as never,
+    store: { pending: () => undefined, setPending: () => undefined },
+    metrics,
+    logger,
+    events: keeperEvents,
+    clock: { now: () => 1_700_000_000_000 } as never,
+    tracker: {} as never,
+    sender: {} as never,
+    volatility: new VolatilityFeed({ logger, metrics }),
+    dryRun: true,
+  })
+  return { step, events, metrics }
+}
+
+/** A Safe state (lens shape) holding `subAccounts`, idle USDC and DAI, and the empty USDC pool `PARK`. */
+export function stepSafeState(subAccounts: ReturnType<typeof stepSub>[]) {
+  return {
+    safe: SAFE,
+    tokens: [
+      { token: USDC, decimals: 18, balance: 10n ** 24n },
+      { token: DAI, decimals: 18, balance: 10n ** 24n },
+      { token: WETH, decimals: 18, balance: 0n },
+    ],
+    pools: [{ pool: PARK, asset: USDC, assets: 0n, maxWithdraw: 0n }],
+    unreadable: [],
+    subAccounts,
+  }
 }
