@@ -27,7 +27,7 @@ import { AccountNotFoundError } from "../errors/deployments.js"
 import { getLeverageError } from "../errors/getLeverageError.js"
 import { InvalidRebalanceOverrideError, type InvalidRebalanceOverrideErrorType, KeeperCallNotAllowedError } from "../errors/keeper.js"
 import type { Plan } from "../types/leverage.js"
-import { getKeeperEstimationStateOverride } from "../utils/estimation.js"
+import { getKeeperEstimationStateOverride, getRebalanceExecutionGas } from "../utils/estimation.js"
 import { encodeRebalanceCallData } from "../utils/plan.js"
 import { PaymasterChargeUnknownError, type PaymasterChargeUnknownErrorType, PaymasterTokenChargeError, type PaymasterTokenChargeErrorType } from "../errors/paymaster.js"
 import { type CheckRebalanceRulesParameters, checkRebalanceRules } from "../rules/planRules.js"
@@ -62,7 +62,9 @@ export type SendRebalanceParameters = {
    * 1_000 = 10%, at least 60,000 gas), capped at the Safe's `maxCallGasLimit`. An estimate runs at the latest block;
    * if the operation lands in a later second, the venue first accrues interest (Morpho calls its IRM and writes the
    * market), which the estimate did not pay for. EntryPoint v0.7 charges 10% of the call gas left unused, so the
-   * headroom is kept small. 0 sends the bundler's estimate as is.
+   * headroom is kept small. The estimate is first checked against the execution itself (`getRebalanceExecutionGas`:
+   * one `eth_call` from the EntryPoint with that gas, `eth_estimateGas` when it fails) and raised when short; a plan
+   * whose execution reverts is not sent. 0 sends the bundler's estimate as is (no check).
    */
   callGasMarginBps?: number | undefined
   /**
@@ -191,10 +193,13 @@ export async function sendRebalance(
         getAction(client, estimateUserOperationGas, "estimateUserOperationGas")({ account, callData, ...overrides, ...extra } as Parameters<typeof estimateUserOperationGas>[1]),
         readContract(reader, { address: keeper.module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [keeper.safe] }),
       ])
-      const margin = (estimate.callGasLimit * marginBps) / 10_000n
-      const padded = estimate.callGasLimit + (margin > minCallGasMargin ? margin : minCallGasMargin)
+      // The bundler's call gas, raised to what the execution needs when it is short (getRebalanceExecutionGas: Alto
+      // answers a failed second simulation with its 9,000-gas floor, and such an operation lands and runs out of gas).
+      const callGas = await getRebalanceExecutionGas(reader, { entryPoint: account.entryPoint.address, safe: keeper.safe, callData, callGasLimit: estimate.callGasLimit })
+      const margin = (callGas * marginBps) / 10_000n
+      const padded = callGas + (margin > minCallGasMargin ? margin : minCallGasMargin)
       const cap = BigInt(config.maxCallGasLimit)
-      overrides.callGasLimit = padded <= cap ? padded : estimate.callGasLimit > cap ? estimate.callGasLimit : cap
+      overrides.callGasLimit = padded <= cap ? padded : callGas > cap ? callGas : cap
       overrides.verificationGasLimit ??= estimate.verificationGasLimit + (parameters.verificationGasPadding ?? 0n)
       overrides.preVerificationGas ??= estimate.preVerificationGas
       if (estimate.paymasterVerificationGasLimit !== undefined) overrides.paymasterVerificationGasLimit ??= estimate.paymasterVerificationGasLimit
