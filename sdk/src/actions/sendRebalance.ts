@@ -62,7 +62,7 @@ export type SendRebalanceParameters = {
    * 1_000 = 10%, at least 60,000 gas), capped at the Safe's `maxCallGasLimit`. An estimate runs at the latest block;
    * if the operation lands in a later second, the venue first accrues interest (Morpho calls its IRM and writes the
    * market), which the estimate did not pay for. EntryPoint v0.7 charges 10% of the call gas left unused, so the
-   * headroom is kept small. The estimate is first checked against the execution itself (`getRebalanceExecutionGas`:
+   * headroom is kept small. The padded limit is then checked against the execution itself (`getRebalanceExecutionGas`:
    * one `eth_call` from the EntryPoint with that gas, `eth_estimateGas` when it fails) and raised when short; a plan
    * whose execution reverts is not sent. 0 sends the bundler's estimate as is (no check).
    */
@@ -193,13 +193,18 @@ export async function sendRebalance(
         getAction(client, estimateUserOperationGas, "estimateUserOperationGas")({ account, callData, ...overrides, ...extra } as Parameters<typeof estimateUserOperationGas>[1]),
         readContract(reader, { address: keeper.module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [keeper.safe] }),
       ])
-      // The bundler's call gas, raised to what the execution needs when it is short (getRebalanceExecutionGas: Alto
-      // answers a failed second simulation with its 9,000-gas floor, and such an operation lands and runs out of gas).
-      const callGas = await getRebalanceExecutionGas(reader, { entryPoint: account.entryPoint.address, safe: keeper.safe, callData, callGasLimit: estimate.callGasLimit })
-      const margin = (callGas * marginBps) / 10_000n
-      const padded = callGas + (margin > minCallGasMargin ? margin : minCallGasMargin)
       const cap = BigInt(config.maxCallGasLimit)
-      overrides.callGasLimit = padded <= cap ? padded : callGas > cap ? callGas : cap
+      const pad = (gas: bigint) => {
+        const margin = (gas * marginBps) / 10_000n
+        const padded = gas + (margin > minCallGasMargin ? margin : minCallGasMargin)
+        return padded <= cap ? padded : gas > cap ? gas : cap
+      }
+      // The limit to send, checked against the execution itself and raised to its need when short
+      // (getRebalanceExecutionGas): Alto answers a failed simulation with its 9,000-gas floor doubled, and an operation
+      // sent with that lands and runs out of gas in its plan.
+      const padded = pad(estimate.callGasLimit)
+      const needed = await getRebalanceExecutionGas(reader, { entryPoint: account.entryPoint.address, safe: keeper.safe, callData, callGasLimit: padded })
+      overrides.callGasLimit = needed > padded ? pad(needed) : padded
       overrides.verificationGasLimit ??= estimate.verificationGasLimit + (parameters.verificationGasPadding ?? 0n)
       overrides.preVerificationGas ??= estimate.preVerificationGas
       if (estimate.paymasterVerificationGasLimit !== undefined) overrides.paymasterVerificationGasLimit ??= estimate.paymasterVerificationGasLimit
