@@ -195,6 +195,8 @@ type Run = {
   shockToLastInclusionMs: number | null
   shockScanMs: number
   shockBlockRpcRequests: number
+  /** The shock block's requests (to the last Safe of its block checked) by JSON-RPC method. */
+  shockRequestsByMethod: Record<string, number>
   /** Out-of-band Safes with a rebalance included and successful (`UserOperationEvent.success`). */
   rebalanced: number
   /**
@@ -407,11 +409,13 @@ try {
 
         prices = { WETH: prices.WETH * 0.9, WBTC: prices.WBTC * 0.9 }
         const rShock = keeperRequests()
+        const [mShock, ownShock] = [new Map(byMethod), ownRequests]
         const shockBlock = await driver.set(prices)
         const shockSeen = Date.now()
         const shockStats = await doneFrom(shockBlock, "the shock block's scan")
         // The keeper's requests from the oracle update to the last Safe of its block checked (the update's own included).
         const shockBlockRpcRequests = keeperRequests() - rShock
+        const shockRequestsByMethod = methodsSince(mShock, ownShock, 1)
         log(`  shock block ${shockStats.block}: scanned in ${(shockStats.doneAt as number) - shockStats.seenAt} ms`)
         const all = await waitFor(`inclusion of the ${edge.length} out-of-band Safes' rebalances`, async () =>
           included().size === edge.length ? true : (await head()) > shockBlock + BigInt(inclusionBlocks) ? false : undefined,
@@ -438,6 +442,7 @@ try {
           shockToLastInclusionMs: lastInclusionMs,
           shockScanMs: (shockStats.doneAt as number) - shockStats.seenAt,
           shockBlockRpcRequests,
+          shockRequestsByMethod,
           rebalanced: included().size,
           reverted,
           outOfBand: edge.length,
