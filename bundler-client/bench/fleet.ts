@@ -195,6 +195,8 @@ type Run = {
   shockToLastInclusionMs: number | null
   shockScanMs: number
   shockBlockRpcRequests: number
+  /** The shock block's requests (to the last Safe of its block checked) by JSON-RPC method. */
+  shockRequestsByMethod: Record<string, number>
   /** Out-of-band Safes with a rebalance included and successful (`UserOperationEvent.success`). */
   rebalanced: number
   /**
@@ -228,10 +230,39 @@ type RevertDetail = {
   callGasLimit?: string | undefined
   verificationGasLimit?: string | undefined
   innermostFailure?: { to: string; input: string; error: string; gas: string; gasUsed: string; depth: number } | undefined
+  /** The Safe's keeper events (sent, included, resubmit, tracking, alert) in this run, for the order of its operations. */
+  history?: string[] | undefined
+  /** The Safe's `UserOperationEvent`s on chain (block, nonce, success). */
+  onChain?: string[] | undefined
 }
 type CallFrame = { to?: string; input?: string; error?: string; gas?: string; gasUsed?: string; calls?: CallFrame[] }
-const explainRevert = async (e: KeeperEvent & { type: "included" }): Promise<RevertDetail> => {
+/** One Safe's keeper events in order, one line each (for a reverted operation's diagnosis). */
+const historyOf = (safe: string, events: KeeperEvent[]): string[] =>
+  events
+    .filter((x) => "safe" in x && x.safe.toLowerCase() === safe.toLowerCase())
+    .map((x) => {
+      const { type, block } = x as { type: string; block: bigint }
+      const extra =
+        x.type === "sent" ? `nonce ${x.nonce & 0xffffffffn} attempt ${x.attempt} hash ${x.userOpHash.slice(0, 10)}`
+        : x.type === "included" ? `${x.success ? "ok" : "REVERTED"} hash ${x.userOpHash.slice(0, 10)}`
+        : x.type === "alert" ? `${x.kind}: ${x.message.slice(0, 100)}`
+        : x.type === "resubmit" || x.type === "tracking" ? x.reason
+        : ""
+      return `${type}@${block} ${extra}`
+    })
+/** A Safe's `UserOperationEvent`s on chain, one line each. */
+const onChainOf = async (safe: string): Promise<string[]> => {
+  try {
+    const logs = await env.publicClient.getLogs({ address: env.devnet.addresses.entryPoint, event: userOperationEventAbi, args: { sender: safe as Address }, fromBlock: 0n })
+    return logs.map((l) => `block ${l.blockNumber} nonce ${(l.args.nonce ?? 0n) & 0xffffffffn} ${l.args.success ? "ok" : "REVERTED"} hash ${l.args.userOpHash?.slice(0, 10)} tx ${l.transactionHash.slice(0, 10)}`)
+  } catch (error) {
+    return [`could not be read: ${error instanceof Error ? error.message.slice(0, 100) : String(error)}`]
+  }
+}
+const explainRevert = async (e: KeeperEvent & { type: "included" }, events: KeeperEvent[]): Promise<RevertDetail> => {
   const detail: RevertDetail = { safe: e.safe, userOpHash: e.userOpHash, block: e.block.toString(), actualGasUsed: e.actualGasUsed.toString(), revert: e.revert }
+  detail.history = historyOf(e.safe, events)
+  detail.onChain = await onChainOf(e.safe)
   try {
     const byHash = (await fetch(env.devnet.bundlerUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_getUserOperationByHash", params: [e.userOpHash] }) }).then((r) => r.json())) as {
       result?: { transactionHash?: string; userOperation?: { callGasLimit?: string; verificationGasLimit?: string } }
@@ -302,7 +333,7 @@ try {
         if (e.type === "observed") return
         events.push(e)
         if (e.type === "included" && e.success && !rebalancedAt.has(e.safe.toLowerCase())) rebalancedAt.set(e.safe.toLowerCase(), Date.now())
-        if (e.type === "included" && !e.success && edgeSet.has(e.safe.toLowerCase())) revertDetails.push(explainRevert(e))
+        if (e.type === "included" && !e.success && edgeSet.has(e.safe.toLowerCase())) revertDetails.push(explainRevert(e, events))
       }
       const nodes = Array.from({ length: workers }, (_, i) => new FleetNode(config, { chain: env.devnet.chain, lead: i === 0, onEvent: record }))
       for (const n of nodes) await n.start()
@@ -378,11 +409,13 @@ try {
 
         prices = { WETH: prices.WETH * 0.9, WBTC: prices.WBTC * 0.9 }
         const rShock = keeperRequests()
+        const [mShock, ownShock] = [new Map(byMethod), ownRequests]
         const shockBlock = await driver.set(prices)
         const shockSeen = Date.now()
         const shockStats = await doneFrom(shockBlock, "the shock block's scan")
         // The keeper's requests from the oracle update to the last Safe of its block checked (the update's own included).
         const shockBlockRpcRequests = keeperRequests() - rShock
+        const shockRequestsByMethod = methodsSince(mShock, ownShock, 1)
         log(`  shock block ${shockStats.block}: scanned in ${(shockStats.doneAt as number) - shockStats.seenAt} ms`)
         const all = await waitFor(`inclusion of the ${edge.length} out-of-band Safes' rebalances`, async () =>
           included().size === edge.length ? true : (await head()) > shockBlock + BigInt(inclusionBlocks) ? false : undefined,
@@ -390,7 +423,7 @@ try {
         // The last edge Safe's first successful inclusion (a Safe whose first operation reverted counts at its success).
         const lastInclusionMs = all ? Math.max(...[...edgeSet].map((s) => rebalancedAt.get(s) ?? Number.NaN)) - shockSeen : null
         const reverts = edgeInclusions().filter((e) => !e.success)
-        const reverted: Run["reverted"] = { operations: reverts.length, safes: new Set(reverts.map((e) => e.safe.toLowerCase())).size, reasons: {}, details: await Promise.all(revertDetails) }
+        const reverted: Run["reverted"] = { operations: reverts.length, safes: new Set(reverts.map((e) => e.safe.toLowerCase())).size, reasons: {}, details: await Promise.all(revertDetails.map(async (d) => { const x = await d; return { ...x, history: historyOf(x.safe, events), onChain: await onChainOf(x.safe) } })) }
         for (const e of reverts) reverted.reasons[e.revert ?? "unknown"] = (reverted.reasons[e.revert ?? "unknown"] ?? 0) + 1
         const inclusion = await inclusionStats(shockBlock, await head(), edgeSet)
         const alerts: Record<string, number> = {}
@@ -409,6 +442,7 @@ try {
           shockToLastInclusionMs: lastInclusionMs,
           shockScanMs: (shockStats.doneAt as number) - shockStats.seenAt,
           shockBlockRpcRequests,
+          shockRequestsByMethod,
           rebalanced: included().size,
           reverted,
           outOfBand: edge.length,

@@ -27,7 +27,7 @@ import { AccountNotFoundError } from "../errors/deployments.js"
 import { getLeverageError } from "../errors/getLeverageError.js"
 import { InvalidRebalanceOverrideError, type InvalidRebalanceOverrideErrorType, KeeperCallNotAllowedError } from "../errors/keeper.js"
 import type { Plan } from "../types/leverage.js"
-import { getKeeperEstimationStateOverride } from "../utils/estimation.js"
+import { getKeeperEstimationStateOverride, getRebalanceExecutionGas } from "../utils/estimation.js"
 import { encodeRebalanceCallData } from "../utils/plan.js"
 import { PaymasterChargeUnknownError, type PaymasterChargeUnknownErrorType, PaymasterTokenChargeError, type PaymasterTokenChargeErrorType } from "../errors/paymaster.js"
 import { type CheckRebalanceRulesParameters, checkRebalanceRules } from "../rules/planRules.js"
@@ -62,7 +62,9 @@ export type SendRebalanceParameters = {
    * 1_000 = 10%, at least 60,000 gas), capped at the Safe's `maxCallGasLimit`. An estimate runs at the latest block;
    * if the operation lands in a later second, the venue first accrues interest (Morpho calls its IRM and writes the
    * market), which the estimate did not pay for. EntryPoint v0.7 charges 10% of the call gas left unused, so the
-   * headroom is kept small. 0 sends the bundler's estimate as is.
+   * headroom is kept small. The padded limit is then checked against the execution itself (`getRebalanceExecutionGas`:
+   * one `eth_call` from the EntryPoint with that gas, `eth_estimateGas` when it fails) and raised when short; a plan
+   * whose execution reverts is not sent. 0 sends the bundler's estimate as is (no check).
    */
   callGasMarginBps?: number | undefined
   /**
@@ -209,8 +211,17 @@ export async function sendRebalance(
         getAction(client, estimateUserOperationGas, "estimateUserOperationGas")({ account, callData, ...overrides, ...extra } as Parameters<typeof estimateUserOperationGas>[1]),
         readContract(reader, { address: keeper.module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [keeper.safe] }),
       ])
-      const margin = (estimate.callGasLimit * marginBps) / 10_000n
-      overrides.callGasLimit = paddedGasLimit(estimate.callGasLimit, margin > minCallGasMargin ? margin : minCallGasMargin, BigInt(config.maxCallGasLimit))
+      const cap = BigInt(config.maxCallGasLimit)
+      const pad = (gas: bigint) => {
+        const margin = (gas * marginBps) / 10_000n
+        return paddedGasLimit(gas, margin > minCallGasMargin ? margin : minCallGasMargin, cap)
+      }
+      // The limit to send, checked against the execution itself and raised to its need when short
+      // (getRebalanceExecutionGas): Alto answers a failed simulation with its 9,000-gas floor doubled, and an operation
+      // sent with that lands and runs out of gas in its plan.
+      const padded = pad(estimate.callGasLimit)
+      const needed = await getRebalanceExecutionGas(reader, { entryPoint: account.entryPoint.address, safe: keeper.safe, callData, callGasLimit: padded })
+      overrides.callGasLimit = needed > padded ? pad(needed) : padded
       overrides.verificationGasLimit ??= paddedGasLimit(estimate.verificationGasLimit, parameters.verificationGasPadding ?? 0n, BigInt(config.maxVerificationGasLimit))
       overrides.preVerificationGas ??= estimate.preVerificationGas
       if (estimate.paymasterVerificationGasLimit !== undefined) overrides.paymasterVerificationGasLimit ??= estimate.paymasterVerificationGasLimit

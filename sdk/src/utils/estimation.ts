@@ -13,7 +13,7 @@ import {
   maxUint64,
   numberToHex,
 } from "viem"
-import { call, readContract } from "viem/actions"
+import { call, estimateGas, readContract } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { EstimationOverrideError } from "../errors/keeper.js"
 
@@ -101,4 +101,43 @@ export async function getKeeperEstimationStateOverride({
   )
     throw new EstimationOverrideError({ module })
   return stateOverride
+}
+
+/**
+ * A transaction's intrinsic gas for `data` before EIP-7623's floor: 21,000 plus 4 per zero byte and 16 per other byte.
+ *
+ * @returns The gas.
+ */
+export function intrinsicCallGas(data: Hex): bigint {
+  let gas = 21_000n
+  for (let i = 2; i < data.length; i += 2) gas += data.slice(i, i + 2) === "00" ? 4n : 16n
+  return gas
+}
+
+/**
+ * Whether `callGasLimit` covers a keeper operation's execution phase, and if not, the gas it needs: the EntryPoint
+ * calls the Safe with exactly `callGasLimit` gas, so the same call is made from the EntryPoint's address at the latest
+ * block with that much gas for the call frame (`eth_call`, one execution). When that call fails (out of gas, or the
+ * plan reverts), `eth_estimateGas` of the same call (the node's binary search, which needs the call to succeed) gives
+ * the frame's need, its intrinsic gas taken off; a plan that reverts at any gas is thrown as the node reported it.
+ *
+ * A bundler's `eth_estimateUserOperationGas` is not enough on its own: Alto 0.0.20 answers a success with its 9,000-gas
+ * floor (doubled: 18,000) when its own second simulation fails, e.g. on a node serving a state newer than the block it
+ * dates the call at; a rebalance sent with that limit lands, runs out of gas in its plan and is charged for nothing.
+ *
+ * @returns `callGasLimit` when it covers the execution, else the execution's need (larger).
+ * @throws The node's error when the execution reverts at any gas (the plan no longer holds on the latest state).
+ */
+export async function getRebalanceExecutionGas(
+  client: Client<Transport, Chain | undefined>,
+  { entryPoint, safe, callData, callGasLimit }: { entryPoint: Address; safe: Address; callData: Hex; callGasLimit: bigint },
+): Promise<bigint> {
+  const intrinsic = intrinsicCallGas(callData)
+  const covered = await call(client, { account: entryPoint, to: safe, data: callData, gas: callGasLimit + intrinsic }).then(
+    () => true,
+    () => false,
+  )
+  if (covered) return callGasLimit
+  const needed = (await estimateGas(client, { account: entryPoint, to: safe, data: callData })) - intrinsic
+  return needed > callGasLimit ? needed : callGasLimit
 }

@@ -31,6 +31,8 @@ export {
 export {
   getAutomationConfigSlots,
   getKeeperEstimationStateOverride,
+  getRebalanceExecutionGas,
+  intrinsicCallGas,
 } from "./estimation.js"
 export {
   safeOperationTypes,

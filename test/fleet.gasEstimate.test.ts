@@ -1,0 +1,72 @@
+import { type Address, getAddress } from "viem"
+import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import type { KeeperEvent } from "../bundler-client/src/keeper/events"
+import { type FleetEnv, fleetHealth, startFleetEnv } from "./fleetEnv"
+import { keeperOpsOf, queueConfigJson, safesOf, startNode } from "./fleetQueue"
+import { startRpcProxy, waitFor } from "./keeperProbes"
+import { type RedisServer, startRedisServer } from "./redisServer"
+
+let f: FleetEnv
+let redis: RedisServer
+
+beforeAll(async () => {
+  redis = await startRedisServer()
+  f = await startFleetEnv({ blockTime: 1 })
+})
+
+afterAll(async () => {
+  await f?.stop()
+  await redis?.stop()
+})
+
+/**
+ * What Alto 0.0.20 answered bench:fleet (5,000 Safes, 4 workers) for the 3 operations that were included and then
+ * reverted: `callGasLimit` 0x4650 (18,000 gas), its 9,000-gas floor doubled after "Second validation during
+ * eth_estimateUserOperationGas led to a failure" (data 0x), returned as a success. A rebalance's execution needs about
+ * 230,000: sent with the SDK's 60,000 margin (78,000), each ran out of gas inside the plan (an ERC-20 approve with 3,140
+ * gas left) and was charged ~199,000 gas for nothing.
+ */
+const altoFloorEstimate = "0x4650"
+
+describe("fleet: a bundler's call gas estimate below what the plan's execution needs", () => {
+  test("is raised to the execution's own estimate before the send: the operation lands and succeeds (Alto's 18,000-gas answer otherwise reverts it out of gas after inclusion)", async () => {
+    const [edge] = (await f.createSafes([fleetHealth.edge])) as [Address]
+    const proxy = await startRpcProxy(f.env.devnet.bundlerUrl)
+    const estimates: { callGasLimit: bigint }[] = []
+    const sent: { callGasLimit: bigint }[] = []
+    proxy.state.intercept = async (request, forward) => {
+      const sender = (request.params?.[0] as { sender?: string } | undefined)?.sender?.toLowerCase()
+      if (sender !== edge.toLowerCase()) return undefined
+      if (request.method === "eth_sendUserOperation") {
+        sent.push({ callGasLimit: BigInt((request.params?.[0] as { callGasLimit: string }).callGasLimit) })
+        return undefined
+      }
+      if (request.method !== "eth_estimateUserOperationGas") return undefined
+      const answer = JSON.parse(await forward()) as { result?: { callGasLimit: string } }
+      if (!answer.result) return { body: JSON.stringify(answer) }
+      estimates.push({ callGasLimit: BigInt(answer.result.callGasLimit) })
+      return { body: JSON.stringify({ ...answer, result: { ...answer.result, callGasLimit: altoFloorEstimate } }) }
+    }
+    const events: KeeperEvent[] = []
+    const { node, events: nodeEvents } = await startNode(f, f.fleetConfig(queueConfigJson(f, redis.url, [edge], { bundlerUrl: proxy.url })))
+    try {
+      await waitFor("the Safe observed", () => nodeEvents.some((e) => e.type === "observed") || undefined, 40_000)
+      const from = await f.shock(0.9)
+      await waitFor("the Safe's first operation included", () => nodeEvents.find((e) => e.type === "included") ?? undefined, 60_000)
+      events.push(...nodeEvents)
+      const [first] = await keeperOpsOf(f, edge, from)
+      // The bundler estimated the real execution (about 270,000 here) and the proxy answered 18,000 instead.
+      expect(estimates.length).toBeGreaterThan(0)
+      expect(estimates[0]?.callGasLimit).toBeGreaterThan(200_000n)
+      // Before the fix: sent with 18,000 + the SDK's 60,000 margin, included, and reverted out of gas.
+      expect(first?.args.success).toBe(true)
+      expect(sent[0]?.callGasLimit).toBeGreaterThan(200_000n)
+      const included = events.filter((e): e is KeeperEvent & { type: "included" } => e.type === "included")
+      expect(included.map((e) => e.success)).toEqual([true])
+      expect(safesOf(events, "sent")).toEqual([getAddress(edge)])
+    } finally {
+      await node.stop()
+      await proxy.stop()
+    }
+  })
+})
