@@ -2,23 +2,18 @@ import { type Address, getAddress } from "viem"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { privateKeyToAccount } from "viem/accounts"
 import type { KeeperEvent } from "../bundler-client/src/keeper/events"
-import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { type FleetEnv, fleetHealth, startFleetEnv } from "./fleetEnv"
-import { keeperOpsOf, queueConfigJson, safesOf, startBundlerGate, startNode } from "./fleetQueue"
+import { describe, expect, test } from "vitest"
+import { type FleetEnv, fleetHealth } from "./fleetEnv"
+import { fleetWithRedis, keeperOpsOf, queueConfigJson, safesOf, startBundlerGate, startNode } from "./fleetQueue"
 import { captureLogs, waitFor } from "./keeperProbes"
-import { type RedisServer, startRedisServer } from "./redisServer"
+import type { RedisServer } from "./redisServer"
 
 let f: FleetEnv
 let redis: RedisServer
 
-beforeAll(async () => {
-  redis = await startRedisServer()
-  f = await startFleetEnv({ blockTime: 1 })
-})
-
-afterAll(async () => {
-  await f?.stop()
-  await redis?.stop()
+fleetWithRedis((env, server) => {
+  f = env
+  redis = server
 })
 
 const observedAt = (events: readonly KeeperEvent[], safe: Address) =>

@@ -1,22 +1,17 @@
 import { type Address, getAddress } from "viem"
-import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { describe, expect, test } from "vitest"
 import type { KeeperEvent } from "../bundler-client/src/keeper/events"
-import { type FleetEnv, fleetHealth, startFleetEnv } from "./fleetEnv"
-import { keeperOpsOf, queueConfigJson, safesOf, startNode } from "./fleetQueue"
+import { type FleetEnv, fleetHealth } from "./fleetEnv"
+import { fleetWithRedis, keeperOpsOf, queueConfigJson, safesOf, startNode } from "./fleetQueue"
 import { startRpcProxy, waitFor } from "./keeperProbes"
-import { type RedisServer, startRedisServer } from "./redisServer"
+import type { RedisServer } from "./redisServer"
 
 let f: FleetEnv
 let redis: RedisServer
 
-beforeAll(async () => {
-  redis = await startRedisServer()
-  f = await startFleetEnv({ blockTime: 1 })
-})
-
-afterAll(async () => {
-  await f?.stop()
-  await redis?.stop()
+fleetWithRedis((env, server) => {
+  f = env
+  redis = server
 })
 
 /**

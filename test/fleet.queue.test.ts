@@ -5,7 +5,7 @@ import { join, resolve } from "node:path"
 import { Redis } from "ioredis"
 import { type Address, getAddress } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
-import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { describe, expect, test } from "vitest"
 import { connectKeeperClients } from "../bundler-client/src/keeper/clients"
 import type { KeeperEvent } from "../bundler-client/src/keeper/events"
 import { KeeperEvents } from "../bundler-client/src/keeper/events"
@@ -16,23 +16,18 @@ import { KeeperMetrics } from "../bundler-client/src/keeper/metrics"
 import { StoreFencedError } from "../bundler-client/src/keeper/store"
 import { systemClock } from "../bundler-client/src/keeper/clock"
 import { pino } from "pino"
-import { type FleetEnv, fleetHealth, startFleetEnv } from "./fleetEnv"
-import { bundlingMode, keeperOpsOf, queueConfigJson, safesOf, startNode, startWebhookReceiver } from "./fleetQueue"
+import { type FleetEnv, fleetHealth } from "./fleetEnv"
+import { bundlingMode, fleetWithRedis, keeperOpsOf, queueConfigJson, safesOf, startNode, startWebhookReceiver } from "./fleetQueue"
 import { waitFor } from "./keeperProbes"
-import { type RedisServer, startRedisServer } from "./redisServer"
+import type { RedisServer } from "./redisServer"
 
 let f: FleetEnv
 let redis: RedisServer
 const dir = mkdtempSync(join(tmpdir(), "levpilot-fleet-"))
 
-beforeAll(async () => {
-  redis = await startRedisServer()
-  f = await startFleetEnv({ blockTime: 1 })
-})
-
-afterAll(async () => {
-  await f?.stop()
-  await redis?.stop()
+fleetWithRedis((env, server) => {
+  f = env
+  redis = server
 })
 
 const sameSet = (a: readonly Address[], b: readonly Address[]) => expect(new Set(a.map((x) => getAddress(x)))).toEqual(new Set(b.map((x) => getAddress(x))))

@@ -5,8 +5,10 @@ import { type Address, getAddress } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import type { KeeperEvent } from "../bundler-client/src/keeper/events"
 import { FleetNode } from "../bundler-client/src/keeper/fleet/queueNode"
-import type { FleetEnv } from "./fleetEnv"
+import { type FleetEnv, startFleetEnv } from "./fleetEnv"
+import { afterAll, beforeAll } from "vitest"
 import { keeperNonceKeyOf, startRpcProxy } from "./keeperProbes"
+import { type RedisServer, startRedisServer } from "./redisServer"
 
 /** A posted webhook notification as the receiver saw it. */
 export type Received = { id: string; headers: IncomingHttpHeaders; body: Record<string, unknown>; raw: string; status: number }
@@ -148,4 +150,22 @@ export async function startBundlerGate(target: string) {
       return proxy.stop()
     },
   }
+}
+
+/**
+ * A real Redis server and a fleet devnet with 1-second blocks (`startFleetEnv`), started before the calling file's tests
+ * (handed to `ready`) and stopped after them.
+ */
+export function fleetWithRedis(ready: (f: FleetEnv, redis: RedisServer) => void): void {
+  let f: FleetEnv | undefined
+  let redis: RedisServer | undefined
+  beforeAll(async () => {
+    redis = await startRedisServer()
+    f = await startFleetEnv({ blockTime: 1 })
+    ready(f, redis)
+  })
+  afterAll(async () => {
+    await f?.stop()
+    await redis?.stop()
+  })
 }

@@ -111,7 +111,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         _priceAt(2400e18);
         MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
         assertLt(aaveHealthFactor(safe), 1.2e18);
-        Swap memory x = _deleverage(s);
+        Swap memory x = _swapBlock(s, false);
         (uint256 aWethBefore, uint256 debtBefore) = (aBalance(weth, safe), variableDebt(usdc, safe));
         int256 equityBefore = _equity();
         uint256 aaveWethBefore = weth.balanceOf(reserve(weth).aTokenAddress);
@@ -146,36 +146,32 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         uint256 premium;
     }
 
-    /// @dev Sells c so that (C - c) P lltv = 1.45 (D - repaid), repaid ~ c P (1 - 15 bps); repays the quote less the
-    /// premium on the repayment.
-    function _deleverage(MarketState memory s) internal returns (Swap memory x) {
+    /// @dev The callback block to health ~1.45 with a 15 bps cost estimate, the opener's amount the quote less the
+    /// premium on it. Deleverage: sells c with (C - c) P lltv = 1.45 (D - c P (1 - 15 bps)), RepayWithCallback {
+    /// WithdrawCollateral, SellCollateral }. Boost: borrows b with (C P + b (1 - 15 bps)) lltv = 1.45 (D + b),
+    /// SupplyCollateralWithCallback { Borrow, BuyCollateral }.
+    function _swapBlock(MarketState memory s, bool boost) internal returns (Swap memory x) {
         uint256 value = HealthLib.collateralValue(s.collateral, s.price);
-        uint256 soldValue = (1.45e18 * s.debt - value * s.lltv) / (1.45e18 * 9985 / 10_000 - s.lltv);
-        x.swapIn = Math.mulDiv(soldValue, 1e36, s.price);
-        x.quoted = quoteExactIn(address(weth), address(usdc), FEE_LOW, x.swapIn);
+        x.swapIn = boost
+            ? (value * s.lltv - 1.45e18 * s.debt) / (1.45e18 - s.lltv * 9985 / 10_000)
+            : Math.mulDiv((1.45e18 * s.debt - value * s.lltv) / (1.45e18 * 9985 / 10_000 - s.lltv), 1e36, s.price);
+        (address tokenIn, address tokenOut) = boost ? (address(usdc), address(weth)) : (address(weth), address(usdc));
+        x.quoted = quoteExactIn(tokenIn, tokenOut, FEE_LOW, x.swapIn);
         x.venueAmount = x.quoted * 10_000 / (10_000 + PREMIUM_BPS);
         x.premium = _premium(x.venueAmount);
-        x.plan = _block(
-            ActionKind.RepayWithCallback,
-            x.venueAmount,
-            action(ActionKind.WithdrawCollateral, 0, address(0), x.swapIn),
-            action(ActionKind.SellCollateral, 0, _route(), x.swapIn)
-        );
-    }
-
-    /// @dev Borrows b so that (C P + b (1 - 15 bps)) lltv = 1.45 (D + b); supplies the quote less the premium on it.
-    function _boost(MarketState memory s) internal returns (Swap memory x) {
-        uint256 value = HealthLib.collateralValue(s.collateral, s.price);
-        x.swapIn = (value * s.lltv - 1.45e18 * s.debt) / (1.45e18 - s.lltv * 9985 / 10_000);
-        x.quoted = quoteExactIn(address(usdc), address(weth), FEE_LOW, x.swapIn);
-        x.venueAmount = x.quoted * 10_000 / (10_000 + PREMIUM_BPS);
-        x.premium = _premium(x.venueAmount);
-        x.plan = _block(
-            ActionKind.SupplyCollateralWithCallback,
-            x.venueAmount,
-            action(ActionKind.Borrow, 0, address(0), x.swapIn),
-            action(ActionKind.BuyCollateral, 0, _route(), x.swapIn)
-        );
+        x.plan = boost
+            ? _block(
+                ActionKind.SupplyCollateralWithCallback,
+                x.venueAmount,
+                action(ActionKind.Borrow, 0, address(0), x.swapIn),
+                action(ActionKind.BuyCollateral, 0, _route(), x.swapIn)
+            )
+            : _block(
+                ActionKind.RepayWithCallback,
+                x.venueAmount,
+                action(ActionKind.WithdrawCollateral, 0, address(0), x.swapIn),
+                action(ActionKind.SellCollateral, 0, _route(), x.swapIn)
+            );
     }
 
     /// @notice Health 2.0 with boosts allowed: SupplyCollateralWithCallback { Borrow, BuyCollateral } EndCallback (the
@@ -186,7 +182,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         _priceAt(4400e18); // health 44,000 x 0.83 / 18,000 = 2.03 > maxHealth 1.7
         MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
         assertGt(aaveHealthFactor(safe), 1.7e18);
-        Swap memory x = _boost(s);
+        Swap memory x = _swapBlock(s, true);
         (uint256 aWethBefore, uint256 debtBefore) = (aBalance(weth, safe), variableDebt(usdc, safe));
 
         handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
@@ -212,7 +208,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         id = setPolicyFor(safe, _policy(false));
         _priceAt(2400e18);
         MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
-        Swap memory x = _deleverage(s);
+        Swap memory x = _swapBlock(s, false);
         x.plan.actions[0].amount = 20 * s.debt;
         usdc.mint(safe, 20_000e6); // idle USDC enough to fund the whole debt and that premium (0.05% of 360,000)
         (uint256 aWethBefore, uint256 debtBefore) = (aBalance(weth, safe), variableDebt(usdc, safe));
