@@ -3,8 +3,8 @@ import { pino } from "pino"
 import { describe, expect, it } from "vitest"
 import { TrendEstimator } from "../risk/trend.js"
 import { solve } from "../solver/solver.js"
-import { makePolicy, oneSubAccountInput } from "../solver/testing.js"
-import type { SolverInput, SwapCurve } from "../solver/types.js"
+import { CRASH_CURVE, makePolicy, oneSubAccountInput } from "../solver/testing.js"
+import type { SolverInput } from "../solver/types.js"
 import { withInclusionMargin } from "./inclusionMargin.js"
 import { KeeperMetrics } from "./metrics.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
@@ -13,16 +13,7 @@ import { defaultVolatilitySettings } from "./volatility.js"
 import { VolatilityFeed } from "./volatilityFeed.js"
 
 const SUB = `0x${"a".repeat(64)}`
-const CURVE: SwapCurve = {
-  route: `0x${"0".repeat(61)}1f4`,
-  points: [
-    { amountIn: 0.1, shortfallBps: 5.2 },
-    { amountIn: 2, shortfallBps: 8 },
-    { amountIn: 6, shortfallBps: 15 },
-    { amountIn: 20, shortfallBps: 42 },
-    { amountIn: 60, shortfallBps: 130 },
-  ],
-}
+const CURVE = CRASH_CURVE
 
 /** A no-idle sub-account (no pool, no idle USDC: a rescue is a swap deleverage), health 1.2 at 3,000, at oracle price `price`. */
 function input(price: number, now: number): SolverInput {

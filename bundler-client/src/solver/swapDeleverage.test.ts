@@ -4,23 +4,13 @@ import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
 import { curveShortfallBps, maxSizeWithinSlippage, splitSale, SWAP_PLAN_TAKE_BIAS, SWAP_REPAY_MARGIN, swapPlanMargin, swapPlanTake, swapRepayMargin } from "./swapDeleverage.js"
-import { makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
+import { CRASH_CURVE, ROUTE_500, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
-const ROUTE = `0x${"0".repeat(61)}1f4`
+const ROUTE = ROUTE_500
 const POOL = `0x${"5".repeat(40)}`
 
-/** The devnet's WETH/USDC 0.05% pool after an 11% crash (its concentrated ranges left behind): measured by forge. */
-const curve: SwapCurve = {
-  route: ROUTE,
-  points: [
-    { amountIn: 0.1, shortfallBps: 5.2 },
-    { amountIn: 2, shortfallBps: 8 },
-    { amountIn: 6, shortfallBps: 15 },
-    { amountIn: 20, shortfallBps: 42 },
-    { amountIn: 60, shortfallBps: 130 },
-  ],
-}
+const curve = CRASH_CURVE
 
 /** 10 WETH against 18,000 USDC at health 1.02, no idle USDC, no pool: the "no idle funds" trader. */
 function noBuffer(overrides: Partial<SubAccountInput> = {}, input: Partial<SolverInput> = {}): SolverInput {

@@ -1,6 +1,6 @@
 import { Rng } from "../risk/rng.js"
 import { DEFAULT_GAS_PER_ACTION } from "./types.js"
-import type { CostModel, Policy, SolverInput, SubAccountInput, YieldPool } from "./types.js"
+import type { CostModel, Policy, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "./types.js"
 
 /** Cost model used by tests and benchmarks: 0.3 gwei-equivalent gas on a 3,000 USD native token. */
 export const TEST_COSTS: CostModel = { gasPrice: 3000 * 0.3e-9, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 120_000, boostEdgeBps: 20 }
@@ -123,4 +123,19 @@ export function randomSolverInput(seed: number, n: number, m: number): SolverInp
  */
 export function oneSubAccountInput(sub: SubAccountInput, input: Partial<SolverInput> = {}): SolverInput {
   return { now: 1_700_000_000, subAccounts: [sub], pools: [], idle: {}, costs: TEST_COSTS, mode: "threshold", ...input }
+}
+
+/** An encoded Uniswap v3 route of fee tier 500 (the last 3 bytes). */
+export const ROUTE_500 = `0x${"0".repeat(61)}1f4` as const
+
+/** The devnet's WETH/USDC 0.05% pool after an 11% crash (its concentrated ranges left behind): measured by forge. */
+export const CRASH_CURVE: SwapCurve = {
+  route: ROUTE_500,
+  points: [
+    { amountIn: 0.1, shortfallBps: 5.2 },
+    { amountIn: 2, shortfallBps: 8 },
+    { amountIn: 6, shortfallBps: 15 },
+    { amountIn: 20, shortfallBps: 42 },
+    { amountIn: 60, shortfallBps: 130 },
+  ],
 }
