@@ -49,6 +49,7 @@ library RebalanceLib {
         uint256 moved; // net position change charged to the amount caps, set by `_checkPostConditions`
         uint256 repayable; // the most its repayments clear: min(state.debt, the adapter's maxRepayable)
         uint256 maxSlippageBps; // its policy's swap bound (0: no swaps), set by `_checkPostConditions`
+        uint256 swapped; // its swaps' inputs, loan units at its pre-trade price, set by `_checkSwapsServeOwnPosition`
         bool due;
     }
 
@@ -249,6 +250,7 @@ library RebalanceLib {
                 } else if (_isSwapKind(kind)) {
                     bool sell = kind == ActionKind.SellCollateral;
                     tally[sell ? 1 : 2] += _swapMinOut(s, safe, run, sell, action.amount);
+                    run.swapped += sell ? HealthLib.collateralValue(action.amount, run.state.price) : action.amount;
                 }
             }
             uint256 repaid = run.repayable > tally[0] ? run.repayable - tally[0] : 0;
@@ -912,8 +914,8 @@ library RebalanceLib {
 
     /// @dev The plan's loss (`_loss`) and what its due positions moved: the larger of the value that went into due
     /// positions (collateral added, debt repaid) and out of them (collateral removed, debt taken), each netted and counted
-    /// up to `HealthLib.maxMoveToHealth` at the plan's `maxLossBps` (what an honest plan needs for the health change it
-    /// made), at each position's pre-trade price. Not-due sub-accounts add nothing: their honest moves (a donor's borrow,
+    /// up to what an honest plan needs for the health change it made (`_counted`: `HealthLib.maxMoveToHealth`, the swap
+    /// path only for the value the plan swaps), at each position's pre-trade price. Not-due sub-accounts add nothing: their honest moves (a donor's borrow,
     /// a collateral shift) lose nothing, and what they pay for lands on a due one. Counted whole (until the seventh and
     /// eighth reviews of issue 10), a health-neutral shrink of a sub-account far from its target, a real repayment of an
     /// in-band one, or a shrink of the due one itself raised the allowance until the issue's 12% skim of a 3,300 USDC
@@ -938,7 +940,7 @@ library RebalanceLib {
     /// @dev The plan's loss, loan units, never negative: the drop of the Safe's net holding of each token (idle, pooled,
     /// in every listed position; debt negative) from `before` (`_holdings`) to now, the loan token 1:1 and each collateral
     /// token at the listed price least favourable to the plan: a net outflow at the highest of the prices of the listed
-    /// sub-accounts whose collateral of it changed (`_priceRange`), a net inflow at the lowest. Whatever order the keeper lists sub-accounts in and wherever the units
+    /// sub-accounts whose collateral of it changed or that swap it (`_priceRange`), a net inflow at the lowest. Whatever order the keeper lists sub-accounts in and wherever the units
     /// go, two markets of one token with different oracles book no gain: valued at each position's own price (until the
     /// tenth review of issue 10), WETH moved into the higher-priced market hid the issue's 12% skim; at the first listed
     /// one's (the eleventh), a sale from a higher-priced market listed second did.
@@ -983,15 +985,21 @@ library RebalanceLib {
 
     /// @dev The lowest and highest price (1e36-scaled, loan units per unit) the listed sub-accounts give `token`: 1:1 for
     /// the loan token; `PoolAssetMismatch` for a token that is neither. With `movedOnly`, only sub-accounts whose
-    /// collateral of it changed count (all of them when none did): a donor that only borrows holds its units still, and
-    /// its oracle valued an honest sale from another market of the token (twelfth review of issue 10: refused at a 15 bps
-    /// oracle gap). The units that leave or arrive in a position are always valued in a range holding its own price.
+    /// collateral of it changed or that swap it count (all of them when none did): a donor that only borrows holds its
+    /// units still, and its oracle valued an honest sale from another market of the token (twelfth review of issue 10:
+    /// refused at a 15 bps oracle gap). The units that leave or arrive in a position are always valued in a range holding
+    /// its own price, and a sale or purchase in one holding its seller's or buyer's (whose minimum output is set at it):
+    /// a sale of pooled WETH leaves the seller's collateral still, and valued at another market's 10% lower oracle alone
+    /// (that market got 1 idle WETH) it hid a 1,065 USDC skim (thirteenth review).
     function _priceRange(address token, Run[] memory runs, bool movedOnly) private pure returns (uint256 low, uint256 high) {
         if (token == runs[0].state.loanToken) return (ConstantsLib.PRICE_SCALE, ConstantsLib.PRICE_SCALE);
         low = type(uint256).max;
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
-            if (run.state.collateralToken != token || (movedOnly && run.collateralAfter == run.state.collateral)) continue;
+            if (
+                run.state.collateralToken != token
+                    || (movedOnly && run.collateralAfter == run.state.collateral && run.swapped == 0)
+            ) continue;
             uint256 price = run.state.price;
             if (price < low) low = price;
             if (price > high) high = price;
@@ -1001,22 +1009,18 @@ library RebalanceLib {
         revert ILeverageModule.PoolAssetMismatch(address(0), token);
     }
 
-    /// @dev The most of a due sub-account's move the loss allowance counts: `HealthLib.maxMoveToHealth` for its health
-    /// change, with swaps only if its policy allows them (maxSlippageBps > 0), each losing at most the smaller of the
-    /// plan's maxLossBps and its maxSlippageBps.
-    function _allowanceCap(Run memory run, uint256 maxLossBps) private pure returns (uint256) {
-        uint256 slippage = run.maxSlippageBps;
-        return run.state.maxMoveToHealth(run.healthAfter, slippage > 0, Math.min(maxLossBps, slippage));
-    }
-
     /// @dev What the allowance counts of a due position's move: each side (value in: collateral added + debt repaid;
-    /// value out: collateral removed + debt taken) at its own price (its health's), up to `_allowanceCap`. Its charge
-    /// (`Run.moved`: epoch amount, shares of gas and loss) is its net move up to what the most move-intensive honest plan
-    /// to the same health is charged: the cap without swaps (a collateral change alone), the cap and what the sale or
-    /// purchase pays or brings (cap x (2 - loss)) with them. Charged its whole move (until the tenth review of issue 10),
-    /// or each side up to the cap (the eleventh), a due sub-account's own rescues padded with health-neutral shrinks
-    /// spent its maxAmountPerEpoch and refused its next rescue in the epoch (EpochAmountCapExceeded). Its per-operation
-    /// cap (maxAmountPerRebalance) saw the whole move.
+    /// value out: collateral removed + debt taken) at its own price (its health's), up to the most an honest plan to the
+    /// same health moves: `HealthLib.maxMoveToHealth` without swaps (a collateral change alone), and with swaps that plus
+    /// the value the plan swaps on it (`Run.swapped`), at most the swap path's cap (its policy's maxSlippageBps, the
+    /// smaller of it and the plan's maxLossBps as the swap's loss). Its charge (`Run.moved`: epoch amount, shares of gas
+    /// and loss) is its net move up to what the most move-intensive such honest plan is charged: the cap without swaps,
+    /// with them that plus twice the value swapped (a sale's input and the repayment it pays, or a purchase's borrow and
+    /// the supply it brings), at most the swap cap x (2 - loss). Charged its whole move (until the tenth review of issue
+    /// 10), or each side up to the cap (the eleventh), a due sub-account's own rescues padded with health-neutral shrinks
+    /// spent its maxAmountPerEpoch and refused its next rescue in the epoch (EpochAmountCapExceeded); given the swap cap
+    /// whenever its policy allowed swaps (until the thirteenth), one padded rescue without any swap did, and got 1.8x
+    /// the allowance. Its per-operation cap (maxAmountPerRebalance) saw the whole move.
     function _counted(Run memory run, uint256 maxLossBps) private pure returns (uint256 into, uint256 outOf) {
         uint256 price = run.state.price;
         uint256 collateralBefore = HealthLib.collateralValue(run.state.collateral, price);
@@ -1025,16 +1029,25 @@ library RebalanceLib {
         else outOf = collateralBefore - collateralAfter;
         if (run.debtAfter < run.state.debt) into += run.state.debt - run.debtAfter;
         else outOf += run.debtAfter - run.state.debt;
-        uint256 cap = _allowanceCap(run, maxLossBps);
+        uint256 cap = run.state.maxMoveToHealth(run.healthAfter, false, 0);
+        uint256 honest = cap;
+        uint256 swapped = run.swapped;
+        if (swapped != 0) {
+            // A swap runs only under a policy with maxSlippageBps > 0 (`_checkAction`).
+            uint256 loss = Math.min(maxLossBps, run.maxSlippageBps);
+            uint256 swapCap = run.state.maxMoveToHealth(run.healthAfter, true, loss);
+            honest = Math.min(_add(swapCap, Math.mulDiv(swapCap, ConstantsLib.BPS - loss, ConstantsLib.BPS)), _add(cap, _add(swapped, swapped)));
+            cap = Math.min(swapCap, _add(cap, swapped));
+        }
         into = Math.min(into, cap);
         outOf = Math.min(outOf, cap);
-        uint256 slippage = run.maxSlippageBps;
-        uint256 honest = cap;
-        if (slippage > 0) {
-            (bool ok, uint256 sum) = Math.tryAdd(cap, Math.mulDiv(cap, ConstantsLib.BPS - Math.min(maxLossBps, slippage), ConstantsLib.BPS));
-            honest = ok ? sum : type(uint256).max;
-        }
         if (run.moved > honest) run.moved = honest;
+    }
+
+    /// @dev a + b, saturating at the largest uint256 (a cap at INFINITE_HEALTH is unbounded).
+    function _add(uint256 a, uint256 b) private pure returns (uint256) {
+        (bool ok, uint256 sum) = Math.tryAdd(a, b);
+        return ok ? sum : type(uint256).max;
     }
 
     function _health(uint256 collateral, uint256 debt, MarketState memory state) private pure returns (uint256) {
