@@ -985,7 +985,7 @@ library RebalanceLib {
 
     /// @dev The lowest and highest price (1e36-scaled, loan units per unit) the listed sub-accounts give `token`: 1:1 for
     /// the loan token; `PoolAssetMismatch` for a token that is neither. With `movedOnly`, only sub-accounts whose
-    /// collateral of it changed or that swap it count (all of them when none did): a donor that only borrows holds its
+    /// collateral of it changed or that swap it count (all of them when no collateral of it changed): a donor that only borrows holds its
     /// units still, and its oracle valued an honest sale from another market of the token (twelfth review of issue 10:
     /// refused at a 15 bps oracle gap). The units that leave or arrive in a position are always valued in a range holding
     /// its own price, and a sale or purchase in one holding its seller's or buyer's (whose minimum output is set at it):
@@ -994,18 +994,19 @@ library RebalanceLib {
     function _priceRange(address token, Run[] memory runs, bool movedOnly) private pure returns (uint256 low, uint256 high) {
         if (token == runs[0].state.loanToken) return (ConstantsLib.PRICE_SCALE, ConstantsLib.PRICE_SCALE);
         low = type(uint256).max;
+        bool moved; // some listed collateral of `token` changed
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
-            if (
-                run.state.collateralToken != token
-                    || (movedOnly && run.collateralAfter == run.state.collateral && run.swapped == 0)
-            ) continue;
+            if (run.state.collateralToken != token) continue;
+            bool changed = run.collateralAfter != run.state.collateral;
+            moved = moved || changed;
+            if (movedOnly && !changed && run.swapped == 0) continue;
             uint256 price = run.state.price;
             if (price < low) low = price;
             if (price > high) high = price;
         }
+        if (movedOnly && !moved) return _priceRange(token, runs, false);
         if (high != 0) return (low, high);
-        if (movedOnly) return _priceRange(token, runs, false);
         revert ILeverageModule.PoolAssetMismatch(address(0), token);
     }
 

@@ -138,6 +138,43 @@ contract PoolSaleValuationTest is SwapBase {
         emit log_named_uint("honest pool sale: A health", healthOf(safe, wethMarket));
     }
 
+    /// @dev No collateral moves at all: B (oracle 10% below A's, swap policy, not due, below its target) sells 4 WETH
+    /// of the owner's WETH pool at its own oracle and repays its own debt with the minimum output (toward its target),
+    /// next to A's rescue: 19,000 USDC repaid through the skim pool at a 4% exit fee (760 USDC lost; A's allowance
+    /// ~95). The Uniswap pool pays ~pA, so valued at pB alone the sale books a gain of ~850 that hides the fee. Round 7
+    /// priced the sale over every listed WETH market (none's collateral changed), pA included: refused. The seller's
+    /// price joining the range must not narrow it: still refused (ValueLossExceeded), nothing left the Safe.
+    function test_Attack_LowerOracleSellerWithNoCollateralMovedIsPricedOverEveryListedMarket() public {
+        _setup(9_000, false, 0, 400);
+        Policy memory b = swapPolicy(wethMarketB, false);
+        b.pools = new address[](1);
+        b.pools[0] = address(wethVault);
+        b.maxEpochLossBps = 10_000;
+        wethIdB = setPolicy(b);
+        uint256 sold = 4e18;
+        uint256 out = Math.mulDiv(Math.mulDiv(sold, oracleB.price(), 1e36), 10_000 - MAX_SLIPPAGE_BPS, 10_000, Math.Rounding.Ceil);
+        Action[] memory acts = new Action[](5);
+        acts[0] = action(ActionKind.WithdrawFromPool, 0, address(skim), 19_000e6);
+        acts[1] = action(ActionKind.Repay, 0, address(0), 19_000e6);
+        acts[2] = action(ActionKind.WithdrawFromPool, 1, address(wethVault), sold);
+        acts[3] = action(ActionKind.SellCollateral, 1, route(FEE_LOW), sold);
+        acts[4] = action(ActionKind.Repay, 1, address(0), out);
+        Plan memory plan;
+        plan.subAccounts = new bytes32[](2);
+        plan.subAccounts[0] = wethId;
+        plan.subAccounts[1] = wethIdB;
+        plan.actions = acts;
+        Holdings memory before = holdings(safe);
+        (bool ok, bytes memory reason, int256 lossAtA, PackedUserOperation memory op) = _run(plan);
+        if (ok) emit log_named_int("ACCEPTED: real loss, all WETH at pA", lossAtA);
+        assertFalse(ok, "refused");
+        assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector, "ValueLossExceeded");
+        (uint256 loss, uint256 moved,) = abi.decode(_args(reason), (uint256, uint256, uint256));
+        emit log_named_uint("loss booked", loss);
+        emit log_named_uint("moved", moved);
+        assertNothingLeftBut(before, maxCost(op));
+    }
+
     /// @dev Control: A alone (no B listed): the same skim is refused (the sale valued at pA).
     function test_Control_PoolSaleSkimAloneRefused() public {
         _setup(9_000, false, 0, 2_600);

@@ -590,13 +590,15 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   const loanToken = run(0).state.loanToken
   /**
    * The lowest and highest listed price of `token` (RebalanceLib._priceRange): 1:1 for the loan token; with `moved`
-   * (collateral after, by run), only the runs whose collateral of it changed or that swap it, all of them when none did.
+   * (collateral after, by run), only the runs whose collateral of it changed or that swap it, all of them when no
+   * collateral of it changed.
    */
   const priceRange = (token: string, moved?: readonly bigint[]): [bigint, bigint] => {
     if (same(token, loanToken)) return [PRICE_SCALE, PRICE_SCALE]
     const listed = runs.filter((x) => same(x.state.collateralToken, token))
-    const changed = moved === undefined ? [] : runs.filter((x, k) => same(x.state.collateralToken, token) && (moved[k] !== x.state.collateral || x.swapped !== 0n))
-    const prices = (changed.length > 0 ? changed : listed).map((x) => x.state.price)
+    const changed = (x: Run, k: number): boolean => moved !== undefined && same(x.state.collateralToken, token) && moved[k] !== x.state.collateral
+    const priced = runs.filter((x, k) => changed(x, k) || (same(x.state.collateralToken, token) && x.swapped !== 0n))
+    const prices = (runs.some(changed) ? priced : listed).map((x) => x.state.price)
     if (prices.length === 0) return revert("PoolAssetMismatch", ZERO, token)
     return [prices.reduce((a, b) => min(a, b)), prices.reduce((a, b) => max(a, b))]
   }
