@@ -50,6 +50,7 @@ library RebalanceLib {
         uint256 repayable; // the most its repayments clear: min(state.debt, the adapter's maxRepayable)
         uint256 maxSlippageBps; // its policy's swap bound (0: no swaps), set by `_checkPostConditions`
         uint256 swapped; // its swaps' inputs, loan units at its pre-trade price, set by `_checkSwapsServeOwnPosition`
+        bool sold; // its swaps are sales (else purchases, when `swapped` > 0)
         bool due;
     }
 
@@ -251,6 +252,7 @@ library RebalanceLib {
                     bool sell = kind == ActionKind.SellCollateral;
                     tally[sell ? 1 : 2] += _swapMinOut(s, safe, run, sell, action.amount);
                     run.swapped += sell ? HealthLib.collateralValue(action.amount, run.state.price) : action.amount;
+                    run.sold = sell;
                 }
             }
             uint256 repaid = run.repayable > tally[0] ? run.repayable - tally[0] : 0;
@@ -482,6 +484,8 @@ library RebalanceLib {
         uint256 balanceAfter = IERC20(tokenOut).balanceOf(safe);
         uint256 received = balanceAfter > balanceBefore ? balanceAfter - balanceBefore : 0;
         if (received < minAmountOut) revert ILeverageModule.SlippageExceeded(index, tokenOut, received, minAmountOut);
+        uint256 slot = SWAP_OUTPUT_SLOT + action.subAccount;
+        _tstore(slot, _tload(slot) + received);
     }
 
     /// @dev A swap's minimum output: the input's value at the pre-trade oracle price (`price`, ConstantsLib.PRICE_SCALE
@@ -653,6 +657,10 @@ library RebalanceLib {
     }
 
     /* GUARD (transient storage: one value per slot, the module serves every Safe on the chain) */
+
+    /// @dev + sub-account index: what its swaps brought into the Safe (a sale's loan units, a purchase's collateral
+    /// units; one direction per token, `SwapRoundTrip`), read and cleared by `_swapGain`.
+    uint256 private constant SWAP_OUTPUT_SLOT = uint256(keccak256("levpilot.rebalance.swapOutput")) - 1;
 
     /// @dev The Safe whose executeRebalance is running (0: none).
     uint256 private constant ACTIVE_SAFE_SLOT = uint256(keccak256("levpilot.rebalance.activeSafe")) - 1;
@@ -922,7 +930,6 @@ library RebalanceLib {
     /// rescue was accepted.
     function _settle(Run[] memory runs, uint256[] memory before, address safe, Action[] calldata actions, uint256 maxLossBps)
         private
-        view
         returns (uint256 loss, uint256 moved)
     {
         loss = _loss(runs, before, safe, actions);
@@ -946,7 +953,6 @@ library RebalanceLib {
     /// one's (the eleventh), a sale from a higher-priced market listed second did.
     function _loss(Run[] memory runs, uint256[] memory before, address safe, Action[] calldata actions)
         private
-        view
         returns (uint256)
     {
         (uint256[] memory afterwards, address[] memory tokens) = _holdings(safe, runs, actions);
@@ -954,12 +960,45 @@ library RebalanceLib {
         for (uint256 i; i < runs.length; ++i) {
             address token = runs[i].state.collateralToken;
             if (!_firstOf(token, runs, i)) continue;
-            int256 units = _netUnits(token, runs, tokens, before, afterwards);
-            (uint256 low, uint256 high) = _priceRange(token, runs, true);
-            if (units >= 0) net += SafeCast.toInt256(HealthLib.collateralValue(uint256(units), low));
-            else net -= SafeCast.toInt256(Math.mulDiv(uint256(-units), high, ConstantsLib.PRICE_SCALE, Math.Rounding.Ceil));
+            net += _valued(token, _netUnits(token, runs, tokens, before, afterwards), runs);
         }
         return net < 0 ? uint256(-net) : 0;
+    }
+
+    /// @dev `units` of collateral `token` in loan units at the listed price least favourable to the plan (`_priceRange`):
+    /// an inflow at the lowest (rounded down), an outflow at the highest (rounded up), less what its swaps gained.
+    function _valued(address token, int256 units, Run[] memory runs) private returns (int256 value) {
+        (uint256 low, uint256 high) = _priceRange(token, runs, true);
+        if (units >= 0) value = SafeCast.toInt256(HealthLib.collateralValue(uint256(units), low));
+        else value = -SafeCast.toInt256(Math.mulDiv(uint256(-units), high, ConstantsLib.PRICE_SCALE, Math.Rounding.Ceil));
+        // A gain is at most what the swaps brought into the Safe: far below 2^255.
+        value -= int256(_swapGain(token, runs, units >= 0 ? low : high));
+    }
+
+    /// @dev What the plan's swaps of `token` fetched beyond what they gave, at `price` (the price its net change is
+    /// valued at): sales' output (loan units, measured on the Safe's balance) over their inputs (`Run.swapped`, at the
+    /// seller's price) revalued at `price` (rounded up), purchases' output's value (rounded down) over their inputs; 0
+    /// when none. `_valued` takes it back, so a swap never books a gain: a lower-oracle WETH market selling pooled WETH
+    /// next to a rescue (its own oracle the range, the router paying the market) booked ~850 USDC of gain that hid a
+    /// 760 USDC skim (thirteenth review of issue 10). Reads and clears the swapping sub-accounts' output slots.
+    function _swapGain(address token, Run[] memory runs, uint256 price) private returns (uint256) {
+        uint256 got;
+        uint256 gave;
+        for (uint256 k; k < runs.length; ++k) {
+            Run memory run = runs[k];
+            if (run.swapped == 0 || run.state.collateralToken != token) continue;
+            uint256 output = _tload(SWAP_OUTPUT_SLOT + k);
+            _tstore(SWAP_OUTPUT_SLOT + k, 0);
+            // A sale pays the loan token: its output is in the loan token, its input in collateral (`swapped` its value).
+            if (run.sold) {
+                got += output;
+                gave += Math.mulDiv(run.swapped, price, run.state.price, Math.Rounding.Ceil);
+            } else {
+                got += HealthLib.collateralValue(output, price);
+                gave += run.swapped;
+            }
+        }
+        return got > gave ? got - gave : 0;
     }
 
     /// @dev The change of the Safe's net holding of `token` (base units): idle and pooled (`_holdings` slots of it), in

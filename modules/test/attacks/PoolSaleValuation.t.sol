@@ -175,6 +175,43 @@ contract PoolSaleValuationTest is SwapBase {
         assertNothingLeftBut(before, maxCost(op));
     }
 
+    /// @dev The same, but B also gets 1 idle WETH supplied (its collateral changes, so the range is B's price alone, as
+    /// in round 7: a market that only changes debt does not price another's sale, twelfth review). The Uniswap pool
+    /// pays ~pA for B's 4 WETH, ~850 USDC above their value at pB: booked as a gain, it hid the 760 USDC skim (8x A's
+    /// ~95 allowance), accepted by rounds 7 and the first fix of this review. A swap now never books a gain over the
+    /// value it gave (`_swapGain`): refused (ValueLossExceeded), nothing left the Safe.
+    function test_Attack_LowerOracleSellerBooksNoGainFromItsSale() public {
+        _setup(9_000, false, 0, 400);
+        Policy memory b = swapPolicy(wethMarketB, false);
+        b.pools = new address[](1);
+        b.pools[0] = address(wethVault);
+        b.maxEpochLossBps = 10_000;
+        wethIdB = setPolicy(b);
+        uint256 sold = 4e18;
+        uint256 out = Math.mulDiv(Math.mulDiv(sold, oracleB.price(), 1e36), 10_000 - MAX_SLIPPAGE_BPS, 10_000, Math.Rounding.Ceil);
+        Action[] memory acts = new Action[](6);
+        acts[0] = action(ActionKind.WithdrawFromPool, 0, address(skim), 19_000e6);
+        acts[1] = action(ActionKind.Repay, 0, address(0), 19_000e6);
+        acts[2] = action(ActionKind.WithdrawFromPool, 1, address(wethVault), sold);
+        acts[3] = action(ActionKind.SellCollateral, 1, route(FEE_LOW), sold);
+        acts[4] = action(ActionKind.Repay, 1, address(0), out);
+        acts[5] = action(ActionKind.SupplyCollateral, 1, address(0), 1e18);
+        Plan memory plan;
+        plan.subAccounts = new bytes32[](2);
+        plan.subAccounts[0] = wethId;
+        plan.subAccounts[1] = wethIdB;
+        plan.actions = acts;
+        Holdings memory before = holdings(safe);
+        (bool ok, bytes memory reason, int256 lossAtA, PackedUserOperation memory op) = _run(plan);
+        if (ok) emit log_named_int("ACCEPTED: real loss, all WETH at pA", lossAtA);
+        assertFalse(ok, "refused");
+        assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector, "ValueLossExceeded");
+        (uint256 loss, uint256 moved,) = abi.decode(_args(reason), (uint256, uint256, uint256));
+        emit log_named_uint("loss booked", loss);
+        emit log_named_uint("moved", moved);
+        assertNothingLeftBut(before, maxCost(op));
+    }
+
     /// @dev Control: A alone (no B listed): the same skim is refused (the sale valued at pA).
     function test_Control_PoolSaleSkimAloneRefused() public {
         _setup(9_000, false, 0, 2_600);

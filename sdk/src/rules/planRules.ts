@@ -384,6 +384,10 @@ type Run = {
   moved: bigint
   /** Its swaps' inputs, loan base units at its pre-trade price (RebalanceLib `Run.swapped`). */
   swapped: bigint
+  /** Its swaps are sales (else purchases, when `swapped` > 0). */
+  sold: boolean
+  /** What its swaps brought into the Safe (RebalanceLib's swap output slot): loan units of sales, collateral of purchases. */
+  swapOutput: bigint
 }
 
 /**
@@ -496,7 +500,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const healthBefore = healthOf(state.collateral, state.debt, state.price, state.lltv)
     const due = healthBefore < policy.minHealth || (policy.boostAllowed && healthBefore > policy.maxHealth)
     triggered ||= due
-    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n, swapped: 0n })
+    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n, swapped: 0n, sold: false, swapOutput: 0n })
   })
   if (!triggered) revert("NoTrigger")
   const run = (index: number): Run => runs[index] as Run
@@ -568,6 +572,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       else if (kind === "BuyCollateral") bought += minAmountOut(big(r.policy.maxSlippageBps), r.state.price, false, amount)
       if (kind === "SellCollateral") r.swapped += collateralValue(amount, r.state.price)
       else if (kind === "BuyCollateral") r.swapped += amount
+      if (isSwap(kind)) r.sold = kind === "SellCollateral"
     }
     const repaid = repayable > debt ? repayable - debt : 0n
     if (sold > repaid) revert("SaleExceedsRepayment", r.id, sold, repaid)
@@ -704,6 +709,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       if (real !== undefined && real !== null && real < minimum)
         actionFailed(index, `the swap returns ${real}, below the on-chain minimum ${minimum} (the router's amountOutMinimum)`)
       receive(tokenOut, real ?? minimum)
+      r.swapOutput += real ?? minimum
       return
     }
     const v = r.sub.venue
@@ -859,6 +865,22 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const units = netUnits(token)
     const [low, high] = priceRange(token, results.map((res) => res.collateralAfter))
     net += units >= 0n ? collateralValue(units, low) : -mulDivUp(-units, high, PRICE_SCALE)
+    // A swap never books a gain (RebalanceLib._swapGain, thirteenth review): what the token's swaps fetched beyond
+    // what they gave, at the price its net change is valued at, is taken back.
+    const price = units >= 0n ? low : high
+    let got = 0n
+    let gave = 0n
+    for (const x of runs) {
+      if (x.swapped === 0n || !same(x.state.collateralToken, token)) continue
+      if (x.sold) {
+        got += x.swapOutput
+        gave += mulDivUp(x.swapped, price, x.state.price)
+      } else {
+        got += collateralValue(x.swapOutput, price)
+        gave += x.swapped
+      }
+    }
+    if (got > gave) net -= got - gave
   })
   const loss = net < 0n ? -net : 0n
   // Only due positions' moves count toward the allowance, each side at its own price up to maxMoveToHealth at the
