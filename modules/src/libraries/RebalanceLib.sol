@@ -50,7 +50,6 @@ library RebalanceLib {
         uint256 repayable; // the most its repayments clear: min(state.debt, the adapter's maxRepayable)
         uint256 maxSlippageBps; // its policy's swap bound (0: no swaps), set by `_checkPostConditions`
         uint256 swapped; // its swaps' inputs, loan units at its pre-trade price, set by `_checkSwapsServeOwnPosition`
-        bool sold; // its swaps are sales (else purchases, when `swapped` > 0)
         bool due;
     }
 
@@ -252,7 +251,6 @@ library RebalanceLib {
                     bool sell = kind == ActionKind.SellCollateral;
                     tally[sell ? 1 : 2] += _swapMinOut(s, safe, run, sell, action.amount);
                     run.swapped += sell ? HealthLib.collateralValue(action.amount, run.state.price) : action.amount;
-                    run.sold = sell;
                 }
             }
             uint256 repaid = run.repayable > tally[0] ? run.repayable - tally[0] : 0;
@@ -484,7 +482,7 @@ library RebalanceLib {
         uint256 balanceAfter = IERC20(tokenOut).balanceOf(safe);
         uint256 received = balanceAfter > balanceBefore ? balanceAfter - balanceBefore : 0;
         if (received < minAmountOut) revert ILeverageModule.SlippageExceeded(index, tokenOut, received, minAmountOut);
-        uint256 slot = SWAP_OUTPUT_SLOT + action.subAccount;
+        uint256 slot = SWAP_OUTPUT_SLOT + action.subAccount + (sell ? 0 : ConstantsLib.MAX_SUB_ACCOUNTS);
         _tstore(slot, _tload(slot) + received);
     }
 
@@ -658,8 +656,8 @@ library RebalanceLib {
 
     /* GUARD (transient storage: one value per slot, the module serves every Safe on the chain) */
 
-    /// @dev + sub-account index: what its swaps brought into the Safe (a sale's loan units, a purchase's collateral
-    /// units; one direction per token, `SwapRoundTrip`), read and cleared by `_swapGain`.
+    /// @dev + sub-account index: what its sales brought into the Safe (loan units); + MAX_SUB_ACCOUNTS + index: what its
+    /// purchases did (collateral units). One direction per token (`SwapRoundTrip`); read and cleared by `_swapGain`.
     uint256 private constant SWAP_OUTPUT_SLOT = uint256(keccak256("levpilot.rebalance.swapOutput")) - 1;
 
     /// @dev The Safe whose executeRebalance is running (0: none).
@@ -987,16 +985,14 @@ library RebalanceLib {
         for (uint256 k; k < runs.length; ++k) {
             Run memory run = runs[k];
             if (run.swapped == 0 || run.state.collateralToken != token) continue;
-            uint256 output = _tload(SWAP_OUTPUT_SLOT + k);
-            _tstore(SWAP_OUTPUT_SLOT + k, 0);
-            // A sale pays the loan token: its output is in the loan token, its input in collateral (`swapped` its value).
-            if (run.sold) {
-                got += output;
-                gave += Math.mulDiv(run.swapped, price, run.state.price, Math.Rounding.Ceil);
-            } else {
-                got += HealthLib.collateralValue(output, price);
-                gave += run.swapped;
-            }
+            uint256 slot = SWAP_OUTPUT_SLOT + k;
+            uint256 sold = _tload(slot); // a sale's minimum output is never 0 (the swap adapter refuses it)
+            uint256 bought = _tload(slot + ConstantsLib.MAX_SUB_ACCOUNTS);
+            _tstore(slot, 0);
+            _tstore(slot + ConstantsLib.MAX_SUB_ACCOUNTS, 0);
+            // A sale's input is collateral (`swapped` its value at the seller's price), a purchase's the loan token.
+            got += sold + HealthLib.collateralValue(bought, price);
+            gave += sold != 0 ? Math.mulDiv(run.swapped, price, run.state.price, Math.Rounding.Ceil) : run.swapped;
         }
         return got > gave ? got - gave : 0;
     }
