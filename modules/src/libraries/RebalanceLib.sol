@@ -49,6 +49,7 @@ library RebalanceLib {
         uint256 moved; // net position change charged to the amount caps, set by `_checkPostConditions`
         uint256 repayable; // the most its repayments clear: min(state.debt, the adapter's maxRepayable)
         uint256 maxSlippageBps; // its policy's swap bound (0: no swaps), set by `_checkPostConditions`
+        uint256 swapped; // its swaps' inputs, loan units at its pre-trade price, set by `_checkSwapsServeOwnPosition`
         bool due;
     }
 
@@ -249,6 +250,7 @@ library RebalanceLib {
                 } else if (_isSwapKind(kind)) {
                     bool sell = kind == ActionKind.SellCollateral;
                     tally[sell ? 1 : 2] += _swapMinOut(s, safe, run, sell, action.amount);
+                    run.swapped += sell ? HealthLib.collateralValue(action.amount, run.state.price) : action.amount;
                 }
             }
             uint256 repaid = run.repayable > tally[0] ? run.repayable - tally[0] : 0;
@@ -480,6 +482,8 @@ library RebalanceLib {
         uint256 balanceAfter = IERC20(tokenOut).balanceOf(safe);
         uint256 received = balanceAfter > balanceBefore ? balanceAfter - balanceBefore : 0;
         if (received < minAmountOut) revert ILeverageModule.SlippageExceeded(index, tokenOut, received, minAmountOut);
+        uint256 slot = SWAP_OUTPUT_SLOT + action.subAccount + (sell ? 0 : ConstantsLib.MAX_SUB_ACCOUNTS);
+        _tstore(slot, _tload(slot) + received);
     }
 
     /// @dev A swap's minimum output: the input's value at the pre-trade oracle price (`price`, ConstantsLib.PRICE_SCALE
@@ -651,6 +655,10 @@ library RebalanceLib {
     }
 
     /* GUARD (transient storage: one value per slot, the module serves every Safe on the chain) */
+
+    /// @dev + sub-account index: what its sales brought into the Safe (loan units); + MAX_SUB_ACCOUNTS + index: what its
+    /// purchases did (collateral units). One direction per token (`SwapRoundTrip`); read and cleared by `_swapGain`.
+    uint256 private constant SWAP_OUTPUT_SLOT = uint256(keccak256("levpilot.rebalance.swapOutput")) - 1;
 
     /// @dev The Safe whose executeRebalance is running (0: none).
     uint256 private constant ACTIVE_SAFE_SLOT = uint256(keccak256("levpilot.rebalance.activeSafe")) - 1;
@@ -912,15 +920,14 @@ library RebalanceLib {
 
     /// @dev The plan's loss (`_loss`) and what its due positions moved: the larger of the value that went into due
     /// positions (collateral added, debt repaid) and out of them (collateral removed, debt taken), each netted and counted
-    /// up to `HealthLib.maxMoveToHealth` at the plan's `maxLossBps` (what an honest plan needs for the health change it
-    /// made), at each position's pre-trade price. Not-due sub-accounts add nothing: their honest moves (a donor's borrow,
+    /// up to what an honest plan needs for the health change it made (`_counted`: `HealthLib.maxMoveToHealth`, the swap
+    /// path only for the value the plan swaps), at each position's pre-trade price. Not-due sub-accounts add nothing: their honest moves (a donor's borrow,
     /// a collateral shift) lose nothing, and what they pay for lands on a due one. Counted whole (until the seventh and
     /// eighth reviews of issue 10), a health-neutral shrink of a sub-account far from its target, a real repayment of an
     /// in-band one, or a shrink of the due one itself raised the allowance until the issue's 12% skim of a 3,300 USDC
     /// rescue was accepted.
     function _settle(Run[] memory runs, uint256[] memory before, address safe, Action[] calldata actions, uint256 maxLossBps)
         private
-        view
         returns (uint256 loss, uint256 moved)
     {
         loss = _loss(runs, before, safe, actions);
@@ -938,13 +945,12 @@ library RebalanceLib {
     /// @dev The plan's loss, loan units, never negative: the drop of the Safe's net holding of each token (idle, pooled,
     /// in every listed position; debt negative) from `before` (`_holdings`) to now, the loan token 1:1 and each collateral
     /// token at the listed price least favourable to the plan: a net outflow at the highest of the prices of the listed
-    /// sub-accounts whose collateral of it changed (`_priceRange`), a net inflow at the lowest. Whatever order the keeper lists sub-accounts in and wherever the units
+    /// sub-accounts whose collateral of it changed or that swap it (`_priceRange`), a net inflow at the lowest. Whatever order the keeper lists sub-accounts in and wherever the units
     /// go, two markets of one token with different oracles book no gain: valued at each position's own price (until the
     /// tenth review of issue 10), WETH moved into the higher-priced market hid the issue's 12% skim; at the first listed
     /// one's (the eleventh), a sale from a higher-priced market listed second did.
     function _loss(Run[] memory runs, uint256[] memory before, address safe, Action[] calldata actions)
         private
-        view
         returns (uint256)
     {
         (uint256[] memory afterwards, address[] memory tokens) = _holdings(safe, runs, actions);
@@ -952,12 +958,43 @@ library RebalanceLib {
         for (uint256 i; i < runs.length; ++i) {
             address token = runs[i].state.collateralToken;
             if (!_firstOf(token, runs, i)) continue;
-            int256 units = _netUnits(token, runs, tokens, before, afterwards);
-            (uint256 low, uint256 high) = _priceRange(token, runs, true);
-            if (units >= 0) net += SafeCast.toInt256(HealthLib.collateralValue(uint256(units), low));
-            else net -= SafeCast.toInt256(Math.mulDiv(uint256(-units), high, ConstantsLib.PRICE_SCALE, Math.Rounding.Ceil));
+            net += _valued(token, _netUnits(token, runs, tokens, before, afterwards), runs);
         }
         return net < 0 ? uint256(-net) : 0;
+    }
+
+    /// @dev `units` of collateral `token` in loan units at the listed price least favourable to the plan (`_priceRange`):
+    /// an inflow at the lowest (rounded down), an outflow at the highest (rounded up), less what its swaps gained.
+    function _valued(address token, int256 units, Run[] memory runs) private returns (int256 value) {
+        (uint256 low, uint256 high) = _priceRange(token, runs, true);
+        if (units >= 0) value = SafeCast.toInt256(HealthLib.collateralValue(uint256(units), low));
+        else value = -SafeCast.toInt256(Math.mulDiv(uint256(-units), high, ConstantsLib.PRICE_SCALE, Math.Rounding.Ceil));
+        // A gain is at most what the swaps brought into the Safe: far below 2^255.
+        value -= int256(_swapGain(token, runs, units >= 0 ? low : high));
+    }
+
+    /// @dev What the plan's swaps of `token` fetched beyond what they gave, at `price` (the price its net change is
+    /// valued at): sales' output (loan units, measured on the Safe's balance) over their inputs (`Run.swapped`, at the
+    /// seller's price) revalued at `price` (rounded up), purchases' output's value (rounded down) over their inputs; 0
+    /// when none. `_valued` takes it back, so a swap never books a gain: a lower-oracle WETH market selling pooled WETH
+    /// next to a rescue (its own oracle the range, the router paying the market) booked ~850 USDC of gain that hid a
+    /// 760 USDC skim (thirteenth review of issue 10). Reads and clears the swapping sub-accounts' output slots.
+    function _swapGain(address token, Run[] memory runs, uint256 price) private returns (uint256) {
+        uint256 got;
+        uint256 gave;
+        for (uint256 k; k < runs.length; ++k) {
+            Run memory run = runs[k];
+            if (run.swapped == 0 || run.state.collateralToken != token) continue;
+            uint256 slot = SWAP_OUTPUT_SLOT + k;
+            uint256 sold = _tload(slot); // a sale's minimum output is never 0 (the swap adapter refuses it)
+            uint256 bought = _tload(slot + ConstantsLib.MAX_SUB_ACCOUNTS);
+            _tstore(slot, 0);
+            _tstore(slot + ConstantsLib.MAX_SUB_ACCOUNTS, 0);
+            // A sale's input is collateral (`swapped` its value at the seller's price), a purchase's the loan token.
+            got += sold + HealthLib.collateralValue(bought, price);
+            gave += sold != 0 ? Math.mulDiv(run.swapped, price, run.state.price, Math.Rounding.Ceil) : run.swapped;
+        }
+        return got > gave ? got - gave : 0;
     }
 
     /// @dev The change of the Safe's net holding of `token` (base units): idle and pooled (`_holdings` slots of it), in
@@ -983,40 +1020,43 @@ library RebalanceLib {
 
     /// @dev The lowest and highest price (1e36-scaled, loan units per unit) the listed sub-accounts give `token`: 1:1 for
     /// the loan token; `PoolAssetMismatch` for a token that is neither. With `movedOnly`, only sub-accounts whose
-    /// collateral of it changed count (all of them when none did): a donor that only borrows holds its units still, and
-    /// its oracle valued an honest sale from another market of the token (twelfth review of issue 10: refused at a 15 bps
-    /// oracle gap). The units that leave or arrive in a position are always valued in a range holding its own price.
+    /// collateral of it changed or that swap it count (all of them when no collateral of it changed): a donor that only borrows holds its
+    /// units still, and its oracle valued an honest sale from another market of the token (twelfth review of issue 10:
+    /// refused at a 15 bps oracle gap). The units that leave or arrive in a position are always valued in a range holding
+    /// its own price, and a sale or purchase in one holding its seller's or buyer's (whose minimum output is set at it):
+    /// a sale of pooled WETH leaves the seller's collateral still, and valued at another market's 10% lower oracle alone
+    /// (that market got 1 idle WETH) it hid a 1,065 USDC skim (thirteenth review).
     function _priceRange(address token, Run[] memory runs, bool movedOnly) private pure returns (uint256 low, uint256 high) {
         if (token == runs[0].state.loanToken) return (ConstantsLib.PRICE_SCALE, ConstantsLib.PRICE_SCALE);
         low = type(uint256).max;
+        bool moved; // some listed collateral of `token` changed
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
-            if (run.state.collateralToken != token || (movedOnly && run.collateralAfter == run.state.collateral)) continue;
+            if (run.state.collateralToken != token) continue;
+            bool changed = run.collateralAfter != run.state.collateral;
+            moved = moved || changed;
+            if (movedOnly && !changed && run.swapped == 0) continue;
             uint256 price = run.state.price;
             if (price < low) low = price;
             if (price > high) high = price;
         }
+        if (movedOnly && !moved) return _priceRange(token, runs, false);
         if (high != 0) return (low, high);
-        if (movedOnly) return _priceRange(token, runs, false);
         revert ILeverageModule.PoolAssetMismatch(address(0), token);
     }
 
-    /// @dev The most of a due sub-account's move the loss allowance counts: `HealthLib.maxMoveToHealth` for its health
-    /// change, with swaps only if its policy allows them (maxSlippageBps > 0), each losing at most the smaller of the
-    /// plan's maxLossBps and its maxSlippageBps.
-    function _allowanceCap(Run memory run, uint256 maxLossBps) private pure returns (uint256) {
-        uint256 slippage = run.maxSlippageBps;
-        return run.state.maxMoveToHealth(run.healthAfter, slippage > 0, Math.min(maxLossBps, slippage));
-    }
-
     /// @dev What the allowance counts of a due position's move: each side (value in: collateral added + debt repaid;
-    /// value out: collateral removed + debt taken) at its own price (its health's), up to `_allowanceCap`. Its charge
-    /// (`Run.moved`: epoch amount, shares of gas and loss) is its net move up to what the most move-intensive honest plan
-    /// to the same health is charged: the cap without swaps (a collateral change alone), the cap and what the sale or
-    /// purchase pays or brings (cap x (2 - loss)) with them. Charged its whole move (until the tenth review of issue 10),
-    /// or each side up to the cap (the eleventh), a due sub-account's own rescues padded with health-neutral shrinks
-    /// spent its maxAmountPerEpoch and refused its next rescue in the epoch (EpochAmountCapExceeded). Its per-operation
-    /// cap (maxAmountPerRebalance) saw the whole move.
+    /// value out: collateral removed + debt taken) at its own price (its health's), up to the most an honest plan to the
+    /// same health moves: `HealthLib.maxMoveToHealth` without swaps (a collateral change alone), and with swaps that plus
+    /// the value the plan swaps on it (`Run.swapped`), at most the swap path's cap (its policy's maxSlippageBps, the
+    /// smaller of it and the plan's maxLossBps as the swap's loss). Its charge (`Run.moved`: epoch amount, shares of gas
+    /// and loss) is its net move up to what the most move-intensive such honest plan is charged: the cap without swaps,
+    /// with them that plus twice the value swapped (a sale's input and the repayment it pays, or a purchase's borrow and
+    /// the supply it brings), at most the swap cap x (2 - loss). Charged its whole move (until the tenth review of issue
+    /// 10), or each side up to the cap (the eleventh), a due sub-account's own rescues padded with health-neutral shrinks
+    /// spent its maxAmountPerEpoch and refused its next rescue in the epoch (EpochAmountCapExceeded); given the swap cap
+    /// whenever its policy allowed swaps (until the thirteenth), one padded rescue without any swap did, and got 1.8x
+    /// the allowance. Its per-operation cap (maxAmountPerRebalance) saw the whole move.
     function _counted(Run memory run, uint256 maxLossBps) private pure returns (uint256 into, uint256 outOf) {
         uint256 price = run.state.price;
         uint256 collateralBefore = HealthLib.collateralValue(run.state.collateral, price);
@@ -1025,16 +1065,25 @@ library RebalanceLib {
         else outOf = collateralBefore - collateralAfter;
         if (run.debtAfter < run.state.debt) into += run.state.debt - run.debtAfter;
         else outOf += run.debtAfter - run.state.debt;
-        uint256 cap = _allowanceCap(run, maxLossBps);
+        uint256 cap = run.state.maxMoveToHealth(run.healthAfter, false, 0);
+        uint256 honest = cap;
+        uint256 swapped = run.swapped;
+        if (swapped != 0) {
+            // A swap runs only under a policy with maxSlippageBps > 0 (`_checkAction`).
+            uint256 loss = Math.min(maxLossBps, run.maxSlippageBps);
+            uint256 swapCap = run.state.maxMoveToHealth(run.healthAfter, true, loss);
+            honest = Math.min(_add(swapCap, Math.mulDiv(swapCap, ConstantsLib.BPS - loss, ConstantsLib.BPS)), _add(cap, _add(swapped, swapped)));
+            cap = Math.min(swapCap, _add(cap, swapped));
+        }
         into = Math.min(into, cap);
         outOf = Math.min(outOf, cap);
-        uint256 slippage = run.maxSlippageBps;
-        uint256 honest = cap;
-        if (slippage > 0) {
-            (bool ok, uint256 sum) = Math.tryAdd(cap, Math.mulDiv(cap, ConstantsLib.BPS - Math.min(maxLossBps, slippage), ConstantsLib.BPS));
-            honest = ok ? sum : type(uint256).max;
-        }
         if (run.moved > honest) run.moved = honest;
+    }
+
+    /// @dev a + b, saturating at the largest uint256 (a cap at INFINITE_HEALTH is unbounded).
+    function _add(uint256 a, uint256 b) private pure returns (uint256) {
+        (bool ok, uint256 sum) = Math.tryAdd(a, b);
+        return ok ? sum : type(uint256).max;
     }
 
     function _health(uint256 collateral, uint256 debt, MarketState memory state) private pure returns (uint256) {

@@ -103,3 +103,125 @@ describe("checkRebalanceRules: a due sub-account is charged no more than the mos
     expect(r.moved).toBeLessThanOrEqual(cap)
   })
 })
+
+// The thirteenth review of issue 10 (modules/test/attacks/PoolSaleValuation.t.sol, SwapPolicyPadding.t.sol).
+describe("checkRebalanceRules: the thirteenth review (a sale's own price, the swap path only for value swapped)", () => {
+  const ADAPTER: Address = "0x00000000000000000000000000000000000000a5"
+  const WPOOL: Address = "0x00000000000000000000000000000000000000f3"
+  const ROUTE: Address = "0x00000000000000000000000000000000000001f4"
+  const base = { swapAdapter: ADAPTER, timestamp: 1_700_000_000n, gasUsed: 300_000n }
+
+  for (const feeBps of [0n, 2_600n])
+    test(`A sells pool WETH (its collateral unchanged) next to a lower-priced WETH market B given idle WETH, ${feeBps / 100n}% skim: ${feeBps === 0n ? "accepted" : "ValueLossExceeded"}`, () => {
+      const A = sub(1, 40n * 10n ** 18n, 2135n, 1.02, [SKIM, WPOOL], { maxSlippageBps: 50 })
+      const B = sub(2, 100n * 10n ** 18n, 1921n, 1.3, []) // 10% below A's oracle
+      const sold = 7n * 10n ** 18n
+      const out = (collateralValue(sold, A.state.price) * 9_985n) / 10_000n // the router pays ~pA less 15 bps
+      const skimmed = 4_000n * 10n ** 6n
+      const r = checkRebalanceRules({
+        ...base,
+        plan: {
+          subAccounts: [A.id, B.id],
+          actions: [
+            { kind: "WithdrawFromPool", subAccount: 0, pool: WPOOL, amount: sold },
+            { kind: "SellCollateral", subAccount: 0, pool: ROUTE, amount: sold },
+            { kind: "Repay", subAccount: 0, amount: out },
+            { kind: "WithdrawFromPool", subAccount: 0, pool: SKIM, amount: skimmed },
+            { kind: "Repay", subAccount: 0, amount: skimmed },
+            { kind: "SupplyCollateral", subAccount: 1, amount: 10n ** 18n },
+          ],
+        },
+        subAccounts: [A, B],
+        pools: [
+          { address: SKIM, asset: USDC, totalAssets: 10n ** 14n, totalSupply: 10n ** 14n, shares: 2n * 10n ** 10n, feeBps },
+          { address: WPOOL, asset: WETH, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 20n * 10n ** 18n },
+        ],
+        balances: { [WETH]: 10n ** 18n },
+        outcome: { swapOutputs: { 1: out } },
+      })
+      if (feeBps === 0n) {
+        if (!r.ok) throw new Error(`${r.error.name} ${r.error.args.join(" ")}`)
+        return
+      }
+      expect(r.ok).toBe(false)
+      if (r.ok) return
+      expect(r.error.name).toBe("ValueLossExceeded")
+      const [loss] = r.error.args as [bigint]
+      expect(loss).toBeGreaterThanOrEqual((skimmed * feeBps) / 10_000n) // the sale valued at pA books no gain
+    })
+
+  for (const feeBps of [0n, 400n])
+    test(`a lower-oracle seller B (pool WETH, its collateral also moved) paid above its oracle books no gain, ${feeBps / 100n}% skim on A: ${feeBps === 0n ? "accepted" : "ValueLossExceeded"}`, () => {
+      const A = sub(1, 40n * 10n ** 18n, 2135n, 1.02, [SKIM])
+      const B = sub(2, 100n * 10n ** 18n, 1921n, 1.3, [WPOOL], { maxSlippageBps: 50 })
+      const sold = 4n * 10n ** 18n
+      const minimum = (collateralValue(sold, B.state.price) * 9_950n + 9_999n) / 10_000n
+      const paid = (collateralValue(sold, A.state.price) * 9_995n) / 10_000n // the market pays ~pA
+      const repaid = 19_000n * 10n ** 6n
+      const r = checkRebalanceRules({
+        ...base,
+        plan: {
+          subAccounts: [A.id, B.id],
+          actions: [
+            { kind: "WithdrawFromPool", subAccount: 0, pool: SKIM, amount: repaid },
+            { kind: "Repay", subAccount: 0, amount: repaid },
+            { kind: "WithdrawFromPool", subAccount: 1, pool: WPOOL, amount: sold },
+            { kind: "SellCollateral", subAccount: 1, pool: ROUTE, amount: sold },
+            { kind: "Repay", subAccount: 1, amount: minimum },
+            { kind: "SupplyCollateral", subAccount: 1, amount: 10n ** 18n },
+          ],
+        },
+        subAccounts: [A, B],
+        pools: [
+          { address: SKIM, asset: USDC, totalAssets: 10n ** 14n, totalSupply: 10n ** 14n, shares: 2n * 10n ** 10n, feeBps },
+          { address: WPOOL, asset: WETH, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 20n * 10n ** 18n },
+        ],
+        balances: { [WETH]: 10n ** 18n },
+        outcome: { swapOutputs: { 3: paid } },
+      })
+      if (feeBps === 0n) {
+        if (!r.ok) throw new Error(`${r.error.name} ${r.error.args.join(" ")}`)
+        return
+      }
+      expect(r.ok).toBe(false)
+      if (r.ok) return
+      expect(r.error.name).toBe("ValueLossExceeded")
+      const [loss] = r.error.args as [bigint]
+      expect(loss).toBeGreaterThanOrEqual((repaid * feeBps) / 10_000n)
+    })
+
+  test("a swap policy's rescue padded with a health-neutral shrink and no swap is counted and charged the collateral-only cap", () => {
+    const POOL: Address = "0x00000000000000000000000000000000000000f2"
+    const A = sub(1, 100n * 10n ** 18n, 2400n, 1.19, [POOL, WPOOL], { maxSlippageBps: 50 })
+    const value = collateralValue(A.state.collateral, A.state.price)
+    const target = h(1.35)
+    const swapCap = maxMoveToHealth(A.state, target, true, 50n) as bigint
+    const noSwaps = maxMoveToHealth(A.state, target, false, 0n) as bigint
+    const moved = 2n * swapCap
+    const repaid = (target * A.state.debt - (value - moved) * LLTV) / (LLTV + target)
+    const withdrawn = (((moved - repaid) * 10n ** 36n) / A.state.price) * 9_999n / 10_000n
+    const r = checkRebalanceRules({
+      ...base,
+      plan: {
+        subAccounts: [A.id],
+        actions: [
+          { kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: repaid },
+          { kind: "RepayWithCallback", subAccount: 0, amount: repaid },
+          { kind: "WithdrawCollateral", subAccount: 0, amount: withdrawn },
+          { kind: "DepositToPool", subAccount: 0, pool: WPOOL, amount: withdrawn },
+          { kind: "EndCallback", subAccount: 0, amount: 0n },
+        ],
+      },
+      subAccounts: [A],
+      pools: [
+        { address: POOL, asset: USDC, totalAssets: 10n ** 15n, totalSupply: 10n ** 15n, shares: 10n ** 14n },
+        { address: WPOOL, asset: WETH, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 0n },
+      ],
+      balances: {},
+    })
+    if (!r.ok) throw new Error(`${r.error.name} ${r.error.args.join(" ")}`)
+    expect(r.moved).toBeLessThanOrEqual((noSwaps * 1_001n) / 1_000n)
+    expect(r.moved).toBeLessThan((swapCap * 2n) / 3n)
+    expect((r.subAccounts[0] as (typeof r.subAccounts)[number]).moved).toBeLessThanOrEqual((noSwaps * 1_001n) / 1_000n)
+  })
+})

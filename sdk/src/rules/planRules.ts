@@ -189,7 +189,8 @@ export type RuleSubAccountResult = {
    * What the epoch charges (maxAmountPerEpoch; the shares of gas and loss are pro rata to it), loan base units: of the
    * net position change (|collateral change| at the pre-trade price + |debt change|; gross flows, pool and swap actions
    * are not charged), a not-due sub-account's approach to its target, a due one's up to what the most move-intensive
-   * honest plan to its health is charged (`maxMoveToHealth`, and with swaps that plus what the swap pays or brings).
+   * honest plan to its health is charged (`maxMoveToHealth` without swaps, plus twice the value the plan swaps on it,
+   * at most the swap path's cap x (2 - loss)).
    * maxAmountPerRebalance is checked against the whole net change.
    */
   moved: bigint
@@ -381,6 +382,12 @@ type Run = {
   due: boolean
   /** Net position change charged to the caps and usage shares, set by the post-conditions. */
   moved: bigint
+  /** Its swaps' inputs, loan base units at its pre-trade price (RebalanceLib `Run.swapped`). */
+  swapped: bigint
+  /** Its swaps are sales (else purchases, when `swapped` > 0). */
+  sold: boolean
+  /** What its swaps brought into the Safe (RebalanceLib's swap output slot): loan units of sales, collateral of purchases. */
+  swapOutput: bigint
 }
 
 /**
@@ -493,7 +500,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const healthBefore = healthOf(state.collateral, state.debt, state.price, state.lltv)
     const due = healthBefore < policy.minHealth || (policy.boostAllowed && healthBefore > policy.maxHealth)
     triggered ||= due
-    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n })
+    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n, swapped: 0n, sold: false, swapOutput: 0n })
   })
   if (!triggered) revert("NoTrigger")
   const run = (index: number): Run => runs[index] as Run
@@ -563,6 +570,9 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       else if (kind === "WithdrawCollateral") withdrawn += amount
       else if (kind === "SellCollateral") sold += minAmountOut(big(r.policy.maxSlippageBps), r.state.price, true, amount)
       else if (kind === "BuyCollateral") bought += minAmountOut(big(r.policy.maxSlippageBps), r.state.price, false, amount)
+      if (kind === "SellCollateral") r.swapped += collateralValue(amount, r.state.price)
+      else if (kind === "BuyCollateral") r.swapped += amount
+      if (isSwap(kind)) r.sold = kind === "SellCollateral"
     }
     const repaid = repayable > debt ? repayable - debt : 0n
     if (sold > repaid) revert("SaleExceedsRepayment", r.id, sold, repaid)
@@ -585,13 +595,15 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   const loanToken = run(0).state.loanToken
   /**
    * The lowest and highest listed price of `token` (RebalanceLib._priceRange): 1:1 for the loan token; with `moved`
-   * (collateral after, by run), only the runs whose collateral of it changed, all of them when none did.
+   * (collateral after, by run), only the runs whose collateral of it changed or that swap it, all of them when no
+   * collateral of it changed.
    */
   const priceRange = (token: string, moved?: readonly bigint[]): [bigint, bigint] => {
     if (same(token, loanToken)) return [PRICE_SCALE, PRICE_SCALE]
     const listed = runs.filter((x) => same(x.state.collateralToken, token))
-    const changed = moved === undefined ? [] : runs.filter((x, k) => same(x.state.collateralToken, token) && moved[k] !== x.state.collateral)
-    const prices = (changed.length > 0 ? changed : listed).map((x) => x.state.price)
+    const changed = (x: Run, k: number): boolean => moved !== undefined && same(x.state.collateralToken, token) && moved[k] !== x.state.collateral
+    const priced = runs.filter((x, k) => changed(x, k) || (same(x.state.collateralToken, token) && x.swapped !== 0n))
+    const prices = (runs.some(changed) ? priced : listed).map((x) => x.state.price)
     if (prices.length === 0) return revert("PoolAssetMismatch", ZERO, token)
     return [prices.reduce((a, b) => min(a, b)), prices.reduce((a, b) => max(a, b))]
   }
@@ -697,6 +709,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       if (real !== undefined && real !== null && real < minimum)
         actionFailed(index, `the swap returns ${real}, below the on-chain minimum ${minimum} (the router's amountOutMinimum)`)
       receive(tokenOut, real ?? minimum)
+      r.swapOutput += real ?? minimum
       return
     }
     const v = r.sub.venue
@@ -829,8 +842,9 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   /* LOSS (RebalanceLib._settle, _loss) */
   // Each token's net change (idle, pooled, in every listed position; debt negative), the loan token 1:1 and each
   // collateral token at the listed price least favourable to the plan: an outflow at the highest, an inflow at the
-  // lowest, of the runs whose collateral of it changed (tenth to twelfth reviews: no list order and no move between
-  // markets of one token books a gain, and a donor's oracle does not value another market's sale).
+  // lowest, of the runs whose collateral of it changed or that swap it (tenth to thirteenth reviews: no list order and
+  // no move between markets of one token books a gain, a donor's oracle does not value another market's sale, and a
+  // seller's always values its own).
   const after = holdings()
   const netUnits = (token: string): bigint => {
     let units = 0n
@@ -851,6 +865,22 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const units = netUnits(token)
     const [low, high] = priceRange(token, results.map((res) => res.collateralAfter))
     net += units >= 0n ? collateralValue(units, low) : -mulDivUp(-units, high, PRICE_SCALE)
+    // A swap never books a gain (RebalanceLib._swapGain, thirteenth review): what the token's swaps fetched beyond
+    // what they gave, at the price its net change is valued at, is taken back.
+    const price = units >= 0n ? low : high
+    let got = 0n
+    let gave = 0n
+    for (const x of runs) {
+      if (x.swapped === 0n || !same(x.state.collateralToken, token)) continue
+      if (x.sold) {
+        got += x.swapOutput
+        gave += mulDivUp(x.swapped, price, x.state.price)
+      } else {
+        got += collateralValue(x.swapOutput, price)
+        gave += x.swapped
+      }
+    }
+    if (got > gave) net -= got - gave
   })
   const loss = net < 0n ? -net : 0n
   // Only due positions' moves count toward the allowance, each side at its own price up to maxMoveToHealth at the
@@ -869,18 +899,24 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     else out = cb - ca
     if (res.debtAfter < r.state.debt) into += r.state.debt - res.debtAfter
     else out += res.debtAfter - r.state.debt
-    const slippage = big(r.policy.maxSlippageBps)
-    const swapLoss = min(maxLossBps, slippage)
-    const cap = maxMoveToHealth(r.state, res.healthAfter, slippage > 0n, swapLoss)
-    if (cap === undefined) {
-      intoCounted += into
-      outCounted += out
-      return
+    // The swap path counts only for the value the plan swaps on it (thirteenth review): up to the collateral-only cap
+    // plus that, at most the swap path's cap; charged up to the collateral-only cap plus twice it, at most the swap
+    // cap x (2 - loss). `undefined` (INFINITE_HEALTH) is unbounded.
+    const noSwaps = maxMoveToHealth(r.state, res.healthAfter, false, 0n)
+    let cap = noSwaps
+    let honest = noSwaps
+    if (r.swapped !== 0n) {
+      const swapLoss = min(maxLossBps, big(r.policy.maxSlippageBps))
+      const swapCap = maxMoveToHealth(r.state, res.healthAfter, true, swapLoss)
+      const plus = (a: bigint | undefined, b: bigint): bigint | undefined => (a === undefined ? undefined : a + b)
+      const least = (a: bigint | undefined, b: bigint | undefined): bigint | undefined =>
+        a === undefined ? b : b === undefined ? a : min(a, b)
+      honest = least(swapCap === undefined ? undefined : swapCap + mulDivDown(swapCap, BPS - swapLoss, BPS), plus(noSwaps, 2n * r.swapped))
+      cap = least(swapCap, plus(noSwaps, r.swapped))
     }
-    intoCounted += min(into, cap)
-    outCounted += min(out, cap)
-    const honest = slippage > 0n ? cap + mulDivDown(cap, BPS - swapLoss, BPS) : cap
-    r.moved = min(r.moved, honest)
+    intoCounted += cap === undefined ? into : min(into, cap)
+    outCounted += cap === undefined ? out : min(out, cap)
+    if (honest !== undefined) r.moved = min(r.moved, honest)
     res.moved = r.moved
   })
   const moved = max(intoCounted, outCounted)
