@@ -229,6 +229,106 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         _assertRouterHoldsNothing();
     }
 
+    /* PREMIUM CHURN (review of issue 17): a callback block that undoes its own flash-funded repay or supply */
+
+    /// @dev The on-chain minimum output of a purchase of `amountIn` USDC (RebalanceLib._minAmountOut).
+    function _minOutBuy(MarketState memory s, uint256 amountIn) internal pure returns (uint256) {
+        uint256 fair = Math.mulDiv(amountIn, 1e36, s.price);
+        return Math.mulDiv(fair, 10_000 - MAX_SLIPPAGE_BPS, 10_000, Math.Rounding.Ceil);
+    }
+
+    /// @dev `reason` = ActionFailed(index, inner): the index and the selector of `inner`.
+    function _actionFailedWith(bytes memory reason) internal pure returns (uint256 index, bytes4 inner) {
+        assertEq(bytes4(reason), ILeverageModule.ActionFailed.selector, "ActionFailed");
+        bytes memory body = new bytes(reason.length - 4);
+        for (uint256 i; i < body.length; ++i) {
+            body[i] = reason[i + 4];
+        }
+        bytes memory innerReason;
+        (index, innerReason) = abi.decode(body, (uint256, bytes));
+        inner = bytes4(innerReason);
+    }
+
+    struct Holdings {
+        uint256 aWeth;
+        uint256 debt;
+        uint256 walletUsdc;
+        uint256 walletWeth;
+    }
+
+    function _holdingsOf() internal view returns (Holdings memory h) {
+        h = Holdings(aBalance(weth, safe), variableDebt(usdc, safe), usdc.balanceOf(safe), weth.balanceOf(safe));
+    }
+
+    function _assertUnchanged(Holdings memory h) internal view {
+        Holdings memory now_ = _holdingsOf();
+        assertEq(now_.aWeth, h.aWeth, "collateral unchanged");
+        assertEq(now_.debt, h.debt, "debt unchanged");
+        assertEq(now_.walletUsdc, h.walletUsdc, "wallet USDC unchanged");
+        assertEq(now_.walletWeth, h.walletWeth, "wallet WETH unchanged");
+    }
+
+    /// @notice Break (review of issue 17): a flash-looped boost whose opener supplies six times more than the purchase
+    /// and whose block withdraws the excess again (SupplyCollateralWithCallback(minOut + 6q) { Borrow, BuyCollateral,
+    /// WithdrawCollateral(6q) }) nets the honest boost's position but pays Aave's premium on the whole flash: 7x the
+    /// honest premium (0.0133 vs 0.0019 WETH, ~58 USDC on a 16,773 USDC boost), all inside maxLossBps (equity -66.7
+    /// USDC), so the module accepts it today. The router must refuse a callback that takes back the collateral it
+    /// flash-supplied (`FlashedSupplyWithdrawn`); nothing leaves the Safe.
+    function test_RevertWhen_FlashedSupplyWithdrawnInTheCallback() public {
+        id = setPolicyFor(safe, _policy(true));
+        _priceAt(4400e18);
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        Swap memory x = _swapBlock(s, true);
+        uint256 extra = 6 * x.quoted;
+        Action[] memory a = new Action[](5);
+        a[0] = action(ActionKind.SupplyCollateralWithCallback, 0, address(0), _minOutBuy(s, x.swapIn) + extra);
+        (a[1], a[2]) = (x.plan.actions[1], x.plan.actions[2]);
+        a[3] = action(ActionKind.WithdrawCollateral, 0, address(0), extra);
+        a[4] = x.plan.actions[3];
+        x.plan.actions = a;
+        Holdings memory h = _holdingsOf();
+
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
+
+        assertFalse(ok, "refused (fails today: the Safe pays 7x the premium)");
+        (uint256 index, bytes4 inner) = _actionFailedWith(reason);
+        assertEq(index, 0, "the opener");
+        assertEq(inner, bytes4(keccak256("FlashedSupplyWithdrawn(address,uint256,uint256)")), "named");
+        _assertUnchanged(h);
+        _assertRouterHoldsNothing();
+    }
+
+    /// @notice Break (review of issue 17): a boost that flash-repays the whole debt and borrows it back inside the
+    /// block (RepayWithCallback(D) { Borrow(D + b), BuyCollateral(b), SupplyCollateral }) is the honest boost plus a
+    /// 9 USDC premium on 18,000 USDC that moved nowhere, paid from idle USDC; as many such blocks as the loss bound
+    /// admits. The router must refuse a callback that borrows back what it flash-repaid (`FlashedRepaymentReborrowed`);
+    /// nothing leaves the Safe.
+    function test_RevertWhen_FlashedRepaymentReborrowedInTheCallback() public {
+        id = setPolicyFor(safe, _policy(true));
+        _priceAt(4400e18);
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        Swap memory x = _swapBlock(s, true);
+        uint256 d = variableDebt(usdc, safe);
+        usdc.mint(safe, 100e6); // idle USDC for the premium
+        Action[] memory a = new Action[](5);
+        a[0] = action(ActionKind.RepayWithCallback, 0, address(0), d);
+        a[1] = action(ActionKind.Borrow, 0, address(0), d + x.swapIn);
+        a[2] = x.plan.actions[2];
+        a[3] = action(ActionKind.SupplyCollateral, 0, address(0), _minOutBuy(s, x.swapIn));
+        a[4] = x.plan.actions[3];
+        x.plan.actions = a;
+        Holdings memory h = _holdingsOf();
+
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
+
+        assertFalse(ok, "refused (fails today: the Safe pays 9 USDC of premium on a churned repayment)");
+        (uint256 index, bytes4 inner) = _actionFailedWith(reason);
+        assertEq(index, 0, "the opener");
+        assertEq(inner, bytes4(keccak256("FlashedRepaymentReborrowed(address,uint256,uint256)")), "named");
+        _assertUnchanged(h);
+        _assertRouterHoldsNothing();
+    }
+
     /* THE ROUTER UNDER ATTACK */
 
     /// @notice Anyone calling `executeOperation` on the router directly is refused.
@@ -280,13 +380,37 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         _assertRouterHoldsNothing();
     }
 
+    /// @notice Break (review of issue 17): a flash-funded repayment above the caller's variable debt borrows the whole
+    /// amount and charges the premium on all of it (the excess comes back at once, its premium does not): 600 USDC
+    /// flashed against a 500 USDC debt costs 0.30 USDC instead of 0.25. With another debt reserve in the Safe's Aave
+    /// account (or a borrow in the block) the sub-account stays in its band and the module only bounds this by
+    /// maxLossBps. The router must flash at most the caller's variable debt.
+    function test_Router_RepayFlashNeverExceedsTheDebt() public {
+        weth.mint(address(this), 1e18);
+        weth.approve(address(aavePool), 1e18);
+        aavePool.supply(address(weth), 1e18, address(this), 0);
+        aavePool.borrow(address(usdc), 500e6, 2, 0, address(this));
+        usdc.mint(address(this), 10e6);
+        vm.roll(block.number + 1);
+        vm.warp(block.timestamp + 12);
+        uint256 debt = variableDebt(usdc, address(this));
+        uint256 usdcBefore = usdc.balanceOf(address(this));
+        router.flashWithCallback(address(usdc), 600e6, true, "owed");
+        assertEq(variableDebt(usdc, address(this)), 0, "debt cleared");
+        assertEq(lastOwed, debt + _premium(debt), "owed: the debt and its premium (fails today: 600 + premium on 600)");
+        assertEq(usdc.balanceOf(address(this)), usdcBefore - debt - _premium(debt), "paid the debt and its premium only");
+        _assertRouterHoldsNothing();
+    }
+
     uint256 internal callbacksSeen;
+    uint256 internal lastOwed;
 
     /// @dev This contract as the router's caller: approves what it is told it owes.
     function onMorphoFlashLoan(uint256 assets, bytes calldata data) external {
         assertEq(msg.sender, address(router));
         assertEq(data, bytes("owed"));
         ++callbacksSeen;
+        lastOwed = assets;
         usdc.approve(address(router), assets);
     }
 }
