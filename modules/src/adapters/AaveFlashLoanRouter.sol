@@ -6,6 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {IPool} from "@aave/core-v3/contracts/interfaces/IPool.sol";
 import {IPoolAddressesProvider} from "@aave/core-v3/contracts/interfaces/IPoolAddressesProvider.sol";
 import {IFlashLoanSimpleReceiver} from "@aave/core-v3/contracts/flashloan/interfaces/IFlashLoanSimpleReceiver.sol";
+import {DataTypes} from "@aave/core-v3/contracts/protocol/libraries/types/DataTypes.sol";
 import {ILeverageModule} from "../interfaces/ILeverageModule.sol";
 
 /// @title AaveFlashLoanRouter
@@ -23,7 +24,11 @@ import {ILeverageModule} from "../interfaces/ILeverageModule.sol";
 ///   account's debt, supplies for it, calls it back, pulls from it. Nobody can make it act for another account.
 /// - `executeOperation` serves only loans this router started (`initiator == this`) and only from the pool.
 /// - It holds the borrowed tokens for the length of one callback; every approval it gives the pool is exact, so none is
-///   left; the part of a repayment above the account's debt goes back to the account at once.
+///   left. A repayment flash is capped at the account's variable debt, so the premium is never paid on an excess.
+/// - The callback may not undo the flash-funded step (review of issue 17): after it, the account's variable debt must
+///   not exceed what the repayment left (`FlashedRepaymentReborrowed`) and its aToken balance must not be below what
+///   the supply made it (`FlashedSupplyWithdrawn`). Otherwise a plan could flash-supply (or flash-repay) any amount and
+///   take it straight back inside the block, netting nothing but paying the premium on all of it, up to maxLossBps.
 contract AaveFlashLoanRouter is IFlashLoanSimpleReceiver {
     using SafeERC20 for IERC20;
 
@@ -33,6 +38,12 @@ contract AaveFlashLoanRouter is IFlashLoanSimpleReceiver {
     error FlashLoanCallerNotPool(address caller);
     /// @notice Thrown when a flash loan reaching the router was started by `initiator`, not by the router itself.
     error FlashLoanNotStartedByRouter(address initiator);
+    /// @notice Thrown when the callback left `account` with variable debt `debtNow` above the `debtAfterRepay` the
+    /// flash-funded repayment left (a borrow of what was just repaid).
+    error FlashedRepaymentReborrowed(address account, uint256 debtAfterRepay, uint256 debtNow);
+    /// @notice Thrown when the callback left `account` with aTokens `balanceNow` below the `balanceAfterSupply` the
+    /// flash-funded supply made (a withdrawal of what was just supplied).
+    error FlashedSupplyWithdrawn(address account, uint256 balanceAfterSupply, uint256 balanceNow);
 
     IPool internal immutable _POOL;
     IPoolAddressesProvider internal immutable _PROVIDER;
@@ -52,12 +63,17 @@ contract AaveFlashLoanRouter is IFlashLoanSimpleReceiver {
         return _PROVIDER;
     }
 
-    /// @notice Flash-borrows `amount` of `asset` (base units); with it repays the caller's variable debt in `asset`
-    /// (`repay`) or supplies it as the caller's collateral; calls the caller back with `onMorphoFlashLoan(amount +
-    /// premium, data)`; pulls `amount + premium` from the caller for the pool.
+    /// @notice Flash-borrows `amount` of `asset` (base units; for a repayment at most the caller's variable debt); with
+    /// it repays the caller's variable debt in `asset` (`repay`) or supplies it as the caller's collateral; calls the
+    /// caller back with `onMorphoFlashLoan(amount + premium, data)`; checks the callback did not borrow back the
+    /// repayment or withdraw the supply; pulls `amount + premium` from the caller for the pool.
     /// @dev Reverts as the pool does (a paused reserve, flash loans disabled, no liquidity) and when the callback or
     /// the pull fails (the whole loan unwinds).
     function flashWithCallback(address asset, uint256 amount, bool repay, bytes calldata data) external {
+        if (repay) {
+            uint256 debt = IERC20(_POOL.getReserveData(asset).variableDebtTokenAddress).balanceOf(msg.sender);
+            if (amount > debt) amount = debt;
+        }
         _POOL.flashLoanSimple(address(this), asset, amount, abi.encode(msg.sender, repay, data), 0);
     }
 
@@ -69,6 +85,29 @@ contract AaveFlashLoanRouter is IFlashLoanSimpleReceiver {
         if (msg.sender != address(_POOL)) revert FlashLoanCallerNotPool(msg.sender);
         if (initiator != address(this)) revert FlashLoanNotStartedByRouter(initiator);
         (address account, bool repay, bytes memory data) = abi.decode(params, (address, bool, bytes));
+        (IERC20 watched, uint256 mark) = _fund(asset, amount, repay, account);
+        amount += premium; // what the account owes
+        ILeverageModule(account).onMorphoFlashLoan(amount, data);
+        _checkNotUndone(watched, account, repay, mark);
+        IERC20(asset).safeTransferFrom(account, address(this), amount);
+        IERC20(asset).forceApprove(address(_POOL), amount);
+        return true;
+    }
+
+    /// @dev The callback kept the flash-funded step: no more debt than the repayment left, no fewer aTokens than the
+    /// supply made.
+    function _checkNotUndone(IERC20 watched, address account, bool repay, uint256 mark) internal view {
+        uint256 balanceNow = watched.balanceOf(account);
+        if (repay && balanceNow > mark) revert FlashedRepaymentReborrowed(account, mark, balanceNow);
+        if (!repay && balanceNow < mark) revert FlashedSupplyWithdrawn(account, mark, balanceNow);
+    }
+
+    /// @dev Repays `account`'s variable debt with `amount` of `asset` (the part above the debt back to it at once) or
+    /// supplies it for `account`; returns the token the callback may not undo (its variable debt token or aToken) and
+    /// the account's balance of it after the step.
+    function _fund(address asset, uint256 amount, bool repay, address account) internal returns (IERC20 watched, uint256 mark) {
+        DataTypes.ReserveData memory reserve = _POOL.getReserveData(asset);
+        watched = IERC20(repay ? reserve.variableDebtTokenAddress : reserve.aTokenAddress);
         IERC20(asset).forceApprove(address(_POOL), amount);
         if (repay) {
             uint256 paid = _POOL.repay(asset, amount, VARIABLE_RATE, account);
@@ -79,10 +118,6 @@ contract AaveFlashLoanRouter is IFlashLoanSimpleReceiver {
         } else {
             _POOL.supply(asset, amount, account, 0);
         }
-        uint256 owed = amount + premium;
-        ILeverageModule(account).onMorphoFlashLoan(owed, data);
-        IERC20(asset).safeTransferFrom(account, address(this), owed);
-        IERC20(asset).forceApprove(address(_POOL), owed);
-        return true;
+        mark = watched.balanceOf(account);
     }
 }

@@ -204,10 +204,10 @@ contract AaveV3Adapter is IAaveV3Adapter {
 
     /// @inheritdoc IVenueAdapter
     /// @dev Aave v3 has no repay or supply callback: its flash loan is the callback shape there, through
-    /// `FLASH_ROUTER` (AaveFlashLoanRouter). RepayWithCallback flash-borrows `assets` of the debt asset and repays the
-    /// account's variable debt with it; SupplyCollateralWithCallback flash-borrows `assets` of the collateral asset and
+    /// `FLASH_ROUTER` (AaveFlashLoanRouter). RepayWithCallback flash-borrows `assets` of the debt asset (at most the
+    /// account's variable debt) and repays that debt with it; SupplyCollateralWithCallback flash-borrows `assets` of the collateral asset and
     /// supplies it for the account; then the router calls the account back with `onMorphoFlashLoan(assets + premium,
-    /// data)` and pulls that amount. `approveToken` is the borrowed asset, so the module resets any allowance left.
+    /// data)`, refuses a callback that borrows back the repayment or withdraws the supply, and pulls that amount. `approveToken` is the borrowed asset, so the module resets any allowance left.
     /// Reverts with `UnsupportedAction` for other kinds, `EModeMismatch`, `ReservePaused`, `ReserveInactive`,
     /// `ReserveFrozen` (a supply), `CollateralNotEnabled`, `NothingToRepay` or `FlashLoanDisabled`.
     function encodeWithCallback(uint8 kind, bytes32 market, uint256 assets, address account, bytes calldata data)

@@ -199,10 +199,10 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
     }
 
     /// @notice A keeper inflating the flash loan (the opener's amount 20 times the debt) to bleed the Safe through the
-    /// premium on the excess (paid to Aave's suppliers, who may be the keeper): the router repays at most the debt and
-    /// hands the rest back, but the Safe would pay the premium on all of it. A flash above the debt clears the debt, so
-    /// the sub-account leaves its band (`HealthOutOfBand`); at or below the debt the premium is at most 5 bps of what
-    /// moves, inside maxLossBps and charged to the epoch's loss budget (test_SwapDeleverage_OnAave_FlashFundedRepay).
+    /// premium on the excess (paid to Aave's suppliers, who may be the keeper): the router flashes at most the debt
+    /// (test_Router_RepayFlashNeverExceedsTheDebt), which clears it, so the sub-account leaves its band
+    /// (`HealthOutOfBand`); at or below the debt the premium is at most 5 bps of what moves, inside maxLossBps and
+    /// charged to the epoch's loss budget (test_SwapDeleverage_OnAave_FlashFundedRepay).
     /// Nothing leaves the Safe but the gas.
     function test_RevertWhen_FlashAmountInflatedToBleedThePremium() public {
         id = setPolicyFor(safe, _policy(false));
@@ -272,7 +272,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
     /// and whose block withdraws the excess again (SupplyCollateralWithCallback(minOut + 6q) { Borrow, BuyCollateral,
     /// WithdrawCollateral(6q) }) nets the honest boost's position but pays Aave's premium on the whole flash: 7x the
     /// honest premium (0.0133 vs 0.0019 WETH, ~58 USDC on a 16,773 USDC boost), all inside maxLossBps (equity -66.7
-    /// USDC), so the module accepts it today. The router must refuse a callback that takes back the collateral it
+    /// USDC), so the module accepted it. The router refuses a callback that takes back the collateral it
     /// flash-supplied (`FlashedSupplyWithdrawn`); nothing leaves the Safe.
     function test_RevertWhen_FlashedSupplyWithdrawnInTheCallback() public {
         id = setPolicyFor(safe, _policy(true));
@@ -290,7 +290,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
 
         (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
 
-        assertFalse(ok, "refused (fails today: the Safe pays 7x the premium)");
+        assertFalse(ok, "refused (before the fix: accepted, the Safe paid 7x the premium)");
         (uint256 index, bytes4 inner) = _actionFailedWith(reason);
         assertEq(index, 0, "the opener");
         assertEq(inner, bytes4(keccak256("FlashedSupplyWithdrawn(address,uint256,uint256)")), "named");
@@ -301,7 +301,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
     /// @notice Break (review of issue 17): a boost that flash-repays the whole debt and borrows it back inside the
     /// block (RepayWithCallback(D) { Borrow(D + b), BuyCollateral(b), SupplyCollateral }) is the honest boost plus a
     /// 9 USDC premium on 18,000 USDC that moved nowhere, paid from idle USDC; as many such blocks as the loss bound
-    /// admits. The router must refuse a callback that borrows back what it flash-repaid (`FlashedRepaymentReborrowed`);
+    /// admits. The router refuses a callback that borrows back what it flash-repaid (`FlashedRepaymentReborrowed`);
     /// nothing leaves the Safe.
     function test_RevertWhen_FlashedRepaymentReborrowedInTheCallback() public {
         id = setPolicyFor(safe, _policy(true));
@@ -321,7 +321,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
 
         (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
 
-        assertFalse(ok, "refused (fails today: the Safe pays 9 USDC of premium on a churned repayment)");
+        assertFalse(ok, "refused (before the fix: accepted, 9 USDC of premium on a churned repayment)");
         (uint256 index, bytes4 inner) = _actionFailedWith(reason);
         assertEq(index, 0, "the opener");
         assertEq(inner, bytes4(keccak256("FlashedRepaymentReborrowed(address,uint256,uint256)")), "named");
@@ -352,7 +352,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
     }
 
     /// @notice The router acts only for its caller: a Safe (its module as fallback handler) calling back is refused
-    /// outside a rebalance, and the whole loan unwinds; a caller's repayment above its debt comes back to it at once.
+    /// outside a rebalance, and the whole loan unwinds; a caller's repayment above its debt is capped at that debt.
     function test_Router_ActsOnlyForItsCaller() public {
         // The Safe calling the router outside a keeper operation (its owners could): the module's callback guard refuses.
         MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
@@ -374,8 +374,8 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         uint256 usdcBefore = usdc.balanceOf(address(this));
         router.flashWithCallback(address(usdc), 600e6, true, "owed");
         assertEq(IERC20(aavePool.getReserveData(address(usdc)).variableDebtTokenAddress).balanceOf(address(this)), 0);
-        // Paid: the debt (500 and 12 s of interest) and the premium on the 600 lent; the rest came back at once.
-        assertApproxEqAbs(usdc.balanceOf(address(this)), usdcBefore - 500e6 - _premium(600e6), 10, "debt + premium, nothing else");
+        // Paid: the debt (500 and 12 s of interest) and the premium on it: the flash is capped at the debt.
+        assertApproxEqAbs(usdc.balanceOf(address(this)), usdcBefore - 500e6 - _premium(500e6), 10, "debt + premium, nothing else");
         assertEq(callbacksSeen, 1);
         _assertRouterHoldsNothing();
     }
@@ -384,7 +384,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
     /// amount and charges the premium on all of it (the excess comes back at once, its premium does not): 600 USDC
     /// flashed against a 500 USDC debt costs 0.30 USDC instead of 0.25. With another debt reserve in the Safe's Aave
     /// account (or a borrow in the block) the sub-account stays in its band and the module only bounds this by
-    /// maxLossBps. The router must flash at most the caller's variable debt.
+    /// maxLossBps. The router flashes at most the caller's variable debt.
     function test_Router_RepayFlashNeverExceedsTheDebt() public {
         weth.mint(address(this), 1e18);
         weth.approve(address(aavePool), 1e18);
@@ -397,7 +397,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         uint256 usdcBefore = usdc.balanceOf(address(this));
         router.flashWithCallback(address(usdc), 600e6, true, "owed");
         assertEq(variableDebt(usdc, address(this)), 0, "debt cleared");
-        assertEq(lastOwed, debt + _premium(debt), "owed: the debt and its premium (fails today: 600 + premium on 600)");
+        assertEq(lastOwed, debt + _premium(debt), "owed: the debt and its premium (before the fix: 600 + premium on 600)");
         assertEq(usdc.balanceOf(address(this)), usdcBefore - debt - _premium(debt), "paid the debt and its premium only");
         _assertRouterHoldsNothing();
     }
