@@ -1,8 +1,8 @@
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { startRedisServer } from "../../../../test/redisServer.js"
-import type { KeeperStateScope, PendingOperation } from "../stateFile.js"
-import { RedisFleetStore } from "./redisStore.js"
+import { startRedisServer } from "./redisServer"
+import type { KeeperStateScope, PendingOperation } from "../bundler-client/src/keeper/stateFile"
+import { RedisFleetStore } from "../bundler-client/src/keeper/fleet/redisStore"
 
 // Review rev11 (issue 11 item 9, "state bound to chain, EntryPoint, module and keeper key"): the embedded keeper's state
 // file keys every record by that scope (SECURITY row "a persisted record from another chain..."), but the fleet's Redis
