@@ -145,34 +145,7 @@ contract PoolSaleValuationTest is SwapBase {
     /// priced the sale over every listed WETH market (none's collateral changed), pA included: refused. The seller's
     /// price joining the range must not narrow it: still refused (ValueLossExceeded), nothing left the Safe.
     function test_Attack_LowerOracleSellerWithNoCollateralMovedIsPricedOverEveryListedMarket() public {
-        _setup(9_000, false, 0, 400);
-        Policy memory b = swapPolicy(wethMarketB, false);
-        b.pools = new address[](1);
-        b.pools[0] = address(wethVault);
-        b.maxEpochLossBps = 10_000;
-        wethIdB = setPolicy(b);
-        uint256 sold = 4e18;
-        uint256 out = Math.mulDiv(Math.mulDiv(sold, oracleB.price(), 1e36), 10_000 - MAX_SLIPPAGE_BPS, 10_000, Math.Rounding.Ceil);
-        Action[] memory acts = new Action[](5);
-        acts[0] = action(ActionKind.WithdrawFromPool, 0, address(skim), 19_000e6);
-        acts[1] = action(ActionKind.Repay, 0, address(0), 19_000e6);
-        acts[2] = action(ActionKind.WithdrawFromPool, 1, address(wethVault), sold);
-        acts[3] = action(ActionKind.SellCollateral, 1, route(FEE_LOW), sold);
-        acts[4] = action(ActionKind.Repay, 1, address(0), out);
-        Plan memory plan;
-        plan.subAccounts = new bytes32[](2);
-        plan.subAccounts[0] = wethId;
-        plan.subAccounts[1] = wethIdB;
-        plan.actions = acts;
-        Holdings memory before = holdings(safe);
-        (bool ok, bytes memory reason, int256 lossAtA, PackedUserOperation memory op) = _run(plan);
-        if (ok) emit log_named_int("ACCEPTED: real loss, all WETH at pA", lossAtA);
-        assertFalse(ok, "refused");
-        assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector, "ValueLossExceeded");
-        (uint256 loss, uint256 moved,) = abi.decode(_args(reason), (uint256, uint256, uint256));
-        emit log_named_uint("loss booked", loss);
-        emit log_named_uint("moved", moved);
-        assertNothingLeftBut(before, maxCost(op));
+        _expectValueLossRefused(_lowerOracleSellerPlan(false));
     }
 
     /// @dev The same, but B also gets 1 idle WETH supplied (its collateral changes, so the range is B's price alone, as
@@ -181,6 +154,13 @@ contract PoolSaleValuationTest is SwapBase {
     /// ~95 allowance), accepted by rounds 7 and the first fix of this review. A swap now never books a gain over the
     /// value it gave (`_swapGain`): refused (ValueLossExceeded), nothing left the Safe.
     function test_Attack_LowerOracleSellerBooksNoGainFromItsSale() public {
+        _expectValueLossRefused(_lowerOracleSellerPlan(true));
+    }
+
+    /// @dev The two tests above: B (oracle 10% below A's, swap policy over the owner's WETH pool, epoch loss budget
+    /// 100%) sells 4 pooled WETH and repays its own debt with the sale's minimum output at pB, next to A's rescue of
+    /// 19,000 USDC through the skim pool at a 4% exit fee; with `supplyB`, B also supplies 1 idle WETH.
+    function _lowerOracleSellerPlan(bool supplyB) internal returns (Plan memory plan) {
         _setup(9_000, false, 0, 400);
         Policy memory b = swapPolicy(wethMarketB, false);
         b.pools = new address[](1);
@@ -189,18 +169,21 @@ contract PoolSaleValuationTest is SwapBase {
         wethIdB = setPolicy(b);
         uint256 sold = 4e18;
         uint256 out = Math.mulDiv(Math.mulDiv(sold, oracleB.price(), 1e36), 10_000 - MAX_SLIPPAGE_BPS, 10_000, Math.Rounding.Ceil);
-        Action[] memory acts = new Action[](6);
+        Action[] memory acts = new Action[](supplyB ? 6 : 5);
         acts[0] = action(ActionKind.WithdrawFromPool, 0, address(skim), 19_000e6);
         acts[1] = action(ActionKind.Repay, 0, address(0), 19_000e6);
         acts[2] = action(ActionKind.WithdrawFromPool, 1, address(wethVault), sold);
         acts[3] = action(ActionKind.SellCollateral, 1, route(FEE_LOW), sold);
         acts[4] = action(ActionKind.Repay, 1, address(0), out);
-        acts[5] = action(ActionKind.SupplyCollateral, 1, address(0), 1e18);
-        Plan memory plan;
+        if (supplyB) acts[5] = action(ActionKind.SupplyCollateral, 1, address(0), 1e18);
         plan.subAccounts = new bytes32[](2);
         plan.subAccounts[0] = wethId;
         plan.subAccounts[1] = wethIdB;
         plan.actions = acts;
+    }
+
+    /// @dev One keeper operation through handleOps: refused with ValueLossExceeded, nothing left the Safe.
+    function _expectValueLossRefused(Plan memory plan) internal {
         Holdings memory before = holdings(safe);
         (bool ok, bytes memory reason, int256 lossAtA, PackedUserOperation memory op) = _run(plan);
         if (ok) emit log_named_int("ACCEPTED: real loss, all WETH at pA", lossAtA);

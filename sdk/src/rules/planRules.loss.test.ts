@@ -110,6 +110,26 @@ describe("checkRebalanceRules: the thirteenth review (a sale's own price, the sw
   const WPOOL: Address = "0x00000000000000000000000000000000000000f3"
   const ROUTE: Address = "0x00000000000000000000000000000000000001f4"
   const base = { swapAdapter: ADAPTER, timestamp: 1_700_000_000n, gasUsed: 300_000n }
+  /** The USDC pool with an exit fee of `feeBps` (the skim), the owner's WETH pool (20 WETH), 1 idle WETH. */
+  const skimAndWethPools = (feeBps: bigint) => ({
+    pools: [
+      { address: SKIM, asset: USDC, totalAssets: 10n ** 14n, totalSupply: 10n ** 14n, shares: 2n * 10n ** 10n, feeBps },
+      { address: WPOOL, asset: WETH, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 20n * 10n ** 18n },
+    ],
+    balances: { [WETH]: 10n ** 18n },
+  })
+  /** Without the skim the plan is accepted; with it, ValueLossExceeded with a loss of at least `minLoss`. */
+  const expectSkimVerdict = (r: ReturnType<typeof checkRebalanceRules>, feeBps: bigint, minLoss: bigint) => {
+    if (feeBps === 0n) {
+      if (!r.ok) throw new Error(`${r.error.name} ${r.error.args.join(" ")}`)
+      return
+    }
+    expect(r.ok).toBe(false)
+    if (r.ok) return
+    expect(r.error.name).toBe("ValueLossExceeded")
+    const [loss] = r.error.args as [bigint]
+    expect(loss).toBeGreaterThanOrEqual(minLoss)
+  }
 
   for (const feeBps of [0n, 2_600n])
     test(`A sells pool WETH (its collateral unchanged) next to a lower-priced WETH market B given idle WETH, ${feeBps / 100n}% skim: ${feeBps === 0n ? "accepted" : "ValueLossExceeded"}`, () => {
@@ -132,22 +152,11 @@ describe("checkRebalanceRules: the thirteenth review (a sale's own price, the sw
           ],
         },
         subAccounts: [A, B],
-        pools: [
-          { address: SKIM, asset: USDC, totalAssets: 10n ** 14n, totalSupply: 10n ** 14n, shares: 2n * 10n ** 10n, feeBps },
-          { address: WPOOL, asset: WETH, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 20n * 10n ** 18n },
-        ],
-        balances: { [WETH]: 10n ** 18n },
+        ...skimAndWethPools(feeBps),
         outcome: { swapOutputs: { 1: out } },
       })
-      if (feeBps === 0n) {
-        if (!r.ok) throw new Error(`${r.error.name} ${r.error.args.join(" ")}`)
-        return
-      }
-      expect(r.ok).toBe(false)
-      if (r.ok) return
-      expect(r.error.name).toBe("ValueLossExceeded")
-      const [loss] = r.error.args as [bigint]
-      expect(loss).toBeGreaterThanOrEqual((skimmed * feeBps) / 10_000n) // the sale valued at pA books no gain
+      // the sale valued at pA books no gain
+      expectSkimVerdict(r, feeBps, (skimmed * feeBps) / 10_000n)
     })
 
   for (const feeBps of [0n, 400n])
@@ -172,22 +181,10 @@ describe("checkRebalanceRules: the thirteenth review (a sale's own price, the sw
           ],
         },
         subAccounts: [A, B],
-        pools: [
-          { address: SKIM, asset: USDC, totalAssets: 10n ** 14n, totalSupply: 10n ** 14n, shares: 2n * 10n ** 10n, feeBps },
-          { address: WPOOL, asset: WETH, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 20n * 10n ** 18n },
-        ],
-        balances: { [WETH]: 10n ** 18n },
+        ...skimAndWethPools(feeBps),
         outcome: { swapOutputs: { 3: paid } },
       })
-      if (feeBps === 0n) {
-        if (!r.ok) throw new Error(`${r.error.name} ${r.error.args.join(" ")}`)
-        return
-      }
-      expect(r.ok).toBe(false)
-      if (r.ok) return
-      expect(r.error.name).toBe("ValueLossExceeded")
-      const [loss] = r.error.args as [bigint]
-      expect(loss).toBeGreaterThanOrEqual((repaid * feeBps) / 10_000n)
+      expectSkimVerdict(r, feeBps, (repaid * feeBps) / 10_000n)
     })
 
   test("a swap policy's rescue padded with a health-neutral shrink and no swap is counted and charged the collateral-only cap", () => {
