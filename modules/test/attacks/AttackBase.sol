@@ -8,6 +8,7 @@ import {IEntryPoint} from "@account-abstraction/contracts/interfaces/IEntryPoint
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {IMorpho, MarketParams, Id, Position} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
+import {SimOracle} from "../utils/SimOracle.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
@@ -171,6 +172,23 @@ abstract contract AttackBase is Fixture {
     }
 
     /// @dev A rigged ERC-4626 USDC pool with an exit fee of `feeBps` (taken from whoever withdraws), seeded by the
+    /// @dev Tops the fixture's WETH market A up by 30 WETH / 54,000 USDC (40 WETH, 72k debt, still health 1.02), then
+    /// opens a second WETH/USDC market B whose oracle is at A's price x `bPriceBps` / 10000, holding `collateralB` WETH
+    /// (whole WETH, 1e18 units) at health `healthB` (WAD). Returns A's oracle price, B's oracle and B's market.
+    function _lowerOracleTwin(uint256 bPriceBps, uint256 collateralB, uint256 healthB)
+        internal
+        returns (uint256 pA, SimOracle oracle, MarketParams memory market)
+    {
+        openPosition(safe, wethMarket, 30e18, 54_000e6);
+        pA = wethOracle.price();
+        uint256 pAWad = pA / 1e6; // whole USDC per WETH, 1e18
+        oracle = new SimOracle(6, 18, 8);
+        oracle.setPrice(pAWad * bPriceBps / 10_000);
+        market = _createMarket(address(weth), address(oracle));
+        uint256 valueB = collateralB / 1e18 * pAWad * bPriceBps / 10_000 / 1e12; // USDC base units of B's WETH at pB
+        openPosition(safe, market, collateralB, valueB * 0.86e18 / healthB);
+    }
+
     /// lender, holding 20,000 USDC of the Safe.
     function _feePool(uint256 feeBps) internal returns (RiggedVault pool) {
         return _feePool(usdc, 20_000e6, feeBps);

@@ -43,14 +43,8 @@ contract ListOrderAttacksTest is SwapBase {
     /// (each within the default 100 bps); else each policy's feed is its own market oracle (the fixture's default).
     /// A's policy may use a USDC pool with an exit fee of `feeBps` (the skim).
     function _setup(uint256 bPriceBps, bool sharedFeed, uint256 feedBps, uint256 feeBps) internal returns (uint256 pA) {
-        openPosition(safe, wethMarket, 30e18, 54_000e6); // A: 40 WETH, 72k debt, still health 1.02
-        pA = wethOracle.price();
+        (pA, oracleB, wethMarketB) = _lowerOracleTwin(bPriceBps, 100e18, 1.30e18);
         uint256 pAWad = pA / 1e6; // whole USDC per WETH, 1e18
-        oracleB = new SimOracle(6, 18, 8);
-        oracleB.setPrice(pAWad * bPriceBps / 10_000);
-        wethMarketB = _createMarket(address(weth), address(oracleB));
-        uint256 valueB = 100 * pAWad * bPriceBps / 10_000 / 1e12; // USDC base units of 100 WETH at pB
-        openPosition(safe, wethMarketB, 100e18, valueB * 0.86e18 / 1.30e18);
         skim = _feePool(usdc, 20_000e6, feeBps);
         Policy memory a = swapPolicy(wethMarket, false);
         a.pools = new address[](2);

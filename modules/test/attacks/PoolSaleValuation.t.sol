@@ -40,14 +40,8 @@ contract PoolSaleValuationTest is SwapBase {
     /// `sharedFeed`: both policies check their oracle against one feed at pA x `feedBps` / 10000; else each its own
     /// market oracle (the fixture's default). The Safe also holds 1 idle WETH.
     function _setup(uint256 bPriceBps, bool sharedFeed, uint256 feedBps, uint256 feeBps) internal returns (uint256 pA) {
-        openPosition(safe, wethMarket, 30e18, 54_000e6);
-        pA = wethOracle.price();
+        (pA, oracleB, wethMarketB) = _lowerOracleTwin(bPriceBps, 100e18, 1.30e18);
         uint256 pAWad = pA / 1e6;
-        oracleB = new SimOracle(6, 18, 8);
-        oracleB.setPrice(pAWad * bPriceBps / 10_000);
-        wethMarketB = _createMarket(address(weth), address(oracleB));
-        uint256 valueB = 100 * pAWad * bPriceBps / 10_000 / 1e12;
-        openPosition(safe, wethMarketB, 100e18, valueB * 0.86e18 / 1.30e18);
         skim = _feePool(usdc, 20_000e6, feeBps);
         weth.mint(safe, 21e18);
         depositToVault(safe, wethVault, 20e18);

@@ -32,14 +32,7 @@ contract SameTokenDonorTest is SwapBase {
     /// WETH/USDC market, oracle at pA x bPriceBps / 10000 (its own feed, the fixture default), 20 WETH at health 1.60
     /// (boostAllowed, band 1.2-1.7, target 1.4: in band, not due, a donor).
     function _setup(uint256 bPriceBps) internal returns (uint256 pA) {
-        openPosition(safe, wethMarket, 30e18, 54_000e6);
-        pA = wethOracle.price();
-        uint256 pAWad = pA / 1e6;
-        oracleB = new SimOracle(6, 18, 8);
-        oracleB.setPrice(pAWad * bPriceBps / 10_000);
-        wethMarketB = _createMarket(address(weth), address(oracleB));
-        uint256 valueB = 20 * pAWad * bPriceBps / 10_000 / 1e12;
-        openPosition(safe, wethMarketB, 20e18, valueB * 0.86e18 / 1.60e18);
+        (pA, oracleB, wethMarketB) = _lowerOracleTwin(bPriceBps, 20e18, 1.60e18);
         Policy memory b = defaultPolicy(wethMarketB, address(0));
         b.boostAllowed = true;
         wethIdB = setPolicy(b);

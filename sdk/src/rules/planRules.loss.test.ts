@@ -25,6 +25,26 @@ function sub(n: number, collateral: bigint, usd: bigint, health: number, pools: 
   return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex, policy: policy(pools, over), state: { loanToken: USDC, collateralToken: WETH, collateral, debt, price: p, lltv: LLTV }, usage }
 }
 
+/**
+ * A padded due rescue that moves `moved` (loan units) and lands at `target`: repay inside a callback from the USDC pool
+ * `pool`, withdraw the rest of the move as WETH and park it in the WETH pool `wethPool` (AttackBase._parkedShrink).
+ */
+function parkedShrink(A: RuleSubAccount, pool: Address, wethPool: Address, moved: bigint, target: bigint) {
+  const value = collateralValue(A.state.collateral, A.state.price)
+  const repaid = (target * A.state.debt - (value - moved) * LLTV) / (LLTV + target)
+  const withdrawn = (((moved - repaid) * 10n ** 36n) / A.state.price) * 9_999n / 10_000n
+  return {
+    subAccounts: [A.id],
+    actions: [
+      { kind: "WithdrawFromPool" as const, subAccount: 0, pool, amount: repaid },
+      { kind: "RepayWithCallback" as const, subAccount: 0, amount: repaid },
+      { kind: "WithdrawCollateral" as const, subAccount: 0, amount: withdrawn },
+      { kind: "DepositToPool" as const, subAccount: 0, pool: wethPool, amount: withdrawn },
+      { kind: "EndCallback" as const, subAccount: 0, amount: 0n },
+    ],
+  }
+}
+
 describe("checkRebalanceRules: one price per collateral token", () => {
   // A at 2400 (due, 1.1467), B at 2444 (not due, 1.25 < target 1.4), both WETH: a 12% exit fee on A's 3,300 rescue,
   // padded with idle WETH supplied into B up to ~1.399.
@@ -69,22 +89,10 @@ describe("checkRebalanceRules: a due sub-account is charged no more than the mos
     const POOL: Address = "0x00000000000000000000000000000000000000f2"
     const WPOOL: Address = "0x00000000000000000000000000000000000000f3"
     const A = sub(1, 100n * 10n ** 18n, 2400n, 1.19, [POOL, WPOOL], { maxAmountPerRebalance: 100_000n * 10n ** 6n, maxAmountPerEpoch: 110_000n * 10n ** 6n })
-    const value = collateralValue(A.state.collateral, A.state.price)
     const moved = 99_900n * 10n ** 6n
     const target = h(1.35)
-    const repaid = (target * A.state.debt - (value - moved) * LLTV) / (LLTV + target)
-    const withdrawn = (((moved - repaid) * 10n ** 36n) / A.state.price) * 9_999n / 10_000n
     const r = checkRebalanceRules({
-      plan: {
-        subAccounts: [A.id],
-        actions: [
-          { kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: repaid },
-          { kind: "RepayWithCallback", subAccount: 0, amount: repaid },
-          { kind: "WithdrawCollateral", subAccount: 0, amount: withdrawn },
-          { kind: "DepositToPool", subAccount: 0, pool: WPOOL, amount: withdrawn },
-          { kind: "EndCallback", subAccount: 0, amount: 0n },
-        ],
-      },
+      plan: parkedShrink(A, POOL, WPOOL, moved, target),
       subAccounts: [A],
       pools: [
         { address: POOL, asset: USDC, totalAssets: 10n ** 14n, totalSupply: 10n ** 14n, shares: 10n ** 12n },
@@ -190,25 +198,13 @@ describe("checkRebalanceRules: the thirteenth review (a sale's own price, the sw
   test("a swap policy's rescue padded with a health-neutral shrink and no swap is counted and charged the collateral-only cap", () => {
     const POOL: Address = "0x00000000000000000000000000000000000000f2"
     const A = sub(1, 100n * 10n ** 18n, 2400n, 1.19, [POOL, WPOOL], { maxSlippageBps: 50 })
-    const value = collateralValue(A.state.collateral, A.state.price)
     const target = h(1.35)
     const swapCap = maxMoveToHealth(A.state, target, true, 50n) as bigint
     const noSwaps = maxMoveToHealth(A.state, target, false, 0n) as bigint
     const moved = 2n * swapCap
-    const repaid = (target * A.state.debt - (value - moved) * LLTV) / (LLTV + target)
-    const withdrawn = (((moved - repaid) * 10n ** 36n) / A.state.price) * 9_999n / 10_000n
     const r = checkRebalanceRules({
       ...base,
-      plan: {
-        subAccounts: [A.id],
-        actions: [
-          { kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: repaid },
-          { kind: "RepayWithCallback", subAccount: 0, amount: repaid },
-          { kind: "WithdrawCollateral", subAccount: 0, amount: withdrawn },
-          { kind: "DepositToPool", subAccount: 0, pool: WPOOL, amount: withdrawn },
-          { kind: "EndCallback", subAccount: 0, amount: 0n },
-        ],
-      },
+      plan: parkedShrink(A, POOL, WPOOL, moved, target),
       subAccounts: [A],
       pools: [
         { address: POOL, asset: USDC, totalAssets: 10n ** 15n, totalSupply: 10n ** 15n, shares: 10n ** 14n },
