@@ -32,6 +32,11 @@ export type KeeperEvent =
    * unusable after the request reached it: the operation may be in flight, so the keeper keeps tracking its nonce.
    */
   | { type: "tracking"; safe: Address; block: bigint; nonce: bigint; reason: "already-in-flight" | "ambiguous-answer"; message: string }
+  /**
+   * Nothing was sent this block, by design, and the plan is made again on a later block: `self-pay-epoch-ending`, a
+   * self-paid operation in the last seconds of the Safe's self-pay epoch (`retryAt`: the next epoch's start, unix s).
+   */
+  | { type: "deferred"; safe: Address; block: bigint; reason: "self-pay-epoch-ending"; retryAt: number; message: string }
   /** The chain head moved back (reorg); the keeper continues from the new head. */
   | { type: "reorg"; from: bigint; to: bigint }
   /** `reason`: what the failing part said (the paymaster's refusal reason, the bundler's or node's error text), when known. */

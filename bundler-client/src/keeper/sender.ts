@@ -8,6 +8,7 @@ import {
   BundlerUnavailableError,
   PaymasterRefusedError,
   PaymasterUnavailableError,
+  SelfPayEpochEndingError,
   UnconfirmedUserOperationError,
   UserOperationInFlightError,
   getTransportFailure,
@@ -170,10 +171,20 @@ export class RebalanceSender {
         return
       }
       const unreachable = error instanceof BundlerUnavailableError || getTransportFailure(error) !== undefined
+      // A self-paid operation in the last seconds of its self-pay epoch is not signed (toKeeperAccount): nothing was
+      // sent, and a replaced operation may still land in its epoch, so it stays tracked.
+      const deferred = has(error, SelfPayEpochEndingError)
       // A replacement that fails because the original landed after this block's read (the plan no longer simulates):
       // keep tracking it, so the next block reports its inclusion instead of forgetting it.
-      const landed = replace !== undefined && !unreachable && (await account.getNonce().catch(() => nonce)) > nonce
-      await store.setPending(safe, replace && !unreachable && !landed ? undefined : replace)
+      const landed = replace !== undefined && !unreachable && !deferred && (await account.getNonce().catch(() => nonce)) > nonce
+      await store.setPending(safe, replace && !unreachable && !deferred && !landed ? undefined : replace)
+      if (deferred) {
+        const { retryAt } = (error instanceof SelfPayEpochEndingError ? error : (error as BaseError).walk((e) => e instanceof SelfPayEpochEndingError)) as SelfPayEpochEndingError
+        metrics.inc("levpilot_sends_deferred_total", "Sends put off to a later block, by reason (self-pay-epoch-ending: a self-paid operation in its epoch's last seconds).", { safe, reason: "self-pay-epoch-ending" })
+        logger.warn({ safe, retryAt }, "self-pay epoch ends within the signing margin; the operation is planned again from the next epoch")
+        events.emit({ type: "deferred", safe, block, reason: "self-pay-epoch-ending", retryAt, message: shortMessage(error) })
+        return
+      }
       if (error instanceof SelfPayNotAllowedError) {
         events.alert(safe, block, has(error.cause, PaymasterUnavailableError) ? "paymaster-unavailable" : "paymaster-refused", error)
         logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "operation not sent")

@@ -5,6 +5,9 @@ import { collateralValue } from "@levpilot/sdk/rules"
 import { KeeperEvents, type KeeperEvent } from "./events.js"
 import { KeeperMetrics } from "./metrics.js"
 import { SafeStep } from "./safeStep.js"
+import { newSafeRuntime } from "./runtime.js"
+import { RebalanceSender } from "./sender.js"
+import type { PendingOperation } from "./stateFile.js"
 import { defaultVolatilitySettings } from "./volatility.js"
 import { VolatilityFeed } from "./volatilityFeed.js"
 import { WAD } from "@levpilot/sdk/constants"
@@ -124,4 +127,35 @@ export function stepSafeState(subAccounts: ReturnType<typeof stepSub>[]) {
     unreadable: [],
     subAccounts,
   }
+}
+
+/**
+ * A RebalanceSender over placeholder clients (sponsored bundler configured, no self-pay) for tests that mock the SDK's
+ * `sendRebalance`: `setPending` is the store's write, `nonces` the chain nonces `getNonce` answers in turn (then the last).
+ */
+export function senderHarness({ setPending, nonces }: { setPending: (safe: Address, pending: PendingOperation | undefined) => Promise<void>; nonces: bigint[] }) {
+  const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
+  const metrics = new KeeperMetrics()
+  const events: KeeperEvent[] = []
+  const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
+  const rt = newSafeRuntime({ address: SAFE } as never)
+  const last = nonces.at(-1)
+  rt.account = { getNonce: async () => (nonces.length > 1 ? nonces.shift() : last) } as never
+  const sender = new RebalanceSender({
+    config: { deployment: { leverageModule: "0x00000000000000000000000000000000000000aa" }, feeBumpPercent: 20, allowSelfPay: false, paymasterContext: undefined, retry: { baseMs: 1, maxMs: 1 } } as never,
+    clients: {
+      publicClient: { readContract: async () => ({ maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n }) },
+      estimateFees: async () => ({ maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n }),
+      sponsoredBundler: {},
+      bundler: {},
+      deployments: {},
+    } as never,
+    keeper: {} as never,
+    store: { pending: () => undefined, setPending },
+    metrics,
+    logger,
+    events: keeperEvents,
+    clock: { now: () => 0 } as never,
+  })
+  return { sender, rt, events, metrics }
 }

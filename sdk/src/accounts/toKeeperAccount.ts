@@ -15,7 +15,7 @@ import { getBlock, getChainId, readContract } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import { keeperStubSignature } from "../constants/keeper.js"
-import { KeeperCallNotAllowedError } from "../errors/keeper.js"
+import { InvalidKeeperAccountParameterError, KeeperCallNotAllowedError, SelfPayEpochEndingError } from "../errors/keeper.js"
 import { assertWithinAutomationConfig } from "../utils/automation.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { getSafeOperationTypedData, packSafeOperationSignature } from "../utils/safeOperation.js"
@@ -38,13 +38,25 @@ export type ToKeeperAccountParameters = {
    */
   nonceKey?: bigint | undefined
   /**
-   * Signature validity window (unix seconds, 0 = open); the module also bounds it by the key's own window. By default the
-   * current aligned epoch of the Safe's self-pay budget, [epoch start, next epoch start - 1] at the latest block's time
-   * (open when the Safe has no budget): an unsponsored operation must carry a window inside one epoch, which pins the
-   * epoch it is charged to.
+   * Signature validity window (unix seconds, 0 = open); the module also bounds it by the key's own window. By default:
+   * - an operation paid by a paymaster the Safe lists as sponsor (`isSponsor`): open (the module charges nothing to the
+   *   self-pay budget, so the window pins nothing);
+   * - a self-paid operation, when the Safe has a self-pay budget: the current aligned epoch of that budget,
+   *   [epoch start, next epoch start - 1] at the latest block's time. The module charges the budget of the epoch that
+   *   holds the whole window, so the window cannot reach past the epoch's end; see `epochEndMarginSeconds`.
    */
   validAfter?: number | undefined
   validUntil?: number | undefined
+  /**
+   * Seconds before the end of a self-pay epoch in which a self-paid operation is not signed (default 30). Its window must
+   * end with the epoch, and a bundler refuses an operation that expires within seconds (Alto: under 5 s from its clock),
+   * or drops it once the window passes before inclusion. In those seconds signing throws
+   * {@link SelfPayEpochEndingError} (with `retryAt`, the next epoch's start); an operation signed after it gets the new
+   * epoch's window. The margin is measured from the later of the latest block's time and this machine's clock, so past
+   * the boundary on the clock, the operation waits for the chain's first block of the new epoch. Not applied to
+   * sponsored operations or to an explicit `validAfter` / `validUntil`.
+   */
+  epochEndMarginSeconds?: number | undefined
   /** Check the Safe's pause flag, gas caps, self-pay budget and required paymaster before signing (default true). */
   checkAutomationConfig?: boolean | undefined
 }
@@ -63,7 +75,8 @@ export type ToKeeperAccountReturnType = SmartAccount<KeeperAccountImplementation
 /**
  * A viem `SmartAccount` for the module's automation lane: the sender is the Safe, the signer is the keeper session
  * key, and the only call it encodes is `executeRebalance(keeper, plan)` on the Safe itself. It signs the SafeOp
- * EIP-712 hash (validAfter || validUntil || 65-byte ECDSA) with the current self-pay epoch as window, uses the keeper's
+ * EIP-712 hash (validAfter || validUntil || 65-byte ECDSA) with an open window when sponsored and the current self-pay
+ * epoch as window when self-paid (throwing {@link SelfPayEpochEndingError} in the epoch's last seconds), uses the keeper's
  * own nonce key (key generation and keeper address), and by default refuses to sign an operation the module would reject
  * for its pause flag, gas caps, self-pay budget or paymaster.
  *
@@ -75,7 +88,9 @@ export type ToKeeperAccountReturnType = SmartAccount<KeeperAccountImplementation
  * await sendRebalance(keeperClient, { plan })
  */
 export async function toKeeperAccount(parameters: ToKeeperAccountParameters): Promise<ToKeeperAccountReturnType> {
-  const { client, safe, keeper, deployments, checkAutomationConfig = true } = parameters
+  const { client, safe, keeper, deployments, checkAutomationConfig = true, epochEndMarginSeconds = 30 } = parameters
+  if (!Number.isSafeInteger(epochEndMarginSeconds) || epochEndMarginSeconds < 0)
+    throw new InvalidKeeperAccountParameterError({ field: "epochEndMarginSeconds", reason: `must be a non-negative whole number of seconds, got ${epochEndMarginSeconds}` })
   const { deployment } = await resolveLeverageDeployment(client, deployments)
   const module = deployment.leverageModule
   const entryPoint = { abi: entryPoint07Abi, address: deployment.entryPoint, version: "0.7" } as const
@@ -129,14 +144,26 @@ export async function toKeeperAccount(parameters: ToKeeperAccountParameters): Pr
           : Promise.resolve(false),
       ])
       let { validAfter = 0, validUntil = 0 } = parameters
-      if (parameters.validAfter === undefined && parameters.validUntil === undefined && selfPay.epochLength > 0) {
-        const { timestamp } = await getBlock(client, { blockTag: "latest" })
-        validAfter = Math.floor(Number(timestamp) / selfPay.epochLength) * selfPay.epochLength
+      // Only a self-paid operation is charged to the self-pay budget, so only its window is pinned to an epoch (a
+      // sponsored one pinned alike would expire at every epoch boundary).
+      const pinned = parameters.validAfter === undefined && parameters.validUntil === undefined && selfPay.epochLength > 0 && !sponsored
+      // The epoch is the latest block's: a bundler simulates at it, and a window that starts after it is "not due"
+      // (AA22). "Now" for the margin is the later of that time and this machine's clock, which a bundler checks expiry
+      // against: past the boundary on the clock but not yet on the chain, the operation waits for the next block.
+      let now = 0
+      if (pinned) {
+        const blockTime = Number((await getBlock(client, { blockTag: "latest" })).timestamp)
+        validAfter = Math.floor(blockTime / selfPay.epochLength) * selfPay.epochLength
         validUntil = validAfter + selfPay.epochLength - 1
+        now = Math.max(blockTime, Math.floor(Date.now() / 1000))
       }
       if (checkAutomationConfig) {
         const config = await readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getAutomationConfig", args: [safe] })
         assertWithinAutomationConfig({ safe, userOperation: operation, config, selfPay, sponsored, validAfter })
+      }
+      if (pinned) {
+        if (validUntil - now < epochEndMarginSeconds)
+          throw new SelfPayEpochEndingError({ safe, epochEnd: validUntil, now, marginSeconds: epochEndMarginSeconds })
       }
       const signature = await keeper.signTypedData(
         getSafeOperationTypedData({ userOperation: operation, chainId, module, entryPoint: entryPoint.address, validAfter, validUntil }),

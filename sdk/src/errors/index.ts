@@ -49,6 +49,10 @@ export {
   ValidityWindowSpansEpochsError,
   type SelfPayEpochPassedErrorType,
   SelfPayEpochPassedError,
+  type SelfPayEpochEndingErrorType,
+  SelfPayEpochEndingError,
+  type InvalidKeeperAccountParameterErrorType,
+  InvalidKeeperAccountParameterError,
 } from "./keeper.js"
 export {
   type LeverageModuleRevertedErrorType,

@@ -248,3 +248,41 @@ export class SelfPayEpochPassedError extends BaseError {
     })
   }
 }
+
+export type SelfPayEpochEndingErrorType = SelfPayEpochEndingError & { name: "SelfPayEpochEndingError" }
+/**
+ * A self-paid keeper operation was to be signed in the last seconds of its self-pay epoch (`toKeeperAccount`'s
+ * `epochEndMarginSeconds`): its window must end with the epoch, so a bundler would refuse it as expiring too soon or
+ * drop it before inclusion. Not a failure of the plan: sign it again from `retryAt` (unix seconds, the next epoch's
+ * start), when it gets the new epoch's window.
+ */
+export class SelfPayEpochEndingError extends BaseError {
+  safe: Address
+  /** The last second of the current epoch (unix seconds). */
+  epochEnd: number
+  /** The next epoch's first second (unix seconds). */
+  retryAt: number
+  constructor({ safe, epochEnd, now, marginSeconds, cause }: { safe: Address; epochEnd: number; now: number; marginSeconds: number } & Cause) {
+    super(`Safe ${safe}'s self-pay epoch ends in ${Math.max(epochEnd + 1 - now, 0)} s (at ${new Date((epochEnd + 1) * 1000).toISOString()}); a self-paid operation is not signed in its last ${marginSeconds} s.`, {
+      cause,
+      metaMessages: [
+        "The module charges a self-paid operation to the epoch that holds its whole validity window, so the window ends with the epoch.",
+        "Sign it again once the next epoch has started, or send it through a sponsoring paymaster (its window is not pinned).",
+      ],
+      name: "SelfPayEpochEndingError",
+    })
+    this.safe = safe
+    this.epochEnd = epochEnd
+    this.retryAt = epochEnd + 1
+  }
+}
+
+export type InvalidKeeperAccountParameterErrorType = InvalidKeeperAccountParameterError & { name: "InvalidKeeperAccountParameterError" }
+/** A `toKeeperAccount` parameter is out of its range (`field` names it). */
+export class InvalidKeeperAccountParameterError extends BaseError {
+  field: string
+  constructor({ field, reason }: { field: string; reason: string }) {
+    super(`toKeeperAccount: ${field} ${reason}.`, { name: "InvalidKeeperAccountParameterError" })
+    this.field = field
+  }
+}
