@@ -101,8 +101,8 @@ export type DemoSettings = {
    * token, no pool position for them), the devnet gets Uniswap v3 pools that an arbitrageur keeps on the oracle prices,
    * the managed Safe's Morpho policies allow swaps (`maxSlippageBps`) and no pool, and the keeper deleverages them by
    * selling collateral inside Morpho's repay callback. With `aave`, the Aave account keeps its buffer (the USDC borrowed
-   * on Aave in the yUSDC vault, the only pool its policy allows): Aave has no repay callback and the module no flash-loan
-   * action yet, so an Aave account with no buffer could not be rescued by a swap. Default false (the buffer-funded demo).
+   * on Aave in the yUSDC vault, the only pool its policy allows) unless `aaveSwapProtection`. Default false (the
+   * buffer-funded demo).
    */
   swapProtection: boolean
   /** maxSlippageBps of the managed Safe's policies with swap protection. Default 50. */
