@@ -1,10 +1,11 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type Address, erc20Abi, getAddress } from "viem"
+import { type Address, erc20Abi, getAddress, parseAbi, parseEventLogs } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { getSafeStates, getSubAccountState } from "@levpilot/sdk/actions"
+import { collateralValue, flashPremium } from "@levpilot/sdk/rules"
 import { aavePoolAbi } from "@levpilot/devnet/aave"
 import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig, demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
@@ -21,6 +22,11 @@ import { demoProbes, waitFor } from "./keeperProbes"
  * paymaster). The config names the Aave adapter (`deployment.aaveV3Adapter`); every per-sub-account metric carries a
  * `venue` label (morpho-blue / aave-v3), the Aave account's health gauge is Aave's own health factor, the send log names
  * each sub-account's venue, and a price shock that takes the Aave account below its band is rescued by one operation.
+ *
+ * The Aave account has no buffer here (`aaveSwapProtection`: the USDC it borrowed was spent, its policy allows swaps and
+ * no pool), so its rescue is the keeper's Aave swap lane: RepayWithCallback { WithdrawCollateral, SellCollateral }
+ * EndCallback through the adapter's flash-loan router, the sale paying back the repayment plus the pool's flash premium
+ * (the Morpho accounts keep their yUSDC buffer).
  */
 
 const dir = mkdtempSync(join(tmpdir(), "levpilot-aave-"))
@@ -31,7 +37,7 @@ let configPath: string
 const { keeperOps, keeperNonce } = demoProbes(() => env)
 
 beforeAll(async () => {
-  env = await startDemoEnv({ blockTime: 1, twin: false, settings: { aave: true } })
+  env = await startDemoEnv({ blockTime: 1, twin: false, settings: { aave: true, aaveSwapProtection: true } })
   driver = new PriceDriver(env)
   configPath = join(dir, "keeper.json")
   writeFileSync(configPath, JSON.stringify(demoKeeperConfigJson(env, { stateFile: join(dir, "state.json"), logLevel: "info", metricsPort: 0 }), null, 2))
@@ -105,8 +111,16 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     expect(withSplit?.state.repayableDebt).toBe(Number(sub.debt / 3n) / 10 ** (withSplit?.state.loanDecimals ?? 0))
   }, 60_000)
 
-  test("keeper --once rescues the Aave account after a price shock in one sponsored operation whose log names each sub-account's venue", async () => {
+  test("keeper --once rescues the Aave account (no idle funds, no pool) after a price shock by a flash-funded swap deleverage, in one sponsored operation whose log names each sub-account's venue; the Safe loses the swap's shortfall plus the premium", async () => {
     const safe = env.managed.address
+    const aave = env.aave as NonNullable<DemoEnv["aave"]>
+    const usdc = env.stack.tokens.usdc
+    const weth = env.stack.tokens.weth
+    const [usdcReserve, wethReserve] = await Promise.all([usdc, weth].map((asset) => env.publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getReserveData", args: [asset] })))
+    const balance = (token: Address) => env.publicClient.readContract({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [safe] })
+    const aaveId = (env.managed.subAccounts.Aave as string).toLowerCase()
+    // No buffer: the Safe holds no idle USDC and its Aave policy lists no pool.
+    expect(await balance(usdc)).toBe(0n)
     await env.setBlockTime(0)
     const from = await env.publicClient.getBlockNumber({ cacheTime: 0 })
     // -20 % on WETH: the Aave account (health factor 1.45 at the start) and the WETH market fall below the band (1.25).
@@ -114,6 +128,7 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     await env.setBlockTime(1)
     expect(await aaveHealthFactor(safe)).toBeLessThan(env.settings.band.min)
     const nonceBefore = await keeperNonce()
+    const [debtBefore, aWethBefore] = await Promise.all([balance(usdcReserve?.variableDebtTokenAddress as Address), balance(wethReserve?.aTokenAddress as Address)])
     const run = levpilot(["keeper", "--config", configPath, "--once", "--timeout", "90"])
     const code = await run.exited
     expect(code, `${run.stdout()}\n${run.stderr()}`).toBe(0)
@@ -130,6 +145,37 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     // Aave's own health factor is back inside the band, and the module agrees.
     expect(await aaveHealthFactor(safe)).toBeGreaterThanOrEqual(env.settings.band.min)
     const states = await getSubAccountState(env.publicClient, { safe, deployments: env.deployments })
-    expect(states.find((s) => s.subAccount.toLowerCase() === env.managed.subAccounts.Aave?.toLowerCase())?.band).toBe("inside")
+    const after = states.find((s) => s.subAccount.toLowerCase() === aaveId)
+    expect(after?.band).toBe("inside")
+    // The Aave rescue was flash-funded: one FlashLoan of USDC by the router, its premium Aave's percentMul of the
+    // amount at the pool's FLASHLOAN_PREMIUM_TOTAL, and the amount is what the Safe's variable debt fell by.
+    const receipt = await env.publicClient.getTransactionReceipt({ hash: ops[0]?.transactionHash as `0x${string}` })
+    const flashes = parseEventLogs({
+      abi: parseAbi(["event FlashLoan(address indexed target, address initiator, address indexed asset, uint256 amount, uint8 interestRateMode, uint256 premium, uint16 indexed referralCode)"]),
+      logs: receipt.logs.filter((l) => getAddress(l.address) === getAddress(aave.pool)),
+    })
+    expect(flashes).toHaveLength(1)
+    const flash = flashes[0]?.args as { asset: Address; amount: bigint; premium: bigint }
+    expect(getAddress(flash.asset)).toBe(getAddress(usdc))
+    const premiumBps = await env.publicClient.readContract({ address: aave.pool, abi: parseAbi(["function FLASHLOAN_PREMIUM_TOTAL() view returns (uint128)"]), functionName: "FLASHLOAN_PREMIUM_TOTAL" })
+    expect(premiumBps).toBe(5n)
+    expect(flash.premium).toBe(flashPremium(flash.amount, premiumBps))
+    const [debtAfter, aWethAfter, idleAfter] = await Promise.all([balance(usdcReserve?.variableDebtTokenAddress as Address), balance(wethReserve?.aTokenAddress as Address), balance(usdc)])
+    // (a second of interest and Aave's scaled-balance rounding: a few base units)
+    expect(Number(debtBefore - debtAfter - flash.amount)).toBeLessThanOrEqual(5)
+    expect(Number(debtBefore - debtAfter - flash.amount)).toBeGreaterThanOrEqual(-5)
+    // What the sale brought beyond the repayment and its premium stays idle; the WETH sold left the Aave account.
+    const sold = aWethBefore - aWethAfter
+    expect(sold).toBeGreaterThan(0n)
+    const swapOut = idleAfter + flash.amount + flash.premium
+    const soldValue = collateralValue(sold, after?.price as bigint)
+    // The Safe's loss: the sold collateral's oracle value less what came back (repaid debt + idle USDC) = the swap's
+    // shortfall (within maxSlippageBps less the premium) plus the premium.
+    const loss = soldValue - (flash.amount + idleAfter)
+    const shortfall = soldValue - swapOut
+    expect(loss).toBe(shortfall + flash.premium)
+    expect(shortfall).toBeGreaterThan(0n)
+    expect(shortfall * 10_000n).toBeLessThanOrEqual(soldValue * BigInt(env.settings.maxSlippageBps - 5))
+    expect(loss * 10_000n).toBeLessThanOrEqual(soldValue * 50n) // maxLossBps
   }, 240_000)
 })

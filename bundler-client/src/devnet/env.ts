@@ -101,8 +101,8 @@ export type DemoSettings = {
    * token, no pool position for them), the devnet gets Uniswap v3 pools that an arbitrageur keeps on the oracle prices,
    * the managed Safe's Morpho policies allow swaps (`maxSlippageBps`) and no pool, and the keeper deleverages them by
    * selling collateral inside Morpho's repay callback. With `aave`, the Aave account keeps its buffer (the USDC borrowed
-   * on Aave in the yUSDC vault, the only pool its policy allows): Aave has no repay callback and the module no flash-loan
-   * action yet, so an Aave account with no buffer could not be rescued by a swap. Default false (the buffer-funded demo).
+   * on Aave in the yUSDC vault, the only pool its policy allows) unless `aaveSwapProtection`. Default false (the
+   * buffer-funded demo).
    */
   swapProtection: boolean
   /** maxSlippageBps of the managed Safe's policies with swap protection. Default 50. */
@@ -120,6 +120,14 @@ export type DemoSettings = {
    * deployed with both venue adapters. `levpilot start` turns it on (not with `--no-aave` or `--swap`). Default false.
    */
   aave: boolean
+  /**
+   * Issue 17 (the Aave swap lane): with `aave`, the Aave account spends the USDC it borrowed (no buffer share) and its
+   * policy allows swaps (`maxSlippageBps`, no pool), so the keeper rescues it by a swap deleverage through the Aave
+   * adapter's flash-loan router (the pool's flash premium paid by the Safe); the devnet gets Uniswap v3 pools even
+   * without `swapProtection` (the Morpho accounts then keep their buffer). Default false: the Aave account keeps its
+   * yUSDC buffer (the `levpilot start` demo).
+   */
+  aaveSwapProtection?: boolean | undefined
 }
 
 export const defaultDemoSettings: DemoSettings = {
@@ -240,7 +248,7 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       utilization: settings.marketUtilization,
     })
     const { addresses } = devnet
-    const uniswap = settings.swapProtection ? await deployUniswapStack({ publicClient, deployer, stack, depth: settings.uniswapDepth }) : undefined
+    const uniswap = settings.swapProtection || (settings.aave && settings.aaveSwapProtection === true) ? await deployUniswapStack({ publicClient, deployer, stack, depth: settings.uniswapDepth }) : undefined
     // With swaps, the SDK's validateRebalance quotes every swap of a plan on this QuoterV2 before sending.
     let deployment: LeverageDeployment = { ...leverageDeploymentOf(addresses, stack), ...(uniswap !== undefined ? { swapQuoter: uniswap.quoterV2 } : {}) }
     let aave: AaveStackAddresses | undefined
@@ -310,7 +318,8 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
       }
       // With swap protection the USDC borrowed on Morpho is spent elsewhere (the trader's looped exposure: no idle
       // funds); the rest goes into the yUSDC vault as the buffer.
-      const spent = settings.swapProtection ? borrowed : 0n
+      const aaveSwaps = settings.aaveSwapProtection === true
+      const spent = (settings.swapProtection ? borrowed : 0n) + (aaveSwaps ? borrowedOnAave : 0n)
       const buffer = borrowed + borrowedOnAave - spent
       if (spent > 0n) calls.push({ to: stack.tokens.usdc, data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [deployer.account.address, spent] }) })
       if (buffer > 0n) {
@@ -326,8 +335,8 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
         const now = Number((await publicClient.getBlock()).timestamp)
         calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "addKeeper", args: [privateKeyToAccount(keeper).address, 0, now + 30 * 86_400] }) })
         const inputs = demoAssets.map((asset) => demoPolicy(markets[asset], stack.vaults.usdc, settings))
-        // The Aave account is buffer-protected even with swap protection (no swap lane on Aave yet).
-        if (aave) inputs.push({ ...demoPolicy({ id: aave.markets.wethUsdc, oracle: markets.WETH.oracle }, stack.vaults.usdc, { ...settings, swapProtection: false }), adapter: aave.adapter })
+        // The Aave account keeps its buffer unless `aaveSwapProtection` (then swaps, through the adapter's flash router).
+        if (aave) inputs.push({ ...demoPolicy({ id: aave.markets.wethUsdc, oracle: markets.WETH.oracle }, stack.vaults.usdc, { ...settings, swapProtection: aaveSwaps }), adapter: aave.adapter })
         for (const input of inputs) {
           const policy = toPolicy(input, deployment)
           assertPolicyBounds(policy, { safe, module: deployment.leverageModule })

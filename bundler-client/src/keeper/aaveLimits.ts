@@ -76,6 +76,7 @@ const poolAbi = parseAbi([
   "struct ReserveConfigurationMap { uint256 data; }",
   "struct ReserveData { ReserveConfigurationMap configuration; uint128 liquidityIndex; uint128 currentLiquidityRate; uint128 variableBorrowIndex; uint128 currentVariableBorrowRate; uint128 currentStableBorrowRate; uint40 lastUpdateTimestamp; uint16 id; address aTokenAddress; address stableDebtTokenAddress; address variableDebtTokenAddress; address interestRateStrategyAddress; uint128 accruedToTreasury; uint128 unbacked; uint128 isolationModeTotalDebt; }",
   "function getReserveData(address asset) view returns (ReserveData)",
+  "function FLASHLOAN_PREMIUM_TOTAL() view returns (uint128)",
 ])
 type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint }
 
@@ -93,12 +94,17 @@ export type AaveSubAccountLimits = {
   collateral: AaveReserveLimits
   repayableDebt: bigint | undefined
   liquidationIncentiveFactor?: bigint | undefined
+  /**
+   * The pool's `FLASHLOAN_PREMIUM_TOTAL` (bps), what the adapter's flash-loan router pays on a callback block's flash
+   * (premium = `percentMul(amount, bps)`, half up); undefined when the read failed (then no swap lane is quoted).
+   */
+  flashPremiumBps?: bigint | undefined
 }
 
 /**
  * Reads the limits of every Aave v3 sub-account of `safe` (the policy's adapter is `deployment.adapters.aaveV3`): the
  * market id decoded by the adapter (`marketParams`), what a repayment clears (`maxRepayable(market, safe)`) and the
- * liquidation incentive (`liquidationIncentiveFactor(market)`), each
+ * liquidation incentive (`liquidationIncentiveFactor(market)`), the pool's flash premium (`FLASHLOAN_PREMIUM_TOTAL`), each
  * reserve's `getReserveData`, the aToken's underlying balance and supply, the debt tokens' supply; three batched rounds.
  * Sub-accounts on other venues, or whose reserve reads fail, are left out (no limit known).
  *
@@ -130,6 +136,9 @@ export async function readAaveLimits(
       { address: adapter, abi: adapterAbi, functionName: "liquidationIncentiveFactor", args: [s.policy.market as Hex] } as const,
     ]),
   )
+  // The premium is read from the pool at every snapshot (the pool admin can change it), never assumed.
+  const [premiumRead] = await readMany(client, deployment, [{ address: pool, abi: poolAbi, functionName: "FLASHLOAN_PREMIUM_TOTAL" } as const])
+  const flashPremiumBps = resultOf<bigint>(premiumRead)
   const pairs = subs.map((_, i) => resultOf<readonly [Address, Address, number]>(params[3 * i]))
   const repayable = subs.map((_, i) => resultOf<bigint>(params[3 * i + 1]))
   const incentives = subs.map((_, i) => resultOf<bigint>(params[3 * i + 2]))
@@ -165,7 +174,7 @@ export async function readAaveLimits(
     const p = pairs[i]
     const collateral = p && limits.get(p[0].toLowerCase())
     const debt = p && limits.get(p[1].toLowerCase())
-    if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral, repayableDebt: repayable[i], liquidationIncentiveFactor: incentives[i] }
+    if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral, repayableDebt: repayable[i], liquidationIncentiveFactor: incentives[i], flashPremiumBps }
   })
   return out
 }

@@ -5,6 +5,7 @@ import type { SubAccountOracleError, SubAccountReadError } from "@levpilot/sdk/e
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
+import { flashPremium, maxFlashedFor } from "@levpilot/sdk/rules"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds, PlanFunding } from "./chainBounds.js"
 import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN, swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
@@ -164,12 +165,16 @@ export async function readPortfolio(
   const now = Number(block.timestamp)
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()]))
   const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable, aaveLimits)
+  const swapVenue = (s: ChainSubAccount): boolean =>
+    isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue) ||
+    (deployment.adapters.aaveV3 !== undefined && isAddressEqual(s.policy.adapter, deployment.adapters.aaveV3) && aaveLimits[s.subAccount.toLowerCase()]?.flashPremiumBps !== undefined)
   if (swap !== undefined) {
     await Promise.all(
       chain.map(async (s, i) => {
         const sub = subAccounts[i] as SubAccountInput
-        // The swap lanes run inside Morpho Blue's callbacks: no curve (no swap plan) for other venues.
-        if (s.policy.maxSlippageBps === 0 || s.collateral === 0n || !isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue)) return
+        // The swap lanes run inside a venue callback: Morpho Blue's own, or on Aave v3 the adapter's flash-loan router
+        // (which needs the pool's premium: without it read, no curve and no swap plan). No curve for other venues.
+        if (s.policy.maxSlippageBps === 0 || s.collateral === 0n || !swapVenue(s)) return
         const curve = { ...swap, collateral: s.collateralToken, loan: s.loanToken, price: s.price, collateralAmount: s.collateral, blockNumber: block.number }
         const failed = (detail: string) => (error: unknown) => {
           degraded.push({ read: "swap-curve", subAccount: s.subAccount, detail, message: messageOf(error) })
@@ -299,7 +304,13 @@ export async function settleSwapAmounts(client: Client<Transport, Chain | undefi
 /** What {@link settleSwapAmounts} and {@link settleSwapPlan} take beyond the plan. */
 export type SettleSwapParameters = {
   quoter: Address
-  tokens: readonly { collateral: Address; loan: Address; maxSlippageBps?: number | undefined }[]
+  /**
+   * Per plan sub-account: its tokens, `maxSlippageBps` and, on Aave v3, the pool's flash premium (`flashPremiumBps`,
+   * `FLASHLOAN_PREMIUM_TOTAL`): a callback opener of that sub-account is settled so that its swaps' quotes less the
+   * margin pay the opener's amount X plus `flashPremium(X)` (the router pulls both), X = `maxFlashedFor(quotes less
+   * margin, bps)` at most.
+   */
+  tokens: readonly { collateral: Address; loan: Address; maxSlippageBps?: number | undefined; flashPremiumBps?: number | bigint | undefined }[]
   expectedOut?: readonly (bigint | undefined)[] | undefined
   minAmountOut?: readonly (bigint | undefined)[] | undefined
 }
@@ -335,7 +346,7 @@ export async function settleSwapPlan(
     if (a !== undefined && a.kind !== "EndCallback") actions[j] = { ...a, amount: to < a.amount ? (to > 0n ? to : 0n) : a.amount }
   }
   // Per callback opener: the sum of its sales' quotes less the margin, and what they fall short of the plan.
-  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; take: bigint; minimum: bigint; sales: { k: number; quote: bigint; minimum: bigint }[] }>()
+  const blocks = new Map<number, { quoted: bigint; short: bigint; planned: boolean; take: bigint; minimum: bigint; premiumBps: bigint; sales: { k: number; quote: bigint; minimum: bigint }[] }>()
   let opener = -1
   for (let k = 0; k < actions.length; k++) {
     const swap = actions[k]
@@ -354,7 +365,8 @@ export async function settleSwapPlan(
     const openerKind = sell ? "RepayWithCallback" : "SupplyCollateralWithCallback"
     if (opener >= 0 && actions[opener]?.kind === openerKind && actions[opener]?.subAccount === swap.subAccount) {
       const expected = parameters.expectedOut?.[k]
-      const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true, take: 0n, minimum: 0n, sales: [] }
+      const premiumBps = BigInt(tokens.flashPremiumBps ?? 0)
+      const block = blocks.get(opener) ?? { quoted: 0n, short: 0n, planned: true, take: 0n, minimum: 0n, premiumBps, sales: [] }
       const minimum = parameters.minAmountOut?.[k]
       block.quoted += exact
       block.sales.push({ k, quote: exact, minimum: minimum ?? 0n })
@@ -363,8 +375,10 @@ export async function settleSwapPlan(
       else {
         // The solver's take from this sale (swapPlanTake): its minimum plus SWAP_PLAN_TAKE_BIAS of the way to the
         // expected output less the margin; what the repayment carries beyond the takes is the plan's own loan token.
+        // With a flash premium the take is at most what, with its premium, the output less the margin pays back.
         const top = less(expected)
-        block.take += minimum === undefined ? top : swapPlanTake(minimum, top)
+        const topTake = maxFlashedFor(top, premiumBps)
+        block.take += minimum === undefined ? topTake : swapPlanTake(minimum, topTake)
         if (top > exact) block.short += top - exact
       }
       blocks.set(opener, block)
@@ -384,9 +398,14 @@ export async function settleSwapPlan(
     // The own funds: what the repayment carries beyond the sales' takes, unless that is the float noise of the solver's
     // amount against the integer takes (a few ulps of a double, 2^-50 of it, and a wei per floor): the margin below the
     // quotes covers that much, while an own part the Safe does not hold would be cut by the clamp.
+    // (A premium's integer division floors once more per sale: a wei more of noise each.)
     const beyond = a.amount > block.take ? a.amount - block.take : 0n
-    const own = block.planned && beyond > a.amount / FLOAT_NOISE_DIVISOR + 2n * BigInt(block.sales.length) ? beyond : 0n
-    const settled = block.planned ? a.amount - block.short : block.quoted
+    const noise = (block.premiumBps > 0n ? 3n : 2n) * BigInt(block.sales.length)
+    const own = block.planned && beyond > a.amount / FLOAT_NOISE_DIVISOR + noise ? beyond : 0n
+    // What the venue collects: the opener's amount plus, flash-funded (Aave), the premium on it. The sales' shortfall
+    // against their plan comes off that pull; the opener is the largest amount whose pull fits what is left.
+    const pull = (x: bigint) => x + (block.premiumBps > 0n ? flashPremium(x, block.premiumBps) : 0n)
+    const settled = block.planned ? maxFlashedFor(pull(a.amount) - block.short, block.premiumBps) : maxFlashedFor(block.quoted, block.premiumBps)
     lower(j, settled > own + block.minimum ? settled : own + block.minimum)
     // The sales pay what the venue collects beyond the own funds: each its on-chain minimum, the slack above the
     // minimums in proportion to what each quote exceeds its minimum by (the last the rest). A share below its sale's
@@ -512,6 +531,8 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
             // A liquidation's cost by Aave's terms (the reserve's bonus, the 50 % close factor), not Morpho's formula.
             ...(aave.liquidationIncentiveFactor !== undefined ? { liquidationIncentive: Number(aave.liquidationIncentiveFactor) / WAD } : {}),
             liquidationCloseFactor: AAVE_DEFAULT_CLOSE_FACTOR,
+            // The flash-loan router's premium on a callback block (swap deleverage, flash-looped boost).
+            ...(aave.flashPremiumBps !== undefined ? { flashPremiumBps: Number(aave.flashPremiumBps) } : {}),
           }
         : {}),
     },

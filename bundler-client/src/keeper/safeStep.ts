@@ -287,7 +287,9 @@ export class SafeStep {
     if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")) {
       const tokens = chainPlan.subAccounts.map((id) => {
         const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
-        return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress, maxSlippageBps: s?.policy.maxSlippageBps }
+        // An Aave sub-account's callback blocks pay the pool's flash premium on top (read with its reserve limits).
+        const flashPremiumBps = snapshot.input.subAccounts.find((x) => x.state.id.toLowerCase() === id.toLowerCase())?.state.flashPremiumBps
+        return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress, maxSlippageBps: s?.policy.maxSlippageBps, flashPremiumBps }
       })
       // The solver's expected swap outputs, in base units of each swap's output token.
       const expectedOut = plan.actions.map((a) => {

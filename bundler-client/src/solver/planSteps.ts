@@ -164,8 +164,11 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
   const bps = policy.maxSlippageBps ?? 0
   if (curves.length === 0 || !(bps > 0)) return undefined
   if (!(needs(w, t).loan() > 0)) return undefined
-  const folded = w.foldRepays(i, t.firstMove)
-  const prefunded = Math.min(w.spendable(w.loanAsset), w.repayLeft(i), w.capLeft(i), w.debt[i] as number)
+  // A flash-funded callback (Aave) charges its premium on all it repays: the plan's own loan token is repaid by plain
+  // Repay actions (after the block, `fund`), not carried in the callback's repayment, and the sale covers the rest.
+  const premiumBps = s.flashPremiumBps ?? 0
+  const folded = premiumBps > 0 ? { amount: 0, amountBase: 0n } : w.foldRepays(i, t.firstMove)
+  const prefunded = premiumBps > 0 ? 0 : Math.min(w.spendable(w.loanAsset), w.repayLeft(i), w.capLeft(i), w.debt[i] as number)
   const { costs } = w.input
   const sizing = sizeSwapDeleverage({
     collateral: w.collateral[i] as number,
@@ -176,8 +179,9 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
     prefunded: Math.max(0, prefunded),
     curves,
     goal: t.goal,
-    usableBps: usableSlippageBps(policy),
+    usableBps: usableSlippageBps(policy, premiumBps),
     maxSlippageBps: bps,
+    premiumBps,
     withdrawable: s.withdrawable === undefined ? undefined : w.withdrawLeft(i),
     repayable: s.repayable === undefined ? undefined : w.repayLeft(i),
     capLeft: w.capLeft(i),
@@ -193,10 +197,12 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
   w.push("EndCallback", i, 0)
   // What the sales keep back from the repayment (their drift margin) is not spent again in this plan: on chain a sale
   // that pays a little less than planned leaves a little less of it.
-  w.reserve(w.loanAsset, prefunded + sizing.sales.reduce((sum, x) => sum + x.expectedOut, 0) - sizing.repaid)
+  // (The premium on the repayment left with it: `push` took it off the idle balance.)
+  w.reserve(w.loanAsset, prefunded + sizing.sales.reduce((sum, x) => sum + x.expectedOut, 0) - sizing.repaid - sizing.premium)
   const routes = sizing.sales.map((x) => `${x.amountIn.toPrecision(4)} on the ${routeFee(x.route)} pool (${x.shortfallBps.toFixed(1)} bps)`).join(" + ")
   sources.push(sizing.sales.length > 1 ? `a swap split over ${sizing.sales.length} pools` : "a swap")
-  return `swap deleverage selling ${fmt(sizing.sold)} ${s.collateralAsset}: ${routes}, fee + impact ${sizing.shortfallBps.toFixed(2)} bps${sizing.cappedBy ? `, capped by ${sizing.cappedBy}` : ""}`
+  const premium = premiumBps > 0 ? `, flash premium ${fmt(sizing.premium)} ${s.loanAsset} (${premiumBps} bps)` : ""
+  return `swap deleverage selling ${fmt(sizing.sold)} ${s.collateralAsset}: ${routes}, fee + impact ${sizing.shortfallBps.toFixed(2)} bps${premium}${sizing.cappedBy ? `, capped by ${sizing.cappedBy}` : ""}`
 }
 
 /** "0.05%" for a one-pool route word (its fee tier in bits 0..23), the word itself otherwise. */

@@ -142,6 +142,7 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         price: toBaseUnits(s.price, 36 + s.loanDecimals - s.collateralDecimals),
         lltv: wad(s.lltv),
         ...(s.repayableDebt === undefined ? {} : { repayableDebt: toBaseUnits(s.repayableDebt, s.loanDecimals) }),
+        ...(s.flashPremiumBps ? { flashPremiumBps: BigInt(s.flashPremiumBps) } : {}),
       },
       usage: {
         // No stored epoch: the counters belong to none (a new epoch starts them from zero).

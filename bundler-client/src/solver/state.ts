@@ -174,11 +174,12 @@ export function applyPlan(state: PortfolioState, plan: Plan): PortfolioState {
       case "RepayWithCallback":
         if (amount > sub.debt * (1 + DUST) + DUST) throw new PlanExecutionError(index, `repays ${amount} but debt is ${sub.debt}`)
         sub.debt = Math.max(0, sub.debt - amount)
-        settle = { asset: sub.loanAsset, amount, index }
+        // A flash-funded callback (Aave) collects the amount plus its premium (`flashPremiumBps`).
+        settle = { asset: sub.loanAsset, amount: amount * (1 + (sub.flashPremiumBps ?? 0) / 10_000), index }
         break
       case "SupplyCollateralWithCallback":
         sub.collateral += amount
-        settle = { asset: sub.collateralAsset, amount, index }
+        settle = { asset: sub.collateralAsset, amount: amount * (1 + (sub.flashPremiumBps ?? 0) / 10_000), index }
         break
       case "SellCollateral":
       case "BuyCollateral": {

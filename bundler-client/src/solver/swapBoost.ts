@@ -74,14 +74,19 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   if (!policy.boostAllowed) return { reason: "the policy does not allow boosts" }
   if (bps <= 0) return { reason: "the policy does not allow swaps (maxSlippageBps 0)" }
   const { collateral: C, debt: D, price: P, lltv } = s
+  // A flash-looped boost on a venue with a flash premium (Aave) supplies X and pays X (1 + p) back from the purchase;
+  // the one-pass shape takes no flash loan. The borrow b decides the shape: flash-looped below ONE_PASS_MIN_HEALTH.
+  const premiumBps = s.flashPremiumBps ?? 0
+  const flashed = (x: number) => healthOf({ collateral: C, debt: D + x, price: P, lltv }) < ONE_PASS_MIN_HEALTH
+  const premiumOf = (x: number) => (flashed(x) ? premiumBps : 0)
   let shortfall = curveShortfallBps(curve, 0) / 10_000
   let b = 0
   for (let round = 0; round < 6; round++) {
-    b = (C * P * lltv - goal * D) / (goal - lltv * (1 - shortfall) * (1 - swapPlanMargin(bps, shortfall * 10_000)))
+    b = (C * P * lltv - goal * D) / (goal - lltv * (1 - shortfall) * (1 - swapPlanMargin(bps, shortfall * 10_000, premiumOf(Math.max(b, 0)))))
     shortfall = curveShortfallBps(curve, Math.max(b, 0)) / 10_000
   }
   if (!(b > 0)) return { reason: "already at or below the goal" }
-  const usable = usableSlippageBps(policy)
+  const usable = usableSlippageBps(policy, premiumBps)
   const bySlippage = maxSizeWithinSlippage(curve, usable)
   // The module counts the borrow and the supplied collateral's value (about b (1 - s)) against the caps.
   const byCaps = capLeft / (2 - shortfall)
@@ -93,8 +98,8 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   const landing = (x: number) => {
     const sh = curveShortfallBps(curve, x) / 10_000
     const got = (x / P) * (1 - sh)
-    const put = got * (1 - swapPlanMargin(bps, sh * 10_000))
-    return { shortfall: sh, bought: got, supplied: put, health: healthOf({ collateral: C + put, debt: D + x, price: P, lltv }) }
+    const put = got * (1 - swapPlanMargin(bps, sh * 10_000, premiumOf(x)))
+    return { shortfall: sh, bought: got, supplied: put, premium: (put * premiumOf(x)) / 10_000, health: healthOf({ collateral: C + put, debt: D + x, price: P, lltv }) }
   }
   // Where the curve is steep (a thin pool after a shock) the fixed point above need not converge, and its last borrow
   // lands off the goal, at times just past the zone's edge: bisect the borrow for the goal (health falls as it grows).
@@ -122,7 +127,8 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
     const cap = limit === bySlippage ? (byCurve ? "the buying curve's largest quote" : "maxSlippageBps") : limit === byCaps ? "the amount caps" : "the market's liquidity"
     return { reason: `a swap boost ${capped ? `capped by ${cap} ` : ""}reaches health ${healthAfter.toFixed(3)}, outside [${low.toFixed(3)}, ${high.toFixed(3)}]` }
   }
-  const loss = b * shortfall
+  // The swap's shortfall plus, flash-looped on Aave, the premium on the supply (collateral units at the oracle price).
+  const loss = b * shortfall + landed.premium * P
   const equity = C * P - D
   const epochRoom = ((policy.maxEpochLossBps ?? 10_000) / 10_000 - (epoch.lossPpbInEpoch ?? 0) / 1e9) * equity
   if (!(loss <= epochRoom * 0.999)) return { reason: `the swap's loss ${loss.toFixed(2)} exceeds the epoch loss budget left (${epochRoom.toFixed(2)})` }

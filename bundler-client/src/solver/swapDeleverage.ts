@@ -86,14 +86,21 @@ export function swapPlanTake(minimum: bigint | number, top: bigint | number): bi
  * there). A swap sized within {@link SWAP_SLIPPAGE_USE} of the bound (s <= 0.9 b, r <= 0.05 b) is never planned below
  * its on-chain minimum. The keeper's settlement applies the same rule to the exact quotes (`settleSwapAmounts`).
  *
+ * On a venue whose callbacks are flash-funded at a premium (Aave v3: `flashPremiumBps`, the pool's
+ * `FLASHLOAN_PREMIUM_TOTAL`), the swap's output pays back X plus the premium on X, so the top is E' / (1 + p) (p the
+ * premium as a fraction): X = m + b (E' / (1 + p) - m), and the window between quote and inclusion narrows by p (a sale
+ * needs a shortfall below about maxSlippageBps - p - r for any X to exist; {@link usableSlippageBps} keeps it there).
+ *
  * @param maxSlippageBps - The policy's bound, bps.
  * @param shortfallBps - The swap's expected shortfall against its oracle value (fee + impact), bps; default 0.
+ * @param premiumBps - The venue's flash premium on what the callback's opener moves, bps; default 0 (Morpho Blue).
  * @returns A fraction of the swap's expected output, in [0, 1).
  * @example swapPlanMargin(100, 10) // ~0.0072: a 10 bp sale under a 1 % bound repays 72 bp less than it should return
+ * @example swapPlanMargin(100, 10, 5) // ~0.0081: on Aave the repayment also leaves room for the 5 bp premium on it
  */
-export function swapPlanMargin(maxSlippageBps: number, shortfallBps = 0): number {
+export function swapPlanMargin(maxSlippageBps: number, shortfallBps = 0, premiumBps = 0): number {
   const expected = 1 - shortfallBps / 10_000
-  const take = swapPlanTake(1 - maxSlippageBps / 10_000, expected * (1 - swapRepayMargin(maxSlippageBps)))
+  const take = swapPlanTake(1 - maxSlippageBps / 10_000, (expected * (1 - swapRepayMargin(maxSlippageBps))) / (1 + premiumBps / 10_000))
   return Math.max(0, 1 - take / expected)
 }
 
@@ -168,9 +175,17 @@ export type SwapPlanBase = {
   goal: number
 }
 
-/** The largest shortfall (bps) a swap of a sub-account with this policy may be sized to: 90% of maxSlippageBps, within maxLossBps. */
-export function usableSlippageBps(policy: Pick<Policy, "maxSlippageBps" | "maxLossBps">): number {
-  return Math.min((policy.maxSlippageBps ?? 0) * SWAP_SLIPPAGE_USE, policy.maxLossBps * 0.999)
+/**
+ * The largest shortfall (bps) a swap of a sub-account with this policy may be sized to: 90% of maxSlippageBps, within
+ * maxLossBps. With a flash premium (`premiumBps`, Aave's callbacks) both bounds shrink by it: the swap's output must
+ * return the opener's amount plus the premium while the module's minimum stays at the oracle value less
+ * maxSlippageBps, and the premium is lost with the shortfall (maxLossBps counts both).
+ *
+ * @param premiumBps - The venue's flash premium, bps; default 0.
+ * @returns bps (0 or less: no swap fits).
+ */
+export function usableSlippageBps(policy: Pick<Policy, "maxSlippageBps" | "maxLossBps">, premiumBps = 0): number {
+  return Math.min(((policy.maxSlippageBps ?? 0) - premiumBps) * SWAP_SLIPPAGE_USE, (policy.maxLossBps - premiumBps) * 0.999)
 }
 
 /**
@@ -249,6 +264,11 @@ export type SizeSwapDeleverageParameters = {
   capLeft: number
   /** Cost of one more route (gas of a SellCollateral), loan units. */
   extraRouteCost?: number | undefined
+  /**
+   * The venue's flash premium on the callback's repayment, bps (Aave v3's `FLASHLOAN_PREMIUM_TOTAL`; default 0): the
+   * sales return the repayment plus the premium on it, and `prefunded` pays its own share of the premium.
+   */
+  premiumBps?: number | undefined
 }
 
 /** One sale of a swap deleverage: its route, input (human and base units), expected output and shortfall. */
@@ -259,11 +279,16 @@ export type SwapDeleverageSizing = {
   sales: SwapSale[]
   sold: number
   soldBase: bigint
-  /** The callback's repayment: `prefunded` plus the sales' expected output less {@link swapPlanMargin} (at their shortfall). */
+  /**
+   * The callback's repayment: `prefunded` plus the sales' expected output less {@link swapPlanMargin} (at their
+   * shortfall and the premium), with a premium each less its share of it: (prefunded + takes) / (1 + p) in all.
+   */
   repaid: number
+  /** The flash premium on `repaid` (loan units; 0 without one): lost, paid to the venue's suppliers with the repayment. */
+  premium: number
   /** Health after the repayment and the withdrawal. */
   healthAfter: number
-  /** Fee and impact at oracle prices (loan units) and their share of the sale's value (bps). */
+  /** Fee and impact at oracle prices plus the premium (loan units), and the fee and impact's share of the sale's value (bps). */
   loss: number
   shortfallBps: number
   /** What stopped the sale short of the goal: "maxSlippageBps", "the venue's withdrawable collateral", ... */
@@ -281,10 +306,13 @@ export type SwapDeleverageSizing = {
  * @returns The sizing, or the reason there is no sale.
  */
 export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDeleverageSizing | { reason: string } {
-  const { collateral: C, debt: D, price: P, lltv, prefunded: x, curves, goal, usableBps } = params
+  const { collateral: C, debt: D, price: P, lltv, curves, goal, usableBps } = params
+  const premiumBps = params.premiumBps ?? 0
+  // With a premium the prefunded loan token pays its own share of it: it repays prefunded / (1 + p).
+  const x = params.prefunded / (1 + premiumBps / 10_000)
   if (curves.length === 0) return { reason: "no swap route quoted" }
   if (!(D > x)) return { reason: "nothing left to repay" }
-  const margin = (shortfall: number) => swapPlanMargin(params.maxSlippageBps, shortfall * 10_000)
+  const margin = (shortfall: number) => swapPlanMargin(params.maxSlippageBps, shortfall * 10_000, premiumBps)
   const caps = curves.map((curve) => maxSizeWithinSlippage(curve, usableBps))
   const extra = (params.extraRouteCost ?? 0) / P
   const average = (split: SaleSplit | undefined, c: number) => (split !== undefined && c > 0 ? split.loss / c : Math.min(...curves.map((k) => curveShortfallBps(k, 0) / 10_000)))
@@ -330,14 +358,16 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
   const loss = sold * P - out
   // The take is linear in each sale's output, so the sales' average shortfall gives their summed take exactly.
   const repaid = Math.min(x + out * (1 - margin(loss / (sold * P))), D)
+  const premium = (repaid * premiumBps) / 10_000
   const after = D - repaid
   return {
     sales,
     sold,
     soldBase: sales.reduce((a, b) => a + b.amountBase, 0n),
     repaid,
+    premium,
     healthAfter: after > 0 ? ((C - sold) * P * lltv) / after : Number.POSITIVE_INFINITY,
-    loss,
+    loss: loss + premium,
     shortfallBps: (loss / (sold * P)) * 10_000,
     cappedBy,
   }

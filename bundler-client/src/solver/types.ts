@@ -74,6 +74,14 @@ export type SubAccountState = {
    * reserve is paused (its `repay` reverts; a frozen reserve still takes repayments).
    */
   repayable?: number | undefined
+  /**
+   * The venue's premium on a callback block's flash loan, bps of the flashed amount (Aave v3: the pool's
+   * `FLASHLOAN_PREMIUM_TOTAL`, read by the keeper; the adapter's `AaveFlashLoanRouter` flash-funds `RepayWithCallback`
+   * and `SupplyCollateralWithCallback` and pulls the amount plus `flashPremium` of it at the block's end). Undefined or
+   * 0: no premium (Morpho Blue's callbacks are free). A callback's swaps then return the opener's amount plus the
+   * premium, and the premium is a loss under maxLossBps and the epoch budget like a swap's shortfall.
+   */
+  flashPremiumBps?: number | undefined
 }
 
 /** The Safe's position in one allowed ERC-4626 yield pool. */

@@ -329,10 +329,14 @@ export class WorkingPortfolio {
         break
       }
       case "RepayWithCallback":
-      case "Repay":
+      case "Repay": {
         debt[sub] = Math.max(0, (debt[sub] as number) - amount)
-        idle[asset] = (idle[asset] ?? 0) - amount
+        // A flash-funded callback (Aave) pulls the repayment plus the premium on it: value that leaves the Safe.
+        const premium = kind === "RepayWithCallback" ? (amount * (s.flashPremiumBps ?? 0)) / 10_000 : 0
+        idle[asset] = (idle[asset] ?? 0) - amount - premium
+        this.slippageLoss += premium * assetValue
         break
+      }
       case "Borrow":
         debt[sub] = (debt[sub] as number) + amount
         idle[asset] = (idle[asset] ?? 0) + amount
@@ -341,6 +345,14 @@ export class WorkingPortfolio {
         collateral[sub] = (collateral[sub] as number) + amount
         idle[asset] = (idle[asset] ?? 0) - amount
         break
+      case "SupplyCollateralWithCallback": {
+        // The supply plus the flash premium on it (Aave; 0 on Morpho), in the collateral token.
+        const premium = (amount * (s.flashPremiumBps ?? 0)) / 10_000
+        collateral[sub] = (collateral[sub] as number) + amount
+        idle[s.collateralAsset] = (idle[s.collateralAsset] ?? 0) - amount - premium
+        this.slippageLoss += premium * s.price
+        break
+      }
       case "WithdrawCollateral":
         collateral[sub] = (collateral[sub] as number) - amount
         idle[asset] = (idle[asset] ?? 0) + amount

@@ -19,6 +19,8 @@ export {
   checkSubAccountOracle,
   collateralValue,
   distanceToTarget,
+  flashPremium,
+  maxFlashedFor,
   healthOf,
   landingZone,
   lossPpbOf,

@@ -77,6 +77,39 @@ export type RuleMarketState = {
    * the debt reserve's variable debt, while `debt` is the account's debt across reserves). Omitted: `debt` (Morpho Blue).
    */
   repayableDebt?: bigint
+  /**
+   * Aave v3: the pool's `FLASHLOAN_PREMIUM_TOTAL` (bps). A callback opener on such a sub-account is flash-funded by the
+   * adapter's `AaveFlashLoanRouter`, which pulls the opener's flashed amount (a repayment's, capped at the variable debt)
+   * plus {@link flashPremium} of it from the Safe at the block's end. Omitted: no premium (Morpho Blue's free callbacks).
+   */
+  flashPremiumBps?: bigint
+}
+
+/**
+ * Aave v3's premium on a `flashLoanSimple` of `amount` (FlashLoanLogic.executeFlashLoanSimple:
+ * `amount.percentMul(FLASHLOAN_PREMIUM_TOTAL)`, PercentageMath half up): `(amount x bps + 5,000) / 10,000`.
+ *
+ * @param amount - The flashed amount, base units of the flashed token.
+ * @param premiumBps - The pool's `FLASHLOAN_PREMIUM_TOTAL`, bps (5 on Aave v3 mainnet and the devnet).
+ * @returns The premium, base units (0 for 0 bps).
+ * @example flashPremium(10_000n, 5n) // 5n; flashPremium(1_000n, 5n) // 1n (0.5 rounds up)
+ */
+export function flashPremium(amount: bigint, premiumBps: bigint): bigint {
+  return (amount * premiumBps + 5_000n) / 10_000n
+}
+
+/**
+ * The largest flash amount X whose pull X + {@link flashPremium}(X) stays within `pull` (what a callback block's swaps
+ * deliver to pay the router back), base units; `pull` itself for 0 bps.
+ *
+ * @example maxFlashedFor(10_005n, 5n) // 10_000n
+ */
+export function maxFlashedFor(pull: bigint, premiumBps: bigint): bigint {
+  if (pull <= 0n) return 0n
+  let x = (pull * 10_000n) / (10_000n + premiumBps)
+  while (x + 1n + flashPremium(x + 1n, premiumBps) <= pull) x += 1n
+  while (x > 0n && x + flashPremium(x, premiumBps) > pull) x -= 1n
+  return x
 }
 
 /** Stored epoch bookkeeping (`getEpochUsage`). */
@@ -764,6 +797,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
         owed = opener.amount
         token = r.state.collateralToken
       }
+      // Aave: the router flashed what the opener moved and pulls it back with the pool's premium (a net-value loss).
+      if (r.state.flashPremiumBps !== undefined) owed += flashPremium(owed, r.state.flashPremiumBps)
       for (let k = i + 1; k < end; k++) execute(k)
       spend(i, token, owed)
     } catch (error) {
