@@ -169,12 +169,12 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     expect(sold).toBeGreaterThan(0n)
     const swapOut = idleAfter + flash.amount + flash.premium
     const soldValue = collateralValue(sold, after?.price as bigint)
-    // The Safe's loss: the sold collateral's oracle value less what came back (repaid debt + idle USDC) = the swap's
-    // shortfall (within maxSlippageBps less the premium) plus the premium.
+    // The Safe's loss: the sold collateral's oracle value less what came back (repaid debt + idle USDC), i.e. the
+    // swap's shortfall (within maxSlippageBps less the premium) plus the premium.
     const loss = soldValue - (flash.amount + idleAfter)
     const shortfall = soldValue - swapOut
-    expect(loss).toBe(shortfall + flash.premium)
     expect(shortfall).toBeGreaterThan(0n)
+    expect(loss).toBeGreaterThan(flash.premium)
     expect(shortfall * 10_000n).toBeLessThanOrEqual(soldValue * BigInt(env.settings.maxSlippageBps - 5))
     expect(loss * 10_000n).toBeLessThanOrEqual(soldValue * 50n) // maxLossBps
   }, 240_000)
