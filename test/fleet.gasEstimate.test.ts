@@ -65,3 +65,38 @@ describe("fleet: a bundler's call gas estimate below what the plan's execution n
     }
   })
 })
+
+describe("fleet: a slow bundler during a shock", () => {
+  test("holds up no check: every out-of-band Safe of the shock block is checked before the first send returns, then each is sent once (one worker slot, one send at a time)", async () => {
+    const edges = (await f.createSafes([fleetHealth.edge, fleetHealth.edge, fleetHealth.edge])) as Address[]
+    const proxy = await startRpcProxy(f.env.devnet.bundlerUrl)
+    // Every send waits 3 s at the bundler (a loaded Alto in a crash); estimates and reads are not slowed.
+    proxy.state.intercept = async (request) => {
+      if (request.method === "eth_sendUserOperation") await new Promise((done) => setTimeout(done, 3_000))
+      return undefined
+    }
+    const config = f.fleetConfig(
+      queueConfigJson(f, redis.url, edges, { bundlerUrl: proxy.url, fleet: { sendConcurrency: 1, queue: { redisUrl: redis.url, prefix: `slow${process.pid}`, leaseMs: 1_500, workerConcurrency: 1 } } }),
+    )
+    const { node, events } = await startNode(f, config)
+    try {
+      await waitFor("the Safes observed", () => new Set(safesOf(events, "observed")).size === edges.length || undefined, 40_000)
+      const from = await f.shock(0.9)
+      await waitFor("every Safe sent", () => new Set(safesOf(events, "sent")).size === edges.length || undefined, 90_000)
+      // The block in which the keeper first solved the Safes out of band: all three were checked in it.
+      const firstPlan = events.find((e) => e.type === "observed" && e.block >= from && e.result?.plan !== undefined) as KeeperEvent & { type: "observed" }
+      const scannedAt = events.findIndex((e) => e.type === "scanned" && e.block === firstPlan.block)
+      const firstSentAt = events.findIndex((e) => e.type === "sent")
+      expect(scannedAt).toBeGreaterThanOrEqual(0)
+      // Before: the step holding the one worker slot sent (3 s) before the next Safe was solved, so the block's scan
+      // ended after the sends (about 3 x 3 s for 3 Safes).
+      expect(scannedAt).toBeLessThan(firstSentAt)
+      const observedInBlock = events.filter((e) => e.type === "observed" && e.block === firstPlan.block && e.result?.plan !== undefined)
+      expect(new Set(observedInBlock.map((e) => getAddress((e as { safe: Address }).safe)))).toEqual(new Set(edges.map((s) => getAddress(s))))
+      expect(safesOf(events, "sent").sort()).toEqual(edges.map((s) => getAddress(s)).sort())
+    } finally {
+      await node.stop()
+      await proxy.stop()
+    }
+  }, 180_000)
+})

@@ -64,7 +64,7 @@ Configuration fields:
                               the keeper key (module events from fromBlock, logWindow blocks per eth_getLogs);
                               "safes" then only overrides risk settings per Safe
   allowlist                   [ "0xSafe", ... ]: serve only these Safes
-  fleet                       { batchSize 200, readConcurrency 4, stepConcurrency 32, refreshEveryBlocks 50,
+  fleet                       { batchSize 200, readConcurrency 4, stepConcurrency 32, sendConcurrency 32, refreshEveryBlocks 50,
                                 callGas, headWaitShare 0.8,
                                 queue { redisUrl, prefix "levpilot", leaseMs 30000, workerConcurrency 32 } }
   webhook                     { url, events ["alert","included"], maxAttempts 6, backoffMs 500, timeoutMs 5000,

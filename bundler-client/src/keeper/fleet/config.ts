@@ -29,8 +29,13 @@ export type FleetSettings = {
   batchSize: number
   /** `eth_call`s in flight at once. */
   readConcurrency: number
-  /** Safes solved and sent at once (embedded mode). */
+  /**
+   * Safes read further and solved at once (embedded mode; the queue mode's is `queue.workerConcurrency`). A step gives
+   * its slot back once its Safe is checked (solved), so sends never hold up the checks of a block.
+   */
   stepConcurrency: number
+  /** Operations being prepared and sent to the bundler at once, per process (both modes). */
+  sendConcurrency: number
   /** An unchanged, in-band Safe is still solved every this many blocks (live volatility, slow drifts). */
   refreshEveryBlocks: number
   /** Gas limit of each batched `eth_call`; the node's default cap when undefined. */
@@ -66,6 +71,7 @@ export const defaultFleetSettings: FleetSettings = {
   batchSize: 200,
   readConcurrency: 4,
   stepConcurrency: 32,
+  sendConcurrency: 32,
   refreshEveryBlocks: 50,
   callGas: undefined,
   headWaitShare: 0.8,
@@ -106,7 +112,7 @@ export function parseFleetFields(r: ConfigReader, o: Obj, env: NodeJS.ProcessEnv
   let fleet = defaultFleetSettings
   if (o.fleet !== undefined) {
     const f = r.obj(o.fleet, "fleet")
-    r.known(f, "fleet", ["batchSize", "readConcurrency", "stepConcurrency", "refreshEveryBlocks", "callGas", "headWaitShare", "queue"])
+    r.known(f, "fleet", ["batchSize", "readConcurrency", "stepConcurrency", "sendConcurrency", "refreshEveryBlocks", "callGas", "headWaitShare", "queue"])
     const b = defaultFleetSettings
     let queue: FleetQueueSettings | undefined
     if (f.queue !== undefined) {
@@ -129,6 +135,7 @@ export function parseFleetFields(r: ConfigReader, o: Obj, env: NodeJS.ProcessEnv
       batchSize: r.number(f, "batchSize", "fleet.batchSize", b.batchSize, (n) => positiveInt(n) && n <= 5_000, "an integer from 1 to 5000"),
       readConcurrency: r.number(f, "readConcurrency", "fleet.readConcurrency", b.readConcurrency, (n) => positiveInt(n) && n <= 64, "an integer from 1 to 64"),
       stepConcurrency: r.number(f, "stepConcurrency", "fleet.stepConcurrency", b.stepConcurrency, (n) => positiveInt(n) && n <= 1_000, "an integer from 1 to 1000"),
+      sendConcurrency: r.number(f, "sendConcurrency", "fleet.sendConcurrency", b.sendConcurrency, (n) => positiveInt(n) && n <= 1_000, "an integer from 1 to 1000"),
       refreshEveryBlocks: r.number(f, "refreshEveryBlocks", "fleet.refreshEveryBlocks", b.refreshEveryBlocks, positiveInt, "a positive integer"),
       callGas: gas === undefined ? undefined : BigInt(gas as number | string),
       headWaitShare: r.number(f, "headWaitShare", "fleet.headWaitShare", b.headWaitShare, (n) => n >= 0 && n <= 0.95, "a number from 0 to 0.95"),

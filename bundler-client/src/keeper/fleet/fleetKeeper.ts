@@ -46,7 +46,8 @@ export type BlockPass = {
  * discovery brings the set of Safes up to date (one `eth_getLogs`), the Safes are read `fleet.batchSize` per
  * `eth_call` (`fleet.readConcurrency` in flight), and only the Safes whose state or prices changed, that are out of
  * band, that have an operation in flight or whose periodic refresh is due get a step (solve, send, track; at most
- * `fleet.stepConcurrency` at once). A block's pass ends when every Safe is checked; sends continue in the background
+ * `fleet.stepConcurrency` solving at once, `fleet.sendConcurrency` sending). A block's pass ends when every Safe is
+ * checked; a step's send does not hold its solving slot, and sends continue in the background
  * and a Safe with a step running is skipped by the next block. Same parts as the queue mode ({@link FleetStep},
  * {@link SafeSource}, `triage`), with the state file and memory as the store.
  */
@@ -189,9 +190,11 @@ export class FleetKeeper {
         for (const t of triaged.steps) {
           const item = { safe: t.safe, block: chunk.blockNumber, timestamp: chunk.timestamp, state: t.state, userOps: opsOf.get(t.safe.toLowerCase()) ?? [] }
           const key = `${t.safe}:${chunk.blockNumber}`
-          // Checked once solved (the "observed" event) or once the step ends without solving (tracking, busy).
-          checks.push(new Promise<void>((resolve) => this.unchecked.set(key, resolve)))
-          const run = this.runStep(() => step.run(item))
+          // Checked once solved (the "observed" event) or once the step ends without solving (tracking, busy). A
+          // checked step gives its slot back: its send (bounded by `fleet.sendConcurrency`) holds up no other check.
+          let release: (() => void) | undefined
+          checks.push(new Promise<void>((resolve) => this.unchecked.set(key, () => (resolve(), release?.()))))
+          const run = this.runStep((free) => ((release = free), step.run(item)))
           this.inflight.add(run)
           run
             .catch((error) => this.logger.error({ safe: t.safe, err: String(error) }, "fleet step failed"))

@@ -1,5 +1,7 @@
 /**
- * Runs at most `concurrency` of the tasks given to the returned function at once (the rest wait in order).
+ * Runs at most `concurrency` of the tasks given to the returned function at once (the rest wait in order). A task may
+ * give its slot back before it ends by calling the `release` it is passed (e.g. a step once its Safe is checked, while
+ * its send goes on); calling it again, or the task's end after it, frees nothing more.
  *
  * @returns `run(task)`, resolving with the task's result.
  */
@@ -13,15 +15,20 @@ export function limiter(concurrency: number) {
     active += 1
     start()
   }
-  return <T>(task: () => Promise<T>): Promise<T> =>
+  return <T>(task: (release: () => void) => Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       queue.push(() => {
-        task()
+        let held = true
+        const release = () => {
+          if (!held) return
+          held = false
+          active -= 1
+          next()
+        }
+        Promise.resolve()
+          .then(() => task(release))
           .then(resolve, reject)
-          .finally(() => {
-            active -= 1
-            next()
-          })
+          .finally(release)
       })
       next()
     })

@@ -107,6 +107,8 @@ export class FleetNode {
   private leaderTimer: NodeJS.Timeout | undefined
   private metricsServer: { url: string; stop: () => Promise<void> } | undefined
   private readonly unchecked = new Map<string, () => void>()
+  /** Steps still running after their job ended (their Safe checked, the send going on). */
+  private readonly background = new Set<Promise<unknown>>()
   private lastCheckpoint = 0n
   /** How many Safes one lens call takes on this node's RPC (learned, see {@link ReadLimit}). */
   private readonly readLimit = readLimit()
@@ -204,6 +206,8 @@ export class FleetNode {
     if (this.leading) await redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, this.keys.leader, this.id).catch(() => 0)
     this.leading = false
     await Promise.allSettled(workers.map((w) => w.close()))
+    // Steps whose job ended once their Safe was checked may still be sending.
+    await Promise.allSettled([...this.background])
     store.dropLeases()
     await Promise.allSettled(Object.values(queues).map((q) => q.close()))
     await Promise.allSettled(workers.map((w) => w.disconnect()))
@@ -332,26 +336,40 @@ export class FleetNode {
       counted = true
       void this.checked(block, 1)
     }
-    this.unchecked.set(key, count)
-    try {
-      const latest = BigInt((await redis.get(this.keys.head)) ?? job.data.block)
-      if (block + 2n <= latest) {
-        this.metrics.inc("levpilot_fleet_steps_superseded_total", "Safe steps dropped because a newer block's step exists.")
-        return
-      }
-      const item: StepItem = {
-        safe: job.data.safe,
-        block,
-        timestamp: BigInt(job.data.timestamp),
-        state: fromJob(job.data.state),
-        userOps: fromJob(job.data.userOps),
-      }
-      const outcome = await step.run(item)
-      this.metrics.inc("levpilot_fleet_steps_total", "Safe steps run, by outcome.", { outcome })
-    } finally {
+    let checkedNow = () => {}
+    const checked = new Promise<void>((resolve) => (checkedNow = resolve))
+    this.unchecked.set(key, () => (count(), checkedNow()))
+    const done = () => {
       this.unchecked.delete(key)
       count()
     }
+    const latest = BigInt((await redis.get(this.keys.head).catch((error) => (done(), Promise.reject(error)))) ?? job.data.block)
+    if (block + 2n <= latest) {
+      this.metrics.inc("levpilot_fleet_steps_superseded_total", "Safe steps dropped because a newer block's step exists.")
+      return done()
+    }
+    const item: StepItem = {
+      safe: job.data.safe,
+      block,
+      timestamp: BigInt(job.data.timestamp),
+      state: fromJob(job.data.state),
+      userOps: fromJob(job.data.userOps),
+    }
+    const run = step
+      .run(item)
+      .then((outcome) => void this.metrics.inc("levpilot_fleet_steps_total", "Safe steps run, by outcome.", { outcome }))
+      .finally(done)
+    // The job (and its worker slot) ends once the Safe is checked (solved): the rest of the step, its send, goes on in
+    // this process under `fleet.sendConcurrency`, holding the Safe's lease, so no other check of the block waits for it.
+    // A node that dies then is one that dies mid-send: the lease expires and the intent is already in the store.
+    let jobEnded = false
+    this.background.add(run)
+    void run
+      // Before the job ended, its failure is the job's (BullMQ's "job failed" log); after, it is logged here.
+      .catch((error) => jobEnded && this.logger.error({ safe: job.data.safe, block: Number(block), err: shortMessage(error) }, "fleet step failed after its Safe was checked"))
+      .finally(() => this.background.delete(run))
+    await Promise.race([run, checked])
+    jobEnded = true
   }
 
   private async checked(block: bigint, n: number, as: "checked" | "failed" = "checked"): Promise<void> {

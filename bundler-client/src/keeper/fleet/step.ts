@@ -12,6 +12,7 @@ import { readAaveLimits } from "../aaveLimits.js"
 import { portfolioOf, readBorrowable } from "../portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "../runtime.js"
 import { SafeStep, keeperCosts } from "../safeStep.js"
+import { limiter } from "./limit.js"
 import { RebalanceSender } from "../sender.js"
 import { VolatilityFeed } from "../volatilityFeed.js"
 import { notAuthorized } from "./scan.js"
@@ -74,7 +75,11 @@ export class FleetStep {
   ) {
     const { logger, metrics } = deps
     this.tracker = new InclusionTracker({ ...deps, publicClient: deps.clients.publicClient })
+    // Sends are bounded on their own (`fleet.sendConcurrency`): a step gives its slot back once its Safe is checked.
     const sender = new RebalanceSender(deps)
+    const sendSlot = limiter(deps.config.fleet.sendConcurrency)
+    const send = sender.send.bind(sender)
+    sender.send = (...args) => sendSlot(() => send(...args))
     this.step = new SafeStep({ ...deps, tracker: this.tracker, sender, volatility: new VolatilityFeed({ logger, metrics }) })
     this.overrides = new Map(deps.config.safes.map((s) => [getAddress(s.address), s]))
   }
