@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
 import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
 import { type PaymasterServer, createTokenPaymasterService, createVerifyingPaymasterSigner, startPaymasterServer } from "@levpilot/devnet/paymaster"
-import { type DeployTokenPaymasterReturnType, deployTokenPaymaster } from "@levpilot/devnet/tokenPaymaster"
+import { type DeployTokenPaymasterReturnType, deployTokenPaymaster, simOracleFeedAbi, tokenPaymasterAbi } from "@levpilot/devnet/tokenPaymaster"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { type ToLeverageSafeAccountReturnType, toLeverageSafeAccount } from "@levpilot/sdk/accounts"
 import {
@@ -19,7 +19,7 @@ import {
 } from "@levpilot/sdk/actions"
 import { parseKeeperConfig } from "../bundler-client/src/keeper/config"
 import { Keeper } from "../bundler-client/src/keeper/keeper"
-import { collectKeeperEvents } from "./keeperProbes"
+import { collectKeeperEvents, startRpcProxy } from "./keeperProbes"
 
 /**
  * Issue 11 item 2, the loan token pays the gas: an ERC-20 paymaster charging USDC pre-charges its maximum in validation,
@@ -81,6 +81,27 @@ beforeAll(async () => {
   expect((await client.waitForUserOperationReceipt({ hash })).success).toBe(true)
 })
 
+/** The keeper's configuration: paid in USDC through the token paymaster, `overrides` on top. */
+const keeperConfig = (overrides: Record<string, unknown> = {}) =>
+  parseKeeperConfig(
+    {
+      rpcUrl: env.devnet.rpcUrl,
+      bundlerUrl: env.devnet.bundlerUrl,
+      paymasterUrl: service.url,
+      paymasterContext: { token: env.stack.tokens.usdc },
+      keeperPrivateKey: keeperKey,
+      deployment: { entryPoint: env.deployment.entryPoint, leverageModule: env.deployment.leverageModule, morphoBlueAdapter: env.deployment.adapters.morphoBlue },
+      safes: [safe.address],
+      risk: { tolerance: 0.01, horizon: 3_600, sigma: 0.8, mode: "threshold" },
+      allowSelfPay: false,
+      pollIntervalMs: 100,
+      retry: { baseMs: 250, maxMs: 2_000 },
+      logLevel: "silent",
+      ...overrides,
+    },
+    { source: "test" },
+  )
+
 afterAll(async () => {
   await service?.stop()
   await env?.stop()
@@ -104,24 +125,7 @@ describe("keeper with an ERC-20 paymaster charging the loan token", () => {
     expect(bound?.reserve).toBeGreaterThan(idle - parseUnits("158", 6))
 
     const { events, onEvent } = collectKeeperEvents()
-    const config = parseKeeperConfig(
-      {
-        rpcUrl: env.devnet.rpcUrl,
-        bundlerUrl: env.devnet.bundlerUrl,
-        paymasterUrl: service.url,
-        paymasterContext: { token: stack.tokens.usdc },
-        keeperPrivateKey: keeperKey,
-        deployment: { entryPoint: env.deployment.entryPoint, leverageModule: env.deployment.leverageModule, morphoBlueAdapter: env.deployment.adapters.morphoBlue },
-        safes: [safe.address],
-        risk: { tolerance: 0.01, horizon: 3_600, sigma: 0.8, mode: "threshold" },
-        allowSelfPay: false,
-        pollIntervalMs: 100,
-        retry: { baseMs: 250, maxMs: 2_000 },
-        logLevel: "silent",
-      },
-      { source: "test" },
-    )
-    const k = new Keeper(config, { chain: env.devnet.chain, onEvent })
+    const k = new Keeper(keeperConfig(), { chain: env.devnet.chain, onEvent })
     await k.init()
     const allowanceBefore = await allowance()
     await k.runOnce()
@@ -137,14 +141,63 @@ describe("keeper with an ERC-20 paymaster charging the loan token", () => {
     const repaid = plan?.actions.find((a) => a.kind === "Repay")?.amount ?? 0n
     const preCharge = allowanceBefore - (await allowance())
     expect(preCharge).toBeGreaterThan(0n)
-    expect(idle - repaid).toBe(preCharge)
     const bundled = await env.clientFor(safe).getUserOperation({ hash: sent[0]?.type === "sent" ? sent[0].userOpHash : "0x" })
     const exact = await getPaymasterTokenReserve(publicClient, { safe: safe.address, paymaster: tokenPaymaster.address, userOperation: bundled.userOperation })
     expect(exact?.reserve).toBe(preCharge)
+    // Kept aside: the pre-charge plus the default 10 % room for the paymaster's price to fall before inclusion (the
+    // charge of the last prepared operation, which may differ from the sent one's by a few gas units of calldata).
+    const margined = await getPaymasterTokenReserve(publicClient, { safe: safe.address, paymaster: tokenPaymaster.address, userOperation: bundled.userOperation, priceMarginBps: 1_000 })
+    expect(idle - repaid).toBeGreaterThanOrEqual(margined?.reserve ?? 0n)
+    expect(idle - repaid).toBeLessThan(((margined?.reserve ?? 0n) * 101n) / 100n)
     const call = decodeFunctionData({ abi: leverageModuleAbi, data: bundled.userOperation.callData })
     expect(call.functionName).toBe("executeRebalance")
     const [after] = await getSubAccountState(publicClient, { safe: safe.address, deployments })
     expect(after?.band).toBe("inside")
     console.info(`token paymaster: pre-charge ${preCharge}, kept aside ${idle - repaid}, bound at the caps ${bound?.reserve} (USDC base units)`)
+  })
+  test("a paymaster price refresh between the keeper's read and inclusion (the token 5 % cheaper) still lands: the keeper keeps a margin over the pre-charge", async () => {
+    const { stack, publicClient, deployments } = env
+    const write = async (address: Hex, abi: typeof simOracleAbi | typeof simOracleFeedAbi | typeof tokenPaymasterAbi, functionName: string, args: readonly unknown[]) => {
+      const hash = await env.funder.writeContract({ address, abi, functionName, args, account: env.funder.account!, chain: env.devnet.chain, gas: 3_000_000n } as never)
+      expect((await publicClient.waitForTransactionReceipt({ hash })).status).toBe("success")
+    }
+    // Below the band again: WETH at 2,400 against the debt left by the rescue above.
+    await write(stack.markets.weth.oracle, simOracleAbi, "setPrice", [parseEther("2400")])
+    const [state] = await getSubAccountState(publicClient, { safe: safe.address, deployments })
+    expect(state?.band).toBe("below")
+    await env.mint(stack.tokens.usdc, safe.address, parseUnits("200", 6) - (await usdcBalance(safe.address)))
+    const priceBefore = await publicClient.readContract({ address: tokenPaymaster.address, abi: tokenPaymasterAbi, functionName: "cachedPrice" })
+
+    // The bundler behind a proxy: when the keeper's operation is sent, another party first moves ETH from 3,000 to
+    // 3,150 USD and refreshes the paymaster's cached price (any operation's postOp does this; `updateCachedPrice(true)`
+    // is public). USDC is then 5 % cheaper in wei, and the paymaster pre-charges 5 % more USDC than the keeper read.
+    const proxy = await startRpcProxy(env.devnet.bundlerUrl)
+    let refreshed = false
+    proxy.state.intercept = async (request, forward) => {
+      if (request.method !== "eth_sendUserOperation" || refreshed) return undefined
+      refreshed = true
+      const { timestamp } = await publicClient.getBlock({ blockTag: "latest" })
+      await write(tokenPaymaster.feeds.native, simOracleFeedAbi, "setFeed", [315_000_000_000n, timestamp, 8])
+      await write(tokenPaymaster.address, tokenPaymasterAbi, "updateCachedPrice", [true])
+      return { body: await forward() }
+    }
+    try {
+      const { events, onEvent } = collectKeeperEvents()
+      const k = new Keeper(keeperConfig({ bundlerUrl: proxy.url }), { chain: env.devnet.chain, onEvent })
+      await k.init()
+      await k.runOnce()
+      expect(await k.settle(60_000)).toEqual([])
+      expect(refreshed).toBe(true)
+      const priceAfter = await publicClient.readContract({ address: tokenPaymaster.address, abi: tokenPaymasterAbi, functionName: "cachedPrice" })
+      expect((priceAfter * 1_000n) / priceBefore).toBe(952n)
+      expect(events.filter((e) => e.type === "alert")).toEqual([])
+      const included = events.filter((e) => e.type === "included")
+      expect(included).toHaveLength(1)
+      expect(included[0]?.type === "included" && included[0].success).toBe(true)
+      const [after] = await getSubAccountState(publicClient, { safe: safe.address, deployments })
+      expect(after?.band).toBe("inside")
+    } finally {
+      await proxy.stop()
+    }
   })
 })

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs"
 import { type Address, type Hex, getAddress, isAddress, isHex, zeroAddress } from "viem"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
+import { defaultPaymasterPriceMarginBps } from "@levpilot/sdk/actions"
 import { KeeperConfigError } from "./errors.js"
 import { type DiscoverySettings, type FleetSettings, type WebhookSettings, parseFleetFields } from "./fleet/config.js"
 import { type VolatilitySettings, defaultVolatilitySettings } from "./volatility.js"
@@ -28,6 +29,13 @@ export type KeeperConfig = {
   /** ERC-7677 paymaster service; none means every operation is self-paid (needs `allowSelfPay`). */
   paymasterUrl: string | undefined
   paymasterContext: unknown
+  /**
+   * Room kept over an ERC-20 paymaster's pre-charge (`paymasterContext.token`) for its price to fall between the read and
+   * inclusion, basis points of the charge (default 1,000 = 10 %; 0 keeps the exact charge, at most 10,000). The
+   * paymaster's cached price can be refreshed by any operation's `postOp` (or by anyone) after the keeper read it; a
+   * refresh lowering the token's price by up to 1 / (1 + margin) still lands. See the SDK's `paymasterPriceMarginBps`.
+   */
+  paymasterPriceMarginBps: number
   /** The keeper session key (from the file or from the environment variable named by `keeperPrivateKeyEnv`). */
   keeperPrivateKey: Hex
   deployment: LeverageDeployment
@@ -172,7 +180,7 @@ export function parseKeeperConfig(
   const r = reader(source)
   const o = r.obj(raw, "(root)")
   r.known(o, "", [
-    "rpcUrl", "bundlerUrl", "paymasterUrl", "paymasterContext", "keeperPrivateKey", "keeperPrivateKeyEnv", "deployment", "safes", "risk",
+    "rpcUrl", "bundlerUrl", "paymasterUrl", "paymasterContext", "paymasterPriceMarginBps", "keeperPrivateKey", "keeperPrivateKeyEnv", "deployment", "safes", "risk",
     "allowSelfPay", "pollIntervalMs", "resubmitAfterBlocks", "feeBumpPercent", "stallAfterBlocks", "logWindowBlocks", "retry", "stateFile", "metricsPort", "metricsHost", "costs", "logLevel",
     "discovery", "allowlist", "fleet", "webhook", "swap",
   ])
@@ -250,6 +258,7 @@ export function parseKeeperConfig(
     bundlerUrl,
     paymasterUrl,
     paymasterContext: o.paymasterContext,
+    paymasterPriceMarginBps: r.number(o, "paymasterPriceMarginBps", "paymasterPriceMarginBps", defaultPaymasterPriceMarginBps, (n) => Number.isInteger(n) && n >= 0 && n <= 10_000, "an integer from 0 to 10000 (basis points)"),
     keeperPrivateKey: keeperPrivateKey as Hex,
     deployment: swap !== undefined ? { ...deployment, swapQuoter: swap.quoter } : deployment,
     safes,

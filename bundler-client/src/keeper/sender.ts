@@ -107,7 +107,8 @@ export class RebalanceSender {
         deployments: clients.deployments,
         validate,
         // An ERC-20 paymaster's exact pre-charge must be left for it (PaymasterTokenChargeError otherwise).
-        ...(sponsored ? { paymasterToken: paymasterTokenOf(this.deps) } : {}),
+        // With room for the paymaster's price to fall before inclusion (`paymasterPriceMarginBps`).
+        ...(sponsored ? { paymasterToken: paymasterTokenOf(this.deps), paymasterPriceMarginBps: this.deps.config.paymasterPriceMarginBps } : {}),
         nonce,
         ...fees,
         // Self-paid: the bundler's estimate (Alto drops state overrides without a paymaster, and does not need them:

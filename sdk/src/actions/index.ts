@@ -85,6 +85,7 @@ export {
 } from "./revokeKeeper.js"
 export {
   type SendRebalanceParameters,
+  defaultPaymasterPriceMarginBps,
   minCallGasMargin,
   selfPayValidationGas,
   type SendRebalanceOverrides,

@@ -58,6 +58,16 @@ export type SendRebalanceParameters = {
    */
   paymasterToken?: Address | undefined
   /**
+   * Room kept for the token paymaster's price to fall between the charge read and the operation's validation, in basis
+   * points of the charge (default {@link defaultPaymasterPriceMarginBps}, 10 %). Any operation through the paymaster
+   * refreshes its cached price in `postOp`, and anyone may force a refresh: when the token falls against the native
+   * asset after the read, the pre-charge grows, and a plan leaving only the exact charge would revert (the plan runs
+   * short by the difference). With the margin, a refresh lowering the price by up to 1 / (1 + margin) still lands. The
+   * refresh the next `postOp` would make at the current feeds is always counted (see `getPaymasterTokenReserve`). Only
+   * with `paymasterToken`; 0 keeps the exact charge.
+   */
+  paymasterPriceMarginBps?: number | undefined
+  /**
    * Headroom added to the bundler's call gas estimate when `callGasLimit` is not given, in basis points (default
    * 1_000 = 10%, at least 60,000 gas), capped at the Safe's `maxCallGasLimit`. An estimate runs at the latest block;
    * if the operation lands in a later second, the venue first accrues interest (Morpho calls its IRM and writes the
@@ -92,6 +102,13 @@ const sameUrl = (a: string | undefined, b: string | undefined) => {
  * the epoch roll-over), with margin: 2 x (2,100 + 22,100) + 10,000 rounded up to 60,000 gas.
  */
 export const selfPayValidationGas = 60_000n
+
+/**
+ * Default room kept over a token paymaster's pre-charge for its price to fall before inclusion, basis points of the
+ * charge (10 %): a refresh of the cached price by a move of up to about 9 % still lands. The cost is 10 % of one
+ * operation's gas charge left idle in the Safe.
+ */
+export const defaultPaymasterPriceMarginBps = 1_000
 
 /** The smallest headroom added to an estimated call gas limit: an IRM call plus the interest writes, with margin. */
 export const minCallGasMargin = 60_000n
@@ -244,7 +261,14 @@ export async function sendRebalance(
     throw named
   }
   if (parameters.paymasterToken !== undefined && validated?.input !== undefined && userOperation.paymaster !== undefined)
-    await assertPlanSurvivesPaymasterCharge(reader, { token: parameters.paymasterToken, safe: keeper.safe, userOperation, input: validated.input, deployments })
+    await assertPlanSurvivesPaymasterCharge(reader, {
+      token: parameters.paymasterToken,
+      safe: keeper.safe,
+      userOperation,
+      input: validated.input,
+      deployments,
+      priceMarginBps: parameters.paymasterPriceMarginBps ?? defaultPaymasterPriceMarginBps,
+    })
   const unconfirmed = async (cause: Error | undefined, answer?: unknown) =>
     new UnconfirmedUserOperationError({
       sender: userOperation.sender,
@@ -276,8 +300,9 @@ export async function sendRebalance(
 }
 
 /**
- * The token paymaster's exact pre-charge for the prepared operation, out of the Safe's balance of `token`, and the plan
- * judged again on what is left (the paymaster pulls it in validation, before the plan runs).
+ * The token paymaster's pre-charge for the prepared operation plus `priceMarginBps` (default 0: exact; see
+ * `getPaymasterTokenReserve`), out of the Safe's balance of `token`, and the plan judged again on what is left (the
+ * paymaster pulls it in validation, before the plan runs). The error's `charge` is that reserve, margin included.
  *
  * @throws {PaymasterTokenChargeError} When the rule book then refuses the plan.
  * @throws {PaymasterChargeUnknownError} When the plan moves `token` and the paymaster's charge cannot be read (not the
@@ -285,13 +310,20 @@ export async function sendRebalance(
  */
 export async function assertPlanSurvivesPaymasterCharge(
   reader: Client<Transport, Chain | undefined>,
-  { token, safe, userOperation, input, deployments }: { token: Address; safe: Address; userOperation: UserOperation<"0.7">; input: CheckRebalanceRulesParameters; deployments: LeverageDeployments | undefined },
+  {
+    token,
+    safe,
+    userOperation,
+    input,
+    deployments,
+    priceMarginBps,
+  }: { token: Address; safe: Address; userOperation: UserOperation<"0.7">; input: CheckRebalanceRulesParameters; deployments: LeverageDeployments | undefined; priceMarginBps?: number | undefined },
 ): Promise<void> {
   const key = Object.keys(input.balances).find((t) => t.toLowerCase() === token.toLowerCase())
   // A token no action of the plan moves cannot make the plan fail.
   if (key === undefined) return
   const paymaster = userOperation.paymaster as Address
-  const found = await getPaymasterTokenReserve(reader, { safe, paymaster, userOperation, deployments }).catch((error: Error) => {
+  const found = await getPaymasterTokenReserve(reader, { safe, paymaster, userOperation, deployments, priceMarginBps }).catch((error: Error) => {
     // No charge model to read (not the sample TokenPaymaster): the charge is unknown, so the plan is refused.
     throw new PaymasterChargeUnknownError({ paymaster, token, cause: error })
   })

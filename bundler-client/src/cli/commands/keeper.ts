@@ -37,6 +37,7 @@ Options:
 Configuration fields:
   rpcUrl, bundlerUrl          required, http(s) URLs
   paymasterUrl                ERC-7677 paymaster service (optional); paymasterContext is passed as is
+  paymasterPriceMarginBps     room over an ERC-20 paymaster's pre-charge for a lower refreshed price, bps (1000)
   keeperPrivateKey            the keeper session key the Safes registered with addKeeper, or
   keeperPrivateKeyEnv         the name of an environment variable holding it
   deployment                  { entryPoint?, leverageModule, morphoBlueAdapter, aaveV3Adapter?, multicall3? }

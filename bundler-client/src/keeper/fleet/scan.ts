@@ -22,10 +22,22 @@ export type ChunkRead = { blockNumber: bigint; timestamp: bigint; states: SafeSt
  * the node's `eth_call` gas cap (about 140k gas per Safe with one Morpho sub-account and one pool; anvil caps a call at
  * its 30M block gas limit, geth at 50M by default), so later blocks split up front instead of failing first.
  */
-export type ReadLimit = { size: number }
+export type ReadLimit = {
+  size: number
+  /**
+   * Safes (lowercase) read in an `eth_call` of their own: a sub-account whose oracle or venue burns all the gas it is
+   * given (the lens's `try marketState` hands it 63/64 of what the Safe's read has) leaves too little for the Safes
+   * after it in the same call, and the call fails. Such a Safe is read alone from then on, so the others keep full
+   * batches (and `size` does not stay shrunk by it); it leaves the set once it reads without such a sub-account.
+   */
+  alone?: Set<string> | undefined
+}
 
 /** @returns A fresh {@link ReadLimit}, unbounded. */
-export const readLimit = (): ReadLimit => ({ size: Number.POSITIVE_INFINITY })
+export const readLimit = (): ReadLimit => ({ size: Number.POSITIVE_INFINITY, alone: new Set() })
+
+/** A read Safe with a sub-account that reverted without data: out of gas (or a bare revert). */
+const withDatalessRevert = (state: SafeState): boolean => !state.error && state.unreadable.some((e) => e.revertData === "0x")
 
 /**
  * Reads `safes` at `block`, `settings.batchSize` Safes per `eth_call` (the lens's `readSafes`) with at most
@@ -75,7 +87,9 @@ export { isUnreachable }
  * at most, and a call that fails for any reason but an unreachable node (gas cap, out of gas, a response over the
  * client's size limit, a timeout) is split in two and retried, down to single Safes; a Safe that cannot be read even
  * alone gets a `SafeReadError` (alerted by {@link triage}) instead of failing the others. When the node cannot be
- * reached the error is thrown (the caller retries).
+ * reached the error is thrown (the caller retries). When a call failed and a Safe of the chunk has a sub-account that
+ * reverted without data (an oracle burning all its gas), that Safe goes to `limit.alone` and `limit.size` is reset
+ * (unbounded): in later blocks it is read in its own call and the others in full batches.
  *
  * @returns The chunk, with the number of `eth_call`s made.
  * @throws The transport's error when the node is unreachable (`HttpRequestError`, `SocketClosedError`).
@@ -107,7 +121,32 @@ export async function readChunk(
       return [...(await read(part.slice(0, half))), ...(await read(part.slice(half)))]
     }
   }
-  const states = await read(safes)
+  const alone = limit?.alone
+  const sizeBefore = limit?.size ?? Number.POSITIVE_INFINITY
+  const isolated = alone ? safes.filter((a) => alone.has(a.toLowerCase())) : []
+  const byAddress = new Map<string, SafeState>()
+  for (const state of await read(isolated.length > 0 ? safes.filter((a) => !alone?.has(a.toLowerCase())) : safes)) byAddress.set(state.safe.toLowerCase(), state)
+  const batched = calls
+  for (const a of isolated) for (const state of await read([a])) byAddress.set(state.safe.toLowerCase(), state)
+  const states = safes.map((a) => byAddress.get(a.toLowerCase()) ?? { safe: a, error: new SafeReadError({ safe: a, revertData: "0x" }) })
+  if (alone && limit) {
+    // A call of the batch failed (it was split): a Safe with a sub-account out of gas is the likely cause.
+    const split = batched > Math.ceil((safes.length - isolated.length) / Math.max(1, Math.min(sizeBefore, safes.length)))
+    let culprit = false
+    for (const state of states) {
+      const key = state.safe.toLowerCase()
+      if (withDatalessRevert(state)) {
+        // Read in the batch (not alone) when the batch failed: isolate it, and the shrink it caused is undone (also
+        // the one of a concurrent read that started before it was isolated). A node whose gas cap is the limit
+        // shrinks it again at its next failure, without this Safe.
+        if (split && !isolated.includes(state.safe)) {
+          alone.add(key)
+          culprit = true
+        }
+      } else if (!state.error) alone.delete(key)
+    }
+    if (culprit) limit.size = Number.POSITIVE_INFINITY
+  }
   if (!at) {
     // Nothing could be read: the block's own number and timestamp.
     const b = await getBlock(client, { blockNumber: block })
