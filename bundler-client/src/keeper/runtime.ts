@@ -30,10 +30,12 @@ export type SafeRuntime = {
   /** Venue of each sub-account (lower-case id) at the last read, for the labels of metrics and logs. */
   venues: Map<string, VenueName>
   /**
-   * What the ERC-20 paymaster pre-charged (or would pre-charge) this Safe's last prepared keeper operation, base units of
-   * its token (`PaymasterTokenChargeError`): kept out of what the next plan may spend of that token.
+   * What the ERC-20 paymaster would pre-charge this Safe's last prepared keeper operation, base units of its token
+   * (`PaymasterTokenChargeError`), and the block it was learned in: kept out of what the plans of that block may spend of
+   * that token. Not carried to a later block: the charge follows the fees (gas limits x maxFeePerGas), so a gas spike's
+   * charge kept for good would shrink every later rescue.
    */
-  paymasterTokenCharge?: bigint | undefined
+  paymasterTokenCharge?: { charge: bigint; block: bigint } | undefined
   /** The last plan clamped to nothing (`nothing-to-send` alerted once until a plan survives the clamp again). */
   clampedAway?: boolean | undefined
   lastSeen?: { block: bigint; timestamp: number } | undefined

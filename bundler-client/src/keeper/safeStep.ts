@@ -114,6 +114,12 @@ export function swapMinimumsAtInclusion(plan: ChainPlan, snapshot: Pick<Portfoli
  * One block's work for one Safe: reconcile the operation in flight (tracker), else read the Safe from the chain, feed
  * the volatility estimate, solve, and send the plan (sender) or print it (dry run). Failures are alerted and back off.
  */
+/** Keeps the largest paymaster pre-charge seen in `block` aside for the Safe's next plan in that block. */
+function keepCharge(rt: SafeRuntime, charge: bigint, block: bigint): void {
+  const kept = rt.paymasterTokenCharge
+  if (!kept || kept.block !== block || charge > kept.charge) rt.paymasterTokenCharge = { charge, block }
+}
+
 export class SafeStep {
   constructor(
     private readonly deps: {
@@ -160,7 +166,9 @@ export class SafeStep {
       // A token paymaster pre-charges its maximum before the plan runs: when the plan needed that part of the balance
       // (PaymasterTokenChargeError, nothing sent), plan again in this block keeping the charge aside. A new plan's
       // operation may be charged a few gas units more (its calldata prices its pre-verification gas), so up to
-      // PAYMASTER_CHARGE_ATTEMPTS, each keeping the largest charge seen aside.
+      // PAYMASTER_CHARGE_ATTEMPTS, each keeping the largest charge seen aside. A charge learned in an earlier block is
+      // dropped: it was priced at that block's fees.
+      if (rt.paymasterTokenCharge && rt.paymasterTokenCharge.block !== block) rt.paymasterTokenCharge = undefined
       for (let attempt = 1; ; attempt++) {
         try {
           await this.solveAndSend(rt, block, replace, attempt === 1 ? snapshot : undefined)
@@ -168,13 +176,13 @@ export class SafeStep {
         } catch (error) {
           const charge = paymasterChargeOf(error)
           if (charge === undefined || attempt >= PAYMASTER_CHARGE_ATTEMPTS) throw error
-          rt.paymasterTokenCharge = charge > (rt.paymasterTokenCharge ?? 0n) ? charge : rt.paymasterTokenCharge
+          keepCharge(rt, charge, block)
           this.deps.logger.info({ safe, charge: charge.toString(), attempt }, "the token paymaster's pre-charge leaves the plan short; planning again with it kept aside")
         }
       }
     } catch (error) {
       const charge = paymasterChargeOf(error)
-      if (charge !== undefined && charge > (rt.paymasterTokenCharge ?? 0n)) rt.paymasterTokenCharge = charge
+      if (charge !== undefined) keepCharge(rt, charge, block)
       if (error instanceof StoreFencedError) {
         this.deps.logger.warn({ safe, block: Number(block) }, error.shortMessage)
         return
@@ -214,13 +222,13 @@ export class SafeStep {
    * When an ERC-20 paymaster is paid in a token the Safe's plans spend (`paymasterContext.token`), keeps its exact
    * pre-charge out of what the solver and the clamp may use: the paymaster pulls it in validation, before the plan runs,
    * so a plan spending the whole balance would revert in every block. The charge is the one of this Safe's last
-   * prepared operation (`rt.paymasterTokenCharge`, none before the first): the SDK's `sendRebalance` computes the
+   * prepared operation in this block (`rt.paymasterTokenCharge`, none before the first): the SDK's `sendRebalance` computes the
    * prepared operation's exact charge (`paymasterToken`) and refuses a plan that needs it, and the keeper then plans
    * again with it kept aside (`run`).
    */
   private reservePaymasterToken(rt: SafeRuntime, snapshot: PortfolioSnapshot): void {
     const key = paymasterTokenOf(this.deps)?.toLowerCase()
-    const reserve = rt.paymasterTokenCharge ?? 0n
+    const reserve = rt.paymasterTokenCharge?.charge ?? 0n
     if (key === undefined || reserve === 0n || snapshot.bounds.balances[key] === undefined) return
     const left = (snapshot.bounds.balances[key] as bigint) - reserve
     snapshot.bounds.balances[key] = left > 0n ? left : 0n
