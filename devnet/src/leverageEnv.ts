@@ -161,3 +161,25 @@ export function openPositionCalls({
     { to: stack.vaults.usdc, data: encodeFunctionData({ abi: yieldVaultAbi, functionName: "deposit", args: [deposit, safe] }) },
   ]
 }
+
+/**
+ * Mints 1 WETH and 1,000 USDC to `safe` and opens the tests' WETH position through `client` (an owner client of the
+ * Safe): 1 WETH supplied, 2,000 USDC borrowed, 1,000 USDC parked in the USDC pool. The call gas is fixed: an estimate
+ * made in the same second as the market's last update skips Morpho's interest accrual.
+ *
+ * @throws Error when the UserOperation is included but fails.
+ */
+export async function openTestPosition(
+  env: Pick<LeverageTestEnv, "stack" | "mint">,
+  client: { sendUserOperation: (args: { callGasLimit: bigint; calls: { to: Address; data: Hex }[] }) => Promise<Hex>; waitForUserOperationReceipt: (args: { hash: Hex }) => Promise<{ success: boolean }> },
+  safe: Address,
+): Promise<void> {
+  const { stack } = env
+  await env.mint(stack.tokens.weth, safe, parseEther("1"))
+  await env.mint(stack.tokens.usdc, safe, parseUnits("1000", 6))
+  const hash = await client.sendUserOperation({
+    callGasLimit: 1_500_000n,
+    calls: openPositionCalls({ stack, safe, market: "weth", collateral: parseEther("1"), borrow: parseUnits("2000", 6), deposit: parseUnits("1000", 6) }),
+  })
+  if (!(await client.waitForUserOperationReceipt({ hash })).success) throw new Error(`the position-opening UserOperation ${hash} failed`)
+}

@@ -11,7 +11,7 @@ import { sendRebalance } from "./actions/sendRebalance.js"
 import { defaultAutomationConfig, setAutomationConfig } from "./actions/setAutomationConfig.js"
 import { setPolicy } from "./actions/setPolicy.js"
 import { setSponsor } from "./actions/setSponsor.js"
-import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
+import { type LeverageTestEnv, openTestPosition, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
 import { leverageModuleAbi } from "./abis/leverageModule.js"
 import { waitForRebalance } from "./actions/waitForRebalance.js"
 import { createLeverageSafe } from "./actions/createLeverageSafe.js"
@@ -97,14 +97,7 @@ describe("a Safe created by the SDK", () => {
     expect(set.policy.minFeedAnswer).toBe(answer / 100n)
     expect(set.policy.maxFeedAnswer).toBe(answer * 100n)
 
-    await env.mint(stack.tokens.weth, safe.address, parseEther("1"))
-    await env.mint(stack.tokens.usdc, safe.address, parseUnits("1000", 6))
-    // Fixed call gas: an estimate made in the same second as the market's last update skips Morpho's interest accrual.
-    const hash = await client.sendUserOperation({
-      callGasLimit: 1_500_000n,
-      calls: openPositionCalls({ stack, safe: safe.address, market: "weth", collateral: parseEther("1"), borrow: parseUnits("2000", 6), deposit: parseUnits("1000", 6) }),
-    })
-    expect((await client.waitForUserOperationReceipt({ hash })).success).toBe(true)
+    await openTestPosition(env, client, safe.address)
     const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
     expect(state?.subAccount).toBe(subAccount)
     expectDebt(state?.debt, parseUnits("2000", 6))

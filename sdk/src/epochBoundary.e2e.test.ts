@@ -1,8 +1,8 @@
-import { BaseError, type Hex, formatEther, hexToNumber, parseEther, parseUnits, slice } from "viem"
+import { BaseError, type Hex, formatEther, hexToNumber, parseEther, slice } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
-import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
+import { type LeverageTestEnv, openTestPosition, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
 import { leverageModuleAbi } from "./abis/leverageModule.js"
 import { toKeeperAccount } from "./accounts/toKeeperAccount.js"
 import { type ToLeverageSafeAccountReturnType, toLeverageSafeAccount } from "./accounts/toLeverageSafeAccount.js"
@@ -94,13 +94,7 @@ beforeAll(async () => {
   const policy = await setPolicy(client, { policy: testPolicy(stack.markets.weth, [stack.vaults.usdc]), deployments })
   await sent(policy)
   subAccount = policy.subAccount
-  await env.mint(stack.tokens.weth, safe.address, parseEther("1"))
-  await env.mint(stack.tokens.usdc, safe.address, parseUnits("1000", 6))
-  const hash = await client.sendUserOperation({
-    callGasLimit: 1_500_000n,
-    calls: openPositionCalls({ stack, safe: safe.address, market: "weth", collateral: parseEther("1"), borrow: parseUnits("2000", 6), deposit: parseUnits("1000", 6) }),
-  })
-  expect((await client.waitForUserOperationReceipt({ hash })).success).toBe(true)
+  await openTestPosition(env, client, safe.address)
 })
 
 afterAll(async () => {
