@@ -329,6 +329,39 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         _assertRouterHoldsNothing();
     }
 
+    /// @notice Break, still open (review of issue 17; the fix belongs in RebalanceLib, not the router): the same churn
+    /// across the block's end. With 30 idle WETH in the Safe, SupplyCollateralWithCallback(minOut + 30 WETH) { Borrow,
+    /// BuyCollateral } EndCallback, WithdrawCollateral(30 WETH) nets the honest boost but pays the premium on the idle
+    /// WETH too: 0.0169 vs 0.0019 WETH (8.9x), equity -80.1 USDC on a 16,773 USDC boost, just inside maxLossBps 50.
+    /// The router cannot see a withdrawal after its callback returned. Proposed rule: a sub-account with a
+    /// SupplyCollateralWithCallback in the plan withdraws no collateral (and one with a RepayWithCallback borrows
+    /// nothing), `ActionNotAllowed(index, kind)`; nothing leaves the Safe. FAILS TODAY.
+    function test_RevertWhen_FlashedSupplyWithdrawnAfterTheBlock() public {
+        id = setPolicyFor(safe, _policy(true));
+        _priceAt(4400e18);
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        Swap memory x = _swapBlock(s, true);
+        uint256 idle = 30e18;
+        weth.mint(safe, idle);
+        Action[] memory a = new Action[](5);
+        a[0] = action(ActionKind.SupplyCollateralWithCallback, 0, address(0), _minOutBuy(s, x.swapIn) + idle);
+        (a[1], a[2], a[3]) = (x.plan.actions[1], x.plan.actions[2], x.plan.actions[3]);
+        a[4] = action(ActionKind.WithdrawCollateral, 0, address(0), idle);
+        x.plan.actions = a;
+        Holdings memory h = _holdingsOf();
+
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
+
+        assertFalse(ok, "refused (fails today: accepted, the Safe pays 8.9x the premium)");
+        assertEq(
+            reason,
+            abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 4, ActionKind.WithdrawCollateral),
+            "exact error"
+        );
+        _assertUnchanged(h);
+        _assertRouterHoldsNothing();
+    }
+
     /* THE ROUTER UNDER ATTACK */
 
     /// @notice Anyone calling `executeOperation` on the router directly is refused.
