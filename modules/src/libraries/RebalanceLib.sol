@@ -181,18 +181,31 @@ library RebalanceLib {
     ) private view {
         uint256 acted; // bit i: sub-account i has a venue action
         uint256 repayCallbackOf; // sub-account index + 1 of the open RepayWithCallback, 0 when none is open
+        uint256 kinds; // bit 16 x sub-account + kind: the sub-account has an action of that kind
         for (uint256 i; i < actions.length; ++i) {
             Action calldata action = actions[i];
             ActionKind kind = action.kind;
+            uint256 sub = action.subAccount;
+            // An EndCallback carries nothing. No churn around a callback (review of issue 17): a sub-account with a
+            // SupplyCollateralWithCallback (9) withdraws no collateral (3) and one with a RepayWithCallback (8)
+            // borrows nothing (4), in either order, inside the block or after it; the later of the pair is refused.
+            // Undoing the opener's step moves nothing but pays the flash premium (Aave) on it; an honest plan never
+            // does (a swap boost borrows in its supply callback, a swap deleverage withdraws in its repay callback).
+            // A pair sums to 12: bit 12 - kind of the sub-account's kinds so far.
+            if (
+                kind == ActionKind.EndCallback
+                    ? action.pool != address(0) || action.amount != 0
+                    : (CHURN_KINDS >> uint256(kind)) & ((kinds << uint256(kind)) >> (12 | sub << 4)) & 1 != 0
+            ) revert ILeverageModule.ActionNotAllowed(i, kind);
             if (kind == ActionKind.EndCallback) {
-                if (action.pool != address(0) || action.amount != 0) revert ILeverageModule.ActionNotAllowed(i, kind);
                 repayCallbackOf = 0;
                 continue;
             }
-            if (kind == ActionKind.RepayWithCallback) repayCallbackOf = uint256(action.subAccount) + 1;
+            kinds |= 1 << (uint256(kind) | sub << 4);
+            if (kind == ActionKind.RepayWithCallback) repayCallbackOf = sub + 1;
             uint256 role = _checkAction(s, safe, swapAdapter, runs, action, i, repayCallbackOf);
             if (role == VENUE_ACTION) {
-                acted |= 1 << action.subAccount;
+                acted |= 1 << sub;
                 continue;
             }
             for (uint256 j; j < i; ++j) {
@@ -239,11 +252,11 @@ library RebalanceLib {
                 Action calldata action = actions[j];
                 if (action.subAccount != k) continue;
                 ActionKind kind = action.kind;
-                if (kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback) {
+                if ((1 << uint8(kind)) & REPAY_KINDS != 0) {
                     tally[0] -= Math.min(action.amount, tally[0]);
                 } else if (kind == ActionKind.Borrow) {
                     tally[0] += action.amount;
-                } else if (kind == ActionKind.SupplyCollateral || kind == ActionKind.SupplyCollateralWithCallback) {
+                } else if ((1 << uint8(kind)) & SUPPLY_KINDS != 0) {
                     tally[3] += action.amount;
                 } else if (kind == ActionKind.WithdrawCollateral) {
                     tally[4] += action.amount;
@@ -263,6 +276,13 @@ library RebalanceLib {
     uint256 private constant POOL_ACTION = 0;
     uint256 private constant VENUE_ACTION = 1;
     uint256 private constant SWAP_ACTION = 2;
+    /// @dev WithdrawCollateral, Borrow, RepayWithCallback and SupplyCollateralWithCallback (bits by kind): a pair
+    /// (kind, 12 - kind) of them on one sub-account undoes a callback's step (`_checkActions`).
+    uint256 private constant CHURN_KINDS = 0x318;
+    /// @dev Repay (5) and RepayWithCallback (8), as bits by kind.
+    uint256 private constant REPAY_KINDS = 0x120;
+    /// @dev SupplyCollateral (2) and SupplyCollateralWithCallback (9), as bits by kind.
+    uint256 private constant SUPPLY_KINDS = 0x204;
 
     /// @dev Returns the action's role: POOL_ACTION, VENUE_ACTION (callback actions included) or SWAP_ACTION.
     /// `repayCallbackOf` is the sub-account index + 1 of the open RepayWithCallback (0: none).
@@ -301,12 +321,14 @@ library RebalanceLib {
         return VENUE_ACTION;
     }
 
+    /// @dev WithdrawFromPool (0) or DepositToPool (1).
     function _isPoolKind(ActionKind kind) private pure returns (bool) {
-        return kind == ActionKind.WithdrawFromPool || kind == ActionKind.DepositToPool;
+        return uint8(kind) < 2;
     }
 
+    /// @dev SellCollateral (6) or BuyCollateral (7).
     function _isSwapKind(ActionKind kind) private pure returns (bool) {
-        return kind == ActionKind.SellCollateral || kind == ActionKind.BuyCollateral;
+        return uint8(kind) >> 1 == 3;
     }
 
     function _isPoolAllowed(Policy storage policy, address pool) private view returns (bool) {
@@ -327,7 +349,7 @@ library RebalanceLib {
         uint256 i;
         while (i < actions.length) {
             Action memory action = actions[i];
-            if (action.kind == ActionKind.RepayWithCallback || action.kind == ActionKind.SupplyCollateralWithCallback) {
+            if (uint8(action.kind) >> 1 == 4) { // RepayWithCallback (8) or SupplyCollateralWithCallback (9)
                 i = _executeWithCallback(runs, safe, actions, i);
             } else {
                 _execute(s, runs, safe, swapAdapter, action, i);
@@ -624,14 +646,14 @@ library RebalanceLib {
             Action calldata action = actions[j];
             ActionKind kind = action.kind;
             uint256 at = 3 * slot[j];
-            if (kind == ActionKind.Repay || kind == ActionKind.RepayWithCallback) {
+            if ((1 << uint8(kind)) & REPAY_KINDS != 0) {
                 uint256 cleared = Math.min(action.amount, debtNow[action.subAccount]);
                 debtNow[action.subAccount] -= cleared;
                 flows[0] += cleared;
             } else if (kind == ActionKind.Borrow) {
                 debtNow[action.subAccount] += action.amount;
                 flows[1] += action.amount;
-            } else if (kind == ActionKind.SupplyCollateral || kind == ActionKind.SupplyCollateralWithCallback) {
+            } else if ((1 << uint8(kind)) & SUPPLY_KINDS != 0) {
                 flows[at] += action.amount;
             } else if (kind == ActionKind.WithdrawCollateral) {
                 flows[at + 1] += action.amount;

@@ -492,7 +492,8 @@ contract RulesDifferentialTest is SwapBase {
     uint256 internal constant A_SALE_EXCEEDS = 30;
     uint256 internal constant A_PURCHASE_EXCEEDS = 31;
     uint256 internal constant A_NOT_DUE_MOVE = 32;
-    uint256 internal constant AIMS = 33;
+    uint256 internal constant A_CALLBACK_CHURN = 33;
+    uint256 internal constant AIMS = 34;
 
     function _aimedCase(uint256 aim) internal returns (Plan memory plan) {
         uint256 shape = _below(PADDED_RESCUE);
@@ -509,8 +510,14 @@ contract RulesDifferentialTest is SwapBase {
             (shape, move) = (PADDED_RESCUE, aim == A_FURTHER ? FURTHER : aim == A_CROSSED ? CROSS : DECREASE);
         } else if (aim == A_NOT_DUE_MOVE) {
             (shape, move) = (PADDED_RESCUE, NEUTRAL);
+        } else if (aim == A_CALLBACK_CHURN) {
+            shape = _chance(50) ? SWAP_DELEVERAGE : SWAP_BOOST;
         }
         plan = _calmCase(shape, move);
+        if (aim == A_CALLBACK_CHURN) {
+            _churnCallback(plan);
+            return plan;
+        }
         if (aim < A_POOL_NOT_ALLOWED) return _aimLoad(aim, plan);
         if (aim < A_ACTION_FAILED) return _aimVet(aim, plan);
         return _aimRun(aim, plan);
@@ -564,6 +571,31 @@ contract RulesDifferentialTest is SwapBase {
             }
         }
         return plan;
+    }
+
+    /// @dev A_CALLBACK_CHURN, ActionNotAllowed by the callback churn rule: for the plan's first callback opener, a WithdrawCollateral
+    /// (after a supply callback) or Borrow (after a repay callback) on its sub-account, before or after the plan, with
+    /// an idle amount for the premium-churn shape. False when the plan has no callback.
+    function _churnCallback(Plan memory plan) internal returns (bool) {
+        for (uint256 i; i < plan.actions.length; ++i) {
+            Action memory a = plan.actions[i];
+            if (a.kind != ActionKind.RepayWithCallback && a.kind != ActionKind.SupplyCollateralWithCallback) continue;
+            bool supply = a.kind == ActionKind.SupplyCollateralWithCallback;
+            uint256 amount = 1 + _below(supply ? 1e18 : 1000e6);
+            Action memory undo = action(supply ? ActionKind.WithdrawCollateral : ActionKind.Borrow, a.subAccount, address(0), amount);
+            if (_chance(50)) {
+                plan.actions = _append(plan.actions, undo);
+            } else {
+                Action[] memory out = new Action[](plan.actions.length + 1);
+                out[0] = undo;
+                for (uint256 j; j < plan.actions.length; ++j) {
+                    out[j + 1] = plan.actions[j];
+                }
+                plan.actions = out;
+            }
+            return true;
+        }
+        return false;
     }
 
     /// @dev Aims at the vetting stage and the holdings read: pools and swaps allowed and used, pool health and asset.

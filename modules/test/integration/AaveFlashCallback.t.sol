@@ -272,8 +272,10 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
     /// and whose block withdraws the excess again (SupplyCollateralWithCallback(minOut + 6q) { Borrow, BuyCollateral,
     /// WithdrawCollateral(6q) }) nets the honest boost's position but pays Aave's premium on the whole flash: 7x the
     /// honest premium (0.0133 vs 0.0019 WETH, ~58 USDC on a 16,773 USDC boost), all inside maxLossBps (equity -66.7
-    /// USDC), so the module accepted it. The router refuses a callback that takes back the collateral it
-    /// flash-supplied (`FlashedSupplyWithdrawn`); nothing leaves the Safe.
+    /// USDC), so the module accepted it. The module refuses the withdrawal before anything runs (RebalanceLib: a
+    /// sub-account with a supply callback withdraws no collateral): `ActionNotAllowed(3, WithdrawCollateral)`;
+    /// nothing leaves the Safe. (The router's own check behind it, `FlashedSupplyWithdrawn`, is
+    /// `test_Router_RevertWhen_FlashedSupplyWithdrawn`.)
     function test_RevertWhen_FlashedSupplyWithdrawnInTheCallback() public {
         id = setPolicyFor(safe, _policy(true));
         _priceAt(4400e18);
@@ -291,9 +293,11 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
 
         assertFalse(ok, "refused (before the fix: accepted, the Safe paid 7x the premium)");
-        (uint256 index, bytes4 inner) = _actionFailedWith(reason);
-        assertEq(index, 0, "the opener");
-        assertEq(inner, bytes4(keccak256("FlashedSupplyWithdrawn(address,uint256,uint256)")), "named");
+        assertEq(
+            reason,
+            abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 3, ActionKind.WithdrawCollateral),
+            "exact error"
+        );
         _assertUnchanged(h);
         _assertRouterHoldsNothing();
     }
@@ -301,8 +305,9 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
     /// @notice Break (review of issue 17): a boost that flash-repays the whole debt and borrows it back inside the
     /// block (RepayWithCallback(D) { Borrow(D + b), BuyCollateral(b), SupplyCollateral }) is the honest boost plus a
     /// 9 USDC premium on 18,000 USDC that moved nowhere, paid from idle USDC; as many such blocks as the loss bound
-    /// admits. The router refuses a callback that borrows back what it flash-repaid (`FlashedRepaymentReborrowed`);
-    /// nothing leaves the Safe.
+    /// admits. The module refuses the borrow before anything runs (RebalanceLib: a sub-account with a repay callback
+    /// borrows nothing): `ActionNotAllowed(1, Borrow)`; nothing leaves the Safe. (The router's own check behind it,
+    /// `FlashedRepaymentReborrowed`, is `test_Router_RevertWhen_FlashedRepaymentReborrowed`.)
     function test_RevertWhen_FlashedRepaymentReborrowedInTheCallback() public {
         id = setPolicyFor(safe, _policy(true));
         _priceAt(4400e18);
@@ -322,10 +327,95 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
 
         assertFalse(ok, "refused (before the fix: accepted, 9 USDC of premium on a churned repayment)");
-        (uint256 index, bytes4 inner) = _actionFailedWith(reason);
-        assertEq(index, 0, "the opener");
-        assertEq(inner, bytes4(keccak256("FlashedRepaymentReborrowed(address,uint256,uint256)")), "named");
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow), "exact error");
         _assertUnchanged(h);
+        _assertRouterHoldsNothing();
+    }
+
+    /// @notice Break (review of issue 17; the router cannot see it): the same churn across the block's end. With 30
+    /// idle WETH in the Safe, SupplyCollateralWithCallback(minOut + 30 WETH) { Borrow, BuyCollateral } EndCallback,
+    /// WithdrawCollateral(30 WETH) nets the honest boost but pays the premium on the idle WETH too: 0.0169 vs 0.0019
+    /// WETH (8.9x), equity -80.1 USDC on a 16,773 USDC boost, just inside maxLossBps 50, so it was accepted. RebalanceLib
+    /// now refuses it: a sub-account with a SupplyCollateralWithCallback in the plan withdraws no collateral
+    /// (`ActionNotAllowed(4, WithdrawCollateral)`); nothing leaves the Safe; the honest boost then lands.
+    function test_RevertWhen_FlashedSupplyWithdrawnAfterTheBlock() public {
+        id = setPolicyFor(safe, _policy(true));
+        _priceAt(4400e18);
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        Swap memory x = _swapBlock(s, true);
+        uint256 idle = 30e18;
+        weth.mint(safe, idle);
+        Action[] memory honest = x.plan.actions;
+        Action[] memory a = new Action[](5);
+        a[0] = action(ActionKind.SupplyCollateralWithCallback, 0, address(0), _minOutBuy(s, x.swapIn) + idle);
+        (a[1], a[2], a[3]) = (honest[1], honest[2], honest[3]);
+        a[4] = action(ActionKind.WithdrawCollateral, 0, address(0), idle);
+        x.plan.actions = a;
+        Holdings memory h = _holdingsOf();
+
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
+
+        assertFalse(ok, "refused (before the fix: accepted, the Safe paid 8.9x the premium)");
+        assertEq(
+            reason,
+            abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 4, ActionKind.WithdrawCollateral),
+            "exact error"
+        );
+        _assertUnchanged(h);
+        _assertRouterHoldsNothing();
+
+        // The same withdrawal first, then the flash supply of minOut + what it freed: refused at the opener.
+        a = new Action[](5);
+        a[0] = action(ActionKind.WithdrawCollateral, 0, address(0), 2e18);
+        a[1] = action(ActionKind.SupplyCollateralWithCallback, 0, address(0), _minOutBuy(s, x.swapIn) + 2e18);
+        (a[2], a[3], a[4]) = (honest[1], honest[2], honest[3]);
+        x.plan.actions = a;
+        (ok, reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
+        assertFalse(ok, "refused in either order");
+        assertEq(
+            reason,
+            abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.SupplyCollateralWithCallback),
+            "exact error"
+        );
+        _assertUnchanged(h);
+
+        // The honest flash-looped boost still lands.
+        x.plan.actions = honest;
+        handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
+        assertGe(aaveHealthFactor(safe), 1.2e18, "in the band");
+        _assertRouterHoldsNothing();
+    }
+
+    /// @notice The repay side of the same break (review of issue 17): with idle USDC, a swap deleverage whose opener
+    /// flash-repays its repayment plus D of idle USDC and borrows D back after the block (RepayWithCallback(r + D)
+    /// { WithdrawCollateral, SellCollateral } EndCallback, Borrow(D)) pays the premium on D, which moves nowhere. A
+    /// sub-account with a RepayWithCallback borrows nothing: `ActionNotAllowed(4, Borrow)` (a boost-enabled policy,
+    /// so a plain borrow would be allowed); nothing leaves the Safe; the honest deleverage then lands.
+    function test_RevertWhen_FlashedRepaymentReborrowedAfterTheBlock() public {
+        id = setPolicyFor(safe, _policy(true));
+        _priceAt(2400e18);
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        Swap memory x = _swapBlock(s, false);
+        uint256 idle = 5000e6;
+        usdc.mint(safe, idle + 10e6); // D and what pays its premium
+        Action[] memory honest = x.plan.actions;
+        Action[] memory a = new Action[](5);
+        a[0] = action(ActionKind.RepayWithCallback, 0, address(0), honest[0].amount + idle);
+        (a[1], a[2], a[3]) = (honest[1], honest[2], honest[3]);
+        a[4] = action(ActionKind.Borrow, 0, address(0), idle);
+        x.plan.actions = a;
+        Holdings memory h = _holdingsOf();
+
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
+
+        assertFalse(ok, "refused");
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 4, ActionKind.Borrow), "exact error");
+        _assertUnchanged(h);
+        _assertRouterHoldsNothing();
+
+        x.plan.actions = honest;
+        handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
+        assertGe(aaveHealthFactor(safe), 1.2e18, "in the band");
         _assertRouterHoldsNothing();
     }
 
@@ -402,15 +492,58 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         _assertRouterHoldsNothing();
     }
 
+    /// @notice The router's own check behind the module's rule (a caller other than the module, or a module rule
+    /// gone): a callback that withdraws the collateral the flash just supplied is refused,
+    /// `FlashedSupplyWithdrawn(account, balanceAfterSupply, balanceNow)`, and the whole loan unwinds.
+    function test_Router_RevertWhen_FlashedSupplyWithdrawn() public {
+        weth.mint(address(this), 3e18);
+        weth.approve(address(aavePool), 1e18);
+        aavePool.supply(address(weth), 1e18, address(this), 0);
+        uint256 aWethBefore = aBalance(weth, address(this));
+        vm.expectRevert(
+            abi.encodeWithSelector(AaveFlashLoanRouter.FlashedSupplyWithdrawn.selector, address(this), aWethBefore + 2e18, aWethBefore)
+        );
+        router.flashWithCallback(address(weth), 2e18, false, "withdraw");
+        assertEq(aBalance(weth, address(this)), aWethBefore, "collateral unchanged");
+        assertEq(weth.balanceOf(address(this)), 2e18, "wallet unchanged");
+        _assertRouterHoldsNothing();
+    }
+
+    /// @notice The router's own check behind the module's rule: a callback that borrows back what the flash just
+    /// repaid is refused, `FlashedRepaymentReborrowed(account, debtAfterRepay, debtNow)`, and the whole loan unwinds.
+    function test_Router_RevertWhen_FlashedRepaymentReborrowed() public {
+        weth.mint(address(this), 1e18);
+        weth.approve(address(aavePool), 1e18);
+        aavePool.supply(address(weth), 1e18, address(this), 0);
+        aavePool.borrow(address(usdc), 500e6, 2, 0, address(this));
+        usdc.mint(address(this), 10e6);
+        vm.roll(block.number + 1);
+        vm.warp(block.timestamp + 12);
+        uint256 debt = variableDebt(usdc, address(this));
+        vm.expectRevert(
+            abi.encodeWithSelector(AaveFlashLoanRouter.FlashedRepaymentReborrowed.selector, address(this), debt - 200e6, debt)
+        );
+        router.flashWithCallback(address(usdc), 200e6, true, "reborrow");
+        assertEq(variableDebt(usdc, address(this)), debt, "debt unchanged");
+        _assertRouterHoldsNothing();
+    }
+
     uint256 internal callbacksSeen;
     uint256 internal lastOwed;
 
-    /// @dev This contract as the router's caller: approves what it is told it owes.
+    /// @dev This contract as the router's caller: approves what it is told it owes; "withdraw" first takes back the
+    /// 2 WETH the flash supplied, "reborrow" borrows back the 200 USDC it repaid.
     function onMorphoFlashLoan(uint256 assets, bytes calldata data) external {
         assertEq(msg.sender, address(router));
-        assertEq(data, bytes("owed"));
         ++callbacksSeen;
         lastOwed = assets;
+        if (keccak256(data) == keccak256("withdraw")) {
+            aavePool.withdraw(address(weth), 2e18, address(this));
+            weth.approve(address(router), assets);
+            return;
+        }
+        if (keccak256(data) == keccak256("reborrow")) aavePool.borrow(address(usdc), 200e6, 2, 0, address(this));
+        else assertEq(data, bytes("owed"));
         usdc.approve(address(router), assets);
     }
 }

@@ -357,6 +357,18 @@ const kindName = (kind: ActionKind | number): ActionKind => (typeof kind === "nu
 const kindIndex = (kind: ActionKind): bigint => BigInt(actionKinds.indexOf(kind))
 const isPool = (kind: ActionKind): boolean => kind === "WithdrawFromPool" || kind === "DepositToPool"
 const isSwap = (kind: ActionKind): boolean => kind === "SellCollateral" || kind === "BuyCollateral"
+/**
+ * The pairs of kinds one sub-account may not combine in a plan (RebalanceLib `_checkActions`, review of issue 17): a
+ * withdrawal undoes a supply callback's flash-funded supply, a borrow a repay callback's repayment; either pays only the
+ * flash premium (Aave) on what moves nowhere.
+ */
+const CHURN_PAIRS: Partial<Record<ActionKind, ActionKind>> = {
+  WithdrawCollateral: "SupplyCollateralWithCallback",
+  SupplyCollateralWithCallback: "WithdrawCollateral",
+  Borrow: "RepayWithCallback",
+  RepayWithCallback: "Borrow",
+}
+
 const isCallback = (kind: ActionKind): boolean => kind === "RepayWithCallback" || kind === "SupplyCollateralWithCallback"
 
 /**
@@ -541,6 +553,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   /* VET */
   let acted = 0n
   let repayCallbackOf = 0
+  // The kinds each sub-account has had so far: no churn around a callback (review of issue 17).
+  const kindsSeen = new Map<number, Set<ActionKind>>()
   actions.forEach((action, i) => {
     const { kind } = action
     if (kind === "EndCallback") {
@@ -548,6 +562,13 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       repayCallbackOf = 0
       return
     }
+    // A sub-account with a SupplyCollateralWithCallback withdraws no collateral and one with a RepayWithCallback
+    // borrows nothing, in either order, inside the block or after it: the later of the pair is refused.
+    const seen = kindsSeen.get(action.subAccount) ?? new Set<ActionKind>()
+    const undone = CHURN_PAIRS[kind]
+    if (undone !== undefined && seen.has(undone)) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
+    seen.add(kind)
+    kindsSeen.set(action.subAccount, seen)
     if (kind === "RepayWithCallback") repayCallbackOf = action.subAccount + 1
     const r = run(action.subAccount)
     const policy = r.policy
