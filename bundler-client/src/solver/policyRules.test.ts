@@ -185,8 +185,13 @@ describe("checkPlanAgainstPolicy", () => {
     const debt = (pre.subAccounts[0] as PortfolioState["subAccounts"][number]).debt
     const all = (actions: Plan["actions"]) =>
       checkPlanAgainstPolicy({ plan: { loanAsset: "USDC", subAccounts: ["a"], gas: 600_000, actions }, pre, policies, epochs: {}, now: NOW }).violations.map((v) => v.message)
-    expect(all([act("RepayWithCallback", debt + 5000, "USDC"), act("Borrow", 5000, "USDC"), act("EndCallback", 0, "USDC")])).toContainEqual(
-      expect.stringMatching(/action 0 \(RepayWithCallback\) fails on chain: inside the callback: needs .* but the Safe holds 5000000000 \(ActionFailed\)/),
+    // A borrow on a sub-account with a repay callback is refused before anything runs (the churn rule, rev17: the
+    // borrow undoes the callback's repayment), whatever its size.
+    expect(all([act("RepayWithCallback", debt + 5000, "USDC"), act("Borrow", 5000, "USDC"), act("EndCallback", 0, "USDC")])).toEqual([
+      expect.stringMatching(/ActionNotAllowed/),
+    ])
+    expect(all([act("RepayWithCallback", debt + 5000, "USDC"), act("WithdrawCollateral", 0.01, "WETH"), act("EndCallback", 0, "USDC")])).toContainEqual(
+      expect.stringMatching(/action 0 \(RepayWithCallback\) fails on chain: inside the callback: needs .* \(ActionFailed\)/),
     )
     expect(idle([act("Borrow", 5000, "USDC"), act("Repay", debt + 5000, "USDC")])).toEqual([])
   })
