@@ -139,3 +139,42 @@ describe("fleet: sends queued behind a slow bundler", () => {
     }
   }, 240_000)
 })
+
+describe("fleet: a node stopped with sends queued behind a slow bundler", () => {
+  test("stop() waits for the send holding the slot, not for the queued ones (which would each start a 3 s send after the stop was asked): they are not sent", async () => {
+    const edges = (await f.createSafes([fleetHealth.edge, fleetHealth.edge, fleetHealth.edge])) as Address[]
+    const proxy = await startRpcProxy(f.env.devnet.bundlerUrl)
+    let stopAsked: number | undefined
+    const lateSends: string[] = []
+    proxy.state.intercept = async (request) => {
+      if (request.method !== "eth_sendUserOperation") return undefined
+      if (stopAsked !== undefined) lateSends.push((request.params?.[0] as { sender: string }).sender)
+      await new Promise((done) => setTimeout(done, 3_000))
+      return undefined
+    }
+    const config = f.fleetConfig(
+      queueConfigJson(f, redis.url, edges, { bundlerUrl: proxy.url, fleet: { sendConcurrency: 1, queue: { redisUrl: redis.url, prefix: `stop${process.pid}`, leaseMs: 1_500, workerConcurrency: 1 } } }),
+    )
+    const { node, events } = await startNode(f, config)
+    try {
+      await waitFor("the Safes observed", () => new Set(safesOf(events, "observed")).size === edges.length || undefined, 40_000)
+      const from = await f.shock(0.9)
+      // All three solved out of band (their sends queued behind the first).
+      await waitFor(
+        "the shock's plans",
+        () => new Set(events.filter((e) => e.type === "observed" && e.block >= from && e.result?.plan !== undefined).map((e) => (e as { safe: string }).safe)).size === edges.length || undefined,
+        40_000,
+      )
+      stopAsked = Date.now()
+      await node.stop()
+      const ms = Date.now() - stopAsked
+      // Before: the stop waited for every queued send in turn (two more 3 s sends after the one at the bundler).
+      // The one holding the send slot when the stop was asked may still reach the bundler; none of the queued ones.
+      expect(lateSends.length, "sends reaching the bundler after stop() was asked").toBeLessThanOrEqual(1)
+      expect(ms).toBeLessThan(7_000)
+    } finally {
+      await node.stop()
+      await proxy.stop()
+    }
+  }, 180_000)
+})
