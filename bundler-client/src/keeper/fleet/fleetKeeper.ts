@@ -132,7 +132,8 @@ export class FleetKeeper {
   /** Follows the chain head; resolves once polling is scheduled. */
   async start(): Promise<void> {
     await this.init()
-    const { head } = this.started
+    const { head, step } = this.started
+    step.resume()
     let polls = 0
     head.start(async (h) => {
       const pass = await this.runBlock(h, head.requests - polls)
@@ -144,6 +145,7 @@ export class FleetKeeper {
   /** Stops following the head, waits for the steps in flight, flushes notifications, closes the metrics endpoint. */
   async stop(): Promise<void> {
     await this.parts?.head.stop()
+    this.parts?.step.stop()
     await Promise.allSettled([...this.inflight])
     await this.webhook?.flush(5_000)
     await this.metricsServer?.stop()

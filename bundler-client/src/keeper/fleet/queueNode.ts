@@ -210,7 +210,9 @@ export class FleetNode {
     if (this.leading) await redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, this.keys.leader, this.id).catch(() => 0)
     this.leading = false
     await Promise.allSettled(workers.map((w) => w.close()))
-    // Steps whose job ended once their Safe was checked may still be sending.
+    // Steps whose job ended once their Safe was checked may still be sending: the send holding a slot finishes, the
+    // queued ones are not started.
+    this.started.step.stop()
     await Promise.allSettled([...this.background])
     store.dropLeases()
     await Promise.allSettled(Object.values(queues).map((q) => q.close()))

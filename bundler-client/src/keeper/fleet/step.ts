@@ -89,6 +89,12 @@ export class FleetStep {
     const send = sender.send.bind(sender)
     sender.send = (rt, block, ...rest) =>
       sendSlot(async () => {
+        // Stopping: a send not started yet is not started (nothing of it is stored; the lease is released and the
+        // next holder plans the Safe afresh). The one holding the slot finishes.
+        if (this.stopping) {
+          logger.info({ safe: rt.config.address, block: Number(block) }, "keeper stopping; queued send not started")
+          return
+        }
         const head = await deps.head?.().catch(() => undefined)
         if (head !== undefined && block + 2n <= head) {
           metrics.inc("levpilot_fleet_sends_superseded_total", "Plans not sent because their block was superseded while they waited for a send slot (planned again on a fresh read).", {})
@@ -99,6 +105,18 @@ export class FleetStep {
       })
     this.step = new SafeStep({ ...deps, tracker: this.tracker, sender, volatility: new VolatilityFeed({ logger, metrics }) })
     this.overrides = new Map(deps.config.safes.map((s) => [getAddress(s.address), s]))
+  }
+
+  private stopping = false
+
+  /** Starts no more sends (those waiting for a send slot are dropped); steps and sends under way go on. */
+  stop(): void {
+    this.stopping = true
+  }
+
+  /** Sends again after {@link stop} (a keeper started again). */
+  resume(): void {
+    this.stopping = false
   }
 
   /** This process's runtime of a Safe (configured risk settings, or the defaults for a discovered Safe). */
