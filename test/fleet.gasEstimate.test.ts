@@ -100,3 +100,81 @@ describe("fleet: a slow bundler during a shock", () => {
     }
   }, 180_000)
 })
+
+describe("fleet: sends queued behind a slow bundler", () => {
+  test("a plan that waited for its send slot until its block was superseded is not sent: no operation leaves more than 3 blocks after the read it was planned on (one send at a time, 3 s each, 1 s blocks)", async () => {
+    const edges = (await f.createSafes([fleetHealth.edge, fleetHealth.edge, fleetHealth.edge])) as Address[]
+    const proxy = await startRpcProxy(f.env.devnet.bundlerUrl)
+    // The chain head when each send reached the bundler, by sender (before the bundler's 3 s).
+    const arrivals: { safe: string; head: bigint }[] = []
+    proxy.state.intercept = async (request) => {
+      if (request.method !== "eth_sendUserOperation") return undefined
+      const sender = (request.params?.[0] as { sender: string }).sender
+      arrivals.push({ safe: getAddress(sender), head: await f.env.publicClient.getBlockNumber({ cacheTime: 0 }) })
+      await new Promise((done) => setTimeout(done, 3_000))
+      return undefined
+    }
+    const config = f.fleetConfig(
+      queueConfigJson(f, redis.url, edges, { bundlerUrl: proxy.url, fleet: { sendConcurrency: 1, queue: { redisUrl: redis.url, prefix: `stale${process.pid}`, leaseMs: 1_500, workerConcurrency: 1 } } }),
+    )
+    const { node, events } = await startNode(f, config)
+    try {
+      await waitFor("the Safes observed", () => new Set(safesOf(events, "observed")).size === edges.length || undefined, 40_000)
+      await f.shock(0.9)
+      await waitFor("every Safe sent", () => new Set(safesOf(events, "sent")).size === edges.length || undefined, 120_000)
+      const sent = events.filter((e): e is KeeperEvent & { type: "sent" } => e.type === "sent")
+      // Each send's plan block (the read it was solved on, the intent's sentBlock) against the head it reached the
+      // bundler at. Before: the third Safe's plan waited about 6 s (two sends of 3 s) on the in-process send queue,
+      // while its Safe's lease kept every later block's step "busy", and left ~7 blocks old: stale amounts, and an
+      // intent stamped 7 blocks in the past (resubmitted / alerted as stalled that much early).
+      const lags = sent.map((e) => {
+        const arrival = arrivals.find((a) => a.safe === getAddress(e.safe) && a.head >= e.block)
+        return { safe: e.safe, planBlock: e.block, lag: arrival ? arrival.head - e.block : -1n }
+      })
+      for (const l of lags) expect(l.lag, `send of ${l.safe} planned at ${l.planBlock}`).toBeLessThanOrEqual(3n)
+      expect(safesOf(events, "sent").sort()).toEqual(edges.map((s) => getAddress(s)).sort())
+    } finally {
+      await node.stop()
+      await proxy.stop()
+    }
+  }, 240_000)
+})
+
+describe("fleet: a node stopped with sends queued behind a slow bundler", () => {
+  test("stop() waits for the send holding the slot, not for the queued ones (which would each start a 3 s send after the stop was asked): they are not sent", async () => {
+    const edges = (await f.createSafes([fleetHealth.edge, fleetHealth.edge, fleetHealth.edge])) as Address[]
+    const proxy = await startRpcProxy(f.env.devnet.bundlerUrl)
+    let stopAsked: number | undefined
+    const lateSends: string[] = []
+    proxy.state.intercept = async (request) => {
+      if (request.method !== "eth_sendUserOperation") return undefined
+      if (stopAsked !== undefined) lateSends.push((request.params?.[0] as { sender: string }).sender)
+      await new Promise((done) => setTimeout(done, 3_000))
+      return undefined
+    }
+    const config = f.fleetConfig(
+      queueConfigJson(f, redis.url, edges, { bundlerUrl: proxy.url, fleet: { sendConcurrency: 1, queue: { redisUrl: redis.url, prefix: `stop${process.pid}`, leaseMs: 1_500, workerConcurrency: 1 } } }),
+    )
+    const { node, events } = await startNode(f, config)
+    try {
+      await waitFor("the Safes observed", () => new Set(safesOf(events, "observed")).size === edges.length || undefined, 40_000)
+      const from = await f.shock(0.9)
+      // All three solved out of band (their sends queued behind the first).
+      await waitFor(
+        "the shock's plans",
+        () => new Set(events.filter((e) => e.type === "observed" && e.block >= from && e.result?.plan !== undefined).map((e) => (e as { safe: string }).safe)).size === edges.length || undefined,
+        40_000,
+      )
+      stopAsked = Date.now()
+      await node.stop()
+      const ms = Date.now() - stopAsked
+      // Before: the stop waited for every queued send in turn (two more 3 s sends after the one at the bundler).
+      // The one holding the send slot when the stop was asked may still reach the bundler; none of the queued ones.
+      expect(lateSends.length, "sends reaching the bundler after stop() was asked").toBeLessThanOrEqual(1)
+      expect(ms).toBeLessThan(7_000)
+    } finally {
+      await node.stop()
+      await proxy.stop()
+    }
+  }, 180_000)
+})

@@ -14,6 +14,7 @@ import { setPolicy } from "./actions/setPolicy.js"
 import { setSelfPayBudget } from "./actions/setSelfPayBudget.js"
 import { setSponsor } from "./actions/setSponsor.js"
 import { waitForRebalance } from "./actions/waitForRebalance.js"
+import { encodeRebalanceCallData } from "./utils/plan.js"
 import { InvalidKeeperAccountParameterError, SelfPayEpochEndingError } from "./errors/keeper.js"
 
 // The self-pay epoch boundary on the devnet (anvil's time follows the wall clock, which is what Alto checks expiry
@@ -154,4 +155,25 @@ describe("keeper operations at a self-pay epoch boundary", () => {
     const [after] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
     expect(after?.band).toBe("inside")
   }, 180_000)
+
+  test("a self-pay epoch no longer than the signing margin (1 s, 30 s) can never be signed: a named error, not a deferral to retryAt that repeats forever without an alert", async () => {
+    const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
+    const client = env.clientFor(safe, { sponsored: true })
+    const callData = encodeRebalanceCallData({ keeper: keeper.address, plan: { subAccounts: [subAccount], actions: [{ kind: "Repay", subAccount: 0, amount: 1n }] } })
+    const gas = { callGasLimit: 1_000_000n, verificationGasLimit: 300_000n, preVerificationGas: 60_000n, maxFeePerGas: 2_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n }
+    for (const epochLength of [1, 30]) {
+      const budget = await setSelfPayBudget(client, { maxWeiPerEpoch: parseEther("0.5"), epochLength, deployments: env.deployments })
+      if (budget.type !== "userOperation") throw new TypeError("expected a UserOperation")
+      expect((await client.waitForUserOperationReceipt({ hash: budget.userOperationHash })).success).toBe(true)
+      const operation = await env.clientFor(account).prepareUserOperation({ callData, ...gas })
+      const error = await account.signUserOperation(operation).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      // Before: SelfPayEpochEndingError with retryAt the next epoch's start, at every try (validUntil - now is at most
+      // epochLength - 1 < 30): the keeper deferred the Safe's self-paid rescues block after block, no alert ever.
+      expect(epochEndingOf(error), `epochLength ${epochLength}: ${String(error)}`).toBeUndefined()
+      expect((error as BaseError | undefined)?.name, `epochLength ${epochLength}`).toBe("SelfPayEpochTooShortError")
+    }
+  })
 })

@@ -1,6 +1,6 @@
 import { BaseError } from "viem"
 import { describe, expect, test, vi } from "vitest"
-import { SelfPayEpochEndingError } from "@levpilot/sdk/errors"
+import { SelfPayEpochEndingError, SelfPayEpochTooShortError } from "@levpilot/sdk/errors"
 import type { PendingOperation } from "./stateFile.js"
 import { SAFE, senderHarness } from "./testing.js"
 
@@ -46,5 +46,15 @@ describe("RebalanceSender: a self-paid operation in its epoch's last seconds", (
     expect(events.filter((e) => e.type === "alert")).toEqual([])
     expect(events.some((e) => e.type === "deferred")).toBe(true)
     expect(writes.at(-1)).toEqual(replace)
+  })
+
+  test("a self-pay epoch no longer than the margin is no deferral: the error reaches the step (which alerts send-failed), nothing kept", async () => {
+    const writes: (PendingOperation | undefined)[] = []
+    const { sender, rt, events } = senderHarness({ setPending: async (_safe, pending) => void writes.push(pending), nonces: [5n] })
+    vi.mocked(sendRebalance).mockRejectedValue(new BaseError("signing failed", { cause: new SelfPayEpochTooShortError({ safe: SAFE, epochLength: 30, marginSeconds: 30 }) }))
+    const error = await sender.send(rt, 100n, { subAccounts: [], actions: [] } as never, undefined).then(() => undefined, (e: unknown) => e)
+    expect((error as BaseError).walk((e) => e instanceof SelfPayEpochTooShortError)).toBeInstanceOf(SelfPayEpochTooShortError)
+    expect(events.filter((e) => e.type === "deferred")).toEqual([])
+    expect(writes.at(-1)).toBeUndefined()
   })
 })

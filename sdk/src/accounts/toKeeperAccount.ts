@@ -15,7 +15,7 @@ import { getBlock, getChainId, readContract } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import { keeperStubSignature } from "../constants/keeper.js"
-import { InvalidKeeperAccountParameterError, KeeperCallNotAllowedError, SelfPayEpochEndingError } from "../errors/keeper.js"
+import { InvalidKeeperAccountParameterError, KeeperCallNotAllowedError, SelfPayEpochEndingError, SelfPayEpochTooShortError } from "../errors/keeper.js"
 import { assertWithinAutomationConfig } from "../utils/automation.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { getSafeOperationTypedData, packSafeOperationSignature } from "../utils/safeOperation.js"
@@ -54,7 +54,8 @@ export type ToKeeperAccountParameters = {
    * {@link SelfPayEpochEndingError} (with `retryAt`, the next epoch's start); an operation signed after it gets the new
    * epoch's window. The margin is measured from the later of the latest block's time and this machine's clock, so past
    * the boundary on the clock, the operation waits for the chain's first block of the new epoch. Not applied to
-   * sponsored operations or to an explicit `validAfter` / `validUntil`.
+   * sponsored operations or to an explicit `validAfter` / `validUntil`. A Safe whose epoch is no longer than the margin
+   * can never have a self-paid operation signed: {@link SelfPayEpochTooShortError} (not a deferral).
    */
   epochEndMarginSeconds?: number | undefined
   /** Check the Safe's pause flag, gas caps, self-pay budget and required paymaster before signing (default true). */
@@ -162,6 +163,9 @@ export async function toKeeperAccount(parameters: ToKeeperAccountParameters): Pr
         assertWithinAutomationConfig({ safe, userOperation: operation, config, selfPay, sponsored, validAfter })
       }
       if (pinned) {
+        // An epoch no longer than the margin ends within it at every second: never signable, so not a deferral.
+        if (selfPay.epochLength <= epochEndMarginSeconds)
+          throw new SelfPayEpochTooShortError({ safe, epochLength: selfPay.epochLength, marginSeconds: epochEndMarginSeconds })
         if (validUntil - now < epochEndMarginSeconds)
           throw new SelfPayEpochEndingError({ safe, epochEnd: validUntil, now, marginSeconds: epochEndMarginSeconds })
       }

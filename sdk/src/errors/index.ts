@@ -51,6 +51,8 @@ export {
   SelfPayEpochPassedError,
   type SelfPayEpochEndingErrorType,
   SelfPayEpochEndingError,
+  type SelfPayEpochTooShortErrorType,
+  SelfPayEpochTooShortError,
   type InvalidKeeperAccountParameterErrorType,
   InvalidKeeperAccountParameterError,
 } from "./keeper.js"

@@ -277,6 +277,31 @@ export class SelfPayEpochEndingError extends BaseError {
   }
 }
 
+export type SelfPayEpochTooShortErrorType = SelfPayEpochTooShortError & { name: "SelfPayEpochTooShortError" }
+/**
+ * The Safe's self-pay epoch (`epochLength`, seconds) is no longer than `toKeeperAccount`'s `epochEndMarginSeconds`: a
+ * self-paid keeper operation's window must end with its epoch, so at any time it ends within the margin and the
+ * operation can never be signed (waiting for the next epoch would not help, unlike {@link SelfPayEpochEndingError}).
+ * The owner must set a longer epoch (`setSelfPayBudget`), or the keeper must be sponsored.
+ */
+export class SelfPayEpochTooShortError extends BaseError {
+  safe: Address
+  epochLength: number
+  marginSeconds: number
+  constructor({ safe, epochLength, marginSeconds }: { safe: Address; epochLength: number; marginSeconds: number }) {
+    super(`Safe ${safe}'s self-pay epoch is ${epochLength} s, no longer than the ${marginSeconds} s signing margin: a self-paid keeper operation can never be signed.`, {
+      metaMessages: [
+        "A self-paid operation's validity window ends with its self-pay epoch, and is not signed in the epoch's last epochEndMarginSeconds.",
+        "Set a longer epoch with setSelfPayBudget (well above the margin plus a block time), or pay through a sponsoring paymaster.",
+      ],
+      name: "SelfPayEpochTooShortError",
+    })
+    this.safe = safe
+    this.epochLength = epochLength
+    this.marginSeconds = marginSeconds
+  }
+}
+
 export type InvalidKeeperAccountParameterErrorType = InvalidKeeperAccountParameterError & { name: "InvalidKeeperAccountParameterError" }
 /** A `toKeeperAccount` parameter is out of its range (`field` names it). */
 export class InvalidKeeperAccountParameterError extends BaseError {

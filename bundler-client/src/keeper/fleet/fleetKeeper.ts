@@ -67,6 +67,8 @@ export class FleetKeeper {
   private metricsServer: { url: string; stop: () => Promise<void> } | undefined
   private readonly inflight = new Set<Promise<unknown>>()
   private readonly runStep
+  /** The latest head a pass ran at (a send whose plan it superseded is not sent, see {@link FleetStep}). */
+  private latestHead: bigint | undefined
 
   constructor(
     readonly config: KeeperConfig,
@@ -116,7 +118,7 @@ export class FleetKeeper {
     const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
     store.bind?.({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
     const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics })
-    const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false })
+    const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false, head: async () => this.latestHead })
     const head = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })
     this.parts = { clients, source, step, head }
     if (config.metricsPort !== undefined && !this.metricsServer) this.metricsServer = await serveMetrics(metrics, { port: config.metricsPort, host: config.metricsHost })
@@ -130,7 +132,8 @@ export class FleetKeeper {
   /** Follows the chain head; resolves once polling is scheduled. */
   async start(): Promise<void> {
     await this.init()
-    const { head } = this.started
+    const { head, step } = this.started
+    step.resume()
     let polls = 0
     head.start(async (h) => {
       const pass = await this.runBlock(h, head.requests - polls)
@@ -142,6 +145,7 @@ export class FleetKeeper {
   /** Stops following the head, waits for the steps in flight, flushes notifications, closes the metrics endpoint. */
   async stop(): Promise<void> {
     await this.parts?.head.stop()
+    this.parts?.step.stop()
     await Promise.allSettled([...this.inflight])
     await this.webhook?.flush(5_000)
     await this.metricsServer?.stop()
@@ -173,6 +177,7 @@ export class FleetKeeper {
       polled = 1
     }
     const at = head
+    if (this.latestHead === undefined || at.number > this.latestHead) this.latestHead = at.number
     const { safes, userOps, requests } = await source.at(at, await store.pendingSafes())
     const opsOf = userOpsBySender(userOps)
     let steps = 0

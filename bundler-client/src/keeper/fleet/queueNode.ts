@@ -168,9 +168,13 @@ export class FleetNode {
     // The records belong to one nonce sequence: this chain, EntryPoint, module and keeper key.
     const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
     store.bind({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
-    const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false })
+    const head = async () => {
+      const h = await redis.get(this.keys.head)
+      return h === null ? undefined : BigInt(h)
+    }
+    const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false, head })
     const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics })
-    const head = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })
+    const poller = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })
     const queueOptions = { connection: redis, prefix: settings.prefix }
     const queues = {
       scan: new Queue<ScanJob>("scan", { ...queueOptions, defaultJobOptions: { removeOnComplete: true, removeOnFail: 1_000, attempts: 2 } }),
@@ -188,7 +192,7 @@ export class FleetNode {
       w.on("error", (error) => health.error(error) || logger.warn({ queue: w.name, err: error.message }, "queue worker error"))
       w.on("failed", (job, error) => logger.warn({ queue: w.name, job: job?.id, err: error.message }, "job failed"))
     }
-    this.parts = { clients, redis, store, step, source, head, queues, workers }
+    this.parts = { clients, redis, store, step, source, head: poller, queues, workers }
     if (config.metricsPort !== undefined && !this.metricsServer) this.metricsServer = await serveMetrics(metrics, { port: config.metricsPort, host: config.metricsHost })
     if (this.options.lead ?? true) {
       await this.elect()
@@ -206,7 +210,9 @@ export class FleetNode {
     if (this.leading) await redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, this.keys.leader, this.id).catch(() => 0)
     this.leading = false
     await Promise.allSettled(workers.map((w) => w.close()))
-    // Steps whose job ended once their Safe was checked may still be sending.
+    // Steps whose job ended once their Safe was checked may still be sending: the send holding a slot finishes, the
+    // queued ones are not started.
+    this.started.step.stop()
     await Promise.allSettled([...this.background])
     store.dropLeases()
     await Promise.allSettled(Object.values(queues).map((q) => q.close()))

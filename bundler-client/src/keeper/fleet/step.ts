@@ -71,17 +71,52 @@ export class FleetStep {
       events: KeeperEvents
       clock: Clock
       dryRun: boolean
+      /**
+       * The fleet's latest head (the queue's shared head, the embedded keeper's last pass), undefined when unknown: a
+       * plan still waiting for its send slot once its block is superseded (`block + 2 <= head`, as for step jobs) is
+       * not sent, so the Safe is planned again on a fresh read.
+       */
+      head?: (() => Promise<bigint | undefined>) | undefined
     },
   ) {
     const { logger, metrics } = deps
     this.tracker = new InclusionTracker({ ...deps, publicClient: deps.clients.publicClient })
     // Sends are bounded on their own (`fleet.sendConcurrency`): a step gives its slot back once its Safe is checked.
+    // A send may then wait for its slot behind a slow bundler for blocks (its Safe's lease held, every later step of
+    // the Safe "busy"): a plan superseded meanwhile is dropped here, not sent stale with an intent stamped blocks ago.
     const sender = new RebalanceSender(deps)
     const sendSlot = limiter(deps.config.fleet.sendConcurrency)
     const send = sender.send.bind(sender)
-    sender.send = (...args) => sendSlot(() => send(...args))
+    sender.send = (rt, block, ...rest) =>
+      sendSlot(async () => {
+        // Stopping: a send not started yet is not started (nothing of it is stored; the lease is released and the
+        // next holder plans the Safe afresh). The one holding the slot finishes.
+        if (this.stopping) {
+          logger.info({ safe: rt.config.address, block: Number(block) }, "keeper stopping; queued send not started")
+          return
+        }
+        const head = await deps.head?.().catch(() => undefined)
+        if (head !== undefined && block + 2n <= head) {
+          metrics.inc("levpilot_fleet_sends_superseded_total", "Plans not sent because their block was superseded while they waited for a send slot (planned again on a fresh read).", {})
+          logger.info({ safe: rt.config.address, block: Number(block), head: Number(head) }, "plan superseded while waiting for a send slot; not sent, planned again on a fresh read")
+          return
+        }
+        return send(rt, block, ...rest)
+      })
     this.step = new SafeStep({ ...deps, tracker: this.tracker, sender, volatility: new VolatilityFeed({ logger, metrics }) })
     this.overrides = new Map(deps.config.safes.map((s) => [getAddress(s.address), s]))
+  }
+
+  private stopping = false
+
+  /** Starts no more sends (those waiting for a send slot are dropped); steps and sends under way go on. */
+  stop(): void {
+    this.stopping = true
+  }
+
+  /** Sends again after {@link stop} (a keeper started again). */
+  resume(): void {
+    this.stopping = false
   }
 
   /** This process's runtime of a Safe (configured risk settings, or the defaults for a discovered Safe). */
