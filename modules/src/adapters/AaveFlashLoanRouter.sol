@@ -44,6 +44,12 @@ contract AaveFlashLoanRouter is IFlashLoanSimpleReceiver {
     /// @notice Thrown when the callback left `account` with aTokens `balanceNow` below the `balanceAfterSupply` the
     /// flash-funded supply made (a withdrawal of what was just supplied).
     error FlashedSupplyWithdrawn(address account, uint256 balanceAfterSupply, uint256 balanceNow);
+    /// @notice Thrown when the pool's free liquidity in `asset` (its aToken's balance of it, base units) is `available`,
+    /// below the flash `amount`: the pool would fail inside the aToken's transfer with the token's raw error.
+    error FlashLiquidityShort(address asset, uint256 amount, uint256 available);
+    /// @notice Thrown when, after the callback, `account` holds `held` of the flashed token, below the `owed` loan plus
+    /// premium the router pulls (e.g. a plan sized for a lower premium than the pool's): the token's raw error otherwise.
+    error FlashRepaymentShort(address account, uint256 owed, uint256 held);
 
     IPool internal immutable _POOL;
     IPoolAddressesProvider internal immutable _PROVIDER;
