@@ -44,6 +44,12 @@ contract AaveFlashLoanRouter is IFlashLoanSimpleReceiver {
     /// @notice Thrown when the callback left `account` with aTokens `balanceNow` below the `balanceAfterSupply` the
     /// flash-funded supply made (a withdrawal of what was just supplied).
     error FlashedSupplyWithdrawn(address account, uint256 balanceAfterSupply, uint256 balanceNow);
+    /// @notice Thrown when the pool's free liquidity in `asset` (its aToken's balance of it, base units) is `available`,
+    /// below the flash `amount`: the pool would fail inside the aToken's transfer with the token's raw error.
+    error FlashLiquidityShort(address asset, uint256 amount, uint256 available);
+    /// @notice Thrown when, after the callback, `account` holds `held` of the flashed token, below the `owed` loan plus
+    /// premium the router pulls (e.g. a plan sized for a lower premium than the pool's): the token's raw error otherwise.
+    error FlashRepaymentShort(address account, uint256 owed, uint256 held);
 
     IPool internal immutable _POOL;
     IPoolAddressesProvider internal immutable _PROVIDER;
@@ -67,13 +73,17 @@ contract AaveFlashLoanRouter is IFlashLoanSimpleReceiver {
     /// it repays the caller's variable debt in `asset` (`repay`) or supplies it as the caller's collateral; calls the
     /// caller back with `onMorphoFlashLoan(amount + premium, data)`; checks the callback did not borrow back the
     /// repayment or withdraw the supply; pulls `amount + premium` from the caller for the pool.
-    /// @dev Reverts as the pool does (a paused reserve, flash loans disabled, no liquidity) and when the callback or
-    /// the pull fails (the whole loan unwinds).
+    /// @dev Reverts with `FlashLiquidityShort` when the reserve's free liquidity is below `amount`,
+    /// `FlashRepaymentShort` when the caller holds less than `amount + premium` after its callback (a plan sized for a
+    /// lower premium than the pool's `FLASHLOAN_PREMIUM_TOTAL`), as the pool does (a paused reserve, flash loans
+    /// disabled) and when the callback or the pull fails (the whole loan unwinds).
     function flashWithCallback(address asset, uint256 amount, bool repay, bytes calldata data) external {
         if (repay) {
             uint256 debt = IERC20(_POOL.getReserveData(asset).variableDebtTokenAddress).balanceOf(msg.sender);
             if (amount > debt) amount = debt;
         }
+        uint256 available = IERC20(asset).balanceOf(_POOL.getReserveData(asset).aTokenAddress);
+        if (amount > available) revert FlashLiquidityShort(asset, amount, available);
         _POOL.flashLoanSimple(address(this), asset, amount, abi.encode(msg.sender, repay, data), 0);
     }
 
@@ -89,6 +99,7 @@ contract AaveFlashLoanRouter is IFlashLoanSimpleReceiver {
         amount += premium; // what the account owes
         ILeverageModule(account).onMorphoFlashLoan(amount, data);
         _checkNotUndone(watched, account, repay, mark);
+        _checkHeld(asset, account, amount);
         IERC20(asset).safeTransferFrom(account, address(this), amount);
         IERC20(asset).forceApprove(address(_POOL), amount);
         return true;
@@ -100,6 +111,12 @@ contract AaveFlashLoanRouter is IFlashLoanSimpleReceiver {
         uint256 balanceNow = watched.balanceOf(account);
         if (repay && balanceNow > mark) revert FlashedRepaymentReborrowed(account, mark, balanceNow);
         if (!repay && balanceNow < mark) revert FlashedSupplyWithdrawn(account, mark, balanceNow);
+    }
+
+    /// @dev `account` holds the `owed` loan plus premium the router is about to pull (else the token's raw error).
+    function _checkHeld(address asset, address account, uint256 owed) internal view {
+        uint256 held = IERC20(asset).balanceOf(account);
+        if (held < owed) revert FlashRepaymentShort(account, owed, held);
     }
 
     /// @dev Repays `account`'s variable debt with `amount` of `asset` (the part above the debt back to it at once) or

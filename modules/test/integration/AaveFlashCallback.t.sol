@@ -22,7 +22,8 @@ import {HealthLib} from "../../src/libraries/HealthLib.sol";
 /// pool, and acts only for its caller.
 contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
     uint16 internal constant MAX_SLIPPAGE_BPS = 50;
-    uint256 internal constant PREMIUM_BPS = 5;
+    /// @dev The pool's FLASHLOAN_PREMIUM_TOTAL the blocks are sized for (the fixture's 5; tests may set the pool's own).
+    uint256 internal premiumBps = 5;
 
     UniswapV3SwapAdapter internal swapAdapter;
     IUniswapV3Pool internal wethPool;
@@ -90,8 +91,8 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
     }
 
     /// @dev Aave's premium on a flash loan of `amount`: PercentageMath.percentMul (half up).
-    function _premium(uint256 amount) internal pure returns (uint256) {
-        return (amount * PREMIUM_BPS + 5000) / 10_000;
+    function _premium(uint256 amount) internal view returns (uint256) {
+        return (amount * premiumBps + 5000) / 10_000;
     }
 
     function _assertRouterHoldsNothing() internal view {
@@ -157,7 +158,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
             : Math.mulDiv((1.45e18 * s.debt - value * s.lltv) / (1.45e18 * 9985 / 10_000 - s.lltv), 1e36, s.price);
         (address tokenIn, address tokenOut) = boost ? (address(usdc), address(weth)) : (address(weth), address(usdc));
         x.quoted = quoteExactIn(tokenIn, tokenOut, FEE_LOW, x.swapIn);
-        x.venueAmount = x.quoted * 10_000 / (10_000 + PREMIUM_BPS);
+        x.venueAmount = x.quoted * 10_000 / (10_000 + premiumBps);
         x.premium = _premium(x.venueAmount);
         x.plan = boost
             ? _block(
@@ -414,6 +415,110 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         _assertRouterHoldsNothing();
 
         x.plan.actions = honest;
+        handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
+        assertGe(aaveHealthFactor(safe), 1.2e18, "in the band");
+        _assertRouterHoldsNothing();
+    }
+
+    /* REVIEW rev17b: the pool's premium changed by its admin, a reserve with no free liquidity */
+
+    /// @dev The pool admin (this test contract, as in the fixture) sets FLASHLOAN_PREMIUM_TOTAL to `bps`.
+    function _setPoolPremium(uint128 bps) internal {
+        aaveConfigurator.updateFlashloanPremiumTotal(bps);
+        assertEq(aavePool.FLASHLOAN_PREMIUM_TOTAL(), bps);
+        premiumBps = bps;
+    }
+
+    /// @dev The honest swap deleverage sized for the pool's premium lands: the debt falls by the repayment and the
+    /// Safe keeps exactly the sale's surplus over loan + premium (0 bps: no premium at all).
+    function _deleverageAtPremium(uint128 bps) internal {
+        _setPoolPremium(bps);
+        id = setPolicyFor(safe, _policy(false));
+        _priceAt(2400e18);
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        Swap memory x = _swapBlock(s, false);
+        uint256 debtBefore = variableDebt(usdc, safe);
+        handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
+        assertApproxEqAbs(variableDebt(usdc, safe), debtBefore - x.venueAmount, 1, "the debt fell by the repayment");
+        assertEq(usdc.balanceOf(safe), x.quoted - x.venueAmount - x.premium, "the sale's surplus over loan + premium stays");
+        if (bps == 0) assertEq(x.premium, 0, "no premium");
+        assertGe(aaveHealthFactor(safe), 1.2e18, "in the band");
+        _assertRouterHoldsNothing();
+    }
+
+    function test_SwapDeleverage_OnAave_PremiumZero() public {
+        _deleverageAtPremium(0);
+    }
+
+    function test_SwapDeleverage_OnAave_PremiumNine() public {
+        _deleverageAtPremium(9);
+    }
+
+    /// @notice A plan sized for the 5 bps premium when the pool admin has raised it to 9 bps in between (the sale's
+    /// output pays X + 5 bps, the router pulls X + 9 bps): the router names the shortfall,
+    /// `ActionFailed(0, FlashRepaymentShort(safe, owed, held))`, before the token's own error; nothing leaves the Safe;
+    /// the plan re-sized for 9 bps then lands.
+    function test_RevertWhen_PremiumRaisedAfterSizing() public {
+        id = setPolicyFor(safe, _policy(false));
+        _priceAt(2400e18);
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        Swap memory x = _swapBlock(s, false); // sized for 5 bps
+        aaveConfigurator.updateFlashloanPremiumTotal(9);
+        Holdings memory h = _holdingsOf();
+
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
+
+        assertFalse(ok, "refused");
+        uint256 owed = x.venueAmount + (x.venueAmount * 9 + 5000) / 10_000;
+        bytes memory inner = abi.encodeWithSelector(AaveFlashLoanRouter.FlashRepaymentShort.selector, safe, owed, x.quoted);
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ActionFailed.selector, 0, inner), "exact error");
+        _assertUnchanged(h);
+        _assertRouterHoldsNothing();
+
+        premiumBps = 9;
+        x = _swapBlock(s, false);
+        handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
+        assertGe(aaveHealthFactor(safe), 1.2e18, "in the band");
+        _assertRouterHoldsNothing();
+    }
+
+    /// @notice A swap deleverage when the USDC reserve's free liquidity (its aToken's USDC) is below the flash: Aave's
+    /// flashLoanSimple fails inside the aToken's transfer with the token's raw error. The router names it,
+    /// `ActionFailed(0, FlashLiquidityShort(usdc, amount, available))`; nothing leaves the Safe; once liquidity is back
+    /// (the borrower repays) the same plan lands.
+    function test_RevertWhen_FlashLiquidityShort() public {
+        id = setPolicyFor(safe, _policy(false));
+        _priceAt(2400e18);
+        MarketState memory s = aaveAdapter.marketState(wethUsdc, safe);
+        Swap memory x = _swapBlock(s, false);
+        address aUsdc = reserve(usdc).aTokenAddress;
+        address whale = makeAddr("whale");
+        uint256 available = 1000e6;
+        uint256 borrowed = usdc.balanceOf(aUsdc) - available;
+        weth.mint(whale, 10_000e18);
+        vm.startPrank(whale);
+        weth.approve(address(aavePool), type(uint256).max);
+        aavePool.supply(address(weth), 10_000e18, whale, 0);
+        aavePool.borrow(address(usdc), borrowed, 2, 0, whale);
+        vm.stopPrank();
+        assertEq(usdc.balanceOf(aUsdc), available);
+        assertGt(x.venueAmount, available);
+        Holdings memory h = _holdingsOf();
+
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
+
+        assertFalse(ok, "refused");
+        bytes memory inner =
+            abi.encodeWithSelector(AaveFlashLoanRouter.FlashLiquidityShort.selector, address(usdc), x.venueAmount, available);
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ActionFailed.selector, 0, inner), "exact error");
+        _assertUnchanged(h);
+        _assertRouterHoldsNothing();
+
+        usdc.mint(whale, 1000e6);
+        vm.startPrank(whale);
+        usdc.approve(address(aavePool), type(uint256).max);
+        aavePool.repay(address(usdc), type(uint256).max, 2, whale);
+        vm.stopPrank();
         handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
         assertGe(aaveHealthFactor(safe), 1.2e18, "in the band");
         _assertRouterHoldsNothing();
