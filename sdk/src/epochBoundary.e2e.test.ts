@@ -127,14 +127,17 @@ describe("keeper operations at a self-pay epoch boundary", () => {
     expect(epochEndingOf(selfPaid)?.retryAt).toBe(boundary)
     expect(await account.getNonce()).toBe(nonce)
 
-    // 3 s before the boundary: a sponsored rescue carries an open window (the module charges it to no epoch), so the
+    // 3 s before the boundary: a sponsored rescue's window is [0, now + 1 h] (the module charges it to no epoch), so the
     // bundler takes it (an epoch-pinned window ending at boundary - 1 is "expires too soon" for Alto) and it lands.
     await sleepUntil(boundary - 3)
     const sponsoredHash = await sendRebalance(env.clientFor(account, { sponsored: true }), { plan: await rescuePlan(), deployments: env.deployments })
     const sponsored = await waitForRebalance(env.clientFor(account, { sponsored: true }), { hash: sponsoredHash })
     expect(sponsored.success).toBe(true)
     const sponsoredOp = await env.clientFor(account, { sponsored: true }).getUserOperation({ hash: sponsoredHash })
-    expect(windowOf(sponsoredOp.userOperation.signature)).toMatchObject({ validAfter: 0, validUntil: 0 })
+    const sponsoredWindow = windowOf(sponsoredOp.userOperation.signature)
+    expect(sponsoredWindow.validAfter).toBe(0)
+    expect(sponsoredWindow.validUntil).toBeGreaterThanOrEqual(boundary - 3 + 3_600)
+    expect(sponsoredWindow.validUntil).toBeLessThanOrEqual(boundary + 3_600 + 5)
     const [rescued] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
     expect(rescued?.band).toBe("inside")
 

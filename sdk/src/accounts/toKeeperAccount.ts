@@ -39,8 +39,9 @@ export type ToKeeperAccountParameters = {
   nonceKey?: bigint | undefined
   /**
    * Signature validity window (unix seconds, 0 = open); the module also bounds it by the key's own window. By default:
-   * - an operation paid by a paymaster the Safe lists as sponsor (`isSponsor`): open (the module charges nothing to the
-   *   self-pay budget, so the window pins nothing);
+   * - an operation paid by a paymaster the Safe lists as sponsor (`isSponsor`): [0, now + `sponsoredValiditySeconds`]
+   *   (the module charges nothing to the self-pay budget, so the window pins no epoch; it only bounds how long a
+   *   bundler may hold the operation);
    * - a self-paid operation, when the Safe has a self-pay budget: the current aligned epoch of that budget,
    *   [epoch start, next epoch start - 1] at the latest block's time. The module charges the budget of the epoch that
    *   holds the whole window, so the window cannot reach past the epoch's end; see `epochEndMarginSeconds`.
@@ -58,6 +59,12 @@ export type ToKeeperAccountParameters = {
    * can never have a self-paid operation signed: {@link SelfPayEpochTooShortError} (not a deferral).
    */
   epochEndMarginSeconds?: number | undefined
+  /**
+   * How long a sponsored operation stays valid, seconds from the later of the latest block's time and this machine's
+   * clock (default 3,600; 0 = until the key's own window ends). A bundler that holds an operation cannot land it after
+   * that; the keeper signs a fresh one when it resends.
+   */
+  sponsoredValiditySeconds?: number | undefined
   /** Check the Safe's pause flag, gas caps, self-pay budget and required paymaster before signing (default true). */
   checkAutomationConfig?: boolean | undefined
 }
@@ -76,7 +83,7 @@ export type ToKeeperAccountReturnType = SmartAccount<KeeperAccountImplementation
 /**
  * A viem `SmartAccount` for the module's automation lane: the sender is the Safe, the signer is the keeper session
  * key, and the only call it encodes is `executeRebalance(keeper, plan)` on the Safe itself. It signs the SafeOp
- * EIP-712 hash (validAfter || validUntil || 65-byte ECDSA) with an open window when sponsored and the current self-pay
+ * EIP-712 hash (validAfter || validUntil || 65-byte ECDSA) with an hour's window when sponsored and the current self-pay
  * epoch as window when self-paid (throwing {@link SelfPayEpochEndingError} in the epoch's last seconds), uses the keeper's
  * own nonce key (key generation and keeper address), and by default refuses to sign an operation the module would reject
  * for its pause flag, gas caps, self-pay budget or paymaster.
@@ -89,7 +96,9 @@ export type ToKeeperAccountReturnType = SmartAccount<KeeperAccountImplementation
  * await sendRebalance(keeperClient, { plan })
  */
 export async function toKeeperAccount(parameters: ToKeeperAccountParameters): Promise<ToKeeperAccountReturnType> {
-  const { client, safe, keeper, deployments, checkAutomationConfig = true, epochEndMarginSeconds = 30 } = parameters
+  const { client, safe, keeper, deployments, checkAutomationConfig = true, epochEndMarginSeconds = 30, sponsoredValiditySeconds = 3_600 } = parameters
+  if (!Number.isSafeInteger(sponsoredValiditySeconds) || sponsoredValiditySeconds < 0)
+    throw new InvalidKeeperAccountParameterError({ field: "sponsoredValiditySeconds", reason: `must be a non-negative whole number of seconds, got ${sponsoredValiditySeconds}` })
   if (!Number.isSafeInteger(epochEndMarginSeconds) || epochEndMarginSeconds < 0)
     throw new InvalidKeeperAccountParameterError({ field: "epochEndMarginSeconds", reason: `must be a non-negative whole number of seconds, got ${epochEndMarginSeconds}` })
   const { deployment } = await resolveLeverageDeployment(client, deployments)
@@ -157,6 +166,10 @@ export async function toKeeperAccount(parameters: ToKeeperAccountParameters): Pr
         validAfter = Math.floor(blockTime / selfPay.epochLength) * selfPay.epochLength
         validUntil = validAfter + selfPay.epochLength - 1
         now = Math.max(blockTime, Math.floor(Date.now() / 1000))
+      } else if (sponsored && sponsoredValiditySeconds > 0 && parameters.validAfter === undefined && parameters.validUntil === undefined) {
+        // Sponsored: no epoch to pin, only a bound on how long a bundler may hold the operation.
+        const blockTime = Number((await getBlock(client, { blockTag: "latest" })).timestamp)
+        validUntil = Math.max(blockTime, Math.floor(Date.now() / 1000)) + sponsoredValiditySeconds
       }
       if (checkAutomationConfig) {
         const config = await readContract(client, { abi: leverageModuleAbi, address: module, functionName: "getAutomationConfig", args: [safe] })
