@@ -4,7 +4,7 @@ import { collateralValue, flashPremium, maxFlashedFor, minAmountOut } from "@lev
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
 import { settleSwapPlan } from "./portfolio.js"
-import { LOAN, SLIP, ZERO } from "./testing.js"
+import { LOAN, SLIP, ZERO, flashSale } from "./testing.js"
 
 // Review rev17b (issue 17), held out from settleAave.test.ts: an 18-decimal debt asset (wstETH collateral, WETH debt,
 // the e-mode market) and pool premiums other than the fixture's 5 bps (0, 9, 30: FLASHLOAN_PREMIUM_TOTAL is the pool
@@ -17,22 +17,13 @@ vi.mock("../swap/uniswapQuote.js", async (importOriginal) => {
 })
 
 const COLL = "0x00000000000000000000000000000000000000c1"
-const R100 = `0x${"0".repeat(61)}064` as const
 const ID = `0x${"03".repeat(32)}` as Hex
 const price = (1_170n * 10n ** 18n * 10n ** 36n) / (1_000n * 10n ** 18n) // 1 wstETH = 1.17 WETH, both 18 decimals
 const x = 37n * 10n ** 18n + 123_456_789n
 const value = collateralValue(x, price)
 const less = (y: bigint) => (y * (1_000_000n - BigInt(Math.round(swapRepayMargin(SLIP) * 1e6)))) / 1_000_000n
 const m = minAmountOut(BigInt(SLIP), price, true, x)
-const block = (repay: bigint): ChainPlan => ({
-  subAccounts: [ID],
-  actions: [
-    { kind: "RepayWithCallback", subAccount: 0, amount: repay },
-    { kind: "WithdrawCollateral", subAccount: 0, amount: x },
-    { kind: "SellCollateral", subAccount: 0, route: R100, amount: x },
-    { kind: "EndCallback", subAccount: 0, amount: 0n },
-  ],
-})
+const block = (repay: bigint): ChainPlan => ({ subAccounts: [ID], actions: flashSale(0, repay, x) })
 
 describe("settleSwapPlan, 18-decimal debt and other pool premiums", () => {
   for (const bps of [0n, 9n, 30n]) {

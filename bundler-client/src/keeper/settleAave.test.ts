@@ -4,7 +4,7 @@ import { collateralValue, flashPremium, maxFlashedFor, minAmountOut } from "@lev
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
 import { settleSwapPlan } from "./portfolio.js"
-import { LOAN, SLIP, ZERO } from "./testing.js"
+import { LOAN, SLIP, ZERO, flashSale } from "./testing.js"
 
 // Issue 17: on an Aave sub-account the adapter's flash-loan router pulls a callback opener's amount X plus the pool's
 // premium percentMul(X, FLASHLOAN_PREMIUM_TOTAL) from the Safe; the keeper's settlement sizes X so that the sale's
@@ -17,7 +17,6 @@ vi.mock("../swap/uniswapQuote.js", async (importOriginal) => {
 })
 
 const COLL = "0x00000000000000000000000000000000000000c1"
-const R500 = `0x${"0".repeat(61)}1f4` as const
 const ID = `0x${"02".repeat(32)}` as Hex
 const PREMIUM = 5n
 const price = (2_400n * 10n ** 6n * 10n ** 36n) / 10n ** 18n // 6-decimal loan, 18-decimal collateral
@@ -26,15 +25,7 @@ const value = collateralValue(x, price)
 const less = (y: bigint) => (y * (1_000_000n - BigInt(Math.round(swapRepayMargin(SLIP) * 1e6)))) / 1_000_000n
 const m = minAmountOut(BigInt(SLIP), price, true, x)
 
-const block = (repay: bigint): ChainPlan => ({
-  subAccounts: [ID],
-  actions: [
-    { kind: "RepayWithCallback", subAccount: 0, amount: repay },
-    { kind: "WithdrawCollateral", subAccount: 0, amount: x },
-    { kind: "SellCollateral", subAccount: 0, route: R500, amount: x },
-    { kind: "EndCallback", subAccount: 0, amount: 0n },
-  ],
-})
+const block = (repay: bigint): ChainPlan => ({ subAccounts: [ID], actions: flashSale(0, repay, x) })
 const settle = (plan: ChainPlan, premium: bigint | undefined, expected: bigint | undefined) =>
   settleSwapPlan({} as never, plan, {
     quoter: ZERO,

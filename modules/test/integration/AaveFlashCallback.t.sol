@@ -261,6 +261,20 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         h = Holdings(aBalance(weth, safe), variableDebt(usdc, safe), usdc.balanceOf(safe), weth.balanceOf(safe));
     }
 
+    /// @dev The honest plan lands: Aave's health factor in the band, nothing left with the router.
+    function _assertLands(Plan memory plan) internal {
+        handleOk(keeperOp(safe, keeper, plan, keeperKey));
+        assertGe(aaveHealthFactor(safe), 1.2e18, "in the band");
+        _assertRouterHoldsNothing();
+    }
+
+    /// @dev A refused operation: its exact error, the Safe's holdings as before, nothing left with the router.
+    function _assertRefusedUnchanged(bytes memory reason, bytes memory expected, Holdings memory h) internal view {
+        assertEq(reason, expected, "exact error");
+        _assertUnchanged(h);
+        _assertRouterHoldsNothing();
+    }
+
     function _assertUnchanged(Holdings memory h) internal view {
         Holdings memory now_ = _holdingsOf();
         assertEq(now_.aWeth, h.aWeth, "collateral unchanged");
@@ -294,13 +308,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
 
         assertFalse(ok, "refused (before the fix: accepted, the Safe paid 7x the premium)");
-        assertEq(
-            reason,
-            abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 3, ActionKind.WithdrawCollateral),
-            "exact error"
-        );
-        _assertUnchanged(h);
-        _assertRouterHoldsNothing();
+        _assertRefusedUnchanged(reason, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 3, ActionKind.WithdrawCollateral), h);
     }
 
     /// @notice Break (review of issue 17): a boost that flash-repays the whole debt and borrows it back inside the
@@ -328,9 +336,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
 
         assertFalse(ok, "refused (before the fix: accepted, 9 USDC of premium on a churned repayment)");
-        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow), "exact error");
-        _assertUnchanged(h);
-        _assertRouterHoldsNothing();
+        _assertRefusedUnchanged(reason, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow), h);
     }
 
     /// @notice Break (review of issue 17; the router cannot see it): the same churn across the block's end. With 30
@@ -357,13 +363,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
 
         assertFalse(ok, "refused (before the fix: accepted, the Safe paid 8.9x the premium)");
-        assertEq(
-            reason,
-            abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 4, ActionKind.WithdrawCollateral),
-            "exact error"
-        );
-        _assertUnchanged(h);
-        _assertRouterHoldsNothing();
+        _assertRefusedUnchanged(reason, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 4, ActionKind.WithdrawCollateral), h);
 
         // The same withdrawal first, then the flash supply of minOut + what it freed: refused at the opener.
         a = new Action[](5);
@@ -382,9 +382,7 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
 
         // The honest flash-looped boost still lands.
         x.plan.actions = honest;
-        handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
-        assertGe(aaveHealthFactor(safe), 1.2e18, "in the band");
-        _assertRouterHoldsNothing();
+        _assertLands(x.plan);
     }
 
     /// @notice The repay side of the same break (review of issue 17): with idle USDC, a swap deleverage whose opener
@@ -410,14 +408,10 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, x.plan, keeperKey));
 
         assertFalse(ok, "refused");
-        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 4, ActionKind.Borrow), "exact error");
-        _assertUnchanged(h);
-        _assertRouterHoldsNothing();
+        _assertRefusedUnchanged(reason, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 4, ActionKind.Borrow), h);
 
         x.plan.actions = honest;
-        handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
-        assertGe(aaveHealthFactor(safe), 1.2e18, "in the band");
-        _assertRouterHoldsNothing();
+        _assertLands(x.plan);
     }
 
     /* REVIEW rev17b: the pool's premium changed by its admin, a reserve with no free liquidity */
@@ -471,15 +465,11 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         assertFalse(ok, "refused");
         uint256 owed = x.venueAmount + (x.venueAmount * 9 + 5000) / 10_000;
         bytes memory inner = abi.encodeWithSelector(AaveFlashLoanRouter.FlashRepaymentShort.selector, safe, owed, x.quoted);
-        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ActionFailed.selector, 0, inner), "exact error");
-        _assertUnchanged(h);
-        _assertRouterHoldsNothing();
+        _assertRefusedUnchanged(reason, abi.encodeWithSelector(ILeverageModule.ActionFailed.selector, 0, inner), h);
 
         premiumBps = 9;
         x = _swapBlock(s, false);
-        handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
-        assertGe(aaveHealthFactor(safe), 1.2e18, "in the band");
-        _assertRouterHoldsNothing();
+        _assertLands(x.plan);
     }
 
     /// @notice A swap deleverage when the USDC reserve's free liquidity (its aToken's USDC) is below the flash: Aave's
@@ -510,18 +500,14 @@ contract AaveFlashCallbackTest is AaveTestBase, UniswapFixture {
         assertFalse(ok, "refused");
         bytes memory inner =
             abi.encodeWithSelector(AaveFlashLoanRouter.FlashLiquidityShort.selector, address(usdc), x.venueAmount, available);
-        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ActionFailed.selector, 0, inner), "exact error");
-        _assertUnchanged(h);
-        _assertRouterHoldsNothing();
+        _assertRefusedUnchanged(reason, abi.encodeWithSelector(ILeverageModule.ActionFailed.selector, 0, inner), h);
 
         usdc.mint(whale, 1000e6);
         vm.startPrank(whale);
         usdc.approve(address(aavePool), type(uint256).max);
         aavePool.repay(address(usdc), type(uint256).max, 2, whale);
         vm.stopPrank();
-        handleOk(keeperOp(safe, keeper, x.plan, keeperKey));
-        assertGe(aaveHealthFactor(safe), 1.2e18, "in the band");
-        _assertRouterHoldsNothing();
+        _assertLands(x.plan);
     }
 
     /* THE ROUTER UNDER ATTACK */
