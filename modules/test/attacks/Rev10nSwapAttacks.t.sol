@@ -124,4 +124,45 @@ contract Rev10nSwapAttacksTest is SwapBase {
         _setup(9_000, 0);
         _assertNotDueSaleRefused(3.8e18);
     }
+
+    /* TWO OPERATIONS OF ONE SAFE IN ONE BUNDLE (transient swap outputs) */
+
+    /// @dev Two swap rescues of the same Safe in one handleOps bundle, each listing one sub-account (run index 0 both
+    /// times: the same transient swap-output slot): A's (the fixture's WETH market) then B's (a second WETH market at
+    /// A's oracle, health 1.05). A slot left over by the first would be read by the second's `_swapGain` as a gain
+    /// and refuse it (ValueLossExceeded), or book it a larger loss. Both land, and B's operation books exactly the loss
+    /// it books when sent alone after A's (the same state, its own transaction).
+    function test_rev10n_TwoSwapRescuesOfOneSafeInOneBundleShareNoSwapOutput() public {
+        (, oracleB, wethMarketB) = _lowerOracleTwin(10_000, 40e18, 1.05e18);
+        Policy memory b = swapPolicy(wethMarketB, false);
+        b.pools = new address[](0);
+        wethIdB = setPolicy(b);
+        (Plan memory planA,,) = swapDeleverage(1.4e18);
+        MarketState memory sB = adapter.marketState(Id.unwrap(wethMarketB.id()), safe);
+        uint256 soldB = collateralToSell(sB, 1.4e18);
+        // B sells through its own pool (the 0.3% tier at the oracle price): A's sale moves the 0.05% one.
+        createPoolAtOraclePrice(address(weth), address(usdc), FEE_MEDIUM, wethOracle.price(), 20_000_000e6, defaultSpread());
+        Plan memory planB = deleveragePlan(wethIdB, quoteExactIn(address(weth), address(usdc), FEE_MEDIUM, soldB), soldB, route(FEE_MEDIUM));
+
+        uint256 snap = vm.snapshotState();
+        handleOk(keeperOp(safe, keeper, planA, keeperKey));
+        handleOk(keeperOp(safe, keeper, planB, keeperKey));
+        uint256 lossAlone = module.getEpochUsage(safe, wethIdB).lossPpb;
+        uint256 healthAlone = healthOf(safe, wethMarketB);
+        vm.revertToState(snap);
+
+        PackedUserOperation[] memory ops = new PackedUserOperation[](2);
+        ops[0] = keeperOp(safe, keeper, planA, keeperKey);
+        ops[1] = keeperOp(safe, keeper, planB, keeperKey);
+        ops[1].nonce = ops[0].nonce + 1;
+        ops[1].signature = signKeeper(ops[1], keeperKey);
+        (bool[] memory success, bytes[] memory reasons) = handleBundle(ops);
+        if (!success[1] && reasons[1].length > 0) emit log_named_bytes("second operation refused", reasons[1]);
+        assertTrue(success[0], "A's swap rescue lands");
+        assertTrue(success[1], "B's swap rescue in the same bundle lands");
+        emit log_named_uint("B's loss (ppb of equity), bundled", module.getEpochUsage(safe, wethIdB).lossPpb);
+        emit log_named_uint("B's loss (ppb of equity), alone", lossAlone);
+        assertEq(module.getEpochUsage(safe, wethIdB).lossPpb, lossAlone, "B books its own loss only");
+        assertEq(healthOf(safe, wethMarketB), healthAlone, "the same landing");
+    }
 }
