@@ -252,7 +252,7 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
         action?.pool !== undefined && !POOL_KINDS.has(action.kind)
           ? "must not name a pool"
           : action?.kind === "SellCollateral" || action?.kind === "BuyCollateral"
-            ? `swaps but ${policy} does not allow it (maxSlippageBps 0, or BuyCollateral without boostAllowed)`
+            ? `swaps but ${policy} does not allow it (maxSlippageBps 0, BuyCollateral without boostAllowed, or the sub-account is not due: only a due one swaps)`
             : action?.kind === "Borrow" || action?.kind === "WithdrawCollateral"
               ? `${policy} does not allow boosts (a WithdrawCollateral is allowed only inside its own repay callback)`
               : "has a zero amount (or an EndCallback with an amount or pool)"

@@ -237,6 +237,10 @@ library RebalanceLib {
     /// addition to its collateral (supplies less withdrawals). Without it a rescue could sell most of the exposure, repay
     /// just enough to land in the zone and park the rest (IdleInflow accepts a deposit into an allowed pool), with the
     /// loss allowance scaled by the huge move; or a boost could buy collateral and park or supply it elsewhere.
+    /// A not-due sub-account may not swap at all (`ActionNotAllowed(index, kind)`, fourteenth review of issue 10): its
+    /// sale next to another's rescue, from a market whose oracle is below another listed market's of the token (each
+    /// within its feed's deviation bound), was valued at its own oracle alone and its router paid about that: 171 USDC
+    /// lost against an 88 USDC allowance with oracles 1.8% apart, 834 at 10%. The solver swaps only for due ones.
     /// Judged on the plan before anything is called: the TypeScript rules mirror it from the plan alone.
     function _checkSwapsServeOwnPosition(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
         private
@@ -261,6 +265,10 @@ library RebalanceLib {
                 } else if (kind == ActionKind.WithdrawCollateral) {
                     tally[4] += action.amount;
                 } else if (_isSwapKind(kind)) {
+                    // Only a due sub-account swaps (fourteenth review of issue 10): a not-due one's sale is valued at
+                    // its own oracle alone when the token's other listed markets change only debt, and a keeper's router
+                    // paying about that price took the gap to a higher listed oracle unbooked, next to any rescue.
+                    if (!run.due) revert ILeverageModule.ActionNotAllowed(j, kind);
                     bool sell = kind == ActionKind.SellCollateral;
                     tally[sell ? 1 : 2] += _swapMinOut(s, safe, run, sell, action.amount);
                     run.swapped += sell ? HealthLib.collateralValue(action.amount, run.state.price) : action.amount;

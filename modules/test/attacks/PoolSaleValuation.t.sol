@@ -132,7 +132,7 @@ contract PoolSaleValuationTest is SwapBase {
         emit log_named_uint("honest pool sale: A health", healthOf(safe, wethMarket));
     }
 
-    /// @dev No collateral moves at all: B (oracle 10% below A's, swap policy, not due, below its target) sells 4 WETH
+    /// @dev No collateral moves at all: B (oracle 10% below A's, swap policy, due since the fourteenth review) sells 4 WETH
     /// of the owner's WETH pool at its own oracle and repays its own debt with the minimum output (toward its target),
     /// next to A's rescue: 19,000 USDC repaid through the skim pool at a 4% exit fee (760 USDC lost; A's allowance
     /// ~95). The Uniswap pool pays ~pA, so valued at pB alone the sale books a gain of ~850 that hides the fee. Round 7
@@ -152,7 +152,7 @@ contract PoolSaleValuationTest is SwapBase {
     }
 
     /// @dev The two tests above: B (oracle 10% below A's, swap policy over the owner's WETH pool, epoch loss budget
-    /// 100%) sells 4 pooled WETH and repays its own debt with the sale's minimum output at pB, next to A's rescue of
+    /// 100%, due: minHealth 1.31 over its 1.30) sells 4 pooled WETH and repays its own debt with the sale's minimum output at pB, next to A's rescue of
     /// 19,000 USDC through the skim pool at a 4% exit fee; with `supplyB`, B also supplies 1 idle WETH.
     function _lowerOracleSellerPlan(bool supplyB) internal returns (Plan memory plan) {
         _setup(9_000, false, 0, 400);
@@ -160,6 +160,11 @@ contract PoolSaleValuationTest is SwapBase {
         b.pools = new address[](1);
         b.pools[0] = address(wethVault);
         b.maxEpochLossBps = 10_000;
+        // B is due (1.30 under its minHealth 1.31; landing zone [1.325, 1.53]): since the fourteenth review only a due
+        // sub-account may swap (a not-due B's sale is ActionNotAllowed, Rev10nSwapAttacks), and a due lower-oracle
+        // seller next to a debt-only A is what `_swapGain` must still catch.
+        b.minHealth = 1.31e18;
+        b.targetHealth = 1.36e18;
         wethIdB = setPolicy(b);
         uint256 sold = 4e18;
         uint256 out = Math.mulDiv(Math.mulDiv(sold, oracleB.price(), 1e36), 10_000 - MAX_SLIPPAGE_BPS, 10_000, Math.Rounding.Ceil);

@@ -170,7 +170,8 @@ describe("checkRebalanceRules: the thirteenth review (a sale's own price, the sw
   for (const feeBps of [0n, 400n])
     test(`a lower-oracle seller B (pool WETH, its collateral also moved) paid above its oracle books no gain, ${feeBps / 100n}% skim on A: ${feeBps === 0n ? "accepted" : "ValueLossExceeded"}`, () => {
       const A = sub(1, 40n * 10n ** 18n, 2135n, 1.02, [SKIM])
-      const B = sub(2, 100n * 10n ** 18n, 1921n, 1.3, [WPOOL], { maxSlippageBps: 50 })
+      // B due (1.30 under its minHealth 1.31): since the fourteenth review only a due sub-account swaps.
+      const B = sub(2, 100n * 10n ** 18n, 1921n, 1.3, [WPOOL], { maxSlippageBps: 50, minHealth: h(1.31), targetHealth: h(1.36) })
       const sold = 4n * 10n ** 18n
       const minimum = (collateralValue(sold, B.state.price) * 9_950n + 9_999n) / 10_000n
       const paid = (collateralValue(sold, A.state.price) * 9_995n) / 10_000n // the market pays ~pA
@@ -217,4 +218,50 @@ describe("checkRebalanceRules: the thirteenth review (a sale's own price, the sw
     expect(r.moved).toBeLessThan((swapCap * 2n) / 3n)
     expect((r.subAccounts[0] as (typeof r.subAccounts)[number]).moved).toBeLessThanOrEqual((noSwaps * 1_001n) / 1_000n)
   })
+})
+
+describe("checkRebalanceRules: the fourteenth review (only a due sub-account swaps)", () => {
+  // The input of Rev10nSwapAttacks.t.sol: A (due, 1.02) repays from a fair pool (only its debt changes); B (oracle 1.8%
+  // below A's, not due at 1.30 under its 1.4 target, swap policy) swap-deleverages 3.8 WETH of its own collateral and
+  // repays the sale's minimum at pB. Valued at pB alone, a router paying ~pB took the gap unbooked.
+  const ADAPTER: Address = "0x00000000000000000000000000000000000000a5"
+  const ROUTE: Address = "0x0000000000000000000000000000000000000bb8"
+  const FAIR: Address = "0x00000000000000000000000000000000000000f4"
+  for (const bDue of [false, true])
+    test(`a ${bDue ? "due" : "not-due"} lower-oracle market's sale next to a debt-only rescue: ${bDue ? "past the vetting" : "ActionNotAllowed(4, SellCollateral)"}`, () => {
+      const A = sub(1, 40n * 10n ** 18n, 2135n, 1.02, [FAIR], { maxSlippageBps: 50 })
+      const B = sub(2, 100n * 10n ** 18n, 2096n, 1.3, [], { maxSlippageBps: 50, ...(bDue ? { minHealth: h(1.31), targetHealth: h(1.36) } : {}) })
+      const sold = 38n * 10n ** 17n
+      const minimum = (collateralValue(sold, B.state.price) * 9_950n + 9_999n) / 10_000n
+      const repaid = 17_600n * 10n ** 6n
+      const r = checkRebalanceRules({
+        swapAdapter: ADAPTER,
+        timestamp: 1_700_000_000n,
+        gasUsed: 300_000n,
+        plan: {
+          subAccounts: [A.id, B.id],
+          actions: [
+            { kind: "WithdrawFromPool", subAccount: 0, pool: FAIR, amount: repaid },
+            { kind: "Repay", subAccount: 0, amount: repaid },
+            { kind: "RepayWithCallback", subAccount: 1, amount: minimum },
+            { kind: "WithdrawCollateral", subAccount: 1, amount: sold },
+            { kind: "SellCollateral", subAccount: 1, pool: ROUTE, amount: sold },
+            { kind: "EndCallback", subAccount: 1, amount: 0n },
+          ],
+        },
+        subAccounts: [A, B],
+        pools: [{ address: FAIR, asset: USDC, totalAssets: 10n ** 14n, totalSupply: 10n ** 14n, shares: 2n * 10n ** 10n }],
+        balances: {},
+        outcome: { swapOutputs: { 4: (collateralValue(sold, B.state.price) * 9_970n) / 10_000n } },
+      })
+      if (bDue) {
+        // Past the vetting: whatever follows, not the not-due refusal.
+        if (!r.ok) expect(r.error.name).not.toBe("ActionNotAllowed")
+        return
+      }
+      expect(r.ok).toBe(false)
+      if (r.ok) return
+      expect(r.error.name).toBe("ActionNotAllowed")
+      expect(r.error.args[0]).toBe(4n)
+    })
 })

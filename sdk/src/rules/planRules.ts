@@ -616,8 +616,11 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     let bought = 0n
     let supplied = 0n
     let withdrawn = 0n
-    for (const { kind, subAccount, amount } of actions) {
+    for (const [j, { kind, subAccount, amount }] of actions.entries()) {
       if (subAccount !== k) continue
+      // Only a due sub-account swaps (fourteenth review of issue 10): a not-due one's sale, valued at its own lower
+      // oracle alone next to another's rescue, let the keeper's router take the gap to a higher listed oracle.
+      if (isSwap(kind) && !r.due) revert("ActionNotAllowed", BigInt(j), kindIndex(kind))
       if (kind === "Repay" || kind === "RepayWithCallback") debt -= min(amount, debt)
       else if (kind === "Borrow") debt += amount
       else if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") supplied += amount
