@@ -56,15 +56,17 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
     if (withDue) newSub("dueRepay", 1.05, true)
     else newSub(pick(["boost", "flash"] as const), 1.6, true)
     while (subs.length < total) {
-      // Not-due sub-accounts are what the solver makes of them: donors, pool-funded repays, sales toward the target;
-      // never a boost (growth, which the module refuses for a not-due sub-account).
+      // The other sub-accounts are what the solver makes of them: not-due donors and pool-funded repays, never a boost
+      // (growth, which the module refuses for a not-due sub-account); a sale only on a due one (below its band: the
+      // module lets only a due sub-account swap, fourteenth review of issue 10).
       const kind = pick(["poolRepay", "donor", "donorToSelling", "saleTopUp"] as const)
-      if (kind !== "donor" && kind !== "donorToSelling") newSub(kind, kind === "poolRepay" || kind === "saleTopUp" ? 1.2 : 1.45, false)
+      // A sale is a due sub-account's (only a due one swaps: fourteenth review of issue 10): below its band.
+      if (kind !== "donor" && kind !== "donorToSelling") newSub(kind, kind === "saleTopUp" ? 1.05 : kind === "poolRepay" ? 1.2 : 1.45, kind === "saleTopUp")
       else if (total - subs.length >= 2) {
         const exponent = 3 + Math.floor(rnd() * 4)
         newSub("donor", 1.45, false, 2, exponent)
         // The recipient may also deleverage with its own flash sale, next to the donor's borrow (half each).
-        newSub(kind === "donor" ? "recipient" : "selfRecipient", 1.2, false, 1, exponent)
+        newSub(kind === "donor" ? "recipient" : "selfRecipient", kind === "donor" ? 1.2 : 1.05, kind !== "donor", 1, exponent)
       }
     }
 
@@ -131,7 +133,11 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
         chains.push([[{ kind: "Repay", subAccount: i, amount: repay }]])
       } else if (s.kind === "donor") {
         const recipient = subs[subs.indexOf(s) + 1] as Sub
-        const total = BigInt(Math.floor(num(recipient.debt) - (0.8 * valueOf(recipient)) / 1.25))
+        // A recipient selling half (due, below its band) repays to 1.3 with that collateral gone:
+        // D - T = 0.8 (V - T / 2) / 1.3; a plain recipient (not due) is repaid toward 1.25.
+        const rD = num(recipient.debt)
+        const rV = valueOf(recipient)
+        const total = BigInt(Math.floor(recipient.kind === "recipient" ? rD - (0.8 * rV) / 1.25 : (1.3 * rD - 0.8 * rV) / 0.9))
         const r = index(recipient)
         if (recipient.kind === "recipient") {
           if (rndAave() < 0.3) recipient.repayableDebt = repayableBelow(total)
@@ -157,8 +163,11 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
       } else if (s.kind === "saleTopUp") {
         // A flash sale whose repayment also takes idle loan token (5-15% of it): the sale planned at its minimum or at
         // a settled quote above it (the router pays that much at the full input).
-        const total = BigInt(Math.floor(D - (0.8 * V) / 1.25))
-        const t = (total * BigInt(5 + Math.floor(rnd() * 11))) / 100n
+        // Due (below its band): the sale and the top-up repay to health 1.3 with the sold collateral gone,
+        // D - T = 0.8 (V - (1 - f) T) / 1.3, inside the landing zone [1.15, 1.4] at the sale's minimum too.
+        const f = 5 + Math.floor(rnd() * 11)
+        const total = BigInt(Math.floor((1.3 * D - 0.8 * V) / (0.5 + 0.008 * f)))
+        const t = (total * BigInt(f)) / 100n
         const c = ((total - t) * 10n ** 36n) / s.price + 1n
         const minimum = minAmountOut(BigInt(SLIP), s.price, true, c)
         const paid = rnd() < 0.5 ? minimum : (minimum * BigInt(10_000 + Math.floor(rnd() * 40))) / 10_000n
@@ -305,13 +314,13 @@ test("property: random plans, clamps and interleavings keep positive amounts, no
     out.subAccounts.forEach((_, i) => expect(out.actions.some((a) => a.subAccount === i && !["BuyCollateral", "SellCollateral", "WithdrawFromPool", "DepositToPool", "EndCallback"].includes(a.kind))).toBe(true))
     const verdict = judge(out, (pool) => bounds.maxWithdraw[pool] ?? 0n, held, heldCollateral)
     if (!verdict.ok) {
-      // A due boost cut short can land above its band: a magnitude the clamp cannot restore (the keeper re-plans).
-      const due = subs.find((s) => s.due) as Sub
-      // So can a due repay the Safe's balance no longer covers (more than float drift short).
+      // A due boost or sale cut short can land outside its band: a magnitude the clamp cannot restore (the keeper
+      // re-plans). So can a due repay the Safe's balance no longer covers (more than float drift short), or whose
+      // maxRepayable (Aave) clears less than the repay.
       const short = held < idle - 3_071n
-      // Or its maxRepayable (Aave) clears less than the repay.
-      const capped = due.repayableDebt !== undefined
-      const health = ["HealthOutOfBand", "HealthOutsideLandingZone"].includes(verdict.error.name) && verdict.error.args[0] === due.id && (due.kind !== "dueRepay" || short || capped)
+      const health =
+        ["HealthOutOfBand", "HealthOutsideLandingZone"].includes(verdict.error.name) &&
+        subs.some((due) => due.due && verdict.error.args[0] === due.id && (due.kind !== "dueRepay" || short || due.repayableDebt !== undefined))
       // A cut on the due sub-account's move shrinks the loss allowance (due moves only), while a not-due swap's loss
       // stays: also a magnitude the clamp cannot restore (the keeper re-plans to the new limits next block).
       const allowance = verdict.error.name === "ValueLossExceeded" && binding.length > 0
