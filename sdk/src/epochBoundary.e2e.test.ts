@@ -142,10 +142,15 @@ describe("keeper operations at a self-pay epoch boundary", () => {
     expect(rescued?.band).toBe("inside")
 
     // Past the boundary on the clock but with no block in the new epoch yet (anvil mines on demand): still put off.
+    // Checked only when the chain has no block at or after the boundary yet (on a slow machine the sponsored rescue or
+    // the price step may have been mined after it).
     await setPrice("2150")
     await sleepUntil(boundary + 1)
-    const early = await sendRebalance(env.clientFor(account), { plan: await rescuePlan(), deployments: env.deployments }).catch((error: unknown) => error)
-    expect(epochEndingOf(early)?.retryAt, String(early)).toBe(boundary)
+    const latest = Number((await env.publicClient.getBlock({ blockTag: "latest" })).timestamp)
+    if (latest < boundary) {
+      const early = await sendRebalance(env.clientFor(account), { plan: await rescuePlan(), deployments: env.deployments }).catch((error: unknown) => error)
+      expect(epochEndingOf(early)?.retryAt, String(early)).toBe(boundary)
+    } else console.warn(`epochBoundary: the chain's latest block (${latest}) is past the boundary ${boundary}; the no-block-yet case was not reached`)
     // The chain's first block of the new epoch: the self-paid rescue is signed for the new epoch and is charged to it.
     await env.fund(env.funder.account!.address, 1n)
     const selfPaidHash = await sendRebalance(env.clientFor(account), { plan: await rescuePlan(), deployments: env.deployments })
