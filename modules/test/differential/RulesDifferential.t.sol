@@ -378,6 +378,19 @@ contract RulesDifferentialTest is SwapBase {
             uint256 cv = Math.mulDiv(s.collateral, s.price, 1e36);
             uint256 dD = Math.mulDiv(net, s.debt, s.debt + cv);
             uint256 dC = Math.mulDiv(s.collateral, dD, s.debt);
+            if (_chance(40)) {
+                // Or it grows inside its distance bound (30-90 % of it): a hair more than dD's share of idle WETH
+                // supplied, dD borrowed, boosts allowed so the actions pass the vet: NotDueGrowth.
+                dD = Math.mulDiv(Math.mulDiv(HealthLib.distanceToTarget(s, t), 30 + _below(61), 100), s.debt, s.debt + cv);
+                dC = Math.mulDiv(s.collateral, dD, s.debt);
+                dC += dC / 1000 + 1;
+                weth.mint(safe, dC);
+                _setPolicyField(wethId, FIELD_BOOST, 1);
+                actions = new Action[](2);
+                actions[0] = action(ActionKind.SupplyCollateral, 1, address(0), dC);
+                actions[1] = action(ActionKind.Borrow, 1, address(0), Math.min(dD, repaid));
+                return actions;
+            }
             dC -= dC / 1000 + 1;
             usdc.mint(safe, dD);
             actions = new Action[](4);
