@@ -210,6 +210,27 @@ export async function readPortfolio(
 }
 
 /**
+ * How far (seconds) a feed's `updatedAt` may be ahead of the snapshot's block timestamp and still count as fresh: a node
+ * can answer an `eth_call` at the latest block number from state that already holds the next block's feed update (anvil
+ * while it mines; RPC endpoints behind a load balancer), so the feed looks "from the future" for one read. The module
+ * judges the operation at its inclusion block, whose timestamp is at least the update's; an answer further ahead than
+ * this is a broken (or forged) feed and stays excluded.
+ */
+export const FEED_READ_AHEAD_SECONDS = 60n
+
+/**
+ * Whether an oracle failure is only the read race {@link FEED_READ_AHEAD_SECONDS} describes: `OracleStale` with the
+ * feed's `updatedAt` (args[1], unix seconds) after `timestamp` by at most that much.
+ *
+ * @returns true when the sub-account should still be planned for.
+ */
+export function isFeedReadAhead(failure: SubAccountOracleError, timestamp: bigint): boolean {
+  if (failure.check !== "OracleStale") return false
+  const updatedAt = failure.args[1]
+  return typeof updatedAt === "bigint" && updatedAt > timestamp && updatedAt - timestamp <= FEED_READ_AHEAD_SECONDS
+}
+
+/**
  * Leaves out of the snapshot every sub-account whose oracle fails one of the module's oracle checks
  * (`checkSubAccountOracles`: the rule book's own check, at the snapshot's block and timestamp): a stale or zero feed
  * does not revert the read, but every plan listing the sub-account reverts, so it is treated like an unreadable one
@@ -220,7 +241,9 @@ export async function readPortfolio(
 export async function excludeFailingOracles(client: Client<Transport, Chain | undefined>, snapshot: PortfolioSnapshot, deployment: LeverageDeployment): Promise<PortfolioSnapshot> {
   if (snapshot.chain.length === 0) return snapshot
   const deployments: LeverageDeployments = { [client.chain?.id ?? 0]: deployment }
-  const { failing } = await checkSubAccountOracles(client, { states: snapshot.chain, timestamp: BigInt(snapshot.timestamp), blockNumber: snapshot.blockNumber, deployments })
+  const timestamp = BigInt(snapshot.timestamp)
+  const { failing: judged } = await checkSubAccountOracles(client, { states: snapshot.chain, timestamp, blockNumber: snapshot.blockNumber, deployments })
+  const failing = judged.filter((f) => !isFeedReadAhead(f, timestamp))
   if (failing.length === 0) return snapshot
   const out = new Set(failing.map((f) => f.subAccount.toLowerCase()))
   const keep = (id: string) => !out.has(id.toLowerCase())
