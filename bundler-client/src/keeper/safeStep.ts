@@ -15,7 +15,7 @@ import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import { LogReadError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
-import { paymasterChargeOf, paymasterTokenOf } from "./paymasterCharge.js"
+import { paymasterChargeOf, paymasterTokenOf, reservePaymasterCharge } from "./paymasterCharge.js"
 import { type ChainBounds, type PlanFunding, clampPlanToChainBounds } from "./chainBounds.js"
 import { type PortfolioSnapshot, excludeFailingOracles, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
@@ -227,12 +227,7 @@ export class SafeStep {
    * again with it kept aside (`run`).
    */
   private reservePaymasterToken(rt: SafeRuntime, snapshot: PortfolioSnapshot): void {
-    const key = paymasterTokenOf(this.deps)?.toLowerCase()
-    const reserve = rt.paymasterTokenCharge?.charge ?? 0n
-    if (key === undefined || reserve === 0n || snapshot.bounds.balances[key] === undefined) return
-    const left = (snapshot.bounds.balances[key] as bigint) - reserve
-    snapshot.bounds.balances[key] = left > 0n ? left : 0n
-    snapshot.input.idle[key] = Number(snapshot.bounds.balances[key]) / 10 ** (snapshot.decimals[key] ?? 18)
+    reservePaymasterCharge(snapshot, paymasterTokenOf(this.deps), rt.paymasterTokenCharge?.charge ?? 0n)
   }
 
   private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined): Promise<void> {
