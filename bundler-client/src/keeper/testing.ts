@@ -133,7 +133,19 @@ export function stepSafeState(subAccounts: ReturnType<typeof stepSub>[]) {
  * A RebalanceSender over placeholder clients (sponsored bundler configured, no self-pay) for tests that mock the SDK's
  * `sendRebalance`: `setPending` is the store's write, `nonces` the chain nonces `getNonce` answers in turn (then the last).
  */
-export function senderHarness({ setPending, nonces }: { setPending: (safe: Address, pending: PendingOperation | undefined) => Promise<void>; nonces: bigint[] }) {
+export function senderHarness({
+  setPending,
+  nonces,
+  caps = { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n },
+  market = () => ({ maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n }),
+}: {
+  setPending: (safe: Address, pending: PendingOperation | undefined) => Promise<void>
+  nonces: bigint[]
+  /** The Safe's fee caps the module answers (wei per gas). */
+  caps?: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  /** The bundler's fees at each send (wei per gas). */
+  market?: () => { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+}) {
   const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
   const metrics = new KeeperMetrics()
   const events: KeeperEvent[] = []
@@ -144,8 +156,8 @@ export function senderHarness({ setPending, nonces }: { setPending: (safe: Addre
   const sender = new RebalanceSender({
     config: { deployment: { leverageModule: "0x00000000000000000000000000000000000000aa" }, feeBumpPercent: 20, allowSelfPay: false, paymasterContext: undefined, retry: { baseMs: 1, maxMs: 1 } } as never,
     clients: {
-      publicClient: { readContract: async () => ({ maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n }) },
-      estimateFees: async () => ({ maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n }),
+      publicClient: { readContract: async () => caps },
+      estimateFees: async () => market(),
       sponsoredBundler: {},
       bundler: {},
       deployments: {},
