@@ -61,6 +61,40 @@ export class GasCapBelowMarketError extends BaseError {
   }
 }
 
+export type ReplacementBlockedByCapsErrorType = ReplacementBlockedByCapsError & { name: "ReplacementBlockedByCapsError" }
+/**
+ * A same-nonce replacement of the keeper's operation in flight cannot clear the bundler's replacement rule (both fees
+ * +10%, `replacementMinimum`) within the Safe's fee caps: the operation already sent is priced at (or near) the caps.
+ * The keeper resends at the caps (taken only if the bundler dropped the first); the stuck operation lands only when
+ * fees fall to it, or once the caps are raised (`setAutomationConfig`).
+ */
+export class ReplacementBlockedByCapsError extends BaseError {
+  nonce: bigint
+  previous: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  need: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  caps: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  constructor({ safe, nonce, previous, need, caps }: { safe: string; nonce: bigint; previous: ReplacementBlockedByCapsError["previous"]; need: ReplacementBlockedByCapsError["need"]; caps: ReplacementBlockedByCapsError["caps"] }) {
+    const short = [
+      need.maxFeePerGas > caps.maxFeePerGas ? `maxFeePerGas >= ${need.maxFeePerGas} wei > cap ${caps.maxFeePerGas} wei` : undefined,
+      need.maxPriorityFeePerGas > caps.maxPriorityFeePerGas || need.maxPriorityFeePerGas > caps.maxFeePerGas ? `maxPriorityFeePerGas >= ${need.maxPriorityFeePerGas} wei > cap ${caps.maxPriorityFeePerGas < caps.maxFeePerGas ? caps.maxPriorityFeePerGas : caps.maxFeePerGas} wei` : undefined,
+    ].filter((x) => x !== undefined)
+    super(`The operation in flight at nonce ${nonce} cannot be replaced within the Safe's fee caps: the bundler needs ${short.join(" and ")}; it waits for fees to fall to it (raise the caps with setAutomationConfig).`, {
+      metaMessages: [
+        `Safe: ${safe}`,
+        `Nonce: ${nonce}`,
+        `In flight: maxFeePerGas ${previous.maxFeePerGas} wei, maxPriorityFeePerGas ${previous.maxPriorityFeePerGas} wei`,
+        `Replacement needs: maxFeePerGas ${need.maxFeePerGas} wei, maxPriorityFeePerGas ${need.maxPriorityFeePerGas} wei`,
+        `Safe's caps: maxFeePerGas ${caps.maxFeePerGas} wei, maxPriorityFeePerGas ${caps.maxPriorityFeePerGas} wei`,
+      ],
+      name: "ReplacementBlockedByCapsError",
+    })
+    this.nonce = nonce
+    this.previous = previous
+    this.need = need
+    this.caps = caps
+  }
+}
+
 export type NonceMismatchErrorType = NonceMismatchError & { name: "NonceMismatchError" }
 /** The keeper's operation uses a nonce other than the chain's (EntryPoint `getNonce` on the keeper nonce key). */
 export class NonceMismatchError extends BaseError {

@@ -50,6 +50,8 @@ export type KeeperEvent =
 /**
  * - `paymaster-refused`: the paymaster answered with a refusal; `paymaster-unavailable`: it did not answer (timeout, 5xx, down).
  * - `gas-cap-below-market`: the bundler's fees exceed the Safe's `maxFeePerGas` / `maxPriorityFeePerGas` caps.
+ * - `replacement-blocked`: a resend of the operation in flight cannot clear the bundler's same-nonce replacement rule
+ *   (both fees +10%) within the Safe's caps (`ReplacementBlockedByCapsError`); once per operation.
  * - `nonce-mismatch`: the bundler refused a nonce that is not the chain's, or the record was ahead of the chain.
  * - `stalled`: the operation in flight has not landed within `stallAfterBlocks` while the chain's nonce stayed put.
  * - `read-failed`: a fleet read of a Safe failed (fleet mode).
@@ -66,6 +68,7 @@ export type AlertKind =
   | "rpc-error"
   | "read-failed"
   | "gas-cap-below-market"
+  | "replacement-blocked"
   | "nonce-mismatch"
   | "stalled"
   | "feed-broken"
@@ -79,6 +82,7 @@ export const alertKinds: readonly AlertKind[] = [
   "rpc-error",
   "read-failed",
   "gas-cap-below-market",
+  "replacement-blocked",
   "nonce-mismatch",
   "stalled",
   "feed-broken",

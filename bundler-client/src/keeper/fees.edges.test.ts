@@ -36,6 +36,7 @@ const pendingAt = (nonce: bigint, fees: Fees, sentBlock = 90n): PendingOperation
   sponsored: true,
   attempts: 1,
   triggerBlock: `${sentBlock}`,
+  triggerAt: 0,
 })
 const PLAN = { subAccounts: [], actions: [] } as never
 
@@ -69,7 +70,8 @@ describe("fee edges: priceUserOperation", () => {
     const previous = { maxFeePerGas: 45_454_545_455n, maxPriorityFeePerGas: gwei(1) }
     expect(altoReplaces(caps, previous)).toBe(true)
     const d = priceUserOperation({ market: { maxFeePerGas: gwei(30), maxPriorityFeePerGas: gwei(1) }, caps, previous, bumpPercent: 20 })
-    expect(d.fees).toEqual(caps)
+    // The max fee at its cap (the rounded-up bump would be a wei above it), the tip bumped by the keeper's 20%.
+    expect(d.fees).toEqual({ maxFeePerGas: caps.maxFeePerGas, maxPriorityFeePerGas: gwei(1.2) })
     expect(d.replaces).toBe(true)
   })
 

@@ -3,9 +3,20 @@ import type { UserOperationFees } from "./clients.js"
 /**
  * The bundler's same-nonce replacement rule, in percent: a UserOperation replaces one of the same sender and nonce only
  * if BOTH `maxFeePerGas` and `maxPriorityFeePerGas` are at least this much higher (ERC-7562's mempool rule; Alto
- * 0.0.20 `mempool.ts`: `>= old x 110 / 100` on both fields).
+ * 0.0.20 `mempool.add`: `>= scaleBigIntByPercent(old, 110n)`, i.e. `old x 110n / 100n` rounded down, on both fields).
  */
 export const REPLACEMENT_BUMP_PERCENT = 10
+
+/**
+ * The least each fee of a replacement of `previous` must be for the bundler to take it: `previous x (100 + rule) / 100`,
+ * rounded down as Alto computes it (a fee exactly there replaces; 0 stays 0). Wei per gas.
+ *
+ * @param previous - The fees of the operation in the bundler's mempool at that sender and nonce.
+ * @param rule - The bundler's replacement rule in percent ({@link REPLACEMENT_BUMP_PERCENT}).
+ */
+export function replacementMinimum(previous: UserOperationFees, rule = REPLACEMENT_BUMP_PERCENT): UserOperationFees {
+  return { maxFeePerGas: (previous.maxFeePerGas * BigInt(100 + rule)) / 100n, maxPriorityFeePerGas: (previous.maxPriorityFeePerGas * BigInt(100 + rule)) / 100n }
+}
 
 /** The Safe's on-chain fee caps (`AutomationConfig.maxFeePerGas` / `maxPriorityFeePerGas`), in wei per gas. */
 export type FeeCaps = UserOperationFees
@@ -24,6 +35,8 @@ export type FeeDecision = {
   replaces: boolean
   /** Why a replacement does not clear the rule (both numbers), when it does not. */
   reason?: string | undefined
+  /** A replacement that does not clear the rule: the least fees the bundler takes ({@link replacementMinimum}). */
+  need?: UserOperationFees | undefined
 }
 
 const scale = (value: bigint, percent: number) => (value * BigInt(100 + percent) + 99n) / 100n // rounded up
@@ -34,9 +47,10 @@ const max = (a: bigint, b: bigint) => (a > b ? a : b)
  * The fees of a keeper UserOperation: the market's, clipped to the Safe's caps (the module rejects a signed operation
  * above them in validation, `GasFieldAboveCap`), with `maxPriorityFeePerGas <= maxFeePerGas`.
  *
- * A replacement of `previous` (same nonce) takes `max(market, previous x (100 + bumpPercent)%)` per field, clipped to
- * the caps; `replaces` tells whether both fields clear the bundler's replacement rule
- * (`previous x (100 + REPLACEMENT_BUMP_PERCENT)%`, rounded up), else it goes out at the caps flagged `replaces: false`
+ * A replacement of `previous` (same nonce) takes `max(market, previous x (100 + bumpPercent)%)` per field (rounded up),
+ * clipped to the caps; `replaces` tells whether both fields clear the bundler's replacement rule exactly as the bundler
+ * computes it ({@link replacementMinimum}: rounded down, so fees at a cap a fraction of a wei below the rounded-up bump
+ * still replace), else it goes out at the caps flagged `replaces: false`
  * (see {@link FeeDecision}). A stuck deleverage (`urgent`) is repriced straight to
  * the caps, the most the Safe allows, so it lands in a spike as early as the Safe permits.
  *
@@ -69,8 +83,8 @@ export function priceUserOperation(parameters: {
   const maxPriorityFeePerGas = min(min(wantTip, caps.maxPriorityFeePerGas), maxFeePerGas)
   const fees = { maxFeePerGas, maxPriorityFeePerGas }
   if (!previous) return { fees, capped, replaces: false }
-  const needFee = scale(previous.maxFeePerGas, rule)
-  const needTip = scale(previous.maxPriorityFeePerGas, rule)
+  const need = replacementMinimum(previous, rule)
+  const { maxFeePerGas: needFee, maxPriorityFeePerGas: needTip } = need
   if (maxFeePerGas >= needFee && maxPriorityFeePerGas >= needTip) return { fees, capped, replaces: true }
   // Cannot outbid it within the caps: go out at the caps, the most the Safe allows.
   return {
@@ -78,6 +92,7 @@ export function priceUserOperation(parameters: {
     // Only the market above a cap is `capped` (the gas-cap-below-market alert); a bump past the caps is `replaces: false`.
     capped,
     replaces: false,
+    need,
     reason:
       `a replacement needs maxFeePerGas >= ${needFee} and maxPriorityFeePerGas >= ${needTip} (+${rule}%), ` +
       `the Safe's caps allow ${caps.maxFeePerGas} and ${caps.maxPriorityFeePerGas}`,

@@ -17,6 +17,10 @@ export {
   SelfPayNotAllowedError,
   type DemoUnavailableErrorType,
   DemoUnavailableError,
+  type GasCapBelowMarketErrorType,
+  GasCapBelowMarketError,
+  type ReplacementBlockedByCapsErrorType,
+  ReplacementBlockedByCapsError,
 } from "./errors.js"
 export {
   KeeperMetrics,

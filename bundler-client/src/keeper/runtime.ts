@@ -36,6 +36,11 @@ export type SafeRuntime = {
    * charge kept for good would shrink every later rescue.
    */
   paymasterTokenCharge?: { charge: bigint; block: bigint } | undefined
+  /**
+   * The operation in flight (its nonce, and the block it was first sent in) whose replacement the Safe's fee caps block:
+   * `replacement-blocked` is alerted once per operation, not at every resend.
+   */
+  replacementBlocked?: string | undefined
   /** The last plan clamped to nothing (`nothing-to-send` alerted once until a plan survives the clamp again). */
   clampedAway?: boolean | undefined
   lastSeen?: { block: bigint; timestamp: number } | undefined

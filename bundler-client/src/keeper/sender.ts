@@ -18,7 +18,7 @@ import type { Plan } from "../solver/types.js"
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
-import { GasCapBelowMarketError, NonceMismatchError, SelfPayNotAllowedError } from "./errors.js"
+import { GasCapBelowMarketError, NonceMismatchError, ReplacementBlockedByCapsError, SelfPayNotAllowedError } from "./errors.js"
 import { type KeeperEvents, shortMessage } from "./events.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
@@ -73,16 +73,26 @@ export class RebalanceSender {
     const previous = replace ? { maxFeePerGas: BigInt(replace.maxFeePerGas), maxPriorityFeePerGas: BigInt(replace.maxPriorityFeePerGas) } : undefined
     const priced = priceUserOperation({ market, caps, previous, bumpPercent: config.feeBumpPercent, urgent })
     if (priced.capped) {
+      // Each field above its cap, with both numbers (a field within its cap is not named as above it).
+      const above = [
+        market.maxFeePerGas > caps.maxFeePerGas ? `maxFeePerGas ${market.maxFeePerGas} wei > cap ${caps.maxFeePerGas} wei` : undefined,
+        market.maxPriorityFeePerGas > caps.maxPriorityFeePerGas ? `maxPriorityFeePerGas ${market.maxPriorityFeePerGas} wei > cap ${caps.maxPriorityFeePerGas} wei` : undefined,
+      ].filter((x) => x !== undefined)
       const message =
-        `the market's fees are above the Safe's caps: maxFeePerGas ${market.maxFeePerGas} wei > cap ${caps.maxFeePerGas} wei ` +
-        `or maxPriorityFeePerGas ${market.maxPriorityFeePerGas} wei > cap ${caps.maxPriorityFeePerGas} wei; ` +
+        `the market's fees are above the Safe's caps: ${above.join(" and ")}; ` +
         "the operation is priced at the caps and may wait for fees to fall (raise them with setAutomationConfig)"
       events.alert(safe, block, "gas-cap-below-market", new GasCapBelowMarketError({ safe, market, caps, message }))
     }
-    if (replace && !priced.replaces)
+    if (replace && previous && !priced.replaces) {
       // At the caps: this resend cannot outbid the one in flight. The bundler takes it only if it dropped that one;
-      // otherwise it answers AA25 and the keeper keeps tracking the operation already there.
+      // otherwise it answers AA25 and the keeper keeps tracking the operation already there. Alerted once per operation.
       logger.warn({ safe, nonce: nonce.toString(), reason: priced.reason }, "operation in flight already priced at the Safe's caps; resending at the caps")
+      const key = `${nonce}@${replace.firstSentBlock ?? replace.sentBlock}`
+      if (rt.replacementBlocked !== key) {
+        rt.replacementBlocked = key
+        events.alert(safe, block, "replacement-blocked", new ReplacementBlockedByCapsError({ safe, nonce, previous, need: priced.need ?? previous, caps }))
+      }
+    }
     const fees = priced.fees
     const attempt = (replace?.attempts ?? 0) + 1
     const intent: PendingOperation = {
