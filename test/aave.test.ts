@@ -11,9 +11,13 @@ import {
   createWalletClient,
   http,
   maxUint256,
+  encodeErrorResult,
+  parseAbi,
   parseEther,
   parseUnits,
 } from "viem"
+import { VenueRefusedError, decodeModuleError, getLeverageError, toModuleError } from "@levpilot/sdk/errors"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import {
@@ -25,6 +29,7 @@ import {
   aaveReserveParameters,
   aaveV3AdapterAbi,
   deployAaveStack,
+  poolConfiguratorAbi,
 } from "@levpilot/devnet/aave"
 import { type Devnet, startDevnet } from "@levpilot/devnet"
 import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "@levpilot/devnet/leverage"
@@ -186,5 +191,51 @@ describe("Aave v3 on the devnet (@aave/core-v3 1.19.3 artifacts)", () => {
     expect(again).toEqual(aave)
     expect(await publicClient.getTransactionCount({ address: deployer.account.address })).toBe(nonce)
     expect(await publicClient.getBlockNumber({ cacheTime: 0 })).toBe(block)
+  })
+})
+
+// Issue 17 review (rev17c) item 3: the SDK names a venue's refusal from the real contracts' revert data.
+describe("VenueRefusedError from the real Aave v3 contracts' revert data", () => {
+  /** The raw revert data of a failed read or simulation. */
+  const revertData = (error: unknown): Hex => {
+    let data: Hex | undefined
+    ;(error as { walk: (fn: (e: unknown) => boolean) => unknown }).walk((e) => {
+      const d = (e as { raw?: unknown; data?: unknown }).raw ?? (e as { data?: unknown }).data
+      if (typeof d === "string" && d.startsWith("0x")) data = d as Hex
+      return false
+    })
+    if (!data) throw new Error("no revert data")
+    return data
+  }
+  const caught = async (p: Promise<unknown>) => p.then(() => { throw new Error("did not revert") }, (e: unknown) => e)
+
+  test("the adapter's EModeMismatch (an account outside the market's e-mode category) and the router's FlashLiquidityShort", async () => {
+    const e = getLeverageError(await caught(publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "health", args: [aave.markets.wstethWethEMode, user.account.address] })))
+    expect(e).toBeInstanceOf(VenueRefusedError)
+    expect([(e as VenueRefusedError).errorName, (e as VenueRefusedError).source, (e as VenueRefusedError).args.expected]).toEqual(["EModeMismatch", "adapter", 1])
+    const routerAbi = parseAbi(["function FLASH_ROUTER() view returns (address)", "function flashWithCallback(address asset, uint256 amount, bool repay, bytes data)"])
+    const router = await publicClient.readContract({ address: aave.adapter, abi: routerAbi, functionName: "FLASH_ROUTER" })
+    const flash = await caught(publicClient.simulateContract({ address: router, abi: routerAbi, functionName: "flashWithCallback", args: [aave.tokens.usdc, 10n ** 30n, false, "0x"], account: user.account.address }))
+    const data = revertData(flash)
+    // Wrapped as the module wraps it when the router is a plan's callback action.
+    const named = toModuleError(decodeModuleError(encodeErrorResult({ abi: leverageModuleAbi, errorName: "ActionFailed", args: [0n, data] } as never)) as never) as VenueRefusedError
+    expect(named).toBeInstanceOf(VenueRefusedError)
+    expect([named.errorName, named.source, named.index, named.args.amount]).toEqual(["FlashLiquidityShort", "flash-router", 0, 10n ** 30n])
+  })
+
+  test("the pool's Error('29') on a paused reserve is RESERVE_PAUSED, Error('28') on a frozen one RESERVE_FROZEN", async () => {
+    const configurator = (await publicClient.readContract({ address: aave.poolAddressesProvider, abi: parseAbi(["function getPoolConfigurator() view returns (address)"]), functionName: "getPoolConfigurator" })) as Address
+    const attempt = async () => {
+      await send(deployer, { address: aave.tokens.weth, abi: testTokenAbi, functionName: "mint", args: [user.account.address, parseEther("1")] })
+      return revertData(await caught(publicClient.simulateContract({ address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [aave.tokens.weth, parseEther("1"), user.account.address, 0], account: user.account.address })))
+    }
+    const wrap = (data: Hex) => toModuleError(decodeModuleError(encodeErrorResult({ abi: leverageModuleAbi, errorName: "ActionFailed", args: [3n, data] } as never)) as never) as VenueRefusedError
+    for (const [fn, code, name] of [["setReservePause", "29", "RESERVE_PAUSED"], ["setReserveFreeze", "28", "RESERVE_FROZEN"]] as const) {
+      await send(deployer, { address: configurator, abi: poolConfiguratorAbi, functionName: fn, args: [aave.tokens.weth, true] })
+      const v = wrap(await attempt())
+      await send(deployer, { address: configurator, abi: poolConfiguratorAbi, functionName: fn, args: [aave.tokens.weth, false] })
+      expect(v).toBeInstanceOf(VenueRefusedError)
+      expect([v.code, v.errorName, v.source, v.index]).toEqual([code, name, "venue", 3])
+    }
   })
 })
