@@ -16,7 +16,7 @@ import { ADAPTER, SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } f
 const A = `0x${"a1".repeat(32)}` as Hex
 const B = `0x${"b2".repeat(32)}` as Hex
 const C = `0x${"c3".repeat(32)}` as Hex
-const snapshotOf = (state: ReturnType<typeof stepSafeState>) =>
+const snapshotOf = (state: unknown) =>
   portfolioOf(state as never, { blockNumber: 100n, timestamp: 1_700_000_000n, risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
 /** The SDK's error for a revert `ActionFailed(index, reason)` as a bundler's simulation returns it. */
 const simulationFailed = (index: number, reason: Hex) =>

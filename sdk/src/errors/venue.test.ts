@@ -21,7 +21,7 @@ describe("the SDK's Aave error tables match the compiled contracts and @aave/cor
   test("every AaveV3Adapter and AaveFlashLoanRouter error of the forge artifacts is in the SDK's ABIs, same selector", () => {
     const ours = new Set([...aaveAdapterErrorsAbi, ...aaveFlashRouterErrorsAbi].map((e) => toFunctionSelector(signature(e))))
     for (const path of ["out/AaveV3Adapter.sol/AaveV3Adapter.json", "out/AaveFlashLoanRouter.sol/AaveFlashLoanRouter.json"])
-      for (const e of artifactErrors(path) as { name: string; inputs: { type: string }[] }[]) {
+      for (const e of artifactErrors(path) as unknown as { name: string; inputs: { type: string }[] }[]) {
         if (e.name === "SafeERC20FailedOperation") continue // OpenZeppelin's, not the venue's
         expect(ours.has(toFunctionSelector(signature(e))), `${path}: ${signature(e)}`).toBe(true)
       }
