@@ -18,6 +18,7 @@ import {
 } from "viem"
 import { VenueRefusedError, decodeModuleError, getLeverageError, toModuleError } from "@levpilot/sdk/errors"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
+import { readAaveLimits } from "../bundler-client/src/keeper/aaveLimits"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import {
@@ -237,5 +238,40 @@ describe("VenueRefusedError from the real Aave v3 contracts' revert data", () =>
       expect(v).toBeInstanceOf(VenueRefusedError)
       expect([v.code, v.errorName, v.source, v.index]).toEqual([code, name, "venue", 3])
     }
+  })
+})
+
+// Issue 17 review (rev17c) items 1 and 2, on the real Pool: the keeper's read bounds a withdrawal of the scope's reserve
+// by the Safe's own aToken balance of it (`collateralHeld`), below the account-wide weighted collateral when the account
+// holds several collateral reserves, and reads the user configuration bitmap: a reserve switched off counts nothing.
+describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral account, a reserve switched off as collateral", () => {
+  test("WETH + WBTC supplied: collateralHeld is the aWETH balance, below the frame's collateral; WBTC switched off: held 0, no supply room", async () => {
+    const owner = createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(devnet.keys.spare[2]), pollingInterval: 50 })
+    const account = owner.account.address
+    for (const [token, amount] of [[aave.tokens.weth, parseEther("2")], [aave.tokens.wbtc, parseUnits("0.2", 8)]] as const) {
+      await send(deployer, { address: token, abi: testTokenAbi, functionName: "mint", args: [account, amount] })
+      await send(owner, { address: token, abi: testTokenAbi, functionName: "approve", args: [aave.pool, maxUint256] })
+      await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [token, amount, account, 0] })
+    }
+    const deployment = { adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } } as never
+    const sub = (market: Hex, id: string) => ({ subAccount: id, policy: { adapter: aave.adapter, market } }) as never
+    const WETH_ID = `0x${"e1".repeat(32)}`
+    const WBTC_ID = `0x${"b1".repeat(32)}`
+    const read = () => readAaveLimits(publicClient, deployment, [sub(aave.markets.wethUsdc, WETH_ID), sub(aave.markets.wbtcUsdc, WBTC_ID)], account)
+    const aTokenOf = async (asset: Address) => ((await publicClient.readContract({ address: aave.pool, abi: parseAbi(["struct R { uint256 c; uint128 a; uint128 b; uint128 d; uint128 e; uint128 f; uint40 g; uint16 id; address aToken; address s; address v; address i; uint128 t; uint128 u; uint128 w; }", "function getReserveData(address) view returns (R)"]), functionName: "getReserveData", args: [asset] })) as { aToken: Address }).aToken
+    const aWeth = await publicClient.readContract({ address: await aTokenOf(aave.tokens.weth), abi: testTokenAbi, functionName: "balanceOf", args: [account] })
+    const before = await read()
+    expect(before[WETH_ID]?.collateralHeld).toBe(aWeth)
+    const frame = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account] })
+    expect(frame.collateral).toBeGreaterThan(aWeth) // the WBTC counts in the frame's collateral, not in what WETH can be withdrawn
+    expect(before[WBTC_ID]?.collateralHeld).toBeGreaterThan(0n)
+    await send(owner, { address: aave.pool, abi: parseAbi(["function setUserUseReserveAsCollateral(address asset, bool useAsCollateral)"]), functionName: "setUserUseReserveAsCollateral", args: [aave.tokens.wbtc, false] })
+    const after = await read()
+    expect(after[WBTC_ID]?.collateralHeld).toBe(0n)
+    expect([after[WBTC_ID]?.collateral.suppliable, after[WBTC_ID]?.collateral.withdrawable]).toEqual([0n, 0n])
+    expect(after[WETH_ID]?.collateralHeld).toBe(aWeth)
+    // Aave counts nothing of it: the frame's collateral is now the WETH alone (rounded down).
+    const alone = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account] })
+    expect(alone.collateral <= aWeth && aWeth - alone.collateral < 10n ** 12n).toBe(true)
   })
 })
