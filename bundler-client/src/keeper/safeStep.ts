@@ -324,7 +324,9 @@ export class SafeStep {
         return
       } catch (error) {
         const sent = attempt.plan
-        const failing = sent === undefined || replace !== undefined || sent.subAccounts.length < 2 ? undefined : failingSubAccountOf(error, sent)
+        // A token paymaster's pre-charge leaving the plan short is not one sub-account's failure (`run` plans again).
+        const charged = paymasterChargeOf(error) !== undefined
+        const failing = sent === undefined || replace !== undefined || charged || sent.subAccounts.length < 2 ? undefined : failingSubAccountOf(error, sent)
         if (failing === undefined || excluded.has(failing.id)) throw error
         excluded.add(failing.id)
         const venue = venues.get(failing.id) ?? "unknown"
