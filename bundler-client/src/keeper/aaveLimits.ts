@@ -129,8 +129,9 @@ export function aaveCollateralOf({ balance, userConfiguration, reserveId }: { ba
 /**
  * Reads the limits of every Aave v3 sub-account of `safe` (the policy's adapter is `deployment.adapters.aaveV3`): the
  * market id decoded by the adapter (`marketParams`), what a repayment clears (`maxRepayable(market, safe)`) and the
- * liquidation incentive (`liquidationIncentiveFactor(market)`), the pool's flash premium (`FLASHLOAN_PREMIUM_TOTAL`), each
- * reserve's `getReserveData`, the aToken's underlying balance and supply, the debt tokens' supply; three batched rounds.
+ * liquidation incentive (`liquidationIncentiveFactor(market)`), the pool's flash premium (`FLASHLOAN_PREMIUM_TOTAL`) and
+ * the Safe's user configuration (`getUserConfiguration`), each reserve's `getReserveData`, the aToken's underlying
+ * balance, its supply and the Safe's balance of it (`collateralHeld`), the debt tokens' supply; four batched rounds.
  * Sub-accounts on other venues, or whose reserve reads fail, are left out (no limit known).
  *
  * @returns Limits by lower-case sub-account id; `{}` without an Aave sub-account (no RPC request).
