@@ -317,10 +317,12 @@ export class SafeStep {
     // alert naming it (`venue-refused` for a venue's refusal, else `send-failed`), instead of sending nothing for all.
     // Never for a replacement (its nonce's fate is the tracker's) nor for a plan of one sub-account (nothing is left).
     const excluded = new Set<string>()
+    const refusedNow = new Set<string>()
     for (;;) {
       const attempt: { plan?: ChainPlan | undefined } = {}
       try {
         await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt)
+        rt.refused = refusedNow
         return
       } catch (error) {
         const sent = attempt.plan
@@ -331,7 +333,10 @@ export class SafeStep {
         excluded.add(failing.id)
         const venue = venues.get(failing.id) ?? "unknown"
         const refused = findVenueRefusal(error)
-        events.alert(safe, block, refused ? "venue-refused" : "send-failed", new SubAccountRefusedError({ safe, subAccount: failing.id, venue, stage: "plan", refusal: failing.refusal, cause: error as Error }))
+        // One alert per outage: a sub-account left out for the same refusal at the last step is only logged.
+        const key = `${failing.id}|${failing.refusal}`
+        refusedNow.add(key)
+        if (!rt.refused?.has(key)) events.alert(safe, block, refused ? "venue-refused" : "send-failed", new SubAccountRefusedError({ safe, subAccount: failing.id, venue, stage: "plan", refusal: failing.refusal, cause: error as Error }))
         logger.warn({ safe, block: Number(block), subAccount: failing.id, venue, refusal: failing.refusal }, "plan refused because of one sub-account; planning again without it in this block")
       }
     }

@@ -72,6 +72,30 @@ describe("a plan over several sub-accounts refused because of one of them: plann
     expect(alerts[0]?.[1]).toContain(B)
   })
 
+  test("the refusal lasts: the next block sends A alone again without a second alert; once B's part passes, a new refusal alerts again", async () => {
+    let refuse = true
+    const sent: ChainPlan[] = []
+    const sender = {
+      send: async (_rt: unknown, _block: bigint, plan: ChainPlan) => {
+        sent.push(plan)
+        const index = plan.actions.findIndex((a) => plan.subAccounts[a.subAccount] === B)
+        if (refuse && index >= 0) throw simulationFailed(index, aaveCode("29"))
+      },
+    }
+    const { step, events } = stepHarness(undefined, { sender })
+    const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
+    const snapshot = () => snapshotOf(stepSafeState([stepSub(A, USDC, 1.02, "below"), stepSub(B, USDC, 1.03, "below")]))
+    await step.run(rt, 100n, { snapshot: snapshot() })
+    await step.run(rt, 101n, { snapshot: snapshot() })
+    expect(sent.map((p) => p.subAccounts)).toEqual([[A, B], [A], [A, B], [A]])
+    expect(events.filter((e) => e.type === "alert")).toHaveLength(1)
+    refuse = false
+    await step.run(rt, 102n, { snapshot: snapshot() })
+    refuse = true
+    await step.run(rt, 103n, { snapshot: snapshot() })
+    expect(events.filter((e) => e.type === "alert")).toHaveLength(2)
+  })
+
   test("a module refusal naming B's action (ActionFailed with unknown data): A is sent alone, a send-failed alert names B; the failing part alone is not retried", async () => {
     const { sender, sent } = refusingSender([B], (_p, i) => simulationFailed(i, "0xdeadbeef"))
     const { step, events } = stepHarness(undefined, { sender })
