@@ -11,9 +11,14 @@ import {
   createWalletClient,
   http,
   maxUint256,
+  encodeErrorResult,
+  parseAbi,
   parseEther,
   parseUnits,
 } from "viem"
+import { VenueRefusedError, decodeModuleError, getLeverageError, toModuleError } from "@levpilot/sdk/errors"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
+import { readAaveLimits } from "../bundler-client/src/keeper/aaveLimits"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import {
@@ -25,6 +30,7 @@ import {
   aaveReserveParameters,
   aaveV3AdapterAbi,
   deployAaveStack,
+  poolConfiguratorAbi,
 } from "@levpilot/devnet/aave"
 import { type Devnet, startDevnet } from "@levpilot/devnet"
 import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "@levpilot/devnet/leverage"
@@ -186,5 +192,86 @@ describe("Aave v3 on the devnet (@aave/core-v3 1.19.3 artifacts)", () => {
     expect(again).toEqual(aave)
     expect(await publicClient.getTransactionCount({ address: deployer.account.address })).toBe(nonce)
     expect(await publicClient.getBlockNumber({ cacheTime: 0 })).toBe(block)
+  })
+})
+
+// Issue 17 review (rev17c) item 3: the SDK names a venue's refusal from the real contracts' revert data.
+describe("VenueRefusedError from the real Aave v3 contracts' revert data", () => {
+  /** The raw revert data of a failed read or simulation. */
+  const revertData = (error: unknown): Hex => {
+    let data: Hex | undefined
+    ;(error as { walk: (fn: (e: unknown) => boolean) => unknown }).walk((e) => {
+      const d = (e as { raw?: unknown; data?: unknown }).raw ?? (e as { data?: unknown }).data
+      if (typeof d === "string" && d.startsWith("0x")) data = d as Hex
+      return false
+    })
+    if (!data) throw new Error("no revert data")
+    return data
+  }
+  const caught = async (p: Promise<unknown>) => p.then(() => { throw new Error("did not revert") }, (e: unknown) => e)
+
+  test("the adapter's EModeMismatch (an account outside the market's e-mode category) and the router's FlashLiquidityShort", async () => {
+    const e = getLeverageError(await caught(publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "health", args: [aave.markets.wstethWethEMode, user.account.address] })))
+    expect(e).toBeInstanceOf(VenueRefusedError)
+    expect([(e as VenueRefusedError).errorName, (e as VenueRefusedError).source, (e as VenueRefusedError).args.expected]).toEqual(["EModeMismatch", "adapter", 1])
+    const routerAbi = parseAbi(["function FLASH_ROUTER() view returns (address)", "function flashWithCallback(address asset, uint256 amount, bool repay, bytes data)"])
+    const router = await publicClient.readContract({ address: aave.adapter, abi: routerAbi, functionName: "FLASH_ROUTER" })
+    const flash = await caught(publicClient.simulateContract({ address: router, abi: routerAbi, functionName: "flashWithCallback", args: [aave.tokens.usdc, 10n ** 30n, false, "0x"], account: user.account.address }))
+    const data = revertData(flash)
+    // Wrapped as the module wraps it when the router is a plan's callback action.
+    const named = toModuleError(decodeModuleError(encodeErrorResult({ abi: leverageModuleAbi, errorName: "ActionFailed", args: [0n, data] } as never)) as never) as VenueRefusedError
+    expect(named).toBeInstanceOf(VenueRefusedError)
+    expect([named.errorName, named.source, named.index, named.args.amount]).toEqual(["FlashLiquidityShort", "flash-router", 0, 10n ** 30n])
+  })
+
+  test("the pool's Error('29') on a paused reserve is RESERVE_PAUSED, Error('28') on a frozen one RESERVE_FROZEN", async () => {
+    const configurator = (await publicClient.readContract({ address: aave.poolAddressesProvider, abi: parseAbi(["function getPoolConfigurator() view returns (address)"]), functionName: "getPoolConfigurator" })) as Address
+    const attempt = async () => {
+      await send(deployer, { address: aave.tokens.weth, abi: testTokenAbi, functionName: "mint", args: [user.account.address, parseEther("1")] })
+      return revertData(await caught(publicClient.simulateContract({ address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [aave.tokens.weth, parseEther("1"), user.account.address, 0], account: user.account.address })))
+    }
+    const wrap = (data: Hex) => toModuleError(decodeModuleError(encodeErrorResult({ abi: leverageModuleAbi, errorName: "ActionFailed", args: [3n, data] } as never)) as never) as VenueRefusedError
+    for (const [fn, code, name] of [["setReservePause", "29", "RESERVE_PAUSED"], ["setReserveFreeze", "28", "RESERVE_FROZEN"]] as const) {
+      await send(deployer, { address: configurator, abi: poolConfiguratorAbi, functionName: fn, args: [aave.tokens.weth, true] })
+      const v = wrap(await attempt())
+      await send(deployer, { address: configurator, abi: poolConfiguratorAbi, functionName: fn, args: [aave.tokens.weth, false] })
+      expect(v).toBeInstanceOf(VenueRefusedError)
+      expect([v.code, v.errorName, v.source, v.index]).toEqual([code, name, "venue", 3])
+    }
+  })
+})
+
+// Issue 17 review (rev17c) items 1 and 2, on the real Pool: the keeper's read bounds a withdrawal of the scope's reserve
+// by the Safe's own aToken balance of it (`collateralHeld`), below the account-wide weighted collateral when the account
+// holds several collateral reserves, and reads the user configuration bitmap: a reserve switched off counts nothing.
+describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral account, a reserve switched off as collateral", () => {
+  test("WETH + WBTC supplied: collateralHeld is the aWETH balance, below the frame's collateral; WBTC switched off: held 0, no supply room", async () => {
+    const owner = createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(devnet.keys.spare[2]), pollingInterval: 50 })
+    const account = owner.account.address
+    for (const [token, amount] of [[aave.tokens.weth, parseEther("2")], [aave.tokens.wbtc, parseUnits("0.2", 8)]] as const) {
+      await send(deployer, { address: token, abi: testTokenAbi, functionName: "mint", args: [account, amount] })
+      await send(owner, { address: token, abi: testTokenAbi, functionName: "approve", args: [aave.pool, maxUint256] })
+      await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [token, amount, account, 0] })
+    }
+    const deployment = { adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } } as never
+    const sub = (market: Hex, id: string) => ({ subAccount: id, policy: { adapter: aave.adapter, market } }) as never
+    const WETH_ID = `0x${"e1".repeat(32)}`
+    const WBTC_ID = `0x${"b1".repeat(32)}`
+    const read = () => readAaveLimits(publicClient, deployment, [sub(aave.markets.wethUsdc, WETH_ID), sub(aave.markets.wbtcUsdc, WBTC_ID)], account)
+    const aTokenOf = async (asset: Address) => ((await publicClient.readContract({ address: aave.pool, abi: parseAbi(["struct R { uint256 c; uint128 a; uint128 b; uint128 d; uint128 e; uint128 f; uint40 g; uint16 id; address aToken; address s; address v; address i; uint128 t; uint128 u; uint128 w; }", "function getReserveData(address) view returns (R)"]), functionName: "getReserveData", args: [asset] })) as { aToken: Address }).aToken
+    const aWeth = await publicClient.readContract({ address: await aTokenOf(aave.tokens.weth), abi: testTokenAbi, functionName: "balanceOf", args: [account] })
+    const before = await read()
+    expect(before[WETH_ID]?.collateralHeld).toBe(aWeth)
+    const frame = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account] })
+    expect(frame.collateral).toBeGreaterThan(aWeth) // the WBTC counts in the frame's collateral, not in what WETH can be withdrawn
+    expect(before[WBTC_ID]?.collateralHeld).toBeGreaterThan(0n)
+    await send(owner, { address: aave.pool, abi: parseAbi(["function setUserUseReserveAsCollateral(address asset, bool useAsCollateral)"]), functionName: "setUserUseReserveAsCollateral", args: [aave.tokens.wbtc, false] })
+    const after = await read()
+    expect(after[WBTC_ID]?.collateralHeld).toBe(0n)
+    expect([after[WBTC_ID]?.collateral.suppliable, after[WBTC_ID]?.collateral.withdrawable]).toEqual([0n, 0n])
+    expect(after[WETH_ID]?.collateralHeld).toBe(aWeth)
+    // Aave counts nothing of it: the frame's collateral is now the WETH alone (rounded down).
+    const alone = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account] })
+    expect(alone.collateral <= aWeth && aWeth - alone.collateral < 10n ** 12n).toBe(true)
   })
 })

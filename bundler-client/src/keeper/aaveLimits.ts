@@ -77,8 +77,10 @@ const poolAbi = parseAbi([
   "struct ReserveData { ReserveConfigurationMap configuration; uint128 liquidityIndex; uint128 currentLiquidityRate; uint128 variableBorrowIndex; uint128 currentVariableBorrowRate; uint128 currentStableBorrowRate; uint40 lastUpdateTimestamp; uint16 id; address aTokenAddress; address stableDebtTokenAddress; address variableDebtTokenAddress; address interestRateStrategyAddress; uint128 accruedToTreasury; uint128 unbacked; uint128 isolationModeTotalDebt; }",
   "function getReserveData(address asset) view returns (ReserveData)",
   "function FLASHLOAN_PREMIUM_TOTAL() view returns (uint128)",
+  "struct UserConfigurationMap { uint256 data; }",
+  "function getUserConfiguration(address user) view returns (UserConfigurationMap)",
 ])
-type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint }
+type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; id: number; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint }
 
 const poolOf = new Map<string, Address>()
 
@@ -99,13 +101,37 @@ export type AaveSubAccountLimits = {
    * (premium = `percentMul(amount, bps)`, half up); undefined when the read failed (then no swap lane is quoted).
    */
   flashPremiumBps?: bigint | undefined
+  /**
+   * The Safe's aToken balance of the scope's collateral reserve as Aave counts it in the health factor: the balance
+   * while the reserve is enabled as collateral for the Safe (user configuration bit `2 x id + 1`), 0 when it is switched
+   * off (`usageAsCollateralEnabled` false: it counts nothing and the adapter refuses to move it, `CollateralNotEnabled`).
+   * The most a withdrawal (and the sale it funds) of that reserve can take: the sub-account's `collateral` is the
+   * threshold-weighted collateral of every reserve of the account, above this when it holds several. Base units;
+   * undefined when the read failed (then nothing bounds it but `collateral`).
+   */
+  collateralHeld?: bigint | undefined
+}
+
+/**
+ * The Safe's balance of one Aave reserve as collateral, from its aToken balance and `Pool.getUserConfiguration(safe).data`
+ * (UserConfiguration.sol: reserve `id`'s borrowing bit is `2 x id`, its using-as-collateral bit `2 x id + 1`).
+ *
+ * @returns `held`: the balance when enabled as collateral, else 0 (base units); `enabled`: false when the Safe holds some
+ * that is switched off (a supply to it is then refused: `CollateralNotEnabled`); a zero balance counts as enabled (Aave
+ * enables a first supply as collateral).
+ */
+export function aaveCollateralOf({ balance, userConfiguration, reserveId }: { balance: bigint; userConfiguration: bigint; reserveId: number }): { held: bigint; enabled: boolean } {
+  const using = bit(userConfiguration, 2 * reserveId + 1)
+  if (balance === 0n) return { held: 0n, enabled: true }
+  return using ? { held: balance, enabled: true } : { held: 0n, enabled: false }
 }
 
 /**
  * Reads the limits of every Aave v3 sub-account of `safe` (the policy's adapter is `deployment.adapters.aaveV3`): the
  * market id decoded by the adapter (`marketParams`), what a repayment clears (`maxRepayable(market, safe)`) and the
- * liquidation incentive (`liquidationIncentiveFactor(market)`), the pool's flash premium (`FLASHLOAN_PREMIUM_TOTAL`), each
- * reserve's `getReserveData`, the aToken's underlying balance and supply, the debt tokens' supply; three batched rounds.
+ * liquidation incentive (`liquidationIncentiveFactor(market)`), the pool's flash premium (`FLASHLOAN_PREMIUM_TOTAL`) and
+ * the Safe's user configuration (`getUserConfiguration`), each reserve's `getReserveData`, the aToken's underlying
+ * balance, its supply and the Safe's balance of it (`collateralHeld`), the debt tokens' supply; four batched rounds.
  * Sub-accounts on other venues, or whose reserve reads fail, are left out (no limit known).
  *
  * @returns Limits by lower-case sub-account id; `{}` without an Aave sub-account (no RPC request).
@@ -136,9 +162,14 @@ export async function readAaveLimits(
       { address: adapter, abi: adapterAbi, functionName: "liquidationIncentiveFactor", args: [s.policy.market as Hex] } as const,
     ]),
   )
-  // The premium is read from the pool at every snapshot (the pool admin can change it), never assumed.
-  const [premiumRead] = await readMany(client, deployment, [{ address: pool, abi: poolAbi, functionName: "FLASHLOAN_PREMIUM_TOTAL" } as const])
+  // The premium is read from the pool at every snapshot (the pool admin can change it), never assumed; the Safe's user
+  // configuration (which reserves it uses as collateral) with it.
+  const [premiumRead, userConfigRead] = await readMany(client, deployment, [
+    { address: pool, abi: poolAbi, functionName: "FLASHLOAN_PREMIUM_TOTAL" } as const,
+    { address: pool, abi: poolAbi, functionName: "getUserConfiguration", args: [safe] } as const,
+  ])
   const flashPremiumBps = resultOf<bigint>(premiumRead)
+  const userConfiguration = resultOf<{ data: bigint }>(userConfigRead)?.data
   const pairs = subs.map((_, i) => resultOf<readonly [Address, Address, number]>(params[3 * i]))
   const repayable = subs.map((_, i) => resultOf<bigint>(params[3 * i + 1]))
   const incentives = subs.map((_, i) => resultOf<bigint>(params[3 * i + 2]))
@@ -156,25 +187,33 @@ export async function readAaveLimits(
         { address: r.aTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
         { address: r.variableDebtTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
         { address: r.stableDebtTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
+        // The Safe's own aToken balance of the reserve (what a withdrawal of it can take).
+        { address: r.aTokenAddress, abi: erc20Abi, functionName: "balanceOf", args: [safe] } as const,
       ]
     }),
   )
   const limits = new Map<string, AaveReserveLimits>()
+  const held = new Map<string, { held: bigint; enabled: boolean }>()
   let k = 0
   assets.forEach((a, i) => {
     const r = reserves[i]
     if (!r) return
-    const [liquidity, supply, variable, stable] = [0, 1, 2, 3].map((n) => resultOf<bigint>(balances[k + n]))
-    k += 4
+    const [liquidity, supply, variable, stable, own] = [0, 1, 2, 3, 4].map((n) => resultOf<bigint>(balances[k + n]))
+    k += 5
+    if (own !== undefined && userConfiguration !== undefined) held.set(a, aaveCollateralOf({ balance: own, userConfiguration, reserveId: Number(r.id) }))
     if (liquidity === undefined || supply === undefined || variable === undefined || stable === undefined) return
     limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + stable }))
   })
   const out: Record<string, AaveSubAccountLimits> = {}
   subs.forEach((s, i) => {
     const p = pairs[i]
-    const collateral = p && limits.get(p[0].toLowerCase())
+    let collateral = p && limits.get(p[0].toLowerCase())
     const debt = p && limits.get(p[1].toLowerCase())
-    if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral, repayableDebt: repayable[i], liquidationIncentiveFactor: incentives[i], flashPremiumBps }
+    const own = p && held.get(p[0].toLowerCase())
+    // Held but switched off as collateral: counts nothing in Aave's health factor and the adapter refuses to supply or
+    // withdraw it (CollateralNotEnabled), so the solver gets neither room.
+    if (collateral && own && !own.enabled) collateral = { ...collateral, suppliable: 0n, withdrawable: 0n }
+    if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral, repayableDebt: repayable[i], liquidationIncentiveFactor: incentives[i], flashPremiumBps, collateralHeld: own?.held }
   })
   return out
 }

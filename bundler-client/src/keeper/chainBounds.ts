@@ -38,6 +38,12 @@ export type ChainBounds = {
       suppliable?: bigint | undefined
       /** Aave v3: the collateral reserve's available liquidity (a collateral withdrawal above it reverts); undefined: no limit. */
       withdrawable?: bigint | undefined
+      /**
+       * Aave v3: the Safe's aToken balance of the collateral reserve, 0 when it is switched off as collateral
+       * (`readAaveLimits`' `collateralHeld`). `collateral` is the account's threshold-weighted collateral across all its
+       * reserves: with several, a withdrawal of this reserve (and the sale it funds) is held to this; undefined: no limit.
+       */
+      collateralHeld?: bigint | undefined
     }
   >
 }
@@ -45,12 +51,12 @@ export type ChainBounds = {
 /**
  * One on-chain bound that cut an action of the plan given: `bound` names it (`maxWithdraw` of a pool, the market's free
  * liquidity `borrowable`, the Safe's `balance` at that point, the sub-account's `debt` or `collateral`, an Aave
- * sub-account's `repayable` (maxRepayable), its collateral reserve's `suppliable` (supply-cap room) or `withdrawable`
- * (available liquidity)), `index` is the
+ * sub-account's `repayable` (maxRepayable), its collateral reserve's `suppliable` (supply-cap room), `withdrawable`
+ * (available liquidity) or `collateralHeld` (the Safe's own balance of that reserve)), `index` is the
  * action's index in the plan given, `asked` what the plan asked and `allowed` what the bound left (base units).
  */
 export type BindingBound = {
-  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral" | "repayable" | "suppliable" | "withdrawable"
+  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral" | "repayable" | "suppliable" | "withdrawable" | "collateralHeld"
   index: number
   kind: ActionKind
   subAccount: Hex
@@ -105,7 +111,8 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  *   clamped to what is left of `maxWithdraw`, a borrow to the market's free liquidity, a repay to the loan-token balance
  *   at that point and the debt, a deposit or collateral supply to the balance at that point, a collateral withdrawal to
  *   the collateral. An Aave sub-account's repay is also held to `repayable` (maxRepayable), its collateral supply to
- *   `suppliable` (the supply-cap room) and its collateral withdrawal to `withdrawable` (the reserve's liquidity), each
+ *   `suppliable` (the supply-cap room) and its collateral withdrawal to `withdrawable` (the reserve's liquidity) and
+ *   `collateralHeld` (the Safe's own balance of that reserve, below `collateral` on a multi-collateral account), each
  *   net of the plan's earlier moves, in both walks; in a swap or callback plan what such a cut spend drew on is given
  *   back, the idle balance first, then its sources (a donor's borrow, a pool withdrawal) lowered by it.
  * - Swap and callback plans were sized exactly on the pool and the venue (`settleSwapAmounts`); their swap outputs are
@@ -242,6 +249,7 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
       } else if (a.kind === "WithdrawCollateral") {
         bind("collateral", s.collateral)
         bindOptional("withdrawable", s.withdrawable)
+        bindOptional("collateralHeld", s.collateralHeld)
         s.collateral -= amount
         supplied(s, -amount)
         add(s.collateralToken, amount)
@@ -254,11 +262,12 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
 
 /**
  * An Aave collateral reserve's limits after the sub-account supplies `amount` of it (negative: withdraws): the
- * supply-cap room falls and the available liquidity rises by it.
+ * supply-cap room falls, the available liquidity and the Safe's own balance of the reserve rise by it.
  */
-function supplied(s: { suppliable?: bigint | undefined; withdrawable?: bigint | undefined }, amount: bigint): void {
+function supplied(s: { suppliable?: bigint | undefined; withdrawable?: bigint | undefined; collateralHeld?: bigint | undefined }, amount: bigint): void {
   if (s.suppliable !== undefined) s.suppliable -= amount
   if (s.withdrawable !== undefined) s.withdrawable += amount
+  if (s.collateralHeld !== undefined) s.collateralHeld += amount
 }
 
 /** The token an action takes from the Safe's wallet and the one it brings (lower-case), when known. */
@@ -418,7 +427,7 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
   const collateral = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.collateral]))
   // An Aave sub-account's running limits: what a repayment clears, its collateral reserve's cap room and liquidity.
-  const aave = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, { repayable: s.repayable, suppliable: s.suppliable, withdrawable: s.withdrawable }]))
+  const aave = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, { repayable: s.repayable, suppliable: s.suppliable, withdrawable: s.withdrawable, collateralHeld: s.collateralHeld }]))
   // What a spend's own bound (maxRepayable, a supply-cap room) took off it beyond its lots' cuts.
   const released = actions.map(() => 0n)
   for (const k of order) {
@@ -450,6 +459,7 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     } else if (a.kind === "WithdrawCollateral") {
       bind("collateral", collateral[id])
       bind("withdrawable", limits?.withdrawable)
+      bind("collateralHeld", limits?.collateralHeld)
       if (collateral[id] !== undefined) collateral[id] = (collateral[id] as bigint) - amount
       if (limits) supplied(limits, -amount)
     } else if (limits && (a.kind === "Repay" || a.kind === "RepayWithCallback")) {

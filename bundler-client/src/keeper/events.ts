@@ -59,6 +59,10 @@ export type KeeperEvent =
  *   module's oracle checks (OracleStale, OraclePriceZero, ...; the message names it); the others are managed.
  * - `nothing-to-send`: the solver's plan keeps nothing material once clamped to the chain's bounds (the message names the
  *   binding bound: a market's free liquidity, a pool's `maxWithdraw`, ...); nothing is sent.
+ * - `venue-refused`: a venue refused a sub-account's read or a plan's action (`VenueRefusedError` of the SDK: an Aave
+ *   adapter error such as `EModeMismatch` or `ReservePaused`, a flash-router error such as `FlashLiquidityShort`, an Aave
+ *   pool code such as "29" RESERVE_PAUSED); the message names the sub-account and the venue's error. A plan over several
+ *   sub-accounts refused because of one of them is planned again without it in the same block.
  */
 export type AlertKind =
   | "bundler-unavailable"
@@ -73,6 +77,7 @@ export type AlertKind =
   | "stalled"
   | "feed-broken"
   | "nothing-to-send"
+  | "venue-refused"
 
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
@@ -87,6 +92,7 @@ export const alertKinds: readonly AlertKind[] = [
   "stalled",
   "feed-broken",
   "nothing-to-send",
+  "venue-refused",
 ]
 
 /** The error's one-line message (viem's `shortMessage` when it has one). */

@@ -61,12 +61,13 @@ export {
   KeeperEvents,
 } from "./events.js"
 export { INCLUSION_MARGIN, withInclusionMargin } from "./inclusionMargin.js"
-export { describePlan, keeperCosts } from "./safeStep.js"
+export { describePlan, failingSubAccountOf, keeperCosts } from "./safeStep.js"
 export { type VenueName, venueOf } from "./venue.js"
 export {
   type AaveReserveLimits,
   type AaveReserveRead,
   type AaveSubAccountLimits,
   aaveReserveLimits,
+  aaveCollateralOf,
   readAaveLimits,
 } from "./aaveLimits.js"

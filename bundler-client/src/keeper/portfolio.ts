@@ -548,6 +548,9 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
         ? {
             suppliable: aave.collateral.suppliable === undefined ? undefined : Number(aave.collateral.suppliable) / 10 ** cd,
             withdrawable: Number(aave.collateral.withdrawable) / 10 ** cd,
+            // The Safe's own balance of the scope's collateral reserve (0 when switched off as collateral): on a
+            // multi-collateral account `collateral` counts every reserve, a withdrawal or sale of this one no more than it.
+            ...(aave.collateralHeld !== undefined ? { collateralHeld: Number(aave.collateralHeld) / 10 ** cd } : {}),
             repayable: aave.debt.repayable === undefined ? undefined : Number(aave.debt.repayable) / 10 ** ld,
             // What a repayment clears when below the debt (the module's Run.repayable): the rules count no more as spent.
             ...(aave.repayableDebt !== undefined && aave.repayableDebt < s.debt ? { repayableDebt: Number(aave.repayableDebt) / 10 ** ld } : {}),
@@ -592,7 +595,8 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
 /**
  * The raw on-chain bounds of a plan's amounts (base units), for `clampToChainBounds`; an Aave sub-account's limits
  * (`aaveLimits`, by lower-case id) bound its repayments (maxRepayable, and 0 when its debt reserve takes none), its
- * collateral supplies (the supply-cap room) and withdrawals (the reserve's available liquidity).
+ * collateral supplies (the supply-cap room) and withdrawals (the reserve's available liquidity, and the Safe's own
+ * balance of that reserve, `collateralHeld`).
  */
 function chainBoundsOf(
   chain: ChainSubAccount[],
@@ -606,7 +610,7 @@ function chainBoundsOf(
     return a === undefined ? b : b === undefined || a < b ? a : b
   }
   const aaveBoundsOf = (l: AaveSubAccountLimits | undefined) =>
-    l === undefined ? {} : { repayable: repayableOf(l), suppliable: l.collateral.suppliable, withdrawable: l.collateral.withdrawable }
+    l === undefined ? {} : { repayable: repayableOf(l), suppliable: l.collateral.suppliable, withdrawable: l.collateral.withdrawable, collateralHeld: l.collateralHeld }
   return {
     balances,
     maxWithdraw: Object.fromEntries(pools.map((p) => [p.pool, p.maxWithdraw])),

@@ -43,6 +43,11 @@ export type SafeRuntime = {
   replacementBlocked?: string | undefined
   /** The last plan clamped to nothing (`nothing-to-send` alerted once until a plan survives the clamp again). */
   clampedAway?: boolean | undefined
+  /**
+   * The sub-accounts (`id|refusal`) left out of the last step's plan because its simulation failed on them: alerted once
+   * per outage (a key already here is only logged), cleared when a step's plan no longer fails on them.
+   */
+  refused?: Set<string> | undefined
   lastSeen?: { block: bigint; timestamp: number } | undefined
   blockSeconds?: number | undefined
 }

@@ -1,7 +1,7 @@
 import type { Logger } from "pino"
-import { type Address, zeroAddress } from "viem"
+import { type Address, BaseError, type Hex, zeroAddress } from "viem"
 import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
-import { getTransportFailure } from "@levpilot/sdk/errors"
+import { VenueRefusedError, decodeVenueRevert, getTransportFailure } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
 import { toBaseUnits } from "../solver/state.js"
@@ -10,7 +10,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import type { KeeperEvents } from "./events.js"
-import { NothingToSendError, SubAccountUnreadableError } from "./errors.js"
+import { NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import { LogReadError } from "./logWindow.js"
@@ -23,7 +23,7 @@ import type { RebalanceSender } from "./sender.js"
 import type { PendingOperation } from "./stateFile.js"
 import { type PendingStore, StoreFencedError } from "./store.js"
 import type { VolatilityFeed } from "./volatilityFeed.js"
-import { venueOf } from "./venue.js"
+import { type VenueName, venueOf } from "./venue.js"
 
 /**
  * The solver's cost model the keeper uses: the configured gas price and native token price.
@@ -120,6 +120,36 @@ function keepCharge(rt: SafeRuntime, charge: bigint, block: bigint): void {
   if (!kept || kept.block !== block || charge > kept.charge) rt.paymasterTokenCharge = { charge, block }
 }
 
+/** The SDK's {@link VenueRefusedError} in `error`'s chain, if any. */
+function findVenueRefusal(error: unknown): VenueRefusedError | undefined {
+  if (!(error instanceof BaseError)) return undefined
+  return (error instanceof VenueRefusedError ? error : error.walk((e) => e instanceof VenueRefusedError)) as VenueRefusedError | undefined
+}
+
+/**
+ * The sub-account of `plan` a failed send names: the action index of a venue's refusal, `ActionFailed`,
+ * `ActionNotAllowed` or `SlippageExceeded` (the plan's action -> its sub-account), else a module error's `subAccount`
+ * when the plan lists it. `refusal`: the error's name (the venue's own for a venue refusal).
+ *
+ * @returns The lower-case id and the refusal's name, or undefined when the error names no sub-account of the plan.
+ */
+export function failingSubAccountOf(error: unknown, plan: ChainPlan): { id: string; refusal: string } | undefined {
+  if (!(error instanceof BaseError)) return undefined
+  let found: { id: string; refusal: string } | undefined
+  error.walk((e) => {
+    const named = e as { name?: unknown; index?: unknown; subAccount?: unknown; errorName?: unknown }
+    const refusal = e instanceof VenueRefusedError ? e.errorName : String(named.name ?? "").replace(/Error$/, "")
+    if (typeof named.index === "number" && (e instanceof VenueRefusedError || ["ActionFailedError", "ActionNotAllowedError", "SlippageExceededError"].includes(String(named.name)))) {
+      const action = plan.actions[named.index]
+      const id = action === undefined ? undefined : plan.subAccounts[action.subAccount]
+      if (id !== undefined) found = { id: id.toLowerCase(), refusal }
+    } else if (typeof named.subAccount === "string" && plan.subAccounts.some((id) => id.toLowerCase() === (named.subAccount as string).toLowerCase()))
+      found = { id: (named.subAccount as string).toLowerCase(), refusal }
+    return found !== undefined
+  })
+  return found
+}
+
 export class SafeStep {
   constructor(
     private readonly deps: {
@@ -187,7 +217,9 @@ export class SafeStep {
         this.deps.logger.warn({ safe, block: Number(block) }, error.shortMessage)
         return
       }
-      this.deps.events.alert(safe, block, getTransportFailure(error) || error instanceof LogReadError ? "rpc-error" : "send-failed", error)
+      // A venue's refusal of the plan (an Aave adapter / router error, an Aave pool code) is its own alert kind.
+      const kind = getTransportFailure(error) || error instanceof LogReadError ? "rpc-error" : findVenueRefusal(error) ? "venue-refused" : "send-failed"
+      this.deps.events.alert(safe, block, kind, error)
       backoff(rt, this.deps.config.retry, this.deps.clock.now())
     } finally {
       rt.busy = false
@@ -259,8 +291,13 @@ export class SafeStep {
     for (const e of snapshot.unreadable) {
       const venue = venueOf(config.deployment, e.adapter)
       metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds).", { safe, sub_account: e.subAccount, venue }, 1)
-      if (!rt.unreadable.has(e.subAccount.toLowerCase()))
-        events.alert(safe, block, "feed-broken", new SubAccountUnreadableError({ safe, subAccount: e.subAccount, venue, check: "check" in e ? e.check : undefined, cause: e }))
+      if (!rt.unreadable.has(e.subAccount.toLowerCase())) {
+        // A venue's own refusal (the Aave adapter's EModeMismatch after the owners switched e-mode, a paused reserve) is
+        // not a broken feed: its own alert kind, naming the venue's error.
+        const refusal = "revertData" in e ? decodeVenueRevert(e.revertData as Hex) : undefined
+        if (refusal) events.alert(safe, block, "venue-refused", new SubAccountRefusedError({ safe, subAccount: e.subAccount, venue, stage: "read", refusal: refusal.errorName, cause: new VenueRefusedError({ ...refusal, cause: e }) }))
+        else events.alert(safe, block, "feed-broken", new SubAccountUnreadableError({ safe, subAccount: e.subAccount, venue, check: "check" in e ? e.check : undefined, cause: e }))
+      }
     }
     rt.unreadable = broken
     this.reportDegraded(rt, snapshot)
@@ -270,11 +307,58 @@ export class SafeStep {
       rt.triggerBlock = snapshot.blockNumber
       rt.triggerAt = clock.now()
     }
+    // A plan over several sub-accounts whose simulation fails on one sub-account's action (the revert names its index:
+    // ActionFailed, ActionNotAllowed, a venue's refusal) is planned again in this block without that sub-account, with an
+    // alert naming it (`venue-refused` for a venue's refusal, else `send-failed`), instead of sending nothing for all.
+    // Never for a replacement (its nonce's fate is the tracker's) nor for a plan of one sub-account (nothing is left).
+    const excluded = new Set<string>()
+    const refusedNow = new Set<string>()
+    for (;;) {
+      const attempt: { plan?: ChainPlan | undefined } = {}
+      try {
+        await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt)
+        rt.refused = refusedNow
+        return
+      } catch (error) {
+        const sent = attempt.plan
+        // A token paymaster's pre-charge leaving the plan short is not one sub-account's failure (`run` plans again).
+        const charged = paymasterChargeOf(error) !== undefined
+        const failing = sent === undefined || replace !== undefined || charged || sent.subAccounts.length < 2 ? undefined : failingSubAccountOf(error, sent)
+        if (failing === undefined || excluded.has(failing.id)) throw error
+        excluded.add(failing.id)
+        const venue = venues.get(failing.id) ?? "unknown"
+        const refused = findVenueRefusal(error)
+        // One alert per outage: a sub-account left out for the same refusal at the last step is only logged.
+        const key = `${failing.id}|${failing.refusal}`
+        refusedNow.add(key)
+        if (!rt.refused?.has(key)) events.alert(safe, block, refused ? "venue-refused" : "send-failed", new SubAccountRefusedError({ safe, subAccount: failing.id, venue, stage: "plan", refusal: failing.refusal, cause: error as Error }))
+        logger.warn({ safe, block: Number(block), subAccount: failing.id, venue, refusal: failing.refusal }, "plan refused because of one sub-account; planning again without it in this block")
+      }
+    }
+  }
+
+  /**
+   * Solves `snapshot` without the sub-accounts in `excluded` (lower-case ids), clamps the plan and sends it (or prints it
+   * in a dry run); `attempt.plan` is the plan handed to the sender, so a failure can be traced to one of its sub-accounts.
+   */
+  private async planAndSend(
+    rt: SafeRuntime,
+    block: bigint,
+    replace: PendingOperation | undefined,
+    snapshot: PortfolioSnapshot,
+    venues: Map<string, VenueName>,
+    outOfBand: boolean,
+    excluded: ReadonlySet<string>,
+    attempt: { plan?: ChainPlan | undefined },
+  ): Promise<void> {
+    const { config, clients, store, logger, events } = this.deps
+    const safe = rt.config.address
+    const input = excluded.size === 0 ? snapshot.input : { ...snapshot.input, subAccounts: snapshot.input.subAccounts.filter((s) => !excluded.has(s.state.id.toLowerCase())) }
     // One plan per loan asset, one operation at a time: the most urgent goes first (a rescue before a boost; of two
     // rescues, the sub-account lowest against its minHealth), whatever the order of the policies.
     let result: SolverResult | undefined
-    if (snapshot.input.subAccounts.length > 0)
-      for (const r of solveByLoanAsset(snapshot.input).values()) if (!result?.plan || (r.plan && urgencyOf(r, snapshot.input) < urgencyOf(result, snapshot.input))) result = r
+    if (input.subAccounts.length > 0)
+      for (const r of solveByLoanAsset(input).values()) if (!result?.plan || (r.plan && urgencyOf(r, input) < urgencyOf(result, input))) result = r
     events.emit({ type: "observed", safe, block, snapshot, result })
     const plan = result?.plan
     if (!plan) {
@@ -317,6 +401,7 @@ export class SafeStep {
     }
     const below = new Set(snapshot.chain.filter((s) => s.band === "below").map((s) => s.subAccount.toLowerCase()))
     const urgent = chainPlan.subAccounts.some((id) => below.has(id.toLowerCase()))
+    attempt.plan = chainPlan
     await this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent)
   }
 }

@@ -92,8 +92,8 @@ export function stepSub(id: Hex, loanToken: string, health: number, band: "below
   }
 }
 
-/** A dry-run SafeStep with its collected events; `logger` silent unless given. */
-export function stepHarness(logger: Logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))) {
+/** A dry-run SafeStep with its collected events; `logger` silent unless given; with `sender`, a sending step (not a dry run) over that sender. */
+export function stepHarness(logger: Logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() })), { sender }: { sender?: unknown } = {}) {
   const metrics = new KeeperMetrics()
   const events: KeeperEvent[] = []
   const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
@@ -107,9 +107,9 @@ export function stepHarness(logger: Logger = pino({ level: "silent" }, new Writa
     events: keeperEvents,
     clock: { now: () => 1_700_000_000_000 } as never,
     tracker: {} as never,
-    sender: {} as never,
+    sender: (sender ?? {}) as never,
     volatility: new VolatilityFeed({ logger, metrics }),
-    dryRun: true,
+    dryRun: sender === undefined,
   })
   return { step, events, metrics }
 }

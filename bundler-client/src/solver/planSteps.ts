@@ -182,7 +182,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
     usableBps: usableSlippageBps(policy, premiumBps),
     maxSlippageBps: bps,
     premiumBps,
-    withdrawable: s.withdrawable === undefined ? undefined : w.withdrawLeft(i),
+    withdrawable: s.withdrawable === undefined && s.collateralHeld === undefined ? undefined : w.withdrawLeft(i),
     repayable: s.repayable === undefined ? undefined : w.repayLeft(i),
     capLeft: w.capLeft(i),
     extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,

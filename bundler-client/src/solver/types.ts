@@ -70,6 +70,13 @@ export type SubAccountState = {
    */
   withdrawable?: number | undefined
   /**
+   * Collateral (collateral-token units) the Safe holds in this sub-account's collateral asset at the venue, when that is
+   * less than `collateral` can say: Aave v3 cross-margins an account's reserves and `collateral` is the threshold-weighted
+   * collateral of all of them in this asset's units, while a withdrawal (and the sale it funds) of this asset takes at
+   * most the Safe's aToken balance of it; 0 when the Safe switched the reserve off as collateral. Undefined: `collateral`.
+   */
+  collateralHeld?: number | undefined
+  /**
    * Debt (loan-token units) the venue accepts as repayment now; undefined: no limit known. Aave v3: 0 when the debt
    * reserve is paused (its `repay` reverts; a frozen reserve still takes repayments).
    */

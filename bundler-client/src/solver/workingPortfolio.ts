@@ -200,11 +200,16 @@ export class WorkingPortfolio {
     return Math.max(0, s.suppliable - ((this.collateral[i] as number) - s.collateral))
   }
 
-  /** Collateral sub-account `i`'s venue still lets go in this plan (its `withdrawable`, net of this plan's withdrawals and supplies). */
+  /**
+   * Collateral sub-account `i`'s venue still lets go in this plan: its `withdrawable` and the Safe's own balance of the
+   * asset (`collateralHeld`, an Aave account with several collateral reserves), net of this plan's withdrawals and supplies.
+   */
   withdrawLeft(i: number): number {
     const s = this.sub(i).state
-    if (s.withdrawable === undefined) return Number.POSITIVE_INFINITY
-    return Math.max(0, s.withdrawable - (s.collateral - (this.collateral[i] as number)))
+    const net = s.collateral - (this.collateral[i] as number)
+    const venue = s.withdrawable === undefined ? Number.POSITIVE_INFINITY : Math.max(0, s.withdrawable - net)
+    const held = s.collateralHeld === undefined ? Number.POSITIVE_INFINITY : Math.max(0, s.collateralHeld - net)
+    return Math.min(venue, held)
   }
 
   /** Debt sub-account `i`'s venue still takes as repayment in this plan (its `repayable`, net of this plan's repayments). */

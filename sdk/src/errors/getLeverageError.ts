@@ -16,6 +16,7 @@ import {
   ValidityWindowSpansEpochsError,
 } from "./keeper.js"
 import { LeverageModuleRevertedError } from "./module.js"
+import { VenueRefusedError, decodeVenueRevert } from "./venue.js"
 import { UserOperationInFlightError, getTransportFailure } from "./bundler.js"
 import { PaymasterRefusedError, PaymasterUnavailableError, PaymasterValidationFailedError } from "./paymaster.js"
 import {
@@ -155,6 +156,10 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
     case "ActionFailed": {
       // A module error raised inside a venue callback (a swap's SlippageExceeded, a refused re-entry) comes back wrapped
       // in the callback action's ActionFailed: name the inner error.
+      // The venue refused the action (an Aave adapter or flash-router error, Aave's Error("29")): name it. First: viem
+      // decodes Error(string) with the module's ABI too.
+      const venue = decodeVenueRevert(a(args, 1))
+      if (venue) return new VenueRefusedError({ ...venue, index: Number(a(args, 0)), cause })
       const inner = decodeModuleError(a(args, 1))
       if (inner) return toModuleError(inner, cause)
       return new ActionFailedError({ index: Number(a(args, 0)), reason: a(args, 1), cause })
@@ -290,7 +295,9 @@ export type GetLeverageErrorParameters = {
  * becomes {@link PaymasterRefusedError} (a paymaster that did not answer at all, {@link PaymasterUnavailableError}), a
  * paymaster validation revert (AA33, e.g. an ERC-20 paymaster without
  * allowance) becomes {@link PaymasterValidationFailedError} with the decoded reason, and AA22 / AA24 on a keeper
- * operation become {@link KeeperKeyExpiredError} / {@link KeeperSignatureRejectedError}, and a bundler refusing a
+ * operation become {@link KeeperKeyExpiredError} / {@link KeeperSignatureRejectedError}, a venue's refusal (an Aave
+ * adapter or flash-router error, an Aave pool `Error(string)` code, inside `ActionFailed` or raised by the module's
+ * read of the sub-account) becomes {@link VenueRefusedError}, and a bundler refusing a
  * sender and nonce it already has (AA25) becomes {@link UserOperationInFlightError}. Anything else is returned
  * unchanged.
  *
@@ -306,9 +313,15 @@ export type GetLeverageErrorParameters = {
 export function getLeverageError(error: unknown, { keeper }: GetLeverageErrorParameters = {}): Error {
   if (!(error instanceof BaseError)) return error as Error
   if (isLeverageError(error)) return error
-  for (const data of candidates(error)) {
+  const found = candidates(error)
+  for (const data of found) {
     const decoded = decodeModuleError(data)
     if (decoded) return toModuleError(decoded, error)
+  }
+  // An adapter error raised outside an action (the module reading the sub-account: EModeMismatch, ReservePaused).
+  for (const data of found) {
+    const venue = decodeVenueRevert(data)
+    if (venue && venue.source !== "venue") return new VenueRefusedError({ ...venue, cause: error })
   }
   const paymasterReverted = error.walk(
     (inner) => (inner as Error).name === "PaymasterFunctionRevertedError" || /\bAA33\b/.test((inner as Error).message ?? ""),
@@ -350,6 +363,7 @@ const leverageErrorNames = new Set([
   "ValidityWindowSpansEpochsError", "SelfPayEpochPassedError",
   "PaymasterRefusedError", "PaymasterUnavailableError", "PaymasterValidationFailedError", "InvalidPaymasterError", "InvalidPaymasterTokenError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",
   "BundlerUnavailableError", "UserOperationInFlightError", "PendingOperationFailedError", "UnconfirmedUserOperationError",
+  "VenueRefusedError",
 ])
 
 /**

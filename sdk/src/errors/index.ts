@@ -199,3 +199,13 @@ export {
   type UnconfirmedUserOperationErrorType,
   UnconfirmedUserOperationError,
 } from "./bundler.js"
+export {
+  type DecodedVenueRevert,
+  type VenueRefusalSource,
+  type VenueRefusedErrorType,
+  VenueRefusedError,
+  aaveAdapterErrorsAbi,
+  aaveFlashRouterErrorsAbi,
+  decodeVenueRevert,
+} from "./venue.js"
+export { aaveErrorCodes } from "./aaveErrorCodes.js"
