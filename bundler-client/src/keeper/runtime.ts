@@ -36,6 +36,11 @@ export type SafeRuntime = {
    * charge kept for good would shrink every later rescue.
    */
   paymasterTokenCharge?: { charge: bigint; block: bigint } | undefined
+  /**
+   * Sub-accounts (lower case) below their band with no feasible rescue at the last step, and the binding reason: a
+   * `no-rescue` event when one enters (not every block while it lasts), the gauge `levpilot_rescue_infeasible` every step.
+   */
+  noRescue?: Map<string, string> | undefined
   /** The last plan clamped to nothing (`nothing-to-send` alerted once until a plan survives the clamp again). */
   clampedAway?: boolean | undefined
   lastSeen?: { block: bigint; timestamp: number } | undefined
