@@ -138,7 +138,7 @@ describe("portfolioOf: collateralHeld and a switched-off reserve reach the solve
     }
     return portfolioOf(state as never, { blockNumber: 1n, timestamp: 1_700_000_000n, risk: { tolerance: 0.01, horizon: 3600, sigma: 0.5, mode: "autopilot" } as never, costs: {} as never, aaveLimits: { [ID]: limits } })
   }
-  const open = { borrowable: 10n ** 30n, suppliable: undefined, withdrawable: 10n ** 30n, repayable: undefined }
+  const open = { borrowable: 10n ** 30n, suppliable: undefined, withdrawable: 10n ** 30n, repayable: undefined, flashable: 10n ** 30n }
   test("held 40 of 100 weighted: the solver's state and the clamp's bounds carry it", () => {
     const held = 40n * E18 + 1n
     const snapshot = snapshotOf({ debt: open, collateral: open, repayableDebt: undefined, collateralHeld: held })

@@ -2,13 +2,14 @@ import { describe, expect, it } from "vitest"
 import { type AaveReserveRead, aaveReserveLimits } from "./aaveLimits.js"
 
 /** Packs an Aave v3 `ReserveConfigurationMap` (ReserveConfiguration.sol bit layout). */
-function config(p: { decimals: number; active?: boolean; frozen?: boolean; borrowing?: boolean; paused?: boolean; borrowCap?: bigint; supplyCap?: bigint }): bigint {
+function config(p: { decimals: number; active?: boolean; frozen?: boolean; borrowing?: boolean; paused?: boolean; flashLoans?: boolean; borrowCap?: bigint; supplyCap?: bigint }): bigint {
   let c = 8300n | (8050n << 16n) | (10_500n << 32n) // LTV, threshold, bonus: ignored by the limits
   c |= BigInt(p.decimals) << 48n
   if (p.active ?? true) c |= 1n << 56n
   if (p.frozen) c |= 1n << 57n
   if (p.borrowing ?? true) c |= 1n << 58n
   if (p.paused) c |= 1n << 60n
+  if (p.flashLoans ?? true) c |= 1n << 63n
   c |= (p.borrowCap ?? 0n) << 80n
   c |= (p.supplyCap ?? 0n) << 116n
   return c
@@ -50,15 +51,31 @@ describe("aaveReserveLimits (Aave v3.0.2 ValidationLogic)", () => {
 
   it("a frozen reserve takes no supply and lends nothing, but still pays withdrawals and takes repayments", () => {
     const l = aaveReserveLimits(read({ configuration: config({ decimals: 6, frozen: true, borrowCap: 40_000_000n, supplyCap: 50_000_000n }) }))
-    expect(l).toEqual({ borrowable: 0n, suppliable: 0n, withdrawable: usdc(2_000_000), repayable: undefined })
+    expect(l).toEqual({ borrowable: 0n, suppliable: 0n, withdrawable: usdc(2_000_000), repayable: undefined, flashable: usdc(2_000_000) })
   })
 
   it("a paused or inactive reserve refuses everything; borrowing switched off refuses only borrows", () => {
-    const none = { borrowable: 0n, suppliable: 0n, withdrawable: 0n, repayable: 0n }
+    const none = { borrowable: 0n, suppliable: 0n, withdrawable: 0n, repayable: 0n, flashable: 0n }
     expect(aaveReserveLimits(read({ configuration: config({ decimals: 6, paused: true }) }))).toEqual(none)
     expect(aaveReserveLimits(read({ configuration: config({ decimals: 6, active: false }) }))).toEqual(none)
     const off = aaveReserveLimits(read({ configuration: config({ decimals: 6, borrowing: false }) }))
     expect(off.borrowable).toBe(0n)
     expect(off.withdrawable).toBe(usdc(2_000_000))
+  })
+
+  it("flashable is the free liquidity (the aToken's underlying balance), borrowed-out or not; 0 when paused, inactive or flash loans are disabled (bit 63)", () => {
+    expect(aaveReserveLimits(read({})).flashable).toBe(usdc(2_000_000))
+    // Borrowed out: the liquidity left is what a flash can take, whatever the supply.
+    expect(aaveReserveLimits(read({ availableLiquidity: 7n })).flashable).toBe(7n)
+    // Borrowing switched off or the borrow cap reached does not stop a flash loan (Aave's validateFlashloanSimple).
+    expect(aaveReserveLimits(read({ configuration: config({ decimals: 6, borrowing: false }) })).flashable).toBe(usdc(2_000_000))
+    expect(aaveReserveLimits(read({ configuration: config({ decimals: 6, borrowCap: 1n }) })).flashable).toBe(usdc(2_000_000))
+    const off = aaveReserveLimits(read({ configuration: config({ decimals: 6, flashLoans: false }) }))
+    expect(off.flashable).toBe(0n)
+    // ... and only the flash: withdrawals and borrows are unchanged.
+    expect(off.withdrawable).toBe(usdc(2_000_000))
+    expect(off.borrowable).toBe(usdc(2_000_000))
+    expect(aaveReserveLimits(read({ configuration: config({ decimals: 6, paused: true }) })).flashable).toBe(0n)
+    expect(aaveReserveLimits(read({ configuration: config({ decimals: 6, active: false }) })).flashable).toBe(0n)
   })
 })

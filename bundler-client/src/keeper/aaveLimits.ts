@@ -13,6 +13,13 @@ export type AaveReserveLimits = {
   withdrawable: bigint
   /** Repayments: 0 when inactive or paused (a frozen reserve still takes them); undefined otherwise. */
   repayable: bigint | undefined
+  /**
+   * What a flash loan of this reserve can take now (the adapter's `AaveFlashLoanRouter`, `flashLoanSimple`): its free
+   * liquidity, the underlying's balance of the aToken; 0 when the reserve is inactive, paused or has flash loans
+   * disabled (Aave's `validateFlashloanSimple`; a frozen reserve still lends flash). Above it the router reverts
+   * `FlashLiquidityShort(asset, amount, available)` (or the pool `RESERVE_PAUSED` / `FLASHLOAN_DISABLED`).
+   */
+  flashable: bigint
 }
 
 /** One reserve as read from the chain (Aave v3.0.2). */
@@ -37,10 +44,10 @@ const bits = (data: bigint, from: number, width: number) => (data >> BigInt(from
 /**
  * What an Aave v3 reserve takes now, from its configuration bitmap (`ReserveConfiguration.sol`: decimals bits 48-55,
  * active 56, frozen 57, borrowing enabled 58, paused 60, borrow cap 80-115 and supply cap 116-151 in whole tokens) and
- * its balances, as Aave's `ValidationLogic` checks them: a borrow needs an active, unpaused, unfrozen reserve with
+ * its balances, as Aave's `ValidationLogic` checks them (flash loans enabled: bit 63): a borrow needs an active, unpaused, unfrozen reserve with
  * borrowing on, `totalDebt + amount <= borrowCap` and the liquidity to pay it out; a supply an active, unpaused,
  * unfrozen reserve and `(scaledSupply + accruedToTreasury) x index + amount <= supplyCap`; withdraw and repay an active,
- * unpaused reserve.
+ * unpaused reserve; a flash loan an active, unpaused reserve with flash loans enabled and the liquidity to lend it.
  *
  * @returns {@link AaveReserveLimits}, base units.
  */
@@ -52,9 +59,10 @@ export function aaveReserveLimits(r: AaveReserveRead): AaveReserveLimits {
   const frozen = bit(c, 57)
   const borrowing = bit(c, 58)
   const paused = bit(c, 60)
+  const flashLoans = bit(c, 63)
   const borrowCap = bits(c, 80, 36)
   const supplyCap = bits(c, 116, 36)
-  if (!active || paused) return { borrowable: 0n, suppliable: 0n, withdrawable: 0n, repayable: 0n }
+  if (!active || paused) return { borrowable: 0n, suppliable: 0n, withdrawable: 0n, repayable: 0n, flashable: 0n }
   const room = (cap: bigint, used: bigint) => (cap * unit > used ? cap * unit - used : 0n)
   let borrowable = frozen || !borrowing ? 0n : r.availableLiquidity
   if (borrowCap !== 0n) {
@@ -63,7 +71,7 @@ export function aaveReserveLimits(r: AaveReserveRead): AaveReserveLimits {
   }
   const supplied = r.aTokenSupply + (r.accruedToTreasury * r.liquidityIndex) / RAY
   const suppliable = frozen ? 0n : supplyCap === 0n ? undefined : room(supplyCap, supplied)
-  return { borrowable, suppliable, withdrawable: r.availableLiquidity, repayable: undefined }
+  return { borrowable, suppliable, withdrawable: r.availableLiquidity, repayable: undefined, flashable: flashLoans ? r.availableLiquidity : 0n }
 }
 
 const adapterAbi = parseAbi([

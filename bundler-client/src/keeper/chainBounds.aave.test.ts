@@ -218,14 +218,14 @@ describe("portfolioOf: an Aave sub-account's limits reach the clamp", () => {
     }
     return portfolioOf(state as never, { blockNumber: 1n, timestamp: 1_700_000_000n, risk: { tolerance: 0.01, horizon: 3600, sigma: 0.5, mode: "autopilot" } as never, costs: {} as never, aaveLimits: { [ID]: limits } })
   }
-  const open = { borrowable: 10n ** 30n, suppliable: undefined, withdrawable: 10n ** 30n, repayable: undefined }
+  const open = { borrowable: 10n ** 30n, suppliable: undefined, withdrawable: 10n ** 30n, repayable: undefined, flashable: 10n ** 30n }
   const room = 17_972_917_458_421_535_745n
   const liquidity = 3_000_000_000_000_000_001n
   const repayableDebt = debt / 3n
   const base = (x: number) => BigInt(Math.floor(x * 1e18))
 
   test("B3: the float supply above the cap room, the repay above maxRepayable, the withdrawal above the liquidity come back to the bounds", () => {
-    const snapshot = snapshotOf({ debt: open, collateral: { borrowable: 0n, suppliable: room, withdrawable: liquidity, repayable: undefined }, repayableDebt })
+    const snapshot = snapshotOf({ debt: open, collateral: { borrowable: 0n, suppliable: room, withdrawable: liquidity, repayable: undefined, flashable: liquidity }, repayableDebt })
     const input = snapshot.input.subAccounts[0]?.state
     const supply = base(input?.suppliable as number)
     expect(input?.repayableDebt).toBe(Number(repayableDebt) / 1e18)
@@ -237,7 +237,7 @@ describe("portfolioOf: an Aave sub-account's limits reach the clamp", () => {
   })
 
   test("a paused debt reserve takes no repayment (repayable 0): the repay is dropped; without a supply cap a supply is not cut", () => {
-    const snapshot = snapshotOf({ debt: { ...open, repayable: 0n }, collateral: { borrowable: 0n, suppliable: undefined, withdrawable: liquidity, repayable: undefined }, repayableDebt })
+    const snapshot = snapshotOf({ debt: { ...open, repayable: 0n }, collateral: { borrowable: 0n, suppliable: undefined, withdrawable: liquidity, repayable: undefined, flashable: liquidity }, repayableDebt })
     const { plan: out, binding } = clampPlanToChainBounds({ subAccounts: [ID], actions: [{ kind: "SupplyCollateral", subAccount: 0, amount: 10n ** 21n }, { kind: "Repay", subAccount: 0, amount: 10n ** 18n }] }, snapshot.bounds)
     expect(amounts(out)).toEqual([`SupplyCollateral=${10n ** 21n}`])
     expect(binding.map((b) => b.bound)).toEqual(["repayable"])

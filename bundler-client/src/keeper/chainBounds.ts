@@ -44,6 +44,14 @@ export type ChainBounds = {
        * reserves: with several, a withdrawal of this reserve (and the sale it funds) is held to this; undefined: no limit.
        */
       collateralHeld?: bigint | undefined
+      /**
+       * Aave v3 (`AaveReserveLimits.flashable`): what a callback block's flash loan through the adapter's router can
+       * take now of the debt reserve (`loan`: a RepayWithCallback) and of the collateral reserve (`collateral`: a
+       * SupplyCollateralWithCallback): the reserve's free liquidity, 0 when it is paused, inactive or has flash loans
+       * disabled. Above it the router reverts `FlashLiquidityShort(asset, amount, available)`. Undefined: the venue's
+       * callbacks lend nothing (Morpho Blue).
+       */
+      flashable?: { loan: bigint; collateral: bigint } | undefined
     }
   >
 }
@@ -51,12 +59,13 @@ export type ChainBounds = {
 /**
  * One on-chain bound that cut an action of the plan given: `bound` names it (`maxWithdraw` of a pool, the market's free
  * liquidity `borrowable`, the Safe's `balance` at that point, the sub-account's `debt` or `collateral`, an Aave
- * sub-account's `repayable` (maxRepayable), its collateral reserve's `suppliable` (supply-cap room), `withdrawable`
- * (available liquidity) or `collateralHeld` (the Safe's own balance of that reserve)), `index` is the
+* sub-account's `repayable` (maxRepayable), its collateral reserve's `suppliable` (supply-cap room), `withdrawable`
+ * (available liquidity) or `collateralHeld` (the Safe's own balance of that reserve), the reserve's free liquidity a
+ * callback's flash loan can take, `flashLiquidity` (Aave's `flashable`, see {@link fitFlashes})), `index` is the
  * action's index in the plan given, `asked` what the plan asked and `allowed` what the bound left (base units).
  */
 export type BindingBound = {
-  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral" | "repayable" | "suppliable" | "withdrawable" | "collateralHeld"
+  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral" | "repayable" | "suppliable" | "withdrawable" | "collateralHeld" | "flashLiquidity"
   index: number
   kind: ActionKind
   subAccount: Hex
@@ -103,6 +112,9 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
 
 /**
  * Clamps every amount of a plan to the on-chain bound it came from and keeps the plan one the module accepts.
+ *
+ * First {@link fitFlashes}: a callback block whose flash loan (Aave) exceeds the reserve's free liquidity is cut to it,
+ * with what funds it (binding bound `flashLiquidity`); then the walks below.
  *
  * The solver works in floats (risk estimates), so an amount derived from a bound can exceed it by rounding (an
  * 18-decimal `maxWithdraw` of 17972917458421535745 wei comes back 3,071 wei higher: the vault would revert exactly when
@@ -159,14 +171,16 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * const { plan: clamped, binding } = clampPlanToChainBounds(plan, snapshot.bounds, funding)
  * if (!clamped) logger.warn({ binding }, "nothing to send after clamping to chain bounds")
  */
-export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds, funding?: PlanFunding | undefined): ClampPlanToChainBoundsReturnType {
+export function clampPlanToChainBounds(given: ChainPlan, bounds: ChainBounds, givenFunding?: PlanFunding | undefined): ClampPlanToChainBoundsReturnType {
+  const fit = fitFlashes(given, bounds, givenFunding)
+  const { plan, funding } = fit
   const exact = plan.actions.every((a) => exactKinds.has(a.kind))
   const forced = new Set<number>()
   // The bounds that bind are those of the first walk: later rounds bind dropped actions to zero first.
   let binding: BindingBound[] | undefined
   for (let round = 0; ; round++) {
     const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced, funding)
-    binding ??= walk.binding
+    binding ??= [...fit.binding, ...walk.binding]
     trimUnused(plan, bounds, walk.amounts)
     const more = unusable(plan, bounds, walk.amounts).filter((k) => !forced.has(k))
     if (more.length === 0 || round > plan.actions.length) return { plan: triggered(assemble(plan, walk.amounts), plan, bounds), binding }
@@ -181,6 +195,83 @@ export function clampPlanToChainBounds(plan: ChainPlan, bounds: ChainBounds, fun
  */
 export function clampToChainBounds(plan: ChainPlan, bounds: ChainBounds, funding?: PlanFunding | undefined): ChainPlan | undefined {
   return clampPlanToChainBounds(plan, bounds, funding).plan
+}
+
+/** Result of {@link fitFlashes}: the plan with every flash within its reserve's liquidity, its funding split scaled alike, and the cuts. */
+export type FitFlashesReturnType = { plan: ChainPlan; funding: PlanFunding | undefined; binding: BindingBound[] }
+
+/**
+ * Holds every callback block's flash loan to what its reserve can lend (Aave v3: `flashable`, the reserve's free
+ * liquidity, 0 when paused, inactive or flash loans are disabled; the adapter's `AaveFlashLoanRouter` reverts
+ * `FlashLiquidityShort(asset, amount, available)` above it, and the keeper would retry a plan that can never land).
+ *
+ * In plan order, per reserve (a token of an Aave sub-account; the first Aave sub-account naming it gives its liquidity):
+ * an opener (`RepayWithCallback`: the debt reserve; `SupplyCollateralWithCallback`: the collateral reserve) above what
+ * is left is cut to it, binding bound `flashLiquidity` (`asked` the opener, `allowed` the liquidity). The cut comes off
+ * the opener's explicit idle part first (`funding.idle`: the Safe's own tokens stay in the Safe), then off what its block
+ * brings: every action inside the block (the collateral withdrawal and sales of a swap deleverage, the borrow and purchase
+ * of a flash-looped boost) and each swap's `funding.swapPaid` scale by the same ratio, rounded down. A swap's output is
+ * concave in its input and its on-chain minimum linear, so the smaller sale still pays the smaller flash and its premium
+ * (to the integer floors the walk allows for) and its minimum never exceeds the smaller repayment (IdleInflow). Earlier
+ * borrows and collateral withdrawals of an Aave sub-account lower the liquidity left for a later flash of that reserve;
+ * repayments and supplies are not counted as raising it (they may be clamped later), so the fit errs low. A flash
+ * itself leaves the reserve's liquidity where it was (the router repays or supplies what it borrowed).
+ *
+ * @param plan - The plan, base units.
+ * @param bounds - {@link ChainBounds} at the plan's block (a sub-account without `flashable` is not held).
+ * @param funding - The plan's funding split (optional), indexed like `plan.actions`.
+ * @returns {@link FitFlashesReturnType}: the plan given (same object) when nothing was cut.
+ * @example
+ * const { plan, binding } = fitFlashes(chainPlan, snapshot.bounds, funding)
+ * // binding: [{ bound: "flashLiquidity", index: 0, kind: "RepayWithCallback", asked: 18_000_000000n, allowed: 5_000_000000n, ... }]
+ */
+export function fitFlashes(plan: ChainPlan, bounds: ChainBounds, funding?: PlanFunding | undefined): FitFlashesReturnType {
+  const binding: BindingBound[] = []
+  const left: Record<string, bigint> = {}
+  const amounts = plan.actions.map((a) => a.amount)
+  const swapPaid = funding?.swapPaid ? [...funding.swapPaid] : undefined
+  const idle = funding?.idle ? [...funding.idle] : undefined
+  const reserveOf = (s: Sub, token: string, role: "loan" | "collateral"): bigint | undefined => {
+    if (s.flashable === undefined) return undefined
+    left[token] ??= s.flashable[role]
+    return left[token]
+  }
+  plan.actions.forEach((a, k) => {
+    const s = bounds.subAccounts[idOf(plan, a)]
+    if (s?.flashable === undefined) return
+    const amount = amounts[k] as bigint
+    if (a.kind === "Borrow" || a.kind === "WithdrawCollateral") {
+      const [token, role] = a.kind === "Borrow" ? [s.loanToken, "loan" as const] : [s.collateralToken, "collateral" as const]
+      const l = reserveOf(s, token, role) as bigint
+      left[token] = l > amount ? l - amount : 0n
+      return
+    }
+    if (!isOpener(a.kind)) return
+    const repay = a.kind === "RepayWithCallback"
+    const available = reserveOf(s, repay ? s.loanToken : s.collateralToken, repay ? "loan" : "collateral") as bigint
+    if (amount <= available) return
+    binding.push(bindingOf(plan, k, "flashLiquidity", available))
+    const cut = amount - available
+    amounts[k] = available
+    // The Safe's own tokens carried by the flash go first; the rest of the cut comes off what the block brings.
+    const own = min(idle?.[k] ?? 0n, amount)
+    const fromOwn = min(cut, own > 0n ? own : 0n)
+    if (idle !== undefined && idle[k] !== undefined) idle[k] = (idle[k] as bigint) - fromOwn
+    const brought = amount - (own > 0n ? own : 0n)
+    const kept = brought - (cut - fromOwn)
+    if (brought === 0n || kept === brought) return
+    for (let j = k + 1; j < plan.actions.length && (plan.actions[j] as Action).kind !== "EndCallback"; j++) {
+      amounts[j] = ((amounts[j] as bigint) * kept) / brought
+      if (swapPaid?.[j] !== undefined) swapPaid[j] = ((swapPaid[j] as bigint) * kept) / brought
+      if (idle?.[j] !== undefined) idle[j] = ((idle[j] as bigint) * kept) / brought
+    }
+  })
+  if (binding.length === 0) return { plan, funding, binding }
+  return {
+    plan: { ...plan, actions: plan.actions.map((a, k) => ({ ...a, amount: amounts[k] as bigint }) as Action) },
+    funding: funding === undefined ? undefined : { ...funding, ...(swapPaid ? { swapPaid } : {}), ...(idle ? { idle } : {}) },
+    binding,
+  }
 }
 
 type Walk = { amounts: bigint[]; binding: BindingBound[] }

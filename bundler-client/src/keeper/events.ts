@@ -37,6 +37,14 @@ export type KeeperEvent =
    * self-paid operation in the last seconds of the Safe's self-pay epoch (`retryAt`: the next epoch's start, unix s).
    */
   | { type: "deferred"; safe: Address; block: bigint; reason: "self-pay-epoch-ending"; retryAt: number; message: string }
+  /**
+   * A sub-account is below its band and no plan can rescue it (the solver's funds, swap lane and caps reach no landing
+   * zone; e.g. its Aave debt reserve has no free liquidity to flash, or flash loans are disabled there): nothing is sent
+   * for it, so no operation that cannot land is retried. Emitted once when it becomes so (again after it was rescued or
+   * left the band); `binding` names what binds ({@link RescueBinding}), `reason` is the solver's. The gauge
+   * `levpilot_rescue_infeasible{safe, sub_account, venue}` is 1 while it lasts.
+   */
+  | { type: "no-rescue"; safe: Address; block: bigint; subAccount: Hex; venue: string; binding: RescueBinding; reason: string }
   /** The chain head moved back (reorg); the keeper continues from the new head. */
   | { type: "reorg"; from: bigint; to: bigint }
   /** `reason`: what the failing part said (the paymaster's refusal reason, the bundler's or node's error text), when known. */
@@ -94,6 +102,28 @@ export const alertKinds: readonly AlertKind[] = [
   "nothing-to-send",
   "venue-refused",
 ]
+
+/**
+ * What leaves a below-band sub-account without a rescue (from the solver's reason): `flashLiquidity` (the reserve's free
+ * liquidity, `flashable`, 0 when paused, inactive or flash loans are disabled, is too small for the flash a rescue
+ * needs), `lossLimit` (maxLossBps / the epoch loss budget), `slippage` (no swap within maxSlippageBps), `caps` (amount
+ * caps, rebalance count, cooldown: a module rule refuses it), `funds` (idle funds, pools and donors reach too little).
+ */
+export type RescueBinding = "flashLiquidity" | "lossLimit" | "slippage" | "caps" | "funds"
+
+/**
+ * Names the binding reason of a solver outcome's reason text ({@link RescueBinding}).
+ *
+ * @returns The binding reason.
+ * @example rescueBindingOf("below band ... (no sale left under the reserve's flash liquidity); no valid plan ...") // "flashLiquidity"
+ */
+export function rescueBindingOf(reason: string): RescueBinding {
+  if (/flash liquidity/.test(reason)) return "flashLiquidity"
+  if (/loss limit|loss budget|maxLossBps/.test(reason)) return "lossLimit"
+  if (/loses more than|fits the routes. slippage/.test(reason)) return "slippage"
+  if (/module would reject/.test(reason)) return "caps"
+  return "funds"
+}
 
 /** The error's one-line message (viem's `shortMessage` when it has one). */
 export const shortMessage = (error: unknown) => (error instanceof BaseError ? error.shortMessage : error instanceof Error ? error.message : String(error))

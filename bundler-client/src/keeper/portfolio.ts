@@ -559,6 +559,9 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
             liquidationCloseFactor: AAVE_DEFAULT_CLOSE_FACTOR,
             // The flash-loan router's premium on a callback block (swap deleverage, flash-looped boost).
             ...(aave.flashPremiumBps !== undefined ? { flashPremiumBps: Number(aave.flashPremiumBps) } : {}),
+            // What the router can flash of each reserve now (free liquidity; 0 paused, inactive, flash loans off).
+            flashable: Number(aave.debt.flashable) / 10 ** ld,
+            flashableCollateral: Number(aave.collateral.flashable) / 10 ** cd,
           }
         : {}),
     },
@@ -596,7 +599,8 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
  * The raw on-chain bounds of a plan's amounts (base units), for `clampToChainBounds`; an Aave sub-account's limits
  * (`aaveLimits`, by lower-case id) bound its repayments (maxRepayable, and 0 when its debt reserve takes none), its
  * collateral supplies (the supply-cap room) and withdrawals (the reserve's available liquidity, and the Safe's own
- * balance of that reserve, `collateralHeld`).
+ * balance of that reserve, `collateralHeld`), and its callback blocks' flash loans (`flashable`: each reserve's free
+ * liquidity, 0 paused / inactive / flash loans disabled).
  */
 function chainBoundsOf(
   chain: ChainSubAccount[],
@@ -610,7 +614,7 @@ function chainBoundsOf(
     return a === undefined ? b : b === undefined || a < b ? a : b
   }
   const aaveBoundsOf = (l: AaveSubAccountLimits | undefined) =>
-    l === undefined ? {} : { repayable: repayableOf(l), suppliable: l.collateral.suppliable, withdrawable: l.collateral.withdrawable, collateralHeld: l.collateralHeld }
+    l === undefined ? {} : { repayable: repayableOf(l), suppliable: l.collateral.suppliable, withdrawable: l.collateral.withdrawable, collateralHeld: l.collateralHeld, flashable: { loan: l.debt.flashable, collateral: l.collateral.flashable } }
   return {
     balances,
     maxWithdraw: Object.fromEntries(pools.map((p) => [p.pool, p.maxWithdraw])),

@@ -41,6 +41,11 @@ export type SafeRuntime = {
    * `replacement-blocked` is alerted once per operation, not at every resend.
    */
   replacementBlocked?: string | undefined
+  /**
+   * Sub-accounts (lower case) below their band with no feasible rescue at the last step, and the binding reason: a
+   * `no-rescue` event when one enters (not every block while it lasts), the gauge `levpilot_rescue_infeasible` every step.
+   */
+  noRescue?: Map<string, string> | undefined
   /** The last plan clamped to nothing (`nothing-to-send` alerted once until a plan survives the clamp again). */
   clampedAway?: boolean | undefined
   /**

@@ -9,7 +9,7 @@ import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult 
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
-import type { KeeperEvents } from "./events.js"
+import { type KeeperEvents, rescueBindingOf } from "./events.js"
 import { NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
@@ -251,6 +251,35 @@ export class SafeStep {
   }
 
   /**
+   * Below-band sub-accounts with no feasible rescue: the solver found no plan listing them for any loan asset and says
+   * so (`no valid plan`: funds, swap lane, flash liquidity and caps reach no landing zone). Nothing is sent for them, so
+   * the keeper retries nothing that cannot land; one `no-rescue` event and warn line when a sub-account becomes so (again
+   * only after it was rescued or left the band), and the gauge `levpilot_rescue_infeasible{safe, sub_account, venue}` at
+   * every step (1 while it lasts, 0 otherwise).
+   */
+  private reportNoRescue(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, results: readonly SolverResult[], venues: ReadonlyMap<string, string>): void {
+    const { logger, metrics, events } = this.deps
+    const safe = rt.config.address
+    const previous = rt.noRescue ?? new Map<string, string>()
+    const now = new Map<string, string>()
+    for (const s of snapshot.chain) {
+      const id = s.subAccount.toLowerCase()
+      const venue = venues.get(id) ?? "unknown"
+      const outcome = results.flatMap((r) => r.outcomes).find((o) => o.id.toLowerCase() === id)
+      const planned = results.some((r) => r.plan?.subAccounts.some((x) => x.toLowerCase() === id))
+      const infeasible = s.band === "below" && !planned && outcome !== undefined && /no valid plan/.test(outcome.reason)
+      metrics.set("levpilot_rescue_infeasible", "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it.", { safe, sub_account: s.subAccount, venue }, infeasible ? 1 : 0)
+      if (!infeasible || outcome === undefined) continue
+      const binding = rescueBindingOf(outcome.reason)
+      now.set(id, binding)
+      if (previous.get(id) === binding) continue
+      logger.warn({ safe, block: Number(block), subAccount: s.subAccount, venue, binding, reason: outcome.reason }, `no feasible rescue for ${s.subAccount} (${venue}): ${binding}; nothing sent for it`)
+      events.emit({ type: "no-rescue", safe, block, subAccount: s.subAccount, venue, binding, reason: outcome.reason })
+    }
+    rt.noRescue = now
+  }
+
+  /**
    * When an ERC-20 paymaster is paid in a token the Safe's plans spend (`paymasterContext.token`), keeps its exact
    * pre-charge out of what the solver and the clamp may use: the paymaster pulls it in validation, before the plan runs,
    * so a plan spending the whole balance would revert in every block. The charge is the one of this Safe's last
@@ -357,9 +386,11 @@ export class SafeStep {
     // One plan per loan asset, one operation at a time: the most urgent goes first (a rescue before a boost; of two
     // rescues, the sub-account lowest against its minHealth), whatever the order of the policies.
     let result: SolverResult | undefined
-    if (input.subAccounts.length > 0)
-      for (const r of solveByLoanAsset(input).values()) if (!result?.plan || (r.plan && urgencyOf(r, input) < urgencyOf(result, input))) result = r
+    const results = input.subAccounts.length > 0 ? [...solveByLoanAsset(input).values()] : []
+    for (const r of results) if (!result?.plan || (r.plan && urgencyOf(r, input) < urgencyOf(result, input))) result = r
     events.emit({ type: "observed", safe, block, snapshot, result })
+    // A re-plan without a refused sub-account (excluded) reports nothing: the first plan of the block did.
+    if (excluded.size === 0) this.reportNoRescue(rt, block, snapshot, results, venues)
     const plan = result?.plan
     if (!plan) {
       if (replace) {

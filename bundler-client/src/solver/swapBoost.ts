@@ -14,7 +14,7 @@
  * (what the module counts as moved: the borrow plus the supplied collateral's value) and by the market's free
  * liquidity; a capped boost that does not reach the landing zone is no plan.
  */
-import { type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, swapPlanMargin, usableSlippageBps } from "./swapDeleverage.js"
+import { FLASHABLE_USE, type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, swapPlanMargin, usableSlippageBps } from "./swapDeleverage.js"
 import { healthOf, toBaseUnits } from "./state.js"
 import type { ActionKind, CostModel, EpochState, Plan, PlanAction, Policy, SubAccountState, SwapCurve } from "./types.js"
 
@@ -91,10 +91,15 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   // The module counts the borrow and the supplied collateral's value (about b (1 - s)) against the caps.
   const byCaps = capLeft / (2 - shortfall)
   const byLiquidity = s.borrowable ?? Number.POSITIVE_INFINITY
-  const limit = Math.min(bySlippage, byCaps, byLiquidity)
+  // Flash-looped (Aave): the supply X is flash-borrowed of the collateral reserve, at most what it can lend now.
+  const byFlash =
+    s.flashableCollateral !== undefined && flashed(b)
+      ? (s.flashableCollateral * FLASHABLE_USE * P) / ((1 - shortfall) * (1 - swapPlanMargin(bps, shortfall * 10_000, premiumBps)))
+      : Number.POSITIVE_INFINITY
+  const limit = Math.min(bySlippage, byCaps, byLiquidity, byFlash)
   const capped = b > limit
   if (capped) b = limit
-  if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : "no borrow left under the caps or the market's liquidity" }
+  if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : limit === byFlash ? "no flash left under the reserve's flash liquidity" : "no borrow left under the caps or the market's liquidity" }
   const landing = (x: number) => {
     const sh = curveShortfallBps(curve, x) / 10_000
     const got = (x / P) * (1 - sh)
@@ -124,7 +129,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
     // maxSizeWithinSlippage stops at the curve's largest quote when every quote is within the bound: no size beyond it is trusted.
     const last = curve.points[curve.points.length - 1]
     const byCurve = last !== undefined && bySlippage === last.amountIn && last.shortfallBps <= usable
-    const cap = limit === bySlippage ? (byCurve ? "the buying curve's largest quote" : "maxSlippageBps") : limit === byCaps ? "the amount caps" : "the market's liquidity"
+    const cap = limit === bySlippage ? (byCurve ? "the buying curve's largest quote" : "maxSlippageBps") : limit === byCaps ? "the amount caps" : limit === byFlash ? "the reserve's flash liquidity" : "the market's liquidity"
     return { reason: `a swap boost ${capped ? `capped by ${cap} ` : ""}reaches health ${healthAfter.toFixed(3)}, outside [${low.toFixed(3)}, ${high.toFixed(3)}]` }
   }
   // The swap's shortfall plus, flash-looped on Aave, the premium on the supply (collateral units at the oracle price).

@@ -269,7 +269,16 @@ export type SizeSwapDeleverageParameters = {
    * sales return the repayment plus the premium on it, and `prefunded` pays its own share of the premium.
    */
   premiumBps?: number | undefined
+  /**
+   * What the venue can flash of the debt reserve now, loan units (Aave v3: `SubAccountState.flashable`, the reserve's
+   * free liquidity, 0 when it is paused, inactive or has flash loans disabled); undefined: no limit (Morpho Blue). The
+   * callback's repayment is the flash: it is sized at most to this (else `FlashLiquidityShort`).
+   */
+  flashable?: number | undefined
 }
+
+/** Share of `flashable` the solver sizes a flash to: its float amounts come back a few base units high at worst. */
+export const FLASHABLE_USE = 1 - 1e-9
 
 /** One sale of a swap deleverage: its route, input (human and base units), expected output and shortfall. */
 export type SwapSale = { route: string; amountIn: number; amountBase: bigint; expectedOut: number; shortfallBps: number }
@@ -300,7 +309,7 @@ export type SwapDeleverageSizing = {
  * solving (C - c) P lltv = goal (D - prefunded - c P (1 - s(c)) (1 - m)), with s(c) the average shortfall of the
  * cheapest split of `c` over the routes ({@link splitSale}, fixed point over a few rounds) and m =
  * {@link swapPlanMargin}(maxSlippageBps, s); capped by the routes' slippage bounds, the collateral, the venue's withdrawable collateral
- * and repayable debt, the amount caps and the debt itself (the module counts a repayment only up to the debt, so a sale
+ * and repayable debt, what the venue can flash of the debt reserve (`flashable`, Aave), the amount caps and the debt itself (the module counts a repayment only up to the debt, so a sale
  * whose minimum output exceeds what is left to repay would leave swap output idle).
  *
  * @returns The sizing, or the reason there is no sale.
@@ -332,6 +341,8 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
     // The module counts the repayment (prefunded + c P (1 - s) (1 - m)) and the withdrawn collateral (c P).
     ["the amount caps", ((params.capLeft - x) * (1 - 1e-9)) / (P * (2 - s))],
     ["the venue's repayable debt", ((params.repayable ?? Number.POSITIVE_INFINITY) - x) / (P * (1 - s) * (1 - margin(s)))],
+    // The repayment is flash-borrowed (Aave: the router's flashLoanSimple): no more than the reserve can lend.
+    ["the reserve's flash liquidity", ((params.flashable ?? Number.POSITIVE_INFINITY) * FLASHABLE_USE - x) / (P * (1 - s) * (1 - margin(s)))],
     // Even at its on-chain minimum the sale's output is spent on the debt.
     ["the debt", ((D - x) * (1 - 1e-6)) / (P * (1 - params.maxSlippageBps / 10_000))],
   ]
@@ -344,20 +355,37 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
   }
   if (!(c > 0)) return { reason: cappedBy === "maxSlippageBps" ? `even the smallest quoted swap loses more than ${usableBps.toFixed(1)} bps` : `no sale left under ${cappedBy}` }
   if (cappedBy !== undefined) split = splitSale(curves, caps, c, extra)
-  if (split === undefined) return { reason: "no split of the sale fits the routes' slippage bounds" }
-  const sales: SwapSale[] = []
-  split.parts.forEach((amountIn, k) => {
-    const amountBase = toBaseUnits(amountIn, params.collateralDecimals)
-    if (amountBase === 0n) return
-    const shortfallBps = split.shortfallBps[k] as number
-    sales.push({ route: (curves[k] as SwapCurve).route, amountIn, amountBase, expectedOut: amountIn * P * (1 - shortfallBps / 10_000), shortfallBps })
-  })
-  if (sales.length === 0) return { reason: "the sale rounds to zero base units" }
-  const sold = sales.reduce((a, b) => a + b.amountIn, 0)
-  const out = sales.reduce((a, b) => a + b.expectedOut, 0)
-  const loss = sold * P - out
-  // The take is linear in each sale's output, so the sales' average shortfall gives their summed take exactly.
-  const repaid = Math.min(x + out * (1 - margin(loss / (sold * P))), D)
+  const flashCap = (params.flashable ?? Number.POSITIVE_INFINITY) * FLASHABLE_USE
+  let sales: SwapSale[] = []
+  let sold = 0
+  let out = 0
+  let loss = 0
+  let repaid = 0
+  // The flash cap above uses the fixed point's shortfall; a smaller sale's own split may lose less and repay a little
+  // more: shrink the sale until the repayment (the flash) is within the reserve's liquidity.
+  for (let round = 0; ; round++) {
+    if (split === undefined) return { reason: "no split of the sale fits the routes' slippage bounds" }
+    const parts = split
+    sales = []
+    parts.parts.forEach((amountIn, k) => {
+      const amountBase = toBaseUnits(amountIn, params.collateralDecimals)
+      if (amountBase === 0n) return
+      const shortfallBps = parts.shortfallBps[k] as number
+      sales.push({ route: (curves[k] as SwapCurve).route, amountIn, amountBase, expectedOut: amountIn * P * (1 - shortfallBps / 10_000), shortfallBps })
+    })
+    if (sales.length === 0) return { reason: "the sale rounds to zero base units" }
+    sold = sales.reduce((a, b) => a + b.amountIn, 0)
+    out = sales.reduce((a, b) => a + b.expectedOut, 0)
+    loss = sold * P - out
+    // The take is linear in each sale's output, so the sales' average shortfall gives their summed take exactly.
+    repaid = Math.min(x + out * (1 - margin(loss / (sold * P))), D)
+    if (repaid <= flashCap || round >= 8) break
+    c = sold * ((flashCap - x) / (repaid - x)) * (1 - 1e-9)
+    cappedBy = "the reserve's flash liquidity"
+    if (!(c > 0)) return { reason: "no sale left under the reserve's flash liquidity" }
+    split = splitSale(curves, caps, c, extra)
+  }
+  if (repaid > flashCap) return { reason: "no sale fits the reserve's flash liquidity" }
   const premium = (repaid * premiumBps) / 10_000
   const after = D - repaid
   return {

@@ -89,6 +89,15 @@ export type SubAccountState = {
    * premium, and the premium is a loss under maxLossBps and the epoch budget like a swap's shortfall.
    */
   flashPremiumBps?: number | undefined
+  /**
+   * What a callback block's flash loan of the debt reserve can take now, loan-token units (Aave v3: the reserve's free
+   * liquidity, the aToken's underlying balance; 0 when the reserve is paused, inactive or has flash loans disabled);
+   * undefined: no limit (Morpho Blue's callbacks lend nothing). A swap deleverage's flash-funded repayment is sized at
+   * most to it: above it the adapter's router reverts `FlashLiquidityShort(asset, amount, available)`.
+   */
+  flashable?: number | undefined
+  /** The same for the collateral reserve, collateral-token units: a flash-looped boost's flash-funded supply. */
+  flashableCollateral?: number | undefined
 }
 
 /** The Safe's position in one allowed ERC-4626 yield pool. */
