@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.23;
 
-import {Id, IMorpho, IMorphoBase, MarketParams, Position} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {Id, IMorpho, IMorphoBase, Market, MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {IIrm} from "@morpho-org/morpho-blue/src/interfaces/IIrm.sol";
 import {IOracle} from "@morpho-org/morpho-blue/src/interfaces/IOracle.sol";
 import {
     IMorphoRepayCallback,
     IMorphoSupplyCollateralCallback
 } from "@morpho-org/morpho-blue/src/interfaces/IMorphoCallbacks.sol";
 import {MorphoBalancesLib} from "@morpho-org/morpho-blue/src/libraries/periphery/MorphoBalancesLib.sol";
+import {MorphoStorageLib} from "@morpho-org/morpho-blue/src/libraries/periphery/MorphoStorageLib.sol";
 import {SharesMathLib} from "@morpho-org/morpho-blue/src/libraries/SharesMathLib.sol";
 import {MathLib, WAD} from "@morpho-org/morpho-blue/src/libraries/MathLib.sol";
 import {UtilsLib} from "@morpho-org/morpho-blue/src/libraries/UtilsLib.sol";
@@ -28,6 +30,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
     using MorphoBalancesLib for IMorpho;
     using SharesMathLib for uint256;
     using MathLib for uint256;
+    using UtilsLib for uint256;
 
     IMorpho public immutable MORPHO;
 
@@ -57,13 +60,50 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
+    /// @dev Gas (issue 15): the market's params, the account's borrow shares and collateral and the market's totals are
+    /// read in one `extSloads` call (Morpho's storage layout, `MorphoStorageLib`) instead of three getters; the debt is
+    /// then accrued exactly as `MorphoBalancesLib.expectedMarketBalances` does (same IRM view, same math and rounding).
     function marketState(bytes32 market, address account) external view returns (MarketState memory state) {
-        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
-        Position memory position = MORPHO.position(Id.wrap(market), account);
+        Id id = Id.wrap(market);
+        bytes32[] memory slots = new bytes32[](9);
+        uint256 paramsSlot = uint256(keccak256(abi.encode(id, MorphoStorageLib.ID_TO_MARKET_PARAMS_SLOT)));
+        uint256 marketSlot = uint256(MorphoStorageLib.marketTotalSupplyAssetsAndSharesSlot(id));
+        for (uint256 i; i < 5; ++i) {
+            slots[i] = bytes32(paramsSlot + i); // loanToken, collateralToken, oracle, irm, lltv
+        }
+        slots[5] = MorphoStorageLib.positionBorrowSharesAndCollateralSlot(id, account);
+        for (uint256 i; i < 3; ++i) {
+            slots[6 + i] = bytes32(marketSlot + i); // supply totals, borrow totals, lastUpdate and fee
+        }
+        bytes32[] memory w = MORPHO.extSloads(slots);
+        MarketParams memory params = MarketParams({
+            loanToken: address(uint160(uint256(w[0]))),
+            collateralToken: address(uint160(uint256(w[1]))),
+            oracle: address(uint160(uint256(w[2]))),
+            irm: address(uint160(uint256(w[3]))),
+            lltv: uint256(w[4])
+        });
+        uint256 borrowShares = uint128(uint256(w[5]));
         state.loanToken = params.loanToken;
         state.collateralToken = params.collateralToken;
-        state.collateral = position.collateral;
-        state.debt = _debt(params, position.borrowShares);
+        state.collateral = uint256(w[5]) >> 128;
+        if (borrowShares != 0) {
+            Market memory m = Market({
+                totalSupplyAssets: uint128(uint256(w[6])),
+                totalSupplyShares: uint128(uint256(w[6]) >> 128),
+                totalBorrowAssets: uint128(uint256(w[7])),
+                totalBorrowShares: uint128(uint256(w[7]) >> 128),
+                lastUpdate: uint128(uint256(w[8])),
+                fee: uint128(uint256(w[8]) >> 128)
+            });
+            uint256 elapsed = block.timestamp - m.lastUpdate;
+            // As MorphoBalancesLib.expectedMarketBalances (the borrow side only: the debt needs no supply totals).
+            if (elapsed != 0 && m.totalBorrowAssets != 0 && params.irm != address(0)) {
+                uint256 borrowRate = IIrm(params.irm).borrowRateView(params, m);
+                m.totalBorrowAssets += uint256(m.totalBorrowAssets).wMulDown(borrowRate.wTaylorCompounded(elapsed)).toUint128();
+            }
+            state.debt = borrowShares.toAssetsUp(m.totalBorrowAssets, m.totalBorrowShares);
+        }
         state.price = IOracle(params.oracle).price();
         state.lltv = params.lltv;
     }
@@ -76,10 +116,24 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
+    /// @dev Gas (issue 15): the position read back after a plan's actions is one `extSloads` call (borrow shares and
+    /// collateral, the market's borrow totals and lastUpdate). Any Morpho call that touched the market in this block
+    /// accrued its interest, so with lastUpdate == now the stored totals are exact (as `expectedMarketBalances`, which
+    /// skips accrual at elapsed 0); otherwise the debt is accrued as everywhere else (`_debt`).
     function position(bytes32 market, address account) external view returns (uint256 collateral, uint256 debt) {
-        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
-        Position memory p = MORPHO.position(Id.wrap(market), account);
-        return (p.collateral, _debt(params, p.borrowShares));
+        Id id = Id.wrap(market);
+        bytes32[] memory slots = new bytes32[](3);
+        slots[0] = MorphoStorageLib.positionBorrowSharesAndCollateralSlot(id, account);
+        slots[1] = MorphoStorageLib.marketTotalBorrowAssetsAndSharesSlot(id);
+        slots[2] = MorphoStorageLib.marketLastUpdateAndFeeSlot(id);
+        bytes32[] memory w = MORPHO.extSloads(slots);
+        uint256 borrowShares = uint128(uint256(w[0]));
+        collateral = uint256(w[0]) >> 128;
+        if (borrowShares == 0) return (collateral, 0);
+        if (uint128(uint256(w[2])) == block.timestamp) {
+            return (collateral, borrowShares.toAssetsUp(uint128(uint256(w[1])), uint256(w[1]) >> 128));
+        }
+        debt = _debt(MORPHO.idToMarketParams(id), borrowShares);
     }
 
     /// @inheritdoc IVenueAdapter
