@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.23;
 
-import {Id, IMorpho, IMorphoBase, Market, MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
-import {IIrm} from "@morpho-org/morpho-blue/src/interfaces/IIrm.sol";
+import {Id, IMorpho, IMorphoBase, MarketParams, Position} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {IOracle} from "@morpho-org/morpho-blue/src/interfaces/IOracle.sol";
 import {
     IMorphoRepayCallback,
@@ -30,7 +29,6 @@ contract MorphoBlueAdapter is IVenueAdapter {
     using MorphoBalancesLib for IMorpho;
     using SharesMathLib for uint256;
     using MathLib for uint256;
-    using UtilsLib for uint256;
 
     IMorpho public immutable MORPHO;
 
@@ -60,50 +58,13 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
-    /// @dev Gas (issue 15): the market's params, the account's borrow shares and collateral and the market's totals are
-    /// read in one `extSloads` call (Morpho's storage layout, `MorphoStorageLib`) instead of three getters; the debt is
-    /// then accrued exactly as `MorphoBalancesLib.expectedMarketBalances` does (same IRM view, same math and rounding).
     function marketState(bytes32 market, address account) external view returns (MarketState memory state) {
-        Id id = Id.wrap(market);
-        bytes32[] memory slots = new bytes32[](9);
-        uint256 paramsSlot = uint256(keccak256(abi.encode(id, MorphoStorageLib.ID_TO_MARKET_PARAMS_SLOT)));
-        uint256 marketSlot = uint256(MorphoStorageLib.marketTotalSupplyAssetsAndSharesSlot(id));
-        for (uint256 i; i < 5; ++i) {
-            slots[i] = bytes32(paramsSlot + i); // loanToken, collateralToken, oracle, irm, lltv
-        }
-        slots[5] = MorphoStorageLib.positionBorrowSharesAndCollateralSlot(id, account);
-        for (uint256 i; i < 3; ++i) {
-            slots[6 + i] = bytes32(marketSlot + i); // supply totals, borrow totals, lastUpdate and fee
-        }
-        bytes32[] memory w = MORPHO.extSloads(slots);
-        MarketParams memory params = MarketParams({
-            loanToken: address(uint160(uint256(w[0]))),
-            collateralToken: address(uint160(uint256(w[1]))),
-            oracle: address(uint160(uint256(w[2]))),
-            irm: address(uint160(uint256(w[3]))),
-            lltv: uint256(w[4])
-        });
-        uint256 borrowShares = uint128(uint256(w[5]));
+        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
+        Position memory position = MORPHO.position(Id.wrap(market), account);
         state.loanToken = params.loanToken;
         state.collateralToken = params.collateralToken;
-        state.collateral = uint256(w[5]) >> 128;
-        if (borrowShares != 0) {
-            Market memory m = Market({
-                totalSupplyAssets: uint128(uint256(w[6])),
-                totalSupplyShares: uint128(uint256(w[6]) >> 128),
-                totalBorrowAssets: uint128(uint256(w[7])),
-                totalBorrowShares: uint128(uint256(w[7]) >> 128),
-                lastUpdate: uint128(uint256(w[8])),
-                fee: uint128(uint256(w[8]) >> 128)
-            });
-            uint256 elapsed = block.timestamp - m.lastUpdate;
-            // As MorphoBalancesLib.expectedMarketBalances (the borrow side only: the debt needs no supply totals).
-            if (elapsed != 0 && m.totalBorrowAssets != 0 && params.irm != address(0)) {
-                uint256 borrowRate = IIrm(params.irm).borrowRateView(params, m);
-                m.totalBorrowAssets += uint256(m.totalBorrowAssets).wMulDown(borrowRate.wTaylorCompounded(elapsed)).toUint128();
-            }
-            state.debt = borrowShares.toAssetsUp(m.totalBorrowAssets, m.totalBorrowShares);
-        }
+        state.collateral = position.collateral;
+        state.debt = _debt(params, position.borrowShares);
         state.price = IOracle(params.oracle).price();
         state.lltv = params.lltv;
     }
