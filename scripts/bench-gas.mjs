@@ -136,6 +136,18 @@ const report = {
   methodSections:
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
+  notes: [
+    "2026-12-01 (issue 15, branch i15-gas): scripts/gas-sections.mjs books the adapter's maxRepayable under `load` " +
+      "(before, it and everything after it up to the first Safe call, the oracle check, the vetting and the first " +
+      "valuation, landed in `actions`)",
+    "2026-12-01: MorphoBlueAdapter.position reads borrow shares, collateral, the market's borrow totals and lastUpdate " +
+      "in one extSloads call (no idToMarketParams / market getters when the market was touched this block); " +
+      "RebalanceLib reads each pool's asset() once per operation (the first valuation's tokens are reused by the " +
+      "second), and a pool withdrawal no longer reads it: 1 sub-account overhead -2,982 first and later, " +
+      "3 sub-accounts later -6,903 (main 547d734 vs i15-gas, back to back)",
+    "2026-12-01, tried and reverted: marketState from one extSloads of 9 slots cost +2,700 gas on a cold first " +
+      "operation (the swap deleverage went over its 600,000 target)",
+  ],
   targetOverheadGas: target,
   targetOverheadFirstGas: targetFirst,
   targetOverheadPerExtraSubAccountGas: target,

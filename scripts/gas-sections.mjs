@@ -11,7 +11,7 @@
 //   validation     validateUserOp (signature, nonce key, gas caps, self-pay charge, prefund)
 //   entry          executeRebalance before the engine runs: Safe fallback dispatch, canonical-plan check, key re-check,
 //                  the DELEGATECALL into the engine
-//   load           venue adapter marketState per listed sub-account
+//   load           venue adapter marketState and maxRepayable per listed sub-account
 //   oracle         the second feed's latestRoundData/decimals and the tokens' decimals, and the rescale/deviation math
 //   vet            own work between the last oracle call and the first holding read: cooldown, trigger, plan vetting
 //   netValue       the holdings valued before and after the plan (idle tokens, pool assets)
@@ -45,7 +45,7 @@ export function loadSelectors(root) {
     validateUserOp: module.validateUserOp,
     executeRebalance: module.executeRebalance,
     executeUserOp: module.executeUserOp,
-    load: new Set([venue.marketState]),
+    load: new Set([venue.marketState, venue.maxRepayable]),
     oracle: new Set([feed.latestRoundData, feed.decimals]),
     holdings: new Set([erc4626.balanceOf, erc4626.convertToAssets, erc4626.asset]),
     postState: new Set([venue.position]),

@@ -8,6 +8,7 @@ import {
     IMorphoSupplyCollateralCallback
 } from "@morpho-org/morpho-blue/src/interfaces/IMorphoCallbacks.sol";
 import {MorphoBalancesLib} from "@morpho-org/morpho-blue/src/libraries/periphery/MorphoBalancesLib.sol";
+import {MorphoStorageLib} from "@morpho-org/morpho-blue/src/libraries/periphery/MorphoStorageLib.sol";
 import {SharesMathLib} from "@morpho-org/morpho-blue/src/libraries/SharesMathLib.sol";
 import {MathLib, WAD} from "@morpho-org/morpho-blue/src/libraries/MathLib.sol";
 import {UtilsLib} from "@morpho-org/morpho-blue/src/libraries/UtilsLib.sol";
@@ -76,10 +77,24 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
+    /// @dev Gas (issue 15): the position read back after a plan's actions is one `extSloads` call (borrow shares and
+    /// collateral, the market's borrow totals and lastUpdate). Any Morpho call that touched the market in this block
+    /// accrued its interest, so with lastUpdate == now the stored totals are exact (as `expectedMarketBalances`, which
+    /// skips accrual at elapsed 0); otherwise the debt is accrued as everywhere else (`_debt`).
     function position(bytes32 market, address account) external view returns (uint256 collateral, uint256 debt) {
-        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
-        Position memory p = MORPHO.position(Id.wrap(market), account);
-        return (p.collateral, _debt(params, p.borrowShares));
+        Id id = Id.wrap(market);
+        bytes32[] memory slots = new bytes32[](3);
+        slots[0] = MorphoStorageLib.positionBorrowSharesAndCollateralSlot(id, account);
+        slots[1] = MorphoStorageLib.marketTotalBorrowAssetsAndSharesSlot(id);
+        slots[2] = MorphoStorageLib.marketLastUpdateAndFeeSlot(id);
+        bytes32[] memory w = MORPHO.extSloads(slots);
+        uint256 borrowShares = uint128(uint256(w[0]));
+        collateral = uint256(w[0]) >> 128;
+        if (borrowShares == 0) return (collateral, 0);
+        if (uint128(uint256(w[2])) == block.timestamp) {
+            return (collateral, borrowShares.toAssetsUp(uint128(uint256(w[1])), uint256(w[1]) >> 128));
+        }
+        debt = _debt(MORPHO.idToMarketParams(id), borrowShares);
     }
 
     /// @inheritdoc IVenueAdapter

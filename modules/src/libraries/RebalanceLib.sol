@@ -68,7 +68,9 @@ library RebalanceLib {
         // Gas (issue 15): the holdings are read from their contracts before and after, not derived from what the
         // actions were asked to move: the loss bound must also catch what a hostile or faulty pool, venue or router
         // takes beyond its call (extra shares burnt, a short payout), which only a second read sees.
-        (uint256[] memory before,) = _holdings(safe, runs, plan.actions);
+        // The holdings' tokens (pools' assets included) are read once here and reused after the actions.
+        address[] memory tokens = new address[](1 + runs.length + plan.actions.length);
+        uint256[] memory before = _holdings(safe, runs, plan.actions, tokens);
 
         _runActions(s, runs, safe, swapAdapter, plan.actions);
         _checkInflowsUsed(s, safe, runs, plan.actions);
@@ -86,7 +88,8 @@ library RebalanceLib {
             if (policy.maxLossBps < maxLossBps) maxLossBps = policy.maxLossBps;
         }
 
-        (uint256 loss, uint256 moved) = _settle(runs, before, safe, plan.actions, maxLossBps);
+        (uint256 loss, uint256 moved) =
+            _settle(runs, before, _holdings(safe, runs, plan.actions, tokens), tokens, maxLossBps);
         if (loss * ConstantsLib.BPS > moved * maxLossBps) revert ILeverageModule.ValueLossExceeded(loss, moved, maxLossBps);
 
         uint256 gasUsed = gasStart - gasleft();
@@ -450,13 +453,15 @@ library RebalanceLib {
 
         if (_isPoolKind(kind)) {
             address pool = action.pool;
-            address asset = IERC4626(pool).asset();
             if (kind == ActionKind.DepositToPool) {
                 if (
                     IERC4626(pool).totalSupply() < ConstantsLib.MIN_POOL_SUPPLY
                         || IERC4626(pool).convertToAssets(1e18) == 0
                 ) revert ILeverageModule.PoolUnhealthy(pool);
-                _callWithApproval(safe, index, pool, abi.encodeCall(IERC4626.deposit, (amount, safe)), asset, amount);
+                // Gas (issue 15): the asset is read only here, where the approval needs it.
+                _callWithApproval(
+                    safe, index, pool, abi.encodeCall(IERC4626.deposit, (amount, safe)), IERC4626(pool).asset(), amount
+                );
             } else {
                 _call(safe, index, pool, abi.encodeCall(IERC4626.withdraw, (amount, safe, safe)));
             }
@@ -900,14 +905,14 @@ library RebalanceLib {
     /// @dev The Safe's holdings outside the positions that a plan can change, in base units of their `tokens`, in a fixed
     /// order: idle loan token, idle collateral tokens (first appearance in the run list), then the Safe's assets in each
     /// pool the plan names (first appearance in the action list; its asset must be the loan token or a listed collateral
-    /// token: `PoolAssetMismatch`).
-    function _holdings(address safe, Run[] memory runs, Action[] calldata actions)
+    /// token: `PoolAssetMismatch`). Gas (issue 15): `tokens` (sized 1 + runs + actions) is filled by the first call,
+    /// before the actions, and reused as is by the second, so each pool's asset is read and checked once.
+    function _holdings(address safe, Run[] memory runs, Action[] calldata actions, address[] memory tokens)
         private
         view
-        returns (uint256[] memory amounts, address[] memory tokens)
+        returns (uint256[] memory amounts)
     {
-        amounts = new uint256[](1 + runs.length + actions.length);
-        tokens = new address[](amounts.length);
+        amounts = new uint256[](tokens.length);
         address loanToken = runs[0].state.loanToken;
         tokens[0] = loanToken;
         amounts[0] = IERC20(loanToken).balanceOf(safe);
@@ -921,22 +926,20 @@ library RebalanceLib {
         }
         for (uint256 i; i < actions.length; ++i) {
             if (!_isPoolKind(actions[i].kind)) continue; // a swap's `pool` is its route word
-            address pool = actions[i].pool;
+            IERC4626 pool = IERC4626(actions[i].pool);
             bool seen;
             for (uint256 j; j < i && !seen; ++j) {
-                seen = _isPoolKind(actions[j].kind) && actions[j].pool == pool;
+                seen = _isPoolKind(actions[j].kind) && actions[j].pool == address(pool);
             }
             if (seen) continue;
-            (tokens[n], amounts[n]) = _pooled(safe, IERC4626(pool), runs);
+            if (tokens[n] == address(0)) {
+                address asset = pool.asset();
+                _priceRange(asset, runs, false); // reverts for an unlisted token
+                tokens[n] = asset;
+            }
+            amounts[n] = pool.convertToAssets(pool.balanceOf(safe));
             ++n;
         }
-    }
-
-    /// @dev The Safe's assets in `pool` and their token, which must be the loan token or a listed collateral token.
-    function _pooled(address safe, IERC4626 pool, Run[] memory runs) private view returns (address asset, uint256 assets) {
-        asset = pool.asset();
-        _priceRange(asset, runs, false); // reverts for an unlisted token
-        assets = pool.convertToAssets(pool.balanceOf(safe));
     }
 
     /// @dev Whether run `i`'s collateral token is a collateral token no earlier run has and not the loan token.
@@ -956,11 +959,14 @@ library RebalanceLib {
     /// eighth reviews of issue 10), a health-neutral shrink of a sub-account far from its target, a real repayment of an
     /// in-band one, or a shrink of the due one itself raised the allowance until the issue's 12% skim of a 3,300 USDC
     /// rescue was accepted.
-    function _settle(Run[] memory runs, uint256[] memory before, address safe, Action[] calldata actions, uint256 maxLossBps)
-        private
-        returns (uint256 loss, uint256 moved)
-    {
-        loss = _loss(runs, before, safe, actions);
+    function _settle(
+        Run[] memory runs,
+        uint256[] memory before,
+        uint256[] memory afterwards,
+        address[] memory tokens,
+        uint256 maxLossBps
+    ) private returns (uint256 loss, uint256 moved) {
+        loss = _loss(runs, before, afterwards, tokens);
         uint256 intoCounted;
         uint256 outOfCounted;
         for (uint256 i; i < runs.length; ++i) {
@@ -973,18 +979,17 @@ library RebalanceLib {
     }
 
     /// @dev The plan's loss, loan units, never negative: the drop of the Safe's net holding of each token (idle, pooled,
-    /// in every listed position; debt negative) from `before` (`_holdings`) to now, the loan token 1:1 and each collateral
+    /// in every listed position; debt negative) from `before` to `afterwards` (`_holdings`), the loan token 1:1 and each collateral
     /// token at the listed price least favourable to the plan: a net outflow at the highest of the prices of the listed
     /// sub-accounts whose collateral of it changed or that swap it (`_priceRange`), a net inflow at the lowest. Whatever order the keeper lists sub-accounts in and wherever the units
     /// go, two markets of one token with different oracles book no gain: valued at each position's own price (until the
     /// tenth review of issue 10), WETH moved into the higher-priced market hid the issue's 12% skim; at the first listed
     /// one's (the eleventh), a sale from a higher-priced market listed second did.
-    function _loss(Run[] memory runs, uint256[] memory before, address safe, Action[] calldata actions)
+    function _loss(Run[] memory runs, uint256[] memory before, uint256[] memory afterwards, address[] memory tokens)
         private
         returns (uint256)
     {
-        (uint256[] memory afterwards, address[] memory tokens) = _holdings(safe, runs, actions);
-        int256 net = _netUnits(runs[0].state.loanToken, runs, tokens, before, afterwards);
+        int256 net = _netUnits(tokens[0], runs, tokens, before, afterwards); // tokens[0]: the loan token
         for (uint256 i; i < runs.length; ++i) {
             address token = runs[i].state.collateralToken;
             if (!_firstOf(token, runs, i)) continue;

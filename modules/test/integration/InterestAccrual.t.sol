@@ -7,6 +7,7 @@ import {ILeverageModule, Plan, ActionKind} from "../../src/interfaces/ILeverageM
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {MarketParams, Market, Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
+import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 
 /// @notice A Morpho Blue market with the production AdaptiveCurveIrm: debt accrues interest, health drifts down out of
 /// the band while the price stands still, and a keeper rebalance through the real EntryPoint restores it. The module's
@@ -100,6 +101,24 @@ contract InterestAccrualTest is AdaptiveCurveIrmFixture {
         assertEq(afterwards, storedHealth(safe, market), "module's health after == Morpho's");
         assertGe(afterwards, 1.2e18, "back inside the band");
         assertApproxEqAbs(afterwards, 1.4e18, 0.0001e18, "at the target");
+    }
+
+    /// @dev Issue 15: `position` reads one `extSloads` (no accrual when the market was touched this block) and falls back
+    /// to the accruing getters otherwise; on both paths it must equal `marketState` (the getters plus the IRM view).
+    function testFuzz_PositionEqualsMarketStateWithAndWithoutAccrual(uint32 elapsed) public {
+        elapsed = uint32(bound(elapsed, 1, 730 days));
+        vm.warp(block.timestamp + elapsed);
+        bytes32 key = Id.unwrap(market.id());
+        MarketState memory state = adapter.marketState(key, safe);
+        (uint256 collateral, uint256 debt) = adapter.position(key, safe);
+        assertEq(collateral, state.collateral, "collateral, stale market");
+        assertEq(debt, state.debt, "debt, stale market: accrued in the view");
+        assertGt(debt, DEBT, "interest accrued");
+        morpho.accrueInterest(market);
+        state = adapter.marketState(key, safe);
+        (collateral, debt) = adapter.position(key, safe);
+        assertEq(collateral, state.collateral, "collateral, accrued this block");
+        assertEq(debt, state.debt, "debt, accrued this block: stored totals");
     }
 
     function test_PlanSizedOnStaleDebtCannotPassTheBandCheck() public {
