@@ -19,6 +19,7 @@ import {
   toHex,
   zeroAddress,
 } from "viem"
+import { aaveAdapterErrorsAbi } from "@levpilot/sdk/errors"
 import { type Artifact, deployArtifact } from "./artifact.js"
 import { ArtifactError, DeploymentError } from "./errors.js"
 import { forgeOut, simOracleAbi, testTokenAbi } from "./leverage.js"
@@ -178,32 +179,19 @@ export const aaveDataProviderAbi = parseAbi([
 ])
 
 /** The leverage module's AaveV3Adapter (see `modules/src/interfaces/IAaveV3Adapter.sol`). */
-export const aaveV3AdapterAbi = parseAbi([
-  "struct MarketState { address loanToken; address collateralToken; uint256 collateral; uint256 debt; uint256 price; uint256 lltv; }",
-  "function POOL() view returns (address)",
-  "function marketId(address collateral, address debt, uint8 eModeCategory) view returns (bytes32)",
-  "function marketParams(bytes32 market) view returns (address collateral, address debt, uint8 eModeCategory)",
-  "function isMarket(bytes32 market) view returns (bool)",
-  "function marketState(bytes32 market, address account) view returns (MarketState)",
-  "function health(bytes32 market, address account) view returns (uint256)",
-  "function liquidationIncentiveFactor(bytes32 market) view returns (uint256)",
-  "error UnknownMarket(bytes32 market)",
-  "error ReserveNotListed(address asset)",
-  "error SameReserve(address asset)",
-  "error NotCollateral(address asset)",
-  "error NotBorrowable(address asset)",
-  "error UnknownEModeCategory(uint8 category)",
-  "error DebtNotInEModeCategory(address asset, uint8 category)",
-  "error EModeMismatch(bytes32 market, address account, uint8 expected, uint256 actual)",
-  "error ReserveInactive(address asset)",
-  "error ReservePaused(address asset)",
-  "error ReserveFrozen(address asset)",
-  "error CollateralNotEnabled(address asset)",
-  "error NothingToRepay(address asset)",
-  "error ReserveNotInScope(bytes32 market, address asset)",
-  "error FlashLoanDisabled(address asset)",
-  "error UnsupportedAction(uint8 kind)",
-])
+export const aaveV3AdapterAbi = [
+  ...parseAbi([
+    "struct MarketState { address loanToken; address collateralToken; uint256 collateral; uint256 debt; uint256 price; uint256 lltv; }",
+    "function POOL() view returns (address)",
+    "function marketId(address collateral, address debt, uint8 eModeCategory) view returns (bytes32)",
+    "function marketParams(bytes32 market) view returns (address collateral, address debt, uint8 eModeCategory)",
+    "function isMarket(bytes32 market) view returns (bool)",
+    "function marketState(bytes32 market, address account) view returns (MarketState)",
+    "function health(bytes32 market, address account) view returns (uint256)",
+    "function liquidationIncentiveFactor(bytes32 market) view returns (uint256)",
+  ]),
+  ...aaveAdapterErrorsAbi,
+] as const
 
 /** A Hardhat artifact of `@aave/core-v3`: creation code with `__$<hash>$__` placeholders and where they are. */
 type AaveArtifact = Artifact & { linkReferences: Record<string, Record<string, { start: number; length: number }[]>> }
