@@ -39,7 +39,21 @@ export type FeeDecision = {
   need?: UserOperationFees | undefined
 }
 
-const scale = (value: bigint, percent: number) => (value * BigInt(100 + percent) + 99n) / 100n // rounded up
+/**
+ * `value x (100 + percent) / 100`, rounded up, exact for any finite `percent` the configuration accepts (`feeBumpPercent`
+ * may be fractional, e.g. 12.5): the percent is read as the decimal it prints as, never through `BigInt(112.5)`.
+ */
+const scale = (value: bigint, percent: number) => {
+  const [mantissa = "0", exponent = "0"] = String(percent).toLowerCase().split("e")
+  const [int = "0", frac = ""] = mantissa.split(".")
+  let num = BigInt(`${int}${frac}`)
+  let den = 10n ** BigInt(frac.length)
+  const e = Number(exponent)
+  if (e >= 0) num *= 10n ** BigInt(e)
+  else den *= 10n ** BigInt(-e)
+  const total = 100n * den + num // (100 + percent) x den
+  return (value * total + 100n * den - 1n) / (100n * den)
+}
 const min = (a: bigint, b: bigint) => (a < b ? a : b)
 const max = (a: bigint, b: bigint) => (a > b ? a : b)
 
