@@ -58,6 +58,7 @@ export type KeeperEvent =
 /**
  * - `paymaster-refused`: the paymaster answered with a refusal; `paymaster-unavailable`: it did not answer (timeout, 5xx, down).
  * - `gas-cap-below-market`: the bundler's fees exceed the Safe's `maxFeePerGas` / `maxPriorityFeePerGas` caps.
+ *   Once per operation (nonce), not at every resend of it while a spike lasts.
  * - `replacement-blocked`: a resend of the operation in flight cannot clear the bundler's same-nonce replacement rule
  *   (both fees +10%) within the Safe's caps (`ReplacementBlockedByCapsError`); once per operation.
  * - `nonce-mismatch`: the bundler refused a nonce that is not the chain's, or the record was ahead of the chain.

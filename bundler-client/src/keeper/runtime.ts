@@ -46,6 +46,11 @@ export type SafeRuntime = {
    * `no-rescue` event when one enters (not every block while it lasts), the gauge `levpilot_rescue_infeasible` every step.
    */
   noRescue?: Map<string, string> | undefined
+  /**
+   * The operation (its nonce, and the block it was first sent in) last priced at the Safe's caps because the market was
+   * above them: `gas-cap-below-market` is alerted once per operation, not at every resend of it while a spike lasts.
+   */
+  gasCapAlerted?: string | undefined
   /** The last plan clamped to nothing (`nothing-to-send` alerted once until a plan survives the clamp again). */
   clampedAway?: boolean | undefined
   /**

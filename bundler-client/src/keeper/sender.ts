@@ -72,6 +72,7 @@ export class RebalanceSender {
     const caps = { maxFeePerGas: BigInt(automation.maxFeePerGas), maxPriorityFeePerGas: BigInt(automation.maxPriorityFeePerGas) }
     const previous = replace ? { maxFeePerGas: BigInt(replace.maxFeePerGas), maxPriorityFeePerGas: BigInt(replace.maxPriorityFeePerGas) } : undefined
     const priced = priceUserOperation({ market, caps, previous, bumpPercent: config.feeBumpPercent, urgent })
+    metrics.set("levpilot_gas_cap_below_market", "1 while the market's fees (at the last send) are above the Safe's maxFeePerGas or maxPriorityFeePerGas cap: operations go out at the caps.", { safe }, priced.capped ? 1 : 0)
     if (priced.capped) {
       // Each field above its cap, with both numbers (a field within its cap is not named as above it).
       const above = [
@@ -81,7 +82,13 @@ export class RebalanceSender {
       const message =
         `the market's fees are above the Safe's caps: ${above.join(" and ")}; ` +
         "the operation is priced at the caps and may wait for fees to fall (raise them with setAutomationConfig)"
-      events.alert(safe, block, "gas-cap-below-market", new GasCapBelowMarketError({ safe, market, caps, message }))
+      // Alerted once per operation (its nonce and first send): a spike that lasts does not page at every resend; each
+      // capped send is still logged with both numbers, and the gauge above stays 1 while it lasts.
+      const key = `${nonce}@${replace?.firstSentBlock ?? replace?.sentBlock ?? block}`
+      if (rt.gasCapAlerted !== key) {
+        rt.gasCapAlerted = key
+        events.alert(safe, block, "gas-cap-below-market", new GasCapBelowMarketError({ safe, market, caps, message }))
+      } else logger.warn({ safe, nonce: nonce.toString(), block: Number(block) }, message)
     }
     if (replace && previous && !priced.replaces) {
       // At the caps: this resend cannot outbid the one in flight. The bundler takes it only if it dropped that one;
