@@ -112,3 +112,44 @@ export function priceUserOperation(parameters: {
       `the Safe's caps allow ${caps.maxFeePerGas} and ${caps.maxPriorityFeePerGas}`,
   }
 }
+
+/** The bundler's lowest valid gas price for one fee field, read from its refusal of an operation priced below it. */
+export type BundlerFeeMinimum = { field: "maxFeePerGas" | "maxPriorityFeePerGas"; minimum: bigint }
+
+const MINIMUM_PATTERN = /\b(maxFeePerGas|maxPriorityFeePerGas) must be at least (\d+)/
+
+/**
+ * The minimum a bundler named when it refused an operation's fees (Alto 0.0.20 `preMempoolChecks`: "maxFeePerGas must be
+ * at least <lowest> (current maxFeePerGas: <sent>) - use pimlico_getUserOperationGasPrice ..."), anywhere in `error`'s
+ * chain (message, viem's `details`). Happens when the keeper priced from the node's estimate (the bundler's gas price
+ * endpoint did not answer) and that estimate is below the bundler's lowest valid prices.
+ *
+ * @returns The field and its minimum (wei per gas), or `undefined` when the error is not such a refusal.
+ */
+export function bundlerFeeMinimumOf(error: unknown): BundlerFeeMinimum | undefined {
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 16; e = (e as { cause?: unknown }).cause, depth++) {
+    const texts = [(e as { details?: unknown }).details, (e as { message?: unknown }).message].filter((t): t is string => typeof t === "string")
+    for (const text of texts) {
+      const m = MINIMUM_PATTERN.exec(text)
+      if (m) return { field: m[1] as BundlerFeeMinimum["field"], minimum: BigInt(m[2] as string) }
+    }
+  }
+  return undefined
+}
+
+/**
+ * `fees` raised to the bundler's named `minimum` on its field (a tip raised above the max fee raises the max fee with
+ * it, EIP-1559: tip <= max fee), or `undefined` when that needs a fee above the Safe's caps (the module would refuse the
+ * signature): the caps are then below the bundler's minimum, the `gas-cap-below-market` case.
+ *
+ * @param fees - The fees the bundler refused (wei per gas).
+ * @param minimum - What the bundler named ({@link bundlerFeeMinimumOf}).
+ * @param caps - The Safe's caps (wei per gas).
+ */
+export function raiseToBundlerMinimum(fees: UserOperationFees, minimum: BundlerFeeMinimum, caps: FeeCaps): UserOperationFees | undefined {
+  const next = { ...fees }
+  next[minimum.field] = max(next[minimum.field], minimum.minimum)
+  next.maxFeePerGas = max(next.maxFeePerGas, next.maxPriorityFeePerGas)
+  if (next.maxFeePerGas > caps.maxFeePerGas || next.maxPriorityFeePerGas > caps.maxPriorityFeePerGas) return undefined
+  return next
+}

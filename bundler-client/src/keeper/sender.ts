@@ -24,7 +24,7 @@ import type { KeeperMetrics } from "./metrics.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
-import { priceUserOperation } from "./fees.js"
+import { bundlerFeeMinimumOf, priceUserOperation, raiseToBundlerMinimum } from "./fees.js"
 import { paymasterTokenOf } from "./paymasterCharge.js"
 
 const has = (error: unknown, type: abstract new (...args: never[]) => Error) => error instanceof type || (error instanceof BaseError && error.walk((e) => e instanceof type) !== null)
@@ -100,7 +100,7 @@ export class RebalanceSender {
         events.alert(safe, block, "replacement-blocked", new ReplacementBlockedByCapsError({ safe, nonce, previous, need: priced.need ?? previous, caps }))
       }
     }
-    const fees = priced.fees
+    let fees = priced.fees
     const attempt = (replace?.attempts ?? 0) + 1
     const intent: PendingOperation = {
       userOpHash: undefined,
@@ -116,7 +116,7 @@ export class RebalanceSender {
       triggerBlock: (rt.triggerBlock ?? block).toString(),
       triggerAt: rt.triggerBlock !== undefined ? rt.triggerAt : clock.now(),
     }
-    const submit = async (bundler: BundlerClient, sponsored: boolean, validate = true) => {
+    const send = async (bundler: BundlerClient, sponsored: boolean, validate: boolean) => {
       await store.setPending(safe, { ...intent, sponsored })
       return await sendRebalance(bundler, {
         account,
@@ -134,6 +134,36 @@ export class RebalanceSender {
         // unused call gas and the self-pay budget is charged at the limits.
         ...(sponsored ? {} : { estimationOverride: false, verificationGasPadding: selfPayValidationGas }),
       })
+    }
+    // Fees below the bundler's lowest valid gas prices (priced from the node's estimate when the bundler's gas price
+    // endpoint did not answer) are refused with the minimum named: raised to it within the caps and sent again in this
+    // step (each field once); a minimum above the caps is the gas-cap-below-market alert, and the refusal is thrown.
+    const submit = async (bundler: BundlerClient, sponsored: boolean, validate = true) => {
+      for (let raised = 0; ; raised++) {
+        try {
+          return await send(bundler, sponsored, validate)
+        } catch (error) {
+          const minimum = bundlerFeeMinimumOf(error)
+          if (minimum === undefined || raised >= 2) throw error
+          const next = raiseToBundlerMinimum(fees, minimum, caps)
+          if (next === undefined) {
+            const key = `${nonce}@${replace?.firstSentBlock ?? replace?.sentBlock ?? block}`
+            if (rt.gasCapAlerted !== key) {
+              rt.gasCapAlerted = key
+              const message =
+                `the bundler's minimum gas price is above the Safe's caps: ${minimum.field} must be at least ${minimum.minimum} wei, cap ` +
+                `${caps[minimum.field]} wei (maxFeePerGas cap ${caps.maxFeePerGas} wei); nothing can be sent until fees fall or the caps are raised (setAutomationConfig)`
+              events.alert(safe, block, "gas-cap-below-market", new GasCapBelowMarketError({ safe, market: { ...fees, [minimum.field]: minimum.minimum }, caps, message }))
+            }
+            metrics.set("levpilot_gas_cap_below_market", "1 while the market's fees (at the last send) are above the Safe's maxFeePerGas or maxPriorityFeePerGas cap: operations go out at the caps.", { safe }, 1)
+            throw error
+          }
+          logger.warn({ safe, nonce: nonce.toString(), field: minimum.field, minimum: minimum.minimum.toString(), sent: fees[minimum.field].toString() }, "the bundler refused fees below its minimum gas price; raising to it within the Safe's caps")
+          fees = next
+          intent.maxFeePerGas = fees.maxFeePerGas.toString()
+          intent.maxPriorityFeePerGas = fees.maxPriorityFeePerGas.toString()
+        }
+      }
     }
     let userOpHash: `0x${string}`
     let sponsored = clients.sponsoredBundler !== undefined
