@@ -8,6 +8,7 @@ import { VenueAccountTakenError } from "@levpilot/sdk/errors"
 import { type AaveStackAddresses, aavePoolAbi, aaveReserveParameters, aaveV3AdapterAbi, deployAaveStack, deployCrossVenueModule, poolConfiguratorAbi } from "@levpilot/devnet/aave"
 import { morphoAbi, simOracleAbi } from "@levpilot/devnet/leverage"
 import { type LeverageTestEnv, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
+import { AAVE_CAP_ACCRUAL_MARGIN_BPS } from "../bundler-client/src/keeper/aaveLimits.js"
 import { readPortfolio, toChainPlan } from "../bundler-client/src/keeper/portfolio.js"
 import { AAVE_DEFAULT_CLOSE_FACTOR, liquidationIncentiveFactor, liquidationLoss, solveByLoanAsset } from "../bundler-client/src/solver/solver.js"
 import { DEFAULT_GAS_PER_ACTION } from "../bundler-client/src/solver/types.js"
@@ -197,7 +198,9 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
     const usdcLiquidity = await balance(stack.tokens.usdc, usdcReserve.aTokenAddress)
     expect(open.sub.state.borrowable).toBe(Number(usdcLiquidity) / 1e6)
     expect(open.snapshot.bounds.subAccounts[open.aaveId]?.borrowable).toBe(usdcLiquidity)
-    const wethCapRoom = aaveReserveParameters.weth.supplyCap * 10n ** 18n - (await supply(wethReserve.aTokenAddress))
+    // The room less what the cap keeps back for accrual until inclusion (AAVE_CAP_ACCRUAL_MARGIN_BPS of the supply).
+    const wethSupplied = await supply(wethReserve.aTokenAddress)
+    const wethCapRoom = aaveReserveParameters.weth.supplyCap * 10n ** 18n - wethSupplied - (wethSupplied * AAVE_CAP_ACCRUAL_MARGIN_BPS + 9_999n) / 10_000n
     expect(Math.abs((open.sub.state.suppliable as number) / (Number(wethCapRoom) / 1e18) - 1)).toBeLessThan(1e-9)
     expect(open.sub.state.withdrawable).toBe(Number(await balance(stack.tokens.weth, wethReserve.aTokenAddress)) / 1e18)
     expect(open.sub.state.repayable).toBeUndefined()

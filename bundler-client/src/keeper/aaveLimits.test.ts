@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { type AaveReserveRead, aaveReserveLimits } from "./aaveLimits.js"
+import { AAVE_CAP_ACCRUAL_MARGIN_BPS, type AaveReserveRead, aaveReserveLimits } from "./aaveLimits.js"
 
 /** Packs an Aave v3 `ReserveConfigurationMap` (ReserveConfiguration.sol bit layout). */
 function config(p: { decimals: number; active?: boolean; frozen?: boolean; borrowing?: boolean; paused?: boolean; flashLoans?: boolean; borrowCap?: bigint; supplyCap?: bigint }): bigint {
@@ -16,6 +16,8 @@ function config(p: { decimals: number; active?: boolean; frozen?: boolean; borro
 }
 
 const RAY = 10n ** 27n
+/** What a cap keeps back for accrual between read and inclusion: the counted amount's margin, rounded up. */
+const margin = (counted: bigint) => (counted * AAVE_CAP_ACCRUAL_MARGIN_BPS + 9_999n) / 10_000n
 const usdc = (n: number) => BigInt(n) * 10n ** 6n
 const read = (over: Partial<AaveReserveRead>): AaveReserveRead => ({
   configuration: config({ decimals: 6, borrowCap: 40_000_000n, supplyCap: 50_000_000n }),
@@ -32,20 +34,20 @@ describe("aaveReserveLimits (Aave v3.0.2 ValidationLogic)", () => {
     const l = aaveReserveLimits(read({}))
     expect(l.borrowable).toBe(usdc(2_000_000))
     expect(l.withdrawable).toBe(usdc(2_000_000))
-    expect(l.suppliable).toBe(usdc(40_000_000))
+    expect(l.suppliable).toBe(usdc(40_000_000) - margin(usdc(10_000_000)))
     expect(l.repayable).toBeUndefined()
   })
 
-  it("borrowable is the borrow-cap room when it is below the liquidity (cap in whole tokens x 10^decimals - total debt)", () => {
+  it("borrowable is the borrow-cap room when it is below the liquidity (cap in whole tokens x 10^decimals - total debt, less the accrual margin)", () => {
     const l = aaveReserveLimits(read({ configuration: config({ decimals: 6, borrowCap: 8_500_000n, supplyCap: 50_000_000n }) }))
-    expect(l.borrowable).toBe(usdc(500_000))
+    expect(l.borrowable).toBe(usdc(500_000) - margin(usdc(8_000_000)))
     const full = aaveReserveLimits(read({ configuration: config({ decimals: 6, borrowCap: 7_000_000n }) }))
     expect(full.borrowable).toBe(0n)
   })
 
   it("the supply cap counts the treasury's accrued share at the liquidity index; no cap, no limit", () => {
     const l = aaveReserveLimits(read({ configuration: config({ decimals: 18, supplyCap: 1_000n }), aTokenSupply: 900n * 10n ** 18n, accruedToTreasury: 40n * 10n ** 18n, liquidityIndex: (RAY * 5n) / 4n }))
-    expect(l.suppliable).toBe(50n * 10n ** 18n)
+    expect(l.suppliable).toBe(50n * 10n ** 18n - margin(950n * 10n ** 18n))
     expect(aaveReserveLimits(read({ configuration: config({ decimals: 6 }) })).suppliable).toBeUndefined()
   })
 

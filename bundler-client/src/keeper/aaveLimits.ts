@@ -38,6 +38,19 @@ export type AaveReserveRead = {
 }
 
 const RAY = 10n ** 27n
+
+/**
+ * What a cap's room keeps back for interest accrued between the read and the operation's inclusion, in basis points of
+ * what the cap counts (the total debt for the borrow cap, the supply for the supply cap): Aave checks both caps on the
+ * amounts accrued to the including block (`nextVariableBorrowIndex`, `nextLiquidityIndex`), so a borrow or supply of
+ * the whole room read one block earlier reverts (BORROW_CAP_EXCEEDED "50", SUPPLY_CAP_EXCEEDED "51") at any positive
+ * rate. 1 bps covers a 300% APR for 17 minutes, longer than an operation waits before the keeper plans it again on a
+ * fresh read (`resubmitAfterBlocks`).
+ */
+export const AAVE_CAP_ACCRUAL_MARGIN_BPS = 1n
+
+/** `counted` grown by {@link AAVE_CAP_ACCRUAL_MARGIN_BPS}, rounded up (what a cap counts at inclusion, at most). */
+const accrued = (counted: bigint) => counted + (counted * AAVE_CAP_ACCRUAL_MARGIN_BPS + 9_999n) / 10_000n
 const bit = (data: bigint, n: number) => ((data >> BigInt(n)) & 1n) === 1n
 const bits = (data: bigint, from: number, width: number) => (data >> BigInt(from)) & ((1n << BigInt(width)) - 1n)
 
@@ -48,6 +61,8 @@ const bits = (data: bigint, from: number, width: number) => (data >> BigInt(from
  * borrowing on, `totalDebt + amount <= borrowCap` and the liquidity to pay it out; a supply an active, unpaused,
  * unfrozen reserve and `(scaledSupply + accruedToTreasury) x index + amount <= supplyCap`; withdraw and repay an active,
  * unpaused reserve; a flash loan an active, unpaused reserve with flash loans enabled and the liquidity to lend it.
+ * Both caps are checked at inclusion on accrued amounts: their room keeps {@link AAVE_CAP_ACCRUAL_MARGIN_BPS} of what
+ * they count back.
  *
  * @returns {@link AaveReserveLimits}, base units.
  */
@@ -66,11 +81,11 @@ export function aaveReserveLimits(r: AaveReserveRead): AaveReserveLimits {
   const room = (cap: bigint, used: bigint) => (cap * unit > used ? cap * unit - used : 0n)
   let borrowable = frozen || !borrowing ? 0n : r.availableLiquidity
   if (borrowCap !== 0n) {
-    const capRoom = room(borrowCap, r.totalDebt)
+    const capRoom = room(borrowCap, accrued(r.totalDebt))
     if (capRoom < borrowable) borrowable = capRoom
   }
   const supplied = r.aTokenSupply + (r.accruedToTreasury * r.liquidityIndex) / RAY
-  const suppliable = frozen ? 0n : supplyCap === 0n ? undefined : room(supplyCap, supplied)
+  const suppliable = frozen ? 0n : supplyCap === 0n ? undefined : room(supplyCap, accrued(supplied))
   return { borrowable, suppliable, withdrawable: r.availableLiquidity, repayable: undefined, flashable: flashLoans ? r.availableLiquidity : 0n }
 }
 

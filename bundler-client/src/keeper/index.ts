@@ -67,6 +67,7 @@ export {
   type AaveReserveLimits,
   type AaveReserveRead,
   type AaveSubAccountLimits,
+  AAVE_CAP_ACCRUAL_MARGIN_BPS,
   aaveReserveLimits,
   aaveCollateralOf,
   readAaveLimits,
