@@ -43,7 +43,8 @@ describe("gas-cap-below-market while a spike lasts", () => {
     for (const block of [104n, 108n, 112n, 116n]) await sender.send(rt, block, PLAN, pendingAt(5n, block - 4n, 100n), undefined, true)
     const capped = () => events.filter((e) => e.type === "alert" && e.kind === "gas-cap-below-market")
     expect(capped()).toHaveLength(1)
-    expect(capped()[0]?.type === "alert" && capped()[0]?.message).toContain(`maxFeePerGas ${spike.maxFeePerGas} wei > cap ${caps.maxFeePerGas} wei`)
+    const first = capped()[0]
+    expect(first?.type === "alert" && first.message).toContain(`maxFeePerGas ${spike.maxFeePerGas} wei > cap ${caps.maxFeePerGas} wei`)
     expect(metrics.render()).toMatch(/levpilot_failures_total\{[^}]*kind="gas-cap-below-market"[^}]*\} 1\b/)
     // The gauge: the caps bind now.
     expect(metrics.render()).toMatch(/levpilot_gas_cap_below_market\{[^}]*safe="[^"]+"[^}]*\} 1\b/)
