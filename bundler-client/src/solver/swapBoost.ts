@@ -96,10 +96,15 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
     s.flashableCollateral !== undefined && flashed(b)
       ? (s.flashableCollateral * FLASHABLE_USE * P) / ((1 - shortfall) * (1 - swapPlanMargin(bps, shortfall * 10_000, premiumBps)))
       : Number.POSITIVE_INFINITY
-  const limit = Math.min(bySlippage, byCaps, byLiquidity, byFlash)
+  // The supply the borrow buys, b (1 - s(b)) (1 - m) / P, within the venue's supply-cap room (Aave `suppliable`: a
+  // supply above it reverts SUPPLY_CAP_EXCEEDED, and the clamp's cut would leave bought collateral idle, IdleInflow),
+  // either shape: b <= room x P / (1 - s(0)) keeps it there (the shortfall only grows with the size, the margin m >= 0).
+  const bySupplyCap =
+    s.suppliable === undefined ? Number.POSITIVE_INFINITY : (Math.max(0, s.suppliable) * FLASHABLE_USE * P) / Math.max(1e-12, 1 - curveShortfallBps(curve, 0) / 10_000)
+  const limit = Math.min(bySlippage, byCaps, byLiquidity, byFlash, bySupplyCap)
   const capped = b > limit
   if (capped) b = limit
-  if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : limit === byFlash ? "no flash left under the reserve's flash liquidity" : "no borrow left under the caps or the market's liquidity" }
+  if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : limit === byFlash ? "no flash left under the reserve's flash liquidity" : limit === bySupplyCap ? "no supply left under the venue's supply-cap room" : "no borrow left under the caps or the market's liquidity" }
   const landing = (x: number) => {
     const sh = curveShortfallBps(curve, x) / 10_000
     const got = (x / P) * (1 - sh)
@@ -129,7 +134,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
     // maxSizeWithinSlippage stops at the curve's largest quote when every quote is within the bound: no size beyond it is trusted.
     const last = curve.points[curve.points.length - 1]
     const byCurve = last !== undefined && bySlippage === last.amountIn && last.shortfallBps <= usable
-    const cap = limit === bySlippage ? (byCurve ? "the buying curve's largest quote" : "maxSlippageBps") : limit === byCaps ? "the amount caps" : limit === byFlash ? "the reserve's flash liquidity" : "the market's liquidity"
+    const cap = limit === bySlippage ? (byCurve ? "the buying curve's largest quote" : "maxSlippageBps") : limit === byCaps ? "the amount caps" : limit === byFlash ? "the reserve's flash liquidity" : limit === bySupplyCap ? "the venue's supply-cap room" : "the market's liquidity"
     return { reason: `a swap boost ${capped ? `capped by ${cap} ` : ""}reaches health ${healthAfter.toFixed(3)}, outside [${low.toFixed(3)}, ${high.toFixed(3)}]` }
   }
   // The swap's shortfall plus, flash-looped on Aave, the premium on the supply (collateral units at the oracle price).
