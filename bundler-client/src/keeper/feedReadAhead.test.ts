@@ -16,6 +16,9 @@ describe("a feed read one block ahead of the snapshot (the node's latest state a
     expect(isFeedReadAhead(stale(timestamp + FEED_READ_AHEAD_SECONDS + 1n), timestamp)).toBe(false)
     expect(isFeedReadAhead(stale(timestamp - 3601n), timestamp)).toBe(false)
     expect(isFeedReadAhead(stale(timestamp), timestamp)).toBe(false)
+    // Judged against the latest header read again: the race's update is at most one block past it.
+    expect(isFeedReadAhead(stale(timestamp + 30n), timestamp, timestamp + 20n)).toBe(true)
+    expect(isFeedReadAhead(stale(timestamp + 30n), timestamp, timestamp + 17n)).toBe(false)
     const zero = new SubAccountOracleError({ subAccount: id, adapter, check: "OraclePriceZero", args: [id] })
     expect(isFeedReadAhead(zero, timestamp)).toBe(false)
   })

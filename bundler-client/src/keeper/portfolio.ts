@@ -210,40 +210,54 @@ export async function readPortfolio(
 }
 
 /**
- * How far (seconds) a feed's `updatedAt` may be ahead of the snapshot's block timestamp and still count as fresh: a node
- * can answer an `eth_call` at the latest block number from state that already holds the next block's feed update (anvil
- * while it mines; RPC endpoints behind a load balancer), so the feed looks "from the future" for one read. The module
- * judges the operation at its inclusion block, whose timestamp is at least the update's; an answer further ahead than
- * this is a broken (or forged) feed and stays excluded.
+ * How far (seconds) a feed's `updatedAt` may be ahead of the chain's latest block timestamp and still count as the read
+ * race: a node can answer an `eth_call` at the latest block number from state that already holds the next block's feed
+ * update (anvil while it mines; RPC endpoints behind a load balancer, one node a block ahead of another), so the feed
+ * looks "from the future" for one read. The keeper reads the latest block header again when it sees a feed ahead of the
+ * snapshot: a race's update belongs to a block the chain has (or is about to have), so it is at most one block interval
+ * after that header's timestamp; a feed stamped further ahead at every read (a forged or misconfigured `now + 30`, a
+ * sequencer with a skewed clock) is broken and excluded with a `feed-broken` alert. One mainnet block (12 s); a
+ * forged stamp within it of the head is not told apart (the module still refuses it at inclusion: OracleStale).
  */
-export const FEED_READ_AHEAD_SECONDS = 60n
+export const FEED_READ_AHEAD_SECONDS = 12n
 
 /**
  * Whether an oracle failure is only the read race {@link FEED_READ_AHEAD_SECONDS} describes: `OracleStale` with the
- * feed's `updatedAt` (args[1], unix seconds) after `timestamp` by at most that much.
+ * feed's `updatedAt` (args[1], unix seconds) after the snapshot's `timestamp`, and at most that much after the later of
+ * `timestamp` and `latest` (the latest block header's timestamp, read after the oracle check).
  *
  * @returns true when the sub-account should still be planned for.
  */
-export function isFeedReadAhead(failure: SubAccountOracleError, timestamp: bigint): boolean {
+export function isFeedReadAhead(failure: SubAccountOracleError, timestamp: bigint, latest: bigint = timestamp): boolean {
   if (failure.check !== "OracleStale") return false
   const updatedAt = failure.args[1]
-  return typeof updatedAt === "bigint" && updatedAt > timestamp && updatedAt - timestamp <= FEED_READ_AHEAD_SECONDS
+  const head = latest > timestamp ? latest : timestamp
+  return typeof updatedAt === "bigint" && updatedAt > timestamp && updatedAt - head <= FEED_READ_AHEAD_SECONDS
 }
 
 /**
  * Leaves out of the snapshot every sub-account whose oracle fails one of the module's oracle checks
  * (`checkSubAccountOracles`: the rule book's own check, at the snapshot's block and timestamp): a stale or zero feed
  * does not revert the read, but every plan listing the sub-account reverts, so it is treated like an unreadable one
- * (moved to `unreadable`) and the Safe's other sub-accounts are still planned for.
+ * (moved to `unreadable`) and the Safe's other sub-accounts are still planned for. A feed ahead of the snapshot's
+ * timestamp is judged against the latest block header, read again ({@link isFeedReadAhead}; `latestTimestamp` reads it,
+ * by default `eth_getBlockByNumber("latest")`).
  *
  * @returns The snapshot without those sub-accounts (the same object when none fails).
  */
-export async function excludeFailingOracles(client: Client<Transport, Chain | undefined>, snapshot: PortfolioSnapshot, deployment: LeverageDeployment): Promise<PortfolioSnapshot> {
+export async function excludeFailingOracles(
+  client: Client<Transport, Chain | undefined>,
+  snapshot: PortfolioSnapshot,
+  deployment: LeverageDeployment,
+  options: { latestTimestamp?: (() => Promise<bigint>) | undefined } = {},
+): Promise<PortfolioSnapshot> {
   if (snapshot.chain.length === 0) return snapshot
   const deployments: LeverageDeployments = { [client.chain?.id ?? 0]: deployment }
   const timestamp = BigInt(snapshot.timestamp)
   const { failing: judged } = await checkSubAccountOracles(client, { states: snapshot.chain, timestamp, blockNumber: snapshot.blockNumber, deployments })
-  const failing = judged.filter((f) => !isFeedReadAhead(f, timestamp))
+  const ahead = judged.some((f) => f.check === "OracleStale" && typeof f.args[1] === "bigint" && f.args[1] > timestamp)
+  const latest = ahead ? await (options.latestTimestamp ?? (async () => (await getBlock(client, { blockTag: "latest" })).timestamp))() : timestamp
+  const failing = judged.filter((f) => !isFeedReadAhead(f, timestamp, latest))
   if (failing.length === 0) return snapshot
   const out = new Set(failing.map((f) => f.subAccount.toLowerCase()))
   const keep = (id: string) => !out.has(id.toLowerCase())
