@@ -67,8 +67,11 @@ export function flashSale(subAccount: number, repaid: bigint, sold: bigint): Cha
   ]
 }
 
-/** A clamp fixture's sub-account: its id, collateral token, amounts (base units), whether it is due, its allowed pools and (Aave) maxRepayable. */
-export type ClampSub = { id: Hex; coll: Address; collateral: bigint; debt: bigint; due: boolean; pools: Address[]; repayableDebt?: bigint | undefined }
+/**
+ * A clamp fixture's sub-account: its id, collateral token, amounts (base units), whether it is due, its allowed pools
+ * (none when unset), its price (1e36 scale; `PRICE` when unset) and (Aave) its maxRepayable.
+ */
+export type ClampSub = { id: Hex; coll: Address; collateral: bigint; debt: bigint; due: boolean; pools?: Address[] | undefined; price?: bigint; repayableDebt?: bigint | undefined }
 
 /**
  * Clamp fixture sub-account number `n` (id and collateral token derived from it) holding `collateral` (base units, 18
@@ -79,28 +82,20 @@ export function clampSub(n: number, collateral: bigint, health: number, pools: A
   return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}`, coll: `0x${"c".repeat(38)}${n.toString(16).padStart(2, "0")}`, collateral, debt, due: health < 1.1 || health > 1.5, pools }
 }
 
-/** What a sale of `x` collateral brings in the clamp fixtures: its on-chain minimum plus 40 bps (loan token, base units). */
-export const saleOut = (x: bigint) => (minAmountOut(BigInt(SLIP), PRICE, true, x) * 10_040n) / 10_000n
-
 /**
- * The SDK rule book's verdict on `p` ("ok" or "<error> <args>"); each sale pays `saleOut`, each buy its on-chain
- * minimum. A due sub-account left outside its band is fine (a partial rescue).
+ * The SDK rule book's result on `p` for the clamp fixtures: each listed sub-account under `policy(pools)` with fresh
+ * epoch usage, the Safe's `balances`, its shares of each ERC-4626 pool (1:1 assets, loan token) and the swaps' outputs.
  *
- * @param poolShares - The Safe's shares of each ERC-4626 pool (1:1 assets, loan token).
+ * @param swapOutputs - What the swap at each action index pays (base units).
  */
-export function clampVerdict(p: ChainPlan, subs: ClampSub[], balances: Record<string, bigint>, poolShares: Record<string, bigint> = {}): string {
-  const out: Record<number, bigint> = {}
-  p.actions.forEach((a, k) => {
-    if (a.kind === "SellCollateral") out[k] = saleOut(a.amount)
-    if (a.kind === "BuyCollateral") out[k] = minAmountOut(BigInt(SLIP), PRICE, false, a.amount)
-  })
+export function clampRules(p: ChainPlan, subs: readonly ClampSub[], balances: Record<string, bigint>, poolShares: Record<string, bigint>, swapOutputs: Record<number, bigint>) {
   const listed = p.subAccounts.map((id) => subs.find((x) => x.id === id) as ClampSub)
-  const r = checkRebalanceRules({
+  return checkRebalanceRules({
     plan: p,
     subAccounts: listed.map((s) => ({
       id: s.id,
-      policy: policy(s.pools),
-      state: { loanToken: LOAN, collateralToken: s.coll, collateral: s.collateral, debt: s.debt, price: PRICE, lltv: LLTV, ...(s.repayableDebt === undefined ? {} : { repayableDebt: s.repayableDebt }) },
+      policy: policy(s.pools ?? []),
+      state: { loanToken: LOAN, collateralToken: s.coll, collateral: s.collateral, debt: s.debt, price: s.price ?? PRICE, lltv: LLTV, ...(s.repayableDebt === undefined ? {} : { repayableDebt: s.repayableDebt }) },
       usage: { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n },
     })),
     pools: Object.entries(poolShares).map(([pool, shares]) => ({ address: pool as Address, asset: LOAN, totalAssets: 10n ** 40n, totalSupply: 10n ** 40n, shares })),
@@ -108,8 +103,24 @@ export function clampVerdict(p: ChainPlan, subs: ClampSub[], balances: Record<st
     swapAdapter: SWAP_ADAPTER,
     timestamp: 1_700_000_000n,
     gasUsed: 500_000n,
-    outcome: { swapOutputs: out },
+    outcome: { swapOutputs },
   })
+}
+
+/** What a sale of `x` collateral brings in the clamp fixtures: its on-chain minimum at `PRICE` plus 40 bps (loan token, base units). */
+export const saleOut = (x: bigint) => (minAmountOut(BigInt(SLIP), PRICE, true, x) * 10_040n) / 10_000n
+
+/**
+ * `clampRules`' verdict on `p` ("ok" or "<error> <args>") at `PRICE`: each sale pays `saleOut`, each buy its on-chain
+ * minimum. A due sub-account left outside its band is fine (a partial rescue).
+ */
+export function clampVerdict(p: ChainPlan, subs: ClampSub[], balances: Record<string, bigint>, poolShares: Record<string, bigint> = {}): string {
+  const out: Record<number, bigint> = {}
+  p.actions.forEach((a, k) => {
+    if (a.kind === "SellCollateral") out[k] = saleOut(a.amount)
+    if (a.kind === "BuyCollateral") out[k] = minAmountOut(BigInt(SLIP), PRICE, false, a.amount)
+  })
+  const r = clampRules(p, subs, balances, poolShares, out)
   if (r.ok || (["HealthOutOfBand", "HealthOutsideLandingZone"].includes(r.error.name) && subs.some((s) => s.due && s.id === r.error.args[0]))) return "ok"
   return `${r.error.name} ${r.error.args.join(" ")}`
 }
