@@ -8,7 +8,7 @@ import { PendingOperationFailedError } from "@levpilot/sdk/errors"
 import type { Plan } from "@levpilot/sdk/types"
 import { getSubAccountId } from "@levpilot/sdk/utils"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { type FleetEnv, fleetHealth, startFleetEnv } from "./fleetEnv"
+import { type FleetEnv, bundlerRpc as rpc, fleetHealth, startManualBundlingFleetEnv } from "./fleetEnv"
 
 /*
  * Alto 0.0.20 simulates, ahead of each operation it estimates or validates, every operation in its mempool with the
@@ -20,13 +20,8 @@ import { type FleetEnv, fleetHealth, startFleetEnv } from "./fleetEnv"
 let f: FleetEnv
 let ignoring: AltoInstance | undefined
 
-const rpc = async (url: string, method: string, params: unknown[]) =>
-  ((await (await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })).json()) as { result: unknown })
-    .result
-
 beforeAll(async () => {
-  f = await startFleetEnv()
-  await rpc(f.env.devnet.bundlerUrl, "debug_bundler_setBundlingMode", ["manual"])
+  f = await startManualBundlingFleetEnv()
   // A second Alto on the same chain that skips the VerifyingPaymaster's pending operations, as the fleet bench runs it.
   ignoring = await startAlto({
     rpcUrl: f.env.devnet.rpcUrl,

@@ -8,7 +8,7 @@ import type { Plan } from "@levpilot/sdk/types"
 import { getSubAccountId } from "@levpilot/sdk/utils"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { priceUserOperation, replacementMinimum } from "../bundler-client/src/keeper/fees"
-import { type FleetEnv, fleetHealth, startFleetEnv } from "./fleetEnv"
+import { type FleetEnv, bundlerRpc as rpc, fleetHealth, startManualBundlingFleetEnv } from "./fleetEnv"
 
 /*
  * Issue 11 item 4: the keeper's same-nonce replacement rule against the real bundler (Alto 0.0.20, the devnet's). Its
@@ -19,13 +19,8 @@ import { type FleetEnv, fleetHealth, startFleetEnv } from "./fleetEnv"
  */
 let f: FleetEnv
 
-const rpc = async (url: string, method: string, params: unknown[]) =>
-  ((await (await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })).json()) as { result: unknown })
-    .result
-
 beforeAll(async () => {
-  f = await startFleetEnv()
-  await rpc(f.env.devnet.bundlerUrl, "debug_bundler_setBundlingMode", ["manual"])
+  f = await startManualBundlingFleetEnv()
 })
 
 afterAll(async () => {

@@ -82,4 +82,16 @@ export async function startFleetEnv(options: { blockTime?: number; alto?: StartD
 
 export type FleetEnv = Awaited<ReturnType<typeof startFleetEnv>>
 
+/** A JSON-RPC call to `url` (here the bundler's `debug_bundler_*` methods); its `result`. */
+export const bundlerRpc = async (url: string, method: string, params: unknown[]) =>
+  ((await (await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })).json()) as { result: unknown })
+    .result
+
+/** `startFleetEnv()` with the devnet's Alto in manual bundling mode: operations stay in its mempool until bundled by hand. */
+export async function startManualBundlingFleetEnv(): Promise<FleetEnv> {
+  const f = await startFleetEnv()
+  await bundlerRpc(f.env.devnet.bundlerUrl, "debug_bundler_setBundlingMode", ["manual"])
+  return f
+}
+
 export type { DemoEnv }

@@ -1,18 +1,16 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { type Address, erc20Abi, getAddress, parseAbi, parseEventLogs } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
-import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { describe, expect, test } from "vitest"
 import { getSafeStates, getSubAccountState } from "@levpilot/sdk/actions"
 import { collateralValue, flashPremium } from "@levpilot/sdk/rules"
 import { aavePoolAbi } from "@levpilot/devnet/aave"
-import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
-import { demoKeeperConfig, demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
-import { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import type { DemoEnv } from "../bundler-client/src/devnet/env"
+import { demoKeeperConfig } from "../bundler-client/src/devnet/keeperConfig"
+import type { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { readAaveLimits } from "../bundler-client/src/keeper/aaveLimits"
 import { portfolioOf } from "../bundler-client/src/keeper/portfolio"
 import { keeperCosts } from "../bundler-client/src/keeper/safeStep"
+import { useAaveKeeperWorld } from "./aaveKeeperWorld"
 import { jsonLines, levpilot, parseMetrics } from "./cliRun"
 import { demoProbes, waitFor } from "./keeperProbes"
 
@@ -29,23 +27,11 @@ import { demoProbes, waitFor } from "./keeperProbes"
  * (the Morpho accounts keep their yUSDC buffer).
  */
 
-const dir = mkdtempSync(join(tmpdir(), "levpilot-aave-"))
-
 let env: DemoEnv
 let driver: PriceDriver
 let configPath: string
 const { keeperOps, keeperNonce } = demoProbes(() => env)
-
-beforeAll(async () => {
-  env = await startDemoEnv({ blockTime: 1, twin: false, settings: { aave: true, aaveSwapProtection: true } })
-  driver = new PriceDriver(env)
-  configPath = join(dir, "keeper.json")
-  writeFileSync(configPath, JSON.stringify(demoKeeperConfigJson(env, { stateFile: join(dir, "state.json"), logLevel: "info", metricsPort: 0 }), null, 2))
-}, 240_000)
-
-afterAll(async () => {
-  await env?.stop()
-})
+useAaveKeeperWorld("levpilot-aave-", (w) => ({ env, driver, configPath } = w))
 
 const aaveHealthFactor = async (safe: Address) => {
   const aave = env.aave as NonNullable<DemoEnv["aave"]>

@@ -1,13 +1,10 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { type Abi, type Address, erc20Abi, getAddress, maxUint256, parseAbi, parseEventLogs, parseUnits } from "viem"
-import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { describe, expect, test } from "vitest"
 import { aavePoolAbi, poolConfiguratorAbi } from "@levpilot/devnet/aave"
 import { testTokenAbi } from "@levpilot/devnet/leverage"
-import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
-import { demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
-import { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import type { DemoEnv } from "../bundler-client/src/devnet/env"
+import type { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import { useAaveKeeperWorld } from "./aaveKeeperWorld"
 import { jsonLines, levpilot, parseMetrics } from "./cliRun"
 import { demoProbes, waitFor } from "./keeperProbes"
 
@@ -25,23 +22,11 @@ import { demoProbes, waitFor } from "./keeperProbes"
  *    lands, the account back inside its band.
  */
 
-const dir = mkdtempSync(join(tmpdir(), "levpilot-aave-flash-"))
-
 let env: DemoEnv
 let driver: PriceDriver
 let configPath: string
 const { keeperOps, waitBlocks } = demoProbes(() => env)
-
-beforeAll(async () => {
-  env = await startDemoEnv({ blockTime: 1, twin: false, settings: { aave: true, aaveSwapProtection: true } })
-  driver = new PriceDriver(env)
-  configPath = join(dir, "keeper.json")
-  writeFileSync(configPath, JSON.stringify(demoKeeperConfigJson(env, { stateFile: join(dir, "state.json"), logLevel: "info", metricsPort: 0 }), null, 2))
-}, 240_000)
-
-afterAll(async () => {
-  await env?.stop()
-})
+useAaveKeeperWorld("levpilot-aave-flash-", (w) => ({ env, driver, configPath } = w))
 
 const aave = () => env.aave as NonNullable<DemoEnv["aave"]>
 const write = async (address: Address, abi: Abi, functionName: string, args: readonly unknown[]) => {

@@ -5,10 +5,9 @@ import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { solve } from "../solver/solver.js"
 import { CRASH_CURVE, makePolicy, oneSubAccountInput } from "../solver/testing.js"
 import type { SolverInput, SubAccountInput, SubAccountState } from "../solver/types.js"
-import { type AaveSubAccountLimits, aaveCollateralOf } from "./aaveLimits.js"
+import { aaveCollateralOf } from "./aaveLimits.js"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
-import { portfolioOf } from "./portfolio.js"
-import { ADAPTER, LLTV, LOAN, SLIP, flashSale, h } from "./testing.js"
+import { AAVE_SUB, LLTV, LOAN, OPEN_AAVE_RESERVE, SLIP, aaveSnapshotOf, flashSale, h } from "./testing.js"
 
 // Issue 17 review (rev17c), items 1 and 2: a Safe's Aave account is one sub-account cross-margined across its reserves.
 // Its `collateral` (the adapter's frame) is the threshold-weighted collateral of EVERY reserve expressed in the scope's
@@ -117,28 +116,9 @@ describe("clampPlanToChainBounds: an Aave collateral withdrawal is held to the r
 })
 
 describe("portfolioOf: collateralHeld and a switched-off reserve reach the solver and the clamp", () => {
-  const SAFE = "0x0000000000000000000000000000000000005afe"
-  const COLL = "0x00000000000000000000000000000000000000c7"
-  const ID = `0x${"a7".repeat(32)}` as Hex
-  const collateral = 100n * E18
-  const debt = (collateralValue(collateral, PRICE) * LLTV) / h(1.05)
-  const snapshotOf = (limits: AaveSubAccountLimits) => {
-    const state = {
-      safe: SAFE,
-      tokens: [{ token: LOAN, decimals: 18, balance: 10n ** 24n }, { token: COLL, decimals: 18, balance: 10n ** 22n }],
-      pools: [],
-      unreadable: [],
-      subAccounts: [
-        {
-          subAccount: ID, loanToken: LOAN, collateralToken: COLL, collateral, debt, lltv: LLTV, price: PRICE, band: "below",
-          policy: { adapter: ADAPTER, minHealth: h(1.1), targetHealth: h(1.3), maxHealth: h(1.5), maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n, epochLength: 86_400, maxRebalancesPerEpoch: 100, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 300, maxEpochLossBps: 300, boostAllowed: true, maxSlippageBps: 0, pools: [], market: `0x${"00".repeat(32)}` },
-          epochUsage: { lastRebalance: 0, epoch: 0, lossPpb: 0, amountMoved: 0n, rebalances: 0, gasUsed: 0 },
-        },
-      ],
-    }
-    return portfolioOf(state as never, { blockNumber: 1n, timestamp: 1_700_000_000n, risk: { tolerance: 0.01, horizon: 3600, sigma: 0.5, mode: "autopilot" } as never, costs: {} as never, aaveLimits: { [ID]: limits } })
-  }
-  const open = { borrowable: 10n ** 30n, suppliable: undefined, withdrawable: 10n ** 30n, repayable: undefined, flashable: 10n ** 30n }
+  const { id: ID } = AAVE_SUB
+  const snapshotOf = aaveSnapshotOf
+  const open = OPEN_AAVE_RESERVE
   test("held 40 of 100 weighted: the solver's state and the clamp's bounds carry it", () => {
     const held = 40n * E18 + 1n
     const snapshot = snapshotOf({ debt: open, collateral: open, repayableDebt: undefined, collateralHeld: held })

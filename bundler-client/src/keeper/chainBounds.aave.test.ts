@@ -1,26 +1,16 @@
-import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
-import { checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
+import { collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import type { AaveSubAccountLimits } from "./aaveLimits.js"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
-import { portfolioOf } from "./portfolio.js"
-import { ADAPTER, LLTV, LOAN, POOL, ROUTE, SLIP, SWAP_ADAPTER, flashSale, h, policy } from "./testing.js"
+import { AAVE_SUB, LLTV, LOAN, OPEN_AAVE_RESERVE, POOL, PRICE, ROUTE, SLIP, type ClampSub as S, aaveSnapshotOf, amounts, clampSub as sub, clampVerdict as verdict, flashSale, h } from "./testing.js"
 
 // Issue 11 item 1, Aave v3 (review 4, B2/B3): the solver sizes amounts to an Aave sub-account's supply-cap room,
 // its collateral reserve's liquidity and `maxRepayable` in floats; the clamp binds them exactly. Oracle: the SDK rule
 // book (`checkRebalanceRules`, which counts a repayment up to `repayableDebt` as the module does) where it models the
 // bound, the bound itself where it does not (supply caps, reserve liquidity).
 
-/** 3,000 loan units per collateral unit, 1e36 scale, 18/18 decimals. */
-const PRICE = 3_000n * 10n ** 36n
 type Action = ChainPlan["actions"][number]
 
-type S = { id: Hex; coll: Address; collateral: bigint; debt: bigint; due: boolean; pools: Address[]; repayableDebt?: bigint | undefined }
-function sub(n: number, collateral: bigint, health: number, pools: Address[] = []): S {
-  const debt = (collateralValue(collateral, PRICE) * LLTV) / h(health)
-  return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}`, coll: `0x${"c".repeat(38)}${n.toString(16).padStart(2, "0")}`, collateral, debt, due: health < 1.1 || health > 1.5, pools }
-}
 /** The debt repaid to bring `s` to health `t`. */
 const toTarget = (s: S, t = 1.3) => s.debt - (collateralValue(s.collateral, PRICE) * LLTV) / h(t)
 /** The clamp's bounds, each sub-account's `repayable` its maxRepayable (the keeper's `chainBoundsOf` for Aave). */
@@ -37,33 +27,6 @@ function boundsOf(subs: S[], balances: Record<string, bigint>, maxWithdraw: Reco
     ),
   }
 }
-/** The rule book's verdict; each sale pays its on-chain minimum plus 40 bps. A due sub-account left outside its band is fine (a partial rescue). */
-function verdict(p: ChainPlan, subs: S[], balances: Record<string, bigint>, poolShares: Record<string, bigint> = {}): string {
-  const out: Record<number, bigint> = {}
-  p.actions.forEach((a, k) => {
-    if (a.kind === "SellCollateral") out[k] = (minAmountOut(BigInt(SLIP), PRICE, true, a.amount) * 10_040n) / 10_000n
-    if (a.kind === "BuyCollateral") out[k] = minAmountOut(BigInt(SLIP), PRICE, false, a.amount)
-  })
-  const listed = p.subAccounts.map((id) => subs.find((x) => x.id === id) as S)
-  const r = checkRebalanceRules({
-    plan: p,
-    subAccounts: listed.map((s) => ({
-      id: s.id,
-      policy: policy(s.pools),
-      state: { loanToken: LOAN, collateralToken: s.coll, collateral: s.collateral, debt: s.debt, price: PRICE, lltv: LLTV, ...(s.repayableDebt === undefined ? {} : { repayableDebt: s.repayableDebt }) },
-      usage: { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n },
-    })),
-    pools: Object.entries(poolShares).map(([pool, shares]) => ({ address: pool as Address, asset: LOAN, totalAssets: 10n ** 40n, totalSupply: 10n ** 40n, shares })),
-    balances,
-    swapAdapter: SWAP_ADAPTER,
-    timestamp: 1_700_000_000n,
-    gasUsed: 500_000n,
-    outcome: { swapOutputs: out },
-  })
-  if (r.ok || (["HealthOutOfBand", "HealthOutsideLandingZone"].includes(r.error.name) && subs.some((s) => s.due && s.id === r.error.args[0]))) return "ok"
-  return `${r.error.name} ${r.error.args.join(" ")}`
-}
-const amounts = (p: ChainPlan | undefined) => p?.actions.map((a) => `${a.kind}=${a.amount}`)
 
 describe("clampPlanToChainBounds: an Aave sub-account's maxRepayable (the debt reserve's own debt, below the debt across reserves)", () => {
   test("B2: a pool-funded repay 3,071 wei above maxRepayable: repay and withdrawal held to it (PoolNotUsed on the plan given)", () => {
@@ -197,28 +160,9 @@ describe("clampPlanToChainBounds: an Aave collateral reserve's supply-cap room a
 // B3: the keeper's own bounds (`portfolioOf`, the fleet path; `readPortfolio` builds them through the same
 // `chainBoundsOf`) carry the limits `readAaveLimits` read, so the solver's float amounts sized to them come back exact.
 describe("portfolioOf: an Aave sub-account's limits reach the clamp", () => {
-  const SAFE = "0x0000000000000000000000000000000000005afe"
-  const COLL = "0x00000000000000000000000000000000000000c7"
-  const ID = `0x${"a7".repeat(32)}` as Hex
-  const collateral = 100n * 10n ** 18n
-  const debt = (collateralValue(collateral, PRICE) * LLTV) / h(1.05)
-  const snapshotOf = (limits: AaveSubAccountLimits) => {
-    const state = {
-      safe: SAFE,
-      tokens: [{ token: LOAN, decimals: 18, balance: 10n ** 24n }, { token: COLL, decimals: 18, balance: 10n ** 22n }],
-      pools: [],
-      unreadable: [],
-      subAccounts: [
-        {
-          subAccount: ID, loanToken: LOAN, collateralToken: COLL, collateral, debt, lltv: LLTV, price: PRICE, band: "below",
-          policy: { adapter: ADAPTER, minHealth: h(1.1), targetHealth: h(1.3), maxHealth: h(1.5), maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n, epochLength: 86_400, maxRebalancesPerEpoch: 100, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 300, maxEpochLossBps: 300, boostAllowed: true, maxSlippageBps: 0, pools: [], market: `0x${"00".repeat(32)}` },
-          epochUsage: { lastRebalance: 0, epoch: 0, lossPpb: 0, amountMoved: 0n, rebalances: 0, gasUsed: 0 },
-        },
-      ],
-    }
-    return portfolioOf(state as never, { blockNumber: 1n, timestamp: 1_700_000_000n, risk: { tolerance: 0.01, horizon: 3600, sigma: 0.5, mode: "autopilot" } as never, costs: {} as never, aaveLimits: { [ID]: limits } })
-  }
-  const open = { borrowable: 10n ** 30n, suppliable: undefined, withdrawable: 10n ** 30n, repayable: undefined, flashable: 10n ** 30n }
+  const { id: ID, debt } = AAVE_SUB
+  const snapshotOf = aaveSnapshotOf
+  const open = OPEN_AAVE_RESERVE
   const room = 17_972_917_458_421_535_745n
   const liquidity = 3_000_000_000_000_000_001n
   const repayableDebt = debt / 3n

@@ -1,16 +1,11 @@
-import { Writable } from "node:stream"
-import { pino } from "pino"
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
 import { collateralValue } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { KeeperEvents, type KeeperEvent } from "./events.js"
-import { KeeperMetrics } from "./metrics.js"
 import { portfolioOf, toChainPlan } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
-import { SafeStep, keeperCosts } from "./safeStep.js"
-import { ADAPTER, LLTV, SAFE, STEP_RISK, h } from "./testing.js"
-import { VolatilityFeed } from "./volatilityFeed.js"
+import { keeperCosts } from "./safeStep.js"
+import { ADAPTER, LLTV, SAFE, STEP_RISK, h, stepHarness } from "./testing.js"
 
 // Issue 11 items 1, 2 and 8 as one property over the keeper's whole planning path (pure TypeScript, no chain): random
 // Safes whose loan and collateral tokens have 6, 8 or 18 decimals, random idle balances (odd wei), ERC-4626 pools whose
@@ -29,35 +24,6 @@ const CASES = 1_500
 const BLOCK = 100n
 
 type Band = "below" | "inside" | "above"
-
-/** A dry-run keeper step whose config names a token paymaster (`paymasterContext.token`) when `paymasterToken` is given. */
-function harness(paymasterToken: Hex | undefined) {
-  const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
-  const metrics = new KeeperMetrics()
-  const events: KeeperEvent[] = []
-  const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
-  const config = {
-    deployment: { adapters: { morphoBlue: ADAPTER } },
-    swap: undefined,
-    retry: { initialMs: 1, maxMs: 1 },
-    paymasterContext: paymasterToken ? { token: paymasterToken } : undefined,
-    costs: { gasPriceGwei: 1, nativePrice: 3000 },
-  }
-  const step = new SafeStep({
-    config: config as never,
-    clients: { publicClient: {}, sponsoredBundler: paymasterToken ? {} : undefined } as never,
-    store: { pending: () => undefined, setPending: () => undefined },
-    metrics,
-    logger,
-    events: keeperEvents,
-    clock: { now: () => 1_700_000_000_000 } as never,
-    tracker: {} as never,
-    sender: {} as never,
-    volatility: new VolatilityFeed({ logger, metrics }),
-    dryRun: true,
-  })
-  return { step, events }
-}
 
 test("property: 1,500 random Safes (6/8/18-decimal tokens) through the keeper's step: every amount it would send is a bigint within the on-chain bound it came from", async () => {
   let seed = 0xdec1
@@ -121,7 +87,7 @@ test("property: 1,500 random Safes (6/8/18-decimal tokens) through the keeper's 
     const charge = !paymaster ? 0n : rnd() < 0.1 ? loanBalance + odd() : (loanBalance * BigInt(Math.floor(rnd() * 300))) / 1_000n + odd()
     const state = { safe: SAFE, tokens, pools: poolPositions, unreadable: [], subAccounts }
     const snapshot = portfolioOf(state as never, { blockNumber: BLOCK, timestamp: 1_700_000_000n, risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never), borrowable })
-    const { step, events } = harness(paymaster ? loan : undefined)
+    const { step, events } = stepHarness(undefined, { paymasterToken: paymaster ? loan : undefined })
     const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK } as never)
     if (paymaster) rt.paymasterTokenCharge = { charge, block: BLOCK }
     await step.run(rt, BLOCK, { snapshot })
@@ -217,7 +183,7 @@ test("property: 1,500 random Safes (6/8/18-decimal tokens) through the keeper's 
     }
     // ... and so does the plan made without the paymaster's charge kept aside.
     if (paymaster) {
-      const { step: open, events: openEvents } = harness(loan)
+      const { step: open, events: openEvents } = stepHarness(undefined, { paymasterToken: loan })
       await open.run(newSafeRuntime({ address: SAFE, risk: STEP_RISK } as never), BLOCK, { snapshot: portfolioOf(state as never, { blockNumber: BLOCK, timestamp: 1_700_000_000n, risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never), borrowable }) })
       const unreserved = openEvents.find((e) => e.type === "plan")
       if (unreserved?.type === "plan" && walk(unreserved.plan) !== undefined) stats.reserveBinds++

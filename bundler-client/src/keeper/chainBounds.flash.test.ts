@@ -1,9 +1,8 @@
-import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
-import { checkRebalanceRules, collateralValue, flashPremium, minAmountOut } from "@levpilot/sdk/rules"
+import { flashPremium, minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds, fitFlashes } from "./chainBounds.js"
-import { LLTV, LOAN, ROUTE, SLIP, SWAP_ADAPTER, flashSale, h, policy } from "./testing.js"
+import { LOAN, PRICE, ROUTE, SLIP, type ClampSub as S, amounts, clampSub as sub, clampVerdict as verdict, flashSale, saleOut } from "./testing.js"
 
 // Issue 17 (review: a flash sized above the reserve's free liquidity). The adapter's AaveFlashLoanRouter reverts
 // FlashLiquidityShort(asset, amount, available) when a callback's flash exceeds the reserve's free liquidity (the
@@ -12,13 +11,7 @@ import { LLTV, LOAN, ROUTE, SLIP, SWAP_ADAPTER, flashSale, h, policy } from "./t
 // book for the module's checks (each sale paying its on-chain minimum plus 40 bps), and the router's own two checks
 // (amount <= available; the sale's output >= amount + flashPremium(amount)).
 
-const PRICE = 3_000n * 10n ** 36n
 const PREMIUM_BPS = 5n
-type S = { id: Hex; coll: Address; collateral: bigint; debt: bigint; due: boolean }
-function sub(n: number, collateral: bigint, health: number): S {
-  const debt = (collateralValue(collateral, PRICE) * LLTV) / h(health)
-  return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}`, coll: `0x${"c".repeat(38)}${n.toString(16).padStart(2, "0")}`, collateral, debt, due: health < 1.1 || health > 1.5 }
-}
 function boundsOf(subs: S[], balances: Record<string, bigint>, flashable: Record<string, { loan: bigint; collateral: bigint } | undefined>): ChainBounds {
   return {
     balances,
@@ -29,34 +22,6 @@ function boundsOf(subs: S[], balances: Record<string, bigint>, flashable: Record
     ),
   }
 }
-/** What a sale of `x` brings in these fixtures: its on-chain minimum plus 40 bps. */
-const saleOut = (x: bigint) => (minAmountOut(BigInt(SLIP), PRICE, true, x) * 10_040n) / 10_000n
-function verdict(p: ChainPlan, subs: S[], balances: Record<string, bigint>): string {
-  const out: Record<number, bigint> = {}
-  p.actions.forEach((a, k) => {
-    if (a.kind === "SellCollateral") out[k] = saleOut(a.amount)
-    if (a.kind === "BuyCollateral") out[k] = minAmountOut(BigInt(SLIP), PRICE, false, a.amount)
-  })
-  const listed = p.subAccounts.map((id) => subs.find((x) => x.id === id) as S)
-  const r = checkRebalanceRules({
-    plan: p,
-    subAccounts: listed.map((s) => ({
-      id: s.id,
-      policy: policy([]),
-      state: { loanToken: LOAN, collateralToken: s.coll, collateral: s.collateral, debt: s.debt, price: PRICE, lltv: LLTV },
-      usage: { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n },
-    })),
-    pools: [],
-    balances,
-    swapAdapter: SWAP_ADAPTER,
-    timestamp: 1_700_000_000n,
-    gasUsed: 500_000n,
-    outcome: { swapOutputs: out },
-  })
-  if (r.ok || (["HealthOutOfBand", "HealthOutsideLandingZone"].includes(r.error.name) && subs.some((s) => s.due && s.id === r.error.args[0]))) return "ok"
-  return `${r.error.name} ${r.error.args.join(" ")}`
-}
-const amounts = (p: ChainPlan | undefined) => p?.actions.map((a) => `${a.kind}=${a.amount}`)
 /** The router's checks on a flash sale block: amount <= the reserve's free liquidity, the sale pays amount + premium. */
 function routerAccepts(p: ChainPlan, liquidity: bigint): boolean {
   const [opener, , sale] = p.actions

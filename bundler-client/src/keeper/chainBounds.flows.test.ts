@@ -1,9 +1,9 @@
 import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
-import { checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
+import { collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
-import { LLTV, LOAN, POOL, ROUTE, SLIP, SWAP_ADAPTER, flashSale, h, policy } from "./testing.js"
+import { LLTV, LOAN, POOL, ROUTE, SLIP, clampRules, flashSale, h } from "./testing.js"
 
 // Swap and callback plans (issue 11, item 1): every spend held to what the Safe holds at that point, a source's cut on
 // the spend it funds, a purchase whose on-chain minimum rounds to 0 dropped with its borrow. Judged by the SDK rule book.
@@ -36,22 +36,7 @@ function judge(p: ChainPlan, subs: S[], balances: Record<string, bigint>, poolSh
     const s = subs.find((x) => x.id === p.subAccounts[a.subAccount]) as S
     outputs[k] = (minAmountOut(BigInt(SLIP), s.price, a.kind === "SellCollateral", a.amount) * payBps) / 10_000n
   })
-  const listed = p.subAccounts.map((id) => subs.find((x) => x.id === id) as S)
-  return checkRebalanceRules({
-    plan: p,
-    subAccounts: listed.map((s) => ({
-      id: s.id,
-      policy: policy(s.pools ?? []),
-      state: { loanToken: LOAN, collateralToken: s.coll, collateral: s.collateral, debt: s.debt, price: s.price, lltv: LLTV },
-      usage: { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n },
-    })),
-    pools: Object.entries(poolShares).map(([pool, shares]) => ({ address: pool as Address, asset: LOAN, totalAssets: 10n ** 40n, totalSupply: 10n ** 40n, shares })),
-    balances,
-    swapAdapter: SWAP_ADAPTER,
-    timestamp: 1_700_000_000n,
-    gasUsed: 500_000n,
-    outcome: { swapOutputs: outputs },
-  })
+  return clampRules(p, subs, balances, poolShares, outputs)
 }
 const verdict = (r: ReturnType<typeof judge>) => (r.ok ? "ok" : `${r.error.name} ${r.error.args.join(" ")} ${r.error.detail ?? ""}`)
 const show = (p: ChainPlan | undefined) => p?.actions.map((a) => `${a.kind}[${a.subAccount}]=${a.amount}`)

@@ -1,10 +1,12 @@
 import { Writable } from "node:stream"
 import { type Logger, pino } from "pino"
 import type { Address, Hex } from "viem"
-import { collateralValue } from "@levpilot/sdk/rules"
+import { checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
+import type { AaveSubAccountLimits } from "./aaveLimits.js"
 import { KeeperEvents, type KeeperEvent } from "./events.js"
 import { KeeperMetrics } from "./metrics.js"
 import { SafeStep } from "./safeStep.js"
+import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { RebalanceSender } from "./sender.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -14,7 +16,7 @@ import { WAD } from "@levpilot/sdk/constants"
 import type { RulePolicy } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 
-// The clamp tests' shared fixture (chainBounds.{flows,aave,settle,property}.test.ts): placeholder addresses, one
+// The clamp tests' shared fixture (chainBounds.{flows,aave,flash,settle,property}.test.ts): placeholder addresses, one
 // route, the policy every case is judged under. Test-only (excluded from the package build).
 
 /** The loan token every sub-account of a fixture shares. */
@@ -65,6 +67,67 @@ export function flashSale(subAccount: number, repaid: bigint, sold: bigint): Cha
   ]
 }
 
+/**
+ * A clamp fixture's sub-account: its id, collateral token, amounts (base units), whether it is due, its allowed pools
+ * (none when unset), its price (1e36 scale; `PRICE` when unset) and (Aave) its maxRepayable.
+ */
+export type ClampSub = { id: Hex; coll: Address; collateral: bigint; debt: bigint; due: boolean; pools?: Address[] | undefined; price?: bigint; repayableDebt?: bigint | undefined }
+
+/**
+ * Clamp fixture sub-account number `n` (id and collateral token derived from it) holding `collateral` (base units, 18
+ * decimals, at `PRICE`) with the debt for `health`; due when outside the band [1.1, 1.5].
+ */
+export function clampSub(n: number, collateral: bigint, health: number, pools: Address[] = []): ClampSub {
+  const debt = (collateralValue(collateral, PRICE) * LLTV) / h(health)
+  return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}`, coll: `0x${"c".repeat(38)}${n.toString(16).padStart(2, "0")}`, collateral, debt, due: health < 1.1 || health > 1.5, pools }
+}
+
+/**
+ * The SDK rule book's result on `p` for the clamp fixtures: each listed sub-account under `policy(pools)` with fresh
+ * epoch usage, the Safe's `balances`, its shares of each ERC-4626 pool (1:1 assets, loan token) and the swaps' outputs.
+ *
+ * @param swapOutputs - What the swap at each action index pays (base units).
+ */
+export function clampRules(p: ChainPlan, subs: readonly ClampSub[], balances: Record<string, bigint>, poolShares: Record<string, bigint>, swapOutputs: Record<number, bigint>) {
+  const listed = p.subAccounts.map((id) => subs.find((x) => x.id === id) as ClampSub)
+  return checkRebalanceRules({
+    plan: p,
+    subAccounts: listed.map((s) => ({
+      id: s.id,
+      policy: policy(s.pools ?? []),
+      state: { loanToken: LOAN, collateralToken: s.coll, collateral: s.collateral, debt: s.debt, price: s.price ?? PRICE, lltv: LLTV, ...(s.repayableDebt === undefined ? {} : { repayableDebt: s.repayableDebt }) },
+      usage: { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n },
+    })),
+    pools: Object.entries(poolShares).map(([pool, shares]) => ({ address: pool as Address, asset: LOAN, totalAssets: 10n ** 40n, totalSupply: 10n ** 40n, shares })),
+    balances,
+    swapAdapter: SWAP_ADAPTER,
+    timestamp: 1_700_000_000n,
+    gasUsed: 500_000n,
+    outcome: { swapOutputs },
+  })
+}
+
+/** What a sale of `x` collateral brings in the clamp fixtures: its on-chain minimum at `PRICE` plus 40 bps (loan token, base units). */
+export const saleOut = (x: bigint) => (minAmountOut(BigInt(SLIP), PRICE, true, x) * 10_040n) / 10_000n
+
+/**
+ * `clampRules`' verdict on `p` ("ok" or "<error> <args>") at `PRICE`: each sale pays `saleOut`, each buy its on-chain
+ * minimum. A due sub-account left outside its band is fine (a partial rescue).
+ */
+export function clampVerdict(p: ChainPlan, subs: ClampSub[], balances: Record<string, bigint>, poolShares: Record<string, bigint> = {}): string {
+  const out: Record<number, bigint> = {}
+  p.actions.forEach((a, k) => {
+    if (a.kind === "SellCollateral") out[k] = saleOut(a.amount)
+    if (a.kind === "BuyCollateral") out[k] = minAmountOut(BigInt(SLIP), PRICE, false, a.amount)
+  })
+  const r = clampRules(p, subs, balances, poolShares, out)
+  if (r.ok || (["HealthOutOfBand", "HealthOutsideLandingZone"].includes(r.error.name) && subs.some((s) => s.due && s.id === r.error.args[0]))) return "ok"
+  return `${r.error.name} ${r.error.args.join(" ")}`
+}
+
+/** A plan's actions as `Kind=amount` strings. */
+export const amounts = (p: ChainPlan | undefined) => p?.actions.map((a) => `${a.kind}=${a.amount}`)
+
 // The keeper-step fixture (urgentFirst.test.ts, degradedReads.test.ts): a dry-run SafeStep over a Safe state built
 // from sub-accounts on one or two loan assets, with placeholder addresses.
 
@@ -93,14 +156,23 @@ export function stepSub(id: Hex, loanToken: string, health: number, band: "below
 }
 
 /** A dry-run SafeStep with its collected events; `logger` silent unless given; with `sender`, a sending step (not a dry run) over that sender. */
-export function stepHarness(logger: Logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() })), { sender }: { sender?: unknown } = {}) {
+export function stepHarness(
+  logger: Logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() })),
+  { sender, paymasterToken }: { sender?: unknown; /** When given, the config names a token paymaster (`paymasterContext.token`). */ paymasterToken?: Hex } = {},
+) {
   const metrics = new KeeperMetrics()
   const events: KeeperEvent[] = []
   const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
-  const config = { deployment: { adapters: { morphoBlue: ADAPTER } }, swap: undefined, retry: { initialMs: 1, maxMs: 1 }, paymasterContext: undefined, costs: { gasPriceGwei: 1, nativePrice: 3000 } }
+  const config = {
+    deployment: { adapters: { morphoBlue: ADAPTER } },
+    swap: undefined,
+    retry: { initialMs: 1, maxMs: 1 },
+    paymasterContext: paymasterToken ? { token: paymasterToken } : undefined,
+    costs: { gasPriceGwei: 1, nativePrice: 3000 },
+  }
   const step = new SafeStep({
     config: config as never,
-    clients: { publicClient: {}, sponsoredBundler: undefined } as never,
+    clients: { publicClient: {}, sponsoredBundler: paymasterToken ? {} : undefined } as never,
     store: { pending: () => undefined, setPending: () => undefined },
     metrics,
     logger,
@@ -170,4 +242,35 @@ export function senderHarness({
     clock: { now: () => 0 } as never,
   })
   return { sender, rt, events, metrics }
+}
+
+// The Aave `portfolioOf` fixture (chainBounds.aave.test.ts, aaveCollateralHeld.test.ts): one Aave sub-account of 100
+// collateral (18 decimals, at `PRICE`) at health 1.05, below its band, with 1e24 loan and 1e22 collateral token idle.
+
+/** The fixture's Aave sub-account: id, collateral token, collateral and debt (base units). */
+export const AAVE_SUB = (() => {
+  const collateral = 100n * 10n ** 18n
+  return { id: `0x${"a7".repeat(32)}` as Hex, coll: "0x00000000000000000000000000000000000000c7" as Address, collateral, debt: (collateralValue(collateral, PRICE) * LLTV) / h(1.05) }
+})()
+
+/** A reserve's limits with nothing binding (1e30 borrowable, withdrawable, flashable; no cap, no repay limit). */
+export const OPEN_AAVE_RESERVE = { borrowable: 10n ** 30n, suppliable: undefined, withdrawable: 10n ** 30n, repayable: undefined, flashable: 10n ** 30n }
+
+/** The keeper's snapshot (`portfolioOf`, the fleet path) of the fixture's Safe with `limits` read for `AAVE_SUB`. */
+export function aaveSnapshotOf(limits: AaveSubAccountLimits) {
+  const { id, coll, collateral, debt } = AAVE_SUB
+  const state = {
+    safe: SAFE,
+    tokens: [{ token: LOAN, decimals: 18, balance: 10n ** 24n }, { token: coll, decimals: 18, balance: 10n ** 22n }],
+    pools: [],
+    unreadable: [],
+    subAccounts: [
+      {
+        subAccount: id, loanToken: LOAN, collateralToken: coll, collateral, debt, lltv: LLTV, price: PRICE, band: "below",
+        policy: { adapter: ADAPTER, minHealth: h(1.1), targetHealth: h(1.3), maxHealth: h(1.5), maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n, epochLength: 86_400, maxRebalancesPerEpoch: 100, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 300, maxEpochLossBps: 300, boostAllowed: true, maxSlippageBps: 0, pools: [], market: `0x${"00".repeat(32)}` },
+        epochUsage: { lastRebalance: 0, epoch: 0, lossPpb: 0, amountMoved: 0n, rebalances: 0, gasUsed: 0 },
+      },
+    ],
+  }
+  return portfolioOf(state as never, { blockNumber: 1n, timestamp: 1_700_000_000n, risk: { tolerance: 0.01, horizon: 3600, sigma: 0.5, mode: "autopilot" } as never, costs: {} as never, aaveLimits: { [id]: limits } })
 }

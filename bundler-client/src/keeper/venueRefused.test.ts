@@ -3,6 +3,7 @@ import { describe, expect, test } from "vitest"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { SubAccountReadError, aaveAdapterErrorsAbi, getLeverageError } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import type { KeeperEvent } from "./events.js"
 import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
@@ -36,13 +37,27 @@ function refusingSender(refused: Hex[], errorFor: (plan: ChainPlan, index: numbe
   return { sender, sent }
 }
 
+/** The alerts among `events` as [kind, message]. */
+const alertsOf = (events: KeeperEvent[]) => events.flatMap((e) => (e.type === "alert" ? [[e.kind, e.message]] : []))
+
+/**
+ * One block (100) of the keeper's step over a Safe holding `subs`, its sender refusing every plan listing `refused`
+ * with `errorFor`: the plans it was given and the alerts raised ([kind, message]).
+ */
+async function refusedBlock(subs: ReturnType<typeof stepSub>[], refused: Hex[], errorFor: (plan: ChainPlan, index: number) => Error) {
+  const { sender, sent } = refusingSender(refused, errorFor)
+  const { step, events } = stepHarness(undefined, { sender })
+  await step.run(newSafeRuntime({ address: SAFE, risk: STEP_RISK }), 100n, { snapshot: snapshotOf(stepSafeState(subs)) })
+  return { sent, alerts: alertsOf(events) }
+}
+
 describe("a venue's refusal is alerted as venue-refused, naming the venue's error", () => {
   test("an Aave sub-account whose read reverts with EModeMismatch: venue-refused naming EModeMismatch, not feed-broken; a broken feed stays feed-broken", async () => {
     const emode = encodeErrorResult({ abi: aaveAdapterErrorsAbi, errorName: "EModeMismatch", args: [`0x${"11".repeat(32)}`, SAFE, 1, 0n] })
     const state = { ...stepSafeState([stepSub(A, USDC, 1.3, "inside")]), unreadable: [new SubAccountReadError({ subAccount: B, adapter: ADAPTER, revertData: emode }), new SubAccountReadError({ subAccount: C, adapter: ADAPTER, revertData: "0x" })] }
     const { step, events } = stepHarness()
     await step.run(newSafeRuntime({ address: SAFE, risk: STEP_RISK }), 100n, { snapshot: snapshotOf(state) })
-    const alerts = events.flatMap((e) => (e.type === "alert" ? [[e.kind, e.message]] : []))
+    const alerts = alertsOf(events)
     expect(alerts.map(([k]) => k).sort()).toEqual(["feed-broken", "venue-refused"])
     const refused = alerts.find(([k]) => k === "venue-refused")?.[1] ?? ""
     expect(refused).toContain(B)
@@ -51,11 +66,8 @@ describe("a venue's refusal is alerted as venue-refused, naming the venue's erro
   })
 
   test("a single-sub-account plan whose simulation the venue refuses (Aave Error('29')): venue-refused naming RESERVE_PAUSED, not send-failed", async () => {
-    const { sender, sent } = refusingSender([A], (_p, i) => simulationFailed(i, aaveCode("29")))
-    const { step, events } = stepHarness(undefined, { sender })
-    await step.run(newSafeRuntime({ address: SAFE, risk: STEP_RISK }), 100n, { snapshot: snapshotOf(stepSafeState([stepSub(A, USDC, 1.02, "below")])) })
+    const { sent, alerts } = await refusedBlock([stepSub(A, USDC, 1.02, "below")], [A], (_p, i) => simulationFailed(i, aaveCode("29")))
     expect(sent).toHaveLength(1)
-    const alerts = events.flatMap((e) => (e.type === "alert" ? [[e.kind, e.message]] : []))
     expect(alerts.map(([k]) => k)).toEqual(["venue-refused"])
     expect(alerts[0]?.[1]).toContain("RESERVE_PAUSED")
   })
@@ -63,11 +75,8 @@ describe("a venue's refusal is alerted as venue-refused, naming the venue's erro
 
 describe("a plan over several sub-accounts refused because of one of them: planned again without it in the same block", () => {
   test("the venue refuses B's action (ActionFailed(index of B's action, Error('29'))): A's rescue is sent alone, one venue-refused alert names B", async () => {
-    const { sender, sent } = refusingSender([B], (_p, i) => simulationFailed(i, aaveCode("29")))
-    const { step, events } = stepHarness(undefined, { sender })
-    await step.run(newSafeRuntime({ address: SAFE, risk: STEP_RISK }), 100n, { snapshot: snapshotOf(stepSafeState([stepSub(A, USDC, 1.02, "below"), stepSub(B, USDC, 1.03, "below")])) })
+    const { sent, alerts } = await refusedBlock([stepSub(A, USDC, 1.02, "below"), stepSub(B, USDC, 1.03, "below")], [B], (_p, i) => simulationFailed(i, aaveCode("29")))
     expect(sent.map((p) => p.subAccounts)).toEqual([[A, B], [A]])
-    const alerts = events.flatMap((e) => (e.type === "alert" ? [[e.kind, e.message]] : []))
     expect(alerts.map(([k]) => k)).toEqual(["venue-refused"])
     expect(alerts[0]?.[1]).toContain(B)
   })
@@ -97,18 +106,13 @@ describe("a plan over several sub-accounts refused because of one of them: plann
   })
 
   test("a module refusal naming B's action (ActionFailed with unknown data): A is sent alone, a send-failed alert names B; the failing part alone is not retried", async () => {
-    const { sender, sent } = refusingSender([B], (_p, i) => simulationFailed(i, "0xdeadbeef"))
-    const { step, events } = stepHarness(undefined, { sender })
-    await step.run(newSafeRuntime({ address: SAFE, risk: STEP_RISK }), 100n, { snapshot: snapshotOf(stepSafeState([stepSub(A, USDC, 1.02, "below"), stepSub(B, USDC, 1.03, "below")])) })
+    const { sent, alerts } = await refusedBlock([stepSub(A, USDC, 1.02, "below"), stepSub(B, USDC, 1.03, "below")], [B], (_p, i) => simulationFailed(i, "0xdeadbeef"))
     expect(sent.map((p) => p.subAccounts)).toEqual([[A, B], [A]])
-    const alerts = events.flatMap((e) => (e.type === "alert" ? [[e.kind, e.message]] : []))
     expect(alerts.map(([k]) => k)).toEqual(["send-failed"])
     expect(alerts[0]?.[1]).toContain(B)
     // B alone refused: nothing is re-planned after a one-sub-account plan fails.
-    const alone = refusingSender([B], (_p, i) => simulationFailed(i, "0xdeadbeef"))
-    const h = stepHarness(undefined, { sender: alone.sender })
-    await h.step.run(newSafeRuntime({ address: SAFE, risk: STEP_RISK }), 100n, { snapshot: snapshotOf(stepSafeState([stepSub(B, USDC, 1.03, "below")])) })
+    const alone = await refusedBlock([stepSub(B, USDC, 1.03, "below")], [B], (_p, i) => simulationFailed(i, "0xdeadbeef"))
     expect(alone.sent).toHaveLength(1)
-    expect(h.events.filter((e) => e.type === "alert").map((e) => (e.type === "alert" ? e.kind : ""))).toEqual(["send-failed"])
+    expect(alone.alerts.map(([k]) => k)).toEqual(["send-failed"])
   })
 })
