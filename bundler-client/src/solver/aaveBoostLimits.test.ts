@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest"
 import { solve } from "./solver.js"
-import { makePolicy, oneSubAccountInput } from "./testing.js"
-import type { SolverInput, SubAccountInput, SwapCurve } from "./types.js"
+import { BUY_CURVE, makePolicy, oneSubAccountInput } from "./testing.js"
+import type { SolverInput, SubAccountInput } from "./types.js"
 
 // Review rev11s (issue 11 item 8: "boost and donor borrows ignore the market's free liquidity ... size to what the market
 // can lend"). A swap boost on an Aave v3 sub-account supplies the collateral it buys: the one-pass shape with
@@ -11,16 +11,7 @@ import type { SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 // the flash liquidity but not by `suppliable`; the clamp then cut the supply below the purchase (collateral bought and
 // left idle: IdleInflow) in every block.
 
-const ROUTE = `0x${"0".repeat(61)}1f4`
-const curve: SwapCurve = {
-  route: ROUTE,
-  points: [
-    { amountIn: 3_000, shortfallBps: 5.04 },
-    { amountIn: 30_000, shortfallBps: 5.47 },
-    { amountIn: 150_000, shortfallBps: 7.39 },
-    { amountIn: 300_000, shortfallBps: 9.79 },
-  ],
-}
+const curve = BUY_CURVE
 
 /** 10 WETH at 3,000 on Aave (flash premium 5 bps) at `health`, far above the band [1.25, 1.8]; no idle funds, no pool. */
 function aaveAbove(health: number, limits: Partial<SubAccountInput["state"]>): SolverInput {

@@ -4,26 +4,11 @@ import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
 import { ONE_PASS_MIN_HEALTH, swapBuySpan } from "./swapBoost.js"
 import { SWAP_CURVE_FRACTIONS, swapPlanMargin } from "./swapDeleverage.js"
-import { TEST_COSTS, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
+import { BUY_CURVE, ROUTE_500, TEST_COSTS, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
-const ROUTE = `0x${"0".repeat(61)}1f4`
-
-/**
- * Buying WETH with USDC on the devnet's 0.05% WETH/USDC pool (20M USDC of depth spread over four ranges), recorded from
- * QuoterV2 by `test/swapBoost.e2e.test.ts`'s set-up shape: shortfall of the WETH bought against its oracle value.
- */
-const curve: SwapCurve = {
-  route: ROUTE,
-  points: [
-    { amountIn: 3_000, shortfallBps: 5.04 },
-    { amountIn: 30_000, shortfallBps: 5.47 },
-    { amountIn: 150_000, shortfallBps: 7.39 },
-    { amountIn: 300_000, shortfallBps: 9.79 },
-    { amountIn: 750_000, shortfallBps: 16.97 },
-    { amountIn: 1_500_000, shortfallBps: 28.91 },
-  ],
-}
+const ROUTE = ROUTE_500
+const curve = BUY_CURVE
 
 /** 10 WETH at 3,000 against debt that puts health at `health`, no idle funds, no pool: a calm market above the band. */
 function above(health = 2, overrides: Partial<SubAccountInput> = {}, input: Partial<SolverInput> = {}, id = "a"): SolverInput {

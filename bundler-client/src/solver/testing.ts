@@ -128,6 +128,22 @@ export function oneSubAccountInput(sub: SubAccountInput, input: Partial<SolverIn
 /** An encoded Uniswap v3 route of fee tier 500 (the last 3 bytes). */
 export const ROUTE_500 = `0x${"0".repeat(61)}1f4` as const
 
+/**
+ * Buying WETH with USDC on the devnet's 0.05% WETH/USDC pool (20M USDC of depth spread over four ranges), recorded from
+ * QuoterV2 by `test/swapBoost.e2e.test.ts`'s set-up shape: shortfall of the WETH bought against its oracle value.
+ */
+export const BUY_CURVE: SwapCurve = {
+  route: ROUTE_500,
+  points: [
+    { amountIn: 3_000, shortfallBps: 5.04 },
+    { amountIn: 30_000, shortfallBps: 5.47 },
+    { amountIn: 150_000, shortfallBps: 7.39 },
+    { amountIn: 300_000, shortfallBps: 9.79 },
+    { amountIn: 750_000, shortfallBps: 16.97 },
+    { amountIn: 1_500_000, shortfallBps: 28.91 },
+  ],
+}
+
 /** The devnet's WETH/USDC 0.05% pool after an 11% crash (its concentrated ranges left behind): measured by forge. */
 export const CRASH_CURVE: SwapCurve = {
   route: ROUTE_500,
