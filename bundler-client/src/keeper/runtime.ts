@@ -51,6 +51,8 @@ export type SafeRuntime = {
    * above them: `gas-cap-below-market` is alerted once per operation, not at every resend of it while a spike lasts.
    */
   gasCapAlerted?: string | undefined
+  /** The first block of the current run of sends the SDK refused with NoTrigger (see NO_TRIGGER_ALERT_BLOCKS). */
+  noTriggerSince?: bigint | undefined
   /** The last plan clamped to nothing (`nothing-to-send` alerted once until a plan survives the clamp again). */
   clampedAway?: boolean | undefined
   /**

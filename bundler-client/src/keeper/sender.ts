@@ -6,6 +6,7 @@ import { type ToKeeperAccountReturnType, toKeeperAccount } from "@levpilot/sdk/a
 import { selfPayValidationGas, sendRebalance } from "@levpilot/sdk/actions"
 import {
   BundlerUnavailableError,
+  NoTriggerError,
   PaymasterRefusedError,
   PaymasterUnavailableError,
   SelfPayEpochEndingError,
@@ -26,6 +27,13 @@ import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
 import { bundlerFeeMinimumOf, priceUserOperation, raiseToBundlerMinimum } from "./fees.js"
 import { paymasterTokenOf } from "./paymasterCharge.js"
+
+/**
+ * Blocks in a row whose send the SDK refuses with NoTrigger (the plan's sub-accounts already back in their bands)
+ * before it is a `send-failed` alert: once is the read racing the state (the keeper's own operation just landed), every
+ * block is a disagreement between the keeper's read and the SDK's.
+ */
+export const NO_TRIGGER_ALERT_BLOCKS = 3n
 
 const has = (error: unknown, type: abstract new (...args: never[]) => Error) => error instanceof type || (error instanceof BaseError && error.walk((e) => e instanceof type) !== null)
 
@@ -233,6 +241,22 @@ export class RebalanceSender {
         events.emit({ type: "deferred", safe, block, reason: "self-pay-epoch-ending", retryAt, message: shortMessage(error) })
         return
       }
+      // NoTrigger at the SDK's check (against the latest state): every sub-account of the plan is back inside its band
+      // since this block's read, e.g. this keeper's own operation landed or the owner acted between the read and the
+      // send (a node answering the read from the state before the last block). Nothing to do: logged, planned again on
+      // the next block's read. Only when it repeats over NO_TRIGGER_ALERT_BLOCKS blocks in a row (the keeper's read and
+      // the SDK's disagree for good) is it a send-failed alert.
+      if (has(error, NoTriggerError)) {
+        const streak = rt.noTriggerSince ?? block
+        rt.noTriggerSince = streak
+        if (block - streak + 1n >= NO_TRIGGER_ALERT_BLOCKS) {
+          events.alert(safe, block, "send-failed", error)
+          backoff(rt, config.retry, clock.now())
+          rt.noTriggerSince = undefined
+        } else logger.info({ safe, block: Number(block) }, "the plan's sub-accounts are back in their bands since this block's read (NoTrigger); planning again on the next block")
+        return
+      }
+      rt.noTriggerSince = undefined
       if (error instanceof SelfPayNotAllowedError) {
         events.alert(safe, block, has(error.cause, PaymasterUnavailableError) ? "paymaster-unavailable" : "paymaster-refused", error)
         logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "operation not sent")
@@ -247,6 +271,7 @@ export class RebalanceSender {
     }
     await store.setPending(safe, { ...intent, userOpHash, sponsored })
     rt.failures = 0
+    rt.noTriggerSince = undefined
     metrics.inc("levpilot_userops_sent_total", "Keeper UserOperations accepted by the bundler.", { safe, paid_by: sponsored ? "paymaster" : "safe" })
     const sigma = solverPlan ? Object.fromEntries([...rt.volatility].filter(([id]) => solverPlan.subAccounts.includes(id)).map(([id, v]) => [id, Number(v.estimate().sigma.toPrecision(4))])) : undefined
     // The plan's sub-accounts with their venue (morpho-blue, aave-v3): a cross-venue plan names both.
