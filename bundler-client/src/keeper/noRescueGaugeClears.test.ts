@@ -8,7 +8,8 @@ import { SAFE, STEP_RISK, stepHarness, stepSafeState, stepSub } from "./testing.
 // Review rev17d (issue 17, held out): the gauge levpilot_rescue_infeasible{sub_account} is set only for sub-accounts in
 // the step's snapshot. A sub-account flagged infeasible (1) that then leaves the snapshot (its policy removed, or left
 // out as unreadable: oracle / venue reverts) kept the gauge at 1 forever: a dashboard or alert rule on the gauge
-// reports a stuck rescue that no longer exists (or is already reported by levpilot_subaccount_unreadable).
+// reports a stuck rescue that no longer exists (or is already reported by levpilot_subaccount_unreadable). Fixed:
+// reportNoRescue sets the gauge of a sub-account flagged at the last step and absent now back to 0.
 
 const STUCK = `0x${"e0".repeat(32)}` as Hex
 const OTHER = `0x${"e1".repeat(32)}` as Hex
@@ -21,8 +22,7 @@ function snapshotOf(block: bigint, subs: ReturnType<typeof stepSub>[]) {
 }
 
 describe("no-rescue gauge: a flagged sub-account that leaves the snapshot", () => {
-  // Expected: 0 after the policy is removed; observed: 1 forever (reportNoRescue sets the gauge only for snapshot.chain).
-  test.fails("its gauge goes back to 0 when its policy is removed (it is no longer in the snapshot)", async () => {
+  test("its gauge goes back to 0 when its policy is removed (it is no longer in the snapshot)", async () => {
     const { step, events, metrics } = stepHarness()
     const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
     const gauge = () => metrics.value("levpilot_rescue_infeasible", { safe: SAFE, sub_account: STUCK, venue: "morpho-blue" })

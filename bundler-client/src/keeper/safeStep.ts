@@ -255,13 +255,14 @@ export class SafeStep {
    * so (`no valid plan`: funds, swap lane, flash liquidity and caps reach no landing zone). Nothing is sent for them, so
    * the keeper retries nothing that cannot land; one `no-rescue` event and warn line when a sub-account becomes so (again
    * only after it was rescued or left the band), and the gauge `levpilot_rescue_infeasible{safe, sub_account, venue}` at
-   * every step (1 while it lasts, 0 otherwise).
+   * every step (1 while it lasts, 0 otherwise, and 0 once a flagged sub-account leaves the snapshot: policy removed or
+   * left out as unreadable).
    */
   private reportNoRescue(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, results: readonly SolverResult[], venues: ReadonlyMap<string, string>): void {
     const { logger, metrics, events } = this.deps
     const safe = rt.config.address
-    const previous = rt.noRescue ?? new Map<string, string>()
-    const now = new Map<string, string>()
+    const previous = rt.noRescue ?? new Map<string, { binding: string; label: string; venue: string }>()
+    const now = new Map<string, { binding: string; label: string; venue: string }>()
     for (const s of snapshot.chain) {
       const id = s.subAccount.toLowerCase()
       const venue = venues.get(id) ?? "unknown"
@@ -271,11 +272,16 @@ export class SafeStep {
       metrics.set("levpilot_rescue_infeasible", "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it.", { safe, sub_account: s.subAccount, venue }, infeasible ? 1 : 0)
       if (!infeasible || outcome === undefined) continue
       const binding = rescueBindingOf(outcome.reason)
-      now.set(id, binding)
-      if (previous.get(id) === binding) continue
+      now.set(id, { binding, label: s.subAccount, venue })
+      if (previous.get(id)?.binding === binding) continue
       logger.warn({ safe, block: Number(block), subAccount: s.subAccount, venue, binding, reason: outcome.reason }, `no feasible rescue for ${s.subAccount} (${venue}): ${binding}; nothing sent for it`)
       events.emit({ type: "no-rescue", safe, block, subAccount: s.subAccount, venue, binding, reason: outcome.reason })
     }
+    // One flagged at the last step and no longer in the snapshot (its policy removed, or left out as unreadable): its
+    // gauge goes back to 0 (else it would read 1 forever); if it comes back still stuck, that is a new episode.
+    const listed = new Set(snapshot.chain.map((s) => s.subAccount.toLowerCase()))
+    for (const [id, { label, venue }] of previous)
+      if (!listed.has(id)) metrics.set("levpilot_rescue_infeasible", "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it.", { safe, sub_account: label, venue }, 0)
     rt.noRescue = now
   }
 
