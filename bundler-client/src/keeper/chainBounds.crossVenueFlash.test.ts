@@ -7,7 +7,10 @@ import { LOAN, PRICE, SLIP, type ClampSub as S, amounts, clampSub as sub, clampV
 // Review rev17d (issue 17, held out): a cross-venue rescue: a healthy Morpho sub-account (no flashable) borrows the loan
 // token as a donor and an Aave sub-account's flash repayment carries it on top of its sale; the Aave debt reserve's free
 // liquidity is below the flash. Oracle: the router's checks (amount <= liquidity; what the block and the donor bring
-// pays amount + premium) and the SDK rule book (no IdleInflow / PoolNotUsed).
+// pays amount + premium) and the SDK rule book (no IdleInflow / PoolNotUsed). Before the fix (commit 186584a) every case
+// was IdleInflow (3/4: 37,312.5 received vs 33,581.25 spent): fitFlashes scales the sale by the cut's share of all but the
+// idle part and trimUnused measured the excess against the fitted plan, so the donor's unneeded borrow was kept. Fixed:
+// trimUnused measures it against the plan given (the donor's borrow is trimmed to what the smaller flash still needs).
 
 const PREMIUM_BPS = 5n
 function boundsOf(subs: S[], flashable: Record<string, { loan: bigint; collateral: bigint } | undefined>): ChainBounds {
@@ -29,10 +32,7 @@ describe("cross-venue: a Morpho donor's borrow carried by an Aave flash repaymen
   const funding = { swapPaid: [undefined, undefined, undefined, paid, undefined] }
 
   for (const share of [3n, 2n, 1n]) {
-    // Expected: "ok"; observed: IdleInflow (3/4: 37,312.5 received vs 33,581.25 spent). fitFlashes scales the sale by the
-    // cut's share of everything but the idle part (the donor's borrow included) and trimUnused measures the excess against
-    // the fitted plan (which already has it), so the donor's now-unneeded borrow is kept.
-    test.fails(`liquidity = ${share}/4 of the flash: the flash fits it, the donor and the sale pay it and its premium, the rule book accepts`, () => {
+    test(`liquidity = ${share}/4 of the flash: the flash fits it, the donor and the sale pay it and its premium, the rule book accepts`, () => {
       const liquidity = ((paid + lent) * share) / 4n
       const { plan: out, binding } = clampPlanToChainBounds(plan, boundsOf([A, M], { [A.id]: { loan: liquidity, collateral: 10n ** 30n } }), funding)
       expect(binding.map((b) => b.bound)).toContain("flashLiquidity")
