@@ -12,7 +12,8 @@ import { SAFE, STEP_RISK, stepHarness, stepSafeState, stepSub } from "./testing.
 // Safe holds none of their loan token); the venue refuses B's action. The keeper plans again without B, and without B
 // nothing rescues A: A stays below its band with nothing sent. The re-plan reports nothing (only the first plan of the
 // block reports no-rescue, and that one listed A), so A's gauge levpilot_rescue_infeasible stays 0 and no no-rescue
-// event names it: the only signal is venue-refused naming B.
+// event names it: the only signal is venue-refused naming B. Before the fix (commit 1d92a59, test.fails): no event,
+// gauge 0. Fixed: the step reports no-rescue once, on its last plan attempt's results.
 
 const A = `0x${"a1".repeat(32)}` as Hex
 const B = `0x${"b2".repeat(32)}` as Hex
@@ -28,9 +29,7 @@ function snapshot() {
 }
 
 describe("a refused donor leaves the due sub-account without a rescue", () => {
-  // Expected: one no-rescue event naming A and its gauge at 1; observed: no no-rescue event, gauge 0 (only the first
-  // plan of the block, which listed A with its donor, reports no-rescue).
-  test.fails("A is reported no-rescue (event and gauge 1) after the re-plan without B finds nothing", async () => {
+  test("A is reported no-rescue (event and gauge 1) after the re-plan without B finds nothing", async () => {
     const sent: ChainPlan[] = []
     const sender = {
       send: async (_rt: unknown, _block: bigint, plan: ChainPlan) => {
