@@ -35,6 +35,13 @@ export type AaveReserveRead = {
   liquidityIndex: bigint
   /** Variable + stable debt tokens' total supply (what the borrow cap counts). */
   totalDebt: bigint
+  /**
+   * The reserve's debt at its last update, at most (the variable debt token's `scaledTotalSupply()` x the stored
+   * `variableBorrowIndex`, plus the stable debt token's principal from `getSupplyData()`): at the next update (the
+   * operation's inclusion) Aave's `_accrueToTreasury` adds the reserve factor's share of `debt - debtAtLastUpdate` to
+   * `accruedToTreasury` before `validateSupply` counts it in the supply cap. Undefined: that share is not counted.
+   */
+  debtAtLastUpdate?: bigint | undefined
 }
 
 const RAY = 10n ** 27n
@@ -61,6 +68,8 @@ const bits = (data: bigint, from: number, width: number) => (data >> BigInt(from
  * borrowing on, `totalDebt + amount <= borrowCap` and the liquidity to pay it out; a supply an active, unpaused,
  * unfrozen reserve and `(scaledSupply + accruedToTreasury) x index + amount <= supplyCap`; withdraw and repay an active,
  * unpaused reserve; a flash loan an active, unpaused reserve with flash loans enabled and the liquidity to lend it.
+ * The supply cap also counts the treasury's share (reserve factor) of the debt interest since the reserve's last update
+ * (`debtAtLastUpdate`), which the including block's updateState adds to `accruedToTreasury` before validating.
  * Both caps are checked at inclusion on accrued amounts: their room keeps {@link AAVE_CAP_ACCRUAL_MARGIN_BPS} of what
  * they count back.
  *
@@ -84,7 +93,14 @@ export function aaveReserveLimits(r: AaveReserveRead): AaveReserveLimits {
     const capRoom = room(borrowCap, accrued(r.totalDebt))
     if (capRoom < borrowable) borrowable = capRoom
   }
-  const supplied = r.aTokenSupply + (r.accruedToTreasury * r.liquidityIndex) / RAY
+  // The treasury's share of the debt interest since the reserve's last update, minted to `accruedToTreasury` by the
+  // including block's updateState before validateSupply (`percentMul(debtNow - debtAtLastUpdate, reserveFactor)`, bits
+  // 64-79): it grows with the time since the reserve was last touched, beyond what the accrual margin keeps back. Up
+  // to the accrued debt, rounded up, plus a wei for the ray roundings.
+  const reserveFactor = bits(c, 64, 16)
+  const interest = r.debtAtLastUpdate === undefined ? 0n : accrued(r.totalDebt) - r.debtAtLastUpdate
+  const pendingTreasury = interest > 0n ? (interest * reserveFactor + 9_999n) / 10_000n + 1n : 0n
+  const supplied = r.aTokenSupply + (r.accruedToTreasury * r.liquidityIndex) / RAY + pendingTreasury
   const suppliable = frozen ? 0n : supplyCap === 0n ? undefined : room(supplyCap, accrued(supplied))
   return { borrowable, suppliable, withdrawable: r.availableLiquidity, repayable: undefined, flashable: flashLoans ? r.availableLiquidity : 0n }
 }
@@ -103,7 +119,11 @@ const poolAbi = parseAbi([
   "struct UserConfigurationMap { uint256 data; }",
   "function getUserConfiguration(address user) view returns (UserConfigurationMap)",
 ])
-type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; id: number; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint }
+const debtTokenAbi = parseAbi([
+  "function scaledTotalSupply() view returns (uint256)",
+  "function getSupplyData() view returns (uint256, uint256, uint256, uint40)",
+])
+type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; variableBorrowIndex: bigint; id: number; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint }
 
 const poolOf = new Map<string, Address>()
 
@@ -154,7 +174,8 @@ export function aaveCollateralOf({ balance, userConfiguration, reserveId }: { ba
  * market id decoded by the adapter (`marketParams`), what a repayment clears (`maxRepayable(market, safe)`) and the
  * liquidation incentive (`liquidationIncentiveFactor(market)`), the pool's flash premium (`FLASHLOAN_PREMIUM_TOTAL`) and
  * the Safe's user configuration (`getUserConfiguration`), each reserve's `getReserveData`, the aToken's underlying
- * balance, its supply and the Safe's balance of it (`collateralHeld`), the debt tokens' supply; four batched rounds.
+ * balance, its supply and the Safe's balance of it (`collateralHeld`), the debt tokens' supply and the debt at the
+ * reserve's last update (variable `scaledTotalSupply`, stable `getSupplyData` principal); four batched rounds.
  * Sub-accounts on other venues, or whose reserve reads fail, are left out (no limit known).
  *
  * @returns Limits by lower-case sub-account id; `{}` without an Aave sub-account (no RPC request).
@@ -212,6 +233,9 @@ export async function readAaveLimits(
         { address: r.stableDebtTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
         // The Safe's own aToken balance of the reserve (what a withdrawal of it can take).
         { address: r.aTokenAddress, abi: erc20Abi, functionName: "balanceOf", args: [safe] } as const,
+        // The debt at the reserve's last update (the treasury's pending share of the interest since, in the supply cap).
+        { address: r.variableDebtTokenAddress, abi: debtTokenAbi, functionName: "scaledTotalSupply" } as const,
+        { address: r.stableDebtTokenAddress, abi: debtTokenAbi, functionName: "getSupplyData" } as const,
       ]
     }),
   )
@@ -221,11 +245,14 @@ export async function readAaveLimits(
   assets.forEach((a, i) => {
     const r = reserves[i]
     if (!r) return
-    const [liquidity, supply, variable, stable, own] = [0, 1, 2, 3, 4].map((n) => resultOf<bigint>(balances[k + n]))
-    k += 5
+    const [liquidity, supply, variable, stable, own, scaledVariable] = [0, 1, 2, 3, 4, 5].map((n) => resultOf<bigint>(balances[k + n]))
+    const stableSupply = resultOf<readonly [bigint, bigint, bigint, number]>(balances[k + 6])
+    k += 7
+    // Variable: scaled x the stored index (Aave's rayMul, half up); stable: its principal, below its debt at the update.
+    const debtAtLastUpdate = scaledVariable === undefined || stableSupply === undefined ? undefined : (scaledVariable * BigInt(r.variableBorrowIndex) + RAY / 2n) / RAY + stableSupply[0]
     if (own !== undefined && userConfiguration !== undefined) held.set(a, aaveCollateralOf({ balance: own, userConfiguration, reserveId: Number(r.id) }))
     if (liquidity === undefined || supply === undefined || variable === undefined || stable === undefined) return
-    limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + stable }))
+    limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + stable, debtAtLastUpdate }))
   })
   const out: Record<string, AaveSubAccountLimits> = {}
   subs.forEach((s, i) => {

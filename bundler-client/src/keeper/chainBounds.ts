@@ -181,7 +181,8 @@ export function clampPlanToChainBounds(given: ChainPlan, bounds: ChainBounds, gi
   for (let round = 0; ; round++) {
     const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced, funding)
     binding ??= [...fit.binding, ...walk.binding]
-    trimUnused(plan, bounds, walk.amounts)
+    // The excess the plan GIVEN meant is kept; what the flash fit freed (a donor's borrow carried by a cut flash) is not.
+    trimUnused(plan, bounds, walk.amounts, given.actions.map((a) => a.amount))
     const more = unusable(plan, bounds, walk.amounts).filter((k) => !forced.has(k))
     if (more.length === 0 || round > plan.actions.length) return { plan: triggered(assemble(plan, walk.amounts), plan, bounds), binding }
     for (const k of more) forced.add(k)
@@ -620,10 +621,12 @@ function fundedBy(spent: bigint, from: bigint, to: bigint, minimum: bigint | und
  * Lowers, last first, the sources of each token whose inflows the clamps left unspent (the module's `_checkInflowsUsed`:
  * pool withdrawals, then borrows, then collateral withdrawals), by what the plan receives of it beyond what it spends
  * less what the plan given already meant to leave unspent (the clamp does not re-plan). A swap's output counts at its on-chain minimum; a
- * token a swap brings is left alone when the bounds do not give that minimum.
+ * token a swap brings is left alone when the bounds do not give that minimum. `given`: the plan given's amounts (before
+ * {@link fitFlashes}: a flash cut below what a donor's borrow and the block's sale bring leaves the borrow's part
+ * unspent, which the plan given did not mean), `plan`'s own by default.
  */
-function trimUnused(plan: ChainPlan, bounds: ChainBounds, amounts: bigint[]): void {
-  const before = unspent(plan, bounds, plan.actions.map((a) => a.amount), false)
+function trimUnused(plan: ChainPlan, bounds: ChainBounds, amounts: bigint[], given: readonly bigint[] = plan.actions.map((a) => a.amount)): void {
+  const before = unspent(plan, bounds, given, false)
   const after = unspent(plan, bounds, amounts, true)
   const trimmable = ["WithdrawFromPool", "Borrow", "WithdrawCollateral"]
   for (const [token, over] of Object.entries(after.excess)) {

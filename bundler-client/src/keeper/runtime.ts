@@ -43,9 +43,10 @@ export type SafeRuntime = {
   replacementBlocked?: string | undefined
   /**
    * Sub-accounts (lower case) below their band with no feasible rescue at the last step, and the binding reason: a
-   * `no-rescue` event when one enters (not every block while it lasts), the gauge `levpilot_rescue_infeasible` every step.
+   * `no-rescue` event when one enters (not every block while it lasts), the gauge `levpilot_rescue_infeasible` every step;
+   * `label` and `venue` are the gauge's labels, so it is set back to 0 when the sub-account leaves the snapshot.
    */
-  noRescue?: Map<string, string> | undefined
+  noRescue?: Map<string, { binding: string; label: string; venue: string }> | undefined
   /**
    * The operation (its nonce, and the block it was first sent in) last priced at the Safe's caps because the market was
    * above them: `gas-cap-below-market` is alerted once per operation, not at every resend of it while a spike lasts.

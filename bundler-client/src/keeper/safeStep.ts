@@ -255,13 +255,15 @@ export class SafeStep {
    * so (`no valid plan`: funds, swap lane, flash liquidity and caps reach no landing zone). Nothing is sent for them, so
    * the keeper retries nothing that cannot land; one `no-rescue` event and warn line when a sub-account becomes so (again
    * only after it was rescued or left the band), and the gauge `levpilot_rescue_infeasible{safe, sub_account, venue}` at
-   * every step (1 while it lasts, 0 otherwise).
+   * every step (1 while it lasts, 0 otherwise, and 0 once a flagged sub-account leaves the snapshot: policy removed or
+   * left out as unreadable) Called once per step on the last plan attempt's results (after a re-plan without a
+   * refused sub-account, a due one left without a rescue by it is reported).
    */
   private reportNoRescue(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, results: readonly SolverResult[], venues: ReadonlyMap<string, string>): void {
     const { logger, metrics, events } = this.deps
     const safe = rt.config.address
-    const previous = rt.noRescue ?? new Map<string, string>()
-    const now = new Map<string, string>()
+    const previous = rt.noRescue ?? new Map<string, { binding: string; label: string; venue: string }>()
+    const now = new Map<string, { binding: string; label: string; venue: string }>()
     for (const s of snapshot.chain) {
       const id = s.subAccount.toLowerCase()
       const venue = venues.get(id) ?? "unknown"
@@ -271,11 +273,16 @@ export class SafeStep {
       metrics.set("levpilot_rescue_infeasible", "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it.", { safe, sub_account: s.subAccount, venue }, infeasible ? 1 : 0)
       if (!infeasible || outcome === undefined) continue
       const binding = rescueBindingOf(outcome.reason)
-      now.set(id, binding)
-      if (previous.get(id) === binding) continue
+      now.set(id, { binding, label: s.subAccount, venue })
+      if (previous.get(id)?.binding === binding) continue
       logger.warn({ safe, block: Number(block), subAccount: s.subAccount, venue, binding, reason: outcome.reason }, `no feasible rescue for ${s.subAccount} (${venue}): ${binding}; nothing sent for it`)
       events.emit({ type: "no-rescue", safe, block, subAccount: s.subAccount, venue, binding, reason: outcome.reason })
     }
+    // One flagged at the last step and no longer in the snapshot (its policy removed, or left out as unreadable): its
+    // gauge goes back to 0 (else it would read 1 forever); if it comes back still stuck, that is a new episode.
+    const listed = new Set(snapshot.chain.map((s) => s.subAccount.toLowerCase()))
+    for (const [id, { label, venue }] of previous)
+      if (!listed.has(id)) metrics.set("levpilot_rescue_infeasible", "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it.", { safe, sub_account: label, venue }, 0)
     rt.noRescue = now
   }
 
@@ -342,27 +349,36 @@ export class SafeStep {
     // Never for a replacement (its nonce's fate is the tracker's) nor for a plan of one sub-account (nothing is left).
     const excluded = new Set<string>()
     const refusedNow = new Set<string>()
-    for (;;) {
-      const attempt: { plan?: ChainPlan | undefined } = {}
-      try {
-        await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt)
-        rt.refused = refusedNow
-        return
-      } catch (error) {
-        const sent = attempt.plan
-        // A token paymaster's pre-charge leaving the plan short is not one sub-account's failure (`run` plans again).
-        const charged = paymasterChargeOf(error) !== undefined
-        const failing = sent === undefined || replace !== undefined || charged || sent.subAccounts.length < 2 ? undefined : failingSubAccountOf(error, sent)
-        if (failing === undefined || excluded.has(failing.id)) throw error
-        excluded.add(failing.id)
-        const venue = venues.get(failing.id) ?? "unknown"
-        const refused = findVenueRefusal(error)
-        // One alert per outage: a sub-account left out for the same refusal at the last step is only logged.
-        const key = `${failing.id}|${failing.refusal}`
-        refusedNow.add(key)
-        if (!rt.refused?.has(key)) events.alert(safe, block, refused ? "venue-refused" : "send-failed", new SubAccountRefusedError({ safe, subAccount: failing.id, venue, stage: "plan", refusal: failing.refusal, cause: error as Error }))
-        logger.warn({ safe, block: Number(block), subAccount: failing.id, venue, refusal: failing.refusal }, "plan refused because of one sub-account; planning again without it in this block")
+    // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
+    // once a refused donor is excluded is reported (the first attempt listed it with the donor).
+    let solved: readonly SolverResult[] | undefined
+    try {
+      for (;;) {
+        const attempt: { plan?: ChainPlan | undefined; results?: readonly SolverResult[] | undefined } = {}
+        try {
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt)
+          solved = attempt.results ?? solved
+          rt.refused = refusedNow
+          return
+        } catch (error) {
+          solved = attempt.results ?? solved
+          const sent = attempt.plan
+          // A token paymaster's pre-charge leaving the plan short is not one sub-account's failure (`run` plans again).
+          const charged = paymasterChargeOf(error) !== undefined
+          const failing = sent === undefined || replace !== undefined || charged || sent.subAccounts.length < 2 ? undefined : failingSubAccountOf(error, sent)
+          if (failing === undefined || excluded.has(failing.id)) throw error
+          excluded.add(failing.id)
+          const venue = venues.get(failing.id) ?? "unknown"
+          const refused = findVenueRefusal(error)
+          // One alert per outage: a sub-account left out for the same refusal at the last step is only logged.
+          const key = `${failing.id}|${failing.refusal}`
+          refusedNow.add(key)
+          if (!rt.refused?.has(key)) events.alert(safe, block, refused ? "venue-refused" : "send-failed", new SubAccountRefusedError({ safe, subAccount: failing.id, venue, stage: "plan", refusal: failing.refusal, cause: error as Error }))
+          logger.warn({ safe, block: Number(block), subAccount: failing.id, venue, refusal: failing.refusal }, "plan refused because of one sub-account; planning again without it in this block")
+        }
       }
+    } finally {
+      if (solved !== undefined) this.reportNoRescue(rt, block, snapshot, solved, venues)
     }
   }
 
@@ -378,7 +394,7 @@ export class SafeStep {
     venues: Map<string, VenueName>,
     outOfBand: boolean,
     excluded: ReadonlySet<string>,
-    attempt: { plan?: ChainPlan | undefined },
+    attempt: { plan?: ChainPlan | undefined; results?: readonly SolverResult[] | undefined },
   ): Promise<void> {
     const { config, clients, store, logger, events } = this.deps
     const safe = rt.config.address
@@ -389,8 +405,8 @@ export class SafeStep {
     const results = input.subAccounts.length > 0 ? [...solveByLoanAsset(input).values()] : []
     for (const r of results) if (!result?.plan || (r.plan && urgencyOf(r, input) < urgencyOf(result, input))) result = r
     events.emit({ type: "observed", safe, block, snapshot, result })
-    // A re-plan without a refused sub-account (excluded) reports nothing: the first plan of the block did.
-    if (excluded.size === 0) this.reportNoRescue(rt, block, snapshot, results, venues)
+    // no-rescue is reported by the caller on the last attempt's results (a re-plan without a refused sub-account included).
+    attempt.results = results
     const plan = result?.plan
     if (!plan) {
       if (replace) {
