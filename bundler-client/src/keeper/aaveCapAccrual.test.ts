@@ -1,5 +1,8 @@
 import { describe, expect, test } from "vitest"
 import { type AaveReserveRead, aaveReserveLimits } from "./aaveLimits.js"
+import { RAY, between, compounded, linear, random, rayMul, reserveConfiguration } from "./aaveMath.testing.js"
+
+const config = (decimals: number, borrowCap: bigint, supplyCap: bigint) => reserveConfiguration({ decimals, borrowCap, supplyCap })
 
 // Review rev11s (issue 11 items 1 and 8: "clamped to the on-chain bound it came from ... debt with interest accrued
 // between read and inclusion"; "size borrows to what the market can lend"). An Aave v3 reserve at its borrow cap:
@@ -14,46 +17,6 @@ import { type AaveReserveRead, aaveReserveLimits } from "./aaveLimits.js"
 // Property: for random reserves at a binding cap (6 and 18 decimals), borrow rates up to 300% APR and inclusion up to
 // 10 minutes after the read, the amounts the limits allow still pass Aave's check at inclusion.
 
-const RAY = 10n ** 27n
-const YEAR = 365n * 86_400n
-const rayMul = (a: bigint, b: bigint) => (a * b + RAY / 2n) / RAY
-
-/** Aave v3 MathUtils.calculateCompoundedInterest (3-term binomial approximation), RAY. */
-function compounded(rate: bigint, seconds: bigint): bigint {
-  if (seconds === 0n) return RAY
-  const expMinusOne = seconds - 1n
-  const expMinusTwo = seconds > 2n ? seconds - 2n : 0n
-  const basePowerTwo = rayMul(rate, rate) / (YEAR * YEAR)
-  const basePowerThree = rayMul(basePowerTwo, rate) / YEAR
-  const second = (seconds * expMinusOne * basePowerTwo) / 2n
-  const third = (seconds * expMinusOne * expMinusTwo * basePowerThree) / 6n
-  return RAY + (rate * seconds) / YEAR + second + third
-}
-/** Aave v3 MathUtils.calculateLinearInterest, RAY. */
-const linear = (rate: bigint, seconds: bigint) => RAY + (rate * seconds) / YEAR
-
-function config(decimals: number, borrowCap: bigint, supplyCap: bigint): bigint {
-  let c = 8300n | (8050n << 16n) | (10_500n << 32n)
-  c |= BigInt(decimals) << 48n
-  c |= 1n << 56n // active
-  c |= 1n << 58n // borrowing enabled
-  c |= borrowCap << 80n
-  c |= supplyCap << 116n
-  return c
-}
-
-/** A deterministic generator (mulberry32) so a failure names its case. */
-function random(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-const between = (r: () => number, lo: bigint, hi: bigint) => lo + (BigInt(Math.floor(r() * 2 ** 52)) * (hi - lo)) / 2n ** 52n
 
 describe("Aave cap room at inclusion, not at the read", () => {
   test("a borrow of the whole borrow-cap room passes validateBorrow one block to 10 minutes later (500 reserves, up to 300% APR)", () => {

@@ -1,5 +1,8 @@
 import { describe, expect, test } from "vitest"
 import { type AaveReserveRead, aaveReserveLimits } from "./aaveLimits.js"
+import { RAY, between, compounded, linear, percentMul, random, rayDiv, rayMul, reserveConfiguration } from "./aaveMath.testing.js"
+
+const config = (decimals: number, supplyCap: bigint, reserveFactor: bigint) => reserveConfiguration({ decimals, supplyCap, reserveFactor })
 
 // Review rev17d (issue 17 item 5, held out): the supply-cap room keeps AAVE_CAP_ACCRUAL_MARGIN_BPS (1 bps) back for
 // accrual between the read and the inclusion, and counts the treasury's share at its STORED value
@@ -17,46 +20,6 @@ import { type AaveReserveRead, aaveReserveLimits } from "./aaveLimits.js"
 // 2c23a02, test.fails) 489/500 exceeded the cap; fixed: `AaveReserveRead.debtAtLastUpdate` (read by readAaveLimits)
 // and the reserve factor bound the pending share.
 
-const RAY = 10n ** 27n
-const YEAR = 365n * 86_400n
-const rayMul = (a: bigint, b: bigint) => (a * b + RAY / 2n) / RAY
-const rayDiv = (a: bigint, b: bigint) => (a * RAY + b / 2n) / b
-const percentMul = (v: bigint, p: bigint) => (v * p + 5_000n) / 10_000n
-
-/** Aave v3 MathUtils.calculateCompoundedInterest (3-term binomial approximation), RAY. */
-function compounded(rate: bigint, seconds: bigint): bigint {
-  if (seconds === 0n) return RAY
-  const expMinusOne = seconds - 1n
-  const expMinusTwo = seconds > 2n ? seconds - 2n : 0n
-  const basePowerTwo = rayMul(rate, rate) / (YEAR * YEAR)
-  const basePowerThree = rayMul(basePowerTwo, rate) / YEAR
-  const second = (seconds * expMinusOne * basePowerTwo) / 2n
-  const third = (seconds * expMinusOne * expMinusTwo * basePowerThree) / 6n
-  return RAY + (rate * seconds) / YEAR + second + third
-}
-const linear = (rate: bigint, seconds: bigint) => RAY + (rate * seconds) / YEAR
-
-function config(decimals: number, supplyCap: bigint, reserveFactor: bigint): bigint {
-  let c = 8300n | (8050n << 16n) | (10_500n << 32n)
-  c |= BigInt(decimals) << 48n
-  c |= 1n << 56n // active
-  c |= 1n << 58n // borrowing enabled
-  c |= reserveFactor << 64n
-  c |= supplyCap << 116n
-  return c
-}
-
-function random(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-const between = (r: () => number, lo: bigint, hi: bigint) => lo + (BigInt(Math.floor(r() * 2 ** 52)) * (hi - lo)) / 2n ** 52n
 
 describe("Aave supply-cap room: the treasury's share of the interest since the reserve's last update", () => {
   test("a supply of the whole room passes validateSupply after updateState's _accrueToTreasury (500 reserves)", () => {
