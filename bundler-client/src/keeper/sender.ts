@@ -80,7 +80,17 @@ export class RebalanceSender {
     const caps = { maxFeePerGas: BigInt(automation.maxFeePerGas), maxPriorityFeePerGas: BigInt(automation.maxPriorityFeePerGas) }
     const previous = replace ? { maxFeePerGas: BigInt(replace.maxFeePerGas), maxPriorityFeePerGas: BigInt(replace.maxPriorityFeePerGas) } : undefined
     const priced = priceUserOperation({ market, caps, previous, bumpPercent: config.feeBumpPercent, urgent })
-    metrics.set("levpilot_gas_cap_below_market", "1 while the market's fees (at the last send) are above the Safe's maxFeePerGas or maxPriorityFeePerGas cap: operations go out at the caps.", { safe }, priced.capped ? 1 : 0)
+    // One operation (its nonce and first send): gas-cap-below-market and replacement-blocked are alerted once for it, a
+    // spike that lasts does not page at every resend.
+    const operationKey = `${nonce}@${replace?.firstSentBlock ?? replace?.sentBlock ?? block}`
+    const gasCapGauge = (value: number) => metrics.set("levpilot_gas_cap_below_market", "1 while the market's fees (at the last send) are above the Safe's maxFeePerGas or maxPriorityFeePerGas cap: operations go out at the caps.", { safe }, value)
+    /** The gas-cap-below-market alert, once per operation; later capped sends are logged with both numbers. */
+    const gasCapBelowMarket = (message: string, marketFees: typeof market) => {
+      if (rt.gasCapAlerted === operationKey) return logger.warn({ safe, nonce: nonce.toString(), block: Number(block) }, message)
+      rt.gasCapAlerted = operationKey
+      events.alert(safe, block, "gas-cap-below-market", new GasCapBelowMarketError({ safe, market: marketFees, caps, message }))
+    }
+    gasCapGauge(priced.capped ? 1 : 0)
     if (priced.capped) {
       // Each field above its cap, with both numbers (a field within its cap is not named as above it).
       const above = [
@@ -90,21 +100,14 @@ export class RebalanceSender {
       const message =
         `the market's fees are above the Safe's caps: ${above.join(" and ")}; ` +
         "the operation is priced at the caps and may wait for fees to fall (raise them with setAutomationConfig)"
-      // Alerted once per operation (its nonce and first send): a spike that lasts does not page at every resend; each
-      // capped send is still logged with both numbers, and the gauge above stays 1 while it lasts.
-      const key = `${nonce}@${replace?.firstSentBlock ?? replace?.sentBlock ?? block}`
-      if (rt.gasCapAlerted !== key) {
-        rt.gasCapAlerted = key
-        events.alert(safe, block, "gas-cap-below-market", new GasCapBelowMarketError({ safe, market, caps, message }))
-      } else logger.warn({ safe, nonce: nonce.toString(), block: Number(block) }, message)
+      gasCapBelowMarket(message, market)
     }
     if (replace && previous && !priced.replaces) {
       // At the caps: this resend cannot outbid the one in flight. The bundler takes it only if it dropped that one;
       // otherwise it answers AA25 and the keeper keeps tracking the operation already there. Alerted once per operation.
       logger.warn({ safe, nonce: nonce.toString(), reason: priced.reason }, "operation in flight already priced at the Safe's caps; resending at the caps")
-      const key = `${nonce}@${replace.firstSentBlock ?? replace.sentBlock}`
-      if (rt.replacementBlocked !== key) {
-        rt.replacementBlocked = key
+      if (rt.replacementBlocked !== operationKey) {
+        rt.replacementBlocked = operationKey
         events.alert(safe, block, "replacement-blocked", new ReplacementBlockedByCapsError({ safe, nonce, previous, need: priced.need ?? previous, caps }))
       }
     }
@@ -155,15 +158,12 @@ export class RebalanceSender {
           if (minimum === undefined || raised >= 2) throw error
           const next = raiseToBundlerMinimum(fees, minimum, caps)
           if (next === undefined) {
-            const key = `${nonce}@${replace?.firstSentBlock ?? replace?.sentBlock ?? block}`
-            if (rt.gasCapAlerted !== key) {
-              rt.gasCapAlerted = key
-              const message =
-                `the bundler's minimum gas price is above the Safe's caps: ${minimum.field} must be at least ${minimum.minimum} wei, cap ` +
-                `${caps[minimum.field]} wei (maxFeePerGas cap ${caps.maxFeePerGas} wei); nothing can be sent until fees fall or the caps are raised (setAutomationConfig)`
-              events.alert(safe, block, "gas-cap-below-market", new GasCapBelowMarketError({ safe, market: { ...fees, [minimum.field]: minimum.minimum }, caps, message }))
-            }
-            metrics.set("levpilot_gas_cap_below_market", "1 while the market's fees (at the last send) are above the Safe's maxFeePerGas or maxPriorityFeePerGas cap: operations go out at the caps.", { safe }, 1)
+            gasCapBelowMarket(
+              `the bundler's minimum gas price is above the Safe's caps: ${minimum.field} must be at least ${minimum.minimum} wei, cap ` +
+                `${caps[minimum.field]} wei (maxFeePerGas cap ${caps.maxFeePerGas} wei); nothing can be sent until fees fall or the caps are raised (setAutomationConfig)`,
+              { ...fees, [minimum.field]: minimum.minimum },
+            )
+            gasCapGauge(1)
             throw error
           }
           logger.warn({ safe, nonce: nonce.toString(), field: minimum.field, minimum: minimum.minimum.toString(), sent: fees[minimum.field].toString() }, "the bundler refused fees below its minimum gas price; raising to it within the Safe's caps")
