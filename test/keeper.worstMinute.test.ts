@@ -387,7 +387,11 @@ describe("keeper in the worst minute", () => {
         while (forging) await stamp().catch(() => undefined)
       })()
       await keeper.start()
-      const broken = await waitFor("the feed-broken alert", () => alerts(events, "feed-broken")[0], 60_000).catch((e) => { console.log("EVENTS", JSON.stringify(events.map((x) => [x.type, String(x.block), "kind" in x ? x.kind : "", "message" in x ? String(x.message).slice(0, 300) : "", "plan" in x ? x.plan.subAccounts.map((a) => a.slice(0, 6)) : ""]), null, 0)); throw e })
+      const broken = await waitFor("the feed-broken alert", () => alerts(events, "feed-broken")[0], 60_000).catch((e: unknown) => {
+        // What the keeper did instead, for the failure's message.
+        console.log("events:", JSON.stringify(events.map((x) => [x.type, "block" in x ? String(x.block) : "", "kind" in x ? x.kind : "", "message" in x ? String(x.message).slice(0, 300) : ""])))
+        throw e
+      })
       expect(broken.message).toContain(brokenId)
       expect(broken.message).toContain("fails the module's OracleStale check")
       const done = await waitFor("a rebalance of the sub-account with a healthy feed", () => included(events, from), 45_000)
