@@ -135,6 +135,10 @@ function findVenueRefusal(error: unknown): VenueRefusedError | undefined {
  */
 export const ORACLE_REFUSAL_ALERT_BLOCKS = 3n
 
+/** Help text of the gauge `levpilot_rescue_infeasible`. */
+const RESCUE_INFEASIBLE_HELP =
+  "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it."
+
 /** Help text of the gauge `levpilot_subaccount_unreadable`. */
 const UNREADABLE_HELP =
   "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds, or refused by the chain's simulation at send)."
@@ -298,7 +302,7 @@ export class SafeStep {
       const outcome = results.flatMap((r) => r.outcomes).find((o) => o.id.toLowerCase() === id)
       const planned = results.some((r) => r.plan?.subAccounts.some((x) => x.toLowerCase() === id))
       const infeasible = s.band === "below" && !planned && outcome !== undefined && /no valid plan/.test(outcome.reason)
-      metrics.set("levpilot_rescue_infeasible", "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it.", { safe, sub_account: s.subAccount, venue }, infeasible ? 1 : 0)
+      metrics.set("levpilot_rescue_infeasible", RESCUE_INFEASIBLE_HELP, { safe, sub_account: s.subAccount, venue }, infeasible ? 1 : 0)
       if (!infeasible || outcome === undefined) continue
       const binding = rescueBindingOf(outcome.reason)
       now.set(id, { binding, label: s.subAccount, venue })
@@ -310,7 +314,7 @@ export class SafeStep {
     // gauge goes back to 0 (else it would read 1 forever); if it comes back still stuck, that is a new episode.
     const listed = new Set(snapshot.chain.map((s) => s.subAccount.toLowerCase()))
     for (const [id, { label, venue }] of previous)
-      if (!listed.has(id)) metrics.set("levpilot_rescue_infeasible", "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it.", { safe, sub_account: label, venue }, 0)
+      if (!listed.has(id)) metrics.set("levpilot_rescue_infeasible", RESCUE_INFEASIBLE_HELP, { safe, sub_account: label, venue }, 0)
     rt.noRescue = now
   }
 
