@@ -1,6 +1,7 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, parseAbi } from "viem"
 import type { SubAccountState as ChainSubAccount } from "@levpilot/sdk/actions"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
+import { aaveCollateralOf } from "@levpilot/sdk/rules"
 import { readMany, resultOf } from "@levpilot/sdk/utils"
 
 /** What an Aave v3 reserve takes now, base units of its asset; `undefined`: no limit. */
@@ -156,18 +157,11 @@ export type AaveSubAccountLimits = {
 }
 
 /**
- * The Safe's balance of one Aave reserve as collateral, from its aToken balance and `Pool.getUserConfiguration(safe).data`
- * (UserConfiguration.sol: reserve `id`'s borrowing bit is `2 x id`, its using-as-collateral bit `2 x id + 1`).
- *
- * @returns `held`: the balance when enabled as collateral, else 0 (base units); `enabled`: false when the Safe holds some
- * that is switched off (a supply to it is then refused: `CollateralNotEnabled`); a zero balance counts as enabled (Aave
- * enables a first supply as collateral).
+ * The Safe's balance of one Aave reserve as collateral (aToken balance and user configuration bitmap): the SDK rule
+ * book's own reading (`aaveCollateralOf`, @levpilot/sdk/rules), so the keeper's clamp and the SDK's check of a plan
+ * bound a withdrawal by the same `collateralHeld`.
  */
-export function aaveCollateralOf({ balance, userConfiguration, reserveId }: { balance: bigint; userConfiguration: bigint; reserveId: number }): { held: bigint; enabled: boolean } {
-  const using = bit(userConfiguration, 2 * reserveId + 1)
-  if (balance === 0n) return { held: 0n, enabled: true }
-  return using ? { held: balance, enabled: true } : { held: 0n, enabled: false }
-}
+export { aaveCollateralOf }
 
 /**
  * Reads the limits of every Aave v3 sub-account of `safe` (the policy's adapter is `deployment.adapters.aaveV3`): the

@@ -1,5 +1,18 @@
 import { BaseError } from "viem"
 
+/**
+ * The first error of class `type` in `error`'s cause chain, `error` itself first (viem's `BaseError.walk`; a value
+ * that is not a viem `BaseError` is matched only by itself), or undefined. One walk for the keeper's checks of what a
+ * failure carries (the sender's paymaster / in-flight / deferral checks, the step's venue refusal).
+ *
+ * @example findInCauseChain(error, VenueRefusedError)?.errorName // "RESERVE_PAUSED"
+ */
+export function findInCauseChain<T extends Error>(error: unknown, type: abstract new (...args: never[]) => T): T | undefined {
+  if (error instanceof type) return error
+  if (!(error instanceof BaseError)) return undefined
+  return (error.walk((e) => e instanceof type) as T | null) ?? undefined
+}
+
 export type KeeperConfigErrorType = KeeperConfigError & { name: "KeeperConfigError" }
 /** The keeper configuration is missing a field or has a wrong value; `field` is its JSON path (e.g. `safes[0].address`). */
 export class KeeperConfigError extends BaseError {

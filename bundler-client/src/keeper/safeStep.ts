@@ -10,7 +10,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, rescueBindingOf } from "./events.js"
-import { NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError } from "./errors.js"
+import { NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import { LogReadError } from "./logWindow.js"
@@ -122,8 +122,7 @@ function keepCharge(rt: SafeRuntime, charge: bigint, block: bigint): void {
 
 /** The SDK's {@link VenueRefusedError} in `error`'s chain, if any. */
 function findVenueRefusal(error: unknown): VenueRefusedError | undefined {
-  if (!(error instanceof BaseError)) return undefined
-  return (error instanceof VenueRefusedError ? error : error.walk((e) => e instanceof VenueRefusedError)) as VenueRefusedError | undefined
+  return findInCauseChain(error, VenueRefusedError)
 }
 
 /**

@@ -19,7 +19,7 @@ import type { Plan } from "../solver/types.js"
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
-import { GasCapBelowMarketError, NonceMismatchError, ReplacementBlockedByCapsError, SelfPayNotAllowedError } from "./errors.js"
+import { GasCapBelowMarketError, NonceMismatchError, ReplacementBlockedByCapsError, SelfPayNotAllowedError, findInCauseChain } from "./errors.js"
 import { type KeeperEvents, shortMessage } from "./events.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
@@ -35,7 +35,8 @@ import { paymasterTokenOf } from "./paymasterCharge.js"
  */
 export const NO_TRIGGER_ALERT_BLOCKS = 3n
 
-const has = (error: unknown, type: abstract new (...args: never[]) => Error) => error instanceof type || (error instanceof BaseError && error.walk((e) => e instanceof type) !== null)
+/** Whether `error`'s cause chain holds an error of class `type` ({@link findInCauseChain}). */
+const has = (error: unknown, type: abstract new (...args: never[]) => Error) => findInCauseChain(error, type) !== undefined
 
 /**
  * Sends a plan as a keeper UserOperation through the SDK's `sendRebalance` (validation, the keeper nonce key, gas
@@ -235,7 +236,7 @@ export class RebalanceSender {
       const landed = replace !== undefined && !unreachable && !deferred && (await account.getNonce().catch(() => nonce)) > nonce
       await store.setPending(safe, replace && !unreachable && !deferred && !landed ? undefined : replace)
       if (deferred) {
-        const { retryAt } = (error instanceof SelfPayEpochEndingError ? error : (error as BaseError).walk((e) => e instanceof SelfPayEpochEndingError)) as SelfPayEpochEndingError
+        const { retryAt } = findInCauseChain(error, SelfPayEpochEndingError) as SelfPayEpochEndingError
         metrics.inc("levpilot_sends_deferred_total", "Sends put off to a later block, by reason (self-pay-epoch-ending: a self-paid operation in its epoch's last seconds).", { safe, reason: "self-pay-epoch-ending" })
         logger.warn({ safe, retryAt }, "self-pay epoch ends within the signing margin; the operation is planned again from the next epoch")
         events.emit({ type: "deferred", safe, block, reason: "self-pay-epoch-ending", retryAt, message: shortMessage(error) })

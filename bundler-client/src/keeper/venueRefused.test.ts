@@ -105,6 +105,15 @@ describe("a plan over several sub-accounts refused because of one of them: plann
     expect(events.filter((e) => e.type === "alert")).toHaveLength(2)
   })
 
+  test("Morpho Blue refuses B's action (ActionFailed(index, Error('insufficient liquidity'))): A's rescue is sent alone, one venue-refused alert names B and INSUFFICIENT_LIQUIDITY", async () => {
+    const morpho = (text: string) => encodeErrorResult({ abi: parseAbi(["error Error(string)"]), errorName: "Error", args: [text] })
+    const { sent, alerts } = await refusedBlock([stepSub(A, USDC, 1.02, "below"), stepSub(B, USDC, 1.03, "below")], [B], (_p, i) => simulationFailed(i, morpho("insufficient liquidity")))
+    expect(sent.map((p) => p.subAccounts)).toEqual([[A, B], [A]])
+    expect(alerts.map(([k]) => k)).toEqual(["venue-refused"])
+    expect(alerts[0]?.[1]).toContain(B)
+    expect(alerts[0]?.[1]).toContain("INSUFFICIENT_LIQUIDITY")
+  })
+
   test("a module refusal naming B's action (ActionFailed with unknown data): A is sent alone, a send-failed alert names B; the failing part alone is not retried", async () => {
     const { sent, alerts } = await refusedBlock([stepSub(A, USDC, 1.02, "below"), stepSub(B, USDC, 1.03, "below")], [B], (_p, i) => simulationFailed(i, "0xdeadbeef"))
     expect(sent.map((p) => p.subAccounts)).toEqual([[A, B], [A]])

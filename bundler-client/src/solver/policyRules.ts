@@ -143,6 +143,7 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         lltv: wad(s.lltv),
         ...(s.repayableDebt === undefined ? {} : { repayableDebt: toBaseUnits(s.repayableDebt, s.loanDecimals) }),
         ...(s.flashPremiumBps ? { flashPremiumBps: BigInt(s.flashPremiumBps) } : {}),
+        ...(s.collateralHeld === undefined ? {} : { collateralHeld: toBaseUnits(s.collateralHeld, s.collateralDecimals) }),
       },
       usage: {
         // No stored epoch: the counters belong to none (a new epoch starts them from zero).

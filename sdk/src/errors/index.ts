@@ -209,3 +209,4 @@ export {
   decodeVenueRevert,
 } from "./venue.js"
 export { aaveErrorCodes } from "./aaveErrorCodes.js"
+export { morphoBlueErrors } from "./morphoBlueErrors.js"

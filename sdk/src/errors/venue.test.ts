@@ -73,8 +73,9 @@ describe("getLeverageError names a venue's refusal (VenueRefusedError)", () => {
     expect(v.args).toEqual({ market, account: getAddress(safe), expected: 1, actual: 0n })
   })
 
-  test("what is not a venue's: a non-Aave string or unknown data is not claimed; a bare Error('29') outside an action is not claimed", () => {
-    const text = encodeErrorResult({ abi: parseAbi(["error Error(string)"]), errorName: "Error", args: ["insufficient liquidity"] })
+  test("what is not a venue's: a string neither Aave's nor a Morpho refusal, or unknown data, is not claimed; a bare Error('29') outside an action is not claimed", () => {
+    // ("insufficient liquidity" is Morpho Blue's refusal since the issue 17 close-out: venueMorpho.test.ts.)
+    const text = encodeErrorResult({ abi: parseAbi(["error Error(string)"]), errorName: "Error", args: ["ERC20: transfer amount exceeds balance"] })
     expect(getLeverageError(reverted(actionFailed(0, text)))).not.toBeInstanceOf(VenueRefusedError)
     expect(getLeverageError(reverted(actionFailed(0, "0xdeadbeef")))).toBeInstanceOf(ActionFailedError)
     expect(decodeVenueRevert(text)).toBeUndefined()

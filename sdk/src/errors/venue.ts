@@ -1,5 +1,6 @@
 import { BaseError, type Hex, decodeErrorResult, parseAbi } from "viem"
 import { aaveErrorCodes } from "./aaveErrorCodes.js"
+import { morphoBlueErrors } from "./morphoBlueErrors.js"
 
 type Cause = { cause?: Error | undefined }
 
@@ -41,22 +42,29 @@ export type VenueRefusalSource = "adapter" | "flash-router" | "venue"
 
 /** A decoded venue refusal (see {@link decodeVenueRevert}). */
 export type DecodedVenueRevert = {
-  /** The venue, as the keeper's `venue` label names it (`aave-v3`). */
-  venue: "aave-v3"
+  /** The venue, as the keeper's `venue` label names it (`aave-v3`, `morpho-blue`). */
+  venue: "aave-v3" | "morpho-blue"
   source: VenueRefusalSource
-  /** The adapter's or router's error name (`EModeMismatch`, `FlashLiquidityShort`), or Aave's constant name (`RESERVE_PAUSED`). */
+  /**
+   * The adapter's or router's error name (`EModeMismatch`, `FlashLiquidityShort`), Aave's constant name
+   * (`RESERVE_PAUSED`) or Morpho Blue's ErrorsLib constant name (`INSUFFICIENT_LIQUIDITY`).
+   */
   errorName: string
   /** The error's arguments by name (adapter / router errors); empty for Aave's `Error(string)` codes. */
   args: Readonly<Record<string, unknown>>
   /** Aave's numeric `Error(string)` code (`"29"`), when the pool itself reverted. */
   code?: string | undefined
-  /** Aave's description of that code (Errors.sol's comment). */
+  /** Aave's description of that code (Errors.sol's comment), or Morpho's (ErrorsLib.sol's NatSpec). */
   text?: string | undefined
+  /** Morpho Blue's revert string (`"insufficient liquidity"`), when Morpho itself reverted. */
+  reason?: string | undefined
 }
 
 /**
- * Decodes revert data raised by a venue rather than the module: an Aave v3 adapter or flash-router custom error, or
- * an Aave pool `Error(string)` whose text is one of Aave v3.0.2's numeric codes (mapped to its Errors.sol name).
+ * Decodes revert data raised by a venue rather than the module: an Aave v3 adapter or flash-router custom error, an
+ * Aave pool `Error(string)` whose text is one of Aave v3.0.2's numeric codes (mapped to its Errors.sol name), or a
+ * Morpho Blue `Error(string)` whose text is one of its ErrorsLib refusals (`"insufficient liquidity"`,
+ * `"insufficient collateral"`, `"market not created"`, ...: {@link morphoBlueErrors} with `refusal`).
  *
  * @param data - Revert data (selector and arguments), e.g. the `reason` of the module's `ActionFailed(index, reason)`.
  * @returns The decoded refusal, or `undefined` when the data is none of these.
@@ -69,7 +77,9 @@ export function decodeVenueRevert(data: Hex): DecodedVenueRevert | undefined {
       if ((errorName as string) === "Error") {
         const code = String(values[0])
         const known = aaveErrorCodes[code]
-        return known ? { venue: "aave-v3", source: "venue", errorName: known.name, args: {}, code, text: known.text } : undefined
+        if (known) return { venue: "aave-v3", source: "venue", errorName: known.name, args: {}, code, text: known.text }
+        const morpho = morphoBlueErrors[code]
+        return morpho?.refusal ? { venue: "morpho-blue", source: "venue", errorName: morpho.name, args: {}, reason: code, text: morpho.text } : undefined
       }
       if ((errorName as string) === "Panic") return undefined
       const inputs = "inputs" in abiItem ? abiItem.inputs : []
@@ -83,7 +93,8 @@ export function decodeVenueRevert(data: Hex): DecodedVenueRevert | undefined {
 
 export type VenueRefusedErrorType = VenueRefusedError & { name: "VenueRefusedError" }
 /**
- * A venue refused an action of the plan, or a read of a sub-account: the Aave v3 adapter (`EModeMismatch`,
+ * A venue refused an action of the plan, or a read of a sub-account: Morpho Blue with an ErrorsLib reason
+ * (`"insufficient liquidity"` = INSUFFICIENT_LIQUIDITY, inside `ActionFailed`), the Aave v3 adapter (`EModeMismatch`,
  * `ReservePaused`, `ReserveFrozen`, `CollateralNotEnabled`, ...), its flash-loan router (`FlashLiquidityShort`,
  * `FlashRepaymentShort`, ...), or the Aave pool itself with one of its `Error(string)` codes (`"29"` = RESERVE_PAUSED).
  * `index` is the plan's action index when the module wrapped it (`ActionFailed(index, reason)`).
@@ -94,17 +105,25 @@ export class VenueRefusedError extends BaseError {
   errorName: string
   args: Readonly<Record<string, unknown>>
   code: string | undefined
+  /** Morpho Blue's revert string, when Morpho itself reverted. */
+  reason: string | undefined
   index: number | undefined
-  constructor({ venue, source, errorName, args, code, text, index, cause }: DecodedVenueRevert & { index?: number | undefined } & Cause) {
-    const what = code !== undefined ? `Aave error ${code} ${errorName}${text ? ` (${text})` : ""}` : `${errorName}(${Object.entries(args).map(([k, v]) => `${k}: ${String(v)}`).join(", ")})`
-    const where = source === "adapter" ? "its venue adapter" : source === "flash-router" ? "its flash-loan router" : "the pool"
+  constructor({ venue, source, errorName, args, code, text, reason, index, cause }: DecodedVenueRevert & { index?: number | undefined } & Cause) {
+    const what =
+      code !== undefined
+        ? `Aave error ${code} ${errorName}${text ? ` (${text})` : ""}`
+        : reason !== undefined
+          ? `Morpho Blue "${reason}" (${errorName})`
+          : `${errorName}(${Object.entries(args).map(([k, v]) => `${k}: ${String(v)}`).join(", ")})`
+    const where = source === "adapter" ? "its venue adapter" : source === "flash-router" ? "its flash-loan router" : venue === "morpho-blue" ? "the Morpho Blue contract" : "the pool"
     super(`The venue ${venue} refused${index !== undefined ? ` action ${index} of the plan` : ""}: ${what}, raised by ${where}.`, {
       cause,
       metaMessages: [
         "This could arise when:",
         "- the Safe's owners switched the Aave account's e-mode category (EModeMismatch) or a reserve off as collateral;",
         "- the pool admin froze or paused a reserve, or raised the flash premium after the plan was sized;",
-        "- a reserve lacks free liquidity or its supply / borrow cap is reached.",
+        "- a reserve lacks free liquidity or its supply / borrow cap is reached;",
+        "- a Morpho Blue market's liquidity was borrowed away (insufficient liquidity), or the position's collateral no longer covers the action (insufficient collateral).",
       ],
       name: "VenueRefusedError",
     })
@@ -113,6 +132,7 @@ export class VenueRefusedError extends BaseError {
     this.errorName = errorName
     this.args = args
     this.code = code
+    this.reason = reason
     this.index = index
   }
 }

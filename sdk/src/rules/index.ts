@@ -16,6 +16,7 @@ export {
   type RuleViolation,
   checkRebalancePrechecks,
   checkRebalanceRules,
+  aaveCollateralOf,
   checkSubAccountOracle,
   collateralValue,
   distanceToTarget,

@@ -83,6 +83,35 @@ export type RuleMarketState = {
    * plus {@link flashPremium} of it from the Safe at the block's end. Omitted: no premium (Morpho Blue's free callbacks).
    */
   flashPremiumBps?: bigint
+  /**
+   * Aave v3: the Safe's balance of the scope's collateral reserve (its aToken balance, collateral token base units) as
+   * Aave counts it, 0 when the Safe switched the reserve off as collateral (see {@link aaveCollateralOf}). `collateral`
+   * is the account's threshold-weighted collateral across all its reserves, above this when it holds several; a
+   * withdrawal of the reserve takes at most this (plus what the plan supplied to it before, less what it withdrew):
+   * the adapter withdraws no more than the balance (`withdraw(max)`; a switched-off reserve: `CollateralNotEnabled`), so
+   * the plan gets less than it spends and reverts (`ActionFailed` at the withdrawal in the rule book; the keeper's clamp
+   * binds the same `collateralHeld`). Omitted: `collateral` alone bounds a withdrawal (Morpho Blue).
+   */
+  collateralHeld?: bigint
+}
+
+/**
+ * The Safe's balance of one Aave v3 reserve as collateral ({@link RuleMarketState}'s `collateralHeld`), from its aToken
+ * balance and `Pool.getUserConfiguration(safe).data` (UserConfiguration.sol: reserve `id`'s borrowing bit is `2 x id`,
+ * its using-as-collateral bit `2 x id + 1`). Shared by the SDK's `validateRebalance` and the keeper's `readAaveLimits`.
+ *
+ * @param balance - The Safe's aToken balance of the reserve, base units of the underlying.
+ * @param userConfiguration - `getUserConfiguration(safe).data`.
+ * @param reserveId - The reserve's `id` (`getReserveData(asset).id`).
+ * @returns `held`: the balance when enabled as collateral, else 0 (base units); `enabled`: false when the Safe holds some
+ * that is switched off (a supply to it is then refused: `CollateralNotEnabled`); a zero balance counts as enabled (Aave
+ * enables a first supply as collateral).
+ * @example aaveCollateralOf({ balance: 5n, userConfiguration: 0b10n, reserveId: 0 }) // { held: 5n, enabled: true }
+ */
+export function aaveCollateralOf({ balance, userConfiguration, reserveId }: { balance: bigint; userConfiguration: bigint; reserveId: number }): { held: bigint; enabled: boolean } {
+  if (balance === 0n) return { held: 0n, enabled: true }
+  const using = ((userConfiguration >> BigInt(2 * reserveId + 1)) & 1n) === 1n
+  return using ? { held: balance, enabled: true } : { held: 0n, enabled: false }
 }
 
 /**
@@ -433,6 +462,8 @@ type Run = {
   sold: boolean
   /** What its swaps brought into the Safe (RebalanceLib's swap output slot): loan units of sales, collateral of purchases. */
   swapOutput: bigint
+  /** Aave: the Safe's balance of the collateral reserve as the plan runs (`state.collateralHeld`, then its supplies and withdrawals). */
+  held: bigint | undefined
 }
 
 /**
@@ -545,7 +576,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const healthBefore = healthOf(state.collateral, state.debt, state.price, state.lltv)
     const due = healthBefore < policy.minHealth || (policy.boostAllowed && healthBefore > policy.maxHealth)
     triggered ||= due
-    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n, swapped: 0n, sold: false, swapOutput: 0n })
+    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n, swapped: 0n, sold: false, swapOutput: 0n, held: state.collateralHeld })
   })
   if (!triggered) revert("NoTrigger")
   const run = (index: number): Run => runs[index] as Run
@@ -773,7 +804,15 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     if (kind === "SupplyCollateral") {
       spend(index, r.state.collateralToken, amount)
       r.collateral += amount
+      if (r.held !== undefined) r.held += amount
     } else if (kind === "WithdrawCollateral") {
+      // Aave: the reserve's own balance, below the account's weighted collateral when it holds several reserves. The
+      // adapter withdraws at most that balance (`withdraw(max)`; none and CollateralNotEnabled when switched off), so
+      // the plan gets less than it spends: the chain fails here or at the action that spends the shortfall, the rule book
+      // names the withdrawal (it cannot value the weighted drop of a partial one).
+      if (r.held !== undefined && amount > r.held)
+        actionFailed(index, `withdraws ${amount} of the collateral reserve but the Safe holds ${r.held} of it (collateralHeld)`)
+      if (r.held !== undefined) r.held -= amount
       if (amount > r.collateral) actionFailed(index, `withdraws ${amount} collateral of ${r.collateral}`)
       r.collateral -= amount
       if (!venueHealthy(r)) actionFailed(index, "the venue refuses: the position would be unhealthy")
@@ -818,6 +857,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
         token = r.state.loanToken
       } else {
         r.collateral += opener.amount
+        if (r.held !== undefined) r.held += opener.amount
         owed = opener.amount
         token = r.state.collateralToken
       }

@@ -1,0 +1,92 @@
+import type { Address, Hex } from "viem"
+import { describe, expect, test } from "vitest"
+import { type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralValue } from "./planRules.js"
+
+// Issue 17 review: an Aave v3 sub-account's `collateral` is the account's threshold-weighted collateral across all its
+// reserves, but a withdrawal of the scope's collateral reserve takes at most the Safe's aToken balance of THAT reserve
+// (`collateralHeld`; 0 when the reserve is switched off as collateral): Aave refuses more (NOT_ENOUGH_AVAILABLE_USER_BALANCE,
+// the adapter CollateralNotEnabled), so the module reverts ActionFailed at the withdrawal. The keeper's clamp holds its
+// plans to it; the rule book (the SDK's validateRebalance, the solver's check) must refuse such a plan too.
+
+const USDC: Address = "0x00000000000000000000000000000000000000b1"
+const WETH: Address = "0x00000000000000000000000000000000000000c1"
+const LLTV = 86n * 10n ** 16n
+const E18 = 10n ** 18n
+/** USDC (6 decimals) per WETH (18), 1e36-scaled. */
+const price = (usd: bigint) => (usd * 10n ** 6n * 10n ** 36n) / E18
+const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
+const policy = (over: Partial<RulePolicy> = {}): RulePolicy => ({
+  adapter: "0x00000000000000000000000000000000000000ad", market: `0x${"00".repeat(32)}`, priceFeed: "0x0000000000000000000000000000000000000000",
+  minHealth: h(1.2), targetHealth: h(1.4), maxHealth: h(1.7), maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, epochLength: 86_400,
+  maxRebalancesPerEpoch: 10, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 50, maxEpochLossBps: 10_000, boostAllowed: false, maxSlippageBps: 0,
+  maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], ...over,
+})
+const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
+function sub(n: number, collateral: bigint, health: number, over: Partial<RulePolicy> = {}, held?: bigint): RuleSubAccount {
+  const p = price(2400n)
+  const debt = (collateralValue(collateral, p) * LLTV) / h(health)
+  const state = { loanToken: USDC, collateralToken: WETH, collateral, debt, price: p, lltv: LLTV, ...(held === undefined ? {} : { collateralHeld: held }) }
+  return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex, policy: policy(over), state, usage }
+}
+
+// A (Morpho, due at 1.1467 below its 1.2 floor) is rescued with WETH withdrawn from B (an Aave account at 1.6 above
+// its 1.4 target, 100 WETH of threshold-weighted collateral, of which `held` is its aToken balance of the WETH reserve).
+const A = sub(1, 10n * E18, 1.1467)
+const moved = (177n * E18) / 100n
+const judge = (held: bigint | undefined, pre: { supplyFirst?: bigint } = {}) => {
+  const B = sub(2, 100n * E18, 1.6, { boostAllowed: true }, held)
+  return checkRebalanceRules({
+    plan: {
+      subAccounts: [A.id, B.id],
+      actions: [
+        ...(pre.supplyFirst ? [{ kind: "SupplyCollateral" as const, subAccount: 1, amount: pre.supplyFirst }] : []),
+        { kind: "WithdrawCollateral" as const, subAccount: 1, amount: moved + (pre.supplyFirst ?? 0n) },
+        { kind: "SupplyCollateral" as const, subAccount: 0, amount: moved },
+      ],
+    },
+    subAccounts: [A, B],
+    pools: [],
+    balances: pre.supplyFirst ? { [WETH]: pre.supplyFirst } : {},
+    swapAdapter: "0x0000000000000000000000000000000000000000",
+    timestamp: 1_700_000_000n,
+    gasUsed: 300_000n,
+  })
+}
+
+describe("checkRebalanceRules: an Aave withdrawal is held to the Safe's balance of the collateral reserve (collateralHeld)", () => {
+  test("no collateralHeld (Morpho, or not read): the withdrawal is bounded by the weighted collateral alone, accepted", () => {
+    const r = judge(undefined)
+    expect(r.ok, JSON.stringify(r, (_, v) => (typeof v === "bigint" ? String(v) : v))).toBe(true)
+  })
+
+  test("held above the withdrawal: accepted; held at exactly the withdrawal: accepted", () => {
+    expect(judge(50n * E18).ok).toBe(true)
+    expect(judge(moved).ok).toBe(true)
+  })
+
+  test("held 1 WETH below the 1.77 WETH withdrawal: ActionFailed at the withdrawal's index, naming collateralHeld", () => {
+    for (const held of [E18, moved - 1n]) {
+      const r = judge(held)
+      expect(r.ok).toBe(false)
+      if (r.ok) return
+      expect(r.error.name).toBe("ActionFailed")
+      expect(r.error.args[0]).toBe(0n)
+      expect(r.error.detail).toMatch(/collateralHeld/)
+      expect(r.error.detail).toContain(String(held))
+    }
+  })
+
+  test("a reserve switched off as collateral (held 0): any withdrawal of it is refused", () => {
+    const r = judge(0n)
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect([r.error.name, r.error.detail]).toEqual(["ActionFailed", expect.stringMatching(/collateralHeld/)])
+  })
+
+  test("what the plan supplied to the reserve before counts: a supply then a withdrawal of held + the supply is accepted, one unit more is not", () => {
+    const supplied = 2n * E18
+    expect(judge(moved, { supplyFirst: supplied }).ok).toBe(true)
+    const r = judge(moved - 1n, { supplyFirst: supplied })
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect([r.error.name, r.error.args[0]]).toEqual(["ActionFailed", 1n])
+  })
+})
