@@ -18,6 +18,7 @@ import {
 } from "viem"
 import { VenueRefusedError, decodeModuleError, getLeverageError, toModuleError } from "@levpilot/sdk/errors"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
+import { readAaveCollateralHeld } from "@levpilot/sdk/utils"
 import { readAaveLimits } from "../bundler-client/src/keeper/aaveLimits"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
@@ -262,6 +263,9 @@ describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral 
     const aWeth = await publicClient.readContract({ address: await aTokenOf(aave.tokens.weth), abi: testTokenAbi, functionName: "balanceOf", args: [account] })
     const before = await read()
     expect(before[WETH_ID]?.collateralHeld).toBe(aWeth)
+    // The SDK's read for its rule book (validateRebalance: RuleMarketState.collateralHeld) gives the same.
+    const sdkHeld = () => readAaveCollateralHeld(publicClient, { deployment, safe: account, collaterals: [aave.tokens.weth, aave.tokens.wbtc] })
+    expect(await sdkHeld()).toEqual([before[WETH_ID]?.collateralHeld, before[WBTC_ID]?.collateralHeld])
     const frame = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account] })
     expect(frame.collateral).toBeGreaterThan(aWeth) // the WBTC counts in the frame's collateral, not in what WETH can be withdrawn
     expect(before[WBTC_ID]?.collateralHeld).toBeGreaterThan(0n)
@@ -270,6 +274,7 @@ describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral 
     expect(after[WBTC_ID]?.collateralHeld).toBe(0n)
     expect([after[WBTC_ID]?.collateral.suppliable, after[WBTC_ID]?.collateral.withdrawable]).toEqual([0n, 0n])
     expect(after[WETH_ID]?.collateralHeld).toBe(aWeth)
+    expect(await sdkHeld()).toEqual([aWeth, 0n])
     // Aave counts nothing of it: the frame's collateral is now the WETH alone (rounded down).
     const alone = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account] })
     expect(alone.collateral <= aWeth && aWeth - alone.collateral < 10n ** 12n).toBe(true)

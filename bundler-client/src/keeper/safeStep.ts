@@ -160,11 +160,14 @@ export function oracleRefusalOf(error: unknown, plan: ChainPlan): { id: string; 
 /**
  * The sub-account of `plan` a failed send names: the action index of a venue's refusal, `ActionFailed`,
  * `ActionNotAllowed` or `SlippageExceeded` (the plan's action -> its sub-account), else a module error's `subAccount`
- * when the plan lists it. `refusal`: the error's name (the venue's own for a venue refusal).
+ * when the plan lists it, else, for a venue adapter's refusal raised outside any action (no index: the Aave adapter's
+ * `ReservePaused` / `ReserveFrozen` from its `encode`, which the module calls before the venue and does not wrap), the
+ * plan's only sub-account on that venue (`venues`: lower-case id -> venue name; Aave: one account per Safe and pool).
+ * `refusal`: the error's name (the venue's own for a venue refusal).
  *
  * @returns The lower-case id and the refusal's name, or undefined when the error names no sub-account of the plan.
  */
-export function failingSubAccountOf(error: unknown, plan: ChainPlan): { id: string; refusal: string } | undefined {
+export function failingSubAccountOf(error: unknown, plan: ChainPlan, venues?: ReadonlyMap<string, string>): { id: string; refusal: string } | undefined {
   if (!(error instanceof BaseError)) return undefined
   let found: { id: string; refusal: string } | undefined
   error.walk((e) => {
@@ -176,6 +179,10 @@ export function failingSubAccountOf(error: unknown, plan: ChainPlan): { id: stri
       if (id !== undefined) found = { id: id.toLowerCase(), refusal }
     } else if (typeof named.subAccount === "string" && plan.subAccounts.some((id) => id.toLowerCase() === (named.subAccount as string).toLowerCase()))
       found = { id: (named.subAccount as string).toLowerCase(), refusal }
+    else if (e instanceof VenueRefusedError && e.index === undefined && venues !== undefined) {
+      const on = plan.subAccounts.filter((id) => venues.get(id.toLowerCase()) === e.venue)
+      if (on.length === 1) found = { id: (on[0] as string).toLowerCase(), refusal }
+    }
     return found !== undefined
   })
   return found
@@ -404,7 +411,7 @@ export class SafeStep {
             ? { id: oracle.id, refusal: oracle.check }
             : sent === undefined || replace !== undefined || charged || sent.subAccounts.length < 2
               ? undefined
-              : failingSubAccountOf(error, sent)
+              : failingSubAccountOf(error, sent, venues)
           if (failing === undefined || excluded.has(failing.id)) throw error
           excluded.add(failing.id)
           const venue = venues.get(failing.id) ?? "unknown"

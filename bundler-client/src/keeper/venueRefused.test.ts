@@ -6,7 +6,7 @@ import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import type { KeeperEvent } from "./events.js"
 import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
-import { keeperCosts } from "./safeStep.js"
+import { failingSubAccountOf, keeperCosts } from "./safeStep.js"
 import { ADAPTER, SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
 
 // Issue 17 review (rev17c), items 4 and 5. A venue's refusal is its own alert kind (`venue-refused`), naming the venue's
@@ -112,6 +112,16 @@ describe("a plan over several sub-accounts refused because of one of them: plann
     expect(alerts.map(([k]) => k)).toEqual(["venue-refused"])
     expect(alerts[0]?.[1]).toContain(B)
     expect(alerts[0]?.[1]).toContain("INSUFFICIENT_LIQUIDITY")
+  })
+
+  test("an adapter refusal raised outside any action (the Aave adapter's ReservePaused from encode: no index) is traced to the plan's only sub-account on that venue; not with two there, nor without venues", () => {
+    const paused = encodeErrorResult({ abi: aaveAdapterErrorsAbi, errorName: "ReservePaused", args: [USDC] })
+    const error = getLeverageError(new BaseError("Execution reverted.", { cause: Object.assign(new BaseError("execution reverted"), { data: paused }) }))
+    const plan = { subAccounts: [A, B], actions: [{ kind: "Repay", subAccount: 0, amount: 1n }, { kind: "Repay", subAccount: 1, amount: 1n }] } as unknown as ChainPlan
+    const venues = new Map([[A.toLowerCase(), "morpho-blue"], [B.toLowerCase(), "aave-v3"]])
+    expect(failingSubAccountOf(error, plan, venues)).toEqual({ id: B.toLowerCase(), refusal: "ReservePaused" })
+    expect(failingSubAccountOf(error, plan)).toBeUndefined()
+    expect(failingSubAccountOf(error, plan, new Map([[A.toLowerCase(), "aave-v3"], [B.toLowerCase(), "aave-v3"]]))).toBeUndefined()
   })
 
   test("a module refusal naming B's action (ActionFailed with unknown data): A is sent alone, a send-failed alert names B; the failing part alone is not retried", async () => {

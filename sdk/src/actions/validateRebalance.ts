@@ -11,7 +11,6 @@ import {
   erc20Abi,
   erc4626Abi,
   isAddressEqual,
-  parseAbi,
   zeroAddress,
 } from "viem"
 import { getBlock } from "viem/actions"
@@ -75,7 +74,6 @@ import {
   type RuleMarketState,
   type RuleSubAccount,
   type RuleViolation,
-  aaveCollateralOf,
   checkRebalancePrechecks,
   checkRebalanceRules,
 } from "../rules/planRules.js"
@@ -85,6 +83,7 @@ import { type MarketState, getSubAccountMetrics } from "../utils/health.js"
 import { type ReadResult, readMany, resultOf } from "../utils/multicall.js"
 import { assertPlanShape, isSwapAction, toPlanStruct } from "../utils/plan.js"
 import { getReadClient } from "../utils/reader.js"
+import { readAaveCollateralHeld } from "../utils/aaveCollateralHeld.js"
 import { getSwapMinAmountOut, quoteSwapRoute } from "../utils/swap.js"
 
 export type ValidateRebalanceParameters = {
@@ -165,16 +164,6 @@ export type ValidateRebalanceErrorType =
   | PriceFeedReadErrorType
   | SwapRouteRefusedErrorType
   | Error
-
-/** What `validateRebalance` reads of an Aave v3 sub-account beyond the adapter interface (its `collateralHeld`). */
-const aaveReadAbi = parseAbi([
-  "function POOL() view returns (address)",
-  "struct UserConfigurationMap { uint256 data; }",
-  "function getUserConfiguration(address user) view returns (UserConfigurationMap)",
-  "struct ReserveConfigurationMap { uint256 data; }",
-  "struct ReserveData { ReserveConfigurationMap configuration; uint128 liquidityIndex; uint128 currentLiquidityRate; uint128 variableBorrowIndex; uint128 currentVariableBorrowRate; uint128 currentStableBorrowRate; uint40 lastUpdateTimestamp; uint16 id; address aTokenAddress; address stableDebtTokenAddress; address variableDebtTokenAddress; address interestRateStrategyAddress; uint128 accruedToTreasury; uint128 unbacked; uint128 isolationModeTotalDebt; }",
-  "function getReserveData(address asset) view returns (ReserveData)",
-])
 
 /**
  * The SDK's named error for a verdict of the rule book (`checkRebalanceRules`): the module error of the same name and
@@ -307,26 +296,11 @@ export async function validateRebalance(
   // when switched off as collateral), what a withdrawal of that reserve can take (the keeper's readAaveLimits reads the same).
   const aaveAdapter = deployment.adapters.aaveV3
   const aaveAt = ids.flatMap((_, i) => (states[i] !== undefined && aaveAdapter !== undefined && isAddressEqual((policies[i] as Policy).adapter, aaveAdapter) ? [i] : []))
-  if (aaveAt.length > 0) {
-    const [poolRead] = await read([{ address: aaveAdapter as Address, abi: aaveReadAbi, functionName: "POOL" }])
-    const pool = resultOf<Address>(poolRead)
-    const collaterals = aaveAt.map((i) => (states[i] as RuleMarketState).collateralToken)
-    const reads = pool === undefined ? [] : await read([
-      { address: pool, abi: aaveReadAbi, functionName: "getUserConfiguration", args: [safe] },
-      ...collaterals.map((asset) => ({ address: pool, abi: aaveReadAbi, functionName: "getReserveData", args: [asset] }) as const),
-    ])
-    const userConfiguration = resultOf<{ data: bigint }>(reads[0])?.data
-    const reserves = collaterals.map((_, k) => resultOf<{ id: number; aTokenAddress: Address }>(reads[1 + k]))
-    const owned = await read(reserves.flatMap((r) => (r === undefined ? [] : [{ address: r.aTokenAddress, abi: erc20Abi, functionName: "balanceOf", args: [safe] } as const])))
-    let n = 0
-    aaveAt.forEach((i, k) => {
-      const r = reserves[k]
-      if (r === undefined) return
-      const balance = resultOf<bigint>(owned[n++])
-      if (balance === undefined || userConfiguration === undefined) return
-      states[i] = { ...(states[i] as RuleMarketState), collateralHeld: aaveCollateralOf({ balance, userConfiguration, reserveId: Number(r.id) }).held }
-    })
-  }
+  const held = await readAaveCollateralHeld(reader, { deployment, safe, collaterals: aaveAt.map((i) => (states[i] as RuleMarketState).collateralToken), blockNumber: at })
+  aaveAt.forEach((i, k) => {
+    const collateralHeld = held[k]
+    if (collateralHeld !== undefined) states[i] = { ...(states[i] as RuleMarketState), collateralHeld }
+  })
 
   const zeroState: MarketState = { loanToken: zeroAddress, collateralToken: zeroAddress, collateral: 0n, debt: 0n, price: 0n, lltv: 0n }
   const subAccounts: RuleSubAccount[] = ids.map((id, i) => {

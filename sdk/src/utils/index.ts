@@ -24,6 +24,10 @@ export {
   assertPolicyBounds,
 } from "./policy.js"
 export {
+  type ReadAaveCollateralHeldParameters,
+  readAaveCollateralHeld,
+} from "./aaveCollateralHeld.js"
+export {
   type ReadResult,
   readMany,
   resultOf,
