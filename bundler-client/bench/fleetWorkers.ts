@@ -175,9 +175,9 @@ export async function startWorkerProcesses(
       })
       ready.push(
         new Promise<void>((done, fail) => {
-          const timer = setTimeout(() => fail(new Error(`worker process ${index} did not start within ${(options.readyTimeoutMs ?? 180_000) / 1_000} s; its output:\n${proc.logs.toString().slice(-2_000)}`)), options.readyTimeoutMs ?? 180_000)
+          const timer = setTimeout(() => fail(new Error(`worker process ${index} did not start within ${(options.readyTimeoutMs ?? 180_000) / 1_000} s (--config ${configPath}); its output:\n${proc.logs.toString().slice(-2_000)}`)), options.readyTimeoutMs ?? 180_000)
           void isStarted.then(() => (clearTimeout(timer), done()))
-          void proc.exited.then(() => (clearTimeout(timer), fail(new Error(`worker process ${index} exited (${proc.child.exitCode ?? proc.child.signalCode}) before it started; its output:\n${proc.logs.toString().slice(-2_000)}`))))
+          void proc.exited.then(() => (clearTimeout(timer), fail(new Error(`worker process ${index} exited (${proc.child.exitCode ?? proc.child.signalCode}) before it started (--config ${configPath}); its output:\n${proc.logs.toString().slice(-2_000)}`))))
         }),
       )
     }
