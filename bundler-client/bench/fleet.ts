@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
-import { getFreePort } from "@levpilot/devnet"
+import { getFreePort, spawnManaged } from "@levpilot/devnet"
 import type { Address } from "viem"
 import { parseAbiItem, parseEther, parseUnits } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
@@ -18,6 +17,7 @@ import { PriceDriver } from "../src/devnet/scenario.js"
 import { parseKeeperConfig } from "../src/keeper/config.js"
 import type { KeeperEvent } from "../src/keeper/events.js"
 import { FleetNode } from "../src/keeper/fleet/queueNode.js"
+import { startCountingProxy, startWorkerProcesses } from "./fleetWorkers.js"
 import { writeReport } from "./report.js"
 
 const userOperationEventAbi = parseAbiItem("event UserOperationEvent(bytes32 indexed userOpHash, address indexed sender, address indexed paymaster, uint256 nonce, bool success, uint256 actualGasCost, uint256 actualGasUsed)")
@@ -25,13 +25,19 @@ const userOperationEventAbi = parseAbiItem("event UserOperationEvent(bytes32 ind
 /*
  * The keeper fleet on anvil (interval mining, `--block-time` s blocks), Alto and the ERC-7677 paymaster, on BullMQ + a
  * Redis server this bench starts (redis-server on PATH). For each fleet size, 90% "calm" Safes (health 1.6) and 10%
- * "edge" Safes (health 1.33, band [1.25, 1.45, 1.8]) are created in bulk; then for 1 and for 4 worker nodes (in this
- * process, each with its own Redis connections): a steady block is measured (time from the head seen to the last Safe
+ * "edge" Safes (health 1.33, band [1.25, 1.45, 1.8]) are created in bulk; then for 1 and for 4 worker nodes: a steady block is measured (time from the head seen to the last Safe
  * checked, JSON-RPC requests to the node per block), then the WETH price drops 10%, which puts exactly the edge Safes
  * (10%) out of band, and the time from the shock's block to the last rebalance included is measured. The price is set
  * back afterwards; each run gets fresh edge Safes, and starts once the previous run's operations have left Alto's
  * mempool and the node's pool. Alto runs with `--executors` executor keys and skips the VerifyingPaymaster's pending
  * operations in its simulations (`--ignored-paymasters`), see the README's fleet section for why.
+ *
+ * Worker nodes (`--worker-mode`): with `processes` (the default), a run with N > 1 workers is the leading `FleetNode` in
+ * this process (its block stats and events are what the bench measures) plus N - 1 separate OS processes of the real CLI,
+ * `levpilot keeper --mode fleet --worker-only`, on the same Redis queue: their requests to the node go through a
+ * counting loopback proxy, their keeper events are read from their log lines, and they are stopped (SIGTERM, then
+ * SIGKILL) at the end of the run or when the bench exits, fails or is killed. With `in-process`, all N are `FleetNode`s
+ * in this process (each with its own Redis connections). Each run records which (`workerMode`).
  */
 
 const { values } = parseArgs({
@@ -51,6 +57,8 @@ const { values } = parseArgs({
     "max-bundle-gas": { type: "string" },
     "alto-log": { type: "string" },
     "alto-queue-paymaster": { type: "boolean" },
+    "worker-mode": { type: "string" },
+    "worker-log": { type: "string" },
     out: { type: "string" },
   },
 })
@@ -78,19 +86,23 @@ const edgeShare = Number(values["edge-share"] ?? 0.1)
 const executors = Number(values.executors ?? 16)
 const maxBundleGas = values["max-bundle-gas"]
 const altoSettings = { executors, ignoredPaymasters: values["alto-queue-paymaster"] ? [] : ["VerifyingPaymaster"], maxGasPerBundle: maxBundleGas ?? "20000000 (Alto's default)" }
+/** `processes` (default): workers beyond the leader are `levpilot keeper --worker-only` processes; `in-process`: all in this process. */
+const workerMode = values["worker-mode"] ?? "processes"
+if (workerMode !== "processes" && workerMode !== "in-process") {
+  process.stderr.write(`--worker-mode must be processes or in-process, got "${workerMode}"\n`)
+  process.exit(2)
+}
 const benchStart = Date.now()
 const log = (line: string) => process.stdout.write(`[${((Date.now() - benchStart) / 1_000).toFixed(0).padStart(5)} s] ${line}\n`)
 
 
 const redisPort = await getFreePort()
-const redis: ChildProcess = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", mkdtempSync(join(tmpdir(), "levpilot-bench-redis-")), "--save", "", "--appendonly", "no"], {
-  stdio: "ignore",
-})
-redis.once("error", (e) => {
+// spawnManaged: killed when the bench exits or gets SIGINT / SIGTERM / SIGHUP.
+const redis = spawnManaged("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", mkdtempSync(join(tmpdir(), "levpilot-bench-redis-")), "--save", "", "--appendonly", "no"])
+redis.child.once("error", (e) => {
   process.stderr.write(`redis-server could not be started (${e.message}); install it (apt-get install redis-server)\n`)
   process.exit(1)
 })
-process.on("exit", () => redis.kill("SIGKILL"))
 const redisUrl = `redis://127.0.0.1:${redisPort}`
 await new Promise((r) => setTimeout(r, 500))
 
@@ -160,15 +172,17 @@ const createSlice = async (count: number, health: number): Promise<Address[]> =>
 let nodeRequests = 0
 const byMethod = new Map<string, number>()
 const originalFetch = globalThis.fetch
+const countRequest = (method: string) => {
+  nodeRequests += 1
+  byMethod.set(method, (byMethod.get(method) ?? 0) + 1)
+}
 globalThis.fetch = (input, init) => {
   const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
-  if (url.startsWith(env.devnet.rpcUrl)) {
-    nodeRequests += 1
-    const method = typeof init?.body === "string" ? (/"method":"([^"]+)"/.exec(init.body)?.[1] ?? "?") : "?"
-    byMethod.set(method, (byMethod.get(method) ?? 0) + 1)
-  }
+  if (url.startsWith(env.devnet.rpcUrl)) countRequest(typeof init?.body === "string" ? (/"method":"([^"]+)"/.exec(init.body)?.[1] ?? "?") : "?")
   return originalFetch(input, init)
 }
+/** The worker processes' way to the node (started for the first run that has them), counted like this process's requests. */
+let proxy: Awaited<ReturnType<typeof startCountingProxy>> | undefined
 /** The keeper's requests by method since `since` (a copy of `byMethod`), the bench's own `eth_blockNumber` polls left out. */
 const methodsSince = (since: Map<string, number>, ownSince: number, blocks: number) =>
   Object.fromEntries(
@@ -189,6 +203,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 type Run = {
   safes: number
   workers: number
+  /** `in-process`: every worker node in the bench's process; `processes`: the leader here, the others `levpilot keeper --worker-only` processes. */
+  workerMode: "in-process" | "processes"
   scanMs: number
   rpcRequestsPerBlock: number
   /** ms from the shock's oracle update to the last out-of-band Safe's rebalance included; null when not all were within `inclusionBlocks`. */
@@ -312,8 +328,7 @@ try {
       const allowlist = [...calm.slice(0, size - edgeCount), ...edge]
       await rpc("evm_setAutomine", [false])
       await rpc("evm_setIntervalMining", [blockTime])
-      const config = parseKeeperConfig(
-        demoKeeperConfigJson(env, {
+      const configJson = demoKeeperConfigJson(env, {
           safes: [],
           allowlist,
           discovery: { fromBlock: 0, logWindow: 2_000 },
@@ -322,23 +337,38 @@ try {
           pollIntervalMs,
           logLevel,
           fleet: { batchSize, callGas, headWaitShare, readConcurrency: 4, refreshEveryBlocks: 1_000_000, queue: { redisUrl, prefix: `bench-${size}-${workers}`, leaseMs: 30_000, workerConcurrency: 32 } },
-        }),
-        { source: "bench" },
-      )
+        })
+      const config = parseKeeperConfig(configJson, { source: "bench" })
+      const mode: Run["workerMode"] = workers > 1 && workerMode === "processes" ? "processes" : "in-process"
       const events: KeeperEvent[] = []
       /** When each edge Safe's first successful inclusion was reported (ms). */
       const rebalancedAt = new Map<string, number>()
       const revertDetails: Promise<RevertDetail>[] = []
-      const record = (e: KeeperEvent) => {
+      /** One keeper event, of this process's nodes (now) or of a worker process (`at`: its log line's time). */
+      const record = (e: KeeperEvent, at = Date.now()) => {
         if (e.type === "observed") return
         events.push(e)
-        if (e.type === "included" && e.success && !rebalancedAt.has(e.safe.toLowerCase())) rebalancedAt.set(e.safe.toLowerCase(), Date.now())
+        if (e.type === "included" && e.success && !rebalancedAt.has(e.safe.toLowerCase())) rebalancedAt.set(e.safe.toLowerCase(), at)
         if (e.type === "included" && !e.success && edgeSet.has(e.safe.toLowerCase())) revertDetails.push(explainRevert(e, events))
       }
-      const nodes = Array.from({ length: workers }, (_, i) => new FleetNode(config, { chain: env.devnet.chain, lead: i === 0, onEvent: record }))
+      let processes: Awaited<ReturnType<typeof startWorkerProcesses>> | undefined
+      if (mode === "processes") {
+        proxy ??= await startCountingProxy(env.devnet.rpcUrl, countRequest, originalFetch)
+        const t = Date.now()
+        // The worker processes log at info at least: their sent / included / ALERT lines are the bench's events.
+        const childLevel = logLevel === "trace" || logLevel === "debug" ? logLevel : "info"
+        processes = await startWorkerProcesses(workers - 1, { ...configJson, rpcUrl: proxy.url, logLevel: childLevel }, {
+          logLevel,
+          onEvent: ({ event, at }) => record(event, at),
+          print: (line) => process.stdout.write(`${line}\n`),
+          logFile: values["worker-log"],
+        })
+        log(`  ${workers - 1} worker process(es) (levpilot keeper --mode fleet --worker-only, pids ${processes.workers.map((w) => w.proc.child.pid).join(", ")}) started in ${((Date.now() - t) / 1_000).toFixed(0)} s`)
+      }
+      const nodes = Array.from({ length: mode === "processes" ? 1 : workers }, (_, i) => new FleetNode(config, { chain: env.devnet.chain, lead: i === 0, onEvent: (e) => record(e) }))
       for (const n of nodes) await n.start()
       const leader = nodes[0] as FleetNode
-      log(`run: ${allowlist.length} Safes (${edge.length} at the edge), ${workers} worker node(s), ${blockTime} s blocks`)
+      log(`run: ${allowlist.length} Safes (${edge.length} at the edge), ${workers} worker node(s) (${mode === "processes" ? `the leader in this process, ${workers - 1} worker process(es)` : "in this process"}), ${blockTime} s blocks`)
       const edgeSet = new Set(edge.map((s) => s.toLowerCase()))
       const edgeInclusions = () => events.filter((e): e is KeeperEvent & { type: "included" } => e.type === "included" && edgeSet.has(e.safe.toLowerCase()))
       /** Edge Safes rebalanced: an operation included and successful (a reverted one did nothing). */
@@ -437,6 +467,7 @@ try {
         const run: Run = {
           safes: allowlist.length,
           workers,
+          workerMode: mode,
           scanMs,
           rpcRequestsPerBlock: steadyRequests,
           shockToLastInclusionMs: lastInclusionMs,
@@ -455,9 +486,9 @@ try {
         runs.push(run)
         log(JSON.stringify(run))
         // Written after every run, so a long bench that is stopped keeps what it measured.
-        writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
+        writeReport(values.out ?? "fleet.json", { workerMode, blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
       } finally {
-        for (const n of nodes) await n.stop()
+        await Promise.all([...nodes.map((n) => n.stop()), processes?.stop()])
       }
       // The next run starts with an empty mempool: this run's operations still in flight are included or dropped first.
       leftover = await drain()
@@ -468,8 +499,9 @@ try {
   }
 } finally {
   globalThis.fetch = originalFetch
+  await proxy?.stop()
   await env.stop()
-  redis.kill("SIGKILL")
+  redis.child.kill("SIGKILL")
 }
 
 /**
@@ -532,13 +564,13 @@ async function waitBlock(n: bigint) {
 
 const fmt = (n: number | null) => (n !== null && Number.isFinite(n) ? n.toFixed(0) : "not reached")
 const lines = [
-  `Keeper fleet on anvil (${blockTime} s blocks), BullMQ + Redis, worker nodes in one process on ${(await import("node:os")).cpus().length} cores`,
+  `Keeper fleet on anvil (${blockTime} s blocks), BullMQ + Redis, ${(await import("node:os")).cpus().length} cores; worker nodes: ${workerMode === "processes" ? "the leader in the bench's process, the others levpilot keeper --worker-only processes" : "all in the bench's process"}`,
   `Alto: ${executors} executor key(s), ${values["alto-queue-paymaster"] ? "simulating the paymaster's pending operations" : "--ignored-paymasters VerifyingPaymaster"}`,
-  "| Safes | workers | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced | reverted ops | max ops / block | load |",
-  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  "| Safes | workers | mode | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced | reverted ops | max ops / block | load |",
+  "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ...runs.map(
     (r) =>
-      `| ${r.safes} | ${r.workers} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} | ${r.reverted.operations} | ${r.inclusion.maxOpsPerBlock} | ${r.loadAverage.toFixed(1)} |`,
+      `| ${r.safes} | ${r.workers} | ${r.workerMode} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} | ${r.reverted.operations} | ${r.inclusion.maxOpsPerBlock} | ${r.loadAverage.toFixed(1)} |`,
   ),
 ]
 const ratios = sizes.map((size) => {
@@ -548,6 +580,6 @@ const ratios = sizes.map((size) => {
 })
 lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
 process.stdout.write(`\n${lines.join("\n")}\n`)
-const path = writeReport(values.out ?? "fleet.json", { blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
+const path = writeReport(values.out ?? "fleet.json", { workerMode, blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
 process.stdout.write(`\nwrote ${path}\n`)
 process.exit(0)

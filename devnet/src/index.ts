@@ -114,4 +114,4 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
 }
 
 export type { DevnetAddresses } from "./deploy.js"
-export { getFreePort } from "./process.js"
+export { type SpawnedProcess, getFreePort, spawnManaged } from "./process.js"
