@@ -112,6 +112,47 @@ describe("keeper in the worst minute", () => {
     }
   })
 
+  test("a stuck operation already at the caps: the keeper cannot outbid it, alerts replacement-blocked once, keeps it, and it lands", async () => {
+    const safe = env.managed.address
+    const config = demoKeeperConfig(env, { resubmitAfterBlocks: 2, stallAfterBlocks: 1_000 })
+    const automation = await env.publicClient.readContract({ address: env.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] })
+    const cap = { maxFeePerGas: BigInt(automation.maxFeePerGas), maxPriorityFeePerGas: BigInt(automation.maxPriorityFeePerGas) }
+    const clients = await connectKeeperClients(config, env.devnet.chain)
+    // A lasting spike: every send goes out at the caps, so a resend of the stuck operation cannot clear Alto's
+    // same-nonce rule (both fees >= old x 110 / 100) within them.
+    clients.estimateFees = async () => ({ maxFeePerGas: cap.maxFeePerGas * 40n, maxPriorityFeePerGas: cap.maxPriorityFeePerGas * 40n })
+    const { events, onEvent } = collectKeeperEvents()
+    const keeper = new Keeper(config, { chain: env.devnet.chain, clients, onEvent })
+    // The real Alto holds the operation in its mempool until bundled by hand (the spike's stuck operation).
+    await rpc(env.devnet.bundlerUrl, "debug_bundler_setBundlingMode", ["manual"])
+    await keeper.start()
+    try {
+      const nonce = await keeperNonce()
+      const from = await move("down")
+      const blocked = await waitFor("the replacement-blocked alert", () => alerts(events, "replacement-blocked")[0], 40_000)
+      expect(blocked.message).toContain(`nonce ${nonce}`)
+      expect(blocked.message).toContain(`${(cap.maxFeePerGas * 110n) / 100n} wei > cap ${cap.maxFeePerGas} wei`)
+      // More resends of the same operation in the lasting spike: still one alert, one operation in Alto's mempool at the caps.
+      const inFlight = () => events.filter((e) => e.type === "tracking" && e.reason === "already-in-flight").length
+      const resends = inFlight()
+      await waitFor("two more resends refused as already in flight", () => (inFlight() >= resends + 2 ? true : undefined), 40_000)
+      expect(alerts(events, "replacement-blocked")).toHaveLength(1)
+      const mempool = (await rpc(env.devnet.bundlerUrl, "debug_bundler_dumpMempool", [env.deployment.entryPoint])) as { sender: string; nonce: string; maxFeePerGas: string; maxPriorityFeePerGas: string }[]
+      const ours = mempool.filter((op) => getAddress(op.sender) === getAddress(safe))
+      expect(ours.map((op) => [BigInt(op.nonce), BigInt(op.maxFeePerGas), BigInt(op.maxPriorityFeePerGas)])).toEqual([[nonce, cap.maxFeePerGas, cap.maxPriorityFeePerGas]])
+      expect(keeper.metrics.value("levpilot_failures_total", { safe, kind: "send-failed" })).toBe(0)
+      // The bundler bundles again: the operation the keeper kept tracking lands, once.
+      await rpc(env.devnet.bundlerUrl, "debug_bundler_setBundlingMode", ["auto"])
+      const done = await waitFor("inclusion of the kept operation", () => included(events, from), 40_000)
+      expect(done.success).toBe(true)
+      expect(await keeperOps(from)).toHaveLength(1)
+      expect(await keeperNonce()).toBe(nonce + 1n)
+    } finally {
+      await rpc(env.devnet.bundlerUrl, "debug_bundler_setBundlingMode", ["auto"])
+      await keeper.stop()
+    }
+  })
+
   test("restart with an intent older than the RPC's log range: the nonce decides, logs are read in bounded windows", async () => {
     const safe = env.managed.address
     const used = (await keeperNonce()) - 1n // the operation of the previous test: landed
@@ -314,6 +355,66 @@ describe("keeper in the worst minute", () => {
         await setFeed(answer, (await env.publicClient.getBlock({ blockTag: "latest" })).timestamp)
       }
     })
+
+  test("one sub-account's feed stamped a few seconds ahead of the chain at every block (inside the read-race tolerance): the chain's simulation refuses it, it is left out, feed-broken once it repeats, the other is rescued", async () => {
+    const safe = env.managed.address
+    const oracle = env.markets.WETH.oracle as Address
+    const brokenId = env.managed.subAccounts.WETH
+    const okId = env.managed.subAccounts.WBTC
+    const [answer, decimals] = await Promise.all([
+      env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "feedAnswer" }),
+      env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "decimals" }),
+    ])
+    const [from0] = (await rpc(env.devnet.rpcUrl, "eth_accounts", [])) as Address[]
+    const setFeed = async (feedAnswer: bigint, updatedAt: bigint) => {
+      const data = encodeFunctionData({ abi: simFeedAbi, functionName: "setFeed", args: [feedAnswer, updatedAt, decimals] })
+      const hash = (await rpc(env.devnet.rpcUrl, "eth_sendTransaction", [{ from: from0, to: oracle, data }])) as Hex
+      await env.publicClient.waitForTransactionReceipt({ hash })
+    }
+    const { events, onEvent } = collectKeeperEvents()
+    const keeper = new Keeper(demoKeeperConfig(env), { chain: env.devnet.chain, onEvent })
+    // A forged or skewed feed: at every block its answer is stamped 6 s after the chain's head (FEED_READ_AHEAD_SECONDS
+    // is 12 s, so the keeper's read cannot tell it from the node's read race).
+    let forging = true
+    let forger: Promise<void> = Promise.resolve()
+    let fresh = answer
+    try {
+      const from = await move("down") // both prices move; then WETH's feed is stamped ahead
+      fresh = await env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "feedAnswer" })
+      const stamp = async () => setFeed(fresh, (await env.publicClient.getBlock({ blockTag: "latest" })).timestamp + 6n)
+      await stamp()
+      forger = (async () => {
+        while (forging) await stamp().catch(() => undefined)
+      })()
+      await keeper.start()
+      const broken = await waitFor("the feed-broken alert", () => alerts(events, "feed-broken")[0], 60_000).catch((e: unknown) => {
+        // What the keeper did instead, for the failure's message.
+        console.log("events:", JSON.stringify(events.map((x) => [x.type, "block" in x ? String(x.block) : "", "kind" in x ? x.kind : "", "message" in x ? String(x.message).slice(0, 300) : ""])))
+        throw e
+      })
+      expect(broken.message).toContain(brokenId)
+      expect(broken.message).toContain("fails the module's OracleStale check")
+      const done = await waitFor("a rebalance of the sub-account with a healthy feed", () => included(events, from), 45_000)
+      expect(done.success).toBe(true)
+      const sent = events.filter((e): e is Extract<KeeperEvent, { type: "sent" }> => e.type === "sent").map((e) => e.plan.subAccounts)
+      expect(sent.length).toBeGreaterThan(0)
+      expect(sent.every((subAccounts) => !subAccounts.includes(brokenId)), JSON.stringify(sent)).toBe(true)
+      expect(alerts(events, "feed-broken")).toHaveLength(1)
+      expect(alerts(events, "send-failed")).toEqual([])
+      expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId, venue: "morpho-blue" })).toBe(1)
+      expect(keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: okId, venue: "morpho-blue" })).toBe(0)
+      // The feed stamped honestly again: WETH is planned and rescued, the gauge back to 0.
+      forging = false
+      await forger
+      await setFeed(fresh, (await env.publicClient.getBlock({ blockTag: "latest" })).timestamp)
+      await waitFor("the feed passing again", () => (keeper.metrics.value("levpilot_subaccount_unreadable", { safe, sub_account: brokenId, venue: "morpho-blue" }) === 0 ? true : undefined), 30_000)
+    } finally {
+      forging = false
+      await forger
+      await keeper.stop()
+      await setFeed(answer, (await env.publicClient.getBlock({ blockTag: "latest" })).timestamp)
+    }
+  })
 
   test("one sub-account's oracle reverts: the Safe's other sub-account is still managed, with an alert and a metric", async () => {
     const safe = env.managed.address

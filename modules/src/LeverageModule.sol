@@ -19,9 +19,8 @@ import {
     SelfPayBudget,
     Plan
 } from "./interfaces/ILeverageModule.sol";
-import {IVenueAdapter, MarketState} from "./interfaces/IVenueAdapter.sol";
+import {IVenueAdapter} from "./interfaces/IVenueAdapter.sol";
 import {ISafe} from "./interfaces/ISafe.sol";
-import {HealthLib} from "./libraries/HealthLib.sol";
 import {SafeOpLib} from "./libraries/SafeOpLib.sol";
 import {PlanLib} from "./libraries/PlanLib.sol";
 import {ModuleStorage} from "./libraries/ModuleStorage.sol";
@@ -59,8 +58,6 @@ import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 ///   the Safe's fallback has its own address appended and is refused. No admin, no upgrade path.
 /// @custom:security-contact security@leverage-autopilot.invalid
 contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbackHandler {
-    using HealthLib for MarketState;
-
     /// @notice Most ERC-4626 pools one policy may allow (ConstantsLib.MAX_POOLS).
     uint256 public constant MAX_POOLS = ConstantsLib.MAX_POOLS;
 
@@ -564,6 +561,6 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     function health(address safe, bytes32 id) external view returns (uint256) {
         Policy storage policy = _s.policies[id][safe];
         if (policy.adapter == address(0)) revert UnknownSubAccount(id);
-        return IVenueAdapter(policy.adapter).marketState(policy.market, safe).health();
+        return IVenueAdapter(policy.adapter).health(policy.market, safe);
     }
 }

@@ -315,6 +315,34 @@ describe("module-faithful swaps: the venue's take allows for the price move unti
     expect(boost?.detail).toMatch(/SupplyCollateralWithCallback .*Borrow .*BuyCollateral/)
     expect(boost?.healthAfter).toBeCloseTo(1.4, 1)
   })
+
+  it("the autopilot's re-lever of the remnant lands during the rebound (its purchase planned for the rise until the step it executes at), not after the price has settled", () => {
+    // The scorecard's six no-idle flash wicks that liquidate every strategy alike (seeds of family flashWick in
+    // `scenarioSet(900, 1000)`). The rebound climbs about 7 % a minute for five minutes; the keeper's trend reads it in
+    // its third minute, and the boost executes at the next one-minute step, 60 s later, not the 24 s of a live inclusion.
+    // Planned for 24 s of rise, its fixed supply was more than the purchase then bought (ActionFailed) at every poll
+    // of the rebound, and the remnant was re-levered only ~20 minutes later at the top: the autopilot booked more rerun
+    // liquidation loss than the static position that never re-levers.
+    const seeds = [1230, 1257, 1302, 1500, 1806, 1896]
+    let autopilotLoss = 0
+    let staticLoss = 0
+    for (const seed of seeds) {
+      const p = generatePath({ ...DEFAULT_PATH, kind: "flashWick", seed })
+      const events: BacktestEvent[] = []
+      const autopilot = run(p, noIdle, "autopilot", (e) => events.push(e))
+      const still = run(p, noIdle, "static")
+      expect(autopilot.liquidations, `seed ${seed}`).toBe(1)
+      expect(still.liquidations, `seed ${seed}`).toBe(1)
+      autopilotLoss += autopilot.liquidationLoss
+      staticLoss += still.liquidationLoss
+      if (seed !== 1230) continue
+      const liquidation = events.find((e) => e.kind === "liquidation") as BacktestEvent
+      const relever = events.find((e) => e.kind === "swap" && e.time > liquidation.time && /BuyCollateral/.test(e.detail))
+      expect(relever?.time).toBeLessThanOrEqual(liquidation.time + 300)
+      expect(events.filter((e) => e.kind === "rejected" && e.time > liquidation.time && e.time <= liquidation.time + 600)).toEqual([])
+    }
+    expect(autopilotLoss).toBeLessThan(staticLoss)
+  })
 })
 
 describe("stop-loss on a wick: no locked-in loss", () => {

@@ -763,9 +763,11 @@ class Simulation {
       return input
     })
     // As the keeper does (volatilityFeed): in autopilot mode the solver aims inside the band by the price move expected
-    // until inclusion, and the venue's take from a swap allows for it.
+    // until inclusion, and the venue's take from a swap allows for it. A boost's purchase is planned for the rise until
+    // the step the operation executes at (`executionDelay`: 60 s on one-minute paths, not the live 24 s), the price it
+    // is filled at here.
     const solverInput: SolverInput = { now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode }
-    const aimed = mode === "autopilot" ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds) : solverInput
+    const aimed = mode === "autopilot" ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, this.executionDelay(t)) : solverInput
     let solved = solve(aimed)
     const outcome = (id: string): SubAccountOutcome => solved.outcomes.find((o) => o.id === id) as SubAccountOutcome
     const stopped = mode === "autopilot" && this.guard?.tripped() === true
@@ -838,6 +840,16 @@ class Simulation {
     const subAccounts = this.subs.map((x) => (x.id === s.id ? s : x))
     const check = checkPlanAgainstPolicy({ plan, pre: { subAccounts, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t })
     return check.ok ? plan : undefined
+  }
+
+  /**
+   * Seconds from a decision at `t` (the current step) to the step its operation executes at: the first step at or after
+   * `t + latency` (the keeper's inclusion latency), or the latency itself past the path's end.
+   */
+  private executionDelay(t: number): number {
+    const due = t + this.latency
+    for (let k = this.k; k < this.ts.length; k++) if ((this.ts[k] as number) >= due) return (this.ts[k] as number) - t
+    return this.latency
   }
 
   /** Cooldown and epoch rebalance count allow a rebalance of `id` now. */

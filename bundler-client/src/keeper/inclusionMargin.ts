@@ -16,11 +16,19 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * blockSeconds / year + SWAP_PLAN_TAKE_BIAS x maxSlippageBps` when below 0 (same cap): the fall expected until inclusion
  * beyond what a swap's take already allows for, at which the solver then plans (`atInclusion`). A rising trend (a wick's
  * rebound) the same way, `trend x blocks x blockSeconds / year - SWAP_PLAN_TAKE_BIAS x maxSlippageBps` when above 0:
- * the solver plans a boost's purchase at it (only above the band; a rescue is never sized for a rise).
+ * the solver plans a boost's purchase at it (only above the band; a rescue is never sized for a rise). The rise is
+ * taken over `riseSeconds`, by default the same `blocks x blockSeconds`: a caller whose operations execute later than
+ * that (the backtester, which fills an operation at the next step of its price path, 60 s on one-minute paths) passes
+ * the delay its purchase really executes after. Only the rise: a boost planned for a rise that stops before inclusion
+ * reverts at the cost of its gas, while the landing margin and the fall a rescue is planned for keep the live inclusion
+ * window (tuned in round 2 of issue 13: planning a rescue for more fall refuses the stop-loss exits of a stepped collapse).
  *
+ * @param input - The solver input.
+ * @param blockSeconds - Seconds per block of the chain the operation is included on.
+ * @param riseSeconds - Seconds of a rising trend the boost's purchase is planned for (default `blocks x blockSeconds`).
  * @returns The input with each sub-account's `landingMargin` (and `inclusionDrift`); the on-chain policy is unchanged.
  */
-export function withInclusionMargin(input: SolverInput, blockSeconds: number): SolverInput {
+export function withInclusionMargin(input: SolverInput, blockSeconds: number, riseSeconds?: number): SolverInput {
   return {
     ...input,
     subAccounts: input.subAccounts.map((sub) => {
@@ -35,7 +43,8 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number): S
       const trend = (sub.risk.trend ?? 0) * years
       // A rise (a wick's rebound) the same way, for a boost's purchase: its fixed supply then is what it buys after the
       // rise (atInclusion applies it only above the band; a rescue is never sized for a rise).
-      const drift = trend < 0 ? Math.max(-cap, Math.min(0, trend + tolerance)) : Math.min(cap, Math.max(0, trend - tolerance))
+      const rise = (sub.risk.trend ?? 0) * ((riseSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR)
+      const drift = trend < 0 ? Math.max(-cap, Math.min(0, trend + tolerance)) : Math.min(cap, Math.max(0, rise - tolerance))
       const out = m > 0 && Number.isFinite(m) ? { ...sub, landingMargin: m } : sub
       return drift !== 0 && Number.isFinite(drift) ? { ...out, inclusionDrift: drift } : out
     }),

@@ -217,7 +217,8 @@ export async function readPortfolio(
  * snapshot: a race's update belongs to a block the chain has (or is about to have), so it is at most one block interval
  * after that header's timestamp; a feed stamped further ahead at every read (a forged or misconfigured `now + 30`, a
  * sequencer with a skewed clock) is broken and excluded with a `feed-broken` alert. One mainnet block (12 s); a
- * forged stamp within it of the head is not told apart (the module still refuses it at inclusion: OracleStale).
+ * forged stamp within it of the head is not told apart by the read: the chain's simulation at send refuses it and the step
+ * leaves it out (`ORACLE_REFUSAL_ALERT_BLOCKS` in safeStep.ts).
  */
 export const FEED_READ_AHEAD_SECONDS = 12n
 

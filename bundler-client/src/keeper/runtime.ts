@@ -61,6 +61,11 @@ export type SafeRuntime = {
    * per outage (a key already here is only logged), cleared when a step's plan no longer fails on them.
    */
   refused?: Set<string> | undefined
+  /**
+   * Sub-accounts (lower case) whose oracle the chain's simulation refused at send in the last steps in a row
+   * (`ORACLE_REFUSAL_ALERT_BLOCKS`): how many steps, whether `feed-broken` was alerted, and the gauge's labels.
+   */
+  oracleRefused?: Map<string, { steps: number; alerted: boolean; label: string; venue: string }> | undefined
   lastSeen?: { block: bigint; timestamp: number } | undefined
   blockSeconds?: number | undefined
 }

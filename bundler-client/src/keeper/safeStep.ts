@@ -1,7 +1,7 @@
 import type { Logger } from "pino"
 import { type Address, BaseError, type Hex, zeroAddress } from "viem"
 import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
-import { VenueRefusedError, decodeVenueRevert, getTransportFailure } from "@levpilot/sdk/errors"
+import { OracleAnswerOutOfBoundsError, OracleCheckFailedError, VenueRefusedError, decodeVenueRevert, getTransportFailure } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
 import { toBaseUnits } from "../solver/state.js"
@@ -123,6 +123,38 @@ function keepCharge(rt: SafeRuntime, charge: bigint, block: bigint): void {
 /** The SDK's {@link VenueRefusedError} in `error`'s chain, if any. */
 function findVenueRefusal(error: unknown): VenueRefusedError | undefined {
   return findInCauseChain(error, VenueRefusedError)
+}
+
+/**
+ * Steps in a row in which the chain's simulation refuses one sub-account's oracle (module errors `OracleStale`,
+ * `OraclePriceZero`, `OracleDecimals`, `OracleDeviation`, `OracleAnswerOutOfBounds` at send) before the keeper alerts
+ * `feed-broken` for it. Each refusal already leaves the sub-account out of that step's plan; one refusal alone can be the
+ * read race between the keeper's node and the bundler's (FEED_READ_AHEAD_SECONDS), a feed stamped ahead of the chain
+ * at every block (forged, or a skewed clock, within that tolerance) is refused at every step.
+ */
+export const ORACLE_REFUSAL_ALERT_BLOCKS = 3n
+
+/** Help text of the gauge `levpilot_rescue_infeasible`. */
+const RESCUE_INFEASIBLE_HELP =
+  "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it."
+
+/** Help text of the gauge `levpilot_subaccount_unreadable`. */
+const UNREADABLE_HELP =
+  "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds, or refused by the chain's simulation at send)."
+
+/**
+ * The oracle check the chain's simulation of `plan` refused for one of its sub-accounts.
+ *
+ * @returns The lower-case id and the module's check (`OracleStale`, `OraclePriceZero`, `OracleDecimals`,
+ * `OracleDeviation`, `OracleAnswerOutOfBounds`), or undefined when `error` is no oracle refusal of a sub-account `plan` lists.
+ */
+export function oracleRefusalOf(error: unknown, plan: ChainPlan): { id: string; check: string } | undefined {
+  if (!(error instanceof BaseError)) return undefined
+  const found = error.walk((e) => e instanceof OracleCheckFailedError || e instanceof OracleAnswerOutOfBoundsError) as OracleCheckFailedError | OracleAnswerOutOfBoundsError | null
+  if (!found) return undefined
+  const id = found.subAccount.toLowerCase()
+  if (!plan.subAccounts.some((s) => s.toLowerCase() === id)) return undefined
+  return { id, check: found instanceof OracleCheckFailedError ? found.check : "OracleAnswerOutOfBounds" }
 }
 
 /**
@@ -276,7 +308,7 @@ export class SafeStep {
       const outcome = results.flatMap((r) => r.outcomes).find((o) => o.id.toLowerCase() === id)
       const planned = results.some((r) => r.plan?.subAccounts.some((x) => x.toLowerCase() === id))
       const infeasible = s.band === "below" && !planned && outcome !== undefined && /no valid plan/.test(outcome.reason)
-      metrics.set("levpilot_rescue_infeasible", "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it.", { safe, sub_account: s.subAccount, venue }, infeasible ? 1 : 0)
+      metrics.set("levpilot_rescue_infeasible", RESCUE_INFEASIBLE_HELP, { safe, sub_account: s.subAccount, venue }, infeasible ? 1 : 0)
       if (!infeasible || outcome === undefined) continue
       const binding = rescueBindingOf(outcome.reason)
       now.set(id, { binding, label: s.subAccount, venue })
@@ -288,7 +320,7 @@ export class SafeStep {
     // gauge goes back to 0 (else it would read 1 forever); if it comes back still stuck, that is a new episode.
     const listed = new Set(snapshot.chain.map((s) => s.subAccount.toLowerCase()))
     for (const [id, { label, venue }] of previous)
-      if (!listed.has(id)) metrics.set("levpilot_rescue_infeasible", "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it.", { safe, sub_account: label, venue }, 0)
+      if (!listed.has(id)) metrics.set("levpilot_rescue_infeasible", RESCUE_INFEASIBLE_HELP, { safe, sub_account: label, venue }, 0)
     rt.noRescue = now
   }
 
@@ -329,10 +361,10 @@ export class SafeStep {
     // Feeds not judged this time (a calm Safe in fleet mode): a sub-account last seen failing stays so until judged again.
     if (!judge) for (const id of rt.unreadable) if (snapshot.chain.some((s) => s.subAccount.toLowerCase() === id)) broken.add(id)
     for (const s of snapshot.chain)
-      if (!broken.has(s.subAccount.toLowerCase())) metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds).", { safe, sub_account: s.subAccount, venue: venues.get(s.subAccount.toLowerCase()) as string }, 0)
+      if (!broken.has(s.subAccount.toLowerCase()) && !rt.oracleRefused?.get(s.subAccount.toLowerCase())?.alerted) metrics.set("levpilot_subaccount_unreadable", UNREADABLE_HELP, { safe, sub_account: s.subAccount, venue: venues.get(s.subAccount.toLowerCase()) as string }, 0)
     for (const e of snapshot.unreadable) {
       const venue = venueOf(config.deployment, e.adapter)
-      metrics.set("levpilot_subaccount_unreadable", "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds).", { safe, sub_account: e.subAccount, venue }, 1)
+      metrics.set("levpilot_subaccount_unreadable", UNREADABLE_HELP, { safe, sub_account: e.subAccount, venue }, 1)
       if (!rt.unreadable.has(e.subAccount.toLowerCase())) {
         // A venue's own refusal (the Aave adapter's EModeMismatch after the owners switched e-mode, a paused reserve) is
         // not a broken feed: its own alert kind, naming the venue's error.
@@ -355,6 +387,7 @@ export class SafeStep {
     // Never for a replacement (its nonce's fate is the tracker's) nor for a plan of one sub-account (nothing is left).
     const excluded = new Set<string>()
     const refusedNow = new Set<string>()
+    const oracleRefusedNow = new Set<string>()
     // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
     // once a refused donor is excluded is reported (the first attempt listed it with the donor).
     let solved: readonly SolverResult[] | undefined
@@ -371,10 +404,22 @@ export class SafeStep {
           const sent = attempt.plan
           // A token paymaster's pre-charge leaving the plan short is not one sub-account's failure (`run` plans again).
           const charged = paymasterChargeOf(error) !== undefined
-          const failing = sent === undefined || replace !== undefined || charged || sent.subAccounts.length < 2 ? undefined : failingSubAccountOf(error, sent, venues)
+          // The chain's simulation refused a sub-account's oracle (a feed the snapshot took for the read race, or one
+          // that broke since): left out and the rest planned again, also when it was the plan's only sub-account.
+          const oracle = sent === undefined || replace !== undefined ? undefined : oracleRefusalOf(error, sent)
+          const failing = oracle
+            ? { id: oracle.id, refusal: oracle.check }
+            : sent === undefined || replace !== undefined || charged || sent.subAccounts.length < 2
+              ? undefined
+              : failingSubAccountOf(error, sent, venues)
           if (failing === undefined || excluded.has(failing.id)) throw error
           excluded.add(failing.id)
           const venue = venues.get(failing.id) ?? "unknown"
+          if (oracle) {
+            oracleRefusedNow.add(oracle.id)
+            this.noteOracleRefusal(rt, block, { ...oracle, label: sent?.subAccounts.find((id) => id.toLowerCase() === oracle.id) ?? oracle.id }, venue, error as Error)
+            continue
+          }
           const refused = findVenueRefusal(error)
           // One alert per outage: a sub-account left out for the same refusal at the last step is only logged.
           const key = `${failing.id}|${failing.refusal}`
@@ -385,7 +430,33 @@ export class SafeStep {
       }
     } finally {
       if (solved !== undefined) this.reportNoRescue(rt, block, snapshot, solved, venues)
+      // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
+      for (const [id, run] of rt.oracleRefused ?? [])
+        if (!oracleRefusedNow.has(id)) {
+          rt.oracleRefused?.delete(id)
+          if (run.alerted) metrics.set("levpilot_subaccount_unreadable", UNREADABLE_HELP, { safe, sub_account: run.label, venue: run.venue }, 0)
+        }
     }
+  }
+
+  /**
+   * Counts one more step in a row whose simulation refused sub-account `oracle.id`'s oracle; at
+   * ORACLE_REFUSAL_ALERT_BLOCKS, one `feed-broken` alert naming the check and the gauge `levpilot_subaccount_unreadable`
+   * at 1 until a step's plans no longer hit it.
+   */
+  private noteOracleRefusal(rt: SafeRuntime, block: bigint, oracle: { id: string; check: string; label: string }, venue: string, error: Error): void {
+    const { metrics, logger, events } = this.deps
+    const safe = rt.config.address
+    const runs = (rt.oracleRefused ??= new Map())
+    const run = runs.get(oracle.id) ?? { steps: 0, alerted: false, label: oracle.label, venue }
+    run.steps += 1
+    runs.set(oracle.id, run)
+    logger.warn({ safe, block: Number(block), subAccount: oracle.id, venue, check: oracle.check, steps: run.steps }, "the chain's simulation refused the sub-account's oracle; planning again without it in this block")
+    if (!run.alerted && BigInt(run.steps) >= ORACLE_REFUSAL_ALERT_BLOCKS) {
+      run.alerted = true
+      events.alert(safe, block, "feed-broken", new SubAccountUnreadableError({ safe, subAccount: oracle.id, venue, check: oracle.check, cause: error }))
+    }
+    if (run.alerted) metrics.set("levpilot_subaccount_unreadable", UNREADABLE_HELP, { safe, sub_account: run.label, venue }, 1)
   }
 
   /**

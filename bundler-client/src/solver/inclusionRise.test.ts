@@ -71,6 +71,19 @@ describe("atInclusion for a boost in a rising market", () => {
     expect(landsAt(flat, old, after)).toBe(false)
   })
 
+  test("a caller whose operation executes later than the live inclusion (the backtester's next step) plans the rise over that delay; the landing margin and a fall keep the inclusion window", () => {
+    // Executed 60 s after the quote (a one-minute backtest step), +2 %/min is 2 % of rise, not the 0.8 % of 24 s.
+    const late = withInclusionMargin(input(2.5, RISING), 12, 60)
+    expect(late.subAccounts[0]?.inclusionDrift).toBeCloseTo(0.02 - 0.001, 9)
+    const live = withInclusionMargin(input(2.5, RISING), 12)
+    expect(late.subAccounts[0]?.landingMargin).toBe(live.subAccounts[0]?.landingMargin)
+    const after = 3000 * Math.exp(0.02)
+    expect(landsAt(late, solve(late).plan as Plan, after)).toBe(true)
+    expect(landsAt(live, solve(live).plan as Plan, after)).toBe(false)
+    // A fall is still planned over the live window only.
+    expect(withInclusionMargin(input(2.5, -RISING), 12, 60).subAccounts[0]?.inclusionDrift).toBeCloseTo(-0.008 + 0.001, 9)
+  })
+
   test("a rescue is never sized for a rise, and a fall still moves every sub-account", () => {
     const below = withInclusionMargin(input(1.2, RISING), 12)
     expect(below.subAccounts[0]?.inclusionDrift).toBeGreaterThan(0)

@@ -123,7 +123,7 @@ contract AaveV3Adapter is IAaveV3Adapter {
         (uint256 collateralPrice, uint256 debtPrice) = _prices(m);
         state.loanToken = m.debt;
         state.collateralToken = m.collateral;
-        (state.collateral, state.debt) = _position(m, account, collateralPrice, debtPrice);
+        (state.collateral, state.debt, state.health) = _position(m, account, collateralPrice, debtPrice);
         state.price = Math.mulDiv(
             collateralPrice * 10 ** m.debtConfig.getDecimals(), PRICE_SCALE, debtPrice * 10 ** m.collateralConfig.getDecimals()
         );
@@ -132,6 +132,19 @@ contract AaveV3Adapter is IAaveV3Adapter {
 
     /// @inheritdoc IVenueAdapter
     function position(bytes32 market, address account) external view returns (uint256 collateral, uint256 debt) {
+        Market memory m = _load(market);
+        _checkEMode(market, m, account);
+        (uint256 collateralPrice, uint256 debtPrice) = _prices(m);
+        (collateral, debt,) = _position(m, account, collateralPrice, debtPrice);
+    }
+
+    /// @inheritdoc IVenueAdapter
+    /// @dev Aave's own health factor now (`price` and `lltv` unused): one `getUserAccountData` gives both.
+    function positionHealth(bytes32 market, address account, uint256, uint256)
+        external
+        view
+        returns (uint256 collateral, uint256 debt, uint256 wad)
+    {
         Market memory m = _load(market);
         _checkEMode(market, m, account);
         (uint256 collateralPrice, uint256 debtPrice) = _prices(m);
@@ -144,7 +157,9 @@ contract AaveV3Adapter is IAaveV3Adapter {
         return IERC20(_POOL.getReserveData(debt).variableDebtTokenAddress).balanceOf(account);
     }
 
-    /// @inheritdoc IAaveV3Adapter
+    /// @inheritdoc IVenueAdapter
+    /// @dev Aave's `getUserAccountData` health factor, exactly; reverts with `EModeMismatch` outside the market's
+    /// e-mode category.
     function health(bytes32 market, address account) external view returns (uint256 wad) {
         Market memory m = _load(market);
         _checkEMode(market, m, account);
@@ -331,13 +346,31 @@ contract AaveV3Adapter is IAaveV3Adapter {
 
     /// @dev The account in the market's frame (see IAaveV3Adapter): threshold-weighted collateral in collateral units
     /// at the collateral's threshold, rounded down; total debt in debt units, rounded up and never below the exact debt
-    /// in the debt asset.
+    /// in the debt asset; and Aave's health factor (WAD), from the same `getUserAccountData`.
     function _position(Market memory m, address account, uint256 collateralPrice, uint256 debtPrice)
         internal
         view
-        returns (uint256 collateral, uint256 debt)
+        returns (uint256 collateral, uint256 debt, uint256 healthFactor)
     {
-        (uint256 totalCollateralBase, uint256 totalDebtBase,, uint256 threshold,,) = _POOL.getUserAccountData(account);
+        uint256 totalDebtBase;
+        (collateral, totalDebtBase, healthFactor) = _collateral(m, account, collateralPrice);
+        debt = Math.mulDiv(totalDebtBase, 10 ** m.debtConfig.getDecimals(), debtPrice, Math.Rounding.Ceil);
+        DataTypes.ReserveData memory d = _POOL.getReserveData(m.debt);
+        uint256 exact =
+            IERC20(d.variableDebtTokenAddress).balanceOf(account) + IERC20(d.stableDebtTokenAddress).balanceOf(account);
+        if (exact > debt) debt = exact;
+    }
+
+    /// @dev `_position`'s collateral, with the account's total debt (base currency) and health factor (WAD) from the
+    /// same `getUserAccountData`.
+    function _collateral(Market memory m, address account, uint256 collateralPrice)
+        internal
+        view
+        returns (uint256 collateral, uint256 totalDebtBase, uint256 healthFactor)
+    {
+        uint256 totalCollateralBase;
+        uint256 threshold;
+        (totalCollateralBase, totalDebtBase,, threshold,, healthFactor) = _POOL.getUserAccountData(account);
         uint256 collateralThreshold = _collateralThreshold(m);
         // Governance may set a listed collateral's threshold to zero after the market id was made.
         if (collateralThreshold == 0) revert NotCollateral(m.collateral);
@@ -348,11 +381,6 @@ contract AaveV3Adapter is IAaveV3Adapter {
             10 ** m.collateralConfig.getDecimals(),
             collateralThreshold * collateralPrice
         );
-        debt = Math.mulDiv(totalDebtBase, 10 ** m.debtConfig.getDecimals(), debtPrice, Math.Rounding.Ceil);
-        DataTypes.ReserveData memory d = _POOL.getReserveData(m.debt);
-        uint256 exact =
-            IERC20(d.variableDebtTokenAddress).balanceOf(account) + IERC20(d.stableDebtTokenAddress).balanceOf(account);
-        if (exact > debt) debt = exact;
     }
 
     function _variableDebt(address asset, address account) internal view returns (uint256 debt) {

@@ -17,6 +17,7 @@ import {
     MAX_LIQUIDATION_INCENTIVE_FACTOR
 } from "@morpho-org/morpho-blue/src/libraries/ConstantsLib.sol";
 import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
+import {HealthLib} from "../libraries/HealthLib.sol";
 import {ActionKind} from "../interfaces/ILeverageModule.sol";
 
 /// @title MorphoBlueAdapter
@@ -58,7 +59,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
-    function marketState(bytes32 market, address account) external view returns (MarketState memory state) {
+    function marketState(bytes32 market, address account) public view returns (MarketState memory state) {
         MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
         Position memory position = MORPHO.position(Id.wrap(market), account);
         state.loanToken = params.loanToken;
@@ -67,6 +68,13 @@ contract MorphoBlueAdapter is IVenueAdapter {
         state.debt = _debt(params, position.borrowShares);
         state.price = IOracle(params.oracle).price();
         state.lltv = params.lltv;
+        state.health = HealthLib.health(state);
+    }
+
+    /// @inheritdoc IVenueAdapter
+    /// @dev `HealthLib.health(marketState(market, account))`: Morpho Blue has no health factor of its own.
+    function health(bytes32 market, address account) external view returns (uint256) {
+        return marketState(market, account).health;
     }
 
     /// @inheritdoc IVenueAdapter
@@ -81,7 +89,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
     /// collateral, the market's borrow totals and lastUpdate). Any Morpho call that touched the market in this block
     /// accrued its interest, so with lastUpdate == now the stored totals are exact (as `expectedMarketBalances`, which
     /// skips accrual at elapsed 0); otherwise the debt is accrued as everywhere else (`_debt`).
-    function position(bytes32 market, address account) external view returns (uint256 collateral, uint256 debt) {
+    function position(bytes32 market, address account) public view returns (uint256 collateral, uint256 debt) {
         Id id = Id.wrap(market);
         bytes32[] memory slots = new bytes32[](3);
         slots[0] = MorphoStorageLib.positionBorrowSharesAndCollateralSlot(id, account);
@@ -98,6 +106,17 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
+    /// @dev The position (`position`) and its `HealthLib` health at `price` and `lltv` (the module's pre-trade state):
+    /// no oracle read.
+    function positionHealth(bytes32 market, address account, uint256 price, uint256 lltv)
+        external
+        view
+        returns (uint256 collateral, uint256 debt, uint256 wad)
+    {
+        (collateral, debt) = position(market, account);
+        wad = HealthLib.health(collateral, debt, price, lltv);
+    }
+
     function maxRepayable(bytes32, address) external pure returns (uint256) {
         return type(uint256).max;
     }

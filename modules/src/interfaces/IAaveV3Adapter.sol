@@ -5,7 +5,7 @@ import {IVenueAdapter, VenueCall} from "./IVenueAdapter.sol";
 
 /// @title IAaveV3Adapter
 /// @notice The venue adapter for an Aave v3 Pool (v3.0.2, `@aave/core-v3@1.19.3`), plus what Aave needs beyond
-/// `IVenueAdapter`: market ids, the account's exact health factor, the liquidation incentive and flash loans.
+/// `IVenueAdapter`: market ids, the liquidation incentive and flash loans.
 /// @dev The Safe's Aave account is ONE cross-margined position over all its reserves. A market id names the scope of
 /// the keeper's actions on it: the collateral asset it may supply / withdraw, the debt asset it may borrow / repay, and
 /// the e-mode category the account must be in (layout in `marketId`). Health always comes from the whole account.
@@ -22,8 +22,9 @@ import {IVenueAdapter, VenueCall} from "./IVenueAdapter.sol";
 /// Then `collateral * price / 1e36 * lltv / debt` (HealthLib) is never above Aave's health factor and below it only
 /// by the rounding of unit conversions (one base unit of each converted quantity). It cannot EQUAL it for every
 /// position: one base unit of collateral value moves HealthLib's health by `lltv / debt`, far coarser than 1 wei of WAD.
-/// `health` returns Aave's own `healthFactor` exactly; a module that needs equality reads health from there
-/// (docs/aave.md: the `IVenueAdapter.health` the module should call).
+/// So `health` (`IVenueAdapter.health`, `MarketState.health`, `positionHealth`) is Aave's own `healthFactor`
+/// exactly, and the module judges health by it (issue 17); it reverts with `EModeMismatch` when the account is not
+/// in the market's e-mode category.
 ///
 /// Trust assumptions and known limits:
 /// - The Aave Pool, its oracle and its governance (ACL admins) are trusted: a pool admin can change thresholds,
@@ -95,11 +96,6 @@ interface IAaveV3Adapter is IVenueAdapter {
         external
         view
         returns (address collateral, address debt, uint8 eModeCategory);
-
-    /// @notice Aave's health factor of `account` (WAD, `getUserAccountData`), interest accrued to now; type(uint256).max
-    /// without debt.
-    /// @dev Reverts with `EModeMismatch` when the account is not in the market's e-mode category.
-    function health(bytes32 market, address account) external view returns (uint256 wad);
 
     /// @notice The `flashLoanSimple` call with which `account` borrows `assets` of `asset` (the market's collateral or
     /// debt asset) for one transaction, with itself as the receiver of `executeOperation`, and the premium it will owe.

@@ -529,6 +529,8 @@ interface ILeverageModule is IAccount {
     /// @notice The epoch usage of `safe`'s sub-account.
     function getEpochUsage(address safe, bytes32 subAccount) external view returns (EpochUsage memory);
 
-    /// @notice The health (WAD) of `safe`'s sub-account; type(uint256).max when there is no debt.
+    /// @notice The health (WAD) of `safe`'s sub-account, the one the band checks judge: the adapter's
+    /// `IVenueAdapter.health` (Aave v3: `getUserAccountData().healthFactor`, exactly); type(uint256).max when there is
+    /// no debt.
     function health(address safe, bytes32 subAccount) external view returns (uint256);
 }

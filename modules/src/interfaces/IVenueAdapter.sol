@@ -4,6 +4,9 @@ pragma solidity >=0.8.0;
 /// @notice A sub-account's state as a venue adapter reports it.
 /// @dev `price` is the value of one collateral base unit in loan base units, scaled by 1e36 (Morpho's
 /// ORACLE_PRICE_SCALE convention), so `collateral * price / 1e36` is the collateral value in loan units.
+/// `health` (WAD, type(uint256).max without debt) is the venue's health of the account, the one the module judges:
+/// the venue's own health factor where it has one (Aave v3: `getUserAccountData().healthFactor`, exactly), else
+/// `HealthLib.health` over the other fields (Morpho Blue: collateral x price / 1e36 x lltv / debt, rounded down).
 struct MarketState {
     address loanToken;
     address collateralToken;
@@ -11,6 +14,7 @@ struct MarketState {
     uint256 debt;
     uint256 price;
     uint256 lltv;
+    uint256 health;
 }
 
 /// @notice What the module must do for one venue action: the call the Safe makes and the exact allowance it needs.
@@ -29,7 +33,8 @@ struct VenueCall {
 ///   STATICCALL semantics (view) and executes the returned call from the Safe with CALL, never DELEGATECALL.
 /// - Every returned call must credit the Safe (`account`) and only the Safe: onBehalf and receiver are
 ///   always `account`. The module refuses only the Safe and itself as targets; the adapter is trusted to target `venue()`.
-/// - `marketState` must round debt up and collateral down, so health is never overstated.
+/// - `marketState` must round debt up and collateral down, so health is never overstated; `health` (in `marketState`,
+///   `health` and `positionHealth`) is never above the venue's own liquidation health.
 /// - The interface admits venues with one collateral and one debt asset per market id (Morpho Blue); an Aave v3
 ///   adapter encodes (collateral asset, debt asset, e-mode) into the market id, and all those ids share one account
 ///   (`accountKey`).
@@ -53,8 +58,12 @@ interface IVenueAdapter {
     /// @notice The loan and collateral tokens of `market`.
     function marketTokens(bytes32 market) external view returns (address loanToken, address collateralToken);
 
-    /// @notice The current state of `account`'s position in `market`, interest accrued to now.
+    /// @notice The current state of `account`'s position in `market`, interest accrued to now, with its health.
     function marketState(bytes32 market, address account) external view returns (MarketState memory state);
+
+    /// @notice `marketState(market, account).health`: the health the module judges `account` by (WAD, interest accrued
+    /// to now; type(uint256).max without debt).
+    function health(bytes32 market, address account) external view returns (uint256 wad);
 
     /// @notice The venue's liquidation incentive factor (WAD, >= 1e18) for `market`: a liquidator seizes collateral
     /// worth this factor times the debt it repays. The module requires a policy's minHealth to be at least this.
@@ -71,6 +80,16 @@ interface IVenueAdapter {
 
     /// @notice `account`'s collateral and debt in `market` (debt with interest to now, rounded up), without the price.
     function position(bytes32 market, address account) external view returns (uint256 collateral, uint256 debt);
+
+    /// @notice `position(market, account)` and the account's health (WAD) in one call: the module's read after a plan's
+    /// actions. A venue with its own health factor returns it as it is now (Aave v3: `getUserAccountData`, whose
+    /// oracle cannot move inside the operation); one without returns `HealthLib` health of the position at `price`
+    /// (1e36-scaled) and `lltv` (WAD), the pre-trade state's, so the plan is judged at the prices it was checked
+    /// against (Morpho Blue: no second oracle read).
+    function positionHealth(bytes32 market, address account, uint256 price, uint256 lltv)
+        external
+        view
+        returns (uint256 collateral, uint256 debt, uint256 wad);
 
     /// @notice The call `account` must make (kinds as the module's ActionKind: 2 SupplyCollateral,
     /// 3 WithdrawCollateral, 4 Borrow, 5 Repay) to perform `kind` for `assets` on `market`.

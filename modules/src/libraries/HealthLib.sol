@@ -16,8 +16,13 @@ library HealthLib {
 
     /// @dev Health (WAD) = collateral value * lltv / debt, rounded down; infinite without debt.
     function health(MarketState memory state) internal pure returns (uint256) {
-        if (state.debt == 0) return ConstantsLib.INFINITE_HEALTH;
-        return Math.mulDiv(collateralValue(state.collateral, state.price), state.lltv, state.debt);
+        return health(state.collateral, state.debt, state.price, state.lltv);
+    }
+
+    /// @dev Health (WAD) of `collateral` and `debt` at `price` (1e36-scaled) and `lltv` (WAD), as `health(state)`.
+    function health(uint256 collateral, uint256 debt, uint256 price, uint256 lltv) internal pure returns (uint256) {
+        if (debt == 0) return ConstantsLib.INFINITE_HEALTH;
+        return Math.mulDiv(collateralValue(collateral, price), lltv, debt);
     }
 
     /// @dev Collateral value minus debt, in loan units (negative when the position is underwater).

@@ -33,8 +33,6 @@ import {ModuleStorage} from "./ModuleStorage.sol";
 /// to its net position change; gas likewise against maxGasPerEpoch). A new action kind (a swap) only has to
 /// name the holdings it changes for this accounting to cover it.
 library RebalanceLib {
-    using HealthLib for MarketState;
-
     /// @dev Working copy of one listed sub-account during a rebalance. `state` keeps the pre-trade position and the
     /// price every value of the plan is judged at.
     struct Run {
@@ -78,11 +76,12 @@ library RebalanceLib {
         uint256 maxLossBps = ConstantsLib.BPS;
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
-            // Health after is judged at the prices the plan was checked against. Gas (issue 15): the position is read
-            // back from the venue rather than computed from the actions, so the band, landing-zone and loss checks
-            // judge what the venue actually holds (interest, rounding, a venue that did less or more than asked).
-            (run.collateralAfter, run.debtAfter) = run.adapter.position(run.market, safe);
-            run.healthAfter = _health(run.collateralAfter, run.debtAfter, run.state);
+            // Health after is the venue's (issue 17: Aave's own health factor, exactly), for a venue without one at the
+            // prices the plan was checked against (`positionHealth`). Gas (issue 15): the position is read back from
+            // the venue with its health in one call rather than computed from the actions, so the band, landing-zone
+            // and loss checks judge what the venue actually holds (interest, rounding, a venue that did less or more).
+            (run.collateralAfter, run.debtAfter, run.healthAfter) =
+                run.adapter.positionHealth(run.market, safe, run.state.price, run.state.lltv);
             Policy storage policy = s.policies[run.id][safe];
             _checkPostConditions(run, policy);
             if (policy.maxLossBps < maxLossBps) maxLossBps = policy.maxLossBps;
@@ -134,7 +133,7 @@ library RebalanceLib {
             uint256 readyAt = uint256(usage.lastRebalance) + policy.cooldown;
             if (usage.lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
 
-            run.healthBefore = run.state.health();
+            run.healthBefore = run.state.health; // the venue's (issue 17: Aave's health factor, exactly)
             run.due = run.healthBefore < policy.minHealth || (policy.boostAllowed && run.healthBefore > policy.maxHealth);
             triggered = triggered || run.due;
         }
@@ -782,7 +781,7 @@ library RebalanceLib {
             + HealthLib.distance(run.debtAfter, run.state.debt);
         run.moved = moved;
         if (!run.due) {
-            uint256 bound = run.state.distanceToTarget(target);
+            uint256 bound = HealthLib.distanceToTarget(run.state, target);
             if (moved > bound) revert ILeverageModule.NotDueMoveExceedsDistance(run.id, moved, bound);
             // A not-due sub-account is charged (amount caps, shares of gas and loss) only for how much nearer its
             // target it got, never more than it moved: a health-neutral shrink or growth next to others' rescues (each
@@ -795,7 +794,7 @@ library RebalanceLib {
             if (run.collateralAfter > run.state.collateral && run.debtAfter > run.state.debt) {
                 revert ILeverageModule.NotDueGrowth(run.id);
             }
-            uint256 distanceAfter = run.state.distanceToTarget(run.collateralAfter, run.debtAfter, target);
+            uint256 distanceAfter = HealthLib.distanceToTarget(run.state, run.collateralAfter, run.debtAfter, target);
             run.moved = distanceAfter >= bound ? 0 : Math.min(moved, bound - distanceAfter);
         }
         if (moved > policy.maxAmountPerRebalance) {
@@ -895,7 +894,7 @@ library RebalanceLib {
     /// above any budget.
     function _lossPpb(uint256 loss, MarketState memory state) private pure returns (uint256) {
         if (loss == 0) return 0;
-        int256 equity = state.equity();
+        int256 equity = HealthLib.equity(state);
         if (equity <= 0) return type(uint32).max;
         return Math.min(Math.mulDiv(loss, ConstantsLib.PPB, uint256(equity), Math.Rounding.Ceil), type(uint32).max);
     }
@@ -1100,13 +1099,13 @@ library RebalanceLib {
         else outOf = collateralBefore - collateralAfter;
         if (run.debtAfter < run.state.debt) into += run.state.debt - run.debtAfter;
         else outOf += run.debtAfter - run.state.debt;
-        uint256 cap = run.state.maxMoveToHealth(run.healthAfter, false, 0);
+        uint256 cap = HealthLib.maxMoveToHealth(run.state, run.healthAfter, false, 0);
         uint256 honest = cap;
         uint256 swapped = run.swapped;
         if (swapped != 0) {
             // A swap runs only under a policy with maxSlippageBps > 0 (`_checkAction`).
             uint256 loss = Math.min(maxLossBps, run.maxSlippageBps);
-            uint256 swapCap = run.state.maxMoveToHealth(run.healthAfter, true, loss);
+            uint256 swapCap = HealthLib.maxMoveToHealth(run.state, run.healthAfter, true, loss);
             honest = Math.min(_add(swapCap, Math.mulDiv(swapCap, ConstantsLib.BPS - loss, ConstantsLib.BPS)), _add(cap, _add(swapped, swapped)));
             cap = Math.min(swapCap, _add(cap, swapped));
         }
@@ -1121,8 +1120,4 @@ library RebalanceLib {
         return ok ? sum : type(uint256).max;
     }
 
-    function _health(uint256 collateral, uint256 debt, MarketState memory state) private pure returns (uint256) {
-        if (debt == 0) return ConstantsLib.INFINITE_HEALTH;
-        return Math.mulDiv(HealthLib.collateralValue(collateral, state.price), state.lltv, debt);
-    }
 }

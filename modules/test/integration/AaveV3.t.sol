@@ -18,7 +18,6 @@ import {HealthLib} from "../../src/libraries/HealthLib.sol";
 /// Safe's fallback handler and settles; and a keeper operation through EntryPoint.handleOps and the real LeverageModule
 /// restores an Aave account into its band.
 contract AaveV3IntegrationTest is AaveTestBase {
-    using HealthLib for MarketState;
     using MarketParamsLib for MarketParams;
 
     /// @dev Balances of `token` that an action may touch, and of everyone it must not.
@@ -173,8 +172,8 @@ contract AaveV3IntegrationTest is AaveTestBase {
         assertEq(aaveAdapter.health(wethUsdc, aaveSafe), healthFactor);
         MarketState memory state = aaveAdapter.marketState(wethUsdc, aaveSafe);
         assertEq(state.debt, debtAfter, "debt includes the interest to now");
-        assertLe(state.health(), healthFactor);
-        assertApproxEqRel(state.health(), healthFactor, 1e12);
+        assertLe(HealthLib.health(state), healthFactor);
+        assertApproxEqRel(HealthLib.health(state), healthFactor, 1e12);
     }
 
     /* FLASH LOANS THROUGH THE SAFE'S FALLBACK HANDLER */

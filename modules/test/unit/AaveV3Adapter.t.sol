@@ -12,7 +12,6 @@ import {HealthLib} from "../../src/libraries/HealthLib.sol";
 /// @notice The Aave v3 adapter on the real Aave v3.0.2 Pool: market ids, the account seen through a market's frame,
 /// health equal to Aave's own health factor, and every call it encodes.
 contract AaveV3AdapterTest is AaveTestBase {
-    using HealthLib for MarketState;
 
     /* MARKET IDS */
 
@@ -123,7 +122,7 @@ contract AaveV3AdapterTest is AaveTestBase {
         assertEq(state.debt, variableDebt(usdc, aaveSafe), "debt = variable debt");
         assertEq(state.price, 3000e6 * 1e36 / 1e18, "1e36-scaled base-unit price");
         assertEq(state.lltv, 0.83e18, "WETH liquidation threshold");
-        assertEq(state.health(), aaveHealthFactor(aaveSafe), "exact here: single collateral, round numbers");
+        assertEq(HealthLib.health(state), aaveHealthFactor(aaveSafe), "exact here: single collateral, round numbers");
         (uint256 collateral, uint256 debt) = aaveAdapter.position(wethUsdc, aaveSafe);
         assertEq(collateral, state.collateral);
         assertEq(debt, state.debt);
@@ -152,7 +151,7 @@ contract AaveV3AdapterTest is AaveTestBase {
         (, , , uint256 averageThreshold,,) = aavePool.getUserAccountData(aaveSafe);
         assertEq(averageThreshold, 7966);
         assertApproxEqAbs(state.collateral, uint256(90_000e18) * 7966 / 8300 / 3000, 1e6);
-        assertLe(state.health(), aaveHealthFactor(aaveSafe));
+        assertLe(HealthLib.health(state), aaveHealthFactor(aaveSafe));
         assertEq(aaveAdapter.health(wethUsdc, aaveSafe), aaveHealthFactor(aaveSafe));
         assertEq(aaveAdapter.health(wbtcUsdc, aaveSafe), aaveHealthFactor(aaveSafe), "same account, other frame");
     }
@@ -219,7 +218,7 @@ contract AaveV3AdapterTest is AaveTestBase {
     /// converted (collateral, its value and the debt in token units; Aave's own base-currency totals), plus 2 wei.
     function _assertFrameHealth(bytes32 market, uint256 healthFactor) internal view {
         MarketState memory state = aaveAdapter.marketState(market, aaveSafe);
-        uint256 frameHealth = state.health();
+        uint256 frameHealth = HealthLib.health(state);
         assertLe(frameHealth, healthFactor, "HealthLib over marketState never overstates");
         (uint256 collateralBase, uint256 debtBase,,,,) = aavePool.getUserAccountData(aaveSafe);
         uint256 value = HealthLib.collateralValue(state.collateral, state.price);

@@ -115,6 +115,18 @@ contract RedirectingAdapter is IVenueAdapter {
         return INNER.position(market, account);
     }
 
+    function health(bytes32 market, address account) external view returns (uint256) {
+        return INNER.health(market, account);
+    }
+
+    function positionHealth(bytes32 market, address account, uint256 price, uint256 lltv)
+        external
+        view
+        returns (uint256, uint256, uint256)
+    {
+        return INNER.positionHealth(market, account, price, lltv);
+    }
+
     function encode(uint8 kind, bytes32 market, uint256 assets, address account)
         external
         view

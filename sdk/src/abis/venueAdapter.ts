@@ -143,6 +143,30 @@ export const venueAdapterAbi = [
   },
   {
     "type": "function",
+    "name": "health",
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "wad",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
     "name": "isMarket",
     "inputs": [
       {
@@ -229,6 +253,11 @@ export const venueAdapterAbi = [
             "name": "lltv",
             "type": "uint256",
             "internalType": "uint256"
+          },
+          {
+            "name": "health",
+            "type": "uint256",
+            "internalType": "uint256"
           }
         ]
       }
@@ -306,6 +335,50 @@ export const venueAdapterAbi = [
       },
       {
         "name": "debt",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
+    "name": "positionHealth",
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "price",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "lltv",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "collateral",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "debt",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "wad",
         "type": "uint256",
         "internalType": "uint256"
       }

@@ -49,7 +49,9 @@ type LensView = Awaited<ReturnType<typeof readLens>>[number]
 
 function toState(view: LensView): SubAccountState {
   const { subAccount, policy, usage, state } = view
-  const metrics = getSubAccountMetrics(state)
+  // Health is the adapter's (`MarketState.health`, what the module judges: Aave's health factor exactly), not the
+  // frame math, which is below Aave's by unit rounding (issue 17).
+  const metrics = { ...getSubAccountMetrics(state), health: state.health }
   return {
     subAccount,
     policy: policy as Policy,

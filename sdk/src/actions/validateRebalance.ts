@@ -375,7 +375,7 @@ export async function validateRebalance(
     input,
     subAccounts: ids.map((subAccount, i) => {
       const state = states[i] as MarketState
-      return { subAccount, policy: policies[i] as Policy, state, health: getSubAccountMetrics(state).health, epochUsage: usages[i] as EpochUsage }
+      return { subAccount, policy: policies[i] as Policy, state, health: state.health ?? getSubAccountMetrics(state).health, epochUsage: usages[i] as EpochUsage }
     }),
   }
 }

@@ -366,12 +366,15 @@ export class NotDueGrowthError extends BaseError {
 export type OracleAnswerOutOfBoundsErrorType = OracleAnswerOutOfBoundsError & { name: "OracleAnswerOutOfBoundsError" }
 /** The second feed's answer sits at or beyond a configured bound (module error `OracleAnswerOutOfBounds`). */
 export class OracleAnswerOutOfBoundsError extends BaseError {
+  /** The sub-account whose feed is out of bounds. */
+  subAccount: Hex
   constructor({ subAccount, answer, minAnswer, maxAnswer, cause }: { subAccount: Hex; answer: bigint; minAnswer: bigint; maxAnswer: bigint } & Cause) {
     super(`The feed of sub-account ${subAccount} answers ${answer}, not strictly inside (${minAnswer}, ${maxAnswer === 0n ? "no ceiling" : maxAnswer}).`, {
       cause,
       metaMessages: ["A Chainlink aggregator clamps its answer to [minAnswer, maxAnswer]: at a bound the price may be pinned there; nothing was moved."],
       name: "OracleAnswerOutOfBoundsError",
     })
+    this.subAccount = subAccount
   }
 }
 
@@ -379,6 +382,8 @@ export type OracleCheckFailedErrorType = OracleCheckFailedError & { name: "Oracl
 /** An oracle sanity check failed (module errors `OraclePriceZero`, `OracleStale`, `OracleDecimals`, `OracleDeviation`). */
 export class OracleCheckFailedError extends BaseError {
   check: "OraclePriceZero" | "OracleStale" | "OracleDecimals" | "OracleDeviation"
+  /** The sub-account whose oracle failed the check. */
+  subAccount: Hex
   constructor({ check, subAccount, details, cause }: { check: OracleCheckFailedError["check"]; subAccount: Hex; details?: string | undefined } & Cause) {
     super(`The oracle of sub-account ${subAccount} failed the ${check} check.`, {
       cause,
@@ -386,6 +391,7 @@ export class OracleCheckFailedError extends BaseError {
       name: "OracleCheckFailedError",
     })
     this.check = check
+    this.subAccount = subAccount
   }
 }
 

@@ -73,6 +73,14 @@ export type RuleMarketState = {
   price: bigint
   lltv: bigint
   /**
+   * The venue's health read with this state (`MarketState.health`, WAD): the module's health before the plan (Aave v3:
+   * `getUserAccountData().healthFactor` exactly). Omitted: derived from the fields ({@link healthOf}), as Morpho Blue's.
+   * The health after the plan is always derived from the fields at the pre-trade price; on Aave the module reads Aave's
+   * factor then, which that never exceeds and is below by unit rounding only (~1e-13 relative), so only a plan landing
+   * within that of a band or landing-zone edge can be judged differently here than on chain.
+   */
+  health?: bigint | undefined
+  /**
    * The most a repayment clears (loan token base units), when less than `debt`: the adapter's `maxRepayable` (Aave v3:
    * the debt reserve's variable debt, while `debt` is the account's debt across reserves). Omitted: `debt` (Morpho Blue).
    */
@@ -573,7 +581,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     checkOracle(sub, timestamp)
     const readyAt = big(usage.lastRebalance) + big(policy.cooldown)
     if (big(usage.lastRebalance) !== 0n && timestamp < readyAt) revert("CooldownActive", id, readyAt)
-    const healthBefore = healthOf(state.collateral, state.debt, state.price, state.lltv)
+    const healthBefore = state.health ?? healthOf(state.collateral, state.debt, state.price, state.lltv)
     const due = healthBefore < policy.minHealth || (policy.boostAllowed && healthBefore > policy.maxHealth)
     triggered ||= due
     runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n, swapped: 0n, sold: false, swapOutput: 0n, held: state.collateralHeld })

@@ -13,6 +13,12 @@ export type MarketState = {
   price: bigint
   /** Liquidation LTV, WAD. */
   lltv: bigint
+  /**
+   * The venue's health as the adapter reports it with this state (`MarketState.health`, WAD): the health the module
+   * judges (Aave v3: `getUserAccountData().healthFactor` exactly; Morpho Blue: the health derived from the fields).
+   * Omitted for a state not read from chain; {@link getSubAccountMetrics} always derives its own from the fields.
+   */
+  health?: bigint | undefined
 }
 
 /** Risk metrics of one sub-account (docs/policy-rules.md). WAD values: 1e18 = 1.0. */
