@@ -18,7 +18,7 @@ function checkout(): string {
 }
 
 function run(root: string, forgeMs: number): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
-  const env = { ...process.env, FAKE_FORGE_MS: String(forgeMs) }
+  const env: NodeJS.ProcessEnv = { ...process.env, FAKE_FORGE_MS: String(forgeMs) }
   delete env.FORGE_OUT
   const child = spawn(process.execPath, [join(root, "scripts/ensure-contracts.mjs")], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true })
   let text = ""
