@@ -40,6 +40,10 @@ describe("swap boosts over the module's structural limits", () => {
       expect(p.actions.length).toBeLessThanOrEqual(Number(MAX_ACTIONS))
       expect(check(input, p).violations).toEqual([])
       // Most urgent first: the highest healths (furthest above the band) are in; the lowest is left for the next.
-      if (n > Number(MAX_SUB_ACCOUNTS)) expect(p.subAccounts).toContain(subAccounts[n - 1]?.state.id)
+      if (n > Number(MAX_SUB_ACCOUNTS)) {
+        expect(p.subAccounts).toContain(subAccounts[n - 1]?.state.id)
+        expect(p.subAccounts).not.toContain(subAccounts[0]?.state.id)
+        expect(outcomes[0]?.reason).toMatch(/left for the next operation/)
+      }
     })
 })
