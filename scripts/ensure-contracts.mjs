@@ -6,13 +6,29 @@
 //   node scripts/ensure-contracts.mjs            # as a step before another command
 //   import { ensureContracts } from "./ensure-contracts.mjs"
 import { spawnSync } from "node:child_process"
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from "node:fs"
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+
+/**
+ * Whether the process that took `lock` (its pid, written by {@link ensureContracts}) is still running. A lock without
+ * a readable pid (being written this instant, or from an older version of this script) counts as alive.
+ */
+function ownerAlive(lock) {
+  const pid = Number(readFileSync(lock, "utf8").trim())
+  if (!Number.isInteger(pid) || pid <= 0) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: a process of another user holds that pid, so it is running.
+    return error?.code === "EPERM"
+  }
+}
 
 /**
  * Runs `forge build` in the repository (through scripts/forge.mjs, which sets up the offline solc shims first).
@@ -26,12 +42,20 @@ export function ensureContracts({ quiet = true } = {}) {
   const fresh = !existsSync(join(root, "out"))
   for (let waited = 0; ; waited += 500) {
     try {
-      closeSync(openSync(lock, "wx"))
+      // The lock holds its owner's pid: a command killed by a signal (Ctrl-C during a fresh clone's first build, a CI
+      // timeout) never runs the `finally` below, and its lock must not hold the next command back.
+      const fd = openSync(lock, "wx")
+      try {
+        writeSync(fd, String(process.pid))
+      } finally {
+        closeSync(fd)
+      }
       break
     } catch {
-      // Another build in this checkout; a lock older than 30 minutes is a crashed one.
+      // Another build in this checkout, unless its owner is gone (or, with no pid readable, the lock is older than
+      // 30 minutes): then it is a killed one's, removed.
       try {
-        if (Date.now() - statSync(lock).mtimeMs > 30 * 60_000) rmSync(lock, { force: true })
+        if (!ownerAlive(lock) || Date.now() - statSync(lock).mtimeMs > 30 * 60_000) rmSync(lock, { force: true })
       } catch {}
       if (waited === 0) console.error("ensure-contracts: waiting for another forge build in this checkout ...")
       sleep(500)

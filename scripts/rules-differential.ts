@@ -12,7 +12,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { type AbiParameter, type Hex, decodeAbiParameters, decodeErrorResult } from "viem"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
-import { type CheckRebalanceRulesParameters, type RuleViolation, checkRebalanceRules, ruleErrorNames } from "@levpilot/sdk/rules"
+import { type RuleViolation, checkRebalanceRules, ruleErrorNames } from "@levpilot/sdk/rules"
+import { toParams } from "./rules-differential-case.js"
 
 type Decoded = Record<string, any>
 /** The module's verdict: its custom error decoded by name (any module error, or `undecoded …` for foreign data). */
@@ -26,37 +27,6 @@ if (!layout) throw new Error(`${artifact} has no caseLayout function`)
 
 const lines = readFileSync(file, "utf8").split("\n").filter((line) => line.startsWith("0x"))
 const show = (value: unknown): string => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v))
-
-const toParams = (c: Decoded): CheckRebalanceRulesParameters => {
-  const tokens = c.tokens as Hex[]
-  const balances = Object.fromEntries(tokens.map((token, k) => [token, (c.balances as bigint[])[k] as bigint]))
-  const outputs: Record<number, bigint | null> = {}
-  ;(c.swapOutputs as bigint[]).forEach((out, k) => {
-    if ((c.swapFails as boolean[])[k]) outputs[k] = null
-    else if (out !== 0n) outputs[k] = out
-  })
-  return {
-    plan: { subAccounts: c.plan.subAccounts, actions: c.plan.actions.map((a: Decoded) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool, amount: a.amount })) },
-    subAccounts: (c.subs as Decoded[]).map((s) => ({
-      id: s.id,
-      policy: s.policy,
-      state: s.state,
-      usage: s.usage,
-      feed: { answer: s.feedAnswer, updatedAt: s.feedUpdatedAt, decimals: s.feedDecimals, loanDecimals: s.loanDecimals, collateralDecimals: s.collateralDecimals },
-      venue: { totalSupplyAssets: s.totalSupplyAssets, totalBorrowAssets: s.totalBorrowAssets, totalBorrowShares: s.totalBorrowShares, borrowShares: s.borrowShares },
-    })),
-    pools: (c.pools as Decoded[]).map((p) => ({ address: p.pool, asset: p.asset, totalAssets: p.totalAssets, totalSupply: p.totalSupply, shares: p.shares })),
-    balances,
-    swapAdapter: c.swapAdapter,
-    timestamp: c.timestamp,
-    // The differential's gas caps are 1 (always exceeded) or 1e12 (never): any realistic figure gives the module's verdict.
-    gasUsed: 1_000_000n,
-    outcome: {
-      swapOutputs: outputs,
-      swapAdapterErrors: Object.fromEntries((c.swapAdapterErrors as Hex[]).flatMap((data, k) => (data === "0x" ? [] : [[k, data]]))),
-    },
-  }
-}
 
 const moduleVerdict = (c: Decoded): Verdict | "ok" => {
   if (c.ok) return "ok"

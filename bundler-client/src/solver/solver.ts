@@ -229,7 +229,7 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
     }
     chosen.set(i, candidate)
   }
-  for (let attempt = 0; chosen.size > 0 && attempt <= input.subAccounts.length; attempt++) {
+  for (let attempt = 0; chosen.size > 0 && attempt <= 2 * input.subAccounts.length; attempt++) {
     const ids = [...chosen.keys()].map((i) => input.subAccounts[i]?.state.id as string)
     const kept = result.plan === undefined ? [] : result.plan.actions.filter((a) => !ids.includes(result.plan?.subAccounts[a.subAccount] as string))
     const subAccounts: string[] = []
@@ -238,6 +238,16 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
     for (const c of chosen.values()) for (const a of c.plan.actions) actions.push({ ...a, subAccount: indexOf(c.plan.subAccounts[0] as string) })
     const gas = input.costs.baseGas + actions.reduce((g, a) => g + input.costs.gasPerAction[a.kind], 0)
     const plan = { loanAsset: result.plan?.loanAsset ?? (input.subAccounts[0]?.state.loanAsset as string), subAccounts, actions, gas }
+    if (subAccounts.length > Number(MAX_SUB_ACCOUNTS) || actions.length > Number(MAX_ACTIONS)) {
+      // Over the module's structural limits for one operation: the least urgent swap boost (the lowest health against
+      // its maxHealth) waits for the next operation, the others go now (not every boost refused as MalformedPlan).
+      const ratio = (i: number) => (outcomes[i]?.healthBefore ?? 0) / (input.subAccounts[i]?.policy.maxHealth ?? 1)
+      const least = [...chosen.keys()].sort((a, b) => ratio(a) - ratio(b))[0] as number
+      const o = outcomes[least] as SolverResult["outcomes"][number]
+      outcomes[least] = { ...o, reason: `${o.reason}; swap boost left for the next operation: over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS)` }
+      chosen.delete(least)
+      continue
+    }
     const check = checkPlanAgainstPolicy({ plan, pre, policies, epochs, now: input.now })
     if (!check.ok) {
       const refused = [...chosen.keys()].filter((i) => check.violations.some((v) => v.subAccountId === input.subAccounts[i]?.state.id))
