@@ -147,6 +147,13 @@ const report = {
       "3 sub-accounts later -6,903 (main 547d734 vs i15-gas, back to back)",
     "2026-12-01, tried and reverted: marketState from one extSloads of 9 slots cost +2,700 gas on a cold first " +
       "operation (the swap deleverage went over its 600,000 target)",
+    "2026-12-01 (issues 17 and 15, branch sol-health-gas): health comes from the adapter (MarketState.health before, " +
+      "positionHealth after the actions: position and health in one call; +355 per sub-account alone) and the " +
+      "adapter's maxRepayable rides in marketState (MarketState.repayable: one adapter call per sub-account before " +
+      "the actions, not two): overhead 1 sub-account -297 first and later, 3 sub-accounts later -870 (main dde6f39 vs " +
+      "sol-health-gas, back to back); swap deleverage +27 first / +29 later, boost -304. Retried marketState from one " +
+      "extSloads of 8 slots (params, position, borrow totals, lastUpdate; no supply-shares slot): swap deleverage " +
+      "601,143, over its target again; reverted",
   ],
   targetOverheadGas: target,
   targetOverheadFirstGas: targetFirst,

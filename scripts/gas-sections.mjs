@@ -11,12 +11,12 @@
 //   validation     validateUserOp (signature, nonce key, gas caps, self-pay charge, prefund)
 //   entry          executeRebalance before the engine runs: Safe fallback dispatch, canonical-plan check, key re-check,
 //                  the DELEGATECALL into the engine
-//   load           venue adapter marketState and maxRepayable per listed sub-account
+//   load           venue adapter marketState (with health and repayable) per listed sub-account (maxRepayable until 2026-12-01)
 //   oracle         the second feed's latestRoundData/decimals and the tokens' decimals, and the rescale/deviation math
 //   vet            own work between the last oracle call and the first holding read: cooldown, trigger, plan vetting
 //   netValue       the holdings valued before and after the plan (idle tokens, pool assets)
 //   actions        the plan's Safe calls, adapter encode calls, pool sanity reads, approval checks, swap bounds
-//   postState      venue adapter position per sub-account, and the health rules judged on it
+//   postState      venue adapter positionHealth (position and health) per sub-account, and the health rules judged on it
 //   usageWrite     own work after the last holding read: loss bound, epoch usage checks and write
 //   event          the Rebalanced log (375 + 375 per topic + 8 per data byte; memory expansion not separated)
 //   entryPoint     the rest of handleOps (EntryPoint bookkeeping, nonce, prefund accounting, beneficiary payment)
@@ -48,7 +48,7 @@ export function loadSelectors(root) {
     load: new Set([venue.marketState, venue.maxRepayable]),
     oracle: new Set([feed.latestRoundData, feed.decimals]),
     holdings: new Set([erc4626.balanceOf, erc4626.convertToAssets, erc4626.asset]),
-    postState: new Set([venue.position]),
+    postState: new Set([venue.positionHealth]),
   }
 }
 

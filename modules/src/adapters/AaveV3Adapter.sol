@@ -128,6 +128,7 @@ contract AaveV3Adapter is IAaveV3Adapter {
             collateralPrice * 10 ** m.debtConfig.getDecimals(), PRICE_SCALE, debtPrice * 10 ** m.collateralConfig.getDecimals()
         );
         state.lltv = _collateralThreshold(m) * BPS_TO_WAD;
+        state.repayable = IERC20(_POOL.getReserveData(m.debt).variableDebtTokenAddress).balanceOf(account); // `maxRepayable`
     }
 
     /// @inheritdoc IVenueAdapter

@@ -69,6 +69,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
         state.price = IOracle(params.oracle).price();
         state.lltv = params.lltv;
         state.health = HealthLib.health(state);
+        state.repayable = type(uint256).max; // `maxRepayable`
     }
 
     /// @inheritdoc IVenueAdapter

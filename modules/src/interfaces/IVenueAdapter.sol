@@ -7,6 +7,8 @@ pragma solidity >=0.8.0;
 /// `health` (WAD, type(uint256).max without debt) is the venue's health of the account, the one the module judges:
 /// the venue's own health factor where it has one (Aave v3: `getUserAccountData().healthFactor`, exactly), else
 /// `HealthLib.health` over the other fields (Morpho Blue: collateral x price / 1e36 x lltv / debt, rounded down).
+/// `repayable` is `maxRepayable(market, account)` (base units of the loan token, or type(uint256).max), read with the
+/// state so the module makes one adapter call per sub-account before the actions (gas, issue 15).
 struct MarketState {
     address loanToken;
     address collateralToken;
@@ -15,6 +17,7 @@ struct MarketState {
     uint256 price;
     uint256 lltv;
     uint256 health;
+    uint256 repayable;
 }
 
 /// @notice What the module must do for one venue action: the call the Safe makes and the exact allowance it needs.

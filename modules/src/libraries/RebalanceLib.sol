@@ -45,7 +45,7 @@ library RebalanceLib {
         uint256 healthBefore;
         uint256 healthAfter;
         uint256 moved; // net position change charged to the amount caps, set by `_checkPostConditions`
-        uint256 repayable; // the most its repayments clear: min(state.debt, the adapter's maxRepayable)
+        uint256 repayable; // the most its repayments clear: min(state.debt, the adapter's maxRepayable: state.repayable)
         uint256 maxSlippageBps; // its policy's swap bound (0: no swaps), set by `_checkPostConditions`
         uint256 swapped; // its swaps' inputs, loan units at its pre-trade price, set by `_checkSwapsServeOwnPosition`
         bool due;
@@ -124,7 +124,7 @@ library RebalanceLib {
             run.adapter = IVenueAdapter(adapter);
             run.market = policy.market;
             run.state = run.adapter.marketState(run.market, safe);
-            run.repayable = Math.min(run.state.debt, run.adapter.maxRepayable(run.market, safe));
+            run.repayable = Math.min(run.state.debt, run.state.repayable);
             if (i == 0) loanToken = run.state.loanToken;
             else if (run.state.loanToken != loanToken) revert ILeverageModule.MixedLoanTokens(loanToken, run.state.loanToken);
             _checkOracle(id, policy, run.state);

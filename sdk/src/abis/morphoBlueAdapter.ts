@@ -282,6 +282,11 @@ export const morphoBlueAdapterAbi = [
             "name": "health",
             "type": "uint256",
             "internalType": "uint256"
+          },
+          {
+            "name": "repayable",
+            "type": "uint256",
+            "internalType": "uint256"
           }
         ]
       }

@@ -258,6 +258,11 @@ export const venueAdapterAbi = [
             "name": "health",
             "type": "uint256",
             "internalType": "uint256"
+          },
+          {
+            "name": "repayable",
+            "type": "uint256",
+            "internalType": "uint256"
           }
         ]
       }
