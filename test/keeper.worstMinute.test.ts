@@ -43,6 +43,21 @@ async function rpc(url: string, method: string, params: unknown[]): Promise<unkn
   return json.result
 }
 
+/** The devnet feed at `oracle`: its answer now, and a setter of its answer and update time (sent by anvil's first account). */
+async function simFeedOf(oracle: Address) {
+  const [answer, decimals] = await Promise.all([
+    env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "feedAnswer" }),
+    env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "decimals" }),
+  ])
+  const [from] = (await rpc(env.devnet.rpcUrl, "eth_accounts", [])) as Address[]
+  const setFeed = async (feedAnswer: bigint, updatedAt: bigint) => {
+    const data = encodeFunctionData({ abi: simFeedAbi, functionName: "setFeed", args: [feedAnswer, updatedAt, decimals] })
+    const hash = (await rpc(env.devnet.rpcUrl, "eth_sendTransaction", [{ from, to: oracle, data }])) as Hex
+    await env.publicClient.waitForTransactionReceipt({ hash })
+  }
+  return { answer, setFeed }
+}
+
 const scope = () => ({
   chainId: env.devnet.chain.id,
   entryPoint: env.deployment.entryPoint,
@@ -312,16 +327,7 @@ describe("keeper in the worst minute", () => {
       const oracle = env.markets.WETH.oracle as Address
       const brokenId = env.managed.subAccounts.WETH
       const okId = env.managed.subAccounts.WBTC
-      const [answer, decimals] = await Promise.all([
-        env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "feedAnswer" }),
-        env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "decimals" }),
-      ])
-      const setFeed = async (feedAnswer: bigint, updatedAt: bigint) => {
-        const data = encodeFunctionData({ abi: simFeedAbi, functionName: "setFeed", args: [feedAnswer, updatedAt, decimals] })
-        const [from] = (await rpc(env.devnet.rpcUrl, "eth_accounts", [])) as Address[]
-        const hash = (await rpc(env.devnet.rpcUrl, "eth_sendTransaction", [{ from, to: oracle, data }])) as Hex
-        await env.publicClient.waitForTransactionReceipt({ hash })
-      }
+      const { answer, setFeed } = await simFeedOf(oracle)
       const { events, onEvent } = collectKeeperEvents()
       const keeper = new Keeper(demoKeeperConfig(env), { chain: env.devnet.chain, onEvent })
       try {
@@ -361,16 +367,7 @@ describe("keeper in the worst minute", () => {
     const oracle = env.markets.WETH.oracle as Address
     const brokenId = env.managed.subAccounts.WETH
     const okId = env.managed.subAccounts.WBTC
-    const [answer, decimals] = await Promise.all([
-      env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "feedAnswer" }),
-      env.publicClient.readContract({ address: oracle, abi: simFeedAbi, functionName: "decimals" }),
-    ])
-    const [from0] = (await rpc(env.devnet.rpcUrl, "eth_accounts", [])) as Address[]
-    const setFeed = async (feedAnswer: bigint, updatedAt: bigint) => {
-      const data = encodeFunctionData({ abi: simFeedAbi, functionName: "setFeed", args: [feedAnswer, updatedAt, decimals] })
-      const hash = (await rpc(env.devnet.rpcUrl, "eth_sendTransaction", [{ from: from0, to: oracle, data }])) as Hex
-      await env.publicClient.waitForTransactionReceipt({ hash })
-    }
+    const { answer, setFeed } = await simFeedOf(oracle)
     const { events, onEvent } = collectKeeperEvents()
     const keeper = new Keeper(demoKeeperConfig(env), { chain: env.devnet.chain, onEvent })
     // A forged or skewed feed: at every block its answer is stamped 6 s after the chain's head (FEED_READ_AHEAD_SECONDS
