@@ -106,6 +106,18 @@ export function aaveReserveLimits(r: AaveReserveRead): AaveReserveLimits {
   return { borrowable, suppliable, withdrawable: r.availableLiquidity, repayable: undefined, flashable: flashLoans ? r.availableLiquidity : 0n }
 }
 
+/**
+ * Whether Aave v3.0.2 enables a first supply of a reserve as collateral by itself (`validateAutomaticUseAsCollateral`
+ * for a supplier without ISOLATED_COLLATERAL_SUPPLIER_ROLE): LTV (bits 0-15) non-zero and no debt ceiling (bits
+ * 212-251). An account in isolation mode is not covered here (it also blocks it). The adapter refuses a first supply
+ * Aave would not enable (`CollateralNotEnabled`, review rev17e).
+ *
+ * @param configuration - The reserve's `ReserveConfigurationMap.data`.
+ */
+export function aaveFirstSupplyEnablesCollateral(configuration: bigint): boolean {
+  return bits(configuration, 0, 16) !== 0n && bits(configuration, 212, 40) === 0n
+}
+
 const adapterAbi = parseAbi([
   "function POOL() view returns (address)",
   "function marketParams(bytes32 market) view returns (address collateral, address debt, uint8 eModeCategory)",
@@ -234,6 +246,7 @@ export async function readAaveLimits(
     }),
   )
   const limits = new Map<string, AaveReserveLimits>()
+  const configs = new Map<string, bigint>()
   const held = new Map<string, { held: bigint; enabled: boolean }>()
   let k = 0
   assets.forEach((a, i) => {
@@ -244,6 +257,7 @@ export async function readAaveLimits(
     k += 7
     // Variable: scaled x the stored index (Aave's rayMul, half up); stable: its principal, below its debt at the update.
     const debtAtLastUpdate = scaledVariable === undefined || stableSupply === undefined ? undefined : (scaledVariable * BigInt(r.variableBorrowIndex) + RAY / 2n) / RAY + stableSupply[0]
+    configs.set(a, r.configuration.data)
     if (own !== undefined && userConfiguration !== undefined) held.set(a, aaveCollateralOf({ balance: own, userConfiguration, reserveId: Number(r.id) }))
     if (liquidity === undefined || supply === undefined || variable === undefined || stable === undefined) return
     limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + stable, debtAtLastUpdate }))
@@ -257,6 +271,11 @@ export async function readAaveLimits(
     // Held but switched off as collateral: counts nothing in Aave's health factor and the adapter refuses to supply or
     // withdraw it (CollateralNotEnabled), so the solver gets neither room.
     if (collateral && own && !own.enabled) collateral = { ...collateral, suppliable: 0n, withdrawable: 0n }
+    // None held and a reserve Aave does not enable as collateral on a first supply (LTV 0, isolated): the adapter refuses
+    // the supply (CollateralNotEnabled), so the solver gets no supply room.
+    const config = p && configs.get(p[0].toLowerCase())
+    if (collateral && own && own.enabled && own.held === 0n && config !== undefined && !aaveFirstSupplyEnablesCollateral(config))
+      collateral = { ...collateral, suppliable: 0n }
     if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral, repayableDebt: repayable[i], liquidationIncentiveFactor: incentives[i], flashPremiumBps, collateralHeld: own?.held }
   })
   return out

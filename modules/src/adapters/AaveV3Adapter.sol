@@ -27,6 +27,8 @@ import {IAaveV3Adapter} from "../interfaces/IAaveV3Adapter.sol";
 /// - It encodes only supply / withdraw / borrow (variable rate) / repay (variable rate), flashLoanSimple and the
 ///   router's `flashWithCallback` (a flash-funded repay or supply for the account itself): never
 ///   setUserEMode, setUserUseReserveAsCollateral, swapBorrowRateMode, credit delegation or liquidationCall.
+/// - A supply Aave would not count as collateral is refused (`CollateralNotEnabled`: switched off, or a first supply of an
+///   LTV-0 or isolated reserve, or into an account in isolation mode, which Aave does not enable).
 /// - The account's e-mode category must be the one the market id pins (`EModeMismatch`); paused reserves refuse every
 ///   action, frozen reserves refuse supply and borrow (`ReservePaused`, `ReserveFrozen`), as Aave itself does.
 /// - Health is Aave's own `getUserAccountData` health factor; `marketState` never reports more (see IAaveV3Adapter).
@@ -191,7 +193,7 @@ contract AaveV3Adapter is IAaveV3Adapter {
         call.target = address(_POOL);
         if (kind == uint8(ActionKind.SupplyCollateral)) {
             _checkReserve(m.collateral, m.collateralConfig, true);
-            _collateralBalance(m.collateral, account);
+            _checkSupplyCounted(m.collateral, m.collateralConfig, account);
             call.data = abi.encodeCall(IPool.supply, (m.collateral, assets, account, 0));
             call.approveToken = m.collateral;
             call.approveAmount = assets;
@@ -239,7 +241,7 @@ contract AaveV3Adapter is IAaveV3Adapter {
             repay ? (m.debt, m.debtConfig) : (m.collateral, m.collateralConfig);
         _checkReserve(asset, config, !repay);
         if (repay) _variableDebt(asset, account);
-        else _collateralBalance(asset, account);
+        else _checkSupplyCounted(asset, config, account);
         if (!config.getFlashLoanEnabled()) revert FlashLoanDisabled(asset);
         call.target = FLASH_ROUTER;
         call.data = abi.encodeCall(AaveFlashLoanRouter.flashWithCallback, (asset, assets, repay, data));
@@ -406,6 +408,27 @@ contract AaveV3Adapter is IAaveV3Adapter {
         balance = IERC20(reserve.aTokenAddress).balanceOf(account);
         if (balance != 0 && !_POOL.getUserConfiguration(account).isUsingAsCollateral(reserve.id)) {
             revert CollateralNotEnabled(asset);
+        }
+    }
+
+    /// @dev Refuses a supply Aave would not count as collateral (`CollateralNotEnabled`): a held balance switched off
+    /// (`_collateralBalance`), or a first supply Aave does not enable itself (v3.0.2
+    /// `ValidationLogic.validateAutomaticUseAsCollateral` for a caller without ISOLATED_COLLATERAL_SUPPLIER_ROLE): a reserve
+    /// with LTV 0 or a debt ceiling (isolated), or an account in isolation mode (its only collateral has a debt
+    /// ceiling). Such a supply moved the Safe's tokens into aTokens that add nothing to health and that the adapter then
+    /// refused to withdraw (review rev17e, modules/test/integration/AaveUncountedSupply.t.sol).
+    function _checkSupplyCounted(address asset, DataTypes.ReserveConfigurationMap memory config, address account)
+        internal
+        view
+    {
+        if (_collateralBalance(asset, account) != 0) return;
+        if (config.getLtv() == 0 || config.getDebtCeiling() != 0) revert CollateralNotEnabled(asset);
+        DataTypes.UserConfigurationMap memory user = _POOL.getUserConfiguration(account);
+        if (user.isUsingAsCollateralOne()) {
+            uint256 onlyId = UserConfiguration._getFirstAssetIdByMask(user, UserConfiguration.COLLATERAL_MASK);
+            if (_POOL.getConfiguration(_POOL.getReserveAddressById(uint16(onlyId))).getDebtCeiling() != 0) {
+                revert CollateralNotEnabled(asset);
+            }
         }
     }
 

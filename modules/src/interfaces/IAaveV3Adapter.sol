@@ -60,7 +60,8 @@ interface IAaveV3Adapter is IVenueAdapter {
     /// open on a frozen reserve (as in Aave), so a position can always be wound down.
     error ReserveFrozen(address asset);
     /// @notice Thrown when the account holds `asset` in Aave but has switched it off as collateral: supplying more of it
-    /// would not back the position, withdrawing it would not be the collateral the plan values.
+    /// would not back the position, withdrawing it would not be the collateral the plan values. Also on a first supply
+    /// Aave would not enable as collateral (an LTV-0 or isolated reserve, or an account in isolation mode).
     error CollateralNotEnabled(address asset);
     /// @notice Thrown when repaying `asset` on an account with no variable debt in it.
     error NothingToRepay(address asset);
