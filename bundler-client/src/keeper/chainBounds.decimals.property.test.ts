@@ -17,16 +17,37 @@ import { ADAPTER, LLTV, SAFE, STEP_RISK, h, stepHarness } from "./testing.js"
 // `maxWithdraw`, every borrow within the market's free liquidity, every repay within the debt, every spend within the
 // Safe's balance at that point less the paymaster's charge.
 
-const LOANS: Record<number, Hex> = { 6: "0x00000000000000000000000000000000000000b6", 8: "0x00000000000000000000000000000000000000b8", 18: "0x00000000000000000000000000000000000000b9" }
-const COLLATERALS: Record<number, Hex> = { 6: "0x00000000000000000000000000000000000000c6", 8: "0x00000000000000000000000000000000000000c8", 18: "0x00000000000000000000000000000000000000c9" }
+const LOANS: Record<number, Hex> = {
+  0: "0x00000000000000000000000000000000000000b0",
+  2: "0x00000000000000000000000000000000000000b2",
+  6: "0x00000000000000000000000000000000000000b6",
+  8: "0x00000000000000000000000000000000000000b8",
+  12: "0x00000000000000000000000000000000000000bc",
+  18: "0x00000000000000000000000000000000000000b9",
+  24: "0x00000000000000000000000000000000000000bd",
+}
+const COLLATERALS: Record<number, Hex> = {
+  0: "0x00000000000000000000000000000000000000c0",
+  2: "0x00000000000000000000000000000000000000c2",
+  6: "0x00000000000000000000000000000000000000c6",
+  8: "0x00000000000000000000000000000000000000c8",
+  12: "0x00000000000000000000000000000000000000cc",
+  18: "0x00000000000000000000000000000000000000c9",
+  24: "0x00000000000000000000000000000000000000cd",
+}
 const POOLS: Hex[] = ["0x00000000000000000000000000000000000000f1", "0x00000000000000000000000000000000000000f2"]
 const CASES = 1_500
 const BLOCK = 100n
 
 type Band = "below" | "inside" | "above"
 
-test("property: 1,500 random Safes (6/8/18-decimal tokens) through the keeper's step: every amount it would send is a bigint within the on-chain bound it came from", async () => {
-  let seed = 0xdec1
+/**
+ * The property over `CASES` random Safes whose tokens have `decimals` (the largest first for case 0), drawn from `start`;
+ * each loan decimals must be drawn at least `minPerDecimals` times.
+ */
+const decimalsProperty = (title: string, { start, decimals, minPerDecimals }: { start: number; decimals: readonly number[]; minPerDecimals: number }) =>
+test(title, async () => {
+  let seed = start
   const rnd = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31), seed / 2 ** 31)
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T
   const odd = () => BigInt(1 + Math.floor(rnd() * 3_071))
@@ -35,15 +56,15 @@ test("property: 1,500 random Safes (6/8/18-decimal tokens) through the keeper's 
     const r = rnd()
     return r < 0.35 ? x : r < 0.55 ? (x > 3_071n ? x - odd() : 0n) : r < 0.9 ? (x * BigInt(Math.floor(rnd() * 1_000))) / 1_000n : 0n
   }
-  const stats = { plans: 0, sent: 0, clamped: 0, poolAtMax: 0, borrowAtFree: 0, solverBreaks: 0, solverBreaksBy: {} as Record<string, number>, reserveBinds: 0, byLoanDecimals: { 6: 0, 8: 0, 18: 0 } as Record<number, number>, swaps: 0 }
+  const stats = { plans: 0, sent: 0, clamped: 0, poolAtMax: 0, borrowAtFree: 0, solverBreaks: 0, solverBreaksBy: {} as Record<string, number>, reserveBinds: 0, byLoanDecimals: Object.fromEntries(decimals.map((d) => [d, 0])) as Record<number, number>, swaps: 0 }
   for (let n = 0; n < CASES; n++) {
-    const ld = n === 0 ? 18 : pick([6, 8, 18])
+    const ld = n === 0 ? Math.max(...decimals) : pick(decimals)
     const loan = LOANS[ld] as Hex
     const count = 1 + Math.floor(rnd() * 4)
     const pools = rnd() < 0.7 ? POOLS.slice(0, 1 + Math.floor(rnd() * 2)) : []
     let totalDebt = 0n
     const subAccounts = Array.from({ length: count }, (_, i) => {
-      const cd = pick([6, 8, 18])
+      const cd = pick(decimals)
       // Price of one collateral token in loan tokens (a stable pair, wstETH/WETH, ETH, BTC, anything), 1e36-scaled.
       const human = pick([1, 1.17, 3_000, 60_000, 0.05 + rnd() * 5_000])
       const price = (BigInt(Math.round(human * 1e6)) * 10n ** BigInt(36 + ld - cd)) / 10n ** 6n + BigInt(Math.floor(rnd() * 1e6))
@@ -73,7 +94,7 @@ test("property: 1,500 random Safes (6/8/18-decimal tokens) through the keeper's 
     })
     const loanBalance = rnd() < 0.4 ? 0n : (totalDebt * BigInt(Math.floor(rnd() * 300))) / 1_000n + odd()
     const tokens = [{ token: loan, decimals: ld, balance: loanBalance }]
-    for (const cd of [6, 8, 18])
+    for (const cd of decimals)
       if (subAccounts.some((s) => s.collateralToken === COLLATERALS[cd])) tokens.push({ token: COLLATERALS[cd] as Hex, decimals: cd, balance: rnd() < 0.5 ? 0n : 10n ** BigInt(cd) * BigInt(Math.floor(rnd() * 5)) + odd() })
     // Morpho markets' free liquidity: unknown (no limit), none, or a fraction of the debt (odd wei).
     const borrowable: Record<string, bigint> = {}
@@ -193,7 +214,7 @@ test("property: 1,500 random Safes (6/8/18-decimal tokens) through the keeper's 
   const summary = JSON.stringify(stats)
   expect(stats.swaps, summary).toBe(0)
   expect(stats.sent, summary).toBeGreaterThan(600)
-  for (const d of [6, 8, 18]) expect(stats.byLoanDecimals[d], summary).toBeGreaterThan(150)
+  for (const d of decimals) expect(stats.byLoanDecimals[d], summary).toBeGreaterThan(minPerDecimals)
   // Measured at this seed: 147 plans clamped, 117 pool withdrawals at exactly maxWithdraw, 14 borrows at exactly the
   // market's free liquidity, the solver's own plan breaking a bound in 147 cases and the unreserved plan in 172.
   expect(stats.clamped, summary).toBeGreaterThan(80)
@@ -202,3 +223,7 @@ test("property: 1,500 random Safes (6/8/18-decimal tokens) through the keeper's 
   expect(stats.solverBreaks, summary).toBeGreaterThan(80)
   expect(stats.reserveBinds, summary).toBeGreaterThan(100)
 }, 60_000)
+
+decimalsProperty("property: 1,500 random Safes (6/8/18-decimal tokens) through the keeper's step: every amount it would send is a bigint within the on-chain bound it came from", { start: 0xdec1, decimals: [6, 8, 18], minPerDecimals: 150 })
+// Held out (review rev11t): other decimals and another seed.
+decimalsProperty("property: held-out: 1,500 random Safes (0/2/12/24-decimal tokens, another seed) through the keeper's step: every amount it would send is a bigint within the on-chain bound it came from", { start: 0x5eed77, decimals: [0, 2, 12, 24], minPerDecimals: 100 })
