@@ -32,32 +32,24 @@ function run(root: string, forgeMs: number): { child: ChildProcess; exited: Prom
 const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<"timeout">((done) => setTimeout(() => done("timeout"), ms))])
 
 describe("ensure-contracts after an interrupted build", () => {
-  test("a build killed by SIGINT (Ctrl-C) leaves no lock that blocks the next command", async () => {
-    const root = checkout()
-    const first = run(root, 60_000)
-    // Wait for the lock to be taken (the build is running), then Ctrl-C the command.
-    for (let i = 0; i < 100 && !existsSync(join(root, "cache/ensure-contracts.lock")); i++) await new Promise((r) => setTimeout(r, 50))
-    expect(existsSync(join(root, "cache/ensure-contracts.lock"))).toBe(true)
-    // Ctrl-C signals the whole foreground process group: the command and its forge child.
-    process.kill(-(first.child.pid as number), "SIGINT")
-    await first.exited
-    const next = run(root, 0)
-    const code = await within(next.exited, 15_000)
-    if (code === "timeout") next.child.kill("SIGKILL")
-    expect(code, next.output()).toBe(0)
-  }, 30_000)
-
-  test("a build killed by SIGKILL (CI timeout) leaves no lock that blocks the next command", async () => {
-    const root = checkout()
-    const first = run(root, 60_000)
-    for (let i = 0; i < 100 && !existsSync(join(root, "cache/ensure-contracts.lock")); i++) await new Promise((r) => setTimeout(r, 50))
-    process.kill(-(first.child.pid as number), "SIGKILL")
-    await first.exited
-    const next = run(root, 0)
-    const code = await within(next.exited, 15_000)
-    if (code === "timeout") next.child.kill("SIGKILL")
-    expect(code, next.output()).toBe(0)
-  }, 30_000)
+  // Ctrl-C signals the whole foreground process group (the command and its forge child); a CI timeout SIGKILLs it.
+  for (const [signal, how] of [
+    ["SIGINT", "Ctrl-C"],
+    ["SIGKILL", "CI timeout"],
+  ] as const)
+    test(`a build killed by ${signal} (${how}) leaves no lock that blocks the next command`, async () => {
+      const root = checkout()
+      const first = run(root, 60_000)
+      // Wait for the lock to be taken (the build is running), then kill the command's process group.
+      for (let i = 0; i < 100 && !existsSync(join(root, "cache/ensure-contracts.lock")); i++) await new Promise((r) => setTimeout(r, 50))
+      expect(existsSync(join(root, "cache/ensure-contracts.lock"))).toBe(true)
+      process.kill(-(first.child.pid as number), signal)
+      await first.exited
+      const next = run(root, 0)
+      const code = await within(next.exited, 15_000)
+      if (code === "timeout") next.child.kill("SIGKILL")
+      expect(code, next.output()).toBe(0)
+    }, 30_000)
 
   test("a live build still holds the lock: a second command waits for it", async () => {
     const root = checkout()
