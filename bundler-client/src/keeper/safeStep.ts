@@ -149,8 +149,7 @@ const UNREADABLE_HELP =
  * `OracleDeviation`, `OracleAnswerOutOfBounds`), or undefined when `error` is no oracle refusal of a sub-account `plan` lists.
  */
 export function oracleRefusalOf(error: unknown, plan: ChainPlan): { id: string; check: string } | undefined {
-  if (!(error instanceof BaseError)) return undefined
-  const found = error.walk((e) => e instanceof OracleCheckFailedError || e instanceof OracleAnswerOutOfBoundsError) as OracleCheckFailedError | OracleAnswerOutOfBoundsError | null
+  const found = findInCauseChain(error, OracleCheckFailedError) ?? findInCauseChain(error, OracleAnswerOutOfBoundsError)
   if (!found) return undefined
   const id = found.subAccount.toLowerCase()
   if (!plan.subAccounts.some((s) => s.toLowerCase() === id)) return undefined
