@@ -395,11 +395,9 @@ export class SafeStep {
         const attempt: { plan?: ChainPlan | undefined; results?: readonly SolverResult[] | undefined } = {}
         try {
           await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt)
-          solved = attempt.results ?? solved
           rt.refused = refusedNow
           return
         } catch (error) {
-          solved = attempt.results ?? solved
           const sent = attempt.plan
           // A token paymaster's pre-charge leaving the plan short is not one sub-account's failure (`run` plans again).
           const charged = paymasterChargeOf(error) !== undefined
@@ -425,6 +423,9 @@ export class SafeStep {
           refusedNow.add(key)
           if (!rt.refused?.has(key)) events.alert(safe, block, refused ? "venue-refused" : "send-failed", new SubAccountRefusedError({ safe, subAccount: failing.id, venue, stage: "plan", refusal: failing.refusal, cause: error as Error }))
           logger.warn({ safe, block: Number(block), subAccount: failing.id, venue, refusal: failing.refusal }, "plan refused because of one sub-account; planning again without it in this block")
+        } finally {
+          // The last attempt that solved anything is the one no-rescue is reported on.
+          solved = attempt.results ?? solved
         }
       }
     } finally {
