@@ -18,7 +18,7 @@ import {
 } from "viem"
 import { VenueRefusedError, decodeModuleError, getLeverageError, toModuleError } from "@levpilot/sdk/errors"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
-import { readAaveCollateralHeld } from "@levpilot/sdk/utils"
+import { readAaveCollateral } from "@levpilot/sdk/utils"
 import { readAaveLimits } from "../bundler-client/src/keeper/aaveLimits"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
@@ -264,7 +264,7 @@ describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral 
     const before = await read()
     expect(before[WETH_ID]?.collateralHeld).toBe(aWeth)
     // The SDK's read for its rule book (validateRebalance: RuleMarketState.collateralHeld) gives the same.
-    const sdkHeld = () => readAaveCollateralHeld(publicClient, { deployment, safe: account, collaterals: [aave.tokens.weth, aave.tokens.wbtc] })
+    const sdkHeld = async () => (await readAaveCollateral(publicClient, { deployment, safe: account, collaterals: [aave.tokens.weth, aave.tokens.wbtc] })).map((c) => c?.held)
     expect(await sdkHeld()).toEqual([before[WETH_ID]?.collateralHeld, before[WBTC_ID]?.collateralHeld])
     const frame = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account] })
     expect(frame.collateral).toBeGreaterThan(aWeth) // the WBTC counts in the frame's collateral, not in what WETH can be withdrawn
@@ -278,5 +278,32 @@ describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral 
     // Aave counts nothing of it: the frame's collateral is now the WETH alone (rounded down).
     const alone = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account] })
     expect(alone.collateral <= aWeth && aWeth - alone.collateral < 10n ** 12n).toBe(true)
+  })
+
+  test("a first supply Aave does not enable (WBTC at LTV 0): enabled false, no supply room; back at its LTV: enabled", async () => {
+    const owner = createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(devnet.keys.spare[3]), pollingInterval: 50 })
+    const account = owner.account.address
+    await send(deployer, { address: aave.tokens.weth, abi: testTokenAbi, functionName: "mint", args: [account, parseEther("2")] })
+    await send(owner, { address: aave.tokens.weth, abi: testTokenAbi, functionName: "approve", args: [aave.pool, maxUint256] })
+    await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [aave.tokens.weth, parseEther("2"), account, 0] })
+    const deployment = { adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } } as never
+    const WBTC_ID = `0x${"b2".repeat(32)}`
+    const read = async () => ({
+      sdk: (await readAaveCollateral(publicClient, { deployment, safe: account, collaterals: [aave.tokens.weth, aave.tokens.wbtc] }))[1],
+      keeper: (await readAaveLimits(publicClient, deployment, [{ subAccount: WBTC_ID, policy: { adapter: aave.adapter, market: aave.markets.wbtcUsdc } } as never], account))[WBTC_ID]?.collateral.suppliable,
+    })
+    const before = await read()
+    expect(before.sdk).toEqual({ held: 0n, enabled: true })
+    expect(before.keeper).toBeGreaterThan(0n)
+    const configurator = (await publicClient.readContract({ address: aave.poolAddressesProvider, abi: parseAbi(["function getPoolConfigurator() view returns (address)"]), functionName: "getPoolConfigurator" })) as Address
+    const p = aaveReserveParameters.wbtc
+    const setLtv = (ltv: number) => send(deployer, { address: configurator, abi: poolConfiguratorAbi, functionName: "configureReserveAsCollateral", args: [aave.tokens.wbtc, BigInt(ltv), BigInt(p.liquidationThreshold), BigInt(p.liquidationBonus)] })
+    await setLtv(0)
+    try {
+      expect(await read()).toEqual({ sdk: { held: 0n, enabled: false }, keeper: 0n })
+    } finally {
+      await setLtv(p.ltv)
+    }
+    expect((await read()).sdk).toEqual({ held: 0n, enabled: true })
   })
 })

@@ -1,8 +1,8 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, parseAbi } from "viem"
 import type { SubAccountState as ChainSubAccount } from "@levpilot/sdk/actions"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
-import { aaveCollateralOf } from "@levpilot/sdk/rules"
-import { readMany, resultOf } from "@levpilot/sdk/utils"
+import { aaveCollateralOf, aaveFirstSupplyEnablesCollateral } from "@levpilot/sdk/rules"
+import { readAaveIsolationMode, readMany, resultOf } from "@levpilot/sdk/utils"
 
 /** What an Aave v3 reserve takes now, base units of its asset; `undefined`: no limit. */
 export type AaveReserveLimits = {
@@ -106,17 +106,8 @@ export function aaveReserveLimits(r: AaveReserveRead): AaveReserveLimits {
   return { borrowable, suppliable, withdrawable: r.availableLiquidity, repayable: undefined, flashable: flashLoans ? r.availableLiquidity : 0n }
 }
 
-/**
- * Whether Aave v3.0.2 enables a first supply of a reserve as collateral by itself (`validateAutomaticUseAsCollateral`
- * for a supplier without ISOLATED_COLLATERAL_SUPPLIER_ROLE): LTV (bits 0-15) non-zero and no debt ceiling (bits
- * 212-251). An account in isolation mode is not covered here (it also blocks it). The adapter refuses a first supply
- * Aave would not enable (`CollateralNotEnabled`, review rev17e).
- *
- * @param configuration - The reserve's `ReserveConfigurationMap.data`.
- */
-export function aaveFirstSupplyEnablesCollateral(configuration: bigint): boolean {
-  return bits(configuration, 0, 16) !== 0n && bits(configuration, 212, 40) === 0n
-}
+/** Whether Aave enables a first supply of a reserve as collateral: the SDK rule book's own reading (@levpilot/sdk/rules). */
+export { aaveFirstSupplyEnablesCollateral }
 
 const adapterAbi = parseAbi([
   "function POOL() view returns (address)",
@@ -245,8 +236,12 @@ export async function readAaveLimits(
       ]
     }),
   )
+  // Isolation mode (the Safe's only collateral has a debt ceiling) blocks a first supply's collateral too.
+  const isolationMode =
+    userConfiguration === undefined
+      ? undefined
+      : await readAaveIsolationMode(client, { deployment, pool, userConfiguration, configurationOf: (id) => reserves.find((r) => r !== undefined && Number(r.id) === id)?.configuration.data })
   const limits = new Map<string, AaveReserveLimits>()
-  const configs = new Map<string, bigint>()
   const held = new Map<string, { held: bigint; enabled: boolean }>()
   let k = 0
   assets.forEach((a, i) => {
@@ -257,8 +252,8 @@ export async function readAaveLimits(
     k += 7
     // Variable: scaled x the stored index (Aave's rayMul, half up); stable: its principal, below its debt at the update.
     const debtAtLastUpdate = scaledVariable === undefined || stableSupply === undefined ? undefined : (scaledVariable * BigInt(r.variableBorrowIndex) + RAY / 2n) / RAY + stableSupply[0]
-    configs.set(a, r.configuration.data)
-    if (own !== undefined && userConfiguration !== undefined) held.set(a, aaveCollateralOf({ balance: own, userConfiguration, reserveId: Number(r.id) }))
+    if (own !== undefined && userConfiguration !== undefined)
+      held.set(a, aaveCollateralOf({ balance: own, userConfiguration, reserveId: Number(r.id), configuration: r.configuration.data, isolationMode: isolationMode ?? false }))
     if (liquidity === undefined || supply === undefined || variable === undefined || stable === undefined) return
     limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + stable, debtAtLastUpdate }))
   })
@@ -268,14 +263,10 @@ export async function readAaveLimits(
     let collateral = p && limits.get(p[0].toLowerCase())
     const debt = p && limits.get(p[1].toLowerCase())
     const own = p && held.get(p[0].toLowerCase())
-    // Held but switched off as collateral: counts nothing in Aave's health factor and the adapter refuses to supply or
-    // withdraw it (CollateralNotEnabled), so the solver gets neither room.
+    // A supply Aave would not count as collateral (held but switched off: it also counts nothing in the health factor;
+    // or a first supply Aave does not enable: LTV 0, a debt ceiling, the Safe in isolation mode): the adapter refuses to
+    // supply it and to withdraw a switched-off balance (CollateralNotEnabled), so the solver gets no room for either.
     if (collateral && own && !own.enabled) collateral = { ...collateral, suppliable: 0n, withdrawable: 0n }
-    // None held and a reserve Aave does not enable as collateral on a first supply (LTV 0, isolated): the adapter refuses
-    // the supply (CollateralNotEnabled), so the solver gets no supply room.
-    const config = p && configs.get(p[0].toLowerCase())
-    if (collateral && own && own.enabled && own.held === 0n && config !== undefined && !aaveFirstSupplyEnablesCollateral(config))
-      collateral = { ...collateral, suppliable: 0n }
     if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral, repayableDebt: repayable[i], liquidationIncentiveFactor: incentives[i], flashPremiumBps, collateralHeld: own?.held }
   })
   return out

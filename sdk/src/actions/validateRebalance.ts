@@ -83,7 +83,7 @@ import { type MarketState, getSubAccountMetrics } from "../utils/health.js"
 import { type ReadResult, readMany, resultOf } from "../utils/multicall.js"
 import { assertPlanShape, isSwapAction, toPlanStruct } from "../utils/plan.js"
 import { getReadClient } from "../utils/reader.js"
-import { readAaveCollateralHeld } from "../utils/aaveCollateralHeld.js"
+import { readAaveCollateral } from "../utils/aaveCollateral.js"
 import { getSwapMinAmountOut, quoteSwapRoute } from "../utils/swap.js"
 
 export type ValidateRebalanceParameters = {
@@ -293,13 +293,14 @@ export async function validateRebalance(
   const balances = Object.fromEntries(tokens.map((token, k) => [token, resultOf<bigint>(third[tokens.length + k]) ?? 0n]))
 
   // Aave v3 sub-accounts: the Safe's balance of each one's collateral reserve (`collateralHeld`: its aToken balance, 0
-  // when switched off as collateral), what a withdrawal of that reserve can take (the keeper's readAaveLimits reads the same).
+  // when switched off as collateral), what a withdrawal of that reserve can take, and whether a supply to it counts as
+  // collateral (`collateralEnabled`; the keeper's readAaveLimits reads the same).
   const aaveAdapter = deployment.adapters.aaveV3
   const aaveAt = ids.flatMap((_, i) => (states[i] !== undefined && aaveAdapter !== undefined && isAddressEqual((policies[i] as Policy).adapter, aaveAdapter) ? [i] : []))
-  const held = await readAaveCollateralHeld(reader, { deployment, safe, collaterals: aaveAt.map((i) => (states[i] as RuleMarketState).collateralToken), blockNumber: at })
+  const held = await readAaveCollateral(reader, { deployment, safe, collaterals: aaveAt.map((i) => (states[i] as RuleMarketState).collateralToken), blockNumber: at })
   aaveAt.forEach((i, k) => {
-    const collateralHeld = held[k]
-    if (collateralHeld !== undefined) states[i] = { ...(states[i] as RuleMarketState), collateralHeld }
+    const reserve = held[k]
+    if (reserve !== undefined) states[i] = { ...(states[i] as RuleMarketState), collateralHeld: reserve.held, collateralEnabled: reserve.enabled }
   })
 
   const zeroState: MarketState = { loanToken: zeroAddress, collateralToken: zeroAddress, collateral: 0n, debt: 0n, price: 0n, lltv: 0n }

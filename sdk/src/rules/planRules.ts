@@ -101,6 +101,57 @@ export type RuleMarketState = {
    * binds the same `collateralHeld`). Omitted: `collateral` alone bounds a withdrawal (Morpho Blue).
    */
   collateralHeld?: bigint
+  /**
+   * Aave v3: false when Aave would not count a supply of the scope's collateral reserve as collateral (held but switched
+   * off, or a first supply it does not enable: LTV 0, a debt ceiling, an account in isolation mode; {@link aaveCollateralOf}):
+   * the adapter refuses the supply (`CollateralNotEnabled`), `ActionFailed` at it in the rule book. Omitted: accepted.
+   */
+  collateralEnabled?: boolean
+}
+
+/**
+ * Whether Aave v3.0.2 enables a first supply of a reserve as collateral by itself (`validateAutomaticUseAsCollateral`
+ * for a supplier without ISOLATED_COLLATERAL_SUPPLIER_ROLE): the reserve's LTV (bits 0-15) non-zero, no debt ceiling
+ * (bits 212-251: an isolated collateral) and the account not in isolation mode (its only collateral has a debt
+ * ceiling, {@link aaveInIsolationMode}). The adapter refuses a first supply Aave would not enable (`CollateralNotEnabled`).
+ *
+ * @param configuration - The reserve's `ReserveConfigurationMap.data`.
+ * @param isolationMode - The account is in isolation mode (default false).
+ */
+export function aaveFirstSupplyEnablesCollateral(configuration: bigint, isolationMode = false): boolean {
+  return !isolationMode && (configuration & 0xffffn) !== 0n && ((configuration >> 212n) & ((1n << 40n) - 1n)) === 0n
+}
+
+/**
+ * The id of an Aave v3 account's only collateral reserve (UserConfiguration.sol: the using-as-collateral bit of reserve
+ * `id` is `2 x id + 1`), undefined when it uses none or several; what isolation mode is judged on
+ * ({@link aaveInIsolationMode}).
+ *
+ * @param userConfiguration - `getUserConfiguration(account).data`.
+ */
+export function aaveOnlyCollateralId(userConfiguration: bigint): number | undefined {
+  let only: number | undefined
+  for (let id = 0, bits = userConfiguration >> 1n; bits !== 0n; id++, bits >>= 2n) {
+    if ((bits & 1n) === 0n) continue
+    if (only !== undefined) return undefined
+    only = id
+  }
+  return only
+}
+
+/**
+ * Whether an Aave v3 account is in isolation mode (UserConfiguration.getIsolationModeState): it uses exactly one
+ * reserve as collateral and that reserve has a debt ceiling (configuration bits 212-251).
+ *
+ * @param userConfiguration - `getUserConfiguration(account).data`.
+ * @param configurationOf - The `ReserveConfigurationMap.data` of a reserve id (undefined when unknown).
+ * @returns undefined when the only collateral's configuration is unknown.
+ */
+export function aaveInIsolationMode(userConfiguration: bigint, configurationOf: (id: number) => bigint | undefined): boolean | undefined {
+  const only = aaveOnlyCollateralId(userConfiguration)
+  if (only === undefined) return false
+  const configuration = configurationOf(only)
+  return configuration === undefined ? undefined : ((configuration >> 212n) & ((1n << 40n) - 1n)) !== 0n
 }
 
 /**
@@ -111,13 +162,28 @@ export type RuleMarketState = {
  * @param balance - The Safe's aToken balance of the reserve, base units of the underlying.
  * @param userConfiguration - `getUserConfiguration(safe).data`.
  * @param reserveId - The reserve's `id` (`getReserveData(asset).id`).
- * @returns `held`: the balance when enabled as collateral, else 0 (base units); `enabled`: false when the Safe holds some
- * that is switched off (a supply to it is then refused: `CollateralNotEnabled`); a zero balance counts as enabled (Aave
- * enables a first supply as collateral).
+ * @param configuration - The reserve's `ReserveConfigurationMap.data`; with it a zero balance is judged as Aave judges a
+ * first supply ({@link aaveFirstSupplyEnablesCollateral}), without it a zero balance counts as enabled.
+ * @param isolationMode - The account is in isolation mode ({@link aaveInIsolationMode}), with `configuration`.
+ * @returns `held`: the balance when enabled as collateral, else 0 (base units); `enabled`: whether a supply to it counts
+ * as collateral (false: held but switched off, or a first supply Aave does not enable; the adapter refuses such a
+ * supply: `CollateralNotEnabled`).
  * @example aaveCollateralOf({ balance: 5n, userConfiguration: 0b10n, reserveId: 0 }) // { held: 5n, enabled: true }
  */
-export function aaveCollateralOf({ balance, userConfiguration, reserveId }: { balance: bigint; userConfiguration: bigint; reserveId: number }): { held: bigint; enabled: boolean } {
-  if (balance === 0n) return { held: 0n, enabled: true }
+export function aaveCollateralOf({
+  balance,
+  userConfiguration,
+  reserveId,
+  configuration,
+  isolationMode = false,
+}: {
+  balance: bigint
+  userConfiguration: bigint
+  reserveId: number
+  configuration?: bigint | undefined
+  isolationMode?: boolean | undefined
+}): { held: bigint; enabled: boolean } {
+  if (balance === 0n) return { held: 0n, enabled: configuration === undefined || aaveFirstSupplyEnablesCollateral(configuration, isolationMode) }
   const using = ((userConfiguration >> BigInt(2 * reserveId + 1)) & 1n) === 1n
   return using ? { held: balance, enabled: true } : { held: 0n, enabled: false }
 }
@@ -810,6 +876,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     }
     const v = r.sub.venue
     if (kind === "SupplyCollateral") {
+      if (r.state.collateralEnabled === false) actionFailed(index, "the venue refuses: Aave would not count the supply as collateral (CollateralNotEnabled)")
       spend(index, r.state.collateralToken, amount)
       r.collateral += amount
       if (r.held !== undefined) r.held += amount
@@ -857,6 +924,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     while ((actions[end] as (typeof actions)[number]).kind !== "EndCallback") end++
     // The venue updates the position, calls back (the inner actions run), then collects what it is owed; any failure
     // inside reverts the venue call: ActionFailed at the callback action.
+    if (!isRepay && r.state.collateralEnabled === false) actionFailed(i, "the venue refuses: Aave would not count the supply as collateral (CollateralNotEnabled)")
     try {
       let owed: bigint
       let token: Address

@@ -24,9 +24,10 @@ export {
   assertPolicyBounds,
 } from "./policy.js"
 export {
-  type ReadAaveCollateralHeldParameters,
-  readAaveCollateralHeld,
-} from "./aaveCollateralHeld.js"
+  type ReadAaveCollateralParameters,
+  readAaveCollateral,
+  readAaveIsolationMode,
+} from "./aaveCollateral.js"
 export {
   type ReadResult,
   readMany,

@@ -1,0 +1,110 @@
+import { type Address, type Chain, type Client, type Transport, erc20Abi, parseAbi } from "viem"
+import type { LeverageDeployment } from "../constants/deployments.js"
+import { aaveCollateralOf, aaveInIsolationMode, aaveOnlyCollateralId } from "../rules/planRules.js"
+import { readMany, resultOf } from "./multicall.js"
+
+/** What {@link readAaveCollateral} reads beyond the adapter interface. */
+const aaveReadAbi = parseAbi([
+  "function POOL() view returns (address)",
+  "struct UserConfigurationMap { uint256 data; }",
+  "function getUserConfiguration(address user) view returns (UserConfigurationMap)",
+  "struct ReserveConfigurationMap { uint256 data; }",
+  "struct ReserveData { ReserveConfigurationMap configuration; uint128 liquidityIndex; uint128 currentLiquidityRate; uint128 variableBorrowIndex; uint128 currentVariableBorrowRate; uint128 currentStableBorrowRate; uint40 lastUpdateTimestamp; uint16 id; address aTokenAddress; address stableDebtTokenAddress; address variableDebtTokenAddress; address interestRateStrategyAddress; uint128 accruedToTreasury; uint128 unbacked; uint128 isolationModeTotalDebt; }",
+  "function getReserveData(address asset) view returns (ReserveData)",
+  "function getReserveAddressById(uint16 id) view returns (address)",
+  "function getConfiguration(address asset) view returns (ReserveConfigurationMap)",
+])
+
+export type ReadAaveCollateralParameters = {
+  /** The deployment whose `adapters.aaveV3` names the pool (`POOL()`); `multicall3` when the chain has one. */
+  deployment: Pick<LeverageDeployment, "adapters" | "multicall3">
+  /** The account (the Safe). */
+  safe: Address
+  /** The collateral reserves (underlying token addresses), one per Aave sub-account. */
+  collaterals: readonly Address[]
+  /** Block to read at (the latest by default). */
+  blockNumber?: bigint | undefined
+}
+
+/**
+ * Whether an Aave v3 account is in isolation mode ({@link aaveInIsolationMode}), reading the configuration of its only
+ * collateral reserve (`getReserveAddressById`, `getConfiguration`) only when `configurationOf` does not know it: no
+ * request when the account uses none or several collaterals, or its only one is among the reserves already read.
+ *
+ * @param pool - The Aave v3 Pool.
+ * @param userConfiguration - `getUserConfiguration(account).data`.
+ * @param configurationOf - `ReserveConfigurationMap.data` of the reserves already read, by reserve id.
+ * @returns undefined when a read failed.
+ */
+export async function readAaveIsolationMode(
+  client: Client<Transport, Chain | undefined>,
+  { deployment, pool, userConfiguration, configurationOf, blockNumber }: {
+    deployment: Pick<LeverageDeployment, "multicall3">
+    pool: Address
+    userConfiguration: bigint
+    configurationOf: (id: number) => bigint | undefined
+    blockNumber?: bigint | undefined
+  },
+): Promise<boolean | undefined> {
+  const known = aaveInIsolationMode(userConfiguration, configurationOf)
+  if (known !== undefined) return known
+  const only = aaveOnlyCollateralId(userConfiguration) as number
+  const [address] = await readMany(client, deployment, [{ address: pool, abi: aaveReadAbi, functionName: "getReserveAddressById", args: [only] }], blockNumber)
+  const asset = resultOf<Address>(address)
+  if (asset === undefined) return undefined
+  const [configuration] = await readMany(client, deployment, [{ address: pool, abi: aaveReadAbi, functionName: "getConfiguration", args: [asset] }], blockNumber)
+  const data = resultOf<{ data: bigint }>(configuration)?.data
+  return data === undefined ? undefined : aaveInIsolationMode(userConfiguration, (id) => (id === only ? data : undefined))
+}
+
+/**
+ * The Safe's balance of each Aave v3 collateral reserve as Aave counts it (`RuleMarketState.collateralHeld`: its aToken
+ * balance while the reserve is enabled as its collateral, 0 when switched off), what a withdrawal of that reserve can
+ * take, and whether a supply to it counts as collateral (`RuleMarketState.collateralEnabled`: false when held but
+ * switched off, or a first supply Aave does not enable: LTV 0, a debt ceiling, the account in isolation mode);
+ * {@link aaveCollateralOf}. Reads the adapter's `POOL()`, the pool's `getUserConfiguration(safe)` and
+ * `getReserveData(asset)`, the aTokens' `balanceOf(safe)` (three batched rounds, two more for the only collateral of an
+ * account that uses one outside `collaterals`: {@link readAaveIsolationMode}), as the keeper's `readAaveLimits` does.
+ *
+ * @returns Per entry of `collaterals`, in order: `held` (base units) and `enabled`; `undefined` where a read failed,
+ * every entry without an Aave adapter in the deployment. No request for an empty list.
+ */
+export async function readAaveCollateral(
+  client: Client<Transport, Chain | undefined>,
+  { deployment, safe, collaterals, blockNumber }: ReadAaveCollateralParameters,
+): Promise<({ held: bigint; enabled: boolean } | undefined)[]> {
+  const adapter = deployment.adapters.aaveV3
+  if (adapter === undefined || collaterals.length === 0) return collaterals.map(() => undefined)
+  const [poolRead] = await readMany(client, deployment, [{ address: adapter, abi: aaveReadAbi, functionName: "POOL" }], blockNumber)
+  const pool = resultOf<Address>(poolRead)
+  if (pool === undefined) return collaterals.map(() => undefined)
+  const reads = await readMany(
+    client,
+    deployment,
+    [
+      { address: pool, abi: aaveReadAbi, functionName: "getUserConfiguration", args: [safe] },
+      ...collaterals.map((asset) => ({ address: pool, abi: aaveReadAbi, functionName: "getReserveData", args: [asset] }) as const),
+    ],
+    blockNumber,
+  )
+  const userConfiguration = resultOf<{ data: bigint }>(reads[0])?.data
+  const reserves = collaterals.map((_, k) => resultOf<{ id: number; aTokenAddress: Address; configuration: { data: bigint } }>(reads[1 + k]))
+  const owned = await readMany(
+    client,
+    deployment,
+    reserves.flatMap((r) => (r === undefined ? [] : [{ address: r.aTokenAddress, abi: erc20Abi, functionName: "balanceOf", args: [safe] } as const])),
+    blockNumber,
+  )
+  const isolationMode =
+    userConfiguration === undefined
+      ? undefined
+      : await readAaveIsolationMode(client, { deployment, pool, userConfiguration, blockNumber, configurationOf: (id) => reserves.find((r) => r !== undefined && Number(r.id) === id)?.configuration.data })
+  let n = 0
+  return reserves.map((r) => {
+    if (r === undefined) return undefined
+    const balance = resultOf<bigint>(owned[n++])
+    if (balance === undefined || userConfiguration === undefined) return undefined
+    // Isolation mode unknown (a read failed): a first supply is judged on the reserve's own configuration alone.
+    return aaveCollateralOf({ balance, userConfiguration, reserveId: Number(r.id), configuration: r.configuration.data, isolationMode: isolationMode ?? false })
+  })
+}
