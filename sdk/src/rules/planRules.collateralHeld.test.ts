@@ -1,6 +1,6 @@
 import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
-import { type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralValue } from "./planRules.js"
+import { type RuleMarketState, type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralValue } from "./planRules.js"
 
 // Issue 17 review: an Aave v3 sub-account's `collateral` is the account's threshold-weighted collateral across all its
 // reserves, but a withdrawal of the scope's collateral reserve takes at most the Safe's aToken balance of THAT reserve
@@ -22,10 +22,10 @@ const policy = (over: Partial<RulePolicy> = {}): RulePolicy => ({
   maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], ...over,
 })
 const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
-function sub(n: number, collateral: bigint, health: number, over: Partial<RulePolicy> = {}, held?: bigint): RuleSubAccount {
+function sub(n: number, collateral: bigint, health: number, over: Partial<RulePolicy> = {}, held?: bigint, extra: Partial<RuleMarketState> = {}): RuleSubAccount {
   const p = price(2400n)
   const debt = (collateralValue(collateral, p) * LLTV) / h(health)
-  const state = { loanToken: USDC, collateralToken: WETH, collateral, debt, price: p, lltv: LLTV, ...(held === undefined ? {} : { collateralHeld: held }) }
+  const state = { loanToken: USDC, collateralToken: WETH, collateral, debt, price: p, lltv: LLTV, ...(held === undefined ? {} : { collateralHeld: held }), ...extra }
   return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex, policy: policy(over), state, usage }
 }
 
@@ -88,5 +88,35 @@ describe("checkRebalanceRules: an Aave withdrawal is held to the Safe's balance 
     const r = judge(moved - 1n, { supplyFirst: supplied })
     expect(r.ok).toBe(false)
     if (!r.ok) expect([r.error.name, r.error.args[0]]).toEqual(["ActionFailed", 1n])
+  })
+})
+
+// Issue 17 (rev17e): a supply Aave would not count as collateral (held but switched off, or a first supply it does not
+// enable: LTV 0, a debt ceiling, an account in isolation mode; `collateralEnabled` false) is refused on chain
+// (CollateralNotEnabled); the rule book judged a zero balance as enabled. Here B (1.6, above its target) gives WETH to
+// the due A through a withdrawal and A's supply.
+describe("checkRebalanceRules: a supply Aave would not count as collateral (collateralEnabled false)", () => {
+  const rescue = (enabled: boolean | undefined) => {
+    const due = sub(1, 10n * E18, 1.1467, {}, undefined, enabled === undefined ? {} : { collateralEnabled: enabled })
+    const B = sub(2, 100n * E18, 1.6, { boostAllowed: true })
+    return checkRebalanceRules({
+      plan: { subAccounts: [due.id, B.id], actions: [{ kind: "WithdrawCollateral", subAccount: 1, amount: moved }, { kind: "SupplyCollateral", subAccount: 0, amount: moved }] },
+      subAccounts: [due, B],
+      pools: [],
+      balances: {},
+      swapAdapter: "0x0000000000000000000000000000000000000000",
+      timestamp: 1_700_000_000n,
+      gasUsed: 300_000n,
+    })
+  }
+  test("enabled, or not read (Morpho): the rescue is accepted", () => {
+    for (const enabled of [true, undefined]) expect(rescue(enabled).ok).toBe(true)
+  })
+  test("not enabled: ActionFailed at the supply, naming CollateralNotEnabled", () => {
+    const r = rescue(false)
+    expect(r.ok).toBe(false)
+    if (r.ok) return
+    expect([r.error.name, r.error.args[0]]).toEqual(["ActionFailed", 1n])
+    expect(r.error.detail).toMatch(/CollateralNotEnabled/)
   })
 })
