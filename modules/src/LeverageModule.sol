@@ -372,8 +372,8 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         emit PolicySet(safe, id, adapter, policy.market);
     }
 
-    /// @dev 1 <= minHealth, a real gap from each band edge to the target, and minHealth at least the venue's
-    /// liquidation incentive factor.
+    /// @dev 1 <= minHealth, a real gap from each band edge to the target, minHealth at least the venue's liquidation
+    /// incentive factor, and (boosts allowed) the target at least the venue's `minBorrowHealth`.
     function _checkBand(address adapter, Policy calldata policy) internal view {
         uint256 minHealth = policy.minHealth;
         uint256 target = policy.targetHealth;
@@ -384,6 +384,12 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         ) revert InvalidHealthBand(minHealth, target, maxHealth);
         uint256 incentive = IVenueAdapter(adapter).liquidationIncentiveFactor(policy.market);
         if (minHealth < incentive) revert MinHealthBelowLiquidationIncentive(minHealth, incentive);
+        // A boost can only aim where the venue lends (Aave: health LT / LTV at the most); without boosts no action may
+        // lower health, so the target is then reached by repaying only.
+        if (policy.boostAllowed) {
+            uint256 reach = IVenueAdapter(adapter).minBorrowHealth(policy.market);
+            if (target < reach) revert TargetHealthBelowBorrowReach(target, reach);
+        }
     }
 
     function _checkPools(address safe, address adapter, bytes32 market, address[] calldata pools) internal view {

@@ -179,6 +179,19 @@ contract AaveV3Adapter is IAaveV3Adapter {
         return bonus * BPS_TO_WAD;
     }
 
+    /// @inheritdoc IVenueAdapter
+    /// @dev The collateral reserve's liquidation threshold over its LTV, WAD rounded up, as Aave v3.0.2 weighs them
+    /// (GenericLogic.calculateUserAccountData): the market's e-mode category's threshold, and its LTV while the reserve's
+    /// own LTV is non-zero, when the collateral is in the category; `type(uint256).max` at LTV 0 (Aave lends nothing
+    /// against it). Governance can lower the LTV later: the keeper also bounds a borrow by `availableBorrowsBase`.
+    function minBorrowHealth(bytes32 market) external view returns (uint256) {
+        Market memory m = _load(market);
+        uint256 ltv = m.collateralConfig.getLtv();
+        if (ltv != 0 && _inEMode(m, m.collateralConfig)) ltv = _POOL.getEModeCategoryData(m.eMode).ltv;
+        if (ltv == 0) return type(uint256).max;
+        return Math.mulDiv(_collateralThreshold(m), 1e18, ltv, Math.Rounding.Ceil);
+    }
+
     /* ACTIONS */
 
     /// @inheritdoc IVenueAdapter

@@ -86,6 +86,12 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
+    /// @dev Morpho Blue lends up to LLTV (`_isHealthy`): a borrow reaches health 1.
+    function minBorrowHealth(bytes32) external pure returns (uint256) {
+        return WAD;
+    }
+
+    /// @inheritdoc IVenueAdapter
     /// @dev Gas (issue 15): the position read back after a plan's actions is one `extSloads` call (borrow shares and
     /// collateral, the market's borrow totals and lastUpdate). Any Morpho call that touched the market in this block
     /// accrued its interest, so with lastUpdate == now the stored totals are exact (as `expectedMarketBalances`, which

@@ -111,6 +111,10 @@ contract RedirectingAdapter is IVenueAdapter {
         return INNER.maxRepayable(market, account);
     }
 
+    function minBorrowHealth(bytes32 market) external view returns (uint256) {
+        return INNER.minBorrowHealth(market);
+    }
+
     function position(bytes32 market, address account) external view returns (uint256, uint256) {
         return INNER.position(market, account);
     }

@@ -2404,6 +2404,22 @@ export const leverageModuleAbi = [
   },
   {
     "type": "error",
+    "name": "TargetHealthBelowBorrowReach",
+    "inputs": [
+      {
+        "name": "targetHealth",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "minBorrowHealth",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ]
+  },
+  {
+    "type": "error",
     "name": "TooManyPools",
     "inputs": [
       {

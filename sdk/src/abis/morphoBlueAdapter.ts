@@ -343,6 +343,25 @@ export const morphoBlueAdapterAbi = [
   },
   {
     "type": "function",
+    "name": "minBorrowHealth",
+    "inputs": [
+      {
+        "name": "",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ],
+    "stateMutability": "pure"
+  },
+  {
+    "type": "function",
     "name": "position",
     "inputs": [
       {

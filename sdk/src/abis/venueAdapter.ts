@@ -319,6 +319,25 @@ export const venueAdapterAbi = [
   },
   {
     "type": "function",
+    "name": "minBorrowHealth",
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
     "name": "position",
     "inputs": [
       {
