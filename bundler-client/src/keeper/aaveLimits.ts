@@ -1,4 +1,4 @@
-import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, parseAbi } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, parseAbi, zeroAddress } from "viem"
 import type { SubAccountState as ChainSubAccount } from "@levpilot/sdk/actions"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
 import { aaveCollateralOf, aaveFirstSupplyEnablesCollateral } from "@levpilot/sdk/rules"
@@ -109,6 +109,45 @@ export function aaveReserveLimits(r: AaveReserveRead): AaveReserveLimits {
 /** Whether Aave enables a first supply of a reserve as collateral: the SDK rule book's own reading (@levpilot/sdk/rules). */
 export { aaveFirstSupplyEnablesCollateral }
 
+/** One account's `getUserAccountData` (Aave v3.0.2, base currency units of the pool's oracle, 8 decimals in USD pools). */
+export type AaveAccountRead = {
+  /** The account's debt across reserves (base currency). */
+  totalDebtBase: bigint
+  /** `totalCollateralBase x avgLtv - totalDebtBase` (percentMul, half up), 0 when below: what Aave still lends (base currency). */
+  availableBorrowsBase: bigint
+}
+
+/**
+ * What Aave v3.0.2 still lends the account against its LTV, in base units of the debt asset, rounded down: its
+ * `availableBorrowsBase` less what the including block may take back, converted at Aave's own price of the debt asset
+ * (`IPriceOracleGetter.getAssetPrice`, base currency per whole token; the e-mode category's price source for an account
+ * in a category the asset belongs to). Aave refuses a borrow above it (`ValidationLogic.validateBorrow`:
+ * COLLATERAL_CANNOT_COVER_NEW_BORROW, "36") whatever the health factor, since the LTV is below the liquidation threshold
+ * (WBTC 73% / 78%: no borrow reaches a health below 1.0685). Kept back: the debt's accrual to inclusion,
+ * {@link AAVE_CAP_ACCRUAL_MARGIN_BPS} of `totalDebtBase` rounded up, and one base unit for the half-up `percentMul` of
+ * the collateral and the `percentDiv` in validateBorrow. 0 when the price is 0 or nothing is left.
+ *
+ * @param account - The account's {@link AaveAccountRead}.
+ * @param debtPrice - Aave's price of one whole debt token (base currency units).
+ * @param debtDecimals - The debt asset's decimals.
+ * @returns Debt-asset base units a borrow can take now.
+ */
+export function aaveLtvBorrowable(account: AaveAccountRead, debtPrice: bigint, debtDecimals: number): bigint {
+  if (debtPrice <= 0n) return 0n
+  const keep = (account.totalDebtBase * AAVE_CAP_ACCRUAL_MARGIN_BPS + 9_999n) / 10_000n + 1n
+  if (account.availableBorrowsBase <= keep) return 0n
+  // floor(room x unit / price): Aave values the borrow at floor(price x amount / unit), never above the room.
+  return ((account.availableBorrowsBase - keep) * 10n ** BigInt(debtDecimals)) / debtPrice
+}
+
+/**
+ * The most a borrow on an Aave sub-account can take: its debt reserve's `borrowable` (liquidity, borrow cap, frozen)
+ * and, when read, the account's LTV room (`ltvBorrowable`, {@link aaveLtvBorrowable}). Base units of the debt asset.
+ */
+export function aaveBorrowableOf(l: AaveSubAccountLimits): bigint {
+  return l.ltvBorrowable !== undefined && l.ltvBorrowable < l.debt.borrowable ? l.ltvBorrowable : l.debt.borrowable
+}
+
 const adapterAbi = parseAbi([
   "function POOL() view returns (address)",
   "function marketParams(bytes32 market) view returns (address collateral, address debt, uint8 eModeCategory)",
@@ -122,7 +161,13 @@ const poolAbi = parseAbi([
   "function FLASHLOAN_PREMIUM_TOTAL() view returns (uint128)",
   "struct UserConfigurationMap { uint256 data; }",
   "function getUserConfiguration(address user) view returns (UserConfigurationMap)",
+  "function getUserAccountData(address user) view returns (uint256 totalCollateralBase, uint256 totalDebtBase, uint256 availableBorrowsBase, uint256 currentLiquidationThreshold, uint256 ltv, uint256 healthFactor)",
+  "function ADDRESSES_PROVIDER() view returns (address)",
+  "struct EModeCategory { uint16 ltv; uint16 liquidationThreshold; uint16 liquidationBonus; address priceSource; string label; }",
+  "function getEModeCategoryData(uint8 id) view returns (EModeCategory)",
 ])
+const providerAbi = parseAbi(["function getPriceOracle() view returns (address)"])
+const oracleAbi = parseAbi(["function getAssetPrice(address asset) view returns (uint256)"])
 const debtTokenAbi = parseAbi([
   "function scaledTotalSupply() view returns (uint256)",
   "function getSupplyData() view returns (uint256, uint256, uint256, uint40)",
@@ -130,6 +175,8 @@ const debtTokenAbi = parseAbi([
 type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; variableBorrowIndex: bigint; id: number; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint }
 
 const poolOf = new Map<string, Address>()
+/** The pool's addresses provider (immutable in Aave v3's Pool), by pool address. */
+const providerOf = new Map<string, Address>()
 
 /**
  * Per Aave sub-account (lower-case id): its debt reserve's and its collateral reserve's limits, and `repayableDebt`,
@@ -157,6 +204,16 @@ export type AaveSubAccountLimits = {
    * undefined when the read failed (then nothing bounds it but `collateral`).
    */
   collateralHeld?: bigint | undefined
+  /**
+   * What Aave still lends the account against its LTV, base units of the debt asset ({@link aaveLtvBorrowable}: the
+   * Safe's `availableBorrowsBase` at Aave's price of the debt asset, rounded down, less the accrual margin); undefined
+   * when a read failed (then only `debt.borrowable` bounds a borrow). A boost or donor borrow above it is refused by
+   * Aave ("36") even where the health factor stays in the band: {@link aaveBorrowableOf} bounds the solver's and the
+   * send clamp's `borrowable` by it, so a boost lands at the reachable health (LT / LTV) or is skipped.
+   */
+  ltvBorrowable?: bigint | undefined
+  /** True when `ltvBorrowable` is below the debt reserve's `borrowable`: the LTV, not the market, bounds a borrow. */
+  ltvBound?: boolean | undefined
 }
 
 /**
@@ -172,7 +229,9 @@ export { aaveCollateralOf }
  * liquidation incentive (`liquidationIncentiveFactor(market)`), the pool's flash premium (`FLASHLOAN_PREMIUM_TOTAL`) and
  * the Safe's user configuration (`getUserConfiguration`), each reserve's `getReserveData`, the aToken's underlying
  * balance, its supply and the Safe's balance of it (`collateralHeld`), the debt tokens' supply and the debt at the
- * reserve's last update (variable `scaledTotalSupply`, stable `getSupplyData` principal); four batched rounds.
+ * reserve's last update (variable `scaledTotalSupply`, stable `getSupplyData` principal), the Safe's
+ * `getUserAccountData` and Aave's price of each debt asset (`ltvBorrowable`); five batched rounds (six the first time, for
+ * the pool's addresses provider).
  * Sub-accounts on other venues, or whose reserve reads fail, are left out (no limit known).
  *
  * @returns Limits by lower-case sub-account id; `{}` without an Aave sub-account (no RPC request).
@@ -194,6 +253,12 @@ export async function readAaveLimits(
     poolOf.set(adapter, pool)
   }
   const pool = poolOf.get(adapter) as Address
+  if (!providerOf.has(pool)) {
+    const [r] = await readMany(client, deployment, [{ address: pool, abi: poolAbi, functionName: "ADDRESSES_PROVIDER" } as const])
+    const provider = resultOf<Address>(r)
+    if (provider) providerOf.set(pool, provider)
+  }
+  const provider = providerOf.get(pool)
   const params = await readMany(
     client,
     deployment,
@@ -205,13 +270,23 @@ export async function readAaveLimits(
   )
   // The premium is read from the pool at every snapshot (the pool admin can change it), never assumed; the Safe's user
   // configuration (which reserves it uses as collateral) with it.
-  const [premiumRead, userConfigRead] = await readMany(client, deployment, [
+  const pairs = subs.map((_, i) => resultOf<readonly [Address, Address, number]>(params[3 * i]))
+  // With them, the Safe's account data (its LTV room, `availableBorrowsBase`), the pool's oracle and each market's e-mode
+  // category (its price source), for the debt asset's price at which Aave values a borrow.
+  const categories = [...new Set(pairs.flatMap((p) => (p && p[2] !== 0 ? [p[2]] : [])))]
+  const [premiumRead, userConfigRead, accountRead, oracleRead, ...categoryReads] = await readMany(client, deployment, [
     { address: pool, abi: poolAbi, functionName: "FLASHLOAN_PREMIUM_TOTAL" } as const,
     { address: pool, abi: poolAbi, functionName: "getUserConfiguration", args: [safe] } as const,
+    { address: pool, abi: poolAbi, functionName: "getUserAccountData", args: [safe] } as const,
+    { address: provider ?? pool, abi: providerAbi, functionName: "getPriceOracle" } as const,
+    ...categories.map((c) => ({ address: pool, abi: poolAbi, functionName: "getEModeCategoryData", args: [c] }) as const),
   ])
   const flashPremiumBps = resultOf<bigint>(premiumRead)
   const userConfiguration = resultOf<{ data: bigint }>(userConfigRead)?.data
-  const pairs = subs.map((_, i) => resultOf<readonly [Address, Address, number]>(params[3 * i]))
+  const accountData = resultOf<readonly [bigint, bigint, bigint, bigint, bigint, bigint]>(accountRead)
+  const account: AaveAccountRead | undefined = accountData && { totalDebtBase: accountData[1], availableBorrowsBase: accountData[2] }
+  const oracle = provider === undefined ? undefined : resultOf<Address>(oracleRead)
+  const priceSources = new Map(categories.map((c, i) => [c, resultOf<{ priceSource: Address }>(categoryReads[i])?.priceSource]))
   const repayable = subs.map((_, i) => resultOf<bigint>(params[3 * i + 1]))
   const incentives = subs.map((_, i) => resultOf<bigint>(params[3 * i + 2]))
   const assets = [...new Set(pairs.flatMap((p) => (p ? [p[0].toLowerCase(), p[1].toLowerCase()] : [])))] as Address[]
@@ -241,6 +316,19 @@ export async function readAaveLimits(
     userConfiguration === undefined
       ? undefined
       : await readAaveIsolationMode(client, { deployment, pool, userConfiguration, configurationOf: (id) => reserves.find((r) => r !== undefined && Number(r.id) === id)?.configuration.data })
+  // Aave's price of each sub-account's debt asset as validateBorrow reads it: the e-mode category's price source when the
+  // market pins a category with one and the debt reserve is in it (ReserveConfiguration bits 168-175), else the asset's.
+  const priceAssets = subs.map((_, i) => {
+    const p = pairs[i]
+    if (!p) return undefined
+    const r = reserves[assets.findIndex((a) => a === p[1].toLowerCase())]
+    const source = p[2] === 0 ? undefined : priceSources.get(p[2])
+    return r && source !== undefined && source !== zeroAddress && bits(r.configuration.data, 168, 8) === BigInt(p[2]) ? source : p[1]
+  })
+  const prices =
+    oracle === undefined || account === undefined
+      ? []
+      : await readMany(client, deployment, priceAssets.map((a) => ({ address: oracle, abi: oracleAbi, functionName: "getAssetPrice", args: [a ?? zeroAddress] }) as const))
   const limits = new Map<string, AaveReserveLimits>()
   const held = new Map<string, { held: bigint; enabled: boolean }>()
   let k = 0
@@ -267,7 +355,21 @@ export async function readAaveLimits(
     // or a first supply Aave does not enable: LTV 0, a debt ceiling, the Safe in isolation mode): the adapter refuses to
     // supply it and to withdraw a switched-off balance (CollateralNotEnabled), so the solver gets no room for either.
     if (collateral && own && !own.enabled) collateral = { ...collateral, suppliable: 0n, withdrawable: 0n }
-    if (collateral && debt) out[s.subAccount.toLowerCase()] = { debt, collateral, repayableDebt: repayable[i], liquidationIncentiveFactor: incentives[i], flashPremiumBps, collateralHeld: own?.held }
+    // The account's LTV room in the debt asset (Aave refuses a borrow above it, "36"); unknown when a read failed.
+    const price = priceAssets[i] === undefined ? undefined : resultOf<bigint>(prices[i])
+    const debtConfig = p && reserves[assets.indexOf(p[1].toLowerCase() as Address)]?.configuration.data
+    const ltvBorrowable = account !== undefined && price !== undefined && debtConfig !== undefined ? aaveLtvBorrowable(account, price, Number(bits(debtConfig, 48, 8))) : undefined
+    if (collateral && debt)
+      out[s.subAccount.toLowerCase()] = {
+        debt,
+        collateral,
+        repayableDebt: repayable[i],
+        liquidationIncentiveFactor: incentives[i],
+        flashPremiumBps,
+        collateralHeld: own?.held,
+        ltvBorrowable,
+        ltvBound: ltvBorrowable !== undefined && ltvBorrowable < debt.borrowable,
+      }
   })
   return out
 }

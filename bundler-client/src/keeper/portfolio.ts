@@ -13,7 +13,7 @@ import { swapBuySpan } from "../solver/swapBoost.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import { SwapRouteError } from "../swap/errors.js"
 import type { KeeperRiskSettings } from "./config.js"
-import { type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
+import { type AaveSubAccountLimits, aaveBorrowableOf, readAaveLimits } from "./aaveLimits.js"
 import { AAVE_DEFAULT_CLOSE_FACTOR } from "../solver/liquidation.js"
 
 const WAD = 1e18
@@ -161,7 +161,8 @@ export async function readPortfolio(
     degraded.push({ read: "aave-limits", message: messageOf(error) })
     return {} as Record<string, AaveSubAccountLimits>
   })
-  for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
+  // An Aave borrow is bounded by the reserve (liquidity, cap) and by the account's LTV room (Aave refuses above it, "36").
+  for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = aaveBorrowableOf(l)
   const now = Number(block.timestamp)
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()]))
   const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable, aaveLimits)
@@ -504,7 +505,8 @@ export function portfolioOf(
   const { risk, costs } = parameters
   const aaveLimits = parameters.aaveLimits ?? {}
   const borrowable: Record<string, bigint> = { ...parameters.borrowable }
-  for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
+  // An Aave borrow is bounded by the reserve (liquidity, cap) and by the account's LTV room (Aave refuses above it, "36").
+  for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = aaveBorrowableOf(l)
   const chain = state.subAccounts
   const decimals: Record<string, number> = {}
   const idle: Record<string, number> = {}
@@ -572,6 +574,8 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
             // A liquidation's cost by Aave's terms (the reserve's bonus, the 50 % close factor), not Morpho's formula.
             ...(aave.liquidationIncentiveFactor !== undefined ? { liquidationIncentive: Number(aave.liquidationIncentiveFactor) / WAD } : {}),
             liquidationCloseFactor: AAVE_DEFAULT_CLOSE_FACTOR,
+            // `borrowable` is the account's LTV room, not the reserve's liquidity: the reason a capped boost names.
+            ...(aave.ltvBound ? { borrowableByLtv: true } : {}),
             // The flash-loan router's premium on a callback block (swap deleverage, flash-looped boost).
             ...(aave.flashPremiumBps !== undefined ? { flashPremiumBps: Number(aave.flashPremiumBps) } : {}),
             // What the router can flash of each reserve now (free liquidity; 0 paused, inactive, flash loans off).

@@ -138,6 +138,10 @@ export const ORACLE_REFUSAL_ALERT_BLOCKS = 3n
 const RESCUE_INFEASIBLE_HELP =
   "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it."
 
+/** Help text of the gauge `levpilot_boost_ltv_bound`. */
+const BOOST_LTV_BOUND_HELP =
+  "1 while a sub-account is above its band and its boost is skipped because the venue's LTV room (Aave availableBorrowsBase) allows no landing inside the band; nothing is sent for it."
+
 /** Help text of the gauge `levpilot_subaccount_unreadable`. */
 const UNREADABLE_HELP =
   "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds, or refused by the chain's simulation at send)."
@@ -301,6 +305,7 @@ export class SafeStep {
     const safe = rt.config.address
     const previous = rt.noRescue ?? new Map<string, { binding: string; label: string; venue: string }>()
     const now = new Map<string, { binding: string; label: string; venue: string }>()
+    const ltvBoundNow = new Map<string, { label: string; venue: string }>()
     for (const s of snapshot.chain) {
       const id = s.subAccount.toLowerCase()
       const venue = venues.get(id) ?? "unknown"
@@ -308,6 +313,12 @@ export class SafeStep {
       const planned = results.some((r) => r.plan?.subAccounts.some((x) => x.toLowerCase() === id))
       const infeasible = s.band === "below" && !planned && outcome !== undefined && /no valid plan/.test(outcome.reason)
       metrics.set("levpilot_rescue_infeasible", RESCUE_INFEASIBLE_HELP, { safe, sub_account: s.subAccount, venue }, infeasible ? 1 : 0)
+      // A boost Aave would refuse above the account's LTV ("36") is skipped, not sent and refused every block: say so.
+      const ltvBound = s.band === "above" && !planned && outcome !== undefined && /LTV room/.test(outcome.reason)
+      metrics.set("levpilot_boost_ltv_bound", BOOST_LTV_BOUND_HELP, { safe, sub_account: s.subAccount, venue }, ltvBound ? 1 : 0)
+      if (ltvBound && outcome !== undefined && !rt.ltvBound?.has(id))
+        logger.info({ safe, block: Number(block), subAccount: s.subAccount, venue, reason: outcome.reason }, `boost skipped for ${s.subAccount} (${venue}): the venue's LTV room allows no landing in the band`)
+      if (ltvBound) ltvBoundNow.set(id, { label: s.subAccount, venue })
       if (!infeasible || outcome === undefined) continue
       const binding = rescueBindingOf(outcome.reason)
       now.set(id, { binding, label: s.subAccount, venue })
@@ -320,7 +331,10 @@ export class SafeStep {
     const listed = new Set(snapshot.chain.map((s) => s.subAccount.toLowerCase()))
     for (const [id, { label, venue }] of previous)
       if (!listed.has(id)) metrics.set("levpilot_rescue_infeasible", RESCUE_INFEASIBLE_HELP, { safe, sub_account: label, venue }, 0)
+    for (const [id, { label, venue }] of rt.ltvBound ?? [])
+      if (!listed.has(id)) metrics.set("levpilot_boost_ltv_bound", BOOST_LTV_BOUND_HELP, { safe, sub_account: label, venue }, 0)
     rt.noRescue = now
+    rt.ltvBound = ltvBoundNow
   }
 
   /**

@@ -325,7 +325,10 @@ export function boost(w: WorkingPortfolio, a: Account): void {
   const reachedHealth = ((w.collateral[i] as number) * s.price * s.lltv) / ((w.debt[i] as number) + Math.max(0, borrow))
   if (!worth(borrow, s.loanDecimals) || reachedHealth > a.hi) {
     w.restore(snap)
-    w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but caps${w.borrowLeft(i) < want ? " and the market's free liquidity" : ""} allow only health ${fmt(reachedHealth)}; no valid plan`
+    // Aave's LTV room (availableBorrowsBase) binds: no borrow reaches a health below LT / LTV, so a boost past it is
+    // refused by Aave ("36"); the boost is skipped with this reason rather than re-planned and refused every block.
+    const market = s.borrowableByLtv ? " and the venue's LTV room (Aave availableBorrowsBase)" : " and the market's free liquidity"
+    w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but caps${w.borrowLeft(i) < want ? market : ""} allow only health ${fmt(reachedHealth)}; no valid plan`
     return
   }
   // The module refuses a borrow left idle (IdleInflow): without a swap (planSwapBoost), a boost borrows only what the

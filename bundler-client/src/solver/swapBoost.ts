@@ -104,7 +104,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   const limit = Math.min(bySlippage, byCaps, byLiquidity, byFlash, bySupplyCap)
   const capped = b > limit
   if (capped) b = limit
-  if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : limit === byFlash ? "no flash left under the reserve's flash liquidity" : limit === bySupplyCap ? "no supply left under the venue's supply-cap room" : "no borrow left under the caps or the market's liquidity" }
+  if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : limit === byFlash ? "no flash left under the reserve's flash liquidity" : limit === bySupplyCap ? "no supply left under the venue's supply-cap room" : `no borrow left under the caps or ${s.borrowableByLtv ? "the venue's LTV room (Aave availableBorrowsBase)" : "the market's liquidity"}` }
   const landing = (x: number) => {
     const sh = curveShortfallBps(curve, x) / 10_000
     const got = (x / P) * (1 - sh)
@@ -134,7 +134,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
     // maxSizeWithinSlippage stops at the curve's largest quote when every quote is within the bound: no size beyond it is trusted.
     const last = curve.points[curve.points.length - 1]
     const byCurve = last !== undefined && bySlippage === last.amountIn && last.shortfallBps <= usable
-    const cap = limit === bySlippage ? (byCurve ? "the buying curve's largest quote" : "maxSlippageBps") : limit === byCaps ? "the amount caps" : limit === byFlash ? "the reserve's flash liquidity" : limit === bySupplyCap ? "the venue's supply-cap room" : "the market's liquidity"
+    const cap = limit === bySlippage ? (byCurve ? "the buying curve's largest quote" : "maxSlippageBps") : limit === byCaps ? "the amount caps" : limit === byFlash ? "the reserve's flash liquidity" : limit === bySupplyCap ? "the venue's supply-cap room" : s.borrowableByLtv ? "the venue's LTV room (Aave availableBorrowsBase)" : "the market's liquidity"
     return { reason: `a swap boost ${capped ? `capped by ${cap} ` : ""}reaches health ${healthAfter.toFixed(3)}, outside [${low.toFixed(3)}, ${high.toFixed(3)}]` }
   }
   // The swap's shortfall plus, flash-looped on Aave, the premium on the supply (collateral units at the oracle price).

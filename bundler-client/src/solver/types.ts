@@ -55,6 +55,12 @@ export type SubAccountState = {
    */
   borrowable?: number | undefined
   /**
+   * True when `borrowable` is the venue's LTV room rather than the market's liquidity (Aave v3: the account's
+   * `availableBorrowsBase` in the loan token; Aave refuses a borrow above it, "36", whatever the health factor). Only
+   * names the binding limit in a skipped boost's reason.
+   */
+  borrowableByLtv?: boolean | undefined
+  /**
    * The most a repayment clears, loan-token units, when less than `debt` (the adapter's `maxRepayable`; Aave v3: the
    * debt reserve's variable debt, while `debt` is the account's debt across reserves); undefined: `debt`.
    */

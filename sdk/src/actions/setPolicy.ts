@@ -10,6 +10,7 @@ import {
   InvalidPoolError,
   MinHealthBelowLiquidationIncentiveError,
   PoolAssetMismatchError,
+  TargetHealthBelowBorrowReachError,
   UnknownMarketError,
   VenueAccountTakenError,
 } from "../errors/policy.js"
@@ -22,6 +23,7 @@ import type {
   InvalidPolicyParameterErrorType,
   InvalidPoolErrorType,
   PoolAssetMismatchErrorType,
+  TargetHealthBelowBorrowReachErrorType,
   TooManyPoolsErrorType,
   UnknownMarketErrorType,
   VenueAccountTakenErrorType,
@@ -60,6 +62,7 @@ export type SetPolicyErrorType =
   | DuplicatePoolErrorType
   | PoolAssetMismatchErrorType
   | MinHealthBelowLiquidationIncentiveErrorType
+  | TargetHealthBelowBorrowReachErrorType
   | MissingPriceFeedErrorType
   | VenueAccountTakenErrorType
   | Error
@@ -67,8 +70,9 @@ export type SetPolicyErrorType =
 /**
  * Sets (or replaces) the policy of one sub-account of the Safe. Before sending, it runs every check of the module's
  * `setPolicy`: the band, bounds and pools locally, then in one multicall that the adapter is the module's, the market
- * exists, minHealth is at least the venue's liquidation incentive factor and each pool's asset is the market's loan or
- * collateral token; then that no other policy of the Safe covers the same venue account (`IVenueAdapter.accountKey`:
+ * exists, minHealth is at least the venue's liquidation incentive factor, a policy allowing boosts has its targetHealth
+ * at least the venue's `minBorrowHealth` (the lowest health a borrow reaches: Aave's liquidation threshold / LTV) and
+ * each pool's asset is the market's loan or collateral token; then that no other policy of the Safe covers the same venue account (`IVenueAdapter.accountKey`:
  * every market id of one Aave pool is one account). It also requires a second price feed unless
  * `policy.allowNoPriceFeed` is set.
  *
@@ -90,10 +94,11 @@ export async function setPolicy<account extends SmartAccount | undefined, accoun
   const policy = toPolicy(parameters.policy, deployment)
   assertPolicyBounds(policy, { safe, module: deployment.leverageModule, allowNoPriceFeed: parameters.policy.allowNoPriceFeed })
 
-  const [isAdapter, isMarket, incentive, tokens, accountKey, subAccounts, ...assets] = await readMany(reader, deployment, [
+  const [isAdapter, isMarket, incentive, borrowReach, tokens, accountKey, subAccounts, ...assets] = await readMany(reader, deployment, [
     { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "isAdapter", args: [policy.adapter] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "isMarket", args: [policy.market] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "liquidationIncentiveFactor", args: [policy.market] },
+    { address: policy.adapter, abi: venueAdapterAbi, functionName: "minBorrowHealth", args: [policy.market] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "marketTokens", args: [policy.market] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "accountKey", args: [policy.market] },
     { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "getSubAccounts", args: [safe] },
@@ -104,6 +109,10 @@ export async function setPolicy<account extends SmartAccount | undefined, accoun
   const liquidationIncentiveFactor = resultOf<bigint>(incentive)
   if (liquidationIncentiveFactor !== undefined && policy.minHealth < liquidationIncentiveFactor)
     throw new MinHealthBelowLiquidationIncentiveError({ minHealth: policy.minHealth, liquidationIncentiveFactor })
+  // The module's check: a boost can only aim where the venue lends (Aave refuses a borrow above LTV, "36").
+  const minBorrowHealth = policy.boostAllowed ? resultOf<bigint>(borrowReach) : undefined
+  if (minBorrowHealth !== undefined && policy.targetHealth < minBorrowHealth)
+    throw new TargetHealthBelowBorrowReachError({ targetHealth: policy.targetHealth, minBorrowHealth })
   const marketTokens = resultOf<readonly [Address, Address]>(tokens)
   if (marketTokens) {
     const [loanToken, collateralToken] = marketTokens

@@ -61,6 +61,7 @@ import {
   InvalidPoolError,
   InvalidSponsorError,
   MinHealthBelowLiquidationIncentiveError,
+  TargetHealthBelowBorrowReachError,
   NotCalledBySafeError,
   PoolAssetMismatchError,
   TooManyPoolsError,
@@ -218,6 +219,8 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new OracleAnswerOutOfBoundsError({ subAccount: a(args, 0), answer: a(args, 1), minAnswer: a(args, 2), maxAnswer: a(args, 3), cause })
     case "MinHealthBelowLiquidationIncentive":
       return new MinHealthBelowLiquidationIncentiveError({ minHealth: a(args, 0), liquidationIncentiveFactor: a(args, 1), cause })
+    case "TargetHealthBelowBorrowReach":
+      return new TargetHealthBelowBorrowReachError({ targetHealth: a(args, 0), minBorrowHealth: a(args, 1), cause })
     case "InvalidSponsor":
       return new InvalidSponsorError({ paymaster: a(args, 0), cause })
     case "KeeperNonceKeyInvalid":

@@ -172,6 +172,8 @@ export {
   NotCalledBySafeError,
   type MinHealthBelowLiquidationIncentiveErrorType,
   MinHealthBelowLiquidationIncentiveError,
+  type TargetHealthBelowBorrowReachErrorType,
+  TargetHealthBelowBorrowReachError,
   type MissingPriceFeedErrorType,
   MissingPriceFeedError,
   type InvalidSponsorErrorType,

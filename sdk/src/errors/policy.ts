@@ -185,6 +185,32 @@ export class MinHealthBelowLiquidationIncentiveError extends BaseError {
   }
 }
 
+export type TargetHealthBelowBorrowReachErrorType = TargetHealthBelowBorrowReachError & {
+  name: "TargetHealthBelowBorrowReachError"
+}
+/**
+ * A policy that allows boosts has a targetHealth below the lowest health a borrow can reach on its market (module error
+ * `TargetHealthBelowBorrowReach`; the adapter's `minBorrowHealth`, WAD: Aave v3's liquidation threshold / LTV of the
+ * collateral reserve, its e-mode category's when in it, max at LTV 0; Morpho Blue: 1).
+ */
+export class TargetHealthBelowBorrowReachError extends BaseError {
+  targetHealth: bigint
+  minBorrowHealth: bigint
+  constructor({ targetHealth, minBorrowHealth, cause }: { targetHealth: bigint; minBorrowHealth: bigint } & Cause) {
+    const reach = minBorrowHealth === 2n ** 256n - 1n ? "unbounded (the venue lends nothing against this collateral: LTV 0)" : formatWad(minBorrowHealth)
+    super(`targetHealth ${formatWad(targetHealth)} is below the lowest health a borrow can reach on the market, ${reach}.`, {
+      cause,
+      metaMessages: [
+        "Aave v3 refuses a borrow above the account's LTV (COLLATERAL_CANNOT_COVER_NEW_BORROW, \"36\"), so a boost to this target would be refused every time.",
+        "Raise targetHealth to at least the market's liquidation threshold / LTV (e.g. 78% / 73% = 1.0685 for WBTC), or set boostAllowed false.",
+      ],
+      name: "TargetHealthBelowBorrowReachError",
+    })
+    this.targetHealth = targetHealth
+    this.minBorrowHealth = minBorrowHealth
+  }
+}
+
 export type MissingPriceFeedErrorType = MissingPriceFeedError & { name: "MissingPriceFeedError" }
 /** The policy has no second price feed and the caller did not opt out (`allowNoPriceFeed: true`). SDK check. */
 export class MissingPriceFeedError extends BaseError {
