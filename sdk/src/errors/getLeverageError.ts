@@ -362,7 +362,7 @@ const leverageErrorNames = new Set([
   "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
   "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "IdleInflowError", "PoolRoundTripError", "SaleExceedsRepaymentError", "PurchaseExceedsSupplyError",
   "HealthOutsideLandingZoneError", "HealthCrossedTargetError", "NotDueMoveExceedsDistanceError", "NotDueGrowthError", "OracleAnswerOutOfBoundsError",
-  "MinHealthBelowLiquidationIncentiveError", "MissingPriceFeedError", "InvalidSponsorError", "KeeperNonceKeyInvalidError",
+  "MinHealthBelowLiquidationIncentiveError", "TargetHealthBelowBorrowReachError", "MissingPriceFeedError", "InvalidSponsorError", "KeeperNonceKeyInvalidError",
   "ValidityWindowSpansEpochsError", "SelfPayEpochPassedError",
   "PaymasterRefusedError", "PaymasterUnavailableError", "PaymasterValidationFailedError", "InvalidPaymasterError", "InvalidPaymasterTokenError", "LeverageModuleRevertedError", "SelfPayBudgetExceededError", "EstimationOverrideError", "UnknownChainError", "ModuleNotInstalledError",
   "BundlerUnavailableError", "UserOperationInFlightError", "PendingOperationFailedError", "UnconfirmedUserOperationError",
