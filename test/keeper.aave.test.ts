@@ -87,8 +87,20 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     const costs = keeperCosts(config)
     const snapshot = portfolioOf(state, { blockNumber, timestamp, risk, costs, aaveLimits: limits })
     const input = snapshot.input.subAccounts.find((s) => s.state.id === aaveId)
-    expect(input?.state.borrowable).toBe(Number(limits[aaveId]?.debt.borrowable) / 10 ** (input?.state.loanDecimals ?? 0))
-    expect(snapshot.bounds.subAccounts[aaveId]?.borrowable).toBe(limits[aaveId]?.debt.borrowable)
+    // What Aave lends the account against its LTV (issue 17 rev17e break 2): availableBorrowsBase at Aave's price of the
+    // loan token, less the accrual margin, rounded down; the snapshot's borrowable is the lower of it and the reserve's.
+    const [, totalDebtBase, availableBorrowsBase] = await env.publicClient.readContract({ address: aave.pool, abi: parseAbi(["function getUserAccountData(address) view returns (uint256, uint256, uint256, uint256, uint256, uint256)"]), functionName: "getUserAccountData", args: [safe] })
+    const provider = await env.publicClient.readContract({ address: aave.pool, abi: parseAbi(["function ADDRESSES_PROVIDER() view returns (address)"]), functionName: "ADDRESSES_PROVIDER" })
+    const oracle = await env.publicClient.readContract({ address: provider, abi: parseAbi(["function getPriceOracle() view returns (address)"]), functionName: "getPriceOracle" })
+    const loanPrice = await env.publicClient.readContract({ address: oracle, abi: parseAbi(["function getAssetPrice(address) view returns (uint256)"]), functionName: "getAssetPrice", args: [sub.loanToken] })
+    const loanDecimals = await env.publicClient.readContract({ address: sub.loanToken, abi: erc20Abi, functionName: "decimals" })
+    const keep = (totalDebtBase + 9_999n) / 10_000n + 1n
+    const ltvRoom = availableBorrowsBase > keep ? ((availableBorrowsBase - keep) * 10n ** BigInt(loanDecimals)) / loanPrice : 0n
+    expect(limits[aaveId]?.ltvBorrowable).toBe(ltvRoom)
+    const debtBorrowable = limits[aaveId]?.debt.borrowable as bigint
+    const bound = ltvRoom < debtBorrowable ? ltvRoom : debtBorrowable
+    expect(input?.state.borrowable).toBe(Number(bound) / 10 ** (input?.state.loanDecimals ?? 0))
+    expect(snapshot.bounds.subAccounts[aaveId]?.borrowable).toBe(bound)
     // One debt reserve: a repayment clears the whole debt (no repayableDebt); below it (a second debt reserve), it is set.
     expect(input?.state.repayableDebt).toBeUndefined()
     const split = { [aaveId]: { ...(limits[aaveId] as NonNullable<(typeof limits)[string]>), repayableDebt: sub.debt / 3n } }
