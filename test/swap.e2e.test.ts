@@ -76,17 +76,24 @@ describe("swap deleverage end to end on anvil + Alto + paymaster + Uniswap v3", 
     const sentBlock = new Map(run.events.flatMap((e) => (e.type === "sent" ? [[e.userOpHash as string, e.block] as const] : [])))
     const stepBlocks = run.steps.map((s) => BigInt(s.block))
     const show = (r: unknown) => JSON.stringify(r, (_, v) => (typeof v === "bigint" ? v.toString() : v))
+    // The same holds for a swap boost in the recovery (seen on a loaded machine, inclusion 2 blocks after the send): a
+    // price step in between buys less collateral than the fixed supply that follows the purchase (its `transferFrom`
+    // reverts) or less than the router's minimum; it costs the op's gas, nothing else, and is not followed by a rescue.
     for (const [k, r] of run.rebalances.entries()) {
       if (r.success) continue
-      expect(isRescue(shapeOf(r)), show(r)).toBe(true)
-      expect(r.revert, show(r)).toMatch(/transferFrom reverted|Too little received|SlippageExceeded|SaleExceedsRepayment|HealthOutsideLandingZone|HealthOutOfBand|NoTrigger/)
+      const shape = shapeOf(r)
+      if (isRescue(shape)) expect(r.revert, show(r)).toMatch(/transferFrom reverted|Too little received|SlippageExceeded|SaleExceedsRepayment|HealthOutsideLandingZone|HealthOutOfBand|NoTrigger/)
+      else {
+        expect(boostShape.test(shape) && shape.includes("BuyCollateral"), show(r)).toBe(true)
+        expect(r.revert, show(r)).toMatch(/transferFrom reverted|Too little received|SlippageExceeded|HealthOutsideLandingZone|NoTrigger/)
+      }
       const sent = sentBlock.get(r.userOpHash)
       expect(sent, show(r)).toBeDefined()
       expect(stepBlocks.some((b) => b > (sent as bigint) && b <= BigInt(r.block)), `no price step between send (${sent}) and inclusion: ${show(r)}`).toBe(true)
-      expect(run.rebalances.slice(k + 1).some((later) => later.success && isRescue(shapeOf(later))), `no landed rescue after ${show(r)}`).toBe(true)
+      if (isRescue(shape)) expect(run.rebalances.slice(k + 1).some((later) => later.success && isRescue(shapeOf(later))), `no landed rescue after ${show(r)}`).toBe(true)
     }
     const reverted = run.rebalances.filter((r) => !r.success).length
-    if (reverted > 0) console.log(`swap e2e: ${reverted} rescue(s) reverted by a crash step inside their inclusion window, each followed by a landed one`)
+    if (reverted > 0) console.log(`swap e2e: ${reverted} operation(s) reverted by a price step inside their inclusion window (each rescue followed by a landed one)`)
     const keeperOps = await demoProbes(() => env).keeperOps(BigInt(run.steps[0]?.block ?? 0) - 1n)
     expect(keeperOps.length).toBe(run.rebalances.length)
     expect(keeperOps.map((op) => op.args.success)).toEqual(run.rebalances.map((r) => r.success))
