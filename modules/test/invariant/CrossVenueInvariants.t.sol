@@ -858,19 +858,19 @@ contract CrossVenueInvariantsTest is AaveTestBase {
     function setUp() public override {
         super.setUp();
         installModuleWithAave();
-        // Morpho: 20 WETH, 34,800 USDC (health 1.483 at 3,000); Aave: 10 WETH + 4 wstETH + 0.1 WBTC, 32,270 USDC (health 1.320). Both move
+        // Morpho: 20 WETH, 34,800 USDC (health 1.483 at 3,000); Aave: 10 WETH + 1.5 wstETH + 0.02 WBTC, 23,270 USDC (health 1.320). Both move
         // with the one price, so a small move puts one out of its band [1.3, 1.5] with the other on the far side of the
         // target 1.4: a cross-venue plan is what the honest keeper sends.
         // The Aave account is multi-collateral (issue 10 rev10p): next to the policy market's 10 WETH (threshold 83%) it
-        // holds 4 wstETH, its threshold raised to 93% (the market's frame counts it above its value), and 0.1 WBTC at 78%
-        // (below): health ~1.32 at 32,270 USDC of debt, the frame's equity ~7% above the true one.
+        // holds 1.5 wstETH, its threshold raised to 93% (the market's frame counts it above its value), and 0.02 WBTC at
+        // 78% (below): health ~1.32 at 23,270 USDC of debt, the frame's equity ~4% above the true one.
         openPosition(safe, wethMarket, 20e18, 34_800e6);
         aaveConfigurator.configureReserveAsCollateral(address(wsteth), 9000, 9300, 10_600);
         aaveSupply(safe, weth, 10e18);
-        aaveSupply(safe, wsteth, 4e18);
-        aaveSupply(safe, wbtc, 0.1e8);
-        aaveBorrow(safe, usdc, 32_270e6);
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (lender, 34_800e6 + 32_270e6 - 2000e6)), 0);
+        aaveSupply(safe, wsteth, 1.5e18);
+        aaveSupply(safe, wbtc, 0.02e8);
+        aaveBorrow(safe, usdc, 23_270e6);
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (lender, 34_800e6 + 23_270e6 - 2000e6)), 0);
         weth.mint(safe, 1e18);
         depositToVault(safe, usdcVault, 20_000e6);
         feeVault = new RiggedVault(usdc);
