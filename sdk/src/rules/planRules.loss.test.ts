@@ -275,7 +275,7 @@ describe("checkRebalanceRules: the epoch loss budget is of the adapter's equity 
   const WBTC: Address = "0x00000000000000000000000000000000000000d1"
   const wbtcPrice = 60_000n * 10n ** 6n * 10n ** 36n / 10n ** 8n
   const lltv = 78n * 10n ** 16n
-  const collateral = (104_280n * 10n ** 36n * 100n) / (78n * wbtcPrice) // frame WBTC, 8 decimals, rounded down
+  const collateral = (104_280n * 10n ** 6n * 10n ** 36n * 100n) / (78n * wbtcPrice) // frame WBTC, 8 decimals, rounded down
   const debt = 87_600n * 10n ** 6n
   const repaid = 8_600n * 10n ** 6n
   const run = (equity: bigint | undefined) => {
