@@ -51,7 +51,8 @@ struct CrossVenueWorld {
     address wethDebt;
     address attacker;
     address bundler;
-    /// @dev The Aave account's other collateral reserves (not the policy market's), each priced by its oracle.
+    /// @dev The Aave account's other collateral reserves (not the policy market's), each priced by its oracle; the first
+    /// is ETH-correlated (wstETH) and moves with the WETH price.
     TestToken[] otherCollateral;
     SimOracle[] otherOracles;
 }
@@ -212,8 +213,12 @@ contract CrossVenueHandler is Test {
     function moveOracle(int256 moveBps) external checked {
         moveBps = uint256(moveBps) % 4 == 0 ? _bound(moveBps, -1500, 1500) : _bound(moveBps, -400, 400);
         uint256 current = uint256(w.wethOracle.feedAnswer()) * 1e10;
-        uint256 next = uint256(int256(current) * (10_000 + moveBps) / 10_000);
-        w.wethOracle.setPrice(_bound(next, 1500e18, 6000e18));
+        uint256 next = _bound(uint256(int256(current) * (10_000 + moveBps) / 10_000), 1500e18, 6000e18);
+        w.wethOracle.setPrice(next);
+        // wstETH (the Aave account's other collateral, ETH-correlated) moves with WETH, so the Aave account's health
+        // swings as before; WBTC stays.
+        SimOracle wstethFeed = w.otherOracles[0];
+        wstethFeed.setPrice(Math.mulDiv(uint256(wstethFeed.feedAnswer()) * 1e10, next, current));
     }
 
     /// @notice Time passes: Aave interest accrues (the USDC reserve is 80% utilized), the oracle ages.
