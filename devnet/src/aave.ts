@@ -181,7 +181,7 @@ export const aaveDataProviderAbi = parseAbi([
 /** The leverage module's AaveV3Adapter (see `modules/src/interfaces/IAaveV3Adapter.sol`). */
 export const aaveV3AdapterAbi = [
   ...parseAbi([
-    "struct MarketState { address loanToken; address collateralToken; uint256 collateral; uint256 debt; uint256 price; uint256 lltv; uint256 health; }",
+    "struct MarketState { address loanToken; address collateralToken; uint256 collateral; uint256 debt; uint256 price; uint256 lltv; uint256 health; uint256 repayable; int256 equity; }",
     "function POOL() view returns (address)",
     "function marketId(address collateral, address debt, uint8 eModeCategory) view returns (bytes32)",
     "function marketParams(bytes32 market) view returns (address collateral, address debt, uint8 eModeCategory)",

@@ -561,6 +561,8 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
       lltv: Number(s.lltv) / WAD,
       price: (Number(s.price) / 1e36) * 10 ** (cd - ld),
       borrowable: borrowable === undefined ? undefined : Number(borrowable) / 10 ** ld,
+      // The adapter's net value of the account (the module's epoch loss budget base: on Aave the whole account's).
+      ...(s.equity === undefined ? {} : { equity: Number(s.equity) / 10 ** ld }),
       ...(aave
         ? {
             suppliable: aave.collateral.suppliable === undefined ? undefined : Number(aave.collateral.suppliable) / 10 ** cd,

@@ -142,6 +142,8 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         price: toBaseUnits(s.price, 36 + s.loanDecimals - s.collateralDecimals),
         lltv: wad(s.lltv),
         ...(s.repayableDebt === undefined ? {} : { repayableDebt: toBaseUnits(s.repayableDebt, s.loanDecimals) }),
+        // The adapter's equity (the epoch loss budget's base); not positive: 0, which the rules treat alike.
+        ...(s.equity === undefined ? {} : { equity: toBaseUnits(s.equity, s.loanDecimals) }),
         ...(s.flashPremiumBps ? { flashPremiumBps: BigInt(s.flashPremiumBps) } : {}),
         ...(s.collateralHeld === undefined ? {} : { collateralHeld: toBaseUnits(s.collateralHeld, s.collateralDecimals) }),
       },

@@ -83,7 +83,10 @@ export function atInclusion(input: SolverInput): SolverInput {
     ...input,
     subAccounts: input.subAccounts.map((s) => {
       const f = inclusionPriceFactor(s)
-      return f !== 1 ? { ...s, state: { ...s.state, price: s.state.price * f } } : s
+      if (f === 1) return s
+      // The adapter's equity moves with the market collateral's value (an estimate on a multi-collateral Aave account).
+      const equity = s.state.equity === undefined ? {} : { equity: s.state.equity + s.state.collateral * s.state.price * (f - 1) }
+      return { ...s, state: { ...s.state, price: s.state.price * f, ...equity } }
     }),
   }
 }

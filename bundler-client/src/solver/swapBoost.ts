@@ -139,7 +139,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   }
   // The swap's shortfall plus, flash-looped on Aave, the premium on the supply (collateral units at the oracle price).
   const loss = b * shortfall + landed.premium * P
-  const equity = C * P - D
+  const equity = s.equity ?? C * P - D // the adapter's equity (the module's epoch budget base), else the fields'
   const epochRoom = ((policy.maxEpochLossBps ?? 10_000) / 10_000 - (epoch.lossPpbInEpoch ?? 0) / 1e9) * equity
   if (!(loss <= epochRoom * 0.999)) return { reason: `the swap's loss ${loss.toFixed(2)} exceeds the epoch loss budget left (${epochRoom.toFixed(2)})` }
   const onePass = healthOf({ collateral: C, debt: D + b, price: P, lltv }) >= ONE_PASS_MIN_HEALTH

@@ -66,6 +66,13 @@ export type SubAccountState = {
    */
   repayableDebt?: number | undefined
   /**
+   * The account's net value in loan-token units as the adapter reports it (`MarketState.equity`), the module's base of
+   * the epoch loss budget; undefined: collateral x price - debt (Morpho Blue's). Aave v3: the whole account's
+   * `getUserAccountData` collateral minus debt, which `collateral` (every reserve re-expressed at this market's
+   * threshold) overstates next to a collateral with a higher threshold (issue 10, review rev10p).
+   */
+  equity?: number | undefined
+  /**
    * Collateral (collateral-token units) the venue still accepts from a supply now; undefined: no limit known. Aave v3:
    * the collateral reserve's supply-cap room, 0 when the reserve is frozen or paused (its `supply` reverts).
    */

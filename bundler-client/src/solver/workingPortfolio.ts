@@ -265,7 +265,7 @@ export class WorkingPortfolio {
       const s = this.sub(i)
       ids.push(s.state.id)
       bps = Math.min(bps, s.policy.maxLossBps)
-      const equity = s.state.collateral * s.state.price - s.state.debt
+      const equity = s.state.equity ?? s.state.collateral * s.state.price - s.state.debt
       const remaining = (s.policy.maxEpochLossBps ?? 10_000) / 10_000 - (this.account(i).epoch.lossPpbInEpoch ?? 0) / 1e9
       epochRoom = Math.min(epochRoom, equity > 0 ? Math.max(0, remaining) * equity : 0)
       // The module's allowance counts only due sub-accounts' moves (RebalanceLib._settle); the solver's due moves stay

@@ -125,7 +125,14 @@ contract AaveV3Adapter is IAaveV3Adapter {
         (uint256 collateralPrice, uint256 debtPrice) = _prices(m);
         state.loanToken = m.debt;
         state.collateralToken = m.collateral;
-        (state.collateral, state.debt, state.health) = _position(m, account, collateralPrice, debtPrice);
+        int256 equityBase;
+        (state.collateral, state.debt, state.health, equityBase) = _position(m, account, collateralPrice, debtPrice);
+        // The account's net value (MarketState.equity): Aave's base-currency collateral minus debt, every reserve at its
+        // own value, in debt units at Aave's price of the debt asset, rounded down (toward minus infinity).
+        uint256 unit = 10 ** m.debtConfig.getDecimals();
+        state.equity = equityBase >= 0
+            ? int256(Math.mulDiv(uint256(equityBase), unit, debtPrice))
+            : -int256(Math.mulDiv(uint256(-equityBase), unit, debtPrice, Math.Rounding.Ceil));
         state.price = Math.mulDiv(
             collateralPrice * 10 ** m.debtConfig.getDecimals(), PRICE_SCALE, debtPrice * 10 ** m.collateralConfig.getDecimals()
         );
@@ -138,7 +145,7 @@ contract AaveV3Adapter is IAaveV3Adapter {
         Market memory m = _load(market);
         _checkEMode(market, m, account);
         (uint256 collateralPrice, uint256 debtPrice) = _prices(m);
-        (collateral, debt,) = _position(m, account, collateralPrice, debtPrice);
+        (collateral, debt,,) = _position(m, account, collateralPrice, debtPrice);
     }
 
     /// @inheritdoc IVenueAdapter
@@ -151,7 +158,7 @@ contract AaveV3Adapter is IAaveV3Adapter {
         Market memory m = _load(market);
         _checkEMode(market, m, account);
         (uint256 collateralPrice, uint256 debtPrice) = _prices(m);
-        return _position(m, account, collateralPrice, debtPrice);
+        (collateral, debt, wad,) = _position(m, account, collateralPrice, debtPrice);
     }
 
     /// @inheritdoc IVenueAdapter
@@ -362,14 +369,15 @@ contract AaveV3Adapter is IAaveV3Adapter {
 
     /// @dev The account in the market's frame (see IAaveV3Adapter): threshold-weighted collateral in collateral units
     /// at the collateral's threshold, rounded down; total debt in debt units, rounded up and never below the exact debt
-    /// in the debt asset; and Aave's health factor (WAD), from the same `getUserAccountData`.
+    /// in the debt asset; Aave's health factor (WAD); and the account's net value in Aave's base currency
+    /// (totalCollateralBase - totalDebtBase), all from the same `getUserAccountData`.
     function _position(Market memory m, address account, uint256 collateralPrice, uint256 debtPrice)
         internal
         view
-        returns (uint256 collateral, uint256 debt, uint256 healthFactor)
+        returns (uint256 collateral, uint256 debt, uint256 healthFactor, int256 equityBase)
     {
         uint256 totalDebtBase;
-        (collateral, totalDebtBase, healthFactor) = _collateral(m, account, collateralPrice);
+        (collateral, totalDebtBase, healthFactor, equityBase) = _collateral(m, account, collateralPrice);
         debt = Math.mulDiv(totalDebtBase, 10 ** m.debtConfig.getDecimals(), debtPrice, Math.Rounding.Ceil);
         DataTypes.ReserveData memory d = _POOL.getReserveData(m.debt);
         uint256 exact =
@@ -377,16 +385,17 @@ contract AaveV3Adapter is IAaveV3Adapter {
         if (exact > debt) debt = exact;
     }
 
-    /// @dev `_position`'s collateral, with the account's total debt (base currency) and health factor (WAD) from the
-    /// same `getUserAccountData`.
+    /// @dev `_position`'s collateral, with the account's total debt (base currency), health factor (WAD) and net value
+    /// (base currency) from the same `getUserAccountData`.
     function _collateral(Market memory m, address account, uint256 collateralPrice)
         internal
         view
-        returns (uint256 collateral, uint256 totalDebtBase, uint256 healthFactor)
+        returns (uint256 collateral, uint256 totalDebtBase, uint256 healthFactor, int256 equityBase)
     {
         uint256 totalCollateralBase;
         uint256 threshold;
         (totalCollateralBase, totalDebtBase,, threshold,, healthFactor) = _POOL.getUserAccountData(account);
+        equityBase = int256(totalCollateralBase) - int256(totalDebtBase);
         uint256 collateralThreshold = _collateralThreshold(m);
         // Governance may set a listed collateral's threshold to zero after the market id was made.
         if (collateralThreshold == 0) revert NotCollateral(m.collateral);

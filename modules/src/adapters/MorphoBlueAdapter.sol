@@ -70,6 +70,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
         state.lltv = params.lltv;
         state.health = HealthLib.health(state);
         state.repayable = type(uint256).max; // `maxRepayable`
+        state.equity = HealthLib.equity(state);
     }
 
     /// @inheritdoc IVenueAdapter

@@ -25,6 +25,10 @@ import {IVenueAdapter, VenueCall} from "./IVenueAdapter.sol";
 /// So `health` (`IVenueAdapter.health`, `MarketState.health`, `positionHealth`) is Aave's own `healthFactor`
 /// exactly, and the module judges health by it (issue 17); it reverts with `EModeMismatch` when the account is not
 /// in the market's e-mode category.
+/// `collateral * price / 1e36 - debt` is NOT the account's value: with a collateral whose threshold is above (below) the
+/// market's it overstates (understates) it. `equity` (`MarketState.equity`, the module's base for the epoch loss budget)
+/// is the account's own: `totalCollateralBase - totalDebtBase` in debt units at Aave's price of the debt asset, rounded
+/// down (issue 10, review rev10p).
 ///
 /// Trust assumptions and known limits:
 /// - The Aave Pool, its oracle and its governance (ACL admins) are trusted: a pool admin can change thresholds,

@@ -9,6 +9,12 @@ pragma solidity >=0.8.0;
 /// `HealthLib.health` over the other fields (Morpho Blue: collateral x price / 1e36 x lltv / debt, rounded down).
 /// `repayable` is `maxRepayable(market, account)` (base units of the loan token, or type(uint256).max), read with the
 /// state so the module makes one adapter call per sub-account before the actions (gas, issue 15).
+/// `equity` is the account's net value in loan base units (its collateral's value minus its debt, negative when
+/// underwater), the venue's own valuation: the base of the per-epoch loss budget (`maxEpochLossBps` of it). Morpho Blue:
+/// `HealthLib.equity` over the other fields; Aave v3: `getUserAccountData().totalCollateralBase - totalDebtBase` of the
+/// whole account, every reserve at its own value (not re-expressed at the market's threshold, which overstated it next
+/// to a higher-threshold collateral), converted to the loan token at Aave's price of it, rounded down (issue 10, review
+/// rev10p).
 struct MarketState {
     address loanToken;
     address collateralToken;
@@ -18,6 +24,7 @@ struct MarketState {
     uint256 lltv;
     uint256 health;
     uint256 repayable;
+    int256 equity;
 }
 
 /// @notice What the module must do for one venue action: the call the Safe makes and the exact allowance it needs.

@@ -25,7 +25,9 @@ library HealthLib {
         return Math.mulDiv(collateralValue(collateral, price), lltv, debt);
     }
 
-    /// @dev Collateral value minus debt, in loan units (negative when the position is underwater).
+    /// @dev Collateral value minus debt, in loan units (negative when the position is underwater): an isolated position's
+    /// `MarketState.equity` (Morpho Blue). The module reads `MarketState.equity`, never this over an adapter's fields (on
+    /// Aave those are the account in one market's frame, not its value).
     function equity(MarketState memory state) internal pure returns (int256) {
         return int256(collateralValue(state.collateral, state.price)) - int256(state.debt);
     }

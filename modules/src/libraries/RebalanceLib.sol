@@ -890,11 +890,12 @@ library RebalanceLib {
         });
     }
 
-    /// @dev `loss` in parts per billion of the position's pre-trade equity, rounded up; a loss against no equity is
-    /// above any budget.
+    /// @dev `loss` in parts per billion of the position's pre-trade equity (the adapter's `MarketState.equity`: the
+    /// account's net value, on Aave the whole account's, not the market frame's), rounded up; a loss against no equity
+    /// is above any budget.
     function _lossPpb(uint256 loss, MarketState memory state) private pure returns (uint256) {
         if (loss == 0) return 0;
-        int256 equity = HealthLib.equity(state);
+        int256 equity = state.equity;
         if (equity <= 0) return type(uint32).max;
         return Math.min(Math.mulDiv(loss, ConstantsLib.PPB, uint256(equity), Math.Rounding.Ceil), type(uint32).max);
     }

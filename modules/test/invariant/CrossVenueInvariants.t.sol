@@ -51,10 +51,16 @@ struct CrossVenueWorld {
     address wethDebt;
     address attacker;
     address bundler;
+    /// @dev The Aave account's other collateral reserves (not the policy market's), each priced by its oracle; the first
+    /// is ETH-correlated (wstETH) and moves with the WETH price.
+    TestToken[] otherCollateral;
+    SimOracle[] otherOracles;
 }
 
 /// @notice Actors against one Safe with a Morpho Blue WETH/USDC market (sub-account 0) and an Aave v3 account
-/// (sub-account 1, WETH collateral, USDC debt) under one LeverageModule with both adapters: a malicious keeper (random
+/// (sub-account 1, policy market WETH/USDC; the account also holds wstETH at a higher liquidation threshold and WBTC at a
+/// lower one, so the market's frame over- and understates parts of its value and only the account's true equity is the
+/// loss budget's base, issue 10 rev10p) under one LeverageModule with both adapters: a malicious keeper (random
 /// and padded/hostile plans across both venues), an honest keeper (cross-venue plans computed from the state, which
 /// must pass), price moves on the one oracle both venues read, interest (warp), owner pause toggles, the Aave admin
 /// pausing or freezing reserves, and e-mode switch attempts. Every keeper operation goes through EntryPoint.handleOps.
@@ -90,6 +96,7 @@ contract CrossVenueHandler is Test {
         uint256 health;
         int256 equity;
         bytes32 usage;
+        uint256 frameCollateral;
     }
 
     uint256 public calls;
@@ -206,8 +213,12 @@ contract CrossVenueHandler is Test {
     function moveOracle(int256 moveBps) external checked {
         moveBps = uint256(moveBps) % 4 == 0 ? _bound(moveBps, -1500, 1500) : _bound(moveBps, -400, 400);
         uint256 current = uint256(w.wethOracle.feedAnswer()) * 1e10;
-        uint256 next = uint256(int256(current) * (10_000 + moveBps) / 10_000);
-        w.wethOracle.setPrice(_bound(next, 1500e18, 6000e18));
+        uint256 next = _bound(uint256(int256(current) * (10_000 + moveBps) / 10_000), 1500e18, 6000e18);
+        w.wethOracle.setPrice(next);
+        // wstETH (the Aave account's other collateral, ETH-correlated) moves with WETH, so the Aave account's health
+        // swings as before; WBTC stays.
+        SimOracle wstethFeed = w.otherOracles[0];
+        wstethFeed.setPrice(Math.mulDiv(uint256(wstethFeed.feedAnswer()) * 1e10, next, current));
     }
 
     /// @notice Time passes: Aave interest accrues (the USDC reserve is 80% utilized), the oracle ages.
@@ -530,13 +541,29 @@ contract CrossVenueHandler is Test {
         a.scaledCollateral = IScaledBalanceToken(w.aWeth).scaledBalanceOf(w.safe);
         a.scaledDebt = IScaledBalanceToken(w.usdcDebt).scaledBalanceOf(w.safe);
         a.health = _aaveHealth();
-        a.equity = int256(_value(a.collateral, price)) - int256(a.debt);
+        // The account's true equity: every collateral reserve at its own oracle value (the epoch ledger's base), and its
+        // collateral in the market's frame (WETH at its 83% threshold with the other reserves' threshold-weighted value,
+        // what the honest solver aims with).
+        (uint256 others, uint256 othersWeighted) = _otherCollateral();
+        a.equity = int256(_value(a.collateral, price) + others) - int256(a.debt);
+        a.frameCollateral = a.collateral + Math.mulDiv(othersWeighted, 1e36, Math.mulDiv(price, AAVE_THRESHOLD, 1e18));
         a.usage = keccak256(abi.encode(w.module.getEpochUsage(w.safe, w.aaveId)));
         // Everything the Safe owns, in USDC base units at the oracle's price.
         value = int256(w.usdc.balanceOf(w.safe) + _poolAssets(w.usdcVault) + _poolAssets(YieldVault(address(w.feeVault))));
         value += int256(_value(w.weth.balanceOf(w.safe), price));
         value += m.equity + a.equity;
         value += int256(IERC20(w.aUsdc).balanceOf(w.safe)) - int256(_value(IERC20(w.wethDebt).balanceOf(w.safe), price));
+    }
+
+    /// @dev The Aave account's other collateral, USDC base units at each reserve's oracle: its value, and its value
+    /// weighted by each reserve's liquidation threshold (non-e-mode).
+    function _otherCollateral() internal view returns (uint256 value, uint256 weighted) {
+        for (uint256 i; i < w.otherCollateral.length; ++i) {
+            address aToken = w.pool.getReserveData(address(w.otherCollateral[i])).aTokenAddress;
+            uint256 v = Math.mulDiv(IERC20(aToken).balanceOf(w.safe), w.otherOracles[i].price(), 1e36);
+            value += v;
+            weighted += v * w.pool.getConfiguration(address(w.otherCollateral[i])).getLiquidationThreshold() / 10_000;
+        }
     }
 
     function _poolAssets(YieldVault vault) internal view returns (uint256) {
@@ -664,7 +691,8 @@ contract CrossVenueHandler is Test {
     /// the Aave account) and liquidation threshold, at one price.
     struct View {
         uint256 price;
-        uint256[2] collateral;
+        uint256[2] held; // WETH each venue holds (what a withdrawal can take)
+        uint256[2] collateral; // in the market's frame: Aave's other collateral as WETH at the WETH threshold
         uint256[2] debt;
         uint256[2] health;
         uint256[2] lltv;
@@ -689,7 +717,8 @@ contract CrossVenueHandler is Test {
         (Snapshot[2] memory snap,) = _snapshot();
         v.price = w.wethOracle.price();
         for (uint256 k; k < 2; ++k) {
-            v.collateral[k] = snap[k].collateral;
+            v.held[k] = snap[k].collateral;
+            v.collateral[k] = k == AAVE ? snap[k].frameCollateral : snap[k].collateral;
             v.debt[k] = snap[k].debt;
             v.health[k] = snap[k].health;
         }
@@ -729,6 +758,8 @@ contract CrossVenueHandler is Test {
         uint256 need = dReceives ? _sub(_atTarget(v, d, asCollateral), dHas) : _sub(dHas, _atTarget(v, d, asCollateral));
         uint256 room = dReceives ? _sub(oHas, _atTarget(v, o, asCollateral)) : _sub(_atTarget(v, o, asCollateral), oHas);
         amount = Math.min(need, room - room / 50);
+        // Collateral leaves the giver only up to the WETH it holds (Aave's frame counts its other reserves too).
+        if (asCollateral) amount = Math.min(amount, v.held[dReceives ? o : d]);
         if (amount == 0) return (0, false);
         // d lands inside its landing zone (with a margin for rounding); a donor itself out of its band (the other way)
         // lands inside its own.
@@ -832,13 +863,19 @@ contract CrossVenueInvariantsTest is AaveTestBase {
     function setUp() public override {
         super.setUp();
         installModuleWithAave();
-        // Morpho: 20 WETH, 34,800 USDC (health 1.483 at 3,000); Aave: 10 WETH, 18,860 USDC (health 1.320). Both move
+        // Morpho: 20 WETH, 34,800 USDC (health 1.483 at 3,000); Aave: 10 WETH + 1.5 wstETH + 0.02 WBTC, 23,270 USDC (health 1.320). Both move
         // with the one price, so a small move puts one out of its band [1.3, 1.5] with the other on the far side of the
         // target 1.4: a cross-venue plan is what the honest keeper sends.
+        // The Aave account is multi-collateral (issue 10 rev10p): next to the policy market's 10 WETH (threshold 83%) it
+        // holds 1.5 wstETH, its threshold raised to 93% (the market's frame counts it above its value), and 0.02 WBTC at
+        // 78% (below): health ~1.32 at 23,270 USDC of debt, the frame's equity ~4% above the true one.
         openPosition(safe, wethMarket, 20e18, 34_800e6);
+        aaveConfigurator.configureReserveAsCollateral(address(wsteth), 9000, 9300, 10_600);
         aaveSupply(safe, weth, 10e18);
-        aaveBorrow(safe, usdc, 18_860e6);
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (lender, 53_660e6 - 2000e6)), 0);
+        aaveSupply(safe, wsteth, 1.5e18);
+        aaveSupply(safe, wbtc, 0.02e8);
+        aaveBorrow(safe, usdc, 23_270e6);
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (lender, 34_800e6 + 23_270e6 - 2000e6)), 0);
         weth.mint(safe, 1e18);
         depositToVault(safe, usdcVault, 20_000e6);
         feeVault = new RiggedVault(usdc);
@@ -894,6 +931,10 @@ contract CrossVenueInvariantsTest is AaveTestBase {
     }
 
     function _world() internal returns (CrossVenueWorld memory) {
+        TestToken[] memory others = new TestToken[](2);
+        SimOracle[] memory otherOracles = new SimOracle[](2);
+        (others[0], others[1]) = (wsteth, wbtc);
+        (otherOracles[0], otherOracles[1]) = (wstethOracle, wbtcOracle);
         return CrossVenueWorld({
             module: module,
             entryPoint: entryPoint,
@@ -919,7 +960,9 @@ contract CrossVenueInvariantsTest is AaveTestBase {
             usdcDebt: reserve(usdc).variableDebtTokenAddress,
             wethDebt: reserve(weth).variableDebtTokenAddress,
             attacker: attacker,
-            bundler: makeAddr("honestBundler")
+            bundler: makeAddr("honestBundler"),
+            otherCollateral: others,
+            otherOracles: otherOracles
         });
     }
 

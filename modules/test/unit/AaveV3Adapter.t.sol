@@ -156,6 +156,28 @@ contract AaveV3AdapterTest is AaveTestBase {
         assertEq(aaveAdapter.health(wbtcUsdc, aaveSafe), aaveHealthFactor(aaveSafe), "same account, other frame");
     }
 
+    /// @dev `MarketState.equity` (the epoch loss budget's base, issue 10 rev10p) is the account's own net value in the
+    /// debt asset, the same in every market's frame, while the frame's `collateral x price - debt` under- (WETH at 83%)
+    /// or overstates (WBTC at 78%) it; rounded down: a positive value toward zero, a negative one away from it.
+    function test_MarketState_EquityIsTheAccountsNetValueInEveryFrame() public {
+        aaveSupply(aaveSafe, weth, 10e18); // 30,000 USD at 83%
+        aaveSupply(aaveSafe, wbtc, 1e8); // 60,000 USD at 78%
+        aaveBorrow(aaveSafe, usdc, 40_000e6);
+        wethOracle.setPrice(3000.00000001e18); // 10 base units (1e-7 USD) over: 0.1 USDC base unit, floored
+        MarketState memory weths = aaveAdapter.marketState(wethUsdc, aaveSafe);
+        MarketState memory wbtcs = aaveAdapter.marketState(wbtcUsdc, aaveSafe);
+        assertEq(weths.equity, 50_000e6, "net value, WETH frame");
+        assertEq(wbtcs.equity, 50_000e6, "net value, WBTC frame");
+        assertLt(HealthLib.equity(weths), 49_000e6, "the WETH frame understates");
+        assertGt(HealthLib.equity(wbtcs), 51_000e6, "the WBTC frame overstates");
+
+        // Underwater: 1,000.0000001 + 1,000 USD of collateral against 40,000 USDC: -37,999.9999999 USDC, rounded to
+        // -38,000 (away from zero, against the plan).
+        wethOracle.setPrice(100.00000001e18);
+        wbtcOracle.setPrice(1000e18);
+        assertEq(aaveAdapter.marketState(wethUsdc, aaveSafe).equity, -38_000e6, "negative, rounded away from zero");
+    }
+
     function test_Health_NoPositionIsInfinite() public view {
         assertEq(aaveAdapter.health(wethUsdc, aaveSafe), type(uint256).max);
         MarketState memory state = aaveAdapter.marketState(wethUsdc, aaveSafe);

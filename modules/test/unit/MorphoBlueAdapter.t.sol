@@ -71,6 +71,8 @@ contract MorphoBlueAdapterTest is Fixture {
         assertEq(state.debt, 18_000e6);
         assertEq(state.price, wethOracle.price());
         assertEq(state.lltv, LLTV);
+        // The epoch loss budget's base: collateral value - debt (10 WETH at the oracle's price - 18,000 USDC).
+        assertEq(state.equity, int256(10e18 * wethOracle.price() / 1e36) - 18_000e6, "equity");
         (uint256 collateral, uint256 debt) = adapter.position(market, safe);
         assertEq(collateral, 10e18);
         assertEq(debt, 18_000e6);

@@ -287,6 +287,11 @@ export const morphoBlueAdapterAbi = [
             "name": "repayable",
             "type": "uint256",
             "internalType": "uint256"
+          },
+          {
+            "name": "equity",
+            "type": "int256",
+            "internalType": "int256"
           }
         ]
       }

@@ -263,6 +263,11 @@ export const venueAdapterAbi = [
             "name": "repayable",
             "type": "uint256",
             "internalType": "uint256"
+          },
+          {
+            "name": "equity",
+            "type": "int256",
+            "internalType": "int256"
           }
         ]
       }

@@ -265,3 +265,49 @@ describe("checkRebalanceRules: the fourteenth review (only a due sub-account swa
       expect(r.error.args[0]).toBe(4n)
     })
 })
+
+describe("checkRebalanceRules: the epoch loss budget is of the adapter's equity (issue 10, review rev10p)", () => {
+  // modules/test/attacks/AaveEquityFrame.t.sol: 50 WETH (83%) + 0.1 WBTC (78%) on Aave, 87,600 USDC debt, policy on
+  // WBTC/USDC. The adapter's fields are the account in the WBTC market's frame: 104,280 USD of threshold-weighted
+  // collateral as WBTC at 78% (~2.228 WBTC at 60,000), whose value less the debt is ~46,092 USDC; the account's own
+  // equity (getUserAccountData: 126,000 - 87,600) is 38,400 USDC. A rescue to 1.32 through a 49 bps exit-fee pool loses
+  // ~42 USDC: 10.97 bps of the true equity, 9.1 bps of the frame's, against a 10 bps budget.
+  const WBTC: Address = "0x00000000000000000000000000000000000000d1"
+  const wbtcPrice = 60_000n * 10n ** 6n * 10n ** 36n / 10n ** 8n
+  const lltv = 78n * 10n ** 16n
+  const collateral = (104_280n * 10n ** 6n * 10n ** 36n * 100n) / (78n * wbtcPrice) // frame WBTC, 8 decimals, rounded down
+  const debt = 87_600n * 10n ** 6n
+  const repaid = 8_600n * 10n ** 6n
+  const run = (equity: bigint | undefined) => {
+    const state = { loanToken: USDC, collateralToken: WBTC, collateral, debt, price: wbtcPrice, lltv, ...(equity === undefined ? {} : { equity }) }
+    return checkRebalanceRules({
+      plan: { subAccounts: [`0x${"a7".repeat(32)}`], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: SKIM, amount: repaid }, { kind: "Repay", subAccount: 0, amount: repaid }] },
+      subAccounts: [{ id: `0x${"a7".repeat(32)}`, policy: policy([SKIM], { maxEpochLossBps: 10 }), state, usage }],
+      pools: [{ address: SKIM, asset: USDC, totalAssets: 21_000n * 10n ** 6n, totalSupply: 21_000n * 10n ** 6n, shares: 20_000n * 10n ** 6n, feeBps: 49n }],
+      balances: {},
+      swapAdapter: "0x0000000000000000000000000000000000000000",
+      timestamp: 1_700_000_000n,
+      gasUsed: 300_000n,
+    })
+  }
+
+  test("with the adapter's equity (the account's 38,400 USDC): EpochLossBudgetExceeded at the loss over that equity", () => {
+    const equity = 38_400n * 10n ** 6n
+    const r = run(equity)
+    expect(r.ok).toBe(false)
+    if (r.ok) return
+    expect(r.error.name).toBe("EpochLossBudgetExceeded")
+    const [, lossPpb, budget] = r.error.args as [Hex, bigint, bigint]
+    expect(budget).toBe(1_000_000n)
+    // The exit fee: ceil(8,600 x 49 / 10,000) USDC of extra shares burnt, within a unit of rounding.
+    const fee = (repaid * 49n + 9_999n) / 10_000n
+    expect(lossPpb).toBeGreaterThanOrEqual((fee - 1n) * 10n ** 9n / equity)
+    expect(lossPpb).toBeLessThanOrEqual(((fee + 1n) * 10n ** 9n + equity - 1n) / equity)
+  })
+
+  test("control: the same state without an equity is charged against the frame's (collateral value - debt) and accepted", () => {
+    expect(collateralValue(collateral, wbtcPrice) - debt).toBeGreaterThan(46_000n * 10n ** 6n)
+    const r = run(undefined)
+    expect(r.ok ? "ok" : r.error.name).toBe("ok")
+  })
+})

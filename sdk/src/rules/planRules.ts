@@ -81,6 +81,14 @@ export type RuleMarketState = {
    */
   health?: bigint | undefined
   /**
+   * The account's net value in loan token base units as the adapter reports it (`MarketState.equity`, negative when
+   * underwater): the base of the epoch loss budget. Aave v3: `getUserAccountData` total collateral minus total debt of
+   * the whole account, every reserve at its own value, in the loan token at Aave's price, rounded down (not the
+   * market frame's `collateral x price - debt`, which overstates it next to a collateral with a higher liquidation
+   * threshold: issue 10, review rev10p). Omitted: derived from the fields (collateral value - debt), as Morpho Blue's.
+   */
+  equity?: bigint | undefined
+  /**
    * The most a repayment clears (loan token base units), when less than `debt`: the adapter's `maxRepayable` (Aave v3:
    * the debt reserve's variable debt, while `debt` is the account's debt across reserves). Omitted: `debt` (Morpho Blue).
    */
@@ -1170,10 +1178,13 @@ function inflowTally(
 const repayableOf = (state: RuleMarketState): bigint => (state.repayableDebt === undefined ? state.debt : min(state.debt, state.repayableDebt))
 
 const UINT32_MAX = 4_294_967_295n
-/** RebalanceLib._lossPpb: `loss` in ppb of the pre-trade equity, rounded up, capped at uint32 max (no equity: the cap). */
+/**
+ * RebalanceLib._lossPpb: `loss` in ppb of the pre-trade equity (the adapter's `MarketState.equity`; derived from the
+ * fields when the state has none, as Morpho Blue's), rounded up, capped at uint32 max (no equity: the cap).
+ */
 export function lossPpbOf(loss: bigint, state: RuleMarketState): bigint {
   if (loss === 0n) return 0n
-  const equity = collateralValue(state.collateral, state.price) - state.debt
+  const equity = state.equity ?? collateralValue(state.collateral, state.price) - state.debt
   if (equity <= 0n) return UINT32_MAX
   return min(mulDivUp(loss, PPB, equity), UINT32_MAX)
 }

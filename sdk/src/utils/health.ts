@@ -19,6 +19,12 @@ export type MarketState = {
    * Omitted for a state not read from chain; {@link getSubAccountMetrics} always derives its own from the fields.
    */
   health?: bigint | undefined
+  /**
+   * The account's net value in loan base units as the adapter reports it (`MarketState.equity`): the module's base of
+   * the epoch loss budget (Aave v3: the whole account's `getUserAccountData` collateral minus debt, not this market
+   * frame's). Omitted for a state not read from chain.
+   */
+  equity?: bigint | undefined
 }
 
 /** Risk metrics of one sub-account (docs/policy-rules.md). WAD values: 1e18 = 1.0. */
