@@ -864,6 +864,8 @@ library RebalanceLib {
     /// @dev Charges the rebalance to the sub-account's aligned epoch (`block.timestamp / epochLength`): amount, count,
     /// its share of the gas and of the plan's loss (`_recordUsages`), the loss in parts per billion of its pre-trade equity, each checked before it is
     /// written.
+    /// Gas (issue 15): the record is one slot (EpochUsage packs to 256 bits), read warm (the cooldown check in `_load`)
+    /// and written non-zero to non-zero (setPolicy makes it non-zero), so a rebalance never pays a fresh-slot write.
     function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed, uint256 loss) private {
         Policy storage policy = s.policies[run.id][safe];
         EpochUsage memory usage = s.usage[run.id][safe];
