@@ -137,6 +137,11 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-01 (issue 15, branch i15-gas2): RebalanceLib skips the swap-serves-own-position walk for sub-accounts " +
+      "without swaps (same result) and tests cheap operands first in two loops; MorphoBlueAdapter._repay reads borrow " +
+      "shares and borrow totals in one extSloads and accrues only when the repayment may clear the debt: overhead " +
+      "1 sub-account -2,595 first and later, 3 sub-accounts -13,933 first and later (per extra -5,669 later); swap " +
+      "deleverage -675 first. Tried and dropped: a per-asset withdrawal bit set in _checkInflowsUsed (stack too deep)",
     "2026-12-01 (issue 15, branch i15-gas): scripts/gas-sections.mjs books the adapter's maxRepayable under `load` " +
       "(before, it and everything after it up to the first Safe call, the oracle check, the vetting and the first " +
       "valuation, landed in `actions`)",

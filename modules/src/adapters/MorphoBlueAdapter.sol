@@ -181,8 +181,18 @@ contract MorphoBlueAdapter is IVenueAdapter {
         view
         returns (VenueCall memory call)
     {
-        uint256 shares = MORPHO.position(Id.wrap(market), account).borrowShares;
-        uint256 debt = _debt(params, shares);
+        // Gas (issue 15): borrow shares and the stored borrow totals in one extSloads call. The debt at stored totals is at
+        // most the debt with interest to now (accrual only raises totalBorrowAssets; borrow shares stay), so a repayment
+        // below it is below the debt and repays by assets without the accrual (and its IRM call); otherwise the debt is
+        // accrued exactly (`_debt`) and decides, as before.
+        Id id = Id.wrap(market);
+        bytes32[] memory slots = new bytes32[](2);
+        slots[0] = MorphoStorageLib.positionBorrowSharesAndCollateralSlot(id, account);
+        slots[1] = MorphoStorageLib.marketTotalBorrowAssetsAndSharesSlot(id);
+        bytes32[] memory w = MORPHO.extSloads(slots);
+        uint256 shares = uint128(uint256(w[0]));
+        uint256 debt = shares.toAssetsUp(uint128(uint256(w[1])), uint256(w[1]) >> 128);
+        if (assets >= debt) debt = _debt(params, shares);
         call.target = address(MORPHO);
         call.approveToken = params.loanToken;
         if (assets >= debt) {

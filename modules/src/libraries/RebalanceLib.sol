@@ -61,8 +61,7 @@ library RebalanceLib {
         Run[] memory runs = _load(s, safe, plan.subAccounts);
         // Every action (inner callback actions included) is vetted before any pool is read, so no unlisted address is
         // ever called.
-        _checkActions(s, safe, swapAdapter, runs, plan.actions);
-        _checkSwapsServeOwnPosition(s, safe, runs, plan.actions);
+        _checkSwapsServeOwnPosition(s, safe, runs, plan.actions, _checkActions(s, safe, swapAdapter, runs, plan.actions));
         // Gas (issue 15): the holdings are read from their contracts before and after, not derived from what the
         // actions were asked to move: the loss bound must also catch what a hostile or faulty pool, venue or router
         // takes beyond its call (extra shares burnt, a short payout), which only a second read sees.
@@ -180,10 +179,10 @@ library RebalanceLib {
         address swapAdapter,
         Run[] memory runs,
         Action[] calldata actions
-    ) private view {
+    ) private view returns (uint256 kinds) {
         uint256 acted; // bit i: sub-account i has a venue action
         uint256 repayCallbackOf; // sub-account index + 1 of the open RepayWithCallback, 0 when none is open
-        uint256 kinds; // bit 16 x sub-account + kind: the sub-account has an action of that kind
+        // kinds: bit 16 x sub-account + kind: the sub-account has an action of that kind (returned)
         for (uint256 i; i < actions.length; ++i) {
             Action calldata action = actions[i];
             ActionKind kind = action.kind;
@@ -244,14 +243,21 @@ library RebalanceLib {
     /// within its feed's deviation bound), was valued at its own oracle alone and its router paid about that: 171 USDC
     /// lost against an 88 USDC allowance with oracles 1.8% apart, 834 at 10%. The solver swaps only for due ones.
     /// Judged on the plan before anything is called: the TypeScript rules mirror it from the plan alone.
-    function _checkSwapsServeOwnPosition(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
-        private
-        view
-    {
+    /// `kinds` is `_checkActions`' bit set (16 x sub-account + kind). Gas (issue 15): a sub-account with no swap (kinds
+    /// 6 and 7: bits 0xC0) is skipped, which changes nothing: with no minimum outputs both bounds hold whatever it repaid
+    /// or supplied, and its `swapped` stays 0.
+    function _checkSwapsServeOwnPosition(
+        ModuleStorage storage s,
+        address safe,
+        Run[] memory runs,
+        Action[] calldata actions,
+        uint256 kinds
+    ) private view {
         // tally[0]: debt in execution order, [1]: sale minimum outputs, [2]: purchase minimum outputs,
         // [3]: collateral supplied, [4]: collateral withdrawn.
         uint256[5] memory tally;
         for (uint256 k; k < runs.length; ++k) {
+            if ((kinds >> (k << 4)) & 0xC0 == 0) continue;
             Run memory run = runs[k];
             tally = [run.repayable, uint256(0), uint256(0), uint256(0), uint256(0)];
             for (uint256 j; j < actions.length; ++j) {
@@ -625,7 +631,7 @@ library RebalanceLib {
             uint256 usable = spent > unparked ? spent - unparked : 0;
             uint256 withdrawn;
             for (uint256 j; j < actions.length; ++j) {
-                if (actions[j].kind != ActionKind.WithdrawFromPool || slot[j] != a) continue;
+                if (slot[j] != a || actions[j].kind != ActionKind.WithdrawFromPool) continue;
                 withdrawn += actions[j].amount;
                 if (withdrawn > usable) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
             }
@@ -858,6 +864,8 @@ library RebalanceLib {
     /// @dev Charges the rebalance to the sub-account's aligned epoch (`block.timestamp / epochLength`): amount, count,
     /// its share of the gas and of the plan's loss (`_recordUsages`), the loss in parts per billion of its pre-trade equity, each checked before it is
     /// written.
+    /// Gas (issue 15): the record is one slot (EpochUsage packs to 256 bits), read warm (the cooldown check in `_load`)
+    /// and written non-zero to non-zero (setPolicy makes it non-zero), so a rebalance never pays a fresh-slot write.
     function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed, uint256 loss) private {
         Policy storage policy = s.policies[run.id][safe];
         EpochUsage memory usage = s.usage[run.id][safe];
@@ -929,7 +937,7 @@ library RebalanceLib {
             IERC4626 pool = IERC4626(actions[i].pool);
             bool seen;
             for (uint256 j; j < i && !seen; ++j) {
-                seen = _isPoolKind(actions[j].kind) && actions[j].pool == address(pool);
+                seen = actions[j].pool == address(pool) && _isPoolKind(actions[j].kind);
             }
             if (seen) continue;
             if (tokens[n] == address(0)) {
