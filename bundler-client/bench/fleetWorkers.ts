@@ -34,9 +34,9 @@ const PARENT_WATCH = `data:text/javascript,${encodeURIComponent(
 export const RPC_COUNTER = `data:text/javascript,${encodeURIComponent(
   `const url = process.env.LEVPILOT_BENCH_COUNT_URL; if (url) { const counts = {}; let dirty = false; const original = globalThis.fetch;
 globalThis.fetch = (input, init) => { const u = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-if (u.startsWith(url)) { const m = (typeof init?.body === "string" && /"method"\s*:\s*"([^"]+)"/.exec(init.body)?.[1]) || "?"; counts[m] = (counts[m] ?? 0) + 1; dirty = true }
+if (u.startsWith(url)) { const m = (typeof init?.body === "string" && /"method"\\s*:\\s*"([^"]+)"/.exec(init.body)?.[1]) || "?"; counts[m] = (counts[m] ?? 0) + 1; dirty = true }
 return original(input, init) };
-const flush = () => { if (dirty) { dirty = false; process.stdout.write(JSON.stringify({ benchRpcRequests: counts }) + "\n") } };
+const flush = () => { if (dirty) { dirty = false; process.stdout.write(JSON.stringify({ benchRpcRequests: counts }) + "\\n") } };
 setInterval(flush, 200).unref(); process.on("exit", flush) }`,
 )}`
 
