@@ -235,7 +235,22 @@ type Run = {
   /** The 1-minute load average when the wait for the shock's inclusions ended. */
   loadAverageAfterShock: number
   /** From the shock's block to the end of the wait, per block: edge Safes' operations included (reverted ones too), `handleOps` bundles, gas used. */
-  inclusion: { blocks: number; opsPerBlock: number[]; bundlesPerBlock: number[]; gasUsedPerBlock: number[]; maxOpsPerBlock: number; opsPerBundle: number }
+  inclusion: {
+    blocks: number
+    opsPerBlock: number[]
+    bundlesPerBlock: number[]
+    gasUsedPerBlock: number[]
+    maxOpsPerBlock: number
+    opsPerBundle: number
+    /**
+     * Edge Safes with a successful operation on chain in the window (the EntryPoint's logs), whatever the keeper
+     * reported: an operation that landed while its Safe was being resubmitted is refused as `nonce-mismatch` and gets no
+     * `included` event, so `rebalanced` (from the events) can be lower.
+     */
+    rebalancedOnChain: number
+    /** Edge Safes with more than one keeper operation included in the window (expected 0). */
+    safesWithSeveralOps: number
+  }
   /** Alerts after the shock by kind, message and reason (first 160 characters), with counts. */
   alerts: Record<string, number>
   /** What the previous run left in Alto's mempool and the node's pool when this run started (after the drain). */
@@ -559,9 +574,16 @@ async function inclusionStats(from: bigint, to: bigint, edge: Set<string>): Prom
   const blocks = Number(to - from) + 1
   const opsPerBlock = new Array<number>(blocks).fill(0)
   const txs = Array.from({ length: blocks }, () => new Set<string>())
+  const succeeded = new Set<string>()
+  const opsOf = new Map<string, number>()
   for (const l of logs) {
     const i = Number(l.blockNumber - from)
-    if (l.args.sender && edge.has(l.args.sender.toLowerCase())) opsPerBlock[i] = (opsPerBlock[i] ?? 0) + 1
+    const sender = l.args.sender?.toLowerCase()
+    if (sender && edge.has(sender)) {
+      opsPerBlock[i] = (opsPerBlock[i] ?? 0) + 1
+      opsOf.set(sender, (opsOf.get(sender) ?? 0) + 1)
+      if (l.args.success) succeeded.add(sender)
+    }
     txs[i]?.add(l.transactionHash)
   }
   const gasUsedPerBlock: number[] = []
@@ -569,7 +591,16 @@ async function inclusionStats(from: bigint, to: bigint, edge: Set<string>): Prom
   const bundlesPerBlock = txs.map((t) => t.size)
   const ops = opsPerBlock.reduce((a, b) => a + b, 0)
   const bundles = bundlesPerBlock.reduce((a, b) => a + b, 0)
-  return { blocks, opsPerBlock, bundlesPerBlock, gasUsedPerBlock, maxOpsPerBlock: Math.max(0, ...opsPerBlock), opsPerBundle: bundles ? ops / bundles : 0 }
+  return {
+    blocks,
+    opsPerBlock,
+    bundlesPerBlock,
+    gasUsedPerBlock,
+    maxOpsPerBlock: Math.max(0, ...opsPerBlock),
+    opsPerBundle: bundles ? ops / bundles : 0,
+    rebalancedOnChain: succeeded.size,
+    safesWithSeveralOps: [...opsOf.values()].filter((n) => n > 1).length,
+  }
 }
 
 async function waitBlock(n: bigint) {
@@ -584,7 +615,7 @@ const lines = [
   "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ...runs.map(
     (r) =>
-      `| ${r.safes} | ${r.workers} | ${r.workerMode} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} | ${r.reverted.operations} | ${r.inclusion.maxOpsPerBlock} | ${r.loadAverage.toFixed(1)} |`,
+      `| ${r.safes} | ${r.workers} | ${r.workerMode} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} (on chain ${r.inclusion.rebalancedOnChain}) | ${r.reverted.operations} | ${r.inclusion.maxOpsPerBlock} | ${r.loadAverage.toFixed(1)} |`,
   ),
 ]
 const ratios = sizes.map((size) => {
