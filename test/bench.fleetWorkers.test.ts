@@ -4,7 +4,8 @@ import type { AddressInfo } from "node:net"
 import { Writable } from "node:stream"
 import { type Logger, pino } from "pino"
 import { describe, expect, test } from "vitest"
-import { keeperEventOfLog, startCountingProxy, startWorkerProcesses } from "../bundler-client/bench/fleetWorkers"
+import { RPC_COUNTER, keeperEventOfLog, startCountingProxy, startWorkerProcesses } from "../bundler-client/bench/fleetWorkers"
+import { spawn } from "node:child_process"
 
 // bench:fleet's worker processes (`--worker-mode processes`): their requests to the node are counted by a loopback
 // proxy, their keeper events read back from their pino lines, and a worker that cannot start fails the run by name
@@ -53,6 +54,30 @@ describe("bench:fleet worker processes", () => {
       expect(counts.get("eth_chainId")).toBe(1)
     } finally {
       await proxy.stop()
+      upstream.close()
+    }
+  })
+
+  test("the in-worker counter (preloaded into a worker process) counts its fetches to the node by method and reports running totals on stdout; other URLs are not counted", async () => {
+    const upstream = createServer((req, res) => {
+      req.resume()
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end('{"jsonrpc":"2.0","id":1,"result":"0x1"}')
+      })
+    })
+    await new Promise<void>((done) => upstream.listen({ port: 0, host: "127.0.0.1" }, () => done()))
+    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+    try {
+      const code = `for (const m of ["eth_call", "eth_call", "eth_blockNumber"]) await fetch("${url}", { method: "POST", body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: m, params: [] }) }); await fetch("http://127.0.0.1:9/other").catch(() => {})`
+      const child = spawn(process.execPath, ["--import", RPC_COUNTER, "--input-type=module", "-e", code], { env: { ...process.env, LEVPILOT_BENCH_COUNT_URL: url } })
+      let out = ""
+      child.stdout.on("data", (c: Buffer) => (out += c.toString()))
+      child.stderr.on("data", (c: Buffer) => (out += c.toString()))
+      await new Promise((done) => child.on("exit", done))
+      const reports = out.trim().split("\n").map((l) => (JSON.parse(l) as { benchRpcRequests: Record<string, number> }).benchRpcRequests)
+      expect(reports.at(-1)).toEqual({ eth_call: 2, eth_blockNumber: 1 })
+    } finally {
       upstream.close()
     }
   })

@@ -3,7 +3,7 @@ import { describe, expect, test } from "vitest"
 import type { KeeperEvent } from "../bundler-client/src/keeper/events"
 import { type FleetEnv, fleetHealth } from "./fleetEnv"
 import { fleetWithRedis, keeperOpsOf, queueConfigJson, safesOf, startNode } from "./fleetQueue"
-import { startRpcProxy, waitFor } from "./keeperProbes"
+import { captureLogs, startRpcProxy, waitFor } from "./keeperProbes"
 import type { RedisServer } from "./redisServer"
 
 let f: FleetEnv
@@ -102,7 +102,7 @@ describe("fleet: a slow bundler during a shock", () => {
 })
 
 describe("fleet: sends queued behind a slow bundler", () => {
-  test("a plan that waited for its send slot until its block was superseded is not sent: no operation leaves more than 3 blocks after the read it was planned on (one send at a time, 3 s each, 1 s blocks)", async () => {
+  test("a plan that waited for its send slot while a newer step of its Safe was queued is not sent (planned again on that fresher read): no operation leaves more than 3 blocks after the read it was planned on (one send at a time, 3 s each, 1 s blocks)", async () => {
     const edges = (await f.createSafes([fleetHealth.edge, fleetHealth.edge, fleetHealth.edge])) as Address[]
     const proxy = await startRpcProxy(f.env.devnet.bundlerUrl)
     // The chain head when each send reached the bundler, by sender (before the bundler's 3 s).
@@ -117,7 +117,8 @@ describe("fleet: sends queued behind a slow bundler", () => {
     const config = f.fleetConfig(
       queueConfigJson(f, redis.url, edges, { bundlerUrl: proxy.url, fleet: { sendConcurrency: 1, queue: { redisUrl: redis.url, prefix: `stale${process.pid}`, leaseMs: 1_500, workerConcurrency: 1 } } }),
     )
-    const { node, events } = await startNode(f, config)
+    const logs = captureLogs()
+    const { node, events } = await startNode(f, config, { logger: logs.logger })
     try {
       await waitFor("the Safes observed", () => new Set(safesOf(events, "observed")).size === edges.length || undefined, 40_000)
       await f.shock(0.9)
@@ -133,6 +134,12 @@ describe("fleet: sends queued behind a slow bundler", () => {
       })
       for (const l of lags) expect(l.lag, `send of ${l.safe} planned at ${l.planBlock}`).toBeLessThanOrEqual(3n)
       expect(safesOf(events, "sent").sort()).toEqual(edges.map((s) => getAddress(s)).sort())
+      // The late-plan rule: a waiting plan is dropped only for a newer step of the same Safe (the Safes stay out of band,
+      // so the scans that kept up queued one each block), never for the head's age alone (an overloaded fleet whose
+      // scans lag sends its late plans: test/fleet.overload.test.ts).
+      const dropped = logs.lines.filter((l) => l.msg.startsWith("plan superseded"))
+      expect(dropped.length, "plans dropped while waiting for the send slot").toBeGreaterThan(0)
+      for (const d of dropped) expect(Number(d.newer), `dropped plan of ${String(d.safe)} at ${String(d.block)}`).toBeGreaterThan(Number(d.block))
     } finally {
       await node.stop()
       await proxy.stop()

@@ -59,6 +59,7 @@ const { values } = parseArgs({
     "alto-queue-paymaster": { type: "boolean" },
     "worker-mode": { type: "string" },
     "worker-log": { type: "string" },
+    "worker-count": { type: "string" },
     out: { type: "string" },
   },
 })
@@ -90,6 +91,12 @@ const altoSettings = { executors, ignoredPaymasters: values["alto-queue-paymaste
 const workerMode = values["worker-mode"] ?? "processes"
 if (workerMode !== "processes" && workerMode !== "in-process") {
   process.stderr.write(`--worker-mode must be processes or in-process, got "${workerMode}"\n`)
+  process.exit(2)
+}
+/** How worker processes' requests are counted: `in-worker` (default, a preloaded fetch counter in each worker) or `proxy`. */
+const workerCount = values["worker-count"] ?? "in-worker"
+if (workerCount !== "in-worker" && workerCount !== "proxy") {
+  process.stderr.write(`--worker-count must be in-worker or proxy, got "${workerCount}"\n`)
   process.exit(2)
 }
 const benchStart = Date.now()
@@ -172,9 +179,9 @@ const createSlice = async (count: number, health: number): Promise<Address[]> =>
 let nodeRequests = 0
 const byMethod = new Map<string, number>()
 const originalFetch = globalThis.fetch
-const countRequest = (method: string) => {
-  nodeRequests += 1
-  byMethod.set(method, (byMethod.get(method) ?? 0) + 1)
+const countRequest = (method: string, n = 1) => {
+  nodeRequests += n
+  byMethod.set(method, (byMethod.get(method) ?? 0) + n)
 }
 globalThis.fetch = (input, init) => {
   const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url
@@ -225,8 +232,25 @@ type Run = {
   requestsByMethod: Record<string, number>
   /** The machine's 1-minute load average when the steady block was measured (2 cores, shared). */
   loadAverage: number
+  /** The 1-minute load average when the wait for the shock's inclusions ended. */
+  loadAverageAfterShock: number
   /** From the shock's block to the end of the wait, per block: edge Safes' operations included (reverted ones too), `handleOps` bundles, gas used. */
-  inclusion: { blocks: number; opsPerBlock: number[]; bundlesPerBlock: number[]; gasUsedPerBlock: number[]; maxOpsPerBlock: number; opsPerBundle: number }
+  inclusion: {
+    blocks: number
+    opsPerBlock: number[]
+    bundlesPerBlock: number[]
+    gasUsedPerBlock: number[]
+    maxOpsPerBlock: number
+    opsPerBundle: number
+    /**
+     * Edge Safes with a successful operation on chain in the window (the EntryPoint's logs), whatever the keeper
+     * reported: an operation that landed while its Safe was being resubmitted is refused as `nonce-mismatch` and gets no
+     * `included` event, so `rebalanced` (from the events) can be lower.
+     */
+    rebalancedOnChain: number
+    /** Edge Safes with more than one keeper operation included in the window (expected 0). */
+    safesWithSeveralOps: number
+  }
   /** Alerts after the shock by kind, message and reason (first 160 characters), with counts. */
   alerts: Record<string, number>
   /** What the previous run left in Alto's mempool and the node's pool when this run started (after the drain). */
@@ -353,12 +377,15 @@ try {
       }
       let processes: Awaited<ReturnType<typeof startWorkerProcesses>> | undefined
       if (mode === "processes") {
-        proxy ??= await startCountingProxy(env.devnet.rpcUrl, countRequest, originalFetch)
+        // Worker requests are counted in the workers (the default) or by a loopback proxy in this process, which puts
+        // the bench's event loop (also the leader's) on every worker request's path (`--worker-count proxy`).
+        if (workerCount === "proxy") proxy ??= await startCountingProxy(env.devnet.rpcUrl, countRequest, originalFetch)
         const t = Date.now()
         // The worker processes log at info at least: their sent / included / ALERT lines are the bench's events.
         const childLevel = logLevel === "trace" || logLevel === "debug" ? logLevel : "info"
-        processes = await startWorkerProcesses(workers - 1, { ...configJson, rpcUrl: proxy.url, logLevel: childLevel }, {
+        processes = await startWorkerProcesses(workers - 1, { ...configJson, rpcUrl: proxy?.url ?? env.devnet.rpcUrl, logLevel: childLevel }, {
           logLevel,
+          countRequests: workerCount === "in-worker" ? { url: env.devnet.rpcUrl, onCount: (_, method, n) => countRequest(method, n) } : undefined,
           onEvent: ({ event, at }) => record(event, at),
           print: (line) => process.stdout.write(`${line}\n`),
           logFile: values["worker-log"],
@@ -450,6 +477,7 @@ try {
         const all = await waitFor(`inclusion of the ${edge.length} out-of-band Safes' rebalances`, async () =>
           included().size === edge.length ? true : (await head()) > shockBlock + BigInt(inclusionBlocks) ? false : undefined,
         )
+        const loadAverageAfterShock = (await import("node:os")).loadavg()[0] as number
         // The last edge Safe's first successful inclusion (a Safe whose first operation reverted counts at its success).
         const lastInclusionMs = all ? Math.max(...[...edgeSet].map((s) => rebalancedAt.get(s) ?? Number.NaN)) - shockSeen : null
         const reverts = edgeInclusions().filter((e) => !e.success)
@@ -479,6 +507,7 @@ try {
           outOfBand: edge.length,
           requestsByMethod,
           loadAverage,
+          loadAverageAfterShock,
           inclusion,
           alerts,
           leftoverAtStart,
@@ -486,7 +515,7 @@ try {
         runs.push(run)
         log(JSON.stringify(run))
         // Written after every run, so a long bench that is stopped keeps what it measured.
-        writeReport(values.out ?? "fleet.json", { workerMode, blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
+        writeReport(values.out ?? "fleet.json", { workerMode, workerCount, blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
       } finally {
         await Promise.all([...nodes.map((n) => n.stop()), processes?.stop()])
       }
@@ -545,9 +574,16 @@ async function inclusionStats(from: bigint, to: bigint, edge: Set<string>): Prom
   const blocks = Number(to - from) + 1
   const opsPerBlock = new Array<number>(blocks).fill(0)
   const txs = Array.from({ length: blocks }, () => new Set<string>())
+  const succeeded = new Set<string>()
+  const opsOf = new Map<string, number>()
   for (const l of logs) {
     const i = Number(l.blockNumber - from)
-    if (l.args.sender && edge.has(l.args.sender.toLowerCase())) opsPerBlock[i] = (opsPerBlock[i] ?? 0) + 1
+    const sender = l.args.sender?.toLowerCase()
+    if (sender && edge.has(sender)) {
+      opsPerBlock[i] = (opsPerBlock[i] ?? 0) + 1
+      opsOf.set(sender, (opsOf.get(sender) ?? 0) + 1)
+      if (l.args.success) succeeded.add(sender)
+    }
     txs[i]?.add(l.transactionHash)
   }
   const gasUsedPerBlock: number[] = []
@@ -555,7 +591,16 @@ async function inclusionStats(from: bigint, to: bigint, edge: Set<string>): Prom
   const bundlesPerBlock = txs.map((t) => t.size)
   const ops = opsPerBlock.reduce((a, b) => a + b, 0)
   const bundles = bundlesPerBlock.reduce((a, b) => a + b, 0)
-  return { blocks, opsPerBlock, bundlesPerBlock, gasUsedPerBlock, maxOpsPerBlock: Math.max(0, ...opsPerBlock), opsPerBundle: bundles ? ops / bundles : 0 }
+  return {
+    blocks,
+    opsPerBlock,
+    bundlesPerBlock,
+    gasUsedPerBlock,
+    maxOpsPerBlock: Math.max(0, ...opsPerBlock),
+    opsPerBundle: bundles ? ops / bundles : 0,
+    rebalancedOnChain: succeeded.size,
+    safesWithSeveralOps: [...opsOf.values()].filter((n) => n > 1).length,
+  }
 }
 
 async function waitBlock(n: bigint) {
@@ -570,7 +615,7 @@ const lines = [
   "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ...runs.map(
     (r) =>
-      `| ${r.safes} | ${r.workers} | ${r.workerMode} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} | ${r.reverted.operations} | ${r.inclusion.maxOpsPerBlock} | ${r.loadAverage.toFixed(1)} |`,
+      `| ${r.safes} | ${r.workers} | ${r.workerMode} | ${fmt(r.scanMs)} | ${r.rpcRequestsPerBlock.toFixed(1)} | ${((r.rpcRequestsPerBlock * 100) / r.safes).toFixed(2)} | ${fmt(r.shockScanMs)} | ${fmt(r.shockToLastInclusionMs)} | ${r.rebalanced}/${r.outOfBand} (on chain ${r.inclusion.rebalancedOnChain}) | ${r.reverted.operations} | ${r.inclusion.maxOpsPerBlock} | ${r.loadAverage.toFixed(1)} |`,
   ),
 ]
 const ratios = sizes.map((size) => {
@@ -580,6 +625,6 @@ const ratios = sizes.map((size) => {
 })
 lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
 process.stdout.write(`\n${lines.join("\n")}\n`)
-const path = writeReport(values.out ?? "fleet.json", { workerMode, blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
+const path = writeReport(values.out ?? "fleet.json", { workerMode, workerCount, blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
 process.stdout.write(`\nwrote ${path}\n`)
 process.exit(0)

@@ -10,8 +10,8 @@ import type { KeeperEvent } from "../src/keeper/events.js"
 
 /*
  * The bench's worker processes: `levpilot keeper --mode fleet --worker-only` (the real CLI, bin/levpilot.mjs) as
- * separate OS processes on the bench's Redis queue, their JSON-RPC requests to the node counted by a loopback proxy, and
- * their keeper events (sent, included, alerts) read back from their JSON log lines.
+ * separate OS processes on the bench's Redis queue, their JSON-RPC requests to the node counted in each worker
+ * ({@link RPC_COUNTER}; or by a loopback proxy, {@link startCountingProxy}), and their keeper events (sent, included, alerts) read back from their JSON log lines.
  */
 
 const LEVPILOT_BIN = resolve(import.meta.dirname, "..", "bin", "levpilot.mjs")
@@ -22,6 +22,22 @@ const LEVPILOT_BIN = resolve(import.meta.dirname, "..", "bin", "levpilot.mjs")
  */
 const PARENT_WATCH = `data:text/javascript,${encodeURIComponent(
   `const parent = process.ppid; const t = setInterval(() => { if (process.ppid !== parent) { clearInterval(t); process.kill(process.pid, "SIGTERM"); setTimeout(() => process.exit(1), 15000).unref() } }, 1000); t.unref()`,
+)}`
+
+/**
+ * Preloaded into each worker process (`node --import`) when the bench counts its requests: every `fetch` to the URL in
+ * `LEVPILOT_BENCH_COUNT_URL` (viem's http transport, the node's JSON-RPC) is counted by the first `"method"` of its body,
+ * in the worker itself, and the running totals are written to stdout as one JSON line `{"benchRpcRequests":{...}}`
+ * every 200 ms while they changed (and at exit). Counting in the worker keeps the bench's process off the workers' path
+ * to the node: a counting proxy in the bench forwarded every worker request through the leader's event loop.
+ */
+export const RPC_COUNTER = `data:text/javascript,${encodeURIComponent(
+  `const url = process.env.LEVPILOT_BENCH_COUNT_URL; if (url) { const counts = {}; let dirty = false; const original = globalThis.fetch;
+globalThis.fetch = (input, init) => { const u = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+if (u.startsWith(url)) { const m = (typeof init?.body === "string" && /"method"\\s*:\\s*"([^"]+)"/.exec(init.body)?.[1]) || "?"; counts[m] = (counts[m] ?? 0) + 1; dirty = true }
+return original(input, init) };
+const flush = () => { if (dirty) { dirty = false; process.stdout.write(JSON.stringify({ benchRpcRequests: counts }) + "\\n") } };
+setInterval(flush, 200).unref(); process.on("exit", flush) }`,
 )}`
 
 /** pino's numeric levels by name (a child line at or above the bench's level is printed). */
@@ -137,7 +153,15 @@ export type WorkerProcess = {
 export async function startWorkerProcesses(
   count: number,
   configJson: Record<string, unknown>,
-  options: { logLevel: string; onEvent: (e: LoggedEvent) => void; print: (line: string) => void; logFile?: string | undefined; readyTimeoutMs?: number | undefined },
+  options: {
+    logLevel: string
+    onEvent: (e: LoggedEvent) => void
+    print: (line: string) => void
+    logFile?: string | undefined
+    readyTimeoutMs?: number | undefined
+    /** Count each worker's requests to this URL in the worker ({@link RPC_COUNTER}) and report them here. */
+    countRequests?: { url: string; onCount: (worker: number, method: string, n: number) => void } | undefined
+  },
 ): Promise<{ workers: WorkerProcess[]; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "levpilot-bench-workers-"))
   const configPath = join(dir, "keeper.json")
@@ -153,7 +177,15 @@ export async function startWorkerProcesses(
   try {
     const ready: Promise<void>[] = []
     for (let index = 1; index <= count; index++) {
-      const proc = spawnManaged(process.execPath, ["--import", PARENT_WATCH, LEVPILOT_BIN, "keeper", "--config", configPath, "--mode", "fleet", "--worker-only"], undefined, options.logFile)
+      const counter = options.countRequests
+      const proc = spawnManaged(
+        process.execPath,
+        ["--import", PARENT_WATCH, ...(counter ? ["--import", RPC_COUNTER] : []), LEVPILOT_BIN, "keeper", "--config", configPath, "--mode", "fleet", "--worker-only"],
+        counter ? { ...process.env, LEVPILOT_BENCH_COUNT_URL: counter.url } : undefined,
+        options.logFile,
+      )
+      /** The worker's totals as last reported, by method (the differences are passed on). */
+      const reported = new Map<string, number>()
       const worker: WorkerProcess = { index, proc, stop: () => proc.stop(20_000) }
       workers.push(worker)
       void proc.exited.then(() => stopping || options.print(`[worker ${index}] exited (${proc.child.exitCode ?? proc.child.signalCode}) during the run`))
@@ -166,6 +198,14 @@ export async function startWorkerProcesses(
           line = JSON.parse(text) as Record<string, unknown>
         } catch {
           options.print(`[worker ${index}] ${text}`)
+          return
+        }
+        if (line.benchRpcRequests && counter) {
+          for (const [method, total] of Object.entries(line.benchRpcRequests as Record<string, number>)) {
+            const n = total - (reported.get(method) ?? 0)
+            reported.set(method, total)
+            if (n > 0) counter.onCount(index, method, n)
+          }
           return
         }
         if (line.msg === "fleet node started") started()

@@ -67,7 +67,7 @@ export class FleetKeeper {
   private metricsServer: { url: string; stop: () => Promise<void> } | undefined
   private readonly inflight = new Set<Promise<unknown>>()
   private readonly runStep
-  /** The latest head a pass ran at (a send whose plan it superseded is not sent, see {@link FleetStep}). */
+  /** The latest head a pass ran at (a newer-step record ahead of it is ignored, see {@link FleetStep}). */
   private latestHead: bigint | undefined
 
   constructor(
@@ -192,6 +192,8 @@ export class FleetKeeper {
       onChunk: async (chunk) => {
         const triaged = await triage(chunk, { store, events, refreshEveryBlocks: config.fleet.refreshEveryBlocks })
         steps += triaged.steps.length
+        // The late-plan rule, as in the queue mode: these steps supersede the Safes' older plans still waiting to send.
+        await store.markSteps(triaged.steps.map((t) => [t.safe, chunk.blockNumber] as const))
         for (const t of triaged.steps) {
           const item = { safe: t.safe, block: chunk.blockNumber, timestamp: chunk.timestamp, state: t.state, userOps: opsOf.get(t.safe.toLowerCase()) ?? [] }
           const key = `${t.safe}:${chunk.blockNumber}`

@@ -69,13 +69,15 @@ export type FleetBlockStats = { block: bigint; seenAt: number; safes: number; ch
  *
  * 1. a leader (one node at a time, a Redis key held for `leaseMs` and renewed) follows the head, brings discovery up
  *    to date and adds one `scan` job per `fleet.batchSize` Safes (job id `block-chunk`, so a second leader adds
- *    nothing; BullMQ job ids cannot contain `:`);
+ *    nothing; BullMQ job ids cannot contain `:`); a head that comes while scan jobs of an earlier one still wait is
+ *    skipped (`levpilot_fleet_heads_skipped_total`), so an overloaded fleet reads each Safe at the newest head it can;
  * 2. a `scan` job reads its Safes in one `eth_call` at that block and adds a `step` job for each Safe that changed,
  *    is out of band, has an operation in flight or is due for a refresh (with the Safe's read and its
  *    `UserOperationEvent`s in the job);
  * 3. a `step` job takes the Safe's lease and runs the keeper's step (track, solve, send) with the in-flight intent and
- *    nonce in Redis, fenced by the lease ({@link RedisFleetStore}); a Safe held by another step is skipped, a step two
- *    blocks old is dropped as superseded.
+ *    nonce in Redis, fenced by the lease ({@link RedisFleetStore}); a Safe held by another step is skipped, and a step
+ *    is dropped as superseded only when a newer step of the same Safe was queued (the late-plan rule: a fleet that
+ *    falls blocks behind the head still runs and sends each Safe's newest plan, see {@link FleetStep}).
  *
  * A node can die at any moment: its leadership and leases expire after `leaseMs`, its active jobs are moved back by
  * BullMQ's stalled-job check (`lockDuration` = `leaseMs`), and whoever takes a Safe over finds the intent (nonce,
@@ -268,6 +270,16 @@ export class FleetNode {
   private async lead(head: Head): Promise<void> {
     if (!this.leading) return
     const { redis, store, source, queues } = this.started
+    // The fleet behind the head: scan jobs of an earlier head still wait for a worker. This head is not queued (its
+    // Safes are read at the first head after those are taken; discovery then covers the skipped blocks' logs), so the
+    // backlog stays one head deep instead of growing by a head every block with each Safe read ever later.
+    const waiting = await queues.scan.getWaitingCount()
+    if (waiting > 0) {
+      await redis.set(this.keys.head, head.number.toString())
+      this.metrics.inc("levpilot_fleet_heads_skipped_total", "Heads not queued for scanning because an earlier head's scan jobs were still waiting (the fleet behind the head).", {})
+      this.logger.debug({ block: Number(head.number), waiting }, "head skipped: the previous head's scan jobs still wait")
+      return
+    }
     const { safes, userOps } = await source.at(head, await store.pendingSafes())
     const opsOf = userOpsBySender(userOps)
     const key = this.keys.block(head.number)
@@ -321,7 +333,7 @@ export class FleetNode {
     this.metrics.inc("levpilot_fleet_read_calls_total", "Batched eth_calls of the lens (readSafes).", {}, chunk.calls)
     const { steps, skipped } = await triage(chunk, { store, events: this.events, refreshEveryBlocks: this.config.fleet.refreshEveryBlocks })
     const opsOf = userOpsBySender(fromJob<UserOperationEventLog[]>(job.data.userOps))
-    if (steps.length > 0)
+    if (steps.length > 0) {
       await queues.step.addBulk(
         steps.map((s) => ({
           name: s.reason,
@@ -329,11 +341,14 @@ export class FleetNode {
           opts: { jobId: `${job.data.block}-${s.safe}` },
         })),
       )
+      // Once queued, these steps supersede the Safes' older ones still queued or waiting for a send slot.
+      await store.markSteps(steps.map((s) => [s.safe, block] as const))
+    }
     if (skipped > 0) await this.checked(block, skipped)
   }
 
   private async step(job: Job<StepJob>): Promise<void> {
-    const { redis, step } = this.started
+    const { step } = this.started
     const block = BigInt(job.data.block)
     const key = `${job.data.safe}:${block}`
     let counted = false
@@ -348,11 +363,6 @@ export class FleetNode {
     const done = () => {
       this.unchecked.delete(key)
       count()
-    }
-    const latest = BigInt((await redis.get(this.keys.head).catch((error) => (done(), Promise.reject(error)))) ?? job.data.block)
-    if (block + 2n <= latest) {
-      this.metrics.inc("levpilot_fleet_steps_superseded_total", "Safe steps dropped because a newer block's step exists.")
-      return done()
     }
     const item: StepItem = {
       safe: job.data.safe,

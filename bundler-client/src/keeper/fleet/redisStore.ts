@@ -10,6 +10,14 @@ const FENCED_HSET = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[3] == '' then redis.call('HDEL', KEYS[2], ARGV[2]) else redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
 return 1`
+/** For each pair (`ARGV[2i-1]` Safe, `ARGV[2i]` block): sets the Safe's field of hash `KEYS[1]` to the block when higher. */
+const MARK_STEPS = `
+for i = 1, #ARGV, 2 do
+  local b = tonumber(ARGV[i + 1])
+  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
+  if b > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1`
 /** Extends `KEYS[1]` by `ARGV[2]` ms while it holds `ARGV[1]`. */
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`
 /** Deletes `KEYS[1]` while it holds `ARGV[1]`. */
@@ -20,6 +28,8 @@ export const fleetKeys = (prefix: string) => ({
   pending: `${prefix}:pending`,
   fingerprints: `${prefix}:fp`,
   runtime: `${prefix}:rt`,
+  /** Safe -> the highest block a step of it was queued at. */
+  newestStep: `${prefix}:newest-step`,
   lease: (safe: Address) => `${prefix}:lease:${safe.toLowerCase()}`,
   leader: `${prefix}:leader`,
   head: `${prefix}:head`,
@@ -82,6 +92,17 @@ export class RedisFleetStore implements FleetStore {
   async setFingerprints(entries: readonly (readonly [Address, string])[]) {
     if (entries.length === 0) return
     await this.redis.hset(this.keys.fingerprints, Object.fromEntries(entries.map(([safe, fp]) => [safe.toLowerCase(), fp])))
+  }
+
+  /** Keeps the highest block per Safe in `<prefix>:newest-step` (one compare-and-set script for all of `entries`). */
+  async markSteps(entries: readonly (readonly [Address, bigint])[]): Promise<void> {
+    if (entries.length === 0) return
+    await this.redis.eval(MARK_STEPS, 1, this.keys.newestStep, ...entries.flatMap(([safe, block]) => [safe.toLowerCase(), block.toString()]))
+  }
+
+  async newestStep(safe: Address): Promise<bigint | undefined> {
+    const raw = await this.redis.hget(this.keys.newestStep, safe.toLowerCase())
+    return raw === null ? undefined : BigInt(raw)
   }
 
   async acquire(safe: Address): Promise<boolean> {

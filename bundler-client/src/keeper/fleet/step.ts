@@ -22,7 +22,7 @@ import { type FleetStore, applySharedRuntime, sharedRuntimeOf } from "./store.js
 export type StepItem = { safe: Address; block: bigint; timestamp: bigint; state: SafeState; userOps: UserOperationEventLog[] }
 
 /** What a step did. */
-export type StepOutcome = "done" | "busy" | "tracked-only"
+export type StepOutcome = "done" | "busy" | "tracked-only" | "superseded"
 
 /**
  * The inclusion lookup of one step from the block's batch: the Safe's keeper-lane nonce from the lens and its
@@ -73,8 +73,8 @@ export class FleetStep {
       dryRun: boolean
       /**
        * The fleet's latest head (the queue's shared head, the embedded keeper's last pass), undefined when unknown: a
-       * plan still waiting for its send slot once its block is superseded (`block + 2 <= head`, as for step jobs) is
-       * not sent, so the Safe is planned again on a fresh read.
+       * newer-step record ahead of it is not from this chain's history (a devnet reset on the same Redis prefix) and
+       * supersedes nothing.
        */
       head?: (() => Promise<bigint | undefined>) | undefined
     },
@@ -83,7 +83,10 @@ export class FleetStep {
     this.tracker = new InclusionTracker({ ...deps, publicClient: deps.clients.publicClient })
     // Sends are bounded on their own (`fleet.sendConcurrency`): a step gives its slot back once its Safe is checked.
     // A send may then wait for its slot behind a slow bundler for blocks (its Safe's lease held, every later step of
-    // the Safe "busy"): a plan superseded meanwhile is dropped here, not sent stale with an intent stamped blocks ago.
+    // the Safe "busy"): a plan that a newer step of the same Safe superseded meanwhile (a newer read found the Safe due
+    // again) is dropped here, and that Safe is planned again on a fresh read. A plan that is merely late (the head moved
+    // on, the fleet behind it, no newer step of the Safe queued) is sent: the module and the bundler's simulation check
+    // it against the chain as it is then, and dropping it would leave an overloaded fleet sending nothing at all.
     const sender = new RebalanceSender(deps)
     const sendSlot = limiter(deps.config.fleet.sendConcurrency)
     const send = sender.send.bind(sender)
@@ -95,10 +98,10 @@ export class FleetStep {
           logger.info({ safe: rt.config.address, block: Number(block) }, "keeper stopping; queued send not started")
           return
         }
-        const head = await deps.head?.().catch(() => undefined)
-        if (head !== undefined && block + 2n <= head) {
-          metrics.inc("levpilot_fleet_sends_superseded_total", "Plans not sent because their block was superseded while they waited for a send slot (planned again on a fresh read).", {})
-          logger.info({ safe: rt.config.address, block: Number(block), head: Number(head) }, "plan superseded while waiting for a send slot; not sent, planned again on a fresh read")
+        const newer = await this.newerStep(rt.config.address, block)
+        if (newer !== undefined) {
+          metrics.inc("levpilot_fleet_sends_superseded_total", "Plans not sent because a newer step of the same Safe was queued while they waited for a send slot (planned again on that fresher read).", {})
+          logger.info({ safe: rt.config.address, block: Number(block), newer: Number(newer) }, "plan superseded by a newer step of the Safe while waiting for a send slot; not sent, planned again on a fresh read")
           return
         }
         return send(rt, block, ...rest)
@@ -108,6 +111,19 @@ export class FleetStep {
   }
 
   private stopping = false
+
+  /**
+   * The late-plan rule: an item of `block` is superseded only by a newer step of the same Safe (queued or done,
+   * {@link FleetStore.markSteps}), never by the head's age alone.
+   *
+   * @returns The newer step's block, or undefined when none supersedes `block`.
+   */
+  private async newerStep(safe: Address, block: bigint): Promise<bigint | undefined> {
+    const newest = await this.deps.store.newestStep(safe).catch(() => undefined)
+    if (newest === undefined || newest <= block) return undefined
+    const head = await this.deps.head?.().catch(() => undefined)
+    return head !== undefined && newest > head ? undefined : newest
+  }
 
   /** Starts no more sends (those waiting for a send slot are dropped); steps and sends under way go on. */
   stop(): void {
@@ -131,13 +147,19 @@ export class FleetStep {
   }
 
   /**
-   * Runs the step unless another step holds the Safe.
+   * Runs the step unless another step holds the Safe or a newer step of the Safe was queued (the late-plan rule: a
+   * step however old is run while it is the Safe's newest; see {@link newerStep}).
    *
-   * @returns `busy` when the Safe was held elsewhere, `tracked-only` when the keeper may not act for it now.
+   * @returns `busy` when the Safe was held elsewhere, `superseded` when a newer step of it exists, `tracked-only` when
+   *   the keeper may not act for it now.
    */
   async run(item: StepItem): Promise<StepOutcome> {
-    const { store, config, logger, clients } = this.deps
+    const { store, config, logger, clients, metrics } = this.deps
     const safe = getAddress(item.safe)
+    if ((await this.newerStep(safe, item.block)) !== undefined) {
+      metrics.inc("levpilot_fleet_steps_superseded_total", "Safe steps not run because a newer step of the same Safe was queued.")
+      return "superseded"
+    }
     if (!(await store.acquire(safe))) return "busy"
     try {
       const rt = this.runtime(safe)

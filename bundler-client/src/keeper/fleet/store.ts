@@ -1,4 +1,4 @@
-import type { Address } from "viem"
+import { type Address, getAddress } from "viem"
 import type { SafeRuntime } from "../runtime.js"
 import type { KeeperStateScope, KeeperStateStore } from "../stateFile.js"
 import type { PendingStore } from "../store.js"
@@ -25,6 +25,14 @@ export type FleetStore = PendingStore & {
   /** For each Safe: whether an operation is in flight, and the fingerprint of its last scan. */
   scanState(safes: readonly Address[]): Promise<{ pending: boolean[]; fingerprints: (string | undefined)[] }>
   setFingerprints(entries: readonly (readonly [Address, string])[]): Promise<void>
+  /**
+   * Records that a step of each Safe was queued on a read at `block` (the scan that found it due), keeping the highest
+   * block per Safe: a queued or running step of an older block of the Safe is then superseded (not run, its plan not
+   * sent). Record after the step is queued, so a Safe is never left without the step that superseded its older one.
+   */
+  markSteps(entries: readonly (readonly [Address, bigint])[]): Promise<void>
+  /** The highest block a step of `safe` was queued at ({@link markSteps}); undefined when none was. */
+  newestStep(safe: Address): Promise<bigint | undefined>
   /** Takes the Safe for this process (false when another step holds it); writes to it are fenced by the lease. */
   acquire(safe: Address): Promise<boolean>
   release(safe: Address): Promise<void>
@@ -40,6 +48,7 @@ export type FleetStore = PendingStore & {
 export class MemoryFleetStore implements FleetStore {
   private readonly fingerprints = new Map<Address, string>()
   private readonly leases = new Set<Address>()
+  private readonly newest = new Map<Address, bigint>()
 
   constructor(private readonly file: KeeperStateStore) {}
 
@@ -66,6 +75,17 @@ export class MemoryFleetStore implements FleetStore {
 
   async setFingerprints(entries: readonly (readonly [Address, string])[]) {
     for (const [safe, fp] of entries) this.fingerprints.set(safe, fp)
+  }
+
+  async markSteps(entries: readonly (readonly [Address, bigint])[]) {
+    for (const [safe, block] of entries) {
+      const a = getAddress(safe)
+      if (block > (this.newest.get(a) ?? -1n)) this.newest.set(a, block)
+    }
+  }
+
+  async newestStep(safe: Address) {
+    return this.newest.get(getAddress(safe))
   }
 
   async acquire(safe: Address) {
