@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { toKeeperAccount, toLeverageSafeAccount } from "@levpilot/sdk/accounts"
 import { addKeeper, defaultAutomationConfig, getSubAccountState, sendRebalance, setAutomationConfig, setPolicy, setSponsor } from "@levpilot/sdk/actions"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
-import { VenueAccountTakenError } from "@levpilot/sdk/errors"
+import { TargetHealthBelowBorrowReachError, VenueAccountTakenError } from "@levpilot/sdk/errors"
 import { type AaveStackAddresses, aavePoolAbi, aaveReserveParameters, aaveV3AdapterAbi, deployAaveStack, deployCrossVenueModule, poolConfiguratorAbi } from "@levpilot/devnet/aave"
 import { morphoAbi, simOracleAbi } from "@levpilot/devnet/leverage"
 import { type LeverageTestEnv, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
@@ -93,6 +93,16 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
     }).catch((error: unknown) => error)
     expect(second).toBeInstanceOf(VenueAccountTakenError)
     expect(second).toMatchObject({ existing: aavePolicy.subAccount })
+    // A boosting policy whose target no borrow reaches on Aave (WBTC: threshold 78% / LTV 73% = 1.0685) is refused by
+    // name before anything is sent, at the adapter's own minBorrowHealth (the module: TargetHealthBelowBorrowReach);
+    // the same band without boosts passes that check (and stops at the venue account's other policy).
+    const band = { minHealth: parseEther("1.05"), targetHealth: parseEther("1.062"), maxHealth: parseEther("1.5") }
+    const wbtcPolicy = (boostAllowed: boolean) => ({ ...testPolicy({ id: aave.markets.wbtcUsdc, oracle: stack.markets.wbtc.oracle }, []), ...band, adapter: aave.adapter, boostAllowed })
+    const unreachable = await setPolicy(client, { policy: wbtcPolicy(true), deployments }).catch((error: unknown) => error)
+    expect(unreachable).toBeInstanceOf(TargetHealthBelowBorrowReachError)
+    const reach = (unreachable as TargetHealthBelowBorrowReachError).minBorrowHealth
+    expect(reach >= (parseEther("1") * 7800n) / 7300n && reach <= (parseEther("1") * 7800n) / 7300n + 1n).toBe(true)
+    expect(await setPolicy(client, { policy: wbtcPolicy(false), deployments }).catch((error: unknown) => error)).toBeInstanceOf(VenueAccountTakenError)
 
     // Morpho: 20 WETH, 25,018 USDC debt. Aave: 10 WETH, 18,000 USDC debt. The borrowed USDC leaves the Safe.
     await env.mint(stack.tokens.weth, safe.address, parseEther("30"))
