@@ -8,7 +8,7 @@ import { TargetHealthBelowBorrowReachError, VenueAccountTakenError } from "@levp
 import { type AaveStackAddresses, aavePoolAbi, aaveReserveParameters, aaveV3AdapterAbi, deployAaveStack, deployCrossVenueModule, poolConfiguratorAbi } from "@levpilot/devnet/aave"
 import { morphoAbi, simOracleAbi } from "@levpilot/devnet/leverage"
 import { type LeverageTestEnv, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
-import { AAVE_CAP_ACCRUAL_MARGIN_BPS } from "../bundler-client/src/keeper/aaveLimits.js"
+import { AAVE_CAP_ACCRUAL_MARGIN_BPS, readAaveLimits } from "../bundler-client/src/keeper/aaveLimits.js"
 import { readPortfolio, toChainPlan } from "../bundler-client/src/keeper/portfolio.js"
 import { AAVE_DEFAULT_CLOSE_FACTOR, liquidationIncentiveFactor, liquidationLoss, solveByLoanAsset } from "../bundler-client/src/solver/solver.js"
 import { DEFAULT_GAS_PER_ACTION } from "../bundler-client/src/solver/types.js"
@@ -203,11 +203,17 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
     const usdcReserve = await reserve(stack.tokens.usdc)
     const wethReserve = await reserve(stack.tokens.weth)
 
-    // Open reserves: USDC lends its available liquidity (the 40M borrow cap is far), WETH takes supplies up to its cap.
+    // Open reserves: USDC lends its available liquidity (the 40M borrow cap is far), WETH takes supplies up to its cap;
+    // a borrow is also held to the account's LTV room (Aave refuses above it, "36"): the lower of the two binds.
     const open = await read()
     const usdcLiquidity = await balance(stack.tokens.usdc, usdcReserve.aTokenAddress)
-    expect(open.sub.state.borrowable).toBe(Number(usdcLiquidity) / 1e6)
-    expect(open.snapshot.bounds.subAccounts[open.aaveId]?.borrowable).toBe(usdcLiquidity)
+    const limits = (await readAaveLimits(publicClient, deployment, open.snapshot.chain, safe))[open.aaveId]
+    expect(limits?.debt.borrowable).toBe(usdcLiquidity)
+    const ltvRoom = limits?.ltvBorrowable
+    expect(ltvRoom).toBeDefined()
+    const borrowBound = (ltvRoom as bigint) < usdcLiquidity ? (ltvRoom as bigint) : usdcLiquidity
+    expect(open.sub.state.borrowable).toBe(Number(borrowBound) / 1e6)
+    expect(open.snapshot.bounds.subAccounts[open.aaveId]?.borrowable).toBe(borrowBound)
     // The room less what the cap keeps back for accrual until inclusion (AAVE_CAP_ACCRUAL_MARGIN_BPS of the supply).
     const wethSupplied = await supply(wethReserve.aTokenAddress)
     const wethCapRoom = aaveReserveParameters.weth.supplyCap * 10n ** 18n - wethSupplied - (wethSupplied * AAVE_CAP_ACCRUAL_MARGIN_BPS + 9_999n) / 10_000n
