@@ -28,18 +28,6 @@ contract AaveLtvBoostTest is AaveTestBase {
         return ltv == 0 ? type(uint256).max : Math.mulDiv(lt, WAD, ltv, Math.Rounding.Ceil);
     }
 
-    function boostingPolicy(bytes32 market, uint64 minHealth, uint64 target, uint64 maxHealth)
-        internal
-        view
-        returns (Policy memory policy)
-    {
-        policy = aavePolicy(market, address(0), address(usdcVault));
-        policy.minHealth = minHealth;
-        policy.targetHealth = target;
-        policy.maxHealth = maxHealth;
-        policy.maxOracleAge = 0;
-        policy.boostAllowed = true;
-    }
 
     /// @dev 1 WBTC on Aave with USDC debt at health 1.6 (above maxHealth 1.5: due for a boost).
     function openWbtcAt16() internal returns (uint256 value) {

@@ -18,18 +18,6 @@ import {ILeverageModule, Policy} from "../../src/interfaces/ILeverageModule.sol"
 contract AaveMultiCollateralReachTest is AaveTestBase {
     uint256 internal constant WAD = 1e18;
 
-    function boostingPolicy(bytes32 market, uint64 minHealth, uint64 target, uint64 maxHealth)
-        internal
-        view
-        returns (Policy memory policy)
-    {
-        policy = aavePolicy(market, address(0), address(usdcVault));
-        policy.minHealth = minHealth;
-        policy.targetHealth = target;
-        policy.maxHealth = maxHealth;
-        policy.maxOracleAge = 0;
-        policy.boostAllowed = true;
-    }
 
     /// @dev The account's own reach: getUserAccountData's currentLiquidationThreshold / ltv (WAD, rounded up).
     function accountReach(address account) internal view returns (uint256) {

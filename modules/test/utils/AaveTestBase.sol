@@ -64,6 +64,20 @@ abstract contract AaveTestBase is Fixture, AaveFixture {
     }
 
     /// @notice The Fixture's default policy bands and caps on an Aave market, with `priceFeed` as its second source.
+    /// @dev A boosting Aave policy on `market` with band (minHealth, target, maxHealth) in WAD, no second feed, pool usdcVault.
+    function boostingPolicy(bytes32 market, uint64 minHealth, uint64 target, uint64 maxHealth)
+        internal
+        view
+        returns (Policy memory policy)
+    {
+        policy = aavePolicy(market, address(0), address(usdcVault));
+        policy.minHealth = minHealth;
+        policy.targetHealth = target;
+        policy.maxHealth = maxHealth;
+        policy.maxOracleAge = 0;
+        policy.boostAllowed = true;
+    }
+
     function aavePolicy(bytes32 market, address priceFeed, address pool) internal view returns (Policy memory policy) {
         policy = defaultPolicy(wethMarket, pool);
         policy.adapter = address(aaveAdapter);
