@@ -30,6 +30,8 @@ export type KeeperEvent =
   /**
    * The bundler answered a send with "this sender and nonce is already being processed" (AA25) or the answer was
    * unusable after the request reached it: the operation may be in flight, so the keeper keeps tracking its nonce.
+   * `nonce-used`: a resend answered AA25 while the chain's nonce is already past it (the operation landed; issue 16):
+   * no alert, the record kept, and the tracker emits `included` for it at the next step.
    */
   | { type: "tracking"; safe: Address; block: bigint; nonce: bigint; reason: "already-in-flight" | "ambiguous-answer" | "nonce-used"; message: string }
   /**
