@@ -84,7 +84,7 @@ export class InclusionTracker {
     const nonce = BigInt(pending.nonce)
     if (BigInt(pending.sentBlock) > block) {
       // The block it was sent at is no longer on the chain (reorg): count the waiting time from the new head.
-      pending = { ...pending, sentBlock: block.toString(), firstSentBlock: block.toString() }
+      pending = { ...pending, sentBlock: block.toString(), firstSentBlock: block.toString(), searchFromBlock: undefined }
       await store.setPending(safe, pending)
     }
     // The record's own nonce key (keeper address and key generation): the upper 192 bits of the nonce.

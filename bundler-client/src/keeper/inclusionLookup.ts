@@ -58,6 +58,8 @@ export function chainInclusionLookup(
   return {
     async findEvent(safe, nonce, fromBlock) {
       const head = await client.getBlockNumber({ cacheTime: 0 })
+      // A node behind the record (a load-balanced RPC answering from a lagging replica): nothing searched, not "no event".
+      if (head < fromBlock) throw new LogSearchIncompleteError({ fromBlock, searchedTo: fromBlock - 1n, head })
       let from = fromBlock
       for (let read = 0; from <= head; ) {
         if (read >= maxWindows) throw new LogSearchIncompleteError({ fromBlock, searchedTo: from - 1n, head })

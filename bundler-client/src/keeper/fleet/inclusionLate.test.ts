@@ -120,6 +120,13 @@ describe("fleet inclusion: an operation that landed before the tracker's step is
     expect(included(h.events)).toMatchObject([{ block: 250n, success: true }])
   })
 
+  test("a node whose head is behind the record's first send: nothing searched, the record kept (not cleared without an event)", async () => {
+    const h = harness(record(100n, 100n), { head: 99n, events: [] })
+    expect(await h.step(101n)).toBe("waiting")
+    expect(h.pending()).toMatchObject({ nonce: NONCE.toString(), searchFromBlock: "100" })
+    expect(included(h.events)).toEqual([])
+  })
+
   test("the block's own events still answer first (no eth_getLogs)", async () => {
     const h = harness(record(100n, 100n), { head: 101n, events: [] })
     expect(await h.step(101n, [landed(101n)])).toBe("included")
