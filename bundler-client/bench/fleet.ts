@@ -244,8 +244,8 @@ type Run = {
     opsPerBundle: number
     /**
      * Edge Safes with a successful operation on chain in the window (the EntryPoint's logs), whatever the keeper
-     * reported: an operation that landed while its Safe was being resubmitted is refused as `nonce-mismatch` and gets no
-     * `included` event, so `rebalanced` (from the events) can be lower.
+     * reported (before issue 16's fix an operation that landed while its Safe was being resubmitted got no `included`
+     * event, so `rebalanced`, from the events, could be lower; the two should now agree).
      */
     rebalancedOnChain: number
     /** Edge Safes with more than one keeper operation included in the window (expected 0). */

@@ -30,8 +30,10 @@ export type KeeperEvent =
   /**
    * The bundler answered a send with "this sender and nonce is already being processed" (AA25) or the answer was
    * unusable after the request reached it: the operation may be in flight, so the keeper keeps tracking its nonce.
+   * `nonce-used`: a resend answered AA25 while the chain's nonce is already past it (the operation landed; issue 16):
+   * no alert, the record kept, and the tracker emits `included` for it at the next step.
    */
-  | { type: "tracking"; safe: Address; block: bigint; nonce: bigint; reason: "already-in-flight" | "ambiguous-answer"; message: string }
+  | { type: "tracking"; safe: Address; block: bigint; nonce: bigint; reason: "already-in-flight" | "ambiguous-answer" | "nonce-used"; message: string }
   /**
    * Nothing was sent this block, by design, and the plan is made again on a later block: `self-pay-epoch-ending`, a
    * self-paid operation in the last seconds of the Safe's self-pay epoch (`retryAt`: the next epoch's start, unix s).

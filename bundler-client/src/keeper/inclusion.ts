@@ -4,9 +4,10 @@ import { entryPoint07Abi } from "viem/account-abstraction"
 import { decodeModuleError } from "@levpilot/sdk/errors"
 import type { Clock } from "./clock.js"
 import type { KeeperConfig } from "./config.js"
-import { NonceMismatchError, OperationStalledError } from "./errors.js"
+import { NonceMismatchError, OperationStalledError, findInCauseChain } from "./errors.js"
 import type { KeeperEvents } from "./events.js"
 import { type InclusionLookup, chainInclusionLookup } from "./inclusionLookup.js"
+import { LogSearchIncompleteError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
 import type { SafeRuntime } from "./runtime.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -35,7 +36,7 @@ export function describeRevert(data: Hex, depth = 0): string {
   return `${decoded.errorName}(${decoded.args.map((x) => (nested(x) ? describeRevert(x as Hex, depth + 1) : String(x))).join(", ")})`
 }
 
-/** Windows searched per `track` call for the event of a used nonce before the record is cleared without it. */
+/** Windows searched per `track` call for the event of a used nonce; the next call searches on from where it stopped. */
 export const MAX_LOG_WINDOWS = 25
 
 /**
@@ -43,7 +44,8 @@ export const MAX_LOG_WINDOWS = 25
  * `eth_call`, whatever the age of the record): equal to the record's, the operation has not landed (waiting, resubmit
  * after `resubmitAfterBlocks`, a `stalled` alert every `stallAfterBlocks`); above it, the nonce is used and its
  * `UserOperationEvent` (matched by sender and nonce, so a replacement or an operation sent before a restart counts) is
- * searched backwards from the head in windows of `logWindowBlocks`; below it, the record is ahead of the chain (a reorg
+ * searched forwards from the nonce's first send in windows of `logWindowBlocks`, at most {@link MAX_LOG_WINDOWS} per
+ * step (the next step goes on where one stopped), and reported as an `included` event with its success flag; below it, the record is ahead of the chain (a reorg
  * dropped an earlier operation, or the record came from elsewhere) and is dropped with a `nonce-mismatch` alert.
  */
 export class InclusionTracker {
@@ -82,7 +84,7 @@ export class InclusionTracker {
     const nonce = BigInt(pending.nonce)
     if (BigInt(pending.sentBlock) > block) {
       // The block it was sent at is no longer on the chain (reorg): count the waiting time from the new head.
-      pending = { ...pending, sentBlock: block.toString(), firstSentBlock: block.toString() }
+      pending = { ...pending, sentBlock: block.toString(), firstSentBlock: block.toString(), searchFromBlock: undefined }
       await store.setPending(safe, pending)
     }
     // The record's own nonce key (keeper address and key generation): the upper 192 bits of the nonce.
@@ -114,9 +116,26 @@ export class InclusionTracker {
       return "waiting"
     }
     metrics.set("levpilot_inflight_age_blocks", "Blocks the operation in flight has waited at the chain's nonce.", { safe }, 0)
-    const log = await lookup.findEvent(safe, nonce, BigInt(pending.sentBlock))
+    // The nonce is used: its event is searched from the nonce's FIRST send (a resend's record may be newer than the
+    // operation that landed), forwards in bounded windows, going on at the next step where this one stopped. Never from
+    // the step's own block only: an operation that landed before the step (or before a resend) still ends in `included`.
+    const first = BigInt(pending.firstSentBlock ?? pending.sentBlock)
+    const start = first < BigInt(pending.sentBlock) ? first : BigInt(pending.sentBlock)
+    const from = pending.searchFromBlock !== undefined && BigInt(pending.searchFromBlock) > start ? BigInt(pending.searchFromBlock) : start
+    let log: Awaited<ReturnType<InclusionLookup["findEvent"]>>
+    try {
+      log = await lookup.findEvent(safe, nonce, from)
+    } catch (error) {
+      const incomplete = findInCauseChain(error, LogSearchIncompleteError)
+      if (!incomplete) throw error
+      logger.info({ safe, nonce: pending.nonce, fromBlock: Number(from), searchedTo: Number(incomplete.searchedTo), head: Number(incomplete.head) }, "nonce used; its UserOperationEvent is not in the blocks searched so far; searching on at the next step")
+      await store.setPending(safe, { ...pending, searchFromBlock: (incomplete.searchedTo + 1n).toString() })
+      return "waiting"
+    }
     if (!log) {
-      logger.warn({ safe, nonce: pending.nonce }, "nonce used; its UserOperationEvent is older than the searched windows; clearing")
+      // Searched from the first send to the head: the event is older than the record (a reorg moved the record's
+      // blocks to the new head). The outcome is unknown; cleared with a warning.
+      logger.warn({ safe, nonce: pending.nonce, fromBlock: Number(from) }, "nonce used; no UserOperationEvent at it from the record's first send to the head; clearing without an included event")
       await store.setPending(safe, undefined)
       rt.triggerBlock = undefined
       return "included"

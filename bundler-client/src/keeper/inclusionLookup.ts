@@ -1,6 +1,6 @@
 import type { Address, Hex, PublicClient } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
-import { LogReadError, LogWindow } from "./logWindow.js"
+import { LogReadError, LogSearchIncompleteError, LogWindow } from "./logWindow.js"
 
 /** The fields of an EntryPoint v0.7 `UserOperationEvent` the keeper reads. */
 export type UserOperationEventLog = {
@@ -19,7 +19,10 @@ export type UserOperationEventLog = {
 
 /** How the inclusion tracker learns what the chain did with an operation in flight. */
 export type InclusionLookup = {
-  /** The `UserOperationEvent` of `safe` at `nonce` from `fromBlock` on, or undefined. */
+  /**
+   * The `UserOperationEvent` of `safe` at `nonce` from `fromBlock` up to the head, or undefined when none is there.
+   * May throw `LogSearchIncompleteError` (a bounded search that did not reach the head) or `LogReadError`.
+   */
   findEvent(safe: Address, nonce: bigint, fromBlock: bigint): Promise<UserOperationEventLog | undefined>
   /** The Safe's EntryPoint nonce now on `nonceKey` (the in-flight operation's: `nonce >> 64`). */
   chainNonce(safe: Address, nonceKey: bigint): Promise<bigint>
@@ -32,14 +35,19 @@ export const userOperationEvent = (() => {
 })()
 
 /**
- * The chain lookup of one Safe at a time: the Safe's `UserOperationEvent`s searched from the head backwards in windows of
- * `windowBlocks` (hosted RPCs refuse wide `eth_getLogs` ranges) down to `fromBlock`, at most `maxWindows` windows read,
- * and `EntryPoint.getNonce(safe, nonceKey)`. A window the node refuses is halved and read again ({@link LogWindow}, the
- * same rule as fleet discovery), down to one block; the smaller window is kept for the lookup's next searches.
+ * The chain lookup of one Safe at a time: the Safe's `UserOperationEvent`s searched forwards from `fromBlock` (the
+ * record's first send: an operation lands after it was sent) up to the head, in windows of `windowBlocks` (hosted RPCs
+ * refuse wide `eth_getLogs` ranges), at most `maxWindows` windows read per search, and `EntryPoint.getNonce(safe,
+ * nonceKey)`. A window the node refuses is halved and read again ({@link LogWindow}, the same rule as fleet discovery),
+ * down to one block; the smaller window is kept for the lookup's next searches. Forwards, the first window almost always
+ * holds the event, however far behind the head the caller runs (before, the search went backwards from the head and
+ * missed an operation that landed more than `maxWindows` windows before it: cleared with no `included` event, issue 16).
  *
  * @returns The {@link InclusionLookup}.
  * @throws {LogReadError} from `findEvent` when the node refuses even a one-block window or cannot be reached (with the
  *   node's reason; the keeper alerts it as `rpc-error`).
+ * @throws {LogSearchIncompleteError} from `findEvent` when `maxWindows` windows did not reach the head (no match in
+ *   `fromBlock`..`searchedTo`; the tracker searches on from there at its next step).
  */
 export function chainInclusionLookup(
   client: PublicClient,
@@ -49,9 +57,13 @@ export function chainInclusionLookup(
   const window = new LogWindow(windowBlocks)
   return {
     async findEvent(safe, nonce, fromBlock) {
-      let to = await client.getBlockNumber({ cacheTime: 0 })
-      for (let read = 0; read < maxWindows && to >= fromBlock; ) {
-        const from = to - BigInt(window.size) + 1n > fromBlock ? to - BigInt(window.size) + 1n : fromBlock
+      const head = await client.getBlockNumber({ cacheTime: 0 })
+      // A node behind the record (a load-balanced RPC answering from a lagging replica): nothing searched, not "no event".
+      if (head < fromBlock) throw new LogSearchIncompleteError({ fromBlock, searchedTo: fromBlock - 1n, head })
+      let from = fromBlock
+      for (let read = 0; from <= head; ) {
+        if (read >= maxWindows) throw new LogSearchIncompleteError({ fromBlock, searchedTo: from - 1n, head })
+        const to = from + BigInt(window.size) - 1n < head ? from + BigInt(window.size) - 1n : head
         let logs: Awaited<ReturnType<typeof getEvents>>
         try {
           logs = await getEvents(client, entryPoint, safe, from, to)
@@ -63,8 +75,7 @@ export function chainInclusionLookup(
         window.grow()
         const log = logs.find((l) => l.args.nonce === nonce)
         if (log) return log
-        if (from === 0n) break
-        to = from - 1n
+        from = to + 1n
       }
       return undefined
     },

@@ -86,3 +86,23 @@ export class LogReadError extends BaseError {
     this.toBlock = toBlock
   }
 }
+
+export type LogSearchIncompleteErrorType = LogSearchIncompleteError & { name: "LogSearchIncompleteError" }
+/**
+ * A bounded event search read its windows (`maxWindows`) without reaching the head: the blocks `fromBlock`..`searchedTo`
+ * hold no match, the rest is still to be searched. Not a failure: the inclusion tracker keeps the record and searches on
+ * from `searchedTo + 1` at its next step.
+ */
+export class LogSearchIncompleteError extends BaseError {
+  fromBlock: bigint
+  searchedTo: bigint
+  head: bigint
+  constructor({ fromBlock, searchedTo, head }: { fromBlock: bigint; searchedTo: bigint; head: bigint }) {
+    super(`The event search read blocks ${fromBlock}-${searchedTo} of ${fromBlock}-${head} (its windows for this step); it goes on from block ${searchedTo + 1n}.`, {
+      name: "LogSearchIncompleteError",
+    })
+    this.fromBlock = fromBlock
+    this.searchedTo = searchedTo
+    this.head = head
+  }
+}

@@ -3,6 +3,7 @@ import { type Address, BaseError, type Hex, zeroAddress } from "viem"
 import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import { OracleAnswerOutOfBoundsError, OracleCheckFailedError, VenueRefusedError, decodeVenueRevert, getTransportFailure } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { entryPoint07Abi } from "viem/account-abstraction"
 import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
 import { toBaseUnits } from "../solver/state.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
@@ -501,8 +502,17 @@ export class SafeStep {
     const plan = result?.plan
     if (!plan) {
       if (replace) {
-        logger.info({ safe, nonce: replace.nonce }, "operation in flight no longer needed; its nonce stays the guard")
-        await store.setPending(safe, undefined)
+        // Asked of the chain now (the step's read may predate it): a nonce already used means the operation landed
+        // after the read; its record is kept so the tracker reports the inclusion (issue 16). Unknown (the read
+        // failed): kept, the tracker decides at the next step.
+        const nonce = BigInt(replace.nonce)
+        const chainNonce = await clients.publicClient
+          .readContract({ address: config.deployment.entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, nonce >> 64n] })
+          .catch(() => undefined)
+        if (chainNonce !== undefined && chainNonce <= nonce) {
+          logger.info({ safe, nonce: replace.nonce }, "operation in flight no longer needed; its nonce stays the guard")
+          await store.setPending(safe, undefined)
+        } else logger.info({ safe, nonce: replace.nonce, chainNonce: chainNonce?.toString() }, "nothing to resubmit; the operation's nonce is used on chain (or unknown): kept for the tracker to report its inclusion")
       }
       if (outOfBand) logger.debug({ safe, reasons: result?.outcomes.map((o) => ({ subAccount: o.id, venue: venues.get(o.id.toLowerCase()) ?? "unknown", reason: o.reason })) }, "out of band, no plan")
       return

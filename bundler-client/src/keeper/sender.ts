@@ -46,7 +46,8 @@ const has = (error: unknown, type: abstract new (...args: never[]) => Error) => 
  *
  * The operation in flight is persisted before each send (intent: nonce and fees) and after it (hash). A replacement
  * reuses the pending nonce with fees bumped by `feeBumpPercent`. The SDK's errors decide what happens next:
- * `UserOperationInFlightError` (AA25) keeps tracking the nonce, `UnconfirmedUserOperationError` (the answer to the send
+ * `UserOperationInFlightError` (AA25) keeps tracking the nonce (at the chain's nonce: in flight; above it: landed, the
+ * tracker reports it; below it: the `nonce-mismatch` alert), `UnconfirmedUserOperationError` (the answer to the send
  * was unusable) keeps the intent for the chain to decide, `BundlerUnavailableError` and `SelfPayNotAllowedError` back
  * off, anything else is thrown to the caller.
  */
@@ -198,10 +199,23 @@ export class RebalanceSender {
     } catch (error) {
       if (has(error, UserOperationInFlightError)) {
         // AA25 is also the EntryPoint's "invalid account nonce": only an answer at the chain's own nonce can mean an
-        // operation of ours is in flight. Otherwise the chain has moved on (or never got there): alert, and keep the
-        // intent for the tracker, which converges to the chain's nonce on the next block.
+        // operation of ours is in flight.
         const chainNonce = await account.getNonce()
-        if (chainNonce !== nonce) {
+        if (chainNonce > nonce) {
+          // The nonce is used: the operation (or an earlier send of it) landed, e.g. in the block its resubmission was
+          // decided (issue 16). Not a mismatch: the record is kept (a resend's: the replaced one, with its hash and
+          // first send) for the tracker, which reports the inclusion with its success flag at the next step. The
+          // resubmission timer restarts, so a fleet step reading a block from before the landing does not resend it.
+          const kept: PendingOperation = replace ? { ...replace, attempts: attempt, waitFromBlock: block.toString() } : { ...intent, sponsored, waitFromBlock: block.toString() }
+          // Awaited: a fenced write (the fleet lease lost) is the caller's StoreFencedError, never an unhandled rejection.
+          await store.setPending(safe, kept)
+          logger.info({ safe, nonce: nonce.toString(), chainNonce: chainNonce.toString(), attempt, userOpHash: kept.userOpHash, err: shortMessage(error) }, "the bundler answered AA25 and the chain's nonce is past this one: the operation landed; the tracker reports its inclusion")
+          events.emit({ type: "tracking", safe, block, nonce, reason: "nonce-used", message: shortMessage(error) })
+          return
+        }
+        if (chainNonce < nonce) {
+          // The record is ahead of the chain (a reorg dropped an earlier operation, or the record came from elsewhere):
+          // alert, and keep the intent for the tracker, which converges to the chain's nonce on the next block.
           events.alert(safe, block, "nonce-mismatch", new NonceMismatchError({ safe, nonce, chainNonce, cause: error as Error }))
           // Awaited: a fenced write (the fleet lease lost) is the caller's StoreFencedError, never an unhandled rejection.
           await store.setPending(safe, replace ? { ...replace, attempts: attempt } : { ...intent, sponsored })

@@ -9,14 +9,19 @@ export type PendingOperation = {
   userOpHash: Hex | undefined
   /** EntryPoint nonce (key and sequence) the operation uses. */
   nonce: string
-  /** Block the operation was sent at (its UserOperationEvent is searched from there). */
+  /** Block the operation was (last) sent at: the resubmission timer counts from there. */
   sentBlock: string
-  /** Block this nonce was first sent at (resends keep it): the stall alert counts from there. */
+  /** Block this nonce was first sent at (resends keep it): the stall alert counts from there, and its UserOperationEvent is searched from there. */
   firstSentBlock?: string | undefined
   /** Block of the last `stalled` alert for this nonce. */
   stallAlertedBlock?: string | undefined
   /** Block the resubmission timer counts from, when later than `sentBlock` (the bundler said the nonce is in flight). */
   waitFromBlock?: string | undefined
+  /**
+   * Block the search for this nonce's `UserOperationEvent` goes on from, once the nonce is used and a bounded search
+   * (`MAX_LOG_WINDOWS` windows per step) did not reach the head; the search starts at `firstSentBlock` otherwise.
+   */
+  searchFromBlock?: string | undefined
   /** Wall-clock ms of the send. */
   sentAt: number
   /** Fees it was signed with (wei), for a replacement's bump. */

@@ -158,13 +158,29 @@ export function stepSub(id: Hex, loanToken: string, health: number, band: "below
 /** A dry-run SafeStep with its collected events; `logger` silent unless given; with `sender`, a sending step (not a dry run) over that sender. */
 export function stepHarness(
   logger: Logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() })),
-  { sender, paymasterToken }: { sender?: unknown; /** When given, the config names a token paymaster (`paymasterContext.token`). */ paymasterToken?: Hex } = {},
+  {
+    sender,
+    paymasterToken,
+    store,
+    tracker,
+    publicClient,
+  }: {
+    sender?: unknown
+    /** When given, the config names a token paymaster (`paymasterContext.token`). */
+    paymasterToken?: Hex
+    /** The pending store (none pending by default). */
+    store?: { pending: (safe: Address) => unknown; setPending: (safe: Address, pending: PendingOperation | undefined) => unknown }
+    /** The inclusion tracker (`track`), none by default. */
+    tracker?: unknown
+    /** The public client (`readContract` for the EntryPoint's `getNonce`), none by default. */
+    publicClient?: unknown
+  } = {},
 ) {
   const metrics = new KeeperMetrics()
   const events: KeeperEvent[] = []
   const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
   const config = {
-    deployment: { adapters: { morphoBlue: ADAPTER } },
+    deployment: { adapters: { morphoBlue: ADAPTER }, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032" },
     swap: undefined,
     retry: { initialMs: 1, maxMs: 1 },
     paymasterContext: paymasterToken ? { token: paymasterToken } : undefined,
@@ -172,13 +188,13 @@ export function stepHarness(
   }
   const step = new SafeStep({
     config: config as never,
-    clients: { publicClient: {}, sponsoredBundler: paymasterToken ? {} : undefined } as never,
-    store: { pending: () => undefined, setPending: () => undefined },
+    clients: { publicClient: publicClient ?? {}, sponsoredBundler: paymasterToken ? {} : undefined } as never,
+    store: (store ?? { pending: () => undefined, setPending: () => undefined }) as never,
     metrics,
     logger,
     events: keeperEvents,
     clock: { now: () => 1_700_000_000_000 } as never,
-    tracker: {} as never,
+    tracker: (tracker ?? {}) as never,
     sender: (sender ?? {}) as never,
     volatility: new VolatilityFeed({ logger, metrics }),
     dryRun: sender === undefined,

@@ -26,8 +26,10 @@ export type StepOutcome = "done" | "busy" | "tracked-only" | "superseded"
 
 /**
  * The inclusion lookup of one step from the block's batch: the Safe's keeper-lane nonce from the lens and its
- * `UserOperationEvent`s from the block's logs. Only when the nonce moved past the operation and its event is not in
- * the block's logs (it landed while nobody was watching) is the Safe's log history read.
+ * `UserOperationEvent`s from the block's logs. When the event is not in the block's logs (it landed in an earlier
+ * block: between a first send and a resend, or while the fleet ran behind the head), the Safe's log history is read by
+ * `fallback` from the record's first send (`fromBlock`), in bounded windows. The block's logs never decide that there
+ * is no event (issue 16: an operation that landed a block before the step must still end in an `included` event).
  *
  * @returns The {@link InclusionLookup}.
  */
@@ -38,7 +40,6 @@ export function batchInclusionLookup(item: StepItem, fallback: InclusionLookup):
     async findEvent(safe, nonce, fromBlock) {
       const hit = item.userOps.find((l) => l.args.sender !== undefined && isAddressEqual(l.args.sender, safe) && l.args.nonce === nonce)
       if (hit) return hit
-      if (state.keeperNonce >> 64n === nonce >> 64n && state.keeperNonce <= nonce) return undefined
       return fallback.findEvent(safe, nonce, fromBlock)
     },
     // The lens reads the nonce on the key of the Safe's current generation; an operation of an older one asks the chain.
