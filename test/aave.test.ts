@@ -246,14 +246,25 @@ describe("VenueRefusedError from the real Aave v3 contracts' revert data", () =>
 // by the Safe's own aToken balance of it (`collateralHeld`), below the account-wide weighted collateral when the account
 // holds several collateral reserves, and reads the user configuration bitmap: a reserve switched off counts nothing.
 describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral account, a reserve switched off as collateral", () => {
-  test("WETH + WBTC supplied: collateralHeld is the aWETH balance, below the frame's collateral; WBTC switched off: held 0, no supply room", async () => {
-    const owner = createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(devnet.keys.spare[2]), pollingInterval: 50 })
-    const account = owner.account.address
-    for (const [token, amount] of [[aave.tokens.weth, parseEther("2")], [aave.tokens.wbtc, parseUnits("0.2", 8)]] as const) {
-      await send(deployer, { address: token, abi: testTokenAbi, functionName: "mint", args: [account, amount] })
+  const ownerOf = (key: Hex) => createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(key), pollingInterval: 50 })
+  /** Mints each token to the owner and supplies it to the Pool on its own behalf. */
+  const supplyAll = async (owner: ReturnType<typeof ownerOf>, supplies: readonly (readonly [Address, bigint])[]) => {
+    for (const [token, amount] of supplies) {
+      await send(deployer, { address: token, abi: testTokenAbi, functionName: "mint", args: [owner.account.address, amount] })
       await send(owner, { address: token, abi: testTokenAbi, functionName: "approve", args: [aave.pool, maxUint256] })
-      await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [token, amount, account, 0] })
+      await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [token, amount, owner.account.address, 0] })
     }
+  }
+  /** Sets WBTC's LTV (bps), its threshold and bonus as deployed (governance winding it down at 0). */
+  const setWbtcLtv = async (ltv: number) => {
+    const configurator = (await publicClient.readContract({ address: aave.poolAddressesProvider, abi: parseAbi(["function getPoolConfigurator() view returns (address)"]), functionName: "getPoolConfigurator" })) as Address
+    const p = aaveReserveParameters.wbtc
+    await send(deployer, { address: configurator, abi: poolConfiguratorAbi, functionName: "configureReserveAsCollateral", args: [aave.tokens.wbtc, BigInt(ltv), BigInt(p.liquidationThreshold), BigInt(p.liquidationBonus)] })
+  }
+  test("WETH + WBTC supplied: collateralHeld is the aWETH balance, below the frame's collateral; WBTC switched off: held 0, no supply room", async () => {
+    const owner = ownerOf(devnet.keys.spare[2])
+    const account = owner.account.address
+    await supplyAll(owner, [[aave.tokens.weth, parseEther("2")], [aave.tokens.wbtc, parseUnits("0.2", 8)]])
     const deployment = { adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } } as never
     const sub = (market: Hex, id: string) => ({ subAccount: id, policy: { adapter: aave.adapter, market } }) as never
     const WETH_ID = `0x${"e1".repeat(32)}`
@@ -281,11 +292,9 @@ describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral 
   })
 
   test("a first supply Aave does not enable (WBTC at LTV 0): enabled false, no supply room; back at its LTV: enabled", async () => {
-    const owner = createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(devnet.keys.spare[3]), pollingInterval: 50 })
+    const owner = ownerOf(devnet.keys.spare[3])
     const account = owner.account.address
-    await send(deployer, { address: aave.tokens.weth, abi: testTokenAbi, functionName: "mint", args: [account, parseEther("2")] })
-    await send(owner, { address: aave.tokens.weth, abi: testTokenAbi, functionName: "approve", args: [aave.pool, maxUint256] })
-    await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [aave.tokens.weth, parseEther("2"), account, 0] })
+    await supplyAll(owner, [[aave.tokens.weth, parseEther("2")]])
     const deployment = { adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } } as never
     const WBTC_ID = `0x${"b2".repeat(32)}`
     const read = async () => ({
@@ -293,17 +302,40 @@ describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral 
       keeper: (await readAaveLimits(publicClient, deployment, [{ subAccount: WBTC_ID, policy: { adapter: aave.adapter, market: aave.markets.wbtcUsdc } } as never], account))[WBTC_ID]?.collateral.suppliable,
     })
     const before = await read()
-    expect(before.sdk).toEqual({ held: 0n, enabled: true })
+    expect(before.sdk).toEqual({ held: 0n, enabled: true, withdrawBlocked: false })
     expect(before.keeper).toBeGreaterThan(0n)
-    const configurator = (await publicClient.readContract({ address: aave.poolAddressesProvider, abi: parseAbi(["function getPoolConfigurator() view returns (address)"]), functionName: "getPoolConfigurator" })) as Address
-    const p = aaveReserveParameters.wbtc
-    const setLtv = (ltv: number) => send(deployer, { address: configurator, abi: poolConfiguratorAbi, functionName: "configureReserveAsCollateral", args: [aave.tokens.wbtc, BigInt(ltv), BigInt(p.liquidationThreshold), BigInt(p.liquidationBonus)] })
-    await setLtv(0)
+    await setWbtcLtv(0)
     try {
-      expect(await read()).toEqual({ sdk: { held: 0n, enabled: false }, keeper: 0n })
+      expect(await read()).toEqual({ sdk: { held: 0n, enabled: false, withdrawBlocked: false }, keeper: 0n })
     } finally {
-      await setLtv(p.ltv)
+      await setWbtcLtv(aaveReserveParameters.wbtc.ltv)
     }
-    expect((await read()).sdk).toEqual({ held: 0n, enabled: true })
+    expect((await read()).sdk).toEqual({ held: 0n, enabled: true, withdrawBlocked: false })
+  })
+
+  test("a zero-LTV collateral held while borrowing blocks the other collateral's withdrawal (Aave 57): SDK and keeper see it", async () => {
+    const owner = ownerOf(devnet.keys.spare[4])
+    const account = owner.account.address
+    await supplyAll(owner, [[aave.tokens.weth, parseEther("2")], [aave.tokens.wbtc, parseUnits("0.2", 8)]])
+    await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "borrow", args: [aave.tokens.usdc, parseUnits("1000", 6), 2n, 0, account] })
+    const deployment = { adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } } as never
+    const WETH_ID = `0x${"e3".repeat(32)}`
+    const read = async () => ({
+      sdk: (await readAaveCollateral(publicClient, { deployment, safe: account, collaterals: [aave.tokens.weth] }))[0]?.withdrawBlocked,
+      keeper: (await readAaveLimits(publicClient, deployment, [{ subAccount: WETH_ID, policy: { adapter: aave.adapter, market: aave.markets.wethUsdc } } as never], account))[WETH_ID]?.collateral.withdrawable,
+    })
+    const withdrawOne = () => publicClient.simulateContract({ account, address: aave.pool, abi: aavePoolAbi, functionName: "withdraw", args: [aave.tokens.weth, 1n, account] })
+    const before = await read()
+    expect(before.sdk).toBe(false)
+    expect(before.keeper).toBeGreaterThan(0n)
+    await withdrawOne()
+    await setWbtcLtv(0)
+    try {
+      await expect(withdrawOne()).rejects.toThrow(/57/)
+      expect(await read()).toEqual({ sdk: true, keeper: 0n })
+    } finally {
+      await setWbtcLtv(aaveReserveParameters.wbtc.ltv)
+    }
+    expect((await read()).sdk).toBe(false)
   })
 })

@@ -1,8 +1,8 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, parseAbi, zeroAddress } from "viem"
 import type { SubAccountState as ChainSubAccount } from "@levpilot/sdk/actions"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
-import { aaveCollateralOf, aaveFirstSupplyEnablesCollateral } from "@levpilot/sdk/rules"
-import { readAaveIsolationMode, readMany, resultOf } from "@levpilot/sdk/utils"
+import { aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveWithdrawBlockedByZeroLtv } from "@levpilot/sdk/rules"
+import { readAaveCollateralConfigurations, readMany, resultOf } from "@levpilot/sdk/utils"
 
 /** What an Aave v3 reserve takes now, base units of its asset; `undefined`: no limit. */
 export type AaveReserveLimits = {
@@ -312,10 +312,12 @@ export async function readAaveLimits(
     }),
   )
   // Isolation mode (the Safe's only collateral has a debt ceiling) blocks a first supply's collateral too.
-  const isolationMode =
+  const collateralConfigurations =
     userConfiguration === undefined
       ? undefined
-      : await readAaveIsolationMode(client, { deployment, pool, userConfiguration, configurationOf: (id) => reserves.find((r) => r !== undefined && Number(r.id) === id)?.configuration.data })
+      : await readAaveCollateralConfigurations(client, { deployment, pool, userConfiguration, configurationOf: (id) => reserves.find((r) => r !== undefined && Number(r.id) === id)?.configuration.data })
+  const configurationOf = (id: number) => collateralConfigurations?.get(id)
+  const isolationMode = userConfiguration === undefined ? undefined : aaveInIsolationMode(userConfiguration, configurationOf)
   // Aave's price of each sub-account's debt asset as validateBorrow reads it: the e-mode category's price source when the
   // market pins a category with one and the debt reserve is in it (ReserveConfiguration bits 168-175), else the asset's.
   const priceAssets = subs.map((_, i) => {
@@ -355,6 +357,11 @@ export async function readAaveLimits(
     // or a first supply Aave does not enable: LTV 0, a debt ceiling, the Safe in isolation mode): the adapter refuses to
     // supply it and to withdraw a switched-off balance (CollateralNotEnabled), so the solver gets no room for either.
     if (collateral && own && !own.enabled) collateral = { ...collateral, suppliable: 0n, withdrawable: 0n }
+    // Aave refuses any withdrawal of a collateral with LTV while the borrowing account also holds one with LTV 0
+    // ("57" LTV_VALIDATION_FAILED): no withdrawal (donor, sale) of it is planned while the account has debt.
+    const collateralConfig = p && reserves[assets.indexOf(p[0].toLowerCase() as Address)]?.configuration.data
+    if (collateral && userConfiguration !== undefined && collateralConfig !== undefined && account !== undefined && account.totalDebtBase > 0n && aaveWithdrawBlockedByZeroLtv(userConfiguration, configurationOf, collateralConfig) === true)
+      collateral = { ...collateral, withdrawable: 0n }
     // The account's LTV room in the debt asset (Aave refuses a borrow above it, "36"); unknown when a read failed.
     const price = priceAssets[i] === undefined ? undefined : resultOf<bigint>(prices[i])
     const debtConfig = p && reserves[assets.indexOf(p[1].toLowerCase() as Address)]?.configuration.data

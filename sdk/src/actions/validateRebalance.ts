@@ -300,7 +300,7 @@ export async function validateRebalance(
   const held = await readAaveCollateral(reader, { deployment, safe, collaterals: aaveAt.map((i) => (states[i] as RuleMarketState).collateralToken), blockNumber: at })
   aaveAt.forEach((i, k) => {
     const reserve = held[k]
-    if (reserve !== undefined) states[i] = { ...(states[i] as RuleMarketState), collateralHeld: reserve.held, collateralEnabled: reserve.enabled }
+    if (reserve !== undefined) states[i] = { ...(states[i] as RuleMarketState), collateralHeld: reserve.held, collateralEnabled: reserve.enabled, collateralWithdrawBlocked: reserve.withdrawBlocked }
   })
 
   const zeroState: MarketState = { loanToken: zeroAddress, collateralToken: zeroAddress, collateral: 0n, debt: 0n, price: 0n, lltv: 0n }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest"
-import { aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveOnlyCollateralId } from "./planRules.js"
+import { aaveCollateralIds, aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveOnlyCollateralId, aaveWithdrawBlockedByZeroLtv } from "./planRules.js"
 
 // Issue 17 (rev17e, left open last stop): Aave v3.0.2 counts a supply as collateral only when the reserve is enabled for
 // the account (a held balance switched off stays off; a first supply is enabled only for a reserve with LTV, no debt
@@ -43,3 +43,23 @@ describe("Aave collateral enablement (validateAutomaticUseAsCollateral, getIsola
     expect(aaveCollateralOf({ balance: 7n, userConfiguration: user([2]), reserveId: 3, configuration: config({}) })).toEqual({ held: 0n, enabled: false })
   })
 })
+
+// Review rev17f (1): Aave v3.0.2 refuses a withdrawal of a collateral with LTV while the borrowing account uses another
+// collateral with a threshold and LTV 0 (validateHFAndLtv, "57"): a rescue funded by such a withdrawal reverts.
+describe("a zero-LTV collateral blocks the others' withdrawals (validateHFAndLtv)", () => {
+  test("collateral ids in order, borrow bits ignored", () => {
+    expect(aaveCollateralIds(user([7, 0, 3], [1, 7]))).toEqual([0, 3, 7])
+    expect(aaveCollateralIds(0n)).toEqual([])
+  })
+  test("blocked only for a reserve with LTV when another collateral has LTV 0 and a threshold; unknown configuration: undefined", () => {
+    const configs: Record<number, bigint> = { 0: config({}), 1: config({ ltv: 0n }), 2: config({ ltv: 0n, threshold: 0n }) }
+    const of = (id: number) => configs[id]
+    expect(aaveWithdrawBlockedByZeroLtv(user([0, 1]), of, config({}))).toBe(true)
+    expect(aaveWithdrawBlockedByZeroLtv(user([0, 1]), of, config({ ltv: 0n }))).toBe(false) // the zero-LTV one itself may go
+    expect(aaveWithdrawBlockedByZeroLtv(user([0]), of, config({}))).toBe(false)
+    expect(aaveWithdrawBlockedByZeroLtv(user([0, 2]), of, config({}))).toBe(false) // no threshold: not a collateral Aave counts
+    expect(aaveWithdrawBlockedByZeroLtv(user([0, 9]), of, config({}))).toBeUndefined()
+    expect(aaveWithdrawBlockedByZeroLtv(user([1, 9]), of, config({}))).toBe(true)
+  })
+})
+

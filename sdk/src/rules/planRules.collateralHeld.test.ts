@@ -91,32 +91,48 @@ describe("checkRebalanceRules: an Aave withdrawal is held to the Safe's balance 
   })
 })
 
+/** B (1.6, above its target) gives WETH to the due A: B's withdrawal, then A's supply; `due` / `donor` extend each state. */
+const rescue = ({ due = {}, donor = {} }: { due?: Partial<RuleMarketState>; donor?: Partial<RuleMarketState> }) => {
+  const A = sub(1, 10n * E18, 1.1467, {}, undefined, due)
+  const B = sub(2, 100n * E18, 1.6, { boostAllowed: true }, undefined, donor)
+  return checkRebalanceRules({
+    plan: { subAccounts: [A.id, B.id], actions: [{ kind: "WithdrawCollateral", subAccount: 1, amount: moved }, { kind: "SupplyCollateral", subAccount: 0, amount: moved }] },
+    subAccounts: [A, B],
+    pools: [],
+    balances: {},
+    swapAdapter: "0x0000000000000000000000000000000000000000",
+    timestamp: 1_700_000_000n,
+    gasUsed: 300_000n,
+  })
+}
+
 // Issue 17 (rev17e): a supply Aave would not count as collateral (held but switched off, or a first supply it does not
 // enable: LTV 0, a debt ceiling, an account in isolation mode; `collateralEnabled` false) is refused on chain
-// (CollateralNotEnabled); the rule book judged a zero balance as enabled. Here B (1.6, above its target) gives WETH to
-// the due A through a withdrawal and A's supply.
+// (CollateralNotEnabled); the rule book judged a zero balance as enabled.
 describe("checkRebalanceRules: a supply Aave would not count as collateral (collateralEnabled false)", () => {
-  const rescue = (enabled: boolean | undefined) => {
-    const due = sub(1, 10n * E18, 1.1467, {}, undefined, enabled === undefined ? {} : { collateralEnabled: enabled })
-    const B = sub(2, 100n * E18, 1.6, { boostAllowed: true })
-    return checkRebalanceRules({
-      plan: { subAccounts: [due.id, B.id], actions: [{ kind: "WithdrawCollateral", subAccount: 1, amount: moved }, { kind: "SupplyCollateral", subAccount: 0, amount: moved }] },
-      subAccounts: [due, B],
-      pools: [],
-      balances: {},
-      swapAdapter: "0x0000000000000000000000000000000000000000",
-      timestamp: 1_700_000_000n,
-      gasUsed: 300_000n,
-    })
-  }
   test("enabled, or not read (Morpho): the rescue is accepted", () => {
-    for (const enabled of [true, undefined]) expect(rescue(enabled).ok).toBe(true)
+    for (const enabled of [true, undefined]) expect(rescue({ due: enabled === undefined ? {} : { collateralEnabled: enabled } }).ok).toBe(true)
   })
   test("not enabled: ActionFailed at the supply, naming CollateralNotEnabled", () => {
-    const r = rescue(false)
+    const r = rescue({ due: { collateralEnabled: false } })
     expect(r.ok).toBe(false)
     if (r.ok) return
     expect([r.error.name, r.error.args[0]]).toEqual(["ActionFailed", 1n])
     expect(r.error.detail).toMatch(/CollateralNotEnabled/)
+  })
+})
+
+// Review rev17f (1): the donor B (an Aave account) also holds a collateral with LTV 0 and borrows: Aave refuses its
+// WETH withdrawal ("57"), so the rescue it funds reverts on chain; the rule book refuses it at the withdrawal.
+describe("checkRebalanceRules: an Aave withdrawal refused while a zero-LTV collateral is held (collateralWithdrawBlocked)", () => {
+  test("not blocked, or not read: accepted", () => {
+    for (const blocked of [false, undefined]) expect(rescue({ donor: blocked === undefined ? {} : { collateralWithdrawBlocked: blocked } }).ok).toBe(true)
+  })
+  test("blocked with debt: ActionFailed at the withdrawal, naming 57", () => {
+    const r = rescue({ donor: { collateralWithdrawBlocked: true } })
+    expect(r.ok).toBe(false)
+    if (r.ok) return
+    expect([r.error.name, r.error.args[0]]).toEqual(["ActionFailed", 0n])
+    expect(r.error.detail).toMatch(/LTV_VALIDATION_FAILED/)
   })
 })

@@ -115,6 +115,12 @@ export type RuleMarketState = {
    * the adapter refuses the supply (`CollateralNotEnabled`), `ActionFailed` at it in the rule book. Omitted: accepted.
    */
   collateralEnabled?: boolean
+  /**
+   * Aave v3: true when Aave refuses a withdrawal of the scope's collateral reserve while the account borrows
+   * (`LTV_VALIDATION_FAILED` "57", {@link aaveWithdrawBlockedByZeroLtv}): `ActionFailed` at such a withdrawal unless the
+   * plan has cleared the debt before it. Omitted: not blocked.
+   */
+  collateralWithdrawBlocked?: boolean
 }
 
 /**
@@ -138,13 +144,41 @@ export function aaveFirstSupplyEnablesCollateral(configuration: bigint, isolatio
  * @param userConfiguration - `getUserConfiguration(account).data`.
  */
 export function aaveOnlyCollateralId(userConfiguration: bigint): number | undefined {
-  let only: number | undefined
-  for (let id = 0, bits = userConfiguration >> 1n; bits !== 0n; id++, bits >>= 2n) {
-    if ((bits & 1n) === 0n) continue
-    if (only !== undefined) return undefined
-    only = id
+  const ids = aaveCollateralIds(userConfiguration)
+  return ids.length === 1 ? ids[0] : undefined
+}
+
+/**
+ * The ids of the reserves an Aave v3 account uses as collateral (UserConfiguration.sol: bit `2 x id + 1`), ascending.
+ *
+ * @param userConfiguration - `getUserConfiguration(account).data`.
+ */
+export function aaveCollateralIds(userConfiguration: bigint): number[] {
+  const ids: number[] = []
+  for (let id = 0, bits = userConfiguration >> 1n; bits !== 0n; id++, bits >>= 2n) if ((bits & 1n) === 1n) ids.push(id)
+  return ids
+}
+
+/**
+ * Whether Aave v3.0.2 refuses a withdrawal of a reserve while the account borrows (`ValidationLogic.validateHFAndLtv`,
+ * `LTV_VALIDATION_FAILED` "57"): the account uses as collateral some reserve with a liquidation threshold and LTV 0
+ * (GenericLogic's `hasZeroLtvCollateral`, e.g. a collateral governance winds down) and the withdrawn reserve's own LTV is
+ * not 0. Only an account with debt is checked (a withdrawal that leaves no debt is free).
+ *
+ * @param userConfiguration - `getUserConfiguration(account).data`.
+ * @param configurationOf - `ReserveConfigurationMap.data` by reserve id (undefined when unknown).
+ * @param withdrawn - The withdrawn reserve's `ReserveConfigurationMap.data`.
+ * @returns undefined when a collateral's configuration is unknown.
+ */
+export function aaveWithdrawBlockedByZeroLtv(userConfiguration: bigint, configurationOf: (id: number) => bigint | undefined, withdrawn: bigint): boolean | undefined {
+  if ((withdrawn & 0xffffn) === 0n) return false
+  let unknown = false
+  for (const id of aaveCollateralIds(userConfiguration)) {
+    const c = configurationOf(id)
+    if (c === undefined) unknown = true
+    else if ((c & 0xffffn) === 0n && ((c >> 16n) & 0xffffn) !== 0n) return true
   }
-  return only
+  return unknown ? undefined : false
 }
 
 /**
@@ -895,6 +929,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       // names the withdrawal (it cannot value the weighted drop of a partial one).
       if (r.held !== undefined && amount > r.held)
         actionFailed(index, `withdraws ${amount} of the collateral reserve but the Safe holds ${r.held} of it (collateralHeld)`)
+      if (r.state.collateralWithdrawBlocked === true && debtOf(r) > 0n)
+        actionFailed(index, "the venue refuses: the account holds a collateral with LTV 0 and still borrows (Aave 57 LTV_VALIDATION_FAILED)")
       if (r.held !== undefined) r.held -= amount
       if (amount > r.collateral) actionFailed(index, `withdraws ${amount} collateral of ${r.collateral}`)
       r.collateral -= amount

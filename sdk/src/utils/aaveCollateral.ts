@@ -1,6 +1,6 @@
 import { type Address, type Chain, type Client, type Transport, erc20Abi, parseAbi } from "viem"
 import type { LeverageDeployment } from "../constants/deployments.js"
-import { aaveCollateralOf, aaveInIsolationMode, aaveOnlyCollateralId } from "../rules/planRules.js"
+import { aaveCollateralIds, aaveCollateralOf, aaveInIsolationMode, aaveWithdrawBlockedByZeroLtv } from "../rules/planRules.js"
 import { readMany, resultOf } from "./multicall.js"
 
 /** What {@link readAaveCollateral} reads beyond the adapter interface. */
@@ -27,16 +27,17 @@ export type ReadAaveCollateralParameters = {
 }
 
 /**
- * Whether an Aave v3 account is in isolation mode ({@link aaveInIsolationMode}), reading the configuration of its only
- * collateral reserve (`getReserveAddressById`, `getConfiguration`) only when `configurationOf` does not know it: no
- * request when the account uses none or several collaterals, or its only one is among the reserves already read.
+ * The `ReserveConfigurationMap.data` of every reserve an Aave v3 account uses as collateral ({@link aaveCollateralIds}),
+ * by reserve id: from `configurationOf` where known, else read (`getReserveAddressById`, then `getConfiguration`; two
+ * batched rounds, none when every one is known). What isolation mode ({@link aaveInIsolationMode}) and a zero-LTV
+ * collateral ({@link aaveWithdrawBlockedByZeroLtv}) are judged on.
  *
  * @param pool - The Aave v3 Pool.
  * @param userConfiguration - `getUserConfiguration(account).data`.
  * @param configurationOf - `ReserveConfigurationMap.data` of the reserves already read, by reserve id.
- * @returns undefined when a read failed.
+ * @returns By id; `undefined` where a read failed.
  */
-export async function readAaveIsolationMode(
+export async function readAaveCollateralConfigurations(
   client: Client<Transport, Chain | undefined>,
   { deployment, pool, userConfiguration, configurationOf, blockNumber }: {
     deployment: Pick<LeverageDeployment, "multicall3">
@@ -45,16 +46,19 @@ export async function readAaveIsolationMode(
     configurationOf: (id: number) => bigint | undefined
     blockNumber?: bigint | undefined
   },
-): Promise<boolean | undefined> {
-  const known = aaveInIsolationMode(userConfiguration, configurationOf)
-  if (known !== undefined) return known
-  const only = aaveOnlyCollateralId(userConfiguration) as number
-  const [address] = await readMany(client, deployment, [{ address: pool, abi: aaveReadAbi, functionName: "getReserveAddressById", args: [only] }], blockNumber)
-  const asset = resultOf<Address>(address)
-  if (asset === undefined) return undefined
-  const [configuration] = await readMany(client, deployment, [{ address: pool, abi: aaveReadAbi, functionName: "getConfiguration", args: [asset] }], blockNumber)
-  const data = resultOf<{ data: bigint }>(configuration)?.data
-  return data === undefined ? undefined : aaveInIsolationMode(userConfiguration, (id) => (id === only ? data : undefined))
+): Promise<Map<number, bigint | undefined>> {
+  const out = new Map<number, bigint | undefined>()
+  for (const id of aaveCollateralIds(userConfiguration)) out.set(id, configurationOf(id))
+  const missing = [...out].flatMap(([id, c]) => (c === undefined ? [id] : []))
+  if (missing.length === 0) return out
+  const addresses = await readMany(client, deployment, missing.map((id) => ({ address: pool, abi: aaveReadAbi, functionName: "getReserveAddressById", args: [id] }) as const), blockNumber)
+  const known = missing.flatMap((id, k) => {
+    const asset = resultOf<Address>(addresses[k])
+    return asset === undefined ? [] : [{ id, asset }]
+  })
+  const configurations = await readMany(client, deployment, known.map(({ asset }) => ({ address: pool, abi: aaveReadAbi, functionName: "getConfiguration", args: [asset] }) as const), blockNumber)
+  known.forEach(({ id }, k) => out.set(id, resultOf<{ data: bigint }>(configurations[k])?.data))
+  return out
 }
 
 /**
@@ -64,15 +68,16 @@ export async function readAaveIsolationMode(
  * switched off, or a first supply Aave does not enable: LTV 0, a debt ceiling, the account in isolation mode);
  * {@link aaveCollateralOf}. Reads the adapter's `POOL()`, the pool's `getUserConfiguration(safe)` and
  * `getReserveData(asset)`, the aTokens' `balanceOf(safe)` (three batched rounds, two more for the only collateral of an
- * account that uses one outside `collaterals`: {@link readAaveIsolationMode}), as the keeper's `readAaveLimits` does.
+ * account's collaterals outside `collaterals`: {@link readAaveCollateralConfigurations}), as the keeper's `readAaveLimits` does.
  *
- * @returns Per entry of `collaterals`, in order: `held` (base units) and `enabled`; `undefined` where a read failed,
+ * @returns Per entry of `collaterals`, in order: `held` (base units), `enabled` and `withdrawBlocked` (Aave refuses its
+ * withdrawal while the account borrows: {@link aaveWithdrawBlockedByZeroLtv}); `undefined` where a read failed,
  * every entry without an Aave adapter in the deployment. No request for an empty list.
  */
 export async function readAaveCollateral(
   client: Client<Transport, Chain | undefined>,
   { deployment, safe, collaterals, blockNumber }: ReadAaveCollateralParameters,
-): Promise<({ held: bigint; enabled: boolean } | undefined)[]> {
+): Promise<({ held: bigint; enabled: boolean; withdrawBlocked: boolean } | undefined)[]> {
   const adapter = deployment.adapters.aaveV3
   if (adapter === undefined || collaterals.length === 0) return collaterals.map(() => undefined)
   const [poolRead] = await readMany(client, deployment, [{ address: adapter, abi: aaveReadAbi, functionName: "POOL" }], blockNumber)
@@ -95,16 +100,19 @@ export async function readAaveCollateral(
     reserves.flatMap((r) => (r === undefined ? [] : [{ address: r.aTokenAddress, abi: erc20Abi, functionName: "balanceOf", args: [safe] } as const])),
     blockNumber,
   )
-  const isolationMode =
+  const collateralConfigurations =
     userConfiguration === undefined
       ? undefined
-      : await readAaveIsolationMode(client, { deployment, pool, userConfiguration, blockNumber, configurationOf: (id) => reserves.find((r) => r !== undefined && Number(r.id) === id)?.configuration.data })
+      : await readAaveCollateralConfigurations(client, { deployment, pool, userConfiguration, blockNumber, configurationOf: (id) => reserves.find((r) => r !== undefined && Number(r.id) === id)?.configuration.data })
+  const configurationOf = (id: number) => collateralConfigurations?.get(id)
+  const isolationMode = userConfiguration === undefined ? undefined : aaveInIsolationMode(userConfiguration, configurationOf)
   let n = 0
   return reserves.map((r) => {
     if (r === undefined) return undefined
     const balance = resultOf<bigint>(owned[n++])
     if (balance === undefined || userConfiguration === undefined) return undefined
-    // Isolation mode unknown (a read failed): a first supply is judged on the reserve's own configuration alone.
-    return aaveCollateralOf({ balance, userConfiguration, reserveId: Number(r.id), configuration: r.configuration.data, isolationMode: isolationMode ?? false })
+    // Isolation mode or a collateral's LTV unknown (a read failed): judged on what is known (not isolated, not blocked).
+    const withdrawBlocked = aaveWithdrawBlockedByZeroLtv(userConfiguration, configurationOf, r.configuration.data) ?? false
+    return { ...aaveCollateralOf({ balance, userConfiguration, reserveId: Number(r.id), configuration: r.configuration.data, isolationMode: isolationMode ?? false }), withdrawBlocked }
   })
 }

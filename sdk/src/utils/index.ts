@@ -26,7 +26,7 @@ export {
 export {
   type ReadAaveCollateralParameters,
   readAaveCollateral,
-  readAaveIsolationMode,
+  readAaveCollateralConfigurations,
 } from "./aaveCollateral.js"
 export {
   type ReadResult,
