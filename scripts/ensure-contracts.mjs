@@ -6,7 +6,7 @@
 //   node scripts/ensure-contracts.mjs            # as a step before another command
 //   import { ensureContracts } from "./ensure-contracts.mjs"
 import { spawnSync } from "node:child_process"
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs"
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -15,8 +15,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 
 /**
- * Whether the process that took `lock` (its pid, written by {@link ensureContracts}) is still running. A lock without
- * a readable pid (being written this instant, or from an older version of this script) counts as alive.
+ * Whether the process that took `lock` (its pid, written by {@link ensureContracts}) is still running. The lock appears
+ * with its pid already in it (a hard link to a written file), so a lock without a readable pid comes from an older
+ * version of this script: alive for 30 minutes (the caller's rule).
  */
 function ownerAlive(lock) {
   const pid = Number(readFileSync(lock, "utf8").trim())
@@ -44,14 +45,19 @@ export function ensureContracts({ quiet = true } = {}) {
     try {
       // The lock holds its owner's pid: a command killed by a signal (Ctrl-C during a fresh clone's first build, a CI
       // timeout) never runs the `finally` below, and its lock must not hold the next command back.
-      const fd = openSync(lock, "wx")
+      // Written first, then linked into place (link fails when the lock exists): a command killed at any instant never
+      // leaves a lock without its pid (an empty lock held every later command back for 30 minutes).
+      const mine = `${lock}.${process.pid}`
+      writeFileSync(mine, String(process.pid))
       try {
-        writeSync(fd, String(process.pid))
+        linkSync(mine, lock)
       } finally {
-        closeSync(fd)
+        rmSync(mine, { force: true })
       }
       break
-    } catch {
+    } catch (error) {
+      // Not "the lock exists" (a file system refusing the write or the link): say so instead of waiting for ever.
+      if (error?.code !== "EEXIST") throw new Error(`ensure-contracts: cannot take the lock ${lock}: ${error?.message ?? error}`)
       // Another build in this checkout, unless its owner is gone (or, with no pid readable, the lock is older than
       // 30 minutes): then it is a killed one's, removed.
       try {
