@@ -6,7 +6,7 @@ import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/Pac
 
 import {AttackBase} from "./AttackBase.sol";
 import {AaveTestBase} from "../utils/AaveTestBase.sol";
-import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {ILeverageModule, Policy, Plan, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {RiggedVault} from "../utils/RiggedVault.sol";
 import {TestToken} from "../utils/TestToken.sol";
 
@@ -29,11 +29,7 @@ contract AaveEquityFrameTest is AttackBase, AaveTestBase {
 
     function setUp() public override(AttackBase, AaveTestBase) {
         super.setUp(); // WETH 2,400, WBTC 60,000
-        installModuleWithAave();
-        aaveSupply(safe, weth, 50e18); // 120,000 USD at threshold 83%
-        aaveSupply(safe, wbtc, 0.1e8); // 6,000 USD at threshold 78%
-        aaveBorrow(safe, usdc, 87_600e6);
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (lender, 87_600e6)), 0); // no idle USDC
+        openAaveAccount(50e18, 0.1e8, 87_600e6); // 120,000 USD at threshold 83%, 6,000 USD at 78%; no idle USDC
         skim = _feePool(usdc, 20_000e6, 49);
         assertLt(aaveHealthFactor(safe), 1.2e18, "due");
     }
@@ -95,12 +91,9 @@ contract AaveEquityFrameTest is AttackBase, AaveTestBase {
     /// refuses it; it must be refused with EpochLossBudgetExceeded(id, ~loss / true equity, budget), nothing moved.
     function _refusedOverTrueEquity(RiggedVault pool, TestToken loan, uint256 marketThresholdBps) internal {
         (uint256 repay, uint256 lossEstimate, uint256 trueEquity) = _rescueSized(loan, pool, marketThresholdBps);
-        Plan memory plan;
-        plan.subAccounts = new bytes32[](1);
-        plan.subAccounts[0] = aaveId;
-        plan.actions = new Action[](2);
-        plan.actions[0] = action(ActionKind.WithdrawFromPool, 0, address(pool), repay);
-        plan.actions[1] = action(ActionKind.Repay, 0, address(0), repay);
+        Plan memory plan = plan1(
+            aaveId, action(ActionKind.WithdrawFromPool, 0, address(pool), repay), action(ActionKind.Repay, 0, address(0), repay)
+        );
 
         Holdings memory before = holdings(safe);
         uint256 poolAssets = pool.convertToAssets(pool.balanceOf(safe));
@@ -154,13 +147,9 @@ contract AaveEquityFrameTest is AttackBase, AaveTestBase {
         uint256 equity = (collateralBase - debtBase) / 100; // USDC base units (Aave base currency: 8 decimals)
         uint256 budgetPpb = 10 * 1e5;
 
-        Action[] memory actions = new Action[](2);
-        actions[0] = action(ActionKind.WithdrawFromPool, 0, address(skim), 8600e6);
-        actions[1] = action(ActionKind.Repay, 0, address(0), 8600e6);
-        Plan memory plan;
-        plan.subAccounts = new bytes32[](1);
-        plan.subAccounts[0] = aaveId;
-        plan.actions = actions;
+        Plan memory plan = plan1(
+            aaveId, action(ActionKind.WithdrawFromPool, 0, address(skim), 8600e6), action(ActionKind.Repay, 0, address(0), 8600e6)
+        );
 
         Holdings memory before = holdings(safe);
         uint256 poolAssets = skim.convertToAssets(skim.balanceOf(safe));

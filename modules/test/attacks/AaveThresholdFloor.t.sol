@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.23;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 
 import {AttackBase} from "./AttackBase.sol";
 import {AaveTestBase} from "../utils/AaveTestBase.sol";
-import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {ILeverageModule, Policy, Plan, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {RiggedVault} from "../utils/RiggedVault.sol";
 
 /// @notice Review rev10q of issue 10 (a): the Aave adapter's market-frame collateral does NOT move one for one with a
@@ -25,11 +24,7 @@ contract AaveThresholdFloorTest is AttackBase, AaveTestBase {
 
     function setUp() public override(AttackBase, AaveTestBase) {
         super.setUp(); // WETH 2,400, WBTC 60,000
-        installModuleWithAave();
-        aaveSupply(safe, weth, 40e18);
-        aaveSupply(safe, wbtc, 0.5e8);
-        aaveBorrow(safe, usdc, 86_600e6);
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (lender, 86_600e6)), 0);
+        openAaveAccount(40e18, 0.5e8, 86_600e6);
         wethPool = _feePool(weth, 20e18, 0);
         Policy memory policy = aavePolicy(wethUsdc, address(wethOracle), address(wethPool));
         policy.maxLossBps = 10;
@@ -54,12 +49,10 @@ contract AaveThresholdFloorTest is AttackBase, AaveTestBase {
         }
     }
 
-    function _plan(uint256 x) internal view returns (Plan memory plan) {
-        plan.subAccounts = new bytes32[](1);
-        plan.subAccounts[0] = aaveId;
-        plan.actions = new Action[](2);
-        plan.actions[0] = action(ActionKind.WithdrawFromPool, 0, address(wethPool), x);
-        plan.actions[1] = action(ActionKind.SupplyCollateral, 0, address(0), x);
+    function _plan(uint256 x) internal view returns (Plan memory) {
+        return plan1(
+            aaveId, action(ActionKind.WithdrawFromPool, 0, address(wethPool), x), action(ActionKind.SupplyCollateral, 0, address(0), x)
+        );
     }
 
     /// @dev FAILS TODAY: a skim of ~2.6x the per-operation allowance (maxLossBps 10 of the ~11.5k supply) through the

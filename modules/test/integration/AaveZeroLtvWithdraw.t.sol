@@ -5,7 +5,7 @@ import {MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 
 import {AaveTestBase} from "../utils/AaveTestBase.sol";
-import {Action, ActionKind, ILeverageModule, Plan, Policy} from "../../src/interfaces/ILeverageModule.sol";
+import {ILeverageModule, Plan} from "../../src/interfaces/ILeverageModule.sol";
 
 /// @notice Review rev17f (issue 17): Aave v3.0.2 refuses to withdraw a collateral with a non-zero LTV while the
 /// borrowing account also holds a collateral whose LTV is 0 (SupplyLogic.executeWithdraw -> ValidationLogic
@@ -23,27 +23,15 @@ contract AaveZeroLtvWithdrawTest is AaveTestBase {
 
     function setUp() public override {
         super.setUp();
-        installModuleWithAave();
-        // Morpho WETH/USDC at health 1.45 at 3,000; 1.16 (below its band [1.2, 1.7]) at 2,400.
-        openPosition(safe, wethMarket, 20e18, 35_586e6);
-        // Aave: 10 WETH and 0.1 WBTC, 12,000 USDC debt: above its band at 2,400 (the donor), inside it after giving 3 WETH.
-        aaveSupply(safe, weth, 10e18);
-        aaveSupply(safe, wbtc, 0.1e8);
-        aaveBorrow(safe, usdc, 12_000e6);
-        morphoId = setPolicyFor(safe, defaultPolicy(wethMarket, address(0)));
-        Policy memory donor = aavePolicy(wethUsdc, address(wethOracle), address(0));
-        donor.boostAllowed = true; // withdrawing its collateral lowers its health
-        aaveId = setPolicyFor(safe, donor);
-        wethOracle.setPrice(2400e18);
+        // Morpho WETH/USDC at health 1.45 at 3,000; 1.16 (below its band [1.2, 1.7]) at 2,400. Aave: 10 WETH and 0.1
+        // WBTC, 12,000 USDC debt: above its band at 2,400 (the donor, boosts allowed), inside it after giving 3 WETH.
+        (morphoId, aaveId) = openCrossVenueSafe(
+            CrossVenueSafe({morphoWeth: 20e18, morphoDebt: 35_586e6, aaveWeth: 10e18, aaveWbtc: 0.1e8, aaveDebt: 12_000e6, aaveDonor: true})
+        );
     }
 
-    function crossPlan(uint256 amount) internal view returns (Plan memory plan) {
-        plan.subAccounts = new bytes32[](2);
-        plan.subAccounts[0] = aaveId;
-        plan.subAccounts[1] = morphoId;
-        plan.actions = new Action[](2);
-        plan.actions[0] = action(ActionKind.WithdrawCollateral, 0, address(0), amount);
-        plan.actions[1] = action(ActionKind.SupplyCollateral, 1, address(0), amount);
+    function crossPlan(uint256 amount) internal view returns (Plan memory) {
+        return crossCollateralPlan(aaveId, morphoId, amount);
     }
 
     function test_Control_AaveDonorRescuesMorpho() public {

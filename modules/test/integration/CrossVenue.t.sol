@@ -5,7 +5,7 @@ import {Id, MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.s
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 
 import {AaveTestBase} from "../utils/AaveTestBase.sol";
-import {Action, ActionKind, EpochUsage, ILeverageModule, Plan, Policy} from "../../src/interfaces/ILeverageModule.sol";
+import {ActionKind, EpochUsage, ILeverageModule, Plan, Policy} from "../../src/interfaces/ILeverageModule.sol";
 
 /// @notice Cross-venue plans (issue 17) on the real Morpho Blue and the real Aave v3 Pool, through EntryPoint.handleOps
 /// and the real LeverageModule with both adapters fixed at deployment: collateral withdrawn from a healthy Morpho
@@ -23,25 +23,14 @@ contract CrossVenueTest is AaveTestBase {
 
     function setUp() public override {
         super.setUp();
-        installModuleWithAave();
-        openPosition(safe, wethMarket, 20e18, 25_018e6);
-        aaveSupply(safe, weth, 10e18);
-        aaveBorrow(safe, usdc, 18_000e6);
-        // The donor's policy allows boosts: withdrawing its collateral lowers its health (ActionNotAllowed otherwise).
-        Policy memory donor = defaultPolicy(wethMarket, address(0));
-        donor.boostAllowed = true;
-        morphoId = setPolicyFor(safe, donor);
-        aaveId = setPolicyFor(safe, aavePolicy(wethUsdc, address(wethOracle), address(0)));
-        wethOracle.setPrice(2400e18);
+        // The donor (Morpho) policy allows boosts: withdrawing its collateral lowers its health (ActionNotAllowed otherwise).
+        (morphoId, aaveId) = openCrossVenueSafe(
+            CrossVenueSafe({morphoWeth: 20e18, morphoDebt: 25_018e6, aaveWeth: 10e18, aaveWbtc: 0, aaveDebt: 18_000e6, aaveDonor: false})
+        );
     }
 
-    function crossPlan(uint256 amount) internal view returns (Plan memory plan) {
-        plan.subAccounts = new bytes32[](2);
-        plan.subAccounts[0] = morphoId;
-        plan.subAccounts[1] = aaveId;
-        plan.actions = new Action[](2);
-        plan.actions[0] = action(ActionKind.WithdrawCollateral, 0, address(0), amount);
-        plan.actions[1] = action(ActionKind.SupplyCollateral, 1, address(0), amount);
+    function crossPlan(uint256 amount) internal view returns (Plan memory) {
+        return crossCollateralPlan(morphoId, aaveId, amount);
     }
 
     function test_CrossVenue_MovesCollateralFromAHealthyMorphoMarketToAnAaveAccountAboutToBeLiquidated() public {

@@ -7,7 +7,7 @@ import {DataTypes} from "@aave/core-v3/contracts/protocol/libraries/types/DataTy
 
 import {LeverageModule} from "../../src/LeverageModule.sol";
 import {AaveV3Adapter} from "../../src/adapters/AaveV3Adapter.sol";
-import {ILeverageModule, Policy} from "../../src/interfaces/ILeverageModule.sol";
+import {Action, ActionKind, ILeverageModule, Plan, Policy} from "../../src/interfaces/ILeverageModule.sol";
 import {VenueCall} from "../../src/interfaces/IVenueAdapter.sol";
 import {ISafe} from "../../src/interfaces/ISafe.sol";
 import {Fixture} from "./Fixture.sol";
@@ -83,6 +83,61 @@ abstract contract AaveTestBase is Fixture, AaveFixture {
         policy.adapter = address(aaveAdapter);
         policy.market = market;
         policy.priceFeed = priceFeed;
+    }
+
+    /* SHARED ACCOUNTS */
+
+    /// @notice Replaces `safe` by a fresh Safe whose module has both adapters (`installModuleWithAave`) and opens its Aave
+    /// account: `wethAmount` WETH and `wbtcAmount` WBTC (base units; 0 skips) supplied, `usdcDebt` USDC (base units)
+    /// borrowed and handed to `lender`, so the Safe holds no idle USDC (the multi-collateral account of the Aave
+    /// attack tests: WETH at 83% next to WBTC at 78%).
+    function openAaveAccount(uint256 wethAmount, uint256 wbtcAmount, uint256 usdcDebt) internal {
+        installModuleWithAave();
+        if (wethAmount != 0) aaveSupply(safe, weth, wethAmount);
+        if (wbtcAmount != 0) aaveSupply(safe, wbtc, wbtcAmount);
+        aaveBorrow(safe, usdc, usdcDebt);
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (lender, usdcDebt)), 0);
+    }
+
+    /// @dev A Safe with a Morpho WETH/USDC position and an Aave account (all amounts in base units).
+    struct CrossVenueSafe {
+        uint256 morphoWeth;
+        uint256 morphoDebt;
+        uint256 aaveWeth;
+        uint256 aaveWbtc;
+        uint256 aaveDebt;
+        /// @dev true: the Aave account gives collateral (its policy allows boosts); false: the Morpho market does.
+        bool aaveDonor;
+    }
+
+    /// @notice The cross-venue fixture (issue 17): replaces `safe` by a fresh Safe with both adapters, opens `c`'s
+    /// positions at WETH 3,000 (the borrowed USDC stays in the Safe), sets the Morpho WETH/USDC policy (the Fixture's
+    /// default, no pool) and the Aave WETH/USDC one (second feed the WETH oracle, no pool), the donor's with boosts
+    /// allowed (withdrawing its collateral lowers its health), then WETH falls to 2,400 on the one oracle both venues
+    /// read. Returns the two sub-account ids.
+    function openCrossVenueSafe(CrossVenueSafe memory c) internal returns (bytes32 morphoId, bytes32 aaveId) {
+        installModuleWithAave();
+        openPosition(safe, wethMarket, c.morphoWeth, c.morphoDebt);
+        if (c.aaveWeth != 0) aaveSupply(safe, weth, c.aaveWeth);
+        if (c.aaveWbtc != 0) aaveSupply(safe, wbtc, c.aaveWbtc);
+        aaveBorrow(safe, usdc, c.aaveDebt);
+        Policy memory morphoPolicy = defaultPolicy(wethMarket, address(0));
+        morphoPolicy.boostAllowed = !c.aaveDonor;
+        morphoId = setPolicyFor(safe, morphoPolicy);
+        Policy memory aave = aavePolicy(wethUsdc, address(wethOracle), address(0));
+        aave.boostAllowed = c.aaveDonor;
+        aaveId = setPolicyFor(safe, aave);
+        wethOracle.setPrice(2400e18);
+    }
+
+    /// @notice A plan moving `amount` of collateral from sub-account `from` (withdrawn) to `to` (supplied), same token.
+    function crossCollateralPlan(bytes32 from, bytes32 to, uint256 amount) internal pure returns (Plan memory plan) {
+        plan.subAccounts = new bytes32[](2);
+        plan.subAccounts[0] = from;
+        plan.subAccounts[1] = to;
+        plan.actions = new Action[](2);
+        plan.actions[0] = Action({kind: ActionKind.WithdrawCollateral, subAccount: 0, pool: address(0), amount: amount});
+        plan.actions[1] = Action({kind: ActionKind.SupplyCollateral, subAccount: 1, pool: address(0), amount: amount});
     }
 
     /* OWNER ACTIONS (Safe transactions signed by the owner) */
