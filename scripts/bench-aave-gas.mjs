@@ -31,7 +31,7 @@ if (run.status !== 0) {
 
 const part = (key) => JSON.parse(readFileSync(join(reports, `${prefix}${key}.json`), "utf8"))
 const actions = Object.fromEntries(["supply", "withdraw", "borrow", "repay"].map((key) => [key, part(key)]))
-const reads = part("reads")
+const reads = { ...part("reads"), marketStateTwoCollaterals: part("readsTwoCollaterals").marketState }
 const rescue = { ownerLane: part("rescueOwnerLane").handleOps, keeperLane: part("rescueKeeperLane").handleOps }
 const lanes = (name) => {
   const ownerLane = part(`${name}OwnerLane`).handleOps
@@ -58,6 +58,7 @@ table(
   ["adapter read", "gas"],
   [
     ["marketState (cold)", reads.marketState],
+    ["marketState, two collateral reserves (cold)", reads.marketStateTwoCollaterals],
     ["health (warm)", reads.health],
     ["encode repay (warm)", reads.encodeRepayWarm],
   ],

@@ -31,7 +31,9 @@ import {IAaveV3Adapter} from "../interfaces/IAaveV3Adapter.sol";
 ///   LTV-0 or isolated reserve, or into an account in isolation mode, which Aave does not enable).
 /// - The account's e-mode category must be the one the market id pins (`EModeMismatch`); paused reserves refuse every
 ///   action, frozen reserves refuse supply and borrow (`ReservePaused`, `ReserveFrozen`), as Aave itself does.
-/// - Health is Aave's own `getUserAccountData` health factor; `marketState` never reports more (see IAaveV3Adapter).
+/// - Health is Aave's own `getUserAccountData` health factor (see IAaveV3Adapter). The market-frame collateral is the
+///   account's exact threshold-weighted sum (`_weightedCollateral`), so a supply or withdrawal of the scope's collateral
+///   moves it one for one and the module's loss bounds value no phantom gain (issue 10 rev10q, SECURITY row 64).
 contract AaveV3Adapter is IAaveV3Adapter {
     using ReserveConfiguration for DataTypes.ReserveConfigurationMap;
     using UserConfiguration for DataTypes.UserConfigurationMap;
@@ -45,6 +47,15 @@ contract AaveV3Adapter is IAaveV3Adapter {
     IPoolAddressesProvider internal immutable _PROVIDER;
     /// @notice The flash-loan router this adapter deploys and sends callback actions to (`encodeWithCallback`).
     address public immutable FLASH_ROUTER;
+
+    /// @dev What `_weightedCollateral` prices collateral reserves with: the account's (the market's) e-mode category,
+    /// its liquidation threshold (bps) and its price source's price (0 when it has none), and Aave's oracle.
+    struct Pricing {
+        uint8 eMode;
+        uint256 eModeThreshold;
+        uint256 eModePrice;
+        IPriceOracleGetter oracle;
+    }
 
     /// @dev A decoded market id with what every read needs about its two reserves.
     struct Market {
@@ -386,7 +397,10 @@ contract AaveV3Adapter is IAaveV3Adapter {
     }
 
     /// @dev `_position`'s collateral, with the account's total debt (base currency), health factor (WAD) and net value
-    /// (base currency) from the same `getUserAccountData`.
+    /// (base currency) from the same `getUserAccountData`. The collateral is the account's exact threshold-weighted
+    /// collateral (`_weightedCollateral`, base currency x bps) over the market collateral's threshold and price, in its
+    /// base units, rounded down; NOT `totalCollateralBase x currentLiquidationThreshold`, whose average Aave floors to
+    /// whole bps (review rev10q of issue 10, SECURITY row 64).
     function _collateral(Market memory m, address account, uint256 collateralPrice)
         internal
         view
@@ -399,13 +413,83 @@ contract AaveV3Adapter is IAaveV3Adapter {
         uint256 collateralThreshold = _collateralThreshold(m);
         // Governance may set a listed collateral's threshold to zero after the market id was made.
         if (collateralThreshold == 0) revert NotCollateral(m.collateral);
-        // Aave's health-factor numerator: collateral at the average threshold, rounded half up as Aave does.
-        uint256 weighted = totalCollateralBase.percentMul(threshold);
         collateral = Math.mulDiv(
-            weighted * PercentageMath.PERCENTAGE_FACTOR,
+            _weightedCollateral(m, account, totalCollateralBase, threshold),
             10 ** m.collateralConfig.getDecimals(),
             collateralThreshold * collateralPrice
         );
+    }
+
+    /// @dev The account's threshold-weighted collateral, exactly: the sum over the collateral reserves Aave counts (the
+    /// user configuration's collateral bits, a reserve's own liquidation threshold non-zero) of value x threshold (base
+    /// currency x bps), value = aToken balance x price / 10^decimals rounded down and threshold and price those of the
+    /// market's e-mode category (its price source when set) for a reserve in it, exactly as Aave v3.0.2
+    /// `GenericLogic.calculateUserAccountData` sums them before it divides by `totalCollateralBase` and floors the
+    /// average. `totalCollateralBase` and `threshold` are that call's. No extra read without collateral, and with one
+    /// collateral reserve the sum is `totalCollateralBase x threshold` exactly (its average is its own threshold): only
+    /// an account with several collateral reserves is read reserve by reserve, and the last of them only for its
+    /// threshold: its value is `totalCollateralBase` less the others' (Aave's total is the sum of these same values; a
+    /// mismatch underflows and reverts rather than mis-value). The account is in the market's category (`_checkEMode`
+    /// runs first in every caller).
+    function _weightedCollateral(Market memory m, address account, uint256 totalCollateralBase, uint256 threshold)
+        internal
+        view
+        returns (uint256 weighted)
+    {
+        if (totalCollateralBase == 0) return 0;
+        uint256 bits = _POOL.getUserConfiguration(account).data & UserConfiguration.COLLATERAL_MASK;
+        unchecked {
+            if (bits & (bits - 1) == 0) return totalCollateralBase * threshold; // one collateral reserve
+        }
+        Pricing memory pricing;
+        pricing.eMode = m.eMode;
+        pricing.oracle = IPriceOracleGetter(_PROVIDER.getPriceOracle());
+        if (m.eMode != 0) {
+            DataTypes.EModeCategory memory category = _POOL.getEModeCategoryData(m.eMode);
+            pricing.eModeThreshold = category.liquidationThreshold;
+            if (category.priceSource != address(0)) pricing.eModePrice = pricing.oracle.getAssetPrice(category.priceSource);
+        }
+        uint256 left = totalCollateralBase;
+        // Collateral bit of reserve i: bit 2i + 1.
+        for (uint256 i; bits != 0; ++i) {
+            if (bits & 2 != 0) {
+                (uint256 value, uint256 reserveThreshold) =
+                    _collateralTerm(uint16(i), account, pricing, bits >> 2 == 0 ? left : type(uint256).max);
+                left -= value;
+                weighted += value * reserveThreshold;
+            }
+            bits >>= 2;
+        }
+    }
+
+    /// @dev One collateral reserve's value (base currency) and threshold (bps) in `_weightedCollateral`: (0, 0) for a
+    /// dropped reserve or one whose own threshold is 0 (Aave skips both); the category's threshold and price (when set)
+    /// in the e-mode category. `value` is taken as given (the last reserve: Aave's total less the others) unless it is
+    /// `type(uint256).max`, so only the reserve's configuration is read then.
+    function _collateralTerm(uint16 id, address account, Pricing memory pricing, uint256 value)
+        internal
+        view
+        returns (uint256, uint256 threshold)
+    {
+        address asset = _POOL.getReserveAddressById(id);
+        if (asset == address(0)) return (0, 0);
+        DataTypes.ReserveConfigurationMap memory config;
+        address aToken;
+        if (value == type(uint256).max) {
+            DataTypes.ReserveData memory reserve = _POOL.getReserveData(asset);
+            (config, aToken) = (reserve.configuration, reserve.aTokenAddress);
+        } else {
+            config = _POOL.getConfiguration(asset);
+        }
+        threshold = config.getLiquidationThreshold();
+        if (threshold == 0) return (0, 0);
+        bool inEMode = pricing.eMode != 0 && config.getEModeCategory() == pricing.eMode;
+        if (inEMode) threshold = pricing.eModeThreshold;
+        if (value == type(uint256).max) {
+            uint256 price = inEMode && pricing.eModePrice != 0 ? pricing.eModePrice : pricing.oracle.getAssetPrice(asset);
+            value = IERC20(aToken).balanceOf(account) * price / 10 ** config.getDecimals();
+        }
+        return (value, threshold);
     }
 
     function _variableDebt(address asset, address account) internal view returns (uint256 debt) {

@@ -13,15 +13,21 @@ import {IVenueAdapter, VenueCall} from "./IVenueAdapter.sol";
 /// `marketState` reports the account in the market's frame, so the module's generic math stays meaningful:
 /// - `lltv` is the collateral asset's liquidation threshold (its e-mode threshold when it is in the pinned category),
 ///   in WAD; fixed for the market, so supplying or withdrawing the collateral asset moves `collateral` one for one;
-/// - `collateral` is the account's liquidation-threshold-weighted collateral (Aave's `totalCollateralBase x
-///   currentLiquidationThreshold`, i.e. every collateral reserve at its own threshold) re-expressed in units of the
-///   collateral asset at `lltv`: for an account whose only collateral is that asset it is its aToken balance;
+/// - `collateral` is the account's liquidation-threshold-weighted collateral, exactly: the sum over the collateral
+///   reserves Aave counts of value x threshold (value = aToken balance x price / unit, rounded down, as Aave v3.0.2
+///   GenericLogic; e-mode threshold and price source for reserves in the account's category), re-expressed in units of
+///   the collateral asset at `lltv`, rounded down; NOT `totalCollateralBase x currentLiquidationThreshold`, whose
+///   average Aave floors to whole bps (a supply then moved the frame by up to 1 bps of the whole collateral more or
+///   less than itself: issue 10 rev10q). With one collateral reserve they are equal; for an account whose only
+///   collateral is that asset it is its aToken balance;
 /// - `debt` is the account's total debt in units of the debt asset (never below its exact debt in that asset);
 /// - `price` is Aave's oracle price (the e-mode category's price source where Aave applies it) of one collateral base
 ///   unit in debt base units, scaled by 1e36.
-/// Then `collateral * price / 1e36 * lltv / debt` (HealthLib) is never above Aave's health factor and below it only
-/// by the rounding of unit conversions (one base unit of each converted quantity). It cannot EQUAL it for every
-/// position: one base unit of collateral value moves HealthLib's health by `lltv / debt`, far coarser than 1 wei of WAD.
+/// Then `collateral * price / 1e36 * lltv / debt` (HealthLib) is never above the exact health (weighted sum / debt) and
+/// below it only by the rounding of unit conversions (one base unit of each converted quantity); Aave's health factor
+/// floors the average threshold, so HealthLib can exceed it by up to 1 bps of the collateral / debt with collaterals of
+/// different thresholds. It cannot EQUAL it for every position anyway: one base unit of collateral value moves
+/// HealthLib's health by `lltv / debt`, far coarser than 1 wei of WAD.
 /// So `health` (`IVenueAdapter.health`, `MarketState.health`, `positionHealth`) is Aave's own `healthFactor`
 /// exactly, and the module judges health by it (issue 17); it reverts with `EModeMismatch` when the account is not
 /// in the market's e-mode category.

@@ -92,6 +92,26 @@ contract AaveGasBenchTest is AaveTestBase {
 
 }
 
+/// @notice `marketState` (cold) of an account with two collateral reserves (the bench's 10 WETH plus 0.2 WBTC): the
+/// adapter reads each collateral reserve for the exact threshold-weighted sum (issue 10 rev10q), where the one-collateral
+/// account of `AaveGasBenchTest.test_Gas_Reads` needs no read per reserve. State built in setUp, so the call is cold.
+contract AaveTwoCollateralReadGasBenchTest is AaveTestBase {
+    function setUp() public override {
+        super.setUp();
+        aaveSupply(aaveSafe, weth, 10e18);
+        aaveSupply(aaveSafe, wbtc, 0.2e8);
+        aaveBorrow(aaveSafe, usdc, 10_000e6);
+        vm.warp(block.timestamp + 1 days);
+    }
+
+    function test_Gas_ReadsTwoCollaterals() public {
+        uint256 start = gasleft();
+        aaveAdapter.marketState(wethUsdc, aaveSafe);
+        uint256 marketStateGas = start - gasleft();
+        writeGasPart("readsTwoCollaterals", vm.serializeUint("readsTwoCollaterals", "marketState", marketStateGas));
+    }
+}
+
 /// @notice An Aave rescue (pool withdrawal + repay to health 1.404) through EntryPoint.handleOps, from the same state:
 /// the owner lane (MultiSend signed by the owner) and the keeper lane (executeRebalance with every policy check). The
 /// state is built in setUp, so each measured operation starts cold.

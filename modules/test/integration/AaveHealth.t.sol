@@ -11,8 +11,9 @@ import {HealthLib} from "../../src/libraries/HealthLib.sol";
 
 /// @notice Issue 17: the module's health of an Aave sub-account IS Aave's `getUserAccountData().healthFactor`, exactly:
 /// in e-mode, with several collaterals (one outside the category), after interest; and the band checks judge a plan by
-/// it (a plan landing exactly on minHealth by Aave's factor passes, while the frame math the module used before,
-/// HealthLib over `marketState`, put it below the band).
+/// it, not by the frame math (HealthLib over `marketState`): a plan landing exactly on minHealth by Aave's factor
+/// passes and one a wei short of it is refused, where the frame (the exact threshold-weighted collateral since
+/// issue 10 rev10q, above Aave's floored average; below it before) differs.
 contract AaveHealthTest is AaveTestBase {
     bytes32 internal id;
 
@@ -47,7 +48,7 @@ contract AaveHealthTest is AaveTestBase {
     function test_ModuleHealth_EqualsAaveHealthFactor_EModeSeveralCollaterals_AfterInterest() public {
         id = setPolicyFor(safe, _policy(1.2e18));
         uint256 first = aaveHealthFactor(safe);
-        uint256 frameBelow; // samples where the old frame math (HealthLib over marketState) was below Aave's factor
+        uint256 frameDiffers; // samples where the frame math (HealthLib over marketState) is not Aave's factor
         for (uint256 i; i < 12; ++i) {
             vm.warp(block.timestamp + 31 days);
             uint256 healthFactor = aaveHealthFactor(safe);
@@ -57,12 +58,11 @@ contract AaveHealthTest is AaveTestBase {
             assertEq(state.health, healthFactor, "MarketState.health (what the band checks read)");
             (,, uint256 positionHealth) = aaveAdapter.positionHealth(wstethWethEMode, safe, state.price, state.lltv);
             assertEq(positionHealth, healthFactor, "positionHealth (the health after a plan's actions)");
-            uint256 frame = HealthLib.health(state);
-            assertLe(frame, healthFactor);
-            if (frame < healthFactor) ++frameBelow;
+            assertEq(state.collateral, exactFrameCollateral(wstethWethEMode, safe), "the frame is the exact sum");
+            if (HealthLib.health(state) != healthFactor) ++frameDiffers;
         }
         assertLt(aaveHealthFactor(safe), first * 0.99e18 / 1e18, "interest lowered health by over 1%");
-        assertGt(frameBelow, 0, "the old frame math differed from Aave's factor, so equality is not by chance");
+        assertGt(frameDiffers, 0, "the frame math differs from Aave's factor, so equality is not by chance");
     }
 
     /// @dev Repays `amount` of WETH as the owner in a throwaway state and returns Aave's health factor and the frame math
@@ -84,7 +84,7 @@ contract AaveHealthTest is AaveTestBase {
     }
 
     /// @dev After 25 days of interest (the keeper's key is valid for 30), a rescue repaying 2.5 WETH from idle WETH. minHealth is set to Aave's exact health
-    /// factor after the repayment (dry run at the same timestamp), which the old frame math puts below the band.
+    /// factor after the repayment (dry run at the same timestamp), which the frame math does not equal.
     function _rescueAtTheBandEdge() internal returns (uint256 amount, uint256 aaveAfter, uint256 frameAfter) {
         uint256 debtBefore = variableDebt(weth, safe);
         vm.warp(block.timestamp + 25 days);
@@ -92,7 +92,7 @@ contract AaveHealthTest is AaveTestBase {
         amount = 2.5e18;
         weth.mint(safe, amount);
         (aaveAfter, frameAfter) = _dryRunRepay(amount);
-        assertLt(frameAfter, aaveAfter, "the old math puts the post-state below Aave's factor");
+        assertTrue(frameAfter != aaveAfter, "the frame math is not Aave's factor at the post-state");
         assertLt(aaveHealthFactor(safe), aaveAfter - 0.1e18, "due: well below the band before");
     }
 
@@ -101,8 +101,9 @@ contract AaveHealthTest is AaveTestBase {
         id = setPolicyFor(safe, _policy(aaveAfter));
         uint256 before = aaveHealthFactor(safe);
         assertEq(module.health(safe, id), before);
-        // Out of band by the old math (frameAfter < minHealth), in band by Aave's (== minHealth): accepted.
-        assertLt(frameAfter, aaveAfter);
+        // In band by Aave's factor (== minHealth): accepted, whichever side of it the frame math lands (it discriminates
+        // when below; the one-wei test below when above).
+        assertTrue(frameAfter != aaveAfter);
         executeAsEntryPoint(safe, keeper, _repayPlan(amount));
         assertEq(aaveHealthFactor(safe), aaveAfter, "landed where the dry run said");
         assertEq(module.health(safe, id), aaveAfter, "exactly minHealth, Aave's factor");

@@ -146,12 +146,18 @@ contract AaveV3AdapterTest is AaveTestBase {
         aaveSupply(aaveSafe, wbtc, 1e8); // 60,000 USD at 78%
         aaveBorrow(aaveSafe, usdc, 40_000e6);
         MarketState memory state = aaveAdapter.marketState(wethUsdc, aaveSafe);
-        // Aave weighs at the average threshold floored to whole bps: (30,000 x 0.83 + 60,000 x 0.78) / 90,000 = 79.66%,
-        // so 90,000 x 0.7966 / 0.83 / 3,000 WETH; the exact 71,700 / 0.83 / 3,000 would overstate Aave's own health.
+        // Exact (issue 10 rev10q, SECURITY row 64): 30,000 x 0.83 + 60,000 x 0.78 = 71,700 USD of threshold-weighted
+        // collateral, / 0.83 / 3,000 = 28.795... WETH. Aave's own average is floored to whole bps, 79.66% (the exact
+        // 79.666...%): 90,000 x 0.7966 / 0.83 / 3,000 is 0.0024 WETH less, a phantom that moved with every supply.
         (, , , uint256 averageThreshold,,) = aavePool.getUserAccountData(aaveSafe);
         assertEq(averageThreshold, 7966);
-        assertApproxEqAbs(state.collateral, uint256(90_000e18) * 7966 / 8300 / 3000, 1e6);
-        assertLe(HealthLib.health(state), aaveHealthFactor(aaveSafe));
+        assertEq(state.collateral, uint256(71_700e8) * 1e4 * 1e18 / (8300 * 3000e8), "71,700 / 0.83 / 3,000 WETH");
+        assertEq(state.collateral, exactFrameCollateral(wethUsdc, aaveSafe));
+        assertGt(state.collateral, uint256(90_000e18) * 7966 / 8300 / 3000 + 2e15, "not the floored average");
+        // So HealthLib over the frame is the exact 71,700 / 40,000, above Aave's floored factor; the module judges health
+        // by Aave's factor (`health`), never by the frame.
+        assertGt(HealthLib.health(state), aaveHealthFactor(aaveSafe));
+        assertEq(state.health, aaveHealthFactor(aaveSafe));
         assertEq(aaveAdapter.health(wethUsdc, aaveSafe), aaveHealthFactor(aaveSafe));
         assertEq(aaveAdapter.health(wbtcUsdc, aaveSafe), aaveHealthFactor(aaveSafe), "same account, other frame");
     }
@@ -186,8 +192,9 @@ contract AaveV3AdapterTest is AaveTestBase {
     }
 
     /// @dev Any mix of WETH and WBTC collateral, any USDC debt up to the borrow limit, any prices and up to three years
-    /// of interest: `health` is Aave's health factor, and HealthLib over `marketState` never exceeds it and trails it
-    /// only by unit rounding, in either market's frame.
+    /// of interest: `health` is Aave's health factor, the frame is the exact weighted sum (`exactFrameCollateral`), and
+    /// HealthLib over `marketState` never exceeds the exact health and trails it only by unit rounding, in either
+    /// market's frame; Aave's factor is below the exact health by its floor of the average (< 1 bps of collateral).
     function testFuzz_Health_EqualsAaveHealthFactor(
         uint256 wethAmount,
         uint256 wbtcAmount,
@@ -236,17 +243,26 @@ contract AaveV3AdapterTest is AaveTestBase {
         _assertFrameHealth(wstethWethEMode, healthFactor);
     }
 
-    /// @dev Never above Aave's health factor, and below it by at most the rounding of one base unit of each quantity
-    /// converted (collateral, its value and the debt in token units; Aave's own base-currency totals), plus 2 wei.
+    /// @dev The frame is the exact weighted sum; HealthLib over it is never above the exact health (weighted sum / debt)
+    /// and below it by at most the rounding of one base unit of each quantity converted (collateral, its value and the
+    /// debt in token units; Aave's base-currency debt), plus 2 wei; Aave's factor is the exact health with the average
+    /// threshold floored to whole bps (at most 1 bps of the collateral below it, half a base unit above).
     function _assertFrameHealth(bytes32 market, uint256 healthFactor) internal view {
         MarketState memory state = aaveAdapter.marketState(market, aaveSafe);
+        assertEq(state.collateral, exactFrameCollateral(market, aaveSafe), "the frame is the exact weighted sum");
+        assertEq(state.health, healthFactor, "MarketState.health is Aave's factor");
         uint256 frameHealth = HealthLib.health(state);
-        assertLe(frameHealth, healthFactor, "HealthLib over marketState never overstates");
-        (uint256 collateralBase, uint256 debtBase,,,,) = aavePool.getUserAccountData(aaveSafe);
+        (uint256 weighted, uint256 collateralBase) = exactWeightedCollateral(aaveSafe);
+        (, uint256 debtBase,,,,) = aavePool.getUserAccountData(aaveSafe);
+        uint256 exactHealth = weighted * 1e14 / debtBase;
+        assertLe(frameHealth, exactHealth, "HealthLib over marketState never overstates the exact health");
         uint256 value = HealthLib.collateralValue(state.collateral, state.price);
-        uint256 tolerance = healthFactor / state.collateral + healthFactor / value + 2 * healthFactor / state.debt
-            + healthFactor / collateralBase + healthFactor / debtBase + 2;
-        assertApproxEqAbs(frameHealth, healthFactor, tolerance, "within one base unit of rounding");
+        uint256 tolerance = exactHealth / state.collateral + exactHealth / value + 2 * exactHealth / state.debt
+            + exactHealth / debtBase + 2;
+        assertApproxEqAbs(frameHealth, exactHealth, tolerance, "within one base unit of rounding");
+        // percentMul and wadDiv round half up: half a base unit of weighted collateral and half a wei, each way.
+        assertLe(healthFactor, exactHealth + 1e18 / debtBase + 2, "Aave's factor: the floored average");
+        assertGe(healthFactor + (collateralBase * 1e14 + 1e18) / debtBase + 2, exactHealth, "below by under 1 bps of collateral");
     }
 
     function test_LiquidationIncentive_IsTheCollateralsBonus() public view {

@@ -4,6 +4,8 @@ pragma solidity ^0.8.23;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IPool} from "@aave/core-v3/contracts/interfaces/IPool.sol";
 import {DataTypes} from "@aave/core-v3/contracts/protocol/libraries/types/DataTypes.sol";
+import {ReserveConfiguration} from "@aave/core-v3/contracts/protocol/libraries/configuration/ReserveConfiguration.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {LeverageModule} from "../../src/LeverageModule.sol";
 import {AaveV3Adapter} from "../../src/adapters/AaveV3Adapter.sol";
@@ -18,6 +20,8 @@ import {TestToken} from "./TestToken.sol";
 /// in, the AaveV3Adapter, three market ids and `aaveSafe`: a Safe whose enabled module is this test contract, so tests
 /// run the adapter's calls exactly as the module does (a Safe module call with an exact approval reset to zero).
 abstract contract AaveTestBase is Fixture, AaveFixture {
+    using ReserveConfiguration for DataTypes.ReserveConfigurationMap;
+
     uint8 internal constant SUPPLY = 2;
     uint8 internal constant WITHDRAW = 3;
     uint8 internal constant BORROW = 4;
@@ -191,5 +195,51 @@ abstract contract AaveTestBase is Fixture, AaveFixture {
 
     function aaveHealthFactor(address account) internal view returns (uint256 healthFactor) {
         (,,,,, healthFactor) = aavePool.getUserAccountData(account);
+    }
+
+    /// @notice The account's threshold-weighted collateral as Aave v3.0.2 GenericLogic sums it before it floors the
+    /// average (`weighted`, base currency x bps) and its total collateral (`total`, base currency), over this fixture's
+    /// four reserves: each collateral Aave counts, value = aToken balance x price / unit rounded down, at the account's
+    /// e-mode category's threshold and price source for reserves in it. Written here independently of the adapter as
+    /// the test oracle of its frame (SECURITY row 64), and checked against Aave itself: `total` is getUserAccountData's
+    /// and `weighted / total` is its floored average threshold.
+    function exactWeightedCollateral(address account) internal view returns (uint256 weighted, uint256 total) {
+        TestToken[4] memory tokens = [usdc, weth, wbtc, wsteth];
+        for (uint256 i; i < tokens.length; ++i) {
+            (uint256 value, uint256 threshold) = _collateralTerm(tokens[i], account);
+            total += value;
+            weighted += value * threshold;
+        }
+        (uint256 aaveTotal,,, uint256 averageThreshold,,) = aavePool.getUserAccountData(account);
+        assertEq(total, aaveTotal, "the oracle's total collateral is Aave's");
+        if (total != 0) assertEq(weighted / total, averageThreshold, "the oracle's sum floors to Aave's average");
+    }
+
+    /// @dev `token`'s term of `exactWeightedCollateral`: its value (base currency) and threshold (bps); (0, 0) when Aave
+    /// does not count it as `account`'s collateral.
+    function _collateralTerm(TestToken token, address account) private view returns (uint256 value, uint256 threshold) {
+        DataTypes.ReserveData memory r = reserve(token);
+        threshold = r.configuration.getLiquidationThreshold();
+        if ((aavePool.getUserConfiguration(account).data >> (2 * uint256(r.id) + 1)) & 1 == 0 || threshold == 0) return (0, 0);
+        uint256 category = aavePool.getUserEMode(account);
+        DataTypes.EModeCategory memory eMode = aavePool.getEModeCategoryData(uint8(category));
+        bool inEMode = category != 0 && r.configuration.getEModeCategory() == category;
+        address priceOf = inEMode && eMode.priceSource != address(0) ? eMode.priceSource : address(token);
+        value = aBalance(token, account) * aaveOracle.getAssetPrice(priceOf) / 10 ** token.decimals();
+        if (inEMode) threshold = eMode.liquidationThreshold;
+    }
+
+    /// @notice The market-frame collateral `marketState(market, account).collateral` must be: the exact weighted sum over
+    /// the market collateral's threshold and price (its e-mode category's where Aave applies them), in its base units,
+    /// rounded down.
+    function exactFrameCollateral(bytes32 market, address account) internal view returns (uint256) {
+        (uint256 weighted,) = exactWeightedCollateral(account);
+        (address collateral,, uint8 category) = aaveAdapter.marketParams(market);
+        DataTypes.ReserveConfigurationMap memory config = aavePool.getConfiguration(collateral);
+        DataTypes.EModeCategory memory eMode = aavePool.getEModeCategoryData(category);
+        bool inEMode = category != 0 && config.getEModeCategory() == category;
+        uint256 threshold = inEMode ? eMode.liquidationThreshold : config.getLiquidationThreshold();
+        address priceOf = inEMode && eMode.priceSource != address(0) ? eMode.priceSource : collateral;
+        return Math.mulDiv(weighted, 10 ** config.getDecimals(), threshold * aaveOracle.getAssetPrice(priceOf));
     }
 }
