@@ -340,7 +340,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         if (adapter == address(0) || !_isAdapter[adapter]) revert InvalidAdapter(adapter);
         bytes32 venueAccount = IVenueAdapter(adapter).accountKey(policy.market);
         if (venueAccount == 0) revert UnknownMarket(adapter, policy.market);
-        _checkBand(adapter, policy);
+        _checkBand(safe, adapter, policy);
         if (policy.maxLossBps > ConstantsLib.BPS) revert InvalidPolicyParameter("maxLossBps");
         if (policy.maxEpochLossBps > ConstantsLib.BPS) revert InvalidPolicyParameter("maxEpochLossBps");
         if (policy.maxSlippageBps > ConstantsLib.MAX_SLIPPAGE_BPS || (policy.maxSlippageBps != 0 && SWAP_ADAPTER == address(0)))
@@ -377,8 +377,8 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     }
 
     /// @dev 1 <= minHealth, a real gap from each band edge to the target, minHealth at least the venue's liquidation
-    /// incentive factor, and (boosts allowed) the target at least the venue's `minBorrowHealth`.
-    function _checkBand(address adapter, Policy calldata policy) internal view {
+    /// incentive factor, and (boosts allowed) the target at least the venue's `minBorrowHealth` for `safe`'s position.
+    function _checkBand(address safe, address adapter, Policy calldata policy) internal view {
         uint256 minHealth = policy.minHealth;
         uint256 target = policy.targetHealth;
         uint256 maxHealth = policy.maxHealth;
@@ -388,10 +388,10 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         ) revert InvalidHealthBand(minHealth, target, maxHealth);
         uint256 incentive = IVenueAdapter(adapter).liquidationIncentiveFactor(policy.market);
         if (minHealth < incentive) revert MinHealthBelowLiquidationIncentive(minHealth, incentive);
-        // A boost can only aim where the venue lends (Aave: health LT / LTV at the most); without boosts no action may
-        // lower health, so the target is then reached by repaying only.
+        // A boost can only aim where the venue lends (Aave: the Safe's account's average LT / average LTV at the most);
+        // without boosts no action may lower health, so the target is then reached by repaying only.
         if (policy.boostAllowed) {
-            uint256 reach = IVenueAdapter(adapter).minBorrowHealth(policy.market);
+            uint256 reach = IVenueAdapter(adapter).minBorrowHealth(policy.market, safe);
             if (target < reach) revert TargetHealthBelowBorrowReach(target, reach);
         }
     }

@@ -34,6 +34,8 @@ import {IAaveV3Adapter} from "../interfaces/IAaveV3Adapter.sol";
 /// - Health is Aave's own `getUserAccountData` health factor (see IAaveV3Adapter). The market-frame collateral is the
 ///   account's exact threshold-weighted sum (`_weightedCollateral`), so a supply or withdrawal of the scope's collateral
 ///   moves it one for one and the module's loss bounds value no phantom gain (issue 10 rev10q, SECURITY row 64).
+/// - `minBorrowHealth(market, account)` is the account's own reach (average LT / average LTV), as Aave's
+///   `validateBorrow` bounds the whole account (issue 17 rev17f (3), SECURITY row 63).
 contract AaveV3Adapter is IAaveV3Adapter {
     using ReserveConfiguration for DataTypes.ReserveConfigurationMap;
     using UserConfiguration for DataTypes.UserConfigurationMap;
@@ -198,16 +200,25 @@ contract AaveV3Adapter is IAaveV3Adapter {
     }
 
     /// @inheritdoc IVenueAdapter
-    /// @dev The collateral reserve's liquidation threshold over its LTV, WAD rounded up, as Aave v3.0.2 weighs them
-    /// (GenericLogic.calculateUserAccountData): the market's e-mode category's threshold, and its LTV while the reserve's
-    /// own LTV is non-zero, when the collateral is in the category; `type(uint256).max` at LTV 0 (Aave lends nothing
-    /// against it). Governance can lower the LTV later: the keeper also bounds a borrow by `availableBorrowsBase`.
-    function minBorrowHealth(bytes32 market) external view returns (uint256) {
-        Market memory m = _load(market);
-        uint256 ltv = m.collateralConfig.getLtv();
-        if (ltv != 0 && _inEMode(m, m.collateralConfig)) ltv = _POOL.getEModeCategoryData(m.eMode).ltv;
+    /// @dev The lowest health Aave's `validateBorrow` lets `account` borrow to (COLLATERAL_CANNOT_COVER_NEW_BORROW, "36"),
+    /// WAD rounded up: with collateral, the account's own average liquidation threshold over its average LTV
+    /// (`getUserAccountData`, every collateral weighed by its value, the e-mode category's values for reserves in it, as
+    /// Aave v3.0.2 GenericLogic weighs them); without collateral, the market collateral reserve's threshold over its
+    /// LTV (the e-mode category's when the collateral is in the market's category, its LTV while the reserve's own LTV
+    /// is non-zero). `type(uint256).max` when the LTV is 0 (Aave lends nothing). Governance can lower an LTV later and
+    /// the account's mix of collaterals moves its reach: the keeper also bounds a borrow by `availableBorrowsBase`.
+    function minBorrowHealth(bytes32 market, address account) external view returns (uint256) {
+        (uint256 totalCollateralBase,,, uint256 threshold, uint256 ltv,) = _POOL.getUserAccountData(account);
+        if (totalCollateralBase == 0) {
+            Market memory m = _load(market);
+            ltv = m.collateralConfig.getLtv();
+            if (ltv != 0 && _inEMode(m, m.collateralConfig)) ltv = _POOL.getEModeCategoryData(m.eMode).ltv;
+            threshold = _collateralThreshold(m);
+        } else {
+            marketParams(market); // an unknown market id reverts, as with an empty account
+        }
         if (ltv == 0) return type(uint256).max;
-        return Math.mulDiv(_collateralThreshold(m), 1e18, ltv, Math.Rounding.Ceil);
+        return Math.mulDiv(threshold, 1e18, ltv, Math.Rounding.Ceil);
     }
 
     /* ACTIONS */

@@ -88,7 +88,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
 
     /// @inheritdoc IVenueAdapter
     /// @dev Morpho Blue lends up to LLTV (`_isHealthy`): a borrow reaches health 1.
-    function minBorrowHealth(bytes32) external pure returns (uint256) {
+    function minBorrowHealth(bytes32, address) external pure returns (uint256) {
         return WAD;
     }
 

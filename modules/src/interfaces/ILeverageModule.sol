@@ -236,8 +236,9 @@ interface ILeverageModule is IAccount {
     /// keeper could lever the position to where one price tick liquidates it.
     error MinHealthBelowLiquidationIncentive(uint256 minHealth, uint256 liquidationIncentiveFactor);
     /// @notice Thrown when a policy allows boosts and its targetHealth (WAD) is below the lowest health a borrow can reach
-    /// on the market (`IVenueAdapter.minBorrowHealth`, WAD; Aave v3: liquidation threshold / LTV): the venue would
-    /// refuse every boost to the target (Aave COLLATERAL_CANNOT_COVER_NEW_BORROW, "36").
+    /// on the market for the Safe's position (`IVenueAdapter.minBorrowHealth(market, safe)`, WAD; Aave v3: the account's
+    /// average liquidation threshold / average LTV, the market collateral's without collateral): the venue would refuse
+    /// every boost to the target (Aave COLLATERAL_CANNOT_COVER_NEW_BORROW, "36").
     error TargetHealthBelowBorrowReach(uint256 targetHealth, uint256 minBorrowHealth);
     /// @notice Thrown when a policy or budget field, named by `name`, is out of range.
     error InvalidPolicyParameter(bytes32 name);

@@ -81,13 +81,15 @@ interface IVenueAdapter {
     /// bonus.
     function liquidationIncentiveFactor(bytes32 market) external view returns (uint256);
 
-    /// @notice The lowest health (WAD) a borrow can take an account to on `market` (its collateral alone): a venue may
-    /// refuse a borrow above a loan-to-value below its liquidation one, and the module refuses a policy that allows
-    /// boosts with a targetHealth below this (`ILeverageModule.TargetHealthBelowBorrowReach`). `type(uint256).max` when
-    /// the venue lends nothing against the collateral.
-    /// @dev Morpho Blue: 1e18 (it lends up to LLTV). Aave v3: the collateral reserve's liquidation threshold / LTV,
-    /// rounded up (the e-mode category's when the collateral is in it; LTV 0: max).
-    function minBorrowHealth(bytes32 market) external view returns (uint256);
+    /// @notice The lowest health (WAD) a borrow can take `account`'s position on `market` to: a venue may refuse a
+    /// borrow above a loan-to-value below its liquidation one, and the module refuses a policy that allows boosts with a
+    /// targetHealth below this for the Safe setting it (`ILeverageModule.TargetHealthBelowBorrowReach`).
+    /// `type(uint256).max` when the venue lends nothing against the collateral.
+    /// @dev Morpho Blue: 1e18 (it lends up to LLTV). Aave v3: the account's average liquidation threshold over its
+    /// average LTV (`getUserAccountData`), rounded up, as Aave's `validateBorrow` bounds the whole account; without
+    /// collateral, the market collateral reserve's threshold / LTV (the e-mode category's when the collateral is in it;
+    /// LTV 0: max).
+    function minBorrowHealth(bytes32 market, address account) external view returns (uint256);
 
     /// @notice The most a repayment by `account` on `market` can clear (base units of the loan token, interest to now)
     /// when that is less than `MarketState.debt`, else `type(uint256).max`: the module counts a repayment as spent only

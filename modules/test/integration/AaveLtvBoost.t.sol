@@ -56,12 +56,15 @@ contract AaveLtvBoostTest is AaveTestBase {
         );
     }
 
-    function test_MinBorrowHealth_IsThresholdOverLtv() public view {
-        assertEq(aaveAdapter.minBorrowHealth(wbtcUsdc), 1_068_493_150_684_931_507); // ceil(7800e18 / 7300)
-        assertEq(aaveAdapter.minBorrowHealth(wethUsdc), reach(address(weth)));
+    /// @dev An account without collateral: the market collateral's own threshold / LTV (the account's, with collateral:
+    /// `AaveMultiCollateralReach.t.sol`).
+    function test_MinBorrowHealth_IsThresholdOverLtv() public {
+        address empty = makeAddr("no Aave collateral");
+        assertEq(aaveAdapter.minBorrowHealth(wbtcUsdc, empty), 1_068_493_150_684_931_507); // ceil(7800e18 / 7300)
+        assertEq(aaveAdapter.minBorrowHealth(wethUsdc, empty), reach(address(weth)));
         // E-mode: the category's 95% / 93% for wstETH in "ETH correlated", not the reserve's 81% / 78.5%.
-        assertEq(aaveAdapter.minBorrowHealth(wstethWethEMode), Math.mulDiv(9500, WAD, 9300, Math.Rounding.Ceil));
-        assertEq(adapter.minBorrowHealth(idOf(wethMarket)), WAD);
+        assertEq(aaveAdapter.minBorrowHealth(wstethWethEMode, empty), Math.mulDiv(9500, WAD, 9300, Math.Rounding.Ceil));
+        assertEq(adapter.minBorrowHealth(idOf(wethMarket), empty), WAD);
     }
 
     function test_BoostToTheTarget_ReachableOrRefusedAtSetPolicy() public {
@@ -98,7 +101,7 @@ contract AaveLtvBoostTest is AaveTestBase {
     function test_LtvZeroCollateral_BoostingPolicyRefused() public {
         openWbtcAt16();
         aaveConfigurator.configureReserveAsCollateral(address(wbtc), 0, 7800, 10_500);
-        assertEq(aaveAdapter.minBorrowHealth(wbtcUsdc), type(uint256).max);
+        assertEq(aaveAdapter.minBorrowHealth(wbtcUsdc, safe), type(uint256).max);
         Policy memory policy = boostingPolicy(wbtcUsdc, 1.1e18, 1.3e18, 1.5e18);
         vm.prank(safe);
         vm.expectRevert(
@@ -134,7 +137,7 @@ contract AaveLtvBoostTest is AaveTestBase {
         installModuleWithAave();
         aaveSetEMode(safe, AAVE_ETH_EMODE);
         aaveSupply(safe, wsteth, 10e18);
-        uint256 minReach = aaveAdapter.minBorrowHealth(wstethWethEMode);
+        uint256 minReach = aaveAdapter.minBorrowHealth(wstethWethEMode, safe);
         Policy memory policy = boostingPolicy(wstethWethEMode, 1.011e18, 1.021e18, 1.5e18);
         policy.pools = new address[](0);
         vm.prank(safe);

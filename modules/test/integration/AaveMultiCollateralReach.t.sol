@@ -15,6 +15,9 @@ import {ILeverageModule, Policy} from "../../src/interfaces/ILeverageModule.sol"
 ///     the account down to ~1.033 and a boost to 1.06 lands.
 /// The keeper's availableBorrowsBase clamp keeps (A) from sending refused ops (it skips: levpilot_boost_ltv_bound), so
 /// this is a policy-check disagreement, not a fund risk.
+/// Fixed: `IVenueAdapter.minBorrowHealth(market, account)`; setPolicy passes the Safe, and the Aave adapter returns the
+/// account's own reach (getUserAccountData: ceil(avg LT / avg LTV)) when it holds collateral, the market collateral's
+/// LT / LTV only without collateral (SECURITY row 63).
 contract AaveMultiCollateralReachTest is AaveTestBase {
     uint256 internal constant WAD = 1e18;
 
@@ -32,17 +35,16 @@ contract AaveMultiCollateralReachTest is AaveTestBase {
         return (debtAt - debtBase) * 1e6 / aaveOracle.getAssetPrice(address(usdc));
     }
 
-    /// @dev (A) accepted, unreachable. FAILS TODAY: setPolicy accepts target 1.06 on WETH/USDC though the account lends
-    /// no lower than ~1.067 (1 WBTC + 0.01 WETH).
+    /// @dev (A) accepted, unreachable (was FAILS TODAY, skipped): setPolicy accepted target 1.06 on WETH/USDC though the
+    /// account lends no lower than ~1.067 (1 WBTC + 0.01 WETH); now refused with the account's reach.
     function test_MostlyWbtc_WethPolicyTargetBelowAccountReach_Refused() public {
-        // Open (issue 17, rev17f, SECURITY row 63): minBorrowHealth is the market collateral's LT / LTV, not the account's; skipped until setPolicy judges the account's reach.
-        vm.skip(true);
         installModuleWithAave();
         aaveSupply(safe, wbtc, 1e8);
         aaveSupply(safe, weth, 0.01e18);
         aaveBorrow(safe, usdc, 10_000e6);
-        uint256 marketReach = aaveAdapter.minBorrowHealth(wethUsdc);
+        uint256 marketReach = aaveAdapter.minBorrowHealth(wethUsdc, makeAddr("no Aave collateral"));
         uint256 reachNow = accountReach(safe);
+        assertEq(aaveAdapter.minBorrowHealth(wethUsdc, safe), reachNow, "the adapter's reach is the account's");
         emit log_named_uint("market reach (WETH LT/LTV)", marketReach);
         emit log_named_uint("account reach (avg LT / avg LTV)", reachNow);
         assertLt(marketReach, 1.06e18);
@@ -63,19 +65,20 @@ contract AaveMultiCollateralReachTest is AaveTestBase {
         assertTrue(id != bytes32(0));
     }
 
-    /// @dev (B) refused, reachable. FAILS TODAY: setPolicy refuses target 1.06 on WBTC/USDC (reach 1.0685) though the
-    /// account (0.01 WBTC + 100 WETH) lends to ~1.031 and a boost to 1.06 lands.
+    /// @dev (B) refused, reachable (was FAILS TODAY, skipped): setPolicy refused target 1.06 on WBTC/USDC (the market's
+    /// reach 1.0685) though the account (0.01 WBTC + 100 WETH) lends to ~1.031 and a boost to 1.06 lands; now accepted.
     function test_MostlyWeth_WbtcPolicyReachableTarget_Accepted() public {
-        // Open (issue 17, rev17f, SECURITY row 63): minBorrowHealth is the market collateral's LT / LTV, not the account's; skipped until setPolicy judges the account's reach.
-        vm.skip(true);
         installModuleWithAave();
         aaveSupply(safe, wbtc, 0.01e8);
         aaveSupply(safe, weth, 100e18);
         aaveBorrow(safe, usdc, 10_000e6);
         uint256 reachNow = accountReach(safe);
-        emit log_named_uint("market reach (WBTC LT/LTV)", aaveAdapter.minBorrowHealth(wbtcUsdc));
+        uint256 marketReach = aaveAdapter.minBorrowHealth(wbtcUsdc, makeAddr("no Aave collateral"));
+        emit log_named_uint("market reach (WBTC LT/LTV)", marketReach);
         emit log_named_uint("account reach (avg LT / avg LTV)", reachNow);
+        assertGt(marketReach, 1.06e18);
         assertLt(reachNow, 1.06e18);
+        assertEq(aaveAdapter.minBorrowHealth(wbtcUsdc, safe), reachNow, "the adapter's reach is the account's");
         Policy memory policy = boostingPolicy(wbtcUsdc, 1.05e18, 1.06e18, 1.5e18);
         policy.boostAllowed = false;
         bytes32 id = setPolicyFor(safe, policy);
@@ -85,7 +88,7 @@ contract AaveMultiCollateralReachTest is AaveTestBase {
         aaveBorrow(safe, usdc, borrowTo(safe, 1.06e18));
         assertApproxEqRel(module.health(safe, id), 1.06e18, 1e12);
         vm.revertToState(snap);
-        // The boosting policy is refused: TargetHealthBelowBorrowReach(1.06e18, 1.0685e18).
+        // The boosting policy is accepted (it was refused: TargetHealthBelowBorrowReach(1.06e18, 1.0685e18)).
         policy.boostAllowed = true;
         assertEq(setPolicyFor(safe, policy), id);
     }

@@ -111,8 +111,8 @@ contract RedirectingAdapter is IVenueAdapter {
         return INNER.maxRepayable(market, account);
     }
 
-    function minBorrowHealth(bytes32 market) external view returns (uint256) {
-        return INNER.minBorrowHealth(market);
+    function minBorrowHealth(bytes32 market, address account) external view returns (uint256) {
+        return INNER.minBorrowHealth(market, account);
     }
 
     function position(bytes32 market, address account) external view returns (uint256, uint256) {

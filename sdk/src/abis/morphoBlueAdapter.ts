@@ -354,6 +354,11 @@ export const morphoBlueAdapterAbi = [
         "name": "",
         "type": "bytes32",
         "internalType": "bytes32"
+      },
+      {
+        "name": "",
+        "type": "address",
+        "internalType": "address"
       }
     ],
     "outputs": [

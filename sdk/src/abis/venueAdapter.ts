@@ -330,6 +330,11 @@ export const venueAdapterAbi = [
         "name": "market",
         "type": "bytes32",
         "internalType": "bytes32"
+      },
+      {
+        "name": "account",
+        "type": "address",
+        "internalType": "address"
       }
     ],
     "outputs": [

@@ -71,7 +71,8 @@ export type SetPolicyErrorType =
  * Sets (or replaces) the policy of one sub-account of the Safe. Before sending, it runs every check of the module's
  * `setPolicy`: the band, bounds and pools locally, then in one multicall that the adapter is the module's, the market
  * exists, minHealth is at least the venue's liquidation incentive factor, a policy allowing boosts has its targetHealth
- * at least the venue's `minBorrowHealth` (the lowest health a borrow reaches: Aave's liquidation threshold / LTV) and
+ * at least the venue's `minBorrowHealth` for the Safe (the lowest health a borrow reaches: on Aave the Safe's account's
+ * average liquidation threshold / average LTV, the market collateral's own without collateral) and
  * each pool's asset is the market's loan or collateral token; then that no other policy of the Safe covers the same venue account (`IVenueAdapter.accountKey`:
  * every market id of one Aave pool is one account). It also requires a second price feed unless
  * `policy.allowNoPriceFeed` is set.
@@ -98,7 +99,7 @@ export async function setPolicy<account extends SmartAccount | undefined, accoun
     { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "isAdapter", args: [policy.adapter] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "isMarket", args: [policy.market] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "liquidationIncentiveFactor", args: [policy.market] },
-    { address: policy.adapter, abi: venueAdapterAbi, functionName: "minBorrowHealth", args: [policy.market] },
+    { address: policy.adapter, abi: venueAdapterAbi, functionName: "minBorrowHealth", args: [policy.market, safe] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "marketTokens", args: [policy.market] },
     { address: policy.adapter, abi: venueAdapterAbi, functionName: "accountKey", args: [policy.market] },
     { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "getSubAccounts", args: [safe] },

@@ -189,9 +189,10 @@ export type TargetHealthBelowBorrowReachErrorType = TargetHealthBelowBorrowReach
   name: "TargetHealthBelowBorrowReachError"
 }
 /**
- * A policy that allows boosts has a targetHealth below the lowest health a borrow can reach on its market (module error
- * `TargetHealthBelowBorrowReach`; the adapter's `minBorrowHealth`, WAD: Aave v3's liquidation threshold / LTV of the
- * collateral reserve, its e-mode category's when in it, max at LTV 0; Morpho Blue: 1).
+ * A policy that allows boosts has a targetHealth below the lowest health a borrow can reach on its market for the Safe
+ * (module error `TargetHealthBelowBorrowReach`; the adapter's `minBorrowHealth(market, safe)`, WAD: on Aave v3 the Safe's
+ * account's average liquidation threshold / average LTV over all its collaterals, or without collateral the market
+ * collateral reserve's own (its e-mode category's when in it), max at LTV 0; Morpho Blue: 1).
  */
 export class TargetHealthBelowBorrowReachError extends BaseError {
   targetHealth: bigint
@@ -202,7 +203,7 @@ export class TargetHealthBelowBorrowReachError extends BaseError {
       cause,
       metaMessages: [
         "Aave v3 refuses a borrow above the account's LTV (COLLATERAL_CANNOT_COVER_NEW_BORROW, \"36\"), so a boost to this target would be refused every time.",
-        "Raise targetHealth to at least the market's liquidation threshold / LTV (e.g. 78% / 73% = 1.0685 for WBTC), or set boostAllowed false.",
+        "Raise targetHealth to at least the account's liquidation threshold / LTV (e.g. 78% / 73% = 1.0685 for an account holding only WBTC; the value-weighted averages with several collaterals), or set boostAllowed false.",
       ],
       name: "TargetHealthBelowBorrowReachError",
     })
