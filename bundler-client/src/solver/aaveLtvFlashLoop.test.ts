@@ -34,7 +34,7 @@ function aaveAbove(health: number, withRoom: boolean): SolverInput {
 describe("a flash-looped Aave boost is bounded by the LTV room after its own supply, not before", () => {
   // Open (issue 17, rev17f, SECURITY row 63): skipped until the solver and the send clamp size a flash-looped borrow by
   // the room after its own supply (the collateral's LTV, e-mode aware).
-  test.skip("health 8 -> target 1.45 (pre-plan room 20,775 USDC): the flash-looped boost Aave would land is planned", () => {
+  test("health 8 -> target 1.45 (pre-plan room 20,775 USDC): the flash-looped boost Aave would land is planned", () => {
     const open = solve(aaveAbove(8, false))
     const flash = open.plan?.actions.find((a) => a.kind === "SupplyCollateralWithCallback")
     const borrow = open.plan?.actions.find((a) => a.kind === "Borrow")
