@@ -19,8 +19,8 @@ import {
 import { VenueRefusedError, decodeModuleError, getLeverageError, toModuleError } from "@levpilot/sdk/errors"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { readAaveCollateral } from "@levpilot/sdk/utils"
-import { readAaveLimits } from "../bundler-client/src/keeper/aaveLimits"
-import { privateKeyToAccount } from "viem/accounts"
+import { type AaveLtvGain, aaveLtvRoomChange, readAaveLimits } from "../bundler-client/src/keeper/aaveLimits"
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import {
   type AaveStackAddresses,
@@ -338,4 +338,57 @@ describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral 
     }
     expect((await read()).sdk).toBe(false)
   })
+})
+
+// Issue 17, review rev17f (2): the keeper bounds a borrow by the LTV room AT the borrow, the room before the plan plus
+// what the plan supplied before it (`ltvGain`, `aaveLtvRoomChange`): a flash-looped boost supplies first and borrows in
+// the callback. On the real Pool: after a supply of `x`, Aave lends `ltvBorrowable + aaveLtvRoomChange(x)` and refuses
+// 5 bps of the collateral more ("36"), on a multi-collateral account and on an e-mode account (the category's LTV).
+describe("readAaveLimits on the real Pool: the LTV room after a supply (ltvGain)", () => {
+  const fresh = async () => {
+    const owner = createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(generatePrivateKey()), pollingInterval: 50 })
+    await createTestClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), mode: "anvil" }).setBalance({ address: owner.account.address, value: parseEther("10") })
+    return owner
+  }
+  const supplyAs = async (owner: WalletClient<Transport, Chain, Account>, token: Address, amount: bigint) => {
+    await send(deployer, { address: token, abi: testTokenAbi, functionName: "mint", args: [owner.account.address, amount] })
+    await send(owner, { address: token, abi: testTokenAbi, functionName: "approve", args: [aave.pool, maxUint256] })
+    await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [token, amount, owner.account.address, 0] })
+  }
+  const deployment = () => ({ adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } }) as never
+  const ID = `0x${"a7".repeat(32)}`
+  const canBorrow = (account: Address, asset: Address, amount: bigint) =>
+    publicClient.simulateContract({ account, address: aave.pool, abi: aavePoolAbi, functionName: "borrow", args: [asset, amount, 2n, 0, account] }).then(
+      () => "lent",
+      (e: unknown) => (/reverted with the following reason:\s+36\b/.test(String(e)) ? "36" : String(e).slice(0, 300)),
+    )
+
+  const cases = [
+    { name: "WETH + WBTC collateral, USDC debt (WETH LTV 80.5 %)", market: () => aave.markets.wethUsdc, collateral: () => aave.tokens.weth, debt: () => aave.tokens.usdc, extra: () => [aave.tokens.wbtc, parseUnits("0.2", 8)] as const, borrowed: parseUnits("1000", 6), supply: parseEther("1"), ltv: () => BigInt(aaveReserveParameters.weth.ltv), emode: false },
+    { name: "e-mode wstETH collateral, WETH debt (the category's LTV)", market: () => aave.markets.wstethWethEMode, collateral: () => aave.tokens.wsteth, debt: () => aave.tokens.weth, extra: () => undefined, borrowed: parseEther("3"), supply: parseEther("2"), ltv: () => BigInt(aaveEthEModeCategory.ltv), emode: true },
+  ]
+  for (const c of cases) {
+    test(`${c.name}: after a supply Aave lends the pre-plan room plus aaveLtvRoomChange(supply), not 5 bps of the collateral more`, async () => {
+      const owner = await fresh()
+      const account = owner.account.address
+      if (c.emode) await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "setUserEMode", args: [aaveEthEMode] })
+      await supplyAs(owner, c.collateral(), parseEther("5"))
+      const extra = c.extra()
+      if (extra) await supplyAs(owner, extra[0], extra[1])
+      await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "borrow", args: [c.debt(), c.borrowed, 2n, 0, account] })
+      const limits = (await readAaveLimits(publicClient, deployment(), [{ subAccount: ID, policy: { adapter: aave.adapter, market: c.market() } } as never], account))[ID]
+      const room = limits?.ltvBorrowable as bigint
+      const gain = limits?.ltvGain as AaveLtvGain
+      expect(room).toBeGreaterThan(0n)
+      expect(gain.ltvBps).toBe(c.ltv())
+      // Before the supply Aave refuses the room after it; after the supply it lends it.
+      const at = room + aaveLtvRoomChange(gain, c.supply)
+      expect(await canBorrow(account, c.debt(), at)).toBe("36")
+      await supplyAs(owner, c.collateral(), c.supply)
+      expect(await canBorrow(account, c.debt(), at)).toBe("lent")
+      const total = gain.totalCollateralBase + (c.supply * gain.collateralPrice) / 10n ** BigInt(gain.collateralDecimals)
+      const past = at + (total * 10n ** BigInt(gain.debtDecimals)) / gain.debtPrice / 2_000n
+      expect(await canBorrow(account, c.debt(), past)).toBe("36")
+    })
+  }
 })

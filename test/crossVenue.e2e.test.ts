@@ -208,16 +208,20 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
     const wethReserve = await reserve(stack.tokens.weth)
 
     // Open reserves: USDC lends its available liquidity (the 40M borrow cap is far), WETH takes supplies up to its cap;
-    // a borrow is also held to the account's LTV room (Aave refuses above it, "36"): the lower of the two binds.
+    // a borrow is also held to the account's LTV room at the borrow (Aave refuses above it, "36"): its own fields (issue
+    // 17 rev17f: the room before the plan, and the LTV a supply of the collateral adds room at), not folded.
     const open = await read()
     const usdcLiquidity = await balance(stack.tokens.usdc, usdcReserve.aTokenAddress)
     const limits = (await readAaveLimits(publicClient, deployment, open.snapshot.chain, safe))[open.aaveId]
     expect(limits?.debt.borrowable).toBe(usdcLiquidity)
     const ltvRoom = limits?.ltvBorrowable
     expect(ltvRoom).toBeDefined()
-    const borrowBound = (ltvRoom as bigint) < usdcLiquidity ? (ltvRoom as bigint) : usdcLiquidity
-    expect(open.sub.state.borrowable).toBe(Number(borrowBound) / 1e6)
-    expect(open.snapshot.bounds.subAccounts[open.aaveId]?.borrowable).toBe(borrowBound)
+    expect(open.sub.state.borrowable).toBe(Number(usdcLiquidity) / 1e6)
+    expect(open.snapshot.bounds.subAccounts[open.aaveId]?.borrowable).toBe(usdcLiquidity)
+    expect(open.sub.state.ltvBorrowable).toBe(Number(ltvRoom) / 1e6)
+    expect(open.snapshot.bounds.subAccounts[open.aaveId]?.ltvBorrowable).toBe(ltvRoom)
+    expect(limits?.ltvGain?.ltvBps).toBe(BigInt(aaveReserveParameters.weth.ltv))
+    expect(open.sub.state.collateralLtv).toBe(aaveReserveParameters.weth.ltv / 1e4)
     // The room less what the cap keeps back for accrual until inclusion (AAVE_CAP_ACCRUAL_MARGIN_BPS of the supply).
     const wethSupplied = await supply(wethReserve.aTokenAddress)
     const wethCapRoom = aaveReserveParameters.weth.supplyCap * 10n ** 18n - wethSupplied - (wethSupplied * AAVE_CAP_ACCRUAL_MARGIN_BPS + 9_999n) / 10_000n

@@ -2,7 +2,7 @@ import { type Address, type Chain, type Client, type Hex, type Transport, erc20A
 import type { SubAccountState as ChainSubAccount } from "@levpilot/sdk/actions"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
 import { aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveWithdrawBlockedByZeroLtv } from "@levpilot/sdk/rules"
-import { readAaveCollateralConfigurations, readMany, resultOf } from "@levpilot/sdk/utils"
+import { type AaveCollateralShare, readAaveCollateralConfigurations, readMany, resultOf } from "@levpilot/sdk/utils"
 
 /** What an Aave v3 reserve takes now, base units of its asset; `undefined`: no limit. */
 export type AaveReserveLimits = {
@@ -148,6 +148,72 @@ export function aaveBorrowableOf(l: AaveSubAccountLimits): bigint {
   return l.ltvBorrowable !== undefined && l.ltvBorrowable < l.debt.borrowable ? l.ltvBorrowable : l.debt.borrowable
 }
 
+/**
+ * What a supply (or withdrawal) of an Aave sub-account's collateral reserve does to the account's LTV room, the inputs
+ * of {@link aaveLtvRoomChange}. Aave's validateBorrow counts every collateral the account holds at the moment of the
+ * borrow: a borrow inside a flash-looped boost's callback (`SupplyCollateralWithCallback { Borrow, BuyCollateral }`)
+ * has the pre-plan room plus the supplied collateral's value at its LTV.
+ */
+export type AaveLtvGain = {
+  /**
+   * The LTV (bps) at which a supply of the collateral reserve counts in the account's room: the e-mode category's LTV
+   * when the market pins a category and the reserve belongs to it, else the reserve's own (ReserveConfiguration bits
+   * 0-15); 0 when a supply would not count as collateral (switched off, a first supply Aave does not enable).
+   */
+  ltvBps: bigint
+  /** Aave's price of one whole collateral token (base currency; the e-mode category's price source when in it). */
+  collateralPrice: bigint
+  collateralDecimals: number
+  /** Aave's price of one whole debt token (base currency), as in {@link aaveLtvBorrowable}. */
+  debtPrice: bigint
+  debtDecimals: number
+  /** The account's `totalCollateralBase` before the plan (what the average LTV's floor division can lose a bps of). */
+  totalCollateralBase: bigint
+}
+
+/**
+ * How much a plan's net collateral move `delta` (base units of the collateral reserve; > 0 a supply, < 0 a withdrawal)
+ * changes what Aave v3.0.2 lends the account at a later borrow of the same plan, in base units of the debt asset,
+ * rounded against the account. Aave values the account's collateral at `floor(balance x price / unit)` and its room at
+ * `percentMul(totalCollateral, avgLtv) - debt` with `avgLtv = floor(sum(value_i x ltv_i) / totalCollateral)`: a supply
+ * adds its value at its LTV (`ltvBps` of `floor((delta - 1) x price / unit)`, a wei for the aToken's ray rounding) less
+ * what the average's floor can lose on the new total (1 bps of it, rounded up) and two base units, converted at the debt
+ * asset's price, rounded down; a withdrawal takes the same, rounded up. 0 at LTV 0 or a zero price. The pre-plan room
+ * and its margin are {@link aaveLtvBorrowable}'s.
+ *
+ * @param gain - {@link AaveLtvGain}.
+ * @param delta - Collateral supplied (negative: withdrawn) before the borrow, base units.
+ * @returns Debt-asset base units (negative for a withdrawal).
+ * @example aaveLtvRoomChange({ ltvBps: 8_000n, collateralPrice: 3_000n * 10n ** 8n, collateralDecimals: 18, debtPrice: 10n ** 8n, debtDecimals: 6, totalCollateralBase: 30_000n * 10n ** 8n }, 10n ** 18n) // ~2,399.99 USDC
+ */
+export function aaveLtvRoomChange(gain: AaveLtvGain, delta: bigint): bigint {
+  if (delta === 0n || gain.ltvBps === 0n || gain.debtPrice <= 0n || gain.collateralPrice <= 0n) return 0n
+  const cUnit = 10n ** BigInt(gain.collateralDecimals)
+  const dUnit = 10n ** BigInt(gain.debtDecimals)
+  if (delta > 0n) {
+    const value = ((delta - 1n) * gain.collateralPrice) / cUnit
+    const weighted = (value * gain.ltvBps) / 10_000n
+    const slack = (gain.totalCollateralBase + value + 9_999n) / 10_000n + 2n
+    return weighted > slack ? ((weighted - slack) * dUnit) / gain.debtPrice : 0n
+  }
+  const value = ((-delta + 1n) * gain.collateralPrice + cUnit - 1n) / cUnit
+  const weighted = (value * gain.ltvBps + 9_999n) / 10_000n
+  const slack = (gain.totalCollateralBase + 9_999n) / 10_000n + 2n
+  return -(((weighted + slack) * dUnit + gain.debtPrice - 1n) / gain.debtPrice)
+}
+
+/**
+ * The LTV (bps) a supply of `collateralConfiguration`'s reserve counts at (Aave v3.0.2 `calculateUserAccountData`):
+ * the e-mode category's LTV when the account's category (`category`, the market's pinned one) is not 0 and the reserve
+ * belongs to it (bits 168-175), else the reserve's LTV (bits 0-15).
+ *
+ * @returns LTV in bps.
+ */
+export function aaveCollateralLtvBps(collateralConfiguration: bigint, category: number, categoryLtv: bigint | undefined): bigint {
+  if (category !== 0 && categoryLtv !== undefined && bits(collateralConfiguration, 168, 8) === BigInt(category)) return categoryLtv
+  return bits(collateralConfiguration, 0, 16)
+}
+
 const adapterAbi = parseAbi([
   "function POOL() view returns (address)",
   "function marketParams(bytes32 market) view returns (address collateral, address debt, uint8 eModeCategory)",
@@ -208,12 +274,24 @@ export type AaveSubAccountLimits = {
    * What Aave still lends the account against its LTV, base units of the debt asset ({@link aaveLtvBorrowable}: the
    * Safe's `availableBorrowsBase` at Aave's price of the debt asset, rounded down, less the accrual margin); undefined
    * when a read failed (then only `debt.borrowable` bounds a borrow). A boost or donor borrow above it is refused by
-   * Aave ("36") even where the health factor stays in the band: {@link aaveBorrowableOf} bounds the solver's and the
-   * send clamp's `borrowable` by it, so a boost lands at the reachable health (LT / LTV) or is skipped.
+   * Aave ("36") even where the health factor stays in the band. It is the room BEFORE the plan: the solver and the send
+   * clamp bound each borrow by the room at that borrow, this plus what the plan supplied of the collateral before it
+   * (`ltvGain`: a flash-looped boost's callback), so a boost lands at the reachable health (LT / LTV) or is skipped.
    */
   ltvBorrowable?: bigint | undefined
   /** True when `ltvBorrowable` is below the debt reserve's `borrowable`: the LTV, not the market, bounds a borrow. */
   ltvBound?: boolean | undefined
+  /**
+   * What a supply of the collateral reserve earlier in a plan adds to `ltvBorrowable` at a later borrow
+   * ({@link AaveLtvGain}, {@link aaveLtvRoomChange}): a flash-looped boost supplies first and borrows inside the callback,
+   * where Aave counts the new collateral. Undefined when a read failed (then no supply adds room).
+   */
+  ltvGain?: AaveLtvGain | undefined
+  /**
+   * The Safe's collateral reserves as the SDK's `validateRebalance` reads them, from this read (only when it was pinned
+   * to a block): passed to the send so the validation at that block reads none of them again.
+   */
+  collateralShare?: AaveCollateralShare | undefined
 }
 
 /**
@@ -226,12 +304,14 @@ export { aaveCollateralOf }
 /**
  * Reads the limits of every Aave v3 sub-account of `safe` (the policy's adapter is `deployment.adapters.aaveV3`): the
  * market id decoded by the adapter (`marketParams`), what a repayment clears (`maxRepayable(market, safe)`) and the
- * liquidation incentive (`liquidationIncentiveFactor(market)`), the pool's flash premium (`FLASHLOAN_PREMIUM_TOTAL`) and
- * the Safe's user configuration (`getUserConfiguration`), each reserve's `getReserveData`, the aToken's underlying
- * balance, its supply and the Safe's balance of it (`collateralHeld`), the debt tokens' supply and the debt at the
- * reserve's last update (variable `scaledTotalSupply`, stable `getSupplyData` principal), the Safe's
- * `getUserAccountData` and Aave's price of each debt asset (`ltvBorrowable`); five batched rounds (six the first time, for
- * the pool's addresses provider).
+ * liquidation incentive (`liquidationIncentiveFactor(market)`); with each reserve's `getReserveData`, the pool's flash
+ * premium (`FLASHLOAN_PREMIUM_TOTAL`), the Safe's user configuration (`getUserConfiguration`) and `getUserAccountData`,
+ * the pool's oracle and each e-mode category's data (LTV, price source); then the aToken's underlying balance, its supply
+ * and the Safe's balance of it (`collateralHeld`), the debt tokens' supply and the debt at the reserve's last update
+ * (variable `totalSupply` and `scaledTotalSupply`, stable `getSupplyData`: principal and supply), and Aave's price of each
+ * debt and collateral asset (`ltvBorrowable`, `ltvGain`). Three batched rounds (five the first time, for the adapter's
+ * pool and the pool's addresses provider; two more when the Safe holds a collateral outside its sub-accounts' reserves),
+ * each at `blockNumber` when given (the snapshot's block: what `collateralShare` is stamped with).
  * Sub-accounts on other venues, or whose reserve reads fail, are left out (no limit known).
  *
  * @returns Limits by lower-case sub-account id; `{}` without an Aave sub-account (no RPC request).
@@ -241,6 +321,7 @@ export async function readAaveLimits(
   deployment: LeverageDeployment,
   chain: ChainSubAccount[],
   safe: Address,
+  blockNumber?: bigint | undefined,
 ): Promise<Record<string, AaveSubAccountLimits>> {
   const adapter = deployment.adapters.aaveV3
   if (adapter === undefined) return {}
@@ -259,94 +340,115 @@ export async function readAaveLimits(
     if (provider) providerOf.set(pool, provider)
   }
   const provider = providerOf.get(pool)
-  const params = await readMany(
-    client,
-    deployment,
+  const read = (contracts: Parameters<typeof readMany>[2]) => readMany(client, deployment, contracts, blockNumber)
+  const params = await read(
     subs.flatMap((s) => [
       { address: adapter, abi: adapterAbi, functionName: "marketParams", args: [s.policy.market as Hex] } as const,
       { address: adapter, abi: adapterAbi, functionName: "maxRepayable", args: [s.policy.market as Hex, safe] } as const,
       { address: adapter, abi: adapterAbi, functionName: "liquidationIncentiveFactor", args: [s.policy.market as Hex] } as const,
     ]),
   )
-  // The premium is read from the pool at every snapshot (the pool admin can change it), never assumed; the Safe's user
-  // configuration (which reserves it uses as collateral) with it.
   const pairs = subs.map((_, i) => resultOf<readonly [Address, Address, number]>(params[3 * i]))
-  // With them, the Safe's account data (its LTV room, `availableBorrowsBase`), the pool's oracle and each market's e-mode
-  // category (its price source), for the debt asset's price at which Aave values a borrow.
   const categories = [...new Set(pairs.flatMap((p) => (p && p[2] !== 0 ? [p[2]] : [])))]
-  const [premiumRead, userConfigRead, accountRead, oracleRead, ...categoryReads] = await readMany(client, deployment, [
+  const assets = [...new Set(pairs.flatMap((p) => (p ? [p[0].toLowerCase(), p[1].toLowerCase()] : [])))] as Address[]
+  // One round for what only needs the markets: the premium (read from the pool at every snapshot, the pool admin can
+  // change it), the Safe's user configuration and account data (its LTV room), the pool's oracle, each market's e-mode
+  // category (its LTV and price source) and every reserve's data.
+  const second = await read([
     { address: pool, abi: poolAbi, functionName: "FLASHLOAN_PREMIUM_TOTAL" } as const,
     { address: pool, abi: poolAbi, functionName: "getUserConfiguration", args: [safe] } as const,
     { address: pool, abi: poolAbi, functionName: "getUserAccountData", args: [safe] } as const,
     { address: provider ?? pool, abi: providerAbi, functionName: "getPriceOracle" } as const,
     ...categories.map((c) => ({ address: pool, abi: poolAbi, functionName: "getEModeCategoryData", args: [c] }) as const),
+    ...assets.map((a) => ({ address: pool, abi: poolAbi, functionName: "getReserveData", args: [a] }) as const),
   ])
+  const [premiumRead, userConfigRead, accountRead, oracleRead] = second
+  const categoryReads = second.slice(4, 4 + categories.length)
+  const data = second.slice(4 + categories.length)
   const flashPremiumBps = resultOf<bigint>(premiumRead)
   const userConfiguration = resultOf<{ data: bigint }>(userConfigRead)?.data
   const accountData = resultOf<readonly [bigint, bigint, bigint, bigint, bigint, bigint]>(accountRead)
   const account: AaveAccountRead | undefined = accountData && { totalDebtBase: accountData[1], availableBorrowsBase: accountData[2] }
   const oracle = provider === undefined ? undefined : resultOf<Address>(oracleRead)
-  const priceSources = new Map(categories.map((c, i) => [c, resultOf<{ priceSource: Address }>(categoryReads[i])?.priceSource]))
+  const categoryData = new Map(categories.map((c, i) => [c, resultOf<{ ltv: number; priceSource: Address }>(categoryReads[i])]))
   const repayable = subs.map((_, i) => resultOf<bigint>(params[3 * i + 1]))
   const incentives = subs.map((_, i) => resultOf<bigint>(params[3 * i + 2]))
-  const assets = [...new Set(pairs.flatMap((p) => (p ? [p[0].toLowerCase(), p[1].toLowerCase()] : [])))] as Address[]
-  const data = await readMany(client, deployment, assets.map((a) => ({ address: pool, abi: poolAbi, functionName: "getReserveData", args: [a] }) as const))
   const reserves = assets.map((_, i) => resultOf<ReserveData>(data[i]))
-  const balances = await readMany(
-    client,
-    deployment,
-    assets.flatMap((a, i) => {
-      const r = reserves[i]
-      if (!r) return []
-      return [
-        { address: a, abi: erc20Abi, functionName: "balanceOf", args: [r.aTokenAddress] } as const,
-        { address: r.aTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
-        { address: r.variableDebtTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
-        { address: r.stableDebtTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
-        // The Safe's own aToken balance of the reserve (what a withdrawal of it can take).
-        { address: r.aTokenAddress, abi: erc20Abi, functionName: "balanceOf", args: [safe] } as const,
-        // The debt at the reserve's last update (the treasury's pending share of the interest since, in the supply cap).
-        { address: r.variableDebtTokenAddress, abi: debtTokenAbi, functionName: "scaledTotalSupply" } as const,
-        { address: r.stableDebtTokenAddress, abi: debtTokenAbi, functionName: "getSupplyData" } as const,
-      ]
-    }),
-  )
+  // Aave's price of an asset as validateBorrow reads it: the e-mode category's price source when the market pins a
+  // category with one and the reserve is in it (ReserveConfiguration bits 168-175), else the asset's own.
+  const priceAssetOf = (asset: Address, category: number): Address | undefined => {
+    const r = reserves[assets.indexOf(asset.toLowerCase() as Address)]
+    if (!r) return undefined
+    const source = category === 0 ? undefined : categoryData.get(category)?.priceSource
+    return source !== undefined && source !== zeroAddress && bits(r.configuration.data, 168, 8) === BigInt(category) ? source : asset
+  }
+  const priceAssets = subs.flatMap((_, i) => {
+    const p = pairs[i]
+    return p ? [priceAssetOf(p[1], p[2]), priceAssetOf(p[0], p[2])] : [undefined, undefined]
+  })
+  const priced = oracle !== undefined && account !== undefined
+  // One round for the balances and Aave's prices.
+  const balanceCalls = assets.flatMap((a, i) => {
+    const r = reserves[i]
+    if (!r) return []
+    return [
+      { address: a, abi: erc20Abi, functionName: "balanceOf", args: [r.aTokenAddress] } as const,
+      { address: r.aTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
+      { address: r.variableDebtTokenAddress, abi: erc20Abi, functionName: "totalSupply" } as const,
+      // The Safe's own aToken balance of the reserve (what a withdrawal of it can take).
+      { address: r.aTokenAddress, abi: erc20Abi, functionName: "balanceOf", args: [safe] } as const,
+      // The debt at the reserve's last update (the treasury's pending share of the interest since, in the supply cap).
+      { address: r.variableDebtTokenAddress, abi: debtTokenAbi, functionName: "scaledTotalSupply" } as const,
+      // Stable debt: principal and total supply (the same figure as its `totalSupply()`) in one call.
+      { address: r.stableDebtTokenAddress, abi: debtTokenAbi, functionName: "getSupplyData" } as const,
+    ]
+  })
+  const third = await read([
+    ...balanceCalls,
+    ...(priced ? priceAssets.map((a) => ({ address: oracle, abi: oracleAbi, functionName: "getAssetPrice", args: [a ?? zeroAddress] }) as const) : []),
+  ])
+  const balances = third.slice(0, balanceCalls.length)
+  const prices = third.slice(balanceCalls.length)
   // Isolation mode (the Safe's only collateral has a debt ceiling) blocks a first supply's collateral too.
   const collateralConfigurations =
     userConfiguration === undefined
       ? undefined
-      : await readAaveCollateralConfigurations(client, { deployment, pool, userConfiguration, configurationOf: (id) => reserves.find((r) => r !== undefined && Number(r.id) === id)?.configuration.data })
+      : await readAaveCollateralConfigurations(client, { deployment, pool, userConfiguration, blockNumber, configurationOf: (id) => reserves.find((r) => r !== undefined && Number(r.id) === id)?.configuration.data })
   const configurationOf = (id: number) => collateralConfigurations?.get(id)
   const isolationMode = userConfiguration === undefined ? undefined : aaveInIsolationMode(userConfiguration, configurationOf)
-  // Aave's price of each sub-account's debt asset as validateBorrow reads it: the e-mode category's price source when the
-  // market pins a category with one and the debt reserve is in it (ReserveConfiguration bits 168-175), else the asset's.
-  const priceAssets = subs.map((_, i) => {
-    const p = pairs[i]
-    if (!p) return undefined
-    const r = reserves[assets.findIndex((a) => a === p[1].toLowerCase())]
-    const source = p[2] === 0 ? undefined : priceSources.get(p[2])
-    return r && source !== undefined && source !== zeroAddress && bits(r.configuration.data, 168, 8) === BigInt(p[2]) ? source : p[1]
-  })
-  const prices =
-    oracle === undefined || account === undefined
-      ? []
-      : await readMany(client, deployment, priceAssets.map((a) => ({ address: oracle, abi: oracleAbi, functionName: "getAssetPrice", args: [a ?? zeroAddress] }) as const))
   const limits = new Map<string, AaveReserveLimits>()
   const held = new Map<string, { held: bigint; enabled: boolean }>()
   let k = 0
   assets.forEach((a, i) => {
     const r = reserves[i]
     if (!r) return
-    const [liquidity, supply, variable, stable, own, scaledVariable] = [0, 1, 2, 3, 4, 5].map((n) => resultOf<bigint>(balances[k + n]))
-    const stableSupply = resultOf<readonly [bigint, bigint, bigint, number]>(balances[k + 6])
-    k += 7
+    const [liquidity, supply, variable, own, scaledVariable] = [0, 1, 2, 3, 4].map((n) => resultOf<bigint>(balances[k + n]))
+    const stableSupply = resultOf<readonly [bigint, bigint, bigint, number]>(balances[k + 5])
+    k += 6
     // Variable: scaled x the stored index (Aave's rayMul, half up); stable: its principal, below its debt at the update.
     const debtAtLastUpdate = scaledVariable === undefined || stableSupply === undefined ? undefined : (scaledVariable * BigInt(r.variableBorrowIndex) + RAY / 2n) / RAY + stableSupply[0]
     if (own !== undefined && userConfiguration !== undefined)
       held.set(a, aaveCollateralOf({ balance: own, userConfiguration, reserveId: Number(r.id), configuration: r.configuration.data, isolationMode: isolationMode ?? false }))
-    if (liquidity === undefined || supply === undefined || variable === undefined || stable === undefined) return
-    limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + stable, debtAtLastUpdate }))
+    if (liquidity === undefined || supply === undefined || variable === undefined || stableSupply === undefined) return
+    limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + stableSupply[1], debtAtLastUpdate }))
   })
+  // What the SDK's validation of a plan reads of the same reserves (`readAaveCollateral`): shared, not read again.
+  const collateralShare: AaveCollateralShare | undefined =
+    blockNumber === undefined || userConfiguration === undefined
+      ? undefined
+      : {
+          blockNumber,
+          reserves: Object.fromEntries(
+            subs.flatMap((_, i) => {
+              const p = pairs[i]
+              const c = p?.[0].toLowerCase()
+              const own = c === undefined ? undefined : held.get(c)
+              const r = c === undefined ? undefined : reserves[assets.indexOf(c as Address)]
+              if (c === undefined || own === undefined || r === undefined) return []
+              return [[c, { ...own, withdrawBlocked: aaveWithdrawBlockedByZeroLtv(userConfiguration, configurationOf, r.configuration.data) ?? false }]]
+            }),
+          ),
+        }
   const out: Record<string, AaveSubAccountLimits> = {}
   subs.forEach((s, i) => {
     const p = pairs[i]
@@ -363,9 +465,24 @@ export async function readAaveLimits(
     if (collateral && userConfiguration !== undefined && collateralConfig !== undefined && account !== undefined && account.totalDebtBase > 0n && aaveWithdrawBlockedByZeroLtv(userConfiguration, configurationOf, collateralConfig) === true)
       collateral = { ...collateral, withdrawable: 0n }
     // The account's LTV room in the debt asset (Aave refuses a borrow above it, "36"); unknown when a read failed.
-    const price = priceAssets[i] === undefined ? undefined : resultOf<bigint>(prices[i])
+    const price = priced && priceAssets[2 * i] !== undefined ? resultOf<bigint>(prices[2 * i]) : undefined
+    const collateralPrice = priced && priceAssets[2 * i + 1] !== undefined ? resultOf<bigint>(prices[2 * i + 1]) : undefined
     const debtConfig = p && reserves[assets.indexOf(p[1].toLowerCase() as Address)]?.configuration.data
     const ltvBorrowable = account !== undefined && price !== undefined && debtConfig !== undefined ? aaveLtvBorrowable(account, price, Number(bits(debtConfig, 48, 8))) : undefined
+    // What a supply of the collateral adds to that room at a later borrow of the same plan (a flash-looped boost's
+    // callback): its LTV, e-mode aware, 0 when a supply would count nothing; unknown when a read failed.
+    const categoryLtv = p && p[2] !== 0 ? categoryData.get(p[2])?.ltv : undefined
+    const ltvGain: AaveLtvGain | undefined =
+      p && ltvBorrowable !== undefined && collateralPrice !== undefined && collateralConfig !== undefined && debtConfig !== undefined && own !== undefined && accountData !== undefined
+        ? {
+            ltvBps: own.enabled ? aaveCollateralLtvBps(collateralConfig, p[2], categoryLtv === undefined ? undefined : BigInt(categoryLtv)) : 0n,
+            collateralPrice,
+            collateralDecimals: Number(bits(collateralConfig, 48, 8)),
+            debtPrice: price as bigint,
+            debtDecimals: Number(bits(debtConfig, 48, 8)),
+            totalCollateralBase: accountData[0],
+          }
+        : undefined
     if (collateral && debt)
       out[s.subAccount.toLowerCase()] = {
         debt,
@@ -376,6 +493,8 @@ export async function readAaveLimits(
         collateralHeld: own?.held,
         ltvBorrowable,
         ltvBound: ltvBorrowable !== undefined && ltvBorrowable < debt.borrowable,
+        ltvGain,
+        collateralShare,
       }
   })
   return out

@@ -104,8 +104,10 @@ describe("a boost on Aave is never sized beyond what Aave lends (its LTV room)",
     const open = solveAt({ [ID]: { ...limits, ltvBorrowable: undefined, ltvBound: false } })
     expect(open.borrowed).toBeGreaterThan(room)
     const { snapshot, sent, borrowed } = solveAt({ [ID]: limits })
-    expect(snapshot.bounds.subAccounts[ID]?.borrowable).toBe(room)
-    expect(snapshot.input.subAccounts[0]?.state.borrowableByLtv).toBe(true)
+    // The LTV room is its own bound (rev17f: not folded into the reserve's `borrowable`), in the solver and the clamp.
+    expect(snapshot.bounds.subAccounts[ID]?.ltvBorrowable).toBe(room)
+    expect(snapshot.bounds.subAccounts[ID]?.borrowable).toBe(OPEN_AAVE_RESERVE.borrowable)
+    expect(snapshot.input.subAccounts[0]?.state.ltvBorrowable).toBe(Number(room) / 1e6)
     expect(sent?.actions.some((a) => a.kind === "Borrow")).toBe(true)
     expect(borrowed).toBeLessThanOrEqual(room)
     const debtAfter = (state().subAccounts[0]?.debt as bigint) + borrowed

@@ -2,6 +2,7 @@ import type { Address, Hex } from "viem"
 import { BPS, MIN_MATERIAL_CHANGE_BPS } from "@levpilot/sdk/constants"
 import { collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { ActionKind, Plan as ChainPlan } from "@levpilot/sdk/types"
+import { type AaveLtvGain, aaveLtvRoomChange } from "./aaveLimits.js"
 
 /**
  * The on-chain bounds a plan's amounts come from, read at the plan's block, in base units (exact integers). Keys are
@@ -52,6 +53,15 @@ export type ChainBounds = {
        * callbacks lend nothing (Morpho Blue).
        */
       flashable?: { loan: bigint; collateral: bigint } | undefined
+      /**
+       * Aave v3 (`readAaveLimits`' `ltvBorrowable`): the account's LTV room BEFORE the plan, base units of the loan token;
+       * undefined: no LTV bound. A borrow is held to the room at that borrow: this, plus what the plan's supplies of the
+       * collateral before it add (`ltvGain`, {@link aaveLtvRoomChange}: a flash-looped boost's callback borrows after
+       * its supply), less the plan's earlier borrows. Aave refuses a borrow above it ("36").
+       */
+      ltvBorrowable?: bigint | undefined
+      /** Aave v3: what a supply of the collateral adds to `ltvBorrowable` ({@link AaveLtvGain}); undefined: nothing. */
+      ltvGain?: AaveLtvGain | undefined
     }
   >
 }
@@ -61,11 +71,12 @@ export type ChainBounds = {
  * liquidity `borrowable`, the Safe's `balance` at that point, the sub-account's `debt` or `collateral`, an Aave
 * sub-account's `repayable` (maxRepayable), its collateral reserve's `suppliable` (supply-cap room), `withdrawable`
  * (available liquidity) or `collateralHeld` (the Safe's own balance of that reserve), the reserve's free liquidity a
- * callback's flash loan can take, `flashLiquidity` (Aave's `flashable`, see {@link fitFlashes})), `index` is the
+ * callback's flash loan can take, `flashLiquidity` (Aave's `flashable`, see {@link fitFlashes}), an Aave account's LTV
+ * room at the borrow, `ltvRoom` (`ltvBorrowable` plus the plan's earlier supplies, see {@link ltvOver})), `index` is the
  * action's index in the plan given, `asked` what the plan asked and `allowed` what the bound left (base units).
  */
 export type BindingBound = {
-  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral" | "repayable" | "suppliable" | "withdrawable" | "collateralHeld" | "flashLiquidity"
+  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral" | "repayable" | "suppliable" | "withdrawable" | "collateralHeld" | "flashLiquidity" | "ltvRoom"
   index: number
   kind: ActionKind
   subAccount: Hex
@@ -178,15 +189,84 @@ export function clampPlanToChainBounds(given: ChainPlan, bounds: ChainBounds, gi
   const forced = new Set<number>()
   // The bounds that bind are those of the first walk: later rounds bind dropped actions to zero first.
   let binding: BindingBound[] | undefined
+  // Borrows held to the LTV room at the borrow (Aave), found after a walk: in a callback plan the supply that adds to the
+  // room is settled after the borrow it funds, so the room is checked on the walked amounts and the walk runs again.
+  const ltvCaps = new Map<number, bigint>()
+  let ltvRounds = 0
   for (let round = 0; ; round++) {
-    const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced, funding)
+    const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced, funding, ltvCaps)
     binding ??= [...fit.binding, ...walk.binding]
     // The excess the plan GIVEN meant is kept; what the flash fit freed (a donor's borrow carried by a cut flash) is not.
     trimUnused(plan, bounds, walk.amounts, given.actions.map((a) => a.amount))
     const more = unusable(plan, bounds, walk.amounts).filter((k) => !forced.has(k))
-    if (more.length === 0 || round > plan.actions.length) return { plan: triggered(assemble(plan, walk.amounts), plan, bounds), binding }
+    const last = round > plan.actions.length + LTV_ROUNDS
+    if (more.length === 0 && !last) {
+      const over = ltvOver(plan, bounds, walk.amounts)
+      if (over.length > 0) {
+        ltvRounds += 1
+        for (const o of over) {
+          // A supply this borrow funds (flash-looped) shrinks with it: the cap that holds at the proportional supply,
+          // a millionth and 10 wei below; after LTV_ROUNDS the borrow (and what it funds) is dropped.
+          const cap = ltvRounds > LTV_ROUNDS ? 0n : ltvCapOf(o)
+          if (cap === 0n) forced.add(o.index)
+          else ltvCaps.set(o.index, ltvCaps.has(o.index) ? min(cap, ltvCaps.get(o.index) as bigint) : cap)
+          if (!binding.some((b) => b.bound === "ltvRoom" && b.index === o.index)) binding.push(bindingOf(plan, o.index, "ltvRoom", o.room))
+        }
+        continue
+      }
+    }
+    if (more.length === 0 || last) return { plan: triggered(assemble(plan, walk.amounts), plan, bounds), binding }
     for (const k of more) forced.add(k)
   }
+}
+
+/** Walks the clamp runs again for a borrow above the LTV room at it before it drops that borrow. */
+const LTV_ROUNDS = 6
+
+/** A borrow above the LTV room at it ({@link ltvOver}): `room` at the walked amounts, `credit` what the earlier supplies added to it. */
+type LtvExcess = { index: number; amount: bigint; room: bigint; credit: bigint; before: bigint }
+
+/**
+ * Each borrow of an Aave sub-account above the account's LTV room at that borrow, on the walked `amounts` in plan
+ * order (the order the venue sees them: a `SupplyCollateralWithCallback` supplies before its callback's borrow): the
+ * room before the plan (`ltvBorrowable`), plus what the net collateral supplied before the borrow adds
+ * ({@link aaveLtvRoomChange}; a withdrawal takes it away), less the earlier borrows.
+ *
+ * @returns The borrows over their room.
+ */
+function ltvOver(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[]): LtvExcess[] {
+  const net: Record<string, bigint> = {}
+  const borrowed: Record<string, bigint> = {}
+  const out: LtvExcess[] = []
+  plan.actions.forEach((a, k) => {
+    const id = idOf(plan, a)
+    const s = bounds.subAccounts[id]
+    if (s?.ltvBorrowable === undefined) return
+    const amount = amounts[k] as bigint
+    if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") net[id] = (net[id] ?? 0n) + amount
+    else if (a.kind === "WithdrawCollateral") net[id] = (net[id] ?? 0n) - amount
+    else if (a.kind === "Borrow") {
+      const credit = s.ltvGain === undefined ? 0n : aaveLtvRoomChange(s.ltvGain, net[id] ?? 0n)
+      const before = s.ltvBorrowable - (borrowed[id] ?? 0n)
+      const room = before + credit
+      if (amount > room) out.push({ index: k, amount, room: room > 0n ? room : 0n, credit, before })
+      borrowed[id] = (borrowed[id] ?? 0n) + amount
+    }
+  })
+  return out
+}
+
+/**
+ * The next cap of a borrow above its LTV room: `b' = before x b / (b - credit)`, what holds when the supply credited
+ * scales with the borrow (a flash-looped boost's supply is bought with it), a millionth and 10 wei below; the room as
+ * walked when nothing was credited. 0 when nothing fits.
+ */
+function ltvCapOf(o: LtvExcess): bigint {
+  if (o.before <= 0n) return 0n
+  if (o.credit <= 0n || o.credit >= o.amount) return o.room
+  const raw = (o.before * o.amount) / (o.amount - o.credit)
+  const cap = raw - raw / 1_000_000n - 10n
+  return cap > 0n ? min(cap, o.room) : 0n
 }
 
 /**
@@ -293,8 +373,12 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
     balances[token] = (balances[token] ?? 0n) + amount
   }
   const binding: BindingBound[] = []
+  // An Aave account's net collateral supplied so far and its borrows (the LTV room at each borrow, {@link ltvOver}).
+  const ltvNet: Record<string, bigint> = {}
+  const ltvBorrowed: Record<string, bigint> = {}
   const amounts = plan.actions.map((a, k) => {
-    const s = subs[idOf(plan, a)]
+    const id = idOf(plan, a)
+    const s = subs[id]
     let amount = forced.has(k) ? 0n : a.amount
     const bind = (bound: BindingBound["bound"], allowed: bigint) => {
       if (allowed < amount) binding.push(bindingOf(plan, k, bound, allowed))
@@ -329,6 +413,11 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
           bind("borrowable", s.borrowable)
           s.borrowable -= amount
         }
+        if (s.ltvBorrowable !== undefined) {
+          const credit = s.ltvGain === undefined ? 0n : aaveLtvRoomChange(s.ltvGain, ltvNet[id] ?? 0n)
+          bindOptional("ltvRoom", s.ltvBorrowable - (ltvBorrowed[id] ?? 0n) + credit)
+          ltvBorrowed[id] = (ltvBorrowed[id] ?? 0n) + amount
+        }
         s.debt += amount
         if (s.repayable !== undefined) s.repayable += amount
         add(s.loanToken, amount)
@@ -337,6 +426,7 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
         bindOptional("suppliable", s.suppliable)
         s.collateral += amount
         supplied(s, amount)
+        ltvNet[id] = (ltvNet[id] ?? 0n) + amount
         add(s.collateralToken, -amount)
       } else if (a.kind === "WithdrawCollateral") {
         bind("collateral", s.collateral)
@@ -344,6 +434,7 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
         bindOptional("collateralHeld", s.collateralHeld)
         s.collateral -= amount
         supplied(s, -amount)
+        ltvNet[id] = (ltvNet[id] ?? 0n) - amount
         add(s.collateralToken, amount)
       }
     }
@@ -421,7 +512,7 @@ type Draw = { spend: number; amount: bigint; cut: bigint }
  * sources are clamped to their bounds and the idle balance to what the Safe holds, and each lot's shortfall is taken off
  * the spends drawing from it, in order; a swap whose input falls shrinks its output lot by {@link fundedBy}.
  */
-function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined): Walk {
+function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined, ltvCaps: ReadonlyMap<number, bigint> = new Map()): Walk {
   const { actions } = plan
   const amounts = actions.map((a) => a.amount)
   const binding: BindingBound[] = []
@@ -546,6 +637,8 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       withdrawable[pool] = (withdrawable[pool] ?? 0n) - amount
     } else if (a.kind === "Borrow") {
       bind("borrowable", borrowable[id])
+      // The LTV room at this borrow, found by the clamp's check of an earlier walk ({@link ltvOver}).
+      bind("ltvRoom", ltvCaps.get(k))
       if (borrowable[id] !== undefined) borrowable[id] = (borrowable[id] as bigint) - amount
       if (limits?.repayable !== undefined) limits.repayable += amount
     } else if (a.kind === "WithdrawCollateral") {

@@ -39,21 +39,41 @@ export type FeeDecision = {
   need?: UserOperationFees | undefined
 }
 
+/** Parts per million in one percent. */
+const PPM_PER_PERCENT = 10_000
+/** One million: the ppm scale. */
+const PPM = 1_000_000n
+
 /**
- * `value x (100 + percent) / 100`, rounded up, exact for any finite `percent` the configuration accepts (`feeBumpPercent`
- * may be fractional, e.g. 12.5): the percent is read as the decimal it prints as, never through `BigInt(112.5)`.
+ * A percent as a whole number of parts per million of the value (`percent x 10,000`), rounded UP to the next ppm so a
+ * bump is never less than the percent configured: exact for every percent with at most 4 decimals (`feeBumpPercent`
+ * 12.5 -> 125,000 ppm, 33.3333 -> 333,333), a float's last-digit error (10.01 x 10,000 = 100,099.99999999999) read as
+ * the decimal it prints as (a millionth of a ppm of tolerance), a finer percent rounded up (33.33335 -> 333,334).
+ *
+ * @param percent - A finite percent >= 0.
+ * @returns ppm (bigint).
+ * @throws RangeError for a negative or non-finite percent.
+ * @example percentToPpm(12.5) // 125_000n
  */
-const scale = (value: bigint, percent: number) => {
-  const [mantissa = "0", exponent = "0"] = String(percent).toLowerCase().split("e")
-  const [int = "0", frac = ""] = mantissa.split(".")
-  let num = BigInt(`${int}${frac}`)
-  let den = 10n ** BigInt(frac.length)
-  const e = Number(exponent)
-  if (e >= 0) num *= 10n ** BigInt(e)
-  else den *= 10n ** BigInt(-e)
-  const total = 100n * den + num // (100 + percent) x den
-  return (value * total + 100n * den - 1n) / (100n * den)
+export function percentToPpm(percent: number): bigint {
+  if (!Number.isFinite(percent) || percent < 0) throw new RangeError(`percent must be a finite number >= 0, got ${percent}`)
+  const ppm = percent * PPM_PER_PERCENT
+  const nearest = Math.round(ppm)
+  return BigInt(Math.abs(ppm - nearest) <= 1e-6 * Math.max(1, nearest) ? nearest : Math.ceil(ppm))
 }
+
+/**
+ * `value x (1,000,000 + ppm) / 1,000,000`, rounded up: a fee raised by `ppm` parts per million, in exact integers.
+ *
+ * @param value - Wei per gas (>= 0).
+ * @param ppm - The raise, parts per million ({@link percentToPpm}).
+ * @returns Wei per gas; 0 stays 0.
+ * @example scaleUpPpm(101n, 100_000n) // 112n (111.1 rounded up)
+ */
+export function scaleUpPpm(value: bigint, ppm: bigint): bigint {
+  return (value * (PPM + ppm) + PPM - 1n) / PPM
+}
+
 const min = (a: bigint, b: bigint) => (a < b ? a : b)
 const max = (a: bigint, b: bigint) => (a > b ? a : b)
 
@@ -85,13 +105,14 @@ export function priceUserOperation(parameters: {
 }): FeeDecision {
   const { market, caps, previous, urgent = false } = parameters
   const rule = parameters.replacementBumpPercent ?? REPLACEMENT_BUMP_PERCENT
-  const bump = Math.max(parameters.bumpPercent, rule)
+  // The keeper's bump, at least the bundler's rule, as exact ppm.
+  const bump = percentToPpm(Math.max(parameters.bumpPercent, rule))
   const capped = market.maxFeePerGas > caps.maxFeePerGas || market.maxPriorityFeePerGas > caps.maxPriorityFeePerGas
   let wantFee = market.maxFeePerGas
   let wantTip = market.maxPriorityFeePerGas
   if (previous) {
-    wantFee = urgent ? caps.maxFeePerGas : max(wantFee, scale(previous.maxFeePerGas, bump))
-    wantTip = urgent ? caps.maxPriorityFeePerGas : max(wantTip, scale(previous.maxPriorityFeePerGas, bump))
+    wantFee = urgent ? caps.maxFeePerGas : max(wantFee, scaleUpPpm(previous.maxFeePerGas, bump))
+    wantTip = urgent ? caps.maxPriorityFeePerGas : max(wantTip, scaleUpPpm(previous.maxPriorityFeePerGas, bump))
   }
   const maxFeePerGas = min(wantFee, caps.maxFeePerGas)
   const maxPriorityFeePerGas = min(min(wantTip, caps.maxPriorityFeePerGas), maxFeePerGas)

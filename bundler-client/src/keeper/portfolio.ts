@@ -4,7 +4,7 @@ import { type SubAccountState as ChainSubAccount, type SafeState, checkSubAccoun
 import type { SubAccountOracleError, SubAccountReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
+import { type AaveCollateralShare, decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
 import { flashPremium, maxFlashedFor } from "@levpilot/sdk/rules"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds, PlanFunding } from "./chainBounds.js"
@@ -13,7 +13,7 @@ import { swapBuySpan } from "../solver/swapBoost.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import { SwapRouteError } from "../swap/errors.js"
 import type { KeeperRiskSettings } from "./config.js"
-import { type AaveSubAccountLimits, aaveBorrowableOf, readAaveLimits } from "./aaveLimits.js"
+import { type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
 import { AAVE_DEFAULT_CLOSE_FACTOR } from "../solver/liquidation.js"
 
 const WAD = 1e18
@@ -40,6 +40,12 @@ export type PortfolioSnapshot = {
    * and counts them in the gauge `levpilot_read_degraded`.
    */
   degraded?: DegradedRead[] | undefined
+  /**
+   * The Safe's Aave collateral reserves as the SDK's validation reads them, from this snapshot's `readAaveLimits` at
+   * `blockNumber`: handed to the send (`sendRebalance`'s `aaveCollateral`) so a validation at the same block reads them
+   * no second time. Undefined without an Aave sub-account or when that read failed.
+   */
+  aaveCollateral?: AaveCollateralShare | undefined
 }
 
 /** A read the keeper planned around (`PortfolioSnapshot.degraded`). */
@@ -157,12 +163,15 @@ export async function readPortfolio(
   const borrowable = await readBorrowable(client, deployment, chain)
   // Aave v3 sub-accounts: what their reserves take now (liquidity, caps, frozen / paused), like Morpho's free liquidity.
   const degraded: DegradedRead[] = []
-  const aaveLimits = await readAaveLimits(client, deployment, chain, safe).catch((error: unknown) => {
+  // Pinned to the snapshot's block: the send's validation at that block uses its collateral reads (`aaveCollateral`).
+  const aaveLimits = await readAaveLimits(client, deployment, chain, safe, block.number ?? undefined).catch((error: unknown) => {
     degraded.push({ read: "aave-limits", message: messageOf(error) })
     return {} as Record<string, AaveSubAccountLimits>
   })
-  // An Aave borrow is bounded by the reserve (liquidity, cap) and by the account's LTV room (Aave refuses above it, "36").
-  for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = aaveBorrowableOf(l)
+  // An Aave borrow is bounded by the reserve (liquidity, cap) here, and by the account's LTV room at the borrow (Aave
+  // refuses above it, "36") through `ltvBorrowable` and `ltvGain`: the room before the plan plus what the plan supplied
+  // before the borrow (a flash-looped boost borrows inside its supply's callback), not one folded figure.
+  for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const now = Number(block.timestamp)
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()]))
   const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable, aaveLimits)
@@ -207,6 +216,7 @@ export async function readPortfolio(
     decimals,
     input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
     degraded,
+    aaveCollateral: aaveCollateralOf(aaveLimits),
   }
 }
 
@@ -481,6 +491,9 @@ export function swapShares(sales: readonly { quote: bigint; minimum: bigint }[],
   })
 }
 
+/** The Safe's Aave collateral reserves read with its limits (one read per Safe, the same on every sub-account). */
+const aaveCollateralOf = (limits: Record<string, AaveSubAccountLimits>): AaveCollateralShare | undefined => Object.values(limits).find((l) => l.collateralShare !== undefined)?.collateralShare
+
 /**
  * One Safe as the solver sees it, from the lens's batched read (`getSafeStates`, the fleet's path): token and pool names
  * are lower-case addresses, amounts in human units. The batched read has no Morpho market liquidity: the fleet step
@@ -505,8 +518,10 @@ export function portfolioOf(
   const { risk, costs } = parameters
   const aaveLimits = parameters.aaveLimits ?? {}
   const borrowable: Record<string, bigint> = { ...parameters.borrowable }
-  // An Aave borrow is bounded by the reserve (liquidity, cap) and by the account's LTV room (Aave refuses above it, "36").
-  for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = aaveBorrowableOf(l)
+  // An Aave borrow is bounded by the reserve (liquidity, cap) here, and by the account's LTV room at the borrow (Aave
+  // refuses above it, "36") through `ltvBorrowable` and `ltvGain`: the room before the plan plus what the plan supplied
+  // before the borrow (a flash-looped boost borrows inside its supply's callback), not one folded figure.
+  for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const chain = state.subAccounts
   const decimals: Record<string, number> = {}
   const idle: Record<string, number> = {}
@@ -536,6 +551,7 @@ export function portfolioOf(
     unreadable: state.unreadable,
     decimals,
     input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
+    aaveCollateral: aaveCollateralOf(aaveLimits),
   }
 }
 
@@ -576,8 +592,11 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
             // A liquidation's cost by Aave's terms (the reserve's bonus, the 50 % close factor), not Morpho's formula.
             ...(aave.liquidationIncentiveFactor !== undefined ? { liquidationIncentive: Number(aave.liquidationIncentiveFactor) / WAD } : {}),
             liquidationCloseFactor: AAVE_DEFAULT_CLOSE_FACTOR,
-            // `borrowable` is the account's LTV room, not the reserve's liquidity: the reason a capped boost names.
-            ...(aave.ltvBound ? { borrowableByLtv: true } : {}),
+            // The account's LTV room before the plan and the LTV a supply of this collateral adds room at (e-mode
+            // aware): the solver bounds each borrow by the room at that borrow (a flash-looped boost's callback counts
+            // its own supply). Unknown (a read failed): the reserve's `borrowable` alone, no supply credited.
+            ...(aave.ltvBorrowable !== undefined ? { ltvBorrowable: Number(aave.ltvBorrowable) / 10 ** ld } : {}),
+            ...(aave.ltvGain !== undefined ? { collateralLtv: Number(aave.ltvGain.ltvBps) / 10_000 } : {}),
             // The flash-loan router's premium on a callback block (swap deleverage, flash-looped boost).
             ...(aave.flashPremiumBps !== undefined ? { flashPremiumBps: Number(aave.flashPremiumBps) } : {}),
             // What the router can flash of each reserve now (free liquidity; 0 paused, inactive, flash loans off).
@@ -635,7 +654,7 @@ function chainBoundsOf(
     return a === undefined ? b : b === undefined || a < b ? a : b
   }
   const aaveBoundsOf = (l: AaveSubAccountLimits | undefined) =>
-    l === undefined ? {} : { repayable: repayableOf(l), suppliable: l.collateral.suppliable, withdrawable: l.collateral.withdrawable, collateralHeld: l.collateralHeld, flashable: { loan: l.debt.flashable, collateral: l.collateral.flashable } }
+    l === undefined ? {} : { repayable: repayableOf(l), suppliable: l.collateral.suppliable, withdrawable: l.collateral.withdrawable, collateralHeld: l.collateralHeld, flashable: { loan: l.debt.flashable, collateral: l.collateral.flashable }, ltvBorrowable: l.ltvBorrowable, ltvGain: l.ltvGain }
   return {
     balances,
     maxWithdraw: Object.fromEntries(pools.map((p) => [p.pool, p.maxWithdraw])),

@@ -550,6 +550,7 @@ export class SafeStep {
     const below = new Set(snapshot.chain.filter((s) => s.band === "below").map((s) => s.subAccount.toLowerCase()))
     const urgent = chainPlan.subAccounts.some((id) => below.has(id.toLowerCase()))
     attempt.plan = chainPlan
-    await this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent)
+    // The snapshot's Aave collateral reads go with the plan: the SDK's validation at the same block reads them no more.
+    await this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent, snapshot.aaveCollateral)
   }
 }

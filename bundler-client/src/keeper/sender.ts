@@ -1,3 +1,4 @@
+import type { AaveCollateralShare } from "@levpilot/sdk/utils"
 import type { Logger } from "pino"
 import { type Address, BaseError, type LocalAccount, isAddressEqual, zeroAddress } from "viem"
 import type { BundlerClient } from "viem/account-abstraction"
@@ -69,8 +70,10 @@ export class RebalanceSender {
    * Sends `plan` for the Safe of `rt` (a replacement of `replace` when given). Never throws for the failures above.
    *
    * @param urgent - The plan restores a sub-account below its band: a stuck operation is repriced up to the Safe's caps.
+   * @param aaveCollateral - The Safe's Aave collateral reserves as the snapshot read them (`PortfolioSnapshot.aaveCollateral`):
+   *   the SDK's validation uses them, instead of reading them again, when it reads at the snapshot's block.
    */
-  async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined, solverPlan?: Plan, urgent = false): Promise<void> {
+  async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined, solverPlan?: Plan, urgent = false, aaveCollateral?: AaveCollateralShare | undefined): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
     const account = await this.keeperAccount(rt)
@@ -136,6 +139,7 @@ export class RebalanceSender {
         plan,
         deployments: clients.deployments,
         validate,
+        ...(aaveCollateral !== undefined ? { aaveCollateral } : {}),
         // An ERC-20 paymaster's exact pre-charge must be left for it (PaymasterTokenChargeError otherwise).
         // With room for the paymaster's price to fall before inclusion (`paymasterPriceMarginBps`).
         ...(sponsored ? { paymasterToken: paymasterTokenOf(this.deps), paymasterPriceMarginBps: this.deps.config.paymasterPriceMarginBps } : {}),

@@ -327,7 +327,7 @@ export function boost(w: WorkingPortfolio, a: Account): void {
     w.restore(snap)
     // Aave's LTV room (availableBorrowsBase) binds: no borrow reaches a health below LT / LTV, so a boost past it is
     // refused by Aave ("36"); the boost is skipped with this reason rather than re-planned and refused every block.
-    const market = s.borrowableByLtv ? " and the venue's LTV room (Aave availableBorrowsBase)" : " and the market's free liquidity"
+    const market = w.ltvBinds(i) ? " and the venue's LTV room (Aave availableBorrowsBase)" : " and the market's free liquidity"
     w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but caps${w.borrowLeft(i) < want ? market : ""} allow only health ${fmt(reachedHealth)}; no valid plan`
     return
   }

@@ -62,6 +62,23 @@ export type SwapBoostCandidate = {
 }
 
 /**
+ * The largest `x` in [0, hi] with `x <= room(x)`, by bisection (`room(x) - x` falls as `x` grows); 0 when none.
+ *
+ * @returns Loan units.
+ */
+function largestWithin(room: (x: number) => number, hi: number): number {
+  if (hi <= room(hi)) return hi
+  let [lo, up] = [0, hi]
+  if (!(room(0) >= 0)) return 0
+  for (let i = 0; i < 100; i++) {
+    const mid = 0.5 * (lo + up)
+    if (mid <= room(mid)) lo = mid
+    else up = mid
+  }
+  return lo
+}
+
+/**
  * Sizes a swap boost toward `goal`: the borrow `b` solving (C P + b (1 - s(b))(1 - m)) lltv = goal (D + b) with s(b)
  * from the curve and m = {@link swapPlanMargin} (what is supplied of the purchase; fixed point, a few rounds), capped as
  * the module requires, shaped one-pass or flash-looped.
@@ -77,7 +94,13 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   // A flash-looped boost on a venue with a flash premium (Aave) supplies X and pays X (1 + p) back from the purchase;
   // the one-pass shape takes no flash loan. The borrow b decides the shape: flash-looped below ONE_PASS_MIN_HEALTH.
   const premiumBps = s.flashPremiumBps ?? 0
-  const flashed = (x: number) => healthOf({ collateral: C, debt: D + x, price: P, lltv }) < ONE_PASS_MIN_HEALTH
+  // The venue's LTV room (Aave: refused "36" above it at the borrow). One pass borrows before it supplies: the room
+  // before the plan. Flash-looped, the supply comes first and the callback's borrow has that room plus the supply's
+  // value at the collateral's LTV (less 1 bps of the collateral for Aave's average-LTV floor): a borrow past the
+  // pre-plan room is flash-looped even where health alone would allow one pass.
+  const room0 = s.ltvBorrowable
+  const ltv = s.collateralLtv ?? 0
+  const flashed = (x: number) => healthOf({ collateral: C, debt: D + x, price: P, lltv }) < ONE_PASS_MIN_HEALTH || (room0 !== undefined && ltv > 0 && x > room0)
   const premiumOf = (x: number) => (flashed(x) ? premiumBps : 0)
   let shortfall = curveShortfallBps(curve, 0) / 10_000
   let b = 0
@@ -101,16 +124,27 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   // either shape: b <= room x P / (1 - s(0)) keeps it there (the shortfall only grows with the size, the margin m >= 0).
   const bySupplyCap =
     s.suppliable === undefined ? Number.POSITIVE_INFINITY : (Math.max(0, s.suppliable) * FLASHABLE_USE * P) / Math.max(1e-12, 1 - curveShortfallBps(curve, 0) / 10_000)
-  const limit = Math.min(bySlippage, byCaps, byLiquidity, byFlash, bySupplyCap)
-  const capped = b > limit
-  if (capped) b = limit
-  if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : limit === byFlash ? "no flash left under the reserve's flash liquidity" : limit === bySupplyCap ? "no supply left under the venue's supply-cap room" : `no borrow left under the caps or ${s.borrowableByLtv ? "the venue's LTV room (Aave availableBorrowsBase)" : "the market's liquidity"}` }
   const landing = (x: number) => {
     const sh = curveShortfallBps(curve, x) / 10_000
     const got = (x / P) * (1 - sh)
     const put = got * (1 - swapPlanMargin(bps, sh * 10_000, premiumOf(x)))
     return { shortfall: sh, bought: got, supplied: put, premium: (put * premiumOf(x)) / 10_000, health: healthOf({ collateral: C + put, debt: D + x, price: P, lltv }) }
   }
+  /** The LTV room at the borrow of a boost borrowing `x`: the pre-plan room, plus (flash-looped) its own supply at the LTV. */
+  const roomAt = (x: number): number => {
+    if (room0 === undefined) return Number.POSITIVE_INFINITY
+    if (!flashed(x) || ltv <= 0) return room0
+    const put = landing(x).supplied
+    return room0 + ltv * put * P - 1e-4 * (C + put) * P
+  }
+  // The largest borrow within its own room at the borrow, x <= roomAt(x) (the room grows slower than the borrow:
+  // ltv (1 - s)(1 - m) < 1), by bisection from the uncapped borrow.
+  const byLtv = room0 === undefined ? Number.POSITIVE_INFINITY : b <= roomAt(b) ? Number.POSITIVE_INFINITY : largestWithin(roomAt, Math.max(b, 0))
+  const limit = Math.min(bySlippage, byCaps, byLiquidity, byFlash, bySupplyCap, byLtv)
+  const capped = b > limit
+  if (capped) b = limit
+  const ltvName = "the venue's LTV room (Aave availableBorrowsBase)"
+  if (!(b > 0)) return { reason: bySlippage <= 0 ? `even the smallest quoted swap loses more than ${usable.toFixed(1)} bps` : limit === byFlash ? "no flash left under the reserve's flash liquidity" : limit === bySupplyCap ? "no supply left under the venue's supply-cap room" : `no borrow left under the caps or ${limit === byLtv ? ltvName : "the market's liquidity"}` }
   // Where the curve is steep (a thin pool after a shock) the fixed point above need not converge, and its last borrow
   // lands off the goal, at times just past the zone's edge: bisect the borrow for the goal (health falls as it grows).
   if (!capped && Math.abs(landing(b).health / goal - 1) > 1e-9) {
@@ -134,7 +168,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
     // maxSizeWithinSlippage stops at the curve's largest quote when every quote is within the bound: no size beyond it is trusted.
     const last = curve.points[curve.points.length - 1]
     const byCurve = last !== undefined && bySlippage === last.amountIn && last.shortfallBps <= usable
-    const cap = limit === bySlippage ? (byCurve ? "the buying curve's largest quote" : "maxSlippageBps") : limit === byCaps ? "the amount caps" : limit === byFlash ? "the reserve's flash liquidity" : limit === bySupplyCap ? "the venue's supply-cap room" : s.borrowableByLtv ? "the venue's LTV room (Aave availableBorrowsBase)" : "the market's liquidity"
+    const cap = limit === bySlippage ? (byCurve ? "the buying curve's largest quote" : "maxSlippageBps") : limit === byCaps ? "the amount caps" : limit === byFlash ? "the reserve's flash liquidity" : limit === bySupplyCap ? "the venue's supply-cap room" : limit === byLtv ? ltvName : "the market's liquidity"
     return { reason: `a swap boost ${capped ? `capped by ${cap} ` : ""}reaches health ${healthAfter.toFixed(3)}, outside [${low.toFixed(3)}, ${high.toFixed(3)}]` }
   }
   // The swap's shortfall plus, flash-looped on Aave, the premium on the supply (collateral units at the oracle price).
@@ -142,7 +176,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   const equity = s.equity ?? C * P - D // the adapter's equity (the module's epoch budget base), else the fields'
   const epochRoom = ((policy.maxEpochLossBps ?? 10_000) / 10_000 - (epoch.lossPpbInEpoch ?? 0) / 1e9) * equity
   if (!(loss <= epochRoom * 0.999)) return { reason: `the swap's loss ${loss.toFixed(2)} exceeds the epoch loss budget left (${epochRoom.toFixed(2)})` }
-  const onePass = healthOf({ collateral: C, debt: D + b, price: P, lltv }) >= ONE_PASS_MIN_HEALTH
+  const onePass = !flashed(b)
   const action = (kind: ActionKind, amount: number, asset: string, decimals: number, extra: Partial<PlanAction> = {}): PlanAction => ({
     kind,
     subAccount: 0,

@@ -50,16 +50,25 @@ export type SubAccountState = {
    */
   liquidationCloseFactor?: number | undefined
   /**
-   * What the market can still lend, in loan-token units (Morpho: `totalSupplyAssets - totalBorrowAssets`); undefined
-   * when unknown (no limit). Boost and donor borrows on this sub-account are sized to it.
+   * What the market can still lend, in loan-token units (Morpho: `totalSupplyAssets - totalBorrowAssets`; Aave v3: the
+   * debt reserve's liquidity and borrow-cap room); undefined when unknown (no limit). Boost and donor borrows on this
+   * sub-account are sized to it.
    */
   borrowable?: number | undefined
   /**
-   * True when `borrowable` is the venue's LTV room rather than the market's liquidity (Aave v3: the account's
-   * `availableBorrowsBase` in the loan token; Aave refuses a borrow above it, "36", whatever the health factor). Only
-   * names the binding limit in a skipped boost's reason.
+   * The venue's LTV room BEFORE the plan, loan-token units (Aave v3: the account's `availableBorrowsBase` at Aave's price
+   * of the loan token, less the keeper's accrual margin; Aave refuses a borrow above the room at that borrow, "36",
+   * whatever the health factor); undefined: no LTV bound (Morpho Blue). A borrow is bounded by the room at the borrow:
+   * this, plus `collateralLtv` x the value of the collateral the plan supplied before it (a flash-looped boost supplies
+   * first and borrows inside the callback), less what the plan borrowed before it.
    */
-  borrowableByLtv?: boolean | undefined
+  ltvBorrowable?: number | undefined
+  /**
+   * The LTV (fraction, e.g. 0.8) at which a supply of this collateral adds to `ltvBorrowable` (Aave v3: the reserve's LTV,
+   * the e-mode category's when the reserve is in the account's category; 0 when a supply counts nothing). Undefined: a
+   * supply adds no room.
+   */
+  collateralLtv?: number | undefined
   /**
    * The most a repayment clears, loan-token units, when less than `debt` (the adapter's `maxRepayable`; Aave v3: the
    * debt reserve's variable debt, while `debt` is the account's debt across reserves); undefined: `debt`.

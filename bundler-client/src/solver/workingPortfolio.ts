@@ -186,11 +186,38 @@ export class WorkingPortfolio {
     return this.account(i).capTotal - this.netMoved(i)
   }
 
-  /** What sub-account `i`'s market can still lend in this plan (its `borrowable`, net of this plan's borrows and repays). */
+  /**
+   * What sub-account `i` can still borrow at this point of the plan: its market's `borrowable` and its venue's LTV room
+   * at this point ({@link ltvLeft}), net of this plan's borrows and repays.
+   */
   borrowLeft(i: number): number {
+    return Math.min(this.liquidityLeft(i), this.ltvLeft(i))
+  }
+
+  /** What sub-account `i`'s market can still lend in this plan (its `borrowable`, net of this plan's borrows and repays). */
+  liquidityLeft(i: number): number {
     const s = this.sub(i).state
     if (s.borrowable === undefined) return Number.POSITIVE_INFINITY
     return Math.max(0, s.borrowable - ((this.debt[i] as number) - s.debt))
+  }
+
+  /**
+   * The venue's LTV room of sub-account `i` at this point of the plan (Aave's validateBorrow counts the collateral held
+   * at the borrow): `ltvBorrowable` (the room before the plan) plus `collateralLtv` x the value of the collateral the
+   * plan moved in so far (less a withdrawal's), less 1 bps of the collateral's value when it moved (what Aave's average
+   * LTV, a floor division, can lose), less the plan's net borrows. Infinite without an LTV bound.
+   */
+  ltvLeft(i: number): number {
+    const s = this.sub(i).state
+    if (s.ltvBorrowable === undefined) return Number.POSITIVE_INFINITY
+    const moved = (this.collateral[i] as number) - s.collateral
+    const gain = moved === 0 ? 0 : (s.collateralLtv ?? 0) * moved * s.price - 1e-4 * Math.max(s.collateral, this.collateral[i] as number) * s.price
+    return Math.max(0, s.ltvBorrowable + Math.min(gain, moved > 0 ? Number.POSITIVE_INFINITY : 0) - ((this.debt[i] as number) - s.debt))
+  }
+
+  /** Whether the venue's LTV room, not its market's liquidity, is what bounds sub-account `i`'s next borrow. */
+  ltvBinds(i: number): boolean {
+    return this.ltvLeft(i) < this.liquidityLeft(i)
   }
 
   /** Collateral sub-account `i`'s venue still accepts in this plan (its `suppliable`, net of this plan's supplies and withdrawals). */

@@ -1,3 +1,4 @@
+import type { AaveCollateralShare } from "../utils/aaveCollateral.js"
 import { type Address, type Chain, type Client, type Hex, type Transport, isHex } from "viem"
 import {
   type SmartAccount,
@@ -40,6 +41,11 @@ export type SendRebalanceParameters = {
   account?: SmartAccount | undefined
   /** Check the plan against chain state before sending (default true); see `validateRebalance`. */
   validate?: boolean | undefined
+  /**
+   * The Safe's Aave collateral reserves already read at a block (the keeper's snapshot), for the validation to use when
+   * it reads at that block instead of reading them again; see `validateRebalance`'s `aaveCollateral`.
+   */
+  aaveCollateral?: AaveCollateralShare | undefined
   /**
    * Estimate gas with the Safe's automation caps raised in a state override (default true): bundlers simulate with
    * gas fields far above any cap, which the module rejects. See `getKeeperEstimationStateOverride`.
@@ -207,7 +213,7 @@ export async function sendRebalance(
   if (!account) throw new AccountNotFoundError()
   const keeper = keeperOf(account)
   if (!keeper) throw new KeeperCallNotAllowedError({ reason: "sendRebalance needs a keeper account (toKeeperAccount)." })
-  const validated = validate ? await validateRebalance(account.client as Client<Transport, Chain | undefined>, { safe: keeper.safe, keeper: keeper.keeper, plan, deployments }) : undefined
+  const validated = validate ? await validateRebalance(account.client as Client<Transport, Chain | undefined>, { safe: keeper.safe, keeper: keeper.keeper, plan, deployments, aaveCollateral: parameters.aaveCollateral }) : undefined
   const callData = encodeRebalanceCallData({ keeper: keeper.keeper, plan })
   const overrides: SendRebalanceOverrides = {}
   for (const key of overrideKeys) {

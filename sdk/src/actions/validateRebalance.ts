@@ -83,7 +83,7 @@ import { type MarketState, getSubAccountMetrics } from "../utils/health.js"
 import { type ReadResult, readMany, resultOf } from "../utils/multicall.js"
 import { assertPlanShape, isSwapAction, toPlanStruct } from "../utils/plan.js"
 import { getReadClient } from "../utils/reader.js"
-import { readAaveCollateral } from "../utils/aaveCollateral.js"
+import { type AaveCollateralShare, readAaveCollateral } from "../utils/aaveCollateral.js"
 import { getSwapMinAmountOut, quoteSwapRoute } from "../utils/swap.js"
 
 export type ValidateRebalanceParameters = {
@@ -105,6 +105,12 @@ export type ValidateRebalanceParameters = {
    * charges what it measures; 0 by default, so only the gas already spent in the epoch is checked.
    */
   executionGas?: bigint | undefined
+  /**
+   * The Safe's Aave collateral reserves as already read by the caller at a block (the keeper's `readAaveLimits` at its
+   * snapshot): used instead of reading them again when the validation reads at that same block
+   * ({@link readAaveCollateral}'s `shared`); ignored at any other block.
+   */
+  aaveCollateral?: AaveCollateralShare | undefined
 }
 
 export type ValidateRebalanceReturnType = {
@@ -297,7 +303,7 @@ export async function validateRebalance(
   // collateral (`collateralEnabled`; the keeper's readAaveLimits reads the same).
   const aaveAdapter = deployment.adapters.aaveV3
   const aaveAt = ids.flatMap((_, i) => (states[i] !== undefined && aaveAdapter !== undefined && isAddressEqual((policies[i] as Policy).adapter, aaveAdapter) ? [i] : []))
-  const held = await readAaveCollateral(reader, { deployment, safe, collaterals: aaveAt.map((i) => (states[i] as RuleMarketState).collateralToken), blockNumber: at })
+  const held = await readAaveCollateral(reader, { deployment, safe, collaterals: aaveAt.map((i) => (states[i] as RuleMarketState).collateralToken), blockNumber: at, shared: parameters.aaveCollateral })
   aaveAt.forEach((i, k) => {
     const reserve = held[k]
     if (reserve !== undefined) states[i] = { ...(states[i] as RuleMarketState), collateralHeld: reserve.held, collateralEnabled: reserve.enabled, collateralWithdrawBlocked: reserve.withdrawBlocked }

@@ -15,6 +15,18 @@ const aaveReadAbi = parseAbi([
   "function getConfiguration(address asset) view returns (ReserveConfigurationMap)",
 ])
 
+/**
+ * What {@link readAaveCollateral} returns per collateral reserve, read elsewhere at `blockNumber` (the keeper's
+ * `readAaveLimits` reads the same reserves): by lower-case collateral token. Used instead of a read when the caller
+ * reads at that same block, so one send reads these reserves once.
+ */
+export type AaveCollateralShare = {
+  /** The block the reserves were read at. */
+  blockNumber: bigint
+  /** By lower-case collateral token: the Safe's `held` balance (base units), `enabled`, `withdrawBlocked`. */
+  reserves: Record<string, { held: bigint; enabled: boolean; withdrawBlocked: boolean }>
+}
+
 export type ReadAaveCollateralParameters = {
   /** The deployment whose `adapters.aaveV3` names the pool (`POOL()`); `multicall3` when the chain has one. */
   deployment: Pick<LeverageDeployment, "adapters" | "multicall3">
@@ -24,6 +36,11 @@ export type ReadAaveCollateralParameters = {
   collaterals: readonly Address[]
   /** Block to read at (the latest by default). */
   blockNumber?: bigint | undefined
+  /**
+   * The same reserves already read ({@link AaveCollateralShare}): used, with no request, when it was read at
+   * `blockNumber` and covers every entry of `collaterals`; otherwise ignored and the reserves are read.
+   */
+  shared?: AaveCollateralShare | undefined
 }
 
 /**
@@ -76,10 +93,15 @@ export async function readAaveCollateralConfigurations(
  */
 export async function readAaveCollateral(
   client: Client<Transport, Chain | undefined>,
-  { deployment, safe, collaterals, blockNumber }: ReadAaveCollateralParameters,
+  { deployment, safe, collaterals, blockNumber, shared }: ReadAaveCollateralParameters,
 ): Promise<({ held: bigint; enabled: boolean; withdrawBlocked: boolean } | undefined)[]> {
   const adapter = deployment.adapters.aaveV3
   if (adapter === undefined || collaterals.length === 0) return collaterals.map(() => undefined)
+  // Read at this very block by the caller: the same figures, no request.
+  if (shared !== undefined && blockNumber !== undefined && shared.blockNumber === blockNumber) {
+    const known = collaterals.map((c) => shared.reserves[c.toLowerCase()])
+    if (known.every((r) => r !== undefined)) return known.map((r) => ({ ...(r as NonNullable<typeof r>) }))
+  }
   const [poolRead] = await readMany(client, deployment, [{ address: adapter, abi: aaveReadAbi, functionName: "POOL" }], blockNumber)
   const pool = resultOf<Address>(poolRead)
   if (pool === undefined) return collaterals.map(() => undefined)

@@ -26,6 +26,7 @@ export {
 export {
   type ReadAaveCollateralParameters,
   readAaveCollateral,
+  type AaveCollateralShare,
   readAaveCollateralConfigurations,
 } from "./aaveCollateral.js"
 export {
