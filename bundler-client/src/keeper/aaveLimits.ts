@@ -141,8 +141,10 @@ export function aaveLtvBorrowable(account: AaveAccountRead, debtPrice: bigint, d
 }
 
 /**
- * The most a borrow on an Aave sub-account can take: its debt reserve's `borrowable` (liquidity, borrow cap, frozen)
- * and, when read, the account's LTV room (`ltvBorrowable`, {@link aaveLtvBorrowable}). Base units of the debt asset.
+ * The most a borrow on an Aave sub-account can take BEFORE any supply of the plan (a plain or one-pass borrow): its debt
+ * reserve's `borrowable` (liquidity, borrow cap, frozen) and, when read, the account's LTV room (`ltvBorrowable`,
+ * {@link aaveLtvBorrowable}). Base units of the debt asset. A borrow after a supply of the same plan (a flash-looped
+ * boost's callback) has more room: `ltvBorrowable + aaveLtvRoomChange(ltvGain, supplied)` ({@link aaveLtvRoomChange}).
  */
 export function aaveBorrowableOf(l: AaveSubAccountLimits): bigint {
   return l.ltvBorrowable !== undefined && l.ltvBorrowable < l.debt.borrowable ? l.ltvBorrowable : l.debt.borrowable
