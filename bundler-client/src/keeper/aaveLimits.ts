@@ -207,11 +207,13 @@ export function aaveLtvRoomChange(gain: AaveLtvGain, delta: bigint): bigint {
 /**
  * The LTV (bps) a supply of `collateralConfiguration`'s reserve counts at (Aave v3.0.2 `calculateUserAccountData`):
  * the e-mode category's LTV when the account's category (`category`, the market's pinned one) is not 0 and the reserve
- * belongs to it (bits 168-175), else the reserve's LTV (bits 0-15).
+ * belongs to it (bits 168-175), else the reserve's LTV (bits 0-15); 0 when the reserve's own LTV is 0, in e-mode too
+ * (v3.0.2 weighs a collateral into the average LTV only `if (vars.ltv != 0)`, the reserve's own).
  *
  * @returns LTV in bps.
  */
 export function aaveCollateralLtvBps(collateralConfiguration: bigint, category: number, categoryLtv: bigint | undefined): bigint {
+  if (bits(collateralConfiguration, 0, 16) === 0n) return 0n
   if (category !== 0 && categoryLtv !== undefined && bits(collateralConfiguration, 168, 8) === BigInt(category)) return categoryLtv
   return bits(collateralConfiguration, 0, 16)
 }
