@@ -88,7 +88,8 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     const snapshot = portfolioOf(state, { blockNumber, timestamp, risk, costs, aaveLimits: limits })
     const input = snapshot.input.subAccounts.find((s) => s.state.id === aaveId)
     // What Aave lends the account against its LTV (issue 17 rev17e break 2): availableBorrowsBase at Aave's price of the
-    // loan token, less the accrual margin, rounded down; the snapshot's borrowable is the lower of it and the reserve's.
+    // loan token, less the accrual margin, rounded down: the room before the plan, its own field next to the reserve's
+    // borrowable (rev17f: a borrow is bounded by the room at the borrow, which a plan's earlier supply raises).
     const [, totalDebtBase, availableBorrowsBase] = await env.publicClient.readContract({ address: aave.pool, abi: parseAbi(["function getUserAccountData(address) view returns (uint256, uint256, uint256, uint256, uint256, uint256)"]), functionName: "getUserAccountData", args: [safe] })
     const provider = await env.publicClient.readContract({ address: aave.pool, abi: parseAbi(["function ADDRESSES_PROVIDER() view returns (address)"]), functionName: "ADDRESSES_PROVIDER" })
     const oracle = await env.publicClient.readContract({ address: provider, abi: parseAbi(["function getPriceOracle() view returns (address)"]), functionName: "getPriceOracle" })
@@ -98,9 +99,10 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     const ltvRoom = availableBorrowsBase > keep ? ((availableBorrowsBase - keep) * 10n ** BigInt(loanDecimals)) / loanPrice : 0n
     expect(limits[aaveId]?.ltvBorrowable).toBe(ltvRoom)
     const debtBorrowable = limits[aaveId]?.debt.borrowable as bigint
-    const bound = ltvRoom < debtBorrowable ? ltvRoom : debtBorrowable
-    expect(input?.state.borrowable).toBe(Number(bound) / 10 ** (input?.state.loanDecimals ?? 0))
-    expect(snapshot.bounds.subAccounts[aaveId]?.borrowable).toBe(bound)
+    expect(input?.state.borrowable).toBe(Number(debtBorrowable) / 10 ** (input?.state.loanDecimals ?? 0))
+    expect(snapshot.bounds.subAccounts[aaveId]?.borrowable).toBe(debtBorrowable)
+    expect(input?.state.ltvBorrowable).toBe(Number(ltvRoom) / 10 ** (input?.state.loanDecimals ?? 0))
+    expect(snapshot.bounds.subAccounts[aaveId]?.ltvBorrowable).toBe(ltvRoom)
     // One debt reserve: a repayment clears the whole debt (no repayableDebt); below it (a second debt reserve), it is set.
     expect(input?.state.repayableDebt).toBeUndefined()
     const split = { [aaveId]: { ...(limits[aaveId] as NonNullable<(typeof limits)[string]>), repayableDebt: sub.debt / 3n } }

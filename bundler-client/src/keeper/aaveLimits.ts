@@ -141,8 +141,10 @@ export function aaveLtvBorrowable(account: AaveAccountRead, debtPrice: bigint, d
 }
 
 /**
- * The most a borrow on an Aave sub-account can take: its debt reserve's `borrowable` (liquidity, borrow cap, frozen)
- * and, when read, the account's LTV room (`ltvBorrowable`, {@link aaveLtvBorrowable}). Base units of the debt asset.
+ * The most a borrow on an Aave sub-account can take BEFORE any supply of the plan (a plain or one-pass borrow): its debt
+ * reserve's `borrowable` (liquidity, borrow cap, frozen) and, when read, the account's LTV room (`ltvBorrowable`,
+ * {@link aaveLtvBorrowable}). Base units of the debt asset. A borrow after a supply of the same plan (a flash-looped
+ * boost's callback) has more room: `ltvBorrowable + aaveLtvRoomChange(ltvGain, supplied)` ({@link aaveLtvRoomChange}).
  */
 export function aaveBorrowableOf(l: AaveSubAccountLimits): bigint {
   return l.ltvBorrowable !== undefined && l.ltvBorrowable < l.debt.borrowable ? l.ltvBorrowable : l.debt.borrowable
@@ -205,11 +207,13 @@ export function aaveLtvRoomChange(gain: AaveLtvGain, delta: bigint): bigint {
 /**
  * The LTV (bps) a supply of `collateralConfiguration`'s reserve counts at (Aave v3.0.2 `calculateUserAccountData`):
  * the e-mode category's LTV when the account's category (`category`, the market's pinned one) is not 0 and the reserve
- * belongs to it (bits 168-175), else the reserve's LTV (bits 0-15).
+ * belongs to it (bits 168-175), else the reserve's LTV (bits 0-15); 0 when the reserve's own LTV is 0, in e-mode too
+ * (v3.0.2 weighs a collateral into the average LTV only `if (vars.ltv != 0)`, the reserve's own).
  *
  * @returns LTV in bps.
  */
 export function aaveCollateralLtvBps(collateralConfiguration: bigint, category: number, categoryLtv: bigint | undefined): bigint {
+  if (bits(collateralConfiguration, 0, 16) === 0n) return 0n
   if (category !== 0 && categoryLtv !== undefined && bits(collateralConfiguration, 168, 8) === BigInt(category)) return categoryLtv
   return bits(collateralConfiguration, 0, 16)
 }

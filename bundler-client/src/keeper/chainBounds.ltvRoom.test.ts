@@ -56,12 +56,14 @@ describe("aaveLtvRoomChange / aaveCollateralLtvBps", () => {
     expect(aaveLtvRoomChange(GAIN, 10n ** 9n)).toBe(0n)
   })
 
-  test("e-mode: the category's LTV when the collateral is in the account's category, the reserve's otherwise", () => {
+  test("e-mode: the category's LTV when the collateral is in the account's category, the reserve's otherwise, 0 at a reserve LTV of 0", () => {
     const config = (ltv: bigint, category: bigint) => ltv | (category << 168n)
     expect(aaveCollateralLtvBps(config(8_000n, 1n), 1, 9_300n)).toBe(9_300n)
     expect(aaveCollateralLtvBps(config(8_000n, 2n), 1, 9_300n)).toBe(8_000n)
     expect(aaveCollateralLtvBps(config(8_000n, 1n), 0, 9_300n)).toBe(8_000n)
     expect(aaveCollateralLtvBps(config(8_000n, 1n), 1, undefined)).toBe(8_000n)
+    // A reserve whose own LTV is 0 counts nothing, in e-mode too (GenericLogic: `if (vars.ltv != 0)`).
+    expect(aaveCollateralLtvBps(config(0n, 1n), 1, 9_300n)).toBe(0n)
   })
 
   test("against Aave's arithmetic: room + change(supply) is lent, 1 bps of the collateral more is not (single collateral)", () => {
