@@ -19,12 +19,10 @@ const { sendRebalance } = await import("@levpilot/sdk/actions")
 const panicData = (code: bigint) => encodeErrorResult({ abi: parseAbi(["error Panic(uint256)"]), errorName: "Panic", args: [code] })
 /** What viem throws for the SDK's send-time `marketState` read that reverted with `Panic(code)`. */
 const marketStatePanic = (code = 0x11n) =>
-  new BaseError("validation failed", {
-    cause: new ContractFunctionExecutionError(new ContractFunctionRevertedError({ abi: venueAdapterAbi, data: panicData(code), functionName: "marketState" }), {
-      abi: venueAdapterAbi,
-      functionName: "marketState",
-      args: [],
-    }),
+  new ContractFunctionExecutionError(new ContractFunctionRevertedError({ abi: venueAdapterAbi, data: panicData(code), functionName: "marketState" }), {
+    abi: venueAdapterAbi,
+    functionName: "marketState",
+    args: [],
   })
 /** What the SDK throws when the bundler's simulation of the operation reverted with `Panic(code)` in the module. */
 const simulationPanic = (code = 0x11n) =>
@@ -34,6 +32,7 @@ const plan = { subAccounts: [], actions: [] } as never
 describe("arithmeticPanicOf", () => {
   test("finds Panic(0x11) in viem's decoded revert, the SDK's module error, or raw revert data; not another panic code or error", () => {
     expect(arithmeticPanicOf(marketStatePanic())).toBe(true)
+    expect(arithmeticPanicOf(new BaseError("validation failed", { cause: marketStatePanic() }))).toBe(true)
     expect(arithmeticPanicOf(simulationPanic())).toBe(true)
     expect(arithmeticPanicOf(new BaseError("send failed", { details: `execution reverted: ${panicData(0x11n)}` }))).toBe(true)
     expect(arithmeticPanicOf(marketStatePanic(0x12n))).toBe(false)
@@ -79,6 +78,9 @@ describe("RebalanceSender: the send-time read or the simulation reverts with an 
   test("another panic code (division by zero, 0x12) is thrown at once, as before", async () => {
     const { sender, rt } = senderHarness({ setPending: async () => undefined, nonces: [5n] })
     vi.mocked(sendRebalance).mockRejectedValue(marketStatePanic(0x12n))
-    await expect(sender.send(rt, 100n, plan, undefined)).rejects.toThrow(/division or modulo by zero/)
+    const error = await sender.send(rt, 100n, plan, undefined).then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(BaseError)
+    const reverted = (error as BaseError).walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null
+    expect(reverted?.reason).toMatch(/division or modulo by zero/i)
   })
 })
