@@ -64,6 +64,15 @@ describe("RebalanceSender: the send-time read or the simulation reverts with an 
     expect(rt.backoffUntil).toBeGreaterThan(0)
   })
 
+  test("two refused sends several blocks apart (a loaded fleet steps a Safe every few blocks) are two attempts, not a run of blocks: no alert", async () => {
+    // bench:fleet 5,000 x 4 (load 11-16): 16 send-failed alerts for Safes whose sends met the race twice, 2+ blocks apart.
+    const { sender, rt, events } = senderHarness({ setPending: async () => undefined, nonces: [5n, 5n] })
+    vi.mocked(sendRebalance).mockRejectedValue(marketStatePanic())
+    await sender.send(rt, 100n, plan, undefined)
+    await sender.send(rt, 105n, plan, undefined)
+    expect(events.filter((e) => e.type === "alert")).toEqual([])
+  })
+
   test("a successful send in between restarts the count", async () => {
     const { sender, rt, events } = senderHarness({ setPending: async () => undefined, nonces: [5n, 5n, 6n, 6n, 6n] })
     vi.mocked(sendRebalance)
