@@ -356,7 +356,7 @@ try {
       // answered with that next block's state under the latest block's header, so Morpho Blue's accrual
       // (`block.timestamp - lastUpdate`) can revert with Panic 0x11 in the keeper's send-time reads or Alto's
       // simulation at a heavy block (the shock's). The keeper plans such a send again at the next block
-      // (ARITHMETIC_PANIC_ALERT_BLOCKS in keeper/sender.ts); bench/anvilReadRace.mjs shows the race on a bare anvil
+      // (ARITHMETIC_PANIC_ALERT_ATTEMPTS in keeper/sender.ts); bench/anvilReadRace.mjs shows the race on a bare anvil
       // (devnet README: "anvil (1.7.1) race at the block boundary", from anvil's source).
       await rpc("evm_setAutomine", [false])
       await rpc("evm_setIntervalMining", [blockTime])

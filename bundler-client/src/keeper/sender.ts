@@ -37,16 +37,17 @@ import { paymasterTokenOf } from "./paymasterCharge.js"
 export const NO_TRIGGER_ALERT_BLOCKS = 3n
 
 /**
- * Blocks in a row whose send is refused with an arithmetic panic (`Panic(0x11)`: a checked `+`/`-`/`*` overflowed or
- * underflowed) in the SDK's send-time reads or the bundler's simulation before it is a `send-failed` alert. Once is a
- * read that mixed two blocks: anvil answers an `eth_call` at the latest block (by tag or by number) that runs while the
- * next block is mined with that next block's state under the latest block's header, so Morpho Blue's interest accrual
- * (`block.timestamp - lastUpdate`, `lastUpdate` written by the block being mined) underflows (bench:fleet, 6 of 500
- * rebalances at its price shock). The next block's read is consistent again. A conforming node reads a block's state
- * under its own header, so on a real chain the panic repeats only when the arithmetic really overflows: then it is
- * alerted, after this many blocks.
+ * Send attempts in a row (at most one counted per block) refused with an arithmetic panic (`Panic(0x11)`: a checked
+ * `+`/`-`/`*` overflowed or underflowed) in the SDK's send-time reads or the bundler's simulation before it is a
+ * `send-failed` alert. One is a read that mixed two blocks: anvil answers an `eth_call` at the latest block (by tag or by
+ * number) that runs while the next block is mined with that next block's state under the latest block's header, so
+ * Morpho Blue's interest accrual (`block.timestamp - lastUpdate`, `lastUpdate` written by the block being mined)
+ * underflows (bench:fleet, 6 of 500 rebalances at its price shock). The next read is consistent again. A conforming
+ * node reads a block's state under its own header, so on a real chain the panic repeats only when the arithmetic really
+ * overflows: every attempt fails, and the third is alerted. Attempts, not blocks: a loaded fleet steps a Safe every few
+ * blocks, and two racing reads blocks apart are not a real overflow.
  */
-export const ARITHMETIC_PANIC_ALERT_BLOCKS = 3n
+export const ARITHMETIC_PANIC_ALERT_ATTEMPTS = 3
 
 const DEFERRED_HELP =
   "Sends put off to a later block, by reason (self-pay-epoch-ending: a self-paid operation in its epoch's last seconds; arithmetic-panic: the send-time read or simulation reverted with Panic 0x11, once)."
@@ -307,23 +308,24 @@ export class RebalanceSender {
       }
       rt.noTriggerSince = undefined
       // An arithmetic panic (Panic 0x11) at the send-time reads or the bundler's simulation: once is a read that mixed
-      // two blocks (a devnet's read racing its block production, see ARITHMETIC_PANIC_ALERT_BLOCKS): nothing was sent,
-      // the step plans again on the next block's read, no backoff. Repeated over ARITHMETIC_PANIC_ALERT_BLOCKS blocks in
-      // a row it is a real overflow: a send-failed alert, with backoff.
+      // two blocks (a devnet's read racing its block production, see ARITHMETIC_PANIC_ALERT_ATTEMPTS): nothing was sent,
+      // the step plans again on the next block's read, no backoff. ARITHMETIC_PANIC_ALERT_ATTEMPTS attempts in a row
+      // (in different blocks, nothing else in between) is a real overflow: a send-failed alert, with backoff.
       if (arithmeticPanicOf(error)) {
-        const streak = rt.arithmeticPanicSince ?? block
-        rt.arithmeticPanicSince = streak
-        if (block - streak + 1n >= ARITHMETIC_PANIC_ALERT_BLOCKS) {
+        const run = rt.arithmeticPanic
+        const attempts = run === undefined ? 1 : run.last === block ? run.attempts : run.attempts + 1
+        rt.arithmeticPanic = { attempts, since: run?.since ?? block, last: block }
+        if (attempts >= ARITHMETIC_PANIC_ALERT_ATTEMPTS) {
           events.alert(safe, block, "send-failed", error)
           backoff(rt, config.retry, clock.now())
-          rt.arithmeticPanicSince = undefined
+          rt.arithmeticPanic = undefined
           return
         }
         metrics.inc("levpilot_sends_deferred_total", DEFERRED_HELP, { safe, reason: "arithmetic-panic" })
-        logger.info({ safe, block: Number(block), streakFrom: Number(streak), err: shortMessage(error) }, "the send-time read or the simulation reverted with an arithmetic panic (a read racing block production?); planning again on the next block")
+        logger.info({ safe, block: Number(block), attempts, since: Number(rt.arithmeticPanic.since), err: shortMessage(error) }, "the send-time read or the simulation reverted with an arithmetic panic (a read racing block production?); planning again on the next block")
         return
       }
-      rt.arithmeticPanicSince = undefined
+      rt.arithmeticPanic = undefined
       if (error instanceof SelfPayNotAllowedError) {
         events.alert(safe, block, has(error.cause, PaymasterUnavailableError) ? "paymaster-unavailable" : "paymaster-refused", error)
         logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "operation not sent")
@@ -339,7 +341,7 @@ export class RebalanceSender {
     await store.setPending(safe, { ...intent, userOpHash, sponsored })
     rt.failures = 0
     rt.noTriggerSince = undefined
-    rt.arithmeticPanicSince = undefined
+    rt.arithmeticPanic = undefined
     metrics.inc("levpilot_userops_sent_total", "Keeper UserOperations accepted by the bundler.", { safe, paid_by: sponsored ? "paymaster" : "safe" })
     const sigma = solverPlan ? Object.fromEntries([...rt.volatility].filter(([id]) => solverPlan.subAccounts.includes(id)).map(([id, v]) => [id, Number(v.estimate().sigma.toPrecision(4))])) : undefined
     // The plan's sub-accounts with their venue (morpho-blue, aave-v3): a cross-venue plan names both.

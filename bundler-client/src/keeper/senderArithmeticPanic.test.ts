@@ -2,7 +2,7 @@ import { BaseError, ContractFunctionExecutionError, ContractFunctionRevertedErro
 import { describe, expect, test, vi } from "vitest"
 import { venueAdapterAbi } from "@levpilot/sdk/abis"
 import { LeverageModuleRevertedError } from "@levpilot/sdk/errors"
-import { ARITHMETIC_PANIC_ALERT_BLOCKS, arithmeticPanicOf } from "./sender.js"
+import { ARITHMETIC_PANIC_ALERT_ATTEMPTS, arithmeticPanicOf } from "./sender.js"
 import { senderHarness } from "./testing.js"
 
 vi.mock("@levpilot/sdk/actions", async (importOriginal) => ({ ...(await importOriginal<typeof import("@levpilot/sdk/actions")>()), sendRebalance: vi.fn() }))
@@ -13,8 +13,8 @@ const { sendRebalance } = await import("@levpilot/sdk/actions")
 // and in Alto's simulation of the operation. anvil answers an eth_call at the latest block (by tag or by number) that
 // runs while the next block is being mined with the next block's state (Morpho's `lastUpdate` = that block's
 // timestamp) under the latest block's header (its earlier timestamp). The next block's read is consistent again, so
-// one such refusal is planned again at the next block; only a refusal that repeats over ARITHMETIC_PANIC_ALERT_BLOCKS
-// blocks in a row (a real overflow, not a read race) is a send-failed alert.
+// one such refusal is planned again at the next block; only ARITHMETIC_PANIC_ALERT_ATTEMPTS refused attempts in a row
+// (a real overflow, not a read race) is a send-failed alert.
 
 const panicData = (code: bigint) => encodeErrorResult({ abi: parseAbi(["error Panic(uint256)"]), errorName: "Panic", args: [code] })
 /** What viem throws for the SDK's send-time `marketState` read that reverted with `Panic(code)`. */
@@ -53,23 +53,25 @@ describe("RebalanceSender: the send-time read or the simulation reverts with an 
     })
   }
 
-  test(`in ${ARITHMETIC_PANIC_ALERT_BLOCKS} blocks in a row: one send-failed alert naming the panic, with backoff`, async () => {
-    const { sender, rt, events } = senderHarness({ setPending: async () => undefined, nonces: [5n, 5n, 5n, 5n] })
+  test(`${ARITHMETIC_PANIC_ALERT_ATTEMPTS} attempts in a row (two in one block count once): one send-failed alert naming the panic, with backoff`, async () => {
+    const { sender, rt, events } = senderHarness({ setPending: async () => undefined, nonces: [5n, 5n, 5n, 5n, 5n] })
     vi.mocked(sendRebalance).mockRejectedValue(marketStatePanic())
-    for (let b = 0n; b < ARITHMETIC_PANIC_ALERT_BLOCKS; b++) await sender.send(rt, 100n + b, plan, undefined)
+    await sender.send(rt, 100n, plan, undefined)
+    await sender.send(rt, 100n, plan, undefined)
+    expect(events.filter((e) => e.type === "alert")).toEqual([])
+    for (let k = 1; k < ARITHMETIC_PANIC_ALERT_ATTEMPTS; k++) await sender.send(rt, 100n + 4n * BigInt(k), plan, undefined)
     const alerts = events.filter((e) => e.type === "alert")
     expect(alerts).toHaveLength(1)
-    expect(alerts[0]).toMatchObject({ kind: "send-failed", block: 100n + ARITHMETIC_PANIC_ALERT_BLOCKS - 1n })
+    expect(alerts[0]).toMatchObject({ kind: "send-failed", block: 100n + 4n * BigInt(ARITHMETIC_PANIC_ALERT_ATTEMPTS - 1) })
     expect((alerts[0] as { message: string }).message).toMatch(/underflow or overflow/)
     expect(rt.backoffUntil).toBeGreaterThan(0)
   })
 
   test("two refused sends several blocks apart (a loaded fleet steps a Safe every few blocks) are two attempts, not a run of blocks: no alert", async () => {
     // bench:fleet 5,000 x 4 (load 11-16): 16 send-failed alerts for Safes whose sends met the race twice, 2+ blocks apart.
-    const { sender, rt, events } = senderHarness({ setPending: async () => undefined, nonces: [5n, 5n] })
+    const { sender, rt, events } = senderHarness({ setPending: async () => undefined, nonces: [5n, 5n, 5n] })
     vi.mocked(sendRebalance).mockRejectedValue(marketStatePanic())
-    await sender.send(rt, 100n, plan, undefined)
-    await sender.send(rt, 105n, plan, undefined)
+    for (let k = 0; k < ARITHMETIC_PANIC_ALERT_ATTEMPTS - 1; k++) await sender.send(rt, 100n + 5n * BigInt(k), plan, undefined)
     expect(events.filter((e) => e.type === "alert")).toEqual([])
   })
 
