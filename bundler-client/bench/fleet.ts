@@ -350,6 +350,14 @@ try {
       await rpc("evm_setAutomine", [true])
       const edge = await create(edgeCount, 1.33)
       const allowlist = [...calm.slice(0, size - edgeCount), ...edge]
+      // Automine does not put block timestamps ahead of the wall clock (anvil 1.7 gives blocks mined in the same second
+      // the same timestamp), so the interval-mined blocks after it carry wall-clock timestamps. What does mix timestamps
+      // is anvil itself: an eth_call at the latest block (by tag or number) that runs while the next block is mined is
+      // answered with that next block's state under the latest block's header, so Morpho Blue's accrual
+      // (`block.timestamp - lastUpdate`) can revert with Panic 0x11 in the keeper's send-time reads or Alto's
+      // simulation at a heavy block (the shock's). The keeper plans such a send again at the next block
+      // (ARITHMETIC_PANIC_ALERT_ATTEMPTS in keeper/sender.ts); bench/anvilReadRace.mjs shows the race on a bare anvil
+      // (devnet README: "anvil (1.7.1) race at the block boundary", from anvil's source).
       await rpc("evm_setAutomine", [false])
       await rpc("evm_setIntervalMining", [blockTime])
       const configJson = demoKeeperConfigJson(env, {

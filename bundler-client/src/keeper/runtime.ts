@@ -56,6 +56,12 @@ export type SafeRuntime = {
   gasCapAlerted?: string | undefined
   /** The first block of the current run of sends the SDK refused with NoTrigger (see NO_TRIGGER_ALERT_BLOCKS). */
   noTriggerSince?: bigint | undefined
+  /**
+   * The current run of send attempts refused with an arithmetic panic (see ARITHMETIC_PANIC_ALERT_ATTEMPTS): attempts
+   * counted (one per block), the first and the last block. Per process like `noTriggerSince`: in fleet mode a Safe whose
+   * steps alternate between workers counts on each.
+   */
+  arithmeticPanic?: { attempts: number; since: bigint; last: bigint } | undefined
   /** The last plan clamped to nothing (`nothing-to-send` alerted once until a plan survives the clamp again). */
   clampedAway?: boolean | undefined
   /**

@@ -1,6 +1,6 @@
 import type { AaveCollateralShare } from "@levpilot/sdk/utils"
 import type { Logger } from "pino"
-import { type Address, BaseError, type LocalAccount, isAddressEqual, zeroAddress } from "viem"
+import { type Address, BaseError, ContractFunctionRevertedError, type LocalAccount, isAddressEqual, zeroAddress } from "viem"
 import type { BundlerClient } from "viem/account-abstraction"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { type ToKeeperAccountReturnType, toKeeperAccount } from "@levpilot/sdk/accounts"
@@ -13,6 +13,7 @@ import {
   SelfPayEpochEndingError,
   UnconfirmedUserOperationError,
   UserOperationInFlightError,
+  LeverageModuleRevertedError,
   getTransportFailure,
 } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
@@ -35,6 +36,40 @@ import { paymasterTokenOf } from "./paymasterCharge.js"
  * block is a disagreement between the keeper's read and the SDK's.
  */
 export const NO_TRIGGER_ALERT_BLOCKS = 3n
+
+/**
+ * Send attempts in a row (at most one counted per block) refused with an arithmetic panic (`Panic(0x11)`: a checked
+ * `+`/`-`/`*` overflowed or underflowed) in the SDK's send-time reads or the bundler's simulation before it is a
+ * `send-failed` alert. One is a read that mixed two blocks: anvil answers an `eth_call` at the latest block (by tag or by
+ * number) that runs while the next block is mined with that next block's state under the latest block's header, so
+ * Morpho Blue's interest accrual (`block.timestamp - lastUpdate`, `lastUpdate` written by the block being mined)
+ * underflows (bench:fleet, 6 of 500 rebalances at its price shock). The next read is consistent again. A conforming
+ * node reads a block's state under its own header, so on a real chain the panic repeats only when the arithmetic really
+ * overflows: every attempt fails, and the third is alerted. Attempts, not blocks: a loaded fleet steps a Safe every few
+ * blocks, and two racing reads blocks apart are not a real overflow.
+ */
+export const ARITHMETIC_PANIC_ALERT_ATTEMPTS = 3
+
+const DEFERRED_HELP =
+  "Sends put off to a later block, by reason (self-pay-epoch-ending: a self-paid operation in its epoch's last seconds; arithmetic-panic: the send-time read or simulation reverted with Panic 0x11, once)."
+
+/** Solidity's panic selector `Panic(uint256)` and the arithmetic overflow / underflow code 0x11, as revert data. */
+const ARITHMETIC_PANIC_DATA = `0x4e487b71${"11".padStart(64, "0")}`
+
+/**
+ * Whether `error` is a revert with `Panic(0x11)` (arithmetic overflow or underflow): viem's decoded revert of a read
+ * (`ContractFunctionRevertedError`), the SDK's `LeverageModuleRevertedError` of a simulation, or the raw revert data in
+ * an error's message or details (a bundler's simulation reason), anywhere in the cause chain.
+ */
+export function arithmeticPanicOf(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 32; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof ContractFunctionRevertedError && e.data?.errorName === "Panic") return e.data.args?.[0] === 0x11n
+    if (e instanceof LeverageModuleRevertedError && e.errorName === "Panic") return e.args[0] === 0x11n
+    const text = e instanceof BaseError ? `${e.details ?? ""} ${e.shortMessage}` : e instanceof Error ? e.message : ""
+    if (text.toLowerCase().includes(ARITHMETIC_PANIC_DATA)) return true
+  }
+  return false
+}
 
 /** Whether `error`'s cause chain holds an error of class `type` ({@link findInCauseChain}). */
 const has = (error: unknown, type: abstract new (...args: never[]) => Error) => findInCauseChain(error, type) !== undefined
@@ -255,7 +290,7 @@ export class RebalanceSender {
       await store.setPending(safe, replace && !unreachable && !deferred && !landed ? undefined : replace)
       if (deferred) {
         const { retryAt } = findInCauseChain(error, SelfPayEpochEndingError) as SelfPayEpochEndingError
-        metrics.inc("levpilot_sends_deferred_total", "Sends put off to a later block, by reason (self-pay-epoch-ending: a self-paid operation in its epoch's last seconds).", { safe, reason: "self-pay-epoch-ending" })
+        metrics.inc("levpilot_sends_deferred_total", DEFERRED_HELP, { safe, reason: "self-pay-epoch-ending" })
         logger.warn({ safe, retryAt }, "self-pay epoch ends within the signing margin; the operation is planned again from the next epoch")
         events.emit({ type: "deferred", safe, block, reason: "self-pay-epoch-ending", retryAt, message: shortMessage(error) })
         return
@@ -276,6 +311,25 @@ export class RebalanceSender {
         return
       }
       rt.noTriggerSince = undefined
+      // An arithmetic panic (Panic 0x11) at the send-time reads or the bundler's simulation: once is a read that mixed
+      // two blocks (a devnet's read racing its block production, see ARITHMETIC_PANIC_ALERT_ATTEMPTS): nothing was sent,
+      // the step plans again on the next block's read, no backoff. ARITHMETIC_PANIC_ALERT_ATTEMPTS attempts in a row
+      // (in different blocks, nothing else in between) is a real overflow: a send-failed alert, with backoff.
+      if (arithmeticPanicOf(error)) {
+        const run = rt.arithmeticPanic
+        const attempts = run === undefined ? 1 : run.last === block ? run.attempts : run.attempts + 1
+        rt.arithmeticPanic = { attempts, since: run?.since ?? block, last: block }
+        if (attempts >= ARITHMETIC_PANIC_ALERT_ATTEMPTS) {
+          events.alert(safe, block, "send-failed", error)
+          backoff(rt, config.retry, clock.now())
+          rt.arithmeticPanic = undefined
+          return
+        }
+        metrics.inc("levpilot_sends_deferred_total", DEFERRED_HELP, { safe, reason: "arithmetic-panic" })
+        logger.info({ safe, block: Number(block), attempts, since: Number(rt.arithmeticPanic.since), err: shortMessage(error) }, "the send-time read or the simulation reverted with an arithmetic panic (a read racing block production?); planning again on the next block")
+        return
+      }
+      rt.arithmeticPanic = undefined
       if (error instanceof SelfPayNotAllowedError) {
         events.alert(safe, block, has(error.cause, PaymasterUnavailableError) ? "paymaster-unavailable" : "paymaster-refused", error)
         logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "operation not sent")
@@ -291,6 +345,7 @@ export class RebalanceSender {
     await store.setPending(safe, { ...intent, userOpHash, sponsored })
     rt.failures = 0
     rt.noTriggerSince = undefined
+    rt.arithmeticPanic = undefined
     metrics.inc("levpilot_userops_sent_total", "Keeper UserOperations accepted by the bundler.", { safe, paid_by: sponsored ? "paymaster" : "safe" })
     const sigma = solverPlan ? Object.fromEntries([...rt.volatility].filter(([id]) => solverPlan.subAccounts.includes(id)).map(([id, v]) => [id, Number(v.estimate().sigma.toPrecision(4))])) : undefined
     // The plan's sub-accounts with their venue (morpho-blue, aave-v3): a cross-venue plan names both.
