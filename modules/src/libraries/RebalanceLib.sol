@@ -885,17 +885,26 @@ library RebalanceLib {
             revert ILeverageModule.EpochRebalanceCapExceeded(run.id, count, policy.maxRebalancesPerEpoch);
         }
         if (gas > policy.maxGasPerEpoch) revert ILeverageModule.EpochGasCapExceeded(run.id, gas, policy.maxGasPerEpoch);
-        uint256 budgetPpb = uint256(policy.maxEpochLossBps) * ConstantsLib.PPB_PER_BPS;
-        if (lossPpb > budgetPpb) revert ILeverageModule.EpochLossBudgetExceeded(run.id, lossPpb, budgetPpb);
-        // Saturating casts: a saturated counter only makes the next check stricter.
-        s.usage[run.id][safe] = EpochUsage({
-            epoch: uint32(epoch),
-            lastRebalance: lastRebalance,
-            rebalances: uint16(count),
-            lossPpb: uint32(lossPpb),
-            gasUsed: uint40(Math.min(gas, type(uint40).max)),
-            amountMoved: uint96(Math.min(amount, type(uint96).max))
-        });
+        {
+            uint256 budgetPpb = uint256(policy.maxEpochLossBps) * ConstantsLib.PPB_PER_BPS;
+            if (lossPpb > budgetPpb) revert ILeverageModule.EpochLossBudgetExceeded(run.id, lossPpb, budgetPpb);
+        }
+        // Saturating casts: a saturated counter only makes the next check stricter. Count and loss passed their caps
+        // above (maxRebalancesPerEpoch is a uint16; maxEpochLossBps <= 10,000 at setPolicy), so they fit.
+        // Gas (issue 15): the record is written as its one packed word (EpochUsage's layout: epoch bits 0-31,
+        // lastRebalance 32-71, rebalances 72-87, lossPpb 88-119, gasUsed 120-159, amountMoved 160-255), one SSTORE;
+        // assigning the struct wrote the slot once per field (six SSTOREs, five of them 100 gas plus a re-read each).
+        gas = uint256(uint32(epoch)) | uint256(lastRebalance) << 32 | uint256(uint16(count)) << 72
+            | uint256(uint32(lossPpb)) << 88 | Math.min(gas, type(uint40).max) << 120
+            | Math.min(amount, type(uint96).max) << 160;
+        _writeUsage(s.usage[run.id][safe], gas);
+    }
+
+    /// @dev Stores `word`, an EpochUsage packed as the compiler lays it out (`_recordUsage`), in `record`'s slot.
+    function _writeUsage(EpochUsage storage record, uint256 word) private {
+        assembly ("memory-safe") {
+            sstore(record.slot, word)
+        }
     }
 
     /// @dev `loss` in parts per billion of the position's pre-trade equity (the adapter's `MarketState.equity`: the
@@ -947,6 +956,12 @@ library RebalanceLib {
             }
             amounts[n] = pool.convertToAssets(pool.balanceOf(safe));
             ++n;
+        }
+        // Gas (issue 15): both arrays end at the last slot filled (the first call shortens `tokens`, sized for the most
+        // slots a plan can name), so `_netUnits` never walks empty slots. Shortening a memory array is memory-safe.
+        assembly ("memory-safe") {
+            mstore(tokens, n)
+            mstore(amounts, n)
         }
     }
 
@@ -1008,7 +1023,15 @@ library RebalanceLib {
 
     /// @dev `units` of collateral `token` in loan units at the listed price least favourable to the plan (`_priceRange`):
     /// an inflow at the lowest (rounded down), an outflow at the highest (rounded up), less what its swaps gained.
+    /// Gas (issue 15): no net change and no swap of `token` is worth exactly 0 (0 units at any price, no swap gain to
+    /// take back), so neither the price range nor the swap outputs are read (a repayment from a pool leaves every
+    /// collateral still).
     function _valued(address token, int256 units, Run[] memory runs) private returns (int256 value) {
+        if (units == 0) {
+            uint256 k;
+            while (k < runs.length && (runs[k].swapped == 0 || runs[k].state.collateralToken != token)) ++k;
+            if (k == runs.length) return 0;
+        }
         (uint256 low, uint256 high) = _priceRange(token, runs, true);
         if (units >= 0) value = SafeCast.toInt256(HealthLib.collateralValue(uint256(units), low));
         else value = -SafeCast.toInt256(Math.mulDiv(uint256(-units), high, ConstantsLib.PRICE_SCALE, Math.Rounding.Ceil));
