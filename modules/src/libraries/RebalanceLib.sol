@@ -576,8 +576,38 @@ library RebalanceLib {
     {
         // A plan never calls the Safe itself (owners, modules, guard, fallback) nor the module's configuration.
         if (target == safe || target == address(this)) revert ILeverageModule.ActionFailed(index, "");
+        // Gas (issue 15): `ISafe(safe).execTransactionFromModuleReturnData(target, 0, data, CALL)` without the ABI coder
+        // (about 1,000 gas a call): the same call data (zero value, CALL, `data` zero-padded), a revert bubbled up, and
+        // the reply decoded as the coder did (a bool that is 0 or 1, then the bytes at the offset it names, within the
+        // reply; anything else reverts without data).
         bool success;
-        (success, result) = ISafe(safe).execTransactionFromModuleReturnData(target, 0, data, ConstantsLib.CALL);
+        bytes4 selector = ISafe.execTransactionFromModuleReturnData.selector;
+        uint8 operation = ConstantsLib.CALL;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let len := mload(data)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), target)
+            mstore(add(ptr, 0x24), 0)
+            mstore(add(ptr, 0x44), 0x80)
+            mstore(add(ptr, 0x64), operation)
+            mstore(add(ptr, 0x84), len)
+            mcopy(add(ptr, 0xa4), add(data, 0x20), len)
+            mstore(add(add(ptr, 0xa4), len), 0)
+            if iszero(call(gas(), safe, 0, ptr, add(0xa4, and(add(len, 31), not(31))), 0, 0)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            let size := returndatasize()
+            if lt(size, 0x40) { revert(0, 0) }
+            returndatacopy(ptr, 0, size)
+            success := mload(ptr)
+            let offset := mload(add(ptr, 0x20))
+            if or(gt(success, 1), gt(offset, sub(size, 0x20))) { revert(0, 0) }
+            result := add(ptr, offset)
+            if gt(mload(result), sub(size, add(offset, 0x20))) { revert(0, 0) }
+            mstore(0x40, add(ptr, and(add(size, 31), not(31))))
+        }
         if (!success) revert ILeverageModule.ActionFailed(index, result);
     }
 
