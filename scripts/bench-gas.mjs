@@ -137,6 +137,21 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-01 (issue 15, branch i15g3, against main 30c25f1): MorphoBlueAdapter.marketState reads the position and the " +
+      "borrow totals in one extSloads (no position / market getters, so the supply-shares and supply-totals slots are " +
+      "not read; accrual only when the market was not touched this block) and extSloads is called without the ABI " +
+      "coder (_sloads: about 1,500 gas less a call) in marketState, position and _repay; RebalanceLib writes the epoch " +
+      "usage record as one packed word (one SSTORE, the struct assignment wrote it per field), values a collateral " +
+      "token with no net change and no swap at 0 without its price range, ends the holdings arrays at the last slot " +
+      "filled, gives the whole part its whole share without a division, and makes each Safe module call without the " +
+      "ABI coder (about 660 gas a call): overhead 1 sub-account later 107,729 -> 97,276, first 143,119 -> 132,666 " +
+      "(load -712, netValue -164, actions -2,919, postState -1,542, usageWrite -5,116); 3 sub-accounts later 309,373 -> " +
+      "277,103, first 395,343 -> 363,073 (per extra later 100,822 -> 89,914, first 126,112 -> 115,204); swap deleverage " +
+      "596,542 -> 581,600 first (load -4,712: two cold slots fewer), 522,655 -> 507,713 later; boost 549,775 -> 538,284. " +
+      "Tried and dropped: the " +
+      "market params in the same extSloads as the position in _repay through the ABI coder (+2,334 per repay: Morpho's " +
+      "extSloads costs about 380 gas per warm slot, more than the idToMarketParams getter) and marketState through the " +
+      "coded extSloads (+789 per sub-account warm)",
     "2026-12-01 (issue 15, branch i15-gas2): RebalanceLib skips the swap-serves-own-position walk for sub-accounts " +
       "without swaps (same result) and tests cheap operands first in two loops; MorphoBlueAdapter._repay reads borrow " +
       "shares and borrow totals in one extSloads and accrues only when the repayment may clear the debt: overhead " +

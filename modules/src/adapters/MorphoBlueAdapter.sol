@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.23;
 
-import {Id, IMorpho, IMorphoBase, MarketParams, Position} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {Id, IMorpho, IMorphoBase, MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {IOracle} from "@morpho-org/morpho-blue/src/interfaces/IOracle.sol";
 import {
     IMorphoRepayCallback,
@@ -33,6 +33,9 @@ contract MorphoBlueAdapter is IVenueAdapter {
 
     IMorpho public immutable MORPHO;
 
+    /// @notice Morpho's `extSloads` reply was not the standard encoding of the words asked for.
+    error MalformedExtSloads();
+
     constructor(IMorpho morpho) {
         MORPHO = morpho;
     }
@@ -59,13 +62,18 @@ contract MorphoBlueAdapter is IVenueAdapter {
     }
 
     /// @inheritdoc IVenueAdapter
+    /// @dev Gas (issue 15): the position and the market's borrow totals come from one `extSloads` call (`_stored`) rather
+    /// than the `position` and `market` getters (which also read the supply-shares and supply-totals slots, cold on a
+    /// bundle's first touch, that the debt does not need). When the market was accrued this block (lastUpdate == now)
+    /// the stored totals are Morpho's own (`expectedMarketBalances` skips accrual at elapsed 0); otherwise the debt is
+    /// accrued exactly as before (`_debt`).
     function marketState(bytes32 market, address account) public view returns (MarketState memory state) {
         MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
-        Position memory position = MORPHO.position(Id.wrap(market), account);
+        (uint256 collateral, uint256 borrowShares, uint256 storedDebt, bool accrued) = _stored(Id.wrap(market), account);
         state.loanToken = params.loanToken;
         state.collateralToken = params.collateralToken;
-        state.collateral = position.collateral;
-        state.debt = _debt(params, position.borrowShares);
+        state.collateral = collateral;
+        state.debt = accrued ? storedDebt : _debt(params, borrowShares);
         state.price = IOracle(params.oracle).price();
         state.lltv = params.lltv;
         state.health = HealthLib.health(state);
@@ -98,19 +106,67 @@ contract MorphoBlueAdapter is IVenueAdapter {
     /// accrued its interest, so with lastUpdate == now the stored totals are exact (as `expectedMarketBalances`, which
     /// skips accrual at elapsed 0); otherwise the debt is accrued as everywhere else (`_debt`).
     function position(bytes32 market, address account) public view returns (uint256 collateral, uint256 debt) {
-        Id id = Id.wrap(market);
-        bytes32[] memory slots = new bytes32[](3);
-        slots[0] = MorphoStorageLib.positionBorrowSharesAndCollateralSlot(id, account);
-        slots[1] = MorphoStorageLib.marketTotalBorrowAssetsAndSharesSlot(id);
-        slots[2] = MorphoStorageLib.marketLastUpdateAndFeeSlot(id);
-        bytes32[] memory w = MORPHO.extSloads(slots);
-        uint256 borrowShares = uint128(uint256(w[0]));
-        collateral = uint256(w[0]) >> 128;
-        if (borrowShares == 0) return (collateral, 0);
-        if (uint128(uint256(w[2])) == block.timestamp) {
-            return (collateral, borrowShares.toAssetsUp(uint128(uint256(w[1])), uint256(w[1]) >> 128));
+        uint256 borrowShares;
+        bool accrued;
+        (collateral, borrowShares, debt, accrued) = _stored(Id.wrap(market), account);
+        if (!accrued) debt = _debt(MORPHO.idToMarketParams(Id.wrap(market)), borrowShares);
+    }
+
+    /// @dev The account's collateral and borrow shares, and its debt at the market's stored borrow totals, from one
+    /// `extSloads` call (borrow shares and collateral, borrow totals, lastUpdate). `accrued`: that debt is exact (no
+    /// borrow shares, or the market's interest was accrued this block); otherwise the caller accrues it (`_debt`).
+    function _stored(Id id, address account)
+        internal
+        view
+        returns (uint256 collateral, uint256 borrowShares, uint256 debt, bool accrued)
+    {
+        bytes32 totals = MorphoStorageLib.marketTotalBorrowAssetsAndSharesSlot(id);
+        // lastUpdate and fee: the market's next slot (MorphoStorageLib.marketLastUpdateAndFeeSlot).
+        (uint256 shares, uint256 borrowTotals, uint256 lastUpdate) = _sloads(
+            MorphoStorageLib.positionBorrowSharesAndCollateralSlot(id, account), totals, bytes32(uint256(totals) + 1), 3
+        );
+        borrowShares = uint128(shares);
+        collateral = shares >> 128;
+        if (borrowShares == 0) return (collateral, 0, 0, true);
+        if (uint128(lastUpdate) == block.timestamp) {
+            return (collateral, borrowShares, borrowShares.toAssetsUp(uint128(borrowTotals), borrowTotals >> 128), true);
         }
-        debt = _debt(MORPHO.idToMarketParams(id), borrowShares);
+    }
+
+    /// @dev `MORPHO.extSloads` of the first `count` (2 or 3) of `a`, `b`, `c`, without the ABI coder: the call data is
+    /// written and the words read in place (the coder's dynamic-array encoding, decoding and checks cost about 1,500
+    /// gas a call, more than the reads). A Morpho revert is bubbled up; a reply that is not the standard encoding of
+    /// `count` words is refused (`MalformedExtSloads`). `wc` is meaningless when `count` is 2.
+    function _sloads(bytes32 a, bytes32 b, bytes32 c, uint256 count)
+        internal
+        view
+        returns (uint256 wa, uint256 wb, uint256 wc)
+    {
+        address morpho = address(MORPHO);
+        bytes4 selector = IMorphoBase.extSloads.selector;
+        bytes4 malformed = MalformedExtSloads.selector;
+        assembly ("memory-safe") {
+            // Scratch past the free memory pointer: selector | 0x20 | count | a | b | c; the reply overwrites it.
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), 0x20)
+            mstore(add(ptr, 0x24), count)
+            mstore(add(ptr, 0x44), a)
+            mstore(add(ptr, 0x64), b)
+            mstore(add(ptr, 0x84), c)
+            let replySize := add(0x40, shl(5, count))
+            if iszero(staticcall(gas(), morpho, ptr, add(0x44, shl(5, count)), ptr, replySize)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            if or(iszero(eq(returndatasize(), replySize)), or(iszero(eq(mload(ptr), 0x20)), iszero(eq(mload(add(ptr, 0x20)), count)))) {
+                mstore(0, malformed)
+                revert(0, 0x04)
+            }
+            wa := mload(add(ptr, 0x40))
+            wb := mload(add(ptr, 0x60))
+            wc := mload(add(ptr, 0x80))
+        }
     }
 
     /// @inheritdoc IVenueAdapter
@@ -186,12 +242,14 @@ contract MorphoBlueAdapter is IVenueAdapter {
         // below it is below the debt and repays by assets without the accrual (and its IRM call); otherwise the debt is
         // accrued exactly (`_debt`) and decides, as before.
         Id id = Id.wrap(market);
-        bytes32[] memory slots = new bytes32[](2);
-        slots[0] = MorphoStorageLib.positionBorrowSharesAndCollateralSlot(id, account);
-        slots[1] = MorphoStorageLib.marketTotalBorrowAssetsAndSharesSlot(id);
-        bytes32[] memory w = MORPHO.extSloads(slots);
-        uint256 shares = uint128(uint256(w[0]));
-        uint256 debt = shares.toAssetsUp(uint128(uint256(w[1])), uint256(w[1]) >> 128);
+        (uint256 position_, uint256 totals,) = _sloads(
+            MorphoStorageLib.positionBorrowSharesAndCollateralSlot(id, account),
+            MorphoStorageLib.marketTotalBorrowAssetsAndSharesSlot(id),
+            0,
+            2
+        );
+        uint256 shares = uint128(position_);
+        uint256 debt = shares.toAssetsUp(uint128(totals), totals >> 128);
         if (assets >= debt) debt = _debt(params, shares);
         call.target = address(MORPHO);
         call.approveToken = params.loanToken;

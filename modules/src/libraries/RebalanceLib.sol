@@ -576,8 +576,38 @@ library RebalanceLib {
     {
         // A plan never calls the Safe itself (owners, modules, guard, fallback) nor the module's configuration.
         if (target == safe || target == address(this)) revert ILeverageModule.ActionFailed(index, "");
+        // Gas (issue 15): `ISafe(safe).execTransactionFromModuleReturnData(target, 0, data, CALL)` without the ABI coder
+        // (about 1,000 gas a call): the same call data (zero value, CALL, `data` zero-padded), a revert bubbled up, and
+        // the reply decoded as the coder did (a bool that is 0 or 1, then the bytes at the offset it names, within the
+        // reply; anything else reverts without data).
         bool success;
-        (success, result) = ISafe(safe).execTransactionFromModuleReturnData(target, 0, data, ConstantsLib.CALL);
+        bytes4 selector = ISafe.execTransactionFromModuleReturnData.selector;
+        uint8 operation = ConstantsLib.CALL;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let len := mload(data)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), target)
+            mstore(add(ptr, 0x24), 0)
+            mstore(add(ptr, 0x44), 0x80)
+            mstore(add(ptr, 0x64), operation)
+            mstore(add(ptr, 0x84), len)
+            mcopy(add(ptr, 0xa4), add(data, 0x20), len)
+            mstore(add(add(ptr, 0xa4), len), 0)
+            if iszero(call(gas(), safe, 0, ptr, add(0xa4, and(add(len, 31), not(31))), 0, 0)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            let size := returndatasize()
+            if lt(size, 0x40) { revert(0, 0) }
+            returndatacopy(ptr, 0, size)
+            success := mload(ptr)
+            let offset := mload(add(ptr, 0x20))
+            if or(gt(success, 1), gt(offset, sub(size, 0x20))) { revert(0, 0) }
+            result := add(ptr, offset)
+            if gt(mload(result), sub(size, add(offset, 0x20))) { revert(0, 0) }
+            mstore(0x40, add(ptr, and(add(size, 31), not(31))))
+        }
         if (!success) revert ILeverageModule.ActionFailed(index, result);
     }
 
@@ -857,8 +887,9 @@ library RebalanceLib {
 
     /// @notice `whole` x `part` / `total`, rounded up (`whole` when `total` is 0): a sub-account's share of an
     /// operation's gas or loss. Rounding up, the shares of parts summing to `total` sum to at least `whole`.
+    /// Gas (issue 15): the whole part (one changed sub-account) is `whole` without the division (ceil(w x t / t) = w).
     function shareOf(uint256 whole, uint256 part, uint256 total) internal pure returns (uint256) {
-        return total == 0 ? whole : Math.mulDiv(whole, part, total, Math.Rounding.Ceil);
+        return total == 0 || part == total ? whole : Math.mulDiv(whole, part, total, Math.Rounding.Ceil);
     }
 
     /// @dev Charges the rebalance to the sub-account's aligned epoch (`block.timestamp / epochLength`): amount, count,
@@ -885,17 +916,26 @@ library RebalanceLib {
             revert ILeverageModule.EpochRebalanceCapExceeded(run.id, count, policy.maxRebalancesPerEpoch);
         }
         if (gas > policy.maxGasPerEpoch) revert ILeverageModule.EpochGasCapExceeded(run.id, gas, policy.maxGasPerEpoch);
-        uint256 budgetPpb = uint256(policy.maxEpochLossBps) * ConstantsLib.PPB_PER_BPS;
-        if (lossPpb > budgetPpb) revert ILeverageModule.EpochLossBudgetExceeded(run.id, lossPpb, budgetPpb);
-        // Saturating casts: a saturated counter only makes the next check stricter.
-        s.usage[run.id][safe] = EpochUsage({
-            epoch: uint32(epoch),
-            lastRebalance: lastRebalance,
-            rebalances: uint16(count),
-            lossPpb: uint32(lossPpb),
-            gasUsed: uint40(Math.min(gas, type(uint40).max)),
-            amountMoved: uint96(Math.min(amount, type(uint96).max))
-        });
+        {
+            uint256 budgetPpb = uint256(policy.maxEpochLossBps) * ConstantsLib.PPB_PER_BPS;
+            if (lossPpb > budgetPpb) revert ILeverageModule.EpochLossBudgetExceeded(run.id, lossPpb, budgetPpb);
+        }
+        // Saturating casts: a saturated counter only makes the next check stricter. Count and loss passed their caps
+        // above (maxRebalancesPerEpoch is a uint16; maxEpochLossBps <= 10,000 at setPolicy), so they fit.
+        // Gas (issue 15): the record is written as its one packed word (EpochUsage's layout: epoch bits 0-31,
+        // lastRebalance 32-71, rebalances 72-87, lossPpb 88-119, gasUsed 120-159, amountMoved 160-255), one SSTORE;
+        // assigning the struct wrote the slot once per field (six SSTOREs, five of them 100 gas plus a re-read each).
+        gas = uint256(uint32(epoch)) | uint256(lastRebalance) << 32 | uint256(uint16(count)) << 72
+            | uint256(uint32(lossPpb)) << 88 | Math.min(gas, type(uint40).max) << 120
+            | Math.min(amount, type(uint96).max) << 160;
+        _writeUsage(s.usage[run.id][safe], gas);
+    }
+
+    /// @dev Stores `word`, an EpochUsage packed as the compiler lays it out (`_recordUsage`), in `record`'s slot.
+    function _writeUsage(EpochUsage storage record, uint256 word) private {
+        assembly ("memory-safe") {
+            sstore(record.slot, word)
+        }
     }
 
     /// @dev `loss` in parts per billion of the position's pre-trade equity (the adapter's `MarketState.equity`: the
@@ -947,6 +987,12 @@ library RebalanceLib {
             }
             amounts[n] = pool.convertToAssets(pool.balanceOf(safe));
             ++n;
+        }
+        // Gas (issue 15): both arrays end at the last slot filled (the first call shortens `tokens`, sized for the most
+        // slots a plan can name), so `_netUnits` never walks empty slots. Shortening a memory array is memory-safe.
+        assembly ("memory-safe") {
+            mstore(tokens, n)
+            mstore(amounts, n)
         }
     }
 
@@ -1008,7 +1054,15 @@ library RebalanceLib {
 
     /// @dev `units` of collateral `token` in loan units at the listed price least favourable to the plan (`_priceRange`):
     /// an inflow at the lowest (rounded down), an outflow at the highest (rounded up), less what its swaps gained.
+    /// Gas (issue 15): no net change and no swap of `token` is worth exactly 0 (0 units at any price, no swap gain to
+    /// take back), so neither the price range nor the swap outputs are read (a repayment from a pool leaves every
+    /// collateral still).
     function _valued(address token, int256 units, Run[] memory runs) private returns (int256 value) {
+        if (units == 0) {
+            uint256 k;
+            while (k < runs.length && (runs[k].swapped == 0 || runs[k].state.collateralToken != token)) ++k;
+            if (k == runs.length) return 0;
+        }
         (uint256 low, uint256 high) = _priceRange(token, runs, true);
         if (units >= 0) value = SafeCast.toInt256(HealthLib.collateralValue(uint256(units), low));
         else value = -SafeCast.toInt256(Math.mulDiv(uint256(-units), high, ConstantsLib.PRICE_SCALE, Math.Rounding.Ceil));

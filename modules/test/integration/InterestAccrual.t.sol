@@ -5,9 +5,10 @@ import {Vm} from "forge-std/Test.sol";
 import {AdaptiveCurveIrmFixture} from "../utils/AdaptiveCurveIrmFixture.sol";
 import {ILeverageModule, Plan, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
-import {MarketParams, Market, Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {MarketParams, Market, Id, Position, IMorphoBase, IMorpho} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {MorphoBalancesLib} from "@morpho-org/morpho-blue/src/libraries/periphery/MorphoBalancesLib.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
-import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
+import {MarketState, VenueCall} from "../../src/interfaces/IVenueAdapter.sol";
 
 /// @notice A Morpho Blue market with the production AdaptiveCurveIrm: debt accrues interest, health drifts down out of
 /// the band while the price stands still, and a keeper rebalance through the real EntryPoint restores it. The module's
@@ -15,6 +16,7 @@ import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 /// `accrueInterest`, so there is no stale-interest window: a plan sized on stale debt cannot pass the band check.
 contract InterestAccrualTest is AdaptiveCurveIrmFixture {
     using MarketParamsLib for MarketParams;
+    using MorphoBalancesLib for IMorpho;
 
     uint256 internal constant LIQUIDITY = 10_000_000e6;
     /// @dev 10 WETH at 3,000 USDC, LLTV 0.86: 25,800 borrowing power; 20,640 of debt is health 1.25 (band 1.2-1.7).
@@ -119,6 +121,31 @@ contract InterestAccrualTest is AdaptiveCurveIrmFixture {
         (collateral, debt) = adapter.position(key, safe);
         assertEq(collateral, state.collateral, "collateral, accrued this block");
         assertEq(debt, state.debt, "debt, accrued this block: stored totals");
+    }
+
+    /// @dev Issue 15: `marketState` reads the position and the borrow totals with one `extSloads` (no `position` /
+    /// `market` getters) and accrues only when the market was not touched this block; on both paths its collateral and
+    /// debt must be Morpho's own (`position` getter, MorphoBalancesLib's expected borrow assets: interest to now), and
+    /// `encode(Repay)` (params read in the same `extSloads` as the debt) must name the market's params.
+    function testFuzz_MarketStateIsMorphosExpectedPosition(uint32 elapsed) public {
+        elapsed = uint32(bound(elapsed, 1, 730 days));
+        vm.warp(block.timestamp + elapsed);
+        bytes32 key = Id.unwrap(market.id());
+        for (uint256 pass; pass < 2; ++pass) {
+            MarketState memory state = adapter.marketState(key, safe);
+            Position memory p = morpho.position(market.id(), safe);
+            assertEq(state.collateral, p.collateral, "collateral: Morpho's position");
+            assertEq(state.debt, morpho.expectedBorrowAssets(market, safe), "debt: Morpho's expected borrow assets");
+            assertEq(state.loanToken, market.loanToken, "loan token");
+            assertEq(state.lltv, market.lltv, "lltv");
+            VenueCall memory call = adapter.encode(uint8(ActionKind.Repay), key, 1e6, safe);
+            assertEq(call.data, abi.encodeCall(IMorphoBase.repay, (market, 1e6, 0, safe, "")), "repay names the params");
+            assertEq(call.approveToken, market.loanToken, "repay approves the loan token");
+            if (pass == 0) {
+                assertGt(state.debt, DEBT, "interest accrued in the view");
+                morpho.accrueInterest(market);
+            }
+        }
     }
 
     function test_PlanSizedOnStaleDebtCannotPassTheBandCheck() public {

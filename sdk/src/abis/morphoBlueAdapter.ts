@@ -458,6 +458,11 @@ export const morphoBlueAdapterAbi = [
   },
   {
     "type": "error",
+    "name": "MalformedExtSloads",
+    "inputs": []
+  },
+  {
+    "type": "error",
     "name": "UnsupportedAction",
     "inputs": [
       {
