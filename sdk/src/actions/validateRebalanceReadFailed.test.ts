@@ -46,7 +46,7 @@ function nodeFailing(failing: readonly string[]) {
         const item = leverageModuleAbi.find((x) => x.type === "function" && x.name === functionName) as { outputs: readonly AbiParameter[] }
         const values = item.outputs.map(zeroOf)
         if (functionName === "getKeeper") Object.assign(values[0] as object, { active: true, validAfter: 0, validUntil: 2 ** 48 - 1 })
-        return { success: true, returnData: encodeFunctionResult({ abi: [{ ...item, type: "function", name: functionName, inputs: [], stateMutability: "view" }] as never, functionName, result: (values.length === 1 ? values[0] : values) as never }) }
+        return { success: true, returnData: encodeFunctionResult({ abi: [{ ...item, type: "function", name: functionName, inputs: [], stateMutability: "view" }], functionName, result: values.length === 1 ? values[0] : values } as never) }
       })
       return encodeFunctionResult({ abi: parseAbi(["function aggregate3((address target, bool allowFailure, bytes callData)[] calls) payable returns ((bool success, bytes returnData)[] returnData)"]), functionName: "aggregate3", result: results })
     },
