@@ -62,6 +62,8 @@ export type SafeRuntime = {
    * steps alternate between workers counts on each.
    */
   arithmeticPanic?: { attempts: number; since: bigint; last: bigint } | undefined
+  /** The current run of send attempts refused with a failed validation read (see READ_FAILED_ALERT_ATTEMPTS). */
+  readFailed?: { attempts: number; last: bigint } | undefined
   /** The last plan clamped to nothing (`nothing-to-send` alerted once until a plan survives the clamp again). */
   clampedAway?: boolean | undefined
   /**

@@ -1,7 +1,7 @@
 import type { Logger } from "pino"
 import { type Address, BaseError, type Hex, zeroAddress } from "viem"
 import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
-import { OracleAnswerOutOfBoundsError, OracleCheckFailedError, VenueRefusedError, decodeVenueRevert, getTransportFailure } from "@levpilot/sdk/errors"
+import { OracleAnswerOutOfBoundsError, OracleCheckFailedError, ReadFailedError, VenueRefusedError, decodeVenueRevert, getTransportFailure } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
@@ -260,7 +260,8 @@ export class SafeStep {
         return
       }
       // A venue's refusal of the plan (an Aave adapter / router error, an Aave pool code) is its own alert kind.
-      const kind = getTransportFailure(error) || error instanceof LogReadError ? "rpc-error" : findVenueRefusal(error) ? "venue-refused" : "send-failed"
+      // A read that failed in its multicall (ReadFailedError) is the node's, not the plan's: rpc-error, retried.
+      const kind = getTransportFailure(error) || error instanceof LogReadError || findInCauseChain(error, ReadFailedError) ? "rpc-error" : findVenueRefusal(error) ? "venue-refused" : "send-failed"
       this.deps.events.alert(safe, block, kind, error)
       backoff(rt, this.deps.config.retry, this.deps.clock.now())
     } finally {

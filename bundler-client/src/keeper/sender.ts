@@ -14,6 +14,7 @@ import {
   UnconfirmedUserOperationError,
   UserOperationInFlightError,
   LeverageModuleRevertedError,
+  ReadFailedError,
   getTransportFailure,
 } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
@@ -50,8 +51,15 @@ export const NO_TRIGGER_ALERT_BLOCKS = 3n
  */
 export const ARITHMETIC_PANIC_ALERT_ATTEMPTS = 3
 
+/**
+ * Send attempts in a row (at most one counted per block) refused because a read of the SDK's send-time validation failed
+ * in its multicall (`ReadFailedError`: a node answering mid-block, a batch out of gas, a node failure) before it is an
+ * `rpc-error` alert. Nothing was judged and nothing sent: each is planned again at the next block, no backoff.
+ */
+export const READ_FAILED_ALERT_ATTEMPTS = 3
+
 const DEFERRED_HELP =
-  "Sends put off to a later block, by reason (self-pay-epoch-ending: a self-paid operation in its epoch's last seconds; arithmetic-panic: the send-time read or simulation reverted with Panic 0x11, once)."
+  "Sends put off to a later block, by reason (self-pay-epoch-ending: a self-paid operation in its epoch's last seconds; arithmetic-panic: the send-time read or simulation reverted with Panic 0x11, once; read-failed: a read of the send-time validation failed in its multicall)."
 
 /** Solidity's panic selector `Panic(uint256)` and the arithmetic overflow / underflow code 0x11, as revert data. */
 const ARITHMETIC_PANIC_DATA = `0x4e487b71${"11".padStart(64, "0")}`
@@ -330,6 +338,24 @@ export class RebalanceSender {
         return
       }
       rt.arithmeticPanic = undefined
+      // A read of the send-time validation failed in its multicall (ReadFailedError, naming the contract and function):
+      // nothing was judged. A transient read failure, planned again at the next block, no backoff; an `rpc-error` alert
+      // only after READ_FAILED_ALERT_ATTEMPTS attempts in a row (at most one per block).
+      if (has(error, ReadFailedError)) {
+        const run = rt.readFailed
+        const attempts = run === undefined ? 1 : run.last === block ? run.attempts : run.attempts + 1
+        rt.readFailed = { attempts, last: block }
+        if (attempts >= READ_FAILED_ALERT_ATTEMPTS) {
+          events.alert(safe, block, "rpc-error", findInCauseChain(error, ReadFailedError) as ReadFailedError)
+          backoff(rt, config.retry, clock.now())
+          rt.readFailed = undefined
+          return
+        }
+        metrics.inc("levpilot_sends_deferred_total", DEFERRED_HELP, { safe, reason: "read-failed" })
+        logger.info({ safe, block: Number(block), attempts, err: shortMessage(error) }, "a read of the send-time validation failed; planning again on the next block")
+        return
+      }
+      rt.readFailed = undefined
       if (error instanceof SelfPayNotAllowedError) {
         events.alert(safe, block, has(error.cause, PaymasterUnavailableError) ? "paymaster-unavailable" : "paymaster-refused", error)
         logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "operation not sent")
@@ -346,6 +372,7 @@ export class RebalanceSender {
     rt.failures = 0
     rt.noTriggerSince = undefined
     rt.arithmeticPanic = undefined
+    rt.readFailed = undefined
     metrics.inc("levpilot_userops_sent_total", "Keeper UserOperations accepted by the bundler.", { safe, paid_by: sponsored ? "paymaster" : "safe" })
     const sigma = solverPlan ? Object.fromEntries([...rt.volatility].filter(([id]) => solverPlan.subAccounts.includes(id)).map(([id, v]) => [id, Number(v.estimate().sigma.toPrecision(4))])) : undefined
     // The plan's sub-accounts with their venue (morpho-blue, aave-v3): a cross-venue plan names both.

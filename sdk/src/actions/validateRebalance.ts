@@ -19,7 +19,7 @@ import { uniswapV3SwapAdapterAbi } from "../abis/uniswapV3SwapAdapter.js"
 import { venueAdapterAbi } from "../abis/venueAdapter.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import { AccountNotFoundError, type UnknownChainErrorType } from "../errors/deployments.js"
-import type { PriceFeedReadErrorType } from "../errors/read.js"
+import type { PriceFeedReadErrorType, ReadFailedErrorType } from "../errors/read.js"
 import { priceFeedAnswerOf, priceFeedCalls } from "./checkSubAccountOracles.js"
 import { toModuleError } from "../errors/getLeverageError.js"
 import {
@@ -80,7 +80,7 @@ import {
 import type { AutomationConfig, EpochUsage, KeeperKey, Plan, Policy } from "../types/leverage.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { type MarketState, getSubAccountMetrics } from "../utils/health.js"
-import { type ReadResult, readMany, resultOf } from "../utils/multicall.js"
+import { type ReadResult, readMany, requireResult, resultOf } from "../utils/multicall.js"
 import { assertPlanShape, isSwapAction, toPlanStruct } from "../utils/plan.js"
 import { getReadClient } from "../utils/reader.js"
 import { type AaveCollateralShare, readAaveCollateral } from "../utils/aaveCollateral.js"
@@ -168,6 +168,7 @@ export type ValidateRebalanceErrorType =
   | EpochCapExceededErrorType
   | EpochLossBudgetExceededErrorType
   | PriceFeedReadErrorType
+  | ReadFailedErrorType
   | SwapRouteRefusedErrorType
   | Error
 
@@ -224,24 +225,27 @@ export async function validateRebalance(
   const block = await getBlock(reader, { blockTag: "latest" })
   const at = block.number ?? undefined
   const read = (contracts: readonly ContractFunctionParameters[]): Promise<ReadResult[]> => readMany(reader, deployment, contracts, at)
-  const stored = await read([
+  // The module's own reads never revert for a Safe: a failed entry is a failed read (ReadFailedError), never a value.
+  const storedCalls: ContractFunctionParameters[] = [
     { address: module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] },
     { address: module, abi: leverageModuleAbi, functionName: "getKeeper", args: [safe, keeper] },
     { address: module, abi: leverageModuleAbi, functionName: "swapAdapter" },
     ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getPolicy", args: [safe, id] }) as const),
     ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getEpochUsage", args: [safe, id] }) as const),
-  ])
+  ]
+  const stored = await read(storedCalls)
+  const storedAt = <type>(k: number): type => requireResult<type>(stored[k], storedCalls[k] as ContractFunctionParameters)
   const timestamp = Number(block.timestamp)
-  const config = resultOf<AutomationConfig>(stored[0]) as AutomationConfig
-  const key = resultOf<KeeperKey>(stored[1]) as KeeperKey
+  const config = storedAt<AutomationConfig>(0)
+  const key = storedAt<KeeperKey>(1)
   if (config.paused) throw new AutomationPausedError({ safe })
   if (!key.active) throw new KeeperNotAuthorizedError({ keeper, reason: "The key is not registered for this Safe, or was revoked." })
   if (key.validUntil < timestamp) throw new KeeperKeyExpiredError({ keeper, validUntil: key.validUntil, now: timestamp })
   if (key.validAfter > timestamp)
     throw new KeeperNotAuthorizedError({ keeper, reason: `The key is valid only from ${new Date(key.validAfter * 1000).toISOString()}.` })
-  const swapAdapter = (resultOf<Address>(stored[2]) ?? zeroAddress) as Address
-  const policies = ids.map((_, i) => resultOf<Policy>(stored[3 + i]) as Policy)
-  const usages = ids.map((_, i) => resultOf<EpochUsage>(stored[3 + ids.length + i]) as EpochUsage)
+  const swapAdapter = storedAt<Address>(2)
+  const policies = ids.map((_, i) => storedAt<Policy>(3 + i))
+  const usages = ids.map((_, i) => storedAt<EpochUsage>(3 + ids.length + i))
   const known = (i: number): boolean => policies[i] !== undefined && !isAddressEqual(policies[i].adapter, zeroAddress)
 
   // Market states and feeds of the listed sub-accounts (an unknown one is judged UnknownSubAccount on its policy), and
@@ -275,7 +279,7 @@ export async function validateRebalance(
     if (state === undefined) return undefined
     if (state.status !== "success") throw state.error
     // What a repayment can clear (the module's Run.repayable): below the debt only on a venue with several debts (Aave).
-    const repayable = resultOf<bigint>(second[(stateAt[i] as number) + 1])
+    const repayable = requireResult<bigint>(second[(stateAt[i] as number) + 1], calls[(stateAt[i] as number) + 1] as ContractFunctionParameters)
     const result = state.result as MarketState
     return repayable === undefined || repayable >= result.debt ? result : { ...result, repayableDebt: repayable }
   })
@@ -284,19 +288,27 @@ export async function validateRebalance(
     return priceFeedAnswerOf(ids[i] as Hex, feed, second[feedAt[i] as number], second[(feedAt[i] as number) + 1])
   })
   const pools = poolAddresses.flatMap((address, k) => {
-    const [asset, totalAssets, totalSupply, shares] = [0, 1, 2, 3].map((j) => resultOf<unknown>(second[(poolAt[k] as number) + j]))
-    if (asset === undefined || totalAssets === undefined || totalSupply === undefined || shares === undefined) return []
+    // A named address that does not answer `asset` is not an ERC-4626 pool (judged PoolNotAllowed); one that does must
+    // answer the rest, or the read failed.
+    const at0 = poolAt[k] as number
+    const asset = resultOf<Address>(second[at0])
+    if (asset === undefined) return []
+    const [totalAssets, totalSupply, shares] = [1, 2, 3].map((j) => requireResult<bigint>(second[at0 + j], calls[at0 + j] as ContractFunctionParameters))
     return [{ address, asset: asset as Address, totalAssets: totalAssets as bigint, totalSupply: totalSupply as bigint, shares: shares as bigint }]
   })
 
   // Token decimals (feed scaling) and the Safe's idle balances of every token the plan can move.
   const tokens = [...new Set([...states.flatMap((s) => (s ? [s.loanToken.toLowerCase(), s.collateralToken.toLowerCase()] : [])), ...pools.map((p) => p.asset.toLowerCase())])] as Address[]
-  const third = await read([
+  // A market's or pool's tokens answer decimals and balanceOf: a failed entry is a failed read, not 0 decimals or balance.
+  const thirdCalls: ContractFunctionParameters[] = [
     ...tokens.map((token) => ({ address: token, abi: erc20Abi, functionName: "decimals" }) as const),
     ...tokens.map((token) => ({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [safe] }) as const),
-  ])
-  const decimalsOf = (token: Address): number => resultOf<number>(third[tokens.indexOf(token.toLowerCase() as Address)]) ?? 0
-  const balances = Object.fromEntries(tokens.map((token, k) => [token, resultOf<bigint>(third[tokens.length + k]) ?? 0n]))
+  ]
+  const third = await read(thirdCalls)
+  const thirdAt = <type>(k: number): type => requireResult<type>(third[k], thirdCalls[k] as ContractFunctionParameters)
+  const decimals = tokens.map((_, k) => thirdAt<number>(k))
+  const decimalsOf = (token: Address): number => decimals[tokens.indexOf(token.toLowerCase() as Address)] ?? 0
+  const balances = Object.fromEntries(tokens.map((token, k) => [token, thirdAt<bigint>(tokens.length + k)]))
 
   // Aave v3 sub-accounts: the Safe's balance of each one's collateral reserve (`collateralHeld`: its aToken balance, 0
   // when switched off as collateral), what a withdrawal of that reserve can take, and whether a supply to it counts as

@@ -188,6 +188,8 @@ export {
   PriceFeedReadError,
   type SubAccountOracleErrorType,
   SubAccountOracleError,
+  type ReadFailedErrorType,
+  ReadFailedError,
 } from "./read.js"
 export {
   type TransportFailure,

@@ -80,3 +80,25 @@ export class SubAccountOracleError extends BaseError {
     this.args = args
   }
 }
+
+export type ReadFailedErrorType = ReadFailedError & { name: "ReadFailedError" }
+/**
+ * A read of a batch (one entry of a multicall) failed where its value is needed: the contract and function that failed
+ * are named, the entry's own error is the cause. Not a verdict on the plan: a node answering from a state mid-block, a
+ * batch out of gas or a transient node failure; read again at a later block.
+ */
+export class ReadFailedError extends BaseError {
+  /** The contract read. */
+  address: Address
+  /** The function read (its ABI name). */
+  functionName: string
+  constructor({ address, functionName, cause }: { address: Address; functionName: string; cause?: Error | undefined }) {
+    super(`Could not read ${functionName} on ${address}: the read failed in its batch.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the node answered from a state in the middle of producing a block, or failed;", "- the batch ran out of gas;", "- the contract reverts for this call."],
+      name: "ReadFailedError",
+    })
+    this.address = address
+    this.functionName = functionName
+  }
+}

@@ -33,6 +33,7 @@ export {
   type ReadResult,
   readMany,
   resultOf,
+  requireResult,
 } from "./multicall.js"
 export {
   getAutomationConfigSlots,

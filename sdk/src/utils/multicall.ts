@@ -1,6 +1,7 @@
 import type { Chain, Client, ContractFunctionParameters, Transport } from "viem"
 import { multicall } from "viem/actions"
 import type { LeverageDeployment } from "../constants/deployments.js"
+import { ReadFailedError } from "../errors/read.js"
 
 /** One read of {@link readMany}: its result, or the error it failed with. */
 export type ReadResult = { status: "success"; result: unknown; error?: undefined } | { status: "failure"; result?: undefined; error: Error }
@@ -36,4 +37,18 @@ export async function readMany(
  */
 export function resultOf<type>(read: ReadResult | undefined): type | undefined {
   return read?.status === "success" ? (read.result as type) : undefined
+}
+
+/**
+ * The result of a read whose value is needed, typed by the caller: a failed (or missing) entry throws
+ * {@link ReadFailedError} naming the contract and function, with the entry's error as its cause, instead of being used
+ * as a value.
+ *
+ * @param call - The call the entry answers (its `address` and `functionName` name the failure).
+ * @returns The result.
+ * @throws {@link ReadFailedError} when the read failed.
+ */
+export function requireResult<type>(read: ReadResult | undefined, call: Pick<ContractFunctionParameters, "address" | "functionName">): type {
+  if (read?.status === "success") return read.result as type
+  throw new ReadFailedError({ address: call.address, functionName: call.functionName, cause: read?.error })
 }

@@ -20,3 +20,27 @@ describe("MemoryFleetStore: newest step per Safe (the late-plan rule, embedded)"
     expect(await store.newestStep(B)).toBe(7n)
   })
 })
+
+describe("shared runtime: the unreadable sub-accounts already alerted (feed-broken once per outage, not once per worker)", () => {
+  test("what one worker saved is what the next worker of the Safe starts from; a runtime saved before the field keeps its own", async () => {
+    const { applySharedRuntime, sharedRuntimeOf } = await import("./store.js")
+    const { newSafeRuntime } = await import("../runtime.js")
+    const config = { risk: { sigma: 0.8, volatility: {} } } as never
+    const id = `0x${"11".repeat(32)}`
+    const first = newSafeRuntime(config)
+    first.unreadable = new Set([id])
+    const saved = JSON.parse(JSON.stringify(sharedRuntimeOf(first)))
+    const second = newSafeRuntime(config)
+    applySharedRuntime(second, saved)
+    expect([...second.unreadable]).toEqual([id])
+    // Back to readable on one worker: the next one no longer counts it as alerted.
+    const readable = newSafeRuntime(config)
+    applySharedRuntime(readable, JSON.parse(JSON.stringify(sharedRuntimeOf(newSafeRuntime(config)))))
+    expect([...readable.unreadable]).toEqual([])
+    const old = newSafeRuntime(config)
+    old.unreadable = new Set([id])
+    const { unreadable: _, ...before } = saved
+    applySharedRuntime(old, before)
+    expect([...old.unreadable]).toEqual([id])
+  })
+})

@@ -14,6 +14,11 @@ export type SharedRuntime = {
   volatility: Record<string, LiveVolatilityState>
   lastSeen: { block: string; timestamp: number } | undefined
   blockSeconds: number | undefined
+  /**
+   * Sub-accounts (lower case) last seen unreadable and already alerted `feed-broken`: shared, so the workers that step
+   * the Safe in turn alert an outage once, not once each. Absent in a runtime saved before it existed.
+   */
+  unreadable?: string[] | undefined
 }
 
 /** What the fleet keeps per Safe besides the chain: the operation in flight, scan fingerprints, leases, runtime. */
@@ -115,6 +120,7 @@ export function sharedRuntimeOf(rt: SafeRuntime): SharedRuntime {
     volatility: Object.fromEntries([...rt.volatility].map(([id, v]) => [id, v.save()])),
     lastSeen: rt.lastSeen && { block: rt.lastSeen.block.toString(), timestamp: rt.lastSeen.timestamp },
     blockSeconds: rt.blockSeconds,
+    unreadable: [...rt.unreadable],
   }
 }
 
@@ -128,4 +134,5 @@ export function applySharedRuntime(rt: SafeRuntime, shared: SharedRuntime): void
   rt.volatility = new Map(Object.entries(shared.volatility).map(([id, state]) => [id, LiveVolatility.restore(sigma, settings, state)]))
   rt.lastSeen = shared.lastSeen && { block: BigInt(shared.lastSeen.block), timestamp: shared.lastSeen.timestamp }
   rt.blockSeconds = shared.blockSeconds
+  if (shared.unreadable !== undefined) rt.unreadable = new Set(shared.unreadable)
 }
