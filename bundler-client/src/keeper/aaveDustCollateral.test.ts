@@ -1,8 +1,9 @@
 import { type Address, type Hex, createPublicClient, getAddress, custom, decodeFunctionData, encodeFunctionData, encodeFunctionResult, multicall3Abi, parseAbi } from "viem"
 import { describe, expect, test } from "vitest"
 import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError } from "@levpilot/sdk/errors"
-import { AAVE_DUST_GAS_PER_RESERVE, aaveHealthAfterDisable, buildAaveDustCollateralDisable } from "@levpilot/sdk/utils"
+import { AAVE_DUST_GAS_PER_RESERVE, AAVE_DUST_THRESHOLD_BASE, aaveHealthAfterDisable, buildAaveDustCollateralDisable } from "@levpilot/sdk/utils"
 import { readAaveLimits } from "./aaveLimits.js"
+import { parseKeeperConfig } from "./config.js"
 import { AaveDustCollateralError } from "./errors.js"
 import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
@@ -243,5 +244,22 @@ describe("keeper step: aave-dust-collateral alert once per change, gauge levpilo
     const e = new AaveDustCollateralError({ safe: SAFE, reserves: [reserve(DUST)], extraGasPerOperation: AAVE_DUST_GAS_PER_RESERVE })
     expect(e.name).toBe("AaveDustCollateralError")
     expect(e.reserves[0]?.asset).toBe(DUST)
+  })
+})
+
+describe("keeper configuration: aaveDustThresholdBase", () => {
+  const valid = {
+    rpcUrl: "http://127.0.0.1:8545",
+    bundlerUrl: "http://127.0.0.1:4337",
+    keeperPrivateKey: `0x${"11".repeat(32)}`,
+    deployment: { leverageModule: "0x00000000000000000000000000000000000000a1", morphoBlueAdapter: "0x00000000000000000000000000000000000000a2" },
+    safes: ["0x00000000000000000000000000000000000000b1"],
+  }
+  test("absent: undefined (the SDK's 1 USD default); a base-unit integer: a bigint; negative or fractional: refused naming the field", () => {
+    expect(parseKeeperConfig(valid).aaveDustThresholdBase).toBeUndefined()
+    expect(parseKeeperConfig({ ...valid, aaveDustThresholdBase: 300_000_000 }).aaveDustThresholdBase).toBe(300_000_000n)
+    for (const bad of [-1, 1.5])
+      expect(() => parseKeeperConfig({ ...valid, aaveDustThresholdBase: bad })).toThrow(expect.objectContaining({ field: "aaveDustThresholdBase" }))
+    expect(AAVE_DUST_THRESHOLD_BASE).toBe(100_000_000n)
   })
 })
