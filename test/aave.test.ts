@@ -16,9 +16,9 @@ import {
   parseEther,
   parseUnits,
 } from "viem"
-import { VenueRefusedError, decodeModuleError, getLeverageError, toModuleError } from "@levpilot/sdk/errors"
+import { AaveDustIsMarketCollateralError, VenueRefusedError, decodeModuleError, getLeverageError, toModuleError } from "@levpilot/sdk/errors"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
-import { readAaveCollateral } from "@levpilot/sdk/utils"
+import { AAVE_DUST_THRESHOLD_BASE, buildAaveDustCollateralDisable, readAaveCollateral } from "@levpilot/sdk/utils"
 import { type AaveLtvGain, aaveLtvRoomChange, readAaveLimits } from "../bundler-client/src/keeper/aaveLimits"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
@@ -393,4 +393,51 @@ describe("readAaveLimits on the real Pool: the LTV room after a supply (ltvGain)
       expect(await canBorrow(account, c.debt(), past)).toBe("36")
     })
   }
+})
+
+describe("Aave dust collateral on the real Pool (break-it review of issue 10: 1 wei of an aToken sent to the account)", () => {
+  test("the keeper's read names it, the SDK's owner transaction switches it off, and getUserAccountData no longer counts it", async () => {
+    const fresh = async () => {
+      const w = createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(generatePrivateKey()), pollingInterval: 50 })
+      await createTestClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), mode: "anvil" }).setBalance({ address: w.account.address, value: parseEther("10") })
+      return w
+    }
+    const supplyAs = async (owner: WalletClient<Transport, Chain, Account>, token: Address, amount: bigint) => {
+      await send(deployer, { address: token, abi: testTokenAbi, functionName: "mint", args: [owner.account.address, amount] })
+      await send(owner, { address: token, abi: testTokenAbi, functionName: "approve", args: [aave.pool, maxUint256] })
+      await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [token, amount, owner.account.address, 0] })
+    }
+    const owner = await fresh()
+    const attacker = await fresh()
+    const account = owner.account.address
+    await supplyAs(owner, aave.tokens.weth, parseEther("5"))
+    await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "borrow", args: [aave.tokens.usdc, parseUnits("1000", 6), 2n, 0, account] })
+    const deployment = { adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } } as never
+    const ID = `0x${"d5".repeat(32)}`
+    const read = async () => (await readAaveLimits(publicClient, deployment, [{ subAccount: ID, policy: { adapter: aave.adapter, market: aave.markets.wethUsdc } } as never], account))[ID]
+    expect((await read())?.dustCollateral).toEqual([])
+    // The grief: the attacker supplies WBTC and sends the account 1 wei of aWBTC; Aave v3.0.2 enables it as collateral.
+    await supplyAs(attacker, aave.tokens.wbtc, parseUnits("0.01", 8))
+    const reserveAbi = parseAbi(["struct R { uint256 c; uint128 a; uint128 b; uint128 d; uint128 e; uint128 f; uint40 g; uint16 id; address aToken; address s; address v; address i; uint128 t; uint128 u; uint128 w; }", "function getReserveData(address) view returns (R)"])
+    const aWbtc = ((await publicClient.readContract({ address: aave.pool, abi: reserveAbi, functionName: "getReserveData", args: [aave.tokens.wbtc] })) as { aToken: Address }).aToken
+    await send(attacker, { address: aWbtc, abi: parseAbi(["function transfer(address to, uint256 amount) returns (bool)"]), functionName: "transfer", args: [account, 1n] })
+    const accountData = () => publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getUserAccountData", args: [account] })
+    const before = await accountData()
+    const dust = (await read())?.dustCollateral
+    expect(dust?.map((r) => [r.asset.toLowerCase(), r.balance])).toEqual([[aave.tokens.wbtc.toLowerCase(), 1n]])
+    expect(dust?.[0]?.valueBase).toBeLessThan(AAVE_DUST_THRESHOLD_BASE)
+    // The owner's fix, built by the SDK; the market's own collateral is refused.
+    const subAccounts = [{ collateralToken: aave.tokens.weth, policy: { minHealth: (11n * WAD) / 10n } }]
+    await expect(buildAaveDustCollateralDisable(publicClient, { deployment, safe: account, subAccounts, assets: [aave.tokens.weth] })).rejects.toBeInstanceOf(AaveDustIsMarketCollateralError)
+    const { calls } = await buildAaveDustCollateralDisable(publicClient, { deployment, safe: account, subAccounts })
+    expect(calls).toHaveLength(1)
+    for (const call of calls) {
+      const hash = await owner.sendTransaction({ to: call.to, data: call.data, value: call.value, gas: 1_000_000n })
+      expect((await publicClient.waitForTransactionReceipt({ hash })).status).toBe("success")
+    }
+    const after = await accountData()
+    // Aave no longer counts the dust: the collateral drops by exactly its value; the keeper sees none.
+    expect(before[0] - after[0]).toBe(dust?.[0]?.valueBase)
+    expect((await read())?.dustCollateral).toEqual([])
+  })
 })

@@ -1,8 +1,8 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, parseAbi, zeroAddress } from "viem"
 import type { SubAccountState as ChainSubAccount } from "@levpilot/sdk/actions"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
-import { aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveWithdrawBlockedByZeroLtv } from "@levpilot/sdk/rules"
-import { type AaveCollateralShare, readAaveCollateralConfigurations, readMany, resultOf } from "@levpilot/sdk/utils"
+import { aaveCollateralIds, aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveWithdrawBlockedByZeroLtv } from "@levpilot/sdk/rules"
+import { type AaveCollateralShare, type AaveDustReserve, readAaveCollateralConfigurations, readAaveDustCollateral, readMany, resultOf } from "@levpilot/sdk/utils"
 
 /** What an Aave v3 reserve takes now, base units of its asset; `undefined`: no limit. */
 export type AaveReserveLimits = {
@@ -296,6 +296,13 @@ export type AaveSubAccountLimits = {
    * to a block): passed to the send so the validation at that block reads none of them again.
    */
   collateralShare?: AaveCollateralShare | undefined
+  /**
+   * The Safe's dust collateral (the same on every Aave sub-account of the Safe: one Aave account): reserves it uses as
+   * collateral outside its sub-accounts' collateral assets and worth less than the dust threshold (`readAaveDustCollateral`
+   * of @levpilot/sdk/utils). Each costs every operation ~`AAVE_DUST_GAS_PER_RESERVE` gas; only the owner can switch it
+   * off. `[]`: none; undefined: not known (a read failed).
+   */
+  dustCollateral?: AaveDustReserve[] | undefined
 }
 
 /**
@@ -326,6 +333,10 @@ export async function readAaveLimits(
   chain: ChainSubAccount[],
   safe: Address,
   blockNumber?: bigint | undefined,
+  options: {
+    /** Dust threshold, Aave base currency units (default `AAVE_DUST_THRESHOLD_BASE`: 1 USD at 8 decimals). */
+    dustThresholdBase?: bigint | undefined
+  } = {},
 ): Promise<Record<string, AaveSubAccountLimits>> {
   const adapter = deployment.adapters.aaveV3
   if (adapter === undefined) return {}
@@ -453,6 +464,20 @@ export async function readAaveLimits(
             }),
           ),
         }
+  // Dust collateral (anyone can send the Safe 1 wei of an aToken; Aave enables it as collateral and every operation then
+  // walks it): read only when the account uses a collateral outside its markets' collateral reserves (no request
+  // otherwise); unknown when a market or the configuration could not be read, or the read fails.
+  const marketCollaterals = pairs.flatMap((p) => (p ? [p[0]] : []))
+  const marketIds = new Set(marketCollaterals.flatMap((c) => {
+    const r = reserves[assets.indexOf(c.toLowerCase() as Address)]
+    return r ? [Number(r.id)] : []
+  }))
+  const dustCollateral: AaveDustReserve[] | undefined =
+    userConfiguration === undefined || pairs.some((p) => p === undefined) || marketIds.size !== new Set(marketCollaterals.map((c) => c.toLowerCase())).size
+      ? undefined
+      : !aaveCollateralIds(userConfiguration).some((id) => !marketIds.has(id))
+        ? []
+        : await readAaveDustCollateral(client, { deployment, safe, blockNumber, pool, userConfiguration, marketCollaterals, thresholdBase: options.dustThresholdBase }).catch(() => undefined)
   const out: Record<string, AaveSubAccountLimits> = {}
   subs.forEach((s, i) => {
     const p = pairs[i]
@@ -499,6 +524,7 @@ export async function readAaveLimits(
         ltvBound: ltvBorrowable !== undefined && ltvBorrowable < debt.borrowable,
         ltvGain,
         collateralShare,
+        dustCollateral,
       }
   })
   return out

@@ -72,6 +72,11 @@ export type KeeperConfig = {
    * `feeTiers()`) a rescue's sale may be split across when one pool is too thin; undefined: the keeper never plans swaps.
    */
   swap?: { quoter: Address; fee: number; fees: number[] } | undefined
+  /**
+   * Aave dust threshold, Aave base currency units (USD, 8 decimals): a reserve the Safe uses as collateral outside its
+   * sub-accounts' collateral assets and worth less is dust (`aave-dust-collateral` alert). Default 100000000 (1 USD).
+   */
+  aaveDustThresholdBase?: bigint | undefined
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent"
   /** Find the Safes that registered the keeper key from the module's events; `safes` then only override risk settings. */
   discovery: DiscoverySettings | undefined
@@ -182,7 +187,7 @@ export function parseKeeperConfig(
   r.known(o, "", [
     "rpcUrl", "bundlerUrl", "paymasterUrl", "paymasterContext", "paymasterPriceMarginBps", "keeperPrivateKey", "keeperPrivateKeyEnv", "deployment", "safes", "risk",
     "allowSelfPay", "pollIntervalMs", "resubmitAfterBlocks", "feeBumpPercent", "stallAfterBlocks", "logWindowBlocks", "retry", "stateFile", "metricsPort", "metricsHost", "costs", "logLevel",
-    "discovery", "allowlist", "fleet", "webhook", "swap",
+    "discovery", "allowlist", "fleet", "webhook", "swap", "aaveDustThresholdBase",
   ])
   const fleetFields = parseFleetFields(r, o, env)
   const rpcUrl = r.url(o, "rpcUrl", "rpcUrl") as string
@@ -277,6 +282,7 @@ export function parseKeeperConfig(
     metricsPort: o.metricsPort === undefined ? undefined : r.number(o, "metricsPort", "metricsPort", 0, port, "a port number (0 = any free port)"),
     metricsHost: (o.metricsHost as string | undefined) ?? "127.0.0.1",
     swap,
+    aaveDustThresholdBase: o.aaveDustThresholdBase === undefined ? undefined : BigInt(r.number(o, "aaveDustThresholdBase", "aaveDustThresholdBase", 100_000_000, (n) => Number.isSafeInteger(n) && n >= 0, "a non-negative integer (Aave base currency units)")),
     costs: {
       gasPriceGwei: r.number(costs, "gasPriceGwei", "costs.gasPriceGwei", 1, (n) => n >= 0, "a non-negative number"),
       nativePrice: r.number(costs, "nativePrice", "costs.nativePrice", 3_000, (n) => n >= 0, "a non-negative number"),

@@ -199,3 +199,28 @@ export class SubAccountRefusedError extends BaseError {
     this.refusal = refusal
   }
 }
+
+export type AaveDustCollateralErrorType = AaveDustCollateralError & { name: "AaveDustCollateralError" }
+/**
+ * The Safe's Aave account uses as collateral reserves outside its sub-accounts' collateral assets, each worth less than
+ * the dust threshold (e.g. 1 wei of an aToken anyone sent it: Aave v3.0.2 enables it as collateral on receipt). Every
+ * keeper operation walks each one (Aave's `getUserAccountData`, the adapter's `_weightedCollateral`): about
+ * `extraGasPerOperation` more gas, paid by the Safe. The keeper cannot switch them off; the owner can
+ * (`buildAaveDustCollateralDisable` of @levpilot/sdk/utils: `Pool.setUserUseReserveAsCollateral(asset, false)` each).
+ */
+export class AaveDustCollateralError extends BaseError {
+  reserves: readonly { asset: string; reserveId: number; balance: bigint; valueBase: bigint }[]
+  extraGasPerOperation: bigint
+  constructor({ safe, reserves, extraGasPerOperation }: { safe: string; reserves: AaveDustCollateralError["reserves"]; extraGasPerOperation: bigint }) {
+    super(`Aave account of Safe ${safe} uses ${reserves.length} dust reserve(s) as collateral (${reserves.map((r) => r.asset).join(", ")}): about ${extraGasPerOperation} more gas per operation until the owner switches them off.`, {
+      metaMessages: [
+        `Safe: ${safe}`,
+        ...reserves.map((r) => `Reserve ${r.asset} (id ${r.reserveId}): aToken balance ${r.balance}, value ${r.valueBase} (Aave base currency units)`),
+        "Fix (owner): buildAaveDustCollateralDisable (@levpilot/sdk/utils) builds Pool.setUserUseReserveAsCollateral(asset, false) per reserve, sent from the Safe.",
+      ],
+      name: "AaveDustCollateralError",
+    })
+    this.reserves = reserves
+    this.extraGasPerOperation = extraGasPerOperation
+  }
+}

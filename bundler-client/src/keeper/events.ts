@@ -74,6 +74,10 @@ export type KeeperEvent =
  *   adapter error such as `EModeMismatch` or `ReservePaused`, a flash-router error such as `FlashLiquidityShort`, an Aave
  *   pool code such as "29" RESERVE_PAUSED); the message names the sub-account and the venue's error. A plan over several
  *   sub-accounts refused because of one of them is planned again without it in the same block.
+ * - `aave-dust-collateral`: the Safe's Aave account uses as collateral reserves outside its sub-accounts' collateral
+ *   assets, each worth less than `aaveDustThresholdBase` (anyone can send 1 wei of an aToken); every operation pays
+ *   about `AAVE_DUST_GAS_PER_RESERVE` gas per reserve until the owner switches them off (`AaveDustCollateralError` names
+ *   them; the SDK's `buildAaveDustCollateralDisable` builds the fix). Raised once per change of the set, not every block.
  */
 export type AlertKind =
   | "bundler-unavailable"
@@ -89,6 +93,7 @@ export type AlertKind =
   | "feed-broken"
   | "nothing-to-send"
   | "venue-refused"
+  | "aave-dust-collateral"
 
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
@@ -104,6 +109,7 @@ export const alertKinds: readonly AlertKind[] = [
   "feed-broken",
   "nothing-to-send",
   "venue-refused",
+  "aave-dust-collateral",
 ]
 
 /**

@@ -4,7 +4,7 @@ import { type SubAccountState as ChainSubAccount, type SafeState, checkSubAccoun
 import type { SubAccountOracleError, SubAccountReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { type AaveCollateralShare, decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
+import { type AaveCollateralShare, type AaveDustReserve, decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
 import { flashPremium, maxFlashedFor } from "@levpilot/sdk/rules"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds, PlanFunding } from "./chainBounds.js"
@@ -46,6 +46,11 @@ export type PortfolioSnapshot = {
    * no second time. Undefined without an Aave sub-account or when that read failed.
    */
   aaveCollateral?: AaveCollateralShare | undefined
+  /**
+   * The Safe's Aave dust collateral from this snapshot's `readAaveLimits` (`AaveSubAccountLimits.dustCollateral`):
+   * `[]` none; undefined not read (no Aave sub-account, the fleet read no limits this block, or the read failed).
+   */
+  aaveDust?: AaveDustReserve[] | undefined
 }
 
 /** A read the keeper planned around (`PortfolioSnapshot.degraded`). */
@@ -109,6 +114,8 @@ export async function readPortfolio(
      * below their band also a selling curve at each further tier of `fees` (`swapRoutes`: a sale may be split).
      */
     swap?: { quoter: Address; fee: number; fees?: readonly number[] | undefined } | undefined
+    /** Aave dust threshold, base currency units (`readAaveLimits`; default 1 USD). */
+    aaveDustThresholdBase?: bigint | undefined
   },
 ): Promise<PortfolioSnapshot> {
   const { safe, deployment, risk, costs, swap } = parameters
@@ -164,7 +171,7 @@ export async function readPortfolio(
   // Aave v3 sub-accounts: what their reserves take now (liquidity, caps, frozen / paused), like Morpho's free liquidity.
   const degraded: DegradedRead[] = []
   // Pinned to the snapshot's block: the send's validation at that block uses its collateral reads (`aaveCollateral`).
-  const aaveLimits = await readAaveLimits(client, deployment, chain, safe, block.number ?? undefined).catch((error: unknown) => {
+  const aaveLimits = await readAaveLimits(client, deployment, chain, safe, block.number ?? undefined, { dustThresholdBase: parameters.aaveDustThresholdBase }).catch((error: unknown) => {
     degraded.push({ read: "aave-limits", message: messageOf(error) })
     return {} as Record<string, AaveSubAccountLimits>
   })
@@ -217,6 +224,7 @@ export async function readPortfolio(
     input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
     degraded,
     aaveCollateral: aaveCollateralOf(aaveLimits),
+    aaveDust: aaveDustOfLimits(aaveLimits),
   }
 }
 
@@ -491,6 +499,9 @@ export function swapShares(sales: readonly { quote: bigint; minimum: bigint }[],
   })
 }
 
+/** The Safe's Aave dust collateral read with its limits (one Aave account per Safe, the same on every sub-account). */
+const aaveDustOfLimits = (limits: Record<string, AaveSubAccountLimits>): AaveDustReserve[] | undefined => Object.values(limits).find((l) => l.dustCollateral !== undefined)?.dustCollateral
+
 /** The Safe's Aave collateral reserves read with its limits (one read per Safe, the same on every sub-account). */
 const aaveCollateralOf = (limits: Record<string, AaveSubAccountLimits>): AaveCollateralShare | undefined => Object.values(limits).find((l) => l.collateralShare !== undefined)?.collateralShare
 
@@ -552,6 +563,7 @@ export function portfolioOf(
     decimals,
     input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
     aaveCollateral: aaveCollateralOf(aaveLimits),
+    aaveDust: aaveDustOfLimits(aaveLimits),
   }
 }
 

@@ -49,6 +49,8 @@ export type SafeRuntime = {
   noRescue?: Map<string, { binding: string; label: string; venue: string }> | undefined
   /** Sub-accounts (lower-case id) whose boost the last step skipped for the venue's LTV room (gauge `levpilot_boost_ltv_bound`). */
   ltvBound?: Map<string, { label: string; venue: string }> | undefined
+  /** The Safe's Aave dust collateral at the last step that read it (sorted lower-case reserve assets, comma-joined; "" none). */
+  aaveDust?: string | undefined
   /**
    * The operation (its nonce, and the block it was first sent in) last priced at the Safe's caps because the market was
    * above them: `gas-cap-below-market` is alerted once per operation, not at every resend of it while a spike lasts.

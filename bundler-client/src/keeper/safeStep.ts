@@ -1,6 +1,6 @@
 import type { Logger } from "pino"
 import { type Address, BaseError, type Hex, zeroAddress } from "viem"
-import { getSwapMinAmountOut } from "@levpilot/sdk/utils"
+import { AAVE_DUST_GAS_PER_RESERVE, getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import { OracleAnswerOutOfBoundsError, OracleCheckFailedError, ReadFailedError, VenueRefusedError, decodeVenueRevert, getTransportFailure } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { entryPoint07Abi } from "viem/account-abstraction"
@@ -11,7 +11,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, rescueBindingOf } from "./events.js"
-import { NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
+import { AaveDustCollateralError, NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import { LogReadError } from "./logWindow.js"
@@ -144,6 +144,9 @@ const BOOST_LTV_BOUND_HELP =
   "1 while a sub-account is above its band and its boost is skipped because the venue's LTV room (Aave availableBorrowsBase) allows no landing inside the band; nothing is sent for it."
 
 /** Help text of the gauge `levpilot_subaccount_unreadable`. */
+const AAVE_DUST_HELP =
+  "Dust collateral reserves of the Safe's Aave account (used as collateral, outside its sub-accounts' collateral assets, worth less than aaveDustThresholdBase): each costs every operation ~38k gas until the owner switches it off."
+
 const UNREADABLE_HELP =
   "1 while a sub-account cannot be planned for: its state cannot be read (oracle or venue reverts) or its oracle fails the module's oracle checks (stale, zero, out of bounds, or refused by the chain's simulation at send)."
 
@@ -294,6 +297,33 @@ export class SafeStep {
   }
 
   /**
+   * Dust collateral on the Safe's Aave account (`PortfolioSnapshot.aaveDust`: reserves outside its sub-accounts'
+   * collateral assets worth less than the threshold, e.g. 1 wei of an aToken anyone sent): the gauge
+   * `levpilot_aave_dust_collateral_reserves{safe, sub_account}` on every Aave sub-account (their count; 0 when none),
+   * and one `aave-dust-collateral` alert naming the reserves and the extra gas per operation
+   * (`AAVE_DUST_GAS_PER_RESERVE` each) when the set changes to a non-empty one (not every block while it lasts); an
+   * info line when it clears. A snapshot that did not read it (the fleet reads Aave limits only when a plan may follow,
+   * or the read failed) changes nothing.
+   */
+  private reportAaveDust(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, venues: ReadonlyMap<string, string>): void {
+    const dust = snapshot.aaveDust
+    if (dust === undefined) return
+    const { logger, metrics, events } = this.deps
+    const safe = rt.config.address
+    for (const s of snapshot.chain)
+      if (venues.get(s.subAccount.toLowerCase()) === "aave-v3") metrics.set("levpilot_aave_dust_collateral_reserves", AAVE_DUST_HELP, { safe, sub_account: s.subAccount }, dust.length)
+    const key = dust.map((r) => r.asset.toLowerCase()).sort().join(",")
+    const previous = rt.aaveDust ?? ""
+    rt.aaveDust = key
+    if (key === previous) return
+    if (key === "") {
+      logger.info({ safe, block: Number(block) }, "Aave dust collateral cleared")
+      return
+    }
+    events.alert(safe, block, "aave-dust-collateral", new AaveDustCollateralError({ safe, reserves: dust, extraGasPerOperation: AAVE_DUST_GAS_PER_RESERVE * BigInt(dust.length) }))
+  }
+
+  /**
    * Below-band sub-accounts with no feasible rescue: the solver found no plan listing them for any loan asset and says
    * so (`no valid plan`: funds, swap lane, flash liquidity and caps reach no landing zone). Nothing is sent for them, so
    * the keeper retries nothing that cannot land; one `no-rescue` event and warn line when a sub-account becomes so (again
@@ -354,7 +384,7 @@ export class SafeStep {
   private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
-    const read0 = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap }))
+    const read0 = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap, aaveDustThresholdBase: config.aaveDustThresholdBase }))
     // A sub-account whose oracle fails the module's oracle checks (stale, zero, out of bounds) is left out like one
     // whose oracle reverts: every plan listing it would revert. The fleet's batched read (one eth_call for every Safe)
     // gets the feeds judged only when a plan may follow (a sub-account out of band): a calm fleet costs no more reads.
@@ -390,6 +420,7 @@ export class SafeStep {
     }
     rt.unreadable = broken
     this.reportDegraded(rt, snapshot)
+    this.reportAaveDust(rt, block, snapshot, venues)
     const outOfBand = snapshot.chain.some((s) => s.band !== "inside")
     if (!outOfBand) rt.triggerBlock = undefined
     else if (rt.triggerBlock === undefined) {

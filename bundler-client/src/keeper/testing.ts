@@ -164,6 +164,7 @@ export function stepHarness(
     store,
     tracker,
     publicClient,
+    aave,
   }: {
     sender?: unknown
     /** When given, the config names a token paymaster (`paymasterContext.token`). */
@@ -174,13 +175,15 @@ export function stepHarness(
     tracker?: unknown
     /** The public client (`readContract` for the EntryPoint's `getNonce`), none by default. */
     publicClient?: unknown
+    /** The deployment's adapter `ADAPTER` is the Aave v3 one (sub-accounts are `aave-v3`), not Morpho Blue's. */
+    aave?: boolean
   } = {},
 ) {
   const metrics = new KeeperMetrics()
   const events: KeeperEvent[] = []
   const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
   const config = {
-    deployment: { adapters: { morphoBlue: ADAPTER }, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032" },
+    deployment: { adapters: aave ? { morphoBlue: "0x00000000000000000000000000000000000000ae", aaveV3: ADAPTER } : { morphoBlue: ADAPTER }, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032" },
     swap: undefined,
     retry: { initialMs: 1, maxMs: 1 },
     paymasterContext: paymasterToken ? { token: paymasterToken } : undefined,

@@ -214,3 +214,11 @@ export {
 } from "./venue.js"
 export { aaveErrorCodes } from "./aaveErrorCodes.js"
 export { morphoBlueErrors } from "./morphoBlueErrors.js"
+export {
+  type AaveDustIsMarketCollateralErrorType,
+  AaveDustIsMarketCollateralError,
+  type AaveDustNotCollateralErrorType,
+  AaveDustNotCollateralError,
+  type AaveDustDisableUnhealthyErrorType,
+  AaveDustDisableUnhealthyError,
+} from "./aaveDust.js"

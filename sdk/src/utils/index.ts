@@ -60,3 +60,18 @@ export {
   getSwapMinAmountOut,
   quoteSwapRoute,
 } from "./swap.js"
+export {
+  AAVE_DUST_GAS_PER_RESERVE,
+  AAVE_DUST_THRESHOLD_BASE,
+  type AaveCollateralReserve,
+  type AaveDustReserve,
+  type AaveCollateralDisableCall,
+  type ReadAaveCollateralReservesParameters,
+  type BuildAaveDustCollateralDisableParameters,
+  aaveBaseValue,
+  aaveDustOf,
+  aaveHealthAfterDisable,
+  readAaveCollateralReserves,
+  readAaveDustCollateral,
+  buildAaveDustCollateralDisable,
+} from "./aaveDust.js"

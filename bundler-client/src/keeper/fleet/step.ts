@@ -183,7 +183,7 @@ export class FleetStep {
       // Aave sub-accounts' reserve limits and repayable debt, read only when a plan may follow (a sub-account out of
       // band; the module refuses any other plan), so a calm fleet costs no more reads; unknown if the read fails.
       const planMayFollow = state.subAccounts.some((s) => s.band !== "inside")
-      const aaveLimits = planMayFollow ? await readAaveLimits(clients.publicClient, config.deployment, state.subAccounts, safe, item.block).catch(() => undefined) : undefined
+      const aaveLimits = planMayFollow ? await readAaveLimits(clients.publicClient, config.deployment, state.subAccounts, safe, item.block, { dustThresholdBase: config.aaveDustThresholdBase }).catch(() => undefined) : undefined
       // Morpho markets' free liquidity (the lens does not read it): a borrow sized past it reverts in every block.
       const borrowable = planMayFollow ? await readBorrowable(clients.publicClient, config.deployment, state.subAccounts).catch(() => undefined) : undefined
       const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable })

@@ -1,0 +1,232 @@
+import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc20Abi, maxUint256, parseAbi } from "viem"
+import type { LeverageDeployment } from "../constants/deployments.js"
+import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError } from "../errors/aaveDust.js"
+import { aaveCollateralIds } from "../rules/planRules.js"
+import { readMany, resultOf } from "./multicall.js"
+
+const abi = parseAbi([
+  "function POOL() view returns (address)",
+  "function ADDRESSES_PROVIDER() view returns (address)",
+  "function getPriceOracle() view returns (address)",
+  "function getAssetPrice(address asset) view returns (uint256)",
+  "struct UserConfigurationMap { uint256 data; }",
+  "function getUserConfiguration(address user) view returns (UserConfigurationMap)",
+  "function getUserAccountData(address user) view returns (uint256 totalCollateralBase, uint256 totalDebtBase, uint256 availableBorrowsBase, uint256 currentLiquidationThreshold, uint256 ltv, uint256 healthFactor)",
+  "function getReserveAddressById(uint16 id) view returns (address)",
+  "struct ReserveConfigurationMap { uint256 data; }",
+  "struct ReserveData { ReserveConfigurationMap configuration; uint128 liquidityIndex; uint128 currentLiquidityRate; uint128 variableBorrowIndex; uint128 currentVariableBorrowRate; uint128 currentStableBorrowRate; uint40 lastUpdateTimestamp; uint16 id; address aTokenAddress; address stableDebtTokenAddress; address variableDebtTokenAddress; address interestRateStrategyAddress; uint128 accruedToTreasury; uint128 unbacked; uint128 isolationModeTotalDebt; }",
+  "function getReserveData(address asset) view returns (ReserveData)",
+  "function setUserUseReserveAsCollateral(address asset, bool useAsCollateral)",
+])
+
+/**
+ * Gas one dust collateral reserve adds to every keeper operation of an Aave Safe (measured on Aave v3.0.2, break-it
+ * review of issue 10, `modules/test/attacks/AaveBrk10.t.sol`: an honest rescue cost 656,118 gas with no dust and
+ * 1,575,184 with 24 dust reserves, (1,575,184 - 656,118) / 24 = 38,294 per reserve: Aave's `getUserAccountData` loop
+ * and the adapter's `_weightedCollateral` loop each walk it, twice per operation).
+ */
+export const AAVE_DUST_GAS_PER_RESERVE = 38_294n
+
+/** Default dust threshold: 1 USD in Aave v3's base currency (USD, 8 decimals): a reserve worth less is dust. */
+export const AAVE_DUST_THRESHOLD_BASE = 100_000_000n
+
+/** One reserve an Aave v3 account uses as collateral, as read by {@link readAaveCollateralReserves}. */
+export type AaveCollateralReserve = {
+  /** The underlying asset. */
+  asset: Address
+  reserveId: number
+  /** The Safe's aToken balance, base units of the asset; undefined when the read failed. */
+  balance: bigint | undefined
+  /** Aave oracle price, base currency units per whole token (USD: 8 decimals); undefined when the read failed. */
+  price: bigint | undefined
+  /** `ReserveConfigurationMap.data` (decimals bits 48-55, liquidation threshold bits 16-31, bps). */
+  configuration: bigint
+}
+
+/** A collateral reserve that is dust: outside the Safe's markets and worth less than the threshold. */
+export type AaveDustReserve = {
+  asset: Address
+  reserveId: number
+  /** aToken balance, base units of the asset. */
+  balance: bigint
+  /** Value in Aave's base currency units (`balance x price / 10^decimals`, Aave's own rounding down). */
+  valueBase: bigint
+  /** Liquidation threshold, bps (what the reserve adds to the account's health). */
+  liquidationThresholdBps: bigint
+}
+
+const decimalsOf = (configuration: bigint) => Number((configuration >> 48n) & 0xffn)
+const thresholdOf = (configuration: bigint) => (configuration >> 16n) & 0xffffn
+
+/** Value of `balance` in Aave's base currency as `GenericLogic` counts it: `price x balance / 10^decimals`, rounded down. */
+export const aaveBaseValue = (balance: bigint, price: bigint, decimals: number): bigint => (price * balance) / 10n ** BigInt(decimals)
+
+/**
+ * The dust among an account's collateral reserves: not one of `marketCollaterals` (the Safe's Aave sub-accounts'
+ * collateral assets) and worth less than `thresholdBase` (base currency units). A reserve whose balance or price is
+ * unknown is not judged dust (nothing to say about it).
+ *
+ * @returns The dust reserves, in the order of `reserves`.
+ */
+export function aaveDustOf(reserves: readonly AaveCollateralReserve[], { marketCollaterals, thresholdBase = AAVE_DUST_THRESHOLD_BASE }: { marketCollaterals: readonly Address[]; thresholdBase?: bigint | undefined }): AaveDustReserve[] {
+  const market = new Set(marketCollaterals.map((a) => a.toLowerCase()))
+  return reserves.flatMap((r) => {
+    if (market.has(r.asset.toLowerCase()) || r.balance === undefined || r.price === undefined) return []
+    const valueBase = aaveBaseValue(r.balance, r.price, decimalsOf(r.configuration))
+    return valueBase < thresholdBase ? [{ asset: r.asset, reserveId: r.reserveId, balance: r.balance, valueBase, liquidationThresholdBps: thresholdOf(r.configuration) }] : []
+  })
+}
+
+/**
+ * The account's health factor (WAD) once `removed` no longer count as collateral, from its `getUserAccountData`:
+ * `(totalCollateralBase x currentLiquidationThreshold - sum(value x threshold)) / totalDebtBase`. Aave rounds the
+ * average threshold down, so this is a lower bound of the health Aave computes after. `maxUint256` without debt.
+ */
+export function aaveHealthAfterDisable(account: { totalCollateralBase: bigint; totalDebtBase: bigint; currentLiquidationThreshold: bigint }, removed: readonly Pick<AaveDustReserve, "valueBase" | "liquidationThresholdBps">[]): bigint {
+  if (account.totalDebtBase === 0n) return maxUint256
+  let weighted = account.totalCollateralBase * account.currentLiquidationThreshold
+  for (const r of removed) weighted -= r.valueBase * r.liquidationThresholdBps
+  if (weighted <= 0n) return 0n
+  return (weighted * 10n ** 18n) / (account.totalDebtBase * 10_000n)
+}
+
+export type ReadAaveCollateralReservesParameters = {
+  /** The deployment whose `adapters.aaveV3` names the pool; `multicall3` when the chain has one. */
+  deployment: Pick<LeverageDeployment, "adapters" | "multicall3">
+  /** The account (the Safe). */
+  safe: Address
+  blockNumber?: bigint | undefined
+  /** The pool, when already known (else the adapter's `POOL()`). */
+  pool?: Address | undefined
+  /** `getUserConfiguration(safe).data`, when already read at `blockNumber`. */
+  userConfiguration?: bigint | undefined
+  /** Reserves (underlying assets) not to read past their address: e.g. the markets' collaterals, read elsewhere. */
+  exclude?: readonly Address[] | undefined
+}
+
+/**
+ * Every reserve an Aave v3 account uses as collateral (user configuration bit `2 x id + 1`): its asset
+ * (`getReserveAddressById`), configuration and aToken (`getReserveData`), the Safe's aToken balance and the pool
+ * oracle's price. Up to five batched rounds; none past the user configuration when it has no collateral outside `exclude`.
+ *
+ * @returns The reserves, by ascending id; `[]` without an Aave adapter, or when the pool or configuration cannot be read.
+ */
+export async function readAaveCollateralReserves(client: Client<Transport, Chain | undefined>, parameters: ReadAaveCollateralReservesParameters): Promise<AaveCollateralReserve[]> {
+  const { deployment, safe, blockNumber } = parameters
+  const adapter = deployment.adapters.aaveV3
+  if (adapter === undefined) return []
+  const read = (contracts: Parameters<typeof readMany>[2]) => readMany(client, deployment, contracts, blockNumber)
+  const pool = parameters.pool ?? resultOf<Address>((await read([{ address: adapter, abi, functionName: "POOL" }]))[0])
+  if (pool === undefined) return []
+  let userConfiguration = parameters.userConfiguration
+  if (userConfiguration === undefined) userConfiguration = resultOf<{ data: bigint }>((await read([{ address: pool, abi, functionName: "getUserConfiguration", args: [safe] }]))[0])?.data
+  if (userConfiguration === undefined) return []
+  const ids = aaveCollateralIds(userConfiguration)
+  if (ids.length === 0) return []
+  const first = await read([{ address: pool, abi, functionName: "ADDRESSES_PROVIDER" }, ...ids.map((id) => ({ address: pool, abi, functionName: "getReserveAddressById", args: [id] }) as const)])
+  const provider = resultOf<Address>(first[0])
+  const excluded = new Set((parameters.exclude ?? []).map((a) => a.toLowerCase()))
+  const listed = ids.flatMap((reserveId, k) => {
+    const asset = resultOf<Address>(first[1 + k])
+    return asset === undefined || excluded.has(asset.toLowerCase()) ? [] : [{ reserveId, asset }]
+  })
+  if (listed.length === 0) return []
+  const second = await read([
+    ...(provider === undefined ? [] : [{ address: provider, abi, functionName: "getPriceOracle" } as const]),
+    ...listed.map(({ asset }) => ({ address: pool, abi, functionName: "getReserveData", args: [asset] }) as const),
+  ])
+  const oracle = provider === undefined ? undefined : resultOf<Address>(second[0])
+  const data = listed.map((_, k) => resultOf<{ configuration: { data: bigint }; aTokenAddress: Address }>(second[(provider === undefined ? 0 : 1) + k]))
+  const known = listed.flatMap((l, k) => {
+    const d = data[k]
+    return d === undefined ? [] : [{ ...l, configuration: d.configuration.data, aToken: d.aTokenAddress }]
+  })
+  const third = await read([
+    ...known.map((r) => ({ address: r.aToken, abi: erc20Abi, functionName: "balanceOf", args: [safe] }) as const),
+    ...(oracle === undefined ? [] : known.map((r) => ({ address: oracle, abi, functionName: "getAssetPrice", args: [r.asset] }) as const)),
+  ])
+  return known.map((r, k) => ({
+    asset: r.asset,
+    reserveId: r.reserveId,
+    configuration: r.configuration,
+    balance: resultOf<bigint>(third[k]),
+    price: oracle === undefined ? undefined : resultOf<bigint>(third[known.length + k]),
+  }))
+}
+
+/**
+ * The dust collateral of an Aave v3 account ({@link aaveDustOf} over {@link readAaveCollateralReserves}): reserves used
+ * as collateral outside `marketCollaterals` and worth less than `thresholdBase` (default {@link AAVE_DUST_THRESHOLD_BASE}).
+ * Anyone can make a reserve so by sending the Safe 1 wei of its aToken (Aave v3.0.2 enables it as collateral on
+ * receipt when the Safe held none, its LTV is not 0 and it has no debt ceiling); each one costs every keeper operation
+ * about {@link AAVE_DUST_GAS_PER_RESERVE} gas. Only the owner can switch it off ({@link buildAaveDustCollateralDisable}).
+ */
+export async function readAaveDustCollateral(
+  client: Client<Transport, Chain | undefined>,
+  parameters: Omit<ReadAaveCollateralReservesParameters, "exclude"> & { marketCollaterals: readonly Address[]; thresholdBase?: bigint | undefined },
+): Promise<AaveDustReserve[]> {
+  const reserves = await readAaveCollateralReserves(client, { ...parameters, exclude: parameters.marketCollaterals })
+  return aaveDustOf(reserves, parameters)
+}
+
+/** A call the owner's Safe transaction (or owner-lane UserOperation) makes: `Pool.setUserUseReserveAsCollateral(asset, false)`. */
+export type AaveCollateralDisableCall = { to: Address; value: 0n; data: Hex }
+
+export type BuildAaveDustCollateralDisableParameters = {
+  deployment: Pick<LeverageDeployment, "adapters" | "multicall3">
+  safe: Address
+  /**
+   * The Safe's Aave sub-accounts (e.g. `getSubAccountState` results): their collateral assets are never switched off,
+   * and the health after must stay at or above the highest of their policies' `minHealth` (WAD).
+   */
+  subAccounts: readonly { collateralToken: Address; policy: { minHealth: bigint } }[]
+  /** The reserves to switch off; default: the dust {@link readAaveDustCollateral} finds at `thresholdBase`. */
+  assets?: readonly Address[] | undefined
+  thresholdBase?: bigint | undefined
+  blockNumber?: bigint | undefined
+}
+
+/**
+ * Builds the owner's fix for dust collateral: one `Pool.setUserUseReserveAsCollateral(asset, false)` call per reserve,
+ * to send from the Safe as an owner (a Safe transaction, e.g. protocol-kit `createTransaction({ transactions })`, or the
+ * owner lane's UserOperation); the keeper cannot. Aave then stops counting the reserve (its aToken stays in the Safe).
+ *
+ * @throws {AaveDustIsMarketCollateralError} an asset is a sub-account's collateral.
+ * @throws {AaveDustNotCollateralError} an asset is not used as collateral by the Safe.
+ * @throws {AaveDustDisableUnhealthyError} the account's health factor after ({@link aaveHealthAfterDisable}, from
+ * `getUserAccountData` and the reserves' values) would be below the highest `minHealth` of `subAccounts`.
+ * @returns The calls (empty when there is no dust), the reserves they switch off, and the health after (WAD).
+ */
+export async function buildAaveDustCollateralDisable(
+  client: Client<Transport, Chain | undefined>,
+  { deployment, safe, subAccounts, assets, thresholdBase, blockNumber }: BuildAaveDustCollateralDisableParameters,
+): Promise<{ calls: AaveCollateralDisableCall[]; reserves: AaveDustReserve[]; healthAfter: bigint }> {
+  const adapter = deployment.adapters.aaveV3
+  if (adapter === undefined) return { calls: [], reserves: [], healthAfter: maxUint256 }
+  const marketCollaterals = subAccounts.map((s) => s.collateralToken)
+  const market = new Set(marketCollaterals.map((a) => a.toLowerCase()))
+  for (const asset of assets ?? []) if (market.has(asset.toLowerCase())) throw new AaveDustIsMarketCollateralError({ asset })
+  const [poolRead] = await readMany(client, deployment, [{ address: adapter, abi, functionName: "POOL" }], blockNumber)
+  const pool = resultOf<Address>(poolRead)
+  if (pool === undefined) throw new Error("Aave adapter POOL() could not be read")
+  const [accountRead] = await readMany(client, deployment, [{ address: pool, abi, functionName: "getUserAccountData", args: [safe] }], blockNumber)
+  const account = resultOf<readonly [bigint, bigint, bigint, bigint, bigint, bigint]>(accountRead)
+  if (account === undefined) throw new Error("Aave getUserAccountData could not be read")
+  const all = await readAaveCollateralReserves(client, { deployment, safe, blockNumber, pool, exclude: marketCollaterals })
+  let reserves: AaveDustReserve[]
+  if (assets === undefined) reserves = aaveDustOf(all, { marketCollaterals, thresholdBase })
+  else
+    reserves = assets.map((asset) => {
+      const r = all.find((x) => x.asset.toLowerCase() === asset.toLowerCase())
+      if (r === undefined) throw new AaveDustNotCollateralError({ asset })
+      // Value unknown (a read failed): counted as the whole threshold-weighted collateral would be too optimistic;
+      // counted at the account's entire collateral instead (the health check then refuses unless there is no debt).
+      const valueBase = r.balance !== undefined && r.price !== undefined ? aaveBaseValue(r.balance, r.price, decimalsOf(r.configuration)) : account[0]
+      return { asset: r.asset, reserveId: r.reserveId, balance: r.balance ?? 0n, valueBase, liquidationThresholdBps: thresholdOf(r.configuration) }
+    })
+  const healthAfter = aaveHealthAfterDisable({ totalCollateralBase: account[0], totalDebtBase: account[1], currentLiquidationThreshold: account[3] }, reserves)
+  const minHealth = subAccounts.reduce((m, s) => (s.policy.minHealth > m ? s.policy.minHealth : m), 0n)
+  if (reserves.length > 0 && healthAfter < minHealth) throw new AaveDustDisableUnhealthyError({ healthAfter, minHealth, assets: reserves.map((r) => r.asset) })
+  const calls = reserves.map((r) => ({ to: pool, value: 0n as const, data: encodeFunctionData({ abi, functionName: "setUserUseReserveAsCollateral", args: [r.asset, false] }) }))
+  return { calls, reserves, healthAfter }
+}
