@@ -3,12 +3,9 @@ import { pino } from "pino"
 import { type Address, type Hex, getAddress } from "viem"
 import { describe, expect, test, vi } from "vitest"
 import { KeeperEvents } from "./events.js"
-import { FleetStep } from "./fleet/step.js"
-import { MemoryFleetStore } from "./fleet/store.js"
 import { KeeperMetrics } from "./metrics.js"
-import { KeeperStateStore } from "./stateFile.js"
 import { type AaveSubAccountLimits, aaveLtvBorrowable } from "./aaveLimits.js"
-import { OPEN_AAVE_RESERVE, STEP_RISK, h } from "./testing.js"
+import { OPEN_AAVE_RESERVE, fleetStepHarness, h } from "./testing.js"
 
 // Issue 17, review rev17f (2), fleet path: where the keeper skips an Aave boost because the account's LTV room allows no
 // landing in the band, the fleet's step (FleetStep: the lens's batched read, `portfolioOf`, the Aave limits read by the
@@ -69,19 +66,9 @@ describe("fleet step: an Aave boost skipped for the LTV room sets levpilot_boost
     const logger = pino({ level: "debug" }, new Writable({ write: (c, _e, done) => (lines.push(JSON.parse(String(c))), done()) }))
     const metrics = new KeeperMetrics()
     const events = new KeeperEvents({ logger, metrics, onEvent: () => undefined })
-    const file = new KeeperStateStore(undefined)
-    file.bind({ chainId: 31_337, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" })
     const config = {
       deployment: { leverageModule: "0x00000000000000000000000000000000000000aa", entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", adapters: { morphoBlue: "0x00000000000000000000000000000000000000ad", aaveV3: AAVE_ADAPTER } },
-      swap: undefined,
-      risk: STEP_RISK,
-      safes: [],
       fleet: { sendConcurrency: 1 },
-      retry: { initialMs: 1, maxMs: 1 },
-      feeBumpPercent: 20,
-      allowSelfPay: false,
-      paymasterPriceMarginBps: 0,
-      logWindowBlocks: 1_000,
       costs: { gasPriceGwei: 1, nativePrice: 3_000 },
     }
     const sent: unknown[] = []
@@ -90,32 +77,7 @@ describe("fleet step: an Aave boost skipped for the LTV room sets levpilot_boost
       sent.push(parameters.plan)
       return `0x${"11".repeat(32)}` as Hex
     })
-    const step = new FleetStep({
-      config: config as never,
-      clients: {
-        publicClient: {
-          readContract: async ({ functionName }: { functionName: string }) => {
-            if (functionName === "getAutomationConfig") return { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n }
-            throw new Error(`no ${functionName} in this test`)
-          },
-          multicall: async () => {
-            throw new Error("no multicall in this test")
-          },
-          chain: { id: 31_337 },
-        },
-        estimateFees: async () => ({ maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n }),
-        sponsoredBundler: {},
-        bundler: {},
-        deployments: {},
-      } as never,
-      store: new MemoryFleetStore(file),
-      keeper: {} as never,
-      metrics,
-      logger,
-      events,
-      clock: { now: () => Number(TIMESTAMP) * 1_000 } as never,
-      dryRun: false,
-    })
+    const { step } = fleetStepHarness({ config, metrics, logger, events, timestamp: TIMESTAMP })
     step.runtime(SAFE).account = { address: SAFE, getNonce: async () => 0n } as never
     const gauge = () => metrics.value("levpilot_boost_ltv_bound", { safe: SAFE, sub_account: ID, venue: "aave-v3" })
 

@@ -6,11 +6,8 @@ import { PaymasterTokenChargeError, SubAccountReadError } from "@levpilot/sdk/er
 import { collateralValue } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { KeeperEvents, type KeeperEvent } from "./events.js"
-import { FleetStep } from "./fleet/step.js"
-import { MemoryFleetStore } from "./fleet/store.js"
 import { KeeperMetrics } from "./metrics.js"
-import { KeeperStateStore } from "./stateFile.js"
-import { ADAPTER, LLTV, STEP_RISK, h } from "./testing.js"
+import { ADAPTER, LLTV, fleetStepHarness, h } from "./testing.js"
 
 vi.mock("@levpilot/sdk/actions", async (importOriginal) => ({ ...(await importOriginal<typeof import("@levpilot/sdk/actions")>()), sendRebalance: vi.fn() }))
 const { sendRebalance } = await import("@levpilot/sdk/actions")
@@ -131,50 +128,13 @@ describe("fleet: one keeper, Safes on 6-, 8- and 18-decimal loan tokens, a USDC 
     const metrics = new KeeperMetrics()
     const events: KeeperEvent[] = []
     const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
-    const file = new KeeperStateStore(undefined)
-    file.bind({ chainId: 31_337, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" })
-    const store = new MemoryFleetStore(file)
     const config = {
       deployment: { leverageModule: "0x00000000000000000000000000000000000000aa", entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", adapters: { morphoBlue: ADAPTER } },
-      swap: undefined,
-      risk: STEP_RISK,
-      safes: [],
       fleet: { sendConcurrency: 2 },
-      retry: { initialMs: 1, maxMs: 1 },
-      feeBumpPercent: 20,
-      allowSelfPay: false,
       paymasterContext: { token: USDC },
-      paymasterPriceMarginBps: 0,
-      logWindowBlocks: 1_000,
       costs: { gasPriceGwei: 1, nativePrice: ETH_PRICE },
     }
-    const step = new FleetStep({
-      config: config as never,
-      clients: {
-        // The module's fee caps; every other chain read fails (the markets' free liquidity is then unknown: no limit).
-        publicClient: {
-          readContract: async ({ functionName }: { functionName: string }) => {
-            if (functionName === "getAutomationConfig") return { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n }
-            throw new Error(`no ${functionName} in this test`)
-          },
-          multicall: async () => {
-            throw new Error("no multicall in this test")
-          },
-          chain: { id: 31_337 },
-        },
-        estimateFees: async () => ({ maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n }),
-        sponsoredBundler: {},
-        bundler: {},
-        deployments: {},
-      } as never,
-      store,
-      keeper: {} as never,
-      metrics,
-      logger,
-      events: keeperEvents,
-      clock: { now: () => Number(TIMESTAMP) * 1_000 } as never,
-      dryRun: false,
-    })
+    const { step } = fleetStepHarness({ config, metrics, logger, events: keeperEvents, timestamp: TIMESTAMP })
     for (const s of states) step.runtime(s.safe).account = { address: s.safe, getNonce: async () => 0n } as never
 
     const started = Date.now()

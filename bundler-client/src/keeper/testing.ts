@@ -6,6 +6,9 @@ import type { AaveSubAccountLimits } from "./aaveLimits.js"
 import { KeeperEvents, type KeeperEvent } from "./events.js"
 import { KeeperMetrics } from "./metrics.js"
 import { SafeStep } from "./safeStep.js"
+import { FleetStep } from "./fleet/step.js"
+import { MemoryFleetStore } from "./fleet/store.js"
+import { KeeperStateStore } from "./stateFile.js"
 import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { RebalanceSender } from "./sender.js"
@@ -292,4 +295,60 @@ export function aaveSnapshotOf(limits: AaveSubAccountLimits) {
     ],
   }
   return portfolioOf(state as never, { blockNumber: 1n, timestamp: 1_700_000_000n, risk: { tolerance: 0.01, horizon: 3600, sigma: 0.5, mode: "autopilot" } as never, costs: {} as never, aaveLimits: { [id]: limits } })
+}
+
+/**
+ * A {@link FleetStep} on a store in memory whose chain answers only the module's fee caps (`getAutomationConfig`:
+ * maxFeePerGas 100 gwei, priority 1 gwei); every other read fails, as the fleet tests want (sends are mocked). `config`
+ * is merged over a fleet keeper config with no Safes, no swap, no self-pay, `costs` at 1 gwei.
+ */
+export function fleetStepHarness(options: {
+  config: Record<string, unknown>
+  metrics: KeeperMetrics
+  logger: Logger
+  events: KeeperEvents
+  timestamp: bigint
+}): { step: FleetStep; store: MemoryFleetStore } {
+  const file = new KeeperStateStore(undefined)
+  file.bind({ chainId: 31_337, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" })
+  const store = new MemoryFleetStore(file)
+  const config = {
+    swap: undefined,
+    risk: STEP_RISK,
+    safes: [],
+    fleet: { sendConcurrency: 1 },
+    retry: { initialMs: 1, maxMs: 1 },
+    feeBumpPercent: 20,
+    allowSelfPay: false,
+    paymasterPriceMarginBps: 0,
+    logWindowBlocks: 1_000,
+    ...options.config,
+  }
+  const step = new FleetStep({
+    config: config as never,
+    clients: {
+      publicClient: {
+        readContract: async ({ functionName }: { functionName: string }) => {
+          if (functionName === "getAutomationConfig") return { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n }
+          throw new Error(`no ${functionName} in this test`)
+        },
+        multicall: async () => {
+          throw new Error("no multicall in this test")
+        },
+        chain: { id: 31_337 },
+      },
+      estimateFees: async () => ({ maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n }),
+      sponsoredBundler: {},
+      bundler: {},
+      deployments: {},
+    } as never,
+    store,
+    keeper: {} as never,
+    metrics: options.metrics,
+    logger: options.logger,
+    events: options.events,
+    clock: { now: () => Number(options.timestamp) * 1_000 } as never,
+    dryRun: false,
+  })
+  return { step, store }
 }
