@@ -11,7 +11,8 @@ import { aaveBorrowableOf, readAaveLimits } from "../bundler-client/src/keeper/a
 // DEBT_CEILING_EXCEEDED "53") and only assets borrowable in isolation ("60"). The keeper's borrow bound
 // (readAaveLimits -> aaveBorrowableOf: liquidity, borrow cap, LTV room) reads neither, so with the ceiling filled
 // the solver keeps planning boosts (and donor borrows) of the room Aave refuses in every block.
-// FAILS TODAY: the keeper's bound says ~thousands of USDC are borrowable; Aave refuses 1 USDC with "53".
+// Same for siloed borrowing ("89"). FAILS TODAY: the keeper's bound says ~10k-34k USDC are borrowable; Aave refuses
+// 1 USDC with "89" (siloed) and "53" (debt ceiling).
 
 let devnet: Devnet
 let publicClient: PublicClient
@@ -40,7 +41,39 @@ async function send(wallet: WalletClient<Transport, Chain, Account>, request: { 
   expect(receipt.status).toBe("success")
 }
 
-const configuratorAbi = parseAbi(["function setDebtCeiling(address asset, uint256 newDebtCeiling)", "function setBorrowableInIsolation(address asset, bool borrowable)"])
+const configuratorAbi = parseAbi(["function setDebtCeiling(address asset, uint256 newDebtCeiling)", "function setBorrowableInIsolation(address asset, bool borrowable)", "function setSiloedBorrowing(address asset, bool siloed)"])
+
+/** Aave's answer to a borrow of `amount` of `asset` by `account`: "lent" or its error code. */
+const tryBorrow = (account: Address, asset: Address, amount: bigint) =>
+  publicClient.simulateContract({ account, address: aave.pool, abi: aavePoolAbi, functionName: "borrow", args: [asset, amount, 2n, 0, account] }).then(
+    () => "lent",
+    (e: unknown) => String(e).match(/reason:\s+(\d+)/)?.[1] ?? String(e).slice(0, 200),
+  )
+
+// Siloed borrowing (ValidationLogic.validateBorrow: an account borrowing any asset may borrow a siloed one only if it is
+// that asset, SILOED_BORROWING_VIOLATION "89"). Runs first: Aave sets a reserve siloed only while it has no borrowers.
+test("a siloed debt reserve next to the account's other debt: the keeper's borrow bound is what Aave lends (FAILS TODAY: Aave refuses it, 89)", async () => {
+  const configurator = (await publicClient.readContract({ address: aave.poolAddressesProvider, abi: parseAbi(["function getPoolConfigurator() view returns (address)"]), functionName: "getPoolConfigurator" })) as Address
+  await send(deployer, { address: configurator, abi: configuratorAbi, functionName: "setSiloedBorrowing", args: [aave.tokens.usdc, true] })
+  const other = createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(devnet.keys.spare[1]), pollingInterval: 50 })
+  const account = other.account.address
+  // 5 WETH collateral, 0.5 WETH borrowed by the owners (the account's debt is WETH); the policy's market is WETH/USDC.
+  await send(deployer, { address: aave.tokens.weth, abi: testTokenAbi, functionName: "mint", args: [account, parseUnits("5", 18)] })
+  await send(other, { address: aave.tokens.weth, abi: testTokenAbi, functionName: "approve", args: [aave.pool, maxUint256] })
+  await send(other, { address: aave.pool, abi: aavePoolAbi, functionName: "supply", args: [aave.tokens.weth, parseUnits("5", 18), account, 0] })
+  await send(other, { address: aave.pool, abi: aavePoolAbi, functionName: "borrow", args: [aave.tokens.weth, parseUnits("0.5", 18), 2n, 0, account] })
+  const ID = `0x${"5e".repeat(32)}`
+  const deployment = { adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } } as never
+  const limits = (await readAaveLimits(publicClient, deployment, [{ subAccount: ID, policy: { adapter: aave.adapter, market: aave.markets.wethUsdc } } as never], account))[ID]
+  const bound = aaveBorrowableOf(limits as never)
+  const outcomes = { bound: await tryBorrow(account, aave.tokens.usdc, bound), oneUsdc: await tryBorrow(account, aave.tokens.usdc, 10n ** 6n) }
+  // Unsiloed again for the next test.
+  await send(deployer, { address: configurator, abi: configuratorAbi, functionName: "setSiloedBorrowing", args: [aave.tokens.usdc, false] })
+  console.log("siloed: keeper bound (USDC base units)", bound, "Aave's answers", outcomes)
+  expect(bound).toBeGreaterThan(10n ** 6n)
+  expect(outcomes).toEqual({ bound: "lent", oneUsdc: "lent" })
+}, 300_000)
+
 
 test("isolation mode at its debt ceiling: the keeper's borrow bound is what Aave lends (FAILS TODAY: Aave refuses it, 53)", async () => {
   const configurator = (await publicClient.readContract({ address: aave.poolAddressesProvider, abi: parseAbi(["function getPoolConfigurator() view returns (address)"]), functionName: "getPoolConfigurator" })) as Address
@@ -66,12 +99,7 @@ test("isolation mode at its debt ceiling: the keeper's borrow bound is what Aave
   const bound = aaveBorrowableOf(limits as never)
   console.log("keeper bound (USDC base units)", { bound, ltvBorrowable: limits?.ltvBorrowable, reserveBorrowable: limits?.debt.borrowable })
   // What Aave lends: try the keeper's bound, half of it, and 1 USDC.
-  const tryBorrow = (amount: bigint) =>
-    publicClient.simulateContract({ account, address: aave.pool, abi: aavePoolAbi, functionName: "borrow", args: [aave.tokens.usdc, amount, 2n, 0, account] }).then(
-      () => "lent",
-      (e: unknown) => (String(e).match(/reason:\s+(\d+)/)?.[1] ?? String(e).slice(0, 200)),
-    )
-  const outcomes = { bound: await tryBorrow(bound), half: await tryBorrow(bound / 2n), oneUsdc: await tryBorrow(10n ** 6n) }
+  const outcomes = { bound: await tryBorrow(account, aave.tokens.usdc, bound), half: await tryBorrow(account, aave.tokens.usdc, bound / 2n), oneUsdc: await tryBorrow(account, aave.tokens.usdc, 10n ** 6n) }
   console.log("Aave's answers", outcomes)
   expect(bound).toBeGreaterThan(10n ** 6n) // the keeper plans borrows of up to `bound`
   // The keeper's bound must be something Aave lends (at least 1 USDC of it, and its half).
