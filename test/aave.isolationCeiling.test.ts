@@ -9,10 +9,11 @@ import { aaveBorrowableOf, readAaveLimits } from "../bundler-client/src/keeper/a
 // Review brk17 (issue 17): an Aave account in ISOLATION MODE (its only collateral has a debt ceiling) borrows only up to
 // the collateral's debt ceiling (ValidationLogic.validateBorrow: isolationModeTotalDebt + amount <= debtCeiling,
 // DEBT_CEILING_EXCEEDED "53") and only assets borrowable in isolation ("60"). The keeper's borrow bound
-// (readAaveLimits -> aaveBorrowableOf: liquidity, borrow cap, LTV room) reads neither, so with the ceiling filled
-// the solver keeps planning boosts (and donor borrows) of the room Aave refuses in every block.
-// Same for siloed borrowing ("89"). FAILS TODAY: the keeper's bound says ~10k-34k USDC are borrowable; Aave refuses
-// 1 USDC with "89" (siloed) and "53" (debt ceiling).
+// (readAaveLimits -> aaveBorrowableOf: liquidity, borrow cap, LTV room) read neither, so with the ceiling filled
+// the solver kept planning boosts (and donor borrows) of the room Aave refuses in every block; same for siloed
+// borrowing ("89") and e-mode ("58"). Was: the keeper's bound said ~10k-34k USDC / 4.4 WETH were borrowable while Aave
+// refused 1 USDC / 0.1 WETH. Fixed (issue 17, i17g): readAaveLimits applies Aave's account rules
+// (aaveBorrowRuleBound): the bound is 0 where Aave refuses any borrow, the ceiling room in isolation mode.
 
 let devnet: Devnet
 let publicClient: PublicClient
@@ -52,7 +53,7 @@ const tryBorrow = (account: Address, asset: Address, amount: bigint) =>
 
 // Siloed borrowing (ValidationLogic.validateBorrow: an account borrowing any asset may borrow a siloed one only if it is
 // that asset, SILOED_BORROWING_VIOLATION "89"). Runs first: Aave sets a reserve siloed only while it has no borrowers.
-test("a siloed debt reserve next to the account's other debt: the keeper's borrow bound is what Aave lends (FAILS TODAY: Aave refuses it, 89)", async () => {
+test("a siloed debt reserve next to the account's other debt: the keeper's borrow bound is 0 (Aave refuses 1 unit, 89)", async () => {
   const configurator = (await publicClient.readContract({ address: aave.poolAddressesProvider, abi: parseAbi(["function getPoolConfigurator() view returns (address)"]), functionName: "getPoolConfigurator" })) as Address
   await send(deployer, { address: configurator, abi: configuratorAbi, functionName: "setSiloedBorrowing", args: [aave.tokens.usdc, true] })
   const other = createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(devnet.keys.spare[1]), pollingInterval: 50 })
@@ -66,16 +67,24 @@ test("a siloed debt reserve next to the account's other debt: the keeper's borro
   const deployment = { adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } } as never
   const limits = (await readAaveLimits(publicClient, deployment, [{ subAccount: ID, policy: { adapter: aave.adapter, market: aave.markets.wethUsdc } } as never], account))[ID]
   const bound = aaveBorrowableOf(limits as never)
-  const outcomes = { bound: await tryBorrow(account, aave.tokens.usdc, bound), oneUsdc: await tryBorrow(account, aave.tokens.usdc, 10n ** 6n) }
-  // Unsiloed again for the next test.
+  const outcomes = { oneUnit: await tryBorrow(account, aave.tokens.usdc, 1n), oneUsdc: await tryBorrow(account, aave.tokens.usdc, 10n ** 6n) }
+  // Unsiloed again (and for the next test): the same account's bound is the LTV room again, and Aave lends it.
   await send(deployer, { address: configurator, abi: configuratorAbi, functionName: "setSiloedBorrowing", args: [aave.tokens.usdc, false] })
-  console.log("siloed: keeper bound (USDC base units)", bound, "Aave's answers", outcomes)
-  expect(bound).toBeGreaterThan(10n ** 6n)
-  expect(outcomes).toEqual({ bound: "lent", oneUsdc: "lent" })
+  const after = (await readAaveLimits(publicClient, deployment, [{ subAccount: ID, policy: { adapter: aave.adapter, market: aave.markets.wethUsdc } } as never], account))[ID]
+  const unsiloed = aaveBorrowableOf(after as never)
+  const unsiloedOutcome = await tryBorrow(account, aave.tokens.usdc, unsiloed)
+  console.log("siloed: keeper bound (USDC base units)", bound, limits?.borrowRefusal, "Aave's answers", outcomes, "unsiloed bound", unsiloed, unsiloedOutcome)
+  // Aave refuses even 1 base unit: the keeper's bound is 0, named.
+  expect(outcomes).toEqual({ oneUnit: "89", oneUsdc: "89" })
+  expect(bound).toBe(0n)
+  expect(limits?.borrowRefusal).toEqual({ bound: 0n, reason: "siloed" })
+  expect(unsiloed).toBeGreaterThan(10n ** 6n)
+  expect(after?.borrowRefusal).toBeUndefined()
+  expect(unsiloedOutcome).toBe("lent")
 }, 300_000)
 
 
-test("isolation mode at its debt ceiling: the keeper's borrow bound is what Aave lends (FAILS TODAY: Aave refuses it, 53)", async () => {
+test("isolation mode at its debt ceiling: the keeper's borrow bound is the ceiling's room, which Aave lends, and not a unit more (53)", async () => {
   const configurator = (await publicClient.readContract({ address: aave.poolAddressesProvider, abi: parseAbi(["function getPoolConfigurator() view returns (address)"]), functionName: "getPoolConfigurator" })) as Address
   // Governance lists WBTC as an isolated collateral (Aave sets a debt ceiling only on a reserve without suppliers: the
   // deployer's seed is withdrawn first) with a 10,000.00 USD ceiling; USDC is borrowable in isolation.
@@ -97,20 +106,25 @@ test("isolation mode at its debt ceiling: the keeper's borrow bound is what Aave
   const limits = (await readAaveLimits(publicClient, deployment, [{ subAccount: ID, policy: { adapter: aave.adapter, market: aave.markets.wbtcUsdc } } as never], account))[ID]
   expect(limits).toBeDefined()
   const bound = aaveBorrowableOf(limits as never)
-  console.log("keeper bound (USDC base units)", { bound, ltvBorrowable: limits?.ltvBorrowable, reserveBorrowable: limits?.debt.borrowable })
-  // What Aave lends: try the keeper's bound, half of it, and 1 USDC.
-  const outcomes = { bound: await tryBorrow(account, aave.tokens.usdc, bound), half: await tryBorrow(account, aave.tokens.usdc, bound / 2n), oneUsdc: await tryBorrow(account, aave.tokens.usdc, 10n ** 6n) }
+  console.log("keeper bound (USDC base units)", { bound, ltvBorrowable: limits?.ltvBorrowable, reserveBorrowable: limits?.debt.borrowable, refusal: limits?.borrowRefusal })
+  // The ceiling's room from Aave's own reserve data: (ceiling - isolationModeTotalDebt) cents; Aave counts a borrow as
+  // floor(amount / 10^(6 - 2)) cents, so the most it lends is (room + 1) x 10^4 - 1 USDC base units.
+  const wbtcReserve = (await publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getReserveData", args: [aave.tokens.wbtc] })) as { isolationModeTotalDebt: bigint }
+  const room = 1_000_000n - wbtcReserve.isolationModeTotalDebt
+  expect(room).toBe(1n) // 10,000.00 - 9,999.99 USD
+  const outcomes = { bound: await tryBorrow(account, aave.tokens.usdc, bound), overByOne: await tryBorrow(account, aave.tokens.usdc, bound + 1n), oneUsdc: await tryBorrow(account, aave.tokens.usdc, 10n ** 6n) }
   console.log("Aave's answers", outcomes)
-  expect(bound).toBeGreaterThan(10n ** 6n) // the keeper plans borrows of up to `bound`
-  // The keeper's bound must be something Aave lends (at least 1 USDC of it, and its half).
-  expect(outcomes).toEqual({ bound: "lent", half: "lent", oneUsdc: "lent" })
+  expect(bound).toBe((room + 1n) * 10n ** 4n - 1n)
+  expect(limits?.borrowRefusal).toEqual({ bound, reason: "isolation-ceiling" })
+  // Aave lends the keeper's bound and refuses a unit more.
+  expect(outcomes).toEqual({ bound: "lent", overByOne: "53", oneUsdc: "53" })
 }, 300_000)
 
 // E-mode: an account in a category borrows only assets of that category (ValidationLogic.validateBorrow,
 // INCONSISTENT_EMODE_CATEGORY "58"). The adapter checks the debt's category only when the market id is made
 // (`DebtNotInEModeCategory`); governance can take the debt asset out of the category later (v3.0.2
 // `setAssetEModeCategory(asset, 0)` has no check), and the keeper's borrow bound does not read it.
-test("an e-mode market whose debt asset governance moved out of the category: the keeper's borrow bound is what Aave lends (FAILS TODAY: Aave refuses it, 58)", async () => {
+test("an e-mode market whose debt asset governance moved out of the category: the keeper's borrow bound is 0 (Aave refuses 1 wei, 58)", async () => {
   const configurator = (await publicClient.readContract({ address: aave.poolAddressesProvider, abi: parseAbi(["function getPoolConfigurator() view returns (address)"]), functionName: "getPoolConfigurator" })) as Address
   const emode = createWalletClient({ chain: devnet.chain, transport: http(devnet.rpcUrl), account: privateKeyToAccount(devnet.keys.spare[2]), pollingInterval: 50 })
   const account = emode.account.address
@@ -125,8 +139,9 @@ test("an e-mode market whose debt asset governance moved out of the category: th
   const deployment = { adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } } as never
   const limits = (await readAaveLimits(publicClient, deployment, [{ subAccount: ID, policy: { adapter: aave.adapter, market: aave.markets.wstethWethEMode } } as never], account))[ID]
   const bound = aaveBorrowableOf(limits as never)
-  const outcomes = { bound: await tryBorrow(account, aave.tokens.weth, bound), tenth: await tryBorrow(account, aave.tokens.weth, 10n ** 17n) }
-  console.log("e-mode: keeper bound (WETH wei)", bound, "Aave's answers", outcomes)
-  expect(bound).toBeGreaterThan(10n ** 17n)
-  expect(outcomes).toEqual({ bound: "lent", tenth: "lent" })
+  const outcomes = { oneWei: await tryBorrow(account, aave.tokens.weth, 1n), tenth: await tryBorrow(account, aave.tokens.weth, 10n ** 17n) }
+  console.log("e-mode: keeper bound (WETH wei)", bound, limits?.borrowRefusal, "Aave's answers", outcomes)
+  expect(outcomes).toEqual({ oneWei: "58", tenth: "58" })
+  expect(bound).toBe(0n)
+  expect(limits?.borrowRefusal).toEqual({ bound: 0n, reason: "emode" })
 }, 300_000)
