@@ -1,7 +1,7 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, parseAbi, zeroAddress } from "viem"
 import type { SubAccountState as ChainSubAccount } from "@levpilot/sdk/actions"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
-import { aaveCollateralIds, aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveWithdrawBlockedByZeroLtv } from "@levpilot/sdk/rules"
+import { aaveCollateralIds, aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveOnlyCollateralId, aaveWithdrawBlockedByZeroLtv } from "@levpilot/sdk/rules"
 import { type AaveCollateralShare, type AaveDustReserve, readAaveCollateralConfigurations, readAaveDustCollateral, readMany, resultOf } from "@levpilot/sdk/utils"
 
 /** What an Aave v3 reserve takes now, base units of its asset; `undefined`: no limit. */
@@ -150,6 +150,108 @@ export function aaveBorrowableOf(l: AaveSubAccountLimits): bigint {
   return l.ltvBorrowable !== undefined && l.ltvBorrowable < l.debt.borrowable ? l.ltvBorrowable : l.debt.borrowable
 }
 
+/** Why Aave v3.0.2's `validateBorrow` caps a borrow of the sub-account's debt asset below its reserve's and LTV room. */
+export type AaveBorrowRefusal =
+  /** The account is in isolation mode and the debt asset is not borrowable in isolation (config bit 61; Aave "60" ASSET_NOT_BORROWABLE_IN_ISOLATION). */
+  | "isolation-not-borrowable"
+  /** The account is in isolation mode: the isolated collateral's debt ceiling room bounds the borrow (Aave "53" DEBT_CEILING_EXCEEDED above it). */
+  | "isolation-ceiling"
+  /** Siloed borrowing (config bit 62): the account borrows a siloed asset other than this one, or has debt and this one is siloed (Aave "89" SILOED_BORROWING_VIOLATION). */
+  | "siloed"
+  /** The account's e-mode category is not the debt asset's (config bits 168-175; Aave "58" INCONSISTENT_EMODE_CATEGORY). */
+  | "emode"
+
+/**
+ * What Aave v3.0.2 lends an account in ISOLATION MODE (its only collateral has a debt ceiling) of a debt asset, base
+ * units of the debt asset (`ValidationLogic.validateBorrow`): 0 unless the asset is borrowable in isolation (bit 61,
+ * else "60"); else the largest `amount` with `isolationModeTotalDebt + floor(amount / 10^(decimals - 2)) <= debtCeiling`
+ * (bits 212-251, and the collateral reserve's `isolationModeTotalDebt`, both in USD with 2 decimals; else "53"), i.e.
+ * `(room + 1) x 10^(decimals - 2) - 1`, 0 when the ceiling is filled and nothing is left, and for a debt asset below 2
+ * decimals (Aave's `10 ** (decimals - 2)` underflows: every borrow reverts). The total does not accrue interest.
+ *
+ * @param debtConfiguration - The debt reserve's `ReserveConfigurationMap.data`.
+ * @param collateralConfiguration - The isolated collateral reserve's `ReserveConfigurationMap.data`.
+ * @param isolationModeTotalDebt - The isolated collateral reserve's `ReserveData.isolationModeTotalDebt` (USD, 2 decimals).
+ * @returns Debt-asset base units; 0 when Aave refuses any borrow.
+ * @example aaveIsolationBorrowable(usdcBorrowableInIsolation, wbtcCeiling10k, 999_999n) // 19_999n (0.019999 USDC)
+ */
+export function aaveIsolationBorrowable(debtConfiguration: bigint, collateralConfiguration: bigint, isolationModeTotalDebt: bigint): bigint {
+  if (!bit(debtConfiguration, 61)) return 0n
+  const decimals = bits(debtConfiguration, 48, 8)
+  if (decimals < 2n) return 0n
+  const ceiling = bits(collateralConfiguration, 212, 40)
+  if (isolationModeTotalDebt > ceiling) return 0n
+  return (ceiling - isolationModeTotalDebt + 1n) * 10n ** (decimals - 2n) - 1n
+}
+
+/**
+ * Whether Aave v3.0.2's siloed-borrowing rule lets the account borrow the debt reserve (`validateBorrow` with
+ * `UserConfiguration.getSiloedBorrowingState`, "89"): an account with no debt borrows anything; an account borrowing
+ * exactly one reserve that is siloed (config bit 62) borrows only that reserve; any other account with debt (one
+ * unsiloed reserve, or several) borrows only an unsiloed reserve.
+ *
+ * @param userConfiguration - `getUserConfiguration(account).data` (reserve `id` borrowing bit `2 x id`).
+ * @param debtId - The debt reserve's id; `debtConfiguration` its `ReserveConfigurationMap.data`.
+ * @param configurationOf - `ReserveConfigurationMap.data` by reserve id (undefined when unknown).
+ * @returns undefined when the configuration of the account's only borrowed reserve is unknown.
+ */
+export function aaveSiloedBorrowAllowed(userConfiguration: bigint, debtId: number, debtConfiguration: bigint, configurationOf: (id: number) => bigint | undefined): boolean | undefined {
+  const borrowed = aaveBorrowedIds(userConfiguration)
+  if (borrowed.length === 0) return true
+  if (borrowed.length === 1) {
+    const only = borrowed[0] as number
+    const c = only === debtId ? debtConfiguration : configurationOf(only)
+    if (c === undefined) return undefined
+    if (bit(c, 62)) return only === debtId
+  }
+  return !bit(debtConfiguration, 62)
+}
+
+/** The ids of the reserves an Aave v3 account borrows (UserConfiguration.sol: bit `2 x id`), ascending. */
+export function aaveBorrowedIds(userConfiguration: bigint): number[] {
+  const ids: number[] = []
+  for (let id = 0, b = userConfiguration; b !== 0n; id++, b >>= 2n) if ((b & 1n) === 1n) ids.push(id)
+  return ids
+}
+
+/**
+ * Whether Aave v3.0.2's e-mode rule lets the account borrow the debt reserve (`validateBorrow`, "58"): an account in
+ * category `userEMode` (not 0) borrows only reserves of that category (config bits 168-175).
+ *
+ * @param userEMode - `Pool.getUserEMode(account)`.
+ * @param debtConfiguration - The debt reserve's `ReserveConfigurationMap.data`.
+ */
+export function aaveEModeBorrowAllowed(userEMode: bigint, debtConfiguration: bigint): boolean {
+  return userEMode === 0n || bits(debtConfiguration, 168, 8) === userEMode
+}
+
+/**
+ * The bound Aave v3.0.2's account rules put on a borrow of the debt reserve beyond its reserve limits and the LTV room
+ * ({@link aaveSiloedBorrowAllowed}, {@link aaveEModeBorrowAllowed}, {@link aaveIsolationBorrowable}, in Aave's order of
+ * checks: isolation first, then e-mode, then siloed): undefined when none binds or the data is unknown.
+ *
+ * @returns `bound` in debt-asset base units (0: Aave refuses any borrow) and the rule's `reason`.
+ */
+export function aaveBorrowRuleBound(p: {
+  debtId: number
+  debtConfiguration: bigint
+  userConfiguration: bigint
+  configurationOf: (id: number) => bigint | undefined
+  /** `getUserEMode(account)`; undefined when the read failed (the rule is then not applied). */
+  userEMode: bigint | undefined
+  /** The isolated collateral when the account is in isolation mode: its configuration and `isolationModeTotalDebt`; undefined otherwise. */
+  isolated: { configuration: bigint; isolationModeTotalDebt: bigint } | undefined
+}): { bound: bigint; reason: AaveBorrowRefusal } | undefined {
+  if (p.isolated !== undefined) {
+    const bound = aaveIsolationBorrowable(p.debtConfiguration, p.isolated.configuration, p.isolated.isolationModeTotalDebt)
+    if (bound === 0n) return { bound, reason: bit(p.debtConfiguration, 61) ? "isolation-ceiling" : "isolation-not-borrowable" }
+  }
+  if (p.userEMode !== undefined && !aaveEModeBorrowAllowed(p.userEMode, p.debtConfiguration)) return { bound: 0n, reason: "emode" }
+  if (aaveSiloedBorrowAllowed(p.userConfiguration, p.debtId, p.debtConfiguration, p.configurationOf) === false) return { bound: 0n, reason: "siloed" }
+  if (p.isolated !== undefined) return { bound: aaveIsolationBorrowable(p.debtConfiguration, p.isolated.configuration, p.isolated.isolationModeTotalDebt), reason: "isolation-ceiling" }
+  return undefined
+}
+
 /**
  * What a supply (or withdrawal) of an Aave sub-account's collateral reserve does to the account's LTV room, the inputs
  * of {@link aaveLtvRoomChange}. Aave's validateBorrow counts every collateral the account holds at the moment of the
@@ -235,6 +337,8 @@ const poolAbi = parseAbi([
   "function ADDRESSES_PROVIDER() view returns (address)",
   "struct EModeCategory { uint16 ltv; uint16 liquidationThreshold; uint16 liquidationBonus; address priceSource; string label; }",
   "function getEModeCategoryData(uint8 id) view returns (EModeCategory)",
+  "function getUserEMode(address user) view returns (uint256)",
+  "function getReserveAddressById(uint16 id) view returns (address)",
 ])
 const providerAbi = parseAbi(["function getPriceOracle() view returns (address)"])
 const oracleAbi = parseAbi(["function getAssetPrice(address asset) view returns (uint256)"])
@@ -242,7 +346,7 @@ const debtTokenAbi = parseAbi([
   "function scaledTotalSupply() view returns (uint256)",
   "function getSupplyData() view returns (uint256, uint256, uint256, uint40)",
 ])
-type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; variableBorrowIndex: bigint; id: number; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint }
+type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; variableBorrowIndex: bigint; id: number; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint; isolationModeTotalDebt: bigint }
 
 const poolOf = new Map<string, Address>()
 /** The pool's addresses provider (immutable in Aave v3's Pool), by pool address. */
@@ -303,6 +407,13 @@ export type AaveSubAccountLimits = {
    * off. `[]`: none; undefined: not known (a read failed).
    */
   dustCollateral?: AaveDustReserve[] | undefined
+  /**
+   * The Aave account rule that bounds a borrow of the debt asset below the reserve's room ({@link aaveBorrowRuleBound}:
+   * isolation mode's borrowable flag and debt ceiling, e-mode category, siloed borrowing), with that bound (debt-asset
+   * base units, 0 when Aave refuses any borrow); `debt.borrowable` is already cut to it. Undefined: none binds or the
+   * reads failed.
+   */
+  borrowRefusal?: { bound: bigint; reason: AaveBorrowRefusal } | undefined
 }
 
 /**
@@ -374,12 +485,14 @@ export async function readAaveLimits(
     { address: pool, abi: poolAbi, functionName: "getUserConfiguration", args: [safe] } as const,
     { address: pool, abi: poolAbi, functionName: "getUserAccountData", args: [safe] } as const,
     { address: provider ?? pool, abi: providerAbi, functionName: "getPriceOracle" } as const,
+    { address: pool, abi: poolAbi, functionName: "getUserEMode", args: [safe] } as const,
     ...categories.map((c) => ({ address: pool, abi: poolAbi, functionName: "getEModeCategoryData", args: [c] }) as const),
     ...assets.map((a) => ({ address: pool, abi: poolAbi, functionName: "getReserveData", args: [a] }) as const),
   ])
-  const [premiumRead, userConfigRead, accountRead, oracleRead] = second
-  const categoryReads = second.slice(4, 4 + categories.length)
-  const data = second.slice(4 + categories.length)
+  const [premiumRead, userConfigRead, accountRead, oracleRead, userEModeRead] = second
+  const userEMode = resultOf<bigint>(userEModeRead)
+  const categoryReads = second.slice(5, 5 + categories.length)
+  const data = second.slice(5 + categories.length)
   const flashPremiumBps = resultOf<bigint>(premiumRead)
   const userConfiguration = resultOf<{ data: bigint }>(userConfigRead)?.data
   const accountData = resultOf<readonly [bigint, bigint, bigint, bigint, bigint, bigint]>(accountRead)
@@ -431,6 +544,25 @@ export async function readAaveLimits(
       : await readAaveCollateralConfigurations(client, { deployment, pool, userConfiguration, blockNumber, configurationOf: (id) => reserves.find((r) => r !== undefined && Number(r.id) === id)?.configuration.data })
   const configurationOf = (id: number) => collateralConfigurations?.get(id)
   const isolationMode = userConfiguration === undefined ? undefined : aaveInIsolationMode(userConfiguration, configurationOf)
+  // Aave's account rules on a borrow (isolation mode's ceiling, siloed borrowing): the isolated collateral's reserve data
+  // (its `isolationModeTotalDebt`) and the configuration of the account's only borrowed reserve, read (two more rounds)
+  // only when outside the sub-accounts' reserves.
+  const reserveById = (id: number) => reserves.find((r) => r !== undefined && Number(r.id) === id)
+  const borrowedIds = userConfiguration === undefined ? [] : aaveBorrowedIds(userConfiguration)
+  const isolatedId = isolationMode === true && userConfiguration !== undefined ? aaveOnlyCollateralId(userConfiguration) : undefined
+  const extraIds = [...new Set([...(isolatedId === undefined ? [] : [isolatedId]), ...(borrowedIds.length === 1 ? borrowedIds : [])])].filter((id) => reserveById(id) === undefined)
+  const extra = new Map<number, ReserveData>()
+  if (extraIds.length > 0) {
+    const addresses = (await read(extraIds.map((id) => ({ address: pool, abi: poolAbi, functionName: "getReserveAddressById", args: [id] }) as const))).map((r) => resultOf<Address>(r))
+    const known = extraIds.flatMap((id, n) => (addresses[n] === undefined ? [] : [{ id, asset: addresses[n] as Address }]))
+    const extraData = await read(known.map(({ asset }) => ({ address: pool, abi: poolAbi, functionName: "getReserveData", args: [asset] }) as const))
+    known.forEach(({ id }, n) => {
+      const r = resultOf<ReserveData>(extraData[n])
+      if (r) extra.set(id, r)
+    })
+  }
+  const anyReserveById = (id: number) => reserveById(id) ?? extra.get(id)
+  const isolatedReserve = isolatedId === undefined ? undefined : anyReserveById(isolatedId)
   const limits = new Map<string, AaveReserveLimits>()
   const held = new Map<string, { held: bigint; enabled: boolean }>()
   let k = 0
@@ -482,7 +614,21 @@ export async function readAaveLimits(
   subs.forEach((s, i) => {
     const p = pairs[i]
     let collateral = p && limits.get(p[0].toLowerCase())
-    const debt = p && limits.get(p[1].toLowerCase())
+    let debt = p && limits.get(p[1].toLowerCase())
+    // Aave's account rules on a borrow of the debt asset: isolation mode ("60", "53"), e-mode ("58"), siloed ("89").
+    const debtReserve = p && reserves[assets.indexOf(p[1].toLowerCase() as Address)]
+    const borrowRule =
+      debtReserve === undefined || userConfiguration === undefined || (isolationMode === true && isolatedReserve === undefined)
+        ? undefined
+        : aaveBorrowRuleBound({
+            debtId: Number(debtReserve.id),
+            debtConfiguration: debtReserve.configuration.data,
+            userConfiguration,
+            configurationOf: (id) => anyReserveById(id)?.configuration.data,
+            userEMode,
+            isolated: isolatedReserve && { configuration: isolatedReserve.configuration.data, isolationModeTotalDebt: BigInt(isolatedReserve.isolationModeTotalDebt) },
+          })
+    if (debt && borrowRule && borrowRule.bound < debt.borrowable) debt = { ...debt, borrowable: borrowRule.bound }
     const own = p && held.get(p[0].toLowerCase())
     // A supply Aave would not count as collateral (held but switched off: it also counts nothing in the health factor;
     // or a first supply Aave does not enable: LTV 0, a debt ceiling, the Safe in isolation mode): the adapter refuses to
@@ -525,6 +671,7 @@ export async function readAaveLimits(
         ltvGain,
         collateralShare,
         dustCollateral,
+        borrowRefusal: borrowRule && borrowRule.bound <= debt.borrowable ? borrowRule : undefined,
       }
   })
   return out

@@ -46,6 +46,7 @@ const abi = parseAbi([
   "function totalSupply() view returns (uint256)",
   "function getReserveAddressById(uint16 id) view returns (address)",
   "function getConfiguration(address asset) view returns (ReserveConfigurationMap)",
+  "function getUserEMode(address user) view returns (uint256)",
 ])
 
 /** WETH (id 0, LTV 80 %, 18 decimals) and USDC (id 1, 6 decimals), active, borrowing and flash loans on. */
@@ -76,6 +77,8 @@ function answer(target: Address, functionName: string, args: readonly unknown[])
       return 5n
     case "getUserConfiguration":
       return { data: (1n << 1n) | (1n << 2n) } // WETH (id 0) as collateral, USDC (id 1) borrowed
+    case "getUserEMode":
+      return 0n
     case "getUserAccountData":
       return [30_000n * 10n ** 8n, 15_000n * 10n ** 8n, 9_000n * 10n ** 8n, 8_600n, 8_000n, h(1.72)]
     case "getEModeCategoryData":
