@@ -40,6 +40,7 @@ const abi = parseAbi([
   "function FLASHLOAN_PREMIUM_TOTAL() view returns (uint128)",
   "struct UserConfigurationMap { uint256 data; }",
   "function getUserConfiguration(address user) view returns (UserConfigurationMap)",
+  "function getUserEMode(address user) view returns (uint256)",
   "function getUserAccountData(address user) view returns (uint256 totalCollateralBase, uint256 totalDebtBase, uint256 availableBorrowsBase, uint256 currentLiquidationThreshold, uint256 ltv, uint256 healthFactor)",
   "function ADDRESSES_PROVIDER() view returns (address)",
   "function getPriceOracle() view returns (address)",
@@ -82,6 +83,8 @@ function chainOf(state: { dust: bigint; enabled: boolean }) {
         return h(1.05)
       case "FLASHLOAN_PREMIUM_TOTAL":
         return 5n
+      case "getUserEMode":
+        return 0n
       case "getUserConfiguration":
         // WETH (id 0) as collateral, USDC (id 1) borrowed, DUST (id 2) as collateral when enabled.
         return { data: (1n << 1n) | (1n << 2n) | (state.enabled ? 1n << 5n : 0n) }
