@@ -44,6 +44,7 @@ const abi = parseAbi([
   "function getUserAccountData(address user) view returns (uint256 totalCollateralBase, uint256 totalDebtBase, uint256 availableBorrowsBase, uint256 currentLiquidationThreshold, uint256 ltv, uint256 healthFactor)",
   "function ADDRESSES_PROVIDER() view returns (address)",
   "function getPriceOracle() view returns (address)",
+  "function getPriceOracleSentinel() view returns (address)",
   "function getAssetPrice(address asset) view returns (uint256)",
   "function scaledTotalSupply() view returns (uint256)",
   "function getSupplyData() view returns (uint256, uint256, uint256, uint40)",
@@ -73,6 +74,8 @@ function chainOf(state: { dust: bigint; enabled: boolean }) {
         return POOL
       case "ADDRESSES_PROVIDER":
         return PROVIDER
+      case "getPriceOracleSentinel":
+        return "0x0000000000000000000000000000000000000000"
       case "getPriceOracle":
         return ORACLE
       case "marketParams":

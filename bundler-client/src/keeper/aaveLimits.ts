@@ -160,6 +160,12 @@ export type AaveBorrowRefusal =
   | "siloed"
   /** The account's e-mode category is not the debt asset's (config bits 168-175; Aave "58" INCONSISTENT_EMODE_CATEGORY). */
   | "emode"
+  /**
+   * The pool's price oracle sentinel (`PoolAddressesProvider.getPriceOracleSentinel()`, L2 deployments) answers
+   * `isBorrowAllowed() == false` (sequencer down or in its grace period): every borrow is refused (Aave "59"
+   * PRICE_ORACLE_SENTINEL_CHECK_FAILED); repay, supply and withdraw are not gated.
+   */
+  | "sentinel"
 
 /**
  * What Aave v3.0.2 lends an account in ISOLATION MODE (its only collateral has a debt ceiling) of a debt asset, base
@@ -227,8 +233,9 @@ export function aaveEModeBorrowAllowed(userEMode: bigint, debtConfiguration: big
 
 /**
  * The bound Aave v3.0.2's account rules put on a borrow of the debt reserve beyond its reserve limits and the LTV room
- * ({@link aaveSiloedBorrowAllowed}, {@link aaveEModeBorrowAllowed}, {@link aaveIsolationBorrowable}, in Aave's order of
- * checks: isolation first, then e-mode, then siloed): undefined when none binds or the data is unknown.
+ * (the price oracle sentinel, {@link aaveSiloedBorrowAllowed}, {@link aaveEModeBorrowAllowed}, {@link aaveIsolationBorrowable},
+ * in Aave's order of checks: the sentinel first, then isolation, then e-mode, then siloed): undefined when none binds or
+ * the data is unknown.
  *
  * @returns `bound` in debt-asset base units (0: Aave refuses any borrow) and the rule's `reason`.
  */
@@ -241,7 +248,10 @@ export function aaveBorrowRuleBound(p: {
   userEMode: bigint | undefined
   /** The isolated collateral when the account is in isolation mode: its configuration and `isolationModeTotalDebt`; undefined otherwise. */
   isolated: { configuration: bigint; isolationModeTotalDebt: bigint } | undefined
+  /** The price oracle sentinel's `isBorrowAllowed()`: false refuses every borrow; undefined or true: no sentinel binds. */
+  borrowAllowed?: boolean | undefined
 }): { bound: bigint; reason: AaveBorrowRefusal } | undefined {
+  if (p.borrowAllowed === false) return { bound: 0n, reason: "sentinel" }
   if (p.isolated !== undefined) {
     const bound = aaveIsolationBorrowable(p.debtConfiguration, p.isolated.configuration, p.isolated.isolationModeTotalDebt)
     if (bound === 0n) return { bound, reason: bit(p.debtConfiguration, 61) ? "isolation-ceiling" : "isolation-not-borrowable" }
@@ -340,7 +350,8 @@ const poolAbi = parseAbi([
   "function getUserEMode(address user) view returns (uint256)",
   "function getReserveAddressById(uint16 id) view returns (address)",
 ])
-const providerAbi = parseAbi(["function getPriceOracle() view returns (address)"])
+const providerAbi = parseAbi(["function getPriceOracle() view returns (address)", "function getPriceOracleSentinel() view returns (address)"])
+const sentinelAbi = parseAbi(["function isBorrowAllowed() view returns (bool)"])
 const oracleAbi = parseAbi(["function getAssetPrice(address asset) view returns (uint256)"])
 const debtTokenAbi = parseAbi([
   "function scaledTotalSupply() view returns (uint256)",
@@ -428,7 +439,8 @@ export { aaveCollateralOf }
  * market id decoded by the adapter (`marketParams`), what a repayment clears (`maxRepayable(market, safe)`) and the
  * liquidation incentive (`liquidationIncentiveFactor(market)`); with each reserve's `getReserveData`, the pool's flash
  * premium (`FLASHLOAN_PREMIUM_TOTAL`), the Safe's user configuration (`getUserConfiguration`) and `getUserAccountData`,
- * the pool's oracle and each e-mode category's data (LTV, price source); then the aToken's underlying balance, its supply
+ * the pool's oracle, its price oracle sentinel (`getPriceOracleSentinel`) and each e-mode category's data (LTV, price
+ * source); then the sentinel's `isBorrowAllowed()` (false: `borrowRefusal` "sentinel", no borrow lendable), the aToken's underlying balance, its supply
  * and the Safe's balance of it (`collateralHeld`), the debt tokens' supply and the debt at the reserve's last update
  * (variable `totalSupply` and `scaledTotalSupply`, stable `getSupplyData`: principal and supply), and Aave's price of each
  * debt and collateral asset (`ltvBorrowable`, `ltvGain`). Three batched rounds (five the first time, for the adapter's
@@ -488,11 +500,16 @@ export async function readAaveLimits(
     { address: pool, abi: poolAbi, functionName: "getUserEMode", args: [safe] } as const,
     ...categories.map((c) => ({ address: pool, abi: poolAbi, functionName: "getEModeCategoryData", args: [c] }) as const),
     ...assets.map((a) => ({ address: pool, abi: poolAbi, functionName: "getReserveData", args: [a] }) as const),
+    // The price oracle sentinel (settable by the pool's governance: read at every snapshot), asked in the next round.
+    ...(provider === undefined ? [] : [{ address: provider, abi: providerAbi, functionName: "getPriceOracleSentinel" } as const]),
   ])
   const [premiumRead, userConfigRead, accountRead, oracleRead, userEModeRead] = second
   const userEMode = resultOf<bigint>(userEModeRead)
   const categoryReads = second.slice(5, 5 + categories.length)
-  const data = second.slice(5 + categories.length)
+  const data = second.slice(5 + categories.length, 5 + categories.length + assets.length)
+  // No sentinel (address 0): borrows are not gated; unknown when the read failed (then not applied).
+  const sentinel = provider === undefined ? undefined : resultOf<Address>(second[5 + categories.length + assets.length])
+  const sentinelAsked = sentinel !== undefined && !isAddressEqual(sentinel, zeroAddress)
   const flashPremiumBps = resultOf<bigint>(premiumRead)
   const userConfiguration = resultOf<{ data: bigint }>(userConfigRead)?.data
   const accountData = resultOf<readonly [bigint, bigint, bigint, bigint, bigint, bigint]>(accountRead)
@@ -534,9 +551,12 @@ export async function readAaveLimits(
   const third = await read([
     ...balanceCalls,
     ...(priced ? priceAssets.map((a) => ({ address: oracle, abi: oracleAbi, functionName: "getAssetPrice", args: [a ?? zeroAddress] }) as const) : []),
+    ...(sentinelAsked ? [{ address: sentinel, abi: sentinelAbi, functionName: "isBorrowAllowed" } as const] : []),
   ])
   const balances = third.slice(0, balanceCalls.length)
-  const prices = third.slice(balanceCalls.length)
+  const prices = third.slice(balanceCalls.length, balanceCalls.length + (priced ? priceAssets.length : 0))
+  // Aave's validateBorrow calls the sentinel: a failed call reverts the borrow as a `false` refuses it.
+  const borrowAllowed = sentinelAsked ? resultOf<boolean>(third[third.length - 1]) === true : undefined
   // Isolation mode (the Safe's only collateral has a debt ceiling) blocks a first supply's collateral too.
   const collateralConfigurations =
     userConfiguration === undefined
@@ -617,8 +637,11 @@ export async function readAaveLimits(
     let debt = p && limits.get(p[1].toLowerCase())
     // Aave's account rules on a borrow of the debt asset: isolation mode ("60", "53"), e-mode ("58"), siloed ("89").
     const debtReserve = p && reserves[assets.indexOf(p[1].toLowerCase() as Address)]
+    // The price oracle sentinel ("59") refuses every borrow, whatever else is known of the account.
     const borrowRule =
-      debtReserve === undefined || userConfiguration === undefined || (isolationMode === true && isolatedReserve === undefined)
+      debtReserve !== undefined && borrowAllowed === false
+        ? { bound: 0n, reason: "sentinel" as const }
+        : debtReserve === undefined || userConfiguration === undefined || (isolationMode === true && isolatedReserve === undefined)
         ? undefined
         : aaveBorrowRuleBound({
             debtId: Number(debtReserve.id),
@@ -626,6 +649,7 @@ export async function readAaveLimits(
             userConfiguration,
             configurationOf: (id) => anyReserveById(id)?.configuration.data,
             userEMode,
+            borrowAllowed,
             isolated: isolatedReserve && { configuration: isolatedReserve.configuration.data, isolationModeTotalDebt: BigInt(isolatedReserve.isolationModeTotalDebt) },
           })
     if (debt && borrowRule && borrowRule.bound < debt.borrowable) debt = { ...debt, borrowable: borrowRule.bound }

@@ -39,6 +39,7 @@ const abi = parseAbi([
   "struct EModeCategory { uint16 ltv; uint16 liquidationThreshold; uint16 liquidationBonus; address priceSource; string label; }",
   "function getEModeCategoryData(uint8 id) view returns (EModeCategory)",
   "function getPriceOracle() view returns (address)",
+  "function getPriceOracleSentinel() view returns (address)",
   "function getAssetPrice(address asset) view returns (uint256)",
   "function scaledTotalSupply() view returns (uint256)",
   "function getSupplyData() view returns (uint256, uint256, uint256, uint40)",
@@ -65,6 +66,8 @@ function answer(target: Address, functionName: string, args: readonly unknown[])
       return POOL
     case "ADDRESSES_PROVIDER":
       return PROVIDER
+    case "getPriceOracleSentinel":
+      return "0x0000000000000000000000000000000000000000"
     case "getPriceOracle":
       return ORACLE
     case "marketParams":
