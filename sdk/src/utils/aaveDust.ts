@@ -1,4 +1,4 @@
-import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc20Abi, maxUint256, parseAbi } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc20Abi, maxUint256, parseAbi, zeroAddress } from "viem"
 import type { LeverageDeployment } from "../constants/deployments.js"
 import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError } from "../errors/aaveDust.js"
 import { aaveCollateralIds } from "../rules/planRules.js"
@@ -12,6 +12,9 @@ const abi = parseAbi([
   "struct UserConfigurationMap { uint256 data; }",
   "function getUserConfiguration(address user) view returns (UserConfigurationMap)",
   "function getUserAccountData(address user) view returns (uint256 totalCollateralBase, uint256 totalDebtBase, uint256 availableBorrowsBase, uint256 currentLiquidationThreshold, uint256 ltv, uint256 healthFactor)",
+  "function getUserEMode(address user) view returns (uint256)",
+  "struct EModeCategory { uint16 ltv; uint16 liquidationThreshold; uint16 liquidationBonus; address priceSource; string label; }",
+  "function getEModeCategoryData(uint8 id) view returns (EModeCategory)",
   "function getReserveAddressById(uint16 id) view returns (address)",
   "struct ReserveConfigurationMap { uint256 data; }",
   "struct ReserveData { ReserveConfigurationMap configuration; uint128 liquidityIndex; uint128 currentLiquidityRate; uint128 variableBorrowIndex; uint128 currentVariableBorrowRate; uint128 currentStableBorrowRate; uint40 lastUpdateTimestamp; uint16 id; address aTokenAddress; address stableDebtTokenAddress; address variableDebtTokenAddress; address interestRateStrategyAddress; uint128 accruedToTreasury; uint128 unbacked; uint128 isolationModeTotalDebt; }",
@@ -57,6 +60,24 @@ export type AaveDustReserve = {
 
 const decimalsOf = (configuration: bigint) => Number((configuration >> 48n) & 0xffn)
 const thresholdOf = (configuration: bigint) => (configuration >> 16n) & 0xffffn
+const eModeCategoryOf = (configuration: bigint) => (configuration >> 168n) & 0xffn
+
+/**
+ * The account's e-mode as Aave v3.0.2's GenericLogic weighs a collateral: `category` (`getUserEMode`, 0: none), the
+ * category's liquidation threshold (bps) and, when the category has a price source, the oracle's price of it.
+ */
+export type AaveAccountEMode = { category: bigint; liquidationThresholdBps: bigint; price?: bigint | undefined }
+
+/**
+ * A removed reserve as Aave counts it in the account's health: a reserve of the account's e-mode category (config bits
+ * 168-175) at the category's liquidation threshold and, when the category has a price source, valued at its price;
+ * any other at its own threshold and value.
+ */
+export function aaveDustAsCounted(reserve: AaveDustReserve, configuration: bigint, eMode: AaveAccountEMode | undefined): AaveDustReserve {
+  if (eMode === undefined || eMode.category === 0n || eModeCategoryOf(configuration) !== eMode.category) return reserve
+  const valueBase = eMode.price !== undefined ? aaveBaseValue(reserve.balance, eMode.price, decimalsOf(configuration)) : reserve.valueBase
+  return { ...reserve, valueBase, liquidationThresholdBps: eMode.liquidationThresholdBps }
+}
 
 /** Value of `balance` in Aave's base currency as `GenericLogic` counts it: `price x balance / 10^decimals`, rounded down. */
 export const aaveBaseValue = (balance: bigint, price: bigint, decimals: number): bigint => (price * balance) / 10n ** BigInt(decimals)
@@ -194,7 +215,8 @@ export type BuildAaveDustCollateralDisableParameters = {
  * @throws {AaveDustIsMarketCollateralError} an asset is a sub-account's collateral.
  * @throws {AaveDustNotCollateralError} an asset is not used as collateral by the Safe.
  * @throws {AaveDustDisableUnhealthyError} the account's health factor after ({@link aaveHealthAfterDisable}, from
- * `getUserAccountData` and the reserves' values) would be below the highest `minHealth` of `subAccounts`.
+ * `getUserAccountData` and the reserves' values, e-mode aware: {@link aaveDustAsCounted}) would be below the highest
+ * `minHealth` of `subAccounts`.
  * @returns The calls (empty when there is no dust), the reserves they switch off, and the health after (WAD).
  */
 export async function buildAaveDustCollateralDisable(
@@ -209,9 +231,43 @@ export async function buildAaveDustCollateralDisable(
   const [poolRead] = await readMany(client, deployment, [{ address: adapter, abi, functionName: "POOL" }], blockNumber)
   const pool = resultOf<Address>(poolRead)
   if (pool === undefined) throw new Error("Aave adapter POOL() could not be read")
-  const [accountRead] = await readMany(client, deployment, [{ address: pool, abi, functionName: "getUserAccountData", args: [safe] }], blockNumber)
+  const [accountRead, eModeRead] = await readMany(
+    client,
+    deployment,
+    [
+      { address: pool, abi, functionName: "getUserAccountData", args: [safe] },
+      { address: pool, abi, functionName: "getUserEMode", args: [safe] },
+    ],
+    blockNumber,
+  )
   const account = resultOf<readonly [bigint, bigint, bigint, bigint, bigint, bigint]>(accountRead)
   if (account === undefined) throw new Error("Aave getUserAccountData could not be read")
+  const category = resultOf<bigint>(eModeRead)
+  if (category === undefined) throw new Error("Aave getUserEMode could not be read")
+  // Aave v3.0.2 GenericLogic weighs a collateral of the account's e-mode category at the category's threshold, valued
+  // at the category's price source when it has one: the removed reserves are taken out the same way.
+  let eMode: AaveAccountEMode | undefined
+  if (category !== 0n) {
+    const [categoryRead, providerRead] = await readMany(
+      client,
+      deployment,
+      [
+        { address: pool, abi, functionName: "getEModeCategoryData", args: [Number(category)] },
+        { address: pool, abi, functionName: "ADDRESSES_PROVIDER" },
+      ],
+      blockNumber,
+    )
+    const data = resultOf<{ liquidationThreshold: number; priceSource: Address }>(categoryRead)
+    if (data === undefined) throw new Error("Aave getEModeCategoryData could not be read")
+    let price: bigint | undefined
+    if (data.priceSource.toLowerCase() !== zeroAddress) {
+      const provider = resultOf<Address>(providerRead)
+      const oracle = provider === undefined ? undefined : resultOf<Address>((await readMany(client, deployment, [{ address: provider, abi, functionName: "getPriceOracle" }], blockNumber))[0])
+      price = oracle === undefined ? undefined : resultOf<bigint>((await readMany(client, deployment, [{ address: oracle, abi, functionName: "getAssetPrice", args: [data.priceSource] }], blockNumber))[0])
+      if (price === undefined) throw new Error("Aave e-mode category price source could not be read")
+    }
+    eMode = { category, liquidationThresholdBps: BigInt(data.liquidationThreshold), price }
+  }
   const all = await readAaveCollateralReserves(client, { deployment, safe, blockNumber, pool, exclude: marketCollaterals })
   let reserves: AaveDustReserve[]
   if (assets === undefined) reserves = aaveDustOf(all, { marketCollaterals, thresholdBase })
@@ -224,7 +280,9 @@ export async function buildAaveDustCollateralDisable(
       const valueBase = r.balance !== undefined && r.price !== undefined ? aaveBaseValue(r.balance, r.price, decimalsOf(r.configuration)) : account[0]
       return { asset: r.asset, reserveId: r.reserveId, balance: r.balance ?? 0n, valueBase, liquidationThresholdBps: thresholdOf(r.configuration) }
     })
-  const healthAfter = aaveHealthAfterDisable({ totalCollateralBase: account[0], totalDebtBase: account[1], currentLiquidationThreshold: account[3] }, reserves)
+  const configurationOf = (asset: Address) => all.find((x) => x.asset.toLowerCase() === asset.toLowerCase())?.configuration ?? 0n
+  const counted = reserves.map((r) => aaveDustAsCounted(r, configurationOf(r.asset), eMode))
+  const healthAfter = aaveHealthAfterDisable({ totalCollateralBase: account[0], totalDebtBase: account[1], currentLiquidationThreshold: account[3] }, counted)
   const minHealth = subAccounts.reduce((m, s) => (s.policy.minHealth > m ? s.policy.minHealth : m), 0n)
   if (reserves.length > 0 && healthAfter < minHealth) throw new AaveDustDisableUnhealthyError({ healthAfter, minHealth, assets: reserves.map((r) => r.asset) })
   const calls = reserves.map((r) => ({ to: pool, value: 0n as const, data: encodeFunctionData({ abi, functionName: "setUserUseReserveAsCollateral", args: [r.asset, false] }) }))
