@@ -43,3 +43,24 @@ export class AaveDustDisableUnhealthyError extends BaseError {
     this.minHealth = minHealth
   }
 }
+
+export type AaveDustZeroLtvCollateralKeptErrorType = AaveDustZeroLtvCollateralKeptError & { name: "AaveDustZeroLtvCollateralKeptError" }
+/**
+ * A reserve with LTV > 0 would be switched off while the account keeps a collateral with LTV 0 enabled: Aave v3.0.2's
+ * validateHFAndLtv refuses it ("57" LTV_VALIDATION_FAILED), so the owner's batch would revert.
+ */
+export class AaveDustZeroLtvCollateralKeptError extends BaseError {
+  /** The reserves with LTV > 0 asked to be switched off. */
+  assets: readonly Address[]
+  /** The LTV-0 collaterals that stay enabled. */
+  zeroLtv: readonly Address[]
+  constructor({ assets, zeroLtv, cause }: { assets: readonly Address[]; zeroLtv: readonly Address[] } & Cause) {
+    super(`Disabling ${assets.join(", ")} as collateral reverts while ${zeroLtv.join(", ")} (LTV 0) stays enabled as collateral.`, {
+      cause,
+      metaMessages: ["Aave refuses to switch off a reserve with LTV > 0 while the account uses a collateral with LTV 0: switch the LTV-0 reserves off too (first), or withdraw them."],
+      name: "AaveDustZeroLtvCollateralKeptError",
+    })
+    this.assets = assets
+    this.zeroLtv = zeroLtv
+  }
+}

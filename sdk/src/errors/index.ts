@@ -221,4 +221,6 @@ export {
   AaveDustNotCollateralError,
   type AaveDustDisableUnhealthyErrorType,
   AaveDustDisableUnhealthyError,
+  type AaveDustZeroLtvCollateralKeptErrorType,
+  AaveDustZeroLtvCollateralKeptError,
 } from "./aaveDust.js"

@@ -1,6 +1,6 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc20Abi, maxUint256, parseAbi, zeroAddress } from "viem"
 import type { LeverageDeployment } from "../constants/deployments.js"
-import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError } from "../errors/aaveDust.js"
+import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError, AaveDustZeroLtvCollateralKeptError } from "../errors/aaveDust.js"
 import { aaveCollateralIds } from "../rules/planRules.js"
 import { readMany, resultOf } from "./multicall.js"
 
@@ -60,6 +60,7 @@ export type AaveDustReserve = {
 
 const decimalsOf = (configuration: bigint) => Number((configuration >> 48n) & 0xffn)
 const thresholdOf = (configuration: bigint) => (configuration >> 16n) & 0xffffn
+const ltvOf = (configuration: bigint) => configuration & 0xffffn
 const eModeCategoryOf = (configuration: bigint) => (configuration >> 168n) & 0xffn
 
 /**
@@ -214,6 +215,8 @@ export type BuildAaveDustCollateralDisableParameters = {
  *
  * @throws {AaveDustIsMarketCollateralError} an asset is a sub-account's collateral.
  * @throws {AaveDustNotCollateralError} an asset is not used as collateral by the Safe.
+ * @throws {AaveDustZeroLtvCollateralKeptError} a reserve with LTV > 0 would be switched off while a collateral with LTV 0
+ * stays enabled (Aave refuses it, "57"); LTV-0 reserves are otherwise switched off first.
  * @throws {AaveDustDisableUnhealthyError} the account's health factor after ({@link aaveHealthAfterDisable}, from
  * `getUserAccountData` and the reserves' values, e-mode aware: {@link aaveDustAsCounted}) would be below the highest
  * `minHealth` of `subAccounts`.
@@ -268,7 +271,8 @@ export async function buildAaveDustCollateralDisable(
     }
     eMode = { category, liquidationThresholdBps: BigInt(data.liquidationThreshold), price }
   }
-  const all = await readAaveCollateralReserves(client, { deployment, safe, blockNumber, pool, exclude: marketCollaterals })
+  // Every collateral reserve of the account, the markets' too (their LTV matters to the order of the calls).
+  const all = await readAaveCollateralReserves(client, { deployment, safe, blockNumber, pool })
   let reserves: AaveDustReserve[]
   if (assets === undefined) reserves = aaveDustOf(all, { marketCollaterals, thresholdBase })
   else
@@ -281,6 +285,14 @@ export async function buildAaveDustCollateralDisable(
       return { asset: r.asset, reserveId: r.reserveId, balance: r.balance ?? 0n, valueBase, liquidationThresholdBps: thresholdOf(r.configuration) }
     })
   const configurationOf = (asset: Address) => all.find((x) => x.asset.toLowerCase() === asset.toLowerCase())?.configuration ?? 0n
+  // Aave v3.0.2's validateHFAndLtv refuses ("57") to switch off a reserve with LTV > 0 while the account still uses a
+  // collateral with LTV 0 (and a threshold): the LTV-0 reserves go first, and an LTV-0 collateral kept enabled refuses
+  // the whole batch.
+  const disabled = new Set(reserves.map((r) => r.asset.toLowerCase()))
+  const withLtv = reserves.filter((r) => ltvOf(configurationOf(r.asset)) !== 0n)
+  const keptZeroLtv = all.filter((r) => !disabled.has(r.asset.toLowerCase()) && ltvOf(r.configuration) === 0n && thresholdOf(r.configuration) !== 0n)
+  if (withLtv.length > 0 && keptZeroLtv.length > 0) throw new AaveDustZeroLtvCollateralKeptError({ assets: withLtv.map((r) => r.asset), zeroLtv: keptZeroLtv.map((r) => r.asset) })
+  reserves = [...reserves.filter((r) => ltvOf(configurationOf(r.asset)) === 0n), ...withLtv]
   const counted = reserves.map((r) => aaveDustAsCounted(r, configurationOf(r.asset), eMode))
   const healthAfter = aaveHealthAfterDisable({ totalCollateralBase: account[0], totalDebtBase: account[1], currentLiquidationThreshold: account[3] }, counted)
   const minHealth = subAccounts.reduce((m, s) => (s.policy.minHealth > m ? s.policy.minHealth : m), 0n)
