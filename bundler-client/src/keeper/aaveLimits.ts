@@ -357,6 +357,8 @@ const debtTokenAbi = parseAbi([
   "function scaledTotalSupply() view returns (uint256)",
   "function getSupplyData() view returns (uint256, uint256, uint256, uint40)",
 ])
+/** Every call readAaveLimits makes beyond erc20Abi and the SDK's reads (a mock chain decodes them with it). */
+export const aaveLimitsReadAbi = [...adapterAbi, ...poolAbi, ...providerAbi, ...oracleAbi, ...debtTokenAbi] as const
 type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; variableBorrowIndex: bigint; id: number; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint; isolationModeTotalDebt: bigint }
 
 const poolOf = new Map<string, Address>()
