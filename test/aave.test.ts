@@ -271,26 +271,32 @@ describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral 
     const sub = (market: Hex, id: string) => ({ subAccount: id, policy: { adapter: aave.adapter, market } }) as never
     const WETH_ID = `0x${"e1".repeat(32)}`
     const WBTC_ID = `0x${"b1".repeat(32)}`
-    const read = () => readAaveLimits(publicClient, deployment, [sub(aave.markets.wethUsdc, WETH_ID), sub(aave.markets.wbtcUsdc, WBTC_ID)], account)
+    // Every figure is read at one pinned block: the aWETH balance grows each block while anyone borrows WETH from the Pool.
+    const read = (at: bigint) => readAaveLimits(publicClient, deployment, [sub(aave.markets.wethUsdc, WETH_ID), sub(aave.markets.wbtcUsdc, WBTC_ID)], account, at)
     const aTokenOf = async (asset: Address) => ((await publicClient.readContract({ address: aave.pool, abi: parseAbi(["struct R { uint256 c; uint128 a; uint128 b; uint128 d; uint128 e; uint128 f; uint40 g; uint16 id; address aToken; address s; address v; address i; uint128 t; uint128 u; uint128 w; }", "function getReserveData(address) view returns (R)"]), functionName: "getReserveData", args: [asset] })) as { aToken: Address }).aToken
-    const aWeth = await publicClient.readContract({ address: await aTokenOf(aave.tokens.weth), abi: testTokenAbi, functionName: "balanceOf", args: [account] })
-    const before = await read()
-    expect(before[WETH_ID]?.collateralHeld).toBe(aWeth)
+    const aWethToken = await aTokenOf(aave.tokens.weth)
+    const aWethAt = (at: bigint) => publicClient.readContract({ address: aWethToken, abi: testTokenAbi, functionName: "balanceOf", args: [account], blockNumber: at })
+    const frameAt = (at: bigint) => publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account], blockNumber: at })
     // The SDK's read for its rule book (validateRebalance: RuleMarketState.collateralHeld) gives the same.
-    const sdkHeld = async () => (await readAaveCollateral(publicClient, { deployment, safe: account, collaterals: [aave.tokens.weth, aave.tokens.wbtc] })).map((c) => c?.held)
-    expect(await sdkHeld()).toEqual([before[WETH_ID]?.collateralHeld, before[WBTC_ID]?.collateralHeld])
-    const frame = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account] })
-    expect(frame.collateral).toBeGreaterThan(aWeth) // the WBTC counts in the frame's collateral, not in what WETH can be withdrawn
+    const sdkHeld = async (at: bigint) => (await readAaveCollateral(publicClient, { deployment, safe: account, collaterals: [aave.tokens.weth, aave.tokens.wbtc], blockNumber: at })).map((c) => c?.held)
+    const at0 = await publicClient.getBlockNumber()
+    const aWeth = await aWethAt(at0)
+    const before = await read(at0)
+    expect(before[WETH_ID]?.collateralHeld).toBe(aWeth)
+    expect(await sdkHeld(at0)).toEqual([before[WETH_ID]?.collateralHeld, before[WBTC_ID]?.collateralHeld])
+    expect((await frameAt(at0)).collateral).toBeGreaterThan(aWeth) // the WBTC counts in the frame's collateral, not in what WETH can be withdrawn
     expect(before[WBTC_ID]?.collateralHeld).toBeGreaterThan(0n)
     await send(owner, { address: aave.pool, abi: parseAbi(["function setUserUseReserveAsCollateral(address asset, bool useAsCollateral)"]), functionName: "setUserUseReserveAsCollateral", args: [aave.tokens.wbtc, false] })
-    const after = await read()
+    const at1 = await publicClient.getBlockNumber()
+    const aWeth1 = await aWethAt(at1)
+    const after = await read(at1)
     expect(after[WBTC_ID]?.collateralHeld).toBe(0n)
     expect([after[WBTC_ID]?.collateral.suppliable, after[WBTC_ID]?.collateral.withdrawable]).toEqual([0n, 0n])
-    expect(after[WETH_ID]?.collateralHeld).toBe(aWeth)
-    expect(await sdkHeld()).toEqual([aWeth, 0n])
+    expect(after[WETH_ID]?.collateralHeld).toBe(aWeth1)
+    expect(await sdkHeld(at1)).toEqual([aWeth1, 0n])
     // Aave counts nothing of it: the frame's collateral is now the WETH alone (rounded down).
-    const alone = await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account] })
-    expect(alone.collateral <= aWeth && aWeth - alone.collateral < 10n ** 12n).toBe(true)
+    const alone = await frameAt(at1)
+    expect(alone.collateral <= aWeth1 && aWeth1 - alone.collateral < 10n ** 12n).toBe(true)
   })
 
   test("a first supply Aave does not enable (WBTC at LTV 0): enabled false, no supply room; back at its LTV: enabled", async () => {
