@@ -1,9 +1,9 @@
 import { type Address, type Hex, encodeFunctionData, getAddress, parseAbi } from "viem"
 import { describe, expect, test } from "vitest"
-import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError } from "@levpilot/sdk/errors"
+import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError, ReadFailedError } from "@levpilot/sdk/errors"
 import { AAVE_DUST_GAS_PER_RESERVE, AAVE_DUST_THRESHOLD_BASE, aaveHealthAfterDisable, buildAaveDustCollateralDisable } from "@levpilot/sdk/utils"
 import { readAaveLimits } from "./aaveLimits.js"
-import { POOL, SAFE, SUB, USDC, WETH, chain, deployment, mockAaveChain, mockAaveClient, reserveConfig } from "./aaveMockChain.testing.js"
+import { ADAPTER, POOL, SAFE, SUB, USDC, WETH, chain, deployment, mockAaveChain, mockAaveClient, reserveConfig } from "./aaveMockChain.testing.js"
 import { parseKeeperConfig } from "./config.js"
 import { AaveDustCollateralError } from "./errors.js"
 import { portfolioOf } from "./portfolio.js"
@@ -23,7 +23,7 @@ const DUST: Address = getAddress("0x00000000000000000000000000000000000000d1")
 const fixAbi = parseAbi(["function setUserUseReserveAsCollateral(address asset, bool useAsCollateral)"])
 
 /** The mock chain: the Safe supplies 10 WETH, borrows USDC, and holds `dust` wei of aDUST, used as collateral when `enabled`. */
-function clientOf(state: { dust: bigint; enabled: boolean }) {
+function clientOf(state: { dust: bigint; enabled: boolean; failing?: readonly string[] }) {
   const dustValue = state.enabled ? (state.dust * 10n ** 8n) / 10n ** 18n : 0n
   return mockAaveClient(
     mockAaveChain({
@@ -37,6 +37,7 @@ function clientOf(state: { dust: bigint; enabled: boolean }) {
       accountData: [30_000n * 10n ** 8n + dustValue, 15_000n * 10n ** 8n, 9_000n * 10n ** 8n, 8_600n, 8_000n, h(1.72)],
       supplied: { [WETH]: 10n * 10n ** 18n, [DUST]: state.dust },
     }),
+    { failing: state.failing },
   )
 }
 
@@ -88,6 +89,14 @@ describe("buildAaveDustCollateralDisable: the owner's fix, refusing what is not 
     const error = await buildAaveDustCollateralDisable(client, { deployment, safe: SAFE, subAccounts: [{ collateralToken: WETH, policy: { minHealth: h(2) } }], assets: [DUST] }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(AaveDustDisableUnhealthyError)
     expect((error as AaveDustDisableUnhealthyError).healthAfter).toBe((30_000n * 8_600n * 10n ** 18n) / (15_000n * 10_000n))
+  })
+  test("a read it needs fails in its batch: ReadFailedError naming the contract and function (what callers retry at a later block)", async () => {
+    for (const [functionName, address] of [["POOL", ADAPTER], ["getUserAccountData", POOL], ["getUserEMode", POOL]] as const) {
+      const { client } = clientOf({ dust: 1n, enabled: true, failing: [functionName] })
+      const error = await buildAaveDustCollateralDisable(client, { deployment, safe: SAFE, subAccounts }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(ReadFailedError)
+      expect(error).toMatchObject({ functionName, address })
+    }
   })
   test("aaveHealthAfterDisable: no debt is unbounded; a removal below zero is 0", () => {
     expect(aaveHealthAfterDisable({ totalCollateralBase: 1n, totalDebtBase: 0n, currentLiquidationThreshold: 8_000n }, [])).toBe(2n ** 256n - 1n)

@@ -119,8 +119,11 @@ export function mockAaveChain(options: MockAaveChainOptions) {
   }
 }
 
-/** A client on a mock chain ({@link mockAaveChain}) reached through MULTICALL, and the number of eth_call requests it sent. */
-export function mockAaveClient(answer: ReturnType<typeof mockAaveChain>) {
+/**
+ * A client on a mock chain ({@link mockAaveChain}) reached through MULTICALL, and the number of eth_call requests it sent.
+ * `failing`: functions whose every call fails in its batch (`aggregate3` entry `success: false`, no return data).
+ */
+export function mockAaveClient(answer: ReturnType<typeof mockAaveChain>, { failing = [] }: { failing?: readonly string[] } = {}) {
   const count = { calls: 0 }
   const client = createPublicClient({
     transport: custom({
@@ -134,6 +137,7 @@ export function mockAaveClient(answer: ReturnType<typeof mockAaveChain>) {
         const calls = args[0] as readonly { target: Address; callData: Hex }[]
         const results = calls.map(({ target, callData }) => {
           const call = decodeFunctionData({ abi, data: callData })
+          if (failing.includes(call.functionName)) return { success: false, returnData: "0x" as Hex }
           return { success: true, returnData: encodeFunctionResult({ abi, functionName: call.functionName, result: answer(target, call.functionName, call.args ?? []) } as never) }
         })
         return encodeFunctionResult({ abi: multicall3Abi, functionName: "aggregate3", result: results })
