@@ -2,7 +2,7 @@ import { type Address, type Chain, type Client, type Hex, type Transport, encode
 import type { LeverageDeployment } from "../constants/deployments.js"
 import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError, AaveDustZeroLtvCollateralKeptError } from "../errors/aaveDust.js"
 import { aaveCollateralIds } from "../rules/planRules.js"
-import { readMany, resultOf } from "./multicall.js"
+import { readMany, requireResult, resultOf } from "./multicall.js"
 
 const abi = parseAbi([
   "function POOL() view returns (address)",
@@ -217,6 +217,9 @@ export type BuildAaveDustCollateralDisableParameters = {
  * @throws {AaveDustNotCollateralError} an asset is not used as collateral by the Safe.
  * @throws {AaveDustZeroLtvCollateralKeptError} a reserve with LTV > 0 would be switched off while a collateral with LTV 0
  * stays enabled (Aave refuses it, "57"); LTV-0 reserves are otherwise switched off first.
+ * @throws {ReadFailedError} a read it needs failed in its batch (the adapter's `POOL()`, the pool's `getUserAccountData`,
+ * `getUserEMode`, `getEModeCategoryData`, the e-mode category's price through `ADDRESSES_PROVIDER` / `getPriceOracle` /
+ * `getAssetPrice`): named by contract and function; read again at a later block.
  * @throws {AaveDustDisableUnhealthyError} the account's health factor after ({@link aaveHealthAfterDisable}, from
  * `getUserAccountData` and the reserves' values, e-mode aware: {@link aaveDustAsCounted}) would be below the highest
  * `minHealth` of `subAccounts`.
@@ -231,43 +234,28 @@ export async function buildAaveDustCollateralDisable(
   const marketCollaterals = subAccounts.map((s) => s.collateralToken)
   const market = new Set(marketCollaterals.map((a) => a.toLowerCase()))
   for (const asset of assets ?? []) if (market.has(asset.toLowerCase())) throw new AaveDustIsMarketCollateralError({ asset })
-  const [poolRead] = await readMany(client, deployment, [{ address: adapter, abi, functionName: "POOL" }], blockNumber)
-  const pool = resultOf<Address>(poolRead)
-  if (pool === undefined) throw new Error("Aave adapter POOL() could not be read")
-  const [accountRead, eModeRead] = await readMany(
-    client,
-    deployment,
-    [
-      { address: pool, abi, functionName: "getUserAccountData", args: [safe] },
-      { address: pool, abi, functionName: "getUserEMode", args: [safe] },
-    ],
-    blockNumber,
-  )
-  const account = resultOf<readonly [bigint, bigint, bigint, bigint, bigint, bigint]>(accountRead)
-  if (account === undefined) throw new Error("Aave getUserAccountData could not be read")
-  const category = resultOf<bigint>(eModeRead)
-  if (category === undefined) throw new Error("Aave getUserEMode could not be read")
+  // A read needed here that fails in its batch throws ReadFailedError (requireResult): the caller reads again later.
+  const poolCall = { address: adapter, abi, functionName: "POOL" } as const
+  const pool = requireResult<Address>((await readMany(client, deployment, [poolCall], blockNumber))[0], poolCall)
+  const accountCall = { address: pool, abi, functionName: "getUserAccountData", args: [safe] } as const
+  const eModeCall = { address: pool, abi, functionName: "getUserEMode", args: [safe] } as const
+  const [accountRead, eModeRead] = await readMany(client, deployment, [accountCall, eModeCall], blockNumber)
+  const account = requireResult<readonly [bigint, bigint, bigint, bigint, bigint, bigint]>(accountRead, accountCall)
+  const category = requireResult<bigint>(eModeRead, eModeCall)
   // Aave v3.0.2 GenericLogic weighs a collateral of the account's e-mode category at the category's threshold, valued
   // at the category's price source when it has one: the removed reserves are taken out the same way.
   let eMode: AaveAccountEMode | undefined
   if (category !== 0n) {
-    const [categoryRead, providerRead] = await readMany(
-      client,
-      deployment,
-      [
-        { address: pool, abi, functionName: "getEModeCategoryData", args: [Number(category)] },
-        { address: pool, abi, functionName: "ADDRESSES_PROVIDER" },
-      ],
-      blockNumber,
-    )
-    const data = resultOf<{ liquidationThreshold: number; priceSource: Address }>(categoryRead)
-    if (data === undefined) throw new Error("Aave getEModeCategoryData could not be read")
+    const categoryCall = { address: pool, abi, functionName: "getEModeCategoryData", args: [Number(category)] } as const
+    const providerCall = { address: pool, abi, functionName: "ADDRESSES_PROVIDER" } as const
+    const [categoryRead, providerRead] = await readMany(client, deployment, [categoryCall, providerCall], blockNumber)
+    const data = requireResult<{ liquidationThreshold: number; priceSource: Address }>(categoryRead, categoryCall)
     let price: bigint | undefined
     if (data.priceSource.toLowerCase() !== zeroAddress) {
-      const provider = resultOf<Address>(providerRead)
-      const oracle = provider === undefined ? undefined : resultOf<Address>((await readMany(client, deployment, [{ address: provider, abi, functionName: "getPriceOracle" }], blockNumber))[0])
-      price = oracle === undefined ? undefined : resultOf<bigint>((await readMany(client, deployment, [{ address: oracle, abi, functionName: "getAssetPrice", args: [data.priceSource] }], blockNumber))[0])
-      if (price === undefined) throw new Error("Aave e-mode category price source could not be read")
+      const oracleCall = { address: requireResult<Address>(providerRead, providerCall), abi, functionName: "getPriceOracle" } as const
+      const oracle = requireResult<Address>((await readMany(client, deployment, [oracleCall], blockNumber))[0], oracleCall)
+      const priceCall = { address: oracle, abi, functionName: "getAssetPrice", args: [data.priceSource] } as const
+      price = requireResult<bigint>((await readMany(client, deployment, [priceCall], blockNumber))[0], priceCall)
     }
     eMode = { category, liquidationThresholdBps: BigInt(data.liquidationThreshold), price }
   }
