@@ -1,8 +1,8 @@
-import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, parseAbi, zeroAddress } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, zeroAddress } from "viem"
 import type { SubAccountState as ChainSubAccount } from "@levpilot/sdk/actions"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
 import { aaveCollateralIds, aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveOnlyCollateralId, aaveWithdrawBlockedByZeroLtv } from "@levpilot/sdk/rules"
-import { type AaveCollateralShare, type AaveDustReserve, readAaveCollateralConfigurations, readAaveDustCollateral, readMany, resultOf } from "@levpilot/sdk/utils"
+import { type AaveCollateralShare, type AaveDustReserve, aaveReadAbi, readAaveCollateralConfigurations, readAaveDustCollateral, readMany, resultOf } from "@levpilot/sdk/utils"
 
 /** What an Aave v3 reserve takes now, base units of its asset; `undefined`: no limit. */
 export type AaveReserveLimits = {
@@ -330,35 +330,6 @@ export function aaveCollateralLtvBps(collateralConfiguration: bigint, category: 
   return bits(collateralConfiguration, 0, 16)
 }
 
-const adapterAbi = parseAbi([
-  "function POOL() view returns (address)",
-  "function marketParams(bytes32 market) view returns (address collateral, address debt, uint8 eModeCategory)",
-  "function maxRepayable(bytes32 market, address account) view returns (uint256)",
-  "function liquidationIncentiveFactor(bytes32 market) view returns (uint256)",
-])
-const poolAbi = parseAbi([
-  "struct ReserveConfigurationMap { uint256 data; }",
-  "struct ReserveData { ReserveConfigurationMap configuration; uint128 liquidityIndex; uint128 currentLiquidityRate; uint128 variableBorrowIndex; uint128 currentVariableBorrowRate; uint128 currentStableBorrowRate; uint40 lastUpdateTimestamp; uint16 id; address aTokenAddress; address stableDebtTokenAddress; address variableDebtTokenAddress; address interestRateStrategyAddress; uint128 accruedToTreasury; uint128 unbacked; uint128 isolationModeTotalDebt; }",
-  "function getReserveData(address asset) view returns (ReserveData)",
-  "function FLASHLOAN_PREMIUM_TOTAL() view returns (uint128)",
-  "struct UserConfigurationMap { uint256 data; }",
-  "function getUserConfiguration(address user) view returns (UserConfigurationMap)",
-  "function getUserAccountData(address user) view returns (uint256 totalCollateralBase, uint256 totalDebtBase, uint256 availableBorrowsBase, uint256 currentLiquidationThreshold, uint256 ltv, uint256 healthFactor)",
-  "function ADDRESSES_PROVIDER() view returns (address)",
-  "struct EModeCategory { uint16 ltv; uint16 liquidationThreshold; uint16 liquidationBonus; address priceSource; string label; }",
-  "function getEModeCategoryData(uint8 id) view returns (EModeCategory)",
-  "function getUserEMode(address user) view returns (uint256)",
-  "function getReserveAddressById(uint16 id) view returns (address)",
-])
-const providerAbi = parseAbi(["function getPriceOracle() view returns (address)", "function getPriceOracleSentinel() view returns (address)"])
-const sentinelAbi = parseAbi(["function isBorrowAllowed() view returns (bool)"])
-const oracleAbi = parseAbi(["function getAssetPrice(address asset) view returns (uint256)"])
-const debtTokenAbi = parseAbi([
-  "function scaledTotalSupply() view returns (uint256)",
-  "function getSupplyData() view returns (uint256, uint256, uint256, uint40)",
-])
-/** Every call readAaveLimits makes beyond erc20Abi and the SDK's reads (a mock chain decodes them with it). */
-export const aaveLimitsReadAbi = [...adapterAbi, ...poolAbi, ...providerAbi, ...oracleAbi, ...debtTokenAbi] as const
 type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; variableBorrowIndex: bigint; id: number; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint; isolationModeTotalDebt: bigint }
 
 const poolOf = new Map<string, Address>()
@@ -468,14 +439,14 @@ export async function readAaveLimits(
   const subs = chain.filter((s) => isAddressEqual(s.policy.adapter, adapter))
   if (subs.length === 0) return {}
   if (!poolOf.has(adapter)) {
-    const [r] = await readMany(client, deployment, [{ address: adapter, abi: adapterAbi, functionName: "POOL" } as const])
+    const [r] = await readMany(client, deployment, [{ address: adapter, abi: aaveReadAbi, functionName: "POOL" } as const])
     const pool = resultOf<Address>(r)
     if (!pool) return {}
     poolOf.set(adapter, pool)
   }
   const pool = poolOf.get(adapter) as Address
   if (!providerOf.has(pool)) {
-    const [r] = await readMany(client, deployment, [{ address: pool, abi: poolAbi, functionName: "ADDRESSES_PROVIDER" } as const])
+    const [r] = await readMany(client, deployment, [{ address: pool, abi: aaveReadAbi, functionName: "ADDRESSES_PROVIDER" } as const])
     const provider = resultOf<Address>(r)
     if (provider) providerOf.set(pool, provider)
   }
@@ -483,9 +454,9 @@ export async function readAaveLimits(
   const read = (contracts: Parameters<typeof readMany>[2]) => readMany(client, deployment, contracts, blockNumber)
   const params = await read(
     subs.flatMap((s) => [
-      { address: adapter, abi: adapterAbi, functionName: "marketParams", args: [s.policy.market as Hex] } as const,
-      { address: adapter, abi: adapterAbi, functionName: "maxRepayable", args: [s.policy.market as Hex, safe] } as const,
-      { address: adapter, abi: adapterAbi, functionName: "liquidationIncentiveFactor", args: [s.policy.market as Hex] } as const,
+      { address: adapter, abi: aaveReadAbi, functionName: "marketParams", args: [s.policy.market as Hex] } as const,
+      { address: adapter, abi: aaveReadAbi, functionName: "maxRepayable", args: [s.policy.market as Hex, safe] } as const,
+      { address: adapter, abi: aaveReadAbi, functionName: "liquidationIncentiveFactor", args: [s.policy.market as Hex] } as const,
     ]),
   )
   const pairs = subs.map((_, i) => resultOf<readonly [Address, Address, number]>(params[3 * i]))
@@ -495,15 +466,15 @@ export async function readAaveLimits(
   // change it), the Safe's user configuration and account data (its LTV room), the pool's oracle, each market's e-mode
   // category (its LTV and price source) and every reserve's data.
   const second = await read([
-    { address: pool, abi: poolAbi, functionName: "FLASHLOAN_PREMIUM_TOTAL" } as const,
-    { address: pool, abi: poolAbi, functionName: "getUserConfiguration", args: [safe] } as const,
-    { address: pool, abi: poolAbi, functionName: "getUserAccountData", args: [safe] } as const,
-    { address: provider ?? pool, abi: providerAbi, functionName: "getPriceOracle" } as const,
-    { address: pool, abi: poolAbi, functionName: "getUserEMode", args: [safe] } as const,
-    ...categories.map((c) => ({ address: pool, abi: poolAbi, functionName: "getEModeCategoryData", args: [c] }) as const),
-    ...assets.map((a) => ({ address: pool, abi: poolAbi, functionName: "getReserveData", args: [a] }) as const),
+    { address: pool, abi: aaveReadAbi, functionName: "FLASHLOAN_PREMIUM_TOTAL" } as const,
+    { address: pool, abi: aaveReadAbi, functionName: "getUserConfiguration", args: [safe] } as const,
+    { address: pool, abi: aaveReadAbi, functionName: "getUserAccountData", args: [safe] } as const,
+    { address: provider ?? pool, abi: aaveReadAbi, functionName: "getPriceOracle" } as const,
+    { address: pool, abi: aaveReadAbi, functionName: "getUserEMode", args: [safe] } as const,
+    ...categories.map((c) => ({ address: pool, abi: aaveReadAbi, functionName: "getEModeCategoryData", args: [c] }) as const),
+    ...assets.map((a) => ({ address: pool, abi: aaveReadAbi, functionName: "getReserveData", args: [a] }) as const),
     // The price oracle sentinel (settable by the pool's governance: read at every snapshot), asked in the next round.
-    ...(provider === undefined ? [] : [{ address: provider, abi: providerAbi, functionName: "getPriceOracleSentinel" } as const]),
+    ...(provider === undefined ? [] : [{ address: provider, abi: aaveReadAbi, functionName: "getPriceOracleSentinel" } as const]),
   ])
   const [premiumRead, userConfigRead, accountRead, oracleRead, userEModeRead] = second
   const userEMode = resultOf<bigint>(userEModeRead)
@@ -545,15 +516,15 @@ export async function readAaveLimits(
       // The Safe's own aToken balance of the reserve (what a withdrawal of it can take).
       { address: r.aTokenAddress, abi: erc20Abi, functionName: "balanceOf", args: [safe] } as const,
       // The debt at the reserve's last update (the treasury's pending share of the interest since, in the supply cap).
-      { address: r.variableDebtTokenAddress, abi: debtTokenAbi, functionName: "scaledTotalSupply" } as const,
+      { address: r.variableDebtTokenAddress, abi: aaveReadAbi, functionName: "scaledTotalSupply" } as const,
       // Stable debt: principal and total supply (the same figure as its `totalSupply()`) in one call.
-      { address: r.stableDebtTokenAddress, abi: debtTokenAbi, functionName: "getSupplyData" } as const,
+      { address: r.stableDebtTokenAddress, abi: aaveReadAbi, functionName: "getSupplyData" } as const,
     ]
   })
   const third = await read([
     ...balanceCalls,
-    ...(priced ? priceAssets.map((a) => ({ address: oracle, abi: oracleAbi, functionName: "getAssetPrice", args: [a ?? zeroAddress] }) as const) : []),
-    ...(sentinelAsked ? [{ address: sentinel, abi: sentinelAbi, functionName: "isBorrowAllowed" } as const] : []),
+    ...(priced ? priceAssets.map((a) => ({ address: oracle, abi: aaveReadAbi, functionName: "getAssetPrice", args: [a ?? zeroAddress] }) as const) : []),
+    ...(sentinelAsked ? [{ address: sentinel, abi: aaveReadAbi, functionName: "isBorrowAllowed" } as const] : []),
   ])
   const balances = third.slice(0, balanceCalls.length)
   const prices = third.slice(balanceCalls.length, balanceCalls.length + (priced ? priceAssets.length : 0))
@@ -575,9 +546,9 @@ export async function readAaveLimits(
   const extraIds = [...new Set([...(isolatedId === undefined ? [] : [isolatedId]), ...(borrowedIds.length === 1 ? borrowedIds : [])])].filter((id) => reserveById(id) === undefined)
   const extra = new Map<number, ReserveData>()
   if (extraIds.length > 0) {
-    const addresses = (await read(extraIds.map((id) => ({ address: pool, abi: poolAbi, functionName: "getReserveAddressById", args: [id] }) as const))).map((r) => resultOf<Address>(r))
+    const addresses = (await read(extraIds.map((id) => ({ address: pool, abi: aaveReadAbi, functionName: "getReserveAddressById", args: [id] }) as const))).map((r) => resultOf<Address>(r))
     const known = extraIds.flatMap((id, n) => (addresses[n] === undefined ? [] : [{ id, asset: addresses[n] as Address }]))
-    const extraData = await read(known.map(({ asset }) => ({ address: pool, abi: poolAbi, functionName: "getReserveData", args: [asset] }) as const))
+    const extraData = await read(known.map(({ asset }) => ({ address: pool, abi: aaveReadAbi, functionName: "getReserveData", args: [asset] }) as const))
     known.forEach(({ id }, n) => {
       const r = resultOf<ReserveData>(extraData[n])
       if (r) extra.set(id, r)

@@ -4,7 +4,7 @@
  * multicall3 `aggregate3` decoded with the ABIs the code under test reads with. Test-only: not exported by the package.
  */
 import { type Address, type Hex, createPublicClient, custom, decodeFunctionData, encodeFunctionResult, erc20Abi, getAddress, multicall3Abi } from "viem"
-import { aaveLimitsReadAbi } from "./aaveLimits.js"
+import { aaveReadAbi } from "@levpilot/sdk/utils"
 import { h } from "./testing.js"
 
 export const ADAPTER: Address = "0x00000000000000000000000000000000000000ae"
@@ -24,8 +24,8 @@ export const token = (asset: Address, kind: number) => `0x${asset.toLowerCase().
 export const deployment = { adapters: { morphoBlue: "0x00000000000000000000000000000000000000ad", aaveV3: ADAPTER }, multicall3: MULTICALL } as never
 export const chain = [{ subAccount: SUB, policy: { adapter: ADAPTER, market: MARKET } }] as never
 
-/** Every call the mock decodes: readAaveLimits' and ERC-20's (the SDK's Aave reads call a subset of them). */
-const abi = [...aaveLimitsReadAbi, ...erc20Abi]
+/** Every call the mock decodes: the SDK's and the keeper's Aave reads, and ERC-20's. */
+const abi = [...aaveReadAbi, ...erc20Abi]
 
 /**
  * Reserve configuration: LTV, liquidation threshold 86 %, bonus 105 %, decimals, active, borrowing and flash loans on,

@@ -1,19 +1,8 @@
-import { type Address, type Chain, type Client, type Transport, erc20Abi, parseAbi } from "viem"
+import { type Address, type Chain, type Client, type Transport, erc20Abi } from "viem"
 import type { LeverageDeployment } from "../constants/deployments.js"
 import { aaveCollateralIds, aaveCollateralOf, aaveInIsolationMode, aaveWithdrawBlockedByZeroLtv } from "../rules/planRules.js"
+import { aaveReadAbi } from "./aaveReadAbi.js"
 import { readMany, resultOf } from "./multicall.js"
-
-/** What {@link readAaveCollateral} reads beyond the adapter interface. */
-const aaveReadAbi = parseAbi([
-  "function POOL() view returns (address)",
-  "struct UserConfigurationMap { uint256 data; }",
-  "function getUserConfiguration(address user) view returns (UserConfigurationMap)",
-  "struct ReserveConfigurationMap { uint256 data; }",
-  "struct ReserveData { ReserveConfigurationMap configuration; uint128 liquidityIndex; uint128 currentLiquidityRate; uint128 variableBorrowIndex; uint128 currentVariableBorrowRate; uint128 currentStableBorrowRate; uint40 lastUpdateTimestamp; uint16 id; address aTokenAddress; address stableDebtTokenAddress; address variableDebtTokenAddress; address interestRateStrategyAddress; uint128 accruedToTreasury; uint128 unbacked; uint128 isolationModeTotalDebt; }",
-  "function getReserveData(address asset) view returns (ReserveData)",
-  "function getReserveAddressById(uint16 id) view returns (address)",
-  "function getConfiguration(address asset) view returns (ReserveConfigurationMap)",
-])
 
 /**
  * What {@link readAaveCollateral} returns per collateral reserve, read elsewhere at `blockNumber` (the keeper's

@@ -2,25 +2,11 @@ import { type Address, type Chain, type Client, type Hex, type Transport, encode
 import type { LeverageDeployment } from "../constants/deployments.js"
 import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError, AaveDustZeroLtvCollateralKeptError } from "../errors/aaveDust.js"
 import { aaveCollateralIds } from "../rules/planRules.js"
+import { aaveReadAbi } from "./aaveReadAbi.js"
 import { readMany, requireResult, resultOf } from "./multicall.js"
 
-const abi = parseAbi([
-  "function POOL() view returns (address)",
-  "function ADDRESSES_PROVIDER() view returns (address)",
-  "function getPriceOracle() view returns (address)",
-  "function getAssetPrice(address asset) view returns (uint256)",
-  "struct UserConfigurationMap { uint256 data; }",
-  "function getUserConfiguration(address user) view returns (UserConfigurationMap)",
-  "function getUserAccountData(address user) view returns (uint256 totalCollateralBase, uint256 totalDebtBase, uint256 availableBorrowsBase, uint256 currentLiquidationThreshold, uint256 ltv, uint256 healthFactor)",
-  "function getUserEMode(address user) view returns (uint256)",
-  "struct EModeCategory { uint16 ltv; uint16 liquidationThreshold; uint16 liquidationBonus; address priceSource; string label; }",
-  "function getEModeCategoryData(uint8 id) view returns (EModeCategory)",
-  "function getReserveAddressById(uint16 id) view returns (address)",
-  "struct ReserveConfigurationMap { uint256 data; }",
-  "struct ReserveData { ReserveConfigurationMap configuration; uint128 liquidityIndex; uint128 currentLiquidityRate; uint128 variableBorrowIndex; uint128 currentVariableBorrowRate; uint128 currentStableBorrowRate; uint40 lastUpdateTimestamp; uint16 id; address aTokenAddress; address stableDebtTokenAddress; address variableDebtTokenAddress; address interestRateStrategyAddress; uint128 accruedToTreasury; uint128 unbacked; uint128 isolationModeTotalDebt; }",
-  "function getReserveData(address asset) view returns (ReserveData)",
-  "function setUserUseReserveAsCollateral(address asset, bool useAsCollateral)",
-])
+/** The owner's fix (Aave v3.0.2 Pool); the reads are {@link aaveReadAbi}'s. */
+const poolWriteAbi = parseAbi(["function setUserUseReserveAsCollateral(address asset, bool useAsCollateral)"])
 
 /**
  * Gas one dust collateral reserve adds to every keeper operation of an Aave Safe (measured on Aave v3.0.2, break-it
@@ -138,14 +124,14 @@ export async function readAaveCollateralReserves(client: Client<Transport, Chain
   const adapter = deployment.adapters.aaveV3
   if (adapter === undefined) return []
   const read = (contracts: Parameters<typeof readMany>[2]) => readMany(client, deployment, contracts, blockNumber)
-  const pool = parameters.pool ?? resultOf<Address>((await read([{ address: adapter, abi, functionName: "POOL" }]))[0])
+  const pool = parameters.pool ?? resultOf<Address>((await read([{ address: adapter, abi: aaveReadAbi, functionName: "POOL" }]))[0])
   if (pool === undefined) return []
   let userConfiguration = parameters.userConfiguration
-  if (userConfiguration === undefined) userConfiguration = resultOf<{ data: bigint }>((await read([{ address: pool, abi, functionName: "getUserConfiguration", args: [safe] }]))[0])?.data
+  if (userConfiguration === undefined) userConfiguration = resultOf<{ data: bigint }>((await read([{ address: pool, abi: aaveReadAbi, functionName: "getUserConfiguration", args: [safe] }]))[0])?.data
   if (userConfiguration === undefined) return []
   const ids = aaveCollateralIds(userConfiguration)
   if (ids.length === 0) return []
-  const first = await read([{ address: pool, abi, functionName: "ADDRESSES_PROVIDER" }, ...ids.map((id) => ({ address: pool, abi, functionName: "getReserveAddressById", args: [id] }) as const)])
+  const first = await read([{ address: pool, abi: aaveReadAbi, functionName: "ADDRESSES_PROVIDER" }, ...ids.map((id) => ({ address: pool, abi: aaveReadAbi, functionName: "getReserveAddressById", args: [id] }) as const)])
   const provider = resultOf<Address>(first[0])
   const excluded = new Set((parameters.exclude ?? []).map((a) => a.toLowerCase()))
   const listed = ids.flatMap((reserveId, k) => {
@@ -154,8 +140,8 @@ export async function readAaveCollateralReserves(client: Client<Transport, Chain
   })
   if (listed.length === 0) return []
   const second = await read([
-    ...(provider === undefined ? [] : [{ address: provider, abi, functionName: "getPriceOracle" } as const]),
-    ...listed.map(({ asset }) => ({ address: pool, abi, functionName: "getReserveData", args: [asset] }) as const),
+    ...(provider === undefined ? [] : [{ address: provider, abi: aaveReadAbi, functionName: "getPriceOracle" } as const]),
+    ...listed.map(({ asset }) => ({ address: pool, abi: aaveReadAbi, functionName: "getReserveData", args: [asset] }) as const),
   ])
   const oracle = provider === undefined ? undefined : resultOf<Address>(second[0])
   const data = listed.map((_, k) => resultOf<{ configuration: { data: bigint }; aTokenAddress: Address }>(second[(provider === undefined ? 0 : 1) + k]))
@@ -165,7 +151,7 @@ export async function readAaveCollateralReserves(client: Client<Transport, Chain
   })
   const third = await read([
     ...known.map((r) => ({ address: r.aToken, abi: erc20Abi, functionName: "balanceOf", args: [safe] }) as const),
-    ...(oracle === undefined ? [] : known.map((r) => ({ address: oracle, abi, functionName: "getAssetPrice", args: [r.asset] }) as const)),
+    ...(oracle === undefined ? [] : known.map((r) => ({ address: oracle, abi: aaveReadAbi, functionName: "getAssetPrice", args: [r.asset] }) as const)),
   ])
   return known.map((r, k) => ({
     asset: r.asset,
@@ -235,10 +221,10 @@ export async function buildAaveDustCollateralDisable(
   const market = new Set(marketCollaterals.map((a) => a.toLowerCase()))
   for (const asset of assets ?? []) if (market.has(asset.toLowerCase())) throw new AaveDustIsMarketCollateralError({ asset })
   // A read needed here that fails in its batch throws ReadFailedError (requireResult): the caller reads again later.
-  const poolCall = { address: adapter, abi, functionName: "POOL" } as const
+  const poolCall = { address: adapter, abi: aaveReadAbi, functionName: "POOL" } as const
   const pool = requireResult<Address>((await readMany(client, deployment, [poolCall], blockNumber))[0], poolCall)
-  const accountCall = { address: pool, abi, functionName: "getUserAccountData", args: [safe] } as const
-  const eModeCall = { address: pool, abi, functionName: "getUserEMode", args: [safe] } as const
+  const accountCall = { address: pool, abi: aaveReadAbi, functionName: "getUserAccountData", args: [safe] } as const
+  const eModeCall = { address: pool, abi: aaveReadAbi, functionName: "getUserEMode", args: [safe] } as const
   const [accountRead, eModeRead] = await readMany(client, deployment, [accountCall, eModeCall], blockNumber)
   const account = requireResult<readonly [bigint, bigint, bigint, bigint, bigint, bigint]>(accountRead, accountCall)
   const category = requireResult<bigint>(eModeRead, eModeCall)
@@ -246,15 +232,15 @@ export async function buildAaveDustCollateralDisable(
   // at the category's price source when it has one: the removed reserves are taken out the same way.
   let eMode: AaveAccountEMode | undefined
   if (category !== 0n) {
-    const categoryCall = { address: pool, abi, functionName: "getEModeCategoryData", args: [Number(category)] } as const
-    const providerCall = { address: pool, abi, functionName: "ADDRESSES_PROVIDER" } as const
+    const categoryCall = { address: pool, abi: aaveReadAbi, functionName: "getEModeCategoryData", args: [Number(category)] } as const
+    const providerCall = { address: pool, abi: aaveReadAbi, functionName: "ADDRESSES_PROVIDER" } as const
     const [categoryRead, providerRead] = await readMany(client, deployment, [categoryCall, providerCall], blockNumber)
     const data = requireResult<{ liquidationThreshold: number; priceSource: Address }>(categoryRead, categoryCall)
     let price: bigint | undefined
     if (data.priceSource.toLowerCase() !== zeroAddress) {
-      const oracleCall = { address: requireResult<Address>(providerRead, providerCall), abi, functionName: "getPriceOracle" } as const
+      const oracleCall = { address: requireResult<Address>(providerRead, providerCall), abi: aaveReadAbi, functionName: "getPriceOracle" } as const
       const oracle = requireResult<Address>((await readMany(client, deployment, [oracleCall], blockNumber))[0], oracleCall)
-      const priceCall = { address: oracle, abi, functionName: "getAssetPrice", args: [data.priceSource] } as const
+      const priceCall = { address: oracle, abi: aaveReadAbi, functionName: "getAssetPrice", args: [data.priceSource] } as const
       price = requireResult<bigint>((await readMany(client, deployment, [priceCall], blockNumber))[0], priceCall)
     }
     eMode = { category, liquidationThresholdBps: BigInt(data.liquidationThreshold), price }
@@ -285,6 +271,6 @@ export async function buildAaveDustCollateralDisable(
   const healthAfter = aaveHealthAfterDisable({ totalCollateralBase: account[0], totalDebtBase: account[1], currentLiquidationThreshold: account[3] }, counted)
   const minHealth = subAccounts.reduce((m, s) => (s.policy.minHealth > m ? s.policy.minHealth : m), 0n)
   if (reserves.length > 0 && healthAfter < minHealth) throw new AaveDustDisableUnhealthyError({ healthAfter, minHealth, assets: reserves.map((r) => r.asset) })
-  const calls = reserves.map((r) => ({ to: pool, value: 0n as const, data: encodeFunctionData({ abi, functionName: "setUserUseReserveAsCollateral", args: [r.asset, false] }) }))
+  const calls = reserves.map((r) => ({ to: pool, value: 0n as const, data: encodeFunctionData({ abi: poolWriteAbi, functionName: "setUserUseReserveAsCollateral", args: [r.asset, false] }) }))
   return { calls, reserves, healthAfter }
 }

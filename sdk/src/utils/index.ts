@@ -24,6 +24,9 @@ export {
   assertPolicyBounds,
 } from "./policy.js"
 export {
+  aaveReadAbi,
+} from "./aaveReadAbi.js"
+export {
   type ReadAaveCollateralParameters,
   readAaveCollateral,
   type AaveCollateralShare,
