@@ -1,7 +1,7 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, zeroAddress } from "viem"
 import type { SubAccountState as ChainSubAccount } from "@levpilot/sdk/actions"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
-import { aaveCollateralIds, aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveOnlyCollateralId, aaveWithdrawBlockedByZeroLtv } from "@levpilot/sdk/rules"
+import { type AaveEModeCategory, aaveCollateralIds, aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveOnlyCollateralId, aaveReserveEModeTerms, aaveWithdrawBlockedByZeroLtv } from "@levpilot/sdk/rules"
 import { type AaveCollateralShare, type AaveDustReserve, aaveReadAbi, readAaveCollateralConfigurations, readAaveDustCollateral, readMany, resultOf } from "@levpilot/sdk/utils"
 
 /** What an Aave v3 reserve takes now, base units of its asset; `undefined`: no limit. */
@@ -316,20 +316,6 @@ export function aaveLtvRoomChange(gain: AaveLtvGain, delta: bigint): bigint {
   return -(((weighted + slack) * dUnit + gain.debtPrice - 1n) / gain.debtPrice)
 }
 
-/**
- * The LTV (bps) a supply of `collateralConfiguration`'s reserve counts at (Aave v3.0.2 `calculateUserAccountData`):
- * the e-mode category's LTV when the account's category (`category`, the market's pinned one) is not 0 and the reserve
- * belongs to it (bits 168-175), else the reserve's LTV (bits 0-15); 0 when the reserve's own LTV is 0, in e-mode too
- * (v3.0.2 weighs a collateral into the average LTV only `if (vars.ltv != 0)`, the reserve's own).
- *
- * @returns LTV in bps.
- */
-export function aaveCollateralLtvBps(collateralConfiguration: bigint, category: number, categoryLtv: bigint | undefined): bigint {
-  if (bits(collateralConfiguration, 0, 16) === 0n) return 0n
-  if (category !== 0 && categoryLtv !== undefined && bits(collateralConfiguration, 168, 8) === BigInt(category)) return categoryLtv
-  return bits(collateralConfiguration, 0, 16)
-}
-
 type ReserveData = { configuration: { data: bigint }; liquidityIndex: bigint; variableBorrowIndex: bigint; id: number; aTokenAddress: Address; stableDebtTokenAddress: Address; variableDebtTokenAddress: Address; accruedToTreasury: bigint; isolationModeTotalDebt: bigint }
 
 const poolOf = new Map<string, Address>()
@@ -489,6 +475,11 @@ export async function readAaveLimits(
   const account: AaveAccountRead | undefined = accountData && { totalDebtBase: accountData[1], availableBorrowsBase: accountData[2] }
   const oracle = provider === undefined ? undefined : resultOf<Address>(oracleRead)
   const categoryData = new Map(categories.map((c, i) => [c, resultOf<{ ltv: number; priceSource: Address }>(categoryReads[i])]))
+  // A market's pinned e-mode category as the SDK rule book weighs a reserve under it (aaveReserveEModeTerms).
+  const eModeOf = (category: number): AaveEModeCategory => {
+    const d = categoryData.get(category)
+    return { category: BigInt(category), ltvBps: d === undefined ? undefined : BigInt(d.ltv), priceSource: d?.priceSource }
+  }
   const repayable = subs.map((_, i) => resultOf<bigint>(params[3 * i + 1]))
   const incentives = subs.map((_, i) => resultOf<bigint>(params[3 * i + 2]))
   const reserves = assets.map((_, i) => resultOf<ReserveData>(data[i]))
@@ -497,8 +488,7 @@ export async function readAaveLimits(
   const priceAssetOf = (asset: Address, category: number): Address | undefined => {
     const r = reserves[assets.indexOf(asset.toLowerCase() as Address)]
     if (!r) return undefined
-    const source = category === 0 ? undefined : categoryData.get(category)?.priceSource
-    return source !== undefined && source !== zeroAddress && bits(r.configuration.data, 168, 8) === BigInt(category) ? source : asset
+    return aaveReserveEModeTerms(r.configuration.data, eModeOf(category)).priceSource ?? asset
   }
   const priceAssets = subs.flatMap((_, i) => {
     const p = pairs[i]
@@ -643,11 +633,10 @@ export async function readAaveLimits(
     const ltvBorrowable = account !== undefined && price !== undefined && debtConfig !== undefined ? aaveLtvBorrowable(account, price, Number(bits(debtConfig, 48, 8))) : undefined
     // What a supply of the collateral adds to that room at a later borrow of the same plan (a flash-looped boost's
     // callback): its LTV, e-mode aware, 0 when a supply would count nothing; unknown when a read failed.
-    const categoryLtv = p && p[2] !== 0 ? categoryData.get(p[2])?.ltv : undefined
     const ltvGain: AaveLtvGain | undefined =
       p && ltvBorrowable !== undefined && collateralPrice !== undefined && collateralConfig !== undefined && debtConfig !== undefined && own !== undefined && accountData !== undefined
         ? {
-            ltvBps: own.enabled ? aaveCollateralLtvBps(collateralConfig, p[2], categoryLtv === undefined ? undefined : BigInt(categoryLtv)) : 0n,
+            ltvBps: own.enabled ? aaveReserveEModeTerms(collateralConfig, eModeOf(p[2])).ltvBps : 0n,
             collateralPrice,
             collateralDecimals: Number(bits(collateralConfig, 48, 8)),
             debtPrice: price as bigint,

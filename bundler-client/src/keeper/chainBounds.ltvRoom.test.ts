@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest"
-import { minAmountOut } from "@levpilot/sdk/rules"
+import { aaveReserveEModeTerms, minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { type AaveLtvGain, aaveCollateralLtvBps, aaveLtvRoomChange } from "./aaveLimits.js"
+import { type AaveLtvGain, aaveLtvRoomChange } from "./aaveLimits.js"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 import { LOAN, PRICE, ROUTE, SLIP, type ClampSub as S, amounts, clampSub as sub, clampVerdict as verdict } from "./testing.js"
 
@@ -41,7 +41,7 @@ function aaveLends(p: { collateralBase: bigint; debtBase: bigint; ltvBps: bigint
   return needed <= total
 }
 
-describe("aaveLtvRoomChange / aaveCollateralLtvBps", () => {
+describe("aaveLtvRoomChange / aaveReserveEModeTerms", () => {
   test("a supply adds its value at the LTV less 1 bps of the new total and two base units, rounded down; a withdrawal takes it, rounded up", () => {
     const one = aaveLtvRoomChange(GAIN, E18)
     const value = ((E18 - 1n) * GAIN.collateralPrice) / E18 // 299,999,999,999 (a wei below 1 WETH)
@@ -57,13 +57,21 @@ describe("aaveLtvRoomChange / aaveCollateralLtvBps", () => {
   })
 
   test("e-mode: the category's LTV when the collateral is in the account's category, the reserve's otherwise, 0 at a reserve LTV of 0", () => {
-    const config = (ltv: bigint, category: bigint) => ltv | (category << 168n)
-    expect(aaveCollateralLtvBps(config(8_000n, 1n), 1, 9_300n)).toBe(9_300n)
-    expect(aaveCollateralLtvBps(config(8_000n, 2n), 1, 9_300n)).toBe(8_000n)
-    expect(aaveCollateralLtvBps(config(8_000n, 1n), 0, 9_300n)).toBe(8_000n)
-    expect(aaveCollateralLtvBps(config(8_000n, 1n), 1, undefined)).toBe(8_000n)
+    const config = (ltv: bigint, category: bigint) => ltv | (8_300n << 16n) | (category << 168n)
+    // The LTV a supply counts at, for an account in `category` whose LTV is `categoryLtv` (undefined: not read).
+    const ltvBps = (c: bigint, category: number, categoryLtv: bigint | undefined) => aaveReserveEModeTerms(c, { category: BigInt(category), ltvBps: categoryLtv }).ltvBps
+    expect(ltvBps(config(8_000n, 1n), 1, 9_300n)).toBe(9_300n)
+    expect(ltvBps(config(8_000n, 2n), 1, 9_300n)).toBe(8_000n)
+    expect(ltvBps(config(8_000n, 1n), 0, 9_300n)).toBe(8_000n)
+    expect(ltvBps(config(8_000n, 1n), 1, undefined)).toBe(8_000n)
     // A reserve whose own LTV is 0 counts nothing, in e-mode too (GenericLogic: `if (vars.ltv != 0)`).
-    expect(aaveCollateralLtvBps(config(0n, 1n), 1, 9_300n)).toBe(0n)
+    expect(ltvBps(config(0n, 1n), 1, 9_300n)).toBe(0n)
+    // The same rule picks the threshold and the price source: the category's in it, the reserve's own outside it.
+    const SOURCE = "0x00000000000000000000000000000000000000e1"
+    const eMode = { category: 1n, ltvBps: 9_300n, liquidationThresholdBps: 9_500n, priceSource: SOURCE } as const
+    expect(aaveReserveEModeTerms(config(8_000n, 1n), eMode)).toEqual({ inCategory: true, ltvBps: 9_300n, liquidationThresholdBps: 9_500n, priceSource: SOURCE })
+    expect(aaveReserveEModeTerms(config(8_000n, 2n), eMode)).toEqual({ inCategory: false, ltvBps: 8_000n, liquidationThresholdBps: 8_300n, priceSource: undefined })
+    expect(aaveReserveEModeTerms(config(8_000n, 1n), { ...eMode, priceSource: "0x0000000000000000000000000000000000000000" }).priceSource).toBeUndefined()
   })
 
   test("against Aave's arithmetic: room + change(supply) is lent, 1 bps of the collateral more is not (single collateral)", () => {

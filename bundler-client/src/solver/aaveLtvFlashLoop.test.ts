@@ -110,7 +110,7 @@ describe("held out: e-mode LTV, and a flash-looped boost the room after its supp
     expect(health).toBeGreaterThan(1.05)
     expect(health).toBeLessThan(1.3)
     // Credited at the reserve's own LTV (80 %, outside e-mode) the same supply would not cover this borrow: the keeper
-    // hands the solver the category's LTV for a collateral in the account's category (aaveCollateralLtvBps).
+    // hands the solver the category's LTV for a collateral in the account's category (aaveReserveEModeTerms).
     expect(borrowed).toBeGreaterThan((s.ltvBorrowable as number) + 0.8 * supplied * s.price)
   })
 

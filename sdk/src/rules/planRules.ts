@@ -231,6 +231,54 @@ export function aaveCollateralOf({
 }
 
 /**
+ * An Aave v3 account's e-mode category as Aave weighs a reserve under it (`Pool.getEModeCategoryData`, Aave v3.0.2
+ * `DataTypes.EModeCategory`): `category` is the account's (`Pool.getUserEMode`, or the category a market pins), 0 for
+ * none; `ltvBps` and `liquidationThresholdBps` the category's LTV and liquidation threshold (bps), `priceSource` its
+ * price source (the zero address: none). A figure not read is undefined: the reserve's own is used in its place.
+ */
+export type AaveEModeCategory = {
+  category: bigint
+  ltvBps?: bigint | undefined
+  liquidationThresholdBps?: bigint | undefined
+  priceSource?: Address | undefined
+}
+
+/**
+ * Which LTV, liquidation threshold and price Aave v3.0.2 applies to a reserve for an account in e-mode `eMode`.
+ * The reserve is in the category when the account's category is not 0 and equals the reserve's (ReserveConfiguration
+ * bits 168-175; `EModeLogic.isInEModeCategory`). Then, as `GenericLogic.calculateUserAccountData` weighs a collateral,
+ * its LTV and liquidation threshold are the category's (`eModeLtv`, `eModeLiqThreshold`), and it is priced at the
+ * category's price source when the category has one (`EModeLogic.getEModeConfiguration`; `ValidationLogic.validateBorrow`
+ * prices a borrowed asset the same way). Otherwise the reserve's own LTV (bits 0-15), threshold (bits 16-31) and price
+ * apply. A reserve whose own LTV is 0 adds no LTV, in the category too (GenericLogic: `if (vars.ltv != 0)`, the
+ * reserve's own LTV). Aave falls back to the asset's own price when the price source answers 0; callers reading the
+ * source's price do not model that. Source: @aave/core-v3 1.19.3 (v3.0.2), `GenericLogic.sol` lines 76-147,
+ * `EModeLogic.sol` lines 86-111, `ValidationLogic.sol` lines 219 and 252.
+ *
+ * @param configuration - The reserve's `ReserveConfigurationMap.data`.
+ * @param eMode - The account's category ({@link AaveEModeCategory}); undefined: none.
+ * @returns `inCategory`; `ltvBps` and `liquidationThresholdBps` in bps; `priceSource`: the asset whose oracle price
+ * values the reserve (the category's price source), or undefined when it is the reserve's own asset.
+ * @example aaveReserveEModeTerms(8_000n | (1n << 168n), { category: 1n, ltvBps: 9_300n }).ltvBps // 9_300n
+ */
+export function aaveReserveEModeTerms(
+  configuration: bigint,
+  eMode: AaveEModeCategory | undefined,
+): { inCategory: boolean; ltvBps: bigint; liquidationThresholdBps: bigint; priceSource: Address | undefined } {
+  const ownLtv = configuration & 0xffffn
+  const ownThreshold = (configuration >> 16n) & 0xffffn
+  const inCategory = eMode !== undefined && eMode.category !== 0n && ((configuration >> 168n) & 0xffn) === eMode.category
+  if (!inCategory) return { inCategory, ltvBps: ownLtv, liquidationThresholdBps: ownThreshold, priceSource: undefined }
+  const source = eMode.priceSource
+  return {
+    inCategory,
+    ltvBps: ownLtv === 0n ? 0n : (eMode.ltvBps ?? ownLtv),
+    liquidationThresholdBps: eMode.liquidationThresholdBps ?? ownThreshold,
+    priceSource: source !== undefined && BigInt(source) !== 0n ? source : undefined,
+  }
+}
+
+/**
  * Aave v3's premium on a `flashLoanSimple` of `amount` (FlashLoanLogic.executeFlashLoanSimple:
  * `amount.percentMul(FLASHLOAN_PREMIUM_TOTAL)`, PercentageMath half up): `(amount x bps + 5,000) / 10,000`.
  *

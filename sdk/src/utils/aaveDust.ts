@@ -1,7 +1,7 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc20Abi, maxUint256, parseAbi, zeroAddress } from "viem"
 import type { LeverageDeployment } from "../constants/deployments.js"
 import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError, AaveDustZeroLtvCollateralKeptError } from "../errors/aaveDust.js"
-import { aaveCollateralIds } from "../rules/planRules.js"
+import { type AaveEModeCategory, aaveCollateralIds, aaveReserveEModeTerms } from "../rules/planRules.js"
 import { aaveReadAbi } from "./aaveReadAbi.js"
 import { readMany, requireResult, resultOf } from "./multicall.js"
 
@@ -47,23 +47,25 @@ export type AaveDustReserve = {
 const decimalsOf = (configuration: bigint) => Number((configuration >> 48n) & 0xffn)
 const thresholdOf = (configuration: bigint) => (configuration >> 16n) & 0xffffn
 const ltvOf = (configuration: bigint) => configuration & 0xffffn
-const eModeCategoryOf = (configuration: bigint) => (configuration >> 168n) & 0xffn
 
 /**
- * The account's e-mode as Aave v3.0.2's GenericLogic weighs a collateral: `category` (`getUserEMode`, 0: none), the
- * category's liquidation threshold (bps) and, when the category has a price source, the oracle's price of it.
+ * The account's e-mode as Aave v3.0.2's GenericLogic weighs a collateral ({@link AaveEModeCategory}): `category`
+ * (`getUserEMode`, 0: none), the category's liquidation threshold (bps) and, when the category has a price source, the
+ * oracle's price of it (base currency units per whole token).
  */
-export type AaveAccountEMode = { category: bigint; liquidationThresholdBps: bigint; price?: bigint | undefined }
+export type AaveAccountEMode = AaveEModeCategory & { liquidationThresholdBps: bigint; price?: bigint | undefined }
 
 /**
- * A removed reserve as Aave counts it in the account's health: a reserve of the account's e-mode category (config bits
- * 168-175) at the category's liquidation threshold and, when the category has a price source, valued at its price;
- * any other at its own threshold and value.
+ * A removed reserve as Aave counts it in the account's health ({@link aaveReserveEModeTerms}, the SDK rule book's e-mode
+ * weighting): a reserve of the account's e-mode category at the category's liquidation threshold (bps) and, when the
+ * category has a price source, valued at its price (base currency units, `aaveBaseValue`); any other at its own
+ * threshold and value.
  */
 export function aaveDustAsCounted(reserve: AaveDustReserve, configuration: bigint, eMode: AaveAccountEMode | undefined): AaveDustReserve {
-  if (eMode === undefined || eMode.category === 0n || eModeCategoryOf(configuration) !== eMode.category) return reserve
-  const valueBase = eMode.price !== undefined ? aaveBaseValue(reserve.balance, eMode.price, decimalsOf(configuration)) : reserve.valueBase
-  return { ...reserve, valueBase, liquidationThresholdBps: eMode.liquidationThresholdBps }
+  const terms = aaveReserveEModeTerms(configuration, eMode)
+  if (!terms.inCategory) return reserve
+  const valueBase = eMode?.price !== undefined ? aaveBaseValue(reserve.balance, eMode.price, decimalsOf(configuration)) : reserve.valueBase
+  return { ...reserve, valueBase, liquidationThresholdBps: terms.liquidationThresholdBps }
 }
 
 /** Value of `balance` in Aave's base currency as `GenericLogic` counts it: `price x balance / 10^decimals`, rounded down. */
