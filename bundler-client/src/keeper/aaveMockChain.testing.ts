@@ -1,9 +1,10 @@
 /**
- * A mock Aave v3.0.2 chain for the keeper's Aave read tests (aaveDustCollateral, aaveReadsShared): one Safe on one Aave
- * sub-account (market: WETH collateral, USDC debt), its adapter, pool, provider and oracle, answering each call of a
- * multicall3 `aggregate3` decoded with the ABIs the code under test reads with. Test-only: not exported by the package.
+ * A mock Aave v3.0.2 chain for the keeper's and the SDK's Aave read tests (aaveDustCollateral, aaveDustEMode,
+ * aaveDustLtvZeroOrder, aaveReadsShared, aaveSentinel): one Safe on one Aave sub-account (market: WETH collateral, USDC
+ * debt), its adapter, pool, provider, oracle and (optionally) price oracle sentinel, answering each call of a multicall3
+ * `aggregate3` decoded with the ABI the code under test reads with (`aaveReadAbi`). Test-only: not exported by the package.
  */
-import { type Address, type Hex, createPublicClient, custom, decodeFunctionData, encodeFunctionResult, erc20Abi, getAddress, multicall3Abi } from "viem"
+import { type Address, type Hex, createPublicClient, custom, decodeFunctionData, encodeFunctionResult, erc20Abi, getAddress, multicall3Abi, zeroAddress } from "viem"
 import { aaveReadAbi } from "@levpilot/sdk/utils"
 import { h } from "./testing.js"
 
@@ -28,11 +29,37 @@ export const chain = [{ subAccount: SUB, policy: { adapter: ADAPTER, market: MAR
 const abi = [...aaveReadAbi, ...erc20Abi]
 
 /**
- * Reserve configuration: LTV, liquidation threshold 86 %, bonus 105 %, decimals, active, borrowing and flash loans on,
- * reserve factor (bps, 0 by default).
+ * Reserve configuration (Aave v3.0.2 bitmap): LTV (bps; 0: an LTV-0 reserve), liquidation threshold (bps, 86 % by
+ * default), bonus 105 %, decimals, active, borrowing and flash loans on, reserve factor (bps, 0 by default), e-mode
+ * category (bits 168-175, 0 by default).
  */
-export const reserveConfig = (ltv: bigint, decimals: bigint, reserveFactorBps = 0n) =>
-  ltv | (8_600n << 16n) | (10_500n << 32n) | (decimals << 48n) | (1n << 56n) | (1n << 58n) | (1n << 63n) | (reserveFactorBps << 64n)
+export const reserveConfig = (ltv: bigint, decimals: bigint, reserveFactorBps = 0n, { liquidationThresholdBps = 8_600n, eModeCategory = 0n }: { liquidationThresholdBps?: bigint; eModeCategory?: bigint } = {}) =>
+  ltv | (liquidationThresholdBps << 16n) | (10_500n << 32n) | (decimals << 48n) | (1n << 56n) | (1n << 58n) | (1n << 63n) | (reserveFactorBps << 64n) | (eModeCategory << 168n)
+
+/** An e-mode category as `getEModeCategoryData` returns it (LTV and thresholds in bps). */
+export type MockEModeCategory = { ltv: number; liquidationThreshold: number; liquidationBonus: number; priceSource: Address; label: string }
+
+/** E-mode category 1 ("ETH correlated"): LTV 93 %, liquidation threshold 95 %, no price source. */
+export const ETH_CATEGORY: MockEModeCategory = { ltv: 9_300, liquidationThreshold: 9_500, liquidationBonus: 10_100, priceSource: zeroAddress, label: "ETH correlated" }
+
+/**
+ * `getUserAccountData` as Aave v3.0.2's GenericLogic.calculateUserAccountData computes it when every collateral is
+ * weighted at `weights` (an e-mode category all of them are in): each valued floor(price x balance / 10^decimals) (base
+ * currency), the average LTV and threshold floored (bps), health = percentMul(total, avgLT) x 1e18 / debt (wadDiv, half
+ * up, WAD), available borrows = percentMul(total, avgLtv) - debt, 0 below.
+ *
+ * @returns The figures and `data`, the `getUserAccountData` tuple ({@link MockAaveChainOptions.accountData}).
+ */
+export function aaveAccountData(collaterals: readonly { price: bigint; balance: bigint; decimals: number }[], weights: Pick<MockEModeCategory, "ltv" | "liquidationThreshold">, debtBase: bigint) {
+  const values = collaterals.map((r) => (r.price * r.balance) / 10n ** BigInt(r.decimals))
+  const total = values.reduce((s, v) => s + v, 0n)
+  const avgLt = total === 0n ? 0n : values.reduce((s, v) => s + v * BigInt(weights.liquidationThreshold), 0n) / total
+  const avgLtv = total === 0n ? 0n : values.reduce((s, v) => s + v * BigInt(weights.ltv), 0n) / total
+  const health = (((total * avgLt + 5_000n) / 10_000n) * 10n ** 18n + debtBase / 2n) / debtBase
+  const ltvRoom = (total * avgLtv + 5_000n) / 10_000n
+  const available = ltvRoom > debtBase ? ltvRoom - debtBase : 0n
+  return { total, avgLt, avgLtv, health, available, data: [total, debtBase, available, avgLt, avgLtv, health] as const }
+}
 
 export type MockAaveReserve = { id: number; configuration: bigint; decimals: number; price: bigint }
 
@@ -45,12 +72,18 @@ export type MockAaveChainOptions = {
   accountData: readonly [bigint, bigint, bigint, bigint, bigint, bigint]
   /** The Safe's aToken balances (base units), by underlying token; 0 for the others and for any other holder. */
   supplied: Record<Address, bigint>
+  /** The Safe's `getUserEMode` (0 by default) and the category `getEModeCategoryData` answers (default {@link ETH_CATEGORY}). */
+  userEMode?: bigint
+  eModeCategory?: MockEModeCategory
+  /** The pool's price oracle sentinel and its `isBorrowAllowed()`; none (address 0, an L1 pool) by default. */
+  sentinel?: { address: Address; borrowAllowed: boolean }
 }
 
 /**
  * The chain's answer to `functionName(args)` on `target`, as Aave v3.0.2 would: the adapter's market (WETH / USDC,
  * e-mode 0), 15,000 USDC repayable, incentive 1.05, flash premium 5 bps; the reserves, prices, Safe's configuration,
- * account data and aToken balances of `options`; an underlying's balance (the aToken's liquidity) 1,000,000 whole tokens.
+ * e-mode, account data and aToken balances of `options`, its e-mode category and sentinel; an underlying's balance (the
+ * aToken's liquidity) 1,000,000 whole tokens.
  */
 export function mockAaveChain(options: MockAaveChainOptions) {
   const { reserves } = options
@@ -67,7 +100,10 @@ export function mockAaveChain(options: MockAaveChainOptions) {
       case "getPriceOracle":
         return ORACLE
       case "getPriceOracleSentinel":
-        return "0x0000000000000000000000000000000000000000" // no sentinel (an L1 pool)
+        return options.sentinel?.address ?? zeroAddress // no sentinel: an L1 pool
+      case "isBorrowAllowed":
+        if (options.sentinel === undefined || t !== options.sentinel.address.toLowerCase()) throw new Error(`isBorrowAllowed on ${target}, not the sentinel`)
+        return options.sentinel.borrowAllowed
       case "marketParams":
         return [WETH, USDC, 0]
       case "maxRepayable":
@@ -77,13 +113,13 @@ export function mockAaveChain(options: MockAaveChainOptions) {
       case "FLASHLOAN_PREMIUM_TOTAL":
         return 5n
       case "getUserEMode":
-        return 0n
+        return options.userEMode ?? 0n
       case "getUserConfiguration":
         return { data: options.userConfiguration }
       case "getUserAccountData":
         return options.accountData
       case "getEModeCategoryData":
-        return { ltv: 9_300, liquidationThreshold: 9_500, liquidationBonus: 10_100, priceSource: "0x0000000000000000000000000000000000000000", label: "eth" }
+        return options.eModeCategory ?? ETH_CATEGORY
       case "getReserveAddressById":
         return (Object.keys(reserves) as Address[]).find((a) => reserveAt(a).id === Number(args[0]))
       case "getReserveData": {
