@@ -79,7 +79,7 @@ describe("levpilot CLI on the devnet", () => {
       for (const pattern of patterns) expect(run.stderr(), args.join(" ")).toMatch(pattern)
     }
     expect(await keeperNonce()).toBe(nonceBefore)
-  })
+  }, 300_000) // 13 CLI processes start at once (tsx each): 92 s of the default 120 s on a loaded 2-core machine
 
   test("keeper --dry-run --once prints the solver's plan for the price drop and sends nothing", async () => {
     // Freeze the chain (automine, no transactions) so the CLI and this test read the same block.
