@@ -279,7 +279,7 @@ describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral 
     const frameAt = (at: bigint) => publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "marketState", args: [aave.markets.wethUsdc, account], blockNumber: at })
     // The SDK's read for its rule book (validateRebalance: RuleMarketState.collateralHeld) gives the same.
     const sdkHeld = async (at: bigint) => (await readAaveCollateral(publicClient, { deployment, safe: account, collaterals: [aave.tokens.weth, aave.tokens.wbtc], blockNumber: at })).map((c) => c?.held)
-    const at0 = await publicClient.getBlockNumber()
+    const at0 = await publicClient.getBlockNumber({ cacheTime: 0 })
     const aWeth = await aWethAt(at0)
     const before = await read(at0)
     expect(before[WETH_ID]?.collateralHeld).toBe(aWeth)
@@ -287,7 +287,7 @@ describe("readAaveLimits on the real Pool: collateralHeld of a multi-collateral 
     expect((await frameAt(at0)).collateral).toBeGreaterThan(aWeth) // the WBTC counts in the frame's collateral, not in what WETH can be withdrawn
     expect(before[WBTC_ID]?.collateralHeld).toBeGreaterThan(0n)
     await send(owner, { address: aave.pool, abi: parseAbi(["function setUserUseReserveAsCollateral(address asset, bool useAsCollateral)"]), functionName: "setUserUseReserveAsCollateral", args: [aave.tokens.wbtc, false] })
-    const at1 = await publicClient.getBlockNumber()
+    const at1 = await publicClient.getBlockNumber({ cacheTime: 0 }) // not viem's cached number from before the send
     const aWeth1 = await aWethAt(at1)
     const after = await read(at1)
     expect(after[WBTC_ID]?.collateralHeld).toBe(0n)
@@ -420,16 +420,28 @@ describe("Aave dust collateral on the real Pool (break-it review of issue 10: 1 
     await send(owner, { address: aave.pool, abi: aavePoolAbi, functionName: "borrow", args: [aave.tokens.usdc, parseUnits("1000", 6), 2n, 0, account] })
     const deployment = { adapters: { morphoBlue: "0x0000000000000000000000000000000000000001", aaveV3: aave.adapter } } as never
     const ID = `0x${"d5".repeat(32)}`
-    const read = async () => (await readAaveLimits(publicClient, deployment, [{ subAccount: ID, policy: { adapter: aave.adapter, market: aave.markets.wethUsdc } } as never], account))[ID]
+    const read = async (at?: bigint) => (await readAaveLimits(publicClient, deployment, [{ subAccount: ID, policy: { adapter: aave.adapter, market: aave.markets.wethUsdc } } as never], account, at))[ID]
     expect((await read())?.dustCollateral).toEqual([])
     // The grief: the attacker supplies WBTC and sends the account 1 wei of aWBTC; Aave v3.0.2 enables it as collateral.
     await supplyAs(attacker, aave.tokens.wbtc, parseUnits("0.01", 8))
     const reserveAbi = parseAbi(["struct R { uint256 c; uint128 a; uint128 b; uint128 d; uint128 e; uint128 f; uint40 g; uint16 id; address aToken; address s; address v; address i; uint128 t; uint128 u; uint128 w; }", "function getReserveData(address) view returns (R)"])
     const aWbtc = ((await publicClient.readContract({ address: aave.pool, abi: reserveAbi, functionName: "getReserveData", args: [aave.tokens.wbtc] })) as { aToken: Address }).aToken
     await send(attacker, { address: aWbtc, abi: parseAbi(["function transfer(address to, uint256 amount) returns (bool)"]), functionName: "transfer", args: [account, 1n] })
-    const accountData = () => publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getUserAccountData", args: [account] })
-    const before = await accountData()
-    const dust = (await read())?.dustCollateral
+    const accountData = (at: bigint) => publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getUserAccountData", args: [account], blockNumber: at })
+    // The account's aWETH grows each block while anyone borrows WETH from the Pool (earlier tests do): the collateral
+    // before and after the switch-off are read at known blocks, and the WETH's own growth between them is counted.
+    const aWeth = ((await publicClient.readContract({ address: aave.pool, abi: reserveAbi, functionName: "getReserveData", args: [aave.tokens.weth] })) as { aToken: Address }).aToken
+    const wethBase = async (at: bigint) => {
+      const [held, price] = await Promise.all([
+        publicClient.readContract({ address: aWeth, abi: testTokenAbi, functionName: "balanceOf", args: [account], blockNumber: at }),
+        publicClient.readContract({ address: aave.aaveOracle, abi: parseAbi(["function getAssetPrice(address) view returns (uint256)"]), functionName: "getAssetPrice", args: [aave.tokens.weth], blockNumber: at }),
+      ])
+      return (held * price) / WAD // Aave's value of a reserve balance in base currency, rounded down (WETH: 18 decimals)
+    }
+    const at0 = await publicClient.getBlockNumber({ cacheTime: 0 })
+    const before = await accountData(at0)
+    const wethBase0 = await wethBase(at0)
+    const dust = (await read(at0))?.dustCollateral
     expect(dust?.map((r) => [r.asset.toLowerCase(), r.balance])).toEqual([[aave.tokens.wbtc.toLowerCase(), 1n]])
     expect(dust?.[0]?.valueBase).toBeLessThan(AAVE_DUST_THRESHOLD_BASE)
     // The owner's fix, built by the SDK; the market's own collateral is refused.
@@ -437,13 +449,19 @@ describe("Aave dust collateral on the real Pool (break-it review of issue 10: 1 
     await expect(buildAaveDustCollateralDisable(publicClient, { deployment, safe: account, subAccounts, assets: [aave.tokens.weth] })).rejects.toBeInstanceOf(AaveDustIsMarketCollateralError)
     const { calls } = await buildAaveDustCollateralDisable(publicClient, { deployment, safe: account, subAccounts })
     expect(calls).toHaveLength(1)
+    let at1 = at0
     for (const call of calls) {
       const hash = await owner.sendTransaction({ to: call.to, data: call.data, value: call.value, gas: 1_000_000n })
-      expect((await publicClient.waitForTransactionReceipt({ hash })).status).toBe("success")
+      const receipt = await publicClient.waitForTransactionReceipt({ hash })
+      expect(receipt.status).toBe("success")
+      at1 = receipt.blockNumber
     }
-    const after = await accountData()
-    // Aave no longer counts the dust: the collateral drops by exactly its value; the keeper sees none.
-    expect(before[0] - after[0]).toBe(dust?.[0]?.valueBase)
+    const after = await accountData(at1)
+    // Aave no longer counts the dust: the collateral drops by exactly its value (net of the WETH's growth in between);
+    // the keeper sees none.
+    expect(at1).toBeGreaterThan(at0)
+    expect(before[0] - wethBase0).toBe(dust?.[0]?.valueBase)
+    expect(after[0]).toBe(await wethBase(at1))
     expect((await read())?.dustCollateral).toEqual([])
   })
 })

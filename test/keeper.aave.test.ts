@@ -70,16 +70,17 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     const aave = env.aave as NonNullable<DemoEnv["aave"]>
     const aaveId = (env.managed.subAccounts.Aave as string).toLowerCase()
     const keeper = privateKeyToAccount(env.keys.keeper).address
+    // 1 s blocks: every read below is pinned to the lens's block (the variable debt grows each block, and with it the LTV room).
     const { blockNumber, timestamp, safes } = await getSafeStates(env.publicClient, { safes: [safe], keeper, deployments: env.deployments })
     const state = safes[0]
     if (state === undefined || state.error) throw new Error("the managed Safe is unreadable")
     const sub = state.subAccounts.find((s) => s.subAccount.toLowerCase() === aaveId)
     if (sub === undefined) throw new Error("no Aave sub-account in the batched read")
-    const limits = await readAaveLimits(env.publicClient, env.deployment, state.subAccounts, safe)
+    const limits = await readAaveLimits(env.publicClient, env.deployment, state.subAccounts, safe, blockNumber)
     // Only the Aave sub-account is read, and what a repayment clears is the Safe's variable debt of the loan reserve.
     expect(Object.keys(limits)).toEqual([aaveId])
-    const reserve = await env.publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getReserveData", args: [sub.loanToken] })
-    const variableDebt = await env.publicClient.readContract({ address: reserve.variableDebtTokenAddress, abi: erc20Abi, functionName: "balanceOf", args: [safe] })
+    const reserve = await env.publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getReserveData", args: [sub.loanToken], blockNumber })
+    const variableDebt = await env.publicClient.readContract({ address: reserve.variableDebtTokenAddress, abi: erc20Abi, functionName: "balanceOf", args: [safe], blockNumber })
     expect(variableDebt).toBeGreaterThan(0n)
     expect(limits[aaveId]?.repayableDebt).toBe(variableDebt)
     const config = demoKeeperConfig(env)
@@ -90,10 +91,10 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     // What Aave lends the account against its LTV (issue 17 rev17e break 2): availableBorrowsBase at Aave's price of the
     // loan token, less the accrual margin, rounded down: the room before the plan, its own field next to the reserve's
     // borrowable (rev17f: a borrow is bounded by the room at the borrow, which a plan's earlier supply raises).
-    const [, totalDebtBase, availableBorrowsBase] = await env.publicClient.readContract({ address: aave.pool, abi: parseAbi(["function getUserAccountData(address) view returns (uint256, uint256, uint256, uint256, uint256, uint256)"]), functionName: "getUserAccountData", args: [safe] })
+    const [, totalDebtBase, availableBorrowsBase] = await env.publicClient.readContract({ address: aave.pool, abi: parseAbi(["function getUserAccountData(address) view returns (uint256, uint256, uint256, uint256, uint256, uint256)"]), functionName: "getUserAccountData", args: [safe], blockNumber })
     const provider = await env.publicClient.readContract({ address: aave.pool, abi: parseAbi(["function ADDRESSES_PROVIDER() view returns (address)"]), functionName: "ADDRESSES_PROVIDER" })
     const oracle = await env.publicClient.readContract({ address: provider, abi: parseAbi(["function getPriceOracle() view returns (address)"]), functionName: "getPriceOracle" })
-    const loanPrice = await env.publicClient.readContract({ address: oracle, abi: parseAbi(["function getAssetPrice(address) view returns (uint256)"]), functionName: "getAssetPrice", args: [sub.loanToken] })
+    const loanPrice = await env.publicClient.readContract({ address: oracle, abi: parseAbi(["function getAssetPrice(address) view returns (uint256)"]), functionName: "getAssetPrice", args: [sub.loanToken], blockNumber })
     const loanDecimals = await env.publicClient.readContract({ address: sub.loanToken, abi: erc20Abi, functionName: "decimals" })
     const keep = (totalDebtBase + 9_999n) / 10_000n + 1n
     const ltvRoom = availableBorrowsBase > keep ? ((availableBorrowsBase - keep) * 10n ** BigInt(loanDecimals)) / loanPrice : 0n
@@ -117,7 +118,7 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     const usdc = env.stack.tokens.usdc
     const weth = env.stack.tokens.weth
     const [usdcReserve, wethReserve] = await Promise.all([usdc, weth].map((asset) => env.publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getReserveData", args: [asset] })))
-    const balance = (token: Address) => env.publicClient.readContract({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [safe] })
+    const balance = (token: Address, blockNumber?: bigint) => env.publicClient.readContract({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [safe], blockNumber })
     const aaveId = (env.managed.subAccounts.Aave as string).toLowerCase()
     // No buffer: the Safe holds no idle USDC and its Aave policy lists no pool.
     expect(await balance(usdc)).toBe(0n)
@@ -128,7 +129,6 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     await env.setBlockTime(1)
     expect(await aaveHealthFactor(safe)).toBeLessThan(env.settings.band.min)
     const nonceBefore = await keeperNonce()
-    const [debtBefore, aWethBefore] = await Promise.all([balance(usdcReserve?.variableDebtTokenAddress as Address), balance(wethReserve?.aTokenAddress as Address)])
     const run = levpilot(["keeper", "--config", configPath, "--once", "--timeout", "90"])
     const code = await run.exited
     expect(code, `${run.stdout()}\n${run.stderr()}`).toBe(0)
@@ -160,8 +160,11 @@ describe("levpilot keeper on a Safe with an Aave v3 sub-account", () => {
     const premiumBps = await env.publicClient.readContract({ address: aave.pool, abi: parseAbi(["function FLASHLOAN_PREMIUM_TOTAL() view returns (uint128)"]), functionName: "FLASHLOAN_PREMIUM_TOTAL" })
     expect(premiumBps).toBe(5n)
     expect(flash.premium).toBe(flashPremium(flash.amount, premiumBps))
-    const [debtAfter, aWethAfter, idleAfter] = await Promise.all([balance(usdcReserve?.variableDebtTokenAddress as Address), balance(wethReserve?.aTokenAddress as Address), balance(usdc)])
-    // (a second of interest and Aave's scaled-balance rounding: a few base units)
+    // Read in the block before the operation's and in its block (1 s blocks: the keeper run spans many, and the variable
+    // debt grows in each): one block of interest and Aave's scaled-balance rounding, a few base units.
+    const landed = ops[0]?.blockNumber as bigint
+    const [debtBefore, aWethBefore] = await Promise.all([balance(usdcReserve?.variableDebtTokenAddress as Address, landed - 1n), balance(wethReserve?.aTokenAddress as Address, landed - 1n)])
+    const [debtAfter, aWethAfter, idleAfter] = await Promise.all([balance(usdcReserve?.variableDebtTokenAddress as Address, landed), balance(wethReserve?.aTokenAddress as Address, landed), balance(usdc, landed)])
     expect(Number(debtBefore - debtAfter - flash.amount)).toBeLessThanOrEqual(5)
     expect(Number(debtBefore - debtAfter - flash.amount)).toBeGreaterThanOrEqual(-5)
     // What the sale brought beyond the repayment and its premium stays idle; the WETH sold left the Aave account.

@@ -41,11 +41,12 @@ export function demoProbes(getEnv: () => DemoEnv) {
     await waitFor(`block ${target}`, async () => (await env.publicClient.getBlockNumber({ cacheTime: 0 })) >= target || undefined)
   }
 
-  const healths = async (safe?: Address): Promise<number[]> => {
+  /** Each demo market's health of `safe` (default the managed Safe), at `blockNumber` (default latest). */
+  const healths = async (safe?: Address, blockNumber?: bigint): Promise<number[]> => {
     const env = getEnv()
     const out: number[] = []
     for (const asset of demoAssets)
-      out.push(Number((await readMorphoPosition(env.publicClient, env.stack.morpho, env.markets[asset], safe ?? env.managed.address)).health) / 1e18)
+      out.push(Number((await readMorphoPosition(env.publicClient, env.stack.morpho, env.markets[asset], safe ?? env.managed.address, blockNumber)).health) / 1e18)
     return out
   }
 

@@ -38,10 +38,11 @@ export type MorphoPosition = { collateral: bigint; borrowShares: bigint; debt: b
  * Reads a borrower's Morpho Blue position at one block: collateral, debt (interest accrued to the block through the
  * market's IRM, shares to assets rounded up, as Morpho charges on repay or liquidate) and health.
  *
+ * @param blockNumber - The block read (default: the latest).
  * @returns The position; health is `maxUint256` without debt.
  */
-export async function readMorphoPosition(client: PublicClient, morpho: Address, market: DevnetMarket, borrower: Address): Promise<MorphoPosition> {
-  const rate = await readMarketRate(client, morpho, market)
+export async function readMorphoPosition(client: PublicClient, morpho: Address, market: DevnetMarket, borrower: Address, blockNumber?: bigint | undefined): Promise<MorphoPosition> {
+  const rate = await readMarketRate(client, morpho, market, blockNumber)
   const at = { blockNumber: rate.blockNumber }
   const [[, borrowShares, collateral], price] = await Promise.all([
     client.readContract({ address: morpho, abi: morphoLiquidationAbi, functionName: "position", args: [market.id, borrower], ...at }),
