@@ -183,7 +183,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
     maxSlippageBps: bps,
     premiumBps,
     withdrawable: s.withdrawable === undefined && s.collateralHeld === undefined ? undefined : w.withdrawLeft(i),
-    repayable: s.repayable === undefined ? undefined : w.repayLeft(i),
+    repayable: s.repayable === undefined && s.repayableDebt === undefined ? undefined : w.repayLeft(i),
     // Aave: the repayment is flash-borrowed; a reserve short of free liquidity (or with flash loans off) caps it, and
     // the fundings that take idle funds and pools first (plain repays) cover what the smaller flash leaves.
     flashable: s.flashable,

@@ -239,11 +239,17 @@ export class WorkingPortfolio {
     return Math.min(venue, held)
   }
 
-  /** Debt sub-account `i`'s venue still takes as repayment in this plan (its `repayable`, net of this plan's repayments). */
+  /**
+   * Debt (loan-token units) sub-account `i`'s venue still takes as repayment in this plan: min(`debt`, `repayableDebt`,
+   * `repayable`) net of this plan's repayments (Aave v3: the account-wide `debt` overstates what a repayment of this
+   * reserve clears, `repayableDebt`, and the rule book counts a repayment only up to it). Every repayment route (idle,
+   * pools, donors, the swap's callback) is capped by it.
+   */
   repayLeft(i: number): number {
     const s = this.sub(i).state
-    if (s.repayable === undefined) return Number.POSITIVE_INFINITY
-    return Math.max(0, s.repayable - (s.debt - (this.debt[i] as number)))
+    const repaid = s.debt - (this.debt[i] as number)
+    const bound = Math.min(s.repayable ?? Number.POSITIVE_INFINITY, s.repayableDebt ?? Number.POSITIVE_INFINITY)
+    return Math.max(0, Math.min(this.debt[i] as number, bound - repaid))
   }
 
   slipOf(pool: YieldPool): number {
