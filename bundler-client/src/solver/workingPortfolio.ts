@@ -252,6 +252,31 @@ export class WorkingPortfolio {
     return Math.max(0, Math.min(this.debt[i] as number, bound - repaid))
   }
 
+  /**
+   * The largest withdrawal from `pool` the exact rule book accepts at this point of the plan (issue 11 item 1): the
+   * largest base amount `a` whose gross, `a` plus the exit fee rounded up (ceil(a x feeBps / 10,000), feeBps the
+   * pool's `slippageBps` rounded as `toRuleInput` does, RebalanceLib's `mulDivUp`), fits in the Safe's position
+   * (floor of min(`balance`, `withdrawable`) of the input, base units) net of the gross of this plan's earlier
+   * withdrawals from it. Sizing a withdrawal at `withdrawable / (1 + slip)` in floats can ask a wei more (ActionFailed).
+   *
+   * @returns `base`: that amount in base units of the pool's asset; `amount`: the same in human units (rounded down, so
+   *   `toBaseUnits(amount)` never exceeds `base` by more than the float's error; encode `base` itself).
+   */
+  poolWithdrawBound(pool: YieldPool): { base: bigint; amount: number } {
+    const original = this.input.pools.find((p) => p.address === pool.address) ?? pool
+    const feeBps = BigInt(Math.round(original.slippageBps ?? 0))
+    const gross = (a: bigint): bigint => a + (a * feeBps + 9_999n) / 10_000n
+    let held = toBaseUnits(Math.min(original.balance, original.withdrawable), original.decimals)
+    for (const m of this.moves) {
+      if (m.kind !== "WithdrawFromPool" || m.pool !== pool.address) continue
+      held -= gross(m.amountBase ?? toBaseUnits(m.amount, m.decimals))
+    }
+    if (held <= 0n) return { base: 0n, amount: 0 }
+    let base = (held * 10_000n) / (10_000n + feeBps)
+    while (base > 0n && gross(base) > held) base--
+    return { base, amount: Number(base) / 10 ** original.decimals }
+  }
+
   slipOf(pool: YieldPool): number {
     return (pool.slippageBps ?? 0) / 10_000
   }
