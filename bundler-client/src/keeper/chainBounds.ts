@@ -62,6 +62,12 @@ export type ChainBounds = {
       ltvBorrowable?: bigint | undefined
       /** Aave v3: what a supply of the collateral adds to `ltvBorrowable` ({@link AaveLtvGain}); undefined: nothing. */
       ltvGain?: AaveLtvGain | undefined
+      /**
+       * Aave v3: the Aave account whose LTV room `ltvBorrowable` is (the keeper: the adapter's address, lower case; one
+       * Safe's sub-accounts on one adapter are one Aave account). Sub-accounts with the same key share the room: their
+       * borrows are held together to it, and each one's supplies add to it. Undefined: the sub-account's own room.
+       */
+      ltvAccount?: string | undefined
     }
   >
 }
@@ -243,17 +249,37 @@ function ltvOver(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[
     const s = bounds.subAccounts[id]
     if (s?.ltvBorrowable === undefined) return
     const amount = amounts[k] as bigint
+    const account = ltvAccountOf(id, s)
     if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") net[id] = (net[id] ?? 0n) + amount
     else if (a.kind === "WithdrawCollateral") net[id] = (net[id] ?? 0n) - amount
     else if (a.kind === "Borrow") {
-      const credit = s.ltvGain === undefined ? 0n : aaveLtvRoomChange(s.ltvGain, net[id] ?? 0n)
-      const before = s.ltvBorrowable - (borrowed[id] ?? 0n)
+      const credit = ltvCredit(bounds, account, net)
+      const before = s.ltvBorrowable - (borrowed[account] ?? 0n)
       const room = before + credit
       if (amount > room) out.push({ index: k, amount, room: room > 0n ? room : 0n, credit, before })
-      borrowed[id] = (borrowed[id] ?? 0n) + amount
+      borrowed[account] = (borrowed[account] ?? 0n) + amount
     }
   })
   return out
+}
+
+/** The key of the Aave account whose LTV room sub-account `id` borrows against: `ltvAccount`, else its own id. */
+function ltvAccountOf(id: string, s: { ltvAccount?: string | undefined }): string {
+  return s.ltvAccount === undefined ? `sub:${id}` : `account:${s.ltvAccount.toLowerCase()}`
+}
+
+/**
+ * What the plan's net collateral supplies so far (`net`, base units of each sub-account's collateral, by id) add to the
+ * LTV room of Aave account `account` ({@link ltvAccountOf}): the sum over its sub-accounts of {@link aaveLtvRoomChange}
+ * (negative for a net withdrawal), base units of the loan token.
+ */
+function ltvCredit(bounds: ChainBounds, account: string, net: Readonly<Record<string, bigint>>): bigint {
+  let credit = 0n
+  for (const [id, s] of Object.entries(bounds.subAccounts)) {
+    if (s.ltvBorrowable === undefined || s.ltvGain === undefined || ltvAccountOf(id, s) !== account) continue
+    credit += aaveLtvRoomChange(s.ltvGain, net[id] ?? 0n)
+  }
+  return credit
 }
 
 /**
@@ -414,9 +440,10 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
           s.borrowable -= amount
         }
         if (s.ltvBorrowable !== undefined) {
-          const credit = s.ltvGain === undefined ? 0n : aaveLtvRoomChange(s.ltvGain, ltvNet[id] ?? 0n)
-          bindOptional("ltvRoom", s.ltvBorrowable - (ltvBorrowed[id] ?? 0n) + credit)
-          ltvBorrowed[id] = (ltvBorrowed[id] ?? 0n) + amount
+          // One Aave account's room, shared by its sub-accounts (`ltvAccount`): their borrows so far and supplies count.
+          const account = ltvAccountOf(id, s)
+          bindOptional("ltvRoom", s.ltvBorrowable - (ltvBorrowed[account] ?? 0n) + ltvCredit(bounds, account, ltvNet))
+          ltvBorrowed[account] = (ltvBorrowed[account] ?? 0n) + amount
         }
         s.debt += amount
         if (s.repayable !== undefined) s.repayable += amount

@@ -210,9 +210,17 @@ export class WorkingPortfolio {
   ltvLeft(i: number): number {
     const s = this.sub(i).state
     if (s.ltvBorrowable === undefined) return Number.POSITIVE_INFINITY
-    const moved = (this.collateral[i] as number) - s.collateral
-    const gain = moved === 0 ? 0 : (s.collateralLtv ?? 0) * moved * s.price - 1e-4 * Math.max(s.collateral, this.collateral[i] as number) * s.price
-    return Math.max(0, s.ltvBorrowable + Math.min(gain, moved > 0 ? Number.POSITIVE_INFINITY : 0) - ((this.debt[i] as number) - s.debt))
+    // One Aave account's room is shared by its sub-accounts (`ltvAccount`): all their supplies and net borrows count.
+    const account = s.ltvAccount?.toLowerCase()
+    let room = s.ltvBorrowable
+    for (let k = 0; k < this.n; k++) {
+      const sk = this.sub(k).state
+      if (k !== i && (account === undefined || sk.ltvBorrowable === undefined || sk.ltvAccount?.toLowerCase() !== account)) continue
+      const moved = (this.collateral[k] as number) - sk.collateral
+      const gain = moved === 0 ? 0 : (sk.collateralLtv ?? 0) * moved * sk.price - 1e-4 * Math.max(sk.collateral, this.collateral[k] as number) * sk.price
+      room += Math.min(gain, moved > 0 ? Number.POSITIVE_INFINITY : 0) - ((this.debt[k] as number) - sk.debt)
+    }
+    return Math.max(0, room)
   }
 
   /** Whether the venue's LTV room, not its market's liquidity, is what bounds sub-account `i`'s next borrow. */
