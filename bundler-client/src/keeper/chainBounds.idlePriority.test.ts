@@ -3,7 +3,7 @@ import { expect, test } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 
-// Review brk11u (issue 11 items 1 and 8, held-out seed 0xbeef / aaveSeed 0xcafe of chainBounds.property.test.ts,
+// Issue 11 items 1 and 8 (review brk11u F2, held-out seed 0xbeef / aaveSeed 0xcafe of chainBounds.property.test.ts,
 // reduced). 18-decimal loan token. A not-due sub-account (0x02) repays from a pool whose maxWithdraw binds (49.3 of the
 // 266.7 planned: the deep-crash case of item 1), and the due sub-account (0x01, below its band) is rescued with the
 // Safe's idle balance (146.5, all of it) later in the same plan. The exact walk holds each repay to "the loan-token
@@ -41,8 +41,8 @@ const bounds = (aave: boolean): ChainBounds => ({
 })
 
 for (const aave of [false, true])
-  // FAILS TODAY: the idle balance a due rescue was planned with is taken by an earlier not-due repay whose pool source was cut.
-  test.skip(`brk11u: a not-due repay cut at its pool's maxWithdraw does not take the idle balance of a later due rescue (${aave ? "Aave maxRepayable on the not-due ones" : "Morpho only"})`, () => {
+  // Before the fix the idle balance a due rescue was planned with was taken by an earlier not-due repay whose pool was cut.
+  test(`a not-due repay cut at its pool's maxWithdraw does not take the idle balance of a later due rescue (${aave ? "Aave maxRepayable on the not-due ones" : "Morpho only"})`, () => {
     const { plan: out } = clampPlanToChainBounds(plan, bounds(aave))
     const show = out?.actions.map((a) => `${a.kind}[${out.subAccounts[a.subAccount]?.slice(0, 4)}]=${a.amount}`).join(" ")
     const rescue = out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === due)

@@ -3,7 +3,7 @@ import { expect, test } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 
-// Review brk11u (issue 11 item 1, held-out seed of chainBounds.property.test.ts: seed 0x7ee5 / aaveSeed 0x1234).
+// Issue 11 item 1 (review brk11u F1, held-out seed of chainBounds.property.test.ts: seed 0x7ee5 / aaveSeed 0x1234).
 // A pool-funded repay of an Aave sub-account cut to its maxRepayable, next to a donor borrow funding another Aave
 // sub-account's repay (also cut to maxRepayable): the clamp takes the whole excess off the pool withdrawal (it trims
 // "pool withdrawals first") and keeps it on the donor borrow, which comes AFTER the pool-funded repay. The loan-token
@@ -53,9 +53,10 @@ function firstShortfall(p: ChainPlan): string | undefined {
   return undefined
 }
 
-// FAILS TODAY: clampPlanToChainBounds trims the excess off an EARLIER pool withdrawal and keeps a LATER borrow, so a
-// repay between them is unfunded (the plan reverts on chain every block).
-test.skip("brk11u: the clamped plan funds every spend in order (a trimmed source is one that comes after the spend)", () => {
+// Before the fix clampPlanToChainBounds trimmed the excess off an EARLIER pool withdrawal and kept a LATER borrow, so a
+// repay between them was unfunded (the plan reverted on chain every block). Now the exact walk (walkExact) gives a
+// spend's cut back to the sources attributed to it.
+test("the clamped plan funds every spend in order (a trimmed source is one that comes after the spend)", () => {
   const { plan: out } = clampPlanToChainBounds(plan, bounds, { swapPaid: plan.actions.map(() => undefined) })
   expect(out).toBeDefined()
   const show = (out as ChainPlan).actions.map((a) => `${a.kind}[${a.subAccount}]=${a.amount}`).join(" ")
