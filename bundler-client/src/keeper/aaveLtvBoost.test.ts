@@ -127,3 +127,16 @@ describe("a boost on Aave is never sized beyond what Aave lends (its LTV room)",
     expect(reason).toMatch(/no valid plan/)
   })
 })
+
+// Issue 11 item 8 (review brk11u F6): `ltvBorrowable` is the Aave ACCOUNT's room (one per Safe and adapter); the keeper
+// marks it with the adapter (`ltvAccount`) on the solver's input and the clamp's bounds, so one Safe's Aave sub-accounts
+// share it (solver `ltvLeft`, clamp LTV walk). Without a room read, no account is named.
+test("portfolioOf names the Aave account (the adapter) whose LTV room an Aave sub-account's ltvBorrowable is", () => {
+  const limits = limitsAt(7_300n)
+  const snapshot = portfolioOf(state() as never, { blockNumber: 1n, timestamp: 1_700_000_000n, risk: RISK, costs, aaveLimits: { [ID]: limits } })
+  expect(snapshot.input.subAccounts[0]?.state.ltvAccount).toBe(ADAPTER.toLowerCase())
+  expect(snapshot.bounds.subAccounts[ID.toLowerCase()]?.ltvAccount).toBe(ADAPTER.toLowerCase())
+  const none = portfolioOf(state() as never, { blockNumber: 1n, timestamp: 1_700_000_000n, risk: RISK, costs, aaveLimits: { [ID]: { ...limits, ltvBorrowable: undefined, ltvBound: false } } })
+  expect(none.input.subAccounts[0]?.state.ltvAccount).toBeUndefined()
+  expect(none.bounds.subAccounts[ID.toLowerCase()]?.ltvAccount).toBeUndefined()
+})

@@ -14,7 +14,7 @@ const E18 = 10n ** 18n
 /** WETH at $3,000 and an 18-decimal loan token at $1 in Aave's base currency (8 decimals); LTV 70 %. */
 const GAIN: AaveLtvGain = { ltvBps: 7_000n, collateralPrice: 3_000n * 10n ** 8n, collateralDecimals: 18, debtPrice: 10n ** 8n, debtDecimals: 18, totalCollateralBase: 300_000n * 10n ** 8n }
 
-function boundsOf(subs: S[], ltv: Record<string, { room: bigint; gain?: AaveLtvGain | undefined }>, balances: Record<string, bigint> = {}): ChainBounds {
+function boundsOf(subs: S[], ltv: Record<string, { room: bigint; gain?: AaveLtvGain | undefined; account?: string | undefined }>, balances: Record<string, bigint> = {}): ChainBounds {
   return {
     balances,
     maxWithdraw: {},
@@ -22,7 +22,7 @@ function boundsOf(subs: S[], ltv: Record<string, { room: bigint; gain?: AaveLtvG
     subAccounts: Object.fromEntries(
       subs.map((s) => [
         s.id,
-        { debt: s.debt, collateral: s.collateral, loanToken: LOAN, collateralToken: s.coll, price: PRICE, maxSlippageBps: SLIP, due: s.due, flashable: { loan: 10n ** 30n, collateral: 10n ** 30n }, ltvBorrowable: ltv[s.id]?.room, ltvGain: ltv[s.id]?.gain },
+        { debt: s.debt, collateral: s.collateral, loanToken: LOAN, collateralToken: s.coll, price: PRICE, maxSlippageBps: SLIP, due: s.due, flashable: { loan: 10n ** 30n, collateral: 10n ** 30n }, ltvBorrowable: ltv[s.id]?.room, ltvGain: ltv[s.id]?.gain, ltvAccount: ltv[s.id]?.account },
       ]),
     ),
   }
@@ -148,5 +148,48 @@ describe("the send clamp holds an Aave borrow to the LTV room at the borrow", ()
     expect(a.binding.map((b) => [b.bound, b.allowed])).toEqual([["ltvRoom", room + gainOfX]])
     const b = clampPlanToChainBounds(before, bounds)
     expect(b.plan?.actions.find((k) => k.kind === "Borrow")?.amount).toBe(room)
+  })
+})
+
+// Issue 11 item 8 (review brk11u, F6): two Aave sub-accounts of one Safe on one adapter are ONE Aave account; the keeper
+// gives both the account's room (`ltvBorrowable`) and the same `ltvAccount`. Their borrows are held to it together.
+describe("one Aave account's LTV room shared by its sub-accounts (ltvAccount)", () => {
+  const A = sub(4, 100n * E18, 1.3)
+  const B = sub(5, 100n * E18, 1.3)
+  const D = sub(6, 100n * E18, 1.05)
+  const ADAPTER = "0x00000000000000000000000000000000000000aa"
+  const x = 30_000n * E18
+  const plan: ChainPlan = {
+    subAccounts: [D.id, A.id, B.id],
+    actions: [
+      { kind: "Borrow", subAccount: 1, amount: x },
+      { kind: "Borrow", subAccount: 2, amount: x },
+      { kind: "Repay", subAccount: 0, amount: 2n * x },
+    ],
+  }
+  const borrowed = (p: ChainPlan | undefined) => (p?.actions ?? []).filter((a) => a.kind === "Borrow").reduce((t, a) => t + a.amount, 0n)
+
+  for (const room of [10_000n * E18, 40_000n * E18])
+    test(`two donors of one account borrow at most its room together (room ${room / E18}), each alone would fit`, () => {
+      const { plan: out, binding } = clampPlanToChainBounds(plan, boundsOf([D, A, B], { [A.id]: { room, account: ADAPTER }, [B.id]: { room, account: ADAPTER } }))
+      expect(borrowed(out)).toBe(room)
+      expect(binding.map((b) => b.bound)).toContain("ltvRoom")
+      expect(out?.actions.find((a) => a.kind === "Repay")?.amount).toBe(room)
+    })
+
+  test("a supply of one sub-account of the account adds to the room its other sub-account borrows against", () => {
+    const y = 5n * E18
+    const withSupply: ChainPlan = { subAccounts: [D.id, A.id, B.id], actions: [{ kind: "SupplyCollateral", subAccount: 1, amount: y }, { kind: "Borrow", subAccount: 2, amount: x }, { kind: "Repay", subAccount: 0, amount: x }] }
+    const room = 1_000n * E18
+    const { plan: out } = clampPlanToChainBounds(withSupply, boundsOf([D, A, B], { [A.id]: { room, gain: GAIN, account: ADAPTER }, [B.id]: { room, gain: GAIN, account: ADAPTER } }, { [A.coll.toLowerCase()]: y }))
+    expect(borrowed(out)).toBe(room + aaveLtvRoomChange(GAIN, y))
+  })
+
+  test("different accounts (or none given): each sub-account its own room", () => {
+    const room = 10_000n * E18
+    const own = clampPlanToChainBounds(plan, boundsOf([D, A, B], { [A.id]: { room }, [B.id]: { room } }))
+    expect(borrowed(own.plan)).toBe(2n * room)
+    const two = clampPlanToChainBounds(plan, boundsOf([D, A, B], { [A.id]: { room, account: ADAPTER }, [B.id]: { room, account: "0x00000000000000000000000000000000000000bb" } }))
+    expect(borrowed(two.plan)).toBe(2n * room)
   })
 })

@@ -62,6 +62,12 @@ export type ChainBounds = {
       ltvBorrowable?: bigint | undefined
       /** Aave v3: what a supply of the collateral adds to `ltvBorrowable` ({@link AaveLtvGain}); undefined: nothing. */
       ltvGain?: AaveLtvGain | undefined
+      /**
+       * Aave v3: the Aave account whose LTV room `ltvBorrowable` is (the keeper: the adapter's address, lower case; one
+       * Safe's sub-accounts on one adapter are one Aave account). Sub-accounts with the same key share the room: their
+       * borrows are held together to it, and each one's supplies add to it. Undefined: the sub-account's own room.
+       */
+      ltvAccount?: string | undefined
     }
   >
 }
@@ -130,7 +136,10 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * The solver works in floats (risk estimates), so an amount derived from a bound can exceed it by rounding (an
  * 18-decimal `maxWithdraw` of 17972917458421535745 wei comes back 3,071 wei higher: the vault would revert exactly when
  * the pool is the binding source), and a borrow can exceed its market's free liquidity.
- * - Plans of pool, venue and plain collateral actions are walked in order with the Safe's balances: a pool withdrawal is
+ * - Plans of pool, venue and plain collateral actions ({@link walkExact}) are first walked like swap plans (below: each
+ *   spend held to the sources attributed to it, what its own bound cuts given back to those sources, so a cut repay
+ *   lowers its own pool withdrawal or borrow and never takes the idle balance a later spend was planned with), then
+ *   walked in order with the Safe's balances: a pool withdrawal is
  *   clamped to what is left of `maxWithdraw`, a borrow to the market's free liquidity, a repay to the loan-token balance
  *   at that point and the debt, a deposit or collateral supply to the balance at that point, a collateral withdrawal to
  *   the collateral. An Aave sub-account's repay is also held to `repayable` (maxRepayable), its collateral supply to
@@ -194,7 +203,7 @@ export function clampPlanToChainBounds(given: ChainPlan, bounds: ChainBounds, gi
   const ltvCaps = new Map<number, bigint>()
   let ltvRounds = 0
   for (let round = 0; ; round++) {
-    const walk = exact ? walkBalances(plan, bounds, forced) : walkFlows(plan, bounds, forced, funding, ltvCaps)
+    const walk = exact ? walkExact(plan, bounds, forced, funding, ltvCaps) : walkFlows(plan, bounds, forced, funding, ltvCaps)
     binding ??= [...fit.binding, ...walk.binding]
     // The excess the plan GIVEN meant is kept; what the flash fit freed (a donor's borrow carried by a cut flash) is not.
     trimUnused(plan, bounds, walk.amounts, given.actions.map((a) => a.amount))
@@ -243,17 +252,37 @@ function ltvOver(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[
     const s = bounds.subAccounts[id]
     if (s?.ltvBorrowable === undefined) return
     const amount = amounts[k] as bigint
+    const account = ltvAccountOf(id, s)
     if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") net[id] = (net[id] ?? 0n) + amount
     else if (a.kind === "WithdrawCollateral") net[id] = (net[id] ?? 0n) - amount
     else if (a.kind === "Borrow") {
-      const credit = s.ltvGain === undefined ? 0n : aaveLtvRoomChange(s.ltvGain, net[id] ?? 0n)
-      const before = s.ltvBorrowable - (borrowed[id] ?? 0n)
+      const credit = ltvCredit(bounds, account, net)
+      const before = s.ltvBorrowable - (borrowed[account] ?? 0n)
       const room = before + credit
       if (amount > room) out.push({ index: k, amount, room: room > 0n ? room : 0n, credit, before })
-      borrowed[id] = (borrowed[id] ?? 0n) + amount
+      borrowed[account] = (borrowed[account] ?? 0n) + amount
     }
   })
   return out
+}
+
+/** The key of the Aave account whose LTV room sub-account `id` borrows against: `ltvAccount`, else its own id. */
+function ltvAccountOf(id: string, s: { ltvAccount?: string | undefined }): string {
+  return s.ltvAccount === undefined ? `sub:${id}` : `account:${s.ltvAccount.toLowerCase()}`
+}
+
+/**
+ * What the plan's net collateral supplies so far (`net`, base units of each sub-account's collateral, by id) add to the
+ * LTV room of Aave account `account` ({@link ltvAccountOf}): the sum over its sub-accounts of {@link aaveLtvRoomChange}
+ * (negative for a net withdrawal), base units of the loan token.
+ */
+function ltvCredit(bounds: ChainBounds, account: string, net: Readonly<Record<string, bigint>>): bigint {
+  let credit = 0n
+  for (const [id, s] of Object.entries(bounds.subAccounts)) {
+    if (s.ltvBorrowable === undefined || s.ltvGain === undefined || ltvAccountOf(id, s) !== account) continue
+    credit += aaveLtvRoomChange(s.ltvGain, net[id] ?? 0n)
+  }
+  return credit
 }
 
 /**
@@ -364,6 +393,23 @@ const bindingOf = (plan: ChainPlan, k: number, bound: BindingBound["bound"], all
   return { bound, index: k, kind: a.kind, subAccount: plan.subAccounts[a.subAccount] as Hex, pool: a.pool, asked: a.amount, allowed }
 }
 
+/**
+ * The walk of a plan without swaps or callbacks (issue 11, review brk11u F1/F2): first {@link walkFlows}, which holds
+ * each spend to the sources attributed to it (its own sub-account's, then the idle balance the plan given meant for it,
+ * then other sub-accounts', earliest first) and gives back what a spend's own bound (debt, maxRepayable, a supply-cap
+ * room) cut to those sources (so the excess is trimmed from the source that funded the cut spend, not from an earlier
+ * one a later spend needs, and a not-due repay whose pool was cut cannot take the idle balance of a later due rescue);
+ * then {@link walkBalances} over its amounts, in plan order with the Safe's balances (what is left of a bound the flow
+ * walk does not model: a spend above the balance at that point, a borrow above the LTV room at it).
+ */
+function walkExact(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined, ltvCaps: ReadonlyMap<number, bigint>): Walk {
+  const flows = walkFlows(plan, bounds, forced, funding, ltvCaps, true)
+  const walked = walkBalances({ ...plan, actions: plan.actions.map((a, k) => ({ ...a, amount: flows.amounts[k] as bigint }) as Action) }, bounds, forced)
+  // Name the amount the plan given asked in what the second walk cut.
+  const binding = [...flows.binding, ...walked.binding.map((b) => ({ ...b, asked: (plan.actions[b.index] as Action).amount }))]
+  return { amounts: walked.amounts, binding }
+}
+
 /** The exact walk of a plan without swaps or callbacks, with the Safe's balances (`forced` actions bound to zero). */
 function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>): Walk {
   const balances = { ...bounds.balances }
@@ -414,9 +460,10 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
           s.borrowable -= amount
         }
         if (s.ltvBorrowable !== undefined) {
-          const credit = s.ltvGain === undefined ? 0n : aaveLtvRoomChange(s.ltvGain, ltvNet[id] ?? 0n)
-          bindOptional("ltvRoom", s.ltvBorrowable - (ltvBorrowed[id] ?? 0n) + credit)
-          ltvBorrowed[id] = (ltvBorrowed[id] ?? 0n) + amount
+          // One Aave account's room, shared by its sub-accounts (`ltvAccount`): their borrows so far and supplies count.
+          const account = ltvAccountOf(id, s)
+          bindOptional("ltvRoom", s.ltvBorrowable - (ltvBorrowed[account] ?? 0n) + ltvCredit(bounds, account, ltvNet))
+          ltvBorrowed[account] = (ltvBorrowed[account] ?? 0n) + amount
         }
         s.debt += amount
         if (s.repayable !== undefined) s.repayable += amount
@@ -512,7 +559,7 @@ type Draw = { spend: number; amount: bigint; cut: bigint }
  * sources are clamped to their bounds and the idle balance to what the Safe holds, and each lot's shortfall is taken off
  * the spends drawing from it, in order; a swap whose input falls shrinks its output lot by {@link fundedBy}.
  */
-function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined, ltvCaps: ReadonlyMap<number, bigint> = new Map()): Walk {
+function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined, ltvCaps: ReadonlyMap<number, bigint> = new Map(), holdToDebt = false): Walk {
   const { actions } = plan
   const amounts = actions.map((a) => a.amount)
   const binding: BindingBound[] = []
@@ -594,10 +641,19 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       lotOf[k] = lot
     }
   }
-  /** Takes a lot's shortfall off the spends drawing from it, in order. */
+  /**
+   * Takes a lot's shortfall off the spends drawing from it, in order. The exact walk (`holdToDebt`): a source's shortfall
+   * first off what the plan given left undrawn of it (an inflow it meant to keep), and the idle balance's off its last
+   * draws first (in plan order the Safe's balance funds the earlier spends; see {@link walkBalances}).
+   */
   const short = (lot: Lot, shortfall: bigint) => {
     let left = shortfall
-    for (const d of lot.draws) {
+    if (holdToDebt && lot.source !== undefined && !isSwap((actions[lot.source] as Action).kind)) {
+      const undrawn = min(left, lot.left > 0n ? lot.left : 0n)
+      lot.left -= undrawn
+      left -= undrawn
+    }
+    for (const d of holdToDebt && lot.source === undefined ? [...lot.draws].reverse() : lot.draws) {
       if (left <= 0n) break
       const taken = min(left, d.amount - d.cut)
       d.cut += taken
@@ -609,6 +665,8 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const withdrawable = { ...bounds.maxWithdraw }
   const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
   const collateral = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.collateral]))
+  // `holdToDebt` (the exact walk): a plain repay is held to the running debt, its cut given back like maxRepayable's.
+  const debt = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.debt]))
   // An Aave sub-account's running limits: what a repayment clears, its collateral reserve's cap room and liquidity.
   const aave = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, { repayable: s.repayable, suppliable: s.suppliable, withdrawable: s.withdrawable, collateralHeld: s.collateralHeld }]))
   // What a spend's own bound (maxRepayable, a supply-cap room) took off it beyond its lots' cuts.
@@ -641,6 +699,7 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       bind("ltvRoom", ltvCaps.get(k))
       if (borrowable[id] !== undefined) borrowable[id] = (borrowable[id] as bigint) - amount
       if (limits?.repayable !== undefined) limits.repayable += amount
+      if (debt[id] !== undefined) debt[id] = (debt[id] as bigint) + amount
     } else if (a.kind === "WithdrawCollateral") {
       bind("collateral", collateral[id])
       bind("withdrawable", limits?.withdrawable)
@@ -649,9 +708,13 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       if (limits) supplied(limits, -amount)
     } else if (limits && (a.kind === "Repay" || a.kind === "RepayWithCallback")) {
       const before = amount
+      if (holdToDebt && a.kind === "Repay") bind("debt", debt[id])
       bind("repayable", limits.repayable)
       released[k] = before - amount
       if (limits.repayable !== undefined) limits.repayable -= amount
+      if (debt[id] !== undefined) debt[id] = (debt[id] as bigint) - amount
+      // A repayment frees the market's liquidity for a later borrow on it (as the exact walk counts it).
+      if (holdToDebt && borrowable[id] !== undefined) borrowable[id] = (borrowable[id] as bigint) + amount
     } else if (limits && (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback")) {
       const before = amount
       bind("suppliable", limits.suppliable)

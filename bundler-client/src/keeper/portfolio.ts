@@ -607,7 +607,8 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
             // The account's LTV room before the plan and the LTV a supply of this collateral adds room at (e-mode
             // aware): the solver bounds each borrow by the room at that borrow (a flash-looped boost's callback counts
             // its own supply). Unknown (a read failed): the reserve's `borrowable` alone, no supply credited.
-            ...(aave.ltvBorrowable !== undefined ? { ltvBorrowable: Number(aave.ltvBorrowable) / 10 ** ld } : {}),
+            // The room is the Aave ACCOUNT's (one per Safe and adapter): its sub-accounts share it (`ltvAccount`).
+            ...(aave.ltvBorrowable !== undefined ? { ltvBorrowable: Number(aave.ltvBorrowable) / 10 ** ld, ltvAccount: s.policy.adapter.toLowerCase() } : {}),
             ...(aave.ltvGain !== undefined ? { collateralLtv: Number(aave.ltvGain.ltvBps) / 10_000 } : {}),
             // The flash-loan router's premium on a callback block (swap deleverage, flash-looped boost).
             ...(aave.flashPremiumBps !== undefined ? { flashPremiumBps: Number(aave.flashPremiumBps) } : {}),
@@ -684,6 +685,8 @@ function chainBoundsOf(
           maxSlippageBps: s.policy.maxSlippageBps,
           due: s.band === "below" || (s.band === "above" && s.policy.boostAllowed),
           ...aaveBoundsOf(aaveLimits[s.subAccount.toLowerCase()]),
+          // One Safe's sub-accounts on one Aave adapter are one Aave account: they share its LTV room.
+          ...(aaveLimits[s.subAccount.toLowerCase()]?.ltvBorrowable !== undefined ? { ltvAccount: s.policy.adapter.toLowerCase() } : {}),
         },
       ]),
     ),

@@ -18,6 +18,8 @@ function short(id: string): string {
   return id.length > 12 ? `${id.slice(0, 8)}…` : id
 }
 
+const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b)
+
 const worth = (amount: number, decimals: number): boolean => amount > 0 && amount * 10 ** decimals >= 1
 
 /** A target being worked on: where its moves start, to undo or to cost them. */
@@ -85,10 +87,13 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
     if (pool.asset !== w.loanAsset) continue
     const slip = w.slipOf(pool)
     const budget = w.slipRoom(slip, true, [i], pool.address)
-    const x = Math.min(pool.withdrawable / (1 + slip), need.loan(), w.capLeft(i), budget, w.repayLeft(i))
+    const bound = w.poolWithdrawBound(pool)
+    const x = Math.min(bound.amount, need.loan(), w.capLeft(i), budget, w.repayLeft(i))
     if (worth(x, pool.decimals)) {
-      w.push("WithdrawFromPool", i, x, pool)
-      w.push("Repay", i, x)
+      // In exact integers: never above the pool's bound, and the repayment spends exactly what the withdrawal brings.
+      const base = minBig(toBaseUnits(x, pool.decimals), bound.base)
+      w.push("WithdrawFromPool", i, x, pool, { amountBase: base })
+      w.push("Repay", i, x, undefined, { amountBase: base })
       sources.push(`pool ${short(pool.address)}`)
     }
   }
@@ -96,10 +101,12 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
     if (pool.asset !== s.collateralAsset || pool.asset === w.loanAsset) continue
     const slip = w.slipOf(pool)
     const budget = w.slipRoom(slip, true, [i], pool.address) / s.price
-    const x = Math.min(pool.withdrawable / (1 + slip), need.collateral(), w.capLeft(i) / s.price, budget, w.supplyLeft(i))
+    const bound = w.poolWithdrawBound(pool)
+    const x = Math.min(bound.amount, need.collateral(), w.capLeft(i) / s.price, budget, w.supplyLeft(i))
     if (worth(x, pool.decimals)) {
-      w.push("WithdrawFromPool", i, x, pool)
-      w.push("SupplyCollateral", i, x)
+      const base = minBig(toBaseUnits(x, pool.decimals), bound.base)
+      w.push("WithdrawFromPool", i, x, pool, { amountBase: base })
+      w.push("SupplyCollateral", i, x, undefined, { amountBase: base })
       sources.push(`pool ${short(pool.address)}`)
     }
   }
@@ -183,7 +190,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
     maxSlippageBps: bps,
     premiumBps,
     withdrawable: s.withdrawable === undefined && s.collateralHeld === undefined ? undefined : w.withdrawLeft(i),
-    repayable: s.repayable === undefined ? undefined : w.repayLeft(i),
+    repayable: s.repayable === undefined && s.repayableDebt === undefined ? undefined : w.repayLeft(i),
     // Aave: the repayment is flash-borrowed; a reserve short of free liquidity (or with flash loans off) caps it, and
     // the fundings that take idle funds and pools first (plain repays) cover what the smaller flash leaves.
     flashable: s.flashable,

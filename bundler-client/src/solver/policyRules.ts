@@ -10,7 +10,7 @@ import { type CheckRebalanceRulesParameters, type RuleViolation, checkRebalanceR
 import { type Address, type Hex, parseUnits } from "viem"
 import { PlanExecutionError } from "./errors.js"
 import { applyPlan, netValue, positionsMoved, toBaseUnits as planBaseUnits } from "./state.js"
-import type { EpochState, Plan, Policy, PortfolioState, SubAccountState } from "./types.js"
+import type { EpochState, Plan, PlanAction, Policy, PortfolioState, SubAccountState } from "./types.js"
 
 /** ConstantsLib.MIN_MATERIAL_CHANGE_BPS: the smallest change of a listed sub-account, in bps of its collateral value. */
 export const MIN_MATERIAL_CHANGE_BPS = Number(MIN_MATERIAL_CHANGE_BPS_BIG)
@@ -320,6 +320,64 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
   }
 }
 
+/**
+ * The sub-account a module error is about: its first argument when that is a listed sub-account id; for an error of the
+ * plan as a whole that still comes from one action, the owner of that action (`plan.actions[index].subAccount`):
+ * `ActionFailed(index, …)` and `ActionNotAllowed(index, …)`, `IdleInflow(token, …)` (the last action that brings
+ * `token` into the Safe: a pool withdrawal, borrow, collateral withdrawal or swap output), `PoolUnhealthy(pool)` (the
+ * first deposit into it), `PoolAssetMismatch(pool, …)` (the first action on it), `SwapAdapterRevert` (the first swap).
+ * The solver leaves that sub-account out and plans the others (issue 11 item 10: most urgent first), instead of the
+ * least urgent target. Undefined for what no single action causes (NoTrigger, PoolRoundTrip, SwapRoundTrip,
+ * ValueLossExceeded, MalformedPlan, …).
+ *
+ * @returns A sub-account id of `plan.subAccounts`, or undefined.
+ */
+function blamedSubAccount(error: RuleViolation, plan: Plan, subs: readonly SubAccountState[]): string | undefined {
+  const a = error.args
+  if (typeof a[0] === "string" && plan.subAccounts.includes(a[0])) return a[0]
+  const ownerOf = (index: number): string | undefined => {
+    const action = plan.actions[index]
+    return action === undefined ? undefined : plan.subAccounts[action.subAccount]
+  }
+  const same = (x: unknown, y: string | undefined) => typeof x === "string" && y !== undefined && x.toLowerCase() === y.toLowerCase()
+  switch (error.name) {
+    case "ActionFailed":
+    case "ActionNotAllowed":
+      return typeof a[0] === "bigint" ? ownerOf(Number(a[0])) : undefined
+    case "PoolUnhealthy":
+      return ownerOf(plan.actions.findIndex((x) => x.kind === "DepositToPool" && same(a[0], x.pool)))
+    case "PoolAssetMismatch":
+      return ownerOf(plan.actions.findIndex((x) => same(a[0], x.pool)))
+    case "SwapAdapterRevert":
+      return ownerOf(plan.actions.findIndex((x) => x.kind === "SellCollateral" || x.kind === "BuyCollateral"))
+    case "IdleInflow": {
+      const brings = (x: PlanAction): boolean => {
+        const sub = subs[x.subAccount]
+        if (sub === undefined) return false
+        switch (x.kind) {
+          case "WithdrawFromPool":
+            return same(a[0], x.asset)
+          case "Borrow":
+          case "SellCollateral":
+            return same(a[0], sub.loanAsset)
+          case "WithdrawCollateral":
+          case "BuyCollateral":
+            return same(a[0], sub.collateralAsset)
+          default:
+            return false
+        }
+      }
+      let last = -1
+      plan.actions.forEach((x, k) => {
+        if (brings(x)) last = k
+      })
+      return ownerOf(last)
+    }
+    default:
+      return undefined
+  }
+}
+
 const NEVER_RUN: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
 
 /**
@@ -367,7 +425,7 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
         due[r.id] = r.due
       })
     } else {
-      const id = typeof verdict.error.args[0] === "string" && plan.subAccounts.includes(verdict.error.args[0]) ? verdict.error.args[0] : undefined
+      const id = blamedSubAccount(verdict.error, plan, known)
       violations.push({ rule: ruleOf(verdict.error, plan), subAccountId: id, message: describe(verdict.error, plan, known), error: verdict.error })
     }
     // Float figures for reports (rule 5's terms); the verdict above does not depend on them.

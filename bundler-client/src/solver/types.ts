@@ -64,6 +64,13 @@ export type SubAccountState = {
    */
   ltvBorrowable?: number | undefined
   /**
+   * The venue account whose LTV room `ltvBorrowable` is (the keeper: the Aave adapter's address; one Safe's
+   * sub-accounts on one adapter are one Aave account, and `ltvBorrowable` is that account's room on each of them).
+   * Sub-accounts with the same key share the room: their borrows together are held to it, and each one's supplies add
+   * to it. Undefined: the sub-account's own room.
+   */
+  ltvAccount?: string | undefined
+  /**
    * The LTV (fraction, e.g. 0.8) at which a supply of this collateral adds to `ltvBorrowable` (Aave v3: the reserve's LTV,
    * the e-mode category's when the reserve is in the account's category; 0 when a supply counts nothing). Undefined: a
    * supply adds no room.

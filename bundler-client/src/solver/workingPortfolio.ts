@@ -210,9 +210,17 @@ export class WorkingPortfolio {
   ltvLeft(i: number): number {
     const s = this.sub(i).state
     if (s.ltvBorrowable === undefined) return Number.POSITIVE_INFINITY
-    const moved = (this.collateral[i] as number) - s.collateral
-    const gain = moved === 0 ? 0 : (s.collateralLtv ?? 0) * moved * s.price - 1e-4 * Math.max(s.collateral, this.collateral[i] as number) * s.price
-    return Math.max(0, s.ltvBorrowable + Math.min(gain, moved > 0 ? Number.POSITIVE_INFINITY : 0) - ((this.debt[i] as number) - s.debt))
+    // One Aave account's room is shared by its sub-accounts (`ltvAccount`): all their supplies and net borrows count.
+    const account = s.ltvAccount?.toLowerCase()
+    let room = s.ltvBorrowable
+    for (let k = 0; k < this.n; k++) {
+      const sk = this.sub(k).state
+      if (k !== i && (account === undefined || sk.ltvBorrowable === undefined || sk.ltvAccount?.toLowerCase() !== account)) continue
+      const moved = (this.collateral[k] as number) - sk.collateral
+      const gain = moved === 0 ? 0 : (sk.collateralLtv ?? 0) * moved * sk.price - 1e-4 * Math.max(sk.collateral, this.collateral[k] as number) * sk.price
+      room += Math.min(gain, moved > 0 ? Number.POSITIVE_INFINITY : 0) - ((this.debt[k] as number) - sk.debt)
+    }
+    return Math.max(0, room)
   }
 
   /** Whether the venue's LTV room, not its market's liquidity, is what bounds sub-account `i`'s next borrow. */
@@ -239,11 +247,42 @@ export class WorkingPortfolio {
     return Math.min(venue, held)
   }
 
-  /** Debt sub-account `i`'s venue still takes as repayment in this plan (its `repayable`, net of this plan's repayments). */
+  /**
+   * Debt (loan-token units) sub-account `i`'s venue still takes as repayment in this plan: min(`debt`, `repayableDebt`,
+   * `repayable`) net of this plan's repayments (Aave v3: the account-wide `debt` overstates what a repayment of this
+   * reserve clears, `repayableDebt`, and the rule book counts a repayment only up to it). Every repayment route (idle,
+   * pools, donors, the swap's callback) is capped by it.
+   */
   repayLeft(i: number): number {
     const s = this.sub(i).state
-    if (s.repayable === undefined) return Number.POSITIVE_INFINITY
-    return Math.max(0, s.repayable - (s.debt - (this.debt[i] as number)))
+    const repaid = s.debt - (this.debt[i] as number)
+    const bound = Math.min(s.repayable ?? Number.POSITIVE_INFINITY, s.repayableDebt ?? Number.POSITIVE_INFINITY)
+    return Math.max(0, Math.min(this.debt[i] as number, bound - repaid))
+  }
+
+  /**
+   * The largest withdrawal from `pool` the exact rule book accepts at this point of the plan (issue 11 item 1): the
+   * largest base amount `a` whose gross, `a` plus the exit fee rounded up (ceil(a x feeBps / 10,000), feeBps the
+   * pool's `slippageBps` rounded as `toRuleInput` does, RebalanceLib's `mulDivUp`), fits in the Safe's position
+   * (floor of min(`balance`, `withdrawable`) of the input, base units) net of the gross of this plan's earlier
+   * withdrawals from it. Sizing a withdrawal at `withdrawable / (1 + slip)` in floats can ask a wei more (ActionFailed).
+   *
+   * @returns `base`: that amount in base units of the pool's asset; `amount`: the same in human units (rounded down, so
+   *   `toBaseUnits(amount)` never exceeds `base` by more than the float's error; encode `base` itself).
+   */
+  poolWithdrawBound(pool: YieldPool): { base: bigint; amount: number } {
+    const original = this.input.pools.find((p) => p.address === pool.address) ?? pool
+    const feeBps = BigInt(Math.round(original.slippageBps ?? 0))
+    const gross = (a: bigint): bigint => a + (a * feeBps + 9_999n) / 10_000n
+    let held = toBaseUnits(Math.min(original.balance, original.withdrawable), original.decimals)
+    for (const m of this.moves) {
+      if (m.kind !== "WithdrawFromPool" || m.pool !== pool.address) continue
+      held -= gross(m.amountBase ?? toBaseUnits(m.amount, m.decimals))
+    }
+    if (held <= 0n) return { base: 0n, amount: 0 }
+    let base = (held * 10_000n) / (10_000n + feeBps)
+    while (base > 0n && gross(base) > held) base--
+    return { base, amount: Number(base) / 10 ** original.decimals }
   }
 
   slipOf(pool: YieldPool): number {

@@ -940,7 +940,13 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       } else {
         const gross = amount + (p.feeBps ? mulDivUp(amount, p.feeBps, BPS) : 0n)
         const shares = mulDivUp(gross, p.supply + 1n, p.assets + 1n)
-        if (shares > p.shares) actionFailed(index, `withdraws ${amount} but the Safe can withdraw ${poolAssetsOf(p)} from pool ${action.pool}`)
+        // The check is on shares of the gross (the amount plus the exit fee rounded up): name both sides in those terms,
+        // not the net amount next to the gross holding (which reads as a refusal below the bound).
+        if (shares > p.shares)
+          actionFailed(
+            index,
+            `withdraws ${amount} (${gross} with the exit fee, ${shares} shares) but the Safe holds ${p.shares} shares of pool ${action.pool} (${poolAssetsOf(p)} gross)`,
+          )
         p.shares -= shares
         p.supply -= shares
         p.assets -= gross
