@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { solve } from "./solver.js"
+import { thresholdFloorGap, venueHealthOf } from "./state.js"
 import { makePolicy, TEST_COSTS } from "./testing.js"
 import type { SolverInput } from "./types.js"
 
-// Break-it review brk17c (issue 17). The solver plans an Aave sub-account in the adapter's market FRAME
+// Review brk17c (issue 17), F1. The solver plans an Aave sub-account in the adapter's market FRAME
 // (`healthOf(state)`: collateral x price x lltv / debt, where `collateral` is the exact threshold-weighted sum of every
 // collateral reserve, SECURITY row 64), but the module judges it by Aave's own health factor, which floors the account's
 // average liquidation threshold to whole bps (GenericLogic: avgLT = floor(sum(value x LT) / total)). With collaterals of
@@ -15,6 +16,8 @@ import type { SolverInput } from "./types.js"
 // health after the donor borrow is BELOW the donor's target: the module refuses the whole rescue
 // (HealthCrossedTarget(b, 1.3, <1.2, 1.2)) and the keeper plans the same rescue at every block while the due
 // sub-account stays below its band (a slightly smaller borrow from the same donor would land: the due one needs 1.1 and is planned to 1.122).
+// Fixed: an Aave sub-account (`thresholdFloored`, with the adapter's `equity`) triggers on Aave's factor and is aimed at
+// its lower edges over 1 - thresholdFloorGap in the frame.
 
 const WAD = 10n ** 18n
 const BASE = 10n ** 8n
@@ -38,10 +41,12 @@ const aaveHealth = (debtBase: bigint) => {
 }
 // Debt (USDC, base currency 8 decimals) so that Aave's health factor is 1.3.
 const DEBT_BASE = (total * avgLt * 10n) / (10_000n * 13n)
+// The adapter's equity (getUserAccountData collateral - debt), USDC.
+const EQUITY = Number(total - DEBT_BASE) / 1e8
 // The adapter's frame (AaveV3Adapter._weightedCollateral over the market's threshold and price): WETH wei.
 const frameCollateral = (weighted * 10n ** 18n) / (LT_WETH * PRICE_WETH)
 
-describe("brk17c: a low-volatility Aave donor planned in the frame crosses its target by Aave's health factor", () => {
+describe("a low-volatility Aave donor is planned by Aave's floored health factor, not the frame", () => {
   it("fixture: Aave's floored average is 8,199 bps while the exact one is 8,199.99; frame health above Aave's", () => {
     expect(avgLt).toBe(8_199n)
     expect(Number(weighted) / Number(total)).toBeCloseTo(8_199.99, 2)
@@ -49,8 +54,19 @@ describe("brk17c: a low-volatility Aave donor planned in the frame crosses its t
     expect(frameHealth).toBeGreaterThan(Number(aaveHealth(DEBT_BASE)) / 1e18)
   })
 
-  // FAILS TODAY: the solver's donor borrow leaves Aave's health factor below the donor's target (HealthCrossedTarget).
-  it.skip("FAILS TODAY: the donor's borrow keeps Aave's health factor at or above its target (else the module refuses the rescue)", () => {
+  it("the solver's Aave health is Aave's floored factor; the floor's worst case is 1 / min(average, threshold)", () => {
+    const state = { collateral: Number(frameCollateral) / 1e18, debt: Number(DEBT_BASE) / 1e8, lltv: 0.83, price: 3000, equity: EQUITY, thresholdFloored: true, collateralHeld: 80 }
+    expect(venueHealthOf(state)).toBeCloseTo(Number(aaveHealth(DEBT_BASE)) / 1e18, 12)
+    // Morpho's (no thresholdFloored) and a one-threshold account's are the frame's.
+    expect(venueHealthOf({ ...state, thresholdFloored: false })).toBeGreaterThan(Number(aaveHealth(DEBT_BASE)) / 1e18)
+    expect(thresholdFloorGap({ ...state, thresholdFloored: false })).toBe(0)
+    // The other collateral (WBTC) alone averages 7,800 bps: the lowest the account's average can reach.
+    expect(thresholdFloorGap(state)).toBeCloseTo(1 / 7_800, 9)
+    const single = { collateral: 80, debt: 100_000, lltv: 0.83, price: 3000, equity: 140_000, thresholdFloored: true, collateralHeld: 80 }
+    expect(thresholdFloorGap(single)).toBe(0)
+  })
+
+  it("the donor's borrow keeps Aave's health factor at or above its target (else the module refuses the rescue)", () => {
     const price = 3000
     const input: SolverInput = withInclusionMargin(
       {
@@ -68,7 +84,7 @@ describe("brk17c: a low-volatility Aave donor planned in the frame crosses its t
           },
           // The Aave donor in the frame, as the keeper's portfolio hands it over (portfolio.ts subAccountInputOf).
           {
-            state: { id: "b", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: Number(frameCollateral) / 1e18, debt: Number(DEBT_BASE) / 1e8, lltv: 0.83, price, ltvBorrowable: 1e6 },
+            state: { id: "b", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: Number(frameCollateral) / 1e18, debt: Number(DEBT_BASE) / 1e8, lltv: 0.83, price, ltvBorrowable: 1e6, equity: EQUITY, thresholdFloored: true, collateralHeld: 80 },
             policy: makePolicy({ minHealth: 1.1, targetHealth: 1.2, maxHealth: 1.4 }),
             epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
             risk: { sigma: 0.02 },
@@ -85,7 +101,7 @@ describe("brk17c: a low-volatility Aave donor planned in the frame crosses its t
     const before = aaveHealth(DEBT_BASE)
     const after = aaveHealth(DEBT_BASE + borrowed)
     expect(before).toBeGreaterThan(12n * WAD / 10n)
-    // Today: the frame health after is ~1.2000430 (target x e^3.5e-5 + 1e-6), Aave's 1.1999544 < 1.2.
+    // Before the fix: the frame health after was ~1.2000430 (target x e^3.5e-5 + 1e-6), Aave's 1.1999544 < 1.2.
     expect(after).toBeGreaterThanOrEqual(12n * WAD / 10n)
   })
 })

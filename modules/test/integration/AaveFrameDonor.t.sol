@@ -7,15 +7,17 @@ import {Action, ActionKind, ILeverageModule, Plan, Policy} from "../../src/inter
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {HealthLib} from "../../src/libraries/HealthLib.sol";
 
-/// @notice Break-it review brk17c (issue 17). The adapter's market frame is the exact threshold-weighted collateral
+/// @notice Review brk17c (issue 17), F1. The adapter's market frame is the exact threshold-weighted collateral
 /// (SECURITY row 64) while the module judges health by Aave's factor, which floors the account's average threshold to
 /// whole bps. On a WETH (83%) + WBTC (78%) account whose exact average is ~8,199.99 bps, the frame health is ~1.2e-4
-/// relative ABOVE Aave's. The keeper's solver and the SDK rule book (`planRules.ts` "derived from the fields ... never
-/// exceeds [Aave's factor] ... ~1e-13 relative", wrong since row 64) plan and check the Aave sub-account in the frame:
-/// a not-due Aave donor drawn to its target by the frame (solver: target x e^landingMargin + 1e-6, i.e. +4.3e-5 at
-/// sigma 2 %/yr, `bundler-client/src/solver/brk17cAaveDonorFrame.test.ts`) ends BELOW its target by Aave's factor and
-/// the whole cross-venue rescue is refused (HealthCrossedTarget), at every block, on the real Pool below.
-contract Brk17cAaveFrameDonorTest is AaveTestBase {
+/// relative ABOVE Aave's. The keeper's solver and the SDK rule book used to plan and check the Aave sub-account in the
+/// frame: a not-due Aave donor drawn to its target by the frame (solver: target x e^landingMargin + 1e-6, i.e. +4.3e-5
+/// at sigma 2 %/yr) ended BELOW its target by Aave's factor and the whole cross-venue rescue was refused
+/// (HealthCrossedTarget) at every block. Now the rule book computes Aave's factor after the plan
+/// (`aaveFrameHealthAfter`, refusing that plan: `sdk/src/rules/planRules.aaveFloor.test.ts`) and the solver aims an
+/// Aave lower edge at edge / (1 - 1 / min(threshold, the other collaterals' average)) in the frame
+/// (`thresholdFloorGap`, `bundler-client/src/solver/aaveThresholdFloor.test.ts`): that plan lands below.
+contract AaveFrameDonorTest is AaveTestBase {
     uint256 internal constant WAD = 1e18;
     bytes32 internal morphoId;
     bytes32 internal aaveId;
@@ -75,24 +77,30 @@ contract Brk17cAaveFrameDonorTest is AaveTestBase {
         assertGe(module.health(safe, morphoId), 1.2e18);
     }
 
-    /// FAILS TODAY: a donor borrow sized in the frame to the solver's aim (target x (1 + 4.3e-5), sigma 2 %/yr) is judged
-    /// by Aave's factor, below the target: the module refuses the rescue with HealthCrossedTarget, and the keeper, which
-    /// plans and validates in the frame, plans it again at the next block. Expected: the solver / rule book judge an
-    /// Aave sub-account by Aave's factor (or keep a margin of 1 bps of collateral / debt), so the planned rescue lands.
-    function test_FAILS_TODAY_DonorDrawnToTargetInTheFrameIsRefused() public {
-        vm.skip(true);
+    /// @dev The donor borrow sized in the frame to the old aim (target x (1 + 4.3e-5), sigma 2 %/yr) is judged by Aave's
+    /// factor, below the target: the module refuses the rescue with HealthCrossedTarget (the SDK rule book now does too).
+    function test_FrameAimIsRefusedByAavesFactor() public {
         uint256 amount = borrowToFrameHealth(1.4e18 + 1.4e18 * 43 / 1_000_000);
         uint256 snap = vm.snapshotState();
-        // The frame the solver and the SDK rule book see after the borrow: at or above the target.
         aaveBorrow(safe, usdc, amount);
         MarketState memory after_ = aaveAdapter.marketState(wethUsdc, safe);
         emit log_named_decimal_uint("frame health after", HealthLib.health(after_), 18);
         emit log_named_decimal_uint("Aave health after", after_.health, 18);
-        assertGe(HealthLib.health(after_), 1.4e18, "the frame (solver, rule book) lands at or above the target");
+        assertGe(HealthLib.health(after_), 1.4e18, "the frame lands at or above the target");
+        assertLt(after_.health, 1.4e18, "Aave's factor below it");
         vm.revertToState(snap);
         (bool success, bytes memory reason) = handle(keeperOp(safe, keeper, donorPlan(amount), keeperKey));
-        // Today: HealthCrossedTarget(aaveId, 1.5, 1.399891168105953984, 1.4) (frame after 1.400060200006233858).
-        if (!success) assertEq(bytes4(reason), ILeverageModule.HealthCrossedTarget.selector, "refused by Aave's factor");
-        assertTrue(success, "the rescue the keeper planned and validated lands");
+        assertFalse(success, "refused");
+        assertEq(bytes4(reason), ILeverageModule.HealthCrossedTarget.selector, "refused by Aave's factor");
+    }
+
+    /// @dev The keeper's aim now: the same landing margin over the floor's worst case, 1 / min(threshold 8,300, the other
+    /// collateral's 7,800) of the frame health (the solver's `thresholdFloorGap`): the rescue lands, Aave's factor at or
+    /// above the donor's target, the due Morpho market inside its band.
+    function test_DonorAimedOverTheFloorsWorstCaseLands() public {
+        uint256 goal = Math.mulDiv(1.4e18 + 1.4e18 * 43 / 1_000_000, 7_800, 7_799, Math.Rounding.Ceil);
+        handleOk(keeperOp(safe, keeper, donorPlan(borrowToFrameHealth(goal)), keeperKey));
+        assertGe(aaveHealthFactor(safe), 1.4e18, "Aave's factor at or above the target");
+        assertGe(module.health(safe, morphoId), 1.2e18, "the due market back in its band");
     }
 }
