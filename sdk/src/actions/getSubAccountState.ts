@@ -184,7 +184,7 @@ async function readSafeViews(client: Client<Transport, Chain | undefined, Accoun
   if (!safe) throw new AccountNotFoundError()
   const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
   const adapter = parameters.readAaveAccounts ? deployment.adapters.aaveV3 : undefined
-  const blockNumber = adapter === undefined ? undefined : await getBlockNumber(reader)
+  const blockNumber = adapter === undefined ? undefined : await getBlockNumber(reader, { cacheTime: 0 }) // not a cached block number: the chain as it is now
   const views = await readViews(reader, deployment.leverageModule, safe, parameters.subAccounts ?? [], blockNumber)
   const aave = new Map<Hex, AaveAccountFigures>()
   const aaveViews = adapter === undefined ? [] : views.filter((v) => v.stateOk && isAddressEqual(v.policy.adapter, adapter))
