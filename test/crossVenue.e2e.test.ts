@@ -141,6 +141,13 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
     const aaveBefore = before.find((s) => s.subAccount === aavePolicy.subAccount)!
     expect(morphoBefore.band).toBe("inside")
     expect(aaveBefore.band).toBe("below")
+    // The Aave sub-account's own figures at the lens's block (review brk17c F2): its health factor is the module's, its
+    // one collateral (10 WETH) gives a liquidation price, its collateral value is the account's (equity + debt).
+    expect(aaveBefore.aaveAccount?.healthFactor).toBe(aaveBefore.health)
+    expect(aaveBefore.aaveAccount?.collateralHeld).toBe(parseEther("10"))
+    expect(aaveBefore.liquidationPriceKnown).toBe(true)
+    expect(aaveBefore.collateralValue).toBe((aaveBefore.equity as bigint) + aaveBefore.debt)
+    expect(morphoBefore.aaveAccount).toBeUndefined()
     // The module's health of the Aave sub-account is Aave's own health factor.
     expect(await publicClient.readContract({ address: aave.adapter, abi: aaveV3AdapterAbi, functionName: "health", args: [aave.markets.wethUsdc, safe.address] })).toBe(
       await aaveHealthFactor(safe.address),

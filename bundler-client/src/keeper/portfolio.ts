@@ -593,6 +593,8 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
       ...(s.equity === undefined ? {} : { equity: Number(s.equity) / 10 ** ld }),
       ...(aave
         ? {
+            // Aave's factor floors the account's average threshold: the solver triggers and aims by it (review brk17c F1).
+            thresholdFloored: true,
             suppliable: aave.collateral.suppliable === undefined ? undefined : Number(aave.collateral.suppliable) / 10 ** cd,
             withdrawable: Number(aave.collateral.withdrawable) / 10 ** cd,
             // The Safe's own balance of the scope's collateral reserve (0 when switched off as collateral): on a

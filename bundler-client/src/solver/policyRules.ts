@@ -146,6 +146,8 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         ...(s.equity === undefined ? {} : { equity: toBaseUnits(s.equity, s.loanDecimals) }),
         ...(s.flashPremiumBps ? { flashPremiumBps: BigInt(s.flashPremiumBps) } : {}),
         ...(s.collateralHeld === undefined ? {} : { collateralHeld: toBaseUnits(s.collateralHeld, s.collateralDecimals) }),
+        // Aave: the rule book judges the health after as Aave's floored factor (review brk17c F1).
+        ...(s.thresholdFloored ? { thresholdFloored: true } : {}),
       },
       usage: {
         // No stored epoch: the counters belong to none (a new epoch starts them from zero).

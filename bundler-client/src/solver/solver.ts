@@ -2,7 +2,7 @@ import { MAX_ACTIONS, MAX_SUB_ACCOUNTS, MIN_BAND_GAP as MIN_BAND_GAP_WAD } from 
 import { SolverInputError } from "./errors.js"
 import { boost, deleverage, finishPlan } from "./planSteps.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
-import { healthOf } from "./state.js"
+import { venueHealthOf } from "./state.js"
 import type { EpochState, Policy, PortfolioState, SolverInput, SolverResult } from "./types.js"
 import { type Exclusions, WorkingPortfolio, assessSubAccount } from "./workingPortfolio.js"
 import { type SwapBoostCandidate, planSwapBoost } from "./swapBoost.js"
@@ -101,7 +101,7 @@ export function atInclusion(input: SolverInput): SolverInput {
 export function inclusionPriceFactor(s: Pick<SolverInput["subAccounts"][number], "inclusionDrift" | "state" | "policy">): number {
   const d = s.inclusionDrift ?? 0
   if (!Number.isFinite(d) || d === 0) return 1
-  return d < 0 || healthOf(s.state) > s.policy.maxHealth ? Math.exp(d) : 1
+  return d < 0 || venueHealthOf(s.state) > s.policy.maxHealth ? Math.exp(d) : 1
 }
 
 /**
@@ -123,7 +123,7 @@ function solveWithBuffers(input: SolverInput): SolverResult {
   // minHealth first; above, the highest.
   const urgency = (i: number) => {
     const s = input.subAccounts[i] as SolverInput["subAccounts"][number]
-    const h = healthOf(s.state)
+    const h = venueHealthOf(s.state)
     return h < s.policy.minHealth ? h / s.policy.minHealth : 2 + s.policy.maxHealth / h
   }
   for (let attempt = 0; attempt <= 3 * input.subAccounts.length + 2; attempt++) {

@@ -12,6 +12,66 @@ export function healthOf(s: Pick<SubAccountState, "collateral" | "debt" | "lltv"
 }
 
 /**
+ * The health the module reads for a sub-account before a plan: {@link healthOf} (Morpho Blue, the frame's exactly), or,
+ * for an Aave v3 account (`thresholdFloored`), Aave's own factor, which floors the account's average liquidation
+ * threshold to whole bps (review brk17c F1): total collateral (`equity + debt`, loan units) x floor(average) / debt,
+ * the average being the exact threshold-weighted collateral (`collateral x price x lltv`, the frame) over the total.
+ * An account at the market's threshold within float rounding (one collateral, or all at one threshold) keeps the frame
+ * health; an average within rounding of a whole bps is taken at the bps below (as the SDK rule book's
+ * `aaveFrameHealthAfter`). Without `equity`: the frame health.
+ *
+ * @param s - Sub-account state.
+ * @returns Health (Infinity without debt).
+ */
+export function venueHealthOf(s: Pick<SubAccountState, "collateral" | "debt" | "lltv" | "price" | "equity" | "thresholdFloored">): number {
+  const frame = healthOf(s)
+  if (!s.thresholdFloored || s.equity === undefined || !(s.debt > 0)) return frame
+  const total = s.equity + s.debt
+  const threshold = s.lltv * 10_000
+  const average = total > 0 ? (s.collateral * s.price * threshold) / total : 0
+  if (!(average > 0)) return 0
+  const tolerance = average * FLOAT_TOLERANCE
+  if (Math.abs(average - threshold) <= tolerance) return frame
+  let floored = Math.floor(average)
+  if (average - floored <= tolerance) floored -= 1
+  return (total * floored) / 10_000 / s.debt
+}
+
+/** Relative rounding the float reconstruction of an Aave account's average threshold allows (equity, debt, floats). */
+const FLOAT_TOLERANCE = 1e-9
+
+/**
+ * The most Aave's factor of an Aave v3 account (`thresholdFloored`) can fall below its frame health ({@link healthOf}),
+ * relative, after any move of the scope's collateral reserve and the debt: Aave floors the account's average threshold
+ * A (bps) to whole bps, which takes less than 1 bps, i.e. less than 1 / A of the frame health. A ranges between the
+ * market's threshold and the average of the account's other collaterals as this reserve's balance moves (from
+ * `equity + debt`, `collateral` and `collateralHeld`; without `collateralHeld`, `collateral` is this reserve's alone),
+ * so the bound is 1 / min(market threshold, that average). 0: Morpho Blue, an Aave account without `equity`, or one
+ * whose average is the market's threshold (one collateral reserve, or all at one threshold), which Aave does not floor.
+ * The solver aims every lower edge (band, landing zone, target from above) at `edge / (1 - gap)` in the frame, so Aave's
+ * factor lands at or above the edge, and every upper edge at the edge itself (Aave's factor never exceeds the frame's).
+ *
+ * @param s - Sub-account state.
+ * @returns The gap, a fraction in [0, 1).
+ */
+export function thresholdFloorGap(s: Pick<SubAccountState, "collateral" | "debt" | "lltv" | "price" | "equity" | "thresholdFloored" | "collateralHeld">): number {
+  if (!s.thresholdFloored || s.equity === undefined) return 0
+  const total = s.equity + s.debt
+  const threshold = s.lltv * 10_000
+  const weighted = s.collateral * s.price * threshold
+  if (!(total > 0) || !(threshold > 0)) return 0
+  const average = weighted / total
+  if (Math.abs(average - threshold) <= average * FLOAT_TOLERANCE) return 0
+  let lowest = Math.min(threshold, average)
+  if (s.collateralHeld !== undefined) {
+    const heldValue = s.collateralHeld * s.price
+    const others = total - heldValue
+    if (others > total * FLOAT_TOLERANCE) lowest = Math.min(lowest, Math.max(0, (weighted - heldValue * threshold) / others))
+  }
+  return lowest > 1 ? 1 / lowest : 1
+}
+
+/**
  * Effective leverage = collateral value / (collateral value - debt); Infinity when equity <= 0.
  *
  * @param s - Sub-account state.

@@ -89,6 +89,13 @@ export type SubAccountState = {
    */
   equity?: number | undefined
   /**
+   * Aave v3: true. The module reads Aave's own health factor, which floors the account's average liquidation threshold
+   * to whole bps, up to 1 bps of the collateral (~1.2e-4 relative) below the frame health `collateral x price x lltv /
+   * debt` (review brk17c F1); with `equity` the solver triggers on Aave's factor (`venueHealthOf`) and aims its lower
+   * edges above the floor's worst case (`thresholdFloorGap`). Undefined or false: the frame health is the venue's.
+   */
+  thresholdFloored?: boolean | undefined
+  /**
    * Collateral (collateral-token units) the venue still accepts from a supply now; undefined: no limit known. Aave v3:
    * the collateral reserve's supply-cap room, 0 when the reserve is frozen or paused (its `supply` reverts).
    */

@@ -1,7 +1,7 @@
 import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage.js"
 import { autopilotRiskHealth, defaultTailDrop, tailFloorHealth } from "../risk/tail.js"
 import { SolverInputError } from "./errors.js"
-import { effectiveEpoch, healthOf, landingZone, netValue, toBaseUnits } from "./state.js"
+import { effectiveEpoch, healthOf, landingZone, netValue, thresholdFloorGap, toBaseUnits, venueHealthOf } from "./state.js"
 import type { ActionKind, EpochState, PortfolioState, SolverInput, SwapCurve, YieldPool } from "./types.js"
 
 /** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
@@ -87,7 +87,12 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const { costs, now } = input
   const p = s.policy
   const epoch = effectiveEpoch(s.epoch, p.epochLength, now)
-  const h0 = healthOf(s.state)
+  // The module's health before (Aave: its floored factor, below the frame; review brk17c F1) decides the trigger and the
+  // landing zone; the moves are sized in the frame, so a lower edge is aimed at edge x up (Aave's factor is at least the
+  // frame's x (1 - gap)) and an upper edge at the edge (Aave's factor never exceeds the frame's).
+  const hf0 = healthOf(s.state)
+  const h0 = venueHealthOf(s.state)
+  const up = 1 / (1 - thresholdFloorGap(s.state))
   const low = h0 < p.minHealth
   const high = p.boostAllowed && h0 > p.maxHealth
   let blocked: string | undefined
@@ -106,11 +111,11 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const [zoneLow, zoneHigh] = low || high ? landingZone(p, h0) : [p.minHealth, p.maxHealth]
   const grow = Math.exp(Math.max(0, s.landingMargin ?? 0))
   const t = p.targetHealth
-  let lo = low || high ? Math.min(zoneLow * grow, t) + HEALTH_MARGIN : h0 >= t ? Math.min(t * grow, h0) + HEALTH_MARGIN : h0
-  let hi = low || high ? Math.max(zoneHigh / grow, t) - HEALTH_MARGIN : h0 >= t ? h0 : Math.max(t / grow, h0) - HEALTH_MARGIN
-  if (!p.boostAllowed) lo = Math.max(lo, h0)
+  let lo = low || high ? Math.min(zoneLow * grow, t) * up + HEALTH_MARGIN : h0 >= t ? Math.min(t * grow * up, hf0) + HEALTH_MARGIN : h0 * up
+  let hi = low || high ? Math.max(zoneHigh / grow, t) - HEALTH_MARGIN : h0 >= t ? h0 : Math.max(t / grow, h0 * up) - HEALTH_MARGIN
+  if (!p.boostAllowed) lo = Math.max(lo, h0 * up)
   if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
-  const clipped = Math.min(Math.max(riskHealth, lo), hi)
+  const clipped = Math.min(Math.max(riskHealth * up, lo), hi)
   const budgetUsed = mode === "autopilot" && low ? Math.min(1, (epoch.rebalancesInEpoch + 1) / p.maxRebalancesPerEpoch) : 0
   const desired = clipped + budgetUsed * Math.max(0, hi - clipped)
   return { index, epoch, h0, low, high, blocked, capTotal, riskHealth, tailFloor, lo, hi, desired, horizonYears }

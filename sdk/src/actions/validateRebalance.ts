@@ -317,6 +317,8 @@ export async function validateRebalance(
   const aaveAt = ids.flatMap((_, i) => (states[i] !== undefined && aaveAdapter !== undefined && isAddressEqual((policies[i] as Policy).adapter, aaveAdapter) ? [i] : []))
   const held = await readAaveCollateral(reader, { deployment, safe, collaterals: aaveAt.map((i) => (states[i] as RuleMarketState).collateralToken), blockNumber: at, shared: parameters.aaveCollateral })
   aaveAt.forEach((i, k) => {
+    // Aave's factor floors the account's average liquidation threshold: the rule book judges the health after as Aave does.
+    states[i] = { ...(states[i] as RuleMarketState), thresholdFloored: true }
     const reserve = held[k]
     if (reserve !== undefined) states[i] = { ...(states[i] as RuleMarketState), collateralHeld: reserve.held, collateralEnabled: reserve.enabled, collateralWithdrawBlocked: reserve.withdrawBlocked }
   })

@@ -27,13 +27,18 @@ export class AaveDustNotCollateralError extends BaseError {
 }
 
 export type AaveDustDisableUnhealthyErrorType = AaveDustDisableUnhealthyError & { name: "AaveDustDisableUnhealthyError" }
-/** Switching the reserves off would leave the Aave account's health factor below the policies' minHealth. */
+/**
+ * Switching the reserves off would leave the Aave account's health factor below the policies' minHealth and lower it
+ * (below its health before, or below 1).
+ */
 export class AaveDustDisableUnhealthyError extends BaseError {
-  /** Health factor after the change (WAD, a lower bound). */
+  /** Health factor after the change (WAD; Aave's arithmetic, a lower bound when a reserve could not be read). */
   healthAfter: bigint
   /** The highest minHealth of the Safe's Aave policies (WAD). */
   minHealth: bigint
-  constructor({ healthAfter, minHealth, assets, cause }: { healthAfter: bigint; minHealth: bigint; assets: readonly Address[] } & Cause) {
+  /** Health factor before the change, same arithmetic (WAD); undefined when not given. */
+  healthBefore: bigint | undefined
+  constructor({ healthAfter, minHealth, healthBefore, assets, cause }: { healthAfter: bigint; minHealth: bigint; healthBefore?: bigint | undefined; assets: readonly Address[] } & Cause) {
     super(`Disabling ${assets.join(", ")} as collateral would leave the Aave health factor at ${healthAfter} (WAD), below minHealth ${minHealth}.`, {
       cause,
       metaMessages: ["These reserves are not dust for this account: they carry health. Repay debt first or keep them enabled."],
@@ -41,6 +46,7 @@ export class AaveDustDisableUnhealthyError extends BaseError {
     })
     this.healthAfter = healthAfter
     this.minHealth = minHealth
+    this.healthBefore = healthBefore
   }
 }
 

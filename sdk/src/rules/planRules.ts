@@ -75,11 +75,21 @@ export type RuleMarketState = {
   /**
    * The venue's health read with this state (`MarketState.health`, WAD): the module's health before the plan (Aave v3:
    * `getUserAccountData().healthFactor` exactly). Omitted: derived from the fields ({@link healthOf}), as Morpho Blue's.
-   * The health after the plan is always derived from the fields at the pre-trade price; on Aave the module reads Aave's
-   * factor then, which that never exceeds and is below by unit rounding only (~1e-13 relative), so only a plan landing
-   * within that of a band or landing-zone edge can be judged differently here than on chain.
+   * The health after the plan is derived from the fields at the pre-trade price: the frame health ({@link healthOf})
+   * for Morpho Blue; with `thresholdFloored` (Aave v3) Aave's own factor after the plan ({@link aaveFrameHealthAfter}),
+   * which floors the account's average liquidation threshold to whole bps and is BELOW the frame health (the exact
+   * threshold-weighted collateral, SECURITY row 64) by up to 1 bps of the account's collateral / debt (~1.2e-4 relative,
+   * review brk17c F1).
    */
   health?: bigint | undefined
+  /**
+   * Aave v3: true. The venue's health is Aave's factor (`getUserAccountData`), whose average liquidation threshold over
+   * the account's collaterals Aave floors to whole bps, while `collateral` is the exact threshold-weighted frame. The
+   * rule book then judges the health after a plan as Aave does ({@link aaveFrameHealthAfter}: the floored average over
+   * the account's collaterals after the plan's moves, the account's total collateral being `equity + debt`).
+   * Omitted or false: the frame health (Morpho Blue, whose health is the frame's exactly).
+   */
+  thresholdFloored?: boolean | undefined
   /**
    * The account's net value in loan token base units as the adapter reports it (`MarketState.equity`, negative when
    * underwater): the base of the epoch loss budget. Aave v3: `getUserAccountData` total collateral minus total debt of
@@ -503,6 +513,75 @@ export const collateralValue = (collateral: bigint, price: bigint): bigint => mu
 /** HealthLib.health / RebalanceLib._health: WAD, INFINITE_HEALTH without debt. */
 export const healthOf = (collateral: bigint, debt: bigint, price: bigint, lltv: bigint): bigint =>
   debt === 0n ? INFINITE_HEALTH : mulDivDown(collateralValue(collateral, price), lltv, debt)
+
+/** Aave v3's PercentageMath / WadRayMath constants. */
+const AAVE_PERCENTAGE_FACTOR = 10_000n
+const AAVE_WAD = 10n ** 18n
+
+/**
+ * Aave v3.0.2's health factor from an account's collateral totals, exactly as `GenericLogic.calculateUserAccountData`
+ * computes it: the average liquidation threshold `floor(weightedCollateral / totalCollateral)` (whole bps), then
+ * `totalCollateral.percentMul(average).wadDiv(totalDebt)`, both rounded half up. Shared by the rule book
+ * ({@link aaveFrameHealthAfter}) and the owner's dust fix (`aaveHealthAfterDisable`).
+ *
+ * @param totals.totalCollateral - The collaterals' summed value (Aave: base currency units; any one unit for all three).
+ * @param totals.weightedCollateral - The sum of value x liquidation threshold (bps) over the same collaterals.
+ * @param totals.totalDebt - The account's debt, same unit.
+ * @returns The health factor (WAD); `INFINITE_HEALTH` (uint256 max) without debt, 0 without collateral.
+ * @example aaveHealthFactor({ totalCollateral: 100n, weightedCollateral: 819_999n, totalDebt: 50n }) // 1.6398e18 (average 8,199)
+ */
+export function aaveHealthFactor({ totalCollateral, weightedCollateral, totalDebt }: { totalCollateral: bigint; weightedCollateral: bigint; totalDebt: bigint }): bigint {
+  if (totalDebt <= 0n) return INFINITE_HEALTH
+  if (totalCollateral <= 0n || weightedCollateral <= 0n) return 0n
+  const average = weightedCollateral / totalCollateral
+  const liquidationValue = (totalCollateral * average + AAVE_PERCENTAGE_FACTOR / 2n) / AAVE_PERCENTAGE_FACTOR
+  return (liquidationValue * AAVE_WAD + totalDebt / 2n) / totalDebt
+}
+
+/**
+ * An Aave v3 sub-account's health factor after a plan moves its frame position from `state` to (`collateralAfter`,
+ * `debtAfter`), as Aave computes it ({@link aaveHealthFactor}), from the adapter's frame alone (review brk17c F1).
+ * Units: loan base units x 1e36. The account's total collateral before is `equity + debt` (getUserAccountData's
+ * collateral as the adapter reports it, rounded to loan units), its exact threshold-weighted collateral
+ * `collateral x price x lltv` (`collateral` is that over the market's threshold and price, SECURITY row 64); the plan
+ * moves only the scope's collateral reserve, at its own threshold (`lltv`) and price, and the debt.
+ * Aave's floored average after is found from these up to the rounding of `equity` and `debt` (a few loan units, ~1e-11
+ * of the account at 6 decimals): an account whose average before equals the market's threshold within that (one
+ * collateral reserve, or all at one threshold) keeps it exactly; otherwise an average within that of a whole bps is
+ * taken at the lower whole bps, so the figure is never above Aave's by the floor (it may be 1 bps of collateral below
+ * in that window, ~1e-10 of cases). Without `equity` the account's average is taken as the market's threshold less 1 bps
+ * (the floor's worst case on the frame health).
+ *
+ * @returns Health (WAD); `INFINITE_HEALTH` without debt after, 0 without collateral after.
+ */
+export function aaveFrameHealthAfter(state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv" | "equity">, collateralAfter: bigint, debtAfter: bigint): bigint {
+  if (debtAfter === 0n) return INFINITE_HEALTH
+  const lltvBps = state.lltv / 10n ** 14n
+  if (state.equity === undefined) {
+    const frame = healthOf(collateralAfter, debtAfter, state.price, state.lltv)
+    return lltvBps <= 1n ? 0n : (frame * (lltvBps - 1n)) / lltvBps
+  }
+  // Loan base units x 1e36 (x bps for the weighted sums).
+  const total0 = (state.equity + state.debt) * PRICE_SCALE
+  const weighted0 = state.collateral * state.price * lltvBps
+  const moved = (collateralAfter - state.collateral) * state.price
+  const total1 = total0 + moved
+  const weighted1 = weighted0 + moved * lltvBps
+  const debt1 = debtAfter * PRICE_SCALE
+  if (total1 <= 0n || weighted1 <= 0n) return 0n
+  // The reconstruction's error in the weighted-sum units: equity (rounded down) and debt (rounded up, or the debt
+  // reserve's own) are a few loan units off Aave's base-currency totals; the frame collateral 1 unit, the price 1e-36.
+  const slack = (total: bigint, weighted: bigint) => (weighted * 4n * PRICE_SCALE) / total + state.price * lltvBps + state.collateral * lltvBps + 1n
+  let average: bigint
+  if (distance(weighted0, total0 * lltvBps) <= slack(total0, weighted0)) average = lltvBps
+  else {
+    average = weighted1 / total1
+    const rest = weighted1 % total1
+    const tolerance = slack(total1, weighted1)
+    if (rest <= tolerance && average > 0n) average -= 1n // at a whole bps within the rounding: Aave may floor below
+  }
+  return aaveHealthFactor({ totalCollateral: total1, weightedCollateral: total1 * average, totalDebt: debt1 })
+}
 
 /**
  * HealthLib.distanceToTarget: a sub-account's distance to `targetHealth` (WAD), in loan base units, at its pre-trade
@@ -1076,7 +1155,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   const results: RuleSubAccountResult[] = runs.map((r) => {
     const debtAfter = debtOf(r)
     const collateralAfter = r.collateral
-    const healthAfter = healthOf(collateralAfter, debtAfter, r.state.price, r.state.lltv)
+    // Aave v3: Aave's own factor after the plan (its floored average threshold), what the module reads (review brk17c F1).
+    const healthAfter = r.state.thresholdFloored ? aaveFrameHealthAfter(r.state, collateralAfter, debtAfter) : healthOf(collateralAfter, debtAfter, r.state.price, r.state.lltv)
     const { policy, id } = r
     const before = r.healthBefore
     if (collateralAfter === r.state.collateral && debtAfter === r.state.debt) revert("SubAccountUnchanged", id)

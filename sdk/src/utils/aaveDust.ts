@@ -1,12 +1,14 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc20Abi, maxUint256, parseAbi, zeroAddress } from "viem"
 import type { LeverageDeployment } from "../constants/deployments.js"
 import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError, AaveDustZeroLtvCollateralKeptError } from "../errors/aaveDust.js"
-import { type AaveEModeCategory, aaveCollateralIds, aaveReserveEModeTerms } from "../rules/planRules.js"
+import { type AaveEModeCategory, aaveCollateralIds, aaveHealthFactor, aaveReserveEModeTerms } from "../rules/planRules.js"
 import { aaveReadAbi } from "./aaveReadAbi.js"
 import { readMany, requireResult, resultOf } from "./multicall.js"
 
 /** The owner's fix (Aave v3.0.2 Pool); the reads are {@link aaveReadAbi}'s. */
 const poolWriteAbi = parseAbi(["function setUserUseReserveAsCollateral(address asset, bool useAsCollateral)"])
+
+const WAD = 10n ** 18n
 
 /**
  * Gas one dust collateral reserve adds to every keeper operation of an Aave Safe (measured on Aave v3.0.2, break-it
@@ -88,16 +90,51 @@ export function aaveDustOf(reserves: readonly AaveCollateralReserve[], { marketC
 }
 
 /**
- * The account's health factor (WAD) once `removed` no longer count as collateral, from its `getUserAccountData`:
- * `(totalCollateralBase x currentLiquidationThreshold - sum(value x threshold)) / totalDebtBase`. Aave rounds the
- * average threshold down, so this is a lower bound of the health Aave computes after. `maxUint256` without debt.
+ * The account's health factor (WAD) once `removed` no longer count as collateral, by Aave v3.0.2's own arithmetic
+ * ({@link aaveHealthFactor}, shared with the SDK rule book): the remaining total collateral and threshold-weighted sum,
+ * the average threshold floored to whole bps AFTER the removal (review brk17c F3), then percentMul / wadDiv half up.
+ * The weighted sum before is `weightedCollateralBase` when given (sum of value x threshold over the account's
+ * collaterals as Aave counts them, e-mode aware: Aave's exact figure), else `totalCollateralBase x
+ * currentLiquidationThreshold` (Aave's floored average, at most the exact sum): a lower bound of Aave's health after.
+ *
+ * @param account - `getUserAccountData`'s totalCollateralBase, totalDebtBase (base currency units),
+ * currentLiquidationThreshold (bps), and optionally the exact weighted sum (base currency x bps).
+ * @param removed - The reserves switched off, as Aave counts them ({@link aaveDustAsCounted}).
+ * @returns Health factor (WAD); `maxUint256` without debt, 0 without collateral left.
  */
-export function aaveHealthAfterDisable(account: { totalCollateralBase: bigint; totalDebtBase: bigint; currentLiquidationThreshold: bigint }, removed: readonly Pick<AaveDustReserve, "valueBase" | "liquidationThresholdBps">[]): bigint {
+export function aaveHealthAfterDisable(
+  account: { totalCollateralBase: bigint; totalDebtBase: bigint; currentLiquidationThreshold: bigint; weightedCollateralBase?: bigint | undefined },
+  removed: readonly Pick<AaveDustReserve, "valueBase" | "liquidationThresholdBps">[],
+): bigint {
   if (account.totalDebtBase === 0n) return maxUint256
-  let weighted = account.totalCollateralBase * account.currentLiquidationThreshold
-  for (const r of removed) weighted -= r.valueBase * r.liquidationThresholdBps
-  if (weighted <= 0n) return 0n
-  return (weighted * 10n ** 18n) / (account.totalDebtBase * 10_000n)
+  let total = account.totalCollateralBase
+  let weighted = account.weightedCollateralBase ?? account.totalCollateralBase * account.currentLiquidationThreshold
+  for (const r of removed) {
+    total -= r.valueBase
+    weighted -= r.valueBase * r.liquidationThresholdBps
+  }
+  if (total <= 0n || weighted <= 0n) return 0n
+  return aaveHealthFactor({ totalCollateral: total, weightedCollateral: weighted, totalDebt: account.totalDebtBase })
+}
+
+/**
+ * The exact threshold-weighted collateral of an Aave v3 account (base currency x bps) from its collateral reserves, as
+ * GenericLogic sums it (a reserve's own threshold 0 skipped; e-mode aware, {@link aaveDustAsCounted}), or undefined when
+ * a balance or price is unknown or the sum does not reproduce `getUserAccountData` (total and floored average).
+ */
+function aaveWeightedCollateral(all: readonly AaveCollateralReserve[], eMode: AaveAccountEMode | undefined, account: { totalCollateralBase: bigint; currentLiquidationThreshold: bigint }): bigint | undefined {
+  let total = 0n
+  let weighted = 0n
+  for (const r of all) {
+    if (r.balance === undefined || r.price === undefined) return undefined
+    if (thresholdOf(r.configuration) === 0n) continue
+    const own: AaveDustReserve = { asset: r.asset, reserveId: r.reserveId, balance: r.balance, valueBase: aaveBaseValue(r.balance, r.price, decimalsOf(r.configuration)), liquidationThresholdBps: thresholdOf(r.configuration) }
+    const counted = aaveDustAsCounted(own, r.configuration, eMode)
+    total += counted.valueBase
+    weighted += counted.valueBase * counted.liquidationThresholdBps
+  }
+  if (total !== account.totalCollateralBase || total === 0n || weighted / total !== account.currentLiquidationThreshold) return undefined
+  return weighted
 }
 
 export type ReadAaveCollateralReservesParameters = {
@@ -208,9 +245,11 @@ export type BuildAaveDustCollateralDisableParameters = {
  * @throws {ReadFailedError} a read it needs failed in its batch (the adapter's `POOL()`, the pool's `getUserAccountData`,
  * `getUserEMode`, `getEModeCategoryData`, the e-mode category's price through `ADDRESSES_PROVIDER` / `getPriceOracle` /
  * `getAssetPrice`): named by contract and function; read again at a later block.
- * @throws {AaveDustDisableUnhealthyError} the account's health factor after ({@link aaveHealthAfterDisable}, from
- * `getUserAccountData` and the reserves' values, e-mode aware: {@link aaveDustAsCounted}) would be below the highest
- * `minHealth` of `subAccounts`.
+ * @throws {AaveDustDisableUnhealthyError} the account's health factor after ({@link aaveHealthAfterDisable}: Aave's
+ * arithmetic, its average threshold floored after the removal, from `getUserAccountData` and the reserves' values,
+ * e-mode aware: {@link aaveDustAsCounted}) would be below the highest `minHealth` of `subAccounts` AND below the
+ * health before (same arithmetic) or below 1: a switch-off that does not lower the health is built even on an
+ * account already below its band (worthless dust; Aave accepts it at health >= 1).
  * @returns The calls (empty when there is no dust), the reserves they switch off, and the health after (WAD).
  */
 export async function buildAaveDustCollateralDisable(
@@ -270,9 +309,15 @@ export async function buildAaveDustCollateralDisable(
   if (withLtv.length > 0 && keptZeroLtv.length > 0) throw new AaveDustZeroLtvCollateralKeptError({ assets: withLtv.map((r) => r.asset), zeroLtv: keptZeroLtv.map((r) => r.asset) })
   reserves = [...reserves.filter((r) => ltvOf(configurationOf(r.asset)) === 0n), ...withLtv]
   const counted = reserves.map((r) => aaveDustAsCounted(r, configurationOf(r.asset), eMode))
-  const healthAfter = aaveHealthAfterDisable({ totalCollateralBase: account[0], totalDebtBase: account[1], currentLiquidationThreshold: account[3] }, counted)
+  // Aave's exact weighted sum when every reserve was read (and reproduces getUserAccountData), else its lower bound.
+  const totals = { totalCollateralBase: account[0], totalDebtBase: account[1], currentLiquidationThreshold: account[3], weightedCollateralBase: aaveWeightedCollateral(all, eMode, { totalCollateralBase: account[0], currentLiquidationThreshold: account[3] }) }
+  const healthAfter = aaveHealthAfterDisable(totals, counted)
+  const healthBefore = aaveHealthAfterDisable(totals, [])
   const minHealth = subAccounts.reduce((m, s) => (s.policy.minHealth > m ? s.policy.minHealth : m), 0n)
-  if (reserves.length > 0 && healthAfter < minHealth) throw new AaveDustDisableUnhealthyError({ healthAfter, minHealth, assets: reserves.map((r) => r.asset) })
+  // Refused: a switch-off that leaves the account below its band AND lowers its health (or leaves it liquidatable);
+  // on an account already below its band, one that does not lower the health (worthless dust) is built (brk17c F4).
+  if (reserves.length > 0 && healthAfter < minHealth && (healthAfter < healthBefore || healthAfter < WAD))
+    throw new AaveDustDisableUnhealthyError({ healthAfter, minHealth, healthBefore, assets: reserves.map((r) => r.asset) })
   const calls = reserves.map((r) => ({ to: pool, value: 0n as const, data: encodeFunctionData({ abi: poolWriteAbi, functionName: "setUserUseReserveAsCollateral", args: [r.asset, false] }) }))
   return { calls, reserves, healthAfter }
 }

@@ -11,6 +11,9 @@ const HELP = `Usage: levpilot status --config <file.json> [--safe <address>] [--
 Prints every sub-account of the configured Safes as the chain has it now: health, LTV, effective
 leverage, liquidation price, distance to liquidation, band (below / inside / above the policy band),
 epoch usage, and the keeper operation in flight (from the keeper's stateFile), if any.
+LTV and leverage are the account's (an Aave v3 sub-account: its whole account, every collateral at its
+own value); the liquidation price is that of the sub-account's collateral with every other collateral
+at its price, "-" when no price of it alone liquidates the account (or there is no debt).
 
 Options:
   --config <file>    The keeper configuration (see levpilot keeper --help); only rpcUrl, deployment,
@@ -68,7 +71,7 @@ export const statusCommand: Command = {
       io.out("  sub-account   health  band    min/target/max     LTV  leverage  liq.price(1e36)  distance  epoch rebalances\n")
       for (const s of subAccounts)
         io.out(
-          `  ${s.subAccount.slice(0, 12)}  ${wad(s.health).padStart(6)}  ${s.band.padEnd(6)}  ${wad(s.policy.minHealth, 2)}/${wad(s.policy.targetHealth, 2)}/${wad(s.policy.maxHealth, 2)}  ${wad(s.ltv).padStart(6)}  ${wad(s.leverage, 2).padStart(8)}  ${String(s.liquidationPrice).padStart(15)}  ${wad(s.distanceToLiquidation).padStart(8)}  ${s.epochUsage.rebalances}\n`,
+          `  ${s.subAccount.slice(0, 12)}  ${wad(s.health).padStart(6)}  ${s.band.padEnd(6)}  ${wad(s.policy.minHealth, 2)}/${wad(s.policy.targetHealth, 2)}/${wad(s.policy.maxHealth, 2)}  ${wad(s.ltv).padStart(6)}  ${wad(s.leverage, 2).padStart(8)}  ${(s.liquidationPriceKnown ? String(s.liquidationPrice) : "-").padStart(15)}  ${(s.liquidationPriceKnown ? wad(s.distanceToLiquidation) : "-").padStart(8)}  ${s.epochUsage.rebalances}\n`,
         )
     }
     return 0
