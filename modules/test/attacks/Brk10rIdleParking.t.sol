@@ -7,6 +7,27 @@ import {ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage} from "../
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {ERC4626} from "@openzeppelin/contracts/token/ERC20/extensions/ERC4626.sol";
+import {YieldVault} from "../utils/YieldVault.sol";
+
+/// @notice A fee-free lending pool (MetaMorpho-like in what matters here): lent-out assets still count in totalAssets, so
+/// shares are valued at par, but a withdrawal needs idle liquidity. `lend` moves liquidity out to borrowers.
+contract LendingPool is ERC4626 {
+    uint256 public lent;
+
+    constructor(IERC20 asset_) ERC20("Lending", "LND") ERC4626(asset_) {}
+
+    function totalAssets() public view override returns (uint256) {
+        return super.totalAssets() + lent;
+    }
+
+    function lend(address borrower, uint256 assets) external {
+        lent += assets;
+        IERC20(asset()).transfer(borrower, assets);
+    }
+}
 
 /// @notice Review brk10r of issue 10 (item 3 x item 2): a plan may deposit the Safe's idle funds, which no action of the
 /// plan brought in and no sub-account's move needs, into any pool its policy allows. `_checkInflowsUsed` bounds pool
@@ -125,5 +146,41 @@ contract Brk10rIdleParkingTest is AttackBase {
         for (uint256 i; i < out.length; ++i) {
             out[i] = data[i + 4];
         }
+    }
+
+    /// @dev The same gap with no fee at all: the idle reserve parked in the owner's fee-free lending pool (valued at par);
+    /// borrowers then draw its liquidity, as in a crash, and the rescue's withdrawal reverts while the Safe's 53,877 USDC
+    /// idle reserve, which needed no pool, is gone from the wallet.
+    function test_Brk10r_Observed_IdleReserveParkedInLendingPoolThenRescueReverts() public {
+        LendingPool pool = new LendingPool(usdc);
+        _seedVault(YieldVault(address(pool)), usdc, 1_000e6);
+        setPolicy(defaultPolicy(wethMarket, address(pool)));
+        uint256 idle = usdc.balanceOf(safe);
+        uint256 repay = _repayToReach(1.3e18);
+        Action[] memory a = new Action[](2);
+        a[0] = action(ActionKind.Repay, 0, address(0), repay);
+        a[1] = action(ActionKind.DepositToPool, 0, address(pool), idle - repay);
+        Plan memory plan;
+        plan.subAccounts = new bytes32[](1);
+        plan.subAccounts[0] = wethId;
+        plan.actions = a;
+        handleOk(keeperOp(safe, keeper, plan, keeperKey)); // accepted today
+        assertEq(module.getEpochUsage(safe, wethId).lossPpb, 0);
+        assertEq(usdc.balanceOf(safe), 0, "no idle reserve left");
+
+        // Utilisation goes to 100% (borrowers draw the pool's cash); the crash continues.
+        pool.lend(makeAddr("borrowers"), usdc.balanceOf(address(pool)));
+        vm.warp(block.timestamp + 1 hours);
+        _dropWethHealthTo(1.15e18);
+        uint256 need = _repayToReach(1.3e18);
+        Plan memory rescue = plan1(
+            wethId,
+            action(ActionKind.WithdrawFromPool, 0, address(pool), need),
+            action(ActionKind.Repay, 0, address(0), need)
+        );
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
+        assertFalse(ok, "the rescue cannot get its funds out");
+        assertEq(bytes4(reason), ILeverageModule.ActionFailed.selector);
+        emit log_named_uint("parked at par", pool.convertToAssets(pool.balanceOf(safe)));
     }
 }
