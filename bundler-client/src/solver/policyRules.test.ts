@@ -161,6 +161,23 @@ describe("checkPlanAgainstPolicy", () => {
     expect(parked(400)).toEqual(["PoolNotUsed"])
   })
 
+  it("refuses a deposit into pools of more than the plan brings in of the asset: the idle reserve stays in the wallet (DepositNotFunded)", () => {
+    // Review brk10r F1: a rescue padded with a deposit of the Safe's idle reserve (IdleParking.t.sol, the rules differential).
+    const policies = { a: makePolicy({ pools: [POOL], boostAllowed: true, maxHealth: 1.8 }) }
+    const act = (kind: ActionKind, amount: number, pool?: string) => ({ kind, subAccount: 0, pool, asset: "USDC", amount, amountBase: parseUnits(String(amount), 6) })
+    const unfunded = (pre: PortfolioState, actions: Plan["actions"]) =>
+      checkPlanAgainstPolicy({ plan: { loanAsset: "USDC", subAccounts: ["a"], gas: 600_000, actions }, pre, policies, epochs: {}, now: NOW })
+        .violations.map((v) => v.message)
+        .filter((m) => m.includes("DepositNotFunded"))
+    // The Safe holds an idle reserve of 10,000 USDC (the rescue's own source).
+    const low = { ...portfolio(1.1), idle: { USDC: 10_000 } }
+    expect(unfunded(low, [act("Repay", 500), act("DepositToPool", 1000, POOL)])).toEqual([expect.stringMatching(/deposits 1000 USDC .* only 0 .*\(DepositNotFunded\)/)])
+    expect(unfunded(low, [act("Repay", 500)])).toEqual([])
+    const high = { ...portfolio(1.9), idle: { USDC: 10_000 } }
+    expect(unfunded(high, [act("Borrow", 3000), act("DepositToPool", 3000, POOL)])).toEqual([])
+    expect(unfunded(high, [act("Borrow", 3000), act("DepositToPool", 3000.000001, POOL)])).toEqual([expect.stringMatching(/deposits 3000\.000001 USDC .* only 3000 .*DepositNotFunded/)])
+  })
+
   it("refuses any inflow the plan leaves idle: borrows, collateral withdrawals, swap outputs past their minimum (IdleInflow)", () => {
     const pre = portfolio(1.9)
     const policies = { a: makePolicy({ pools: [POOL], maxSlippageBps: 50, boostAllowed: true, maxHealth: 1.8 }) }

@@ -236,6 +236,13 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
   const sub = subs.find((s) => s.id === id) ?? subs[0]
   const loan = (value: unknown): number => human(value as bigint, sub?.loanDecimals ?? 0)
   const action = plan.actions[Number(a[0])]
+  // A token named by the error (the loan or a listed collateral token) and its base units in human units.
+  const tokenUnits = (value: unknown): [string, (amount: unknown) => number] => {
+    const token = String(value)
+    const holder = subs.find((s) => s.loanAsset === token || s.collateralAsset === token)
+    const decimals = holder === undefined ? 0 : holder.loanAsset === token ? holder.loanDecimals : holder.collateralDecimals
+    return [token, (amount) => human(amount as bigint, decimals)]
+  }
   switch (error.name) {
     case "MalformedPlan":
       if (a[0] === BigInt(MALFORMED_ACTION_COUNT))
@@ -276,10 +283,12 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
     case "PurchaseExceedsSupply":
       return `${id} buys at least ${human(a[1] as bigint, sub?.collateralDecimals ?? 0)} collateral but the plan supplies only ${human(a[2] as bigint, sub?.collateralDecimals ?? 0)} to it (PurchaseExceedsSupply)`
     case "IdleInflow": {
-      const token = String(a[0])
-      const holder = subs.find((s) => s.loanAsset === token || s.collateralAsset === token)
-      const decimals = holder === undefined ? 0 : holder.loanAsset === token ? holder.loanDecimals : holder.collateralDecimals
-      return `the plan brings ${human(a[1] as bigint, decimals)} ${token} into the Safe but repays, supplies, swaps or deposits only ${human(a[2] as bigint, decimals)} of it; the rest would stay idle (IdleInflow)`
+      const [token, units] = tokenUnits(a[0])
+      return `the plan brings ${units(a[1])} ${token} into the Safe but repays, supplies, swaps or deposits only ${units(a[2])} of it; the rest would stay idle (IdleInflow)`
+    }
+    case "DepositNotFunded": {
+      const [token, units] = tokenUnits(a[0])
+      return `the plan deposits ${units(a[1])} ${token} into pools but brings in only ${units(a[2])} of it; a deposit parks only what the plan borrows, withdraws or swaps in, never the Safe's idle reserve (DepositNotFunded)`
     }
     case "SwapNotUsed":
       return `a swap serves ${id}, which has no venue action (SwapNotUsed)`

@@ -350,6 +350,11 @@ interface ILeverageModule is IAccount {
     /// pools of it, `used` in all: the rest would stay idle in the Safe, earning nothing (a borrow left idle costs
     /// interest).
     error IdleInflow(address token, uint256 received, uint256 used);
+    /// @notice Thrown when a plan deposits `deposited` of `token` (base units, all its deposits into pools of it) but
+    /// brings in only `received` of it (borrows, collateral withdrawals and swap outputs at their on-chain minimum): a
+    /// deposit parks only what the same plan brought in, never the Safe's idle reserve, which the next rescue may need
+    /// and a pool's exit fee or drained cash could withhold.
+    error DepositNotFunded(address token, uint256 deposited, uint256 received);
     /// @notice Thrown when a plan lists `subAccount` but does not change its position materially: collateral value
     /// and debt moved by less than `ConstantsLib.MIN_MATERIAL_CHANGE_BPS` of its collateral value (nothing, or dust).
     /// Usage is charged only to sub-accounts a plan changes, and a plan may not list others.

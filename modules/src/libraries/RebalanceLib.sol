@@ -619,14 +619,17 @@ library RebalanceLib {
     ///                included) and swap inputs;
     ///     received:  borrows, collateral withdrawals and swap outputs at their on-chain minimum;
     ///     deposited: deposits into pools of the asset;
-    ///     unparked = max(0, received - deposited),
     /// the plan must satisfy
+    ///     deposited <= received                  (else DepositNotFunded), so unparked = received - deposited,
     ///     pool withdrawals <= spent - unparked   (else PoolNotUsed, naming the withdrawal that crosses it)
     ///     unparked <= spent                      (else IdleInflow).
     /// So a borrow, a collateral withdrawal or a swap's output is either spent by the plan or parked in an allowed pool,
     /// and a pool withdrawal only pays for a spend nothing else pays for: no plan raises the Safe's idle balance of any
     /// asset (idle funds earn nothing and a borrow left idle costs interest), and a deposit never makes a withdrawal
-    /// count as used. The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
+    /// count as used. Nor does any plan lower it into a pool (brk10r F1): a deposit parks only what the same plan brought
+    /// in, so a rescue cannot carry the Safe's idle reserve into a pool whose exit fee the loss bound does not book
+    /// (pools are valued at `convertToAssets`) or whose cash borrowers can drain, leaving the next rescue no source.
+    /// The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
     /// Gas (issue 15): one pass over the actions tallies every asset's flows; it stays because only the actions say
     /// what each flow was for. Runs after the actions, so each pool's `asset()` is a warm call, read once.
     function _checkInflowsUsed(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
@@ -657,7 +660,8 @@ library RebalanceLib {
         uint256[] memory flows = _flowTally(s, safe, runs, actions, slot);
         for (uint256 a; a < count; ++a) {
             (uint256 spent, uint256 received, uint256 deposited) = (flows[3 * a], flows[3 * a + 1], flows[3 * a + 2]);
-            uint256 unparked = received > deposited ? received - deposited : 0;
+            if (deposited > received) revert ILeverageModule.DepositNotFunded(assets[a], deposited, received);
+            uint256 unparked = received - deposited;
             uint256 usable = spent > unparked ? spent - unparked : 0;
             uint256 withdrawn;
             for (uint256 j; j < actions.length; ++j) {

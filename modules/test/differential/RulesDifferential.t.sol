@@ -506,7 +506,8 @@ contract RulesDifferentialTest is SwapBase {
     uint256 internal constant A_PURCHASE_EXCEEDS = 31;
     uint256 internal constant A_NOT_DUE_MOVE = 32;
     uint256 internal constant A_CALLBACK_CHURN = 33;
-    uint256 internal constant AIMS = 34;
+    uint256 internal constant A_DEPOSIT_NOT_FUNDED = 34;
+    uint256 internal constant AIMS = 35;
 
     function _aimedCase(uint256 aim) internal returns (Plan memory plan) {
         uint256 shape = _below(PADDED_RESCUE);
@@ -525,6 +526,8 @@ contract RulesDifferentialTest is SwapBase {
             (shape, move) = (PADDED_RESCUE, NEUTRAL);
         } else if (aim == A_CALLBACK_CHURN) {
             shape = _chance(50) ? SWAP_DELEVERAGE : SWAP_BOOST;
+        } else if (aim == A_DEPOSIT_NOT_FUNDED) {
+            shape = _chance(50) ? IDLE_REPAY : PARKED_BOOST;
         }
         plan = _calmCase(shape, move);
         if (aim == A_CALLBACK_CHURN) {
@@ -703,6 +706,14 @@ contract RulesDifferentialTest is SwapBase {
             if (last.kind == ActionKind.DepositToPool || last.kind == ActionKind.SupplyCollateral) last.amount = Math.mulDiv(last.amount, 10 + _below(85), 100);
             else if (plan.actions[0].kind == ActionKind.RepayWithCallback) plan.actions[0].amount = Math.mulDiv(plan.actions[0].amount, 50 + _below(45), 100);
             else plan.actions = _append(plan.actions, action(ActionKind.Borrow, 0, address(0), 1 + _below(1000e6)));
+        } else if (aim == A_DEPOSIT_NOT_FUNDED) {
+            // Park the Safe's idle USDC next to the plan (review brk10r F1): a rescue from the wallet plus a deposit
+            // of the rest of the reserve, or a parked boost depositing more than it borrows (one base unit or more).
+            uint256 extra = _chance(30) ? 1 : 1 + _below(1000e6);
+            usdc.mint(safe, extra);
+            Action memory last = plan.actions[plan.actions.length - 1];
+            if (last.kind == ActionKind.DepositToPool) last.amount += extra;
+            else plan.actions = _append(plan.actions, action(ActionKind.DepositToPool, 0, address(usdcVault), extra));
         } else if (aim == A_SALE_EXCEEDS) {
             // A sale its own repayment does not absorb (review of issue 12): repay less than the sale brings, or sell
             // more (the over-unwind), and park the difference in the pool.

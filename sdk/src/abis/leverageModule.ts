@@ -1559,6 +1559,27 @@ export const leverageModuleAbi = [
   },
   {
     "type": "error",
+    "name": "DepositNotFunded",
+    "inputs": [
+      {
+        "name": "token",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "deposited",
+        "type": "uint256",
+        "internalType": "uint256"
+      },
+      {
+        "name": "received",
+        "type": "uint256",
+        "internalType": "uint256"
+      }
+    ]
+  },
+  {
+    "type": "error",
     "name": "DuplicateAdapter",
     "inputs": [
       {

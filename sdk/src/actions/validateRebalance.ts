@@ -47,6 +47,7 @@ import {
   type HealthOutOfBandErrorType,
   type HealthOutsideLandingZoneErrorType,
   type IdleInflowErrorType,
+  type DepositNotFundedErrorType,
   type MalformedPlanErrorType,
   type MixedLoanTokensErrorType,
   type NoTriggerErrorType,
@@ -156,6 +157,7 @@ export type ValidateRebalanceErrorType =
   | PoolUnhealthyErrorType
   | ActionFailedErrorType
   | IdleInflowErrorType
+  | DepositNotFundedErrorType
   | HealthOutOfBandErrorType
   | HealthOutsideLandingZoneErrorType
   | HealthFurtherFromTargetErrorType

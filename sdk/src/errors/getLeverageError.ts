@@ -48,6 +48,7 @@ import {
   PoolNotAllowedError,
   PoolNotUsedError,
   IdleInflowError,
+  DepositNotFundedError,
   PoolRoundTripError,
   PoolUnhealthyError,
   SubAccountUnchangedError,
@@ -205,6 +206,8 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new PoolNotUsedError({ subAccount: a(args, 0), pool: a(args, 1), cause })
     case "IdleInflow":
       return new IdleInflowError({ token: a(args, 0), received: a(args, 1), used: a(args, 2), cause })
+    case "DepositNotFunded":
+      return new DepositNotFundedError({ token: a(args, 0), deposited: a(args, 1), received: a(args, 2), cause })
     case "PoolRoundTrip":
       return new PoolRoundTripError({ pool: a(args, 0), cause })
     case "HealthOutsideLandingZone":
@@ -360,7 +363,7 @@ const leverageErrorNames = new Set([
   "DuplicateSubAccountError", "MixedLoanTokensError", "NoTriggerError", "CooldownActiveError", "PoolNotAllowedError",
   "ActionNotAllowedError", "ActionFailedError", "HealthOutOfBandError", "HealthFurtherFromTargetError", "HealthDecreasedError",
   "AmountCapExceededError", "EpochCapExceededError", "ValueLossExceededError", "OracleCheckFailedError", "PoolUnhealthyError",
-  "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "IdleInflowError", "PoolRoundTripError", "SaleExceedsRepaymentError", "PurchaseExceedsSupplyError",
+  "EpochLossBudgetExceededError", "SubAccountUnchangedError", "PoolNotUsedError", "IdleInflowError", "DepositNotFundedError", "PoolRoundTripError", "SaleExceedsRepaymentError", "PurchaseExceedsSupplyError",
   "HealthOutsideLandingZoneError", "HealthCrossedTargetError", "NotDueMoveExceedsDistanceError", "NotDueGrowthError", "OracleAnswerOutOfBoundsError",
   "MinHealthBelowLiquidationIncentiveError", "TargetHealthBelowBorrowReachError", "MissingPriceFeedError", "InvalidSponsorError", "KeeperNonceKeyInvalidError",
   "ValidityWindowSpansEpochsError", "SelfPayEpochPassedError",

@@ -118,6 +118,8 @@ export {
   PoolNotUsedError,
   type IdleInflowErrorType,
   IdleInflowError,
+  type DepositNotFundedErrorType,
+  DepositNotFundedError,
   type PoolRoundTripErrorType,
   PoolRoundTripError,
   type HealthOutsideLandingZoneErrorType,

@@ -289,6 +289,31 @@ export class IdleInflowError extends BaseError {
   }
 }
 
+export type DepositNotFundedErrorType = DepositNotFundedError & { name: "DepositNotFundedError" }
+/**
+ * The plan deposits `deposited` of `token` (base units, all its deposits into pools of it) but brings in only `received`
+ * of it (borrows, collateral withdrawals, swap outputs at their on-chain minimum; base units): a deposit parks only what
+ * the same plan brought in, never the Safe's idle reserve (module error `DepositNotFunded`).
+ */
+export class DepositNotFundedError extends BaseError {
+  readonly token: Address
+  readonly deposited: bigint
+  readonly received: bigint
+  constructor({ token, deposited, received, cause }: { token: Address; deposited: bigint; received: bigint } & Cause) {
+    super(`The plan deposits ${deposited} base units of ${token} into pools but brings in only ${received} of them.`, {
+      cause,
+      metaMessages: [
+        "A plan may deposit into pools only what its own borrows, collateral withdrawals and swap outputs bring in; the Safe's idle reserve stays in the wallet for the next rescue.",
+        `Unfunded: ${deposited - received} base units of ${token}.`,
+      ],
+      name: "DepositNotFundedError",
+    })
+    this.token = token
+    this.deposited = deposited
+    this.received = received
+  }
+}
+
 export type PoolRoundTripErrorType = PoolRoundTripError & { name: "PoolRoundTripError" }
 /** The plan both withdraws from and deposits into one pool (module error `PoolRoundTrip`). */
 export class PoolRoundTripError extends BaseError {

@@ -469,6 +469,7 @@ export const ruleErrorNames = [
   "SwapAdapterRevert",
   "ActionFailed",
   "IdleInflow",
+  "DepositNotFunded",
   "HealthOutOfBand",
   "HealthOutsideLandingZone",
   "HealthFurtherFromTarget",
@@ -1138,7 +1139,9 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   })
   const flows = inflowTally(runs, actions, slots, assets.length)
   flows.forEach(({ spent, received, deposited }, slot) => {
-    const unparked = received > deposited ? received - deposited : 0n
+    // A deposit parks only what the same plan brought in, never the Safe's idle reserve (brk10r F1).
+    if (deposited > received) revert("DepositNotFunded", assets[slot] as string, deposited, received)
+    const unparked = received - deposited
     const usable = spent > unparked ? spent - unparked : 0n
     let withdrawn = 0n
     actions.forEach((action, j) => {
