@@ -67,7 +67,7 @@ describe("levpilot start", () => {
     expect(summary.rebalances.count).toBeGreaterThan(0)
     expect(summary.rebalances.sponsored).toBe(summary.rebalances.count)
     expect(readFileSync(join(dir, "keeper.log"), "utf8")).toContain('"msg":"rebalance included"')
-  })
+  }, 300_000) // the demo runs minutes on a loaded 2-core machine
 
   test("Ctrl-C stops the chain, the bundler and the keeper and still writes the report", async () => {
     const dir = mkdtempSync(join(tmpdir(), "levpilot-start-"))
@@ -86,7 +86,7 @@ describe("levpilot start", () => {
     expect(existsSync(report)).toBe(true)
     for (const url of [rpcUrl, bundlerUrl])
       await expect(fetch(url, { method: "POST", body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })).rejects.toThrow()
-  })
+  }, 300_000) // the demo runs minutes on a loaded 2-core machine
 })
 
 describe("fresh clone: every CLI command that reads forge's out/ builds it first", () => {

@@ -127,7 +127,7 @@ export function altoArgs(parameters: StartAltoParameters & { port: number }): st
  */
 export async function startAlto(parameters: StartAltoParameters): Promise<AltoInstance> {
   const cli = resolveAltoCli()
-  const { timeoutMs = 60_000, entryPoints = [entryPoint07Address] } = parameters
+  const { timeoutMs = 120_000, entryPoints = [entryPoint07Address] } = parameters
   const preload = pathToFileURL(join(here, "alto-loopback.mjs")).href
   let proc: SpawnedProcess | undefined
   let port = parameters.port ?? 0
