@@ -43,7 +43,7 @@ test("control: without repayableDebt the target is rescued", () => {
   expect(solve(input(undefined)).plan?.subAccounts).toContain(TARGET)
 })
 
-test.skip("FAILS TODAY: a target whose repayment binds at repayableDebt (18 decimals) is rescued, not refused for a float residue", () => {
+test("a target whose repayment binds at repayableDebt (18 decimals) is rescued, not refused for a float residue", () => {
   const r = solve(input(8854.713517265098))
   const why = r.outcomes.map((o) => `${o.id.slice(-2)}: ${o.reason}`).join("\n")
   expect(r.plan?.subAccounts, why).toContain(TARGET)
@@ -58,7 +58,7 @@ test("control: …02 alone (without …01) is rescued", () => {
   expect(solve({ ...i, subAccounts: i.subAccounts.filter((s) => s.state.id !== TARGET) }).plan?.subAccounts).toContain(T2)
 })
 
-test.skip("FAILS TODAY: …01's repayableDebt residue does not cost …02 its rescue (PoolNotUsed blamed on the last withdrawal's owner)", () => {
+test("…01's repayableDebt residue does not cost …02 its rescue (PoolNotUsed blamed on the last withdrawal's owner)", () => {
   const r = solve(input(8854.713517265098, true))
   const why = r.outcomes.map((o) => `${o.id.slice(-2)}: ${o.reason}`).join("\n")
   expect(r.plan?.subAccounts, why).toContain(T2)
