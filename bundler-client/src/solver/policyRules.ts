@@ -336,7 +336,9 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
  * The sub-account a module error is about: its first argument when that is a listed sub-account id; for an error of the
  * plan as a whole that still comes from one action, the owner of that action (`plan.actions[index].subAccount`):
  * `ActionFailed(index, …)` and `ActionNotAllowed(index, …)`, `IdleInflow(token, …)` (the last action that brings
- * `token` into the Safe: a pool withdrawal, borrow, collateral withdrawal or swap output), `PoolUnhealthy(pool)` (the
+ * `token` into the Safe: a pool withdrawal, borrow, collateral withdrawal or swap output), `PoolNotUsed(id, pool)` (the
+ * sub-account a repayment of which asks more than the rule book clears of it, {@link overRepaid}, else `id`: the
+ * module names the withdrawal that crosses what is used, the last one in plan order), `PoolUnhealthy(pool)` (the
  * first deposit into it), `PoolAssetMismatch(pool, …)` (the first action on it), `SwapAdapterRevert` (the first swap).
  * The solver leaves that sub-account out and plans the others (issue 11 item 10: most urgent first), instead of the
  * least urgent target. Undefined for what no single action causes (NoTrigger, PoolRoundTrip, SwapRoundTrip,
