@@ -66,7 +66,7 @@ function fundFromIdle(w: WorkingPortfolio, t: Target, sources: string[]): void {
   const need = needs(w, t)
   let x = Math.min(w.spendable(w.loanAsset), need.loan(), w.capLeft(i), w.repayLeft(i))
   if (worth(x, s.loanDecimals)) {
-    w.push("Repay", i, x)
+    w.push("Repay", i, x, undefined, { amountBase: w.repayBase(i, x) })
     sources.push("idle")
   }
   if (s.collateralAsset !== w.loanAsset) {
@@ -90,8 +90,9 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
     const bound = w.poolWithdrawBound(pool)
     const x = Math.min(bound.amount, need.loan(), w.capLeft(i), budget, w.repayLeft(i))
     if (worth(x, pool.decimals)) {
-      // In exact integers: never above the pool's bound, and the repayment spends exactly what the withdrawal brings.
-      const base = minBig(toBaseUnits(x, pool.decimals), bound.base)
+      // In exact integers: never above the pool's bound nor the repayment's room as the rule book counts it
+      // (`repayRoomBase`), and the repayment spends exactly what the withdrawal brings.
+      const base = w.repayBase(i, x, bound.base)
       w.push("WithdrawFromPool", i, x, pool, { amountBase: base })
       w.push("Repay", i, x, undefined, { amountBase: base })
       sources.push(`pool ${short(pool.address)}`)
@@ -131,8 +132,10 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
     const available = ((w.collateral[j] as number) * sj.price * sj.lltv) / floor - (w.debt[j] as number)
     const x = Math.min(available, need.loan(), w.capLeft(i), w.capLeft(j), w.borrowLeft(j), w.repayLeft(i))
     if (worth(x, s.loanDecimals)) {
-      w.push("Borrow", j, x)
-      w.push("Repay", i, x)
+      // The borrow brings exactly what the repayment spends, within its room as the rule book counts it.
+      const base = w.repayBase(i, x)
+      w.push("Borrow", j, x, undefined, { amountBase: base })
+      w.push("Repay", i, x, undefined, { amountBase: base })
       if (w.roles[j] === "none") w.roles[j] = "source"
       w.reasons[j] = `source: borrowed ${fmt(x)} ${w.loanAsset} to repay ${short(s.id)} (health ${fmt(b.h0)} -> ${fmt(w.health(j))})`
       sources.push(`borrow on ${short(sj.id)}`)
@@ -201,7 +204,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
     if (folded.amount > 0) w.push("Repay", i, folded.amount, undefined, { amountBase: folded.amountBase })
     return sizing
   }
-  w.push("RepayWithCallback", i, sizing.repaid)
+  w.push("RepayWithCallback", i, sizing.repaid, undefined, { amountBase: w.repayBase(i, sizing.repaid) })
   w.push("WithdrawCollateral", i, sizing.sold, undefined, { amountBase: sizing.soldBase })
   for (const sale of sizing.sales) w.push("SellCollateral", i, sale.amountIn, undefined, { route: sale.route, expectedOut: sale.expectedOut, amountBase: sale.amountBase })
   w.push("EndCallback", i, 0)

@@ -76,9 +76,10 @@ const PRESENT: Address = "0x0000000000000000000000000000000000000001"
 /**
  * A float estimate in human units to base units: the decimal the float prints as (its shortest round-trip form, so
  * 0.995 is 995 x 10^(decimals - 3) and 3000 at 24 decimals is exactly 3 x 10^27), rounded to the nearest base unit;
- * +Infinity caps at uint128 max, negatives at 0.
+ * +Infinity caps at uint128 max, negatives at 0. The solver holds its repayments to the bound this gives
+ * (`WorkingPortfolio.repayRoomBase`).
  */
-function toBaseUnits(value: number, decimals: number): bigint {
+export function toBaseUnits(value: number, decimals: number): bigint {
   if (value === Number.POSITIVE_INFINITY || value >= 1e38) return UINT128_MAX
   if (!(value > 0)) return 0n
   const text = String(value)
@@ -335,7 +336,9 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
  * The sub-account a module error is about: its first argument when that is a listed sub-account id; for an error of the
  * plan as a whole that still comes from one action, the owner of that action (`plan.actions[index].subAccount`):
  * `ActionFailed(index, …)` and `ActionNotAllowed(index, …)`, `IdleInflow(token, …)` (the last action that brings
- * `token` into the Safe: a pool withdrawal, borrow, collateral withdrawal or swap output), `PoolUnhealthy(pool)` (the
+ * `token` into the Safe: a pool withdrawal, borrow, collateral withdrawal or swap output), `PoolNotUsed(id, pool)` (the
+ * sub-account a repayment of which asks more than the rule book clears of it, {@link overRepaid}, else `id`: the
+ * module names the withdrawal that crosses what is used, the last one in plan order), `PoolUnhealthy(pool)` (the
  * first deposit into it), `PoolAssetMismatch(pool, …)` (the first action on it), `SwapAdapterRevert` (the first swap).
  * The solver leaves that sub-account out and plans the others (issue 11 item 10: most urgent first), instead of the
  * least urgent target. Undefined for what no single action causes (NoTrigger, PoolRoundTrip, SwapRoundTrip,
@@ -345,6 +348,13 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
  */
 function blamedSubAccount(error: RuleViolation, plan: Plan, subs: readonly SubAccountState[]): string | undefined {
   const a = error.args
+  // PoolNotUsed names the withdrawal that takes the total past what is used, in plan order: the LAST one, whoever's
+  // repayment falls short. A repayment asking more than the rule book clears of its sub-account is what leaves the
+  // withdrawals unused: blame its owner (review rr11 R5b).
+  if (error.name === "PoolNotUsed") {
+    const over = overRepaid(plan, subs)
+    if (over !== undefined) return over
+  }
   if (typeof a[0] === "string" && plan.subAccounts.includes(a[0])) return a[0]
   const ownerOf = (index: number): string | undefined => {
     const action = plan.actions[index]
@@ -387,6 +397,31 @@ function blamedSubAccount(error: RuleViolation, plan: Plan, subs: readonly SubAc
     default:
       return undefined
   }
+}
+
+/**
+ * The first sub-account (in plan order) one of whose repayments asks more than the rule book clears of it: its
+ * min(`debt`, `repayableDebt`) as {@link toRuleInput} converts them (`toBaseUnits`), plus the plan's borrows on it
+ * before, less its earlier repayments (SDK rules' `inflowTally`).
+ *
+ * @returns A sub-account id of `plan.subAccounts`, or undefined when every repayment is cleared in full.
+ */
+function overRepaid(plan: Plan, subs: readonly SubAccountState[]): string | undefined {
+  const left = subs.map((s) => {
+    const debt = toBaseUnits(s.debt, s.loanDecimals)
+    const cap = s.repayableDebt === undefined ? debt : toBaseUnits(s.repayableDebt, s.loanDecimals)
+    return cap < debt ? cap : debt
+  })
+  for (const x of plan.actions) {
+    const k = x.subAccount
+    if (left[k] === undefined) continue
+    if (x.kind === "Borrow") left[k] = (left[k] as bigint) + x.amountBase
+    else if (x.kind === "Repay" || x.kind === "RepayWithCallback") {
+      if (x.amountBase > (left[k] as bigint)) return plan.subAccounts[k]
+      left[k] = (left[k] as bigint) - x.amountBase
+    }
+  }
+  return undefined
 }
 
 const NEVER_RUN: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }

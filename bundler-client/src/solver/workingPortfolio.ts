@@ -1,6 +1,7 @@
 import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage.js"
 import { autopilotRiskHealth, defaultTailDrop, tailFloorHealth } from "../risk/tail.js"
 import { SolverInputError } from "./errors.js"
+import { toBaseUnits as ruleBaseUnits } from "./policyRules.js"
 import { effectiveEpoch, healthOf, landingZone, netValue, thresholdFloorGap, toBaseUnits, venueHealthOf } from "./state.js"
 import type { ActionKind, EpochState, PortfolioState, SolverInput, SwapCurve, YieldPool } from "./types.js"
 
@@ -262,7 +263,50 @@ export class WorkingPortfolio {
     const s = this.sub(i).state
     const repaid = s.debt - (this.debt[i] as number)
     const bound = Math.min(s.repayable ?? Number.POSITIVE_INFINITY, s.repayableDebt ?? Number.POSITIVE_INFINITY)
-    return Math.max(0, Math.min(this.debt[i] as number, bound - repaid))
+    // The float room carries the rounding of `debt - repaid` (a few ulps of the debt: 1.8e-12 at 8,854, i.e. 1.8e6 wei
+    // at 18 decimals, review rr11 R5); the exact room in base units decides, and what is left below the floats'
+    // resolution is no room (no dust source is created for it).
+    const exact = this.repayRoomBase(i)
+    const room = Number(exact) / 10 ** s.loanDecimals
+    if (room <= 4 * Number.EPSILON * s.debt) return 0
+    return Math.max(0, Math.min(this.debt[i] as number, bound - repaid, room))
+  }
+
+  /**
+   * What sub-account `i`'s repayments may still add in this plan, loan-token base units: the rule book's bound
+   * (min(`debt`, `repayableDebt`, `repayable`), each converted as `toRuleInput` converts it: policyRules'
+   * `toBaseUnits`, the decimal the float prints as, not the plan's floor(x x 10^d)) less the
+   * base amounts of this plan's repayments of `i` so far (`amountBase`, else `toBaseUnits(amount)`). The rule book
+   * counts a repayment only up to that bound (the rest is not spent: PoolNotUsed / IdleInflow for the sources that
+   * funded it), so every repayment's base amount is held to it ({@link repayBase}).
+   *
+   * @returns A base amount, never negative.
+   */
+  repayRoomBase(i: number): bigint {
+    const s = this.sub(i).state
+    let bound = ruleBaseUnits(s.debt, s.loanDecimals)
+    for (const cap of [s.repayableDebt, s.repayable]) {
+      if (cap === undefined) continue
+      const base = ruleBaseUnits(cap, s.loanDecimals)
+      if (base < bound) bound = base
+    }
+    for (const m of this.moves) {
+      if (m.sub !== i || (m.kind !== "Repay" && m.kind !== "RepayWithCallback")) continue
+      bound -= m.amountBase ?? toBaseUnits(m.amount, m.decimals)
+    }
+    return bound > 0n ? bound : 0n
+  }
+
+  /**
+   * The base amount of a repayment of `amount` (loan-token units) on sub-account `i` at this point of the plan, and of
+   * the source that funds it: `toBaseUnits(amount)`, held to `atMost` (a pool's exact bound) and to
+   * {@link repayRoomBase}, so the sum of a repayment's sources never exceeds the rule book's bound.
+   */
+  repayBase(i: number, amount: number, atMost?: bigint): bigint {
+    let base = toBaseUnits(amount, this.sub(i).state.loanDecimals)
+    if (atMost !== undefined && atMost < base) base = atMost
+    const room = this.repayRoomBase(i)
+    return room < base ? room : base
   }
 
   /**
