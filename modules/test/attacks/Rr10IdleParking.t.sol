@@ -149,6 +149,32 @@ contract Rr10IdleParkingTest is AttackBase {
         assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector);
     }
 
+
+    /* F3 (borderline, observed only): the reserve repays the due WETH while a not-due WBTC donor's borrow is parked */
+
+    /// @dev The end state of the honest cross-venue donor plan (WBTC Borrow(need) -> WETH Repay(need)) plus `need` of
+    /// the reserve parked in the fee pool: WETH Repay(need) from idle, WBTC Borrow(need) + DepositToPool(need). Each half
+    /// is allowed on its own (a not-due move toward the target, issue 10 item 8), and the net rule sees the borrow fund
+    /// the deposit. The solver never emits a not-due boost into a pool.
+    function test_rr10_Observed_DonorBorrowParkedWhileTheReserveRepays() public {
+        setPolicy(defaultPolicy(wethMarket, address(0)));
+        Policy memory wbtcPolicy = defaultPolicy(wbtcMarket, address(feePool));
+        wbtcPolicy.boostAllowed = true;
+        wbtcPolicy.maxHealth = 1.8e18; // WBTC 1.72: in band, above its 1.4 target, so a borrow moves it toward it
+        setPolicy(wbtcPolicy);
+        uint256 need = _repayToReach(1.3e18);
+        Action[] memory actions = new Action[](3);
+        actions[0] = action(ActionKind.Repay, 0, address(0), need);
+        actions[1] = action(ActionKind.Borrow, 1, address(0), need);
+        actions[2] = action(ActionKind.DepositToPool, 1, address(feePool), need);
+        uint256 idle = usdc.balanceOf(safe);
+        uint256 shares = feePool.balanceOf(safe);
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan2(wethId, wbtcId, actions), keeperKey));
+        assertTrue(ok, string(reason));
+        assertEq(usdc.balanceOf(safe), idle - need, "the reserve paid the rescue");
+        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe) - shares), need, 1, "the donor's borrow is parked");
+    }
+
     /* helpers */
 
     function _wethDebt() internal view returns (uint256 debt) {
