@@ -198,7 +198,7 @@ export class FleetNode {
     if (config.metricsPort !== undefined && !this.metricsServer) this.metricsServer = await serveMetrics(metrics, { port: config.metricsPort, host: config.metricsHost })
     if (this.options.lead ?? true) {
       await this.elect()
-      this.leaderTimer = setInterval(() => void this.elect(), Math.max(100, Math.floor(settings.leaseMs / 3)))
+      this.leaderTimer = setInterval(() => void this.elect().catch((error) => this.logger.warn({ err: shortMessage(error) }, "leader election failed")), Math.max(100, Math.floor(settings.leaseMs / 3)))
     }
     logger.info({ node: this.id, keeper: this.keeperKey.address, prefix: settings.prefix, chainId: clients.publicClient.chain?.id, mode: "bullmq" }, "fleet node started")
   }
@@ -355,7 +355,8 @@ export class FleetNode {
     const count = () => {
       if (counted) return
       counted = true
-      void this.checked(block, 1)
+      // Fire and forget: a Redis connection closed by stop() (or lost) must not surface as an unhandled rejection.
+      this.checked(block, 1).catch((error) => this.logger.debug({ block: Number(block), err: shortMessage(error) }, "block checked count not recorded"))
     }
     let checkedNow = () => {}
     const checked = new Promise<void>((resolve) => (checkedNow = resolve))
