@@ -15,17 +15,22 @@ import { h } from "./testing.js"
 
 const DUST: Address = getAddress("0x00000000000000000000000000000000000000d1")
 
+/** WETH (LT 86 %), USDC (the debt) and DUST (1 USD), all enabled for the account: the reserves of every case below. */
+const RESERVES = {
+  reserves: {
+    [WETH]: { id: 0, configuration: reserveConfig(8_000n, 18n), decimals: 18, price: 3_000n * 10n ** 8n },
+    [USDC]: { id: 1, configuration: reserveConfig(0n, 6n), decimals: 6, price: 10n ** 8n },
+    [DUST]: { id: 2, configuration: reserveConfig(7_000n, 18n), decimals: 18, price: 10n ** 8n },
+  },
+  userConfiguration: (1n << 1n) | (1n << 2n) | (1n << 5n),
+}
+
 describe("the owner's dust fix on an account below its band", () => {
   // 10 WETH at 3,000 (LT 86 %), 23,454 USDC debt: health 30,000 x 0.86 / 23,454 = 1.1000, below minHealth 1.2.
   // 1 wei of aDUST (price 1 USD): worth 0 base units, enabled as collateral.
   const { client } = mockAaveClient(
     mockAaveChain({
-      reserves: {
-        [WETH]: { id: 0, configuration: reserveConfig(8_000n, 18n), decimals: 18, price: 3_000n * 10n ** 8n },
-        [USDC]: { id: 1, configuration: reserveConfig(0n, 6n), decimals: 6, price: 10n ** 8n },
-        [DUST]: { id: 2, configuration: reserveConfig(7_000n, 18n), decimals: 18, price: 10n ** 8n },
-      },
-      userConfiguration: (1n << 1n) | (1n << 2n) | (1n << 5n),
+      ...RESERVES,
       accountData: [30_000n * 10n ** 8n, 23_454n * 10n ** 8n, 0n, 8_600n, 8_000n, (30_000n * 8_600n * 10n ** 18n) / (23_454n * 10_000n)],
       supplied: { [WETH]: 10n * 10n ** 18n, [DUST]: 1n },
     }),
@@ -46,12 +51,7 @@ describe("the owner's dust fix on an account below its band", () => {
     const total = 30_000n * 10n ** 8n + 99_000_000n
     const { client: dusted } = mockAaveClient(
       mockAaveChain({
-        reserves: {
-          [WETH]: { id: 0, configuration: reserveConfig(8_000n, 18n), decimals: 18, price: 3_000n * 10n ** 8n },
-          [USDC]: { id: 1, configuration: reserveConfig(0n, 6n), decimals: 6, price: 10n ** 8n },
-          [DUST]: { id: 2, configuration: reserveConfig(7_000n, 18n), decimals: 18, price: 10n ** 8n },
-        },
-        userConfiguration: (1n << 1n) | (1n << 2n) | (1n << 5n),
+        ...RESERVES,
         accountData: [total, 23_454n * 10n ** 8n, 0n, 8_600n, 8_000n, (total * 8_600n * 10n ** 18n) / (23_454n * 10_000n)],
         supplied: { [WETH]: 10n * 10n ** 18n, [DUST]: 99n * 10n ** 16n },
       }),
