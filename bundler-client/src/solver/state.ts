@@ -45,8 +45,12 @@ const FLOAT_TOLERANCE = 1e-9
  * relative, after any move of the scope's collateral reserve and the debt: Aave floors the account's average threshold
  * A (bps) to whole bps, which takes less than 1 bps, i.e. less than 1 / A of the frame health. A ranges between the
  * market's threshold and the average of the account's other collaterals as this reserve's balance moves (from
- * `equity + debt`, `collateral` and `collateralHeld`; without `collateralHeld`, `collateral` is this reserve's alone),
- * so the bound is 1 / min(market threshold, that average). 0: Morpho Blue, an Aave account without `equity`, or one
+ * `equity + debt`, `collateral` and `collateralHeld`), so the bound is 1 / min(market threshold, that average).
+ * Without `collateralHeld` (its read failed) on a multi-collateral account the others' average is unknown and a
+ * withdrawal of this reserve can take the account's average below both the market's threshold and the average now
+ * (review rr17 R4): the bound then also takes the average at which the account's value now would sit at Aave health 1,
+ * 10,000 x debt / (equity + debt) bps, which a plan landing at frame health >= 1 without lowering the debt's share of
+ * the account (a donor's withdrawal or borrow) cannot go under. 0: Morpho Blue, an Aave account without `equity`, or one
  * whose average is the market's threshold (one collateral reserve, or all at one threshold), which Aave does not floor.
  * The solver aims every lower edge (band, landing zone, target from above) at `edge / (1 - gap)` in the frame, so Aave's
  * factor lands at or above the edge, and every upper edge at the edge itself (Aave's factor never exceeds the frame's).
@@ -63,7 +67,9 @@ export function thresholdFloorGap(s: Pick<SubAccountState, "collateral" | "debt"
   const average = weighted / total
   if (Math.abs(average - threshold) <= average * FLOAT_TOLERANCE) return 0
   let lowest = Math.min(threshold, average)
-  if (s.collateralHeld !== undefined) {
+  if (s.collateralHeld === undefined) {
+    if (s.debt > 0) lowest = Math.min(lowest, (10_000 * s.debt) / total)
+  } else {
     const heldValue = s.collateralHeld * s.price
     const others = total - heldValue
     if (others > total * FLOAT_TOLERANCE) lowest = Math.min(lowest, Math.max(0, (weighted - heldValue * threshold) / others))

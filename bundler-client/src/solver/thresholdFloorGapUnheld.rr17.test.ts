@@ -34,16 +34,14 @@ describe("thresholdFloorGap without collateralHeld on a two-collateral account",
     expect((frame - aave) / frame).toBeCloseTo(0.99 / 7_810.99, 9)
   })
 
-  // FAILS TODAY: the gap is 1 / 8,050 = 1.242e-4 while the floor takes 1.2675e-4 of the frame after the withdrawal.
-  it.skip("FAILS TODAY: the gap bounds the floor's loss after a withdrawal of the scope reserve", () => {
+  it("the gap bounds the floor's loss after a withdrawal of the scope reserve, without collateralHeld (review rr17 R4, fixed)", () => {
     const { frame, aave } = after(wethLeft)
     expect((frame - aave) / frame).toBeLessThanOrEqual(thresholdFloorGap(state))
   })
 
-  it("observed today (delete with the fix): the bound is 1 / min(8,300, 8,050); with collateralHeld it is 1 / 7,800 and holds", () => {
-    expect(thresholdFloorGap(state)).toBeCloseTo(1 / 8_050, 12)
+  it("with collateralHeld the bound is 1 / 7,800 and holds; without it, the worst case 1 / (10,000 x debt / total) = 1 / 6,500", () => {
     const { frame, aave } = after(wethLeft)
-    expect((frame - aave) / frame).toBeGreaterThan(thresholdFloorGap(state))
     expect((frame - aave) / frame).toBeLessThanOrEqual(thresholdFloorGap({ ...state, collateralHeld: wethValue / 3_000 }))
+    expect(thresholdFloorGap(state)).toBeCloseTo(1 / 6_500, 12)
   })
 })
