@@ -180,7 +180,7 @@ export async function readPortfolio(
   // before the borrow (a flash-looped boost borrows inside its supply's callback), not one folded figure.
   for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const now = Number(block.timestamp)
-  const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()]))
+  const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()], deployment.adapters.aaveV3))
   const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable, aaveLimits)
   const swapVenue = (s: ChainSubAccount): boolean =>
     isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue) ||
@@ -524,6 +524,11 @@ export function portfolioOf(
     aaveLimits?: Record<string, AaveSubAccountLimits> | undefined
     /** Morpho sub-accounts' market free liquidity ({@link readBorrowable}), base units by lower-case id; unknown: no limit. */
     borrowable?: Record<string, bigint> | undefined
+    /**
+     * The deployment's Aave v3 adapter (`deployment.adapters.aaveV3`): its sub-accounts are judged by Aave's floored
+     * factor (`thresholdFloored`) whether or not `aaveLimits` has them (review rr17 R1).
+     */
+    aaveAdapter?: Address | undefined
   },
 ): PortfolioSnapshot {
   const { risk, costs } = parameters
@@ -551,7 +556,7 @@ export function portfolioOf(
   const now = Number(parameters.timestamp)
   const subAccounts = chain.map((s) => {
     const id = s.subAccount.toLowerCase()
-    return subAccountInputOf(s, decimals, risk, borrowable[id], aaveLimits[id])
+    return subAccountInputOf(s, decimals, risk, borrowable[id], aaveLimits[id], parameters.aaveAdapter)
   })
   const pools = state.pools.map((p) => ({ pool: p.pool.toLowerCase(), asset: p.asset.toLowerCase(), maxWithdraw: p.maxWithdraw }))
   return {
@@ -569,9 +574,11 @@ export function portfolioOf(
 
 /**
  * One sub-account in the solver's human units (`borrowable`: what its market can still lend, base units, if known;
- * `aave`: an Aave sub-account's reserve limits, which also bound supplies, withdrawals and repayments).
+ * `aave`: an Aave sub-account's reserve limits, which also bound supplies, withdrawals and repayments; `aaveAdapter`:
+ * the deployment's Aave v3 adapter, whose sub-accounts are `thresholdFloored` from the adapter, as the SDK's
+ * validateRebalance marks them, even when their limits were not read: review rr17 R1).
  */
-function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>, risk: KeeperRiskSettings, borrowable: bigint | undefined, aave?: AaveSubAccountLimits | undefined): SubAccountInput {
+function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>, risk: KeeperRiskSettings, borrowable: bigint | undefined, aave?: AaveSubAccountLimits | undefined, aaveAdapter?: Address | undefined): SubAccountInput {
   const loan = s.loanToken.toLowerCase()
   const coll = s.collateralToken.toLowerCase()
   const ld = decimals[loan] as number
@@ -591,10 +598,11 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
       borrowable: borrowable === undefined ? undefined : Number(borrowable) / 10 ** ld,
       // The adapter's net value of the account (the module's epoch loss budget base: on Aave the whole account's).
       ...(s.equity === undefined ? {} : { equity: Number(s.equity) / 10 ** ld }),
+      // Aave's factor floors the account's average threshold: the solver triggers and aims by it (review brk17c F1), also
+      // when the limits read failed (rr17 R1: without `collateralHeld` thresholdFloorGap takes its worst case).
+      ...(aave !== undefined || (aaveAdapter !== undefined && isAddressEqual(s.policy.adapter, aaveAdapter)) ? { thresholdFloored: true } : {}),
       ...(aave
         ? {
-            // Aave's factor floors the account's average threshold: the solver triggers and aims by it (review brk17c F1).
-            thresholdFloored: true,
             suppliable: aave.collateral.suppliable === undefined ? undefined : Number(aave.collateral.suppliable) / 10 ** cd,
             withdrawable: Number(aave.collateral.withdrawable) / 10 ** cd,
             // The Safe's own balance of the scope's collateral reserve (0 when switched off as collateral): on a

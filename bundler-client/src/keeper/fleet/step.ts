@@ -186,7 +186,7 @@ export class FleetStep {
       const aaveLimits = planMayFollow ? await readAaveLimits(clients.publicClient, config.deployment, state.subAccounts, safe, item.block, { dustThresholdBase: config.aaveDustThresholdBase }).catch(() => undefined) : undefined
       // Morpho markets' free liquidity (the lens does not read it): a borrow sized past it reverts in every block.
       const borrowable = planMayFollow ? await readBorrowable(clients.publicClient, config.deployment, state.subAccounts).catch(() => undefined) : undefined
-      const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable })
+      const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable, aaveAdapter: config.deployment.adapters.aaveV3 })
       await this.step.run(rt, item.block, { snapshot, lookup })
       await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
       return "done"
