@@ -548,19 +548,38 @@ export function aaveHealthFactor({ totalCollateral, weightedCollateral, totalDeb
  * moves only the scope's collateral reserve, at its own threshold (`lltv`) and price, and the debt.
  * Aave's floored average after is found from these up to the rounding of `equity` and `debt` (a few loan units, ~1e-11
  * of the account at 6 decimals): an account whose average before equals the market's threshold within that (one
- * collateral reserve, or all at one threshold) keeps it exactly; otherwise an average within that of a whole bps is
- * taken at the lower whole bps, so the figure is never above Aave's by the floor (it may be 1 bps of collateral below
- * in that window, ~1e-10 of cases). Without `equity` the account's average is taken as the market's threshold less 1 bps
- * (the floor's worst case on the frame health).
+ * collateral reserve, or all at one threshold) keeps it exactly. An average after within that of a whole bps N is
+ * ambiguous between N - 1 and N; it is kept at N when Aave's floored average BEFORE (found exactly from Aave's factor
+ * before, `health`, as the whole bps whose factor over `equity + debt` and `debt` is nearest it) shows the true average
+ * after is at least N: it was at least N before, and the plan leaves this reserve unchanged, supplies it at a threshold
+ * of at least N, or withdraws it at a threshold at or below the average before (the average after lies between the
+ * average before and the market's threshold, or beyond the average before away from it). This keeps an account whose
+ * average is a whole bps other than the market's (all its collaterals at one other threshold) exact (review rr17 R2,
+ * which the old rule read 1 bps low, lenient on upper edges). Otherwise the lower whole bps, so the figure is never above
+ * Aave's by the floor (it may be 1 bps of collateral below in that window). Without `equity` the account's average is
+ * taken as the market's threshold less 1 bps (the floor's worst case on the frame health).
  *
  * @returns Health (WAD); `INFINITE_HEALTH` without debt after, 0 without collateral after.
  */
-export function aaveFrameHealthAfter(state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv" | "equity">, collateralAfter: bigint, debtAfter: bigint): bigint {
-  if (debtAfter === 0n) return INFINITE_HEALTH
+export function aaveFrameHealthAfter(state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv" | "equity" | "health">, collateralAfter: bigint, debtAfter: bigint): bigint {
+  return aaveFrameHealthRange(state, collateralAfter, debtAfter).low
+}
+
+/**
+ * The range Aave's factor after a plan lies in, from the adapter's frame ({@link aaveFrameHealthAfter}: `low`): equal
+ * ends unless the average after is within the reconstruction's rounding of a whole bps N that Aave's factor before does
+ * not settle, where `low` takes N - 1 and `high` N; without `equity`, `low` the market's threshold less 1 bps and `high`
+ * the frame health (Aave's factor never exceeds it: its floored average is at most the exact one). The rule book judges
+ * lower edges by `low` and upper edges by `high` (review rr17 R2), so a plan it passes passes Aave's factor either way.
+ *
+ * @returns `low` <= `high`, health (WAD); `INFINITE_HEALTH` without debt after, 0 without collateral after.
+ */
+export function aaveFrameHealthRange(state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv" | "equity" | "health">, collateralAfter: bigint, debtAfter: bigint): { low: bigint; high: bigint } {
+  if (debtAfter === 0n) return { low: INFINITE_HEALTH, high: INFINITE_HEALTH }
   const lltvBps = state.lltv / 10n ** 14n
   if (state.equity === undefined) {
     const frame = healthOf(collateralAfter, debtAfter, state.price, state.lltv)
-    return lltvBps <= 1n ? 0n : (frame * (lltvBps - 1n)) / lltvBps
+    return { low: lltvBps <= 1n ? 0n : (frame * (lltvBps - 1n)) / lltvBps, high: frame }
   }
   // Loan base units x 1e36 (x bps for the weighted sums).
   const total0 = (state.equity + state.debt) * PRICE_SCALE
@@ -569,19 +588,56 @@ export function aaveFrameHealthAfter(state: Pick<RuleMarketState, "collateral" |
   const total1 = total0 + moved
   const weighted1 = weighted0 + moved * lltvBps
   const debt1 = debtAfter * PRICE_SCALE
-  if (total1 <= 0n || weighted1 <= 0n) return 0n
+  if (total1 <= 0n || weighted1 <= 0n) return { low: 0n, high: 0n }
   // The reconstruction's error in the weighted-sum units: equity (rounded down) and debt (rounded up, or the debt
   // reserve's own) are a few loan units off Aave's base-currency totals; the frame collateral 1 unit, the price 1e-36.
   const slack = (total: bigint, weighted: bigint) => (weighted * 4n * PRICE_SCALE) / total + state.price * lltvBps + state.collateral * lltvBps + 1n
-  let average: bigint
-  if (distance(weighted0, total0 * lltvBps) <= slack(total0, weighted0)) average = lltvBps
+  let low: bigint
+  let high: bigint
+  if (distance(weighted0, total0 * lltvBps) <= slack(total0, weighted0)) low = high = lltvBps
   else {
-    average = weighted1 / total1
+    const average = weighted1 / total1
     const rest = weighted1 % total1
     const tolerance = slack(total1, weighted1)
-    if (rest <= tolerance && average > 0n) average -= 1n // at a whole bps within the rounding: Aave may floor below
+    low = high = average
+    // At a whole bps within the rounding: Aave may floor below, unless its average before proves the one after above.
+    const before = aaveFlooredAverageOf(state, total0, weighted0)
+    const atLeast = (n: bigint) => before !== undefined && before >= n && (moved === 0n || (moved > 0n ? lltvBps >= n : before >= lltvBps))
+    if (rest <= tolerance && average > 0n) {
+      if (!atLeast(average)) low = average - 1n
+    } else if (total1 - rest <= tolerance) {
+      high = average + 1n
+      if (atLeast(high)) low = high
+    }
   }
-  return aaveHealthFactor({ totalCollateral: total1, weightedCollateral: total1 * average, totalDebt: debt1 })
+  const factor = (average: bigint, total: bigint, debt: bigint) => aaveHealthFactor({ totalCollateral: total, weightedCollateral: total * average, totalDebt: debt })
+  // The high end also takes the totals' rounding upward (equity floored, debt ceiled, Aave's per-reserve base-currency
+  // floors: the few loan units `slack` allows), so no upper edge is passed by the reconstruction's rounding either.
+  const debtLow = debt1 > PRICE_SCALE ? debt1 - PRICE_SCALE : debt1
+  return { low: factor(low, total1, debt1), high: factor(high, total1 + 4n * PRICE_SCALE, debtLow) }
+}
+
+/**
+ * Aave's floored average liquidation threshold (bps) of an account before a plan, exactly, from its factor `health`
+ * (getUserAccountData's, WAD): of the whole bps next to the frame's reconstruction (`weighted0 / total0`, loan base units
+ * x 1e36 x bps over loan base units x 1e36), the one whose {@link aaveHealthFactor} over `total0` and the debt is nearest
+ * `health`, when it is nearer by far than the others (neighbouring bps differ by ~1 / N of the factor, the
+ * reconstruction's rounding ~1e-11). Undefined without `health`, without debt, or when none stands out.
+ */
+function aaveFlooredAverageOf(state: Pick<RuleMarketState, "debt" | "health">, total0: bigint, weighted0: bigint): bigint | undefined {
+  const health = state.health
+  if (health === undefined || health <= 0n || health === INFINITE_HEALTH || state.debt <= 0n || total0 <= 0n) return undefined
+  const debt0 = state.debt * PRICE_SCALE
+  const guess = weighted0 / total0
+  let best: bigint | undefined
+  let bestDistance = 0n
+  for (const n of [guess - 1n, guess, guess + 1n]) {
+    if (n <= 0n) continue
+    const d = distance(aaveHealthFactor({ totalCollateral: total0, weightedCollateral: total0 * n, totalDebt: debt0 }), health)
+    if (best === undefined || d < bestDistance) [best, bestDistance] = [n, d]
+  }
+  // Nearest within a tenth of a bps' step of the factor: a match, not a guess.
+  return best !== undefined && bestDistance * 10n * (best + 1n) < health ? best : undefined
 }
 
 /**
@@ -1159,19 +1215,23 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const debtAfter = debtOf(r)
     const collateralAfter = r.collateral
     // Aave v3: Aave's own factor after the plan (its floored average threshold), what the module reads (review brk17c F1).
-    const healthAfter = r.state.thresholdFloored ? aaveFrameHealthAfter(r.state, collateralAfter, debtAfter) : healthOf(collateralAfter, debtAfter, r.state.price, r.state.lltv)
+    // Aave: lower edges by the range's low end, upper edges by its high end (equal but in a rounding window, rr17 R2).
+    const range = r.state.thresholdFloored ? aaveFrameHealthRange(r.state, collateralAfter, debtAfter) : undefined
+    const healthAfter = range?.low ?? healthOf(collateralAfter, debtAfter, r.state.price, r.state.lltv)
+    const healthHigh = range?.high ?? healthAfter
     const { policy, id } = r
     const before = r.healthBefore
     if (collateralAfter === r.state.collateral && debtAfter === r.state.debt) revert("SubAccountUnchanged", id)
     const { minHealth, maxHealth, targetHealth: target } = policy
-    if (healthAfter < minHealth || healthAfter > maxHealth) revert("HealthOutOfBand", id, healthAfter, minHealth, maxHealth)
+    if (healthAfter < minHealth || healthHigh > maxHealth) revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
     if (r.due) {
       const [low, high] = landingZone(before, minHealth, target, maxHealth)
-      if (healthAfter < low || healthAfter > high) revert("HealthOutsideLandingZone", id, healthAfter, low, high)
+      if (healthAfter < low || healthHigh > high) revert("HealthOutsideLandingZone", id, healthHigh > high ? healthHigh : healthAfter, low, high)
     } else {
-      if (distance(healthAfter, target) > distance(before, target)) revert("HealthFurtherFromTarget", id, before, healthAfter)
-      if ((before < target && healthAfter > target) || (before > target && healthAfter < target))
-        revert("HealthCrossedTarget", id, before, healthAfter, target)
+      const further = [healthAfter, healthHigh].find((x) => distance(x, target) > distance(before, target))
+      if (further !== undefined) revert("HealthFurtherFromTarget", id, before, further)
+      if ((before < target && healthHigh > target) || (before > target && healthAfter < target))
+        revert("HealthCrossedTarget", id, before, before < target ? healthHigh : healthAfter, target)
     }
     if (!policy.boostAllowed && healthAfter < before) revert("HealthDecreased", id, before, healthAfter)
     // The amount caps charge the net position change at the pre-trade price, not the gross flows (review 4 of issue 10).
