@@ -8,7 +8,8 @@ import { subAccountStateOf, type SubAccountView } from "./getSubAccountState.js"
 // unit, equity floored and debt ceiled in wei) are millions of wei apart, so a ONE-collateral Aave account (WBTC
 // collateral, WETH debt) whose `collateralHeld` was not read (getSubAccountState's batch read failed, or a caller of
 // subAccountStateOf without the figures) shows "no liquidation price" (`liquidationPriceKnown` false, status "-"),
-// while the type's doc says a one-collateral Aave account keeps the frame's formula.
+// while the type's doc says a one-collateral Aave account keeps the frame's formula. Fixed: the slack takes one
+// collateral unit's value and 1e-9 of the account's value besides the 2 loan units.
 
 // AaveV3Adapter.marketState arithmetic for a Safe holding 1.23456789 WBTC only (LT 7,800 both in the frame and for
 // Aave) and owing 20 WETH: WBTC 60,123.45678901 USD, WETH 3,012.3456789 USD (Aave oracle, 8 decimals).
@@ -41,8 +42,7 @@ describe("a one-collateral Aave account with an 18-decimal loan token, its reser
     expect(Number(frameHealth) / Number(health)).toBeCloseTo(1, 6)
   })
 
-  // FAILS TODAY: liquidationPriceKnown false (frame value vs equity + debt differ by ~1e6 wei > the 2-unit slack).
-  it.skip("FAILS TODAY: keeps the frame's liquidation price (the type's doc: a one-collateral Aave account as before)", () => {
+  it("keeps the frame's liquidation price (the type's doc: a one-collateral Aave account as before; review rr17 R3, fixed)", () => {
     const s = subAccountStateOf(view)
     expect(s.liquidationPriceKnown).toBe(true)
     // The frame formula: WBTC liquidates the account at debt / (collateral x 0.78), wei per sat x 1e36, rounded up.
@@ -50,11 +50,16 @@ describe("a one-collateral Aave account with an 18-decimal loan token, its reser
     expect(Number(s.liquidationPrice) / Number(expected)).toBeCloseTo(1, 6)
   })
 
-  it("observed today (documents the break; delete with the fix)", () => {
-    const s = subAccountStateOf(view)
+  it("the fixture's gap is beyond the old 2-unit slack (the roundings of an 18-decimal loan)", () => {
     const frameValue = (frameCollateral * price) / 10n ** 36n
     const gap = frameValue > equity + debt ? frameValue - (equity + debt) : equity + debt - frameValue
     expect(gap > 2n).toBe(true)
+  })
+
+  it("a second collateral worth 1e-4 of the account at another threshold still gives no liquidation price without its balance", () => {
+    // The frame ~1.06e-4 above the account's value, as a second collateral at a higher threshold makes it: beyond the slack.
+    const bigger = { ...view, state: { ...view.state, collateral: frameCollateral + (frameCollateral * 8_300n) / (7_800n * 10_000n) } } as unknown as SubAccountView
+    const s = subAccountStateOf(bigger)
     expect([s.liquidationPriceKnown, s.liquidationPrice]).toEqual([false, 0n])
   })
 })

@@ -97,6 +97,11 @@ async function readViews(reader: Client<Transport, Chain | undefined>, module: A
 
 type LensView = Awaited<ReturnType<typeof readLens>>[number]
 
+/** Rounding allowed between the frame's collateral value and `equity + debt` of a one-collateral Aave account: loan units. */
+const FRAME_VALUE_SLACK_UNITS = 2n
+/** The same, relative to the account's collateral value (1e-9): the adapter's base-currency floors in an 18-decimal loan. */
+const FRAME_VALUE_SLACK_DIVISOR = 10n ** 9n
+
 function toState(view: LensView, aave?: AaveAccountFigures | undefined): SubAccountState {
   const { subAccount, policy, usage, state } = view
   // Health is the adapter's (`MarketState.health`, what the module judges: Aave's health factor exactly), not the
@@ -111,7 +116,14 @@ function toState(view: LensView, aave?: AaveAccountFigures | undefined): SubAcco
   // only this collateral's price moves. Without a read balance, a frame that is not this reserve at its value (other
   // collateral at another threshold) gives no liquidation price.
   const held = aave?.collateralHeld
-  const frameBeyondValue = state.equity !== undefined && distance(frame.collateralValue, collateralValue) > 2n
+  // "The frame is this reserve at its value" within the adapter's roundings, which are not a few loan units in an
+  // 18-decimal loan token (review rr17 R3): the frame floored to one collateral unit (one sat of WBTC is ~2e11 wei of
+  // WETH), Aave's 1e-8 USD per-reserve floors (~3e6 wei each), equity floored and debt ceiled. Allowed: 2 loan units,
+  // one collateral unit's value and 1e-9 of the account's value. A second collateral at another threshold moves the
+  // frame by its value x the thresholds' gap (>= 1 bps of 1e4): one worth under ~1e-5 of the account beyond a collateral
+  // unit is taken as absent, which moves the liquidation price by about as little.
+  const slack = FRAME_VALUE_SLACK_UNITS + (price + PRICE_SCALE - 1n) / PRICE_SCALE + collateralValue / FRAME_VALUE_SLACK_DIVISOR
+  const frameBeyondValue = state.equity !== undefined && distance(frame.collateralValue, collateralValue) > slack
   if (debt > 0n && (held !== undefined ? held !== collateral : frameBeyondValue)) {
     const others = held === undefined ? undefined : (collateral * price * lltv) / PRICE_SCALE - (held * price * lltv) / PRICE_SCALE
     const need = others === undefined ? 0n : debt * WAD - others
