@@ -295,7 +295,7 @@ describe("no-idle flash wicks of the scorecard (issue 13): the re-lever in the r
   // strategies lose the same seizure; what differs is how fast each re-levers the debt-free remnant into the rebound.
   const scorecardWick = (seed: number) => generatePath({ ...DEFAULT_PATH, asset: "ETH", kind: "flashWick", seed })
 
-  it.skip("FAILS TODAY: the autopilot re-levers during the rebound, its liquidation loss within 5 % of dfs-style's and below threshold's (it plans no rise until the five-minute median turns)", () => {
+  it("the autopilot re-levers during the rebound: its liquidation loss within 5 % of dfs-style's and below threshold's (it planned no rise until the five-minute median turned: 8.5 % and 10.4 % above)", () => {
     for (const seed of [1257, 1806]) {
       const p = scorecardWick(seed)
       const [threshold, dfs, autopilot] = (["threshold", "dfs-style", "autopilot"] as const).map((s) => run(p, noIdle, s))
@@ -360,8 +360,16 @@ describe("module-faithful swaps: the venue's take allows for the price move unti
       if (seed !== 1230) continue
       const liquidation = events.find((e) => e.kind === "liquidation") as BacktestEvent
       const relever = events.find((e) => e.kind === "swap" && e.time > liquidation.time && /BuyCollateral/.test(e.detail))
-      expect(relever?.time).toBeLessThanOrEqual(liquidation.time + 300)
-      expect(events.filter((e) => e.kind === "rejected" && e.time > liquidation.time && e.time <= liquidation.time + 600)).toEqual([])
+      // Since round 5 the rebound is read from its first minute (`risk.rebound`): the re-lever lands in its second.
+      expect(relever?.time).toBeLessThanOrEqual(liquidation.time + 120)
+      // The one revert allowed: a boost decided in the rebound's last minute, planned for a rise that then stopped
+      // (PurchaseExceedsSupply, gas only), after the re-lever landed.
+      const rejected = events.filter((e) => e.kind === "rejected" && e.time > liquidation.time && e.time <= liquidation.time + 600)
+      expect(rejected.length).toBeLessThanOrEqual(1)
+      for (const e of rejected) {
+        expect(e.time).toBeGreaterThan(relever?.time as number)
+        expect(e.detail).toMatch(/PurchaseExceedsSupply/)
+      }
     }
     expect(autopilotLoss).toBeLessThan(staticLoss)
   })
