@@ -648,6 +648,7 @@ class Simulation {
       jumps: tail !== undefined ? tail.jumps() : (r.jumps ?? undefined),
       tail: { drop: tail?.largestDrop() ?? 0, reactionSeconds: this.config.keeper.pollSeconds + this.latency },
       trend: this.trend[asset]?.drift(),
+      rebound: this.trend[asset]?.rebound((this.slow[asset] as EwmaVolatility).sigma(), r.tail.threshold, r.tail.minJump),
     }
   }
 

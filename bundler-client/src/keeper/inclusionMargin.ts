@@ -16,7 +16,8 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * blockSeconds / year + SWAP_PLAN_TAKE_BIAS x maxSlippageBps` when below 0 (same cap): the fall expected until inclusion
  * beyond what a swap's take already allows for, at which the solver then plans (`atInclusion`). A rising trend (a wick's
  * rebound) the same way, `trend x blocks x blockSeconds / year - SWAP_PLAN_TAKE_BIAS x maxSlippageBps` when above 0:
- * the solver plans a boost's purchase at it (only above the band; a rescue is never sized for a rise). The rise is
+ * the solver plans a boost's purchase at it (only above the band; a rescue is never sized for a rise); the rising rate is
+ * the larger of `risk.trend` and `risk.rebound` (the latest step when it is an upward jump). The rise is
  * taken over `riseSeconds`, by default the same `blocks x blockSeconds`: a caller whose operations execute later than
  * that (the backtester, which fills an operation at the next step of its price path, 60 s on one-minute paths) passes
  * the delay its purchase really executes after. Only the rise: a boost planned for a rise that stops before inclusion
@@ -43,7 +44,9 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number, ri
       const trend = (sub.risk.trend ?? 0) * years
       // A rise (a wick's rebound) the same way, for a boost's purchase: its fixed supply then is what it buys after the
       // rise (atInclusion applies it only above the band; a rescue is never sized for a rise).
-      const rise = (sub.risk.trend ?? 0) * ((riseSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR)
+      // A rebound in progress (`risk.rebound`, the latest step when it is an upward jump) is read a minute or two before
+      // the median of five minutes turns positive (issue 13 round 5).
+      const rise = Math.max(sub.risk.trend ?? 0, sub.risk.rebound ?? 0) * ((riseSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR)
       const drift = trend < 0 ? Math.max(-cap, Math.min(0, trend + tolerance)) : Math.min(cap, Math.max(0, rise - tolerance))
       const out = m > 0 && Number.isFinite(m) ? { ...sub, landingMargin: m } : sub
       return drift !== 0 && Number.isFinite(drift) ? { ...out, inclusionDrift: drift } : out

@@ -128,13 +128,19 @@ export function applySigma(input: SolverInput, sigmaOf: (subAccountId: string) =
  *   keeps the input's.
  * @returns A copy; the input is not modified.
  */
-export function applyRisk(input: SolverInput, riskOf: (subAccountId: string) => { sigma?: number | undefined; trend?: number | undefined }): SolverInput {
+export function applyRisk(
+  input: SolverInput,
+  riskOf: (subAccountId: string) => { sigma?: number | undefined; trend?: number | undefined; rebound?: number | undefined },
+): SolverInput {
   return {
     ...input,
     subAccounts: input.subAccounts.map((s) => {
-      const { sigma, trend } = riskOf(s.state.id)
-      if (sigma === undefined && trend === undefined) return s
-      return { ...s, risk: { ...s.risk, ...(sigma !== undefined ? { sigma } : {}), ...(trend !== undefined ? { trend } : {}) } }
+      const { sigma, trend, rebound } = riskOf(s.state.id)
+      if (sigma === undefined && trend === undefined && rebound === undefined) return s
+      return {
+        ...s,
+        risk: { ...s.risk, ...(sigma !== undefined ? { sigma } : {}), ...(trend !== undefined ? { trend } : {}), ...(rebound !== undefined ? { rebound } : {}) },
+      }
     }),
   }
 }

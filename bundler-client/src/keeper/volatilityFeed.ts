@@ -25,6 +25,7 @@ export class VolatilityFeed {
     const { sigma: prior, volatility: settings } = rt.config.risk
     const estimates = new Map<string, VolatilityEstimate>()
     const trends = new Map<string, number>()
+    const rebounds = new Map<string, number>()
     for (const sub of snapshot.input.subAccounts) {
       const id = sub.state.id
       let trend = rt.trend.get(id)
@@ -42,6 +43,8 @@ export class VolatilityFeed {
       const sampled = estimator.observe(snapshot.timestamp, sub.state.price)
       const estimate = estimator.estimate()
       estimates.set(id, estimate)
+      // A rebound in progress (the latest minute an upward jump against the estimate), as the backtester's autopilot has it.
+      rebounds.set(id, trend.rebound(estimate.sigma))
       const labels = { safe, sub_account: id, venue: rt.venues.get(id.toLowerCase()) ?? "unknown" }
       metrics.set("levpilot_sigma", "Annualised volatility the solver uses per sub-account (live EWMA estimate, prior or floor).", labels, estimate.sigma)
       metrics.set("levpilot_sigma_ewma", "Raw EWMA volatility estimate per sub-account (annualised).", labels, estimate.ewma)
@@ -55,7 +58,7 @@ export class VolatilityFeed {
       )
       if (moved) rt.loggedSigma.set(id, estimate)
     }
-    const input = applyRisk(snapshot.input, (id) => ({ sigma: estimates.get(id)?.sigma, trend: trends.get(id) }))
+    const input = applyRisk(snapshot.input, (id) => ({ sigma: estimates.get(id)?.sigma, trend: trends.get(id), rebound: rebounds.get(id) }))
     // Seconds per block, from consecutive observations (12 s until known).
     if (rt.lastSeen && snapshot.blockNumber > rt.lastSeen.block && snapshot.timestamp > rt.lastSeen.timestamp)
       rt.blockSeconds = (snapshot.timestamp - rt.lastSeen.timestamp) / Number(snapshot.blockNumber - rt.lastSeen.block)

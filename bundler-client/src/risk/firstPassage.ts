@@ -31,6 +31,12 @@ export type RiskModel = {
    * plan's inclusion (`withInclusionMargin`: `inclusionDrift`).
    */
   trend?: number | undefined
+  /**
+   * Optional rise of a rebound in progress, annualised log rate (`TrendEstimator.rebound`: the latest step when it is an
+   * upward jump, else 0). Not used by the probabilities; a swap boost's purchase is planned for the larger of it and a
+   * rising `trend` (`withInclusionMargin`), and its value counts the rise (the solver's `reboundValue`).
+   */
+  rebound?: number | undefined
 }
 
 /**

@@ -17,6 +17,7 @@ export {
   garchForecastVolatility,
 } from "./volatility.js"
 export {
+  REBOUND_JUMP,
   TREND_SAMPLE_SECONDS,
   TREND_WINDOW_SECONDS,
   TrendEstimator,

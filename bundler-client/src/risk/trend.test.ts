@@ -30,6 +30,29 @@ describe("TrendEstimator", () => {
     expect(Math.min(...seen)).toBeGreaterThan(-0.001)
   })
 
+  it("reads a wick's rebound from its first minute as a rebound (an upward jump), never calm noise nor the drop", () => {
+    const rng = new Rng(5)
+    const trend = new TrendEstimator(300)
+    let p = 3000
+    const sigma = 0.6
+    for (let i = 0; i < 120; i++) {
+      trend.observe(i * 60, (p *= Math.exp(0.0008 * rng.normal())))
+      expect(trend.rebound(sigma), `calm minute ${i}`).toBe(0)
+    }
+    trend.observe(120 * 60, (p *= 0.75))
+    expect(trend.rebound(sigma)).toBe(0)
+    trend.observe(121 * 60, (p *= 1.07))
+    // The median of five minutes still reads no rise; the rebound is the step's own rate.
+    expect(perMinute(trend.drift())).toBeLessThan(0.001)
+    expect(perMinute(trend.rebound(sigma))).toBeCloseTo(Math.log(1.07), 9)
+    // A step below the smallest jump (2 %) or below 4 local sigmas is not a rebound.
+    trend.observe(122 * 60, (p *= 1.015))
+    expect(trend.rebound(sigma)).toBe(0)
+    trend.observe(123 * 60, (p *= 1.05))
+    expect(trend.rebound(30)).toBe(0)
+    expect(trend.rebound(sigma)).toBeGreaterThan(0)
+  })
+
   it("forgets what is older than its window, ignores repeated times and non-positive prices", () => {
     const trend = new TrendEstimator(120)
     for (let i = 0; i < 10; i++) trend.observe(i * 60, 3000 * Math.exp(-0.01 * i))

@@ -13,6 +13,13 @@ export const TREND_WINDOW_SECONDS = 300
 export const TREND_SAMPLE_SECONDS = 60
 
 /**
+ * Defaults of {@link TrendEstimator.rebound}: an upward step is a jump when its log-return exceeds
+ * `max(minJump, threshold x sigma x sqrt(dt / year))`, the mirror of the tail calibrator's downward jump
+ * (`TailCalibratorParameters`, the backtester's `risk.tail`: 4 local sigmas, at least 2 %).
+ */
+export const REBOUND_JUMP = { threshold: 4, minJump: 0.02 }
+
+/**
  * The price's recent trend: the median of the log-returns per second between consecutive observations within the last
  * `windowSeconds`, annualised. A median, not a mean, so one jump (a wick's one-minute drop, its rebound) does not read as
  * a trend; a sustained fall (a crash of 1 % a minute) does after half the window. Used for the price move expected until
@@ -54,6 +61,29 @@ export class TrendEstimator {
     this.seen.push({ t, logPrice: Math.log(price) })
     const newest = t
     while (this.seen.length > 2 && (this.seen[1] as { t: number }).t <= newest - this.windowSeconds) this.seen.shift()
+  }
+
+  /**
+   * The rise of a rebound in progress: the latest recorded step's rate when that step is itself an upward jump
+   * (log-return above `max(minJump, threshold x sigma x sqrt(dt / year))`), else 0. The median ({@link drift}) reads a
+   * wick's rebound only from its third minute on; a swap boost planned for no rise in a rebound of several percent a
+   * minute buys less than its fixed supply by inclusion and reverts (`ActionFailed`). A step within the noise never
+   * counts, so calm prices plan no rise. Source of the jump test: the tail calibrator's, mirrored.
+   *
+   * @param sigma - Annualised volatility the step is judged against (the slow estimate before a wick, so the wick's own
+   *   returns do not hide the rebound).
+   * @param threshold - Local standard deviations; default {@link REBOUND_JUMP}.threshold.
+   * @param minJump - Smallest log-rise counted; default {@link REBOUND_JUMP}.minJump.
+   * @returns Annualised log rate (> 0) or 0.
+   */
+  rebound(sigma: number, threshold: number = REBOUND_JUMP.threshold, minJump: number = REBOUND_JUMP.minJump): number {
+    const n = this.seen.length
+    if (n < 2) return 0
+    const [a, b] = [this.seen[n - 2] as { t: number; logPrice: number }, this.seen[n - 1] as { t: number; logPrice: number }]
+    const dt = b.t - a.t
+    const r = b.logPrice - a.logPrice
+    if (!(dt > 0) || !(r > Math.max(minJump, threshold * Math.max(0, sigma) * Math.sqrt(dt / SECONDS_PER_YEAR)))) return 0
+    return (r / dt) * SECONDS_PER_YEAR
   }
 
   /** @returns The annualised log drift: the median over the window of ln(p_i / p_{i-1}) / (t_i - t_{i-1}) x seconds per year; 0 with fewer than two observations. */

@@ -281,7 +281,8 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
 
 /**
  * What a boost is worth beyond its edge while the price is rebounding, as a fraction of the exposure it buys: the rise
- * the trend (`risk.trend`, the median of five minutes of oracle returns: one wick step is not a trend) carries it over
+ * the trend (`risk.trend`, the median of five minutes of oracle returns: one wick step is not a trend; or `risk.rebound`,
+ * the latest step when it is an upward jump, whichever is larger) carries it over
  * one keeper reaction (`risk.tail.reactionSeconds`, poll plus inclusion), `e^(trend x reaction) - 1`; skipping the boost
  * waits at least that long, and the position stays out of the exposure its policy asks for. Counted only when the rise
  * is one the solver plans the purchase for (`inclusionDrift` > 0: beyond what a swap's take tolerates, not noise);
@@ -290,7 +291,7 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
  * @returns A fraction (>= 0).
  */
 function reboundValue(sub: SolverInput["subAccounts"][number]): number {
-  const trend = sub.risk.trend ?? 0
+  const trend = Math.max(sub.risk.trend ?? 0, sub.risk.rebound ?? 0)
   if (!((sub.inclusionDrift ?? 0) > 0) || !(trend > 0) || !Number.isFinite(trend)) return 0
   const reaction = sub.risk.tail?.reactionSeconds ?? DEFAULT_REACTION_SECONDS
   return Math.expm1((trend * reaction) / SECONDS_PER_YEAR)
