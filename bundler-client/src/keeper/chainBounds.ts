@@ -629,8 +629,14 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       const part = idlePart(k)
       if (part !== undefined) wanted -= draw(idleOf(token), k, part, true)
       for (const lot of mine) wanted -= draw(lot, k, wanted)
-      if (part === undefined) wanted -= draw(idleOf(token), k, wanted)
+      // A spend of a sub-account the bounds mark not due draws other sub-accounts' sources (a donor's borrow, another's
+      // pool withdrawal) before the idle balance: were one of them cut, it would otherwise keep the idle balance and pass
+      // the cut to a later due rescue that drew on that source instead (review rr11 R1: the recipient of a donor's borrow
+      // cut at `borrowable` repaid with the idle balance meant for the due rescue, which landed below its zone).
+      const notDue = bounds.subAccounts[idOf(plan, a)]?.due === false
+      if (part === undefined && !notDue) wanted -= draw(idleOf(token), k, wanted)
       for (const lot of others) wanted -= draw(lot, k, wanted)
+      if (part === undefined && notDue) wanted -= draw(idleOf(token), k, wanted)
       if (wanted > 0n) draw(idleOf(token), k, wanted, true)
     }
     const out = tokens[k]?.out
