@@ -54,6 +54,6 @@ test("control: the sale pays above its minimum (the case's premise), and with th
   expect(dueRepay({ swapPaid: [undefined, undefined, undefined, PAID, undefined] })).toBe(1_465_201_461n)
 })
 
-test.skip("FAILS TODAY: without the split, the earlier idle-funded due repay is not cut for a later sale's output above its minimum", () => {
+test("without the split, the earlier idle-funded due repay is not cut for a later sale's output above its minimum", () => {
   expect(dueRepay()).toBe(1_465_201_461n)
 })

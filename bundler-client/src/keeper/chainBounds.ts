@@ -178,7 +178,8 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * flash repay carrying the sale plus idle loan token, a supply carrying the purchase plus idle collateral) is held to
  * what the Safe holds even when it holds none of the token, and a settled spend the swap pays in full is never trimmed
  * by a leftover balance. A spend's explicit idle part is drawn as given. Without a split a swap counts at most its
- * on-chain minimum when the Safe holds some of that token (the rest of the spend is held to the balance), and in full
+ * on-chain minimum when the Safe holds some of that token (the rest of the spend is held to the balance, and cut
+ * before any other spend the balance funds), and in full
  * when it holds none: then a top-up cannot be told from the plan's bet on the router's output above its minimum, and
  * a caller with swap plans passes the split.
  *
@@ -569,6 +570,11 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const isSource = (k: number) => ["WithdrawFromPool", "Borrow", "WithdrawCollateral"].includes((actions[k] as Action).kind)
   const spends = (k: number) => (actions[k] as Action).kind !== "EndCallback" && tokens[k]?.into !== undefined
   /**
+   * Spends a swap funds that, without the funding split, count the swap only at its on-chain minimum: the rest drawn on
+   * the idle balance may be the plan's bet on the router's output above that minimum, not a top-up.
+   */
+  const guessed = new Set<number>()
+  /**
    * What a swap's output funds in the plan given: its sub-account's next spend of that token, else the next spend of it;
    * what the funding split says it pays of that spend. Without a split: when the Safe holds some of that token and the
    * bounds give the swap's on-chain minimum output, at most that minimum (all the router guarantees), the rest of the
@@ -586,7 +592,9 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     const paid = funding?.swapPaid?.[k]
     if (paid !== undefined) return min(paid, spent)
     const minimum = swapMinimum(bounds.subAccounts[idOf(plan, a)], a.kind === "SellCollateral", a.amount)
-    return minimum === undefined || (bounds.balances[token ?? ""] ?? 0n) === 0n ? spent : min(spent, minimum)
+    if (minimum === undefined || (bounds.balances[token ?? ""] ?? 0n) === 0n) return spent
+    if (minimum < spent) guessed.add(sink)
+    return min(spent, minimum)
   }
   /** A spend's explicit idle part ({@link PlanFunding}), at most its amount. */
   const idlePart = (k: number): bigint | undefined => {
@@ -629,8 +637,14 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       const part = idlePart(k)
       if (part !== undefined) wanted -= draw(idleOf(token), k, part, true)
       for (const lot of mine) wanted -= draw(lot, k, wanted)
-      if (part === undefined) wanted -= draw(idleOf(token), k, wanted)
+      // A spend of a sub-account the bounds mark not due draws other sub-accounts' sources (a donor's borrow, another's
+      // pool withdrawal) before the idle balance: were one of them cut, it would otherwise keep the idle balance and pass
+      // the cut to a later due rescue that drew on that source instead (review rr11 R1: the recipient of a donor's borrow
+      // cut at `borrowable` repaid with the idle balance meant for the due rescue, which landed below its zone).
+      const notDue = bounds.subAccounts[idOf(plan, a)]?.due === false
+      if (part === undefined && !notDue) wanted -= draw(idleOf(token), k, wanted)
       for (const lot of others) wanted -= draw(lot, k, wanted)
+      if (part === undefined && notDue) wanted -= draw(idleOf(token), k, wanted)
       if (wanted > 0n) draw(idleOf(token), k, wanted, true)
     }
     const out = tokens[k]?.out
@@ -642,9 +656,12 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     }
   }
   /**
-   * Takes a lot's shortfall off the spends drawing from it, in order. The exact walk (`holdToDebt`): a source's shortfall
-   * first off what the plan given left undrawn of it (an inflow it meant to keep), and the idle balance's off its last
-   * draws first (in plan order the Safe's balance funds the earlier spends; see {@link walkBalances}).
+   * Takes a lot's shortfall off the spends drawing from it, in order. The idle balance's first off the spends whose
+   * draw on it is only a guess (`guessed`: without the funding split, a swap-funded spend's part above the swap's
+   * minimum, which the router's output may pay; review rr11 R2: a later flash repay's such part took an earlier
+   * idle-funded due repay's balance), last first. The exact walk (`holdToDebt`): a source's shortfall first off what
+   * the plan given left undrawn of it (an inflow it meant to keep), and the idle balance's off its last draws first (in
+   * plan order the Safe's balance funds the earlier spends; see {@link walkBalances}).
    */
   const short = (lot: Lot, shortfall: bigint) => {
     let left = shortfall
@@ -653,7 +670,9 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       lot.left -= undrawn
       left -= undrawn
     }
-    for (const d of holdToDebt && lot.source === undefined ? [...lot.draws].reverse() : lot.draws) {
+    const idleLot = lot.source === undefined
+    const ranked = holdToDebt && idleLot ? [...lot.draws].reverse() : lot.draws
+    for (const d of idleLot ? [...ranked.filter((x) => guessed.has(x.spend)).reverse(), ...ranked.filter((x) => !guessed.has(x.spend))] : ranked) {
       if (left <= 0n) break
       const taken = min(left, d.amount - d.cut)
       d.cut += taken

@@ -232,6 +232,8 @@ type FundingResult = { funding: Funding; reached: number; cost: number; lossOk: 
 
 function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
   const sources: string[] = []
+  // Plain repayments from here on are folded into one Repay after the target's borrows: no donor's borrow may count them.
+  w.pendingRepaysFrom = t.firstMove
   fundFromIdle(w, t, sources)
   if (funding.pools) fundFromPools(w, t, sources)
   if (funding.donors) fundFromDonors(w, t, sources)
@@ -246,6 +248,7 @@ function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
   // a swap's callback block has already taken them into its own.
   const folded = w.foldRepays(t.i, t.firstMove)
   if (folded.amount > 0) w.push("Repay", t.i, folded.amount, undefined, { amountBase: folded.amountBase })
+  w.pendingRepaysFrom = undefined
   return { funding, reached: w.health(t.i), cost: movesCost(w, t), lossOk: w.lossBudget([], undefined) >= 0, sources, note, swapRefusal }
 }
 

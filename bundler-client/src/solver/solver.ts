@@ -4,7 +4,7 @@ import { boost, deleverage, finishPlan } from "./planSteps.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { venueHealthOf } from "./state.js"
 import type { EpochState, Policy, PortfolioState, SolverInput, SolverResult } from "./types.js"
-import { type Exclusions, WorkingPortfolio, assessSubAccount } from "./workingPortfolio.js"
+import { type Exclusions, WorkingPortfolio, assessSubAccount, ltvRoomOf } from "./workingPortfolio.js"
 import { type SwapBoostCandidate, planSwapBoost } from "./swapBoost.js"
 import { leverageOf } from "./state.js"
 import { SECONDS_PER_YEAR, liquidationProbability } from "../risk/firstPassage.js"
@@ -218,7 +218,10 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
     if (sub.swapBuy === undefined || !sub.policy.boostAllowed || !((sub.policy.maxSlippageBps ?? 0) > 0) || o === undefined || !(o.healthBefore > sub.policy.maxHealth)) continue
     const a = assessSubAccount(input, i)
     if (a.blocked !== undefined) continue
-    const candidate = planSwapBoost({ state: sub.state, policy: sub.policy, epoch: a.epoch, curve: sub.swapBuy, costs: input.costs, goal: a.desired, low: a.lo, high: a.hi, capLeft: a.capTotal })
+    // One Aave account's LTV room is shared by its sub-accounts (review rr11 R3): the boost borrows against what the
+    // buffer plan's other sub-accounts and the swap boosts chosen before it (emitted before it) leave of it.
+    const state = sub.state.ltvBorrowable === undefined ? sub.state : { ...sub.state, ltvBorrowable: sharedLtvRoomLeft(input, i, result.plan, chosen) }
+    const candidate = planSwapBoost({ state, policy: sub.policy, epoch: a.epoch, curve: sub.swapBuy, costs: input.costs, goal: a.desired, low: a.lo, high: a.hi, capLeft: a.capTotal })
     if ("reason" in candidate) {
       outcomes[i] = { ...o, reason: `${o.reason}; swap boost: ${candidate.reason}` }
       continue
@@ -277,6 +280,33 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
     return { plan, outcomes, cost: cost + (kept.length > 0 ? Math.max(0, result.cost - result.plan!.gas * input.costs.gasPrice) : 0) }
   }
   return { ...result, outcomes }
+}
+
+/**
+ * The LTV room (loan units) sub-account `i`'s swap boost borrows against ({@link ltvRoomOf}): its account's room before
+ * the plan, after the actions of the buffer plan `plan` on the OTHER sub-accounts (all of them, even of one that a
+ * swap boost replaces: its buffer boost returns to the plan if that swap boost is refused, so later boosts are sized
+ * as if it stayed) and the swap boosts `chosen` so far (borrowed, supplied), which the plan emits before this one.
+ *
+ * @returns Loan units, never negative; the sub-account's own `ltvBorrowable` when it shares its room with none.
+ */
+function sharedLtvRoomLeft(input: SolverInput, i: number, plan: SolverResult["plan"], chosen: ReadonlyMap<number, SwapBoostCandidate>): number {
+  const subs = input.subAccounts
+  const collateral = subs.map((s) => s.state.collateral)
+  const debt = subs.map((s) => s.state.debt)
+  for (const a of plan?.actions ?? []) {
+    const k = subs.findIndex((s) => s.state.id === plan?.subAccounts[a.subAccount])
+    if (k < 0 || k === i) continue
+    if (a.kind === "Borrow") debt[k] = (debt[k] as number) + a.amount
+    else if (a.kind === "Repay" || a.kind === "RepayWithCallback") debt[k] = Math.max(0, (debt[k] as number) - a.amount)
+    else if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") collateral[k] = (collateral[k] as number) + a.amount
+    else if (a.kind === "WithdrawCollateral") collateral[k] = (collateral[k] as number) - a.amount
+  }
+  for (const [k, c] of chosen) {
+    debt[k] = (debt[k] as number) + c.borrowed
+    collateral[k] = (collateral[k] as number) + c.supplied
+  }
+  return ltvRoomOf(subs, i, collateral, debt)
 }
 
 /**

@@ -53,6 +53,40 @@ export type Account = {
   horizonYears: number
 }
 
+/**
+ * Whether sub-accounts `i` and `k` share one venue LTV room: the same sub-account, or both with an LTV bound
+ * (`ltvBorrowable`) on the same `ltvAccount` (one Aave account).
+ */
+export function sharesLtvRoom(subs: SolverInput["subAccounts"], i: number, k: number): boolean {
+  if (i === k) return true
+  const si = subs[i]?.state
+  const sk = subs[k]?.state
+  const account = si?.ltvAccount?.toLowerCase()
+  return account !== undefined && si?.ltvBorrowable !== undefined && sk?.ltvBorrowable !== undefined && sk.ltvAccount?.toLowerCase() === account
+}
+
+/**
+ * The venue's LTV room of sub-account `i` (loan-token units) once the sub-accounts sharing it ({@link sharesLtvRoom})
+ * hold `collateral[k]` and owe `debt[k]`: `ltvBorrowable` (the room before the plan) plus `collateralLtv` x the value
+ * of the collateral moved in (less a withdrawal's at full value, no gain), less 1 bps of the collateral's value when it
+ * moved (what Aave's average LTV, a floor division, can lose), less the net borrows. Infinite without an LTV bound;
+ * never negative. Used by the plan under construction ({@link WorkingPortfolio.ltvLeft}) and by the swap boosts
+ * sized after it (solver.ts `withSwapBoost`).
+ */
+export function ltvRoomOf(subs: SolverInput["subAccounts"], i: number, collateral: ArrayLike<number>, debt: ArrayLike<number>): number {
+  const s = subs[i]?.state
+  if (s?.ltvBorrowable === undefined) return Number.POSITIVE_INFINITY
+  let room = s.ltvBorrowable
+  for (let k = 0; k < subs.length; k++) {
+    if (!sharesLtvRoom(subs, i, k)) continue
+    const sk = (subs[k] as SolverInput["subAccounts"][number]).state
+    const moved = (collateral[k] as number) - sk.collateral
+    const gain = moved === 0 ? 0 : (sk.collateralLtv ?? 0) * moved * sk.price - 1e-4 * Math.max(sk.collateral, collateral[k] as number) * sk.price
+    room += Math.min(gain, moved > 0 ? Number.POSITIVE_INFINITY : 0) - ((debt[k] as number) - sk.debt)
+  }
+  return Math.max(0, room)
+}
+
 /** Sub-accounts (by index) the policy check made the solver leave out, as targets or as sources, with the reason. */
 export type Exclusions = { targets: Map<number, string>; sources: Map<number, string> }
 
@@ -142,6 +176,12 @@ export class WorkingPortfolio {
   readonly touchedPools = new Set<string>()
   readonly accounts: Account[]
   slippageLoss = 0
+  /**
+   * Index of the first move whose plain `Repay`s are still to be folded into the target's one repayment (emitted after
+   * every withdrawal and borrow of that target: `fund` in planSteps.ts); undefined outside a deleverage's funding.
+   * {@link ltvLeft} credits no such repayment to the LTV room.
+   */
+  pendingRepaysFrom: number | undefined = undefined
 
   constructor(
     readonly input: SolverInput,
@@ -208,25 +248,22 @@ export class WorkingPortfolio {
   }
 
   /**
-   * The venue's LTV room of sub-account `i` at this point of the plan (Aave's validateBorrow counts the collateral held
-   * at the borrow): `ltvBorrowable` (the room before the plan) plus `collateralLtv` x the value of the collateral the
-   * plan moved in so far (less a withdrawal's), less 1 bps of the collateral's value when it moved (what Aave's average
-   * LTV, a floor division, can lose), less the plan's net borrows. Infinite without an LTV bound.
+   * The venue's LTV room of sub-account `i` at this point of the plan IN THE ORDER THE PLAN EMITS IT (Aave's
+   * validateBorrow counts the collateral held and the debt owed at the borrow): {@link ltvRoomOf} over the working
+   * collateral and debt, less the plain repayments not yet emitted (those from {@link pendingRepaysFrom} on: `fund`
+   * folds a target's idle-, pool- and donor-funded repayments into ONE Repay after all its withdrawals and borrows, so at
+   * a donor's borrow Aave has been repaid none of them; review rr11 R4). Infinite without an LTV bound.
    */
   ltvLeft(i: number): number {
     const s = this.sub(i).state
     if (s.ltvBorrowable === undefined) return Number.POSITIVE_INFINITY
-    // One Aave account's room is shared by its sub-accounts (`ltvAccount`): all their supplies and net borrows count.
-    const account = s.ltvAccount?.toLowerCase()
-    let room = s.ltvBorrowable
-    for (let k = 0; k < this.n; k++) {
-      const sk = this.sub(k).state
-      if (k !== i && (account === undefined || sk.ltvBorrowable === undefined || sk.ltvAccount?.toLowerCase() !== account)) continue
-      const moved = (this.collateral[k] as number) - sk.collateral
-      const gain = moved === 0 ? 0 : (sk.collateralLtv ?? 0) * moved * sk.price - 1e-4 * Math.max(sk.collateral, this.collateral[k] as number) * sk.price
-      room += Math.min(gain, moved > 0 ? Number.POSITIVE_INFINITY : 0) - ((this.debt[k] as number) - sk.debt)
-    }
-    return Math.max(0, room)
+    let pending = 0
+    if (this.pendingRepaysFrom !== undefined)
+      for (let k = this.pendingRepaysFrom; k < this.moves.length; k++) {
+        const m = this.moves[k] as Move
+        if (m.kind === "Repay" && sharesLtvRoom(this.subs, i, m.sub)) pending += m.amount
+      }
+    return Math.max(0, ltvRoomOf(this.subs, i, this.collateral, this.debt) - pending)
   }
 
   /** Whether the venue's LTV room, not its market's liquidity, is what bounds sub-account `i`'s next borrow. */
