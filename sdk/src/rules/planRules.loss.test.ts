@@ -103,12 +103,10 @@ describe("checkRebalanceRules: a due sub-account is charged no more than the mos
       timestamp: 1_700_000_000n,
       gasUsed: 300_000n,
     })
-    if (!r.ok) throw new Error(`${r.error.name} ${r.error.args.join(" ")}`)
-    const res = r.subAccounts[0] as (typeof r.subAccounts)[number]
-    const cap = maxMoveToHealth(A.state, healthOf(res.collateralAfter, res.debtAfter, A.state.price, LLTV), false, 0n) as bigint
-    expect(res.moved).toBeLessThanOrEqual(cap)
-    expect(res.moved).toBeLessThan(moved - 30_000n * 10n ** 6n)
-    expect(r.moved).toBeLessThanOrEqual(cap)
+    // Since rr10 F2 the padding itself is refused: a due sub-account's withdrawal funds no deposit (the charge cap this
+    // test pinned is no longer reached by this shape).
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect([r.error.name, String(r.error.args[0]).toLowerCase(), r.error.args[2]]).toEqual(["DepositNotFunded", WETH.toLowerCase(), 0n])
   })
 })
 
@@ -213,10 +211,10 @@ describe("checkRebalanceRules: the thirteenth review (a sale's own price, the sw
       ],
       balances: {},
     })
-    if (!r.ok) throw new Error(`${r.error.name} ${r.error.args.join(" ")}`)
-    expect(r.moved).toBeLessThanOrEqual((noSwaps * 1_001n) / 1_000n)
-    expect(r.moved).toBeLessThan((swapCap * 2n) / 3n)
-    expect((r.subAccounts[0] as (typeof r.subAccounts)[number]).moved).toBeLessThanOrEqual((noSwaps * 1_001n) / 1_000n)
+    // Since rr10 F2 the padding itself is refused (a due sub-account's withdrawal funds no deposit).
+    expect(noSwaps).toBeLessThan(swapCap)
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect([r.error.name, String(r.error.args[0]).toLowerCase(), r.error.args[2]]).toEqual(["DepositNotFunded", WETH.toLowerCase(), 0n])
   })
 })
 
