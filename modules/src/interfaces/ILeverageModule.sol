@@ -304,7 +304,8 @@ interface ILeverageModule is IAccount {
     /// @notice Thrown when action `index` of kind `kind` is not allowed: zero amount, a pool on a venue action, a
     /// Borrow / WithdrawCollateral / BuyCollateral on a deleverage-only policy (a WithdrawCollateral inside a
     /// RepayWithCallback of the same sub-account is a swap deleverage and allowed), a swap where the module has no swap
-    /// adapter or the policy's maxSlippageBps is 0, or an EndCallback with a pool or amount.
+    /// adapter or the policy's maxSlippageBps is 0, an EndCallback with a pool or amount, or churn on one sub-account
+    /// (the later of WithdrawCollateral / SupplyCollateralWithCallback, Borrow / RepayWithCallback, Borrow / Repay).
     error ActionNotAllowed(uint256 index, ActionKind kind);
     /// @notice Thrown when a swap of `subAccount` runs on a plan with no venue action on that sub-account: no material
     /// action uses what it swaps.
@@ -351,7 +352,8 @@ interface ILeverageModule is IAccount {
     /// interest).
     error IdleInflow(address token, uint256 received, uint256 used);
     /// @notice Thrown when a plan deposits `deposited` of `token` (base units, all its deposits into pools of it) but
-    /// brings in only `received` of it (borrows, collateral withdrawals and swap outputs at their on-chain minimum): a
+    /// brings in only `received` of it that a deposit may park (base units): its borrows and the collateral withdrawals
+    /// of sub-accounts that are not due; a due one's withdrawals and swap outputs fund only its own spends (rr10 F2). A
     /// deposit parks only what the same plan brought in, never the Safe's idle reserve, which the next rescue may need
     /// and a pool's exit fee or drained cash could withhold.
     error DepositNotFunded(address token, uint256 deposited, uint256 received);

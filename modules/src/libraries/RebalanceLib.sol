@@ -187,16 +187,18 @@ library RebalanceLib {
             Action calldata action = actions[i];
             ActionKind kind = action.kind;
             uint256 sub = action.subAccount;
-            // An EndCallback carries nothing. No churn around a callback (review of issue 17): a sub-account with a
-            // SupplyCollateralWithCallback (9) withdraws no collateral (3) and one with a RepayWithCallback (8)
-            // borrows nothing (4), in either order, inside the block or after it; the later of the pair is refused.
-            // Undoing the opener's step moves nothing but pays the flash premium (Aave) on it; an honest plan never
-            // does (a swap boost borrows in its supply callback, a swap deleverage withdraws in its repay callback).
-            // A pair sums to 12: bit 12 - kind of the sub-account's kinds so far.
+            // An EndCallback carries nothing. No churn (`CHURN_KINDS`): a sub-account with a
+            // SupplyCollateralWithCallback (9) withdraws no collateral (3), one with a RepayWithCallback (8) or a Repay
+            // (5) borrows nothing (4), in either order, inside the block or after it; the later of the pair is refused.
+            // Undoing the opener's step moves nothing but pays the flash premium (Aave) on it (review of issue 17); a
+            // Repay(need + X) from the idle reserve with a Borrow(X) back lets the borrow "fund" a deposit of X, so the
+            // reserve lands in a pool the next rescue may not afford to leave (rr10 F1). An honest plan never does (a
+            // swap boost borrows in its supply callback, a swap deleverage withdraws in its repay callback, a donor that
+            // borrows repays nothing, a target that repays borrows nothing).
             if (
                 kind == ActionKind.EndCallback
                     ? action.pool != address(0) || action.amount != 0
-                    : (CHURN_KINDS >> uint256(kind)) & ((kinds << uint256(kind)) >> (12 | sub << 4)) & 1 != 0
+                    : (kinds >> (sub << 4)) & (CHURN_KINDS >> (uint256(kind) << 4)) & 0xFFFF != 0
             ) revert ILeverageModule.ActionNotAllowed(i, kind);
             if (kind == ActionKind.EndCallback) {
                 repayCallbackOf = 0;
@@ -292,9 +294,9 @@ library RebalanceLib {
     uint256 private constant POOL_ACTION = 0;
     uint256 private constant VENUE_ACTION = 1;
     uint256 private constant SWAP_ACTION = 2;
-    /// @dev WithdrawCollateral, Borrow, RepayWithCallback and SupplyCollateralWithCallback (bits by kind): a pair
-    /// (kind, 12 - kind) of them on one sub-account undoes a callback's step (`_checkActions`).
-    uint256 private constant CHURN_KINDS = 0x318;
+    /// @dev Per kind k, bits 16k..16k+15: the kinds (bits by kind) k may not join on one sub-account (`_checkActions`):
+    /// WithdrawCollateral (3) / SupplyCollateralWithCallback (9), Borrow (4) / RepayWithCallback (8), Borrow (4) / Repay (5).
+    uint256 private constant CHURN_KINDS = 0x200 << 48 | 0x120 << 64 | 0x10 << 80 | 0x10 << 128 | 0x8 << 144;
     /// @dev Repay (5) and RepayWithCallback (8), as bits by kind.
     uint256 private constant REPAY_KINDS = 0x120;
     /// @dev SupplyCollateral (2) and SupplyCollateralWithCallback (9), as bits by kind.
@@ -618,9 +620,10 @@ library RebalanceLib {
     ///                reserves) plus the plan's borrows on it before, less its repayments before), collateral supplies (callback supplies
     ///                included) and swap inputs;
     ///     received:  borrows, collateral withdrawals and swap outputs at their on-chain minimum;
+    ///     fundable:  borrows and collateral withdrawals of sub-accounts that are not due (part of received);
     ///     deposited: deposits into pools of the asset;
     /// the plan must satisfy
-    ///     deposited <= received                  (else DepositNotFunded), so unparked = received - deposited,
+    ///     deposited <= fundable                  (else DepositNotFunded), so unparked = received - deposited,
     ///     pool withdrawals <= spent - unparked   (else PoolNotUsed, naming the withdrawal that crosses it)
     ///     unparked <= spent                      (else IdleInflow).
     /// So a borrow, a collateral withdrawal or a swap's output is either spent by the plan or parked in an allowed pool,
@@ -629,6 +632,11 @@ library RebalanceLib {
     /// count as used. Nor does any plan lower it into a pool (brk10r F1): a deposit parks only what the same plan brought
     /// in, so a rescue cannot carry the Safe's idle reserve into a pool whose exit fee the loss bound does not book
     /// (pools are valued at `convertToAssets`) or whose cash borrowers can drain, leaving the next rescue no source.
+    /// A due sub-account's collateral withdrawals and any swap's output (only due ones swap) fund no deposit (rr10 F2):
+    /// the reserve paid the repayment (RepayWithCallback or Repay) that made room for the withdrawal, so parking what
+    /// it withdrew (or sold) parked the reserve; the solver only sells such a withdrawal. A not-due one's withdrawal
+    /// may fund one: its move is bounded by its distance to its target (`NotDueMoveExceedsDistance`), like a donor's
+    /// borrow. The rule stays net per asset and per plan (rr10 F3: a donor's parked borrow next to a rescue from idle).
     /// The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
     /// Gas (issue 15): one pass over the actions tallies every asset's flows; it stays because only the actions say
     /// what each flow was for. Runs after the actions, so each pool's `asset()` is a warm call, read once.
@@ -656,11 +664,15 @@ library RebalanceLib {
                 slot[j] = _slotOf(assets, count, runs[actions[j].subAccount].state.collateralToken);
             }
         }
-        // flows[3a]: spent, [3a + 1]: received, [3a + 2]: deposited, of asset slot a.
+        // flows[4a]: spent, [4a + 1]: received, [4a + 2]: deposited, [4a + 3]: fundable, of asset slot a.
         uint256[] memory flows = _flowTally(s, safe, runs, actions, slot);
         for (uint256 a; a < count; ++a) {
-            (uint256 spent, uint256 received, uint256 deposited) = (flows[3 * a], flows[3 * a + 1], flows[3 * a + 2]);
-            if (deposited > received) revert ILeverageModule.DepositNotFunded(assets[a], deposited, received);
+            uint256 deposited = flows[4 * a + 2];
+            {
+                uint256 fundable = flows[4 * a + 3];
+                if (deposited > fundable) revert ILeverageModule.DepositNotFunded(assets[a], deposited, fundable);
+            }
+            (uint256 spent, uint256 received) = (flows[4 * a], flows[4 * a + 1]);
             uint256 unparked = received - deposited;
             uint256 usable = spent > unparked ? spent - unparked : 0;
             uint256 withdrawn;
@@ -678,15 +690,16 @@ library RebalanceLib {
         while (i < count && assets[i] != token) ++i;
     }
 
-    /// @dev Per asset slot a (see `_checkInflowsUsed`), base units: flows[3a] what the plan's venue and swap actions
-    /// take from the Safe's wallet (repayments capped at the debt they meet), flows[3a + 1] what they bring into it (swap
-    /// outputs at their on-chain minimum), flows[3a + 2] what the plan deposits into pools of the asset.
+    /// @dev Per asset slot a (see `_checkInflowsUsed`), base units: flows[4a] what the plan's venue and swap actions
+    /// take from the Safe's wallet (repayments capped at the debt they meet), flows[4a + 1] what they bring into it (swap
+    /// outputs at their on-chain minimum), flows[4a + 2] what the plan deposits into pools of the asset, flows[4a + 3]
+    /// the part of flows[4a + 1] a deposit may park: borrows and not-due sub-accounts' collateral withdrawals.
     function _flowTally(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions, uint256[] memory slot)
         private
         view
         returns (uint256[] memory flows)
     {
-        flows = new uint256[](3 * (runs.length + 1));
+        flows = new uint256[](4 * (runs.length + 1));
         // The debt each repayment meets, in execution order (a callback's inner actions run after its opener, so a
         // borrow inside a repay callback comes after the debt fell): a repayment clears at most the debt at that point
         // (past it the adapters repay by shares, or Aave's max on the debt reserve alone), and only that much is spent.
@@ -695,26 +708,29 @@ library RebalanceLib {
             debtNow[k] = runs[k].repayable;
         }
         for (uint256 j; j < actions.length; ++j) {
-            Action calldata action = actions[j];
-            ActionKind kind = action.kind;
-            uint256 at = 3 * slot[j];
+            ActionKind kind = actions[j].kind;
+            uint256 sub = actions[j].subAccount;
+            uint256 amount = actions[j].amount;
+            uint256 at = 4 * slot[j];
             if ((1 << uint8(kind)) & REPAY_KINDS != 0) {
-                uint256 cleared = Math.min(action.amount, debtNow[action.subAccount]);
-                debtNow[action.subAccount] -= cleared;
+                uint256 cleared = Math.min(amount, debtNow[sub]);
+                debtNow[sub] -= cleared;
                 flows[0] += cleared;
             } else if (kind == ActionKind.Borrow) {
-                debtNow[action.subAccount] += action.amount;
-                flows[1] += action.amount;
+                debtNow[sub] += amount;
+                flows[1] += amount;
+                flows[3] += amount;
             } else if ((1 << uint8(kind)) & SUPPLY_KINDS != 0) {
-                flows[at] += action.amount;
+                flows[at] += amount;
             } else if (kind == ActionKind.WithdrawCollateral) {
-                flows[at + 1] += action.amount;
+                flows[at + 1] += amount;
+                if (!runs[sub].due) flows[at + 3] += amount;
             } else if (kind == ActionKind.DepositToPool) {
-                flows[at + 2] += action.amount;
+                flows[at + 2] += amount;
             } else if (_isSwapKind(kind)) {
                 bool sell = kind == ActionKind.SellCollateral;
-                flows[sell ? at : 0] += action.amount;
-                flows[sell ? 1 : at + 1] += _swapMinOut(s, safe, runs[action.subAccount], sell, action.amount);
+                flows[sell ? at : 0] += amount;
+                flows[sell ? 1 : at + 1] += _swapMinOut(s, safe, runs[sub], sell, amount);
             }
         }
     }

@@ -223,10 +223,22 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         pad[1] = action(ActionKind.WithdrawCollateral, 0, address(0), withdrawn);
         pad[2] = action(ActionKind.DepositToPool, 0, address(wethVault), withdrawn);
         pad[3] = action(ActionKind.EndCallback, 0, address(0), 0);
+        // Since rr10 F2 the parked shape stops earlier: a due sub-account's withdrawal funds no pool deposit.
+        _expectRefusedWith(
+            _single(wethId, _concat(_skimmedRescue(skim), pad)),
+            abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(weth), withdrawn, 0)
+        );
+        // The same padding with the withdrawn WETH supplied to a not-due WETH twin (a move that buys no allowance).
+        _openWethTwin(300e18, 1.3e18);
+        pad[2] = action(ActionKind.EndCallback, 0, address(0), 0);
+        pad[3] = action(ActionKind.SupplyCollateral, 1, address(0), withdrawn);
+        Plan memory padded = _single(wethId, _concat(_skimmedRescue(skim), pad));
+        padded.subAccounts = new bytes32[](2);
+        (padded.subAccounts[0], padded.subAccounts[1]) = (wethId, wethTwinId);
         // Even a plan landing at the far edge of the landing zone (1.55) would count no more than this.
         uint256 cap = HealthLib.maxMoveToHealth(s, 1.55e18, false, 0); // the fixture's policy has no swaps
         assertLt(cap * 50, 59e6 * 10_000, "the cap's allowance is below the skim");
-        _expectPaddedSkimRefused(_single(wethId, _concat(_skimmedRescue(skim), pad)), skim, cap);
+        _expectPaddedSkimRefused(padded, skim, cap);
     }
 
     /// @dev The honest counterpart: a repayment to 1.5 is below the cap for that health change, so it keeps its whole
@@ -435,6 +447,37 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         return _single(wethId, a);
     }
 
+    /// @dev `_boostPlan`'s round trip in a shape rr10 F1 still allows (Repay then Borrow on one sub-account is churn,
+    /// ActionNotAllowed): the not-due WETH twin (sub-account 1, `_twinRepaysThrough`) repays `withdrawn` from `skim`, a
+    /// move toward its target that buys no allowance; WETH boosts by `added` and parks what it borrows. Its loss is still
+    /// skim's exit fee on `withdrawn`.
+    function _boostPlanWithTwin(MarketState memory s, uint256 added, RiggedVault skim, uint256 withdrawn)
+        internal
+        view
+        returns (Plan memory)
+    {
+        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
+        uint256 borrowed = Math.mulDiv(value + added, LLTV, BOOST_HEALTH) - s.debt;
+        Action[] memory a = new Action[](5);
+        a[0] = action(ActionKind.SupplyCollateral, 0, address(0), Math.mulDiv(added, 1e36, s.price) + 1);
+        a[1] = action(ActionKind.WithdrawFromPool, 1, address(skim), withdrawn);
+        a[2] = action(ActionKind.Repay, 1, address(0), withdrawn);
+        a[3] = action(ActionKind.Borrow, 0, address(0), borrowed);
+        a[4] = action(ActionKind.DepositToPool, 0, address(usdcVault), borrowed);
+        return plan2(wethId, wethTwinId, a);
+    }
+
+    /// @dev Opens the not-due WETH twin (1.3, at the current price) with `skim` its pool and maxLossBps `lossBps`, so the
+    /// plan's maxLossBps (the least of its sub-accounts') stays `lossBps`.
+    function _twinRepaysThrough(RiggedVault skim, uint16 lossBps) internal {
+        _openWethTwin(1000e18, 1.3e18);
+        Policy memory p = module.getPolicy(safe, wethTwinId);
+        p.pools = new address[](1);
+        p.pools[0] = address(skim);
+        p.maxLossBps = lossBps;
+        setPolicy(p);
+    }
+
     /// @dev The ninth reviewer's boost padded up to the eighth-review cap (collateral 1% over it, so the cap was the
     /// counted move), skimmed `skimBps` of a 10,000 USDC round trip: within the allowance that cap bought, over what an
     /// honest swap boost to the same health may lose. It swaps nothing, so it is refused with exactly ValueLossExceeded at
@@ -447,6 +490,12 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         RiggedVault skim = _feePool(skimBps);
         MarketState memory s = _boostSetUp(skim, lossBps);
         uint256 honest = _honestBoost(s, BOOST_HEALTH, lossBps);
+        // Since rr10 F1 the ninth reviewer's Repay/Borrow round trip on WETH itself is churn, refused at the Borrow.
+        _expectRefusedWith(
+            _boostPlan(s, _reviewedCap(s, BOOST_HEALTH, lossBps) * 101 / 100, skim, 10_000e6),
+            abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 3, ActionKind.Borrow)
+        );
+        _twinRepaysThrough(skim, lossBps);
         _expectBoostPaddingRefused(s, skim, lossBps, honest);
 
         createPoolAtOraclePrice(address(weth), address(usdc), FEE_LOW, wethOracle.price(), 20_000_000e6, defaultSpread());
@@ -463,19 +512,18 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         assertApproxEqRel(healthOf(safe, wethMarket), BOOST_HEALTH, 0.0005e18, "the honest swap boost landed");
     }
 
-    /// @dev The flash-looped swap boost, padded with a 10,000 USDC round trip through `skim`: withdraw it, repay it,
-    /// SupplyCollateralWithCallback(bought) { Borrow(borrowed + 10,000), BuyCollateral(borrowed) }, park the 10,000 in
-    /// the fair pool.
+    /// @dev The flash-looped swap boost, padded with a 10,000 USDC round trip through `skim`: since rr10 F1 (a Repay and
+    /// a Borrow on one sub-account are churn) the not-due WETH twin withdraws it and repays it, then WETH runs
+    /// SupplyCollateralWithCallback(bought) { Borrow(borrowed), BuyCollateral(borrowed) }.
     function _swapBoostPlan(uint256 borrowed, uint256 bought, RiggedVault skim) internal view returns (Plan memory) {
-        Action[] memory a = new Action[](7);
-        a[0] = action(ActionKind.WithdrawFromPool, 0, address(skim), 10_000e6);
-        a[1] = action(ActionKind.Repay, 0, address(0), 10_000e6);
+        Action[] memory a = new Action[](6);
+        a[0] = action(ActionKind.WithdrawFromPool, 1, address(skim), 10_000e6);
+        a[1] = action(ActionKind.Repay, 1, address(0), 10_000e6);
         a[2] = action(ActionKind.SupplyCollateralWithCallback, 0, address(0), bought);
-        a[3] = action(ActionKind.Borrow, 0, address(0), borrowed + 10_000e6);
+        a[3] = action(ActionKind.Borrow, 0, address(0), borrowed);
         a[4] = action(ActionKind.BuyCollateral, 0, address(uint160(uint256(uniAdapter.encodeRoute(FEE_LOW, 0, 0)))), borrowed);
         a[5] = action(ActionKind.EndCallback, 0, address(0), 0);
-        a[6] = action(ActionKind.DepositToPool, 0, address(usdcVault), 10_000e6);
-        return _single(wethId, a);
+        return plan2(wethId, wethTwinId, a);
     }
 
     /// @dev The padded boost (collateral 1% over the reviewed cap) with skim's exit fee on 10,000: refused, counted the
@@ -485,7 +533,7 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         uint256 skimmed = Math.mulDiv(10_000e6, skim.exitFeeBps(), 10_000);
         assertGt(skimmed * 10_000, honest * lossBps, "the skim is over an honest boost's worst loss");
         assertLt(skimmed * 10_000, reviewed * lossBps, "and within the allowance the reviewed cap bought");
-        (uint256 loss, uint256 moved) = _expectLossRefused(_boostPlan(s, reviewed * 101 / 100, skim, 10_000e6), skim, lossBps);
+        (uint256 loss, uint256 moved) = _expectLossRefused(_boostPlanWithTwin(s, reviewed * 101 / 100, skim, 10_000e6), skim, lossBps);
         uint256 collateralOnly = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36) * LLTV - BOOST_HEALTH * s.debt, 1, LLTV);
         assertApproxEqRel(moved, collateralOnly, 0.002e18, "counted: the collateral-only move to the same health");
         assertApproxEqAbs(loss, skimmed, 1e6, "the loss is the skim");
@@ -533,6 +581,11 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
             SHRINK_HEALTH * s.debt - Math.mulDiv(s.collateral, s.price, 1e36) * LLTV, 1, LLTV, Math.Rounding.Ceil
         );
         (Plan memory padded, uint256 skimmed) = _shrinkPaddedToReviewedCap(s, skim);
+        // Since rr10 F2 the parked shape stops earlier (a due sub-account's withdrawal funds no pool deposit); the same
+        // padding with its WETH supplied to a not-due WETH twin reaches the loss bound.
+        _expectRefusedWith(padded, _parkedShrinkRefusal(padded));
+        _openWethTwin(300e18, 1.3e18);
+        padded = plan2(wethId, wethTwinId, _shrinkIntoTwin(address(skim), padded.actions[0].amount, padded.actions[2].amount));
         assertGt(skimmed, collateralOnly * 50 / 10_000 * 2, "the skim is over twice an honest plan's worst loss");
         (uint256 loss, uint256 moved) = _expectLossRefused(padded, skim, 50);
         assertApproxEqRel(moved, collateralOnly, 0.002e18, "counted: the collateral-only move to the same health");

@@ -164,6 +164,73 @@ abstract contract AttackBase is Fixture {
         a[4] = action(ActionKind.EndCallback, 0, address(0), 0);
     }
 
+    /// @dev The WETH twin: a second WETH/USDC Morpho market on WETH's own oracle (lltv 0.80, so a distinct market), where
+    /// `_openWethTwin` opens a big not-due position. Since rr10 F2 a due sub-account's collateral withdrawal funds no pool
+    /// deposit (`DepositNotFunded`), so the padding attacks that parked it in a pool now move it into this twin as
+    /// collateral instead: a not-due move toward the twin's target (bounded by its distance, buying no loss allowance,
+    /// charged to the twin), which reaches the same later checks on the due sub-account.
+    bytes32 internal wethTwinId;
+    MarketParams internal wethTwin;
+    uint256 internal constant TWIN_LLTV = 0.8e18;
+
+    /// @dev Opens the WETH twin holding `collateral` WETH (1e18 units) at `health` (WAD) at WETH's current price, under the
+    /// default policy with minHealth 1.1 (target 1.4, maxHealth 1.7), so later WETH price drops leave it not due.
+    function _openWethTwin(uint256 collateral, uint256 health) internal returns (bytes32 id) {
+        if (wethTwinId == bytes32(0)) {
+            morpho.enableLltv(TWIN_LLTV);
+            wethTwin = MarketParams({
+                loanToken: address(usdc), collateralToken: address(weth), oracle: address(wethOracle), irm: address(0), lltv: TWIN_LLTV
+            });
+            morpho.createMarket(wethTwin);
+            usdc.mint(lender, 10_000_000e6);
+            vm.startPrank(lender);
+            usdc.approve(address(morpho), type(uint256).max);
+            morpho.supply(wethTwin, 10_000_000e6, 0, lender, "");
+            vm.stopPrank();
+        }
+        uint256 value = Math.mulDiv(collateral, wethOracle.price(), 1e36);
+        openPosition(safe, wethTwin, collateral, Math.mulDiv(value, TWIN_LLTV, health));
+        Policy memory p = defaultPolicy(wethTwin, address(0));
+        p.minHealth = 1.1e18;
+        id = setPolicy(p);
+        wethTwinId = id;
+    }
+
+    /// @dev `_parkedShrink`'s padding in a shape rr10 F2 still allows: repay `repaid` inside a callback from `pool`,
+    /// withdraw `withdrawn` WETH and supply it to the WETH twin (sub-account 1) after the callback.
+    function _shrinkIntoTwin(address pool, uint256 repaid, uint256 withdrawn) internal pure returns (Action[] memory a) {
+        a = new Action[](5);
+        a[0] = action(ActionKind.WithdrawFromPool, 0, pool, repaid);
+        a[1] = action(ActionKind.RepayWithCallback, 0, address(0), repaid);
+        a[2] = action(ActionKind.WithdrawCollateral, 0, address(0), withdrawn);
+        a[3] = action(ActionKind.EndCallback, 0, address(0), 0);
+        a[4] = action(ActionKind.SupplyCollateral, 1, address(0), withdrawn);
+    }
+
+    /// @dev `_dueShrink` with the withdrawn collateral supplied to the WETH twin (`_shrinkIntoTwin`); the twin must be open.
+    function _dueShrinkIntoTwin(MarketState memory s, uint256 moved, uint256 h) internal view returns (Plan memory plan) {
+        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
+        uint256 repaid = (h * s.debt - (value - moved) * 0.86e18) / (0.86e18 + h);
+        uint256 withdrawn = Math.mulDiv(moved - repaid, 1e36, s.price) * 9999 / 10_000;
+        plan = plan2(wethId, wethTwinId, _shrinkIntoTwin(address(usdcVault), repaid, withdrawn));
+    }
+
+    /// @dev `plan` through handleOps: charged its gas, fails with exactly `err`, nothing else leaves the Safe.
+    function _expectRefusedWith(Plan memory plan, bytes memory err) internal {
+        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
+        Holdings memory before = holdings(safe);
+        (bool ok, bytes memory reason) = handle(op);
+        assertFalse(ok, "refused");
+        assertEq(reason, err);
+        assertNothingLeftBut(before, maxCost(op));
+    }
+
+    /// @dev The exact refusal of `_parkedShrink`-shaped padding since rr10 F2: the due sub-account's collateral
+    /// withdrawal funds no deposit, so the WETH deposit (`plan.actions[3]`) is over the fundable 0.
+    function _parkedShrinkRefusal(Plan memory plan) internal view returns (bytes memory) {
+        return abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(weth), plan.actions[3].amount, 0);
+    }
+
     /// @dev The repayment that takes the WETH sub-account to `target` health at the current price.
     function _repayToReach(uint256 target) internal view returns (uint256) {
         MarketState memory state = adapter.marketState(Id.unwrap(wethMarket.id()), safe);

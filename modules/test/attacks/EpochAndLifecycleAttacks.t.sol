@@ -757,6 +757,9 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
     /// (not due, boost allowed): Repay(all its debt), Borrow(debt + 300), 300 parked in the pool. Charged gross, that spent
     /// 99.2k of WBTC's 100k maxAmountPerEpoch, and once the owner replaced the key the honest keeper's WBTC rescue was
     /// refused (EpochAmountCapExceeded) until the epoch ended. Charged net, each churn costs its 300 and the rescue runs.
+    /// Since rr10 F1 a Repay and a Borrow on one sub-account are churn (ActionNotAllowed at the later one, asserted
+    /// here); the churn is rebuilt on the collateral side, which no rule forbids: SupplyCollateral(X) of idle WBTC and
+    /// WithdrawCollateral(X) back, with the 300 borrowed and parked.
     function test_Attack30_ChurnOnANotDueSubAccountCannotSpendItsEpochAmountCap() public {
         Policy memory wp = defaultPolicy(wbtcMarket, address(usdcVault));
         wp.boostAllowed = true;
@@ -764,8 +767,11 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         wp.maxAmountPerRebalance = 70_000e6;
         wp.maxAmountPerEpoch = 100_000e6;
         setPolicy(wp);
-        // The rescues are paid from the Safe's idle USDC (38,000 in the fixture).
         uint256 debtB = _wbtcDebt();
+        _expectLossRefused(
+            _wbtcRepayBorrowPlan(debtB, 300e6), abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow)
+        );
+        // The rescues are paid from the Safe's idle USDC (38,000 in the fixture).
         _churnWbtcNextToARescue(debtB);
         uint256 charged = _wbtcDebt() - debtB;
         assertEq(module.getEpochUsage(safe, wbtcId).amountMoved, charged, "charged the net debt change only");
@@ -776,7 +782,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         _churnWbtcNextToARescue(19_000e6);
         charged += _wbtcDebt() - debtBefore;
         assertEq(module.getEpochUsage(safe, wbtcId).amountMoved, charged, "again only the net change");
-        assertLt(charged, 601e6, "two churns of ~49,000 gross cost ~600 of the 100,000 cap");
+        assertLt(charged, 601e6, "two churns of ~98,000 gross (collateral in and out) cost ~600 of the 100,000 cap");
 
         // The owner revokes the compromised key and adds an honest one; WBTC crashes below its band and is rescued.
         (address honest, uint256 honestKey) = makeAddrAndKey("honest keeper");
@@ -796,13 +802,18 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
     }
 
     /// @dev The per-rebalance cap judges the same net change: churn whose net move on the not-due sub-account is 300
-    /// passes a cap of 300 (gross ~60,000) and is refused by name under a cap of 299; nothing leaves the Safe.
+    /// passes a cap of 300 (gross ~60,000) and is refused by name under a cap of 299; nothing leaves the Safe. The churn
+    /// is on the collateral side (idle WBTC supplied and withdrawn): since rr10 F1 a Repay/Borrow pair is refused first.
     function test_Attack30_RevertWhen_NotDueChurnNetsAboveItsRebalanceCap() public {
         Policy memory wp = defaultPolicy(wbtcMarket, address(usdcVault));
         wp.boostAllowed = true;
         wp.maxHealth = 2e18;
         setPolicy(wp);
         uint256 debtB = _wbtcDebt();
+        _expectLossRefused(
+            _wbtcRepayBorrowPlan(debtB, 300e6), abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow)
+        );
+        wbtc.mint(safe, _wbtcUnits(debtB));
         Plan memory plan = _wbtcChurnPlan(debtB, 300e6);
         uint256 net = _wbtcNetChange(plan);
         assertApproxEqAbs(net, 300e6, 1, "net: the 300 borrowed on top");
@@ -826,12 +837,18 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
     /// caps (here 10,000 against a ~15,000 round trip). Run through a pool with a 1% exit fee, the churn's fee is a loss
     /// that the loss bound (maxLossBps of the positions' net moves, to which churn adds nothing) refuses by name; run
     /// through the fair venue and pool, it costs nothing and is charged its net change only.
+    /// Since rr10 F1 the debt-side round trip (Repay then Borrow on WETH) is refused at the Borrow (ActionNotAllowed,
+    /// asserted for both shapes). The collateral-side churn no rule forbids is checked instead: through a WETH pool with
+    /// a 1% exit fee it cannot run at all (what the pool gives is withdrawn again, so no material action uses it:
+    /// PoolNotUsed), and through idle WETH it costs nothing and is charged the net repayment only.
     function test_Attack30_RevertWhen_ChurnOnADueSubAccountBleedsThroughAPool() public {
         RiggedVault skim = _feePool(100);
+        RiggedVault wethSkim = _feePool(weth, 10e18, 100);
         Policy memory policy = defaultPolicy(wethMarket, address(skim));
-        policy.pools = new address[](2);
+        policy.pools = new address[](3);
         policy.pools[0] = address(skim);
         policy.pools[1] = address(usdcVault);
+        policy.pools[2] = address(wethSkim);
         policy.boostAllowed = true;
         policy.maxAmountPerRebalance = 10_000e6;
         setPolicy(policy);
@@ -845,16 +862,31 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         bleed.subAccounts = new bytes32[](1);
         bleed.subAccounts[0] = wethId;
         bleed.actions = actions;
-        (uint256 loss, uint256 moved) = _whatIfLossAndMoved(bleed, skim);
-        assertGe(loss, 150e6, "the 1% fee on the 15,000 round trip");
-        assertApproxEqAbs(moved, need, 1, "the allowance is 50 bps of the net repayment only");
-        _expectLossRefused(bleed, abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, loss, moved, 50));
-
-        // The same churn paid from idle USDC (the fair venue) and parked in the fair pool: no loss, net charge.
+        _expectLossRefused(bleed, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.Borrow));
         actions = new Action[](3);
         actions[0] = action(ActionKind.Repay, 0, address(0), 15_000e6);
         actions[1] = action(ActionKind.Borrow, 0, address(0), 15_000e6 - need);
         actions[2] = action(ActionKind.DepositToPool, 0, address(usdcVault), 15_000e6 - need);
+        bleed.actions = actions;
+        _expectLossRefused(bleed, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow));
+
+        // Collateral churn of ~15,000 of WETH through the 1% WETH pool next to the rescue from idle USDC.
+        uint256 churned = Math.mulDiv(15_000e6, 1e36, wethOracle.price());
+        actions = new Action[](4);
+        actions[0] = action(ActionKind.WithdrawFromPool, 0, address(wethSkim), churned);
+        actions[1] = action(ActionKind.SupplyCollateral, 0, address(0), churned);
+        actions[2] = action(ActionKind.WithdrawCollateral, 0, address(0), churned);
+        actions[3] = action(ActionKind.Repay, 0, address(0), need);
+        bleed.actions = actions;
+        _expectLossRefused(bleed, abi.encodeWithSelector(ILeverageModule.PoolNotUsed.selector, wethId, address(wethSkim)));
+
+        // The same churn from idle WETH (the fair venue): no loss, charged the net repayment (gross ~30,000 + need over
+        // the 10,000 per-rebalance cap).
+        weth.mint(safe, churned);
+        actions = new Action[](3);
+        actions[0] = action(ActionKind.SupplyCollateral, 0, address(0), churned);
+        actions[1] = action(ActionKind.WithdrawCollateral, 0, address(0), churned);
+        actions[2] = action(ActionKind.Repay, 0, address(0), need);
         bleed.actions = actions;
         (, uint256 debtBefore) = adapter.position(Id.unwrap(wethMarket.id()), safe);
         int256 valueBefore = safeValue(skim);
@@ -866,16 +898,36 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
 
     /* HELPERS */
 
-    /// @dev Op: the WETH rescue to 1.35 from idle USDC, padded with a WBTC churn: Repay(`repaid`), Borrow(`repaid` +
-    /// 300), the 300 parked in the pool.
-    function _churnWbtcNextToARescue(uint256 repaid) internal {
+    /// @dev Op: the WETH rescue to 1.35 from idle USDC, padded with a WBTC collateral churn of `churned` (USDC value;
+    /// the idle WBTC minted to the Safe first) and 300 borrowed and parked in the pool.
+    function _churnWbtcNextToARescue(uint256 churned) internal {
+        wbtc.mint(safe, _wbtcUnits(churned));
         int256 valueBefore = safeValue(wethVault);
-        handleOk(keeperOp(safe, keeper, _wbtcChurnPlan(repaid, 300e6), keeperKey));
+        handleOk(keeperOp(safe, keeper, _wbtcChurnPlan(churned, 300e6), keeperKey));
         assertApproxEqAbs(safeValue(wethVault), valueBefore, 3, "nothing of value left the Safe");
     }
 
-    /// @dev WETH repaid from idle USDC (it is due), WBTC churned: Repay(`repaid`), Borrow(`repaid` + `up`), Deposit(`up`).
-    function _wbtcChurnPlan(uint256 repaid, uint256 up) internal view returns (Plan memory plan) {
+    /// @dev WBTC units worth `value` (USDC base units) at the WBTC oracle.
+    function _wbtcUnits(uint256 value) internal view returns (uint256) {
+        return Math.mulDiv(value, 1e36, wbtcOracle.price());
+    }
+
+    /// @dev WETH repaid from idle USDC (it is due), WBTC churned on the collateral side: SupplyCollateral(x) of idle WBTC
+    /// worth `churned`, WithdrawCollateral(x), Borrow(`up`), Deposit(`up`).
+    function _wbtcChurnPlan(uint256 churned, uint256 up) internal view returns (Plan memory plan) {
+        uint256 x = _wbtcUnits(churned);
+        Action[] memory actions = new Action[](5);
+        actions[0] = action(ActionKind.SupplyCollateral, 1, address(0), x);
+        actions[1] = action(ActionKind.WithdrawCollateral, 1, address(0), x);
+        actions[2] = action(ActionKind.Borrow, 1, address(0), up);
+        actions[3] = action(ActionKind.DepositToPool, 1, address(usdcVault), up);
+        actions[4] = action(ActionKind.Repay, 0, address(0), _repayToReach(1.35e18));
+        plan = plan2(wethId, wbtcId, actions);
+    }
+
+    /// @dev The review-4 churn, refused since rr10 F1 (a Repay and a Borrow on one sub-account): WBTC Repay(`repaid`),
+    /// Borrow(`repaid` + `up`), Deposit(`up`), next to the WETH rescue from idle USDC.
+    function _wbtcRepayBorrowPlan(uint256 repaid, uint256 up) internal view returns (Plan memory plan) {
         Action[] memory actions = new Action[](4);
         actions[0] = action(ActionKind.Repay, 1, address(0), repaid);
         actions[1] = action(ActionKind.Borrow, 1, address(0), repaid + up);

@@ -218,13 +218,19 @@ contract DueChargeAttacksTest is AttackBase {
         epoch = block.timestamp / 1 days;
     }
 
-    /// @dev The largest padded shrink (net move, 1k steps down from 99.9k) the module accepts now; executes it.
+    /// @dev The largest padded shrink (net move, 1k steps down from 99.9k) the module accepts now; executes it. Since
+    /// rr10 F2 the withdrawn collateral is supplied to the not-due WETH twin (a pool may not take it: the first
+    /// step's parked shape is asserted refused with exactly DepositNotFunded); the steps stop above the honest
+    /// repayment (a move below it has no shrink side).
     function _largestAcceptedPadding() internal returns (uint256 net) {
         MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        for (uint256 m = 99_900e6; m > 1_000e6; m -= 1_000e6) {
+        Plan memory parked = _dueShrink(s, 99_900e6, 1.35e18);
+        _expectRefusedWith(parked, _parkedShrinkRefusal(parked));
+        uint256 honest = _repayToReach(1.35e18);
+        for (uint256 m = 99_900e6; m > honest + 1_000e6; m -= 1_000e6) {
             uint256 snap = vm.snapshotState();
             (uint256 cb, uint256 db) = _netMove();
-            (bool ok,) = handle(keeperOp(safe, keeper, _dueShrink(s, m, 1.35e18), keeperKey));
+            (bool ok,) = handle(keeperOp(safe, keeper, _dueShrinkIntoTwin(s, m, 1.35e18), keeperKey));
             if (ok) {
                 (uint256 ca, uint256 da) = _netMove();
                 return (db - da) + Math.mulDiv(cb - ca, s.price, 1e36);
@@ -255,9 +261,12 @@ contract DueChargeAttacksTest is AttackBase {
     /// health-neutral shrink the module accepts. Charged each side up to maxMoveToHealth (~3.1x the honest repayment),
     /// two padded rescues spent the cap and the honest keeper's third rescue was refused (EpochAmountCapExceeded). Now
     /// each is charged at most maxMoveToHealth (what a collateral change alone to that health is charged) and the honest
-    /// third rescue lands in the same epoch.
+    /// third rescue lands in the same epoch. Since rr10 F2 the padding's collateral goes into the not-due WETH twin (a
+    /// pool may not take a due sub-account's withdrawal); the charge cap is reached the same way.
     function test_Attack_PaddedDueRescuesLeaveTheThirdRescuePossible() public {
         uint256 epoch = _setupWeth();
+        _dropWethHealthTo(1.19e18);
+        _openWethTwin(1000e18, 1.3e18);
         for (uint256 k; k < 2; ++k) {
             if (k > 0) vm.warp(block.timestamp + 2 hours);
             _dropWethHealthTo(1.19e18);

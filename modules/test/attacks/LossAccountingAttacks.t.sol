@@ -138,14 +138,18 @@ contract LossAccountingAttacksTest is AttackBase {
     /// collateral into the WETH pool: net move ~99.9k, inside the per-rebalance cap; the honest repayment ~21k). Charged
     /// its whole move, it refused the honest rescue when WETH fell to 1.19 again in the epoch (EpochAmountCapExceeded).
     /// Now it is charged at most maxMoveToHealth for 1.19 -> 1.35 (no swaps: what a collateral change alone is charged),
-    /// and the second rescue lands.
+    /// and the second rescue lands. Since rr10 F2 the withdrawn collateral may not be parked in a pool (refused here with
+    /// exactly DepositNotFunded); the padding supplies it to a not-due WETH twin instead, which reaches the charge cap.
     function test_Attack_DueShrinkPaddingDoesNotSpendItsOwnEpochAmountCap() public {
         _wethWithCaps(200_000e6, 100_000e6, 110_000e6); // 100 WETH, 180k debt
         vm.warp(block.timestamp / 1 days * 1 days + 1 days + 1 hours);
         uint256 epoch = block.timestamp / 1 days;
         _dropWethHealthTo(1.19e18);
         MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        handleOk(keeperOp(safe, keeper, _dueShrink(s, 99_900e6, 1.35e18), keeperKey));
+        Plan memory parked = _dueShrink(s, 99_900e6, 1.35e18);
+        _expectRefusedWith(parked, _parkedShrinkRefusal(parked));
+        _openWethTwin(1000e18, 1.3e18);
+        handleOk(keeperOp(safe, keeper, _dueShrinkIntoTwin(s, 99_900e6, 1.35e18), keeperKey));
         uint256 cap = HealthLib.maxMoveToHealth(s, healthOf(safe, wethMarket), false, 0);
         EpochUsage memory u1 = module.getEpochUsage(safe, wethId);
         emit log_named_uint("padded rescue: amount charged", u1.amountMoved);
@@ -163,13 +167,17 @@ contract LossAccountingAttacksTest is AttackBase {
     }
 
     /// @dev The per-rebalance cap still sees the whole padded move: the same padding past maxAmountPerRebalance is
-    /// refused with the whole net move named.
+    /// refused with the whole net move named. Since rr10 F2 the pool-parked padding stops earlier (DepositNotFunded); the
+    /// same padding supplied to a not-due WETH twin reaches the cap.
     function test_Attack_DueShrinkPaddingPastThePerRebalanceCapIsRefused() public {
         _wethWithCaps(200_000e6, 60_000e6, 0);
         _dropWethHealthTo(1.19e18);
         MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
+        Plan memory parked = _dueShrink(s, 99_900e6, 1.35e18);
+        _expectRefusedWith(parked, _parkedShrinkRefusal(parked));
+        _openWethTwin(1000e18, 1.3e18);
         Holdings memory before = holdings(safe);
-        PackedUserOperation memory op = keeperOp(safe, keeper, _dueShrink(s, 99_900e6, 1.35e18), keeperKey);
+        PackedUserOperation memory op = keeperOp(safe, keeper, _dueShrinkIntoTwin(s, 99_900e6, 1.35e18), keeperKey);
         (bool ok, bytes memory reason) = handle(op);
         assertFalse(ok, "refused");
         assertEq(bytes4(reason), ILeverageModule.AmountCapExceeded.selector, "AmountCapExceeded");

@@ -19,8 +19,9 @@ import {MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 ///      (Repay/Borrow churn is allowed on a due sub-account; the deposit is "funded" by the borrow);
 ///  F2: a deleverage-only (default) policy: RepayWithCallback(need + X) from the idle reserve, and inside it
 ///      WithdrawCollateral(W) + DepositToPool(WETH exit-fee pool, W) (the deposit is "funded" by the withdrawal).
-/// Both land the sub-account where an honest Repay(need) would (F1 exactly, F2 at the same health), book no loss, and
-/// leave the next rescue only the exit-fee pool: ValueLossExceeded until Morpho liquidates.
+/// Both landed the sub-account where an honest Repay(need) would (F1 exactly, F2 at the same health), booked no loss, and
+/// left the next rescue only the exit-fee pool: ValueLossExceeded until Morpho liquidates. Fixed: Repay and Borrow on one
+/// sub-account are churn (ActionNotAllowed), and a due sub-account's withdrawal funds no deposit (DepositNotFunded).
 contract Rr10IdleParkingTest is AttackBase {
     using MarketParamsLib for MarketParams;
 
@@ -56,34 +57,20 @@ contract Rr10IdleParkingTest is AttackBase {
         plan.actions[2] = action(ActionKind.DepositToPool, 0, address(feePool), parked);
     }
 
-    /// @dev FAILS TODAY: the churn is accepted (see the Observed test).
+    /// @dev F1 fixed: Repay and Borrow on one sub-account are churn (`CHURN_KINDS`), the later of the pair refused.
     function test_rr10_ChurnParkingOfTheReserveIsRefused() public {
-        vm.skip(true); // FAILS TODAY: accepted, the reserve lands in the 1%-exit-fee pool with 0 loss booked
         _boostPolicy();
         (Plan memory plan,) = _churnPlan();
-        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
-        Holdings memory before = holdings(safe);
-        uint256 shares = feePool.balanceOf(safe);
-        (bool ok,) = handle(op);
-        assertFalse(ok, "idle reserve parked in a pool through Repay(need + X) + Borrow(X) + Deposit(X)");
-        assertNothingLeftBut(before, maxCost(op));
-        assertEq(feePool.balanceOf(safe), shares);
+        _assertRefused(plan, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow), feePool);
     }
 
-    function test_rr10_Observed_ChurnParksTheReserveAndStallsTheNextRescue() public {
+    /// @dev The same churn in the other order: Borrow(X) first, then Repay(need + X) from the borrow and the reserve.
+    function test_rr10_ChurnParkingBorrowFirstIsRefused() public {
         _boostPolicy();
         (Plan memory plan, uint256 parked) = _churnPlan();
-        uint256 debtBefore = _wethDebt();
-        uint256 need = _repayToReach(1.3e18);
-        uint256 shares = feePool.balanceOf(safe);
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
-        assertTrue(ok, string(reason));
-        assertEq(usdc.balanceOf(safe), 0, "the whole reserve left the wallet");
-        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe) - shares), parked, 1, "parked in the fee pool");
-        assertApproxEqAbs(debtBefore - _wethDebt(), need, 2, "the position is where Repay(need) puts it");
-        emit log_named_uint("parked (USDC base units)", parked);
-        emit log_named_uint("lossPpb booked", module.getEpochUsage(safe, wethId).lossPpb);
-        _nextRescueStalls();
+        (plan.actions[0], plan.actions[1]) = (plan.actions[1], plan.actions[0]);
+        assertEq(plan.actions[0].amount, parked);
+        _assertRefused(plan, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Repay), feePool);
     }
 
     /* F2: deleverage-only policy, RepayWithCallback from idle + collateral withdrawn into a WETH pool */
@@ -107,48 +94,47 @@ contract Rr10IdleParkingTest is AttackBase {
         setPolicy(defaultPolicy(wethMarket, address(wethFeePool))); // boostAllowed false (the default)
     }
 
-    /// @dev FAILS TODAY: the shrink is accepted (see the Observed test).
+    /// @dev F2 fixed: a due sub-account's collateral withdrawal funds no deposit (`DepositNotFunded(WETH, W, 0)`).
     function test_rr10_CallbackShrinkParkingOfTheReserveIsRefused() public {
-        vm.skip(true); // FAILS TODAY: accepted, the reserve pays a health-neutral shrink whose WETH lands in the fee pool
-        _deleverageOnlyWethPool();
-        (Plan memory plan,) = _shrinkPlan();
-        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
-        Holdings memory before = holdings(safe);
-        uint256 shares = wethFeePool.balanceOf(safe);
-        (bool ok,) = handle(op);
-        assertFalse(ok, "idle reserve spent so that collateral can be parked in a pool");
-        assertNothingLeftBut(before, maxCost(op));
-        assertEq(wethFeePool.balanceOf(safe), shares);
-    }
-
-    function test_rr10_Observed_CallbackShrinkParksAndStallsTheNextRescue() public {
         _deleverageOnlyWethPool();
         (Plan memory plan, uint256 withdrawn) = _shrinkPlan();
-        uint256 shares = wethFeePool.balanceOf(safe);
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
-        assertTrue(ok, string(reason));
-        assertEq(usdc.balanceOf(safe), 0, "the whole reserve left the wallet");
-        assertApproxEqAbs(wethFeePool.convertToAssets(wethFeePool.balanceOf(safe) - shares), withdrawn, 1);
-        emit log_named_uint("WETH parked (base units)", withdrawn);
-        emit log_named_uint("lossPpb booked", module.getEpochUsage(safe, wethId).lossPpb);
-        MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        emit log_named_uint("health after", s.health);
-
-        // The crash continues: the only source left is the 1%-exit-fee WETH pool (supply collateral from it).
-        vm.warp(block.timestamp + 1 hours);
-        _dropWethHealthTo(1.15e18);
-        s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        uint256 supply = Math.mulDiv(1.3e18 * s.debt, 1e36, 0.86e18 * s.price) - s.collateral;
-        Plan memory rescue = plan1(
-            wethId,
-            action(ActionKind.WithdrawFromPool, 0, address(wethFeePool), supply),
-            action(ActionKind.SupplyCollateral, 0, address(0), supply)
+        _assertRefused(
+            plan, abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(weth), withdrawn, 0), wethFeePool
         );
-        (ok, reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
-        assertFalse(ok, "the next rescue pays the exit fee");
-        assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector);
     }
 
+    /// @dev The F2 class without a callback: a boost-allowed policy lets the due sub-account withdraw collateral after a
+    /// plain Repay of the whole reserve; the withdrawal still funds no deposit.
+    function test_rr10_PlainRepayShrinkParkingOfTheReserveIsRefused() public {
+        Policy memory policy = defaultPolicy(wethMarket, address(wethFeePool));
+        policy.boostAllowed = true;
+        setPolicy(policy);
+        (Plan memory shrink, uint256 withdrawn) = _shrinkPlan();
+        Plan memory plan = plan1(
+            wethId,
+            action(ActionKind.Repay, 0, address(0), shrink.actions[0].amount),
+            action(ActionKind.WithdrawCollateral, 0, address(0), withdrawn)
+        );
+        plan.actions = _with(plan.actions, action(ActionKind.DepositToPool, 0, address(wethFeePool), withdrawn));
+        _assertRefused(
+            plan, abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(weth), withdrawn, 0), wethFeePool
+        );
+    }
+
+    /// @dev The honest rescue from the reserve (Repay(need) alone) still goes through and leaves the rest idle.
+    function test_rr10_HonestRescueFromTheReserveStillPasses() public {
+        _boostPolicy();
+        uint256 need = _repayToReach(1.3e18);
+        uint256 idle = usdc.balanceOf(safe);
+        Plan memory rescue;
+        rescue.subAccounts = new bytes32[](1);
+        rescue.subAccounts[0] = wethId;
+        rescue.actions = new Action[](1);
+        rescue.actions[0] = action(ActionKind.Repay, 0, address(0), need);
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
+        assertTrue(ok, string(reason));
+        assertEq(usdc.balanceOf(safe), idle - need, "the rest of the reserve stays idle");
+    }
 
     /* F3 (borderline, observed only): the reserve repays the due WETH while a not-due WBTC donor's borrow is parked */
 
@@ -181,19 +167,24 @@ contract Rr10IdleParkingTest is AttackBase {
         (, debt) = adapter.position(Id.unwrap(wethMarket.id()), safe);
     }
 
-    /// @dev The crash continues: WETH due again, no idle USDC, the only USDC source is the 1%-exit-fee pool.
-    function _nextRescueStalls() internal {
-        vm.warp(block.timestamp + 1 hours);
-        _dropWethHealthTo(1.15e18);
-        uint256 need = _repayToReach(1.3e18);
-        assertLt(usdc.balanceOf(safe), need, "no reserve left for the next rescue");
-        Plan memory rescue = plan1(
-            wethId,
-            action(ActionKind.WithdrawFromPool, 0, address(feePool), need),
-            action(ActionKind.Repay, 0, address(0), need)
-        );
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
-        assertFalse(ok, "the next rescue pays the exit fee");
-        assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector);
+    /// @dev Sends `plan` through handleOps: refused with exactly `expected`, nothing left the Safe but the op's gas, and
+    /// no share of `pool` was minted.
+    function _assertRefused(Plan memory plan, bytes memory expected, RiggedVault pool) internal {
+        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
+        Holdings memory before = holdings(safe);
+        uint256 shares = pool.balanceOf(safe);
+        (bool ok, bytes memory reason) = handle(op);
+        assertFalse(ok, "the idle reserve reached a pool");
+        assertEq(reason, expected);
+        assertNothingLeftBut(before, maxCost(op));
+        assertEq(pool.balanceOf(safe), shares, "pool shares minted");
+    }
+
+    function _with(Action[] memory actions, Action memory last) internal pure returns (Action[] memory out) {
+        out = new Action[](actions.length + 1);
+        for (uint256 k; k < actions.length; ++k) {
+            out[k] = actions[k];
+        }
+        out[actions.length] = last;
     }
 }

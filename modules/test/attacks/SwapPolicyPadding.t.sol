@@ -50,10 +50,22 @@ contract SwapPolicyPaddingTest is SwapBase {
         plan = planOf(wethId, _parkedShrink(pool, repaid, withdrawn));
     }
 
+    /// @dev `_shrinkThrough` with the withdrawn WETH supplied to the not-due WETH twin (sub-account 1) instead of parked:
+    /// since rr10 F2 a due sub-account's withdrawal funds no pool deposit (the parked shape: exactly DepositNotFunded).
+    function _shrinkIntoTwinThrough(address pool, MarketState memory s, uint256 moved, uint256 h)
+        internal
+        view
+        returns (Plan memory plan)
+    {
+        Plan memory parked = _shrinkThrough(pool, s, moved, h);
+        plan = plan2(wethId, wethTwinId, _shrinkIntoTwin(pool, parked.actions[0].amount, parked.actions[2].amount));
+    }
+
     /// @dev Allowance: WETH at 1.19, a rescue to ~1.35 with no swap, padded to both sides at the swap path's cap, its
     /// repayment taken through a pool with a 42 bps exit fee (~250 USDC lost). A no-swap policy allows 50 bps of the
     /// collateral-only cap (~167 USDC); the swap policy allowed 50 bps of the swap cap (~298 USDC) and accepted it. Now
-    /// refused (ValueLossExceeded), nothing left the Safe, and the honest repayment through the same pool still lands.
+    /// refused (ValueLossExceeded), nothing left the Safe, and the honest repayment through the same pool still lands. Since
+    /// rr10 F2 the parked shape stops at DepositNotFunded; the padding supplies the WETH to a not-due twin instead.
     function test_Attack_PaddedRescueWithoutASwapGetsTheNoSwapAllowance() public {
         openPosition(safe, wethMarket, 90e18, 162_000e6);
         skim = _feePool(usdc, 70_000e6, 42);
@@ -68,9 +80,12 @@ contract SwapPolicyPaddingTest is SwapBase {
         uint256 capNoSwap = HealthLib.maxMoveToHealth(s, 1.35e18, false, 0);
         emit log_named_uint("cap with swaps (1.19 -> 1.35)", capSwaps);
         emit log_named_uint("cap without swaps", capNoSwap);
+        Plan memory parked = _shrinkThrough(address(skim), s, 2 * capSwaps, 1.35e18);
+        _expectRefusedWith(parked, _parkedShrinkRefusal(parked)); // rr10 F2
+        _openWethTwin(1000e18, 1.3e18);
         uint256 snap = vm.snapshotState();
         Holdings memory before = holdings(safe);
-        PackedUserOperation memory op = keeperOp(safe, keeper, _shrinkThrough(address(skim), s, 2 * capSwaps, 1.35e18), keeperKey);
+        PackedUserOperation memory op = keeperOp(safe, keeper, _shrinkIntoTwinThrough(address(skim), s, 2 * capSwaps, 1.35e18), keeperKey);
         (bool ok, bytes memory reason) = handle(op);
         if (ok) emit log_named_uint("ACCEPTED; health after", healthOf(safe, wethMarket));
         assertFalse(ok, "a padded rescue without a swap gets no swap allowance");
@@ -91,13 +106,17 @@ contract SwapPolicyPaddingTest is SwapBase {
     /// @dev Charge: caps 100k per rebalance, 110k per epoch (the first honest rescue 1.19 -> 1.35 from the pool repays
     /// ~21.3k). One lossless padded rescue without a swap (net move 99k) was charged min(99k, swap cap x (2 - loss)
     /// ~119k) = 99k and refused the next honest rescue (15.2k) in the epoch (EpochAmountCapExceeded, 114.2k > 110k). Now it is charged at most the
-    /// collateral-only cap, and two honest rescues land after it in the same epoch.
+    /// collateral-only cap, and two honest rescues land after it in the same epoch. Since rr10 F2 the padding supplies its
+    /// WETH to a not-due twin (the parked shape: exactly DepositNotFunded).
     function test_Attack_PaddedRescueWithoutASwapLeavesTheNextRescues() public {
         _swapPolicyWithCaps(address(usdcVault), 110_000e6);
         uint256 epoch = block.timestamp / 1 days;
         _dropWethHealthTo(1.19e18);
         MarketState memory s = wethState();
-        handleOk(keeperOp(safe, keeper, _shrinkThrough(address(usdcVault), s, 99_000e6, 1.35e18), keeperKey));
+        Plan memory parked = _shrinkThrough(address(usdcVault), s, 99_000e6, 1.35e18);
+        _expectRefusedWith(parked, _parkedShrinkRefusal(parked)); // rr10 F2
+        _openWethTwin(1000e18, 1.3e18);
+        handleOk(keeperOp(safe, keeper, _shrinkIntoTwinThrough(address(usdcVault), s, 99_000e6, 1.35e18), keeperKey));
         uint256 charged = module.getEpochUsage(safe, wethId).amountMoved;
         uint256 capNoSwap = HealthLib.maxMoveToHealth(s, healthOf(safe, wethMarket), false, 0);
         emit log_named_uint("padded rescue without a swap: charged", charged);

@@ -412,13 +412,16 @@ contract RulesDifferentialTest is SwapBase {
         actions[3] = action(ActionKind.DepositToPool, 1, address(wethVault), sold);
     }
 
-    /// @dev Churn on the not-due WETH sub-account ahead of its move: Borrow(c) then Repay(c), c 1-5 % of its debt. The
-    /// amount caps charge the net position change, so both sides must agree it adds (about) nothing.
+    /// @dev Churn on the not-due WETH sub-account ahead of its move: SupplyCollateral(c) of idle WETH then
+    /// WithdrawCollateral(c), c 1-5 % of its collateral. The amount caps charge the net position change, so both sides
+    /// must agree it adds (about) nothing. (A Borrow/Repay pair on one sub-account is churn refused by name since rr10
+    /// F1; the collateral-side pair is the churn no rule forbids.)
     function _withChurn(Action[] memory move) internal returns (Action[] memory actions) {
-        uint256 c = Math.mulDiv(wethState().debt, 1 + _below(5), 100) + 1;
+        uint256 c = Math.mulDiv(wethState().collateral, 1 + _below(5), 100) + 1;
+        weth.mint(safe, c);
         actions = new Action[](move.length + 2);
-        actions[0] = action(ActionKind.Borrow, 1, address(0), c);
-        actions[1] = action(ActionKind.Repay, 1, address(0), c);
+        actions[0] = action(ActionKind.SupplyCollateral, 1, address(0), c);
+        actions[1] = action(ActionKind.WithdrawCollateral, 1, address(0), c);
         for (uint256 k; k < move.length; ++k) {
             actions[2 + k] = move[k];
         }
@@ -687,18 +690,21 @@ contract RulesDifferentialTest is SwapBase {
         } else if (aim == A_EPOCH_GAS) {
             _setPolicyField(id, FIELD_GAS, 1 + _below(100_000));
         } else if (aim == A_IDLE_INFLOW && _chance(40)) {
-            // A repayment past the debt it meets, then a borrow (inside the repay callback, or after it): the venue
-            // clears only the debt, so the borrow beyond it stays idle (review 4 of issue 10).
+            // A repayment of WETH past the debt it meets, then a borrow (inside the repay callback, or after it): the
+            // venue clears only the debt, so the borrow beyond it stays idle (review 4 of issue 10). The borrow is the
+            // WBTC sub-account's (boosts allowed): since rr10 F1 a Repay or RepayWithCallback and a Borrow on one
+            // sub-account are churn (ActionNotAllowed), and the flow rule is per asset across sub-accounts.
             _setPolicyField(wethId, FIELD_BOOST, 1);
+            _setPolicyField(wbtcId, FIELD_BOOST, 1);
             MarketState memory s = wethState();
             uint256 b = s.debt + 1 + _below(1000e6);
             bool inside = _chance(50);
             usdc.mint(safe, inside ? 1 + _below(1000e6) : s.debt + 1 + _below(1000e6));
             Action[] memory actions = new Action[](inside ? 3 : 2);
             actions[0] = action(inside ? ActionKind.RepayWithCallback : ActionKind.Repay, 0, address(0), s.debt + b);
-            actions[1] = action(ActionKind.Borrow, 0, address(0), b);
+            actions[1] = action(ActionKind.Borrow, 1, address(0), b);
             if (inside) actions[2] = action(ActionKind.EndCallback, 0, address(0), 0);
-            plan = planOf(wethId, actions);
+            plan = plan2(wethId, wbtcId, actions);
         } else if (aim == A_IDLE_INFLOW) {
             // Leave part of an inflow idle: park less of a borrow, supply less of a purchase, repay less than a sale
             // brings (or add a borrow nothing uses).

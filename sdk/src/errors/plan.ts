@@ -292,8 +292,9 @@ export class IdleInflowError extends BaseError {
 export type DepositNotFundedErrorType = DepositNotFundedError & { name: "DepositNotFundedError" }
 /**
  * The plan deposits `deposited` of `token` (base units, all its deposits into pools of it) but brings in only `received`
- * of it (borrows, collateral withdrawals, swap outputs at their on-chain minimum; base units): a deposit parks only what
- * the same plan brought in, never the Safe's idle reserve (module error `DepositNotFunded`).
+ * of it that a deposit may park (base units: its borrows and the collateral withdrawals of sub-accounts that are not
+ * due; a due one's withdrawals and swap outputs fund only its own spends): a deposit parks only what the same plan
+ * brought in, never the Safe's idle reserve (module error `DepositNotFunded`).
  */
 export class DepositNotFundedError extends BaseError {
   readonly token: Address
@@ -303,7 +304,7 @@ export class DepositNotFundedError extends BaseError {
     super(`The plan deposits ${deposited} base units of ${token} into pools but brings in only ${received} of them.`, {
       cause,
       metaMessages: [
-        "A plan may deposit into pools only what its own borrows, collateral withdrawals and swap outputs bring in; the Safe's idle reserve stays in the wallet for the next rescue.",
+        "A plan may deposit into pools only what its own borrows and the collateral withdrawals of sub-accounts that are not due bring in; the Safe's idle reserve stays in the wallet for the next rescue.",
         `Unfunded: ${deposited - received} base units of ${token}.`,
       ],
       name: "DepositNotFundedError",

@@ -45,6 +45,29 @@ function parkedShrink(A: RuleSubAccount, pool: Address, wethPool: Address, moved
   }
 }
 
+/**
+ * `parkedShrink` in the shape rr10 F2 still allows (a due sub-account's withdrawal funds no pool deposit): the withdrawn
+ * WETH is supplied to `twin`, a not-due WETH sub-account below its target (listed second), after the callback
+ * (AttackBase._shrinkIntoTwin).
+ */
+function shrinkIntoTwin(A: RuleSubAccount, twin: RuleSubAccount, pool: Address, moved: bigint, target: bigint) {
+  const parked = parkedShrink(A, pool, pool, moved, target)
+  const [withdraw, repay, take] = parked.actions as [(typeof parked.actions)[0], (typeof parked.actions)[1], (typeof parked.actions)[2]]
+  return {
+    subAccounts: [A.id, twin.id],
+    actions: [
+      withdraw,
+      repay,
+      take,
+      { kind: "EndCallback" as const, subAccount: 0, amount: 0n },
+      { kind: "SupplyCollateral" as const, subAccount: 1, amount: take.amount },
+    ],
+  }
+}
+
+/** A not-due WETH twin at 1.30 (minHealth 1.1, target 1.4): ~185k of distance to its target at 2,400. */
+const twinOf = () => sub(3, 1_000n * 10n ** 18n, 2400n, 1.3, [], { minHealth: h(1.1) })
+
 describe("checkRebalanceRules: one price per collateral token", () => {
   // A at 2400 (due, 1.1467), B at 2444 (not due, 1.25 < target 1.4), both WETH: a 12% exit fee on A's 3,300 rescue,
   // padded with idle WETH supplied into B up to ~1.399.
@@ -85,7 +108,7 @@ describe("checkRebalanceRules: one price per collateral token", () => {
 })
 
 describe("checkRebalanceRules: a due sub-account is charged no more than the most move-intensive honest plan", () => {
-  test("a rescue padded with a health-neutral shrink (collateral parked in a pool) is charged at most the cap (no swaps: a collateral change alone)", () => {
+  test("a rescue padded with a health-neutral shrink is refused with its collateral parked in a pool (rr10 F2) and, with it supplied to a not-due twin, charged at most the cap (no swaps: a collateral change alone)", () => {
     const POOL: Address = "0x00000000000000000000000000000000000000f2"
     const WPOOL: Address = "0x00000000000000000000000000000000000000f3"
     const A = sub(1, 100n * 10n ** 18n, 2400n, 1.19, [POOL, WPOOL], { maxAmountPerRebalance: 100_000n * 10n ** 6n, maxAmountPerEpoch: 110_000n * 10n ** 6n })
@@ -103,12 +126,28 @@ describe("checkRebalanceRules: a due sub-account is charged no more than the mos
       timestamp: 1_700_000_000n,
       gasUsed: 300_000n,
     })
-    if (!r.ok) throw new Error(`${r.error.name} ${r.error.args.join(" ")}`)
-    const res = r.subAccounts[0] as (typeof r.subAccounts)[number]
+    // Since rr10 F2 the parked padding is refused: a due sub-account's withdrawal funds no deposit.
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect([r.error.name, String(r.error.args[0]).toLowerCase(), r.error.args[2]]).toEqual(["DepositNotFunded", WETH.toLowerCase(), 0n])
+
+    // The same padding with the withdrawn WETH supplied to a not-due twin reaches the charge cap.
+    const twin = twinOf()
+    const t = checkRebalanceRules({
+      plan: shrinkIntoTwin(A, twin, POOL, moved, target),
+      subAccounts: [A, twin],
+      pools: [{ address: POOL, asset: USDC, totalAssets: 10n ** 14n, totalSupply: 10n ** 14n, shares: 10n ** 12n }],
+      balances: {},
+      swapAdapter: "0x0000000000000000000000000000000000000000",
+      timestamp: 1_700_000_000n,
+      gasUsed: 300_000n,
+    })
+    if (!t.ok) throw new Error(`${t.error.name} ${t.error.args.join(" ")}`)
+    const res = t.subAccounts[0] as (typeof t.subAccounts)[number]
     const cap = maxMoveToHealth(A.state, healthOf(res.collateralAfter, res.debtAfter, A.state.price, LLTV), false, 0n) as bigint
     expect(res.moved).toBeLessThanOrEqual(cap)
     expect(res.moved).toBeLessThan(moved - 30_000n * 10n ** 6n)
-    expect(r.moved).toBeLessThanOrEqual(cap)
+    expect(t.moved).toBeLessThanOrEqual(cap)
+    expect((t.subAccounts[1] as (typeof t.subAccounts)[number]).due).toBe(false)
   })
 })
 
@@ -196,7 +235,7 @@ describe("checkRebalanceRules: the thirteenth review (a sale's own price, the sw
       expectSkimVerdict(r, feeBps, (repaid * feeBps) / 10_000n)
     })
 
-  test("a swap policy's rescue padded with a health-neutral shrink and no swap is counted and charged the collateral-only cap", () => {
+  test("a swap policy's rescue padded with a health-neutral shrink and no swap (parked: DepositNotFunded; into a not-due twin) is counted and charged the collateral-only cap", () => {
     const POOL: Address = "0x00000000000000000000000000000000000000f2"
     const A = sub(1, 100n * 10n ** 18n, 2400n, 1.19, [POOL, WPOOL], { maxSlippageBps: 50 })
     const target = h(1.35)
@@ -213,10 +252,24 @@ describe("checkRebalanceRules: the thirteenth review (a sale's own price, the sw
       ],
       balances: {},
     })
-    if (!r.ok) throw new Error(`${r.error.name} ${r.error.args.join(" ")}`)
-    expect(r.moved).toBeLessThanOrEqual((noSwaps * 1_001n) / 1_000n)
-    expect(r.moved).toBeLessThan((swapCap * 2n) / 3n)
-    expect((r.subAccounts[0] as (typeof r.subAccounts)[number]).moved).toBeLessThanOrEqual((noSwaps * 1_001n) / 1_000n)
+    // Since rr10 F2 the parked padding is refused (a due sub-account's withdrawal funds no deposit).
+    expect(noSwaps).toBeLessThan(swapCap)
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect([r.error.name, String(r.error.args[0]).toLowerCase(), r.error.args[2]]).toEqual(["DepositNotFunded", WETH.toLowerCase(), 0n])
+
+    // The same padding with its WETH supplied to a not-due twin: counted and charged the collateral-only cap.
+    const twin = twinOf()
+    const t = checkRebalanceRules({
+      ...base,
+      plan: shrinkIntoTwin(A, twin, POOL, moved, target),
+      subAccounts: [A, twin],
+      pools: [{ address: POOL, asset: USDC, totalAssets: 10n ** 15n, totalSupply: 10n ** 15n, shares: 10n ** 14n }],
+      balances: {},
+    })
+    if (!t.ok) throw new Error(`${t.error.name} ${t.error.args.join(" ")}`)
+    expect(t.moved).toBeLessThanOrEqual((noSwaps * 1_001n) / 1_000n)
+    expect(t.moved).toBeLessThan((swapCap * 2n) / 3n)
+    expect((t.subAccounts[0] as (typeof t.subAccounts)[number]).moved).toBeLessThanOrEqual((noSwaps * 1_001n) / 1_000n)
   })
 })
 

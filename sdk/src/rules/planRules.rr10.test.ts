@@ -3,7 +3,9 @@ import { describe, expect, test } from "vitest"
 import { type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralValue } from "./planRules.js"
 
 // Review rr10 of the brk10r F1 fix (DepositNotFunded), the rule book's side of modules/test/attacks/Rr10IdleParking.t.sol:
-// the idle USDC reserve pays a repayment and the deposit is "funded" by an inflow that repayment made room for.
+// the idle USDC reserve pays a repayment and the deposit is "funded" by an inflow that repayment made room for (both
+// were accepted with a fee-free pool, as by the module). Fixed: Repay/Borrow on one sub-account is churn, and a due
+// sub-account's withdrawal funds no deposit.
 // F1: Repay(need + X) from idle, Borrow(X), DepositToPool(X) on a due boost-allowed sub-account.
 // F2: RepayWithCallback(reserve) from idle { WithdrawCollateral(W), DepositToPool(WETH pool, W) } on a deleverage-only one.
 
@@ -61,22 +63,28 @@ function shrink(feeBps = 0n) {
   ], feeBps)
 }
 
-describe("rr10: the idle reserve reaches an exit-fee pool past DepositNotFunded", () => {
-  test("Observed: with a fee-free pool (the drained lending pool variant) the rule book accepts both, as the module does", () => {
-    expect(churn().ok).toBe(true)
-    expect(shrink().ok).toBe(true)
-  })
-  test("Observed: with a 1% exit fee the rule book books the fee on the deposit (ValueLossExceeded); the module, valuing pools at convertToAssets, books 0 and accepts", () => {
-    for (const r of [churn(100n), shrink(100n)]) {
+describe("rr10: the idle reserve may not reach a pool through churn or a due sub-account's withdrawal", () => {
+  test("F1: Repay(need + X) from idle + Borrow(X) + Deposit(X) is refused at the Borrow as churn (ActionNotAllowed), fee or not", () => {
+    for (const r of [churn(), churn(100n)]) {
       expect(r.ok).toBe(false)
-      if (!r.ok) expect(r.error.name).toBe("ValueLossExceeded")
+      if (!r.ok) expect([r.error.name, ...r.error.args]).toEqual(["ActionNotAllowed", 1n, 4n])
     }
   })
-  // FAILS TODAY: both accepted.
-  test.skip("FAILS TODAY: F1 Repay(need + X) from idle + Borrow(X) + Deposit(X) is refused", () => {
-    expect(churn().ok).toBe(false)
+  test("F2: RepayWithCallback from idle + WithdrawCollateral parked in a WETH pool is refused (DepositNotFunded(WETH, W, 0))", () => {
+    for (const r of [shrink(), shrink(100n)]) {
+      expect(r.ok).toBe(false)
+      if (!r.ok) {
+        expect(r.error.name).toBe("DepositNotFunded")
+        expect(String(r.error.args[0]).toLowerCase()).toBe(WETH)
+        expect(r.error.args[1]).toBeGreaterThan(0n)
+        expect(r.error.args[2]).toBe(0n)
+      }
+    }
   })
-  test.skip("FAILS TODAY: F2 RepayWithCallback from idle + WithdrawCollateral parked in a WETH pool is refused", () => {
-    expect(shrink().ok).toBe(false)
+  test("the honest rescue (Repay(need) alone from the reserve) still passes", () => {
+    const A = weth([FEE_USDC], { boostAllowed: true })
+    const need = A.state.debt - (collateralValue(A.state.collateral, A.state.price) * LLTV) / h(1.3)
+    const r = check(A, [{ kind: "Repay", subAccount: 0, amount: need }], 0n)
+    expect(r.ok, r.ok ? "" : r.error.name).toBe(true)
   })
 })

@@ -687,15 +687,17 @@ const kindIndex = (kind: ActionKind): bigint => BigInt(actionKinds.indexOf(kind)
 const isPool = (kind: ActionKind): boolean => kind === "WithdrawFromPool" || kind === "DepositToPool"
 const isSwap = (kind: ActionKind): boolean => kind === "SellCollateral" || kind === "BuyCollateral"
 /**
- * The pairs of kinds one sub-account may not combine in a plan (RebalanceLib `_checkActions`, review of issue 17): a
- * withdrawal undoes a supply callback's flash-funded supply, a borrow a repay callback's repayment; either pays only the
- * flash premium (Aave) on what moves nowhere.
+ * The kinds each kind may not join on one sub-account in a plan (RebalanceLib `CHURN_KINDS`, `_checkActions`): a
+ * withdrawal undoes a supply callback's flash-funded supply, a borrow a repay callback's repayment, either paying only
+ * the flash premium (Aave) on what moves nowhere (review of issue 17); a borrow undoes a plain repayment, so a
+ * Repay(need + X) from the idle reserve with a Borrow(X) back let the borrow fund a deposit of the reserve (rr10 F1).
  */
-const CHURN_PAIRS: Partial<Record<ActionKind, ActionKind>> = {
-  WithdrawCollateral: "SupplyCollateralWithCallback",
-  SupplyCollateralWithCallback: "WithdrawCollateral",
-  Borrow: "RepayWithCallback",
-  RepayWithCallback: "Borrow",
+const CHURN_PAIRS: Partial<Record<ActionKind, readonly ActionKind[]>> = {
+  WithdrawCollateral: ["SupplyCollateralWithCallback"],
+  SupplyCollateralWithCallback: ["WithdrawCollateral"],
+  Borrow: ["RepayWithCallback", "Repay"],
+  RepayWithCallback: ["Borrow"],
+  Repay: ["Borrow"],
 }
 
 const isCallback = (kind: ActionKind): boolean => kind === "RepayWithCallback" || kind === "SupplyCollateralWithCallback"
@@ -893,11 +895,10 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       repayCallbackOf = 0
       return
     }
-    // A sub-account with a SupplyCollateralWithCallback withdraws no collateral and one with a RepayWithCallback
-    // borrows nothing, in either order, inside the block or after it: the later of the pair is refused.
+    // A sub-account with a SupplyCollateralWithCallback withdraws no collateral and one with a RepayWithCallback or a
+    // Repay borrows nothing, in either order, inside the block or after it: the later of the pair is refused.
     const seen = kindsSeen.get(action.subAccount) ?? new Set<ActionKind>()
-    const undone = CHURN_PAIRS[kind]
-    if (undone !== undefined && seen.has(undone)) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
+    if ((CHURN_PAIRS[kind] ?? []).some((undone) => seen.has(undone))) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
     seen.add(kind)
     kindsSeen.set(action.subAccount, seen)
     if (kind === "RepayWithCallback") repayCallbackOf = action.subAccount + 1
@@ -1194,9 +1195,10 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     return slotOf(asset)
   })
   const flows = inflowTally(runs, actions, slots, assets.length)
-  flows.forEach(({ spent, received, deposited }, slot) => {
-    // A deposit parks only what the same plan brought in, never the Safe's idle reserve (brk10r F1).
-    if (deposited > received) revert("DepositNotFunded", assets[slot] as string, deposited, received)
+  flows.forEach(({ spent, received, deposited, fundable }, slot) => {
+    // A deposit parks only what the same plan brought in, never the Safe's idle reserve (brk10r F1), and never a due
+    // sub-account's withdrawal or a swap's output, which the reserve made room for (rr10 F2).
+    if (deposited > fundable) revert("DepositNotFunded", assets[slot] as string, deposited, fundable)
     const unparked = received - deposited
     const usable = spent > unparked ? spent - unparked : 0n
     let withdrawn = 0n
@@ -1370,15 +1372,16 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
  * plan's venue and swap actions take from the Safe's wallet (`spent`: repayments, each capped at the debt it meets in
  * execution order, the pre-trade debt plus the plan's borrows on the sub-account before it less its repayments before;
  * collateral supplies; swap inputs), what they bring into it (`received`: borrows, collateral withdrawals, swap outputs
- * at their on-chain minimum) and what the plan deposits into pools of the asset (`deposited`).
+ * at their on-chain minimum), what the plan deposits into pools of the asset (`deposited`) and the part of `received`
+ * a deposit may park (`fundable`: borrows and the collateral withdrawals of sub-accounts that are not due).
  */
 function inflowTally(
-  runs: readonly { state: RuleMarketState; policy: RulePolicy }[],
+  runs: readonly { state: RuleMarketState; policy: RulePolicy; due: boolean }[],
   actions: readonly { kind: ActionKind; subAccount: number; amount: bigint }[],
   slots: readonly number[],
   count: number,
-): { spent: bigint; received: bigint; deposited: bigint }[] {
-  const flows = Array.from({ length: count }, () => ({ spent: 0n, received: 0n, deposited: 0n }))
+): { spent: bigint; received: bigint; deposited: bigint; fundable: bigint }[] {
+  const flows = Array.from({ length: count }, () => ({ spent: 0n, received: 0n, deposited: 0n, fundable: 0n }))
   const loan = flows[0] as (typeof flows)[number]
   const debtNow = runs.map((r) => repayableOf(r.state))
   actions.forEach(({ kind, subAccount, amount }, j) => {
@@ -1391,10 +1394,12 @@ function inflowTally(
     } else if (kind === "Borrow") {
       debtNow[subAccount] = (debtNow[subAccount] as bigint) + amount
       loan.received += amount
+      loan.fundable += amount
     } else if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") {
       at.spent += amount
     } else if (kind === "WithdrawCollateral") {
       at.received += amount
+      if (!r.due) at.fundable += amount
     } else if (kind === "DepositToPool") {
       at.deposited += amount
     } else if (isSwap(kind)) {
