@@ -125,4 +125,49 @@ describe("rule book vs Aave's factor, one-collateral accounts with an 18-decimal
   it.skip("FAILS TODAY (rr17b B1): the rr17 R2 shape with a WETH loan: the range's high end is never below Aave's factor", () => {
     for (const [k, x] of r2Shape(29).entries()) expect(rel(x.high, x.exact), `case ${k}`).toBeGreaterThan(-1e-10)
   })
+
+  it.skip("FAILS TODAY (rr17b B1): the rr17 R2 shape with a WETH loan: the range's low end is Aave's factor (settled from the factor before)", () => {
+    for (const [k, x] of r2Shape(29).entries()) expect(Math.abs(rel(x.low, x.exact)), `case ${k}`).toBeLessThan(1e-9)
+  })
+
+  it.skip("FAILS TODAY (rr17b B1): a float round trip of the frame (the solver's check, no factor before) still reads Aave's factor", () => {
+    // The solver hands figures over as floats (toBaseUnits of a 17-digit decimal): each moves by up to ~1e-16 of itself,
+    // ~2e4 wei on 100 WETH.
+    const trip = (x: bigint) => BigInt(Math.round(Number(x)))
+    for (const m of MARKETS) {
+      const r = rng(5)
+      for (let k = 0; k < 200; k++) {
+        const c = BigInt(Math.floor(r() * 1e6)) * 10n ** 14n + BigInt(Math.floor(r() * 1e9)) + 10n ** 18n
+        const d = (c * m.pc * m.lt) / (m.pd * 10_000n * 13n / 10n) + BigInt(Math.floor(r() * 1e9))
+        const before = account(m, c, d)
+        const after = account(m, c, d - d / 20n)
+        const f = { ...before.frame, health: undefined, collateral: trip(before.frame.collateral), equity: trip(before.frame.equity), debt: trip(before.frame.debt), price: trip(before.frame.price) }
+        const range = aaveFrameHealthRange(f, f.collateral, f.debt - d / 20n)
+        expect(Math.abs(rel(range.low, after.health)), `${m.name} case ${k}`).toBeLessThan(1e-9)
+      }
+    }
+  })
+
+  it("a dust second collateral at a lower threshold, within the rounding allowance: Aave floors to 9,499 and so does the low end", () => {
+    // wstETH/WETH e-mode (9,500) plus 1e-5 USD of a reserve at 8,000: Aave's average is 9,499.99..., floored to 9,499.
+    // Its weighted excess is inside a 1e-9-of-the-account rounding allowance; the factor before (`health`) shows the 9,499.
+    const m = MARKETS[0] as Market
+    const c = 100n * E18
+    const d = 80n * E18 + 123_456_789n
+    const dust = 1_000n
+    const aaveOf = (debt: bigint) => {
+      const tc = (c * m.pc) / E18 + dust
+      return aaveHealthFactor({ totalCollateral: tc, weightedCollateral: ((c * m.pc) / E18) * m.lt + dust * 8_000n, totalDebt: (debt * m.pd) / E18 })
+    }
+    const tc = (c * m.pc) / E18 + dust
+    const weighted = ((c * m.pc) / E18) * m.lt + dust * 8_000n
+    expect(weighted / tc).toBe(9_499n)
+    const td = (d * m.pd) / E18
+    const ceil = (td * E18 + m.pd - 1n) / m.pd
+    const frame = { collateral: (weighted * E18) / (m.lt * m.pc), debt: d > ceil ? d : ceil, equity: ((tc - td) * E18) / m.pd, price: (m.pc * E18 * S) / (m.pd * E18), lltv: m.lt * 10n ** 14n, health: aaveOf(d) }
+    const range = aaveFrameHealthRange(frame, frame.collateral, frame.debt - E18)
+    const exact = aaveOf(d - E18)
+    expect(Math.abs(rel(range.low, exact))).toBeLessThan(1e-9)
+    expect(rel(range.high, exact)).toBeGreaterThan(-1e-10)
+  })
 })
