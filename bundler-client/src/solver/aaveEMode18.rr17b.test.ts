@@ -65,6 +65,9 @@ function input(debtBal: bigint): SolverInput {
   )
 }
 
+// Before the fix (fx17c), any debt balance not worth whole base units gave no plan: the rule book read b 1/9,500 low
+// (HealthCrossedTarget) and a got "funds and caps reach only 1.050".
+
 /** The solver's plan for the input; the donor's borrow (wei) if it plans one, and Aave's factor after it. */
 function planFor(debtBal: bigint) {
   const r = solve(input(debtBal))
@@ -85,12 +88,7 @@ describe("Aave e-mode wstETH/WETH donor, 18-decimal loan, one collateral (review
     expect(after as bigint).toBeGreaterThanOrEqual((12n * E18) / 10n)
   })
 
-  it("observed today: the same account with any other debt balance: no plan (the rule book reads b 1/9,500 low, HealthCrossedTarget)", () => {
-    const { r } = planFor(D_BAL)
-    expect(r.plan).toBeUndefined()
-  })
-
-  it.skip("FAILS TODAY (rr17b B1): with a debt balance not a whole number of base units the solver still rescues a from b", () => {
+  it("rr17b B1 (fixed): with a debt balance not a whole number of base units the solver still rescues a from b", () => {
     const { borrow, after } = planFor(D_BAL)
     expect(borrow).toBeDefined()
     expect(after as bigint).toBeGreaterThanOrEqual((12n * E18) / 10n)

@@ -515,6 +515,12 @@ export const collateralValue = (collateral: bigint, price: bigint): bigint => mu
 export const healthOf = (collateral: bigint, debt: bigint, price: bigint, lltv: bigint): bigint =>
   debt === 0n ? INFINITE_HEALTH : mulDivDown(collateralValue(collateral, price), lltv, debt)
 
+/**
+ * The share of an Aave account's total collateral (`equity + debt`) {@link aaveFrameHealthRange} allows as its
+ * reconstruction's rounding beyond a few loan units: Aave's per-reserve floors to its base currency (1e-8 USD) in an
+ * 18-decimal loan token, and a caller's float round trip (review rr17b B1). 1e-9, as the solver's `FLOAT_TOLERANCE`.
+ */
+const AAVE_TOTAL_ROUNDING_DIVISOR = 10n ** 9n
 /** Aave v3's PercentageMath / WadRayMath constants. */
 const AAVE_PERCENTAGE_FACTOR = 10_000n
 const AAVE_WAD = 10n ** 18n
@@ -546,9 +552,13 @@ export function aaveHealthFactor({ totalCollateral, weightedCollateral, totalDeb
  * collateral as the adapter reports it, rounded to loan units), its exact threshold-weighted collateral
  * `collateral x price x lltv` (`collateral` is that over the market's threshold and price, SECURITY row 64); the plan
  * moves only the scope's collateral reserve, at its own threshold (`lltv`) and price, and the debt.
- * Aave's floored average after is found from these up to the rounding of `equity` and `debt` (a few loan units, ~1e-11
- * of the account at 6 decimals): an account whose average before equals the market's threshold within that (one
- * collateral reserve, or all at one threshold) keeps it exactly. An average after within that of a whole bps N is
+ * Aave's floored average after is found from these up to the rounding of `equity` and `debt`: a few loan units, plus
+ * 1e-9 of the account's total before for Aave's 1e-8 USD per-reserve floors, which are up to 3.3e6 wei of WETH when both
+ * the loan and the collateral have 18 decimals (the adapter's `debt` is the exact balance), and for a caller's float
+ * round trip (review rr17b B1). An account whose average before equals the market's threshold within that (one
+ * collateral reserve, or all at one threshold) keeps it exactly, unless Aave's factor before (`health`) shows another
+ * floored average (a dust collateral at a lower threshold) or a withdrawal leaves so little that the rounding reaches a
+ * whole bps. An account worth under ~10 USD per reserve in such tokens may still be read 1 bps low (SECURITY). An average after within that of a whole bps N is
  * ambiguous between N - 1 and N; it is kept at N when Aave's floored average BEFORE (found exactly from Aave's factor
  * before, `health`, as the whole bps whose factor over `equity + debt` and `debt` is nearest it) shows the true average
  * after is at least N: it was at least N before, and the plan leaves this reserve unchanged, supplies it at a threshold
@@ -591,17 +601,33 @@ export function aaveFrameHealthRange(state: Pick<RuleMarketState, "collateral" |
   if (total1 <= 0n || weighted1 <= 0n) return { low: 0n, high: 0n }
   // The reconstruction's error in the weighted-sum units: equity (rounded down) and debt (rounded up, or the debt
   // reserve's own) are a few loan units off Aave's base-currency totals; the frame collateral 1 unit, the price 1e-36.
-  const slack = (total: bigint, weighted: bigint) => (weighted * 4n * PRICE_SCALE) / total + state.price * lltvBps + state.collateral * lltvBps + 1n
+  // An average near a whole bps N is off by (error in weighted) + N x (error in total); the errors are the totals'
+  // before the plan (a move of the scope's reserve is exact), so the allowance does not shrink with the account after.
+  // Besides a few loan units, the total carries Aave's 1e-8 USD per-reserve floors of the debt, which the adapter's
+  // exact `debt` balance does not have (3.3e6 wei of WETH at 3,000 USD: review rr17b B1, beyond a few units with an
+  // 18-decimal loan and an 18-decimal collateral), and a caller's float round trip (the solver's, ~2e-16 of it):
+  // 1 / AAVE_TOTAL_ROUNDING_DIVISOR of the account's total before, which covers an account worth at least ~10 USD per
+  // reserve (1e-8 USD / 1e-9).
+  const totalRounding = (total0 > 0n ? total0 : 0n) / AAVE_TOTAL_ROUNDING_DIVISOR
+  const slack = (total: bigint, weighted: bigint, n: bigint) =>
+    (weighted * 4n * PRICE_SCALE) / total + state.price * lltvBps + state.collateral * lltvBps + 1n + totalRounding * (n + 1n)
+  // Aave's floored average before, exactly, from its factor before (`health`); undefined without it.
+  const before = aaveFlooredAverageOf(state, total0, weighted0)
   let low: bigint
   let high: bigint
-  if (distance(weighted0, total0 * lltvBps) <= slack(total0, weighted0)) low = high = lltvBps
+  // The average is the market's threshold within the rounding (one collateral reserve, or all at one threshold), and
+  // Aave's factor before does not show otherwise: a move of this reserve keeps it (the weighted sum's excess over the
+  // threshold, within the rounding of 0, does not move), unless a withdrawal shrinks the account so far that the
+  // rounding reaches a whole bps.
+  const deviation = distance(weighted0, total0 * lltvBps)
+  const tolerance0 = slack(total0, weighted0, lltvBps)
+  if (deviation <= tolerance0 && (before === undefined || before === lltvBps) && deviation + tolerance0 < total1) low = high = lltvBps
   else {
     const average = weighted1 / total1
     const rest = weighted1 % total1
-    const tolerance = slack(total1, weighted1)
+    const tolerance = slack(total1, weighted1, average + 1n)
     low = high = average
     // At a whole bps within the rounding: Aave may floor below, unless its average before proves the one after above.
-    const before = aaveFlooredAverageOf(state, total0, weighted0)
     const atLeast = (n: bigint) => before !== undefined && before >= n && (moved === 0n || (moved > 0n ? lltvBps >= n : before >= lltvBps))
     if (rest <= tolerance && average > 0n) {
       if (!atLeast(average)) low = average - 1n
