@@ -379,7 +379,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         Plan memory alone = _repayFrom(address(skim), 3300e6);
         (uint256 loss, uint256 moved) = _whatIfLossAndMoved(alone, skim);
         assertEq(moved, _debtDecrease(alone), "moved: the debt repaid");
-        _expectLossRefused(alone, abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, loss, moved, 50));
+        _expectRefusedWith(alone, abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, loss, moved, 50));
 
         Action[] memory actions = new Action[](4);
         actions[0] = alone.actions[0];
@@ -388,7 +388,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         actions[3] = action(ActionKind.Repay, 1, address(0), 1);
         Plan memory padded = plan2(wethId, wbtcId, actions);
         // A 1-wei repayment would add one wei of allowance; it is not even a change: refused before the loss is judged.
-        _expectLossRefused(padded, abi.encodeWithSelector(ILeverageModule.SubAccountUnchanged.selector, wbtcId));
+        _expectRefusedWith(padded, abi.encodeWithSelector(ILeverageModule.SubAccountUnchanged.selector, wbtcId));
 
         Action[] memory idle = new Action[](3);
         idle[0] = alone.actions[0];
@@ -398,7 +398,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         shuffled.subAccounts = alone.subAccounts;
         shuffled.actions = idle;
         // A withdrawal left idle moves no position (no allowance), and no repayment or supply uses it: refused by name.
-        _expectLossRefused(shuffled, abi.encodeWithSelector(ILeverageModule.PoolNotUsed.selector, wethId, address(usdcVault)));
+        _expectRefusedWith(shuffled, abi.encodeWithSelector(ILeverageModule.PoolNotUsed.selector, wethId, address(usdcVault)));
     }
 
     /// @dev Whatever idle withdrawal is added around the skimmed repayment (any size), the plan is refused: no repayment
@@ -413,7 +413,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         actions[1] = plan.actions[1];
         actions[2] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), pad);
         plan.actions = actions;
-        _expectLossRefused(plan, abi.encodeWithSelector(ILeverageModule.PoolNotUsed.selector, wethId, address(usdcVault)));
+        _expectRefusedWith(plan, abi.encodeWithSelector(ILeverageModule.PoolNotUsed.selector, wethId, address(usdcVault)));
     }
 
     /* 23. WHATEVER PAYS, KEEPER OPERATIONS COST THE SAFE AT MOST ITS BUDGET */
@@ -768,7 +768,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         wp.maxAmountPerEpoch = 100_000e6;
         setPolicy(wp);
         uint256 debtB = _wbtcDebt();
-        _expectLossRefused(
+        _expectRefusedWith(
             _wbtcRepayBorrowPlan(debtB, 300e6), abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow)
         );
         // The rescues are paid from the Safe's idle USDC (38,000 in the fixture).
@@ -810,7 +810,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         wp.maxHealth = 2e18;
         setPolicy(wp);
         uint256 debtB = _wbtcDebt();
-        _expectLossRefused(
+        _expectRefusedWith(
             _wbtcRepayBorrowPlan(debtB, 300e6), abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow)
         );
         wbtc.mint(safe, _wbtcUnits(debtB));
@@ -862,13 +862,13 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         bleed.subAccounts = new bytes32[](1);
         bleed.subAccounts[0] = wethId;
         bleed.actions = actions;
-        _expectLossRefused(bleed, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.Borrow));
+        _expectRefusedWith(bleed, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.Borrow));
         actions = new Action[](3);
         actions[0] = action(ActionKind.Repay, 0, address(0), 15_000e6);
         actions[1] = action(ActionKind.Borrow, 0, address(0), 15_000e6 - need);
         actions[2] = action(ActionKind.DepositToPool, 0, address(usdcVault), 15_000e6 - need);
         bleed.actions = actions;
-        _expectLossRefused(bleed, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow));
+        _expectRefusedWith(bleed, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow));
 
         // Collateral churn of ~15,000 of WETH through the 1% WETH pool next to the rescue from idle USDC.
         uint256 churned = Math.mulDiv(15_000e6, 1e36, wethOracle.price());
@@ -878,7 +878,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         actions[2] = action(ActionKind.WithdrawCollateral, 0, address(0), churned);
         actions[3] = action(ActionKind.Repay, 0, address(0), need);
         bleed.actions = actions;
-        _expectLossRefused(bleed, abi.encodeWithSelector(ILeverageModule.PoolNotUsed.selector, wethId, address(wethSkim)));
+        _expectRefusedWith(bleed, abi.encodeWithSelector(ILeverageModule.PoolNotUsed.selector, wethId, address(wethSkim)));
 
         // The same churn from idle WETH (the fair venue): no loss, charged the net repayment (gross ~30,000 + need over
         // the 10,000 per-rebalance cap).
@@ -1043,16 +1043,6 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         (, uint256 afterwards) = adapter.position(Id.unwrap(wethMarket.id()), safe);
         decrease = before - afterwards;
         vm.revertToState(snapshot);
-    }
-
-    /// @dev Through the EntryPoint: the operation is charged its gas and fails with exactly `err`; nothing else moves.
-    function _expectLossRefused(Plan memory plan, bytes memory err) internal {
-        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
-        Holdings memory before = holdings(safe);
-        (bool ok, bytes memory reason) = handle(op);
-        assertFalse(ok, "refused");
-        assertEq(reason, err);
-        assertNothingLeftBut(before, maxCost(op));
     }
 
     /// @dev Every gas field at its cap: the most one operation can cost.
