@@ -111,6 +111,14 @@ export type PlanFunding = {
    * given needs of it beyond its sources, swap outputs and the explicit idle parts.
    */
   idle?: readonly (bigint | undefined)[] | undefined
+  /**
+   * Per source (`Borrow`, `WithdrawFromPool`, `WithdrawCollateral`): the index of the spend of another sub-account it was
+   * taken for (a donor's borrow: its recipient's repay). That spend draws it right after its own sub-account's sources,
+   * before the idle balance, and no other spend draws what it is held for; when the source is cut, that spend is cut.
+   * Undefined: inferred ({@link recipientsOf}: a later spend of another sub-account asking exactly the source's amount,
+   * else none).
+   */
+  paysFor?: readonly (number | undefined)[] | undefined
 }
 
 /** Result of {@link clampPlanToChainBounds}: the clamped plan (undefined: nothing material left) and the bounds that cut it. */
@@ -548,8 +556,34 @@ function swapMinimum(s: Sub | undefined, sell: boolean, amountIn: bigint): bigin
   return minAmountOut(BigInt(s.maxSlippageBps), s.price, sell, amountIn)
 }
 
+/**
+ * The spend each source of the plan was taken for, by action index (undefined: none known): `funding.paysFor` where it
+ * names one (a later spend of the source's token by another sub-account), else inferred for a `Borrow` of a sub-account
+ * that spends none of the borrowed token after it (a donor): the first later spend of that token by another sub-account
+ * asking exactly the borrow's amount and not yet claimed by an earlier borrow (review rr11b B2: the donor's borrow pays
+ * the repay it was taken for, so when the borrow is cut that repay is cut, not an idle-funded rescue after it).
+ */
+function recipientsOf(plan: ChainPlan, bounds: ChainBounds, funding: PlanFunding | undefined, at: readonly number[]): (number | undefined)[] {
+  const { actions } = plan
+  const tokens = actions.map((a) => tokensOf(plan, bounds, a))
+  const spendsToken = (j: number, token: string | undefined) => (actions[j] as Action).kind !== "EndCallback" && token !== undefined && tokens[j]?.into === token
+  const laterOf = (k: number) => actions.map((_, j) => j).filter((j) => (at[j] as number) > (at[k] as number)).sort((x, y) => (at[x] as number) - (at[y] as number) || x - y)
+  const claimed = new Set<number>()
+  return actions.map((a, k) => {
+    const token = tokens[k]?.out
+    if (!["Borrow", "WithdrawFromPool", "WithdrawCollateral"].includes(a.kind) || token === undefined) return undefined
+    const later = laterOf(k).filter((j) => spendsToken(j, token))
+    const given = funding?.paysFor?.[k]
+    if (given !== undefined) return later.includes(given) && (actions[given] as Action).subAccount !== a.subAccount ? given : undefined
+    if (a.kind !== "Borrow" || later.some((j) => (actions[j] as Action).subAccount === a.subAccount)) return undefined
+    const match = later.find((j) => !claimed.has(j) && (actions[j] as Action).amount === a.amount)
+    if (match !== undefined) claimed.add(match)
+    return match
+  })
+}
+
 /** A lot of one token the plan holds at some point: the idle balance (`source` undefined), a source's inflow or a swap's output. */
-type Lot = { source: number | undefined; sub: number | undefined; token: string; planned: bigint; left: bigint; draws: Draw[] }
+type Lot = { source: number | undefined; sub: number | undefined; token: string; planned: bigint; left: bigint; draws: Draw[]; recipient?: number | undefined; held?: bigint | undefined }
 /** What spend `spend` takes from a lot in the plan given, and how much of it a clamp took away. */
 type Draw = { spend: number; amount: bigint; cut: bigint }
 
@@ -616,7 +650,9 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const lotOf: (Lot | undefined)[] = actions.map(() => undefined)
   const draws: Draw[][] = actions.map(() => [])
   const draw = (lot: Lot, k: number, wanted: bigint, unbounded = false): bigint => {
-    const taken = unbounded ? wanted : min(wanted, lot.left)
+    // What a source holds for its recipient ({@link PlanFunding.paysFor}) is not drawn by another spend before it.
+    const free = lot.recipient === undefined || lot.recipient === k ? lot.left : lot.left - (lot.held ?? 0n)
+    const taken = unbounded ? wanted : min(wanted, free > 0n ? free : 0n)
     if (taken === 0n) return 0n
     if (!unbounded) lot.left -= taken
     if (lot.source === undefined) lot.planned += taken
@@ -625,6 +661,7 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     draws[k]?.push(d)
     return taken
   }
+  const recipients = recipientsOf(plan, bounds, funding, at)
   // Attribution, on the plan given.
   for (const k of order) {
     const a = actions[k] as Action
@@ -632,11 +669,18 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       const token = tokens[k]?.into as string
       let wanted = a.amount
       const mine = lots.filter((l) => l.token === token && l.sub === a.subAccount)
-      const others = lots.filter((l) => l.token === token && l.sub !== a.subAccount)
+      // Other sub-accounts' sources taken for this spend (a donor's borrow for its recipient), drawn before the idle balance.
+      const forMe = lots.filter((l) => l.token === token && l.sub !== a.subAccount && l.recipient === k)
+      const others = lots.filter((l) => l.token === token && l.sub !== a.subAccount && l.recipient !== k)
       // An explicit idle part is drawn as given (held to the balance below); the rest comes from the plan's lots.
       const part = idlePart(k)
       if (part !== undefined) wanted -= draw(idleOf(token), k, part, true)
       for (const lot of mine) wanted -= draw(lot, k, wanted)
+      for (const lot of forMe) {
+        const taken = draw(lot, k, wanted)
+        lot.held = (lot.held ?? 0n) - min(taken, lot.held ?? 0n)
+        wanted -= taken
+      }
       // A spend of a sub-account the bounds mark not due draws other sub-accounts' sources (a donor's borrow, another's
       // pool withdrawal) before the idle balance: were one of them cut, it would otherwise keep the idle balance and pass
       // the cut to a later due rescue that drew on that source instead (review rr11 R1: the recipient of a donor's borrow
@@ -650,7 +694,8 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     const out = tokens[k]?.out
     if (out !== undefined && (isSource(k) || isSwap(a.kind))) {
       const planned = isSource(k) ? a.amount : swapOutput(k)
-      const lot: Lot = { source: k, sub: a.subAccount, token: out, planned, left: planned, draws: [] }
+      const recipient = isSource(k) ? recipients[k] : undefined
+      const lot: Lot = { source: k, sub: a.subAccount, token: out, planned, left: planned, draws: [], recipient, held: recipient === undefined ? undefined : min(planned, (actions[recipient] as Action).amount) }
       lots.push(lot)
       lotOf[k] = lot
     }
