@@ -662,6 +662,9 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     return taken
   }
   const recipients = recipientsOf(plan, bounds, funding, at)
+  const dueOf = (k: number) => bounds.subAccounts[idOf(plan, actions[k] as Action)]?.due
+  const notDueSpend = (k: number) => dueOf(k) === false
+  const dueSpend = (k: number) => dueOf(k) === true
   // Attribution, on the plan given.
   for (const k of order) {
     const a = actions[k] as Action
@@ -708,21 +711,52 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
    * the plan given left undrawn of it (an inflow it meant to keep), and the idle balance's off its last draws first (in
    * plan order the Safe's balance funds the earlier spends; see {@link walkBalances}).
    */
-  const short = (lot: Lot, shortfall: bigint) => {
+  const short = (lot: Lot, shortfall: bigint, now?: number) => {
     let left = shortfall
-    if (holdToDebt && lot.source !== undefined && !isSwap((actions[lot.source] as Action).kind)) {
+    const sourceLot = lot.source !== undefined && !isSwap((actions[lot.source] as Action).kind)
+    if (holdToDebt && sourceLot) {
       const undrawn = min(left, lot.left > 0n ? lot.left : 0n)
       lot.left -= undrawn
       left -= undrawn
     }
+    if (sourceLot && now !== undefined && left > 0n) spareDue(lot, left, now)
     const idleLot = lot.source === undefined
-    const ranked = holdToDebt && idleLot ? [...lot.draws].reverse() : lot.draws
+    // A source's shortfall falls on the spends of sub-accounts the bounds mark not due first (rr11b B1).
+    const ranked = holdToDebt && idleLot ? [...lot.draws].reverse() : idleLot ? lot.draws : [...lot.draws.filter((d) => notDueSpend(d.spend)), ...lot.draws.filter((d) => !notDueSpend(d.spend))]
     for (const d of idleLot ? [...ranked.filter((x) => guessed.has(x.spend)).reverse(), ...ranked.filter((x) => !guessed.has(x.spend))] : ranked) {
       if (left <= 0n) break
       const taken = min(left, d.amount - d.cut)
       d.cut += taken
       left -= taken
     }
+  }
+  /**
+   * A due rescue is never cut to feed a not-due spend (review rr11b B1: crossed donor pairs, the due rescue's donor
+   * borrowing first): before source `lot` (walked at `now`) is cut by `shortfall`, what of the cut would reach the draws
+   * of due spends of other sub-accounts beyond the not-due draws on it is exchanged, draw for draw, with the uncut draws
+   * not-due spends (not yet walked) hold on other sub-accounts' sources of the same token: the due spend draws that
+   * source instead, the not-due spend this one, and the cut falls on the not-due spend.
+   */
+  const spareDue = (lot: Lot, shortfall: bigint, now: number) => {
+    const open = (d: Draw) => (at[d.spend] as number) > now && d.amount > d.cut
+    const crossed = (l: Lot, d: Draw) => l.sub !== (actions[d.spend] as Action).subAccount
+    let need = shortfall - lot.draws.filter((d) => notDueSpend(d.spend)).reduce((sum, d) => sum + d.amount - d.cut, 0n)
+    const others = lots.filter((l) => l !== lot && l.token === lot.token && l.source !== undefined && !isSwap((actions[l.source] as Action).kind))
+    for (const d of lot.draws.filter((x) => dueSpend(x.spend) && crossed(lot, x) && open(x)))
+      for (const other of others)
+        for (const e of other.draws.filter((x) => notDueSpend(x.spend) && crossed(other, x) && open(x))) {
+          const y = min(need, min(d.amount - d.cut, e.amount - e.cut))
+          if (y <= 0n) continue
+          d.amount -= y
+          e.amount -= y
+          const mineNow = { spend: d.spend, amount: y, cut: 0n }
+          const theirs = { spend: e.spend, amount: y, cut: 0n }
+          other.draws.push(mineNow)
+          draws[d.spend]?.push(mineNow)
+          lot.draws.push(theirs)
+          draws[e.spend]?.push(theirs)
+          need -= y
+        }
   }
   // The idle balance: what the Safe holds.
   for (const lot of Object.values(idle)) short(lot, lot.planned - min(lot.planned, bounds.balances[lot.token] ?? 0n))
@@ -791,7 +825,7 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     if (isSwap(a.kind)) {
       // The swap's output falls: what the lower input still brings of what the plan given spent of it.
       if (amount < a.amount) short(lot, lot.planned - fundedBy(lot.planned, a.amount, amount, swapMinimum(bounds.subAccounts[id], a.kind === "SellCollateral", amount)))
-    } else short(lot, a.amount - amount)
+    } else short(lot, a.amount - amount, at[k])
   }
   release(actions, amounts, released, [...Object.values(idle), ...lots], draws)
   return { amounts, binding }
