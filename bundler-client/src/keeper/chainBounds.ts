@@ -158,11 +158,15 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * - Swap and callback plans were sized exactly on the pool and the venue (`settleSwapAmounts`); their swap outputs are
  *   not known here, so the plan given is first walked to attribute every spend (repay, deposit, supply, purchase, sale)
  *   to what funds it: its own sub-account's sources first (a sub-account's borrow funds its own purchase or repay), then
- *   the Safe's idle balance (up to what the plan given needs of it beyond its sources and swap outputs), then other
- *   sub-accounts' sources, earliest first (a
+ *   the sources of other sub-accounts taken for it (`funding.paysFor`, else a donor's borrow asking exactly its amount:
+ *   see {@link PlanFunding}; review rr11b B2), then the Safe's idle balance (up to what the plan given needs of it beyond
+ *   its sources and swap outputs; a spend of a sub-account the bounds mark not due draws it after the next step), then
+ *   other sub-accounts' sources, earliest first, less what they hold for their own recipient (a
  *   donor's borrow funds the repay it was taken for, never an idle-funded repay of another sub-account). The idle balance
  *   is then held to what the Safe holds, each source to its bound, and what a lot loses is taken off the spends it funds,
- *   in order. A swap whose input is lowered
+ *   in order; a source's loss first off the spends of not-due sub-accounts, and what would still reach a due rescue of
+ *   another sub-account is first exchanged with not-due spends' uncut draws on other sub-accounts' sources (a due rescue
+ *   is never cut to feed a not-due spend; review rr11b B1). A swap whose input is lowered
  *   from `x` to `x'` lowers the action its output funds (own sub-account first, the same rule) from `s` to
  *   `s * x' / x - 2` (a swap's output is concave in its input: at least that much arrives when `s` did for `x`, less a
  *   wei for each integer floor of the quote and the pool), never below
@@ -589,10 +593,12 @@ type Draw = { spend: number; amount: bigint; cut: bigint }
 
 /**
  * The walk of a swap or callback plan (see {@link clampPlanToChainBounds}). First the plan given is walked in execution
- * order to attribute each spend to the lots it draws from: its own sub-account's sources first, then the idle balance
- * (up to what the plan given needs of it), then other sub-accounts' sources (a donor's borrow), earliest first. Then the
- * sources are clamped to their bounds and the idle balance to what the Safe holds, and each lot's shortfall is taken off
- * the spends drawing from it, in order; a swap whose input falls shrinks its output lot by {@link fundedBy}.
+ * order to attribute each spend to the lots it draws from: its own sub-account's sources first, then the sources taken
+ * for it ({@link recipientsOf}), then the idle balance (up to what the plan given needs of it), then other sub-accounts'
+ * sources (a donor's borrow), earliest first. Then the sources are clamped to their bounds and the idle balance to what
+ * the Safe holds, and each lot's shortfall is taken off the spends drawing from it (a source's: not-due spends first,
+ * after exchanging a due rescue's draw for a not-due spend's on another source), in order; a swap whose input falls
+ * shrinks its output lot by {@link fundedBy}.
  */
 function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined, ltvCaps: ReadonlyMap<number, bigint> = new Map(), holdToDebt = false): Walk {
   const { actions } = plan
