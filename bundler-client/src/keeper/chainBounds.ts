@@ -115,8 +115,8 @@ export type PlanFunding = {
    * Per source (`Borrow`, `WithdrawFromPool`, `WithdrawCollateral`): the index of the spend of another sub-account it was
    * taken for (a donor's borrow: its recipient's repay). That spend draws it right after its own sub-account's sources,
    * before the idle balance, and no other spend draws what it is held for; when the source is cut, that spend is cut.
-   * Undefined: inferred ({@link recipientsOf}: a later spend of another sub-account asking exactly the source's amount,
-   * else none).
+   * Undefined: inferred for a donor's borrow ({@link recipientsOf}: a later spend of another sub-account asking exactly
+   * the borrow's amount, else the next repayment of another sub-account after it, the solver's order).
    */
   paysFor?: readonly (number | undefined)[] | undefined
 }
@@ -564,8 +564,10 @@ function swapMinimum(s: Sub | undefined, sell: boolean, amountIn: bigint): bigin
  * The spend each source of the plan was taken for, by action index (undefined: none known): `funding.paysFor` where it
  * names one (a later spend of the source's token by another sub-account), else inferred for a `Borrow` of a sub-account
  * that spends none of the borrowed token after it (a donor): the first later spend of that token by another sub-account
- * asking exactly the borrow's amount and not yet claimed by an earlier borrow (review rr11b B2: the donor's borrow pays
- * the repay it was taken for, so when the borrow is cut that repay is cut, not an idle-funded rescue after it).
+ * asking exactly the borrow's amount and not yet claimed by an earlier borrow, else the first later `Repay` or
+ * `RepayWithCallback` of another sub-account (the solver emits a target's donor borrows right before its one folded
+ * repayment or its flash repay). Review rr11b B2: the donor's borrow pays the repay it was taken for, so when the borrow
+ * is cut that repay is cut, not an idle-funded rescue after it.
  */
 function recipientsOf(plan: ChainPlan, bounds: ChainBounds, funding: PlanFunding | undefined, at: readonly number[]): (number | undefined)[] {
   const { actions } = plan
@@ -582,7 +584,8 @@ function recipientsOf(plan: ChainPlan, bounds: ChainBounds, funding: PlanFunding
     if (a.kind !== "Borrow" || later.some((j) => (actions[j] as Action).subAccount === a.subAccount)) return undefined
     const match = later.find((j) => !claimed.has(j) && (actions[j] as Action).amount === a.amount)
     if (match !== undefined) claimed.add(match)
-    return match
+    // The solver's shape: a target's donor borrows come right before its own (folded) repayment or flash repay.
+    return match ?? later.find((j) => ["Repay", "RepayWithCallback"].includes((actions[j] as Action).kind))
   })
 }
 
