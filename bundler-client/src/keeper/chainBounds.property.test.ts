@@ -37,6 +37,8 @@ const SEEDS: readonly (readonly [number, number])[] = [
   [31337, 73313],
   // And R2 (without the funding split, a sale's output above its minimum charged to an earlier idle-funded due repay).
   [77, 88],
+  // Review rr11b's held-out seed (B2: a DUE recipient whose donor's borrow was cut took a later due rescue's idle balance).
+  [4242, 2424],
 ]
 
 test.each(SEEDS)("property (seeds %i / %i): random plans, clamps and interleavings keep positive amounts, no more than asked, supplies at their own purchase's minimum, and the rule book's acceptance", (seed0, aaveSeed0) => {

@@ -111,6 +111,14 @@ export type PlanFunding = {
    * given needs of it beyond its sources, swap outputs and the explicit idle parts.
    */
   idle?: readonly (bigint | undefined)[] | undefined
+  /**
+   * Per source (`Borrow`, `WithdrawFromPool`, `WithdrawCollateral`): the index of the spend of another sub-account it was
+   * taken for (a donor's borrow: its recipient's repay). That spend draws it right after its own sub-account's sources,
+   * before the idle balance, and no other spend draws what it is held for; when the source is cut, that spend is cut.
+   * Undefined: inferred for a donor's borrow ({@link recipientsOf}: a later spend of another sub-account asking exactly
+   * the borrow's amount, else the next repayment of another sub-account after it, the solver's order).
+   */
+  paysFor?: readonly (number | undefined)[] | undefined
 }
 
 /** Result of {@link clampPlanToChainBounds}: the clamped plan (undefined: nothing material left) and the bounds that cut it. */
@@ -150,11 +158,15 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * - Swap and callback plans were sized exactly on the pool and the venue (`settleSwapAmounts`); their swap outputs are
  *   not known here, so the plan given is first walked to attribute every spend (repay, deposit, supply, purchase, sale)
  *   to what funds it: its own sub-account's sources first (a sub-account's borrow funds its own purchase or repay), then
- *   the Safe's idle balance (up to what the plan given needs of it beyond its sources and swap outputs), then other
- *   sub-accounts' sources, earliest first (a
+ *   the sources of other sub-accounts taken for it (`funding.paysFor`, else a donor's borrow asking exactly its amount:
+ *   see {@link PlanFunding}; review rr11b B2), then the Safe's idle balance (up to what the plan given needs of it beyond
+ *   its sources and swap outputs; a spend of a sub-account the bounds mark not due draws it after the next step), then
+ *   other sub-accounts' sources, earliest first, less what they hold for their own recipient (a
  *   donor's borrow funds the repay it was taken for, never an idle-funded repay of another sub-account). The idle balance
  *   is then held to what the Safe holds, each source to its bound, and what a lot loses is taken off the spends it funds,
- *   in order. A swap whose input is lowered
+ *   in order; a source's loss first off the spends of not-due sub-accounts, and what would still reach a due rescue of
+ *   another sub-account is first exchanged with not-due spends' uncut draws on other sub-accounts' sources (a due rescue
+ *   is never cut to feed a not-due spend; review rr11b B1). A swap whose input is lowered
  *   from `x` to `x'` lowers the action its output funds (own sub-account first, the same rule) from `s` to
  *   `s * x' / x - 2` (a swap's output is concave in its input: at least that much arrives when `s` did for `x`, less a
  *   wei for each integer floor of the quote and the pool), never below
@@ -548,17 +560,48 @@ function swapMinimum(s: Sub | undefined, sell: boolean, amountIn: bigint): bigin
   return minAmountOut(BigInt(s.maxSlippageBps), s.price, sell, amountIn)
 }
 
+/**
+ * The spend each source of the plan was taken for, by action index (undefined: none known): `funding.paysFor` where it
+ * names one (a later spend of the source's token by another sub-account), else inferred for a `Borrow` of a sub-account
+ * that spends none of the borrowed token after it (a donor): the first later spend of that token by another sub-account
+ * asking exactly the borrow's amount and not yet claimed by an earlier borrow, else the first later `Repay` or
+ * `RepayWithCallback` of another sub-account (the solver emits a target's donor borrows right before its one folded
+ * repayment or its flash repay). Review rr11b B2: the donor's borrow pays the repay it was taken for, so when the borrow
+ * is cut that repay is cut, not an idle-funded rescue after it.
+ */
+function recipientsOf(plan: ChainPlan, bounds: ChainBounds, funding: PlanFunding | undefined, at: readonly number[]): (number | undefined)[] {
+  const { actions } = plan
+  const tokens = actions.map((a) => tokensOf(plan, bounds, a))
+  const spendsToken = (j: number, token: string | undefined) => (actions[j] as Action).kind !== "EndCallback" && token !== undefined && tokens[j]?.into === token
+  const laterOf = (k: number) => actions.map((_, j) => j).filter((j) => (at[j] as number) > (at[k] as number)).sort((x, y) => (at[x] as number) - (at[y] as number) || x - y)
+  const claimed = new Set<number>()
+  return actions.map((a, k) => {
+    const token = tokens[k]?.out
+    if (!["Borrow", "WithdrawFromPool", "WithdrawCollateral"].includes(a.kind) || token === undefined) return undefined
+    const later = laterOf(k).filter((j) => spendsToken(j, token))
+    const given = funding?.paysFor?.[k]
+    if (given !== undefined) return later.includes(given) && (actions[given] as Action).subAccount !== a.subAccount ? given : undefined
+    if (a.kind !== "Borrow" || later.some((j) => (actions[j] as Action).subAccount === a.subAccount)) return undefined
+    const match = later.find((j) => !claimed.has(j) && (actions[j] as Action).amount === a.amount)
+    if (match !== undefined) claimed.add(match)
+    // The solver's shape: a target's donor borrows come right before its own (folded) repayment or flash repay.
+    return match ?? later.find((j) => ["Repay", "RepayWithCallback"].includes((actions[j] as Action).kind))
+  })
+}
+
 /** A lot of one token the plan holds at some point: the idle balance (`source` undefined), a source's inflow or a swap's output. */
-type Lot = { source: number | undefined; sub: number | undefined; token: string; planned: bigint; left: bigint; draws: Draw[] }
+type Lot = { source: number | undefined; sub: number | undefined; token: string; planned: bigint; left: bigint; draws: Draw[]; recipient?: number | undefined; held?: bigint | undefined }
 /** What spend `spend` takes from a lot in the plan given, and how much of it a clamp took away. */
 type Draw = { spend: number; amount: bigint; cut: bigint }
 
 /**
  * The walk of a swap or callback plan (see {@link clampPlanToChainBounds}). First the plan given is walked in execution
- * order to attribute each spend to the lots it draws from: its own sub-account's sources first, then the idle balance
- * (up to what the plan given needs of it), then other sub-accounts' sources (a donor's borrow), earliest first. Then the
- * sources are clamped to their bounds and the idle balance to what the Safe holds, and each lot's shortfall is taken off
- * the spends drawing from it, in order; a swap whose input falls shrinks its output lot by {@link fundedBy}.
+ * order to attribute each spend to the lots it draws from: its own sub-account's sources first, then the sources taken
+ * for it ({@link recipientsOf}), then the idle balance (up to what the plan given needs of it), then other sub-accounts'
+ * sources (a donor's borrow), earliest first. Then the sources are clamped to their bounds and the idle balance to what
+ * the Safe holds, and each lot's shortfall is taken off the spends drawing from it (a source's: not-due spends first,
+ * after exchanging a due rescue's draw for a not-due spend's on another source), in order; a swap whose input falls
+ * shrinks its output lot by {@link fundedBy}.
  */
 function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined, ltvCaps: ReadonlyMap<number, bigint> = new Map(), holdToDebt = false): Walk {
   const { actions } = plan
@@ -616,7 +659,9 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   const lotOf: (Lot | undefined)[] = actions.map(() => undefined)
   const draws: Draw[][] = actions.map(() => [])
   const draw = (lot: Lot, k: number, wanted: bigint, unbounded = false): bigint => {
-    const taken = unbounded ? wanted : min(wanted, lot.left)
+    // What a source holds for its recipient ({@link PlanFunding.paysFor}) is not drawn by another spend before it.
+    const free = lot.recipient === undefined || lot.recipient === k ? lot.left : lot.left - (lot.held ?? 0n)
+    const taken = unbounded ? wanted : min(wanted, free > 0n ? free : 0n)
     if (taken === 0n) return 0n
     if (!unbounded) lot.left -= taken
     if (lot.source === undefined) lot.planned += taken
@@ -625,6 +670,10 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     draws[k]?.push(d)
     return taken
   }
+  const recipients = recipientsOf(plan, bounds, funding, at)
+  const dueOf = (k: number) => bounds.subAccounts[idOf(plan, actions[k] as Action)]?.due
+  const notDueSpend = (k: number) => dueOf(k) === false
+  const dueSpend = (k: number) => dueOf(k) === true
   // Attribution, on the plan given.
   for (const k of order) {
     const a = actions[k] as Action
@@ -632,11 +681,18 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       const token = tokens[k]?.into as string
       let wanted = a.amount
       const mine = lots.filter((l) => l.token === token && l.sub === a.subAccount)
-      const others = lots.filter((l) => l.token === token && l.sub !== a.subAccount)
+      // Other sub-accounts' sources taken for this spend (a donor's borrow for its recipient), drawn before the idle balance.
+      const forMe = lots.filter((l) => l.token === token && l.sub !== a.subAccount && l.recipient === k)
+      const others = lots.filter((l) => l.token === token && l.sub !== a.subAccount && l.recipient !== k)
       // An explicit idle part is drawn as given (held to the balance below); the rest comes from the plan's lots.
       const part = idlePart(k)
       if (part !== undefined) wanted -= draw(idleOf(token), k, part, true)
       for (const lot of mine) wanted -= draw(lot, k, wanted)
+      for (const lot of forMe) {
+        const taken = draw(lot, k, wanted)
+        lot.held = (lot.held ?? 0n) - min(taken, lot.held ?? 0n)
+        wanted -= taken
+      }
       // A spend of a sub-account the bounds mark not due draws other sub-accounts' sources (a donor's borrow, another's
       // pool withdrawal) before the idle balance: were one of them cut, it would otherwise keep the idle balance and pass
       // the cut to a later due rescue that drew on that source instead (review rr11 R1: the recipient of a donor's borrow
@@ -650,7 +706,8 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     const out = tokens[k]?.out
     if (out !== undefined && (isSource(k) || isSwap(a.kind))) {
       const planned = isSource(k) ? a.amount : swapOutput(k)
-      const lot: Lot = { source: k, sub: a.subAccount, token: out, planned, left: planned, draws: [] }
+      const recipient = isSource(k) ? recipients[k] : undefined
+      const lot: Lot = { source: k, sub: a.subAccount, token: out, planned, left: planned, draws: [], recipient, held: recipient === undefined ? undefined : min(planned, (actions[recipient] as Action).amount) }
       lots.push(lot)
       lotOf[k] = lot
     }
@@ -663,21 +720,52 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
    * the plan given left undrawn of it (an inflow it meant to keep), and the idle balance's off its last draws first (in
    * plan order the Safe's balance funds the earlier spends; see {@link walkBalances}).
    */
-  const short = (lot: Lot, shortfall: bigint) => {
+  const short = (lot: Lot, shortfall: bigint, now?: number) => {
     let left = shortfall
-    if (holdToDebt && lot.source !== undefined && !isSwap((actions[lot.source] as Action).kind)) {
+    const sourceLot = lot.source !== undefined && !isSwap((actions[lot.source] as Action).kind)
+    if (holdToDebt && sourceLot) {
       const undrawn = min(left, lot.left > 0n ? lot.left : 0n)
       lot.left -= undrawn
       left -= undrawn
     }
+    if (sourceLot && now !== undefined && left > 0n) spareDue(lot, left, now)
     const idleLot = lot.source === undefined
-    const ranked = holdToDebt && idleLot ? [...lot.draws].reverse() : lot.draws
+    // A source's shortfall falls on the spends of sub-accounts the bounds mark not due first (rr11b B1).
+    const ranked = holdToDebt && idleLot ? [...lot.draws].reverse() : idleLot ? lot.draws : [...lot.draws.filter((d) => notDueSpend(d.spend)), ...lot.draws.filter((d) => !notDueSpend(d.spend))]
     for (const d of idleLot ? [...ranked.filter((x) => guessed.has(x.spend)).reverse(), ...ranked.filter((x) => !guessed.has(x.spend))] : ranked) {
       if (left <= 0n) break
       const taken = min(left, d.amount - d.cut)
       d.cut += taken
       left -= taken
     }
+  }
+  /**
+   * A due rescue is never cut to feed a not-due spend (review rr11b B1: crossed donor pairs, the due rescue's donor
+   * borrowing first): before source `lot` (walked at `now`) is cut by `shortfall`, what of the cut would reach the draws
+   * of due spends of other sub-accounts beyond the not-due draws on it is exchanged, draw for draw, with the uncut draws
+   * not-due spends (not yet walked) hold on other sub-accounts' sources of the same token: the due spend draws that
+   * source instead, the not-due spend this one, and the cut falls on the not-due spend.
+   */
+  const spareDue = (lot: Lot, shortfall: bigint, now: number) => {
+    const open = (d: Draw) => (at[d.spend] as number) > now && d.amount > d.cut
+    const crossed = (l: Lot, d: Draw) => l.sub !== (actions[d.spend] as Action).subAccount
+    let need = shortfall - lot.draws.filter((d) => notDueSpend(d.spend)).reduce((sum, d) => sum + d.amount - d.cut, 0n)
+    const others = lots.filter((l) => l !== lot && l.token === lot.token && l.source !== undefined && !isSwap((actions[l.source] as Action).kind))
+    for (const d of lot.draws.filter((x) => dueSpend(x.spend) && crossed(lot, x) && open(x)))
+      for (const other of others)
+        for (const e of other.draws.filter((x) => notDueSpend(x.spend) && crossed(other, x) && open(x))) {
+          const y = min(need, min(d.amount - d.cut, e.amount - e.cut))
+          if (y <= 0n) continue
+          d.amount -= y
+          e.amount -= y
+          const mineNow = { spend: d.spend, amount: y, cut: 0n }
+          const theirs = { spend: e.spend, amount: y, cut: 0n }
+          other.draws.push(mineNow)
+          draws[d.spend]?.push(mineNow)
+          lot.draws.push(theirs)
+          draws[e.spend]?.push(theirs)
+          need -= y
+        }
   }
   // The idle balance: what the Safe holds.
   for (const lot of Object.values(idle)) short(lot, lot.planned - min(lot.planned, bounds.balances[lot.token] ?? 0n))
@@ -746,7 +834,7 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     if (isSwap(a.kind)) {
       // The swap's output falls: what the lower input still brings of what the plan given spent of it.
       if (amount < a.amount) short(lot, lot.planned - fundedBy(lot.planned, a.amount, amount, swapMinimum(bounds.subAccounts[id], a.kind === "SellCollateral", amount)))
-    } else short(lot, a.amount - amount)
+    } else short(lot, a.amount - amount, at[k])
   }
   release(actions, amounts, released, [...Object.values(idle), ...lots], draws)
   return { amounts, binding }
