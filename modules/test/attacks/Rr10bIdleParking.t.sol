@@ -91,4 +91,75 @@ contract Rr10bIdleParkingTest is AttackBase {
         assertEq(reason, abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, need / 100 + 1, need, 50));
     }
 
+    /* R2: a not-due twin's collateral withdrawal parked while the due rescue draws the idle WETH reserve */
+
+    RiggedVault internal wethFeePool; // WETH, 1% exit fee
+
+    /// @dev A (WETH, due 1.1467) and its WETH twin (20 WETH at 1.65, band 1.1/1.4/1.7, boost allowed) may both use the
+    /// owner's 1%-exit-fee WETH pool. The plan: A SupplyCollateral(the whole 3 WETH reserve) -> 1.49; the twin
+    /// WithdrawCollateral(3 WETH) (1.65 -> ~1.40, toward its target) + DepositToPool(wethFeePool, 3 WETH). Per asset WETH:
+    /// spent 3, received 3, fundable 3 (a not-due withdrawal), deposited 3: every check passes. The end state is the
+    /// twin donating 3 WETH to A plus the whole WETH reserve parked in the fee pool.
+    function _twinParks() internal returns (Plan memory plan) {
+        wethFeePool = _feePool(weth, 1e18, 100);
+        setPolicy(defaultPolicy(wethMarket, address(wethFeePool)));
+        _openWethTwin(20e18, 1.65e18);
+        // The twin's borrowed USDC leaves too: the Safe's only reserve stays the idle WETH.
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
+        Policy memory twin = defaultPolicy(wethTwin, address(wethFeePool));
+        twin.minHealth = 1.1e18;
+        twin.boostAllowed = true;
+        setPolicy(twin);
+        Action[] memory a = new Action[](3);
+        a[0] = action(ActionKind.SupplyCollateral, 0, address(0), WETH_RESERVE);
+        a[1] = action(ActionKind.WithdrawCollateral, 1, address(0), WETH_RESERVE);
+        a[2] = action(ActionKind.DepositToPool, 1, address(wethFeePool), WETH_RESERVE);
+        plan = plan2(wethId, wethTwinId, a);
+    }
+
+    /// @dev FAILS TODAY (rr10b R2): expected refused (the solver never deposits a not-due sub-account's withdrawal; here
+    /// it stands in for the idle reserve the rescue drew). Today accepted: 3 WETH parked, 0 idle WETH left.
+    function test_rr10b_TwinWithdrawalParkedWhileTheRescueDrawsTheReserveIsRefused() public {
+        vm.skip(true);
+        Plan memory plan = _twinParks();
+        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
+        Holdings memory before = holdings(safe);
+        uint256 shares = wethFeePool.balanceOf(safe);
+        (bool ok,) = handle(op);
+        assertFalse(ok, "the idle WETH reserve's worth was parked in the exit-fee pool");
+        assertNothingLeftBut(before, maxCost(op));
+        assertEq(wethFeePool.balanceOf(safe), shares, "pool shares minted");
+    }
+
+    /// @dev Observed today: accepted; the WETH reserve is in the fee pool and the twin sits at its target.
+    function test_rr10b_Observed_TwinWithdrawalParkedWhileTheRescueDrawsTheReserve() public {
+        Plan memory plan = _twinParks();
+        uint256 shares = wethFeePool.balanceOf(safe);
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
+        assertTrue(ok, string(reason));
+        assertEq(weth.balanceOf(safe), 0, "no idle WETH left");
+        assertEq(usdc.balanceOf(safe), 0, "no idle USDC");
+        assertApproxEqAbs(wethFeePool.convertToAssets(wethFeePool.balanceOf(safe) - shares), WETH_RESERVE, 1, "parked");
+        MarketState memory a = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
+        MarketState memory t = adapter.marketState(Id.unwrap(wethTwin.id()), safe);
+        emit log_named_uint("A health after", a.health);
+        emit log_named_uint("twin health after", t.health);
+        // The next drop on A: its sources are the exit-fee WETH pool only (the twin is at its target).
+        vm.warp(block.timestamp + 2 days);
+        _dropWethHealthTo(1.15e18);
+        a = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
+        uint256 add = Math.mulDiv(1.3e18, a.debt * 1e36, 0.86e18 * a.price) - a.collateral; // WETH to reach 1.30
+        Plan memory rescue = plan1(
+            wethId,
+            action(ActionKind.WithdrawFromPool, 0, address(wethFeePool), add),
+            action(ActionKind.SupplyCollateral, 0, address(0), add)
+        );
+        (ok, reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
+        emit log_named_uint("next add (WETH)", add);
+        assertFalse(ok, "the next rescue from the fee pool");
+        // Observed: ValueLossExceeded(31.395349 USDC, 3,139.534884 USDC moved, 50 bps), the pool's 1% exit fee.
+        assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector);
+        assertEq(uint256(bytes32(_slice(reason, 68, 32))), 50, "maxLossBps");
+    }
 }
+
