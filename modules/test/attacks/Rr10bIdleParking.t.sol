@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.23;
+
+import {AttackBase} from "./AttackBase.sol";
+import {RiggedVault} from "../utils/RiggedVault.sol";
+import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
+import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
+import {MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+
+/// @notice Review rr10b of the rr10 F1/F2 fix (b449915), keeper as attacker, Morpho. The Safe's only rescue reserve is
+/// idle WETH (collateral token); its idle USDC is 0. The WETH sub-account is due at 1.1467, boost allowed, its one pool
+/// the owner's 1%-exit-fee USDC pool.
+contract Rr10bIdleParkingTest is AttackBase {
+    using MarketParamsLib for MarketParams;
+
+    uint256 internal constant WETH_RESERVE = 3e18;
+    RiggedVault internal feePool; // USDC, 1% exit fee
+
+    function setUp() public override {
+        super.setUp();
+        // Idle USDC: none (the fixture's borrowed USDC leaves); idle WETH: the reserve.
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
+        uint256 idleWeth = weth.balanceOf(safe);
+        if (idleWeth > 0) safeExec(safe, address(weth), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), idleWeth)), 0);
+        weth.mint(safe, WETH_RESERVE);
+        feePool = _feePool(usdc, 100e6, 100);
+        Policy memory policy = defaultPolicy(wethMarket, address(feePool));
+        policy.boostAllowed = true;
+        setPolicy(policy);
+    }
+
+    /// @dev The whole idle WETH reserve supplied, then Borrow(X) to land at 1.30 and DepositToPool(X): the borrow
+    /// "funds" the deposit, so DepositNotFunded passes; the reserve is now collateral and X USDC sits in the fee pool.
+    function _supplyBorrowPark() internal view returns (Plan memory plan, uint256 parked) {
+        MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
+        uint256 value = Math.mulDiv(s.collateral + WETH_RESERVE, s.price, 1e36);
+        parked = Math.mulDiv(value, 0.86e18, 1.3e18) - s.debt - 1; // lands a hair above 1.30
+        plan.subAccounts = new bytes32[](1);
+        plan.subAccounts[0] = wethId;
+        plan.actions = new Action[](3);
+        plan.actions[0] = action(ActionKind.SupplyCollateral, 0, address(0), WETH_RESERVE);
+        plan.actions[1] = action(ActionKind.Borrow, 0, address(0), parked);
+        plan.actions[2] = action(ActionKind.DepositToPool, 0, address(feePool), parked);
+    }
+
+    /// @dev FAILS TODAY (rr10b R1): expected refused (the due sub-account's borrow is made possible by the idle reserve
+    /// it supplied, so it should fund no deposit). Today accepted: 3 WETH of idle reserve supplied, 2,639.999999 USDC
+    /// borrowed and parked in the 1%-exit-fee pool, health 1.1467 -> 1.3000, 0 loss booked.
+    function test_rr10b_SupplyBorrowParkingOfTheCollateralReserveIsRefused() public {
+        vm.skip(true);
+        (Plan memory plan,) = _supplyBorrowPark();
+        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
+        Holdings memory before = holdings(safe);
+        uint256 shares = feePool.balanceOf(safe);
+        (bool ok,) = handle(op);
+        assertFalse(ok, "the idle WETH reserve became collateral and its borrow was parked in the exit-fee pool");
+        assertNothingLeftBut(before, maxCost(op));
+        assertEq(feePool.balanceOf(safe), shares, "pool shares minted");
+    }
+
+    /// @dev Observed today: accepted; the next rescue (price drop to 1.15) has no idle source, only the fee pool.
+    function test_rr10b_Observed_SupplyBorrowParksAndStallsTheNextRescue() public {
+        (Plan memory plan, uint256 parked) = _supplyBorrowPark();
+        uint256 shares = feePool.balanceOf(safe);
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
+        assertTrue(ok, string(reason));
+        assertEq(weth.balanceOf(safe), 0, "the WETH reserve is collateral");
+        assertEq(usdc.balanceOf(safe), 0, "no idle USDC");
+        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe) - shares), parked, 1, "parked");
+        MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
+        assertApproxEqAbs(s.health, 1.3e18, 1e9, "landed at 1.30");
+        emit log_named_uint("parked (USDC base units)", parked);
+        // The next drop: 1.30 -> 1.15. The only source is the exit-fee pool.
+        vm.warp(block.timestamp + 2 days);
+        _dropWethHealthTo(1.15e18);
+        uint256 need = _repayToReach(1.3e18);
+        emit log_named_uint("next need", need);
+        Plan memory rescue = plan1(
+            wethId,
+            action(ActionKind.WithdrawFromPool, 0, address(feePool), need),
+            action(ActionKind.Repay, 0, address(0), need)
+        );
+        (ok, reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
+        assertFalse(ok, "the next rescue from the fee pool");
+        // The pool's 1% exit fee on the withdrawal is 23.815385 USDC against a 50 bps bound of the 2,381.538462 moved.
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, need / 100 + 1, need, 50));
+    }
+
+    /* R2: a not-due twin's collateral withdrawal parked while the due rescue draws the idle WETH reserve */
+
+    RiggedVault internal wethFeePool; // WETH, 1% exit fee
+
+    /// @dev A (WETH, due 1.1467) and its WETH twin (20 WETH at 1.65, band 1.1/1.4/1.7, boost allowed) may both use the
+    /// owner's 1%-exit-fee WETH pool. The plan: A SupplyCollateral(the whole 3 WETH reserve) -> 1.49; the twin
+    /// WithdrawCollateral(3 WETH) (1.65 -> ~1.40, toward its target) + DepositToPool(wethFeePool, 3 WETH). Per asset WETH:
+    /// spent 3, received 3, fundable 3 (a not-due withdrawal), deposited 3: every check passes. The end state is the
+    /// twin donating 3 WETH to A plus the whole WETH reserve parked in the fee pool.
+    function _twinParks() internal returns (Plan memory plan) {
+        wethFeePool = _feePool(weth, 1e18, 100);
+        setPolicy(defaultPolicy(wethMarket, address(wethFeePool)));
+        _openWethTwin(20e18, 1.65e18);
+        // The twin's borrowed USDC leaves too: the Safe's only reserve stays the idle WETH.
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
+        Policy memory twin = defaultPolicy(wethTwin, address(wethFeePool));
+        twin.minHealth = 1.1e18;
+        twin.boostAllowed = true;
+        setPolicy(twin);
+        Action[] memory a = new Action[](3);
+        a[0] = action(ActionKind.SupplyCollateral, 0, address(0), WETH_RESERVE);
+        a[1] = action(ActionKind.WithdrawCollateral, 1, address(0), WETH_RESERVE);
+        a[2] = action(ActionKind.DepositToPool, 1, address(wethFeePool), WETH_RESERVE);
+        plan = plan2(wethId, wethTwinId, a);
+    }
+
+    /// @dev FAILS TODAY (rr10b R2): expected refused (the solver never deposits a not-due sub-account's withdrawal; here
+    /// it stands in for the idle reserve the rescue drew). Today accepted: 3 WETH parked, 0 idle WETH left.
+    function test_rr10b_TwinWithdrawalParkedWhileTheRescueDrawsTheReserveIsRefused() public {
+        vm.skip(true);
+        Plan memory plan = _twinParks();
+        PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
+        Holdings memory before = holdings(safe);
+        uint256 shares = wethFeePool.balanceOf(safe);
+        (bool ok,) = handle(op);
+        assertFalse(ok, "the idle WETH reserve's worth was parked in the exit-fee pool");
+        assertNothingLeftBut(before, maxCost(op));
+        assertEq(wethFeePool.balanceOf(safe), shares, "pool shares minted");
+    }
+
+    /// @dev Observed today: accepted; the WETH reserve is in the fee pool and the twin sits at its target.
+    function test_rr10b_Observed_TwinWithdrawalParkedWhileTheRescueDrawsTheReserve() public {
+        Plan memory plan = _twinParks();
+        uint256 shares = wethFeePool.balanceOf(safe);
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
+        assertTrue(ok, string(reason));
+        assertEq(weth.balanceOf(safe), 0, "no idle WETH left");
+        assertEq(usdc.balanceOf(safe), 0, "no idle USDC");
+        assertApproxEqAbs(wethFeePool.convertToAssets(wethFeePool.balanceOf(safe) - shares), WETH_RESERVE, 1, "parked");
+        MarketState memory a = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
+        MarketState memory t = adapter.marketState(Id.unwrap(wethTwin.id()), safe);
+        emit log_named_uint("A health after", a.health);
+        emit log_named_uint("twin health after", t.health);
+        // The next drop on A: its sources are the exit-fee WETH pool only (the twin is at its target).
+        vm.warp(block.timestamp + 2 days);
+        _dropWethHealthTo(1.15e18);
+        a = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
+        uint256 add = Math.mulDiv(1.3e18, a.debt * 1e36, 0.86e18 * a.price) - a.collateral; // WETH to reach 1.30
+        Plan memory rescue = plan1(
+            wethId,
+            action(ActionKind.WithdrawFromPool, 0, address(wethFeePool), add),
+            action(ActionKind.SupplyCollateral, 0, address(0), add)
+        );
+        (ok, reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
+        emit log_named_uint("next add (WETH)", add);
+        assertFalse(ok, "the next rescue from the fee pool");
+        // Observed: ValueLossExceeded(31.395349 USDC, 3,139.534884 USDC moved, 50 bps), the pool's 1% exit fee.
+        assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector);
+        assertEq(uint256(bytes32(_slice(reason, 68, 32))), 50, "maxLossBps");
+    }
+}
+
