@@ -2,7 +2,7 @@ import { type Account, type Address, type Chain, type Hex, type PublicClient, ty
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, expect, test } from "vitest"
 import { type AaveStackAddresses, aaveEthEMode, aavePoolAbi, deployAaveStack } from "@levpilot/devnet/aave"
-import { type Devnet, startDevnet } from "@levpilot/devnet"
+import { type Devnet, startDevnet, waitForReceipt } from "@levpilot/devnet"
 import { deployLeverageStack, testTokenAbi } from "@levpilot/devnet/leverage"
 import { aaveBorrowableOf, readAaveLimits } from "../bundler-client/src/keeper/aaveLimits"
 
@@ -38,7 +38,7 @@ afterAll(async () => {
 
 async function send(wallet: WalletClient<Transport, Chain, Account>, request: { address: Address; abi: readonly unknown[]; functionName: string; args: readonly unknown[] }) {
   const hash = await wallet.writeContract({ ...request, gas: 3_000_000n } as Parameters<typeof wallet.writeContract>[0])
-  const receipt = await publicClient.waitForTransactionReceipt({ hash })
+  const receipt = await waitForReceipt(publicClient, { hash })
   expect(receipt.status).toBe("success")
 }
 

@@ -33,7 +33,7 @@ import {
   deployAaveStack,
   poolConfiguratorAbi,
 } from "@levpilot/devnet/aave"
-import { type Devnet, startDevnet } from "@levpilot/devnet"
+import { type Devnet, startDevnet, waitForReceipt } from "@levpilot/devnet"
 import { type LeverageStackAddresses, deployLeverageStack, simOracleAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 
 let devnet: Devnet
@@ -67,7 +67,7 @@ afterAll(async () => {
 
 async function send(wallet: WalletClient<Transport, Chain, Account>, request: { address: Address; abi: readonly unknown[]; functionName: string; args: readonly unknown[] }) {
   const hash = await wallet.writeContract({ ...request, gas: 3_000_000n } as Parameters<typeof wallet.writeContract>[0])
-  const receipt = await publicClient.waitForTransactionReceipt({ hash })
+  const receipt = await waitForReceipt(publicClient, { hash })
   expect(receipt.status).toBe("success")
 }
 
@@ -452,7 +452,7 @@ describe("Aave dust collateral on the real Pool (break-it review of issue 10: 1 
     let at1 = at0
     for (const call of calls) {
       const hash = await owner.sendTransaction({ to: call.to, data: call.data, value: call.value, gas: 1_000_000n })
-      const receipt = await publicClient.waitForTransactionReceipt({ hash })
+      const receipt = await waitForReceipt(publicClient, { hash })
       expect(receipt.status).toBe("success")
       at1 = receipt.blockNumber
     }

@@ -1,3 +1,4 @@
+import { waitForReceipt } from "@levpilot/devnet"
 import { type Address, type Hex, http, parseUnits } from "viem"
 import { createBundlerClient, createPaymasterClient, entryPoint07Abi, formatUserOperation, toPackedUserOperation } from "viem/account-abstraction"
 import { privateKeyToAccount } from "viem/accounts"
@@ -65,7 +66,7 @@ describe("Alto's pending operations of one paymaster", () => {
         args: [[toPackedUserOperation(formatUserOperation(pending))], env.deployer.account.address],
         gas: 3_000_000n,
       })
-      expect((await env.publicClient.waitForTransactionReceipt({ hash })).status).toBe("success")
+      expect((await waitForReceipt(env.publicClient, { hash })).status).toBe("success")
       expect((await rpc(bundlerUrl, "debug_bundler_dumpMempool", [env.deployment.entryPoint])) as unknown[]).toHaveLength(1)
     }
 

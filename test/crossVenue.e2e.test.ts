@@ -1,3 +1,4 @@
+import { waitForReceipt } from "@levpilot/devnet"
 import { type Address, type Hex, encodeFunctionData, erc20Abi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
@@ -135,7 +136,7 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
       account: env.funder.account!,
       chain: env.devnet.chain,
     })
-    await publicClient.waitForTransactionReceipt({ hash: priceHash })
+    await waitForReceipt(publicClient, { hash: priceHash })
     const before = await getSubAccountState(publicClient, { safe: safe.address, deployments })
     const morphoBefore = before.find((s) => s.subAccount === morphoPolicy.subAccount)!
     const aaveBefore = before.find((s) => s.subAccount === aavePolicy.subAccount)!
@@ -248,7 +249,7 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
 
     const configure = async (functionName: "setReserveFreeze" | "setReservePause", asset: Address, on: boolean) => {
       const hash = await funder.writeContract({ address: aave.poolConfigurator, abi: poolConfiguratorAbi, functionName, args: [asset, on], account: funder.account!, chain: env.devnet.chain })
-      expect((await publicClient.waitForTransactionReceipt({ hash })).status).toBe("success")
+      expect((await waitForReceipt(publicClient, { hash })).status).toBe("success")
     }
     // Frozen WETH: no supply (Aave refuses new exposure) but withdrawals still paid.
     await configure("setReserveFreeze", stack.tokens.weth, true)
@@ -265,7 +266,7 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
     // A drop that takes the Aave account below its band: the solver plans nothing on it (every Aave action would
     // revert: supply on frozen WETH, repay on paused USDC) and says why.
     const priceHash = await funder.writeContract({ address: stack.markets.weth.oracle, abi: simOracleAbi, functionName: "setPrice", args: [parseEther("2000")], account: funder.account!, chain: env.devnet.chain })
-    await publicClient.waitForTransactionReceipt({ hash: priceHash })
+    await waitForReceipt(publicClient, { hash: priceHash })
     const shocked = await read()
     const results = [...solveByLoanAsset(shocked.snapshot.input).values()]
     const onAave = results.flatMap((r) => (r.plan ? r.plan.actions.filter((a) => r.plan?.subAccounts[a.subAccount] === shocked.aaveId) : []))

@@ -1,3 +1,4 @@
+import { waitForReceipt } from "@levpilot/devnet"
 import { type Address, type Hex, createWalletClient, encodeFunctionData, http, parseAbi, parseEther, parseUnits } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
@@ -58,7 +59,7 @@ export async function startFleetEnv(options: { blockTime?: number; alto?: StartD
   const asSafe = async (safe: Address, data: Hex): Promise<bigint> => {
     const signature = `0x${owner.address.slice(2).toLowerCase().padStart(64, "0")}${"0".repeat(64)}01` as Hex
     const hash = await ownerWallet.writeContract({ address: safe, abi: safeAbi, functionName: "execTransaction", args: [safe, 0n, data, 0, 0n, 0n, 0n, "0x0000000000000000000000000000000000000000", "0x0000000000000000000000000000000000000000", signature], gas: 500_000n })
-    const receipt = await env.publicClient.waitForTransactionReceipt({ hash })
+    const receipt = await waitForReceipt(env.publicClient, { hash })
     if (receipt.status !== "success") throw new Error(`owner call on ${safe} reverted`)
     return receipt.blockNumber
   }

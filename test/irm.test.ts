@@ -8,7 +8,7 @@ import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
 import { AdaptiveCurveIrmLib } from "@morpho-org/blue-sdk"
 import { IrmRatePath } from "../bundler-client/src/backtest/carry"
 import { readMarketRate } from "../bundler-client/src/devnet/rates"
-import { type Devnet, startDevnet } from "@levpilot/devnet"
+import { type Devnet, startDevnet, waitForReceipt } from "@levpilot/devnet"
 import { IrmArtifactError, adaptiveCurveIrmAbi, borrowAprOf, deployAdaptiveCurveIrm, loadAdaptiveCurveIrmArtifact } from "@levpilot/devnet/irm"
 import { type LeverageStackAddresses, deployLeverageStack, morphoAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 
@@ -88,7 +88,7 @@ describe("AdaptiveCurveIrm from @morpho-org/morpho-blue-bundlers", () => {
     const market = stack.markets.wbtc
     const borrower = deployer.account.address
     const send = async (request: Parameters<typeof deployer.writeContract>[0]) => {
-      const receipt = await publicClient.waitForTransactionReceipt({ hash: await deployer.writeContract({ ...request, gas: 3_000_000n } as Parameters<typeof deployer.writeContract>[0]) })
+      const receipt = await waitForReceipt(publicClient, { hash: await deployer.writeContract({ ...request, gas: 3_000_000n } as Parameters<typeof deployer.writeContract>[0]) })
       expect(receipt.status).toBe("success")
     }
     await send({ address: stack.tokens.wbtc, abi: testTokenAbi, functionName: "mint", args: [borrower, parseUnits("300", 8)] } as never)

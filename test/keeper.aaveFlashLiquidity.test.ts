@@ -1,3 +1,4 @@
+import { waitForReceipt } from "@levpilot/devnet"
 import { type Abi, type Address, erc20Abi, getAddress, maxUint256, parseAbi, parseEventLogs, parseUnits } from "viem"
 import { describe, expect, test } from "vitest"
 import { aavePoolAbi, poolConfiguratorAbi } from "@levpilot/devnet/aave"
@@ -31,7 +32,7 @@ useAaveKeeperWorld("levpilot-aave-flash-", (w) => ({ env, driver, configPath } =
 const aave = () => env.aave as NonNullable<DemoEnv["aave"]>
 const write = async (address: Address, abi: Abi, functionName: string, args: readonly unknown[]) => {
   const hash = await env.deployer.writeContract({ address, abi, functionName, args, gas: 3_000_000n } as Parameters<typeof env.deployer.writeContract>[0])
-  const receipt = await env.publicClient.waitForTransactionReceipt({ hash })
+  const receipt = await waitForReceipt(env.publicClient, { hash })
   expect(receipt.status, functionName).toBe("success")
 }
 const healthFactor = async () => {

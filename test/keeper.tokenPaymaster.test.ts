@@ -1,3 +1,4 @@
+import { waitForReceipt } from "@levpilot/devnet"
 import { type Account, type Chain, type Hex, type Transport, type WalletClient, decodeFunctionData, encodeFunctionData, erc20Abi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
@@ -113,7 +114,7 @@ describe("keeper with an ERC-20 paymaster charging the loan token", () => {
     // WETH at 2,700: health 2,700 x 0.86 / 2,000 = 1.161 < 1.2. Landing zone [1.261, 1.55]; the target 1.4 needs a
     // 341 USDC repayment, the zone's low edge 158.
     const priceHash = await env.funder.writeContract({ address: stack.markets.weth.oracle, abi: simOracleAbi, functionName: "setPrice", args: [parseEther("2700")], account: env.funder.account!, chain: env.devnet.chain, gas: 3_000_000n })
-    await publicClient.waitForTransactionReceipt({ hash: priceHash })
+    await waitForReceipt(publicClient, { hash: priceHash })
     const [state] = await getSubAccountState(publicClient, { safe: safe.address, deployments })
     expect(state?.band).toBe("below")
     // 250 USDC idle: enough for the landing zone, not for the target, so the plan spends all the idle USDC it may.
@@ -159,7 +160,7 @@ describe("keeper with an ERC-20 paymaster charging the loan token", () => {
     const { stack, publicClient, deployments } = env
     const write = async (address: Hex, abi: typeof simOracleAbi | typeof simOracleFeedAbi | typeof tokenPaymasterAbi, functionName: string, args: readonly unknown[]) => {
       const hash = await env.funder.writeContract({ address, abi, functionName, args, account: env.funder.account!, chain: env.devnet.chain, gas: 3_000_000n } as never)
-      expect((await publicClient.waitForTransactionReceipt({ hash })).status).toBe("success")
+      expect((await waitForReceipt(publicClient, { hash })).status).toBe("success")
     }
     // Below the band again: WETH at 2,400 against the debt left by the rescue above.
     await write(stack.markets.weth.oracle, simOracleAbi, "setPrice", [parseEther("2400")])

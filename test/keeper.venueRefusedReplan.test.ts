@@ -1,3 +1,4 @@
+import { waitForReceipt } from "@levpilot/devnet"
 import { type Address, type Hex, erc20Abi, getAddress, parseAbi, parseEventLogs, zeroAddress } from "viem"
 import { describe, expect, test } from "vitest"
 import { aavePoolAbi, poolConfiguratorAbi } from "@levpilot/devnet/aave"
@@ -55,7 +56,7 @@ describe("a venue refuses one sub-account at simulation: the keeper plans again 
       if (paused !== undefined) return undefined
       paused = 0n
       const hash = await env.deployer.writeContract({ address: aave.poolConfigurator, abi: poolConfiguratorAbi, functionName: "setReservePause", args: [usdc, true], gas: 3_000_000n } as Parameters<typeof env.deployer.writeContract>[0])
-      paused = (await env.publicClient.waitForTransactionReceipt({ hash })).blockNumber
+      paused = (await waitForReceipt(env.publicClient, { hash })).blockNumber
       return undefined
     }
     const { events, onEvent } = collectKeeperEvents()

@@ -1,3 +1,4 @@
+import { waitForReceipt } from "@levpilot/devnet"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -53,7 +54,7 @@ async function simFeedOf(oracle: Address) {
   const setFeed = async (feedAnswer: bigint, updatedAt: bigint) => {
     const data = encodeFunctionData({ abi: simFeedAbi, functionName: "setFeed", args: [feedAnswer, updatedAt, decimals] })
     const hash = (await rpc(env.devnet.rpcUrl, "eth_sendTransaction", [{ from, to: oracle, data }])) as Hex
-    await env.publicClient.waitForTransactionReceipt({ hash })
+    await waitForReceipt(env.publicClient, { hash })
   }
   return { answer, setFeed }
 }

@@ -1,3 +1,4 @@
+import { waitForReceipt } from "@levpilot/devnet"
 import { type Hex, createWalletClient, encodeFunctionData, erc20Abi, http, parseAbi } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
@@ -60,7 +61,7 @@ async function dropWethPool(bps: number): Promise<bigint> {
   const prepared = await prepareAlignment({ publicClient: env.publicClient, arbitrageur: wallet, uniswap, pool, price: (oracle * BigInt(10_000 - bps)) / 10_000n })
   if (prepared === undefined) throw new Error("the pool already sits there")
   const hash = await wallet.sendTransaction({ to: prepared.request.address, data: encodeFunctionData(prepared.request as never), gas: 3_000_000n })
-  const receipt = await env.publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })
+  const receipt = await waitForReceipt(env.publicClient, { hash, pollingInterval: 50 })
   expect(receipt.status).toBe("success")
   await prepared.verify()
   return receipt.blockNumber

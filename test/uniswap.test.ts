@@ -21,7 +21,7 @@ import {
   quoteExactInput,
   quotePriceImpact,
 } from "levpilot/swap"
-import { type Devnet, startDevnet } from "@levpilot/devnet"
+import { type Devnet, startDevnet, waitForReceipt } from "@levpilot/devnet"
 import type { Plan } from "@levpilot/sdk/types"
 import { readSwapCurve, settleSwapAmounts, settleSwapPlan } from "../bundler-client/src/keeper/portfolio"
 import { clampPlanToChainBounds } from "../bundler-client/src/keeper/chainBounds"
@@ -115,7 +115,7 @@ describe("Uniswap v3 on the devnet", () => {
       expect(routeWord).toBe(onChainRoute)
       if ("hub" in route) expect((await publicClient.readContract({ address: uniswap.swapAdapter, abi: swapAdapterAbi, functionName: "hubs" }))[route.hub.index - 1]).toBe(route.hub.token)
 
-      await publicClient.waitForTransactionReceipt({ hash: await trader.writeContract({ address: tokenIn, abi: testTokenAbi, functionName: "mint", args: [account, amountIn] }) })
+      await waitForReceipt(publicClient, { hash: await trader.writeContract({ address: tokenIn, abi: testTokenAbi, functionName: "mint", args: [account, amountIn] }) })
       const quote = await quoteExactInput(publicClient, { quoter: uniswap.quoterV2, tokenIn, tokenOut, route, amountIn })
       const call = await publicClient.readContract({
         address: uniswap.swapAdapter,
@@ -127,7 +127,7 @@ describe("Uniswap v3 on the devnet", () => {
       expect(call.approveToken).toBe(tokenIn)
       expect(call.approveAmount).toBe(amountIn)
       const before = await balanceOf(tokenOut, account)
-      await publicClient.waitForTransactionReceipt({
+      await waitForReceipt(publicClient, {
         hash: await trader.writeContract({ address: tokenIn, abi: testTokenAbi, functionName: "approve", args: [call.target, call.approveAmount] }),
       })
       // The adapter's deadline is the block it encoded in (the module encodes and swaps in one transaction). Here the
@@ -144,7 +144,7 @@ describe("Uniswap v3 on the devnet", () => {
           ? encodeFunctionData({ abi: swapRouterAbi, functionName: "exactInputSingle", args: [{ ...decoded.args[0], deadline: maxUint256 }] })
           : encodeFunctionData({ abi: swapRouterAbi, functionName: "exactInput", args: [{ ...decoded.args[0], deadline: maxUint256 }] })
       // Fixed gas: the pool writes an oracle observation when time has passed since the estimate's block.
-      const receipt = await publicClient.waitForTransactionReceipt({ hash: await trader.sendTransaction({ to: call.target, data, gas: 1_000_000n }) })
+      const receipt = await waitForReceipt(publicClient, { hash: await trader.sendTransaction({ to: call.target, data, gas: 1_000_000n }) })
       expect(receipt.status).toBe("success")
       expect((await balanceOf(tokenOut, account)) - before).toBe(quote.amountOut)
       expect(await balanceOf(tokenIn, account)).toBe(0n)
@@ -196,7 +196,7 @@ describe("Uniswap v3 on the devnet", () => {
     const pool = uniswap.pools.wethLow
     for (const usd of ["2400", "3300"]) {
       const before = await oraclePrice(pool.oracle)
-      await publicClient.waitForTransactionReceipt({
+      await waitForReceipt(publicClient, {
         hash: await priceDriver.writeContract({ address: pool.oracle, abi: simOracleAbi, functionName: "setPrice", args: [parseEther(usd)] }),
       })
       // The node can answer a read right after the receipt from the state before its block (seen on a loaded CI

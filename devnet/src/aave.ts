@@ -1,3 +1,4 @@
+import { waitForReceipt } from "./receipt.js"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
@@ -294,7 +295,7 @@ export async function deployAaveStack(parameters: DeployAaveStackParameters): Pr
     (await deployArtifact({ artifact: join(out, `${name}.sol/${name}.json`), args, salt: saltOf(label), publicClient, walletClient: deployer })).wait()
   const send = async (label: string, request: { address: Address; abi: Abi; functionName: string; args: readonly unknown[] }) => {
     const hash = await deployer.writeContract({ ...request, chain: deployer.chain, gas: 8_000_000n } as Parameters<typeof deployer.writeContract>[0])
-    const receipt = await publicClient.waitForTransactionReceipt({ hash })
+    const receipt = await waitForReceipt(publicClient, { hash })
     if (receipt.status !== "success")
       throw new DeploymentError(`Aave set-up transaction "${label}" reverted.`, { contract: request.address, metaMessages: [`Transaction: ${hash}`] })
   }

@@ -1,3 +1,4 @@
+import { waitForReceipt } from "./receipt.js"
 import { existsSync, readFileSync } from "node:fs"
 import { dirname, isAbsolute, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -180,7 +181,7 @@ export async function deployArtifact<const abi extends Abi>(
     })
   }
   const wait = async () => {
-    const receipt = await publicClient.waitForTransactionReceipt({ hash })
+    const receipt = await waitForReceipt(publicClient, { hash })
     const code = await publicClient.getCode({ address })
     if (receipt.status !== "success" || !code || code === "0x")
       throw new DeploymentError("The CREATE2 deployment did not produce code at the expected address.", {

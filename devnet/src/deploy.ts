@@ -1,3 +1,4 @@
+import { waitForReceipt } from "./receipt.js"
 import {
   type Abi,
   type Account,
@@ -166,7 +167,7 @@ export async function deployVerifyingPaymaster({
       args: [entryPoint, verifyingSigner],
       chain: owner.chain,
     })
-    const receipt = await publicClient.waitForTransactionReceipt({ hash })
+    const receipt = await waitForReceipt(publicClient, { hash })
     if (receipt.status !== "success" || !receipt.contractAddress)
       throw new DeploymentError("Deploying the VerifyingPaymaster failed.", {
         contract: artifact.contractName,
@@ -198,7 +199,7 @@ export async function deployVerifyingPaymaster({
       }),
     )
   for (const hash of hashes) {
-    const receipt = await publicClient.waitForTransactionReceipt({ hash })
+    const receipt = await waitForReceipt(publicClient, { hash })
     if (receipt.status !== "success")
       throw new DeploymentError("Funding the VerifyingPaymaster failed.", {
         contract: artifact.contractName,

@@ -1,3 +1,4 @@
+import { waitForReceipt } from "./receipt.js"
 import { createSmartAccountClient } from "permissionless"
 import { type ToSafeSmartAccountReturnType, toSafeSmartAccount } from "permissionless/accounts"
 import { createPimlicoClient } from "permissionless/clients/pimlico"
@@ -77,7 +78,7 @@ beforeAll(async () => {
     transport: http(),
     account: privateKeyToAccount(devnet.keys.deployer),
   })
-  await publicClient.waitForTransactionReceipt({
+  await waitForReceipt(publicClient, {
     hash: await funder.sendTransaction({ to: safe.address, value: parseEther("1") }),
   })
 })

@@ -1,3 +1,4 @@
+import { waitForReceipt } from "./receipt.js"
 import { join } from "node:path"
 import { type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient, keccak256, parseEventLogs, toHex } from "viem"
 import type { AutomationConfig, Policy } from "@levpilot/sdk/types"
@@ -86,7 +87,7 @@ export async function createFleetSafes(parameters: CreateFleetSafesParameters): 
   }
   const safes: Address[] = []
   for (const hash of hashes) {
-    const receipt = await publicClient.waitForTransactionReceipt({ hash, timeout: 600_000 })
+    const receipt = await waitForReceipt(publicClient, { hash, timeout: 600_000 })
     if (receipt.status !== "success") throw new DeploymentError("A fleet Safe creation transaction reverted.", { contract: factory, metaMessages: [`Transaction: ${hash}`] })
     for (const log of parseEventLogs({ abi, logs: receipt.logs, eventName: "FleetSafeCreated" })) safes.push((log.args as { safe: Address }).safe)
   }

@@ -115,3 +115,4 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
 
 export type { DevnetAddresses } from "./deploy.js"
 export { type SpawnedProcess, getFreePort, spawnManaged } from "./process.js"
+export { waitForReceipt } from "./receipt.js"

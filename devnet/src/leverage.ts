@@ -1,3 +1,4 @@
+import { waitForReceipt } from "./receipt.js"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import {
@@ -204,7 +205,7 @@ export async function deployLeverageStack(parameters: DeployLeverageStackParamet
     // Fixed gas: an estimate against the latest block can miss a first write in the next one (Morpho's
     // accrueInterest stores the new timestamp), and the real transaction then runs out of gas.
     const hash = await deployer.writeContract({ ...request, chain: deployer.chain, gas: 3_000_000n } as Parameters<typeof deployer.writeContract>[0])
-    const receipt = await publicClient.waitForTransactionReceipt({ hash })
+    const receipt = await waitForReceipt(publicClient, { hash })
     if (receipt.status !== "success")
       throw new DeploymentError(`Set-up transaction "${label}" reverted.`, { contract: request.address, metaMessages: [`Transaction: ${hash}`] })
   }

@@ -1,3 +1,4 @@
+import { waitForReceipt } from "./receipt.js"
 import { createSmartAccountClient } from "permissionless"
 import { createPimlicoClient } from "permissionless/clients/pimlico"
 import {
@@ -80,7 +81,7 @@ export async function startLeverageTestEnv(): Promise<LeverageTestEnv> {
     })
     const paymaster = await startPaymasterServer({ signer })
     const wait = async (hash: Hex) => {
-      const receipt = await publicClient.waitForTransactionReceipt({ hash })
+      const receipt = await waitForReceipt(publicClient, { hash })
       if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`)
     }
     const env: LeverageTestEnv = {

@@ -5,6 +5,7 @@
  *   npx tsx devnet/src/smoke.ts --block-time 1  # interval mining, as `npm start`
  *   npx tsx devnet/src/smoke.ts --safe-mode     # Alto with ERC-7562 tracing (see README: fails on 0.0.20)
  */
+import { waitForReceipt } from "./receipt.js"
 import { parseArgs } from "node:util"
 import { createSmartAccountClient } from "permissionless"
 import { toSafeSmartAccount } from "permissionless/accounts"
@@ -36,7 +37,7 @@ try {
     multiSendCallOnlyAddress: addresses.multiSendCallOnly,
   })
   const funder = createWalletClient({ chain: devnet.chain, transport: http(), account: privateKeyToAccount(devnet.keys.deployer) })
-  await publicClient.waitForTransactionReceipt({ hash: await funder.sendTransaction({ to: safe.address, value: parseEther("1") }) })
+  await waitForReceipt(publicClient, { hash: await funder.sendTransaction({ to: safe.address, value: parseEther("1") }) })
   const pimlico = createPimlicoClient({ transport: http(devnet.bundlerUrl), entryPoint: { address: addresses.entryPoint, version: "0.7" } })
   const client = createSmartAccountClient({
     account: safe,

@@ -1,3 +1,4 @@
+import { waitForReceipt } from "./receipt.js"
 import { join } from "node:path"
 import {
   type Abi,
@@ -152,7 +153,7 @@ export async function deployTokenPaymaster(parameters: DeployTokenPaymasterParam
   const send = async (label: string, request: { address: Address; abi: Abi; functionName: string; args?: readonly unknown[]; value?: bigint }) => {
     // Fixed gas: estimates against the latest block are unreliable for set-up transactions on the devnet.
     const hash = await deployer.writeContract({ ...request, chain: deployer.chain, gas: 3_000_000n } as Parameters<typeof deployer.writeContract>[0])
-    const receipt = await publicClient.waitForTransactionReceipt({ hash })
+    const receipt = await waitForReceipt(publicClient, { hash })
     if (receipt.status !== "success")
       throw new DeploymentError(`Set-up transaction "${label}" reverted.`, { contract: request.address, metaMessages: [`Transaction: ${hash}`] })
   }

@@ -1,3 +1,4 @@
+import { waitForReceipt } from "./receipt.js"
 import { join } from "node:path"
 import {
   type Abi,
@@ -130,7 +131,7 @@ async function send(
   // Fixed gas, as in leverage.ts: an estimate made in one second can fall short in the next block (Uniswap's oracle
   // observations cost more once time has passed), and the transaction then runs out of gas.
   const hash = await wallet.writeContract({ ...request, chain: wallet.chain, gas } as Parameters<Wallet["writeContract"]>[0])
-  const receipt = await publicClient.waitForTransactionReceipt({ hash })
+  const receipt = await waitForReceipt(publicClient, { hash })
   if (receipt.status !== "success")
     throw new DeploymentError(`Uniswap set-up transaction "${label}" reverted.`, { contract: request.address, metaMessages: [`Transaction: ${hash}`] })
 }

@@ -28,7 +28,7 @@ import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/depl
 import type { PolicyInput } from "@levpilot/sdk/types"
 import { getSubAccountId } from "@levpilot/sdk/utils"
 import { assertPolicyBounds, toPolicy } from "@levpilot/sdk/utils"
-import { type Devnet, type StartDevnetParameters, startDevnet } from "@levpilot/devnet"
+import { type Devnet, type StartDevnetParameters, startDevnet, waitForReceipt } from "@levpilot/devnet"
 import { type DevnetMarket, type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, morphoAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import { type PaymasterServer, createVerifyingPaymasterSigner, startPaymasterServer } from "@levpilot/devnet/paymaster"
 import { type UniswapStackAddresses, deployUniswapStack } from "@levpilot/devnet/uniswap"
@@ -274,7 +274,7 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
     }
 
     const wait = async (hash: Hex) => {
-      const receipt = await publicClient.waitForTransactionReceipt({ hash })
+      const receipt = await waitForReceipt(publicClient, { hash })
       if (receipt.status !== "success") throw new Error(`demo set-up transaction ${hash} reverted`)
     }
     const write = async (address: Address, abi: typeof testTokenAbi | typeof morphoAbi | typeof aavePoolAbi, functionName: string, args: readonly unknown[]) =>

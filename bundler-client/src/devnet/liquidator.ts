@@ -1,3 +1,4 @@
+import { waitForReceipt } from "@levpilot/devnet"
 import { type Address, type Hex, type Log, type PublicClient, createWalletClient, decodeEventLog, http, maxUint256, parseAbi } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import type { DevnetMarket } from "@levpilot/devnet/leverage"
@@ -81,7 +82,7 @@ export class Liquidator {
     if (!this.approved) {
       for (const spender of [stack.morpho, ...(this.env.aave ? [this.env.aave.pool] : [])]) {
         const hash = await this.wallet.writeContract({ address: stack.tokens.usdc, abi: morphoLiquidationAbi, functionName: "approve", args: [spender, maxUint256] })
-        await publicClient.waitForTransactionReceipt({ hash })
+        await waitForReceipt(publicClient, { hash })
       }
       this.approved = true
     }
@@ -102,7 +103,7 @@ export class Liquidator {
             args: [market.params, borrower, args[0], args[1], "0x"],
             gas: 800_000n,
           })
-          const receipt = await publicClient.waitForTransactionReceipt({ hash })
+          const receipt = await waitForReceipt(publicClient, { hash })
           if (receipt.status !== "success") continue
           const event = receipt.logs
             .map((log) => {
@@ -152,7 +153,7 @@ export class Liquidator {
         args: [stack.tokens.weth, stack.tokens.usdc, borrower, maxUint256, false],
         gas: 1_500_000n,
       })
-      const receipt = await publicClient.waitForTransactionReceipt({ hash })
+      const receipt = await waitForReceipt(publicClient, { hash })
       if (receipt.status !== "success") return []
       const event = receipt.logs
         .filter((log) => log.address.toLowerCase() === aave.pool.toLowerCase())

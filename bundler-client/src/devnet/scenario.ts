@@ -1,3 +1,4 @@
+import { waitForReceipt } from "@levpilot/devnet"
 import { type Address, type Hex, type PublicClient, createWalletClient, encodeFunctionData, http, parseEther } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
@@ -129,7 +130,7 @@ export class PriceDriver {
     for (const serializedTransaction of signed) hashes.push(await this.wallet.sendRawTransaction({ serializedTransaction }))
     let block = 0n
     for (const [k, hash] of hashes.entries()) {
-      const receipt = await client.waitForTransactionReceipt({ hash, pollingInterval: 50 })
+      const receipt = await waitForReceipt(client, { hash, pollingInterval: 50 })
       if (receipt.status !== "success") {
         const tx = await client.getTransaction({ hash })
         throw new Error(`price step transaction ${k} (${hash}) reverted (gas ${receipt.gasUsed} of ${tx.gas}, block ${receipt.blockNumber})`)
