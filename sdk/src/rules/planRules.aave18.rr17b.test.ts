@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { aaveFrameHealthRange, aaveHealthFactor } from "./planRules.js"
+import { rng } from "./rules.testing.js"
 
 // Review rr17b B1 (issue 17, after the rr17 R2 fix). aaveFrameHealthRange keeps the market's threshold exactly only
 // when `weighted0` (frame collateral x price x lltv) is within `slack` of `total0 x lltv`, total0 = equity + debt. The
@@ -23,18 +24,6 @@ import { aaveFrameHealthRange, aaveHealthFactor } from "./planRules.js"
 
 const E18 = 10n ** 18n
 const S = 10n ** 36n
-
-function rng(seed: number) {
-  let x = seed >>> 0
-  return () => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x / 2 ** 32
-  }
-}
 
 type Market = { name: string; pc: bigint; pd: bigint; lt: bigint }
 const MARKETS: Market[] = [

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { aaveFrameHealthRange, aaveHealthFactor } from "./planRules.js"
+import { rng } from "./rules.testing.js"
 
 // Review rr17c (issue 17, after 3a996b9 / rr17b B1). Held-out inputs for aaveFrameHealthRange: a main collateral
 // reserve (the frame's) plus a second reserve of small value at another threshold, loan/collateral decimals 6/8/18,
@@ -9,17 +10,6 @@ import { aaveFrameHealthRange, aaveHealthFactor } from "./planRules.js"
 // equity floored; price floored).
 
 const S = 10n ** 36n
-function rng(seed: number) {
-  let x = seed >>> 0
-  return () => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x / 2 ** 32
-  }
-}
 type Shape = { name: string; dc: bigint; dl: bigint; pc: bigint; pd: bigint; lt: bigint; ltDust: bigint }
 const SHAPES: Shape[] = [
   { name: "wstETH/WETH e-mode, dust at 8,000", dc: 18n, dl: 18n, pc: 3_500n * 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 9_500n, ltDust: 8_000n },

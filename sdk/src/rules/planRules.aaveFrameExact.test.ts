@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest"
 import { aaveFrameHealthAfter, aaveFrameHealthRange, aaveHealthFactor } from "./planRules.js"
+import { rng } from "./rules.testing.js"
 
 // aaveFrameHealthAfter (the rule book's Aave factor after a plan, from the adapter's frame) against Aave's own
 // arithmetic (per-reserve value floored to base currency units, floored average threshold), on random accounts: a
@@ -13,18 +14,6 @@ const WAD = 10n ** 18n
 const P_WETH = 3_000n * 10n ** 8n // base currency (8 decimals) per WETH
 const T = 8_300n
 const PRICE = 3_000n * 10n ** 24n // USDC base units per wei x 1e36
-
-function rng(seed: number) {
-  let x = seed >>> 0
-  return () => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x / 2 ** 32
-  }
-}
 
 type Account = { weth: bigint; others: { value: bigint; lt: bigint }[]; debtBase: bigint }
 const totals = (a: Account) => {
