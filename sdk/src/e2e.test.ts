@@ -1,6 +1,7 @@
 import { type Hex, parseAbi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { waitForReceipt } from "@levpilot/devnet"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
 import { toKeeperAccount } from "./accounts/toKeeperAccount.js"
 import { type ToLeverageSafeAccountReturnType, toLeverageSafeAccount } from "./accounts/toLeverageSafeAccount.js"
@@ -113,8 +114,8 @@ describe("a Safe created by the SDK", () => {
       account: env.funder.account!,
       chain: env.devnet.chain,
     })
-    await env.publicClient.waitForTransactionReceipt({ hash: priceHash })
-    const [before] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    const priced = await waitForReceipt(env.publicClient, { hash: priceHash })
+    const [before] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments, blockNumber: priced.blockNumber })
     expect(before?.band).toBe("below")
 
     const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
@@ -239,8 +240,8 @@ describe("named errors before anything is sent", () => {
       account: env.funder.account!,
       chain: env.devnet.chain,
     })
-    await env.publicClient.waitForTransactionReceipt({ hash: priceHash })
-    const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments })
+    const priced = await waitForReceipt(env.publicClient, { hash: priceHash })
+    const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments, blockNumber: priced.blockNumber })
     expect(state?.band).toBe("below")
     const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
     const plan = { subAccounts: [state!.subAccount], actions: [{ kind: "Repay", subAccount: 0, amount: 1n } as const] }
@@ -535,7 +536,7 @@ describe("call gas headroom for interest accrual", () => {
     const send = async (request: Parameters<typeof env.funder.writeContract>[0]) => {
       const hash = await env.funder.writeContract({ ...request, gas: 500_000n } as never)
       await anvil.mine({ blocks: 1 })
-      expect((await env.publicClient.waitForTransactionReceipt({ hash })).status).toBe("success")
+      expect((await waitForReceipt(env.publicClient, { hash })).status).toBe("success")
     }
     await anvil.setIntervalMining({ interval: 0 })
     try {

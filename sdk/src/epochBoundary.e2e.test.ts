@@ -1,6 +1,7 @@
 import { BaseError, type Hex, formatEther, hexToNumber, parseEther, slice } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { waitForReceipt } from "@levpilot/devnet"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
 import { type LeverageTestEnv, openTestPosition, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
 import { leverageModuleAbi } from "./abis/leverageModule.js"
@@ -60,7 +61,7 @@ const setPrice = async (price: string) => {
     chain: env.devnet.chain,
     gas: 3_000_000n,
   })
-  await env.publicClient.waitForTransactionReceipt({ hash })
+  await waitForReceipt(env.publicClient, { hash })
 }
 
 /** Repay from the USDC pool enough to bring health to 1.45 (a float is fine: the amount is then exact base units). */

@@ -50,6 +50,11 @@ export type GetSubAccountStateParameters = {
    * its collateral's value shows `liquidationPriceKnown` false.
    */
   readAaveAccounts?: boolean | undefined
+  /**
+   * Read at this block (every call of the read pinned to it); the chain's latest block by default. Pass a receipt's
+   * `blockNumber` to see the state a transaction left, whatever block the node reports as latest.
+   */
+  blockNumber?: bigint | undefined
 }
 
 /**
@@ -196,7 +201,8 @@ async function readSafeViews(client: Client<Transport, Chain | undefined, Accoun
   if (!safe) throw new AccountNotFoundError()
   const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
   const adapter = parameters.readAaveAccounts ? deployment.adapters.aaveV3 : undefined
-  const blockNumber = adapter === undefined ? undefined : await getBlockNumber(reader, { cacheTime: 0 }) // not a cached block number: the chain as it is now
+  const blockNumber =
+    parameters.blockNumber ?? (adapter === undefined ? undefined : await getBlockNumber(reader, { cacheTime: 0 })) // not a cached block number: the chain as it is now
   const views = await readViews(reader, deployment.leverageModule, safe, parameters.subAccounts ?? [], blockNumber)
   const aave = new Map<Hex, AaveAccountFigures>()
   const aaveViews = adapter === undefined ? [] : views.filter((v) => v.stateOk && isAddressEqual(v.policy.adapter, adapter))

@@ -2,6 +2,7 @@ import Safe from "@safe-global/protocol-kit"
 import { type Address, BaseError, parseAbi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { waitForReceipt } from "@levpilot/devnet"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
 import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
 import { toKeeperAccount } from "../accounts/toKeeperAccount.js"
@@ -58,7 +59,7 @@ beforeAll(async () => {
     data: deployment.data as `0x${string}`,
     value: BigInt(deployment.value),
   })
-  await env.publicClient.waitForTransactionReceipt({ hash })
+  await waitForReceipt(env.publicClient, { hash })
   safe = (await predicted.getAddress()) as Address
   protocolKit = await Safe.init({ provider: rpcUrl, signer: ownerKey, safeAddress: safe, contractNetworks })
 })
@@ -97,7 +98,7 @@ describe("an existing Safe made with protocol-kit", () => {
       ),
     })
     const executed = await protocolKit.executeTransaction(await protocolKit.signTransaction(tx))
-    await publicClient.waitForTransactionReceipt({ hash: executed.hash as `0x${string}` })
+    await waitForReceipt(publicClient, { hash: executed.hash as `0x${string}` })
     await env.fund(safe)
     const priceHash = await env.funder.writeContract({
       address: stack.markets.wbtc.oracle,
@@ -107,14 +108,14 @@ describe("an existing Safe made with protocol-kit", () => {
       account: env.funder.account!,
       chain: env.devnet.chain,
     })
-    await publicClient.waitForTransactionReceipt({ hash: priceHash })
+    const priced = await waitForReceipt(publicClient, { hash: priceHash })
 
     const account = await toKeeperAccount({ client: publicClient, safe, keeper, deployments })
     const keeperClient = env.clientFor(account).extend(leverageActions({ deployments }))
-    // anvil under load can answer a `latest` read from the block before the one just mined (its state published ahead
-    // of its header): poll until the price move is seen.
-    await expect.poll(async () => (await keeperClient.getSubAccountState())[0]?.band, { timeout: 10_000, interval: 100 }).toBe("below")
-    const [before] = await keeperClient.getSubAccountState()
+    // Read at the price move's block: anvil under load can report as latest the block before the one just mined (CI
+    // stop 29: a `latest` read still showed the old price for 10 s).
+    const [before] = await keeperClient.getSubAccountState({ blockNumber: priced.blockNumber })
+    expect(before?.band).toBe("below")
     const amount = parseUnits("7000", 6)
     const hash = await keeperClient.sendRebalance({
       plan: { subAccounts: [subAccount], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: stack.vaults.usdc, amount }, { kind: "Repay", subAccount: 0, amount }] },
@@ -124,7 +125,7 @@ describe("an existing Safe made with protocol-kit", () => {
     expect(receipt.paymaster).toBeUndefined()
     const budget = await publicClient.readContract({ address: stack.leverageModule, abi: leverageModuleAbi, functionName: "getSelfPayBudget", args: [safe] })
     expect(budget.spentWei > 0n).toBe(true)
-    const [after] = await keeperClient.getSubAccountState()
+    const [after] = await keeperClient.getSubAccountState({ blockNumber: receipt.receipt.blockNumber })
     expect(after?.band).toBe("inside")
     // before.debt - amount, plus interest accrued between the reads (AdaptiveCurveIrm; at most 1e-5 of it over seconds)
     expect(after!.debt >= before!.debt - amount).toBe(true)

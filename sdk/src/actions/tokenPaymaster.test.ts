@@ -16,6 +16,7 @@ import {
 import { type SmartAccount, entryPoint07Abi } from "viem/account-abstraction"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { waitForReceipt } from "@levpilot/devnet"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
 import {
   type PaymasterServer,
@@ -133,8 +134,8 @@ beforeAll(async () => {
     chain: env.devnet.chain,
     gas: 3_000_000n,
   })
-  await publicClient.waitForTransactionReceipt({ hash: priceHash })
-  const [state] = await getSubAccountState(publicClient, { safe: safe.address, deployments })
+  const priced = await waitForReceipt(publicClient, { hash: priceHash })
+  const [state] = await getSubAccountState(publicClient, { safe: safe.address, deployments, blockNumber: priced.blockNumber })
   expect(state?.band).toBe("below")
 })
 
@@ -266,7 +267,7 @@ describe("ERC-20 payment through the sample TokenPaymaster", () => {
     const { timestamp } = await publicClient.getBlock({ blockTag: "latest" })
     const send = async (address: Address, abi: typeof simOracleAbi | typeof simOracleFeedAbi, functionName: string, args: readonly unknown[]) => {
       const hash = await env.funder.writeContract({ address, abi, functionName, args, account: env.funder.account!, chain: env.devnet.chain, gas: 3_000_000n } as never)
-      expect((await publicClient.waitForTransactionReceipt({ hash })).status).toBe("success")
+      expect((await waitForReceipt(publicClient, { hash })).status).toBe("success")
     }
     // ETH at 2500 USD instead of 3000 (a 20 % move, above the 10 % update threshold), and WETH collateral down to
     // 2300 USDC, below the band again.

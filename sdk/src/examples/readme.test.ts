@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url"
 import { encodeFunctionData, erc20Abi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { waitForReceipt } from "@levpilot/devnet"
 import { morphoAbi, simOracleAbi, yieldVaultAbi } from "@levpilot/devnet/leverage"
 import { type LeverageTestEnv, startLeverageTestEnv } from "@levpilot/devnet/leverageEnv"
 import { toLeverageSafeAccount } from "../accounts/toLeverageSafeAccount.js"
@@ -74,7 +75,7 @@ describe("sdk/README.md", () => {
       account: env.funder.account!,
       chain: env.devnet.chain,
     })
-    await publicClient.waitForTransactionReceipt({ hash: priceHash })
+    await waitForReceipt(publicClient, { hash: priceHash })
 
     const receipt = await rebalance({
       publicClient,
