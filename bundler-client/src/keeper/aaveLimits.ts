@@ -349,6 +349,14 @@ export type AaveSubAccountLimits = {
    */
   collateralHeld?: bigint | undefined
   /**
+   * True when the scope's collateral reserve is the Safe's only collateral (no other collateral bit in
+   * `getUserConfiguration`): Aave's average liquidation threshold is then the market's exactly and is not floored. False
+   * when another reserve is enabled as collateral (even dust: review rr17c F1, a few ppb of the account at a lower
+   * threshold floors the average a whole bps below the market's); undefined when the user configuration or the reserve
+   * was not read (the solver then assumes the floor, as for false).
+   */
+  soleCollateral?: boolean | undefined
+  /**
    * What Aave still lends the account against its LTV, base units of the debt asset ({@link aaveLtvBorrowable}: the
    * Safe's `availableBorrowsBase` at Aave's price of the debt asset, rounded down, less the accrual margin); undefined
    * when a read failed (then only `debt.borrowable` bounds a borrow). A boost or donor borrow above it is refused by
@@ -644,6 +652,9 @@ export async function readAaveLimits(
             totalCollateralBase: accountData[0],
           }
         : undefined
+    // The only collateral bit set (if any) is this reserve's: no other collateral can floor Aave's average (rr17c F1).
+    const collateralId = p && reserves[assets.indexOf(p[0].toLowerCase() as Address)]?.id
+    const soleCollateral = userConfiguration === undefined || collateralId === undefined ? undefined : aaveCollateralIds(userConfiguration).every((id) => id === Number(collateralId))
     if (collateral && debt)
       out[s.subAccount.toLowerCase()] = {
         debt,
@@ -652,6 +663,7 @@ export async function readAaveLimits(
         liquidationIncentiveFactor: incentives[i],
         flashPremiumBps,
         collateralHeld: own?.held,
+        soleCollateral,
         ltvBorrowable,
         ltvBound: ltvBorrowable !== undefined && ltvBorrowable < debt.borrowable,
         ltvGain,

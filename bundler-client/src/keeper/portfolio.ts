@@ -608,6 +608,9 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
             // The Safe's own balance of the scope's collateral reserve (0 when switched off as collateral): on a
             // multi-collateral account `collateral` counts every reserve, a withdrawal or sale of this one no more than it.
             ...(aave.collateralHeld !== undefined ? { collateralHeld: Number(aave.collateralHeld) / 10 ** cd } : {}),
+            // No other collateral in Aave's user configuration: an average at the market's threshold is exact (not
+            // floored); otherwise or unknown the solver and its rule check take the floor's worst case (review rr17c F1).
+            ...(aave.soleCollateral === true ? { soleCollateral: true } : {}),
             repayable: aave.debt.repayable === undefined ? undefined : Number(aave.debt.repayable) / 10 ** ld,
             // What a repayment clears when below the debt (the module's Run.repayable): the rules count no more as spent.
             ...(aave.repayableDebt !== undefined && aave.repayableDebt < s.debt ? { repayableDebt: Number(aave.repayableDebt) / 10 ** ld } : {}),

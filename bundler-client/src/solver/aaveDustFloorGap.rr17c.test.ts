@@ -10,7 +10,7 @@ import { thresholdFloorGap } from "./state.js"
 // Aave's factor before, reads the 9,499 and refuses the plan. Same shape as rr17b B1's solver consequence.
 
 describe("rr17c F1: thresholdFloorGap with a dust second collateral at a lower threshold", () => {
-  it.skip("FAILS TODAY (rr17c F1): a 0.002 USD reserve at 8,000 next to 3.5M USD at 9,500: gap is Aave's floor, not 0", () => {
+  it("rr17c F1 (fixed): a 0.002 USD reserve at 8,000 next to 3.5M USD at 9,500: gap is Aave's floor, not 0", () => {
     const usdMain = 3_500_000
     const usdDust = 0.002
     const [pc, pd, lt, ltDust] = [3_500, 3_000, 9_500, 8_000]

@@ -62,8 +62,12 @@ describe("a low-volatility Aave donor is planned by Aave's floored health factor
     expect(thresholdFloorGap({ ...state, thresholdFloored: false })).toBe(0)
     // The other collateral (WBTC) alone averages 7,800 bps: the lowest the account's average can reach.
     expect(thresholdFloorGap(state)).toBeCloseTo(1 / 7_800, 9)
-    const single = { collateral: 80, debt: 100_000, lltv: 0.83, price: 3000, equity: 140_000, thresholdFloored: true, collateralHeld: 80 }
+    // One collateral reserve, known from Aave's user configuration (`soleCollateral`): not floored. Without that
+    // knowledge a dust reserve at a lower threshold could hide in the float rounding (review rr17c F1): the floor's
+    // worst case, 1 / 8,300.
+    const single = { collateral: 80, debt: 100_000, lltv: 0.83, price: 3000, equity: 140_000, thresholdFloored: true, collateralHeld: 80, soleCollateral: true }
     expect(thresholdFloorGap(single)).toBe(0)
+    expect(thresholdFloorGap({ ...single, soleCollateral: undefined })).toBeCloseTo(1 / 8_300, 9)
   })
 
   it("the donor's borrow keeps Aave's health factor at or above its target (else the module refuses the rescue)", () => {

@@ -149,6 +149,9 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         ...(s.collateralHeld === undefined ? {} : { collateralHeld: toBaseUnits(s.collateralHeld, s.collateralDecimals) }),
         // Aave: the rule book judges the health after as Aave's floored factor (review brk17c F1).
         ...(s.thresholdFloored ? { thresholdFloored: true } : {}),
+        // Aave: the account's only collateral is this reserve; otherwise (or unknown) the no-factor path assumes the
+        // floor below the market's threshold (review rr17c F1).
+        ...(s.soleCollateral ? { soleCollateral: true } : {}),
       },
       usage: {
         // No stored epoch: the counters belong to none (a new epoch starts them from zero).

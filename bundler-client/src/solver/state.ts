@@ -51,21 +51,24 @@ const FLOAT_TOLERANCE = 1e-9
  * (review rr17 R4): the bound then also takes the average at which the account's value now would sit at Aave health 1,
  * 10,000 x debt / (equity + debt) bps, which a plan landing at frame health >= 1 without lowering the debt's share of
  * the account (a donor's withdrawal or borrow) cannot go under. 0: Morpho Blue, an Aave account without `equity`, or one
- * whose average is the market's threshold (one collateral reserve, or all at one threshold), which Aave does not floor.
+ * whose only collateral is the market's reserve (`soleCollateral`) and whose average is the market's threshold within
+ * float rounding, which Aave does not floor. Without `soleCollateral` an average within rounding of the threshold still
+ * takes the floor (about 1 / threshold): a dust reserve at a lower threshold, a few ppb of the account, hides in the
+ * rounding and floors Aave's average a whole bps below the market's (review rr17c F1).
  * The solver aims every lower edge (band, landing zone, target from above) at `edge / (1 - gap)` in the frame, so Aave's
  * factor lands at or above the edge, and every upper edge at the edge itself (Aave's factor never exceeds the frame's).
  *
  * @param s - Sub-account state.
  * @returns The gap, a fraction in [0, 1).
  */
-export function thresholdFloorGap(s: Pick<SubAccountState, "collateral" | "debt" | "lltv" | "price" | "equity" | "thresholdFloored" | "collateralHeld">): number {
+export function thresholdFloorGap(s: Pick<SubAccountState, "collateral" | "debt" | "lltv" | "price" | "equity" | "thresholdFloored" | "collateralHeld" | "soleCollateral">): number {
   if (!s.thresholdFloored || s.equity === undefined) return 0
   const total = s.equity + s.debt
   const threshold = s.lltv * 10_000
   const weighted = s.collateral * s.price * threshold
   if (!(total > 0) || !(threshold > 0)) return 0
   const average = weighted / total
-  if (Math.abs(average - threshold) <= average * FLOAT_TOLERANCE) return 0
+  if (s.soleCollateral && Math.abs(average - threshold) <= average * FLOAT_TOLERANCE) return 0
   let lowest = Math.min(threshold, average)
   if (s.collateralHeld === undefined) {
     if (s.debt > 0) lowest = Math.min(lowest, (10_000 * s.debt) / total)

@@ -96,6 +96,14 @@ export type SubAccountState = {
    */
   thresholdFloored?: boolean | undefined
   /**
+   * Aave v3: true when this market's collateral reserve is the account's only collateral (Aave's user configuration has
+   * no other collateral bit), so Aave's average threshold is the market's exactly and not floored. Undefined or false:
+   * another collateral may be held, and an average within float rounding of the market's threshold is taken as floored
+   * a bps below it (review rr17c F1: a dust reserve at a lower threshold, a few ppb of the account, which anyone can
+   * supply `onBehalfOf` the Safe, floors Aave's average to `threshold - 1` inside the 1e-9 rounding window).
+   */
+  soleCollateral?: boolean | undefined
+  /**
    * Collateral (collateral-token units) the venue still accepts from a supply now; undefined: no limit known. Aave v3:
    * the collateral reserve's supply-cap room, 0 when the reserve is frozen or paused (its `supply` reverts).
    */

@@ -131,6 +131,15 @@ export type RuleMarketState = {
    * plan has cleared the debt before it. Omitted: not blocked.
    */
   collateralWithdrawBlocked?: boolean
+  /**
+   * Aave v3: true when the scope's collateral reserve is the account's only collateral (Aave's user configuration has no
+   * other collateral bit set), so Aave's average liquidation threshold is the market's exactly and is not floored below
+   * it. Omitted or false: another collateral may be held (review rr17c F1: a dust reserve at a lower threshold, a few
+   * parts per billion of the account, anyone can supply `onBehalfOf` the Safe, floors Aave's average a whole bps below
+   * the market's inside the reconstruction's rounding), and without Aave's factor before (`health`)
+   * {@link aaveFrameHealthRange} takes the floor's worst case for an average within rounding of the market's threshold.
+   */
+  soleCollateral?: boolean
 }
 
 /**
@@ -556,9 +565,10 @@ export function aaveHealthFactor({ totalCollateral, weightedCollateral, totalDeb
  * 1e-9 of the account's total before for Aave's 1e-8 USD per-reserve floors, which are up to 3.3e6 wei of WETH when both
  * the loan and the collateral have 18 decimals (the adapter's `debt` is the exact balance), and for a caller's float
  * round trip (review rr17b B1). An account whose average before equals the market's threshold within that (one
- * collateral reserve, or all at one threshold) keeps it exactly, unless Aave's factor before (`health`) shows another
- * floored average (a dust collateral at a lower threshold) or a withdrawal leaves so little that the rounding reaches a
- * whole bps. An account worth under ~10 USD per reserve in such tokens may still be read 1 bps low (SECURITY). An average after within that of a whole bps N is
+ * collateral reserve, or all at one threshold) keeps it exactly when Aave's factor before (`health`) shows that
+ * threshold, or, without `health`, when the account holds no other collateral (`soleCollateral`; review rr17c F1: a dust
+ * collateral at a lower threshold hides in the rounding), unless a withdrawal leaves so little that the rounding reaches
+ * a whole bps; otherwise it is read as within rounding of a whole bps (below). An account worth under ~10 USD per reserve in such tokens may still be read 1 bps low (SECURITY). An average after within that of a whole bps N is
  * ambiguous between N - 1 and N; it is kept at N when Aave's floored average BEFORE (found exactly from Aave's factor
  * before, `health`, as the whole bps whose factor over `equity + debt` and `debt` is nearest it) shows the true average
  * after is at least N: it was at least N before, and the plan leaves this reserve unchanged, supplies it at a threshold
@@ -571,7 +581,7 @@ export function aaveHealthFactor({ totalCollateral, weightedCollateral, totalDeb
  *
  * @returns Health (WAD); `INFINITE_HEALTH` without debt after, 0 without collateral after.
  */
-export function aaveFrameHealthAfter(state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv" | "equity" | "health">, collateralAfter: bigint, debtAfter: bigint): bigint {
+export function aaveFrameHealthAfter(state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv" | "equity" | "health" | "soleCollateral">, collateralAfter: bigint, debtAfter: bigint): bigint {
   return aaveFrameHealthRange(state, collateralAfter, debtAfter).low
 }
 
@@ -584,7 +594,7 @@ export function aaveFrameHealthAfter(state: Pick<RuleMarketState, "collateral" |
  *
  * @returns `low` <= `high`, health (WAD); `INFINITE_HEALTH` without debt after, 0 without collateral after.
  */
-export function aaveFrameHealthRange(state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv" | "equity" | "health">, collateralAfter: bigint, debtAfter: bigint): { low: bigint; high: bigint } {
+export function aaveFrameHealthRange(state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv" | "equity" | "health" | "soleCollateral">, collateralAfter: bigint, debtAfter: bigint): { low: bigint; high: bigint } {
   if (debtAfter === 0n) return { low: INFINITE_HEALTH, high: INFINITE_HEALTH }
   const lltvBps = state.lltv / 10n ** 14n
   if (state.equity === undefined) {
@@ -616,12 +626,15 @@ export function aaveFrameHealthRange(state: Pick<RuleMarketState, "collateral" |
   let low: bigint
   let high: bigint
   // The average is the market's threshold within the rounding (one collateral reserve, or all at one threshold), and
-  // Aave's factor before does not show otherwise: a move of this reserve keeps it (the weighted sum's excess over the
-  // threshold, within the rounding of 0, does not move), unless a withdrawal shrinks the account so far that the
-  // rounding reaches a whole bps.
+  // Aave's factor before shows it (or, without the factor, the account holds no other collateral, `soleCollateral`:
+  // a dust reserve at a lower threshold hides inside the rounding and floors Aave's average a bps below, review rr17c
+  // F1): a move of this reserve keeps it (the weighted sum's excess over the threshold, within the rounding of 0, does
+  // not move), unless a withdrawal shrinks the account so far that the rounding reaches a whole bps. Otherwise the
+  // general path below takes the whole bps under the market's threshold as `low` when the average is within rounding.
   const deviation = distance(weighted0, total0 * lltvBps)
   const tolerance0 = slack(total0, weighted0, lltvBps)
-  if (deviation <= tolerance0 && (before === undefined || before === lltvBps) && deviation + tolerance0 < total1) low = high = lltvBps
+  const knownAtThreshold = before === undefined ? state.soleCollateral === true : before === lltvBps
+  if (deviation <= tolerance0 && knownAtThreshold && deviation + tolerance0 < total1) low = high = lltvBps
   else {
     const average = weighted1 / total1
     const rest = weighted1 % total1
