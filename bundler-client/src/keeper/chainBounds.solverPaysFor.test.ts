@@ -26,7 +26,7 @@ function sub(subId: Hex, health: number, collateral: number, cap: number): SubAc
   }
 }
 
-describe.skip("FAILS TODAY: a solver plan carries paysFor and idle parts; the clamp cuts a donor's own recipient", () => {
+describe("a solver plan carries paysFor and idle parts; the clamp cuts a donor's own recipient", () => {
   const r = solve({ now: 1_700_000_000, subAccounts: [sub(T1, 1.1, 20, 7_000), sub(T2, 1.12, 15, 5_000), sub(D, 1.6, 1_000, 1e9)], pools: [], idle: { USDC: 2_000 }, costs: TEST_COSTS })
   const plan = r.plan
   const show = plan?.actions.map((a) => `${a.kind}[${plan.subAccounts[a.subAccount]?.slice(0, 4)}]=${a.amountBase}${a.paysFor !== undefined ? `->${a.paysFor}` : ""}${a.idle !== undefined ? ` idle ${a.idle}` : ""}`).join(" ")

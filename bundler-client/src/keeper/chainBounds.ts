@@ -115,8 +115,11 @@ export type PlanFunding = {
    * Per source (`Borrow`, `WithdrawFromPool`, `WithdrawCollateral`): the index of the spend of another sub-account it was
    * taken for (a donor's borrow: its recipient's repay). That spend draws it right after its own sub-account's sources,
    * before the idle balance, and no other spend draws what it is held for; when the source is cut, that spend is cut.
-   * Undefined: inferred for a donor's borrow ({@link recipientsOf}: a later spend of another sub-account asking exactly
-   * the borrow's amount, else the next repayment of another sub-account after it, the solver's order).
+   * The solver fills it (`PlanAction.paysFor`, passed on by the keeper's `planFundingOf` and `settleSwapPlan`): with the
+   * array given, an undefined entry means a source taken for no other sub-account's spend, and nothing is inferred.
+   * Without the array (plans of other producers: hand-built, an SDK caller's), a documented fallback infers it for a
+   * donor's borrow ({@link recipientsOf}: a later spend of another sub-account asking exactly the borrow's amount, else
+   * the next repayment of another sub-account after it, the solver's order); a guess, wrong when amounts coincide.
    */
   paysFor?: readonly (number | undefined)[] | undefined
 }
@@ -562,7 +565,8 @@ function swapMinimum(s: Sub | undefined, sell: boolean, amountIn: bigint): bigin
 
 /**
  * The spend each source of the plan was taken for, by action index (undefined: none known): `funding.paysFor` where it
- * names one (a later spend of the source's token by another sub-account), else inferred for a `Borrow` of a sub-account
+ * names one (a later spend of the source's token by another sub-account); with `funding.paysFor` given (the solver's
+ * plans) nothing else. Fallback for plans without it (other producers): inferred for a `Borrow` of a sub-account
  * that spends none of the borrowed token after it (a donor): the first later spend of that token by another sub-account
  * asking exactly the borrow's amount and not yet claimed by an earlier borrow, else the first later `Repay` or
  * `RepayWithCallback` of another sub-account (the solver emits a target's donor borrows right before its one folded
@@ -581,6 +585,8 @@ function recipientsOf(plan: ChainPlan, bounds: ChainBounds, funding: PlanFunding
     const later = laterOf(k).filter((j) => spendsToken(j, token))
     const given = funding?.paysFor?.[k]
     if (given !== undefined) return later.includes(given) && (actions[given] as Action).subAccount !== a.subAccount ? given : undefined
+    // The producer said what each source pays for (the solver's plans): nothing to infer.
+    if (funding?.paysFor !== undefined) return undefined
     if (a.kind !== "Borrow" || later.some((j) => (actions[j] as Action).subAccount === a.subAccount)) return undefined
     const match = later.find((j) => !claimed.has(j) && (actions[j] as Action).amount === a.amount)
     if (match !== undefined) claimed.add(match)

@@ -30,6 +30,7 @@ export {
   type PortfolioSnapshot,
   readPortfolio,
   toChainPlan,
+  planFundingOf,
 } from "./portfolio.js"
 export {
   type PendingOperation,

@@ -370,6 +370,11 @@ export type SettleSwapParameters = {
   tokens: readonly { collateral: Address; loan: Address; maxSlippageBps?: number | undefined; flashPremiumBps?: number | bigint | undefined }[]
   expectedOut?: readonly (bigint | undefined)[] | undefined
   minAmountOut?: readonly (bigint | undefined)[] | undefined
+  /**
+   * The plan's own funding split (`planFundingOf`: what each source pays for, each spend's idle part), indexed like
+   * `plan.actions`; returned with the swaps' shares added (the settlement keeps every action's index).
+   */
+  funding?: PlanFunding | undefined
 }
 
 /** 2^50: a float amount of a double's 53-bit mantissa is off its exact value by a few parts in 2^53, below 1 in 2^50. */
@@ -384,7 +389,7 @@ const FLOAT_NOISE_DIVISOR = 2n ** 50n
  * (float drift of the solver's idle amount) is held to the balance even when the Safe holds none of the token.
  *
  * @returns The settled plan and its funding split (`swapPaid` per action index: base units of each swap's output token;
- *   undefined for a swap that funds no spend the settlement sized).
+ *   undefined for a swap that funds no spend the settlement sized), with `parameters.funding`'s `paysFor` and `idle`.
  * @throws SwapRouteError for a two-pool route (the keeper plans one-pool routes only).
  */
 export async function settleSwapPlan(
@@ -473,7 +478,7 @@ export async function settleSwapPlan(
       swapPaid[(block.sales[n] as { k: number }).k] = share
     })
   }
-  return { plan: { ...plan, actions }, funding: { swapPaid } }
+  return { plan: { ...plan, actions }, funding: { ...parameters.funding, swapPaid } }
 }
 
 /**
@@ -704,6 +709,20 @@ function chainBoundsOf(
       ]),
     ),
   }
+}
+
+/**
+ * What the solver's plan says of how it pays its spends, for the send clamp ({@link PlanFunding}, indexed like
+ * `plan.actions` and so like {@link toChainPlan}'s actions): `paysFor` per source (the spend of another sub-account a
+ * donor's borrow or collateral withdrawal was taken for, `PlanAction.paysFor`; undefined: taken for no other
+ * sub-account's spend) and `idle` per spend (its idle part in base units, `PlanAction.idle`; undefined: not known).
+ * With `paysFor` given the clamp infers no recipient (review rr11b B1/B2: the plan, not a guess, says which repayment a
+ * donor's borrow pays).
+ *
+ * @returns The funding split; `settleSwapPlan` adds its swaps' shares (`swapPaid`).
+ */
+export function planFundingOf(plan: Plan): PlanFunding {
+  return { paysFor: plan.actions.map((a) => a.paysFor), idle: plan.actions.map((a) => a.idle) }
 }
 
 /**

@@ -18,7 +18,7 @@ import { LogReadError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { paymasterChargeOf, paymasterTokenOf, reservePaymasterCharge } from "./paymasterCharge.js"
 import { type ChainBounds, type PlanFunding, clampPlanToChainBounds } from "./chainBounds.js"
-import { type PortfolioSnapshot, excludeFailingOracles, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
+import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -550,7 +550,8 @@ export class SafeStep {
       return
     }
     let chainPlan = toChainPlan(plan)
-    let funding: PlanFunding | undefined
+    // What the solver knows of its funding: which repayment each donor's borrow pays, each spend's idle part.
+    let funding: PlanFunding | undefined = planFundingOf(plan)
     if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")) {
       const tokens = chainPlan.subAccounts.map((id) => {
         const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
@@ -566,7 +567,7 @@ export class SafeStep {
         return toBaseUnits(a.expectedOut, snapshot.decimals[token] ?? 18)
       })
       const minAmountOut = swapMinimumsAtInclusion(chainPlan, snapshot)
-      ;({ plan: chainPlan, funding } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut }))
+      ;({ plan: chainPlan, funding } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut, funding }))
     }
     // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); in swap and
     // callback plans (settled exactly above, with what each swap pays: the rest of a spend is the Safe's own funds, its

@@ -66,13 +66,16 @@ function fundFromIdle(w: WorkingPortfolio, t: Target, sources: string[]): void {
   const need = needs(w, t)
   let x = Math.min(w.spendable(w.loanAsset), need.loan(), w.capLeft(i), w.repayLeft(i))
   if (worth(x, s.loanDecimals)) {
-    w.push("Repay", i, x, undefined, { amountBase: w.repayBase(i, x) })
+    // All of it from the idle balance: its idle part is the whole repayment (PlanAction.idle).
+    const base = w.repayBase(i, x)
+    w.push("Repay", i, x, undefined, { amountBase: base, idleBase: base })
     sources.push("idle")
   }
   if (s.collateralAsset !== w.loanAsset) {
     x = Math.min(w.spendable(s.collateralAsset), need.collateral(), w.capLeft(i) / s.price, w.supplyLeft(i))
     if (worth(x, s.collateralDecimals)) {
-      w.push("SupplyCollateral", i, x)
+      const base = toBaseUnits(x, s.collateralDecimals)
+      w.push("SupplyCollateral", i, x, undefined, { amountBase: base, idleBase: base })
       sources.push("idle collateral")
     }
   }
@@ -94,7 +97,7 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
       // (`repayRoomBase`), and the repayment spends exactly what the withdrawal brings.
       const base = w.repayBase(i, x, bound.base)
       w.push("WithdrawFromPool", i, x, pool, { amountBase: base })
-      w.push("Repay", i, x, undefined, { amountBase: base })
+      w.push("Repay", i, x, undefined, { amountBase: base, idleBase: 0n })
       sources.push(`pool ${short(pool.address)}`)
     }
   }
@@ -107,7 +110,7 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
     if (worth(x, pool.decimals)) {
       const base = minBig(toBaseUnits(x, pool.decimals), bound.base)
       w.push("WithdrawFromPool", i, x, pool, { amountBase: base })
-      w.push("SupplyCollateral", i, x, undefined, { amountBase: base })
+      w.push("SupplyCollateral", i, x, undefined, { amountBase: base, idleBase: 0n })
       sources.push(`pool ${short(pool.address)}`)
     }
   }
@@ -134,8 +137,10 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
     if (worth(x, s.loanDecimals)) {
       // The borrow brings exactly what the repayment spends, within its room as the rule book counts it.
       const base = w.repayBase(i, x)
-      w.push("Borrow", j, x, undefined, { amountBase: base })
-      w.push("Repay", i, x, undefined, { amountBase: base })
+      // The plan says what the borrow pays (PlanAction.paysFor): the send clamp cuts this repayment, not another
+      // sub-account's, when the donor's market lends less at send (review rr11b B2).
+      const borrow = w.push("Borrow", j, x, undefined, { amountBase: base })
+      borrow.paysFor = w.push("Repay", i, x, undefined, { amountBase: base, idleBase: 0n })
       if (w.roles[j] === "none") w.roles[j] = "source"
       w.reasons[j] = `source: borrowed ${fmt(x)} ${w.loanAsset} to repay ${short(s.id)} (health ${fmt(b.h0)} -> ${fmt(w.health(j))})`
       sources.push(`borrow on ${short(sj.id)}`)
@@ -150,8 +155,9 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
     const available = (w.collateral[j] as number) - (floor * (w.debt[j] as number)) / (sj.price * sj.lltv)
     const x = Math.min(available, need.collateral(), w.capLeft(i) / s.price, w.capLeft(j) / s.price, w.withdrawLeft(j), w.supplyLeft(i))
     if (worth(x, s.collateralDecimals)) {
-      w.push("WithdrawCollateral", j, x)
-      w.push("SupplyCollateral", i, x)
+      const base = toBaseUnits(x, s.collateralDecimals)
+      const withdrawal = w.push("WithdrawCollateral", j, x, undefined, { amountBase: base })
+      withdrawal.paysFor = w.push("SupplyCollateral", i, x, undefined, { amountBase: base, idleBase: 0n })
       if (w.roles[j] === "none") w.roles[j] = "source"
       w.reasons[j] = `source: moved ${fmt(x)} ${sj.collateralAsset} collateral to ${short(s.id)} (health ${fmt(b.h0)} -> ${fmt(w.health(j))})`
       sources.push(`collateral of ${short(sj.id)}`)
@@ -177,7 +183,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
   // A flash-funded callback (Aave) charges its premium on all it repays: the plan's own loan token is repaid by plain
   // Repay actions (after the block, `fund`), not carried in the callback's repayment, and the sale covers the rest.
   const premiumBps = s.flashPremiumBps ?? 0
-  const folded = premiumBps > 0 ? { amount: 0, amountBase: 0n } : w.foldRepays(i, t.firstMove)
+  const folded = premiumBps > 0 ? { amount: 0, amountBase: 0n, idleBase: 0n, moves: [] } : w.foldRepays(i, t.firstMove)
   const prefunded = premiumBps > 0 ? 0 : Math.min(w.spendable(w.loanAsset), w.repayLeft(i), w.capLeft(i), w.debt[i] as number)
   const { costs } = w.input
   const sizing = sizeSwapDeleverage({
@@ -201,10 +207,11 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
     extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
   })
   if ("reason" in sizing) {
-    if (folded.amount > 0) w.push("Repay", i, folded.amount, undefined, { amountBase: folded.amountBase })
+    if (folded.amount > 0) w.carryFolded(folded.moves, w.push("Repay", i, folded.amount, undefined, { amountBase: folded.amountBase, idleBase: folded.idleBase }), t.firstMove)
     return sizing
   }
-  w.push("RepayWithCallback", i, sizing.repaid, undefined, { amountBase: w.repayBase(i, sizing.repaid) })
+  // The callback's repayment carries the folded ones: the donors' borrows taken for them pay it (PlanAction.paysFor).
+  w.carryFolded(folded.moves, w.push("RepayWithCallback", i, sizing.repaid, undefined, { amountBase: w.repayBase(i, sizing.repaid) }), t.firstMove)
   w.push("WithdrawCollateral", i, sizing.sold, undefined, { amountBase: sizing.soldBase })
   for (const sale of sizing.sales) w.push("SellCollateral", i, sale.amountIn, undefined, { route: sale.route, expectedOut: sale.expectedOut, amountBase: sale.amountBase })
   w.push("EndCallback", i, 0)
@@ -247,7 +254,7 @@ function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
   // One repayment of what idle funds, pools and donors brought (one venue call, after every withdrawal and borrow);
   // a swap's callback block has already taken them into its own.
   const folded = w.foldRepays(t.i, t.firstMove)
-  if (folded.amount > 0) w.push("Repay", t.i, folded.amount, undefined, { amountBase: folded.amountBase })
+  if (folded.amount > 0) w.carryFolded(folded.moves, w.push("Repay", t.i, folded.amount, undefined, { amountBase: folded.amountBase, idleBase: folded.idleBase }), t.firstMove)
   w.pendingRepaysFrom = undefined
   return { funding, reached: w.health(t.i), cost: movesCost(w, t), lossOk: w.lossBudget([], undefined) >= 0, sources, note, swapRefusal }
 }
@@ -443,6 +450,8 @@ export function finishPlan(w: WorkingPortfolio): SolverResult {
     amount: m.amount,
     amountBase: m.amountBase ?? toBaseUnits(m.amount, m.decimals),
     ...(m.route !== undefined ? { route: m.route, expectedOut: m.expectedOut } : {}),
+    ...(m.paysFor !== undefined && w.moves.includes(m.paysFor) ? { paysFor: w.moves.indexOf(m.paysFor) } : {}),
+    ...(m.idleBase !== undefined ? { idle: m.idleBase } : {}),
   }))
   const gas = costs.baseGas + w.gasOf(0)
   const plan: Plan = { loanAsset: w.loanAsset, subAccounts: order.map((i) => w.sub(i).state.id), actions, gas }

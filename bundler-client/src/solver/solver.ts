@@ -240,7 +240,16 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
     const kept = result.plan === undefined ? [] : result.plan.actions.filter((a) => !ids.includes(result.plan?.subAccounts[a.subAccount] as string))
     const subAccounts: string[] = []
     const indexOf = (id: string) => (subAccounts.includes(id) ? subAccounts.indexOf(id) : subAccounts.push(id) - 1)
-    const actions = kept.map((a) => ({ ...a, subAccount: indexOf(result.plan?.subAccounts[a.subAccount] as string) }))
+    // A kept source's `paysFor` follows its spend to its new index (dropped with a replaced sub-account: none).
+    const keptAt = (k: number | undefined) => {
+      const spend = k === undefined ? undefined : result.plan?.actions[k]
+      return spend === undefined || !kept.includes(spend) ? undefined : kept.indexOf(spend)
+    }
+    const actions = kept.map((a) => {
+      const { paysFor, ...rest } = a
+      const to = keptAt(paysFor)
+      return { ...rest, subAccount: indexOf(result.plan?.subAccounts[a.subAccount] as string), ...(to !== undefined ? { paysFor: to } : {}) }
+    })
     for (const c of chosen.values()) for (const a of c.plan.actions) actions.push({ ...a, subAccount: indexOf(c.plan.subAccounts[0] as string) })
     const gas = input.costs.baseGas + actions.reduce((g, a) => g + input.costs.gasPerAction[a.kind], 0)
     const plan = { loanAsset: result.plan?.loanAsset ?? (input.subAccounts[0]?.state.loanAsset as string), subAccounts, actions, gas }

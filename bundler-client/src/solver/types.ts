@@ -267,6 +267,17 @@ export type PlanAction = {
   route?: string | undefined
   /** Swaps: the output expected from the pool (human units of the output token, from QuoterV2). */
   expectedOut?: number | undefined
+  /**
+   * Sources (`Borrow`, `WithdrawCollateral`) taken for another sub-account's spend: that spend's index in
+   * `Plan.actions` (a donor's borrow: its recipient's repayment, after folding its flash repay or its one folded Repay).
+   * The send clamp passes it on as `PlanFunding.paysFor`: when the source is cut at send, that spend is cut.
+   */
+  paysFor?: number | undefined
+  /**
+   * Spends (`Repay`, `SupplyCollateral`): the part the Safe's idle balance pays, base units of the spend's token (0 for a
+   * repayment funded by a pool or a donor only). The send clamp passes it on as `PlanFunding.idle`. Undefined: not known.
+   */
+  idle?: bigint | undefined
 }
 
 /** An ordered plan for one loan asset. */

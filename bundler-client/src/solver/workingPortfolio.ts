@@ -31,10 +31,14 @@ export type Move = {
   route?: string | undefined
   expectedOut?: number | undefined
   amountBase?: bigint | undefined
+  /** A source taken for another sub-account's spend: that spend's move (see `PlanAction.paysFor`). */
+  paysFor?: Move | undefined
+  /** A spend: the part the idle balance pays, base units (see `PlanAction.idle`); undefined: not known. */
+  idleBase?: bigint | undefined
 }
 
 /** What a swap move carries beyond its amount (see {@link Move}). */
-export type SwapMoveFields = Pick<Move, "route" | "expectedOut" | "amountBase">
+export type SwapMoveFields = Pick<Move, "route" | "expectedOut" | "amountBase" | "idleBase">
 
 /** What the solver decided about one sub-account before building anything: trigger, blocks, caps and the health to aim for. */
 export type Account = {
@@ -469,13 +473,14 @@ export class WorkingPortfolio {
    * impact). A callback block's repayment (`RepayWithCallback`) applies at once, as the venue collects it at the block's
    * end; `EndCallback` changes nothing.
    */
-  push(kind: ActionKind, sub: number, amount: number, pool?: YieldPool, swap?: SwapMoveFields): void {
+  push(kind: ActionKind, sub: number, amount: number, pool?: YieldPool, swap?: SwapMoveFields): Move {
     const { idle, debt, collateral } = this
     const s = this.sub(sub).state
     const onCollateral = kind === "SupplyCollateral" || kind === "WithdrawCollateral" || kind === "SellCollateral"
     const asset = pool !== undefined ? pool.asset : onCollateral ? s.collateralAsset : s.loanAsset
     const decimals = pool !== undefined ? pool.decimals : onCollateral ? s.collateralDecimals : s.loanDecimals
-    this.moves.push({ kind, sub, pool: pool?.address, asset, decimals, amount, ...swap })
+    const move: Move = { kind, sub, pool: pool?.address, asset, decimals, amount, ...swap }
+    this.moves.push(move)
     const assetValue = onCollateral ? s.price : this.valuationPrice(asset, sub)
     switch (kind) {
       case "SellCollateral": {
@@ -532,6 +537,7 @@ export class WorkingPortfolio {
         break
       }
     }
+    return move
   }
 
   /**
@@ -540,11 +546,15 @@ export class WorkingPortfolio {
    *
    * @returns The loan token taken back, and its base units: the sum of each repayment's own (each equals the source
    *   that funded it, floored alike), not the float sum floored once, which can ask a unit more per source than they
-   *   bring (ActionFailed) or, at 18 decimals, leave some of it idle (IdleInflow).
+   *   bring (ActionFailed) or, at 18 decimals, leave some of it idle (IdleInflow); `idleBase` the sum of their idle
+   *   parts (base units; undefined when one of them has none known); `moves` the repayments taken back (the sources
+   *   taken for them are pointed at the repayment that carries them: {@link carryFolded}).
    */
-  foldRepays(sub: number, from: number): { amount: number; amountBase: bigint } {
+  foldRepays(sub: number, from: number): { amount: number; amountBase: bigint; idleBase: bigint | undefined; moves: Move[] } {
     let amount = 0
     let amountBase = 0n
+    let idleBase: bigint | undefined = 0n
+    const moves: Move[] = []
     for (let k = this.moves.length - 1; k >= from; k--) {
       const m = this.moves[k] as Move
       if (m.kind !== "Repay" || m.sub !== sub) continue
@@ -553,8 +563,22 @@ export class WorkingPortfolio {
       this.idle[m.asset] = (this.idle[m.asset] ?? 0) + m.amount
       amount += m.amount
       amountBase += m.amountBase ?? toBaseUnits(m.amount, m.decimals)
+      idleBase = idleBase === undefined || m.idleBase === undefined ? undefined : idleBase + m.idleBase
+      moves.push(m)
     }
-    return { amount, amountBase }
+    return { amount, amountBase, idleBase, moves }
+  }
+
+  /**
+   * Points every source from move `from` on that was taken for one of the `folded` repayments ({@link foldRepays}) at
+   * `into`, the repayment that now carries them (the target's one folded `Repay` or its callback's `RepayWithCallback`),
+   * so the plan says which spend each donor's borrow pays (`PlanAction.paysFor`).
+   */
+  carryFolded(folded: readonly Move[], into: Move, from: number): void {
+    for (let k = from; k < this.moves.length; k++) {
+      const m = this.moves[k] as Move
+      if (m.paysFor !== undefined && folded.includes(m.paysFor)) m.paysFor = into
+    }
   }
 
   /** What the plan may still spend of its idle `asset`: the idle balance less what is reserved. */
