@@ -50,7 +50,7 @@ test.each(SEEDS)("property (seeds %i / %i): random plans, clamps and interleavin
   /** A repayment `r` of an Aave sub-account: maxRepayable a few wei (float drift) or a fraction below it. */
   const repayableBelow = (r: bigint) => (rndAave() < 0.5 ? r - BigInt(1 + Math.floor(rndAave() * 3_071)) : (r * BigInt(100 + Math.floor(rndAave() * 900))) / 1_000n)
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T
-  const stats = { cases: 0, clamped: 0, none: 0, subDropped: 0, interleaved: 0, idleShort: 0, donorNextToSale: 0, tinyPurchase: 0, topUpShort: 0, topUpNone: 0, saleTopUpShort: 0, withoutSplit: 0, aaveRepay: 0, overLoss: 0, allowanceCut: 0, notDueGrowth: 0 }
+  const stats = { cases: 0, clamped: 0, none: 0, subDropped: 0, interleaved: 0, idleShort: 0, donorNextToSale: 0, tinyPurchase: 0, topUpShort: 0, topUpNone: 0, saleTopUpShort: 0, withoutSplit: 0, aaveRepay: 0, overLoss: 0, allowanceCut: 0, notDueGrowth: 0, producerSplit: 0 }
   for (let n = 0; stats.cases < 3_000; n++) {
     const loanDecimals = pick([6, 8, 18])
     const subs: Sub[] = []
@@ -103,6 +103,10 @@ test.each(SEEDS)("property (seeds %i / %i): random plans, clamps and interleavin
     let loanTopUp = 0n
     // What each swap was planned to pay of the spend it funds (the plan's funding split), by action.
     const paidBy = new Map<ChainPlan["actions"][number], bigint>()
+    // What the plan's producer knows (the solver's `paysFor` and idle parts): a donor's borrow pays its recipient's
+    // repayment; a plain repay's idle part (all of a due repay's, none of a pool- or donor-funded one's).
+    const paysFor = new Map<ChainPlan["actions"][number], ChainPlan["actions"][number]>()
+    const idleOfSpend = new Map<ChainPlan["actions"][number], bigint>()
     const bounds: ChainBounds = { balances: {}, maxWithdraw: {}, poolAsset: {}, subAccounts: {} }
     const pools: Address[] = []
     const clampTo = (x: bigint): bigint | undefined => {
@@ -144,12 +148,16 @@ test.each(SEEDS)("property (seeds %i / %i): random plans, clamps and interleavin
         bounds.maxWithdraw[pool] = r < 0.3 ? w + 1_000n : r < 0.5 ? w - 3_071n : r < 0.8 ? (w * BigInt(Math.floor(rnd() * 1_000))) / 1_000n : 0n
         bounds.poolAsset[pool] = LOAN
         if (rndAave() < 0.3) s.repayableDebt = repayableBelow(w)
-        chains.push([[{ kind: "WithdrawFromPool", subAccount: i, pool, amount: w }], [{ kind: "Repay", subAccount: i, amount: w }]])
+        const repay = { kind: "Repay", subAccount: i, amount: w } as const
+        idleOfSpend.set(repay, 0n)
+        chains.push([[{ kind: "WithdrawFromPool", subAccount: i, pool, amount: w }], [repay]])
       } else if (s.kind === "dueRepay") {
         const repay = BigInt(Math.floor(D - (0.8 * V) / 1.3))
         if (rndAave() < 0.3) s.repayableDebt = repayableBelow(repay)
         idle += repay
-        chains.push([[{ kind: "Repay", subAccount: i, amount: repay }]])
+        const spend = { kind: "Repay", subAccount: i, amount: repay } as const
+        idleOfSpend.set(spend, repay)
+        chains.push([[spend]])
       } else if (s.kind === "donor") {
         const recipient = subs[subs.indexOf(s) + 1] as Sub
         // A recipient selling half (due, below its band) repays to 1.3 with that collateral gone:
@@ -161,7 +169,10 @@ test.each(SEEDS)("property (seeds %i / %i): random plans, clamps and interleavin
         if (recipient.kind === "recipient") {
           if (rndAave() < 0.3) recipient.repayableDebt = repayableBelow(total)
           freeOf.set(s.id, clampTo(total))
-          chains.push([[{ kind: "Borrow", subAccount: i, amount: total }], [{ kind: "Repay", subAccount: r, amount: total }]])
+          const [borrow, repay] = [{ kind: "Borrow", subAccount: i, amount: total } as const, { kind: "Repay", subAccount: r, amount: total } as const]
+          paysFor.set(borrow, repay)
+          idleOfSpend.set(repay, 0n)
+          chains.push([[borrow], [repay]])
         } else {
           // Half from the donor, half from the recipient's own flash sale of collateral.
           const y = total / 2n
@@ -177,7 +188,10 @@ test.each(SEEDS)("property (seeds %i / %i): random plans, clamps and interleavin
             sell,
             { kind: "EndCallback", subAccount: r, amount: 0n },
           ]
-          chains.push([[{ kind: "Borrow", subAccount: i, amount: y }], sale, [{ kind: "Repay", subAccount: r, amount: y }]])
+          const [borrow, repay] = [{ kind: "Borrow", subAccount: i, amount: y } as const, { kind: "Repay", subAccount: r, amount: y } as const]
+          paysFor.set(borrow, repay)
+          idleOfSpend.set(repay, 0n)
+          chains.push([[borrow], sale, [repay]])
         }
       } else if (s.kind === "saleTopUp") {
         // A flash sale whose repayment also takes idle loan token (5-15% of it): the sale planned at its minimum or at
@@ -230,7 +244,14 @@ test.each(SEEDS)("property (seeds %i / %i): random plans, clamps and interleavin
     // clamp cannot tell a top-up from the plan's bet on the router's output above its minimum), so it is left out only
     // when the Safe holds some of each.
     const ambiguous = Object.values(heldCollateral).some((b) => b === 0n) || (loanTopUp > 0n && held === 0n)
-    const funding: PlanFunding | undefined = ambiguous || rnd() < 0.75 ? { swapPaid: actions.map((a) => paidBy.get(a)) } : undefined
+    const split: PlanFunding | undefined = ambiguous || rnd() < 0.75 ? { swapPaid: actions.map((a) => paidBy.get(a)) } : undefined
+    // Every other plan with a split also carries what its producer knows (task pf11: the solver's `paysFor` and idle
+    // parts, no inference); the others leave the clamp its fallback inference. No draw of `rnd`: the cases stay the same.
+    const producer = split !== undefined && n % 2 === 1
+    const funding: PlanFunding | undefined = producer
+      ? { ...split, paysFor: actions.map((a) => (paysFor.has(a) ? actions.indexOf(paysFor.get(a) as ChainPlan["actions"][number]) : undefined)), idle: actions.map((a) => idleOfSpend.get(a)) }
+      : split
+    if (producer) stats.producerSplit++
     for (const s of subs)
       bounds.subAccounts[s.id] = { debt: s.debt, collateral: s.collateral, loanToken: LOAN, collateralToken: s.collateralToken, borrowable: freeOf.get(s.id), price: s.price, maxSlippageBps: SLIP, due: s.due, repayable: s.repayableDebt }
 
@@ -381,4 +402,6 @@ test.each(SEEDS)("property (seeds %i / %i): random plans, clamps and interleavin
   expect(stats.withoutSplit).toBeGreaterThan(300)
   // Aave sub-accounts whose maxRepayable is below the repay the solver planned (review 4, B2/B2b).
   expect(stats.aaveRepay).toBeGreaterThan(500)
+  // Plans carrying their producer's paysFor and idle parts (task pf11): the clamp infers nothing for these.
+  expect(stats.producerSplit).toBeGreaterThan(500)
 })
