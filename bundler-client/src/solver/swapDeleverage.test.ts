@@ -211,6 +211,8 @@ describe("a swap deleverage next to the Safe's own funds (idle first, swap only 
     const { plan } = solve(input)
     expect(kinds(plan)).toEqual(["Borrow", "RepayWithCallback", "WithdrawCollateral", "SellCollateral", "EndCallback"])
     expect(plan?.subAccounts).toEqual([donor.state.id, target.state.id])
+    // The donor's repay was folded into the callback's: the borrow names that repayment (the send clamp's paysFor).
+    expect(plan?.actions[0]?.paysFor).toBe(1)
     expect(checkOf(input, plan!).violations).toEqual([])
     assertNothingReceivedStaysIdle(input, plan!)
   })
