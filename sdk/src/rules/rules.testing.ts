@@ -1,5 +1,9 @@
+import type { Address } from "viem"
+import type { RulePolicy } from "./planRules.js"
+
 /**
- * Test-only helpers shared by the rule book's random tests (not exported from the package).
+ * Test-only helpers shared by the rule book's tests (not exported from the package; sdk/tsconfig.build.json leaves
+ * out every `*.testing.ts` file).
  *
  * `rng(seed)`: a deterministic xorshift32 generator of floats in [0, 1), so a failing case is named by its seed and
  * index and re-runs identically.
@@ -15,3 +19,24 @@ export function rng(seed: number): () => number {
     return x / 2 ** 32
   }
 }
+
+/** The rule-book tests' loan token (USDC, 6 decimals) and collateral token (WETH, 18 decimals). */
+export const USDC: Address = "0x00000000000000000000000000000000000000b1"
+export const WETH: Address = "0x00000000000000000000000000000000000000c1"
+/** A health factor (or any ratio) given as a float, as WAD, rounded to 1e-6. */
+export const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
+/** Epoch usage of a sub-account that has not rebalanced. */
+export const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
+
+/**
+ * The rule-book tests' policy: band [1.2, 1.4, 1.7] (WAD), no amount caps (1e30), 10 rebalances and 1e12 gas per day,
+ * no cooldown, 50 bps loss per rebalance and 100 bps per epoch, no boost, no slippage, oracle 1 h / 100 bps, no pool;
+ * `over` replaces any field.
+ */
+export const rulePolicy = (over: Partial<RulePolicy> = {}): RulePolicy => ({
+  adapter: "0x00000000000000000000000000000000000000ad", market: `0x${"00".repeat(32)}`, priceFeed: "0x0000000000000000000000000000000000000000",
+  minHealth: h(1.2), targetHealth: h(1.4), maxHealth: h(1.7), maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, epochLength: 86_400,
+  maxRebalancesPerEpoch: 10, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 50, maxEpochLossBps: 100, boostAllowed: false, maxSlippageBps: 0,
+  maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], ...over,
+})
+
