@@ -1,5 +1,5 @@
-import type { Address } from "viem"
-import type { RulePolicy } from "./planRules.js"
+import type { Address, Hex } from "viem"
+import { type RuleMarketState, type RulePolicy, type RuleSubAccount, collateralValue } from "./planRules.js"
 
 /**
  * Test-only helpers shared by the rule book's tests (not exported from the package; sdk/tsconfig.build.json leaves
@@ -40,3 +40,18 @@ export const rulePolicy = (over: Partial<RulePolicy> = {}): RulePolicy => ({
   maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], ...over,
 })
 
+/** The rule-book tests' WETH/USDC market liquidation LTV (86 %), WAD. */
+export const LLTV = 86n * 10n ** 16n
+/** The oracle price of WETH at `usd` USD: USDC base units (6 decimals) per WETH wei (18), 1e36-scaled. */
+export const price = (usd: bigint) => usd * 10n ** 6n * 10n ** 36n / 10n ** 18n
+
+/**
+ * Sub-account `n` (id: the byte `n` 32 times) on the WETH/USDC market ({@link LLTV}): `collateral` WETH wei at `usd`
+ * USD, the USDC debt (base units) that puts its health at `health`, under `policy`, not rebalanced yet ({@link usage});
+ * `extra` adds market-state fields (Aave's `collateralHeld`, ...).
+ */
+export function wethSubAccount(n: number, collateral: bigint, usd: bigint, health: number, policy: RulePolicy, extra: Partial<RuleMarketState> = {}): RuleSubAccount {
+  const p = price(usd)
+  const debt = (collateralValue(collateral, p) * LLTV) / h(health)
+  return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex, policy, state: { loanToken: USDC, collateralToken: WETH, collateral, debt, price: p, lltv: LLTV, ...extra }, usage }
+}
