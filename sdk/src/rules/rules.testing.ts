@@ -1,5 +1,5 @@
 import type { Address, Hex } from "viem"
-import { type RuleMarketState, type RulePolicy, type RuleSubAccount, collateralValue } from "./planRules.js"
+import { type RuleMarketState, type RulePolicy, type RuleSubAccount, aaveHealthFactor, collateralValue } from "./planRules.js"
 
 /**
  * Test-only helpers shared by the rule book's tests (not exported from the package; sdk/tsconfig.build.json leaves
@@ -54,4 +54,40 @@ export function wethSubAccount(n: number, collateral: bigint, usd: bigint, healt
   const p = price(usd)
   const debt = (collateralValue(collateral, p) * LLTV) / h(health)
   return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex, policy, state: { loanToken: USDC, collateralToken: WETH, collateral, debt, price: p, lltv: LLTV, ...extra }, usage }
+}
+
+/**
+ * An Aave v3 market as the rule book's Aave tests model it: the frame's collateral reserve (`dc` decimals, oracle price
+ * `pc`, liquidation threshold `lt` bps) and the loan reserve (`dl` decimals, price `pd`); prices in Aave base currency
+ * (USD, 8 decimals) per whole token.
+ */
+export type AaveModelMarket = { dc: bigint; dl: bigint; pc: bigint; pd: bigint; lt: bigint }
+
+/**
+ * Aave's totals and factor, and the adapter's frame, for an account holding `c` base units of the market's collateral
+ * plus `others` (each a value in base currency and its threshold, bps), owing `d` loan base units. Model: Aave v3.0.2
+ * GenericLogic, each reserve's value floored to base currency, the factor by {@link aaveHealthFactor}; the frame as
+ * AaveV3Adapter.marketState builds it: collateral = weighted over the market's threshold and price (floored, collateral
+ * base units), debt = max(ceil of totalDebtBase, the exact balance `d`), equity floored (loan base units), price floored
+ * (loan base units per collateral base unit x 1e36), lltv WAD, and Aave's factor as `health` unless `withHealth` is false.
+ * `debtBase` replaces Aave's totalDebtBase (d x pd / 10^dl) where a test draws the debt in base currency (then `d` 0).
+ */
+export function aaveAccount(m: AaveModelMarket, { c, others = [], d, debtBase }: { c: bigint; others?: readonly { value: bigint; lt: bigint }[]; d: bigint; debtBase?: bigint }, withHealth = true) {
+  const uc = 10n ** m.dc
+  const ul = 10n ** m.dl
+  const main = (c * m.pc) / uc
+  const total = main + others.reduce((s, o) => s + o.value, 0n)
+  const weighted = main * m.lt + others.reduce((s, o) => s + o.value * o.lt, 0n)
+  const td = debtBase ?? (d * m.pd) / ul
+  const health = aaveHealthFactor({ totalCollateral: total, weightedCollateral: weighted, totalDebt: td })
+  const ceil = (td * ul + m.pd - 1n) / m.pd
+  const frame = {
+    collateral: (weighted * uc) / (m.lt * m.pc),
+    debt: d > ceil ? d : ceil,
+    equity: ((total - td) * ul) / m.pd,
+    price: (m.pc * ul * 10n ** 36n) / (m.pd * uc),
+    lltv: m.lt * 10n ** 14n,
+    ...(withHealth ? { health } : {}),
+  }
+  return { total, weighted, debtBase: td, health, frame }
 }
