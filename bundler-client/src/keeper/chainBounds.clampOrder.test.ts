@@ -1,7 +1,7 @@
-import type { Hex } from "viem"
 import { expect, test } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
+import { subId as id } from "./testing.js"
 
 // Issue 11 item 1 (review brk11u F1, held-out seed of chainBounds.property.test.ts: seed 0x7ee5 / aaveSeed 0x1234).
 // A pool-funded repay of an Aave sub-account cut to its maxRepayable, next to a donor borrow funding another Aave
@@ -13,7 +13,6 @@ import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 
 const LOAN = "0x00000000000000000000000000000000000000b1"
 const POOL = "0x9999999999999999999999999999999999999993"
-const id = (b: string) => `0x${b.repeat(32)}` as Hex
 
 const plan: ChainPlan = {
   subAccounts: [id("01"), id("04"), id("03"), id("02")],

@@ -1,7 +1,7 @@
-import type { Hex } from "viem"
 import { expect, test } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
+import { subId as id, showPlan } from "./testing.js"
 
 // FAILS TODAY (review rr11b B1): two donor pairs in one plan, 6-decimal loan token, no swap, no idle balance. Donor 0x02
 // borrows 10,000 for the DUE sub-account 0x01, donor 0x04 borrows 10,000 for the NOT-DUE recipient 0x03; the market
@@ -12,7 +12,6 @@ import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 // Control: the same plan with the two borrows swapped keeps the due rescue whole (only the borrows' order differs).
 
 const LOAN = "0x00000000000000000000000000000000000000b1"
-const id = (b: string) => `0x${b.repeat(32)}` as Hex
 const due = id("01")
 const recipient = id("03")
 const PRICE = 10n ** 36n // 1 collateral unit (6 decimals) = 1 loan unit
@@ -44,7 +43,7 @@ const planOf = (donorForDueFirst: boolean): ChainPlan => ({
 for (const donorForDueFirst of [false, true])
   test(`${donorForDueFirst ? "rr11b B1: " : "control: "}a not-due recipient never takes the borrow a donor took for a due rescue (due's donor borrows ${donorForDueFirst ? "first" : "second"})`, () => {
     const { plan: out, binding } = clampPlanToChainBounds(planOf(donorForDueFirst), bounds)
-    const show = `${out?.actions.map((a) => `${a.kind}[${out.subAccounts[a.subAccount]?.slice(0, 4)}]=${a.amount}`).join(" ")} ${binding.map((b) => `${b.bound}@${b.index}`)}`
+    const show = `${showPlan(out)} ${binding.map((b) => `${b.bound}@${b.index}`)}`
     const rescue = out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === due)
     expect(rescue?.amount, show).toBe(10_000_000000n)
     const other = out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === recipient)

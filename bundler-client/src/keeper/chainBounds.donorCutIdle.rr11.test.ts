@@ -1,7 +1,7 @@
-import type { Hex } from "viem"
 import { expect, test } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
+import { subId as id, showPlan } from "./testing.js"
 
 // FAILS TODAY (review rr11 R1): held-out seed 31337 / aaveSeed 73313 of chainBounds.property.test.ts (case reproduced
 // verbatim, 6-decimal loan token). The F2 class of review brk11u with a DONOR's borrow cut instead of a pool: a not-due
@@ -13,7 +13,6 @@ import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 
 const LOAN = "0x00000000000000000000000000000000000000b1"
 const POOL = "0x9999999999999999999999999999999999999993"
-const id = (b: string) => `0x${b.repeat(32)}` as Hex
 const due = id("01")
 const plan: ChainPlan = {
   subAccounts: [due, id("02"), id("04"), id("03")],
@@ -43,7 +42,7 @@ const bounds = (aave: boolean): ChainBounds => ({
 for (const aave of [true, false])
   test(`a not-due recipient whose donor's borrow is cut at the market's liquidity does not take the idle balance of a later due rescue (${aave ? "Aave maxRepayable on the recipient" : "Morpho only"})`, () => {
     const { plan: out } = clampPlanToChainBounds(plan, bounds(aave))
-    const show = out?.actions.map((a) => `${a.kind}[${out.subAccounts[a.subAccount]?.slice(0, 4)}]=${a.amount}`).join(" ")
+    const show = showPlan(out)
     const rescue = out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === due)
     expect(rescue?.amount, show).toBe(14_652_014_441n)
     const recipient = out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === id("03"))

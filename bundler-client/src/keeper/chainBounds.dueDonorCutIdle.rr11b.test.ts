@@ -2,6 +2,7 @@ import type { Hex } from "viem"
 import { expect, test } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, type PlanFunding, clampPlanToChainBounds } from "./chainBounds.js"
+import { LOAN, clampDonorCut, repayOf, showPlan, subId } from "./testing.js"
 
 // FAILS TODAY (review rr11b B2): the R1 class (a recipient whose donor's borrow is cut takes another rescue's idle
 // balance) when the recipient is DUE: the R1 fix only makes a NOT-due spend draw other sub-accounts' sources before the
@@ -14,9 +15,6 @@ import { type ChainBounds, type PlanFunding, clampPlanToChainBounds } from "./ch
 // (b) Reduced, no swap (walkExact): Borrow[02] 10,000 for due T1 (0x01), Repay[T1] 10,000, Repay[T2] (0x03, due)
 //     8,000 from the Safe's 8,000; 0x02's market lends 0. Observed: Repay[T1] = 8,000, T2's rescue dropped.
 // Expected: the repay whose donor's borrow was cut is the one cut; the idle-funded rescue kept whole.
-
-const LOAN = "0x00000000000000000000000000000000000000b1"
-const id = (b: string) => `0x${b.repeat(32)}` as Hex
 
 const plan: ChainPlan = {
   subAccounts: ["0x0404040404040404040404040404040404040404040404040404040404040404", "0x0303030303030303030303030303030303030303030303030303030303030303", "0x0202020202020202020202020202020202020202020202020202020202020202", "0x0101010101010101010101010101010101010101010101010101010101010101"] as Hex[],
@@ -47,38 +45,13 @@ const bounds: ChainBounds = {
 }
 const funding: PlanFunding = { swapPaid: [undefined, undefined, undefined, 309399634n, undefined, undefined, undefined, 105291006n, undefined, undefined, undefined] }
 
-const show = (out: ChainPlan | undefined) => out?.actions.map((a) => `${a.kind}[${out.subAccounts[a.subAccount]?.slice(0, 4)}]=${a.amount}`).join(" ")
-
 test("rr11b B2a, seed 4242/2424): a due recipient whose donor's borrow is cut does not take a later due rescue's idle balance", () => {
   const { plan: out } = clampPlanToChainBounds(plan, bounds, funding)
-  const rescue = out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === id("01"))
-  expect(rescue?.amount, show(out)).toBe(146_519_536n)
-  const recipient = out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === id("03"))
-  expect(recipient, show(out)).toBeUndefined()
+  expect(repayOf(out, subId("01")), showPlan(out)).toBe(146_519_536n)
+  expect(repayOf(out, subId("03")), showPlan(out)).toBeUndefined()
 })
 
-const sub = (debt: bigint, token: string, extra: object = {}) => ({ debt, collateral: 100_000_000000n, loanToken: LOAN, collateralToken: token, price: 10n ** 36n, maxSlippageBps: 50, due: true, ...extra })
 test("rr11b B2b, reduced, exact walk): the idle-funded rescue of a second due target survives the first target's donor cut", () => {
-  const { plan: out } = clampPlanToChainBounds(
-    {
-      subAccounts: [id("01"), id("02"), id("03")],
-      actions: [
-        { kind: "Borrow", subAccount: 1, amount: 10_000_000000n },
-        { kind: "Repay", subAccount: 0, amount: 10_000_000000n },
-        { kind: "Repay", subAccount: 2, amount: 8_000_000000n },
-      ],
-    },
-    {
-      balances: { [LOAN]: 8_000_000000n },
-      maxWithdraw: {},
-      poolAsset: {},
-      subAccounts: {
-        [id("01")]: sub(70_000_000000n, "0xcccccccccccccccccccccccccccccccccccccc01"),
-        [id("02")]: { ...sub(10_000_000000n, "0xcccccccccccccccccccccccccccccccccccccc02", { borrowable: 0n }), due: false },
-        [id("03")]: sub(70_000_000000n, "0xcccccccccccccccccccccccccccccccccccccc03"),
-      },
-    },
-  )
-  const rescue = out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === id("03"))
-  expect(rescue?.amount, show(out)).toBe(8_000_000000n)
+  const out = clampDonorCut({ repaid: 10_000_000000n, idle: 8_000_000000n, borrowable: 0n })
+  expect(repayOf(out, subId("03")), showPlan(out)).toBe(8_000_000000n)
 })

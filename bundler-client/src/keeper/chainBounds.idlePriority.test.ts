@@ -1,7 +1,7 @@
-import type { Hex } from "viem"
 import { expect, test } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
+import { subId as id, showPlan } from "./testing.js"
 
 // Issue 11 items 1 and 8 (review brk11u F2, held-out seed 0xbeef / aaveSeed 0xcafe of chainBounds.property.test.ts,
 // reduced). 18-decimal loan token. A not-due sub-account (0x02) repays from a pool whose maxWithdraw binds (49.3 of the
@@ -13,7 +13,6 @@ import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 
 const LOAN = "0x00000000000000000000000000000000000000b1"
 const POOL = "0x9999999999999999999999999999999999999991"
-const id = (b: string) => `0x${b.repeat(32)}` as Hex
 const due = id("01")
 const plan: ChainPlan = {
   subAccounts: [id("02"), due, id("04"), id("03")],
@@ -44,7 +43,7 @@ for (const aave of [false, true])
   // Before the fix the idle balance a due rescue was planned with was taken by an earlier not-due repay whose pool was cut.
   test(`a not-due repay cut at its pool's maxWithdraw does not take the idle balance of a later due rescue (${aave ? "Aave maxRepayable on the not-due ones" : "Morpho only"})`, () => {
     const { plan: out } = clampPlanToChainBounds(plan, bounds(aave))
-    const show = out?.actions.map((a) => `${a.kind}[${out.subAccounts[a.subAccount]?.slice(0, 4)}]=${a.amount}`).join(" ")
+    const show = showPlan(out)
     const rescue = out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === due)
     // The due rescue keeps its idle funding (the Safe holds all of it: no bound cuts it).
     expect(rescue?.amount, show).toBe(146_519_688_037_676_613_632n)

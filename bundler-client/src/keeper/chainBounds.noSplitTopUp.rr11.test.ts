@@ -1,9 +1,8 @@
-import type { Hex } from "viem"
 import { expect, test } from "vitest"
 import { minAmountOut } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, type PlanFunding, clampPlanToChainBounds } from "./chainBounds.js"
-import { ROUTE, SLIP } from "./testing.js"
+import { ROUTE, SLIP, subId as id } from "./testing.js"
 
 // FAILS TODAY (review rr11 R2, low: the keeper always passes the split for swap plans, `settleSwapPlan`): held-out seed
 // 77 / aaveSeed 88 of chainBounds.property.test.ts (also 707/808, 43981/56506, 1000003/3000001, 271828/314159: the LCG
@@ -17,7 +16,6 @@ import { ROUTE, SLIP } from "./testing.js"
 // documented contract says the split is required.
 
 const LOAN = "0x00000000000000000000000000000000000000b1"
-const id = (b: string) => `0x${b.repeat(32)}` as Hex
 const due = id("01")
 const sale = id("02")
 const SALE_PRICE = 1291142857142857142857852366n

@@ -6,6 +6,7 @@ import type { AaveSubAccountLimits } from "./aaveLimits.js"
 import { KeeperEvents, type KeeperEvent } from "./events.js"
 import { KeeperMetrics } from "./metrics.js"
 import { SafeStep } from "./safeStep.js"
+import { clampPlanToChainBounds } from "./chainBounds.js"
 import { FleetStep } from "./fleet/step.js"
 import { MemoryFleetStore } from "./fleet/store.js"
 import { KeeperStateStore } from "./stateFile.js"
@@ -126,6 +127,49 @@ export function clampVerdict(p: ChainPlan, subs: ClampSub[], balances: Record<st
   const r = clampRules(p, subs, balances, poolShares, out)
   if (r.ok || (["HealthOutOfBand", "HealthOutsideLandingZone"].includes(r.error.name) && subs.some((s) => s.due && s.id === r.error.args[0]))) return "ok"
   return `${r.error.name} ${r.error.args.join(" ")}`
+}
+
+/** Sub-account id: the byte `b` (two hex digits) 32 times. */
+export const subId = (b: string) => `0x${b.repeat(32)}` as Hex
+
+/** The plan `out` as `Kind[0xab]=amount ...` (sub-accounts by their id's first byte), for a failing clamp case's message. */
+export const showPlan = (out: ChainPlan | undefined) => out?.actions.map((a) => `${a.kind}[${out.subAccounts[a.subAccount]?.slice(0, 4)}]=${a.amount}`).join(" ")
+
+/** The amount of the first Repay of sub-account `id` in `out` (loan base units), undefined when there is none. */
+export const repayOf = (out: ChainPlan | undefined, id: Hex) => out?.actions.find((a) => a.kind === "Repay" && out.subAccounts[a.subAccount] === id)?.amount
+
+/**
+ * A due sub-account's clamp bounds on {@link LOAN}: `debt` (loan base units), 100,000 units (6 decimals) of
+ * `collateralToken` at price 1e36 (1 collateral unit = 1 loan unit), `SLIP` slippage; `extra` adds or replaces fields.
+ */
+export const unitPriceBounds = (debt: bigint, collateralToken: string, extra: object = {}) => ({ debt, collateral: 100_000_000000n, loanToken: LOAN, collateralToken, price: 10n ** 36n, maxSlippageBps: SLIP, due: true, ...extra })
+
+/**
+ * The review rr11b B2 shape, reduced (6-decimal loan token, no swap): donor 0x02 (not due, its market lends
+ * `borrowable`) borrows 10,000 for the due 0x01, which repays `repaid` (the borrow plus the idle part when folded); the
+ * due 0x03 repays 8,000 from the Safe's balance `idle`. Returns the clamped plan.
+ */
+export function clampDonorCut({ repaid, idle, borrowable }: { repaid: bigint; idle: bigint; borrowable: bigint }): ChainPlan | undefined {
+  return clampPlanToChainBounds(
+    {
+      subAccounts: [subId("01"), subId("02"), subId("03")],
+      actions: [
+        { kind: "Borrow", subAccount: 1, amount: 10_000_000000n },
+        { kind: "Repay", subAccount: 0, amount: repaid },
+        { kind: "Repay", subAccount: 2, amount: 8_000_000000n },
+      ],
+    },
+    {
+      balances: { [LOAN]: idle },
+      maxWithdraw: {},
+      poolAsset: {},
+      subAccounts: {
+        [subId("01")]: unitPriceBounds(70_000_000000n, "0xcccccccccccccccccccccccccccccccccccccc01"),
+        [subId("02")]: { ...unitPriceBounds(10_000_000000n, "0xcccccccccccccccccccccccccccccccccccccc02", { borrowable }), due: false },
+        [subId("03")]: unitPriceBounds(70_000_000000n, "0xcccccccccccccccccccccccccccccccccccccc03"),
+      },
+    },
+  ).plan
 }
 
 /** A plan's actions as `Kind=amount` strings. */

@@ -1,9 +1,7 @@
 import { describe, expect, it } from "vitest"
-import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { portfolioOf } from "../keeper/portfolio.js"
-import { solve } from "./solver.js"
-import { makePolicy, TEST_COSTS } from "./testing.js"
-import type { SolverInput } from "./types.js"
+import { FRAME_DONOR, frameDonorAaveHealth, frameDonorBorrowBase } from "./testing.js"
+import type { SubAccountState } from "./types.js"
 
 // Review rr17 (issue 17, after fx17 F1). The keeper marks an Aave sub-account `thresholdFloored` only inside the
 // `aave ? {...}` branch of portfolio.ts subAccountInputOf, i.e. only when readAaveLimits answered for it. When that
@@ -17,22 +15,11 @@ import type { SolverInput } from "./types.js"
 // and refused at every block for as long as the limits read fails, while the due sub-account stays below its band.
 // Fixed: subAccountInputOf marks an Aave sub-account thresholdFloored from its adapter (`aaveAdapter`), limits or not;
 // thresholdFloorGap then takes its worst case without `collateralHeld` (rr17 R4).
-// The fixture is bundler-client/src/solver/aaveThresholdFloor.test.ts's (80 WETH + 1.000125 WBTC, average 8,199.99 bps).
+// The fixture is bundler-client/src/solver/aaveThresholdFloor.test.ts's (solver/testing.ts FRAME_DONOR: 80 WETH + 1.000125 WBTC,
+// average 8,199.99 bps).
 
 const WAD = 10n ** 18n
-const PRICE_WETH = 3_000n * 10n ** 8n
-const PRICE_WBTC = 60_000n * 10n ** 8n
-const LT_WETH = 8_300n
-const LT_WBTC = 7_800n
-const vWeth = (80n * 10n ** 18n * PRICE_WETH) / 10n ** 18n
-const vWbtc = (100_012_500n * PRICE_WBTC) / 10n ** 8n
-const total = vWeth + vWbtc
-const weighted = vWeth * LT_WETH + vWbtc * LT_WBTC
-const avgLt = weighted / total
-const aaveHealth = (debtBase: bigint) => ((((total * avgLt + 5_000n) / 10_000n) * WAD + debtBase / 2n) / debtBase)
-const DEBT_BASE = (total * avgLt * 10n) / (10_000n * 13n)
-const EQUITY = Number(total - DEBT_BASE) / 1e8
-const frameCollateral = (weighted * 10n ** 18n) / (LT_WETH * PRICE_WETH)
+const { total, debtBase: DEBT_BASE, equity: EQUITY, frameCollateral } = FRAME_DONOR
 
 const USDC = "0x00000000000000000000000000000000000000b1"
 const WETH = "0x00000000000000000000000000000000000000c1"
@@ -67,35 +54,10 @@ function degradedSnapshotFields(aaveAdapter: string | undefined): Record<string,
 
 /** The donor's Aave health after the solver's plan, `aave`: the fields subAccountInputOf adds with the limits read. */
 function donorAfter(aave: Record<string, unknown>) {
-  const price = 3000
-  const input: SolverInput = withInclusionMargin(
-    {
-      now: 1_700_000_000,
-      pools: [],
-      idle: {},
-      costs: TEST_COSTS,
-      subAccounts: [
-        {
-          state: { id: "a", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 100, debt: (100 * price * 0.86) / 1.05, lltv: 0.86, price },
-          policy: makePolicy({ minHealth: 1.1, targetHealth: 1.2, maxHealth: 1.4 }),
-          epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
-          risk: { sigma: 0.6 },
-        },
-        {
-          // The Aave donor as subAccountInputOf hands it over: equity always (the chain read), the rest with the limits.
-          state: { id: "b", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: Number(frameCollateral) / 1e18, debt: Number(DEBT_BASE) / 1e8, lltv: 0.83, price, equity: EQUITY, ...aave },
-          policy: makePolicy({ minHealth: 1.1, targetHealth: 1.2, maxHealth: 1.4 }),
-          epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
-          risk: { sigma: 0.02 },
-        },
-      ],
-    },
-    12,
-  )
-  const r = solve(input)
-  const borrow = r.plan?.actions.find((a) => r.plan?.subAccounts[a.subAccount] === "b" && a.kind === "Borrow")
-  expect(borrow, "the solver plans a donor borrow on b").toBeDefined()
-  return aaveHealth(DEBT_BASE + (borrow?.amountBase as bigint) * 100n)
+  // The Aave donor as subAccountInputOf hands it over: equity always (the chain read), the rest with the limits.
+  const borrowed = frameDonorBorrowBase(aave as Partial<SubAccountState>)
+  expect(borrowed, "the solver plans a donor borrow on b").toBeDefined()
+  return frameDonorAaveHealth(DEBT_BASE + (borrowed as bigint))
 }
 
 describe("an Aave donor planned while the keeper's Aave limits read failed (review rr17 R1, fixed)", () => {

@@ -1,9 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { withInclusionMargin } from "../keeper/inclusionMargin.js"
-import { solve } from "./solver.js"
 import { thresholdFloorGap, venueHealthOf } from "./state.js"
-import { makePolicy, TEST_COSTS } from "./testing.js"
-import type { SolverInput } from "./types.js"
+import { FRAME_DONOR, frameDonorAaveHealth, frameDonorBorrowBase } from "./testing.js"
 
 // Review brk17c (issue 17), F1. The solver plans an Aave sub-account in the adapter's market FRAME
 // (`healthOf(state)`: collateral x price x lltv / debt, where `collateral` is the exact threshold-weighted sum of every
@@ -20,31 +17,13 @@ import type { SolverInput } from "./types.js"
 // its lower edges over 1 - thresholdFloorGap in the frame.
 
 const WAD = 10n ** 18n
-const BASE = 10n ** 8n
-const PRICE_WETH = 3_000n * BASE
-const PRICE_WBTC = 60_000n * BASE
-const LT_WETH = 8_300n
-const LT_WBTC = 7_800n
-// The donor's Aave account: 80 WETH (the market's collateral) + 1.000125 WBTC, chosen so the average threshold is
-// 7,800 + 500 x 0.79998 = 8,199.99 bps: Aave floors it to 8,199.
-const WETH_WEI = 80n * 10n ** 18n
-const WBTC_SAT = 100_012_500n
-const vWeth = (WETH_WEI * PRICE_WETH) / 10n ** 18n
-const vWbtc = (WBTC_SAT * PRICE_WBTC) / 10n ** 8n
-const total = vWeth + vWbtc
-const weighted = vWeth * LT_WETH + vWbtc * LT_WBTC
-const avgLt = weighted / total
+// The donor's Aave account (solver/testing.ts FRAME_DONOR): 80 WETH (the market's collateral) + 1.000125 WBTC, chosen
+// so the average threshold is 7,800 + 500 x 0.79998 = 8,199.99 bps: Aave floors it to 8,199. Debt (USDC, base
+// currency 8 decimals) so that Aave's health factor is 1.3; the adapter's equity (getUserAccountData collateral - debt),
+// USDC; the adapter's frame (AaveV3Adapter._weightedCollateral over the market's threshold and price): WETH wei.
+const { total, weighted, avgLt, debtBase: DEBT_BASE, equity: EQUITY, frameCollateral } = FRAME_DONOR
 /** Aave v3.0.2 GenericLogic / PoolLogic: healthFactor = (total.percentMul(avgLT)).wadDiv(debt), both half up. */
-const aaveHealth = (debtBase: bigint) => {
-  const lt = (total * avgLt + 5_000n) / 10_000n
-  return (lt * WAD + debtBase / 2n) / debtBase
-}
-// Debt (USDC, base currency 8 decimals) so that Aave's health factor is 1.3.
-const DEBT_BASE = (total * avgLt * 10n) / (10_000n * 13n)
-// The adapter's equity (getUserAccountData collateral - debt), USDC.
-const EQUITY = Number(total - DEBT_BASE) / 1e8
-// The adapter's frame (AaveV3Adapter._weightedCollateral over the market's threshold and price): WETH wei.
-const frameCollateral = (weighted * 10n ** 18n) / (LT_WETH * PRICE_WETH)
+const aaveHealth = frameDonorAaveHealth
 
 describe("a low-volatility Aave donor is planned by Aave's floored health factor, not the frame", () => {
   it("fixture: Aave's floored average is 8,199 bps while the exact one is 8,199.99; frame health above Aave's", () => {
@@ -71,37 +50,12 @@ describe("a low-volatility Aave donor is planned by Aave's floored health factor
   })
 
   it("the donor's borrow keeps Aave's health factor at or above its target (else the module refuses the rescue)", () => {
-    const price = 3000
-    const input: SolverInput = withInclusionMargin(
-      {
-        now: 1_700_000_000,
-        pools: [],
-        idle: {},
-        costs: TEST_COSTS,
-        subAccounts: [
-          // The due sub-account (e.g. a Morpho WETH/USDC market): health 1.05 under [1.1, 1.2, 1.4].
-          {
-            state: { id: "a", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 100, debt: (100 * price * 0.86) / 1.05, lltv: 0.86, price },
-            policy: makePolicy({ minHealth: 1.1, targetHealth: 1.2, maxHealth: 1.4 }),
-            epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
-            risk: { sigma: 0.6 },
-          },
-          // The Aave donor in the frame, as the keeper's portfolio hands it over (portfolio.ts subAccountInputOf).
-          {
-            state: { id: "b", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: Number(frameCollateral) / 1e18, debt: Number(DEBT_BASE) / 1e8, lltv: 0.83, price, ltvBorrowable: 1e6, equity: EQUITY, thresholdFloored: true, collateralHeld: 80 },
-            policy: makePolicy({ minHealth: 1.1, targetHealth: 1.2, maxHealth: 1.4 }),
-            epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
-            risk: { sigma: 0.02 },
-          },
-        ],
-      },
-      12,
-    )
-    const r = solve(input)
-    const borrow = r.plan?.actions.find((a) => r.plan?.subAccounts[a.subAccount] === "b" && a.kind === "Borrow")
-    expect(borrow, "the solver plans a donor borrow on b").toBeDefined()
+    // The due sub-account (e.g. a Morpho WETH/USDC market): health 1.05 under [1.1, 1.2, 1.4]; the Aave donor in the
+    // frame, as the keeper's portfolio hands it over (portfolio.ts subAccountInputOf).
+    const borrowBase = frameDonorBorrowBase({ ltvBorrowable: 1e6, thresholdFloored: true, collateralHeld: 80 })
+    expect(borrowBase, "the solver plans a donor borrow on b").toBeDefined()
     // USDC base units (6 decimals, rounded down as the keeper sends it) -> Aave base currency (8 decimals).
-    const borrowed = (borrow?.amountBase as bigint) * 100n
+    const borrowed = borrowBase as bigint
     const before = aaveHealth(DEBT_BASE)
     const after = aaveHealth(DEBT_BASE + borrowed)
     expect(before).toBeGreaterThan(12n * WAD / 10n)

@@ -1,6 +1,8 @@
+import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { Rng } from "../risk/rng.js"
+import { solve } from "./solver.js"
 import { DEFAULT_GAS_PER_ACTION } from "./types.js"
-import type { CostModel, Policy, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "./types.js"
+import type { CostModel, Policy, SolverInput, SubAccountInput, SubAccountState, SwapCurve, YieldPool } from "./types.js"
 
 /** Cost model used by tests and benchmarks: 0.3 gwei-equivalent gas on a 3,000 USD native token. */
 export const TEST_COSTS: CostModel = { gasPrice: 3000 * 0.3e-9, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 120_000, boostEdgeBps: 20 }
@@ -154,4 +156,64 @@ export const CRASH_CURVE: SwapCurve = {
     { amountIn: 20, shortfallBps: 42 },
     { amountIn: 60, shortfallBps: 130 },
   ],
+}
+
+/**
+ * The Aave frame donor of aaveThresholdFloor.test.ts and aaveDegradedLimits.rr17.test.ts (review brk17c F1): on a
+ * WETH/USDC market (WETH threshold 8,300 bps), 80 WETH + 1.000125 WBTC (7,800 bps), so the exact average threshold is
+ * 8,199.99 bps and Aave floors it to 8,199; a USDC debt putting Aave's factor at 1.3. `total`, `weighted` (x bps) and
+ * `debtBase` are Aave base currency (USD, 8 decimals); `frameCollateral` is the adapter's frame collateral in WETH wei
+ * (AaveV3Adapter._weightedCollateral over the market's threshold and price); `equity` the adapter's equity in USDC.
+ */
+export const FRAME_DONOR = (() => {
+  const priceWeth = 3_000n * 10n ** 8n
+  const priceWbtc = 60_000n * 10n ** 8n
+  const ltWeth = 8_300n
+  const vWeth = (80n * 10n ** 18n * priceWeth) / 10n ** 18n
+  const vWbtc = (100_012_500n * priceWbtc) / 10n ** 8n
+  const total = vWeth + vWbtc
+  const weighted = vWeth * ltWeth + vWbtc * 7_800n
+  const avgLt = weighted / total
+  const debtBase = (total * avgLt * 10n) / (10_000n * 13n)
+  return { total, weighted, avgLt, debtBase, equity: Number(total - debtBase) / 1e8, frameCollateral: (weighted * 10n ** 18n) / (ltWeth * priceWeth) }
+})()
+
+/**
+ * Aave v3.0.2 GenericLogic / PoolLogic health factor of {@link FRAME_DONOR} at a debt of `debtBase` (base currency,
+ * 8 decimals): (total.percentMul(avgLT)).wadDiv(debt), both half up; WAD.
+ */
+export const frameDonorAaveHealth = (debtBase: bigint) => ((((FRAME_DONOR.total * FRAME_DONOR.avgLt + 5_000n) / 10_000n) * 10n ** 18n + debtBase / 2n) / debtBase)
+
+/**
+ * The rescue of {@link FRAME_DONOR}: sub-account "a" (a WETH/USDC market at health 1.05 under [1.1, 1.2, 1.4], sigma 0.6)
+ * is due, "b" is the Aave donor in its frame (sigma 0.02) with the fields `donor` adds to its frame state (the ones
+ * portfolio.ts subAccountInputOf adds: thresholdFloored, collateralHeld, ltvBorrowable), under a 12 s inclusion margin.
+ * Solved; returns the donor's Borrow in Aave base currency (8 decimals: the USDC base units x 100), or undefined when
+ * the plan has none.
+ */
+export function frameDonorBorrowBase(donor: Partial<SubAccountState>): bigint | undefined {
+  const price = 3000
+  const policy = () => makePolicy({ minHealth: 1.1, targetHealth: 1.2, maxHealth: 1.4 })
+  const epoch = () => ({ amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 })
+  const input = withInclusionMargin(
+    {
+      now: 1_700_000_000,
+      pools: [],
+      idle: {},
+      costs: TEST_COSTS,
+      subAccounts: [
+        { state: { id: "a", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 100, debt: (100 * price * 0.86) / 1.05, lltv: 0.86, price }, policy: policy(), epoch: epoch(), risk: { sigma: 0.6 } },
+        {
+          state: { id: "b", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: Number(FRAME_DONOR.frameCollateral) / 1e18, debt: Number(FRAME_DONOR.debtBase) / 1e8, lltv: 0.83, price, equity: FRAME_DONOR.equity, ...donor },
+          policy: policy(),
+          epoch: epoch(),
+          risk: { sigma: 0.02 },
+        },
+      ],
+    },
+    12,
+  )
+  const r = solve(input)
+  const borrow = r.plan?.actions.find((a) => r.plan?.subAccounts[a.subAccount] === "b" && a.kind === "Borrow")
+  return borrow === undefined ? undefined : borrow.amountBase * 100n
 }

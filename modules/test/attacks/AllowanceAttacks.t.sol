@@ -429,42 +429,26 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
     }
 
     /// @dev The ninth reviewer's boost of WETH to BOOST_HEALTH: `added` of collateral value supplied from idle WETH and
-    /// the borrow that lands the health there, padded with a `withdrawn` round trip through `skim` (withdraw it, repay
-    /// it, borrow it back, park everything borrowed in the fair pool). Its loss is skim's exit fee on `withdrawn`.
-    function _boostPlan(MarketState memory s, uint256 added, RiggedVault skim, uint256 withdrawn)
+    /// the borrow that lands the health there, padded with a `withdrawn` round trip through `skim`. Its loss is skim's
+    /// exit fee on `withdrawn`. `viaTwin` false: WETH itself withdraws it, repays it, borrows it back and parks everything
+    /// borrowed in the fair pool. `viaTwin` true, the shape rr10 F1 still allows (Repay then Borrow on one sub-account is
+    /// churn, ActionNotAllowed): the not-due WETH twin (sub-account 1, `_twinRepaysThrough`) repays `withdrawn` from
+    /// `skim`, a move toward its target that buys no allowance; WETH parks only what the boost borrows.
+    function _boostPlan(MarketState memory s, uint256 added, RiggedVault skim, uint256 withdrawn, bool viaTwin)
         internal
         view
         returns (Plan memory)
     {
-        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
-        uint256 borrowed = Math.mulDiv(value + added, LLTV, BOOST_HEALTH) - s.debt;
+        // What WETH borrows and parks: the boost's borrow, plus the round trip when WETH makes it itself.
+        uint256 borrowed = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36) + added, LLTV, BOOST_HEALTH) - s.debt;
+        if (!viaTwin) borrowed += withdrawn;
         Action[] memory a = new Action[](5);
         a[0] = action(ActionKind.SupplyCollateral, 0, address(0), Math.mulDiv(added, 1e36, s.price) + 1);
-        a[1] = action(ActionKind.WithdrawFromPool, 0, address(skim), withdrawn);
-        a[2] = action(ActionKind.Repay, 0, address(0), withdrawn);
-        a[3] = action(ActionKind.Borrow, 0, address(0), borrowed + withdrawn);
-        a[4] = action(ActionKind.DepositToPool, 0, address(usdcVault), borrowed + withdrawn);
-        return _single(wethId, a);
-    }
-
-    /// @dev `_boostPlan`'s round trip in a shape rr10 F1 still allows (Repay then Borrow on one sub-account is churn,
-    /// ActionNotAllowed): the not-due WETH twin (sub-account 1, `_twinRepaysThrough`) repays `withdrawn` from `skim`, a
-    /// move toward its target that buys no allowance; WETH boosts by `added` and parks what it borrows. Its loss is still
-    /// skim's exit fee on `withdrawn`.
-    function _boostPlanWithTwin(MarketState memory s, uint256 added, RiggedVault skim, uint256 withdrawn)
-        internal
-        view
-        returns (Plan memory)
-    {
-        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
-        uint256 borrowed = Math.mulDiv(value + added, LLTV, BOOST_HEALTH) - s.debt;
-        Action[] memory a = new Action[](5);
-        a[0] = action(ActionKind.SupplyCollateral, 0, address(0), Math.mulDiv(added, 1e36, s.price) + 1);
-        a[1] = action(ActionKind.WithdrawFromPool, 1, address(skim), withdrawn);
-        a[2] = action(ActionKind.Repay, 1, address(0), withdrawn);
+        a[1] = action(ActionKind.WithdrawFromPool, viaTwin ? 1 : 0, address(skim), withdrawn);
+        a[2] = action(ActionKind.Repay, viaTwin ? 1 : 0, address(0), withdrawn);
         a[3] = action(ActionKind.Borrow, 0, address(0), borrowed);
         a[4] = action(ActionKind.DepositToPool, 0, address(usdcVault), borrowed);
-        return plan2(wethId, wethTwinId, a);
+        return viaTwin ? plan2(wethId, wethTwinId, a) : _single(wethId, a);
     }
 
     /// @dev Opens the not-due WETH twin (1.3, at the current price) with `skim` its pool and maxLossBps `lossBps`, so the
@@ -492,7 +476,7 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         uint256 honest = _honestBoost(s, BOOST_HEALTH, lossBps);
         // Since rr10 F1 the ninth reviewer's Repay/Borrow round trip on WETH itself is churn, refused at the Borrow.
         _expectRefusedWith(
-            _boostPlan(s, _reviewedCap(s, BOOST_HEALTH, lossBps) * 101 / 100, skim, 10_000e6),
+            _boostPlan(s, _reviewedCap(s, BOOST_HEALTH, lossBps) * 101 / 100, skim, 10_000e6, false),
             abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 3, ActionKind.Borrow)
         );
         _twinRepaysThrough(skim, lossBps);
@@ -533,7 +517,7 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         uint256 skimmed = Math.mulDiv(10_000e6, skim.exitFeeBps(), 10_000);
         assertGt(skimmed * 10_000, honest * lossBps, "the skim is over an honest boost's worst loss");
         assertLt(skimmed * 10_000, reviewed * lossBps, "and within the allowance the reviewed cap bought");
-        (uint256 loss, uint256 moved) = _expectLossRefused(_boostPlanWithTwin(s, reviewed * 101 / 100, skim, 10_000e6), skim, lossBps);
+        (uint256 loss, uint256 moved) = _expectLossRefused(_boostPlan(s, reviewed * 101 / 100, skim, 10_000e6, true), skim, lossBps);
         uint256 collateralOnly = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36) * LLTV - BOOST_HEALTH * s.debt, 1, LLTV);
         assertApproxEqRel(moved, collateralOnly, 0.002e18, "counted: the collateral-only move to the same health");
         assertApproxEqAbs(loss, skimmed, 1e6, "the loss is the skim");

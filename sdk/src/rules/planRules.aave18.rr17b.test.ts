@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { aaveFrameHealthRange, aaveHealthFactor } from "./planRules.js"
-import { rng } from "./rules.testing.js"
+import { aaveFrameHealthRange } from "./planRules.js"
+import { aaveAccount, rng } from "./rules.testing.js"
 
 // Review rr17b B1 (issue 17, after the rr17 R2 fix). aaveFrameHealthRange keeps the market's threshold exactly only
 // when `weighted0` (frame collateral x price x lltv) is within `slack` of `total0 x lltv`, total0 = equity + debt. The
@@ -18,12 +18,11 @@ import { rng } from "./rules.testing.js"
 // Fixed (fx17c): aaveFrameHealthRange allows 1e-9 of the account's total before as the totals' rounding (Aave's
 // per-reserve base-currency floors, a float round trip) and keeps the market's threshold only when Aave's factor before
 // (`health`) does not show another floored average.
-// Model: Aave v3.0.2 GenericLogic per-reserve values floored to base currency (8 decimals), the adapter's frame as
+// Model (rules.testing.ts aaveAccount): Aave v3.0.2 GenericLogic per-reserve values floored to base currency (8 decimals), the adapter's frame as
 // AaveV3Adapter.marketState builds it (collateral = weighted over the threshold and price, rounded down; debt = max(ceil
 // of totalDebtBase, exact balance); equity floored; price floored).
 
 const E18 = 10n ** 18n
-const S = 10n ** 36n
 
 type Market = { name: string; pc: bigint; pd: bigint; lt: bigint }
 const MARKETS: Market[] = [
@@ -32,17 +31,11 @@ const MARKETS: Market[] = [
   { name: "wstETH/WETH no e-mode", pc: 3_500n * 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 8_100n },
 ]
 
-/** Aave's factor and the adapter's frame for one collateral balance `c` and one debt balance `d` (both 18 decimals). */
-function account(m: Market, c: bigint, d: bigint) {
-  const tc = (c * m.pc) / E18
-  const td = (d * m.pd) / E18
-  const health = aaveHealthFactor({ totalCollateral: tc, weightedCollateral: tc * m.lt, totalDebt: td })
-  const ceil = (td * E18 + m.pd - 1n) / m.pd
-  return {
-    health,
-    frame: { collateral: (tc * m.lt * E18) / (m.lt * m.pc), debt: d > ceil ? d : ceil, equity: ((tc - td) * E18) / m.pd, price: (m.pc * E18 * S) / (m.pd * E18), lltv: m.lt * 10n ** 14n, health },
-  }
-}
+/**
+ * Aave's factor and the adapter's frame for one collateral balance `c` and one debt balance `d` (both 18 decimals), next
+ * to `others` (base-currency value, threshold bps).
+ */
+const account = (m: Market, c: bigint, d: bigint, others: { value: bigint; lt: bigint }[] = []) => aaveAccount({ ...m, dc: 18n, dl: 18n }, { c, others, d })
 
 /** Random accounts at Aave factor 1.1-1.6 and a random repayment or borrow of up to 5 % of the debt. */
 function cases(m: Market, n: number, seed: number) {
@@ -91,13 +84,12 @@ describe("rule book vs Aave's factor, one-collateral accounts with an 18-decimal
       const sats = 10n ** 8n + BigInt(Math.floor(r() * 1e9))
       const tc = (sats * pw) / 10n ** 8n
       const d = (((tc * 7_800n * E18) / 10_000n / m.pd) * BigInt(70 + Math.floor(r() * 20))) / 100n + BigInt(Math.floor(r() * 1e9))
-      const aaveOf = (debt: bigint) => aaveHealthFactor({ totalCollateral: tc, weightedCollateral: tc * 7_800n, totalDebt: (debt * m.pd) / E18 })
-      const td = (d * m.pd) / E18
-      const ceil = (td * E18 + m.pd - 1n) / m.pd
-      const frame = { collateral: (tc * 7_800n * E18) / (m.lt * m.pc), debt: d > ceil ? d : ceil, equity: ((tc - td) * E18) / m.pd, price: (m.pc * E18 * S) / (m.pd * E18), lltv: m.lt * 10n ** 14n, health: aaveOf(d) }
+      // No collateral of the market's own reserve: the WBTC reserve only.
+      const aaveOf = (debt: bigint) => account(m, 0n, debt, [{ value: tc, lt: 7_800n }])
+      const { frame } = aaveOf(d)
       const x = d / 50n
       const range = aaveFrameHealthRange(frame, frame.collateral, frame.debt - x)
-      return { low: range.low, high: range.high, exact: aaveOf(d - x) }
+      return { low: range.low, high: range.high, exact: aaveOf(d - x).health }
     })
   }
 
@@ -138,18 +130,11 @@ describe("rule book vs Aave's factor, one-collateral accounts with an 18-decimal
     const c = 100n * E18
     const d = 80n * E18 + 123_456_789n
     const dust = 1_000n
-    const aaveOf = (debt: bigint) => {
-      const tc = (c * m.pc) / E18 + dust
-      return aaveHealthFactor({ totalCollateral: tc, weightedCollateral: ((c * m.pc) / E18) * m.lt + dust * 8_000n, totalDebt: (debt * m.pd) / E18 })
-    }
-    const tc = (c * m.pc) / E18 + dust
-    const weighted = ((c * m.pc) / E18) * m.lt + dust * 8_000n
-    expect(weighted / tc).toBe(9_499n)
-    const td = (d * m.pd) / E18
-    const ceil = (td * E18 + m.pd - 1n) / m.pd
-    const frame = { collateral: (weighted * E18) / (m.lt * m.pc), debt: d > ceil ? d : ceil, equity: ((tc - td) * E18) / m.pd, price: (m.pc * E18 * S) / (m.pd * E18), lltv: m.lt * 10n ** 14n, health: aaveOf(d) }
+    const aaveOf = (debt: bigint) => account(m, c, debt, [{ value: dust, lt: 8_000n }])
+    const { total, weighted, frame } = aaveOf(d)
+    expect(weighted / total).toBe(9_499n)
     const range = aaveFrameHealthRange(frame, frame.collateral, frame.debt - E18)
-    const exact = aaveOf(d - E18)
+    const exact = aaveOf(d - E18).health
     expect(Math.abs(rel(range.low, exact))).toBeLessThan(1e-9)
     expect(rel(range.high, exact)).toBeGreaterThan(-1e-10)
   })

@@ -1,15 +1,14 @@
 import { describe, expect, it } from "vitest"
-import { aaveFrameHealthRange, aaveHealthFactor } from "./planRules.js"
-import { rng } from "./rules.testing.js"
+import { aaveFrameHealthRange } from "./planRules.js"
+import { aaveAccount, rng } from "./rules.testing.js"
 
 // Review rr17c (issue 17, after 3a996b9 / rr17b B1). Held-out inputs for aaveFrameHealthRange: a main collateral
 // reserve (the frame's) plus a second reserve of small value at another threshold, loan/collateral decimals 6/8/18,
-// e-mode (9,500) or not (8,100 / 8,250). Model as planRules.aave18.rr17b.test.ts: Aave v3.0.2 GenericLogic per-reserve
-// values floored to base currency (8 decimals); the adapter's frame as AaveV3Adapter.marketState builds it
+// e-mode (9,500) or not (8,100 / 8,250). Model (rules.testing.ts aaveAccount, as planRules.aave18.rr17b.test.ts):
+// Aave v3.0.2 GenericLogic per-reserve values floored to base currency (8 decimals); the adapter's frame as AaveV3Adapter.marketState builds it
 // (collateral = weighted over the threshold and price, floored; debt = max(ceil of totalDebtBase, exact balance);
 // equity floored; price floored).
 
-const S = 10n ** 36n
 type Shape = { name: string; dc: bigint; dl: bigint; pc: bigint; pd: bigint; lt: bigint; ltDust: bigint }
 const SHAPES: Shape[] = [
   { name: "wstETH/WETH e-mode, dust at 8,000", dc: 18n, dl: 18n, pc: 3_500n * 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 9_500n, ltDust: 8_000n },
@@ -20,25 +19,7 @@ const SHAPES: Shape[] = [
 ]
 
 /** Aave's factor and the adapter's frame: main collateral `c` (dc decimals), `dust` base-currency units at ltDust, debt `d` (dl decimals). */
-function account(m: Shape, c: bigint, dust: bigint, d: bigint, withHealth: boolean) {
-  const uc = 10n ** m.dc
-  const ul = 10n ** m.dl
-  const main = (c * m.pc) / uc
-  const tc = main + dust
-  const weighted = main * m.lt + dust * m.ltDust
-  const td = (d * m.pd) / ul
-  const health = aaveHealthFactor({ totalCollateral: tc, weightedCollateral: weighted, totalDebt: td })
-  const ceil = (td * ul + m.pd - 1n) / m.pd
-  const frame = {
-    collateral: (weighted * uc) / (m.lt * m.pc),
-    debt: d > ceil ? d : ceil,
-    equity: ((tc - td) * ul) / m.pd,
-    price: (m.pc * ul * S) / (m.pd * uc),
-    lltv: m.lt * 10n ** 14n,
-    ...(withHealth ? { health } : {}),
-  }
-  return { health, frame }
-}
+const account = (m: Shape, c: bigint, dust: bigint, d: bigint, withHealth: boolean) => aaveAccount(m, { c, others: [{ value: dust, lt: m.ltDust }], d }, withHealth)
 
 /** Random accounts (10 USD to 1e7 USD of main collateral, factor 1.05-1.8), a dust reserve of 0 to ~3e-8 of the account, a random move. */
 function cases(m: Shape, n: number, seed: number, withHealth: boolean) {

@@ -1,6 +1,7 @@
-import type { Address, Hex } from "viem"
+import type { Hex } from "viem"
 import { describe, expect, test } from "vitest"
-import { type RulePolicy, type RuleSubAccount, checkRebalanceRules } from "./planRules.js"
+import { type RuleSubAccount, checkRebalanceRules } from "./planRules.js"
+import { USDC, WETH, rulePolicy, usage } from "./rules.testing.js"
 
 // Review brk17c (issue 17), finding F1 at the SDK: the rule book (validateRebalance, the solver's check) derived an Aave
 // sub-account's health after a plan from the frame fields. Since SECURITY row 64 the frame is the EXACT
@@ -12,26 +13,16 @@ import { type RulePolicy, type RuleSubAccount, checkRebalanceRules } from "./pla
 // refuses it on the real Pool with HealthCrossedTarget(aave, 1.5, 1.399891168105953984, 1.4); the rule book accepted it
 // (frame healthAfter 1.400060). The control (a borrow sized to frame 1.4 x (1 + 2e-4)) lands on chain and here.
 
-const USDC: Address = "0x00000000000000000000000000000000000000b1"
-const WETH: Address = "0x00000000000000000000000000000000000000c1"
-const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
-const policy = (over: Partial<RulePolicy> = {}): RulePolicy => ({
-  adapter: "0x00000000000000000000000000000000000000ad", market: `0x${"00".repeat(32)}`, priceFeed: "0x0000000000000000000000000000000000000000",
-  minHealth: h(1.2), targetHealth: h(1.4), maxHealth: h(1.7), maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, epochLength: 86_400,
-  maxRebalancesPerEpoch: 10, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 50, maxEpochLossBps: 100, boostAllowed: false, maxSlippageBps: 0,
-  maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], ...over,
-})
-const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
 const PRICE = 2_400n * 10n ** 24n // USDC base units per WETH wei, x 1e36
 const morpho: RuleSubAccount = {
   id: `0x${"01".repeat(32)}` as Hex,
-  policy: policy(),
+  policy: rulePolicy(),
   state: { loanToken: USDC, collateralToken: WETH, collateral: 20n * 10n ** 18n, debt: 36_000_000_000n, price: PRICE, lltv: 86n * 10n ** 16n },
   usage,
 }
 const aave: RuleSubAccount = {
   id: `0x${"02".repeat(32)}` as Hex,
-  policy: policy({ boostAllowed: true }),
+  policy: rulePolicy({ boostAllowed: true }),
   // The adapter's frame and Aave's own factor, as read on the real Pool.
   state: { loanToken: USDC, collateralToken: WETH, collateral: 49_398_765_060_240_963_855n, debt: 65_593_639_800n, price: PRICE, lltv: 83n * 10n ** 16n, health: 1_500_000_000_000_000_000n, equity: 54_409_360_200n, thresholdFloored: true },
   usage,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest"
-import { aaveFrameHealthAfter, aaveFrameHealthRange, aaveHealthFactor } from "./planRules.js"
-import { rng } from "./rules.testing.js"
+import { aaveFrameHealthAfter, aaveFrameHealthRange } from "./planRules.js"
+import { type AaveModelMarket, aaveAccount, rng } from "./rules.testing.js"
 
 // aaveFrameHealthAfter (the rule book's Aave factor after a plan, from the adapter's frame) against Aave's own
 // arithmetic (per-reserve value floored to base currency units, floored average threshold), on random accounts: a
@@ -13,21 +13,14 @@ import { rng } from "./rules.testing.js"
 const WAD = 10n ** 18n
 const P_WETH = 3_000n * 10n ** 8n // base currency (8 decimals) per WETH
 const T = 8_300n
-const PRICE = 3_000n * 10n ** 24n // USDC base units per wei x 1e36
+/** WETH (18 decimals) against USDC (6 decimals, 1 USD: 1 unit = 100 base units). */
+const MARKET: AaveModelMarket = { dc: 18n, dl: 6n, pc: P_WETH, pd: 10n ** 8n, lt: T }
 
 type Account = { weth: bigint; others: { value: bigint; lt: bigint }[]; debtBase: bigint }
-const totals = (a: Account) => {
-  const v = (a.weth * P_WETH) / 10n ** 18n
-  const total = v + a.others.reduce((s, o) => s + o.value, 0n)
-  const weighted = v * T + a.others.reduce((s, o) => s + o.value * o.lt, 0n)
-  return { total, weighted }
-}
-const aaveOf = (a: Account) => aaveHealthFactor({ totalCollateral: totals(a).total, weightedCollateral: totals(a).weighted, totalDebt: a.debtBase })
-/** AaveV3Adapter.marketState's frame in USDC (1 unit = 100 base units): collateral = weighted over T and WETH's price. */
-const frameOf = (a: Account) => {
-  const { total, weighted } = totals(a)
-  return { collateral: (weighted * 10n ** 18n) / (T * P_WETH), debt: (a.debtBase + 99n) / 100n, price: PRICE, lltv: T * 10n ** 14n, equity: (total - a.debtBase) / 100n, health: aaveOf(a) }
-}
+const totals = (a: Account) => aaveAccount(MARKET, { c: a.weth, others: a.others, d: 0n, debtBase: a.debtBase })
+const aaveOf = (a: Account) => totals(a).health
+/** AaveV3Adapter.marketState's frame in USDC (debt: totalDebtBase's ceiling): collateral = weighted over T and WETH's price. */
+const frameOf = (a: Account) => totals(a).frame
 
 describe("aaveFrameHealthAfter vs Aave's arithmetic on random accounts and moves", () => {
   test("never above Aave's factor beyond rounding; exact when the others share one threshold and WETH stays put", () => {

@@ -1,6 +1,7 @@
-import type { Address, Hex } from "viem"
+import type { Hex } from "viem"
 import { describe, expect, test } from "vitest"
 import { type RulePolicy, type RuleSubAccount, aaveHealthFactor, checkRebalanceRules } from "./planRules.js"
+import { USDC, WETH, h, rulePolicy, usage } from "./rules.testing.js"
 
 // Review rr17 (issue 17, after fx17 F1), rule book vs module on an UPPER edge. aaveFrameHealthAfter keeps an account's
 // average threshold exactly only when it equals the MARKET's threshold (`distance(weighted0, total0 x lltvBps) <=
@@ -16,16 +17,7 @@ import { type RulePolicy, type RuleSubAccount, aaveHealthFactor, checkRebalanceR
 // (Note the solver's venueHealthOf has the same 1 bps under-read on this account: e.g. it reads 1.099909 for Aave's
 // 1.100050 and flags it below a 1.1 band; the solver's own NoTrigger check then drops the plan.)
 
-const USDC: Address = "0x00000000000000000000000000000000000000b1"
-const WETH: Address = "0x00000000000000000000000000000000000000c1"
-const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
-const policy = (over: Partial<RulePolicy> = {}): RulePolicy => ({
-  adapter: "0x00000000000000000000000000000000000000ad", market: `0x${"00".repeat(32)}`, priceFeed: "0x0000000000000000000000000000000000000000",
-  minHealth: h(1.2), targetHealth: h(1.4), maxHealth: h(1.7), maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, epochLength: 86_400,
-  maxRebalancesPerEpoch: 10, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 50, maxEpochLossBps: 100, boostAllowed: true, maxSlippageBps: 0,
-  maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], ...over,
-})
-const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
+const policy = (over: Partial<RulePolicy> = {}) => rulePolicy({ boostAllowed: true, ...over })
 const PRICE = 3_000n * 10n ** 24n // USDC base units per WETH wei, x 1e36
 
 // The Safe's Aave account: 2 WBTC (60,000 USD, LT 7,800) only, under the WETH/USDC market id (WETH LT 8,300), owing USDC.

@@ -1,6 +1,6 @@
-import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
-import { type RuleMarketState, type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralValue } from "./planRules.js"
+import { type RuleMarketState, type RulePolicy, checkRebalanceRules } from "./planRules.js"
+import { USDC, WETH, rulePolicy, wethSubAccount } from "./rules.testing.js"
 
 // Issue 17 review: an Aave v3 sub-account's `collateral` is the account's threshold-weighted collateral across all its
 // reserves, but a withdrawal of the scope's collateral reserve takes at most the Safe's aToken balance of THAT reserve
@@ -8,26 +8,10 @@ import { type RuleMarketState, type RulePolicy, type RuleSubAccount, checkRebala
 // the adapter CollateralNotEnabled), so the module reverts ActionFailed at the withdrawal. The keeper's clamp holds its
 // plans to it; the rule book (the SDK's validateRebalance, the solver's check) must refuse such a plan too.
 
-const USDC: Address = "0x00000000000000000000000000000000000000b1"
-const WETH: Address = "0x00000000000000000000000000000000000000c1"
-const LLTV = 86n * 10n ** 16n
 const E18 = 10n ** 18n
-/** USDC (6 decimals) per WETH (18), 1e36-scaled. */
-const price = (usd: bigint) => (usd * 10n ** 6n * 10n ** 36n) / E18
-const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
-const policy = (over: Partial<RulePolicy> = {}): RulePolicy => ({
-  adapter: "0x00000000000000000000000000000000000000ad", market: `0x${"00".repeat(32)}`, priceFeed: "0x0000000000000000000000000000000000000000",
-  minHealth: h(1.2), targetHealth: h(1.4), maxHealth: h(1.7), maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, epochLength: 86_400,
-  maxRebalancesPerEpoch: 10, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 50, maxEpochLossBps: 10_000, boostAllowed: false, maxSlippageBps: 0,
-  maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], ...over,
-})
-const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
-function sub(n: number, collateral: bigint, health: number, over: Partial<RulePolicy> = {}, held?: bigint, extra: Partial<RuleMarketState> = {}): RuleSubAccount {
-  const p = price(2400n)
-  const debt = (collateralValue(collateral, p) * LLTV) / h(health)
-  const state = { loanToken: USDC, collateralToken: WETH, collateral, debt, price: p, lltv: LLTV, ...(held === undefined ? {} : { collateralHeld: held }), ...extra }
-  return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex, policy: policy(over), state, usage }
-}
+const policy = (over: Partial<RulePolicy> = {}) => rulePolicy({ maxEpochLossBps: 10_000, ...over })
+const sub = (n: number, collateral: bigint, health: number, over: Partial<RulePolicy> = {}, held?: bigint, extra: Partial<RuleMarketState> = {}) =>
+  wethSubAccount(n, collateral, 2400n, health, policy(over), { ...(held === undefined ? {} : { collateralHeld: held }), ...extra })
 
 // A (Morpho, due at 1.1467 below its 1.2 floor) is rescued with WETH withdrawn from B (an Aave account at 1.6 above
 // its 1.4 target, 100 WETH of threshold-weighted collateral, of which `held` is its aToken balance of the WETH reserve).

@@ -1,29 +1,14 @@
 import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
 import { type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralValue, healthOf, maxMoveToHealth } from "./planRules.js"
+import { LLTV, USDC, WETH, h, rulePolicy, usage, wethSubAccount } from "./rules.testing.js"
 
 // The rule book's loss accounting (RebalanceLib._settle) on the tenth review of issue 10, the inputs of
 // modules/test/attacks/LossAccountingAttacks.t.sol: one price per token; a due sub-account charged no more than counted.
 
-const USDC: Address = "0x00000000000000000000000000000000000000b1"
-const WETH: Address = "0x00000000000000000000000000000000000000c1"
 const SKIM: Address = "0x00000000000000000000000000000000000000f1"
-const LLTV = 86n * 10n ** 16n
-/** USDC (6 decimals) per WETH (18), 1e36-scaled. */
-const price = (usd: bigint) => usd * 10n ** 6n * 10n ** 36n / 10n ** 18n
-const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
-const policy = (pools: Address[], over: Partial<RulePolicy> = {}): RulePolicy => ({
-  adapter: "0x00000000000000000000000000000000000000ad", market: `0x${"00".repeat(32)}`, priceFeed: "0x0000000000000000000000000000000000000000",
-  minHealth: h(1.2), targetHealth: h(1.4), maxHealth: h(1.7), maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, epochLength: 86_400,
-  maxRebalancesPerEpoch: 10, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 50, maxEpochLossBps: 10_000, boostAllowed: false, maxSlippageBps: 0,
-  maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools, ...over,
-})
-const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
-function sub(n: number, collateral: bigint, usd: bigint, health: number, pools: Address[], over: Partial<RulePolicy> = {}): RuleSubAccount {
-  const p = price(usd)
-  const debt = (collateralValue(collateral, p) * LLTV) / h(health)
-  return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex, policy: policy(pools, over), state: { loanToken: USDC, collateralToken: WETH, collateral, debt, price: p, lltv: LLTV }, usage }
-}
+const policy = (pools: Address[], over: Partial<RulePolicy> = {}) => rulePolicy({ maxEpochLossBps: 10_000, pools, ...over })
+const sub = (n: number, collateral: bigint, usd: bigint, health: number, pools: Address[], over: Partial<RulePolicy> = {}) => wethSubAccount(n, collateral, usd, health, policy(pools, over))
 
 /**
  * A padded due rescue that moves `moved` (loan units) and lands at `target`: repay inside a callback from the USDC pool

@@ -1,6 +1,7 @@
 import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
 import { type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralValue } from "./planRules.js"
+import { LLTV, USDC, WETH, h, price, rulePolicy, usage } from "./rules.testing.js"
 
 // Review rr10 of the brk10r F1 fix (DepositNotFunded), the rule book's side of modules/test/attacks/Rr10IdleParking.t.sol:
 // the idle USDC reserve pays a repayment and the deposit is "funded" by an inflow that repayment made room for (both
@@ -9,21 +10,10 @@ import { type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralVa
 // F1: Repay(need + X) from idle, Borrow(X), DepositToPool(X) on a due boost-allowed sub-account.
 // F2: RepayWithCallback(reserve) from idle { WithdrawCollateral(W), DepositToPool(WETH pool, W) } on a deleverage-only one.
 
-const USDC: Address = "0x00000000000000000000000000000000000000b1"
-const WETH: Address = "0x00000000000000000000000000000000000000c1"
 const FEE_USDC: Address = "0x00000000000000000000000000000000000000f1"
 const FEE_WETH: Address = "0x00000000000000000000000000000000000000f2"
-const LLTV = 86n * 10n ** 16n
-const price = (usd: bigint) => usd * 10n ** 6n * 10n ** 36n / 10n ** 18n
-const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
 const RESERVE = 8_000n * 10n ** 6n
-const policy = (pools: Address[], over: Partial<RulePolicy> = {}): RulePolicy => ({
-  adapter: "0x00000000000000000000000000000000000000ad", market: `0x${"00".repeat(32)}`, priceFeed: "0x0000000000000000000000000000000000000000",
-  minHealth: h(1.2), targetHealth: h(1.4), maxHealth: h(1.7), maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, epochLength: 86_400,
-  maxRebalancesPerEpoch: 10, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 50, maxEpochLossBps: 100, boostAllowed: false, maxSlippageBps: 0,
-  maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools, ...over,
-})
-const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
+const policy = (pools: Address[], over: Partial<RulePolicy> = {}) => rulePolicy({ pools, ...over })
 /** The fixture's WETH sub-account after the drop: 10 WETH, 18,000 USDC debt, 2,400 USD: health 1.1467. */
 function weth(pools: Address[], over: Partial<RulePolicy> = {}): RuleSubAccount {
   return { id: `0x${"01".repeat(32)}` as Hex, policy: policy(pools, over), state: { loanToken: USDC, collateralToken: WETH, collateral: 10n * 10n ** 18n, debt: 18_000n * 10n ** 6n, price: price(2400n), lltv: LLTV } as RuleSubAccount["state"], usage }

@@ -1,5 +1,9 @@
+import type { Address, Hex } from "viem"
+import { type RuleMarketState, type RulePolicy, type RuleSubAccount, aaveHealthFactor, collateralValue } from "./planRules.js"
+
 /**
- * Test-only helpers shared by the rule book's random tests (not exported from the package).
+ * Test-only helpers shared by the rule book's tests (not exported from the package; sdk/tsconfig.build.json leaves
+ * out every `*.testing.ts` file).
  *
  * `rng(seed)`: a deterministic xorshift32 generator of floats in [0, 1), so a failing case is named by its seed and
  * index and re-runs identically.
@@ -14,4 +18,76 @@ export function rng(seed: number): () => number {
     x >>>= 0
     return x / 2 ** 32
   }
+}
+
+/** The rule-book tests' loan token (USDC, 6 decimals) and collateral token (WETH, 18 decimals). */
+export const USDC: Address = "0x00000000000000000000000000000000000000b1"
+export const WETH: Address = "0x00000000000000000000000000000000000000c1"
+/** A health factor (or any ratio) given as a float, as WAD, rounded to 1e-6. */
+export const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
+/** Epoch usage of a sub-account that has not rebalanced. */
+export const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
+
+/**
+ * The rule-book tests' policy: band [1.2, 1.4, 1.7] (WAD), no amount caps (1e30), 10 rebalances and 1e12 gas per day,
+ * no cooldown, 50 bps loss per rebalance and 100 bps per epoch, no boost, no slippage, oracle 1 h / 100 bps, no pool;
+ * `over` replaces any field.
+ */
+export const rulePolicy = (over: Partial<RulePolicy> = {}): RulePolicy => ({
+  adapter: "0x00000000000000000000000000000000000000ad", market: `0x${"00".repeat(32)}`, priceFeed: "0x0000000000000000000000000000000000000000",
+  minHealth: h(1.2), targetHealth: h(1.4), maxHealth: h(1.7), maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, epochLength: 86_400,
+  maxRebalancesPerEpoch: 10, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 50, maxEpochLossBps: 100, boostAllowed: false, maxSlippageBps: 0,
+  maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], ...over,
+})
+
+/** The rule-book tests' WETH/USDC market liquidation LTV (86 %), WAD. */
+export const LLTV = 86n * 10n ** 16n
+/** The oracle price of WETH at `usd` USD: USDC base units (6 decimals) per WETH wei (18), 1e36-scaled. */
+export const price = (usd: bigint) => usd * 10n ** 6n * 10n ** 36n / 10n ** 18n
+
+/**
+ * Sub-account `n` (id: the byte `n` 32 times) on the WETH/USDC market ({@link LLTV}): `collateral` WETH wei at `usd`
+ * USD, the USDC debt (base units) that puts its health at `health`, under `policy`, not rebalanced yet ({@link usage});
+ * `extra` adds market-state fields (Aave's `collateralHeld`, ...).
+ */
+export function wethSubAccount(n: number, collateral: bigint, usd: bigint, health: number, policy: RulePolicy, extra: Partial<RuleMarketState> = {}): RuleSubAccount {
+  const p = price(usd)
+  const debt = (collateralValue(collateral, p) * LLTV) / h(health)
+  return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex, policy, state: { loanToken: USDC, collateralToken: WETH, collateral, debt, price: p, lltv: LLTV, ...extra }, usage }
+}
+
+/**
+ * An Aave v3 market as the rule book's Aave tests model it: the frame's collateral reserve (`dc` decimals, oracle price
+ * `pc`, liquidation threshold `lt` bps) and the loan reserve (`dl` decimals, price `pd`); prices in Aave base currency
+ * (USD, 8 decimals) per whole token.
+ */
+export type AaveModelMarket = { dc: bigint; dl: bigint; pc: bigint; pd: bigint; lt: bigint }
+
+/**
+ * Aave's totals and factor, and the adapter's frame, for an account holding `c` base units of the market's collateral
+ * plus `others` (each a value in base currency and its threshold, bps), owing `d` loan base units. Model: Aave v3.0.2
+ * GenericLogic, each reserve's value floored to base currency, the factor by {@link aaveHealthFactor}; the frame as
+ * AaveV3Adapter.marketState builds it: collateral = weighted over the market's threshold and price (floored, collateral
+ * base units), debt = max(ceil of totalDebtBase, the exact balance `d`), equity floored (loan base units), price floored
+ * (loan base units per collateral base unit x 1e36), lltv WAD, and Aave's factor as `health` unless `withHealth` is false.
+ * `debtBase` replaces Aave's totalDebtBase (d x pd / 10^dl) where a test draws the debt in base currency (then `d` 0).
+ */
+export function aaveAccount(m: AaveModelMarket, { c, others = [], d, debtBase }: { c: bigint; others?: readonly { value: bigint; lt: bigint }[]; d: bigint; debtBase?: bigint }, withHealth = true) {
+  const uc = 10n ** m.dc
+  const ul = 10n ** m.dl
+  const main = (c * m.pc) / uc
+  const total = main + others.reduce((s, o) => s + o.value, 0n)
+  const weighted = main * m.lt + others.reduce((s, o) => s + o.value * o.lt, 0n)
+  const td = debtBase ?? (d * m.pd) / ul
+  const health = aaveHealthFactor({ totalCollateral: total, weightedCollateral: weighted, totalDebt: td })
+  const ceil = (td * ul + m.pd - 1n) / m.pd
+  const frame = {
+    collateral: (weighted * uc) / (m.lt * m.pc),
+    debt: d > ceil ? d : ceil,
+    equity: ((total - td) * ul) / m.pd,
+    price: (m.pc * ul * 10n ** 36n) / (m.pd * uc),
+    lltv: m.lt * 10n ** 14n,
+    ...(withHealth ? { health } : {}),
+  }
+  return { total, weighted, debtBase: td, health, frame }
 }
