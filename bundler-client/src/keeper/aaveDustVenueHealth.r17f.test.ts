@@ -87,8 +87,7 @@ function cases(m: Shape, n: number, seed: number) {
   })
 }
 
-// FAILS TODAY (skipped until the fix): venueHealthOf reads the frame, 9,500 where Aave floors to 9,499.
-describe.skip("r17f: the solver's Aave health on a dust account is Aave's own factor", () => {
+describe("r17f: the solver's Aave health on a dust account is Aave's own factor", () => {
   for (const m of SHAPES)
     it(`${m.name}: venueHealthOf equals getUserAccountData's factor (400 random accounts, 10 USD to 1e7 USD)`, () => {
       const all = cases(m, 400, 1_717)

@@ -1,4 +1,4 @@
-import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress, isAddressEqual, parseAbi } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress, isAddressEqual, maxUint256, parseAbi } from "viem"
 import { getBlock } from "viem/actions"
 import { type SubAccountState as ChainSubAccount, type SafeState, checkSubAccountOracles, getSubAccountStateSettled } from "@levpilot/sdk/actions"
 import type { SubAccountOracleError, SubAccountReadError } from "@levpilot/sdk/errors"
@@ -584,6 +584,7 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
   const ld = decimals[loan] as number
   const cd = decimals[coll] as number
   const u = s.epochUsage
+  const floored = aave !== undefined || (aaveAdapter !== undefined && isAddressEqual(s.policy.adapter, aaveAdapter))
   return {
     state: {
       id: s.subAccount.toLowerCase(),
@@ -600,7 +601,10 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
       ...(s.equity === undefined ? {} : { equity: Number(s.equity) / 10 ** ld }),
       // Aave's factor floors the account's average threshold: the solver triggers and aims by it (review brk17c F1), also
       // when the limits read failed (rr17 R1: without `collateralHeld` thresholdFloorGap takes its worst case).
-      ...(aave !== undefined || (aaveAdapter !== undefined && isAddressEqual(s.policy.adapter, aaveAdapter)) ? { thresholdFloored: true } : {}),
+      ...(floored ? { thresholdFloored: true } : {}),
+      // The adapter's health (Aave: getUserAccountData's factor exactly): the solver's health before is Aave's own, not
+      // a rebuild from the frame in which a dust collateral hides (review rr17c residual). Only with a debt.
+      ...(floored && s.debt > 0n && s.health < maxUint256 ? { health: Number(s.health) / WAD } : {}),
       ...(aave
         ? {
             suppliable: aave.collateral.suppliable === undefined ? undefined : Number(aave.collateral.suppliable) / 10 ** cd,
