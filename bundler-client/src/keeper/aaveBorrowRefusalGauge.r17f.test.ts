@@ -15,8 +15,7 @@ import { OPEN_AAVE_RESERVE, SAFE, STEP_RISK, aaveSnapshotOf, stepHarness, stepSa
 const STEP_SUB = `0x${"e5".repeat(32)}` as Hex
 const REASONS = ["isolation-not-borrowable", "isolation-ceiling", "siloed", "emode", "sentinel"] as const
 
-// FAILS TODAY (skipped until the fix): no such snapshot field or gauge.
-describe.skip("levpilot_aave_borrow_refusal: why Aave refuses the sub-account's borrows", () => {
+describe("levpilot_aave_borrow_refusal: why Aave refuses the sub-account's borrows", () => {
   test("portfolioOf carries each Aave sub-account's borrow refusal from its limits (none: undefined; limits unread: no record)", () => {
     const base = { debt: OPEN_AAVE_RESERVE, collateral: OPEN_AAVE_RESERVE, repayableDebt: undefined }
     const refused = aaveSnapshotOf({ ...base, borrowRefusal: { bound: 0n, reason: "emode" } })
