@@ -1,5 +1,6 @@
 import type { Hex } from "viem"
 import { describe, expect, test } from "vitest"
+import type { AaveBorrowRefusal } from "./aaveLimits.js"
 import { USDC } from "./aaveMockChain.testing.js"
 import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
@@ -27,7 +28,7 @@ describe("levpilot_aave_borrow_refusal: why Aave refuses the sub-account's borro
   test("the step sets 1 for the binding reason and 0 for the others; cleared to 0; unchanged when the limits were not read", async () => {
     const { step, metrics } = stepHarness(undefined, { aave: true })
     const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
-    const snapshotAt = (block: bigint, refusals: Record<string, string | undefined> | undefined) => {
+    const snapshotAt = (block: bigint, refusals: Record<string, AaveBorrowRefusal | undefined> | undefined) => {
       const snapshot = portfolioOf(stepSafeState([stepSub(STEP_SUB, USDC, 1.3, "inside")]) as never, { blockNumber: block, timestamp: 1_700_000_000n, risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
       return { ...snapshot, aaveBorrowRefusals: refusals }
     }
