@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { atInclusion } from "../solver/solver.js"
+import { atInclusion, solve } from "../solver/solver.js"
 import { venueHealthOf } from "../solver/state.js"
 import { TEST_COSTS } from "../solver/testing.js"
 import { assessSubAccount } from "../solver/workingPortfolio.js"
@@ -53,11 +53,11 @@ function account(m: Shape, c: bigint, dust: bigint, d: bigint) {
 }
 
 /** The keeper's solver input for one Aave sub-account with the lens's figures `frame` (the fleet path, `portfolioOf`). */
-function snapshotOf(m: Shape, frame: ReturnType<typeof account>["frame"], band = { min: 1.1, target: 1.3, max: 1.5 }) {
+function snapshotOf(m: Shape, frame: ReturnType<typeof account>["frame"], band = { min: 1.1, target: 1.3, max: 1.5 }, idleLoan = 0n) {
   const state = {
     safe: SAFE,
     tokens: [
-      { token: LOAN_TOKEN, decimals: m.dl, balance: 0n },
+      { token: LOAN_TOKEN, decimals: m.dl, balance: idleLoan },
       { token: COLL, decimals: m.dc, balance: 0n },
     ],
     pools: [],
@@ -117,6 +117,25 @@ describe("r17f: the solver's Aave health on a dust account is Aave's own factor"
     expect(s === undefined ? 0 : (s.collateral * s.price * s.lltv) / s.debt).toBeGreaterThan(1.1) // the frame's read
     expect(assessSubAccount(snapshot.input, 0).low).toBe(true)
     expect(assessSubAccount(snapshot.input, 0).h0).toBe(aave)
+  })
+
+  it("rr17c's account, end to end: the solver repays from idle WETH and Aave's factor after lands in the landing zone", () => {
+    const m = SHAPES[0] as Shape
+    const c = (3_500_000n * 10n ** 18n) / 3_500n
+    const dust = 200_000n
+    const main = (c * m.pc) / 10n ** 18n
+    const td = (((main + dust) * 9_499n * WAD) / 10_000n) * 1_000_000n / ((h(1.1) * 999_950n) / 1_000_000n) / 1_000_000n
+    const d = (td * 10n ** 18n) / m.pd + 1n
+    const a = account(m, c, dust, d)
+    const snapshot = snapshotOf(m, a.frame, undefined, 500n * 10n ** 18n)
+    const { plan } = solve(snapshot.input)
+    const repay = plan?.actions.find((x) => x.kind === "Repay")
+    expect(repay).toBeDefined()
+    // Aave's factor after (GenericLogic on the repaid debt) in the module's landing zone from Aave's factor before.
+    const after = Number(account(m, c, dust, d - (repay?.amountBase ?? 0n)).health) / 1e18
+    const before = Number(a.health) / 1e18
+    expect(after).toBeGreaterThanOrEqual(Math.max(1.1, before + (1.3 - 1.1) / 2))
+    expect(after).toBeLessThanOrEqual(1.3 + (1.5 - 1.3) / 2)
   })
 
   it("at the price expected at inclusion (atInclusion, a falling trend) the estimate is never above Aave's factor there", () => {
