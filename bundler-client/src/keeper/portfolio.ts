@@ -1,4 +1,4 @@
-import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress, isAddressEqual, parseAbi } from "viem"
+import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress, isAddressEqual, maxUint256, parseAbi } from "viem"
 import { getBlock } from "viem/actions"
 import { type SubAccountState as ChainSubAccount, type SafeState, checkSubAccountOracles, getSubAccountStateSettled } from "@levpilot/sdk/actions"
 import type { SubAccountOracleError, SubAccountReadError } from "@levpilot/sdk/errors"
@@ -13,7 +13,7 @@ import { swapBuySpan } from "../solver/swapBoost.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import { SwapRouteError } from "../swap/errors.js"
 import type { KeeperRiskSettings } from "./config.js"
-import { type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
+import { type AaveBorrowRefusal, type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
 import { AAVE_DEFAULT_CLOSE_FACTOR } from "../solver/liquidation.js"
 
 const WAD = 1e18
@@ -51,6 +51,14 @@ export type PortfolioSnapshot = {
    * `[]` none; undefined not read (no Aave sub-account, the fleet read no limits this block, or the read failed).
    */
   aaveDust?: AaveDustReserve[] | undefined
+  /**
+   * Why Aave's `validateBorrow` bounds each Aave sub-account's borrows below its reserve's room, by lower-case id, from
+   * this snapshot's `readAaveLimits` (`AaveSubAccountLimits.borrowRefusal`'s reason: isolation mode, its debt ceiling,
+   * siloed borrowing, another e-mode category, the price oracle sentinel); undefined for a sub-account whose borrows no
+   * such rule bounds. Undefined: limits not read (no Aave sub-account, the fleet read none this block, the read failed).
+   * The step reports it in the gauge `levpilot_aave_borrow_refusal`.
+   */
+  aaveBorrowRefusals?: Record<string, AaveBorrowRefusal | undefined> | undefined
 }
 
 /** A read the keeper planned around (`PortfolioSnapshot.degraded`). */
@@ -225,6 +233,7 @@ export async function readPortfolio(
     degraded,
     aaveCollateral: aaveCollateralOf(aaveLimits),
     aaveDust: aaveDustOfLimits(aaveLimits),
+    aaveBorrowRefusals: aaveBorrowRefusalsOf(aaveLimits),
   }
 }
 
@@ -507,6 +516,10 @@ export function swapShares(sales: readonly { quote: bigint; minimum: bigint }[],
 /** The Safe's Aave dust collateral read with its limits (one Aave account per Safe, the same on every sub-account). */
 const aaveDustOfLimits = (limits: Record<string, AaveSubAccountLimits>): AaveDustReserve[] | undefined => Object.values(limits).find((l) => l.dustCollateral !== undefined)?.dustCollateral
 
+/** Each Aave sub-account's borrow refusal reason read with its limits (undefined: the limits were not read). */
+const aaveBorrowRefusalsOf = (limits: Record<string, AaveSubAccountLimits>): Record<string, AaveBorrowRefusal | undefined> | undefined =>
+  Object.keys(limits).length === 0 ? undefined : Object.fromEntries(Object.entries(limits).map(([id, l]) => [id.toLowerCase(), l.borrowRefusal?.reason]))
+
 /** The Safe's Aave collateral reserves read with its limits (one read per Safe, the same on every sub-account). */
 const aaveCollateralOf = (limits: Record<string, AaveSubAccountLimits>): AaveCollateralShare | undefined => Object.values(limits).find((l) => l.collateralShare !== undefined)?.collateralShare
 
@@ -574,6 +587,7 @@ export function portfolioOf(
     input: { now, subAccounts, pools: yieldPools, idle, costs, mode: risk.mode },
     aaveCollateral: aaveCollateralOf(aaveLimits),
     aaveDust: aaveDustOfLimits(aaveLimits),
+    aaveBorrowRefusals: aaveBorrowRefusalsOf(aaveLimits),
   }
 }
 
@@ -589,6 +603,7 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
   const ld = decimals[loan] as number
   const cd = decimals[coll] as number
   const u = s.epochUsage
+  const floored = aave !== undefined || (aaveAdapter !== undefined && isAddressEqual(s.policy.adapter, aaveAdapter))
   return {
     state: {
       id: s.subAccount.toLowerCase(),
@@ -605,7 +620,10 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
       ...(s.equity === undefined ? {} : { equity: Number(s.equity) / 10 ** ld }),
       // Aave's factor floors the account's average threshold: the solver triggers and aims by it (review brk17c F1), also
       // when the limits read failed (rr17 R1: without `collateralHeld` thresholdFloorGap takes its worst case).
-      ...(aave !== undefined || (aaveAdapter !== undefined && isAddressEqual(s.policy.adapter, aaveAdapter)) ? { thresholdFloored: true } : {}),
+      ...(floored ? { thresholdFloored: true } : {}),
+      // The adapter's health (Aave: getUserAccountData's factor exactly): the solver's health before is Aave's own, not
+      // a rebuild from the frame in which a dust collateral hides (review rr17c residual). Only with a debt.
+      ...(floored && s.debt > 0n && s.health < maxUint256 ? { health: Number(s.health) / WAD } : {}),
       ...(aave
         ? {
             suppliable: aave.collateral.suppliable === undefined ? undefined : Number(aave.collateral.suppliable) / 10 ** cd,

@@ -7,6 +7,7 @@ import { entryPoint07Abi } from "viem/account-abstraction"
 import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
 import { toBaseUnits } from "../solver/state.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
+import type { AaveBorrowRefusal } from "./aaveLimits.js"
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
@@ -142,6 +143,19 @@ const RESCUE_INFEASIBLE_HELP =
 /** Help text of the gauge `levpilot_boost_ltv_bound`. */
 const BOOST_LTV_BOUND_HELP =
   "1 while a sub-account is above its band and its boost is skipped because the venue's LTV room (Aave availableBorrowsBase) allows no landing inside the band; nothing is sent for it."
+
+/** Help text of the gauge `levpilot_aave_borrow_refusal`. */
+const AAVE_BORROW_REFUSAL_HELP =
+  "1 while Aave's validateBorrow bounds the sub-account's borrows (boosts, donor borrows) below its reserve's room for this reason (isolation-not-borrowable, isolation-ceiling, siloed, emode, sentinel), as the keeper's Aave limits read it; else 0."
+
+/** Every reason `levpilot_aave_borrow_refusal` reports (one series each; a type error when the union grows). */
+const AAVE_BORROW_REFUSAL_REASONS = Object.keys({
+  "isolation-not-borrowable": true,
+  "isolation-ceiling": true,
+  siloed: true,
+  emode: true,
+  sentinel: true,
+} satisfies Record<AaveBorrowRefusal, true>) as AaveBorrowRefusal[]
 
 /** Help text of the gauge `levpilot_subaccount_unreadable`. */
 const AAVE_DUST_HELP =
@@ -324,6 +338,23 @@ export class SafeStep {
   }
 
   /**
+   * Why Aave refuses an Aave sub-account's borrows (`PortfolioSnapshot.aaveBorrowRefusals`, from `readAaveLimits`'
+   * `borrowRefusal`): the gauge `levpilot_aave_borrow_refusal{safe, sub_account, reason}`, 1 for the binding reason and
+   * 0 for every other, on each Aave sub-account the limits were read for; a snapshot that read no limits changes nothing.
+   */
+  private reportAaveBorrowRefusal(rt: SafeRuntime, snapshot: PortfolioSnapshot, venues: ReadonlyMap<string, string>): void {
+    const refusals = snapshot.aaveBorrowRefusals
+    if (refusals === undefined) return
+    const safe = rt.config.address
+    for (const s of snapshot.chain) {
+      const id = s.subAccount.toLowerCase()
+      if (venues.get(id) !== "aave-v3" || !(id in refusals)) continue
+      for (const reason of AAVE_BORROW_REFUSAL_REASONS)
+        this.deps.metrics.set("levpilot_aave_borrow_refusal", AAVE_BORROW_REFUSAL_HELP, { safe, sub_account: s.subAccount, reason }, refusals[id] === reason ? 1 : 0)
+    }
+  }
+
+  /**
    * Below-band sub-accounts with no feasible rescue: the solver found no plan listing them for any loan asset and says
    * so (`no valid plan`: funds, swap lane, flash liquidity and caps reach no landing zone). Nothing is sent for them, so
    * the keeper retries nothing that cannot land; one `no-rescue` event and warn line when a sub-account becomes so (again
@@ -421,6 +452,7 @@ export class SafeStep {
     rt.unreadable = broken
     this.reportDegraded(rt, snapshot)
     this.reportAaveDust(rt, block, snapshot, venues)
+    this.reportAaveBorrowRefusal(rt, snapshot, venues)
     const outOfBand = snapshot.chain.some((s) => s.band !== "inside")
     if (!outOfBand) rt.triggerBlock = undefined
     else if (rt.triggerBlock === undefined) {

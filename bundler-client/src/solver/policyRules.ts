@@ -149,6 +149,9 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         ...(s.collateralHeld === undefined ? {} : { collateralHeld: toBaseUnits(s.collateralHeld, s.collateralDecimals) }),
         // Aave: the rule book judges the health after as Aave's floored factor (review brk17c F1).
         ...(s.thresholdFloored ? { thresholdFloored: true } : {}),
+        // Aave: the factor before as the keeper read it (the module's health before: trigger, landing zone), from
+        // which the rule book also settles Aave's floored average (review rr17c residual); as the solver's venueHealthOf.
+        ...(s.thresholdFloored && s.health !== undefined && Number.isFinite(s.health) && s.debt > 0 ? { health: wad(s.health) } : {}),
         // Aave: the account's only collateral is this reserve; otherwise (or unknown) the no-factor path assumes the
         // floor below the market's threshold (review rr17c F1).
         ...(s.soleCollateral ? { soleCollateral: true } : {}),

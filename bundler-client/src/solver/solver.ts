@@ -86,7 +86,11 @@ export function atInclusion(input: SolverInput): SolverInput {
       if (f === 1) return s
       // The adapter's equity moves with the market collateral's value (an estimate on a multi-collateral Aave account).
       const equity = s.state.equity === undefined ? {} : { equity: s.state.equity + s.state.collateral * s.state.price * (f - 1) }
-      return { ...s, state: { ...s.state, price: s.state.price * f, ...equity } }
+      // The health read (`health`, Aave's factor at the read price) no longer holds: its reconstruction at the moved
+      // price (`venueHealthOf` without it, never above Aave's factor by the floor), so the solver's trigger and its rule
+      // check's health before stay one figure.
+      const state = { ...s.state, price: s.state.price * f, ...equity, health: undefined }
+      return { ...s, state: s.state.health === undefined ? state : { ...state, health: venueHealthOf(state) } }
     }),
   }
 }

@@ -13,25 +13,30 @@ export function healthOf(s: Pick<SubAccountState, "collateral" | "debt" | "lltv"
 
 /**
  * The health the module reads for a sub-account before a plan: {@link healthOf} (Morpho Blue, the frame's exactly), or,
- * for an Aave v3 account (`thresholdFloored`), Aave's own factor, which floors the account's average liquidation
- * threshold to whole bps (review brk17c F1): total collateral (`equity + debt`, loan units) x floor(average) / debt,
- * the average being the exact threshold-weighted collateral (`collateral x price x lltv`, the frame) over the total.
- * An account at the market's threshold within float rounding (one collateral, or all at one threshold) keeps the frame
- * health; an average within rounding of a whole bps is taken at the bps below (as the SDK rule book's
- * `aaveFrameHealthAfter`). Without `equity`: the frame health.
+ * for an Aave v3 account (`thresholdFloored`) with a debt, Aave's own factor: `health` when the keeper read it (the
+ * adapter's `MarketState.health`, `getUserAccountData`'s factor; equal to it up to the float's rounding), else rebuilt
+ * from the frame: total collateral (`equity + debt`, loan units) x floor(average) / debt, the average being the exact
+ * threshold-weighted collateral (`collateral x price x lltv`) over the total. The rebuild keeps the frame health only for
+ * an average within float rounding of the market's threshold on an account whose only collateral is the market's
+ * reserve (`soleCollateral`); otherwise such an average, or one within rounding of any whole bps, is taken at the bps
+ * below (a dust collateral at a lower threshold, a few ppb of the account, floors Aave's average there: review rr17c
+ * F1 and its residual), so the rebuild is never above Aave's factor by the floor (it may be 1 bps of collateral below
+ * it). Without `equity`: the frame health.
  *
  * @param s - Sub-account state.
  * @returns Health (Infinity without debt).
  */
-export function venueHealthOf(s: Pick<SubAccountState, "collateral" | "debt" | "lltv" | "price" | "equity" | "thresholdFloored">): number {
+export function venueHealthOf(s: Pick<SubAccountState, "collateral" | "debt" | "lltv" | "price" | "equity" | "thresholdFloored" | "soleCollateral" | "health">): number {
   const frame = healthOf(s)
-  if (!s.thresholdFloored || s.equity === undefined || !(s.debt > 0)) return frame
+  if (!s.thresholdFloored || !(s.debt > 0)) return frame
+  if (s.health !== undefined && Number.isFinite(s.health) && s.health >= 0) return s.health
+  if (s.equity === undefined) return frame
   const total = s.equity + s.debt
   const threshold = s.lltv * 10_000
   const average = total > 0 ? (s.collateral * s.price * threshold) / total : 0
   if (!(average > 0)) return 0
   const tolerance = average * FLOAT_TOLERANCE
-  if (Math.abs(average - threshold) <= tolerance) return frame
+  if (s.soleCollateral && Math.abs(average - threshold) <= tolerance) return frame
   let floored = Math.floor(average)
   if (average - floored <= tolerance) floored -= 1
   return (total * floored) / 10_000 / s.debt

@@ -96,6 +96,15 @@ export type SubAccountState = {
    */
   thresholdFloored?: boolean | undefined
   /**
+   * The venue's health factor BEFORE the plan as the module reads it (the lens's `MarketState.health`, WAD / 1e18; Aave
+   * v3: `getUserAccountData().healthFactor` exactly, up to the float's rounding). With `thresholdFloored` and a debt,
+   * {@link venueHealthOf} returns it as is (review rr17c residual: a dust collateral at a lower threshold, a few ppb of
+   * the account, hides in the float reconstruction's rounding and the frame's threshold was kept where Aave floors the
+   * average a bps below) and the solver's own rule check takes it as the rule book's `health`. Valid only at the price
+   * it was read at: `atInclusion` replaces it by the reconstruction at the moved price. Undefined: reconstructed.
+   */
+  health?: number | undefined
+  /**
    * Aave v3: true when this market's collateral reserve is the account's only collateral (Aave's user configuration has
    * no other collateral bit), so Aave's average threshold is the market's exactly and not floored. Undefined or false:
    * another collateral may be held, and an average within float rounding of the market's threshold is taken as floored
