@@ -218,11 +218,16 @@ export function clampPlanToChainBounds(given: ChainPlan, bounds: ChainBounds, gi
   // room is settled after the borrow it funds, so the room is checked on the walked amounts and the walk runs again.
   const ltvCaps = new Map<number, bigint>()
   let ltvRounds = 0
+  const recipients = recipientsOf(plan, bounds, funding, settledAt(plan))
   for (let round = 0; ; round++) {
     const walk = exact ? walkExact(plan, bounds, forced, funding, ltvCaps) : walkFlows(plan, bounds, forced, funding, ltvCaps)
     binding ??= [...fit.binding, ...walk.binding]
     // The excess the plan GIVEN meant is kept; what the flash fit freed (a donor's borrow carried by a cut flash) is not.
-    trimUnused(plan, bounds, walk.amounts, given.actions.map((a) => a.amount))
+    // A source taken for a spend the walk cut is trimmed by that cut first (review rr11c R1).
+    trimUnused(plan, bounds, walk.amounts, given.actions.map((a) => a.amount), recipients)
+    // The trim lowers sources after the balance walk: walk the trimmed amounts again in plan order, so no spend is left
+    // above the Safe's balance at it (review rr11c R1), and trim what that walk frees, until nothing moves.
+    if (exact) settleExact(plan, bounds, forced, walk.amounts, given.actions.map((a) => a.amount), recipients)
     const more = unusable(plan, bounds, walk.amounts).filter((k) => !forced.has(k))
     const last = round > plan.actions.length + LTV_ROUNDS
     if (more.length === 0 && !last) {
@@ -894,14 +899,33 @@ function fundedBy(spent: bigint, from: bigint, to: bigint, minimum: bigint | und
  * {@link fitFlashes}: a flash cut below what a donor's borrow and the block's sale bring leaves the borrow's part
  * unspent, which the plan given did not mean), `plan`'s own by default.
  */
-function trimUnused(plan: ChainPlan, bounds: ChainBounds, amounts: bigint[], given: readonly bigint[] = plan.actions.map((a) => a.amount)): void {
+function trimUnused(
+  plan: ChainPlan,
+  bounds: ChainBounds,
+  amounts: bigint[],
+  given: readonly bigint[] = plan.actions.map((a) => a.amount),
+  recipients: readonly (number | undefined)[] = [],
+): void {
   const before = unspent(plan, bounds, given, false)
   const after = unspent(plan, bounds, amounts, true)
   const trimmable = ["WithdrawFromPool", "Borrow", "WithdrawCollateral"]
+  // What each spend lost to the clamps, left to give back off the sources taken for it (`recipients`, PlanFunding.paysFor).
+  const cutOf = given.map((g, k) => (g > (amounts[k] as bigint) ? g - (amounts[k] as bigint) : 0n))
   for (const [token, over] of Object.entries(after.excess)) {
     const already = before.excess[token] ?? 0n
     if (after.unknown.has(token) || over <= (already > 0n ? already : 0n)) continue
     let left = over - (already > 0n ? already : 0n)
+    // First the sources whose recipient was cut or dropped, by that cut, last first (review rr11c R1: the borrow a donor
+    // took for a dropped recipient, not an earlier pool withdrawal a due rescue spends).
+    for (let k = plan.actions.length - 1; k >= 0 && left > 0n; k--) {
+      const r = recipients[k]
+      const a = plan.actions[k] as Action
+      if (r === undefined || !trimmable.includes(a.kind) || tokensOf(plan, bounds, a).out !== token) continue
+      const taken = min(min(left, amounts[k] as bigint), cutOf[r] as bigint)
+      amounts[k] = (amounts[k] as bigint) - taken
+      cutOf[r] = (cutOf[r] as bigint) - taken
+      left -= taken
+    }
     for (const kind of trimmable)
       for (let k = plan.actions.length - 1; k >= 0 && left > 0n; k--) {
         const a = plan.actions[k] as Action
@@ -910,6 +934,23 @@ function trimUnused(plan: ChainPlan, bounds: ChainBounds, amounts: bigint[], giv
         amounts[k] = (amounts[k] as bigint) - taken
         left -= taken
       }
+  }
+}
+
+/**
+ * The exact walk's last step (review rr11c R1): {@link trimUnused} lowers sources after {@link walkBalances} checked the
+ * plan's order, so the trimmed `amounts` are walked again with the Safe's balances (a spend above the balance at it is
+ * cut to it) and what that frees is trimmed, until neither moves (amounts only fall: at most one pass per action).
+ * Mutates `amounts`.
+ */
+function settleExact(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, amounts: bigint[], given: readonly bigint[], recipients: readonly (number | undefined)[]): void {
+  for (let pass = 0; pass <= plan.actions.length; pass++) {
+    const walked = walkBalances({ ...plan, actions: plan.actions.map((a, k) => ({ ...a, amount: amounts[k] as bigint }) as Action) }, bounds, forced).amounts
+    if (walked.every((x, k) => x === amounts[k])) return
+    walked.forEach((x, k) => {
+      amounts[k] = x
+    })
+    trimUnused(plan, bounds, amounts, given, recipients)
   }
 }
 
