@@ -57,7 +57,8 @@ export type ChainBounds = {
        * Aave v3 (`readAaveLimits`' `ltvBorrowable`): the account's LTV room BEFORE the plan, base units of the loan token;
        * undefined: no LTV bound. A borrow is held to the room at that borrow: this, plus what the plan's supplies of the
        * collateral before it add (`ltvGain`, {@link aaveLtvRoomChange}: a flash-looped boost's callback borrows after
-       * its supply), less the plan's earlier borrows. Aave refuses a borrow above it ("36").
+       * its supply), less the plan's earlier borrows, plus what the plan's earlier repayments on the account cleared (the
+       * solver's model, {@link LtvLedger}). Aave refuses a borrow above it ("36").
        */
       ltvBorrowable?: bigint | undefined
       /** Aave v3: what a supply of the collateral adds to `ltvBorrowable` ({@link AaveLtvGain}); undefined: nothing. */
@@ -78,7 +79,7 @@ export type ChainBounds = {
 * sub-account's `repayable` (maxRepayable), its collateral reserve's `suppliable` (supply-cap room), `withdrawable`
  * (available liquidity) or `collateralHeld` (the Safe's own balance of that reserve), the reserve's free liquidity a
  * callback's flash loan can take, `flashLiquidity` (Aave's `flashable`, see {@link fitFlashes}), an Aave account's LTV
- * room at the borrow, `ltvRoom` (`ltvBorrowable` plus the plan's earlier supplies, see {@link ltvOver})), `index` is the
+ * room at the borrow, `ltvRoom` (`ltvBorrowable` plus the plan's earlier supplies and repayments, less its earlier borrows, see {@link LtvLedger})), `index` is the
  * action's index in the plan given, `asked` what the plan asked and `allowed` what the bound left (base units).
  */
 export type BindingBound = {
@@ -260,31 +261,93 @@ type LtvExcess = { index: number; amount: bigint; room: bigint; credit: bigint; 
  * Each borrow of an Aave sub-account above the account's LTV room at that borrow, on the walked `amounts` in plan
  * order (the order the venue sees them: a `SupplyCollateralWithCallback` supplies before its callback's borrow): the
  * room before the plan (`ltvBorrowable`), plus what the net collateral supplied before the borrow adds
- * ({@link aaveLtvRoomChange}; a withdrawal takes it away), less the earlier borrows.
+ * ({@link aaveLtvRoomChange}; a withdrawal takes it away), less the earlier borrows, plus what the earlier repayments on
+ * the account cleared (a flash repayment once its block closes): {@link LtvLedger}.
  *
  * @returns The borrows over their room.
  */
 function ltvOver(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[]): LtvExcess[] {
-  const net: Record<string, bigint> = {}
-  const borrowed: Record<string, bigint> = {}
+  const ledger = new LtvLedger(bounds)
+  const debt = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.debt]))
+  const repayable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.repayable]))
   const out: LtvExcess[] = []
+  // A flash repayment (RepayWithCallback) is credited once its block closes (EndCallback), not before its inner actions.
+  let flashRepay: { id: string; paid: bigint } | undefined
   plan.actions.forEach((a, k) => {
+    if (a.kind === "EndCallback") {
+      if (flashRepay) ledger.repay(flashRepay.id, flashRepay.paid)
+      flashRepay = undefined
+      return
+    }
     const id = idOf(plan, a)
     const s = bounds.subAccounts[id]
-    if (s?.ltvBorrowable === undefined) return
+    if (s === undefined) return
     const amount = amounts[k] as bigint
-    const account = ltvAccountOf(id, s)
-    if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") net[id] = (net[id] ?? 0n) + amount
-    else if (a.kind === "WithdrawCollateral") net[id] = (net[id] ?? 0n) - amount
+    if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
+      const paid = min(amount, clearable(debt[id] ?? 0n, repayable[id]))
+      debt[id] = (debt[id] ?? 0n) - paid
+      if (repayable[id] !== undefined) repayable[id] = (repayable[id] as bigint) - paid
+      if (a.kind === "Repay") ledger.repay(id, paid)
+      else flashRepay = { id, paid }
+    } else if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") ledger.supply(id, amount)
+    else if (a.kind === "WithdrawCollateral") ledger.supply(id, -amount)
     else if (a.kind === "Borrow") {
-      const credit = ltvCredit(bounds, account, net)
-      const before = s.ltvBorrowable - (borrowed[account] ?? 0n)
-      const room = before + credit
-      if (amount > room) out.push({ index: k, amount, room: room > 0n ? room : 0n, credit, before })
-      borrowed[account] = (borrowed[account] ?? 0n) + amount
+      debt[id] = (debt[id] ?? 0n) + amount
+      if (repayable[id] !== undefined) repayable[id] = (repayable[id] as bigint) + amount
+      const at = ledger.roomAt(id)
+      if (at !== undefined && amount > at.room) out.push({ index: k, amount, room: at.room > 0n ? at.room : 0n, credit: at.credit, before: at.before })
+      ledger.borrow(id, amount)
     }
   })
   return out
+}
+
+/**
+ * The LTV room of each Aave account through a plan, in plan order: the clamp's one room model, used by the balance walk
+ * ({@link walkBalances}) and the room check ({@link ltvOver}). It is the solver's (`ltvRoomOf` / `WorkingPortfolio.ltvLeft`
+ * in solver/workingPortfolio.ts, review rr11 R4) in exact base units: the account's room before the plan
+ * (`ltvBorrowable`), plus what the net collateral supplied so far adds ({@link ltvCredit}), less the net debt change so
+ * far: the account's borrows less what its repayments cleared (`min(amount, debt, repayable)`, as Aave's validateBorrow
+ * counts the account's debt at the borrow; review rr11c R3). A repayment is credited only to borrows of its own loan token
+ * (a room is in one token's base units). Base units of the borrowing sub-account's loan token.
+ */
+class LtvLedger {
+  private readonly net: Record<string, bigint> = {}
+  private readonly borrowed: Record<string, bigint> = {}
+  private readonly repaid: Record<string, bigint> = {}
+
+  constructor(private readonly bounds: ChainBounds) {}
+
+  /** The room at a borrow of sub-account `id` now: `room` = `before` + `credit`; undefined without an LTV bound. */
+  roomAt(id: string): { room: bigint; before: bigint; credit: bigint } | undefined {
+    const s = this.bounds.subAccounts[id]
+    if (s?.ltvBorrowable === undefined) return undefined
+    const account = ltvAccountOf(id, s)
+    const before = s.ltvBorrowable - (this.borrowed[account] ?? 0n) + (this.repaid[`${account}|${s.loanToken.toLowerCase()}`] ?? 0n)
+    const credit = ltvCredit(this.bounds, account, this.net)
+    return { room: before + credit, before, credit }
+  }
+
+  /** A collateral supply (negative: withdrawal) of sub-account `id`, base units of its collateral. */
+  supply(id: string, amount: bigint): void {
+    if (this.bounds.subAccounts[id]?.ltvBorrowable !== undefined) this.net[id] = (this.net[id] ?? 0n) + amount
+  }
+
+  /** A borrow of sub-account `id`, base units of its loan token. */
+  borrow(id: string, amount: bigint): void {
+    const s = this.bounds.subAccounts[id]
+    if (s?.ltvBorrowable === undefined) return
+    const account = ltvAccountOf(id, s)
+    this.borrowed[account] = (this.borrowed[account] ?? 0n) + amount
+  }
+
+  /** A repayment of sub-account `id` clearing `cleared` of its debt (base units of its loan token). */
+  repay(id: string, cleared: bigint): void {
+    const s = this.bounds.subAccounts[id]
+    if (s?.ltvBorrowable === undefined || cleared <= 0n) return
+    const key = `${ltvAccountOf(id, s)}|${s.loanToken.toLowerCase()}`
+    this.repaid[key] = (this.repaid[key] ?? 0n) + cleared
+  }
 }
 
 /** The key of the Aave account whose LTV room sub-account `id` borrows against: `ltvAccount`, else its own id. */
@@ -440,9 +503,8 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
     balances[token] = (balances[token] ?? 0n) + amount
   }
   const binding: BindingBound[] = []
-  // An Aave account's net collateral supplied so far and its borrows (the LTV room at each borrow, {@link ltvOver}).
-  const ltvNet: Record<string, bigint> = {}
-  const ltvBorrowed: Record<string, bigint> = {}
+  // Each Aave account's LTV room through the plan (the room at each borrow, as {@link ltvOver} checks it).
+  const ltv = new LtvLedger(bounds)
   const amounts = plan.actions.map((a, k) => {
     const id = idOf(plan, a)
     const s = subs[id]
@@ -474,18 +536,17 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
         s.debt -= amount
         if (s.repayable !== undefined) s.repayable -= amount
         if (s.borrowable !== undefined) s.borrowable += amount
+        // Held to the debt and maxRepayable above: it clears what it pays, and gives that back to the account's room.
+        ltv.repay(id, amount)
         add(s.loanToken, -amount)
       } else if (a.kind === "Borrow") {
         if (s.borrowable !== undefined) {
           bind("borrowable", s.borrowable)
           s.borrowable -= amount
         }
-        if (s.ltvBorrowable !== undefined) {
-          // One Aave account's room, shared by its sub-accounts (`ltvAccount`): their borrows so far and supplies count.
-          const account = ltvAccountOf(id, s)
-          bindOptional("ltvRoom", s.ltvBorrowable - (ltvBorrowed[account] ?? 0n) + ltvCredit(bounds, account, ltvNet))
-          ltvBorrowed[account] = (ltvBorrowed[account] ?? 0n) + amount
-        }
+        // One Aave account's room, shared by its sub-accounts (`ltvAccount`): their borrows, repayments and supplies so far.
+        bindOptional("ltvRoom", ltv.roomAt(id)?.room)
+        ltv.borrow(id, amount)
         s.debt += amount
         if (s.repayable !== undefined) s.repayable += amount
         add(s.loanToken, amount)
@@ -494,7 +555,7 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
         bindOptional("suppliable", s.suppliable)
         s.collateral += amount
         supplied(s, amount)
-        ltvNet[id] = (ltvNet[id] ?? 0n) + amount
+        ltv.supply(id, amount)
         add(s.collateralToken, -amount)
       } else if (a.kind === "WithdrawCollateral") {
         bind("collateral", s.collateral)
@@ -502,7 +563,7 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
         bindOptional("collateralHeld", s.collateralHeld)
         s.collateral -= amount
         supplied(s, -amount)
-        ltvNet[id] = (ltvNet[id] ?? 0n) - amount
+        ltv.supply(id, -amount)
         add(s.collateralToken, amount)
       }
     }
