@@ -22,6 +22,14 @@ const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b)
 
 const worth = (amount: number, decimals: number): boolean => amount > 0 && amount * 10 ** decimals >= 1
 
+/**
+ * Whether a collateral move of `amount` (collateral units) of target `s` is worth emitting: at least one base unit of
+ * its own token AND its value (`amount x price`) at least one base unit of the loan token. Review rr11c R2: the float
+ * residue of a cap or of `needs().collateral()` is a few hundred wei of an 18-decimal collateral, worth ~1e-12 of the
+ * loan token: gas and two of the module's MAX_ACTIONS slots for nothing.
+ */
+const worthCollateral = (amount: number, s: SubAccountState, decimals: number = s.collateralDecimals): boolean => worth(amount, decimals) && worth(amount * s.price, s.loanDecimals)
+
 /** A target being worked on: where its moves start, to undo or to cost them. */
 type Target = { i: number; s: SubAccountState; policy: Policy; snap: Checkpoint; firstMove: number; planWasEmpty: boolean; goal: number }
 
@@ -73,7 +81,7 @@ function fundFromIdle(w: WorkingPortfolio, t: Target, sources: string[]): void {
   }
   if (s.collateralAsset !== w.loanAsset) {
     x = Math.min(w.spendable(s.collateralAsset), need.collateral(), w.capLeft(i) / s.price, w.supplyLeft(i))
-    if (worth(x, s.collateralDecimals)) {
+    if (worthCollateral(x, s)) {
       const base = toBaseUnits(x, s.collateralDecimals)
       w.push("SupplyCollateral", i, x, undefined, { amountBase: base, idleBase: base })
       sources.push("idle collateral")
@@ -107,7 +115,7 @@ function fundFromPools(w: WorkingPortfolio, t: Target, sources: string[]): void 
     const budget = w.slipRoom(slip, true, [i], pool.address) / s.price
     const bound = w.poolWithdrawBound(pool)
     const x = Math.min(bound.amount, need.collateral(), w.capLeft(i) / s.price, budget, w.supplyLeft(i))
-    if (worth(x, pool.decimals)) {
+    if (worthCollateral(x, s, pool.decimals)) {
       const base = minBig(toBaseUnits(x, pool.decimals), bound.base)
       w.push("WithdrawFromPool", i, x, pool, { amountBase: base })
       w.push("SupplyCollateral", i, x, undefined, { amountBase: base, idleBase: 0n })
@@ -154,7 +162,7 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
     if (!(w.health(j) > floor)) continue
     const available = (w.collateral[j] as number) - (floor * (w.debt[j] as number)) / (sj.price * sj.lltv)
     const x = Math.min(available, need.collateral(), w.capLeft(i) / s.price, w.capLeft(j) / s.price, w.withdrawLeft(j), w.supplyLeft(i))
-    if (worth(x, s.collateralDecimals)) {
+    if (worthCollateral(x, s)) {
       const base = toBaseUnits(x, s.collateralDecimals)
       const withdrawal = w.push("WithdrawCollateral", j, x, undefined, { amountBase: base })
       withdrawal.paysFor = w.push("SupplyCollateral", i, x, undefined, { amountBase: base, idleBase: 0n })
