@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { aaveFrameHealthRange } from "./planRules.js"
-import { aaveAccount, rng } from "./rules.testing.js"
+import { type AaveDustShape, DUST_SHAPES, dustMoveCases } from "./rules.testing.js"
 
 // Review rr17c (issue 17, after 3a996b9 / rr17b B1). Held-out inputs for aaveFrameHealthRange: a main collateral
 // reserve (the frame's) plus a second reserve of small value at another threshold, loan/collateral decimals 6/8/18,
@@ -9,39 +9,11 @@ import { aaveAccount, rng } from "./rules.testing.js"
 // (collateral = weighted over the threshold and price, floored; debt = max(ceil of totalDebtBase, exact balance);
 // equity floored; price floored).
 
-type Shape = { name: string; dc: bigint; dl: bigint; pc: bigint; pd: bigint; lt: bigint; ltDust: bigint }
-const SHAPES: Shape[] = [
-  { name: "wstETH/WETH e-mode, dust at 8,000", dc: 18n, dl: 18n, pc: 3_500n * 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 9_500n, ltDust: 8_000n },
-  { name: "WETH/USDC, dust at 7,800", dc: 18n, dl: 6n, pc: 3_000n * 10n ** 8n, pd: 10n ** 8n, lt: 8_250n, ltDust: 7_800n },
-  { name: "WBTC/USDC, dust at 7,500", dc: 8n, dl: 6n, pc: 60_000n * 10n ** 8n, pd: 10n ** 8n, lt: 7_800n, ltDust: 7_500n },
-  { name: "WBTC/WETH, dust at 7,000", dc: 8n, dl: 18n, pc: 60_000n * 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 7_800n, ltDust: 7_000n },
-  { name: "USDC/WETH, dust at 7,500", dc: 6n, dl: 18n, pc: 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 7_800n, ltDust: 7_500n },
-]
-
-/** Aave's factor and the adapter's frame: main collateral `c` (dc decimals), `dust` base-currency units at ltDust, debt `d` (dl decimals). */
-const account = (m: Shape, c: bigint, dust: bigint, d: bigint, withHealth: boolean) => aaveAccount(m, { c, others: [{ value: dust, lt: m.ltDust }], d }, withHealth)
+type Shape = AaveDustShape
+const SHAPES = DUST_SHAPES
 
 /** Random accounts (10 USD to 1e7 USD of main collateral, factor 1.05-1.8), a dust reserve of 0 to ~3e-8 of the account, a random move. */
-function cases(m: Shape, n: number, seed: number, withHealth: boolean) {
-  const r = rng(seed)
-  return Array.from({ length: n }, (_, k) => {
-    const usd = 10 ** (1 + r() * 6)
-    const c = (BigInt(Math.floor(usd * 1e6)) * 10n ** m.dc * 10n ** 8n) / (m.pc * 10n ** 6n) + BigInt(Math.floor(r() * 1e3))
-    const main = (c * m.pc) / 10n ** m.dc
-    const dust = (main * BigInt(Math.floor(r() * 30_000))) / 10n ** 12n
-    const h = 1.05 + r() * 0.75
-    const d = (main * m.lt * 10n ** m.dl * 1_000n) / (m.pd * 10_000n * BigInt(Math.round(h * 1_000))) + BigInt(Math.floor(r() * 1e3))
-    // Move: repay / borrow up to 5 % of the debt, or supply / withdraw up to 5 % of the main collateral.
-    const kind = Math.floor(r() * 4)
-    const f = BigInt(Math.floor(r() * 50))
-    const dd = kind === 0 ? -(d * f) / 1_000n : kind === 1 ? (d * f) / 1_000n : 0n
-    const dc = kind === 2 ? -(c * f) / 1_000n : kind === 3 ? (c * f) / 1_000n : 0n
-    const before = account(m, c, dust, d, withHealth)
-    const after = account(m, c + dc, dust, d + dd, withHealth)
-    const range = aaveFrameHealthRange(before.frame, before.frame.collateral + dc, before.frame.debt + dd)
-    return { k, usd, dust, main, low: range.low, high: range.high, exact: after.health }
-  })
-}
+const cases = (m: Shape, n: number, seed: number, withHealth: boolean) => dustMoveCases(m, n, seed, (u) => 10 ** (1 + u * 6), withHealth)
 const rel = (x: bigint, y: bigint) => (Number(x) - Number(y)) / Number(y)
 
 const SEED = 1_717

@@ -1,64 +1,17 @@
 import { describe, expect, it } from "vitest"
-import { aaveFrameHealthRange, aaveHealthFactor } from "./planRules.js"
-import { rng } from "./rules.testing.js"
+import { type AaveDustShape, DUST_SHAPES, dustMoveCases } from "./rules.testing.js"
 
 // r17f, item 2 of the rr17c follow-up: accounts under ~10 USD per reserve (SECURITY rows of rr17b B1 / rr17c). Same
 // model and generator as planRules.aaveDust.rr17c.test.ts (Aave v3.0.2 GenericLogic per-reserve values floored to the
 // 8-decimal base currency, average floored to whole bps; the adapter's frame as AaveV3Adapter.marketState builds it),
 // with the main collateral worth 0.1 to 10 USD and the rule book given Aave's factor before (`health`, the SDK path).
 
-const S = 10n ** 36n
-type Shape = { name: string; dc: bigint; dl: bigint; pc: bigint; pd: bigint; lt: bigint; ltDust: bigint }
-const SHAPES: Shape[] = [
-  { name: "wstETH/WETH e-mode, dust at 8,000", dc: 18n, dl: 18n, pc: 3_500n * 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 9_500n, ltDust: 8_000n },
-  { name: "WETH/USDC, dust at 7,800", dc: 18n, dl: 6n, pc: 3_000n * 10n ** 8n, pd: 10n ** 8n, lt: 8_250n, ltDust: 7_800n },
-  { name: "WBTC/USDC, dust at 7,500", dc: 8n, dl: 6n, pc: 60_000n * 10n ** 8n, pd: 10n ** 8n, lt: 7_800n, ltDust: 7_500n },
-  { name: "WBTC/WETH, dust at 7,000", dc: 8n, dl: 18n, pc: 60_000n * 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 7_800n, ltDust: 7_000n },
-  { name: "USDC/WETH, dust at 7,500", dc: 6n, dl: 18n, pc: 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 7_800n, ltDust: 7_500n },
-]
+type Shape = AaveDustShape
+const SHAPES = DUST_SHAPES
 
-function account(m: Shape, c: bigint, dust: bigint, d: bigint) {
-  const uc = 10n ** m.dc
-  const ul = 10n ** m.dl
-  const main = (c * m.pc) / uc
-  const tc = main + dust
-  const weighted = main * m.lt + dust * m.ltDust
-  const td = (d * m.pd) / ul
-  const health = aaveHealthFactor({ totalCollateral: tc, weightedCollateral: weighted, totalDebt: td })
-  const ceil = (td * ul + m.pd - 1n) / m.pd
-  const frame = {
-    collateral: (weighted * uc) / (m.lt * m.pc),
-    debt: d > ceil ? d : ceil,
-    equity: ((tc - td) * ul) / m.pd,
-    price: (m.pc * ul * S) / (m.pd * uc),
-    lltv: m.lt * 10n ** 14n,
-    health,
-  }
-  return { health, frame, td }
-}
-
-function cases(m: Shape, n: number, seed: number, usdLow: number, usdHigh: number) {
-  const r = rng(seed)
-  const out = []
-  for (let k = 0; k < n; k++) {
-    const usd = usdLow * (usdHigh / usdLow) ** r()
-    const c = (BigInt(Math.floor(usd * 1e6)) * 10n ** m.dc * 10n ** 8n) / (m.pc * 10n ** 6n) + BigInt(Math.floor(r() * 1e3))
-    const main = (c * m.pc) / 10n ** m.dc
-    const dust = (main * BigInt(Math.floor(r() * 30_000))) / 10n ** 12n
-    const h = 1.05 + r() * 0.75
-    const d = (main * m.lt * 10n ** m.dl * 1_000n) / (m.pd * 10_000n * BigInt(Math.round(h * 1_000))) + BigInt(Math.floor(r() * 1e3))
-    const kind = Math.floor(r() * 4)
-    const f = BigInt(Math.floor(r() * 50))
-    const dd = kind === 0 ? -(d * f) / 1_000n : kind === 1 ? (d * f) / 1_000n : 0n
-    const dc = kind === 2 ? -(c * f) / 1_000n : kind === 3 ? (c * f) / 1_000n : 0n
-    const before = account(m, c, dust, d)
-    const after = account(m, c + dc, dust, d + dd)
-    if (before.td === 0n || after.td === 0n) continue
-    const range = aaveFrameHealthRange(before.frame, before.frame.collateral + dc, before.frame.debt + dd)
-    out.push({ k, usd, low: range.low, high: range.high, exact: after.health })
-  }
-  return out
-}
+/** rr17c's generator (rules.testing.ts dustMoveCases) with the main collateral worth usdLow to usdHigh USD; accounts owing nothing in base currency are left out. */
+const cases = (m: Shape, n: number, seed: number, usdLow: number, usdHigh: number) =>
+  dustMoveCases(m, n, seed, (u) => usdLow * (usdHigh / usdLow) ** u, true).filter((x) => x.tdBefore !== 0n && x.tdAfter !== 0n)
 const rel = (x: bigint, y: bigint) => (Number(x) - Number(y)) / Number(y)
 
 const stats = (all: ReturnType<typeof cases>) => ({

@@ -1,5 +1,5 @@
 import type { Address, Hex } from "viem"
-import { type RuleMarketState, type RulePolicy, type RuleSubAccount, aaveHealthFactor, collateralValue } from "./planRules.js"
+import { type RuleMarketState, type RulePolicy, type RuleSubAccount, aaveFrameHealthRange, aaveHealthFactor, collateralValue } from "./planRules.js"
 
 /**
  * Test-only helpers shared by the rule book's tests (not exported from the package; sdk/tsconfig.build.json leaves
@@ -90,4 +90,43 @@ export function aaveAccount(m: AaveModelMarket, { c, others = [], d, debtBase }:
     ...(withHealth ? { health } : {}),
   }
   return { total, weighted, debtBase: td, health, frame }
+}
+
+/** A market of the dust reviews: the frame's collateral reserve plus a dust reserve at the lower threshold `ltDust` (bps). */
+export type AaveDustShape = AaveModelMarket & { name: string; ltDust: bigint }
+
+/** rr17c's five pairs (loan/collateral decimals 6/8/18, e-mode 9,500 or 8,100-8,250), each with a dust reserve below. */
+export const DUST_SHAPES: readonly AaveDustShape[] = [
+  { name: "wstETH/WETH e-mode, dust at 8,000", dc: 18n, dl: 18n, pc: 3_500n * 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 9_500n, ltDust: 8_000n },
+  { name: "WETH/USDC, dust at 7,800", dc: 18n, dl: 6n, pc: 3_000n * 10n ** 8n, pd: 10n ** 8n, lt: 8_250n, ltDust: 7_800n },
+  { name: "WBTC/USDC, dust at 7,500", dc: 8n, dl: 6n, pc: 60_000n * 10n ** 8n, pd: 10n ** 8n, lt: 7_800n, ltDust: 7_500n },
+  { name: "WBTC/WETH, dust at 7,000", dc: 8n, dl: 18n, pc: 60_000n * 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 7_800n, ltDust: 7_000n },
+  { name: "USDC/WETH, dust at 7,500", dc: 6n, dl: 18n, pc: 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 7_800n, ltDust: 7_500n },
+]
+
+/**
+ * `n` random dust accounts of shape `m` (seeded): main collateral worth `usdOf(u)` USD for a uniform draw u, factor
+ * 1.05-1.8, a dust reserve of 0 to ~3e-8 of the account, and a random move (repay / borrow up to 5 % of the debt, or
+ * supply / withdraw up to 5 % of the main collateral). Each case: the rule book's range (`aaveFrameHealthRange` from
+ * the frame before) and Aave's exact factor after, with both accounts' totalDebtBase (`tdBefore`, `tdAfter`).
+ */
+export function dustMoveCases(m: AaveDustShape, n: number, seed: number, usdOf: (u: number) => number, withHealth: boolean) {
+  const r = rng(seed)
+  return Array.from({ length: n }, (_, k) => {
+    const usd = usdOf(r())
+    const c = (BigInt(Math.floor(usd * 1e6)) * 10n ** m.dc * 10n ** 8n) / (m.pc * 10n ** 6n) + BigInt(Math.floor(r() * 1e3))
+    const main = (c * m.pc) / 10n ** m.dc
+    const dust = (main * BigInt(Math.floor(r() * 30_000))) / 10n ** 12n
+    const h = 1.05 + r() * 0.75
+    const d = (main * m.lt * 10n ** m.dl * 1_000n) / (m.pd * 10_000n * BigInt(Math.round(h * 1_000))) + BigInt(Math.floor(r() * 1e3))
+    const kind = Math.floor(r() * 4)
+    const f = BigInt(Math.floor(r() * 50))
+    const dd = kind === 0 ? -(d * f) / 1_000n : kind === 1 ? (d * f) / 1_000n : 0n
+    const dc = kind === 2 ? -(c * f) / 1_000n : kind === 3 ? (c * f) / 1_000n : 0n
+    const account = (cc: bigint, dd2: bigint) => aaveAccount(m, { c: cc, others: [{ value: dust, lt: m.ltDust }], d: dd2 }, withHealth)
+    const before = account(c, d)
+    const after = account(c + dc, d + dd)
+    const range = aaveFrameHealthRange(before.frame, before.frame.collateral + dc, before.frame.debt + dd)
+    return { k, usd, dust, main, low: range.low, high: range.high, exact: after.health, tdBefore: before.debtBase, tdAfter: after.debtBase }
+  })
 }
