@@ -91,6 +91,144 @@ contract Rr10bIdleParkingTest is AttackBase {
         assertEq(reason, abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, need / 100 + 1, need, 50));
     }
 
+    /// @dev `_supplyBorrowPark`'s three actions on the due WETH sub-account in the order `order` (indexes into
+    /// [SupplyCollateral, Borrow, DepositToPool]).
+    function _supplyBorrowParkIn(uint256[3] memory order) internal view returns (Plan memory plan) {
+        Plan memory base;
+        (base,) = _supplyBorrowPark();
+        plan.subAccounts = base.subAccounts;
+        plan.actions = new Action[](3);
+        for (uint256 k; k < 3; ++k) {
+            plan.actions[k] = base.actions[order[k]];
+        }
+    }
+
+    /// @dev The later index, in `order`, of the SupplyCollateral (0) / DepositToPool (2) pair, and its kind.
+    function _laterOfSupplyAndDeposit(uint256[3] memory order) internal pure returns (uint256 index, ActionKind kind) {
+        for (uint256 k; k < 3; ++k) {
+            if (order[k] != 1) (index, kind) = (k, order[k] == 0 ? ActionKind.SupplyCollateral : ActionKind.DepositToPool);
+        }
+    }
+
+    /// @dev FAILS TODAY (rr10b R1, every order, the review's deposit-before-borrow one included): the Safe also holds the
+    /// X idle USDC a deposit before the borrow spends, so every order executes today and is accepted. Expected: the
+    /// later of the SupplyCollateral / DepositToPool pair on one sub-account refused, ActionNotAllowed(index, kind).
+    function test_rr10b_SupplyBorrowParkingInEveryOrderIsRefused() public {
+        vm.skip(true);
+        (, uint256 parked) = _supplyBorrowPark();
+        usdc.mint(safe, parked); // so a deposit placed before the borrow can run
+        uint256[3][6] memory orders =
+            [[uint256(0), 1, 2], [uint256(0), 2, 1], [uint256(1), 0, 2], [uint256(1), 2, 0], [uint256(2), 0, 1], [uint256(2), 1, 0]];
+        for (uint256 o; o < orders.length; ++o) {
+            Plan memory plan = _supplyBorrowParkIn(orders[o]);
+            (uint256 index, ActionKind kind) = _laterOfSupplyAndDeposit(orders[o]);
+            uint256 shares = feePool.balanceOf(safe);
+            _expectRefusedWith(plan, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, index, kind));
+            assertEq(feePool.balanceOf(safe), shares, "pool shares minted");
+        }
+    }
+
+    /// @dev R1 in the callback shape: SupplyCollateralWithCallback(the whole 3 WETH reserve) { Borrow(X) } and
+    /// DepositToPool(X) inside the callback (`inside`) or after it, on the WETH sub-account due below its band.
+    function _callbackPark(bool inside) internal view returns (Plan memory plan) {
+        (Plan memory base, uint256 parked) = _supplyBorrowPark();
+        plan.subAccounts = base.subAccounts;
+        plan.actions = new Action[](4);
+        plan.actions[0] = action(ActionKind.SupplyCollateralWithCallback, 0, address(0), WETH_RESERVE);
+        plan.actions[1] = action(ActionKind.Borrow, 0, address(0), parked);
+        plan.actions[inside ? 2 : 3] = action(ActionKind.DepositToPool, 0, address(feePool), parked);
+        plan.actions[inside ? 3 : 2] = action(ActionKind.EndCallback, 0, address(0), 0);
+    }
+
+    /// @dev FAILS TODAY (rr10b R1, callback shape, not tried by the review): accepted today like the plain supply.
+    /// Expected: the deposit on a sub-account with a (callback) supply refused, ActionNotAllowed(index, DepositToPool).
+    function test_rr10b_CallbackSupplyBorrowParkingIsRefused() public {
+        vm.skip(true);
+        uint256 shares = feePool.balanceOf(safe);
+        _expectRefusedWith(
+            _callbackPark(true), abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.DepositToPool)
+        );
+        _expectRefusedWith(
+            _callbackPark(false), abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 3, ActionKind.DepositToPool)
+        );
+        assertEq(feePool.balanceOf(safe), shares, "pool shares minted");
+    }
+
+    /* R1 on a sub-account due ABOVE its band: the review's suggested rule alone would accept it */
+
+    /// @dev The WETH twin opened at 1.9 (above its 1.7 band), boost allowed, its one pool the USDC fee pool; the WETH
+    /// sub-account A is not listed. Its borrowed USDC leaves: the Safe's only reserve stays the 3 idle WETH.
+    function _boostTwin() internal {
+        _openWethTwin(20e18, 1.9e18);
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
+        Policy memory twin = defaultPolicy(wethTwin, address(feePool));
+        twin.minHealth = 1.1e18;
+        twin.boostAllowed = true;
+        setPolicy(twin);
+    }
+
+    /// @dev The twin's borrow that lands it at 1.40 (its target) after supplying `supplied` WETH first.
+    function _twinBoostBorrow(uint256 supplied) internal view returns (uint256) {
+        MarketState memory t = adapter.marketState(Id.unwrap(wethTwin.id()), safe);
+        return Math.mulDiv(Math.mulDiv(t.collateral + supplied, t.price, 1e36), TWIN_LLTV, 1.4e18) - t.debt;
+    }
+
+    /// @dev FAILS TODAY (not in the review): the twin is due above its band (a boost), so a rule that lets any borrow of
+    /// such a sub-account fund a deposit accepts SupplyCollateral(the 3 WETH reserve) + Borrow(X + the reserve's worth)
+    /// + DepositToPool: the reserve becomes collateral and its worth is parked. Expected: ActionNotAllowed(2, DepositToPool).
+    function test_rr10b_BoostSupplyingTheReserveAndParkingIsRefused() public {
+        vm.skip(true);
+        _boostTwin();
+        uint256 x = _twinBoostBorrow(WETH_RESERVE);
+        Action[] memory a = new Action[](3);
+        a[0] = action(ActionKind.SupplyCollateral, 0, address(0), WETH_RESERVE);
+        a[1] = action(ActionKind.Borrow, 0, address(0), x);
+        a[2] = action(ActionKind.DepositToPool, 0, address(feePool), x);
+        Plan memory plan;
+        plan.subAccounts = new bytes32[](1);
+        plan.subAccounts[0] = wethTwinId;
+        plan.actions = a;
+        uint256 shares = feePool.balanceOf(safe);
+        _expectRefusedWith(plan, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.DepositToPool));
+        assertEq(feePool.balanceOf(safe), shares, "pool shares minted");
+    }
+
+    /// @dev FAILS TODAY: the honest boost's two actions in the other order, DepositToPool(X) before Borrow(X), with X
+    /// idle USDC in the Safe: the deposit parks the idle USDC and the borrow refills it. Expected: a deposit parks only
+    /// what its own sub-account borrowed before it, DepositNotFunded(USDC, X, 0).
+    function test_rr10b_BoostDepositBeforeItsBorrowIsRefused() public {
+        vm.skip(true);
+        _boostTwin();
+        uint256 x = _twinBoostBorrow(0);
+        usdc.mint(safe, x);
+        Plan memory plan = plan1(
+            wethTwinId,
+            action(ActionKind.DepositToPool, 0, address(feePool), x),
+            action(ActionKind.Borrow, 0, address(0), x)
+        );
+        uint256 shares = feePool.balanceOf(safe);
+        _expectRefusedWith(plan, abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(usdc), x, 0));
+        assertEq(feePool.balanceOf(safe), shares, "pool shares minted");
+    }
+
+    /// @dev The solver's boost (planSteps.ts `boost`): Borrow(X) + DepositToPool(X) on a sub-account due above its band,
+    /// into the owner's pool. Passes before and after the rule; the reserve stays idle.
+    function test_rr10b_HonestBoostIntoThePoolStillPasses() public {
+        _boostTwin();
+        uint256 x = _twinBoostBorrow(0);
+        uint256 shares = feePool.balanceOf(safe);
+        Plan memory plan = plan1(
+            wethTwinId,
+            action(ActionKind.Borrow, 0, address(0), x),
+            action(ActionKind.DepositToPool, 0, address(feePool), x)
+        );
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
+        assertTrue(ok, string(reason));
+        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe) - shares), x, 1, "the boost's borrow is parked");
+        assertEq(weth.balanceOf(safe), WETH_RESERVE, "the WETH reserve stays idle");
+        assertApproxEqAbs(adapter.marketState(Id.unwrap(wethTwin.id()), safe).health, 1.4e18, 1e9, "landed at 1.40");
+    }
+
     /* R2: a not-due twin's collateral withdrawal parked while the due rescue draws the idle WETH reserve */
 
     RiggedVault internal wethFeePool; // WETH, 1% exit fee
