@@ -48,47 +48,20 @@ contract Rr10bIdleParkingTest is AttackBase {
         plan.actions[2] = action(ActionKind.DepositToPool, 0, address(feePool), parked);
     }
 
-    /// @dev FAILS TODAY (rr10b R1): expected refused (the due sub-account's borrow is made possible by the idle reserve
+    /// @dev rr10b R1, fixed: refused (the due sub-account's borrow is made possible by the idle reserve
     /// it supplied, so it should fund no deposit). Today accepted: 3 WETH of idle reserve supplied, 2,639.999999 USDC
     /// borrowed and parked in the 1%-exit-fee pool, health 1.1467 -> 1.3000, 0 loss booked.
     function test_rr10b_SupplyBorrowParkingOfTheCollateralReserveIsRefused() public {
-        vm.skip(true);
         (Plan memory plan,) = _supplyBorrowPark();
         PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
         Holdings memory before = holdings(safe);
         uint256 shares = feePool.balanceOf(safe);
-        (bool ok,) = handle(op);
+        (bool ok, bytes memory reason) = handle(op);
         assertFalse(ok, "the idle WETH reserve became collateral and its borrow was parked in the exit-fee pool");
+        // A sub-account that supplies collateral deposits nothing (`CHURN_KINDS`): the deposit, the later of the pair.
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.DepositToPool));
         assertNothingLeftBut(before, maxCost(op));
         assertEq(feePool.balanceOf(safe), shares, "pool shares minted");
-    }
-
-    /// @dev Observed today: accepted; the next rescue (price drop to 1.15) has no idle source, only the fee pool.
-    function test_rr10b_Observed_SupplyBorrowParksAndStallsTheNextRescue() public {
-        (Plan memory plan, uint256 parked) = _supplyBorrowPark();
-        uint256 shares = feePool.balanceOf(safe);
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
-        assertTrue(ok, string(reason));
-        assertEq(weth.balanceOf(safe), 0, "the WETH reserve is collateral");
-        assertEq(usdc.balanceOf(safe), 0, "no idle USDC");
-        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe) - shares), parked, 1, "parked");
-        MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        assertApproxEqAbs(s.health, 1.3e18, 1e9, "landed at 1.30");
-        emit log_named_uint("parked (USDC base units)", parked);
-        // The next drop: 1.30 -> 1.15. The only source is the exit-fee pool.
-        vm.warp(block.timestamp + 2 days);
-        _dropWethHealthTo(1.15e18);
-        uint256 need = _repayToReach(1.3e18);
-        emit log_named_uint("next need", need);
-        Plan memory rescue = plan1(
-            wethId,
-            action(ActionKind.WithdrawFromPool, 0, address(feePool), need),
-            action(ActionKind.Repay, 0, address(0), need)
-        );
-        (ok, reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
-        assertFalse(ok, "the next rescue from the fee pool");
-        // The pool's 1% exit fee on the withdrawal is 23.815385 USDC against a 50 bps bound of the 2,381.538462 moved.
-        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, need / 100 + 1, need, 50));
     }
 
     /// @dev `_supplyBorrowPark`'s three actions on the due WETH sub-account in the order `order` (indexes into
@@ -110,11 +83,10 @@ contract Rr10bIdleParkingTest is AttackBase {
         }
     }
 
-    /// @dev FAILS TODAY (rr10b R1, every order, the review's deposit-before-borrow one included): the Safe also holds the
+    /// @dev Fixed (rr10b R1, every order, the review's deposit-before-borrow one included): the Safe also holds the
     /// X idle USDC a deposit before the borrow spends, so every order executes today and is accepted. Expected: the
     /// later of the SupplyCollateral / DepositToPool pair on one sub-account refused, ActionNotAllowed(index, kind).
     function test_rr10b_SupplyBorrowParkingInEveryOrderIsRefused() public {
-        vm.skip(true);
         (, uint256 parked) = _supplyBorrowPark();
         usdc.mint(safe, parked); // so a deposit placed before the borrow can run
         uint256[3][6] memory orders =
@@ -140,10 +112,9 @@ contract Rr10bIdleParkingTest is AttackBase {
         plan.actions[inside ? 3 : 2] = action(ActionKind.EndCallback, 0, address(0), 0);
     }
 
-    /// @dev FAILS TODAY (rr10b R1, callback shape, not tried by the review): accepted today like the plain supply.
+    /// @dev Fixed (rr10b R1, callback shape, not tried by the review): accepted today like the plain supply.
     /// Expected: the deposit on a sub-account with a (callback) supply refused, ActionNotAllowed(index, DepositToPool).
     function test_rr10b_CallbackSupplyBorrowParkingIsRefused() public {
-        vm.skip(true);
         uint256 shares = feePool.balanceOf(safe);
         _expectRefusedWith(
             _callbackPark(true), abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.DepositToPool)
@@ -173,11 +144,10 @@ contract Rr10bIdleParkingTest is AttackBase {
         return Math.mulDiv(Math.mulDiv(t.collateral + supplied, t.price, 1e36), TWIN_LLTV, 1.4e18) - t.debt;
     }
 
-    /// @dev FAILS TODAY (not in the review): the twin is due above its band (a boost), so a rule that lets any borrow of
+    /// @dev Fixed (not in the review): the twin is due above its band (a boost), so a rule that lets any borrow of
     /// such a sub-account fund a deposit accepts SupplyCollateral(the 3 WETH reserve) + Borrow(X + the reserve's worth)
     /// + DepositToPool: the reserve becomes collateral and its worth is parked. Expected: ActionNotAllowed(2, DepositToPool).
     function test_rr10b_BoostSupplyingTheReserveAndParkingIsRefused() public {
-        vm.skip(true);
         _boostTwin();
         uint256 x = _twinBoostBorrow(WETH_RESERVE);
         Action[] memory a = new Action[](3);
@@ -193,11 +163,10 @@ contract Rr10bIdleParkingTest is AttackBase {
         assertEq(feePool.balanceOf(safe), shares, "pool shares minted");
     }
 
-    /// @dev FAILS TODAY: the honest boost's two actions in the other order, DepositToPool(X) before Borrow(X), with X
+    /// @dev Fixed: the honest boost's two actions in the other order, DepositToPool(X) before Borrow(X), with X
     /// idle USDC in the Safe: the deposit parks the idle USDC and the borrow refills it. Expected: a deposit parks only
     /// what its own sub-account borrowed before it, DepositNotFunded(USDC, X, 0).
     function test_rr10b_BoostDepositBeforeItsBorrowIsRefused() public {
-        vm.skip(true);
         _boostTwin();
         uint256 x = _twinBoostBorrow(0);
         usdc.mint(safe, x);
@@ -255,49 +224,19 @@ contract Rr10bIdleParkingTest is AttackBase {
         plan = plan2(wethId, wethTwinId, a);
     }
 
-    /// @dev FAILS TODAY (rr10b R2): expected refused (the solver never deposits a not-due sub-account's withdrawal; here
+    /// @dev rr10b R2, fixed: refused (the solver never deposits a not-due sub-account's withdrawal; here
     /// it stands in for the idle reserve the rescue drew). Today accepted: 3 WETH parked, 0 idle WETH left.
     function test_rr10b_TwinWithdrawalParkedWhileTheRescueDrawsTheReserveIsRefused() public {
-        vm.skip(true);
         Plan memory plan = _twinParks();
         PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
         Holdings memory before = holdings(safe);
         uint256 shares = wethFeePool.balanceOf(safe);
-        (bool ok,) = handle(op);
+        (bool ok, bytes memory reason) = handle(op);
         assertFalse(ok, "the idle WETH reserve's worth was parked in the exit-fee pool");
+        // A withdrawal funds no deposit; only a boost's own earlier borrow does.
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(weth), WETH_RESERVE, 0));
         assertNothingLeftBut(before, maxCost(op));
         assertEq(wethFeePool.balanceOf(safe), shares, "pool shares minted");
-    }
-
-    /// @dev Observed today: accepted; the WETH reserve is in the fee pool and the twin sits at its target.
-    function test_rr10b_Observed_TwinWithdrawalParkedWhileTheRescueDrawsTheReserve() public {
-        Plan memory plan = _twinParks();
-        uint256 shares = wethFeePool.balanceOf(safe);
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
-        assertTrue(ok, string(reason));
-        assertEq(weth.balanceOf(safe), 0, "no idle WETH left");
-        assertEq(usdc.balanceOf(safe), 0, "no idle USDC");
-        assertApproxEqAbs(wethFeePool.convertToAssets(wethFeePool.balanceOf(safe) - shares), WETH_RESERVE, 1, "parked");
-        MarketState memory a = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        MarketState memory t = adapter.marketState(Id.unwrap(wethTwin.id()), safe);
-        emit log_named_uint("A health after", a.health);
-        emit log_named_uint("twin health after", t.health);
-        // The next drop on A: its sources are the exit-fee WETH pool only (the twin is at its target).
-        vm.warp(block.timestamp + 2 days);
-        _dropWethHealthTo(1.15e18);
-        a = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        uint256 add = Math.mulDiv(1.3e18, a.debt * 1e36, 0.86e18 * a.price) - a.collateral; // WETH to reach 1.30
-        Plan memory rescue = plan1(
-            wethId,
-            action(ActionKind.WithdrawFromPool, 0, address(wethFeePool), add),
-            action(ActionKind.SupplyCollateral, 0, address(0), add)
-        );
-        (ok, reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
-        emit log_named_uint("next add (WETH)", add);
-        assertFalse(ok, "the next rescue from the fee pool");
-        // Observed: ValueLossExceeded(31.395349 USDC, 3,139.534884 USDC moved, 50 bps), the pool's 1% exit fee.
-        assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector);
-        assertEq(uint256(bytes32(_slice(reason, 68, 32))), 50, "maxLossBps");
     }
 }
 
