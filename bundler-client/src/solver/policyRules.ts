@@ -292,7 +292,7 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
     }
     case "DepositNotFunded": {
       const [token, units] = tokenUnits(a[0])
-      return `the plan deposits ${units(a[1])} ${token} into pools but brings in only ${units(a[2])} of it; a deposit parks only what its own sub-account, due above its band (a boost), borrowed before it in the plan, never the Safe's idle reserve (DepositNotFunded)`
+      return `the plan deposits ${units(a[1])} ${token} into pools but brings in only ${units(a[2])} of it; a deposit parks only what sub-accounts due above their band (boosts) borrow in the plan, never the Safe's idle reserve (DepositNotFunded)`
     }
     case "SwapNotUsed":
       return `a swap serves ${id}, which has no venue action (SwapNotUsed)`

@@ -49,7 +49,7 @@ library RebalanceLib {
         uint256 maxSlippageBps; // its policy's swap bound (0: no swaps), set by `_checkPostConditions`
         uint256 swapped; // its swaps' inputs, loan units at its pre-trade price, set by `_checkSwapsServeOwnPosition`
         bool due;
-        bool boost; // due above its band (boost allowed, health > maxHealth): only its own borrows fund its deposits
+        bool boost; // due above its band (boost allowed, health > maxHealth): only such borrows fund deposits (rr10b)
     }
 
     /// @notice Executes `plan` for `safe` (the caller already checked encoding, keeper and pause).
@@ -626,9 +626,8 @@ library RebalanceLib {
     ///                reserves) plus the plan's borrows on it before, less its repayments before), collateral supplies (callback supplies
     ///                included) and swap inputs;
     ///     received:  borrows, collateral withdrawals and swap outputs at their on-chain minimum;
-    ///     fundable:  the part of deposited that a boost's own borrow pays for: a loan-token deposit on a sub-account
-    ///                due above its band (`Run.boost`), up to what that sub-account borrowed before it in the plan and
-    ///                has not yet deposited (rr10b); nothing else;
+    ///     fundable:  the borrows of sub-accounts due above their band (`Run.boost`, rr10b), in the loan token; nothing
+    ///                else (part of received);
     ///     deposited: deposits into pools of the asset;
     /// the plan must satisfy
     ///     deposited <= fundable                  (else DepositNotFunded), so unparked = received - deposited,
@@ -645,8 +644,9 @@ library RebalanceLib {
     /// the reserve paid the repayment that made room for them); nor does a not-due sub-account's borrow or withdrawal
     /// (rr10 F3, rr10b R2: it stood in for the idle reserve another's rescue drew), nor the borrow of a sub-account due
     /// below its band (rr10b R1: its supply of the reserve made room for it); and a sub-account that supplies collateral
-    /// deposits nothing (`CHURN_KINDS`), so a boost cannot supply the reserve and park the extra borrow either. A deposit
-    /// before its own borrow is unfunded (it spent idle funds first). Residual: a boost's honest borrow is parked while
+    /// deposits nothing (`CHURN_KINDS`), so a boost cannot supply the reserve and park the extra borrow either. Net per
+    /// asset, order-free (EIP-170 leaves no room for per-sub-account matching): a boost's borrow may fund a loan-token
+    /// deposit listed on another sub-account, into that one's allowed pool. Residual: a boost's honest borrow is parked while
     /// another sub-account's rescue draws the reserve; both moves are bounded by their landing zones.
     /// The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
     /// Gas (issue 15): one pass over the actions tallies every asset's flows; it stays because only the actions say
@@ -704,7 +704,7 @@ library RebalanceLib {
     /// @dev Per asset slot a (see `_checkInflowsUsed`), base units: flows[4a] what the plan's venue and swap actions
     /// take from the Safe's wallet (repayments capped at the debt they meet), flows[4a + 1] what they bring into it (swap
     /// outputs at their on-chain minimum), flows[4a + 2] what the plan deposits into pools of the asset, flows[4a + 3]
-    /// the part of flows[4a + 2] a boost's own earlier borrow funds (loan slot only, see `_checkInflowsUsed`).
+    /// the part of flows[4a + 1] a deposit may park: the borrows of sub-accounts due above their band (loan slot only).
     function _flowTally(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions, uint256[] memory slot)
         private
         view
@@ -714,8 +714,7 @@ library RebalanceLib {
         // The debt each repayment meets, in execution order (a callback's inner actions run after its opener, so a
         // borrow inside a repay callback comes after the debt fell): a repayment clears at most the debt at that point
         // (past it the adapters repay by shares, or Aave's max on the debt reserve alone), and only that much is spent.
-        // debtNow[runs.length + k]: what sub-account k, due above its band, borrowed before and has not yet deposited.
-        uint256[] memory debtNow = new uint256[](2 * runs.length);
+        uint256[] memory debtNow = new uint256[](runs.length);
         for (uint256 k; k < runs.length; ++k) {
             debtNow[k] = runs[k].repayable;
         }
@@ -731,18 +730,13 @@ library RebalanceLib {
             } else if (kind == ActionKind.Borrow) {
                 debtNow[sub] += amount;
                 flows[1] += amount;
-                if (runs[sub].boost) debtNow[runs.length + sub] += amount;
+                if (runs[sub].boost) flows[3] += amount;
             } else if ((1 << uint8(kind)) & SUPPLY_KINDS != 0) {
                 flows[at] += amount;
             } else if (kind == ActionKind.WithdrawCollateral) {
                 flows[at + 1] += amount;
             } else if (kind == ActionKind.DepositToPool) {
                 flows[at + 2] += amount;
-                if (at == 0) {
-                    uint256 funded = Math.min(amount, debtNow[runs.length + sub]);
-                    debtNow[runs.length + sub] -= funded;
-                    flows[3] += funded;
-                }
             } else if (_isSwapKind(kind)) {
                 bool sell = kind == ActionKind.SellCollateral;
                 flows[sell ? at : 0] += amount;

@@ -799,7 +799,7 @@ type Run = {
   shares: bigint
   healthBefore: bigint
   due: boolean
-  /** Due above its band (boost allowed, health > maxHealth; RebalanceLib `Run.boost`): only its own borrows fund its deposits. */
+  /** Due above its band (boost allowed, health > maxHealth; RebalanceLib `Run.boost`): only such borrows fund deposits. */
   boost: boolean
   /** Net position change charged to the caps and usage shares, set by the post-conditions. */
   moved: bigint
@@ -1242,8 +1242,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   })
   const flows = inflowTally(runs, actions, slots, assets.length)
   flows.forEach(({ spent, received, deposited, fundable }, slot) => {
-    // A deposit parks only what the same plan brought in, never the Safe's idle reserve (brk10r F1): only a boost's own
-    // earlier borrow, never a withdrawal, a swap's output (rr10 F2), a not-due borrow (rr10 F3, rr10b R2) nor the
+    // A deposit parks only what the same plan brought in, never the Safe's idle reserve (brk10r F1): only a boost's
+    // borrow, never a withdrawal, a swap's output (rr10 F2), a not-due borrow (rr10 F3, rr10b R2) nor the
     // borrow of a sub-account due below its band (rr10b R1).
     if (deposited > fundable) revert("DepositNotFunded", assets[slot] as string, deposited, fundable)
     const unparked = received - deposited
@@ -1419,9 +1419,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
  * plan's venue and swap actions take from the Safe's wallet (`spent`: repayments, each capped at the debt it meets in
  * execution order, the pre-trade debt plus the plan's borrows on the sub-account before it less its repayments before;
  * collateral supplies; swap inputs), what they bring into it (`received`: borrows, collateral withdrawals, swap outputs
- * at their on-chain minimum), what the plan deposits into pools of the asset (`deposited`) and the part of `deposited`
- * that is funded (`fundable`: a loan-token deposit on a sub-account due above its band, up to what that sub-account
- * borrowed before it in the plan and has not yet deposited; nothing else, rr10b).
+ * at their on-chain minimum), what the plan deposits into pools of the asset (`deposited`) and the part of `received`
+ * a deposit may park (`fundable`: the borrows of sub-accounts due above their band, a boost's; nothing else, rr10b).
  */
 function inflowTally(
   runs: readonly { state: RuleMarketState; policy: RulePolicy; boost: boolean }[],
@@ -1432,7 +1431,6 @@ function inflowTally(
   const flows = Array.from({ length: count }, () => ({ spent: 0n, received: 0n, deposited: 0n, fundable: 0n }))
   const loan = flows[0] as (typeof flows)[number]
   const debtNow = runs.map((r) => repayableOf(r.state))
-  const parkable = runs.map(() => 0n)
   actions.forEach(({ kind, subAccount, amount }, j) => {
     const r = runs[subAccount] as (typeof runs)[number]
     const at = flows[slots[j] as number] as (typeof flows)[number]
@@ -1443,18 +1441,13 @@ function inflowTally(
     } else if (kind === "Borrow") {
       debtNow[subAccount] = (debtNow[subAccount] as bigint) + amount
       loan.received += amount
-      if (r.boost) parkable[subAccount] = (parkable[subAccount] as bigint) + amount
+      if (r.boost) loan.fundable += amount
     } else if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") {
       at.spent += amount
     } else if (kind === "WithdrawCollateral") {
       at.received += amount
     } else if (kind === "DepositToPool") {
       at.deposited += amount
-      if (slots[j] === 0) {
-        const funded = min(amount, parkable[subAccount] as bigint)
-        parkable[subAccount] = (parkable[subAccount] as bigint) - funded
-        loan.fundable += funded
-      }
     } else if (isSwap(kind)) {
       const sell = kind === "SellCollateral"
       const out = minAmountOut(big(r.policy.maxSlippageBps), r.state.price, sell, amount)
