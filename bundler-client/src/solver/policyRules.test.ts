@@ -84,7 +84,18 @@ describe("checkPlanAgainstPolicy", () => {
       ],
     }
     const policies = { a: makePolicy({ pools: [POOL] }), b: makePolicy({ pools: [POOL] }) }
-    const crossed = checkPlanAgainstPolicy({ plan: p, pre, policies, epochs: {}, now: NOW })
+    // Since rr10b a not-due borrow funds no deposit: the padding is refused first (DepositNotFunded).
+    const parked = checkPlanAgainstPolicy({ plan: p, pre, policies, epochs: {}, now: NOW })
+    expect(parked.violations.map((v) => v.message)).toEqual([expect.stringMatching(/deposits 2000 USDC .* only 0 .*\(DepositNotFunded\)/)])
+    // The same crossing in an allowed shape: b's whole borrow repays a (a: 1.1 -> 1.398, in its zone; b: 1.65 -> 1.25).
+    const donor: Plan = {
+      ...p,
+      actions: [
+        { kind: "Borrow", subAccount: 1, pool: undefined, asset: "USDC", amount: 5000, amountBase: 5_000_000_000n },
+        { kind: "Repay", subAccount: 0, pool: undefined, asset: "USDC", amount: 5000, amountBase: 5_000_000_000n },
+      ],
+    }
+    const crossed = checkPlanAgainstPolicy({ plan: donor, pre, policies, epochs: {}, now: NOW })
     expect(crossed.violations.map((v) => v.message)).toEqual([expect.stringMatching(/b is not due but moves .* past its target 1.4/)])
   })
 
@@ -416,15 +427,19 @@ describe("checkPlanAgainstPolicy", () => {
         { kind: "WithdrawFromPool", subAccount: 1, pool: wethPool, asset: "WETH", amount: 2, amountBase: 2n * 10n ** 18n },
         { kind: "SupplyCollateral", subAccount: 1, pool: undefined, asset: "WETH", amount: 2, amountBase: 2n * 10n ** 18n },
         // b is listed first (its price values WETH), so it needs a material move of its own toward its target; the
-        // borrowed USDC is parked in a pool (a borrow left idle is IdleInflow).
+        // borrowed USDC repays a (a borrow left idle is IdleInflow; since rr10b a not-due borrow funds no deposit).
         { kind: "Borrow", subAccount: 0, pool: undefined, asset: "USDC", amount: 100, amountBase: 100_000_000n },
-        { kind: "DepositToPool", subAccount: 0, pool: POOL, asset: "USDC", amount: 100, amountBase: 100_000_000n },
+        { kind: "Repay", subAccount: 1, pool: undefined, asset: "USDC", amount: 100, amountBase: 100_000_000n },
       ],
     }
     const policies = { a: makePolicy({ pools: [wethPool] }), b: makePolicy({ boostAllowed: true, pools: [POOL] }) }
+    const parked: Plan = { ...p, actions: [...p.actions.slice(0, 3), { kind: "DepositToPool", subAccount: 0, pool: POOL, asset: "USDC", amount: 100, amountBase: 100_000_000n }] }
+    expect(checkPlanAgainstPolicy({ plan: parked, pre, policies, epochs: {}, now: NOW }).violations.map((v) => v.message)).toEqual([
+      expect.stringMatching(/deposits 100 USDC .* only 0 .*\(DepositNotFunded\)/),
+    ])
     const r = checkPlanAgainstPolicy({ plan: p, pre, policies, epochs: {}, now: NOW })
     expect(r.violations).toEqual([])
-    expect(r.amountMoved.a).toBeCloseTo(2 * 3000, 3) // 2 WETH supplied at a's price; the pool withdrawal is not charged
+    expect(r.amountMoved.a).toBeCloseTo(2 * 3000 + 100, 3) // 2 WETH supplied at a's price + 100 repaid; the pool withdrawal is not charged
     expect(r.amountMoved.b).toBeCloseTo(100, 6) // the 100 borrowed; the deposit is not charged
   })
 

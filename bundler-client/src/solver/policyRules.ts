@@ -295,7 +295,7 @@ function describe(error: RuleViolation, plan: Plan, subs: readonly SubAccountSta
     }
     case "DepositNotFunded": {
       const [token, units] = tokenUnits(a[0])
-      return `the plan deposits ${units(a[1])} ${token} into pools but brings in only ${units(a[2])} of it; a deposit parks only what the plan borrows or a not-due sub-account withdraws, never the Safe's idle reserve (DepositNotFunded)`
+      return `the plan deposits ${units(a[1])} ${token} into pools but brings in only ${units(a[2])} of it; a deposit parks only what sub-accounts due above their band (boosts) borrow in the plan, never the Safe's idle reserve (DepositNotFunded)`
     }
     case "SwapNotUsed":
       return `a swap serves ${id}, which has no venue action (SwapNotUsed)`

@@ -49,6 +49,7 @@ library RebalanceLib {
         uint256 maxSlippageBps; // its policy's swap bound (0: no swaps), set by `_checkPostConditions`
         uint256 swapped; // its swaps' inputs, loan units at its pre-trade price, set by `_checkSwapsServeOwnPosition`
         bool due;
+        bool boost; // due above its band (boost allowed, health > maxHealth): only such borrows fund deposits (rr10b)
     }
 
     /// @notice Executes `plan` for `safe` (the caller already checked encoding, keeper and pause).
@@ -133,7 +134,8 @@ library RebalanceLib {
             if (usage.lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
 
             run.healthBefore = run.state.health; // the venue's (issue 17: Aave's health factor, exactly)
-            run.due = run.healthBefore < policy.minHealth || (policy.boostAllowed && run.healthBefore > policy.maxHealth);
+            run.boost = policy.boostAllowed && run.healthBefore > policy.maxHealth;
+            run.due = run.healthBefore < policy.minHealth || run.boost;
             triggered = triggered || run.due;
         }
         if (!triggered) revert ILeverageModule.NoTrigger();
@@ -194,7 +196,9 @@ library RebalanceLib {
             // Repay(need + X) from the idle reserve with a Borrow(X) back lets the borrow "fund" a deposit of X, so the
             // reserve lands in a pool the next rescue may not afford to leave (rr10 F1). An honest plan never does (a
             // swap boost borrows in its supply callback, a swap deleverage withdraws in its repay callback, a donor that
-            // borrows repays nothing, a target that repays borrows nothing).
+            // borrows repays nothing, a target that repays borrows nothing). Nor does a sub-account that supplies
+            // collateral (plainly or in a callback) deposit into a pool (rr10b R1): the supply carries the idle reserve
+            // into the position and the borrow it made room for into the pool; the solver deposits only a boost's borrow.
             if (
                 kind == ActionKind.EndCallback
                     ? action.pool != address(0) || action.amount != 0
@@ -295,8 +299,10 @@ library RebalanceLib {
     uint256 private constant VENUE_ACTION = 1;
     uint256 private constant SWAP_ACTION = 2;
     /// @dev Per kind k, bits 16k..16k+15: the kinds (bits by kind) k may not join on one sub-account (`_checkActions`):
-    /// WithdrawCollateral (3) / SupplyCollateralWithCallback (9), Borrow (4) / RepayWithCallback (8), Borrow (4) / Repay (5).
-    uint256 private constant CHURN_KINDS = 0x200 << 48 | 0x120 << 64 | 0x10 << 80 | 0x10 << 128 | 0x8 << 144;
+    /// WithdrawCollateral (3) / SupplyCollateralWithCallback (9), Borrow (4) / RepayWithCallback (8), Borrow (4) / Repay (5),
+    /// DepositToPool (1) / SupplyCollateral (2), DepositToPool (1) / SupplyCollateralWithCallback (9).
+    uint256 private constant CHURN_KINDS =
+        0x204 << 16 | 0x2 << 32 | 0x200 << 48 | 0x120 << 64 | 0x10 << 80 | 0x10 << 128 | 0xA << 144;
     /// @dev Repay (5) and RepayWithCallback (8), as bits by kind.
     uint256 private constant REPAY_KINDS = 0x120;
     /// @dev SupplyCollateral (2) and SupplyCollateralWithCallback (9), as bits by kind.
@@ -620,7 +626,8 @@ library RebalanceLib {
     ///                reserves) plus the plan's borrows on it before, less its repayments before), collateral supplies (callback supplies
     ///                included) and swap inputs;
     ///     received:  borrows, collateral withdrawals and swap outputs at their on-chain minimum;
-    ///     fundable:  borrows and collateral withdrawals of sub-accounts that are not due (part of received);
+    ///     fundable:  the borrows of sub-accounts due above their band (`Run.boost`, rr10b), in the loan token; nothing
+    ///                else (part of received);
     ///     deposited: deposits into pools of the asset;
     /// the plan must satisfy
     ///     deposited <= fundable                  (else DepositNotFunded), so unparked = received - deposited,
@@ -632,11 +639,15 @@ library RebalanceLib {
     /// count as used. Nor does any plan lower it into a pool (brk10r F1): a deposit parks only what the same plan brought
     /// in, so a rescue cannot carry the Safe's idle reserve into a pool whose exit fee the loss bound does not book
     /// (pools are valued at `convertToAssets`) or whose cash borrowers can drain, leaving the next rescue no source.
-    /// A due sub-account's collateral withdrawals and any swap's output (only due ones swap) fund no deposit (rr10 F2):
-    /// the reserve paid the repayment (RepayWithCallback or Repay) that made room for the withdrawal, so parking what
-    /// it withdrew (or sold) parked the reserve; the solver only sells such a withdrawal. A not-due one's withdrawal
-    /// may fund one: its move is bounded by its distance to its target (`NotDueMoveExceedsDistance`), like a donor's
-    /// borrow. The rule stays net per asset and per plan (rr10 F3: a donor's parked borrow next to a rescue from idle).
+    /// Only a boost's own borrow funds a deposit (rr10b; the solver's one deposit is planSteps.ts `boost`: Borrow(x) +
+    /// DepositToPool(x) on a sub-account due above its band). Collateral withdrawals and swap outputs fund none (rr10 F2:
+    /// the reserve paid the repayment that made room for them); nor does a not-due sub-account's borrow or withdrawal
+    /// (rr10 F3, rr10b R2: it stood in for the idle reserve another's rescue drew), nor the borrow of a sub-account due
+    /// below its band (rr10b R1: its supply of the reserve made room for it); and a sub-account that supplies collateral
+    /// deposits nothing (`CHURN_KINDS`), so a boost cannot supply the reserve and park the extra borrow either. Net per
+    /// asset, order-free (EIP-170 leaves no room for per-sub-account matching): a boost's borrow may fund a loan-token
+    /// deposit listed on another sub-account, into that one's allowed pool. Residual: a boost's honest borrow is parked while
+    /// another sub-account's rescue draws the reserve; both moves are bounded by their landing zones.
     /// The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
     /// Gas (issue 15): one pass over the actions tallies every asset's flows; it stays because only the actions say
     /// what each flow was for. Runs after the actions, so each pool's `asset()` is a warm call, read once.
@@ -693,7 +704,7 @@ library RebalanceLib {
     /// @dev Per asset slot a (see `_checkInflowsUsed`), base units: flows[4a] what the plan's venue and swap actions
     /// take from the Safe's wallet (repayments capped at the debt they meet), flows[4a + 1] what they bring into it (swap
     /// outputs at their on-chain minimum), flows[4a + 2] what the plan deposits into pools of the asset, flows[4a + 3]
-    /// the part of flows[4a + 1] a deposit may park: borrows and not-due sub-accounts' collateral withdrawals.
+    /// the part of flows[4a + 1] a deposit may park: the borrows of sub-accounts due above their band (loan slot only).
     function _flowTally(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions, uint256[] memory slot)
         private
         view
@@ -719,12 +730,11 @@ library RebalanceLib {
             } else if (kind == ActionKind.Borrow) {
                 debtNow[sub] += amount;
                 flows[1] += amount;
-                flows[3] += amount;
+                if (runs[sub].boost) flows[3] += amount;
             } else if ((1 << uint8(kind)) & SUPPLY_KINDS != 0) {
                 flows[at] += amount;
             } else if (kind == ActionKind.WithdrawCollateral) {
                 flows[at + 1] += amount;
-                if (!runs[sub].due) flows[at + 3] += amount;
             } else if (kind == ActionKind.DepositToPool) {
                 flows[at + 2] += amount;
             } else if (_isSwapKind(kind)) {

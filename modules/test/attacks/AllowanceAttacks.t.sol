@@ -174,7 +174,27 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         RiggedVault skim = _feePool(1200);
         _allowPools(skim);
         Action[] memory pad = _shrink(wbtcMarket, 1, address(wbtcPool), _distance(wbtcMarket) - 10e6);
-        _expectPaddedSkimRefused(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad)), skim, 3300e6 + 1e6);
+        _expectPaddedSkimRefused(_intoWbtcTwin(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad))), skim, 3300e6 + 1e6);
+    }
+
+    /// @dev Since rr10b a not-due sub-account's withdrawal funds no pool deposit: asserts `plan` (`_shrink` pads of WBTC
+    /// parked in its pool after a 2-action rescue) is refused with exactly DepositNotFunded(wbtc, withdrawn, 0), then
+    /// returns it with the WBTC supplied to a not-due WBTC twin (3M of collateral at 1.3, far more distance than the
+    /// pad) listed last: the same padding as a move toward the twin's target, which buys no allowance either.
+    function _intoWbtcTwin(Plan memory plan) internal returns (Plan memory padded) {
+        _expectRefusedWith(
+            plan, abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(wbtc), plan.actions[3].amount, 0)
+        );
+        bytes32 twinId = _openTwinWorth(wbtcMarket, 3_000_000e6, 1.3e18);
+        uint8 twinIndex = uint8(plan.subAccounts.length);
+        padded.subAccounts = new bytes32[](twinIndex + 1);
+        for (uint256 i; i < twinIndex; ++i) padded.subAccounts[i] = plan.subAccounts[i];
+        padded.subAccounts[twinIndex] = twinId;
+        Action[] memory rescue = new Action[](2);
+        (rescue[0], rescue[1]) = (plan.actions[0], plan.actions[1]);
+        Action[] memory pad = new Action[](4);
+        for (uint256 i; i < 4; ++i) pad[i] = plan.actions[2 + i];
+        padded.actions = _concat(rescue, _shrinkIntoTwinOf(pad, twinIndex));
     }
 
     function test_Attack_NotDueShrinksOnTwoSubAccountsBuyNoAllowance() public {
@@ -198,8 +218,22 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
             _shrink(wstethMarket, 2, address(wstethPool), _distance(wstethMarket) - 10e6)
         );
         plan.actions = _concat(_skimmedRescue(skim), pads);
+        // Since rr10b the parked pads stop at the first asset's deposit (WBTC's, funded by nothing).
+        _expectRefusedWith(
+            plan, abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(wbtc), plan.actions[4].amount, 0)
+        );
+        // Each pad's collateral supplied to a not-due twin of its market (3M at 1.3) instead.
+        Plan memory padded;
+        padded.subAccounts = new bytes32[](5);
+        for (uint256 i; i < 3; ++i) padded.subAccounts[i] = plan.subAccounts[i];
+        padded.subAccounts[3] = _openTwinWorth(wbtcMarket, 3_000_000e6, 1.3e18);
+        padded.subAccounts[4] = _openTwinWorth(wstethMarket, 3_000_000e6, 1.3e18);
+        Action[] memory wbtcPad = new Action[](4);
+        Action[] memory wstethPad = new Action[](4);
+        for (uint256 i; i < 4; ++i) (wbtcPad[i], wstethPad[i]) = (plan.actions[2 + i], plan.actions[6 + i]);
+        padded.actions = _concat(_skimmedRescue(skim), _concat(_shrinkIntoTwinOf(wbtcPad, 3), _shrinkIntoTwinOf(wstethPad, 4)));
         uint256 wstethParked = wstethPool.balanceOf(safe);
-        _expectPaddedSkimRefused(plan, skim, 3300e6 + 1e6);
+        _expectPaddedSkimRefused(padded, skim, 3300e6 + 1e6);
         assertEq(wstethPool.balanceOf(safe), wstethParked, "parked wstETH unchanged");
     }
 
@@ -275,13 +309,26 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         uint256 epoch = _quickstartCaps(_poolsPolicy(wbtcMarket, address(wbtcPool)));
         uint256 wbtcPrice = _setHealth(wbtcMarket, 1.21e18);
         uint256 shrunk;
+        // Since rr10b the pads' WBTC cannot be parked (a not-due withdrawal funds no deposit; asserted once): it is
+        // supplied to a not-due WBTC twin (10M of collateral at 1.3, ~770k from its target, room for all ten pads).
+        bytes32 twinId = _openTwinWorth(wbtcMarket, 10_000_000e6, 1.3e18);
         for (uint256 i; i < 10; ++i) {
             vm.warp(block.timestamp + 5 minutes);
             wbtcOracle.setPrice(wbtcPrice); // a fresh round, same price
             _dropWethHealthTo(1.19e18);
             uint256 moved = Math.min(_distance(wbtcMarket), 100_000e6) - 10e6;
             Action[] memory pad = _shrink(wbtcMarket, 1, address(wbtcPool), moved);
-            handleOk(keeperOp(safe, keeper, plan2(wethId, wbtcId, _concat(_wethRescue(1.35e18), pad)), keeperKey));
+            if (i == 0) {
+                _expectRefusedWith(
+                    plan2(wethId, wbtcId, _concat(_wethRescue(1.35e18), pad)),
+                    abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(wbtc), pad[2].amount, 0)
+                );
+            }
+            Plan memory plan;
+            plan.subAccounts = new bytes32[](3);
+            (plan.subAccounts[0], plan.subAccounts[1], plan.subAccounts[2]) = (wethId, wbtcId, twinId);
+            plan.actions = _concat(_wethRescue(1.35e18), _shrinkIntoTwinOf(pad, 2));
+            handleOk(keeperOp(safe, keeper, plan, keeperKey));
             shrunk += moved;
         }
         assertEq(block.timestamp / 1 days, epoch, "one epoch");
@@ -339,7 +386,7 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         RiggedVault skim = _feePool(600);
         _allowPools(skim);
         Action[] memory pad = _shrink(wbtcMarket, 1, address(wbtcPool), _distance(wbtcMarket) - 10e6);
-        _expectPaddedSkimRefused(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad)), skim, 3300e6 + 1e6);
+        _expectPaddedSkimRefused(_intoWbtcTwin(plan2(wethId, wbtcId, _concat(_skimmedRescue(skim), pad))), skim, 3300e6 + 1e6);
     }
 
     /// @dev Growth padding: a boost-enabled, not-due WBTC (1.21, below its target 1.4) grown at constant health (supply
@@ -382,11 +429,22 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
     }
 
     /// @dev `rescue` of WETH padded with a `moved` growth of the not-due WBTC (inside its distance to its target, so no
-    /// other rule refuses it), through handleOps: refused with exactly NotDueGrowth(wbtcId), nothing but gas left the
-    /// Safe.
+    /// other rule refuses it), through handleOps. Since rr10b the parked growth is refused first, at its deposit
+    /// (a sub-account that supplies collateral deposits nothing: ActionNotAllowed, asserted exactly); a growth can then
+    /// only spend its borrow, so it is rebuilt as a donor growth that pays the whole WETH rescue (`rescue[0]`, a single
+    /// Repay; WBTC supplies a hair more than keeps its health and borrows that repayment, a net change of ~2x the
+    /// repayment rather than `moved`): refused with exactly NotDueGrowth(wbtcId), nothing but gas left the Safe.
     function _expectGrowthPaddingRefused(Action[] memory rescue, uint256 moved) internal {
-        Action[] memory pad = _growthPad(moved);
+        Action[] memory parked = _growthPad(moved);
+        _expectRefusedWith(
+            plan2(wethId, wbtcId, _concat(rescue, parked)),
+            abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, rescue.length + 2, ActionKind.DepositToPool)
+        );
         MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
+        uint256 borrowed = rescue[0].amount;
+        Action[] memory pad = new Action[](2);
+        pad[0] = action(ActionKind.SupplyCollateral, 1, address(0), Math.mulDiv(s.collateral, borrowed, s.debt) + 100);
+        pad[1] = action(ActionKind.Borrow, 1, address(0), borrowed);
         uint256 netChange = HealthLib.collateralValue(pad[0].amount, s.price) + pad[1].amount;
         assertLt(netChange, _distance(wbtcMarket), "the growth fits WBTC's distance to its target");
         Holdings memory before = holdings(safe);
@@ -429,26 +487,44 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
     }
 
     /// @dev The ninth reviewer's boost of WETH to BOOST_HEALTH: `added` of collateral value supplied from idle WETH and
-    /// the borrow that lands the health there, padded with a `withdrawn` round trip through `skim`. Its loss is skim's
-    /// exit fee on `withdrawn`. `viaTwin` false: WETH itself withdraws it, repays it, borrows it back and parks everything
-    /// borrowed in the fair pool. `viaTwin` true, the shape rr10 F1 still allows (Repay then Borrow on one sub-account is
-    /// churn, ActionNotAllowed): the not-due WETH twin (sub-account 1, `_twinRepaysThrough`) repays `withdrawn` from
-    /// `skim`, a move toward its target that buys no allowance; WETH parks only what the boost borrows.
-    function _boostPlan(MarketState memory s, uint256 added, RiggedVault skim, uint256 withdrawn, bool viaTwin)
+    /// the borrow that lands the health there, padded with a `withdrawn` round trip through `skim` (withdraw it, repay
+    /// it, borrow it back, park everything borrowed in the fair pool). Its loss is skim's exit fee on `withdrawn`.
+    function _boostPlan(MarketState memory s, uint256 added, RiggedVault skim, uint256 withdrawn)
         internal
         view
         returns (Plan memory)
     {
-        // What WETH borrows and parks: the boost's borrow, plus the round trip when WETH makes it itself.
-        uint256 borrowed = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36) + added, LLTV, BOOST_HEALTH) - s.debt;
-        if (!viaTwin) borrowed += withdrawn;
+        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
+        uint256 borrowed = Math.mulDiv(value + added, LLTV, BOOST_HEALTH) - s.debt;
         Action[] memory a = new Action[](5);
         a[0] = action(ActionKind.SupplyCollateral, 0, address(0), Math.mulDiv(added, 1e36, s.price) + 1);
-        a[1] = action(ActionKind.WithdrawFromPool, viaTwin ? 1 : 0, address(skim), withdrawn);
-        a[2] = action(ActionKind.Repay, viaTwin ? 1 : 0, address(0), withdrawn);
+        a[1] = action(ActionKind.WithdrawFromPool, 0, address(skim), withdrawn);
+        a[2] = action(ActionKind.Repay, 0, address(0), withdrawn);
+        a[3] = action(ActionKind.Borrow, 0, address(0), borrowed + withdrawn);
+        a[4] = action(ActionKind.DepositToPool, 0, address(usdcVault), borrowed + withdrawn);
+        return _single(wethId, a);
+    }
+
+    /// @dev `_boostPlan`'s round trip in a shape rr10 F1 still allows (Repay then Borrow on one sub-account is churn,
+    /// ActionNotAllowed): the not-due WETH twin (sub-account 1, `_twinRepaysThrough`) repays `withdrawn` from `skim`, a
+    /// move toward its target that buys no allowance; WETH boosts by `added` and parks what it borrows. Its loss is still
+    /// skim's exit fee on `withdrawn`. Since rr10b WETH, which supplies collateral, may not deposit (ActionNotAllowed at
+    /// a[4]); with `parkOnTwin` the deposit of WETH's borrow is listed on the twin (its pools: skim and the fair USDC
+    /// pool), which a boost's borrow still funds (net per asset: SECURITY row 73's residual).
+    function _boostPlanWithTwin(MarketState memory s, uint256 added, RiggedVault skim, uint256 withdrawn, bool parkOnTwin)
+        internal
+        view
+        returns (Plan memory)
+    {
+        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
+        uint256 borrowed = Math.mulDiv(value + added, LLTV, BOOST_HEALTH) - s.debt;
+        Action[] memory a = new Action[](5);
+        a[0] = action(ActionKind.SupplyCollateral, 0, address(0), Math.mulDiv(added, 1e36, s.price) + 1);
+        a[1] = action(ActionKind.WithdrawFromPool, 1, address(skim), withdrawn);
+        a[2] = action(ActionKind.Repay, 1, address(0), withdrawn);
         a[3] = action(ActionKind.Borrow, 0, address(0), borrowed);
-        a[4] = action(ActionKind.DepositToPool, 0, address(usdcVault), borrowed);
-        return viaTwin ? plan2(wethId, wethTwinId, a) : _single(wethId, a);
+        a[4] = action(ActionKind.DepositToPool, parkOnTwin ? 1 : 0, address(usdcVault), borrowed);
+        return plan2(wethId, wethTwinId, a);
     }
 
     /// @dev Opens the not-due WETH twin (1.3, at the current price) with `skim` its pool and maxLossBps `lossBps`, so the
@@ -456,8 +532,9 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
     function _twinRepaysThrough(RiggedVault skim, uint16 lossBps) internal {
         _openWethTwin(1000e18, 1.3e18);
         Policy memory p = module.getPolicy(safe, wethTwinId);
-        p.pools = new address[](1);
+        p.pools = new address[](2);
         p.pools[0] = address(skim);
+        p.pools[1] = address(usdcVault);
         p.maxLossBps = lossBps;
         setPolicy(p);
     }
@@ -476,7 +553,7 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         uint256 honest = _honestBoost(s, BOOST_HEALTH, lossBps);
         // Since rr10 F1 the ninth reviewer's Repay/Borrow round trip on WETH itself is churn, refused at the Borrow.
         _expectRefusedWith(
-            _boostPlan(s, _reviewedCap(s, BOOST_HEALTH, lossBps) * 101 / 100, skim, 10_000e6, false),
+            _boostPlan(s, _reviewedCap(s, BOOST_HEALTH, lossBps) * 101 / 100, skim, 10_000e6),
             abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 3, ActionKind.Borrow)
         );
         _twinRepaysThrough(skim, lossBps);
@@ -517,7 +594,12 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         uint256 skimmed = Math.mulDiv(10_000e6, skim.exitFeeBps(), 10_000);
         assertGt(skimmed * 10_000, honest * lossBps, "the skim is over an honest boost's worst loss");
         assertLt(skimmed * 10_000, reviewed * lossBps, "and within the allowance the reviewed cap bought");
-        (uint256 loss, uint256 moved) = _expectLossRefused(_boostPlan(s, reviewed * 101 / 100, skim, 10_000e6, true), skim, lossBps);
+        _expectRefusedWith(
+            _boostPlanWithTwin(s, reviewed * 101 / 100, skim, 10_000e6, false),
+            abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 4, ActionKind.DepositToPool)
+        );
+        (uint256 loss, uint256 moved) =
+            _expectLossRefused(_boostPlanWithTwin(s, reviewed * 101 / 100, skim, 10_000e6, true), skim, lossBps);
         uint256 collateralOnly = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36) * LLTV - BOOST_HEALTH * s.debt, 1, LLTV);
         assertApproxEqRel(moved, collateralOnly, 0.002e18, "counted: the collateral-only move to the same health");
         assertApproxEqAbs(loss, skimmed, 1e6, "the loss is the skim");

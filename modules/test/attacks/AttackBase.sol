@@ -176,24 +176,51 @@ abstract contract AttackBase is Fixture {
     /// @dev Opens the WETH twin holding `collateral` WETH (1e18 units) at `health` (WAD) at WETH's current price, under the
     /// default policy with minHealth 1.1 (target 1.4, maxHealth 1.7), so later WETH price drops leave it not due.
     function _openWethTwin(uint256 collateral, uint256 health) internal returns (bytes32 id) {
-        if (wethTwinId == bytes32(0)) {
-            morpho.enableLltv(TWIN_LLTV);
-            wethTwin = MarketParams({
-                loanToken: address(usdc), collateralToken: address(weth), oracle: address(wethOracle), irm: address(0), lltv: TWIN_LLTV
-            });
-            morpho.createMarket(wethTwin);
-            usdc.mint(lender, 10_000_000e6);
-            vm.startPrank(lender);
-            usdc.approve(address(morpho), type(uint256).max);
-            morpho.supply(wethTwin, 10_000_000e6, 0, lender, "");
-            vm.stopPrank();
-        }
-        uint256 value = Math.mulDiv(collateral, wethOracle.price(), 1e36);
-        openPosition(safe, wethTwin, collateral, Math.mulDiv(value, TWIN_LLTV, health));
-        Policy memory p = defaultPolicy(wethTwin, address(0));
+        if (wethTwinId == bytes32(0)) wethTwin = _twinMarket(wethMarket);
+        id = _openTwinPosition(wethTwin, collateral, health);
+        wethTwinId = id;
+    }
+
+    /// @dev Creates `base`'s twin market (same tokens and oracle, lltv TWIN_LLTV) with 10M USDC of the lender's
+    /// liquidity. Since rr10b no pool deposit is funded by a not-due or a due-below-band sub-account, so padding that
+    /// parked a not-due shrink's collateral supplies it to such a twin instead (`_shrinkIntoTwinOf`).
+    function _twinMarket(MarketParams memory base) internal returns (MarketParams memory twin) {
+        if (!morpho.isLltvEnabled(TWIN_LLTV)) morpho.enableLltv(TWIN_LLTV);
+        twin = MarketParams({
+            loanToken: base.loanToken, collateralToken: base.collateralToken, oracle: base.oracle, irm: address(0), lltv: TWIN_LLTV
+        });
+        morpho.createMarket(twin);
+        usdc.mint(lender, 10_000_000e6);
+        vm.startPrank(lender);
+        usdc.approve(address(morpho), type(uint256).max);
+        morpho.supply(twin, 10_000_000e6, 0, lender, "");
+        vm.stopPrank();
+    }
+
+    /// @dev Opens `twin` holding `collateral` (its token's units) at `health` (WAD) at its oracle's current price, under
+    /// the default policy with minHealth 1.1 (target 1.4, maxHealth 1.7); returns its sub-account id.
+    function _openTwinPosition(MarketParams memory twin, uint256 collateral, uint256 health) internal returns (bytes32 id) {
+        uint256 value = Math.mulDiv(collateral, SimOracle(twin.oracle).price(), 1e36);
+        openPosition(safe, twin, collateral, Math.mulDiv(value, TWIN_LLTV, health));
+        Policy memory p = defaultPolicy(twin, address(0));
         p.minHealth = 1.1e18;
         id = setPolicy(p);
-        wethTwinId = id;
+    }
+
+    /// @dev A twin of `base` opened at `health` holding collateral worth `value` (USDC base units) at its oracle.
+    function _openTwinWorth(MarketParams memory base, uint256 value, uint256 health) internal returns (bytes32 id) {
+        MarketParams memory twin = _twinMarket(base);
+        id = _openTwinPosition(twin, Math.mulDiv(value, 1e36, SimOracle(base.oracle).price()), health);
+    }
+
+    /// @dev `parked`, a shrink shaped RepayWithCallback, WithdrawCollateral, DepositToPool (the withdrawn collateral),
+    /// EndCallback on one sub-account, with the collateral supplied to sub-account `twinIndex` after the callback instead.
+    function _shrinkIntoTwinOf(Action[] memory parked, uint8 twinIndex) internal pure returns (Action[] memory a) {
+        a = new Action[](4);
+        a[0] = parked[0];
+        a[1] = parked[1];
+        a[2] = parked[3];
+        a[3] = action(ActionKind.SupplyCollateral, twinIndex, address(0), parked[1].amount);
     }
 
     /// @dev `_parkedShrink`'s padding in a shape rr10 F2 still allows: repay `repaid` inside a callback from `pool`,

@@ -638,19 +638,31 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
     /* 26. A SUB-ACCOUNT THAT IS NOT DUE ONLY APPROACHES ITS TARGET */
 
     /// @dev Issue 10 item 8: a boost-enabled sub-account that is not due (1.65 in [1.2, 1.7]) was levered to 1.20 because
-    /// another sub-account triggered.
+    /// another sub-account triggered. The item's shape parked the rest of the borrow in a pool; since rr10b a not-due
+    /// borrow funds no deposit (DepositNotFunded, asserted), so the lever is rebuilt as a donor borrow the WETH rescue
+    /// spends whole: Borrow(5,500) on WBTC lands it at ~1.394, past its target, and WETH, dropped to 1.05 so the whole
+    /// 5,500 fits its landing zone, repays it (to ~1.51).
     function test_Attack26_RevertWhen_NotDueSubAccountIsLeveredPastItsTarget() public {
         Policy memory policy = defaultPolicy(wbtcMarket, address(usdcVault));
         policy.boostAllowed = true;
         setPolicy(policy);
         wbtcOracle.setPrice(57_558e18); // 57,558 * 0.86 / 30,000: 1.65
         uint256 healthBefore = healthOf(safe, wbtcMarket);
-        Action[] memory actions = new Action[](3);
-        actions[0] = action(ActionKind.Borrow, 1, address(0), 9500e6);
-        actions[1] = action(ActionKind.Repay, 0, address(0), 3300e6);
-        actions[2] = action(ActionKind.DepositToPool, 1, address(usdcVault), 6200e6);
+        Action[] memory parked = new Action[](3);
+        parked[0] = action(ActionKind.Borrow, 1, address(0), 9500e6);
+        parked[1] = action(ActionKind.Repay, 0, address(0), 3300e6);
+        parked[2] = action(ActionKind.DepositToPool, 1, address(usdcVault), 6200e6);
+        _expectRefusedWith(
+            plan2(wethId, wbtcId, parked),
+            abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(usdc), 6200e6, 0)
+        );
+        _dropWethHealthTo(1.05e18);
+
+        Action[] memory actions = new Action[](2);
+        actions[0] = action(ActionKind.Borrow, 1, address(0), 5500e6);
+        actions[1] = action(ActionKind.Repay, 0, address(0), 5500e6);
         PackedUserOperation memory op = keeperOp(safe, keeper, plan2(wethId, wbtcId, actions), keeperKey);
-        uint256 landed = _wbtcHealthAfterBorrowing(9500e6); // about 1.25: in band, past the target
+        uint256 landed = _wbtcHealthAfterBorrowing(5500e6); // about 1.394: in band, past the target
         assertLt(landed, 1.4e18);
         Holdings memory before = holdings(safe);
         (bool ok, bytes memory reason) = handle(op);
@@ -663,7 +675,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
 
         // Borrowing only down to 1.45 (toward the target, not past it) is accepted.
         actions[0] = action(ActionKind.Borrow, 1, address(0), 4138e6);
-        actions[2] = action(ActionKind.DepositToPool, 1, address(usdcVault), 838e6);
+        actions[1] = action(ActionKind.Repay, 0, address(0), 4138e6);
         handleOk(keeperOp(safe, keeper, plan2(wethId, wbtcId, actions), keeperKey));
         assertGe(healthOf(safe, wbtcMarket), 1.4e18, "not past the target");
         assertLt(healthOf(safe, wbtcMarket), healthBefore, "moved toward it");
@@ -759,7 +771,9 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
     /// refused (EpochAmountCapExceeded) until the epoch ended. Charged net, each churn costs its 300 and the rescue runs.
     /// Since rr10 F1 a Repay and a Borrow on one sub-account are churn (ActionNotAllowed at the later one, asserted
     /// here); the churn is rebuilt on the collateral side, which no rule forbids: SupplyCollateral(X) of idle WBTC and
-    /// WithdrawCollateral(X) back, with the 300 borrowed and parked.
+    /// WithdrawCollateral(X) back, with the 300 borrowed. Since rr10b that 300 is no longer parked (a sub-account that
+    /// supplies collateral deposits nothing, and a not-due borrow funds no deposit; ActionNotAllowed asserted) but spent
+    /// on the WETH rescue, which the idle USDC tops up.
     function test_Attack30_ChurnOnANotDueSubAccountCannotSpendItsEpochAmountCap() public {
         Policy memory wp = defaultPolicy(wbtcMarket, address(usdcVault));
         wp.boostAllowed = true;
@@ -803,7 +817,8 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
 
     /// @dev The per-rebalance cap judges the same net change: churn whose net move on the not-due sub-account is 300
     /// passes a cap of 300 (gross ~60,000) and is refused by name under a cap of 299; nothing leaves the Safe. The churn
-    /// is on the collateral side (idle WBTC supplied and withdrawn): since rr10 F1 a Repay/Borrow pair is refused first.
+    /// is on the collateral side (idle WBTC supplied and withdrawn): since rr10 F1 a Repay/Borrow pair is refused first,
+    /// and since rr10b the 300 is spent on the WETH rescue rather than parked (the parked shape's refusal asserted).
     function test_Attack30_RevertWhen_NotDueChurnNetsAboveItsRebalanceCap() public {
         Policy memory wp = defaultPolicy(wbtcMarket, address(usdcVault));
         wp.boostAllowed = true;
@@ -813,7 +828,7 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         _expectRefusedWith(
             _wbtcRepayBorrowPlan(debtB, 300e6), abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 1, ActionKind.Borrow)
         );
-        wbtc.mint(safe, _wbtcUnits(debtB));
+        _expectParkedChurnRefused(debtB);
         Plan memory plan = _wbtcChurnPlan(debtB, 300e6);
         uint256 net = _wbtcNetChange(plan);
         assertApproxEqAbs(net, 300e6, 1, "net: the 300 borrowed on top");
@@ -899,9 +914,9 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
     /* HELPERS */
 
     /// @dev Op: the WETH rescue to 1.35 from idle USDC, padded with a WBTC collateral churn of `churned` (USDC value;
-    /// the idle WBTC minted to the Safe first) and 300 borrowed and parked in the pool.
+    /// the idle WBTC minted to the Safe first) and 300 borrowed toward the rescue. The parked shape is refused first.
     function _churnWbtcNextToARescue(uint256 churned) internal {
-        wbtc.mint(safe, _wbtcUnits(churned));
+        _expectParkedChurnRefused(churned);
         int256 valueBefore = safeValue(wethVault);
         handleOk(keeperOp(safe, keeper, _wbtcChurnPlan(churned, 300e6), keeperKey));
         assertApproxEqAbs(safeValue(wethVault), valueBefore, 3, "nothing of value left the Safe");
@@ -912,9 +927,23 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         return Math.mulDiv(value, 1e36, wbtcOracle.price());
     }
 
-    /// @dev WETH repaid from idle USDC (it is due), WBTC churned on the collateral side: SupplyCollateral(x) of idle WBTC
-    /// worth `churned`, WithdrawCollateral(x), Borrow(`up`), Deposit(`up`).
+    /// @dev WETH repaid to 1.35 (it is due), WBTC churned on the collateral side: SupplyCollateral(x) of idle WBTC worth
+    /// `churned`, WithdrawCollateral(x), Borrow(`up`) spent on WETH's repayment (the rest from idle USDC). Since rr10b
+    /// the review's shape that parked the borrow (`_wbtcParkedChurnPlan`) is refused first.
     function _wbtcChurnPlan(uint256 churned, uint256 up) internal view returns (Plan memory plan) {
+        uint256 x = _wbtcUnits(churned);
+        Action[] memory actions = new Action[](4);
+        actions[0] = action(ActionKind.SupplyCollateral, 1, address(0), x);
+        actions[1] = action(ActionKind.WithdrawCollateral, 1, address(0), x);
+        actions[2] = action(ActionKind.Borrow, 1, address(0), up);
+        actions[3] = action(ActionKind.Repay, 0, address(0), _repayToReach(1.35e18));
+        plan = plan2(wethId, wbtcId, actions);
+    }
+
+    /// @dev The churn as first rebuilt after rr10 F1: `_wbtcChurnPlan` with the borrow parked (Deposit(`up`) at index 3)
+    /// instead of spent. Refused since rr10b R1 at the deposit: WBTC supplies collateral, so it deposits nothing
+    /// (`CHURN_KINDS`: ActionNotAllowed(3, DepositToPool)).
+    function _wbtcParkedChurnPlan(uint256 churned, uint256 up) internal view returns (Plan memory plan) {
         uint256 x = _wbtcUnits(churned);
         Action[] memory actions = new Action[](5);
         actions[0] = action(ActionKind.SupplyCollateral, 1, address(0), x);
@@ -923,6 +952,15 @@ contract EpochAndLifecycleAttacksTest is AttackBase {
         actions[3] = action(ActionKind.DepositToPool, 1, address(usdcVault), up);
         actions[4] = action(ActionKind.Repay, 0, address(0), _repayToReach(1.35e18));
         plan = plan2(wethId, wbtcId, actions);
+    }
+
+    /// @dev The exact refusal of `_wbtcParkedChurnPlan` (idle WBTC worth `churned` minted first; the refusal leaves it).
+    function _expectParkedChurnRefused(uint256 churned) internal {
+        wbtc.mint(safe, _wbtcUnits(churned));
+        _expectRefusedWith(
+            _wbtcParkedChurnPlan(churned, 300e6),
+            abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 3, ActionKind.DepositToPool)
+        );
     }
 
     /// @dev The review-4 churn, refused since rr10 F1 (a Repay and a Borrow on one sub-account): WBTC Repay(`repaid`),

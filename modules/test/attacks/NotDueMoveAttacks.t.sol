@@ -52,7 +52,8 @@ contract NotDueMoveAttacksTest is AttackBase {
     }
 
     /// @dev A health-neutral shrink of the not-due WBTC position whose net change (|dC| x p + |dD|) is about `moved`:
-    /// RepayWithCallback(dD) { WithdrawCollateral(dC), DepositToPool(wbtcVault, dC) }. Health stays (a hair above)
+    /// RepayWithCallback(dD) { WithdrawCollateral(dC), DepositToPool(wbtcVault, dC) } (refused since rr10b; the tests
+    /// supply dC to a WBTC twin instead, `_paddedIntoTwin`). Health stays (a hair above)
     /// where it was, so it is "not further from the target"; nothing is lost (fair venue, fair pool).
     function _neutralShrink(uint256 moved) internal view returns (Action[] memory a, uint256 expectedMoved) {
         MarketState memory s = adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);
@@ -65,6 +66,26 @@ contract NotDueMoveAttacksTest is AttackBase {
         a[2] = action(ActionKind.DepositToPool, 1, address(wbtcVault), dC);
         a[3] = action(ActionKind.EndCallback, 1, address(0), 0);
         expectedMoved = Math.mulDiv(dC, s.price, 1e36) + dD;
+    }
+
+    bytes32 internal wbtcTwinId;
+
+    /// @dev Since rr10b a not-due withdrawal funds no pool deposit: asserts `rescue` padded with the parked `shrink`
+    /// (`_neutralShrink`) is refused with exactly DepositNotFunded(wbtc, dC, 0), then opens a not-due WBTC twin (3M of
+    /// collateral at 1.3, ~230k from its target) that takes the shrink's WBTC as collateral in the padding from now on.
+    function _expectParkedShrinkRefusedThenTwin(Action[] memory rescue, Action[] memory shrink) internal {
+        _expectRefusedWith(
+            plan2(wethId, wbtcId, _concat(rescue, shrink)),
+            abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(wbtc), shrink[2].amount, 0)
+        );
+        wbtcTwinId = _openTwinWorth(wbtcMarket, 3_000_000e6, 1.3e18);
+    }
+
+    /// @dev `rescue` (WETH) padded with `shrink` (`_neutralShrink`), its WBTC supplied to the twin (sub-account 2).
+    function _paddedIntoTwin(Action[] memory rescue, Action[] memory shrink) internal view returns (Plan memory plan) {
+        plan.subAccounts = new bytes32[](3);
+        (plan.subAccounts[0], plan.subAccounts[1], plan.subAccounts[2]) = (wethId, wbtcId, wbtcTwinId);
+        plan.actions = _concat(rescue, _shrinkIntoTwinOf(shrink, 2));
     }
 
     /// @dev The WBTC sub-account's distance to its target (1.4) at the current price, as the module bounds a not-due move:
@@ -119,8 +140,9 @@ contract NotDueMoveAttacksTest is AttackBase {
         // more than ten times WBTC's distance to its target.
         uint256 bound = _wbtcBound();
         (Action[] memory shrink, uint256 expectedMoved) = _neutralShrink(200_000e6);
+        _expectParkedShrinkRefusedThenTwin(rescue, shrink);
         before = holdings(safe);
-        op = keeperOp(safe, keeper, plan2(wethId, wbtcId, _concat(rescue, shrink)), keeperKey);
+        op = keeperOp(safe, keeper, _paddedIntoTwin(rescue, shrink), keeperKey);
         (ok, reason) = handle(op);
         assertFalse(ok, "padded: refused");
         _assertNotDueMove(reason, expectedMoved, bound);
@@ -130,7 +152,7 @@ contract NotDueMoveAttacksTest is AttackBase {
         // 50 bps of (3,300 + ~17,400) is ~100 USDC, not the ~396 the pool takes.
         (shrink,) = _neutralShrink(bound - 10e6);
         before = holdings(safe);
-        op = keeperOp(safe, keeper, plan2(wethId, wbtcId, _concat(rescue, shrink)), keeperKey);
+        op = keeperOp(safe, keeper, _paddedIntoTwin(rescue, shrink), keeperKey);
         (ok, reason) = handle(op);
         assertFalse(ok, "padded within the bound: refused");
         assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector, "padded within the bound: ValueLossExceeded");
@@ -191,8 +213,9 @@ contract NotDueMoveAttacksTest is AttackBase {
         r1[0] = action(ActionKind.Repay, 0, address(0), _repayToReach(1.35e18));
         uint256 bound = _wbtcBound();
         (Action[] memory shrink, uint256 expectedMoved) = _neutralShrink(69_900e6);
+        _expectParkedShrinkRefusedThenTwin(r1, shrink);
         Holdings memory before = holdings(safe);
-        PackedUserOperation memory op = keeperOp(safe, keeper, plan2(wethId, wbtcId, _concat(r1, shrink)), keeperKey);
+        PackedUserOperation memory op = keeperOp(safe, keeper, _paddedIntoTwin(r1, shrink), keeperKey);
         (bool ok, bytes memory reason) = handle(op);
         assertFalse(ok, "padded rescue refused");
         _assertNotDueMove(reason, expectedMoved, bound);
@@ -201,7 +224,7 @@ contract NotDueMoveAttacksTest is AttackBase {
 
         // The most the keeper can charge WBTC next to a rescue is its distance to target (~17,400 of its 100,000 cap).
         (shrink,) = _neutralShrink(bound - 10e6);
-        handleOk(keeperOp(safe, keeper, plan2(wethId, wbtcId, _concat(r1, shrink)), keeperKey));
+        handleOk(keeperOp(safe, keeper, _paddedIntoTwin(r1, shrink), keeperKey));
         EpochUsage memory u = module.getEpochUsage(safe, wbtcId);
         assertLe(u.amountMoved, bound, "charge within the distance");
 

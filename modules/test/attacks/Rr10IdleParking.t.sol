@@ -136,13 +136,13 @@ contract Rr10IdleParkingTest is AttackBase {
         assertEq(usdc.balanceOf(safe), idle - need, "the rest of the reserve stays idle");
     }
 
-    /* F3 (borderline, observed only): the reserve repays the due WETH while a not-due WBTC donor's borrow is parked */
+    /* F3 (fixed by rr10b's rule): the reserve repays the due WETH while a not-due WBTC donor's borrow is parked */
 
     /// @dev The end state of the honest cross-venue donor plan (WBTC Borrow(need) -> WETH Repay(need)) plus `need` of
     /// the reserve parked in the fee pool: WETH Repay(need) from idle, WBTC Borrow(need) + DepositToPool(need). Each half
     /// is allowed on its own (a not-due move toward the target, issue 10 item 8), and the net rule sees the borrow fund
     /// the deposit. The solver never emits a not-due boost into a pool.
-    function test_rr10_Observed_DonorBorrowParkedWhileTheReserveRepays() public {
+    function test_rr10_DonorBorrowParkedWhileTheReserveRepaysIsRefused() public {
         setPolicy(defaultPolicy(wethMarket, address(0)));
         Policy memory wbtcPolicy = defaultPolicy(wbtcMarket, address(feePool));
         wbtcPolicy.boostAllowed = true;
@@ -153,12 +153,12 @@ contract Rr10IdleParkingTest is AttackBase {
         actions[0] = action(ActionKind.Repay, 0, address(0), need);
         actions[1] = action(ActionKind.Borrow, 1, address(0), need);
         actions[2] = action(ActionKind.DepositToPool, 1, address(feePool), need);
-        uint256 idle = usdc.balanceOf(safe);
-        uint256 shares = feePool.balanceOf(safe);
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan2(wethId, wbtcId, actions), keeperKey));
-        assertTrue(ok, string(reason));
-        assertEq(usdc.balanceOf(safe), idle - need, "the reserve paid the rescue");
-        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe) - shares), need, 1, "the donor's borrow is parked");
+        // Fixed (rr10b): only a sub-account due above its band (a boost) funds a deposit, with its own earlier borrow.
+        _assertRefused(
+            plan2(wethId, wbtcId, actions),
+            abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(usdc), need, 0),
+            feePool
+        );
     }
 
     /* helpers */

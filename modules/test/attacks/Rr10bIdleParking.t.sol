@@ -48,47 +48,154 @@ contract Rr10bIdleParkingTest is AttackBase {
         plan.actions[2] = action(ActionKind.DepositToPool, 0, address(feePool), parked);
     }
 
-    /// @dev FAILS TODAY (rr10b R1): expected refused (the due sub-account's borrow is made possible by the idle reserve
+    /// @dev rr10b R1, fixed: refused (the due sub-account's borrow is made possible by the idle reserve
     /// it supplied, so it should fund no deposit). Today accepted: 3 WETH of idle reserve supplied, 2,639.999999 USDC
     /// borrowed and parked in the 1%-exit-fee pool, health 1.1467 -> 1.3000, 0 loss booked.
     function test_rr10b_SupplyBorrowParkingOfTheCollateralReserveIsRefused() public {
-        vm.skip(true);
         (Plan memory plan,) = _supplyBorrowPark();
         PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
         Holdings memory before = holdings(safe);
         uint256 shares = feePool.balanceOf(safe);
-        (bool ok,) = handle(op);
+        (bool ok, bytes memory reason) = handle(op);
         assertFalse(ok, "the idle WETH reserve became collateral and its borrow was parked in the exit-fee pool");
+        // A sub-account that supplies collateral deposits nothing (`CHURN_KINDS`): the deposit, the later of the pair.
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.DepositToPool));
         assertNothingLeftBut(before, maxCost(op));
         assertEq(feePool.balanceOf(safe), shares, "pool shares minted");
     }
 
-    /// @dev Observed today: accepted; the next rescue (price drop to 1.15) has no idle source, only the fee pool.
-    function test_rr10b_Observed_SupplyBorrowParksAndStallsTheNextRescue() public {
-        (Plan memory plan, uint256 parked) = _supplyBorrowPark();
+    /// @dev `_supplyBorrowPark`'s three actions on the due WETH sub-account in the order `order` (indexes into
+    /// [SupplyCollateral, Borrow, DepositToPool]).
+    function _supplyBorrowParkIn(uint256[3] memory order) internal view returns (Plan memory plan) {
+        Plan memory base;
+        (base,) = _supplyBorrowPark();
+        plan.subAccounts = base.subAccounts;
+        plan.actions = new Action[](3);
+        for (uint256 k; k < 3; ++k) {
+            plan.actions[k] = base.actions[order[k]];
+        }
+    }
+
+    /// @dev The later index, in `order`, of the SupplyCollateral (0) / DepositToPool (2) pair, and its kind.
+    function _laterOfSupplyAndDeposit(uint256[3] memory order) internal pure returns (uint256 index, ActionKind kind) {
+        for (uint256 k; k < 3; ++k) {
+            if (order[k] != 1) (index, kind) = (k, order[k] == 0 ? ActionKind.SupplyCollateral : ActionKind.DepositToPool);
+        }
+    }
+
+    /// @dev Fixed (rr10b R1, every order, the review's deposit-before-borrow one included): the Safe also holds the
+    /// X idle USDC a deposit before the borrow spends, so every order executes today and is accepted. Expected: the
+    /// later of the SupplyCollateral / DepositToPool pair on one sub-account refused, ActionNotAllowed(index, kind).
+    function test_rr10b_SupplyBorrowParkingInEveryOrderIsRefused() public {
+        (, uint256 parked) = _supplyBorrowPark();
+        usdc.mint(safe, parked); // so a deposit placed before the borrow can run
+        uint256[3][6] memory orders =
+            [[uint256(0), 1, 2], [uint256(0), 2, 1], [uint256(1), 0, 2], [uint256(1), 2, 0], [uint256(2), 0, 1], [uint256(2), 1, 0]];
+        for (uint256 o; o < orders.length; ++o) {
+            Plan memory plan = _supplyBorrowParkIn(orders[o]);
+            (uint256 index, ActionKind kind) = _laterOfSupplyAndDeposit(orders[o]);
+            uint256 shares = feePool.balanceOf(safe);
+            _expectRefusedWith(plan, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, index, kind));
+            assertEq(feePool.balanceOf(safe), shares, "pool shares minted");
+        }
+    }
+
+    /// @dev R1 in the callback shape: SupplyCollateralWithCallback(the whole 3 WETH reserve) { Borrow(X) } and
+    /// DepositToPool(X) inside the callback (`inside`) or after it, on the WETH sub-account due below its band.
+    function _callbackPark(bool inside) internal view returns (Plan memory plan) {
+        (Plan memory base, uint256 parked) = _supplyBorrowPark();
+        plan.subAccounts = base.subAccounts;
+        plan.actions = new Action[](4);
+        plan.actions[0] = action(ActionKind.SupplyCollateralWithCallback, 0, address(0), WETH_RESERVE);
+        plan.actions[1] = action(ActionKind.Borrow, 0, address(0), parked);
+        plan.actions[inside ? 2 : 3] = action(ActionKind.DepositToPool, 0, address(feePool), parked);
+        plan.actions[inside ? 3 : 2] = action(ActionKind.EndCallback, 0, address(0), 0);
+    }
+
+    /// @dev Fixed (rr10b R1, callback shape, not tried by the review): accepted today like the plain supply.
+    /// Expected: the deposit on a sub-account with a (callback) supply refused, ActionNotAllowed(index, DepositToPool).
+    function test_rr10b_CallbackSupplyBorrowParkingIsRefused() public {
         uint256 shares = feePool.balanceOf(safe);
+        _expectRefusedWith(
+            _callbackPark(true), abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.DepositToPool)
+        );
+        _expectRefusedWith(
+            _callbackPark(false), abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 3, ActionKind.DepositToPool)
+        );
+        assertEq(feePool.balanceOf(safe), shares, "pool shares minted");
+    }
+
+    /* R1 on a sub-account due ABOVE its band: the review's suggested rule alone would accept it */
+
+    /// @dev The WETH twin opened at 1.9 (above its 1.7 band), boost allowed, its one pool the USDC fee pool; the WETH
+    /// sub-account A is not listed. Its borrowed USDC leaves: the Safe's only reserve stays the 3 idle WETH.
+    function _boostTwin() internal {
+        _openWethTwin(20e18, 1.9e18);
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
+        Policy memory twin = defaultPolicy(wethTwin, address(feePool));
+        twin.minHealth = 1.1e18;
+        twin.boostAllowed = true;
+        setPolicy(twin);
+    }
+
+    /// @dev The twin's borrow that lands it at 1.40 (its target) after supplying `supplied` WETH first.
+    function _twinBoostBorrow(uint256 supplied) internal view returns (uint256) {
+        MarketState memory t = adapter.marketState(Id.unwrap(wethTwin.id()), safe);
+        return Math.mulDiv(Math.mulDiv(t.collateral + supplied, t.price, 1e36), TWIN_LLTV, 1.4e18) - t.debt;
+    }
+
+    /// @dev Fixed (not in the review): the twin is due above its band (a boost), so a rule that lets any borrow of
+    /// such a sub-account fund a deposit accepts SupplyCollateral(the 3 WETH reserve) + Borrow(X + the reserve's worth)
+    /// + DepositToPool: the reserve becomes collateral and its worth is parked. Expected: ActionNotAllowed(2, DepositToPool).
+    function test_rr10b_BoostSupplyingTheReserveAndParkingIsRefused() public {
+        _boostTwin();
+        uint256 x = _twinBoostBorrow(WETH_RESERVE);
+        Action[] memory a = new Action[](3);
+        a[0] = action(ActionKind.SupplyCollateral, 0, address(0), WETH_RESERVE);
+        a[1] = action(ActionKind.Borrow, 0, address(0), x);
+        a[2] = action(ActionKind.DepositToPool, 0, address(feePool), x);
+        Plan memory plan;
+        plan.subAccounts = new bytes32[](1);
+        plan.subAccounts[0] = wethTwinId;
+        plan.actions = a;
+        uint256 shares = feePool.balanceOf(safe);
+        _expectRefusedWith(plan, abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.DepositToPool));
+        assertEq(feePool.balanceOf(safe), shares, "pool shares minted");
+    }
+
+    /// @dev The honest boost's two actions in the other order, DepositToPool(X) before Borrow(X), with X idle USDC in the
+    /// Safe: the rule is net per asset and order-free, and the end state is the honest boost's (the idle USDC is back).
+    function test_rr10b_BoostDepositBeforeItsBorrowIsAccepted() public {
+        _boostTwin();
+        uint256 x = _twinBoostBorrow(0);
+        usdc.mint(safe, x);
+        Plan memory plan = plan1(
+            wethTwinId,
+            action(ActionKind.DepositToPool, 0, address(feePool), x),
+            action(ActionKind.Borrow, 0, address(0), x)
+        );
         (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
         assertTrue(ok, string(reason));
-        assertEq(weth.balanceOf(safe), 0, "the WETH reserve is collateral");
-        assertEq(usdc.balanceOf(safe), 0, "no idle USDC");
-        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe) - shares), parked, 1, "parked");
-        MarketState memory s = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        assertApproxEqAbs(s.health, 1.3e18, 1e9, "landed at 1.30");
-        emit log_named_uint("parked (USDC base units)", parked);
-        // The next drop: 1.30 -> 1.15. The only source is the exit-fee pool.
-        vm.warp(block.timestamp + 2 days);
-        _dropWethHealthTo(1.15e18);
-        uint256 need = _repayToReach(1.3e18);
-        emit log_named_uint("next need", need);
-        Plan memory rescue = plan1(
-            wethId,
-            action(ActionKind.WithdrawFromPool, 0, address(feePool), need),
-            action(ActionKind.Repay, 0, address(0), need)
+        assertEq(usdc.balanceOf(safe), x, "the idle USDC is back");
+        assertEq(weth.balanceOf(safe), WETH_RESERVE, "the WETH reserve stays idle");
+    }
+
+    /// @dev The solver's boost (planSteps.ts `boost`): Borrow(X) + DepositToPool(X) on a sub-account due above its band,
+    /// into the owner's pool. Passes before and after the rule; the reserve stays idle.
+    function test_rr10b_HonestBoostIntoThePoolStillPasses() public {
+        _boostTwin();
+        uint256 x = _twinBoostBorrow(0);
+        uint256 shares = feePool.balanceOf(safe);
+        Plan memory plan = plan1(
+            wethTwinId,
+            action(ActionKind.Borrow, 0, address(0), x),
+            action(ActionKind.DepositToPool, 0, address(feePool), x)
         );
-        (ok, reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
-        assertFalse(ok, "the next rescue from the fee pool");
-        // The pool's 1% exit fee on the withdrawal is 23.815385 USDC against a 50 bps bound of the 2,381.538462 moved.
-        assertEq(reason, abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, need / 100 + 1, need, 50));
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
+        assertTrue(ok, string(reason));
+        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe) - shares), x, 1, "the boost's borrow is parked");
+        assertEq(weth.balanceOf(safe), WETH_RESERVE, "the WETH reserve stays idle");
+        assertApproxEqAbs(adapter.marketState(Id.unwrap(wethTwin.id()), safe).health, 1.4e18, 1e9, "landed at 1.40");
     }
 
     /* R2: a not-due twin's collateral withdrawal parked while the due rescue draws the idle WETH reserve */
@@ -117,49 +224,19 @@ contract Rr10bIdleParkingTest is AttackBase {
         plan = plan2(wethId, wethTwinId, a);
     }
 
-    /// @dev FAILS TODAY (rr10b R2): expected refused (the solver never deposits a not-due sub-account's withdrawal; here
+    /// @dev rr10b R2, fixed: refused (the solver never deposits a not-due sub-account's withdrawal; here
     /// it stands in for the idle reserve the rescue drew). Today accepted: 3 WETH parked, 0 idle WETH left.
     function test_rr10b_TwinWithdrawalParkedWhileTheRescueDrawsTheReserveIsRefused() public {
-        vm.skip(true);
         Plan memory plan = _twinParks();
         PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
         Holdings memory before = holdings(safe);
         uint256 shares = wethFeePool.balanceOf(safe);
-        (bool ok,) = handle(op);
+        (bool ok, bytes memory reason) = handle(op);
         assertFalse(ok, "the idle WETH reserve's worth was parked in the exit-fee pool");
+        // A withdrawal funds no deposit; only a boost's own earlier borrow does.
+        assertEq(reason, abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(weth), WETH_RESERVE, 0));
         assertNothingLeftBut(before, maxCost(op));
         assertEq(wethFeePool.balanceOf(safe), shares, "pool shares minted");
-    }
-
-    /// @dev Observed today: accepted; the WETH reserve is in the fee pool and the twin sits at its target.
-    function test_rr10b_Observed_TwinWithdrawalParkedWhileTheRescueDrawsTheReserve() public {
-        Plan memory plan = _twinParks();
-        uint256 shares = wethFeePool.balanceOf(safe);
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
-        assertTrue(ok, string(reason));
-        assertEq(weth.balanceOf(safe), 0, "no idle WETH left");
-        assertEq(usdc.balanceOf(safe), 0, "no idle USDC");
-        assertApproxEqAbs(wethFeePool.convertToAssets(wethFeePool.balanceOf(safe) - shares), WETH_RESERVE, 1, "parked");
-        MarketState memory a = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        MarketState memory t = adapter.marketState(Id.unwrap(wethTwin.id()), safe);
-        emit log_named_uint("A health after", a.health);
-        emit log_named_uint("twin health after", t.health);
-        // The next drop on A: its sources are the exit-fee WETH pool only (the twin is at its target).
-        vm.warp(block.timestamp + 2 days);
-        _dropWethHealthTo(1.15e18);
-        a = adapter.marketState(Id.unwrap(wethMarket.id()), safe);
-        uint256 add = Math.mulDiv(1.3e18, a.debt * 1e36, 0.86e18 * a.price) - a.collateral; // WETH to reach 1.30
-        Plan memory rescue = plan1(
-            wethId,
-            action(ActionKind.WithdrawFromPool, 0, address(wethFeePool), add),
-            action(ActionKind.SupplyCollateral, 0, address(0), add)
-        );
-        (ok, reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
-        emit log_named_uint("next add (WETH)", add);
-        assertFalse(ok, "the next rescue from the fee pool");
-        // Observed: ValueLossExceeded(31.395349 USDC, 3,139.534884 USDC moved, 50 bps), the pool's 1% exit fee.
-        assertEq(bytes4(reason), ILeverageModule.ValueLossExceeded.selector);
-        assertEq(uint256(bytes32(_slice(reason, 68, 32))), 50, "maxLossBps");
     }
 }
 

@@ -267,8 +267,15 @@ contract SwapAttacksTest is SwapBase {
         actions[3] = action(ActionKind.DepositToPool, 0, address(wethVault), bought - bought / 2);
         uint256 fair = Math.mulDiv(borrowed, 1e36, wethOracle.price());
         uint256 minOut = Math.mulDiv(fair, 10_000 - MAX_SLIPPAGE_BPS, 10_000, Math.Rounding.Ceil);
+        // Since rr10b a sub-account that supplies collateral deposits nothing: the parked half stops at its deposit.
         expectOpFails(
-            planOf(wethId, actions),
+            planOf(wethId, actions), abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 3, ActionKind.DepositToPool)
+        );
+        // Without the deposit (the other half left idle) the purchase is still judged against the supply.
+        Action[] memory idle = new Action[](3);
+        (idle[0], idle[1], idle[2]) = (actions[0], actions[1], actions[2]);
+        expectOpFails(
+            planOf(wethId, idle),
             abi.encodeWithSelector(ILeverageModule.PurchaseExceedsSupply.selector, wethId, minOut, bought / 2)
         );
     }

@@ -378,17 +378,21 @@ contract RulesDifferentialTest is SwapBase {
             uint256 cv = Math.mulDiv(s.collateral, s.price, 1e36);
             uint256 dD = Math.mulDiv(net, s.debt, s.debt + cv);
             uint256 dC = Math.mulDiv(s.collateral, dD, s.debt);
-            if (_chance(40)) {
-                // Or it grows inside its distance bound (30-90 % of it): a hair more than dD's share of idle WETH
-                // supplied, dD borrowed, boosts allowed so the actions pass the vet: NotDueGrowth.
-                dD = Math.mulDiv(Math.mulDiv(HealthLib.distanceToTarget(s, t), 30 + _below(61), 100), s.debt, s.debt + cv);
+            if (_chance(70)) {
+                // Or it grows by 30-300 % of its distance bound: a hair more than dD's share of idle WETH supplied, dD
+                // borrowed (at most the WBTC repayment it pays, so nothing is left idle), boosts allowed so the actions
+                // pass the vet: NotDueGrowth inside the bound, NotDueMoveExceedsDistance beyond it. Since rr10b the
+                // parked shrink below stops at DepositNotFunded (a not-due withdrawal funds no deposit), so the growth
+                // is what still reaches the distance bound.
+                dD = Math.mulDiv(Math.mulDiv(HealthLib.distanceToTarget(s, t), 30 + _below(271), 100), s.debt, s.debt + cv);
+                dD = Math.min(dD, repaid);
                 dC = Math.mulDiv(s.collateral, dD, s.debt);
                 dC += dC / 1000 + 1;
                 weth.mint(safe, dC);
                 _setPolicyField(wethId, FIELD_BOOST, 1);
                 actions = new Action[](2);
                 actions[0] = action(ActionKind.SupplyCollateral, 1, address(0), dC);
-                actions[1] = action(ActionKind.Borrow, 1, address(0), Math.min(dD, repaid));
+                actions[1] = action(ActionKind.Borrow, 1, address(0), dD);
                 return actions;
             }
             dC -= dC / 1000 + 1;

@@ -95,6 +95,8 @@ contract LeverageHandler is Test {
     uint256 public swapsExecuted;
     uint256 public sellsExecuted;
     uint256 public buysExecuted;
+    /// @dev Successful rebalances that parked something in a pool (since rr10b only a boost's borrow funds a deposit).
+    uint256 public depositsExecuted;
     /// @dev `keeperSwap` operations sent while automation was not paused.
     uint256 public swapScenarios;
     /// @dev Independent per-epoch loss ledger, in parts per billion of each changed sub-account's equity before each op.
@@ -267,13 +269,16 @@ contract LeverageHandler is Test {
     function _afterSuccess(Plan memory plan, Snapshot[2] memory snap, int256 before) internal {
         ++rebalances;
         bool swapped;
+        bool deposited;
         for (uint256 i; i < plan.actions.length; ++i) {
             ActionKind kind = plan.actions[i].kind;
+            deposited = deposited || kind == ActionKind.DepositToPool;
             if (kind == ActionKind.SellCollateral) ++sellsExecuted;
             if (kind == ActionKind.BuyCollateral) ++buysExecuted;
             swapped = swapped || kind == ActionKind.SellCollateral || kind == ActionKind.BuyCollateral;
         }
         if (swapped) ++swapsExecuted;
+        if (deposited) ++depositsExecuted;
         if (paused) ++pausedViolations;
         (int256 afterValue,) = _value();
         uint256 loss = afterValue < before ? uint256(before - afterValue) : 0;
@@ -729,6 +734,7 @@ contract LeverageInvariantsTest is Fixture, UniswapFixture {
         emit log_named_uint("distinct refusal errors", handler.refusalKindCount());
         emit log_named_uint("refused by the epoch loss budget", handler.epochLossRefusals());
         emit log_named_uint("rebalances with a swap", handler.swapsExecuted());
+        emit log_named_uint("rebalances with a pool deposit", handler.depositsExecuted());
         emit log_named_uint("collateral sales executed", handler.sellsExecuted());
         emit log_named_uint("collateral purchases executed", handler.buysExecuted());
         emit log_named_uint("swap scenarios sent unpaused", handler.swapScenarios());

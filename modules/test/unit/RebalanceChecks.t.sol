@@ -341,11 +341,18 @@ contract RebalanceChecksTest is Fixture {
         plan.subAccounts = new bytes32[](2);
         plan.subAccounts[0] = wethId;
         plan.subAccounts[1] = wbtcId;
-        // The borrow is used whole (the repayment, the rest parked in the pool): only the source's band is at fault.
+        // The borrow used whole, the rest parked in the pool: since rr10b a not-due borrow funds no deposit.
         plan.actions = new Action[](3);
         plan.actions[0] = action(ActionKind.Borrow, 1, address(0), 15_000e6);
         plan.actions[1] = action(ActionKind.Repay, 0, address(0), 3300e6);
         plan.actions[2] = action(ActionKind.DepositToPool, 1, address(usdcVault), 11_700e6);
+        _expectExec(plan, abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(usdc), 11_700e6, 0));
+        // So WETH is scaled up (40 WETH, 72,000 debt, still 1.1467) and repays the whole borrow (to ~1.448, inside its
+        // landing zone): only the source's band is at fault.
+        openPosition(safe, wethMarket, 30e18, 54_000e6);
+        plan.actions = new Action[](2);
+        plan.actions[0] = action(ActionKind.Borrow, 1, address(0), 15_000e6);
+        plan.actions[1] = action(ActionKind.Repay, 0, address(0), 15_000e6);
         uint256 wbtcAfter = uint256(60_000e6) * 0.86e18 / 45_000e6;
         _expectExec(
             plan, abi.encodeWithSelector(ILeverageModule.HealthOutOfBand.selector, wbtcId, wbtcAfter, 1.2e18, 2e18)

@@ -732,8 +732,12 @@ const isSwap = (kind: ActionKind): boolean => kind === "SellCollateral" || kind 
  * Repay(need + X) from the idle reserve with a Borrow(X) back let the borrow fund a deposit of the reserve (rr10 F1).
  */
 const CHURN_PAIRS: Partial<Record<ActionKind, readonly ActionKind[]>> = {
+  // A sub-account that supplies collateral deposits nothing (rr10b R1): its supply would carry the idle reserve into
+  // the position and the borrow it made room for into a pool. The solver's only deposit is a boost's Borrow + deposit.
+  DepositToPool: ["SupplyCollateral", "SupplyCollateralWithCallback"],
+  SupplyCollateral: ["DepositToPool"],
   WithdrawCollateral: ["SupplyCollateralWithCallback"],
-  SupplyCollateralWithCallback: ["WithdrawCollateral"],
+  SupplyCollateralWithCallback: ["WithdrawCollateral", "DepositToPool"],
   Borrow: ["RepayWithCallback", "Repay"],
   RepayWithCallback: ["Borrow"],
   Repay: ["Borrow"],
@@ -795,6 +799,8 @@ type Run = {
   shares: bigint
   healthBefore: bigint
   due: boolean
+  /** Due above its band (boost allowed, health > maxHealth; RebalanceLib `Run.boost`): only such borrows fund deposits. */
+  boost: boolean
   /** Net position change charged to the caps and usage shares, set by the post-conditions. */
   moved: bigint
   /** Its swaps' inputs, loan base units at its pre-trade price (RebalanceLib `Run.swapped`). */
@@ -915,9 +921,10 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const readyAt = big(usage.lastRebalance) + big(policy.cooldown)
     if (big(usage.lastRebalance) !== 0n && timestamp < readyAt) revert("CooldownActive", id, readyAt)
     const healthBefore = state.health ?? healthOf(state.collateral, state.debt, state.price, state.lltv)
-    const due = healthBefore < policy.minHealth || (policy.boostAllowed && healthBefore > policy.maxHealth)
+    const boost = policy.boostAllowed && healthBefore > policy.maxHealth
+    const due = healthBefore < policy.minHealth || boost
     triggered ||= due
-    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, moved: 0n, swapped: 0n, sold: false, swapOutput: 0n, held: state.collateralHeld })
+    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, boost, moved: 0n, swapped: 0n, sold: false, swapOutput: 0n, held: state.collateralHeld })
   })
   if (!triggered) revert("NoTrigger")
   const run = (index: number): Run => runs[index] as Run
@@ -1235,8 +1242,9 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   })
   const flows = inflowTally(runs, actions, slots, assets.length)
   flows.forEach(({ spent, received, deposited, fundable }, slot) => {
-    // A deposit parks only what the same plan brought in, never the Safe's idle reserve (brk10r F1), and never a due
-    // sub-account's withdrawal or a swap's output, which the reserve made room for (rr10 F2).
+    // A deposit parks only what the same plan brought in, never the Safe's idle reserve (brk10r F1): only a boost's
+    // borrow, never a withdrawal, a swap's output (rr10 F2), a not-due borrow (rr10 F3, rr10b R2) nor the
+    // borrow of a sub-account due below its band (rr10b R1).
     if (deposited > fundable) revert("DepositNotFunded", assets[slot] as string, deposited, fundable)
     const unparked = received - deposited
     const usable = spent > unparked ? spent - unparked : 0n
@@ -1412,10 +1420,10 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
  * execution order, the pre-trade debt plus the plan's borrows on the sub-account before it less its repayments before;
  * collateral supplies; swap inputs), what they bring into it (`received`: borrows, collateral withdrawals, swap outputs
  * at their on-chain minimum), what the plan deposits into pools of the asset (`deposited`) and the part of `received`
- * a deposit may park (`fundable`: borrows and the collateral withdrawals of sub-accounts that are not due).
+ * a deposit may park (`fundable`: the borrows of sub-accounts due above their band, a boost's; nothing else, rr10b).
  */
 function inflowTally(
-  runs: readonly { state: RuleMarketState; policy: RulePolicy; due: boolean }[],
+  runs: readonly { state: RuleMarketState; policy: RulePolicy; boost: boolean }[],
   actions: readonly { kind: ActionKind; subAccount: number; amount: bigint }[],
   slots: readonly number[],
   count: number,
@@ -1433,12 +1441,11 @@ function inflowTally(
     } else if (kind === "Borrow") {
       debtNow[subAccount] = (debtNow[subAccount] as bigint) + amount
       loan.received += amount
-      loan.fundable += amount
+      if (r.boost) loan.fundable += amount
     } else if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") {
       at.spent += amount
     } else if (kind === "WithdrawCollateral") {
       at.received += amount
-      if (!r.due) at.fundable += amount
     } else if (kind === "DepositToPool") {
       at.deposited += amount
     } else if (isSwap(kind)) {
