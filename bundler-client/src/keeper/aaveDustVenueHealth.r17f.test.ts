@@ -1,11 +1,9 @@
 import { describe, expect, it } from "vitest"
 import { atInclusion, solve } from "../solver/solver.js"
 import { venueHealthOf } from "../solver/state.js"
-import { TEST_COSTS } from "../solver/testing.js"
 import { assessSubAccount } from "../solver/workingPortfolio.js"
-import { random } from "./aaveMath.testing.js"
-import { portfolioOf } from "./portfolio.js"
-import { ADAPTER, SAFE, h } from "./testing.js"
+import { type DustShape, DUST_SHAPES, dustAccount, dustCases, dustSnapshotOf } from "./aaveDust.testing.js"
+import { h } from "./testing.js"
 
 // Residual of review rr17c F1 (SECURITY row of rr17c): after fx17e the solver's floor gap and its rule check assume
 // Aave's floor on a dust account, but `venueHealthOf` (the solver's trigger, urgency and landing-zone base) still
@@ -16,76 +14,12 @@ import { ADAPTER, SAFE, h } from "./testing.js"
 // floored to the 8-decimal base currency, average threshold floored to whole bps, factor rounded half up; the adapter's
 // frame as AaveV3Adapter.marketState builds it.
 
-const S = 10n ** 36n
 const WAD = 10n ** 18n
-type Shape = { name: string; dc: number; dl: number; pc: bigint; pd: bigint; lt: bigint; ltDust: bigint }
-const SHAPES: Shape[] = [
-  { name: "wstETH/WETH e-mode, dust at 8,000", dc: 18, dl: 18, pc: 3_500n * 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 9_500n, ltDust: 8_000n },
-  { name: "WETH/USDC, dust at 7,800", dc: 18, dl: 6, pc: 3_000n * 10n ** 8n, pd: 10n ** 8n, lt: 8_250n, ltDust: 7_800n },
-  { name: "WBTC/USDC, dust at 7,500", dc: 8, dl: 6, pc: 60_000n * 10n ** 8n, pd: 10n ** 8n, lt: 7_800n, ltDust: 7_500n },
-  { name: "WBTC/WETH, dust at 7,000", dc: 8, dl: 18, pc: 60_000n * 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 7_800n, ltDust: 7_000n },
-  { name: "USDC/WETH, dust at 7,500", dc: 6, dl: 18, pc: 10n ** 8n, pd: 3_000n * 10n ** 8n, lt: 7_800n, ltDust: 7_500n },
-]
-const COLL = "0x00000000000000000000000000000000000000c7"
-const LOAN_TOKEN = "0x00000000000000000000000000000000000000b1"
-const ID = `0x${"a7".repeat(32)}` as const
-
-/** Aave's factor (GenericLogic) and the adapter's frame: main collateral `c`, `dust` base-currency units at ltDust, debt `d`. */
-function account(m: Shape, c: bigint, dust: bigint, d: bigint) {
-  const uc = 10n ** BigInt(m.dc)
-  const ul = 10n ** BigInt(m.dl)
-  const main = (c * m.pc) / uc
-  const tc = main + dust
-  const weighted = main * m.lt + dust * m.ltDust
-  const td = (d * m.pd) / ul
-  const average = weighted / tc
-  const health = (((tc * average + 5_000n) / 10_000n) * WAD + td / 2n) / td
-  const ceil = (td * ul + m.pd - 1n) / m.pd
-  const frame = {
-    collateral: (weighted * uc) / (m.lt * m.pc),
-    debt: d > ceil ? d : ceil,
-    equity: ((tc - td) * ul) / m.pd,
-    price: (m.pc * ul * S) / (m.pd * uc),
-    lltv: m.lt * 10n ** 14n,
-    health,
-  }
-  return { health, average, frame }
-}
-
-/** The keeper's solver input for one Aave sub-account with the lens's figures `frame` (the fleet path, `portfolioOf`). */
-function snapshotOf(m: Shape, frame: ReturnType<typeof account>["frame"], band = { min: 1.1, target: 1.3, max: 1.5 }, idleLoan = 0n) {
-  const state = {
-    safe: SAFE,
-    tokens: [
-      { token: LOAN_TOKEN, decimals: m.dl, balance: idleLoan },
-      { token: COLL, decimals: m.dc, balance: 0n },
-    ],
-    pools: [],
-    unreadable: [],
-    subAccounts: [
-      {
-        subAccount: ID, loanToken: LOAN_TOKEN, collateralToken: COLL, ...frame, band: "inside",
-        policy: { adapter: ADAPTER, minHealth: h(band.min), targetHealth: h(band.target), maxHealth: h(band.max), maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n, epochLength: 86_400, maxRebalancesPerEpoch: 100, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 300, maxEpochLossBps: 300, boostAllowed: true, maxSlippageBps: 0, pools: [], market: `0x${"00".repeat(32)}` },
-        epochUsage: { lastRebalance: 0, epoch: 0, lossPpb: 0, amountMoved: 0n, rebalances: 0, gasUsed: 0 },
-      },
-    ],
-  }
-  return portfolioOf(state as never, { blockNumber: 1n, timestamp: 1_700_000_000n, risk: { tolerance: 0.01, horizon: 3600, sigma: 0.5, mode: "autopilot" } as never, costs: TEST_COSTS, aaveAdapter: ADAPTER })
-}
-
-/** Random dust accounts: 10 USD to 1e7 USD of main collateral, dust 0 to 30 ppb of it, Aave's factor 1.05 to 1.8. */
-function cases(m: Shape, n: number, seed: number) {
-  const r = random(seed)
-  return Array.from({ length: n }, (_, k) => {
-    const usd = 10 ** (1 + r() * 6)
-    const c = (BigInt(Math.floor(usd * 1e6)) * 10n ** BigInt(m.dc) * 10n ** 8n) / (m.pc * 10n ** 6n) + BigInt(Math.floor(r() * 1e3))
-    const main = (c * m.pc) / 10n ** BigInt(m.dc)
-    const dust = (main * BigInt(Math.floor(r() * 30_000))) / 10n ** 12n
-    const target = 1.05 + r() * 0.75
-    const d = (main * m.lt * 10n ** BigInt(m.dl) * 1_000n) / (m.pd * 10_000n * BigInt(Math.round(target * 1_000))) + BigInt(Math.floor(r() * 1e3))
-    return { k, usd, c, d, dust, main, ...account(m, c, dust, d) }
-  })
-}
+type Shape = DustShape
+const SHAPES = DUST_SHAPES
+const account = dustAccount
+const snapshotOf = dustSnapshotOf
+const cases = (m: Shape, n: number, seed: number) => dustCases(m, n, seed, 1.05, 0.75)
 
 describe("r17f: the solver's Aave health on a dust account is Aave's own factor", () => {
   for (const m of SHAPES)
