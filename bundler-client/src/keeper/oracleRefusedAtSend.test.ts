@@ -95,4 +95,37 @@ describe("a sub-account's oracle refused by the chain's simulation (OracleStale 
       expect(alerts[0]?.message).toContain(name)
     }
   })
+
+  test("a replacement of a stuck operation refused for B's oracle is the same class: resent without B, no send-failed alert, feed-broken after the run", async () => {
+    // A clean clone's worst-minute run (test/keeper.worstMinute.test.ts) alerted send-failed for a feed stamped ahead
+    // when the step's plan was a replacement: the oracle class was handled for new operations only.
+    const n = Number(ORACLE_REFUSAL_ALERT_BLOCKS)
+    const sent: { block: bigint; subAccounts: readonly Hex[]; replaced: boolean }[] = []
+    let now = 0n
+    const stuck = { nonce: "7", sentBlock: "90", firstSentBlock: "90", userOpHash: undefined, sentAt: 0, maxFeePerGas: "1", maxPriorityFeePerGas: "1", sponsored: false, attempts: 1 }
+    const sender = {
+      send: async (_rt: unknown, block: bigint, plan: ChainPlan, replace: unknown) => {
+        sent.push({ block, subAccounts: plan.subAccounts, replaced: replace !== undefined })
+        if (plan.subAccounts.includes(B)) throw staleFeed(B, now)
+      },
+    }
+    const store = { pending: async () => stuck, setPending: async () => undefined }
+    const tracker = { track: async () => "resubmit" }
+    const { step, events, metrics } = stepHarness(undefined, { sender, store, tracker })
+    const rt: SafeRuntime = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
+    for (let i = 0; i < n; i++) {
+      now = 100n + BigInt(i)
+      await step.run(rt, now, { snapshot: snapshotOf(stepSafeState([stepSub(A, USDC, 1.02, "below"), stepSub(B, USDC, 1.03, "below")]), now) })
+    }
+    for (let i = 0; i < n; i++)
+      expect(sent.filter((x) => x.block === 100n + BigInt(i)).map((x) => [x.subAccounts, x.replaced])).toEqual([
+        [[A, B], true],
+        [[A], true],
+      ])
+    const alerts = events.flatMap((e: KeeperEvent) => (e.type === "alert" ? [{ kind: e.kind, message: e.message }] : []))
+    expect(alerts.map((a) => a.kind)).toEqual(["feed-broken"])
+    expect(alerts[0]?.message).toContain(B)
+    expect(metrics.value("levpilot_subaccount_unreadable", { safe: SAFE, sub_account: B, venue: "morpho-blue" })).toBe(1)
+    expect(rt.failures).toBe(0)
+  })
 })

@@ -462,7 +462,8 @@ export class SafeStep {
     // A plan over several sub-accounts whose simulation fails on one sub-account's action (the revert names its index:
     // ActionFailed, ActionNotAllowed, a venue's refusal) is planned again in this block without that sub-account, with an
     // alert naming it (`venue-refused` for a venue's refusal, else `send-failed`), instead of sending nothing for all.
-    // Never for a replacement (its nonce's fate is the tracker's) nor for a plan of one sub-account (nothing is left).
+    // Never for a replacement (its nonce's fate is the tracker's) nor for a plan of one sub-account (nothing is left),
+    // except an oracle refusal, which is the chain's verdict on the feed, not on the plan (below).
     const excluded = new Set<string>()
     const refusedNow = new Set<string>()
     const oracleRefusedNow = new Set<string>()
@@ -481,8 +482,10 @@ export class SafeStep {
           // A token paymaster's pre-charge leaving the plan short is not one sub-account's failure (`run` plans again).
           const charged = paymasterChargeOf(error) !== undefined
           // The chain's simulation refused a sub-account's oracle (a feed the snapshot took for the read race, or one
-          // that broke since): left out and the rest planned again, also when it was the plan's only sub-account.
-          const oracle = sent === undefined || replace !== undefined ? undefined : oracleRefusalOf(error, sent)
+          // that broke since): left out and the rest planned again, also when it was the plan's only sub-account, and
+          // also for a replacement (the same nonce resent without it; a clean clone's worst-minute run alerted
+          // send-failed for a feed stamped ahead when its plan was a replacement of a stuck operation).
+          const oracle = sent === undefined ? undefined : oracleRefusalOf(error, sent)
           const failing = oracle
             ? { id: oracle.id, refusal: oracle.check }
             : sent === undefined || replace !== undefined || charged || sent.subAccounts.length < 2
