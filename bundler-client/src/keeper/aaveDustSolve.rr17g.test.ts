@@ -19,6 +19,12 @@ const SHAPES = DUST_SHAPES
 const account = dustAccount
 const snapshotOf = dustSnapshotOf
 const cases = (m: Shape, n: number, seed: number) => dustCases(m, n, seed, 1.0, 0.5)
+/** Case `x` with the main reserve's price moved by `exp(drift)`: that price (`pcAt`), Aave's account at it and its factor (float). */
+function atDrift(m: Shape, x: { c: bigint; dust: bigint; d: bigint }, drift: number) {
+  const pcAt = BigInt(Math.floor(Number(m.pc) * Math.exp(drift)))
+  const at = account({ ...m, pc: pcAt }, x.c, x.dust, x.d)
+  return { pcAt, at, h0: Number(at.health) / 1e18 }
+}
 
 // Review rr17g: real solver plans on random dust accounts below the band (idle loan token to repay from), at the read
 // price and at the price expected at inclusion (a falling drift moves the main reserve only), judged by Aave's exact
@@ -29,12 +35,9 @@ for (const drift of [0, -0.003])
       const band = { min: 1.1, target: 1.3, max: 1.5 }
       const bad: string[] = []
       let planned = 0
-      const f = Math.exp(drift)
       for (const x of cases(m, 200, 4_242)) {
         // Only accounts Aave reads below the band at inclusion.
-        const pcAt = BigInt(Math.floor(Number(m.pc) * f))
-        const at = account({ ...m, pc: pcAt }, x.c, x.dust, x.d)
-        const h0 = Number(at.health) / 1e18
+        const { pcAt, h0 } = atDrift(m, x, drift)
         if (!(h0 < band.min) || h0 < 1.0) continue
         const snapshot = snapshotOf(m, x.frame, band, x.d)
         const sub = snapshot.input.subAccounts[0]
@@ -64,12 +67,9 @@ for (const drift of [0, -0.003])
       const band = { min: 1.1, target: 1.3, max: 1.5 }
       const bad: string[] = []
       let planned = 0
-      const f = Math.exp(drift)
       const r = random(77)
       for (const x of cases(m, 200, 4_343)) {
-        const pcAt = BigInt(Math.floor(Number(m.pc) * f))
-        const at = account({ ...m, pc: pcAt }, x.c, x.dust, x.d)
-        const h0 = Number(at.health) / 1e18
+        const { pcAt, h0 } = atDrift(m, x, drift)
         if (!(h0 > band.min) || !(h0 < band.max)) continue
         const snapshot = snapshotOf(m, x.frame, band)
         const sub = snapshot.input.subAccounts[0]
@@ -102,12 +102,9 @@ for (const drift of [0, -0.003])
       const band = { min: 1.1, target: 1.3, max: 1.5 }
       const bad: string[] = []
       let planned = 0
-      const f = Math.exp(drift)
       const r = random(5)
       for (const x of cases(m, 300, 4_444)) {
-        const pcAt = BigInt(Math.floor(Number(m.pc) * f))
-        const at = account({ ...m, pc: pcAt }, x.c, x.dust, x.d)
-        const h0 = Number(at.health) / 1e18
+        const { pcAt, at, h0 } = atDrift(m, x, drift)
         if (!(h0 < band.min) || h0 < 1.0) continue
         const low = Math.max(band.min, h0 + (band.target - band.min) / 2)
         // Debt (loan units) at which Aave's factor is `low`, plus 0 to 3 bps of it as idle.
