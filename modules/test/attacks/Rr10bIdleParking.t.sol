@@ -130,9 +130,15 @@ contract Rr10bIdleParkingTest is AttackBase {
     /// @dev The WETH twin opened at 1.9 (above its 1.7 band), boost allowed, its one pool the USDC fee pool; the WETH
     /// sub-account A is not listed. Its borrowed USDC leaves: the Safe's only reserve stays the 3 idle WETH.
     function _boostTwin() internal {
-        _openWethTwin(20e18, 1.9e18);
+        _openBoostAllowedTwin(1.9e18, address(feePool));
+    }
+
+    /// @dev Opens the WETH twin (20 WETH at `health`), sends its borrowed USDC away (the Safe's only reserve stays the
+    /// idle WETH) and sets its policy: band 1.1 / default target and top, boost allowed, its one pool `pool`.
+    function _openBoostAllowedTwin(uint256 health, address pool) internal {
+        _openWethTwin(20e18, health);
         safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
-        Policy memory twin = defaultPolicy(wethTwin, address(feePool));
+        Policy memory twin = defaultPolicy(wethTwin, pool);
         twin.minHealth = 1.1e18;
         twin.boostAllowed = true;
         setPolicy(twin);
@@ -210,13 +216,7 @@ contract Rr10bIdleParkingTest is AttackBase {
     function _twinParks() internal returns (Plan memory plan) {
         wethFeePool = _feePool(weth, 1e18, 100);
         setPolicy(defaultPolicy(wethMarket, address(wethFeePool)));
-        _openWethTwin(20e18, 1.65e18);
-        // The twin's borrowed USDC leaves too: the Safe's only reserve stays the idle WETH.
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
-        Policy memory twin = defaultPolicy(wethTwin, address(wethFeePool));
-        twin.minHealth = 1.1e18;
-        twin.boostAllowed = true;
-        setPolicy(twin);
+        _openBoostAllowedTwin(1.65e18, address(wethFeePool)); // its borrowed USDC leaves too
         Action[] memory a = new Action[](3);
         a[0] = action(ActionKind.SupplyCollateral, 0, address(0), WETH_RESERVE);
         a[1] = action(ActionKind.WithdrawCollateral, 1, address(0), WETH_RESERVE);
