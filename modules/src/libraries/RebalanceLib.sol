@@ -263,8 +263,12 @@ library RebalanceLib {
         // [3]: collateral supplied, [4]: collateral withdrawn.
         uint256[5] memory tally;
         for (uint256 k; k < runs.length; ++k) {
-            if ((kinds >> (k << 4)) & 0xC0 == 0) continue;
             Run memory run = runs[k];
+            uint256 own = kinds >> (k << 4);
+            // A supplying sub-account's borrow funds no deposit (rr10c C1), whatever the order: the supply carried the
+            // idle reserve into the position, the borrow it made room for may not park in a pool listed elsewhere.
+            if (own & SUPPLY_KINDS != 0) run.boost = false;
+            if (own & 0xC0 == 0) continue;
             tally = [run.repayable, uint256(0), uint256(0), uint256(0), uint256(0)];
             for (uint256 j; j < actions.length; ++j) {
                 Action calldata action = actions[j];
@@ -644,9 +648,10 @@ library RebalanceLib {
     /// the reserve paid the repayment that made room for them); nor does a not-due sub-account's borrow or withdrawal
     /// (rr10 F3, rr10b R2: it stood in for the idle reserve another's rescue drew), nor the borrow of a sub-account due
     /// below its band (rr10b R1: its supply of the reserve made room for it); and a sub-account that supplies collateral
-    /// deposits nothing (`CHURN_KINDS`), so a boost cannot supply the reserve and park the extra borrow either. Net per
-    /// asset, order-free (EIP-170 leaves no room for per-sub-account matching): a boost's borrow may fund a loan-token
-    /// deposit listed on another sub-account, into that one's allowed pool. Residual: a boost's honest borrow is parked while
+    /// deposits nothing (`CHURN_KINDS`), and its borrow funds no deposit anywhere (`_checkSwapsServeOwnPosition` clears its
+    /// `Run.boost`, rr10c C1), so a boost cannot supply the reserve and park the extra borrow, on its own sub-account or another's.
+    /// Net per asset, order-free (EIP-170 leaves no room for per-sub-account matching): a boost's borrow may fund a
+    /// loan-token deposit listed on another sub-account, into that one's allowed pool. Residual: a boost's honest borrow is parked while
     /// another sub-account's rescue draws the reserve; both moves are bounded by their landing zones.
     /// The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
     /// Gas (issue 15): one pass over the actions tallies every asset's flows; it stays because only the actions say

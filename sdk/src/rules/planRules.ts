@@ -799,7 +799,8 @@ type Run = {
   shares: bigint
   healthBefore: bigint
   due: boolean
-  /** Due above its band (boost allowed, health > maxHealth; RebalanceLib `Run.boost`): only such borrows fund deposits. */
+  /** Due above its band (boost allowed, health > maxHealth; RebalanceLib `Run.boost`) and supplying no collateral in the
+   * plan (cleared by its first supply, rr10c C1): only such borrows fund deposits. */
   boost: boolean
   /** Net position change charged to the caps and usage shares, set by the post-conditions. */
   moved: bigint
@@ -950,6 +951,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     if (kind === "RepayWithCallback") repayCallbackOf = action.subAccount + 1
     const r = run(action.subAccount)
     const policy = r.policy
+    // A supplying sub-account's borrow funds no deposit (RebalanceLib `_checkActions`, rr10c C1), in either order.
+    if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") r.boost = false
     if (action.amount === 0n) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
     let role: "pool" | "venue" | "swap"
     if (isPool(kind)) {
