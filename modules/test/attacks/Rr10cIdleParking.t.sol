@@ -231,6 +231,37 @@ contract Rr10cIdleParkingTest is AttackBase {
         );
     }
 
+    /* Residual (row 73, documented): the reserve pays a not-due sub-account's move toward its target */
+
+    /// @dev Residual R (low; not a new break, row 73 lists it). A is due; the WETH twin C sits in band BELOW its target
+    /// (1.25; band 1.1/1.4/1.7, boost allowed). Plan: A SupplyCollateral(what it needs to reach 1.30) from the reserve, C
+    /// SupplyCollateral(the rest of the reserve) toward its target. Accepted: nothing is parked in a pool, C is safer, but
+    /// the reserve now sits in C's collateral and only C's policy can give it back (C must be above its target to
+    /// withdraw toward it). After a drop back to 1.15 A has no source (the pool holds ~100 USDC): the rescue fails, where
+    /// the honest plan (`test_rr10c_HonestPlanKeepsTheReserve`) kept 1.66 WETH idle for it.
+    function test_rr10c_Observed_ReservePaysANotDueMoveAndStallsTheNextRescue() public {
+        _openWethTwin(20e18, 1.25e18);
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
+        Policy memory twin = defaultPolicy(wethTwin, address(0));
+        twin.minHealth = 1.1e18;
+        twin.boostAllowed = true;
+        setPolicy(twin);
+        uint256 s = _supplyToReach(1.3e18);
+        Action[] memory a = new Action[](2);
+        a[0] = action(ActionKind.SupplyCollateral, 0, address(0), s);
+        a[1] = action(ActionKind.SupplyCollateral, 1, address(0), WETH_RESERVE - s);
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan2(wethId, wethTwinId, a), keeperKey));
+        assertTrue(ok, string(reason));
+        assertEq(weth.balanceOf(safe), 0, "the whole reserve left the wallet");
+        emit log_named_decimal_uint("reserve moved into the not-due twin (WETH)", WETH_RESERVE - s, 18);
+        (bool rescued, bytes memory refusal, uint256 r) = _nextRescueFromThePool();
+        // A has no source at all: no idle token, and the pool holds only the ~100 USDC it was seeded with.
+        assertFalse(rescued, "the next rescue found funds");
+        assertEq(bytes4(refusal), ILeverageModule.ActionFailed.selector, "the pool withdrawal fails: too little in it");
+        assertLt(feePool.maxWithdraw(safe), r, "the pool cannot pay the rescue");
+        assertEq(usdc.balanceOf(safe) + weth.balanceOf(safe), 0, "nothing idle");
+    }
+
     /* Held */
 
     /// @dev H1: rr10b R1 on A (due below band, boost allowed) with the deposit listed on the boost B instead: A's borrow is
