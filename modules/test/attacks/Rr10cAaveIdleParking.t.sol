@@ -51,9 +51,8 @@ contract Rr10cAaveIdleParkingTest is AttackBase, AaveTestBase {
         plan = plan2(morphoId, aaveId, a);
     }
 
-    /// @dev FAILS TODAY (rr10c C1 on Aave). Expected: refused, nothing moved (suggested: DepositNotFunded(USDC, parked, 0)).
+    /// @dev Was FAILS TODAY (rr10c C1 on Aave). Expected: refused, nothing moved (suggested: DepositNotFunded(USDC, parked, 0)).
     function test_rr10c_Aave_BoostSupplyingTheReserveParksViaAnotherSubAccountIsRefused() public {
-        vm.skip(true); // FAILS TODAY: rr10c C1 on Aave (see the Observed test below)
         (Plan memory plan, uint256 parked) = _plan();
         PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
         uint256 shares = feePool.balanceOf(safe);
@@ -66,30 +65,4 @@ contract Rr10cAaveIdleParkingTest is AttackBase, AaveTestBase {
         assertEq(feePool.balanceOf(safe), shares);
     }
 
-    /// @dev Today: accepted; 0 idle WETH, the parked USDC in the 1% pool; after a drop putting A at 1.15 its only source
-    /// is the pool and the rescue is refused (ValueLossExceeded: 1% exit fee over a 50 bps bound).
-    function test_rr10c_Aave_Observed_BoostSupplyingTheReserveParksViaAnotherSubAccount() public {
-        (Plan memory plan, uint256 parked) = _plan();
-        uint256 poolBefore = feePool.convertToAssets(feePool.balanceOf(safe));
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
-        assertTrue(ok, string(reason));
-        emit log_named_decimal_uint("parked in the 1% pool (USDC)", parked, 6);
-        emit log_named_decimal_uint("Aave health after", aaveHealthFactor(safe), 18);
-        assertEq(weth.balanceOf(safe), 0, "the whole idle WETH reserve left the wallet");
-        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe)) - poolBefore, parked, 1, "parked");
-
-        _dropWethHealthTo(1.15e18);
-        uint256 r = _repayToReach(1.3e18);
-        Plan memory rescue = plan1(
-            morphoId,
-            action(ActionKind.WithdrawFromPool, 0, address(feePool), r),
-            action(ActionKind.Repay, 0, address(0), r)
-        );
-        (bool rescued, bytes memory refusal) = handle(keeperOp(safe, keeper, rescue, keeperKey));
-        assertFalse(rescued, "the next rescue left the pool within the loss bound");
-        assertEq(
-            refusal,
-            abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, Math.mulDiv(r, 100, 10_000, Math.Rounding.Ceil), r, 50)
-        );
-    }
 }

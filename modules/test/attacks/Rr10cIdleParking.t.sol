@@ -118,41 +118,13 @@ contract Rr10cIdleParkingTest is AttackBase {
 
     /* C1: a boost supplies the reserve, the deposit is listed on the due sub-account (BREAK) */
 
-    /// @dev FAILS TODAY (rr10c C1, skipped so the suite stays green; the fixer flips it). Expected: refused, nothing but
+    /// @dev Was FAILS TODAY (rr10c C1, skipped so the suite stays green; the fixer flips it). Expected: refused, nothing but
     /// gas left. The suggested rule (a boost that supplies collateral funds no deposit, wherever the deposit is listed)
     /// gives DepositNotFunded(USDC, parked, 0); another exact refusal is fine if the test is updated with it.
     function test_rr10c_BoostSupplyingTheReserveParksViaAnotherSubAccountIsRefused() public {
-        vm.skip(true); // FAILS TODAY: rr10c C1 (see test_rr10c_Observed_BoostSupplyingTheReserveParksViaAnotherSubAccount)
         _openBoostTwin(1.9e18);
         (Plan memory plan, uint256 parked) = _boostCarriesTheReserve(_repayToReach(1.3e18));
         _sendAndAssertRefused(plan, abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(usdc), parked, 0));
-    }
-
-    /// @dev Today (rr10c C1): accepted. A 1.1467 -> 1.30, B 1.9 -> 1.40, 0 idle WETH and 0 idle USDC left, the reserve's
-    /// worth (and more) parked in the 1% pool; after a drop back to 1.15 A's next rescue (only source: the pool) is refused
-    /// with ValueLossExceeded, exactly the row 68/70/73 stall. Compare `test_rr10c_HonestPlanKeepsTheReserve`.
-    function test_rr10c_Observed_BoostSupplyingTheReserveParksViaAnotherSubAccount() public {
-        _openBoostTwin(1.9e18);
-        uint256 need = _repayToReach(1.3e18);
-        (Plan memory plan, uint256 parked) = _boostCarriesTheReserve(need);
-        uint256 poolBefore = feePool.convertToAssets(feePool.balanceOf(safe));
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
-        assertTrue(ok, string(reason));
-        emit log_named_decimal_uint("A repaid (USDC)", need, 6);
-        emit log_named_decimal_uint("parked in the 1% pool (USDC)", parked, 6);
-        assertEq(weth.balanceOf(safe), 0, "the whole idle WETH reserve left the wallet");
-        assertEq(usdc.balanceOf(safe), 0, "no idle USDC either");
-        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe)) - poolBefore, parked, 1, "parked");
-        assertApproxEqAbs(adapter.marketState(Id.unwrap(wethMarket.id()), safe).health, 1.3e18, 1e12, "A at 1.30");
-        assertApproxEqAbs(adapter.marketState(Id.unwrap(wethTwin.id()), safe).health, 1.4e18, 1e12, "B at 1.40");
-
-        (bool rescued, bytes memory refusal, uint256 r) = _nextRescueFromThePool();
-        assertFalse(rescued, "the next rescue left the pool within the loss bound");
-        assertEq(
-            refusal,
-            abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, Math.mulDiv(r, 100, 10_000, Math.Rounding.Ceil), r, 50)
-        );
-        emit log_named_decimal_uint("next rescue needs (USDC)", r, 6);
     }
 
     /// @dev Control: the honest plan at the same start (A supplies just what it needs from the reserve, B boosts to 1.40
@@ -180,23 +152,11 @@ contract Rr10cIdleParkingTest is AttackBase {
         handleOk(keeperOp(safe, keeper, rescue, keeperKey));
     }
 
-    /// @dev FAILS TODAY (C1, callback shape): B SupplyCollateralWithCallback(reserve) { Borrow } + A Repay + deposit on A.
+    /// @dev Was FAILS TODAY (C1, callback shape): B SupplyCollateralWithCallback(reserve) { Borrow } + A Repay + deposit on A.
     function test_rr10c_BoostCallbackSupplyParksViaAnotherSubAccountIsRefused() public {
-        vm.skip(true); // FAILS TODAY: rr10c C1 callback shape (see the Observed test below)
         _openBoostTwin(1.9e18);
         (Plan memory plan, uint256 parked) = _boostCarriesTheReserveInCallback(_repayToReach(1.3e18));
         _sendAndAssertRefused(plan, abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(usdc), parked, 0));
-    }
-
-    /// @dev Today (C1, callback shape): accepted, the whole reserve gone, its worth parked.
-    function test_rr10c_Observed_BoostCallbackSupplyParksViaAnotherSubAccount() public {
-        _openBoostTwin(1.9e18);
-        (Plan memory plan, uint256 parked) = _boostCarriesTheReserveInCallback(_repayToReach(1.3e18));
-        uint256 poolBefore = feePool.convertToAssets(feePool.balanceOf(safe));
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
-        assertTrue(ok, string(reason));
-        assertEq(weth.balanceOf(safe), 0, "the whole idle WETH reserve left the wallet");
-        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe)) - poolBefore, parked, 1, "parked");
     }
 
     /* C1 without any crash: A is in band (not due); B above its band after a rise is enough */
@@ -210,25 +170,8 @@ contract Rr10cIdleParkingTest is AttackBase {
     }
 
     function test_rr10c_NoCrashBoostSupplyingTheReserveParksViaANotDueSubAccountIsRefused() public {
-        vm.skip(true); // FAILS TODAY: rr10c C1 with no sub-account below its band (see the Observed test below)
         (Plan memory plan, uint256 parked) = _noCrashPlan();
         _sendAndAssertRefused(plan, abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(usdc), parked, 0));
-    }
-
-    /// @dev Today: accepted at any time a boost-allowed sub-account is above its band; then a 15% drop leaves A due
-    /// (1.35 -> ~1.15) with only the pool to pay: ValueLossExceeded.
-    function test_rr10c_Observed_NoCrashBoostSupplyingTheReserveParksViaANotDueSubAccount() public {
-        (Plan memory plan, uint256 parked) = _noCrashPlan();
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
-        assertTrue(ok, string(reason));
-        emit log_named_decimal_uint("parked in the 1% pool (USDC)", parked, 6);
-        assertEq(weth.balanceOf(safe), 0, "the whole idle WETH reserve left the wallet");
-        (bool rescued, bytes memory refusal, uint256 r) = _nextRescueFromThePool();
-        assertFalse(rescued, "the next rescue left the pool within the loss bound");
-        assertEq(
-            refusal,
-            abi.encodeWithSelector(ILeverageModule.ValueLossExceeded.selector, Math.mulDiv(r, 100, 10_000, Math.Rounding.Ceil), r, 50)
-        );
     }
 
     /* Residual (row 73, documented): the reserve pays a not-due sub-account's move toward its target */

@@ -46,10 +46,9 @@ contract Rr10cSwapIdleParkingTest is SwapBase {
         plan = plan2(wethId, wbtcId, a);
     }
 
-    /// @dev FAILS TODAY (rr10c C1, loan-token reserve). Expected: refused, nothing but gas left (suggested:
+    /// @dev Was FAILS TODAY (rr10c C1, loan-token reserve). Expected: refused, nothing but gas left (suggested:
     /// DepositNotFunded(USDC, x, 0): a boost that supplies collateral funds no deposit).
     function test_rr10c_Swap_BoostBuyingWithTheReserveParksViaAnotherSubAccountIsRefused() public {
-        vm.skip(true); // FAILS TODAY: rr10c C1 with the USDC reserve (see the Observed test below)
         (Plan memory plan, uint256 x) = _plan();
         PackedUserOperation memory op = keeperOp(safe, keeper, plan, keeperKey);
         Holdings memory before = holdings(safe);
@@ -61,21 +60,4 @@ contract Rr10cSwapIdleParkingTest is SwapBase {
         assertEq(feePool.balanceOf(safe), shares);
     }
 
-    /// @dev Today: accepted. The 5,000 USDC reserve is now B's WETH collateral; x (the boost plus the reserve's worth at
-    /// B's leverage) sits in the 1% pool; the only idle USDC left is C's 1,000 borrow.
-    function test_rr10c_Swap_Observed_BoostBuyingWithTheReserveParksViaAnotherSubAccount() public {
-        (Plan memory plan, uint256 x) = _plan();
-        MarketState memory b = wethState();
-        // The solver's plain boost to 1.45 (Borrow + DepositToPool on B) without the reserve.
-        uint256 honest = Math.mulDiv(Math.mulDiv(b.collateral, b.price, 1e36), LLTV, 1.45e18) - b.debt;
-        uint256 poolBefore = feePool.convertToAssets(feePool.balanceOf(safe));
-        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan, keeperKey));
-        assertTrue(ok, string(reason));
-        emit log_named_decimal_uint("parked in the 1% pool (USDC)", x, 6);
-        emit log_named_decimal_uint("the plain boost to 1.45 parks (USDC)", honest, 6);
-        // The excess is the reserve at B's leverage (less the swap's cost): 5,000 x 0.86 / 1.45 = 2,965.5.
-        assertApproxEqRel(x - honest, RESERVE * 0.86e18 / 1.45e18, 0.01e18, "the reserve's worth parked on top");
-        assertEq(usdc.balanceOf(safe), C_BORROW, "the reserve is gone; only C's own borrow is idle");
-        assertApproxEqAbs(feePool.convertToAssets(feePool.balanceOf(safe)) - poolBefore, x, 1, "parked");
-    }
 }

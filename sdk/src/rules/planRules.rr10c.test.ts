@@ -65,12 +65,9 @@ function c1() {
 }
 
 describe("rr10c C1: a boost supplying the reserve funds a deposit listed on another sub-account", () => {
-  test("today: accepted (the whole WETH reserve becomes B's collateral, its worth parked through A)", () => {
-    expect(refusal(c1())).toEqual(["accepted"])
-  })
-  // FAILS TODAY (rr10c C1): flip with the fix. The suggested rule (a boost that supplies collateral funds no deposit)
+  // Was FAILS TODAY (rr10c C1), fixed: The suggested rule (a boost that supplies collateral funds no deposit)
   // refuses it with DepositNotFunded(USDC, x - need, 0); update the expectation if the fix names another refusal.
-  test.skip("expected: refused (DepositNotFunded)", () => {
+  test("refused (DepositNotFunded)", () => {
     const r = c1()
     expect(r.ok).toBe(false)
     expect(refusal(r)[0]).toBe("DepositNotFunded")
