@@ -219,3 +219,27 @@ test("property (d11): random plans on one Aave account with two loan tokens and 
   expect(stats.twoTokens, JSON.stringify(stats)).toBeGreaterThan(100)
   expect(stats.refused, `${stats.refused.length} of ${stats.sent} sent plans refused (${stats.plans} plans)`).toEqual([])
 })
+
+test("FAILS TODAY: two sub-accounts of one Aave account with one loan token borrow from ONE reserve: together at most its free liquidity (`borrowable`)", () => {
+  const [A, B, MA] = [id(0x41), id(0x42), id(0x43)]
+  // The reserve lends 1,000 USDC more; the account's LTV room is far above it.
+  const aave = (collateralToken: string) => ({ debt: 0n, collateral: 10n * E18, loanToken: USDC, collateralToken, borrowable: 1_000n * E6, ltvBorrowable: 100_000n * E6, ltvGain: gain(USDC, collateralToken), ltvAccount: ACCOUNT, due: false })
+  const bounds: ChainBounds = {
+    balances: {},
+    maxWithdraw: {},
+    poolAsset: {},
+    subAccounts: { [A]: aave(WETH), [B]: aave(WBTC), [MA]: { debt: 1_000_000n * E6, collateral: E18, loanToken: USDC, collateralToken: WETH, due: true } },
+  }
+  const plan: ChainPlan = {
+    subAccounts: [A, B, MA],
+    actions: [
+      { kind: "Borrow", subAccount: 0, amount: 800n * E6 },
+      { kind: "Borrow", subAccount: 1, amount: 800n * E6 },
+      { kind: "Repay", subAccount: 2, amount: 1_600n * E6 },
+    ],
+  }
+  const { plan: out, binding } = clampPlanToChainBounds(plan, bounds, { paysFor: [2, 2, undefined] })
+  const borrowed = (out?.actions ?? []).filter((a) => a.kind === "Borrow").reduce((x, a) => x + a.amount, 0n)
+  expect(borrowed, JSON.stringify(binding, (_, v) => (typeof v === "bigint" ? v.toString() : v))).toBeLessThanOrEqual(1_000n * E6)
+  expect(binding.some((b) => b.bound === "borrowable")).toBe(true)
+})
