@@ -448,23 +448,28 @@ function debtKeyOf(id: string, s: Sub): string {
   return s.ltvAccount === undefined ? `sub:${id}` : `${ltvAccountOf(id, s)}|${s.loanToken.toLowerCase()}`
 }
 
-/** The running debt of one debt reserve through a plan ({@link debtsOf}), base units of its loan token. */
-type ReserveDebt = { debt: bigint; repayable: bigint | undefined }
+/**
+ * The running figures of one debt reserve through a plan ({@link debtsOf}), base units of its loan token: the debt, what
+ * a repayment clears (`repayable`) and what the reserve still lends (`borrowable`, its free liquidity; undefined: no limit).
+ */
+type ReserveDebt = { debt: bigint; repayable: bigint | undefined; borrowable: bigint | undefined }
 
 /**
- * The running debt of each debt reserve ({@link debtKeyOf}) before the plan: the lowest `debt` and `repayable` its
- * sub-accounts give (one figure each on a consistent read; the lowest when the bounds disagree, so no repayment is
- * counted twice). Every repayment of the reserve clears from it and every borrow adds to it, whichever sub-account acts.
+ * The running figures of each debt reserve ({@link debtKeyOf}) before the plan: the lowest `debt`, `repayable` and
+ * `borrowable` its sub-accounts give (one figure each on a consistent read; the lowest when the bounds disagree, so no
+ * repayment is counted twice and no liquidity lent twice). Every repayment of the reserve clears from its debt and frees
+ * liquidity, every borrow adds to the debt and takes liquidity, whichever sub-account acts.
  */
 function debtsOf(bounds: ChainBounds): Record<string, ReserveDebt> {
   const out: Record<string, ReserveDebt> = {}
   for (const [id, s] of Object.entries(bounds.subAccounts)) {
     const key = debtKeyOf(id, s)
     const d = out[key]
-    if (d === undefined) out[key] = { debt: s.debt, repayable: s.repayable }
+    if (d === undefined) out[key] = { debt: s.debt, repayable: s.repayable, borrowable: s.borrowable }
     else {
       d.debt = min(d.debt, s.debt)
       if (s.repayable !== undefined) d.repayable = d.repayable === undefined ? s.repayable : min(d.repayable, s.repayable)
+      if (s.borrowable !== undefined) d.borrowable = d.borrowable === undefined ? s.borrowable : min(d.borrowable, s.borrowable)
     }
   }
   return out
@@ -605,7 +610,7 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
   }
   const binding: BindingBound[] = []
   // Each Aave account's LTV room through the plan (the room at each borrow, as {@link ltvOver} checks it), and each debt
-  // reserve's running debt (one for all the sub-accounts of a shared Aave account with that loan token).
+  // reserve's running debt and free liquidity (one for all the sub-accounts of a shared Aave account with that loan token).
   const ltv = new LtvLedger(bounds)
   const debts = debtsOf(bounds)
   const amounts = plan.actions.map((a, k) => {
@@ -639,14 +644,14 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
         bindOptional("repayable", d.repayable)
         d.debt -= amount
         if (d.repayable !== undefined) d.repayable -= amount
-        if (s.borrowable !== undefined) s.borrowable += amount
+        if (d.borrowable !== undefined) d.borrowable += amount
         // Held to the debt and maxRepayable above: it clears what it pays, and gives that back to the account's room.
         ltv.repay(id, amount)
         add(s.loanToken, -amount)
       } else if (a.kind === "Borrow") {
-        if (s.borrowable !== undefined) {
-          bind("borrowable", s.borrowable)
-          s.borrowable -= amount
+        if (d.borrowable !== undefined) {
+          bind("borrowable", d.borrowable)
+          d.borrowable -= amount
         }
         // One Aave account's room, shared by its sub-accounts (`ltvAccount`): their borrows, repayments and supplies so far.
         bindOptional("ltvRoom", ltv.roomAt(id)?.room)
@@ -946,10 +951,9 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   // The idle balance: what the Safe holds.
   for (const lot of Object.values(idle)) short(lot, lot.planned - min(lot.planned, bounds.balances[lot.token] ?? 0n))
   const withdrawable = { ...bounds.maxWithdraw }
-  const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
   const collateral = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.collateral]))
-  // Each debt reserve's running debt and what a repayment of it clears (one for all the sub-accounts of a shared Aave
-  // account with that loan token); `holdToDebt` (the exact walk): a plain repay is held to the running debt, its cut
+  // Each debt reserve's running debt, what a repayment of it clears and what it still lends (one for all the sub-accounts
+  // of a shared Aave account with that loan token); `holdToDebt` (the exact walk): a plain repay is held to the running debt, its cut
   // given back like maxRepayable's.
   const debts = debtsOf(bounds)
   const debtOf = (id: string): ReserveDebt | undefined => {
@@ -983,12 +987,12 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       bind("maxWithdraw", withdrawable[pool] ?? 0n)
       withdrawable[pool] = (withdrawable[pool] ?? 0n) - amount
     } else if (a.kind === "Borrow") {
-      bind("borrowable", borrowable[id])
+      const d = debtOf(id)
+      bind("borrowable", d?.borrowable)
       // The LTV room at this borrow, found by the clamp's check of an earlier walk ({@link ltvOver}).
       bind("ltvRoom", ltvCaps.get(k))
-      if (borrowable[id] !== undefined) borrowable[id] = (borrowable[id] as bigint) - amount
-      const d = debtOf(id)
       if (d !== undefined) {
+        if (d.borrowable !== undefined) d.borrowable -= amount
         d.debt += amount
         if (d.repayable !== undefined) d.repayable += amount
       }
@@ -1007,7 +1011,7 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       if (d.repayable !== undefined) d.repayable -= amount
       d.debt -= amount
       // A repayment frees the market's liquidity for a later borrow on it (as the exact walk counts it).
-      if (holdToDebt && borrowable[id] !== undefined) borrowable[id] = (borrowable[id] as bigint) + amount
+      if (holdToDebt && d.borrowable !== undefined) d.borrowable += amount
     } else if (limits && (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback")) {
       const before = amount
       bind("suppliable", limits.suppliable)
@@ -1136,7 +1140,7 @@ function settleExact(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<n
  */
 function unspent(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[], cleared: boolean): { excess: Record<string, bigint>; unknown: Set<string> } {
   const debts = debtsOf(bounds)
-  const none: ReserveDebt = { debt: 0n, repayable: undefined }
+  const none: ReserveDebt = { debt: 0n, repayable: undefined, borrowable: undefined }
   const excess: Record<string, bigint> = {}
   const unknown = new Set<string>()
   const add = (token: string | undefined, amount: bigint) => {
