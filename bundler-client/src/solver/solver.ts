@@ -99,7 +99,8 @@ export function atInclusion(input: SolverInput): SolverInput {
       // The health read (`health`, Aave's factor at the read price) no longer holds: its reconstruction at the moved
       // price (`venueHealthOf` without it, never above Aave's factor by the floor), so the solver's trigger and its rule
       // check's health before stay one figure.
-      const state = { ...s.state, collateral, price: s.state.price * f, ...equity, health: undefined }
+      // Aave's base-currency figures (`aaveBase`) are the read price's too: dropped (the rule book rebuilds from the frame).
+      const state = { ...s.state, collateral, price: s.state.price * f, ...equity, health: undefined, aaveBase: undefined }
       return { ...s, state: s.state.health === undefined ? state : { ...state, health: venueHealthOf(state) } }
     }),
   }

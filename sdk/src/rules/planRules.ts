@@ -155,7 +155,9 @@ export type RuleMarketState = {
  * `currentLiquidationThreshold` (Aave's floored average, bps); the scope's collateral reserve's price (base currency
  * units per whole token, the price Aave values it at: the account's e-mode category's price source when it has one),
  * decimals and the Safe's balance as Aave counts it (aToken balance while enabled as collateral, base units); the debt
- * reserve's price, decimals and the Safe's debt in it (variable plus stable, base units).
+ * reserve's price, decimals and the Safe's debt in it (variable plus stable, base units); `frameCollateral`: the adapter's
+ * frame `collateral` read at the same block, exactly (default: the state's `collateral`; a caller whose state went
+ * through floats, the keeper's solver, passes the lens's figure).
  */
 export type AaveBaseFigures = {
   totalCollateralBase: bigint
@@ -167,6 +169,7 @@ export type AaveBaseFigures = {
   debtPrice: bigint
   debtDecimals: number
   debtBalance: bigint
+  frameCollateral?: bigint | undefined
 }
 
 /**
@@ -736,9 +739,10 @@ function aaveBaseHealthRange(state: Pick<RuleMarketState, "collateral" | "debt" 
   }
   const step = lt * b.collateralPrice // per frame unit, over 10^decimals
   const unit = 10n ** BigInt(b.collateralDecimals)
+  const frame = b.frameCollateral ?? state.collateral
   if (step > 0n) {
-    const frameLo = (state.collateral * step + unit - 1n) / unit
-    const frameHi = ((state.collateral + 1n) * step + unit - 1n) / unit - 1n
+    const frameLo = (frame * step + unit - 1n) / unit
+    const frameHi = ((frame + 1n) * step + unit - 1n) / unit - 1n
     lo = lo > frameLo ? lo : frameLo
     hi = hi < frameHi ? hi : frameHi
   }
