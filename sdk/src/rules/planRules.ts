@@ -716,6 +716,10 @@ const AAVE_MAX_THRESHOLD_BPS = 10_000n
  * average (`currentLiquidationThreshold x total` to that + total - 1), the adapter's frame (`collateral` is the weighted
  * sum over the market's threshold and price in collateral base units, floored: AaveV3Adapter.marketState), and the
  * parts (this reserve's value x its threshold, plus the other reserves' value at a threshold from 0 to 10,000 bps).
+ * The state is the read block's and a move is taken as exact, as the frame's rebuild takes it: Aave mints and burns
+ * scaled amounts (`rayDiv` half up, read back through `rayMul`), which can leave a moved balance 1 base unit off the
+ * move once the reserve's index is above 1, and interest accrues until inclusion; with an 8-decimal collateral (1 unit
+ * of WBTC ~6e-4 USD) on an account of a few USD that unit can reach a whole bps (SECURITY, rr17b B1 residual row).
  *
  * @returns `low` <= `high`, health (WAD), equal when the bounds settle Aave's floored average after; undefined when the
  * figures do not fit together (bounds that do not meet, a balance moved below 0): the caller rebuilds from the frame.
