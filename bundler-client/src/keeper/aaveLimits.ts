@@ -1,7 +1,7 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, isAddressEqual, zeroAddress } from "viem"
 import type { SubAccountState as ChainSubAccount } from "@levpilot/sdk/actions"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
-import { type AaveEModeCategory, aaveCollateralIds, aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveOnlyCollateralId, aaveReserveEModeTerms, aaveWithdrawBlockedByZeroLtv } from "@levpilot/sdk/rules"
+import { type AaveBaseFigures, type AaveEModeCategory, aaveCollateralIds, aaveCollateralOf, aaveFirstSupplyEnablesCollateral, aaveInIsolationMode, aaveOnlyCollateralId, aaveReserveEModeTerms, aaveWithdrawBlockedByZeroLtv } from "@levpilot/sdk/rules"
 import { type AaveCollateralShare, type AaveDustReserve, aaveReadAbi, readAaveCollateralConfigurations, readAaveDustCollateral, readMany, resultOf } from "@levpilot/sdk/utils"
 
 /** What an Aave v3 reserve takes now, base units of its asset; `undefined`: no limit. */
@@ -392,6 +392,15 @@ export type AaveSubAccountLimits = {
    * reads failed.
    */
   borrowRefusal?: { bound: bigint; reason: AaveBorrowRefusal } | undefined
+  /**
+   * The account's figures in Aave's base currency ({@link AaveBaseFigures} of @levpilot/sdk/rules, `frameCollateral`
+   * the lens's `collateral` the caller passed, read at the same block): getUserAccountData's totals and floored average, Aave's prices of both reserves (e-mode price
+   * source aware), their decimals, the Safe's collateral balance as counted and its variable debt (only when the debt
+   * reserve has no stable debt at all). With them the rule book reads Aave's factor after a plan in Aave's own integer
+   * math (review r17f: accounts of a few USD were misread a whole bps). Only from a read pinned to a block (the lens's
+   * frame is read there too); undefined when a read failed.
+   */
+  aaveBase?: AaveBaseFigures | undefined
 }
 
 /**
@@ -557,6 +566,8 @@ export async function readAaveLimits(
   const limits = new Map<string, AaveReserveLimits>()
   const held = new Map<string, { held: bigint; enabled: boolean }>()
   let k = 0
+  // Each reserve's total stable debt (0: no account owes it stable, so a variable balance is the whole debt).
+  const stableDebtOf = new Map<string, bigint>()
   assets.forEach((a, i) => {
     const r = reserves[i]
     if (!r) return
@@ -567,6 +578,7 @@ export async function readAaveLimits(
     const debtAtLastUpdate = scaledVariable === undefined || stableSupply === undefined ? undefined : (scaledVariable * BigInt(r.variableBorrowIndex) + RAY / 2n) / RAY + stableSupply[0]
     if (own !== undefined && userConfiguration !== undefined)
       held.set(a, aaveCollateralOf({ balance: own, userConfiguration, reserveId: Number(r.id), configuration: r.configuration.data, isolationMode: isolationMode ?? false }))
+    if (stableSupply !== undefined) stableDebtOf.set(a, stableSupply[1])
     if (liquidity === undefined || supply === undefined || variable === undefined || stableSupply === undefined) return
     limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + stableSupply[1], debtAtLastUpdate }))
   })
@@ -655,6 +667,25 @@ export async function readAaveLimits(
     // The only collateral bit set (if any) is this reserve's: no other collateral can floor Aave's average (rr17c F1).
     const collateralId = p && reserves[assets.indexOf(p[0].toLowerCase() as Address)]?.id
     const soleCollateral = userConfiguration === undefined || collateralId === undefined ? undefined : aaveCollateralIds(userConfiguration).every((id) => id === Number(collateralId))
+    // Aave's base-currency figures at the pinned block, for the rule book's exact factor after (review r17f).
+    const variableDebt = repayable[i]
+    const aaveBase: AaveBaseFigures | undefined =
+      p && blockNumber !== undefined && accountData !== undefined && price !== undefined && collateralPrice !== undefined && collateralConfig !== undefined && debtConfig !== undefined && own !== undefined && variableDebt !== undefined && stableDebtOf.get(p[1].toLowerCase()) === 0n
+        ? {
+            totalCollateralBase: accountData[0],
+            totalDebtBase: accountData[1],
+            currentLiquidationThreshold: accountData[3],
+            collateralPrice,
+            collateralDecimals: Number(bits(collateralConfig, 48, 8)),
+            collateralBalance: own.held,
+            debtPrice: price,
+            debtDecimals: Number(bits(debtConfig, 48, 8)),
+            debtBalance: variableDebt,
+            // The lens's frame of this sub-account (read by the caller at the same block, as `collateralShare` assumes).
+            frameCollateral: s.collateral,
+          }
+        : undefined
+    if (aaveBase !== undefined && p && collateralShare !== undefined) collateralShare.base = { ...collateralShare.base, [p[0].toLowerCase()]: aaveBase }
     if (collateral && debt)
       out[s.subAccount.toLowerCase()] = {
         debt,
@@ -670,6 +701,7 @@ export async function readAaveLimits(
         collateralShare,
         dustCollateral,
         borrowRefusal: borrowRule && borrowRule.bound <= debt.borrowable ? borrowRule : undefined,
+        aaveBase,
       }
   })
   return out

@@ -9,7 +9,8 @@ import { planFundingOf, toChainPlan } from "./portfolio.js"
 
 // Differential check, solver vs send clamp (reviews rr11c R1/R3): real `solve` plans on random inputs
 // (`randomSolverInput`), half of them with every sub-account on ONE Aave account (`ltvAccount` shared, a random
-// `ltvBorrowable`), clamped against bounds read exactly from the solver's inputs, i.e. nothing changed since the read.
+// `ltvBorrowable`; the bounds give each the debt reserve's whole debt, see exactBounds), clamped against bounds read
+// exactly from the solver's inputs, i.e. nothing changed since the read.
 // The clamp must then send the plan as the solver made it: every action kept at its amount, no bound binding. (The
 // clamp's LTV room is the solver's: repayments on the account give back what they clear; before rr11c R3 the clamp
 // credited none and cut donor borrows of shared-account plans.)
@@ -24,6 +25,16 @@ function sharedAave(input: SolverInput, room: number): SolverInput {
 
 function exactBounds(input: SolverInput): ChainBounds {
   const decimalsOf = (asset: string) => (asset === "USDC" ? 6 : 18)
+  // On one Aave account the sub-accounts of a loan token owe ONE variable-debt balance (review rr11d D1): the reserve owes
+  // what their positions owe together, and the bounds give each of them that figure (as the keeper's chainBoundsOf gives
+  // each the account's debt and maxRepayable). The solver's inputs keep each sub-account's own part.
+  const reserveDebt: Record<string, bigint> = {}
+  for (const s of input.subAccounts)
+    if (s.state.ltvAccount !== undefined) {
+      const key = `${s.state.ltvAccount}|${s.state.loanAsset}`
+      reserveDebt[key] = (reserveDebt[key] ?? 0n) + toBaseUnits(s.state.debt, s.state.loanDecimals)
+    }
+  const debtOf = (s: SolverInput["subAccounts"][number]) => (s.state.ltvAccount === undefined ? undefined : reserveDebt[`${s.state.ltvAccount}|${s.state.loanAsset}`])
   return {
     balances: Object.fromEntries(Object.entries(input.idle).map(([asset, x]) => [token(asset), toBaseUnits(x, decimalsOf(asset))])),
     maxWithdraw: Object.fromEntries(input.pools.map((p) => [p.address.toLowerCase(), toBaseUnits(p.withdrawable ?? p.balance, p.decimals)])),
@@ -32,7 +43,8 @@ function exactBounds(input: SolverInput): ChainBounds {
       input.subAccounts.map((s) => [
         s.state.id.toLowerCase(),
         {
-          debt: toBaseUnits(s.state.debt, s.state.loanDecimals),
+          debt: debtOf(s) ?? toBaseUnits(s.state.debt, s.state.loanDecimals),
+          ...(debtOf(s) === undefined ? {} : { repayable: debtOf(s) }),
           collateral: toBaseUnits(s.state.collateral, s.state.collateralDecimals),
           loanToken: token(s.state.loanAsset),
           collateralToken: token(s.state.collateralAsset),

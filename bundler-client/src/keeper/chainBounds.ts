@@ -66,7 +66,12 @@ export type ChainBounds = {
       /**
        * Aave v3: the Aave account whose LTV room `ltvBorrowable` is (the keeper: the adapter's address, lower case; one
        * Safe's sub-accounts on one adapter are one Aave account). Sub-accounts with the same key share the room: their
-       * borrows are held together to it, and each one's supplies add to it. Undefined: the sub-account's own room.
+       * borrows are held together to it, and each one's supplies add to it, all valued in Aave's base currency across loan
+       * tokens (`ltvGain.debtPrice`; see {@link LtvLedger}). Those of them with the same loan token owe one debt reserve:
+       * their `debt` and `repayable` are one running figure (the lowest given), which their repayments clear together.
+       * Undefined: the sub-account's own room and debt. (The module keeps one policy per Aave pool and Safe,
+       * `VenueAccountTaken`: the keeper never reads two sub-accounts of one account today; the clamp holds such bounds
+       * anyway.)
        */
       ltvAccount?: string | undefined
     }
@@ -268,8 +273,7 @@ type LtvExcess = { index: number; amount: bigint; room: bigint; credit: bigint; 
  */
 function ltvOver(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[]): LtvExcess[] {
   const ledger = new LtvLedger(bounds)
-  const debt = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.debt]))
-  const repayable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.repayable]))
+  const debts = debtsOf(bounds)
   const out: LtvExcess[] = []
   // A flash repayment (RepayWithCallback) is credited once its block closes (EndCallback), not before its inner actions.
   let flashRepay: { id: string; paid: bigint } | undefined
@@ -283,17 +287,18 @@ function ltvOver(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[
     const s = bounds.subAccounts[id]
     if (s === undefined) return
     const amount = amounts[k] as bigint
+    const d = debts[debtKeyOf(id, s)] as ReserveDebt
     if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
-      const paid = min(amount, clearable(debt[id] ?? 0n, repayable[id]))
-      debt[id] = (debt[id] ?? 0n) - paid
-      if (repayable[id] !== undefined) repayable[id] = (repayable[id] as bigint) - paid
+      const paid = min(amount, clearable(d.debt, d.repayable))
+      d.debt -= paid
+      if (d.repayable !== undefined) d.repayable -= paid
       if (a.kind === "Repay") ledger.repay(id, paid)
       else flashRepay = { id, paid }
     } else if (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback") ledger.supply(id, amount)
     else if (a.kind === "WithdrawCollateral") ledger.supply(id, -amount)
     else if (a.kind === "Borrow") {
-      debt[id] = (debt[id] ?? 0n) + amount
-      if (repayable[id] !== undefined) repayable[id] = (repayable[id] as bigint) + amount
+      d.debt += amount
+      if (d.repayable !== undefined) d.repayable += amount
       const at = ledger.roomAt(id)
       if (at !== undefined && amount > at.room) out.push({ index: k, amount, room: at.room > 0n ? at.room : 0n, credit: at.credit, before: at.before })
       ledger.borrow(id, amount)
@@ -307,14 +312,21 @@ function ltvOver(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[
  * ({@link walkBalances}) and the room check ({@link ltvOver}). It is the solver's (`ltvRoomOf` / `WorkingPortfolio.ltvLeft`
  * in solver/workingPortfolio.ts, review rr11 R4) in exact base units: the account's room before the plan
  * (`ltvBorrowable`), plus what the net collateral supplied so far adds ({@link ltvCredit}), less the net debt change so
- * far: the account's borrows less what its repayments cleared (`min(amount, debt, repayable)`, as Aave's validateBorrow
- * counts the account's debt at the borrow; review rr11c R3). A repayment is credited only to borrows of its own loan token
- * (a room is in one token's base units). Base units of the borrowing sub-account's loan token.
+ * far: the account's borrows less what its repayments cleared (`min(amount, debt, repayable)` of the debt reserve,
+ * counted once for all the account's sub-accounts of that loan token ({@link debtsOf}, review rr11d D1), as Aave's
+ * validateBorrow counts the account's debt at the borrow; review rr11c R3).
+ *
+ * The room is one figure in Aave's base currency (review rr11d D2): the net debt change is kept per loan token, in its
+ * base units; at a borrow of loan token T the change of T counts as is (exact, the one-token case) and each other
+ * token's is valued at Aave's prices (`ltvGain.debtPrice` / `debtDecimals` of a sub-account of the account with that loan
+ * token) and converted to T through the base currency ({@link convertAtAave}), rounded against the account. Without a
+ * price for either token a credit of the other token counts nothing and a debit leaves no room. Base units of the
+ * borrowing sub-account's loan token.
  */
 class LtvLedger {
   private readonly net: Record<string, bigint> = {}
-  private readonly borrowed: Record<string, bigint> = {}
-  private readonly repaid: Record<string, bigint> = {}
+  /** Per account ({@link ltvAccountOf}) and loan token: borrows less what repayments cleared, base units of that token. */
+  private readonly debtChange: Record<string, Record<string, bigint>> = {}
 
   constructor(private readonly bounds: ChainBounds) {}
 
@@ -323,8 +335,17 @@ class LtvLedger {
     const s = this.bounds.subAccounts[id]
     if (s?.ltvBorrowable === undefined) return undefined
     const account = ltvAccountOf(id, s)
-    const before = s.ltvBorrowable - (this.borrowed[account] ?? 0n) + (this.repaid[`${account}|${s.loanToken.toLowerCase()}`] ?? 0n)
-    const credit = ltvCredit(this.bounds, account, this.net)
+    const token = s.loanToken.toLowerCase()
+    const changes = this.debtChange[account] ?? {}
+    let before = s.ltvBorrowable - (changes[token] ?? 0n)
+    for (const [other, change] of Object.entries(changes)) {
+      if (other === token || change === 0n) continue
+      const converted = convertAtAave(-change, debtPriceOf(this.bounds, account, other), debtPriceOf(this.bounds, account, token))
+      if (converted === undefined) return NO_ROOM
+      before += converted
+    }
+    const credit = ltvCredit(this.bounds, account, this.net, token)
+    if (credit === undefined) return NO_ROOM
     return { room: before + credit, before, credit }
   }
 
@@ -335,38 +356,123 @@ class LtvLedger {
 
   /** A borrow of sub-account `id`, base units of its loan token. */
   borrow(id: string, amount: bigint): void {
-    const s = this.bounds.subAccounts[id]
-    if (s?.ltvBorrowable === undefined) return
-    const account = ltvAccountOf(id, s)
-    this.borrowed[account] = (this.borrowed[account] ?? 0n) + amount
+    this.change(id, amount)
   }
 
-  /** A repayment of sub-account `id` clearing `cleared` of its debt (base units of its loan token). */
+  /** A repayment of sub-account `id` clearing `cleared` of its debt reserve (base units of its loan token). */
   repay(id: string, cleared: bigint): void {
+    if (cleared > 0n) this.change(id, -cleared)
+  }
+
+  private change(id: string, amount: bigint): void {
     const s = this.bounds.subAccounts[id]
-    if (s?.ltvBorrowable === undefined || cleared <= 0n) return
-    const key = `${ltvAccountOf(id, s)}|${s.loanToken.toLowerCase()}`
-    this.repaid[key] = (this.repaid[key] ?? 0n) + cleared
+    if (s?.ltvBorrowable === undefined) return
+    const changes = (this.debtChange[ltvAccountOf(id, s)] ??= {})
+    const token = s.loanToken.toLowerCase()
+    changes[token] = (changes[token] ?? 0n) + amount
   }
 }
+
+/** A borrow's room when the ledger cannot value a change of the account in the borrow's token: none. */
+const NO_ROOM = { room: 0n, before: 0n, credit: 0n } as const
 
 /** The key of the Aave account whose LTV room sub-account `id` borrows against: `ltvAccount`, else its own id. */
 function ltvAccountOf(id: string, s: { ltvAccount?: string | undefined }): string {
   return s.ltvAccount === undefined ? `sub:${id}` : `account:${s.ltvAccount.toLowerCase()}`
 }
 
+/** Aave's price of one whole loan token (base currency) and its decimals. */
+type DebtPrice = { price: bigint; decimals: number }
+
+/**
+ * Aave's price of loan token `token` on account `account` ({@link ltvAccountOf}): the `ltvGain.debtPrice` and
+ * `debtDecimals` of the first sub-account of the account with that loan token that carries them; undefined when none
+ * does or the price is not positive.
+ */
+function debtPriceOf(bounds: ChainBounds, account: string, token: string): DebtPrice | undefined {
+  for (const [id, s] of Object.entries(bounds.subAccounts)) {
+    if (s.ltvGain === undefined || s.loanToken.toLowerCase() !== token || ltvAccountOf(id, s) !== account) continue
+    return s.ltvGain.debtPrice > 0n ? { price: s.ltvGain.debtPrice, decimals: s.ltvGain.debtDecimals } : undefined
+  }
+  return undefined
+}
+
+/**
+ * `amount` of one loan token (base units; > 0 a credit to the room, < 0 a debit) in base units of another, through
+ * Aave's base currency (`value = amount x price / 10^decimals`), rounded against the account at both steps: a credit
+ * down, a debit up (in magnitude). Undefined when either price is unknown and `amount` is not 0.
+ */
+function convertAtAave(amount: bigint, from: DebtPrice | undefined, to: DebtPrice | undefined): bigint | undefined {
+  if (amount === 0n) return 0n
+  if (from === undefined || to === undefined) return amount > 0n ? 0n : undefined
+  const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b
+  const [fromUnit, toUnit] = [10n ** BigInt(from.decimals), 10n ** BigInt(to.decimals)]
+  if (amount > 0n) return (((amount * from.price) / fromUnit) * toUnit) / to.price
+  return -ceilDiv(ceilDiv(-amount * from.price, fromUnit) * toUnit, to.price)
+}
+
 /**
  * What the plan's net collateral supplies so far (`net`, base units of each sub-account's collateral, by id) add to the
- * LTV room of Aave account `account` ({@link ltvAccountOf}): the sum over its sub-accounts of {@link aaveLtvRoomChange}
- * (negative for a net withdrawal), base units of the loan token.
+ * LTV room of Aave account `account` ({@link ltvAccountOf}) at a borrow of loan token `token`: the sum over its
+ * sub-accounts of {@link aaveLtvRoomChange} (negative for a net withdrawal), base units of `token`: a sub-account of
+ * another loan token is valued at `token`'s Aave price (review rr11d D2). Without that price such a supply adds nothing
+ * and such a withdrawal leaves the room unknown: undefined.
  */
-function ltvCredit(bounds: ChainBounds, account: string, net: Readonly<Record<string, bigint>>): bigint {
+function ltvCredit(bounds: ChainBounds, account: string, net: Readonly<Record<string, bigint>>, token: string): bigint | undefined {
   let credit = 0n
+  let price: DebtPrice | undefined | null = null
   for (const [id, s] of Object.entries(bounds.subAccounts)) {
     if (s.ltvBorrowable === undefined || s.ltvGain === undefined || ltvAccountOf(id, s) !== account) continue
-    credit += aaveLtvRoomChange(s.ltvGain, net[id] ?? 0n)
+    const moved = net[id] ?? 0n
+    if (s.loanToken.toLowerCase() === token) {
+      credit += aaveLtvRoomChange(s.ltvGain, moved)
+      continue
+    }
+    if (moved === 0n) continue
+    if (price === null) price = debtPriceOf(bounds, account, token)
+    if (price === undefined) {
+      if (moved < 0n) return undefined
+      continue
+    }
+    credit += aaveLtvRoomChange({ ...s.ltvGain, debtPrice: price.price, debtDecimals: price.decimals }, moved)
   }
   return credit
+}
+
+/**
+ * The key of the debt reserve a sub-account's repayments clear: on a shared Aave account (`ltvAccount`) the account and
+ * its loan token (each of its sub-accounts of that token owes the one variable-debt balance of the reserve, and the
+ * keeper's bounds give each the same `debt` and `repayable`; review rr11d D1), else the sub-account itself.
+ */
+function debtKeyOf(id: string, s: Sub): string {
+  return s.ltvAccount === undefined ? `sub:${id}` : `${ltvAccountOf(id, s)}|${s.loanToken.toLowerCase()}`
+}
+
+/**
+ * The running figures of one debt reserve through a plan ({@link debtsOf}), base units of its loan token: the debt, what
+ * a repayment clears (`repayable`) and what the reserve still lends (`borrowable`, its free liquidity; undefined: no limit).
+ */
+type ReserveDebt = { debt: bigint; repayable: bigint | undefined; borrowable: bigint | undefined }
+
+/**
+ * The running figures of each debt reserve ({@link debtKeyOf}) before the plan: the lowest `debt`, `repayable` and
+ * `borrowable` its sub-accounts give (one figure each on a consistent read; the lowest when the bounds disagree, so no
+ * repayment is counted twice and no liquidity lent twice). Every repayment of the reserve clears from its debt and frees
+ * liquidity, every borrow adds to the debt and takes liquidity, whichever sub-account acts.
+ */
+function debtsOf(bounds: ChainBounds): Record<string, ReserveDebt> {
+  const out: Record<string, ReserveDebt> = {}
+  for (const [id, s] of Object.entries(bounds.subAccounts)) {
+    const key = debtKeyOf(id, s)
+    const d = out[key]
+    if (d === undefined) out[key] = { debt: s.debt, repayable: s.repayable, borrowable: s.borrowable }
+    else {
+      d.debt = min(d.debt, s.debt)
+      if (s.repayable !== undefined) d.repayable = d.repayable === undefined ? s.repayable : min(d.repayable, s.repayable)
+      if (s.borrowable !== undefined) d.borrowable = d.borrowable === undefined ? s.borrowable : min(d.borrowable, s.borrowable)
+    }
+  }
+  return out
 }
 
 /**
@@ -503,8 +609,10 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
     balances[token] = (balances[token] ?? 0n) + amount
   }
   const binding: BindingBound[] = []
-  // Each Aave account's LTV room through the plan (the room at each borrow, as {@link ltvOver} checks it).
+  // Each Aave account's LTV room through the plan (the room at each borrow, as {@link ltvOver} checks it), and each debt
+  // reserve's running debt and free liquidity (one for all the sub-accounts of a shared Aave account with that loan token).
   const ltv = new LtvLedger(bounds)
+  const debts = debtsOf(bounds)
   const amounts = plan.actions.map((a, k) => {
     const id = idOf(plan, a)
     const s = subs[id]
@@ -529,26 +637,27 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
         withdrawable[pool] = (withdrawable[pool] ?? 0n) + amount
       }
     } else if (s) {
+      const d = debts[debtKeyOf(id, s)] as ReserveDebt
       if (a.kind === "Repay") {
         bind("balance", balances[s.loanToken] ?? 0n)
-        bind("debt", s.debt)
-        bindOptional("repayable", s.repayable)
-        s.debt -= amount
-        if (s.repayable !== undefined) s.repayable -= amount
-        if (s.borrowable !== undefined) s.borrowable += amount
+        bind("debt", d.debt)
+        bindOptional("repayable", d.repayable)
+        d.debt -= amount
+        if (d.repayable !== undefined) d.repayable -= amount
+        if (d.borrowable !== undefined) d.borrowable += amount
         // Held to the debt and maxRepayable above: it clears what it pays, and gives that back to the account's room.
         ltv.repay(id, amount)
         add(s.loanToken, -amount)
       } else if (a.kind === "Borrow") {
-        if (s.borrowable !== undefined) {
-          bind("borrowable", s.borrowable)
-          s.borrowable -= amount
+        if (d.borrowable !== undefined) {
+          bind("borrowable", d.borrowable)
+          d.borrowable -= amount
         }
         // One Aave account's room, shared by its sub-accounts (`ltvAccount`): their borrows, repayments and supplies so far.
         bindOptional("ltvRoom", ltv.roomAt(id)?.room)
         ltv.borrow(id, amount)
-        s.debt += amount
-        if (s.repayable !== undefined) s.repayable += amount
+        d.debt += amount
+        if (d.repayable !== undefined) d.repayable += amount
         add(s.loanToken, amount)
       } else if (a.kind === "SupplyCollateral") {
         bind("balance", balances[s.collateralToken] ?? 0n)
@@ -842,12 +951,17 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
   // The idle balance: what the Safe holds.
   for (const lot of Object.values(idle)) short(lot, lot.planned - min(lot.planned, bounds.balances[lot.token] ?? 0n))
   const withdrawable = { ...bounds.maxWithdraw }
-  const borrowable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.borrowable]))
   const collateral = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.collateral]))
-  // `holdToDebt` (the exact walk): a plain repay is held to the running debt, its cut given back like maxRepayable's.
-  const debt = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.debt]))
-  // An Aave sub-account's running limits: what a repayment clears, its collateral reserve's cap room and liquidity.
-  const aave = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, { repayable: s.repayable, suppliable: s.suppliable, withdrawable: s.withdrawable, collateralHeld: s.collateralHeld }]))
+  // Each debt reserve's running debt, what a repayment of it clears and what it still lends (one for all the sub-accounts
+  // of a shared Aave account with that loan token); `holdToDebt` (the exact walk): a plain repay is held to the running debt, its cut
+  // given back like maxRepayable's.
+  const debts = debtsOf(bounds)
+  const debtOf = (id: string): ReserveDebt | undefined => {
+    const s = bounds.subAccounts[id]
+    return s === undefined ? undefined : debts[debtKeyOf(id, s)]
+  }
+  // An Aave sub-account's running limits: its collateral reserve's cap room and liquidity.
+  const aave = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, { suppliable: s.suppliable, withdrawable: s.withdrawable, collateralHeld: s.collateralHeld }]))
   // What a spend's own bound (maxRepayable, a supply-cap room) took off it beyond its lots' cuts.
   const released = actions.map(() => 0n)
   for (const k of order) {
@@ -873,12 +987,15 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       bind("maxWithdraw", withdrawable[pool] ?? 0n)
       withdrawable[pool] = (withdrawable[pool] ?? 0n) - amount
     } else if (a.kind === "Borrow") {
-      bind("borrowable", borrowable[id])
+      const d = debtOf(id)
+      bind("borrowable", d?.borrowable)
       // The LTV room at this borrow, found by the clamp's check of an earlier walk ({@link ltvOver}).
       bind("ltvRoom", ltvCaps.get(k))
-      if (borrowable[id] !== undefined) borrowable[id] = (borrowable[id] as bigint) - amount
-      if (limits?.repayable !== undefined) limits.repayable += amount
-      if (debt[id] !== undefined) debt[id] = (debt[id] as bigint) + amount
+      if (d !== undefined) {
+        if (d.borrowable !== undefined) d.borrowable -= amount
+        d.debt += amount
+        if (d.repayable !== undefined) d.repayable += amount
+      }
     } else if (a.kind === "WithdrawCollateral") {
       bind("collateral", collateral[id])
       bind("withdrawable", limits?.withdrawable)
@@ -887,13 +1004,14 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       if (limits) supplied(limits, -amount)
     } else if (limits && (a.kind === "Repay" || a.kind === "RepayWithCallback")) {
       const before = amount
-      if (holdToDebt && a.kind === "Repay") bind("debt", debt[id])
-      bind("repayable", limits.repayable)
+      const d = debtOf(id) as ReserveDebt
+      if (holdToDebt && a.kind === "Repay") bind("debt", d.debt)
+      bind("repayable", d.repayable)
       released[k] = before - amount
-      if (limits.repayable !== undefined) limits.repayable -= amount
-      if (debt[id] !== undefined) debt[id] = (debt[id] as bigint) - amount
+      if (d.repayable !== undefined) d.repayable -= amount
+      d.debt -= amount
       // A repayment frees the market's liquidity for a later borrow on it (as the exact walk counts it).
-      if (holdToDebt && borrowable[id] !== undefined) borrowable[id] = (borrowable[id] as bigint) + amount
+      if (holdToDebt && d.borrowable !== undefined) d.borrowable += amount
     } else if (limits && (a.kind === "SupplyCollateral" || a.kind === "SupplyCollateralWithCallback")) {
       const before = amount
       bind("suppliable", limits.suppliable)
@@ -1021,8 +1139,8 @@ function settleExact(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<n
  * it asks (what the plan given meant to spend: a float repay a few wei above the debt is no plan to keep tokens idle).
  */
 function unspent(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[], cleared: boolean): { excess: Record<string, bigint>; unknown: Set<string> } {
-  const debt = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.debt]))
-  const repayable = Object.fromEntries(Object.entries(bounds.subAccounts).map(([id, s]) => [id, s.repayable]))
+  const debts = debtsOf(bounds)
+  const none: ReserveDebt = { debt: 0n, repayable: undefined, borrowable: undefined }
   const excess: Record<string, bigint> = {}
   const unknown = new Set<string>()
   const add = (token: string | undefined, amount: bigint) => {
@@ -1032,15 +1150,19 @@ function unspent(plan: ChainPlan, bounds: ChainBounds, amounts: readonly bigint[
     const amount = amounts[k] as bigint
     const id = idOf(plan, a)
     const { into, out } = tokensOf(plan, bounds, a)
+    const s = bounds.subAccounts[id]
+    const d = s === undefined ? { ...none } : (debts[debtKeyOf(id, s)] as ReserveDebt)
     if (a.kind === "Repay" || a.kind === "RepayWithCallback") {
-      const paid = min(amount, clearable(debt[id] ?? 0n, repayable[id]))
-      debt[id] = (debt[id] ?? 0n) - paid
-      if (repayable[id] !== undefined) repayable[id] = (repayable[id] as bigint) - paid
+      const paid = min(amount, clearable(d.debt, d.repayable))
+      d.debt -= paid
+      if (d.repayable !== undefined) d.repayable -= paid
       add(into, -(cleared ? paid : amount))
       return
     }
-    if (a.kind === "Borrow") debt[id] = (debt[id] ?? 0n) + amount
-    if (a.kind === "Borrow" && repayable[id] !== undefined) repayable[id] = (repayable[id] as bigint) + amount
+    if (a.kind === "Borrow") {
+      d.debt += amount
+      if (d.repayable !== undefined) d.repayable += amount
+    }
     if (isSwap(a.kind)) {
       const minimum = swapMinimum(bounds.subAccounts[id], a.kind === "SellCollateral", amount)
       if (minimum === undefined && amount > 0n && out !== undefined) unknown.add(out)

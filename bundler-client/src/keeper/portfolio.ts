@@ -634,6 +634,9 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
             // No other collateral in Aave's user configuration: an average at the market's threshold is exact (not
             // floored); otherwise or unknown the solver and its rule check take the floor's worst case (review rr17c F1).
             ...(aave.soleCollateral === true ? { soleCollateral: true } : {}),
+            // Aave's base-currency figures at the snapshot's block with the lens's exact frame: the solver's rule check
+            // reads Aave's factor after a plan in Aave's own integer math (review r17f).
+            ...(aave.aaveBase !== undefined ? { aaveBase: aave.aaveBase } : {}),
             repayable: aave.debt.repayable === undefined ? undefined : Number(aave.debt.repayable) / 10 ** ld,
             // What a repayment clears when below the debt (the module's Run.repayable): the rules count no more as spent.
             ...(aave.repayableDebt !== undefined && aave.repayableDebt < s.debt ? { repayableDebt: Number(aave.repayableDebt) / 10 ** ld } : {}),

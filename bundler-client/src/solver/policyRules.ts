@@ -155,6 +155,8 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         // Aave: the account's only collateral is this reserve; otherwise (or unknown) the no-factor path assumes the
         // floor below the market's threshold (review rr17c F1).
         ...(s.soleCollateral ? { soleCollateral: true } : {}),
+        // Aave: the account's base-currency figures (exact), for Aave's own integer math after the plan (review r17f).
+        ...(s.thresholdFloored && s.aaveBase !== undefined ? { aaveBase: s.aaveBase } : {}),
       },
       usage: {
         // No stored epoch: the counters belong to none (a new epoch starts them from zero).

@@ -72,7 +72,10 @@ export function solve(input: SolverInput): SolverResult {
  * the quote's price repays more than its sale then pays (`ActionFailed`) at every attempt, and in a rising one (a wick's
  * rebound) a swap boost supplies more than its purchase then buys; sized at the expected price each lands while the
  * move goes on, and reverts (at the cost of its gas) if the price stops before inclusion. A rescue is never sized for a
- * rise. Other sub-accounts are returned unchanged.
+ * rise. Other sub-accounts are returned unchanged. On an Aave account (`thresholdFloored`) with `collateralHeld` only the
+ * market's collateral reserve moves: the frame becomes `held + (collateral - held) / f` at price x f and `equity` gains
+ * `held x price x (f - 1)`, the adapter's frame at that price with the account's other reserves at their read value;
+ * without `collateralHeld` every reserve moves with it.
  *
  * @param input - The solver input.
  * @returns The same input, prices moved by each sub-account's `inclusionDrift`.
@@ -84,12 +87,20 @@ export function atInclusion(input: SolverInput): SolverInput {
     subAccounts: input.subAccounts.map((s) => {
       const f = inclusionPriceFactor(s)
       if (f === 1) return s
-      // The adapter's equity moves with the market collateral's value (an estimate on a multi-collateral Aave account).
-      const equity = s.state.equity === undefined ? {} : { equity: s.state.equity + s.state.collateral * s.state.price * (f - 1) }
+      // Only the market's collateral reserve moves (its price is the one drifting). An Aave frame's `collateral` is every
+      // reserve of the account re-expressed at this market's threshold and price: with the Safe's balance of this reserve
+      // (`collateralHeld`) the other reserves keep their value, so the frame at the moved price is what the adapter would
+      // report there, held + (collateral - held) / f (review rr17g: moving the whole frame asked more than needed).
+      // Without it (a read failed) the whole frame moves, as every reserve falling with this one (conservative).
+      const held = s.state.thresholdFloored && s.state.collateralHeld !== undefined ? Math.min(Math.max(s.state.collateralHeld, 0), s.state.collateral) : s.state.collateral
+      const collateral = held + (s.state.collateral - held) / f
+      // The adapter's equity moves with the moving reserve's value.
+      const equity = s.state.equity === undefined ? {} : { equity: s.state.equity + held * s.state.price * (f - 1) }
       // The health read (`health`, Aave's factor at the read price) no longer holds: its reconstruction at the moved
       // price (`venueHealthOf` without it, never above Aave's factor by the floor), so the solver's trigger and its rule
       // check's health before stay one figure.
-      const state = { ...s.state, price: s.state.price * f, ...equity, health: undefined }
+      // Aave's base-currency figures (`aaveBase`) are the read price's too: dropped (the rule book rebuilds from the frame).
+      const state = { ...s.state, collateral, price: s.state.price * f, ...equity, health: undefined, aaveBase: undefined }
       return { ...s, state: s.state.health === undefined ? state : { ...state, health: venueHealthOf(state) } }
     }),
   }

@@ -1,3 +1,4 @@
+import type { AaveBaseFigures } from "@levpilot/sdk/rules"
 import type { RiskModel } from "../risk/firstPassage.js"
 
 /**
@@ -112,6 +113,13 @@ export type SubAccountState = {
    * supply `onBehalfOf` the Safe, floors Aave's average to `threshold - 1` inside the 1e-9 rounding window).
    */
   soleCollateral?: boolean | undefined
+  /**
+   * Aave v3: the account's figures in Aave's base currency at the read's block (`AaveBaseFigures` of @levpilot/sdk/rules,
+   * exact bigints, `frameCollateral` the lens's frame), which the solver's rule check passes to the rule book so it reads
+   * Aave's factor after a plan in Aave's own integer math. Valid only at the price read: `atInclusion` drops them.
+   * Undefined: the rule book rebuilds from the frame.
+   */
+  aaveBase?: AaveBaseFigures | undefined
   /**
    * Collateral (collateral-token units) the venue still accepts from a supply now; undefined: no limit known. Aave v3:
    * the collateral reserve's supply-cap room, 0 when the reserve is frozen or paused (its `supply` reverts).

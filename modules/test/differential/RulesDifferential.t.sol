@@ -47,7 +47,8 @@ contract SwitchingAssetVault is ERC4626 {
 ///
 /// Case mix: a quarter random worlds and plans (any policy, oracle faults, random structure; mostly refused), almost
 /// half calm worlds with a plan built to be accepted (pool, idle, collateral and swap rescues, parked and swap boosts,
-/// a rescue padded with a not-due move, health-neutral ones included), and the rest calm worlds with one change aimed at one named error of the rule
+/// a rescue padded with a not-due move, health-neutral ones included, a not-due WETH sub-account handing collateral to a
+/// due one on a second WETH market), and the rest calm worlds with one change aimed at one named error of the rule
 /// book; over 1,000 cases or more every named error must appear (`missing none` in the report).
 contract RulesDifferentialTest is SwapBase {
     using MarketParamsLib for MarketParams;
@@ -165,6 +166,11 @@ contract RulesDifferentialTest is SwapBase {
     YieldVault internal tinyVault;
     /// @dev A USDC pool whose reported asset switches to wstETH after a policy allowed it (PoolAssetMismatch).
     SwitchingAssetVault internal switchVault;
+    /// @dev A second USDC market on WETH collateral (same oracle, lltv LLTV2): a due WETH sub-account a not-due one can
+    /// hand collateral to (`_donorRescue`, the shape that still reaches HealthDecreased since row 73).
+    MarketParams internal weth2Market;
+    bytes32 internal weth2Id;
+    uint256 internal constant LLTV2 = 0.77e18;
 
     function setUp() public override {
         super.setUp();
@@ -176,6 +182,14 @@ contract RulesDifferentialTest is SwapBase {
         tinyVault = new YieldVault(usdc, "Tiny USDC", "tUSDC");
         _seedVault(tinyVault, usdc, 1000);
         switchVault = new SwitchingAssetVault(usdc);
+        morpho.enableLltv(LLTV2);
+        weth2Market = MarketParams({loanToken: address(usdc), collateralToken: address(weth), oracle: address(wethOracle), irm: address(0), lltv: LLTV2});
+        morpho.createMarket(weth2Market);
+        usdc.mint(lender, 10_000_000e6);
+        vm.startPrank(lender);
+        usdc.approve(address(morpho), 10_000_000e6);
+        morpho.supply(weth2Market, 10_000_000e6, 0, lender, "");
+        vm.stopPrank();
         usdc.mint(lender, 1000e6);
         vm.startPrank(lender);
         usdc.approve(address(switchVault), 1000e6);
@@ -236,6 +250,9 @@ contract RulesDifferentialTest is SwapBase {
     /// @dev A health-neutral shrink (health up a hair, toward the target) whose net change is 50-300 % of the
     /// sub-account's distance to its target: accepted inside the distance, NotDueMoveExceedsDistance beyond it.
     uint256 internal constant NEUTRAL = 4;
+    /// @dev Always the donor shape of a DECREASE (`_donorRescue`); calm cases draw DECREASE, which is the donor shape
+    /// three times in four and the parked shrink (DepositNotFunded since row 73) otherwise.
+    uint256 internal constant DONOR = 5;
 
     function _calmPolicy(MarketParams memory params, bool boost) internal returns (Policy memory policy) {
         policy = defaultPolicy(params, address(usdcVault));
@@ -262,7 +279,7 @@ contract RulesDifferentialTest is SwapBase {
         vm.warp(block.timestamp + 1 days + _below(3 days));
         bool boost = shape == PARKED_BOOST || shape == SWAP_BOOST || (shape == PADDED_RESCUE && move == FURTHER)
             || (move == TOWARD && _chance(30));
-        if (shape == PADDED_RESCUE && move == DECREASE) boost = false;
+        if (shape == PADDED_RESCUE && (move == DECREASE || move == DONOR)) boost = false;
         wethId = setPolicy(_calmPolicy(wethMarket, boost));
         wbtcId = setPolicy(_calmPolicy(wbtcMarket, false));
         // Fresh feed answers after the warp (whole USDC per token, 1e18: the 1e36 base-unit price over 1e6 / 1e16).
@@ -317,6 +334,7 @@ contract RulesDifferentialTest is SwapBase {
     /// @dev Sub-account 0: WBTC below its band, repaid into its landing zone (from the pool or idle USDC). Sub-account
     /// 1: WETH inside its band, moved as `move` says.
     function _paddedRescue(uint256 move) internal returns (Plan memory plan) {
+        if (move == DONOR || (move == DECREASE && _chance(75))) return _donorRescue();
         Policy memory pw = module.getPolicy(safe, wethId);
         Policy memory pb = module.getPolicy(safe, wbtcId);
         bool above = move == DECREASE || (move == TOWARD && pw.boostAllowed && _chance(50));
@@ -348,6 +366,52 @@ contract RulesDifferentialTest is SwapBase {
             }
         }
         plan = plan2(wbtcId, wethId, actions);
+    }
+
+    /// @dev Sub-account 0: the second WETH market (lltv LLTV2) below its band, rescued by a SupplyCollateral of the WETH
+    /// that sub-account 1 (WETH, 2 % or more above its target, boosts off: not due) withdraws inside its own repay
+    /// callback while repaying only 5-30 % of the withdrawn value. Sub-account 1's health falls 20-80 % of the way to its
+    /// target (neither crossing it nor leaving the band), so the first refusal is HealthDecreased (a deleverage-only
+    /// policy's health may not fall). The withdrawn WETH is used in full (no IdleInflow) and nothing is deposited: since
+    /// row 73 the parked shrink (the old DECREASE) stops at DepositNotFunded before the judgement, so this hand-over to
+    /// a due sub-account of the same collateral is what still lowers a not-due sub-account's health.
+    function _donorRescue() internal returns (Plan memory plan) {
+        (uint256 c, uint256 r, uint256 price) = _donorAmounts();
+        _openDueReceiver(c, price);
+        usdc.mint(safe, r);
+        Action[] memory actions = new Action[](4);
+        actions[0] = action(ActionKind.RepayWithCallback, 1, address(0), r);
+        actions[1] = action(ActionKind.WithdrawCollateral, 1, address(0), c);
+        actions[2] = action(ActionKind.EndCallback, 1, address(0), 0);
+        actions[3] = action(ActionKind.SupplyCollateral, 0, address(0), c);
+        plan = plan2(weth2Id, wethId, actions);
+    }
+
+    /// @dev The donor's withdrawal `c` (WETH base units) and repayment `r` (USDC base units), and the price (Morpho,
+    /// 1e36 scale) they are sized at.
+    function _donorAmounts() internal returns (uint256 c, uint256 r, uint256 price) {
+        Policy memory pw = module.getPolicy(safe, wethId);
+        _wethHealthTo(pw.targetHealth + 0.02e18 + _below(pw.maxHealth - pw.targetHealth - 0.03e18));
+        MarketState memory s = wethState();
+        uint256 h = _healthOf(s);
+        uint256 h1 = h - Math.mulDiv(h - pw.targetHealth, 20 + _below(61), 100);
+        uint256 k = 5 + _below(26); // repaid, percent of the withdrawn value
+        // (value - cv) x lltv = h1 x (debt - k % x cv), so cv = (value x lltv - h1 x debt) / (lltv - h1 x k %) (USDC
+        // base units; h1 <= maxHealth <= 2.3 and k <= 30 keep the denominator positive).
+        uint256 cv = (Math.mulDiv(s.collateral, s.price, 1e36) * s.lltv - h1 * s.debt) / (s.lltv - h1 * k / 100);
+        (c, r, price) = (Math.mulDiv(cv, 1e36, s.price), cv * k / 100 + 1, s.price);
+    }
+
+    /// @dev Opens the second WETH market's position below its band so that supplying `c` lands it 20-80 % into its
+    /// landing zone ((C2 + c) / C2 = after / before), with a calm policy without boosts.
+    function _openDueReceiver(uint256 c, uint256 price) internal {
+        Policy memory p2 = _calmPolicy(weth2Market, false);
+        weth2Id = setPolicy(p2);
+        uint256 h2 = 1.01e18 + _below(p2.minHealth - 1.02e18);
+        (uint256 low, uint256 high) = RebalanceLib.landingZone(h2, p2.minHealth, p2.targetHealth, p2.maxHealth);
+        uint256 h2After = low + Math.mulDiv(high - low, 20 + _below(61), 100);
+        uint256 c2 = Math.mulDiv(c, h2, h2After - h2);
+        openPosition(safe, weth2Market, c2, Math.mulDiv(Math.mulDiv(c2, price, 1e36), LLTV2, h2));
     }
 
     /// @dev The not-due WETH sub-account's actions (sub-account index 1), funded from idle USDC where they spend; a
@@ -404,8 +468,10 @@ contract RulesDifferentialTest is SwapBase {
             actions[3] = action(ActionKind.DepositToPool, 1, address(wethVault), dC);
             return actions;
         }
-        // DECREASE: withdraw 1-5 % of the collateral inside its repay callback, repay 30-50 % of its value and park the
-        // collateral in a WETH pool. (Selling it and parking the proceeds is SaleExceedsRepayment, judged first.)
+        // DECREASE (one time in four; `_donorRescue` otherwise): withdraw 1-5 % of the collateral inside its repay
+        // callback, repay 30-50 % of its value and park the collateral in a WETH pool; since row 73 a not-due
+        // sub-account's withdrawal funds no deposit, so this stops at DepositNotFunded. (Selling it and parking the
+        // proceeds is SaleExceedsRepayment, judged first.)
         uint256 sold = Math.mulDiv(s.collateral, 1 + _below(5), 100);
         uint256 paid = Math.mulDiv(Math.mulDiv(sold, s.price, 1e36), 30 + _below(20), 100);
         usdc.mint(safe, paid); // the WETH policy allows wethVault (`_calmPolicy`)
@@ -528,7 +594,7 @@ contract RulesDifferentialTest is SwapBase {
         } else if (aim == A_OUT_OF_BAND || aim == A_LANDING_ZONE || aim == A_NO_TRIGGER) {
             shape = POOL_REPAY;
         } else if (aim == A_FURTHER || aim == A_CROSSED || aim == A_DECREASED) {
-            (shape, move) = (PADDED_RESCUE, aim == A_FURTHER ? FURTHER : aim == A_CROSSED ? CROSS : DECREASE);
+            (shape, move) = (PADDED_RESCUE, aim == A_FURTHER ? FURTHER : aim == A_CROSSED ? CROSS : DONOR);
         } else if (aim == A_NOT_DUE_MOVE) {
             (shape, move) = (PADDED_RESCUE, NEUTRAL);
         } else if (aim == A_CALLBACK_CHURN) {

@@ -99,6 +99,8 @@ contract LeverageHandler is Test {
     uint256 public depositsExecuted;
     /// @dev `keeperSwap` operations sent while automation was not paused.
     uint256 public swapScenarios;
+    /// @dev `keeperBoostDeposit` plans sent while automation was not paused.
+    uint256 public boostDepositScenarios;
     /// @dev Independent per-epoch loss ledger, in parts per billion of each changed sub-account's equity before each op.
     mapping(bytes32 id => uint256) public epochOf;
     mapping(bytes32 id => uint256) public lossPpbInEpoch;
@@ -120,7 +122,11 @@ contract LeverageHandler is Test {
 
     function keeperRebalance(uint256 seed) external {
         ++calls;
-        Plan memory plan = _plan(seed);
+        _direct(_plan(seed));
+    }
+
+    /// @dev `executeRebalance` called as the EntryPoint calls it (validation skipped), every outcome counted.
+    function _direct(Plan memory plan) internal {
         (Snapshot[2] memory snap, int256 before) = _snapshot();
         vm.prank(address(w.entryPoint));
         try ILeverageModule(w.safe).executeRebalance(w.keeper, plan) {
@@ -154,6 +160,34 @@ contract LeverageHandler is Test {
         if (!paused) ++swapScenarios;
         // Route bits set: the 0.05% pool (the world has no other).
         _throughEntryPoint(_honestSwapFor(id, policy.targetHealth, seed | (uint256(1) << 56)));
+    }
+
+    /// @dev A rally takes the WETH sub-account (the one with boosts) 1-10 % above its band (the pools follow), and the
+    /// keeper sends the honest parked boost for it, directly or through the EntryPoint: Borrow to 1.38-1.42 health, then
+    /// DepositToPool of all of it into an allowed USDC pool (the yield pool or the fee pool), the deposit listed on the
+    /// borrowing sub-account, which supplies no collateral. Row 73: only a sub-account due above its band funds a
+    /// deposit with its borrow, so the honest boost of `_honest` (health in band) is refused and this is the lane that
+    /// runs deposits (`afterInvariant`). When the epoch has spent a fifth of its loss budget, a day passes first.
+    function keeperBoostDeposit(uint256 seed) external {
+        ++calls;
+        bytes32 id = w.wethId;
+        Policy memory policy = w.module.getPolicy(w.safe, id);
+        if (!policy.boostAllowed) return;
+        _rollEpochIfSpent(id, policy);
+        if (!_pushOutOfBand(id, uint256(policy.maxHealth) * (101 + seed % 10) / 100)) return;
+        (uint256 collateral, uint256 debt) = w.adapter.position(w.wethMarket, w.safe);
+        uint256 wanted = Math.mulDiv(Math.mulDiv(collateral, w.wethOracle.price(), 1e36), LLTV, 1.38e18 + (seed >> 16) % 0.04e18);
+        if (wanted <= debt) return;
+        if (!paused) ++boostDepositScenarios;
+        Plan memory plan;
+        plan.subAccounts = new bytes32[](1);
+        plan.subAccounts[0] = id;
+        plan.actions = new Action[](2);
+        address pool = (seed >> 8) % 2 == 0 ? address(w.usdcVault) : address(w.feeVault);
+        plan.actions[0] = Action(ActionKind.Borrow, 0, address(0), wanted - debt);
+        plan.actions[1] = Action(ActionKind.DepositToPool, 0, pool, wanted - debt);
+        if ((seed >> 12) % 2 == 0) _direct(plan);
+        else _throughEntryPoint(plan);
     }
 
     function _honestSwapFor(bytes32 id, uint256 target, uint256 seed) internal view returns (Plan memory plan) {
@@ -656,9 +690,10 @@ contract LeverageInvariantsTest is Fixture, UniswapFixture {
             })
         );
 
-        bytes4[] memory selectors = new bytes4[](19);
+        bytes4[] memory selectors = new bytes4[](21);
         uint256 n;
         for (uint256 i; i < 3; ++i) selectors[n++] = LeverageHandler.keeperSwap.selector;
+        for (uint256 i; i < 2; ++i) selectors[n++] = LeverageHandler.keeperBoostDeposit.selector;
         for (uint256 i; i < 5; ++i) selectors[n++] = LeverageHandler.keeperRebalance.selector;
         for (uint256 i; i < 2; ++i) selectors[n++] = LeverageHandler.keeperOpThroughEntryPoint.selector;
         for (uint256 i; i < 2; ++i) selectors[n++] = LeverageHandler.forgedSignature.selector;
@@ -724,6 +759,29 @@ contract LeverageInvariantsTest is Fixture, UniswapFixture {
     function afterInvariant() external {
         _logRun();
         if (handler.swapScenarios() > 0) assertGt(handler.swapsExecuted(), 0, "no swap executed in this run");
+        // The boost deposit lane is exercised too (row 73: only a due-above sub-account's borrow funds a deposit): a run
+        // that sent the honest parked boost while automation was on executed at least one.
+        if (handler.boostDepositScenarios() > 0) {
+            assertGt(handler.depositsExecuted(), 0, "no boost deposit executed in this run");
+        }
+    }
+
+    /// @dev The boost deposit lane outside the campaign (its ghost counters restart with each run): from the opening
+    /// state, the rally and the honest Borrow + DepositToPool execute, directly and through the EntryPoint, into both
+    /// USDC pools, and no ghost check of the suite records a violation.
+    function test_BoostDepositLaneExecutes() public {
+        // seed bits: 8 picks the pool (even: yield pool), 12 the path (even: direct), 16+ the landing health.
+        uint256[4] memory seeds = [uint256(0), 1 << 8, 1 << 12, (1 << 8) | (1 << 12)];
+        for (uint256 i; i < seeds.length; ++i) {
+            handler.keeperBoostDeposit(seeds[i] | (i << 16));
+            vm.warp(block.timestamp + 1 days);
+        }
+        _logRun();
+        assertEq(handler.boostDepositScenarios(), 4, "every scenario sent");
+        assertEq(handler.depositsExecuted(), 4, "every honest boost deposit executed");
+        assertEq(handler.refused(), 0, "none refused");
+        assertEq(handler.healthViolations() + handler.lossViolations() + handler.epochLossViolations(), 0);
+        assertEq(handler.usageViolations() + handler.targetViolations() + handler.allowanceViolations(), 0);
     }
 
     function _logRun() internal {
@@ -738,6 +796,7 @@ contract LeverageInvariantsTest is Fixture, UniswapFixture {
         emit log_named_uint("collateral sales executed", handler.sellsExecuted());
         emit log_named_uint("collateral purchases executed", handler.buysExecuted());
         emit log_named_uint("swap scenarios sent unpaused", handler.swapScenarios());
+        emit log_named_uint("boost deposits sent unpaused", handler.boostDepositScenarios());
         emit log_named_uint("largest epoch loss seen (ppb of equity)", handler.maxLossPpbSeen());
         for (uint256 i; i < handler.refusalKindCount(); ++i) {
             bytes4 kind = handler.refusalKinds(i);

@@ -109,7 +109,8 @@ export type ValidateRebalanceParameters = {
   /**
    * The Safe's Aave collateral reserves as already read by the caller at a block (the keeper's `readAaveLimits` at its
    * snapshot): used instead of reading them again when the validation reads at that same block
-   * ({@link readAaveCollateral}'s `shared`); ignored at any other block.
+   * ({@link readAaveCollateral}'s `shared`); ignored at any other block. Its `base` figures (Aave's base currency) are
+   * handed to the rule book for a sub-account whose frame `collateral` read here equals theirs.
    */
   aaveCollateral?: AaveCollateralShare | undefined
 }
@@ -323,6 +324,11 @@ export async function validateRebalance(
     states[i] = { ...(states[i] as RuleMarketState), thresholdFloored: true }
     const reserve = held[k]
     if (reserve !== undefined) states[i] = { ...(states[i] as RuleMarketState), collateralHeld: reserve.held, collateralEnabled: reserve.enabled, collateralWithdrawBlocked: reserve.withdrawBlocked }
+    // Aave's base-currency figures the caller read at this block with the same frame: the rule book then reads Aave's
+    // factor after the plan in Aave's own integer math (review r17f: accounts of a few USD misread a whole bps).
+    const state = states[i] as RuleMarketState
+    const base = parameters.aaveCollateral?.blockNumber === at ? parameters.aaveCollateral.base?.[state.collateralToken.toLowerCase()] : undefined
+    if (base !== undefined && at !== undefined && base.frameCollateral === state.collateral) states[i] = { ...state, aaveBase: base }
   })
 
   const zeroState: MarketState = { loanToken: zeroAddress, collateralToken: zeroAddress, collateral: 0n, debt: 0n, price: 0n, lltv: 0n }

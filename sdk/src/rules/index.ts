@@ -17,6 +17,8 @@ export {
   checkRebalancePrechecks,
   checkRebalanceRules,
   type AaveEModeCategory,
+  type AaveBaseFigures,
+  aaveBaseValue,
   aaveCollateralIds,
   aaveCollateralOf,
   aaveReserveEModeTerms,

@@ -27,6 +27,7 @@ const BUCKETS = [[0.1, 1], [1, 10], [10, 100]] as const
 // Measured (seed 4,242, 2,000 accounts per shape and bucket): whole-bps misreads only with an 18-decimal loan (WETH)
 // and a collateral of 8 or 18 decimals (Aave's 1e-8 USD debt floor is 3.3e6 wei, above the 1e-9-of-the-account
 // allowance under ~10 USD); `low` above Aave's by at most 1.2e-7 (0.1-1 USD), 1.2e-8 (1-10 USD), 1.3e-9 (10-100 USD).
+// This is the frame's rebuild (no `aaveBase`); with Aave's base-currency figures the read is exact: planRules.aaveSmallExact.u17.test.ts.
 const MISREAD = new Set(["wstETH/WETH e-mode, dust at 8,000", "WBTC/WETH, dust at 7,000"])
 
 describe("r17f: aaveFrameHealthRange on accounts worth 0.1 to 100 USD (with Aave's factor before, the SDK path)", () => {

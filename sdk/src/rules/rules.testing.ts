@@ -71,8 +71,11 @@ export type AaveModelMarket = { dc: bigint; dl: bigint; pc: bigint; pd: bigint; 
  * base units), debt = max(ceil of totalDebtBase, the exact balance `d`), equity floored (loan base units), price floored
  * (loan base units per collateral base unit x 1e36), lltv WAD, and Aave's factor as `health` unless `withHealth` is false.
  * `debtBase` replaces Aave's totalDebtBase (d x pd / 10^dl) where a test draws the debt in base currency (then `d` 0).
+ * `withBase`: the frame also carries Aave's base-currency figures (`aaveBase`: getUserAccountData's totals and floored
+ * average, both reserves' prices and decimals, the collateral reserve's balance `c` and the debt reserve's `d`), as the
+ * keeper reads them; not the exact weighted sum.
  */
-export function aaveAccount(m: AaveModelMarket, { c, others = [], d, debtBase }: { c: bigint; others?: readonly { value: bigint; lt: bigint }[]; d: bigint; debtBase?: bigint }, withHealth = true) {
+export function aaveAccount(m: AaveModelMarket, { c, others = [], d, debtBase }: { c: bigint; others?: readonly { value: bigint; lt: bigint }[]; d: bigint; debtBase?: bigint }, withHealth = true, withBase = false) {
   const uc = 10n ** m.dc
   const ul = 10n ** m.dl
   const main = (c * m.pc) / uc
@@ -88,6 +91,21 @@ export function aaveAccount(m: AaveModelMarket, { c, others = [], d, debtBase }:
     price: (m.pc * ul * 10n ** 36n) / (m.pd * uc),
     lltv: m.lt * 10n ** 14n,
     ...(withHealth ? { health } : {}),
+    ...(withBase
+      ? {
+          aaveBase: {
+            totalCollateralBase: total,
+            totalDebtBase: td,
+            currentLiquidationThreshold: total === 0n ? 0n : weighted / total,
+            collateralPrice: m.pc,
+            collateralDecimals: Number(m.dc),
+            collateralBalance: c,
+            debtPrice: m.pd,
+            debtDecimals: Number(m.dl),
+            debtBalance: d,
+          },
+        }
+      : {}),
   }
   return { total, weighted, debtBase: td, health, frame }
 }
@@ -108,9 +126,10 @@ export const DUST_SHAPES: readonly AaveDustShape[] = [
  * `n` random dust accounts of shape `m` (seeded): main collateral worth `usdOf(u)` USD for a uniform draw u, factor
  * 1.05-1.8, a dust reserve of 0 to ~3e-8 of the account, and a random move (repay / borrow up to 5 % of the debt, or
  * supply / withdraw up to 5 % of the main collateral). Each case: the rule book's range (`aaveFrameHealthRange` from
- * the frame before) and Aave's exact factor after, with both accounts' totalDebtBase (`tdBefore`, `tdAfter`).
+ * the frame before) and Aave's exact factor after, with both accounts' totalDebtBase (`tdBefore`, `tdAfter`). `withBase`:
+ * the frame carries Aave's base-currency figures ({@link aaveAccount}).
  */
-export function dustMoveCases(m: AaveDustShape, n: number, seed: number, usdOf: (u: number) => number, withHealth: boolean) {
+export function dustMoveCases(m: AaveDustShape, n: number, seed: number, usdOf: (u: number) => number, withHealth: boolean, withBase = false) {
   const r = rng(seed)
   return Array.from({ length: n }, (_, k) => {
     const usd = usdOf(r())
@@ -123,7 +142,7 @@ export function dustMoveCases(m: AaveDustShape, n: number, seed: number, usdOf: 
     const f = BigInt(Math.floor(r() * 50))
     const dd = kind === 0 ? -(d * f) / 1_000n : kind === 1 ? (d * f) / 1_000n : 0n
     const dc = kind === 2 ? -(c * f) / 1_000n : kind === 3 ? (c * f) / 1_000n : 0n
-    const account = (cc: bigint, dd2: bigint) => aaveAccount(m, { c: cc, others: [{ value: dust, lt: m.ltDust }], d: dd2 }, withHealth)
+    const account = (cc: bigint, dd2: bigint) => aaveAccount(m, { c: cc, others: [{ value: dust, lt: m.ltDust }], d: dd2 }, withHealth, withBase)
     const before = account(c, d)
     const after = account(c + dc, d + dd)
     const range = aaveFrameHealthRange(before.frame, before.frame.collateral + dc, before.frame.debt + dd)

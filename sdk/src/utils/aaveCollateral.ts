@@ -1,6 +1,6 @@
 import { type Address, type Chain, type Client, type Transport, erc20Abi } from "viem"
 import type { LeverageDeployment } from "../constants/deployments.js"
-import { aaveCollateralIds, aaveCollateralOf, aaveInIsolationMode, aaveWithdrawBlockedByZeroLtv } from "../rules/planRules.js"
+import { type AaveBaseFigures, aaveCollateralIds, aaveCollateralOf, aaveInIsolationMode, aaveWithdrawBlockedByZeroLtv } from "../rules/planRules.js"
 import { aaveReadAbi } from "./aaveReadAbi.js"
 import { readMany, resultOf } from "./multicall.js"
 
@@ -14,6 +14,13 @@ export type AaveCollateralShare = {
   blockNumber: bigint
   /** By lower-case collateral token: the Safe's `held` balance (base units), `enabled`, `withdrawBlocked`. */
   reserves: Record<string, { held: bigint; enabled: boolean; withdrawBlocked: boolean }>
+  /**
+   * By lower-case collateral token: the Aave account's base-currency figures for the sub-account on that reserve
+   * ({@link AaveBaseFigures}, `frameCollateral` the lens's frame at `blockNumber`), which `validateRebalance` hands the
+   * rule book (Aave's own integer math for the health after) when its own read of that sub-account at the same block
+   * shows the same frame `collateral`. Omitted: the rule book rebuilds from the frame.
+   */
+  base?: Record<string, AaveBaseFigures> | undefined
 }
 
 export type ReadAaveCollateralParameters = {

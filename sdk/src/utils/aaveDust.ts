@@ -1,7 +1,7 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc20Abi, maxUint256, parseAbi, zeroAddress } from "viem"
 import type { LeverageDeployment } from "../constants/deployments.js"
 import { AaveDustDisableUnhealthyError, AaveDustIsMarketCollateralError, AaveDustNotCollateralError, AaveDustZeroLtvCollateralKeptError } from "../errors/aaveDust.js"
-import { type AaveEModeCategory, aaveCollateralIds, aaveHealthFactor, aaveReserveEModeTerms } from "../rules/planRules.js"
+import { type AaveEModeCategory, aaveBaseValue, aaveCollateralIds, aaveHealthFactor, aaveReserveEModeTerms } from "../rules/planRules.js"
 import { aaveReadAbi } from "./aaveReadAbi.js"
 import { readMany, requireResult, resultOf } from "./multicall.js"
 
@@ -70,8 +70,8 @@ export function aaveDustAsCounted(reserve: AaveDustReserve, configuration: bigin
   return { ...reserve, valueBase, liquidationThresholdBps: terms.liquidationThresholdBps }
 }
 
-/** Value of `balance` in Aave's base currency as `GenericLogic` counts it: `price x balance / 10^decimals`, rounded down. */
-export const aaveBaseValue = (balance: bigint, price: bigint, decimals: number): bigint => (price * balance) / 10n ** BigInt(decimals)
+/** Value of `balance` in Aave's base currency as `GenericLogic` counts it: the rule book's `aaveBaseValue`. */
+export { aaveBaseValue }
 
 /**
  * The dust among an account's collateral reserves: not one of `marketCollaterals` (the Safe's Aave sub-accounts'
