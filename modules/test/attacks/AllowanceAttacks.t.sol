@@ -510,20 +510,36 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
     /// move toward its target that buys no allowance; WETH boosts by `added` and parks what it borrows. Its loss is still
     /// skim's exit fee on `withdrawn`. Since rr10b WETH, which supplies collateral, may not deposit (ActionNotAllowed at
     /// a[4]); with `parkOnTwin` the deposit of WETH's borrow is listed on the twin (its pools: skim and the fair USDC
-    /// pool), which a boost's borrow still funds (net per asset: SECURITY row 73's residual).
+    /// pool), which since rr10c C1 a supplying boost's borrow no longer funds (DepositNotFunded).
     function _boostPlanWithTwin(MarketState memory s, uint256 added, RiggedVault skim, uint256 withdrawn, bool parkOnTwin)
+        internal
+        view
+        returns (Plan memory plan)
+    {
+        plan = _boostPlanUnsupplied(s, added, skim, withdrawn);
+        Action[] memory a = new Action[](5);
+        a[0] = action(ActionKind.SupplyCollateral, 0, address(0), Math.mulDiv(added, 1e36, s.price) + 1);
+        for (uint256 i; i < 4; ++i) {
+            a[i + 1] = plan.actions[i];
+        }
+        a[4].subAccount = parkOnTwin ? 1 : 0;
+        plan.actions = a;
+    }
+
+    /// @dev `_boostPlanWithTwin`'s round trip without the supply (rr10c C1: the shape that still runs): the twin repays
+    /// `withdrawn` from `skim`, WETH borrows what takes it to BOOST_HEALTH with `added` more collateral value (0: its
+    /// own) and parks it on itself.
+    function _boostPlanUnsupplied(MarketState memory s, uint256 added, RiggedVault skim, uint256 withdrawn)
         internal
         view
         returns (Plan memory)
     {
-        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
-        uint256 borrowed = Math.mulDiv(value + added, LLTV, BOOST_HEALTH) - s.debt;
-        Action[] memory a = new Action[](5);
-        a[0] = action(ActionKind.SupplyCollateral, 0, address(0), Math.mulDiv(added, 1e36, s.price) + 1);
-        a[1] = action(ActionKind.WithdrawFromPool, 1, address(skim), withdrawn);
-        a[2] = action(ActionKind.Repay, 1, address(0), withdrawn);
-        a[3] = action(ActionKind.Borrow, 0, address(0), borrowed);
-        a[4] = action(ActionKind.DepositToPool, parkOnTwin ? 1 : 0, address(usdcVault), borrowed);
+        uint256 borrowed = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36) + added, LLTV, BOOST_HEALTH) - s.debt;
+        Action[] memory a = new Action[](4);
+        a[0] = action(ActionKind.WithdrawFromPool, 1, address(skim), withdrawn);
+        a[1] = action(ActionKind.Repay, 1, address(0), withdrawn);
+        a[2] = action(ActionKind.Borrow, 0, address(0), borrowed);
+        a[3] = action(ActionKind.DepositToPool, 0, address(usdcVault), borrowed);
         return plan2(wethId, wethTwinId, a);
     }
 
@@ -587,8 +603,10 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
         return plan2(wethId, wethTwinId, a);
     }
 
-    /// @dev The padded boost (collateral 1% over the reviewed cap) with skim's exit fee on 10,000: refused, counted the
-    /// collateral-only move (it swaps nothing).
+    /// @dev The padded boost (collateral 1% over the reviewed cap) with skim's exit fee on 10,000: its deposit refused on
+    /// WETH (rr10b) and on the twin (rr10c C1); without the supply (the shape that still runs) the skim is refused,
+    /// counted at the borrow (it swaps nothing). Was: the supplied, twin-parked shape counted at the collateral-only
+    /// move; rr10c C1 refuses that shape before the loss bound, so this reaches the bound with a smaller base.
     function _expectBoostPaddingRefused(MarketState memory s, RiggedVault skim, uint16 lossBps, uint256 honest) internal {
         uint256 reviewed = _reviewedCap(s, BOOST_HEALTH, lossBps);
         uint256 skimmed = Math.mulDiv(10_000e6, skim.exitFeeBps(), 10_000);
@@ -598,10 +616,19 @@ contract AllowanceAttacksTest is AttackBase, UniswapFixture {
             _boostPlanWithTwin(s, reviewed * 101 / 100, skim, 10_000e6, false),
             abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 4, ActionKind.DepositToPool)
         );
-        (uint256 loss, uint256 moved) =
-            _expectLossRefused(_boostPlanWithTwin(s, reviewed * 101 / 100, skim, 10_000e6, true), skim, lossBps);
+        // Since rr10c C1 WETH's borrow, WETH supplying collateral, funds no deposit listed on the twin either.
+        Plan memory parked = _boostPlanWithTwin(s, reviewed * 101 / 100, skim, 10_000e6, true);
+        _expectRefusedWith(
+            parked,
+            abi.encodeWithSelector(ILeverageModule.DepositNotFunded.selector, address(usdc), parked.actions[4].amount, 0)
+        );
+        // The padding in the shape that still runs (the boost borrows to the same health and parks on itself, supplying
+        // nothing): counted at the borrow, under the collateral-only move to the same health, and the skim is refused.
+        Plan memory unsupplied = _boostPlanUnsupplied(s, 0, skim, 10_000e6);
+        (uint256 loss, uint256 moved) = _expectLossRefused(unsupplied, skim, lossBps);
         uint256 collateralOnly = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36) * LLTV - BOOST_HEALTH * s.debt, 1, LLTV);
-        assertApproxEqRel(moved, collateralOnly, 0.002e18, "counted: the collateral-only move to the same health");
+        assertApproxEqRel(moved, unsupplied.actions[2].amount, 0.002e18, "counted: the borrow");
+        assertLt(moved, collateralOnly, "under the collateral-only move to the same health");
         assertApproxEqAbs(loss, skimmed, 1e6, "the loss is the skim");
     }
 
