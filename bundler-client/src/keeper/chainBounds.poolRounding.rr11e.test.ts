@@ -2,7 +2,12 @@ import type { Address } from "viem"
 import { describe, expect, test } from "vitest"
 import { checkRebalanceRules } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { solve } from "../solver/solver.js"
+import { makePolicy, TEST_COSTS } from "../solver/testing.js"
+import type { SolverInput } from "../solver/types.js"
+import { Rng } from "../risk/rng.js"
 import { clampPlanToChainBounds } from "./chainBounds.js"
+import { planFundingOf, toChainPlan } from "./portfolio.js"
 import { LLTV, LOAN, PRICE, POOL, SWAP_ADAPTER, clampSub, policy } from "./testing.js"
 
 // Review rr11e E2 (issue 11 item 1, "clamped to the on-chain bound it came from"): the clamp holds the plan's withdrawals
@@ -122,4 +127,60 @@ describe("rr11e E2: two withdrawals from one pool held to maxWithdraw additively
       }
     }
   })
+})
+
+// The same through the keeper's own path, nothing moved since the read: real solver plans (two due sub-accounts, one
+// 18-decimal loan token, both allowed one yield vault at 1.0537 assets per share that cannot cover both: the binding
+// source), the solver's `withdrawable` the vault's exact maxWithdraw as a float, the clamp given that maxWithdraw.
+test("observed today (rr11e E2, real solver plans, exact bounds): clamped pairs of withdrawals from one binding vault that burn more shares than the Safe holds", () => {
+  const rng = new Rng(2026)
+  const POOL_ADDR = POOL.toLowerCase()
+  const assets = 10_537_000n * WAD + 123_456_789n
+  const supply = 10_000_000n * WAD
+  let pairs = 0
+  let short = 0
+  let example = ""
+  for (let k = 0; k < 300; k++) {
+    const shares = BigInt(Math.floor((5_000 + 30_000 * rng.uniform()) * 1e6)) * 10n ** 12n + BigInt(Math.floor(rng.uniform() * 1e12))
+    const v = vault(assets, supply, shares, 0n)
+    const sub = (id: string, health: number) => ({
+      state: { id, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 18, collateralDecimals: 18, collateral: 30, debt: (30 * 3000 * 0.86) / health, lltv: 0.86, price: 3000 },
+      policy: makePolicy({ minHealth: 1.1, targetHealth: 1.25, maxHealth: 1.5, pools: [POOL_ADDR] }),
+      epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+      risk: { sigma: 0.8 },
+    })
+    const input: SolverInput = {
+      now: 1_700_000_000,
+      subAccounts: [sub(t1.id, 1.02 + 0.07 * rng.uniform()), sub(t2.id, 1.02 + 0.07 * rng.uniform())],
+      pools: [{ address: POOL_ADDR, asset: "USDC", decimals: 18, balance: Number(v.maxWithdraw) / 1e18, withdrawable: Number(v.maxWithdraw) / 1e18 }],
+      idle: {},
+      costs: TEST_COSTS,
+    }
+    const plan = solve(input).plan
+    if (plan === undefined) continue
+    const out = clampPlanToChainBounds(
+      toChainPlan(plan),
+      {
+        balances: { usdc: 0n },
+        maxWithdraw: { [POOL_ADDR]: v.maxWithdraw },
+        poolAsset: { [POOL_ADDR]: "usdc" },
+        subAccounts: Object.fromEntries(
+          input.subAccounts.map((s) => [s.state.id, { debt: BigInt(Math.floor(s.state.debt * 1e6)) * 10n ** 12n, collateral: 30n * WAD, loanToken: "usdc", collateralToken: "weth", due: true }]),
+        ),
+      },
+      planFundingOf(plan),
+    ).plan
+    const withdrawals = out?.actions.filter((a) => a.kind === "WithdrawFromPool").map((a) => a.amount) ?? []
+    if (withdrawals.length < 2) continue
+    pairs++
+    const burnt = withdrawals.reduce((t, x) => t + v.sharesFor(x), 0n)
+    if (burnt > shares) {
+      short++
+      example ||= `shares ${shares}, maxWithdraw ${v.maxWithdraw}, withdrawals ${withdrawals.join(" + ")} = ${withdrawals.reduce((t, x) => t + x, 0n)}, burn ${burnt} shares`
+    }
+  }
+  console.log(`${pairs} clamped plans with two withdrawals from the vault; ${short} burn more shares than the Safe holds. e.g. ${example}`)
+  expect(pairs).toBeGreaterThan(100)
+  // Today: some clamped plans revert in the vault (the second withdrawal), the clamp counting maxWithdraw as additive.
+  expect(short).toBeGreaterThan(0)
 })
