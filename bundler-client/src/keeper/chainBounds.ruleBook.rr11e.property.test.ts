@@ -22,16 +22,19 @@ import { planFundingOf, toChainPlan } from "./portfolio.js"
 
 const EXACT = new Set(["WithdrawFromPool", "DepositToPool", "SupplyCollateral", "WithdrawCollateral", "Borrow", "Repay"])
 
+/** WBTC (collateral and pools) at 8 decimals; RR11E_WBTC=18 gives the generator's 18. */
+const WBTC_DECIMALS = Number(process.env.RR11E_WBTC ?? 8)
+
 /** `randomSolverInput` with the loan token at `decimals`, and about half the markets bounded by their free liquidity. */
 function inputOf(seed: number, decimals: number): SolverInput {
   const base = randomSolverInput(seed * 7919 + decimals, 2 + (seed % 4), seed % 3)
   const rng = new Rng(seed * 31 + decimals)
   return {
     ...base,
-    pools: base.pools.map((p) => (p.asset === "USDC" ? { ...p, decimals } : p)),
+    pools: base.pools.map((p) => (p.asset === "USDC" ? { ...p, decimals } : p.asset === "WBTC" ? { ...p, decimals: WBTC_DECIMALS } : p)),
     subAccounts: base.subAccounts.map((s) => ({
       ...s,
-      state: { ...s.state, loanDecimals: decimals, ...(rng.uniform() < 0.5 ? { borrowable: 200 + 40_000 * rng.uniform() } : {}) },
+      state: { ...s.state, loanDecimals: decimals, ...(s.state.collateralAsset === "WBTC" ? { collateralDecimals: WBTC_DECIMALS } : {}), ...(rng.uniform() < 0.5 ? { borrowable: 200 + 40_000 * rng.uniform() } : {}) },
     })),
   }
 }
@@ -46,7 +49,7 @@ function netOfExitFee(shares: bigint, feeBps: number): bigint {
 
 /** The keeper's bounds read exactly from the (possibly moved) state, by the rule book's own conversions. */
 function boundsOf(input: SolverInput): ChainBounds {
-  const decimalsOf = (asset: string) => (asset === "USDC" ? (input.subAccounts[0]?.state.loanDecimals ?? 6) : 18)
+  const decimalsOf = (asset: string) => (asset === "USDC" ? (input.subAccounts[0]?.state.loanDecimals ?? 6) : asset === "WBTC" ? WBTC_DECIMALS : 18)
   return {
     balances: Object.fromEntries(Object.entries(input.idle).map(([asset, x]) => [asset.toLowerCase(), floorUnits(x, decimalsOf(asset))])),
     maxWithdraw: Object.fromEntries(input.pools.map((p) => [p.address.toLowerCase(), netOfExitFee(floorUnits(Math.min(p.balance, p.withdrawable ?? p.balance), p.decimals), p.slippageBps ?? 0)])),
