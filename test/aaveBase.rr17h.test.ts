@@ -238,6 +238,23 @@ test("after a year of interest (every reserve's indexes above 1: a WBTC borrower
   }
 }, 300_000)
 
+test("the ETH e-mode category given a price source (the wstETH asset: Aave then prices wstETH, WETH collateral and the WETH debt by it): the e-mode account again", async () => {
+  const conf = await configurator()
+  const c = await publicClient.readContract({ address: aave.pool, abi: aavePoolAbi, functionName: "getEModeCategoryData", args: [aaveEthEMode] })
+  await send(deployer, { address: conf, abi: poolConfiguratorAbi, functionName: "setEModeCategory", args: [aaveEthEMode, c.ltv, c.liquidationThreshold, c.liquidationBonus, aave.tokens.wsteth, c.label] })
+  const e = wallet(devnet.keys.spare[0])
+  const rows = []
+  for (const m of moves(parseUnits("12.5", 18), parseUnits("10.123456789012345678", 18))) rows.push(await probe("emode-source", e, aave.markets.wstethWethEMode, aave.tokens.wsteth, aave.tokens.weth, m))
+  report(rows)
+  const landed = rows.filter((o) => !o.reverted)
+  outcomes.push(...landed)
+  expect(landed.length).toBeGreaterThan(2)
+  for (const o of landed) {
+    expect(o.based).toBe(true)
+    expect(o.low <= o.aave && o.aave <= o.high).toBe(true)
+  }
+}, 300_000)
+
 test("summary: how often the bounds settle (low = high = Aave's factor)", () => {
   const settled = outcomes.filter((o) => o.low === o.aave && o.high === o.aave).length
   console.log(`settled ${settled} of ${outcomes.length}; frame rebuild settled ${outcomes.filter((o) => o.frameLow === o.aave && o.frameHigh === o.aave).length}`)
