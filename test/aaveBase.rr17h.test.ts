@@ -255,6 +255,26 @@ test("the ETH e-mode category given a price source (the wstETH asset: Aave then 
   }
 }, 300_000)
 
+test("debt in other reserves than the market's (WBTC and wstETH debt, the market WETH/USDC with no USDC debt yet): a first USDC borrow, a WETH supply and withdrawal", async () => {
+  const lender = wallet(devnet.keys.spare[3])
+  await fund(lender, aave.tokens.weth, parseUnits("100", 18))
+  const rows = []
+  for (const m of [
+    { kind: "borrow", amount: parseUnits("1234567.891011", 6) },
+    { kind: "supply", amount: parseUnits("12.345678901234567891", 18) },
+    { kind: "withdraw", amount: parseUnits("7.654321", 18) },
+  ] as const)
+    rows.push(await probe("otherDebt", lender, aave.markets.wethUsdc, aave.tokens.weth, aave.tokens.usdc, m))
+  report(rows)
+  const landed = rows.filter((o) => !o.reverted)
+  outcomes.push(...landed)
+  expect(landed.length).toBeGreaterThan(1)
+  for (const o of landed) {
+    expect(o.based).toBe(true)
+    expect(o.low <= o.aave && o.aave <= o.high).toBe(true)
+  }
+}, 300_000)
+
 test("summary: how often the bounds settle (low = high = Aave's factor)", () => {
   const settled = outcomes.filter((o) => o.low === o.aave && o.high === o.aave).length
   console.log(`settled ${settled} of ${outcomes.length}; frame rebuild settled ${outcomes.filter((o) => o.frameLow === o.aave && o.frameHigh === o.aave).length}`)
