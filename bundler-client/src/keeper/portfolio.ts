@@ -129,7 +129,9 @@ export async function readPortfolio(
   const { safe, deployment, risk, costs, swap } = parameters
   const deployments: LeverageDeployments = { [client.chain?.id ?? 0]: deployment }
   const block = await getBlock(client, { blockTag: "latest" })
-  const { states: chain, unreadable } = await getSubAccountStateSettled(client, { safe, deployments })
+  // At the header's block: readAaveLimits (aaveBase, with the lens's frame) is pinned to it, so the rule book never
+  // mixes one block's Aave totals with another's lens state (review rr17h D1).
+  const { states: chain, unreadable } = await getSubAccountStateSettled(client, { safe, deployments, blockNumber: block.number ?? undefined })
   const tokens = new Set<string>()
   const poolAddresses = new Set<string>()
   for (const s of chain) {
