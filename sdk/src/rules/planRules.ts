@@ -1054,7 +1054,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     if (kind === "RepayWithCallback") repayCallbackOf = action.subAccount + 1
     const r = run(action.subAccount)
     const policy = r.policy
-    // A supplying sub-account's borrow funds no deposit (RebalanceLib `_checkActions`, rr10c C1), in either order.
+    // A supplying sub-account's borrow funds no deposit (RebalanceLib `_checkSwapsServeOwnPosition`, rr10c C1), in either
+    // order: the inflow tally runs after this loop.
     if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") r.boost = false
     if (action.amount === 0n) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
     let role: "pool" | "venue" | "swap"
