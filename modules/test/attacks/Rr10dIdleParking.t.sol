@@ -213,4 +213,25 @@ contract Rr10dIdleParkingTest is AttackBase {
         _sendAndAssertRefused(plan2(wethId, wethTwinId, a), abi.encodeWithSelector(ILeverageModule.SubAccountUnchanged.selector, wethTwinId));
         assertEq(abi.encode(module.getEpochUsage(safe, wethTwinId)), abi.encode(u), "B's usage changed");
     }
+
+    /* D4: callback nesting: the boost's borrow and deposit inside the due sub-account's supply callback */
+
+    /// @dev Held (equivalent to the honest plan): A SupplyCollateralWithCallback(s from the reserve) { B Borrow(x to
+    /// 1.30), B DepositToPool(x) } EndCallback is accepted, but the reserve keeps all but A's need (1.66 WETH) and the pool
+    /// receives exactly B's borrow: the nesting adds no room (A's supply clears only A's boost flag, B supplies nothing).
+    function test_rr10d_BoostInsideTheRescuesSupplyCallbackParksOnlyItsOwnBorrow() public {
+        _openBoostTwin(1.9e18);
+        uint256 sA = _supplyToReach(1.3e18);
+        uint256 x = _twinBorrowTo(1.3e18, 0);
+        Action[] memory a = new Action[](4);
+        a[0] = action(ActionKind.SupplyCollateralWithCallback, 0, address(0), sA);
+        a[1] = action(ActionKind.Borrow, 1, address(0), x);
+        a[2] = action(ActionKind.DepositToPool, 1, address(feePool), x);
+        a[3] = action(ActionKind.EndCallback, 0, address(0), 0);
+        uint256 shares = feePool.balanceOf(safe);
+        (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, plan2(wethId, wethTwinId, a), keeperKey));
+        assertTrue(ok, string(reason));
+        assertEq(weth.balanceOf(safe), WETH_RESERVE - sA, "only A's need left the reserve");
+        assertEq(feePool.balanceOf(safe) - shares, feePool.previewDeposit(x), "the pool got B's borrow only");
+    }
 }
