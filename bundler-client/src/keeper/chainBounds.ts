@@ -15,6 +15,13 @@ export type ChainBounds = {
   maxWithdraw: Record<string, bigint>
   /** The asset of each pool. */
   poolAsset: Record<string, string>
+  /**
+   * The Safe's shares of each pool (`balanceOf(safe)`) and what they are worth (`convertToAssets(shares)`, before any
+   * exit fee), base units. A withdrawal from a pool the plan already touched is held {@link poolShareMargin} below what is
+   * left of `maxWithdraw` (review rr11e E2: each `withdraw` rounds its shares up). Undefined for a pool: no margin
+   * (`maxWithdraw` counted as additive, exact only for one withdrawal per pool).
+   */
+  poolShares?: Record<string, { shares: bigint; assets: bigint }> | undefined
   /** Debt and collateral of each sub-account, its tokens, and what its market can still lend (unknown: no limit). */
   subAccounts: Record<
     string,
@@ -578,6 +585,25 @@ type Walk = { amounts: bigint[]; binding: BindingBound[] }
 
 const idOf = (plan: ChainPlan, a: Action) => (plan.subAccounts[a.subAccount] ?? "").toLowerCase()
 const poolOf = (a: Action) => ((a.pool as Address | undefined) ?? "").toLowerCase()
+
+/**
+ * What a withdrawal from `pool` is held below what is left of `maxWithdraw` for each earlier action of the plan on that
+ * pool (review rr11e E2), base units of its asset: `ceil((assets + 1) / shares) + 2` (`poolShares`), one share's worth
+ * rounded up plus two wei; 0 without `poolShares`.
+ *
+ * `maxWithdraw` is the whole balance's assets rounded DOWN, while each `withdraw(x)` burns `previewWithdraw(x)` shares,
+ * rounded UP (OpenZeppelin ERC4626 `_convertToShares(.., Ceil)`; ERC4626Fees adds `ceil(x * fee / 10,000)` to the gross),
+ * so n withdrawals summing to `maxWithdraw` can need up to n - 1 shares more than the Safe holds. With `r` the assets per
+ * share (`r < (assets + 1) / shares`, as `assets = floor(shares * r)`) and `d >= r + 2`, withdrawals summing to at most
+ * `maxWithdraw - (n - 1) * d` burn fewer than `shares + 1` shares: each share ceil adds under one share, each fee ceil under
+ * one wei of gross, and a burn rounded up only raises `r` for the next one (interest too). A vault whose `maxWithdraw` is
+ * held by its liquidity is bounded lower still.
+ */
+function poolShareMargin(bounds: ChainBounds, pool: string): bigint {
+  const held = bounds.poolShares?.[pool]
+  if (held === undefined || held.shares <= 0n) return 0n
+  return (held.assets + held.shares) / held.shares + 2n
+}
 const bindingOf = (plan: ChainPlan, k: number, bound: BindingBound["bound"], allowed: bigint): BindingBound => {
   const a = plan.actions[k] as Action
   return { bound, index: k, kind: a.kind, subAccount: plan.subAccounts[a.subAccount] as Hex, pool: a.pool, asked: a.amount, allowed }
@@ -628,7 +654,8 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
       const pool = poolOf(a)
       const asset = bounds.poolAsset[pool] ?? ""
       if (a.kind === "WithdrawFromPool") {
-        bind("maxWithdraw", withdrawable[pool] ?? 0n)
+        // Never negative: the margin below can take what is left under 0.
+        bindOptional("maxWithdraw", withdrawable[pool] ?? 0n)
         withdrawable[pool] = (withdrawable[pool] ?? 0n) - amount
         add(asset, amount)
       } else {
@@ -636,6 +663,8 @@ function walkBalances(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<
         add(asset, -amount)
         withdrawable[pool] = (withdrawable[pool] ?? 0n) + amount
       }
+      // A later withdrawal from this pool rounds its shares up once more (review rr11e E2).
+      if (amount > 0n) withdrawable[pool] = (withdrawable[pool] ?? 0n) - poolShareMargin(bounds, pool)
     } else if (s) {
       const d = debts[debtKeyOf(id, s)] as ReserveDebt
       if (a.kind === "Repay") {
@@ -985,7 +1014,8 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
     if (a.kind === "WithdrawFromPool") {
       const pool = poolOf(a)
       bind("maxWithdraw", withdrawable[pool] ?? 0n)
-      withdrawable[pool] = (withdrawable[pool] ?? 0n) - amount
+      // Less a share's worth for the next withdrawal from the pool (review rr11e E2, {@link poolShareMargin}).
+      withdrawable[pool] = (withdrawable[pool] ?? 0n) - amount - (amount > 0n ? poolShareMargin(bounds, pool) : 0n)
     } else if (a.kind === "Borrow") {
       const d = debtOf(id)
       bind("borrowable", d?.borrowable)

@@ -124,7 +124,8 @@ export class InclusionTracker {
     const from = pending.searchFromBlock !== undefined && BigInt(pending.searchFromBlock) > start ? BigInt(pending.searchFromBlock) : start
     let log: Awaited<ReturnType<InclusionLookup["findEvent"]>>
     try {
-      log = await lookup.findEvent(safe, nonce, from)
+      // Not concluded before the search covered `block`, where the nonce was seen used (review rr11e L1: a lagging head).
+      log = await lookup.findEvent(safe, nonce, from, block)
     } catch (error) {
       const incomplete = findInCauseChain(error, LogSearchIncompleteError)
       if (!incomplete) throw error

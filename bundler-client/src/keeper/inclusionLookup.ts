@@ -21,9 +21,12 @@ export type UserOperationEventLog = {
 export type InclusionLookup = {
   /**
    * The `UserOperationEvent` of `safe` at `nonce` from `fromBlock` up to the head, or undefined when none is there.
-   * May throw `LogSearchIncompleteError` (a bounded search that did not reach the head) or `LogReadError`.
+   * `atLeast`: the block where the nonce was seen used; undefined is only returned once the search covered it (a head
+   * read below it, a lagging replica, is an incomplete search; review rr11e L1).
+   * May throw `LogSearchIncompleteError` (a bounded search that did not reach the head, or a head below `atLeast`) or
+   * `LogReadError`.
    */
-  findEvent(safe: Address, nonce: bigint, fromBlock: bigint): Promise<UserOperationEventLog | undefined>
+  findEvent(safe: Address, nonce: bigint, fromBlock: bigint, atLeast?: bigint | undefined): Promise<UserOperationEventLog | undefined>
   /** The Safe's EntryPoint nonce now on `nonceKey` (the in-flight operation's: `nonce >> 64`). */
   chainNonce(safe: Address, nonceKey: bigint): Promise<bigint>
 }
@@ -46,8 +49,9 @@ export const userOperationEvent = (() => {
  * @returns The {@link InclusionLookup}.
  * @throws {LogReadError} from `findEvent` when the node refuses even a one-block window or cannot be reached (with the
  *   node's reason; the keeper alerts it as `rpc-error`).
- * @throws {LogSearchIncompleteError} from `findEvent` when `maxWindows` windows did not reach the head (no match in
- *   `fromBlock`..`searchedTo`; the tracker searches on from there at its next step).
+ * @throws {LogSearchIncompleteError} from `findEvent` when `maxWindows` windows did not reach the head, or the head read
+ *   is below `atLeast` (the block where the nonce was seen used: a lagging replica, review rr11e L1), with no match in
+ *   `fromBlock`..`searchedTo` (the tracker searches on from there at its next step).
  */
 export function chainInclusionLookup(
   client: PublicClient,
@@ -56,7 +60,7 @@ export function chainInclusionLookup(
 ): InclusionLookup {
   const window = new LogWindow(windowBlocks)
   return {
-    async findEvent(safe, nonce, fromBlock) {
+    async findEvent(safe, nonce, fromBlock, atLeast) {
       const head = await client.getBlockNumber({ cacheTime: 0 })
       // A node behind the record (a load-balanced RPC answering from a lagging replica): nothing searched, not "no event".
       if (head < fromBlock) throw new LogSearchIncompleteError({ fromBlock, searchedTo: fromBlock - 1n, head })
@@ -77,6 +81,8 @@ export function chainInclusionLookup(
         if (log) return log
         from = to + 1n
       }
+      // Searched to a head below the block the nonce was seen used at: the event may be above it, not "no event".
+      if (atLeast !== undefined && head < atLeast) throw new LogSearchIncompleteError({ fromBlock, searchedTo: head, head })
       return undefined
     },
     chainNonce: (safe, nonceKey) => client.readContract({ address: entryPoint, abi: entryPoint07Abi, functionName: "getNonce", args: [safe, nonceKey] }),

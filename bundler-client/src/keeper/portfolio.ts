@@ -191,7 +191,8 @@ export async function readPortfolio(
   for (const [id, l] of Object.entries(aaveLimits)) borrowable[id] = l.debt.borrowable
   const now = Number(block.timestamp)
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()], deployment.adapters.aaveV3))
-  const bounds = chainBoundsOf(chain, balances, pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint })), borrowable, aaveLimits)
+  const poolBounds = pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint, shares: shares[i] as bigint, assets: resultOf<bigint>(assetValues[i]) }))
+  const bounds = chainBoundsOf(chain, balances, poolBounds, borrowable, aaveLimits)
   const swapVenue = (s: ChainSubAccount): boolean =>
     isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue) ||
     (deployment.adapters.aaveV3 !== undefined && isAddressEqual(s.policy.adapter, deployment.adapters.aaveV3) && aaveLimits[s.subAccount.toLowerCase()]?.flashPremiumBps !== undefined)
@@ -578,7 +579,7 @@ export function portfolioOf(
     const id = s.subAccount.toLowerCase()
     return subAccountInputOf(s, decimals, risk, borrowable[id], aaveLimits[id], parameters.aaveAdapter)
   })
-  const pools = state.pools.map((p) => ({ pool: p.pool.toLowerCase(), asset: p.asset.toLowerCase(), maxWithdraw: p.maxWithdraw }))
+  const pools = state.pools.map((p) => ({ pool: p.pool.toLowerCase(), asset: p.asset.toLowerCase(), maxWithdraw: p.maxWithdraw, shares: p.shares, assets: p.assets }))
   return {
     bounds: chainBoundsOf(chain, balances, pools, borrowable, aaveLimits),
     blockNumber: parameters.blockNumber,
@@ -699,7 +700,7 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
 function chainBoundsOf(
   chain: ChainSubAccount[],
   balances: Record<string, bigint>,
-  pools: { pool: string; asset: string; maxWithdraw: bigint }[],
+  pools: { pool: string; asset: string; maxWithdraw: bigint; shares?: bigint | undefined; assets?: bigint | undefined }[],
   borrowable: Record<string, bigint>,
   aaveLimits: Record<string, AaveSubAccountLimits> = {},
 ): ChainBounds {
@@ -713,6 +714,8 @@ function chainBoundsOf(
     balances,
     maxWithdraw: Object.fromEntries(pools.map((p) => [p.pool, p.maxWithdraw])),
     poolAsset: Object.fromEntries(pools.map((p) => [p.pool, p.asset])),
+    // The Safe's shares and their assets: a second withdrawal from a pool is held a share's worth lower (review rr11e E2).
+    poolShares: Object.fromEntries(pools.flatMap((p) => (p.shares === undefined || p.assets === undefined ? [] : [[p.pool, { shares: p.shares, assets: p.assets }]]))),
     subAccounts: Object.fromEntries(
       chain.map((s) => [
         s.subAccount.toLowerCase(),

@@ -94,20 +94,26 @@ const record = (firstSentBlock: bigint, sentBlock: bigint): PendingOperation => 
 const included = (events: KeeperEvent[]) => events.filter((e) => e.type === "included")
 
 describe("rr11e: the event search's head behind the block where the nonce was seen used", () => {
-  test("observed today: nonce used at the step's block 112, the replica's head 108, the op landed (reverted) at 110: cleared with no included event", async () => {
-    const h = harness(record(100n, 100n), { head: 108n, events: [landed(110n, false)] })
-    expect(await h.step(112n)).toBe("included")
-    // Searched 100..108 only.
-    expect(h.asked).toEqual([[100n, 108n]])
-    expect(included(h.events)).toEqual([])
-    expect(h.pending()).toBeUndefined()
-  })
-
-  test.skip("FAILS TODAY (rr11e L1): the record is kept until the search reaches the block the nonce was seen used at, then reported included (reverted)", async () => {
+  // Before f11e: one search of 100..108, verdict "included", record cleared, no included event (the revert never reported).
+  test("FAILS TODAY (rr11e L1): the record is kept until the search reaches the block the nonce was seen used at, then reported included (reverted)", async () => {
     const h = harness(record(100n, 100n), { head: 108n, events: [landed(110n, false)] })
     expect(await h.step(112n)).toBe("waiting")
     expect(h.pending()).toBeDefined()
     expect(included(h.events)).toEqual([])
+    // Searched 100..108 only; the next step searches on from 109.
+    expect(h.asked).toEqual([[100n, 108n]])
+    expect(h.pending()?.searchFromBlock).toBe("109")
+  })
+
+  test("fixed (rr11e L1): once the replica's head reaches the landing block, the next step reports it included (reverted) from where it stopped", async () => {
+    const events = [landed(110n, false)]
+    const lagging = harness(record(100n, 100n), { head: 108n, events })
+    expect(await lagging.step(112n)).toBe("waiting")
+    const caughtUp = harness(lagging.pending() as PendingOperation, { head: 113n, events })
+    expect(await caughtUp.step(113n)).toBe("included")
+    expect(caughtUp.asked).toEqual([[109n, 113n]])
+    expect(included(caughtUp.events)).toMatchObject([{ block: 110n, success: false }])
+    expect(caughtUp.pending()).toBeUndefined()
   })
 
   test("held: a window boundary exactly at the landing block (windows of 4 from 100: 100-103, 104-107, 108-111), found in the third window", async () => {

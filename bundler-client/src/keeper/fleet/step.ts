@@ -37,10 +37,10 @@ export function batchInclusionLookup(item: StepItem, fallback: InclusionLookup):
   const { state } = item
   if (state.error) return fallback
   return {
-    async findEvent(safe, nonce, fromBlock) {
+    async findEvent(safe, nonce, fromBlock, atLeast) {
       const hit = item.userOps.find((l) => l.args.sender !== undefined && isAddressEqual(l.args.sender, safe) && l.args.nonce === nonce)
       if (hit) return hit
-      return fallback.findEvent(safe, nonce, fromBlock)
+      return fallback.findEvent(safe, nonce, fromBlock, atLeast)
     },
     // The lens reads the nonce on the key of the Safe's current generation; an operation of an older one asks the chain.
     chainNonce: async (safe, nonceKey) => (state.keeperNonce >> 64n === nonceKey ? state.keeperNonce : fallback.chainNonce(safe, nonceKey)),
