@@ -297,6 +297,21 @@ abstract contract AttackBase is Fixture {
         pool.setExitFee(feeBps);
     }
 
+    /// @dev Sends the Safe's whole idle USDC to a bystander ("elsewhere"): no idle loan token left.
+    function _sendIdleUsdcAway() internal {
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
+    }
+
+    /// @dev The rr10b/rr10c idle-parking fixture: no idle USDC, and `wethReserve` idle WETH (wei) the Safe's only rescue
+    /// reserve (any other idle WETH leaves); returns the owner's USDC pool with a 1% exit fee holding 100 USDC of the Safe.
+    function _onlyIdleWethReserve(uint256 wethReserve) internal returns (RiggedVault feePool) {
+        _sendIdleUsdcAway();
+        uint256 idleWeth = weth.balanceOf(safe);
+        if (idleWeth > 0) safeExec(safe, address(weth), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), idleWeth)), 0);
+        weth.mint(safe, wethReserve);
+        feePool = _feePool(usdc, 100e6, 100);
+    }
+
     /// @dev The WETH sub-account may use `pool` and the fixture's fair USDC pool.
     function _allowPools(IERC4626 pool) internal {
         Policy memory policy = defaultPolicy(wethMarket, address(pool));
