@@ -133,6 +133,8 @@ export function clampVerdict(p: ChainPlan, subs: ClampSub[], balances: Record<st
 
 /** Sub-account id: the byte `b` (two hex digits) 32 times. */
 export const subId = (b: string) => `0x${b.repeat(32)}` as Hex
+/** Sub-account id `n` (0-255): the byte `n` 32 times (`subIdOf(1)` = 0x0101…01). */
+export const subIdOf = (n: number) => subId(n.toString(16).padStart(2, "0"))
 
 /** The plan `out` as `Kind[0xab]=amount ...` (sub-accounts by their id's first byte), for a failing clamp case's message. */
 export const showPlan = (out: ChainPlan | undefined) => out?.actions.map((a) => `${a.kind}[${out.subAccounts[a.subAccount]?.slice(0, 4)}]=${a.amount}`).join(" ")
@@ -186,6 +188,7 @@ export const SAFE = "0x0000000000000000000000000000000000005afe"
 export const USDC = "0x00000000000000000000000000000000000000b1"
 export const DAI = "0x00000000000000000000000000000000000000b2"
 export const WETH = "0x00000000000000000000000000000000000000c1"
+export const WBTC = "0x00000000000000000000000000000000000000c2"
 export const PARK = "0x00000000000000000000000000000000000000f1"
 export const PRICE = 3_000n * 10n ** 36n
 
