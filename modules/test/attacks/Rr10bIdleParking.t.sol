@@ -128,23 +128,6 @@ contract Rr10bIdleParkingTest is AttackBase {
         _openBoostAllowedTwin(1.9e18, address(feePool));
     }
 
-    /// @dev Opens the WETH twin (20 WETH at `health`), sends its borrowed USDC away (the Safe's only reserve stays the
-    /// idle WETH) and sets its policy: band 1.1 / default target and top, boost allowed, its one pool `pool`.
-    function _openBoostAllowedTwin(uint256 health, address pool) internal {
-        _openWethTwin(20e18, health);
-        _sendIdleUsdcAway();
-        Policy memory twin = defaultPolicy(wethTwin, pool);
-        twin.minHealth = 1.1e18;
-        twin.boostAllowed = true;
-        setPolicy(twin);
-    }
-
-    /// @dev The twin's borrow that lands it at 1.40 (its target) after supplying `supplied` WETH first.
-    function _twinBoostBorrow(uint256 supplied) internal view returns (uint256) {
-        MarketState memory t = adapter.marketState(Id.unwrap(wethTwin.id()), safe);
-        return Math.mulDiv(Math.mulDiv(t.collateral + supplied, t.price, 1e36), TWIN_LLTV, 1.4e18) - t.debt;
-    }
-
     /// @dev Fixed (not in the review): the twin is due above its band (a boost), so a rule that lets any borrow of
     /// such a sub-account fund a deposit accepts SupplyCollateral(the 3 WETH reserve) + Borrow(X + the reserve's worth)
     /// + DepositToPool: the reserve becomes collateral and its worth is parked. Expected: ActionNotAllowed(2, DepositToPool).

@@ -38,18 +38,7 @@ contract Rr10cIdleParkingTest is AttackBase {
     /// @dev Opens the WETH twin B (20 WETH at `health`), sends its borrowed USDC away (the reserve stays the 3 idle WETH)
     /// and sets its policy: band 1.1 / 1.4 / 1.7, boost allowed, its one pool the USDC fee pool.
     function _openBoostTwin(uint256 health) internal {
-        _openWethTwin(20e18, health);
-        _sendIdleUsdcAway();
-        Policy memory twin = defaultPolicy(wethTwin, address(feePool));
-        twin.minHealth = 1.1e18;
-        twin.boostAllowed = true;
-        setPolicy(twin);
-    }
-
-    /// @dev B's borrow that lands it at 1.40 (its target) after supplying `supplied` WETH first.
-    function _twinBoostBorrow(uint256 supplied) internal view returns (uint256) {
-        MarketState memory t = adapter.marketState(Id.unwrap(wethTwin.id()), safe);
-        return Math.mulDiv(Math.mulDiv(t.collateral + supplied, t.price, 1e36), TWIN_LLTV, 1.4e18) - t.debt;
+        _openBoostAllowedTwin(health, address(feePool));
     }
 
     /// @dev The WETH A must supply to reach `target` health at the current price (rounded up).
