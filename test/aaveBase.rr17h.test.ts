@@ -113,6 +113,20 @@ const outcomes: Outcome[] = []
 function report(rows: Outcome[]) {
   for (const o of rows) console.log(`${o.label} ${o.move.kind} ${o.move.amount}${o.reverted ? " (Aave reverted the move)" : ""}: aave ${o.aave} low ${o.low} high ${o.high} (frame ${o.frameLow}..${o.frameHigh}) aToken off the move by ${o.heldOff} based=${o.based} sameTs=${o.sameTimestamp}`)
 }
+/** Logs `rows`, adds the moves Aave let through to `outcomes` and returns them. */
+function keep(rows: Outcome[]): Outcome[] {
+  report(rows)
+  const landed = rows.filter((o) => !o.reverted)
+  outcomes.push(...landed)
+  return landed
+}
+/** Held for each landed move: read with Aave's base-currency figures, and Aave's factor after lies in [low, high]. */
+function expectInBounds(landed: Outcome[]) {
+  for (const o of landed) {
+    expect(o.based).toBe(true)
+    expect(o.low <= o.aave && o.aave <= o.high).toBe(true)
+  }
+}
 
 test("prices with many digits, then: e-mode wstETH/WETH with four collaterals (wstETH, WETH in the category; WBTC, USDC outside)", async () => {
   await send(deployer, { address: wethOracle, abi: simOracleAbi, functionName: "setPrice", args: [parseEther("3012.34567891")] })
@@ -131,9 +145,7 @@ test("prices with many digits, then: e-mode wstETH/WETH with four collaterals (w
   await borrow(w, aave.tokens.weth, d)
   const rows = []
   for (const m of moves(d, c)) rows.push(await probe("emode4", w, aave.markets.wstethWethEMode, aave.tokens.wsteth, aave.tokens.weth, m))
-  report(rows)
-  outcomes.push(...rows.filter((o) => !o.reverted))
-  for (const o of rows.filter((o) => !o.reverted)) {
+  for (const o of keep(rows)) {
     expect(o.based).toBe(true)
     expect(o.sameTimestamp).toBe(true)
     expect(o.low <= o.aave && o.aave <= o.high).toBe(true)
@@ -151,12 +163,7 @@ test("an account under 1 USD: WBTC (8 decimals) / USDC (6), a second collateral 
   await borrow(w, aave.tokens.usdc, d)
   const rows = []
   for (const m of moves(d, c)) rows.push(await probe("tiny", w, aave.markets.wbtcUsdc, aave.tokens.wbtc, aave.tokens.usdc, m))
-  report(rows)
-  outcomes.push(...rows.filter((o) => !o.reverted))
-  for (const o of rows.filter((o) => !o.reverted)) {
-    expect(o.based).toBe(true)
-    expect(o.low <= o.aave && o.aave <= o.high).toBe(true)
-  }
+  expectInBounds(keep(rows))
 }, 300_000)
 
 test("a ~1e9 USD account: WETH / USDC (caps lifted), a WBTC second collateral", async () => {
@@ -177,12 +184,7 @@ test("a ~1e9 USD account: WETH / USDC (caps lifted), a WBTC second collateral", 
   await borrow(w, aave.tokens.usdc, d)
   const rows = []
   for (const m of moves(d, c)) rows.push(await probe("huge", w, aave.markets.wethUsdc, aave.tokens.weth, aave.tokens.usdc, m))
-  report(rows)
-  outcomes.push(...rows.filter((o) => !o.reverted))
-  for (const o of rows.filter((o) => !o.reverted)) {
-    expect(o.based).toBe(true)
-    expect(o.low <= o.aave && o.aave <= o.high).toBe(true)
-  }
+  expectInBounds(keep(rows))
 }, 300_000)
 
 test("a zero-LTV collateral (WBTC, LTV set to 0, threshold kept) next to the market's WETH: repay and supply", async () => {
@@ -198,12 +200,7 @@ test("a zero-LTV collateral (WBTC, LTV set to 0, threshold kept) next to the mar
   await send(deployer, { address: conf, abi: poolConfiguratorAbi, functionName: "configureReserveAsCollateral", args: [aave.tokens.wbtc, 0n, 7800n, 10_500n] })
   const rows = []
   for (const m of moves(d, c).filter((m) => m.kind === "repay" || m.kind === "supply")) rows.push(await probe("zeroLtv", w, aave.markets.wethUsdc, aave.tokens.weth, aave.tokens.usdc, m))
-  report(rows)
-  outcomes.push(...rows.filter((o) => !o.reverted))
-  for (const o of rows.filter((o) => !o.reverted)) {
-    expect(o.based).toBe(true)
-    expect(o.low <= o.aave && o.aave <= o.high).toBe(true)
-  }
+  expectInBounds(keep(rows))
 }, 300_000)
 
 test("after a year of interest (every reserve's indexes above 1: a WBTC borrower at high utilization): the small and e-mode accounts again", async () => {
@@ -220,9 +217,7 @@ test("after a year of interest (every reserve's indexes above 1: a WBTC borrower
   for (const m of moves(501_234n, 1_234n)) rows.push(await probe("tiny+1y", tiny, aave.markets.wbtcUsdc, aave.tokens.wbtc, aave.tokens.usdc, m))
   const e = wallet(devnet.keys.spare[0])
   for (const m of moves(parseUnits("12.5", 18), parseUnits("10.123456789012345678", 18))) rows.push(await probe("emode4+1y", e, aave.markets.wstethWethEMode, aave.tokens.wsteth, aave.tokens.weth, m))
-  report(rows)
-  const landed = rows.filter((o) => !o.reverted)
-  outcomes.push(...landed)
+  const landed = keep(rows)
   // Held wherever Aave moved the aToken balance by exactly the plan's amount; where its scaled mint (rayDiv half up at a
   // liquidity index above 1) left the balance 1 unit off (the documented residual, SECURITY rr17b B1 row), the rule book
   // reads the factor the plan's amount gives: observed on the ~1 USD WBTC account, low above Aave's factor by 4.4e-4.
@@ -245,14 +240,9 @@ test("the ETH e-mode category given a price source (the wstETH asset: Aave then 
   const e = wallet(devnet.keys.spare[0])
   const rows = []
   for (const m of moves(parseUnits("12.5", 18), parseUnits("10.123456789012345678", 18))) rows.push(await probe("emode-source", e, aave.markets.wstethWethEMode, aave.tokens.wsteth, aave.tokens.weth, m))
-  report(rows)
-  const landed = rows.filter((o) => !o.reverted)
-  outcomes.push(...landed)
+  const landed = keep(rows)
   expect(landed.length).toBeGreaterThan(2)
-  for (const o of landed) {
-    expect(o.based).toBe(true)
-    expect(o.low <= o.aave && o.aave <= o.high).toBe(true)
-  }
+  expectInBounds(landed)
 }, 300_000)
 
 test("debt in other reserves than the market's (WBTC and wstETH debt, the market WETH/USDC with no USDC debt yet): a first USDC borrow, a WETH supply and withdrawal", async () => {
@@ -265,14 +255,9 @@ test("debt in other reserves than the market's (WBTC and wstETH debt, the market
     { kind: "withdraw", amount: parseUnits("7.654321", 18) },
   ] as const)
     rows.push(await probe("otherDebt", lender, aave.markets.wethUsdc, aave.tokens.weth, aave.tokens.usdc, m))
-  report(rows)
-  const landed = rows.filter((o) => !o.reverted)
-  outcomes.push(...landed)
+  const landed = keep(rows)
   expect(landed.length).toBeGreaterThan(1)
-  for (const o of landed) {
-    expect(o.based).toBe(true)
-    expect(o.low <= o.aave && o.aave <= o.high).toBe(true)
-  }
+  expectInBounds(landed)
 }, 300_000)
 
 test("summary: how often the bounds settle (low = high = Aave's factor)", () => {

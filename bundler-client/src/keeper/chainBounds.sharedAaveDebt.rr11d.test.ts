@@ -1,7 +1,7 @@
-import type { Hex } from "viem"
 import { describe, expect, test } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
+import { ADAPTER as ACCOUNT, USDC, WBTC, WETH, subIdOf as id } from "./testing.js"
 
 // Review rr11d (a): the LTV room credit for repayments (fx11d, LtvLedger) against what Aave clears.
 // On Aave one Safe's sub-accounts on one adapter are ONE Aave account (`ltvAccount`), and two of them with the same loan
@@ -17,11 +17,6 @@ import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 // is keyed by loan token, the borrow debit is not).
 
 const E18 = 10n ** 18n
-const USDC = "0x00000000000000000000000000000000000000b1"
-const WETH = "0x00000000000000000000000000000000000000c1"
-const WBTC = "0x00000000000000000000000000000000000000c2"
-const ACCOUNT = "0x00000000000000000000000000000000000000ad"
-const id = (n: number) => `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex
 const [T1, T2, D, M] = [id(1), id(2), id(3), id(4)]
 
 describe("rr11d (a): the clamp's shared Aave LTV room vs what Aave clears and lends", () => {

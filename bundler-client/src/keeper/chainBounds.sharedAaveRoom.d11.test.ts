@@ -4,6 +4,7 @@ import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { Rng } from "../risk/rng.js"
 import { type AaveLtvGain, aaveLtvRoomChange } from "./aaveLimits.js"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
+import { ADAPTER as ACCOUNT, USDC, WBTC, WETH, subIdOf as id } from "./testing.js"
 
 // d11 (review rr11d D1/D2, the class): the send clamp's model of ONE Aave account shared by several sub-accounts
 // (`ltvAccount`). Unreachable through the module today (one policy per Aave pool and Safe: LeverageModule.setPolicy's
@@ -17,11 +18,6 @@ import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 const E6 = 10n ** 6n
 const E8 = 10n ** 8n
 const E18 = 10n ** 18n
-const USDC = "0x00000000000000000000000000000000000000b1"
-const WETH = "0x00000000000000000000000000000000000000c1"
-const WBTC = "0x00000000000000000000000000000000000000c2"
-const ACCOUNT = "0x00000000000000000000000000000000000000ad"
-const id = (n: number) => `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex
 const PRICE: Record<string, bigint> = { [USDC]: 1n * E8, [WETH]: 3_000n * E8, [WBTC]: 60_000n * E8 }
 const DECIMALS: Record<string, number> = { [USDC]: 6, [WETH]: 18, [WBTC]: 8 }
 const unit = (token: string) => 10n ** BigInt(DECIMALS[token] as number)

@@ -1,13 +1,15 @@
 import { Writable } from "node:stream"
 import { type Logger, pino } from "pino"
-import type { Address, Hex } from "viem"
+import { type Address, type Hex, type PublicClient, isAddressEqual } from "viem"
 import { checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { AaveSubAccountLimits } from "./aaveLimits.js"
 import { KeeperEvents, type KeeperEvent } from "./events.js"
+import { InclusionTracker } from "./inclusion.js"
+import { type UserOperationEventLog, chainInclusionLookup } from "./inclusionLookup.js"
 import { KeeperMetrics } from "./metrics.js"
 import { SafeStep } from "./safeStep.js"
 import { clampPlanToChainBounds } from "./chainBounds.js"
-import { FleetStep } from "./fleet/step.js"
+import { FleetStep, type StepItem, batchInclusionLookup } from "./fleet/step.js"
 import { MemoryFleetStore } from "./fleet/store.js"
 import { KeeperStateStore } from "./stateFile.js"
 import { portfolioOf } from "./portfolio.js"
@@ -131,6 +133,8 @@ export function clampVerdict(p: ChainPlan, subs: ClampSub[], balances: Record<st
 
 /** Sub-account id: the byte `b` (two hex digits) 32 times. */
 export const subId = (b: string) => `0x${b.repeat(32)}` as Hex
+/** Sub-account id `n` (0-255): the byte `n` 32 times (`subIdOf(1)` = 0x0101…01). */
+export const subIdOf = (n: number) => subId(n.toString(16).padStart(2, "0"))
 
 /** The plan `out` as `Kind[0xab]=amount ...` (sub-accounts by their id's first byte), for a failing clamp case's message. */
 export const showPlan = (out: ChainPlan | undefined) => out?.actions.map((a) => `${a.kind}[${out.subAccounts[a.subAccount]?.slice(0, 4)}]=${a.amount}`).join(" ")
@@ -184,6 +188,7 @@ export const SAFE = "0x0000000000000000000000000000000000005afe"
 export const USDC = "0x00000000000000000000000000000000000000b1"
 export const DAI = "0x00000000000000000000000000000000000000b2"
 export const WETH = "0x00000000000000000000000000000000000000c1"
+export const WBTC = "0x00000000000000000000000000000000000000c2"
 export const PARK = "0x00000000000000000000000000000000000000f1"
 export const PRICE = 3_000n * 10n ** 36n
 
@@ -395,4 +400,86 @@ export function fleetStepHarness(options: {
     dryRun: false,
   })
   return { step, store }
+}
+
+// The fleet inclusion tests' shared harness (fleet/inclusionLate.test.ts, fleet/inclusionHeadLag.rr11e.test.ts): one
+// Safe's pending record, a node answering `eth_getLogs` by range and sender, and the tracker judging it at a fleet step.
+
+/** The EntryPoint v0.7 address the inclusion harness searches logs of. */
+export const INCLUSION_ENTRY_POINT: Address = "0x0000000071727De22E5E9d8BAf0edAc6f37da032"
+/** The pending operation's nonce: key 7, sequence 3 (key << 64 | sequence). */
+export const INCLUSION_NONCE = (7n << 64n) | 3n
+/** The pending operation's userOpHash. */
+export const INCLUSION_HASH = `0x${"ab".repeat(32)}` as Hex
+
+/** A node at `head` holding `events` (each at its block), answering `eth_getLogs` by range and sender; `asked` lists the ranges read. */
+export function inclusionNode(head: bigint, events: UserOperationEventLog[]) {
+  const asked: [bigint, bigint][] = []
+  const client = {
+    getBlockNumber: async () => head,
+    getLogs: async ({ fromBlock, toBlock, args }: { fromBlock: bigint; toBlock: bigint; args: { sender: Address } }) => {
+      asked.push([fromBlock, toBlock])
+      return events.filter((e) => e.blockNumber !== null && e.blockNumber >= fromBlock && e.blockNumber <= toBlock && e.args.sender !== undefined && isAddressEqual(e.args.sender, args.sender))
+    },
+    getTransactionReceipt: async () => ({ logs: [] }),
+  } as unknown as PublicClient
+  return { client, asked }
+}
+
+/** The Safe's UserOperationEvent (nonce {@link INCLUSION_NONCE}) landed at `block`, `success` or reverted. */
+export const landedUserOp = (block: bigint, success = true): UserOperationEventLog => ({
+  blockNumber: block,
+  transactionHash: `0x${"cd".repeat(32)}`,
+  args: { userOpHash: INCLUSION_HASH, sender: SAFE, paymaster: ZERO, nonce: INCLUSION_NONCE, success, actualGasCost: 1n, actualGasUsed: 2n },
+})
+
+/** A pending record of nonce {@link INCLUSION_NONCE}, first sent at `firstSentBlock`, last (re)sent at `sentBlock` (2 attempts). */
+export const resentRecord = (firstSentBlock: bigint, sentBlock: bigint): PendingOperation => ({
+  userOpHash: undefined,
+  nonce: INCLUSION_NONCE.toString(),
+  sentBlock: sentBlock.toString(),
+  firstSentBlock: firstSentBlock.toString(),
+  sentAt: 0,
+  maxFeePerGas: "1",
+  maxPriorityFeePerGas: "1",
+  sponsored: true,
+  attempts: 2,
+  triggerBlock: firstSentBlock.toString(),
+  triggerAt: 0,
+})
+
+/** The `included` events among `events`. */
+export const includedEvents = (events: KeeperEvent[]) => events.filter((e) => e.type === "included")
+
+/**
+ * An {@link InclusionTracker} (resubmit after 10 blocks, stall after 30) holding `record`, on an {@link inclusionNode} at
+ * `head` with `events`, searching in windows of `windowBlocks` (2,000 by default; at most 25 windows a step). Returns
+ * `step(block, userOps?)` (one fleet step at `block`: the lens read there shows the nonce used, with the block's own
+ * UserOperationEvents of the Safe), the keeper events, the ranges read, and the record now pending.
+ */
+export function fleetInclusionHarness(record: PendingOperation, { head, events: chain, windowBlocks = 2_000 }: { head: bigint; events: UserOperationEventLog[]; windowBlocks?: number }) {
+  const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
+  const metrics = new KeeperMetrics()
+  const events: KeeperEvent[] = []
+  const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
+  let pending: PendingOperation | undefined = record
+  const store = { pending: async () => pending, setPending: async (_safe: Address, p: PendingOperation | undefined) => void (pending = p) }
+  const { client, asked } = inclusionNode(head, chain)
+  const tracker = new InclusionTracker({
+    config: { deployment: { entryPoint: INCLUSION_ENTRY_POINT } as never, resubmitAfterBlocks: 10, stallAfterBlocks: 30, logWindowBlocks: windowBlocks },
+    publicClient: client,
+    store,
+    metrics,
+    logger,
+    events: keeperEvents,
+    clock: { now: () => 1_700_000_000_000 } as never,
+  })
+  const chainLookup = chainInclusionLookup(client, INCLUSION_ENTRY_POINT, { windowBlocks, maxWindows: 25 })
+  const step = async (block: bigint, userOps: UserOperationEventLog[] = []) => {
+    const item: StepItem = { safe: SAFE, block, timestamp: 0n, state: { keeperNonce: INCLUSION_NONCE + 1n } as never, userOps }
+    const current = pending
+    if (!current) throw new Error("no record")
+    return tracker.track(newSafeRuntime({ address: SAFE } as never), current, block, batchInclusionLookup(item, chainLookup))
+  }
+  return { step, events, asked, pending: () => pending }
 }

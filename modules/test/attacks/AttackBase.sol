@@ -297,6 +297,38 @@ abstract contract AttackBase is Fixture {
         pool.setExitFee(feeBps);
     }
 
+    /// @dev Sends the Safe's whole idle USDC to a bystander ("elsewhere"): no idle loan token left.
+    function _sendIdleUsdcAway() internal {
+        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
+    }
+
+    /// @dev The rr10b/rr10c idle-parking fixture: no idle USDC, and `wethReserve` idle WETH (wei) the Safe's only rescue
+    /// reserve (any other idle WETH leaves); returns the owner's USDC pool with a 1% exit fee holding 100 USDC of the Safe.
+    function _onlyIdleWethReserve(uint256 wethReserve) internal returns (RiggedVault feePool) {
+        _sendIdleUsdcAway();
+        uint256 idleWeth = weth.balanceOf(safe);
+        if (idleWeth > 0) safeExec(safe, address(weth), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), idleWeth)), 0);
+        weth.mint(safe, wethReserve);
+        feePool = _feePool(usdc, 100e6, 100);
+    }
+
+    /// @dev Opens the WETH twin (20 WETH at `health`), sends its borrowed USDC away (the Safe's only reserve stays the
+    /// idle WETH) and sets its policy: band 1.1 / default target and top, boost allowed, its one pool `pool`.
+    function _openBoostAllowedTwin(uint256 health, address pool) internal {
+        _openWethTwin(20e18, health);
+        _sendIdleUsdcAway();
+        Policy memory twin = defaultPolicy(wethTwin, pool);
+        twin.minHealth = 1.1e18;
+        twin.boostAllowed = true;
+        setPolicy(twin);
+    }
+
+    /// @dev The WETH twin's borrow that lands it at 1.40 (its target) after supplying `supplied` WETH first.
+    function _twinBoostBorrow(uint256 supplied) internal view returns (uint256) {
+        MarketState memory t = adapter.marketState(Id.unwrap(wethTwin.id()), safe);
+        return Math.mulDiv(Math.mulDiv(t.collateral + supplied, t.price, 1e36), TWIN_LLTV, 1.4e18) - t.debt;
+    }
+
     /// @dev The WETH sub-account may use `pool` and the fixture's fair USDC pool.
     function _allowPools(IERC4626 pool) internal {
         Policy memory policy = defaultPolicy(wethMarket, address(pool));

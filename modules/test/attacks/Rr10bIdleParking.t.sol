@@ -6,7 +6,6 @@ import {RiggedVault} from "../utils/RiggedVault.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
@@ -24,11 +23,7 @@ contract Rr10bIdleParkingTest is AttackBase {
     function setUp() public override {
         super.setUp();
         // Idle USDC: none (the fixture's borrowed USDC leaves); idle WETH: the reserve.
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
-        uint256 idleWeth = weth.balanceOf(safe);
-        if (idleWeth > 0) safeExec(safe, address(weth), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), idleWeth)), 0);
-        weth.mint(safe, WETH_RESERVE);
-        feePool = _feePool(usdc, 100e6, 100);
+        feePool = _onlyIdleWethReserve(WETH_RESERVE);
         Policy memory policy = defaultPolicy(wethMarket, address(feePool));
         policy.boostAllowed = true;
         setPolicy(policy);
@@ -131,23 +126,6 @@ contract Rr10bIdleParkingTest is AttackBase {
     /// sub-account A is not listed. Its borrowed USDC leaves: the Safe's only reserve stays the 3 idle WETH.
     function _boostTwin() internal {
         _openBoostAllowedTwin(1.9e18, address(feePool));
-    }
-
-    /// @dev Opens the WETH twin (20 WETH at `health`), sends its borrowed USDC away (the Safe's only reserve stays the
-    /// idle WETH) and sets its policy: band 1.1 / default target and top, boost allowed, its one pool `pool`.
-    function _openBoostAllowedTwin(uint256 health, address pool) internal {
-        _openWethTwin(20e18, health);
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
-        Policy memory twin = defaultPolicy(wethTwin, pool);
-        twin.minHealth = 1.1e18;
-        twin.boostAllowed = true;
-        setPolicy(twin);
-    }
-
-    /// @dev The twin's borrow that lands it at 1.40 (its target) after supplying `supplied` WETH first.
-    function _twinBoostBorrow(uint256 supplied) internal view returns (uint256) {
-        MarketState memory t = adapter.marketState(Id.unwrap(wethTwin.id()), safe);
-        return Math.mulDiv(Math.mulDiv(t.collateral + supplied, t.price, 1e36), TWIN_LLTV, 1.4e18) - t.debt;
     }
 
     /// @dev Fixed (not in the review): the twin is due above its band (a boost), so a rule that lets any borrow of

@@ -6,7 +6,6 @@ import {RiggedVault} from "../utils/RiggedVault.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
@@ -30,11 +29,7 @@ contract Rr10cIdleParkingTest is AttackBase {
     function setUp() public override {
         super.setUp();
         // Idle USDC: none; idle WETH: the reserve only.
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
-        uint256 idleWeth = weth.balanceOf(safe);
-        if (idleWeth > 0) safeExec(safe, address(weth), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), idleWeth)), 0);
-        weth.mint(safe, WETH_RESERVE);
-        feePool = _feePool(usdc, 100e6, 100);
+        feePool = _onlyIdleWethReserve(WETH_RESERVE);
         setPolicy(defaultPolicy(wethMarket, address(feePool))); // deleverage-only: no borrow, no withdrawal on A
     }
 
@@ -43,18 +38,7 @@ contract Rr10cIdleParkingTest is AttackBase {
     /// @dev Opens the WETH twin B (20 WETH at `health`), sends its borrowed USDC away (the reserve stays the 3 idle WETH)
     /// and sets its policy: band 1.1 / 1.4 / 1.7, boost allowed, its one pool the USDC fee pool.
     function _openBoostTwin(uint256 health) internal {
-        _openWethTwin(20e18, health);
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
-        Policy memory twin = defaultPolicy(wethTwin, address(feePool));
-        twin.minHealth = 1.1e18;
-        twin.boostAllowed = true;
-        setPolicy(twin);
-    }
-
-    /// @dev B's borrow that lands it at 1.40 (its target) after supplying `supplied` WETH first.
-    function _twinBoostBorrow(uint256 supplied) internal view returns (uint256) {
-        MarketState memory t = adapter.marketState(Id.unwrap(wethTwin.id()), safe);
-        return Math.mulDiv(Math.mulDiv(t.collateral + supplied, t.price, 1e36), TWIN_LLTV, 1.4e18) - t.debt;
+        _openBoostAllowedTwin(health, address(feePool));
     }
 
     /// @dev The WETH A must supply to reach `target` health at the current price (rounded up).
@@ -184,7 +168,7 @@ contract Rr10cIdleParkingTest is AttackBase {
     /// the honest plan (`test_rr10c_HonestPlanKeepsTheReserve`) kept 1.66 WETH idle for it.
     function test_rr10c_Observed_ReservePaysANotDueMoveAndStallsTheNextRescue() public {
         _openWethTwin(20e18, 1.25e18);
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
+        _sendIdleUsdcAway();
         Policy memory twin = defaultPolicy(wethTwin, address(0));
         twin.minHealth = 1.1e18;
         twin.boostAllowed = true;

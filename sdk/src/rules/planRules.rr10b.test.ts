@@ -1,6 +1,7 @@
-import type { Address, Hex } from "viem"
+import type { Address } from "viem"
 import { describe, expect, test } from "vitest"
-import { type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralValue } from "./planRules.js"
+import { type RuleSubAccount, checkRebalanceRules, collateralValue } from "./planRules.js"
+import { LLTV, USDC, WETH, borrowTo, h, price, refusalOf as refusal, unitPool as pool, wethSubAccountOwing as sub } from "./rules.testing.js"
 
 // Review rr10b, the rule book's side of modules/test/attacks/Rr10bIdleParking.t.sol: the Safe's only reserve is 3 idle
 // WETH. R1: the WETH sub-account, due below its band, supplies the reserve, borrows X and parks X in the fee pool. R2: a
@@ -8,34 +9,16 @@ import { type RulePolicy, type RuleSubAccount, checkRebalanceRules, collateralVa
 // borrow (a sub-account due above its band) funds a deposit (DepositNotFunded), and a sub-account that supplies collateral deposits nothing
 // (ActionNotAllowed at the later of the pair).
 
-const USDC: Address = "0x00000000000000000000000000000000000000b1"
-const WETH: Address = "0x00000000000000000000000000000000000000c1"
 const FEE_USDC: Address = "0x00000000000000000000000000000000000000f1"
 const FEE_WETH: Address = "0x00000000000000000000000000000000000000f2"
-const LLTV = 86n * 10n ** 16n
 const TWIN_LLTV = 80n * 10n ** 16n
 const E18 = 10n ** 18n
 const RESERVE = 3n * E18
-const price = (usd: bigint) => (usd * 10n ** 6n * 10n ** 36n) / E18
-const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
-const policy = (pools: Address[], over: Partial<RulePolicy> = {}): RulePolicy => ({
-  adapter: "0x00000000000000000000000000000000000000ad", market: `0x${"00".repeat(32)}`, priceFeed: "0x0000000000000000000000000000000000000000",
-  minHealth: h(1.2), targetHealth: h(1.4), maxHealth: h(1.7), maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, epochLength: 86_400,
-  maxRebalancesPerEpoch: 10, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 50, maxEpochLossBps: 100, boostAllowed: false, maxSlippageBps: 0,
-  maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools, ...over,
-})
-const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
-/** A WETH/USDC sub-account: `collateral` WETH (1e18 units), `debt` USDC base units, at `usd` per WETH. */
-function sub(n: number, pools: Address[], collateral: bigint, debt: bigint, usd: bigint, lltv: bigint, over: Partial<RulePolicy> = {}): RuleSubAccount {
-  const market = `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex
-  return { id: market, policy: policy(pools, { market, ...over }), state: { loanToken: USDC, collateralToken: WETH, collateral, debt, price: price(usd), lltv } as RuleSubAccount["state"], usage }
-}
 /** The fixture's WETH sub-account after the drop (10 WETH, 18,000 USDC, 2,400 USD: 1.1467), boost allowed. */
 const dueA = () => sub(1, [FEE_USDC, FEE_WETH], 10n * E18, 18_000n * 10n ** 6n, 2_400n, LLTV, { boostAllowed: true })
 /** The WETH twin: 20 WETH at `health` (lltv 0.80, band 1.1/1.4/1.7), boost allowed. */
 const twin = (health: number) =>
   sub(2, [FEE_USDC, FEE_WETH], 20n * E18, (collateralValue(20n * E18, price(2_400n)) * TWIN_LLTV) / h(health), 2_400n, TWIN_LLTV, { boostAllowed: true, minHealth: h(1.1) })
-const pool = (address: Address, asset: Address) => ({ address, asset, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 10n ** 20n, feeBps: 0n }) // the rule book books an entry fee; the refusals do not depend on it
 type Actions = Parameters<typeof checkRebalanceRules>[0]["plan"]["actions"]
 const check = (subs: RuleSubAccount[], actions: Actions, idleUsdc = 0n) =>
   checkRebalanceRules({
@@ -47,9 +30,6 @@ const check = (subs: RuleSubAccount[], actions: Actions, idleUsdc = 0n) =>
     timestamp: 1_700_000_000n,
     gasUsed: 300_000n,
   })
-const refusal = (r: ReturnType<typeof checkRebalanceRules>) => (r.ok ? ["accepted"] : [r.error.name, ...r.error.args.map((a) => (typeof a === "string" ? a.toLowerCase() : a))])
-/** What `s` borrows to land at `health` after supplying `supplied` WETH. */
-const borrowTo = (s: RuleSubAccount, health: number, supplied = 0n) => (collateralValue(s.state.collateral + supplied, s.state.price) * s.state.lltv) / h(health) - s.state.debt - 1n
 
 describe("rr10b: only a boost's own borrow funds a deposit; a sub-account that supplies collateral deposits nothing", () => {
   test("R1: Supply(the WETH reserve) + Borrow(X) + Deposit(X) on a sub-account due below its band: ActionNotAllowed(2, DepositToPool)", () => {

@@ -1,5 +1,5 @@
 import type { Address, Hex } from "viem"
-import { type RuleMarketState, type RulePolicy, type RuleSubAccount, aaveFrameHealthRange, aaveHealthFactor, collateralValue } from "./planRules.js"
+import { type RuleMarketState, type RulePolicy, type RuleSubAccount, aaveFrameHealthRange, aaveHealthFactor, type checkRebalanceRules, collateralValue } from "./planRules.js"
 
 /**
  * Test-only helpers shared by the rule book's tests (not exported from the package; sdk/tsconfig.build.json leaves
@@ -55,6 +55,25 @@ export function wethSubAccount(n: number, collateral: bigint, usd: bigint, healt
   const debt = (collateralValue(collateral, p) * LLTV) / h(health)
   return { id: `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex, policy, state: { loanToken: USDC, collateralToken: WETH, collateral, debt, price: p, lltv: LLTV, ...extra }, usage }
 }
+
+/**
+ * Sub-account `n` (id and market: the byte `n` 32 times) on a WETH/USDC market of liquidation LTV `lltv` (WAD):
+ * `collateral` WETH wei, `debt` USDC base units, at `usd` USD per WETH, under {@link rulePolicy} with `pools` and `over`,
+ * not rebalanced yet. The rr10b/rr10c idle-parking fixtures (planRules.rr10{b,c}.test.ts).
+ */
+export function wethSubAccountOwing(n: number, pools: Address[], collateral: bigint, debt: bigint, usd: bigint, lltv: bigint, over: Partial<RulePolicy> = {}): RuleSubAccount {
+  const market = `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex
+  return { id: market, policy: rulePolicy({ pools, market, ...over }), state: { loanToken: USDC, collateralToken: WETH, collateral, debt, price: price(usd), lltv } as RuleSubAccount["state"], usage }
+}
+
+/** An ERC-4626 pool of `asset` at one share per asset (1e24 of each), the Safe holding 1e20 shares, no fee. */
+export const unitPool = (address: Address, asset: Address) => ({ address, asset, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 10n ** 20n, feeBps: 0n })
+
+/** A rule-book verdict as a list: `["accepted"]`, or the error's name then its arguments (strings lower-cased). */
+export const refusalOf = (r: ReturnType<typeof checkRebalanceRules>) => (r.ok ? ["accepted"] : [r.error.name, ...r.error.args.map((a) => (typeof a === "string" ? a.toLowerCase() : a))])
+
+/** What `s` borrows (loan-token base units, one under the bound) to land at `health` after supplying `supplied` collateral. */
+export const borrowTo = (s: RuleSubAccount, health: number, supplied = 0n) => (collateralValue(s.state.collateral + supplied, s.state.price) * s.state.lltv) / h(health) - s.state.debt - 1n
 
 /**
  * An Aave v3 market as the rule book's Aave tests model it: the frame's collateral reserve (`dc` decimals, oracle price
