@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest"
+import type { PendingOperation } from "../stateFile.js"
 import {
   SAFE,
   fleetInclusionHarness as harness,
@@ -22,7 +23,7 @@ import {
 
 describe("rr11e: the event search's head behind the block where the nonce was seen used", () => {
   // Before f11e: one search of 100..108, verdict "included", record cleared, no included event (the revert never reported).
-  test("FAILS TODAY (rr11e L1): the record is kept until the search reaches the block the nonce was seen used at, then reported included (reverted)", async () => {
+  test("was FAILS TODAY (rr11e L1), fixed: the record is kept until the search reaches the block the nonce was seen used at, then reported included (reverted)", async () => {
     const h = harness(record(100n, 100n), { head: 108n, events: [landed(110n, false)] })
     expect(await h.step(112n)).toBe("waiting")
     expect(h.pending()).toBeDefined()
