@@ -28,23 +28,14 @@ contract Rr10dIdleParkingTest is AttackBase {
 
     function setUp() public override {
         super.setUp();
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
-        uint256 idleWeth = weth.balanceOf(safe);
-        if (idleWeth > 0) safeExec(safe, address(weth), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), idleWeth)), 0);
-        weth.mint(safe, WETH_RESERVE);
-        feePool = _feePool(usdc, 100e6, 100);
+        feePool = _onlyIdleWethReserve(WETH_RESERVE); // idle USDC: none; idle WETH: the reserve only
         setPolicy(defaultPolicy(wethMarket, address(feePool)));
     }
 
     /* helpers */
 
     function _openBoostTwin(uint256 health) internal {
-        _openWethTwin(20e18, health);
-        safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.transfer, (makeAddr("elsewhere"), usdc.balanceOf(safe))), 0);
-        Policy memory twin = defaultPolicy(wethTwin, address(feePool));
-        twin.minHealth = 1.1e18;
-        twin.boostAllowed = true;
-        setPolicy(twin);
+        _openBoostAllowedTwin(health, address(feePool));
     }
 
     function _twin() internal view returns (MarketState memory) {
