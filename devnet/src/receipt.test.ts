@@ -25,7 +25,31 @@ function racingNode(misses: number) {
   return { client: createClient({ transport, pollingInterval: 20 }), asked: () => asked }
 }
 
+/** The other order (anvil 1.7, before foundry-rs/foundry#16027): the receipt of block 7 is served while the head still says 6. */
+function laggingHead(lagAsks: number) {
+  let heads = 0
+  const transport = custom({
+    async request({ method }: { method: string }) {
+      if (method === "eth_blockNumber") return ++heads > lagAsks ? "0x7" : "0x6"
+      if (method === "eth_chainId") return "0x7a69"
+      if (method === "eth_getTransactionReceipt") return receiptJson
+      throw new Error(`unexpected ${method}`)
+    },
+  })
+  return { client: createClient({ transport, pollingInterval: 20 }), heads: () => heads }
+}
+
 describe("waitForReceipt", () => {
+  test("returns only once the head has reached the receipt's block (a read pinned to the head sees the transaction)", async () => {
+    const node = laggingHead(3)
+    const receipt = await waitForReceipt(node.client, { hash, pollingInterval: 10 })
+    expect(receipt.blockNumber).toBe(7n)
+    expect(node.heads()).toBe(4)
+    await expect(waitForReceipt(laggingHead(Number.POSITIVE_INFINITY).client, { hash, timeout: 200, pollingInterval: 10 })).rejects.toBeInstanceOf(
+      WaitForTransactionReceiptTimeoutError,
+    )
+  })
+
   test("returns the receipt once the node has it, though no new block comes (viem's wait would not)", async () => {
     const node = racingNode(3)
     const receipt = await waitForReceipt(node.client, { hash, pollingInterval: 10 })

@@ -1,5 +1,5 @@
 import { type Chain, type Client, type Hash, type TransactionReceipt, type Transport, TransactionReceiptNotFoundError, WaitForTransactionReceiptTimeoutError } from "viem"
-import { getTransactionReceipt } from "viem/actions"
+import { getBlockNumber, getTransactionReceipt } from "viem/actions"
 
 /**
  * The receipt of a transaction sent to the local anvil, polled directly.
@@ -9,25 +9,34 @@ import { getTransactionReceipt } from "viem/actions"
  * later block comes (nothing else is sent), that wait never ends (a clean clone's loaded test run hung 120 s on it).
  * This helper asks for the receipt every `pollingInterval` ms until it is there, whatever the block number does.
  *
+ * The other order happens too: anvil 1.7 (before foundry-rs/foundry#16027 made mining finalization atomic) can serve
+ * the receipt while `latest` still names the block before it, so a read pinned to the head's number (the keeper's
+ * `readPortfolio` pins every read to one header) sees the state before the transaction (CI stop 30: a price move's
+ * receipt, then a snapshot at the pre-move block). So the helper returns only once the head (`eth_blockNumber`, not
+ * cached) has reached the receipt's block too.
+ *
  * @param client any viem client on the devnet's RPC.
  * @param hash the transaction hash.
  * @param timeout ms before giving up (default 180,000, viem's default).
  * @param pollingInterval ms between requests (default 50).
- * @returns the receipt (a reverted transaction's too: check `status`).
- * @throws WaitForTransactionReceiptTimeoutError when no receipt is found within `timeout`; any RPC error other than
- *   "receipt not found" as it is.
+ * @returns the receipt (a reverted transaction's too: check `status`), once the head is at or past its block.
+ * @throws WaitForTransactionReceiptTimeoutError when no receipt is found, or the head does not reach its block, within
+ *   `timeout`; any RPC error other than "receipt not found" as it is.
  */
 export async function waitForReceipt<chain extends Chain | undefined>(
   client: Client<Transport, chain>,
   { hash, timeout = 180_000, pollingInterval = 50 }: { hash: Hash; timeout?: number; pollingInterval?: number },
 ): Promise<TransactionReceipt> {
   const deadline = Date.now() + timeout
+  let receipt: TransactionReceipt | undefined
   for (;;) {
-    try {
-      return await getTransactionReceipt(client, { hash })
-    } catch (error) {
-      if (!(error instanceof TransactionReceiptNotFoundError)) throw error
-    }
+    if (receipt === undefined)
+      try {
+        receipt = await getTransactionReceipt(client, { hash })
+      } catch (error) {
+        if (!(error instanceof TransactionReceiptNotFoundError)) throw error
+      }
+    if (receipt !== undefined && (await getBlockNumber(client, { cacheTime: 0 })) >= receipt.blockNumber) return receipt
     if (Date.now() >= deadline) throw new WaitForTransactionReceiptTimeoutError({ hash })
     await new Promise((resolve) => setTimeout(resolve, pollingInterval))
   }
