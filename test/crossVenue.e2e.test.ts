@@ -266,8 +266,10 @@ describe("cross-venue rebalance through Alto and the paymaster (Morpho Blue and 
     // A drop that takes the Aave account below its band: the solver plans nothing on it (every Aave action would
     // revert: supply on frozen WETH, repay on paused USDC) and says why.
     const priceHash = await funder.writeContract({ address: stack.markets.weth.oracle, abi: simOracleAbi, functionName: "setPrice", args: [parseEther("2000")], account: funder.account!, chain: env.devnet.chain })
-    await waitForReceipt(publicClient, { hash: priceHash })
+    const moved = await waitForReceipt(publicClient, { hash: priceHash })
     const shocked = await read()
+    // The snapshot sees the move (CI stop 30: a read pinned to a head that had not reached the move's block saw 2,400).
+    expect(shocked.snapshot.blockNumber >= moved.blockNumber, `snapshot block ${shocked.snapshot.blockNumber} < move block ${moved.blockNumber}`).toBe(true)
     const results = [...solveByLoanAsset(shocked.snapshot.input).values()]
     const onAave = results.flatMap((r) => (r.plan ? r.plan.actions.filter((a) => r.plan?.subAccounts[a.subAccount] === shocked.aaveId) : []))
     expect(onAave).toEqual([])
