@@ -1,4 +1,4 @@
-import { waitForReceipt } from "./receipt.js"
+import { waitForHead, waitForReceipt } from "./receipt.js"
 import { createSmartAccountClient } from "permissionless"
 import { createPimlicoClient } from "permissionless/clients/pimlico"
 import {
@@ -14,7 +14,7 @@ import {
   parseEther,
   parseUnits,
 } from "viem"
-import { type SmartAccount, createPaymasterClient } from "viem/account-abstraction"
+import { type SmartAccount, createPaymasterClient, waitForUserOperationReceipt } from "viem/account-abstraction"
 import { privateKeyToAccount } from "viem/accounts"
 import { type Devnet, startDevnet } from "./index.js"
 import { type LeverageStackAddresses, deployLeverageStack, leverageDeploymentOf, morphoAbi, testTokenAbi, yieldVaultAbi } from "./leverage.js"
@@ -57,7 +57,15 @@ function smartAccountClient<account extends SmartAccount>(
     pollingInterval: 100,
     ...(paymasterUrl ? { paymaster: createPaymasterClient({ transport: http(paymasterUrl) }) } : {}),
     userOperation: { estimateFeesPerGas: async () => (await pimlico.getUserOperationGasPrice()).fast },
-  })
+  }).extend((client) => ({
+    // The bundler's receipt, returned once anvil's head has reached its block: reads pinned to the head then see what
+    // the operation did (anvil 1.7 can serve a receipt before `latest` moves; see waitForReceipt).
+    waitForUserOperationReceipt: async (parameters: Parameters<typeof waitForUserOperationReceipt>[1]) => {
+      const receipt = await waitForUserOperationReceipt(client, parameters)
+      await waitForHead(env.publicClient, { blockNumber: receipt.receipt.blockNumber })
+      return receipt
+    },
+  }))
 }
 
 /**

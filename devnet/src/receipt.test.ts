@@ -1,7 +1,7 @@
 import { createClient, custom, type Hash, WaitForTransactionReceiptTimeoutError } from "viem"
 import { waitForTransactionReceipt } from "viem/actions"
 import { describe, expect, test } from "vitest"
-import { waitForReceipt } from "./receipt.js"
+import { waitForHead, waitForReceipt } from "./receipt.js"
 
 const hash: Hash = `0x${"ab".repeat(32)}`
 const receiptJson = {
@@ -63,6 +63,15 @@ describe("waitForReceipt", () => {
   test("times out with viem's error when the receipt never comes", async () => {
     await expect(waitForReceipt(racingNode(Number.POSITIVE_INFINITY).client, { hash, timeout: 200, pollingInterval: 10 })).rejects.toBeInstanceOf(
       WaitForTransactionReceiptTimeoutError,
+    )
+  })
+
+  test("waitForHead: returns once the head reaches the block, names both numbers when it does not", async () => {
+    const node = laggingHead(2)
+    await waitForHead(node.client, { blockNumber: 7n, pollingInterval: 10 })
+    expect(node.heads()).toBe(3)
+    await expect(waitForHead(laggingHead(Number.POSITIVE_INFINITY).client, { blockNumber: 7n, timeout: 100, pollingInterval: 10 })).rejects.toThrow(
+      "did not reach block 7 within 100 ms (it is at 6)",
     )
   })
 })

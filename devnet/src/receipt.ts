@@ -36,8 +36,34 @@ export async function waitForReceipt<chain extends Chain | undefined>(
       } catch (error) {
         if (!(error instanceof TransactionReceiptNotFoundError)) throw error
       }
-    if (receipt !== undefined && (await getBlockNumber(client, { cacheTime: 0 })) >= receipt.blockNumber) return receipt
+    if (receipt !== undefined && (await headReached(client, receipt.blockNumber))) return receipt
     if (Date.now() >= deadline) throw new WaitForTransactionReceiptTimeoutError({ hash })
+    await new Promise((resolve) => setTimeout(resolve, pollingInterval))
+  }
+}
+
+/** Whether the node's head (`eth_blockNumber`, not viem's cached number) is at or past `blockNumber`. */
+async function headReached(client: Client<Transport, Chain | undefined>, blockNumber: bigint): Promise<boolean> {
+  return (await getBlockNumber(client, { cacheTime: 0 })) >= blockNumber
+}
+
+/**
+ * Waits until the node's head is at or past `blockNumber`: after a receipt that came another way (a bundler's
+ * UserOperation receipt), so that reads pinned to the head see what the block did (see {@link waitForReceipt}).
+ *
+ * @param client any viem client on the devnet's RPC.
+ * @param blockNumber the block the head must reach.
+ * @param timeout ms before giving up (default 180,000).
+ * @param pollingInterval ms between requests (default 50).
+ * @throws Error naming both block numbers when the head does not reach `blockNumber` within `timeout`.
+ */
+export async function waitForHead<chain extends Chain | undefined>(
+  client: Client<Transport, chain>,
+  { blockNumber, timeout = 180_000, pollingInterval = 50 }: { blockNumber: bigint; timeout?: number; pollingInterval?: number },
+): Promise<void> {
+  const deadline = Date.now() + timeout
+  while (!(await headReached(client, blockNumber))) {
+    if (Date.now() >= deadline) throw new Error(`the node's head did not reach block ${blockNumber} within ${timeout} ms (it is at ${await getBlockNumber(client, { cacheTime: 0 })})`)
     await new Promise((resolve) => setTimeout(resolve, pollingInterval))
   }
 }
