@@ -160,10 +160,18 @@ function moves(plan: Plan, input: SolverInput, rng: Rng): { what: string; moved:
 const PLANS = Number(process.env.RR11E_PLANS ?? 3000)
 const SEED0 = Number(process.env.RR11E_SEED ?? 1)
 
-type Trial = { seed: number; decimals: number; what: string; show: string; excess?: string | undefined; refusal?: string | undefined; args?: readonly unknown[] }
+type Trial = { seed: number; decimals: number; what: string; show: string; excess?: string | undefined; refusal?: string | undefined; args?: readonly unknown[]; partial?: boolean }
 
-/** Clamps the real plan of `seed` after each one-bound move; the trials whose clamped plan breaks a bound or is refused. */
-function trialsOf(seed: number, stats = { plans: 0, trials: 0, cut: 0, deposits: 0, boostCut: 0, baselineRefused: 0 }): Trial[] {
+/** Per sweep: plans, trials, cut trials, ..., and (judged) what the rule book said of the clamped plans. */
+type Stats = { plans: number; trials: number; cut: number; deposits: number; boostCut: number; baselineRefused: number; refusedAfterClamp: number; partial: number; named: number; repaired: number }
+const newStats = (): Stats => ({ plans: 0, trials: 0, cut: 0, deposits: 0, boostCut: 0, baselineRefused: 0, refusedAfterClamp: 0, partial: 0, named: 0, repaired: 0 })
+
+/**
+ * Clamps the real plan of `seed` after each one-bound move; the trials whose clamped plan breaks a bound or is refused.
+ * `judged`: the clamp is given the rule book on the moved state (`judge`, f11f) and must repair what it refuses or
+ * return a named refusal; every refusal of the plan it returns is then counted, a partial rescue too (`refusedAfterClamp`).
+ */
+function trialsOf(seed: number, stats: Stats = newStats(), judged = false): Trial[] {
   const decimals = [6, 8, 18][Math.floor(seed / 4) % 3] as number
   const input = inputOf(seed, decimals)
   const plan = solve(input).plan
@@ -181,8 +189,12 @@ function trialsOf(seed: number, stats = { plans: 0, trials: 0, cut: 0, deposits:
   for (const { what, moved } of moves(plan, input, rng)) {
     stats.trials++
     const bounds = boundsOf(moved)
-    const { plan: out, binding } = clampPlanToChainBounds(chain, bounds, planFundingOf(plan))
+    const judge = (p: ChainPlan) => verdict(plan, p, moved)
+    const clamp = clampPlanToChainBounds as (...args: unknown[]) => ReturnType<typeof clampPlanToChainBounds> & { refusal?: { name: string }; repaired?: unknown }
+    const { plan: out, binding, refusal, repaired } = judged ? clamp(chain, bounds, planFundingOf(plan), { judge }) : clamp(chain, bounds, planFundingOf(plan))
     if (binding.length > 0) stats.cut++
+    if (refusal !== undefined) stats.named++
+    if (repaired !== undefined) stats.repaired++
     // A boost's own borrow cut (the only source that funds a deposit, row 73).
     if (deposit >= 0 && binding.some((b) => b.kind === "Borrow" && chain.subAccounts[chain.actions[b.index]?.subAccount ?? -1] === chain.subAccounts[chain.actions[deposit]?.subAccount ?? -1])) stats.boostCut++
     if (out === undefined) continue
@@ -191,15 +203,18 @@ function trialsOf(seed: number, stats = { plans: 0, trials: 0, cut: 0, deposits:
     const v = verdict(plan, out, moved)
     const dueId = (id: unknown) => bounds.subAccounts[String(id).toLowerCase()]?.due === true
     const partial = !v.ok && ["HealthOutOfBand", "HealthOutsideLandingZone"].includes(v.error.name) && dueId(v.error.args[0])
-    if (e !== undefined || (!v.ok && !partial)) found.push({ seed, decimals, what, show, excess: e, ...(v.ok || partial ? {} : { refusal: v.error.name, args: v.error.args }) })
+    if (!v.ok) stats.refusedAfterClamp++
+    if (partial) stats.partial++
+    if (judged && !v.ok) found.push({ seed, decimals, what, show, excess: e, refusal: v.error.name, args: v.error.args, partial })
+    else if (e !== undefined || (!v.ok && !partial)) found.push({ seed, decimals, what, show, excess: e, ...(v.ok || partial ? {} : { refusal: v.error.name, args: v.error.args }) })
   }
   return found
 }
 
-function sweep() {
-  const stats = { plans: 0, trials: 0, cut: 0, deposits: 0, boostCut: 0, baselineRefused: 0 }
+function sweep(judged = false) {
+  const stats = newStats()
   const found: Trial[] = []
-  for (let seed = SEED0; stats.plans < PLANS && seed < SEED0 + 50_000; seed++) found.push(...trialsOf(seed, stats))
+  for (let seed = SEED0; stats.plans < PLANS && seed < SEED0 + 50_000; seed++) found.push(...trialsOf(seed, stats, judged))
   return { stats, found }
 }
 
@@ -232,9 +247,16 @@ test("fixed (rr11e E2): seed 9311, pool 0x..01 (5 bps exit fee) lowered: the cla
   expect(t?.refusal).toBeUndefined()
 })
 
-// Still skipped after f11e: E1 (ValueLossExceeded after a balance cut) is not fixed; E2's refusals are gone.
-test.skip("FAILS TODAY (rr11e E1): whenever the rule book accepts the real plan as read, it accepts the clamped plan after one bound moves (except a partial rescue)", () => {
-  const { stats, found } = sweep()
+// E1 (f11f): the clamp is given the rule book (the moved state) and re-judges what it cut; every refusal, of any rule and
+// a due sub-account's partial rescue too (the module refuses it: HealthOutsideLandingZone / HealthOutOfBand), is repaired
+// (the part that no longer serves dropped or scaled down) or ends in a named refusal (no plan). Before the fix, over
+// seeds 1.. at 3,000 plans: 4,501 trials, 8 ValueLossExceeded and a few hundred partial rescues sent as refused plans.
+test("FAILS TODAY (rr11e E1): with the rule book, no clamped plan the clamp returns after one bound moved is refused by it (any rule, partial rescues included)", () => {
+  const { stats, found } = sweep(true)
+  console.log(JSON.stringify({ judged: stats }))
   expect(stats.plans).toBeGreaterThanOrEqual(Math.min(PLANS, 300))
+  expect(stats.cut).toBeGreaterThan(stats.plans / 2)
+  expect(found.filter((t) => t.excess !== undefined).map((t) => `${t.show} :: ${t.excess}`)).toEqual([])
   expect(found.map((t) => `${t.refusal}(${t.args?.join(", ")}): ${t.show}`)).toEqual([])
+  expect(stats.refusedAfterClamp).toBe(0)
 })
