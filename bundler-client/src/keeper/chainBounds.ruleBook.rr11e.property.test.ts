@@ -160,7 +160,7 @@ function moves(plan: Plan, input: SolverInput, rng: Rng): { what: string; moved:
 const PLANS = Number(process.env.RR11E_PLANS ?? 3000)
 const SEED0 = Number(process.env.RR11E_SEED ?? 1)
 
-type Trial = { seed: number; decimals: number; what: string; show: string; excess?: string | undefined; refusal?: string | undefined; args?: readonly unknown[]; partial?: boolean }
+type Trial = { seed: number; decimals: number; what: string; show: string; excess?: string | undefined; refusal?: string | undefined; args?: readonly unknown[]; partial?: boolean; outcome?: string; dropped?: string[]; scaled?: string[] }
 
 /** Per sweep: plans, trials, cut trials, ..., and (judged) what the rule book said of the clamped plans. */
 type Stats = { plans: number; trials: number; cut: number; deposits: number; boostCut: number; baselineRefused: number; refusedAfterClamp: number; partial: number; named: number; repaired: number }
@@ -171,7 +171,7 @@ const newStats = (): Stats => ({ plans: 0, trials: 0, cut: 0, deposits: 0, boost
  * `judged`: the clamp is given the rule book on the moved state (`judge`, f11f) and must repair what it refuses or
  * return a named refusal; every refusal of the plan it returns is then counted, a partial rescue too (`refusedAfterClamp`).
  */
-function trialsOf(seed: number, stats: Stats = newStats(), judged = false): Trial[] {
+function trialsOf(seed: number, stats: Stats = newStats(), judged = false, log?: Trial[]): Trial[] {
   const decimals = [6, 8, 18][Math.floor(seed / 4) % 3] as number
   const input = inputOf(seed, decimals)
   const plan = solve(input).plan
@@ -190,11 +190,12 @@ function trialsOf(seed: number, stats: Stats = newStats(), judged = false): Tria
     stats.trials++
     const bounds = boundsOf(moved)
     const judge = (p: ChainPlan) => verdict(plan, p, moved)
-    const clamp = clampPlanToChainBounds as (...args: unknown[]) => ReturnType<typeof clampPlanToChainBounds> & { refusal?: { name: string }; repaired?: unknown }
+    const clamp = clampPlanToChainBounds as (...args: unknown[]) => ReturnType<typeof clampPlanToChainBounds> & { refusal?: { name: string; args: readonly unknown[] }; repaired?: { refusal: { name: string }; dropped: string[]; scaled: { index: number; from: bigint; to: bigint }[] } }
     const { plan: out, binding, refusal, repaired } = judged ? clamp(chain, bounds, planFundingOf(plan), { judge }) : clamp(chain, bounds, planFundingOf(plan))
     if (binding.length > 0) stats.cut++
     if (refusal !== undefined) stats.named++
     if (repaired !== undefined) stats.repaired++
+    if (out === undefined && log !== undefined) log.push({ seed, decimals, what, show: "", outcome: refusal === undefined ? "nothing" : `named ${refusal.name}`, ...(refusal ? { refusal: refusal.name, args: refusal.args } : {}) })
     // A boost's own borrow cut (the only source that funds a deposit, row 73).
     if (deposit >= 0 && binding.some((b) => b.kind === "Borrow" && chain.subAccounts[chain.actions[b.index]?.subAccount ?? -1] === chain.subAccounts[chain.actions[deposit]?.subAccount ?? -1])) stats.boostCut++
     if (out === undefined) continue
@@ -203,6 +204,7 @@ function trialsOf(seed: number, stats: Stats = newStats(), judged = false): Tria
     const v = verdict(plan, out, moved)
     const dueId = (id: unknown) => bounds.subAccounts[String(id).toLowerCase()]?.due === true
     const partial = !v.ok && ["HealthOutOfBand", "HealthOutsideLandingZone"].includes(v.error.name) && dueId(v.error.args[0])
+    log?.push({ seed, decimals, what, show, outcome: !v.ok ? `refused ${v.error.name}` : repaired ? `repaired ${repaired.refusal.name}` : "accepted", dropped: repaired?.dropped, scaled: repaired?.scaled.map((x) => `${x.index}: ${x.from} -> ${x.to}`) })
     if (!v.ok) stats.refusedAfterClamp++
     if (partial) stats.partial++
     if (judged && !v.ok) found.push({ seed, decimals, what, show, excess: e, refusal: v.error.name, args: v.error.args, partial })
@@ -236,6 +238,15 @@ test("observed today (rr11e E1): after the Safe's balance drops, the clamped pla
   const t = trialsOf(200).find((x) => x.what === "balance")
   expect(t?.refusal).toBe("ValueLossExceeded")
   expect(t?.args?.map(String)).toEqual(["906519388535854167", "5771399902066433327104", "1"])
+})
+
+// Fixed (f11f): the same trial with the rule book given to the clamp: the refusal is repaired, not sent.
+test("fixed (rr11e E1): seed 200, balance lowered, clamped with the rule book: no refused plan; the ValueLossExceeded is repaired or named", () => {
+  const log: Trial[] = []
+  trialsOf(200, newStats(), true, log)
+  const t = log.find((x) => x.what === "balance")
+  console.log(JSON.stringify(t))
+  expect(t?.outcome).toMatch(/^(repaired|named) ValueLossExceeded$/)
 })
 
 // E2 (fixed, f11e): two withdrawals from one exit-fee pool were held together to maxWithdraw as if it were additive; each

@@ -1,6 +1,6 @@
 import type { Address, Hex } from "viem"
 import { BPS, MIN_MATERIAL_CHANGE_BPS } from "@levpilot/sdk/constants"
-import { collateralValue, minAmountOut } from "@levpilot/sdk/rules"
+import { type CheckRebalanceRulesReturnType, type RuleViolation, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { ActionKind, Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type AaveLtvGain, aaveLtvRoomChange } from "./aaveLimits.js"
 
@@ -91,11 +91,13 @@ export type ChainBounds = {
 * sub-account's `repayable` (maxRepayable), its collateral reserve's `suppliable` (supply-cap room), `withdrawable`
  * (available liquidity) or `collateralHeld` (the Safe's own balance of that reserve), the reserve's free liquidity a
  * callback's flash loan can take, `flashLiquidity` (Aave's `flashable`, see {@link fitFlashes}), an Aave account's LTV
- * room at the borrow, `ltvRoom` (`ltvBorrowable` plus the plan's earlier supplies and repayments, less its earlier borrows, see {@link LtvLedger})), `index` is the
+ * room at the borrow, `ltvRoom` (`ltvBorrowable` plus the plan's earlier supplies and repayments, less its earlier borrows, see {@link LtvLedger})), or
+ * `ruleBook`: the repair after the rule book refused the clamped plan ({@link ClampOptions}, a fee-bearing pool action
+ * scaled down), `index` is the
  * action's index in the plan given, `asked` what the plan asked and `allowed` what the bound left (base units).
  */
 export type BindingBound = {
-  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral" | "repayable" | "suppliable" | "withdrawable" | "collateralHeld" | "flashLiquidity" | "ltvRoom"
+  bound: "maxWithdraw" | "borrowable" | "balance" | "debt" | "collateral" | "repayable" | "suppliable" | "withdrawable" | "collateralHeld" | "flashLiquidity" | "ltvRoom" | "ruleBook"
   index: number
   kind: ActionKind
   subAccount: Hex
@@ -137,8 +139,35 @@ export type PlanFunding = {
   paysFor?: readonly (number | undefined)[] | undefined
 }
 
-/** Result of {@link clampPlanToChainBounds}: the clamped plan (undefined: nothing material left) and the bounds that cut it. */
-export type ClampPlanToChainBoundsReturnType = { plan: ChainPlan | undefined; binding: BindingBound[] }
+/**
+ * The rule book's verdict on a plan (`checkRebalanceRules` of @levpilot/sdk/rules on the state the bounds were read
+ * from: the SDK's own check before sending); undefined when the caller cannot judge that plan (it is then left to the
+ * SDK's validation, as without a judge).
+ */
+export type RuleJudge = (plan: ChainPlan) => CheckRebalanceRulesReturnType | undefined
+
+/** Options of {@link clampPlanToChainBounds}. */
+export type ClampOptions = {
+  /**
+   * The rule book on the state the bounds were read from (review rr11e E1): the clamped plan is judged again and, when
+   * refused, repaired (see {@link clampPlanToChainBounds}); a plan the judge refuses is never returned.
+   */
+  judge?: RuleJudge | undefined
+}
+
+/**
+ * What the repair after the rule book's refusal changed ({@link clampPlanToChainBounds} with a judge): the refusal of the
+ * plan as first clamped, the sub-accounts left out (lower case) and the pool actions scaled down (index in the plan given,
+ * base units).
+ */
+export type ClampRepair = { refusal: RuleViolation; dropped: string[]; scaled: { index: number; from: bigint; to: bigint }[] }
+
+/**
+ * Result of {@link clampPlanToChainBounds}: the clamped plan (undefined: nothing material left, or nothing the rule book
+ * accepts) and the bounds that cut it. With a judge: `repaired` when the first clamped plan was refused and a repair
+ * passes; `refusal` when none does (then `plan` is undefined: nothing is sent), the rule that refused the first clamped plan.
+ */
+export type ClampPlanToChainBoundsReturnType = { plan: ChainPlan | undefined; binding: BindingBound[]; refusal?: RuleViolation | undefined; repaired?: ClampRepair | undefined }
 
 type Action = ChainPlan["actions"][number]
 type Sub = ChainBounds["subAccounts"][string]
@@ -211,20 +240,134 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * when it holds none: then a top-up cannot be told from the plan's bet on the router's output above its minimum, and
  * a caller with swap plans passes the split.
  *
+ * With `options.judge` (the rule book on the state the bounds were read from; review rr11e E1), the clamped plan is
+ * judged again: the walks hold amounts to bounds but model no rule, so a cut can leave a plan the module refuses (an
+ * idle-funded repayment cut next to a pool action whose fee is kept whole: ValueLossExceeded; a rescue cut short of its
+ * landing zone: HealthOutsideLandingZone). A refused plan is repaired ({@link repairToRuleBook}: a fee-bearing pool
+ * action scaled down, the sub-account that no longer serves left out, clamped again and judged again); when no repair
+ * passes, `plan` is undefined and `refusal` names the rule: a plan the judge refuses is never returned.
+ *
  * @param plan - The plan, base units.
  * @param bounds - {@link ChainBounds} at the plan's block.
  * @param funding - The plan's funding split, indexed like `plan.actions` (optional; see above).
- * @returns {@link ClampPlanToChainBoundsReturnType}: `plan` undefined when nothing material is left to send.
+ * @param options - {@link ClampOptions}: the rule book's `judge` (optional).
+ * @returns {@link ClampPlanToChainBoundsReturnType}: `plan` undefined when nothing material is left to send, or (with a
+ *   judge) nothing the rule book accepts (`refusal`).
  * @example
  * const { plan, funding } = await settleSwapPlan(client, chainPlan, settlement)
  * const { plan: clamped, binding } = clampPlanToChainBounds(plan, snapshot.bounds, funding)
  * if (!clamped) logger.warn({ binding }, "nothing to send after clamping to chain bounds")
  */
-export function clampPlanToChainBounds(given: ChainPlan, bounds: ChainBounds, givenFunding?: PlanFunding | undefined): ClampPlanToChainBoundsReturnType {
+export function clampPlanToChainBounds(given: ChainPlan, bounds: ChainBounds, givenFunding?: PlanFunding | undefined, options: ClampOptions = {}): ClampPlanToChainBoundsReturnType {
+  const first = clampOnce(given, bounds, givenFunding, new Set(), new Map())
+  const judge = options.judge
+  if (judge === undefined || first.plan === undefined) return { plan: first.plan, binding: first.binding }
+  const verdict = judge(first.plan)
+  if (verdict === undefined || verdict.ok) return { plan: first.plan, binding: first.binding }
+  return repairToRuleBook(given, bounds, givenFunding, judge, first, verdict.error)
+}
+
+/** One clamp result with its amounts, indexed like the plan given (0: dropped). */
+type Clamped = { plan: ChainPlan | undefined; binding: BindingBound[]; amounts: bigint[] }
+
+/** Candidate repairs tried per round of {@link repairToRuleBook}, and its rounds at most: each drops or scales one part. */
+const REPAIR_SCALES: readonly [bigint, bigint][] = [
+  [3n, 4n],
+  [1n, 2n],
+  [1n, 4n],
+]
+
+/**
+ * Repairs a clamped plan the rule book refuses (review rr11e E1: a cut idle-funded repayment next to a pool action's fee
+ * kept whole breaks rule 5, `ValueLossExceeded`; a cut rescue lands short of its zone). In rounds, each trying candidates
+ * in order and keeping the first the judge accepts (else going on from the first that still leaves a plan):
+ * - the violation names a sub-account (`HealthOutsideLandingZone(id, ..)`, `PoolNotUsed(id, pool)`, an `ActionFailed`'s
+ *   action): each OTHER sub-account is left out (not-due first, then boosts, then rescues; latest first), which frees
+ *   what it drew for the named one, then the named one itself;
+ * - a plan-wide violation (`ValueLossExceeded`, `IdleInflow`, `DepositNotFunded`): each sub-account's pool actions (the
+ *   fee-bearing parts) scaled to 3/4, 1/2 and 1/4 of their clamped amounts (the clamp then lowers what they fund or
+ *   what funds them), then each sub-account left out, in the order above.
+ * Every candidate is clamped again from the plan given ({@link clampOnce}: a left-out sub-account's actions bound to
+ * zero, a scaled action held to its cap, `ruleBook`), so amounts stay exact integers within their bounds.
+ *
+ * @returns The repaired plan (`repaired`), or no plan with the first `refusal` when no repair passes.
+ */
+function repairToRuleBook(given: ChainPlan, bounds: ChainBounds, funding: PlanFunding | undefined, judge: RuleJudge, first: Clamped, refusal: RuleViolation): ClampPlanToChainBoundsReturnType {
+  let drop = new Set<number>()
+  let caps = new Map<number, bigint>()
+  let current = first
+  let error = refusal
+  const dropped: string[] = []
+  const ids = given.subAccounts.map((id) => id.toLowerCase())
+  const indicesOf = (id: string) => given.actions.map((a, k) => k).filter((k) => ids[(given.actions[k] as Action).subAccount] === id)
+  const rank = (id: string) => {
+    const due = bounds.subAccounts[id]?.due
+    const rescue = due === true && given.actions.some((a) => ids[a.subAccount] === id && (a.kind === "Repay" || a.kind === "RepayWithCallback" || a.kind === "SupplyCollateral"))
+    return due !== true ? 0 : rescue ? 2 : 1
+  }
+  for (let round = 0; round < given.subAccounts.length * (REPAIR_SCALES.length + 1) + 1; round++) {
+    const plan = current.plan as ChainPlan
+    const live = plan.subAccounts.map((id) => id.toLowerCase())
+    const order = [...live].reverse().sort((a, b) => rank(a) - rank(b))
+    const named = namedSubAccount(error, plan)
+    type Candidate = { drop: Set<number>; caps: Map<number, bigint>; left?: string | undefined }
+    const dropOf = (id: string): Candidate => ({ drop: new Set([...drop, ...indicesOf(id)]), caps, left: id })
+    const candidates: Candidate[] = []
+    if (named !== undefined) candidates.push(...order.filter((id) => id !== named).map(dropOf), dropOf(named))
+    else {
+      for (const id of order)
+        for (const [num, den] of REPAIR_SCALES) {
+          const pools = indicesOf(id).filter((k) => ["WithdrawFromPool", "DepositToPool"].includes((given.actions[k] as Action).kind) && (current.amounts[k] as bigint) > 0n)
+          if (pools.length === 0) break
+          const next = new Map(caps)
+          for (const k of pools) next.set(k, ((current.amounts[k] as bigint) * num) / den)
+          candidates.push({ drop, caps: next })
+        }
+      candidates.push(...order.map(dropOf))
+    }
+    let onward: { c: Candidate; r: Clamped; error: RuleViolation } | undefined
+    for (const c of candidates) {
+      const r = clampOnce(given, bounds, funding, c.drop, c.caps)
+      if (r.plan === undefined) continue
+      const v = judge(r.plan)
+      if (v === undefined || v.ok) {
+        const scaled = [...c.caps].filter(([k, cap]) => cap < (given.actions[k] as Action).amount).map(([index]) => ({ index, from: (first.amounts[index] as bigint), to: r.amounts[index] as bigint }))
+        // The first clamp's cuts (what made the repair needed) and the repair's own.
+        const binding = [...first.binding, ...r.binding.filter((b) => !first.binding.some((x) => x.index === b.index && x.bound === b.bound))]
+        return { plan: r.plan, binding, repaired: { refusal, dropped: c.left === undefined ? dropped : [...dropped, c.left], scaled } }
+      }
+      onward ??= { c, r, error: v.error }
+    }
+    if (onward === undefined) break
+    drop = onward.c.drop
+    caps = onward.c.caps
+    if (onward.c.left !== undefined) dropped.push(onward.c.left)
+    current = onward.r
+    error = onward.error
+  }
+  return { plan: undefined, binding: first.binding, refusal }
+}
+
+/** The sub-account (lower case) a violation names: an argument equal to a listed id, else an `ActionFailed` action's. */
+function namedSubAccount(error: RuleViolation, plan: ChainPlan): string | undefined {
+  const ids = plan.subAccounts.map((id) => id.toLowerCase())
+  for (const arg of error.args) if (typeof arg === "string" && ids.includes(arg.toLowerCase())) return arg.toLowerCase()
+  if (error.name === "ActionFailed") {
+    const a = plan.actions[Number(error.args[0])]
+    return a === undefined ? undefined : ids[a.subAccount]
+  }
+  return undefined
+}
+
+/**
+ * {@link clampPlanToChainBounds}'s clamp, without the rule book: `drop` (indices of the plan given) bound to zero from the
+ * start, each `caps` entry holding its action to at most that (binding bound `ruleBook`).
+ */
+function clampOnce(given: ChainPlan, bounds: ChainBounds, givenFunding: PlanFunding | undefined, drop: ReadonlySet<number>, caps: ReadonlyMap<number, bigint>): Clamped {
   const fit = fitFlashes(given, bounds, givenFunding)
   const { plan, funding } = fit
   const exact = plan.actions.every((a) => exactKinds.has(a.kind))
-  const forced = new Set<number>()
+  const forced = new Set<number>(drop)
   // The bounds that bind are those of the first walk: later rounds bind dropped actions to zero first.
   let binding: BindingBound[] | undefined
   // Borrows held to the LTV room at the borrow (Aave), found after a walk: in a callback plan the supply that adds to the
@@ -233,7 +376,7 @@ export function clampPlanToChainBounds(given: ChainPlan, bounds: ChainBounds, gi
   let ltvRounds = 0
   const recipients = recipientsOf(plan, bounds, funding, settledAt(plan))
   for (let round = 0; ; round++) {
-    const walk = exact ? walkExact(plan, bounds, forced, funding, ltvCaps) : walkFlows(plan, bounds, forced, funding, ltvCaps)
+    const walk = exact ? walkExact(plan, bounds, forced, funding, ltvCaps, caps) : walkFlows(plan, bounds, forced, funding, ltvCaps, false, caps)
     binding ??= [...fit.binding, ...walk.binding]
     // The excess the plan GIVEN meant is kept; what the flash fit freed (a donor's borrow carried by a cut flash) is not.
     // A source taken for a spend the walk cut is trimmed by that cut first (review rr11c R1).
@@ -258,7 +401,7 @@ export function clampPlanToChainBounds(given: ChainPlan, bounds: ChainBounds, gi
         continue
       }
     }
-    if (more.length === 0 || last) return { plan: triggered(assemble(plan, walk.amounts), plan, bounds), binding }
+    if (more.length === 0 || last) return { plan: triggered(assemble(plan, walk.amounts), plan, bounds), binding, amounts: walk.amounts }
     for (const k of more) forced.add(k)
   }
 }
@@ -618,8 +761,8 @@ const bindingOf = (plan: ChainPlan, k: number, bound: BindingBound["bound"], all
  * then {@link walkBalances} over its amounts, in plan order with the Safe's balances (what is left of a bound the flow
  * walk does not model: a spend above the balance at that point, a borrow above the LTV room at it).
  */
-function walkExact(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined, ltvCaps: ReadonlyMap<number, bigint>): Walk {
-  const flows = walkFlows(plan, bounds, forced, funding, ltvCaps, true)
+function walkExact(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined, ltvCaps: ReadonlyMap<number, bigint>, caps: ReadonlyMap<number, bigint> = new Map()): Walk {
+  const flows = walkFlows(plan, bounds, forced, funding, ltvCaps, true, caps)
   const walked = walkBalances({ ...plan, actions: plan.actions.map((a, k) => ({ ...a, amount: flows.amounts[k] as bigint }) as Action) }, bounds, forced)
   // Name the amount the plan given asked in what the second walk cut.
   const binding = [...flows.binding, ...walked.binding.map((b) => ({ ...b, asked: (plan.actions[b.index] as Action).amount }))]
@@ -813,7 +956,15 @@ type Draw = { spend: number; amount: bigint; cut: bigint }
  * after exchanging a due rescue's draw for a not-due spend's on another source), in order; a swap whose input falls
  * shrinks its output lot by {@link fundedBy}.
  */
-function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<number>, funding: PlanFunding | undefined, ltvCaps: ReadonlyMap<number, bigint> = new Map(), holdToDebt = false): Walk {
+function walkFlows(
+  plan: ChainPlan,
+  bounds: ChainBounds,
+  forced: ReadonlySet<number>,
+  funding: PlanFunding | undefined,
+  ltvCaps: ReadonlyMap<number, bigint> = new Map(),
+  holdToDebt = false,
+  caps: ReadonlyMap<number, bigint> = new Map(),
+): Walk {
   const { actions } = plan
   const amounts = actions.map((a) => a.amount)
   const binding: BindingBound[] = []
@@ -1047,6 +1198,14 @@ function walkFlows(plan: ChainPlan, bounds: ChainBounds, forced: ReadonlySet<num
       bind("suppliable", limits.suppliable)
       released[k] = before - amount
       supplied(limits, amount)
+    }
+    // The rule book's repair ({@link repairToRuleBook}): a spend held lower gives back what it drew, a source held lower
+    // cuts what it funds (its lot's shortfall below).
+    const cap = caps.get(k)
+    if (cap !== undefined && cap < amount) {
+      const before = amount
+      bind("ruleBook", cap)
+      if (spends(k)) released[k] = (released[k] as bigint) + before - amount
     }
     amounts[k] = amount
     const lot = lotOf[k]

@@ -177,6 +177,30 @@ export class NothingToSendError extends BaseError {
   }
 }
 
+export type ClampRuleRefusedErrorType = ClampRuleRefusedError & { name: "ClampRuleRefusedError" }
+/**
+ * The plan clamped to the chain's bounds is one the rule book refuses (the SDK's `checkRebalanceRules`, the module's
+ * rules, on the state the bounds were read from) and no repair passes (review rr11e E1: `clampPlanToChainBounds` with a
+ * judge): nothing is sent, the keeper plans again at the next block. `rule` is the module error's name (e.g.
+ * `ValueLossExceeded`, `HealthOutsideLandingZone`), `args` its arguments (base units, WAD health, bps).
+ */
+export class ClampRuleRefusedError extends BaseError {
+  rule: string
+  args: readonly unknown[]
+  constructor({ safe, rule, args, binding }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"] }) {
+    super(`Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`, {
+      metaMessages: [
+        `Safe: ${safe}`,
+        ...binding.map((b) => `Bound: ${b.bound} cuts action ${b.index} (${b.kind}${b.pool ? ` ${b.pool}` : ""}) of sub-account ${b.subAccount} from ${b.asked} to ${b.allowed}`),
+        "Nothing was sent; the keeper plans again at the next block from fresh reads.",
+      ],
+      name: "ClampRuleRefusedError",
+    })
+    this.rule = rule
+    this.args = args
+  }
+}
+
 export type SubAccountRefusedErrorType = SubAccountRefusedError & { name: "SubAccountRefusedError" }
 /**
  * One sub-account of the Safe was left out because of what its venue or the module said about it: its read was refused

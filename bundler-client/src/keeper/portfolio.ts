@@ -59,6 +59,11 @@ export type PortfolioSnapshot = {
    * The step reports it in the gauge `levpilot_aave_borrow_refusal`.
    */
   aaveBorrowRefusals?: Record<string, AaveBorrowRefusal | undefined> | undefined
+  /**
+   * Each allowed pool's asset, totals (`totalAssets`, `totalSupply`) and the Safe's shares, read at `blockNumber`, by
+   * lower-case address: the rule book's pools (`snapshotRuleJudge`). Undefined when not read (the fleet's batched read).
+   */
+  poolTotals?: Record<string, { asset: Address; totalAssets: bigint; totalSupply: bigint; shares: bigint }> | undefined
 }
 
 /** A read the keeper planned around (`PortfolioSnapshot.degraded`). */
@@ -79,12 +84,17 @@ const morphoAbi = parseAbi([
  * by lower-case sub-account id; other venues are left out (no limit known). Interest accrual raises both totals by the
  * same amount, so the stored totals give the free liquidity at any later second too.
  */
-export async function readBorrowable(client: Client<Transport, Chain | undefined>, deployment: LeverageDeployment, chain: ChainSubAccount[]): Promise<Record<string, bigint>> {
+export async function readBorrowable(
+  client: Client<Transport, Chain | undefined>,
+  deployment: LeverageDeployment,
+  chain: ChainSubAccount[],
+  blockNumber?: bigint | undefined,
+): Promise<Record<string, bigint>> {
   const morphoSubs = chain.filter((s) => isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue))
   if (morphoSubs.length === 0) return {}
   const adapter = deployment.adapters.morphoBlue
   if (!morphoOf.has(adapter)) {
-    const [r] = await readMany(client, deployment, [{ address: adapter, abi: morphoAbi, functionName: "MORPHO" } as const])
+    const [r] = await readMany(client, deployment, [{ address: adapter, abi: morphoAbi, functionName: "MORPHO" } as const], blockNumber)
     const morpho = resultOf<Address>(r)
     if (!morpho) return {}
     morphoOf.set(adapter, morpho)
@@ -94,6 +104,7 @@ export async function readBorrowable(client: Client<Transport, Chain | undefined
     client,
     deployment,
     morphoSubs.map((s) => ({ address: morpho, abi: morphoAbi, functionName: "market", args: [s.policy.market] }) as const),
+    blockNumber,
   )
   const out: Record<string, bigint> = {}
   morphoSubs.forEach((s, i) => {
@@ -129,6 +140,9 @@ export async function readPortfolio(
   const { safe, deployment, risk, costs, swap } = parameters
   const deployments: LeverageDeployments = { [client.chain?.id ?? 0]: deployment }
   const block = await getBlock(client, { blockTag: "latest" })
+  // Every read of the snapshot at the header's block (review rr17i): the balances, the pools' shares, maxWithdraw,
+  // totals and convertToAssets, Morpho's free liquidity, the lens and Aave's limits; `latest` could be a later block.
+  const at = block.number ?? undefined
   // At the header's block: readAaveLimits (aaveBase, with the lens's frame) is pinned to it, so the rule book never
   // mixes one block's Aave totals with another's lens state (review rr17h D1).
   const { states: chain, unreadable } = await getSubAccountStateSettled(client, { safe, deployments, blockNumber: block.number ?? undefined })
@@ -147,7 +161,9 @@ export async function readPortfolio(
     ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "asset" }) as const),
     ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "balanceOf", args: [safe] }) as const),
     ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "maxWithdraw", args: [safe] }) as const),
-  ])
+    ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "totalAssets" }) as const),
+    ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "totalSupply" }) as const),
+  ], at)
   let k = 0
   for (const t of unknownDecimals) decimalsCache.set(t, Number(resultOf<number>(reads[k++]) ?? 18))
   const decimals: Record<string, number> = {}
@@ -161,10 +177,18 @@ export async function readPortfolio(
   const assets = pools.map(() => (resultOf<Address>(reads[k++]) ?? "").toLowerCase())
   const shares = pools.map(() => resultOf<bigint>(reads[k++]) ?? 0n)
   const withdrawable = pools.map(() => resultOf<bigint>(reads[k++]) ?? 0n)
+  const totalAssets = pools.map(() => resultOf<bigint>(reads[k++]))
+  const totalSupply = pools.map(() => resultOf<bigint>(reads[k++]))
+  const poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]> = {}
+  pools.forEach((p, i) => {
+    const [ta, ts, asset] = [totalAssets[i], totalSupply[i], assets[i]]
+    if (ta !== undefined && ts !== undefined && asset) poolTotals[p] = { asset: asset as Address, totalAssets: ta, totalSupply: ts, shares: shares[i] as bigint }
+  })
   const assetValues = await readMany(
     client,
     deployment,
     pools.map((p, i) => ({ address: p as Address, abi: erc4626Abi, functionName: "convertToAssets", args: [shares[i] as bigint] }) as const),
+    at,
   )
   const yieldPools: YieldPool[] = pools.map((address, i) => {
     const asset = assets[i] as string
@@ -177,7 +201,7 @@ export async function readPortfolio(
       withdrawable: Number(withdrawable[i] as bigint) / 10 ** d,
     }
   })
-  const borrowable = await readBorrowable(client, deployment, chain)
+  const borrowable = await readBorrowable(client, deployment, chain, at)
   // Aave v3 sub-accounts: what their reserves take now (liquidity, caps, frozen / paused), like Morpho's free liquidity.
   const degraded: DegradedRead[] = []
   // Pinned to the snapshot's block: the send's validation at that block uses its collateral reads (`aaveCollateral`).
@@ -237,6 +261,7 @@ export async function readPortfolio(
     aaveCollateral: aaveCollateralOf(aaveLimits),
     aaveDust: aaveDustOfLimits(aaveLimits),
     aaveBorrowRefusals: aaveBorrowRefusalsOf(aaveLimits),
+    poolTotals,
   }
 }
 

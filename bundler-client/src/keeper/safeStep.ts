@@ -12,13 +12,14 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
+import { AaveDustCollateralError, ClampRuleRefusedError, NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import { LogReadError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { paymasterChargeOf, paymasterTokenOf, reservePaymasterCharge } from "./paymasterCharge.js"
-import { type ChainBounds, type PlanFunding, clampPlanToChainBounds } from "./chainBounds.js"
+import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBounds } from "./chainBounds.js"
+import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
@@ -63,25 +64,42 @@ export function describePlan(plan: Plan): string[] {
 }
 
 /**
- * A plan clamped to the chain's bounds before it is sent ({@link clampPlanToChainBounds}). When nothing material is
- * left, nothing is sent: a warning names the binding bounds every time, and a `nothing-to-send` alert
- * ({@link NothingToSendError}) is raised once until a plan survives the clamp again.
+ * A plan clamped to the chain's bounds before it is sent ({@link clampPlanToChainBounds}), and, with `judge` (the rule
+ * book on the snapshot's state, {@link snapshotRuleJudge}), judged again and repaired when the clamp made it one the
+ * module refuses (review rr11e E1). When nothing material is left, nothing is sent: a warning names the binding bounds
+ * every time, and a `nothing-to-send` alert ({@link NothingToSendError}) is raised once until a plan survives the clamp
+ * again. When the rule book refuses every repair, nothing is sent either: a warning and a `nothing-to-send` alert
+ * ({@link ClampRuleRefusedError}) name the rule, once per rule until a plan survives. A repair is logged (warn).
  *
  * @param plan - The plan, base units.
  * @param bounds - The chain's bounds at the plan's block.
  * @param context.funding - The plan's funding split, when its swaps were settled (`settleSwapPlan`).
+ * @param context.judge - The rule book on the state `bounds` were read from (optional).
  * @returns The plan to send, or undefined: send nothing.
  */
 export function clampForSend(
   plan: ChainPlan,
   bounds: ChainBounds,
-  { rt, block, logger, events, funding }: { rt: SafeRuntime; block: bigint; logger: Logger; events: KeeperEvents; funding?: PlanFunding | undefined },
+  { rt, block, logger, events, funding, judge }: { rt: SafeRuntime; block: bigint; logger: Logger; events: KeeperEvents; funding?: PlanFunding | undefined; judge?: RuleJudge | undefined },
 ): ChainPlan | undefined {
   const safe = rt.config.address
-  const { plan: clamped, binding } = clampPlanToChainBounds(plan, bounds, funding)
+  const { plan: clamped, binding, refusal, repaired } = clampPlanToChainBounds(plan, bounds, funding, { judge })
+  if (repaired)
+    logger.warn(
+      { safe, block: Number(block), refusal: repaired.refusal.name, dropped: repaired.dropped, scaled: repaired.scaled.map((x) => ({ index: x.index, from: x.from.toString(), to: x.to.toString() })) },
+      `the clamped plan was refused ${repaired.refusal.name} by the rule book; repaired before sending`,
+    )
   if (clamped) {
     rt.clampedAway = false
+    rt.clampRefused = undefined
     return clamped
+  }
+  if (refusal) {
+    const error = new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding })
+    logger.warn({ safe, block: Number(block), rule: refusal.name, binding: error.metaMessages?.filter((m) => m.startsWith("Bound:")) }, error.shortMessage)
+    if (rt.clampRefused !== refusal.name) events.alert(safe, block, "nothing-to-send", error)
+    rt.clampRefused = refusal.name
+    return undefined
   }
   const error = new NothingToSendError({ safe, binding })
   logger.warn({ safe, block: Number(block), binding: error.metaMessages?.filter((m) => m.startsWith("Bound:")) }, error.shortMessage)
@@ -607,7 +625,10 @@ export class SafeStep {
     // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); in swap and
     // callback plans (settled exactly above, with what each swap pays: the rest of a spend is the Safe's own funds, its
     // idle part held to the balance) a source's cut comes off what it funds. Nothing material left: nothing sent.
-    const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events, funding })
+    // Judged again with the rule book on the snapshot's state (the SDK's own rules before sending): a cut that breaks a
+    // rule is repaired, or nothing is sent with an alert naming the rule (review rr11e E1).
+    const judge = snapshotRuleJudge(snapshot, snapshot.bounds, { aaveAdapter: config.deployment.adapters.aaveV3 })
+    const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events, funding, judge })
     if (!clamped) return
     chainPlan = clamped
     if (this.deps.dryRun) {

@@ -184,8 +184,8 @@ export class FleetStep {
       // band; the module refuses any other plan), so a calm fleet costs no more reads; unknown if the read fails.
       const planMayFollow = state.subAccounts.some((s) => s.band !== "inside")
       const aaveLimits = planMayFollow ? await readAaveLimits(clients.publicClient, config.deployment, state.subAccounts, safe, item.block, { dustThresholdBase: config.aaveDustThresholdBase }).catch(() => undefined) : undefined
-      // Morpho markets' free liquidity (the lens does not read it): a borrow sized past it reverts in every block.
-      const borrowable = planMayFollow ? await readBorrowable(clients.publicClient, config.deployment, state.subAccounts).catch(() => undefined) : undefined
+      // Morpho markets' free liquidity (the lens does not read it; at the lens's block): a borrow sized past it reverts in every block.
+      const borrowable = planMayFollow ? await readBorrowable(clients.publicClient, config.deployment, state.subAccounts, item.block).catch(() => undefined) : undefined
       const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable, aaveAdapter: config.deployment.adapters.aaveV3 })
       await this.step.run(rt, item.block, { snapshot, lookup })
       await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))

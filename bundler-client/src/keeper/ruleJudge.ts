@@ -1,0 +1,72 @@
+import { type Address, type Hex, isAddressEqual, zeroAddress } from "viem"
+import { type CheckRebalanceRulesParameters, type RulePool, type RuleSubAccount, checkRebalanceRules } from "@levpilot/sdk/rules"
+import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import type { ChainBounds, RuleJudge } from "./chainBounds.js"
+import type { PortfolioSnapshot } from "./portfolio.js"
+
+/** Action kinds the snapshot's judge models: no swap outputs are known here (the SDK quotes them at send). */
+const JUDGED_KINDS = new Set(["WithdrawFromPool", "DepositToPool", "SupplyCollateral", "WithdrawCollateral", "Borrow", "Repay"])
+
+/**
+ * The rule book (`checkRebalanceRules` of @levpilot/sdk/rules: the module's rules, the SDK's own check before sending) on
+ * the state of one snapshot, for the clamp's re-judgement after it cut a plan (`clampPlanToChainBounds`' `judge`, review
+ * rr11e E1). The input is built as `validateRebalance` builds it, from what the snapshot read at its block: each listed
+ * sub-account's policy, market state and epoch usage (the lens), an Aave-free repayable debt, the named pools' totals and
+ * the Safe's shares (`poolTotals`), the Safe's balances as `bounds` has them (the paymaster's pre-charge kept aside), the
+ * snapshot's timestamp. The price feed is not judged again (`priceFeed` zero): the oracle checks do not depend on the
+ * plan's amounts and the snapshot's sub-accounts passed them at this block (`excludeFailingOracles`); the gas charged is
+ * 0 (the SDK charges its estimate).
+ *
+ * Undefined for a plan it cannot judge, left to the SDK's validation as before: one with a swap or callback action (the
+ * swap outputs are quoted only at send), one listing a sub-account the snapshot does not have or an Aave v3 sub-account
+ * (its factor after the plan needs Aave's own figures: `aaveBase`, collateral flags), one naming a pool without totals,
+ * or a state the rule book cannot take (it throws).
+ *
+ * @param snapshot - The snapshot the plan was solved on.
+ * @param bounds - The bounds the plan is clamped to (the snapshot's, after the paymaster reserve).
+ * @param options.aaveAdapter - The deployment's Aave v3 adapter (its sub-accounts are not judged here).
+ * @returns The judge.
+ */
+export function snapshotRuleJudge(
+  snapshot: Pick<PortfolioSnapshot, "chain" | "timestamp" | "poolTotals">,
+  bounds: ChainBounds,
+  options: { aaveAdapter?: Address | undefined } = {},
+): RuleJudge {
+  return (plan: ChainPlan) => {
+    if (!plan.actions.every((a) => JUDGED_KINDS.has(a.kind))) return undefined
+    const subAccounts: RuleSubAccount[] = []
+    for (const id of plan.subAccounts) {
+      const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
+      if (s === undefined) return undefined
+      if (options.aaveAdapter !== undefined && isAddressEqual(s.policy.adapter, options.aaveAdapter)) return undefined
+      const repayable = bounds.subAccounts[id.toLowerCase()]?.repayable
+      subAccounts.push({
+        id: id as Hex,
+        policy: { ...s.policy, priceFeed: zeroAddress },
+        state: repayable === undefined || repayable >= s.debt ? s : { ...s, repayableDebt: repayable },
+        usage: s.epochUsage,
+      })
+    }
+    const pools: RulePool[] = []
+    for (const address of new Set(plan.actions.flatMap((a) => (a.pool === undefined ? [] : [a.pool.toLowerCase()])))) {
+      const p = snapshot.poolTotals?.[address]
+      if (p === undefined) return undefined
+      pools.push({ address: address as Address, asset: p.asset, totalAssets: p.totalAssets, totalSupply: p.totalSupply, shares: p.shares })
+    }
+    const input: CheckRebalanceRulesParameters = {
+      plan: { subAccounts: plan.subAccounts, actions: plan.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool, amount: a.amount })) },
+      subAccounts,
+      pools,
+      balances: bounds.balances,
+      swapAdapter: zeroAddress,
+      timestamp: BigInt(snapshot.timestamp),
+      gasUsed: 0n,
+    }
+    try {
+      return checkRebalanceRules(input)
+    } catch {
+      // An input the rule book cannot take (a state the lens left incomplete): not judged here; the SDK validates.
+      return undefined
+    }
+  }
+}
