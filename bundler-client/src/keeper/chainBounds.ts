@@ -282,8 +282,9 @@ const REPAIR_SCALES: readonly [bigint, bigint][] = [
  * kept whole breaks rule 5, `ValueLossExceeded`; a cut rescue lands short of its zone). In rounds, each trying candidates
  * in order and keeping the first the judge accepts (else going on from the first that still leaves a plan):
  * - the violation names a sub-account (`HealthOutsideLandingZone(id, ..)`, `PoolNotUsed(id, pool)`, an `ActionFailed`'s
- *   action): each OTHER sub-account is left out (not-due first, then boosts, then rescues; latest first), which frees
- *   what it drew for the named one, then the named one itself;
+ *   action): each other not-due or boost sub-account is left out (not-due first; latest first), which frees what it drew
+ *   for the named one; then the named one's pool actions scaled down; then the named one left out; only then another
+ *   rescue (a rescue the rule book accepts is not given up for one it refuses);
  * - a plan-wide violation (`ValueLossExceeded`, `IdleInflow`, `DepositNotFunded`): each sub-account's pool actions (the
  *   fee-bearing parts) scaled to 3/4, 1/2 and 1/4 of their clamped amounts (the clamp then lowers what they fund or
  *   what funds them), then each sub-account left out, in the order above.
@@ -312,19 +313,22 @@ function repairToRuleBook(given: ChainPlan, bounds: ChainBounds, funding: PlanFu
     const named = namedSubAccount(error, plan)
     type Candidate = { drop: Set<number>; caps: Map<number, bigint>; left?: string | undefined }
     const dropOf = (id: string): Candidate => ({ drop: new Set([...drop, ...indicesOf(id)]), caps, left: id })
-    const candidates: Candidate[] = []
-    if (named !== undefined) candidates.push(...order.filter((id) => id !== named).map(dropOf), dropOf(named))
-    else {
-      for (const id of order)
-        for (const [num, den] of REPAIR_SCALES) {
-          const pools = indicesOf(id).filter((k) => ["WithdrawFromPool", "DepositToPool"].includes((given.actions[k] as Action).kind) && (current.amounts[k] as bigint) > 0n)
-          if (pools.length === 0) break
-          const next = new Map(caps)
-          for (const k of pools) next.set(k, ((current.amounts[k] as bigint) * num) / den)
-          candidates.push({ drop, caps: next })
-        }
-      candidates.push(...order.map(dropOf))
+    // Each sub-account's pool actions (the fee-bearing parts) scaled down: the clamp lowers what they fund or what funds them.
+    const scalesOf = (id: string): Candidate[] => {
+      const pools = indicesOf(id).filter((k) => ["WithdrawFromPool", "DepositToPool"].includes((given.actions[k] as Action).kind) && (current.amounts[k] as bigint) > 0n)
+      if (pools.length === 0) return []
+      return REPAIR_SCALES.map(([num, den]) => {
+        const next = new Map(caps)
+        for (const k of pools) next.set(k, ((current.amounts[k] as bigint) * num) / den)
+        return { drop, caps: next }
+      })
     }
+    const candidates: Candidate[] = []
+    if (named !== undefined) {
+      // A rescue that is accepted is never left out for the named one (the one the rule book refuses goes first).
+      const others = order.filter((id) => id !== named)
+      candidates.push(...others.filter((id) => rank(id) < 2).map(dropOf), ...scalesOf(named), dropOf(named), ...others.filter((id) => rank(id) === 2).map(dropOf))
+    } else candidates.push(...order.flatMap(scalesOf), ...order.map(dropOf))
     let onward: { c: Candidate; r: Clamped; error: RuleViolation } | undefined
     for (const c of candidates) {
       const r = clampOnce(given, bounds, funding, c.drop, c.caps)

@@ -59,10 +59,11 @@ test("judges a pool-funded rescue with the rule book on the snapshot: accepted w
   expect(over?.ok === false && over.error.name).toBe("ActionFailed")
 })
 
-test("cannot judge (undefined): a swap plan, an Aave sub-account, a pool without totals, an unknown sub-account", () => {
+test("cannot judge (undefined): a swap plan, an Aave sub-account, a pool without totals, an unknown sub-account, a pool asset without a balance", () => {
   const judge = snapshotRuleJudge(snapshot, bounds, { aaveAdapter: AAVE })
   expect(judge({ subAccounts: [SUB], actions: [{ kind: "SellCollateral", subAccount: 0, amount: WAD, route: `0x${"0".repeat(64)}` } as never] })).toBeUndefined()
   expect(snapshotRuleJudge(snapshot, bounds, { aaveAdapter: MORPHO })(rescue(WAD))).toBeUndefined()
   expect(snapshotRuleJudge({ ...snapshot, poolTotals: {} }, bounds)(rescue(WAD))).toBeUndefined()
   expect(judge({ ...rescue(WAD), subAccounts: [`0x${"cc".repeat(32)}`] })).toBeUndefined()
+  expect(snapshotRuleJudge(snapshot, { ...bounds, balances: { [COLL]: 0n } })(rescue(WAD))).toBeUndefined()
 })

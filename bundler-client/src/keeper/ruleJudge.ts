@@ -19,7 +19,8 @@ const JUDGED_KINDS = new Set(["WithdrawFromPool", "DepositToPool", "SupplyCollat
  *
  * Undefined for a plan it cannot judge, left to the SDK's validation as before: one with a swap or callback action (the
  * swap outputs are quoted only at send), one listing a sub-account the snapshot does not have or an Aave v3 sub-account
- * (its factor after the plan needs Aave's own figures: `aaveBase`, collateral flags), one naming a pool without totals,
+ * (its factor after the plan needs Aave's own figures: `aaveBase`, collateral flags), one naming a pool without totals
+ * or whose asset's balance `bounds` does not carry,
  * or a state the rule book cannot take (it throws).
  *
  * @param snapshot - The snapshot the plan was solved on.
@@ -50,7 +51,8 @@ export function snapshotRuleJudge(
     const pools: RulePool[] = []
     for (const address of new Set(plan.actions.flatMap((a) => (a.pool === undefined ? [] : [a.pool.toLowerCase()])))) {
       const p = snapshot.poolTotals?.[address]
-      if (p === undefined) return undefined
+      // A pool whose totals or whose asset's balance the snapshot did not read: not judged (the rule book would take 0).
+      if (p === undefined || bounds.balances[p.asset.toLowerCase()] === undefined) return undefined
       pools.push({ address: address as Address, asset: p.asset, totalAssets: p.totalAssets, totalSupply: p.totalSupply, shares: p.shares })
     }
     const input: CheckRebalanceRulesParameters = {
