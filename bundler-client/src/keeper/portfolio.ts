@@ -115,6 +115,31 @@ export async function readBorrowable(
 }
 
 /**
+ * Each pool's totals (`totalAssets`, `totalSupply`) at `blockNumber`, with its asset and the Safe's shares as given, by
+ * lower-case address: the rule book's pools (`PortfolioSnapshot.poolTotals`, `snapshotRuleJudge`). A pool whose totals
+ * do not read is left out (its plans are not judged off chain).
+ */
+export async function readPoolTotals(
+  client: Client<Transport, Chain | undefined>,
+  deployment: LeverageDeployment,
+  pools: readonly { pool: string; asset: string; shares: bigint }[],
+  blockNumber: bigint | undefined,
+): Promise<NonNullable<PortfolioSnapshot["poolTotals"]>> {
+  const reads = await readMany(
+    client,
+    deployment,
+    pools.flatMap((p) => [{ address: p.pool as Address, abi: erc4626Abi, functionName: "totalAssets" } as const, { address: p.pool as Address, abi: erc4626Abi, functionName: "totalSupply" } as const]),
+    blockNumber,
+  )
+  const out: NonNullable<PortfolioSnapshot["poolTotals"]> = {}
+  pools.forEach((p, i) => {
+    const [totalAssets, totalSupply] = [resultOf<bigint>(reads[2 * i]), resultOf<bigint>(reads[2 * i + 1])]
+    if (totalAssets !== undefined && totalSupply !== undefined && p.asset) out[p.pool.toLowerCase()] = { asset: p.asset as Address, totalAssets, totalSupply, shares: p.shares }
+  })
+  return out
+}
+
+/**
  * Reads everything the solver needs about one Safe at the latest block: every sub-account with a policy (SDK
  * `getSubAccountState`), the Safe's shares of every allowed pool (`convertToAssets`, `maxWithdraw`) and its idle
  * loan and collateral tokens, converted to the solver's human units. Token and pool names are lower-case addresses.
@@ -570,6 +595,8 @@ export function portfolioOf(
     aaveLimits?: Record<string, AaveSubAccountLimits> | undefined
     /** Morpho sub-accounts' market free liquidity ({@link readBorrowable}), base units by lower-case id; unknown: no limit. */
     borrowable?: Record<string, bigint> | undefined
+    /** The pools' totals at `blockNumber` ({@link readPoolTotals}), for the rule book's judge; undefined: not read. */
+    poolTotals?: PortfolioSnapshot["poolTotals"] | undefined
     /**
      * The deployment's Aave v3 adapter (`deployment.adapters.aaveV3`): its sub-accounts are judged by Aave's floored
      * factor (`thresholdFloored`) whether or not `aaveLimits` has them (review rr17 R1).
@@ -616,6 +643,7 @@ export function portfolioOf(
     aaveCollateral: aaveCollateralOf(aaveLimits),
     aaveDust: aaveDustOfLimits(aaveLimits),
     aaveBorrowRefusals: aaveBorrowRefusalsOf(aaveLimits),
+    poolTotals: parameters.poolTotals,
   }
 }
 

@@ -79,4 +79,12 @@ describe("rr17i: readPortfolio reads one snapshot at one block", () => {
     expect(snapshot.poolTotals?.[POOL]).toEqual({ asset: LOAN, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, shares: 10n ** 18n })
     expect(snapshot.bounds.subAccounts[SUB]?.borrowable).toBe(9n * 10n ** 21n)
   })
+
+  it("the fleet's pool totals (readPoolTotals, for the clamp's rule-book judge) are read at the lens's block", async () => {
+    const { readPoolTotals } = await import("./portfolio.js")
+    const client = { chain: { id: 31_337 }, transport: custom({ request: async ({ method }) => Promise.reject(new Error(`unrecorded ${method}`)) }) } as never
+    const totals = await readPoolTotals(client, {} as never, [{ pool: POOL, asset: LOAN, shares: 5n }], BLOCK)
+    expect(reads).toEqual([{ functions: ["totalAssets", "totalSupply"], blockNumber: BLOCK }])
+    expect(totals).toEqual({ [POOL]: { asset: LOAN, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, shares: 5n } })
+  })
 })
