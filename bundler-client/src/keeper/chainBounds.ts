@@ -278,6 +278,12 @@ const REPAIR_SCALES: readonly [bigint, bigint][] = [
 ]
 
 /**
+ * Candidate plans {@link repairToRuleBook} clamps and judges at most before it gives up (a named refusal): a judge that
+ * refuses every candidate of a plan of 8 sub-accounts and 32 actions (the module's limits) costs at most this many clamps.
+ */
+export const REPAIR_EVALUATIONS = 128
+
+/**
  * Repairs a clamped plan the rule book refuses (review rr11e E1: a cut idle-funded repayment next to a pool action's fee
  * kept whole breaks rule 5, `ValueLossExceeded`; a cut rescue lands short of its zone). In rounds, each trying candidates
  * in order and keeping the first the judge accepts (else going on from the first that still leaves a plan):
@@ -289,7 +295,8 @@ const REPAIR_SCALES: readonly [bigint, bigint][] = [
  *   fee-bearing parts) scaled to 3/4, 1/2 and 1/4 of their clamped amounts (the clamp then lowers what they fund or
  *   what funds them), then each sub-account left out, in the order above.
  * Every candidate is clamped again from the plan given ({@link clampOnce}: a left-out sub-account's actions bound to
- * zero, a scaled action held to its cap, `ruleBook`), so amounts stay exact integers within their bounds.
+ * zero, a scaled action held to its cap, `ruleBook`), so amounts stay exact integers within their bounds. At most
+ * {@link REPAIR_EVALUATIONS} candidates are tried.
  *
  * @returns The repaired plan (`repaired`), or no plan with the first `refusal` when no repair passes.
  */
@@ -299,6 +306,7 @@ function repairToRuleBook(given: ChainPlan, bounds: ChainBounds, funding: PlanFu
   let current = first
   let error = refusal
   const dropped: string[] = []
+  let evaluations = 0
   const ids = given.subAccounts.map((id) => id.toLowerCase())
   const indicesOf = (id: string) => given.actions.map((a, k) => k).filter((k) => ids[(given.actions[k] as Action).subAccount] === id)
   const rank = (id: string) => {
@@ -331,6 +339,7 @@ function repairToRuleBook(given: ChainPlan, bounds: ChainBounds, funding: PlanFu
     } else candidates.push(...order.flatMap(scalesOf), ...order.map(dropOf))
     let onward: { c: Candidate; r: Clamped; error: RuleViolation } | undefined
     for (const c of candidates) {
+      if (evaluations++ >= REPAIR_EVALUATIONS) return { plan: undefined, binding: first.binding, refusal }
       const r = clampOnce(given, bounds, funding, c.drop, c.caps)
       if (r.plan === undefined) continue
       const v = judge(r.plan)

@@ -3,7 +3,7 @@ import { pino } from "pino"
 import { expect, test } from "vitest"
 import type { CheckRebalanceRulesReturnType } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import type { ChainBounds } from "./chainBounds.js"
+import { type ChainBounds, REPAIR_EVALUATIONS, clampPlanToChainBounds } from "./chainBounds.js"
 import { type KeeperEvent, KeeperEvents } from "./events.js"
 import { KeeperMetrics } from "./metrics.js"
 import { newSafeRuntime } from "./runtime.js"
@@ -72,4 +72,28 @@ test("a repair the rule book accepts is sent and logged: the refused boost left 
   expect(out).toEqual({ subAccounts: [SUB], actions: [{ kind: "Repay", subAccount: 0, amount: 10n ** 21n }] })
   const warn = lines.find((l) => l.refusal === "ValueLossExceeded")
   expect(warn?.dropped).toEqual([BOOST])
+})
+
+test("a judge that refuses every candidate costs at most REPAIR_EVALUATIONS clamps: 8 sub-accounts with pool actions, then a named refusal", () => {
+  const POOL = "0x00000000000000000000000000000000000000d1"
+  const ids = Array.from({ length: 8 }, (_, i) => `0x${(i + 1).toString(16).padStart(2, "0").repeat(32)}` as `0x${string}`)
+  const plan: ChainPlan = {
+    subAccounts: ids,
+    actions: ids.flatMap((_, i) => [
+      { kind: "WithdrawFromPool" as const, subAccount: i, pool: POOL, amount: 10n ** 18n },
+      { kind: "Repay" as const, subAccount: i, amount: 2n * 10n ** 18n },
+    ]),
+  }
+  const b: ChainBounds = {
+    balances: { [LOAN]: 4n * 10n ** 18n },
+    maxWithdraw: { [POOL]: 10n ** 20n },
+    poolAsset: { [POOL]: LOAN },
+    subAccounts: Object.fromEntries(ids.map((id) => [id, { debt: 10n ** 22n, collateral: 10n ** 22n, loanToken: LOAN, collateralToken: COLL, due: true }])),
+  }
+  let calls = 0
+  const out = clampPlanToChainBounds(plan, b, undefined, { judge: () => (calls++, refuses()) })
+  expect(out.plan).toBeUndefined()
+  expect(out.refusal?.name).toBe("ValueLossExceeded")
+  expect(calls).toBeLessThanOrEqual(REPAIR_EVALUATIONS + 1)
+  expect(calls).toBeGreaterThan(8)
 })
