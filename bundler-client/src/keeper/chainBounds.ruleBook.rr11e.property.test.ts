@@ -236,7 +236,8 @@ test("held (rr11e): no clamped plan exceeds an exact bound, and a boost's cut bo
 // E1: the clamp cuts an idle-funded repayment (the Safe's balance moved) and keeps a pool withdrawal's exit fee or a boost's
 // deposit fee whole: the plan's loss is then above maxLossBps of the smaller move (rule 5, ValueLossExceeded), which the
 // clamp does not re-judge. The keeper's failingSubAccountOf names no sub-account for it: the step throws, nothing is sent.
-test("observed today (rr11e E1): after the Safe's balance drops, the clamped plan of seed 200 is refused ValueLossExceeded(0.9065 loss, 5,771.40 moved, 1 bps)", () => {
+// Still so for a caller that gives the clamp no judge; the keeper gives it one (f11f, below).
+test("without the rule book (rr11e E1, was observed today): after the Safe's balance drops, the bare clamp's plan of seed 200 is refused ValueLossExceeded(0.9065 loss, 5,771.40 moved, 1 bps)", () => {
   const t = trialsOf(200).find((x) => x.what === "balance")
   expect(t?.refusal).toBe("ValueLossExceeded")
   expect(t?.args?.map(String)).toEqual(["906519388535854167", "5771399902066433327104", "1"])
