@@ -67,9 +67,9 @@ export type SafeRuntime = {
   /** The current run of send attempts refused with a failed validation read (see READ_FAILED_ALERT_ATTEMPTS). */
   readFailed?: { attempts: number; last: bigint } | undefined
   /** The last plan clamped to nothing (`nothing-to-send` alerted once until a plan survives the clamp again). */
+  clampedAway?: boolean | undefined
   /** The rule that refused the last clamped plan with no repair (`ClampRuleRefusedError`): alerted once per rule until a plan survives. */
   clampRefused?: string | undefined
-  clampedAway?: boolean | undefined
   /**
    * The sub-accounts (`id|refusal`) left out of the last step's plan because its simulation failed on them: alerted once
    * per outage (a key already here is only logged), cleared when a step's plan no longer fails on them.
