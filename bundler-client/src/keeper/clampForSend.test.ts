@@ -1,10 +1,7 @@
-import { Writable } from "node:stream"
-import { pino } from "pino"
 import { expect, test } from "vitest"
 import type { ChainBounds } from "./chainBounds.js"
-import { type KeeperEvent, KeeperEvents } from "./events.js"
-import { KeeperMetrics } from "./metrics.js"
 import { newSafeRuntime } from "./runtime.js"
+import { recordingKeeperParts } from "./testing.js"
 import { clampForSend } from "./safeStep.js"
 
 const SAFE = "0x0000000000000000000000000000000000005afe"
@@ -13,13 +10,6 @@ const COLL = "0x00000000000000000000000000000000000000c1"
 const SUB = `0x${"aa".repeat(32)}` as const
 const ROUTE = `0x${"0".repeat(61)}1f4` as const
 
-function keeperParts() {
-  const lines: Record<string, unknown>[] = []
-  const logger = pino({ level: "info" }, new Writable({ write: (chunk, _, done) => (lines.push(JSON.parse(String(chunk))), done()) }))
-  const metrics = new KeeperMetrics()
-  const events: KeeperEvent[] = []
-  return { lines, logger, metrics, events, keeperEvents: new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) }) }
-}
 
 const bounds = (borrowable: bigint): ChainBounds => ({
   balances: {},
@@ -37,7 +27,7 @@ const boost = {
 } as const
 
 test("a plan clamped to nothing is not sent: a warning and one nothing-to-send alert name the binding bound, until a plan survives again", () => {
-  const { lines, logger, metrics, events, keeperEvents } = keeperParts()
+  const { lines, logger, metrics, events, keeperEvents } = recordingKeeperParts()
   const rt = newSafeRuntime({ address: SAFE } as never)
   const ctx = { rt, block: 7n, logger, events: keeperEvents }
   expect(clampForSend(boost as never, bounds(0n), ctx)).toBeUndefined()
@@ -59,7 +49,7 @@ test("a plan clamped to nothing is not sent: a warning and one nothing-to-send a
 })
 
 test("the settlement's funding split reaches the clamp: a flash repay's idle top-up the Safe holds none of is cut to what the sale pays", () => {
-  const { logger, keeperEvents } = keeperParts()
+  const { logger, keeperEvents } = recordingKeeperParts()
   const ctx = { rt: newSafeRuntime({ address: SAFE } as never), block: 7n, logger, events: keeperEvents }
   const sold = 995n * 10n ** 17n // the sale's settled take, in the loan token
   const topUp = 3_071n // the solver's idle top-up, the Safe holding none of it

@@ -1,12 +1,9 @@
-import { Writable } from "node:stream"
-import { pino } from "pino"
 import { expect, test } from "vitest"
 import type { CheckRebalanceRulesReturnType } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, REPAIR_EVALUATIONS, clampPlanToChainBounds } from "./chainBounds.js"
-import { type KeeperEvent, KeeperEvents } from "./events.js"
-import { KeeperMetrics } from "./metrics.js"
 import { newSafeRuntime } from "./runtime.js"
+import { recordingKeeperParts } from "./testing.js"
 import { clampForSend } from "./safeStep.js"
 
 // Review rr11e E1 (f11f): the keeper's send clamp is given the rule book (`judge`); a clamped plan it refuses and no repair
@@ -17,13 +14,6 @@ const LOAN = "0x00000000000000000000000000000000000000b1"
 const COLL = "0x00000000000000000000000000000000000000c1"
 const SUB = `0x${"aa".repeat(32)}` as const
 
-function keeperParts() {
-  const lines: Record<string, unknown>[] = []
-  const logger = pino({ level: "info" }, new Writable({ write: (chunk, _, done) => (lines.push(JSON.parse(String(chunk))), done()) }))
-  const metrics = new KeeperMetrics()
-  const events: KeeperEvent[] = []
-  return { lines, logger, metrics, events, keeperEvents: new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) }) }
-}
 
 const bounds: ChainBounds = {
   balances: { [LOAN]: 10n ** 21n },
@@ -35,7 +25,7 @@ const repay: ChainPlan = { subAccounts: [SUB], actions: [{ kind: "Repay", subAcc
 const refuses = (): CheckRebalanceRulesReturnType => ({ ok: false, error: { name: "ValueLossExceeded", args: [7n, 1000n, 1n] } })
 
 test("a clamped plan the rule book refuses with no repair is not sent: one nothing-to-send alert names the rule (ValueLossExceeded), until a plan survives", () => {
-  const { lines, logger, metrics, events, keeperEvents } = keeperParts()
+  const { lines, logger, metrics, events, keeperEvents } = recordingKeeperParts()
   const rt = newSafeRuntime({ address: SAFE } as never)
   const ctx = { rt, block: 7n, logger, events: keeperEvents, judge: refuses }
   expect(clampForSend(repay, bounds, ctx)).toBeUndefined()
@@ -54,7 +44,7 @@ test("a clamped plan the rule book refuses with no repair is not sent: one nothi
 })
 
 test("a repair the rule book accepts is sent and logged: the refused boost left out, the rescue kept", () => {
-  const { lines, logger, keeperEvents } = keeperParts()
+  const { lines, logger, keeperEvents } = recordingKeeperParts()
   const rt = newSafeRuntime({ address: SAFE } as never)
   const BOOST = `0x${"bb".repeat(32)}` as const
   const two: ChainPlan = {

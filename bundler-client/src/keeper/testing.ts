@@ -483,3 +483,18 @@ export function fleetInclusionHarness(record: PendingOperation, { head, events: 
   }
   return { step, events, asked, pending: () => pending }
 }
+
+/**
+ * A logger that keeps every line it writes (parsed JSON), metrics, and the keeper events it raises: the parts a test of
+ * one step function (`clampForSend`) hands it and then reads back.
+ *
+ * @returns `lines` (the logger's lines), `logger`, `metrics`, `events` (each event raised) and `keeperEvents` (the
+ *   KeeperEvents that raise into them).
+ */
+export function recordingKeeperParts() {
+  const lines: Record<string, unknown>[] = []
+  const logger = pino({ level: "info" }, new Writable({ write: (chunk, _, done) => (lines.push(JSON.parse(String(chunk))), done()) }))
+  const metrics = new KeeperMetrics()
+  const events: KeeperEvent[] = []
+  return { lines, logger, metrics, events, keeperEvents: new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) }) }
+}
