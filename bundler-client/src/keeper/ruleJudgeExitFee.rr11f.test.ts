@@ -12,8 +12,8 @@ import { snapshotRuleJudge } from "./ruleJudge.js"
 // chain; the rule book models it with `feeBps` (OpenZeppelin ERC4626Fees semantics, differentially tested against the module).
 // The property test that measured "0 refused after the clamp" judged with the solver's own model (toRuleInput, feeBps from
 // the pool's slippageBps), not with this judge.
-const LOAN = "0x00000000000000000000000000000000000000b1"
-const COLL = "0x00000000000000000000000000000000000000c1"
+const LOAN = "0x00000000000000000000000000000000000000b1" as const
+const COLL = "0x00000000000000000000000000000000000000c1" as const
 const POOL = "0x00000000000000000000000000000000000000d1"
 const MORPHO = "0x0000000000000000000000000000000000000001"
 const A = `0x${"aa".repeat(32)}` as const
