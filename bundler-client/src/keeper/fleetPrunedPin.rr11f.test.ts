@@ -1,0 +1,80 @@
+import type { Hex } from "viem"
+import { expect, test, vi } from "vitest"
+import { collateralValue } from "@levpilot/sdk/rules"
+import { solveByLoanAsset } from "../solver/solver.js"
+import { clampPlanToChainBounds } from "./chainBounds.js"
+import { keeperCosts } from "./safeStep.js"
+import { ADAPTER, LLTV, LOAN, h } from "./testing.js"
+import { defaultVolatilitySettings } from "./volatility.js"
+
+// Review rr11f F4: f11f pinned the fleet's `readBorrowable` (Morpho's free liquidity, issue 11 item 8) to the lens's block
+// (`item.block`). The fleet runs a Safe's step "however old, while it is the Safe's newest" (FleetStep, the late-plan
+// rule), so in a backlog (the worst minute: a crash, an RPC under load) `item.block` can be older than the state a
+// non-archive node serves (geth's default: the last 128 blocks; a fast L2 crosses that in well under a minute). The
+// pinned read then fails, the fleet step swallows it (`.catch(() => undefined)`, no degraded read, no alert), and the
+// snapshot has no liquidity bound: the donor's borrow is sized past what the market can lend, item 8's revert in every
+// block. Before f11f this read was at `latest` and answered.
+const HEAD = 10_000n
+const SERVED = 128n
+const OLD = HEAD - 200n
+
+vi.mock("@levpilot/sdk/utils", async (original) => ({
+  ...(await original<typeof import("@levpilot/sdk/utils")>()),
+  readMany: vi.fn(async (_client: unknown, _deployment: unknown, contracts: readonly { functionName: string }[], blockNumber?: bigint) => {
+    // A full node: state older than the last 128 blocks is gone.
+    if (blockNumber !== undefined && blockNumber < HEAD - SERVED) throw new Error(`missing trie node (state at block ${blockNumber} is not available)`)
+    // MORPHO(), then market(id): 1,000 loan units free (supply 11,000, borrows 10,000).
+    return contracts.map((c) => ({ status: "success", result: c.functionName === "MORPHO" ? "0x00000000000000000000000000000000000000e1" : [11_000n * 10n ** 18n, 11_000n * 10n ** 18n, 10_000n * 10n ** 18n, 10_000n * 10n ** 18n, 0n, 0n] }))
+  }),
+}))
+
+const SAFE = "0x0000000000000000000000000000000000005afe"
+const WETH = "0x00000000000000000000000000000000000000c1"
+const PRICE = 3_000n * 10n ** 36n
+const LOW = `0x${"10".repeat(32)}` as Hex
+const DONOR = `0x${"d0".repeat(32)}` as Hex
+const RISK = { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" as const, volatility: defaultVolatilitySettings }
+function sub(id: Hex, health: number, band: "below" | "above" | "inside", maxHealth = 1.5) {
+  const collateral = 100n * 10n ** 18n
+  const debt = (collateralValue(collateral, PRICE) * LLTV) / h(health)
+  return {
+    subAccount: id, loanToken: LOAN, collateralToken: WETH, collateral, debt, lltv: LLTV, price: PRICE, band,
+    policy: {
+      adapter: ADAPTER, priceFeed: "0x0000000000000000000000000000000000000000", minHealth: h(1.1), targetHealth: h(1.3), maxHealth: h(maxHealth), maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n,
+      epochLength: 86_400, maxRebalancesPerEpoch: 100, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 300, maxEpochLossBps: 300, boostAllowed: true, maxSlippageBps: 0,
+      maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], market: `0x${id.slice(2, 66)}`,
+    },
+    epochUsage: { lastRebalance: 0, epoch: 0, lossPpb: 0, amountMoved: 0n, rebalances: 0, gasUsed: 0 },
+  }
+}
+const state = { safe: SAFE, tokens: [{ token: LOAN, decimals: 18, balance: 0n }, { token: WETH, decimals: 18, balance: 0n }], pools: [], unreadable: [], subAccounts: [sub(LOW, 1.02, "below"), sub(DONOR, 3.0, "above", 3.5)] }
+const deployment = { adapters: { morphoBlue: ADAPTER } } as never
+const client = { chain: { id: 1 } } as never
+
+/** The fleet step's lines (fleet/step.ts): readBorrowable at the lens's block, a failure taken as unknown; then the plan sent. */
+async function fleetBorrow(block: bigint) {
+  const { portfolioOf, readBorrowable, toChainPlan } = await import("./portfolio.js")
+  const borrowable = await readBorrowable(client, deployment, state.subAccounts as never, block).catch(() => undefined)
+  const snapshot = portfolioOf(state as never, { blockNumber: block, timestamp: 1_700_000_000n, risk: RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never), borrowable })
+  const plan = [...solveByLoanAsset(snapshot.input).values()][0]?.plan
+  const sent = plan && clampPlanToChainBounds(toChainPlan(plan), snapshot.bounds).plan
+  return { bound: snapshot.bounds.subAccounts[DONOR]?.borrowable, borrowed: (sent?.actions ?? []).filter((a) => a.kind === "Borrow").reduce((t, a) => t + a.amount, 0n), degraded: snapshot.degraded ?? [] }
+}
+
+test("rr11f F4 observed today: a fleet step 200 blocks behind the head reads no liquidity (pruned state, swallowed) and borrows past the market's 1,000 free", async () => {
+  const fresh = await fleetBorrow(HEAD - 1n)
+  expect(fresh.bound).toBe(1_000n * 10n ** 18n)
+  expect(fresh.borrowed).toBeLessThanOrEqual(1_000n * 10n ** 18n)
+  const lagging = await fleetBorrow(OLD)
+  expect(lagging.bound).toBeUndefined()
+  expect(lagging.borrowed).toBeGreaterThan(10_000n * 10n ** 18n)
+  expect(lagging.degraded).toEqual([])
+})
+
+// FAILS TODAY (rr11f F4): a pinned read the node no longer serves must not leave the borrow unbounded silently: re-read
+// the snapshot at a block the node serves (or fall back to `latest` for the bound, which only lowers it in a crash),
+// or at least report it degraded and plan no donor borrow on that market.
+test.skip("FAILS TODAY rr11f F4: the lagging step still holds the donor's borrow to the market's free liquidity", async () => {
+  const lagging = await fleetBorrow(OLD)
+  expect(lagging.borrowed).toBeLessThanOrEqual(1_000n * 10n ** 18n)
+})

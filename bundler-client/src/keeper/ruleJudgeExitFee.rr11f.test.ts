@@ -1,0 +1,73 @@
+import { zeroAddress } from "viem"
+import { expect, test } from "vitest"
+import { checkRebalanceRules } from "@levpilot/sdk/rules"
+import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
+import { snapshotRuleJudge } from "./ruleJudge.js"
+
+// Review rr11f F2: the keeper's judge (`snapshotRuleJudge`) gives the rule book pools without `feeBps`, so an owner-allowed
+// ERC-4626 pool with an exit fee (SECURITY rows 8, 20, 52, 60 test such pools) is judged fee-free: the rule that motivated
+// the fix (rr11e E1: ValueLossExceeded from a pool's exit fee) is never seen on the keeper's path. The module values the
+// Safe's pool position at convertToAssets(balanceOf) (RebalanceLib `_holdings`), so the fee's burnt shares are a loss on
+// chain; the rule book models it with `feeBps` (OpenZeppelin ERC4626Fees semantics, differentially tested against the module).
+// The property test that measured "0 refused after the clamp" judged with the solver's own model (toRuleInput, feeBps from
+// the pool's slippageBps), not with this judge.
+const LOAN = "0x00000000000000000000000000000000000000b1" as const
+const COLL = "0x00000000000000000000000000000000000000c1" as const
+const POOL = "0x00000000000000000000000000000000000000d1"
+const MORPHO = "0x0000000000000000000000000000000000000001"
+const A = `0x${"aa".repeat(32)}` as const
+const WAD = 10n ** 18n
+const policy = {
+  adapter: MORPHO, market: A, priceFeed: "0x00000000000000000000000000000000000000f1",
+  minHealth: (14n * WAD) / 10n, targetHealth: (16n * WAD) / 10n, maxHealth: 2n * WAD,
+  cooldown: 0, epochLength: 86_400, maxGasPerEpoch: 10n ** 9n, maxOracleAge: 3_600,
+  // The quickstart's 50 bps per operation.
+  maxLossBps: 50, maxEpochLossBps: 1_000, maxRebalancesPerEpoch: 10, maxOracleDeviationBps: 0, boostAllowed: false, maxSlippageBps: 0,
+  maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [POOL],
+}
+// Health 1.29, below its band [1.4, 1.6, 2.0]; repaying 400 lands at 1.61.
+const state = { loanToken: LOAN, collateralToken: COLL, collateral: WAD, debt: 2_000n * WAD, price: 3_000n * 10n ** 36n, lltv: (86n * WAD) / 100n }
+const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
+// The vault: 1:1, a 1 % exit fee (100 bps); the Safe holds 1,000 shares, maxWithdraw 990.09 (net of the fee, as ERC-4626 reports it).
+const pool = { asset: LOAN, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 1_000n * WAD }
+const snapshot = { timestamp: 1_700_000_000, chain: [{ ...state, subAccount: A, policy, epochUsage: usage, band: "below" }] as never, poolTotals: { [POOL]: pool } as never }
+const bounds: ChainBounds = {
+  balances: { [LOAN]: 0n, [COLL]: 0n },
+  maxWithdraw: { [POOL]: (1_000n * WAD * 10_000n) / 10_100n },
+  poolAsset: { [POOL]: LOAN },
+  subAccounts: { [A]: { debt: state.debt, collateral: state.collateral, loanToken: LOAN, collateralToken: COLL, due: true } },
+}
+const plan: ChainPlan = { subAccounts: [A], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: 400n * WAD }, { kind: "Repay", subAccount: 0, amount: 400n * WAD }] }
+
+/** The rule book on the same state with the pool's real exit fee (what the module sees on chain). */
+const withFee = (p: ChainPlan, feeBps: bigint) =>
+  checkRebalanceRules({
+    plan: { subAccounts: p.subAccounts, actions: p.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool, amount: a.amount })) },
+    subAccounts: [{ id: A, policy: { ...policy, priceFeed: zeroAddress } as never, state, usage }],
+    pools: [{ address: POOL, ...pool, feeBps }],
+    balances: bounds.balances,
+    swapAdapter: zeroAddress,
+    timestamp: 1_700_000_000n,
+    gasUsed: 0n,
+  })
+
+test("rr11f F2 observed today: the keeper's judge accepts a rescue through a 1 % exit-fee pool that the rule book with the fee (the module) refuses with ValueLossExceeded", () => {
+  const judge = snapshotRuleJudge(snapshot, bounds)
+  expect(withFee(plan, 0n).ok).toBe(true)
+  const onChain = withFee(plan, 100n)
+  expect(onChain.ok === false && onChain.error.name).toBe("ValueLossExceeded")
+  // The judge: accepted, so the clamp returns it unrepaired and the keeper sends it; the bundler's simulation reverts.
+  expect(judge(plan)?.ok).toBe(true)
+  const out = clampPlanToChainBounds(plan, bounds, undefined, { judge })
+  expect(out.plan).toEqual(plan)
+  expect(out.refusal).toBeUndefined()
+})
+
+// FAILS TODAY (rr11f F2): the judge must see the pool's exit fee (e.g. from maxWithdraw vs convertToAssets, or
+// previewWithdraw vs convertToShares read at the snapshot's block) and refuse what the module refuses.
+test.skip("FAILS TODAY rr11f F2: the judge refuses the exit-fee rescue as the module does", () => {
+  const judge = snapshotRuleJudge(snapshot, bounds)
+  const v = judge(plan)
+  expect(v?.ok === false && v.error.name).toBe("ValueLossExceeded")
+})
