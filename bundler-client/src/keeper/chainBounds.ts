@@ -362,7 +362,7 @@ function repairToRuleBook(given: ChainPlan, bounds: ChainBounds, funding: PlanFu
 }
 
 /** The sub-account (lower case) a violation names: an argument equal to a listed id, else an `ActionFailed` action's. */
-function namedSubAccount(error: RuleViolation, plan: ChainPlan): string | undefined {
+export function namedSubAccount(error: RuleViolation, plan: ChainPlan): string | undefined {
   const ids = plan.subAccounts.map((id) => id.toLowerCase())
   for (const arg of error.args) if (typeof arg === "string" && ids.includes(arg.toLowerCase())) return arg.toLowerCase()
   if (error.name === "ActionFailed") {

@@ -187,7 +187,9 @@ export type ClampRuleRefusedErrorType = ClampRuleRefusedError & { name: "ClampRu
 export class ClampRuleRefusedError extends BaseError {
   rule: string
   args: readonly unknown[]
-  constructor({ safe, rule, args, binding }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"] }) {
+  /** The plan's sub-account (lower case) the refusal names, if any: the keeper plans again without it (review rr11f F3). */
+  subAccount: string | undefined
+  constructor({ safe, rule, args, binding, subAccount }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined }) {
     super(`Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`, {
       metaMessages: [
         `Safe: ${safe}`,
@@ -198,6 +200,7 @@ export class ClampRuleRefusedError extends BaseError {
     })
     this.rule = rule
     this.args = args
+    this.subAccount = subAccount
   }
 }
 
@@ -212,8 +215,8 @@ export type SubAccountRefusedErrorType = SubAccountRefusedError & { name: "SubAc
 export class SubAccountRefusedError extends BaseError {
   subAccount: string
   refusal: string
-  constructor({ safe, subAccount, venue, stage, refusal, cause }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan"; refusal: string; cause?: Error | undefined }) {
-    const what = stage === "read" ? "was refused by its venue when read" : "made the plan's simulation fail"
+  constructor({ safe, subAccount, venue, stage, refusal, cause }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan" | "judge"; refusal: string; cause?: Error | undefined }) {
+    const what = stage === "read" ? "was refused by its venue when read" : stage === "judge" ? "is refused by the rule book after the clamp, with no repair" : "made the plan's simulation fail"
     super(`Sub-account ${subAccount}${venue ? ` (${venue})` : ""} ${what}: ${refusal}; ${stage === "read" ? "managing" : "planning again for"} the Safe's other sub-accounts without it.`, {
       cause,
       metaMessages: [`Safe: ${safe}`, `Sub-account: ${subAccount}`, ...(venue ? [`Venue: ${venue}`] : []), `Refusal: ${refusal}`],

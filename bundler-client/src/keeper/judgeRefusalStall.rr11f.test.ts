@@ -3,7 +3,7 @@ import { expect, test, vi } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
-import { keeperCosts } from "./safeStep.js"
+import { RULE_REFUSAL_REALERT_BLOCKS, keeperCosts } from "./safeStep.js"
 import { DAI, SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
 
 // Review rr11f F3: when the send clamp's rule-book judge refuses the most urgent plan and no repair passes
@@ -16,16 +16,20 @@ import { DAI, SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from 
 const FALLING = `0x${"d0".repeat(32)}` as Hex
 const MILD = `0x${"a0".repeat(32)}` as Hex
 
+// `planWide`: the refusal names no sub-account (a plan-wide rule such as ValueLossExceeded).
+const judgeMode = vi.hoisted(() => ({ planWide: false }))
 vi.mock("./ruleJudge.js", () => ({
   snapshotRuleJudge: () => (plan: ChainPlan) =>
-    plan.subAccounts.some((id) => id.toLowerCase() === FALLING)
-      ? { ok: false, error: { name: "HealthOutOfBand", args: [FALLING, 10n ** 18n, 11n * 10n ** 17n, 15n * 10n ** 17n] } }
+    plan.subAccounts.some((id) => id.toLowerCase() === `0x${"d0".repeat(32)}`)
+      ? judgeMode.planWide
+        ? { ok: false, error: { name: "ValueLossExceeded", args: [4n, 2n] } }
+        : { ok: false, error: { name: "HealthOutOfBand", args: [`0x${"d0".repeat(32)}`, 10n ** 18n, 11n * 10n ** 17n, 15n * 10n ** 17n] } }
       : undefined,
 }))
 
 async function blocks(n: number, subs = [stepSub(MILD, USDC, 1.08, "below"), stepSub(FALLING, DAI, 1.01, "below")]) {
   const state = stepSafeState(subs)
-  const { step, events } = stepHarness()
+  const { step, events, metrics } = stepHarness()
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   for (let b = 0; b < n; b++) {
     const snapshot = portfolioOf(state as never, { blockNumber: 100n + BigInt(b), timestamp: 1_700_000_000n + 12n * BigInt(b), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
@@ -33,22 +37,48 @@ async function blocks(n: number, subs = [stepSub(MILD, USDC, 1.08, "below"), ste
   }
   const plans = events.flatMap((e) => (e.type === "plan" ? [e.plan.subAccounts.map((x) => x.toLowerCase())] : []))
   const alerts = events.flatMap((e) => (e.type === "alert" ? [e.kind] : []))
-  return { plans, alerts }
+  const refusals = events.flatMap((e) => (e.type === "alert" ? [e.message.toLowerCase().includes(FALLING) ? FALLING : e.message] : []))
+  const gauge = metrics.value("levpilot_rule_refused_blocks", { safe: SAFE })
+  return { plans, alerts, refusals, gauge }
 }
 
-test("rr11f F3 observed today: the DAI rescue is refused by the judge, the USDC rescue the judge accepts is never sent; 20 blocks, 1 alert", async () => {
-  const { plans, alerts } = await blocks(20)
+test("rr11f F3 fixed: over 20 blocks the USDC rescue goes out every block while the DAI one is refused; one alert naming FALLING", async () => {
+  const { plans, alerts, refusals } = await blocks(20)
+  expect(plans).toEqual(Array.from({ length: 20 }, () => [MILD]))
+  expect(alerts).toEqual(["nothing-to-send"])
+  expect(refusals).toEqual([FALLING])
+})
+
+test("rr11f F3 fixed: the refusal is alerted again every RULE_REFUSAL_REALERT_BLOCKS blocks while it lasts", async () => {
+  const { alerts } = await blocks(Number(RULE_REFUSAL_REALERT_BLOCKS) + 1)
+  expect(alerts).toEqual(["nothing-to-send", "nothing-to-send"])
+})
+
+test("rr11f F3 fixed: FALLING alone is refused: nothing is sent, one alert, the gauge counts the blocks", async () => {
+  const { plans, alerts, gauge } = await blocks(5, [stepSub(FALLING, DAI, 1.01, "below")])
   expect(plans).toEqual([])
   expect(alerts).toEqual(["nothing-to-send"])
+  expect(gauge).toBe(5)
 })
 
 test("rr11f F3 control: alone, the USDC rescue is planned, accepted by the judge and sent (dry run) in the first block", async () => {
   expect((await blocks(1, [stepSub(MILD, USDC, 1.08, "below")])).plans).toEqual([[MILD]])
 })
 
-// FAILS TODAY (rr11f F3): a refusal of the most urgent plan leaves its refused sub-account out for this block and plans
+// Was FAILS TODAY (rr11f F3): a refusal of the most urgent plan leaves its refused sub-account out for this block and plans
 // again (the next loan asset's plan included), as the step does for an SDK refusal naming a sub-account.
-test.skip("FAILS TODAY rr11f F3: the USDC rescue goes out in the first block while the DAI one is refused", async () => {
+test("rr11f F3: the USDC rescue goes out in the first block while the DAI one is refused", async () => {
   const { plans } = await blocks(1)
   expect(plans).toEqual([[MILD]])
+})
+
+test("rr11f F3 fixed: a refusal naming no sub-account gives way to the next loan asset's plan; one alert", async () => {
+  judgeMode.planWide = true
+  try {
+    const { plans, alerts } = await blocks(3)
+    expect(plans).toEqual([[MILD], [MILD], [MILD]])
+    expect(alerts).toEqual(["nothing-to-send"])
+  } finally {
+    judgeMode.planWide = false
+  }
 })

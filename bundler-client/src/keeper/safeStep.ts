@@ -18,7 +18,7 @@ import type { InclusionLookup } from "./inclusionLookup.js"
 import { LogReadError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { paymasterChargeOf, paymasterTokenOf, reservePaymasterCharge } from "./paymasterCharge.js"
-import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBounds } from "./chainBounds.js"
+import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBounds, namedSubAccount } from "./chainBounds.js"
 import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
@@ -51,6 +51,23 @@ function urgencyOf(result: SolverResult, input: SolverInput): number {
   return most
 }
 
+/**
+ * One plan attempt of a step: the plan handed to the sender, the solver's results, and the rule book's refusals after
+ * the clamp that named no sub-account (each such plan gave way to the next loan asset's).
+ */
+type StepAttempt = { plan?: ChainPlan | undefined; results?: readonly SolverResult[] | undefined; refusals?: ClampRuleRefusedError[] | undefined }
+
+/**
+ * Blocks between two alerts for the same refusal by the rule book after the clamp (review rr11f F3): the first step
+ * refused alerts `nothing-to-send`, and again every this many blocks while the same refusal (the same sub-account and
+ * rule, or the same rule for a plan-wide one) keeps a plan from being sent (50 blocks: 10 minutes at 12 s). The gauge
+ * `levpilot_rule_refused_blocks` counts the blocks in a row meanwhile.
+ */
+export const RULE_REFUSAL_REALERT_BLOCKS = 50n
+
+const RULE_REFUSED_HELP =
+  "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
+
 /** Plans per block when a token paymaster's pre-charge leaves the plan short (`PaymasterTokenChargeError`). */
 const PAYMASTER_CHARGE_ATTEMPTS = 3
 
@@ -80,7 +97,15 @@ export function describePlan(plan: Plan): string[] {
 export function clampForSend(
   plan: ChainPlan,
   bounds: ChainBounds,
-  { rt, block, logger, events, funding, judge }: { rt: SafeRuntime; block: bigint; logger: Logger; events: KeeperEvents; funding?: PlanFunding | undefined; judge?: RuleJudge | undefined },
+  {
+    rt,
+    block,
+    logger,
+    events,
+    funding,
+    judge,
+    onRefused,
+  }: { rt: SafeRuntime; block: bigint; logger: Logger; events: KeeperEvents; funding?: PlanFunding | undefined; judge?: RuleJudge | undefined; onRefused?: ((error: ClampRuleRefusedError) => void) | undefined },
 ): ChainPlan | undefined {
   const safe = rt.config.address
   const { plan: clamped, binding, refusal, repaired } = clampPlanToChainBounds(plan, bounds, funding, { judge })
@@ -95,8 +120,10 @@ export function clampForSend(
     return clamped
   }
   if (refusal) {
-    const error = new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding })
-    logger.warn({ safe, block: Number(block), rule: refusal.name, binding: error.metaMessages?.filter((m) => m.startsWith("Bound:")) }, error.shortMessage)
+    const error = new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding, subAccount: namedSubAccount(refusal, plan) })
+    logger.warn({ safe, block: Number(block), rule: refusal.name, subAccount: error.subAccount, binding: error.metaMessages?.filter((m) => m.startsWith("Bound:")) }, error.shortMessage)
+    // The step's own handling (review rr11f F3): it leaves the named sub-account out, tries the next plan, and alerts.
+    if (onRefused) return void onRefused(error)
     if (rt.clampRefused !== refusal.name) events.alert(safe, block, "nothing-to-send", error)
     rt.clampRefused = refusal.name
     return undefined
@@ -485,17 +512,27 @@ export class SafeStep {
     const excluded = new Set<string>()
     const refusedNow = new Set<string>()
     const oracleRefusedNow = new Set<string>()
+    // The rule book's refusals after the clamp in this step (`id|rule`, or `*|rule` naming no sub-account).
+    const ruleRefusedNow = new Map<string, ClampRuleRefusedError>()
     // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
     // once a refused donor is excluded is reported (the first attempt listed it with the donor).
     let solved: readonly SolverResult[] | undefined
     try {
       for (;;) {
-        const attempt: { plan?: ChainPlan | undefined; results?: readonly SolverResult[] | undefined } = {}
+        const attempt: StepAttempt = {}
         try {
           await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt)
           rt.refused = refusedNow
           return
         } catch (error) {
+          // The rule book refused a clamped plan naming one of its sub-accounts, and no repair passed (nothing was sent):
+          // it is left out and the rest planned again in this block, the other loan assets' plans included (rr11f F3).
+          if (error instanceof ClampRuleRefusedError && error.subAccount !== undefined && !excluded.has(error.subAccount)) {
+            excluded.add(error.subAccount)
+            ruleRefusedNow.set(`${error.subAccount}|${error.rule}`, error)
+            logger.warn({ safe, block: Number(block), subAccount: error.subAccount, venue: venues.get(error.subAccount) ?? "unknown", rule: error.rule }, "the rule book refuses the clamped plan because of one sub-account; planning again without it in this block")
+            continue
+          }
           const sent = attempt.plan
           // A token paymaster's pre-charge leaving the plan short is not one sub-account's failure (`run` plans again).
           const charged = paymasterChargeOf(error) !== undefined
@@ -526,10 +563,12 @@ export class SafeStep {
         } finally {
           // The last attempt that solved anything is the one no-rescue is reported on.
           solved = attempt.results ?? solved
+          for (const e of attempt.refusals ?? []) ruleRefusedNow.set(`*|${e.rule}`, e)
         }
       }
     } finally {
       if (solved !== undefined) this.reportNoRescue(rt, block, snapshot, solved, venues)
+      this.reportRuleRefusals(rt, block, ruleRefusedNow, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
         if (!oracleRefusedNow.has(id)) {
@@ -537,6 +576,32 @@ export class SafeStep {
           if (run.alerted) metrics.set("levpilot_subaccount_unreadable", UNREADABLE_HELP, { safe, sub_account: run.label, venue: run.venue }, 0)
         }
     }
+  }
+
+  /**
+   * The rule book's refusals of clamped plans in this step (review rr11f F3), each `id|rule` (a sub-account left out) or
+   * `*|rule` (a plan-wide refusal: that plan not sent): a `nothing-to-send` alert the first step of a run and every
+   * RULE_REFUSAL_REALERT_BLOCKS blocks while it lasts (a sub-account's as {@link SubAccountRefusedError}, stage `judge`),
+   * and the gauge `levpilot_rule_refused_blocks` (the longest run, in blocks; 0 when none). A run ends at a step without
+   * that refusal.
+   */
+  private reportRuleRefusals(rt: SafeRuntime, block: bigint, now: ReadonlyMap<string, ClampRuleRefusedError>, venues: Map<string, VenueName>): void {
+    const { metrics, events } = this.deps
+    const safe = rt.config.address
+    const runs = (rt.ruleRefused ??= new Map())
+    for (const key of [...runs.keys()]) if (!now.has(key)) runs.delete(key)
+    let longest = 0n
+    for (const [key, error] of now) {
+      const run = runs.get(key) ?? { since: block, alerted: undefined }
+      runs.set(key, run)
+      if (run.alerted === undefined || block - run.alerted >= RULE_REFUSAL_REALERT_BLOCKS) {
+        run.alerted = block
+        const id = error.subAccount
+        events.alert(safe, block, "nothing-to-send", id === undefined ? error : new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "judge", refusal: error.rule, cause: error }))
+      }
+      if (block - run.since + 1n > longest) longest = block - run.since + 1n
+    }
+    metrics.set("levpilot_rule_refused_blocks", RULE_REFUSED_HELP, { safe }, Number(longest))
   }
 
   /**
@@ -571,7 +636,7 @@ export class SafeStep {
     venues: Map<string, VenueName>,
     outOfBand: boolean,
     excluded: ReadonlySet<string>,
-    attempt: { plan?: ChainPlan | undefined; results?: readonly SolverResult[] | undefined },
+    attempt: StepAttempt,
   ): Promise<void> {
     const { config, clients, store, logger, events } = this.deps
     const safe = rt.config.address
@@ -602,44 +667,60 @@ export class SafeStep {
       if (outOfBand) logger.debug({ safe, reasons: result?.outcomes.map((o) => ({ subAccount: o.id, venue: venues.get(o.id.toLowerCase()) ?? "unknown", reason: o.reason })) }, "out of band, no plan")
       return
     }
-    let chainPlan = toChainPlan(plan)
-    // What the solver knows of its funding: which repayment each donor's borrow pays, each spend's idle part.
-    let funding: PlanFunding | undefined = planFundingOf(plan)
-    if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")) {
-      const tokens = chainPlan.subAccounts.map((id) => {
-        const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
-        // An Aave sub-account's callback blocks pay the pool's flash premium on top (read with its reserve limits).
-        const flashPremiumBps = snapshot.input.subAccounts.find((x) => x.state.id.toLowerCase() === id.toLowerCase())?.state.flashPremiumBps
-        return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress, maxSlippageBps: s?.policy.maxSlippageBps, flashPremiumBps }
-      })
-      // The solver's expected swap outputs, in base units of each swap's output token.
-      const expectedOut = plan.actions.map((a) => {
-        const out = tokens[a.subAccount]
-        if (a.expectedOut === undefined || out === undefined) return undefined
-        const token = (a.kind === "SellCollateral" ? out.loan : out.collateral).toLowerCase()
-        return toBaseUnits(a.expectedOut, snapshot.decimals[token] ?? 18)
-      })
-      const minAmountOut = swapMinimumsAtInclusion(chainPlan, snapshot)
-      ;({ plan: chainPlan, funding } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut, funding }))
-    }
-    // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); in swap and
-    // callback plans (settled exactly above, with what each swap pays: the rest of a spend is the Safe's own funds, its
-    // idle part held to the balance) a source's cut comes off what it funds. Nothing material left: nothing sent.
-    // Judged again with the rule book on the snapshot's state (the SDK's own rules before sending): a cut that breaks a
-    // rule is repaired, or nothing is sent with an alert naming the rule (review rr11e E1).
-    const judge = snapshotRuleJudge(snapshot, snapshot.bounds, { aaveAdapter: config.deployment.adapters.aaveV3 })
-    const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events, funding, judge })
-    if (!clamped) return
-    chainPlan = clamped
-    if (this.deps.dryRun) {
-      logger.info({ safe, block: Number(block), plan: describePlan(plan), venues: plan.subAccounts.map((id) => venues.get(id.toLowerCase()) ?? "unknown") }, "dry run: plan not sent")
-      events.emit({ type: "plan", safe, block, plan: chainPlan, dryRun: true })
+    // The most urgent plan first; a plan the rule book refuses after the clamp (no repair) gives way to the next one.
+    const ranked = results.filter((r) => r.plan !== undefined).sort((a, b) => urgencyOf(a, input) - urgencyOf(b, input))
+    for (const candidate of ranked) {
+      const plan = candidate.plan as Plan
+      let chainPlan = toChainPlan(plan)
+      // What the solver knows of its funding: which repayment each donor's borrow pays, each spend's idle part.
+      let funding: PlanFunding | undefined = planFundingOf(plan)
+      if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")) {
+        const tokens = chainPlan.subAccounts.map((id) => {
+          const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
+          // An Aave sub-account's callback blocks pay the pool's flash premium on top (read with its reserve limits).
+          const flashPremiumBps = snapshot.input.subAccounts.find((x) => x.state.id.toLowerCase() === id.toLowerCase())?.state.flashPremiumBps
+          return { collateral: s?.collateralToken ?? zeroAddress, loan: s?.loanToken ?? zeroAddress, maxSlippageBps: s?.policy.maxSlippageBps, flashPremiumBps }
+        })
+        // The solver's expected swap outputs, in base units of each swap's output token.
+        const expectedOut = plan.actions.map((a) => {
+          const out = tokens[a.subAccount]
+          if (a.expectedOut === undefined || out === undefined) return undefined
+          const token = (a.kind === "SellCollateral" ? out.loan : out.collateral).toLowerCase()
+          return toBaseUnits(a.expectedOut, snapshot.decimals[token] ?? 18)
+        })
+        const minAmountOut = swapMinimumsAtInclusion(chainPlan, snapshot)
+        ;({ plan: chainPlan, funding } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut, funding }))
+      }
+      // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); in swap and
+      // callback plans (settled exactly above, with what each swap pays: the rest of a spend is the Safe's own funds, its
+      // idle part held to the balance) a source's cut comes off what it funds. Nothing material left: nothing sent.
+      // Judged again with the rule book on the snapshot's state (the SDK's own rules before sending): a cut that breaks a
+      // rule is repaired, or nothing is sent with an alert naming the rule (review rr11e E1).
+      const judge = snapshotRuleJudge(snapshot, snapshot.bounds, { aaveAdapter: config.deployment.adapters.aaveV3 })
+      let refused: ClampRuleRefusedError | undefined
+      const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events, funding, judge, onRefused: (e) => void (refused = e) })
+      if (!clamped) {
+        // A refusal naming one of the plan's sub-accounts: `solveAndSend` leaves it out and plans again in this block (as
+        // for a simulation failing on it); one naming none: the next loan asset's plan (review rr11f F3).
+        if (refused?.subAccount !== undefined) throw refused
+        if (refused !== undefined) {
+          ;(attempt.refusals ??= []).push(refused)
+          continue
+        }
+        return
+      }
+      chainPlan = clamped
+      if (this.deps.dryRun) {
+        logger.info({ safe, block: Number(block), plan: describePlan(plan), venues: plan.subAccounts.map((id) => venues.get(id.toLowerCase()) ?? "unknown") }, "dry run: plan not sent")
+        events.emit({ type: "plan", safe, block, plan: chainPlan, dryRun: true })
+        return
+      }
+      const below = new Set(snapshot.chain.filter((s) => s.band === "below").map((s) => s.subAccount.toLowerCase()))
+      const urgent = chainPlan.subAccounts.some((id) => below.has(id.toLowerCase()))
+      attempt.plan = chainPlan
+      // The snapshot's Aave collateral reads go with the plan: the SDK's validation at the same block reads them no more.
+      await this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent, snapshot.aaveCollateral)
       return
     }
-    const below = new Set(snapshot.chain.filter((s) => s.band === "below").map((s) => s.subAccount.toLowerCase()))
-    const urgent = chainPlan.subAccounts.some((id) => below.has(id.toLowerCase()))
-    attempt.plan = chainPlan
-    // The snapshot's Aave collateral reads go with the plan: the SDK's validation at the same block reads them no more.
-    await this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent, snapshot.aaveCollateral)
   }
 }
