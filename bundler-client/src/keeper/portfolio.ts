@@ -5,7 +5,7 @@ import type { SubAccountOracleError, SubAccountReadError } from "@levpilot/sdk/e
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type AaveCollateralShare, type AaveDustReserve, decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
-import { flashPremium, maxFlashedFor } from "@levpilot/sdk/rules"
+import { flashPremium, maxFlashedFor, poolFeeBpsOf } from "@levpilot/sdk/rules"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds, PlanFunding } from "./chainBounds.js"
 import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN, swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
@@ -63,7 +63,7 @@ export type PortfolioSnapshot = {
    * Each allowed pool's asset, totals (`totalAssets`, `totalSupply`) and the Safe's shares, read at `blockNumber`, by
    * lower-case address: the rule book's pools (`snapshotRuleJudge`). Undefined when not read (the fleet's batched read).
    */
-  poolTotals?: Record<string, { asset: Address; totalAssets: bigint; totalSupply: bigint; shares: bigint }> | undefined
+  poolTotals?: Record<string, { asset: Address; totalAssets: bigint; totalSupply: bigint; shares: bigint; feeBps?: bigint | undefined }> | undefined
 }
 
 /** A read the keeper planned around (`PortfolioSnapshot.degraded`). */
@@ -136,7 +136,43 @@ export async function readPoolTotals(
     const [totalAssets, totalSupply] = [resultOf<bigint>(reads[2 * i]), resultOf<bigint>(reads[2 * i + 1])]
     if (totalAssets !== undefined && totalSupply !== undefined && p.asset) out[p.pool.toLowerCase()] = { asset: p.asset as Address, totalAssets, totalSupply, shares: p.shares }
   })
+  await readPoolFees(client, deployment, out, blockNumber)
   return out
+}
+
+/** The pools of `poolTotals` whose fee is read ({@link poolFeeCalls}), in order. */
+const feePools = (poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>) => Object.entries(poolTotals).filter(([, p]) => p.totalSupply > 0n)
+
+/**
+ * The reads of each pool's fee as the rule book models it (`RulePool.feeBps`, review rr11f F2): `convertToAssets` and
+ * `previewRedeem` of its `totalSupply` ({@link poolFeeBpsOf}; the SDK's `validateRebalance` reads the same), two per pool
+ * of {@link feePools}; {@link applyPoolFees} sets them on `poolTotals`.
+ */
+function poolFeeCalls(poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>) {
+  return feePools(poolTotals).flatMap(([pool, p]) => [
+    { address: pool as Address, abi: erc4626Abi, functionName: "convertToAssets", args: [p.totalSupply] } as const,
+    { address: pool as Address, abi: erc4626Abi, functionName: "previewRedeem", args: [p.totalSupply] } as const,
+  ])
+}
+
+/** Sets each pool's `feeBps` from the results of {@link poolFeeCalls}; a pool that does not answer both is judged fee-free, as before. */
+function applyPoolFees(poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>, reads: readonly unknown[]): void {
+  feePools(poolTotals).forEach(([, p], i) => {
+    const [gross, net] = [resultOf<bigint>(reads[2 * i] as never), resultOf<bigint>(reads[2 * i + 1] as never)]
+    const feeBps = gross === undefined || net === undefined ? undefined : poolFeeBpsOf(gross, net)
+    if (feeBps !== undefined && feeBps > 0n) p.feeBps = feeBps
+  })
+}
+
+/** Reads and sets each pool's fee at `blockNumber` ({@link poolFeeCalls}). */
+async function readPoolFees(
+  client: Client<Transport, Chain | undefined>,
+  deployment: LeverageDeployment,
+  poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>,
+  blockNumber: bigint | undefined,
+): Promise<void> {
+  const calls = poolFeeCalls(poolTotals)
+  if (calls.length > 0) applyPoolFees(poolTotals, await readMany(client, deployment, calls, blockNumber))
 }
 
 /**
@@ -209,12 +245,15 @@ export async function readPortfolio(
     const [ta, ts, asset] = [totalAssets[i], totalSupply[i], assets[i]]
     if (ta !== undefined && ts !== undefined && asset) poolTotals[p] = { asset: asset as Address, totalAssets: ta, totalSupply: ts, shares: shares[i] as bigint }
   })
-  const assetValues = await readMany(
+  // The Safe's shares valued, and each pool's fee (`poolTotals[p].feeBps`) in the same read.
+  const valueReads = await readMany(
     client,
     deployment,
-    pools.map((p, i) => ({ address: p as Address, abi: erc4626Abi, functionName: "convertToAssets", args: [shares[i] as bigint] }) as const),
+    [...pools.map((p, i) => ({ address: p as Address, abi: erc4626Abi, functionName: "convertToAssets", args: [shares[i] as bigint] }) as const), ...poolFeeCalls(poolTotals)],
     at,
   )
+  const assetValues = valueReads.slice(0, pools.length)
+  applyPoolFees(poolTotals, valueReads.slice(pools.length))
   const yieldPools: YieldPool[] = pools.map((address, i) => {
     const asset = assets[i] as string
     const d = decimals[asset] ?? 18

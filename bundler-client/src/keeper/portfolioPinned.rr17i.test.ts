@@ -46,7 +46,7 @@ vi.mock("@levpilot/sdk/actions", async (original) => ({
   }),
 }))
 // Answers each multicall entry by its function name.
-const answer: Record<string, unknown> = { decimals: 18, balanceOf: 10n ** 18n, asset: LOAN, maxWithdraw: 10n ** 18n, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, convertToAssets: 10n ** 18n, MORPHO, market: [10n ** 22n, 10n ** 22n, 10n ** 21n, 10n ** 21n, 0n, 0n] }
+const answer: Record<string, unknown> = { decimals: 18, balanceOf: 10n ** 18n, asset: LOAN, maxWithdraw: 10n ** 18n, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, convertToAssets: 10n ** 18n, previewRedeem: 10n ** 18n - (10n ** 18n * 100n + 10_099n) / 10_100n, MORPHO, market: [10n ** 22n, 10n ** 22n, 10n ** 21n, 10n ** 21n, 0n, 0n] }
 vi.mock("@levpilot/sdk/utils", async (original) => ({
   ...(await original<typeof import("@levpilot/sdk/utils")>()),
   readMany: vi.fn(async (_client: unknown, _deployment: unknown, contracts: readonly { functionName: string }[], blockNumber?: bigint) => {
@@ -72,11 +72,11 @@ describe("rr17i: readPortfolio reads one snapshot at one block", () => {
     expect(lens.map((l) => l.blockNumber)).toEqual([BLOCK])
     const fns = reads.flatMap((r) => r.functions)
     // The reads are there (else the check proves nothing): balances, pools, their conversion, the market's liquidity.
-    for (const f of ["balanceOf", "maxWithdraw", "totalAssets", "totalSupply", "convertToAssets", "market"]) expect(fns).toContain(f)
+    for (const f of ["balanceOf", "maxWithdraw", "totalAssets", "totalSupply", "convertToAssets", "previewRedeem", "market"]) expect(fns).toContain(f)
     expect(reads.filter((r) => r.blockNumber !== BLOCK).map((r) => `${r.functions.join(",")} at ${r.blockNumber ?? "latest"}`)).toEqual([])
     expect(calls).toEqual([])
     // The pools' totals the rule book's judge uses (snapshotRuleJudge).
-    expect(snapshot.poolTotals?.[POOL]).toEqual({ asset: LOAN, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, shares: 10n ** 18n })
+    expect(snapshot.poolTotals?.[POOL]).toEqual({ asset: LOAN, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, shares: 10n ** 18n, feeBps: 100n })
     expect(snapshot.bounds.subAccounts[SUB]?.borrowable).toBe(9n * 10n ** 21n)
   })
 
@@ -84,7 +84,12 @@ describe("rr17i: readPortfolio reads one snapshot at one block", () => {
     const { readPoolTotals } = await import("./portfolio.js")
     const client = { chain: { id: 31_337 }, transport: custom({ request: async ({ method }) => Promise.reject(new Error(`unrecorded ${method}`)) }) } as never
     const totals = await readPoolTotals(client, {} as never, [{ pool: POOL, asset: LOAN, shares: 5n }], BLOCK)
-    expect(reads).toEqual([{ functions: ["totalAssets", "totalSupply"], blockNumber: BLOCK }])
-    expect(totals).toEqual({ [POOL]: { asset: LOAN, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, shares: 5n } })
+    // The pool's fee (rr11f F2: previewRedeem vs convertToAssets of its totalSupply) at the same block.
+    expect(reads).toEqual([
+      { functions: ["totalAssets", "totalSupply"], blockNumber: BLOCK },
+      { functions: ["convertToAssets", "previewRedeem"], blockNumber: BLOCK },
+    ])
+    // convertToAssets 1e18 vs previewRedeem what ERC4626Fees pays back with a 100 bps fee: 100 bps.
+    expect(totals).toEqual({ [POOL]: { asset: LOAN, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, shares: 5n, feeBps: 100n } })
   })
 })

@@ -1,6 +1,6 @@
 import { zeroAddress } from "viem"
 import { expect, test } from "vitest"
-import { checkRebalanceRules } from "@levpilot/sdk/rules"
+import { checkRebalanceRules, poolFeeBpsOf } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 import { snapshotRuleJudge } from "./ruleJudge.js"
@@ -32,6 +32,8 @@ const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 
 // The vault: 1:1, a 1 % exit fee (100 bps); the Safe holds 1,000 shares, maxWithdraw 990.09 (net of the fee, as ERC-4626 reports it).
 const pool = { asset: LOAN, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 1_000n * WAD }
 const snapshot = { timestamp: 1_700_000_000, chain: [{ ...state, subAccount: A, policy, epochUsage: usage, band: "below" }] as never, poolTotals: { [POOL]: pool } as never }
+// The same snapshot as readPortfolio now reads it: the pool's fee from previewRedeem vs convertToAssets of its totalSupply.
+const withPoolFee = { ...snapshot, poolTotals: { [POOL]: { ...pool, feeBps: poolFeeBpsOf(pool.totalSupply, pool.totalSupply - (pool.totalSupply * 100n + 10_099n) / 10_100n) } } as never }
 const bounds: ChainBounds = {
   balances: { [LOAN]: 0n, [COLL]: 0n },
   maxWithdraw: { [POOL]: (1_000n * WAD * 10_000n) / 10_100n },
@@ -52,22 +54,30 @@ const withFee = (p: ChainPlan, feeBps: bigint) =>
     gasUsed: 0n,
   })
 
-test("rr11f F2 observed today: the keeper's judge accepts a rescue through a 1 % exit-fee pool that the rule book with the fee (the module) refuses with ValueLossExceeded", () => {
+test("rr11f F2 (as it was): a judge given the pool without its fee accepts the rescue the rule book with the fee (the module) refuses with ValueLossExceeded", () => {
   const judge = snapshotRuleJudge(snapshot, bounds)
   expect(withFee(plan, 0n).ok).toBe(true)
   const onChain = withFee(plan, 100n)
   expect(onChain.ok === false && onChain.error.name).toBe("ValueLossExceeded")
-  // The judge: accepted, so the clamp returns it unrepaired and the keeper sends it; the bundler's simulation reverts.
   expect(judge(plan)?.ok).toBe(true)
-  const out = clampPlanToChainBounds(plan, bounds, undefined, { judge })
-  expect(out.plan).toEqual(plan)
-  expect(out.refusal).toBeUndefined()
 })
 
-// FAILS TODAY (rr11f F2): the judge must see the pool's exit fee (e.g. from maxWithdraw vs convertToAssets, or
-// previewWithdraw vs convertToShares read at the snapshot's block) and refuse what the module refuses.
-test.skip("FAILS TODAY rr11f F2: the judge refuses the exit-fee rescue as the module does", () => {
-  const judge = snapshotRuleJudge(snapshot, bounds)
+// Was FAILS TODAY (rr11f F2): the snapshot carries each pool's fee (readPortfolio / readPoolTotals: previewRedeem vs
+// convertToAssets of totalSupply at the snapshot's block, poolFeeBpsOf) and the judge refuses what the module refuses.
+test("rr11f F2: the judge refuses the exit-fee rescue as the module does", () => {
+  const judge = snapshotRuleJudge(withPoolFee, bounds)
   const v = judge(plan)
   expect(v?.ok === false && v.error.name).toBe("ValueLossExceeded")
+  // The clamp then repairs it (the pool action scaled down) or refuses it: never the plan as given.
+  const out = clampPlanToChainBounds(plan, bounds, undefined, { judge })
+  expect(out.plan).not.toEqual(plan)
+  if (out.plan) expect(withFee(out.plan, 100n).ok).toBe(true)
+})
+
+test("rr11f F2: poolFeeBpsOf reads back an ERC4626Fees fee from previewRedeem vs convertToAssets, exactly, at any size", () => {
+  const up = (x: bigint, y: bigint, d: bigint) => (x * y + d - 1n) / d
+  for (const fee of [1n, 7n, 50n, 100n, 333n, 1_000n])
+    for (const gross of [10n ** 6n, 123_456_789n, 10n ** 24n + 7n]) expect(poolFeeBpsOf(gross, gross - up(gross, fee, fee + 10_000n))).toBe(fee)
+  expect(poolFeeBpsOf(10n ** 18n, 10n ** 18n)).toBe(0n)
+  expect(poolFeeBpsOf(0n, 0n)).toBeUndefined()
 })

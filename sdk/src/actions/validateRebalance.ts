@@ -73,10 +73,12 @@ import {
   type CheckRebalanceRulesParameters,
   type CheckRebalanceRulesReturnType,
   type RuleMarketState,
+  type RulePool,
   type RuleSubAccount,
   type RuleViolation,
   checkRebalancePrechecks,
   checkRebalanceRules,
+  poolFeeBpsOf,
 } from "../rules/planRules.js"
 import type { AutomationConfig, EpochUsage, KeeperKey, Plan, Policy } from "../types/leverage.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
@@ -306,8 +308,19 @@ export async function validateRebalance(
   const thirdCalls: ContractFunctionParameters[] = [
     ...tokens.map((token) => ({ address: token, abi: erc20Abi, functionName: "decimals" }) as const),
     ...tokens.map((token) => ({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [safe] }) as const),
+    // Each pool's fee as the rule book models it (poolFeeBpsOf; the keeper's snapshot reads the same, review rr11f F2).
+    ...pools.flatMap((p) => [
+      { address: p.address, abi: erc4626Abi, functionName: "convertToAssets", args: [p.totalSupply] } as const,
+      { address: p.address, abi: erc4626Abi, functionName: "previewRedeem", args: [p.totalSupply] } as const,
+    ]),
   ]
   const third = await read(thirdCalls)
+  pools.forEach((p, k) => {
+    const [gross, net] = [resultOf<bigint>(third[2 * tokens.length + 2 * k]), resultOf<bigint>(third[2 * tokens.length + 2 * k + 1])]
+    // A pool that does not answer both is judged fee-free, as before.
+    const feeBps = gross === undefined || net === undefined ? undefined : poolFeeBpsOf(gross, net)
+    if (feeBps !== undefined && feeBps > 0n) (p as RulePool).feeBps = feeBps
+  })
   const thirdAt = <type>(k: number): type => requireResult<type>(third[k], thirdCalls[k] as ContractFunctionParameters)
   const decimals = tokens.map((_, k) => thirdAt<number>(k))
   const decimalsOf = (token: Address): number => decimals[tokens.indexOf(token.toLowerCase() as Address)] ?? 0

@@ -16,6 +16,7 @@ export {
   type RuleViolation,
   checkRebalancePrechecks,
   checkRebalanceRules,
+  poolFeeBpsOf,
   type AaveEModeCategory,
   type AaveBaseFigures,
   aaveBaseValue,

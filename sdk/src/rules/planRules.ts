@@ -420,6 +420,27 @@ export type RulePool = {
   feeBps?: bigint | undefined
 }
 
+/**
+ * A pool's fee in bps as the rule book models it ({@link RulePool}'s `feeBps`, OpenZeppelin ERC4626Fees semantics), from
+ * two reads at one block of the same share amount (review rr11f F2): `gross` = `convertToAssets(shares)` (what the module
+ * values the position at, RebalanceLib `_holdings`) and `net` = `previewRedeem(shares)` (what redeeming pays, fee off;
+ * unlike `maxWithdraw`, never held down by the pool's liquidity). ERC4626Fees pays `net = gross - ceil(gross x fee /
+ * (fee + 10000))`: the fee is the integer that reproduces `net` (nearest to `10000 x (gross - net) / net`, else that
+ * nearest rounded up). The keeper's snapshot and the SDK's `validateRebalance` both read `totalSupply` as the share
+ * amount (the most precise; independent of the Safe's holding).
+ *
+ * @param gross - `convertToAssets(shares)`, base units of the pool's asset.
+ * @param net - `previewRedeem(shares)`, base units of the pool's asset.
+ * @returns The fee in bps; 0 when `net` is not below `gross`; undefined when nothing can be told (`net` 0 or `gross` 0).
+ */
+export function poolFeeBpsOf(gross: bigint, net: bigint): bigint | undefined {
+  if (gross <= 0n || net <= 0n) return undefined
+  if (net >= gross) return 0n
+  const nearest = (2n * BPS * (gross - net) + net) / (2n * net)
+  for (const fee of [nearest, nearest - 1n, nearest + 1n]) if (fee >= 0n && gross - mulDivUp(gross, fee, fee + BPS) === net) return fee
+  return (BPS * (gross - net) + net - 1n) / net
+}
+
 /** One action with its exact amount (`kind` by name or ABI index; `pool` = the pool or a swap's route word). */
 export type RuleAction = { kind: ActionKind | number; subAccount: number; pool?: Address | undefined; amount: bigint }
 
