@@ -286,7 +286,8 @@ export const REPAIR_EVALUATIONS = 128
 /**
  * Repairs a clamped plan the rule book refuses (review rr11e E1: a cut idle-funded repayment next to a pool action's fee
  * kept whole breaks rule 5, `ValueLossExceeded`; a cut rescue lands short of its zone). In rounds, each trying candidates
- * in order and keeping the first the judge accepts (else going on from the first that still leaves a plan):
+ * in order and keeping the first the judge accepts (else going on from the first whose refusal no longer names the
+ * sub-account the last one named, else from the first that still leaves a plan; review rr11f F1):
  * - the violation names a sub-account (`HealthOutsideLandingZone(id, ..)`, `PoolNotUsed(id, pool)`, an `ActionFailed`'s
  *   action): each other not-due or boost sub-account is left out (not-due first; latest first), which frees what it drew
  *   for the named one; then the named one's pool actions scaled down; then the named one left out; only then another
@@ -337,7 +338,11 @@ function repairToRuleBook(given: ChainPlan, bounds: ChainBounds, funding: PlanFu
       const others = order.filter((id) => id !== named)
       candidates.push(...others.filter((id) => rank(id) < 2).map(dropOf), ...scalesOf(named), dropOf(named), ...others.filter((id) => rank(id) === 2).map(dropOf))
     } else candidates.push(...order.flatMap(scalesOf), ...order.map(dropOf))
+    // Onward from the first candidate that clears the named refusal (its verdict names another sub-account, or none),
+    // else from the first that leaves a plan: a scale still refused for the named one is not gone on from while leaving
+    // it out clears it (review rr11f F1: scaling A every round gave up C's accepted rescue).
     let onward: { c: Candidate; r: Clamped; error: RuleViolation } | undefined
+    let cleared: { c: Candidate; r: Clamped; error: RuleViolation } | undefined
     for (const c of candidates) {
       if (evaluations++ >= REPAIR_EVALUATIONS) return { plan: undefined, binding: first.binding, refusal }
       const r = clampOnce(given, bounds, funding, c.drop, c.caps)
@@ -350,7 +355,9 @@ function repairToRuleBook(given: ChainPlan, bounds: ChainBounds, funding: PlanFu
         return { plan: r.plan, binding, repaired: { refusal, dropped: c.left === undefined ? dropped : [...dropped, c.left], scaled } }
       }
       onward ??= { c, r, error: v.error }
+      if (named !== undefined && cleared === undefined && namedSubAccount(v.error, r.plan) !== named) cleared = { c, r, error: v.error }
     }
+    onward = cleared ?? onward
     if (onward === undefined) break
     drop = onward.c.drop
     caps = onward.c.caps
