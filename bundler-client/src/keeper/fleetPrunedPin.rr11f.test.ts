@@ -51,30 +51,46 @@ const state = { safe: SAFE, tokens: [{ token: LOAN, decimals: 18, balance: 0n },
 const deployment = { adapters: { morphoBlue: ADAPTER } } as never
 const client = { chain: { id: 1 } } as never
 
-/** The fleet step's lines (fleet/step.ts): readBorrowable at the lens's block, a failure taken as unknown; then the plan sent. */
-async function fleetBorrow(block: bigint) {
-  const { portfolioOf, readBorrowable, toChainPlan } = await import("./portfolio.js")
-  const borrowable = await readBorrowable(client, deployment, state.subAccounts as never, block).catch(() => undefined)
-  const snapshot = portfolioOf(state as never, { blockNumber: block, timestamp: 1_700_000_000n, risk: RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never), borrowable })
+/** The fleet step's lines (fleet/step.ts): the liquidity read at the lens's block (readBorrowableBounded); then the plan sent. */
+async function fleetBorrow(block: bigint, read: "bounded" | "as-it-was" = "bounded") {
+  const { portfolioOf, readBorrowable, readBorrowableBounded, toChainPlan } = await import("./portfolio.js")
+  const degraded: import("./portfolio.js").DegradedRead[] = []
+  const borrowable =
+    read === "bounded"
+      ? await readBorrowableBounded(client, deployment, state.subAccounts as never, block, degraded)
+      : await readBorrowable(client, deployment, state.subAccounts as never, block).catch(() => undefined)
+  const snapshot = portfolioOf(state as never, { blockNumber: block, timestamp: 1_700_000_000n, risk: RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never), borrowable, degraded })
   const plan = [...solveByLoanAsset(snapshot.input).values()][0]?.plan
   const sent = plan && clampPlanToChainBounds(toChainPlan(plan), snapshot.bounds).plan
   return { bound: snapshot.bounds.subAccounts[DONOR]?.borrowable, borrowed: (sent?.actions ?? []).filter((a) => a.kind === "Borrow").reduce((t, a) => t + a.amount, 0n), degraded: snapshot.degraded ?? [] }
 }
 
-test("rr11f F4 observed today: a fleet step 200 blocks behind the head reads no liquidity (pruned state, swallowed) and borrows past the market's 1,000 free", async () => {
-  const fresh = await fleetBorrow(HEAD - 1n)
+test("rr11f F4 (as it was): the pinned read swallowed (`.catch(() => undefined)`) leaves a step 200 blocks behind with no liquidity bound: it borrows past the market's 1,000 free", async () => {
+  const fresh = await fleetBorrow(HEAD - 1n, "as-it-was")
   expect(fresh.bound).toBe(1_000n * 10n ** 18n)
   expect(fresh.borrowed).toBeLessThanOrEqual(1_000n * 10n ** 18n)
-  const lagging = await fleetBorrow(OLD)
+  const lagging = await fleetBorrow(OLD, "as-it-was")
   expect(lagging.bound).toBeUndefined()
   expect(lagging.borrowed).toBeGreaterThan(10_000n * 10n ** 18n)
   expect(lagging.degraded).toEqual([])
 })
 
-// FAILS TODAY (rr11f F4): a pinned read the node no longer serves must not leave the borrow unbounded silently: re-read
-// the snapshot at a block the node serves (or fall back to `latest` for the bound, which only lowers it in a crash),
-// or at least report it degraded and plan no donor borrow on that market.
-test.skip("FAILS TODAY rr11f F4: the lagging step still holds the donor's borrow to the market's free liquidity", async () => {
+// Was FAILS TODAY (rr11f F4): a pinned read the node no longer serves is bound at `latest` and recorded degraded.
+test("rr11f F4: the lagging step still holds the donor's borrow to the market's free liquidity, read at latest, recorded degraded", async () => {
+  const fresh = await fleetBorrow(HEAD - 1n)
+  expect(fresh.bound).toBe(1_000n * 10n ** 18n)
+  expect(fresh.degraded).toEqual([])
   const lagging = await fleetBorrow(OLD)
+  expect(lagging.bound).toBe(1_000n * 10n ** 18n)
   expect(lagging.borrowed).toBeLessThanOrEqual(1_000n * 10n ** 18n)
+  expect(lagging.degraded.map((d) => [d.read, d.detail])).toEqual([["borrowable", "latest"]])
+})
+
+test("rr11f F4: when latest does not read either, no borrow is planned on the market (bound 0), recorded degraded", async () => {
+  const { readMany } = await import("@levpilot/sdk/utils")
+  vi.mocked(readMany).mockRejectedValueOnce(new Error("missing trie node")).mockRejectedValueOnce(new Error("connection refused"))
+  const lagging = await fleetBorrow(OLD)
+  expect(lagging.bound).toBe(0n)
+  expect(lagging.borrowed).toBe(0n)
+  expect(lagging.degraded.map((d) => [d.read, d.detail])).toEqual([["borrowable", "none"]])
 })

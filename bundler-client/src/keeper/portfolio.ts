@@ -36,7 +36,8 @@ export type PortfolioSnapshot = {
   bounds: ChainBounds
   /**
    * Reads that failed and were planned around, not silently: an Aave sub-account's reserve limits (planned without
-   * them) or a swap quote (no swap lane for that sub-account, side and fee). The keeper logs each once when it appears
+   * them), a swap quote (no swap lane for that sub-account, side and fee), or Morpho's free liquidity at the snapshot's
+   * block (the fleet's pinned read of a block the node no longer serves: bound at `latest`, or no borrow; rr11f F4). The keeper logs each once when it appears
    * and counts them in the gauge `levpilot_read_degraded`.
    */
   degraded?: DegradedRead[] | undefined
@@ -67,7 +68,7 @@ export type PortfolioSnapshot = {
 }
 
 /** A read the keeper planned around (`PortfolioSnapshot.degraded`). */
-export type DegradedRead = { read: "aave-limits" | "swap-curve"; subAccount?: Hex | undefined; detail?: string | undefined; message: string }
+export type DegradedRead = { read: "aave-limits" | "swap-curve" | "borrowable"; subAccount?: Hex | undefined; detail?: string | undefined; message: string }
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message.split("\n")[0] ?? "" : String(error))
 
@@ -112,6 +113,42 @@ export async function readBorrowable(
     if (m) out[s.subAccount.toLowerCase()] = (m[0] as bigint) > (m[2] as bigint) ? (m[0] as bigint) - (m[2] as bigint) : 0n
   })
   return out
+}
+
+/**
+ * {@link readBorrowable} at `blockNumber`, never failing unbounded (review rr11f F4): the fleet runs a Safe's step however
+ * old, so its block can be one a full node no longer serves (geth: the last 128 blocks). When the pinned read fails,
+ * the free liquidity is read at `latest` (what the sent operation meets) and a `borrowable` read is recorded in
+ * `degraded`; when that fails too, every Morpho sub-account's bound is 0 (no borrow is planned on its market) and the
+ * read is recorded degraded. The bound is never left unknown, so no borrow is sized past the market's liquidity.
+ *
+ * @param degraded - Receives the degraded read, if any.
+ * @returns Free liquidity by lower-case sub-account id, loan base units.
+ */
+export async function readBorrowableBounded(
+  client: Client<Transport, Chain | undefined>,
+  deployment: LeverageDeployment,
+  chain: ChainSubAccount[],
+  blockNumber: bigint | undefined,
+  degraded: DegradedRead[],
+): Promise<Record<string, bigint>> {
+  let pinned: unknown
+  try {
+    return await readBorrowable(client, deployment, chain, blockNumber)
+  } catch (error) {
+    pinned = error
+  }
+  if (blockNumber !== undefined) {
+    try {
+      const latest = await readBorrowable(client, deployment, chain, undefined)
+      degraded.push({ read: "borrowable", detail: "latest", message: `at block ${blockNumber}: ${messageOf(pinned)}; bound by the latest block's liquidity` })
+      return latest
+    } catch (error) {
+      pinned = error
+    }
+  }
+  degraded.push({ read: "borrowable", detail: "none", message: `${messageOf(pinned)}; no borrow planned on the Safe's Morpho markets` })
+  return Object.fromEntries(chain.filter((s) => isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue)).map((s) => [s.subAccount.toLowerCase(), 0n]))
 }
 
 /**
@@ -636,6 +673,8 @@ export function portfolioOf(
     borrowable?: Record<string, bigint> | undefined
     /** The pools' totals at `blockNumber` ({@link readPoolTotals}), for the rule book's judge; undefined: not read. */
     poolTotals?: PortfolioSnapshot["poolTotals"] | undefined
+    /** Reads that failed and were planned around (`PortfolioSnapshot.degraded`, e.g. {@link readBorrowableBounded}'s). */
+    degraded?: DegradedRead[] | undefined
     /**
      * The deployment's Aave v3 adapter (`deployment.adapters.aaveV3`): its sub-accounts are judged by Aave's floored
      * factor (`thresholdFloored`) whether or not `aaveLimits` has them (review rr17 R1).
@@ -683,6 +722,7 @@ export function portfolioOf(
     aaveDust: aaveDustOfLimits(aaveLimits),
     aaveBorrowRefusals: aaveBorrowRefusalsOf(aaveLimits),
     poolTotals: parameters.poolTotals,
+    ...(parameters.degraded !== undefined && parameters.degraded.length > 0 ? { degraded: parameters.degraded } : {}),
   }
 }
 

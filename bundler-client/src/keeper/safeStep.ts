@@ -347,11 +347,15 @@ export class SafeStep {
       if (!rt.degraded.has(key))
         logger.warn(
           { safe, read: d.read, subAccount: d.subAccount, detail: d.detail, err: d.message },
-          d.read === "aave-limits" ? "Aave reserve limits could not be read: planning without them" : `swap quote failed for ${d.subAccount}${d.detail ? ` (${d.detail})` : ""}: no swap lane for it this block`,
+          d.read === "aave-limits"
+            ? "Aave reserve limits could not be read: planning without them"
+            : d.read === "borrowable"
+              ? `Morpho's free liquidity could not be read at the snapshot's block: ${d.detail === "latest" ? "bound by the latest block's" : "no borrow planned"}`
+              : `swap quote failed for ${d.subAccount}${d.detail ? ` (${d.detail})` : ""}: no swap lane for it this block`,
         )
     }
-    for (const read of ["aave-limits", "swap-curve"] as const)
-      metrics.set("levpilot_read_degraded", "Reads that failed at the last step and were planned around: an Aave sub-account's reserve limits (planned without them), a swap quote (no swap lane for that sub-account, side and fee).", { safe, read }, degraded.filter((d) => d.read === read).length)
+    for (const read of ["aave-limits", "swap-curve", "borrowable"] as const)
+      metrics.set("levpilot_read_degraded", "Reads that failed at the last step and were planned around: an Aave sub-account's reserve limits (planned without them), a swap quote (no swap lane for that sub-account, side and fee), Morpho's free liquidity at the snapshot's block (bound at latest, or no borrow).", { safe, read }, degraded.filter((d) => d.read === read).length)
     rt.degraded = seen
   }
 

@@ -9,7 +9,7 @@ import { InclusionTracker, MAX_LOG_WINDOWS } from "../inclusion.js"
 import { type InclusionLookup, type UserOperationEventLog, chainInclusionLookup } from "../inclusionLookup.js"
 import type { KeeperMetrics } from "../metrics.js"
 import { readAaveLimits } from "../aaveLimits.js"
-import { portfolioOf, readBorrowable, readPoolTotals } from "../portfolio.js"
+import { type DegradedRead, portfolioOf, readBorrowableBounded, readPoolTotals } from "../portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "../runtime.js"
 import { SafeStep, keeperCosts } from "../safeStep.js"
 import { limiter } from "./limit.js"
@@ -185,10 +185,12 @@ export class FleetStep {
       const planMayFollow = state.subAccounts.some((s) => s.band !== "inside")
       const aaveLimits = planMayFollow ? await readAaveLimits(clients.publicClient, config.deployment, state.subAccounts, safe, item.block, { dustThresholdBase: config.aaveDustThresholdBase }).catch(() => undefined) : undefined
       // Morpho markets' free liquidity (the lens does not read it; at the lens's block): a borrow sized past it reverts in every block.
-      const borrowable = planMayFollow ? await readBorrowable(clients.publicClient, config.deployment, state.subAccounts, item.block).catch(() => undefined) : undefined
+      // A block the node no longer serves (a step in a backlog): bound at `latest`, or no borrow, recorded degraded (rr11f F4).
+      const degraded: DegradedRead[] = []
+      const borrowable = planMayFollow ? await readBorrowableBounded(clients.publicClient, config.deployment, state.subAccounts, item.block, degraded) : undefined
       // The pools' totals at the lens's block, for the send clamp's rule-book judge (review rr11e E1); unknown if the read fails.
       const poolTotals = planMayFollow && state.pools.length > 0 ? await readPoolTotals(clients.publicClient, config.deployment, state.pools, item.block).catch(() => undefined) : undefined
-      const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable, poolTotals, aaveAdapter: config.deployment.adapters.aaveV3 })
+      const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable, poolTotals, degraded, aaveAdapter: config.deployment.adapters.aaveV3 })
       await this.step.run(rt, item.block, { snapshot, lookup })
       await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
       return "done"
