@@ -654,8 +654,11 @@ library RebalanceLib {
     /// loan-token deposit listed on another sub-account, into that one's allowed pool. Residual: a boost's honest borrow is parked while
     /// another sub-account's rescue draws the reserve; both moves are bounded by their landing zones.
     /// The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
-    /// Gas (issue 15): one pass over the actions tallies every asset's flows; it stays because only the actions say
-    /// what each flow was for. Runs after the actions, so each pool's `asset()` is a warm call, read once.
+    /// Gas (issue 15): one pass over the actions tallies every asset's flows (`_flowTally`), pool withdrawals included;
+    /// it stays because only the actions say what each flow was for. Runs after the actions, so each pool's `asset()` is a
+    /// warm call, read once. The withdrawals are walked again, in plan order, only when an asset's total crosses what it
+    /// may use, to name the first withdrawal that crosses it (cumulative sums only grow, so the total crosses exactly
+    /// when some prefix does): the same refusals as a walk per asset, without it on every operation.
     function _checkInflowsUsed(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
         private
         view
@@ -671,33 +674,49 @@ library RebalanceLib {
         // slot[j]: the asset slot of action j's collateral-side flow (its pool's asset for a pool action).
         uint256[] memory slot = new uint256[](actions.length);
         for (uint256 j; j < actions.length; ++j) {
-            if (_isPoolKind(actions[j].kind)) {
-                address asset = IERC4626(actions[j].pool).asset();
-                slot[j] = _slotOf(assets, count, asset);
+            Action calldata action = actions[j];
+            if (_isPoolKind(action.kind)) {
+                address asset = IERC4626(action.pool).asset();
+                uint256 at = _slotOf(assets, count, asset);
                 // Unreachable after `_holdings` (which values every pool's asset), kept so no flow is left unjudged.
-                if (slot[j] == count) revert ILeverageModule.PoolAssetMismatch(actions[j].pool, asset);
+                if (at == count) revert ILeverageModule.PoolAssetMismatch(action.pool, asset);
+                slot[j] = at;
             } else {
-                slot[j] = _slotOf(assets, count, runs[actions[j].subAccount].state.collateralToken);
+                slot[j] = _slotOf(assets, count, runs[action.subAccount].state.collateralToken);
             }
         }
-        // flows[4a]: spent, [4a + 1]: received, [4a + 2]: deposited, [4a + 3]: fundable, of asset slot a.
+        // flows[5a]: spent, [5a + 1]: received, [5a + 2]: deposited, [5a + 3]: fundable, [5a + 4]: withdrawn from
+        // pools, of asset slot a.
         uint256[] memory flows = _flowTally(s, safe, runs, actions, slot);
         for (uint256 a; a < count; ++a) {
-            uint256 deposited = flows[4 * a + 2];
+            uint256 at = 5 * a;
+            uint256 deposited = flows[at + 2];
             {
-                uint256 fundable = flows[4 * a + 3];
+                uint256 fundable = flows[at + 3];
                 if (deposited > fundable) revert ILeverageModule.DepositNotFunded(assets[a], deposited, fundable);
             }
-            (uint256 spent, uint256 received) = (flows[4 * a], flows[4 * a + 1]);
+            (uint256 spent, uint256 received) = (flows[at], flows[at + 1]);
             uint256 unparked = received - deposited;
             uint256 usable = spent > unparked ? spent - unparked : 0;
-            uint256 withdrawn;
-            for (uint256 j; j < actions.length; ++j) {
-                if (slot[j] != a || actions[j].kind != ActionKind.WithdrawFromPool) continue;
-                withdrawn += actions[j].amount;
-                if (withdrawn > usable) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
-            }
+            if (flows[at + 4] > usable) _revertPoolNotUsed(runs, actions, slot, a, usable);
             if (unparked > spent) revert ILeverageModule.IdleInflow(assets[a], received, spent + deposited);
+        }
+    }
+
+    /// @dev Reverts with PoolNotUsed naming the first pool withdrawal of asset slot `a` (plan order) past which the
+    /// slot's withdrawals sum above `usable` (`_checkInflowsUsed` calls it only when their total does).
+    function _revertPoolNotUsed(
+        Run[] memory runs,
+        Action[] calldata actions,
+        uint256[] memory slot,
+        uint256 a,
+        uint256 usable
+    ) private pure {
+        uint256 withdrawn;
+        for (uint256 j; j < actions.length; ++j) {
+            if (slot[j] != a || actions[j].kind != ActionKind.WithdrawFromPool) continue;
+            withdrawn += actions[j].amount;
+            if (withdrawn > usable) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
         }
     }
 
@@ -706,16 +725,17 @@ library RebalanceLib {
         while (i < count && assets[i] != token) ++i;
     }
 
-    /// @dev Per asset slot a (see `_checkInflowsUsed`), base units: flows[4a] what the plan's venue and swap actions
-    /// take from the Safe's wallet (repayments capped at the debt they meet), flows[4a + 1] what they bring into it (swap
-    /// outputs at their on-chain minimum), flows[4a + 2] what the plan deposits into pools of the asset, flows[4a + 3]
-    /// the part of flows[4a + 1] a deposit may park: the borrows of sub-accounts due above their band (loan slot only).
+    /// @dev Per asset slot a (see `_checkInflowsUsed`), base units: flows[5a] what the plan's venue and swap actions
+    /// take from the Safe's wallet (repayments capped at the debt they meet), flows[5a + 1] what they bring into it (swap
+    /// outputs at their on-chain minimum), flows[5a + 2] what the plan deposits into pools of the asset, flows[5a + 3]
+    /// the part of flows[5a + 1] a deposit may park: the borrows of sub-accounts due above their band (loan slot only),
+    /// flows[5a + 4] what the plan withdraws from pools of the asset.
     function _flowTally(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions, uint256[] memory slot)
         private
         view
         returns (uint256[] memory flows)
     {
-        flows = new uint256[](4 * (runs.length + 1));
+        flows = new uint256[](5 * (runs.length + 1));
         // The debt each repayment meets, in execution order (a callback's inner actions run after its opener, so a
         // borrow inside a repay callback comes after the debt fell): a repayment clears at most the debt at that point
         // (past it the adapters repay by shares, or Aave's max on the debt reserve alone), and only that much is spent.
@@ -724,10 +744,11 @@ library RebalanceLib {
             debtNow[k] = runs[k].repayable;
         }
         for (uint256 j; j < actions.length; ++j) {
-            ActionKind kind = actions[j].kind;
-            uint256 sub = actions[j].subAccount;
-            uint256 amount = actions[j].amount;
-            uint256 at = 4 * slot[j];
+            Action calldata action = actions[j];
+            ActionKind kind = action.kind;
+            uint256 sub = action.subAccount;
+            uint256 amount = action.amount;
+            uint256 at = 5 * slot[j];
             if ((1 << uint8(kind)) & REPAY_KINDS != 0) {
                 uint256 cleared = Math.min(amount, debtNow[sub]);
                 debtNow[sub] -= cleared;
@@ -742,6 +763,8 @@ library RebalanceLib {
                 flows[at + 1] += amount;
             } else if (kind == ActionKind.DepositToPool) {
                 flows[at + 2] += amount;
+            } else if (kind == ActionKind.WithdrawFromPool) {
+                flows[at + 4] += amount;
             } else if (_isSwapKind(kind)) {
                 bool sell = kind == ActionKind.SellCollateral;
                 flows[sell ? at : 0] += amount;
