@@ -160,11 +160,11 @@ library RebalanceLib {
         if (updatedAt > block.timestamp || block.timestamp - updatedAt > policy.maxOracleAge) {
             revert ILeverageModule.OracleStale(id, updatedAt, policy.maxOracleAge);
         }
-        uint8 feedDecimals = IPriceFeed(feed).decimals();
+        uint256 feedDecimals = _decimals(feed);
         // The feed quotes one whole collateral token in whole loan tokens; rescale to Morpho's 1e36 base-unit price.
-        uint256 exponent = 36 + uint256(IERC20Metadata(state.loanToken).decimals());
-        uint256 divisorExp = uint256(feedDecimals) + IERC20Metadata(state.collateralToken).decimals();
-        if (feedDecimals > 36 || divisorExp > exponent) revert ILeverageModule.OracleDecimals(id, feedDecimals);
+        uint256 exponent = 36 + _decimals(state.loanToken);
+        uint256 divisorExp = feedDecimals + _decimals(state.collateralToken);
+        if (feedDecimals > 36 || divisorExp > exponent) revert ILeverageModule.OracleDecimals(id, uint8(feedDecimals));
         uint256 feedPrice = uint256(answer) * 10 ** (exponent - divisorExp);
         if (HealthLib.distance(state.price, feedPrice) * ConstantsLib.BPS > feedPrice * policy.maxOracleDeviationBps) {
             revert ILeverageModule.OracleDeviation(id, state.price, feedPrice);
@@ -527,11 +527,11 @@ library RebalanceLib {
                 route: bytes32(uint256(uint160(action.pool)))
             })
         );
-        uint256 balanceBefore = IERC20(tokenOut).balanceOf(safe);
+        uint256 balanceBefore = _balanceOf(tokenOut, safe);
         _approve(safe, index, swapCall.approveToken, swapCall.target, swapCall.approveAmount);
         _call(safe, index, swapCall.target, swapCall.data);
         _resetApproval(safe, index, swapCall.approveToken, swapCall.target);
-        uint256 balanceAfter = IERC20(tokenOut).balanceOf(safe);
+        uint256 balanceAfter = _balanceOf(tokenOut, safe);
         uint256 received = balanceAfter > balanceBefore ? balanceAfter - balanceBefore : 0;
         if (received < minAmountOut) revert ILeverageModule.SlippageExceeded(index, tokenOut, received, minAmountOut);
         uint256 slot = SWAP_OUTPUT_SLOT + action.subAccount + (sell ? 0 : ConstantsLib.MAX_SUB_ACCOUNTS);
@@ -568,7 +568,9 @@ library RebalanceLib {
     /// amount (Morpho's repay and supplyCollateral, an ERC-4626 deposit) leaves nothing to reset, and reading the
     /// allowance (one STATICCALL) is about 5,000 gas cheaper than the Safe call an approve(0) costs.
     function _resetApproval(address safe, uint256 index, address token, address spender) private {
-        if (token != address(0) && IERC20(token).allowance(safe, spender) != 0) _approve(safe, index, token, spender, 0);
+        if (token != address(0) && _read(token, IERC20.allowance.selector, uint160(safe), uint160(spender), 2) != 0) {
+            _approve(safe, index, token, spender, 0);
+        }
     }
 
     function _approve(address safe, uint256 index, address token, address spender, uint256 amount) private {
@@ -676,7 +678,7 @@ library RebalanceLib {
         for (uint256 j; j < actions.length; ++j) {
             Action calldata action = actions[j];
             if (_isPoolKind(action.kind)) {
-                address asset = IERC4626(action.pool).asset();
+                address asset = _asset(action.pool);
                 uint256 at = _slotOf(assets, count, asset);
                 // Unreachable after `_holdings` (which values every pool's asset), kept so no flow is left unjudged.
                 if (at == count) revert ILeverageModule.PoolAssetMismatch(action.pool, asset);
@@ -780,6 +782,50 @@ library RebalanceLib {
         returns (uint256)
     {
         return _minAmountOut(s.policies[run.id][safe].maxSlippageBps, run.state.price, sell, amountIn);
+    }
+
+    /* READS */
+
+    /// @dev The first word `target` returns for `selector` with `argc` (0 to 2) word arguments `a`, `b`: a view call
+    /// without the ABI coder. Size and gas (issue 15): one shared call site instead of a coder encoding and decoding
+    /// per read (about 900 bytes of this library, and some 30 gas a read), with the same outcomes: a revert is bubbled
+    /// up, and a reply shorter than one word (a target without code included) reverts without data, as the coder's
+    /// decoding did. Callers check the word's type as the coder did.
+    function _read(address target, bytes4 selector, uint256 a, uint256 b, uint256 argc)
+        private
+        view
+        returns (uint256 word)
+    {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), a)
+            mstore(add(ptr, 0x24), b)
+            if iszero(staticcall(gas(), target, ptr, add(4, shl(5, argc)), 0, 0x20)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            if lt(returndatasize(), 0x20) { revert(0, 0) }
+            word := mload(0)
+        }
+    }
+
+    /// @dev `IERC20(token).balanceOf(account)` (`_read`).
+    function _balanceOf(address token, address account) private view returns (uint256) {
+        return _read(token, IERC20.balanceOf.selector, uint160(account), 0, 1);
+    }
+
+    /// @dev `IERC4626(pool).asset()` (`_read`); a reply that is not an address reverts without data, as the coder did.
+    function _asset(address pool) private view returns (address) {
+        uint256 word = _read(pool, IERC4626.asset.selector, 0, 0, 0);
+        if (word >> 160 != 0) revert();
+        return address(uint160(word));
+    }
+
+    /// @dev `decimals()` of a token or feed (`_read`); a reply that is not a uint8 reverts without data, as the coder did.
+    function _decimals(address target) private view returns (uint256 decimals) {
+        decimals = _read(target, IERC20Metadata.decimals.selector, 0, 0, 0);
+        if (decimals > type(uint8).max) revert();
     }
 
     /* GUARD (transient storage: one value per slot, the module serves every Safe on the chain) */
@@ -1021,13 +1067,13 @@ library RebalanceLib {
         amounts = new uint256[](tokens.length);
         address loanToken = runs[0].state.loanToken;
         tokens[0] = loanToken;
-        amounts[0] = IERC20(loanToken).balanceOf(safe);
+        amounts[0] = _balanceOf(loanToken, safe);
         uint256 n = 1;
         for (uint256 i; i < runs.length; ++i) {
             address collateral = runs[i].state.collateralToken;
             if (!_firstOf(collateral, runs, i)) continue;
             tokens[n] = collateral;
-            amounts[n] = IERC20(collateral).balanceOf(safe);
+            amounts[n] = _balanceOf(collateral, safe);
             ++n;
         }
         for (uint256 i; i < actions.length; ++i) {
@@ -1039,11 +1085,11 @@ library RebalanceLib {
             }
             if (seen) continue;
             if (tokens[n] == address(0)) {
-                address asset = pool.asset();
+                address asset = _asset(address(pool));
                 _priceRange(asset, runs, false); // reverts for an unlisted token
                 tokens[n] = asset;
             }
-            amounts[n] = pool.convertToAssets(pool.balanceOf(safe));
+            amounts[n] = _read(address(pool), IERC4626.convertToAssets.selector, _balanceOf(address(pool), safe), 0, 1);
             ++n;
         }
         // Gas (issue 15): both arrays end at the last slot filled (the first call shortens `tokens`, sized for the most
