@@ -991,9 +991,11 @@ library RebalanceLib {
 
     /// @notice `whole` x `part` / `total`, rounded up (`whole` when `total` is 0): a sub-account's share of an
     /// operation's gas or loss. Rounding up, the shares of parts summing to `total` sum to at least `whole`.
-    /// Gas (issue 15): the whole part (one changed sub-account) is `whole` without the division (ceil(w x t / t) = w).
+    /// Gas (issue 15): the whole part (one changed sub-account) is `whole` without the division (ceil(w x t / t) = w),
+    /// and so is a share of nothing (a plan that lost nothing: ceil(0 x p / t) = 0): one mulDiv (about 550 gas) less per
+    /// sub-account when several changed.
     function shareOf(uint256 whole, uint256 part, uint256 total) internal pure returns (uint256) {
-        return total == 0 || part == total ? whole : Math.mulDiv(whole, part, total, Math.Rounding.Ceil);
+        return whole == 0 || total == 0 || part == total ? whole : Math.mulDiv(whole, part, total, Math.Rounding.Ceil);
     }
 
     /// @dev Charges the rebalance to the sub-account's aligned epoch (`block.timestamp / epochLength`): amount, count,
