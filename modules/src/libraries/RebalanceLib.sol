@@ -160,11 +160,11 @@ library RebalanceLib {
         if (updatedAt > block.timestamp || block.timestamp - updatedAt > policy.maxOracleAge) {
             revert ILeverageModule.OracleStale(id, updatedAt, policy.maxOracleAge);
         }
-        uint8 feedDecimals = IPriceFeed(feed).decimals();
+        uint256 feedDecimals = _decimals(feed);
         // The feed quotes one whole collateral token in whole loan tokens; rescale to Morpho's 1e36 base-unit price.
-        uint256 exponent = 36 + uint256(IERC20Metadata(state.loanToken).decimals());
-        uint256 divisorExp = uint256(feedDecimals) + IERC20Metadata(state.collateralToken).decimals();
-        if (feedDecimals > 36 || divisorExp > exponent) revert ILeverageModule.OracleDecimals(id, feedDecimals);
+        uint256 exponent = 36 + _decimals(state.loanToken);
+        uint256 divisorExp = feedDecimals + _decimals(state.collateralToken);
+        if (feedDecimals > 36 || divisorExp > exponent) revert ILeverageModule.OracleDecimals(id, uint8(feedDecimals));
         uint256 feedPrice = uint256(answer) * 10 ** (exponent - divisorExp);
         if (HealthLib.distance(state.price, feedPrice) * ConstantsLib.BPS > feedPrice * policy.maxOracleDeviationBps) {
             revert ILeverageModule.OracleDeviation(id, state.price, feedPrice);
@@ -527,11 +527,11 @@ library RebalanceLib {
                 route: bytes32(uint256(uint160(action.pool)))
             })
         );
-        uint256 balanceBefore = IERC20(tokenOut).balanceOf(safe);
+        uint256 balanceBefore = _balanceOf(tokenOut, safe);
         _approve(safe, index, swapCall.approveToken, swapCall.target, swapCall.approveAmount);
         _call(safe, index, swapCall.target, swapCall.data);
         _resetApproval(safe, index, swapCall.approveToken, swapCall.target);
-        uint256 balanceAfter = IERC20(tokenOut).balanceOf(safe);
+        uint256 balanceAfter = _balanceOf(tokenOut, safe);
         uint256 received = balanceAfter > balanceBefore ? balanceAfter - balanceBefore : 0;
         if (received < minAmountOut) revert ILeverageModule.SlippageExceeded(index, tokenOut, received, minAmountOut);
         uint256 slot = SWAP_OUTPUT_SLOT + action.subAccount + (sell ? 0 : ConstantsLib.MAX_SUB_ACCOUNTS);
@@ -568,7 +568,9 @@ library RebalanceLib {
     /// amount (Morpho's repay and supplyCollateral, an ERC-4626 deposit) leaves nothing to reset, and reading the
     /// allowance (one STATICCALL) is about 5,000 gas cheaper than the Safe call an approve(0) costs.
     function _resetApproval(address safe, uint256 index, address token, address spender) private {
-        if (token != address(0) && IERC20(token).allowance(safe, spender) != 0) _approve(safe, index, token, spender, 0);
+        if (token != address(0) && _read(token, IERC20.allowance.selector, uint160(safe), uint160(spender), 2) != 0) {
+            _approve(safe, index, token, spender, 0);
+        }
     }
 
     function _approve(address safe, uint256 index, address token, address spender, uint256 amount) private {
@@ -654,8 +656,11 @@ library RebalanceLib {
     /// loan-token deposit listed on another sub-account, into that one's allowed pool. Residual: a boost's honest borrow is parked while
     /// another sub-account's rescue draws the reserve; both moves are bounded by their landing zones.
     /// The one slack is a swap's output above its minimum (at most `maxSlippageBps` of the swap).
-    /// Gas (issue 15): one pass over the actions tallies every asset's flows; it stays because only the actions say
-    /// what each flow was for. Runs after the actions, so each pool's `asset()` is a warm call, read once.
+    /// Gas (issue 15): one pass over the actions tallies every asset's flows (`_flowTally`), pool withdrawals included;
+    /// it stays because only the actions say what each flow was for. Runs after the actions, so each pool's `asset()` is a
+    /// warm call, read once. The withdrawals are walked again, in plan order, only when an asset's total crosses what it
+    /// may use, to name the first withdrawal that crosses it (cumulative sums only grow, so the total crosses exactly
+    /// when some prefix does): the same refusals as a walk per asset, without it on every operation.
     function _checkInflowsUsed(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions)
         private
         view
@@ -671,33 +676,49 @@ library RebalanceLib {
         // slot[j]: the asset slot of action j's collateral-side flow (its pool's asset for a pool action).
         uint256[] memory slot = new uint256[](actions.length);
         for (uint256 j; j < actions.length; ++j) {
-            if (_isPoolKind(actions[j].kind)) {
-                address asset = IERC4626(actions[j].pool).asset();
-                slot[j] = _slotOf(assets, count, asset);
+            Action calldata action = actions[j];
+            if (_isPoolKind(action.kind)) {
+                address asset = _asset(action.pool);
+                uint256 at = _slotOf(assets, count, asset);
                 // Unreachable after `_holdings` (which values every pool's asset), kept so no flow is left unjudged.
-                if (slot[j] == count) revert ILeverageModule.PoolAssetMismatch(actions[j].pool, asset);
+                if (at == count) revert ILeverageModule.PoolAssetMismatch(action.pool, asset);
+                slot[j] = at;
             } else {
-                slot[j] = _slotOf(assets, count, runs[actions[j].subAccount].state.collateralToken);
+                slot[j] = _slotOf(assets, count, runs[action.subAccount].state.collateralToken);
             }
         }
-        // flows[4a]: spent, [4a + 1]: received, [4a + 2]: deposited, [4a + 3]: fundable, of asset slot a.
+        // flows[5a]: spent, [5a + 1]: received, [5a + 2]: deposited, [5a + 3]: fundable, [5a + 4]: withdrawn from
+        // pools, of asset slot a.
         uint256[] memory flows = _flowTally(s, safe, runs, actions, slot);
         for (uint256 a; a < count; ++a) {
-            uint256 deposited = flows[4 * a + 2];
+            uint256 at = 5 * a;
+            uint256 deposited = flows[at + 2];
             {
-                uint256 fundable = flows[4 * a + 3];
+                uint256 fundable = flows[at + 3];
                 if (deposited > fundable) revert ILeverageModule.DepositNotFunded(assets[a], deposited, fundable);
             }
-            (uint256 spent, uint256 received) = (flows[4 * a], flows[4 * a + 1]);
+            (uint256 spent, uint256 received) = (flows[at], flows[at + 1]);
             uint256 unparked = received - deposited;
             uint256 usable = spent > unparked ? spent - unparked : 0;
-            uint256 withdrawn;
-            for (uint256 j; j < actions.length; ++j) {
-                if (slot[j] != a || actions[j].kind != ActionKind.WithdrawFromPool) continue;
-                withdrawn += actions[j].amount;
-                if (withdrawn > usable) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
-            }
+            if (flows[at + 4] > usable) _revertPoolNotUsed(runs, actions, slot, a, usable);
             if (unparked > spent) revert ILeverageModule.IdleInflow(assets[a], received, spent + deposited);
+        }
+    }
+
+    /// @dev Reverts with PoolNotUsed naming the first pool withdrawal of asset slot `a` (plan order) past which the
+    /// slot's withdrawals sum above `usable` (`_checkInflowsUsed` calls it only when their total does).
+    function _revertPoolNotUsed(
+        Run[] memory runs,
+        Action[] calldata actions,
+        uint256[] memory slot,
+        uint256 a,
+        uint256 usable
+    ) private pure {
+        uint256 withdrawn;
+        for (uint256 j; j < actions.length; ++j) {
+            if (slot[j] != a || actions[j].kind != ActionKind.WithdrawFromPool) continue;
+            withdrawn += actions[j].amount;
+            if (withdrawn > usable) revert ILeverageModule.PoolNotUsed(runs[actions[j].subAccount].id, actions[j].pool);
         }
     }
 
@@ -706,16 +727,17 @@ library RebalanceLib {
         while (i < count && assets[i] != token) ++i;
     }
 
-    /// @dev Per asset slot a (see `_checkInflowsUsed`), base units: flows[4a] what the plan's venue and swap actions
-    /// take from the Safe's wallet (repayments capped at the debt they meet), flows[4a + 1] what they bring into it (swap
-    /// outputs at their on-chain minimum), flows[4a + 2] what the plan deposits into pools of the asset, flows[4a + 3]
-    /// the part of flows[4a + 1] a deposit may park: the borrows of sub-accounts due above their band (loan slot only).
+    /// @dev Per asset slot a (see `_checkInflowsUsed`), base units: flows[5a] what the plan's venue and swap actions
+    /// take from the Safe's wallet (repayments capped at the debt they meet), flows[5a + 1] what they bring into it (swap
+    /// outputs at their on-chain minimum), flows[5a + 2] what the plan deposits into pools of the asset, flows[5a + 3]
+    /// the part of flows[5a + 1] a deposit may park: the borrows of sub-accounts due above their band (loan slot only),
+    /// flows[5a + 4] what the plan withdraws from pools of the asset.
     function _flowTally(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions, uint256[] memory slot)
         private
         view
         returns (uint256[] memory flows)
     {
-        flows = new uint256[](4 * (runs.length + 1));
+        flows = new uint256[](5 * (runs.length + 1));
         // The debt each repayment meets, in execution order (a callback's inner actions run after its opener, so a
         // borrow inside a repay callback comes after the debt fell): a repayment clears at most the debt at that point
         // (past it the adapters repay by shares, or Aave's max on the debt reserve alone), and only that much is spent.
@@ -724,10 +746,11 @@ library RebalanceLib {
             debtNow[k] = runs[k].repayable;
         }
         for (uint256 j; j < actions.length; ++j) {
-            ActionKind kind = actions[j].kind;
-            uint256 sub = actions[j].subAccount;
-            uint256 amount = actions[j].amount;
-            uint256 at = 4 * slot[j];
+            Action calldata action = actions[j];
+            ActionKind kind = action.kind;
+            uint256 sub = action.subAccount;
+            uint256 amount = action.amount;
+            uint256 at = 5 * slot[j];
             if ((1 << uint8(kind)) & REPAY_KINDS != 0) {
                 uint256 cleared = Math.min(amount, debtNow[sub]);
                 debtNow[sub] -= cleared;
@@ -742,6 +765,8 @@ library RebalanceLib {
                 flows[at + 1] += amount;
             } else if (kind == ActionKind.DepositToPool) {
                 flows[at + 2] += amount;
+            } else if (kind == ActionKind.WithdrawFromPool) {
+                flows[at + 4] += amount;
             } else if (_isSwapKind(kind)) {
                 bool sell = kind == ActionKind.SellCollateral;
                 flows[sell ? at : 0] += amount;
@@ -757,6 +782,50 @@ library RebalanceLib {
         returns (uint256)
     {
         return _minAmountOut(s.policies[run.id][safe].maxSlippageBps, run.state.price, sell, amountIn);
+    }
+
+    /* READS */
+
+    /// @dev The first word `target` returns for `selector` with `argc` (0 to 2) word arguments `a`, `b`: a view call
+    /// without the ABI coder. Size and gas (issue 15): one shared call site instead of a coder encoding and decoding
+    /// per read (about 900 bytes of this library, and some 30 gas a read), with the same outcomes: a revert is bubbled
+    /// up, and a reply shorter than one word (a target without code included) reverts without data, as the coder's
+    /// decoding did. Callers check the word's type as the coder did.
+    function _read(address target, bytes4 selector, uint256 a, uint256 b, uint256 argc)
+        private
+        view
+        returns (uint256 word)
+    {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), a)
+            mstore(add(ptr, 0x24), b)
+            if iszero(staticcall(gas(), target, ptr, add(4, shl(5, argc)), 0, 0x20)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            if lt(returndatasize(), 0x20) { revert(0, 0) }
+            word := mload(0)
+        }
+    }
+
+    /// @dev `IERC20(token).balanceOf(account)` (`_read`).
+    function _balanceOf(address token, address account) private view returns (uint256) {
+        return _read(token, IERC20.balanceOf.selector, uint160(account), 0, 1);
+    }
+
+    /// @dev `IERC4626(pool).asset()` (`_read`); a reply that is not an address reverts without data, as the coder did.
+    function _asset(address pool) private view returns (address) {
+        uint256 word = _read(pool, IERC4626.asset.selector, 0, 0, 0);
+        if (word >> 160 != 0) revert();
+        return address(uint160(word));
+    }
+
+    /// @dev `decimals()` of a token or feed (`_read`); a reply that is not a uint8 reverts without data, as the coder did.
+    function _decimals(address target) private view returns (uint256 decimals) {
+        decimals = _read(target, IERC20Metadata.decimals.selector, 0, 0, 0);
+        if (decimals > type(uint8).max) revert();
     }
 
     /* GUARD (transient storage: one value per slot, the module serves every Safe on the chain) */
@@ -922,9 +991,11 @@ library RebalanceLib {
 
     /// @notice `whole` x `part` / `total`, rounded up (`whole` when `total` is 0): a sub-account's share of an
     /// operation's gas or loss. Rounding up, the shares of parts summing to `total` sum to at least `whole`.
-    /// Gas (issue 15): the whole part (one changed sub-account) is `whole` without the division (ceil(w x t / t) = w).
+    /// Gas (issue 15): the whole part (one changed sub-account) is `whole` without the division (ceil(w x t / t) = w),
+    /// and so is a share of nothing (a plan that lost nothing: ceil(0 x p / t) = 0): one mulDiv (about 550 gas) less per
+    /// sub-account when several changed.
     function shareOf(uint256 whole, uint256 part, uint256 total) internal pure returns (uint256) {
-        return total == 0 || part == total ? whole : Math.mulDiv(whole, part, total, Math.Rounding.Ceil);
+        return whole == 0 || total == 0 || part == total ? whole : Math.mulDiv(whole, part, total, Math.Rounding.Ceil);
     }
 
     /// @dev Charges the rebalance to the sub-account's aligned epoch (`block.timestamp / epochLength`): amount, count,
@@ -998,13 +1069,13 @@ library RebalanceLib {
         amounts = new uint256[](tokens.length);
         address loanToken = runs[0].state.loanToken;
         tokens[0] = loanToken;
-        amounts[0] = IERC20(loanToken).balanceOf(safe);
+        amounts[0] = _balanceOf(loanToken, safe);
         uint256 n = 1;
         for (uint256 i; i < runs.length; ++i) {
             address collateral = runs[i].state.collateralToken;
             if (!_firstOf(collateral, runs, i)) continue;
             tokens[n] = collateral;
-            amounts[n] = IERC20(collateral).balanceOf(safe);
+            amounts[n] = _balanceOf(collateral, safe);
             ++n;
         }
         for (uint256 i; i < actions.length; ++i) {
@@ -1016,11 +1087,11 @@ library RebalanceLib {
             }
             if (seen) continue;
             if (tokens[n] == address(0)) {
-                address asset = pool.asset();
+                address asset = _asset(address(pool));
                 _priceRange(asset, runs, false); // reverts for an unlisted token
                 tokens[n] = asset;
             }
-            amounts[n] = pool.convertToAssets(pool.balanceOf(safe));
+            amounts[n] = _read(address(pool), IERC4626.convertToAssets.selector, _balanceOf(address(pool), safe), 0, 1);
             ++n;
         }
         // Gas (issue 15): both arrays end at the last slot filled (the first call shortens `tokens`, sized for the most
