@@ -2,6 +2,7 @@ import { expect, test } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, type PlanFunding, clampPlanToChainBounds } from "./chainBounds.js"
 import { snapshotRuleJudge } from "./ruleJudge.js"
+import { judgePolicy, judgeState, unusedEpoch } from "./testing.js"
 
 // Review rr11f F1: the rule-book repair (f11f, `repairToRuleBook`) goes on from the FIRST candidate that still leaves a
 // plan. When the named rescue has pool actions, that candidate is "its pool actions scaled to 3/4", so every round scales
@@ -11,39 +12,16 @@ const LOAN = "0x00000000000000000000000000000000000000b1"
 const COLL = "0x00000000000000000000000000000000000000c1"
 const P1 = "0x00000000000000000000000000000000000000d1"
 const P2 = "0x00000000000000000000000000000000000000d2"
-const MORPHO = "0x0000000000000000000000000000000000000001"
 const A = `0x${"aa".repeat(32)}` as const
 const B = `0x${"bb".repeat(32)}` as const
 const C = `0x${"cc".repeat(32)}` as const
 const WAD = 10n ** 18n
 
-const policyOf = (market: `0x${string}`, pools: string[]) => ({
-  adapter: MORPHO,
-  market,
-  priceFeed: "0x00000000000000000000000000000000000000f1",
-  minHealth: (14n * WAD) / 10n,
-  targetHealth: (16n * WAD) / 10n,
-  maxHealth: 2n * WAD,
-  cooldown: 0,
-  epochLength: 86_400,
-  maxGasPerEpoch: 10n ** 9n,
-  maxOracleAge: 3_600,
-  maxLossBps: 100,
-  maxEpochLossBps: 1_000,
-  maxRebalancesPerEpoch: 10,
-  maxOracleDeviationBps: 0,
-  boostAllowed: false,
-  maxSlippageBps: 0,
-  maxAmountPerRebalance: 10n ** 30n,
-  maxAmountPerEpoch: 10n ** 30n,
-  minFeedAnswer: 0n,
-  maxFeedAnswer: 0n,
-  pools,
-})
+const policyOf = (market: `0x${string}`, pools: string[]) => judgePolicy(market, pools)
 // Each: 1 collateral at 3,000 (18/18 decimals), 2,000 debt, lltv 0.86: health 1.29, below its band [1.4, 1.6, 2.0];
 // landing zone [1.4, 1.8]: a repayment of 157.2 to 566.6 lands, 100 does not (health 1.358).
-const state = { loanToken: LOAN, collateralToken: COLL, collateral: WAD, debt: 2_000n * WAD, price: 3_000n * 10n ** 36n, lltv: (86n * WAD) / 100n }
-const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
+const state = judgeState
+const usage = unusedEpoch
 const snapshot = {
   timestamp: 1_700_000_000,
   chain: [

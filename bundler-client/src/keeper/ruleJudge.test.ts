@@ -2,6 +2,7 @@ import { expect, test } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import type { ChainBounds } from "./chainBounds.js"
 import { snapshotRuleJudge } from "./ruleJudge.js"
+import { judgePolicy, judgeState, unusedEpoch } from "./testing.js"
 
 // The keeper's judge (f11f, review rr11e E1): the rule book on a snapshot's state, or undefined where it cannot judge.
 const LOAN = "0x00000000000000000000000000000000000000b1"
@@ -12,34 +13,12 @@ const AAVE = "0x0000000000000000000000000000000000000002"
 const SUB = `0x${"aa".repeat(32)}` as const
 const WAD = 10n ** 18n
 
-const policy = {
-  adapter: MORPHO,
-  market: SUB,
-  priceFeed: "0x00000000000000000000000000000000000000f1",
-  minHealth: (14n * WAD) / 10n,
-  targetHealth: (16n * WAD) / 10n,
-  maxHealth: 2n * WAD,
-  cooldown: 0,
-  epochLength: 86_400,
-  maxGasPerEpoch: 10n ** 9n,
-  maxOracleAge: 3_600,
-  maxLossBps: 100,
-  maxEpochLossBps: 1_000,
-  maxRebalancesPerEpoch: 10,
-  maxOracleDeviationBps: 0,
-  boostAllowed: false,
-  maxSlippageBps: 0,
-  maxAmountPerRebalance: 10n ** 30n,
-  maxAmountPerEpoch: 10n ** 30n,
-  minFeedAnswer: 0n,
-  maxFeedAnswer: 0n,
-  pools: [POOL],
-}
+const policy = judgePolicy(SUB, [POOL])
 // 1 collateral at 3,000 (1e36 scale, 18/18 decimals), 2,000 debt, lltv 0.86: health 1.29, below its band.
-const state = { loanToken: LOAN, collateralToken: COLL, collateral: WAD, debt: 2_000n * WAD, price: 3_000n * 10n ** 36n, lltv: (86n * WAD) / 100n }
+const state = judgeState
 const snapshot = {
   timestamp: 1_700_000_000,
-  chain: [{ ...state, subAccount: SUB, policy, epochUsage: { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }, band: "below" }] as never,
+  chain: [{ ...state, subAccount: SUB, policy, epochUsage: unusedEpoch, band: "below" }] as never,
   poolTotals: { [POOL]: { asset: LOAN, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 500n * WAD } } as never,
 }
 const bounds: ChainBounds = { balances: { [LOAN]: 0n, [COLL]: 0n }, maxWithdraw: {}, poolAsset: {}, subAccounts: {} }

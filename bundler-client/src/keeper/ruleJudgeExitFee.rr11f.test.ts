@@ -4,6 +4,7 @@ import { checkRebalanceRules, poolFeeBpsOf } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 import { snapshotRuleJudge } from "./ruleJudge.js"
+import { judgePolicy, judgeState, unusedEpoch } from "./testing.js"
 
 // Review rr11f F2: the keeper's judge (`snapshotRuleJudge`) gives the rule book pools without `feeBps`, so an owner-allowed
 // ERC-4626 pool with an exit fee (SECURITY rows 8, 20, 52, 60 test such pools) is judged fee-free: the rule that motivated
@@ -15,20 +16,13 @@ import { snapshotRuleJudge } from "./ruleJudge.js"
 const LOAN = "0x00000000000000000000000000000000000000b1" as const
 const COLL = "0x00000000000000000000000000000000000000c1" as const
 const POOL = "0x00000000000000000000000000000000000000d1"
-const MORPHO = "0x0000000000000000000000000000000000000001"
 const A = `0x${"aa".repeat(32)}` as const
 const WAD = 10n ** 18n
-const policy = {
-  adapter: MORPHO, market: A, priceFeed: "0x00000000000000000000000000000000000000f1",
-  minHealth: (14n * WAD) / 10n, targetHealth: (16n * WAD) / 10n, maxHealth: 2n * WAD,
-  cooldown: 0, epochLength: 86_400, maxGasPerEpoch: 10n ** 9n, maxOracleAge: 3_600,
-  // The quickstart's 50 bps per operation.
-  maxLossBps: 50, maxEpochLossBps: 1_000, maxRebalancesPerEpoch: 10, maxOracleDeviationBps: 0, boostAllowed: false, maxSlippageBps: 0,
-  maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [POOL],
-}
+// The quickstart's 50 bps per operation.
+const policy = judgePolicy(A, [POOL], 50)
 // Health 1.29, below its band [1.4, 1.6, 2.0]; repaying 400 lands at 1.61.
-const state = { loanToken: LOAN, collateralToken: COLL, collateral: WAD, debt: 2_000n * WAD, price: 3_000n * 10n ** 36n, lltv: (86n * WAD) / 100n }
-const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
+const state = judgeState
+const usage = unusedEpoch
 // The vault: 1:1, a 1 % exit fee (100 bps); the Safe holds 1,000 shares, maxWithdraw 990.09 (net of the fee, as ERC-4626 reports it).
 const pool = { asset: LOAN, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 1_000n * WAD }
 const snapshot = { timestamp: 1_700_000_000, chain: [{ ...state, subAccount: A, policy, epochUsage: usage, band: "below" }] as never, poolTotals: { [POOL]: pool } as never }

@@ -498,3 +498,36 @@ export function recordingKeeperParts() {
   const events: KeeperEvent[] = []
   return { lines, logger, metrics, events, keeperEvents: new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) }) }
 }
+
+// The keeper judge's tests (ruleJudge.test.ts, ruleJudgeExitFee.rr11f, clampRepairGreedy.rr11f): one Morpho sub-account
+// shape, 1 collateral at 3,000 (1e36 scale, 18/18 decimals), 2,000 debt, lltv 0.86: health 1.29, below the band
+// [1.4, 1.6, 2.0] of `judgePolicy`.
+export const JUDGE_COLLATERAL: Address = "0x00000000000000000000000000000000000000c1"
+/** A lens policy for the judge's tests: band [1.4, 1.6, 2.0], `maxLossBps` (default 100), the given market and pools. */
+export const judgePolicy = (market: Hex, pools: readonly string[], maxLossBps = 100) => ({
+  adapter: "0x0000000000000000000000000000000000000001" as Address,
+  market,
+  priceFeed: "0x00000000000000000000000000000000000000f1" as Address,
+  minHealth: (14n * WAD) / 10n,
+  targetHealth: (16n * WAD) / 10n,
+  maxHealth: 2n * WAD,
+  cooldown: 0,
+  epochLength: 86_400,
+  maxGasPerEpoch: 10n ** 9n,
+  maxOracleAge: 3_600,
+  maxLossBps,
+  maxEpochLossBps: 1_000,
+  maxRebalancesPerEpoch: 10,
+  maxOracleDeviationBps: 0,
+  boostAllowed: false,
+  maxSlippageBps: 0,
+  maxAmountPerRebalance: 10n ** 30n,
+  maxAmountPerEpoch: 10n ** 30n,
+  minFeedAnswer: 0n,
+  maxFeedAnswer: 0n,
+  pools: [...pools],
+})
+/** The judge tests' market state: health 1.29 under `judgePolicy`'s band. */
+export const judgeState = { loanToken: LOAN, collateralToken: JUDGE_COLLATERAL, collateral: WAD, debt: 2_000n * WAD, price: 3_000n * 10n ** 36n, lltv: (86n * WAD) / 100n }
+/** Epoch usage with nothing used. */
+export const unusedEpoch = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
