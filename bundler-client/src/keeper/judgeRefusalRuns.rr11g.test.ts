@@ -1,0 +1,53 @@
+import type { Hex } from "viem"
+import { expect, test, vi } from "vitest"
+import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { portfolioOf } from "./portfolio.js"
+import { newSafeRuntime } from "./runtime.js"
+import { keeperCosts } from "./safeStep.js"
+import { DAI, SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
+
+// Review rr11g G3: rr11f F3's runs of rule-book refusals (`rt.ruleRefused`) are keyed `id|rule`, so a sub-account refused
+// block after block under a rule that changes with the state (in a crash the cut rescue lands short one block,
+// HealthOutOfBand, and breaks another rule the next) starts a new run every block: a `nothing-to-send` alert every block
+// (not every RULE_REFUSAL_REALERT_BLOCKS) and the gauge `levpilot_rule_refused_blocks`, whose help says "blocks in a row
+// in which the rule book refused a clamped plan of the Safe", stuck at 1 while the Safe has been refused for 20 blocks.
+const FALLING = `0x${"d0".repeat(32)}` as Hex
+const MILD = `0x${"a0".repeat(32)}` as Hex
+const F = `0x${"d0".repeat(32)}`
+vi.mock("./ruleJudge.js", () => ({
+  // Refuses every plan listing FALLING, naming it; the rule alternates with the block (both are refusals of FALLING).
+  snapshotRuleJudge: (snapshot: { blockNumber: bigint }) => (plan: ChainPlan) =>
+    plan.subAccounts.some((id) => id.toLowerCase() === F)
+      ? snapshot.blockNumber % 2n === 0n
+        ? { ok: false, error: { name: "HealthOutOfBand", args: [F, 10n ** 18n, 11n * 10n ** 17n, 15n * 10n ** 17n] } }
+        : { ok: false, error: { name: "HealthOutsideLandingZone", args: [F, 10n ** 18n, 13n * 10n ** 17n, 15n * 10n ** 17n] } }
+      : undefined,
+}))
+
+async function blocks(n: number) {
+  const state = stepSafeState([stepSub(MILD, USDC, 1.08, "below"), stepSub(FALLING, DAI, 1.01, "below")])
+  const { step, events, metrics } = stepHarness()
+  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
+  for (let b = 0; b < n; b++) {
+    const snapshot = portfolioOf(state as never, { blockNumber: 100n + BigInt(b), timestamp: 1_700_000_000n + 12n * BigInt(b), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
+    await step.run(rt, 100n + BigInt(b), { snapshot })
+  }
+  const plans = events.flatMap((e) => (e.type === "plan" ? [e.plan.subAccounts.map((x) => x.toLowerCase())] : []))
+  const alerts = events.flatMap((e) => (e.type === "alert" ? [e.kind] : []))
+  return { plans, alerts, gauge: metrics.value("levpilot_rule_refused_blocks", { safe: SAFE }) }
+}
+
+test("rr11g G3 observed today: FALLING refused 20 blocks in a row under two alternating rules: 20 alerts, gauge 1", async () => {
+  const { plans, alerts, gauge } = await blocks(20)
+  expect(plans).toEqual(Array.from({ length: 20 }, () => [MILD]))
+  expect(alerts).toEqual(Array.from({ length: 20 }, () => "nothing-to-send"))
+  expect(gauge).toBe(1)
+})
+
+// FAILS TODAY (rr11g G3): a run is the sub-account's (or the Safe's plan-wide) refusal whatever its rule: one alert per
+// RULE_REFUSAL_REALERT_BLOCKS (the rule named in it, or re-alert on a rule change at most once per N), gauge 20.
+test.skip("FAILS TODAY rr11g G3: a sub-account refused 20 blocks in a row is alerted once and the gauge says 20", async () => {
+  const { alerts, gauge } = await blocks(20)
+  expect(alerts).toEqual(["nothing-to-send"])
+  expect(gauge).toBe(20)
+})
