@@ -5,7 +5,7 @@ import type { SubAccountOracleError, SubAccountReadError } from "@levpilot/sdk/e
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type AaveCollateralShare, type AaveDustReserve, decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
-import { flashPremium, maxFlashedFor, poolFeeBpsOf } from "@levpilot/sdk/rules"
+import { flashPremium, maxFlashedFor, poolEntryFeeBpsOf, poolFeeBpsOf } from "@levpilot/sdk/rules"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds, PlanFunding } from "./chainBounds.js"
 import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN, swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
@@ -64,7 +64,7 @@ export type PortfolioSnapshot = {
    * Each allowed pool's asset, totals (`totalAssets`, `totalSupply`) and the Safe's shares, read at `blockNumber`, by
    * lower-case address: the rule book's pools (`snapshotRuleJudge`). Undefined when not read (the fleet's batched read).
    */
-  poolTotals?: Record<string, { asset: Address; totalAssets: bigint; totalSupply: bigint; shares: bigint; feeBps?: bigint | undefined }> | undefined
+  poolTotals?: Record<string, { asset: Address; totalAssets: bigint; totalSupply: bigint; shares: bigint; entryFeeBps?: bigint | undefined; exitFeeBps?: bigint | undefined }> | undefined
 }
 
 /** A read the keeper planned around (`PortfolioSnapshot.degraded`). */
@@ -181,23 +181,32 @@ export async function readPoolTotals(
 const feePools = (poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>) => Object.entries(poolTotals).filter(([, p]) => p.totalSupply > 0n)
 
 /**
- * The reads of each pool's fee as the rule book models it (`RulePool.feeBps`, review rr11f F2): `convertToAssets` and
- * `previewRedeem` of its `totalSupply` ({@link poolFeeBpsOf}; the SDK's `validateRebalance` reads the same), two per pool
- * of {@link feePools}; {@link applyPoolFees} sets them on `poolTotals`.
+ * The reads of each pool's fees as the rule book models them, per side (review rr11f F2, rr11g G1): the exit fee
+ * (`RulePool.exitFeeBps`) from `convertToAssets` and `previewRedeem` of its `totalSupply` ({@link poolFeeBpsOf}), the entry
+ * fee (`RulePool.entryFeeBps`) from `convertToShares` and `previewDeposit` of its `totalAssets` ({@link poolEntryFeeBpsOf});
+ * the SDK's `validateRebalance` reads the same. Four per pool of {@link feePools}; {@link applyPoolFees} sets them on
+ * `poolTotals`.
  */
 function poolFeeCalls(poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>) {
   return feePools(poolTotals).flatMap(([pool, p]) => [
     { address: pool as Address, abi: erc4626Abi, functionName: "convertToAssets", args: [p.totalSupply] } as const,
     { address: pool as Address, abi: erc4626Abi, functionName: "previewRedeem", args: [p.totalSupply] } as const,
+    { address: pool as Address, abi: erc4626Abi, functionName: "convertToShares", args: [p.totalAssets] } as const,
+    { address: pool as Address, abi: erc4626Abi, functionName: "previewDeposit", args: [p.totalAssets] } as const,
   ])
 }
 
-/** Sets each pool's `feeBps` from the results of {@link poolFeeCalls}; a pool that does not answer both is judged fee-free, as before. */
+/**
+ * Sets each pool's `exitFeeBps` and `entryFeeBps` from the results of {@link poolFeeCalls}; a side whose pair does not
+ * answer (a revert: `allowFailure`) is judged fee-free on that side, as before.
+ */
 function applyPoolFees(poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>, reads: readonly unknown[]): void {
   feePools(poolTotals).forEach(([, p], i) => {
-    const [gross, net] = [resultOf<bigint>(reads[2 * i] as never), resultOf<bigint>(reads[2 * i + 1] as never)]
-    const feeBps = gross === undefined || net === undefined ? undefined : poolFeeBpsOf(gross, net)
-    if (feeBps !== undefined && feeBps > 0n) p.feeBps = feeBps
+    const [gross, net, sharesGross, sharesNet] = [0, 1, 2, 3].map((j) => resultOf<bigint>(reads[4 * i + j] as never))
+    const exitFeeBps = gross === undefined || net === undefined ? undefined : poolFeeBpsOf(gross, net)
+    if (exitFeeBps !== undefined && exitFeeBps > 0n) p.exitFeeBps = exitFeeBps
+    const entryFeeBps = sharesGross === undefined || sharesNet === undefined ? undefined : poolEntryFeeBpsOf(sharesGross, sharesNet, p.totalAssets)
+    if (entryFeeBps !== undefined && entryFeeBps > 0n) p.entryFeeBps = entryFeeBps
   })
 }
 
@@ -282,7 +291,7 @@ export async function readPortfolio(
     const [ta, ts, asset] = [totalAssets[i], totalSupply[i], assets[i]]
     if (ta !== undefined && ts !== undefined && asset) poolTotals[p] = { asset: asset as Address, totalAssets: ta, totalSupply: ts, shares: shares[i] as bigint }
   })
-  // The Safe's shares valued, and each pool's fee (`poolTotals[p].feeBps`) in the same read.
+  // The Safe's shares valued, and each pool's fees (`poolTotals[p].exitFeeBps` / `entryFeeBps`) in the same read.
   const valueReads = await readMany(
     client,
     deployment,

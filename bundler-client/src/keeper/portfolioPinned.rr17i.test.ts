@@ -72,11 +72,11 @@ describe("rr17i: readPortfolio reads one snapshot at one block", () => {
     expect(lens.map((l) => l.blockNumber)).toEqual([BLOCK])
     const fns = reads.flatMap((r) => r.functions)
     // The reads are there (else the check proves nothing): balances, pools, their conversion, the market's liquidity.
-    for (const f of ["balanceOf", "maxWithdraw", "totalAssets", "totalSupply", "convertToAssets", "previewRedeem", "market"]) expect(fns).toContain(f)
+    for (const f of ["balanceOf", "maxWithdraw", "totalAssets", "totalSupply", "convertToAssets", "previewRedeem", "convertToShares", "previewDeposit", "market"]) expect(fns).toContain(f)
     expect(reads.filter((r) => r.blockNumber !== BLOCK).map((r) => `${r.functions.join(",")} at ${r.blockNumber ?? "latest"}`)).toEqual([])
     expect(calls).toEqual([])
     // The pools' totals the rule book's judge uses (snapshotRuleJudge).
-    expect(snapshot.poolTotals?.[POOL]).toEqual({ asset: LOAN, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, shares: 10n ** 18n, feeBps: 100n })
+    expect(snapshot.poolTotals?.[POOL]).toEqual({ asset: LOAN, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, shares: 10n ** 18n, exitFeeBps: 100n })
     expect(snapshot.bounds.subAccounts[SUB]?.borrowable).toBe(9n * 10n ** 21n)
   })
 
@@ -87,9 +87,9 @@ describe("rr17i: readPortfolio reads one snapshot at one block", () => {
     // The pool's fee (rr11f F2: previewRedeem vs convertToAssets of its totalSupply) at the same block.
     expect(reads).toEqual([
       { functions: ["totalAssets", "totalSupply"], blockNumber: BLOCK },
-      { functions: ["convertToAssets", "previewRedeem"], blockNumber: BLOCK },
+      { functions: ["convertToAssets", "previewRedeem", "convertToShares", "previewDeposit"], blockNumber: BLOCK },
     ])
     // convertToAssets 1e18 vs previewRedeem what ERC4626Fees pays back with a 100 bps fee: 100 bps.
-    expect(totals).toEqual({ [POOL]: { asset: LOAN, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, shares: 5n, feeBps: 100n } })
+    expect(totals).toEqual({ [POOL]: { asset: LOAN, totalAssets: 10n ** 21n, totalSupply: 10n ** 21n, shares: 5n, exitFeeBps: 100n } })
   })
 })

@@ -12,7 +12,7 @@ const JUDGED_KINDS = new Set(["WithdrawFromPool", "DepositToPool", "SupplyCollat
  * the state of one snapshot, for the clamp's re-judgement after it cut a plan (`clampPlanToChainBounds`' `judge`, review
  * rr11e E1). The input is built as `validateRebalance` builds it, from what the snapshot read at its block: each listed
  * sub-account's policy, market state and epoch usage (the lens), an Aave-free repayable debt, the named pools' totals,
- * the Safe's shares and each pool's fee (`poolTotals`, `feeBps` from `previewRedeem` vs `convertToAssets`, as the SDK reads it), the Safe's balances as `bounds` has them (the paymaster's pre-charge kept aside), the
+ * the Safe's shares and each pool's fees per side (`poolTotals`: `exitFeeBps` from `previewRedeem` vs `convertToAssets`, `entryFeeBps` from `previewDeposit` vs `convertToShares`, as the SDK reads them), the Safe's balances as `bounds` has them (the paymaster's pre-charge kept aside), the
  * snapshot's timestamp. The price feed is not judged again (`priceFeed` zero): the oracle checks do not depend on the
  * plan's amounts and the snapshot's sub-accounts passed them at this block (`excludeFailingOracles`); the gas charged is
  * 0 (the SDK charges its estimate).
@@ -54,7 +54,7 @@ export function snapshotRuleJudge(
       // A pool whose totals or whose asset's balance the snapshot did not read: not judged (the rule book would take 0).
       if (p === undefined || bounds.balances[p.asset.toLowerCase()] === undefined) return undefined
       // The pool's fee as the module pays it (its position valued at convertToAssets; review rr11f F2), read at the snapshot's block.
-      pools.push({ address: address as Address, asset: p.asset, totalAssets: p.totalAssets, totalSupply: p.totalSupply, shares: p.shares, feeBps: p.feeBps })
+      pools.push({ address: address as Address, asset: p.asset, totalAssets: p.totalAssets, totalSupply: p.totalSupply, shares: p.shares, entryFeeBps: p.entryFeeBps, exitFeeBps: p.exitFeeBps })
     }
     const input: CheckRebalanceRulesParameters = {
       plan: { subAccounts: plan.subAccounts, actions: plan.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool, amount: a.amount })) },

@@ -27,7 +27,7 @@ const usage = unusedEpoch
 const pool = { asset: LOAN, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 1_000n * WAD }
 const snapshot = { timestamp: 1_700_000_000, chain: [{ ...state, subAccount: A, policy, epochUsage: usage, band: "below" }] as never, poolTotals: { [POOL]: pool } as never }
 // The same snapshot as readPortfolio now reads it: the pool's fee from previewRedeem vs convertToAssets of its totalSupply.
-const withPoolFee = { ...snapshot, poolTotals: { [POOL]: { ...pool, feeBps: poolFeeBpsOf(pool.totalSupply, pool.totalSupply - (pool.totalSupply * 100n + 10_099n) / 10_100n) } } as never }
+const withPoolFee = { ...snapshot, poolTotals: { [POOL]: { ...pool, exitFeeBps: poolFeeBpsOf(pool.totalSupply, pool.totalSupply - (pool.totalSupply * 100n + 10_099n) / 10_100n) } } as never }
 const bounds: ChainBounds = {
   balances: { [LOAN]: 0n, [COLL]: 0n },
   maxWithdraw: { [POOL]: (1_000n * WAD * 10_000n) / 10_100n },

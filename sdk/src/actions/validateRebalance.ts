@@ -78,6 +78,7 @@ import {
   type RuleViolation,
   checkRebalancePrechecks,
   checkRebalanceRules,
+  poolEntryFeeBpsOf,
   poolFeeBpsOf,
 } from "../rules/planRules.js"
 import type { AutomationConfig, EpochUsage, KeeperKey, Plan, Policy } from "../types/leverage.js"
@@ -308,18 +309,24 @@ export async function validateRebalance(
   const thirdCalls: ContractFunctionParameters[] = [
     ...tokens.map((token) => ({ address: token, abi: erc20Abi, functionName: "decimals" }) as const),
     ...tokens.map((token) => ({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [safe] }) as const),
-    // Each pool's fee as the rule book models it (poolFeeBpsOf; the keeper's snapshot reads the same, review rr11f F2).
+    // Each pool's fees per side as the rule book models them (the keeper's snapshot reads the same, review rr11f F2,
+    // rr11g G1): exit from convertToAssets vs previewRedeem of totalSupply (poolFeeBpsOf), entry from convertToShares vs
+    // previewDeposit of totalAssets (poolEntryFeeBpsOf).
     ...pools.flatMap((p) => [
       { address: p.address, abi: erc4626Abi, functionName: "convertToAssets", args: [p.totalSupply] } as const,
       { address: p.address, abi: erc4626Abi, functionName: "previewRedeem", args: [p.totalSupply] } as const,
+      { address: p.address, abi: erc4626Abi, functionName: "convertToShares", args: [p.totalAssets] } as const,
+      { address: p.address, abi: erc4626Abi, functionName: "previewDeposit", args: [p.totalAssets] } as const,
     ]),
   ]
   const third = await read(thirdCalls)
   pools.forEach((p, k) => {
-    const [gross, net] = [resultOf<bigint>(third[2 * tokens.length + 2 * k]), resultOf<bigint>(third[2 * tokens.length + 2 * k + 1])]
-    // A pool that does not answer both is judged fee-free, as before.
-    const feeBps = gross === undefined || net === undefined ? undefined : poolFeeBpsOf(gross, net)
-    if (feeBps !== undefined && feeBps > 0n) (p as RulePool).feeBps = feeBps
+    const [gross, net, sharesGross, sharesNet] = [0, 1, 2, 3].map((j) => resultOf<bigint>(third[2 * tokens.length + 4 * k + j]))
+    // A side whose pair does not answer is judged fee-free on that side, as before.
+    const exitFeeBps = gross === undefined || net === undefined ? undefined : poolFeeBpsOf(gross, net)
+    if (exitFeeBps !== undefined && exitFeeBps > 0n) (p as RulePool).exitFeeBps = exitFeeBps
+    const entryFeeBps = sharesGross === undefined || sharesNet === undefined ? undefined : poolEntryFeeBpsOf(sharesGross, sharesNet, p.totalAssets)
+    if (entryFeeBps !== undefined && entryFeeBps > 0n) (p as RulePool).entryFeeBps = entryFeeBps
   })
   const thirdAt = <type>(k: number): type => requireResult<type>(third[k], thirdCalls[k] as ContractFunctionParameters)
   const decimals = tokens.map((_, k) => thirdAt<number>(k))

@@ -16,6 +16,7 @@ export {
   type RuleViolation,
   checkRebalancePrechecks,
   checkRebalanceRules,
+  poolEntryFeeBpsOf,
   poolFeeBpsOf,
   type AaveEModeCategory,
   type AaveBaseFigures,

@@ -414,10 +414,16 @@ export type RulePool = {
   /** The Safe's shares. */
   shares: bigint
   /**
-   * Entry and exit fee in bps (OpenZeppelin ERC4626Fees semantics: a withdrawal burns the shares of amount plus
-   * ceil(amount x fee / 10000); a deposit's fee is ceil(amount x fee / (fee + 10000)) of it); 0 when undefined.
+   * Entry and exit fee in bps, both sides alike (OpenZeppelin ERC4626Fees semantics: a withdrawal burns the shares of
+   * amount plus ceil(amount x fee / 10000); a deposit's fee is ceil(amount x fee / (fee + 10000)) of it); 0 when
+   * undefined. `entryFeeBps` / `exitFeeBps`, when set, take its place on their side (review rr11g G1: a pool's read fee
+   * is per side; an exit-fee-only pool takes a deposit at `convertToShares`, and the module books no loss on it).
    */
   feeBps?: bigint | undefined
+  /** Entry (deposit) fee in bps, same semantics as `feeBps`'s deposit side ({@link poolEntryFeeBpsOf}); `feeBps` when undefined. */
+  entryFeeBps?: bigint | undefined
+  /** Exit (withdrawal) fee in bps, same semantics as `feeBps`'s withdrawal side ({@link poolFeeBpsOf}); `feeBps` when undefined. */
+  exitFeeBps?: bigint | undefined
 }
 
 /**
@@ -438,6 +444,38 @@ export function poolFeeBpsOf(gross: bigint, net: bigint): bigint | undefined {
   if (net >= gross) return 0n
   const nearest = (2n * BPS * (gross - net) + net) / (2n * net)
   for (const fee of [nearest, nearest - 1n, nearest + 1n]) if (fee >= 0n && gross - mulDivUp(gross, fee, fee + BPS) === net) return fee
+  return (BPS * (gross - net) + net - 1n) / net
+}
+
+/**
+ * A pool's ENTRY fee in bps ({@link RulePool}'s `entryFeeBps`), the mirror of {@link poolFeeBpsOf} on the deposit side
+ * (review rr11g G1), from two reads at one block of the same asset amount: `gross` = `convertToShares(assets)` (shares
+ * without a fee) and `net` = `previewDeposit(assets)` (what a deposit mints). ERC4626Fees mints `convertToShares(assets -
+ * ceil(assets x fee / (fee + 10000)))`, so `net` is `gross - gross x fee / (fee + 10000)` up to the conversion's rounding
+ * (the fee's ceil is one asset, `gross / assets` shares, plus a share of each floor): the fee is the integer among the
+ * nearest three whose prediction is closest to `net` within that rounding, else `10000 x (gross - net) / net` rounded
+ * up (over-reading refuses more, never accepts a lossy deposit). The keeper and `validateRebalance` read `totalAssets`
+ * as the amount.
+ *
+ * @param gross - `convertToShares(assets)`, shares of the pool.
+ * @param net - `previewDeposit(assets)`, shares of the pool.
+ * @param assets - The amount both were read for, base units of the pool's asset (sets the rounding tolerance; 1 share
+ *   per asset when omitted).
+ * @returns The entry fee in bps; 0 when `net` is not below `gross`; undefined when `net` or `gross` is 0.
+ */
+export function poolEntryFeeBpsOf(gross: bigint, net: bigint, assets?: bigint): bigint | undefined {
+  if (gross <= 0n || net <= 0n) return undefined
+  if (net >= gross) return 0n
+  const tolerance = 2n + (assets !== undefined && assets > 0n ? (gross + assets - 1n) / assets : 1n)
+  const nearest = (2n * BPS * (gross - net) + net) / (2n * net)
+  let best: { fee: bigint; distance: bigint } | undefined
+  for (const fee of [nearest, nearest - 1n, nearest + 1n]) {
+    if (fee < 0n) continue
+    const predicted = gross - mulDivUp(gross, fee, fee + BPS)
+    const distance = predicted > net ? predicted - net : net - predicted
+    if (distance <= tolerance && (best === undefined || distance < best.distance)) best = { fee, distance }
+  }
+  if (best !== undefined) return best.fee
   return (BPS * (gross - net) + net - 1n) / net
 }
 
@@ -1243,13 +1281,15 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       if (kind === "DepositToPool") {
         if (p.supply < MIN_POOL_SUPPLY || mulDivDown(WAD, p.assets + 1n, p.supply + 1n) === 0n) revert("PoolUnhealthy", action.pool)
         spend(index, p.asset, amount)
-        const fee = p.feeBps ? mulDivUp(amount, p.feeBps, p.feeBps + BPS) : 0n
+        const entryFee = p.entryFeeBps ?? p.feeBps
+        const fee = entryFee ? mulDivUp(amount, entryFee, entryFee + BPS) : 0n
         const shares = mulDivDown(amount - fee, p.supply + 1n, p.assets + 1n)
         p.shares += shares
         p.supply += shares
         p.assets += amount - fee
       } else {
-        const gross = amount + (p.feeBps ? mulDivUp(amount, p.feeBps, BPS) : 0n)
+        const exitFee = p.exitFeeBps ?? p.feeBps
+        const gross = amount + (exitFee ? mulDivUp(amount, exitFee, BPS) : 0n)
         const shares = mulDivUp(gross, p.supply + 1n, p.assets + 1n)
         // The check is on shares of the gross (the amount plus the exit fee rounded up): name both sides in those terms,
         // not the net amount next to the gross holding (which reads as a refusal below the bound).
