@@ -151,6 +151,55 @@ export async function readBorrowableBounded(
   return Object.fromEntries(chain.filter((s) => isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue)).map((s) => [s.subAccount.toLowerCase(), 0n]))
 }
 
+/** What an Aave reserve takes when its limits are unknown: no bound (uint128 max, the width of Aave's own figures). */
+const UNREAD_AAVE_BOUND = 2n ** 128n - 1n
+
+/**
+ * {@link readAaveLimits} at `blockNumber`, never failing unbounded (review rr11g G2, the Aave side of rr11f F4's
+ * {@link readBorrowableBounded}): when the pinned read fails (a fleet step at a block the node no longer serves), the
+ * limits are read at `latest` (what the sent operation meets) and an `aave-limits` read is recorded in `degraded`; when
+ * that fails too, each Aave sub-account gets limits that lend nothing (`debt.borrowable` 0: no Aave borrow is planned)
+ * and bound nothing else (as no limits did before: repayments, withdrawals and flash loans unbounded, no flash premium
+ * so no swap lane, no liquidation bonus so the worst case), and the read is recorded degraded. Aave's floored factor is
+ * applied by `portfolioOf`'s `aaveAdapter` either way (rr17 R1).
+ *
+ * @param degraded - Receives the degraded read, if any.
+ * @returns The limits by lower-case sub-account id (amounts in base units of each reserve), as {@link readAaveLimits}.
+ */
+export async function readAaveLimitsBounded(
+  client: Client<Transport, Chain | undefined>,
+  deployment: LeverageDeployment,
+  chain: ChainSubAccount[],
+  safe: Address,
+  blockNumber: bigint | undefined,
+  degraded: DegradedRead[],
+  options: { dustThresholdBase?: bigint | undefined } = {},
+): Promise<Record<string, AaveSubAccountLimits>> {
+  let pinned: unknown
+  try {
+    return await readAaveLimits(client, deployment, chain, safe, blockNumber, options)
+  } catch (error) {
+    pinned = error
+  }
+  if (blockNumber !== undefined) {
+    try {
+      const latest = await readAaveLimits(client, deployment, chain, safe, undefined, options)
+      degraded.push({ read: "aave-limits", detail: "latest", message: `at block ${blockNumber}: ${messageOf(pinned)}; bound by the latest block's reserves` })
+      return latest
+    } catch (error) {
+      pinned = error
+    }
+  }
+  degraded.push({ read: "aave-limits", detail: "none", message: `${messageOf(pinned)}; no borrow planned on the Safe's Aave sub-accounts` })
+  const adapter = deployment.adapters.aaveV3
+  const open = { borrowable: UNREAD_AAVE_BOUND, suppliable: undefined, withdrawable: UNREAD_AAVE_BOUND, repayable: undefined, flashable: UNREAD_AAVE_BOUND }
+  return Object.fromEntries(
+    chain
+      .filter((s) => adapter !== undefined && isAddressEqual(s.policy.adapter, adapter))
+      .map((s) => [s.subAccount.toLowerCase(), { debt: { ...open, borrowable: 0n }, collateral: open, repayableDebt: undefined } satisfies AaveSubAccountLimits]),
+  )
+}
+
 /**
  * Each pool's totals (`totalAssets`, `totalSupply`) at `blockNumber`, with its asset and the Safe's shares as given, by
  * lower-case address: the rule book's pools (`PortfolioSnapshot.poolTotals`, `snapshotRuleJudge`). A pool whose totals

@@ -8,8 +8,7 @@ import type { KeeperEvents } from "../events.js"
 import { InclusionTracker, MAX_LOG_WINDOWS } from "../inclusion.js"
 import { type InclusionLookup, type UserOperationEventLog, chainInclusionLookup } from "../inclusionLookup.js"
 import type { KeeperMetrics } from "../metrics.js"
-import { readAaveLimits } from "../aaveLimits.js"
-import { type DegradedRead, portfolioOf, readBorrowableBounded, readPoolTotals } from "../portfolio.js"
+import { type DegradedRead, portfolioOf, readAaveLimitsBounded, readBorrowableBounded, readPoolTotals } from "../portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "../runtime.js"
 import { SafeStep, keeperCosts } from "../safeStep.js"
 import { limiter } from "./limit.js"
@@ -183,10 +182,12 @@ export class FleetStep {
       // Aave sub-accounts' reserve limits and repayable debt, read only when a plan may follow (a sub-account out of
       // band; the module refuses any other plan), so a calm fleet costs no more reads; unknown if the read fails.
       const planMayFollow = state.subAccounts.some((s) => s.band !== "inside")
-      const aaveLimits = planMayFollow ? await readAaveLimits(clients.publicClient, config.deployment, state.subAccounts, safe, item.block, { dustThresholdBase: config.aaveDustThresholdBase }).catch(() => undefined) : undefined
+      // A block the node no longer serves (a step in a backlog): bound at `latest`, or no Aave borrow, recorded degraded
+      // (`aave-limits`, review rr11g G2; it was swallowed, and a donor borrowed past the reserve).
+      const degraded: DegradedRead[] = []
+      const aaveLimits = planMayFollow ? await readAaveLimitsBounded(clients.publicClient, config.deployment, state.subAccounts, safe, item.block, degraded, { dustThresholdBase: config.aaveDustThresholdBase }) : undefined
       // Morpho markets' free liquidity (the lens does not read it; at the lens's block): a borrow sized past it reverts in every block.
       // A block the node no longer serves (a step in a backlog): bound at `latest`, or no borrow, recorded degraded (rr11f F4).
-      const degraded: DegradedRead[] = []
       const borrowable = planMayFollow ? await readBorrowableBounded(clients.publicClient, config.deployment, state.subAccounts, item.block, degraded) : undefined
       // The pools' totals at the lens's block, for the send clamp's rule-book judge (review rr11e E1); unknown if the read fails.
       const poolTotals = planMayFollow && state.pools.length > 0 ? await readPoolTotals(clients.publicClient, config.deployment, state.pools, item.block).catch(() => undefined) : undefined
