@@ -34,19 +34,25 @@ async function blocks(n: number) {
   }
   const plans = events.flatMap((e) => (e.type === "plan" ? [e.plan.subAccounts.map((x) => x.toLowerCase())] : []))
   const alerts = events.flatMap((e) => (e.type === "alert" ? [e.kind] : []))
-  return { plans, alerts, gauge: metrics.value("levpilot_rule_refused_blocks", { safe: SAFE }) }
+  const messages = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.message} ${e.reason ?? ""}`] : []))
+  return { plans, alerts, messages, gauge: metrics.value("levpilot_rule_refused_blocks", { safe: SAFE }) }
 }
 
-test("rr11g G3 observed today: FALLING refused 20 blocks in a row under two alternating rules: 20 alerts, gauge 1", async () => {
-  const { plans, alerts, gauge } = await blocks(20)
-  expect(plans).toEqual(Array.from({ length: 20 }, () => [MILD]))
-  expect(alerts).toEqual(Array.from({ length: 20 }, () => "nothing-to-send"))
-  expect(gauge).toBe(1)
+// Was "observed today" (20 alerts, gauge 1: runs were keyed id|rule). Fixed: one run per sub-account whatever its rule,
+// re-alerted every RULE_REFUSAL_REALERT_BLOCKS naming the rule of that block; the gauge counts the whole run.
+test("rr11g G3 fixed: 60 blocks refused under alternating rules: alerted at blocks 100 and 150, each naming that block's rule; gauge 60", async () => {
+  const { plans, alerts, messages, gauge } = await blocks(60)
+  expect(plans).toEqual(Array.from({ length: 60 }, () => [MILD]))
+  expect(alerts).toEqual(["nothing-to-send", "nothing-to-send"])
+  // Block 100 (even): HealthOutOfBand; block 150 (even): HealthOutOfBand. The alert names the current rule.
+  expect(messages.map((m) => m.split(" ")[0])).toEqual(["100", "150"])
+  for (const m of messages) expect(m).toMatch(/HealthOutOfBand/)
+  expect(gauge).toBe(60)
 })
 
-// FAILS TODAY (rr11g G3): a run is the sub-account's (or the Safe's plan-wide) refusal whatever its rule: one alert per
+// Was FAILS TODAY (rr11g G3): a run is the sub-account's (or the Safe's plan-wide) refusal whatever its rule: one alert per
 // RULE_REFUSAL_REALERT_BLOCKS (the rule named in it, or re-alert on a rule change at most once per N), gauge 20.
-test.skip("FAILS TODAY rr11g G3: a sub-account refused 20 blocks in a row is alerted once and the gauge says 20", async () => {
+test("rr11g G3: a sub-account refused 20 blocks in a row is alerted once and the gauge says 20", async () => {
   const { alerts, gauge } = await blocks(20)
   expect(alerts).toEqual(["nothing-to-send"])
   expect(gauge).toBe(20)
