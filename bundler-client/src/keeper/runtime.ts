@@ -71,10 +71,11 @@ export type SafeRuntime = {
   /** The rule that refused the last clamped plan with no repair (`ClampRuleRefusedError`): alerted once per rule until a plan survives. */
   clampRefused?: string | undefined
   /**
-   * The current runs of the rule book's refusals of clamped plans (`id|rule` or `*|rule`, see RULE_REFUSAL_REALERT_BLOCKS):
-   * the run's first block and the block of its last alert.
+   * The current runs of the rule book's refusals of clamped plans, by lower-case sub-account id or `*` for a plan-wide
+   * refusal, whatever the rule (see RULE_REFUSAL_REALERT_BLOCKS; review rr11g G3): the run's first block, the block of
+   * its last alert and the rule of its last step.
    */
-  ruleRefused?: Map<string, { since: bigint; alerted: bigint | undefined }> | undefined
+  ruleRefused?: Map<string, { since: bigint; alerted: bigint | undefined; rule?: string | undefined }> | undefined
   /**
    * The sub-accounts (`id|refusal`) left out of the last step's plan because its simulation failed on them: alerted once
    * per outage (a key already here is only logged), cleared when a step's plan no longer fails on them.

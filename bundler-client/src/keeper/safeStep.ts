@@ -59,8 +59,8 @@ type StepAttempt = { plan?: ChainPlan | undefined; results?: readonly SolverResu
 
 /**
  * Blocks between two alerts for the same refusal by the rule book after the clamp (review rr11f F3): the first step
- * refused alerts `nothing-to-send`, and again every this many blocks while the same refusal (the same sub-account and
- * rule, or the same rule for a plan-wide one) keeps a plan from being sent (50 blocks: 10 minutes at 12 s). The gauge
+ * refused alerts `nothing-to-send`, and again every this many blocks while the same sub-account (or, plan-wide, the
+ * Safe's plan) keeps being refused, under whichever rule (review rr11g G3) (50 blocks: 10 minutes at 12 s). The gauge
  * `levpilot_rule_refused_blocks` counts the blocks in a row meanwhile.
  */
 export const RULE_REFUSAL_REALERT_BLOCKS = 50n
@@ -533,7 +533,7 @@ export class SafeStep {
           // it is left out and the rest planned again in this block, the other loan assets' plans included (rr11f F3).
           if (error instanceof ClampRuleRefusedError && error.subAccount !== undefined && !excluded.has(error.subAccount)) {
             excluded.add(error.subAccount)
-            ruleRefusedNow.set(`${error.subAccount}|${error.rule}`, error)
+            ruleRefusedNow.set(error.subAccount.toLowerCase(), error)
             logger.warn({ safe, block: Number(block), subAccount: error.subAccount, venue: venues.get(error.subAccount) ?? "unknown", rule: error.rule }, "the rule book refuses the clamped plan because of one sub-account; planning again without it in this block")
             continue
           }
@@ -567,7 +567,7 @@ export class SafeStep {
         } finally {
           // The last attempt that solved anything is the one no-rescue is reported on.
           solved = attempt.results ?? solved
-          for (const e of attempt.refusals ?? []) ruleRefusedNow.set(`*|${e.rule}`, e)
+          for (const e of attempt.refusals ?? []) ruleRefusedNow.set("*", e)
         }
       }
     } finally {
@@ -583,26 +583,31 @@ export class SafeStep {
   }
 
   /**
-   * The rule book's refusals of clamped plans in this step (review rr11f F3), each `id|rule` (a sub-account left out) or
-   * `*|rule` (a plan-wide refusal: that plan not sent): a `nothing-to-send` alert the first step of a run and every
-   * RULE_REFUSAL_REALERT_BLOCKS blocks while it lasts (a sub-account's as {@link SubAccountRefusedError}, stage `judge`),
-   * and the gauge `levpilot_rule_refused_blocks` (the longest run, in blocks; 0 when none). A run ends at a step without
-   * that refusal.
+   * The rule book's refusals of clamped plans in this step (review rr11f F3), keyed by the sub-account left out (lower
+   * case) or `*` (a plan-wide refusal: that plan not sent), whatever the rule (review rr11g G3: a run keyed by rule
+   * restarted at each change of rule, alerting every block and gauging 1): a `nothing-to-send` alert the first step of
+   * a run and again at most once per RULE_REFUSAL_REALERT_BLOCKS blocks while it lasts, naming the rule of that step (a
+   * sub-account's as {@link SubAccountRefusedError}, stage `judge`); a change of rule between alerts is logged. The
+   * gauge `levpilot_rule_refused_blocks` is the longest run, in blocks in a row (0 when none). A run ends at a step
+   * without a refusal for its key.
    */
   private reportRuleRefusals(rt: SafeRuntime, block: bigint, now: ReadonlyMap<string, ClampRuleRefusedError>, venues: Map<string, VenueName>): void {
-    const { metrics, events } = this.deps
+    const { metrics, events, logger } = this.deps
     const safe = rt.config.address
     const runs = (rt.ruleRefused ??= new Map())
     for (const key of [...runs.keys()]) if (!now.has(key)) runs.delete(key)
     let longest = 0n
     for (const [key, error] of now) {
-      const run = runs.get(key) ?? { since: block, alerted: undefined }
+      const run = runs.get(key) ?? { since: block, alerted: undefined, rule: error.rule }
       runs.set(key, run)
       if (run.alerted === undefined || block - run.alerted >= RULE_REFUSAL_REALERT_BLOCKS) {
         run.alerted = block
         const id = error.subAccount
         events.alert(safe, block, "nothing-to-send", id === undefined ? error : new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "judge", refusal: error.rule, cause: error }))
+      } else if (run.rule !== error.rule) {
+        logger.info({ safe, block: Number(block), subAccount: key, rule: error.rule, was: run.rule, since: Number(run.since) }, "rule book refusal continues under another rule (alerted at most once per RULE_REFUSAL_REALERT_BLOCKS)")
       }
+      run.rule = error.rule
       if (block - run.since + 1n > longest) longest = block - run.since + 1n
     }
     metrics.set("levpilot_rule_refused_blocks", RULE_REFUSED_HELP, { safe }, Number(longest))
