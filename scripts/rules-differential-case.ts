@@ -4,13 +4,29 @@
  * scripts/rules-differential.ts; its own module so a single recorded case can be replayed in a unit test.
  */
 import type { Hex } from "viem"
-import type { CheckRebalanceRulesParameters } from "@levpilot/sdk/rules"
+import { type CheckRebalanceRulesParameters, type RulePool, poolEntryFeeBpsOf, poolFeeBpsOf } from "@levpilot/sdk/rules"
 
 export type Decoded = Record<string, any>
 
 /** `ActionKind.SellCollateral` and `ActionKind.BuyCollateral` (ILeverageModule.sol). */
 const SELL_COLLATERAL = 6
 const BUY_COLLATERAL = 7
+
+/**
+ * A recorded pool as the keeper models it (sdk validateRebalance): its fees per side, in bps, read from the vault's
+ * own answers at the case's block, exit by `poolFeeBpsOf(convertToAssets(totalSupply), previewRedeem(totalSupply))`
+ * and entry by `poolEntryFeeBpsOf(convertToShares(totalAssets), previewDeposit(totalAssets), totalAssets)`; a side
+ * read as 0 bps or not read (a reverted call is recorded as 0; cases recorded before the fee reads have none) is left
+ * unset, as the keeper does.
+ */
+const toPool = (p: Decoded): RulePool => {
+  const pool: RulePool = { address: p.pool, asset: p.asset, totalAssets: p.totalAssets, totalSupply: p.totalSupply, shares: p.shares }
+  const exit = p.grossAssets === undefined ? undefined : poolFeeBpsOf(p.grossAssets, p.netAssets)
+  if (exit !== undefined && exit > 0n) pool.exitFeeBps = exit
+  const entry = p.grossShares === undefined ? undefined : poolEntryFeeBpsOf(p.grossShares, p.netShares, p.totalAssets)
+  if (entry !== undefined && entry > 0n) pool.entryFeeBps = entry
+  return pool
+}
 
 /** The SDK's rules parameters for a recorded case `c`. */
 export const toParams = (c: Decoded): CheckRebalanceRulesParameters => {
@@ -42,7 +58,7 @@ export const toParams = (c: Decoded): CheckRebalanceRulesParameters => {
       feed: { answer: s.feedAnswer, updatedAt: s.feedUpdatedAt, decimals: s.feedDecimals, loanDecimals: s.loanDecimals, collateralDecimals: s.collateralDecimals },
       venue: { totalSupplyAssets: s.totalSupplyAssets, totalBorrowAssets: s.totalBorrowAssets, totalBorrowShares: s.totalBorrowShares, borrowShares: s.borrowShares },
     })),
-    pools: (c.pools as Decoded[]).map((p) => ({ address: p.pool, asset: p.asset, totalAssets: p.totalAssets, totalSupply: p.totalSupply, shares: p.shares })),
+    pools: (c.pools as Decoded[]).map(toPool),
     balances,
     swapAdapter: c.swapAdapter,
     timestamp: c.timestamp,

@@ -3,7 +3,7 @@
  * (one ABI-encoded `Case` per line, layout from the test contract's `caseLayout` ABI), judges each with the SDK's
  * `checkRebalanceRules`, compares with what the real module did (accepted, or its custom error decoded with the
  * module's ABI: same name and arguments; `ActionFailed`: same index) and prints `mismatches K of N; accepted A; skipped
- * S; missing <names>` (the forge test asserts K = 0, and over 1,000 cases or more that no named error of the rule book
+ * S; fee pools F (accepted FA); missing <names>` (F: cases whose plan names a pool with a fee read on either side) (the forge test asserts K = 0, and over 1,000 cases or more that no named error of the rule book
  * was missed). The verdict histogram goes to reports/rules-differential.json, every mismatch to
  * reports/rules-differential-mismatches.json.
  *
@@ -52,10 +52,18 @@ const sameVerdict = (chain: Verdict | "ok", ts: RuleViolation | "ok"): boolean =
 
 const mismatches: unknown[] = []
 const counts: Record<string, number> = {}
+/** Cases whose plan names a pool the keeper reads a fee from (either side), and how many of them the module accepted. */
+const fees = { cases: 0, accepted: 0 }
 for (const line of lines) {
   const [c] = decodeAbiParameters(layout, line as Hex) as [Decoded]
   const chain = moduleVerdict(c)
-  const verdict = checkRebalanceRules(toParams(c))
+  const params = toParams(c)
+  const verdict = checkRebalanceRules(params)
+  const feePools = new Set(params.pools.filter((p) => p.entryFeeBps !== undefined || p.exitFeeBps !== undefined).map((p) => p.address.toLowerCase()))
+  if (params.plan.actions.some((a) => a.pool !== undefined && feePools.has(a.pool.toLowerCase()))) {
+    fees.cases++
+    if (chain === "ok") fees.accepted++
+  }
   const ts = verdict.ok ? "ok" : verdict.error
   // The swap adapter's own revert (not a module error) is what the rules call SwapAdapterRevert.
   const name = chain === "ok" ? "accepted" : chain.name.startsWith("undecoded") && ts !== "ok" && ts.name === "SwapAdapterRevert" ? "SwapAdapterRevert" : chain.name
@@ -71,11 +79,11 @@ const accepted = counts.accepted ?? 0
 mkdirSync("reports", { recursive: true })
 writeFileSync(
   "reports/rules-differential.json",
-  JSON.stringify({ cases: lines.length, skipped, mismatches: mismatches.length, acceptedShare: lines.length ? accepted / lines.length : 0, missing, verdicts: counts }, null, 2) + "\n",
+  JSON.stringify({ cases: lines.length, skipped, mismatches: mismatches.length, feeCases: fees.cases, feeAccepted: fees.accepted, acceptedShare: lines.length ? accepted / lines.length : 0, missing, verdicts: counts }, null, 2) + "\n",
 )
 writeFileSync("reports/rules-differential-mismatches.json", show(mismatches) + "\n")
 const first = mismatches[0] as { index: bigint; module: unknown; typescript: unknown } | undefined
 process.stdout.write(
-  `mismatches ${mismatches.length} of ${lines.length}; accepted ${accepted}; skipped ${skipped}; missing ${missing.length === 0 ? "none" : missing.join(",")}` +
+  `mismatches ${mismatches.length} of ${lines.length}; accepted ${accepted}; skipped ${skipped}; fee pools ${fees.cases} (accepted ${fees.accepted}); missing ${missing.length === 0 ? "none" : missing.join(",")}` +
     (first ? `; first: case ${first.index} module ${show(first.module)} typescript ${show(first.typescript)}` : ""),
 )

@@ -13,6 +13,7 @@ import {ISwapRouter} from "@uniswap/v3-periphery/contracts/interfaces/ISwapRoute
 import {SwapBase} from "../utils/SwapBase.sol";
 import {TestToken} from "../utils/TestToken.sol";
 import {YieldVault} from "../utils/YieldVault.sol";
+import {FeeVault} from "../utils/FeeVault.sol";
 import {SimOracle} from "../utils/SimOracle.sol";
 import {ILeverageModule, Policy, EpochUsage, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
@@ -49,7 +50,9 @@ contract SwitchingAssetVault is ERC4626 {
 /// half calm worlds with a plan built to be accepted (pool, idle, collateral and swap rescues, parked and swap boosts,
 /// a rescue padded with a not-due move, health-neutral ones included, a not-due WETH sub-account handing collateral to a
 /// due one on a second WETH market), and the rest calm worlds with one change aimed at one named error of the rule
-/// book; over 1,000 cases or more every named error must appear (`missing none` in the report).
+/// book; over 1,000 cases or more every named error must appear (`missing none` in the report). In FEE_SHARE % of cases
+/// (any kind) the USDC and WETH pool slots hold OpenZeppelin ERC4626Fees-style vaults (`FeeVault`: entry fee, exit fee or
+/// both, 0-500 bps each), and the TypeScript side gets the fees as the keeper reads them from the vaults' answers.
 contract RulesDifferentialTest is SwapBase {
     using MarketParamsLib for MarketParams;
 
@@ -76,6 +79,13 @@ contract RulesDifferentialTest is SwapBase {
         uint256 totalAssets;
         uint256 totalSupply;
         uint256 shares;
+        /// @dev The keeper's fee reads at the same block (sdk validateRebalance): convertToAssets and previewRedeem of
+        /// totalSupply (exit fee, `poolFeeBpsOf`), convertToShares and previewDeposit of totalAssets (entry fee,
+        /// `poolEntryFeeBpsOf`); 0 when the call reverts.
+        uint256 grossAssets;
+        uint256 netAssets;
+        uint256 grossShares;
+        uint256 netShares;
     }
 
     struct Case {
@@ -171,6 +181,14 @@ contract RulesDifferentialTest is SwapBase {
     MarketParams internal weth2Market;
     bytes32 internal weth2Id;
     uint256 internal constant LLTV2 = 0.77e18;
+    /// @dev The fixture's fee-free pools, and the fee-charging ones that take their slots in FEE_SHARE % of cases.
+    YieldVault internal plainUsdcVault;
+    YieldVault internal plainWethVault;
+    FeeVault internal usdcFeeVault;
+    FeeVault internal wethFeeVault;
+    uint256 internal constant FEE_SHARE = 30;
+    /// @dev Largest fee drawn per side, bps.
+    uint256 internal constant MAX_FEE_BPS = 500;
 
     function setUp() public override {
         super.setUp();
@@ -195,6 +213,30 @@ contract RulesDifferentialTest is SwapBase {
         usdc.approve(address(switchVault), 1000e6);
         switchVault.deposit(1000e6, lender);
         vm.stopPrank();
+        (plainUsdcVault, plainWethVault) = (usdcVault, wethVault);
+        address feeRecipient = makeAddr("feeRecipient");
+        usdcFeeVault = new FeeVault(usdc, "Fee USDC", "fUSDC", feeRecipient);
+        wethFeeVault = new FeeVault(weth, "Fee WETH", "fWETH", feeRecipient);
+        _seedVault(usdcFeeVault, usdc, 1000e6);
+        _seedVault(wethFeeVault, weth, 1e18);
+    }
+
+    /// @dev In FEE_SHARE % of cases the USDC and WETH pool slots take the fee vaults, each charging an entry fee, an
+    /// exit fee or both (0-MAX_FEE_BPS bps). Drawn from a hash of the case's stream without advancing it, so the rest of
+    /// the case is drawn as without fees.
+    function _maybeFeeVaults() internal {
+        uint256 r = uint256(keccak256(abi.encode(rng, "fees")));
+        if (r % 100 >= FEE_SHARE) return;
+        r >>= 8;
+        FeeVault[2] memory vaults = [usdcFeeVault, wethFeeVault];
+        for (uint256 k; k < 2; ++k) {
+            uint256 sides = r % 3; // 0 entry, 1 exit, 2 both
+            uint256 entry = sides == 1 ? 0 : (r >> 8) % (MAX_FEE_BPS + 1);
+            uint256 exit = sides == 0 ? 0 : (r >> 24) % (MAX_FEE_BPS + 1);
+            vaults[k].setFees(entry, exit);
+            r = uint256(keccak256(abi.encode(r)));
+        }
+        (usdcVault, wethVault) = (usdcFeeVault, wethFeeVault);
     }
 
     /* ONE CASE */
@@ -206,6 +248,7 @@ contract RulesDifferentialTest is SwapBase {
 
     function runCase(uint256 index) external {
         require(msg.sender == address(this), "RulesDifferential: internal");
+        _maybeFeeVaults();
         Plan memory plan;
         uint256 roll = _below(100);
         if (roll < RANDOM_SHARE) {
@@ -1125,12 +1168,17 @@ contract RulesDifferentialTest is SwapBase {
         for (uint256 k; k < plan.subAccounts.length; ++k) {
             c.subs[k] = _sub(plan.subAccounts[k]);
         }
-        c.pools = new PoolCase[](4);
-        IERC4626[4] memory vaults =
-            [IERC4626(address(usdcVault)), IERC4626(address(wethVault)), IERC4626(address(tinyVault)), IERC4626(address(switchVault))];
-        for (uint256 k; k < 4; ++k) {
-            IERC4626 v = vaults[k];
-            c.pools[k] = PoolCase(address(v), v.asset(), v.totalAssets(), v.totalSupply(), v.balanceOf(safe));
+        c.pools = new PoolCase[](6);
+        IERC4626[6] memory vaults = [
+            IERC4626(address(plainUsdcVault)),
+            IERC4626(address(plainWethVault)),
+            IERC4626(address(tinyVault)),
+            IERC4626(address(switchVault)),
+            IERC4626(address(usdcFeeVault)),
+            IERC4626(address(wethFeeVault))
+        ];
+        for (uint256 k; k < 6; ++k) {
+            c.pools[k] = _poolCase(vaults[k]);
         }
         c.tokens = new address[](4);
         (c.tokens[0], c.tokens[1], c.tokens[2], c.tokens[3]) = (address(usdc), address(weth), address(wbtc), address(wsteth));
@@ -1142,6 +1190,15 @@ contract RulesDifferentialTest is SwapBase {
         c.timestamp = block.timestamp;
         (c.swapOutputs, c.swapFails) = _swapOutcomes(plan);
         c.swapAdapterErrors = _swapAdapterErrors(plan);
+    }
+
+    /// @dev A pool as the keeper reads it, fee reads included (a reverting read records 0: the keeper's failed read).
+    function _poolCase(IERC4626 v) internal view returns (PoolCase memory p) {
+        (p.pool, p.asset, p.totalAssets, p.totalSupply, p.shares) = (address(v), v.asset(), v.totalAssets(), v.totalSupply(), v.balanceOf(safe));
+        try v.convertToAssets(p.totalSupply) returns (uint256 x) { p.grossAssets = x; } catch {}
+        try v.previewRedeem(p.totalSupply) returns (uint256 x) { p.netAssets = x; } catch {}
+        try v.convertToShares(p.totalAssets) returns (uint256 x) { p.grossShares = x; } catch {}
+        try v.previewDeposit(p.totalAssets) returns (uint256 x) { p.netShares = x; } catch {}
     }
 
     function _sub(bytes32 id) internal view returns (SubCase memory s) {
