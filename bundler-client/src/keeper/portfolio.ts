@@ -364,10 +364,9 @@ export async function readPortfolio(
   // Aave v3 sub-accounts: what their reserves take now (liquidity, caps, frozen / paused), like Morpho's free liquidity.
   const degraded: DegradedRead[] = []
   // Pinned to the snapshot's block: the send's validation at that block uses its collateral reads (`aaveCollateral`).
-  const aaveLimits = await readAaveLimits(client, deployment, chain, safe, block.number ?? undefined, { dustThresholdBase: parameters.aaveDustThresholdBase }).catch((error: unknown) => {
-    degraded.push({ read: "aave-limits", message: messageOf(error) })
-    return {} as Record<string, AaveSubAccountLimits>
-  })
+  // A failed read never leaves the Aave borrow unbounded (review rr11h H2): the same fallback as the fleet step
+  // (latest, else lend nothing), recorded in `degraded`.
+  const aaveLimits = await readAaveLimitsBounded(client, deployment, chain, safe, block.number ?? undefined, degraded, { dustThresholdBase: parameters.aaveDustThresholdBase })
   // An Aave borrow is bounded by the reserve (liquidity, cap) here, and by the account's LTV room at the borrow (Aave
   // refuses above it, "36") through `ltvBorrowable` and `ltvGain`: the room before the plan plus what the plan supplied
   // before the borrow (a flash-looped boost borrows inside its supply's callback), not one folded figure.

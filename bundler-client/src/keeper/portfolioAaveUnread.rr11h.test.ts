@@ -48,17 +48,9 @@ async function read() {
   return readPortfolio(client, { safe: SAFE, deployment, risk: { mode: "expected" } as never, costs: {} as never })
 }
 
-test("rr11h H2 observed today: readPortfolio with a failed Aave limits read records it degraded but leaves the Aave borrow unbounded", async () => {
-  const snapshot = await read()
-  expect(snapshot.degraded).toEqual([expect.objectContaining({ read: "aave-limits" })])
-  // No bound on the Aave sub-account's borrow: the clamp and the solver take it as "no limit".
-  expect(snapshot.bounds.subAccounts[SUB]?.borrowable).toBeUndefined()
-  expect(snapshot.input.subAccounts[0]?.state.borrowable).toBeUndefined()
-})
-
-// FAILS TODAY (rr11h H2): readPortfolio reads Aave's limits through readAaveLimitsBounded (or the same fallback): a
+// Fixed (rr11h H2): readPortfolio reads Aave's limits through readAaveLimitsBounded (or the same fallback): a
 // failed read lends nothing on Aave (bound 0), as the fleet step now does.
-test.skip("rr11h H2: readPortfolio with a failed Aave limits read plans no Aave borrow (bound 0), as the fleet step does", async () => {
+test("rr11h H2: readPortfolio with a failed Aave limits read plans no Aave borrow (bound 0), as the fleet step does", async () => {
   const snapshot = await read()
   expect(snapshot.degraded).toEqual([expect.objectContaining({ read: "aave-limits" })])
   expect(snapshot.bounds.subAccounts[SUB]?.borrowable).toBe(0n)
