@@ -401,6 +401,28 @@ export type AaveSubAccountLimits = {
    * frame is read there too); undefined when a read failed.
    */
   aaveBase?: AaveBaseFigures | undefined
+  /**
+   * Set when this sub-account's reserve reads failed, in full or in part (review rr11h H4): the limits are then
+   * {@link aaveUnreadLimits}' "lend nothing" fallback (`debt.borrowable` 0, nothing else bound), and this is why; the
+   * caller records it as a degraded `aave-limits` read. Undefined: the limits were read.
+   */
+  unread?: string | undefined
+}
+
+/** What an Aave reserve takes when its limits are unknown: no bound (uint128 max, the width of Aave's own figures). */
+export const UNREAD_AAVE_BOUND = 2n ** 128n - 1n
+
+/**
+ * The limits of an Aave sub-account whose reserves could not be read (reviews rr11g G2, rr11h H4): no Aave borrow
+ * (`debt.borrowable` 0: a donor or boost borrow sized past what the reserve lends reverts, item 8), nothing else bound
+ * (repayments, withdrawals and flash loans: revert-only, as before), no flash premium (so no swap lane), no liquidation
+ * bonus (so the worst case).
+ *
+ * @param unread - Why the limits are unknown ({@link AaveSubAccountLimits.unread}).
+ */
+export function aaveUnreadLimits(unread: string): AaveSubAccountLimits {
+  const open = { borrowable: UNREAD_AAVE_BOUND, suppliable: undefined, withdrawable: UNREAD_AAVE_BOUND, repayable: undefined, flashable: UNREAD_AAVE_BOUND }
+  return { debt: { ...open, borrowable: 0n }, collateral: open, repayableDebt: undefined, unread }
 }
 
 /**
@@ -422,7 +444,11 @@ export { aaveCollateralOf }
  * debt and collateral asset (`ltvBorrowable`, `ltvGain`). Three batched rounds (five the first time, for the adapter's
  * pool and the pool's addresses provider; two more when the Safe holds a collateral outside its sub-accounts' reserves),
  * each at `blockNumber` when given (the snapshot's block: what `collateralShare` is stamped with).
- * Sub-accounts on other venues, or whose reserve reads fail, are left out (no limit known).
+ * Sub-accounts on other venues are left out. An Aave sub-account whose reserve reads fail (in full or in part) gets
+ * {@link aaveUnreadLimits} (no Aave borrow) with `unread` set, never "no limit" (review rr11h H4). A failed stable-debt
+ * read (`getSupplyData`) is taken as 0 where that is sound: the reserve has no stable debt token (address 0), or no
+ * borrow cap (its total debt then bounds nothing the keeper plans; the supply cap's pending-treasury share is then not
+ * counted, as for any unread `debtAtLastUpdate`).
  *
  * @returns Limits by lower-case sub-account id; `{}` without an Aave sub-account (no RPC request).
  */
@@ -444,7 +470,7 @@ export async function readAaveLimits(
   if (!poolOf.has(adapter)) {
     const [r] = await readMany(client, deployment, [{ address: adapter, abi: aaveReadAbi, functionName: "POOL" } as const])
     const pool = resultOf<Address>(r)
-    if (!pool) return {}
+    if (!pool) return Object.fromEntries(subs.map((s) => [s.subAccount.toLowerCase(), aaveUnreadLimits("the adapter's POOL() did not answer")]))
     poolOf.set(adapter, pool)
   }
   const pool = poolOf.get(adapter) as Address
@@ -572,15 +598,17 @@ export async function readAaveLimits(
     const r = reserves[i]
     if (!r) return
     const [liquidity, supply, variable, own, scaledVariable] = [0, 1, 2, 3, 4].map((n) => resultOf<bigint>(balances[k + n]))
-    const stableSupply = resultOf<readonly [bigint, bigint, bigint, number]>(balances[k + 5])
+    // No stable debt token (address 0): no stable debt (review rr11h H4: a failed read of it is not a failed reserve).
+    const stableSupply = resultOf<readonly [bigint, bigint, bigint, number]>(balances[k + 5]) ?? (isAddressEqual(r.stableDebtTokenAddress, zeroAddress) ? ([0n, 0n, 0n, 0] as const) : undefined)
     k += 6
     // Variable: scaled x the stored index (Aave's rayMul, half up); stable: its principal, below its debt at the update.
     const debtAtLastUpdate = scaledVariable === undefined || stableSupply === undefined ? undefined : (scaledVariable * BigInt(r.variableBorrowIndex) + RAY / 2n) / RAY + stableSupply[0]
     if (own !== undefined && userConfiguration !== undefined)
       held.set(a, aaveCollateralOf({ balance: own, userConfiguration, reserveId: Number(r.id), configuration: r.configuration.data, isolationMode: isolationMode ?? false }))
     if (stableSupply !== undefined) stableDebtOf.set(a, stableSupply[1])
-    if (liquidity === undefined || supply === undefined || variable === undefined || stableSupply === undefined) return
-    limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + stableSupply[1], debtAtLastUpdate }))
+    // An unread stable supply only matters to the borrow cap's room (bits 80-115): without a cap it is taken as 0.
+    if (liquidity === undefined || supply === undefined || variable === undefined || (stableSupply === undefined && bits(r.configuration.data, 80, 36) !== 0n)) return
+    limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + (stableSupply?.[1] ?? 0n), debtAtLastUpdate }))
   })
   // What the SDK's validation of a plan reads of the same reserves (`readAaveCollateral`): shared, not read again.
   const collateralShare: AaveCollateralShare | undefined =
@@ -703,6 +731,8 @@ export async function readAaveLimits(
         borrowRefusal: borrowRule && borrowRule.bound <= debt.borrowable ? borrowRule : undefined,
         aaveBase,
       }
+    // A reserve of the market unread (a read failed in its batch): no borrow, never "no limit" (review rr11h H4).
+    else out[s.subAccount.toLowerCase()] = aaveUnreadLimits(p === undefined ? "the adapter's marketParams did not answer" : `the ${collateral ? "debt" : "collateral"} reserve's reads did not all answer`)
   })
   return out
 }

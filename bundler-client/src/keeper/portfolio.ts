@@ -13,7 +13,7 @@ import { swapBuySpan } from "../solver/swapBoost.js"
 import { encodeUniswapRoute, quoteExactInput, quotePriceImpact } from "../swap/uniswapQuote.js"
 import { SwapRouteError } from "../swap/errors.js"
 import type { KeeperRiskSettings } from "./config.js"
-import { type AaveBorrowRefusal, type AaveSubAccountLimits, readAaveLimits } from "./aaveLimits.js"
+import { type AaveBorrowRefusal, type AaveSubAccountLimits, aaveUnreadLimits, readAaveLimits } from "./aaveLimits.js"
 import { AAVE_DEFAULT_CLOSE_FACTOR } from "../solver/liquidation.js"
 
 const WAD = 1e18
@@ -151,9 +151,6 @@ export async function readBorrowableBounded(
   return Object.fromEntries(chain.filter((s) => isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue)).map((s) => [s.subAccount.toLowerCase(), 0n]))
 }
 
-/** What an Aave reserve takes when its limits are unknown: no bound (uint128 max, the width of Aave's own figures). */
-const UNREAD_AAVE_BOUND = 2n ** 128n - 1n
-
 /**
  * {@link readAaveLimits} at `blockNumber`, never failing unbounded (review rr11g G2, the Aave side of rr11f F4's
  * {@link readBorrowableBounded}): when the pinned read fails (a fleet step at a block the node no longer serves), the
@@ -161,7 +158,8 @@ const UNREAD_AAVE_BOUND = 2n ** 128n - 1n
  * that fails too, each Aave sub-account gets limits that lend nothing (`debt.borrowable` 0: no Aave borrow is planned)
  * and bound nothing else (as no limits did before: repayments, withdrawals and flash loans unbounded, no flash premium
  * so no swap lane, no liquidation bonus so the worst case), and the read is recorded degraded. Aave's floored factor is
- * applied by `portfolioOf`'s `aaveAdapter` either way (rr17 R1).
+ * applied by `portfolioOf`'s `aaveAdapter` either way (rr17 R1). A read that answers but leaves a sub-account unread
+ * ({@link AaveSubAccountLimits.unread}: the same lend-nothing limits, review rr11h H4) is recorded degraded too.
  *
  * @param degraded - Receives the degraded read, if any.
  * @returns The limits by lower-case sub-account id (amounts in base units of each reserve), as {@link readAaveLimits}.
@@ -175,9 +173,15 @@ export async function readAaveLimitsBounded(
   degraded: DegradedRead[],
   options: { dustThresholdBase?: bigint | undefined } = {},
 ): Promise<Record<string, AaveSubAccountLimits>> {
+  // Sub-accounts the read answered for but could not bound (review rr11h H4): recorded, one row each.
+  const partial = (limits: Record<string, AaveSubAccountLimits>) => {
+    for (const [id, l] of Object.entries(limits))
+      if (l.unread !== undefined) degraded.push({ read: "aave-limits", subAccount: id as Hex, detail: "partial", message: `${l.unread}; no borrow planned on this Aave sub-account` })
+    return limits
+  }
   let pinned: unknown
   try {
-    return await readAaveLimits(client, deployment, chain, safe, blockNumber, options)
+    return partial(await readAaveLimits(client, deployment, chain, safe, blockNumber, options))
   } catch (error) {
     pinned = error
   }
@@ -185,18 +189,18 @@ export async function readAaveLimitsBounded(
     try {
       const latest = await readAaveLimits(client, deployment, chain, safe, undefined, options)
       degraded.push({ read: "aave-limits", detail: "latest", message: `at block ${blockNumber}: ${messageOf(pinned)}; bound by the latest block's reserves` })
-      return latest
+      return partial(latest)
     } catch (error) {
       pinned = error
     }
   }
   degraded.push({ read: "aave-limits", detail: "none", message: `${messageOf(pinned)}; no borrow planned on the Safe's Aave sub-accounts` })
   const adapter = deployment.adapters.aaveV3
-  const open = { borrowable: UNREAD_AAVE_BOUND, suppliable: undefined, withdrawable: UNREAD_AAVE_BOUND, repayable: undefined, flashable: UNREAD_AAVE_BOUND }
+  // The same lend-nothing limits as a partial read's, without `unread` (the failure is recorded once, above).
   return Object.fromEntries(
     chain
       .filter((s) => adapter !== undefined && isAddressEqual(s.policy.adapter, adapter))
-      .map((s) => [s.subAccount.toLowerCase(), { debt: { ...open, borrowable: 0n }, collateral: open, repayableDebt: undefined } satisfies AaveSubAccountLimits]),
+      .map((s) => [s.subAccount.toLowerCase(), { ...aaveUnreadLimits("the limits read failed"), unread: undefined } satisfies AaveSubAccountLimits]),
   )
 }
 
