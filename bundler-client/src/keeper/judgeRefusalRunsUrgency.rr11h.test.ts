@@ -21,14 +21,14 @@ vi.mock("./ruleJudge.js", () => ({
     plan.subAccounts.some((id) => id.toLowerCase() === R) ? { ok: false, error: { name: "ValueLossExceeded", args: [R, 400n, 300n] } } : undefined,
 }))
 
-async function blocks(n: number) {
+async function blocks(n: number, recovered = (_b: number) => false) {
   const { step, events, metrics } = stepHarness()
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   const gauges: number[] = []
   for (let b = 0; b < n; b++) {
     // URGENT (1.01) is below its band on even blocks (its operation sent and landed by the next), inside on odd ones.
     const urgent = b % 2 === 0 ? stepSub(URGENT, USDC, 1.01, "below") : stepSub(URGENT, USDC, 1.3, "inside")
-    const state = stepSafeState([urgent, stepSub(REFUSED, DAI, 1.05, "below")])
+    const state = stepSafeState([urgent, recovered(b) ? stepSub(REFUSED, DAI, 1.3, "inside") : stepSub(REFUSED, DAI, 1.05, "below")])
     const snapshot = portfolioOf(state as never, { blockNumber: 100n + BigInt(b), timestamp: 1_700_000_000n + 12n * BigInt(b), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
     await step.run(rt, 100n + BigInt(b), { snapshot })
     gauges.push(metrics.value("levpilot_rule_refused_blocks", { safe: SAFE }) as number)
@@ -38,18 +38,20 @@ async function blocks(n: number) {
   return { plans, alerts, gauges }
 }
 
-test("rr11h H1 observed today: REFUSED refused at every judged block for 20 blocks: 10 nothing-to-send alerts, gauge flapping 0/1", async () => {
+// Fixed (rr11h H1): a run ends only at a step that judged the key's plan and did not refuse it (a key whose plan
+// was not reached is carried over), so REFUSED is alerted once in 20 blocks and the gauge never falls back to 0.
+test("rr11h H1: a sub-account refused at every judged block is alerted once in 20 blocks and its run survives the blocks it was not judged", async () => {
   const { plans, alerts, gauges } = await blocks(20)
-  // URGENT's plan sent on even blocks; REFUSED never sent (refused at every odd block, not judged at even ones).
+  // URGENT's plan still sent on even blocks; REFUSED never sent.
   expect(plans).toEqual(Array.from({ length: 10 }, () => [URGENT.toLowerCase()]))
-  expect(alerts).toEqual(Array.from({ length: 10 }, (_, k) => `${101 + 2 * k} nothing-to-send`))
-  expect(gauges).toEqual(Array.from({ length: 20 }, (_, b) => (b % 2 === 0 ? 0 : 1)))
+  expect(alerts).toEqual(["101 nothing-to-send"])
+  // The run counts every block since its first refusal (block 101), judged or not.
+  expect(gauges).toEqual([0, ...Array.from({ length: 19 }, (_, b) => b + 1)])
 })
 
-// FAILS TODAY (rr11h H1): a run ends only at a step that judged the key's plan and did not refuse it (a key whose plan
-// was not reached is carried over), so REFUSED is alerted once in 20 blocks and the gauge never falls back to 0.
-test.skip("rr11h H1: a sub-account refused at every judged block is alerted once in 20 blocks and its run survives the blocks it was not judged", async () => {
-  const { alerts, gauges } = await blocks(20)
+test("rr11h H1: a run ends at the first step whose solve no longer plans for the sub-account (back in its band), judged or not", async () => {
+  // REFUSED back inside its band from block 6 (an even block, where URGENT's plan is sent first).
+  const { alerts, gauges } = await blocks(10, (b) => b >= 6)
   expect(alerts).toEqual(["101 nothing-to-send"])
-  expect(gauges.slice(1).every((g) => g > 0)).toBe(true)
+  expect(gauges).toEqual([0, 1, 2, 3, 4, 5, 0, 0, 0, 0])
 })

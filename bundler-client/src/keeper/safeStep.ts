@@ -55,7 +55,15 @@ function urgencyOf(result: SolverResult, input: SolverInput): number {
  * One plan attempt of a step: the plan handed to the sender, the solver's results, and the rule book's refusals after
  * the clamp that named no sub-account (each such plan gave way to the next loan asset's).
  */
-type StepAttempt = { plan?: ChainPlan | undefined; results?: readonly SolverResult[] | undefined; refusals?: ClampRuleRefusedError[] | undefined }
+type StepAttempt = {
+  plan?: ChainPlan | undefined
+  results?: readonly SolverResult[] | undefined
+  refusals?: ClampRuleRefusedError[] | undefined
+  /** The sub-accounts (lower case) of each plan ranked for sending, most urgent first (review rr11h H1). */
+  ranked?: string[][] | undefined
+  /** The sub-accounts (lower case) whose plan the rule book judged after the clamp in this attempt (review rr11h H1). */
+  judged?: Set<string> | undefined
+}
 
 /**
  * Blocks between two alerts for the same refusal by the rule book after the clamp (review rr11f F3): the first step
@@ -518,6 +526,10 @@ export class SafeStep {
     const oracleRefusedNow = new Set<string>()
     // The rule book's refusals after the clamp in this step (`id|rule`, or `*|rule` naming no sub-account).
     const ruleRefusedNow = new Map<string, ClampRuleRefusedError>()
+    // The plans ranked and the sub-accounts judged over this step's attempts: a run of refusals is carried over a step
+    // that never reached its sub-account's plan (review rr11h H1), not ended by it.
+    const rankedNow: string[][] = []
+    const judgedNow = new Set<string>()
     // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
     // once a refused donor is excluded is reported (the first attempt listed it with the donor).
     let solved: readonly SolverResult[] | undefined
@@ -568,11 +580,17 @@ export class SafeStep {
           // The last attempt that solved anything is the one no-rescue is reported on.
           solved = attempt.results ?? solved
           for (const e of attempt.refusals ?? []) ruleRefusedNow.set("*", e)
+          rankedNow.push(...(attempt.ranked ?? []))
+          for (const id of attempt.judged ?? []) judgedNow.add(id)
         }
       }
     } finally {
       if (solved !== undefined) this.reportNoRescue(rt, block, snapshot, solved, venues)
-      this.reportRuleRefusals(rt, block, ruleRefusedNow, venues)
+      // Not judged this step although planned (a more urgent plan was sent first, or the step ended before it): carried.
+      const unreached = rankedNow.filter((ids) => ids.every((id) => !judgedNow.has(id)))
+      const carried = new Set(unreached.flat().filter((id) => !judgedNow.has(id)))
+      if (unreached.length > 0) carried.add("*")
+      this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
         if (!oracleRefusedNow.has(id)) {
@@ -589,14 +607,24 @@ export class SafeStep {
    * a run and again at most once per RULE_REFUSAL_REALERT_BLOCKS blocks while it lasts, naming the rule of that step (a
    * sub-account's as {@link SubAccountRefusedError}, stage `judge`); a change of rule between alerts is logged. The
    * gauge `levpilot_rule_refused_blocks` is the longest run, in blocks in a row (0 when none). A run ends at a step
-   * without a refusal for its key.
+   * without a refusal for its key that did not carry it over: a step judges only the plans it reaches (the most urgent
+   * loan asset's first, and it returns once one is sent), so a key whose plan was ranked but not judged (`carried`:
+   * its sub-account, or `*` when a whole plan was not reached) keeps its run (review rr11h H1: a run ended at each of
+   * another asset's sends alerted every other block and flapped the gauge). A sub-account the step's solve no longer
+   * plans for (back in its band) is not carried: its run ends.
+   *
+   * @param carried - Keys (lower-case sub-account ids, `*`) planned but not judged in this step.
    */
-  private reportRuleRefusals(rt: SafeRuntime, block: bigint, now: ReadonlyMap<string, ClampRuleRefusedError>, venues: Map<string, VenueName>): void {
+  private reportRuleRefusals(rt: SafeRuntime, block: bigint, now: ReadonlyMap<string, ClampRuleRefusedError>, carried: ReadonlySet<string>, venues: Map<string, VenueName>): void {
     const { metrics, events, logger } = this.deps
     const safe = rt.config.address
     const runs = (rt.ruleRefused ??= new Map())
-    for (const key of [...runs.keys()]) if (!now.has(key)) runs.delete(key)
     let longest = 0n
+    for (const [key, run] of [...runs]) {
+      if (now.has(key)) continue
+      if (!carried.has(key)) runs.delete(key)
+      else if (block - run.since + 1n > longest) longest = block - run.since + 1n
+    }
     for (const [key, error] of now) {
       const run = runs.get(key) ?? { since: block, alerted: undefined, rule: error.rule }
       runs.set(key, run)
@@ -678,6 +706,8 @@ export class SafeStep {
     }
     // The most urgent plan first; a plan the rule book refuses after the clamp (no repair) gives way to the next one.
     const ranked = results.filter((r) => r.plan !== undefined).sort((a, b) => urgencyOf(a, input) - urgencyOf(b, input))
+    attempt.ranked = ranked.map((r) => (r.plan as Plan).subAccounts.map((id) => id.toLowerCase()))
+    const judged = (attempt.judged ??= new Set())
     for (const candidate of ranked) {
       const plan = candidate.plan as Plan
       let chainPlan = toChainPlan(plan)
@@ -706,6 +736,7 @@ export class SafeStep {
       // Judged again with the rule book on the snapshot's state (the SDK's own rules before sending): a cut that breaks a
       // rule is repaired, or nothing is sent with an alert naming the rule (review rr11e E1).
       const judge = snapshotRuleJudge(snapshot, snapshot.bounds, { aaveAdapter: config.deployment.adapters.aaveV3 })
+      for (const id of plan.subAccounts) judged.add(id.toLowerCase())
       let refused: ClampRuleRefusedError | undefined
       const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events, funding, judge, onRefused: (e) => void (refused = e) })
       if (!clamped) {
