@@ -77,7 +77,7 @@ import {
   type RuleSubAccount,
   type RuleViolation,
   checkRebalancePrechecks,
-  checkRebalanceRules,
+  checkRebalanceRulesFeeLenient,
   poolEntryFeeBpsOf,
   poolFeeBpsOf,
 } from "../rules/planRules.js"
@@ -411,7 +411,9 @@ export async function validateRebalance(
   const checked = quoter !== undefined || !plan.actions.some((action) => isSwapAction(action.kind)) ? "all" : "beforeRun"
   if (checked === "all") {
     input = { ...rules, outcome: { swapOutputs } }
-    const judged = checkRebalanceRules(input)
+    // Never stricter than the module on a pool fee whose kind the previews cannot tell (review rr11h H3): a plan only a
+    // paid-out fee refuses ValueLossExceeded is accepted here (`feeUndecided`) and left to sendRebalance's simulation.
+    const judged = checkRebalanceRulesFeeLenient(input)
     if (!judged.ok) throw toRuleError(judged.error)
     verdict = judged
   }

@@ -16,6 +16,7 @@ export {
   type RuleViolation,
   checkRebalancePrechecks,
   checkRebalanceRules,
+  checkRebalanceRulesFeeLenient,
   poolEntryFeeBpsOf,
   poolFeeBpsOf,
   type AaveEModeCategory,
