@@ -1,11 +1,10 @@
 import type { Hex } from "viem"
 import { describe, expect, test } from "vitest"
-import { collateralValue } from "@levpilot/sdk/rules"
 import { solveByLoanAsset } from "../solver/solver.js"
 import { clampPlanToChainBounds } from "./chainBounds.js"
 import { portfolioOf, toChainPlan } from "./portfolio.js"
 import { keeperCosts } from "./safeStep.js"
-import { ADAPTER, LLTV, LOAN, h } from "./testing.js"
+import { LOAN, fleetSub } from "./testing.js"
 import { defaultVolatilitySettings } from "./volatility.js"
 
 // Review rev11 (issue 11 item 8, "size borrows to what the market can lend"): the fleet's snapshot (`portfolioOf`, built
@@ -20,19 +19,7 @@ const LOW = `0x${"10".repeat(32)}` as Hex
 const DONOR = `0x${"d0".repeat(32)}` as Hex
 const RISK = { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" as const, volatility: defaultVolatilitySettings }
 
-function sub(id: Hex, health: number, band: "below" | "above" | "inside", maxHealth = 1.5) {
-  const collateral = 100n * 10n ** 18n
-  const debt = (collateralValue(collateral, PRICE) * LLTV) / h(health)
-  return {
-    subAccount: id, loanToken: LOAN, collateralToken: WETH, collateral, debt, lltv: LLTV, price: PRICE, band,
-    policy: {
-      adapter: ADAPTER, priceFeed: "0x0000000000000000000000000000000000000000", minHealth: h(1.1), targetHealth: h(1.3), maxHealth: h(maxHealth), maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n,
-      epochLength: 86_400, maxRebalancesPerEpoch: 100, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 300, maxEpochLossBps: 300, boostAllowed: true, maxSlippageBps: 0,
-      maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], market: `0x${id.slice(2, 66)}`,
-    },
-    epochUsage: { lastRebalance: 0, epoch: 0, lossPpb: 0, amountMoved: 0n, rebalances: 0, gasUsed: 0 },
-  }
-}
+const sub = fleetSub
 
 describe("fleet snapshot: a Morpho donor's borrow is held to its market's free liquidity", () => {
   test("a rescue funded by a donor on a market with 1,000 loan units free borrows at most 1,000 of them", () => {

@@ -1,10 +1,9 @@
 import type { Hex } from "viem"
 import { expect, test, vi } from "vitest"
-import { collateralValue } from "@levpilot/sdk/rules"
 import { solveByLoanAsset } from "../solver/solver.js"
 import { clampPlanToChainBounds } from "./chainBounds.js"
 import { keeperCosts } from "./safeStep.js"
-import { ADAPTER, LLTV, LOAN, h } from "./testing.js"
+import { ADAPTER, LOAN, fleetSub } from "./testing.js"
 import { defaultVolatilitySettings } from "./volatility.js"
 
 // Review rr11f F4: f11f pinned the fleet's `readBorrowable` (Morpho's free liquidity, issue 11 item 8) to the lens's block
@@ -34,19 +33,7 @@ const PRICE = 3_000n * 10n ** 36n
 const LOW = `0x${"10".repeat(32)}` as Hex
 const DONOR = `0x${"d0".repeat(32)}` as Hex
 const RISK = { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" as const, volatility: defaultVolatilitySettings }
-function sub(id: Hex, health: number, band: "below" | "above" | "inside", maxHealth = 1.5) {
-  const collateral = 100n * 10n ** 18n
-  const debt = (collateralValue(collateral, PRICE) * LLTV) / h(health)
-  return {
-    subAccount: id, loanToken: LOAN, collateralToken: WETH, collateral, debt, lltv: LLTV, price: PRICE, band,
-    policy: {
-      adapter: ADAPTER, priceFeed: "0x0000000000000000000000000000000000000000", minHealth: h(1.1), targetHealth: h(1.3), maxHealth: h(maxHealth), maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n,
-      epochLength: 86_400, maxRebalancesPerEpoch: 100, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 300, maxEpochLossBps: 300, boostAllowed: true, maxSlippageBps: 0,
-      maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], market: `0x${id.slice(2, 66)}`,
-    },
-    epochUsage: { lastRebalance: 0, epoch: 0, lossPpb: 0, amountMoved: 0n, rebalances: 0, gasUsed: 0 },
-  }
-}
+const sub = fleetSub
 const state = { safe: SAFE, tokens: [{ token: LOAN, decimals: 18, balance: 0n }, { token: WETH, decimals: 18, balance: 0n }], pools: [], unreadable: [], subAccounts: [sub(LOW, 1.02, "below"), sub(DONOR, 3.0, "above", 3.5)] }
 const deployment = { adapters: { morphoBlue: ADAPTER } } as never
 const client = { chain: { id: 1 } } as never

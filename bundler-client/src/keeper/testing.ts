@@ -207,6 +207,22 @@ export function stepSub(id: Hex, loanToken: string, health: number, band: "below
   }
 }
 
+/** A Morpho-like sub-account of the fleet fixtures (LOAN debt, WETH collateral at 3,000) at `health`, its policy band
+ * [1.1, `maxHealth`] and its market id taken from `id` (fleet liquidity reads key on it). */
+export function fleetSub(id: Hex, health: number, band: "below" | "above" | "inside", maxHealth = 1.5) {
+  const collateral = 100n * 10n ** 18n
+  const debt = (collateralValue(collateral, PRICE) * LLTV) / h(health)
+  return {
+    subAccount: id, loanToken: LOAN, collateralToken: WETH, collateral, debt, lltv: LLTV, price: PRICE, band,
+    policy: {
+      adapter: ADAPTER, priceFeed: "0x0000000000000000000000000000000000000000", minHealth: h(1.1), targetHealth: h(1.3), maxHealth: h(maxHealth), maxAmountPerRebalance: 2n ** 200n, maxAmountPerEpoch: 2n ** 200n,
+      epochLength: 86_400, maxRebalancesPerEpoch: 100, maxGasPerEpoch: 10n ** 12n, cooldown: 0, maxLossBps: 300, maxEpochLossBps: 300, boostAllowed: true, maxSlippageBps: 0,
+      maxOracleAge: 3_600, maxOracleDeviationBps: 100, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [], market: `0x${id.slice(2, 66)}`,
+    },
+    epochUsage: { lastRebalance: 0, epoch: 0, lossPpb: 0, amountMoved: 0n, rebalances: 0, gasUsed: 0 },
+  }
+}
+
 /** A dry-run SafeStep with its collected events; `logger` silent unless given; with `sender`, a sending step (not a dry run) over that sender. */
 export function stepHarness(
   logger: Logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() })),
