@@ -1,10 +1,10 @@
-import { zeroAddress } from "viem"
 import { expect, test, vi } from "vitest"
-import { checkRebalanceRules, poolFeeBpsOf } from "@levpilot/sdk/rules"
+import { poolFeeBpsOf } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 import { readPoolTotals } from "./portfolio.js"
 import { snapshotRuleJudge } from "./ruleJudge.js"
+import { judgeRuleBook } from "./testing.js"
 
 // Review rr11g G1: the fee read of rr11f F2 (poolFeeBpsOf(convertToAssets(totalSupply), previewRedeem(totalSupply))) sees
 // only a pool's EXIT fee, and the rule book applies that figure to deposits too (RulePool.feeBps: "entry and exit fee").
@@ -76,16 +76,7 @@ const boost = 6125n * WAD / 10n
 const plan: ChainPlan = { subAccounts: [A], actions: [{ kind: "Borrow", subAccount: 0, amount: boost }, { kind: "DepositToPool", subAccount: 0, pool: POOL, amount: boost }] }
 
 /** The rule book on the same state with a given pool fee: feeBps 0 is what the module sees of a deposit into this pool. */
-const ruleBook = (p: ChainPlan, feeBps: bigint) =>
-  checkRebalanceRules({
-    plan: { subAccounts: p.subAccounts, actions: p.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool, amount: a.amount })) },
-    subAccounts: [{ id: A, policy: { ...policy, priceFeed: zeroAddress } as never, state, usage }],
-    pools: [{ address: POOL, ...pool, feeBps }],
-    balances: bounds.balances,
-    swapAdapter: zeroAddress,
-    timestamp: 1_700_000_000n,
-    gasUsed: 0n,
-  })
+const ruleBook = judgeRuleBook({ id: A, policy, state, usage, poolAddress: POOL, pool, balances: bounds.balances })
 
 // Was "observed today" (before the fix the read exit fee was charged on the boost's deposit). Fixed: the read is per
 // side, and the converse holds: a pool with an ENTRY fee (read from previewDeposit vs convertToShares) is charged on the

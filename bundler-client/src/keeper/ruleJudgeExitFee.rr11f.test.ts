@@ -1,10 +1,9 @@
-import { zeroAddress } from "viem"
 import { expect, test } from "vitest"
-import { checkRebalanceRules, poolFeeBpsOf } from "@levpilot/sdk/rules"
+import { poolFeeBpsOf } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 import { snapshotRuleJudge } from "./ruleJudge.js"
-import { judgePolicy, judgeState, unusedEpoch } from "./testing.js"
+import { judgePolicy, judgeRuleBook, judgeState, unusedEpoch } from "./testing.js"
 
 // Review rr11f F2: the keeper's judge (`snapshotRuleJudge`) gives the rule book pools without `feeBps`, so an owner-allowed
 // ERC-4626 pool with an exit fee (SECURITY rows 8, 20, 52, 60 test such pools) is judged fee-free: the rule that motivated
@@ -37,16 +36,7 @@ const bounds: ChainBounds = {
 const plan: ChainPlan = { subAccounts: [A], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount: 400n * WAD }, { kind: "Repay", subAccount: 0, amount: 400n * WAD }] }
 
 /** The rule book on the same state with the pool's real exit fee (what the module sees on chain). */
-const withFee = (p: ChainPlan, feeBps: bigint) =>
-  checkRebalanceRules({
-    plan: { subAccounts: p.subAccounts, actions: p.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool, amount: a.amount })) },
-    subAccounts: [{ id: A, policy: { ...policy, priceFeed: zeroAddress } as never, state, usage }],
-    pools: [{ address: POOL, ...pool, feeBps }],
-    balances: bounds.balances,
-    swapAdapter: zeroAddress,
-    timestamp: 1_700_000_000n,
-    gasUsed: 0n,
-  })
+const withFee = judgeRuleBook({ id: A, policy, state, usage, poolAddress: POOL, pool, balances: bounds.balances })
 
 test("rr11f F2 (as it was): a judge given the pool without its fee accepts the rescue the rule book with the fee (the module) refuses with ValueLossExceeded", () => {
   const judge = snapshotRuleJudge(snapshot, bounds)

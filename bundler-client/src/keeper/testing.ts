@@ -1,6 +1,6 @@
 import { Writable } from "node:stream"
 import { type Logger, pino } from "pino"
-import { type Address, type Hex, type PublicClient, isAddressEqual } from "viem"
+import { type Address, type Hex, type PublicClient, isAddressEqual, zeroAddress } from "viem"
 import { checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
 import type { AaveSubAccountLimits } from "./aaveLimits.js"
 import { KeeperEvents, type KeeperEvent } from "./events.js"
@@ -547,3 +547,16 @@ export const judgePolicy = (market: Hex, pools: readonly string[], maxLossBps = 
 export const judgeState = { loanToken: LOAN, collateralToken: JUDGE_COLLATERAL, collateral: WAD, debt: 2_000n * WAD, price: 3_000n * 10n ** 36n, lltv: (86n * WAD) / 100n }
 /** Epoch usage with nothing used. */
 export const unusedEpoch = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
+/** The rule book on a judge test's one sub-account (`id`, `policy` with no price feed, market `state`, epoch `usage`) and
+ * one pool (`poolAddress`, its totals `pool`) with the given pool fee `feeBps` (basis points), over the plan `p`. */
+export const judgeRuleBook =
+  (f: { id: Hex; policy: object; state: object; usage: object; poolAddress: string; pool: object; balances: Record<string, bigint> }) => (p: ChainPlan, feeBps: bigint) =>
+    checkRebalanceRules({
+      plan: { subAccounts: p.subAccounts, actions: p.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool, amount: a.amount })) },
+      subAccounts: [{ id: f.id, policy: { ...f.policy, priceFeed: zeroAddress } as never, state: f.state as never, usage: f.usage as never }],
+      pools: [{ address: f.poolAddress, ...f.pool, feeBps } as never],
+      balances: f.balances,
+      swapAdapter: zeroAddress,
+      timestamp: 1_700_000_000n,
+      gasUsed: 0n,
+    })
