@@ -1,10 +1,7 @@
 import type { Hex } from "viem"
 import { expect, test, vi } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { portfolioOf } from "./portfolio.js"
-import { newSafeRuntime } from "./runtime.js"
-import { keeperCosts } from "./safeStep.js"
-import { DAI, SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { DAI, SAFE, USDC, runStepBlocks, stepSub } from "./testing.js"
 
 // Review rr11g G3: rr11f F3's runs of rule-book refusals (`rt.ruleRefused`) are keyed `id|rule`, so a sub-account refused
 // block after block under a rule that changes with the state (in a crash the cut rescue lands short one block,
@@ -25,15 +22,7 @@ vi.mock("./ruleJudge.js", () => ({
 }))
 
 async function blocks(n: number) {
-  const state = stepSafeState([stepSub(MILD, USDC, 1.08, "below"), stepSub(FALLING, DAI, 1.01, "below")])
-  const { step, events, metrics } = stepHarness()
-  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
-  for (let b = 0; b < n; b++) {
-    const snapshot = portfolioOf(state as never, { blockNumber: 100n + BigInt(b), timestamp: 1_700_000_000n + 12n * BigInt(b), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
-    await step.run(rt, 100n + BigInt(b), { snapshot })
-  }
-  const plans = events.flatMap((e) => (e.type === "plan" ? [e.plan.subAccounts.map((x) => x.toLowerCase())] : []))
-  const alerts = events.flatMap((e) => (e.type === "alert" ? [e.kind] : []))
+  const { events, metrics, plans, alerts } = await runStepBlocks([stepSub(MILD, USDC, 1.08, "below"), stepSub(FALLING, DAI, 1.01, "below")], n)
   const messages = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.message} ${e.reason ?? ""}`] : []))
   return { plans, alerts, messages, gauge: metrics.value("levpilot_rule_refused_blocks", { safe: SAFE }) }
 }

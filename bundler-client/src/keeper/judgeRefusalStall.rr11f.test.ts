@@ -1,10 +1,8 @@
 import type { Hex } from "viem"
 import { expect, test, vi } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { portfolioOf } from "./portfolio.js"
-import { newSafeRuntime } from "./runtime.js"
-import { RULE_REFUSAL_REALERT_BLOCKS, keeperCosts } from "./safeStep.js"
-import { DAI, SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { RULE_REFUSAL_REALERT_BLOCKS } from "./safeStep.js"
+import { DAI, SAFE, USDC, runStepBlocks, stepSub } from "./testing.js"
 
 // Review rr11f F3: when the send clamp's rule-book judge refuses the most urgent plan and no repair passes
 // (ClampRuleRefusedError), `clampForSend` returns undefined and `planAndSend` returns: the step neither leaves the refused
@@ -28,15 +26,7 @@ vi.mock("./ruleJudge.js", () => ({
 }))
 
 async function blocks(n: number, subs = [stepSub(MILD, USDC, 1.08, "below"), stepSub(FALLING, DAI, 1.01, "below")]) {
-  const state = stepSafeState(subs)
-  const { step, events, metrics } = stepHarness()
-  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
-  for (let b = 0; b < n; b++) {
-    const snapshot = portfolioOf(state as never, { blockNumber: 100n + BigInt(b), timestamp: 1_700_000_000n + 12n * BigInt(b), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
-    await step.run(rt, 100n + BigInt(b), { snapshot })
-  }
-  const plans = events.flatMap((e) => (e.type === "plan" ? [e.plan.subAccounts.map((x) => x.toLowerCase())] : []))
-  const alerts = events.flatMap((e) => (e.type === "alert" ? [e.kind] : []))
+  const { events, metrics, plans, alerts } = await runStepBlocks(subs, n)
   const refusals = events.flatMap((e) => (e.type === "alert" ? [e.message.toLowerCase().includes(FALLING) ? FALLING : e.message] : []))
   const gauge = metrics.value("levpilot_rule_refused_blocks", { safe: SAFE })
   return { plans, alerts, refusals, gauge }

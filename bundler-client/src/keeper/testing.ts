@@ -7,7 +7,7 @@ import { KeeperEvents, type KeeperEvent } from "./events.js"
 import { InclusionTracker } from "./inclusion.js"
 import { type UserOperationEventLog, chainInclusionLookup } from "./inclusionLookup.js"
 import { KeeperMetrics } from "./metrics.js"
-import { SafeStep } from "./safeStep.js"
+import { SafeStep, keeperCosts } from "./safeStep.js"
 import { clampPlanToChainBounds } from "./chainBounds.js"
 import { FleetStep, type StepItem, batchInclusionLookup } from "./fleet/step.js"
 import { MemoryFleetStore } from "./fleet/store.js"
@@ -221,6 +221,21 @@ export function fleetSub(id: Hex, health: number, band: "below" | "above" | "ins
     },
     epochUsage: { lastRebalance: 0, epoch: 0, lossPpb: 0, amountMoved: 0n, rebalances: 0, gasUsed: 0 },
   }
+}
+
+/** Runs a dry-run step fixture over `subs` for `n` blocks (100, 101, ..., 12 s apart, gas 1 gwei at 3,000): its events,
+ * metrics, the sub-accounts of each plan (lowercase) and the kind of each alert. */
+export async function runStepBlocks(subs: ReturnType<typeof stepSub>[], n: number) {
+  const state = stepSafeState(subs)
+  const { step, events, metrics } = stepHarness()
+  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
+  for (let b = 0; b < n; b++) {
+    const snapshot = portfolioOf(state as never, { blockNumber: 100n + BigInt(b), timestamp: 1_700_000_000n + 12n * BigInt(b), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
+    await step.run(rt, 100n + BigInt(b), { snapshot })
+  }
+  const plans = events.flatMap((e) => (e.type === "plan" ? [e.plan.subAccounts.map((x) => x.toLowerCase())] : []))
+  const alerts = events.flatMap((e) => (e.type === "alert" ? [e.kind] : []))
+  return { events, metrics, plans, alerts }
 }
 
 /** A dry-run SafeStep with its collected events; `logger` silent unless given; with `sender`, a sending step (not a dry run) over that sender. */
