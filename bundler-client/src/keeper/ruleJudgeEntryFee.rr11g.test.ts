@@ -4,7 +4,7 @@ import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
 import { readPoolTotals } from "./portfolio.js"
 import { snapshotRuleJudge } from "./ruleJudge.js"
-import { judgeRuleBook } from "./testing.js"
+import { judgePolicy, judgeRuleBook, unusedEpoch } from "./testing.js"
 
 // Review rr11g G1: the fee read of rr11f F2 (poolFeeBpsOf(convertToAssets(totalSupply), previewRedeem(totalSupply))) sees
 // only a pool's EXIT fee, and the rule book applies that figure to deposits too (RulePool.feeBps: "entry and exit fee").
@@ -17,19 +17,13 @@ import { judgeRuleBook } from "./testing.js"
 const LOAN = "0x00000000000000000000000000000000000000b1" as const
 const COLL = "0x00000000000000000000000000000000000000c1" as const
 const POOL = "0x00000000000000000000000000000000000000d1"
-const MORPHO = "0x0000000000000000000000000000000000000001"
 const A = `0x${"aa".repeat(32)}` as const
 const WAD = 10n ** 18n
-const policy = {
-  adapter: MORPHO, market: A, priceFeed: "0x00000000000000000000000000000000000000f1",
-  minHealth: (14n * WAD) / 10n, targetHealth: (16n * WAD) / 10n, maxHealth: 2n * WAD,
-  cooldown: 0, epochLength: 86_400, maxGasPerEpoch: 10n ** 9n, maxOracleAge: 3_600,
-  maxLossBps: 50, maxEpochLossBps: 1_000, maxRebalancesPerEpoch: 10, maxOracleDeviationBps: 0, boostAllowed: true, maxSlippageBps: 0,
-  maxAmountPerRebalance: 10n ** 30n, maxAmountPerEpoch: 10n ** 30n, minFeedAnswer: 0n, maxFeedAnswer: 0n, pools: [POOL],
-}
+// Band [1.4, 1.6, 2.0], 50 bps per operation, boosts allowed.
+const policy = { ...judgePolicy(A, [POOL], 50), boostAllowed: true }
 // Health 2.58, above its band [1.4, 1.6, 2.0]; borrowing 612.5 and parking it in the pool lands at 1.6.
 const state = { loanToken: LOAN, collateralToken: COLL, collateral: WAD, debt: 1_000n * WAD, price: 3_000n * 10n ** 36n, lltv: (86n * WAD) / 100n }
-const usage = { epoch: 0, lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0n }
+const usage = unusedEpoch
 // The vault: 1:1, a 1 % EXIT fee, no entry fee. What readPortfolio / validateRebalance read of it at the snapshot's block:
 // convertToAssets(totalSupply) = totalSupply, previewRedeem(totalSupply) = that less ERC4626Fees' fee on total.
 const pool = { asset: LOAN, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 1_000n * WAD }
