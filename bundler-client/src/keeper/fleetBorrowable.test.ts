@@ -4,20 +4,16 @@ import { solveByLoanAsset } from "../solver/solver.js"
 import { clampPlanToChainBounds } from "./chainBounds.js"
 import { portfolioOf, toChainPlan } from "./portfolio.js"
 import { keeperCosts } from "./safeStep.js"
-import { LOAN, fleetSub } from "./testing.js"
-import { defaultVolatilitySettings } from "./volatility.js"
+import { LOAN, SAFE, STEP_RISK, WETH, fleetSub } from "./testing.js"
 
 // Review rev11 (issue 11 item 8, "size borrows to what the market can lend"): the fleet's snapshot (`portfolioOf`, built
 // from the lens's batched read) had no Morpho market liquidity, so a donor's borrow was sized without it and the clamp
 // had no bound to hold it to: in fleet mode such a plan reverts (Morpho: insufficient liquidity) in every block. The
 // fleet step now reads each Morpho market's free liquidity when a plan may follow and hands it to `portfolioOf`.
 
-const SAFE = "0x0000000000000000000000000000000000005afe"
-const WETH = "0x00000000000000000000000000000000000000c1"
-const PRICE = 3_000n * 10n ** 36n
 const LOW = `0x${"10".repeat(32)}` as Hex
 const DONOR = `0x${"d0".repeat(32)}` as Hex
-const RISK = { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" as const, volatility: defaultVolatilitySettings }
+const RISK = STEP_RISK
 
 const sub = fleetSub
 

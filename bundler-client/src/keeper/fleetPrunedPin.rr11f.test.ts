@@ -3,8 +3,7 @@ import { expect, test, vi } from "vitest"
 import { solveByLoanAsset } from "../solver/solver.js"
 import { clampPlanToChainBounds } from "./chainBounds.js"
 import { keeperCosts } from "./safeStep.js"
-import { ADAPTER, LOAN, fleetSub } from "./testing.js"
-import { defaultVolatilitySettings } from "./volatility.js"
+import { ADAPTER, LOAN, SAFE, STEP_RISK, WETH, fleetSub } from "./testing.js"
 
 // Review rr11f F4: f11f pinned the fleet's `readBorrowable` (Morpho's free liquidity, issue 11 item 8) to the lens's block
 // (`item.block`). The fleet runs a Safe's step "however old, while it is the Safe's newest" (FleetStep, the late-plan
@@ -27,12 +26,9 @@ vi.mock("@levpilot/sdk/utils", async (original) => ({
   }),
 }))
 
-const SAFE = "0x0000000000000000000000000000000000005afe"
-const WETH = "0x00000000000000000000000000000000000000c1"
-const PRICE = 3_000n * 10n ** 36n
 const LOW = `0x${"10".repeat(32)}` as Hex
 const DONOR = `0x${"d0".repeat(32)}` as Hex
-const RISK = { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" as const, volatility: defaultVolatilitySettings }
+const RISK = STEP_RISK
 const sub = fleetSub
 const state = { safe: SAFE, tokens: [{ token: LOAN, decimals: 18, balance: 0n }, { token: WETH, decimals: 18, balance: 0n }], pools: [], unreadable: [], subAccounts: [sub(LOW, 1.02, "below"), sub(DONOR, 3.0, "above", 3.5)] }
 const deployment = { adapters: { morphoBlue: ADAPTER } } as never
