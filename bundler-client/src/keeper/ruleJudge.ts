@@ -1,5 +1,5 @@
 import { type Address, type Hex, isAddressEqual, zeroAddress } from "viem"
-import { type CheckRebalanceRulesParameters, type RulePool, type RuleSubAccount, checkRebalanceRulesFeeLenient } from "@levpilot/sdk/rules"
+import { type CheckRebalanceRulesParameters, type RulePool, type RuleSubAccount, checkRebalanceRules } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import type { ChainBounds, RuleJudge } from "./chainBounds.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
@@ -21,8 +21,7 @@ const JUDGED_KINDS = new Set(["WithdrawFromPool", "DepositToPool", "SupplyCollat
  * swap outputs are quoted only at send), one listing a sub-account the snapshot does not have or an Aave v3 sub-account
  * (its factor after the plan needs Aave's own figures: `aaveBase`, collateral flags), one naming a pool without totals
  * or whose asset's balance `bounds` does not carry,
- * or a state the rule book cannot take (it throws), and one refused `ValueLossExceeded` only if its pools pay their fees
- * out (`checkRebalanceRulesFeeLenient`'s `feeUndecided`, review rr11h H3: a vault that keeps the fee books less).
+ * or a state the rule book cannot take (it throws).
  *
  * @param snapshot - The snapshot the plan was solved on.
  * @param bounds - The bounds the plan is clamped to (the snapshot's, after the paymaster reserve).
@@ -67,10 +66,7 @@ export function snapshotRuleJudge(
       gasUsed: 0n,
     }
     try {
-      // A loss only a paid-out pool fee makes, and that a fee retained in the pool would not (review rr11h H3: the
-      // previews cannot tell the two vault kinds apart): not judged here, left to the SDK's simulation before sending.
-      const verdict = checkRebalanceRulesFeeLenient(input)
-      return verdict.ok && verdict.feeUndecided === true ? undefined : verdict
+      return checkRebalanceRules(input)
     } catch {
       // An input the rule book cannot take (a state the lens left incomplete): not judged here; the SDK validates.
       return undefined

@@ -1,7 +1,6 @@
 import { type Address, zeroAddress } from "viem"
 import { expect, test } from "vitest"
-import { checkRebalanceRules, checkRebalanceRulesFeeLenient, poolFeeBpsOf } from "@levpilot/sdk/rules"
-import { snapshotRuleJudge } from "./ruleJudge.js"
+import { checkRebalanceRules, poolFeeBpsOf } from "@levpilot/sdk/rules"
 
 // Review rr11h H3: the rule book charges a pool's exit fee as if it LEFT the pool (planRules: `p.assets -= gross`, the
 // whole fee booked lost). A pool whose fee stays in the vault (the project's own ExitFeeOnlyVault, OZ ERC4626Fees with
@@ -42,7 +41,7 @@ const verdict = (fee: bigint = exitFeeBps) =>
     gasUsed: 0n,
   })
 
-test("rr11h H3: the paid-out verdict (checkRebalanceRules) books the whole fee: ValueLossExceeded on the rescue the module lands", () => {
+test("rr11h H3 observed today: a rescue through a retained-exit-fee pool the Safe owns 99.99 % of is refused ValueLossExceeded (the module lands it)", () => {
   expect(exitFeeBps).toBe(100n)
   const v = verdict()
   expect(v.ok).toBe(false)
@@ -53,38 +52,9 @@ test("rr11h H3: the paid-out verdict (checkRebalanceRules) books the whole fee: 
   expect(verdict(0n).ok).toBe(true)
 })
 
-// Fixed (rr11h H3): the off-chain judges are never stricter than the module on a fee whose kind they cannot tell: a plan
-// only a paid-out fee refuses ValueLossExceeded is left to the chain's simulation (sendRebalance simulates the execution
-// before sending): the keeper's judge does not judge it, the SDK's lenient verdict accepts it with `feeUndecided`.
-const input = (fee: bigint, maxLossBps = 50) => ({
-  plan: { subAccounts: [A], actions: [{ kind: "WithdrawFromPool" as const, subAccount: 0, pool: POOL, amount: 3_300n * USDC }, { kind: "Repay" as const, subAccount: 0, amount: 3_300n * USDC }] },
-  subAccounts: [{ id: A, policy: { ...policy, maxLossBps } as never, state, usage }],
-  pools: [{ address: POOL, asset: LOAN, totalAssets: supply, totalSupply: supply, shares: 10_000n * USDC, exitFeeBps: fee }],
-  balances: { [LOAN]: 0n, [COLL]: 0n },
-  swapAdapter: zeroAddress,
-  timestamp: 1_700_000_000n,
-  gasUsed: 0n,
-})
-
-test("rr11h H3: the rescue the module lands through a retained-exit-fee pool is not refused by the rule book alone", () => {
-  const v = checkRebalanceRulesFeeLenient(input(exitFeeBps))
-  expect(v.ok).toBe(true)
-  expect(v.ok && v.feeUndecided).toBe(true)
-  // The keeper's judge leaves it to the SDK (not judged), as the chain's simulation decides.
-  const chain = [{ subAccount: A, policy: { ...policy, priceFeed: zeroAddress }, ...state, epochUsage: usage }]
-  const judgeOf = (fee: bigint) =>
-    snapshotRuleJudge({ chain: chain as never, timestamp: 1_700_000_000, poolTotals: { [POOL.toLowerCase()]: { asset: LOAN, totalAssets: supply, totalSupply: supply, shares: 10_000n * USDC, exitFeeBps: fee } } } as never, { subAccounts: {}, balances: { [LOAN.toLowerCase()]: 0n, [COLL.toLowerCase()]: 0n } } as never)
-  expect(judgeOf(exitFeeBps)(input(exitFeeBps).plan as never)).toBeUndefined()
-  // Fee-free the plan is judged and accepted as before.
-  expect(judgeOf(0n)(input(0n).plan as never)).toMatchObject({ ok: true })
-})
-
-test("rr11h H3: a loss a retained fee does not explain is still refused ValueLossExceeded (maxLossBps 0), and other refusals are unchanged", () => {
-  // maxLossBps 0: even the Safe's 0.01 % of a retained fee is over the bound: refused by the rule book.
-  const strict = checkRebalanceRulesFeeLenient(input(exitFeeBps, 0))
-  expect(strict.ok === false && strict.error.name).toBe("ValueLossExceeded")
-  // A plan refused for another rule is not made lenient: the verdict is checkRebalanceRules' own.
-  const other = checkRebalanceRulesFeeLenient({ ...input(exitFeeBps), balances: { [LOAN]: 0n, [COLL]: 0n }, plan: { subAccounts: [A], actions: [{ kind: "Repay" as const, subAccount: 0, amount: 3_300n * USDC }] } })
-  expect(other).toEqual(checkRebalanceRules({ ...input(exitFeeBps), plan: { subAccounts: [A], actions: [{ kind: "Repay" as const, subAccount: 0, amount: 3_300n * USDC }] } }))
-  expect(other.ok).toBe(false)
+// FAILS TODAY (rr11h H3): the off-chain judge is never stricter than the module: an exit fee is booked at most as the
+// module can book it (e.g. charged x (1 - the Safe's share of the pool), the least the chain can book, leaving the rest
+// to the simulation), so the rescue the module lands is accepted.
+test.skip("rr11h H3: the rescue the module lands through a retained-exit-fee pool is accepted by the rule book", () => {
+  expect(verdict().ok).toBe(true)
 })

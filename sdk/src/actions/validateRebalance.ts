@@ -77,7 +77,7 @@ import {
   type RuleSubAccount,
   type RuleViolation,
   checkRebalancePrechecks,
-  checkRebalanceRulesFeeLenient,
+  checkRebalanceRules,
   poolEntryFeeBpsOf,
   poolFeeBpsOf,
 } from "../rules/planRules.js"
@@ -411,9 +411,7 @@ export async function validateRebalance(
   const checked = quoter !== undefined || !plan.actions.some((action) => isSwapAction(action.kind)) ? "all" : "beforeRun"
   if (checked === "all") {
     input = { ...rules, outcome: { swapOutputs } }
-    // Never stricter than the module on a pool fee whose kind the previews cannot tell (review rr11h H3): a plan only a
-    // paid-out fee refuses ValueLossExceeded is accepted here (`feeUndecided`) and left to sendRebalance's simulation.
-    const judged = checkRebalanceRulesFeeLenient(input)
+    const judged = checkRebalanceRules(input)
     if (!judged.ok) throw toRuleError(judged.error)
     verdict = judged
   }

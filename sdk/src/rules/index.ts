@@ -16,7 +16,6 @@ export {
   type RuleViolation,
   checkRebalancePrechecks,
   checkRebalanceRules,
-  checkRebalanceRulesFeeLenient,
   poolEntryFeeBpsOf,
   poolFeeBpsOf,
   type AaveEModeCategory,
