@@ -4,8 +4,8 @@ import { type SubAccountState as ChainSubAccount, type SafeState, checkSubAccoun
 import type { SubAccountOracleError, SubAccountReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { type AaveCollateralShare, type AaveDustReserve, decodeSwapRoute, readMany, resultOf } from "@levpilot/sdk/utils"
-import { flashPremium, maxFlashedFor, poolEntryFeeBpsOf, poolFeeBpsOf } from "@levpilot/sdk/rules"
+import { type AaveCollateralShare, type AaveDustReserve, type ReadResult, decodeSwapRoute, poolFeeCalls, poolFeesOf, readMany, resultOf } from "@levpilot/sdk/utils"
+import { flashPremium, maxFlashedFor } from "@levpilot/sdk/rules"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds, PlanFunding } from "./chainBounds.js"
 import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN, swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
@@ -230,48 +230,27 @@ export async function readPoolTotals(
   return out
 }
 
-/** The pools of `poolTotals` whose fee is read ({@link poolFeeCalls}), in order. */
+/** The pools of `poolTotals` whose fee is read (`poolFeeCalls` of @levpilot/sdk/utils), in order. */
 const feePools = (poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>) => Object.entries(poolTotals).filter(([, p]) => p.totalSupply > 0n)
 
-/**
- * The reads of each pool's fees as the rule book models them, per side (review rr11f F2, rr11g G1): the exit fee
- * (`RulePool.exitFeeBps`) from `convertToAssets` and `previewRedeem` of its `totalSupply` ({@link poolFeeBpsOf}), the entry
- * fee (`RulePool.entryFeeBps`) from `convertToShares` and `previewDeposit` of its `totalAssets` ({@link poolEntryFeeBpsOf});
- * the SDK's `validateRebalance` reads the same. Four per pool of {@link feePools}; {@link applyPoolFees} sets them on
- * `poolTotals`.
- */
-function poolFeeCalls(poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>) {
-  return feePools(poolTotals).flatMap(([pool, p]) => [
-    { address: pool as Address, abi: erc4626Abi, functionName: "convertToAssets", args: [p.totalSupply] } as const,
-    { address: pool as Address, abi: erc4626Abi, functionName: "previewRedeem", args: [p.totalSupply] } as const,
-    { address: pool as Address, abi: erc4626Abi, functionName: "convertToShares", args: [p.totalAssets] } as const,
-    { address: pool as Address, abi: erc4626Abi, functionName: "previewDeposit", args: [p.totalAssets] } as const,
-  ])
+/** The pools of {@link feePools} as `poolFeeCalls` of @levpilot/sdk/utils takes them (validateRebalance reads the same). */
+const feeTargets = (poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>) => feePools(poolTotals).map(([pool, p]) => ({ address: pool as Address, totalSupply: p.totalSupply, totalAssets: p.totalAssets }))
+
+/** Sets each pool's fees per side (`poolFeesOf` of @levpilot/sdk/utils) from the reads of `poolFeeCalls(feeTargets(poolTotals))`. */
+function setPoolFees(poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>, reads: readonly ReadResult[]): void {
+  const pools = feePools(poolTotals)
+  poolFeesOf(feeTargets(poolTotals), reads).forEach((fees, i) => Object.assign((pools[i] as (typeof pools)[number])[1], fees))
 }
 
-/**
- * Sets each pool's `exitFeeBps` and `entryFeeBps` from the results of {@link poolFeeCalls}; a side whose pair does not
- * answer (a revert: `allowFailure`) is judged fee-free on that side, as before.
- */
-function applyPoolFees(poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>, reads: readonly unknown[]): void {
-  feePools(poolTotals).forEach(([, p], i) => {
-    const [gross, net, sharesGross, sharesNet] = [0, 1, 2, 3].map((j) => resultOf<bigint>(reads[4 * i + j] as never))
-    const exitFeeBps = gross === undefined || net === undefined ? undefined : poolFeeBpsOf(gross, net)
-    if (exitFeeBps !== undefined && exitFeeBps > 0n) p.exitFeeBps = exitFeeBps
-    const entryFeeBps = sharesGross === undefined || sharesNet === undefined ? undefined : poolEntryFeeBpsOf(sharesGross, sharesNet, p.totalAssets)
-    if (entryFeeBps !== undefined && entryFeeBps > 0n) p.entryFeeBps = entryFeeBps
-  })
-}
-
-/** Reads and sets each pool's fee at `blockNumber` ({@link poolFeeCalls}). */
+/** Reads and sets each pool's fee at `blockNumber` (`poolFeeCalls`). */
 async function readPoolFees(
   client: Client<Transport, Chain | undefined>,
   deployment: LeverageDeployment,
   poolTotals: NonNullable<PortfolioSnapshot["poolTotals"]>,
   blockNumber: bigint | undefined,
 ): Promise<void> {
-  const calls = poolFeeCalls(poolTotals)
-  if (calls.length > 0) applyPoolFees(poolTotals, await readMany(client, deployment, calls, blockNumber))
+  const calls = poolFeeCalls(feeTargets(poolTotals))
+  if (calls.length > 0) setPoolFees(poolTotals, await readMany(client, deployment, calls, blockNumber))
 }
 
 /**
@@ -348,11 +327,11 @@ export async function readPortfolio(
   const valueReads = await readMany(
     client,
     deployment,
-    [...pools.map((p, i) => ({ address: p as Address, abi: erc4626Abi, functionName: "convertToAssets", args: [shares[i] as bigint] }) as const), ...poolFeeCalls(poolTotals)],
+    [...pools.map((p, i) => ({ address: p as Address, abi: erc4626Abi, functionName: "convertToAssets", args: [shares[i] as bigint] }) as const), ...poolFeeCalls(feeTargets(poolTotals))],
     at,
   )
   const assetValues = valueReads.slice(0, pools.length)
-  applyPoolFees(poolTotals, valueReads.slice(pools.length))
+  setPoolFees(poolTotals, valueReads.slice(pools.length))
   const yieldPools: YieldPool[] = pools.map((address, i) => {
     const asset = assets[i] as string
     const d = decimals[asset] ?? 18

@@ -78,14 +78,13 @@ import {
   type RuleViolation,
   checkRebalancePrechecks,
   checkRebalanceRules,
-  poolEntryFeeBpsOf,
-  poolFeeBpsOf,
 } from "../rules/planRules.js"
 import type { AutomationConfig, EpochUsage, KeeperKey, Plan, Policy } from "../types/leverage.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { type MarketState, getSubAccountMetrics } from "../utils/health.js"
 import { type ReadResult, readMany, requireResult, resultOf } from "../utils/multicall.js"
 import { assertPlanShape, isSwapAction, toPlanStruct } from "../utils/plan.js"
+import { poolFeeCalls, poolFeesOf } from "../utils/poolFees.js"
 import { getReadClient } from "../utils/reader.js"
 import { type AaveCollateralShare, readAaveCollateral } from "../utils/aaveCollateral.js"
 import { getSwapMinAmountOut, quoteSwapRoute } from "../utils/swap.js"
@@ -310,24 +309,12 @@ export async function validateRebalance(
     ...tokens.map((token) => ({ address: token, abi: erc20Abi, functionName: "decimals" }) as const),
     ...tokens.map((token) => ({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [safe] }) as const),
     // Each pool's fees per side as the rule book models them (the keeper's snapshot reads the same, review rr11f F2,
-    // rr11g G1): exit from convertToAssets vs previewRedeem of totalSupply (poolFeeBpsOf), entry from convertToShares vs
-    // previewDeposit of totalAssets (poolEntryFeeBpsOf).
-    ...pools.flatMap((p) => [
-      { address: p.address, abi: erc4626Abi, functionName: "convertToAssets", args: [p.totalSupply] } as const,
-      { address: p.address, abi: erc4626Abi, functionName: "previewRedeem", args: [p.totalSupply] } as const,
-      { address: p.address, abi: erc4626Abi, functionName: "convertToShares", args: [p.totalAssets] } as const,
-      { address: p.address, abi: erc4626Abi, functionName: "previewDeposit", args: [p.totalAssets] } as const,
-    ]),
+    // rr11g G1).
+    ...poolFeeCalls(pools),
   ]
   const third = await read(thirdCalls)
-  pools.forEach((p, k) => {
-    const [gross, net, sharesGross, sharesNet] = [0, 1, 2, 3].map((j) => resultOf<bigint>(third[2 * tokens.length + 4 * k + j]))
-    // A side whose pair does not answer is judged fee-free on that side, as before.
-    const exitFeeBps = gross === undefined || net === undefined ? undefined : poolFeeBpsOf(gross, net)
-    if (exitFeeBps !== undefined && exitFeeBps > 0n) (p as RulePool).exitFeeBps = exitFeeBps
-    const entryFeeBps = sharesGross === undefined || sharesNet === undefined ? undefined : poolEntryFeeBpsOf(sharesGross, sharesNet, p.totalAssets)
-    if (entryFeeBps !== undefined && entryFeeBps > 0n) (p as RulePool).entryFeeBps = entryFeeBps
-  })
+  // A side whose pair does not answer is judged fee-free on that side.
+  poolFeesOf(pools, third.slice(2 * tokens.length)).forEach((fees, k) => Object.assign(pools[k] as RulePool, fees))
   const thirdAt = <type>(k: number): type => requireResult<type>(third[k], thirdCalls[k] as ContractFunctionParameters)
   const decimals = tokens.map((_, k) => thirdAt<number>(k))
   const decimalsOf = (token: Address): number => decimals[tokens.indexOf(token.toLowerCase() as Address)] ?? 0

@@ -32,6 +32,7 @@ export {
   type AaveCollateralShare,
   readAaveCollateralConfigurations,
 } from "./aaveCollateral.js"
+export { type PoolFeeTarget, poolFeeCalls, poolFeesOf } from "./poolFees.js"
 export {
   type ReadResult,
   readMany,
