@@ -157,6 +157,11 @@ export class SubAccountUnreadableError extends BaseError {
 }
 
 export type NothingToSendErrorType = NothingToSendError & { name: "NothingToSendError" }
+/** One `Bound: ...` line per bound that cut the plan (the `binding` of `clampPlanToChainBounds`), for metaMessages. */
+function boundLines(binding: NothingToSendError["binding"]): string[] {
+  return binding.map((b) => `Bound: ${b.bound} cuts action ${b.index} (${b.kind}${b.pool ? ` ${b.pool}` : ""}) of sub-account ${b.subAccount} from ${b.asked} to ${b.allowed}`)
+}
+
 /**
  * The solver's plan keeps nothing material once its amounts are clamped to the chain's bounds (a borrow the market
  * cannot lend, a pool with nothing to withdraw, ...): nothing is sent. `binding` lists the bounds that cut it.
@@ -168,7 +173,7 @@ export class NothingToSendError extends BaseError {
     super(`Nothing to send after clamping to chain bounds${first ? `: ${first.bound} of sub-account ${first.subAccount} allows ${first.allowed} where the plan asks ${first.asked}` : ""}.`, {
       metaMessages: [
         `Safe: ${safe}`,
-        ...binding.map((b) => `Bound: ${b.bound} cuts action ${b.index} (${b.kind}${b.pool ? ` ${b.pool}` : ""}) of sub-account ${b.subAccount} from ${b.asked} to ${b.allowed}`),
+        ...boundLines(binding),
         "Nothing was sent; the keeper plans again at the next block.",
       ],
       name: "NothingToSendError",
@@ -193,7 +198,7 @@ export class ClampRuleRefusedError extends BaseError {
     super(`Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`, {
       metaMessages: [
         `Safe: ${safe}`,
-        ...binding.map((b) => `Bound: ${b.bound} cuts action ${b.index} (${b.kind}${b.pool ? ` ${b.pool}` : ""}) of sub-account ${b.subAccount} from ${b.asked} to ${b.allowed}`),
+        ...boundLines(binding),
         "Nothing was sent; the keeper plans again at the next block from fresh reads.",
       ],
       name: "ClampRuleRefusedError",
