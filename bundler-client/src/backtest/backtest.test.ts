@@ -442,6 +442,21 @@ describe("dfs-style", () => {
   })
 })
 
+describe("dfs-style after a liquidation", () => {
+  // DeFi Saver's Morpho Blue ratio (MorphoBlueHelper.getRatio) is 0 without debt, and MorphoBlueRatioTrigger returns false
+  // for a ratio of 0 (Aave's getSafetyRatio is 0 without debt too, and 0 is never above a Boost trigger): after a full
+  // liquidation (the whole debt repaid) its automation neither Boosts nor Repays the debt-free remnant.
+  it("never orders a Boost or Repay for a debt-free remnant (its trigger reads ratio 0 and does not fire)", () => {
+    for (const p of [generatePath({ ...DEFAULT_PATH, asset: "ETH", kind: "flashWick", seed: 1230 }), flashWick(0.3, 3)]) {
+      const events: BacktestEvent[] = []
+      const r = run(p, noIdle, "dfs-style", (e) => events.push(e))
+      expect(r.liquidations).toBe(1)
+      const liquidation = events.find((e) => e.kind === "liquidation") as BacktestEvent
+      expect(events.filter((e) => e.time > liquidation.time && (e.kind === "swap" || e.kind === "rejected")).map((e) => e.detail)).toEqual([])
+    }
+  })
+})
+
 describe("stop-loss (wealth, not only survival)", () => {
   const collapse = generatePath({ ...DEFAULT_PATH, kind: "slowGrind", seed: 3, sigma: 0.3, grind: { minFall: 0.7, maxFall: 0.7, steps: 10, stepSeconds: 1800 } })
 
