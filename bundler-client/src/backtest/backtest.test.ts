@@ -247,7 +247,7 @@ describe("metrics", () => {
 })
 
 describe("flash wick with no idle buffer: the liquidation every strategy shares, and what each does after it", () => {
-  it("on wicks a position at the target cannot survive (30-35 % in one minute), every strategy is liquidated with the same position; dfs-style's boost rides the recovery, the module's fixed-amount boost cannot", () => {
+  it("on wicks a position at the target cannot survive (30-35 % in one minute), every strategy is liquidated with the same position; after it DeFi Saver's trigger cannot fire on the debt-free remnant, the module's fixed-amount boost reverts in the rebound", () => {
     for (const depth of [0.3, 0.32, 0.35]) {
       const p = flashWick(depth, 3)
       const events: Record<string, BacktestEvent[]> = { threshold: [], "dfs-style": [], autopilot: [] }
@@ -259,16 +259,18 @@ describe("flash wick with no idle buffer: the liquidation every strategy shares,
       expect(seizure("threshold")).toBe(seizure("dfs-style"))
       expect(autopilot?.liquidationLossLikeForLike).toBeCloseTo(dfs?.liquidationLossLikeForLike as number, 6)
       expect(autopilot?.liquidationLossLikeForLike).toBeGreaterThan(3 * (autopilot?.liquidationPenalty as number))
-      // After it: DeFi Saver's Boost supplies whatever its swap returns, so it re-levers during the five-minute recovery;
+      // After it: the remnant is debt-free, so DeFi Saver's ratio reads 0 and its trigger does not fire (no order at all);
       // a module boost supplies a fixed amount that a rising price no longer covers (as on chain), so threshold's revert
-      // until the price settles; the autopilot judges a boost of the remnant not worth its gas there.
+      // until the price settles, and the autopilot re-levers the remnant once its boost is worth its gas.
       const time = (s: string) => events[s]?.find((e) => e.kind === "liquidation")?.time as number
-      expect(events["dfs-style"]?.some((e) => e.kind === "swap" && e.time <= time("dfs-style") + 300 && /^buy /.test(e.detail))).toBe(true)
+      expect(events["dfs-style"]?.some((e) => (e.kind === "swap" || e.kind === "rejected") && e.time > time("dfs-style"))).toBe(false)
       expect(events.threshold?.some((e) => e.kind === "rejected" && e.time <= time("threshold") + 300 && /SupplyCollateralWithCallback.*needs [\d.]+ of ETH but the Safe holds/.test(e.detail))).toBe(true)
-      // So the rerun loss (the issue's measure) is the one target the autopilot misses here, by what dfs-style's re-lever
-      // earned, while its liquidation (like for like) is the same.
-      expect(autopilot?.liquidationLoss).toBeGreaterThan(dfs?.liquidationLoss as number)
-      expect(autopilot?.liquidationLoss).toBeLessThan((dfs?.liquidationLoss as number) + 0.2 * (autopilot?.liquidationLossLikeForLike as number))
+      // So the rerun loss (the issue's measure) differs only by what each does after the same seizure and in its own
+      // rerun. On these short synthetic wicks (a linear rebound, then flat) neither re-lever pays: the autopilot's boosts
+      // in the rebound revert (gas) and it re-levers once the price has settled, while dfs-style's rerun sold at the
+      // bottom (its Repay below 1): the autopilot books up to 1 % of the seizure's loss more (0.9 % at 30 %, 659 USDC).
+      const likeForLike = autopilot?.liquidationLossLikeForLike as number
+      expect(autopilot?.liquidationLoss).toBeLessThan((dfs?.liquidationLoss as number) + 0.01 * likeForLike)
     }
   })
 
@@ -323,7 +325,7 @@ describe("no-idle flash wicks of the scorecard (issue 13): the re-lever in the r
     expect(netGap).toBeLessThan(0.15 * lossGap)
   })
 
-  it.skip("FAILS TODAY: the scorecard target, autopilot's liquidation loss <= dfs-style's summed over the six paths (dfs-style supplies what its purchase returns; the module supplies a fixed amount)", () => {
+  it("the scorecard target, autopilot's liquidation loss <= dfs-style's summed over the six paths (dfs-style's automation cannot re-lever the debt-free remnant: 385,626 against 363,505)", () => {
     const sum = { autopilot: 0, "dfs-style": 0 }
     for (const seed of [1230, 1257, 1302, 1500, 1806, 1896]) for (const s of ["autopilot", "dfs-style"] as const) sum[s] += run(scorecardWick(seed), noIdle, s).liquidationLoss
     expect(sum.autopilot).toBeLessThanOrEqual(sum["dfs-style"])

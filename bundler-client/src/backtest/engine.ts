@@ -713,11 +713,17 @@ class Simulation {
     return { id: s.id, side: "buy", amountIn: b, goal }
   }
 
-  /** dfs-style: Repay below `repayBelow` to `repayTo`, Boost above `boostAbove` to `boostTo`, by swaps, with DFS fees. */
+  /**
+   * dfs-style: Repay below `repayBelow` to `repayTo`, Boost above `boostAbove` to `boostTo`, by swaps, with DFS fees.
+   * A position without debt or collateral gets neither: DeFi Saver's ratio is 0 there (`MorphoBlueHelper.getRatio`,
+   * Aave's `getSafetyRatio`) and its ratio trigger does not fire on 0 (`MorphoBlueRatioTrigger`), so after a full
+   * liquidation its automation leaves the debt-free remnant unlevered.
+   */
   private decideDfs(t: number): Pending | undefined {
     const d = this.config.dfs
     const swaps: SwapOrder[] = []
     for (const s of this.subs) {
+      if (!(s.debt > 0) || !(s.collateral > 0)) continue
       const p = this.policies[s.id] as Policy
       const h = healthOf(s)
       if (h < (d.repayBelow ?? p.minHealth)) {
