@@ -205,6 +205,19 @@ export async function readAaveLimitsBounded(
 }
 
 /**
+ * Whether a sub-account's venue can run a swap lane (a sale or purchase inside a venue callback, which `readPortfolio`
+ * quotes a curve for): Morpho Blue's own callback, or on Aave v3 the adapter's flash-loan router, which needs the pool's
+ * flash premium read (`flashPremiumBps` of its {@link AaveSubAccountLimits}: without it, no curve and no swap plan).
+ * Other venues: none.
+ */
+export function hasSwapVenue(s: Pick<ChainSubAccount, "subAccount" | "policy">, deployment: LeverageDeployment, aaveLimits: Record<string, AaveSubAccountLimits>): boolean {
+  return (
+    isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue) ||
+    (deployment.adapters.aaveV3 !== undefined && isAddressEqual(s.policy.adapter, deployment.adapters.aaveV3) && aaveLimits[s.subAccount.toLowerCase()]?.flashPremiumBps !== undefined)
+  )
+}
+
+/**
  * Each pool's totals (`totalAssets`, `totalSupply`) at `blockNumber`, with its asset and the Safe's shares as given, by
  * lower-case address: the rule book's pools (`PortfolioSnapshot.poolTotals`, `snapshotRuleJudge`). A pool whose totals
  * do not read is left out (its plans are not judged off chain).
@@ -358,9 +371,7 @@ export async function readPortfolio(
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()], deployment.adapters.aaveV3))
   const poolBounds = pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint, shares: shares[i] as bigint, assets: resultOf<bigint>(assetValues[i]) }))
   const bounds = chainBoundsOf(chain, balances, poolBounds, borrowable, aaveLimits)
-  const swapVenue = (s: ChainSubAccount): boolean =>
-    isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue) ||
-    (deployment.adapters.aaveV3 !== undefined && isAddressEqual(s.policy.adapter, deployment.adapters.aaveV3) && aaveLimits[s.subAccount.toLowerCase()]?.flashPremiumBps !== undefined)
+  const swapVenue = (s: ChainSubAccount): boolean => hasSwapVenue(s, deployment, aaveLimits)
   if (swap !== undefined) {
     await Promise.all(
       chain.map(async (s, i) => {
