@@ -30,14 +30,23 @@ test("rr11i H4-a control: every read answering, the sub-account has its flash pr
   expect(ok).toEqual([])
 })
 
-test("rr11i H4-a observed today: a failed getSupplyData on the borrow-capped COLLATERAL reserve drops the sub-account's flash premium (no swap rescue)", async () => {
+// Was "observed today" (rr11i H4-a: `unread` set, no flash premium, no incentive, `aave-limits` degraded "partial").
+// Fixed: the collateral reserve's unread borrow-cap room is ignored; its own borrowable (never used: the sub-account does
+// not borrow its collateral asset) is held at 0; the debt reserve lends as read; nothing is degraded.
+test("rr11i H4-a fixed: a failed getSupplyData on the borrow-capped COLLATERAL reserve keeps the sub-account's limits, flash premium and incentive; nothing degraded", async () => {
   const degraded: DegradedRead[] = []
   const partial = await readAaveLimitsBounded(mockAaveClient(capped, { failing: ["getSupplyData"] }).client, deployment, chain, SAFE, BLOCK, degraded)
   const l = partial[SUB.toLowerCase()]
-  expect(l?.unread).toBeDefined()
-  expect(l?.flashPremiumBps).toBeUndefined()
-  expect(l?.liquidationIncentiveFactor).toBeUndefined()
-  expect(degraded).toEqual([expect.objectContaining({ read: "aave-limits", detail: "partial" })])
+  expect(l?.unread).toBeUndefined()
+  expect(l?.flashPremiumBps).toBe(5n)
+  expect(l?.liquidationIncentiveFactor).toBe(h(1.05))
+  expect(l?.collateralHeld).toBe(10n * 10n ** 18n)
+  expect(l?.repayableDebt).toBe(15_000n * 10n ** 6n)
+  // USDC (no borrow cap) lends its 1,000,000 of liquidity; WETH's cap room is unknown: it lends nothing.
+  expect(l?.debt.borrowable).toBe(1_000_000n * 10n ** 6n)
+  expect(l?.collateral.borrowable).toBe(0n)
+  expect(l?.collateral.withdrawable).toBe(1_000_000n * 10n ** 18n)
+  expect(degraded).toEqual([])
 })
 
 // Was FAILS TODAY (rr11i H4-a), fixed: the unread stable supply of the COLLATERAL reserve bounds nothing this sub-account

@@ -158,8 +158,10 @@ export async function readBorrowableBounded(
  * that fails too, each Aave sub-account gets limits that lend nothing (`debt.borrowable` 0: no Aave borrow is planned)
  * and bound nothing else (as no limits did before: repayments, withdrawals and flash loans unbounded, no flash premium
  * so no swap lane, no liquidation bonus so the worst case), and the read is recorded degraded. Aave's floored factor is
- * applied by `portfolioOf`'s `aaveAdapter` either way (rr17 R1). A read that answers but leaves a sub-account unread
- * ({@link AaveSubAccountLimits.unread}: the same lend-nothing limits, review rr11h H4) is recorded degraded too.
+ * applied by `portfolioOf`'s `aaveAdapter` either way (rr17 R1). A read that answers but leaves a figure of a
+ * sub-account unread ({@link AaveSubAccountLimits.unread}: the same lend-nothing limits, review rr11h H4, or only its
+ * debt reserve's borrow-cap room, held at 0, review rr11i H4-a) is recorded degraded too (`detail` "partial", the
+ * message saying what is unread and held).
  *
  * @param degraded - Receives the degraded read, if any.
  * @returns The limits by lower-case sub-account id (amounts in base units of each reserve), as {@link readAaveLimits}.
@@ -176,7 +178,7 @@ export async function readAaveLimitsBounded(
   // Sub-accounts the read answered for but could not bound (review rr11h H4): recorded, one row each.
   const partial = (limits: Record<string, AaveSubAccountLimits>) => {
     for (const [id, l] of Object.entries(limits))
-      if (l.unread !== undefined) degraded.push({ read: "aave-limits", subAccount: id as Hex, detail: "partial", message: `${l.unread}; no borrow planned on this Aave sub-account` })
+      if (l.unread !== undefined) degraded.push({ read: "aave-limits", subAccount: id as Hex, detail: "partial", message: l.unread })
     return limits
   }
   let pinned: unknown
