@@ -10,6 +10,8 @@ import { h } from "./testing.js"
 // no repayableDebt. Here the borrow-capped reserve is the COLLATERAL (WETH; live WETH reserves carry a borrow cap): its
 // stable debt bounds only borrowing WETH, which the sub-account never does, yet the sub-account's swap rescue is gone.
 // The same holds for the debt reserve: its stable debt bounds the borrow-cap room only, not the flash premium or repay.
+// Fixed (f11m, SECURITY row 92): an unread stable supply under a borrow cap holds only that reserve's `borrowable` at 0;
+// the debt reserve's side is in aaveCapRoomUnread.f11m.test.ts.
 const capped = mockAaveChain({
   reserves: {
     // WETH with a borrow cap of 1,000 WETH (bits 80-115): the collateral reserve.
