@@ -402,12 +402,20 @@ export type AaveSubAccountLimits = {
    */
   aaveBase?: AaveBaseFigures | undefined
   /**
-   * Set when this sub-account's reserve reads failed, in full or in part (review rr11h H4): the limits are then
-   * {@link aaveUnreadLimits}' "lend nothing" fallback (`debt.borrowable` 0, nothing else bound), and this is why; the
-   * caller records it as a degraded `aave-limits` read. Undefined: the limits were read.
+   * Set when a read this sub-account's limits need failed: what did not answer and what is held, the text of the degraded
+   * `aave-limits` read the caller records. Either (review rr11h H4) a reserve read the limits cannot do without (its
+   * `getReserveData`, liquidity, aToken or variable debt supply, or the adapter's market): the limits are then
+   * {@link aaveUnreadLimits}' "lend nothing" fallback (`debt.borrowable` 0, nothing else bound, no flash premium, no
+   * bonus); or (review rr11i H4-a) only the DEBT reserve's stable supply (`getSupplyData`) under a borrow cap: its
+   * borrow-cap room is unknown, so `debt.borrowable` is 0, and every other figure is the one read (flash premium, so the
+   * swap lane; bonus; `repayableDebt`; `collateralHeld`; the LTV room; each reserve's other limits). Undefined: every
+   * figure that bounds this sub-account was read (a collateral reserve's unread stable supply bounds nothing it does).
    */
   unread?: string | undefined
 }
+
+/** What {@link aaveUnreadLimits} holds, the end of its `unread` message (the degraded record's text). */
+const UNREAD_HOLDS = "lend-nothing limits, so no borrow is planned on this Aave sub-account (and no flash premium, so no swap lane; no liquidation bonus)"
 
 /** What an Aave reserve takes when its limits are unknown: no bound (uint128 max, the width of Aave's own figures). */
 export const UNREAD_AAVE_BOUND = 2n ** 128n - 1n
@@ -448,7 +456,9 @@ export { aaveCollateralOf }
  * {@link aaveUnreadLimits} (no Aave borrow) with `unread` set, never "no limit" (review rr11h H4). A failed stable-debt
  * read (`getSupplyData`) is taken as 0 where that is sound: the reserve has no stable debt token (address 0), or no
  * borrow cap (its total debt then bounds nothing the keeper plans; the supply cap's pending-treasury share is then not
- * counted, as for any unread `debtAtLastUpdate`).
+ * counted, as for any unread `debtAtLastUpdate`). Under a borrow cap only that reserve's `borrowable` is unknown: it is
+ * held at 0 and its other limits kept (review rr11i H4-a); a sub-account borrowing that reserve gets `unread` naming it
+ * and keeps every other figure, one holding it as collateral is not marked.
  *
  * @returns Limits by lower-case sub-account id; `{}` without an Aave sub-account (no RPC request).
  */
@@ -470,7 +480,7 @@ export async function readAaveLimits(
   if (!poolOf.has(adapter)) {
     const [r] = await readMany(client, deployment, [{ address: adapter, abi: aaveReadAbi, functionName: "POOL" } as const])
     const pool = resultOf<Address>(r)
-    if (!pool) return Object.fromEntries(subs.map((s) => [s.subAccount.toLowerCase(), aaveUnreadLimits("the adapter's POOL() did not answer")]))
+    if (!pool) return Object.fromEntries(subs.map((s) => [s.subAccount.toLowerCase(), aaveUnreadLimits(`the adapter's POOL() did not answer: ${UNREAD_HOLDS}`)]))
     poolOf.set(adapter, pool)
   }
   const pool = poolOf.get(adapter) as Address
@@ -594,9 +604,17 @@ export async function readAaveLimits(
   let k = 0
   // Each reserve's total stable debt (0: no account owes it stable, so a variable balance is the whole debt).
   const stableDebtOf = new Map<string, bigint>()
+  // The reads that did not answer for a reserve left without limits, by asset (what its sub-accounts' `unread` names).
+  const unreadReads = new Map<string, string[]>()
+  // Reserves under a borrow cap whose stable supply did not answer: the cap's room is unknown, so their limits lend
+  // nothing (`borrowable` 0) and keep every other figure, which the stable supply does not enter (review rr11i H4-a).
+  const capRoomUnread = new Set<string>()
   assets.forEach((a, i) => {
     const r = reserves[i]
-    if (!r) return
+    if (!r) {
+      unreadReads.set(a, ["getReserveData"])
+      return
+    }
     const [liquidity, supply, variable, own, scaledVariable] = [0, 1, 2, 3, 4].map((n) => resultOf<bigint>(balances[k + n]))
     // No stable debt token (address 0): no stable debt (review rr11h H4: a failed read of it is not a failed reserve).
     const stableSupply = resultOf<readonly [bigint, bigint, bigint, number]>(balances[k + 5]) ?? (isAddressEqual(r.stableDebtTokenAddress, zeroAddress) ? ([0n, 0n, 0n, 0] as const) : undefined)
@@ -606,9 +624,22 @@ export async function readAaveLimits(
     if (own !== undefined && userConfiguration !== undefined)
       held.set(a, aaveCollateralOf({ balance: own, userConfiguration, reserveId: Number(r.id), configuration: r.configuration.data, isolationMode: isolationMode ?? false }))
     if (stableSupply !== undefined) stableDebtOf.set(a, stableSupply[1])
-    // An unread stable supply only matters to the borrow cap's room (bits 80-115): without a cap it is taken as 0.
-    if (liquidity === undefined || supply === undefined || variable === undefined || (stableSupply === undefined && bits(r.configuration.data, 80, 36) !== 0n)) return
-    limits.set(a, aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + (stableSupply?.[1] ?? 0n), debtAtLastUpdate }))
+    if (liquidity === undefined || supply === undefined || variable === undefined) {
+      unreadReads.set(a, [
+        ...(liquidity === undefined ? ["the underlying's balanceOf(aToken)"] : []),
+        ...(supply === undefined ? ["the aToken's totalSupply"] : []),
+        ...(variable === undefined ? ["the variable debt token's totalSupply"] : []),
+      ])
+      return
+    }
+    const read = aaveReserveLimits({ configuration: r.configuration.data, availableLiquidity: liquidity, aTokenSupply: supply, accruedToTreasury: r.accruedToTreasury, liquidityIndex: r.liquidityIndex, totalDebt: variable + (stableSupply?.[1] ?? 0n), debtAtLastUpdate })
+    // An unread stable supply only matters to the borrow cap's room (bits 80-115): without a cap it is taken as 0; under
+    // one the room is unknown and the reserve lends nothing. Its liquidity, supply-cap room (less the treasury's pending
+    // share, as for any unread `debtAtLastUpdate`), withdrawals, repayments and flash loans are read all the same.
+    if (stableSupply === undefined && bits(r.configuration.data, 80, 36) !== 0n) {
+      capRoomUnread.add(a)
+      limits.set(a, { ...read, borrowable: 0n })
+    } else limits.set(a, read)
   })
   // What the SDK's validation of a plan reads of the same reserves (`readAaveCollateral`): shared, not read again.
   const collateralShare: AaveCollateralShare | undefined =
@@ -714,6 +745,10 @@ export async function readAaveLimits(
           }
         : undefined
     if (aaveBase !== undefined && p && collateralShare !== undefined) collateralShare.base = { ...collateralShare.base, [p[0].toLowerCase()]: aaveBase }
+    // The debt reserve's borrow-cap room unread: `debt.borrowable` is already 0 (no borrow sized past an unknown cap),
+    // every other figure is kept and the sub-account is marked for the degraded record. On the collateral reserve it
+    // bounds nothing this sub-account does (it never borrows its collateral asset): not marked (review rr11i H4-a).
+    const capUnread = p !== undefined && capRoomUnread.has(p[1].toLowerCase())
     if (collateral && debt)
       out[s.subAccount.toLowerCase()] = {
         debt,
@@ -730,9 +765,16 @@ export async function readAaveLimits(
         dustCollateral,
         borrowRefusal: borrowRule && borrowRule.bound <= debt.borrowable ? borrowRule : undefined,
         aaveBase,
+        ...(capUnread
+          ? { unread: `the debt reserve's (${p[1]}) stable debt (getSupplyData) of ${debtReserve?.stableDebtTokenAddress} did not answer under its borrow cap: its borrow-cap room is unknown, so no borrow is planned on this Aave sub-account (borrowable 0; every other figure read: flash premium, liquidation bonus, repayable debt, collateral held)` }
+          : {}),
       }
     // A reserve of the market unread (a read failed in its batch): no borrow, never "no limit" (review rr11h H4).
-    else out[s.subAccount.toLowerCase()] = aaveUnreadLimits(p === undefined ? "the adapter's marketParams did not answer" : `the ${collateral ? "debt" : "collateral"} reserve's reads did not all answer`)
+    else {
+      const what = (role: "collateral" | "debt", asset: Address) => `the ${role} reserve's (${asset}) ${(unreadReads.get(asset.toLowerCase()) ?? ["reads"]).join(", ")}`
+      const unread = p === undefined ? "the adapter's marketParams" : [...(collateral ? [] : [what("collateral", p[0])]), ...(debt ? [] : [what("debt", p[1])])].join(" and ")
+      out[s.subAccount.toLowerCase()] = aaveUnreadLimits(`${unread} did not answer: ${UNREAD_HOLDS}`)
+    }
   })
   return out
 }

@@ -158,8 +158,10 @@ export async function readBorrowableBounded(
  * that fails too, each Aave sub-account gets limits that lend nothing (`debt.borrowable` 0: no Aave borrow is planned)
  * and bound nothing else (as no limits did before: repayments, withdrawals and flash loans unbounded, no flash premium
  * so no swap lane, no liquidation bonus so the worst case), and the read is recorded degraded. Aave's floored factor is
- * applied by `portfolioOf`'s `aaveAdapter` either way (rr17 R1). A read that answers but leaves a sub-account unread
- * ({@link AaveSubAccountLimits.unread}: the same lend-nothing limits, review rr11h H4) is recorded degraded too.
+ * applied by `portfolioOf`'s `aaveAdapter` either way (rr17 R1). A read that answers but leaves a figure of a
+ * sub-account unread ({@link AaveSubAccountLimits.unread}: the same lend-nothing limits, review rr11h H4, or only its
+ * debt reserve's borrow-cap room, held at 0, review rr11i H4-a) is recorded degraded too (`detail` "partial", the
+ * message saying what is unread and held).
  *
  * @param degraded - Receives the degraded read, if any.
  * @returns The limits by lower-case sub-account id (amounts in base units of each reserve), as {@link readAaveLimits}.
@@ -176,7 +178,7 @@ export async function readAaveLimitsBounded(
   // Sub-accounts the read answered for but could not bound (review rr11h H4): recorded, one row each.
   const partial = (limits: Record<string, AaveSubAccountLimits>) => {
     for (const [id, l] of Object.entries(limits))
-      if (l.unread !== undefined) degraded.push({ read: "aave-limits", subAccount: id as Hex, detail: "partial", message: `${l.unread}; no borrow planned on this Aave sub-account` })
+      if (l.unread !== undefined) degraded.push({ read: "aave-limits", subAccount: id as Hex, detail: "partial", message: l.unread })
     return limits
   }
   let pinned: unknown
@@ -201,6 +203,19 @@ export async function readAaveLimitsBounded(
     chain
       .filter((s) => adapter !== undefined && isAddressEqual(s.policy.adapter, adapter))
       .map((s) => [s.subAccount.toLowerCase(), { ...aaveUnreadLimits("the limits read failed"), unread: undefined } satisfies AaveSubAccountLimits]),
+  )
+}
+
+/**
+ * Whether a sub-account's venue can run a swap lane (a sale or purchase inside a venue callback, which `readPortfolio`
+ * quotes a curve for): Morpho Blue's own callback, or on Aave v3 the adapter's flash-loan router, which needs the pool's
+ * flash premium read (`flashPremiumBps` of its {@link AaveSubAccountLimits}: without it, no curve and no swap plan).
+ * Other venues: none.
+ */
+export function hasSwapVenue(s: Pick<ChainSubAccount, "subAccount" | "policy">, deployment: LeverageDeployment, aaveLimits: Record<string, AaveSubAccountLimits>): boolean {
+  return (
+    isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue) ||
+    (deployment.adapters.aaveV3 !== undefined && isAddressEqual(s.policy.adapter, deployment.adapters.aaveV3) && aaveLimits[s.subAccount.toLowerCase()]?.flashPremiumBps !== undefined)
   )
 }
 
@@ -358,9 +373,7 @@ export async function readPortfolio(
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()], deployment.adapters.aaveV3))
   const poolBounds = pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint, shares: shares[i] as bigint, assets: resultOf<bigint>(assetValues[i]) }))
   const bounds = chainBoundsOf(chain, balances, poolBounds, borrowable, aaveLimits)
-  const swapVenue = (s: ChainSubAccount): boolean =>
-    isAddressEqual(s.policy.adapter, deployment.adapters.morphoBlue) ||
-    (deployment.adapters.aaveV3 !== undefined && isAddressEqual(s.policy.adapter, deployment.adapters.aaveV3) && aaveLimits[s.subAccount.toLowerCase()]?.flashPremiumBps !== undefined)
+  const swapVenue = (s: ChainSubAccount): boolean => hasSwapVenue(s, deployment, aaveLimits)
   if (swap !== undefined) {
     await Promise.all(
       chain.map(async (s, i) => {
