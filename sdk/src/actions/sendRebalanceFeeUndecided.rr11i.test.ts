@@ -16,7 +16,7 @@ vi.mock("../utils/estimation.js", async (importOriginal) => ({ ...(await importO
 const SAFE = "0x00000000000000000000000000000000000000a1"
 const ENTRY_POINT = "0x0000000071727De22E5E9d8BAf0edAc6f37da032"
 const A = `0x${"aa".repeat(32)}` as const
-const POOL = "0x00000000000000000000000000000000000000d1"
+const POOL = "0x00000000000000000000000000000000000000d1" as const
 // Every request fails: nothing may reach the bundler or the node before the simulation decides.
 const requests: string[] = []
 const client = createClient({ chain: anvil, transport: custom({ request: async ({ method }) => { requests.push(method); throw new Error(`no node: ${method}`) } }) })
