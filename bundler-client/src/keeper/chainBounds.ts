@@ -142,15 +142,18 @@ export type PlanFunding = {
 /**
  * The rule book's verdict on a plan (`checkRebalanceRules` of @levpilot/sdk/rules on the state the bounds were read
  * from: the SDK's own check before sending); undefined when the caller cannot judge that plan (it is then left to the
- * SDK's validation, as without a judge).
+ * SDK's validation, as without a judge). A refusal with `feeUndecided` (review rr11h H3): `ValueLossExceeded` with every
+ * pool fee paid out, accepted with every fee kept in its vault (the previews cannot tell the two apart): refused for the
+ * repair, deferred to the chain only when no repair passes ({@link clampPlanToChainBounds}).
  */
-export type RuleJudge = (plan: ChainPlan) => CheckRebalanceRulesReturnType | undefined
+export type RuleJudge = (plan: ChainPlan) => (CheckRebalanceRulesReturnType & { feeUndecided?: true | undefined }) | undefined
 
 /** Options of {@link clampPlanToChainBounds}. */
 export type ClampOptions = {
   /**
    * The rule book on the state the bounds were read from (review rr11e E1): the clamped plan is judged again and, when
-   * refused, repaired (see {@link clampPlanToChainBounds}); a plan the judge refuses is never returned.
+   * refused, repaired (see {@link clampPlanToChainBounds}); a plan the judge refuses is never returned (one it marks
+   * `feeUndecided` only when no repair passes).
    */
   judge?: RuleJudge | undefined
 }
@@ -165,9 +168,18 @@ export type ClampRepair = { refusal: RuleViolation; dropped: string[]; scaled: {
 /**
  * Result of {@link clampPlanToChainBounds}: the clamped plan (undefined: nothing material left, or nothing the rule book
  * accepts) and the bounds that cut it. With a judge: `repaired` when the first clamped plan was refused and a repair
- * passes; `refusal` when none does (then `plan` is undefined: nothing is sent), the rule that refused the first clamped plan.
+ * passes; `refusal` when none does (then `plan` is undefined: nothing is sent), the rule that refused the first clamped
+ * plan; `feeUndecided` when none does but the refusal was the judge's `feeUndecided` one (review rr11h H3, rr11i H3-a):
+ * `plan` is then the first clamped plan, deferred to the chain (the SDK simulates it before sending), and
+ * `feeUndecided` the paid-out refusal (`ValueLossExceeded`) the chain may confirm.
  */
-export type ClampPlanToChainBoundsReturnType = { plan: ChainPlan | undefined; binding: BindingBound[]; refusal?: RuleViolation | undefined; repaired?: ClampRepair | undefined }
+export type ClampPlanToChainBoundsReturnType = {
+  plan: ChainPlan | undefined
+  binding: BindingBound[]
+  refusal?: RuleViolation | undefined
+  repaired?: ClampRepair | undefined
+  feeUndecided?: RuleViolation | undefined
+}
 
 type Action = ChainPlan["actions"][number]
 type Sub = ChainBounds["subAccounts"][string]
@@ -245,7 +257,9 @@ const exactKinds = new Set<string>(["WithdrawFromPool", "DepositToPool", "Supply
  * idle-funded repayment cut next to a pool action whose fee is kept whole: ValueLossExceeded; a rescue cut short of its
  * landing zone: HealthOutsideLandingZone). A refused plan is repaired ({@link repairToRuleBook}: a fee-bearing pool
  * action scaled down, the sub-account that no longer serves left out, clamped again and judged again); when no repair
- * passes, `plan` is undefined and `refusal` names the rule: a plan the judge refuses is never returned.
+ * passes, `plan` is undefined and `refusal` names the rule: a plan the judge refuses is never returned, except one whose
+ * refusal the judge marks `feeUndecided` (only a pool fee paid out refuses it; review rr11h H3): when no repair passes, it
+ * is returned as first clamped with `feeUndecided` set, for the chain's simulation to decide (review rr11i H3-a).
  *
  * @param plan - The plan, base units.
  * @param bounds - {@link ChainBounds} at the plan's block.
@@ -264,7 +278,11 @@ export function clampPlanToChainBounds(given: ChainPlan, bounds: ChainBounds, gi
   if (judge === undefined || first.plan === undefined) return { plan: first.plan, binding: first.binding }
   const verdict = judge(first.plan)
   if (verdict === undefined || verdict.ok) return { plan: first.plan, binding: first.binding }
-  return repairToRuleBook(given, bounds, givenFunding, judge, first, verdict.error)
+  // Strict first (review rr11i H3-a): a repair the paid-out book accepts is sent; only when none passes is a plan the
+  // retained-fee book accepts deferred to the chain's simulation (a repair candidate marked `feeUndecided` is refused).
+  const repaired = repairToRuleBook(given, bounds, givenFunding, judge, first, verdict.error)
+  if (repaired.plan === undefined && verdict.feeUndecided === true) return { plan: first.plan, binding: first.binding, feeUndecided: verdict.error }
+  return repaired
 }
 
 /** One clamp result with its amounts, indexed like the plan given (0: dropped). */

@@ -194,15 +194,23 @@ export class ClampRuleRefusedError extends BaseError {
   args: readonly unknown[]
   /** The plan's sub-account (lower case) the refusal names, if any: the keeper plans again without it (review rr11f F3). */
   subAccount: string | undefined
-  constructor({ safe, rule, args, binding, subAccount }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined }) {
-    super(`Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`, {
-      metaMessages: [
-        `Safe: ${safe}`,
-        ...boundLines(binding),
-        "Nothing was sent; the keeper plans again at the next block from fresh reads.",
-      ],
-      name: "ClampRuleRefusedError",
-    })
+  /**
+   * `judge`: the rule book refused (default); `simulation`: the rule book could not decide the plan (a pool fee the
+   * vault may keep, review rr11h H3) and the chain's simulation refused it plan-wide, so its fee-pool sub-accounts are
+   * left out as a refusal naming them would leave them out (review rr11i H3-a).
+   */
+  stage: "judge" | "simulation"
+  constructor({ safe, rule, args, binding, subAccount, stage = "judge" }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined; stage?: "judge" | "simulation" | undefined }) {
+    super(
+      stage === "simulation"
+        ? `Nothing to send for ${subAccount}: the rule book could not decide the plan (a pool fee the vault may keep) and the chain's simulation refuses it with ${rule}(${args.map(String).join(", ")}); its fee-pool sub-accounts are left out.`
+        : `Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`,
+      {
+        metaMessages: [`Safe: ${safe}`, ...boundLines(binding), "Nothing was sent; the keeper plans again at the next block from fresh reads."],
+        name: "ClampRuleRefusedError",
+      },
+    )
+    this.stage = stage
     this.rule = rule
     this.args = args
     this.subAccount = subAccount

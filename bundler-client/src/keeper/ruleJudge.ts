@@ -1,5 +1,5 @@
 import { type Address, type Hex, isAddressEqual, zeroAddress } from "viem"
-import { type CheckRebalanceRulesParameters, type RulePool, type RuleSubAccount, checkRebalanceRules } from "@levpilot/sdk/rules"
+import { type CheckRebalanceRulesParameters, type RulePool, type RuleSubAccount, checkRebalanceRules, checkRebalanceRulesFeeLenient } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import type { ChainBounds, RuleJudge } from "./chainBounds.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
@@ -22,6 +22,13 @@ const JUDGED_KINDS = new Set(["WithdrawFromPool", "DepositToPool", "SupplyCollat
  * (its factor after the plan needs Aave's own figures: `aaveBase`, collateral flags), one naming a pool without totals
  * or whose asset's balance `bounds` does not carry,
  * or a state the rule book cannot take (it throws).
+ *
+ * The verdict is the strict one, every pool fee paid out (what the module says of a vault that pays its fee out). When
+ * that is `ValueLossExceeded` and the same plan passes with every fee kept in its pool
+ * (`checkRebalanceRulesFeeLenient`'s `feeUndecided`, review rr11h H3: the previews cannot tell a vault that keeps its
+ * fee, where the module books only the part the Safe does not get back), the refusal carries `feeUndecided`: the clamp
+ * still tries its strict repair first and defers the plan to the chain's simulation only when no repair passes (review
+ * rr11i H3-a).
  *
  * @param snapshot - The snapshot the plan was solved on.
  * @param bounds - The bounds the plan is clamped to (the snapshot's, after the paymaster reserve).
@@ -66,7 +73,11 @@ export function snapshotRuleJudge(
       gasUsed: 0n,
     }
     try {
-      return checkRebalanceRules(input)
+      const strict = checkRebalanceRules(input)
+      if (strict.ok || strict.error.name !== "ValueLossExceeded") return strict
+      // Refused only if the fee leaves the pool? Marked so, still refused: the repair runs first (rr11i H3-a).
+      const lenient = checkRebalanceRulesFeeLenient(input)
+      return lenient.ok && "feeUndecided" in lenient ? { ...strict, feeUndecided: true } : strict
     } catch {
       // An input the rule book cannot take (a state the lens left incomplete): not judged here; the SDK validates.
       return undefined

@@ -1,6 +1,8 @@
 import { type Address, zeroAddress } from "viem"
 import { expect, test } from "vitest"
-import { checkRebalanceRules, poolFeeBpsOf } from "@levpilot/sdk/rules"
+import { checkRebalanceRules, checkRebalanceRulesFeeLenient, poolFeeBpsOf } from "@levpilot/sdk/rules"
+import { type ChainBounds, clampPlanToChainBounds } from "./chainBounds.js"
+import { snapshotRuleJudge } from "./ruleJudge.js"
 
 // Review rr11h H3: the rule book charges a pool's exit fee as if it LEFT the pool (planRules: `p.assets -= gross`, the
 // whole fee booked lost). A pool whose fee stays in the vault (the project's own ExitFeeOnlyVault, OZ ERC4626Fees with
@@ -40,8 +42,17 @@ const verdict = (fee: bigint = exitFeeBps) =>
     timestamp: 1_700_000_000n,
     gasUsed: 0n,
   })
+const input = (fee: bigint, maxLossBps = 50) => ({
+  plan: { subAccounts: [A], actions: [{ kind: "WithdrawFromPool" as const, subAccount: 0, pool: POOL, amount: 3_300n * USDC }, { kind: "Repay" as const, subAccount: 0, amount: 3_300n * USDC }] },
+  subAccounts: [{ id: A, policy: { ...policy, maxLossBps } as never, state, usage }],
+  pools: [{ address: POOL, asset: LOAN, totalAssets: supply, totalSupply: supply, shares: 10_000n * USDC, exitFeeBps: fee }],
+  balances: { [LOAN]: 0n, [COLL]: 0n },
+  swapAdapter: zeroAddress,
+  timestamp: 1_700_000_000n,
+  gasUsed: 0n,
+})
 
-test("rr11h H3 observed today: a rescue through a retained-exit-fee pool the Safe owns 99.99 % of is refused ValueLossExceeded (the module lands it)", () => {
+test("rr11h H3: the paid-out verdict (checkRebalanceRules) of a rescue through a retained-exit-fee pool the Safe owns 99.99 % of is ValueLossExceeded (the module lands it)", () => {
   expect(exitFeeBps).toBe(100n)
   const v = verdict()
   expect(v.ok).toBe(false)
@@ -52,9 +63,35 @@ test("rr11h H3 observed today: a rescue through a retained-exit-fee pool the Saf
   expect(verdict(0n).ok).toBe(true)
 })
 
-// FAILS TODAY (rr11h H3): the off-chain judge is never stricter than the module: an exit fee is booked at most as the
-// module can book it (e.g. charged x (1 - the Safe's share of the pool), the least the chain can book, leaving the rest
-// to the simulation), so the rescue the module lands is accepted.
-test.skip("rr11h H3: the rescue the module lands through a retained-exit-fee pool is accepted by the rule book", () => {
-  expect(verdict().ok).toBe(true)
+// Fixed (rr11h H3, design of rr11i H3-a/H3-b): the off-chain judges are never stricter than the module on a fee whose
+// kind they cannot tell. The paid-out verdict above stays the rule book's (`checkRebalanceRules`); the lenient verdict
+// (`checkRebalanceRulesFeeLenient`, what validateRebalance judges with) accepts the rescue, marked `feeUndecided`, and
+// the keeper's clamp, finding no strict repair, defers the plan to the chain's simulation instead of refusing it.
+test("rr11h H3: the rescue the module lands through a retained-exit-fee pool is accepted by the rule book (feeUndecided) and deferred by the keeper's clamp", () => {
+  const v = checkRebalanceRulesFeeLenient(input(exitFeeBps))
+  expect(v.ok).toBe(true)
+  expect(v.ok && "feeUndecided" in v && v.feeUndecided).toBe(true)
+  expect(v.ok && "paidOut" in v && v.paidOut.name).toBe("ValueLossExceeded")
+  const chain = [{ subAccount: A, policy: { ...policy, priceFeed: zeroAddress }, ...state, epochUsage: usage, band: "below" }]
+  const snapshot = { chain: chain as never, timestamp: 1_700_000_000, poolTotals: { [POOL.toLowerCase()]: { asset: LOAN, totalAssets: supply, totalSupply: supply, shares: 10_000n * USDC, exitFeeBps: exitFeeBps } } }
+  const bounds: ChainBounds = {
+    balances: { [LOAN.toLowerCase()]: 0n, [COLL.toLowerCase()]: 0n },
+    maxWithdraw: { [POOL.toLowerCase()]: 10_000n * USDC },
+    poolAsset: { [POOL.toLowerCase()]: LOAN },
+    subAccounts: { [A.toLowerCase()]: { debt: state.debt, collateral: state.collateral, loanToken: LOAN, collateralToken: COLL, due: true } },
+  }
+  const plan = input(exitFeeBps).plan
+  const out = clampPlanToChainBounds(plan as never, bounds, undefined, { judge: snapshotRuleJudge(snapshot, bounds) })
+  expect(out.plan?.subAccounts).toEqual([A])
+  expect(out.plan?.actions.map((a) => a.amount)).toEqual([3_300n * USDC, 3_300n * USDC])
+  expect(out.feeUndecided?.name).toBe("ValueLossExceeded")
+  expect(out.refusal).toBeUndefined()
+})
+
+test("rr11h H3: a loss a retained fee does not explain is still refused ValueLossExceeded (maxLossBps 0), and other refusals are unchanged", () => {
+  const strict = checkRebalanceRulesFeeLenient(input(exitFeeBps, 0))
+  expect(strict.ok === false && strict.error.name).toBe("ValueLossExceeded")
+  const repayOnly = { ...input(exitFeeBps), plan: { subAccounts: [A], actions: [{ kind: "Repay" as const, subAccount: 0, amount: 3_300n * USDC }] } }
+  expect(checkRebalanceRulesFeeLenient(repayOnly)).toEqual(checkRebalanceRules(repayOnly))
+  expect(checkRebalanceRulesFeeLenient(repayOnly).ok).toBe(false)
 })

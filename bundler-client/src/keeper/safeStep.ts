@@ -1,7 +1,7 @@
 import type { Logger } from "pino"
 import { type Address, BaseError, type Hex, zeroAddress } from "viem"
 import { AAVE_DUST_GAS_PER_RESERVE, getSwapMinAmountOut } from "@levpilot/sdk/utils"
-import { OracleAnswerOutOfBoundsError, OracleCheckFailedError, ReadFailedError, VenueRefusedError, decodeVenueRevert, getTransportFailure } from "@levpilot/sdk/errors"
+import { LeverageModuleRevertedError, OracleAnswerOutOfBoundsError, OracleCheckFailedError, ReadFailedError, VenueRefusedError, decodeVenueRevert, getTransportFailure } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
@@ -19,6 +19,7 @@ import { LogReadError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { paymasterChargeOf, paymasterTokenOf, reservePaymasterCharge } from "./paymasterCharge.js"
 import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBounds, namedSubAccount } from "./chainBounds.js"
+import type { RuleViolation } from "@levpilot/sdk/rules"
 import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
@@ -58,7 +59,13 @@ function urgencyOf(result: SolverResult, input: SolverInput): number {
 type StepAttempt = {
   plan?: ChainPlan | undefined
   results?: readonly SolverResult[] | undefined
-  refusals?: ClampRuleRefusedError[] | undefined
+  /** Plan-wide refusals by the rule book after the clamp, with the refused plan's sub-accounts (lower case; rr11i H1-a). */
+  refusals?: { error: ClampRuleRefusedError; subAccounts: string[] }[] | undefined
+  /**
+   * The paid-out refusal of the plan handed to the sender when the clamp deferred it to the chain (`feeUndecided`,
+   * review rr11h H3 / rr11i H3-a): a plan-wide refusal of its simulation leaves out its fee-pool sub-accounts.
+   */
+  feeUndecided?: RuleViolation | undefined
   /** The sub-accounts (lower case) of each plan ranked for sending, most urgent first (review rr11h H1). */
   ranked?: string[][] | undefined
   /** The sub-accounts (lower case) whose plan the rule book judged after the clamp in this attempt (review rr11h H1). */
@@ -94,7 +101,9 @@ export function describePlan(plan: Plan): string[] {
  * module refuses (review rr11e E1). When nothing material is left, nothing is sent: a warning names the binding bounds
  * every time, and a `nothing-to-send` alert ({@link NothingToSendError}) is raised once until a plan survives the clamp
  * again. When the rule book refuses every repair, nothing is sent either: a warning and a `nothing-to-send` alert
- * ({@link ClampRuleRefusedError}) name the rule, once per rule until a plan survives. A repair is logged (warn).
+ * ({@link ClampRuleRefusedError}) name the rule, once per rule until a plan survives. A repair is logged (warn). A plan
+ * the rule book cannot decide (refused `ValueLossExceeded` only if its pools pay their fees out, review rr11h H3) for
+ * which no repair passes is returned for the chain's simulation to decide (`onFeeUndecided` is told; logged, warn).
  *
  * @param plan - The plan, base units.
  * @param bounds - The chain's bounds at the plan's block.
@@ -113,10 +122,27 @@ export function clampForSend(
     funding,
     judge,
     onRefused,
-  }: { rt: SafeRuntime; block: bigint; logger: Logger; events: KeeperEvents; funding?: PlanFunding | undefined; judge?: RuleJudge | undefined; onRefused?: ((error: ClampRuleRefusedError) => void) | undefined },
+    onFeeUndecided,
+  }: {
+    rt: SafeRuntime
+    block: bigint
+    logger: Logger
+    events: KeeperEvents
+    funding?: PlanFunding | undefined
+    judge?: RuleJudge | undefined
+    onRefused?: ((error: ClampRuleRefusedError) => void) | undefined
+    onFeeUndecided?: ((paidOut: RuleViolation) => void) | undefined
+  },
 ): ChainPlan | undefined {
   const safe = rt.config.address
-  const { plan: clamped, binding, refusal, repaired } = clampPlanToChainBounds(plan, bounds, funding, { judge })
+  const { plan: clamped, binding, refusal, repaired, feeUndecided } = clampPlanToChainBounds(plan, bounds, funding, { judge })
+  if (feeUndecided) {
+    logger.warn(
+      { safe, block: Number(block), refusal: feeUndecided.name, args: feeUndecided.args.map(String) },
+      `the rule book refuses the clamped plan ${feeUndecided.name} only if its pools pay their fees out, and no repair passes; the chain's simulation decides`,
+    )
+    onFeeUndecided?.(feeUndecided)
+  }
   if (repaired)
     logger.warn(
       { safe, block: Number(block), refusal: repaired.refusal.name, dropped: repaired.dropped, scaled: repaired.scaled.map((x) => ({ index: x.index, from: x.from.toString(), to: x.to.toString() })) },
@@ -260,6 +286,47 @@ export function failingSubAccountOf(error: unknown, plan: ChainPlan, venues?: Re
     return found !== undefined
   })
   return found
+}
+
+/** Module errors that refuse a plan as a whole (no sub-account named): what a deferred fee-undecided plan may meet. */
+const PLAN_WIDE_REFUSALS = new Set(["ValueLossExceeded", "EpochLossBudgetExceeded", "IdleInflow", "DepositNotFunded", "PoolRoundTrip", "PoolUnhealthy"])
+
+/**
+ * The module's plan-wide refusal in a failed send's cause chain (review rr11i H3-a): a named SDK error of
+ * {@link PLAN_WIDE_REFUSALS} (`ValueLossExceededError`: `loss`, `moved`), or a module revert the SDK could not name
+ * (`LeverageModuleRevertedError`, a panic aside).
+ *
+ * @returns The module error's name and arguments, or undefined (a transport failure, a bundler's or paymaster's answer,
+ *   a refusal naming a sub-account).
+ */
+export function planWideRefusalOf(error: unknown): { name: string; args: readonly unknown[] } | undefined {
+  if (!(error instanceof BaseError)) return undefined
+  let found: { name: string; args: readonly unknown[] } | undefined
+  error.walk((e) => {
+    const name = String((e as { name?: unknown }).name ?? "").replace(/Error$/, "")
+    if (PLAN_WIDE_REFUSALS.has(name)) {
+      const x = e as { loss?: unknown; moved?: unknown }
+      found = { name, args: x.loss !== undefined ? [x.loss, x.moved] : [] }
+    } else if (e instanceof LeverageModuleRevertedError && e.errorName !== "Panic") found = { name: e.errorName, args: e.args }
+    return found !== undefined
+  })
+  return found
+}
+
+/**
+ * The sub-accounts (lower case) of `plan` with a pool action whose side of the pool charges a fee at the snapshot
+ * (`poolTotals`: `exitFeeBps` for a withdrawal, `entryFeeBps` for a deposit): those a fee-undecided deferral rests on.
+ */
+export function feePoolSubAccountsOf(plan: ChainPlan, snapshot: Pick<PortfolioSnapshot, "poolTotals">): string[] {
+  const ids = new Set<string>()
+  for (const a of plan.actions) {
+    if (a.pool === undefined) continue
+    const p = snapshot.poolTotals?.[a.pool.toLowerCase()]
+    const fee = a.kind === "WithdrawFromPool" ? p?.exitFeeBps : a.kind === "DepositToPool" ? p?.entryFeeBps : undefined
+    const id = plan.subAccounts[a.subAccount]
+    if (id !== undefined && (fee ?? 0n) > 0n) ids.add(id.toLowerCase())
+  }
+  return [...ids]
 }
 
 export class SafeStep {
@@ -524,7 +591,7 @@ export class SafeStep {
     const excluded = new Set<string>()
     const refusedNow = new Set<string>()
     const oracleRefusedNow = new Set<string>()
-    // The rule book's refusals after the clamp in this step (`id|rule`, or `*|rule` naming no sub-account).
+    // The rule book's refusals after the clamp in this step (by sub-account, or `*|ids` naming none: the refused plan's).
     const ruleRefusedNow = new Map<string, ClampRuleRefusedError>()
     // The plans ranked and the sub-accounts judged over this step's attempts: a run of refusals is carried over a step
     // that never reached its sub-account's plan (review rr11h H1), not ended by it.
@@ -562,6 +629,22 @@ export class SafeStep {
             : sent === undefined || replace !== undefined || charged || sent.subAccounts.length < 2
               ? undefined
               : failingSubAccountOf(error, sent, venues)
+          // A plan deferred to the chain because the rule book could not decide its pool fee (review rr11h H3) whose
+          // simulation the module refuses plan-wide (ValueLossExceeded: the vault pays its fee out): its fee-pool
+          // sub-accounts are left out, as the rule book's refusal naming them would leave them out, and the rest planned
+          // again in this block (review rr11i H3-a: rethrowing stalled every other rescue of the step).
+          const feePools = failing === undefined && !charged && sent !== undefined && attempt.feeUndecided !== undefined ? planWideRefusalOf(error) : undefined
+          if (feePools !== undefined && sent !== undefined) {
+            const ids = feePoolSubAccountsOf(sent, snapshot).filter((id) => !excluded.has(id))
+            if (ids.length > 0) {
+              for (const id of ids) {
+                excluded.add(id)
+                ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: feePools.name, args: feePools.args, binding: [], subAccount: id, stage: "simulation" }))
+              }
+              logger.warn({ safe, block: Number(block), subAccounts: ids, rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses the plan the rule book deferred (a pool fee paid out); planning again without its fee-pool sub-accounts in this block")
+              continue
+            }
+          }
           if (failing === undefined || excluded.has(failing.id)) throw error
           excluded.add(failing.id)
           const venue = venues.get(failing.id) ?? "unknown"
@@ -579,7 +662,8 @@ export class SafeStep {
         } finally {
           // The last attempt that solved anything is the one no-rescue is reported on.
           solved = attempt.results ?? solved
-          for (const e of attempt.refusals ?? []) ruleRefusedNow.set("*", e)
+          // A plan-wide run is keyed by the refused plan's sub-accounts (review rr11i H1-a), `*|a,b`.
+          for (const { error, subAccounts } of attempt.refusals ?? []) ruleRefusedNow.set(`*|${[...subAccounts].sort().join(",")}`, error)
           rankedNow.push(...(attempt.ranked ?? []))
           for (const id of attempt.judged ?? []) judgedNow.add(id)
         }
@@ -587,9 +671,10 @@ export class SafeStep {
     } finally {
       if (solved !== undefined) this.reportNoRescue(rt, block, snapshot, solved, venues)
       // Not judged this step although planned (a more urgent plan was sent first, or the step ended before it): carried.
+      // A plan-wide run (`*|ids`) is carried only when one of its own sub-accounts is so (review rr11i H1-a: carried
+      // whenever ANY plan was unreached, it never ended).
       const unreached = rankedNow.filter((ids) => ids.every((id) => !judgedNow.has(id)))
       const carried = new Set(unreached.flat().filter((id) => !judgedNow.has(id)))
-      if (unreached.length > 0) carried.add("*")
       this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
@@ -602,27 +687,29 @@ export class SafeStep {
 
   /**
    * The rule book's refusals of clamped plans in this step (review rr11f F3), keyed by the sub-account left out (lower
-   * case) or `*` (a plan-wide refusal: that plan not sent), whatever the rule (review rr11g G3: a run keyed by rule
+   * case) or `*|ids` (a plan-wide refusal: that plan not sent; `ids` its sorted lower-case sub-accounts, review rr11i
+   * H1-a), whatever the rule (review rr11g G3: a run keyed by rule
    * restarted at each change of rule, alerting every block and gauging 1): a `nothing-to-send` alert the first step of
    * a run and again at most once per RULE_REFUSAL_REALERT_BLOCKS blocks while it lasts, naming the rule of that step (a
    * sub-account's as {@link SubAccountRefusedError}, stage `judge`); a change of rule between alerts is logged. The
    * gauge `levpilot_rule_refused_blocks` is the longest run, in blocks in a row (0 when none). A run ends at a step
    * without a refusal for its key that did not carry it over: a step judges only the plans it reaches (the most urgent
    * loan asset's first, and it returns once one is sent), so a key whose plan was ranked but not judged (`carried`:
-   * its sub-account, or `*` when a whole plan was not reached) keeps its run (review rr11h H1: a run ended at each of
+   * its sub-account; a `*|ids` key when one of its `ids` is) keeps its run (review rr11h H1: a run ended at each of
    * another asset's sends alerted every other block and flapped the gauge). A sub-account the step's solve no longer
    * plans for (back in its band) is not carried: its run ends.
    *
-   * @param carried - Keys (lower-case sub-account ids, `*`) planned but not judged in this step.
+   * @param carried - Lower-case sub-account ids planned but not judged in this step.
    */
   private reportRuleRefusals(rt: SafeRuntime, block: bigint, now: ReadonlyMap<string, ClampRuleRefusedError>, carried: ReadonlySet<string>, venues: Map<string, VenueName>): void {
     const { metrics, events, logger } = this.deps
     const safe = rt.config.address
     const runs = (rt.ruleRefused ??= new Map())
     let longest = 0n
+    const isCarried = (key: string) => (key.startsWith("*|") ? key.slice(2).split(",").some((id) => carried.has(id)) : carried.has(key))
     for (const [key, run] of [...runs]) {
       if (now.has(key)) continue
-      if (!carried.has(key)) runs.delete(key)
+      if (!isCarried(key)) runs.delete(key)
       else if (block - run.since + 1n > longest) longest = block - run.since + 1n
     }
     for (const [key, error] of now) {
@@ -738,13 +825,14 @@ export class SafeStep {
       const judge = snapshotRuleJudge(snapshot, snapshot.bounds, { aaveAdapter: config.deployment.adapters.aaveV3 })
       for (const id of plan.subAccounts) judged.add(id.toLowerCase())
       let refused: ClampRuleRefusedError | undefined
-      const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events, funding, judge, onRefused: (e) => void (refused = e) })
+      let feeUndecided: RuleViolation | undefined
+      const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events, funding, judge, onRefused: (e) => void (refused = e), onFeeUndecided: (e) => void (feeUndecided = e) })
       if (!clamped) {
         // A refusal naming one of the plan's sub-accounts: `solveAndSend` leaves it out and plans again in this block (as
         // for a simulation failing on it); one naming none: the next loan asset's plan (review rr11f F3).
         if (refused?.subAccount !== undefined) throw refused
         if (refused !== undefined) {
-          ;(attempt.refusals ??= []).push(refused)
+          ;(attempt.refusals ??= []).push({ error: refused, subAccounts: plan.subAccounts.map((id) => id.toLowerCase()) })
           continue
         }
         return
@@ -758,6 +846,7 @@ export class SafeStep {
       const below = new Set(snapshot.chain.filter((s) => s.band === "below").map((s) => s.subAccount.toLowerCase()))
       const urgent = chainPlan.subAccounts.some((id) => below.has(id.toLowerCase()))
       attempt.plan = chainPlan
+      attempt.feeUndecided = feeUndecided
       // The snapshot's Aave collateral reads go with the plan: the SDK's validation at the same block reads them no more.
       await this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent, snapshot.aaveCollateral)
       return

@@ -31,7 +31,7 @@ import type { Plan } from "../types/leverage.js"
 import { getKeeperEstimationStateOverride, getRebalanceExecutionGas } from "../utils/estimation.js"
 import { encodeRebalanceCallData } from "../utils/plan.js"
 import { PaymasterChargeUnknownError, type PaymasterChargeUnknownErrorType, PaymasterTokenChargeError, type PaymasterTokenChargeErrorType } from "../errors/paymaster.js"
-import { type CheckRebalanceRulesParameters, checkRebalanceRules } from "../rules/planRules.js"
+import { type CheckRebalanceRulesParameters, checkRebalanceRulesFeeLenient } from "../rules/planRules.js"
 import { getPaymasterTokenReserve } from "./getPaymasterTokenReserve.js"
 import { type ValidateRebalanceErrorType, toRuleError, validateRebalance } from "./validateRebalance.js"
 
@@ -80,7 +80,8 @@ export type SendRebalanceParameters = {
    * market), which the estimate did not pay for. EntryPoint v0.7 charges 10% of the call gas left unused, so the
    * headroom is kept small. The padded limit is then checked against the execution itself (`getRebalanceExecutionGas`:
    * one `eth_call` from the EntryPoint with that gas, `eth_estimateGas` when it fails) and raised when short; a plan
-   * whose execution reverts is not sent. 0 sends the bundler's estimate as is (no check).
+   * whose execution reverts is not sent. 0 sends the bundler's estimate as is (no check), except for a plan validated
+   * `feeUndecided` (`validateRebalance`'s verdict): its execution is always simulated, as with a given `callGasLimit`.
    */
   callGasMarginBps?: number | undefined
   /**
@@ -249,6 +250,12 @@ export async function sendRebalance(
       overrides.preVerificationGas ??= estimate.preVerificationGas
       if (estimate.paymasterVerificationGasLimit !== undefined) overrides.paymasterVerificationGasLimit ??= estimate.paymasterVerificationGasLimit
       if (estimate.paymasterPostOpGasLimit !== undefined) overrides.paymasterPostOpGasLimit ??= estimate.paymasterPostOpGasLimit
+    } else if (validated?.verdict?.feeUndecided === true) {
+      // A plan the rule book cannot decide (review rr11h H3: refused if its pools pay their fees out, accepted if they
+      // keep them) is never sent unsimulated (review rr11i H3-b): the execution is run here even though the caller fixed
+      // `callGasLimit` (or set `callGasMarginBps` 0); the module's refusal (ValueLossExceeded for a paid-out fee) is
+      // thrown and nothing is signed. A limit that does not cover the execution is the caller's, and left as given.
+      await getRebalanceExecutionGas(reader, { entryPoint: account.entryPoint.address, safe: keeper.safe, callData, callGasLimit: overrides.callGasLimit ?? 0n })
     }
     const prepared = (await getAction(client, prepareUserOperation, "prepareUserOperation")({ account, callData, ...overrides, ...extra } as Parameters<
       typeof prepareUserOperation
@@ -336,6 +343,7 @@ export async function assertPlanSurvivesPaymasterCharge(
   if (found === undefined) return
   const balance = input.balances[key] as bigint
   const left = balance > found.reserve ? balance - found.reserve : 0n
-  const judged = checkRebalanceRules({ ...input, balances: { ...input.balances, [key]: left } })
+  // Lenient on an undecided pool fee as validateRebalance is (review rr11h H3): the simulation decides that part.
+  const judged = checkRebalanceRulesFeeLenient({ ...input, balances: { ...input.balances, [key]: left } })
   if (!judged.ok) throw new PaymasterTokenChargeError({ token, charge: found.reserve, balance, cause: toRuleError(judged.error) })
 }

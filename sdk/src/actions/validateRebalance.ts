@@ -77,7 +77,7 @@ import {
   type RuleSubAccount,
   type RuleViolation,
   checkRebalancePrechecks,
-  checkRebalanceRules,
+  checkRebalanceRulesFeeLenient,
 } from "../rules/planRules.js"
 import type { AutomationConfig, EpochUsage, KeeperKey, Plan, Policy } from "../types/leverage.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
@@ -128,8 +128,15 @@ export type ValidateRebalanceReturnType = {
    * `beforeRun` (the checks before the module's first call: a swap could not be quoted without a QuoterV2).
    */
   checked: "all" | "beforeRun"
-  /** The rule book's figures for the accepted plan (health after, amount moved and loss per sub-account), when `all`. */
-  verdict?: Extract<CheckRebalanceRulesReturnType, { ok: true }> | undefined
+  /**
+   * The rule book's figures for the accepted plan (health after, amount moved and loss per sub-account), when `all`.
+   * `feeUndecided` (review rr11h H3, rr11i H3-b): the plan is refused `ValueLossExceeded` when its fee-bearing pools pay
+   * their fees out (`paidOut`, that refusal) and accepted when they keep them in the vault; the previews cannot tell the
+   * two apart, so the figures are the retained model's (optimistic) and only the chain's execution decides:
+   * `sendRebalance` always simulates such a plan before sending, whatever `callGasLimit` / `callGasMarginBps`. A
+   * caller sending by other means simulates it first.
+   */
+  verdict?: (Extract<CheckRebalanceRulesReturnType, { ok: true }> & { feeUndecided?: true | undefined; paidOut?: RuleViolation | undefined }) | undefined
   /** What the rule book judged (chain state, balances, swap quotes), when `all`: to judge the plan again on it. */
   input?: CheckRebalanceRulesParameters | undefined
 }
@@ -398,7 +405,9 @@ export async function validateRebalance(
   const checked = quoter !== undefined || !plan.actions.some((action) => isSwapAction(action.kind)) ? "all" : "beforeRun"
   if (checked === "all") {
     input = { ...rules, outcome: { swapOutputs } }
-    const judged = checkRebalanceRules(input)
+    // Never stricter than the module on a pool fee whose kind the previews cannot tell (review rr11h H3): a plan only a
+    // paid-out fee refuses ValueLossExceeded is accepted with `feeUndecided`, and sendRebalance always simulates it.
+    const judged = checkRebalanceRulesFeeLenient(input)
     if (!judged.ok) throw toRuleError(judged.error)
     verdict = judged
   }

@@ -16,6 +16,8 @@ export {
   type RuleViolation,
   checkRebalancePrechecks,
   checkRebalanceRules,
+  checkRebalanceRulesFeeLenient,
+  type CheckRebalanceRulesFeeLenientReturnType,
   poolEntryFeeBpsOf,
   poolFeeBpsOf,
   type AaveEModeCategory,

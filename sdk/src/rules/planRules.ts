@@ -424,6 +424,13 @@ export type RulePool = {
   entryFeeBps?: bigint | undefined
   /** Exit (withdrawal) fee in bps, same semantics as `feeBps`'s withdrawal side ({@link poolFeeBpsOf}); `feeBps` when undefined. */
   exitFeeBps?: bigint | undefined
+  /**
+   * True: the pool's fees stay in the vault (its `totalAssets` keeps them, so every holder, the Safe included, gets its
+   * share back: OZ ERC4626Fees with the vault as recipient, "penalty to remaining holders" vaults); false / undefined:
+   * they leave it (paid out to a fee recipient), the default. The previews read the same fee either way (review rr11h
+   * H3), so this is only set by {@link checkRebalanceRulesFeeLenient}'s second verdict.
+   */
+  feeRetained?: boolean | undefined
 }
 
 /**
@@ -1016,6 +1023,38 @@ function checkOracle(sub: RuleSubAccount, timestamp: bigint): void {
 }
 
 /**
+ * {@link checkRebalanceRulesFeeLenient}'s verdict: {@link CheckRebalanceRulesReturnType}, or an acceptance that holds only
+ * if the plan's fee-bearing pools keep their fees (`feeUndecided`): its figures (health, moved, loss) are the retained
+ * model's, and `paidOut` is the refusal the same plan gets when the pools pay their fees out.
+ */
+export type CheckRebalanceRulesFeeLenientReturnType =
+  | CheckRebalanceRulesReturnType
+  | (Extract<CheckRebalanceRulesReturnType, { ok: true }> & { feeUndecided: true; paidOut: RuleViolation })
+
+/**
+ * {@link checkRebalanceRules}, never stricter than the module on a pool fee it cannot tell the kind of (review rr11h H3):
+ * the previews read a pool's fee the same whether the vault pays it out or keeps it (then the Safe gets back its share of
+ * it, and the module books only `fee x (1 - the Safe's share)`). When the verdict with every fee paid out is
+ * `ValueLossExceeded` and the verdict with every fee retained in its pool ({@link RulePool}'s `feeRetained`) accepts,
+ * the rule book cannot decide: the retained verdict is returned with `feeUndecided` true and the paid-out refusal as
+ * `paidOut`, and only the chain can decide: the SDK's `sendRebalance` always simulates the execution of such a plan
+ * before sending (also when the caller fixed `callGasLimit`; review rr11i H3-b) and throws the module's error. Any other
+ * verdict is {@link checkRebalanceRules}' own. A caller that can repair a plan (the keeper) tries the paid-out verdict's
+ * repair first and defers only when none passes (review rr11i H3-a).
+ *
+ * @param params - {@link CheckRebalanceRulesParameters}
+ * @returns {@link CheckRebalanceRulesFeeLenientReturnType}; `feeUndecided` when only a retained fee lets the plan pass.
+ */
+export function checkRebalanceRulesFeeLenient(params: CheckRebalanceRulesParameters): CheckRebalanceRulesFeeLenientReturnType {
+  const paid = checkRebalanceRules(params)
+  if (paid.ok || paid.error.name !== "ValueLossExceeded") return paid
+  const fee = (p: RulePool) => (p.entryFeeBps ?? p.feeBps ?? 0n) > 0n || (p.exitFeeBps ?? p.feeBps ?? 0n) > 0n
+  if (!params.pools.some(fee)) return paid
+  const retained = checkRebalanceRules({ ...params, pools: params.pools.map((p) => (fee(p) ? { ...p, feeRetained: true } : p)) })
+  return retained.ok ? { ...retained, feeUndecided: true, paidOut: paid.error } : paid
+}
+
+/**
  * Judges a plan exactly as the module does, in the module's order (PlanLib, load, vet, run, inflows used,
  * post-conditions, loss, epoch caps) and returns the first named error, or the accepted plan's figures.
  * Keeper authorization, pause and the self-pay budget (checked in validation) are not part of it.
@@ -1286,7 +1325,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
         const shares = mulDivDown(amount - fee, p.supply + 1n, p.assets + 1n)
         p.shares += shares
         p.supply += shares
-        p.assets += amount - fee
+        p.assets += p.feeRetained === true ? amount : amount - fee
       } else {
         const exitFee = p.exitFeeBps ?? p.feeBps
         const gross = amount + (exitFee ? mulDivUp(amount, exitFee, BPS) : 0n)
@@ -1300,7 +1339,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
           )
         p.shares -= shares
         p.supply -= shares
-        p.assets -= gross
+        p.assets -= p.feeRetained === true ? amount : gross
         receive(p.asset, amount)
       }
       return
