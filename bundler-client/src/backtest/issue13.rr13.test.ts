@@ -1,0 +1,221 @@
+import { describe, expect, it } from "vitest"
+import { resolveBacktestConfig, TRADERS } from "./config.js"
+import type { BacktestConfig, StrategyName } from "./config.js"
+import { runBacktest } from "./engine.js"
+import type { BacktestEvent } from "./engine.js"
+import { DEFAULT_PATH, generatePath } from "../prices/generator.js"
+import { parsePriceCsv } from "../prices/csv.js"
+import type { PricePaths } from "../prices/csv.js"
+
+/*
+ * Review rr13 of issue 13 (round 7, main at c895859): held-out inputs no test of the issue uses.
+ * Each finding: an "observed today" test that passes on main, and a skipped "FAILS TODAY" test stating what the issue
+ * (or the README) promises. Findings and figures: docs/reviews/issue13-rr13.md.
+ */
+
+const T0 = 1_700_000_000
+const noIdle = resolveBacktestConfig(TRADERS["no-idle"])
+const buffered = resolveBacktestConfig()
+const run = (p: PricePaths, config: BacktestConfig, s: StrategyName, trace?: (e: BacktestEvent) => void) => runBacktest(p, config, s, { trace })
+const wick = (seed: number) => generatePath({ ...DEFAULT_PATH, asset: "ETH", kind: "flashWick", seed })
+
+// The scorecard generator's flashWick family on seeds 5000-5199 (the scorecard uses 1005 + 9j): these 11 liquidate
+// every strategy (no-idle trader); the other 189 liquidate nobody.
+const HELD_OUT_WICKS = [5006, 5015, 5065, 5099, 5109, 5112, 5117, 5121, 5145, 5152, 5184]
+
+describe("rr13 F1: the scorecard target (autopilot liquidation loss <= dfs-style's) on held-out flash wicks", () => {
+  const sums = () => {
+    const sum = { autopilot: 0, "dfs-style": 0 }
+    const net = { autopilot: 0, "dfs-style": 0 }
+    let autopilotNetBetterOnEach = true
+    for (const seed of HELD_OUT_WICKS) {
+      const p = wick(seed)
+      const a = run(p, noIdle, "autopilot")
+      const d = run(p, noIdle, "dfs-style")
+      sum.autopilot += a.liquidationLoss
+      sum["dfs-style"] += d.liquidationLoss
+      net.autopilot += a.netPnl
+      net["dfs-style"] += d.netPnl
+      if (!(a.netPnl >= d.netPnl)) autopilotNetBetterOnEach = false
+    }
+    return { sum, net, autopilotNetBetterOnEach }
+  }
+
+  it("observed today: seeds 5000-5199 no-idle, autopilot books 741,855 against dfs-style's 739,546, though its realised net is higher on every liquidated path (seed 5152: dfs-style's unliquidated rerun ends ~39,000 below its liquidated run's counterpart)", () => {
+    const { sum, net, autopilotNetBetterOnEach } = sums()
+    expect(sum.autopilot).toBeCloseTo(741_855, -1)
+    expect(sum["dfs-style"]).toBeCloseTo(739_546, -1)
+    expect(sum.autopilot).toBeGreaterThan(sum["dfs-style"])
+    expect(autopilotNetBetterOnEach).toBe(true)
+    expect(net.autopilot).toBeGreaterThan(net["dfs-style"] + 20_000)
+    // seed 5152 alone: dfs-style's rerun loss is a third of the seizure's (like for like 61,964)
+    const d = run(wick(5152), noIdle, "dfs-style")
+    expect(d.liquidationLoss).toBeLessThan(20_000)
+    expect(d.liquidationLossLikeForLike).toBeGreaterThan(60_000)
+  })
+
+  it.skip("FAILS TODAY: autopilot's liquidation loss <= dfs-style's on the held-out flashWick seeds (the README reports the target met)", () => {
+    const { sum } = sums()
+    expect(sum.autopilot).toBeLessThanOrEqual(sum["dfs-style"])
+  })
+})
+
+// A Safe whose one sub-account is an Aave v3 account (threshold 0.83, bonus 1.05), looped at health 1.4, nothing idle:
+// Aave's close factor leaves debt after a liquidation above health factor 0.95, so DeFi Saver's trigger still sees it.
+const aaveNoIdle = resolveBacktestConfig({
+  ...TRADERS["no-idle"],
+  subAccounts: [{ id: "0x00000000000000000000000000000000000000000000000000000000000000a7", asset: "ETH", lltv: 0.83, equity: 100_000, initialHealth: 1.4, venue: "aave-v3", liquidationBonus: 1.05 }],
+})
+const AAVE_WICKS = [5006, 5015, 5065, 5099, 5109, 5112, 5117, 5121, 5145, 5152, 5184, 5209, 5222, 5263, 5271, 5280]
+
+describe("rr13 F2: round 7's win rests on the full-close liquidation; with a partial liquidation (Aave, modelled) dfs-style keeps its automation", () => {
+  const sums = () => {
+    const sum = { autopilot: 0, "dfs-style": 0 }
+    for (const seed of AAVE_WICKS) for (const s of ["autopilot", "dfs-style"] as const) sum[s] += run(wick(seed), aaveNoIdle, s).liquidationLoss
+    return sum
+  }
+
+  it("observed today: 16 liquidated held-out wicks (seeds 5000-5299) on an Aave account: autopilot 611,647 against dfs-style 576,904", () => {
+    const sum = sums()
+    expect(sum.autopilot).toBeCloseTo(611_647, -1)
+    expect(sum["dfs-style"]).toBeCloseTo(576_904, -1)
+    // After a close-factor liquidation the account keeps debt and dfs-style acts on it (orders after the liquidation).
+    const events: BacktestEvent[] = []
+    run(wick(5006), aaveNoIdle, "dfs-style", (e) => events.push(e))
+    const liquidation = events.find((e) => e.kind === "liquidation") as BacktestEvent
+    expect(liquidation.detail).toMatch(/close factor 0\.5/)
+    expect(events.some((e) => e.time > liquidation.time && (e.kind === "swap" || e.kind === "rejected"))).toBe(true)
+  })
+
+  it.skip("FAILS TODAY: autopilot's liquidation loss <= dfs-style's where the liquidation is partial (Aave venue)", () => {
+    const sum = sums()
+    expect(sum.autopilot).toBeLessThanOrEqual(sum["dfs-style"])
+  })
+})
+
+describe("rr13 F3: dfs-style's ratio check is two-sided; DeFi Saver's MorphoBlueRatioCheck is one-sided", () => {
+  // MorphoBlueRatioCheck: a Repay reverts only if the ratio did not improve or ends above target + RATIO_OFFSET; a Boost
+  // only if it did not fall or ends below target - RATIO_OFFSET (RATIO_OFFSET 5e16 of DFS's ratio collateral/debt, i.e.
+  // 0.05 x LLTV of health). A Repay that improves the ratio but falls short of the target lands.
+  const dfsAccepts = (side: string, before: number, after: number, goal: number, lltv = 0.86) =>
+    side === "sell" ? after > before && after <= goal + 0.05 * lltv : after < before && after >= goal - 0.05 * lltv
+  const rejectedDfsWouldLand = (events: BacktestEvent[]) =>
+    events.filter((e) => {
+      const m = /^(sell|buy) [\d.e+-]+: ratio check: ([\d.]+) vs target ([\d.]+)/.exec(e.detail)
+      return e.kind === "rejected" && m !== null && dfsAccepts(m[1] as string, e.healthBefore as number, Number(m[2]), Number(m[3]))
+    })
+
+  it("observed today: flashWick seed 8001 (no-idle), a Repay mid-wick from health 1.074 to 1.307 (target 1.4) is reverted by the backtester's ratio check", () => {
+    const events: BacktestEvent[] = []
+    run(wick(8001), noIdle, "dfs-style", (e) => events.push(e))
+    const bad = rejectedDfsWouldLand(events)
+    expect(bad).toHaveLength(1)
+    expect(bad[0]?.healthBefore).toBeCloseTo(1.074, 3)
+    expect(bad[0]?.detail).toMatch(/^sell [\d.]+: ratio check: 1\.30\d+ vs target 1\.4 /)
+  })
+
+  it.skip("FAILS TODAY: the backtester reverts no dfs-style operation DeFi Saver's ratio check lets land", () => {
+    const events: BacktestEvent[] = []
+    run(wick(8001), noIdle, "dfs-style", (e) => events.push(e))
+    expect(rejectedDfsWouldLand(events)).toEqual([])
+  })
+})
+
+describe("rr13 F4: the like-for-like liquidation loss ignores Aave liquidations", () => {
+  const aave = resolveBacktestConfig({ subAccounts: [{ id: "aave", asset: "ETH", lltv: 0.83, equity: 100_000, initialHealth: 1.4, venue: "aave-v3" }] })
+  const crash = { timestamps: Float64Array.from([0, 1, 2, 3].map((i) => T0 + 60 * i)), assets: ["ETH"], prices: { ETH: Float64Array.from([3000, 3000, 2100, 2400]) } }
+
+  it("observed today: one Aave liquidation with a positive penalty, like-for-like loss 0 (liquidateAave records no seizure)", () => {
+    const r = run(crash, aave, "static")
+    expect(r.liquidations).toBe(1)
+    expect(r.liquidationPenalty).toBeGreaterThan(1_000)
+    expect(r.liquidationLossLikeForLike).toBe(0)
+  })
+
+  it.skip("FAILS TODAY: like-for-like loss is at least the penalty of each liquidation (README, Metrics), on Aave too", () => {
+    const r = run(crash, aave, "static")
+    expect(r.liquidationLossLikeForLike).toBeGreaterThanOrEqual(r.liquidationPenalty)
+  })
+})
+
+describe("rr13 F5: the stop-loss on the -70 % collapse, no idle buffer (the issue-12 trader)", () => {
+  const collapse = (seed: number) => generatePath({ ...DEFAULT_PATH, kind: "slowGrind", seed, sigma: 0.3, grind: { minFall: 0.7, maxFall: 0.7, steps: 10, stepSeconds: 1800 } })
+
+  it("observed today: seed 101, the autopilot trips its stop-loss, avoids liquidation and ends with 3,388 against the liquidated static position's 8,095", () => {
+    const p = collapse(101)
+    const staticRun = run(p, noIdle, "static")
+    const autopilot = run(p, noIdle, "autopilot")
+    expect(staticRun.liquidations).toBe(1)
+    expect(autopilot.liquidations).toBe(0)
+    expect(autopilot.stopLossTrips).toBeGreaterThan(0)
+    expect(staticRun.finalEquity).toBeCloseTo(8_095, -1)
+    expect(autopilot.finalEquity).toBeCloseTo(3_388, -1)
+  })
+
+  it.skip("FAILS TODAY: with its stop-loss the autopilot ends richer than the position liquidated early (the buffered test's claim, no-idle trader)", () => {
+    const p = collapse(101)
+    expect(run(p, noIdle, "autopilot").finalEquity).toBeGreaterThan(run(p, noIdle, "static").finalEquity)
+  })
+})
+
+describe("rr13 F6: no idle buffer, held-out crash45 (suite generator, seed 30202; the scorecard's 100 are seeds 1004 + 9j)", () => {
+  const p = () => generatePath({ ...DEFAULT_PATH, asset: "ETH", kind: "crash45", seed: 30202 })
+
+  it("observed today: the autopilot's swap rescues revert at every poll (ActionFailed: the sale pays less than the fixed repayment) until it is liquidated at health 0.993; dfs-style is not liquidated (min health 1.129)", () => {
+    const events: BacktestEvent[] = []
+    const autopilot = run(p(), noIdle, "autopilot", (e) => events.push(e))
+    const dfs = run(p(), noIdle, "dfs-style")
+    expect(autopilot.liquidations).toBe(1)
+    expect(autopilot.liquidationLoss).toBeCloseTo(6_983, -1)
+    expect(dfs.liquidations).toBe(0)
+    const liquidation = events.find((e) => e.kind === "liquidation") as BacktestEvent
+    const reverted = events.filter((e) => e.kind === "rejected" && e.time < liquidation.time && /RepayWithCallback.*needs \d+ of USDC but the Safe holds \d+ \(ActionFailed\)/.test(e.detail))
+    expect(reverted.length).toBeGreaterThanOrEqual(8)
+  })
+
+  it.skip("FAILS TODAY: the autopilot is not liquidated where dfs-style is not (liquidation loss <= dfs-style's, crash45)", () => {
+    expect(run(p(), noIdle, "autopilot").liquidationLoss).toBeLessThanOrEqual(run(p(), noIdle, "dfs-style").liquidationLoss)
+  })
+})
+
+describe("rr13 F7: CSV timestamps in milliseconds counted from 0 (or in hex) are read as seconds", () => {
+  const rows = (f: (i: number) => string) => {
+    const out = ["timestamp,ETH"]
+    for (let i = 0; i < 400; i++) out.push(`${f(i)},${i === 200 ? 2250 : i > 200 && i < 206 ? 2250 + ((2990 - 2250) * (i - 200)) / 5 : 3000}`)
+    return out.join("\n")
+  }
+
+  it("observed today: 0, 60000, 120000, ... parses as seconds (a one-minute step read as 16.7 hours) and changes the result; 0x6553f100 parses as a number", () => {
+    const seconds = parsePriceCsv(rows((i) => String(60 * i)))
+    const millis = parsePriceCsv(rows((i) => String(60_000 * i)))
+    expect(millis.timestamps[1]).toBe(60_000)
+    expect(run(millis, noIdle, "static").netPnl).not.toBeCloseTo(run(seconds, noIdle, "static").netPnl, 0)
+    expect(parsePriceCsv(rows((i) => `0x${(T0 + 60 * i).toString(16)}`)).timestamps[0]).toBe(T0)
+  })
+
+  it.skip("FAILS TODAY: a file whose steps are a thousand times its neighbours' scale (relative milliseconds) or a hex timestamp is refused with its line", () => {
+    expect(() => parsePriceCsv(rows((i) => String(60_000 * i)))).toThrow(/milliseconds/)
+    expect(() => parsePriceCsv(rows((i) => `0x${(T0 + 60 * i).toString(16)}`))).toThrow(/:2:/)
+  })
+})
+
+describe("rr13 F8: the carry columns do not explain net P&L: pool entry/exit fees are in no column", () => {
+  const n = 3 * 1440
+  const flat: PricePaths = { timestamps: Float64Array.from({ length: n }, (_, i) => T0 + i * 60), assets: ["ETH"], prices: { ETH: new Float64Array(n).fill(3000) } }
+  const unexplained = (s: StrategyName) => {
+    const r = run(flat, buffered, s)
+    const c = r.carry
+    return r.netPnl - (-c.interest + c.poolYield + c.collateralYield - c.swapFees - c.swapImpact - c.serviceFees - c.automationFees - r.gasCost)
+  }
+
+  it("observed today: on a flat price the buffered threshold and autopilot lose ~3.2 USDC the columns do not show (the pool's 1 bp on the boost parked in it); static and dfs-style are explained to the cent", () => {
+    expect(Math.abs(unexplained("static"))).toBeLessThan(0.01)
+    expect(Math.abs(unexplained("dfs-style"))).toBeLessThan(0.01)
+    expect(unexplained("threshold")).toBeLessThan(-3)
+    expect(unexplained("autopilot")).toBeLessThan(-3)
+  })
+
+  it.skip("FAILS TODAY: every strategy's net P&L is its price move plus the carry columns (a pool fee column)", () => {
+    expect(Math.abs(unexplained("autopilot"))).toBeLessThan(0.01)
+  })
+})
