@@ -119,16 +119,20 @@ async function blocks(n: number) {
     await step.run(rt, 100n + BigInt(k), { snapshot: snap })
   }
   const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind} ${e.message.includes(SB) ? "B" : e.message.includes(SA) ? "A" : "?"}`] : []))
-  return { sent, alerts, gauge: metrics.value("levpilot_rule_refused_blocks", { safe: SAFE }) }
+  const bAlert = events.flatMap((e) => (e.type === "alert" && e.message.includes(SB) ? [e.message] : []))[0]
+  return { sent, alerts, bAlert, gauge: metrics.value("levpilot_rule_refused_blocks", { safe: SAFE }) }
 }
 
 test("rr11j J1 observed today: B (accepted by the module alone) is left out with A in every block; its alert blames B", async () => {
-  const { sent, alerts, gauge } = await blocks(5)
+  const { sent, alerts, bAlert, gauge } = await blocks(5)
   // One deferred [A, B] per block, simulated and refused; nothing else is ever sent.
   expect(sent).toEqual(["100 a1,b1", "101 a1,b1", "102 a1,b1", "103 a1,b1", "104 a1,b1"])
   // Alerted once each (A and B, nothing-to-send, stage simulation naming ValueLossExceeded), the gauge counting.
   expect(alerts.sort()).toEqual(["100 nothing-to-send A", "100 nothing-to-send B"])
   expect(gauge).toBe(5)
+  // The alert's headline says the RULE BOOK refused B (stage "judge"), though it was the chain's simulation of the
+  // plan with A (the ClampRuleRefusedError stage "simulation" is only its cause).
+  expect(bAlert).toContain("is refused by the rule book after the clamp, with no repair: ValueLossExceeded")
 })
 
 // FAILS TODAY: a plan-wide refusal of a deferred plan with more than one fee-pool sub-account should not condemn them all
