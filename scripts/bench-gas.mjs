@@ -35,12 +35,20 @@ const transfer = part("transfer")
 const target = 30_000
 const targetFirst = 45_000
 
-/** The scenario's lanes from the trace: handleOps calls in order owner first, keeper first, owner later, keeper later. */
+/**
+ * The scenario's lanes from the trace: the first rebalance of the epoch (GasBenchTest.<test>: owner, keeper) and a
+ * later one measured in its own transaction (<laterContract>.<test>Later: owner, keeper; the first keeper rebalance
+ * ran in that contract's setUp).
+ */
 function scenario(test, subAccounts) {
-  const ops = opsOf("GasBenchTest", test)
-  const lanes = ops.map((op) => op.lane).join(",")
-  if (lanes !== "owner,keeper,owner,keeper") throw new Error(`bench:gas: ${test}: unexpected operations ${lanes}`)
-  const [ownerFirst, keeperFirst, ownerLater, keeperLater] = ops
+  const firstOps = opsOf("GasBenchTest", test)
+  const laterOps = opsOf(`GasBenchLater${subAccounts}Test`, `${test}Later`)
+  for (const [name, ops] of [[test, firstOps], [`${test}Later`, laterOps]]) {
+    const lanes = ops.map((op) => op.lane).join(",")
+    if (lanes !== "owner,keeper") throw new Error(`bench:gas: ${name}: unexpected operations ${lanes}`)
+  }
+  const [ownerFirst, keeperFirst] = firstOps
+  const [ownerLater, keeperLater] = laterOps
   const overheadSections = (owner, keeper) => {
     const out = {}
     for (const [name, gas] of Object.entries(keeper.sections)) out[name] = gas - (owner.sections[name] ?? 0)
@@ -130,7 +138,9 @@ const report = {
   method:
     "gas of the EntryPoint.handleOps call for one UserOperation (forge trace), same state for both lanes (forge " +
     "snapshot), both nonce keys already in use; 'first' is the sub-accounts' first rebalance of the epoch (the first " +
-    "ever: setPolicy's epoch record is written), 'later' a second one in the same epoch and transaction (warm); " +
+    "ever: setPolicy's epoch record is written), 'later' a second one in the same epoch, " +
+    "measured in its own transaction (the first keeper rebalance runs in the test contract's setUp; before 2026-12-02 " +
+    "it ran in the same transaction, so slots the first one touched were warm); " +
     "owner lane = executeUserOp delegatecalling MultiSendCallOnly with withdraw/approve/repay/approve(0) per sub-account; " +
     "keeper lane = executeRebalance with WithdrawFromPool + Repay per sub-account and every policy check",
   methodSections:
