@@ -35,12 +35,20 @@ const transfer = part("transfer")
 const target = 30_000
 const targetFirst = 45_000
 
-/** The scenario's lanes from the trace: handleOps calls in order owner first, keeper first, owner later, keeper later. */
+/**
+ * The scenario's lanes from the trace: the first rebalance of the epoch (GasBenchTest.<test>: owner, keeper) and a
+ * later one measured in its own transaction (<laterContract>.<test>Later: owner, keeper; the first keeper rebalance
+ * ran in that contract's setUp).
+ */
 function scenario(test, subAccounts) {
-  const ops = opsOf("GasBenchTest", test)
-  const lanes = ops.map((op) => op.lane).join(",")
-  if (lanes !== "owner,keeper,owner,keeper") throw new Error(`bench:gas: ${test}: unexpected operations ${lanes}`)
-  const [ownerFirst, keeperFirst, ownerLater, keeperLater] = ops
+  const firstOps = opsOf("GasBenchTest", test)
+  const laterOps = opsOf(`GasBenchLater${subAccounts}Test`, `${test}Later`)
+  for (const [name, ops] of [[test, firstOps], [`${test}Later`, laterOps]]) {
+    const lanes = ops.map((op) => op.lane).join(",")
+    if (lanes !== "owner,keeper") throw new Error(`bench:gas: ${name}: unexpected operations ${lanes}`)
+  }
+  const [ownerFirst, keeperFirst] = firstOps
+  const [ownerLater, keeperLater] = laterOps
   const overheadSections = (owner, keeper) => {
     const out = {}
     for (const [name, gas] of Object.entries(keeper.sections)) out[name] = gas - (owner.sections[name] ?? 0)
@@ -130,13 +138,24 @@ const report = {
   method:
     "gas of the EntryPoint.handleOps call for one UserOperation (forge trace), same state for both lanes (forge " +
     "snapshot), both nonce keys already in use; 'first' is the sub-accounts' first rebalance of the epoch (the first " +
-    "ever: setPolicy's epoch record is written), 'later' a second one in the same epoch and transaction (warm); " +
+    "ever: setPolicy's epoch record is written), 'later' a second one in the same epoch, " +
+    "measured in its own transaction (the first keeper rebalance runs in the test contract's setUp; before 2026-12-02 " +
+    "it ran in the same transaction, so slots the first one touched were warm); " +
     "owner lane = executeUserOp delegatecalling MultiSendCallOnly with withdraw/approve/repay/approve(0) per sub-account; " +
     "keeper lane = executeRebalance with WithdrawFromPool + Repay per sub-account and every policy check",
   methodSections:
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-02 (issue 15, branch g15c, against main a7f3c69, back to back): the later rebalance is measured in its own " +
+      "transaction (GasBenchLater1Test / GasBenchLater3Test run the first keeper rebalance in setUp); with the old bench " +
+      "it shared the first one's transaction and read its slots warm. Main, old bench -> own transaction: overhead 1 " +
+      "sub-account later 96,333 -> 131,733 (first 131,723), 3 sub-accounts later 271,084 -> 357,084 (per extra later " +
+      "87,376 -> 112,676). Then RebalanceLib reads the loan token's decimals once per operation and HealthLib's " +
+      "ceil(x / d) is Math.ceilDiv: overhead 1 sub-account 131,723 -> 131,524 first, 131,733 -> 131,534 later; 3 " +
+      "sub-accounts 357,054 -> 355,179 first, 357,084 -> 355,209 later (per extra 112,676 -> 111,838 later); swap " +
+      "deleverage 580,297 -> 579,664 first, 506,410 -> 505,777 later; boost 537,084 -> 536,451. Cold reads the keeper " +
+      "lane adds over the owner lane (1 sub-account, later): 24 slots and 4 accounts, about 61,000 gas",
     "2026-12-01 (issue 15, branch i15g3, against main 30c25f1): MorphoBlueAdapter.marketState reads the position and the " +
       "borrow totals in one extSloads (no position / market getters, so the supply-shares and supply-totals slots are " +
       "not read; accrual only when the market was not touched this block) and extSloads is called without the ABI " +

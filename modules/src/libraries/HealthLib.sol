@@ -48,7 +48,9 @@ library HealthLib {
     {
         uint256 value = collateralValue(collateral, state.price);
         if (debt == 0) return value;
-        return Math.mulDiv(distance(targetHealth * debt, value * state.lltv), 1, state.lltv, Math.Rounding.Ceil);
+        // Gas (issue 15): ceilDiv(x, d) is mulDiv(x, 1, d, Ceil) exactly (x x 1 never overflows; both panic on d = 0),
+        // without the 512-bit product.
+        return Math.ceilDiv(distance(targetHealth * debt, value * state.lltv), state.lltv);
     }
 
     /// @dev The most an honest plan moves a sub-account (net position change, loan units) to take it from `state` to
@@ -81,7 +83,7 @@ library HealthLib {
                 denominator = Math.min(lltv, healthAfter - Math.mulDiv(lltv, ConstantsLib.BPS - swapLossBps, ConstantsLib.BPS));
             }
         }
-        return Math.mulDiv(distance(targetTimesDebt, valueTimesLltv), 1, denominator, Math.Rounding.Ceil);
+        return Math.ceilDiv(distance(targetTimesDebt, valueTimesLltv), denominator); // = mulDiv(.., 1, .., Ceil)
     }
 
     /// @dev |a - b|.

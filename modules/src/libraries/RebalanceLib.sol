@@ -110,6 +110,7 @@ library RebalanceLib {
         runs = new Run[](ids.length);
         bool triggered;
         address loanToken;
+        uint256 loanDecimals = UNREAD; // the loan token's decimals, read by the first feed check that needs them
         for (uint256 i; i < ids.length; ++i) {
             bytes32 id = ids[i];
             for (uint256 j; j < i; ++j) {
@@ -127,7 +128,7 @@ library RebalanceLib {
             run.repayable = Math.min(run.state.debt, run.state.repayable);
             if (i == 0) loanToken = run.state.loanToken;
             else if (run.state.loanToken != loanToken) revert ILeverageModule.MixedLoanTokens(loanToken, run.state.loanToken);
-            _checkOracle(id, policy, run.state);
+            loanDecimals = _checkOracle(id, policy, run.state, loanDecimals);
 
             EpochUsage storage usage = s.usage[id][safe];
             uint256 readyAt = uint256(usage.lastRebalance) + policy.cooldown;
@@ -141,13 +142,23 @@ library RebalanceLib {
         if (!triggered) revert ILeverageModule.NoTrigger();
     }
 
+    /// @dev `loanDecimals` sentinel: the loan token's decimals not read yet in this operation (a uint8 never equals it).
+    uint256 private constant UNREAD = type(uint256).max;
+
     /// @dev Gas (issue 15): the feed and both tokens' decimals are read on every operation (about 1,500 gas warm, three
     /// cold accounts and slots on a bundle's first touch) rather than cached at setPolicy: a token or feed that changes
-    /// its decimals, or a feed that goes stale or leaves its bounds, must be caught before anything moves.
-    function _checkOracle(bytes32 id, Policy storage policy, MarketState memory state) internal view {
+    /// its decimals, or a feed that goes stale or leaves its bounds, must be caught before anything moves. The loan
+    /// token's decimals are read once per operation (`loanDecimals`, UNREAD until the first feed check reads them, then
+    /// returned for the next sub-account): every listed sub-account has the same loan token (`MixedLoanTokens`, checked
+    /// before this call) and nothing runs between two sub-accounts' checks that could change them (`_load` is a view).
+    function _checkOracle(bytes32 id, Policy storage policy, MarketState memory state, uint256 loanDecimals)
+        internal
+        view
+        returns (uint256)
+    {
         if (state.price == 0) revert ILeverageModule.OraclePriceZero(id);
         address feed = policy.priceFeed;
-        if (feed == address(0)) return;
+        if (feed == address(0)) return loanDecimals;
 
         (, int256 answer,, uint256 updatedAt,) = IPriceFeed(feed).latestRoundData();
         if (answer <= 0) revert ILeverageModule.OraclePriceZero(id);
@@ -162,13 +173,15 @@ library RebalanceLib {
         }
         uint256 feedDecimals = _decimals(feed);
         // The feed quotes one whole collateral token in whole loan tokens; rescale to Morpho's 1e36 base-unit price.
-        uint256 exponent = 36 + _decimals(state.loanToken);
+        if (loanDecimals == UNREAD) loanDecimals = _decimals(state.loanToken);
+        uint256 exponent = 36 + loanDecimals;
         uint256 divisorExp = feedDecimals + _decimals(state.collateralToken);
         if (feedDecimals > 36 || divisorExp > exponent) revert ILeverageModule.OracleDecimals(id, uint8(feedDecimals));
         uint256 feedPrice = uint256(answer) * 10 ** (exponent - divisorExp);
         if (HealthLib.distance(state.price, feedPrice) * ConstantsLib.BPS > feedPrice * policy.maxOracleDeviationBps) {
             revert ILeverageModule.OracleDeviation(id, state.price, feedPrice);
         }
+        return loanDecimals;
     }
 
     /* VET */
