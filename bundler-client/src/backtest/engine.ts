@@ -428,7 +428,8 @@ class Simulation {
    * Aave v3.0.2 `LiquidationLogic`: while the health factor is below 1, a liquidator repays up to the close factor of
    * the debt (`DEFAULT_LIQUIDATION_CLOSE_FACTOR` 50 %, `MAX_LIQUIDATION_CLOSE_FACTOR` 100 % at or below
    * `CLOSE_FACTOR_HF_THRESHOLD` 0.95) and seizes collateral worth the repaid debt times the liquidation bonus (all the
-   * collateral, for proportionally less debt, when it does not cover that). Each call counts as one liquidation.
+   * collateral, for proportionally less debt, when it does not cover that). Each call counts as one liquidation and
+   * records its seizure for `liquidationLossLikeForLike`, as a Morpho liquidation does.
    */
   private liquidateAave(s: SubAccountState, health: number, bonus: number): void {
     let h = health
@@ -442,6 +443,7 @@ class Simulation {
       }
       this.result.liquidations++
       this.result.liquidationPenalty += seized * s.price - repaid
+      this.seizures.push({ asset: s.collateralAsset, seized, repaid, penalty: seized * s.price - repaid, debtIndex: this.debtIndex, collateralIndex: this.collateralIndex })
       this.trace?.({ time: this.ts[this.k] as number, kind: "liquidation", subAccount: s.id, healthBefore: h, detail: `aave-v3: close factor ${closeFactor}, seized ${seized} collateral for ${repaid} debt at ${s.price}` })
       s.collateral -= seized
       s.debt = Math.max(0, s.debt - repaid)
