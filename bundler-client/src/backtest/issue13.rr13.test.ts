@@ -114,7 +114,7 @@ describe("rr13 F3: dfs-style's ratio check is two-sided; DeFi Saver's MorphoBlue
     expect(bad[0]?.detail).toMatch(/^sell [\d.]+: ratio check: 1\.30\d+ vs target 1\.4 /)
   })
 
-  it.skip("FAILS TODAY: the backtester reverts no dfs-style operation DeFi Saver's ratio check lets land", () => {
+  it("FAILS TODAY: the backtester reverts no dfs-style operation DeFi Saver's ratio check lets land", () => {
     const events: BacktestEvent[] = []
     run(wick(8001), noIdle, "dfs-style", (e) => events.push(e))
     expect(rejectedDfsWouldLand(events)).toEqual([])
