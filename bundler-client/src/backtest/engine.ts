@@ -127,6 +127,8 @@ const MIN_STRESS_DEPTH = 0.25
 export { AAVE_CLOSE_FACTOR_HF_THRESHOLD }
 /** Aave v3 Ethereum's WETH liquidation bonus, the default of an `aave-v3` sub-account. */
 export const AAVE_DEFAULT_LIQUIDATION_BONUS = 1.05
+/** Aave v3 Ethereum's WETH: liquidation threshold 83 % minus LTV 80.5 %, the default gap of an `aave-v3` sub-account's `ltv`. */
+export const AAVE_DEFAULT_LTV_GAP = 0.025
 
 /** A dfs-style Repay (sell) or Boost (buy) of `amountIn` (collateral sold, loan token borrowed), checked against `goal` ± the ratio offset. */
 type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number }
@@ -577,6 +579,17 @@ class Simulation {
     return { liquidity: (this.liquidity[asset] as number) * stress, feeBps: swap.feeBps }
   }
 
+  /**
+   * DeFi Saver's RATIO_OFFSET (`dfs.ratioOffset`, in its ratio units) in health units for sub-account `id`: its ratio
+   * is collateral value / debt on Morpho Blue (health / LLTV), collateral value x LTV / debt on Aave v3 (health x
+   * LTV / threshold).
+   */
+  private dfsHealthOffset(id: string, lltv: number): number {
+    const v = this.venues.get(id)
+    const ratioPerHealth = v?.venue === "aave-v3" ? (v.ltv ?? lltv - AAVE_DEFAULT_LTV_GAP) / lltv : 1 / lltv
+    return this.config.dfs.ratioOffset / ratioPerHealth
+  }
+
   private dfsKeep(): number {
     const d = this.config.dfs
     return 1 - (d.serviceFeeBps + d.automationFeeBps) / 10_000
@@ -625,8 +638,13 @@ class Simulation {
     }
     const hBefore = healthOf(s)
     const hAfter = healthOf(after)
+    // DeFi Saver's ratio check, one-sided (MorphoBlueRatioCheck, AaveV3RatioCheck): a Repay must raise the ratio and
+    // not overshoot target + RATIO_OFFSET, a Boost must lower it and not undershoot target - RATIO_OFFSET; the offset
+    // is in DFS's ratio units, converted to health by the venue's ratio/health factor.
+    const offset = this.dfsHealthOffset(s.id, s.lltv)
     const improved = order.side === "sell" ? hAfter > hBefore : hAfter < hBefore
-    if (!improved || Math.abs(hAfter - order.goal) > d.ratioOffset) return reject(`ratio check: ${hAfter} vs target ${order.goal} +- ${d.ratioOffset}`)
+    const inBound = order.side === "sell" ? hAfter <= order.goal + offset : hAfter >= order.goal - offset
+    if (!improved || !inBound) return reject(`ratio check: ${hAfter} vs target ${order.goal} ${order.side === "sell" ? "+" : "-"} ${offset}`)
     this.subs = this.subs.map((x, i) => (i === index ? after : x))
     if (leftover > 0) this.idle = { ...this.idle, [s.loanAsset]: (this.idle[s.loanAsset] ?? 0) + leftover }
     const c = this.result.carry
