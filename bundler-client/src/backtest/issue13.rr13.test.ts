@@ -193,7 +193,7 @@ describe("rr13 F7: CSV timestamps in milliseconds counted from 0 (or in hex) are
     expect(parsePriceCsv(rows((i) => `0x${(T0 + 60 * i).toString(16)}`)).timestamps[0]).toBe(T0)
   })
 
-  it.skip("FAILS TODAY: a file whose steps are a thousand times its neighbours' scale (relative milliseconds) or a hex timestamp is refused with its line", () => {
+  it("FAILS TODAY: a file whose steps are a thousand times its neighbours' scale (relative milliseconds) or a hex timestamp is refused with its line", () => {
     expect(() => parsePriceCsv(rows((i) => String(60_000 * i)))).toThrow(/milliseconds/)
     expect(() => parsePriceCsv(rows((i) => `0x${(T0 + 60 * i).toString(16)}`))).toThrow(/:2:/)
   })
