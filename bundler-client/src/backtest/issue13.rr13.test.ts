@@ -185,12 +185,13 @@ describe("rr13 F7: CSV timestamps in milliseconds counted from 0 (or in hex) are
     return out.join("\n")
   }
 
-  it("observed today: 0, 60000, 120000, ... parses as seconds (a one-minute step read as 16.7 hours) and changes the result; 0x6553f100 parses as a number", () => {
+  it("fixed (b13b): 0, 60000, 120000, ... read with timeUnit \"ms\" (--time-unit ms) is the seconds file; read as seconds (timeUnit \"s\") it changes the result", () => {
     const seconds = parsePriceCsv(rows((i) => String(60 * i)))
-    const millis = parsePriceCsv(rows((i) => String(60_000 * i)))
-    expect(millis.timestamps[1]).toBe(60_000)
-    expect(run(millis, noIdle, "static").netPnl).not.toBeCloseTo(run(seconds, noIdle, "static").netPnl, 0)
-    expect(parsePriceCsv(rows((i) => `0x${(T0 + 60 * i).toString(16)}`)).timestamps[0]).toBe(T0)
+    const millis = parsePriceCsv(rows((i) => String(60_000 * i)), "<input>", { timeUnit: "ms" })
+    expect(millis).toEqual(seconds)
+    const asSeconds = parsePriceCsv(rows((i) => String(60_000 * i)), "<input>", { timeUnit: "s" })
+    expect(asSeconds.timestamps[1]).toBe(60_000)
+    expect(run(asSeconds, noIdle, "static").netPnl).not.toBeCloseTo(run(seconds, noIdle, "static").netPnl, 0)
   })
 
   it("FAILS TODAY: a file whose steps are a thousand times its neighbours' scale (relative milliseconds) or a hex timestamp is refused with its line", () => {
