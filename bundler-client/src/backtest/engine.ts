@@ -42,6 +42,8 @@ export type CarryResult = {
   /** dfs-style service fee (on the swapped amount) and automation fee (on the transaction size). */
   serviceFees: number
   automationFees: number
+  /** Entry and exit fees of the loan-asset pools (`slippageBps` of each deposit and withdrawal), valued at the market price. */
+  poolFees: number
 }
 
 /** Metrics of one strategy on one price path (bundler-client/README.md "Metrics" defines each). */
@@ -267,7 +269,7 @@ class Simulation {
       stopLossTrips: 0,
       gasUsed: 0,
       gasCost: 0,
-      carry: { interest: 0, poolYield: 0, collateralYield: 0, swapFees: 0, swapImpact: 0, serviceFees: 0, automationFees: 0 },
+      carry: { interest: 0, poolYield: 0, collateralYield: 0, swapFees: 0, swapImpact: 0, serviceFees: 0, automationFees: 0, poolFees: 0 },
       initialEquity: this.netValue(0, false),
       finalEquity: 0,
       netPnl: 0,
@@ -491,6 +493,12 @@ class Simulation {
     const check = checkPlanAgainstPolicy({ plan, pre, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now: t })
     if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "))
     const post = applyPlan(pre, plan)
+    // applyPlan burns `amount x slippageBps` extra shares on a pool exit and credits `amount x (1 - slippageBps)` on an entry.
+    for (const a of plan.actions) {
+      if (a.kind !== "WithdrawFromPool" && a.kind !== "DepositToPool") continue
+      const pool = pre.pools.find((p) => p.address === a.pool)
+      if (pool !== undefined) this.result.carry.poolFees += ((a.amount * (pool.slippageBps ?? 0)) / 10_000) * this.market(pool.asset)
+    }
     this.subs = post.subAccounts
     this.pools = post.pools
     this.idle = post.idle

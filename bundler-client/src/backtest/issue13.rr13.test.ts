@@ -209,11 +209,12 @@ describe("rr13 F8: the carry columns do not explain net P&L: pool entry/exit fee
     return r.netPnl - (-c.interest + c.poolYield + c.collateralYield - c.swapFees - c.swapImpact - c.serviceFees - c.automationFees - c.poolFees - r.gasCost)
   }
 
-  it("observed today: on a flat price the buffered threshold and autopilot lose ~3.2 USDC the columns do not show (the pool's 1 bp on the boost parked in it); static and dfs-style are explained to the cent", () => {
+  it("fixed (b13b): on a flat price the buffered threshold's ~3.2 USDC of pool fees (1 bp on the boost parked in the pool) is the poolFees column; static and dfs-style pay none", () => {
     expect(Math.abs(unexplained("static"))).toBeLessThan(0.01)
     expect(Math.abs(unexplained("dfs-style"))).toBeLessThan(0.01)
-    expect(unexplained("threshold")).toBeLessThan(-3)
-    expect(unexplained("autopilot")).toBeLessThan(-3)
+    expect(Math.abs(unexplained("threshold"))).toBeLessThan(0.01)
+    expect(run(flat, buffered, "threshold").carry.poolFees).toBeGreaterThan(3)
+    expect(run(flat, buffered, "static").carry.poolFees).toBe(0)
   })
 
   it("FAILS TODAY: every strategy's net P&L is its price move plus the carry columns (a pool fee column)", () => {

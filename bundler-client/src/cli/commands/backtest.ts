@@ -21,7 +21,7 @@ interest from Morpho's AdaptiveCurveIrm, pool yield, gas at a fee distribution, 
 liquidity-depth model, Morpho liquidation) and prints one row per strategy: liquidations, liquidation
 loss (against the same run without liquidations) and penalty, leverage (mean, median, p95), minimum
 health, rebalances, swaps, rejected operations, interest, yield, swap fees and impact, service and
-automation fees, gas, final equity, net P&L and APY. The metrics are defined in bundler-client/README.md.
+automation fees, pool fees, gas, final equity, net P&L and APY. The metrics are defined in bundler-client/README.md.
 
 Options:
   --prices <file.csv>   Price paths. Header "timestamp,<ASSET>[,<ASSET>...]", one row per time,
