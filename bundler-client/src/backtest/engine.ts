@@ -200,6 +200,13 @@ class Simulation {
   private pending: Pending | undefined
   /** Sub-accounts whose last stop-loss exit reverted: their next decision falls back to the solver's rescue. */
   private readonly exitReverted = new Set<string>()
+  /**
+   * Sub-accounts whose last plan reverted because a swap paid less than the callback's fixed repayment (the fall ran on
+   * past the keeper's live inclusion window): until a plan of theirs lands, the keeper plans their fall over the delay
+   * the operation really took (`withInclusionMargin`'s `fallSeconds`), as a keeper that reads the revert and its
+   * inclusion time can (rr13 F6).
+   */
+  private readonly shortfallReverted = new Set<string>()
   private k = 0
   private external = 0
   /** Cumulative growth of one unit of debt (borrow rate) and of one unit of collateral (its own yield) since the start. */
@@ -482,6 +489,7 @@ class Simulation {
     const pre: PortfolioState = { subAccounts: this.subs, pools: this.pools, idle: this.idle }
     const reject = (why: string): false => {
       this.result.rejectedRebalances++
+      if (/inside the callback: needs .* \(ActionFailed\)/.test(why)) for (const id of planned.subAccounts) this.shortfallReverted.add(id)
       this.payGas(t, this.config.costs.baseGas)
       this.trace?.({ time: t, kind: "rejected", detail: `plan ${planned.actions.map((a) => a.kind).join("+")}: ${why}` })
       return false
@@ -493,6 +501,7 @@ class Simulation {
     const check = checkPlanAgainstPolicy({ plan, pre, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now: t })
     if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "))
     const post = applyPlan(pre, plan)
+    for (const id of plan.subAccounts) this.shortfallReverted.delete(id)
     // applyPlan burns `amount x slippageBps` extra shares on a pool exit and credits `amount x (1 - slippageBps)` on an entry.
     for (const a of plan.actions) {
       if (a.kind !== "WithdrawFromPool" && a.kind !== "DepositToPool") continue
@@ -802,7 +811,11 @@ class Simulation {
     // the step the operation executes at (`executionDelay`: 60 s on one-minute paths, not the live 24 s), the price it
     // is filled at here.
     const solverInput: SolverInput = { now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode }
-    const aimed = mode === "autopilot" ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, this.executionDelay(t)) : solverInput
+    const delay = this.executionDelay(t)
+    const live = mode === "autopilot" ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay) : solverInput
+    // After a rescue reverted short of its repayment, that sub-account's fall is planned over the real delay (rr13 F6).
+    const wide = mode === "autopilot" && this.shortfallReverted.size > 0 ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay, delay) : undefined
+    const aimed = wide === undefined ? live : { ...live, subAccounts: live.subAccounts.map((x, i) => (this.shortfallReverted.has(x.state.id) ? (wide.subAccounts[i] as SubAccountInput) : x)) }
     let solved = solve(aimed)
     const outcome = (id: string): SubAccountOutcome => solved.outcomes.find((o) => o.id === id) as SubAccountOutcome
     const stopped = mode === "autopilot" && this.guard?.tripped() === true
