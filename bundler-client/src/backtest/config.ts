@@ -46,9 +46,12 @@ export type CarryConfig = {
 /**
  * The `dfs-style` baseline, as DeFi Saver's automated leverage management works: Repay (sell collateral, repay) when
  * the ratio falls below `repayBelow`, to `repayTo`; Boost (borrow, buy collateral, supply) above `boostAbove`, to
- * `boostTo`; the ratio after execution must be within `ratioOffset` of the target (DFS's RATIO_OFFSET 0.05, else the
- * transaction reverts). Ratios are health (collateral x LLTV / debt); null takes the policy's minHealth, targetHealth,
- * maxHealth. Fees: service fee on the swapped amount (0.25 %, 0.1 % for correlated assets), automation fee 0.05 % of
+ * `boostTo`. After execution DeFi Saver's ratio check (`MorphoBlueRatioCheck`, `AaveV3RatioCheck`) is one-sided: a Repay
+ * reverts unless the ratio rose and ends at most target + `ratioOffset`, a Boost unless it fell and ends at least
+ * target - `ratioOffset` (RATIO_OFFSET 0.05). `ratioOffset` is in DeFi Saver's own ratio units: collateral value / debt
+ * on Morpho Blue (0.05 x LLTV of health), the safety ratio collateral value x LTV / debt on Aave v3 (0.05 x
+ * threshold / LTV of health). Triggers and targets are health (collateral x LLTV / debt); null takes the policy's
+ * minHealth, targetHealth, maxHealth. Fees: service fee on the swapped amount (0.25 %, 0.1 % for correlated assets), automation fee 0.05 % of
  * the transaction size, gas charged to the position (DFS charges 1,000,000 gas for an automated Morpho Blue repay).
  */
 export type DfsConfig = {
@@ -79,6 +82,12 @@ export type BacktestSubAccount = {
   venue?: "morpho-blue" | "aave-v3" | undefined
   /** Aave v3: the collateral reserve's liquidation bonus (1.05 = 5 %, Aave v3 Ethereum's WETH). Default 1.05. */
   liquidationBonus?: number | undefined
+  /**
+   * Aave v3: the collateral reserve's max LTV (borrow limit), below `lltv` (its liquidation threshold). DeFi Saver's
+   * safety ratio is collateral value x LTV / debt, so its ratio check's offset is 0.05 x lltv / ltv of health. Default
+   * lltv - 0.025 (Aave v3 Ethereum's WETH: LTV 80.5 %, threshold 83 %).
+   */
+  ltv?: number | undefined
   /** Initial equity (collateral value - debt) in loan units. */
   equity: number
   /** Initial health; defaults to the policy's targetHealth. */
@@ -270,6 +279,8 @@ export function resolveBacktestConfig(override: unknown = {}, base: BacktestConf
     if (s.venue !== undefined && s.venue !== "morpho-blue" && s.venue !== "aave-v3") throw new BacktestConfigError(`sub-account ${s.id}: venue must be "morpho-blue" or "aave-v3", got "${String(s.venue)}"`)
     if (s.liquidationBonus !== undefined && (s.venue !== "aave-v3" || !(s.liquidationBonus > 1 && s.liquidationBonus * s.lltv < 1)))
       throw new BacktestConfigError(`sub-account ${s.id}: liquidationBonus is for venue "aave-v3" and must be > 1 with liquidationBonus x lltv < 1 (Aave's own rule), got ${s.liquidationBonus}`)
+    if (s.ltv !== undefined && (s.venue !== "aave-v3" || !(s.ltv > 0 && s.ltv <= s.lltv)))
+      throw new BacktestConfigError(`sub-account ${s.id}: ltv is for venue "aave-v3" and must be in (0, lltv], got ${s.ltv}`)
     const p = validatePolicy({ ...config.policy, ...s.policy })
     if (p.length > 0) throw new BacktestConfigError(`sub-account ${s.id} policy: ${p.join("; ")}`)
   }

@@ -42,6 +42,8 @@ export type CarryResult = {
   /** dfs-style service fee (on the swapped amount) and automation fee (on the transaction size). */
   serviceFees: number
   automationFees: number
+  /** Entry and exit fees of the loan-asset pools (`slippageBps` of each deposit and withdrawal), valued at the market price. */
+  poolFees: number
 }
 
 /** Metrics of one strategy on one price path (bundler-client/README.md "Metrics" defines each). */
@@ -127,6 +129,8 @@ const MIN_STRESS_DEPTH = 0.25
 export { AAVE_CLOSE_FACTOR_HF_THRESHOLD }
 /** Aave v3 Ethereum's WETH liquidation bonus, the default of an `aave-v3` sub-account. */
 export const AAVE_DEFAULT_LIQUIDATION_BONUS = 1.05
+/** Aave v3 Ethereum's WETH: liquidation threshold 83 % minus LTV 80.5 %, the default gap of an `aave-v3` sub-account's `ltv`. */
+export const AAVE_DEFAULT_LTV_GAP = 0.025
 
 /** A dfs-style Repay (sell) or Boost (buy) of `amountIn` (collateral sold, loan token borrowed), checked against `goal` ± the ratio offset. */
 type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number }
@@ -196,6 +200,13 @@ class Simulation {
   private pending: Pending | undefined
   /** Sub-accounts whose last stop-loss exit reverted: their next decision falls back to the solver's rescue. */
   private readonly exitReverted = new Set<string>()
+  /**
+   * Sub-accounts whose last plan reverted because a swap paid less than the callback's fixed repayment (the fall ran on
+   * past the keeper's live inclusion window): until a plan of theirs lands, the keeper plans their fall over the delay
+   * the operation really took (`withInclusionMargin`'s `fallSeconds`), as a keeper that reads the revert and its
+   * inclusion time can (rr13 F6).
+   */
+  private readonly shortfallReverted = new Set<string>()
   private k = 0
   private external = 0
   /** Cumulative growth of one unit of debt (borrow rate) and of one unit of collateral (its own yield) since the start. */
@@ -265,7 +276,7 @@ class Simulation {
       stopLossTrips: 0,
       gasUsed: 0,
       gasCost: 0,
-      carry: { interest: 0, poolYield: 0, collateralYield: 0, swapFees: 0, swapImpact: 0, serviceFees: 0, automationFees: 0 },
+      carry: { interest: 0, poolYield: 0, collateralYield: 0, swapFees: 0, swapImpact: 0, serviceFees: 0, automationFees: 0, poolFees: 0 },
       initialEquity: this.netValue(0, false),
       finalEquity: 0,
       netPnl: 0,
@@ -428,7 +439,8 @@ class Simulation {
    * Aave v3.0.2 `LiquidationLogic`: while the health factor is below 1, a liquidator repays up to the close factor of
    * the debt (`DEFAULT_LIQUIDATION_CLOSE_FACTOR` 50 %, `MAX_LIQUIDATION_CLOSE_FACTOR` 100 % at or below
    * `CLOSE_FACTOR_HF_THRESHOLD` 0.95) and seizes collateral worth the repaid debt times the liquidation bonus (all the
-   * collateral, for proportionally less debt, when it does not cover that). Each call counts as one liquidation.
+   * collateral, for proportionally less debt, when it does not cover that). Each call counts as one liquidation and
+   * records its seizure for `liquidationLossLikeForLike`, as a Morpho liquidation does.
    */
   private liquidateAave(s: SubAccountState, health: number, bonus: number): void {
     let h = health
@@ -442,6 +454,7 @@ class Simulation {
       }
       this.result.liquidations++
       this.result.liquidationPenalty += seized * s.price - repaid
+      this.seizures.push({ asset: s.collateralAsset, seized, repaid, penalty: seized * s.price - repaid, debtIndex: this.debtIndex, collateralIndex: this.collateralIndex })
       this.trace?.({ time: this.ts[this.k] as number, kind: "liquidation", subAccount: s.id, healthBefore: h, detail: `aave-v3: close factor ${closeFactor}, seized ${seized} collateral for ${repaid} debt at ${s.price}` })
       s.collateral -= seized
       s.debt = Math.max(0, s.debt - repaid)
@@ -476,6 +489,7 @@ class Simulation {
     const pre: PortfolioState = { subAccounts: this.subs, pools: this.pools, idle: this.idle }
     const reject = (why: string): false => {
       this.result.rejectedRebalances++
+      if (/inside the callback: needs .* \(ActionFailed\)/.test(why)) for (const id of planned.subAccounts) this.shortfallReverted.add(id)
       this.payGas(t, this.config.costs.baseGas)
       this.trace?.({ time: t, kind: "rejected", detail: `plan ${planned.actions.map((a) => a.kind).join("+")}: ${why}` })
       return false
@@ -487,6 +501,13 @@ class Simulation {
     const check = checkPlanAgainstPolicy({ plan, pre, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now: t })
     if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "))
     const post = applyPlan(pre, plan)
+    for (const id of plan.subAccounts) this.shortfallReverted.delete(id)
+    // applyPlan burns `amount x slippageBps` extra shares on a pool exit and credits `amount x (1 - slippageBps)` on an entry.
+    for (const a of plan.actions) {
+      if (a.kind !== "WithdrawFromPool" && a.kind !== "DepositToPool") continue
+      const pool = pre.pools.find((p) => p.address === a.pool)
+      if (pool !== undefined) this.result.carry.poolFees += ((a.amount * (pool.slippageBps ?? 0)) / 10_000) * this.market(pool.asset)
+    }
     this.subs = post.subAccounts
     this.pools = post.pools
     this.idle = post.idle
@@ -575,6 +596,17 @@ class Simulation {
     return { liquidity: (this.liquidity[asset] as number) * stress, feeBps: swap.feeBps }
   }
 
+  /**
+   * DeFi Saver's RATIO_OFFSET (`dfs.ratioOffset`, in its ratio units) in health units for sub-account `id`: its ratio
+   * is collateral value / debt on Morpho Blue (health / LLTV), collateral value x LTV / debt on Aave v3 (health x
+   * LTV / threshold).
+   */
+  private dfsHealthOffset(id: string, lltv: number): number {
+    const v = this.venues.get(id)
+    const ratioPerHealth = v?.venue === "aave-v3" ? (v.ltv ?? lltv - AAVE_DEFAULT_LTV_GAP) / lltv : 1 / lltv
+    return this.config.dfs.ratioOffset / ratioPerHealth
+  }
+
   private dfsKeep(): number {
     const d = this.config.dfs
     return 1 - (d.serviceFeeBps + d.automationFeeBps) / 10_000
@@ -623,8 +655,13 @@ class Simulation {
     }
     const hBefore = healthOf(s)
     const hAfter = healthOf(after)
+    // DeFi Saver's ratio check, one-sided (MorphoBlueRatioCheck, AaveV3RatioCheck): a Repay must raise the ratio and
+    // not overshoot target + RATIO_OFFSET, a Boost must lower it and not undershoot target - RATIO_OFFSET; the offset
+    // is in DFS's ratio units, converted to health by the venue's ratio/health factor.
+    const offset = this.dfsHealthOffset(s.id, s.lltv)
     const improved = order.side === "sell" ? hAfter > hBefore : hAfter < hBefore
-    if (!improved || Math.abs(hAfter - order.goal) > d.ratioOffset) return reject(`ratio check: ${hAfter} vs target ${order.goal} +- ${d.ratioOffset}`)
+    const inBound = order.side === "sell" ? hAfter <= order.goal + offset : hAfter >= order.goal - offset
+    if (!improved || !inBound) return reject(`ratio check: ${hAfter} vs target ${order.goal} ${order.side === "sell" ? "+" : "-"} ${offset}`)
     this.subs = this.subs.map((x, i) => (i === index ? after : x))
     if (leftover > 0) this.idle = { ...this.idle, [s.loanAsset]: (this.idle[s.loanAsset] ?? 0) + leftover }
     const c = this.result.carry
@@ -774,7 +811,11 @@ class Simulation {
     // the step the operation executes at (`executionDelay`: 60 s on one-minute paths, not the live 24 s), the price it
     // is filled at here.
     const solverInput: SolverInput = { now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode }
-    const aimed = mode === "autopilot" ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, this.executionDelay(t)) : solverInput
+    const delay = this.executionDelay(t)
+    const live = mode === "autopilot" ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay) : solverInput
+    // After a rescue reverted short of its repayment, that sub-account's fall is planned over the real delay (rr13 F6).
+    const wide = mode === "autopilot" && this.shortfallReverted.size > 0 ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay, delay) : undefined
+    const aimed = wide === undefined ? live : { ...live, subAccounts: live.subAccounts.map((x, i) => (this.shortfallReverted.has(x.state.id) ? (wide.subAccounts[i] as SubAccountInput) : x)) }
     let solved = solve(aimed)
     const outcome = (id: string): SubAccountOutcome => solved.outcomes.find((o) => o.id === id) as SubAccountOutcome
     const stopped = mode === "autopilot" && this.guard?.tripped() === true

@@ -41,10 +41,10 @@ describe("rr13 F1: the scorecard target (autopilot liquidation loss <= dfs-style
     return { sum, net, autopilotNetBetterOnEach }
   }
 
-  it("observed today: seeds 5000-5199 no-idle, autopilot books 741,855 against dfs-style's 739,546, though its realised net is higher on every liquidated path (seed 5152: dfs-style's unliquidated rerun ends ~39,000 below its liquidated run's counterpart)", () => {
+  it("observed today: seeds 5000-5199 no-idle, autopilot books 741,855 against dfs-style's 630,162 (739,546 before b13b's one-sided DFS ratio check, F3), though its realised net is higher on every liquidated path (seed 5152: dfs-style's unliquidated rerun ends ~39,000 below its liquidated run's counterpart)", () => {
     const { sum, net, autopilotNetBetterOnEach } = sums()
     expect(sum.autopilot).toBeCloseTo(741_855, -1)
-    expect(sum["dfs-style"]).toBeCloseTo(739_546, -1)
+    expect(sum["dfs-style"]).toBeCloseTo(630_162, -1)
     expect(sum.autopilot).toBeGreaterThan(sum["dfs-style"])
     expect(autopilotNetBetterOnEach).toBe(true)
     expect(net.autopilot).toBeGreaterThan(net["dfs-style"] + 20_000)
@@ -75,10 +75,10 @@ describe("rr13 F2: round 7's win rests on the full-close liquidation; with a par
     return sum
   }
 
-  it("observed today: 16 liquidated held-out wicks (seeds 5000-5299) on an Aave account: autopilot 611,647 against dfs-style 576,904", () => {
+  it("observed today: 16 liquidated held-out wicks (seeds 5000-5299) on an Aave account: autopilot 611,647 against dfs-style 439,580 (576,904 before b13b's one-sided DFS ratio check, F3)", () => {
     const sum = sums()
     expect(sum.autopilot).toBeCloseTo(611_647, -1)
-    expect(sum["dfs-style"]).toBeCloseTo(576_904, -1)
+    expect(sum["dfs-style"]).toBeCloseTo(439_580, -1)
     // After a close-factor liquidation the account keeps debt and dfs-style acts on it (orders after the liquidation).
     const events: BacktestEvent[] = []
     run(wick(5006), aaveNoIdle, "dfs-style", (e) => events.push(e))
@@ -105,16 +105,16 @@ describe("rr13 F3: dfs-style's ratio check is two-sided; DeFi Saver's MorphoBlue
       return e.kind === "rejected" && m !== null && dfsAccepts(m[1] as string, e.healthBefore as number, Number(m[2]), Number(m[3]))
     })
 
-  it("observed today: flashWick seed 8001 (no-idle), a Repay mid-wick from health 1.074 to 1.307 (target 1.4) is reverted by the backtester's ratio check", () => {
+  it("fixed (b13b): flashWick seed 8001 (no-idle), the Repay mid-wick from health 1.074 to 1.307 (target 1.4) lands, as DeFi Saver's check lets it", () => {
     const events: BacktestEvent[] = []
     run(wick(8001), noIdle, "dfs-style", (e) => events.push(e))
-    const bad = rejectedDfsWouldLand(events)
-    expect(bad).toHaveLength(1)
-    expect(bad[0]?.healthBefore).toBeCloseTo(1.074, 3)
-    expect(bad[0]?.detail).toMatch(/^sell [\d.]+: ratio check: 1\.30\d+ vs target 1\.4 /)
+    const landed = events.filter((e) => e.kind === "swap" && Math.abs((e.healthBefore ?? 0) - 1.074) < 5e-4)
+    expect(landed).toHaveLength(1)
+    expect(landed[0]?.healthAfter).toBeGreaterThan(1.3)
+    expect(landed[0]?.healthAfter).toBeLessThan(1.35)
   })
 
-  it.skip("FAILS TODAY: the backtester reverts no dfs-style operation DeFi Saver's ratio check lets land", () => {
+  it("FAILS TODAY: the backtester reverts no dfs-style operation DeFi Saver's ratio check lets land", () => {
     const events: BacktestEvent[] = []
     run(wick(8001), noIdle, "dfs-style", (e) => events.push(e))
     expect(rejectedDfsWouldLand(events)).toEqual([])
@@ -125,14 +125,14 @@ describe("rr13 F4: the like-for-like liquidation loss ignores Aave liquidations"
   const aave = resolveBacktestConfig({ subAccounts: [{ id: "aave", asset: "ETH", lltv: 0.83, equity: 100_000, initialHealth: 1.4, venue: "aave-v3" }] })
   const crash = { timestamps: Float64Array.from([0, 1, 2, 3].map((i) => T0 + 60 * i)), assets: ["ETH"], prices: { ETH: Float64Array.from([3000, 3000, 2100, 2400]) } }
 
-  it("observed today: one Aave liquidation with a positive penalty, like-for-like loss 0 (liquidateAave records no seizure)", () => {
+  it("fixed (b13b): one Aave liquidation with a positive penalty books its seizure's missed recovery like for like", () => {
     const r = run(crash, aave, "static")
     expect(r.liquidations).toBe(1)
     expect(r.liquidationPenalty).toBeGreaterThan(1_000)
-    expect(r.liquidationLossLikeForLike).toBe(0)
+    expect(r.liquidationLossLikeForLike).toBeGreaterThan(r.liquidationPenalty)
   })
 
-  it.skip("FAILS TODAY: like-for-like loss is at least the penalty of each liquidation (README, Metrics), on Aave too", () => {
+  it("FAILS TODAY: like-for-like loss is at least the penalty of each liquidation (README, Metrics), on Aave too", () => {
     const r = run(crash, aave, "static")
     expect(r.liquidationLossLikeForLike).toBeGreaterThanOrEqual(r.liquidationPenalty)
   })
@@ -161,19 +161,22 @@ describe("rr13 F5: the stop-loss on the -70 % collapse, no idle buffer (the issu
 describe("rr13 F6: no idle buffer, held-out crash45 (suite generator, seed 30202; the scorecard's 100 are seeds 1004 + 9j)", () => {
   const p = () => generatePath({ ...DEFAULT_PATH, asset: "ETH", kind: "crash45", seed: 30202 })
 
-  it("observed today: the autopilot's swap rescues revert at every poll (ActionFailed: the sale pays less than the fixed repayment) until it is liquidated at health 0.993; dfs-style is not liquidated (min health 1.129)", () => {
+  it("fixed (b13b): after the first rescue reverts short of its fixed repayment, the next is planned for the fall over the delay it really took, lands, and the autopilot is not liquidated (dfs-style min health 1.129)", () => {
     const events: BacktestEvent[] = []
     const autopilot = run(p(), noIdle, "autopilot", (e) => events.push(e))
     const dfs = run(p(), noIdle, "dfs-style")
-    expect(autopilot.liquidations).toBe(1)
-    expect(autopilot.liquidationLoss).toBeCloseTo(6_983, -1)
+    expect(autopilot.liquidations).toBe(0)
     expect(dfs.liquidations).toBe(0)
-    const liquidation = events.find((e) => e.kind === "liquidation") as BacktestEvent
-    const reverted = events.filter((e) => e.kind === "rejected" && e.time < liquidation.time && /RepayWithCallback.*needs \d+ of USDC but the Safe holds \d+ \(ActionFailed\)/.test(e.detail))
-    expect(reverted.length).toBeGreaterThanOrEqual(8)
+    const short = /RepayWithCallback.*needs \d+ of USDC but the Safe holds \d+ \(ActionFailed\)/
+    const firstShort = events.findIndex((e) => e.kind === "rejected" && short.test(e.detail))
+    expect(firstShort).toBeGreaterThanOrEqual(0)
+    // the next operation of the autopilot is a sale that lands, not another shortfall
+    const next = events.slice(firstShort + 1).find((e) => e.kind === "swap" || e.kind === "rejected")
+    expect(next?.kind).toBe("swap")
+    expect(next?.detail).toMatch(/SellCollateral/)
   })
 
-  it.skip("FAILS TODAY: the autopilot is not liquidated where dfs-style is not (liquidation loss <= dfs-style's, crash45)", () => {
+  it("FAILS TODAY: the autopilot is not liquidated where dfs-style is not (liquidation loss <= dfs-style's, crash45)", () => {
     expect(run(p(), noIdle, "autopilot").liquidationLoss).toBeLessThanOrEqual(run(p(), noIdle, "dfs-style").liquidationLoss)
   })
 })
@@ -185,15 +188,16 @@ describe("rr13 F7: CSV timestamps in milliseconds counted from 0 (or in hex) are
     return out.join("\n")
   }
 
-  it("observed today: 0, 60000, 120000, ... parses as seconds (a one-minute step read as 16.7 hours) and changes the result; 0x6553f100 parses as a number", () => {
+  it("fixed (b13b): 0, 60000, 120000, ... read with timeUnit \"ms\" (--time-unit ms) is the seconds file; read as seconds (timeUnit \"s\") it changes the result", () => {
     const seconds = parsePriceCsv(rows((i) => String(60 * i)))
-    const millis = parsePriceCsv(rows((i) => String(60_000 * i)))
-    expect(millis.timestamps[1]).toBe(60_000)
-    expect(run(millis, noIdle, "static").netPnl).not.toBeCloseTo(run(seconds, noIdle, "static").netPnl, 0)
-    expect(parsePriceCsv(rows((i) => `0x${(T0 + 60 * i).toString(16)}`)).timestamps[0]).toBe(T0)
+    const millis = parsePriceCsv(rows((i) => String(60_000 * i)), "<input>", { timeUnit: "ms" })
+    expect(millis).toEqual(seconds)
+    const asSeconds = parsePriceCsv(rows((i) => String(60_000 * i)), "<input>", { timeUnit: "s" })
+    expect(asSeconds.timestamps[1]).toBe(60_000)
+    expect(run(asSeconds, noIdle, "static").netPnl).not.toBeCloseTo(run(seconds, noIdle, "static").netPnl, 0)
   })
 
-  it.skip("FAILS TODAY: a file whose steps are a thousand times its neighbours' scale (relative milliseconds) or a hex timestamp is refused with its line", () => {
+  it("FAILS TODAY: a file whose steps are a thousand times its neighbours' scale (relative milliseconds) or a hex timestamp is refused with its line", () => {
     expect(() => parsePriceCsv(rows((i) => String(60_000 * i)))).toThrow(/milliseconds/)
     expect(() => parsePriceCsv(rows((i) => `0x${(T0 + 60 * i).toString(16)}`))).toThrow(/:2:/)
   })
@@ -205,17 +209,18 @@ describe("rr13 F8: the carry columns do not explain net P&L: pool entry/exit fee
   const unexplained = (s: StrategyName) => {
     const r = run(flat, buffered, s)
     const c = r.carry
-    return r.netPnl - (-c.interest + c.poolYield + c.collateralYield - c.swapFees - c.swapImpact - c.serviceFees - c.automationFees - r.gasCost)
+    return r.netPnl - (-c.interest + c.poolYield + c.collateralYield - c.swapFees - c.swapImpact - c.serviceFees - c.automationFees - c.poolFees - r.gasCost)
   }
 
-  it("observed today: on a flat price the buffered threshold and autopilot lose ~3.2 USDC the columns do not show (the pool's 1 bp on the boost parked in it); static and dfs-style are explained to the cent", () => {
+  it("fixed (b13b): on a flat price the buffered threshold's ~3.2 USDC of pool fees (1 bp on the boost parked in the pool) is the poolFees column; static and dfs-style pay none", () => {
     expect(Math.abs(unexplained("static"))).toBeLessThan(0.01)
     expect(Math.abs(unexplained("dfs-style"))).toBeLessThan(0.01)
-    expect(unexplained("threshold")).toBeLessThan(-3)
-    expect(unexplained("autopilot")).toBeLessThan(-3)
+    expect(Math.abs(unexplained("threshold"))).toBeLessThan(0.01)
+    expect(run(flat, buffered, "threshold").carry.poolFees).toBeGreaterThan(3)
+    expect(run(flat, buffered, "static").carry.poolFees).toBe(0)
   })
 
-  it.skip("FAILS TODAY: every strategy's net P&L is its price move plus the carry columns (a pool fee column)", () => {
+  it("FAILS TODAY: every strategy's net P&L is its price move plus the carry columns (a pool fee column)", () => {
     expect(Math.abs(unexplained("autopilot"))).toBeLessThan(0.01)
   })
 })

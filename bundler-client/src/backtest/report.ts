@@ -26,6 +26,7 @@ const INTEREST: Column = ["interest", (r) => money(r.carry.interest)]
 const YIELD: Column = ["yield", (r) => money(r.carry.poolYield + r.carry.collateralYield)]
 const SWAP_COST: Column = ["swap fee+impact", (r) => money(r.carry.swapFees + r.carry.swapImpact)]
 const SERVICE: Column = ["svc+auto fees", (r) => money(r.carry.serviceFees + r.carry.automationFees)]
+const POOL_FEES: Column = ["pool fees", (r) => money(r.carry.poolFees)]
 const GAS: Column = ["gas", (r) => money(r.gasCost)]
 
 const DETAIL: Column[] = [
@@ -45,6 +46,7 @@ const DETAIL: Column[] = [
   YIELD,
   SWAP_COST,
   SERVICE,
+  POOL_FEES,
   GAS,
   ["final equity", (r) => money(r.finalEquity)],
   NET_PNL,
@@ -64,7 +66,7 @@ function table(columns: Column[], rows: ReadonlyArray<Row & { family?: string }>
  * Render strategy rows as an aligned text table: liquidations, liquidation loss (against the same strategy replayed without
  * liquidations), the like-for-like loss (the seized collateral's missed recovery) and the penalty,
  * leverage (mean, median, p95), minimum health, rebalances, swaps, rejected operations, carry (interest, yield, swap
- * fee and impact, service and automation fees, gas), final equity, net P&L and APY. Amounts in loan units; for suite
+ * fee and impact, service and automation fees, pool entry/exit fees, gas), final equity, net P&L and APY. Amounts in loan units; for suite
  * totals, counts and costs are sums and equity, P&L and APY means per path.
  *
  * @param rows - One row per strategy (a single path's results or suite totals).
@@ -102,6 +104,7 @@ export function formatScorecard(byKind: Partial<Record<ScenarioKind, StrategyTot
     YIELD,
     SWAP_COST,
     SERVICE,
+    POOL_FEES,
     GAS,
   ]
   return table(columns, rows, title)

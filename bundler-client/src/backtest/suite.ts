@@ -30,7 +30,7 @@ function pick(sorted: number[], q: number): number {
  * @returns The totals ({@link StrategyTotals}).
  */
 export function aggregate(strategy: StrategyName, results: readonly StrategyResult[]): StrategyTotals {
-  const carry: CarryResult = { interest: 0, poolYield: 0, collateralYield: 0, swapFees: 0, swapImpact: 0, serviceFees: 0, automationFees: 0 }
+  const carry: CarryResult = { interest: 0, poolYield: 0, collateralYield: 0, swapFees: 0, swapImpact: 0, serviceFees: 0, automationFees: 0, poolFees: 0 }
   const t: StrategyTotals = {
     strategy,
     paths: results.length,

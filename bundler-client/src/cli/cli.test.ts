@@ -67,6 +67,18 @@ describe("levpilot", () => {
     expect(c.err.join("")).toContain(`${csv}:2: timestamp 1700000000000 looks like milliseconds`)
   })
 
+  it("refuses a relative-millisecond file naming the line, and reads it with --time-unit ms", async () => {
+    const csv = join(dir, "rel-ms.csv")
+    writeFileSync(csv, `timestamp,ETH\n${Array.from({ length: 30 }, (_, i) => `${60_000 * i},${3000 - i}`).join("\n")}\n`)
+    const c = capture()
+    expect(await runCli(["backtest", "--prices", csv, "--strategies", "static"], c.io)).toBe(1)
+    expect(c.err.join("")).toContain(`${csv}:3: timestamps count from 0 in steps that are all multiples of 1,000`)
+    const d = capture()
+    expect(await runCli(["backtest", "--prices", csv, "--strategies", "static", "--time-unit", "ms"], d.io)).toBe(0)
+    const e = capture()
+    expect(await runCli(["backtest", "--prices", csv, "--time-unit", "h"], e.io)).toBe(2)
+  })
+
   it("names the line of a bad price file and exits 1", async () => {
     const csv = join(dir, "bad.csv")
     writeFileSync(csv, "timestamp,ETH\n0,3000\n60,oops\n")

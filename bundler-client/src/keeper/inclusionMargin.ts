@@ -27,9 +27,13 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * @param input - The solver input.
  * @param blockSeconds - Seconds per block of the chain the operation is included on.
  * @param riseSeconds - Seconds of a rising trend the boost's purchase is planned for (default `blocks x blockSeconds`).
+ * @param fallSeconds - Seconds of a falling trend a rescue is planned for (default `blocks x blockSeconds`, the live
+ *   window). A keeper whose last swap rescue of a sub-account reverted short of its fixed repayment (the sale paid less:
+ *   the fall ran on past the window before inclusion) passes the delay that operation really took from quote to
+ *   inclusion (issue 13 rr13 F6); the default keeps the live window so a stepped collapse's exits are not refused.
  * @returns The input with each sub-account's `landingMargin` (and `inclusionDrift`); the on-chain policy is unchanged.
  */
-export function withInclusionMargin(input: SolverInput, blockSeconds: number, riseSeconds?: number): SolverInput {
+export function withInclusionMargin(input: SolverInput, blockSeconds: number, riseSeconds?: number, fallSeconds?: number): SolverInput {
   return {
     ...input,
     subAccounts: input.subAccounts.map((sub) => {
@@ -41,7 +45,7 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number, ri
       // bound above its minimum; only the expected fall beyond that is planned for (a slower fall stays as quoted, so a
       // plan is not refused when the oracle, which moves in deviation steps, has not updated by inclusion).
       const tolerance = SWAP_PLAN_TAKE_BIAS * ((sub.policy.maxSlippageBps ?? 0) / 10_000)
-      const trend = (sub.risk.trend ?? 0) * years
+      const trend = (sub.risk.trend ?? 0) * ((fallSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR)
       // A rise (a wick's rebound) the same way, for a boost's purchase: its fixed supply then is what it buys after the
       // rise (atInclusion applies it only above the band; a rescue is never sized for a rise).
       // A rebound in progress (`risk.rebound`, the latest step when it is an upward jump) is read a minute or two before

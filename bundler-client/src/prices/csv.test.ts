@@ -41,6 +41,21 @@ describe("parsePriceCsv timestamp units", () => {
     const micro = "timestamp,ETH\n1700000000,3000\n1700000060000000,2990\n"
     expect(() => parsePriceCsv(micro, "us.csv")).toThrow(/us.csv:3: .* looks like milliseconds \(or finer\)/)
   })
+
+  it("refuses non-decimal timestamps and a relative clock stepping in multiples of 1,000 unless the unit is given", () => {
+    expect(() => parsePriceCsv("timestamp,ETH\n1700000000,3000\n0x6553f13c,2990\n", "h.csv")).toThrow(/h.csv:3: timestamp "0x6553f13c" is not a decimal number/)
+    expect(() => parsePriceCsv("timestamp,ETH\n0b1,3000\n2,2990\n", "b.csv")).toThrow(/b.csv:2: .* not a decimal number/)
+    expect(parsePriceCsv("timestamp,ETH\n1.7e9,3000\n1700000060.5,2990\n").timestamps[1]).toBe(1_700_000_060.5)
+    const rel = "timestamp,ETH\n0,3000\n60000,2990\n120000,2980\n"
+    expect(() => parsePriceCsv(rel, "rel.csv")).toThrow(/rel.csv:3: timestamps count from 0 in steps that are all multiples of 1,000 .*milliseconds.*--time-unit ms/)
+    expect([...parsePriceCsv(rel, "rel.csv", { timeUnit: "ms" }).timestamps]).toEqual([0, 60, 120])
+    expect([...parsePriceCsv(rel, "rel.csv", { timeUnit: "s" }).timestamps]).toEqual([0, 60_000, 120_000])
+    // Absolute unix seconds stepping in multiples of 1,000, and relative seconds with another step, are read as seconds.
+    expect(parsePriceCsv("timestamp,ETH\n1700000000,3000\n1700001000,2990\n").timestamps[1]).toBe(1_700_001_000)
+    expect(parsePriceCsv("timestamp,ETH\n0,3000\n60000,2990\n120060,2980\n").timestamps[2]).toBe(120_060)
+    // Absolute milliseconds with the unit.
+    expect(parsePriceCsv("timestamp,ETH\n1700000000000,3000\n1700000060000,2990\n", "ms.csv", { timeUnit: "ms" }).timestamps[1]).toBe(1_700_000_060)
+  })
 })
 
 describe("generatePath", () => {

@@ -16,6 +16,25 @@ export type PricePaths = {
  */
 export const MILLISECOND_TIMESTAMPS = 1e11
 
+/**
+ * Below this (2001-09-09 in unix seconds) a file's first timestamp is a relative clock, not a unix time of a price feed:
+ * whether its numbers count seconds or milliseconds cannot be told from their size.
+ */
+export const RELATIVE_TIMESTAMPS = 1e9
+
+/** A decimal number: digits, an optional fraction and exponent (no hex, octal, binary, Infinity or blanks). */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/
+
+/** Options of {@link parsePriceCsv}. */
+export type ParsePriceOptions = {
+  /**
+   * Unit of the timestamp column: `s` (unix or relative seconds), `ms` (milliseconds, divided by 1,000 on reading).
+   * Undefined: seconds, and a relative file whose every step is a multiple of 1,000 is refused as ambiguous (see
+   * {@link parsePriceCsv}).
+   */
+  timeUnit?: "s" | "ms" | undefined
+}
+
 /** Raised when a price file is malformed; names the file and the 1-based line. */
 export class PriceFileError extends Error {
   override name = "PriceFileError"
@@ -37,14 +56,23 @@ export class PriceFileError extends Error {
  * Parse a price CSV: header `timestamp,<ASSET>[,<ASSET>...]`, then one row per time, unix seconds and
  * prices in the numeraire. Blank lines are ignored.
  *
+ * Timestamps must be decimal numbers (a hex `0x6553f100` is refused). Their unit is seconds unless `options.timeUnit`
+ * says `ms`. Without a unit, two kinds of file are refused as milliseconds: one with a timestamp at or above
+ * {@link MILLISECOND_TIMESTAMPS} (absolute milliseconds), and a relative one (first timestamp below
+ * {@link RELATIVE_TIMESTAMPS}) whose every step is a whole multiple of 1,000 (0, 60000, 120000, ...: one-minute
+ * steps in milliseconds, or 16.7-hour steps in seconds; the file cannot say which), naming its first step's line.
+ *
  * @param text - File contents.
  * @param source - Name used in error messages.
- * @returns The parsed paths.
- * @throws {PriceFileError} On a bad header, a wrong field count, a non-numeric or non-positive price, a timestamp that
- *   repeats or goes backwards, or timestamps in milliseconds (>= {@link MILLISECOND_TIMESTAMPS}).
+ * @param options - Timestamp unit.
+ * @returns The parsed paths, timestamps in seconds.
+ * @throws {PriceFileError} On a bad header, a wrong field count, a non-numeric or non-positive price, a non-decimal
+ *   timestamp, a timestamp that repeats or goes backwards, or timestamps in milliseconds without `timeUnit: "ms"`.
  * @example parsePriceCsv("timestamp,ETH\n0,3000\n60,3010\n")
  */
-export function parsePriceCsv(text: string, source = "<input>"): PricePaths {
+export function parsePriceCsv(text: string, source = "<input>", options: ParsePriceOptions = {}): PricePaths {
+  const unit = options.timeUnit
+  const scale = unit === "ms" ? 1 / 1000 : 1
   const lines = text.split(/\r?\n/)
   let headerLine = -1
   for (let i = 0; i < lines.length; i++) {
@@ -66,20 +94,24 @@ export function parsePriceCsv(text: string, source = "<input>"): PricePaths {
     seen.add(a)
   }
   const times: number[] = []
+  const lineOf: number[] = []
   const columns: number[][] = assets.map(() => [])
   for (let i = headerLine + 1; i < lines.length; i++) {
     const raw = (lines[i] as string).trim()
     if (raw === "") continue
     const fields = raw.split(",").map((f) => f.trim())
     if (fields.length !== header.length) throw new PriceFileError(source, i + 1, `expected ${header.length} fields, got ${fields.length}`)
-    const t = Number(fields[0])
-    if (fields[0] === "" || !Number.isFinite(t)) throw new PriceFileError(source, i + 1, `timestamp "${fields[0]}" is not a number`)
+    const field0 = fields[0] as string
+    if (!DECIMAL.test(field0)) throw new PriceFileError(source, i + 1, `timestamp "${field0}" is not a decimal number (unix seconds, e.g. 1700000000)`)
+    const t = Number(field0) * scale
+    if (!Number.isFinite(t)) throw new PriceFileError(source, i + 1, `timestamp "${field0}" is not a number`)
     if (Math.abs(t) >= MILLISECOND_TIMESTAMPS)
-      throw new PriceFileError(source, i + 1, `timestamp ${fields[0]} looks like milliseconds (or finer); timestamps must be unix seconds, e.g. ${Math.floor(t / 1000)}`)
+      throw new PriceFileError(source, i + 1, `timestamp ${field0} looks like milliseconds (or finer); timestamps must be unix seconds${unit === undefined ? " (or pass --time-unit ms)" : ""}, e.g. ${Math.floor(t / 1000)}`)
     const last = times[times.length - 1]
     if (last !== undefined && t === last) throw new PriceFileError(source, i + 1, `timestamp ${t} repeats the previous row's; each row needs a later time`)
     if (last !== undefined && t < last) throw new PriceFileError(source, i + 1, `timestamp ${t} goes backwards (previous row ${last}); rows must be in time order`)
     times.push(t)
+    lineOf.push(i + 1)
     for (let k = 0; k < assets.length; k++) {
       const field = fields[k + 1] as string
       const p = Number(field)
@@ -88,6 +120,14 @@ export function parsePriceCsv(text: string, source = "<input>"): PricePaths {
     }
   }
   if (times.length < 2) throw new PriceFileError(source, 0, `needs at least two price rows, got ${times.length}`)
+  if (unit === undefined && (times[0] as number) < RELATIVE_TIMESTAMPS && times.every((t, j) => j === 0 || (t - (times[j - 1] as number)) % 1000 === 0)) {
+    const step = (times[1] as number) - (times[0] as number)
+    throw new PriceFileError(
+      source,
+      lineOf[1] as number,
+      `timestamps count from ${times[0]} in steps that are all multiples of 1,000 (this one ${step}): milliseconds of a relative clock (${step / 1000} s steps) or seconds (${(step / 3600).toFixed(1)} h steps)? Pass the unit (--time-unit ms or --time-unit s) or write unix seconds`,
+    )
+  }
   const prices: Record<string, Float64Array> = {}
   assets.forEach((a, k) => (prices[a] = Float64Array.from(columns[k] as number[])))
   return { timestamps: Float64Array.from(times), assets, prices }
@@ -97,17 +137,18 @@ export function parsePriceCsv(text: string, source = "<input>"): PricePaths {
  * Read and parse a price CSV file.
  *
  * @param path - File path.
+ * @param options - Timestamp unit (see {@link parsePriceCsv}).
  * @returns The parsed paths.
  * @throws {PriceFileError} When the file cannot be read or is malformed.
  */
-export function readPriceCsv(path: string): PricePaths {
+export function readPriceCsv(path: string, options: ParsePriceOptions = {}): PricePaths {
   let text: string
   try {
     text = readFileSync(path, "utf8")
   } catch (error) {
     throw new PriceFileError(path, 0, `cannot read file (${(error as Error).message})`)
   }
-  return parsePriceCsv(text, path)
+  return parsePriceCsv(text, path, options)
 }
 
 /**

@@ -1,6 +1,7 @@
 /** Public entry `levpilot/prices`; see the package README. */
 export {
   type PricePaths,
+  type ParsePriceOptions,
   PriceFileError,
   parsePriceCsv,
   readPriceCsv,

@@ -12,7 +12,7 @@ import { runBacktest } from "../../backtest/engine.js"
 import { runSuite } from "../../backtest/suite.js"
 import { formatScorecard, formatStrategyTable } from "../../backtest/report.js"
 
-const HELP = `Usage: levpilot backtest --prices <file.csv> [--policy <file.json>] [--trader <name>] [--network <name>] [--json <out.json>]
+const HELP = `Usage: levpilot backtest --prices <file.csv> [--time-unit <s|ms>] [--policy <file.json>] [--trader <name>] [--network <name>] [--json <out.json>]
        levpilot backtest --generate <N> [--seed <n>] [--days <d>] [--policy <file.json>] [--trader <name>] [--network <name>] [--json <out.json>]
 
 Replays price paths through the static, threshold, dfs-style and autopilot strategies with the same
@@ -21,13 +21,15 @@ interest from Morpho's AdaptiveCurveIrm, pool yield, gas at a fee distribution, 
 liquidity-depth model, Morpho liquidation) and prints one row per strategy: liquidations, liquidation
 loss (against the same run without liquidations) and penalty, leverage (mean, median, p95), minimum
 health, rebalances, swaps, rejected operations, interest, yield, swap fees and impact, service and
-automation fees, gas, final equity, net P&L and APY. The metrics are defined in bundler-client/README.md.
+automation fees, pool fees, gas, final equity, net P&L and APY. The metrics are defined in bundler-client/README.md.
 
 Options:
   --prices <file.csv>   Price paths. Header "timestamp,<ASSET>[,<ASSET>...]", one row per time,
                         unix seconds (milliseconds are refused), prices in the loan asset. Errors name
                         the offending line. A single-asset file drives every sub-account whatever its
                         asset name.
+  --time-unit <s|ms>    Unit of the timestamp column. Without it, absolute milliseconds and a relative
+                        clock stepping in multiples of 1,000 (0, 60000, ...) are refused as ambiguous.
   --generate <N>        Instead of a file, run N generated paths and print the scorecard per scenario
                         family (path i: family gbm, jumps, regime, crash30, crash45, flashWick,
                         slowGrind, whipsaw, depeg in turn, seed <seed>+i).
@@ -106,6 +108,7 @@ export const backtestCommand: Command = {
           strategies: { type: "string" },
           trader: { type: "string" },
           network: { type: "string" },
+          "time-unit": { type: "string" },
           json: { type: "string" },
           "print-config": { type: "boolean" },
         },
@@ -124,7 +127,9 @@ export const backtestCommand: Command = {
     if ((v.prices === undefined) === (v.generate === undefined)) throw new CliUsageError("backtest", "pass exactly one of --prices <file.csv> or --generate <N>")
 
     if (v.prices !== undefined) {
-      const paths = readPriceCsv(v.prices)
+      const timeUnit = v["time-unit"]
+      if (timeUnit !== undefined && timeUnit !== "s" && timeUnit !== "ms") throw new CliUsageError("backtest", `--time-unit must be s or ms, got "${timeUnit}"`)
+      const paths = readPriceCsv(v.prices, { timeUnit })
       const assets = [...new Set(config.subAccounts.map((s) => s.asset))]
       const missing = assets.filter((a) => paths.prices[a] === undefined)
       let effective = config
