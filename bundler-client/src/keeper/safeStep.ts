@@ -707,6 +707,16 @@ export class SafeStep {
     const runs = (rt.ruleRefused ??= new Map())
     let longest = 0n
     const isCarried = (key: string) => (key.startsWith("*|") ? key.slice(2).split(",").some((id) => carried.has(id)) : carried.has(key))
+    // A plan-wide run follows its plan through a change of membership (review rr11j J3: a member flapping in and out of
+    // its band restarted the run, one alert per block and the gauge stuck at 1): a new `*|ids` key takes over the oldest
+    // run of a `*|ids'` key this step did not refuse that shares a sub-account with it (the others sharing one end).
+    for (const key of now.keys()) {
+      if (!key.startsWith("*|") || runs.has(key)) continue
+      const ids = new Set(key.slice(2).split(","))
+      const prior = [...runs].filter(([k]) => k.startsWith("*|") && !now.has(k) && k.slice(2).split(",").some((id) => ids.has(id))).sort(([, a], [, b]) => (a.since < b.since ? -1 : a.since > b.since ? 1 : 0))
+      for (const [k] of prior) runs.delete(k)
+      if (prior[0] !== undefined) runs.set(key, prior[0][1])
+    }
     for (const [key, run] of [...runs]) {
       if (now.has(key)) continue
       if (!isCarried(key)) runs.delete(key)
