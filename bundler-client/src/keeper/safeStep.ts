@@ -713,7 +713,7 @@ export class SafeStep {
     for (const key of now.keys()) {
       if (!key.startsWith("*|") || runs.has(key)) continue
       const ids = new Set(key.slice(2).split(","))
-      const prior = [...runs].filter(([k]) => k.startsWith("*|") && !now.has(k) && k.slice(2).split(",").some((id) => ids.has(id))).sort(([, a], [, b]) => (a.since < b.since ? -1 : a.since > b.since ? 1 : 0))
+      const prior = [...runs].filter(([k]) => k.startsWith("*|") && !now.has(k) && k.slice(2).split(",").some((id: string) => ids.has(id))).sort(([, a], [, b]) => (a.since < b.since ? -1 : a.since > b.since ? 1 : 0))
       for (const [k] of prior) runs.delete(k)
       if (prior[0] !== undefined) runs.set(key, prior[0][1])
     }
