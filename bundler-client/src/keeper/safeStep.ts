@@ -314,17 +314,26 @@ export function planWideRefusalOf(error: unknown): { name: string; args: readonl
 }
 
 /**
+ * Plan-wide refusals of the loss class (review rr11j J2): what the SDK's fee-lenient `validateRebalance` lets through as
+ * `feeUndecided` (a pool fee booked as kept) and the simulation then refuses when the vault pays it out. Any of these,
+ * naming no sub-account, leaves out the plan's fee-pool sub-accounts even when the keeper's own judge did not judge
+ * the plan (an Aave sub-account, a swap or callback plan, a pool whose totals were not read).
+ */
+const LOSS_REFUSALS = new Set(["ValueLossExceeded", "EpochLossBudgetExceeded"])
+
+/**
  * The sub-accounts (lower case) of `plan` with a pool action whose side of the pool charges a fee at the snapshot
  * (`poolTotals`: `exitFeeBps` for a withdrawal, `entryFeeBps` for a deposit): those a fee-undecided deferral rests on.
+ * A pool action whose pool's totals the snapshot did not read counts too (its fee unknown; review rr11j J2).
  */
 export function feePoolSubAccountsOf(plan: ChainPlan, snapshot: Pick<PortfolioSnapshot, "poolTotals">): string[] {
   const ids = new Set<string>()
   for (const a of plan.actions) {
-    if (a.pool === undefined) continue
+    if (a.pool === undefined || (a.kind !== "WithdrawFromPool" && a.kind !== "DepositToPool")) continue
     const p = snapshot.poolTotals?.[a.pool.toLowerCase()]
-    const fee = a.kind === "WithdrawFromPool" ? p?.exitFeeBps : a.kind === "DepositToPool" ? p?.entryFeeBps : undefined
+    const fee = p === undefined ? undefined : a.kind === "WithdrawFromPool" ? p.exitFeeBps : p.entryFeeBps
     const id = plan.subAccounts[a.subAccount]
-    if (id !== undefined && (fee ?? 0n) > 0n) ids.add(id.toLowerCase())
+    if (id !== undefined && (p === undefined || (fee ?? 0n) > 0n)) ids.add(id.toLowerCase())
   }
   return [...ids]
 }
@@ -633,7 +642,10 @@ export class SafeStep {
           // simulation the module refuses plan-wide (ValueLossExceeded: the vault pays its fee out): its fee-pool
           // sub-accounts are left out, as the rule book's refusal naming them would leave them out, and the rest planned
           // again in this block (review rr11i H3-a: rethrowing stalled every other rescue of the step).
-          const feePools = failing === undefined && !charged && sent !== undefined && attempt.feeUndecided !== undefined ? planWideRefusalOf(error) : undefined
+          // Also when the keeper's judge did not judge the plan (review rr11j J2: the SDK's lenient book deferred it; a
+          // rethrow backed the Safe off and stalled every other rescue): any loss-class refusal naming no sub-account.
+          const planWide = failing === undefined && !charged && sent !== undefined ? planWideRefusalOf(error) : undefined
+          const feePools = planWide !== undefined && (attempt.feeUndecided !== undefined || LOSS_REFUSALS.has(planWide.name)) ? planWide : undefined
           if (feePools !== undefined && sent !== undefined) {
             const ids = feePoolSubAccountsOf(sent, snapshot).filter((id) => !excluded.has(id))
             if (ids.length > 0) {
