@@ -221,15 +221,23 @@ export type SubAccountRefusedErrorType = SubAccountRefusedError & { name: "SubAc
 /**
  * One sub-account of the Safe was left out because of what its venue or the module said about it: its read was refused
  * by its venue (`stage: "read"`, e.g. the Aave adapter's `EModeMismatch` after the owners switched e-mode), or the
- * simulation of a plan failed on its action (`stage: "plan"`, the revert naming the action's index); the keeper plans the
+ * simulation of a plan failed on its action (`stage: "plan"`, the revert naming the action's index), or the simulation refused plan-wide a plan with its
+ * fee-pool action (`stage: "simulation"`, review rr11j J1; `judge`: the rule book refused it after the clamp); the keeper plans the
  * Safe's other sub-accounts without it. `refusal`: the venue's or the module's error name (`EModeMismatch`,
  * `RESERVE_PAUSED`, `ActionFailed`).
  */
 export class SubAccountRefusedError extends BaseError {
   subAccount: string
   refusal: string
-  constructor({ safe, subAccount, venue, stage, refusal, cause }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan" | "judge"; refusal: string; cause?: Error | undefined }) {
-    const what = stage === "read" ? "was refused by its venue when read" : stage === "judge" ? "is refused by the rule book after the clamp, with no repair" : "made the plan's simulation fail"
+  constructor({ safe, subAccount, venue, stage, refusal, cause }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan" | "judge" | "simulation"; refusal: string; cause?: Error | undefined }) {
+    const what =
+      stage === "read"
+        ? "was refused by its venue when read"
+        : stage === "judge"
+          ? "is refused by the rule book after the clamp, with no repair"
+          : stage === "simulation"
+            ? "is left out: the chain's simulation refused plan-wide a plan with its fee-pool action (the rule book could not decide or did not judge the fee)"
+            : "made the plan's simulation fail"
     super(`Sub-account ${subAccount}${venue ? ` (${venue})` : ""} ${what}: ${refusal}; ${stage === "read" ? "managing" : "planning again for"} the Safe's other sub-accounts without it.`, {
       cause,
       metaMessages: [`Safe: ${safe}`, `Sub-account: ${subAccount}`, ...(venue ? [`Venue: ${venue}`] : []), `Refusal: ${refusal}`],

@@ -83,6 +83,14 @@ export const RULE_REFUSAL_REALERT_BLOCKS = 50n
 const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
 
+/**
+ * Plan-wide simulation refusals per step that try a refused plan's fee-pool sub-accounts apart (review rr11j J1): at the
+ * first, all but the most urgent are held out and it is tried without them; each later refusal leaves out the one tried
+ * and tries the next held one. At this many, every fee-pool sub-account of the refused plan still in play or held is
+ * left out at once (so at most this many + 1 simulations of such plans per step, and none is skipped without an alert).
+ */
+export const FEE_POOL_PROBES_PER_STEP = 4
+
 /** Plans per block when a token paymaster's pre-charge leaves the plan short (`PaymasterTokenChargeError`). */
 const PAYMASTER_CHARGE_ATTEMPTS = 3
 
@@ -609,11 +617,29 @@ export class SafeStep {
     // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
     // once a refused donor is excluded is reported (the first attempt listed it with the donor).
     let solved: readonly SolverResult[] | undefined
+    // Fee-pool sub-accounts of a plan the chain's simulation refused plan-wide, held out (not refused, no alert) while
+    // another of them is tried without them, most urgent first (review rr11j J1: leaving them all out at once condemned
+    // one whose vault keeps the fee, which the module accepts alone). `feeProbes`: such refusals in this step.
+    const held: string[] = []
+    let feeProbes = 0
+    // Most urgent first: the lowest `health / minHealth` before the plan, as the solver saw it (as `urgencyOf` ranks).
+    const mostUrgentFirst = (ids: string[], results: readonly SolverResult[] | undefined) => {
+      const ratio = (id: string) => {
+        const before = results?.flatMap((r) => r.outcomes).find((o) => o.id.toLowerCase() === id)?.healthBefore
+        const minHealth = snapshot.input.subAccounts.find((x) => x.state.id.toLowerCase() === id)?.policy.minHealth
+        return before === undefined || !minHealth ? Number.POSITIVE_INFINITY : before / minHealth
+      }
+      return [...ids].sort((a, b) => ratio(a) - ratio(b))
+    }
     try {
       for (;;) {
         const attempt: StepAttempt = {}
         try {
-          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt)
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, held.length === 0 ? excluded : new Set([...excluded, ...held]), attempt)
+          // Nothing was sent (no plan, or nothing left after the clamp) while fee-pool sub-accounts are held out: the
+          // next one is tried.
+          const next = attempt.plan === undefined && !this.deps.dryRun ? held.shift() : undefined
+          if (next !== undefined) continue
           rt.refused = refusedNow
           return
         } catch (error) {
@@ -647,13 +673,23 @@ export class SafeStep {
           const planWide = failing === undefined && !charged && sent !== undefined ? planWideRefusalOf(error) : undefined
           const feePools = planWide !== undefined && (attempt.feeUndecided !== undefined || LOSS_REFUSALS.has(planWide.name)) ? planWide : undefined
           if (feePools !== undefined && sent !== undefined) {
-            const ids = feePoolSubAccountsOf(sent, snapshot).filter((id) => !excluded.has(id))
+            const ids = mostUrgentFirst(feePoolSubAccountsOf(sent, snapshot).filter((id) => !excluded.has(id)), attempt.results)
             if (ids.length > 0) {
-              for (const id of ids) {
+              feeProbes += 1
+              // Several fee-pool sub-accounts: tried apart (rr11j J1), the most urgent without the others first.
+              if (ids.length > 1 && feeProbes < FEE_POOL_PROBES_PER_STEP) {
+                held.unshift(...ids.slice(1))
+                logger.warn({ safe, block: Number(block), trying: ids[0], held: ids.slice(1), rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses a plan with several fee-pool sub-accounts; trying them apart in this block")
+                continue
+              }
+              // One left (or the probes spent): left out, with the held ones when the probes are spent.
+              const out = feeProbes < FEE_POOL_PROBES_PER_STEP ? ids : [...ids, ...held.splice(0)]
+              for (const id of out) {
                 excluded.add(id)
                 ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: feePools.name, args: feePools.args, binding: [], subAccount: id, stage: "simulation" }))
               }
-              logger.warn({ safe, block: Number(block), subAccounts: ids, rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses the plan the rule book deferred (a pool fee paid out); planning again without its fee-pool sub-accounts in this block")
+              const next = held.shift()
+              logger.warn({ safe, block: Number(block), subAccounts: out, next, rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses the plan plan-wide (a pool fee paid out); planning again without its fee-pool sub-accounts in this block")
               continue
             }
           }
@@ -740,7 +776,7 @@ export class SafeStep {
       if (run.alerted === undefined || block - run.alerted >= RULE_REFUSAL_REALERT_BLOCKS) {
         run.alerted = block
         const id = error.subAccount
-        events.alert(safe, block, "nothing-to-send", id === undefined ? error : new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "judge", refusal: error.rule, cause: error }))
+        events.alert(safe, block, "nothing-to-send", id === undefined ? error : new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: error.stage === "simulation" ? "simulation" : "judge", refusal: error.rule, cause: error }))
       } else if (run.rule !== error.rule) {
         logger.info({ safe, block: Number(block), subAccount: key, rule: error.rule, was: run.rule, since: Number(run.since) }, "rule book refusal continues under another rule (alerted at most once per RULE_REFUSAL_REALERT_BLOCKS)")
       }
