@@ -197,13 +197,14 @@ export class ClampRuleRefusedError extends BaseError {
   /**
    * `judge`: the rule book refused (default); `simulation`: the rule book could not decide the plan (a pool fee the
    * vault may keep, review rr11h H3) and the chain's simulation refused it plan-wide, so its fee-pool sub-accounts are
-   * left out as a refusal naming them would leave them out (review rr11i H3-a).
+   * left out as a refusal naming them would leave them out (review rr11i H3-a); also a plan the keeper's judge did not
+   * judge refused with a loss-class error (review rr11j J2), and one fee-pool sub-account tried apart (rr11j J1).
    */
   stage: "judge" | "simulation"
   constructor({ safe, rule, args, binding, subAccount, stage = "judge" }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined; stage?: "judge" | "simulation" | undefined }) {
     super(
       stage === "simulation"
-        ? `Nothing to send for ${subAccount}: the rule book could not decide the plan (a pool fee the vault may keep) and the chain's simulation refuses it with ${rule}(${args.map(String).join(", ")}); its fee-pool sub-accounts are left out.`
+        ? `Nothing to send for ${subAccount}: the rule book could not decide the plan (a pool fee the vault may keep) or did not judge it, and the chain's simulation refuses it with ${rule}(${args.map(String).join(", ")}); its fee-pool sub-accounts are left out.`
         : `Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`,
       {
         metaMessages: [`Safe: ${safe}`, ...boundLines(binding), "Nothing was sent; the keeper plans again at the next block from fresh reads."],
