@@ -197,13 +197,14 @@ export class ClampRuleRefusedError extends BaseError {
   /**
    * `judge`: the rule book refused (default); `simulation`: the rule book could not decide the plan (a pool fee the
    * vault may keep, review rr11h H3) and the chain's simulation refused it plan-wide, so its fee-pool sub-accounts are
-   * left out as a refusal naming them would leave them out (review rr11i H3-a).
+   * left out as a refusal naming them would leave them out (review rr11i H3-a); also a plan the keeper's judge did not
+   * judge refused with a loss-class error (review rr11j J2), and one fee-pool sub-account tried apart (rr11j J1).
    */
   stage: "judge" | "simulation"
   constructor({ safe, rule, args, binding, subAccount, stage = "judge" }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined; stage?: "judge" | "simulation" | undefined }) {
     super(
       stage === "simulation"
-        ? `Nothing to send for ${subAccount}: the rule book could not decide the plan (a pool fee the vault may keep) and the chain's simulation refuses it with ${rule}(${args.map(String).join(", ")}); its fee-pool sub-accounts are left out.`
+        ? `Nothing to send for ${subAccount}: the rule book could not decide the plan (a pool fee the vault may keep) or did not judge it, and the chain's simulation refuses it with ${rule}(${args.map(String).join(", ")}); its fee-pool sub-accounts are left out.`
         : `Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`,
       {
         metaMessages: [`Safe: ${safe}`, ...boundLines(binding), "Nothing was sent; the keeper plans again at the next block from fresh reads."],
@@ -221,15 +222,23 @@ export type SubAccountRefusedErrorType = SubAccountRefusedError & { name: "SubAc
 /**
  * One sub-account of the Safe was left out because of what its venue or the module said about it: its read was refused
  * by its venue (`stage: "read"`, e.g. the Aave adapter's `EModeMismatch` after the owners switched e-mode), or the
- * simulation of a plan failed on its action (`stage: "plan"`, the revert naming the action's index); the keeper plans the
+ * simulation of a plan failed on its action (`stage: "plan"`, the revert naming the action's index), or the simulation refused plan-wide a plan with its
+ * fee-pool action (`stage: "simulation"`, review rr11j J1; `judge`: the rule book refused it after the clamp); the keeper plans the
  * Safe's other sub-accounts without it. `refusal`: the venue's or the module's error name (`EModeMismatch`,
  * `RESERVE_PAUSED`, `ActionFailed`).
  */
 export class SubAccountRefusedError extends BaseError {
   subAccount: string
   refusal: string
-  constructor({ safe, subAccount, venue, stage, refusal, cause }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan" | "judge"; refusal: string; cause?: Error | undefined }) {
-    const what = stage === "read" ? "was refused by its venue when read" : stage === "judge" ? "is refused by the rule book after the clamp, with no repair" : "made the plan's simulation fail"
+  constructor({ safe, subAccount, venue, stage, refusal, cause }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan" | "judge" | "simulation"; refusal: string; cause?: Error | undefined }) {
+    const what =
+      stage === "read"
+        ? "was refused by its venue when read"
+        : stage === "judge"
+          ? "is refused by the rule book after the clamp, with no repair"
+          : stage === "simulation"
+            ? "is left out: the chain's simulation refused plan-wide a plan with its fee-pool action (the rule book could not decide or did not judge the fee)"
+            : "made the plan's simulation fail"
     super(`Sub-account ${subAccount}${venue ? ` (${venue})` : ""} ${what}: ${refusal}; ${stage === "read" ? "managing" : "planning again for"} the Safe's other sub-accounts without it.`, {
       cause,
       metaMessages: [`Safe: ${safe}`, `Sub-account: ${subAccount}`, ...(venue ? [`Venue: ${venue}`] : []), `Refusal: ${refusal}`],

@@ -120,25 +120,27 @@ async function blocks(n: number) {
   }
   const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind} ${e.message.includes(SB) ? "B" : e.message.includes(SA) ? "A" : "?"}`] : []))
   const bAlert = events.flatMap((e) => (e.type === "alert" && e.message.includes(SB) ? [e.message] : []))[0]
-  return { sent, alerts, bAlert, gauge: metrics.value("levpilot_rule_refused_blocks", { safe: SAFE }) }
+  const aAlert = events.flatMap((e) => (e.type === "alert" && e.message.includes(SA) ? [e.message] : []))[0]
+  return { sent, alerts, bAlert, aAlert, gauge: metrics.value("levpilot_rule_refused_blocks", { safe: SAFE }) }
 }
 
-test("rr11j J1 observed today: B (accepted by the module alone) is left out with A in every block; its alert blames B", async () => {
-  const { sent, alerts, bAlert, gauge } = await blocks(5)
-  // One deferred [A, B] per block, simulated and refused; nothing else is ever sent.
-  expect(sent).toEqual(["100 a1,b1", "101 a1,b1", "102 a1,b1", "103 a1,b1", "104 a1,b1"])
-  // Alerted once each (A and B, nothing-to-send, stage simulation naming ValueLossExceeded), the gauge counting.
-  expect(alerts.sort()).toEqual(["100 nothing-to-send A", "100 nothing-to-send B"])
+// Observed before f11n (main at 9fb7dec): sent only "10k a1,b1" in each of 5 blocks, one nothing-to-send alert each for
+// A and B, the gauge 5, and B's headline "is refused by the rule book after the clamp, with no repair: ValueLossExceeded".
+// Fixed (f11n): the fee-pool sub-accounts of the refused plan are tried apart, most urgent first (A at 1.02, B at 1.04).
+test("rr11j J1 (fixed, f11n): A tried alone and left out, B sent in every block; one alert, for A, naming the chain's simulation", async () => {
+  const { sent, alerts, aAlert, bAlert, gauge } = await blocks(5)
+  expect(sent).toEqual([100, 101, 102, 103, 104].flatMap((b) => [`${b} a1,b1`, `${b} a1`, `${b} b1`]))
+  expect(alerts).toEqual(["100 nothing-to-send A"])
+  expect(bAlert).toBeUndefined()
   expect(gauge).toBe(5)
-  // The alert's headline says the RULE BOOK refused B (stage "judge"), though it was the chain's simulation of the
-  // plan with A (the ClampRuleRefusedError stage "simulation" is only its cause).
-  expect(bAlert).toContain("is refused by the rule book after the clamp, with no repair: ValueLossExceeded")
+  expect(aAlert).toContain("the chain's simulation refused plan-wide a plan with its fee-pool action")
+  expect(aAlert).not.toContain("rule book after the clamp")
 })
 
-// FAILS TODAY: a plan-wide refusal of a deferred plan with more than one fee-pool sub-account should not condemn them all
+// Was FAILS TODAY (rr11j): a plan-wide refusal of a deferred plan with more than one fee-pool sub-account should not condemn them all
 // at once: try them apart (e.g. leave out one at a time, or send each fee-pool sub-account alone), so B, which the
 // module accepts alone, is rescued in the block.
-test.skip("rr11j J1 FAILS TODAY: B's rescue, accepted by the module alone, is sent in the same block", async () => {
+test("rr11j J1 (fixed, f11n): B's rescue, accepted by the module alone, is sent in the same block", async () => {
   const { sent } = await blocks(1)
   expect(sent.some((s) => s.startsWith("100 ") && s.includes("b1") && !s.includes("a1"))).toBe(true)
 })

@@ -38,16 +38,11 @@ async function blocks(n: number) {
   return { plans, alerts, gauges }
 }
 
-test("rr11j J3 observed today: one nothing-to-send alert per block and the gauge stuck at 1 while STUCK is refused every block", async () => {
-  const { plans, alerts, gauges } = await blocks(10)
-  expect(plans).toEqual([])
-  expect(alerts).toEqual(Array.from({ length: 10 }, (_, k) => `${100 + k} nothing-to-send`))
-  expect(gauges).toEqual(Array.from({ length: 10 }, () => 1))
-})
-
-// FAILS TODAY: a plan-wide run should survive a change of its plan's membership while a sub-account of it stays refused
+// Observed before f11n (main at 9fb7dec): 10 `nothing-to-send` alerts, one per block, and the gauge 1 in every block.
+// Fixed (f11n): a new `*|ids` key takes over the run of a `*|ids'` key sharing a sub-account with it.
+// Was FAILS TODAY (rr11j): a plan-wide run should survive a change of its plan's membership while a sub-account of it stays refused
 // (e.g. carry a `*|ids` run into a new key sharing one of its ids): one alert in 10 blocks, the gauge 1..10.
-test.skip("rr11j J3 FAILS TODAY: one alert in 10 blocks and the gauge counts the run", async () => {
+test("rr11j J3 (fixed, f11n): one alert in 10 blocks and the gauge counts the run", async () => {
   const { alerts, gauges } = await blocks(10)
   expect(alerts).toEqual(["100 nothing-to-send"])
   expect(gauges).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])

@@ -83,6 +83,14 @@ export const RULE_REFUSAL_REALERT_BLOCKS = 50n
 const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
 
+/**
+ * Plan-wide simulation refusals per step that try a refused plan's fee-pool sub-accounts apart (review rr11j J1): at the
+ * first, all but the most urgent are held out and it is tried without them; each later refusal leaves out the one tried
+ * and tries the next held one. At this many, every fee-pool sub-account of the refused plan still in play or held is
+ * left out at once (so at most this many + 1 simulations of such plans per step, and none is skipped without an alert).
+ */
+export const FEE_POOL_PROBES_PER_STEP = 4
+
 /** Plans per block when a token paymaster's pre-charge leaves the plan short (`PaymasterTokenChargeError`). */
 const PAYMASTER_CHARGE_ATTEMPTS = 3
 
@@ -314,17 +322,26 @@ export function planWideRefusalOf(error: unknown): { name: string; args: readonl
 }
 
 /**
+ * Plan-wide refusals of the loss class (review rr11j J2): what the SDK's fee-lenient `validateRebalance` lets through as
+ * `feeUndecided` (a pool fee booked as kept) and the simulation then refuses when the vault pays it out. Any of these,
+ * naming no sub-account, leaves out the plan's fee-pool sub-accounts even when the keeper's own judge did not judge
+ * the plan (an Aave sub-account, a swap or callback plan, a pool whose totals were not read).
+ */
+const LOSS_REFUSALS = new Set(["ValueLossExceeded", "EpochLossBudgetExceeded"])
+
+/**
  * The sub-accounts (lower case) of `plan` with a pool action whose side of the pool charges a fee at the snapshot
  * (`poolTotals`: `exitFeeBps` for a withdrawal, `entryFeeBps` for a deposit): those a fee-undecided deferral rests on.
+ * A pool action whose pool's totals the snapshot did not read counts too (its fee unknown; review rr11j J2).
  */
 export function feePoolSubAccountsOf(plan: ChainPlan, snapshot: Pick<PortfolioSnapshot, "poolTotals">): string[] {
   const ids = new Set<string>()
   for (const a of plan.actions) {
-    if (a.pool === undefined) continue
+    if (a.pool === undefined || (a.kind !== "WithdrawFromPool" && a.kind !== "DepositToPool")) continue
     const p = snapshot.poolTotals?.[a.pool.toLowerCase()]
-    const fee = a.kind === "WithdrawFromPool" ? p?.exitFeeBps : a.kind === "DepositToPool" ? p?.entryFeeBps : undefined
+    const fee = p === undefined ? undefined : a.kind === "WithdrawFromPool" ? p.exitFeeBps : p.entryFeeBps
     const id = plan.subAccounts[a.subAccount]
-    if (id !== undefined && (fee ?? 0n) > 0n) ids.add(id.toLowerCase())
+    if (id !== undefined && (p === undefined || (fee ?? 0n) > 0n)) ids.add(id.toLowerCase())
   }
   return [...ids]
 }
@@ -600,11 +617,29 @@ export class SafeStep {
     // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
     // once a refused donor is excluded is reported (the first attempt listed it with the donor).
     let solved: readonly SolverResult[] | undefined
+    // Fee-pool sub-accounts of a plan the chain's simulation refused plan-wide, held out (not refused, no alert) while
+    // another of them is tried without them, most urgent first (review rr11j J1: leaving them all out at once condemned
+    // one whose vault keeps the fee, which the module accepts alone). `feeProbes`: such refusals in this step.
+    const held: string[] = []
+    let feeProbes = 0
+    // Most urgent first: the lowest `health / minHealth` before the plan, as the solver saw it (as `urgencyOf` ranks).
+    const mostUrgentFirst = (ids: string[], results: readonly SolverResult[] | undefined) => {
+      const ratio = (id: string) => {
+        const before = results?.flatMap((r) => r.outcomes).find((o) => o.id.toLowerCase() === id)?.healthBefore
+        const minHealth = snapshot.input.subAccounts.find((x) => x.state.id.toLowerCase() === id)?.policy.minHealth
+        return before === undefined || !minHealth ? Number.POSITIVE_INFINITY : before / minHealth
+      }
+      return [...ids].sort((a, b) => ratio(a) - ratio(b))
+    }
     try {
       for (;;) {
         const attempt: StepAttempt = {}
         try {
-          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt)
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, held.length === 0 ? excluded : new Set([...excluded, ...held]), attempt)
+          // Nothing was sent (no plan, or nothing left after the clamp) while fee-pool sub-accounts are held out: the
+          // next one is tried.
+          const next = attempt.plan === undefined && !this.deps.dryRun ? held.shift() : undefined
+          if (next !== undefined) continue
           rt.refused = refusedNow
           return
         } catch (error) {
@@ -633,15 +668,28 @@ export class SafeStep {
           // simulation the module refuses plan-wide (ValueLossExceeded: the vault pays its fee out): its fee-pool
           // sub-accounts are left out, as the rule book's refusal naming them would leave them out, and the rest planned
           // again in this block (review rr11i H3-a: rethrowing stalled every other rescue of the step).
-          const feePools = failing === undefined && !charged && sent !== undefined && attempt.feeUndecided !== undefined ? planWideRefusalOf(error) : undefined
+          // Also when the keeper's judge did not judge the plan (review rr11j J2: the SDK's lenient book deferred it; a
+          // rethrow backed the Safe off and stalled every other rescue): any loss-class refusal naming no sub-account.
+          const planWide = failing === undefined && !charged && sent !== undefined ? planWideRefusalOf(error) : undefined
+          const feePools = planWide !== undefined && (attempt.feeUndecided !== undefined || LOSS_REFUSALS.has(planWide.name)) ? planWide : undefined
           if (feePools !== undefined && sent !== undefined) {
-            const ids = feePoolSubAccountsOf(sent, snapshot).filter((id) => !excluded.has(id))
+            const ids = mostUrgentFirst(feePoolSubAccountsOf(sent, snapshot).filter((id) => !excluded.has(id)), attempt.results)
             if (ids.length > 0) {
-              for (const id of ids) {
+              feeProbes += 1
+              // Several fee-pool sub-accounts: tried apart (rr11j J1), the most urgent without the others first.
+              if (ids.length > 1 && feeProbes < FEE_POOL_PROBES_PER_STEP) {
+                held.unshift(...ids.slice(1))
+                logger.warn({ safe, block: Number(block), trying: ids[0], held: ids.slice(1), rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses a plan with several fee-pool sub-accounts; trying them apart in this block")
+                continue
+              }
+              // One left (or the probes spent): left out, with the held ones when the probes are spent.
+              const out = feeProbes < FEE_POOL_PROBES_PER_STEP ? ids : [...ids, ...held.splice(0)]
+              for (const id of out) {
                 excluded.add(id)
                 ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: feePools.name, args: feePools.args, binding: [], subAccount: id, stage: "simulation" }))
               }
-              logger.warn({ safe, block: Number(block), subAccounts: ids, rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses the plan the rule book deferred (a pool fee paid out); planning again without its fee-pool sub-accounts in this block")
+              const next = held.shift()
+              logger.warn({ safe, block: Number(block), subAccounts: out, next, rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses the plan plan-wide (a pool fee paid out); planning again without its fee-pool sub-accounts in this block")
               continue
             }
           }
@@ -707,6 +755,16 @@ export class SafeStep {
     const runs = (rt.ruleRefused ??= new Map())
     let longest = 0n
     const isCarried = (key: string) => (key.startsWith("*|") ? key.slice(2).split(",").some((id) => carried.has(id)) : carried.has(key))
+    // A plan-wide run follows its plan through a change of membership (review rr11j J3: a member flapping in and out of
+    // its band restarted the run, one alert per block and the gauge stuck at 1): a new `*|ids` key takes over the oldest
+    // run of a `*|ids'` key this step did not refuse that shares a sub-account with it (the others sharing one end).
+    for (const key of now.keys()) {
+      if (!key.startsWith("*|") || runs.has(key)) continue
+      const ids = new Set(key.slice(2).split(","))
+      const prior = [...runs].filter(([k]) => k.startsWith("*|") && !now.has(k) && k.slice(2).split(",").some((id: string) => ids.has(id))).sort(([, a], [, b]) => (a.since < b.since ? -1 : a.since > b.since ? 1 : 0))
+      for (const [k] of prior) runs.delete(k)
+      if (prior[0] !== undefined) runs.set(key, prior[0][1])
+    }
     for (const [key, run] of [...runs]) {
       if (now.has(key)) continue
       if (!isCarried(key)) runs.delete(key)
@@ -718,7 +776,7 @@ export class SafeStep {
       if (run.alerted === undefined || block - run.alerted >= RULE_REFUSAL_REALERT_BLOCKS) {
         run.alerted = block
         const id = error.subAccount
-        events.alert(safe, block, "nothing-to-send", id === undefined ? error : new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "judge", refusal: error.rule, cause: error }))
+        events.alert(safe, block, "nothing-to-send", id === undefined ? error : new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: error.stage === "simulation" ? "simulation" : "judge", refusal: error.rule, cause: error }))
       } else if (run.rule !== error.rule) {
         logger.info({ safe, block: Number(block), subAccount: key, rule: error.rule, was: run.rule, since: Number(run.since) }, "rule book refusal continues under another rule (alerted at most once per RULE_REFUSAL_REALERT_BLOCKS)")
       }
