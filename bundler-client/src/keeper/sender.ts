@@ -235,9 +235,11 @@ export class RebalanceSender {
         // A paymaster that did not answer (timeout, 5xx, down) is not a refusal, but the Safe may pay alike.
         const unanswered = has(error, PaymasterUnavailableError)
         if (!sponsored || !(unanswered || has(error, PaymasterRefusedError))) throw error
-        events.alert(safe, block, unanswered ? "paymaster-unavailable" : "paymaster-refused", error)
+        // One alert per failed send: when the Safe may not pay itself, the SelfPayNotAllowedError below is it (its kind
+        // from this cause); else the paymaster's failure is alerted here and the Safe pays.
         const blocked = await this.selfPayBlocked(safe)
         if (blocked) throw new SelfPayNotAllowedError({ safe, reason: blocked, cause: error as Error })
+        events.alert(safe, block, unanswered ? "paymaster-unavailable" : "paymaster-refused", error)
         logger.warn({ safe }, `paymaster ${unanswered ? "did not answer" : "refused"}; the Safe pays its own gas (allowed by policy)`)
         sponsored = false
         // The plan was validated for the refused attempt, against this block.

@@ -25,7 +25,7 @@ describe("RebalanceSender: a paymaster that fails a sponsored send of a Safe tha
       const alerts = events.filter((e) => e.type === "alert")
       expect(alerts).toHaveLength(1)
       expect(alerts[0]).toMatchObject({ kind })
-      expect((alerts[0] as { message: string }).message).toMatch(/self-pay is not allowed/)
+      expect((alerts[0] as { message: string }).message).toBe(`The paymaster ${kind === "paymaster-refused" ? "refused" : "did not answer"} and self-pay is not allowed for this Safe.`)
       expect(rt.backoffUntil).toBeGreaterThan(0)
     })
   }
