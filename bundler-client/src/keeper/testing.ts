@@ -312,6 +312,7 @@ export function senderHarness({
   nonces,
   caps = { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n },
   market = () => ({ maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n }),
+  head,
 }: {
   setPending: (safe: Address, pending: PendingOperation | undefined) => Promise<void>
   nonces: bigint[]
@@ -319,6 +320,8 @@ export function senderHarness({
   caps?: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
   /** The bundler's fees at each send (wei per gas). */
   market?: () => { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  /** The node's head at each `getBlockNumber` (none: the client has no `getBlockNumber`). */
+  head?: () => bigint
 }) {
   const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
   const metrics = new KeeperMetrics()
@@ -330,7 +333,7 @@ export function senderHarness({
   const sender = new RebalanceSender({
     config: { deployment: { leverageModule: "0x00000000000000000000000000000000000000aa" }, feeBumpPercent: 20, allowSelfPay: false, paymasterContext: undefined, retry: { baseMs: 1, maxMs: 1 } } as never,
     clients: {
-      publicClient: { readContract: async () => caps },
+      publicClient: { readContract: async () => caps, ...(head ? { getBlockNumber: async () => head() } : {}) },
       estimateFees: async () => market(),
       sponsoredBundler: {},
       bundler: {},
