@@ -26,6 +26,7 @@ import { GasCapBelowMarketError, NonceMismatchError, ReplacementBlockedByCapsErr
 import { type KeeperEvents, shortMessage } from "./events.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
+import { waitHeadPast } from "./settle.js"
 import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
 import { bundlerFeeMinimumOf, priceUserOperation, raiseToBundlerMinimum } from "./fees.js"
@@ -225,12 +226,29 @@ export class RebalanceSender {
     let userOpHash: `0x${string}`
     let sponsored = clients.sponsoredBundler !== undefined
     try {
-      try {
+      const first = async () => {
+        sponsored = clients.sponsoredBundler !== undefined
         if (!clients.sponsoredBundler) {
           const blocked = await this.selfPayBlocked(safe)
           if (blocked) throw new SelfPayNotAllowedError({ safe, reason: `no paymasterUrl is configured and ${blocked}` })
-          userOpHash = await submit(clients.bundler, false)
-        } else userOpHash = await submit(clients.sponsoredBundler, true)
+          return await submit(clients.bundler, false)
+        }
+        return await submit(clients.sponsoredBundler, true)
+      }
+      try {
+        try {
+          userOpHash = await first()
+        } catch (error) {
+          // An arithmetic panic at the send-time read or the bundler's simulation: most often a read at the head made
+          // while the next block was mined (anvil answers it with that block's state under the head's header; Morpho's
+          // `block.timestamp - lastUpdate` underflows). Once the node has sealed that block the same reads are
+          // consistent: sent again once, in this step, once the head moved (or after SETTLE_BOUND: nothing was being mined),
+          // instead of a block later. A real overflow panics again and goes on to the count below.
+          if (!arithmeticPanicOf(error)) throw error
+          await this.settle()
+          logger.info({ safe, block: Number(block), err: shortMessage(error) }, "the send-time read or the simulation reverted with an arithmetic panic; sending again once the node sealed its next block")
+          userOpHash = await first()
+        }
       } catch (error) {
         // A paymaster that did not answer (timeout, 5xx, down) is not a refusal, but the Safe may pay alike.
         const unanswered = has(error, PaymasterUnavailableError)
@@ -389,6 +407,15 @@ export class RebalanceSender {
     const { clients, keeper } = this.deps
     rt.account ??= await toKeeperAccount({ client: clients.publicClient, safe: rt.config.address, keeper, deployments: clients.deployments })
     return rt.account
+  }
+
+  /**
+   * Waits until the node's head (uncached) is past the head it has now, at most SETTLE_BOUND: the block being mined, if
+   * any, is then sealed (a head that cannot be read is not waited for).
+   */
+  private async settle(): Promise<void> {
+    const client = this.deps.clients.publicClient
+    await waitHeadPast(() => client.getBlockNumber({ cacheTime: 0 }), undefined).catch(() => undefined)
   }
 
   /** Why the Safe may not pay its own gas, or `undefined` when it may. */

@@ -8,7 +8,10 @@ import type { KeeperEvents } from "../events.js"
 import { isUnreachable } from "../logWindow.js"
 import type { FleetSettings } from "./config.js"
 import { limiter } from "./limit.js"
+import { SETTLE_BOUND, type SettleBound, waitHeadPast } from "../settle.js"
 import type { FleetStore } from "./store.js"
+
+export { SETTLE_BOUND, type SettleBound }
 
 /** A Safe read without error. */
 export type ReadSafe = Extract<SafeState, { error?: undefined }>
@@ -21,16 +24,6 @@ export type ReadSafe = Extract<SafeState, { error?: undefined }>
  */
 export type ChunkRead = { blockNumber: bigint; timestamp: bigint; states: SafeState[]; unsettled?: Address[] | undefined }
 
-/**
- * How long {@link readChunk} waits for the node's head to move past the read block before re-reading a Safe whose read
- * there reverted with `Panic(0x11)` (`timeoutMs`, polling `eth_blockNumber` every `pollMs`), both in ms. anvil's racing
- * reads last while the next block is mined: 59 ms at most on a bare anvil (bench/anvilReadRace.mjs), seconds for a
- * loaded devnet's 14M-gas blocks.
- */
-export type SettleBound = { timeoutMs: number; pollMs: number }
-
-/** The default {@link SettleBound}: 4 s, polled every 100 ms. */
-export const SETTLE_BOUND: SettleBound = { timeoutMs: 4_000, pollMs: 100 }
 
 /**
  * The largest number of Safes one `eth_call` of the lens is known to fit (shared by the reads of one process). It
@@ -73,20 +66,6 @@ const panicked = (state: SafeState): boolean => {
   return state.error ? is((state.error as { revertData?: string }).revertData) : state.unreadable.some((e) => is(e.revertData))
 }
 
-/**
- * Waits until the node's head (`eth_blockNumber`, uncached) is past `block`, at most `bound.timeoutMs`.
- *
- * @returns Whether it is, and the requests made.
- */
-async function headPast(client: Client<Transport, Chain | undefined>, block: bigint, bound: SettleBound): Promise<{ past: boolean; requests: number }> {
-  const deadline = Date.now() + bound.timeoutMs
-  for (let requests = 1; ; requests++) {
-    const head = BigInt(await client.request({ method: "eth_blockNumber" }))
-    if (head > block) return { past: true, requests }
-    if (Date.now() + bound.pollMs > deadline) return { past: false, requests }
-    await new Promise((resolve) => setTimeout(resolve, bound.pollMs))
-  }
-}
 
 /**
  * Reads `safes` at `block`, `settings.batchSize` Safes per `eth_call` (the lens's `readSafes`) with at most
@@ -208,7 +187,7 @@ export async function readChunk(
   const racing = states.flatMap((state, i) => (panicked(state) ? [i] : []))
   let unsettled: Address[] | undefined
   if (racing.length > 0) {
-    const head = await headPast(client, block, settle)
+    const head = await waitHeadPast(async () => BigInt(await client.request({ method: "eth_blockNumber" })), block, settle)
     calls += head.requests
     if (head.past) {
       const again = await read(racing.map((i) => safes[i] as Address))
