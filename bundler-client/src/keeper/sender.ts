@@ -80,6 +80,17 @@ export function arithmeticPanicOf(error: unknown): boolean {
   return false
 }
 
+/** `error`'s cause chain for the log: each error's name, HTTP status when it has one, and short message. */
+const causeChainOf = (error: unknown): string[] => {
+  const out: string[] = []
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 12; e = (e as { cause?: unknown }).cause, depth++) {
+    const status = (e as { status?: unknown }).status
+    const code = (e as { code?: unknown }).code
+    out.push(`${e.name}${status !== undefined ? ` ${String(status)}` : ""}${code !== undefined ? ` [${String(code)}]` : ""}: ${(e instanceof BaseError ? e.shortMessage : e.message).slice(0, 200)}`)
+  }
+  return out
+}
+
 /** Whether `error`'s cause chain holds an error of class `type` ({@link findInCauseChain}). */
 const has = (error: unknown, type: abstract new (...args: never[]) => Error) => findInCauseChain(error, type) !== undefined
 
@@ -383,7 +394,7 @@ export class RebalanceSender {
       }
       if (error instanceof BundlerUnavailableError) {
         events.alert(safe, block, "bundler-unavailable", error)
-        logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "bundler unavailable; retrying with backoff")
+        logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()), causes: causeChainOf(error) }, "bundler unavailable; retrying with backoff")
         return
       }
       throw error
