@@ -80,6 +80,13 @@ export function arithmeticPanicOf(error: unknown): boolean {
   return false
 }
 
+/**
+ * What a send says of the services' load, for the fleet's adaptive send slots (`adaptiveLimiter`): `sent` when the
+ * bundler accepted it with no service failing; `overloaded` when the bundler or the paymaster did not answer in time
+ * (`BundlerUnavailableError`, a timed-out answer to the send, a paymaster that did not answer).
+ */
+export type SendOutcome = "sent" | "overloaded"
+
 /** `error`'s cause chain for the log: each error's name, HTTP status when it has one, and short message. */
 const causeChainOf = (error: unknown): string[] => {
   const out: string[] = []
@@ -127,8 +134,9 @@ export class RebalanceSender {
    * @param urgent - The plan restores a sub-account below its band: a stuck operation is repriced up to the Safe's caps.
    * @param aaveCollateral - The Safe's Aave collateral reserves as the snapshot read them (`PortfolioSnapshot.aaveCollateral`):
    *   the SDK's validation uses them, instead of reading them again, when it reads at the snapshot's block.
+   * @returns What it says of the bundler's and paymaster's load ({@link SendOutcome}), undefined for any other end.
    */
-  async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined, solverPlan?: Plan, urgent = false, aaveCollateral?: AaveCollateralShare | undefined): Promise<void> {
+  async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined, solverPlan?: Plan, urgent = false, aaveCollateral?: AaveCollateralShare | undefined): Promise<SendOutcome | undefined> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
     const account = await this.keeperAccount(rt)
@@ -236,6 +244,7 @@ export class RebalanceSender {
     }
     let userOpHash: `0x${string}`
     let sponsored = clients.sponsoredBundler !== undefined
+    let paymasterOverloaded = false
     try {
       const first = async () => {
         sponsored = clients.sponsoredBundler !== undefined
@@ -269,6 +278,7 @@ export class RebalanceSender {
         const blocked = await this.selfPayBlocked(safe)
         if (blocked) throw new SelfPayNotAllowedError({ safe, reason: blocked, cause: error as Error })
         events.alert(safe, block, unanswered ? "paymaster-unavailable" : "paymaster-refused", error)
+        paymasterOverloaded = unanswered
         logger.warn({ safe }, `paymaster ${unanswered ? "did not answer" : "refused"}; the Safe pays its own gas (allowed by policy)`)
         sponsored = false
         // The plan was validated for the refused attempt, against this block.
@@ -317,7 +327,8 @@ export class RebalanceSender {
         events.alert(safe, block, "send-failed", error)
         logger.warn({ safe, nonce: nonce.toString(), attempt }, "unusable answer to eth_sendUserOperation; keeping the intent and tracking the nonce on chain")
         events.emit({ type: "tracking", safe, block, nonce, reason: "ambiguous-answer", message: shortMessage(error) })
-        return
+        // A send whose answer timed out: the bundler did not keep up.
+        return getTransportFailure(error) !== undefined ? "overloaded" : undefined
       }
       const unreachable = error instanceof BundlerUnavailableError || getTransportFailure(error) !== undefined
       // A self-paid operation in the last seconds of its self-pay epoch is not signed (toKeeperAccount): nothing was
@@ -390,12 +401,12 @@ export class RebalanceSender {
       if (error instanceof SelfPayNotAllowedError) {
         events.alert(safe, block, has(error.cause, PaymasterUnavailableError) ? "paymaster-unavailable" : "paymaster-refused", error)
         logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "operation not sent")
-        return
+        return has(error.cause, PaymasterUnavailableError) ? "overloaded" : undefined
       }
       if (error instanceof BundlerUnavailableError) {
         events.alert(safe, block, "bundler-unavailable", error)
         logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()), causes: causeChainOf(error) }, "bundler unavailable; retrying with backoff")
-        return
+        return "overloaded"
       }
       throw error
     }
@@ -412,6 +423,7 @@ export class RebalanceSender {
       metrics.inc("levpilot_venue_userops_sent_total", "Keeper UserOperations accepted by the bundler, per venue of the sub-accounts they touch (a cross-venue plan counts for each).", { safe, venue })
     logger.info({ safe, userOpHash, nonce: nonce.toString(), sponsored, attempt, block: Number(block), actions: plan.actions.length, subAccounts, sigma }, "rebalance sent")
     events.emit({ type: "sent", safe, block, userOpHash, nonce, sponsored, attempt, plan })
+    return paymasterOverloaded ? "overloaded" : "sent"
   }
 
   private async keeperAccount(rt: SafeRuntime): Promise<ToKeeperAccountReturnType> {

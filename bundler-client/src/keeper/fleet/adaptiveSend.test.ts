@@ -5,7 +5,7 @@ import * as limit from "./limit.js"
 // `fleet.sendConcurrency` 32 sends, each with its gas price, estimation and send), Alto answered all of them but some
 // after viem's 10 s timeout, and 43 sends were alerted `bundler-unavailable` (32 + 11 "timed out"; the committed run: 65).
 // With 1 worker (32 sends at most) no such alert. The fleet's own send concurrency overloaded its bundler; a worker
-// sheds sends when its bundler or paymaster does not keep up (halve once per congestion, +1 per accepted send).
+// sheds sends when its bundler or paymaster does not keep up (halve once per congestion, +1 per window of accepted sends).
 
 type Adaptive = {
   run: <T>(task: (release: () => void) => Promise<T>) => Promise<T>
@@ -66,14 +66,18 @@ describe("the fleet's send slots against a bundler that keeps up with 8 requests
     expect(adaptiveRun.timeouts).toBeLessThan(fixedRun.timeouts / 3)
   })
 
-  test("a burst of overloads from sends started under one limit halves it once; accepted sends grow it back by 1 up to the maximum", async () => {
+  test("a burst of overloads from sends started under one limit halves it once; accepted each window of accepted sends (as many as the limit) grows it by 1, up to the maximum", async () => {
     const slots = (adaptiveLimiter as (max: number) => Adaptive)(32)
     const epoch = slots.epoch()
     for (let i = 0; i < 20; i++) slots.overloaded(epoch)
     expect(slots.limit()).toBe(16)
     slots.overloaded(slots.epoch())
     expect(slots.limit()).toBe(8)
-    for (let i = 0; i < 100; i++) slots.succeeded()
+    for (let i = 0; i < 7; i++) slots.succeeded()
+    expect(slots.limit()).toBe(8)
+    slots.succeeded()
+    expect(slots.limit()).toBe(9)
+    for (let i = 0; i < 1_000; i++) slots.succeeded()
     expect(slots.limit()).toBe(32)
     for (let i = 0; i < 10; i++) slots.overloaded(slots.epoch())
     expect(slots.limit()).toBe(1)
