@@ -26,7 +26,7 @@ import { GasCapBelowMarketError, NonceMismatchError, ReplacementBlockedByCapsErr
 import { type KeeperEvents, shortMessage } from "./events.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
-import { waitHeadPast } from "./settle.js"
+import { callBlockNumber, waitHeadPast } from "./settle.js"
 import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
 import { bundlerFeeMinimumOf, priceUserOperation, raiseToBundlerMinimum } from "./fees.js"
@@ -433,12 +433,13 @@ export class RebalanceSender {
   }
 
   /**
-   * Waits until the node's head (uncached) is past the head it has now, at most SETTLE_BOUND: the block being mined, if
-   * any, is then sealed (a head that cannot be read is not waited for).
+   * Waits until the node's calls run under a block past the one they run under now (`callBlockNumber`), at most
+   * SETTLE_BOUND: the block being mined, if any, is then sealed and published (a number that cannot be read is not
+   * waited for).
    */
   private async settle(): Promise<void> {
     const client = this.deps.clients.publicClient
-    await waitHeadPast(() => client.getBlockNumber({ cacheTime: 0 }), undefined).catch(() => undefined)
+    await waitHeadPast(() => callBlockNumber(client.request as never), undefined).catch(() => undefined)
   }
 
   /** Why the Safe may not pay its own gas, or `undefined` when it may. */

@@ -8,6 +8,26 @@
  */
 export type SettleBound = { timeoutMs: number; pollMs: number }
 
+/**
+ * Init code that returns `block.number` (`NUMBER PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN`): an `eth_call` of it (no
+ * `to`) at `latest` answers the block number the node's calls run under. anvil writes a mined block to storage (so
+ * `eth_blockNumber` already answers it) before it stores the new block environment, and until then serves a call at the
+ * previous number from the new state under the previous header (the race): only once calls run under the new number is
+ * the previous block read from its own stored state. bench:fleet 5,000 x 1 with `eth_blockNumber` as the signal still
+ * had 19 `feed-broken` with `Panic(0x11)`, re-read after `eth_blockNumber` moved.
+ */
+export const CALL_BLOCK_NUMBER_PROBE = "0x4360005260206000f3" as const
+
+/**
+ * The block number a call at `latest` runs under ({@link CALL_BLOCK_NUMBER_PROBE}).
+ *
+ * @param request - The client's `request` (viem's EIP-1193).
+ * @returns The number.
+ */
+export async function callBlockNumber(request: (args: { method: "eth_call"; params: [{ data: `0x${string}` }, "latest"] }) => Promise<unknown>): Promise<bigint> {
+  return BigInt(String(await request({ method: "eth_call", params: [{ data: CALL_BLOCK_NUMBER_PROBE }, "latest"] })))
+}
+
 /** The default {@link SettleBound}: 4 s, polled every 100 ms. */
 export const SETTLE_BOUND: SettleBound = { timeoutMs: 4_000, pollMs: 100 }
 

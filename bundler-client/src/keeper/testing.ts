@@ -320,7 +320,7 @@ export function senderHarness({
   caps?: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
   /** The bundler's fees at each send (wei per gas). */
   market?: () => { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
-  /** The node's head at each `getBlockNumber` (none: the client has no `getBlockNumber`). */
+  /** The block number the node's calls run under, at each probe (none: the client has no `request`). */
   head?: () => bigint
 }) {
   const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
@@ -333,7 +333,11 @@ export function senderHarness({
   const sender = new RebalanceSender({
     config: { deployment: { leverageModule: "0x00000000000000000000000000000000000000aa" }, feeBumpPercent: 20, allowSelfPay: false, paymasterContext: undefined, retry: { baseMs: 1, maxMs: 1 } } as never,
     clients: {
-      publicClient: { readContract: async () => caps, ...(head ? { getBlockNumber: async () => head() } : {}) },
+      publicClient: {
+        readContract: async () => caps,
+        // The block number calls run under (callBlockNumber's eth_call probe).
+        ...(head ? { request: async ({ method }: { method: string }) => (method === "eth_call" ? `0x${head().toString(16).padStart(64, "0")}` : undefined) } : {}),
+      },
       estimateFees: async () => market(),
       sponsoredBundler: {},
       bundler: {},

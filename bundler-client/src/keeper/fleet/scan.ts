@@ -8,7 +8,7 @@ import type { KeeperEvents } from "../events.js"
 import { isUnreachable } from "../logWindow.js"
 import type { FleetSettings } from "./config.js"
 import { limiter } from "./limit.js"
-import { SETTLE_BOUND, type SettleBound, waitHeadPast } from "../settle.js"
+import { SETTLE_BOUND, type SettleBound, callBlockNumber, waitHeadPast } from "../settle.js"
 import type { FleetStore } from "./store.js"
 
 export { SETTLE_BOUND, type SettleBound }
@@ -187,7 +187,8 @@ export async function readChunk(
   const racing = states.flatMap((state, i) => (panicked(state) ? [i] : []))
   let unsettled: Address[] | undefined
   if (racing.length > 0) {
-    const head = await waitHeadPast(async () => BigInt(await client.request({ method: "eth_blockNumber" })), block, settle)
+    // The number calls run under, not eth_blockNumber: anvil answers the new number before its calls run under it.
+    const head = await waitHeadPast(() => callBlockNumber(client.request as never), block, settle)
     calls += head.requests
     if (head.past) {
       const again = await read(racing.map((i) => safes[i] as Address))
