@@ -30,7 +30,9 @@ export type SelfPayNotAllowedErrorType = SelfPayNotAllowedError & { name: "SelfP
 /** The paymaster refused and the keeper may not fall back to the Safe paying its own gas. */
 export class SelfPayNotAllowedError extends BaseError {
   constructor({ safe, reason, cause }: { safe: string; reason: string; cause?: Error | undefined }) {
-    super("The paymaster refused and self-pay is not allowed for this Safe.", {
+    // A paymaster that did not answer is not a refusal (the alert's kind is paymaster-unavailable): the message says so.
+    const unanswered = cause instanceof BaseError && cause.walk((e) => e instanceof Error && e.name === "PaymasterUnavailableError") !== null
+    super(`The paymaster ${unanswered ? "did not answer" : "refused"} and self-pay is not allowed for this Safe.`, {
       cause,
       metaMessages: [`Safe: ${safe}`, `Why self-pay is off: ${reason}`, "Nothing was sent; the keeper alerts and retries on the next block."],
       name: "SelfPayNotAllowedError",

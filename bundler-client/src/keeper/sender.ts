@@ -26,6 +26,7 @@ import { GasCapBelowMarketError, NonceMismatchError, ReplacementBlockedByCapsErr
 import { type KeeperEvents, shortMessage } from "./events.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
+import { callBlockNumber, waitHeadPast } from "./settle.js"
 import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
 import { bundlerFeeMinimumOf, priceUserOperation, raiseToBundlerMinimum } from "./fees.js"
@@ -79,6 +80,24 @@ export function arithmeticPanicOf(error: unknown): boolean {
   return false
 }
 
+/**
+ * What a send says of the services' load, for the fleet's adaptive send slots (`adaptiveLimiter`): `sent` when the
+ * bundler accepted it with no service failing; `overloaded` when the bundler or the paymaster did not answer in time
+ * (`BundlerUnavailableError`, a timed-out answer to the send, a paymaster that did not answer).
+ */
+export type SendOutcome = "sent" | "overloaded"
+
+/** `error`'s cause chain for the log: each error's name, HTTP status when it has one, and short message. */
+const causeChainOf = (error: unknown): string[] => {
+  const out: string[] = []
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 12; e = (e as { cause?: unknown }).cause, depth++) {
+    const status = (e as { status?: unknown }).status
+    const code = (e as { code?: unknown }).code
+    out.push(`${e.name}${status !== undefined ? ` ${String(status)}` : ""}${code !== undefined ? ` [${String(code)}]` : ""}: ${(e instanceof BaseError ? e.shortMessage : e.message).slice(0, 200)}`)
+  }
+  return out
+}
+
 /** Whether `error`'s cause chain holds an error of class `type` ({@link findInCauseChain}). */
 const has = (error: unknown, type: abstract new (...args: never[]) => Error) => findInCauseChain(error, type) !== undefined
 
@@ -115,8 +134,9 @@ export class RebalanceSender {
    * @param urgent - The plan restores a sub-account below its band: a stuck operation is repriced up to the Safe's caps.
    * @param aaveCollateral - The Safe's Aave collateral reserves as the snapshot read them (`PortfolioSnapshot.aaveCollateral`):
    *   the SDK's validation uses them, instead of reading them again, when it reads at the snapshot's block.
+   * @returns What it says of the bundler's and paymaster's load ({@link SendOutcome}), undefined for any other end.
    */
-  async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined, solverPlan?: Plan, urgent = false, aaveCollateral?: AaveCollateralShare | undefined): Promise<void> {
+  async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined, solverPlan?: Plan, urgent = false, aaveCollateral?: AaveCollateralShare | undefined): Promise<SendOutcome | undefined> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
     const account = await this.keeperAccount(rt)
@@ -224,20 +244,41 @@ export class RebalanceSender {
     }
     let userOpHash: `0x${string}`
     let sponsored = clients.sponsoredBundler !== undefined
+    let paymasterOverloaded = false
     try {
-      try {
+      const first = async () => {
+        sponsored = clients.sponsoredBundler !== undefined
         if (!clients.sponsoredBundler) {
           const blocked = await this.selfPayBlocked(safe)
           if (blocked) throw new SelfPayNotAllowedError({ safe, reason: `no paymasterUrl is configured and ${blocked}` })
-          userOpHash = await submit(clients.bundler, false)
-        } else userOpHash = await submit(clients.sponsoredBundler, true)
+          return await submit(clients.bundler, false)
+        }
+        return await submit(clients.sponsoredBundler, true)
+      }
+      try {
+        try {
+          userOpHash = await first()
+        } catch (error) {
+          // An arithmetic panic at the send-time read or the bundler's simulation: most often a read at the head made
+          // while the next block was mined (anvil answers it with that block's state under the head's header; Morpho's
+          // `block.timestamp - lastUpdate` underflows). Once the node has sealed that block the same reads are
+          // consistent: sent again once, in this step, once the head moved (or after SETTLE_BOUND: nothing was being mined),
+          // instead of a block later. A real overflow panics again and goes on to the count below.
+          if (!arithmeticPanicOf(error)) throw error
+          await this.settle()
+          logger.info({ safe, block: Number(block), err: shortMessage(error) }, "the send-time read or the simulation reverted with an arithmetic panic; sending again once the node sealed its next block")
+          userOpHash = await first()
+        }
       } catch (error) {
         // A paymaster that did not answer (timeout, 5xx, down) is not a refusal, but the Safe may pay alike.
         const unanswered = has(error, PaymasterUnavailableError)
         if (!sponsored || !(unanswered || has(error, PaymasterRefusedError))) throw error
-        events.alert(safe, block, unanswered ? "paymaster-unavailable" : "paymaster-refused", error)
+        // One alert per failed send: when the Safe may not pay itself, the SelfPayNotAllowedError below is it (its kind
+        // from this cause); else the paymaster's failure is alerted here and the Safe pays.
         const blocked = await this.selfPayBlocked(safe)
         if (blocked) throw new SelfPayNotAllowedError({ safe, reason: blocked, cause: error as Error })
+        events.alert(safe, block, unanswered ? "paymaster-unavailable" : "paymaster-refused", error)
+        paymasterOverloaded = unanswered
         logger.warn({ safe }, `paymaster ${unanswered ? "did not answer" : "refused"}; the Safe pays its own gas (allowed by policy)`)
         sponsored = false
         // The plan was validated for the refused attempt, against this block.
@@ -286,7 +327,8 @@ export class RebalanceSender {
         events.alert(safe, block, "send-failed", error)
         logger.warn({ safe, nonce: nonce.toString(), attempt }, "unusable answer to eth_sendUserOperation; keeping the intent and tracking the nonce on chain")
         events.emit({ type: "tracking", safe, block, nonce, reason: "ambiguous-answer", message: shortMessage(error) })
-        return
+        // A send whose answer timed out: the bundler did not keep up.
+        return getTransportFailure(error) !== undefined ? "overloaded" : undefined
       }
       const unreachable = error instanceof BundlerUnavailableError || getTransportFailure(error) !== undefined
       // A self-paid operation in the last seconds of its self-pay epoch is not signed (toKeeperAccount): nothing was
@@ -359,12 +401,12 @@ export class RebalanceSender {
       if (error instanceof SelfPayNotAllowedError) {
         events.alert(safe, block, has(error.cause, PaymasterUnavailableError) ? "paymaster-unavailable" : "paymaster-refused", error)
         logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "operation not sent")
-        return
+        return has(error.cause, PaymasterUnavailableError) ? "overloaded" : undefined
       }
       if (error instanceof BundlerUnavailableError) {
         events.alert(safe, block, "bundler-unavailable", error)
-        logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()) }, "bundler unavailable; retrying with backoff")
-        return
+        logger.warn({ safe, retryInMs: backoff(rt, config.retry, clock.now()), causes: causeChainOf(error) }, "bundler unavailable; retrying with backoff")
+        return "overloaded"
       }
       throw error
     }
@@ -381,12 +423,23 @@ export class RebalanceSender {
       metrics.inc("levpilot_venue_userops_sent_total", "Keeper UserOperations accepted by the bundler, per venue of the sub-accounts they touch (a cross-venue plan counts for each).", { safe, venue })
     logger.info({ safe, userOpHash, nonce: nonce.toString(), sponsored, attempt, block: Number(block), actions: plan.actions.length, subAccounts, sigma }, "rebalance sent")
     events.emit({ type: "sent", safe, block, userOpHash, nonce, sponsored, attempt, plan })
+    return paymasterOverloaded ? "overloaded" : "sent"
   }
 
   private async keeperAccount(rt: SafeRuntime): Promise<ToKeeperAccountReturnType> {
     const { clients, keeper } = this.deps
     rt.account ??= await toKeeperAccount({ client: clients.publicClient, safe: rt.config.address, keeper, deployments: clients.deployments })
     return rt.account
+  }
+
+  /**
+   * Waits until the node's calls run under a block past the one they run under now (`callBlockNumber`), at most
+   * SETTLE_BOUND: the block being mined, if any, is then sealed and published (a number that cannot be read is not
+   * waited for).
+   */
+  private async settle(): Promise<void> {
+    const client = this.deps.clients.publicClient
+    await waitHeadPast(() => callBlockNumber(client.request as never), undefined).catch(() => undefined)
   }
 
   /** Why the Safe may not pay its own gas, or `undefined` when it may. */

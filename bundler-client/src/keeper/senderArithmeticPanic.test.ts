@@ -77,8 +77,11 @@ describe("RebalanceSender: the send-time read or the simulation reverts with an 
 
   test("a successful send in between restarts the count", async () => {
     const { sender, rt, events } = senderHarness({ setPending: async () => undefined, nonces: [5n, 5n, 6n, 6n, 6n] })
+    // Each refused send is tried again once in its step (after the head moved): two refusals per block.
     vi.mocked(sendRebalance)
       .mockRejectedValueOnce(marketStatePanic())
+      .mockRejectedValueOnce(marketStatePanic())
+      .mockRejectedValueOnce(simulationPanic())
       .mockRejectedValueOnce(simulationPanic())
       .mockResolvedValueOnce("0x01" as never)
       .mockRejectedValue(simulationPanic())

@@ -312,6 +312,7 @@ export function senderHarness({
   nonces,
   caps = { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n },
   market = () => ({ maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n }),
+  head,
 }: {
   setPending: (safe: Address, pending: PendingOperation | undefined) => Promise<void>
   nonces: bigint[]
@@ -319,6 +320,8 @@ export function senderHarness({
   caps?: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
   /** The bundler's fees at each send (wei per gas). */
   market?: () => { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  /** The block number the node's calls run under, at each probe (none: the client has no `request`). */
+  head?: () => bigint
 }) {
   const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
   const metrics = new KeeperMetrics()
@@ -330,7 +333,11 @@ export function senderHarness({
   const sender = new RebalanceSender({
     config: { deployment: { leverageModule: "0x00000000000000000000000000000000000000aa" }, feeBumpPercent: 20, allowSelfPay: false, paymasterContext: undefined, retry: { baseMs: 1, maxMs: 1 } } as never,
     clients: {
-      publicClient: { readContract: async () => caps },
+      publicClient: {
+        readContract: async () => caps,
+        // The block number calls run under (callBlockNumber's eth_call probe).
+        ...(head ? { request: async ({ method }: { method: string }) => (method === "eth_call" ? `0x${head().toString(16).padStart(64, "0")}` : undefined) } : {}),
+      },
       estimateFees: async () => market(),
       sponsoredBundler: {},
       bundler: {},

@@ -8,13 +8,22 @@ import type { KeeperEvents } from "../events.js"
 import { isUnreachable } from "../logWindow.js"
 import type { FleetSettings } from "./config.js"
 import { limiter } from "./limit.js"
+import { SETTLE_BOUND, type SettleBound, callBlockNumber, waitHeadPast } from "../settle.js"
 import type { FleetStore } from "./store.js"
+
+export { SETTLE_BOUND, type SettleBound }
 
 /** A Safe read without error. */
 export type ReadSafe = Extract<SafeState, { error?: undefined }>
 
-/** One chunk of a batched read: the Safes of one `eth_call` at one block. */
-export type ChunkRead = { blockNumber: bigint; timestamp: bigint; states: SafeState[] }
+/**
+ * One chunk of a batched read: the Safes of one `eth_call` at one block. `unsettled`: Safes whose read at the head
+ * reverted with an arithmetic panic and could not be read again once the node sealed the next block (within
+ * {@link SettleBound}); their state is not trusted this block: {@link triage} neither alerts, fingerprints nor steps them,
+ * and the next block reads them again.
+ */
+export type ChunkRead = { blockNumber: bigint; timestamp: bigint; states: SafeState[]; unsettled?: Address[] | undefined }
+
 
 /**
  * The largest number of Safes one `eth_call` of the lens is known to fit (shared by the reads of one process). It
@@ -40,7 +49,7 @@ export const readLimit = (): ReadLimit => ({ size: Number.POSITIVE_INFINITY, alo
 const withDatalessRevert = (state: SafeState): boolean => !state.error && state.unreadable.some((e) => e.revertData === "0x")
 
 /** Solidity's `Panic(0x11)` (arithmetic underflow / overflow) as revert data: Morpho's accrual under a racing read. */
-const ARITHMETIC_PANIC = `0x4e487b71${"11".padStart(64, "0")}`
+const ARITHMETIC_PANIC: `0x${string}` = `0x4e487b71${"11".padStart(64, "0")}`
 
 /**
  * A Safe whose read in a shared call is to be confirmed before it is reported: it failed, or a sub-account reverted,
@@ -50,6 +59,13 @@ const starved = (state: SafeState): boolean => {
   const suspect = (data: string | undefined) => data === "0x" || data?.toLowerCase() === ARITHMETIC_PANIC
   return state.error ? suspect((state.error as { revertData?: string }).revertData) : state.unreadable.some((e) => suspect(e.revertData))
 }
+
+/** A Safe whose read failed, or a sub-account reverted, with an arithmetic panic (`Panic(0x11)`). */
+const panicked = (state: SafeState): boolean => {
+  const is = (data: string | undefined) => data?.toLowerCase() === ARITHMETIC_PANIC
+  return state.error ? is((state.error as { revertData?: string }).revertData) : state.unreadable.some((e) => is(e.revertData))
+}
+
 
 /**
  * Reads `safes` at `block`, `settings.batchSize` Safes per `eth_call` (the lens's `readSafes`) with at most
@@ -104,16 +120,28 @@ export { isUnreachable }
  * (unbounded): in later blocks it is read in its own call and the others in full batches. A call that succeeds with
  * Safes whose read failed, or a sub-account reverted, without data (out of gas, a bare revert, a node's read racing
  * its block production) has those Safes read again in a smaller call, down to their own: only a Safe that is still
- * so when read alone is reported.
+ * so when read alone is reported. A Safe still so with an arithmetic panic (`Panic(0x11)`) is read once more at the
+ * same block after the node's head has moved past it (`settle`, default {@link SETTLE_BOUND}): a node (anvil) answers a
+ * read at its head made while the next block is mined with that block's state under the head's header, and Morpho's
+ * `block.timestamp - lastUpdate` underflows; once the next block is sealed the block is read from its own state. Only a
+ * panic at a sealed block is reported; a Safe whose head did not move within the bound is returned `unsettled`.
  *
- * @returns The chunk, with the number of `eth_call`s made.
+ * @returns The chunk, with the number of requests made (`eth_call`s, and the head polls of a settling read).
  * @throws The transport's error when the node is unreachable (`HttpRequestError`, `SocketClosedError`).
  */
 export async function readChunk(
   client: Client<Transport, Chain | undefined>,
-  parameters: { safes: readonly Address[]; block: bigint; keeper: Address; deployment: LeverageDeployment; gas?: bigint | undefined; limit?: ReadLimit | undefined },
+  parameters: {
+    safes: readonly Address[]
+    block: bigint
+    keeper: Address
+    deployment: LeverageDeployment
+    gas?: bigint | undefined
+    limit?: ReadLimit | undefined
+    settle?: SettleBound | undefined
+  },
 ): Promise<ChunkRead & { calls: number }> {
-  const { safes, block, keeper, deployment, gas, limit } = parameters
+  const { safes, block, keeper, deployment, gas, limit, settle = SETTLE_BOUND } = parameters
   let calls = 0
   let at: { blockNumber: bigint; timestamp: bigint } | undefined
   const read = async (part: readonly Address[]): Promise<SafeState[]> => {
@@ -155,6 +183,18 @@ export async function readChunk(
   const batched = calls
   for (const a of isolated) for (const state of await read([a])) byAddress.set(state.safe.toLowerCase(), state)
   const states = safes.map((a) => byAddress.get(a.toLowerCase()) ?? { safe: a, error: new SafeReadError({ safe: a, revertData: "0x" }) })
+  // Confirmed alone, still an arithmetic panic: read again at this block once the node has sealed the next one.
+  const racing = states.flatMap((state, i) => (panicked(state) ? [i] : []))
+  let unsettled: Address[] | undefined
+  if (racing.length > 0) {
+    // The number calls run under, not eth_blockNumber: anvil answers the new number before its calls run under it.
+    const head = await waitHeadPast(() => callBlockNumber(client.request as never), block, settle)
+    calls += head.requests
+    if (head.past) {
+      const again = await read(racing.map((i) => safes[i] as Address))
+      racing.forEach((i, k) => (states[i] = again[k] as SafeState))
+    } else unsettled = racing.map((i) => safes[i] as Address)
+  }
   if (alone && limit) {
     // A call of the batch failed (it was split): a Safe with a sub-account out of gas is the likely cause.
     const split = batched > Math.ceil((safes.length - isolated.length) / Math.max(1, Math.min(sizeBefore, safes.length)))
@@ -179,7 +219,7 @@ export async function readChunk(
     calls += 1
     at = { blockNumber: b.number, timestamp: b.timestamp }
   }
-  return { ...at, states, calls }
+  return { ...at, states, calls, ...(unsettled ? { unsettled } : {}) }
 }
 
 /**
@@ -270,7 +310,13 @@ export async function triage(
   const { pending, fingerprints } = await store.scanState(safes)
   const steps: Triaged[] = []
   const changed: [Address, string][] = []
+  const unsettled = new Set((chunk.unsettled ?? []).map((a) => a.toLowerCase()))
   chunk.states.forEach((state, i) => {
+    // A read not trusted this block (see ChunkRead.unsettled): an operation in flight is still tracked, nothing else.
+    if (unsettled.has(state.safe.toLowerCase())) {
+      if (pending[i] === true) steps.push({ safe: state.safe, state: { safe: state.safe, error: new SafeReadError({ safe: state.safe, revertData: ARITHMETIC_PANIC }) }, reason: "pending" })
+      return
+    }
     const previous = fingerprints[i]
     const current = fingerprint(state)
     if (current !== previous) changed.push([state.safe, current])

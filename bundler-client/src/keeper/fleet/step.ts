@@ -11,11 +11,13 @@ import type { KeeperMetrics } from "../metrics.js"
 import { type DegradedRead, portfolioOf, readAaveLimitsBounded, readBorrowableBounded, readPoolTotals } from "../portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "../runtime.js"
 import { SafeStep, keeperCosts } from "../safeStep.js"
-import { limiter } from "./limit.js"
+import { type AdaptiveLimiter, adaptiveLimiter } from "./limit.js"
 import { RebalanceSender } from "../sender.js"
 import { VolatilityFeed } from "../volatilityFeed.js"
 import { notAuthorized } from "./scan.js"
 import { type FleetStore, applySharedRuntime, sharedRuntimeOf } from "./store.js"
+
+const SEND_SLOTS_HELP = "This worker's send slots: fleet.sendConcurrency, halved when the bundler or paymaster does not answer in time, grown back by one per window of accepted sends."
 
 /** One Safe's work for one block: what the batched read found, and the block's `UserOperationEvent`s of this Safe. */
 export type StepItem = { safe: Address; block: bigint; timestamp: bigint; state: SafeState; userOps: UserOperationEventLog[] }
@@ -87,11 +89,16 @@ export class FleetStep {
     // again) is dropped here, and that Safe is planned again on a fresh read. A plan that is merely late (the head moved
     // on, the fleet behind it, no newer step of the Safe queued) is sent: the module and the bundler's simulation check
     // it against the chain as it is then, and dropping it would leave an overloaded fleet sending nothing at all.
+    // The slots follow what the bundler and paymaster keep up with (adaptiveLimiter): bench:fleet 1,000 x 4 had 72-83
+    // requests outstanding at Alto at the shock (4 workers x 32 sends) and its estimations timed out
+    // (`bundler-unavailable`). A send the services did not answer in time halves this worker's slots (once per
+    // congestion), each window of accepted sends gives one back, up to `fleet.sendConcurrency`.
     const sender = new RebalanceSender(deps)
-    const sendSlot = limiter(deps.config.fleet.sendConcurrency)
+    this.sendSlots = adaptiveLimiter(deps.config.fleet.sendConcurrency)
+    const slots = this.sendSlots
     const send = sender.send.bind(sender)
     sender.send = (rt, block, ...rest) =>
-      sendSlot(async () => {
+      slots.run(async () => {
         // Stopping: a send not started yet is not started (nothing of it is stored; the lease is released and the
         // next holder plans the Safe afresh). The one holding the slot finishes.
         if (this.stopping) {
@@ -104,13 +111,24 @@ export class FleetStep {
           logger.info({ safe: rt.config.address, block: Number(block), newer: Number(newer) }, "plan superseded by a newer step of the Safe while waiting for a send slot; not sent, planned again on a fresh read")
           return
         }
-        return send(rt, block, ...rest)
+        const epoch = slots.epoch()
+        const outcome = await send(rt, block, ...rest)
+        if (outcome === "overloaded") {
+          slots.overloaded(epoch)
+          metrics.set("levpilot_fleet_send_slots", SEND_SLOTS_HELP, {}, slots.limit())
+        } else if (outcome === "sent") {
+          slots.succeeded()
+          metrics.set("levpilot_fleet_send_slots", SEND_SLOTS_HELP, {}, slots.limit())
+        }
+        return outcome
       })
     this.step = new SafeStep({ ...deps, tracker: this.tracker, sender, volatility: new VolatilityFeed({ logger, metrics }) })
     this.overrides = new Map(deps.config.safes.map((s) => [getAddress(s.address), s]))
   }
 
   private stopping = false
+  /** This worker's send slots (see the constructor). */
+  readonly sendSlots: AdaptiveLimiter
 
   /**
    * The late-plan rule: an item of `block` is superseded only by a newer step of the same Safe (queued or done,
