@@ -40,7 +40,7 @@ describe("the node's fee estimate below the bundler's minimum gas price", () => 
     const lowest = { maxFeePerGas: gwei(12), maxPriorityFeePerGas: gwei(0.5) }
     bundlerWithMinimum(lowest)
     const { sender, rt, events } = senderHarness({ setPending: async () => undefined, nonces: [5n], caps, market: () => node })
-    await expect(sender.send(rt, 100n, PLAN, undefined, undefined, true)).resolves.toBeUndefined()
+    await expect(sender.send(rt, 100n, PLAN, undefined, undefined, true)).resolves.toBe("sent")
     expect(events.filter((e) => e.type === "sent")).toHaveLength(1)
     const last = vi.mocked(sendRebalance).mock.calls.at(-1)?.[1] as unknown as { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
     expect(last.maxFeePerGas).toBeGreaterThanOrEqual(lowest.maxFeePerGas)
