@@ -24,7 +24,7 @@ const C = `0x${"c3".repeat(32)}` as Hex
 const Q = "0x00000000000000000000000000000000000000e7"
 const WAD = 10n ** 18n
 
-async function blocks(n: number) {
+async function blocks(n: number, totalsRead = false) {
   const sent: string[] = []
   const sender = {
     send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
@@ -40,7 +40,7 @@ async function blocks(n: number) {
     const held = { ...state, tokens: state.tokens.map((t) => (t.token === USDC ? { ...t, balance: 50_000n * WAD } : t)), pools: [{ pool: Q, asset: USDC, assets: 10n ** 6n * WAD, maxWithdraw: 10n ** 6n * WAD }] }
     const snapshot = portfolioOf(held as never, { blockNumber: 100n + BigInt(k), timestamp: 1_700_000_000n + 12n * BigInt(k), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
     // Q's totals not read (its exitFeeBps is 0 on chain): feePoolSubAccountsOf counts it as a fee pool.
-    snapshot.poolTotals = undefined
+    snapshot.poolTotals = totalsRead ? ({ [Q]: { asset: USDC, totalAssets: 10n ** 6n * WAD, totalSupply: 10n ** 6n * WAD, shares: 10n ** 6n * WAD, exitFeeBps: 0n, entryFeeBps: 0n } } as never) : undefined
     rt.backoffUntil = 0 // every block runs; whether the step backed off is recorded
     await step.run(rt, 100n + BigInt(k), { snapshot })
     backedOff.push(rt.backoffUntil !== 0)
@@ -57,6 +57,14 @@ test("rr11k K1 observed today: P (zero-fee pool, accepted alone) left out blamed
   expect(alerts).toEqual(["100 nothing-to-send P", "100 send-failed ?", "101 send-failed ?", "102 send-failed ?"])
   expect(pAlert).toContain("the chain's simulation refused plan-wide a plan with its fee-pool action")
   expect(backedOff).toEqual([true, true, true])
+})
+
+// Control: Q's totals read (exit fee 0): P is not counted as a fee pool; the plan is rethrown as before J2 (no P alert).
+test("rr11k K1 control: with Q's zero fee read, [S, P] is rethrown at once: send-failed + backoff, no P alert", async () => {
+  const { sent, alerts, backedOff } = await blocks(2, true)
+  expect(sent).toEqual(["100 5a,9a", "101 5a,9a"])
+  expect(alerts).toEqual(["100 send-failed ?", "101 send-failed ?"])
+  expect(backedOff).toEqual([true, true])
 })
 
 // FAILS TODAY: a loss-class refusal that persists once the fee-pool sub-accounts are out is not theirs: the sub-account
