@@ -103,4 +103,31 @@ describe("keeper: fall over the real delay after a swap rescue reverted short of
     expect(cleared.a).toEqual(cleared.b)
     expect(rt.shortfallFallSeconds?.size ?? 0).toBe(0)
   })
+
+  test("which failures count: the repayment's pull left short, by the SDK's validation or the chain; not a sale's own minimum nor a venue's refusal", async () => {
+    const { ActionFailedError, LeverageModuleRevertedError } = await import("@levpilot/sdk/errors")
+    const { liveWindowSeconds, sendNotingShortfall, shortRepaymentIndexOf, shortfallSubAccountsOf, swapRescuesOf } = await import("./shortfall.js")
+    const plan = { subAccounts: [B, A], actions: [{ kind: "Repay" as const, subAccount: 0, amount: 1n }, ...flashSale(1, 10n ** 21n, 10n ** 18n)] }
+    const rescues = swapRescuesOf(plan)
+    expect([...rescues]).toEqual([[1, A]])
+    expect(shortRepaymentIndexOf(SHORT_SALE)).toBe(0)
+    const slippage = encodeErrorResult({ abi: leverageModuleAbi, errorName: "ActionFailed", args: [1n, encodeErrorResult({ abi: leverageModuleAbi, errorName: "SlippageExceeded", args: [3n, A.slice(0, 42), 1n, 2n] } as never)] } as never)
+    expect(shortRepaymentIndexOf(slippage)).toBeUndefined()
+    const refused = encodeErrorResult({ abi: leverageModuleAbi, errorName: "ActionFailed", args: [1n, encodeErrorResult({ abi: parseAbi(["error Error(string)"]), errorName: "Error", args: ["insufficient liquidity"] })] } as never)
+    expect(shortRepaymentIndexOf(refused)).toBeUndefined()
+    // The SDK's rule book at send: ActionFailed at the callback, "needs X of <loan> but the Safe holds Y".
+    const ruleBook = new ActionFailedError({ index: 1, reason: "0x", detail: `inside the callback: needs 74420 of ${USDC} but the Safe holds 74362` })
+    expect(shortfallSubAccountsOf(ruleBook, rescues)).toEqual([A])
+    expect(shortfallSubAccountsOf(new ActionFailedError({ index: 0, reason: "0x", detail: "needs 1 of x but the Safe holds 0" }), rescues)).toEqual([])
+    // A bundler's simulation the SDK names by the inner Error(string): the module's revert data in the chain's messages.
+    const atOne = encodeErrorResult({ abi: leverageModuleAbi, errorName: "ActionFailed", args: [1n, encodeErrorResult({ abi: parseAbi(["error Error(string)"]), errorName: "Error", args: ["transferFrom reverted"] })] } as never)
+    const simulated = new LeverageModuleRevertedError({ errorName: "Error", args: ["transferFrom reverted"], cause: Object.assign(new Error(`execution reverted: ${atOne}`)) })
+    expect(shortfallSubAccountsOf(simulated, rescues)).toEqual([A])
+    // Refused at send 3 s after the quote: the next plan of A is sized for those 3 s plus its own live window.
+    const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
+    rt.blockSeconds = 12
+    await expect(sendNotingShortfall(rt, plan, { block: 100n, timestamp: T0 }, () => T0 + 3, async () => Promise.reject(ruleBook))).rejects.toBe(ruleBook)
+    expect([...(rt.shortfallFallSeconds ?? [])]).toEqual([[A, 3 + liveWindowSeconds(rt)]])
+    expect(liveWindowSeconds(rt)).toBe(24)
+  })
 })
