@@ -10,6 +10,7 @@ import { type InclusionLookup, chainInclusionLookup } from "./inclusionLookup.js
 import { LogSearchIncompleteError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
 import type { SafeRuntime } from "./runtime.js"
+import { noteInclusion } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
 
@@ -160,6 +161,8 @@ export class InclusionTracker {
       { safe, userOpHash: args.userOpHash, block: Number(included), success, gasUsed: String(args.actualGasUsed), paymaster, latencyBlocks, latencyMs, known, ...(revert ? { revert } : {}) },
       success ? "rebalance included" : `rebalance included but reverted${revert ? `: ${revert.error}` : ""}`,
     )
+    // A swap rescue reverted short of its repayment: its sub-account's next plan is sized for the delay it took (rr13 F6).
+    noteInclusion(rt, success, included, revert?.data)
     await store.setPending(safe, undefined)
     rt.triggerBlock = undefined
     rt.failures = 0

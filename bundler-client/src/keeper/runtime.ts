@@ -1,5 +1,6 @@
 import type { ToKeeperAccountReturnType } from "@levpilot/sdk/accounts"
 import type { KeeperSafeConfig } from "./config.js"
+import type { SentPlan } from "./shortfall.js"
 import type { VenueName } from "./venue.js"
 import type { TrendEstimator } from "../risk/trend.js"
 import type { LiveVolatility, VolatilityEstimate } from "./volatility.js"
@@ -87,6 +88,17 @@ export type SafeRuntime = {
    */
   oracleRefused?: Map<string, { steps: number; alerted: boolean; label: string; venue: string }> | undefined
   lastSeen?: { block: bigint; timestamp: number } | undefined
+  /**
+   * The plan last handed to the sender (its sub-accounts, its swap rescues by action index, its quote block and
+   * timestamp in seconds), for the tracker to read its operation's fate (`noteInclusion`); not persisted.
+   */
+  sentPlan?: SentPlan | undefined
+  /**
+   * Sub-accounts (lower case) whose last swap rescue failed short of its fixed repayment (issue 13 rr13 F6), each with
+   * the fall, seconds, its next plan is sized for (`withInclusionMargin`'s `fallSeconds`, never below the live window)
+   * until one of its plans lands. At most one entry per sub-account of the Safe (pruned to the snapshot's).
+   */
+  shortfallFallSeconds?: Map<string, number> | undefined
   blockSeconds?: number | undefined
 }
 

@@ -24,6 +24,7 @@ import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
+import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
 import { type PendingStore, StoreFencedError } from "./store.js"
 import type { VolatilityFeed } from "./volatilityFeed.js"
@@ -906,7 +907,9 @@ export class SafeStep {
       attempt.plan = chainPlan
       attempt.feeUndecided = feeUndecided
       // The snapshot's Aave collateral reads go with the plan: the SDK's validation at the same block reads them no more.
-      await this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent, snapshot.aaveCollateral)
+      // Remembered for the tracker; a swap rescue refused short of its repayment is noted for the next plan (rr13 F6).
+      const quote = { block: snapshot.blockNumber, timestamp: snapshot.timestamp }
+      await sendNotingShortfall(rt, chainPlan, quote, () => this.deps.clock.now() / 1_000, () => this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent, snapshot.aaveCollateral))
       return
     }
   }

@@ -4,6 +4,7 @@ import { TrendEstimator } from "../risk/trend.js"
 import { withInclusionMargin } from "./inclusionMargin.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
 import type { SafeRuntime } from "./runtime.js"
+import { shortfallFallSecondsOf } from "./shortfall.js"
 import { LiveVolatility, type VolatilityEstimate, applyRisk } from "./volatility.js"
 
 /**
@@ -11,7 +12,9 @@ import { LiveVolatility, type VolatilityEstimate, applyRisk } from "./volatility
  * the configured sigma (which is the prior, and the floor until `risk.volatility.minSamples` updates were seen), and
  * into its trend ({@link TrendEstimator}, as the backtester's autopilot has it: `risk.trend`); in autopilot mode the band
  * is then narrowed by the inclusion margin and a falling trend becomes the `inclusionDrift` the solver plans at
- * ({@link withInclusionMargin}), so the keeper solves with the inputs the backtested autopilot solved with.
+ * ({@link withInclusionMargin}), so the keeper solves with the inputs the backtested autopilot solved with. A
+ * sub-account whose last swap rescue failed short of its repayment (`rt.shortfallFallSeconds`, shortfall.ts) has its
+ * fall taken over the delay that rescue really took (`fallSeconds`, seconds) until one of its plans lands.
  */
 export class VolatilityFeed {
   constructor(private readonly deps: { logger: Logger; metrics: KeeperMetrics }) {}
@@ -63,6 +66,18 @@ export class VolatilityFeed {
     if (rt.lastSeen && snapshot.blockNumber > rt.lastSeen.block && snapshot.timestamp > rt.lastSeen.timestamp)
       rt.blockSeconds = (snapshot.timestamp - rt.lastSeen.timestamp) / Number(snapshot.blockNumber - rt.lastSeen.block)
     rt.lastSeen = { block: snapshot.blockNumber, timestamp: snapshot.timestamp }
-    return { ...snapshot, input: input.mode === "threshold" ? input : withInclusionMargin(input, rt.blockSeconds ?? 12) }
+    if (input.mode === "threshold") return { ...snapshot, input }
+    const blockSeconds = rt.blockSeconds ?? 12
+    const live = withInclusionMargin(input, blockSeconds)
+    // A sub-account whose last swap rescue failed short of its repayment: its fall over the delay that rescue really
+    // took (issue 13 rr13 F6), until one of its plans lands; every other sub-account keeps the live window.
+    const falls = shortfallFallSecondsOf(rt, input.subAccounts.map((s) => s.state.id))
+    if (falls.size === 0) return { ...snapshot, input: live }
+    const subAccounts = live.subAccounts.map((x, i) => {
+      const fall = falls.get(x.state.id.toLowerCase())
+      const sub = input.subAccounts[i]
+      return fall === undefined || sub === undefined ? x : (withInclusionMargin({ ...input, subAccounts: [sub] }, blockSeconds, undefined, fall).subAccounts[0] ?? x)
+    })
+    return { ...snapshot, input: { ...live, subAccounts } }
   }
 }

@@ -1,0 +1,161 @@
+import { BaseError, type Hex } from "viem"
+import { ActionFailedError, decodeModuleError, decodeVenueRevert } from "@levpilot/sdk/errors"
+import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { INCLUSION_MARGIN } from "./inclusionMargin.js"
+import type { SafeRuntime } from "./runtime.js"
+
+// Issue 13 rr13 F6, live keeper: a swap rescue (a RepayWithCallback block that sells collateral) prices its sale at the
+// quote and repays a fixed amount; when the price falls on past the live inclusion window before it is included, the
+// sale pays less than the repayment Morpho (or Aave's flash router) pulls back, and the whole operation reverts with
+// `ActionFailed(<the callback's index>, <the pull's revert>)`. Until one of its plans lands, that sub-account's next
+// plan is sized for the fall over the delay the failed one really took (`withInclusionMargin`'s `fallSeconds`), as the
+// backtester's autopilot does (engine.ts `shortfallReverted`).
+
+/** What the keeper keeps of the plan it last handed to the sender, to read the fate of its operation. */
+export type SentPlan = {
+  /** Every sub-account (lower case) of the plan: one landing clears their shortfall. */
+  subAccounts: string[]
+  /** The plan's swap rescues: the index of each RepayWithCallback whose callback sells collateral -> its sub-account (lower case). */
+  rescues: Map<number, string>
+  /** Block of the snapshot the plan (and its swap quotes) was made at. */
+  quoteBlock: bigint
+  /** Timestamp of that block, seconds (Unix). */
+  quoteTimestamp: number
+}
+
+/**
+ * The swap rescues of `plan`: each `RepayWithCallback` whose callback block (up to its `EndCallback`) holds a
+ * `SellCollateral`, by action index, with its sub-account (lower case).
+ */
+export function swapRescuesOf(plan: ChainPlan): Map<number, string> {
+  const out = new Map<number, string>()
+  plan.actions.forEach((a, i) => {
+    if (a.kind !== "RepayWithCallback") return
+    for (let k = i + 1; k < plan.actions.length && plan.actions[k]?.kind !== "EndCallback"; k++)
+      if (plan.actions[k]?.kind === "SellCollateral") {
+        const id = plan.subAccounts[a.subAccount]
+        if (id !== undefined) out.set(i, id.toLowerCase())
+        return
+      }
+  })
+  return out
+}
+
+/**
+ * The callback index of a module revert that is a repayment left short (the module's `ActionFailed(index, reason)`
+ * whose `reason` is the venue's own pull failing, e.g. Morpho's `Error("transferFrom reverted")` or a token's
+ * `ERC20InsufficientBalance`): not a venue refusal (`decodeVenueRevert`) and not a module error raised inside the
+ * callback (a sale's `SlippageExceeded`, a nested `ActionFailed` of the router's own minimum), which are other failures.
+ *
+ * @param data - Revert data of the module (`UserOperationRevertReason.revertReason`, or found in a simulation's error).
+ * @returns The action index, or undefined.
+ */
+export function shortRepaymentIndexOf(data: Hex): number | undefined {
+  const decoded = decodeModuleError(data)
+  if (decoded?.errorName !== "ActionFailed") return undefined
+  const reason = decoded.args[1] as Hex
+  if (typeof reason !== "string" || decodeVenueRevert(reason) !== undefined) return undefined
+  const inner = reason.length >= 10 ? decodeModuleError(reason) : undefined
+  if (inner !== undefined && inner.errorName !== "Error") return undefined
+  return Number(decoded.args[0])
+}
+
+/**
+ * The sub-accounts (lower case) of `rescues` whose swap rescue a failed send reports short of its repayment: the SDK's
+ * `ActionFailedError` at a rescue's callback index (the rule book's `inside the callback: needs X of <loan> but the Safe
+ * holds Y`, or the chain's revert with the index kept), or the module's `ActionFailed` revert data in the error chain's
+ * messages (a bundler's simulation, which the SDK names by the inner `Error(string)` only).
+ */
+export function shortfallSubAccountsOf(error: unknown, rescues: ReadonlyMap<number, string>): string[] {
+  const ids = new Set<string>()
+  if (rescues.size === 0) return []
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 32; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof ActionFailedError && (e.detail === undefined || e.detail.startsWith("inside the callback: needs "))) {
+      const id = rescues.get(e.index)
+      if (id !== undefined) ids.add(id)
+    }
+    const text = e instanceof BaseError ? `${e.details ?? ""} ${e.shortMessage} ${e.metaMessages?.join(" ") ?? ""}` : e instanceof Error ? e.message : ""
+    for (const match of text.match(/0x[0-9a-fA-F]{8,}/g) ?? []) {
+      const index = shortRepaymentIndexOf(match as Hex)
+      const id = index === undefined ? undefined : rescues.get(index)
+      if (id !== undefined) ids.add(id)
+    }
+  }
+  return [...ids]
+}
+
+/** The live inclusion window, seconds: `INCLUSION_MARGIN.blocks` blocks of `rt.blockSeconds` (12 s until measured). */
+export function liveWindowSeconds(rt: Pick<SafeRuntime, "blockSeconds">): number {
+  return INCLUSION_MARGIN.blocks * (rt.blockSeconds ?? 12)
+}
+
+/**
+ * Records that the swap rescues of `ids` failed short of their repayment after `delaySeconds` (from the quote's block
+ * to the failure): their next plans are sized for the fall over `max(delaySeconds, live window)` seconds (never less
+ * than the live window) until one of their plans lands. Kept per sub-account in `rt.shortfallFallSeconds` (one entry
+ * per sub-account of the Safe, the latest delay).
+ */
+export function noteShortfall(rt: SafeRuntime, ids: readonly string[], delaySeconds: number): void {
+  if (ids.length === 0) return
+  const seconds = Math.max(liveWindowSeconds(rt), Number.isFinite(delaySeconds) ? delaySeconds : 0)
+  const map = (rt.shortfallFallSeconds ??= new Map())
+  for (const id of ids) map.set(id.toLowerCase(), seconds)
+}
+
+/**
+ * Before handing `plan` to the sender: remembers it (`rt.sentPlan`) for the inclusion tracker. When the send throws
+ * with a swap rescue refused short of its repayment (the SDK's validation or the bundler's simulation, at `nowSeconds`),
+ * that sub-account's next plan is sized for the fall over the time already lost since the quote plus its own live
+ * window (it failed before inclusion, which was still at least that window away), and the error is rethrown.
+ *
+ * @param quote - The snapshot the plan was made at: its block and timestamp (seconds).
+ * @param nowSeconds - The keeper's clock, seconds (Unix).
+ */
+export async function sendNotingShortfall(rt: SafeRuntime, plan: ChainPlan, quote: { block: bigint; timestamp: number }, nowSeconds: () => number, send: () => Promise<void>): Promise<void> {
+  const sent: SentPlan = { subAccounts: plan.subAccounts.map((id) => id.toLowerCase()), rescues: swapRescuesOf(plan), quoteBlock: quote.block, quoteTimestamp: quote.timestamp }
+  rt.sentPlan = sent
+  try {
+    await send()
+  } catch (error) {
+    const ids = shortfallSubAccountsOf(error, sent.rescues)
+    noteShortfall(rt, ids, Math.max(0, nowSeconds() - quote.timestamp) + liveWindowSeconds(rt))
+    throw error
+  }
+}
+
+/**
+ * The tracker's report of the operation of `rt.sentPlan`: landed (`success`), every sub-account of its plan is cleared;
+ * reverted with a swap rescue's repayment left short (`revertData`, {@link shortRepaymentIndexOf}), that sub-account's
+ * next plan is sized for the fall over the delay the operation took, `(includedBlock - quoteBlock) x rt.blockSeconds`
+ * seconds (blocks of the measured block time, 12 s until measured). Nothing is known of an operation sent before a
+ * restart (`rt.sentPlan` is not persisted).
+ *
+ * @param includedBlock - Block the operation was included in.
+ * @param revertData - The module's revert data (`UserOperationRevertReason.revertReason`), when it reverted.
+ */
+export function noteInclusion(rt: SafeRuntime, success: boolean, includedBlock: bigint, revertData: Hex | undefined): void {
+  const sent = rt.sentPlan
+  rt.sentPlan = undefined
+  if (sent === undefined) return
+  if (success) {
+    for (const id of sent.subAccounts) rt.shortfallFallSeconds?.delete(id)
+    return
+  }
+  const index = revertData === undefined ? undefined : shortRepaymentIndexOf(revertData)
+  const id = index === undefined ? undefined : sent.rescues.get(index)
+  const blocks = includedBlock > sent.quoteBlock ? Number(includedBlock - sent.quoteBlock) : 0
+  if (id !== undefined) noteShortfall(rt, [id], blocks * (rt.blockSeconds ?? 12))
+}
+
+/**
+ * The fall, seconds, each sub-account's next plan is sized for (`withInclusionMargin`'s `fallSeconds`): those of
+ * `rt.shortfallFallSeconds` still in `ids` (lower case; the others, a policy removed, are dropped so the map stays
+ * bounded by the Safe's sub-accounts).
+ */
+export function shortfallFallSecondsOf(rt: SafeRuntime, ids: readonly string[]): ReadonlyMap<string, number> {
+  const map = rt.shortfallFallSeconds
+  if (map === undefined || map.size === 0) return new Map()
+  const listed = new Set(ids.map((id) => id.toLowerCase()))
+  for (const id of [...map.keys()]) if (!listed.has(id)) map.delete(id)
+  return map
+}
