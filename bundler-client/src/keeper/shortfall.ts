@@ -110,12 +110,13 @@ export function noteShortfall(rt: SafeRuntime, ids: readonly string[], delaySeco
  *
  * @param quote - The snapshot the plan was made at: its block and timestamp (seconds).
  * @param nowSeconds - The keeper's clock, seconds (Unix).
+ * @returns What `send` returns (the sender's `SendOutcome`).
  */
-export async function sendNotingShortfall(rt: SafeRuntime, plan: ChainPlan, quote: { block: bigint; timestamp: number }, nowSeconds: () => number, send: () => Promise<void>): Promise<void> {
+export async function sendNotingShortfall<T>(rt: SafeRuntime, plan: ChainPlan, quote: { block: bigint; timestamp: number }, nowSeconds: () => number, send: () => Promise<T>): Promise<T> {
   const sent: SentPlan = { subAccounts: plan.subAccounts.map((id) => id.toLowerCase()), rescues: swapRescuesOf(plan), quoteBlock: quote.block, quoteTimestamp: quote.timestamp }
   rt.sentPlan = sent
   try {
-    await send()
+    return await send()
   } catch (error) {
     const ids = shortfallSubAccountsOf(error, sent.rescues)
     noteShortfall(rt, ids, Math.max(0, nowSeconds() - quote.timestamp) + liveWindowSeconds(rt))
