@@ -622,6 +622,9 @@ export class SafeStep {
     // one whose vault keeps the fee, which the module accepts alone). `feeProbes`: such refusals in this step.
     const held: string[] = []
     let feeProbes = 0
+    // The one tried without the held ones (review rr11k K2): when its attempt sends nothing, it is left out of the rest
+    // of the step's probing before the next held one is released (else the refused plan is re-formed).
+    let trying: string | undefined
     // Most urgent first: the lowest `health / minHealth` before the plan, as the solver saw it (as `urgencyOf` ranks).
     const mostUrgentFirst = (ids: string[], results: readonly SolverResult[] | undefined) => {
       const ratio = (id: string) => {
@@ -639,7 +642,11 @@ export class SafeStep {
           // Nothing was sent (no plan, or nothing left after the clamp) while fee-pool sub-accounts are held out: the
           // next one is tried.
           const next = attempt.plan === undefined && !this.deps.dryRun ? held.shift() : undefined
-          if (next !== undefined) continue
+          if (next !== undefined) {
+            if (trying !== undefined) excluded.add(trying)
+            trying = next
+            continue
+          }
           rt.refused = refusedNow
           return
         } catch (error) {
@@ -679,6 +686,7 @@ export class SafeStep {
               // Several fee-pool sub-accounts: tried apart (rr11j J1), the most urgent without the others first.
               if (ids.length > 1 && feeProbes < FEE_POOL_PROBES_PER_STEP) {
                 held.unshift(...ids.slice(1))
+                trying = ids[0]
                 logger.warn({ safe, block: Number(block), trying: ids[0], held: ids.slice(1), rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses a plan with several fee-pool sub-accounts; trying them apart in this block")
                 continue
               }
@@ -689,6 +697,7 @@ export class SafeStep {
                 ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: feePools.name, args: feePools.args, binding: [], subAccount: id, stage: "simulation" }))
               }
               const next = held.shift()
+              trying = next
               logger.warn({ safe, block: Number(block), subAccounts: out, next, rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses the plan plan-wide (a pool fee paid out); planning again without its fee-pool sub-accounts in this block")
               continue
             }
