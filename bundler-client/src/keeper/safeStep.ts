@@ -88,6 +88,8 @@ const RULE_REFUSED_HELP =
  * first, all but the most urgent are held out and it is tried without them; each later refusal leaves out the one tried
  * and tries the next held one. At this many, every fee-pool sub-account of the refused plan still in play or held is
  * left out at once (so at most this many + 1 simulations of such plans per step, and none is skipped without an alert).
+ * A refusal persisting with no fee-pool sub-account in play (review rr11k K1) probes the plan's sub-accounts alone under
+ * the same count. Counted per step, over `run`'s token-paymaster retries (review rr11k); past it the refusal is rethrown.
  */
 export const FEE_POOL_PROBES_PER_STEP = 4
 
