@@ -6,16 +6,25 @@
  * @returns `run(task)`, resolving with the task's result.
  */
 export function limiter(concurrency: number) {
+  return slotQueue(() => concurrency).run
+}
+
+/**
+ * The queue behind {@link limiter} and {@link adaptiveLimiter}: starts waiting tasks in order while fewer than `capacity()`
+ * run. `next()` starts what a raised capacity now allows.
+ */
+function slotQueue(capacity: () => number) {
   let active = 0
   const queue: (() => void)[] = []
   const next = () => {
-    if (active >= concurrency) return
-    const start = queue.shift()
-    if (!start) return
-    active += 1
-    start()
+    while (active < capacity()) {
+      const start = queue.shift()
+      if (!start) return
+      active += 1
+      start()
+    }
   }
-  return <T>(task: (release: () => void) => Promise<T>): Promise<T> =>
+  const run = <T>(task: (release: () => void) => Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       queue.push(() => {
         let held = true
@@ -32,6 +41,7 @@ export function limiter(concurrency: number) {
       })
       next()
     })
+  return { run, next }
 }
 
 /**
@@ -60,33 +70,7 @@ export function adaptiveLimiter(max: number): AdaptiveLimiter {
   let cap = max
   let generation = 0
   let accepted = 0
-  let active = 0
-  const queue: (() => void)[] = []
-  const next = () => {
-    while (active < cap) {
-      const start = queue.shift()
-      if (!start) return
-      active += 1
-      start()
-    }
-  }
-  const run = <T>(task: (release: () => void) => Promise<T>): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      queue.push(() => {
-        let held = true
-        const release = () => {
-          if (!held) return
-          held = false
-          active -= 1
-          next()
-        }
-        Promise.resolve()
-          .then(() => task(release))
-          .then(resolve, reject)
-          .finally(release)
-      })
-      next()
-    })
+  const { run, next } = slotQueue(() => cap)
   return {
     run,
     epoch: () => generation,
