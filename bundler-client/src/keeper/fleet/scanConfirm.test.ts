@@ -1,7 +1,7 @@
 import type { Address, Hex } from "viem"
 import { describe, expect, test, vi } from "vitest"
-import { SubAccountReadError } from "@levpilot/sdk/errors"
 import { readChunk, readLimit } from "./scan.js"
+import { PANIC, safesOf, stateOf } from "./scan.testing.js"
 
 vi.mock("@levpilot/sdk/actions", async (importOriginal) => ({ ...(await importOriginal<typeof import("@levpilot/sdk/actions")>()), getSafeStates: vi.fn() }))
 const { getSafeStates } = await import("@levpilot/sdk/actions")
@@ -11,20 +11,7 @@ const { getSafeStates } = await import("@levpilot/sdk/actions")
 // Morpho sub-account unreadable, and each was alerted. A shared call's dataless (or arithmetic-panic) revert is confirmed
 // by reading the Safe again, down to its own call, before it is reported.
 
-const safes = Array.from({ length: 6 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, "0")}` as Address)
-const SUB = `0x${"b9".repeat(32)}` as Hex
-const ADAPTER = "0x00000000000000000000000000000000000000ad" as Address
-const PANIC = `0x4e487b71${"11".padStart(64, "0")}` as Hex
-const stateOf = (safe: Address, revertData?: Hex) => ({
-  safe,
-  keeperKey: { active: true, validAfter: 0, validUntil: 2 ** 40, keyGeneration: 0, ttl: 0 },
-  paused: false,
-  keeperNonce: 0n,
-  subAccounts: [],
-  unreadable: revertData === undefined ? [] : [new SubAccountReadError({ subAccount: SUB, adapter: ADAPTER, revertData })],
-  tokens: [],
-  pools: [],
-})
+const safes = safesOf(6)
 /** A lens whose answer for a Safe is `answer(safe, call number, the call's Safes)`: the revert data of its sub-account, or none. */
 const lens = (answer: (safe: Address, call: number, batch: readonly Address[]) => Hex | undefined) => {
   const calls: Address[][] = []

@@ -1,7 +1,7 @@
 import type { Address, Hex } from "viem"
 import { describe, expect, test, vi } from "vitest"
-import { SubAccountReadError } from "@levpilot/sdk/errors"
 import { readChunk, readLimit, triage } from "./scan.js"
+import { PANIC, safesOf, stateOf } from "./scan.testing.js"
 
 vi.mock("@levpilot/sdk/actions", async (importOriginal) => ({ ...(await importOriginal<typeof import("@levpilot/sdk/actions")>()), getSafeStates: vi.fn() }))
 const { getSafeStates } = await import("@levpilot/sdk/actions")
@@ -14,20 +14,7 @@ const { getSafeStates } = await import("@levpilot/sdk/actions")
 // at the same number once the head has moved past it: 11 of 11 consistent (waited <= 59 ms). A panic read at the head
 // is confirmed only by a read of that block once the node has sealed the next one.
 
-const safes = Array.from({ length: 4 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, "0")}` as Address)
-const SUB = `0x${"b9".repeat(32)}` as Hex
-const ADAPTER = "0x00000000000000000000000000000000000000ad" as Address
-const PANIC = `0x4e487b71${"11".padStart(64, "0")}` as Hex
-const stateOf = (safe: Address, revertData?: Hex) => ({
-  safe,
-  keeperKey: { active: true, validAfter: 0, validUntil: 2 ** 40, keyGeneration: 0, ttl: 0 },
-  paused: false,
-  keeperNonce: 0n,
-  subAccounts: [],
-  unreadable: revertData === undefined ? [] : [new SubAccountReadError({ subAccount: SUB, adapter: ADAPTER, revertData })],
-  tokens: [],
-  pools: [],
-})
+const safes = safesOf(4)
 /**
  * A node at head 100 publishing block 101 for its first `miningPolls` answers of the block number calls run under (Infinity: never done), and a
  * lens whose read of `racer` at block 100 panics while 101 is being mined (always, when `genuine`).
