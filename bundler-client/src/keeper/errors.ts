@@ -203,13 +203,9 @@ export class ClampRuleRefusedError extends BaseError {
    * judge refused with a loss-class error (review rr11j J2), and one fee-pool sub-account tried apart (rr11j J1).
    */
   stage: "judge" | "simulation"
-  /** `stage: "simulation"` only: the sub-account's plan ALONE was refused plan-wide (review rr11k K1: a loss not from a pool fee). */
-  alone: boolean
-  constructor({ safe, rule, args, binding, subAccount, stage = "judge", alone = false }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined; stage?: "judge" | "simulation" | undefined; alone?: boolean | undefined }) {
+  constructor({ safe, rule, args, binding, subAccount, stage = "judge" }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined; stage?: "judge" | "simulation" | undefined }) {
     super(
-      stage === "simulation" && alone
-        ? `Nothing to send for ${subAccount}: the chain's simulation refuses its plan alone with ${rule}(${args.map(String).join(", ")}) (naming no sub-account); it is left out.`
-        : stage === "simulation"
+      stage === "simulation"
         ? `Nothing to send for ${subAccount}: the rule book could not decide the plan (a pool fee the vault may keep) or did not judge it, and the chain's simulation refuses it with ${rule}(${args.map(String).join(", ")}); its fee-pool sub-accounts are left out.`
         : `Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`,
       {
@@ -218,7 +214,6 @@ export class ClampRuleRefusedError extends BaseError {
       },
     )
     this.stage = stage
-    this.alone = alone
     this.rule = rule
     this.args = args
     this.subAccount = subAccount
@@ -237,11 +232,9 @@ export type SubAccountRefusedErrorType = SubAccountRefusedError & { name: "SubAc
 export class SubAccountRefusedError extends BaseError {
   subAccount: string
   refusal: string
-  constructor({ safe, subAccount, venue, stage, refusal, cause, alone = false }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan" | "judge" | "simulation"; refusal: string; cause?: Error | undefined; alone?: boolean | undefined }) {
+  constructor({ safe, subAccount, venue, stage, refusal, cause }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan" | "judge" | "simulation"; refusal: string; cause?: Error | undefined }) {
     const what =
-      stage === "simulation" && alone
-        ? "is left out: the chain's simulation refused plan-wide its plan alone (a loss not from a pool fee: a swap's slippage, a flash premium)"
-        : stage === "read"
+      stage === "read"
         ? "was refused by its venue when read"
         : stage === "judge"
           ? "is refused by the rule book after the clamp, with no repair"

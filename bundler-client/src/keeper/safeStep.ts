@@ -89,8 +89,6 @@ const RULE_REFUSED_HELP =
  * first, all but the most urgent are held out and it is tried without them; each later refusal leaves out the one tried
  * and tries the next held one. At this many, every fee-pool sub-account of the refused plan still in play or held is
  * left out at once (so at most this many + 1 simulations of such plans per step, and none is skipped without an alert).
- * A refusal persisting with no fee-pool sub-account in play (review rr11k K1) probes the plan's sub-accounts alone under
- * the same count. Counted per step, over `run`'s token-paymaster retries (review rr11k); past it the refusal is rethrown.
  */
 export const FEE_POOL_PROBES_PER_STEP = 4
 
@@ -398,12 +396,9 @@ export class SafeStep {
       // PAYMASTER_CHARGE_ATTEMPTS, each keeping the largest charge seen aside. A charge learned in an earlier block is
       // dropped: it was priced at that block's fees.
       if (rt.paymasterTokenCharge && rt.paymasterTokenCharge.block !== block) rt.paymasterTokenCharge = undefined
-      // Plan-wide loss-class simulation refusals probed in this step, over every attempt (review rr11k: the bound was per
-      // `solveAndSend` call, up to PAYMASTER_CHARGE_ATTEMPTS x that per step).
-      const probes = { n: 0 }
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.solveAndSend(rt, block, replace, attempt === 1 ? snapshot : undefined, probes)
+          await this.solveAndSend(rt, block, replace, attempt === 1 ? snapshot : undefined)
           break
         } catch (error) {
           const charge = paymasterChargeOf(error)
@@ -559,7 +554,7 @@ export class SafeStep {
     reservePaymasterCharge(snapshot, paymasterTokenOf(this.deps), rt.paymasterTokenCharge?.charge ?? 0n)
   }
 
-  private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined, probes: { n: number }): Promise<void> {
+  private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
     const read0 = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap, aaveDustThresholdBase: config.aaveDustThresholdBase }))
@@ -625,14 +620,9 @@ export class SafeStep {
     let solved: readonly SolverResult[] | undefined
     // Fee-pool sub-accounts of a plan the chain's simulation refused plan-wide, held out (not refused, no alert) while
     // another of them is tried without them, most urgent first (review rr11j J1: leaving them all out at once condemned
-    // one whose vault keeps the fee, which the module accepts alone). The refusals probed are counted per step in `probes` (review rr11k).
+    // one whose vault keeps the fee, which the module accepts alone). `feeProbes`: such refusals in this step.
     const held: string[] = []
-    // Fee-pool sub-accounts left out in this step as the loss's cause (a lone one, not yet confirmed): released when the
-    // loss-class refusal persists without them (review rr11k K1: the loss was not their pool fee's).
-    const feeOut = new Set<string>()
-    // The one tried without the held ones (review rr11k K2): when its attempt sends nothing, it is left out of the rest
-    // of the step's probing before the next held one is released (else the refused plan is re-formed).
-    let trying: string | undefined
+    let feeProbes = 0
     // Most urgent first: the lowest `health / minHealth` before the plan, as the solver saw it (as `urgencyOf` ranks).
     const mostUrgentFirst = (ids: string[], results: readonly SolverResult[] | undefined) => {
       const ratio = (id: string) => {
@@ -650,11 +640,7 @@ export class SafeStep {
           // Nothing was sent (no plan, or nothing left after the clamp) while fee-pool sub-accounts are held out: the
           // next one is tried.
           const next = attempt.plan === undefined && !this.deps.dryRun ? held.shift() : undefined
-          if (next !== undefined) {
-            if (trying !== undefined) excluded.add(trying)
-            trying = next
-            continue
-          }
+          if (next !== undefined) continue
           rt.refused = refusedNow
           return
         } catch (error) {
@@ -687,59 +673,24 @@ export class SafeStep {
           // rethrow backed the Safe off and stalled every other rescue): any loss-class refusal naming no sub-account.
           const planWide = failing === undefined && !charged && sent !== undefined ? planWideRefusalOf(error) : undefined
           const feePools = planWide !== undefined && (attempt.feeUndecided !== undefined || LOSS_REFUSALS.has(planWide.name)) ? planWide : undefined
-          // At most FEE_POOL_PROBES_PER_STEP such refusals are probed per step (`probes`, over `run`'s attempts); past it the
-          // refusal is rethrown.
-          if (feePools !== undefined && sent !== undefined && probes.n < FEE_POOL_PROBES_PER_STEP) {
+          if (feePools !== undefined && sent !== undefined) {
             const ids = mostUrgentFirst(feePoolSubAccountsOf(sent, snapshot).filter((id) => !excluded.has(id)), attempt.results)
             if (ids.length > 0) {
-              probes.n += 1
+              feeProbes += 1
               // Several fee-pool sub-accounts: tried apart (rr11j J1), the most urgent without the others first.
-              if (ids.length > 1 && probes.n < FEE_POOL_PROBES_PER_STEP) {
+              if (ids.length > 1 && feeProbes < FEE_POOL_PROBES_PER_STEP) {
                 held.unshift(...ids.slice(1))
-                trying = ids[0]
                 logger.warn({ safe, block: Number(block), trying: ids[0], held: ids.slice(1), rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses a plan with several fee-pool sub-accounts; trying them apart in this block")
                 continue
               }
               // One left (or the probes spent): left out, with the held ones when the probes are spent.
-              const out = probes.n < FEE_POOL_PROBES_PER_STEP ? ids : [...ids, ...held.splice(0)]
+              const out = feeProbes < FEE_POOL_PROBES_PER_STEP ? ids : [...ids, ...held.splice(0)]
               for (const id of out) {
                 excluded.add(id)
-                if (probes.n < FEE_POOL_PROBES_PER_STEP) feeOut.add(id)
                 ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: feePools.name, args: feePools.args, binding: [], subAccount: id, stage: "simulation" }))
               }
               const next = held.shift()
-              trying = next
               logger.warn({ safe, block: Number(block), subAccounts: out, next, rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses the plan plan-wide (a pool fee paid out); planning again without its fee-pool sub-accounts in this block")
-              continue
-            }
-            // Review rr11k K1: the refusal persists with no fee-pool sub-account in play (or the plan never had one): the
-            // loss is not a pool fee's (a swap's slippage, a flash premium). The fee-pool ones left out as its cause are
-            // released (held), and the plan's sub-accounts are tried alone, most urgent first: one whose plan ALONE is
-            // refused is left out with an alert; one whose plan alone is accepted is never blamed. No rethrow: the
-            // Safe's other rescues (other loan assets' too) are still planned in this block.
-            probes.n += 1
-            for (const id of feeOut) {
-              excluded.delete(id)
-              ruleRefusedNow.delete(id)
-              held.push(id)
-            }
-            feeOut.clear()
-            const alone = mostUrgentFirst(sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)), attempt.results)
-            if (alone.length > 1 && probes.n < FEE_POOL_PROBES_PER_STEP) {
-              held.unshift(...alone.slice(1))
-              trying = alone[0]
-              logger.warn({ safe, block: Number(block), trying: alone[0], held: alone.slice(1), rule: feePools.name }, "the chain's simulation refuses a plan plan-wide, not for a pool fee; trying its sub-accounts alone in this block")
-              continue
-            }
-            const out = probes.n < FEE_POOL_PROBES_PER_STEP ? alone : [...alone, ...held.splice(0)]
-            if (out.length > 0) {
-              for (const id of out) {
-                excluded.add(id)
-                ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: feePools.name, args: feePools.args, binding: [], subAccount: id, stage: "simulation", alone: alone.length === 1 && id === alone[0] }))
-              }
-              const next = held.shift()
-              trying = next
-              logger.warn({ safe, block: Number(block), subAccounts: out, next, rule: feePools.name }, "the chain's simulation refuses a sub-account's plan alone plan-wide; planning again without it in this block")
               continue
             }
           }
@@ -826,7 +777,7 @@ export class SafeStep {
       if (run.alerted === undefined || block - run.alerted >= RULE_REFUSAL_REALERT_BLOCKS) {
         run.alerted = block
         const id = error.subAccount
-        events.alert(safe, block, "nothing-to-send", id === undefined ? error : new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: error.stage === "simulation" ? "simulation" : "judge", alone: error.alone, refusal: error.rule, cause: error }))
+        events.alert(safe, block, "nothing-to-send", id === undefined ? error : new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: error.stage === "simulation" ? "simulation" : "judge", refusal: error.rule, cause: error }))
       } else if (run.rule !== error.rule) {
         logger.info({ safe, block: Number(block), subAccount: key, rule: error.rule, was: run.rule, since: Number(run.since) }, "rule book refusal continues under another rule (alerted at most once per RULE_REFUSAL_REALERT_BLOCKS)")
       }
