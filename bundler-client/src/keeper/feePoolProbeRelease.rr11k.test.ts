@@ -138,7 +138,7 @@ test("rr11k K2 observed today: [A, B] simulated 4 times per block, B never tried
 
 // FAILS TODAY: when the most urgent fee-pool sub-account tried alone yields nothing to send, the next held one should be
 // tried WITHOUT it (as when it is refused by the chain), not re-formed into the refused plan: B sent in the block.
-test.skip("rr11k K2 FAILS TODAY: B, accepted alone, is sent in the block; [A, B] simulated once", async () => {
+test("rr11k K2 FAILS TODAY: B, accepted alone, is sent in the block; [A, B] simulated once", async () => {
   const { sent } = await blocks(1)
   expect(sent.filter((s) => s === "100 a1,b1")).toHaveLength(1)
   expect(sent).toContain("100 b1")
