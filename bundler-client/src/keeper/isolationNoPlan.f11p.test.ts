@@ -39,7 +39,7 @@ async function blocks(n: number, refuse = true) {
     await step.run(rt, 100n + BigInt(k), { snapshot })
     backedOff.push(rt.backoffUntil !== 0)
   }
-  const about = events.filter((e) => e.type !== "observed").map((e) => `${e.block} ${e.type}${"kind" in e ? ` ${e.kind}` : ""}${"message" in e && typeof e.message === "string" && e.message.includes(R) ? " R" : ""}${"subAccount" in e && String(e.subAccount).toLowerCase() === R ? " R" : ""}`)
+  const about = events.filter((e) => e.type !== "observed").map((e) => `${(e as { block?: bigint }).block} ${e.type}${"kind" in e ? ` ${e.kind}` : ""}${"message" in e && typeof e.message === "string" && e.message.includes(R) ? " R" : ""}${"subAccount" in e && String(e.subAccount).toLowerCase() === R ? " R" : ""}`)
   return { sent, about, backedOff }
 }
 
