@@ -51,20 +51,25 @@ async function blocks(n: number, totalsRead = false, withP = true) {
   return { sent, alerts, backedOff, pAlert }
 }
 
-test("rr11k K1 observed today: P (zero-fee pool, accepted alone) left out blamed on its fee-pool action, then S rethrown: send-failed + backoff every block, P and C never sent", async () => {
+// Observed before f11p (f11n's fee-pool probing): each block sent [S, P] then [S]; P alerted "its fee-pool action"; S's
+// refusal rethrown: send-failed + backoff every block (alerts "100 nothing-to-send P", then "send-failed" at 100..102).
+// Fixed (f11p, refusalIsolation): [S, P] isolated by halving: S alone refused (blamed, its own alert), P sent; from block
+// 101 on, S (found refused alone) is tried last, so [S, P] then [P]; no backoff.
+test("rr11k K1 fixed: S (refused alone) left out with its own alert, P not blamed and sent, no backoff", async () => {
   const { sent, alerts, backedOff, pAlert } = await blocks(3)
-  expect(sent).toEqual([100, 101, 102].flatMap((b) => [`${b} 5a,9a`, `${b} 5a`]))
-  expect(alerts).toEqual(["100 nothing-to-send P", "100 send-failed ?", "101 send-failed ?", "102 send-failed ?"])
-  expect(pAlert).toContain("the chain's simulation refused plan-wide a plan with its fee-pool action")
-  expect(backedOff).toEqual([true, true, true])
+  expect(sent).toEqual(["100 5a,9a", "100 5a", "100 9a", "101 5a,9a", "101 9a", "102 5a,9a", "102 9a"])
+  expect(alerts).toEqual(["100 nothing-to-send S"])
+  expect(pAlert).toBeUndefined()
+  expect(backedOff).toEqual([false, false, false])
 })
 
-// Control: Q's totals read (exit fee 0): P is not counted as a fee pool; the plan is rethrown as before J2 (no P alert).
-test("rr11k K1 control: with Q's zero fee read, [S, P] is rethrown at once: send-failed + backoff, no P alert", async () => {
+// Control: Q's totals read (exit fee 0). Before f11p the plan was rethrown at once (send-failed + backoff in every block,
+// as before J2); since f11p the isolation does not depend on fee pools: the same outcome as with the totals unread.
+test("rr11k K1 control: with Q's zero fee read, [S, P] is isolated the same way: S left out, P sent, no backoff", async () => {
   const { sent, alerts, backedOff } = await blocks(2, true)
-  expect(sent).toEqual(["100 5a,9a", "101 5a,9a"])
-  expect(alerts).toEqual(["100 send-failed ?", "101 send-failed ?"])
-  expect(backedOff).toEqual([true, true])
+  expect(sent).toEqual(["100 5a,9a", "100 5a", "100 9a", "101 5a,9a", "101 9a"])
+  expect(alerts).toEqual(["100 nothing-to-send S"])
+  expect(backedOff).toEqual([false, false])
 })
 
 // FAILS TODAY (un-skipped by f11p): a loss-class refusal that persists once the fee-pool sub-accounts are out is not
