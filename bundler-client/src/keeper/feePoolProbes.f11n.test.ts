@@ -9,7 +9,7 @@ import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./te
 
 // f11n (review rr11j J1's fix): the fee-pool sub-accounts of a plan refused plan-wide are tried apart, bounded per step.
 // Six USDC rescues, each through its own pool (totals unread: the judge judges none), nothing idle; the simulation
-// refuses every plan ValueLossExceeded. At most FEE_POOL_PROBES_PER_STEP + 1 simulations in the step, every sub-account
+// refuses every plan ValueLossExceeded. At most REFUSAL_SIMULATIONS_PER_STEP simulations in the step (f11p), every sub-account
 // left out with one nothing-to-send alert (none skipped silently), no send-failed, no backoff.
 const WAD = 10n ** 18n
 const ids = [1, 2, 3, 4, 5, 6].map((n) => `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex)
