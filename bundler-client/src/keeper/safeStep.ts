@@ -683,10 +683,13 @@ export class SafeStep {
         sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)),
         results,
       )
-      // Found refused alone at an earlier step: tried last (the others' plan is found first), never left out unsimulated.
-      const ids = [...urgent.filter((id) => !remembered.has(id)), ...urgent.filter((id) => remembered.has(id))]
+      // Found refused alone at an earlier step (and in the refused plan just simulated): the others are isolated without
+      // them, so no simulation is spent on them again; isolated themselves once they are all that is left (rescued
+      // others leave the plan), so none stays blamed once its plan alone is accepted again.
+      const fresh = urgent.filter((id) => !remembered.has(id))
+      const ids = fresh.length > 0 ? fresh : urgent
       // Their runs go on while a plan listing them is refused (also through a paymaster's retry); ended when one is sent.
-      for (const id of ids) {
+      for (const id of urgent) {
         const before = remembered.get(id)
         if (before === undefined) continue
         const error = ruleRefusedNow.get(before.key) ?? before.error
@@ -737,7 +740,9 @@ export class SafeStep {
           note(attempt, false)
         }
       }
-      const out = await isolateRefusals({ ids, budget: Math.max(0, REFUSAL_SIMULATIONS_PER_STEP - isolation.spent), simulate, whole: { kind: "refused" } })
+      const out = await isolateRefusals({ ids, budget: Math.max(0, REFUSAL_SIMULATIONS_PER_STEP - isolation.spent), simulate, whole: ids.length === urgent.length ? { kind: "refused" } : undefined })
+      // The remembered ones not isolated now: out of the rest of the step unless a plan was sent (their runs go on).
+      if (out.send === undefined) for (const id of urgent) if (!ids.includes(id)) excluded.add(id)
       // A plan of one sub-account refused: its own refusal, decided with no further simulation.
       for (const id of out.culprits) blame(id, refusal, false)
       logger.warn(
