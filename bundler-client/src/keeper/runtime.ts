@@ -84,10 +84,11 @@ export type SafeRuntime = {
    */
   refused?: Set<string> | undefined
   /**
-   * Sub-accounts (lower case) the chain's simulation refused plan-wide with their plan ALONE (`isolateRefusals`, issue 11
-   * item 9): the block found, its refusal run's key (the id, or `*|id` for the rule book's) and the refusal. Only the order of the next isolation changes (tried last, so the others'
-   * plan is found first); every step still simulates the whole plan with them first, so none is left out for good. An
-   * entry lasts while its refusal run does (dropped at a step that sends it or no longer refuses a plan listing it).
+   * Sub-accounts (lower case) whose plan ALONE was refused plan-wide (`isolateRefusals`, issue 11 item 9): the block
+   * found, its refusal run's key (the id, or `*|id` for the rule book's) and the refusal. Every step still simulates the
+   * whole plan with them first; when it is refused, the others are isolated without them (no simulation spent on them
+   * again), and they are isolated themselves once they are all that is left, so none stays blamed once its plan alone is
+   * accepted again. An entry lasts while its run does (dropped at a step that sends it or plans no plan listing it).
    */
   refusedAlone?: Map<string, { block: bigint; key: string; error: ClampRuleRefusedError }> | undefined
   /**
