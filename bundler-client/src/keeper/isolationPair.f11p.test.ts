@@ -50,6 +50,6 @@ test("f11p: a pair refused together but each accepted alone: nobody blamed, A se
   expect(messages.filter((m) => m.includes("its plan alone"))).toEqual([])
   expect(messages).toHaveLength(1)
   expect(messages[0]).toContain(`100 nothing-to-send Sub-account ${B}`)
-  expect(messages[0]).toContain("a plan of the more urgent sub-accounts without it was accepted and sent first")
+  expect(messages[0]).toContain("a plan of other sub-accounts without it was accepted and sent first")
   expect(backedOff).toEqual([false, false, false])
 })

@@ -660,12 +660,12 @@ export class SafeStep {
     // A sub-account whose plan ALONE was refused plan-wide (by the chain's simulation, or by the rule book: `judged`, its
     // `*|id` run already started): left out for the rest of the step (the paymaster's retries too) and tried last in the
     // next steps' isolations; its run alerts `nothing-to-send` (stage `simulation`) once per RULE_REFUSAL_REALERT_BLOCKS.
-    const blame = (id: string, refusal: { name: string; args: readonly unknown[] }, judged: boolean) => {
+    const blame = (id: string, refusal: { name: string; args: readonly unknown[] }, judged?: ClampRuleRefusedError) => {
       if (isolation.culprits.has(id)) return
       excluded.add(id)
       isolation.culprits.add(id)
-      const key = judged ? `*|${id}` : id
-      const error = (judged ? ruleRefusedNow.get(key) : undefined) ?? new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "simulation" })
+      const key = judged !== undefined ? `*|${id}` : id
+      const error = judged ?? new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "simulation" })
       ruleRefusedNow.set(key, error)
       isolation.runs.set(key, error)
       ;(rt.refusedAlone ??= new Map()).set(id, { block, key, error })
@@ -713,8 +713,9 @@ export class SafeStep {
             }
             return { kind: "accepted" }
           }
-          if ((attempt.refusals?.length ?? 0) > 0) {
-            if (subset.length === 1) blame(subset[0] as string, refusal, true)
+          const judged = attempt.refusals?.[0]?.error
+          if (judged !== undefined) {
+            if (subset.length === 1) blame(subset[0] as string, refusal, judged)
             return { kind: "refused" }
           }
           return { kind: "empty" }
@@ -734,7 +735,7 @@ export class SafeStep {
           const planWide = planWideRefusalOf(error)
           if (planWide === undefined || (attempt.feeUndecided === undefined && !LOSS_REFUSALS.has(planWide.name))) throw error
           // A subset of one refused plan-wide is that sub-account's own refusal (`isolateRefusals` blames it too).
-          if (subset.length === 1) blame(subset[0] as string, planWide, false)
+          if (subset.length === 1) blame(subset[0] as string, planWide)
           return { kind: "refused" }
         } finally {
           note(attempt, false)
@@ -744,7 +745,7 @@ export class SafeStep {
       // The remembered ones not isolated now: out of the rest of the step unless a plan was sent (their runs go on).
       if (out.send === undefined) for (const id of urgent) if (!ids.includes(id)) excluded.add(id)
       // A plan of one sub-account refused: its own refusal, decided with no further simulation.
-      for (const id of out.culprits) blame(id, refusal, false)
+      for (const id of out.culprits) blame(id, refusal)
       logger.warn(
         { safe, block: Number(block), rule: refusal.name, ids, sent: out.send, culprits: out.culprits, named: out.named, untried: out.untried, why: out.why, simulations: out.simulations, spent: isolation.spent },
         "the chain's simulation refused a plan plan-wide; isolated its sub-accounts by halving",
@@ -758,7 +759,7 @@ export class SafeStep {
         if (band === "inside") continue
         const detail =
           out.why === "sent"
-            ? "a plan of the more urgent sub-accounts without it was accepted and sent first; tried again at the next block"
+            ? "a plan of other sub-accounts without it was accepted and sent first; tried again at the next block"
             : out.why === "no-plan"
               ? "no plan without the sub-accounts left out, e.g. its donor"
               : `the step's ${REFUSAL_SIMULATIONS_PER_STEP} simulations are spent; tried again at the next block`
