@@ -197,22 +197,28 @@ export class ClampRuleRefusedError extends BaseError {
   /** The plan's sub-account (lower case) the refusal names, if any: the keeper plans again without it (review rr11f F3). */
   subAccount: string | undefined
   /**
-   * `judge`: the rule book refused (default); `simulation`: the rule book could not decide the plan (a pool fee the
-   * vault may keep, review rr11h H3) and the chain's simulation refused it plan-wide, so its fee-pool sub-accounts are
-   * left out as a refusal naming them would leave them out (review rr11i H3-a); also a plan the keeper's judge did not
-   * judge refused with a loss-class error (review rr11j J2), and one fee-pool sub-account tried apart (rr11j J1).
+   * `judge`: the rule book refused (default); `simulation`: the chain's simulation refused plan-wide (naming no
+   * sub-account: a loss-class error such as `ValueLossExceeded`) a plan of this sub-account ALONE, found by
+   * `isolateRefusals` (issue 11 item 9; reviews rr11j J1, rr11k K1/K2, rr11l); `undecided`: the simulation refused
+   * plan-wide every plan listing it that was tried, and whether its own plan is refused could not be decided in this step
+   * (`detail`: the step's simulation budget spent, or no plan without the sub-accounts left out, e.g. its donor).
    */
-  stage: "judge" | "simulation"
-  constructor({ safe, rule, args, binding, subAccount, stage = "judge" }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined; stage?: "judge" | "simulation" | undefined }) {
+  stage: "judge" | "simulation" | "undecided"
+  /** Why an `undecided` sub-account could not be isolated. */
+  detail: string | undefined
+  constructor({ safe, rule, args, binding, subAccount, stage = "judge", detail }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined; stage?: "judge" | "simulation" | "undecided" | undefined; detail?: string | undefined }) {
     super(
       stage === "simulation"
-        ? `Nothing to send for ${subAccount}: the rule book could not decide the plan (a pool fee the vault may keep) or did not judge it, and the chain's simulation refuses it with ${rule}(${args.map(String).join(", ")}); its fee-pool sub-accounts are left out.`
-        : `Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`,
+        ? `Nothing to send for ${subAccount}: the chain's simulation refuses its plan alone plan-wide with ${rule}(${args.map(String).join(", ")}); it is left out and the others planned without it.`
+        : stage === "undecided"
+          ? `Nothing to send for ${subAccount} in this block: the chain's simulation refuses plan-wide with ${rule}(${args.map(String).join(", ")}) every plan listing it that was tried, and its own plan could not be isolated (${detail ?? "undecided"}).`
+          : `Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`,
       {
         metaMessages: [`Safe: ${safe}`, ...boundLines(binding), "Nothing was sent; the keeper plans again at the next block from fresh reads."],
         name: "ClampRuleRefusedError",
       },
     )
+    this.detail = detail
     this.stage = stage
     this.rule = rule
     this.args = args
@@ -224,23 +230,26 @@ export type SubAccountRefusedErrorType = SubAccountRefusedError & { name: "SubAc
 /**
  * One sub-account of the Safe was left out because of what its venue or the module said about it: its read was refused
  * by its venue (`stage: "read"`, e.g. the Aave adapter's `EModeMismatch` after the owners switched e-mode), or the
- * simulation of a plan failed on its action (`stage: "plan"`, the revert naming the action's index), or the simulation refused plan-wide a plan with its
- * fee-pool action (`stage: "simulation"`, review rr11j J1; `judge`: the rule book refused it after the clamp); the keeper plans the
+ * simulation of a plan failed on its action (`stage: "plan"`, the revert naming the action's index), or the simulation refused plan-wide its
+ * plan alone (`stage: "simulation"`, `isolateRefusals`), or every plan listing it tried and its own could not be isolated
+ * (`stage: "undecided"`, `detail` says why; `judge`: the rule book refused it after the clamp); the keeper plans the
  * Safe's other sub-accounts without it. `refusal`: the venue's or the module's error name (`EModeMismatch`,
  * `RESERVE_PAUSED`, `ActionFailed`).
  */
 export class SubAccountRefusedError extends BaseError {
   subAccount: string
   refusal: string
-  constructor({ safe, subAccount, venue, stage, refusal, cause }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan" | "judge" | "simulation"; refusal: string; cause?: Error | undefined }) {
+  constructor({ safe, subAccount, venue, stage, refusal, detail, cause }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan" | "judge" | "simulation" | "undecided"; refusal: string; detail?: string | undefined; cause?: Error | undefined }) {
     const what =
       stage === "read"
         ? "was refused by its venue when read"
         : stage === "judge"
           ? "is refused by the rule book after the clamp, with no repair"
           : stage === "simulation"
-            ? "is left out: the chain's simulation refused plan-wide a plan with its fee-pool action (the rule book could not decide or did not judge the fee)"
-            : "made the plan's simulation fail"
+            ? "is left out: the chain's simulation refuses plan-wide its plan alone"
+            : stage === "undecided"
+              ? `is left out of this block: the chain's simulation refuses plan-wide every plan listing it that was tried, and its own plan could not be isolated (${detail ?? "undecided"})`
+              : "made the plan's simulation fail"
     super(`Sub-account ${subAccount}${venue ? ` (${venue})` : ""} ${what}: ${refusal}; ${stage === "read" ? "managing" : "planning again for"} the Safe's other sub-accounts without it.`, {
       cause,
       metaMessages: [`Safe: ${safe}`, `Sub-account: ${subAccount}`, ...(venue ? [`Venue: ${venue}`] : []), `Refusal: ${refusal}`],

@@ -127,13 +127,15 @@ async function blocks(n: number) {
 // Observed before f11n (main at 9fb7dec): sent only "10k a1,b1" in each of 5 blocks, one nothing-to-send alert each for
 // A and B, the gauge 5, and B's headline "is refused by the rule book after the clamp, with no repair: ValueLossExceeded".
 // Fixed (f11n): the fee-pool sub-accounts of the refused plan are tried apart, most urgent first (A at 1.02, B at 1.04).
-test("rr11j J1 (fixed, f11n): A tried alone and left out, B sent in every block; one alert, for A, naming the chain's simulation", async () => {
+// f11p (refusalIsolation): the same at block 100; from 101 on, A (found refused alone) is tried last, so [A, B] then [B]
+// (f11n sent [A, B], [A], [B] in every block). A's run goes on through the blocks it is not retried alone (gauge 5).
+test("rr11j J1 (fixed, f11n; f11p): A tried alone and left out, B sent in every block; one alert, for A, naming the chain's simulation", async () => {
   const { sent, alerts, aAlert, bAlert, gauge } = await blocks(5)
-  expect(sent).toEqual([100, 101, 102, 103, 104].flatMap((b) => [`${b} a1,b1`, `${b} a1`, `${b} b1`]))
+  expect(sent).toEqual(["100 a1,b1", "100 a1", "100 b1", ...[101, 102, 103, 104].flatMap((b) => [`${b} a1,b1`, `${b} b1`])])
   expect(alerts).toEqual(["100 nothing-to-send A"])
   expect(bAlert).toBeUndefined()
   expect(gauge).toBe(5)
-  expect(aAlert).toContain("the chain's simulation refused plan-wide a plan with its fee-pool action")
+  expect(aAlert).toContain("the chain's simulation refuses plan-wide its plan alone")
   expect(aAlert).not.toContain("rule book after the clamp")
 })
 

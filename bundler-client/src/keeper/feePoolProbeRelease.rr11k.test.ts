@@ -126,19 +126,21 @@ async function blocks(n: number) {
   return { sent, alerts, backoff: rt.backoffUntil }
 }
 
-test("rr11k K2 observed today: [A, B] simulated 4 times per block, B never tried alone, A and B both left out", async () => {
+// Observed before f11p (f11n's probing): per block [A, B] sent 4 times (A alone refused by the judge plan-wide sent
+// nothing and B was released with A), B never tried alone; alerts "plan" (`*|a1`), then A and B at the bound.
+// Fixed (f11p): A's plan alone refused by the rule book is A's own refusal (blamed; its `*|a1` run is the only alert);
+// B sent alone; from block 101, A (refused alone) is tried last: [A, B], then [B].
+test("rr11k K2 fixed: [A, B] simulated once per block, B sent; only A's plan-wide judge refusal alerted", async () => {
   const { sent, alerts, backoff } = await blocks(2)
-  // Per block: [A, B] refused (hold B), A alone refused by the judge plan-wide (nothing sent, B released with A), x4.
-  expect(sent).toEqual([100, 101].flatMap((b) => [`${b} a1,b1`, `${b} a1,b1`, `${b} a1,b1`, `${b} a1,b1`]))
-  expect(sent.some((s) => s.endsWith(" b1"))).toBe(false)
-  // A's plan-wide judge refusal (`*|a1`), then A and B left out (stage simulation) when the probes are spent.
-  expect(alerts).toEqual(["100 nothing-to-send plan", "100 nothing-to-send A", "100 nothing-to-send B"])
+  expect(sent).toEqual(["100 a1,b1", "100 b1", "101 a1,b1", "101 b1"])
+  expect(alerts).toEqual(["100 nothing-to-send plan"])
   expect(backoff).toBe(0)
 })
 
 // FAILS TODAY: when the most urgent fee-pool sub-account tried alone yields nothing to send, the next held one should be
 // tried WITHOUT it (as when it is refused by the chain), not re-formed into the refused plan: B sent in the block.
-test.skip("rr11k K2 FAILS TODAY: B, accepted alone, is sent in the block; [A, B] simulated once", async () => {
+// Was FAILS TODAY (un-skipped by f11p).
+test("rr11k K2 FAILS TODAY: B, accepted alone, is sent in the block; [A, B] simulated once", async () => {
   const { sent } = await blocks(1)
   expect(sent.filter((s) => s === "100 a1,b1")).toHaveLength(1)
   expect(sent).toContain("100 b1")

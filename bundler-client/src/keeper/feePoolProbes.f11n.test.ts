@@ -4,18 +4,21 @@ import { ValueLossExceededError } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
-import { FEE_POOL_PROBES_PER_STEP, keeperCosts } from "./safeStep.js"
+import { REFUSAL_SIMULATIONS_PER_STEP, keeperCosts } from "./safeStep.js"
 import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
 
 // f11n (review rr11j J1's fix): the fee-pool sub-accounts of a plan refused plan-wide are tried apart, bounded per step.
 // Six USDC rescues, each through its own pool (totals unread: the judge judges none), nothing idle; the simulation
-// refuses every plan ValueLossExceeded. At most FEE_POOL_PROBES_PER_STEP + 1 simulations in the step, every sub-account
+// refuses every plan ValueLossExceeded. At most REFUSAL_SIMULATIONS_PER_STEP simulations in the step (f11p), every sub-account
 // left out with one nothing-to-send alert (none skipped silently), no send-failed, no backoff.
 const WAD = 10n ** 18n
 const ids = [1, 2, 3, 4, 5, 6].map((n) => `0x${n.toString(16).padStart(2, "0").repeat(32)}` as Hex)
 const pools = ids.map((_, n) => `0x${"0".repeat(38)}e${n}`)
 
-test("f11n: a plan-wide refusal of six fee-pool rescues costs at most FEE_POOL_PROBES_PER_STEP + 1 simulations; all six alerted", async () => {
+// f11p: the isolation (refusalIsolation) replaces the probing; its budget is REFUSAL_SIMULATIONS_PER_STEP per step. 01
+// (most urgent) is found refused alone (stage simulation); the budget spent, 02..06 are left out of the block undecided
+// (stage undecided, naming the budget), each alerted: none skipped silently.
+test("f11n: a plan-wide refusal of six fee-pool rescues costs at most REFUSAL_SIMULATIONS_PER_STEP simulations; all six alerted", async () => {
   const sent: string[] = []
   const sender = {
     send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
@@ -31,9 +34,11 @@ test("f11n: a plan-wide refusal of six fee-pool rescues costs at most FEE_POOL_P
   snapshot.poolTotals = undefined
   await step.run(rt, 100n, { snapshot })
   expect(sent[0]).toBe("100 01,02,03,04,05,06")
-  expect(sent.length).toBeLessThanOrEqual(FEE_POOL_PROBES_PER_STEP + 1)
-  // The most urgent (01 at 1.00) tried alone first, then the next held ones in rank order.
-  expect(sent.slice(1)).toEqual(["100 01", "100 02", "100 03"])
+  expect(sent.length).toBe(REFUSAL_SIMULATIONS_PER_STEP)
+  expect(sent.slice(1)).toEqual(["100 01,02,03", "100 01,02,04,05,06", "100 01,02", "100 01,03,04,05,06", "100 01", "100 02,03,04,05,06", "100 02,03,04"])
+  const messages = events.flatMap((e) => (e.type === "alert" ? [e.message] : []))
+  expect(messages.filter((m) => m.includes("refuses plan-wide its plan alone"))).toHaveLength(1)
+  expect(messages.filter((m) => m.includes("simulations are spent"))).toHaveLength(5)
   const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.kind} ${ids.findIndex((id) => e.message.includes(id)) + 1}`] : []))
   expect(alerts.sort()).toEqual(ids.map((_, n) => `nothing-to-send ${n + 1}`))
   expect(rt.backoffUntil).toBe(0)

@@ -4,6 +4,7 @@ import type { SentPlan } from "./shortfall.js"
 import type { VenueName } from "./venue.js"
 import type { TrendEstimator } from "../risk/trend.js"
 import type { LiveVolatility, VolatilityEstimate } from "./volatility.js"
+import type { ClampRuleRefusedError } from "./errors.js"
 
 /** The keeper's in-memory state of one Safe (what is not on chain and not in the state file). */
 export type SafeRuntime = {
@@ -82,6 +83,14 @@ export type SafeRuntime = {
    * per outage (a key already here is only logged), cleared when a step's plan no longer fails on them.
    */
   refused?: Set<string> | undefined
+  /**
+   * Sub-accounts (lower case) whose plan ALONE was refused plan-wide (`isolateRefusals`, issue 11 item 9): the block
+   * found, its refusal run's key (the id, or `*|id` for the rule book's) and the refusal. Every step still simulates the
+   * whole plan with them first; when it is refused, the others are isolated without them (no simulation spent on them
+   * again), and they are isolated themselves once they are all that is left, so none stays blamed once its plan alone is
+   * accepted again. An entry lasts while its run does (dropped at a step that sends it or plans no plan listing it).
+   */
+  refusedAlone?: Map<string, { block: bigint; key: string; error: ClampRuleRefusedError }> | undefined
   /**
    * Sub-accounts (lower case) whose oracle the chain's simulation refused at send in the last steps in a row
    * (`ORACLE_REFUSAL_ALERT_BLOCKS`): how many steps, whether `feed-broken` was alerted, and the gauge's labels.

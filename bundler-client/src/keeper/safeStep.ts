@@ -21,6 +21,7 @@ import { paymasterChargeOf, paymasterTokenOf, reservePaymasterCharge } from "./p
 import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBounds, namedSubAccount } from "./chainBounds.js"
 import type { RuleViolation } from "@levpilot/sdk/rules"
 import { snapshotRuleJudge } from "./ruleJudge.js"
+import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
@@ -85,12 +86,20 @@ const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
 
 /**
- * Plan-wide simulation refusals per step that try a refused plan's fee-pool sub-accounts apart (review rr11j J1): at the
- * first, all but the most urgent are held out and it is tried without them; each later refusal leaves out the one tried
- * and tries the next held one. At this many, every fee-pool sub-account of the refused plan still in play or held is
- * left out at once (so at most this many + 1 simulations of such plans per step, and none is skipped without an alert).
+ * Simulations per step (one block of one Safe, the token paymaster's retries included) spent on plans refused plan-wide
+ * by a loss-class refusal and on isolating its cause (`isolateRefusals`: halving the refused plan's sub-accounts, most
+ * urgent first). Each is one `sendRebalance` attempt (its simulation, then the send when accepted). When spent, the
+ * sub-accounts not yet decided are left out of the block with a `nothing-to-send` alert (stage `undecided`) when out of
+ * their band, and tried again at the next block, the ones found refused alone last.
  */
-export const FEE_POOL_PROBES_PER_STEP = 4
+export const REFUSAL_SIMULATIONS_PER_STEP = 8
+
+/**
+ * What one step (`run`, across the token paymaster's retries of `solveAndSend`) learned isolating plan-wide refusals:
+ * the simulations spent against REFUSAL_SIMULATIONS_PER_STEP, the sub-accounts found refused alone (left out of the
+ * retries), and their refusal runs (carried into the retry's report, so a retry neither ends nor re-alerts them).
+ */
+type StepIsolation = { spent: number; culprits: Set<string>; runs: Map<string, ClampRuleRefusedError> }
 
 /** Plans per block when a token paymaster's pre-charge leaves the plan short (`PaymasterTokenChargeError`). */
 const PAYMASTER_CHARGE_ATTEMPTS = 3
@@ -324,28 +333,11 @@ export function planWideRefusalOf(error: unknown): { name: string; args: readonl
 
 /**
  * Plan-wide refusals of the loss class (review rr11j J2): what the SDK's fee-lenient `validateRebalance` lets through as
- * `feeUndecided` (a pool fee booked as kept) and the simulation then refuses when the vault pays it out. Any of these,
- * naming no sub-account, leaves out the plan's fee-pool sub-accounts even when the keeper's own judge did not judge
- * the plan (an Aave sub-account, a swap or callback plan, a pool whose totals were not read).
+ * `feeUndecided` (a pool fee booked as kept) and the simulation then refuses when the vault pays it out, and the losses
+ * the keeper's judge never judges (a swap's slippage, an Aave flash premium: review rr11k K1). Any of these, naming no
+ * sub-account, has its cause isolated among the plan's sub-accounts (`isolateRefusals`), judged or not.
  */
 const LOSS_REFUSALS = new Set(["ValueLossExceeded", "EpochLossBudgetExceeded"])
-
-/**
- * The sub-accounts (lower case) of `plan` with a pool action whose side of the pool charges a fee at the snapshot
- * (`poolTotals`: `exitFeeBps` for a withdrawal, `entryFeeBps` for a deposit): those a fee-undecided deferral rests on.
- * A pool action whose pool's totals the snapshot did not read counts too (its fee unknown; review rr11j J2).
- */
-export function feePoolSubAccountsOf(plan: ChainPlan, snapshot: Pick<PortfolioSnapshot, "poolTotals">): string[] {
-  const ids = new Set<string>()
-  for (const a of plan.actions) {
-    if (a.pool === undefined || (a.kind !== "WithdrawFromPool" && a.kind !== "DepositToPool")) continue
-    const p = snapshot.poolTotals?.[a.pool.toLowerCase()]
-    const fee = p === undefined ? undefined : a.kind === "WithdrawFromPool" ? p.exitFeeBps : p.entryFeeBps
-    const id = plan.subAccounts[a.subAccount]
-    if (id !== undefined && (p === undefined || (fee ?? 0n) > 0n)) ids.add(id.toLowerCase())
-  }
-  return [...ids]
-}
 
 export class SafeStep {
   constructor(
@@ -396,9 +388,11 @@ export class SafeStep {
       // PAYMASTER_CHARGE_ATTEMPTS, each keeping the largest charge seen aside. A charge learned in an earlier block is
       // dropped: it was priced at that block's fees.
       if (rt.paymasterTokenCharge && rt.paymasterTokenCharge.block !== block) rt.paymasterTokenCharge = undefined
+      // One isolation budget and one set of culprits per step, whatever the retries (review rr11l L4).
+      const isolation: StepIsolation = { spent: 0, culprits: new Set(), runs: new Map() }
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.solveAndSend(rt, block, replace, attempt === 1 ? snapshot : undefined)
+          await this.solveAndSend(rt, block, replace, attempt === 1 ? snapshot : undefined, isolation)
           break
         } catch (error) {
           const charge = paymasterChargeOf(error)
@@ -554,7 +548,7 @@ export class SafeStep {
     reservePaymasterCharge(snapshot, paymasterTokenOf(this.deps), rt.paymasterTokenCharge?.charge ?? 0n)
   }
 
-  private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined): Promise<void> {
+  private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined, isolation: StepIsolation): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
     const read0 = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap, aaveDustThresholdBase: config.aaveDustThresholdBase }))
@@ -606,11 +600,12 @@ export class SafeStep {
     // alert naming it (`venue-refused` for a venue's refusal, else `send-failed`), instead of sending nothing for all.
     // Never for a replacement (its nonce's fate is the tracker's) nor for a plan of one sub-account (nothing is left),
     // except an oracle refusal, which is the chain's verdict on the feed, not on the plan (below).
-    const excluded = new Set<string>()
+    // Sub-accounts found refused alone earlier in this step (before a token paymaster's retry) stay out, their runs kept.
+    const excluded = new Set<string>(isolation.culprits)
     const refusedNow = new Set<string>()
     const oracleRefusedNow = new Set<string>()
     // The rule book's refusals after the clamp in this step (by sub-account, or `*|ids` naming none: the refused plan's).
-    const ruleRefusedNow = new Map<string, ClampRuleRefusedError>()
+    const ruleRefusedNow = new Map<string, ClampRuleRefusedError>(isolation.runs)
     // The plans ranked and the sub-accounts judged over this step's attempts: a run of refusals is carried over a step
     // that never reached its sub-account's plan (review rr11h H1), not ended by it.
     const rankedNow: string[][] = []
@@ -618,11 +613,8 @@ export class SafeStep {
     // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
     // once a refused donor is excluded is reported (the first attempt listed it with the donor).
     let solved: readonly SolverResult[] | undefined
-    // Fee-pool sub-accounts of a plan the chain's simulation refused plan-wide, held out (not refused, no alert) while
-    // another of them is tried without them, most urgent first (review rr11j J1: leaving them all out at once condemned
-    // one whose vault keeps the fee, which the module accepts alone). `feeProbes`: such refusals in this step.
-    const held: string[] = []
-    let feeProbes = 0
+    // Whether the step ended normally (not thrown): only then are the sub-accounts refused alone at earlier steps pruned.
+    let finished = false
     // Most urgent first: the lowest `health / minHealth` before the plan, as the solver saw it (as `urgencyOf` ranks).
     const mostUrgentFirst = (ids: string[], results: readonly SolverResult[] | undefined) => {
       const ratio = (id: string) => {
@@ -632,24 +624,160 @@ export class SafeStep {
       }
       return [...ids].sort((a, b) => ratio(a) - ratio(b))
     }
+    // One plan attempt's bookkeeping: its results (for no-rescue; not an isolation's, which solve a subset only), its
+    // plan-wide refusals by the rule book (`*|ids` runs, review rr11i H1-a), the plans ranked and the sub-accounts judged.
+    const note = (attempt: StepAttempt, results: boolean) => {
+      if (results) solved = attempt.results ?? solved
+      for (const { error, subAccounts } of attempt.refusals ?? []) ruleRefusedNow.set(`*|${[...subAccounts].sort().join(",")}`, error)
+      rankedNow.push(...(attempt.ranked ?? []))
+      for (const id of attempt.judged ?? []) judgedNow.add(id)
+    }
+    // The rule book refused a clamped plan naming one of its sub-accounts, and no repair passed (nothing was sent): it is
+    // left out and the rest planned again in this block, the other loan assets' plans included (rr11f F3).
+    const leaveOutJudged = (error: ClampRuleRefusedError & { subAccount: string }) => {
+      const id = error.subAccount.toLowerCase()
+      excluded.add(id)
+      ruleRefusedNow.set(id, error)
+      logger.warn({ safe, block: Number(block), subAccount: id, venue: venues.get(id) ?? "unknown", rule: error.rule }, "the rule book refuses the clamped plan because of one sub-account; planning again without it in this block")
+    }
+    // The chain's simulation named one sub-account of the plan (its action's revert, its venue, its oracle): left out and
+    // the rest planned again in this block, alerted once per outage (`venue-refused`, `send-failed`, or `feed-broken`).
+    const leaveOut = (failing: { id: string; refusal: string }, oracle: { id: string; check: string } | undefined, sent: ChainPlan | undefined, error: unknown) => {
+      excluded.add(failing.id)
+      const venue = venues.get(failing.id) ?? "unknown"
+      if (oracle) {
+        oracleRefusedNow.add(oracle.id)
+        this.noteOracleRefusal(rt, block, { ...oracle, label: sent?.subAccounts.find((id) => id.toLowerCase() === oracle.id) ?? oracle.id }, venue, error as Error)
+        return
+      }
+      const refused = findVenueRefusal(error)
+      // One alert per outage: a sub-account left out for the same refusal at the last step is only logged.
+      const key = `${failing.id}|${failing.refusal}`
+      refusedNow.add(key)
+      if (!rt.refused?.has(key)) events.alert(safe, block, refused ? "venue-refused" : "send-failed", new SubAccountRefusedError({ safe, subAccount: failing.id, venue, stage: "plan", refusal: failing.refusal, cause: error as Error }))
+      logger.warn({ safe, block: Number(block), subAccount: failing.id, venue, refusal: failing.refusal }, "plan refused because of one sub-account; planning again without it in this block")
+    }
+    // A sub-account whose plan ALONE was refused plan-wide (by the chain's simulation, or by the rule book: `judged`, its
+    // `*|id` run already started): left out for the rest of the step (the paymaster's retries too) and tried last in the
+    // next steps' isolations; its run alerts `nothing-to-send` (stage `simulation`) once per RULE_REFUSAL_REALERT_BLOCKS.
+    const blame = (id: string, refusal: { name: string; args: readonly unknown[] }, judged?: ClampRuleRefusedError) => {
+      if (isolation.culprits.has(id)) return
+      excluded.add(id)
+      isolation.culprits.add(id)
+      const key = judged !== undefined ? `*|${id}` : id
+      const error = judged ?? new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "simulation" })
+      ruleRefusedNow.set(key, error)
+      isolation.runs.set(key, error)
+      ;(rt.refusedAlone ??= new Map()).set(id, { block, key, error })
+    }
+    // A plan the chain's simulation refused plan-wide with a loss-class error (or any plan-wide error of a plan deferred
+    // to it by the rule book): its sub-accounts are isolated by halving (`isolateRefusals`, issue 11 item 9; reviews rr11j
+    // J1/J2, rr11k K1/K2, rr11l L1-L4), within REFUSAL_SIMULATIONS_PER_STEP simulations per step. Only a sub-account whose
+    // plan alone is refused is blamed; an accepted subset is sent (the step ends: true); the sub-accounts left undecided
+    // wait for the next operation when a subset was sent, else they are left out of the block, each one out of its band
+    // with a `nothing-to-send` alert (stage `undecided`) saying why (never dropped silently: review rr11l L2).
+    const isolate = async (sent: ChainPlan, refusal: { name: string; args: readonly unknown[] }, results: readonly SolverResult[] | undefined): Promise<boolean> => {
+      isolation.spent += 1 // the refused plan's own simulation
+      const remembered = new Map(rt.refusedAlone ?? [])
+      const urgent = mostUrgentFirst(
+        sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)),
+        results,
+      )
+      // Found refused alone at an earlier step (and in the refused plan just simulated): the others are isolated without
+      // them, so no simulation is spent on them again; isolated themselves once they are all that is left (rescued
+      // others leave the plan), so none stays blamed once its plan alone is accepted again.
+      const fresh = urgent.filter((id) => !remembered.has(id))
+      const ids = fresh.length > 0 ? fresh : urgent
+      // Their runs go on while a plan listing them is refused (also through a paymaster's retry); ended when one is sent.
+      for (const id of urgent) {
+        const before = remembered.get(id)
+        if (before === undefined) continue
+        const error = ruleRefusedNow.get(before.key) ?? before.error
+        ruleRefusedNow.set(before.key, error)
+        isolation.runs.set(before.key, error)
+      }
+      const all = snapshot.input.subAccounts.map((x) => x.state.id.toLowerCase())
+      const simulate = async (subset: string[]): Promise<IsolationVerdict> => {
+        isolation.spent += 1
+        const keep = new Set(subset)
+        const attempt: StepAttempt = {}
+        try {
+          // Only the subset's sub-accounts are planned (another loan asset's plan is not a verdict on this one).
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, new Set([...excluded, ...all.filter((id) => !keep.has(id))]), attempt)
+          if (attempt.plan !== undefined) {
+            for (const id of attempt.plan.subAccounts) {
+              const before = remembered.get(id.toLowerCase())
+              if (before === undefined) continue
+              ruleRefusedNow.delete(before.key)
+              isolation.runs.delete(before.key)
+            }
+            return { kind: "accepted" }
+          }
+          const judged = attempt.refusals?.[0]?.error
+          if (judged !== undefined) {
+            if (subset.length === 1) blame(subset[0] as string, refusal, judged)
+            return { kind: "refused" }
+          }
+          return { kind: "empty" }
+        } catch (error) {
+          if (error instanceof ClampRuleRefusedError && error.subAccount !== undefined) {
+            leaveOutJudged(error as ClampRuleRefusedError & { subAccount: string })
+            return { kind: "named", id: error.subAccount.toLowerCase() }
+          }
+          const p = attempt.plan
+          if (p === undefined || paymasterChargeOf(error) !== undefined) throw error
+          const oracle = oracleRefusalOf(error, p)
+          const failing = oracle ? { id: oracle.id, refusal: oracle.check } : replace !== undefined ? undefined : failingSubAccountOf(error, p, venues)
+          if (failing !== undefined) {
+            leaveOut(failing, oracle, p, error)
+            return { kind: "named", id: failing.id }
+          }
+          const planWide = planWideRefusalOf(error)
+          if (planWide === undefined || (attempt.feeUndecided === undefined && !LOSS_REFUSALS.has(planWide.name))) throw error
+          // A subset of one refused plan-wide is that sub-account's own refusal (`isolateRefusals` blames it too).
+          if (subset.length === 1) blame(subset[0] as string, planWide)
+          return { kind: "refused" }
+        } finally {
+          note(attempt, false)
+        }
+      }
+      const out = await isolateRefusals({ ids, budget: Math.max(0, REFUSAL_SIMULATIONS_PER_STEP - isolation.spent), simulate, whole: ids.length === urgent.length ? { kind: "refused" } : undefined })
+      // The remembered ones not isolated now: out of the rest of the step unless a plan was sent (their runs go on).
+      if (out.send === undefined) for (const id of urgent) if (!ids.includes(id)) excluded.add(id)
+      // A plan of one sub-account refused: its own refusal, decided with no further simulation.
+      for (const id of out.culprits) blame(id, refusal)
+      logger.warn(
+        { safe, block: Number(block), rule: refusal.name, ids, sent: out.send, culprits: out.culprits, named: out.named, untried: out.untried, why: out.why, simulations: out.simulations, spent: isolation.spent },
+        "the chain's simulation refused a plan plan-wide; isolated its sub-accounts by halving",
+      )
+      for (const id of out.untried) {
+        if (out.send === undefined) excluded.add(id)
+        if (remembered.has(id)) continue
+        // A donor in its band has no rescue of its own at stake; one out of its band is alerted, naming why (also when
+        // a subset without it was sent: it waits for the next operation, never silently).
+        const band = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band
+        if (band === "inside") continue
+        const detail =
+          out.why === "sent"
+            ? "a plan of other sub-accounts without it was accepted and sent first; tried again at the next block"
+            : out.why === "no-plan"
+              ? "no plan without the sub-accounts left out, e.g. its donor"
+              : `the step's ${REFUSAL_SIMULATIONS_PER_STEP} simulations are spent; tried again at the next block`
+        ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "undecided", detail }))
+      }
+      return out.send !== undefined
+    }
     try {
       for (;;) {
         const attempt: StepAttempt = {}
         try {
-          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, held.length === 0 ? excluded : new Set([...excluded, ...held]), attempt)
-          // Nothing was sent (no plan, or nothing left after the clamp) while fee-pool sub-accounts are held out: the
-          // next one is tried.
-          const next = attempt.plan === undefined && !this.deps.dryRun ? held.shift() : undefined
-          if (next !== undefined) continue
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt)
+          finished = true
           rt.refused = refusedNow
           return
         } catch (error) {
-          // The rule book refused a clamped plan naming one of its sub-accounts, and no repair passed (nothing was sent):
-          // it is left out and the rest planned again in this block, the other loan assets' plans included (rr11f F3).
-          if (error instanceof ClampRuleRefusedError && error.subAccount !== undefined && !excluded.has(error.subAccount)) {
-            excluded.add(error.subAccount)
-            ruleRefusedNow.set(error.subAccount.toLowerCase(), error)
-            logger.warn({ safe, block: Number(block), subAccount: error.subAccount, venue: venues.get(error.subAccount) ?? "unknown", rule: error.rule }, "the rule book refuses the clamped plan because of one sub-account; planning again without it in this block")
+          if (error instanceof ClampRuleRefusedError && error.subAccount !== undefined && !excluded.has(error.subAccount.toLowerCase())) {
+            leaveOutJudged(error as ClampRuleRefusedError & { subAccount: string })
             continue
           }
           const sent = attempt.plan
@@ -665,59 +793,28 @@ export class SafeStep {
             : sent === undefined || replace !== undefined || charged || sent.subAccounts.length < 2
               ? undefined
               : failingSubAccountOf(error, sent, venues)
-          // A plan deferred to the chain because the rule book could not decide its pool fee (review rr11h H3) whose
-          // simulation the module refuses plan-wide (ValueLossExceeded: the vault pays its fee out): its fee-pool
-          // sub-accounts are left out, as the rule book's refusal naming them would leave them out, and the rest planned
-          // again in this block (review rr11i H3-a: rethrowing stalled every other rescue of the step).
-          // Also when the keeper's judge did not judge the plan (review rr11j J2: the SDK's lenient book deferred it; a
-          // rethrow backed the Safe off and stalled every other rescue): any loss-class refusal naming no sub-account.
+          // A plan-wide refusal of the loss class (ValueLossExceeded, EpochLossBudgetExceeded: naming no sub-account), or
+          // any plan-wide refusal of a plan the rule book deferred to the chain (review rr11h H3): its cause is isolated
+          // among the plan's sub-accounts (`isolate`), not guessed (review rr11k K1: blaming the fee pools) nor rethrown
+          // (review rr11i H3-a / rr11j J2: a rethrow backed the Safe off and stalled every other rescue).
           const planWide = failing === undefined && !charged && sent !== undefined ? planWideRefusalOf(error) : undefined
-          const feePools = planWide !== undefined && (attempt.feeUndecided !== undefined || LOSS_REFUSALS.has(planWide.name)) ? planWide : undefined
-          if (feePools !== undefined && sent !== undefined) {
-            const ids = mostUrgentFirst(feePoolSubAccountsOf(sent, snapshot).filter((id) => !excluded.has(id)), attempt.results)
-            if (ids.length > 0) {
-              feeProbes += 1
-              // Several fee-pool sub-accounts: tried apart (rr11j J1), the most urgent without the others first.
-              if (ids.length > 1 && feeProbes < FEE_POOL_PROBES_PER_STEP) {
-                held.unshift(...ids.slice(1))
-                logger.warn({ safe, block: Number(block), trying: ids[0], held: ids.slice(1), rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses a plan with several fee-pool sub-accounts; trying them apart in this block")
-                continue
-              }
-              // One left (or the probes spent): left out, with the held ones when the probes are spent.
-              const out = feeProbes < FEE_POOL_PROBES_PER_STEP ? ids : [...ids, ...held.splice(0)]
-              for (const id of out) {
-                excluded.add(id)
-                ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: feePools.name, args: feePools.args, binding: [], subAccount: id, stage: "simulation" }))
-              }
-              const next = held.shift()
-              logger.warn({ safe, block: Number(block), subAccounts: out, next, rule: feePools.name, paidOut: attempt.feeUndecided?.name }, "the chain's simulation refuses the plan plan-wide (a pool fee paid out); planning again without its fee-pool sub-accounts in this block")
-              continue
+          if (planWide !== undefined && sent !== undefined && (attempt.feeUndecided !== undefined || LOSS_REFUSALS.has(planWide.name))) {
+            if (await isolate(sent, planWide, attempt.results)) {
+              finished = true
+              rt.refused = refusedNow
+              return
             }
-          }
-          if (failing === undefined || excluded.has(failing.id)) throw error
-          excluded.add(failing.id)
-          const venue = venues.get(failing.id) ?? "unknown"
-          if (oracle) {
-            oracleRefusedNow.add(oracle.id)
-            this.noteOracleRefusal(rt, block, { ...oracle, label: sent?.subAccounts.find((id) => id.toLowerCase() === oracle.id) ?? oracle.id }, venue, error as Error)
             continue
           }
-          const refused = findVenueRefusal(error)
-          // One alert per outage: a sub-account left out for the same refusal at the last step is only logged.
-          const key = `${failing.id}|${failing.refusal}`
-          refusedNow.add(key)
-          if (!rt.refused?.has(key)) events.alert(safe, block, refused ? "venue-refused" : "send-failed", new SubAccountRefusedError({ safe, subAccount: failing.id, venue, stage: "plan", refusal: failing.refusal, cause: error as Error }))
-          logger.warn({ safe, block: Number(block), subAccount: failing.id, venue, refusal: failing.refusal }, "plan refused because of one sub-account; planning again without it in this block")
+          if (failing === undefined || excluded.has(failing.id)) throw error
+          leaveOut(failing, oracle, sent, error)
         } finally {
-          // The last attempt that solved anything is the one no-rescue is reported on.
-          solved = attempt.results ?? solved
-          // A plan-wide run is keyed by the refused plan's sub-accounts (review rr11i H1-a), `*|a,b`.
-          for (const { error, subAccounts } of attempt.refusals ?? []) ruleRefusedNow.set(`*|${[...subAccounts].sort().join(",")}`, error)
-          rankedNow.push(...(attempt.ranked ?? []))
-          for (const id of attempt.judged ?? []) judgedNow.add(id)
+          note(attempt, true)
         }
       }
     } finally {
+      // Sub-accounts refused alone at earlier steps whose run this step did not continue (sent, or no longer planned).
+      if (finished && rt.refusedAlone !== undefined) for (const [id, { key }] of rt.refusedAlone) if (!ruleRefusedNow.has(key)) rt.refusedAlone.delete(id)
       if (solved !== undefined) this.reportNoRescue(rt, block, snapshot, solved, venues)
       // Not judged this step although planned (a more urgent plan was sent first, or the step ended before it): carried.
       // A plan-wide run (`*|ids`) is carried only when one of its own sub-accounts is so (review rr11i H1-a: carried
@@ -777,7 +874,7 @@ export class SafeStep {
       if (run.alerted === undefined || block - run.alerted >= RULE_REFUSAL_REALERT_BLOCKS) {
         run.alerted = block
         const id = error.subAccount
-        events.alert(safe, block, "nothing-to-send", id === undefined ? error : new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: error.stage === "simulation" ? "simulation" : "judge", refusal: error.rule, cause: error }))
+        events.alert(safe, block, "nothing-to-send", id === undefined ? error : new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: error.stage, refusal: error.rule, detail: error.detail, cause: error }))
       } else if (run.rule !== error.rule) {
         logger.info({ safe, block: Number(block), subAccount: key, rule: error.rule, was: run.rule, since: Number(run.since) }, "rule book refusal continues under another rule (alerted at most once per RULE_REFUSAL_REALERT_BLOCKS)")
       }
