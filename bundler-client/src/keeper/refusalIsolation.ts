@@ -79,6 +79,11 @@ export async function isolateRefusals({
   const culprits: string[] = []
   const named: string[] = []
   let simulations = 0
+  // `id` leaves the search into `list` (`named` or `culprits`).
+  const leave = (list: string[], id: string) => {
+    list.push(id)
+    active = active.filter((x) => x !== id)
+  }
   const test = async (subset: string[]): Promise<IsolationVerdict | undefined> => {
     if (simulations >= budget) return undefined
     simulations += 1
@@ -97,15 +102,13 @@ export async function isolateRefusals({
     if (verdict.kind === "accepted") return done(undefined, active)
     if (verdict.kind === "empty") return done("no-plan")
     if (verdict.kind === "named") {
-      const id = verdict.id
-      named.push(id)
-      active = active.filter((x) => x !== id)
+      leave(named, verdict.id)
       verdict = active.length > 0 ? await test(active) : undefined
       continue
     }
     // `refused` is known refused (tested as exactly this set); halve it, most urgent half first.
     let refused = active
-    let next: IsolationVerdict | undefined | "restart"
+    let restart = false
     while (refused.length > 1) {
       const half = Math.ceil(refused.length / 2)
       const urgent = refused.slice(0, half)
@@ -118,9 +121,8 @@ export async function isolateRefusals({
         if (w === undefined) return done("budget")
         if (w.kind === "accepted") return done("sent", wide)
         if (w.kind === "named") {
-          named.push(w.id)
-          active = active.filter((x) => x !== w.id)
-          next = "restart"
+          leave(named, w.id)
+          restart = true
           break
         }
       }
@@ -134,20 +136,14 @@ export async function isolateRefusals({
       if (v.kind === "accepted") return done("sent", tried)
       if (v.kind === "empty") return done("no-plan")
       if (v.kind === "named") {
-        named.push(v.id)
-        active = active.filter((x) => x !== v.id)
-        next = "restart"
+        leave(named, v.id)
+        restart = true
         break
       }
       refused = tried
     }
-    if (next === "restart") {
-      verdict = active.length > 0 ? await test(active) : undefined
-      continue
-    }
-    const culprit = refused[0] as string
-    culprits.push(culprit)
-    active = active.filter((x) => x !== culprit)
+    // A refused subset of one id: a culprit (refused alone). Either way `active` changed and is tried again.
+    if (!restart) leave(culprits, refused[0] as string)
     verdict = active.length > 0 ? await test(active) : undefined
   }
 }
