@@ -657,6 +657,17 @@ export class SafeStep {
       if (!rt.refused?.has(key)) events.alert(safe, block, refused ? "venue-refused" : "send-failed", new SubAccountRefusedError({ safe, subAccount: failing.id, venue, stage: "plan", refusal: failing.refusal, cause: error as Error }))
       logger.warn({ safe, block: Number(block), subAccount: failing.id, venue, refusal: failing.refusal }, "plan refused because of one sub-account; planning again without it in this block")
     }
+    // What a failed send of `plan` says (`error`): the sub-account to leave out (its oracle refused, or the one the
+    // failure names, `failingSubAccountOf`, for plans of at least `minNamed` sub-accounts and not a replacement), or,
+    // when `planWide`, a plan-wide refusal to isolate (loss-class, or any of a plan the rule book deferred); neither:
+    // the caller rethrows.
+    const failureOf = (error: unknown, plan: ChainPlan, attempt: StepAttempt, { minNamed, planWide }: { minNamed: number; planWide: boolean }) => {
+      const oracle = oracleRefusalOf(error, plan)
+      const failing = oracle ? { id: oracle.id, refusal: oracle.check } : replace !== undefined || plan.subAccounts.length < minNamed ? undefined : failingSubAccountOf(error, plan, venues)
+      if (failing !== undefined || !planWide) return { failing, oracle }
+      const refusal = planWideRefusalOf(error)
+      return { planWide: refusal !== undefined && (attempt.feeUndecided !== undefined || LOSS_REFUSALS.has(refusal.name)) ? refusal : undefined }
+    }
     // A sub-account whose plan ALONE was refused plan-wide (by the chain's simulation, or by the rule book: `judged`, its
     // `*|id` run already started): left out for the rest of the step (the paymaster's retries too) and tried last in the
     // next steps' isolations; its run alerts `nothing-to-send` (stage `simulation`) once per RULE_REFUSAL_REALERT_BLOCKS.
@@ -726,14 +737,12 @@ export class SafeStep {
           }
           const p = attempt.plan
           if (p === undefined || paymasterChargeOf(error) !== undefined) throw error
-          const oracle = oracleRefusalOf(error, p)
-          const failing = oracle ? { id: oracle.id, refusal: oracle.check } : replace !== undefined ? undefined : failingSubAccountOf(error, p, venues)
+          const { failing, oracle, planWide } = failureOf(error, p, attempt, { minNamed: 1, planWide: true })
           if (failing !== undefined) {
             leaveOut(failing, oracle, p, error)
             return { kind: "named", id: failing.id }
           }
-          const planWide = planWideRefusalOf(error)
-          if (planWide === undefined || (attempt.feeUndecided === undefined && !LOSS_REFUSALS.has(planWide.name))) throw error
+          if (planWide === undefined) throw error
           // A subset of one refused plan-wide is that sub-account's own refusal (`isolateRefusals` blames it too).
           if (subset.length === 1) blame(subset[0] as string, planWide)
           return { kind: "refused" }
@@ -787,18 +796,12 @@ export class SafeStep {
           // that broke since): left out and the rest planned again, also when it was the plan's only sub-account, and
           // also for a replacement (the same nonce resent without it; a clean clone's worst-minute run alerted
           // send-failed for a feed stamped ahead when its plan was a replacement of a stuck operation).
-          const oracle = sent === undefined ? undefined : oracleRefusalOf(error, sent)
-          const failing = oracle
-            ? { id: oracle.id, refusal: oracle.check }
-            : sent === undefined || replace !== undefined || charged || sent.subAccounts.length < 2
-              ? undefined
-              : failingSubAccountOf(error, sent, venues)
           // A plan-wide refusal of the loss class (ValueLossExceeded, EpochLossBudgetExceeded: naming no sub-account), or
           // any plan-wide refusal of a plan the rule book deferred to the chain (review rr11h H3): its cause is isolated
           // among the plan's sub-accounts (`isolate`), not guessed (review rr11k K1: blaming the fee pools) nor rethrown
           // (review rr11i H3-a / rr11j J2: a rethrow backed the Safe off and stalled every other rescue).
-          const planWide = failing === undefined && !charged && sent !== undefined ? planWideRefusalOf(error) : undefined
-          if (planWide !== undefined && sent !== undefined && (attempt.feeUndecided !== undefined || LOSS_REFUSALS.has(planWide.name))) {
+          const { failing, oracle, planWide } = sent === undefined ? {} : failureOf(error, sent, attempt, { minNamed: charged ? Number.POSITIVE_INFINITY : 2, planWide: !charged })
+          if (planWide !== undefined && sent !== undefined) {
             if (await isolate(sent, planWide, attempt.results)) {
               finished = true
               rt.refused = refusedNow
