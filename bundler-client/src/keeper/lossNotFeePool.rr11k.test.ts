@@ -39,7 +39,7 @@ async function blocks(n: number, totalsRead = false, withP = true) {
     const state = stepSafeState([stepSub(S, USDC, 1.02, "below"), ...(withP ? [stepSub(P, USDC, 1.04, "below", [Q])] : []), stepSub(C, DAI, 1.06, "below")])
     const held = { ...state, tokens: state.tokens.map((t) => (t.token === USDC ? { ...t, balance: 50_000n * WAD } : t)), pools: [{ pool: Q, asset: USDC, assets: 10n ** 6n * WAD, maxWithdraw: 10n ** 6n * WAD }] }
     const snapshot = portfolioOf(held as never, { blockNumber: 100n + BigInt(k), timestamp: 1_700_000_000n + 12n * BigInt(k), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
-    // Q's totals not read (its exitFeeBps is 0 on chain): feePoolSubAccountsOf counts it as a fee pool.
+    // Q's totals not read (its exitFeeBps is 0 on chain): f11n's feePoolSubAccountsOf (removed by f11p) counted it as a fee pool.
     snapshot.poolTotals = totalsRead ? ({ [Q]: { asset: USDC, totalAssets: 10n ** 6n * WAD, totalSupply: 10n ** 6n * WAD, shares: 10n ** 6n * WAD, exitFeeBps: 0n, entryFeeBps: 0n } } as never) : undefined
     rt.backoffUntil = 0 // every block runs; whether the step backed off is recorded
     await step.run(rt, 100n + BigInt(k), { snapshot })
