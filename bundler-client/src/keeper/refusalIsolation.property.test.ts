@@ -1,5 +1,6 @@
 import { expect, test } from "vitest"
 import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
+import { random } from "./aaveMath.testing.js"
 
 // Random plans of 1..12 sub-accounts with random refusal models and budgets (0..12), through `isolateRefusals`:
 // - monotone culprits: any subset listing one is refused plan-wide;
@@ -11,16 +12,6 @@ import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
 // most `budget` simulations; every id in exactly one list; the sent subset accepted; the same verdicts give the same
 // calls (deterministic).
 
-function rng(seed: number) {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Model = { ids: string[]; verdict: (subset: string[]) => IsolationVerdict }
 
@@ -49,7 +40,7 @@ function model(r: () => number): Model {
 }
 
 test("isolateRefusals: 5,000 random plans, refusal models and budgets: no wrong blame, budget held, a partition, deterministic", async () => {
-  const r = rng(11)
+  const r = random(11)
   let blamed = 0
   let sentAfterRefusal = 0
   for (let c = 0; c < 5_000; c++) {
