@@ -565,7 +565,7 @@ class Simulation {
       time: t,
       kind: hasSwap ? "swap" : "rebalance",
       subAccounts: [...plan.subAccounts],
-      ...(hasSwap && before !== undefined && touched !== undefined ? { subAccount: id, healthBefore: healthOf(before), healthAfter: healthOf(touched) } : {}),
+      ...(before !== undefined && touched !== undefined ? { subAccount: id, healthBefore: healthOf(before), healthAfter: healthOf(touched) } : {}),
       detail: hasSwap ? `solver plan ${detail} (fee ${fee.toFixed(2)}, impact ${impact.toFixed(2)})` : detail,
     })
     this.payGas(t, plan.gas)

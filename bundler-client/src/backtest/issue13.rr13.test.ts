@@ -55,12 +55,18 @@ describe("rr13 F1: the scorecard target (autopilot liquidation loss <= dfs-style
     expect(d.liquidationLossLikeForLike).toBeGreaterThan(60_000)
   })
 
-  it("fixed (b13c): in the rerun with liquidations disabled, no strategy's operation lands on a position below health 1 (seed 5152: dfs-style's Repay at 0.983 did)", () => {
-    for (const strategy of ["threshold", "dfs-style", "autopilot"] as const) {
+  it("fixed (b13c): in the rerun with liquidations disabled, no strategy's operation lands on a position below health 1 (seed 5152 no-idle: dfs-style's Repay at 0.983 did; also scorecard seed 1230, buffered)", () => {
+    const landedBelowOne = (p: PricePaths, config: BacktestConfig, strategy: StrategyName) => {
       const events: BacktestEvent[] = []
-      const rerun = runBacktest(wick(5152), noIdle, strategy, { liquidate: false, trace: (e) => events.push(e) })
+      const rerun = runBacktest(p, config, strategy, { liquidate: false, trace: (e) => events.push(e) })
       expect(rerun.minHealth).toBeLessThan(1)
-      expect(events.filter((e) => (e.kind === "swap" || e.kind === "rebalance") && (e.healthBefore ?? 2) < 1)).toEqual([])
+      const landed = events.filter((e) => e.kind === "swap" || e.kind === "rebalance")
+      expect(landed.every((e) => e.healthBefore !== undefined)).toBe(true)
+      return landed.filter((e) => (e.healthBefore as number) < 1)
+    }
+    for (const strategy of ["threshold", "dfs-style", "autopilot"] as const) {
+      expect(landedBelowOne(wick(5152), noIdle, strategy)).toEqual([])
+      expect(landedBelowOne(wick(1230), buffered, strategy)).toEqual([])
     }
   })
 
