@@ -169,8 +169,8 @@ describe("rr13 F5: the stop-loss on the -70 % collapse, no idle buffer (the issu
   })
 
   // Still skipped (b13c): the module lets no exit land above the band (rule 3); the owner-set stop-loss exit that would
-  // make this pass is designed, not implemented, in docs/stop-loss-exit.md (experiment: an exit to health 3 ends with
-  // 7,638-9,618 against static's 7,277-8,493 on seeds 101-106, sigma 0.3 and 0.6).
+  // make this pass is designed, not implemented, in docs/stop-loss-exit.md (experiment: a stop at 0.91 x the first
+  // price with exits to health 3 ends with 13,730-16,948 against static's 7,277-8,493 on seeds 101-106, sigma 0.3/0.6).
   it.skip("FAILS TODAY: with its stop-loss the autopilot ends richer than the position liquidated early (the buffered test's claim, no-idle trader)", () => {
     const p = collapse(101)
     expect(run(p, noIdle, "autopilot").finalEquity).toBeGreaterThan(run(p, noIdle, "static").finalEquity)
