@@ -56,8 +56,9 @@ export type StrategyResult = {
    * Loss from liquidation, the issue's definition: final net value of the same strategy replayed on the same path with
    * liquidations disabled minus this run's (equity floored at 0: non-recourse), never less than the incentive paid; 0
    * without a liquidation. In that replay no strategy's operation is decided for, or lands on, a position below health
-   * 1 (a liquidator acts first on chain), the same rule for every strategy. The seized collateral misses the recovery; it also counts what the strategy does differently
-   * afterwards (e.g. re-levering the remnant at the bottom of a wick that recovers), see `liquidationLossLikeForLike`.
+   * 1 (a liquidator acts first on chain), the same rule for every strategy. The seized collateral misses the recovery;
+   * it also counts what the strategy does differently afterwards (e.g. re-levering the remnant at the bottom of a wick
+   * that recovers), see `liquidationLossLikeForLike`.
    */
   liquidationLoss: number
   /**
@@ -398,7 +399,7 @@ class Simulation {
    * `liquidationLoss`; rr13 F1): on chain a liquidator acts on a position below health 1 before any operation of its
    * owner's automation can land, so in the run with liquidations disabled no strategy's operation is decided for, or
    * lands on, a sub-account whose health at the oracle price is below 1. Whether `ids` names such a sub-account now;
-   * always false in a run with liquidations (there no position stays below 1, so the realised runs are unchanged).
+   * always false in a run with liquidations, so the realised runs are unchanged by the rule.
    */
   private underwater(ids: readonly string[]): boolean {
     if (this.liquidate) return false
