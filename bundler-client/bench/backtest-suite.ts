@@ -81,7 +81,7 @@ if (!isMainThread) {
         suite.byKind,
         suite.totals,
         `backtest scorecard, trader "${trader}", ${network} gas: ${count} paths (${Math.floor(count / kinds.length)} per family), seeds ${baseSeed}..${baseSeed + count - 1}, 3 days at 1-minute steps.\n` +
-          "liq. loss (against the same strategy replayed without liquidations), like-for-like (the seized collateral's missed recovery) and the carry columns (interest .. gas) are sums over the family's paths; net P&L and APY are means per path (bundler-client/README.md, Metrics)",
+          "liq. loss (against the same strategy replayed without liquidations, no operation below health 1: liquidator first), like-for-like (the seized collateral's missed recovery) and the carry columns (interest .. gas) are sums over the family's paths; net P&L and APY are means per path (bundler-client/README.md, Metrics)",
       ),
     )
     const c = suite.comparison

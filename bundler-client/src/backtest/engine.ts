@@ -55,8 +55,10 @@ export type StrategyResult = {
   /**
    * Loss from liquidation, the issue's definition: final net value of the same strategy replayed on the same path with
    * liquidations disabled minus this run's (equity floored at 0: non-recourse), never less than the incentive paid; 0
-   * without a liquidation. The seized collateral misses the recovery; it also counts what the strategy does differently
-   * afterwards (e.g. re-levering the remnant at the bottom of a wick that recovers), see `liquidationLossLikeForLike`.
+   * without a liquidation. In that replay no strategy's operation is decided for, or lands on, a position below health
+   * 1 (a liquidator acts first on chain), the same rule for every strategy. The seized collateral misses the recovery;
+   * it also counts what the strategy does differently afterwards (e.g. re-levering the remnant at the bottom of a wick
+   * that recovers), see `liquidationLossLikeForLike`.
    */
   liquidationLoss: number
   /**
@@ -117,7 +119,10 @@ export type BacktestEvent = {
 
 /** Options of {@link runBacktest}. */
 export type RunBacktestOptions = {
-  /** Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLoss`. */
+  /**
+   * Liquidate positions below health 1 (default true); false replays the counterfactual for `liquidationLoss`, in which
+   * no operation of the strategy is decided for or lands on a sub-account below health 1 (the liquidator-first rule).
+   */
   liquidate?: boolean | undefined
   /** Called for every liquidation, rebalance, swap, rejected operation and stop-loss trip. */
   trace?: ((event: BacktestEvent) => void) | undefined
@@ -157,7 +162,8 @@ function quantile(sorted: Float64Array, q: number): number {
  * (`checkPlanAgainstPolicy`) as the module: oracle heartbeat/deviation updates, keeper polling and latency, borrow
  * interest from the AdaptiveCurveIrm and pool yield, gas at a fee distribution, pool slippage, swaps against a
  * liquidity-depth model with their fee and price impact, Morpho liquidation (full close at the oracle price as soon as
- * health < 1). When the strategy is liquidated, the same run without liquidations gives `liquidationLoss`;
+ * health < 1). When the strategy is liquidated, the same run without liquidations (and, for every strategy, no
+ * operation on a position below health 1: a liquidator acts first) gives `liquidationLoss`;
  * `liquidationLossLikeForLike` is the seized collateral's missed recovery.
  *
  * @param paths - Price paths (one column per collateral asset, loan-asset numeraire).
@@ -342,7 +348,10 @@ class Simulation {
       if (this.pending !== undefined && t >= this.pending.executeAt) {
         const pending = this.pending
         this.pending = undefined
-        if (pending.plan !== undefined && !this.executePlan(pending.plan, t) && pending.exit !== undefined) this.exitReverted.add(pending.exit)
+        if (pending.plan !== undefined) {
+          const landed = this.underwater(pending.plan.subAccounts) ? this.forestalled(pending.plan, t) : this.executePlan(pending.plan, t)
+          if (!landed && pending.exit !== undefined) this.exitReverted.add(pending.exit)
+        }
         for (const order of pending.swaps) this.executeDfs(order, t)
       }
       if (this.guard !== undefined) {
@@ -354,7 +363,7 @@ class Simulation {
       }
       if (this.strategy !== "static" && this.pending === undefined && t >= nextPoll) {
         nextPoll = t + config.keeper.pollSeconds
-        this.pending = this.strategy === "dfs-style" ? this.decideDfs(t) : this.decideSolver(t)
+        this.pending = this.liquidatorFirst(this.strategy === "dfs-style" ? this.decideDfs(t) : this.decideSolver(t))
       }
       let value = 0
       let equity = 0
@@ -383,6 +392,34 @@ class Simulation {
     const years = ((ts[n - 1] as number) - (ts[0] as number)) / SECONDS_PER_YEAR
     r.apy = years > 0 && r.initialEquity > 0 ? r.netPnl / r.initialEquity / years : 0
     return r
+  }
+
+  /**
+   * The counterfactual's rule below health 1, the same for every strategy (bundler-client/README.md, Metrics,
+   * `liquidationLoss`; rr13 F1): on chain a liquidator acts on a position below health 1 before any operation of its
+   * owner's automation can land, so in the run with liquidations disabled no strategy's operation is decided for, or
+   * lands on, a sub-account whose health at the oracle price is below 1. Whether `ids` names such a sub-account now;
+   * always false in a run with liquidations, so the realised runs are unchanged by the rule.
+   */
+  private underwater(ids: readonly string[]): boolean {
+    if (this.liquidate) return false
+    return this.subs.some((s) => ids.includes(s.id) && s.debt > 0 && healthOf(s) < 1)
+  }
+
+  /** A decision without what {@link underwater} forbids: a plan touching such a sub-account is dropped, as are its swap orders. */
+  private liquidatorFirst(decided: Pending | undefined): Pending | undefined {
+    if (decided === undefined || this.liquidate) return decided
+    const plan = decided.plan !== undefined && this.underwater(decided.plan.subAccounts) ? undefined : decided.plan
+    const swaps = decided.swaps.filter((o) => !this.underwater([o.id]))
+    return plan === undefined && swaps.length === 0 ? undefined : { ...decided, plan, swaps }
+  }
+
+  /** A plan reaching its execution step with a touched sub-account below health 1 in the counterfactual: the liquidator came first, it reverts (base gas paid). */
+  private forestalled(plan: Plan, t: number): false {
+    this.result.rejectedRebalances++
+    this.payGas(t, this.config.costs.baseGas)
+    this.trace?.({ time: t, kind: "rejected", detail: `plan ${plan.actions.map((a) => a.kind).join("+")}: health below 1, a liquidator acts first (counterfactual rule)` })
+    return false
   }
 
   private accrue(dt: number, borrowApr: number, supplyApr: number): void {
@@ -529,7 +566,7 @@ class Simulation {
       time: t,
       kind: hasSwap ? "swap" : "rebalance",
       subAccounts: [...plan.subAccounts],
-      ...(hasSwap && before !== undefined && touched !== undefined ? { subAccount: id, healthBefore: healthOf(before), healthAfter: healthOf(touched) } : {}),
+      ...(before !== undefined && touched !== undefined ? { subAccount: id, healthBefore: healthOf(before), healthAfter: healthOf(touched) } : {}),
       detail: hasSwap ? `solver plan ${detail} (fee ${fee.toFixed(2)}, impact ${impact.toFixed(2)})` : detail,
     })
     this.payGas(t, plan.gas)
@@ -626,6 +663,7 @@ class Simulation {
       this.trace?.({ time: t, kind: "rejected", subAccount: order.id, healthBefore: s === undefined ? undefined : healthOf(s), detail: `${order.side} ${order.amountIn}: ${why}` })
     }
     if (s === undefined) return reject("no such sub-account")
+    if (this.underwater([s.id])) return reject("health below 1, a liquidator acts first (counterfactual rule)")
     const pm = this.market(s.collateralAsset)
     const pool = this.swapPool(s.collateralAsset)
     const bound = 1 - this.config.swap.maxSlippageBps / 10_000

@@ -41,20 +41,36 @@ describe("rr13 F1: the scorecard target (autopilot liquidation loss <= dfs-style
     return { sum, net, autopilotNetBetterOnEach }
   }
 
-  it("observed today: seeds 5000-5199 no-idle, autopilot books 741,855 against dfs-style's 630,162 (739,546 before b13b's one-sided DFS ratio check, F3), though its realised net is higher on every liquidated path (seed 5152: dfs-style's unliquidated rerun ends ~39,000 below its liquidated run's counterpart)", () => {
+  it("fixed (b13c): seeds 5000-5199 no-idle, with the counterfactual's liquidator-first rule for every strategy the autopilot books 741,855 against dfs-style's 782,092 (630,162 before: dfs-style's rerun Repaid below health 1), its realised runs unchanged and its net higher on every liquidated path", () => {
     const { sum, net, autopilotNetBetterOnEach } = sums()
     expect(sum.autopilot).toBeCloseTo(741_855, -1)
-    expect(sum["dfs-style"]).toBeCloseTo(630_162, -1)
-    expect(sum.autopilot).toBeGreaterThan(sum["dfs-style"])
+    expect(sum["dfs-style"]).toBeCloseTo(782_092, -1)
+    // the realised runs are the ones observed before the rule (b13b): only the liquidation-free reruns change
+    expect(net.autopilot).toBeCloseTo(-840_618, -1)
+    expect(net["dfs-style"]).toBeCloseTo(-882_483, -1)
     expect(autopilotNetBetterOnEach).toBe(true)
-    expect(net.autopilot).toBeGreaterThan(net["dfs-style"] + 20_000)
-    // seed 5152 alone: dfs-style's rerun loss is a third of the seizure's (like for like 61,964)
+    // seed 5152: dfs-style's rerun loss is now near the seizure's (like for like 61,964); it was 19,960
     const d = run(wick(5152), noIdle, "dfs-style")
-    expect(d.liquidationLoss).toBeLessThan(20_000)
+    expect(d.liquidationLoss).toBeGreaterThan(60_000)
     expect(d.liquidationLossLikeForLike).toBeGreaterThan(60_000)
   })
 
-  it.skip("FAILS TODAY: autopilot's liquidation loss <= dfs-style's on the held-out flashWick seeds (the README reports the target met)", () => {
+  it("fixed (b13c): in the rerun with liquidations disabled, no strategy's operation lands on a position below health 1 (seed 5152 no-idle: dfs-style's Repay at 0.983 did; also scorecard seed 1230, buffered)", () => {
+    const landedBelowOne = (p: PricePaths, config: BacktestConfig, strategy: StrategyName) => {
+      const events: BacktestEvent[] = []
+      const rerun = runBacktest(p, config, strategy, { liquidate: false, trace: (e) => events.push(e) })
+      expect(rerun.minHealth).toBeLessThan(1)
+      const landed = events.filter((e) => e.kind === "swap" || e.kind === "rebalance")
+      expect(landed.every((e) => e.healthBefore !== undefined)).toBe(true)
+      return landed.filter((e) => (e.healthBefore as number) < 1)
+    }
+    for (const strategy of ["threshold", "dfs-style", "autopilot"] as const) {
+      expect(landedBelowOne(wick(5152), noIdle, strategy)).toEqual([])
+      expect(landedBelowOne(wick(1230), buffered, strategy)).toEqual([])
+    }
+  })
+
+  it("FAILS TODAY: autopilot's liquidation loss <= dfs-style's on the held-out flashWick seeds (the README reports the target met)", () => {
     const { sum } = sums()
     expect(sum.autopilot).toBeLessThanOrEqual(sum["dfs-style"])
   })
@@ -75,10 +91,10 @@ describe("rr13 F2: round 7's win rests on the full-close liquidation; with a par
     return sum
   }
 
-  it("observed today: 16 liquidated held-out wicks (seeds 5000-5299) on an Aave account: autopilot 611,647 against dfs-style 439,580 (576,904 before b13b's one-sided DFS ratio check, F3)", () => {
+  it("fixed (b13c): 16 liquidated held-out wicks (seeds 5000-5299) on an Aave account: autopilot 611,647 against dfs-style 625,362 (439,580 before the counterfactual's liquidator-first rule, 576,904 before b13b's one-sided DFS ratio check, F3)", () => {
     const sum = sums()
     expect(sum.autopilot).toBeCloseTo(611_647, -1)
-    expect(sum["dfs-style"]).toBeCloseTo(439_580, -1)
+    expect(sum["dfs-style"]).toBeCloseTo(625_362, -1)
     // After a close-factor liquidation the account keeps debt and dfs-style acts on it (orders after the liquidation).
     const events: BacktestEvent[] = []
     run(wick(5006), aaveNoIdle, "dfs-style", (e) => events.push(e))
@@ -87,7 +103,7 @@ describe("rr13 F2: round 7's win rests on the full-close liquidation; with a par
     expect(events.some((e) => e.time > liquidation.time && (e.kind === "swap" || e.kind === "rejected"))).toBe(true)
   })
 
-  it.skip("FAILS TODAY: autopilot's liquidation loss <= dfs-style's where the liquidation is partial (Aave venue)", () => {
+  it("FAILS TODAY: autopilot's liquidation loss <= dfs-style's where the liquidation is partial (Aave venue)", () => {
     const sum = sums()
     expect(sum.autopilot).toBeLessThanOrEqual(sum["dfs-style"])
   })
@@ -152,6 +168,9 @@ describe("rr13 F5: the stop-loss on the -70 % collapse, no idle buffer (the issu
     expect(autopilot.finalEquity).toBeCloseTo(3_388, -1)
   })
 
+  // Still skipped (b13c): the module lets no exit land above the band (rule 3); the owner-set stop-loss exit that would
+  // make this pass is designed, not implemented, in docs/stop-loss-exit.md (experiment: a stop at 0.91 x the first
+  // price with exits to health 3 ends with 13,730-16,948 against static's 7,277-8,493 on seeds 101-106, sigma 0.3/0.6).
   it.skip("FAILS TODAY: with its stop-loss the autopilot ends richer than the position liquidated early (the buffered test's claim, no-idle trader)", () => {
     const p = collapse(101)
     expect(run(p, noIdle, "autopilot").finalEquity).toBeGreaterThan(run(p, noIdle, "static").finalEquity)
