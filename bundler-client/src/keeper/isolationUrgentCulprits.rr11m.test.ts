@@ -19,7 +19,7 @@ import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub, subIdOf } f
 const WAD = 10n ** 18n
 const IDS = Array.from({ length: 8 }, (_, i) => subIdOf(0x10 + i))
 
-async function blocks(n: number, culprits: Hex[]) {
+async function blocks(n: number, culprits: Hex[], all: Hex[] = IDS) {
   const refused = new Set(culprits.map((id) => id.toLowerCase()))
   const gone = new Set<string>()
   const sent: string[] = []
@@ -36,7 +36,7 @@ async function blocks(n: number, culprits: Hex[]) {
   const { step, events } = stepHarness(undefined, { sender })
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   for (let k = 0; k < n; k++) {
-    const subs = IDS.map((id, i) => stepSub(id, USDC, 1.0 + 0.005 * i, "below")).filter((s) => !gone.has(s.subAccount.toLowerCase()))
+    const subs = all.map((id, i) => stepSub(id, USDC, 1.0 + 0.005 * i, "below")).filter((s) => !gone.has(s.subAccount.toLowerCase()))
     const snapshot = portfolioOf(stepSafeState(subs) as never, { blockNumber: 100n + BigInt(k), timestamp: 1_700_000_000n + 12n * BigInt(k), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
     rt.backoffUntil = 0
     await step.run(rt, 100n + BigInt(k), { snapshot })
@@ -64,4 +64,15 @@ test("rr11m M3 observed today: four refused-alone sub-accounts ahead of four acc
 test.skip("rr11m M3 FAILS TODAY: the accepted four land at block 100", async () => {
   const { landed } = await blocks(2, IDS.slice(0, 4))
   expect(landed[0]).toBe("100 14,15,16,17")
+})
+
+// Low (docs): "at most REFUSAL_SIMULATIONS_PER_STEP (8) simulations per block" (isolationStarve.f11p's L1 assertion, the
+// constant's docstring) holds for one refused plan only: with twelve due sub-accounts (the module's limit: 8 per plan)
+// and the six most urgent refused alone, block 100 makes 9 (8 on the first plan, then the next plan of the four beyond
+// the limit, accepted); a step makes 8 + one per further plan refused or accepted after the budget is spent.
+test("rr11m M3-b observed today: 9 simulations in a block when a second plan follows a spent budget", async () => {
+  const twelve = Array.from({ length: 12 }, (_, i) => subIdOf(0x10 + i))
+  const { simulations, landed } = await blocks(1, twelve.slice(0, 6), twelve)
+  expect(simulations(100)).toBe(9)
+  expect(landed).toEqual(["100 18,19,1a,1b"])
 })
