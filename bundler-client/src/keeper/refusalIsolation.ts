@@ -14,7 +14,8 @@
  * - at most `budget` calls to `simulate`; the whole set is simulated first (unless its verdict is given), so when it is
  *   accepted everyone is sent in one simulation;
  * - every id ends in exactly one of `send`, `culprits`, `named`, `untried` (`untried`: not decided within the budget,
- *   or with no plan without the others: never silently dropped by the caller, see safeStep.ts);
+ *   with no plan without the others, or in an accepted subset but not in its plan (`sent`): never silently dropped by
+ *   the caller, see safeStep.ts);
  * - the search stops at the first accepted subset, since in the keeper an accepted simulation IS the send (the SDK's
  *   `sendRebalance` simulates and sends in one call: issue 11 item 3, one send path). To make that first accepted
  *   subset large and urgent, it only tries the set still in play and its most urgent prefixes, halving.
@@ -29,8 +30,12 @@
 
 /** A simulation's verdict on a subset of the plan's sub-accounts. */
 export type IsolationVerdict =
-  /** The simulation accepted the subset's plan (in the keeper: it was sent). */
-  | { kind: "accepted" }
+  /**
+   * The simulation accepted the subset's plan (in the keeper: it was sent). `sent`: the ids the accepted plan lists when
+   * fewer than the subset (a member with no plan without one left out of the subset, e.g. its donor: review rr11m M1);
+   * the rest of the subset is not sent (`untried`, why `sent`). Omitted: the whole subset.
+   */
+  | { kind: "accepted"; sent?: readonly string[] | undefined }
   /** Refused naming no sub-account (plan-wide: a loss-class module error, or the rule book's plan-wide refusal). */
   | { kind: "refused" }
   /** Refused naming this sub-account (lower case, one of the subset): it leaves the search. */
@@ -40,7 +45,7 @@ export type IsolationVerdict =
 
 /** What the search decided; each input id is in exactly one list. */
 export type Isolation = {
-  /** The accepted subset (most urgent first), when one was found: the search stopped there. */
+  /** The ids of the accepted plan (most urgent first), when one was found: the search stopped there. */
   send?: string[] | undefined
   /** Ids whose subset of one (that id alone) was refused plan-wide, in the order found. */
   culprits: string[]
@@ -91,15 +96,18 @@ export async function isolateRefusals({
     // A name outside the subset is no information about it (the caller's bug or another plan's): treated as empty.
     return v.kind === "named" && !subset.includes(v.id) ? { kind: "empty" } : v
   }
-  const done = (why: Isolation["why"], send?: string[]): Isolation => {
+  // `send`: the accepted subset, cut to the ids its plan lists (`sent`); the rest of `active` is untried.
+  const done = (why: Isolation["why"], subset?: string[], accepted?: IsolationVerdict): Isolation => {
+    const listed = accepted?.kind === "accepted" ? accepted.sent : undefined
+    const send = subset === undefined || listed === undefined ? subset : subset.filter((id) => listed.includes(id))
     const untried = active.filter((id) => !send?.includes(id))
-    return { send, culprits, named, untried, why: untried.length > 0 ? why : undefined, simulations }
+    return { send, culprits, named, untried, why: untried.length === 0 ? undefined : send !== undefined ? "sent" : why, simulations }
   }
   let verdict = whole ?? (active.length > 0 ? await test(active) : undefined)
   for (;;) {
     if (active.length === 0) return done(undefined)
     if (verdict === undefined) return done("budget")
-    if (verdict.kind === "accepted") return done(undefined, active)
+    if (verdict.kind === "accepted") return done(undefined, active, verdict)
     if (verdict.kind === "empty") return done("no-plan")
     if (verdict.kind === "named") {
       leave(named, verdict.id)
@@ -119,7 +127,7 @@ export async function isolateRefusals({
       if (wide.length > urgent.length) {
         const w = await test(wide)
         if (w === undefined) return done("budget")
-        if (w.kind === "accepted") return done("sent", wide)
+        if (w.kind === "accepted") return done("sent", wide, w)
         if (w.kind === "named") {
           leave(named, w.id)
           restart = true
@@ -133,7 +141,7 @@ export async function isolateRefusals({
         tried = rest
       }
       if (v === undefined) return done("budget")
-      if (v.kind === "accepted") return done("sent", tried)
+      if (v.kind === "accepted") return done("sent", tried, v)
       if (v.kind === "empty") return done("no-plan")
       if (v.kind === "named") {
         leave(named, v.id)

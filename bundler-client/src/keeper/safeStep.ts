@@ -722,7 +722,9 @@ export class SafeStep {
               ruleRefusedNow.delete(before.key)
               isolation.runs.delete(before.key)
             }
-            return { kind: "accepted" }
+            // Only the accepted plan's sub-accounts are sent: a member of the subset the solver left out (a rescue whose
+            // donor is outside the subset) stays due, `untried` and alerted (review rr11m M1).
+            return { kind: "accepted", sent: attempt.plan.subAccounts.map((id) => id.toLowerCase()) }
           }
           const judged = attempt.refusals?.[0]?.error
           if (judged !== undefined) {
