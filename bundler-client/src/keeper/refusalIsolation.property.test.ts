@@ -121,5 +121,5 @@ test("isolateRefusals: an accepted subset whose plan lists fewer ids (rr11m M1):
     whole: { kind: "refused" },
     simulate: async (s) => (s.includes("d") ? { kind: "refused" } : { kind: "accepted", sent: s.filter((id) => id !== "r") }),
   })
-  expect(out).toMatchObject({ send: ["a1", "a2"], culprits: [], untried: ["r", "d"], why: "sent" })
+  expect(out).toMatchObject({ send: ["a1"], culprits: [], untried: ["r", "a2", "d"], why: "sent", simulations: 1 })
 })
