@@ -75,17 +75,17 @@ test("rr11m M2 control: the simulation accepting, [D, R] is sent as the replacem
   expect(sent[0]).toBe("100 d0,5a (replacement)")
 })
 
-// Observed today: at block 100 the whole plan [D, R] (a replacement) is refused; the isolation's probes R alone / D alone
-// have no plan and clear the record; blocks 101 and 102 no longer track the operation in flight (tracked once) and
-// send [D, R] again as a FRESH operation (no replacement) at the in-flight operation's nonce.
-test("rr11m M2 observed today: an isolation probe with no plan clears the in-flight record of a due rescue", async () => {
+// Fixed (f11q; "observed today" was: the record cleared at block 100, blocks 101-102 sending [D, R] as a fresh operation
+// at the in-flight nonce): the probes with no plan and the re-plan without the left-out R keep the record; each block
+// tracks the operation in flight and resends [D, R] as its replacement.
+test("rr11m M2 fixed: an isolation probe with no plan keeps the in-flight record; every block resends the replacement", async () => {
   const { pending, sent, tracked } = await resubmitStep()
-  expect(pending).toBeUndefined()
-  expect(tracked).toBe(1)
-  expect(sent).toEqual(["100 d0,5a (replacement)", "101 d0,5a", "102 d0,5a"])
+  expect(pending).toEqual(record)
+  expect(tracked).toBe(3)
+  expect(sent).toEqual(["100 d0,5a (replacement)", "101 d0,5a (replacement)", "102 d0,5a (replacement)"])
 })
 
-test.skip("rr11m M2 FAILS TODAY: the record of the operation in flight is kept while its rescue is still due", async () => {
+test("rr11m M2 (was FAILS TODAY): the record of the operation in flight is kept while its rescue is still due", async () => {
   const { pending, tracked } = await resubmitStep()
   expect(pending).toEqual(record)
   expect(tracked).toBe(3)

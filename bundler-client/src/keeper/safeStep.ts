@@ -714,7 +714,7 @@ export class SafeStep {
         const attempt: StepAttempt = {}
         try {
           // Only the subset's sub-accounts are planned (another loan asset's plan is not a verdict on this one).
-          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, new Set([...excluded, ...all.filter((id) => !keep.has(id))]), attempt)
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, new Set([...excluded, ...all.filter((id) => !keep.has(id))]), attempt, true)
           if (attempt.plan !== undefined) {
             for (const id of attempt.plan.subAccounts) {
               const before = remembered.get(id.toLowerCase())
@@ -782,7 +782,8 @@ export class SafeStep {
       for (;;) {
         const attempt: StepAttempt = {}
         try {
-          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt)
+          // After an isolation in this step, sub-accounts it left out are still due: the in-flight record is kept.
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt, isolation.spent > 0)
           finished = true
           rt.refused = refusedNow
           return
@@ -912,6 +913,8 @@ export class SafeStep {
   /**
    * Solves `snapshot` without the sub-accounts in `excluded` (lower-case ids), clamps the plan and sends it (or prints it
    * in a dry run); `attempt.plan` is the plan handed to the sender, so a failure can be traced to one of its sub-accounts.
+   * With no plan for a replacement, its in-flight record is cleared when the chain's nonce is still unused, unless
+   * `keepPending` (an isolation probe, or a plan with due sub-accounts left out by the isolation: review rr11m M2).
    */
   private async planAndSend(
     rt: SafeRuntime,
@@ -922,6 +925,7 @@ export class SafeStep {
     outOfBand: boolean,
     excluded: ReadonlySet<string>,
     attempt: StepAttempt,
+    keepPending = false,
   ): Promise<void> {
     const { config, clients, store, logger, events } = this.deps
     const safe = rt.config.address
@@ -936,7 +940,9 @@ export class SafeStep {
     attempt.results = results
     const plan = result?.plan
     if (!plan) {
-      if (replace) {
+      // `keepPending`: an isolation's probe (a pure simulation of a subset: review rr11m M2) or a plan with sub-accounts
+      // left out by the isolation, still due: no plan here says nothing of the operation in flight, its record is kept.
+      if (replace && !keepPending) {
         // Asked of the chain now (the step's read may predate it): a nonce already used means the operation landed
         // after the read; its record is kept so the tracker reports the inclusion (issue 16). Unknown (the read
         // failed): kept, the tracker decides at the next step.
