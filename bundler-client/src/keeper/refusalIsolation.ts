@@ -24,8 +24,10 @@
  * looked for by halving (`R` = a prefix of `active` known refused, split into its more urgent half `U` and the rest `L`):
  * first `active` without `L` (when that differs from `U`: accepted, it is sent, the largest send the level allows),
  * then `U` alone (refused: `R = U`; accepted: `U` is sent; with no plan: `L` alone instead). A refused `R` of one id is
- * a culprit (refused alone): it leaves `active`, and `active` is tried again. Deterministic: the same verdicts give the
- * same calls. Costs about 2 log2(n) + 1 simulations per culprit.
+ * a culprit (refused alone): it leaves `active`, and `active` is tried again; refused again, `active` without the rest of
+ * the first-level half the culprit came from is tried next (review rr11m M3: when the most urgent are refused alone, the
+ * ones behind them are sent in the first block), then halving goes on. Deterministic: the same verdicts give the same
+ * calls. Costs about 2 log2(n) + 2 simulations per culprit.
  */
 
 /** A simulation's verdict on a subset of the plan's sub-accounts. */
@@ -89,10 +91,16 @@ export async function isolateRefusals({
     list.push(id)
     active = active.filter((x) => x !== id)
   }
+  // Subsets already refused plan-wide in this search (sorted, comma-joined): not simulated again (a culprit's leaving
+  // can make `active` a set just refused).
+  const refusedSets = new Set<string>(whole?.kind === "refused" ? [[...ids].sort().join(",")] : [])
   const test = async (subset: string[]): Promise<IsolationVerdict | undefined> => {
+    const key = [...subset].sort().join(",")
+    if (refusedSets.has(key)) return { kind: "refused" }
     if (simulations >= budget) return undefined
     simulations += 1
     const v = await simulate([...subset])
+    if (v.kind === "refused") refusedSets.add(key)
     // A name outside the subset is no information about it (the caller's bug or another plan's): treated as empty.
     return v.kind === "named" && !subset.includes(v.id) ? { kind: "empty" } : v
   }
@@ -104,6 +112,8 @@ export async function isolateRefusals({
     return { send, culprits, named, untried, why: untried.length === 0 ? undefined : send !== undefined ? "sent" : why, simulations }
   }
   let verdict = whole ?? (active.length > 0 ? await test(active) : undefined)
+  // The refused half found at the first level of the last round, less the culprit that round found (review rr11m M3).
+  let suspects: string[] = []
   for (;;) {
     if (active.length === 0) return done(undefined)
     if (verdict === undefined) return done("budget")
@@ -114,9 +124,27 @@ export async function isolateRefusals({
       verdict = active.length > 0 ? await test(active) : undefined
       continue
     }
+    // `active` refused again after a culprit left: the refused half it came from may hold more culprits (the most urgent
+    // ones refused alone, in a crash). Before halving again, `active` without that half, in one simulation: accepted,
+    // the sub-accounts behind them are sent in this block (review rr11m M3); else no narrowing, halving goes on.
+    if (suspects.length > 0) {
+      const others = active.filter((id) => !suspects.includes(id))
+      suspects = []
+      if (others.length > 0) {
+        const c = await test(others)
+        if (c === undefined) return done("budget")
+        if (c.kind === "accepted") return done("sent", others, c)
+        if (c.kind === "named") {
+          leave(named, c.id)
+          verdict = active.length > 0 ? await test(active) : undefined
+          continue
+        }
+      }
+    }
     // `refused` is known refused (tested as exactly this set); halve it, most urgent half first.
     let refused = active
     let restart = false
+    let firstHalf: string[] | undefined
     while (refused.length > 1) {
       const half = Math.ceil(refused.length / 2)
       const urgent = refused.slice(0, half)
@@ -148,10 +176,14 @@ export async function isolateRefusals({
         restart = true
         break
       }
+      firstHalf ??= tried
       refused = tried
     }
     // A refused subset of one id: a culprit (refused alone). Either way `active` changed and is tried again.
-    if (!restart) leave(culprits, refused[0] as string)
+    if (!restart) {
+      leave(culprits, refused[0] as string)
+      suspects = (firstHalf ?? []).filter((id) => id !== refused[0])
+    }
     verdict = active.length > 0 ? await test(active) : undefined
   }
 }

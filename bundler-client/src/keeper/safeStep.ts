@@ -5,7 +5,7 @@ import { LeverageModuleRevertedError, OracleAnswerOutOfBoundsError, OracleCheckF
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
-import { toBaseUnits } from "../solver/state.js"
+import { toBaseUnits, venueHealthOf } from "../solver/state.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
 import type { AaveBorrowRefusal } from "./aaveLimits.js"
 import type { Clock } from "./clock.js"
@@ -786,9 +786,10 @@ export class SafeStep {
     // (true). Refused: blamed again (its run goes on). No plan alone, or named: forgotten (it rejoins the plans).
     const retest = async (): Promise<boolean> => {
       if (this.deps.dryRun || !isolation.canRetest() || rt.refusedAlone === undefined) return false
+      // Most urgent first: the lowest health before (the venue's, as the solver reads it) over minHealth.
       const ratio = (id: string) => {
-        const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)
-        return s === undefined || s.policy.minHealth === 0n ? Number.POSITIVE_INFINITY : Number(s.health) / Number(s.policy.minHealth)
+        const x = snapshot.input.subAccounts.find((y) => y.state.id.toLowerCase() === id)
+        return x === undefined || !x.policy.minHealth ? Number.POSITIVE_INFINITY : venueHealthOf(x.state) / x.policy.minHealth
       }
       const candidates = remembered.filter((id) => rt.refusedAlone?.has(id) && !isolation.culprits.has(id)).sort((a, b) => ratio(a) - ratio(b))
       const id = StepIsolation.nextRetest(rt.refusedAlone, candidates)
