@@ -727,7 +727,7 @@ export class SafeStep {
           ? "a plan of other sub-accounts without it was accepted and sent first; tried again at the next block"
           : why === "no-plan"
             ? "no plan without the sub-accounts left out, e.g. its donor"
-            : `the step's ${REFUSAL_SIMULATIONS_PER_STEP} simulations are spent; tried again at the next block`
+            : `its plan's share of the step's ${REFUSAL_SIMULATIONS_PER_STEP} simulations are spent; tried again at the next block`
       ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "undecided", detail }))
     }
     // A plan the chain's simulation refused plan-wide with a loss-class error (or any plan-wide error of a plan deferred
