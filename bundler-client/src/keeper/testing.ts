@@ -322,6 +322,12 @@ export function refusingSender(
   return { sender, sent, landed, gone, present }
 }
 
+/** The step fixtures' persisted in-flight operation at `nonce` (EntryPoint nonce: key << 64 | sequence): first sent,
+ * sponsored, at block 90 with 1-wei fees, one attempt. */
+export function pendingSentAt90(nonce: bigint): PendingOperation {
+  return { userOpHash: `0x${"ab".repeat(32)}`, nonce: nonce.toString(), sentBlock: "90", firstSentBlock: "90", sentAt: 0, maxFeePerGas: "1", maxPriorityFeePerGas: "1", sponsored: true, attempts: 1, triggerBlock: "90", triggerAt: 0 }
+}
+
 /** A Safe state (lens shape) holding `subAccounts`, idle USDC and DAI, and the empty USDC pool `PARK`. */
 export function stepSafeState(subAccounts: ReturnType<typeof stepSub>[]) {
   return {
