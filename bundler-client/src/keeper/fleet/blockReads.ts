@@ -1,4 +1,4 @@
-import { type Chain, type Client, type Transport, createClient, custom } from "viem"
+import { type Chain, type Client, type PublicClient, type Transport, createPublicClient, custom } from "viem"
 
 /** Blocks whose shared reads are kept (the newest ones by number); older ones are dropped. */
 export const SHARED_READ_BLOCKS = 2
@@ -12,9 +12,12 @@ export const SHARED_READ_BLOCKS = 2
  * later ones ask again). Reads at a tag (`latest`) and every other method go to `client` as they are. The reads of the
  * newest {@link SHARED_READ_BLOCKS} block numbers seen are kept.
  *
- * @returns The client (no actions attached: use it with viem's action functions, as `readMany` does).
+ * A client without `request` (a test double of viem's actions) is returned as it is, sharing nothing.
+ *
+ * @returns A public client on `client`'s chain, with `shared()`: how many requests were answered from another's answer.
  */
-export function sharedBlockReads(client: Client<Transport, Chain | undefined>): Client<Transport, Chain | undefined> & { shared: () => number } {
+export function sharedBlockReads(client: Client<Transport, Chain | undefined>): PublicClient & { shared: () => number } {
+  if (typeof (client as Partial<Client>).request !== "function") return Object.assign(client as unknown as PublicClient, { shared: () => 0 })
   const byBlock = new Map<bigint, Map<string, Promise<unknown>>>()
   let shared = 0
   const request = async ({ method, params }: { method: string; params?: unknown }): Promise<unknown> => {
@@ -40,6 +43,6 @@ export function sharedBlockReads(client: Client<Transport, Chain | undefined>): 
     answer.catch(() => forget.get(key) === answer && forget.delete(key))
     return answer
   }
-  const out = createClient({ chain: client.chain, transport: custom({ request }, { retryCount: 0 }) })
+  const out = createPublicClient({ chain: client.chain, transport: custom({ request }, { retryCount: 0 }) }) as PublicClient
   return Object.assign(out, { shared: () => shared })
 }

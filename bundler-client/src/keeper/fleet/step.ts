@@ -61,7 +61,7 @@ export class FleetStep {
   private readonly runtimes = new Map<Address, SafeRuntime>()
   private readonly overrides: Map<Address, KeeperSafeConfig>
   /**
-   * The steps' reads at their block (Aave limits, Morpho liquidity, pool totals and fees), shared by the steps of this
+   * The steps' reads at their block (Aave limits, Morpho liquidity, pool totals and fees, the oracle check), shared by the steps of this
    * process at the same block: after a price shock every out-of-band Safe of a market read the same market, one
    * `eth_call` each, before it could be solved (see {@link sharedBlockReads}).
    */
@@ -130,7 +130,9 @@ export class FleetStep {
         }
         return outcome
       })
-    this.step = new SafeStep({ ...deps, tracker: this.tracker, sender, volatility: new VolatilityFeed({ logger, metrics }) })
+    // The step's reads before it solves (the oracle check's feeds and decimals) are shared too; its other reads are at
+    // `latest` and go to the node as before.
+    this.step = new SafeStep({ ...deps, clients: { ...deps.clients, publicClient: this.blockReads }, tracker: this.tracker, sender, volatility: new VolatilityFeed({ logger, metrics }) })
     this.overrides = new Map(deps.config.safes.map((s) => [getAddress(s.address), s]))
   }
 
