@@ -49,6 +49,13 @@ describe("sharedBlockReads: one eth_call per distinct read and block in a proces
     expect(node.calls).toHaveLength(2)
   })
 
+  test("keeps the original's block number caching (a keeper's 250 ms polling interval, not viem's 4 s default)", () => {
+    const original = createClient({ transport: custom({ request: async () => "0x1" }), pollingInterval: 250 }) as Client<Transport, Chain | undefined>
+    const reads = sharedBlockReads(original)
+    expect(reads.cacheTime).toBe(250)
+    expect(reads.pollingInterval).toBe(250)
+  })
+
   test("only the newest two blocks are kept", async () => {
     const node = countingNode(0)
     const reads = sharedBlockReads(node.client)

@@ -43,6 +43,7 @@ export function sharedBlockReads(client: Client<Transport, Chain | undefined>): 
     answer.catch(() => forget.get(key) === answer && forget.delete(key))
     return answer
   }
-  const out = createPublicClient({ chain: client.chain, transport: custom({ request }, { retryCount: 0 }) }) as PublicClient
+  // The original's caching of the block number (its polling interval), not viem's 4 s default.
+  const out = createPublicClient({ chain: client.chain, cacheTime: client.cacheTime, pollingInterval: client.pollingInterval, transport: custom({ request }, { retryCount: 0 }) }) as PublicClient
   return Object.assign(out, { shared: () => shared })
 }
