@@ -132,7 +132,8 @@ async function blocks(n: number) {
 // B sent alone; from block 101, A (refused alone) is tried last: [A, B], then [B].
 test("rr11k K2 fixed: [A, B] simulated once per block, B sent; only A's plan-wide judge refusal alerted", async () => {
   const { sent, alerts, backoff } = await blocks(2)
-  expect(sent).toEqual(["100 a1,b1", "100 b1", "101 a1,b1", "101 b1"])
+  // f11q (review rr11m M5): from block 101 A, remembered, is left out up front: [B] alone (was [A, B] then [B]).
+  expect(sent).toEqual(["100 a1,b1", "100 b1", "101 b1"])
   expect(alerts).toEqual(["100 nothing-to-send plan"])
   expect(backoff).toBe(0)
 })

@@ -74,7 +74,8 @@ test("f11p L1: I1 and I2 (accepted) are sent within 3 blocks; only X1..X3 blamed
   expect(i1Alert ?? "").not.toContain("refuses plan-wide its plan alone")
   expect(alerts.filter((a) => / a[123]$/.test(a))).toHaveLength(3)
   expect(backedOff).toEqual([false, false, false])
-  // At most REFUSAL_SIMULATIONS_PER_STEP (8) simulations per block.
+  // At most REFUSAL_SIMULATIONS_PER_STEP (8) simulations per block: this fixture's (one plan, and a plan sent in every
+  // block, so no re-test of a remembered culprit); the general bound adds the re-tests and the further plans (f11q).
   for (const b of [100, 101, 102]) expect(sent.filter((s) => s.startsWith(`${b} `)).length).toBeLessThanOrEqual(8)
 })
 

@@ -112,3 +112,14 @@ test("isolateRefusals: a rescue with no plan without its donor (rr11l L2): untri
   const out = await isolateRefusals({ ids: ["r", "d"], budget: 8, simulate: async (s) => (s.length === 2 ? { kind: "refused" } : { kind: "empty" }) })
   expect(out).toMatchObject({ culprits: [], untried: ["r", "d"], why: "no-plan", simulations: 3 })
 })
+
+test("isolateRefusals: an accepted subset whose plan lists fewer ids (rr11m M1): only those sent, the rest untried (why sent)", async () => {
+  // r has no plan without d: a subset holding r but not d is accepted with the plan of the others only.
+  const out = await isolateRefusals({
+    ids: ["r", "a1", "a2", "d"],
+    budget: 8,
+    whole: { kind: "refused" },
+    simulate: async (s) => (s.includes("d") ? { kind: "refused" } : { kind: "accepted", sent: s.filter((id) => id !== "r") }),
+  })
+  expect(out).toMatchObject({ send: ["a1"], culprits: [], untried: ["r", "a2", "d"], why: "sent", simulations: 1 })
+})

@@ -14,7 +14,8 @@
  * - at most `budget` calls to `simulate`; the whole set is simulated first (unless its verdict is given), so when it is
  *   accepted everyone is sent in one simulation;
  * - every id ends in exactly one of `send`, `culprits`, `named`, `untried` (`untried`: not decided within the budget,
- *   or with no plan without the others: never silently dropped by the caller, see safeStep.ts);
+ *   with no plan without the others, or in an accepted subset but not in its plan (`sent`): never silently dropped by
+ *   the caller, see safeStep.ts);
  * - the search stops at the first accepted subset, since in the keeper an accepted simulation IS the send (the SDK's
  *   `sendRebalance` simulates and sends in one call: issue 11 item 3, one send path). To make that first accepted
  *   subset large and urgent, it only tries the set still in play and its most urgent prefixes, halving.
@@ -23,14 +24,20 @@
  * looked for by halving (`R` = a prefix of `active` known refused, split into its more urgent half `U` and the rest `L`):
  * first `active` without `L` (when that differs from `U`: accepted, it is sent, the largest send the level allows),
  * then `U` alone (refused: `R = U`; accepted: `U` is sent; with no plan: `L` alone instead). A refused `R` of one id is
- * a culprit (refused alone): it leaves `active`, and `active` is tried again. Deterministic: the same verdicts give the
- * same calls. Costs about 2 log2(n) + 1 simulations per culprit.
+ * a culprit (refused alone): it leaves `active`, and `active` is tried again; refused again, `active` without the rest of
+ * the first-level half the culprit came from is tried next (review rr11m M3: when the most urgent are refused alone, the
+ * ones behind them are sent in the first block), then halving goes on. Deterministic: the same verdicts give the same
+ * calls. Costs about 2 log2(n) + 2 simulations per culprit.
  */
 
 /** A simulation's verdict on a subset of the plan's sub-accounts. */
 export type IsolationVerdict =
-  /** The simulation accepted the subset's plan (in the keeper: it was sent). */
-  | { kind: "accepted" }
+  /**
+   * The simulation accepted the subset's plan (in the keeper: it was sent). `sent`: the ids the accepted plan lists when
+   * fewer than the subset (a member with no plan without one left out of the subset, e.g. its donor: review rr11m M1);
+   * the rest of the subset is not sent (`untried`, why `sent`). Omitted: the whole subset.
+   */
+  | { kind: "accepted"; sent?: readonly string[] | undefined }
   /** Refused naming no sub-account (plan-wide: a loss-class module error, or the rule book's plan-wide refusal). */
   | { kind: "refused" }
   /** Refused naming this sub-account (lower case, one of the subset): it leaves the search. */
@@ -40,7 +47,7 @@ export type IsolationVerdict =
 
 /** What the search decided; each input id is in exactly one list. */
 export type Isolation = {
-  /** The accepted subset (most urgent first), when one was found: the search stopped there. */
+  /** The ids of the accepted plan (most urgent first), when one was found: the search stopped there. */
   send?: string[] | undefined
   /** Ids whose subset of one (that id alone) was refused plan-wide, in the order found. */
   culprits: string[]
@@ -84,31 +91,60 @@ export async function isolateRefusals({
     list.push(id)
     active = active.filter((x) => x !== id)
   }
+  // Subsets already refused plan-wide in this search (sorted, comma-joined): not simulated again (a culprit's leaving
+  // can make `active` a set just refused).
+  const refusedSets = new Set<string>(whole?.kind === "refused" ? [[...ids].sort().join(",")] : [])
   const test = async (subset: string[]): Promise<IsolationVerdict | undefined> => {
+    const key = [...subset].sort().join(",")
+    if (refusedSets.has(key)) return { kind: "refused" }
     if (simulations >= budget) return undefined
     simulations += 1
     const v = await simulate([...subset])
+    if (v.kind === "refused") refusedSets.add(key)
     // A name outside the subset is no information about it (the caller's bug or another plan's): treated as empty.
     return v.kind === "named" && !subset.includes(v.id) ? { kind: "empty" } : v
   }
-  const done = (why: Isolation["why"], send?: string[]): Isolation => {
+  // `send`: the accepted subset, cut to the ids its plan lists (`sent`); the rest of `active` is untried.
+  const done = (why: Isolation["why"], subset?: string[], accepted?: IsolationVerdict): Isolation => {
+    const listed = accepted?.kind === "accepted" ? accepted.sent : undefined
+    const send = subset === undefined || listed === undefined ? subset : subset.filter((id) => listed.includes(id))
     const untried = active.filter((id) => !send?.includes(id))
-    return { send, culprits, named, untried, why: untried.length > 0 ? why : undefined, simulations }
+    return { send, culprits, named, untried, why: untried.length === 0 ? undefined : send !== undefined ? "sent" : why, simulations }
   }
   let verdict = whole ?? (active.length > 0 ? await test(active) : undefined)
+  // The refused half found at the first level of the last round, less the culprit that round found (review rr11m M3).
+  let suspects: string[] = []
   for (;;) {
     if (active.length === 0) return done(undefined)
     if (verdict === undefined) return done("budget")
-    if (verdict.kind === "accepted") return done(undefined, active)
+    if (verdict.kind === "accepted") return done(undefined, active, verdict)
     if (verdict.kind === "empty") return done("no-plan")
     if (verdict.kind === "named") {
       leave(named, verdict.id)
       verdict = active.length > 0 ? await test(active) : undefined
       continue
     }
+    // `active` refused again after a culprit left: the refused half it came from may hold more culprits (the most urgent
+    // ones refused alone, in a crash). Before halving again, `active` without that half, in one simulation: accepted,
+    // the sub-accounts behind them are sent in this block (review rr11m M3); else no narrowing, halving goes on.
+    if (suspects.length > 0) {
+      const others = active.filter((id) => !suspects.includes(id))
+      suspects = []
+      if (others.length > 0) {
+        const c = await test(others)
+        if (c === undefined) return done("budget")
+        if (c.kind === "accepted") return done("sent", others, c)
+        if (c.kind === "named") {
+          leave(named, c.id)
+          verdict = active.length > 0 ? await test(active) : undefined
+          continue
+        }
+      }
+    }
     // `refused` is known refused (tested as exactly this set); halve it, most urgent half first.
     let refused = active
     let restart = false
+    let firstHalf: string[] | undefined
     while (refused.length > 1) {
       const half = Math.ceil(refused.length / 2)
       const urgent = refused.slice(0, half)
@@ -119,7 +155,7 @@ export async function isolateRefusals({
       if (wide.length > urgent.length) {
         const w = await test(wide)
         if (w === undefined) return done("budget")
-        if (w.kind === "accepted") return done("sent", wide)
+        if (w.kind === "accepted") return done("sent", wide, w)
         if (w.kind === "named") {
           leave(named, w.id)
           restart = true
@@ -133,17 +169,21 @@ export async function isolateRefusals({
         tried = rest
       }
       if (v === undefined) return done("budget")
-      if (v.kind === "accepted") return done("sent", tried)
+      if (v.kind === "accepted") return done("sent", tried, v)
       if (v.kind === "empty") return done("no-plan")
       if (v.kind === "named") {
         leave(named, v.id)
         restart = true
         break
       }
+      firstHalf ??= tried
       refused = tried
     }
     // A refused subset of one id: a culprit (refused alone). Either way `active` changed and is tried again.
-    if (!restart) leave(culprits, refused[0] as string)
+    if (!restart) {
+      leave(culprits, refused[0] as string)
+      suspects = (firstHalf ?? []).filter((id) => id !== refused[0])
+    }
     verdict = active.length > 0 ? await test(active) : undefined
   }
 }

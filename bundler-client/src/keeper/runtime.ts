@@ -4,7 +4,7 @@ import type { SentPlan } from "./shortfall.js"
 import type { VenueName } from "./venue.js"
 import type { TrendEstimator } from "../risk/trend.js"
 import type { LiveVolatility, VolatilityEstimate } from "./volatility.js"
-import type { ClampRuleRefusedError } from "./errors.js"
+import type { RefusedAlone } from "./stepIsolation.js"
 
 /** The keeper's in-memory state of one Safe (what is not on chain and not in the state file). */
 export type SafeRuntime = {
@@ -85,12 +85,14 @@ export type SafeRuntime = {
   refused?: Set<string> | undefined
   /**
    * Sub-accounts (lower case) whose plan ALONE was refused plan-wide (`isolateRefusals`, issue 11 item 9): the block
-   * found, its refusal run's key (the id, or `*|id` for the rule book's) and the refusal. Every step still simulates the
-   * whole plan with them first; when it is refused, the others are isolated without them (no simulation spent on them
-   * again), and they are isolated themselves once they are all that is left, so none stays blamed once its plan alone is
-   * accepted again. An entry lasts while its run does (dropped at a step that sends it or plans no plan listing it).
+   * found, the block last tested alone, its refusal run's key (the id, or `*|id` for the rule book's) and the refusal.
+   * Left out of every step's plans up front (no simulation spent on them in the others' plans or isolations, review
+   * rr11m M5); in a step that sends nothing else, one of them (tested longest ago, then the most urgent) is re-tested
+   * alone (`REMEMBERED_RETESTS_PER_STEP`): accepted, it is sent and forgotten; refused, its run goes on. An entry is
+   * dropped when sent, back in its band, re-tested with no plan alone, or not re-tested for REFUSED_ALONE_MEMORY_BLOCKS
+   * (it rejoins the plans), so no blame goes stale (review rr11m M4).
    */
-  refusedAlone?: Map<string, { block: bigint; key: string; error: ClampRuleRefusedError }> | undefined
+  refusedAlone?: Map<string, RefusedAlone> | undefined
   /**
    * Sub-accounts (lower case) whose oracle the chain's simulation refused at send in the last steps in a row
    * (`ORACLE_REFUSAL_ALERT_BLOCKS`): how many steps, whether `feed-broken` was alerted, and the gauge's labels.

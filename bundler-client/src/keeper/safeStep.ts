@@ -5,7 +5,7 @@ import { LeverageModuleRevertedError, OracleAnswerOutOfBoundsError, OracleCheckF
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
-import { toBaseUnits } from "../solver/state.js"
+import { toBaseUnits, venueHealthOf } from "../solver/state.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
 import type { AaveBorrowRefusal } from "./aaveLimits.js"
 import type { Clock } from "./clock.js"
@@ -22,6 +22,7 @@ import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBou
 import type { RuleViolation } from "@levpilot/sdk/rules"
 import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
+import { REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation } from "./stepIsolation.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
@@ -85,21 +86,7 @@ export const RULE_REFUSAL_REALERT_BLOCKS = 50n
 const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
 
-/**
- * Simulations per step (one block of one Safe, the token paymaster's retries included) spent on plans refused plan-wide
- * by a loss-class refusal and on isolating its cause (`isolateRefusals`: halving the refused plan's sub-accounts, most
- * urgent first). Each is one `sendRebalance` attempt (its simulation, then the send when accepted). When spent, the
- * sub-accounts not yet decided are left out of the block with a `nothing-to-send` alert (stage `undecided`) when out of
- * their band, and tried again at the next block, the ones found refused alone last.
- */
-export const REFUSAL_SIMULATIONS_PER_STEP = 8
-
-/**
- * What one step (`run`, across the token paymaster's retries of `solveAndSend`) learned isolating plan-wide refusals:
- * the simulations spent against REFUSAL_SIMULATIONS_PER_STEP, the sub-accounts found refused alone (left out of the
- * retries), and their refusal runs (carried into the retry's report, so a retry neither ends nor re-alerts them).
- */
-type StepIsolation = { spent: number; culprits: Set<string>; runs: Map<string, ClampRuleRefusedError> }
+export { REFUSAL_SIMULATIONS_PER_STEP } from "./stepIsolation.js"
 
 /** Plans per block when a token paymaster's pre-charge leaves the plan short (`PaymasterTokenChargeError`). */
 const PAYMASTER_CHARGE_ATTEMPTS = 3
@@ -389,7 +376,7 @@ export class SafeStep {
       // dropped: it was priced at that block's fees.
       if (rt.paymasterTokenCharge && rt.paymasterTokenCharge.block !== block) rt.paymasterTokenCharge = undefined
       // One isolation budget and one set of culprits per step, whatever the retries (review rr11l L4).
-      const isolation: StepIsolation = { spent: 0, culprits: new Set(), runs: new Map() }
+      const isolation = new StepIsolation()
       for (let attempt = 1; ; attempt++) {
         try {
           await this.solveAndSend(rt, block, replace, attempt === 1 ? snapshot : undefined, isolation)
@@ -669,8 +656,9 @@ export class SafeStep {
       return { planWide: refusal !== undefined && (attempt.feeUndecided !== undefined || LOSS_REFUSALS.has(refusal.name)) ? refusal : undefined }
     }
     // A sub-account whose plan ALONE was refused plan-wide (by the chain's simulation, or by the rule book: `judged`, its
-    // `*|id` run already started): left out for the rest of the step (the paymaster's retries too) and tried last in the
-    // next steps' isolations; its run alerts `nothing-to-send` (stage `simulation`) once per RULE_REFUSAL_REALERT_BLOCKS.
+    // `*|id` run already started): left out for the rest of the step (the paymaster's retries too) and remembered
+    // (`rt.refusedAlone`: left out of the next steps' plans up front, re-tested alone in rotation); its run alerts
+    // `nothing-to-send` (stage `simulation`) once per RULE_REFUSAL_REALERT_BLOCKS.
     const blame = (id: string, refusal: { name: string; args: readonly unknown[] }, judged?: ClampRuleRefusedError) => {
       if (isolation.culprits.has(id)) return
       excluded.add(id)
@@ -679,80 +667,90 @@ export class SafeStep {
       const error = judged ?? new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "simulation" })
       ruleRefusedNow.set(key, error)
       isolation.runs.set(key, error)
-      ;(rt.refusedAlone ??= new Map()).set(id, { block, key, error })
+      const memory = (rt.refusedAlone ??= new Map<string, RefusedAlone>())
+      memory.set(id, { block: memory.get(id)?.block ?? block, tested: block, key, error })
+    }
+    // A remembered culprit no longer blamed (sent, no plan alone, or named by the simulation): forgotten, its run ended
+    // unless this step continues it under the same key for another reason.
+    const forget = (id: string) => {
+      const before = rt.refusedAlone?.get(id)
+      if (before === undefined) return
+      rt.refusedAlone?.delete(id)
+      ruleRefusedNow.delete(before.key)
+      isolation.runs.delete(before.key)
+    }
+    // Simulates (and, accepted, sends) the plan of `subset` only (another loan asset's plan is not a verdict on this
+    // one): a pure probe, the in-flight record never touched when it has no plan (review rr11m M2). Accepted: only the
+    // plan's own sub-accounts count as sent (review rr11m M1). A refused subset of one is that sub-account's own refusal.
+    const all = snapshot.input.subAccounts.map((x) => x.state.id.toLowerCase())
+    const simulate = async (subset: string[], refusal: { name: string; args: readonly unknown[] }): Promise<IsolationVerdict> => {
+      const keep = new Set(subset)
+      const attempt: StepAttempt = {}
+      try {
+        await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, new Set([...excluded, ...all].filter((id) => !keep.has(id))), attempt, true)
+        if (attempt.plan !== undefined) {
+          const sent = attempt.plan.subAccounts.map((id) => id.toLowerCase())
+          for (const id of sent) forget(id)
+          return { kind: "accepted", sent }
+        }
+        const judged = attempt.refusals?.[0]?.error
+        if (judged !== undefined) {
+          if (subset.length === 1) blame(subset[0] as string, refusal, judged)
+          return { kind: "refused" }
+        }
+        return { kind: "empty" }
+      } catch (error) {
+        if (error instanceof ClampRuleRefusedError && error.subAccount !== undefined) {
+          leaveOutJudged(error as ClampRuleRefusedError & { subAccount: string })
+          return { kind: "named", id: error.subAccount.toLowerCase() }
+        }
+        const p = attempt.plan
+        if (p === undefined || paymasterChargeOf(error) !== undefined) throw error
+        const { failing, oracle, planWide } = failureOf(error, p, attempt, { minNamed: 1, planWide: true })
+        if (failing !== undefined) {
+          leaveOut(failing, oracle, p, error)
+          return { kind: "named", id: failing.id }
+        }
+        if (planWide === undefined) throw error
+        if (subset.length === 1) blame(subset[0] as string, planWide)
+        return { kind: "refused" }
+      } finally {
+        note(attempt, false)
+      }
+    }
+    // Alerted once per run, naming why, when out of its band (a donor in its band has no rescue of its own at stake).
+    const undecided = (id: string, refusal: { name: string; args: readonly unknown[] }, why: "budget" | "sent" | "no-plan" | undefined) => {
+      const band = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band
+      if (band === "inside") return
+      const detail =
+        why === "sent"
+          ? "a plan of other sub-accounts without it was accepted and sent first; tried again at the next block"
+          : why === "no-plan"
+            ? "no plan without the sub-accounts left out, e.g. its donor"
+            : `its plan's share of the step's ${REFUSAL_SIMULATIONS_PER_STEP} simulations are spent; tried again at the next block`
+      ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "undecided", detail }))
     }
     // A plan the chain's simulation refused plan-wide with a loss-class error (or any plan-wide error of a plan deferred
     // to it by the rule book): its sub-accounts are isolated by halving (`isolateRefusals`, issue 11 item 9; reviews rr11j
-    // J1/J2, rr11k K1/K2, rr11l L1-L4), within REFUSAL_SIMULATIONS_PER_STEP simulations per step. Only a sub-account whose
-    // plan alone is refused is blamed; an accepted subset is sent (the step ends: true); the sub-accounts left undecided
-    // wait for the next operation when a subset was sent, else they are left out of the block, each one out of its band
-    // with a `nothing-to-send` alert (stage `undecided`) saying why (never dropped silently: review rr11l L2).
-    const isolate = async (sent: ChainPlan, refusal: { name: string; args: readonly unknown[] }, results: readonly SolverResult[] | undefined): Promise<boolean> => {
+    // J1/J2, rr11k K1/K2, rr11l L1-L4, rr11m), within its share of REFUSAL_SIMULATIONS_PER_STEP (`StepIsolation.share`:
+    // the plans ranked after it get theirs). Only a sub-account whose plan alone is refused is blamed; an accepted subset
+    // is sent (the step ends: true); the sub-accounts left undecided wait for the next operation when a subset was sent,
+    // else they are left out of the block, each one out of its band with a `nothing-to-send` alert (stage `undecided`)
+    // saying why (never dropped silently: review rr11l L2).
+    const isolate = async (sent: ChainPlan, refusal: { name: string; args: readonly unknown[] }, attempt: StepAttempt): Promise<boolean> => {
       isolation.spent += 1 // the refused plan's own simulation
-      const remembered = new Map(rt.refusedAlone ?? [])
-      const urgent = mostUrgentFirst(
+      const ids = mostUrgentFirst(
         sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)),
-        results,
+        attempt.results,
       )
-      // Found refused alone at an earlier step (and in the refused plan just simulated): the others are isolated without
-      // them, so no simulation is spent on them again; isolated themselves once they are all that is left (rescued
-      // others leave the plan), so none stays blamed once its plan alone is accepted again.
-      const fresh = urgent.filter((id) => !remembered.has(id))
-      const ids = fresh.length > 0 ? fresh : urgent
-      // Their runs go on while a plan listing them is refused (also through a paymaster's retry); ended when one is sent.
-      for (const id of urgent) {
-        const before = remembered.get(id)
-        if (before === undefined) continue
-        const error = ruleRefusedNow.get(before.key) ?? before.error
-        ruleRefusedNow.set(before.key, error)
-        isolation.runs.set(before.key, error)
-      }
-      const all = snapshot.input.subAccounts.map((x) => x.state.id.toLowerCase())
-      const simulate = async (subset: string[]): Promise<IsolationVerdict> => {
+      const ranked = attempt.ranked ?? []
+      const at = ranked.findIndex((plan) => plan.includes(ids[0] as string))
+      const budget = isolation.share(at < 0 ? 1 : ranked.length - at)
+      const probe = (subset: string[]) => {
         isolation.spent += 1
-        const keep = new Set(subset)
-        const attempt: StepAttempt = {}
-        try {
-          // Only the subset's sub-accounts are planned (another loan asset's plan is not a verdict on this one).
-          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, new Set([...excluded, ...all.filter((id) => !keep.has(id))]), attempt)
-          if (attempt.plan !== undefined) {
-            for (const id of attempt.plan.subAccounts) {
-              const before = remembered.get(id.toLowerCase())
-              if (before === undefined) continue
-              ruleRefusedNow.delete(before.key)
-              isolation.runs.delete(before.key)
-            }
-            return { kind: "accepted" }
-          }
-          const judged = attempt.refusals?.[0]?.error
-          if (judged !== undefined) {
-            if (subset.length === 1) blame(subset[0] as string, refusal, judged)
-            return { kind: "refused" }
-          }
-          return { kind: "empty" }
-        } catch (error) {
-          if (error instanceof ClampRuleRefusedError && error.subAccount !== undefined) {
-            leaveOutJudged(error as ClampRuleRefusedError & { subAccount: string })
-            return { kind: "named", id: error.subAccount.toLowerCase() }
-          }
-          const p = attempt.plan
-          if (p === undefined || paymasterChargeOf(error) !== undefined) throw error
-          const { failing, oracle, planWide } = failureOf(error, p, attempt, { minNamed: 1, planWide: true })
-          if (failing !== undefined) {
-            leaveOut(failing, oracle, p, error)
-            return { kind: "named", id: failing.id }
-          }
-          if (planWide === undefined) throw error
-          // A subset of one refused plan-wide is that sub-account's own refusal (`isolateRefusals` blames it too).
-          if (subset.length === 1) blame(subset[0] as string, planWide)
-          return { kind: "refused" }
-        } finally {
-          note(attempt, false)
-        }
+        return simulate(subset, refusal)
       }
-      const out = await isolateRefusals({ ids, budget: Math.max(0, REFUSAL_SIMULATIONS_PER_STEP - isolation.spent), simulate, whole: ids.length === urgent.length ? { kind: "refused" } : undefined })
-      // The remembered ones not isolated now: out of the rest of the step unless a plan was sent (their runs go on).
-      if (out.send === undefined) for (const id of urgent) if (!ids.includes(id)) excluded.add(id)
+      const out = await isolateRefusals({ ids, budget, simulate: probe, whole: { kind: "refused" } })
       // A plan of one sub-account refused: its own refusal, decided with no further simulation.
       for (const id of out.culprits) blame(id, refusal)
       logger.warn(
@@ -761,26 +759,65 @@ export class SafeStep {
       )
       for (const id of out.untried) {
         if (out.send === undefined) excluded.add(id)
-        if (remembered.has(id)) continue
-        // A donor in its band has no rescue of its own at stake; one out of its band is alerted, naming why (also when
-        // a subset without it was sent: it waits for the next operation, never silently).
-        const band = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band
-        if (band === "inside") continue
-        const detail =
-          out.why === "sent"
-            ? "a plan of other sub-accounts without it was accepted and sent first; tried again at the next block"
-            : out.why === "no-plan"
-              ? "no plan without the sub-accounts left out, e.g. its donor"
-              : `the step's ${REFUSAL_SIMULATIONS_PER_STEP} simulations are spent; tried again at the next block`
-        ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "undecided", detail }))
+        undecided(id, refusal, out.why)
       }
       return out.send !== undefined
+    }
+    // Remembered culprits (found refused alone at earlier steps) still out of their band: left out of this step's plans
+    // up front, their runs continued (review rr11m M5: re-isolating them every block spent the budget of the others).
+    // One not re-tested alone for REFUSED_ALONE_MEMORY_BLOCKS is forgotten instead (it rejoins the plans: M4); one back in
+    // its band, unread or gone is forgotten (its run ends).
+    const remembered: string[] = []
+    for (const [id, entry] of rt.refusedAlone ?? []) {
+      const band = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band
+      if (band === undefined || band === "inside" || broken.has(id) || block - entry.tested >= REFUSED_ALONE_MEMORY_BLOCKS) {
+        rt.refusedAlone?.delete(id)
+        continue
+      }
+      if (isolation.culprits.has(id)) continue
+      excluded.add(id)
+      remembered.push(id)
+      const error = ruleRefusedNow.get(entry.key) ?? entry.error
+      ruleRefusedNow.set(entry.key, error)
+      isolation.runs.set(entry.key, error)
+    }
+    // In a step that sent nothing else: one remembered culprit re-tested alone (REMEMBERED_RETESTS_PER_STEP, outside the
+    // isolation's budget), the one tested longest ago first, then the most urgent. Accepted: sent, its blame forgotten
+    // (true). Refused: blamed again (its run goes on). No plan alone, or named: forgotten (it rejoins the plans).
+    const retest = async (): Promise<boolean> => {
+      if (this.deps.dryRun || !isolation.canRetest() || rt.refusedAlone === undefined) return false
+      // Most urgent first: the lowest health before (the venue's, as the solver reads it) over minHealth.
+      const ratio = (id: string) => {
+        const x = snapshot.input.subAccounts.find((y) => y.state.id.toLowerCase() === id)
+        return x === undefined || !x.policy.minHealth ? Number.POSITIVE_INFINITY : venueHealthOf(x.state) / x.policy.minHealth
+      }
+      const candidates = remembered.filter((id) => rt.refusedAlone?.has(id) && !isolation.culprits.has(id)).sort((a, b) => ratio(a) - ratio(b))
+      const id = StepIsolation.nextRetest(rt.refusedAlone, candidates)
+      if (id === undefined) return false
+      isolation.retests += 1
+      const entry = rt.refusedAlone.get(id) as RefusedAlone
+      const v = await simulate([id], { name: entry.error.rule, args: entry.error.args })
+      logger.info({ safe, block: Number(block), subAccount: id, verdict: v.kind, found: Number(entry.block) }, "re-tested alone a sub-account remembered as refused alone")
+      if (v.kind === "accepted") return true
+      if (v.kind === "refused") {
+        // Blamed again by `simulate` (its run goes on); a judged refusal without a named culprit keeps the entry too.
+        const again = rt.refusedAlone.get(id)
+        if (again !== undefined) again.tested = block
+        return false
+      }
+      forget(id)
+      if (v.kind === "empty") undecided(id, { name: entry.error.rule, args: entry.error.args }, "no-plan")
+      return false
     }
     try {
       for (;;) {
         const attempt: StepAttempt = {}
         try {
-          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt)
+          // After an isolation in this step, or with remembered culprits left out, sub-accounts are still due: the
+          // in-flight record is kept (review rr11m M2).
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt, isolation.spent > 0 || remembered.length > 0)
+          // Nothing sent (no plan left): a remembered culprit re-tested alone.
+          if (attempt.plan === undefined) await retest()
           finished = true
           rt.refused = refusedNow
           return
@@ -802,7 +839,7 @@ export class SafeStep {
           // (review rr11i H3-a / rr11j J2: a rethrow backed the Safe off and stalled every other rescue).
           const { failing, oracle, planWide } = sent === undefined ? {} : failureOf(error, sent, attempt, { minNamed: charged ? Number.POSITIVE_INFINITY : 2, planWide: !charged })
           if (planWide !== undefined && sent !== undefined) {
-            if (await isolate(sent, planWide, attempt.results)) {
+            if (await isolate(sent, planWide, attempt)) {
               finished = true
               rt.refused = refusedNow
               return
@@ -910,6 +947,8 @@ export class SafeStep {
   /**
    * Solves `snapshot` without the sub-accounts in `excluded` (lower-case ids), clamps the plan and sends it (or prints it
    * in a dry run); `attempt.plan` is the plan handed to the sender, so a failure can be traced to one of its sub-accounts.
+   * With no plan for a replacement, its in-flight record is cleared when the chain's nonce is still unused, unless
+   * `keepPending` (an isolation probe, or a plan with due sub-accounts left out by the isolation: review rr11m M2).
    */
   private async planAndSend(
     rt: SafeRuntime,
@@ -920,6 +959,7 @@ export class SafeStep {
     outOfBand: boolean,
     excluded: ReadonlySet<string>,
     attempt: StepAttempt,
+    keepPending = false,
   ): Promise<void> {
     const { config, clients, store, logger, events } = this.deps
     const safe = rt.config.address
@@ -934,7 +974,9 @@ export class SafeStep {
     attempt.results = results
     const plan = result?.plan
     if (!plan) {
-      if (replace) {
+      // `keepPending`: an isolation's probe (a pure simulation of a subset: review rr11m M2) or a plan with sub-accounts
+      // left out by the isolation, still due: no plan here says nothing of the operation in flight, its record is kept.
+      if (replace && !keepPending) {
         // Asked of the chain now (the step's read may predate it): a nonce already used means the operation landed
         // after the read; its record is kept so the tracker reports the inclusion (issue 16). Unknown (the read
         // failed): kept, the tracker decides at the next step.

@@ -1,0 +1,78 @@
+import type { ClampRuleRefusedError } from "./errors.js"
+
+/**
+ * Simulations per step (one block of one Safe, the token paymaster's retries included) for plans refused plan-wide by a
+ * loss-class refusal: each such plan's own simulation and the probes isolating its cause (`isolateRefusals`: halving the
+ * refused plan's sub-accounts, most urgent first). Each is one `sendRebalance` attempt (its simulation, then the send
+ * when accepted). Shared fairly between the loan assets' plans of the step (`StepIsolation.share`), so one asset's
+ * culprits cannot spend another's. When spent, the sub-accounts not yet decided are left out of the block with a
+ * `nothing-to-send` alert (stage `undecided`) when out of their band, and tried again at the next block.
+ *
+ * The real bound on the simulations of one step (review rr11m M3-b): this budget, plus REMEMBERED_RETESTS_PER_STEP
+ * re-tests of remembered culprits, plus one simulation per further plan attempted once it is spent (the next loan
+ * asset's plan, or the plan re-built after a sub-account the simulation named is left out).
+ */
+export const REFUSAL_SIMULATIONS_PER_STEP = 8
+
+/**
+ * Sub-accounts found refused alone at earlier steps (`SafeRuntime.refusedAlone`) are left out of the step's plans up
+ * front (no simulation spent on them), and at most this many of them are re-tested alone per step (outside
+ * REFUSAL_SIMULATIONS_PER_STEP), the one tested longest ago first (then the most urgent): accepted, it is sent and its
+ * blame forgotten (review rr11m M4/M5). Only in a step that sent nothing else (an accepted simulation is the send).
+ */
+export const REMEMBERED_RETESTS_PER_STEP = 1
+
+/**
+ * Blocks after which a remembered culprit not re-tested alone meanwhile (other plans were sent in every step) is
+ * forgotten: it rejoins the step's plans and is isolated afresh if they are refused, so no blame outlives this many
+ * blocks untested (review rr11m M4).
+ */
+export const REFUSED_ALONE_MEMORY_BLOCKS = 25n
+
+/** A remembered culprit: the block found, the block last tested alone, its refusal run's key and refusal. */
+export type RefusedAlone = { block: bigint; tested: bigint; key: string; error: ClampRuleRefusedError }
+
+/**
+ * What one step (`SafeStep.run`, across the token paymaster's retries of `solveAndSend`) spends and learns isolating
+ * plan-wide refusals: the simulations against REFUSAL_SIMULATIONS_PER_STEP, the re-tests of remembered culprits against
+ * REMEMBERED_RETESTS_PER_STEP, the sub-accounts found refused alone in this step (left out of the retries) and their
+ * refusal runs (carried into the retry's report, so a retry neither ends nor re-alerts them).
+ */
+export class StepIsolation {
+  /** Simulations spent against REFUSAL_SIMULATIONS_PER_STEP (refused plans' own and the probes). */
+  spent = 0
+  /** Re-tests alone of remembered culprits made against REMEMBERED_RETESTS_PER_STEP. */
+  retests = 0
+  /** Lower-case ids found refused alone in this step. */
+  readonly culprits = new Set<string>()
+  /** Their refusal runs, and the remembered ones' runs continued, by run key. */
+  readonly runs = new Map<string, ClampRuleRefusedError>()
+
+  /**
+   * The probes the isolation of a refused plan may make: the budget left, shared equally (rounded up) between this plan
+   * and the plans ranked after it in its attempt (`plans`, this one included, at least 1).
+   */
+  share(plans: number): number {
+    const left = Math.max(0, REFUSAL_SIMULATIONS_PER_STEP - this.spent)
+    return Math.ceil(left / Math.max(1, plans))
+  }
+
+  /** Whether a remembered culprit may still be re-tested alone in this step. */
+  canRetest(): boolean {
+    return this.retests < REMEMBERED_RETESTS_PER_STEP
+  }
+
+  /**
+   * The remembered culprit to re-test alone: among `candidates` (lower-case ids, most urgent first), the one whose last
+   * test alone is oldest (ties: the most urgent), so several are re-tested in rotation.
+   */
+  static nextRetest(memory: ReadonlyMap<string, RefusedAlone>, candidates: readonly string[]): string | undefined {
+    let best: string | undefined
+    for (const id of candidates) {
+      const tested = memory.get(id)?.tested
+      if (tested === undefined) continue
+      if (best === undefined || tested < (memory.get(best) as RefusedAlone).tested) best = id
+    }
+    return best
+  }
+}
