@@ -175,7 +175,7 @@ export class FleetNode {
       return h === null ? undefined : BigInt(h)
     }
     const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false, head })
-    const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics })
+    const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics, events })
     const poller = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })
     const queueOptions = { connection: redis, prefix: settings.prefix }
     const queues = {
