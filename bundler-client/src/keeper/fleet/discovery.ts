@@ -73,8 +73,22 @@ type DecodedLog = Log<bigint, number, false, AbiEvent, true>
 const clone = (registry: Registry): Registry =>
   new Map([...registry].map(([safe, r]) => [safe, { key: r.key && { ...r.key }, keyAdded: r.keyAdded, paused: r.paused, subAccounts: new Set(r.subAccounts) }]))
 
-/** A saved discovery state (leader hand-over in the fleet): the registry up to `block`. */
-export type DiscoveryCheckpoint = { block: string; safes: [Address, { key: SafeRegistration["key"]; keyAdded?: boolean | undefined; paused: boolean; subAccounts: Hex[] }][] }
+/**
+ * What a discovery state was read for: the module whose events were folded, the keeper key they were folded for, the
+ * EntryPoint (its `UserOperationEvent`s) and the chain (`chainId`, when known). Addresses checksummed.
+ */
+export type DiscoveryScope = { chainId?: number | undefined; entryPoint: Address; module: Address; keeper: Address }
+
+/**
+ * A saved discovery state (leader hand-over in the fleet): the registry up to `block`, read for `scope` (review rr16
+ * F1: a checkpoint of another module, key or chain is not restored; one written before the scope was recorded has none
+ * and is not restored either).
+ */
+export type DiscoveryCheckpoint = {
+  block: string
+  scope?: DiscoveryScope | undefined
+  safes: [Address, { key: SafeRegistration["key"]; keyAdded?: boolean | undefined; paused: boolean; subAccounts: Hex[] }][]
+}
 
 /** What one {@link SafeDiscovery.sync} learned. */
 export type DiscoverySync = {
@@ -113,6 +127,8 @@ export class SafeDiscovery {
       module: Address
       entryPoint: Address
       keeper: Address
+      /** The chain the node serves, when known (recorded in {@link checkpoint}s and checked by {@link restore}). */
+      chainId?: number | undefined
       settings: DiscoverySettings
       allowlist?: readonly Address[] | undefined
       logger: Logger
@@ -206,21 +222,58 @@ export class SafeDiscovery {
     return { block: this.syncedBlock, reorg, userOps, requests }
   }
 
-  /** The confirmed registry, for a new leader to start from (the recent blocks are read again). */
+  /** What this discovery reads: its chain, EntryPoint, module and keeper key. */
+  get scope(): DiscoveryScope {
+    const { chainId, entryPoint, module, keeper } = this.deps
+    return { chainId, entryPoint: getAddress(entryPoint), module: getAddress(module), keeper: getAddress(keeper) }
+  }
+
+  /** The confirmed registry, for a new leader to start from (the recent blocks are read again), with its {@link scope}. */
   checkpoint(): DiscoveryCheckpoint {
     return {
       block: this.confirmedBlock.toString(),
+      scope: this.scope,
       safes: [...this.confirmed].map(([safe, r]) => [safe, { key: r.key, keyAdded: r.keyAdded, paused: r.paused, subAccounts: [...r.subAccounts] }]),
     }
   }
 
-  /** Starts from a {@link checkpoint} instead of `fromBlock`. */
-  restore(checkpoint: DiscoveryCheckpoint): void {
+  /**
+   * The field in which `checkpoint`'s scope differs from this discovery's (`scope` when it has none: written before
+   * checkpoints were scoped), or undefined when it was read for this chain, EntryPoint, module and keeper key. A chain
+   * id unknown on either side is not compared.
+   */
+  scopeMismatch(checkpoint: DiscoveryCheckpoint): "scope" | "chainId" | "entryPoint" | "module" | "keeper" | undefined {
+    const theirs = checkpoint.scope
+    if (!theirs) return "scope"
+    const ours = this.scope
+    if (ours.chainId !== undefined && theirs.chainId !== undefined && ours.chainId !== theirs.chainId) return "chainId"
+    for (const field of ["entryPoint", "module", "keeper"] as const) if (!isAddressEqual(ours[field], theirs[field])) return field
+    return undefined
+  }
+
+  /**
+   * Starts from a {@link checkpoint} instead of `fromBlock`, when it was read for this discovery's scope
+   * ({@link scopeMismatch}). A checkpoint of another scope (a redeployed module, a rotated key, another chain on the
+   * same Redis prefix) is not restored: discovery starts from `fromBlock` (logged at warn with the field that differs),
+   * so no Safe registered with this module and key before the checkpoint's block is skipped (review rr16 F1).
+   *
+   * @returns True when restored, false when ignored.
+   */
+  restore(checkpoint: DiscoveryCheckpoint): boolean {
+    const field = this.scopeMismatch(checkpoint)
+    if (field) {
+      this.deps.logger.warn(
+        { field, checkpoint: checkpoint.scope ?? null, ours: this.scope, checkpointBlock: checkpoint.block, fromBlock: Number(this.deps.settings.fromBlock) },
+        `discovery checkpoint not restored: its ${field === "scope" ? "scope is not recorded" : `${field} differs`}; discovery reads from fromBlock ${this.deps.settings.fromBlock}`,
+      )
+      return false
+    }
     this.confirmed = new Map(checkpoint.safes.map(([safe, r]) => [safe, { key: r.key, keyAdded: r.keyAdded ?? r.key !== undefined, paused: r.paused, subAccounts: new Set(r.subAccounts) }]))
     this.confirmedBlock = BigInt(checkpoint.block)
     this.syncedBlock = this.confirmedBlock
     this.recent = []
     this.live = clone(this.confirmed)
+    return true
   }
 
   private async getLogs(fromBlock: bigint, toBlock: bigint, withUserOps: boolean): Promise<DecodedLog[]> {

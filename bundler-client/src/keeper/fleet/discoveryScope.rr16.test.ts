@@ -15,6 +15,8 @@ import { RedisFleetStore, fleetKeys } from "./redisStore.js"
 // restores the other scope's registry and resumes discovery after ITS block: every Safe that registered with the new
 // module (or the new key) before that block is never served, with no alert (an allowlisted one is even reported as
 // "never added this keeper's key").
+// Fixed (f16c): the key is `<prefix>:discovery:<scope>` and the checkpoint records its scope; SafeDiscovery.restore
+// ignores another scope's (discovery then reads from fromBlock).
 //
 // F2: reorg detection only compares the module logs of the last `min(4, reorgDepth)` blocks (the overlap re-read at
 // each head). A reorg deeper than that whose differing logs lie below the overlap is never seen, although the README
@@ -54,7 +56,7 @@ const discoveryOf = (client: PublicClient, module: Address, keeper: Address) =>
 
 const NOW = 1_000
 
-describe("rr16 F1: the discovery checkpoint in Redis is not bound to the module / keeper key it was read for", () => {
+describe("rr16 F1 (fixed): the discovery checkpoint in Redis is bound to the chain / EntryPoint / module / keeper key it was read for", () => {
   // Old module M1 (K1's Safe T registered at 20); module M2 deployed, Safe S registers with it at block 10.
   const chain = [keeperAdded(M2, S, K1, 10n), policySet(M2, S, 10n), keeperAdded(M1, T, K1, 20n), policySet(M1, T, 20n)]
   const node = nodeOf(() => chain)
@@ -66,52 +68,54 @@ describe("rr16 F1: the discovery checkpoint in Redis is not bound to the module 
     return JSON.parse(JSON.stringify(d.checkpoint())) as DiscoveryCheckpoint
   }
 
-  test("observed today: the checkpoint key has no scope, and a node on the redeployed module that restores it never serves S", async () => {
-    // The key FleetNode reads and writes is `fleetKeys(prefix).discovery`: binding the store to a scope moves only the
-    // in-flight hash.
+  test("fixed (was: the key had no scope and the checkpoint named neither module nor key): the checkpoint key and content carry the scope; a node on the redeployed module ignores the old one and serves S", async () => {
     const store = new RedisFleetStore({} as never, { prefix: "levpilot", leaseMs: 5_000 })
     store.bind({ chainId: 1, entryPoint: EP, module: M2, keeper: K1 })
     const keys = (store as unknown as { keys: ReturnType<typeof fleetKeys> }).keys
     expect(keys.pending).toContain(M2.toLowerCase())
-    expect(keys.discovery).toBe("levpilot:discovery")
-    expect(fleetKeys("levpilot").discovery).toBe("levpilot:discovery")
+    expect(store.discoveryKey).toBe(`levpilot:discovery:1:${EP.toLowerCase()}:${M2.toLowerCase()}:${K1.toLowerCase()}`)
+    store.bind({ chainId: 1, entryPoint: EP, module: M1, keeper: K1 })
+    expect(store.discoveryKey).not.toBe(`levpilot:discovery:1:${EP.toLowerCase()}:${M2.toLowerCase()}:${K1.toLowerCase()}`)
 
     const checkpoint = await oldLeaderCheckpoint()
     expect(checkpoint.block).toBe("236")
-    // Nothing in it says which module or key it was read for.
-    expect(Object.keys(checkpoint).sort()).toEqual(["block", "safes"])
+    expect(checkpoint.scope).toEqual({ chainId: undefined, entryPoint: getAddress(EP), module: getAddress(M1), keeper: getAddress(K1) })
 
-    // A fresh node on M2 (no checkpoint) serves S from block 10.
-    const fresh = discoveryOf(node, M2, K1)
-    await fresh.sync(301n)
-    expect(fresh.served(NOW)).toEqual([S])
-
-    // The new leader on M2 restores the checkpoint (FleetNode.elect: `source.restore(JSON.parse(raw))`).
     const restored = discoveryOf(node, M2, K1)
-    restored.restore(checkpoint)
+    expect(restored.scopeMismatch(checkpoint)).toBe("module")
+    expect(restored.restore(checkpoint)).toBe(false)
     for (let head = 301n; head <= 320n; head++) await restored.sync(head)
-    // S (registered at block 10 on M2) is never served; T, a Safe of the old module, is (its reads say "not authorized").
-    expect(restored.served(NOW)).toEqual([T])
-    expect(restored.registration(S)).toBeUndefined()
-    expect(restored.registration(T)?.keyAdded).toBe(true)
+    expect(restored.served(NOW)).toEqual([S])
+    expect(restored.registration(T)).toBeUndefined()
+    // The same module and key restore it (the hand-over between leaders still works).
+    const same = discoveryOf(node, M1, K1)
+    expect(same.restore(checkpoint)).toBe(true)
+    expect(same.block).toBe(236n)
   })
 
-  test("observed today: a rotated keeper key on the same prefix restores the old key's registry and never serves a Safe that added the new key earlier", async () => {
+  test("fixed (was: the old key's registry restored): a rotated keeper key on the same prefix ignores the old key's checkpoint and serves the Safe that added the new key", async () => {
     const rotation = [keeperAdded(M1, S, K2, 10n), policySet(M1, S, 10n), keeperAdded(M1, T, K1, 20n), policySet(M1, T, 20n)]
     const n = nodeOf(() => rotation)
     const old = discoveryOf(n, M1, K1)
     await old.sync(300n)
     const restored = discoveryOf(n, M1, K2)
-    restored.restore(JSON.parse(JSON.stringify(old.checkpoint())) as DiscoveryCheckpoint)
+    const checkpoint = JSON.parse(JSON.stringify(old.checkpoint())) as DiscoveryCheckpoint
+    expect(restored.scopeMismatch(checkpoint)).toBe("keeper")
+    expect(restored.restore(checkpoint)).toBe(false)
     for (let head = 301n; head <= 310n; head++) await restored.sync(head)
-    // S added K2 at block 10: never served; T (K1's Safe, K2 never added there) is.
-    expect(restored.served(NOW)).toEqual([T])
-    const fresh = discoveryOf(n, M1, K2)
-    await fresh.sync(310n)
-    expect(fresh.served(NOW)).toEqual([S])
+    expect(restored.served(NOW)).toEqual([S])
+    // An unscoped checkpoint (written before checkpoints were scoped) and another chain are not restored either.
+    const { scope: _, ...unscoped } = checkpoint
+    expect(discoveryOf(n, M1, K1).restore(unscoped)).toBe(false)
+    const onChain = (chainId: number) =>
+      new SafeDiscovery({ client: n, module: M1, entryPoint: EP, keeper: K1, chainId, settings: { fromBlock: 0n, logWindow: 50, reorgDepth: 64 }, logger: pino({ level: "silent" }), metrics: new KeeperMetrics() })
+    const chain1 = onChain(1)
+    await chain1.sync(300n)
+    expect(onChain(2).scopeMismatch(chain1.checkpoint())).toBe("chainId")
+    expect(onChain(1).restore(chain1.checkpoint())).toBe(true)
   })
 
-  test.skip("FAILS TODAY: a checkpoint read for another module (or key, or chain) is not restored: S is served", async () => {
+  test("a checkpoint read for another module (or key, or chain) is not restored: S is served", async () => {
     const restored = discoveryOf(node, M2, K1)
     restored.restore(await oldLeaderCheckpoint())
     await restored.sync(301n)

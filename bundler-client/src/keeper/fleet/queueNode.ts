@@ -175,7 +175,7 @@ export class FleetNode {
       return h === null ? undefined : BigInt(h)
     }
     const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false, head })
-    const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics, events })
+    const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, chainId, logger, metrics, events })
     const poller = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })
     const queueOptions = { connection: redis, prefix: settings.prefix }
     const queues = {
@@ -254,9 +254,11 @@ export class FleetNode {
     if (leads && !this.leading) {
       this.leading = true
       this.metrics.set("levpilot_fleet_leader", "1 while this node leads the fleet (follows the head, runs discovery).", {}, 1)
-      const raw = await redis.get(this.keys.discovery).catch(() => null)
-      if (raw) this.started.source.restore(JSON.parse(raw) as DiscoveryCheckpoint)
-      this.logger.info({ node: this.id, discoveryFrom: raw ? (JSON.parse(raw) as DiscoveryCheckpoint).block : undefined }, "fleet leader")
+      // The checkpoint of this scope (chain, EntryPoint, module, keeper key: RedisFleetStore.bind); one of another
+      // scope is not restored (SafeDiscovery.restore), discovery then reads from fromBlock.
+      const raw = await redis.get(this.started.store.discoveryKey).catch(() => null)
+      const restored = raw ? this.started.source.restore(JSON.parse(raw) as DiscoveryCheckpoint) : false
+      this.logger.info({ node: this.id, discoveryFrom: restored && raw ? (JSON.parse(raw) as DiscoveryCheckpoint).block : undefined }, "fleet leader")
       head.start((h) => this.lead(h))
     } else if (!leads && this.leading) {
       this.leading = false
@@ -299,7 +301,7 @@ export class FleetNode {
     await queues.scan.addBulk(jobs)
     const checkpoint = source.checkpoint()
     if (checkpoint && BigInt(checkpoint.block) >= this.lastCheckpoint + 100n) {
-      await redis.set(this.keys.discovery, JSON.stringify(checkpoint))
+      await redis.set(store.discoveryKey, JSON.stringify(checkpoint))
       this.lastCheckpoint = BigInt(checkpoint.block)
     }
   }

@@ -43,13 +43,15 @@ export class SafeSource {
       keeper: Address
       logger: Logger
       metrics: KeeperMetrics
+      /** The chain id, when known (else the client's chain): discovery checkpoints are bound to it. */
+      chainId?: number | undefined
       /** Where the `discovery-stalled` alert goes (logged only when omitted). */
       events?: KeeperEvents | undefined
     },
   ) {
     const { config, client, keeper, logger, metrics } = deps
     this.discovery = config.discovery
-      ? new SafeDiscovery({ client, module: config.deployment.leverageModule, entryPoint: config.deployment.entryPoint, keeper, settings: config.discovery, allowlist: config.allowlist, logger, metrics })
+      ? new SafeDiscovery({ client, module: config.deployment.leverageModule, entryPoint: config.deployment.entryPoint, keeper, chainId: deps.chainId ?? client.chain?.id, settings: config.discovery, allowlist: config.allowlist, logger, metrics })
       : undefined
     const allow = config.allowlist && new Set(config.allowlist.map((a) => getAddress(a)))
     this.configured = config.safes.map((s) => getAddress(s.address)).filter((s) => !allow || allow.has(s))
@@ -147,8 +149,9 @@ export class SafeSource {
     return this.discovery?.checkpoint()
   }
 
-  restore(checkpoint: DiscoveryCheckpoint): void {
-    this.discovery?.restore(checkpoint)
+  /** See {@link SafeDiscovery.restore}. @returns True when restored. */
+  restore(checkpoint: DiscoveryCheckpoint): boolean {
+    return this.discovery?.restore(checkpoint) ?? false
   }
 }
 
