@@ -57,6 +57,13 @@ export type FleetNodeOptions = {
 }
 
 /**
+ * The Redis prefix of a `--dry-run` fleet node: `<prefix>-dry-run`. Its queues, leader, leases, in-flight records and
+ * discovery checkpoint live there, apart from the production fleet's (`<prefix>`), so a dry run never takes the
+ * fleet's jobs nor leads it; a dry-run leader (no `--worker-only`) reads and solves every Safe itself.
+ */
+export const dryRunPrefix = (prefix: string) => `${prefix}-dry-run`
+
+/**
  * What the fleet recorded about one block (`<prefix>:block:<n>` in Redis): when the leader saw it (ms), the Safes to
  * read, how many were checked and how many were not because their scan job failed for good (transport errors after
  * its retries), the last count's time and `doneAt`, once `checked + failed == safes`.
@@ -120,7 +127,9 @@ export class FleetNode {
     private readonly options: FleetNodeOptions = {},
   ) {
     if (!config.fleet.queue) throw new TypeError("FleetNode needs fleet.queue in the configuration")
-    this.settings = config.fleet.queue
+    // A dry-run node works in its own namespace (review rr16 F6): on the production prefix it took its share of the
+    // fleet's step jobs, solved them and sent nothing, so the Safes it drew were not rescued at that block.
+    this.settings = options.dryRun ? { ...config.fleet.queue, prefix: dryRunPrefix(config.fleet.queue.prefix) } : config.fleet.queue
     this.keys = fleetKeys(this.settings.prefix)
     this.logger = options.logger ?? pino({ level: config.logLevel, base: { service: "levpilot-keeper" } })
     this.metrics = options.metrics ?? new KeeperMetrics()
