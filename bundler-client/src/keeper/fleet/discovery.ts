@@ -90,6 +90,9 @@ export type DiscoveryCheckpoint = {
   safes: [Address, { key: SafeRegistration["key"]; keyAdded?: boolean | undefined; paused: boolean; subAccounts: Hex[] }][]
 }
 
+/** Blocks already seen that each head's `eth_getLogs` (module events and `UserOperationEvent`s) reads again. */
+export const REREAD_OVERLAP_BLOCKS = 4
+
 /** What one {@link SafeDiscovery.sync} learned. */
 export type DiscoverySync = {
   /** The block discovery is now current at. */
@@ -108,8 +111,12 @@ export type DiscoverySync = {
  * `eth_getLogs` per new head (module events and, once caught up, the EntryPoint's `UserOperationEvent`s in the same
  * request). A window the node or the client refuses (too many results, a response over viem's 10 MB limit, a timeout,
  * a range too wide) is halved and read again, down to one block, and the smaller window is kept for the next reads:
- * thousands of Safes registered in a few blocks still catch up. The last `reorgDepth` blocks of logs are kept apart; each request re-reads a few blocks already seen and
- * when their logs differ (or the head moved back) those blocks are re-read from the last confirmed state.
+ * thousands of Safes registered in a few blocks still catch up. The last `reorgDepth` blocks of logs are kept apart
+ * (unconfirmed) and re-checked at every head: the head's request re-reads the last {@link REREAD_OVERLAP_BLOCKS}
+ * blocks already seen, and one more module-only `eth_getLogs` re-reads the unconfirmed blocks below them (review rr16
+ * F2: 60 blocks with the default reorgDepth 64; one request per head while logWindow >= 60). When their logs differ
+ * (or the head moved back) the unconfirmed blocks are re-read from the last confirmed state. A reorg that changed no
+ * module log needs no re-read; one deeper than `reorgDepth` is not seen.
  */
 export class SafeDiscovery {
   private confirmed: Registry = new Map()
@@ -179,7 +186,17 @@ export class SafeDiscovery {
     let requests = 0
     let reorg = false
     if (head < this.syncedBlock) reorg = true
-    const overlap = BigInt(Math.min(4, settings.reorgDepth))
+    const overlap = BigInt(Math.min(REREAD_OVERLAP_BLOCKS, settings.reorgDepth))
+    // The unconfirmed blocks below the overlap (up to reorgDepth - overlap of them): their module logs are read again
+    // and compared (review rr16 F2: a reorg deeper than the overlap whose changed logs lay below it went unseen).
+    if (!reorg && this.syncedBlock - overlap > this.confirmedBlock) {
+      const check = await this.recheck(this.confirmedBlock + 1n, this.syncedBlock - overlap)
+      requests += check.requests
+      if (check.changed) {
+        reorg = true
+        this.deps.logger.warn({ from: Number(this.confirmedBlock + 1n), synced: Number(this.syncedBlock) }, "discovery: logs of unconfirmed blocks changed (reorg below the overlap); re-reading from the last confirmed block")
+      }
+    }
     let from = this.syncedBlock + 1n - (reorg ? 0n : overlap)
     if (from <= this.confirmedBlock) from = this.confirmedBlock + 1n
     if (reorg) from = this.rollback()
@@ -226,6 +243,32 @@ export class SafeDiscovery {
   get scope(): DiscoveryScope {
     const { chainId, entryPoint, module, keeper } = this.deps
     return { chainId, entryPoint: getAddress(entryPoint), module: getAddress(module), keeper: getAddress(keeper) }
+  }
+
+  /**
+   * Reads the module logs of `[from, to]` (blocks already synced) again, in windows, and compares them with the ones
+   * held. A refused window is halved as in {@link sync}.
+   *
+   * @returns Whether they differ (a reorg), and the requests made.
+   */
+  private async recheck(from: bigint, to: bigint): Promise<{ changed: boolean; requests: number }> {
+    let requests = 0
+    while (from <= to) {
+      const end = from + BigInt(this.window.size) - 1n < to ? from + BigInt(this.window.size) - 1n : to
+      requests += 1
+      let logs: DecodedLog[]
+      try {
+        logs = await this.getLogs(from, end, false)
+      } catch (error) {
+        if (!this.window.shrink(from, end, error)) throw error
+        this.deps.metrics.inc("levpilot_discovery_window_shrunk_total", "Times an eth_getLogs window was refused and halved.")
+        continue
+      }
+      this.window.grow()
+      if (!this.sameAsRecent(logs.filter((l) => isAddressEqual(l.address, this.deps.module)), from, end)) return { changed: true, requests }
+      from = end + 1n
+    }
+    return { changed: false, requests }
   }
 
   /** The confirmed registry, for a new leader to start from (the recent blocks are read again), with its {@link scope}. */
@@ -301,11 +344,11 @@ export class SafeDiscovery {
     rule?.(entry, log.args, this.deps.keeper)
   }
 
-  /** Whether the module logs just read for blocks `from..syncedBlock` are the ones read before. */
-  private sameAsRecent(logs: DecodedLog[], from: bigint): boolean {
+  /** Whether the module logs just read for blocks `from..to` (`syncedBlock` by default) are the ones read before. */
+  private sameAsRecent(logs: DecodedLog[], from: bigint, to: bigint = this.syncedBlock): boolean {
     const id = (l: DecodedLog) => `${l.blockHash}:${l.logIndex}`
-    const fresh = logs.filter((l) => l.blockNumber <= this.syncedBlock).map(id)
-    const known = this.recent.filter((l) => l.blockNumber >= from).map(id)
+    const fresh = logs.filter((l) => l.blockNumber <= to && l.blockNumber <= this.syncedBlock).map(id)
+    const known = this.recent.filter((l) => l.blockNumber >= from && l.blockNumber <= to).map(id)
     return fresh.length === known.length && fresh.every((x, i) => x === known[i])
   }
 

@@ -22,6 +22,7 @@ import { RedisFleetStore, fleetKeys } from "./redisStore.js"
 // each head). A reorg deeper than that whose differing logs lie below the overlap is never seen, although the README
 // says "the last `reorgDepth` blocks are re-checked and re-read after a reorg" (default 64): a `KeeperAdded` (+
 // `PolicySet`) that the winning fork holds 5+ blocks below the new head is never folded in; that Safe is never served.
+// Fixed (f16c): one more module-only eth_getLogs per head re-reads the unconfirmed blocks below the overlap.
 
 const K1 = "0x00000000000000000000000000000000000000a1" as Address
 const K2 = "0x00000000000000000000000000000000000000a2" as Address
@@ -123,8 +124,8 @@ describe("rr16 F1 (fixed): the discovery checkpoint in Redis is bound to the cha
   })
 })
 
-describe("rr16 F2: a reorg deeper than the 4-block overlap is not detected (README: the last reorgDepth blocks are re-checked)", () => {
-  test("observed today: a KeeperAdded the winning fork holds 9 blocks below the new head is never folded in", async () => {
+describe("rr16 F2 (fixed): a reorg deeper than the 4-block overlap is detected (the unconfirmed reorgDepth blocks are re-checked)", () => {
+  test("fixed (was: never folded in): a KeeperAdded the winning fork holds 9 blocks below the new head is folded in at the next head, with one extra module-only eth_getLogs per head", async () => {
     let fork = "a"
     const forkA = [keeperAdded(M1, S, K1, 5n), policySet(M1, S, 5n)]
     // The winning fork B replaced blocks 91..101 and holds T's registration at block 92.
@@ -133,17 +134,23 @@ describe("rr16 F2: a reorg deeper than the 4-block overlap is not detected (READ
     const d = discoveryOf(node, M1, K1)
     await d.sync(100n)
     expect(d.served(NOW)).toEqual([S])
+    // A head where nothing changed: the overlap read plus the re-check of the 60 unconfirmed blocks below it (37..96),
+    // in windows of logWindow = 50 blocks (one request with the default logWindow 2000).
+    const calm = await d.sync(100n)
+    expect(calm.reorg).toBe(false)
+    expect(calm.requests).toBe(1 + Math.ceil(60 / 50))
     fork = "b"
-    for (let head = 101n; head <= 110n; head++) await d.sync(head)
-    // reorgDepth is 64, the reorg 10 blocks deep: T is never served.
-    expect(d.served(NOW)).toEqual([S])
-    // A node started now (or after a restart without checkpoint) serves both.
+    const moved = await d.sync(101n)
+    expect(moved.reorg).toBe(true)
+    expect(d.served(NOW)).toEqual([S, T])
+    for (let head = 102n; head <= 110n; head++) expect((await d.sync(head)).reorg).toBe(false)
+    expect(d.served(NOW)).toEqual([S, T])
     const fresh = discoveryOf(node, M1, K1)
     await fresh.sync(110n)
     expect(fresh.served(NOW)).toEqual([S, T])
   })
 
-  test.skip("FAILS TODAY: the reorg (block hashes of the last reorgDepth blocks changed) is detected and T served", async () => {
+  test("the reorg (block hashes of the last reorgDepth blocks changed) is detected and T served", async () => {
     let fork = "a"
     const forkA = [keeperAdded(M1, S, K1, 5n), policySet(M1, S, 5n)]
     const forkB = [...forkA, keeperAdded(M1, T, K1, 92n, "b"), policySet(M1, T, 92n, "b")]
