@@ -1,5 +1,5 @@
 import { pino } from "pino"
-import type { Address } from "viem"
+import { type Address, getAddress } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { describe, expect, test } from "vitest"
 import { KeeperEvents, type KeeperEvent } from "../events.js"
@@ -16,6 +16,7 @@ import { stateOf } from "./scan.testing.js"
 // (right: a key added back could make it valid again), but nothing ever ends it: the Safe stays in `pendingSafes()` and
 // is read and stepped every block for good, and the tracker raises a `stalled` alert (a webhook to the owner who just
 // revoked the keeper) every `stallAfterBlocks` blocks, for ever.
+// Fixed (f16c): FleetStep drops a record whose key is revoked and nonce unused, with one `key-revoked` alert.
 
 const NONCE = (5n << 64n) | 3n
 const record: PendingOperation = {
@@ -24,7 +25,7 @@ const record: PendingOperation = {
 }
 
 /** Runs the revoked Safe's step at blocks 101..220; its outcomes, the store and the events. */
-async function revokedRun() {
+async function revokedRun(chainNonce = NONCE, last = 220n) {
   const events: KeeperEvent[] = []
   const logger = pino({ level: "silent" })
   const metrics = new KeeperMetrics()
@@ -42,7 +43,7 @@ async function revokedRun() {
   }
   const step = new FleetStep({
     config: config as never,
-    clients: { publicClient: {} } as never,
+    clients: { publicClient: { getBlockNumber: async () => last, getLogs: async () => [] } } as never,
     store,
     keeper: privateKeyToAccount(`0x${"11".repeat(32)}`),
     metrics,
@@ -52,22 +53,33 @@ async function revokedRun() {
     dryRun: false,
   })
   // The lens after the revoke: key inactive, the keeper-lane nonce still the record's (never used).
-  const revoked = { ...stateOf(SAFE as Address), keeperKey: { active: false, validAfter: 0, validUntil: 2 ** 40, keyGeneration: 5, ttl: 0 }, keeperNonce: NONCE }
+  const revoked = { ...stateOf(SAFE as Address), keeperKey: { active: false, validAfter: 0, validUntil: 2 ** 40, keyGeneration: 5, ttl: 0 }, keeperNonce: chainNonce }
   const outcomes = new Set<string>()
-  for (let block = 101n; block <= 220n; block++) outcomes.add(await step.run({ safe: SAFE as Address, block, timestamp: 1_000n, state: revoked as never, userOps: [] }))
-  return { outcomes, store, stalled: events.filter((e) => e.type === "alert" && e.kind === "stalled") }
+  for (let block = 101n; block <= last; block++) outcomes.add(await step.run({ safe: SAFE as Address, block, timestamp: 1_000n, state: revoked as never, userOps: [] }))
+  return { outcomes, store, events, stalled: events.filter((e) => e.type === "alert" && e.kind === "stalled"), revoked: events.filter((e) => e.type === "alert" && e.kind === "key-revoked") }
 }
 
-describe("rr16 F5: an operation in flight when the key is revoked keeps its Safe stepped and alerting 'stalled' for ever", () => {
-  test("observed today: 120 blocks after the revoke the record is still there, and 'stalled' was alerted 10 times", async () => {
-    const { outcomes, store, stalled } = await revokedRun()
+describe("rr16 F5 (fixed): an operation in flight when the key is revoked ends with one key-revoked alert", () => {
+  test("fixed (was: the record kept for good and 'stalled' alerted 10 times in 120 blocks): one key-revoked alert, the record dropped, the Safe out of the read set, no stalled alert", async () => {
+    const { outcomes, store, stalled, revoked } = await revokedRun()
     expect([...outcomes]).toEqual(["tracked-only"])
-    expect(await store.pendingSafes()).toEqual([SAFE])
-    expect(stalled.length).toBe(10)
+    expect(await store.pendingSafes()).toEqual([])
+    expect(stalled.length).toBe(0)
+    expect(revoked).toHaveLength(1)
+    expect(revoked[0]).toMatchObject({ safe: getAddress(SAFE), block: 101n })
+    expect((revoked[0] as { message: string }).message).toMatch(/revoked with its operation \(nonce \d+\) in flight and unused at block 101/)
   })
 
-  test.skip("FAILS TODAY: a Safe whose key is revoked with an operation in flight alerts 'stalled' at most once (the record may stay)", async () => {
+  test("a Safe whose key is revoked with an operation in flight alerts 'stalled' at most once (the record may stay)", async () => {
     const { stalled } = await revokedRun()
     expect(stalled.length).toBeLessThanOrEqual(1)
+  })
+
+  test("a revoked key whose operation's nonce was used (it landed before the revoke) is tracked, not dropped", async () => {
+    const { outcomes, revoked, store } = await revokedRun(NONCE + 1n, 101n)
+    expect(revoked).toHaveLength(0)
+    // The tracker handles the landed nonce (it ends the record: the chain's nonce is past it), not the revoke rule.
+    expect([...outcomes]).toEqual(["tracked-only"])
+    expect(await store.pendingSafes()).toEqual([])
   })
 })
