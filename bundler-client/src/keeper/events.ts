@@ -78,6 +78,13 @@ export type KeeperEvent =
  *   assets, each worth less than `aaveDustThresholdBase` (anyone can send 1 wei of an aToken); every operation pays
  *   about `AAVE_DUST_GAS_PER_RESERVE` gas per reserve until the owner switches them off (`AaveDustCollateralError` names
  *   them; the SDK's `buildAaveDustCollateralDisable` builds the fix). Raised once per change of the set, not every block.
+ * - `discovery-stalled` (fleet-wide; `safe` is the module's address): the Safe discovery's `eth_getLogs` failed at
+ *   {@link DISCOVERY_ALERT_AFTER_HEADS} heads in a row (rate limit, connection reset), or the node refused a range even
+ *   at one block; the known Safes and those with an operation in flight are still read at every head, but a Safe that
+ *   registers meanwhile is not served until discovery advances. Once per outage (logged again when it ends).
+ * - `key-revoked`: the Safe's owner revoked this keeper's key while an operation of it was in flight and unused (its
+ *   nonce is still the chain's): it can never validate, so the keeper stops tracking it (the record is dropped, the
+ *   Safe leaves the read set). Once per record.
  */
 export type AlertKind =
   | "bundler-unavailable"
@@ -94,6 +101,8 @@ export type AlertKind =
   | "nothing-to-send"
   | "venue-refused"
   | "aave-dust-collateral"
+  | "discovery-stalled"
+  | "key-revoked"
 
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
@@ -110,7 +119,12 @@ export const alertKinds: readonly AlertKind[] = [
   "nothing-to-send",
   "venue-refused",
   "aave-dust-collateral",
+  "discovery-stalled",
+  "key-revoked",
 ]
+
+/** Consecutive heads whose discovery read failed (unreachable node) before a `discovery-stalled` alert. */
+export const DISCOVERY_ALERT_AFTER_HEADS = 3
 
 /**
  * What leaves a below-band sub-account without a rescue (from the solver's reason): `flashLiquidity` (the reserve's free

@@ -32,15 +32,58 @@ export class WebhookDeliveryError extends BaseError {
   /** Whether trying again may help (network errors, timeouts, 408, 429, 5xx). */
   retryable: boolean
   status: number | undefined
+  /** The receiver's URL, redacted ({@link redactWebhookUrl}). */
+  url: string
   constructor({ url, status, retryable, cause }: { url: string; status?: number | undefined; retryable: boolean; cause?: Error | undefined }) {
-    super(status === undefined ? `The webhook at ${url} could not be reached.` : `The webhook at ${url} answered HTTP ${status}.`, {
-      cause,
+    const shown = redactWebhookUrl(url)
+    super(status === undefined ? `The webhook at ${shown} could not be reached.` : `The webhook at ${shown} answered HTTP ${status}.`, {
+      cause: cause && scrubbedCause(cause, url),
       metaMessages: [retryable ? "The notification is retried with backoff." : "A client error is not retried: check the URL and the receiver."],
       name: "WebhookDeliveryError",
     })
     this.retryable = retryable
     this.status = status
+    this.url = shown
   }
+}
+
+/**
+ * The webhook URL as errors and logs show it (review rr16 F3): scheme, host and port, and the first path segment when
+ * more follow (`https://hooks.slack.com/services/…`); the rest of the path, the query string, the fragment and any
+ * userinfo are left out, since receivers such as Slack or Discord incoming webhooks authenticate by the URL itself.
+ *
+ * @returns The redacted URL, or `<invalid webhook URL>` when `url` does not parse.
+ * @example redactWebhookUrl("https://u:p@hooks.slack.com/services/T0/B0/secret?token=x") // "https://hooks.slack.com/services/…"
+ */
+export function redactWebhookUrl(url: string): string {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return "<invalid webhook URL>"
+  }
+  const segments = u.pathname.split("/").filter((x) => x !== "")
+  const path = segments.length === 0 ? "" : segments.length === 1 ? "/…" : `/${segments[0]}/…`
+  return `${u.protocol}//${u.host}${path}`
+}
+
+/**
+ * The error `fetch` threw, without the URL: its message with the URL (as given and as parsed) replaced by the redacted
+ * one, and the network cause's code (`ECONNREFUSED`, ...) kept. Node's "Request cannot be constructed from a URL that
+ * includes credentials" names the whole URL.
+ */
+function scrubbedCause(cause: Error, url: string): Error {
+  const shown = redactWebhookUrl(url)
+  let href: string | undefined
+  try {
+    href = new URL(url).href
+  } catch {}
+  const scrub = (text: string) => [url, href].reduce<string>((t, raw) => (raw ? t.split(raw).join(shown) : t), text)
+  const inner = (cause as { cause?: { code?: unknown; message?: unknown } }).cause
+  const code = typeof inner?.code === "string" ? ` (${inner.code})` : ""
+  const scrubbed = new Error(`${scrub(cause.message)}${code}`)
+  scrubbed.name = cause.name
+  return scrubbed
 }
 
 /**

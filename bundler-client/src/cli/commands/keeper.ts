@@ -21,7 +21,8 @@ Options:
   --config <file>   Keeper configuration (JSON), fields below. Errors name the field.
   --dry-run         Print each plan (JSON line {"safe","block","plan"}) instead of sending it; nothing
                     is signed or sent. With --once a Safe without a plan prints "plan": null and the
-                    solver's reasons.
+                    solver's reasons. In fleet mode the node works on its own Redis namespace
+                    (<prefix>-dry-run), never on the production fleet's queues.
   --once            One pass over the Safes at the latest block; without --dry-run, wait until every
                     operation sent is included (resubmitting when due), then exit: 0 when every Safe
                     needed nothing or its operation was included and succeeded, 1 otherwise.

@@ -148,6 +148,10 @@ export function parseFleetFields(r: ConfigReader, o: Obj, env: NodeJS.ProcessEnv
     const w = r.obj(o.webhook, "webhook")
     r.known(w, "webhook", ["url", "events", "maxAttempts", "backoffMs", "timeoutMs", "secretEnv"])
     const url = r.url(w, "url", "webhook.url") as string
+    // Node's fetch refuses a URL with userinfo (nothing would ever be delivered), and it is a secret (review rr16 F3).
+    const parsed = URL.canParse(url) ? new URL(url) : undefined
+    if (parsed && (parsed.username !== "" || parsed.password !== ""))
+      r.fail("webhook.url", "must not carry a user name or password (user:password@host): fetch refuses such a URL; authenticate with a path or query token, or secretEnv (HMAC)")
     let events: WebhookEventType[] = ["alert", "included"]
     if (w.events !== undefined) {
       if (!Array.isArray(w.events) || w.events.length === 0) r.fail("webhook.events", `must be a non-empty array of ${webhookEventTypes.join(", ")}`)

@@ -73,8 +73,25 @@ type DecodedLog = Log<bigint, number, false, AbiEvent, true>
 const clone = (registry: Registry): Registry =>
   new Map([...registry].map(([safe, r]) => [safe, { key: r.key && { ...r.key }, keyAdded: r.keyAdded, paused: r.paused, subAccounts: new Set(r.subAccounts) }]))
 
-/** A saved discovery state (leader hand-over in the fleet): the registry up to `block`. */
-export type DiscoveryCheckpoint = { block: string; safes: [Address, { key: SafeRegistration["key"]; keyAdded?: boolean | undefined; paused: boolean; subAccounts: Hex[] }][] }
+/**
+ * What a discovery state was read for: the module whose events were folded, the keeper key they were folded for, the
+ * EntryPoint (its `UserOperationEvent`s) and the chain (`chainId`, when known). Addresses checksummed.
+ */
+export type DiscoveryScope = { chainId?: number | undefined; entryPoint: Address; module: Address; keeper: Address }
+
+/**
+ * A saved discovery state (leader hand-over in the fleet): the registry up to `block`, read for `scope` (review rr16
+ * F1: a checkpoint of another module, key or chain is not restored; one written before the scope was recorded has none
+ * and is not restored either).
+ */
+export type DiscoveryCheckpoint = {
+  block: string
+  scope?: DiscoveryScope | undefined
+  safes: [Address, { key: SafeRegistration["key"]; keyAdded?: boolean | undefined; paused: boolean; subAccounts: Hex[] }][]
+}
+
+/** Blocks already seen that each head's `eth_getLogs` (module events and `UserOperationEvent`s) reads again. */
+export const REREAD_OVERLAP_BLOCKS = 4
 
 /** What one {@link SafeDiscovery.sync} learned. */
 export type DiscoverySync = {
@@ -94,8 +111,12 @@ export type DiscoverySync = {
  * `eth_getLogs` per new head (module events and, once caught up, the EntryPoint's `UserOperationEvent`s in the same
  * request). A window the node or the client refuses (too many results, a response over viem's 10 MB limit, a timeout,
  * a range too wide) is halved and read again, down to one block, and the smaller window is kept for the next reads:
- * thousands of Safes registered in a few blocks still catch up. The last `reorgDepth` blocks of logs are kept apart; each request re-reads a few blocks already seen and
- * when their logs differ (or the head moved back) those blocks are re-read from the last confirmed state.
+ * thousands of Safes registered in a few blocks still catch up. The last `reorgDepth` blocks of logs are kept apart
+ * (unconfirmed) and re-checked at every head: the head's request re-reads the last {@link REREAD_OVERLAP_BLOCKS}
+ * blocks already seen, and one more module-only `eth_getLogs` re-reads the unconfirmed blocks below them (review rr16
+ * F2: 60 blocks with the default reorgDepth 64; one request per head while logWindow >= 60). When their logs differ
+ * (or the head moved back) the unconfirmed blocks are re-read from the last confirmed state. A reorg that changed no
+ * module log needs no re-read; one deeper than `reorgDepth` is not seen.
  */
 export class SafeDiscovery {
   private confirmed: Registry = new Map()
@@ -113,6 +134,8 @@ export class SafeDiscovery {
       module: Address
       entryPoint: Address
       keeper: Address
+      /** The chain the node serves, when known (recorded in {@link checkpoint}s and checked by {@link restore}). */
+      chainId?: number | undefined
       settings: DiscoverySettings
       allowlist?: readonly Address[] | undefined
       logger: Logger
@@ -163,7 +186,17 @@ export class SafeDiscovery {
     let requests = 0
     let reorg = false
     if (head < this.syncedBlock) reorg = true
-    const overlap = BigInt(Math.min(4, settings.reorgDepth))
+    const overlap = BigInt(Math.min(REREAD_OVERLAP_BLOCKS, settings.reorgDepth))
+    // The unconfirmed blocks below the overlap (up to reorgDepth - overlap of them): their module logs are read again
+    // and compared (review rr16 F2: a reorg deeper than the overlap whose changed logs lay below it went unseen).
+    if (!reorg && this.syncedBlock - overlap > this.confirmedBlock) {
+      const check = await this.recheck(this.confirmedBlock + 1n, this.syncedBlock - overlap)
+      requests += check.requests
+      if (check.changed) {
+        reorg = true
+        this.deps.logger.warn({ from: Number(this.confirmedBlock + 1n), synced: Number(this.syncedBlock) }, "discovery: logs of unconfirmed blocks changed (reorg below the overlap); re-reading from the last confirmed block")
+      }
+    }
     let from = this.syncedBlock + 1n - (reorg ? 0n : overlap)
     if (from <= this.confirmedBlock) from = this.confirmedBlock + 1n
     if (reorg) from = this.rollback()
@@ -206,21 +239,84 @@ export class SafeDiscovery {
     return { block: this.syncedBlock, reorg, userOps, requests }
   }
 
-  /** The confirmed registry, for a new leader to start from (the recent blocks are read again). */
+  /** What this discovery reads: its chain, EntryPoint, module and keeper key. */
+  get scope(): DiscoveryScope {
+    const { chainId, entryPoint, module, keeper } = this.deps
+    return { chainId, entryPoint: getAddress(entryPoint), module: getAddress(module), keeper: getAddress(keeper) }
+  }
+
+  /**
+   * Reads the module logs of `[from, to]` (blocks already synced) again, in windows, and compares them with the ones
+   * held. A refused window is halved as in {@link sync}.
+   *
+   * @returns Whether they differ (a reorg), and the requests made.
+   */
+  private async recheck(from: bigint, to: bigint): Promise<{ changed: boolean; requests: number }> {
+    let requests = 0
+    while (from <= to) {
+      const end = from + BigInt(this.window.size) - 1n < to ? from + BigInt(this.window.size) - 1n : to
+      requests += 1
+      let logs: DecodedLog[]
+      try {
+        logs = await this.getLogs(from, end, false)
+      } catch (error) {
+        if (!this.window.shrink(from, end, error)) throw error
+        this.deps.metrics.inc("levpilot_discovery_window_shrunk_total", "Times an eth_getLogs window was refused and halved.")
+        continue
+      }
+      this.window.grow()
+      if (!this.sameAsRecent(logs.filter((l) => isAddressEqual(l.address, this.deps.module)), from, end)) return { changed: true, requests }
+      from = end + 1n
+    }
+    return { changed: false, requests }
+  }
+
+  /** The confirmed registry, for a new leader to start from (the recent blocks are read again), with its {@link scope}. */
   checkpoint(): DiscoveryCheckpoint {
     return {
       block: this.confirmedBlock.toString(),
+      scope: this.scope,
       safes: [...this.confirmed].map(([safe, r]) => [safe, { key: r.key, keyAdded: r.keyAdded, paused: r.paused, subAccounts: [...r.subAccounts] }]),
     }
   }
 
-  /** Starts from a {@link checkpoint} instead of `fromBlock`. */
-  restore(checkpoint: DiscoveryCheckpoint): void {
+  /**
+   * The field in which `checkpoint`'s scope differs from this discovery's (`scope` when it has none: written before
+   * checkpoints were scoped), or undefined when it was read for this chain, EntryPoint, module and keeper key. A chain
+   * id unknown on either side is not compared.
+   */
+  scopeMismatch(checkpoint: DiscoveryCheckpoint): "scope" | "chainId" | "entryPoint" | "module" | "keeper" | undefined {
+    const theirs = checkpoint.scope
+    if (!theirs) return "scope"
+    const ours = this.scope
+    if (ours.chainId !== undefined && theirs.chainId !== undefined && ours.chainId !== theirs.chainId) return "chainId"
+    for (const field of ["entryPoint", "module", "keeper"] as const) if (!isAddressEqual(ours[field], theirs[field])) return field
+    return undefined
+  }
+
+  /**
+   * Starts from a {@link checkpoint} instead of `fromBlock`, when it was read for this discovery's scope
+   * ({@link scopeMismatch}). A checkpoint of another scope (a redeployed module, a rotated key, another chain on the
+   * same Redis prefix) is not restored: discovery starts from `fromBlock` (logged at warn with the field that differs),
+   * so no Safe registered with this module and key before the checkpoint's block is skipped (review rr16 F1).
+   *
+   * @returns True when restored, false when ignored.
+   */
+  restore(checkpoint: DiscoveryCheckpoint): boolean {
+    const field = this.scopeMismatch(checkpoint)
+    if (field) {
+      this.deps.logger.warn(
+        { field, checkpoint: checkpoint.scope ?? null, ours: this.scope, checkpointBlock: checkpoint.block, fromBlock: Number(this.deps.settings.fromBlock) },
+        `discovery checkpoint not restored: its ${field === "scope" ? "scope is not recorded" : `${field} differs`}; discovery reads from fromBlock ${this.deps.settings.fromBlock}`,
+      )
+      return false
+    }
     this.confirmed = new Map(checkpoint.safes.map(([safe, r]) => [safe, { key: r.key, keyAdded: r.keyAdded ?? r.key !== undefined, paused: r.paused, subAccounts: new Set(r.subAccounts) }]))
     this.confirmedBlock = BigInt(checkpoint.block)
     this.syncedBlock = this.confirmedBlock
     this.recent = []
     this.live = clone(this.confirmed)
+    return true
   }
 
   private async getLogs(fromBlock: bigint, toBlock: bigint, withUserOps: boolean): Promise<DecodedLog[]> {
@@ -248,11 +344,11 @@ export class SafeDiscovery {
     rule?.(entry, log.args, this.deps.keeper)
   }
 
-  /** Whether the module logs just read for blocks `from..syncedBlock` are the ones read before. */
-  private sameAsRecent(logs: DecodedLog[], from: bigint): boolean {
+  /** Whether the module logs just read for blocks `from..to` (`syncedBlock` by default) are the ones read before. */
+  private sameAsRecent(logs: DecodedLog[], from: bigint, to: bigint = this.syncedBlock): boolean {
     const id = (l: DecodedLog) => `${l.blockHash}:${l.logIndex}`
-    const fresh = logs.filter((l) => l.blockNumber <= this.syncedBlock).map(id)
-    const known = this.recent.filter((l) => l.blockNumber >= from).map(id)
+    const fresh = logs.filter((l) => l.blockNumber <= to && l.blockNumber <= this.syncedBlock).map(id)
+    const known = this.recent.filter((l) => l.blockNumber >= from && l.blockNumber <= to).map(id)
     return fresh.length === known.length && fresh.every((x, i) => x === known[i])
   }
 

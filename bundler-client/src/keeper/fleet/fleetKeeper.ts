@@ -117,7 +117,7 @@ export class FleetKeeper {
     // The persisted records belong to one nonce sequence: this chain, EntryPoint, module and keeper key.
     const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
     store.bind?.({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
-    const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics })
+    const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics, events })
     const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false, head: async () => this.latestHead })
     const head = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })
     this.parts = { clients, source, step, head }

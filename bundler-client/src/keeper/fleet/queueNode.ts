@@ -57,6 +57,13 @@ export type FleetNodeOptions = {
 }
 
 /**
+ * The Redis prefix of a `--dry-run` fleet node: `<prefix>-dry-run`. Its queues, leader, leases, in-flight records and
+ * discovery checkpoint live there, apart from the production fleet's (`<prefix>`), so a dry run never takes the
+ * fleet's jobs nor leads it; a dry-run leader (no `--worker-only`) reads and solves every Safe itself.
+ */
+export const dryRunPrefix = (prefix: string) => `${prefix}-dry-run`
+
+/**
  * What the fleet recorded about one block (`<prefix>:block:<n>` in Redis): when the leader saw it (ms), the Safes to
  * read, how many were checked and how many were not because their scan job failed for good (transport errors after
  * its retries), the last count's time and `doneAt`, once `checked + failed == safes`.
@@ -120,7 +127,9 @@ export class FleetNode {
     private readonly options: FleetNodeOptions = {},
   ) {
     if (!config.fleet.queue) throw new TypeError("FleetNode needs fleet.queue in the configuration")
-    this.settings = config.fleet.queue
+    // A dry-run node works in its own namespace (review rr16 F6): on the production prefix it took its share of the
+    // fleet's step jobs, solved them and sent nothing, so the Safes it drew were not rescued at that block.
+    this.settings = options.dryRun ? { ...config.fleet.queue, prefix: dryRunPrefix(config.fleet.queue.prefix) } : config.fleet.queue
     this.keys = fleetKeys(this.settings.prefix)
     this.logger = options.logger ?? pino({ level: config.logLevel, base: { service: "levpilot-keeper" } })
     this.metrics = options.metrics ?? new KeeperMetrics()
@@ -175,7 +184,7 @@ export class FleetNode {
       return h === null ? undefined : BigInt(h)
     }
     const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false, head })
-    const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics })
+    const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, chainId, logger, metrics, events })
     const poller = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })
     const queueOptions = { connection: redis, prefix: settings.prefix }
     const queues = {
@@ -254,9 +263,11 @@ export class FleetNode {
     if (leads && !this.leading) {
       this.leading = true
       this.metrics.set("levpilot_fleet_leader", "1 while this node leads the fleet (follows the head, runs discovery).", {}, 1)
-      const raw = await redis.get(this.keys.discovery).catch(() => null)
-      if (raw) this.started.source.restore(JSON.parse(raw) as DiscoveryCheckpoint)
-      this.logger.info({ node: this.id, discoveryFrom: raw ? (JSON.parse(raw) as DiscoveryCheckpoint).block : undefined }, "fleet leader")
+      // The checkpoint of this scope (chain, EntryPoint, module, keeper key: RedisFleetStore.bind); one of another
+      // scope is not restored (SafeDiscovery.restore), discovery then reads from fromBlock.
+      const raw = await redis.get(this.started.store.discoveryKey).catch(() => null)
+      const restored = raw ? this.started.source.restore(JSON.parse(raw) as DiscoveryCheckpoint) : false
+      this.logger.info({ node: this.id, discoveryFrom: restored && raw ? (JSON.parse(raw) as DiscoveryCheckpoint).block : undefined }, "fleet leader")
       head.start((h) => this.lead(h))
     } else if (!leads && this.leading) {
       this.leading = false
@@ -299,7 +310,7 @@ export class FleetNode {
     await queues.scan.addBulk(jobs)
     const checkpoint = source.checkpoint()
     if (checkpoint && BigInt(checkpoint.block) >= this.lastCheckpoint + 100n) {
-      await redis.set(this.keys.discovery, JSON.stringify(checkpoint))
+      await redis.set(store.discoveryKey, JSON.stringify(checkpoint))
       this.lastCheckpoint = BigInt(checkpoint.block)
     }
   }

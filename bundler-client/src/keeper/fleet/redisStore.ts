@@ -57,12 +57,21 @@ export class RedisFleetStore implements FleetStore {
   }
 
   /**
-   * Binds the in-flight records to the keeper's nonce sequence (chain, EntryPoint, module, keeper key), like the state
-   * file: a node of another scope on the same Redis and prefix (another chain, a redeployed module, a rotated key)
-   * never reads them as its own (`<prefix>:pending:<chainId>:<entryPoint>:<module>:<keeper>`).
+   * Binds the in-flight records and the discovery checkpoint to the keeper's nonce sequence (chain, EntryPoint,
+   * module, keeper key), like the state file: a node of another scope on the same Redis and prefix (another chain, a
+   * redeployed module, a rotated key) never reads them as its own (`<prefix>:pending:<scope>` and
+   * `<prefix>:discovery:<scope>`, scope = `<chainId>:<entryPoint>:<module>:<keeper>`; the checkpoint also records its
+   * scope and `SafeDiscovery.restore` ignores one of another scope). The fingerprints, runtimes and newest-step
+   * marks stay per prefix: a mismatch there costs one extra solve, never a skipped Safe.
    */
   bind(scope: KeeperStateScope): void {
-    this.keys = { ...fleetKeys(this.options.prefix), pending: `${this.options.prefix}:pending:${scopeKey(scope)}` }
+    const key = scopeKey(scope)
+    this.keys = { ...fleetKeys(this.options.prefix), pending: `${this.options.prefix}:pending:${key}`, discovery: `${this.options.prefix}:discovery:${key}` }
+  }
+
+  /** The Redis key of the discovery checkpoint (scoped once {@link bind} was called). */
+  get discoveryKey(): string {
+    return this.keys.discovery
   }
 
   async pending(safe: Address): Promise<PendingOperation | undefined> {

@@ -4,6 +4,7 @@ import type { SafeState } from "@levpilot/sdk/actions"
 import type { Clock } from "../clock.js"
 import type { KeeperClients } from "../clients.js"
 import type { KeeperConfig, KeeperSafeConfig } from "../config.js"
+import { KeyRevokedInFlightError } from "../errors.js"
 import type { KeeperEvents } from "../events.js"
 import { InclusionTracker, MAX_LOG_WINDOWS } from "../inclusion.js"
 import { type InclusionLookup, type UserOperationEventLog, chainInclusionLookup } from "../inclusionLookup.js"
@@ -201,6 +202,12 @@ export class FleetStep {
       const why = state.error ? "unreadable" : notAuthorized(state, item.timestamp)
       if (state.error || why) {
         const pending = await store.pending(safe)
+        // Revoked with the operation's nonce unused: it can never validate; one alert, the record dropped (rr16 F5).
+        if (pending && why === "key revoked" && (await lookup.chainNonce(safe, BigInt(pending.nonce) >> 64n)) === BigInt(pending.nonce)) {
+          await store.setPending(safe, undefined)
+          this.deps.events.alert(safe, item.block, "key-revoked", new KeyRevokedInFlightError({ safe, nonce: BigInt(pending.nonce), block: item.block }))
+          return "tracked-only"
+        }
         if (pending) {
           const verdict = await this.tracker.track(rt, pending, item.block, lookup)
           if (verdict === "resubmit") logger.warn({ safe, nonce: pending.nonce, why }, "operation in flight not resubmitted: the keeper may not act for this Safe now")
