@@ -1,11 +1,7 @@
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
-import { ValueLossExceededError } from "@levpilot/sdk/errors"
-import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
-import { keeperCosts } from "./safeStep.js"
-import { DAI, SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { DAI, SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
 
 // Review rr11m M5 (break-it of f11p's per-step budget): REFUSAL_SIMULATIONS_PER_STEP = 8 is one budget for the whole
 // step, spent by loan asset in urgency order, and sub-accounts remembered refused alone are re-isolated from scratch in
@@ -21,27 +17,15 @@ import { DAI, SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from 
 const X = [0xa1, 0xa2, 0xa3, 0xa4].map((b) => `0x${b.toString(16).repeat(32)}` as Hex)
 const Y = `0x${"e1".repeat(32)}` as Hex
 const I = `0x${"e2".repeat(32)}` as Hex
-const WAD = 10n ** 18n
 
 async function blocks(n: number, culprits: Hex[], from = 2) {
   const refused = new Set(culprits.map((id) => id.toLowerCase()))
-  const gone = new Set<string>()
-  const sent: string[] = []
-  const landed: string[] = []
-  const sender = {
-    send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
-      const ids = plan.subAccounts.map((id) => id.slice(2, 4)).join(",")
-      sent.push(`${b} ${ids}`)
-      if (plan.subAccounts.some((id) => refused.has(id.toLowerCase()))) throw new ValueLossExceededError({ loss: 2_000n * WAD, moved: 50_000n * WAD, maxLossBps: 300n })
-      landed.push(`${b} ${ids}`)
-      for (const id of plan.subAccounts) gone.add(id.toLowerCase())
-    },
-  }
+  const { sender, sent, landed, present } = refusingSender((plan) => plan.subAccounts.some((id) => refused.has(id.toLowerCase())))
   const { step, events } = stepHarness(undefined, { sender })
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   for (let k = 0; k < n; k++) {
-    const subs = [...X.map((id, i) => stepSub(id, USDC, 1.0 + 0.005 * i, "below")), stepSub(Y, DAI, k < from ? 1.3 : 1.04, k < from ? "inside" : "below"), stepSub(I, DAI, k < from ? 1.3 : 1.05, k < from ? "inside" : "below")].filter((s) => !gone.has(s.subAccount.toLowerCase()))
-    const snapshot = portfolioOf(stepSafeState(subs) as never, { blockNumber: 100n + BigInt(k), timestamp: 1_700_000_000n + 12n * BigInt(k), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
+    const subs = present([...X.map((id, i) => stepSub(id, USDC, 1.0 + 0.005 * i, "below")), stepSub(Y, DAI, k < from ? 1.3 : 1.04, k < from ? "inside" : "below"), stepSub(I, DAI, k < from ? 1.3 : 1.05, k < from ? "inside" : "below")])
+    const snapshot = stepSnapshotAt(stepSafeState(subs), k)
     rt.backoffUntil = 0
     await step.run(rt, 100n + BigInt(k), { snapshot })
   }

@@ -1,11 +1,7 @@
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
-import { ValueLossExceededError } from "@levpilot/sdk/errors"
-import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
-import { keeperCosts } from "./safeStep.js"
-import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
 
 // f11p (refusalIsolation in the keeper step): a NON-monotone refusal. A (1.01) and B (1.03), idle-funded USDC rescues,
 // share one epoch loss budget: the simulation refuses any plan listing both (EpochLossBudgetExceeded stands for it as
@@ -17,24 +13,13 @@ const B = `0x${"b1".repeat(32)}` as Hex
 const WAD = 10n ** 18n
 
 async function blocks(n: number) {
-  const gone = new Set<string>()
-  const sent: string[] = []
-  const landed: string[] = []
-  const sender = {
-    send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
-      const ids = plan.subAccounts.map((id) => id.slice(2, 4)).join(",")
-      sent.push(`${b} ${ids}`)
-      if (plan.subAccounts.length > 1) throw new ValueLossExceededError({ loss: 600n * WAD, moved: 20_000n * WAD, maxLossBps: 300n })
-      landed.push(`${b} ${ids}`)
-      for (const id of plan.subAccounts) gone.add(id.toLowerCase())
-    },
-  }
+  const { sender, sent, landed, present } = refusingSender((plan) => plan.subAccounts.length > 1, { loss: 600n * WAD, moved: 20_000n * WAD })
   const { step, events } = stepHarness(undefined, { sender })
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   const backedOff: boolean[] = []
   for (let k = 0; k < n; k++) {
-    const subs = [stepSub(A, USDC, 1.01, "below"), stepSub(B, USDC, 1.03, "below")].filter((s) => !gone.has(s.subAccount.toLowerCase()))
-    const snapshot = portfolioOf(stepSafeState(subs) as never, { blockNumber: 100n + BigInt(k), timestamp: 1_700_000_000n + 12n * BigInt(k), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
+    const subs = present([stepSub(A, USDC, 1.01, "below"), stepSub(B, USDC, 1.03, "below")])
+    const snapshot = stepSnapshotAt(stepSafeState(subs), k)
     rt.backoffUntil = 0
     await step.run(rt, 100n + BigInt(k), { snapshot })
     backedOff.push(rt.backoffUntil !== 0)

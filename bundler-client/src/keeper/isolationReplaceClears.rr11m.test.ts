@@ -6,7 +6,7 @@ import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
 import type { PendingOperation } from "./stateFile.js"
-import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { SAFE, STEP_RISK, USDC, pendingSentAt90, stepHarness, stepSafeState, stepSub } from "./testing.js"
 
 // Review rr11m M2 (break-it of f11p): the isolation's probes run through `planAndSend` with the step's `replace` (a stuck
 // operation being resubmitted at its nonce). A probe whose subset has NO plan (a rescue without its donor, the donor
@@ -21,19 +21,7 @@ const R = `0x${"5a".repeat(32)}` as Hex
 const D = `0x${"d0".repeat(32)}` as Hex
 const WAD = 10n ** 18n
 const NONCE = (7n << 64n) | 3n
-const record: PendingOperation = {
-  userOpHash: `0x${"ab".repeat(32)}`,
-  nonce: NONCE.toString(),
-  sentBlock: "90",
-  firstSentBlock: "90",
-  sentAt: 0,
-  maxFeePerGas: "1",
-  maxPriorityFeePerGas: "1",
-  sponsored: true,
-  attempts: 1,
-  triggerBlock: "90",
-  triggerAt: 0,
-}
+const record = pendingSentAt90(NONCE)
 
 async function resubmitStep(refuse = true) {
   let pending: PendingOperation | undefined = record

@@ -1,11 +1,7 @@
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
-import { ValueLossExceededError } from "@levpilot/sdk/errors"
-import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
-import { keeperCosts } from "./safeStep.js"
-import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
 
 // Review rr11m M1 (break-it of f11p's refusal isolation): `isolateRefusals` reports an accepted SUBSET as sent
 // (`send = subset`), but the keeper's `simulate` plans only what the solver finds for that subset: a member with no plan
@@ -27,32 +23,21 @@ const WAD = 10n ** 18n
 const scale = (s: ReturnType<typeof stepSub>, num: bigint, den: bigint) => ({ ...s, collateral: (s.collateral * num) / den, debt: (s.debt * num) / den })
 
 async function blocks(n: number, refuse = true) {
-  const gone = new Set<string>()
-  const sent: string[] = []
-  const landed: string[] = []
-  const sender = {
-    send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
-      const ids = plan.subAccounts.map((id) => id.slice(2, 4)).join(",")
-      sent.push(`${b} ${ids}`)
-      if (refuse && plan.subAccounts.some((id) => id.toLowerCase() === D)) throw new ValueLossExceededError({ loss: 200n * WAD, moved: 3_000n * WAD, maxLossBps: 300n })
-      landed.push(`${b} ${ids}`)
-      // Landed: back in their band from the next block on (D, the donor, stays).
-      for (const id of plan.subAccounts) if (id.toLowerCase() !== D) gone.add(id.toLowerCase())
-    },
-  }
+  // Landed: back in their band from the next block on (D, the donor, stays).
+  const { sender, sent, landed, present } = refusingSender((plan) => refuse && plan.subAccounts.some((id) => id.toLowerCase() === D), { loss: 200n * WAD, moved: 3_000n * WAD, rescued: (id) => id !== D })
   const { step, events } = stepHarness(undefined, { sender })
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   for (let k = 0; k < n; k++) {
-    const subs = [
+    const subs = present([
       stepSub(R, USDC, 1.02, "below"),
       scale(stepSub(A1, USDC, 1.04, "below"), 1n, 1000n),
       scale(stepSub(A2, USDC, 1.05, "below"), 1n, 1000n),
       scale(stepSub(A3, USDC, 1.06, "below"), 1n, 1000n),
       scale(stepSub(D, USDC, 1.45, "inside"), 3n, 1n),
-    ].filter((s) => !gone.has(s.subAccount.toLowerCase()))
+    ])
     const state = stepSafeState(subs)
     const held = { ...state, tokens: state.tokens.map((t) => (t.token === USDC ? { ...t, balance: 3_000n * WAD } : t)) }
-    const snapshot = portfolioOf(held as never, { blockNumber: 100n + BigInt(k), timestamp: 1_700_000_000n + 12n * BigInt(k), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
+    const snapshot = stepSnapshotAt(held, k)
     rt.backoffUntil = 0
     await step.run(rt, 100n + BigInt(k), { snapshot })
   }

@@ -1,11 +1,7 @@
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
-import { ValueLossExceededError } from "@levpilot/sdk/errors"
-import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
-import { keeperCosts } from "./safeStep.js"
-import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
 
 // Review rr11m M4 (break-it of f11p's remembered culprits, `SafeRuntime.refusedAlone`): a sub-account found refused alone
 // is "isolated [itself] once [the remembered ones] are all that is left ..., so none stays blamed once its plan alone is
@@ -24,25 +20,14 @@ const WAD = 10n ** 18n
 const scale = (s: ReturnType<typeof stepSub>, num: bigint, den: bigint) => ({ ...s, collateral: (s.collateral * num) / den, debt: (s.debt * num) / den })
 
 async function blocks(n: number, transient = true) {
-  const gone = new Set<string>()
-  const sent: string[] = []
-  const landed: string[] = []
-  const sender = {
-    send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
-      const ids = plan.subAccounts.map((id) => id.slice(2, 4)).join(",")
-      sent.push(`${b} ${ids}`)
-      if (plan.subAccounts.some((id) => id.toLowerCase() === F) || (transient && b === 100n)) throw new ValueLossExceededError({ loss: 200n * WAD, moved: 3_000n * WAD, maxLossBps: 300n })
-      landed.push(`${b} ${ids}`)
-      gone.add(C)
-    },
-  }
+  const { sender, sent, landed, present } = refusingSender((plan, b) => plan.subAccounts.some((id) => id.toLowerCase() === F) || (transient && b === 100n), { loss: 200n * WAD, moved: 3_000n * WAD, rescued: (id) => id === C })
   const { step, events } = stepHarness(undefined, { sender })
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   for (let k = 0; k < n; k++) {
-    const subs = [scale(stepSub(C, USDC, 1.02, "below"), 1n, 10n), scale(stepSub(F, USDC, 1.45, "inside"), 3n, 1n)].filter((s) => !gone.has(s.subAccount.toLowerCase()))
+    const subs = present([scale(stepSub(C, USDC, 1.02, "below"), 1n, 10n), scale(stepSub(F, USDC, 1.45, "inside"), 3n, 1n)])
     const state = stepSafeState(subs)
     const held = { ...state, tokens: state.tokens.map((t) => (t.token === USDC ? { ...t, balance: 3_000n * WAD } : t)) }
-    const snapshot = portfolioOf(held as never, { blockNumber: 100n + BigInt(k), timestamp: 1_700_000_000n + 12n * BigInt(k), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
+    const snapshot = stepSnapshotAt(held, k)
     rt.backoffUntil = 0
     await step.run(rt, 100n + BigInt(k), { snapshot })
   }

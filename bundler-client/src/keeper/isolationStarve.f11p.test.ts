@@ -1,11 +1,7 @@
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
-import { ValueLossExceededError } from "@levpilot/sdk/errors"
-import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
-import { keeperCosts } from "./safeStep.js"
-import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
 
 // Review rr11l L1 (break-it of f11o's K1): the K1 probes start over in every step, most urgent first, under the per-step
 // bound of 4. When the sub-accounts whose plans alone the simulation refuses (a swap's slippage, a flash premium) are the
@@ -21,28 +17,17 @@ const X3 = `0x${"a3".repeat(32)}` as Hex
 const I1 = `0x${"b1".repeat(32)}` as Hex
 const I2 = `0x${"b2".repeat(32)}` as Hex
 const CULPRITS = [X1, X2, X3]
-const WAD = 10n ** 18n
 
 async function blocks(n: number, culprits: Hex[] = CULPRITS, land = false) {
-  const gone = new Set<string>()
-  const sent: string[] = []
-  const landed: string[] = []
-  const sender = {
-    send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
-      sent.push(`${b} ${plan.subAccounts.map((id) => id.slice(2, 4)).join(",")}`)
-      if (plan.subAccounts.some((id) => culprits.includes(id.toLowerCase() as Hex))) throw new ValueLossExceededError({ loss: 2_000n * WAD, moved: 50_000n * WAD, maxLossBps: 300n })
-      landed.push(`${b} ${plan.subAccounts.map((id) => id.slice(2, 4)).join(",")}`)
-      if (land) for (const id of plan.subAccounts) gone.add(id.toLowerCase())
-    },
-  }
+  const { sender, sent, landed, present } = refusingSender((plan) => plan.subAccounts.some((id) => culprits.includes(id.toLowerCase() as Hex)), { rescued: () => land })
   const { step, events } = stepHarness(undefined, { sender })
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   const backedOff: boolean[] = []
   for (let k = 0; k < n; k++) {
     const subs = [stepSub(X1, USDC, 1.01, "below"), stepSub(X2, USDC, 1.02, "below"), stepSub(X3, USDC, 1.03, "below"), stepSub(I1, USDC, 1.04, "below"), stepSub(I2, USDC, 1.05, "below")]
     // `land`: a sub-account whose plan was accepted is rescued (back in its band) from the next block on.
-    const state = stepSafeState(subs.filter((s) => !gone.has(s.subAccount.toLowerCase())))
-    const snapshot = portfolioOf(state as never, { blockNumber: 100n + BigInt(k), timestamp: 1_700_000_000n + 12n * BigInt(k), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
+    const state = stepSafeState(present(subs))
+    const snapshot = stepSnapshotAt(state, k)
     rt.backoffUntil = 0
     await step.run(rt, 100n + BigInt(k), { snapshot })
     backedOff.push(rt.backoffUntil !== 0)

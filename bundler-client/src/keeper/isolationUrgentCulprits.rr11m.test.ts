@@ -1,11 +1,8 @@
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
-import { ValueLossExceededError } from "@levpilot/sdk/errors"
-import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
-import { REFUSAL_SIMULATIONS_PER_STEP, keeperCosts } from "./safeStep.js"
-import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub, subIdOf } from "./testing.js"
+import { REFUSAL_SIMULATIONS_PER_STEP } from "./safeStep.js"
+import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub, subIdOf } from "./testing.js"
 
 // Review rr11m M3 (break-it of f11p): the isolation keeps the most urgent prefixes and stops at the first accepted
 // subset, under REFUSAL_SIMULATIONS_PER_STEP = 8 per step. When the sub-accounts refused alone are the MOST urgent ones
@@ -16,28 +13,16 @@ import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub, subIdOf } f
 // Fixture: eight USDC sub-accounts, idle-funded, healths 1.000, 1.005, ..., 1.035 (the module's limit: one plan of 8);
 // the simulation refuses any plan listing one of the four most urgent (ValueLossExceeded); the four others are accepted
 // (together in one simulation when nothing is refused) and back in their band once landed.
-const WAD = 10n ** 18n
 const IDS = Array.from({ length: 8 }, (_, i) => subIdOf(0x10 + i))
 
 async function blocks(n: number, culprits: Hex[], all: Hex[] = IDS) {
   const refused = new Set(culprits.map((id) => id.toLowerCase()))
-  const gone = new Set<string>()
-  const sent: string[] = []
-  const landed: string[] = []
-  const sender = {
-    send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
-      const ids = plan.subAccounts.map((id) => id.slice(2, 4)).join(",")
-      sent.push(`${b} ${ids}`)
-      if (plan.subAccounts.some((id) => refused.has(id.toLowerCase()))) throw new ValueLossExceededError({ loss: 2_000n * WAD, moved: 50_000n * WAD, maxLossBps: 300n })
-      landed.push(`${b} ${ids}`)
-      for (const id of plan.subAccounts) gone.add(id.toLowerCase())
-    },
-  }
+  const { sender, sent, landed, present } = refusingSender((plan) => plan.subAccounts.some((id) => refused.has(id.toLowerCase())))
   const { step, events } = stepHarness(undefined, { sender })
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   for (let k = 0; k < n; k++) {
-    const subs = all.map((id, i) => stepSub(id, USDC, 1.0 + 0.005 * i, "below")).filter((s) => !gone.has(s.subAccount.toLowerCase()))
-    const snapshot = portfolioOf(stepSafeState(subs) as never, { blockNumber: 100n + BigInt(k), timestamp: 1_700_000_000n + 12n * BigInt(k), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
+    const subs = present(all.map((id, i) => stepSub(id, USDC, 1.0 + 0.005 * i, "below")))
+    const snapshot = stepSnapshotAt(stepSafeState(subs), k)
     rt.backoffUntil = 0
     await step.run(rt, 100n + BigInt(k), { snapshot })
   }

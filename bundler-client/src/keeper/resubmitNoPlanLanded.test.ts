@@ -4,7 +4,7 @@ import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
 import type { PendingOperation } from "./stateFile.js"
-import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { SAFE, STEP_RISK, USDC, pendingSentAt90, stepHarness, stepSafeState, stepSub } from "./testing.js"
 
 // Issue 16 (the class: a used nonce must end in an `included` event, whichever path sees it first). A resubmission
 // re-solves the Safe; when the read finds nothing to do (its sub-accounts back in their bands) the record was cleared
@@ -14,19 +14,7 @@ import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./te
 const NONCE = (7n << 64n) | 3n
 const CALM = `0x${"c0".repeat(32)}` as Hex
 
-const record: PendingOperation = {
-  userOpHash: `0x${"ab".repeat(32)}`,
-  nonce: NONCE.toString(),
-  sentBlock: "90",
-  firstSentBlock: "90",
-  sentAt: 0,
-  maxFeePerGas: "1",
-  maxPriorityFeePerGas: "1",
-  sponsored: true,
-  attempts: 1,
-  triggerBlock: "90",
-  triggerAt: 0,
-}
+const record = pendingSentAt90(NONCE)
 
 async function resubmitWithNothingToDo(chainNonce: bigint) {
   let pending: PendingOperation | undefined = record

@@ -19,6 +19,7 @@ import type { PendingOperation } from "./stateFile.js"
 import { defaultVolatilitySettings } from "./volatility.js"
 import { VolatilityFeed } from "./volatilityFeed.js"
 import { WAD } from "@levpilot/sdk/constants"
+import { ValueLossExceededError } from "@levpilot/sdk/errors"
 import type { RulePolicy } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 
@@ -286,6 +287,45 @@ export function stepHarness(
     dryRun: sender === undefined,
   })
   return { step, events, metrics }
+}
+
+/** The step fixture's snapshot of `state` (lens shape) at block 100 + `k` (12 s apart from unix 1,700,000,000; gas 1
+ * gwei, native token at 3,000). */
+export function stepSnapshotAt(state: ReturnType<typeof stepSafeState>, k: number) {
+  return portfolioOf(state as never, { blockNumber: 100n + BigInt(k), timestamp: 1_700_000_000n + 12n * BigInt(k), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
+}
+
+/**
+ * The refusal-isolation fixtures' sender (a sending step's `send`): records each plan it is given in `sent` as
+ * `"<block> <ids>"` (each sub-account's first id byte, in plan order). A plan for which `refused(plan, block)` holds is
+ * refused plan-wide with a loss-class `ValueLossExceededError` (`loss` and `moved` in loan-token WAD, 300 bps); any
+ * other is recorded in `landed` the same way and its sub-accounts for which `rescued(id)` holds (lowercase; all by
+ * default) join `gone`, the fixture's "back in band from the next block" set (`present` filters them out).
+ */
+export function refusingSender(
+  refused: (plan: ChainPlan, block: bigint) => boolean,
+  { loss = 2_000n * WAD, moved = 50_000n * WAD, rescued = () => true }: { loss?: bigint; moved?: bigint; rescued?: (id: string) => boolean } = {},
+) {
+  const gone = new Set<string>()
+  const sent: string[] = []
+  const landed: string[] = []
+  const sender = {
+    send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
+      const ids = plan.subAccounts.map((id) => id.slice(2, 4)).join(",")
+      sent.push(`${b} ${ids}`)
+      if (refused(plan, b)) throw new ValueLossExceededError({ loss, moved, maxLossBps: 300n })
+      landed.push(`${b} ${ids}`)
+      for (const id of plan.subAccounts) if (rescued(id.toLowerCase())) gone.add(id.toLowerCase())
+    },
+  }
+  const present = <T extends { subAccount: string }>(subs: T[]) => subs.filter((s) => !gone.has(s.subAccount.toLowerCase()))
+  return { sender, sent, landed, gone, present }
+}
+
+/** The step fixtures' persisted in-flight operation at `nonce` (EntryPoint nonce: key << 64 | sequence): first sent,
+ * sponsored, at block 90 with 1-wei fees, one attempt. */
+export function pendingSentAt90(nonce: bigint): PendingOperation {
+  return { userOpHash: `0x${"ab".repeat(32)}`, nonce: nonce.toString(), sentBlock: "90", firstSentBlock: "90", sentAt: 0, maxFeePerGas: "1", maxPriorityFeePerGas: "1", sponsored: true, attempts: 1, triggerBlock: "90", triggerAt: 0 }
 }
 
 /** A Safe state (lens shape) holding `subAccounts`, idle USDC and DAI, and the empty USDC pool `PARK`. */

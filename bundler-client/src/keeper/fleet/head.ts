@@ -15,10 +15,16 @@ export const GAP_SAMPLES = 16
  * requests doing it. It learns when heads reach this process: the block time (the shortest of the last
  * {@link GAP_SAMPLES} per-block timestamp gaps, so a missed slot does not make it wait longer) and a head's arrival
  * after its timestamp (the middle of the window between the last poll that did not see it and the one that did; the
- * window's start when that was wider than two poll intervals), with the mean deviation of that offset (jitter). After a
+ * window's start when that was wider than two poll intervals), with the mean deviation of that offset (jitter). A head
+ * seen by the first poll after the wait for it came before the predicted time: its arrival is taken as one poll interval
+ * before that poll (taking the window's start, the poll that saw the head before, made it 12 s early and the poller polled
+ * from `waitShare` of the block for a dozen blocks: bench:fleet's 9.5 polls per block). A poll this process made late
+ * (its sleep ended, or its answer was handled, more than `pollIntervalMs` later than usual: a busy event loop) teaches
+ * nothing. After a
  * new head it waits until twice the jitter before the next head's predicted arrival, then polls every `pollIntervalMs`:
  * on a chain with regular blocks, 2-3 polls per block and a head seen at most one poll interval late (simulated in
- * head.test.ts: 2.5 polls per 12 s block, median 40 ms late, where polling from 0.8 of the block made 10). It never starts polling before `waitShare` of the block time has passed since the head was seen, nor
+ * head.test.ts: 2.5 polls per 12 s block, median 40 ms late, where polling from 0.8 of the block made 10; heads spread
+ * over 550 ms as on anvil, or a process busy for three blocks: at most 3). It never starts polling before `waitShare` of the block time has passed since the head was seen, nor
  * later than one poll interval before a block time has (a wrong prediction costs at most one block of polls every
  * `pollIntervalMs`). Until two heads were seen it polls every `pollIntervalMs`. `onHead` runs for one head at a time;
  * heads that arrive meanwhile collapse into the latest. A lower head (reorg, node restarted on an older state) is
@@ -35,6 +41,8 @@ export class HeadPoller {
   private readonly gaps: number[] = []
   /** A head's arrival at this process after its timestamp (ms), and the mean deviation from it (ms). */
   private arrival: { offsetMs: number; jitterMs: number } | undefined
+  /** How long a poll usually takes to be answered and handled (ms, moving average). */
+  private rttMs: number | undefined
   private busy: Promise<void> | undefined
   private queued: Head | undefined
 
@@ -89,11 +97,24 @@ export class HeadPoller {
     const { clock, metrics, logger, events, pollIntervalMs } = this.deps
     /** When the last poll that answered started: a head seen next arrived after it. */
     let previousPollAt: number | undefined
+    /** Whether that poll saw a new head: then the next one is the first after the wait for the next head. */
+    let previousSawNew = false
+    /** When the loop meant to poll next (the end of its sleep). */
+    let plannedAt = clock.now()
     while (this.running) {
       const pollAt = clock.now()
       const head = await this.poll()
       const after = previousPollAt
-      if (head) previousPollAt = pollAt
+      const firstAfterWait = previousSawNew
+      if (head) {
+        previousPollAt = pollAt
+        previousSawNew = false
+      }
+      // This process, not the chain, made the poll late: its sleep ended, or its answer was handled, more than a poll
+      // interval later than it would have been (a busy event loop). The window then says nothing about the arrival.
+      const tookMs = head ? head.seenAt - pollAt : 0
+      const stalled = pollAt - plannedAt > pollIntervalMs || (this.rttMs !== undefined && tookMs > this.rttMs + pollIntervalMs)
+      if (head) this.rttMs = this.rttMs === undefined ? tookMs : 0.8 * this.rttMs + 0.2 * tookMs
       if (head && head.number !== this.last?.number) {
         const last = this.last
         if (last && head.number < last.number) {
@@ -103,22 +124,30 @@ export class HeadPoller {
         } else if (last && head.number > last.number && head.timestamp > last.timestamp) {
           this.gaps.push((Number(head.timestamp - last.timestamp) * 1_000) / Number(head.number - last.number))
           if (this.gaps.length > GAP_SAMPLES) this.gaps.shift()
-          if (after !== undefined) this.learnArrival(head, after)
+          if (after !== undefined && !stalled) this.learnArrival(head, firstAfterWait ? Math.max(after, pollAt - pollIntervalMs) : after, firstAfterWait)
         }
         this.last = head
+        previousSawNew = true
         metrics.set("levpilot_block_number", "Latest block the keeper processed.", {}, Number(head.number))
         this.dispatch(head, onHead)
-        await clock.sleep(this.waitAfter(head))
+        const wait = this.waitAfter(head)
+        plannedAt = clock.now() + wait
+        await clock.sleep(wait)
         continue
       }
+      plannedAt = clock.now() + pollIntervalMs
       await clock.sleep(pollIntervalMs)
     }
   }
 
-  /** Updates the arrival offset and its jitter from a head that arrived between `after` and `head.seenAt`. */
-  private learnArrival(head: Head, after: number): void {
+  /**
+   * Updates the arrival offset and its jitter from a head that arrived between `after` and `head.seenAt`; `missed`:
+   * the first poll after the wait for it saw it (it came before the predicted time), `after` is then one poll interval
+   * before that poll and taken as the arrival.
+   */
+  private learnArrival(head: Head, after: number, missed: boolean): void {
     const width = head.seenAt - after
-    const at = width <= 2 * this.deps.pollIntervalMs ? after + width / 2 : after
+    const at = !missed && width <= 2 * this.deps.pollIntervalMs ? after + width / 2 : after
     const offsetMs = at - Number(head.timestamp) * 1_000
     const a = this.arrival
     this.arrival = a ? { offsetMs: 0.8 * a.offsetMs + 0.2 * offsetMs, jitterMs: 0.8 * a.jitterMs + 0.2 * Math.abs(offsetMs - a.offsetMs) } : { offsetMs, jitterMs: width / 2 }

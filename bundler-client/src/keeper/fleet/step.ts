@@ -11,6 +11,7 @@ import type { KeeperMetrics } from "../metrics.js"
 import { type DegradedRead, portfolioOf, readAaveLimitsBounded, readBorrowableBounded, readPoolTotals } from "../portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "../runtime.js"
 import { SafeStep, keeperCosts } from "../safeStep.js"
+import { sharedBlockReads } from "./blockReads.js"
 import { type AdaptiveLimiter, adaptiveLimiter } from "./limit.js"
 import { RebalanceSender } from "../sender.js"
 import { VolatilityFeed } from "../volatilityFeed.js"
@@ -59,6 +60,12 @@ export class FleetStep {
   private readonly tracker: InclusionTracker
   private readonly runtimes = new Map<Address, SafeRuntime>()
   private readonly overrides: Map<Address, KeeperSafeConfig>
+  /**
+   * The steps' reads at their block (Aave limits, Morpho liquidity, pool totals and fees, the oracle check), shared by the steps of this
+   * process at the same block: after a price shock every out-of-band Safe of a market read the same market, one
+   * `eth_call` each, before it could be solved (see {@link sharedBlockReads}).
+   */
+  private readonly blockReads
   /** The chain's event search, made once: its log window, halved when the node refuses one, is kept. */
   private chainLookup: InclusionLookup | undefined
 
@@ -82,6 +89,7 @@ export class FleetStep {
     },
   ) {
     const { logger, metrics } = deps
+    this.blockReads = sharedBlockReads(deps.clients.publicClient)
     this.tracker = new InclusionTracker({ ...deps, publicClient: deps.clients.publicClient })
     // Sends are bounded on their own (`fleet.sendConcurrency`): a step gives its slot back once its Safe is checked.
     // A send may then wait for its slot behind a slow bundler for blocks (its Safe's lease held, every later step of
@@ -122,7 +130,9 @@ export class FleetStep {
         }
         return outcome
       })
-    this.step = new SafeStep({ ...deps, tracker: this.tracker, sender, volatility: new VolatilityFeed({ logger, metrics }) })
+    // The step's reads before it solves (the oracle check's feeds and decimals) are shared too; its other reads are at
+    // `latest` and go to the node as before.
+    this.step = new SafeStep({ ...deps, clients: { ...deps.clients, publicClient: this.blockReads }, tracker: this.tracker, sender, volatility: new VolatilityFeed({ logger, metrics }) })
     this.overrides = new Map(deps.config.safes.map((s) => [getAddress(s.address), s]))
   }
 
@@ -203,12 +213,12 @@ export class FleetStep {
       // A block the node no longer serves (a step in a backlog): bound at `latest`, or no Aave borrow, recorded degraded
       // (`aave-limits`, review rr11g G2; it was swallowed, and a donor borrowed past the reserve).
       const degraded: DegradedRead[] = []
-      const aaveLimits = planMayFollow ? await readAaveLimitsBounded(clients.publicClient, config.deployment, state.subAccounts, safe, item.block, degraded, { dustThresholdBase: config.aaveDustThresholdBase }) : undefined
+      const aaveLimits = planMayFollow ? await readAaveLimitsBounded(this.blockReads, config.deployment, state.subAccounts, safe, item.block, degraded, { dustThresholdBase: config.aaveDustThresholdBase }) : undefined
       // Morpho markets' free liquidity (the lens does not read it; at the lens's block): a borrow sized past it reverts in every block.
       // A block the node no longer serves (a step in a backlog): bound at `latest`, or no borrow, recorded degraded (rr11f F4).
-      const borrowable = planMayFollow ? await readBorrowableBounded(clients.publicClient, config.deployment, state.subAccounts, item.block, degraded) : undefined
+      const borrowable = planMayFollow ? await readBorrowableBounded(this.blockReads, config.deployment, state.subAccounts, item.block, degraded) : undefined
       // The pools' totals at the lens's block, for the send clamp's rule-book judge (review rr11e E1); unknown if the read fails.
-      const poolTotals = planMayFollow && state.pools.length > 0 ? await readPoolTotals(clients.publicClient, config.deployment, state.pools, item.block).catch(() => undefined) : undefined
+      const poolTotals = planMayFollow && state.pools.length > 0 ? await readPoolTotals(this.blockReads, config.deployment, state.pools, item.block).catch(() => undefined) : undefined
       const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable, poolTotals, degraded, aaveAdapter: config.deployment.adapters.aaveV3 })
       await this.step.run(rt, item.block, { snapshot, lookup })
       await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
