@@ -1,4 +1,5 @@
 import { BaseError } from "viem"
+import { REFUSED_ALONE_MEMORY_BLOCKS } from "./stepIsolation.js"
 
 /**
  * The first error of class `type` in `error`'s cause chain, `error` itself first (viem's `BaseError.walk`; a value
@@ -209,7 +210,7 @@ export class ClampRuleRefusedError extends BaseError {
   constructor({ safe, rule, args, binding, subAccount, stage = "judge", detail }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined; stage?: "judge" | "simulation" | "undecided" | undefined; detail?: string | undefined }) {
     super(
       stage === "simulation"
-        ? `Nothing to send for ${subAccount}: the chain's simulation refuses its plan alone plan-wide with ${rule}(${args.map(String).join(", ")}); it is left out and the others planned without it.`
+        ? `Nothing to send for ${subAccount}: the chain's simulation refuses its plan alone plan-wide with ${rule}(${args.map(String).join(", ")}) in this block; it is left out and the others planned without it, for at most ${REFUSED_ALONE_MEMORY_BLOCKS} blocks (re-tested alone when nothing else is sent), then planned with the others again.`
         : stage === "undecided"
           ? `Nothing to send for ${subAccount} in this block: the chain's simulation refuses plan-wide with ${rule}(${args.map(String).join(", ")}) every plan listing it that was tried, and its own plan could not be isolated (${detail ?? "undecided"}).`
           : `Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`,
@@ -246,7 +247,7 @@ export class SubAccountRefusedError extends BaseError {
         : stage === "judge"
           ? "is refused by the rule book after the clamp, with no repair"
           : stage === "simulation"
-            ? "is left out: the chain's simulation refuses plan-wide its plan alone"
+            ? `is left out: the chain's simulation refuses plan-wide its plan alone in this block (left out for at most ${REFUSED_ALONE_MEMORY_BLOCKS} blocks, re-tested alone when nothing else is sent, then planned with the others again)`
             : stage === "undecided"
               ? `is left out of this block: the chain's simulation refuses plan-wide every plan listing it that was tried, and its own plan could not be isolated (${detail ?? "undecided"})`
               : "made the plan's simulation fail"

@@ -49,8 +49,10 @@ test("rr11n N3 control: with nothing else sent, C is re-tested alone and sent at
   expect(landedC).toEqual([101n])
 })
 
-// Observed today: I is sent in every block; C only at its memory's expiry (block 125); one alert (block 100).
-test("rr11n N3 observed today: while another plan is sent every block, C (accepted alone from 101) waits 25 blocks", async () => {
+// Fixed (f11r; "observed today" was: C sent only at its memory's expiry, block 125, [I] alone in 101-124): C's memory
+// now expires REFUSED_ALONE_MEMORY_BLOCKS (3) after it was found, so it rejoins the plan at block 103 ([C, I], accepted).
+// One alert (block 100).
+test("rr11n N3 fixed: while another plan is sent every block, C (accepted alone from 101) rejoins and is sent 3 blocks after it was found", async () => {
   const expiry = 100 + Number(REFUSED_ALONE_MEMORY_BLOCKS)
   const { sent, landedC, alerts } = await blocks(27)
   expect(landedC).toEqual([BigInt(expiry)])
@@ -59,7 +61,7 @@ test("rr11n N3 observed today: while another plan is sent every block, C (accept
   expect(alerts).toEqual(["100 nothing-to-send alone"])
 }, 60_000)
 
-test.skip("rr11n N3 FAILS TODAY: C (accepted alone from block 101) is sent within three blocks while I is sent every block", async () => {
+test("rr11n N3 (was FAILS TODAY): C (accepted alone from block 101) is sent within three blocks while I is sent every block", async () => {
   const { landedC } = await blocks(6, "usdc")
   expect(Number(landedC[0] ?? 0n)).toBeGreaterThanOrEqual(101)
   expect(Number(landedC[0] ?? 999n)).toBeLessThanOrEqual(103)

@@ -739,10 +739,13 @@ export class SafeStep {
     // saying why (never dropped silently: review rr11l L2).
     const isolate = async (sent: ChainPlan, refusal: { name: string; args: readonly unknown[] }, attempt: StepAttempt): Promise<boolean> => {
       isolation.spent += 1 // the refused plan's own simulation
-      const ids = mostUrgentFirst(
+      // Most urgent first, except the culprits whose memory expired in this step (`rejoined`), last: the others are not
+      // held behind them (review rr11m M3's class); they are found again only when the rest is refused too.
+      const urgentFirst = mostUrgentFirst(
         sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)),
         attempt.results,
       )
+      const ids = [...urgentFirst.filter((id) => !rejoined.has(id)), ...urgentFirst.filter((id) => rejoined.has(id))]
       const ranked = attempt.ranked ?? []
       const at = ranked.findIndex((plan) => plan.includes(ids[0] as string))
       const budget = isolation.share(at < 0 ? 1 : ranked.length - at)
@@ -759,19 +762,33 @@ export class SafeStep {
       )
       for (const id of out.untried) {
         if (out.send === undefined) excluded.add(id)
+        const before = rejoined.get(id)
+        // A rejoined culprit left behind an accepted subset of the others: remembered again from this block under its
+        // run (its plan alone was refused when found; not re-isolated at every block: review rr11m M5).
+        if (before !== undefined && out.why === "sent") {
+          ;(rt.refusedAlone ??= new Map<string, RefusedAlone>()).set(id, { ...before, block, tested: block })
+          const error = ruleRefusedNow.get(before.key) ?? before.error
+          ruleRefusedNow.set(before.key, error)
+          isolation.runs.set(before.key, error)
+          continue
+        }
         undecided(id, refusal, out.why)
       }
       return out.send !== undefined
     }
     // Remembered culprits (found refused alone at earlier steps) still out of their band: left out of this step's plans
     // up front, their runs continued (review rr11m M5: re-isolating them every block spent the budget of the others).
-    // One not re-tested alone for REFUSED_ALONE_MEMORY_BLOCKS is forgotten instead (it rejoins the plans: M4); one back in
-    // its band, unread or gone is forgotten (its run ends).
+    // REFUSED_ALONE_MEMORY_BLOCKS after it was first found it is forgotten, whatever its re-tests said (it rejoins the
+    // plans with its donors, and is isolated afresh if they are refused: reviews rr11m M4, rr11n N3/N5); one back in its
+    // band, unread or gone is forgotten (its run ends).
     const remembered: string[] = []
+    // Those whose memory expired in this step, still out of their band: back in the plans (isolated last, below).
+    const rejoined = new Map<string, RefusedAlone>()
     for (const [id, entry] of rt.refusedAlone ?? []) {
       const band = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band
-      if (band === undefined || band === "inside" || broken.has(id) || block - entry.tested >= REFUSED_ALONE_MEMORY_BLOCKS) {
+      if (band === undefined || band === "inside" || broken.has(id) || block - entry.block >= REFUSED_ALONE_MEMORY_BLOCKS) {
         rt.refusedAlone?.delete(id)
+        if (band !== undefined && band !== "inside" && !broken.has(id)) rejoined.set(id, entry)
         continue
       }
       if (isolation.culprits.has(id)) continue
@@ -796,11 +813,20 @@ export class SafeStep {
       if (id === undefined) return false
       isolation.retests += 1
       const entry = rt.refusedAlone.get(id) as RefusedAlone
-      const v = await simulate([id], { name: entry.error.rule, args: entry.error.args })
+      let v: IsolationVerdict
+      try {
+        v = await simulate([id], { name: entry.error.rule, args: entry.error.args })
+      } catch (error) {
+        // The token paymaster's pre-charge left the plan short (nothing simulated of the plan itself): `run`'s retry,
+        // with the charge kept aside, re-tests (review rr11n N1: every block's re-test was used up by the pre-charge).
+        if (paymasterChargeOf(error) !== undefined) isolation.retests -= 1
+        throw error
+      }
       logger.info({ safe, block: Number(block), subAccount: id, verdict: v.kind, found: Number(entry.block) }, "re-tested alone a sub-account remembered as refused alone")
       if (v.kind === "accepted") return true
       if (v.kind === "refused") {
-        // Blamed again by `simulate` (its run goes on); a judged refusal without a named culprit keeps the entry too.
+        // Blamed again by `simulate` (its run goes on); a judged refusal without a named culprit keeps the entry too. Only
+        // the rotation's clock moves: the memory still expires REFUSED_ALONE_MEMORY_BLOCKS after it was first found.
         const again = rt.refusedAlone.get(id)
         if (again !== undefined) again.tested = block
         return false
