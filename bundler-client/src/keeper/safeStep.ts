@@ -839,9 +839,11 @@ export class SafeStep {
       for (;;) {
         const attempt: StepAttempt = {}
         try {
-          // After an isolation in this step, or with remembered culprits left out, sub-accounts are still due: the
-          // in-flight record is kept (review rr11m M2).
-          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt, isolation.spent > 0 || remembered.length > 0)
+          // After an isolation in this step, with remembered culprits left out, or with any due sub-account left out
+          // (its oracle or action refused by the simulation, the rule book naming it), sub-accounts are still due: the
+          // in-flight record is kept (reviews rr11m M2, rr11n N2).
+          const leftOutDue = [...excluded].some((id) => (snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band ?? "inside") !== "inside")
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt, isolation.spent > 0 || remembered.length > 0 || leftOutDue)
           // Nothing sent (no plan left): a remembered culprit re-tested alone.
           if (attempt.plan === undefined) await retest()
           finished = true
@@ -974,7 +976,7 @@ export class SafeStep {
    * Solves `snapshot` without the sub-accounts in `excluded` (lower-case ids), clamps the plan and sends it (or prints it
    * in a dry run); `attempt.plan` is the plan handed to the sender, so a failure can be traced to one of its sub-accounts.
    * With no plan for a replacement, its in-flight record is cleared when the chain's nonce is still unused, unless
-   * `keepPending` (an isolation probe, or a plan with due sub-accounts left out by the isolation: review rr11m M2).
+   * `keepPending` (an isolation probe, or a plan with due sub-accounts left out: reviews rr11m M2, rr11n N2).
    */
   private async planAndSend(
     rt: SafeRuntime,
