@@ -83,6 +83,15 @@ type StepAttempt = {
  */
 export const RULE_REFUSAL_REALERT_BLOCKS = 50n
 
+/**
+ * Steps in a row a due sub-account's plan (below its band) may be ranked but not reached, a more urgent loan asset's plan
+ * sent first each time (one operation per step), before its plan goes first at the next step, with a `nothing-to-send`
+ * alert (stage `unreached`, then at most once per RULE_REFUSAL_REALERT_BLOCKS): when the most urgent plan stays due
+ * whatever is sent (its operation reverting on chain, a stream of newly due ones), every due rescue is still reached
+ * within UNREACHED_TURN_BLOCKS + 1 blocks (review rr11n N4).
+ */
+export const UNREACHED_TURN_BLOCKS = 3n
+
 const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
 
@@ -889,6 +898,7 @@ export class SafeStep {
       // whenever ANY plan was unreached, it never ended).
       const unreached = rankedNow.filter((ids) => ids.every((id) => !judgedNow.has(id)))
       const carried = new Set(unreached.flat().filter((id) => !judgedNow.has(id)))
+      if (finished) this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues)
       this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
@@ -896,6 +906,35 @@ export class SafeStep {
           rt.oracleRefused?.delete(id)
           if (run.alerted) metrics.set("levpilot_subaccount_unreadable", UNREADABLE_HELP, { safe, sub_account: run.label, venue: run.venue }, 0)
         }
+    }
+  }
+
+  /**
+   * Due sub-accounts (below their band) whose plan this step ranked but did not reach (`carried`; review rr11n N4): the
+   * run of such steps in a row (`rt.unreached`), ended when reached (`judged`) and dropped when no longer planned; from
+   * UNREACHED_TURN_BLOCKS steps, a `nothing-to-send` alert (stage `unreached`, at most once per
+   * RULE_REFUSAL_REALERT_BLOCKS), and `planAndSend` ranks its plan first at the next step.
+   */
+  private reportUnreached(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, carried: ReadonlySet<string>, judged: ReadonlySet<string>, venues: Map<string, VenueName>): void {
+    const safe = rt.config.address
+    const runs = (rt.unreached ??= new Map())
+    for (const [id, run] of [...runs]) {
+      if (judged.has(id)) run.since = undefined
+      else if (!carried.has(id)) runs.delete(id)
+    }
+    for (const id of carried) {
+      if (snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band !== "below") {
+        runs.delete(id)
+        continue
+      }
+      const run = runs.get(id) ?? { since: undefined, alerted: undefined }
+      run.since ??= block
+      runs.set(id, run)
+      if (block - run.since + 1n < UNREACHED_TURN_BLOCKS) continue
+      if (run.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
+      run.alerted = block
+      const steps = block - run.since + 1n
+      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due` }))
     }
   }
 
@@ -1021,7 +1060,12 @@ export class SafeStep {
       return
     }
     // The most urgent plan first; a plan the rule book refuses after the clamp (no repair) gives way to the next one.
-    const ranked = results.filter((r) => r.plan !== undefined).sort((a, b) => urgencyOf(a, input) - urgencyOf(b, input))
+    // A due sub-account's plan not reached in the last UNREACHED_TURN_BLOCKS steps goes first (review rr11n N4).
+    const turn = (r: SolverResult) => ((r.plan as Plan).subAccounts.some((id) => {
+      const since = rt.unreached?.get(id.toLowerCase())?.since
+      return since !== undefined && block - since >= UNREACHED_TURN_BLOCKS
+    }) ? 0 : 1)
+    const ranked = results.filter((r) => r.plan !== undefined).sort((a, b) => turn(a) - turn(b) || urgencyOf(a, input) - urgencyOf(b, input))
     attempt.ranked = ranked.map((r) => (r.plan as Plan).subAccounts.map((id) => id.toLowerCase()))
     const judged = (attempt.judged ??= new Set())
     for (const candidate of ranked) {
