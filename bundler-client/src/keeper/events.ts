@@ -78,6 +78,9 @@ export type KeeperEvent =
  *   assets, each worth less than `aaveDustThresholdBase` (anyone can send 1 wei of an aToken); every operation pays
  *   about `AAVE_DUST_GAS_PER_RESERVE` gas per reserve until the owner switches them off (`AaveDustCollateralError` names
  *   them; the SDK's `buildAaveDustCollateralDisable` builds the fix). Raised once per change of the set, not every block.
+ * - `reverted`: the Safe's operation was included but reverted on chain (`OperationRevertedError`: the nonce, the block,
+ *   the decoded reason, the count in a row); the first of a run of reverted inclusions, then at most once per
+ *   `REVERTED_REALERT_BLOCKS` (review rr11n N4).
  */
 export type AlertKind =
   | "bundler-unavailable"
@@ -94,6 +97,7 @@ export type AlertKind =
   | "nothing-to-send"
   | "venue-refused"
   | "aave-dust-collateral"
+  | "reverted"
 
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
@@ -110,6 +114,7 @@ export const alertKinds: readonly AlertKind[] = [
   "nothing-to-send",
   "venue-refused",
   "aave-dust-collateral",
+  "reverted",
 ]
 
 /**

@@ -103,7 +103,7 @@ export type SafeRuntime = {
   unreached?: Map<string, { since: bigint | undefined; alerted: bigint | undefined }> | undefined
   /**
    * The run of this Safe's operations included but reverted in a row (review rr11n N4): how many, and the block of the
-   * last `send-failed` alert (the first of a run, then at most once per REVERTED_REALERT_BLOCKS); ended by a successful
+   * last `reverted` alert (the first of a run, then at most once per REVERTED_REALERT_BLOCKS); ended by a successful
    * inclusion.
    */
   reverted?: { count: number; alerted: bigint } | undefined
