@@ -1,4 +1,5 @@
 import { BaseError } from "viem"
+import { REFUSED_ALONE_MEMORY_BLOCKS } from "./stepIsolation.js"
 
 /**
  * The first error of class `type` in `error`'s cause chain, `error` itself first (viem's `BaseError.walk`; a value
@@ -141,6 +142,24 @@ export class OperationStalledError extends BaseError {
   }
 }
 
+export type OperationRevertedErrorType = OperationRevertedError & { name: "OperationRevertedError" }
+/**
+ * The Safe's operation was included but reverted on chain (its gas paid, nothing done): `count` reverted inclusions in a
+ * row, `revert` the decoded reason when known. Raised on the first of a run, then at most once per
+ * REVERTED_REALERT_BLOCKS while the run lasts (review rr11n N4: a swap rescue reverting at every inclusion was a warn line
+ * and a counter only).
+ */
+export class OperationRevertedError extends BaseError {
+  count: number
+  constructor({ safe, nonce, block, count, revert }: { safe: string; nonce: bigint; block: bigint; count: number; revert?: string | undefined }) {
+    super(`The operation at nonce ${nonce} was included at block ${block} but reverted${revert ? ` (${revert})` : ""}; ${count} reverted inclusion${count === 1 ? "" : "s"} in a row.`, {
+      metaMessages: [`Safe: ${safe}`, "The keeper plans again from fresh reads; a rescue that keeps reverting is not protecting its sub-account."],
+      name: "OperationRevertedError",
+    })
+    this.count = count
+  }
+}
+
 export type SubAccountUnreadableErrorType = SubAccountUnreadableError & { name: "SubAccountUnreadableError" }
 /**
  * One sub-account cannot be planned for: its state could not be read (its oracle or venue reverted), or its oracle fails
@@ -209,7 +228,7 @@ export class ClampRuleRefusedError extends BaseError {
   constructor({ safe, rule, args, binding, subAccount, stage = "judge", detail }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined; stage?: "judge" | "simulation" | "undecided" | undefined; detail?: string | undefined }) {
     super(
       stage === "simulation"
-        ? `Nothing to send for ${subAccount}: the chain's simulation refuses its plan alone plan-wide with ${rule}(${args.map(String).join(", ")}); it is left out and the others planned without it.`
+        ? `Nothing to send for ${subAccount}: the chain's simulation refuses its plan alone plan-wide with ${rule}(${args.map(String).join(", ")}) in this block; it is left out and the others planned without it, for at most ${REFUSED_ALONE_MEMORY_BLOCKS} blocks (re-tested alone when nothing else is sent), then planned with the others again.`
         : stage === "undecided"
           ? `Nothing to send for ${subAccount} in this block: the chain's simulation refuses plan-wide with ${rule}(${args.map(String).join(", ")}) every plan listing it that was tried, and its own plan could not be isolated (${detail ?? "undecided"}).`
           : `Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`,
@@ -232,21 +251,24 @@ export type SubAccountRefusedErrorType = SubAccountRefusedError & { name: "SubAc
  * by its venue (`stage: "read"`, e.g. the Aave adapter's `EModeMismatch` after the owners switched e-mode), or the
  * simulation of a plan failed on its action (`stage: "plan"`, the revert naming the action's index), or the simulation refused plan-wide its
  * plan alone (`stage: "simulation"`, `isolateRefusals`), or every plan listing it tried and its own could not be isolated
- * (`stage: "undecided"`, `detail` says why; `judge`: the rule book refused it after the clamp); the keeper plans the
+ * (`stage: "undecided"`, `detail` says why; `judge`: the rule book refused it after the clamp), or it is due and its plan
+ * was ranked but not reached for several steps in a row (`stage: "unreached"`: a more urgent plan sent first); the keeper plans the
  * Safe's other sub-accounts without it. `refusal`: the venue's or the module's error name (`EModeMismatch`,
  * `RESERVE_PAUSED`, `ActionFailed`).
  */
 export class SubAccountRefusedError extends BaseError {
   subAccount: string
   refusal: string
-  constructor({ safe, subAccount, venue, stage, refusal, detail, cause }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan" | "judge" | "simulation" | "undecided"; refusal: string; detail?: string | undefined; cause?: Error | undefined }) {
+  constructor({ safe, subAccount, venue, stage, refusal, detail, cause }: { safe: string; subAccount: string; venue?: string | undefined; stage: "read" | "plan" | "judge" | "simulation" | "undecided" | "unreached"; refusal: string; detail?: string | undefined; cause?: Error | undefined }) {
     const what =
-      stage === "read"
+      stage === "unreached"
+        ? `is due but its plan was not reached (${detail ?? "a more urgent plan was sent first"}); its plan goes first at the next step`
+        : stage === "read"
         ? "was refused by its venue when read"
         : stage === "judge"
           ? "is refused by the rule book after the clamp, with no repair"
           : stage === "simulation"
-            ? "is left out: the chain's simulation refuses plan-wide its plan alone"
+            ? `is left out: the chain's simulation refuses plan-wide its plan alone in this block (left out for at most ${REFUSED_ALONE_MEMORY_BLOCKS} blocks, re-tested alone when nothing else is sent, then planned with the others again)`
             : stage === "undecided"
               ? `is left out of this block: the chain's simulation refuses plan-wide every plan listing it that was tried, and its own plan could not be isolated (${detail ?? "undecided"})`
               : "made the plan's simulation fail"

@@ -85,6 +85,9 @@ export type KeeperEvent =
  * - `key-revoked`: the Safe's owner revoked this keeper's key while an operation of it was in flight and unused (its
  *   nonce is still the chain's): it can never validate, so the keeper stops tracking it (the record is dropped, the
  *   Safe leaves the read set). Once per record.
+ * - `reverted`: the Safe's operation was included but reverted on chain (`OperationRevertedError`: the nonce, the block,
+ *   the decoded reason, the count in a row); the first of a run of reverted inclusions, then at most once per
+ *   `REVERTED_REALERT_BLOCKS` (review rr11n N4).
  */
 export type AlertKind =
   | "bundler-unavailable"
@@ -103,6 +106,7 @@ export type AlertKind =
   | "aave-dust-collateral"
   | "discovery-stalled"
   | "key-revoked"
+  | "reverted"
 
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
@@ -121,6 +125,7 @@ export const alertKinds: readonly AlertKind[] = [
   "aave-dust-collateral",
   "discovery-stalled",
   "key-revoked",
+  "reverted",
 ]
 
 /** Consecutive heads whose discovery read failed (unreachable node) before a `discovery-stalled` alert. */

@@ -133,7 +133,10 @@ test("rr11j J1 (fixed, f11n; f11p): A tried alone and left out, B sent in every 
   const { sent, alerts, aAlert, bAlert, gauge } = await blocks(5)
   // f11q (review rr11m M5): from block 101 A, remembered, is left out up front: [B] alone, one simulation a block (was
   // [A, B] then [B]); A's run goes on (one alert, gauge 5).
-  expect(sent).toEqual(["100 a1,b1", "100 a1", "100 b1", ...[101, 102, 103, 104].map((b) => `${b} b1`)])
+  // f11r (review rr11n N3/N5): A rejoins the plan REFUSED_ALONE_MEMORY_BLOCKS (3) after it was found, isolated last at
+  // block 103 ([A, B] refused, then [B] accepted: A remembered again under its run), B still sent in that block (was:
+  // [B] alone in 101-104).
+  expect(sent).toEqual(["100 a1,b1", "100 a1", "100 b1", "101 b1", "102 b1", "103 a1,b1", "103 b1", "104 b1"])
   expect(alerts).toEqual(["100 nothing-to-send A"])
   expect(bAlert).toBeUndefined()
   expect(gauge).toBe(5)

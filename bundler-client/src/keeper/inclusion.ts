@@ -4,7 +4,7 @@ import { entryPoint07Abi } from "viem/account-abstraction"
 import { decodeModuleError } from "@levpilot/sdk/errors"
 import type { Clock } from "./clock.js"
 import type { KeeperConfig } from "./config.js"
-import { NonceMismatchError, OperationStalledError, findInCauseChain } from "./errors.js"
+import { NonceMismatchError, OperationRevertedError, OperationStalledError, findInCauseChain } from "./errors.js"
 import type { KeeperEvents } from "./events.js"
 import { type InclusionLookup, chainInclusionLookup } from "./inclusionLookup.js"
 import { LogSearchIncompleteError } from "./logWindow.js"
@@ -13,6 +13,9 @@ import type { SafeRuntime } from "./runtime.js"
 import { noteInclusion } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
+
+/** Blocks between two `reverted` alerts of one run of reverted inclusions (the first of a run always alerts). */
+export const REVERTED_REALERT_BLOCKS = 50n
 
 /**
  * What the chain says about the operation in flight: included (its nonce is used), waiting, due for resubmission, or
@@ -161,6 +164,16 @@ export class InclusionTracker {
       { safe, userOpHash: args.userOpHash, block: Number(included), success, gasUsed: String(args.actualGasUsed), paymaster, latencyBlocks, latencyMs, known, ...(revert ? { revert } : {}) },
       success ? "rebalance included" : `rebalance included but reverted${revert ? `: ${revert.error}` : ""}`,
     )
+    // A reverted inclusion alerts `reverted` (the first of a run, then once per REVERTED_REALERT_BLOCKS; review rr11n N4).
+    if (success) rt.reverted = undefined
+    else {
+      const count = (rt.reverted?.count ?? 0) + 1
+      const alerted = rt.reverted?.alerted
+      if (alerted === undefined || alerted > included || included - alerted >= REVERTED_REALERT_BLOCKS) {
+        rt.reverted = { count, alerted: included }
+        events.alert(safe, included, "reverted", new OperationRevertedError({ safe, nonce, block: included, count, revert: revert?.error }))
+      } else rt.reverted = { count, alerted }
+    }
     // A swap rescue reverted short of its repayment: its sub-account's next plan is sized for the delay it took (rr13 F6).
     noteInclusion(rt, success, included, revert?.data)
     await store.setPending(safe, undefined)

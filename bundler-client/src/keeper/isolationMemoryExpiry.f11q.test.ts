@@ -10,8 +10,9 @@ import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./te
 
 // f11q (review rr11m M4's "let memory expire"): a remembered culprit is re-tested alone only in a step that sends nothing
 // else. Here an accepted plan (I) is sent in every block and never lands (the fixture keeps it below its band), so X,
-// found refused alone at block 100, is never re-tested; after REFUSED_ALONE_MEMORY_BLOCKS (25) it is forgotten and
-// rejoins the plan: at block 125 [X, I] is simulated again and X found again (no new alert: its run goes on).
+// found refused alone at block 100, is never re-tested; REFUSED_ALONE_MEMORY_BLOCKS (f11r: 3, counted from the block it
+// was found) after, it rejoins the plan: at block 103 [X, I] is simulated again, X isolated last (no new alert: its run
+// goes on).
 const X = `0x${"a1".repeat(32)}` as Hex
 const I = `0x${"b1".repeat(32)}` as Hex
 const WAD = 10n ** 18n
@@ -35,7 +36,9 @@ test("f11q: a remembered culprit not re-tested for REFUSED_ALONE_MEMORY_BLOCKS r
   const expiry = 100 + Number(REFUSED_ALONE_MEMORY_BLOCKS)
   expect(sent.filter((s) => s.startsWith("100 "))).toEqual(["100 a1,b1", "100 a1", "100 b1"])
   for (let b = 101; b < expiry; b++) expect(sent.filter((s) => s.startsWith(`${b} `))).toEqual([`${b} b1`])
-  expect(sent.filter((s) => s.startsWith(`${expiry} `))).toEqual([`${expiry} a1,b1`, `${expiry} a1`, `${expiry} b1`])
+  // f11r (review rr11n N3/N5): the expiry counts from the block X was found, 3 blocks; X rejoins [X, I], refused, and
+  // is isolated LAST: [I] accepted and sent, X remembered again under its run (was: [X, I], [X], [I]).
+  expect(sent.filter((s) => s.startsWith(`${expiry} `))).toEqual([`${expiry} a1,b1`, `${expiry} b1`])
   expect(sent.filter((s) => s.startsWith(`${last} `))).toEqual([`${last} b1`])
   expect(events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}`] : []))).toEqual(["100 nothing-to-send"])
   expect([...(rt.refusedAlone?.keys() ?? [])]).toEqual([X])

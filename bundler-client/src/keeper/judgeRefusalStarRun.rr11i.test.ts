@@ -42,7 +42,9 @@ async function blocks(n: number, refusedStaysBelow = false) {
 
 test("rr11i H1-a: the plan-wide run is alerted once at its first step and counted while it lasts (blocks 100-101)", async () => {
   const { plans, alerts, gauges } = await blocks(12)
-  expect(plans).toEqual(Array.from({ length: 10 }, (_, k) => `${102 + k} e0`))
+  // f11r (review rr11n N4): OTHER (DAI, due) ranked but not reached in 3 steps in a row gets its turn (blocks 105, 109);
+  // was URGENT's plan in every block.
+  expect(plans).toEqual(Array.from({ length: 10 }, (_, k) => `${102 + k} ${k % 4 === 3 ? "d1" : "e0"}`))
   expect(alerts).toContain("100 nothing-to-send")
   expect(gauges.slice(0, 2)).toEqual([1, 2])
 })
@@ -56,6 +58,9 @@ test("rr11i H1-a: a `*` run ends when its own plan's sub-accounts are no longer 
 
 test("rr11i H1-a: a `*` run is still carried while its own sub-account's plan is ranked but unreached", async () => {
   // REFUSED stays below its band behind URGENT from block 102: its plan is ranked and never reached, so its run goes on.
-  const { gauges } = await blocks(6, true)
-  expect(gauges).toEqual([1, 2, 3, 4, 5, 6])
+  // f11r (review rr11n N4): from 3 unreached steps its plan gets its turn (block 105), is judged, and the clamp's repair
+  // sends OTHER without it: the run ends there (was 6: never reached). Carried in 100-104 while unreached.
+  const { plans, gauges } = await blocks(6, true)
+  expect(gauges.slice(0, 5)).toEqual([1, 2, 3, 4, 5])
+  expect(plans).toEqual(["102 e0", "103 e0", "104 e0", "105 d1"])
 })

@@ -59,7 +59,9 @@ test("rr11k K1 fixed: S (refused alone) left out with its own alert, P not blame
   const { sent, alerts, backedOff, pAlert } = await blocks(3)
   // f11q (review rr11m M5): from block 101 S, remembered, is left out up front: [P] alone (was [S, P] then [P]).
   expect(sent).toEqual(["100 5a,9a", "100 5a", "100 9a", "101 9a", "102 9a"])
-  expect(alerts).toEqual(["100 nothing-to-send S"])
+  // f11r (review rr11n N4): C (DAI, due) ranked but not reached in 3 steps in a row (P sent first) is alerted at block
+  // 102 (stage `unreached`; its plan goes first at 103).
+  expect(alerts).toEqual(["100 nothing-to-send S", "102 nothing-to-send C"])
   expect(pAlert).toBeUndefined()
   expect(backedOff).toEqual([false, false, false])
 })

@@ -89,10 +89,24 @@ export type SafeRuntime = {
    * Left out of every step's plans up front (no simulation spent on them in the others' plans or isolations, review
    * rr11m M5); in a step that sends nothing else, one of them (tested longest ago, then the most urgent) is re-tested
    * alone (`REMEMBERED_RETESTS_PER_STEP`): accepted, it is sent and forgotten; refused, its run goes on. An entry is
-   * dropped when sent, back in its band, re-tested with no plan alone, or not re-tested for REFUSED_ALONE_MEMORY_BLOCKS
-   * (it rejoins the plans), so no blame goes stale (review rr11m M4).
+   * dropped when sent, back in its band, re-tested with no plan alone, or REFUSED_ALONE_MEMORY_BLOCKS after it was first
+   * found, whatever its re-tests said (it rejoins the plans with its donors), so no blame goes stale (reviews rr11m M4,
+   * rr11n N3/N5).
    */
   refusedAlone?: Map<string, RefusedAlone> | undefined
+  /**
+   * Due sub-accounts (lower case, below their band) whose plan was ranked but not reached (a more urgent loan asset's
+   * plan was sent first) in the last steps in a row (review rr11n N4): the first such step (`since`, undefined once
+   * reached again) and the block of the last `nothing-to-send` alert (stage `unreached`). From UNREACHED_TURN_BLOCKS
+   * steps in a row, its plan goes first at the next step.
+   */
+  unreached?: Map<string, { since: bigint | undefined; alerted: bigint | undefined }> | undefined
+  /**
+   * The run of this Safe's operations included but reverted in a row (review rr11n N4): how many, and the block of the
+   * last `reverted` alert (the first of a run, then at most once per REVERTED_REALERT_BLOCKS); ended by a successful
+   * inclusion.
+   */
+  reverted?: { count: number; alerted: bigint } | undefined
   /**
    * Sub-accounts (lower case) whose oracle the chain's simulation refused at send in the last steps in a row
    * (`ORACLE_REFUSAL_ALERT_BLOCKS`): how many steps, whether `feed-broken` was alerted, and the gauge's labels.

@@ -83,6 +83,15 @@ type StepAttempt = {
  */
 export const RULE_REFUSAL_REALERT_BLOCKS = 50n
 
+/**
+ * Steps in a row a due sub-account's plan (below its band) may be ranked but not reached, a more urgent loan asset's plan
+ * sent first each time (one operation per step), before its plan goes first at the next step, with a `nothing-to-send`
+ * alert (stage `unreached`, then at most once per RULE_REFUSAL_REALERT_BLOCKS): when the most urgent plan stays due
+ * whatever is sent (its operation reverting on chain, a stream of newly due ones), every due rescue is still reached
+ * within UNREACHED_TURN_BLOCKS + 1 blocks (review rr11n N4).
+ */
+export const UNREACHED_TURN_BLOCKS = 3n
+
 const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
 
@@ -739,10 +748,13 @@ export class SafeStep {
     // saying why (never dropped silently: review rr11l L2).
     const isolate = async (sent: ChainPlan, refusal: { name: string; args: readonly unknown[] }, attempt: StepAttempt): Promise<boolean> => {
       isolation.spent += 1 // the refused plan's own simulation
-      const ids = mostUrgentFirst(
+      // Most urgent first, except the culprits whose memory expired in this step (`rejoined`), last: the others are not
+      // held behind them (review rr11m M3's class); they are found again only when the rest is refused too.
+      const urgentFirst = mostUrgentFirst(
         sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)),
         attempt.results,
       )
+      const ids = [...urgentFirst.filter((id) => !rejoined.has(id)), ...urgentFirst.filter((id) => rejoined.has(id))]
       const ranked = attempt.ranked ?? []
       const at = ranked.findIndex((plan) => plan.includes(ids[0] as string))
       const budget = isolation.share(at < 0 ? 1 : ranked.length - at)
@@ -759,19 +771,33 @@ export class SafeStep {
       )
       for (const id of out.untried) {
         if (out.send === undefined) excluded.add(id)
+        const before = rejoined.get(id)
+        // A rejoined culprit left behind an accepted subset of the others: remembered again from this block under its
+        // run (its plan alone was refused when found; not re-isolated at every block: review rr11m M5).
+        if (before !== undefined && out.why === "sent") {
+          ;(rt.refusedAlone ??= new Map<string, RefusedAlone>()).set(id, { ...before, block, tested: block })
+          const error = ruleRefusedNow.get(before.key) ?? before.error
+          ruleRefusedNow.set(before.key, error)
+          isolation.runs.set(before.key, error)
+          continue
+        }
         undecided(id, refusal, out.why)
       }
       return out.send !== undefined
     }
     // Remembered culprits (found refused alone at earlier steps) still out of their band: left out of this step's plans
     // up front, their runs continued (review rr11m M5: re-isolating them every block spent the budget of the others).
-    // One not re-tested alone for REFUSED_ALONE_MEMORY_BLOCKS is forgotten instead (it rejoins the plans: M4); one back in
-    // its band, unread or gone is forgotten (its run ends).
+    // REFUSED_ALONE_MEMORY_BLOCKS after it was first found it is forgotten, whatever its re-tests said (it rejoins the
+    // plans with its donors, and is isolated afresh if they are refused: reviews rr11m M4, rr11n N3/N5); one back in its
+    // band, unread or gone is forgotten (its run ends).
     const remembered: string[] = []
+    // Those whose memory expired in this step, still out of their band: back in the plans (isolated last, below).
+    const rejoined = new Map<string, RefusedAlone>()
     for (const [id, entry] of rt.refusedAlone ?? []) {
       const band = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band
-      if (band === undefined || band === "inside" || broken.has(id) || block - entry.tested >= REFUSED_ALONE_MEMORY_BLOCKS) {
+      if (band === undefined || band === "inside" || broken.has(id) || block - entry.block >= REFUSED_ALONE_MEMORY_BLOCKS) {
         rt.refusedAlone?.delete(id)
+        if (band !== undefined && band !== "inside" && !broken.has(id)) rejoined.set(id, entry)
         continue
       }
       if (isolation.culprits.has(id)) continue
@@ -796,11 +822,20 @@ export class SafeStep {
       if (id === undefined) return false
       isolation.retests += 1
       const entry = rt.refusedAlone.get(id) as RefusedAlone
-      const v = await simulate([id], { name: entry.error.rule, args: entry.error.args })
+      let v: IsolationVerdict
+      try {
+        v = await simulate([id], { name: entry.error.rule, args: entry.error.args })
+      } catch (error) {
+        // The token paymaster's pre-charge left the plan short (nothing simulated of the plan itself): `run`'s retry,
+        // with the charge kept aside, re-tests (review rr11n N1: every block's re-test was used up by the pre-charge).
+        if (paymasterChargeOf(error) !== undefined) isolation.retests -= 1
+        throw error
+      }
       logger.info({ safe, block: Number(block), subAccount: id, verdict: v.kind, found: Number(entry.block) }, "re-tested alone a sub-account remembered as refused alone")
       if (v.kind === "accepted") return true
       if (v.kind === "refused") {
-        // Blamed again by `simulate` (its run goes on); a judged refusal without a named culprit keeps the entry too.
+        // Blamed again by `simulate` (its run goes on); a judged refusal without a named culprit keeps the entry too. Only
+        // the rotation's clock moves: the memory still expires REFUSED_ALONE_MEMORY_BLOCKS after it was first found.
         const again = rt.refusedAlone.get(id)
         if (again !== undefined) again.tested = block
         return false
@@ -813,9 +848,11 @@ export class SafeStep {
       for (;;) {
         const attempt: StepAttempt = {}
         try {
-          // After an isolation in this step, or with remembered culprits left out, sub-accounts are still due: the
-          // in-flight record is kept (review rr11m M2).
-          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt, isolation.spent > 0 || remembered.length > 0)
+          // After an isolation in this step, with remembered culprits left out, or with any due sub-account left out
+          // (its oracle or action refused by the simulation, the rule book naming it), sub-accounts are still due: the
+          // in-flight record is kept (reviews rr11m M2, rr11n N2).
+          const leftOutDue = [...excluded].some((id) => (snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band ?? "inside") !== "inside")
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt, isolation.spent > 0 || remembered.length > 0 || leftOutDue)
           // Nothing sent (no plan left): a remembered culprit re-tested alone.
           if (attempt.plan === undefined) await retest()
           finished = true
@@ -861,6 +898,7 @@ export class SafeStep {
       // whenever ANY plan was unreached, it never ended).
       const unreached = rankedNow.filter((ids) => ids.every((id) => !judgedNow.has(id)))
       const carried = new Set(unreached.flat().filter((id) => !judgedNow.has(id)))
+      if (finished) this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues)
       this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
@@ -868,6 +906,35 @@ export class SafeStep {
           rt.oracleRefused?.delete(id)
           if (run.alerted) metrics.set("levpilot_subaccount_unreadable", UNREADABLE_HELP, { safe, sub_account: run.label, venue: run.venue }, 0)
         }
+    }
+  }
+
+  /**
+   * Due sub-accounts (below their band) whose plan this step ranked but did not reach (`carried`; review rr11n N4): the
+   * run of such steps in a row (`rt.unreached`), ended when reached (`judged`) and dropped when no longer planned; from
+   * UNREACHED_TURN_BLOCKS steps, a `nothing-to-send` alert (stage `unreached`, at most once per
+   * RULE_REFUSAL_REALERT_BLOCKS), and `planAndSend` ranks its plan first at the next step.
+   */
+  private reportUnreached(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, carried: ReadonlySet<string>, judged: ReadonlySet<string>, venues: Map<string, VenueName>): void {
+    const safe = rt.config.address
+    const runs = (rt.unreached ??= new Map())
+    for (const [id, run] of [...runs]) {
+      if (judged.has(id)) run.since = undefined
+      else if (!carried.has(id)) runs.delete(id)
+    }
+    for (const id of carried) {
+      if (snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band !== "below") {
+        runs.delete(id)
+        continue
+      }
+      const run = runs.get(id) ?? { since: undefined, alerted: undefined }
+      run.since ??= block
+      runs.set(id, run)
+      if (block - run.since + 1n < UNREACHED_TURN_BLOCKS) continue
+      if (run.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
+      run.alerted = block
+      const steps = block - run.since + 1n
+      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due` }))
     }
   }
 
@@ -948,7 +1015,7 @@ export class SafeStep {
    * Solves `snapshot` without the sub-accounts in `excluded` (lower-case ids), clamps the plan and sends it (or prints it
    * in a dry run); `attempt.plan` is the plan handed to the sender, so a failure can be traced to one of its sub-accounts.
    * With no plan for a replacement, its in-flight record is cleared when the chain's nonce is still unused, unless
-   * `keepPending` (an isolation probe, or a plan with due sub-accounts left out by the isolation: review rr11m M2).
+   * `keepPending` (an isolation probe, or a plan with due sub-accounts left out: reviews rr11m M2, rr11n N2).
    */
   private async planAndSend(
     rt: SafeRuntime,
@@ -993,7 +1060,12 @@ export class SafeStep {
       return
     }
     // The most urgent plan first; a plan the rule book refuses after the clamp (no repair) gives way to the next one.
-    const ranked = results.filter((r) => r.plan !== undefined).sort((a, b) => urgencyOf(a, input) - urgencyOf(b, input))
+    // A due sub-account's plan not reached in the last UNREACHED_TURN_BLOCKS steps goes first (review rr11n N4).
+    const turn = (r: SolverResult) => ((r.plan as Plan).subAccounts.some((id) => {
+      const since = rt.unreached?.get(id.toLowerCase())?.since
+      return since !== undefined && block - since >= UNREACHED_TURN_BLOCKS
+    }) ? 0 : 1)
+    const ranked = results.filter((r) => r.plan !== undefined).sort((a, b) => turn(a) - turn(b) || urgencyOf(a, input) - urgencyOf(b, input))
     attempt.ranked = ranked.map((r) => (r.plan as Plan).subAccounts.map((id) => id.toLowerCase()))
     const judged = (attempt.judged ??= new Set())
     for (const candidate of ranked) {

@@ -18,18 +18,21 @@ export const REFUSAL_SIMULATIONS_PER_STEP = 8
  * Sub-accounts found refused alone at earlier steps (`SafeRuntime.refusedAlone`) are left out of the step's plans up
  * front (no simulation spent on them), and at most this many of them are re-tested alone per step (outside
  * REFUSAL_SIMULATIONS_PER_STEP), the one tested longest ago first (then the most urgent): accepted, it is sent and its
- * blame forgotten (review rr11m M4/M5). Only in a step that sent nothing else (an accepted simulation is the send).
+ * blame forgotten (review rr11m M4/M5). Only in a step that sent nothing else (an accepted simulation is the send). A
+ * re-test the token paymaster's pre-charge refused is not counted: the paymaster's retry re-tests (review rr11n N1).
  */
 export const REMEMBERED_RETESTS_PER_STEP = 1
 
 /**
- * Blocks after which a remembered culprit not re-tested alone meanwhile (other plans were sent in every step) is
- * forgotten: it rejoins the step's plans and is isolated afresh if they are refused, so no blame outlives this many
- * blocks untested (review rr11m M4).
+ * Blocks after a remembered culprit was FIRST found refused alone (`RefusedAlone.block`) after which it is forgotten and
+ * rejoins the step's plans with the others (its donors included), whatever its re-tests alone said meanwhile: a refused
+ * re-test does not extend it (review rr11n N5: a re-test refreshing the memory kept a rescue out of its accepted plan with
+ * a donor for good). Short, so a culprit refused once (a transient) is planned again within this many blocks even while
+ * other plans are sent in every step (review rr11n N3); a culprit still refused in the rejoined plan is isolated and
+ * blamed afresh (one isolation per this many blocks: review rr11m M5's cost, bounded).
  */
-export const REFUSED_ALONE_MEMORY_BLOCKS = 25n
-
-/** A remembered culprit: the block found, the block last tested alone, its refusal run's key and refusal. */
+export const REFUSED_ALONE_MEMORY_BLOCKS = 3n
+/** A remembered culprit: the block first found (its memory's expiry counts from it), the block last tested alone (the re-tests' rotation only), its refusal run's key and refusal. */
 export type RefusedAlone = { block: bigint; tested: bigint; key: string; error: ClampRuleRefusedError }
 
 /**
