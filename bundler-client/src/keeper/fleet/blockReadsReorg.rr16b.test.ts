@@ -35,21 +35,41 @@ async function run() {
   const node = forkingNode(100n)
   const reads = sharedBlockReads(node.client)
   const read = (b: bigint) => call(reads, { to: TO, data: "0x01", blockNumber: b }).then((r) => BigInt(r.data ?? "0x0"))
+  reads.head(100n)
   await read(100n)
+  reads.head(101n)
   await read(101n)
   node.reorg()
-  return { after: [await read(100n), await read(101n)], calls: node.calls, direct: await call(node.client, { to: TO, data: "0x01", blockNumber: 100n }).then((r) => BigInt(r.data ?? "0x0")) }
+  // The fleet's head moves back to 100 (HeadPoller's lower head; FleetStep reports it before its reads), then 101.
+  reads.head(100n)
+  const at100 = await read(100n)
+  reads.head(101n)
+  const at101 = await read(101n)
+  return { after: [at100, at101], calls: node.calls, direct: await call(node.client, { to: TO, data: "0x01", blockNumber: 100n }).then((r) => BigInt(r.data ?? "0x0")) }
 }
 
 describe("rr16b R1: shared block reads survive a reorg that brings the head back to a number already read", () => {
-  test("observed today: after the head moves back to 100 on fork B, reads at 100 and 101 answer fork A's values (no request made)", async () => {
+  test("fixed (f16d): after the head moves back to 100 on fork B, reads at 100 and 101 are asked again and answer fork B", async () => {
     const { after, calls, direct } = await run()
     expect(direct).toBe(2n) // the node answers fork B
-    expect(after).toEqual([1n, 1n]) // the shared reads answer fork A
-    expect(calls).toEqual(["0x64", "0x65", "0x64"]) // only the direct read reached the node after the reorg
+    expect(after).toEqual([2n, 2n])
+    expect(calls).toEqual(["0x64", "0x65", "0x64", "0x65", "0x64"]) // both re-read after the reorg, then the direct read
   })
 
-  test.skip("FAILS TODAY: after a reorg, a read at a block number already read answers the node's current fork", async () => {
+  test("no reorg: a step still reading the previous head's block (no lower head reported) shares its answers", async () => {
+    const node = forkingNode(1000n)
+    const reads = sharedBlockReads(node.client)
+    const read = (b: bigint) => call(reads, { to: TO, data: "0x01", blockNumber: b })
+    reads.head(100n)
+    await read(100n)
+    reads.head(101n)
+    await read(101n)
+    reads.head(101n)
+    await read(100n)
+    expect(node.calls).toEqual(["0x64", "0x65"])
+  })
+
+  test("was FAILS TODAY: after a reorg, a read at a block number already read answers the node's current fork", async () => {
     const { after } = await run()
     expect(after).toEqual([2n, 2n])
   })

@@ -217,6 +217,8 @@ export class FleetStep {
       // Aave sub-accounts' reserve limits and repayable debt, read only when a plan may follow (a sub-account out of
       // band; the module refuses any other plan), so a calm fleet costs no more reads; unknown if the read fails.
       const planMayFollow = state.subAccounts.some((s) => s.band !== "inside")
+      // The shared reads learn the fleet's head first: a head that moved back drops answers kept from a lost fork (rr16b R1).
+      if (planMayFollow) this.blockReads.head(await this.deps.head?.().catch(() => undefined))
       // A block the node no longer serves (a step in a backlog): bound at `latest`, or no Aave borrow, recorded degraded
       // (`aave-limits`, review rr11g G2; it was swallowed, and a donor borrowed past the reserve).
       const degraded: DegradedRead[] = []
