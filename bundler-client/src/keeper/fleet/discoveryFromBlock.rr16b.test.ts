@@ -52,14 +52,24 @@ describe("rr16b D1: lowering discovery.fromBlock on the same prefix does not re-
     return { restored, served: lowered.served(1_000), fresh: fresh.served(1_000) }
   }
 
-  test("observed today: the checkpoint (fromBlock 100) is restored by a node configured with fromBlock 0; S (block 20) is never served", async () => {
+  test("fixed (f16d): the checkpoint (fromBlock 100) is not restored by a node configured with fromBlock 0; S (block 20) is served", async () => {
     const { restored, served, fresh } = await run()
     expect(fresh).toEqual([S, T])
-    expect(restored).toBe(true)
-    expect(served).toEqual([T])
+    expect(restored).toBe(false)
+    expect(served).toEqual([S, T])
   })
 
-  test.skip("FAILS TODAY: a node whose fromBlock is below the checkpoint's discovers the Safes registered in between", async () => {
+  test("a checkpoint read from a fromBlock at or below the configured one is restored", async () => {
+    const node = nodeOf([...registered(S, 20n), ...registered(T, 150n)])
+    const first = discoveryOf(node, 0n)
+    await first.sync(400n)
+    expect(discoveryOf(node, 0n).restore(saved(first))).toBe(true)
+    expect(discoveryOf(node, 50n).restore(saved(first))).toBe(true)
+    const { fromBlock: _, ...legacy } = saved(first)
+    expect(discoveryOf(node, 0n).restore(legacy)).toBe(false)
+  })
+
+  test("was FAILS TODAY: a node whose fromBlock is below the checkpoint's discovers the Safes registered in between", async () => {
     const { served } = await run()
     expect(served).toEqual([S, T])
   })
@@ -77,13 +87,13 @@ describe("rr16b D2 (Low, devnets): a chain reset on the same prefix and chain id
     return { restored, served: d.served(1_000) }
   }
 
-  test("observed today: the new chain's S (block 40) is never served, the old chain's T is, even once the head passes the old checkpoint", async () => {
+  test("fixed (f16d): the checkpoint is restored, but the first head below its block starts discovery again from fromBlock: S served, T not", async () => {
     const { restored, served } = await run()
     expect(restored).toBe(true)
-    expect(served).toEqual([T])
+    expect(served).toEqual([S])
   })
 
-  test.skip("FAILS TODAY: a checkpoint ahead of the chain's head (or of another chain's history) is not restored", async () => {
+  test("was FAILS TODAY: a checkpoint ahead of the chain's head (or of another chain's history) is not restored", async () => {
     const { served } = await run()
     expect(served).toEqual([S])
   })
