@@ -17,7 +17,7 @@ import { type AdaptiveLimiter, adaptiveLimiter } from "./limit.js"
 import { RebalanceSender } from "../sender.js"
 import { VolatilityFeed } from "../volatilityFeed.js"
 import { notAuthorized } from "./scan.js"
-import { type FleetStore, applySharedRuntime, sharedRuntimeOf } from "./store.js"
+import { type FleetStore, applySharedRuntime, dryRunFleetStore, sharedRuntimeOf } from "./store.js"
 
 const SEND_SLOTS_HELP = "This worker's send slots: fleet.sendConcurrency, halved when the bundler or paymaster does not answer in time, grown back by one per window of accepted sends."
 
@@ -89,6 +89,12 @@ export class FleetStep {
       head?: (() => Promise<bigint | undefined>) | undefined
     },
   ) {
+    // A dry run never writes in-flight records to the store (review rr16b P1: the embedded store rewrites the
+    // production state file): its writes stay in this process's memory.
+    if (deps.dryRun) {
+      deps = { ...deps, store: dryRunFleetStore(deps.store) }
+      this.deps = deps
+    }
     const { logger, metrics } = deps
     this.blockReads = sharedBlockReads(deps.clients.publicClient)
     this.tracker = new InclusionTracker({ ...deps, publicClient: deps.clients.publicClient })
