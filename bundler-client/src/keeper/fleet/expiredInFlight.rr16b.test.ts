@@ -49,14 +49,14 @@ async function expiredRun(last = 220n) {
 }
 
 describe("rr16b E1: an operation in flight when the key expires is never ended (F5's fix covers revocation only)", () => {
-  test("observed today: the record stays, 'stalled' is alerted every 12 blocks (10 in 120), no key-revoked/expired alert", async () => {
+  test("fixed (f16d): the record is dropped at the first step with one key-revoked alert (reason expired), no stalled alert", async () => {
     const { store, stalled, ended } = await expiredRun()
-    expect(await store.pendingSafes()).toHaveLength(1)
-    expect(stalled).toBe(10)
-    expect(ended).toBe(0)
+    expect(await store.pendingSafes()).toEqual([])
+    expect(stalled).toBe(0)
+    expect(ended).toBe(1)
   })
 
-  test.skip("FAILS TODAY: an expired key's unused operation ends with one alert, as a revoked key's does", async () => {
+  test("was FAILS TODAY: an expired key's unused operation ends with one alert, as a revoked key's does", async () => {
     const { store, stalled } = await expiredRun()
     expect(await store.pendingSafes()).toEqual([])
     expect(stalled).toBeLessThanOrEqual(1)

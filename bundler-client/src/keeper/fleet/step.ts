@@ -208,10 +208,11 @@ export class FleetStep {
       const why = state.error ? "unreadable" : notAuthorized(state, item.timestamp)
       if (state.error || why) {
         const pending = await store.pending(safe)
-        // Revoked with the operation's nonce unused: it can never validate; one alert, the record dropped (rr16 F5).
-        if (pending && why === "key revoked" && (await lookup.chainNonce(safe, BigInt(pending.nonce) >> 64n)) === BigInt(pending.nonce)) {
+        // Revoked or expired with the operation's nonce unused: it can never validate; one alert, the record dropped
+        // (rr16 F5; an expired key, rr16b E1, takes the same path: its validity window is final for that operation).
+        if (pending && (why === "key revoked" || why === "key expired") && (await lookup.chainNonce(safe, BigInt(pending.nonce) >> 64n)) === BigInt(pending.nonce)) {
           await store.setPending(safe, undefined)
-          this.deps.events.alert(safe, item.block, "key-revoked", new KeyRevokedInFlightError({ safe, nonce: BigInt(pending.nonce), block: item.block }))
+          this.deps.events.alert(safe, item.block, "key-revoked", new KeyRevokedInFlightError({ safe, nonce: BigInt(pending.nonce), block: item.block, reason: why === "key expired" ? "expired" : "revoked" }))
           return "tracked-only"
         }
         if (pending) {
