@@ -98,18 +98,17 @@ const lateBurst = () => simulate({ timestamps: regular(80), arrivals: regular(80
 const fastStamps = () => simulate({ timestamps: regular(80), arrivals: regular(80).map((_, i) => -i * 10_000), warmUp: 6 })
 
 describe("rr16b H1: the head after a late head is seen late (the waitShare floor counts from when the late head was seen)", () => {
-  test("observed today: after each 9 s-late head, the next three on-time heads are seen ~6.4, ~4.1 and ~1.7 s late (250 ms poll interval)", async () => {
-    const { late, missed } = await lateBurst()
+  test("fixed (f16d): after each 9 s-late head the floor counts from its learned arrival; no head is seen more than a second late", async () => {
+    const { late, missed, pollsPerBlock } = await lateBurst()
     expect(missed).toBe(0)
-    // 7 late heads in the 74 blocks measured; each is itself seen within a poll interval of reaching the node, but
-    // the floor counts from when a head was seen, so the lag cascades: the next three heads are seen ~6.4 s, ~4.1 s and
-    // ~1.7 s late (the floor, 9.6 s, is 2.4 s short of a block each time).
-    expect(late.filter((ms) => ms > 5_000).length).toBe(7)
-    expect(late.filter((ms) => ms > 3_000 && ms <= 5_000).length).toBe(7)
-    expect(late.filter((ms) => ms > 1_000).length).toBe(21)
+    // Was: 7 heads > 5 s late, 7 more > 3 s, 21 > 1 s (the floor counted from the late sighting).
+    expect(late.filter((ms) => ms > 1_000).length).toBe(0)
+    // The price: the late heads widen the learned jitter, so polling starts earlier (12.2 polls per block here, one
+    // eth_getBlockByNumber per ~1 s; head.test.ts keeps <= 3 on regular blocks).
+    expect(pollsPerBlock).toBeLessThan(13)
   })
 
-  test.skip("FAILS TODAY: a head on time after a late one is seen within two poll intervals", async () => {
+  test("was FAILS TODAY: a head on time after a late one is seen within two poll intervals", async () => {
     const { late } = await lateBurst()
     // No head is seen more than two poll intervals (plus a poll's latency) after it reached the node.
     expect(Math.max(...late)).toBeLessThan(2 * 250 + 40)
