@@ -309,18 +309,22 @@ export class AaveDustCollateralError extends BaseError {
 
 export type KeyRevokedInFlightErrorType = KeyRevokedInFlightError & { name: "KeyRevokedInFlightError" }
 /**
- * The Safe's owner revoked this keeper's key while an operation of it (`nonce`, unused at `block`) was in flight: it
- * can never validate, so the keeper stops tracking it (review rr16 F5). Raised once, as the `key-revoked` alert.
+ * The Safe's owner revoked this keeper's key (or the key expired, review rr16b E1) while an operation of it (`nonce`,
+ * unused at `block`) was in flight: it can never validate, so the keeper stops tracking it (review rr16 F5). Raised
+ * once, as the `key-revoked` alert (both reasons).
  */
 export class KeyRevokedInFlightError extends BaseError {
   safe: string
   nonce: bigint
-  constructor({ safe, nonce, block }: { safe: string; nonce: bigint; block: bigint }) {
-    super(`The keeper's key on Safe ${safe} was revoked with its operation (nonce ${nonce}) in flight and unused at block ${block}: it can no longer validate, so it is no longer tracked.`, {
-      metaMessages: ["A key added back makes the Safe served again; its next operation takes the chain's nonce."],
+  /** `revoked` (the owner revoked the key) or `expired` (its validUntil passed; review rr16b E1). */
+  reason: "revoked" | "expired"
+  constructor({ safe, nonce, block, reason = "revoked" }: { safe: string; nonce: bigint; block: bigint; reason?: "revoked" | "expired" | undefined }) {
+    super(`The keeper's key on Safe ${safe} ${reason === "expired" ? "expired (validUntil passed)" : "was revoked"} with its operation (nonce ${nonce}) in flight and unused at block ${block}: it can no longer validate, so it is no longer tracked.`, {
+      metaMessages: ["A key added back (or renewed) makes the Safe served again; its next operation takes the chain's nonce."],
       name: "KeyRevokedInFlightError",
     })
     this.safe = safe
     this.nonce = nonce
+    this.reason = reason
   }
 }

@@ -1,4 +1,4 @@
-import { createHmac } from "node:crypto"
+import { createHash, createHmac } from "node:crypto"
 import type { Logger } from "pino"
 import { type Address, BaseError } from "viem"
 import type { Clock } from "./clock.js"
@@ -48,12 +48,14 @@ export class WebhookDeliveryError extends BaseError {
 }
 
 /**
- * The webhook URL as errors and logs show it (review rr16 F3): scheme, host and port, and the first path segment when
- * more follow (`https://hooks.slack.com/services/…`); the rest of the path, the query string, the fragment and any
- * userinfo are left out, since receivers such as Slack or Discord incoming webhooks authenticate by the URL itself.
+ * The webhook URL as errors and logs show it (review rr16 F3, rr16b W1): its scheme and a fingerprint, the first 8 hex
+ * digits of the SHA-256 of the whole URL as configured (`https://…#3f9a01c2`). No host, port, path, query, fragment or
+ * userinfo is shown: receivers authenticate by the URL itself, in its path (Slack, Discord), its first path segment
+ * (a Telegram bot token) or its host (a per-endpoint host such as `<id>.m.pipedream.net`). The fingerprint tells two
+ * configured receivers apart without revealing either (32 bits of a hash of a URL that holds a secret).
  *
  * @returns The redacted URL, or `<invalid webhook URL>` when `url` does not parse.
- * @example redactWebhookUrl("https://u:p@hooks.slack.com/services/T0/B0/secret?token=x") // "https://hooks.slack.com/services/…"
+ * @example redactWebhookUrl("https://hooks.slack.com/services/T0/B0/secret") // "https://…#" + 8 hex digits
  */
 export function redactWebhookUrl(url: string): string {
   let u: URL
@@ -62,9 +64,12 @@ export function redactWebhookUrl(url: string): string {
   } catch {
     return "<invalid webhook URL>"
   }
-  const segments = u.pathname.split("/").filter((x) => x !== "")
-  const path = segments.length === 0 ? "" : segments.length === 1 ? "/…" : `/${segments[0]}/…`
-  return `${u.protocol}//${u.host}${path}`
+  return `${u.protocol}//…#${webhookUrlFingerprint(url)}`
+}
+
+/** The first 8 hex digits of the SHA-256 of `url` (UTF-8), as {@link redactWebhookUrl} shows it. */
+export function webhookUrlFingerprint(url: string): string {
+  return createHash("sha256").update(url, "utf8").digest("hex").slice(0, 8)
 }
 
 /**

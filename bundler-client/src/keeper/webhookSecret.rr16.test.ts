@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { pino } from "pino"
@@ -5,7 +6,7 @@ import { describe, expect, test } from "vitest"
 import { systemClock } from "./clock.js"
 import { KeeperMetrics } from "./metrics.js"
 import { parseKeeperConfig } from "./config.js"
-import { WebhookDeliveryError, WebhookNotifier, postWebhook, redactWebhookUrl } from "./webhook.js"
+import { WebhookDeliveryError, WebhookNotifier, postWebhook, redactWebhookUrl, webhookUrlFingerprint } from "./webhook.js"
 
 // Review rr16 (issue 16, notifications: "no secret leak"). F3: many webhook receivers authenticate by the URL itself
 // (Slack / Discord incoming webhooks: https://hooks.slack.com/services/T../B../<secret>; `?token=` query strings;
@@ -30,7 +31,8 @@ describe("rr16 F3 (fixed): the webhook URL (a bearer secret for Slack-style rece
       const error = await postWebhook({ url, timeoutMs: 2_000, secret: undefined }, "id-1", "{}").catch((e: Error & { shortMessage: string }) => e)
       expect(error).toBeInstanceOf(WebhookDeliveryError)
       expect((error as WebhookDeliveryError).status).toBe(404)
-      expect((error as { shortMessage: string }).shortMessage).toBe(`The webhook at http://127.0.0.1:${port}/services/… answered HTTP 404.`)
+      // f16d (rr16b W1): scheme and a fingerprint of the URL only (was: host, port and first path segment).
+      expect((error as { shortMessage: string }).shortMessage).toBe(`The webhook at http://…#${webhookUrlFingerprint(url)} answered HTTP 404.`)
       expect((error as Error).message).not.toContain(SECRET)
 
       // The embedded notifier logs that message at every attempt.
@@ -47,7 +49,8 @@ describe("rr16 F3 (fixed): the webhook URL (a bearer secret for Slack-style rece
       notifier.notify({ type: "alert", safe: "0x0000000000000000000000000000000000005afe", block: 1n, kind: "send-failed", message: "x" })
       await notifier.flush(5_000)
       expect(lines.length).toBeGreaterThanOrEqual(2)
-      expect(lines.some((l) => l.includes("http://127.0.0.1:1/services/…"))).toBe(true)
+      expect(lines.some((l) => l.includes(`http://…#${webhookUrlFingerprint(`http://127.0.0.1:1/services/T00/B00/${SECRET}`)}`))).toBe(true)
+      expect(lines.some((l) => l.includes("127.0.0.1:1"))).toBe(false)
       expect(lines.some((l) => l.includes(SECRET))).toBe(false)
     } finally {
       server.close()
@@ -61,10 +64,14 @@ describe("rr16 F3 (fixed): the webhook URL (a bearer secret for Slack-style rece
     expect((error as Error).message).not.toContain(SECRET)
   })
 
-  test("redactWebhookUrl keeps scheme, host, port and a first path segment followed by others; the configuration refuses userinfo, naming webhook.url", () => {
-    expect(redactWebhookUrl(`https://hooks.slack.com/services/T0/B0/${SECRET}`)).toBe("https://hooks.slack.com/services/…")
-    expect(redactWebhookUrl(`https://example.com/${SECRET}`)).toBe("https://example.com/…")
-    expect(redactWebhookUrl(`https://u:${SECRET}@example.com:8443/?token=${SECRET}#${SECRET}`)).toBe("https://example.com:8443")
+  test("redactWebhookUrl keeps the scheme and an 8-hex fingerprint of the URL only (f16d, rr16b W1; was scheme, host, port, first path segment); the configuration refuses userinfo, naming webhook.url", () => {
+    const slack = `https://hooks.slack.com/services/T0/B0/${SECRET}`
+    expect(redactWebhookUrl(slack)).toMatch(/^https:\/\/…#[0-9a-f]{8}$/)
+    expect(redactWebhookUrl(slack)).toBe(`https://…#${createHash("sha256").update(slack).digest("hex").slice(0, 8)}`)
+    expect(redactWebhookUrl(`https://example.com/${SECRET}`)).not.toBe(redactWebhookUrl(`https://example.com/other`))
+    const userinfo = redactWebhookUrl(`https://u:${SECRET}@example.com:8443/?token=${SECRET}#${SECRET}`)
+    expect(userinfo).toMatch(/^https:\/\/…#[0-9a-f]{8}$/)
+    expect(userinfo).not.toContain("example.com")
     expect(redactWebhookUrl("not a url")).toBe("<invalid webhook URL>")
     const valid = {
       rpcUrl: "http://127.0.0.1:8545",

@@ -12,14 +12,28 @@ export const SHARED_READ_BLOCKS = 2
  * later ones ask again). Reads at a tag (`latest`) and every other method go to `client` as they are. The reads of the
  * newest {@link SHARED_READ_BLOCKS} block numbers seen are kept.
  *
+ * Reorgs (review rr16b R1): answers are keyed by block number, so the caller reports the fleet's head with `head(n)`
+ * before its reads; when it is lower than the highest head reported (the head moved back), every kept answer at a
+ * number >= n is dropped (it may be a lost fork's) and those numbers are read again. A same-number reorg (a block
+ * replaced without the head moving back) is not seen here (HeadPoller does not report it either); the send-time
+ * simulation and the module still check every plan.
+ *
  * A client without `request` (a test double of viem's actions) is returned as it is, sharing nothing.
  *
- * @returns A public client on `client`'s chain, with `shared()`: how many requests were answered from another's answer.
+ * @returns A public client on `client`'s chain, with `shared()`: how many requests were answered from another's answer,
+ *   and `head(n)`: the fleet's head block number (undefined: unknown, ignored).
  */
-export function sharedBlockReads(client: Client<Transport, Chain | undefined>): PublicClient & { shared: () => number } {
-  if (typeof (client as Partial<Client>).request !== "function") return Object.assign(client as unknown as PublicClient, { shared: () => 0 })
+export function sharedBlockReads(client: Client<Transport, Chain | undefined>): PublicClient & { shared: () => number; head: (n: bigint | undefined) => void } {
+  if (typeof (client as Partial<Client>).request !== "function") return Object.assign(client as unknown as PublicClient, { shared: () => 0, head: () => {} })
   const byBlock = new Map<bigint, Map<string, Promise<unknown>>>()
   let shared = 0
+  let top: bigint | undefined
+  /** The fleet's head is `n`: a head lower than the highest reported drops the answers kept at numbers >= n. */
+  const head = (n: bigint | undefined): void => {
+    if (n === undefined) return
+    if (top !== undefined && n < top) for (const b of [...byBlock.keys()]) if (b >= n) byBlock.delete(b)
+    top = n
+  }
   const request = async ({ method, params }: { method: string; params?: unknown }): Promise<unknown> => {
     const block = method === "eth_call" && Array.isArray(params) && params.length === 2 ? params[1] : undefined
     if (typeof block !== "string" || !/^0x[0-9a-fA-F]+$/.test(block)) return client.request({ method, params } as never)
@@ -45,5 +59,5 @@ export function sharedBlockReads(client: Client<Transport, Chain | undefined>): 
   }
   // The original's caching of the block number (its polling interval), not viem's 4 s default.
   const out = createPublicClient({ chain: client.chain, cacheTime: client.cacheTime, pollingInterval: client.pollingInterval, transport: custom({ request }, { retryCount: 0 }) }) as PublicClient
-  return Object.assign(out, { shared: () => shared })
+  return Object.assign(out, { shared: () => shared, head })
 }

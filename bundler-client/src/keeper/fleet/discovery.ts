@@ -87,6 +87,12 @@ export type DiscoveryScope = { chainId?: number | undefined; entryPoint: Address
 export type DiscoveryCheckpoint = {
   block: string
   scope?: DiscoveryScope | undefined
+  /**
+   * The `discovery.fromBlock` it was read from (review rr16b D1): a checkpoint read from a higher block than this
+   * discovery's (the operator lowered `fromBlock` to find a Safe registered earlier) is not restored; one without it
+   * (written before f16d) is not restored either.
+   */
+  fromBlock?: string | undefined
   safes: [Address, { key: SafeRegistration["key"]; keyAdded?: boolean | undefined; paused: boolean; subAccounts: Hex[] }][]
 }
 
@@ -185,6 +191,21 @@ export class SafeDiscovery {
     const { settings } = this.deps
     let requests = 0
     let reorg = false
+    // A head below the confirmed block (the chain is shorter than what discovery confirmed: a devnet reset on the same
+    // chain id and prefix, a restored checkpoint of another chain's history, a reorg deeper than reorgDepth): nothing
+    // held can be trusted; start again from fromBlock (review rr16b D2).
+    if (head < this.confirmedBlock) {
+      this.deps.logger.warn(
+        { head: Number(head), confirmed: Number(this.confirmedBlock), fromBlock: Number(settings.fromBlock) },
+        `discovery: the chain head ${head} is below the confirmed block ${this.confirmedBlock} (chain reset or a reorg deeper than reorgDepth); discovery reads again from fromBlock ${settings.fromBlock}`,
+      )
+      this.deps.metrics.inc("levpilot_discovery_resets_total", "Times discovery started again from fromBlock because the head was below its confirmed block.")
+      this.confirmed = new Map()
+      this.live = new Map()
+      this.recent = []
+      this.confirmedBlock = settings.fromBlock - 1n
+      this.syncedBlock = this.confirmedBlock
+    }
     if (head < this.syncedBlock) reorg = true
     const overlap = BigInt(Math.min(REREAD_OVERLAP_BLOCKS, settings.reorgDepth))
     // The unconfirmed blocks below the overlap (up to reorgDepth - overlap of them): their module logs are read again
@@ -276,6 +297,7 @@ export class SafeDiscovery {
     return {
       block: this.confirmedBlock.toString(),
       scope: this.scope,
+      fromBlock: this.deps.settings.fromBlock.toString(),
       safes: [...this.confirmed].map(([safe, r]) => [safe, { key: r.key, keyAdded: r.keyAdded, paused: r.paused, subAccounts: [...r.subAccounts] }]),
     }
   }
@@ -298,12 +320,23 @@ export class SafeDiscovery {
    * Starts from a {@link checkpoint} instead of `fromBlock`, when it was read for this discovery's scope
    * ({@link scopeMismatch}). A checkpoint of another scope (a redeployed module, a rotated key, another chain on the
    * same Redis prefix) is not restored: discovery starts from `fromBlock` (logged at warn with the field that differs),
-   * so no Safe registered with this module and key before the checkpoint's block is skipped (review rr16 F1).
+   * so no Safe registered with this module and key before the checkpoint's block is skipped (review rr16 F1). Nor is
+   * one read from a `fromBlock` above this discovery's, or with none recorded (logged with field `fromBlock`, review
+   * rr16b D1). A restored checkpoint ahead of the chain's head (a chain reset) is dropped by the next {@link sync}
+   * (rr16b D2).
    *
    * @returns True when restored, false when ignored.
    */
   restore(checkpoint: DiscoveryCheckpoint): boolean {
     const field = this.scopeMismatch(checkpoint)
+    const { fromBlock } = this.deps.settings
+    if (!field && (checkpoint.fromBlock === undefined || BigInt(checkpoint.fromBlock) > fromBlock)) {
+      this.deps.logger.warn(
+        { field: "fromBlock", checkpointFromBlock: checkpoint.fromBlock ?? null, fromBlock: Number(fromBlock), checkpointBlock: checkpoint.block },
+        `discovery checkpoint not restored: its fromBlock ${checkpoint.fromBlock === undefined ? "is not recorded" : `${checkpoint.fromBlock} is above discovery.fromBlock ${fromBlock}`}; discovery reads from fromBlock ${fromBlock}`,
+      )
+      return false
+    }
     if (field) {
       this.deps.logger.warn(
         { field, checkpoint: checkpoint.scope ?? null, ours: this.scope, checkpointBlock: checkpoint.block, fromBlock: Number(this.deps.settings.fromBlock) },

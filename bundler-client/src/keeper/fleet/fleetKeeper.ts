@@ -13,7 +13,7 @@ import { limiter } from "./limit.js"
 import { type ReadLimit, readInChunks, readLimit, triage } from "./scan.js"
 import { SafeSource, userOpsBySender } from "./source.js"
 import { FleetStep } from "./step.js"
-import { type FleetStore, MemoryFleetStore } from "./store.js"
+import { type FleetStore, MemoryFleetStore, dryRunFleetStore } from "./store.js"
 
 export type FleetKeeperOptions = {
   logger?: Logger | undefined
@@ -77,7 +77,9 @@ export class FleetKeeper {
     this.logger = options.logger ?? pino({ level: config.logLevel, base: { service: "levpilot-keeper" } })
     this.metrics = options.metrics ?? new KeeperMetrics()
     this.clock = options.clock ?? systemClock
-    this.store = options.store ?? new MemoryFleetStore(new KeeperStateStore(config.stateFile))
+    // A dry run reads the state file but never writes it (review rr16b P1; FleetStep keeps its writes in memory too).
+    const fileStore = () => new MemoryFleetStore(new KeeperStateStore(config.stateFile))
+    this.store = options.store ?? (options.dryRun ? dryRunFleetStore(fileStore()) : fileStore())
     this.keeperKey = privateKeyToAccount(config.keeperPrivateKey)
     this.webhook = config.webhook
       ? new WebhookNotifier({ settings: config.webhook, keeper: this.keeperKey.address, chainId: () => this.parts?.clients.publicClient.chain?.id, logger: this.logger, metrics: this.metrics, clock: this.clock })

@@ -24,7 +24,8 @@ export const GAP_SAMPLES = 16
  * new head it waits until twice the jitter before the next head's predicted arrival, then polls every `pollIntervalMs`:
  * on a chain with regular blocks, 2-3 polls per block and a head seen at most one poll interval late (simulated in
  * head.test.ts: 2.5 polls per 12 s block, median 40 ms late, where polling from 0.8 of the block made 10; heads spread
- * over 550 ms as on anvil, or a process busy for three blocks: at most 3). It never starts polling before `waitShare` of the block time has passed since the head was seen, nor
+ * over 550 ms as on anvil, or a process busy for three blocks: at most 3). It never starts polling before `waitShare` of the block time has passed since the head was seen (since its learned
+ * arrival, for a head seen later than that: a late proposal does not delay the next heads, rr16b H1), nor
  * later than one poll interval before a block time has (a wrong prediction costs at most one block of polls every
  * `pollIntervalMs`). Until two heads were seen it polls every `pollIntervalMs`. `onHead` runs for one head at a time;
  * heads that arrive meanwhile collapse into the latest. A lower head (reorg, node restarted on an older state) is
@@ -158,7 +159,15 @@ export class HeadPoller {
     const { clock, pollIntervalMs, waitShare } = this.deps
     const blockMs = this.blockMs
     if (blockMs === undefined) return pollIntervalMs
-    const since = clock.now() - head.seenAt
+    // The floor counts from when the head was seen, or, for a head seen later than its learned arrival (plus a poll
+    // interval and twice the jitter: a late proposal), from that predicted arrival (review rr16b H1: counted from the
+    // late sighting, the floor made the next three on-time heads late too).
+    let from = head.seenAt
+    if (this.arrival) {
+      const predicted = Number(head.timestamp) * 1_000 + this.arrival.offsetMs
+      if (head.seenAt - predicted > pollIntervalMs + 2 * this.arrival.jitterMs) from = predicted
+    }
+    const since = clock.now() - from
     let wait = waitShare * blockMs - since
     if (this.arrival) {
       const start = Number(head.timestamp) * 1_000 + blockMs + this.arrival.offsetMs - 2 * this.arrival.jitterMs

@@ -17,7 +17,7 @@ import { type AdaptiveLimiter, adaptiveLimiter } from "./limit.js"
 import { RebalanceSender } from "../sender.js"
 import { VolatilityFeed } from "../volatilityFeed.js"
 import { notAuthorized } from "./scan.js"
-import { type FleetStore, applySharedRuntime, sharedRuntimeOf } from "./store.js"
+import { type FleetStore, applySharedRuntime, dryRunFleetStore, sharedRuntimeOf } from "./store.js"
 
 const SEND_SLOTS_HELP = "This worker's send slots: fleet.sendConcurrency, halved when the bundler or paymaster does not answer in time, grown back by one per window of accepted sends."
 
@@ -89,6 +89,12 @@ export class FleetStep {
       head?: (() => Promise<bigint | undefined>) | undefined
     },
   ) {
+    // A dry run never writes in-flight records to the store (review rr16b P1: the embedded store rewrites the
+    // production state file): its writes stay in this process's memory.
+    if (deps.dryRun) {
+      deps = { ...deps, store: dryRunFleetStore(deps.store) }
+      this.deps = deps
+    }
     const { logger, metrics } = deps
     this.blockReads = sharedBlockReads(deps.clients.publicClient)
     this.tracker = new InclusionTracker({ ...deps, publicClient: deps.clients.publicClient })
@@ -202,10 +208,11 @@ export class FleetStep {
       const why = state.error ? "unreadable" : notAuthorized(state, item.timestamp)
       if (state.error || why) {
         const pending = await store.pending(safe)
-        // Revoked with the operation's nonce unused: it can never validate; one alert, the record dropped (rr16 F5).
-        if (pending && why === "key revoked" && (await lookup.chainNonce(safe, BigInt(pending.nonce) >> 64n)) === BigInt(pending.nonce)) {
+        // Revoked or expired with the operation's nonce unused: it can never validate; one alert, the record dropped
+        // (rr16 F5; an expired key, rr16b E1, takes the same path: its validity window is final for that operation).
+        if (pending && (why === "key revoked" || why === "key expired") && (await lookup.chainNonce(safe, BigInt(pending.nonce) >> 64n)) === BigInt(pending.nonce)) {
           await store.setPending(safe, undefined)
-          this.deps.events.alert(safe, item.block, "key-revoked", new KeyRevokedInFlightError({ safe, nonce: BigInt(pending.nonce), block: item.block }))
+          this.deps.events.alert(safe, item.block, "key-revoked", new KeyRevokedInFlightError({ safe, nonce: BigInt(pending.nonce), block: item.block, reason: why === "key expired" ? "expired" : "revoked" }))
           return "tracked-only"
         }
         if (pending) {
@@ -217,6 +224,8 @@ export class FleetStep {
       // Aave sub-accounts' reserve limits and repayable debt, read only when a plan may follow (a sub-account out of
       // band; the module refuses any other plan), so a calm fleet costs no more reads; unknown if the read fails.
       const planMayFollow = state.subAccounts.some((s) => s.band !== "inside")
+      // The shared reads learn the fleet's head first: a head that moved back drops answers kept from a lost fork (rr16b R1).
+      if (planMayFollow) this.blockReads.head(await this.deps.head?.().catch(() => undefined))
       // A block the node no longer serves (a step in a backlog): bound at `latest`, or no Aave borrow, recorded degraded
       // (`aave-limits`, review rr11g G2; it was swallowed, and a donor borrowed past the reserve).
       const degraded: DegradedRead[] = []

@@ -47,6 +47,45 @@ export type FleetStore = PendingStore & {
 }
 
 /**
+ * A dry run's view of `store` (review rr16b P1): reads go to `store`, but in-flight records written by the dry run (a
+ * revoked key's record dropped, the tracker ending or updating a record) are kept in this process's memory only, so a
+ * `--dry-run` keeper on the production configuration (an embedded fleet sharing `stateFile`) never rewrites the
+ * production state file (which `KeeperStateStore.setPending` rewrites whole from the process's copy). Leases, scan
+ * fingerprints, step marks and runtimes go to `store` as before (in memory for the embedded store; the dry-run Redis
+ * namespace in queue mode, rr16 F6).
+ *
+ * @returns A {@link FleetStore} whose `setPending` never reaches `store`.
+ */
+export function dryRunFleetStore(store: FleetStore): FleetStore {
+  const written = new Map<Address, Awaited<ReturnType<FleetStore["pending"]>>>()
+  const pending = async (safe: Address) => {
+    const key = getAddress(safe)
+    return written.has(key) ? written.get(key) : await store.pending(key)
+  }
+  return {
+    bind: store.bind ? (scope) => store.bind?.(scope) : undefined,
+    pending,
+    setPending: (safe, op) => void written.set(getAddress(safe), op),
+    pendingSafes: async () => {
+      const safes = new Set((await store.pendingSafes()).map((s) => getAddress(s)))
+      for (const [safe, op] of written) op === undefined ? safes.delete(safe) : safes.add(safe)
+      return [...safes]
+    },
+    scanState: async (safes) => {
+      const state = await store.scanState(safes)
+      return { ...state, pending: safes.map((s, i) => (written.has(getAddress(s)) ? written.get(getAddress(s)) !== undefined : (state.pending[i] ?? false))) }
+    },
+    setFingerprints: (entries) => store.setFingerprints(entries),
+    markSteps: (entries) => store.markSteps(entries),
+    newestStep: (safe) => store.newestStep(safe),
+    acquire: (safe) => store.acquire(safe),
+    release: (safe) => store.release(safe),
+    loadRuntime: (safe) => store.loadRuntime(safe),
+    saveRuntime: (safe, runtime) => store.saveRuntime(safe, runtime),
+  }
+}
+
+/**
  * The embedded fleet's store: in-flight operations in the keeper's JSON state file (when `stateFile` is set) and
  * everything else in memory. One process, so a lease is a set entry and the runtime never leaves the process.
  */
