@@ -898,7 +898,9 @@ export class SafeStep {
       // whenever ANY plan was unreached, it never ended).
       const unreached = rankedNow.filter((ids) => ids.every((id) => !judgedNow.has(id)))
       const carried = new Set(unreached.flat().filter((id) => !judgedNow.has(id)))
-      if (finished) this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues)
+      // Also after a thrown step (review rr11o O1): a turn spent on a plan that failed (action, bundler, quote) counts as
+      // reached (its sub-accounts were judged), so the failing plan does not keep the turn and the most urgent goes first.
+      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues)
       this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])

@@ -33,17 +33,17 @@ async function run(n: number) {
   return { sent, alerts, landedI: sent.filter((s) => s.endsWith(" b1")).map((s) => s.split(" ")[0]) }
 }
 
-test("rr11o O1 observed today: once C's failing plan has the turn, the most urgent rescue I is never sent again", async () => {
+test("rr11o O1 fixed (f11s): C's failing plan spends its turn (consumed when attempted), and I is sent in the other 3 blocks of 4", async () => {
   const { sent, alerts, landedI } = await run(20)
-  // I at 100-102; from 103 on, C's plan goes first in every step and fails; I is never reached.
-  expect(landedI).toEqual(["100", "101", "102"])
-  expect(sent.slice(3)).toEqual(Array.from({ length: 17 }, (_, k) => `${103 + k} c1`))
-  // Alerted: the unreached turn at 102, then send-failed at each failing step (C's failure, not I's stall).
+  // I at 100-102; C's turn at 103, 107, 111, ... (each failing), I in every other block.
+  expect(landedI).toEqual(["100", "101", "102", "104", "105", "106", "108", "109", "110", "112", "113", "114", "116", "117", "118"])
+  expect(sent.filter((s) => s.endsWith(" c1"))).toEqual(["103 c1", "107 c1", "111 c1", "115 c1", "119 c1"])
+  // Alerted: the unreached turn at 102, then send-failed for C's failure (once per outage or per failing turn).
   expect(alerts[0]).toBe("102 nothing-to-send")
-  expect(alerts.slice(1).every((a) => a.endsWith("send-failed"))).toBe(true)
+  expect(alerts.slice(1).filter((a) => a.endsWith("send-failed")).length).toBeGreaterThan(0)
 }, 60_000)
 
-test.skip("rr11o O1 FAILS TODAY: the most urgent rescue keeps at least 3 blocks in 4 when a turn's plan fails", async () => {
+test("rr11o O1 FAILS TODAY: the most urgent rescue keeps at least 3 blocks in 4 when a turn's plan fails", async () => {
   const { landedI } = await run(20)
   expect(landedI.length).toBeGreaterThanOrEqual(15)
 }, 60_000)
