@@ -773,9 +773,12 @@ export class SafeStep {
         if (out.send === undefined) excluded.add(id)
         const before = rejoined.get(id)
         // A rejoined culprit left behind an accepted subset of the others: remembered again from this block under its
-        // run (its plan alone was refused when found; not re-isolated at every block: review rr11m M5).
+        // run (not re-isolated at every block: review rr11m M5), but its plan alone was not simulated in this step, so it
+        // is `owed` a test alone, made FIRST at the next step even when that step sends another plan (review rr11o O6:
+        // re-tested only in a step sending nothing else, it was never sent while another rescue of its asset was sent
+        // every block).
         if (before !== undefined && out.why === "sent") {
-          ;(rt.refusedAlone ??= new Map<string, RefusedAlone>()).set(id, { ...before, block, tested: block })
+          ;(rt.refusedAlone ??= new Map<string, RefusedAlone>()).set(id, { ...before, block, tested: block, owed: true })
           const error = ruleRefusedNow.get(before.key) ?? before.error
           ruleRefusedNow.set(before.key, error)
           isolation.runs.set(before.key, error)
@@ -810,14 +813,14 @@ export class SafeStep {
     // In a step that sent nothing else: one remembered culprit re-tested alone (REMEMBERED_RETESTS_PER_STEP, outside the
     // isolation's budget), the one tested longest ago first, then the most urgent. Accepted: sent, its blame forgotten
     // (true). Refused: blamed again (its run goes on). No plan alone, or named: forgotten (it rejoins the plans).
-    const retest = async (): Promise<boolean> => {
+    const retest = async (owedOnly = false): Promise<boolean> => {
       if (this.deps.dryRun || !isolation.canRetest() || rt.refusedAlone === undefined) return false
       // Most urgent first: the lowest health before (the venue's, as the solver reads it) over minHealth.
       const ratio = (id: string) => {
         const x = snapshot.input.subAccounts.find((y) => y.state.id.toLowerCase() === id)
         return x === undefined || !x.policy.minHealth ? Number.POSITIVE_INFINITY : venueHealthOf(x.state) / x.policy.minHealth
       }
-      const candidates = remembered.filter((id) => rt.refusedAlone?.has(id) && !isolation.culprits.has(id)).sort((a, b) => ratio(a) - ratio(b))
+      const candidates = remembered.filter((id) => rt.refusedAlone?.has(id) && !isolation.culprits.has(id) && (!owedOnly || rt.refusedAlone?.get(id)?.owed === true)).sort((a, b) => ratio(a) - ratio(b))
       const id = StepIsolation.nextRetest(rt.refusedAlone, candidates)
       if (id === undefined) return false
       isolation.retests += 1
@@ -837,7 +840,10 @@ export class SafeStep {
         // Blamed again by `simulate` (its run goes on); a judged refusal without a named culprit keeps the entry too. Only
         // the rotation's clock moves: the memory still expires REFUSED_ALONE_MEMORY_BLOCKS after it was first found.
         const again = rt.refusedAlone.get(id)
-        if (again !== undefined) again.tested = block
+        if (again !== undefined) {
+          again.tested = block
+          again.owed = undefined
+        }
         return false
       }
       forget(id)
@@ -845,6 +851,13 @@ export class SafeStep {
       return false
     }
     try {
+      // A rejoined culprit left behind an accepted subset at the last step (`owed`): tested alone first; accepted, it is
+      // this step's operation (review rr11o O6).
+      if (await retest(true)) {
+        finished = true
+        rt.refused = refusedNow
+        return
+      }
       for (;;) {
         const attempt: StepAttempt = {}
         try {
