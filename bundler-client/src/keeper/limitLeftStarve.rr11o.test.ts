@@ -30,14 +30,15 @@ async function run(n: number) {
   return { sent, aboutA8, alerts: events.filter((e) => e.type === "alert").length }
 }
 
-test("rr11o O4 observed today: the 9th due sub-account of one loan asset is never planned, sent or alerted while the 8 stay due", async () => {
+test("rr11o O4 fixed (f11s): the 9th due sub-account, left out by the module's limits, counts as unreached: alerted at 102, its turn plans and sends it every 4th block", async () => {
   const { sent, aboutA8, alerts } = await run(20)
-  expect(sent).toEqual(Array.from({ length: 20 }, (_, k) => `${100 + k} a0,a1,a2,a3,a4,a5,a6,a7`))
-  expect(aboutA8).toEqual([])
-  expect(alerts).toBe(0)
+  const eight = "a0,a1,a2,a3,a4,a5,a6,a7"
+  expect(sent).toEqual(Array.from({ length: 20 }, (_, k) => `${100 + k} ${k % 4 === 3 ? "a8" : eight}`))
+  expect(aboutA8).toEqual(["102 nothing-to-send"])
+  expect(alerts).toBe(1)
 }, 60_000)
 
-test.skip("rr11o O4 FAILS TODAY: a due sub-account left out by the module's limits is sent or alerted within 5 blocks", async () => {
+test("rr11o O4 FAILS TODAY: a due sub-account left out by the module's limits is sent or alerted within 5 blocks", async () => {
   const { sent, aboutA8 } = await run(5)
   expect(sent.some((s) => s.includes("a8")) || aboutA8.length > 0).toBe(true)
 }, 60_000)

@@ -73,6 +73,11 @@ type StepAttempt = {
   ranked?: string[][] | undefined
   /** The sub-accounts (lower case) whose plan the rule book judged after the clamp in this attempt (review rr11h H1). */
   judged?: Set<string> | undefined
+  /**
+   * Due sub-accounts (lower case, below their band) the solver left for the next operation by the module's structural
+   * limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), in no plan: counted as unreached for the turn (review rr11o O4).
+   */
+  overLimit?: string[] | undefined
 }
 
 /**
@@ -91,6 +96,9 @@ export const RULE_REFUSAL_REALERT_BLOCKS = 50n
  * within UNREACHED_TURN_BLOCKS + 1 blocks (review rr11n N4).
  */
 export const UNREACHED_TURN_BLOCKS = 3n
+
+/** A solver outcome's reason for a target left for the next operation by the module's structural limits (not a swap boost's). */
+const OVER_LIMIT = /over the module's limits for one operation \(MAX_SUB_ACCOUNTS \/ MAX_ACTIONS\); left for the next\)/
 
 const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
@@ -605,6 +613,8 @@ export class SafeStep {
     // The plans ranked and the sub-accounts judged over this step's attempts: a run of refusals is carried over a step
     // that never reached its sub-account's plan (review rr11h H1), not ended by it.
     const rankedNow: string[][] = []
+    // Due sub-accounts left out by the module's structural limits in this step (review rr11o O4).
+    const overLimitNow = new Set<string>()
     const judgedNow = new Set<string>()
     // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
     // once a refused donor is excluded is reported (the first attempt listed it with the donor).
@@ -627,6 +637,11 @@ export class SafeStep {
       for (const { error, subAccounts } of attempt.refusals ?? []) ruleRefusedNow.set(`*|${[...subAccounts].sort().join(",")}`, error)
       rankedNow.push(...(attempt.ranked ?? []))
       for (const id of attempt.judged ?? []) judgedNow.add(id)
+      // Left out by the module's limits: unreached like a ranked plan not judged (review rr11o O4).
+      for (const id of attempt.overLimit ?? []) {
+        rankedNow.push([id])
+        overLimitNow.add(id)
+      }
     }
     // The rule book refused a clamped plan naming one of its sub-accounts, and no repair passed (nothing was sent): it is
     // left out and the rest planned again in this block, the other loan assets' plans included (rr11f F3).
@@ -913,7 +928,7 @@ export class SafeStep {
       const carried = new Set(unreached.flat().filter((id) => !judgedNow.has(id)))
       // Also after a thrown step (review rr11o O1): a turn spent on a plan that failed (action, bundler, quote) counts as
       // reached (its sub-accounts were judged), so the failing plan does not keep the turn and the most urgent goes first.
-      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues)
+      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues, overLimitNow)
       this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
@@ -930,7 +945,7 @@ export class SafeStep {
    * UNREACHED_TURN_BLOCKS steps, a `nothing-to-send` alert (stage `unreached`, at most once per
    * RULE_REFUSAL_REALERT_BLOCKS), and `planAndSend` ranks its plan first at the next step.
    */
-  private reportUnreached(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, carried: ReadonlySet<string>, judged: ReadonlySet<string>, venues: Map<string, VenueName>): void {
+  private reportUnreached(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, carried: ReadonlySet<string>, judged: ReadonlySet<string>, venues: Map<string, VenueName>, overLimit: ReadonlySet<string> = new Set()): void {
     const safe = rt.config.address
     const runs = (rt.unreached ??= new Map())
     for (const [id, run] of [...runs]) {
@@ -949,7 +964,7 @@ export class SafeStep {
       if (run.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
       run.alerted = block
       const steps = block - run.since + 1n
-      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due` }))
+      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due` : `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due` }))
     }
   }
 
@@ -1049,7 +1064,28 @@ export class SafeStep {
     // One plan per loan asset, one operation at a time: the most urgent goes first (a rescue before a boost; of two
     // rescues, the sub-account lowest against its minHealth), whatever the order of the policies.
     let result: SolverResult | undefined
-    const results = input.subAccounts.length > 0 ? [...solveByLoanAsset(input).values()] : []
+    const byAsset = input.subAccounts.length > 0 ? solveByLoanAsset(input) : new Map<string, SolverResult>()
+    // A due sub-account left out by the module's structural limits (no plan of its own, "left for the next" operation)
+    // is unreached (review rr11o O4: while the 8 most urgent stayed due, the 9th was never planned nor alerted); at its
+    // turn, its asset is planned again without that plan's due sub-accounts that have no turn, so it is planned.
+    const belowNow = new Set(snapshot.chain.filter((c) => c.band === "below").map((c) => c.subAccount.toLowerCase()))
+    const hasTurn = (id: string) => {
+      const since = rt.unreached?.get(id)?.since
+      return since !== undefined && block - since >= UNREACHED_TURN_BLOCKS
+    }
+    for (const [asset, r] of [...byAsset]) {
+      const planned = new Set((r.plan?.subAccounts ?? []).map((id) => id.toLowerCase()))
+      const left = r.outcomes
+        .map((o) => o.id.toLowerCase())
+        .filter((id, i) => OVER_LIMIT.test(r.outcomes[i]?.reason ?? "") && belowNow.has(id) && !planned.has(id))
+      if (left.length === 0) continue
+      ;(attempt.overLimit ??= []).push(...left)
+      if (!left.some(hasTurn)) continue
+      const drop = new Set([...planned].filter((id) => belowNow.has(id) && !hasTurn(id)))
+      const again = solveByLoanAsset({ ...input, subAccounts: input.subAccounts.filter((x) => !drop.has(x.state.id.toLowerCase())) }).get(asset)
+      if (again?.plan !== undefined) byAsset.set(asset, again)
+    }
+    const results = [...byAsset.values()]
     for (const r of results) if (!result?.plan || (r.plan && urgencyOf(r, input) < urgencyOf(result, input))) result = r
     events.emit({ type: "observed", safe, block, snapshot, result })
     // no-rescue is reported by the caller on the last attempt's results (a re-plan without a refused sub-account included).
