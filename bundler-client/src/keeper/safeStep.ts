@@ -90,10 +90,14 @@ export const RULE_REFUSAL_REALERT_BLOCKS = 50n
 
 /**
  * Steps in a row a due sub-account's plan (below its band) may be ranked but not reached, a more urgent loan asset's plan
- * sent first each time (one operation per step), before its plan goes first at the next step, with a `nothing-to-send`
- * alert (stage `unreached`, then at most once per RULE_REFUSAL_REALERT_BLOCKS): when the most urgent plan stays due
- * whatever is sent (its operation reverting on chain, a stream of newly due ones), every due rescue is still reached
- * within UNREACHED_TURN_BLOCKS + 1 blocks (review rr11n N4).
+ * sent first each time (one operation per step), or left for the next operation by the module's limits (review rr11o
+ * O4), before it has the turn, with a `nothing-to-send` alert (stage `unreached`, then at most once per
+ * RULE_REFUSAL_REALERT_BLOCKS). Plans with the turn go first, the one waiting longest first (its oldest `since`; review
+ * rr11o O2), and the turn is spent when its plan is attempted, whatever the outcome (review rr11o O1); in a step without
+ * a turn the most urgent plan goes first. So when plans stay due whatever is sent (operations reverting on chain, a
+ * stream of newly due ones), each of N due plans is attempted within UNREACHED_TURN_BLOCKS + N - 1 blocks of becoming
+ * due and then at least once every max(N, UNREACHED_TURN_BLOCKS + 1) blocks (review rr11n N4); attempted, not landed: a
+ * plan the simulation refuses goes through the isolation.
  */
 export const UNREACHED_TURN_BLOCKS = 3n
 
@@ -1112,11 +1116,23 @@ export class SafeStep {
     }
     // The most urgent plan first; a plan the rule book refuses after the clamp (no repair) gives way to the next one.
     // A due sub-account's plan not reached in the last UNREACHED_TURN_BLOCKS steps goes first (review rr11n N4).
-    const turn = (r: SolverResult) => ((r.plan as Plan).subAccounts.some((id) => {
-      const since = rt.unreached?.get(id.toLowerCase())?.since
-      return since !== undefined && block - since >= UNREACHED_TURN_BLOCKS
-    }) ? 0 : 1)
-    const ranked = results.filter((r) => r.plan !== undefined).sort((a, b) => turn(a) - turn(b) || urgencyOf(a, input) - urgencyOf(b, input))
+    // Turns go by how long the plan waited (its oldest `since`: longest wait first, review rr11o O2: ranked by urgency,
+    // the least urgent of 5 due assets never got one), then by urgency; a plan without a turn: `block` (after all turns).
+    const waitedSince = (r: SolverResult) => {
+      let oldest = block
+      for (const id of (r.plan as Plan).subAccounts) {
+        const since = rt.unreached?.get(id.toLowerCase())?.since
+        if (since !== undefined && block - since >= UNREACHED_TURN_BLOCKS && since < oldest) oldest = since
+      }
+      return oldest
+    }
+    const ranked = results
+      .filter((r) => r.plan !== undefined)
+      .sort((a, b) => {
+        const wa = waitedSince(a)
+        const wb = waitedSince(b)
+        return wa < wb ? -1 : wa > wb ? 1 : urgencyOf(a, input) - urgencyOf(b, input)
+      })
     attempt.ranked = ranked.map((r) => (r.plan as Plan).subAccounts.map((id) => id.toLowerCase()))
     const judged = (attempt.judged ??= new Set())
     for (const candidate of ranked) {
