@@ -78,6 +78,11 @@ type StepAttempt = {
    * limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), in no plan: counted as unreached for the turn (review rr11o O4).
    */
   overLimit?: string[] | undefined
+  /**
+   * Due sub-accounts (lower case) the clamp's rule-book repair left out of a plan sent in this attempt, with the rule
+   * that refused the unrepaired plan: in the rule-refusal runs (stage `judge`; review rr11o O5).
+   */
+  repairDropped?: { id: string; error: ClampRuleRefusedError }[] | undefined
 }
 
 /**
@@ -641,6 +646,7 @@ export class SafeStep {
       for (const { error, subAccounts } of attempt.refusals ?? []) ruleRefusedNow.set(`*|${[...subAccounts].sort().join(",")}`, error)
       rankedNow.push(...(attempt.ranked ?? []))
       for (const id of attempt.judged ?? []) judgedNow.add(id)
+      for (const { id, error } of attempt.repairDropped ?? []) ruleRefusedNow.set(id, error)
       // Left out by the module's limits: unreached like a ranked plan not judged (review rr11o O4).
       for (const id of attempt.overLimit ?? []) {
         rankedNow.push([id])
@@ -1176,6 +1182,17 @@ export class SafeStep {
           continue
         }
         return
+      }
+      // A due sub-account the repair left out of the plan (the unrepaired plan refused by the rule book): a rule refusal
+      // of it (stage `judge`), not "unreached" (review rr11o O5: its turn's plan was sent without it, alerted with the
+      // wrong reason, the refusal gauge back to 0).
+      const kept = new Set(clamped.subAccounts.map((id) => id.toLowerCase()))
+      const dropped = chainPlan.subAccounts.map((id) => id.toLowerCase()).filter((id) => !kept.has(id) && snapshot.chain.some((c) => c.subAccount.toLowerCase() === id && c.band === "below"))
+      if (dropped.length > 0) {
+        const verdict = judge(chainPlan)
+        if (verdict !== undefined && !verdict.ok)
+          for (const id of dropped)
+            (attempt.repairDropped ??= []).push({ id, error: new ClampRuleRefusedError({ safe, rule: verdict.error.name, args: verdict.error.args, binding: [], subAccount: id, stage: "judge", detail: "left out of its plan by the rule book's repair" }) })
       }
       chainPlan = clamped
       if (this.deps.dryRun) {
