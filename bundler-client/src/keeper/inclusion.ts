@@ -170,7 +170,7 @@ export class InclusionTracker {
     // plan's success, one alert every 4 blocks in the unreached turn's pattern).
     const ids = pending.subAccounts
     const runKey = ids === undefined || ids.length === 0 ? "*" : ids.join(",")
-    const runs = (rt.reverted ??= new Map())
+    const runs = (rt.reverted ??= new Map<string, { count: number; alerted: bigint }>())
     if (success) {
       for (const key of [...runs.keys()]) if (ids === undefined || key === "*" || key.split(",").some((id) => ids.includes(id))) runs.delete(key)
     } else {
