@@ -165,14 +165,22 @@ export class InclusionTracker {
       success ? "rebalance included" : `rebalance included but reverted${revert ? `: ${revert.error}` : ""}`,
     )
     // A reverted inclusion alerts `reverted` (the first of a run, then once per REVERTED_REALERT_BLOCKS; review rr11n N4).
-    if (success) rt.reverted = undefined
-    else {
-      const count = (rt.reverted?.count ?? 0) + 1
-      const alerted = rt.reverted?.alerted
+    // Runs are keyed by the plan's sub-accounts (`*` for a record without them): a success ends the runs sharing a
+    // sub-account with it (all of them when unknown), not another plan's (review rr11o O3: per Safe, ended by another
+    // plan's success, one alert every 4 blocks in the unreached turn's pattern).
+    const ids = pending.subAccounts
+    const runKey = ids === undefined || ids.length === 0 ? "*" : ids.join(",")
+    const runs = (rt.reverted ??= new Map<string, { count: number; alerted: bigint }>())
+    if (success) {
+      for (const key of [...runs.keys()]) if (ids === undefined || key === "*" || key.split(",").some((id) => ids.includes(id))) runs.delete(key)
+    } else {
+      const run = runs.get(runKey)
+      const count = (run?.count ?? 0) + 1
+      const alerted = run?.alerted
       if (alerted === undefined || alerted > included || included - alerted >= REVERTED_REALERT_BLOCKS) {
-        rt.reverted = { count, alerted: included }
+        runs.set(runKey, { count, alerted: included })
         events.alert(safe, included, "reverted", new OperationRevertedError({ safe, nonce, block: included, count, revert: revert?.error }))
-      } else rt.reverted = { count, alerted }
+      } else runs.set(runKey, { count, alerted })
     }
     // A swap rescue reverted short of its repayment: its sub-account's next plan is sized for the delay it took (rr13 F6).
     noteInclusion(rt, success, included, revert?.data)

@@ -106,7 +106,7 @@ export type SafeRuntime = {
    * last `reverted` alert (the first of a run, then at most once per REVERTED_REALERT_BLOCKS); ended by a successful
    * inclusion.
    */
-  reverted?: { count: number; alerted: bigint } | undefined
+  reverted?: Map<string, { count: number; alerted: bigint }> | undefined
   /**
    * Sub-accounts (lower case) whose oracle the chain's simulation refused at send in the last steps in a row
    * (`ORACLE_REFUSAL_ALERT_BLOCKS`): how many steps, whether `feed-broken` was alerted, and the gauge's labels.

@@ -73,6 +73,16 @@ type StepAttempt = {
   ranked?: string[][] | undefined
   /** The sub-accounts (lower case) whose plan the rule book judged after the clamp in this attempt (review rr11h H1). */
   judged?: Set<string> | undefined
+  /**
+   * Due sub-accounts (lower case, below their band) the solver left for the next operation by the module's structural
+   * limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), in no plan: counted as unreached for the turn (review rr11o O4).
+   */
+  overLimit?: string[] | undefined
+  /**
+   * Due sub-accounts (lower case) the clamp's rule-book repair left out of a plan sent in this attempt, with the rule
+   * that refused the unrepaired plan: in the rule-refusal runs (stage `judge`; review rr11o O5).
+   */
+  repairDropped?: { id: string; error: ClampRuleRefusedError }[] | undefined
 }
 
 /**
@@ -85,12 +95,19 @@ export const RULE_REFUSAL_REALERT_BLOCKS = 50n
 
 /**
  * Steps in a row a due sub-account's plan (below its band) may be ranked but not reached, a more urgent loan asset's plan
- * sent first each time (one operation per step), before its plan goes first at the next step, with a `nothing-to-send`
- * alert (stage `unreached`, then at most once per RULE_REFUSAL_REALERT_BLOCKS): when the most urgent plan stays due
- * whatever is sent (its operation reverting on chain, a stream of newly due ones), every due rescue is still reached
- * within UNREACHED_TURN_BLOCKS + 1 blocks (review rr11n N4).
+ * sent first each time (one operation per step), or left for the next operation by the module's limits (review rr11o
+ * O4), before it has the turn, with a `nothing-to-send` alert (stage `unreached`, then at most once per
+ * RULE_REFUSAL_REALERT_BLOCKS). Plans with the turn go first, the one waiting longest first (its oldest `since`; review
+ * rr11o O2), and the turn is spent when its plan is attempted, whatever the outcome (review rr11o O1); in a step without
+ * a turn the most urgent plan goes first. So when plans stay due whatever is sent (operations reverting on chain, a
+ * stream of newly due ones), each of N due plans is attempted within UNREACHED_TURN_BLOCKS + N - 1 blocks of becoming
+ * due and then at least once every max(N, UNREACHED_TURN_BLOCKS + 1) blocks (review rr11n N4); attempted, not landed: a
+ * plan the simulation refuses goes through the isolation.
  */
 export const UNREACHED_TURN_BLOCKS = 3n
+
+/** A solver outcome's reason for a target left for the next operation by the module's structural limits (not a swap boost's). */
+const OVER_LIMIT = /over the module's limits for one operation \(MAX_SUB_ACCOUNTS \/ MAX_ACTIONS\); left for the next\)/
 
 const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
@@ -605,6 +622,8 @@ export class SafeStep {
     // The plans ranked and the sub-accounts judged over this step's attempts: a run of refusals is carried over a step
     // that never reached its sub-account's plan (review rr11h H1), not ended by it.
     const rankedNow: string[][] = []
+    // Due sub-accounts left out by the module's structural limits in this step (review rr11o O4).
+    const overLimitNow = new Set<string>()
     const judgedNow = new Set<string>()
     // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
     // once a refused donor is excluded is reported (the first attempt listed it with the donor).
@@ -627,6 +646,12 @@ export class SafeStep {
       for (const { error, subAccounts } of attempt.refusals ?? []) ruleRefusedNow.set(`*|${[...subAccounts].sort().join(",")}`, error)
       rankedNow.push(...(attempt.ranked ?? []))
       for (const id of attempt.judged ?? []) judgedNow.add(id)
+      for (const { id, error } of attempt.repairDropped ?? []) ruleRefusedNow.set(id, error)
+      // Left out by the module's limits: unreached like a ranked plan not judged (review rr11o O4).
+      for (const id of attempt.overLimit ?? []) {
+        rankedNow.push([id])
+        overLimitNow.add(id)
+      }
     }
     // The rule book refused a clamped plan naming one of its sub-accounts, and no repair passed (nothing was sent): it is
     // left out and the rest planned again in this block, the other loan assets' plans included (rr11f F3).
@@ -773,9 +798,12 @@ export class SafeStep {
         if (out.send === undefined) excluded.add(id)
         const before = rejoined.get(id)
         // A rejoined culprit left behind an accepted subset of the others: remembered again from this block under its
-        // run (its plan alone was refused when found; not re-isolated at every block: review rr11m M5).
+        // run (not re-isolated at every block: review rr11m M5), but its plan alone was not simulated in this step, so it
+        // is `owed` a test alone, made FIRST at the next step even when that step sends another plan (review rr11o O6:
+        // re-tested only in a step sending nothing else, it was never sent while another rescue of its asset was sent
+        // every block).
         if (before !== undefined && out.why === "sent") {
-          ;(rt.refusedAlone ??= new Map<string, RefusedAlone>()).set(id, { ...before, block, tested: block })
+          ;(rt.refusedAlone ??= new Map<string, RefusedAlone>()).set(id, { ...before, block, tested: block, owed: true })
           const error = ruleRefusedNow.get(before.key) ?? before.error
           ruleRefusedNow.set(before.key, error)
           isolation.runs.set(before.key, error)
@@ -810,14 +838,14 @@ export class SafeStep {
     // In a step that sent nothing else: one remembered culprit re-tested alone (REMEMBERED_RETESTS_PER_STEP, outside the
     // isolation's budget), the one tested longest ago first, then the most urgent. Accepted: sent, its blame forgotten
     // (true). Refused: blamed again (its run goes on). No plan alone, or named: forgotten (it rejoins the plans).
-    const retest = async (): Promise<boolean> => {
+    const retest = async (owedOnly = false): Promise<boolean> => {
       if (this.deps.dryRun || !isolation.canRetest() || rt.refusedAlone === undefined) return false
       // Most urgent first: the lowest health before (the venue's, as the solver reads it) over minHealth.
       const ratio = (id: string) => {
         const x = snapshot.input.subAccounts.find((y) => y.state.id.toLowerCase() === id)
         return x === undefined || !x.policy.minHealth ? Number.POSITIVE_INFINITY : venueHealthOf(x.state) / x.policy.minHealth
       }
-      const candidates = remembered.filter((id) => rt.refusedAlone?.has(id) && !isolation.culprits.has(id)).sort((a, b) => ratio(a) - ratio(b))
+      const candidates = remembered.filter((id) => rt.refusedAlone?.has(id) && !isolation.culprits.has(id) && (!owedOnly || rt.refusedAlone?.get(id)?.owed === true)).sort((a, b) => ratio(a) - ratio(b))
       const id = StepIsolation.nextRetest(rt.refusedAlone, candidates)
       if (id === undefined) return false
       isolation.retests += 1
@@ -837,7 +865,10 @@ export class SafeStep {
         // Blamed again by `simulate` (its run goes on); a judged refusal without a named culprit keeps the entry too. Only
         // the rotation's clock moves: the memory still expires REFUSED_ALONE_MEMORY_BLOCKS after it was first found.
         const again = rt.refusedAlone.get(id)
-        if (again !== undefined) again.tested = block
+        if (again !== undefined) {
+          again.tested = block
+          again.owed = undefined
+        }
         return false
       }
       forget(id)
@@ -845,6 +876,13 @@ export class SafeStep {
       return false
     }
     try {
+      // A rejoined culprit left behind an accepted subset at the last step (`owed`): tested alone first; accepted, it is
+      // this step's operation (review rr11o O6).
+      if (await retest(true)) {
+        finished = true
+        rt.refused = refusedNow
+        return
+      }
       for (;;) {
         const attempt: StepAttempt = {}
         try {
@@ -898,7 +936,9 @@ export class SafeStep {
       // whenever ANY plan was unreached, it never ended).
       const unreached = rankedNow.filter((ids) => ids.every((id) => !judgedNow.has(id)))
       const carried = new Set(unreached.flat().filter((id) => !judgedNow.has(id)))
-      if (finished) this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues)
+      // Also after a thrown step (review rr11o O1): a turn spent on a plan that failed (action, bundler, quote) counts as
+      // reached (its sub-accounts were judged), so the failing plan does not keep the turn and the most urgent goes first.
+      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues, overLimitNow)
       this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
@@ -915,7 +955,7 @@ export class SafeStep {
    * UNREACHED_TURN_BLOCKS steps, a `nothing-to-send` alert (stage `unreached`, at most once per
    * RULE_REFUSAL_REALERT_BLOCKS), and `planAndSend` ranks its plan first at the next step.
    */
-  private reportUnreached(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, carried: ReadonlySet<string>, judged: ReadonlySet<string>, venues: Map<string, VenueName>): void {
+  private reportUnreached(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, carried: ReadonlySet<string>, judged: ReadonlySet<string>, venues: Map<string, VenueName>, overLimit: ReadonlySet<string> = new Set()): void {
     const safe = rt.config.address
     const runs = (rt.unreached ??= new Map())
     for (const [id, run] of [...runs]) {
@@ -934,7 +974,7 @@ export class SafeStep {
       if (run.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
       run.alerted = block
       const steps = block - run.since + 1n
-      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due` }))
+      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due` : `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due` }))
     }
   }
 
@@ -1034,7 +1074,28 @@ export class SafeStep {
     // One plan per loan asset, one operation at a time: the most urgent goes first (a rescue before a boost; of two
     // rescues, the sub-account lowest against its minHealth), whatever the order of the policies.
     let result: SolverResult | undefined
-    const results = input.subAccounts.length > 0 ? [...solveByLoanAsset(input).values()] : []
+    const byAsset = input.subAccounts.length > 0 ? solveByLoanAsset(input) : new Map<string, SolverResult>()
+    // A due sub-account left out by the module's structural limits (no plan of its own, "left for the next" operation)
+    // is unreached (review rr11o O4: while the 8 most urgent stayed due, the 9th was never planned nor alerted); at its
+    // turn, its asset is planned again without that plan's due sub-accounts that have no turn, so it is planned.
+    const belowNow = new Set(snapshot.chain.filter((c) => c.band === "below").map((c) => c.subAccount.toLowerCase()))
+    const hasTurn = (id: string) => {
+      const since = rt.unreached?.get(id)?.since
+      return since !== undefined && block - since >= UNREACHED_TURN_BLOCKS
+    }
+    for (const [asset, r] of [...byAsset]) {
+      const planned = new Set((r.plan?.subAccounts ?? []).map((id) => id.toLowerCase()))
+      const left = r.outcomes
+        .map((o) => o.id.toLowerCase())
+        .filter((id, i) => OVER_LIMIT.test(r.outcomes[i]?.reason ?? "") && belowNow.has(id) && !planned.has(id))
+      if (left.length === 0) continue
+      ;(attempt.overLimit ??= []).push(...left)
+      if (!left.some(hasTurn)) continue
+      const drop = new Set([...planned].filter((id) => belowNow.has(id) && !hasTurn(id)))
+      const again = solveByLoanAsset({ ...input, subAccounts: input.subAccounts.filter((x) => !drop.has(x.state.id.toLowerCase())) }).get(asset)
+      if (again?.plan !== undefined) byAsset.set(asset, again)
+    }
+    const results = [...byAsset.values()]
     for (const r of results) if (!result?.plan || (r.plan && urgencyOf(r, input) < urgencyOf(result, input))) result = r
     events.emit({ type: "observed", safe, block, snapshot, result })
     // no-rescue is reported by the caller on the last attempt's results (a re-plan without a refused sub-account included).
@@ -1061,11 +1122,23 @@ export class SafeStep {
     }
     // The most urgent plan first; a plan the rule book refuses after the clamp (no repair) gives way to the next one.
     // A due sub-account's plan not reached in the last UNREACHED_TURN_BLOCKS steps goes first (review rr11n N4).
-    const turn = (r: SolverResult) => ((r.plan as Plan).subAccounts.some((id) => {
-      const since = rt.unreached?.get(id.toLowerCase())?.since
-      return since !== undefined && block - since >= UNREACHED_TURN_BLOCKS
-    }) ? 0 : 1)
-    const ranked = results.filter((r) => r.plan !== undefined).sort((a, b) => turn(a) - turn(b) || urgencyOf(a, input) - urgencyOf(b, input))
+    // Turns go by how long the plan waited (its oldest `since`: longest wait first, review rr11o O2: ranked by urgency,
+    // the least urgent of 5 due assets never got one), then by urgency; a plan without a turn: `block` (after all turns).
+    const waitedSince = (r: SolverResult) => {
+      let oldest = block
+      for (const id of (r.plan as Plan).subAccounts) {
+        const since = rt.unreached?.get(id.toLowerCase())?.since
+        if (since !== undefined && block - since >= UNREACHED_TURN_BLOCKS && since < oldest) oldest = since
+      }
+      return oldest
+    }
+    const ranked = results
+      .filter((r) => r.plan !== undefined)
+      .sort((a, b) => {
+        const wa = waitedSince(a)
+        const wb = waitedSince(b)
+        return wa < wb ? -1 : wa > wb ? 1 : urgencyOf(a, input) - urgencyOf(b, input)
+      })
     attempt.ranked = ranked.map((r) => (r.plan as Plan).subAccounts.map((id) => id.toLowerCase()))
     const judged = (attempt.judged ??= new Set())
     for (const candidate of ranked) {
@@ -1109,6 +1182,17 @@ export class SafeStep {
           continue
         }
         return
+      }
+      // A due sub-account the repair left out of the plan (the unrepaired plan refused by the rule book): a rule refusal
+      // of it (stage `judge`), not "unreached" (review rr11o O5: its turn's plan was sent without it, alerted with the
+      // wrong reason, the refusal gauge back to 0).
+      const kept = new Set(clamped.subAccounts.map((id) => id.toLowerCase()))
+      const dropped = chainPlan.subAccounts.map((id) => id.toLowerCase()).filter((id) => !kept.has(id) && snapshot.chain.some((c) => c.subAccount.toLowerCase() === id && c.band === "below"))
+      if (dropped.length > 0) {
+        const verdict = judge(chainPlan)
+        if (verdict !== undefined && !verdict.ok)
+          for (const id of dropped)
+            (attempt.repairDropped ??= []).push({ id, error: new ClampRuleRefusedError({ safe, rule: verdict.error.name, args: verdict.error.args, binding: [], subAccount: id, stage: "judge", detail: "left out of its plan by the rule book's repair" }) })
       }
       chainPlan = clamped
       if (this.deps.dryRun) {

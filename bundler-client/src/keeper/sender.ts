@@ -187,6 +187,7 @@ export class RebalanceSender {
       sentBlock: block.toString(),
       firstSentBlock: replace?.firstSentBlock ?? replace?.sentBlock ?? block.toString(),
       stallAlertedBlock: replace?.stallAlertedBlock,
+      subAccounts: plan.subAccounts.map((id) => id.toLowerCase()).sort(),
       sentAt: clock.now(),
       maxFeePerGas: fees.maxFeePerGas.toString(),
       maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),

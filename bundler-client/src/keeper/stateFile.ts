@@ -22,6 +22,8 @@ export type PendingOperation = {
    * (`MAX_LOG_WINDOWS` windows per step) did not reach the head; the search starts at `firstSentBlock` otherwise.
    */
   searchFromBlock?: string | undefined
+  /** The plan's sub-accounts (lower case, sorted): the `reverted` alert's runs are keyed by them (review rr11o O3); absent in older records. */
+  subAccounts?: string[] | undefined
   /** Wall-clock ms of the send. */
   sentAt: number
   /** Fees it was signed with (wei), for a replacement's bump. */

@@ -32,8 +32,13 @@ export const REMEMBERED_RETESTS_PER_STEP = 1
  * blamed afresh (one isolation per this many blocks: review rr11m M5's cost, bounded).
  */
 export const REFUSED_ALONE_MEMORY_BLOCKS = 3n
-/** A remembered culprit: the block first found (its memory's expiry counts from it), the block last tested alone (the re-tests' rotation only), its refusal run's key and refusal. */
-export type RefusedAlone = { block: bigint; tested: bigint; key: string; error: ClampRuleRefusedError }
+/**
+ * A remembered culprit: the block first found (its memory's expiry counts from it), the block last tested alone (the
+ * re-tests' rotation only), its refusal run's key and refusal; `owed` when it was remembered again at its rejoin behind
+ * an accepted subset without a test alone: re-tested alone first at the next step, even when that step sends another plan
+ * (review rr11o O6).
+ */
+export type RefusedAlone = { block: bigint; tested: bigint; key: string; error: ClampRuleRefusedError; owed?: true | undefined }
 
 /**
  * What one step (`SafeStep.run`, across the token paymaster's retries of `solveAndSend`) spends and learns isolating
