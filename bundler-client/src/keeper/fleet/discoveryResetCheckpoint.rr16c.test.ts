@@ -6,7 +6,7 @@ import { type DiscoveryCheckpoint, SafeDiscovery } from "./discovery.js"
 
 // Review rr16c (issue 16, f16d's rr16b D2 fix: discovery resets when the head falls below its confirmed block).
 // S2 (Low, devnets / reorgs deeper than reorgDepth): the reset is in the leader's memory only. The queue leader writes
-// the checkpoint to Redis only when its block is >= lastCheckpoint + 100 (queueNode.ts `lead`), and a reset does not
+// the checkpoint to Redis only when its block is >= lastCheckpoint + 100 (queueNode.ts `FleetNode.lead`), and a reset does not
 // lower lastCheckpoint, so Redis keeps the OLD chain's checkpoint until the new chain's confirmed block passes the old
 // one + 100. A leader failover in that window (new chain head above the old checkpoint's block, so the new leader's first
 // sync sees no head below it and does not reset) restores the old chain's registry: the new chain's Safes registered up
