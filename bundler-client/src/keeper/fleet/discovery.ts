@@ -193,8 +193,9 @@ export class SafeDiscovery {
     let reorg = false
     // A head below the confirmed block (the chain is shorter than what discovery confirmed: a devnet reset on the same
     // chain id and prefix, a restored checkpoint of another chain's history, a reorg deeper than reorgDepth): nothing
-    // held can be trusted; start again from fromBlock (review rr16b D2).
-    if (head < this.confirmedBlock) {
+    // held can be trusted; start again from fromBlock (review rr16b D2). Only when something at or past fromBlock was
+    // confirmed: a head below fromBlock - 1 before that has nothing to reset and is not counted (review rr16c S3).
+    if (head < this.confirmedBlock && this.confirmedBlock >= settings.fromBlock) {
       this.deps.logger.warn(
         { head: Number(head), confirmed: Number(this.confirmedBlock), fromBlock: Number(settings.fromBlock) },
         `discovery: the chain head ${head} is below the confirmed block ${this.confirmedBlock} (chain reset or a reorg deeper than reorgDepth); discovery reads again from fromBlock ${settings.fromBlock}`,
