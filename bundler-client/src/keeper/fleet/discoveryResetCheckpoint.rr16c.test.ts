@@ -2,7 +2,7 @@ import { pino } from "pino"
 import { type Address, type Hex, type PublicClient, getAddress } from "viem"
 import { describe, expect, test } from "vitest"
 import { KeeperMetrics } from "../metrics.js"
-import { type DiscoveryCheckpoint, SafeDiscovery } from "./discovery.js"
+import { type CheckpointMark, type DiscoveryCheckpoint, SafeDiscovery, checkpointDue } from "./discovery.js"
 
 // Review rr16c (issue 16, f16d's rr16b D2 fix: discovery resets when the head falls below its confirmed block).
 // S2 (Low, devnets / reorgs deeper than reorgDepth): the reset is in the leader's memory only. The queue leader writes
@@ -38,15 +38,16 @@ const registered = (safe: Address, block: bigint, fork = "a"): FakeLog[] => [
 const discoveryOf = (client: PublicClient, fromBlock: bigint, metrics = new KeeperMetrics()) =>
   new SafeDiscovery({ client, module: M, entryPoint: EP, keeper: K, chainId: 31337, settings: { fromBlock, logWindow: 50, reorgDepth: 64 }, logger: pino({ level: "silent" }), metrics })
 
-/** queueNode.ts `lead`: the checkpoint goes to Redis only when its block is >= lastCheckpoint + 100 (lastCheckpoint never lowered). */
+/** queueNode.ts `lead`'s rule (`checkpointDue`): every 100 confirmed blocks, and at once after a discovery reset (f16e). */
 function leaderWriting(d: SafeDiscovery, redis: { checkpoint?: string }) {
-  let lastCheckpoint = 0n
+  let lastCheckpoint: CheckpointMark = { block: 0n, resets: 0 }
   return async (head: bigint) => {
     await d.sync(head)
     const checkpoint = d.checkpoint()
-    if (BigInt(checkpoint.block) >= lastCheckpoint + 100n) {
+    const mark = checkpointDue(checkpoint, d.resets, lastCheckpoint)
+    if (mark) {
       redis.checkpoint = JSON.stringify(checkpoint)
-      lastCheckpoint = BigInt(checkpoint.block)
+      lastCheckpoint = mark
     }
   }
 }
@@ -73,16 +74,16 @@ async function failoverAfterReset() {
 }
 
 describe("rr16c S2: after a discovery reset the Redis checkpoint stays the old chain's until the new chain passes it by 100 blocks", () => {
-  test("observed today: a failover leader restores the old chain's checkpoint and serves T (old chain), not S (new chain)", async () => {
+  test("fixed (f16e): the leader rewrites Redis at the reset; a failover leader restores the new chain's checkpoint and serves S, not T", async () => {
     const r = await failoverAfterReset()
     expect(r.oldBlock).toBe("336")
-    expect(r.leaderServes).toEqual([S]) // the leader that reset is right
-    expect(r.stillOld).toBe(true) // ... but never rewrote Redis
+    expect(r.leaderServes).toEqual([S])
+    expect(r.stillOld).toBe(false) // rewritten at the reset
     expect(r.restored).toBe(true)
-    expect(r.served).toEqual([T])
+    expect(r.served).toEqual([S])
   })
 
-  test.skip("FAILS TODAY: after a reset, the new leader serves the new chain's Safes (S) and not the old chain's", async () => {
+  test("FAILS TODAY (fixed f16e): after a reset, the new leader serves the new chain's Safes (S) and not the old chain's", async () => {
     const r = await failoverAfterReset()
     expect(r.served).toEqual([S])
   })
