@@ -111,6 +111,25 @@ export type DiscoverySync = {
   requests: number
 }
 
+/** The checkpoint last written to the shared store: its block and the discovery's {@link SafeDiscovery.resets} then. */
+export type CheckpointMark = { block: bigint; resets: number }
+
+/**
+ * Whether the queue leader writes `checkpoint` to the shared store: every 100 confirmed blocks, and at once after a
+ * discovery reset (review rr16c S2: otherwise Redis kept the old chain's checkpoint, and a new leader restored it).
+ *
+ * @param checkpoint - `SafeDiscovery.checkpoint()` (undefined without discovery).
+ * @param resets - `SafeDiscovery.resets` now.
+ * @param last - The mark of the last write (`{ block: 0n, resets: 0 }` before any).
+ * @returns The new mark when a write is due (the caller writes, then keeps it), else undefined.
+ */
+export function checkpointDue(checkpoint: DiscoveryCheckpoint | undefined, resets: number, last: CheckpointMark): CheckpointMark | undefined {
+  if (!checkpoint) return undefined
+  const block = BigInt(checkpoint.block)
+  if (resets !== last.resets || block >= last.block + 100n) return { block, resets }
+  return undefined
+}
+
 /**
  * Finds the Safes that registered this keeper's key from the module's events (`discoveryRules`), from
  * `settings.fromBlock`, in windows of `settings.logWindow` blocks, and keeps that current as new blocks arrive: one
@@ -130,6 +149,8 @@ export class SafeDiscovery {
   /** Logs after `confirmedBlock`, in chain order. */
   private recent: DecodedLog[] = []
   private confirmedBlock: bigint
+  /** Times {@link sync} started again from fromBlock (head below the confirmed block). */
+  private resetCount = 0
   private syncedBlock: bigint
   /** Blocks per `eth_getLogs`: `settings.logWindow`, halved while the node refuses a window. */
   private readonly window: LogWindow
@@ -156,6 +177,11 @@ export class SafeDiscovery {
   /** Blocks per `eth_getLogs` now (`logWindow`, or less after a window was refused). */
   get logWindow(): number {
     return this.window.size
+  }
+
+  /** Times {@link sync} started again from `fromBlock` (a head below the confirmed block; see {@link checkpointDue}). */
+  get resets(): number {
+    return this.resetCount
   }
 
   /** The block discovery is current at (`fromBlock - 1` before the first sync). */
@@ -193,12 +219,14 @@ export class SafeDiscovery {
     let reorg = false
     // A head below the confirmed block (the chain is shorter than what discovery confirmed: a devnet reset on the same
     // chain id and prefix, a restored checkpoint of another chain's history, a reorg deeper than reorgDepth): nothing
-    // held can be trusted; start again from fromBlock (review rr16b D2).
-    if (head < this.confirmedBlock) {
+    // held can be trusted; start again from fromBlock (review rr16b D2). Only when something at or past fromBlock was
+    // confirmed: a head below fromBlock - 1 before that has nothing to reset and is not counted (review rr16c S3).
+    if (head < this.confirmedBlock && this.confirmedBlock >= settings.fromBlock) {
       this.deps.logger.warn(
         { head: Number(head), confirmed: Number(this.confirmedBlock), fromBlock: Number(settings.fromBlock) },
         `discovery: the chain head ${head} is below the confirmed block ${this.confirmedBlock} (chain reset or a reorg deeper than reorgDepth); discovery reads again from fromBlock ${settings.fromBlock}`,
       )
+      this.resetCount += 1
       this.deps.metrics.inc("levpilot_discovery_resets_total", "Times discovery started again from fromBlock because the head was below its confirmed block.")
       this.confirmed = new Map()
       this.live = new Map()

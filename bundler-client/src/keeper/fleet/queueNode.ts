@@ -13,7 +13,7 @@ import { KeeperMetrics, serveMetrics } from "../metrics.js"
 import { type WebhookDeliveryError, postWebhook, webhookPayload } from "../webhook.js"
 import { fromJob, toJob } from "./codec.js"
 import type { FleetQueueSettings } from "./config.js"
-import type { DiscoveryCheckpoint } from "./discovery.js"
+import { type CheckpointMark, type DiscoveryCheckpoint, checkpointDue } from "./discovery.js"
 import { type Head, HeadPoller } from "./head.js"
 import { RedisHealth } from "./redisHealth.js"
 import { RedisFleetStore, fleetKeys } from "./redisStore.js"
@@ -118,7 +118,7 @@ export class FleetNode {
   private readonly unchecked = new Map<string, () => void>()
   /** Steps still running after their job ended (their Safe checked, the send going on). */
   private readonly background = new Set<Promise<unknown>>()
-  private lastCheckpoint = 0n
+  private lastCheckpoint: CheckpointMark = { block: 0n, resets: 0 }
   /** How many Safes one lens call takes on this node's RPC (learned, see {@link ReadLimit}). */
   private readonly readLimit = readLimit()
 
@@ -308,10 +308,12 @@ export class FleetNode {
       jobs.push({ name: "scan", data: { block: head.number.toString(), timestamp: head.timestamp.toString(), safes: chunk, userOps: toJob(ops) }, opts: { jobId: `${head.number}-${i / batch}` } })
     }
     await queues.scan.addBulk(jobs)
+    // Every 100 confirmed blocks, and at once after a discovery reset (review rr16c S2).
     const checkpoint = source.checkpoint()
-    if (checkpoint && BigInt(checkpoint.block) >= this.lastCheckpoint + 100n) {
+    const mark = checkpointDue(checkpoint, source.resets(), this.lastCheckpoint)
+    if (checkpoint && mark) {
       await redis.set(store.discoveryKey, JSON.stringify(checkpoint))
-      this.lastCheckpoint = BigInt(checkpoint.block)
+      this.lastCheckpoint = mark
     }
   }
 

@@ -149,6 +149,11 @@ export class SafeSource {
     return this.discovery?.checkpoint()
   }
 
+  /** {@link SafeDiscovery.resets} (0 without discovery). */
+  resets(): number {
+    return this.discovery?.resets ?? 0
+  }
+
   /** See {@link SafeDiscovery.restore}. @returns True when restored. */
   restore(checkpoint: DiscoveryCheckpoint): boolean {
     return this.discovery?.restore(checkpoint) ?? false
