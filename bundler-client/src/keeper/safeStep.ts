@@ -739,13 +739,24 @@ export class SafeStep {
           return { kind: "named", id: error.subAccount.toLowerCase() }
         }
         const p = attempt.plan
-        if (p === undefined || paymasterChargeOf(error) !== undefined) throw error
-        const { failing, oracle, planWide } = failureOf(error, p, attempt, { minNamed: 1, planWide: true })
+        if (paymasterChargeOf(error) !== undefined) throw error
+        const { failing, oracle, planWide } = p === undefined ? {} : failureOf(error, p, attempt, { minNamed: 1, planWide: true })
         if (failing !== undefined) {
           leaveOut(failing, oracle, p, error)
           return { kind: "named", id: failing.id }
         }
-        if (planWide === undefined) throw error
+        if (planWide === undefined) {
+          // A failure the step would rethrow (a bundler error, a swap quote read, a non-loss plan-wide revert) of the
+          // plan of ONE sub-account: its own refusal alone, blamed (alerted naming it and the error) and left out, so the
+          // probes of the others go on (review rr11p P6: rethrown, it stalled the plan's accepted sub-accounts for good).
+          // A transport failure (the RPC, not the sub-account) and a failure of several are still rethrown.
+          if (subset.length !== 1 || getTransportFailure(error)) throw error
+          const name = error instanceof Error ? error.name : "Error"
+          const message = error instanceof Error ? error.message.split("\n")[0] ?? "" : String(error)
+          logger.warn({ safe, block: Number(block), subAccount: subset[0], error: message }, "the plan of one sub-account alone failed in its isolation probe; blamed and left out")
+          blame(subset[0] as string, { name, args: [message] })
+          return { kind: "refused" }
+        }
         if (subset.length === 1) blame(subset[0] as string, planWide)
         return { kind: "refused" }
       } finally {
@@ -856,8 +867,21 @@ export class SafeStep {
       } catch (error) {
         // The token paymaster's pre-charge left the plan short (nothing simulated of the plan itself): `run`'s retry,
         // with the charge kept aside, re-tests (review rr11n N1: every block's re-test was used up by the pre-charge).
-        if (paymasterChargeOf(error) !== undefined) isolation.retests -= 1
-        throw error
+        if (paymasterChargeOf(error) !== undefined) {
+          isolation.retests -= 1
+          throw error
+        }
+        // Any other failure (a transport failure: `simulate` blames the sub-account for the rest) counts as its test:
+        // `owed` cleared. The owed test alone runs before the step's plans: its failure does not end the step, which
+        // plans and sends the others (review rr11p P1: rethrown, the accepted due rescue was sent 1 block in 3).
+        const again = rt.refusedAlone.get(id)
+        if (again !== undefined) {
+          again.tested = block
+          again.owed = undefined
+        }
+        if (!owedOnly) throw error
+        logger.warn({ safe, block: Number(block), subAccount: id, error: error instanceof Error ? error.message.split("\n")[0] : String(error) }, "the owed test alone of a remembered culprit failed; planning the others")
+        return false
       }
       logger.info({ safe, block: Number(block), subAccount: id, verdict: v.kind, found: Number(entry.block) }, "re-tested alone a sub-account remembered as refused alone")
       if (v.kind === "accepted") return true
