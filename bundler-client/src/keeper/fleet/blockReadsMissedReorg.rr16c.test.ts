@@ -1,7 +1,7 @@
-import { type Chain, type Client, type Transport, createClient, custom } from "viem"
 import { call } from "viem/actions"
 import { describe, expect, test } from "vitest"
 import { sharedBlockReads } from "./blockReads.js"
+import { TO, forkingNode } from "./blockReads.testing.js"
 
 // Review rr16c (issue 16, f16d's rr16b R1 fix). S1 (Medium-Low): `sharedBlockReads.head(n)` drops kept answers only
 // when it is told a head LOWER than the highest it was told. FleetStep reports the fleet head only from a step whose
@@ -15,24 +15,7 @@ import { sharedBlockReads } from "./blockReads.js"
 // Fix direction: key the kept answers by block hash (the head's hash reported with head(n, hash), or EIP-1898
 // `{ blockHash }` reads), so a number re-reached on another fork never matches.
 
-const TO = "0x00000000000000000000000000000000000000aa"
 
-function forkingNode(forkAt: bigint) {
-  let fork = "a"
-  const calls: string[] = []
-  const client = createClient({
-    transport: custom({
-      async request({ method, params }) {
-        if (method !== "eth_call") throw new Error(`unexpected ${method}`)
-        const [, block] = params as [unknown, string]
-        calls.push(block)
-        const onFork = BigInt(block) >= forkAt ? fork : "a"
-        return `0x${(onFork === "a" ? 1n : 2n).toString(16).padStart(64, "0")}`
-      },
-    }, { retryCount: 0 }),
-  }) as Client<Transport, Chain | undefined>
-  return { client, calls, reorg: () => void (fork = "b") }
-}
 
 /** Steps (out of band) at 100, 101 on fork A; reorg; the lower head 100 (fork B) produces no head() call in this process; then a step at 101 (fork B). */
 async function run() {

@@ -1,7 +1,7 @@
-import { type Chain, type Client, type Transport, createClient, custom } from "viem"
 import { call } from "viem/actions"
 import { describe, expect, test } from "vitest"
 import { sharedBlockReads } from "./blockReads.js"
+import { TO, forkingNode } from "./blockReads.testing.js"
 
 // Review rr16b (issue 16, f16b's sharedBlockReads). R1 (Medium-Low): the shared reads are keyed by block NUMBER only and
 // nothing clears them on a reorg. When the head moves back (HeadPoller reports a lower head: a reorg of 2+ blocks, as
@@ -10,25 +10,7 @@ import { sharedBlockReads } from "./blockReads.js"
 // lens snapshot, which is read afresh at that block. SHARED_READ_BLOCKS = 2, so the two heads re-reached first after the
 // reorg (the lower head itself and the one after it) are solved on the lost fork's numbers.
 
-const TO = "0x00000000000000000000000000000000000000aa"
 
-/** A node with two forks: blocks >= `forkAt` answer `fork`'s value once `reorged()` is called. */
-function forkingNode(forkAt: bigint) {
-  let fork = "a"
-  const calls: string[] = []
-  const client = createClient({
-    transport: custom({
-      async request({ method, params }) {
-        if (method !== "eth_call") throw new Error(`unexpected ${method}`)
-        const [, block] = params as [unknown, string]
-        calls.push(block)
-        const onFork = BigInt(block) >= forkAt ? fork : "a"
-        return `0x${(onFork === "a" ? 1n : 2n).toString(16).padStart(64, "0")}`
-      },
-    }, { retryCount: 0 }),
-  }) as Client<Transport, Chain | undefined>
-  return { client, calls, reorg: () => void (fork = "b") }
-}
 
 /** Steps at heads 100, 101 (fork A), then a 2-block reorg: head 100 (fork B, lower head), 101 (fork B). */
 async function run() {
