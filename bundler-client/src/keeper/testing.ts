@@ -5,7 +5,7 @@ import { checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sd
 import type { AaveSubAccountLimits } from "./aaveLimits.js"
 import { KeeperEvents, type KeeperEvent } from "./events.js"
 import { InclusionTracker } from "./inclusion.js"
-import { type UserOperationEventLog, chainInclusionLookup } from "./inclusionLookup.js"
+import { type InclusionLookup, type UserOperationEventLog, chainInclusionLookup } from "./inclusionLookup.js"
 import { KeeperMetrics } from "./metrics.js"
 import { SafeStep, keeperCosts } from "./safeStep.js"
 import { clampPlanToChainBounds } from "./chainBounds.js"
@@ -525,6 +525,40 @@ export const resentRecord = (firstSentBlock: bigint, sentBlock: bigint): Pending
   triggerBlock: firstSentBlock.toString(),
   triggerAt: 0,
 })
+
+/**
+ * Runs an {@link InclusionTracker} alone (resubmit after 10 blocks, stall after 30; no logs read) over `n` inclusions,
+ * one per block from 100: inclusion k's record is `record(k, block)`, found landed at its block (reverted when
+ * `reverts(k)`) with the nonce used. Each track must answer `included`.
+ *
+ * @returns The blocks of the `reverted` alerts, and the Safe's runtime (its `reverted` runs).
+ */
+export async function trackLandedRecords(n: number, record: (k: number, block: bigint) => PendingOperation, reverts: (k: number) => boolean) {
+  const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
+  const metrics = new KeeperMetrics()
+  const events: KeeperEvent[] = []
+  const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
+  let pending: PendingOperation | undefined
+  const store = { pending: async () => pending, setPending: async (_s: Address, p: PendingOperation | undefined) => void (pending = p) }
+  const tracker = new InclusionTracker({
+    config: { deployment: { entryPoint: INCLUSION_ENTRY_POINT } as never, resubmitAfterBlocks: 10, stallAfterBlocks: 30, logWindowBlocks: 1_000 },
+    publicClient: { getTransactionReceipt: async () => ({ logs: [] }) } as never,
+    store: store as never,
+    metrics,
+    logger,
+    events: keeperEvents,
+    clock: { now: () => 1_700_000_000_000 } as never,
+  })
+  const rt = newSafeRuntime({ address: SAFE } as never)
+  for (let k = 0; k < n; k++) {
+    const b = 100n + BigInt(k)
+    pending = record(k, b)
+    const lookup = { findEvent: async () => landedUserOp(b, !reverts(k)), chainNonce: async () => INCLUSION_NONCE + 1n } as unknown as InclusionLookup
+    const answer = await tracker.track(rt, pending, b + 1n, lookup)
+    if (answer !== "included") throw new Error(`inclusion ${k}: tracked ${answer}, not included`)
+  }
+  return { alerted: events.flatMap((e) => (e.type === "alert" && e.kind === "reverted" ? [Number(e.block)] : [])), rt }
+}
 
 /** The `included` events among `events`. */
 export const includedEvents = (events: KeeperEvent[]) => events.filter((e) => e.type === "included")
