@@ -25,19 +25,12 @@ async function run(n: number) {
       const ids = plan.subAccounts.map((x) => x.toLowerCase())
       return both(ids) || (b === 100n && ids.length === 1 && ids[0] === c)
     },
-    { rescued: (id) => id !== i },
-  )
-  const sender = {
-    send: async (rt: unknown, b: bigint, plan: Parameters<typeof base.sender.send>[2]) => {
-      const ids = plan.subAccounts.map((x) => x.toLowerCase())
-      if (b > 100n && ids.length === 1 && ids[0] === c) {
-        base.sent.push(`${b} c1`)
-        throw new Error("bundler: eth_sendUserOperation internal error (-32603)")
-      }
-      return base.sender.send(rt, b, plan)
+    {
+      rescued: (id) => id !== i,
+      thrown: (plan, b) => (b > 100n && plan.subAccounts.length === 1 && plan.subAccounts[0]?.toLowerCase() === c ? new Error("bundler: eth_sendUserOperation internal error (-32603)") : undefined),
     },
-  }
-  const { step, events } = stepHarness(undefined, { sender })
+  )
+  const { step, events } = stepHarness(undefined, { sender: base.sender })
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   for (let k = 0; k < n; k++) {
     rt.backoffUntil = 0

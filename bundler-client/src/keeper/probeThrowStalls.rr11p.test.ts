@@ -1,6 +1,5 @@
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
-import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { newSafeRuntime } from "./runtime.js"
 import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
 
@@ -19,21 +18,14 @@ const c = C.toLowerCase()
 const i = I.toLowerCase()
 
 async function run(n: number) {
-  const base = refusingSender((plan) => {
-    const ids = plan.subAccounts.map((x) => x.toLowerCase())
-    return ids.includes(c) && ids.includes(i)
-  })
-  const sender = {
-    send: async (rt: unknown, b: bigint, plan: ChainPlan) => {
+  const base = refusingSender(
+    (plan) => {
       const ids = plan.subAccounts.map((x) => x.toLowerCase())
-      if (ids.length === 1 && ids[0] === c) {
-        base.sent.push(`${b} c1`)
-        throw new Error("bundler: eth_sendUserOperation internal error (-32603)")
-      }
-      return base.sender.send(rt, b, plan)
+      return ids.includes(c) && ids.includes(i)
     },
-  }
-  const { step, events } = stepHarness(undefined, { sender })
+    { thrown: (plan) => (plan.subAccounts.length === 1 && plan.subAccounts[0]?.toLowerCase() === c ? new Error("bundler: eth_sendUserOperation internal error (-32603)") : undefined) },
+  )
+  const { step, events } = stepHarness(undefined, { sender: base.sender })
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   for (let k = 0; k < n; k++) {
     rt.backoffUntil = 0

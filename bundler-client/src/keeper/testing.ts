@@ -300,11 +300,18 @@ export function stepSnapshotAt(state: ReturnType<typeof stepSafeState>, k: numbe
  * `"<block> <ids>"` (each sub-account's first id byte, in plan order). A plan for which `refused(plan, block)` holds is
  * refused plan-wide with a loss-class `ValueLossExceededError` (`loss` and `moved` in loan-token WAD, 300 bps); any
  * other is recorded in `landed` the same way and its sub-accounts for which `rescued(id)` holds (lowercase; all by
- * default) join `gone`, the fixture's "back in band from the next block" set (`present` filters them out).
+ * default) join `gone`, the fixture's "back in band from the next block" set (`present` filters them out). A plan for
+ * which `thrown(plan, block)` returns an error (a bundler's, a non-loss revert) is recorded in `sent` and fails with it,
+ * before the refusal check.
  */
 export function refusingSender(
   refused: (plan: ChainPlan, block: bigint) => boolean,
-  { loss = 2_000n * WAD, moved = 50_000n * WAD, rescued = () => true }: { loss?: bigint; moved?: bigint; rescued?: (id: string) => boolean } = {},
+  {
+    loss = 2_000n * WAD,
+    moved = 50_000n * WAD,
+    rescued = () => true,
+    thrown = () => undefined,
+  }: { loss?: bigint; moved?: bigint; rescued?: (id: string) => boolean; thrown?: (plan: ChainPlan, block: bigint) => Error | undefined } = {},
 ) {
   const gone = new Set<string>()
   const sent: string[] = []
@@ -313,6 +320,8 @@ export function refusingSender(
     send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
       const ids = plan.subAccounts.map((id) => id.slice(2, 4)).join(",")
       sent.push(`${b} ${ids}`)
+      const error = thrown(plan, b)
+      if (error) throw error
       if (refused(plan, b)) throw new ValueLossExceededError({ loss, moved, maxLossBps: 300n })
       landed.push(`${b} ${ids}`)
       for (const id of plan.subAccounts) if (rescued(id.toLowerCase())) gone.add(id.toLowerCase())
