@@ -328,3 +328,25 @@ export class KeyRevokedInFlightError extends BaseError {
     this.reason = reason
   }
 }
+
+export type BlockNotCanonicalErrorType = BlockNotCanonicalError & { name: "BlockNotCanonicalError" }
+/**
+ * A read pinned to a block's hash (EIP-1898, `requireCanonical`) was refused and the node's block at that number has
+ * another hash, or none (`canonical` undefined): the block was lost to a reorg (or the node is behind it). Work of that
+ * block (a fleet scan or step) is skipped; the Safes are read again at the next head.
+ */
+export class BlockNotCanonicalError extends BaseError {
+  number: bigint
+  hash: `0x${string}`
+  canonical: `0x${string}` | undefined
+  constructor({ number, hash, canonical, cause }: { number: bigint; hash: `0x${string}`; canonical: `0x${string}` | undefined; cause?: Error | undefined }) {
+    super(`Block ${number} (${hash}) is no longer on the node's chain.`, {
+      cause,
+      metaMessages: [`Block: ${number}`, `Hash: ${hash}`, `Node's block at that number: ${canonical ?? "none"}`, "Its work is skipped; the Safes are read again at the next head."],
+      name: "BlockNotCanonicalError",
+    })
+    this.number = number
+    this.hash = hash
+    this.canonical = canonical
+  }
+}

@@ -1,5 +1,5 @@
 import type { Logger } from "pino"
-import { type Address, BaseError, type Hex, zeroAddress } from "viem"
+import { type Address, BaseError, type Hex, type PublicClient, zeroAddress } from "viem"
 import { AAVE_DUST_GAS_PER_RESERVE, getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import { LeverageModuleRevertedError, OracleAnswerOutOfBoundsError, OracleCheckFailedError, ReadFailedError, VenueRefusedError, decodeVenueRevert, getTransportFailure } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
@@ -12,7 +12,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, ClampRuleRefusedError, NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import { LogReadError } from "./logWindow.js"
@@ -373,10 +373,12 @@ export class SafeStep {
    * Runs the step unless the Safe is already being processed or backing off.
    *
    * @param read - What was read already for this block (the fleet's batched reads): the Safe's snapshot, and where
-   * the inclusion tracker finds events and nonces. Read from the chain for this Safe alone when omitted.
+   * the inclusion tracker finds events and nonces. Read from the chain for this Safe alone when omitted. `reads`: the
+   * client of the snapshot's block reads (the oracle check), the fleet's reads pinned to the block's hash (a block lost
+   * to a reorg throws {@link BlockNotCanonicalError}: the step ends with a warn, no alert); `clients.publicClient` when omitted.
    * @returns When the Safe's work for this block is done.
    */
-  async run(rt: SafeRuntime, block: bigint, read: { snapshot?: PortfolioSnapshot; lookup?: InclusionLookup } = {}): Promise<void> {
+  async run(rt: SafeRuntime, block: bigint, read: { snapshot?: PortfolioSnapshot; lookup?: InclusionLookup; reads?: PublicClient | undefined } = {}): Promise<void> {
     if (rt.busy) return
     rt.busy = true
     const safe = rt.config.address
@@ -405,7 +407,7 @@ export class SafeStep {
       const isolation = new StepIsolation()
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.solveAndSend(rt, block, replace, attempt === 1 ? snapshot : undefined, isolation)
+          await this.solveAndSend(rt, block, replace, attempt === 1 ? snapshot : undefined, isolation, read.reads)
           break
         } catch (error) {
           const charge = paymasterChargeOf(error)
@@ -419,6 +421,12 @@ export class SafeStep {
       if (charge !== undefined) keepCharge(rt, charge, block)
       if (error instanceof StoreFencedError) {
         this.deps.logger.warn({ safe, block: Number(block) }, error.shortMessage)
+        return
+      }
+      // The snapshot's block was lost to a reorg (a fleet step's pinned reads, review rr16c S1): not the plan's failure.
+      const lost = findInCauseChain(error, BlockNotCanonicalError)
+      if (lost) {
+        this.deps.logger.warn({ safe, block: Number(block), hash: lost.hash, canonical: lost.canonical }, "step skipped: its block is no longer on the node's chain (reorg); the Safe is read again at the next head")
         return
       }
       // A venue's refusal of the plan (an Aave adapter / router error, an Aave pool code) is its own alert kind.
@@ -561,7 +569,7 @@ export class SafeStep {
     reservePaymasterCharge(snapshot, paymasterTokenOf(this.deps), rt.paymasterTokenCharge?.charge ?? 0n)
   }
 
-  private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined, isolation: StepIsolation): Promise<void> {
+  private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined, isolation: StepIsolation, reads?: PublicClient | undefined): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
     const read0 = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap, aaveDustThresholdBase: config.aaveDustThresholdBase }))
@@ -569,7 +577,8 @@ export class SafeStep {
     // whose oracle reverts: every plan listing it would revert. The fleet's batched read (one eth_call for every Safe)
     // gets the feeds judged only when a plan may follow (a sub-account out of band): a calm fleet costs no more reads.
     const judge = read === undefined || read0.chain.some((s) => s.band !== "inside")
-    const raw = judge ? await excludeFailingOracles(clients.publicClient, read0, config.deployment) : read0
+    // The given snapshot's feeds at its block through the caller's pinned reads (the fleet's); a fresh read's through ours.
+    const raw = judge ? await excludeFailingOracles((read && reads) || clients.publicClient, read0, config.deployment) : read0
     // Every per-sub-account series, log line and alert names the venue (morpho-blue, aave-v3) the policy's adapter is.
     const venues = new Map(raw.chain.map((s) => [s.subAccount.toLowerCase(), venueOf(config.deployment, s.policy.adapter)]))
     for (const [id, venue] of venues) rt.venues.set(id, venue)

@@ -4,6 +4,7 @@ import { privateKeyToAccount } from "viem/accounts"
 import { type Clock, systemClock } from "../clock.js"
 import { type KeeperClients, connectKeeperClients } from "../clients.js"
 import type { KeeperConfig } from "../config.js"
+import { BlockNotCanonicalError, findInCauseChain } from "../errors.js"
 import { type KeeperEvent, KeeperEvents } from "../events.js"
 import { KeeperMetrics, serveMetrics } from "../metrics.js"
 import { KeeperStateStore } from "../stateFile.js"
@@ -184,7 +185,9 @@ export class FleetKeeper {
     const opsOf = userOpsBySender(userOps)
     let steps = 0
     const checks: Promise<unknown>[] = []
-    const reads = await readInChunks(clients.publicClient, {
+    // Pinned to the head's hash (review rr16c S1): the lens snapshot the steps get is of that block, or refused (the
+    // block lost to a reorg: a warn, its Safes are read at the next head).
+    const reads = await readInChunks(step.blockReads.at({ number: at.number, hash: at.hash }), {
       safes,
       block: at.number,
       keeper: this.keeperKey.address,
@@ -197,7 +200,7 @@ export class FleetKeeper {
         // The late-plan rule, as in the queue mode: these steps supersede the Safes' older plans still waiting to send.
         await store.markSteps(triaged.steps.map((t) => [t.safe, chunk.blockNumber] as const))
         for (const t of triaged.steps) {
-          const item = { safe: t.safe, block: chunk.blockNumber, timestamp: chunk.timestamp, state: t.state, userOps: opsOf.get(t.safe.toLowerCase()) ?? [] }
+          const item = { safe: t.safe, block: chunk.blockNumber, hash: at.hash, timestamp: chunk.timestamp, state: t.state, userOps: opsOf.get(t.safe.toLowerCase()) ?? [] }
           const key = `${t.safe}:${chunk.blockNumber}`
           // Checked once solved (the "observed" event) or once the step ends without solving (tracking, busy). A
           // checked step gives its slot back: its send (bounded by `fleet.sendConcurrency`) holds up no other check.
@@ -214,6 +217,11 @@ export class FleetKeeper {
             })
         }
       },
+    }).catch((error: unknown) => {
+      const lost = findInCauseChain(error, BlockNotCanonicalError)
+      if (!lost) throw error
+      this.logger.warn({ block: Number(at.number), hash: at.hash, canonical: lost.canonical }, "pass skipped: its block is no longer on the node's chain (reorg); the Safes are read at the next head")
+      return 0
     })
     await Promise.all(checks)
     const ms = this.clock.now() - at.seenAt

@@ -1,11 +1,14 @@
 import type { Logger } from "pino"
-import type { PublicClient } from "viem"
+import type { Hex, PublicClient } from "viem"
 import type { Clock } from "../clock.js"
 import { type KeeperEvents, shortMessage } from "../events.js"
 import type { KeeperMetrics } from "../metrics.js"
 
-/** A chain head: number, timestamp (unix seconds) and when this process saw it (ms). */
-export type Head = { number: bigint; timestamp: bigint; seenAt: number }
+/**
+ * A chain head: number, hash, timestamp (unix seconds) and when this process saw it (ms). The hash pins the fleet's
+ * reads of this head to this block (review rr16c S1, `sharedBlockReads` of blockReads.ts); it comes with the poll, no request added.
+ */
+export type Head = { number: bigint; hash: Hex; timestamp: bigint; seenAt: number }
 
 /** Per-block timestamp gaps kept to estimate the block time (their minimum). */
 export const GAP_SAMPLES = 16
@@ -29,7 +32,8 @@ export const GAP_SAMPLES = 16
  * later than one poll interval before a block time has (a wrong prediction costs at most one block of polls every
  * `pollIntervalMs`). Until two heads were seen it polls every `pollIntervalMs`. `onHead` runs for one head at a time;
  * heads that arrive meanwhile collapse into the latest. A lower head (reorg, node restarted on an older state) is
- * reported too, as in the embedded keeper's loop.
+ * reported too, as in the embedded keeper's loop, and so is a head of the same number with another hash (a block
+ * replaced without the head moving back: its Safes are read again on the new block).
  */
 export class HeadPoller {
   /** The last head seen. */
@@ -81,7 +85,7 @@ export class HeadPoller {
     this.requests += 1
     try {
       const block = await this.deps.client.getBlock({ blockTag: "latest" })
-      return { number: block.number, timestamp: block.timestamp, seenAt: this.deps.clock.now() }
+      return { number: block.number, hash: block.hash, timestamp: block.timestamp, seenAt: this.deps.clock.now() }
     } catch (error) {
       this.deps.metrics.inc("levpilot_rpc_errors_total", "RPC errors while polling blocks.")
       this.deps.logger.warn({ err: shortMessage(error) }, "RPC error while polling for blocks; retrying")
@@ -116,9 +120,9 @@ export class HeadPoller {
       const tookMs = head ? head.seenAt - pollAt : 0
       const stalled = pollAt - plannedAt > pollIntervalMs || (this.rttMs !== undefined && tookMs > this.rttMs + pollIntervalMs)
       if (head) this.rttMs = this.rttMs === undefined ? tookMs : 0.8 * this.rttMs + 0.2 * tookMs
-      if (head && head.number !== this.last?.number) {
+      if (head && (head.number !== this.last?.number || head.hash !== this.last.hash)) {
         const last = this.last
-        if (last && head.number < last.number) {
+        if (last && head.number <= last.number) {
           metrics.inc("levpilot_reorgs_total", "Times the chain head moved back.")
           logger.warn({ from: Number(last.number), to: Number(head.number) }, "chain head moved back (reorg); continuing from the new head")
           events.emit({ type: "reorg", from: last.number, to: head.number })

@@ -2,11 +2,12 @@ import { randomUUID } from "node:crypto"
 import { type Job, Queue, UnrecoverableError, Worker } from "bullmq"
 import { Redis } from "ioredis"
 import { type Logger, pino } from "pino"
-import type { Address, Chain } from "viem"
+import type { Address, Chain, Hex } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
 import { type Clock, systemClock } from "../clock.js"
 import { type KeeperClients, connectKeeperClients } from "../clients.js"
 import type { KeeperConfig } from "../config.js"
+import { BlockNotCanonicalError, findInCauseChain } from "../errors.js"
 import { type KeeperEvent, KeeperEvents, shortMessage } from "../events.js"
 import type { UserOperationEventLog } from "../inclusionLookup.js"
 import { KeeperMetrics, serveMetrics } from "../metrics.js"
@@ -40,8 +41,9 @@ local s = tonumber(redis.call('HGET', KEYS[1], 'safes') or '-1')
 if c == s then redis.call('HSET', KEYS[1], 'doneAt', ARGV[2]) return redis.call('HGET', KEYS[1], 'seenAt') end
 return false`
 
-type ScanJob = { block: string; timestamp: string; safes: Address[]; userOps: unknown }
-type StepJob = { block: string; timestamp: string; safe: Address; state: unknown; userOps: unknown }
+/** `hash`: the head's block hash (review rr16c S1): the scan's and the steps' reads are pinned to it. Absent in a job queued by an older version (reads by number). */
+type ScanJob = { block: string; hash?: Hex | undefined; timestamp: string; safes: Address[]; userOps: unknown }
+type StepJob = { block: string; hash?: Hex | undefined; timestamp: string; safe: Address; state: unknown; userOps: unknown }
 type NotifyJob = { id: string; body: string }
 
 export type FleetNodeOptions = {
@@ -305,7 +307,7 @@ export class FleetNode {
     for (let i = 0; i < safes.length; i += batch) {
       const chunk = safes.slice(i, i + batch)
       const ops = chunk.flatMap((s) => opsOf.get(s.toLowerCase()) ?? [])
-      jobs.push({ name: "scan", data: { block: head.number.toString(), timestamp: head.timestamp.toString(), safes: chunk, userOps: toJob(ops) }, opts: { jobId: `${head.number}-${i / batch}` } })
+      jobs.push({ name: "scan", data: { block: head.number.toString(), hash: head.hash, timestamp: head.timestamp.toString(), safes: chunk, userOps: toJob(ops) }, opts: { jobId: `${head.number}-${i / batch}` } })
     }
     await queues.scan.addBulk(jobs)
     // Every 100 confirmed blocks, and at once after a discovery reset (review rr16c S2).
@@ -324,6 +326,13 @@ export class FleetNode {
     try {
       await this.scanChunk(job, block)
     } catch (error) {
+      // The head's block was lost to a reorg (review rr16c S1): not retried, its Safes are read at the next head.
+      const lost = findInCauseChain(error, BlockNotCanonicalError)
+      if (lost) {
+        this.logger.warn({ block: Number(block), hash: lost.hash, canonical: lost.canonical, safes: job.data.safes.length }, "scan skipped: its block is no longer on the node's chain (reorg); these Safes are read at the next head")
+        await this.checked(block, job.data.safes.length, "failed")
+        return
+      }
       // The last attempt: the block is finished without these Safes (counted as failed), not left waiting.
       if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
         this.logger.error({ block: Number(block), safes: job.data.safes.length, err: shortMessage(error) }, "scan failed; these Safes are not checked this block")
@@ -334,8 +343,9 @@ export class FleetNode {
   }
 
   private async scanChunk(job: Job<ScanJob>, block: bigint): Promise<void> {
-    const { clients, store, queues } = this.started
-    const chunk = await readChunk(clients.publicClient, {
+    const { store, queues, step } = this.started
+    // Pinned to the head's hash (review rr16c S1): the lens snapshot the steps get is of that block, or refused.
+    const chunk = await readChunk(step.blockReads.at({ number: block, hash: job.data.hash }), {
       safes: job.data.safes,
       block,
       keeper: this.keeperKey.address,
@@ -350,7 +360,7 @@ export class FleetNode {
       await queues.step.addBulk(
         steps.map((s) => ({
           name: s.reason,
-          data: { block: job.data.block, timestamp: chunk.timestamp.toString(), safe: s.safe, state: toJob(s.state), userOps: toJob(opsOf.get(s.safe.toLowerCase()) ?? []) },
+          data: { block: job.data.block, hash: job.data.hash, timestamp: chunk.timestamp.toString(), safe: s.safe, state: toJob(s.state), userOps: toJob(opsOf.get(s.safe.toLowerCase()) ?? []) },
           opts: { jobId: `${job.data.block}-${s.safe}` },
         })),
       )
@@ -381,6 +391,7 @@ export class FleetNode {
     const item: StepItem = {
       safe: job.data.safe,
       block,
+      hash: job.data.hash,
       timestamp: BigInt(job.data.timestamp),
       state: fromJob(job.data.state),
       userOps: fromJob(job.data.userOps),

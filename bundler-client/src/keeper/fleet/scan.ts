@@ -4,6 +4,7 @@ import { getBlock } from "viem/actions"
 import { type SafeState, getSafeStates } from "@levpilot/sdk/actions"
 import { SafeReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
+import { BlockNotCanonicalError, findInCauseChain } from "../errors.js"
 import type { KeeperEvents } from "../events.js"
 import { isUnreachable } from "../logWindow.js"
 import type { FleetSettings } from "./config.js"
@@ -127,7 +128,8 @@ export { isUnreachable }
  * panic at a sealed block is reported; a Safe whose head did not move within the bound is returned `unsettled`.
  *
  * @returns The chunk, with the number of requests made (`eth_call`s, and the head polls of a settling read).
- * @throws The transport's error when the node is unreachable (`HttpRequestError`, `SocketClosedError`).
+ * @throws The transport's error when the node is unreachable (`HttpRequestError`, `SocketClosedError`), and
+ *   {@link BlockNotCanonicalError} when `client` is pinned to the block's hash and the block was lost to a reorg.
  */
 export async function readChunk(
   client: Client<Transport, Chain | undefined>,
@@ -168,7 +170,8 @@ export async function readChunk(
       const byIndex = new Map(suspects.length < part.length ? suspects.map((i, k) => [i, again[k] as SafeState]) : again.map((state, i) => [i, state]))
       return r.safes.map((state, i) => byIndex.get(i) ?? state)
     } catch (error) {
-      if (isUnreachable(error)) throw error
+      // A block lost to a reorg (a client pinned to its hash, review rr16c S1) is not the request's size either.
+      if (isUnreachable(error) || findInCauseChain(error, BlockNotCanonicalError)) throw error
       if (part.length === 1) return [{ safe: part[0] as Address, error: new SafeReadError({ safe: part[0] as Address, revertData: "0x" }) }]
       const half = Math.ceil(part.length / 2)
       if (limit && half < limit.size) limit.size = half

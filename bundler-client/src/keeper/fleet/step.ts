@@ -1,5 +1,5 @@
 import type { Logger } from "pino"
-import { type Address, type LocalAccount, getAddress, isAddressEqual } from "viem"
+import { type Address, type Hex, type LocalAccount, getAddress, isAddressEqual } from "viem"
 import type { SafeState } from "@levpilot/sdk/actions"
 import type { Clock } from "../clock.js"
 import type { KeeperClients } from "../clients.js"
@@ -21,11 +21,16 @@ import { type FleetStore, applySharedRuntime, dryRunFleetStore, sharedRuntimeOf 
 
 const SEND_SLOTS_HELP = "This worker's send slots: fleet.sendConcurrency, halved when the bundler or paymaster does not answer in time, grown back by one per window of accepted sends."
 
-/** One Safe's work for one block: what the batched read found, and the block's `UserOperationEvent`s of this Safe. */
-export type StepItem = { safe: Address; block: bigint; timestamp: bigint; state: SafeState; userOps: UserOperationEventLog[] }
+/**
+ * One Safe's work for one block: what the batched read found, and the block's `UserOperationEvent`s of this Safe.
+ * `hash`: the block's hash from the head poll (the batched read was pinned to it); the step's reads at `block` are
+ * pinned to it too ({@link sharedBlockReads}). Undefined (a job queued by a version that did not carry it): the step's
+ * reads are by number and not shared.
+ */
+export type StepItem = { safe: Address; block: bigint; hash?: Hex | undefined; timestamp: bigint; state: SafeState; userOps: UserOperationEventLog[] }
 
-/** What a step did. */
-export type StepOutcome = "done" | "busy" | "tracked-only" | "superseded"
+/** What a step did. `reorged`: its block was no longer on the node's chain; nothing was solved (see {@link FleetStep.run}). */
+export type StepOutcome = "done" | "busy" | "tracked-only" | "superseded" | "reorged"
 
 /**
  * The inclusion lookup of one step from the block's batch: the Safe's keeper-lane nonce from the lens and its
@@ -137,9 +142,9 @@ export class FleetStep {
         }
         return outcome
       })
-    // The step's reads before it solves (the oracle check's feeds and decimals) are shared too; its other reads are at
-    // `latest` and go to the node as before.
-    this.step = new SafeStep({ ...deps, clients: { ...deps.clients, publicClient: this.blockReads }, tracker: this.tracker, sender, volatility: new VolatilityFeed({ logger, metrics }) })
+    // The step's reads before it solves (the oracle check's feeds and decimals) are pinned and shared too (`run` passes
+    // them with the snapshot); its other reads are at `latest` and go to the node as before.
+    this.step = new SafeStep({ ...deps, tracker: this.tracker, sender, volatility: new VolatilityFeed({ logger, metrics }) })
     this.overrides = new Map(deps.config.safes.map((s) => [getAddress(s.address), s]))
   }
 
@@ -224,19 +229,28 @@ export class FleetStep {
       // Aave sub-accounts' reserve limits and repayable debt, read only when a plan may follow (a sub-account out of
       // band; the module refuses any other plan), so a calm fleet costs no more reads; unknown if the read fails.
       const planMayFollow = state.subAccounts.some((s) => s.band !== "inside")
-      // The shared reads learn the fleet's head first: a head that moved back drops answers kept from a lost fork (rr16b R1).
-      if (planMayFollow) this.blockReads.head(await this.deps.head?.().catch(() => undefined))
+      // The step's reads at its block, pinned to the block's hash (review rr16c S1): a block lost to a reorg is refused
+      // by the node, never answered from another fork's state or from answers kept for another block of that number.
+      const reads = this.blockReads.at({ number: item.block, hash: item.hash })
       // A block the node no longer serves (a step in a backlog): bound at `latest`, or no Aave borrow, recorded degraded
       // (`aave-limits`, review rr11g G2; it was swallowed, and a donor borrowed past the reserve).
       const degraded: DegradedRead[] = []
-      const aaveLimits = planMayFollow ? await readAaveLimitsBounded(this.blockReads, config.deployment, state.subAccounts, safe, item.block, degraded, { dustThresholdBase: config.aaveDustThresholdBase }) : undefined
+      const aaveLimits = planMayFollow ? await readAaveLimitsBounded(reads, config.deployment, state.subAccounts, safe, item.block, degraded, { dustThresholdBase: config.aaveDustThresholdBase }) : undefined
       // Morpho markets' free liquidity (the lens does not read it; at the lens's block): a borrow sized past it reverts in every block.
       // A block the node no longer serves (a step in a backlog): bound at `latest`, or no borrow, recorded degraded (rr11f F4).
-      const borrowable = planMayFollow ? await readBorrowableBounded(this.blockReads, config.deployment, state.subAccounts, item.block, degraded) : undefined
+      const borrowable = planMayFollow ? await readBorrowableBounded(reads, config.deployment, state.subAccounts, item.block, degraded) : undefined
       // The pools' totals at the lens's block, for the send clamp's rule-book judge (review rr11e E1); unknown if the read fails.
-      const poolTotals = planMayFollow && state.pools.length > 0 ? await readPoolTotals(this.blockReads, config.deployment, state.pools, item.block).catch(() => undefined) : undefined
+      const poolTotals = planMayFollow && state.pools.length > 0 ? await readPoolTotals(reads, config.deployment, state.pools, item.block).catch(() => undefined) : undefined
+      // The bounded reads fall back to `latest` when the pinned read fails: not for a lost block (that would solve the old
+      // fork's lens snapshot on the new fork's reads). Skipped; the Safe is read again at the next head.
+      const lost = reads.lost()
+      if (lost) {
+        logger.warn({ safe, block: Number(item.block), hash: item.hash, canonical: lost.canonical }, "step skipped: its block is no longer on the node's chain (reorg); the Safe is read again at the next head")
+        metrics.inc("levpilot_fleet_steps_reorged_total", "Safe steps not solved because their block was lost to a reorg (read again at the next head).")
+        return "reorged"
+      }
       const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable, poolTotals, degraded, aaveAdapter: config.deployment.adapters.aaveV3 })
-      await this.step.run(rt, item.block, { snapshot, lookup })
+      await this.step.run(rt, item.block, { snapshot, lookup, reads })
       await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
       return "done"
     } finally {
