@@ -24,7 +24,7 @@ const LENS_SCRATCH_ADDRESS = "0x1e25000000000000000000000000000000001e25"
 const READ_DELAY_MS = 3_500
 
 /**
- * The node's RPC through a proxy that holds every batched read (the lens's `readSafes` at a block) for
+ * The node's RPC through a proxy that holds every batched read (the lens's `readSafes` at a block, by hash or number) for
  * {@link READ_DELAY_MS}: each block's steps reach the keeper when the head is already 3+ blocks past the block they were
  * read at (an overloaded fleet's lag). `lags` gets head - read block for each read, when it is answered.
  */
@@ -33,11 +33,14 @@ async function laggingReads() {
   const lags: bigint[] = []
   proxy.state.intercept = async (request, forward) => {
     if (request.method !== "eth_call") return undefined
-    const [call, at] = (request.params ?? []) as [{ to?: string }, string | undefined]
-    if (call?.to?.toLowerCase() !== LENS_SCRATCH_ADDRESS.toLowerCase() || typeof at !== "string" || !at.startsWith("0x")) return undefined
+    // The read is pinned to the head's block: by hash (EIP-1898, review rr16c S1), or by number.
+    const [call, at] = (request.params ?? []) as [{ to?: string }, string | { blockHash?: `0x${string}` } | undefined]
+    const byHash = typeof at === "object" ? at.blockHash : undefined
+    if (call?.to?.toLowerCase() !== LENS_SCRATCH_ADDRESS.toLowerCase() || (byHash === undefined && (typeof at !== "string" || !at.startsWith("0x")))) return undefined
     await new Promise((done) => setTimeout(done, READ_DELAY_MS))
     const body = await forward()
-    lags.push((await f.env.publicClient.getBlockNumber({ cacheTime: 0 })) - BigInt(at))
+    const block = byHash !== undefined ? (await f.env.publicClient.getBlock({ blockHash: byHash })).number : BigInt(at as string)
+    lags.push((await f.env.publicClient.getBlockNumber({ cacheTime: 0 })) - block)
     return { body }
   }
   return { proxy, lags }

@@ -1,8 +1,11 @@
+import type { Address } from "viem"
 import { call } from "viem/actions"
 import { describe, expect, test } from "vitest"
 import { BlockNotCanonicalError, findInCauseChain } from "../errors.js"
 import { sharedBlockReads } from "./blockReads.js"
 import { TO, forkingNode, hashOf } from "./blockReads.testing.js"
+import { readChunk, readLimit } from "./scan.js"
+import { safesOf } from "./scan.testing.js"
 
 // Review rr16c (issue 16, f16d's rr16b R1 fix). S1 (Medium-Low): `sharedBlockReads.head(n)` dropped kept answers only
 // when it was told a head LOWER than the highest it was told. FleetStep reported the fleet head only from a step whose
@@ -68,5 +71,20 @@ describe("rr16c S1: a reorg whose lower head this process never saw keeps no los
     await call(at, { to: TO, data: "0x01", blockNumber: 99n })
     expect(node.calls).toEqual(["0x63", "0x63"])
     expect(at.lost()).toBeUndefined()
+  })
+})
+
+describe("rr16c S1: the scan's lens read of a lost block", () => {
+  test("is refused as a whole (BlockNotCanonicalError), not split down to one read-failed Safe each", async () => {
+    const node = forkingNode(100n)
+    const reads = sharedBlockReads(Object.assign(node.client, { chain: { id: 31337 } }) as never)
+    node.reorg()
+    const safes = safesOf(8)
+    const deployment = { leverageModule: "0x00000000000000000000000000000000000000d1", entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032" }
+    const error = await readChunk(reads.at({ number: 101n, hash: A101 }), { safes, block: 101n, keeper: safes[0] as Address, deployment: deployment as never, limit: readLimit() }).catch((e: unknown) => e)
+    expect(findInCauseChain(error, BlockNotCanonicalError)?.canonical).toBe(B101)
+    // One lens call by the lost hash and one block check: no split.
+    expect(node.calls).toEqual([`hash:${A101}`])
+    expect(node.blocks).toEqual(["0x65"])
   })
 })

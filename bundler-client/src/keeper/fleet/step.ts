@@ -69,9 +69,10 @@ export class FleetStep {
   /**
    * The steps' reads at their block (Aave limits, Morpho liquidity, pool totals and fees, the oracle check), shared by the steps of this
    * process at the same block: after a price shock every out-of-band Safe of a market read the same market, one
-   * `eth_call` each, before it could be solved (see {@link sharedBlockReads}).
+   * `eth_call` each, before it could be solved (see {@link sharedBlockReads}). Pinned to the block's hash (review rr16c
+   * S1); the fleet's batched lens reads (scan) use it too, so a step's snapshot and reads are of one block.
    */
-  private readonly blockReads
+  readonly blockReads
   /** The chain's event search, made once: its log window, halved when the node refuses one, is kept. */
   private chainLookup: InclusionLookup | undefined
 
