@@ -46,6 +46,12 @@ type ScanJob = { block: string; hash?: Hex | undefined; timestamp: string; safes
 type StepJob = { block: string; hash?: Hex | undefined; timestamp: string; safe: Address; state: unknown; userOps: unknown }
 type NotifyJob = { id: string; body: string }
 
+/**
+ * A job id's part naming the block's hash (its first 4 bytes): a block replaced at the same number (a reorg) gets its
+ * own scan and step jobs instead of being deduplicated against the lost block's by BullMQ (review rr16c S1, f16f).
+ */
+const blockTag = (hash: Hex | undefined): string => (hash ? `-${hash.slice(2, 10)}` : "")
+
 export type FleetNodeOptions = {
   logger?: Logger | undefined
   metrics?: KeeperMetrics | undefined
@@ -77,7 +83,7 @@ export type FleetBlockStats = { block: bigint; seenAt: number; safes: number; ch
  * the same configuration. Each new head becomes per-block work items:
  *
  * 1. a leader (one node at a time, a Redis key held for `leaseMs` and renewed) follows the head, brings discovery up
- *    to date and adds one `scan` job per `fleet.batchSize` Safes (job id `block-chunk`, so a second leader adds
+ *    to date and adds one `scan` job per `fleet.batchSize` Safes (job id `block-hash4-chunk`, so a second leader adds
  *    nothing; BullMQ job ids cannot contain `:`); a head that comes while scan jobs of an earlier one still wait is
  *    skipped (`levpilot_fleet_heads_skipped_total`), so an overloaded fleet reads each Safe at the newest head it can;
  * 2. a `scan` job reads its Safes in one `eth_call` at that block and adds a `step` job for each Safe that changed,
@@ -307,7 +313,7 @@ export class FleetNode {
     for (let i = 0; i < safes.length; i += batch) {
       const chunk = safes.slice(i, i + batch)
       const ops = chunk.flatMap((s) => opsOf.get(s.toLowerCase()) ?? [])
-      jobs.push({ name: "scan", data: { block: head.number.toString(), hash: head.hash, timestamp: head.timestamp.toString(), safes: chunk, userOps: toJob(ops) }, opts: { jobId: `${head.number}-${i / batch}` } })
+      jobs.push({ name: "scan", data: { block: head.number.toString(), hash: head.hash, timestamp: head.timestamp.toString(), safes: chunk, userOps: toJob(ops) }, opts: { jobId: `${head.number}${blockTag(head.hash)}-${i / batch}` } })
     }
     await queues.scan.addBulk(jobs)
     // Every 100 confirmed blocks, and at once after a discovery reset (review rr16c S2).
@@ -361,7 +367,7 @@ export class FleetNode {
         steps.map((s) => ({
           name: s.reason,
           data: { block: job.data.block, hash: job.data.hash, timestamp: chunk.timestamp.toString(), safe: s.safe, state: toJob(s.state), userOps: toJob(opsOf.get(s.safe.toLowerCase()) ?? []) },
-          opts: { jobId: `${job.data.block}-${s.safe}` },
+          opts: { jobId: `${job.data.block}${blockTag(job.data.hash)}-${s.safe}` },
         })),
       )
       // Once queued, these steps supersede the Safes' older ones still queued or waiting for a send slot.
