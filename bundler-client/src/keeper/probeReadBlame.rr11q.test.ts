@@ -1,0 +1,62 @@
+import { ReadFailedError } from "@levpilot/sdk/errors"
+import { type Hex, HttpRequestError } from "viem"
+import { expect, test } from "vitest"
+import { newSafeRuntime } from "./runtime.js"
+import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
+
+// Review rr11q Q1 (f11t, issue 11 item 9): f11t makes a probe of ONE sub-account that fails with an error the step
+// would rethrow that sub-account's refusal alone, except a transport failure (`getTransportFailure`: HTTP 5xx, no
+// status, timeout). `run` itself classifies more errors as "the node's, not the plan's" (rpc-error: a ReadFailedError
+// in the cause chain, a LogReadError), and an HTTP 429 (a rate-limited RPC or bundler, the crash minute's classic) is
+// not a transport failure either. So ONE transient read failure during the most urgent rescue's probe blames it:
+// remembered for REFUSED_ALONE_MEMORY_BLOCKS, left out of the plans up front, alerted `nothing-to-send` (stage
+// `simulation`, "refused alone") while a less urgent rescue is sent. Fixture: C (USDC 1.01, most urgent) and I (USDC
+// 1.02) both due; [C, I] refused plan-wide (loss class); I's operations land without effect (it stays due: rr11n N4's
+// premise); at block 100 only, the probe [C] fails with a transient error; from 101 C alone is accepted.
+const C = `0x${"c1".repeat(32)}` as Hex
+const I = `0x${"b1".repeat(32)}` as Hex
+const c = C.toLowerCase()
+const i = I.toLowerCase()
+
+const transient = {
+  read: () => new ReadFailedError({ address: `0x${"99".repeat(20)}`, functionName: "marketState", cause: new Error("header not found") }),
+  http429: () => new HttpRequestError({ url: "https://rpc.example/v1", status: 429, details: "Too Many Requests" }),
+}
+
+async function run(n: number, error: () => Error) {
+  const base = refusingSender(
+    (plan) => {
+      const ids = plan.subAccounts.map((x) => x.toLowerCase())
+      return ids.includes(c) && ids.includes(i)
+    },
+    {
+      rescued: (id) => id !== i,
+      thrown: (plan, block) => (block === 100n && plan.subAccounts.length === 1 && plan.subAccounts[0]?.toLowerCase() === c ? error() : undefined),
+    },
+  )
+  const { step, events } = stepHarness(undefined, { sender: base.sender })
+  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
+  for (let k = 0; k < n; k++) {
+    rt.backoffUntil = 0
+    await step.run(rt, 100n + BigInt(k), { snapshot: stepSnapshotAt(stepSafeState(base.present([stepSub(C, USDC, 1.01, "below"), stepSub(I, USDC, 1.02, "below")])), k) })
+  }
+  const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}${e.message.includes(C) ? " C" : ""}${e.message.includes(I) ? " I" : ""}`] : []))
+  const cLanded = base.landed.find((s) => s.endsWith(" c1"))
+  return { sent: base.sent, landed: base.landed, alerts, cLanded: cLanded === undefined ? undefined : Number(cLanded.split(" ")[0]) }
+}
+
+for (const [name, error] of Object.entries(transient)) {
+  test(`rr11q Q1 observed today (${name}): one transient failure in C's probe at block 100 blames C; C lands only at 104, I is sent 100-103`, async () => {
+    const { landed, alerts, cLanded } = await run(8, error)
+    expect(cLanded).toBe(104)
+    expect(landed.slice(0, 4)).toEqual(["100 b1", "101 b1", "102 b1", "103 b1"])
+    // Alerted as C's plan refused alone (stage simulation), not as the node's failure (rpc-error).
+    expect(alerts[0]).toBe("100 nothing-to-send C")
+    expect(alerts.some((a) => a.includes("rpc-error"))).toBe(false)
+  }, 60_000)
+
+  test.skip(`rr11q Q1 FAILS TODAY (${name}): a transient failure in a probe is not C's refusal: C (accepted alone from 101) lands at 101`, async () => {
+    const { cLanded } = await run(8, error)
+    expect(cLanded).toBe(101)
+  }, 60_000)
+}
