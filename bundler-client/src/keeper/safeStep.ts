@@ -102,7 +102,10 @@ export const RULE_REFUSAL_REALERT_BLOCKS = 50n
  * a turn the most urgent plan goes first. So when plans stay due whatever is sent (operations reverting on chain, a
  * stream of newly due ones), each of N due plans is attempted within UNREACHED_TURN_BLOCKS + N - 1 blocks of becoming
  * due and then at least once every max(N, UNREACHED_TURN_BLOCKS + 1) blocks (review rr11n N4); attempted, not landed: a
- * plan the simulation refuses goes through the isolation.
+ * plan the simulation refuses goes through the isolation. A due sub-account the isolation leaves behind an accepted
+ * subset of its own plan (why `sent`, not a rejoined culprit) is unreached too, and its turn puts it first in that plan's
+ * isolation: accepted alone, it is sent within UNREACHED_TURN_BLOCKS + 1 blocks, and again every UNREACHED_TURN_BLOCKS + 1
+ * while it stays left behind (review rr11p P5: never sent).
  */
 export const UNREACHED_TURN_BLOCKS = 3n
 
@@ -625,6 +628,8 @@ export class SafeStep {
     // Due sub-accounts left out by the module's structural limits in this step (review rr11o O4).
     const overLimitNow = new Set<string>()
     const judgedNow = new Set<string>()
+    // Due sub-accounts left behind an accepted subset of their plan by the isolation in this step (review rr11p P5).
+    const leftBehindNow = new Set<string>()
     // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
     // once a refused donor is excluded is reported (the first attempt listed it with the donor).
     let solved: readonly SolverResult[] | undefined
@@ -769,7 +774,9 @@ export class SafeStep {
       if (band === "inside") return
       const detail =
         why === "sent"
-          ? "a plan of other sub-accounts without it was accepted and sent first; tried again at the next block"
+          ? band === "below"
+            ? `a plan of other sub-accounts without it was accepted and sent first; while it is left behind, its plan's isolation tries it first after ${UNREACHED_TURN_BLOCKS} steps`
+            : "a plan of other sub-accounts without it was accepted and sent first; tried again at the next block"
           : why === "no-plan"
             ? "no plan without the sub-accounts left out, e.g. its donor"
             : `its plan's share of the step's ${REFUSAL_SIMULATIONS_PER_STEP} simulations are spent; tried again at the next block`
@@ -790,7 +797,14 @@ export class SafeStep {
         sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)),
         attempt.results,
       )
-      const ids = [...urgentFirst.filter((id) => !rejoined.has(id)), ...urgentFirst.filter((id) => rejoined.has(id))]
+      // A due sub-account with the turn (left behind an accepted subset of its plan for UNREACHED_TURN_BLOCKS steps, review
+      // rr11p P5) first, the longest waiting first: else the same most urgent subset is accepted and sent every block.
+      const turnSince = (id: string) => {
+        const since = rt.unreached?.get(id)?.since
+        return since !== undefined && block - since >= UNREACHED_TURN_BLOCKS ? since : undefined
+      }
+      const turns = urgentFirst.filter((id) => turnSince(id) !== undefined && !rejoined.has(id)).sort((a, b) => Number((turnSince(a) as bigint) - (turnSince(b) as bigint)))
+      const ids = [...turns, ...urgentFirst.filter((id) => !rejoined.has(id) && !turns.includes(id)), ...urgentFirst.filter((id) => rejoined.has(id))]
       const ranked = attempt.ranked ?? []
       const at = ranked.findIndex((plan) => plan.includes(ids[0] as string))
       const budget = isolation.share(at < 0 ? 1 : ranked.length - at)
@@ -819,6 +833,18 @@ export class SafeStep {
           ruleRefusedNow.set(before.key, error)
           isolation.runs.set(before.key, error)
           continue
+        }
+        // A due sub-account left behind an accepted subset (not a rejoined culprit): unreached, not judged (review rr11p
+        // P5: its plan judged, it never got the turn nor a test alone, and was never sent while the subset's stayed due).
+        // Its run alerts `unreached` and gives it the turn (first in its plan's isolation) within UNREACHED_TURN_BLOCKS.
+        // Alerted (stage `undecided`) in the first block it is left behind, then at most once per
+        // RULE_REFUSAL_REALERT_BLOCKS through its `unreached` run, which outlives the blocks it is sent in between.
+        if (out.why === "sent" && snapshot.chain.find((x) => x.subAccount.toLowerCase() === id)?.band === "below") {
+          leftBehindNow.add(id)
+          const runs = (rt.unreached ??= new Map())
+          const run = runs.get(id)
+          if (run?.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
+          runs.set(id, { since: run?.since, alerted: block })
         }
         undecided(id, refusal, out.why)
       }
@@ -959,10 +985,11 @@ export class SafeStep {
       // A plan-wide run (`*|ids`) is carried only when one of its own sub-accounts is so (review rr11i H1-a: carried
       // whenever ANY plan was unreached, it never ended).
       const unreached = rankedNow.filter((ids) => ids.every((id) => !judgedNow.has(id)))
-      const carried = new Set(unreached.flat().filter((id) => !judgedNow.has(id)))
+      const carried = new Set([...unreached.flat().filter((id) => !judgedNow.has(id)), ...leftBehindNow])
+      for (const id of leftBehindNow) judgedNow.delete(id)
       // Also after a thrown step (review rr11o O1): a turn spent on a plan that failed (action, bundler, quote) counts as
       // reached (its sub-accounts were judged), so the failing plan does not keep the turn and the most urgent goes first.
-      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues, overLimitNow)
+      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues, overLimitNow, leftBehindNow)
       this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
@@ -979,7 +1006,16 @@ export class SafeStep {
    * UNREACHED_TURN_BLOCKS steps, a `nothing-to-send` alert (stage `unreached`, at most once per
    * RULE_REFUSAL_REALERT_BLOCKS), and `planAndSend` ranks its plan first at the next step.
    */
-  private reportUnreached(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, carried: ReadonlySet<string>, judged: ReadonlySet<string>, venues: Map<string, VenueName>, overLimit: ReadonlySet<string> = new Set()): void {
+  private reportUnreached(
+    rt: SafeRuntime,
+    block: bigint,
+    snapshot: PortfolioSnapshot,
+    carried: ReadonlySet<string>,
+    judged: ReadonlySet<string>,
+    venues: Map<string, VenueName>,
+    overLimit: ReadonlySet<string> = new Set(),
+    leftBehind: ReadonlySet<string> = new Set(),
+  ): void {
     const safe = rt.config.address
     const runs = (rt.unreached ??= new Map())
     for (const [id, run] of [...runs]) {
@@ -998,7 +1034,7 @@ export class SafeStep {
       if (run.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
       run.alerted = block
       const steps = block - run.since + 1n
-      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due` : `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due` }))
+      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due` : leftBehind.has(id) ? `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step` : `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due` }))
     }
   }
 
