@@ -11,7 +11,7 @@ import type { AaveBorrowRefusal } from "./aaveLimits.js"
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
-import { type KeeperEvents, rescueBindingOf } from "./events.js"
+import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
 import { AaveDustCollateralError, ClampRuleRefusedError, NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
@@ -251,7 +251,7 @@ export const ORACLE_REFUSAL_ALERT_BLOCKS = 3n
 
 /** Help text of the gauge `levpilot_rescue_infeasible`. */
 const RESCUE_INFEASIBLE_HELP =
-  "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it."
+  "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone, or its policy's cooldown or epoch caps block it); nothing is sent for it."
 
 /** Help text of the gauge `levpilot_boost_ltv_bound`. */
 const BOOST_LTV_BOUND_HELP =
@@ -508,7 +508,8 @@ export class SafeStep {
 
   /**
    * Below-band sub-accounts with no feasible rescue: the solver found no plan listing them for any loan asset and says
-   * so (`no valid plan`: funds, swap lane, flash liquidity and caps reach no landing zone). Nothing is sent for them, so
+   * so (`no valid plan`: funds, swap lane, flash liquidity and caps reach no landing zone), or their own policy blocks
+   * every rebalance now (cooling down, an epoch cap reached: {@link POLICY_BLOCKED}, binding `policyCap`). Nothing is sent for them, so
    * the keeper retries nothing that cannot land; one `no-rescue` event and warn line when a sub-account becomes so (again
    * only after it was rescued or left the band), and the gauge `levpilot_rescue_infeasible{safe, sub_account, venue}` at
    * every step (1 while it lasts, 0 otherwise, and 0 once a flagged sub-account leaves the snapshot: policy removed or
@@ -526,7 +527,8 @@ export class SafeStep {
       const venue = venues.get(id) ?? "unknown"
       const outcome = results.flatMap((r) => r.outcomes).find((o) => o.id.toLowerCase() === id)
       const planned = results.some((r) => r.plan?.subAccounts.some((x) => x.toLowerCase() === id))
-      const infeasible = s.band === "below" && !planned && outcome !== undefined && /no valid plan/.test(outcome.reason)
+      // Also one its own policy blocks (cooldown, an epoch cap: binding `policyCap`; review rr11p P4: 0 events, gauge 0).
+      const infeasible = s.band === "below" && !planned && outcome !== undefined && (/no valid plan/.test(outcome.reason) || POLICY_BLOCKED.test(outcome.reason))
       metrics.set("levpilot_rescue_infeasible", RESCUE_INFEASIBLE_HELP, { safe, sub_account: s.subAccount, venue }, infeasible ? 1 : 0)
       // A boost Aave would refuse above the account's LTV ("36") is skipped, not sent and refused every block: say so.
       const ltvBound = s.band === "above" && !planned && outcome !== undefined && /LTV room/.test(outcome.reason)
