@@ -12,7 +12,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, ClampRuleRefusedError, NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
+import { AaveDustCollateralError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import { LogReadError } from "./logWindow.js"
@@ -83,6 +83,11 @@ type StepAttempt = {
    * that refused the unrepaired plan: in the rule-refusal runs (stage `judge`; review rr11o O5).
    */
   repairDropped?: { id: string; error: ClampRuleRefusedError }[] | undefined
+  /**
+   * Plans with the turn whose attempt failed with an error the step would rethrow, after which the next ranked plan was
+   * tried in the same step (review rr11p P2): alerted naming their sub-accounts.
+   */
+  fellThrough?: { subAccounts: readonly string[]; error: unknown }[] | undefined
 }
 
 /**
@@ -383,6 +388,8 @@ export class SafeStep {
     if (rt.busy) return
     rt.busy = true
     const safe = rt.config.address
+    // One isolation budget and one set of culprits per step, whatever the retries (review rr11l L4).
+    const isolation = new StepIsolation()
     try {
       if (this.deps.clock.now() < rt.backoffUntil) return
       let replace: PendingOperation | undefined
@@ -404,8 +411,6 @@ export class SafeStep {
       // PAYMASTER_CHARGE_ATTEMPTS, each keeping the largest charge seen aside. A charge learned in an earlier block is
       // dropped: it was priced at that block's fees.
       if (rt.paymasterTokenCharge && rt.paymasterTokenCharge.block !== block) rt.paymasterTokenCharge = undefined
-      // One isolation budget and one set of culprits per step, whatever the retries (review rr11l L4).
-      const isolation = new StepIsolation()
       for (let attempt = 1; ; attempt++) {
         try {
           await this.solveAndSend(rt, block, replace, attempt === 1 ? snapshot : undefined, isolation)
@@ -632,6 +637,8 @@ export class SafeStep {
     const judgedNow = new Set<string>()
     // Due sub-accounts left behind an accepted subset of their plan by the isolation in this step (review rr11p P5).
     const leftBehindNow = new Set<string>()
+    // Whether this step sent a plan (the `unreached` alert's reason: review rr11p P2).
+    let sentNow = false
     // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
     // once a refused donor is excluded is reported (the first attempt listed it with the donor).
     let solved: readonly SolverResult[] | undefined
@@ -659,6 +666,9 @@ export class SafeStep {
         rankedNow.push([id])
         overLimitNow.add(id)
       }
+      // A turn plan that failed and gave way to the next ranked plan (review rr11p P2): alerted naming its sub-accounts.
+      for (const { subAccounts, error } of attempt.fellThrough ?? [])
+        events.alert(safe, block, findVenueRefusal(error) ? "venue-refused" : "send-failed", new PlanSendFailedError({ safe, subAccounts, fellThrough: true, cause: error }))
     }
     // The rule book refused a clamped plan naming one of its sub-accounts, and no repair passed (nothing was sent): it is
     // left out and the rest planned again in this block, the other loan assets' plans included (rr11f F3).
@@ -927,10 +937,18 @@ export class SafeStep {
       if (v.kind === "empty") undecided(id, { name: entry.error.rule, args: entry.error.args }, "no-plan")
       return false
     }
+    // A turn plan's failure the step would otherwise rethrow (nothing sent, no sub-account named, not a loss-class
+    // refusal, not the transport nor a token paymaster's pre-charge): the next ranked plan is tried (review rr11p P2).
+    const fallThrough = (error: unknown, plan: ChainPlan, attempt: StepAttempt) => {
+      if (error instanceof StoreFencedError || error instanceof ClampRuleRefusedError || paymasterChargeOf(error) !== undefined || getTransportFailure(error)) return false
+      const { failing, planWide } = failureOf(error, plan, attempt, { minNamed: 2, planWide: true })
+      return failing === undefined && planWide === undefined
+    }
     try {
       // A rejoined culprit left behind an accepted subset at the last step (`owed`): tested alone first; accepted, it is
       // this step's operation (review rr11o O6).
       if (await retest(true)) {
+        sentNow = true
         finished = true
         rt.refused = refusedNow
         return
@@ -942,9 +960,10 @@ export class SafeStep {
           // (its oracle or action refused by the simulation, the rule book naming it), sub-accounts are still due: the
           // in-flight record is kept (reviews rr11m M2, rr11n N2).
           const leftOutDue = [...excluded].some((id) => (snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band ?? "inside") !== "inside")
-          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt, isolation.spent > 0 || remembered.length > 0 || leftOutDue)
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt, isolation.spent > 0 || remembered.length > 0 || leftOutDue, fallThrough)
           // Nothing sent (no plan left): a remembered culprit re-tested alone.
-          if (attempt.plan === undefined) await retest()
+          if (attempt.plan === undefined) sentNow = await retest()
+          else sentNow = true
           finished = true
           rt.refused = refusedNow
           return
@@ -967,6 +986,7 @@ export class SafeStep {
           const { failing, oracle, planWide } = sent === undefined ? {} : failureOf(error, sent, attempt, { minNamed: charged ? Number.POSITIVE_INFINITY : 2, planWide: !charged })
           if (planWide !== undefined && sent !== undefined) {
             if (await isolate(sent, planWide, attempt)) {
+              sentNow = true
               finished = true
               rt.refused = refusedNow
               return
@@ -991,7 +1011,7 @@ export class SafeStep {
       for (const id of leftBehindNow) judgedNow.delete(id)
       // Also after a thrown step (review rr11o O1): a turn spent on a plan that failed (action, bundler, quote) counts as
       // reached (its sub-accounts were judged), so the failing plan does not keep the turn and the most urgent goes first.
-      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues, overLimitNow, leftBehindNow)
+      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues, overLimitNow, leftBehindNow, sentNow)
       this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
@@ -1017,6 +1037,7 @@ export class SafeStep {
     venues: Map<string, VenueName>,
     overLimit: ReadonlySet<string> = new Set(),
     leftBehind: ReadonlySet<string> = new Set(),
+    sent = true,
   ): void {
     const safe = rt.config.address
     const runs = (rt.unreached ??= new Map())
@@ -1036,7 +1057,9 @@ export class SafeStep {
       if (run.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
       run.alerted = block
       const steps = block - run.since + 1n
-      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due` : leftBehind.has(id) ? `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step` : `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due` }))
+      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due` : leftBehind.has(id) ? `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step` : sent
+            ? `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due`
+            : `not reached in each of the last ${steps} steps while it stayed due; in this one no plan was sent: another plan's attempt failed and ended the step before its plan was tried` }))
     }
   }
 
@@ -1129,6 +1152,7 @@ export class SafeStep {
     excluded: ReadonlySet<string>,
     attempt: StepAttempt,
     keepPending = false,
+    fallThrough?: (error: unknown, plan: ChainPlan, attempt: StepAttempt) => boolean,
   ): Promise<void> {
     const { config, clients, store, logger, events } = this.deps
     const safe = rt.config.address
@@ -1203,6 +1227,8 @@ export class SafeStep {
       })
     attempt.ranked = ranked.map((r) => (r.plan as Plan).subAccounts.map((id) => id.toLowerCase()))
     const judged = (attempt.judged ??= new Set())
+    // The most urgent plan (ranked first in a step without a turn): a failure of its own ends the step as before.
+    const mostUrgent = ranked.reduce<SolverResult | undefined>((m, r) => (m === undefined || urgencyOf(r, input) < urgencyOf(m, input) ? r : m), undefined)
     for (const candidate of ranked) {
       const plan = candidate.plan as Plan
       let chainPlan = toChainPlan(plan)
@@ -1269,7 +1295,20 @@ export class SafeStep {
       // The snapshot's Aave collateral reads go with the plan: the SDK's validation at the same block reads them no more.
       // Remembered for the tracker; a swap rescue refused short of its repayment is noted for the next plan (rr13 F6).
       const quote = { block: snapshot.blockNumber, timestamp: snapshot.timestamp }
-      await sendNotingShortfall(rt, chainPlan, quote, () => this.deps.clock.now() / 1_000, () => this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent, snapshot.aaveCollateral))
+      try {
+        await sendNotingShortfall(rt, chainPlan, quote, () => this.deps.clock.now() / 1_000, () => this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent, snapshot.aaveCollateral))
+      } catch (error) {
+        // A plan with the turn (not the most urgent) whose attempt failed in a way the step would rethrow (`fallThrough`:
+        // nothing was sent, no sub-account named, not the loss class): its turn is spent (judged), and the next ranked
+        // plan is tried in this same step (still at most one operation; review rr11p P2: a thrown turn ended the step, and
+        // 3 unsendable plans cost the most urgent, sendable rescue 3 blocks in 4).
+        if (candidate === mostUrgent || waitedSince(candidate) >= block || candidate === ranked.at(-1) || fallThrough?.(error, chainPlan, attempt) !== true) throw error
+        ;(attempt.fellThrough ??= []).push({ subAccounts: chainPlan.subAccounts, error })
+        attempt.plan = undefined
+        attempt.feeUndecided = undefined
+        logger.warn({ safe, block: Number(block), subAccounts: chainPlan.subAccounts, err: error instanceof Error ? error.message.split("\n")[0] : String(error) }, "a plan with the turn failed; trying the next ranked plan in this block")
+        continue
+      }
       return
     }
   }
