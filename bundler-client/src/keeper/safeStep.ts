@@ -432,7 +432,9 @@ export class SafeStep {
       // A venue's refusal of the plan (an Aave adapter / router error, an Aave pool code) is its own alert kind.
       // A read that failed in its multicall (ReadFailedError) is the node's, not the plan's: rpc-error, retried.
       const kind = getTransportFailure(error) || error instanceof LogReadError || findInCauseChain(error, ReadFailedError) ? "rpc-error" : findVenueRefusal(error) ? "venue-refused" : "send-failed"
-      this.deps.events.alert(safe, block, kind, error)
+      // A plan's failure names the plan's sub-accounts (review rr11p P6 residual: the alert named none of them).
+      const failed = kind === "rpc-error" ? undefined : isolation.failedPlan
+      this.deps.events.alert(safe, block, kind, failed === undefined ? error : new PlanSendFailedError({ safe, subAccounts: failed, fellThrough: false, cause: error }))
       backoff(rt, this.deps.config.retry, this.deps.clock.now())
     } finally {
       rt.busy = false
@@ -574,6 +576,7 @@ export class SafeStep {
   private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined, isolation: StepIsolation): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
+    isolation.failedPlan = undefined
     const read0 = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap, aaveDustThresholdBase: config.aaveDustThresholdBase }))
     // A sub-account whose oracle fails the module's oracle checks (stale, zero, out of bounds) is left out like one
     // whose oracle reverts: every plan listing it would revert. The fleet's batched read (one eth_call for every Safe)
@@ -993,7 +996,10 @@ export class SafeStep {
             }
             continue
           }
-          if (failing === undefined || excluded.has(failing.id)) throw error
+          if (failing === undefined || excluded.has(failing.id)) {
+            if (sent !== undefined && !charged) isolation.failedPlan = sent.subAccounts
+            throw error
+          }
           leaveOut(failing, oracle, sent, error)
         } finally {
           note(attempt, true)

@@ -55,6 +55,11 @@ export class StepIsolation {
   readonly culprits = new Set<string>()
   /** Their refusal runs, and the remembered ones' runs continued, by run key. */
   readonly runs = new Map<string, ClampRuleRefusedError>()
+  /**
+   * The sub-accounts (as the plan lists them) of the plan whose failure ended the step, when one did: named by the step's
+   * `send-failed` alert (review rr11p P6 residual). Cleared at each of the step's attempts.
+   */
+  failedPlan: readonly string[] | undefined
 
   /**
    * The probes the isolation of a refused plan may make: the budget left, shared equally (rounded up) between this plan

@@ -57,3 +57,22 @@ test("rr11p P2 (was FAILS TODAY): the most urgent rescue, accepted, is sent in a
   const { a0 } = await run(3, 40)
   expect(a0.length).toBeGreaterThanOrEqual(30)
 }, 120_000)
+
+test("rr11p P2: with no turn pending, a failure of the most urgent plan still ends the step (send-failed naming it), not falling through", async () => {
+  const sent: string[] = []
+  const sender = {
+    send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
+      const ids = plan.subAccounts.map((x) => x.slice(2, 4)).join(",")
+      sent.push(`${b} ${ids}`)
+      if (ids === "a0") throw new Error("bundler: eth_sendUserOperation internal error (-32603)")
+    },
+  }
+  const { step, events } = stepHarness(undefined, { sender })
+  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
+  const state = stepSafeState([0, 1].map((i) => stepSub(id(i), token(i), 1.01 + 0.01 * i, "below")))
+  for (let i = 0; i <= 1; i++) state.tokens.push({ token: token(i), decimals: 18, balance: 10n ** 24n })
+  await step.run(rt, 100n, { snapshot: stepSnapshotAt(state, 0) })
+  expect(sent).toEqual(["100 a0"])
+  const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.kind} ${e.message.includes(id(0))}`] : []))
+  expect(alerts).toEqual(["send-failed true"])
+}, 60_000)
