@@ -22,7 +22,7 @@ import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBou
 import type { RuleViolation } from "@levpilot/sdk/rules"
 import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
-import { REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation } from "./stepIsolation.js"
+import { REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
@@ -98,21 +98,6 @@ type StepAttempt = {
  */
 export const RULE_REFUSAL_REALERT_BLOCKS = 50n
 
-/**
- * Steps in a row a due sub-account's plan (below its band) may be ranked but not reached, a more urgent loan asset's plan
- * sent first each time (one operation per step), or left for the next operation by the module's limits (review rr11o
- * O4), before it has the turn, with a `nothing-to-send` alert (stage `unreached`, then at most once per
- * RULE_REFUSAL_REALERT_BLOCKS). Plans with the turn go first, the one waiting longest first (its oldest `since`; review
- * rr11o O2), and the turn is spent when its plan is attempted, whatever the outcome (review rr11o O1); in a step without
- * a turn the most urgent plan goes first. So when plans stay due whatever is sent (operations reverting on chain, a
- * stream of newly due ones), each of N due plans is attempted within UNREACHED_TURN_BLOCKS + N - 1 blocks of becoming
- * due and then at least once every max(N, UNREACHED_TURN_BLOCKS + 1) blocks (review rr11n N4); attempted, not landed: a
- * plan the simulation refuses goes through the isolation. A due sub-account the isolation leaves behind an accepted
- * subset of its own plan (why `sent`, not a rejoined culprit) is unreached too, and its turn puts it first in that plan's
- * isolation: accepted alone, it is sent within UNREACHED_TURN_BLOCKS + 1 blocks, and again every UNREACHED_TURN_BLOCKS + 1
- * while it stays left behind (review rr11p P5: never sent).
- */
-export const UNREACHED_TURN_BLOCKS = 3n
 
 /** A solver outcome's reason for a target left for the next operation by the module's structural limits (not a swap boost's). */
 const OVER_LIMIT = /over the module's limits for one operation \(MAX_SUB_ACCOUNTS \/ MAX_ACTIONS\); left for the next\)/
@@ -120,7 +105,7 @@ const OVER_LIMIT = /over the module's limits for one operation \(MAX_SUB_ACCOUNT
 const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
 
-export { REFUSAL_SIMULATIONS_PER_STEP } from "./stepIsolation.js"
+export { REFUSAL_SIMULATIONS_PER_STEP, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
 
 /** Plans per block when a token paymaster's pre-charge leaves the plan short (`PaymasterTokenChargeError`). */
 const PAYMASTER_CHARGE_ATTEMPTS = 3
@@ -726,13 +711,7 @@ export class SafeStep {
     }
     // A remembered culprit no longer blamed (sent, no plan alone, or named by the simulation): forgotten, its run ended
     // unless this step continues it under the same key for another reason.
-    const forget = (id: string) => {
-      const before = rt.refusedAlone?.get(id)
-      if (before === undefined) return
-      rt.refusedAlone?.delete(id)
-      ruleRefusedNow.delete(before.key)
-      isolation.runs.delete(before.key)
-    }
+    const forget = (id: string) => isolation.forget(rt.refusedAlone, id, ruleRefusedNow)
     // Simulates (and, accepted, sends) the plan of `subset` only (another loan asset's plan is not a verdict on this
     // one): a pure probe, the in-flight record never touched when it has no plan (review rr11m M2). Accepted: only the
     // plan's own sub-accounts count as sent (review rr11m M1). A refused subset of one is that sub-account's own refusal.
@@ -814,12 +793,7 @@ export class SafeStep {
       )
       // A due sub-account with the turn (left behind an accepted subset of its plan for UNREACHED_TURN_BLOCKS steps, review
       // rr11p P5) first, the longest waiting first: else the same most urgent subset is accepted and sent every block.
-      const turnSince = (id: string) => {
-        const since = rt.unreached?.get(id)?.since
-        return since !== undefined && block - since >= UNREACHED_TURN_BLOCKS ? since : undefined
-      }
-      const turns = urgentFirst.filter((id) => turnSince(id) !== undefined && !rejoined.has(id)).sort((a, b) => Number((turnSince(a) as bigint) - (turnSince(b) as bigint)))
-      const ids = [...turns, ...urgentFirst.filter((id) => !rejoined.has(id) && !turns.includes(id)), ...urgentFirst.filter((id) => rejoined.has(id))]
+      const ids = [...new StepTurns(rt.unreached, block).first(urgentFirst.filter((id) => !rejoined.has(id))), ...urgentFirst.filter((id) => rejoined.has(id))]
       const ranked = attempt.ranked ?? []
       const at = ranked.findIndex((plan) => plan.includes(ids[0] as string))
       const budget = isolation.share(at < 0 ? 1 : ranked.length - at)
@@ -1171,10 +1145,8 @@ export class SafeStep {
     // is unreached (review rr11o O4: while the 8 most urgent stayed due, the 9th was never planned nor alerted); at its
     // turn, its asset is planned again without that plan's due sub-accounts that have no turn, so it is planned.
     const belowNow = new Set(snapshot.chain.filter((c) => c.band === "below").map((c) => c.subAccount.toLowerCase()))
-    const hasTurn = (id: string) => {
-      const since = rt.unreached?.get(id)?.since
-      return since !== undefined && block - since >= UNREACHED_TURN_BLOCKS
-    }
+    const turns = new StepTurns(rt.unreached, block)
+    const hasTurn = (id: string) => turns.has(id)
     for (const [asset, r] of [...byAsset]) {
       const planned = new Set((r.plan?.subAccounts ?? []).map((id) => id.toLowerCase()))
       const left = r.outcomes
@@ -1216,14 +1188,7 @@ export class SafeStep {
     // A due sub-account's plan not reached in the last UNREACHED_TURN_BLOCKS steps goes first (review rr11n N4).
     // Turns go by how long the plan waited (its oldest `since`: longest wait first, review rr11o O2: ranked by urgency,
     // the least urgent of 5 due assets never got one), then by urgency; a plan without a turn: `block` (after all turns).
-    const waitedSince = (r: SolverResult) => {
-      let oldest = block
-      for (const id of (r.plan as Plan).subAccounts) {
-        const since = rt.unreached?.get(id.toLowerCase())?.since
-        if (since !== undefined && block - since >= UNREACHED_TURN_BLOCKS && since < oldest) oldest = since
-      }
-      return oldest
-    }
+    const waitedSince = (r: SolverResult) => turns.waited((r.plan as Plan).subAccounts)
     const ranked = results
       .filter((r) => r.plan !== undefined)
       .sort((a, b) => {
