@@ -825,7 +825,7 @@ export class SafeStep {
         }
         // A due sub-account left behind an accepted subset (not a rejoined culprit): unreached, not judged (review rr11p
         // P5: its plan judged, it never got the turn nor a test alone, and was never sent while the subset's stayed due).
-        // Its run alerts `unreached` and gives it the turn (first in its plan's isolation) within UNREACHED_TURN_BLOCKS.
+        // Its `unreached` run gives it the turn (first in its plan's isolation) after UNREACHED_TURN_BLOCKS steps.
         // Alerted (stage `undecided`) in the first block it is left behind, then at most once per
         // RULE_REFUSAL_REALERT_BLOCKS through its `unreached` run, which outlives the blocks it is sent in between.
         if (out.why === "sent" && snapshot.chain.find((x) => x.subAccount.toLowerCase() === id)?.band === "below") {
@@ -1120,7 +1120,9 @@ export class SafeStep {
    * Solves `snapshot` without the sub-accounts in `excluded` (lower-case ids), clamps the plan and sends it (or prints it
    * in a dry run); `attempt.plan` is the plan handed to the sender, so a failure can be traced to one of its sub-accounts.
    * With no plan for a replacement, its in-flight record is cleared when the chain's nonce is still unused, unless
-   * `keepPending` (an isolation probe, or a plan with due sub-accounts left out: reviews rr11m M2, rr11n N2).
+   * `keepPending` (an isolation probe, or a plan with due sub-accounts left out: reviews rr11m M2, rr11n N2). A plan with
+   * the turn, not the most urgent nor the last ranked, whose send fails with an error `fallThrough` accepts (one the step
+   * would rethrow) gives way to the next ranked plan in this call (`attempt.fellThrough`; review rr11p P2).
    */
   private async planAndSend(
     rt: SafeRuntime,
