@@ -282,6 +282,25 @@ export class SubAccountRefusedError extends BaseError {
   }
 }
 
+/**
+ * A plan's attempt failed with an error naming none of its sub-accounts (a bundler error, a swap quote read, a module
+ * revert outside the loss class): the `send-failed` / `venue-refused` alert names the plan's sub-accounts (review rr11p
+ * P6 residual: the alert named neither), the cause is the failure. `fellThrough`: the plan had the turn and the next
+ * ranked plan was tried in the same step (review rr11p P2); else the step ended on it.
+ */
+export class PlanSendFailedError extends BaseError {
+  subAccounts: readonly string[]
+  constructor({ safe, subAccounts, fellThrough, cause }: { safe: string; subAccounts: readonly string[]; fellThrough: boolean; cause: unknown }) {
+    const why = cause instanceof BaseError ? cause.shortMessage : cause instanceof Error ? (cause.message.split("\n")[0] ?? "") : String(cause)
+    super(`The plan of sub-account${subAccounts.length === 1 ? "" : "s"} ${subAccounts.join(", ")} failed: ${why}${fellThrough ? "; the next ranked plan was tried in this block" : ""}`, {
+      cause: cause instanceof Error ? cause : undefined,
+      metaMessages: [`Safe: ${safe}`, `Sub-accounts: ${subAccounts.join(", ")}`],
+      name: "PlanSendFailedError",
+    })
+    this.subAccounts = subAccounts
+  }
+}
+
 export type AaveDustCollateralErrorType = AaveDustCollateralError & { name: "AaveDustCollateralError" }
 /**
  * The Safe's Aave account uses as collateral reserves outside its sub-accounts' collateral assets, each worth less than

@@ -135,9 +135,20 @@ export const DISCOVERY_ALERT_AFTER_HEADS = 3
  * What leaves a below-band sub-account without a rescue (from the solver's reason): `flashLiquidity` (the reserve's free
  * liquidity, `flashable`, 0 when paused, inactive or flash loans are disabled, is too small for the flash a rescue
  * needs), `lossLimit` (maxLossBps / the epoch loss budget), `slippage` (no swap within maxSlippageBps), `caps` (amount
- * caps, rebalance count, cooldown: a module rule refuses it), `funds` (idle funds, pools and donors reach too little).
+ * caps, rebalance count, cooldown: a module rule refuses it), `funds` (idle funds, pools and donors reach too little),
+ * `policyCap` (the sub-account's own policy blocks every rebalance now, before any plan: cooling down, or its epoch's
+ * rebalance / gas / amount cap reached, which the module refuses as `CooldownActive` / `EpochRebalanceCapExceeded` /
+ * `EpochGasCapExceeded` / `EpochAmountCapExceeded`; the owners can raise the cap with `setPolicy` or add collateral;
+ * review rr11p P4: it was silent).
  */
-export type RescueBinding = "flashLiquidity" | "lossLimit" | "slippage" | "caps" | "funds"
+export type RescueBinding = "flashLiquidity" | "lossLimit" | "slippage" | "caps" | "funds" | "policyCap"
+
+/**
+ * A solver outcome's reason for a below-band sub-account its policy blocks up front (`assessSubAccount`'s `blocked`:
+ * "below band (...) but cooling down (...)" / "but epoch rebalance cap N reached" / "but epoch gas cap reached" / "but
+ * epoch amount cap reached"): no plan lists it, whatever the funds.
+ */
+export const POLICY_BLOCKED = /\bbut (cooling down|epoch (rebalance|gas|amount) cap\b.*reached)/
 
 /**
  * Names the binding reason of a solver outcome's reason text ({@link RescueBinding}).
@@ -146,6 +157,7 @@ export type RescueBinding = "flashLiquidity" | "lossLimit" | "slippage" | "caps"
  * @example rescueBindingOf("below band ... (no sale left under the reserve's flash liquidity); no valid plan ...") // "flashLiquidity"
  */
 export function rescueBindingOf(reason: string): RescueBinding {
+  if (POLICY_BLOCKED.test(reason)) return "policyCap"
   if (/flash liquidity/.test(reason)) return "flashLiquidity"
   if (/loss limit|loss budget|maxLossBps/.test(reason)) return "lossLimit"
   if (/loses more than|fits the routes. slippage/.test(reason)) return "slippage"

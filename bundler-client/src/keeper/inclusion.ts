@@ -14,7 +14,10 @@ import { noteInclusion } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
 import type { PendingStore } from "./store.js"
 
-/** Blocks between two `reverted` alerts of one run of reverted inclusions (the first of a run always alerts). */
+/**
+ * Blocks between two `reverted` alerts of one run of reverted inclusions (the first of a run always alerts; runs are per
+ * sub-account, continued by any reverting plan listing it: review rr11p P3); also how long a run not continued is kept.
+ */
 export const REVERTED_REALERT_BLOCKS = 50n
 
 /**
@@ -165,22 +168,25 @@ export class InclusionTracker {
       success ? "rebalance included" : `rebalance included but reverted${revert ? `: ${revert.error}` : ""}`,
     )
     // A reverted inclusion alerts `reverted` (the first of a run, then once per REVERTED_REALERT_BLOCKS; review rr11n N4).
-    // Runs are keyed by the plan's sub-accounts (`*` for a record without them): a success ends the runs sharing a
-    // sub-account with it (all of them when unknown), not another plan's (review rr11o O3: per Safe, ended by another
-    // plan's success, one alert every 4 blocks in the unreached turn's pattern).
+    // Runs are kept per sub-account of the plan (`*` for a record without them): a revert continues the run of each of
+    // its ids, and alerts only when none of them was alerted within REVERTED_REALERT_BLOCKS (an id new to the runs takes
+    // over the plan's latest alert), so a reverting plan whose membership changes (one more sub-account due each block
+    // in a crash) is one run (review rr11p P3: keyed by the exact membership, it alerted every block). A success ends the
+    // runs of its sub-accounts (all of them when unknown), not another plan's (review rr11o O3). Runs not continued within
+    // REVERTED_REALERT_BLOCKS are pruned (review rr11p P3: kept for the process's life).
     const ids = pending.subAccounts
-    const runKey = ids === undefined || ids.length === 0 ? "*" : ids.join(",")
-    const runs = (rt.reverted ??= new Map<string, { count: number; alerted: bigint }>())
+    const keys = ids === undefined || ids.length === 0 ? ["*"] : ids.map((id) => id.toLowerCase())
+    const runs = (rt.reverted ??= new Map<string, { count: number; alerted: bigint; last: bigint }>())
+    for (const [key, run] of [...runs]) if (run.last > included || included - run.last >= REVERTED_REALERT_BLOCKS) runs.delete(key)
     if (success) {
-      for (const key of [...runs.keys()]) if (ids === undefined || key === "*" || key.split(",").some((id) => ids.includes(id))) runs.delete(key)
+      for (const key of [...runs.keys()]) if (ids === undefined || key === "*" || keys.includes(key)) runs.delete(key)
     } else {
-      const run = runs.get(runKey)
-      const count = (run?.count ?? 0) + 1
-      const alerted = run?.alerted
-      if (alerted === undefined || alerted > included || included - alerted >= REVERTED_REALERT_BLOCKS) {
-        runs.set(runKey, { count, alerted: included })
-        events.alert(safe, included, "reverted", new OperationRevertedError({ safe, nonce, block: included, count, revert: revert?.error }))
-      } else runs.set(runKey, { count, alerted })
+      const own = keys.map((key) => runs.get(key))
+      const count = Math.max(0, ...own.map((run) => run?.count ?? 0)) + 1
+      const recent = own.reduce<bigint | undefined>((latest, run) => (run === undefined || run.alerted > included || (latest !== undefined && latest >= run.alerted) ? latest : run.alerted), undefined)
+      const alert = recent === undefined || included - recent >= REVERTED_REALERT_BLOCKS
+      for (const key of keys) runs.set(key, { count, alerted: alert ? included : (recent as bigint), last: included })
+      if (alert) events.alert(safe, included, "reverted", new OperationRevertedError({ safe, nonce, block: included, count, revert: revert?.error }))
     }
     // A swap rescue reverted short of its repayment: its sub-account's next plan is sized for the delay it took (rr13 F6).
     noteInclusion(rt, success, included, revert?.data)

@@ -102,11 +102,12 @@ export type SafeRuntime = {
    */
   unreached?: Map<string, { since: bigint | undefined; alerted: bigint | undefined }> | undefined
   /**
-   * The run of this Safe's operations included but reverted in a row (review rr11n N4): how many, and the block of the
-   * last `reverted` alert (the first of a run, then at most once per REVERTED_REALERT_BLOCKS); ended by a successful
-   * inclusion.
+   * The runs of this Safe's operations included but reverted (review rr11n N4), by lower-case sub-account of the reverted
+   * plans (`*`: a record without them; review rr11p P3): how many, the block of the last `reverted` alert (the first of a
+   * run, then at most once per REVERTED_REALERT_BLOCKS) and of the last revert; ended by a successful inclusion of that
+   * sub-account, pruned when not continued within REVERTED_REALERT_BLOCKS.
    */
-  reverted?: Map<string, { count: number; alerted: bigint }> | undefined
+  reverted?: Map<string, { count: number; alerted: bigint; last: bigint }> | undefined
   /**
    * Sub-accounts (lower case) whose oracle the chain's simulation refused at send in the last steps in a row
    * (`ORACLE_REFUSAL_ALERT_BLOCKS`): how many steps, whether `feed-broken` was alerted, and the gauge's labels.

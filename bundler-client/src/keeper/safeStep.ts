@@ -11,8 +11,8 @@ import type { AaveBorrowRefusal } from "./aaveLimits.js"
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
-import { type KeeperEvents, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
+import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import { LogReadError } from "./logWindow.js"
@@ -22,7 +22,7 @@ import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBou
 import type { RuleViolation } from "@levpilot/sdk/rules"
 import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
-import { REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation } from "./stepIsolation.js"
+import { REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
@@ -83,6 +83,11 @@ type StepAttempt = {
    * that refused the unrepaired plan: in the rule-refusal runs (stage `judge`; review rr11o O5).
    */
   repairDropped?: { id: string; error: ClampRuleRefusedError }[] | undefined
+  /**
+   * Plans with the turn whose attempt failed with an error the step would rethrow, after which the next ranked plan was
+   * tried in the same step (review rr11p P2): alerted naming their sub-accounts.
+   */
+  fellThrough?: { subAccounts: readonly string[]; error: unknown }[] | undefined
 }
 
 /**
@@ -93,18 +98,6 @@ type StepAttempt = {
  */
 export const RULE_REFUSAL_REALERT_BLOCKS = 50n
 
-/**
- * Steps in a row a due sub-account's plan (below its band) may be ranked but not reached, a more urgent loan asset's plan
- * sent first each time (one operation per step), or left for the next operation by the module's limits (review rr11o
- * O4), before it has the turn, with a `nothing-to-send` alert (stage `unreached`, then at most once per
- * RULE_REFUSAL_REALERT_BLOCKS). Plans with the turn go first, the one waiting longest first (its oldest `since`; review
- * rr11o O2), and the turn is spent when its plan is attempted, whatever the outcome (review rr11o O1); in a step without
- * a turn the most urgent plan goes first. So when plans stay due whatever is sent (operations reverting on chain, a
- * stream of newly due ones), each of N due plans is attempted within UNREACHED_TURN_BLOCKS + N - 1 blocks of becoming
- * due and then at least once every max(N, UNREACHED_TURN_BLOCKS + 1) blocks (review rr11n N4); attempted, not landed: a
- * plan the simulation refuses goes through the isolation.
- */
-export const UNREACHED_TURN_BLOCKS = 3n
 
 /** A solver outcome's reason for a target left for the next operation by the module's structural limits (not a swap boost's). */
 const OVER_LIMIT = /over the module's limits for one operation \(MAX_SUB_ACCOUNTS \/ MAX_ACTIONS\); left for the next\)/
@@ -112,7 +105,7 @@ const OVER_LIMIT = /over the module's limits for one operation \(MAX_SUB_ACCOUNT
 const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
 
-export { REFUSAL_SIMULATIONS_PER_STEP } from "./stepIsolation.js"
+export { REFUSAL_SIMULATIONS_PER_STEP, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
 
 /** Plans per block when a token paymaster's pre-charge leaves the plan short (`PaymasterTokenChargeError`). */
 const PAYMASTER_CHARGE_ATTEMPTS = 3
@@ -248,7 +241,7 @@ export const ORACLE_REFUSAL_ALERT_BLOCKS = 3n
 
 /** Help text of the gauge `levpilot_rescue_infeasible`. */
 const RESCUE_INFEASIBLE_HELP =
-  "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone); nothing is sent for it."
+  "1 while a sub-account is below its band and no plan can rescue it (funds, swap lane, the reserve's flash liquidity and caps reach no landing zone, or its policy's cooldown or epoch caps block it); nothing is sent for it."
 
 /** Help text of the gauge `levpilot_boost_ltv_bound`. */
 const BOOST_LTV_BOUND_HELP =
@@ -382,6 +375,8 @@ export class SafeStep {
     if (rt.busy) return
     rt.busy = true
     const safe = rt.config.address
+    // One isolation budget and one set of culprits per step, whatever the retries (review rr11l L4).
+    const isolation = new StepIsolation()
     try {
       if (this.deps.clock.now() < rt.backoffUntil) return
       let replace: PendingOperation | undefined
@@ -403,8 +398,6 @@ export class SafeStep {
       // PAYMASTER_CHARGE_ATTEMPTS, each keeping the largest charge seen aside. A charge learned in an earlier block is
       // dropped: it was priced at that block's fees.
       if (rt.paymasterTokenCharge && rt.paymasterTokenCharge.block !== block) rt.paymasterTokenCharge = undefined
-      // One isolation budget and one set of culprits per step, whatever the retries (review rr11l L4).
-      const isolation = new StepIsolation()
       for (let attempt = 1; ; attempt++) {
         try {
           await this.solveAndSend(rt, block, replace, attempt === 1 ? snapshot : undefined, isolation, read.reads)
@@ -432,7 +425,9 @@ export class SafeStep {
       // A venue's refusal of the plan (an Aave adapter / router error, an Aave pool code) is its own alert kind.
       // A read that failed in its multicall (ReadFailedError) is the node's, not the plan's: rpc-error, retried.
       const kind = getTransportFailure(error) || error instanceof LogReadError || findInCauseChain(error, ReadFailedError) ? "rpc-error" : findVenueRefusal(error) ? "venue-refused" : "send-failed"
-      this.deps.events.alert(safe, block, kind, error)
+      // A plan's failure names the plan's sub-accounts (review rr11p P6 residual: the alert named none of them).
+      const failed = kind === "rpc-error" ? undefined : isolation.failedPlan
+      this.deps.events.alert(safe, block, kind, failed === undefined ? error : new PlanSendFailedError({ safe, subAccounts: failed, fellThrough: false, cause: error }))
       backoff(rt, this.deps.config.retry, this.deps.clock.now())
     } finally {
       rt.busy = false
@@ -513,7 +508,8 @@ export class SafeStep {
 
   /**
    * Below-band sub-accounts with no feasible rescue: the solver found no plan listing them for any loan asset and says
-   * so (`no valid plan`: funds, swap lane, flash liquidity and caps reach no landing zone). Nothing is sent for them, so
+   * so (`no valid plan`: funds, swap lane, flash liquidity and caps reach no landing zone), or their own policy blocks
+   * every rebalance now (cooling down, an epoch cap reached: {@link POLICY_BLOCKED}, binding `policyCap`). Nothing is sent for them, so
    * the keeper retries nothing that cannot land; one `no-rescue` event and warn line when a sub-account becomes so (again
    * only after it was rescued or left the band), and the gauge `levpilot_rescue_infeasible{safe, sub_account, venue}` at
    * every step (1 while it lasts, 0 otherwise, and 0 once a flagged sub-account leaves the snapshot: policy removed or
@@ -531,7 +527,8 @@ export class SafeStep {
       const venue = venues.get(id) ?? "unknown"
       const outcome = results.flatMap((r) => r.outcomes).find((o) => o.id.toLowerCase() === id)
       const planned = results.some((r) => r.plan?.subAccounts.some((x) => x.toLowerCase() === id))
-      const infeasible = s.band === "below" && !planned && outcome !== undefined && /no valid plan/.test(outcome.reason)
+      // Also one its own policy blocks (cooldown, an epoch cap: binding `policyCap`; review rr11p P4: 0 events, gauge 0).
+      const infeasible = s.band === "below" && !planned && outcome !== undefined && (/no valid plan/.test(outcome.reason) || POLICY_BLOCKED.test(outcome.reason))
       metrics.set("levpilot_rescue_infeasible", RESCUE_INFEASIBLE_HELP, { safe, sub_account: s.subAccount, venue }, infeasible ? 1 : 0)
       // A boost Aave would refuse above the account's LTV ("36") is skipped, not sent and refused every block: say so.
       const ltvBound = s.band === "above" && !planned && outcome !== undefined && /LTV room/.test(outcome.reason)
@@ -572,6 +569,7 @@ export class SafeStep {
   private async solveAndSend(rt: SafeRuntime, block: bigint, replace: PendingOperation | undefined, read: PortfolioSnapshot | undefined, isolation: StepIsolation, reads?: PublicClient | undefined): Promise<void> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
+    isolation.failedPlan = undefined
     const read0 = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap, aaveDustThresholdBase: config.aaveDustThresholdBase }))
     // A sub-account whose oracle fails the module's oracle checks (stale, zero, out of bounds) is left out like one
     // whose oracle reverts: every plan listing it would revert. The fleet's batched read (one eth_call for every Safe)
@@ -634,6 +632,10 @@ export class SafeStep {
     // Due sub-accounts left out by the module's structural limits in this step (review rr11o O4).
     const overLimitNow = new Set<string>()
     const judgedNow = new Set<string>()
+    // Due sub-accounts left behind an accepted subset of their plan by the isolation in this step (review rr11p P5).
+    const leftBehindNow = new Set<string>()
+    // Whether this step sent a plan (the `unreached` alert's reason: review rr11p P2).
+    let sentNow = false
     // no-rescue is reported once per step, on the last plan attempt's results: a due sub-account left without a rescue
     // once a refused donor is excluded is reported (the first attempt listed it with the donor).
     let solved: readonly SolverResult[] | undefined
@@ -661,6 +663,9 @@ export class SafeStep {
         rankedNow.push([id])
         overLimitNow.add(id)
       }
+      // A turn plan that failed and gave way to the next ranked plan (review rr11p P2): alerted naming its sub-accounts.
+      for (const { subAccounts, error } of attempt.fellThrough ?? [])
+        events.alert(safe, block, findVenueRefusal(error) ? "venue-refused" : "send-failed", new PlanSendFailedError({ safe, subAccounts, fellThrough: true, cause: error }))
     }
     // The rule book refused a clamped plan naming one of its sub-accounts, and no repair passed (nothing was sent): it is
     // left out and the rest planned again in this block, the other loan assets' plans included (rr11f F3).
@@ -715,13 +720,7 @@ export class SafeStep {
     }
     // A remembered culprit no longer blamed (sent, no plan alone, or named by the simulation): forgotten, its run ended
     // unless this step continues it under the same key for another reason.
-    const forget = (id: string) => {
-      const before = rt.refusedAlone?.get(id)
-      if (before === undefined) return
-      rt.refusedAlone?.delete(id)
-      ruleRefusedNow.delete(before.key)
-      isolation.runs.delete(before.key)
-    }
+    const forget = (id: string) => isolation.forget(rt.refusedAlone, id, ruleRefusedNow)
     // Simulates (and, accepted, sends) the plan of `subset` only (another loan asset's plan is not a verdict on this
     // one): a pure probe, the in-flight record never touched when it has no plan (review rr11m M2). Accepted: only the
     // plan's own sub-accounts count as sent (review rr11m M1). A refused subset of one is that sub-account's own refusal.
@@ -778,7 +777,9 @@ export class SafeStep {
       if (band === "inside") return
       const detail =
         why === "sent"
-          ? "a plan of other sub-accounts without it was accepted and sent first; tried again at the next block"
+          ? band === "below"
+            ? `a plan of other sub-accounts without it was accepted and sent first; while it is left behind, its plan's isolation tries it first after ${UNREACHED_TURN_BLOCKS} steps`
+            : "a plan of other sub-accounts without it was accepted and sent first; tried again at the next block"
           : why === "no-plan"
             ? "no plan without the sub-accounts left out, e.g. its donor"
             : `its plan's share of the step's ${REFUSAL_SIMULATIONS_PER_STEP} simulations are spent; tried again at the next block`
@@ -799,7 +800,9 @@ export class SafeStep {
         sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)),
         attempt.results,
       )
-      const ids = [...urgentFirst.filter((id) => !rejoined.has(id)), ...urgentFirst.filter((id) => rejoined.has(id))]
+      // A due sub-account with the turn (left behind an accepted subset of its plan for UNREACHED_TURN_BLOCKS steps, review
+      // rr11p P5) first, the longest waiting first: else the same most urgent subset is accepted and sent every block.
+      const ids = [...new StepTurns(rt.unreached, block).first(urgentFirst.filter((id) => !rejoined.has(id))), ...urgentFirst.filter((id) => rejoined.has(id))]
       const ranked = attempt.ranked ?? []
       const at = ranked.findIndex((plan) => plan.includes(ids[0] as string))
       const budget = isolation.share(at < 0 ? 1 : ranked.length - at)
@@ -828,6 +831,18 @@ export class SafeStep {
           ruleRefusedNow.set(before.key, error)
           isolation.runs.set(before.key, error)
           continue
+        }
+        // A due sub-account left behind an accepted subset (not a rejoined culprit): unreached, not judged (review rr11p
+        // P5: its plan judged, it never got the turn nor a test alone, and was never sent while the subset's stayed due).
+        // Its `unreached` run gives it the turn (first in its plan's isolation) after UNREACHED_TURN_BLOCKS steps.
+        // Alerted (stage `undecided`) in the first block it is left behind, then at most once per
+        // RULE_REFUSAL_REALERT_BLOCKS through its `unreached` run, which outlives the blocks it is sent in between.
+        if (out.why === "sent" && snapshot.chain.find((x) => x.subAccount.toLowerCase() === id)?.band === "below") {
+          leftBehindNow.add(id)
+          const runs = (rt.unreached ??= new Map())
+          const run = runs.get(id)
+          if (run?.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
+          runs.set(id, { since: run?.since, alerted: block })
         }
         undecided(id, refusal, out.why)
       }
@@ -908,10 +923,18 @@ export class SafeStep {
       if (v.kind === "empty") undecided(id, { name: entry.error.rule, args: entry.error.args }, "no-plan")
       return false
     }
+    // A turn plan's failure the step would otherwise rethrow (nothing sent, no sub-account named, not a loss-class
+    // refusal, not the transport nor a token paymaster's pre-charge): the next ranked plan is tried (review rr11p P2).
+    const fallThrough = (error: unknown, plan: ChainPlan, attempt: StepAttempt) => {
+      if (error instanceof StoreFencedError || error instanceof ClampRuleRefusedError || paymasterChargeOf(error) !== undefined || getTransportFailure(error)) return false
+      const { failing, planWide } = failureOf(error, plan, attempt, { minNamed: 2, planWide: true })
+      return failing === undefined && planWide === undefined
+    }
     try {
       // A rejoined culprit left behind an accepted subset at the last step (`owed`): tested alone first; accepted, it is
       // this step's operation (review rr11o O6).
       if (await retest(true)) {
+        sentNow = true
         finished = true
         rt.refused = refusedNow
         return
@@ -923,9 +946,10 @@ export class SafeStep {
           // (its oracle or action refused by the simulation, the rule book naming it), sub-accounts are still due: the
           // in-flight record is kept (reviews rr11m M2, rr11n N2).
           const leftOutDue = [...excluded].some((id) => (snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band ?? "inside") !== "inside")
-          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt, isolation.spent > 0 || remembered.length > 0 || leftOutDue)
+          await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, excluded, attempt, isolation.spent > 0 || remembered.length > 0 || leftOutDue, fallThrough)
           // Nothing sent (no plan left): a remembered culprit re-tested alone.
-          if (attempt.plan === undefined) await retest()
+          if (attempt.plan === undefined) sentNow = await retest()
+          else sentNow = true
           finished = true
           rt.refused = refusedNow
           return
@@ -948,13 +972,17 @@ export class SafeStep {
           const { failing, oracle, planWide } = sent === undefined ? {} : failureOf(error, sent, attempt, { minNamed: charged ? Number.POSITIVE_INFINITY : 2, planWide: !charged })
           if (planWide !== undefined && sent !== undefined) {
             if (await isolate(sent, planWide, attempt)) {
+              sentNow = true
               finished = true
               rt.refused = refusedNow
               return
             }
             continue
           }
-          if (failing === undefined || excluded.has(failing.id)) throw error
+          if (failing === undefined || excluded.has(failing.id)) {
+            if (sent !== undefined && !charged) isolation.failedPlan = sent.subAccounts
+            throw error
+          }
           leaveOut(failing, oracle, sent, error)
         } finally {
           note(attempt, true)
@@ -968,10 +996,11 @@ export class SafeStep {
       // A plan-wide run (`*|ids`) is carried only when one of its own sub-accounts is so (review rr11i H1-a: carried
       // whenever ANY plan was unreached, it never ended).
       const unreached = rankedNow.filter((ids) => ids.every((id) => !judgedNow.has(id)))
-      const carried = new Set(unreached.flat().filter((id) => !judgedNow.has(id)))
+      const carried = new Set([...unreached.flat().filter((id) => !judgedNow.has(id)), ...leftBehindNow])
+      for (const id of leftBehindNow) judgedNow.delete(id)
       // Also after a thrown step (review rr11o O1): a turn spent on a plan that failed (action, bundler, quote) counts as
       // reached (its sub-accounts were judged), so the failing plan does not keep the turn and the most urgent goes first.
-      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues, overLimitNow)
+      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues, overLimitNow, leftBehindNow, sentNow)
       this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
@@ -988,7 +1017,17 @@ export class SafeStep {
    * UNREACHED_TURN_BLOCKS steps, a `nothing-to-send` alert (stage `unreached`, at most once per
    * RULE_REFUSAL_REALERT_BLOCKS), and `planAndSend` ranks its plan first at the next step.
    */
-  private reportUnreached(rt: SafeRuntime, block: bigint, snapshot: PortfolioSnapshot, carried: ReadonlySet<string>, judged: ReadonlySet<string>, venues: Map<string, VenueName>, overLimit: ReadonlySet<string> = new Set()): void {
+  private reportUnreached(
+    rt: SafeRuntime,
+    block: bigint,
+    snapshot: PortfolioSnapshot,
+    carried: ReadonlySet<string>,
+    judged: ReadonlySet<string>,
+    venues: Map<string, VenueName>,
+    overLimit: ReadonlySet<string> = new Set(),
+    leftBehind: ReadonlySet<string> = new Set(),
+    sent = true,
+  ): void {
     const safe = rt.config.address
     const runs = (rt.unreached ??= new Map())
     for (const [id, run] of [...runs]) {
@@ -1007,7 +1046,9 @@ export class SafeStep {
       if (run.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
       run.alerted = block
       const steps = block - run.since + 1n
-      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due` : `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due` }))
+      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due` : leftBehind.has(id) ? `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step` : sent
+            ? `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due`
+            : `not reached in each of the last ${steps} steps while it stayed due; in this one no plan was sent: another plan's attempt failed and ended the step before its plan was tried` }))
     }
   }
 
@@ -1088,7 +1129,9 @@ export class SafeStep {
    * Solves `snapshot` without the sub-accounts in `excluded` (lower-case ids), clamps the plan and sends it (or prints it
    * in a dry run); `attempt.plan` is the plan handed to the sender, so a failure can be traced to one of its sub-accounts.
    * With no plan for a replacement, its in-flight record is cleared when the chain's nonce is still unused, unless
-   * `keepPending` (an isolation probe, or a plan with due sub-accounts left out: reviews rr11m M2, rr11n N2).
+   * `keepPending` (an isolation probe, or a plan with due sub-accounts left out: reviews rr11m M2, rr11n N2). A plan with
+   * the turn, not the most urgent nor the last ranked, whose send fails with an error `fallThrough` accepts (one the step
+   * would rethrow) gives way to the next ranked plan in this call (`attempt.fellThrough`; review rr11p P2).
    */
   private async planAndSend(
     rt: SafeRuntime,
@@ -1100,6 +1143,7 @@ export class SafeStep {
     excluded: ReadonlySet<string>,
     attempt: StepAttempt,
     keepPending = false,
+    fallThrough?: (error: unknown, plan: ChainPlan, attempt: StepAttempt) => boolean,
   ): Promise<void> {
     const { config, clients, store, logger, events } = this.deps
     const safe = rt.config.address
@@ -1112,10 +1156,8 @@ export class SafeStep {
     // is unreached (review rr11o O4: while the 8 most urgent stayed due, the 9th was never planned nor alerted); at its
     // turn, its asset is planned again without that plan's due sub-accounts that have no turn, so it is planned.
     const belowNow = new Set(snapshot.chain.filter((c) => c.band === "below").map((c) => c.subAccount.toLowerCase()))
-    const hasTurn = (id: string) => {
-      const since = rt.unreached?.get(id)?.since
-      return since !== undefined && block - since >= UNREACHED_TURN_BLOCKS
-    }
+    const turns = new StepTurns(rt.unreached, block)
+    const hasTurn = (id: string) => turns.has(id)
     for (const [asset, r] of [...byAsset]) {
       const planned = new Set((r.plan?.subAccounts ?? []).map((id) => id.toLowerCase()))
       const left = r.outcomes
@@ -1157,14 +1199,7 @@ export class SafeStep {
     // A due sub-account's plan not reached in the last UNREACHED_TURN_BLOCKS steps goes first (review rr11n N4).
     // Turns go by how long the plan waited (its oldest `since`: longest wait first, review rr11o O2: ranked by urgency,
     // the least urgent of 5 due assets never got one), then by urgency; a plan without a turn: `block` (after all turns).
-    const waitedSince = (r: SolverResult) => {
-      let oldest = block
-      for (const id of (r.plan as Plan).subAccounts) {
-        const since = rt.unreached?.get(id.toLowerCase())?.since
-        if (since !== undefined && block - since >= UNREACHED_TURN_BLOCKS && since < oldest) oldest = since
-      }
-      return oldest
-    }
+    const waitedSince = (r: SolverResult) => turns.waited((r.plan as Plan).subAccounts)
     const ranked = results
       .filter((r) => r.plan !== undefined)
       .sort((a, b) => {
@@ -1174,6 +1209,8 @@ export class SafeStep {
       })
     attempt.ranked = ranked.map((r) => (r.plan as Plan).subAccounts.map((id) => id.toLowerCase()))
     const judged = (attempt.judged ??= new Set())
+    // The most urgent plan (ranked first in a step without a turn): a failure of its own ends the step as before.
+    const mostUrgent = ranked.reduce<SolverResult | undefined>((m, r) => (m === undefined || urgencyOf(r, input) < urgencyOf(m, input) ? r : m), undefined)
     for (const candidate of ranked) {
       const plan = candidate.plan as Plan
       let chainPlan = toChainPlan(plan)
@@ -1240,7 +1277,20 @@ export class SafeStep {
       // The snapshot's Aave collateral reads go with the plan: the SDK's validation at the same block reads them no more.
       // Remembered for the tracker; a swap rescue refused short of its repayment is noted for the next plan (rr13 F6).
       const quote = { block: snapshot.blockNumber, timestamp: snapshot.timestamp }
-      await sendNotingShortfall(rt, chainPlan, quote, () => this.deps.clock.now() / 1_000, () => this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent, snapshot.aaveCollateral))
+      try {
+        await sendNotingShortfall(rt, chainPlan, quote, () => this.deps.clock.now() / 1_000, () => this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent, snapshot.aaveCollateral))
+      } catch (error) {
+        // A plan with the turn (not the most urgent) whose attempt failed in a way the step would rethrow (`fallThrough`:
+        // nothing was sent, no sub-account named, not the loss class): its turn is spent (judged), and the next ranked
+        // plan is tried in this same step (still at most one operation; review rr11p P2: a thrown turn ended the step, and
+        // 3 unsendable plans cost the most urgent, sendable rescue 3 blocks in 4).
+        if (candidate === mostUrgent || waitedSince(candidate) >= block || candidate === ranked.at(-1) || fallThrough?.(error, chainPlan, attempt) !== true) throw error
+        ;(attempt.fellThrough ??= []).push({ subAccounts: chainPlan.subAccounts, error })
+        attempt.plan = undefined
+        attempt.feeUndecided = undefined
+        logger.warn({ safe, block: Number(block), subAccounts: chainPlan.subAccounts, err: error instanceof Error ? error.message.split("\n")[0] : String(error) }, "a plan with the turn failed; trying the next ranked plan in this block")
+        continue
+      }
       return
     }
   }

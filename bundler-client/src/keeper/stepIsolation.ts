@@ -55,6 +55,11 @@ export class StepIsolation {
   readonly culprits = new Set<string>()
   /** Their refusal runs, and the remembered ones' runs continued, by run key. */
   readonly runs = new Map<string, ClampRuleRefusedError>()
+  /**
+   * The sub-accounts (as the plan lists them) of the plan whose failure ended the step, when one did: named by the step's
+   * `send-failed` alert (review rr11p P6 residual). Cleared at each of the step's attempts.
+   */
+  failedPlan: readonly string[] | undefined
 
   /**
    * The probes the isolation of a refused plan may make: the budget left, shared equally (rounded up) between this plan
@@ -63,6 +68,18 @@ export class StepIsolation {
   share(plans: number): number {
     const left = Math.max(0, REFUSAL_SIMULATIONS_PER_STEP - this.spent)
     return Math.ceil(left / Math.max(1, plans))
+  }
+
+  /**
+   * Forgets a remembered culprit no longer blamed (sent, no plan alone, or named by the simulation): its memory entry and
+   * its run in this step's refusals (`stepRuns`) and in the isolation's, unless the step continues it for another reason.
+   */
+  forget(memory: Map<string, RefusedAlone> | undefined, id: string, stepRuns: Map<string, ClampRuleRefusedError>): void {
+    const before = memory?.get(id)
+    if (before === undefined) return
+    memory?.delete(id)
+    stepRuns.delete(before.key)
+    this.runs.delete(before.key)
   }
 
   /** Whether a remembered culprit may still be re-tested alone in this step. */
@@ -82,5 +99,62 @@ export class StepIsolation {
       if (best === undefined || tested < (memory.get(best) as RefusedAlone).tested) best = id
     }
     return best
+  }
+}
+
+/**
+ * Steps in a row a due sub-account's plan (below its band) may be ranked but not reached, a more urgent loan asset's plan
+ * sent first each time (one operation per step), or left for the next operation by the module's limits (review rr11o
+ * O4), before it has the turn, with a `nothing-to-send` alert (stage `unreached`, then at most once per
+ * RULE_REFUSAL_REALERT_BLOCKS). Plans with the turn go first, the one waiting longest first (its oldest `since`; review
+ * rr11o O2), and the turn is spent when its plan is attempted, whatever the outcome (review rr11o O1); in a step without
+ * a turn the most urgent plan goes first. So when plans stay due whatever is sent (operations reverting on chain, a
+ * stream of newly due ones), each of N due plans is attempted within UNREACHED_TURN_BLOCKS + N - 1 blocks of becoming
+ * due and then at least once every max(N, UNREACHED_TURN_BLOCKS + 1) blocks (review rr11n N4); attempted, not landed: a
+ * plan the simulation refuses goes through the isolation. A due sub-account the isolation leaves behind an accepted
+ * subset of its own plan (why `sent`, not a rejoined culprit) is unreached too, and its turn puts it first in that plan's
+ * isolation: accepted alone, it is sent within UNREACHED_TURN_BLOCKS + 1 blocks, and again every UNREACHED_TURN_BLOCKS + 1
+ * while it stays left behind (review rr11p P5: never sent).
+ */
+export const UNREACHED_TURN_BLOCKS = 3n
+
+/**
+ * The unreached turn at one step (UNREACHED_TURN_BLOCKS), read from the Safe's unreached runs (`SafeRuntime.unreached`,
+ * by lower-case id): a due sub-account left unreached UNREACHED_TURN_BLOCKS steps in a row or more has the turn.
+ */
+export class StepTurns {
+  constructor(
+    private readonly unreached: ReadonlyMap<string, { since: bigint | undefined }> | undefined,
+    private readonly block: bigint,
+  ) {}
+
+  /** The block its unreached run started when `id` (any case) has the turn, else undefined. */
+  since(id: string): bigint | undefined {
+    const since = this.unreached?.get(id.toLowerCase())?.since
+    return since !== undefined && this.block - since >= UNREACHED_TURN_BLOCKS ? since : undefined
+  }
+
+  /** Whether `id` (any case) has the turn. */
+  has(id: string): boolean {
+    return this.since(id) !== undefined
+  }
+
+  /**
+   * How long a plan of `ids` waited: the oldest `since` among its sub-accounts with the turn, the step's block when none
+   * has it (ranks after every turn; review rr11o O2).
+   */
+  waited(ids: readonly string[]): bigint {
+    let oldest = this.block
+    for (const id of ids) {
+      const since = this.since(id)
+      if (since !== undefined && since < oldest) oldest = since
+    }
+    return oldest
+  }
+
+  /** `ids` with the turn first, the longest waiting first (review rr11p P5), then the others in their order. */
+  first(ids: readonly string[]): string[] {
+    const turns = ids.filter((id) => this.has(id)).sort((a, b) => Number((this.since(a) as bigint) - (this.since(b) as bigint)))
+    return [...turns, ...ids.filter((id) => !turns.includes(id))]
   }
 }
