@@ -228,21 +228,24 @@ library RebalanceLib {
                 acted |= 1 << sub;
                 continue;
             }
+            // A round trip is an earlier action of the opposite kind of the same pair (WithdrawFromPool 0 / DepositToPool 1,
+            // SellCollateral 6 / BuyCollateral 7: kind ^ 1) on the same pool, or swapping the same collateral token.
+            // Gas (issue 15): only earlier actions of that kind are decoded further (about 800 gas per earlier action
+            // saved: the same refusals as comparing every field of every earlier action).
+            ActionKind opposite = ActionKind(uint8(kind) ^ 1);
             for (uint256 j; j < i; ++j) {
-                Action calldata other = actions[j];
-                if (role == POOL_ACTION && other.pool == action.pool && _isPoolKind(other.kind) && other.kind != kind) {
-                    revert ILeverageModule.PoolRoundTrip(action.pool);
+                if (_field(actions, j, KIND) != uint8(opposite)) continue;
+                if (role == POOL_ACTION) {
+                    if (_field(actions, j, POOL) == uint160(action.pool)) revert ILeverageModule.PoolRoundTrip(action.pool);
+                } else if (runs[_field(actions, j, SUB)].state.collateralToken == runs[sub].state.collateralToken) {
+                    revert ILeverageModule.SwapRoundTrip(runs[sub].state.collateralToken);
                 }
-                if (
-                    role == SWAP_ACTION && _isSwapKind(other.kind) && other.kind != kind
-                        && runs[other.subAccount].state.collateralToken == runs[action.subAccount].state.collateralToken
-                ) revert ILeverageModule.SwapRoundTrip(runs[action.subAccount].state.collateralToken);
             }
         }
         for (uint256 i; i < actions.length; ++i) {
-            Action calldata action = actions[i];
-            uint8 sub = action.subAccount;
+            uint256 sub = _field(actions, i, SUB);
             if (acted & (1 << sub) != 0) continue;
+            Action calldata action = actions[i];
             if (_isPoolKind(action.kind)) revert ILeverageModule.PoolNotUsed(runs[sub].id, action.pool);
             if (_isSwapKind(action.kind)) revert ILeverageModule.SwapNotUsed(runs[sub].id);
         }
@@ -370,6 +373,23 @@ library RebalanceLib {
     /// @dev SellCollateral (6) or BuyCollateral (7).
     function _isSwapKind(ActionKind kind) private pure returns (bool) {
         return uint8(kind) >> 1 == 3;
+    }
+
+    /// @dev Word offsets of an Action's fields in calldata (a static struct: 4 words, `Action[]` elements 128 bytes apart).
+    uint256 private constant KIND = 0;
+    uint256 private constant SUB = 1;
+    uint256 private constant POOL = 2;
+    uint256 private constant AMOUNT = 3;
+
+    /// @dev Field `field` (KIND, SUB, POOL, AMOUNT) of `actions[j]`, one CALLDATALOAD. Gas (issue 15): the ABI decoder's
+    /// per-access checks (bounds, enum range, address cleanliness: about 300 gas an access in the hot loops) cannot fail
+    /// here: the module ran PlanLib.check on the same plan before this library was called (every kind below
+    /// ACTION_KINDS, every subAccount below the sub-account count, every pool a clean address, the exact length), the
+    /// module's call re-encodes those values unchanged, and every caller has j < actions.length.
+    function _field(Action[] calldata actions, uint256 j, uint256 field) private pure returns (uint256 word) {
+        assembly ("memory-safe") {
+            word := calldataload(add(actions.offset, add(shl(7, j), shl(5, field))))
+        }
     }
 
     function _isPoolAllowed(Policy storage policy, address pool) private view returns (bool) {
@@ -689,15 +709,15 @@ library RebalanceLib {
         // slot[j]: the asset slot of action j's collateral-side flow (its pool's asset for a pool action).
         uint256[] memory slot = new uint256[](actions.length);
         for (uint256 j; j < actions.length; ++j) {
-            Action calldata action = actions[j];
-            if (_isPoolKind(action.kind)) {
-                address asset = _asset(action.pool);
+            if (_field(actions, j, KIND) < 2) { // a pool kind
+                address pool = address(uint160(_field(actions, j, POOL)));
+                address asset = _asset(pool);
                 uint256 at = _slotOf(assets, count, asset);
                 // Unreachable after `_holdings` (which values every pool's asset), kept so no flow is left unjudged.
-                if (at == count) revert ILeverageModule.PoolAssetMismatch(action.pool, asset);
+                if (at == count) revert ILeverageModule.PoolAssetMismatch(pool, asset);
                 slot[j] = at;
             } else {
-                slot[j] = _slotOf(assets, count, runs[action.subAccount].state.collateralToken);
+                slot[j] = _slotOf(assets, count, runs[_field(actions, j, SUB)].state.collateralToken);
             }
         }
         // flows[5a]: spent, [5a + 1]: received, [5a + 2]: deposited, [5a + 3]: fundable, [5a + 4]: withdrawn from
@@ -759,10 +779,9 @@ library RebalanceLib {
             debtNow[k] = runs[k].repayable;
         }
         for (uint256 j; j < actions.length; ++j) {
-            Action calldata action = actions[j];
-            ActionKind kind = action.kind;
-            uint256 sub = action.subAccount;
-            uint256 amount = action.amount;
+            ActionKind kind = ActionKind(_field(actions, j, KIND));
+            uint256 sub = _field(actions, j, SUB);
+            uint256 amount = _field(actions, j, AMOUNT);
             uint256 at = 5 * slot[j];
             if ((1 << uint8(kind)) & REPAY_KINDS != 0) {
                 uint256 cleared = Math.min(amount, debtNow[sub]);
@@ -1092,11 +1111,11 @@ library RebalanceLib {
             ++n;
         }
         for (uint256 i; i < actions.length; ++i) {
-            if (!_isPoolKind(actions[i].kind)) continue; // a swap's `pool` is its route word
-            IERC4626 pool = IERC4626(actions[i].pool);
+            if (_field(actions, i, KIND) >= 2) continue; // not a pool kind (0, 1): a swap's `pool` is its route word
+            IERC4626 pool = IERC4626(address(uint160(_field(actions, i, POOL))));
             bool seen;
             for (uint256 j; j < i && !seen; ++j) {
-                seen = actions[j].pool == address(pool) && _isPoolKind(actions[j].kind);
+                seen = _field(actions, j, POOL) == uint160(address(pool)) && _field(actions, j, KIND) < 2;
             }
             if (seen) continue;
             if (tokens[n] == address(0)) {
