@@ -199,9 +199,8 @@ library RebalanceLib {
         uint256 repayCallbackOf; // sub-account index + 1 of the open RepayWithCallback, 0 when none is open
         // kinds: bit 16 x sub-account + kind: the sub-account has an action of that kind (returned)
         for (uint256 i; i < actions.length; ++i) {
-            Action calldata action = actions[i];
-            ActionKind kind = action.kind;
-            uint256 sub = action.subAccount;
+            ActionKind kind = ActionKind(_field(actions, i, KIND));
+            uint256 sub = _field(actions, i, SUB);
             // An EndCallback carries nothing. No churn (`CHURN_KINDS`): a sub-account with a
             // SupplyCollateralWithCallback (9) withdraws no collateral (3), one with a RepayWithCallback (8) or a Repay
             // (5) borrows nothing (4), in either order, inside the block or after it; the later of the pair is refused.
@@ -214,7 +213,7 @@ library RebalanceLib {
             // into the position and the borrow it made room for into the pool; the solver deposits only a boost's borrow.
             if (
                 kind == ActionKind.EndCallback
-                    ? action.pool != address(0) || action.amount != 0
+                    ? _field(actions, i, POOL) != 0 || _field(actions, i, AMOUNT) != 0
                     : (kinds >> (sub << 4)) & (CHURN_KINDS >> (uint256(kind) << 4)) & 0xFFFF != 0
             ) revert ILeverageModule.ActionNotAllowed(i, kind);
             if (kind == ActionKind.EndCallback) {
@@ -223,7 +222,7 @@ library RebalanceLib {
             }
             kinds |= 1 << (uint256(kind) | sub << 4);
             if (kind == ActionKind.RepayWithCallback) repayCallbackOf = sub + 1;
-            uint256 role = _checkAction(s, safe, swapAdapter, runs, action, i, repayCallbackOf);
+            uint256 role = _checkAction(s, safe, swapAdapter, runs, actions, i, repayCallbackOf);
             if (role == VENUE_ACTION) {
                 acted |= 1 << sub;
                 continue;
@@ -236,7 +235,8 @@ library RebalanceLib {
             for (uint256 j; j < i; ++j) {
                 if (_field(actions, j, KIND) != uint8(opposite)) continue;
                 if (role == POOL_ACTION) {
-                    if (_field(actions, j, POOL) == uint160(action.pool)) revert ILeverageModule.PoolRoundTrip(action.pool);
+                    uint256 pool = _field(actions, i, POOL);
+                    if (_field(actions, j, POOL) == pool) revert ILeverageModule.PoolRoundTrip(address(uint160(pool)));
                 } else if (runs[_field(actions, j, SUB)].state.collateralToken == runs[sub].state.collateralToken) {
                     revert ILeverageModule.SwapRoundTrip(runs[sub].state.collateralToken);
                 }
@@ -287,25 +287,25 @@ library RebalanceLib {
             if (own & 0xC0 == 0) continue;
             tally = [run.repayable, uint256(0), uint256(0), uint256(0), uint256(0)];
             for (uint256 j; j < actions.length; ++j) {
-                Action calldata action = actions[j];
-                if (action.subAccount != k) continue;
-                ActionKind kind = action.kind;
+                if (_field(actions, j, SUB) != k) continue;
+                ActionKind kind = ActionKind(_field(actions, j, KIND));
+                uint256 amount = _field(actions, j, AMOUNT);
                 if ((1 << uint8(kind)) & REPAY_KINDS != 0) {
-                    tally[0] -= Math.min(action.amount, tally[0]);
+                    tally[0] -= Math.min(amount, tally[0]);
                 } else if (kind == ActionKind.Borrow) {
-                    tally[0] += action.amount;
+                    tally[0] += amount;
                 } else if ((1 << uint8(kind)) & SUPPLY_KINDS != 0) {
-                    tally[3] += action.amount;
+                    tally[3] += amount;
                 } else if (kind == ActionKind.WithdrawCollateral) {
-                    tally[4] += action.amount;
+                    tally[4] += amount;
                 } else if (_isSwapKind(kind)) {
                     // Only a due sub-account swaps (fourteenth review of issue 10): a not-due one's sale is valued at
                     // its own oracle alone when the token's other listed markets change only debt, and a keeper's router
                     // paying about that price took the gap to a higher listed oracle unbooked, next to any rescue.
                     if (!run.due) revert ILeverageModule.ActionNotAllowed(j, kind);
                     bool sell = kind == ActionKind.SellCollateral;
-                    tally[sell ? 1 : 2] += _swapMinOut(s, safe, run, sell, action.amount);
-                    run.swapped += sell ? HealthLib.collateralValue(action.amount, run.state.price) : action.amount;
+                    tally[sell ? 1 : 2] += _swapMinOut(s, safe, run, sell, amount);
+                    run.swapped += sell ? HealthLib.collateralValue(amount, run.state.price) : amount;
                 }
             }
             uint256 repaid = run.repayable > tally[0] ? run.repayable - tally[0] : 0;
@@ -328,23 +328,25 @@ library RebalanceLib {
     /// @dev SupplyCollateral (2) and SupplyCollateralWithCallback (9), as bits by kind.
     uint256 private constant SUPPLY_KINDS = 0x204;
 
-    /// @dev Returns the action's role: POOL_ACTION, VENUE_ACTION (callback actions included) or SWAP_ACTION.
+    /// @dev Returns the role of `actions[index]`: POOL_ACTION, VENUE_ACTION (callback actions included) or SWAP_ACTION.
     /// `repayCallbackOf` is the sub-account index + 1 of the open RepayWithCallback (0: none).
     function _checkAction(
         ModuleStorage storage s,
         address safe,
         address swapAdapter,
         Run[] memory runs,
-        Action calldata action,
+        Action[] calldata actions,
         uint256 index,
         uint256 repayCallbackOf
     ) private view returns (uint256) {
-        bytes32 id = runs[action.subAccount].id;
+        uint256 sub = _field(actions, index, SUB);
+        bytes32 id = runs[sub].id;
         Policy storage policy = s.policies[id][safe];
-        ActionKind kind = action.kind;
-        if (action.amount == 0) revert ILeverageModule.ActionNotAllowed(index, kind);
+        ActionKind kind = ActionKind(_field(actions, index, KIND));
+        if (_field(actions, index, AMOUNT) == 0) revert ILeverageModule.ActionNotAllowed(index, kind);
+        address pool = address(uint160(_field(actions, index, POOL)));
         if (_isPoolKind(kind)) {
-            if (!_isPoolAllowed(policy, action.pool)) revert ILeverageModule.PoolNotAllowed(id, action.pool);
+            if (!_isPoolAllowed(policy, pool)) revert ILeverageModule.PoolNotAllowed(id, pool);
             return POOL_ACTION;
         }
         bool boost = policy.boostAllowed;
@@ -355,10 +357,10 @@ library RebalanceLib {
             }
             return SWAP_ACTION;
         }
-        if (action.pool != address(0)) revert ILeverageModule.ActionNotAllowed(index, kind);
+        if (pool != address(0)) revert ILeverageModule.ActionNotAllowed(index, kind);
         // A deleverage-only policy withdraws collateral only inside its own repay callback: a swap deleverage, whose
         // health may not decrease (post-conditions).
-        bool swapDeleverage = kind == ActionKind.WithdrawCollateral && repayCallbackOf == uint256(action.subAccount) + 1;
+        bool swapDeleverage = kind == ActionKind.WithdrawCollateral && repayCallbackOf == sub + 1;
         if (!boost && (kind == ActionKind.Borrow || (kind == ActionKind.WithdrawCollateral && !swapDeleverage))) {
             revert ILeverageModule.ActionNotAllowed(index, kind);
         }
