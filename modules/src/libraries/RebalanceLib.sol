@@ -394,6 +394,10 @@ library RebalanceLib {
         }
     }
 
+    /// @dev Gas (issue 15): two cold slots per sub-account with a pool action (the array's length and the matching
+    /// entry, about 4,200 gas) are what reading the Safe's own allowlist costs; the allowlist must be read on every pool
+    /// action (a keeper names the pool). A per-policy pool set (one slot per pool) would save one of them but changes the
+    /// storage layout, setPolicy and removePolicy: not done.
     function _isPoolAllowed(Policy storage policy, address pool) private view returns (bool) {
         address[] storage pools = policy.pools;
         for (uint256 i; i < pools.length; ++i) {
