@@ -150,9 +150,11 @@ const report = {
     "2026-12-03 (issue 15, branch g15a, against main 5e46087, back to back): RebalanceLib reads the plan's action fields " +
       "with one CALLDATALOAD each in its loops over the actions (_field; PlanLib.check already proved what the ABI " +
       "decoder re-checked on every access), the pool / swap round-trip scan decodes only earlier actions of the opposite " +
-      "kind, and _netUnits sums a token's holdings after and before unsigned and converts once: overhead 1 sub-account " +
-      "131,524 -> 126,539 first, 131,534 -> 126,549 later (vet -1,671, netValue -1,165, actions -1,405, usageWrite -744); " +
-      "3 sub-accounts 355,179 -> 334,177 first, 355,209 -> 334,207 later (per extra 111,838 -> 103,829 later); swap " +
+      "kind, _netUnits sums a token's holdings after and before unsigned and converts once, and a pool action is checked " +
+      "against ModuleStorage.allowedPools (one cold slot; setPolicy / removePolicy keep it equal to Policy.pools, " +
+      "SECURITY.md row 106) instead of the list's length and entries: overhead 1 sub-account " +
+      "131,524 -> 124,436 first, 131,534 -> 124,446 later (vet -3,774, netValue -1,165, actions -1,405, usageWrite -744); " +
+      "3 sub-accounts 355,179 -> 327,868 first, 355,209 -> 327,898 later (per extra 111,838 -> 101,726 later); swap " +
       "deleverage 579,664 -> 569,304 first, 505,777 -> 495,417 later; boost 536,451 -> 528,836",
     "2026-12-02 (issue 15, branch g15c, against main a7f3c69, back to back): the later rebalance is measured in its own " +
       "transaction (GasBenchLater1Test / GasBenchLater3Test run the first keeper rebalance in setUp); with the old bench " +

@@ -346,7 +346,7 @@ library RebalanceLib {
         if (_field(actions, index, AMOUNT) == 0) revert ILeverageModule.ActionNotAllowed(index, kind);
         address pool = address(uint160(_field(actions, index, POOL)));
         if (_isPoolKind(kind)) {
-            if (!_isPoolAllowed(policy, pool)) revert ILeverageModule.PoolNotAllowed(id, pool);
+            if (!s.allowedPools[id][safe][pool]) revert ILeverageModule.PoolNotAllowed(id, pool);
             return POOL_ACTION;
         }
         bool boost = policy.boostAllowed;
@@ -394,17 +394,6 @@ library RebalanceLib {
         }
     }
 
-    /// @dev Gas (issue 15): two cold slots per sub-account with a pool action (the array's length and the matching
-    /// entry, about 4,200 gas) are what reading the Safe's own allowlist costs; the allowlist must be read on every pool
-    /// action (a keeper names the pool). A per-policy pool set (one slot per pool) would save one of them but changes the
-    /// storage layout, setPolicy and removePolicy: not done.
-    function _isPoolAllowed(Policy storage policy, address pool) private view returns (bool) {
-        address[] storage pools = policy.pools;
-        for (uint256 i; i < pools.length; ++i) {
-            if (pools[i] == pool) return true;
-        }
-        return false;
-    }
 
     /* RUN */
 
