@@ -130,9 +130,9 @@ library RebalanceLib {
             else if (run.state.loanToken != loanToken) revert ILeverageModule.MixedLoanTokens(loanToken, run.state.loanToken);
             loanDecimals = _checkOracle(id, policy, run.state, loanDecimals);
 
-            EpochUsage storage usage = s.usage[id][safe];
-            uint256 readyAt = uint256(usage.lastRebalance) + policy.cooldown;
-            if (usage.lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
+            uint256 lastRebalance = s.usage[id][safe].lastRebalance;
+            uint256 readyAt = lastRebalance + policy.cooldown;
+            if (lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
 
             run.healthBefore = run.state.health; // the venue's (issue 17: Aave's health factor, exactly)
             run.boost = policy.boostAllowed && run.healthBefore > policy.maxHealth;
@@ -1032,18 +1032,21 @@ library RebalanceLib {
     /// and written non-zero to non-zero (setPolicy makes it non-zero), so a rebalance never pays a fresh-slot write.
     function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed, uint256 loss) private {
         Policy storage policy = s.policies[run.id][safe];
-        EpochUsage memory usage = s.usage[run.id][safe];
+        EpochUsage storage record = s.usage[run.id][safe];
+        // Gas (issue 15): the record read as its one packed word (layout below), one SLOAD and one slot computation;
+        // the struct copy read the slot once per field.
+        uint256 usage = _readUsage(record);
         // A sub-account that was not due (moved toward its target next to another's rescue) starts no cooldown and
         // spends no rebalance count: padding a rescue with a small move on it cannot stall its own later rescue. Its
         // amount, gas and loss still count.
-        uint40 lastRebalance = run.due ? uint40(block.timestamp) : usage.lastRebalance;
+        uint40 lastRebalance = run.due ? uint40(block.timestamp) : uint40(usage >> 32);
         uint256 epoch = block.timestamp / policy.epochLength;
-        if (usage.epoch != epoch) usage = EpochUsage({epoch: uint32(epoch), lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0});
+        if (uint32(usage) != epoch) usage = 0; // a new epoch: every counter starts from zero
 
-        uint256 amount = usage.amountMoved + run.moved;
-        uint256 count = uint256(usage.rebalances) + (run.due ? 1 : 0);
-        uint256 gas = uint256(usage.gasUsed) + gasUsed;
-        uint256 lossPpb = usage.lossPpb + _lossPpb(loss, run.state);
+        uint256 amount = uint256(uint96(usage >> 160)) + run.moved;
+        uint256 count = uint256(uint16(usage >> 72)) + (run.due ? 1 : 0);
+        uint256 gas = uint256(uint40(usage >> 120)) + gasUsed;
+        uint256 lossPpb = uint256(uint32(usage >> 88)) + _lossPpb(loss, run.state);
         if (amount > policy.maxAmountPerEpoch) revert ILeverageModule.EpochAmountCapExceeded(run.id, amount, policy.maxAmountPerEpoch);
         if (count > policy.maxRebalancesPerEpoch) {
             revert ILeverageModule.EpochRebalanceCapExceeded(run.id, count, policy.maxRebalancesPerEpoch);
@@ -1061,7 +1064,14 @@ library RebalanceLib {
         gas = uint256(uint32(epoch)) | uint256(lastRebalance) << 32 | uint256(uint16(count)) << 72
             | uint256(uint32(lossPpb)) << 88 | Math.min(gas, type(uint40).max) << 120
             | Math.min(amount, type(uint96).max) << 160;
-        _writeUsage(s.usage[run.id][safe], gas);
+        _writeUsage(record, gas);
+    }
+
+    /// @dev `record`'s slot as one word: an EpochUsage packed as the compiler lays it out (`_recordUsage`).
+    function _readUsage(EpochUsage storage record) private view returns (uint256 word) {
+        assembly ("memory-safe") {
+            word := sload(record.slot)
+        }
     }
 
     /// @dev Stores `word`, an EpochUsage packed as the compiler lays it out (`_recordUsage`), in `record`'s slot.
