@@ -152,10 +152,11 @@ const report = {
       "decoder re-checked on every access), the pool / swap round-trip scan decodes only earlier actions of the opposite " +
       "kind, _netUnits sums a token's holdings after and before unsigned and converts once, and a pool action is checked " +
       "against ModuleStorage.allowedPools (one cold slot; setPolicy / removePolicy keep it equal to Policy.pools, " +
-      "SECURITY.md row 106) instead of the list's length and entries: overhead 1 sub-account " +
-      "131,524 -> 124,436 first, 131,534 -> 124,446 later (vet -3,774, netValue -1,165, actions -1,405, usageWrite -744); " +
-      "3 sub-accounts 355,179 -> 327,868 first, 355,209 -> 327,898 later (per extra 111,838 -> 101,726 later); swap " +
-      "deleverage 579,664 -> 569,304 first, 505,777 -> 495,417 later; boost 536,451 -> 528,836",
+      "SECURITY.md row 106) instead of the list's length and entries, and the epoch record is read as one word: " +
+      "overhead 1 sub-account 131,524 -> 123,803 first, 131,534 -> 123,813 later (vet -3,894, netValue -1,165, actions " +
+      "-1,405, usageWrite -1,257); 3 sub-accounts 355,179 -> 325,950 first, 355,209 -> 325,980 later (per extra " +
+      "111,838 -> 101,084 later); swap deleverage 579,664 -> 568,693 first, 505,777 -> 494,806 later; boost 536,451 -> " +
+      "528,201",
     "2026-12-02 (issue 15, branch g15c, against main a7f3c69, back to back): the later rebalance is measured in its own " +
       "transaction (GasBenchLater1Test / GasBenchLater3Test run the first keeper rebalance in setUp); with the old bench " +
       "it shared the first one's transaction and read its slots warm. Main, old bench -> own transaction: overhead 1 " +
