@@ -147,6 +147,16 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-03 (issue 15, branch g15a, against main 5e46087, back to back): RebalanceLib reads the plan's action fields " +
+      "with one CALLDATALOAD each in its loops over the actions (_field; PlanLib.check already proved what the ABI " +
+      "decoder re-checked on every access), the pool / swap round-trip scan decodes only earlier actions of the opposite " +
+      "kind, _netUnits sums a token's holdings after and before unsigned and converts once, and a pool action is checked " +
+      "against ModuleStorage.allowedPools (one cold slot; setPolicy / removePolicy keep it equal to Policy.pools, " +
+      "SECURITY.md row 106) instead of the list's length and entries, and the epoch record is read as one word: " +
+      "overhead 1 sub-account 131,524 -> 123,803 first, 131,534 -> 123,813 later (vet -3,894, netValue -1,165, actions " +
+      "-1,405, usageWrite -1,257); 3 sub-accounts 355,179 -> 325,950 first, 355,209 -> 325,980 later (per extra " +
+      "111,838 -> 101,084 later); swap deleverage 579,664 -> 568,693 first, 505,777 -> 494,806 later; boost 536,451 -> " +
+      "528,201",
     "2026-12-02 (issue 15, branch g15c, against main a7f3c69, back to back): the later rebalance is measured in its own " +
       "transaction (GasBenchLater1Test / GasBenchLater3Test run the first keeper rebalance in setUp); with the old bench " +
       "it shared the first one's transaction and read its slots warm. Main, old bench -> own transaction: overhead 1 " +

@@ -367,7 +367,9 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         if (holder != id && _s.policies[holder][safe].adapter != address(0)) revert VenueAccountTaken(id, holder);
         _s.accountHolders[venueAccount][safe] = id;
         if (_s.policies[id][safe].adapter == address(0)) _s.subAccounts[safe].push(id);
+        _setAllowedPools(id, safe, false);
         _s.policies[id][safe] = policy;
+        _setAllowedPools(id, safe, true);
         // Gas (issue 15): the epoch record's slot is made non-zero here, once, so no rebalance ever pays the 20,000-gas
         // zero-to-nonzero write for it (a new epoch rewrites a non-zero slot). Zero counters in the current epoch mean
         // exactly what an empty record means: no cooldown running, nothing spent.
@@ -413,10 +415,20 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         }
     }
 
+    /// @dev Sets (`allowed`) or clears each pool of the stored policy's list in `_s.allowedPools` (the set the engine
+    /// checks pool actions against): cleared before a policy is replaced or removed, set after it is stored.
+    function _setAllowedPools(bytes32 id, address safe, bool allowed) internal {
+        address[] storage pools = _s.policies[id][safe].pools;
+        for (uint256 i; i < pools.length; ++i) {
+            _s.allowedPools[id][safe][pools[i]] = allowed;
+        }
+    }
+
     /// @inheritdoc ILeverageModule
     function removePolicy(bytes32 id) external onlySafeSelf {
         address safe = msg.sender;
         if (_s.policies[id][safe].adapter == address(0)) revert UnknownSubAccount(id);
+        _setAllowedPools(id, safe, false);
         delete _s.policies[id][safe];
         delete _s.usage[id][safe];
         bytes32[] storage ids = _s.subAccounts[safe];

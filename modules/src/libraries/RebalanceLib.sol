@@ -130,9 +130,9 @@ library RebalanceLib {
             else if (run.state.loanToken != loanToken) revert ILeverageModule.MixedLoanTokens(loanToken, run.state.loanToken);
             loanDecimals = _checkOracle(id, policy, run.state, loanDecimals);
 
-            EpochUsage storage usage = s.usage[id][safe];
-            uint256 readyAt = uint256(usage.lastRebalance) + policy.cooldown;
-            if (usage.lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
+            uint256 lastRebalance = s.usage[id][safe].lastRebalance;
+            uint256 readyAt = lastRebalance + policy.cooldown;
+            if (lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
 
             run.healthBefore = run.state.health; // the venue's (issue 17: Aave's health factor, exactly)
             run.boost = policy.boostAllowed && run.healthBefore > policy.maxHealth;
@@ -199,9 +199,8 @@ library RebalanceLib {
         uint256 repayCallbackOf; // sub-account index + 1 of the open RepayWithCallback, 0 when none is open
         // kinds: bit 16 x sub-account + kind: the sub-account has an action of that kind (returned)
         for (uint256 i; i < actions.length; ++i) {
-            Action calldata action = actions[i];
-            ActionKind kind = action.kind;
-            uint256 sub = action.subAccount;
+            ActionKind kind = ActionKind(_field(actions, i, KIND));
+            uint256 sub = _field(actions, i, SUB);
             // An EndCallback carries nothing. No churn (`CHURN_KINDS`): a sub-account with a
             // SupplyCollateralWithCallback (9) withdraws no collateral (3), one with a RepayWithCallback (8) or a Repay
             // (5) borrows nothing (4), in either order, inside the block or after it; the later of the pair is refused.
@@ -214,7 +213,7 @@ library RebalanceLib {
             // into the position and the borrow it made room for into the pool; the solver deposits only a boost's borrow.
             if (
                 kind == ActionKind.EndCallback
-                    ? action.pool != address(0) || action.amount != 0
+                    ? _field(actions, i, POOL) != 0 || _field(actions, i, AMOUNT) != 0
                     : (kinds >> (sub << 4)) & (CHURN_KINDS >> (uint256(kind) << 4)) & 0xFFFF != 0
             ) revert ILeverageModule.ActionNotAllowed(i, kind);
             if (kind == ActionKind.EndCallback) {
@@ -223,26 +222,30 @@ library RebalanceLib {
             }
             kinds |= 1 << (uint256(kind) | sub << 4);
             if (kind == ActionKind.RepayWithCallback) repayCallbackOf = sub + 1;
-            uint256 role = _checkAction(s, safe, swapAdapter, runs, action, i, repayCallbackOf);
+            uint256 role = _checkAction(s, safe, swapAdapter, runs, actions, i, repayCallbackOf);
             if (role == VENUE_ACTION) {
                 acted |= 1 << sub;
                 continue;
             }
+            // A round trip is an earlier action of the opposite kind of the same pair (WithdrawFromPool 0 / DepositToPool 1,
+            // SellCollateral 6 / BuyCollateral 7: kind ^ 1) on the same pool, or swapping the same collateral token.
+            // Gas (issue 15): only earlier actions of that kind are decoded further (about 800 gas per earlier action
+            // saved: the same refusals as comparing every field of every earlier action).
+            ActionKind opposite = ActionKind(uint8(kind) ^ 1);
             for (uint256 j; j < i; ++j) {
-                Action calldata other = actions[j];
-                if (role == POOL_ACTION && other.pool == action.pool && _isPoolKind(other.kind) && other.kind != kind) {
-                    revert ILeverageModule.PoolRoundTrip(action.pool);
+                if (_field(actions, j, KIND) != uint8(opposite)) continue;
+                if (role == POOL_ACTION) {
+                    uint256 pool = _field(actions, i, POOL);
+                    if (_field(actions, j, POOL) == pool) revert ILeverageModule.PoolRoundTrip(address(uint160(pool)));
+                } else if (runs[_field(actions, j, SUB)].state.collateralToken == runs[sub].state.collateralToken) {
+                    revert ILeverageModule.SwapRoundTrip(runs[sub].state.collateralToken);
                 }
-                if (
-                    role == SWAP_ACTION && _isSwapKind(other.kind) && other.kind != kind
-                        && runs[other.subAccount].state.collateralToken == runs[action.subAccount].state.collateralToken
-                ) revert ILeverageModule.SwapRoundTrip(runs[action.subAccount].state.collateralToken);
             }
         }
         for (uint256 i; i < actions.length; ++i) {
-            Action calldata action = actions[i];
-            uint8 sub = action.subAccount;
+            uint256 sub = _field(actions, i, SUB);
             if (acted & (1 << sub) != 0) continue;
+            Action calldata action = actions[i];
             if (_isPoolKind(action.kind)) revert ILeverageModule.PoolNotUsed(runs[sub].id, action.pool);
             if (_isSwapKind(action.kind)) revert ILeverageModule.SwapNotUsed(runs[sub].id);
         }
@@ -284,25 +287,25 @@ library RebalanceLib {
             if (own & 0xC0 == 0) continue;
             tally = [run.repayable, uint256(0), uint256(0), uint256(0), uint256(0)];
             for (uint256 j; j < actions.length; ++j) {
-                Action calldata action = actions[j];
-                if (action.subAccount != k) continue;
-                ActionKind kind = action.kind;
+                if (_field(actions, j, SUB) != k) continue;
+                ActionKind kind = ActionKind(_field(actions, j, KIND));
+                uint256 amount = _field(actions, j, AMOUNT);
                 if ((1 << uint8(kind)) & REPAY_KINDS != 0) {
-                    tally[0] -= Math.min(action.amount, tally[0]);
+                    tally[0] -= Math.min(amount, tally[0]);
                 } else if (kind == ActionKind.Borrow) {
-                    tally[0] += action.amount;
+                    tally[0] += amount;
                 } else if ((1 << uint8(kind)) & SUPPLY_KINDS != 0) {
-                    tally[3] += action.amount;
+                    tally[3] += amount;
                 } else if (kind == ActionKind.WithdrawCollateral) {
-                    tally[4] += action.amount;
+                    tally[4] += amount;
                 } else if (_isSwapKind(kind)) {
                     // Only a due sub-account swaps (fourteenth review of issue 10): a not-due one's sale is valued at
                     // its own oracle alone when the token's other listed markets change only debt, and a keeper's router
                     // paying about that price took the gap to a higher listed oracle unbooked, next to any rescue.
                     if (!run.due) revert ILeverageModule.ActionNotAllowed(j, kind);
                     bool sell = kind == ActionKind.SellCollateral;
-                    tally[sell ? 1 : 2] += _swapMinOut(s, safe, run, sell, action.amount);
-                    run.swapped += sell ? HealthLib.collateralValue(action.amount, run.state.price) : action.amount;
+                    tally[sell ? 1 : 2] += _swapMinOut(s, safe, run, sell, amount);
+                    run.swapped += sell ? HealthLib.collateralValue(amount, run.state.price) : amount;
                 }
             }
             uint256 repaid = run.repayable > tally[0] ? run.repayable - tally[0] : 0;
@@ -325,23 +328,25 @@ library RebalanceLib {
     /// @dev SupplyCollateral (2) and SupplyCollateralWithCallback (9), as bits by kind.
     uint256 private constant SUPPLY_KINDS = 0x204;
 
-    /// @dev Returns the action's role: POOL_ACTION, VENUE_ACTION (callback actions included) or SWAP_ACTION.
+    /// @dev Returns the role of `actions[index]`: POOL_ACTION, VENUE_ACTION (callback actions included) or SWAP_ACTION.
     /// `repayCallbackOf` is the sub-account index + 1 of the open RepayWithCallback (0: none).
     function _checkAction(
         ModuleStorage storage s,
         address safe,
         address swapAdapter,
         Run[] memory runs,
-        Action calldata action,
+        Action[] calldata actions,
         uint256 index,
         uint256 repayCallbackOf
     ) private view returns (uint256) {
-        bytes32 id = runs[action.subAccount].id;
+        uint256 sub = _field(actions, index, SUB);
+        bytes32 id = runs[sub].id;
         Policy storage policy = s.policies[id][safe];
-        ActionKind kind = action.kind;
-        if (action.amount == 0) revert ILeverageModule.ActionNotAllowed(index, kind);
+        ActionKind kind = ActionKind(_field(actions, index, KIND));
+        if (_field(actions, index, AMOUNT) == 0) revert ILeverageModule.ActionNotAllowed(index, kind);
+        address pool = address(uint160(_field(actions, index, POOL)));
         if (_isPoolKind(kind)) {
-            if (!_isPoolAllowed(policy, action.pool)) revert ILeverageModule.PoolNotAllowed(id, action.pool);
+            if (!s.allowedPools[id][safe][pool]) revert ILeverageModule.PoolNotAllowed(id, pool);
             return POOL_ACTION;
         }
         bool boost = policy.boostAllowed;
@@ -352,10 +357,10 @@ library RebalanceLib {
             }
             return SWAP_ACTION;
         }
-        if (action.pool != address(0)) revert ILeverageModule.ActionNotAllowed(index, kind);
+        if (pool != address(0)) revert ILeverageModule.ActionNotAllowed(index, kind);
         // A deleverage-only policy withdraws collateral only inside its own repay callback: a swap deleverage, whose
         // health may not decrease (post-conditions).
-        bool swapDeleverage = kind == ActionKind.WithdrawCollateral && repayCallbackOf == uint256(action.subAccount) + 1;
+        bool swapDeleverage = kind == ActionKind.WithdrawCollateral && repayCallbackOf == sub + 1;
         if (!boost && (kind == ActionKind.Borrow || (kind == ActionKind.WithdrawCollateral && !swapDeleverage))) {
             revert ILeverageModule.ActionNotAllowed(index, kind);
         }
@@ -372,13 +377,23 @@ library RebalanceLib {
         return uint8(kind) >> 1 == 3;
     }
 
-    function _isPoolAllowed(Policy storage policy, address pool) private view returns (bool) {
-        address[] storage pools = policy.pools;
-        for (uint256 i; i < pools.length; ++i) {
-            if (pools[i] == pool) return true;
+    /// @dev Word offsets of an Action's fields in calldata (a static struct: 4 words, `Action[]` elements 128 bytes apart).
+    uint256 private constant KIND = 0;
+    uint256 private constant SUB = 1;
+    uint256 private constant POOL = 2;
+    uint256 private constant AMOUNT = 3;
+
+    /// @dev Field `field` (KIND, SUB, POOL, AMOUNT) of `actions[j]`, one CALLDATALOAD. Gas (issue 15): the ABI decoder's
+    /// per-access checks (bounds, enum range, address cleanliness: about 300 gas an access in the hot loops) cannot fail
+    /// here: the module ran PlanLib.check on the same plan before this library was called (every kind below
+    /// ACTION_KINDS, every subAccount below the sub-account count, every pool a clean address, the exact length), the
+    /// module's call re-encodes those values unchanged, and every caller has j < actions.length.
+    function _field(Action[] calldata actions, uint256 j, uint256 field) private pure returns (uint256 word) {
+        assembly ("memory-safe") {
+            word := calldataload(add(actions.offset, add(shl(7, j), shl(5, field))))
         }
-        return false;
     }
+
 
     /* RUN */
 
@@ -689,15 +704,15 @@ library RebalanceLib {
         // slot[j]: the asset slot of action j's collateral-side flow (its pool's asset for a pool action).
         uint256[] memory slot = new uint256[](actions.length);
         for (uint256 j; j < actions.length; ++j) {
-            Action calldata action = actions[j];
-            if (_isPoolKind(action.kind)) {
-                address asset = _asset(action.pool);
+            if (_field(actions, j, KIND) < 2) { // a pool kind
+                address pool = address(uint160(_field(actions, j, POOL)));
+                address asset = _asset(pool);
                 uint256 at = _slotOf(assets, count, asset);
                 // Unreachable after `_holdings` (which values every pool's asset), kept so no flow is left unjudged.
-                if (at == count) revert ILeverageModule.PoolAssetMismatch(action.pool, asset);
+                if (at == count) revert ILeverageModule.PoolAssetMismatch(pool, asset);
                 slot[j] = at;
             } else {
-                slot[j] = _slotOf(assets, count, runs[action.subAccount].state.collateralToken);
+                slot[j] = _slotOf(assets, count, runs[_field(actions, j, SUB)].state.collateralToken);
             }
         }
         // flows[5a]: spent, [5a + 1]: received, [5a + 2]: deposited, [5a + 3]: fundable, [5a + 4]: withdrawn from
@@ -759,10 +774,9 @@ library RebalanceLib {
             debtNow[k] = runs[k].repayable;
         }
         for (uint256 j; j < actions.length; ++j) {
-            Action calldata action = actions[j];
-            ActionKind kind = action.kind;
-            uint256 sub = action.subAccount;
-            uint256 amount = action.amount;
+            ActionKind kind = ActionKind(_field(actions, j, KIND));
+            uint256 sub = _field(actions, j, SUB);
+            uint256 amount = _field(actions, j, AMOUNT);
             uint256 at = 5 * slot[j];
             if ((1 << uint8(kind)) & REPAY_KINDS != 0) {
                 uint256 cleared = Math.min(amount, debtNow[sub]);
@@ -1018,18 +1032,21 @@ library RebalanceLib {
     /// and written non-zero to non-zero (setPolicy makes it non-zero), so a rebalance never pays a fresh-slot write.
     function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed, uint256 loss) private {
         Policy storage policy = s.policies[run.id][safe];
-        EpochUsage memory usage = s.usage[run.id][safe];
+        EpochUsage storage record = s.usage[run.id][safe];
+        // Gas (issue 15): the record read as its one packed word (layout below), one SLOAD and one slot computation;
+        // the struct copy read the slot once per field.
+        uint256 usage = _readUsage(record);
         // A sub-account that was not due (moved toward its target next to another's rescue) starts no cooldown and
         // spends no rebalance count: padding a rescue with a small move on it cannot stall its own later rescue. Its
         // amount, gas and loss still count.
-        uint40 lastRebalance = run.due ? uint40(block.timestamp) : usage.lastRebalance;
+        uint40 lastRebalance = run.due ? uint40(block.timestamp) : uint40(usage >> 32);
         uint256 epoch = block.timestamp / policy.epochLength;
-        if (usage.epoch != epoch) usage = EpochUsage({epoch: uint32(epoch), lastRebalance: 0, rebalances: 0, lossPpb: 0, gasUsed: 0, amountMoved: 0});
+        if (uint32(usage) != epoch) usage = 0; // a new epoch: every counter starts from zero
 
-        uint256 amount = usage.amountMoved + run.moved;
-        uint256 count = uint256(usage.rebalances) + (run.due ? 1 : 0);
-        uint256 gas = uint256(usage.gasUsed) + gasUsed;
-        uint256 lossPpb = usage.lossPpb + _lossPpb(loss, run.state);
+        uint256 amount = uint256(uint96(usage >> 160)) + run.moved;
+        uint256 count = uint256(uint16(usage >> 72)) + (run.due ? 1 : 0);
+        uint256 gas = uint256(uint40(usage >> 120)) + gasUsed;
+        uint256 lossPpb = uint256(uint32(usage >> 88)) + _lossPpb(loss, run.state);
         if (amount > policy.maxAmountPerEpoch) revert ILeverageModule.EpochAmountCapExceeded(run.id, amount, policy.maxAmountPerEpoch);
         if (count > policy.maxRebalancesPerEpoch) {
             revert ILeverageModule.EpochRebalanceCapExceeded(run.id, count, policy.maxRebalancesPerEpoch);
@@ -1047,7 +1064,14 @@ library RebalanceLib {
         gas = uint256(uint32(epoch)) | uint256(lastRebalance) << 32 | uint256(uint16(count)) << 72
             | uint256(uint32(lossPpb)) << 88 | Math.min(gas, type(uint40).max) << 120
             | Math.min(amount, type(uint96).max) << 160;
-        _writeUsage(s.usage[run.id][safe], gas);
+        _writeUsage(record, gas);
+    }
+
+    /// @dev `record`'s slot as one word: an EpochUsage packed as the compiler lays it out (`_recordUsage`).
+    function _readUsage(EpochUsage storage record) private view returns (uint256 word) {
+        assembly ("memory-safe") {
+            word := sload(record.slot)
+        }
     }
 
     /// @dev Stores `word`, an EpochUsage packed as the compiler lays it out (`_recordUsage`), in `record`'s slot.
@@ -1092,11 +1116,11 @@ library RebalanceLib {
             ++n;
         }
         for (uint256 i; i < actions.length; ++i) {
-            if (!_isPoolKind(actions[i].kind)) continue; // a swap's `pool` is its route word
-            IERC4626 pool = IERC4626(actions[i].pool);
+            if (_field(actions, i, KIND) >= 2) continue; // not a pool kind (0, 1): a swap's `pool` is its route word
+            IERC4626 pool = IERC4626(address(uint160(_field(actions, i, POOL))));
             bool seen;
             for (uint256 j; j < i && !seen; ++j) {
-                seen = actions[j].pool == address(pool) && _isPoolKind(actions[j].kind);
+                seen = _field(actions, j, POOL) == uint160(address(pool)) && _field(actions, j, KIND) < 2;
             }
             if (seen) continue;
             if (tokens[n] == address(0)) {
@@ -1222,16 +1246,31 @@ library RebalanceLib {
         uint256[] memory before,
         uint256[] memory afterwards
     ) private pure returns (int256 units) {
+        // Gas (issue 15): what the Safe holds of `token` after (`gained`: idle and pooled after, collateral after, debt
+        // before) and before (`lost`), summed unsigned and converted once: the same difference as summing each term's
+        // signed change (about 400 gas a term less), and it reverts whenever that did (a term above 2^255 - 1 or a
+        // signed sum out of range needs a sum above 2^255 - 1), and also on sums above 2^255 - 1 base units that the
+        // signed walk could have netted: never for a real token, and a revert only refuses the plan.
+        uint256 gained;
+        uint256 lost;
         for (uint256 k; k < tokens.length; ++k) {
-            if (tokens[k] == token) units += SafeCast.toInt256(afterwards[k]) - SafeCast.toInt256(before[k]);
+            if (tokens[k] == token) {
+                gained += afterwards[k];
+                lost += before[k];
+            }
         }
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
             if (run.state.collateralToken == token) {
-                units += SafeCast.toInt256(run.collateralAfter) - SafeCast.toInt256(run.state.collateral);
+                gained += run.collateralAfter;
+                lost += run.state.collateral;
             }
-            if (run.state.loanToken == token) units -= SafeCast.toInt256(run.debtAfter) - SafeCast.toInt256(run.state.debt);
+            if (run.state.loanToken == token) {
+                gained += run.state.debt;
+                lost += run.debtAfter;
+            }
         }
+        units = SafeCast.toInt256(gained) - SafeCast.toInt256(lost);
     }
 
     /// @dev The lowest and highest price (1e36-scaled, loan units per unit) the listed sub-accounts give `token`: 1:1 for

@@ -66,6 +66,31 @@ contract KeeperAttacksTest is AttackBase {
         assertNothingLeft(before);
     }
 
+    /// @dev The engine checks pool actions against `ModuleStorage.allowedPools` (issue 15), a set setPolicy and
+    /// removePolicy keep equal to the stored list: a pool the Safe dropped from the policy must be refused.
+    function test_Attack01_RevertWhen_PoolWasDroppedFromThePolicy() public {
+        YieldVault other = new YieldVault(usdc, "other", "OTH");
+        setPolicy(defaultPolicy(wethMarket, address(other)));
+        Plan memory plan = plan1(
+            wethId, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 3300e6), action(ActionKind.Repay, 0, address(0), 3300e6)
+        );
+        Holdings memory before = holdings(safe);
+        expectExec(plan, abi.encodeWithSelector(ILeverageModule.PoolNotAllowed.selector, wethId, address(usdcVault)));
+        assertNothingLeft(before);
+    }
+
+    function test_Attack01_RevertWhen_PoolWasAllowedByARemovedPolicy() public {
+        vm.prank(safe);
+        ILeverageModule(safe).removePolicy(wethId);
+        setPolicy(defaultPolicy(wethMarket, address(0)));
+        Plan memory plan = plan1(
+            wethId, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 3300e6), action(ActionKind.Repay, 0, address(0), 3300e6)
+        );
+        Holdings memory before = holdings(safe);
+        expectExec(plan, abi.encodeWithSelector(ILeverageModule.PoolNotAllowed.selector, wethId, address(usdcVault)));
+        assertNothingLeft(before);
+    }
+
     function test_Attack01_RevertWhen_SubAccountIsPolicedOnlyOnAnotherSafe() public {
         address victim = createSafe(owner);
         bytes32 wstethId = setPolicyFor(victim, defaultPolicy(wstethMarket, address(0)));
