@@ -152,7 +152,7 @@ const report = {
       "decoder re-checked on every access), the pool / swap round-trip scan decodes only earlier actions of the opposite " +
       "kind, _netUnits sums a token's holdings after and before unsigned and converts once, and a pool action is checked " +
       "against ModuleStorage.allowedPools (one cold slot; setPolicy / removePolicy keep it equal to Policy.pools, " +
-      "SECURITY.md row 106) instead of the list's length and entries, and the epoch record is read as one word: " +
+      "SECURITY.md row 107) instead of the list's length and entries, and the epoch record is read as one word: " +
       "overhead 1 sub-account 131,524 -> 123,803 first, 131,534 -> 123,813 later (vet -3,894, netValue -1,165, actions " +
       "-1,405, usageWrite -1,257); 3 sub-accounts 355,179 -> 325,950 first, 355,209 -> 325,980 later (per extra " +
       "111,838 -> 101,084 later); swap deleverage 579,664 -> 568,693 first, 505,777 -> 494,806 later; boost 536,451 -> " +
