@@ -1,7 +1,6 @@
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
-import { newSafeRuntime } from "./runtime.js"
-import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
+import { refusingSender, runPairSteps } from "./testing.js"
 
 // Review rr11q Q2 (issue 11 items 6/9, the class f11t fixed only for probes): a plan of SEVERAL sub-accounts whose
 // send fails with an error naming no sub-account and not of the loss class (the bundler's estimation answering a
@@ -18,21 +17,15 @@ async function run(n: number) {
   const base = refusingSender(() => false, {
     thrown: (plan) => (plan.subAccounts.some((x) => x.toLowerCase() === c) ? new Error("bundler: eth_estimateUserOperationGas internal error (-32603): execution reverted") : undefined),
   })
-  const { step, events } = stepHarness(undefined, { sender: base.sender })
-  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
-  for (let k = 0; k < n; k++) {
-    rt.backoffUntil = 0
-    await step.run(rt, 100n + BigInt(k), { snapshot: stepSnapshotAt(stepSafeState(base.present([stepSub(C, USDC, 1.01, "below"), stepSub(I, USDC, 1.02, "below")])), k) })
-  }
-  const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}${e.message.includes(C) ? " C" : ""}${e.message.includes(I) ? " I" : ""}`] : []))
+  const { alerts } = await runPairSteps(C, I, n, base)
   return { sent: base.sent, landed: base.landed, alerts }
 }
 
-test("rr11q Q2 observed today: [C, I] fails with a generic bundler error every block: 0 operations in 20 blocks, 20 send-failed naming neither", async () => {
+test("rr11q Q2 observed today: [C, I] fails with a generic bundler error every block: 0 operations in 20 blocks, 20 send-failed (naming the failing plan's C and I since f11u's rr11p P6-residual fix)", async () => {
   const { sent, landed, alerts } = await run(20)
   expect(landed).toEqual([])
   expect(sent).toEqual(Array.from({ length: 20 }, (_, k) => `${100 + k} c1,b1`))
-  expect(alerts).toEqual(Array.from({ length: 20 }, (_, k) => `${100 + k} send-failed`))
+  expect(alerts).toEqual(Array.from({ length: 20 }, (_, k) => `${100 + k} send-failed C I`))
 }, 60_000)
 
 test.skip("rr11q Q2 FAILS TODAY: I (accepted alone) lands within 3 blocks while every plan holding C fails with a bundler error", async () => {
