@@ -1,7 +1,6 @@
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
-import { newSafeRuntime } from "./runtime.js"
-import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
+import { refusingSender, runPairSteps } from "./testing.js"
 
 // Review rr11p P1 (f11s's rr11o O6 fix: a rejoined culprit left behind an accepted subset is `owed` a test alone, run
 // FIRST at the next step, before any plan): the owed test runs outside the plan loop's error handling. When C's plan
@@ -30,13 +29,7 @@ async function run(n: number) {
       thrown: (plan, b) => (b > 100n && plan.subAccounts.length === 1 && plan.subAccounts[0]?.toLowerCase() === c ? new Error("bundler: eth_sendUserOperation internal error (-32603)") : undefined),
     },
   )
-  const { step, events } = stepHarness(undefined, { sender: base.sender })
-  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
-  for (let k = 0; k < n; k++) {
-    rt.backoffUntil = 0
-    await step.run(rt, 100n + BigInt(k), { snapshot: stepSnapshotAt(stepSafeState(base.present([stepSub(C, USDC, 1.01, "below"), stepSub(I, USDC, 1.02, "below")])), k) })
-  }
-  const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}${e.message.includes(C) ? " C" : ""}${e.message.includes(I) ? " I" : ""}`] : []))
+  const { alerts } = await runPairSteps(C, I, n, base)
   const iLanded = base.landed.filter((s) => s.split(" ")[1] === "b1").map((s) => Number(s.split(" ")[0]))
   return { sent: base.sent, iLanded, alerts }
 }

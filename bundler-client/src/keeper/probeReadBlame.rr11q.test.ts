@@ -1,8 +1,7 @@
 import { ReadFailedError } from "@levpilot/sdk/errors"
 import { type Hex, HttpRequestError } from "viem"
 import { expect, test } from "vitest"
-import { newSafeRuntime } from "./runtime.js"
-import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
+import { refusingSender, runPairSteps } from "./testing.js"
 
 // Review rr11q Q1 (f11t, issue 11 item 9): f11t makes a probe of ONE sub-account that fails with an error the step
 // would rethrow that sub-account's refusal alone, except a transport failure (`getTransportFailure`: HTTP 5xx, no
@@ -34,13 +33,7 @@ async function run(n: number, error: () => Error) {
       thrown: (plan, block) => (block === 100n && plan.subAccounts.length === 1 && plan.subAccounts[0]?.toLowerCase() === c ? error() : undefined),
     },
   )
-  const { step, events } = stepHarness(undefined, { sender: base.sender })
-  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
-  for (let k = 0; k < n; k++) {
-    rt.backoffUntil = 0
-    await step.run(rt, 100n + BigInt(k), { snapshot: stepSnapshotAt(stepSafeState(base.present([stepSub(C, USDC, 1.01, "below"), stepSub(I, USDC, 1.02, "below")])), k) })
-  }
-  const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}${e.message.includes(C) ? " C" : ""}${e.message.includes(I) ? " I" : ""}`] : []))
+  const { alerts } = await runPairSteps(C, I, n, base)
   const cLanded = base.landed.find((s) => s.endsWith(" c1"))
   return { sent: base.sent, landed: base.landed, alerts, cLanded: cLanded === undefined ? undefined : Number(cLanded.split(" ")[0]) }
 }

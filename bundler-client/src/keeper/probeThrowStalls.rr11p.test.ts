@@ -1,7 +1,6 @@
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
-import { newSafeRuntime } from "./runtime.js"
-import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
+import { refusingSender, runPairSteps } from "./testing.js"
 
 // Review rr11p P6 (the isolation's probes, issue 11 item 9; found while breaking f11s's owed test, P1): an isolation
 // probe whose plan fails with an error `simulate` rethrows (not a loss-class refusal, naming no sub-account: a bundler
@@ -25,13 +24,7 @@ async function run(n: number) {
     },
     { thrown: (plan) => (plan.subAccounts.length === 1 && plan.subAccounts[0]?.toLowerCase() === c ? new Error("bundler: eth_sendUserOperation internal error (-32603)") : undefined) },
   )
-  const { step, events } = stepHarness(undefined, { sender: base.sender })
-  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
-  for (let k = 0; k < n; k++) {
-    rt.backoffUntil = 0
-    await step.run(rt, 100n + BigInt(k), { snapshot: stepSnapshotAt(stepSafeState(base.present([stepSub(C, USDC, 1.01, "below"), stepSub(I, USDC, 1.02, "below")])), k) })
-  }
-  const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}${e.message.includes(C) ? " C" : ""}${e.message.includes(I) ? " I" : ""}`] : []))
+  const { alerts } = await runPairSteps(C, I, n, base)
   return { sent: base.sent, landed: base.landed, alerts }
 }
 

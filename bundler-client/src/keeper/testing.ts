@@ -331,6 +331,28 @@ export function refusingSender(
   return { sender, sent, landed, gone, present }
 }
 
+/**
+ * The refusal-isolation pair fixture (reviews rr11o-rr11q): runs `n` steps (blocks 100, 101, ...; the backoff cleared
+ * before each) of one Safe holding `c` (USDC, health 1.01, the most urgent) and `i` (USDC, health 1.02), both below
+ * their band, less those `present` drops (e.g. `refusingSender`'s rescued ones), through `sender`. Returns the step's
+ * events and its alerts as `"<block> <kind>[ C][ I]"` (which of the two ids the alert's message names).
+ */
+export async function runPairSteps(
+  c: Hex,
+  i: Hex,
+  n: number,
+  { sender, present = (subs) => subs }: { sender: unknown; present?: (subs: ReturnType<typeof stepSub>[]) => ReturnType<typeof stepSub>[] },
+) {
+  const { step, events } = stepHarness(undefined, { sender })
+  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
+  for (let k = 0; k < n; k++) {
+    rt.backoffUntil = 0
+    await step.run(rt, 100n + BigInt(k), { snapshot: stepSnapshotAt(stepSafeState(present([stepSub(c, USDC, 1.01, "below"), stepSub(i, USDC, 1.02, "below")])), k) })
+  }
+  const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}${e.message.includes(c) ? " C" : ""}${e.message.includes(i) ? " I" : ""}`] : []))
+  return { events, alerts }
+}
+
 /** The step fixtures' persisted in-flight operation at `nonce` (EntryPoint nonce: key << 64 | sequence): first sent,
  * sponsored, at block 90 with 1-wei fees, one attempt. */
 export function pendingSentAt90(nonce: bigint): PendingOperation {
