@@ -29,14 +29,15 @@ function ciCases(): number {
 /** The count from which the forge test asserts every named error was reached. */
 const gate = Number(/if \(n >= (\d+)\) \{\s*assertTrue\(vm\.contains\(string\(report\), "missing none"\)/.exec(sol)?.[1])
 
-test("rr11q Q3 observed today: CI compares 300 cases, below the 1,000 from which every named rule must be reached; the world has no Aave venue", () => {
-  expect(ciCases()).toBe(300)
+test("rr11q Q3 fixed (cases): CI's differential run compares at least the count from which every named rule must be reached", () => {
   expect(gate).toBe(1000)
-  expect(ciCases() < gate).toBe(true)
+  expect(ciCases()).toBeGreaterThanOrEqual(gate)
+})
+
+test("rr11q Q3 observed today (world): the differential world has no Aave v3 venue", () => {
   expect(/Aave/i.test(sol)).toBe(false)
 })
 
-test.skip("rr11q Q3 FAILS TODAY: CI's differential run asserts every named rule (thousands of cases) and generates Aave v3 sub-accounts", () => {
-  expect(ciCases()).toBeGreaterThanOrEqual(Math.max(gate, 1000))
+test.skip("rr11q Q3 FAILS TODAY (world): the differential generates Aave v3 sub-accounts", () => {
   expect(/AaveV3Adapter/.test(sol)).toBe(true)
 })
