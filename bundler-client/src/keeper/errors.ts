@@ -148,6 +148,30 @@ export class NonceMismatchError extends BaseError {
   }
 }
 
+export type InclusionEventUnreadableErrorType = InclusionEventUnreadableError & { name: "InclusionEventUnreadableError" }
+/**
+ * The operation at `nonce` landed (the chain's nonce is past it) but the node refused to serve its `UserOperationEvent`
+ * (`eth_getLogs`) at `failures` steps in a row (a node pruning old receipts, a provider serving recent logs only; review
+ * rr11q Q4): its success flag is unknown. The keeper clears the record (the nonce slot is free) and manages the Safe
+ * again; check the outcome on an archive node or an explorer.
+ */
+export class InclusionEventUnreadableError extends BaseError {
+  nonce: bigint
+  chainNonce: bigint
+  failures: number
+  constructor({ safe, nonce, chainNonce, failures, cause }: { safe: string; nonce: bigint; chainNonce: bigint; failures: number; cause: Error }) {
+    const reason = cause instanceof BaseError ? cause.shortMessage : cause.message.split("\n")[0]
+    super(`The operation at nonce ${nonce} landed (the chain's nonce is ${chainNonce}) but its UserOperationEvent could not be read at ${failures} steps in a row: ${reason}`, {
+      cause,
+      metaMessages: [`Safe: ${safe}`, `Operation nonce: ${nonce}`, "Its outcome (success or revert) is unknown: check it on an archive node or an explorer.", "The keeper clears its record and manages the Safe again."],
+      name: "InclusionEventUnreadableError",
+    })
+    this.nonce = nonce
+    this.chainNonce = chainNonce
+    this.failures = failures
+  }
+}
+
 export type OperationStalledErrorType = OperationStalledError & { name: "OperationStalledError" }
 /** The operation in flight has not landed for `blocks` blocks while the chain's nonce stayed put. */
 export class OperationStalledError extends BaseError {
