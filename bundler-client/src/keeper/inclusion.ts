@@ -161,6 +161,7 @@ export class InclusionTracker {
         return "included"
       }
       if (!incomplete) throw error
+      rt.inclusionLogFailures = undefined
       logger.info({ safe, nonce: pending.nonce, fromBlock: Number(from), searchedTo: Number(incomplete.searchedTo), head: Number(incomplete.head) }, "nonce used; its UserOperationEvent is not in the blocks searched so far; searching on at the next step")
       await store.setPending(safe, { ...pending, searchFromBlock: (incomplete.searchedTo + 1n).toString() })
       return "waiting"

@@ -20,7 +20,7 @@ const C = `0x${"c1".repeat(32)}` as Hex
 /** The node keeps receipts for its last 10,000 blocks. */
 const RETAINED = 10_000n
 
-async function run(n: number) {
+async function run(n: number, refusedSteps = Number.POSITIVE_INFINITY) {
   const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
   // Sent (and landed) 200,000 blocks before the restart: about 28 days at 12 s, 4.6 days on a 2 s chain.
   let pending: PendingOperation | undefined = resentRecord(100n - 200_000n + 1_000_000n, 100n - 200_000n + 1_000_000n)
@@ -29,7 +29,7 @@ async function run(n: number) {
   const client = {
     getBlockNumber: async () => head,
     getLogs: async ({ fromBlock }: { fromBlock: bigint }) => {
-      if (fromBlock < head - RETAINED) throw new Error(`pruned history unavailable: block ${fromBlock} is below the node's receipts retention`)
+      if (head - 1_000_100n < BigInt(Math.min(refusedSteps, 1e9)) && fromBlock < head - RETAINED) throw new Error(`pruned history unavailable: block ${fromBlock} is below the node's receipts retention`)
       return []
     },
     readContract: async () => INCLUSION_NONCE + 1n,
@@ -76,5 +76,13 @@ test("rr11q Q4 fixed: a node pruning old receipts: after INCLUSION_LOG_READ_FAIL
 
 test("rr11q Q4 FAILS TODAY: with the nonce known used, the keeper converges: the due Safe is sent a rescue within 5 blocks", async () => {
   const { sent } = await run(5)
+  expect(sent.length).toBeGreaterThan(0)
+}, 60_000)
+
+test("rr11q Q4 bound: a node refusing the logs at fewer than INCLUSION_LOG_READ_FAILURES steps in a row is not alerted; the search reads again and the record ends as before", async () => {
+  const { trackerAlerts, alerts, pending, sent } = await run(12, INCLUSION_LOG_READ_FAILURES - 1)
+  expect(trackerAlerts).toEqual([])
+  expect(alerts.filter((a) => a === "rpc-error")).toEqual([])
+  expect(pending?.nonce).not.toBe(INCLUSION_NONCE.toString())
   expect(sent.length).toBeGreaterThan(0)
 }, 60_000)
