@@ -1,4 +1,6 @@
-import { BaseError } from "viem"
+import { ReadFailedError, getTransportFailure } from "@levpilot/sdk/errors"
+import { BaseError, HttpRequestError } from "viem"
+import { LogReadError } from "./logWindow.js"
 import { REFUSED_ALONE_MEMORY_BLOCKS } from "./stepIsolation.js"
 
 /**
@@ -12,6 +14,25 @@ export function findInCauseChain<T extends Error>(error: unknown, type: abstract
   if (error instanceof type) return error
   if (!(error instanceof BaseError)) return undefined
   return (error.walk((e) => e instanceof type) as T | null) ?? undefined
+}
+
+/** JSON-RPC error code of a rate limit ("limit exceeded", EIP-1474; viem's `LimitExceededRpcError`). */
+export const RATE_LIMIT_RPC_CODE = -32005
+
+/**
+ * Whether `error` is the node's (or the bundler's endpoint's) failure, not the plan's: a transport failure
+ * (`getTransportFailure`: HTTP 5xx, no status, a timeout), an HTTP 429 or a JSON-RPC -32005 rate limit anywhere in the
+ * cause chain, a read that failed in its multicall (`ReadFailedError` in the cause chain), or an `eth_getLogs` the node
+ * refused (`LogReadError`). One classification for `run`'s `rpc-error` alert and the isolation's blame (review rr11q
+ * Q1: a one-sub-account probe failing this way was blamed on the sub-account): such a failure ends the step as the
+ * node's, with no blame and nothing remembered.
+ */
+export function isNodeFailure(error: unknown): boolean {
+  if (getTransportFailure(error) !== undefined) return true
+  if (findInCauseChain(error, LogReadError) !== undefined || findInCauseChain(error, ReadFailedError) !== undefined) return true
+  const limited = (e: unknown) => (e instanceof HttpRequestError && e.status === 429) || (e as { code?: unknown } | null)?.code === RATE_LIMIT_RPC_CODE
+  if (limited(error)) return true
+  return error instanceof BaseError && error.walk(limited) !== null
 }
 
 export type KeeperConfigErrorType = KeeperConfigError & { name: "KeeperConfigError" }
@@ -124,6 +145,30 @@ export class NonceMismatchError extends BaseError {
     })
     this.nonce = nonce
     this.chainNonce = chainNonce
+  }
+}
+
+export type InclusionEventUnreadableErrorType = InclusionEventUnreadableError & { name: "InclusionEventUnreadableError" }
+/**
+ * The operation at `nonce` landed (the chain's nonce is past it) but the node refused to serve its `UserOperationEvent`
+ * (`eth_getLogs`) at `failures` steps in a row (a node pruning old receipts, a provider serving recent logs only; review
+ * rr11q Q4): its success flag is unknown. The keeper clears the record (the nonce slot is free) and manages the Safe
+ * again; check the outcome on an archive node or an explorer.
+ */
+export class InclusionEventUnreadableError extends BaseError {
+  nonce: bigint
+  chainNonce: bigint
+  failures: number
+  constructor({ safe, nonce, chainNonce, failures, cause }: { safe: string; nonce: bigint; chainNonce: bigint; failures: number; cause: Error }) {
+    const reason = cause instanceof BaseError ? cause.shortMessage : cause.message.split("\n")[0]
+    super(`The operation at nonce ${nonce} landed (the chain's nonce is ${chainNonce}) but its UserOperationEvent could not be read at ${failures} steps in a row: ${reason}`, {
+      cause,
+      metaMessages: [`Safe: ${safe}`, `Operation nonce: ${nonce}`, "Its outcome (success or revert) is unknown: check it on an archive node or an explorer.", "The keeper clears its record and manages the Safe again."],
+      name: "InclusionEventUnreadableError",
+    })
+    this.nonce = nonce
+    this.chainNonce = chainNonce
+    this.failures = failures
   }
 }
 

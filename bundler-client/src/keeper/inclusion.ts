@@ -4,10 +4,10 @@ import { entryPoint07Abi } from "viem/account-abstraction"
 import { decodeModuleError } from "@levpilot/sdk/errors"
 import type { Clock } from "./clock.js"
 import type { KeeperConfig } from "./config.js"
-import { NonceMismatchError, OperationRevertedError, OperationStalledError, findInCauseChain } from "./errors.js"
+import { InclusionEventUnreadableError, NonceMismatchError, OperationRevertedError, OperationStalledError, findInCauseChain } from "./errors.js"
 import type { KeeperEvents } from "./events.js"
 import { type InclusionLookup, chainInclusionLookup } from "./inclusionLookup.js"
-import { LogSearchIncompleteError } from "./logWindow.js"
+import { LogReadError, LogSearchIncompleteError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
 import type { SafeRuntime } from "./runtime.js"
 import { noteInclusion } from "./shortfall.js"
@@ -42,6 +42,15 @@ export function describeRevert(data: Hex, depth = 0): string {
   const nested = (x: unknown) => depth < 4 && typeof x === "string" && isHex(x) && x.length >= 10 && decodeModuleError(x) !== undefined
   return `${decoded.errorName}(${decoded.args.map((x) => (nested(x) ? describeRevert(x as Hex, depth + 1) : String(x))).join(", ")})`
 }
+
+/**
+ * Steps in a row at which the event search of a USED nonce may fail with `LogReadError` (the node refused `eth_getLogs`
+ * even at one block, or could not be reached) before the record is cleared with one `rpc-error` alert naming the nonce
+ * (`InclusionEventUnreadableError`; review rr11q Q4: a node pruning old receipts refuses those blocks for good, and the
+ * record blocked the Safe forever). The earlier failures are logged, not alerted: the chain's nonce already says the slot
+ * is free, only the event's success flag is missing.
+ */
+export const INCLUSION_LOG_READ_FAILURES = 3
 
 /** Windows searched per `track` call for the event of a used nonce; the next call searches on from where it stopped. */
 export const MAX_LOG_WINDOWS = 25
@@ -133,9 +142,26 @@ export class InclusionTracker {
     try {
       // Not concluded before the search covered `block`, where the nonce was seen used (review rr11e L1: a lagging head).
       log = await lookup.findEvent(safe, nonce, from, block)
+      rt.inclusionLogFailures = undefined
     } catch (error) {
       const incomplete = findInCauseChain(error, LogSearchIncompleteError)
+      const unread = incomplete ? undefined : findInCauseChain(error, LogReadError)
+      if (unread) {
+        const previous = rt.inclusionLogFailures?.nonce === pending.nonce ? rt.inclusionLogFailures.count : 0
+        const failures = previous + 1
+        if (failures < INCLUSION_LOG_READ_FAILURES) {
+          rt.inclusionLogFailures = { nonce: pending.nonce, count: failures }
+          logger.warn({ safe, nonce: pending.nonce, fromBlock: Number(from), failures, error: unread.shortMessage }, "nonce used; the node refused the logs of its UserOperationEvent; reading again at the next step")
+          return "waiting"
+        }
+        rt.inclusionLogFailures = undefined
+        events.alert(safe, block, "rpc-error", new InclusionEventUnreadableError({ safe, nonce, chainNonce, failures, cause: unread }))
+        await store.setPending(safe, undefined)
+        rt.triggerBlock = undefined
+        return "included"
+      }
       if (!incomplete) throw error
+      rt.inclusionLogFailures = undefined
       logger.info({ safe, nonce: pending.nonce, fromBlock: Number(from), searchedTo: Number(incomplete.searchedTo), head: Number(incomplete.head) }, "nonce used; its UserOperationEvent is not in the blocks searched so far; searching on at the next step")
       await store.setPending(safe, { ...pending, searchFromBlock: (incomplete.searchedTo + 1n).toString() })
       return "waiting"

@@ -31,14 +31,14 @@ async function run() {
   return { sent: base.sent, alerts, remembered: [...(rt.refusedAlone?.keys() ?? [])].sort() }
 }
 
-test("rr11q Q1-b observed today: a fenced write in the probes blames C and I (two alerts claiming the chain refused each alone), both remembered", async () => {
+test("rr11q Q1-b fixed: a fenced write in C's probe ends the stale worker's step before anyone is blamed (no alert, nothing remembered)", async () => {
   const { sent, alerts, remembered } = await run()
-  expect(sent).toEqual(["100 c1,b1", "100 c1", "100 b1"])
-  expect(alerts).toEqual(["100 nothing-to-send C fenced", "100 nothing-to-send I fenced"])
-  expect(remembered).toEqual([i, c].sort())
-}, 60_000)
+  expect(sent).toEqual(["100 c1,b1", "100 c1"])
+  expect(alerts.filter((a) => a.includes("nothing-to-send"))).toEqual([])
+  expect(remembered).toEqual([])
+})
 
-test.skip("rr11q Q1-b FAILS TODAY: a fenced write stops the stale worker's step (no blame, no alert), as `run` does for a plan", async () => {
+test("rr11q Q1-b FAILS TODAY: a fenced write stops the stale worker's step (no blame, no alert), as `run` does for a plan", async () => {
   const { sent, alerts, remembered } = await run()
   expect(sent).toEqual(["100 c1,b1", "100 c1"])
   expect(alerts).toEqual([])

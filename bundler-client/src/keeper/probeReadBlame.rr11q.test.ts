@@ -1,5 +1,5 @@
 import { ReadFailedError } from "@levpilot/sdk/errors"
-import { type Hex, HttpRequestError } from "viem"
+import { type Hex, HttpRequestError, RpcRequestError } from "viem"
 import { expect, test } from "vitest"
 import { refusingSender, runPairSteps } from "./testing.js"
 
@@ -20,6 +20,7 @@ const i = I.toLowerCase()
 const transient = {
   read: () => new ReadFailedError({ address: `0x${"99".repeat(20)}`, functionName: "marketState", cause: new Error("header not found") }),
   http429: () => new HttpRequestError({ url: "https://rpc.example/v1", status: 429, details: "Too Many Requests" }),
+  rpc32005: () => new RpcRequestError({ url: "https://rpc.example/v1", body: { method: "eth_call" }, error: { code: -32005, message: "limit exceeded" } }),
 }
 
 async function run(n: number, error: () => Error) {
@@ -39,16 +40,15 @@ async function run(n: number, error: () => Error) {
 }
 
 for (const [name, error] of Object.entries(transient)) {
-  test(`rr11q Q1 observed today (${name}): one transient failure in C's probe at block 100 blames C; C lands only at 104, I is sent 100-103`, async () => {
-    const { landed, alerts, cLanded } = await run(8, error)
-    expect(cLanded).toBe(104)
-    expect(landed.slice(0, 4)).toEqual(["100 b1", "101 b1", "102 b1", "103 b1"])
-    // Alerted as C's plan refused alone (stage simulation), not as the node's failure (rpc-error).
-    expect(alerts[0]).toBe("100 nothing-to-send C")
-    expect(alerts.some((a) => a.includes("rpc-error"))).toBe(false)
+  test(`rr11q Q1 fixed (${name}): a transient failure in C's probe at block 100 is the node's (rpc-error, no blame, no memory); C lands at 101 as before f11t`, async () => {
+    const { alerts, cLanded } = await run(8, error)
+    expect(cLanded).toBe(101)
+    // Alerted as the node's failure, not as C's plan refused alone.
+    expect(alerts).toContain("100 rpc-error")
+    expect(alerts.some((a) => a.startsWith("100 nothing-to-send"))).toBe(false)
   }, 60_000)
 
-  test.skip(`rr11q Q1 FAILS TODAY (${name}): a transient failure in a probe is not C's refusal: C (accepted alone from 101) lands at 101`, async () => {
+  test(`rr11q Q1 FAILS TODAY (${name}): a transient failure in a probe is not C's refusal: C (accepted alone from 101) lands at 101`, async () => {
     const { cLanded } = await run(8, error)
     expect(cLanded).toBe(101)
   }, 60_000)

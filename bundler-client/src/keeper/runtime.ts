@@ -109,6 +109,11 @@ export type SafeRuntime = {
    */
   reverted?: Map<string, { count: number; alerted: bigint; last: bigint }> | undefined
   /**
+   * The used nonce (decimal) whose UserOperationEvent the node refused to serve (`LogReadError`) at `count` steps in a
+   * row; at INCLUSION_LOG_READ_FAILURES the record is cleared with one alert (review rr11q Q4).
+   */
+  inclusionLogFailures?: { nonce: string; count: number } | undefined
+  /**
    * Sub-accounts (lower case) whose oracle the chain's simulation refused at send in the last steps in a row
    * (`ORACLE_REFUSAL_ALERT_BLOCKS`): how many steps, whether `feed-broken` was alerted, and the gauge's labels.
    */

@@ -1,7 +1,7 @@
 import type { Logger } from "pino"
 import { type Address, BaseError, type Hex, type PublicClient, zeroAddress } from "viem"
 import { AAVE_DUST_GAS_PER_RESERVE, getSwapMinAmountOut } from "@levpilot/sdk/utils"
-import { LeverageModuleRevertedError, OracleAnswerOutOfBoundsError, OracleCheckFailedError, ReadFailedError, VenueRefusedError, decodeVenueRevert, getTransportFailure } from "@levpilot/sdk/errors"
+import { LeverageModuleRevertedError, OracleAnswerOutOfBoundsError, OracleCheckFailedError, VenueRefusedError, decodeVenueRevert } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
@@ -12,10 +12,9 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain } from "./errors.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, isNodeFailure } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
-import { LogReadError } from "./logWindow.js"
 import type { KeeperMetrics } from "./metrics.js"
 import { paymasterChargeOf, paymasterTokenOf, reservePaymasterCharge } from "./paymasterCharge.js"
 import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBounds, namedSubAccount } from "./chainBounds.js"
@@ -423,8 +422,9 @@ export class SafeStep {
         return
       }
       // A venue's refusal of the plan (an Aave adapter / router error, an Aave pool code) is its own alert kind.
-      // A read that failed in its multicall (ReadFailedError) is the node's, not the plan's: rpc-error, retried.
-      const kind = getTransportFailure(error) || error instanceof LogReadError || findInCauseChain(error, ReadFailedError) ? "rpc-error" : findVenueRefusal(error) ? "venue-refused" : "send-failed"
+      // The node's failure (`isNodeFailure`: transport, rate limit, a failed multicall read, a refused eth_getLogs), not
+      // the plan's: rpc-error, retried.
+      const kind = isNodeFailure(error) ? "rpc-error" : findVenueRefusal(error) ? "venue-refused" : "send-failed"
       // A plan's failure names the plan's sub-accounts (review rr11p P6 residual: the alert named none of them).
       const failed = kind === "rpc-error" ? undefined : isolation.failedPlan
       this.deps.events.alert(safe, block, kind, failed === undefined ? error : new PlanSendFailedError({ safe, subAccounts: failed, fellThrough: false, cause: error }))
@@ -747,7 +747,9 @@ export class SafeStep {
           return { kind: "named", id: error.subAccount.toLowerCase() }
         }
         const p = attempt.plan
-        if (paymasterChargeOf(error) !== undefined) throw error
+        // The node's failure or a lost lease (this worker's store writes fenced) ends the step before anyone is blamed
+        // (review rr11q Q1, Q1-b: a probe of ONE sub-account failing this way blamed and remembered it).
+        if (paymasterChargeOf(error) !== undefined || error instanceof StoreFencedError || isNodeFailure(error)) throw error
         const { failing, oracle, planWide } = p === undefined ? {} : failureOf(error, p, attempt, { minNamed: 1, planWide: true })
         if (failing !== undefined) {
           leaveOut(failing, oracle, p, error)
@@ -757,8 +759,8 @@ export class SafeStep {
           // A failure the step would rethrow (a bundler error, a swap quote read, a non-loss plan-wide revert) of the
           // plan of ONE sub-account: its own refusal alone, blamed (alerted naming it and the error) and left out, so the
           // probes of the others go on (review rr11p P6: rethrown, it stalled the plan's accepted sub-accounts for good).
-          // A transport failure (the RPC, not the sub-account) and a failure of several are still rethrown.
-          if (subset.length !== 1 || getTransportFailure(error)) throw error
+          // The node's failure (rethrown above) and a failure of several are still rethrown.
+          if (subset.length !== 1) throw error
           const name = error instanceof Error ? error.name : "Error"
           const message = error instanceof Error ? error.message.split("\n")[0] ?? "" : String(error)
           logger.warn({ safe, block: Number(block), subAccount: subset[0], error: message }, "the plan of one sub-account alone failed in its isolation probe; blamed and left out")
@@ -895,7 +897,10 @@ export class SafeStep {
           isolation.retests -= 1
           throw error
         }
-        // Any other failure (a transport failure: `simulate` blames the sub-account for the rest) counts as its test:
+        // The node's failure or a lost lease is not this sub-account's test: the step ends as the node's failure (rpc-error)
+        // or quietly (fenced), its entry untouched (review rr11q Q1, Q1-b).
+        if (error instanceof StoreFencedError || isNodeFailure(error)) throw error
+        // Any other failure (`simulate` blames the sub-account for it) counts as its test:
         // `owed` cleared. The owed test alone runs before the step's plans: its failure does not end the step, which
         // plans and sends the others (review rr11p P1: rethrown, the accepted due rescue was sent 1 block in 3).
         const again = rt.refusedAlone.get(id)
@@ -926,7 +931,7 @@ export class SafeStep {
     // A turn plan's failure the step would otherwise rethrow (nothing sent, no sub-account named, not a loss-class
     // refusal, not the transport nor a token paymaster's pre-charge): the next ranked plan is tried (review rr11p P2).
     const fallThrough = (error: unknown, plan: ChainPlan, attempt: StepAttempt) => {
-      if (error instanceof StoreFencedError || error instanceof ClampRuleRefusedError || paymasterChargeOf(error) !== undefined || getTransportFailure(error)) return false
+      if (error instanceof StoreFencedError || error instanceof ClampRuleRefusedError || paymasterChargeOf(error) !== undefined || isNodeFailure(error)) return false
       const { failing, planWide } = failureOf(error, plan, attempt, { minNamed: 2, planWide: true })
       return failing === undefined && planWide === undefined
     }
