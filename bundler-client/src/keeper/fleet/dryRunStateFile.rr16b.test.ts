@@ -3,15 +3,13 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pino } from "pino"
 import { type Address, getAddress } from "viem"
-import { privateKeyToAccount } from "viem/accounts"
 import { describe, expect, test } from "vitest"
-import { KeeperEvents, type KeeperEvent } from "../events.js"
+import type { KeeperEvent } from "../events.js"
 import { KeeperMetrics } from "../metrics.js"
 import { type KeeperState, KeeperStateStore, type PendingOperation } from "../stateFile.js"
 import { SAFE, STEP_RISK } from "../testing.js"
-import { FleetStep } from "./step.js"
 import { MemoryFleetStore } from "./store.js"
-import { stateOf } from "./scan.testing.js"
+import { fleetStepOf, stateOf } from "./scan.testing.js"
 
 // Review rr16b (issue 16, f16c's F5 drop and F6's dry-run isolation). P1 (Medium-Low): rr16 F6 moved a `--dry-run`
 // fleet node (queue mode) to its own Redis namespace, but the embedded fleet keeper (`levpilot keeper --dry-run` on a
@@ -47,17 +45,7 @@ async function run() {
   // Meanwhile production sends for OTHER (intent written first, as the sender does).
   production.setPending(OTHER, record((7n << 64n) | 1n))
   const config = { deployment: { entryPoint: scope.entryPoint, adapters: {} }, resubmitAfterBlocks: 4, stallAfterBlocks: 12, logWindowBlocks: 2_000, fleet: { sendConcurrency: 1 }, safes: [], risk: STEP_RISK }
-  const step = new FleetStep({
-    config: config as never,
-    clients: { publicClient: { getBlockNumber: async () => 101n, getLogs: async () => [] } } as never,
-    store,
-    keeper: privateKeyToAccount(`0x${"11".repeat(32)}`),
-    metrics,
-    logger,
-    events: new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) }),
-    clock: { now: () => 1_700_000_000_000 } as never,
-    dryRun: true,
-  })
+  const step = fleetStepOf({ config, publicClient: { getBlockNumber: async () => 101n, getLogs: async () => [] }, store, metrics, logger, events, dryRun: true })
   // SAFE's owner revoked the key (the operation's nonce unused).
   const revoked = { ...stateOf(SAFE as Address), keeperKey: { active: false, validAfter: 0, validUntil: 2 ** 40, keyGeneration: 5, ttl: 0 }, keeperNonce: NONCE }
   const before = readFileSync(path, "utf8")

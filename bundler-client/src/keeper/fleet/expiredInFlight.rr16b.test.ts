@@ -1,14 +1,12 @@
 import { pino } from "pino"
 import type { Address } from "viem"
-import { privateKeyToAccount } from "viem/accounts"
 import { describe, expect, test } from "vitest"
-import { KeeperEvents, type KeeperEvent } from "../events.js"
+import type { KeeperEvent } from "../events.js"
 import { KeeperMetrics } from "../metrics.js"
 import { KeeperStateStore, type PendingOperation } from "../stateFile.js"
 import { SAFE, STEP_RISK } from "../testing.js"
-import { FleetStep } from "./step.js"
 import { MemoryFleetStore } from "./store.js"
-import { stateOf } from "./scan.testing.js"
+import { fleetStepOf, stateOf } from "./scan.testing.js"
 
 // Review rr16b (issue 16, f16c's F5 fix). E1 (Low, noise): the fix drops an unused in-flight operation with one
 // `key-revoked` alert only when the lens says "key revoked". An operation in flight when the key EXPIRES (validUntil
@@ -30,17 +28,7 @@ async function expiredRun(last = 220n) {
   store.bind({ chainId: 1, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", module: "0x00000000000000000000000000000000000000d1", keeper: "0x00000000000000000000000000000000000000a1" })
   await store.setPending(SAFE, record)
   const config = { deployment: { entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", adapters: {} }, resubmitAfterBlocks: 4, stallAfterBlocks: 12, logWindowBlocks: 2_000, fleet: { sendConcurrency: 1 }, safes: [], risk: STEP_RISK }
-  const step = new FleetStep({
-    config: config as never,
-    clients: { publicClient: { getBlockNumber: async () => last, getLogs: async () => [] } } as never,
-    store,
-    keeper: privateKeyToAccount(`0x${"11".repeat(32)}`),
-    metrics,
-    logger,
-    events: new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) }),
-    clock: { now: () => 1_700_000_000_000 } as never,
-    dryRun: false,
-  })
+  const step = fleetStepOf({ config, publicClient: { getBlockNumber: async () => last, getLogs: async () => [] }, store, metrics, logger, events, dryRun: false })
   // The key expired at t = 500 (the steps are at t = 1000); the keeper-lane nonce still the record's.
   const expired = { ...stateOf(SAFE as Address), keeperKey: { active: true, validAfter: 0, validUntil: 500, keyGeneration: 5, ttl: 0 }, keeperNonce: NONCE }
   for (let block = 101n; block <= last; block++) await step.run({ safe: SAFE as Address, block, timestamp: 1_000n, state: expired as never, userOps: [] })

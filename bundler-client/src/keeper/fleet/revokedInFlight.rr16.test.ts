@@ -1,14 +1,13 @@
 import { pino } from "pino"
 import { type Address, getAddress } from "viem"
-import { privateKeyToAccount } from "viem/accounts"
 import { describe, expect, test } from "vitest"
-import { KeeperEvents, type KeeperEvent } from "../events.js"
+import type { KeeperEvent } from "../events.js"
 import { KeeperMetrics } from "../metrics.js"
 import { KeeperStateStore, type PendingOperation } from "../stateFile.js"
 import { SAFE, STEP_RISK } from "../testing.js"
 import { FleetStep } from "./step.js"
 import { MemoryFleetStore } from "./store.js"
-import { stateOf } from "./scan.testing.js"
+import { fleetStepOf, stateOf } from "./scan.testing.js"
 
 // Review rr16 (issue 16: "revoked or expired keys stop work for that Safe at once"). F5 (Low, noise): an operation
 // accepted by the bundler just before its Safe's owner revoked the keeper's key can no longer validate (the bundler
@@ -41,17 +40,7 @@ async function revokedRun(chainNonce = NONCE, last = 220n) {
     safes: [],
     risk: STEP_RISK,
   }
-  const step = new FleetStep({
-    config: config as never,
-    clients: { publicClient: { getBlockNumber: async () => last, getLogs: async () => [] } } as never,
-    store,
-    keeper: privateKeyToAccount(`0x${"11".repeat(32)}`),
-    metrics,
-    logger,
-    events: new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) }),
-    clock: { now: () => 1_700_000_000_000 } as never,
-    dryRun: false,
-  })
+  const step = fleetStepOf({ config, publicClient: { getBlockNumber: async () => last, getLogs: async () => [] }, store, metrics, logger, events, dryRun: false })
   // The lens after the revoke: key inactive, the keeper-lane nonce still the record's (never used).
   const revoked = { ...stateOf(SAFE as Address), keeperKey: { active: false, validAfter: 0, validUntil: 2 ** 40, keyGeneration: 5, ttl: 0 }, keeperNonce: chainNonce }
   const outcomes = new Set<string>()

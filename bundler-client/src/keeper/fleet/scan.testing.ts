@@ -1,4 +1,10 @@
+import type { Logger } from "pino"
 import type { Address, Hex } from "viem"
+import { privateKeyToAccount } from "viem/accounts"
+import { type KeeperEvent, KeeperEvents } from "../events.js"
+import type { KeeperMetrics } from "../metrics.js"
+import { FleetStep } from "./step.js"
+import type { MemoryFleetStore } from "./store.js"
 import { SubAccountReadError } from "@levpilot/sdk/errors"
 
 /** Test fixtures for the scan's lens reads (scanConfirm, scanSettle): `count` Safe addresses 0x..01, 0x..02, ... */
@@ -19,3 +25,21 @@ export const stateOf = (safe: Address, revertData?: Hex) => ({
   tokens: [],
   pools: [],
 })
+
+/**
+ * A FleetStep for the fleet's step fixtures (reviews rr16, rr16b; f16f): `config` and `publicClient` as given, keeper key
+ * 0x11..11, clock at unix 1,700,000,000,000 ms, every event pushed to `events`.
+ */
+export function fleetStepOf({ config, publicClient, store, metrics, logger, events, dryRun }: { config: unknown; publicClient: unknown; store: MemoryFleetStore; metrics: KeeperMetrics; logger: Logger; events: KeeperEvent[]; dryRun: boolean }): FleetStep {
+  return new FleetStep({
+    config: config as never,
+    clients: { publicClient } as never,
+    store,
+    keeper: privateKeyToAccount(`0x${"11".repeat(32)}`),
+    metrics,
+    logger,
+    events: new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) }),
+    clock: { now: () => 1_700_000_000_000 } as never,
+    dryRun,
+  })
+}

@@ -1,14 +1,12 @@
 import { pino } from "pino"
 import type { Address } from "viem"
-import { privateKeyToAccount } from "viem/accounts"
 import { describe, expect, test } from "vitest"
-import { type KeeperEvent, KeeperEvents } from "../events.js"
+import type { KeeperEvent } from "../events.js"
 import { KeeperMetrics } from "../metrics.js"
 import { KeeperStateStore } from "../stateFile.js"
 import { SAFE, STEP_RISK } from "../testing.js"
 import { forkingNode, hashOf } from "./blockReads.testing.js"
-import { stateOf } from "./scan.testing.js"
-import { FleetStep } from "./step.js"
+import { fleetStepOf, stateOf } from "./scan.testing.js"
 import { MemoryFleetStore } from "./store.js"
 
 // f16f (review rr16c S1): a step job whose block was lost to a reorg (its hash no longer the node's at that number)
@@ -29,17 +27,7 @@ async function lostStep(reorg: boolean) {
     deployment: { entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", adapters: { morphoBlue: "0x00000000000000000000000000000000000000b1" } },
     resubmitAfterBlocks: 4, stallAfterBlocks: 12, logWindowBlocks: 2_000, fleet: { sendConcurrency: 1 }, safes: [], risk: STEP_RISK,
   }
-  const step = new FleetStep({
-    config: config as never,
-    clients: { publicClient: node.client } as never,
-    store,
-    keeper: privateKeyToAccount(`0x${"11".repeat(32)}`),
-    metrics,
-    logger,
-    events: new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) }),
-    clock: { now: () => 1_700_000_000_000 } as never,
-    dryRun: false,
-  })
+  const step = fleetStepOf({ config, publicClient: node.client, store, metrics, logger, events, dryRun: false })
   // A sub-account out of band (a plan may follow: the pinned reads run) on an adapter no venue read covers, and one pool.
   const sub = { subAccount: `0x${"b9".repeat(32)}`, band: "above", policy: { adapter: "0x00000000000000000000000000000000000000c1" } }
   const state = { ...stateOf(SAFE as Address), subAccounts: [sub], pools: [{ pool: POOL, asset: POOL, shares: 1n, assets: 1n, maxWithdraw: 1n }] }
