@@ -10,7 +10,7 @@ import type { KeeperMetrics } from "../metrics.js"
  */
 export type Head = { number: bigint; hash: Hex; timestamp: bigint; seenAt: number }
 
-/** Per-block timestamp gaps kept to estimate the block time (their minimum). */
+/** Per-block timestamp gaps kept to estimate the block time (their minimum), and per-block wall-clock gaps (their median). */
 export const GAP_SAMPLES = 16
 
 /**
@@ -44,6 +44,13 @@ export class HeadPoller {
   private loop: Promise<void> | undefined
   /** The last per-block timestamp gaps (ms), newest last. */
   private readonly gaps: number[] = []
+  /**
+   * The last per-block gaps of this process's wall clock between two heads it saw (ms: the time between the sightings
+   * over the blocks the head moved), newest last. Review rr16b H2: on a chain whose timestamps run faster than the wall
+   * clock (a replay, a devnet mining 12 s-stamped blocks every 2 s), timestamps alone made the poller sleep 0.8 x 12 s
+   * per head and most heads never reached `onHead`.
+   */
+  private readonly wallGaps: number[] = []
   /** A head's arrival at this process after its timestamp (ms), and the mean deviation from it (ms). */
   private arrival: { offsetMs: number; jitterMs: number } | undefined
   /** How long a poll usually takes to be answered and handled (ms, moving average). */
@@ -93,9 +100,22 @@ export class HeadPoller {
     }
   }
 
-  /** The block time (ms): the shortest recent per-block timestamp gap, undefined before two heads. */
+  /**
+   * The block time (ms), undefined before two heads: the shortest recent per-block timestamp gap, or the median recent
+   * per-block wall-clock gap between sightings when that is shorter than `waitShare` of it (timestamps faster than the
+   * wall clock, rr16b H2: the poller's floor would otherwise skip heads).
+   * The median, not the minimum, of the wall-clock gaps: a node that hands over a burst of heads at once (after a
+   * sync) does not make the poller poll every `pollIntervalMs` for the next {@link GAP_SAMPLES} blocks.
+   */
   get blockMs(): number | undefined {
-    return this.gaps.length === 0 ? undefined : Math.min(...this.gaps)
+    if (this.gaps.length === 0) return undefined
+    const stamped = Math.min(...this.gaps)
+    if (this.wallGaps.length === 0) return stamped
+    const sorted = [...this.wallGaps].sort((a, b) => a - b)
+    const wall = sorted[Math.floor(sorted.length / 2)]!
+    // Only when heads come faster than the poller's own floor (waitShare of the stamped time) would let it see them:
+    // arrival jitter of a regular chain (a wall-clock gap a few ms under the stamped one) does not change the block time.
+    return wall < this.deps.waitShare * stamped ? wall : stamped
   }
 
   private async run(onHead: (head: Head) => Promise<void>): Promise<void> {
@@ -127,8 +147,11 @@ export class HeadPoller {
           logger.warn({ from: Number(last.number), to: Number(head.number) }, "chain head moved back (reorg); continuing from the new head")
           events.emit({ type: "reorg", from: last.number, to: head.number })
         } else if (last && head.number > last.number && head.timestamp > last.timestamp) {
-          this.gaps.push((Number(head.timestamp - last.timestamp) * 1_000) / Number(head.number - last.number))
+          const blocks = Number(head.number - last.number)
+          this.gaps.push((Number(head.timestamp - last.timestamp) * 1_000) / blocks)
           if (this.gaps.length > GAP_SAMPLES) this.gaps.shift()
+          this.wallGaps.push((head.seenAt - last.seenAt) / blocks)
+          if (this.wallGaps.length > GAP_SAMPLES) this.wallGaps.shift()
           if (after !== undefined && !stalled) this.learnArrival(head, firstAfterWait ? Math.max(after, pollAt - pollIntervalMs) : after, firstAfterWait)
         }
         this.last = head
