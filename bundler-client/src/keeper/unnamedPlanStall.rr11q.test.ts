@@ -28,7 +28,7 @@ test("rr11q Q2 observed today: [C, I] fails with a generic bundler error every b
   expect(alerts).toEqual(Array.from({ length: 20 }, (_, k) => `${100 + k} send-failed C I`))
 }, 60_000)
 
-test.skip("rr11q Q2 FAILS TODAY: I (accepted alone) lands within 3 blocks while every plan holding C fails with a bundler error", async () => {
+test("rr11q Q2 FAILS TODAY: I (accepted alone) lands within 3 blocks while every plan holding C fails with a bundler error", async () => {
   const { landed } = await run(3)
   expect(landed.some((s) => s.endsWith(" b1"))).toBe(true)
 }, 60_000)
