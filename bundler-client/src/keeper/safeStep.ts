@@ -344,6 +344,40 @@ export function planWideRefusalOf(error: unknown): { name: string; args: readonl
  */
 const LOSS_REFUSALS = new Set(["ValueLossExceeded", "EpochLossBudgetExceeded"])
 
+/** What {@link SafeStep}'s `reportUnreached` is told of one step. */
+type UnreachedReport = {
+  snapshot: PortfolioSnapshot
+  /** Lower-case ids of due sub-accounts whose plan was ranked but not reached in this step. */
+  carried: ReadonlySet<string>
+  /** Lower-case ids whose plan was reached (judged) in this step: their run's clock stops. */
+  judged: ReadonlySet<string>
+  venues: Map<string, VenueName>
+  /** Left for the next operation by the module's structural limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS). */
+  overLimit?: ReadonlySet<string> | undefined
+  /** Left behind an accepted subset of their own plan by the isolation. */
+  leftBehind?: ReadonlySet<string> | undefined
+  /** Whether this step sent a plan (default true). */
+  sent?: boolean | undefined
+}
+
+/**
+ * The `unreached` alert's detail: why a due sub-account's plan was not reached in each of the last `steps` steps
+ * (`over-limit`: the module's limits; `left-behind`: behind an accepted subset; `sent`: a more urgent plan sent first;
+ * `failed`: no plan sent, another plan's failure ended the step).
+ */
+function unreachedDetail(steps: bigint, why: "over-limit" | "left-behind" | "sent" | "failed"): string {
+  switch (why) {
+    case "over-limit":
+      return `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due`
+    case "left-behind":
+      return `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step`
+    case "sent":
+      return `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due`
+    case "failed":
+      return `not reached in each of the last ${steps} steps while it stayed due; in this one no plan was sent: another plan's attempt failed and ended the step before its plan was tried`
+  }
+}
+
 export class SafeStep {
   constructor(
     private readonly deps: {
@@ -1037,7 +1071,7 @@ export class SafeStep {
       for (const id of leftBehindNow) judgedNow.delete(id)
       // Also after a thrown step (review rr11o O1): a turn spent on a plan that failed (action, bundler, quote) counts as
       // reached (its sub-accounts were judged), so the failing plan does not keep the turn and the most urgent goes first.
-      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues, overLimitNow, leftBehindNow, sentNow)
+      this.reportUnreached(rt, block, { snapshot, carried, judged: judgedNow, venues, overLimit: overLimitNow, leftBehind: leftBehindNow, sent: sentNow })
       this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
@@ -1054,17 +1088,7 @@ export class SafeStep {
    * UNREACHED_TURN_BLOCKS steps, a `nothing-to-send` alert (stage `unreached`, at most once per
    * RULE_REFUSAL_REALERT_BLOCKS), and `planAndSend` ranks its plan first at the next step.
    */
-  private reportUnreached(
-    rt: SafeRuntime,
-    block: bigint,
-    snapshot: PortfolioSnapshot,
-    carried: ReadonlySet<string>,
-    judged: ReadonlySet<string>,
-    venues: Map<string, VenueName>,
-    overLimit: ReadonlySet<string> = new Set(),
-    leftBehind: ReadonlySet<string> = new Set(),
-    sent = true,
-  ): void {
+  private reportUnreached(rt: SafeRuntime, block: bigint, { snapshot, carried, judged, venues, overLimit = new Set(), leftBehind = new Set(), sent = true }: UnreachedReport): void {
     const safe = rt.config.address
     const runs = (rt.unreached ??= new Map())
     for (const [id, run] of [...runs]) {
@@ -1082,10 +1106,8 @@ export class SafeStep {
       if (block - run.since + 1n < UNREACHED_TURN_BLOCKS) continue
       if (run.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
       run.alerted = block
-      const steps = block - run.since + 1n
-      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due` : leftBehind.has(id) ? `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step` : sent
-            ? `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due`
-            : `not reached in each of the last ${steps} steps while it stayed due; in this one no plan was sent: another plan's attempt failed and ended the step before its plan was tried` }))
+      const detail = unreachedDetail(block - run.since + 1n, overLimit.has(id) ? "over-limit" : leftBehind.has(id) ? "left-behind" : sent ? "sent" : "failed")
+      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail }))
     }
   }
 
