@@ -1,7 +1,18 @@
-import { ReadFailedError, getTransportFailure } from "@levpilot/sdk/errors"
+import {
+  PaymasterRefusedError,
+  PaymasterTokenChargeError,
+  PaymasterUnavailableError,
+  PaymasterValidationFailedError,
+  PendingOperationFailedError,
+  ReadFailedError,
+  SelfPayBudgetExceededError,
+  UserOperationInFlightError,
+  getTransportFailure,
+} from "@levpilot/sdk/errors"
 import { BaseError, HttpRequestError } from "viem"
 import { LogReadError } from "./logWindow.js"
 import { REFUSED_ALONE_MEMORY_BLOCKS } from "./stepIsolation.js"
+import { StoreFencedError } from "./store.js"
 
 /**
  * The first error of class `type` in `error`'s cause chain, `error` itself first (viem's `BaseError.walk`; a value
@@ -33,6 +44,92 @@ export function isNodeFailure(error: unknown): boolean {
   const limited = (e: unknown) => (e instanceof HttpRequestError && e.status === 429) || (e as { code?: unknown } | null)?.code === RATE_LIMIT_RPC_CODE
   if (limited(error)) return true
   return error instanceof BaseError && error.walk(limited) !== null
+}
+
+/**
+ * What a failure that belongs to the whole Safe, not to any plan or sub-account, is about (review rr11q Q1's residual):
+ * `paymaster` (the sponsoring paymaster refused: ERC-7677 `PaymasterRefusedError`, its validation AA33
+ * `PaymasterValidationFailedError`, any AA3x such as AA31 "paymaster deposit too low", or self-pay not allowed after
+ * it), `paymaster-unavailable` (it did not answer), `gas` (the Safe cannot pay its own gas: AA21 "didn't pay prefund",
+ * "insufficient funds for gas", its self-pay budget), `nonce` (AA25 / an invalid account nonce, another pending
+ * operation's AA25 at estimation, the keeper's nonce not the chain's).
+ */
+export type SafeWideCause = "paymaster" | "paymaster-unavailable" | "gas" | "nonce"
+
+/** The bundler's (EntryPoint's) codes and texts of each Safe-wide cause, matched in any message of the cause chain. */
+const SAFE_WIDE_TEXT: readonly [SafeWideCause, RegExp][] = [
+  ["paymaster", /\bAA3\d\b/],
+  ["gas", /\bAA21\b|didn't pay prefund|insufficient funds for gas/i],
+  ["nonce", /\bAA25\b|invalid account nonce/i],
+]
+
+/**
+ * Whether `error` is a failure of the whole Safe ({@link SafeWideCause}): the same for any plan of the Safe, so no
+ * sub-account may be blamed for it (an isolation probe of one sub-account would otherwise remember it as refused alone
+ * while the cause is the Safe's paymaster, gas or nonce).
+ *
+ * @returns The cause and the failure's first line, or undefined.
+ */
+export function safeWideFailureOf(error: unknown): { cause: SafeWideCause; reason: string } | undefined {
+  const first = (e: unknown) => (e instanceof BaseError ? e.shortMessage : e instanceof Error ? (e.message.split("\n")[0] ?? "") : String(e))
+  // The paymaster's pre-charge leaving the plan short is the plan's (it spends the token): `run` plans again without it.
+  if (findInCauseChain(error, PaymasterTokenChargeError) !== undefined) return undefined
+  const unanswered = findInCauseChain(error, PaymasterUnavailableError)
+  if (unanswered) return { cause: "paymaster-unavailable", reason: first(unanswered) }
+  const named: [SafeWideCause, Error | undefined][] = [
+    ["paymaster", findInCauseChain(error, PaymasterRefusedError) ?? findInCauseChain(error, PaymasterValidationFailedError) ?? findInCauseChain(error, SelfPayNotAllowedError)],
+    ["gas", findInCauseChain(error, SelfPayBudgetExceededError)],
+    ["nonce", findInCauseChain(error, PendingOperationFailedError) ?? findInCauseChain(error, UserOperationInFlightError) ?? findInCauseChain(error, NonceMismatchError)],
+  ]
+  for (const [cause, found] of named) if (found !== undefined) return { cause, reason: `${first(found)}${found instanceof PaymasterRefusedError || found instanceof PaymasterValidationFailedError ? ` (${found.reason})` : ""}` }
+  const texts: string[] = []
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 16; e = (e as { cause?: unknown }).cause, depth++)
+    texts.push(e instanceof BaseError ? `${e.shortMessage} ${e.details ?? ""}` : e.message)
+  for (const [cause, pattern] of SAFE_WIDE_TEXT) {
+    const text = texts.find((t) => pattern.test(t))
+    if (text !== undefined) return { cause, reason: text.trim().slice(0, 300) }
+  }
+  return undefined
+}
+
+/**
+ * Why a failed step is not its plan's fault (nor any of its sub-accounts'), or undefined when it may be: `fenced` (this
+ * worker's store write was fenced, `StoreFencedError`: it lost the Safe's lease), `paymaster-charge` (a token
+ * paymaster's pre-charge left the plan short, `PaymasterTokenChargeError`: `run` plans again with it kept aside), `node`
+ * ({@link isNodeFailure}), `safe-wide` ({@link safeWideFailureOf}). The one guard of the step's refusal isolation (a
+ * probe, a re-test alone, a turn plan's fall-through, a plan of several sub-accounts isolated for an unnamed failure):
+ * such a failure ends the step before any sub-account is blamed, and `run` alerts it as the node's (`rpc-error`), the
+ * Safe's (`paymaster-refused`, `paymaster-unavailable`, `send-failed` naming the cause) or not at all (fenced).
+ */
+export function notThePlansFailure(error: unknown): "fenced" | "paymaster-charge" | "node" | "safe-wide" | undefined {
+  if (findInCauseChain(error, StoreFencedError) !== undefined) return "fenced"
+  if (findInCauseChain(error, PaymasterTokenChargeError) !== undefined) return "paymaster-charge"
+  if (isNodeFailure(error)) return "node"
+  if (safeWideFailureOf(error) !== undefined) return "safe-wide"
+  return undefined
+}
+
+export type SafeWideFailureErrorType = SafeWideFailureError & { name: "SafeWideFailureError" }
+/**
+ * A plan's send failed for a reason of the whole Safe ({@link safeWideFailureOf}: its paymaster, its gas prefund, its
+ * nonce), not for any of its sub-accounts: nothing was sent and no sub-account is blamed or left out; the keeper
+ * alerts and plans again after its backoff.
+ */
+export class SafeWideFailureError extends BaseError {
+  /** The Safe-wide cause. */
+  safeWide: SafeWideCause
+  /** The failure's own words (the paymaster's reason, the bundler's AA code and text): the alert's `reason`. */
+  reason: string
+  constructor({ safe, cause, reason, subAccounts, error }: { safe: string; cause: SafeWideCause; reason: string; subAccounts?: readonly string[] | undefined; error: unknown }) {
+    const what = { paymaster: "the paymaster refused", "paymaster-unavailable": "the paymaster did not answer", gas: "the Safe cannot pay its gas", nonce: "the Safe's keeper nonce was refused" }[cause]
+    super(`Safe-wide failure, not any sub-account's: ${what}: ${reason}; nothing was sent and no sub-account is blamed.`, {
+      cause: error instanceof Error ? error : undefined,
+      metaMessages: [`Safe: ${safe}`, `Cause: ${cause}`, ...(subAccounts !== undefined ? [`Plan's sub-accounts: ${subAccounts.join(", ")}`] : []), "The keeper plans again after its backoff."],
+      name: "SafeWideFailureError",
+    })
+    this.safeWide = cause
+    this.reason = reason
+  }
 }
 
 export type KeeperConfigErrorType = KeeperConfigError & { name: "KeeperConfigError" }

@@ -21,10 +21,13 @@ import type { PendingStore } from "./store.js"
 export const REVERTED_REALERT_BLOCKS = 50n
 
 /**
- * What the chain says about the operation in flight: included (its nonce is used), waiting, due for resubmission, or
- * dropped (the record's nonce is ahead of the chain's: it can never land, the keeper starts over at the chain's nonce).
+ * What the chain says about the operation in flight: included (its nonce is used and its `UserOperationEvent` was read:
+ * success or revert reported), unknown (its nonce is used but its event was never seen: the node refused its logs at
+ * INCLUSION_LOG_READ_FAILURES steps in a row, or no event from the first send to the head; the record is cleared, the
+ * outcome unreported), waiting, due for resubmission, or dropped (the record's nonce is ahead of the chain's: it can
+ * never land, the keeper starts over at the chain's nonce). Included and unknown both free the nonce slot.
  */
-export type InclusionVerdict = "included" | "waiting" | "resubmit" | "dropped"
+export type InclusionVerdict = "included" | "unknown" | "waiting" | "resubmit" | "dropped"
 
 /**
  * A revert's data as text, with the reasons nested in it decoded: the module's errors, Solidity's `Error(string)` and
@@ -158,7 +161,8 @@ export class InclusionTracker {
         events.alert(safe, block, "rpc-error", new InclusionEventUnreadableError({ safe, nonce, chainNonce, failures, cause: unread }))
         await store.setPending(safe, undefined)
         rt.triggerBlock = undefined
-        return "included"
+        // The nonce is used but its event was never read: the outcome is unknown (not `included`: nothing was seen).
+        return "unknown"
       }
       if (!incomplete) throw error
       rt.inclusionLogFailures = undefined
@@ -172,7 +176,7 @@ export class InclusionTracker {
       logger.warn({ safe, nonce: pending.nonce, fromBlock: Number(from) }, "nonce used; no UserOperationEvent at it from the record's first send to the head; clearing without an included event")
       await store.setPending(safe, undefined)
       rt.triggerBlock = undefined
-      return "included"
+      return "unknown"
     }
     const { clock } = this.deps
     const args = log.args

@@ -47,6 +47,14 @@ async function run(n: number, refusedSteps = Number.POSITIVE_INFINITY) {
     events: new KeeperEvents({ logger, metrics, onEvent: (e) => void (e.type === "alert" && trackerAlerts.push({ kind: e.kind, message: e.message, block: e.block })) }),
     clock: { now: () => 1_700_000_000_000 } as never,
   })
+  // What `track` answered at each step (item 4: a record cleared without its event seen is `unknown`, not `included`).
+  const verdicts: string[] = []
+  const track = tracker.track.bind(tracker)
+  tracker.track = async (...args: Parameters<InclusionTracker["track"]>) => {
+    const verdict = await track(...args)
+    verdicts.push(verdict)
+    return verdict
+  }
   const { step, events } = stepHarness(undefined, { sender: base.sender, tracker, store })
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   for (let k = 0; k < n; k++) {
@@ -56,11 +64,13 @@ async function run(n: number, refusedSteps = Number.POSITIVE_INFINITY) {
   }
   const alerts = events.flatMap((e) => (e.type === "alert" ? [e.kind] : []))
   const messages = events.flatMap((e) => (e.type === "alert" ? [e.message] : []))
-  return { sent: base.sent, alerts, messages, pending, trackerAlerts }
+  return { sent: base.sent, alerts, messages, pending, trackerAlerts, verdicts }
 }
 
 test("rr11q Q4 fixed: a node pruning old receipts: after INCLUSION_LOG_READ_FAILURES failed searches of the used nonce's event the record is cleared with ONE alert naming the nonce, and the due Safe is managed again", async () => {
-  const { sent, alerts, pending, trackerAlerts } = await run(20)
+  const { sent, alerts, pending, trackerAlerts, verdicts } = await run(20)
+  // The failed searches wait; the step that clears the record answers `unknown` (the op's event was never seen), not `included`.
+  expect(verdicts).toEqual([...Array.from({ length: INCLUSION_LOG_READ_FAILURES - 1 }, () => "waiting"), "unknown"])
   // One alert in 20 blocks, from the tracker, at the step that clears the record (the earlier failures are logged).
   expect(trackerAlerts.map((a) => [a.kind, a.block])).toEqual([["rpc-error", 1_000_100n + BigInt(INCLUSION_LOG_READ_FAILURES - 1)]])
   expect(trackerAlerts[0]?.message).toContain(`nonce ${INCLUSION_NONCE}`)
@@ -80,7 +90,9 @@ test("rr11q Q4 FAILS TODAY: with the nonce known used, the keeper converges: the
 }, 60_000)
 
 test("rr11q Q4 bound: a node refusing the logs at fewer than INCLUSION_LOG_READ_FAILURES steps in a row is not alerted; the search reads again and the record ends as before", async () => {
-  const { trackerAlerts, alerts, pending, sent } = await run(12, INCLUSION_LOG_READ_FAILURES - 1)
+  const { trackerAlerts, alerts, pending, sent, verdicts } = await run(12, INCLUSION_LOG_READ_FAILURES - 1)
+  // Read again at the last step: the search (no event from the first send to the head) ends the record; never `unknown` by the count.
+  expect(verdicts.slice(0, INCLUSION_LOG_READ_FAILURES - 1)).toEqual(Array.from({ length: INCLUSION_LOG_READ_FAILURES - 1 }, () => "waiting"))
   expect(trackerAlerts).toEqual([])
   expect(alerts.filter((a) => a === "rpc-error")).toEqual([])
   expect(pending?.nonce).not.toBe(INCLUSION_NONCE.toString())

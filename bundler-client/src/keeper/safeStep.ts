@@ -12,7 +12,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, isNodeFailure } from "./errors.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, isNodeFailure, notThePlansFailure, safeWideFailureOf } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
@@ -344,6 +344,40 @@ export function planWideRefusalOf(error: unknown): { name: string; args: readonl
  */
 const LOSS_REFUSALS = new Set(["ValueLossExceeded", "EpochLossBudgetExceeded"])
 
+/** What {@link SafeStep}'s `reportUnreached` is told of one step. */
+type UnreachedReport = {
+  snapshot: PortfolioSnapshot
+  /** Lower-case ids of due sub-accounts whose plan was ranked but not reached in this step. */
+  carried: ReadonlySet<string>
+  /** Lower-case ids whose plan was reached (judged) in this step: their run's clock stops. */
+  judged: ReadonlySet<string>
+  venues: Map<string, VenueName>
+  /** Left for the next operation by the module's structural limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS). */
+  overLimit?: ReadonlySet<string> | undefined
+  /** Left behind an accepted subset of their own plan by the isolation. */
+  leftBehind?: ReadonlySet<string> | undefined
+  /** Whether this step sent a plan (default true). */
+  sent?: boolean | undefined
+}
+
+/**
+ * The `unreached` alert's detail: why a due sub-account's plan was not reached in each of the last `steps` steps
+ * (`over-limit`: the module's limits; `left-behind`: behind an accepted subset; `sent`: a more urgent plan sent first;
+ * `failed`: no plan sent, another plan's failure ended the step).
+ */
+function unreachedDetail(steps: bigint, why: "over-limit" | "left-behind" | "sent" | "failed"): string {
+  switch (why) {
+    case "over-limit":
+      return `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due`
+    case "left-behind":
+      return `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step`
+    case "sent":
+      return `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due`
+    case "failed":
+      return `not reached in each of the last ${steps} steps while it stayed due; in this one no plan was sent: another plan's attempt failed and ended the step before its plan was tried`
+  }
+}
+
 export class SafeStep {
   constructor(
     private readonly deps: {
@@ -388,7 +422,8 @@ export class SafeStep {
         // Included (landed or reverted): plan again in this same block, on a fresh read (a batched snapshot may predate
         // the inclusion). Waiting for the next block would send the next attempt a block late every time: a swap rescue
         // reverted by a price step inside its inclusion window would land with the step after, and revert again.
-        else if (verdict === "included") snapshot = undefined
+        // Unknown (the nonce used, its event never seen): the slot is free alike.
+        else if (verdict === "included" || verdict === "unknown") snapshot = undefined
         else if (verdict !== "dropped") return
       }
       // A token paymaster pre-charges its maximum before the plan runs: when the plan needed that part of the balance
@@ -424,10 +459,23 @@ export class SafeStep {
       // A venue's refusal of the plan (an Aave adapter / router error, an Aave pool code) is its own alert kind.
       // The node's failure (`isNodeFailure`: transport, rate limit, a failed multicall read, a refused eth_getLogs), not
       // the plan's: rpc-error, retried.
-      const kind = isNodeFailure(error) ? "rpc-error" : findVenueRefusal(error) ? "venue-refused" : "send-failed"
+      // A failure of the whole Safe (`safeWideFailureOf`: its paymaster, its gas prefund, its nonce) blames no sub-account:
+      // alerted naming the cause (`paymaster-refused` / `paymaster-unavailable` for the paymaster's), not the plan's.
+      const node = isNodeFailure(error)
+      const wide = node ? undefined : safeWideFailureOf(error)
+      const kind = node ? "rpc-error" : wide?.cause === "paymaster" ? "paymaster-refused" : wide?.cause === "paymaster-unavailable" ? "paymaster-unavailable" : wide === undefined && findVenueRefusal(error) ? "venue-refused" : "send-failed"
       // A plan's failure names the plan's sub-accounts (review rr11p P6 residual: the alert named none of them).
-      const failed = kind === "rpc-error" ? undefined : isolation.failedPlan
-      this.deps.events.alert(safe, block, kind, failed === undefined ? error : new PlanSendFailedError({ safe, subAccounts: failed, fellThrough: false, cause: error }))
+      const failed = node ? undefined : isolation.failedPlan
+      this.deps.events.alert(
+        safe,
+        block,
+        kind,
+        wide !== undefined
+          ? new SafeWideFailureError({ safe, cause: wide.cause, reason: wide.reason, subAccounts: failed, error })
+          : failed === undefined
+            ? error
+            : new PlanSendFailedError({ safe, subAccounts: failed, fellThrough: false, cause: error }),
+      )
       backoff(rt, this.deps.config.retry, this.deps.clock.now())
     } finally {
       rt.busy = false
@@ -747,9 +795,10 @@ export class SafeStep {
           return { kind: "named", id: error.subAccount.toLowerCase() }
         }
         const p = attempt.plan
-        // The node's failure or a lost lease (this worker's store writes fenced) ends the step before anyone is blamed
-        // (review rr11q Q1, Q1-b: a probe of ONE sub-account failing this way blamed and remembered it).
-        if (paymasterChargeOf(error) !== undefined || error instanceof StoreFencedError || isNodeFailure(error)) throw error
+        // Not the plan's failure (`notThePlansFailure`: the node's, a lost lease, the token paymaster's pre-charge, or the
+        // whole Safe's paymaster, gas or nonce) ends the step before anyone is blamed (review rr11q Q1, Q1-b, and its
+        // Safe-wide residual: a probe of ONE sub-account failing this way blamed and remembered it).
+        if (notThePlansFailure(error) !== undefined) throw error
         const { failing, oracle, planWide } = p === undefined ? {} : failureOf(error, p, attempt, { minNamed: 1, planWide: true })
         if (failing !== undefined) {
           leaveOut(failing, oracle, p, error)
@@ -891,15 +940,15 @@ export class SafeStep {
       try {
         v = await simulate([id], { name: entry.error.rule, args: entry.error.args })
       } catch (error) {
-        // The token paymaster's pre-charge left the plan short (nothing simulated of the plan itself): `run`'s retry,
-        // with the charge kept aside, re-tests (review rr11n N1: every block's re-test was used up by the pre-charge).
-        if (paymasterChargeOf(error) !== undefined) {
-          isolation.retests -= 1
+        // Not this sub-account's test (`notThePlansFailure`): the step ends as the node's failure (rpc-error), the
+        // Safe's (its paymaster, gas or nonce), or quietly (fenced), its entry untouched (review rr11q Q1, Q1-b). The token
+        // paymaster's pre-charge left the plan short (nothing simulated of the plan itself): `run`'s retry, with the
+        // charge kept aside, re-tests, so it is not counted (review rr11n N1: every block's re-test was used up by it).
+        const why = notThePlansFailure(error)
+        if (why !== undefined) {
+          if (why === "paymaster-charge") isolation.retests -= 1
           throw error
         }
-        // The node's failure or a lost lease is not this sub-account's test: the step ends as the node's failure (rpc-error)
-        // or quietly (fenced), its entry untouched (review rr11q Q1, Q1-b).
-        if (error instanceof StoreFencedError || isNodeFailure(error)) throw error
         // Any other failure (`simulate` blames the sub-account for it) counts as its test:
         // `owed` cleared. The owed test alone runs before the step's plans: its failure does not end the step, which
         // plans and sends the others (review rr11p P1: rethrown, the accepted due rescue was sent 1 block in 3).
@@ -931,7 +980,7 @@ export class SafeStep {
     // A turn plan's failure the step would otherwise rethrow (nothing sent, no sub-account named, not a loss-class
     // refusal, not the transport nor a token paymaster's pre-charge): the next ranked plan is tried (review rr11p P2).
     const fallThrough = (error: unknown, plan: ChainPlan, attempt: StepAttempt) => {
-      if (error instanceof StoreFencedError || error instanceof ClampRuleRefusedError || paymasterChargeOf(error) !== undefined || isNodeFailure(error)) return false
+      if (error instanceof ClampRuleRefusedError || notThePlansFailure(error) !== undefined) return false
       const { failing, planWide } = failureOf(error, plan, attempt, { minNamed: 2, planWide: true })
       return failing === undefined && planWide === undefined
     }
@@ -984,6 +1033,23 @@ export class SafeStep {
             }
             continue
           }
+          // A plan of several sub-accounts failing with an error naming none of them, not of the loss class and not
+          // `notThePlansFailure` (a bundler's generic estimation error from one sub-account's action, an adapter's empty
+          // revert, a swap quote read at send): its cause is isolated among its sub-accounts as for a loss-class refusal,
+          // within the same budget (review rr11q Q2: rethrown, the same plan failed every block and an accepted rescue
+          // beside a broken sub-account was never sent). A probe of ONE sub-account failing so blames it (`simulate`).
+          if (failing === undefined && sent !== undefined && sent.subAccounts.filter((id) => !excluded.has(id.toLowerCase())).length > 1 && notThePlansFailure(error) === undefined) {
+            const name = error instanceof Error ? error.name : "Error"
+            const message = error instanceof Error ? (error instanceof BaseError ? error.shortMessage : (error.message.split("\n")[0] ?? "")) : String(error)
+            logger.warn({ safe, block: Number(block), subAccounts: sent.subAccounts, error: message }, "a plan of several sub-accounts failed naming none of them; isolating its sub-accounts")
+            if (await isolate(sent, { name, args: [message] }, attempt)) {
+              sentNow = true
+              finished = true
+              rt.refused = refusedNow
+              return
+            }
+            continue
+          }
           if (failing === undefined || excluded.has(failing.id)) {
             if (sent !== undefined && !charged) isolation.failedPlan = sent.subAccounts
             throw error
@@ -1005,7 +1071,7 @@ export class SafeStep {
       for (const id of leftBehindNow) judgedNow.delete(id)
       // Also after a thrown step (review rr11o O1): a turn spent on a plan that failed (action, bundler, quote) counts as
       // reached (its sub-accounts were judged), so the failing plan does not keep the turn and the most urgent goes first.
-      this.reportUnreached(rt, block, snapshot, carried, judgedNow, venues, overLimitNow, leftBehindNow, sentNow)
+      this.reportUnreached(rt, block, { snapshot, carried, judged: judgedNow, venues, overLimit: overLimitNow, leftBehind: leftBehindNow, sent: sentNow })
       this.reportRuleRefusals(rt, block, ruleRefusedNow, carried, venues)
       // A run of oracle refusals ends at a step whose plans no longer hit it: its gauge back to 0.
       for (const [id, run] of rt.oracleRefused ?? [])
@@ -1022,17 +1088,7 @@ export class SafeStep {
    * UNREACHED_TURN_BLOCKS steps, a `nothing-to-send` alert (stage `unreached`, at most once per
    * RULE_REFUSAL_REALERT_BLOCKS), and `planAndSend` ranks its plan first at the next step.
    */
-  private reportUnreached(
-    rt: SafeRuntime,
-    block: bigint,
-    snapshot: PortfolioSnapshot,
-    carried: ReadonlySet<string>,
-    judged: ReadonlySet<string>,
-    venues: Map<string, VenueName>,
-    overLimit: ReadonlySet<string> = new Set(),
-    leftBehind: ReadonlySet<string> = new Set(),
-    sent = true,
-  ): void {
+  private reportUnreached(rt: SafeRuntime, block: bigint, { snapshot, carried, judged, venues, overLimit = new Set(), leftBehind = new Set(), sent = true }: UnreachedReport): void {
     const safe = rt.config.address
     const runs = (rt.unreached ??= new Map())
     for (const [id, run] of [...runs]) {
@@ -1050,10 +1106,8 @@ export class SafeStep {
       if (block - run.since + 1n < UNREACHED_TURN_BLOCKS) continue
       if (run.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
       run.alerted = block
-      const steps = block - run.since + 1n
-      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due` : leftBehind.has(id) ? `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step` : sent
-            ? `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due`
-            : `not reached in each of the last ${steps} steps while it stayed due; in this one no plan was sent: another plan's attempt failed and ended the step before its plan was tried` }))
+      const detail = unreachedDetail(block - run.since + 1n, overLimit.has(id) ? "over-limit" : leftBehind.has(id) ? "left-behind" : sent ? "sent" : "failed")
+      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail }))
     }
   }
 

@@ -21,14 +21,21 @@ async function run(n: number) {
   return { sent: base.sent, landed: base.landed, alerts }
 }
 
-test("rr11q Q2 observed today: [C, I] fails with a generic bundler error every block: 0 operations in 20 blocks, 20 send-failed (naming the failing plan's C and I since f11u's rr11p P6-residual fix)", async () => {
+test("rr11q Q2 fixed: [C, I] failing with a generic bundler error is isolated in the same block: C's probe alone fails (blamed, alerted naming C), I's is accepted and lands at block 100 (was: 0 operations in 20 blocks, 20 send-failed); one operation per step", async () => {
   const { sent, landed, alerts } = await run(20)
-  expect(landed).toEqual([])
-  expect(sent).toEqual(Array.from({ length: 20 }, (_, k) => `${100 + k} c1,b1`))
-  expect(alerts).toEqual(Array.from({ length: 20 }, (_, k) => `${100 + k} send-failed C I`))
+  // Block 100: the plan, then the probes [C] (blamed) and [I] (accepted: the step's one operation).
+  expect(sent.filter((x) => x.startsWith("100 "))).toEqual(["100 c1,b1", "100 c1", "100 b1"])
+  expect(landed).toEqual(["100 b1"])
+  for (let b = 100; b < 120; b++) expect(landed.filter((x) => x.startsWith(`${b} `)).length).toBeLessThanOrEqual(1)
+  // The failing sub-account is named: one nothing-to-send for C at 100 (its plan alone refused), never I.
+  expect(alerts[0]).toBe("100 nothing-to-send C")
+  expect(alerts.filter((a) => a.endsWith(" I"))).toEqual([])
+  // C alone keeps failing: re-tested alone while remembered (101, 102), then its lone plan each block, alerted naming C.
+  expect(sent.filter((x) => !x.startsWith("100 "))).toEqual(Array.from({ length: 19 }, (_, k) => `${101 + k} c1`))
+  expect(alerts.slice(1)).toEqual(Array.from({ length: 17 }, (_, k) => `${103 + k} send-failed C`))
 }, 60_000)
 
-test.skip("rr11q Q2 FAILS TODAY: I (accepted alone) lands within 3 blocks while every plan holding C fails with a bundler error", async () => {
+test("rr11q Q2 FAILS TODAY: I (accepted alone) lands within 3 blocks while every plan holding C fails with a bundler error", async () => {
   const { landed } = await run(3)
   expect(landed.some((s) => s.endsWith(" b1"))).toBe(true)
 }, 60_000)
