@@ -493,7 +493,7 @@ export class KeyRevokedInFlightError extends BaseError {
 export type BlockNotCanonicalErrorType = BlockNotCanonicalError & { name: "BlockNotCanonicalError" }
 /**
  * A read pinned to a block's hash (EIP-1898, `requireCanonical`) was refused and the node's block at that number has
- * another hash, or none (`canonical` undefined): the block was lost to a reorg (or the node is behind it). Work of that
+ * another hash: the block was lost to a reorg (a node without the block yet is {@link BlockNotImportedError}). Work of that
  * block (a fleet scan or step) is skipped; the Safes are read again at the next head.
  */
 export class BlockNotCanonicalError extends BaseError {
@@ -509,5 +509,28 @@ export class BlockNotCanonicalError extends BaseError {
     this.number = number
     this.hash = hash
     this.canonical = canonical
+  }
+}
+
+export type BlockNotImportedErrorType = BlockNotImportedError & { name: "BlockNotImportedError" }
+/**
+ * A read pinned to a block's hash was refused and the node has no block at that number yet, even after waiting
+ * (`waitedMs` in all, milliseconds): it is behind the head the fleet saw (a load-balanced RPC whose backends are a
+ * block apart; review rr16d D2). Not a reorg: nothing is marked lost, and the read may be made again (a scan job's
+ * retry, the next step).
+ */
+export class BlockNotImportedError extends BaseError {
+  number: bigint
+  hash: `0x${string}`
+  waitedMs: number
+  constructor({ number, hash, waitedMs, cause }: { number: bigint; hash: `0x${string}`; waitedMs: number; cause?: Error | undefined }) {
+    super(`Block ${number} (${hash}) is not on the node yet.`, {
+      cause,
+      metaMessages: [`Block: ${number}`, `Hash: ${hash}`, `Waited: ${waitedMs} ms`, "The node is behind the head the fleet saw; the read may be made again."],
+      name: "BlockNotImportedError",
+    })
+    this.number = number
+    this.hash = hash
+    this.waitedMs = waitedMs
   }
 }

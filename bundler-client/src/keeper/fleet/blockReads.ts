@@ -1,5 +1,5 @@
 import { type Chain, type Client, type Hex, type PublicClient, type Transport, createPublicClient, custom, numberToHex } from "viem"
-import { BlockNotCanonicalError } from "../errors.js"
+import { BlockNotCanonicalError, BlockNotImportedError } from "../errors.js"
 
 /** Block numbers whose shared reads are kept (the newest ones; every hash seen at them); older ones are dropped. */
 export const SHARED_READ_BLOCKS = 2
@@ -7,13 +7,50 @@ export const SHARED_READ_BLOCKS = 2
 /** A block of the fleet's work: its number and hash (the head poll's; undefined: unknown, e.g. a job queued before hashes were carried). */
 export type BlockRef = { number: bigint; hash?: Hex | undefined }
 
+/**
+ * Waits (milliseconds) before asking the node again for a block it does not have yet (review rr16d D2: a
+ * load-balanced RPC whose backends are a block apart). Bounded: 1.75 s in all, within a 12 s block.
+ */
+export const NOT_IMPORTED_RETRY_MS: readonly number[] = [250, 500, 1_000]
+
+/** Milliseconds a block found canonical by {@link PinnedReads.canonical} is trusted without asking the node again. */
+export const CANONICAL_TTL_MS = 1_000
+
+/** Milliseconds after which a block marked lost is tried again (a reorg back, or a backend that was on another fork). */
+export const LOST_RECHECK_MS = 2_000
+
 /** A client whose `eth_call`s at one block are pinned to its hash; `lost()` says whether the node refused the block. */
 export type PinnedReads = PublicClient & {
-  /** The refusal, once a read of this block found it no longer on the node's chain (every later read throws it). */
+  /** The refusal, once a read of this block found another block at its number (reads within {@link LOST_RECHECK_MS} throw it). */
   lost: () => BlockNotCanonicalError | undefined
+  /**
+   * Whether the block is still on the node's chain (review rr16d D1: a step that decides on the job's data alone, an
+   * operation in flight, checks it first): one `eth_getBlockByNumber(number)` per block and process, shared, its
+   * answer trusted for {@link CANONICAL_TTL_MS}.
+   *
+   * @returns The refusal when the node has another block at that number, undefined when it has this one (or when the
+   *   client is not pinned: no hash).
+   * @throws {@link BlockNotImportedError} when the node has no block at that number even after waiting
+   *   ({@link NOT_IMPORTED_RETRY_MS}); the request's error when the node does not answer.
+   */
+  canonical: () => Promise<BlockNotCanonicalError | undefined>
 }
 
-type Kept = { number: bigint; hash: Hex; calls: Map<string, Promise<unknown>>; lost: BlockNotCanonicalError | undefined; checking: Promise<BlockNotCanonicalError | undefined> | undefined; client: PinnedReads }
+/** Options of {@link sharedBlockReads}; the defaults are the exported constants, the clock `Date.now`. */
+export type SharedBlockReadsOptions = { notImportedRetryMs?: readonly number[]; canonicalTtlMs?: number; lostRecheckMs?: number; now?: () => number }
+
+type Kept = {
+  number: bigint
+  hash: Hex
+  calls: Map<string, Promise<unknown>>
+  lost: BlockNotCanonicalError | undefined
+  lostAt: number
+  canonicalAt: number | undefined
+  checking: Promise<"canonical" | "caught-up"> | undefined
+  client: PinnedReads
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
  * `eth_call`s of a fleet process pinned to the block they are for, and shared: `at({ number, hash })` gives a client
@@ -30,56 +67,96 @@ type Kept = { number: bigint; hash: Hex; calls: Map<string, Promise<unknown>>; l
  * (keying by (number, hash) while still reading by number would have cached the new fork's answers under the old
  * hash). The hash is the head poll's (`eth_getBlockByNumber("latest")` returns it): no request is added.
  *
- * A refused pinned read (any error) costs one `eth_getBlockByNumber(number)` (shared by the reads of that block): when
- * the node's block there has another hash or none, every read of the block throws {@link BlockNotCanonicalError} from
- * then on and `lost()` returns it (callers that fall back on failure check `lost()` before using what they read);
- * otherwise the read's own error is thrown. A failed request is forgotten once it fails (its concurrent waiters get
- * the failure; later ones ask again). Reads at a tag (`latest`), at another number, of a block without a hash, and every
- * other method go to `client` as they are, unshared. The reads of the newest {@link SHARED_READ_BLOCKS} block numbers
- * seen are kept. Nodes: EIP-1898 is served by geth, Erigon, Nethermind, Besu, reth and anvil (anvil refuses a lost
- * hash with -32001 "Resource not found").
+ * A refused pinned read (any error) costs one `eth_getBlockByNumber(number)` (shared by the reads of that block):
+ * - another hash there: the block was lost to a reorg. The read throws {@link BlockNotCanonicalError}, `lost()`
+ *   returns it, and reads of the block in the next {@link LOST_RECHECK_MS} throw it without a request; after that a
+ *   read is tried again (a block back on the chain clears the mark: no mark lasts for the process's life).
+ * - no block there (review rr16d D2): the node is behind the head the fleet saw (a load-balanced RPC whose backends
+ *   are a block apart answers "header not found" by hash and null by number), not a reorg. The block is asked for
+ *   again after each wait of {@link NOT_IMPORTED_RETRY_MS}; once there with this hash the read is made again (once),
+ *   still missing the read throws {@link BlockNotImportedError} (retryable: a scan job's next attempt reads again).
+ *   Nothing is marked.
+ * - this hash there: the read's own error is thrown (a revert, a gas cap).
+ * A failed request is forgotten once it fails (its concurrent waiters get the failure; later ones ask again), and so
+ * is a failed block check (the read's own error is thrown). Reads at a tag (`latest`), at another number, of a block
+ * without a hash, and every other method go to `client` as they are, unshared. The reads of the newest
+ * {@link SHARED_READ_BLOCKS} block numbers seen are kept. Nodes: EIP-1898 is served by geth, Erigon, Nethermind, Besu,
+ * reth and anvil (anvil refuses a lost hash with -32001 "Resource not found").
  *
  * A client without `request` (a test double of viem's actions) is returned as it is, pinning and sharing nothing.
  *
  * @returns `at(block)`, the pinned client of a block (one per hash while kept), and `shared()`: how many requests were
  *   answered from another's answer.
  */
-export function sharedBlockReads(client: Client<Transport, Chain | undefined>): { at: (block: BlockRef) => PinnedReads; shared: () => number } {
+export function sharedBlockReads(client: Client<Transport, Chain | undefined>, options: SharedBlockReadsOptions = {}): { at: (block: BlockRef) => PinnedReads; shared: () => number } {
+  const unpinned = { lost: () => undefined, canonical: async () => undefined }
   if (typeof (client as Partial<Client>).request !== "function") {
-    const plain = Object.assign(client as unknown as PublicClient, { lost: () => undefined })
+    const plain = Object.assign(client as unknown as PublicClient, unpinned)
     return { at: () => plain, shared: () => 0 }
   }
+  const { notImportedRetryMs = NOT_IMPORTED_RETRY_MS, canonicalTtlMs = CANONICAL_TTL_MS, lostRecheckMs = LOST_RECHECK_MS, now = Date.now } = options
   const byHash = new Map<Hex, Kept>()
   let shared = 0
   const build = (request: (args: { method: string; params?: unknown }) => Promise<unknown>) =>
     // The original's caching of the block number (its polling interval), not viem's 4 s default.
     createPublicClient({ chain: client.chain, cacheTime: client.cacheTime, pollingInterval: client.pollingInterval, transport: custom({ request }, { retryCount: 0 }) }) as PublicClient
-  const plain = Object.assign(build(({ method, params }) => client.request({ method, params } as never) as Promise<unknown>), { lost: () => undefined })
-  /** Whether the node's block at `kept.number` is another than `kept.hash` (one request per block, shared). */
-  const check = (kept: Kept, cause: unknown): Promise<BlockNotCanonicalError | undefined> => {
-    kept.checking ??= (client.request({ method: "eth_getBlockByNumber", params: [numberToHex(kept.number), false] } as never) as Promise<{ hash?: Hex } | null>)
-      .then((block) => {
+  const plain = Object.assign(build(({ method, params }) => client.request({ method, params } as never) as Promise<unknown>), unpinned)
+  /**
+   * The node's block at `kept.number` against `kept.hash` (shared by the reads of the block): `canonical` (this hash
+   * at once), `caught-up` (this hash after waiting for the node to import it); throws the {@link BlockNotCanonicalError}
+   * (marked) for another hash, {@link BlockNotImportedError} when still none after the waits, or the request's error.
+   */
+  const check = (kept: Kept, cause: unknown): Promise<"canonical" | "caught-up"> => {
+    kept.checking ??= (async () => {
+      let waited = 0
+      for (let i = 0; ; i++) {
+        const block = (await client.request({ method: "eth_getBlockByNumber", params: [numberToHex(kept.number), false] } as never)) as { hash?: Hex } | null
         const canonical = block?.hash ?? undefined
-        if (canonical !== undefined && canonical.toLowerCase() === kept.hash.toLowerCase()) return undefined
-        kept.lost = new BlockNotCanonicalError({ number: kept.number, hash: kept.hash, canonical, cause: cause instanceof Error ? cause : undefined })
-        return kept.lost
-      })
-      .catch(() => undefined)
-      .finally(() => {
-        kept.checking = undefined
-      })
+        if (canonical !== undefined) {
+          if (canonical.toLowerCase() !== kept.hash) {
+            kept.lost = new BlockNotCanonicalError({ number: kept.number, hash: kept.hash, canonical, cause: cause instanceof Error ? cause : undefined })
+            kept.lostAt = now()
+            kept.canonicalAt = undefined
+            throw kept.lost
+          }
+          kept.lost = undefined
+          kept.canonicalAt = now()
+          return i === 0 ? "canonical" : "caught-up"
+        }
+        const wait = notImportedRetryMs[i]
+        if (wait === undefined) throw new BlockNotImportedError({ number: kept.number, hash: kept.hash, waitedMs: waited, cause: cause instanceof Error ? cause : undefined })
+        await sleep(wait)
+        waited += wait
+      }
+    })().finally(() => {
+      kept.checking = undefined
+    })
     return kept.checking
   }
   const pinned = (kept: Kept) => async ({ method, params }: { method: string; params?: unknown }): Promise<unknown> => {
     const block = method === "eth_call" && Array.isArray(params) ? params[1] : undefined
     if (typeof block !== "string" || !/^0x[0-9a-fA-F]+$/.test(block) || BigInt(block) !== kept.number) return client.request({ method, params } as never)
-    if (kept.lost) throw kept.lost
+    if (kept.lost && now() - kept.lostAt < lostRecheckMs) throw kept.lost
     const args = params as unknown[]
     const send = async () => {
-      try {
-        return await client.request({ method, params: [args[0], { blockHash: kept.hash, requireCanonical: true }, ...args.slice(2)] } as never)
-      } catch (error) {
-        throw (await check(kept, error)) ?? error
+      for (let again = false; ; again = true) {
+        try {
+          const answer = await client.request({ method, params: [args[0], { blockHash: kept.hash, requireCanonical: true }, ...args.slice(2)] } as never)
+          // Served: a block marked lost is back on the node's chain.
+          kept.lost = undefined
+          return answer
+        } catch (error) {
+          let verdict: "canonical" | "caught-up"
+          try {
+            verdict = await check(kept, error)
+          } catch (refusal) {
+            if (refusal instanceof BlockNotCanonicalError || refusal instanceof BlockNotImportedError) throw refusal
+            throw error
+          }
+          // The node imported the block while the check waited: the read is made again, once.
+          if (verdict === "caught-up" && !again) continue
+          throw error
+        }
       }
     }
     if (args.length !== 2) return send()
@@ -100,8 +177,19 @@ export function sharedBlockReads(client: Client<Transport, Chain | undefined>): 
     const hash = ref.hash.toLowerCase() as Hex
     let kept = byHash.get(hash)
     if (!kept) {
-      const fresh: Kept = { number: ref.number, hash, calls: new Map(), lost: undefined, checking: undefined, client: undefined as unknown as PinnedReads }
-      fresh.client = Object.assign(build(pinned(fresh)), { lost: () => fresh.lost })
+      const fresh: Kept = { number: ref.number, hash, calls: new Map(), lost: undefined, lostAt: 0, canonicalAt: undefined, checking: undefined, client: undefined as unknown as PinnedReads }
+      const canonical = async (): Promise<BlockNotCanonicalError | undefined> => {
+        if (fresh.lost && now() - fresh.lostAt < lostRecheckMs) return fresh.lost
+        if (fresh.canonicalAt !== undefined && now() - fresh.canonicalAt < canonicalTtlMs) return undefined
+        try {
+          await check(fresh, undefined)
+          return undefined
+        } catch (error) {
+          if (error instanceof BlockNotCanonicalError) return error
+          throw error
+        }
+      }
+      fresh.client = Object.assign(build(pinned(fresh)), { lost: () => fresh.lost, canonical })
       byHash.set(hash, fresh)
       kept = fresh
       // Keep the newest SHARED_READ_BLOCKS numbers (every hash at them); a dropped block's client still works unshared.

@@ -4,7 +4,7 @@ import { getBlock } from "viem/actions"
 import { type SafeState, getSafeStates } from "@levpilot/sdk/actions"
 import { SafeReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
-import { BlockNotCanonicalError, findInCauseChain } from "../errors.js"
+import { BlockNotCanonicalError, BlockNotImportedError, findInCauseChain } from "../errors.js"
 import type { KeeperEvents } from "../events.js"
 import { isUnreachable } from "../logWindow.js"
 import type { FleetSettings } from "./config.js"
@@ -129,7 +129,8 @@ export { isUnreachable }
  *
  * @returns The chunk, with the number of requests made (`eth_call`s, and the head polls of a settling read).
  * @throws The transport's error when the node is unreachable (`HttpRequestError`, `SocketClosedError`), and
- *   {@link BlockNotCanonicalError} when `client` is pinned to the block's hash and the block was lost to a reorg.
+ *   {@link BlockNotCanonicalError} when `client` is pinned to the block's hash and the block was lost to a reorg,
+ *   {@link BlockNotImportedError} when the node does not have the block yet (retryable).
  */
 export async function readChunk(
   client: Client<Transport, Chain | undefined>,
@@ -170,8 +171,9 @@ export async function readChunk(
       const byIndex = new Map(suspects.length < part.length ? suspects.map((i, k) => [i, again[k] as SafeState]) : again.map((state, i) => [i, state]))
       return r.safes.map((state, i) => byIndex.get(i) ?? state)
     } catch (error) {
-      // A block lost to a reorg (a client pinned to its hash, review rr16c S1) is not the request's size either.
-      if (isUnreachable(error) || findInCauseChain(error, BlockNotCanonicalError)) throw error
+      // A block lost to a reorg (a client pinned to its hash, review rr16c S1), or one the node has not imported yet
+      // (review rr16d D2), is not the request's size either: split, every Safe would fail alone and alert read-failed.
+      if (isUnreachable(error) || findInCauseChain(error, BlockNotCanonicalError) || findInCauseChain(error, BlockNotImportedError)) throw error
       if (part.length === 1) return [{ safe: part[0] as Address, error: new SafeReadError({ safe: part[0] as Address, revertData: "0x" }) }]
       const half = Math.ceil(part.length / 2)
       if (limit && half < limit.size) limit.size = half
