@@ -4,7 +4,7 @@ import type { SafeState } from "@levpilot/sdk/actions"
 import type { Clock } from "../clock.js"
 import type { KeeperClients } from "../clients.js"
 import type { KeeperConfig, KeeperSafeConfig } from "../config.js"
-import { KeyRevokedInFlightError } from "../errors.js"
+import { type BlockNotCanonicalError, KeyRevokedInFlightError } from "../errors.js"
 import type { KeeperEvents } from "../events.js"
 import { InclusionTracker, MAX_LOG_WINDOWS } from "../inclusion.js"
 import { type InclusionLookup, type UserOperationEventLog, chainInclusionLookup } from "../inclusionLookup.js"
@@ -29,7 +29,10 @@ const SEND_SLOTS_HELP = "This worker's send slots: fleet.sendConcurrency, halved
  */
 export type StepItem = { safe: Address; block: bigint; hash?: Hex | undefined; timestamp: bigint; state: SafeState; userOps: UserOperationEventLog[] }
 
-/** What a step did. `reorged`: its block was no longer on the node's chain; nothing was solved (see {@link FleetStep.run}). */
+/**
+ * What a step did. `reorged`: its block was no longer on the node's chain; nothing was solved, and an operation in
+ * flight was not tracked on the block's data (see {@link FleetStep.run}).
+ */
 export type StepOutcome = "done" | "busy" | "tracked-only" | "superseded" | "reorged"
 
 /**
@@ -187,6 +190,13 @@ export class FleetStep {
     return rt
   }
 
+  /** A step whose block was lost to a reorg: nothing decided from it; the Safe is read again at the next head. */
+  private reorged(safe: Address, item: StepItem, lost: BlockNotCanonicalError): "reorged" {
+    this.deps.logger.warn({ safe, block: Number(item.block), hash: item.hash, canonical: lost.canonical }, "step skipped: its block is no longer on the node's chain (reorg); the Safe is read again at the next head")
+    this.deps.metrics.inc("levpilot_fleet_steps_reorged_total", "Safe steps not solved because their block was lost to a reorg (read again at the next head).")
+    return "reorged"
+  }
+
   /**
    * Runs the step unless another step holds the Safe or a newer step of the Safe was queued (the late-plan rule: a
    * step however old is run while it is the Safe's newest; see {@link newerStep}).
@@ -209,6 +219,17 @@ export class FleetStep {
       this.chainLookup ??= chainInclusionLookup(clients.publicClient, config.deployment.entryPoint, { windowBlocks: config.logWindowBlocks, maxWindows: MAX_LOG_WINDOWS })
       const lookup = batchInclusionLookup(item, this.chainLookup)
       const { state } = item
+      // The step's reads at its block, pinned to the block's hash (review rr16c S1): a block lost to a reorg is refused
+      // by the node, never answered from another fork's state or from answers kept for another block of that number.
+      const reads = this.blockReads.at({ number: item.block, hash: item.hash })
+      // An operation in flight is tracked (and a revoked key's record dropped) on the job's data alone: the lens's
+      // nonce and key, the block's UserOperationEvents. Trusted only once the block is proven still on the node's chain
+      // (review rr16d D1: a lost block's inclusion was reported `included`, its revoke alerted `key-revoked`): one shared
+      // block check per block and process. A node without the block yet throws (BlockNotImportedError): tracked next block.
+      if (item.hash !== undefined && (await store.pending(safe))) {
+        const lost = await reads.canonical()
+        if (lost) return this.reorged(safe, item, lost)
+      }
       // A Safe read failed as a whole (module, EntryPoint); one sub-account's adapter reverting is not a Safe error:
       // its other sub-accounts are managed, the broken one alerted (`feed-broken`) and exposed in metrics by the step.
       const why = state.error ? "unreadable" : notAuthorized(state, item.timestamp)
@@ -230,9 +251,6 @@ export class FleetStep {
       // Aave sub-accounts' reserve limits and repayable debt, read only when a plan may follow (a sub-account out of
       // band; the module refuses any other plan), so a calm fleet costs no more reads; unknown if the read fails.
       const planMayFollow = state.subAccounts.some((s) => s.band !== "inside")
-      // The step's reads at its block, pinned to the block's hash (review rr16c S1): a block lost to a reorg is refused
-      // by the node, never answered from another fork's state or from answers kept for another block of that number.
-      const reads = this.blockReads.at({ number: item.block, hash: item.hash })
       // A block the node no longer serves (a step in a backlog): bound at `latest`, or no Aave borrow, recorded degraded
       // (`aave-limits`, review rr11g G2; it was swallowed, and a donor borrowed past the reserve).
       const degraded: DegradedRead[] = []
@@ -245,11 +263,7 @@ export class FleetStep {
       // The bounded reads fall back to `latest` when the pinned read fails: not for a lost block (that would solve the old
       // fork's lens snapshot on the new fork's reads). Skipped; the Safe is read again at the next head.
       const lost = reads.lost()
-      if (lost) {
-        logger.warn({ safe, block: Number(item.block), hash: item.hash, canonical: lost.canonical }, "step skipped: its block is no longer on the node's chain (reorg); the Safe is read again at the next head")
-        metrics.inc("levpilot_fleet_steps_reorged_total", "Safe steps not solved because their block was lost to a reorg (read again at the next head).")
-        return "reorged"
-      }
+      if (lost) return this.reorged(safe, item, lost)
       const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable, poolTotals, degraded, aaveAdapter: config.deployment.adapters.aaveV3 })
       await this.step.run(rt, item.block, { snapshot, lookup, reads })
       await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))

@@ -58,40 +58,44 @@ async function trackedLostStep(reorg: boolean, variant: "included" | "revoked") 
 }
 
 describe("rr16d D1: a tracked step of a block lost to a reorg decides on the lost block's data", () => {
-  test("observed today (a): the lost block's UserOperationEvent ends the record as `included` (no block check, no pinned read)", async () => {
-    const { kinds, pending, node, metrics } = await trackedLostStep(true, "included")
-    expect(kinds).toContain("included")
-    expect(pending).toBeUndefined()
-    expect(metrics.render()).toMatch(/levpilot_rebalances_total\{[^}]*result="success"[^}]*\} 1/)
-    expect(metrics.render()).not.toMatch(/levpilot_fleet_steps_reorged_total 1/)
-    // No read pinned to the lost hash and no check of block 101 (0x65): the only request is the re-plan's fresh read at
-    // `latest` after `included` (which this fake node refuses: the send-failed alert after it is the harness's).
+  test("fixed (was: `included`, record cleared, no block check): (a) the lost block's UserOperationEvent is not trusted: one check of block 101 finds fork B's hash, `reorged`", async () => {
+    const { outcome, kinds, pending, node, metrics } = await trackedLostStep(true, "included")
+    expect(outcome).toBe("reorged")
+    expect(kinds).toEqual([])
+    expect(pending).toEqual(record)
+    expect(metrics.render()).not.toMatch(/levpilot_rebalances_total/)
+    expect(metrics.render()).toMatch(/levpilot_fleet_steps_reorged_total 1/)
+    // One block check of 101 (0x65), no read at all.
     expect(node.calls).toEqual([])
-    expect(node.blocks).toEqual(["latest"])
+    expect(node.blocks).toEqual(["0x65"])
   })
 
-  test("observed today (b): the lost block's revoke drops the record with a `key-revoked` alert", async () => {
+  test("fixed (was: record dropped, `key-revoked` alert): (b) the lost block's revoke neither drops the record nor alerts", async () => {
     const { outcome, kinds, pending, node } = await trackedLostStep(true, "revoked")
-    expect(outcome).toBe("tracked-only")
-    expect(kinds).toEqual(["alert:key-revoked"])
-    expect(pending).toBeUndefined()
+    expect(outcome).toBe("reorged")
+    expect(kinds).toEqual([])
+    expect(pending).toEqual(record)
     expect(node.calls).toEqual([])
-    expect(node.blocks).toEqual([])
+    expect(node.blocks).toEqual(["0x65"])
   })
 
-  test("control: without the reorg the same steps end `included` / `key-revoked` (the right verdicts on fork A)", async () => {
-    expect((await trackedLostStep(false, "included")).kinds).toContain("included")
-    expect((await trackedLostStep(false, "revoked")).kinds).toEqual(["alert:key-revoked"])
+  test("control: without the reorg the same steps end `included` / `key-revoked` (the right verdicts on fork A), after one block check", async () => {
+    const included = await trackedLostStep(false, "included")
+    expect(included.kinds).toContain("included")
+    expect(included.node.blocks[0]).toBe("0x65")
+    const revoked = await trackedLostStep(false, "revoked")
+    expect(revoked.kinds).toEqual(["alert:key-revoked"])
+    expect(revoked.node.blocks).toEqual(["0x65"])
   })
 
-  test.skip("rr16d D1 FAILS TODAY: (a) a tracked step of a lost block ends `reorged`: no `included`, the record kept", async () => {
+  test("rr16d D1 (was FAILS TODAY): (a) a tracked step of a lost block ends `reorged`: no `included`, the record kept", async () => {
     const { outcome, kinds, pending } = await trackedLostStep(true, "included")
     expect(kinds).not.toContain("included")
     expect(pending).toBeDefined()
     expect(outcome).toBe("reorged")
   })
 
-  test.skip("rr16d D1 FAILS TODAY: (b) a lost block's revoke neither drops the record nor alerts the owner", async () => {
+  test("rr16d D1 (was FAILS TODAY): (b) a lost block's revoke neither drops the record nor alerts the owner", async () => {
     const { outcome, kinds, pending } = await trackedLostStep(true, "revoked")
     expect(kinds).toEqual([])
     expect(pending).toBeDefined()
