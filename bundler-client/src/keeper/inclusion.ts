@@ -95,9 +95,12 @@ export class InclusionTracker {
    * Checks the chain for the in-flight operation. Clears the state file's entry once included or dropped.
    *
    * @param lookup - This call's source of events and nonces (the fleet's per-block batch); the tracker's own otherwise.
+   * @param options - `stallAlertOnce`: the operation cannot validate now for a reason the owner chose (automation
+   *   paused, the key not valid yet; review rr16d D4): at most one `stalled` alert for the record (none if it was alerted
+   *   before), not one every `stallAfterBlocks`.
    * @returns The verdict.
    */
-  async track(rt: SafeRuntime, pending: PendingOperation, block: bigint, lookup: InclusionLookup = this.lookup): Promise<InclusionVerdict> {
+  async track(rt: SafeRuntime, pending: PendingOperation, block: bigint, lookup: InclusionLookup = this.lookup, options: { stallAlertOnce?: boolean | undefined } = {}): Promise<InclusionVerdict> {
     const { config, store, metrics, logger, events } = this.deps
     const safe = rt.config.address
     const nonce = BigInt(pending.nonce)
@@ -119,7 +122,7 @@ export class InclusionTracker {
       metrics.set("levpilot_inflight_age_blocks", "Blocks the operation in flight has waited at the chain's nonce.", { safe }, Number(age))
       const lastAlert = pending.stallAlertedBlock !== undefined ? BigInt(pending.stallAlertedBlock) : undefined
       const stall = BigInt(config.stallAfterBlocks)
-      if (age >= stall && (lastAlert === undefined || lastAlert > block || block - lastAlert >= stall)) {
+      if (age >= stall && (lastAlert === undefined || (!options.stallAlertOnce && (lastAlert > block || block - lastAlert >= stall)))) {
         events.alert(safe, block, "stalled", new OperationStalledError({ safe, nonce, blocks: age, attempts: pending.attempts }))
         pending = { ...pending, stallAlertedBlock: block.toString() }
         await store.setPending(safe, pending)

@@ -25,7 +25,7 @@ const record: PendingOperation = {
 }
 
 /** Steps the Safe at blocks 101..220 with the lens saying `why` (paused, or the key not valid yet) and the nonce unused. */
-async function blockedRun(why: "paused" | "not yet valid") {
+async function blockedRun(why: "paused" | "not yet valid" | "re-registered") {
   const events: KeeperEvent[] = []
   const logger = pino({ level: "silent" })
   const metrics = new KeeperMetrics()
@@ -36,30 +36,41 @@ async function blockedRun(why: "paused" | "not yet valid") {
     deployment: { entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", adapters: {} },
     resubmitAfterBlocks: 4, stallAfterBlocks: 12, logWindowBlocks: 2_000, fleet: { sendConcurrency: 1 }, safes: [], risk: STEP_RISK,
   }
-  const step = fleetStepOf({ config, publicClient: { getBlockNumber: async () => 220n, getLogs: async () => [] }, store, metrics, logger, events, dryRun: false })
+  // The chain's nonce of the operation's own key (read for an operation of an older key): unused.
+  const step = fleetStepOf({ config, publicClient: { getBlockNumber: async () => 220n, getLogs: async () => [], readContract: async () => NONCE }, store, metrics, logger, events, dryRun: false })
   const base = stateOf(SAFE as Address)
+  // "re-registered": the key added again with a future validAfter: a fresh salt, so the lens reads another nonce key's nonce.
   const state =
-    why === "paused" ? { ...base, paused: true, keeperNonce: NONCE } : { ...base, keeperKey: { ...base.keeperKey, validAfter: 2 ** 39 }, keeperNonce: NONCE }
+    why === "paused"
+      ? { ...base, paused: true, keeperNonce: NONCE }
+      : { ...base, keeperKey: { ...base.keeperKey, validAfter: 2 ** 39 }, keeperNonce: why === "re-registered" ? (7n << 64n) | 0n : NONCE }
   const outcomes = new Set<string>()
   for (let block = 101n; block <= 220n; block++) outcomes.add(await step.run({ safe: SAFE as Address, block, timestamp: 1_000n, state: state as never, userOps: [] }))
   return { outcomes, store, stalled: events.filter((e) => e.type === "alert" && e.kind === "stalled"), alerts: events.filter((e) => e.type === "alert") }
 }
 
 describe("rr16d D4: an operation in flight while automation is paused alerts `stalled` every stallAfterBlocks", () => {
-  test("observed today: paused for 120 blocks with the operation's nonce unused: 10 `stalled` alerts, the record kept", async () => {
+  test("fixed (was: 10 `stalled` alerts in 120 blocks): paused with the operation's nonce unused: one `stalled` alert, the record kept (an unpause may resubmit it)", async () => {
     const { outcomes, store, stalled, alerts } = await blockedRun("paused")
     expect([...outcomes]).toEqual(["tracked-only"])
-    expect(stalled).toHaveLength(10)
-    expect(alerts).toHaveLength(10)
+    expect(stalled).toHaveLength(1)
+    expect(alerts).toHaveLength(1)
     expect(await store.pendingSafes()).toHaveLength(1)
   })
 
-  test("observed today: the key re-registered with validAfter in the future: the same 10 `stalled` alerts", async () => {
-    const { stalled } = await blockedRun("not yet valid")
-    expect(stalled).toHaveLength(10)
+  test("fixed (was: the same 10): the key's validAfter in the future (same registration): one `stalled` alert, the record kept", async () => {
+    const { stalled, store } = await blockedRun("not yet valid")
+    expect(stalled).toHaveLength(1)
+    expect(await store.pendingSafes()).toHaveLength(1)
   })
 
-  test.skip("rr16d D4 FAILS TODAY: an owner who paused automation gets at most one alert about the operation in flight", async () => {
+  test("the key registered again (a new nonce key, validAfter in the future): the operation can never validate: one `key-revoked` alert, the record dropped", async () => {
+    const { alerts, store } = await blockedRun("re-registered")
+    expect(alerts.map((a) => (a.type === "alert" ? a.kind : a.type))).toEqual(["key-revoked"])
+    expect(await store.pendingSafes()).toHaveLength(0)
+  })
+
+  test("rr16d D4 (was FAILS TODAY): an owner who paused automation gets at most one alert about the operation in flight", async () => {
     const { stalled } = await blockedRun("paused")
     expect(stalled.length).toBeLessThanOrEqual(1)
   })

@@ -237,13 +237,21 @@ export class FleetStep {
         const pending = await store.pending(safe)
         // Revoked or expired with the operation's nonce unused: it can never validate; one alert, the record dropped
         // (rr16 F5; an expired key, rr16b E1, takes the same path: its validity window is final for that operation).
-        if (pending && (why === "key revoked" || why === "key expired") && (await lookup.chainNonce(safe, BigInt(pending.nonce) >> 64n)) === BigInt(pending.nonce)) {
+        // So is an operation of a key registered again since (paused, or the new registration not valid yet: review
+        // rr16d D4): every registration has a fresh salt in the nonce key, the lens reads the current key's nonce.
+        const nonceKey = pending ? BigInt(pending.nonce) >> 64n : undefined
+        const replaced = !state.error && nonceKey !== undefined && state.keeperNonce >> 64n !== nonceKey
+        if (pending && nonceKey !== undefined && (why === "key revoked" || why === "key expired" || replaced) && (await lookup.chainNonce(safe, nonceKey)) === BigInt(pending.nonce)) {
           await store.setPending(safe, undefined)
           this.deps.events.alert(safe, item.block, "key-revoked", new KeyRevokedInFlightError({ safe, nonce: BigInt(pending.nonce), block: item.block, reason: why === "key expired" ? "expired" : "revoked" }))
           return "tracked-only"
         }
         if (pending) {
-          const verdict = await this.tracker.track(rt, pending, item.block, lookup)
+          // Paused, or the key not valid yet (review rr16d D4): the owner's choice, and it may end (an unpause resubmits at
+          // the same nonce), so the record is kept and tracked (the chain ends it: inclusion, or another nonce), but the
+          // owner gets at most one `stalled` alert for it, not one every stallAfterBlocks for the whole pause.
+          const stallAlertOnce = why === "paused" || why === "key not yet valid"
+          const verdict = await this.tracker.track(rt, pending, item.block, lookup, { stallAlertOnce })
           if (verdict === "resubmit") logger.warn({ safe, nonce: pending.nonce, why }, "operation in flight not resubmitted: the keeper may not act for this Safe now")
         }
         return "tracked-only"
