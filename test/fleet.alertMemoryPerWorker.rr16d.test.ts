@@ -96,27 +96,27 @@ describe("rr16d D3: alert de-duplication is per worker process in queue mode", (
     expect(reverted).toHaveLength(1)
   })
 
-  test("observed today: the same two inclusions tracked on two workers alert `reverted` twice (each worker's own run)", async () => {
+  test("fixed (was: twice, each worker's own run): the same two inclusions tracked on two workers alert `reverted` once (the run in the shared runtime)", async () => {
     const { included, reverted } = await twoRevertedInclusions("rr16d-two", false)
     expect(included).toHaveLength(2)
-    expect(reverted).toHaveLength(2)
+    expect(reverted).toHaveLength(1)
   })
 
   test("one worker: revert, success, revert again (a new run) alert `reverted` twice", async () => {
     expect((await revertSuccessRevert("rr16d-one-b", false)).reverted).toHaveLength(2)
   })
 
-  test("observed today: the success tracked on the other worker does not end the first worker's run: the new run's revert is not alerted", async () => {
+  test("fixed (was: 1, the new run's revert not alerted): the success tracked on the other worker ends the run for both: revert, success, revert alert twice", async () => {
     const { included, reverted } = await revertSuccessRevert("rr16d-two-b", true)
     expect(included).toHaveLength(3)
-    expect(reverted).toHaveLength(1)
+    expect(reverted).toHaveLength(2)
   })
 
-  test.skip("rr16d D3 FAILS TODAY: a revert after a success tracked on another worker is alerted (a new run), as one process does", async () => {
+  test("rr16d D3 (was FAILS TODAY): a revert after a success tracked on another worker is alerted (a new run), as one process does", async () => {
     expect((await revertSuccessRevert("rr16d-fixed-b", true)).reverted).toHaveLength(2)
   })
 
-  test.skip("rr16d D3 FAILS TODAY: a fleet of two workers alerts a reverting Safe's run once per REVERTED_REALERT_BLOCKS, as one process does", async () => {
+  test("rr16d D3 (was FAILS TODAY): a fleet of two workers alerts a reverting Safe's run once per REVERTED_REALERT_BLOCKS, as one process does", async () => {
     const { reverted } = await twoRevertedInclusions("rr16d-fixed", false)
     expect(reverted).toHaveLength(1)
   })

@@ -253,6 +253,8 @@ export class FleetStep {
           const stallAlertOnce = why === "paused" || why === "key not yet valid"
           const verdict = await this.tracker.track(rt, pending, item.block, lookup, { stallAlertOnce })
           if (verdict === "resubmit") logger.warn({ safe, nonce: pending.nonce, why }, "operation in flight not resubmitted: the keeper may not act for this Safe now")
+          // What the tracking alerted (a reverted run, log-read failures) follows the Safe to the next worker (rr16d D3).
+          await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
         }
         return "tracked-only"
       }

@@ -44,3 +44,33 @@ describe("shared runtime: the unreadable sub-accounts already alerted (feed-brok
     expect([...old.unreadable]).toEqual([id])
   })
 })
+
+describe("shared runtime: the alert de-duplication state (review rr16d D3)", () => {
+  test("every SHARED_ALERT_STATE field survives JSON from one worker to the next (Maps, Sets, bigints); an ended run is ended on the next; an older runtime keeps the process's own", async () => {
+    const { SHARED_ALERT_STATE, applySharedRuntime, sharedRuntimeOf } = await import("./store.js")
+    const { newSafeRuntime } = await import("../runtime.js")
+    const config = { risk: { sigma: 0.8, volatility: {} } } as never
+    const first = newSafeRuntime(config)
+    first.reverted = new Map([["0xaa", { count: 2, alerted: 101n, last: 103n }]])
+    first.ruleRefused = new Map([["*", { since: 7n, alerted: undefined, rule: "r" }]])
+    first.noRescue = new Map([["0xbb", { binding: "ltv", label: "l", venue: "morpho" }]])
+    first.oracleRefused = new Map([["0xcc", { steps: 3, alerted: true, label: "l", venue: "aave" }]])
+    first.unreached = new Map([["0xdd", { since: 5n, alerted: undefined }]])
+    first.refused = new Set(["0xee|x"])
+    first.arithmeticPanic = { attempts: 2, since: 9n, last: 10n }
+    first.readFailed = { attempts: 1, last: 11n }
+    first.noTriggerSince = 12n
+    first.inclusionLogFailures = { nonce: "5", count: 1 }
+    Object.assign(first, { gasCapAlerted: "g", clampRefused: "c", clampedAway: true, aaveDust: "", replacementBlocked: "r" })
+    const second = newSafeRuntime(config)
+    applySharedRuntime(second, JSON.parse(JSON.stringify(sharedRuntimeOf(first))))
+    for (const key of SHARED_ALERT_STATE) expect(second[key], key).toEqual(first[key])
+    // The run ended on another worker (its entry gone): ended here too.
+    const ended = newSafeRuntime(config)
+    applySharedRuntime(second, JSON.parse(JSON.stringify(sharedRuntimeOf(ended))))
+    for (const key of SHARED_ALERT_STATE) expect(second[key], key).toBeUndefined()
+    const { alerts: _, ...before } = JSON.parse(JSON.stringify(sharedRuntimeOf(ended)))
+    applySharedRuntime(first, before)
+    expect(first.reverted?.get("0xaa")?.alerted).toBe(101n)
+  })
+})

@@ -19,6 +19,63 @@ export type SharedRuntime = {
    * the Safe in turn alert an outage once, not once each. Absent in a runtime saved before it existed.
    */
   unreadable?: string[] | undefined
+  /**
+   * The Safe's alert de-duplication state ({@link SHARED_ALERT_STATE}; review rr16d D3), tagged JSON
+   * ({@link encodeShared}): shared, so the workers that step the Safe in turn alert a run (reverted inclusions, a rule's
+   * refusals, an infeasible rescue) once, and a run ended on one worker is ended on all. Absent in a runtime saved
+   * before it existed (each process's own is kept then).
+   */
+  alerts?: Record<string, unknown> | undefined
+}
+
+/**
+ * The {@link SafeRuntime} fields that remember what was alerted (an alert once per run or per operation, then at most
+ * once per a number of blocks), carried from worker to worker in the shared runtime (review rr16d D3: in queue mode a
+ * reverting Safe tracked on two workers alerted `reverted` twice in 2 blocks, and a success on one worker did not end
+ * the run on the other). `refusedAlone` (which holds errors) and the per-process gauges' bookkeeping stay per process.
+ */
+export const SHARED_ALERT_STATE = [
+  "reverted",
+  "noRescue",
+  "ruleRefused",
+  "gasCapAlerted",
+  "clampRefused",
+  "clampedAway",
+  "arithmeticPanic",
+  "readFailed",
+  "aaveDust",
+  "replacementBlocked",
+  "oracleRefused",
+  "noTriggerSince",
+  "unreached",
+  "refused",
+  "inclusionLogFailures",
+] as const satisfies readonly (keyof SafeRuntime)[]
+
+/**
+ * Plain JSON of a runtime value with `Map`s, `Set`s and `bigint`s tagged (`{ $map: [[k, v]] }`, `{ $set: [...] }`,
+ * `{ $bigint: "123" }`); undefined object fields are left out. {@link decodeShared} inverts it.
+ *
+ * @returns A JSON-safe value.
+ */
+export function encodeShared(value: unknown): unknown {
+  if (typeof value === "bigint") return { $bigint: value.toString() }
+  if (value instanceof Map) return { $map: [...value].map(([k, v]) => [encodeShared(k), encodeShared(v)]) }
+  if (value instanceof Set) return { $set: [...value].map(encodeShared) }
+  if (Array.isArray(value)) return value.map(encodeShared)
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).flatMap(([k, v]) => (v === undefined ? [] : [[k, encodeShared(v)]])))
+  return value
+}
+
+/** @returns The value {@link encodeShared} was given. */
+export function decodeShared(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(decodeShared)
+  if (value === null || typeof value !== "object") return value
+  const o = value as Record<string, unknown>
+  if (typeof o.$bigint === "string") return BigInt(o.$bigint)
+  if (Array.isArray(o.$map)) return new Map((o.$map as [unknown, unknown][]).map(([k, v]) => [decodeShared(k), decodeShared(v)]))
+  if (Array.isArray(o.$set)) return new Set(o.$set.map(decodeShared))
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, decodeShared(v)]))
 }
 
 /** What the fleet keeps per Safe besides the chain: the operation in flight, scan fingerprints, leases, runtime. */
@@ -160,6 +217,7 @@ export function sharedRuntimeOf(rt: SafeRuntime): SharedRuntime {
     lastSeen: rt.lastSeen && { block: rt.lastSeen.block.toString(), timestamp: rt.lastSeen.timestamp },
     blockSeconds: rt.blockSeconds,
     unreadable: [...rt.unreadable],
+    alerts: Object.fromEntries(SHARED_ALERT_STATE.flatMap((key) => (rt[key] === undefined ? [] : [[key, encodeShared(rt[key])]]))),
   }
 }
 
@@ -174,4 +232,6 @@ export function applySharedRuntime(rt: SafeRuntime, shared: SharedRuntime): void
   rt.lastSeen = shared.lastSeen && { block: BigInt(shared.lastSeen.block), timestamp: shared.lastSeen.timestamp }
   rt.blockSeconds = shared.blockSeconds
   if (shared.unreadable !== undefined) rt.unreadable = new Set(shared.unreadable)
+  const alerts = shared.alerts
+  if (alerts !== undefined) for (const key of SHARED_ALERT_STATE) (rt as Record<string, unknown>)[key] = key in alerts ? decodeShared(alerts[key]) : undefined
 }
