@@ -1051,7 +1051,7 @@ export class SafeStep {
       if (run.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
       run.alerted = block
       const steps = block - run.since + 1n
-      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due` : leftBehind.has(id) ? `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step` : sent
+      this.deps.events.alert(safe, block, "nothing-to-send", new SubAccountRefusedError({ safe, subAccount: id, venue: venues.get(id), stage: "unreached", refusal: "NotReached", detail: overLimit.has(id) ? `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent or longer-waiting ones sent first, in each of the last ${steps} steps while it stayed due` : leftBehind.has(id) ? `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step` : sent
             ? `a more urgent plan was sent first in each of the last ${steps} steps while it stayed due`
             : `not reached in each of the last ${steps} steps while it stayed due; in this one no plan was sent: another plan's attempt failed and ended the step before its plan was tried` }))
     }
@@ -1159,7 +1159,7 @@ export class SafeStep {
     const byAsset = input.subAccounts.length > 0 ? solveByLoanAsset(input) : new Map<string, SolverResult>()
     // A due sub-account left out by the module's structural limits (no plan of its own, "left for the next" operation)
     // is unreached (review rr11o O4: while the 8 most urgent stayed due, the 9th was never planned nor alerted); at its
-    // turn, its asset is planned again without that plan's due sub-accounts that have no turn, so it is planned.
+    // turn, its asset is planned again without its due sub-accounts that have no turn, so it is planned.
     const belowNow = new Set(snapshot.chain.filter((c) => c.band === "below").map((c) => c.subAccount.toLowerCase()))
     const turns = new StepTurns(rt.unreached, block)
     const hasTurn = (id: string) => turns.has(id)
@@ -1171,9 +1171,28 @@ export class SafeStep {
       if (left.length === 0) continue
       ;(attempt.overLimit ??= []).push(...left)
       if (!left.some(hasTurn)) continue
-      const drop = new Set([...planned].filter((id) => belowNow.has(id) && !hasTurn(id)))
-      const again = solveByLoanAsset({ ...input, subAccounts: input.subAccounts.filter((x) => !drop.has(x.state.id.toLowerCase())) }).get(asset)
-      if (again?.plan !== undefined) byAsset.set(asset, again)
+      // Review rr11r R2/R4: solved again without EVERY due sub-account of the asset that has no turn (not only the planned
+      // ones: with 3 chunks the re-solve took the next 8 by urgency, never the turn holders), and, while a turn holder
+      // left over the limit waited longer than one planned, without the planned ones that waited less (longest first).
+      const due = input.subAccounts.map((x) => x.state).filter((x) => x.loanAsset === asset).map((x) => x.id.toLowerCase()).filter((id) => belowNow.has(id))
+      const drop = new Set(due.filter((id) => !hasTurn(id)))
+      let chosen: SolverResult | undefined
+      for (;;) {
+        const again = solveByLoanAsset({ ...input, subAccounts: input.subAccounts.filter((x) => !drop.has(x.state.id.toLowerCase())) }).get(asset)
+        if (again?.plan === undefined) break
+        chosen = again
+        const inPlan = again.plan.subAccounts.map((id) => id.toLowerCase())
+        const waiting = again.outcomes.filter((o) => OVER_LIMIT.test(o.reason) && hasTurn(o.id)).map((o) => turns.since(o.id) as bigint)
+        const oldest = waiting.reduce<bigint | undefined>((m, s) => (m === undefined || s < m ? s : m), undefined)
+        const newer = oldest === undefined ? [] : inPlan.filter((id) => hasTurn(id) && (turns.since(id) as bigint) > oldest)
+        if (newer.length === 0) break
+        for (const id of newer) drop.add(id)
+      }
+      if (chosen?.plan === undefined) continue
+      byAsset.set(asset, chosen)
+      // The due sub-accounts the turn's plan leaves out are unreached (carried): their runs and last alert block are kept.
+      const inChosen = new Set(chosen.plan.subAccounts.map((id) => id.toLowerCase()))
+      ;(attempt.overLimit ??= []).push(...due.filter((id) => !inChosen.has(id) && !left.includes(id)))
     }
     const results = [...byAsset.values()]
     for (const r of results) if (!result?.plan || (r.plan && urgencyOf(r, input) < urgencyOf(result, input))) result = r
