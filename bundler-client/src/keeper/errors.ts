@@ -414,3 +414,38 @@ export class BlockNotCanonicalError extends BaseError {
     this.canonical = canonical
   }
 }
+
+export type RescueInfeasibleErrorType = RescueInfeasibleError & { name: "RescueInfeasibleError" }
+/**
+ * A sub-account is below its band and no plan can rescue it (review rr11r R3: it was a `no-rescue` event and a gauge
+ * only, 0 alerts, nothing the webhook posts): `binding` names what binds (`RescueBinding` of events.ts: `policyCap` for
+ * its own policy's cooldown or epoch cap, `funds`, `flashLiquidity`, `lossLimit`, `slippage`, `caps`), `reason` is the
+ * solver's line with its numbers, `health` and `minHealth` are WAD-free decimals as the solver saw them (health factor,
+ * e.g. 1.01 against 1.1). Nothing is sent for it; the owners can act (raise the cap with `setPolicy`, add collateral or
+ * funds). Raised as the `rescue-infeasible` alert once per run (again when the binding changes).
+ */
+export class RescueInfeasibleError extends BaseError {
+  subAccount: string
+  binding: string
+  reason: string
+  health: number
+  minHealth: number | undefined
+  constructor({ safe, subAccount, venue, binding, reason, health, minHealth }: { safe: string; subAccount: string; venue?: string | undefined; binding: string; reason: string; health: number; minHealth?: number | undefined }) {
+    super(`Sub-account ${subAccount}${venue ? ` (${venue})` : ""} is below its band (health ${health.toFixed(4)}${minHealth !== undefined ? ` < minHealth ${minHealth}` : ""}) and no plan can rescue it: ${binding} binds (${reason}); nothing is sent for it.`, {
+      metaMessages: [
+        `Safe: ${safe}`,
+        `Sub-account: ${subAccount}`,
+        ...(venue ? [`Venue: ${venue}`] : []),
+        `Binding: ${binding}`,
+        `Solver: ${reason}`,
+        binding === "policyCap" ? "The owners can raise the cap or shorten the cooldown (setPolicy), or add collateral." : "The owners can add collateral or idle funds, or widen the policy (setPolicy).",
+      ],
+      name: "RescueInfeasibleError",
+    })
+    this.subAccount = subAccount
+    this.binding = binding
+    this.reason = reason
+    this.health = health
+    this.minHealth = minHealth
+  }
+}

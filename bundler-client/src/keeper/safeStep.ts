@@ -29,6 +29,7 @@ import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
 import { type PendingStore, StoreFencedError } from "./store.js"
 import type { VolatilityFeed } from "./volatilityFeed.js"
+import { RescueInfeasibleError } from "./errors.js"
 import { type VenueName, venueOf } from "./venue.js"
 
 /**
@@ -510,7 +511,7 @@ export class SafeStep {
    * Below-band sub-accounts with no feasible rescue: the solver found no plan listing them for any loan asset and says
    * so (`no valid plan`: funds, swap lane, flash liquidity and caps reach no landing zone), or their own policy blocks
    * every rebalance now (cooling down, an epoch cap reached: {@link POLICY_BLOCKED}, binding `policyCap`). Nothing is sent for them, so
-   * the keeper retries nothing that cannot land; one `no-rescue` event and warn line when a sub-account becomes so (again
+   * the keeper retries nothing that cannot land; one `no-rescue` event, `rescue-infeasible` alert (review rr11r R3) and warn line when a sub-account becomes so (again
    * only after it was rescued or left the band), and the gauge `levpilot_rescue_infeasible{safe, sub_account, venue}` at
    * every step (1 while it lasts, 0 otherwise, and 0 once a flagged sub-account leaves the snapshot: policy removed or
    * left out as unreadable) Called once per step on the last plan attempt's results (after a re-plan without a
@@ -542,6 +543,9 @@ export class SafeStep {
       if (previous.get(id)?.binding === binding) continue
       logger.warn({ safe, block: Number(block), subAccount: s.subAccount, venue, binding, reason: outcome.reason }, `no feasible rescue for ${s.subAccount} (${venue}): ${binding}; nothing sent for it`)
       events.emit({ type: "no-rescue", safe, block, subAccount: s.subAccount, venue, binding, reason: outcome.reason })
+      // Also an alert (review rr11r R3: an event only, 0 alerts, nothing the webhook posts, failures_total 0).
+      const minHealth = snapshot.input.subAccounts.find((x) => x.state.id.toLowerCase() === id)?.policy.minHealth
+      events.alert(safe, block, "rescue-infeasible", new RescueInfeasibleError({ safe, subAccount: s.subAccount, venue, binding, reason: outcome.reason, health: outcome.healthBefore, minHealth }))
     }
     // One flagged at the last step and no longer in the snapshot (its policy removed, or left out as unreadable): its
     // gauge goes back to 0 (else it would read 1 forever); if it comes back still stuck, that is a new episode.
