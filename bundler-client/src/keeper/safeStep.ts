@@ -1175,10 +1175,11 @@ export class SafeStep {
       if (left.length === 0) continue
       ;(attempt.overLimit ??= []).push(...left)
       if (!left.some(hasTurn)) continue
-      // Review rr11r R2/R4: solved again without EVERY due sub-account of the asset that has no turn (not only the planned
-      // ones: with 3 chunks the re-solve took the next 8 by urgency, never the turn holders), and, while a turn holder
-      // left over the limit waited longer than one planned, without the planned ones that waited less (longest first).
-      const due = input.subAccounts.map((x) => x.state).filter((x) => x.loanAsset === asset).map((x) => x.id.toLowerCase()).filter((id) => belowNow.has(id))
+      // Review rr11r R2/R4: solved again without every due sub-account of the plan OR left over the limit that has no turn
+      // (not only the planned ones: with 3 chunks the re-solve took the next 8 by urgency, never the turn holders), and,
+      // while a turn holder left over the limit waited longer than one planned, without the planned ones that waited less
+      // (longest first). A due one with no plan of its own (no rescue) stays in, so its no-rescue report holds.
+      const due = [...planned, ...left].filter((id) => belowNow.has(id))
       const drop = new Set(due.filter((id) => !hasTurn(id)))
       let chosen: SolverResult | undefined
       for (;;) {

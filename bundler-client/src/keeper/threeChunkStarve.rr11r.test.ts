@@ -17,14 +17,24 @@ import { DAI, SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState,
 // first), and those it leaves out stay unreached (carried), so their runs and last alert block are kept.
 const B = 40
 
-async function run(n: number, loanOf: (k: number) => string = () => USDC) {
+// A due sub-account on the same loan token that no plan can rescue (its epoch rebalance cap spent, rr11p P4's fixture).
+const STUCK = `0x${"e1".repeat(32)}` as Hex
+function stuck() {
+  const x = stepSub(STUCK, USDC, 1.01, "below")
+  x.policy.maxRebalancesPerEpoch = 3
+  x.epochUsage = { ...x.epochUsage, epoch: Math.floor(1_700_000_000 / 86_400), rebalances: 3, lastRebalance: 1_699_990_000 }
+  return x
+}
+
+async function run(n: number, loanOf: (k: number) => string = () => USDC, withStuck = false) {
   const ids: Hex[] = Array.from({ length: n }, (_, k) => subIdOf(k + 1))
   const base = refusingSender(() => false, { rescued: () => false })
   const { step, events } = stepHarness(undefined, { sender: base.sender })
   const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
   for (let k = 0; k < B; k++) {
     rt.backoffUntil = 0
-    await step.run(rt, 100n + BigInt(k), { snapshot: stepSnapshotAt(stepSafeState(ids.map((id, j) => stepSub(id, loanOf(j), 1.01 + j * 0.002, "below"))), k) })
+    const subs = ids.map((id, j) => stepSub(id, loanOf(j), 1.01 + j * 0.002, "below"))
+    await step.run(rt, 100n + BigInt(k), { snapshot: stepSnapshotAt(stepSafeState(withStuck ? [...subs, stuck()] : subs), k) })
   }
   // Blocks at which each sub-account (first id byte) was in a plan sent.
   const attempts = new Map<string, number[]>()
@@ -53,7 +63,7 @@ async function run(n: number, loanOf: (k: number) => string = () => USDC) {
     }),
   )
   const maxGap = Math.max(...ids.map((id) => longestGap(id.slice(2, 4))))
-  return { ids, sent: base.sent, attempts, longestGap, maxGap, firstWait, steadyGap, alertsNaming }
+  return { ids, sent: base.sent, attempts, longestGap, maxGap, firstWait, steadyGap, alertsNaming, events }
 }
 
 // The documented bounds (UNREACHED_TURN_BLOCKS's docstring), with N plans' worth of due sub-accounts: each is attempted
@@ -85,6 +95,15 @@ test("rr11r R2 fixed: 18 due sub-accounts on 2 loan tokens (9 + 9, 4 plans' wort
   console.log(`R2 18 on 2 tokens: max wait ${maxGap} blocks (first ${firstWait}, then ${steadyGap})`)
   expect(firstWait).toBeLessThanOrEqual(firstBound(4))
   expect(steadyGap).toBeLessThanOrEqual(bound(4))
+}, 120_000)
+
+test("rr11r R2 fixed: 17 due sub-accounts and one with no feasible rescue on the same loan token: the turns rotate within the bound, the stuck one is reported once (one no-rescue event, one rescue-infeasible alert) in 40 blocks", async () => {
+  const { firstWait, steadyGap, attempts, events, alertsNaming } = await run(17, () => USDC, true)
+  expect(firstWait).toBeLessThanOrEqual(firstBound(3))
+  expect(steadyGap).toBeLessThanOrEqual(bound(3))
+  expect(attempts.get("e1")).toBeUndefined()
+  expect(events.filter((e) => e.type === "no-rescue").length).toBe(1)
+  expect(alertsNaming(STUCK)).toEqual([100])
 }, 120_000)
 
 test("rr11r R2 FAILS TODAY: each of 20 due sub-accounts is in a plan sent at least once in every 8 blocks (the docstring's bound for 3 plans: every max(3, UNREACHED_TURN_BLOCKS + 1) = 4)", async () => {
