@@ -32,8 +32,8 @@ export const RATE_LIMIT_RPC_CODE = -32005
 
 /**
  * Whether `error` is the node's (or the bundler's endpoint's) failure, not the plan's: a transport failure
- * (`getTransportFailure`: HTTP 5xx, no status, a timeout), an HTTP 429 or a JSON-RPC -32005 rate limit anywhere in the
- * cause chain, a read that failed in its multicall (`ReadFailedError` in the cause chain), or an `eth_getLogs` the node
+ * (`getTransportFailure`: HTTP 5xx, no status, a timeout), a transient answer viem itself retries anywhere in the cause
+ * chain ({@link isTransientAnswer}: HTTP 403 / 408 / 429, JSON-RPC -32005 / -32007 / 429 / -1; review rr11r R1), a read that failed in its multicall (`ReadFailedError` in the cause chain), or an `eth_getLogs` the node
  * refused (`LogReadError`). One classification for `run`'s `rpc-error` alert and the isolation's blame (review rr11q
  * Q1: a one-sub-account probe failing this way was blamed on the sub-account): such a failure ends the step as the
  * node's, with no blame and nothing remembered.
@@ -41,7 +41,7 @@ export const RATE_LIMIT_RPC_CODE = -32005
 export function isNodeFailure(error: unknown): boolean {
   if (getTransportFailure(error) !== undefined) return true
   if (findInCauseChain(error, LogReadError) !== undefined || findInCauseChain(error, ReadFailedError) !== undefined) return true
-  const limited = (e: unknown) => (e instanceof HttpRequestError && e.status === 429) || (e as { code?: unknown } | null)?.code === RATE_LIMIT_RPC_CODE
+  const limited = isTransientAnswer
   if (limited(error)) return true
   return error instanceof BaseError && error.walk(limited) !== null
 }
@@ -533,4 +533,66 @@ export class BlockNotImportedError extends BaseError {
     this.hash = hash
     this.waitedMs = waitedMs
   }
+}
+
+export type RescueInfeasibleErrorType = RescueInfeasibleError & { name: "RescueInfeasibleError" }
+/**
+ * A sub-account is below its band and no plan can rescue it (review rr11r R3: it was a `no-rescue` event and a gauge
+ * only, 0 alerts, nothing the webhook posts): `binding` names what binds (`RescueBinding` of events.ts: `policyCap` for
+ * its own policy's cooldown or epoch cap, `funds`, `flashLiquidity`, `lossLimit`, `slippage`, `caps`), `reason` is the
+ * solver's line with its numbers, `health` and `minHealth` are WAD-free decimals as the solver saw them (health factor,
+ * e.g. 1.01 against 1.1). Nothing is sent for it; the owners can act (raise the cap with `setPolicy`, add collateral or
+ * funds). Raised as the `rescue-infeasible` alert once per run (again when the binding changes).
+ */
+export class RescueInfeasibleError extends BaseError {
+  subAccount: string
+  binding: string
+  reason: string
+  health: number
+  minHealth: number | undefined
+  constructor({ safe, subAccount, venue, binding, reason, health, minHealth }: { safe: string; subAccount: string; venue?: string | undefined; binding: string; reason: string; health: number; minHealth?: number | undefined }) {
+    super(`Sub-account ${subAccount}${venue ? ` (${venue})` : ""} is below its band (health ${health.toFixed(4)}${minHealth !== undefined ? ` < minHealth ${minHealth}` : ""}) and no plan can rescue it: ${binding} binds (${reason}); nothing is sent for it.`, {
+      metaMessages: [
+        `Safe: ${safe}`,
+        `Sub-account: ${subAccount}`,
+        ...(venue ? [`Venue: ${venue}`] : []),
+        `Binding: ${binding}`,
+        `Solver: ${reason}`,
+        binding === "policyCap" ? "The owners can raise the cap or shorten the cooldown (setPolicy), or add collateral." : "The owners can add collateral or idle funds, or widen the policy (setPolicy).",
+      ],
+      name: "RescueInfeasibleError",
+    })
+    this.subAccount = subAccount
+    this.binding = binding
+    this.reason = reason
+    this.health = health
+    this.minHealth = minHealth
+  }
+}
+
+/** HTTP statuses of an answer with no JSON-RPC body that viem's http transport retries as transient (`shouldRetry`). */
+const TRANSIENT_HTTP_STATUSES: ReadonlySet<number> = new Set([403, 408, 429, 500, 502, 503, 504])
+/**
+ * JSON-RPC error codes viem retries as transient (`shouldRetry`): -1 (viem's `UnknownRpcError`, a transport's own
+ * non-JSON-RPC failure), -32005 (EIP-1474 limit exceeded), 429 (a rate limit in an HTTP 200 body, e.g. Alchemy in batch
+ * mode) and -32007 (QuickNode's request-rate limit).
+ */
+const TRANSIENT_RPC_CODES: ReadonlySet<number> = new Set([-1, RATE_LIMIT_RPC_CODE, 429, -32007])
+
+/**
+ * Whether `error` itself (not its causes) is an answer that viem 2.57's own request layer retries as transient
+ * (`shouldRetry` in viem/_esm/utils/buildRequest.js; internal, not exported, so its rule is followed here): an HTTP
+ * 403, 408, 429 or 5xx with no JSON-RPC body, or a JSON-RPC error with code -1, -32005, 429 or -32007 (review rr11r R1:
+ * such an answer in a one-sub-account probe was blamed on the sub-account). Two departures, both toward "the plan's":
+ * -32603 (internal error) is left out, because bundlers also answer it for a plan's own revert (review rr11q Q2); HTTP
+ * 413 (request too large) is left out, because a plan's size makes it the same at every retry. A JSON-RPC error body
+ * is judged by its code only, whatever the HTTP status (viem also retries it by a 403 / 408 / 5xx status): a bundler may
+ * refuse a plan with any status.
+ *
+ * @example isTransientAnswer(new HttpRequestError({ url, status: 408 })) // true
+ */
+export function isTransientAnswer(error: unknown): boolean {
+  if (error instanceof HttpRequestError) return error.status !== undefined && TRANSIENT_HTTP_STATUSES.has(error.status)
+  const code = (error as { code?: unknown } | null)?.code
+  return error instanceof Error && typeof code === "number" && TRANSIENT_RPC_CODES.has(code)
 }

@@ -88,6 +88,9 @@ export type KeeperEvent =
  * - `reverted`: the Safe's operation was included but reverted on chain (`OperationRevertedError`: the nonce, the block,
  *   the decoded reason, the count in a row); the first of a run of reverted inclusions, then at most once per
  *   `REVERTED_REALERT_BLOCKS` (review rr11n N4).
+ * - `rescue-infeasible`: a sub-account is below its band and no plan can rescue it (`RescueInfeasibleError`: the
+ *   binding reason, e.g. `policyCap` for an epoch cap spent, the solver's numbers, health and minHealth); nothing is sent
+ *   for it. Once per run (again when the binding changes), with the `no-rescue` event (review rr11r R3: event only).
  */
 export type AlertKind =
   | "bundler-unavailable"
@@ -107,6 +110,7 @@ export type AlertKind =
   | "discovery-stalled"
   | "key-revoked"
   | "reverted"
+  | "rescue-infeasible"
 
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
@@ -126,6 +130,7 @@ export const alertKinds: readonly AlertKind[] = [
   "discovery-stalled",
   "key-revoked",
   "reverted",
+  "rescue-infeasible",
 ]
 
 /** Consecutive heads whose discovery read failed (unreachable node) before a `discovery-stalled` alert. */

@@ -31,12 +31,15 @@ describe("no-rescue: a below-band sub-account with no feasible rescue", () => {
     expect(noRescue[0]).toMatchObject({ type: "no-rescue", safe: SAFE, block: 100n, subAccount: STUCK, venue: "morpho-blue", binding: "funds" })
     expect((noRescue[0] as { reason: string }).reason).toMatch(/no valid plan/)
     expect(gauge()).toBe(1)
-    expect(events.filter((e) => e.type === "plan" || e.type === "alert")).toEqual([])
+    expect(events.filter((e) => e.type === "plan")).toEqual([])
+    // One rescue-infeasible alert per episode, with the event (review rr11r R3: the event alone reached no alert channel).
+    expect(events.filter((e) => e.type === "alert").map((e) => `${(e as { block: bigint }).block} ${(e as { kind: string }).kind}`)).toEqual(["100 rescue-infeasible"])
     // Back in band: 0; below again without a rescue: a new episode, a new event.
     await step.run(rt, 103n, { snapshot: snapshotAt(103n, 1.3, "inside") })
     expect(gauge()).toBe(0)
     await step.run(rt, 104n, { snapshot: snapshotAt(104n, 1.02, "below") })
     expect(events.filter((e) => e.type === "no-rescue")).toHaveLength(2)
+    expect(events.filter((e) => e.type === "alert").map((e) => `${(e as { block: bigint }).block} ${(e as { kind: string }).kind}`)).toEqual(["100 rescue-infeasible", "104 rescue-infeasible"])
     expect(gauge()).toBe(1)
   })
 

@@ -44,7 +44,9 @@ test("rr11p P4 fixed: a due sub-account whose epoch rebalance cap is spent is re
     expect(sent.filter((s) => s.includes("e1"))).toEqual([])
     expect(sent).toHaveLength(withY ? 10 : 0)
     // Once per run, not every block.
-    expect(aboutX.map((e) => `${(e as { block?: bigint }).block} ${e.type} ${(e as { binding?: string }).binding}`)).toEqual(["100 no-rescue policyCap"])
+    expect(aboutX.map((e) => `${(e as { block?: bigint }).block} ${e.type} ${(e as { binding?: string }).binding}`)).toEqual(["100 no-rescue policyCap", "100 alert undefined"])
+    // The alert (review rr11r R3) is the rescue-infeasible kind, once per run.
+    expect(aboutX.filter((e) => e.type === "alert").map((e) => (e as { kind: string }).kind)).toEqual(["rescue-infeasible"])
     expect(infeasible).toBe(1)
   }
   // Recovered (a new epoch: its cap no longer spent): the gauge goes back to 0.

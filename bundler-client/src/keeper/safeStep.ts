@@ -29,6 +29,7 @@ import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
 import { type PendingStore, StoreFencedError } from "./store.js"
 import type { VolatilityFeed } from "./volatilityFeed.js"
+import { RescueInfeasibleError } from "./errors.js"
 import { type VenueName, venueOf } from "./venue.js"
 
 /**
@@ -368,7 +369,7 @@ type UnreachedReport = {
 function unreachedDetail(steps: bigint, why: "over-limit" | "left-behind" | "sent" | "failed"): string {
   switch (why) {
     case "over-limit":
-      return `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent ones sent first, in each of the last ${steps} steps while it stayed due`
+      return `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent or longer-waiting ones sent first, in each of the last ${steps} steps while it stayed due`
     case "left-behind":
       return `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step`
     case "sent":
@@ -558,7 +559,7 @@ export class SafeStep {
    * Below-band sub-accounts with no feasible rescue: the solver found no plan listing them for any loan asset and says
    * so (`no valid plan`: funds, swap lane, flash liquidity and caps reach no landing zone), or their own policy blocks
    * every rebalance now (cooling down, an epoch cap reached: {@link POLICY_BLOCKED}, binding `policyCap`). Nothing is sent for them, so
-   * the keeper retries nothing that cannot land; one `no-rescue` event and warn line when a sub-account becomes so (again
+   * the keeper retries nothing that cannot land; one `no-rescue` event, `rescue-infeasible` alert (review rr11r R3) and warn line when a sub-account becomes so (again
    * only after it was rescued or left the band), and the gauge `levpilot_rescue_infeasible{safe, sub_account, venue}` at
    * every step (1 while it lasts, 0 otherwise, and 0 once a flagged sub-account leaves the snapshot: policy removed or
    * left out as unreadable) Called once per step on the last plan attempt's results (after a re-plan without a
@@ -590,6 +591,9 @@ export class SafeStep {
       if (previous.get(id)?.binding === binding) continue
       logger.warn({ safe, block: Number(block), subAccount: s.subAccount, venue, binding, reason: outcome.reason }, `no feasible rescue for ${s.subAccount} (${venue}): ${binding}; nothing sent for it`)
       events.emit({ type: "no-rescue", safe, block, subAccount: s.subAccount, venue, binding, reason: outcome.reason })
+      // Also an alert (review rr11r R3: an event only, 0 alerts, nothing the webhook posts, failures_total 0).
+      const minHealth = snapshot.input.subAccounts.find((x) => x.state.id.toLowerCase() === id)?.policy.minHealth
+      events.alert(safe, block, "rescue-infeasible", new RescueInfeasibleError({ safe, subAccount: s.subAccount, venue, binding, reason: outcome.reason, health: outcome.healthBefore, minHealth }))
     }
     // One flagged at the last step and no longer in the snapshot (its policy removed, or left out as unreadable): its
     // gauge goes back to 0 (else it would read 1 forever); if it comes back still stuck, that is a new episode.
@@ -1213,7 +1217,7 @@ export class SafeStep {
     const byAsset = input.subAccounts.length > 0 ? solveByLoanAsset(input) : new Map<string, SolverResult>()
     // A due sub-account left out by the module's structural limits (no plan of its own, "left for the next" operation)
     // is unreached (review rr11o O4: while the 8 most urgent stayed due, the 9th was never planned nor alerted); at its
-    // turn, its asset is planned again without that plan's due sub-accounts that have no turn, so it is planned.
+    // turn, its asset is planned again without its due sub-accounts that have no turn, so it is planned.
     const belowNow = new Set(snapshot.chain.filter((c) => c.band === "below").map((c) => c.subAccount.toLowerCase()))
     const turns = new StepTurns(rt.unreached, block)
     const hasTurn = (id: string) => turns.has(id)
@@ -1225,9 +1229,29 @@ export class SafeStep {
       if (left.length === 0) continue
       ;(attempt.overLimit ??= []).push(...left)
       if (!left.some(hasTurn)) continue
-      const drop = new Set([...planned].filter((id) => belowNow.has(id) && !hasTurn(id)))
-      const again = solveByLoanAsset({ ...input, subAccounts: input.subAccounts.filter((x) => !drop.has(x.state.id.toLowerCase())) }).get(asset)
-      if (again?.plan !== undefined) byAsset.set(asset, again)
+      // Review rr11r R2/R4: solved again without every due sub-account of the plan OR left over the limit that has no turn
+      // (not only the planned ones: with 3 chunks the re-solve took the next 8 by urgency, never the turn holders), and,
+      // while a turn holder left over the limit waited longer than one planned, without the planned ones that waited less
+      // (longest first). A due one with no plan of its own (no rescue) stays in, so its no-rescue report holds.
+      const due = [...planned, ...left].filter((id) => belowNow.has(id))
+      const drop = new Set(due.filter((id) => !hasTurn(id)))
+      let chosen: SolverResult | undefined
+      for (;;) {
+        const again = solveByLoanAsset({ ...input, subAccounts: input.subAccounts.filter((x) => !drop.has(x.state.id.toLowerCase())) }).get(asset)
+        if (again?.plan === undefined) break
+        chosen = again
+        const inPlan = again.plan.subAccounts.map((id) => id.toLowerCase())
+        const waiting = again.outcomes.filter((o) => OVER_LIMIT.test(o.reason) && hasTurn(o.id)).map((o) => turns.since(o.id) as bigint)
+        const oldest = waiting.reduce<bigint | undefined>((m, s) => (m === undefined || s < m ? s : m), undefined)
+        const newer = oldest === undefined ? [] : inPlan.filter((id) => hasTurn(id) && (turns.since(id) as bigint) > oldest)
+        if (newer.length === 0) break
+        for (const id of newer) drop.add(id)
+      }
+      if (chosen?.plan === undefined) continue
+      byAsset.set(asset, chosen)
+      // The due sub-accounts the turn's plan leaves out are unreached (carried): their runs and last alert block are kept.
+      const inChosen = new Set(chosen.plan.subAccounts.map((id) => id.toLowerCase()))
+      ;(attempt.overLimit ??= []).push(...due.filter((id) => !inChosen.has(id) && !left.includes(id)))
     }
     const results = [...byAsset.values()]
     for (const r of results) if (!result?.plan || (r.plan && urgencyOf(r, input) < urgencyOf(result, input))) result = r

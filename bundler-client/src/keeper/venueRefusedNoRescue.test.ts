@@ -42,7 +42,7 @@ describe("a refused donor leaves the due sub-account without a rescue", () => {
     await step.run(newSafeRuntime({ address: SAFE, risk: STEP_RISK }), 100n, { snapshot: snapshot() })
     expect(sent).toHaveLength(1) // the first plan lists A and its donor B; without B nothing is sent
     expect(sent[0]?.subAccounts.slice().sort()).toEqual([A, B])
-    expect(events.filter((e) => e.type === "alert").map((e) => (e as { kind: string }).kind)).toEqual(["venue-refused"])
+    expect(events.filter((e) => e.type === "alert").map((e) => (e as { kind: string }).kind)).toEqual(["venue-refused", "rescue-infeasible"])
     expect(events.filter((e) => e.type === "no-rescue").map((e) => (e as { subAccount: string }).subAccount)).toEqual([A])
     expect(metrics.value("levpilot_rescue_infeasible", { safe: SAFE, sub_account: A, venue: "morpho-blue" })).toBe(1)
   })

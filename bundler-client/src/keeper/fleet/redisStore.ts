@@ -61,12 +61,17 @@ export class RedisFleetStore implements FleetStore {
    * module, keeper key), like the state file: a node of another scope on the same Redis and prefix (another chain, a
    * redeployed module, a rotated key) never reads them as its own (`<prefix>:pending:<scope>` and
    * `<prefix>:discovery:<scope>`, scope = `<chainId>:<entryPoint>:<module>:<keeper>`; the checkpoint also records its
-   * scope and `SafeDiscovery.restore` ignores one of another scope). The fingerprints, runtimes and newest-step
-   * marks stay per prefix: a mismatch there costs one extra solve, never a skipped Safe.
+   * scope and `SafeDiscovery.restore` ignores one of another scope). The shared runtimes (`<prefix>:rt:<scope>`: a
+   * Safe's `failures` and `backoffUntil`, during which `SafeStep.run` skips it, its trigger block and block clock) and
+   * the newest-step marks (`<prefix>:newest-step:<scope>`: a newer mark supersedes a queued step) are scoped too
+   * (review rr11r R5: keyed by Safe only, another scope's backoff on the same CREATE2 address skipped this scope's due
+   * Safe with no send and no alert). The fingerprints stay per prefix: a mismatch there costs one extra solve, never a
+   * skipped Safe (an out-of-band Safe is stepped whatever its fingerprint).
    */
   bind(scope: KeeperStateScope): void {
     const key = scopeKey(scope)
-    this.keys = { ...fleetKeys(this.options.prefix), pending: `${this.options.prefix}:pending:${key}`, discovery: `${this.options.prefix}:discovery:${key}` }
+    const prefix = this.options.prefix
+    this.keys = { ...fleetKeys(prefix), pending: `${prefix}:pending:${key}`, discovery: `${prefix}:discovery:${key}`, runtime: `${prefix}:rt:${key}`, newestStep: `${prefix}:newest-step:${key}` }
   }
 
   /** The Redis key of the discovery checkpoint (scoped once {@link bind} was called). */
