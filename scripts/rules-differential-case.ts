@@ -57,6 +57,8 @@ export const toParams = (c: Decoded): CheckRebalanceRulesParameters => {
       usage: s.usage,
       feed: { answer: s.feedAnswer, updatedAt: s.feedUpdatedAt, decimals: s.feedDecimals, loanDecimals: s.loanDecimals, collateralDecimals: s.collateralDecimals },
       venue: { totalSupplyAssets: s.totalSupplyAssets, totalBorrowAssets: s.totalBorrowAssets, totalBorrowShares: s.totalBorrowShares, borrowShares: s.borrowShares },
+      // Recorded since the stop-loss (docs/stop-loss-exit.md); older case files have none.
+      ...(s.stop !== undefined ? { stop: { stopPrice: s.stop.stopPrice, exitHealth: s.stop.exitHealth } } : {}),
     })),
     pools: (c.pools as Decoded[]).map(toPool),
     balances,

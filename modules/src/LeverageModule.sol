@@ -7,7 +7,6 @@ import {CompatibilityFallbackHandler} from
 import {IAccount} from "@account-abstraction/contracts/interfaces/IAccount.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {_packValidationData} from "@account-abstraction/contracts/core/Helpers.sol";
-import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {
@@ -17,6 +16,7 @@ import {
     KeeperKey,
     EpochUsage,
     SelfPayBudget,
+    StopLoss,
     Plan
 } from "./interfaces/ILeverageModule.sol";
 import {IVenueAdapter} from "./interfaces/IVenueAdapter.sol";
@@ -25,6 +25,7 @@ import {SafeOpLib} from "./libraries/SafeOpLib.sol";
 import {PlanLib} from "./libraries/PlanLib.sol";
 import {ModuleStorage} from "./libraries/ModuleStorage.sol";
 import {RebalanceLib} from "./libraries/RebalanceLib.sol";
+import {OwnerControlsLib} from "./libraries/OwnerControlsLib.sol";
 import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 
 /// @title LeverageModule
@@ -358,9 +359,14 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
                 revert InvalidPolicyParameter("maxFeedAnswer");
             }
         }
-        _checkPools(safe, adapter, policy.market, policy.pools);
+        // Size (EIP-170): checked in OwnerControlsLib (`address(this)` is the module there too).
+        OwnerControlsLib.checkPools(safe, adapter, policy.market, policy.pools);
 
         id = subAccountId(adapter, policy.market);
+        // The stop never sits inside the band: a wider band must first lower (or clear) the stop's exit health.
+        // (setStopLoss checked its upper bound, MAX_EXIT_HEALTH.)
+        uint256 exitHealth = _s.stops[id][safe].exitHealth;
+        if (exitHealth != 0 && exitHealth < policy.maxHealth + ConstantsLib.MIN_BAND_GAP) revert InvalidStopLoss("exitHealth");
         // One policy per venue account: an Aave account is one position whatever market id (or adapter on the same pool)
         // names it, and two policies would each count its whole health, equity and losses.
         bytes32 holder = _s.accountHolders[venueAccount][safe];
@@ -398,23 +404,6 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         }
     }
 
-    function _checkPools(address safe, address adapter, bytes32 market, address[] calldata pools) internal view {
-        if (pools.length > MAX_POOLS) revert TooManyPools(pools.length, MAX_POOLS);
-        if (pools.length == 0) return;
-        (address loanToken, address collateralToken) = IVenueAdapter(adapter).marketTokens(market);
-        for (uint256 i; i < pools.length; ++i) {
-            address pool = pools[i];
-            if (pool == address(0) || pool == safe || pool == address(this) || pool.code.length == 0) {
-                revert InvalidPool(pool);
-            }
-            for (uint256 j; j < i; ++j) {
-                if (pools[j] == pool) revert DuplicatePool(pool);
-            }
-            address asset = IERC4626(pool).asset();
-            if (asset != loanToken && asset != collateralToken) revert PoolAssetMismatch(pool, asset);
-        }
-    }
-
     /// @dev Sets (`allowed`) or clears each pool of the stored policy's list in `_s.allowedPools` (the set the engine
     /// checks pool actions against): cleared before a policy is replaced or removed, set after it is stored.
     function _setAllowedPools(bytes32 id, address safe, bool allowed) internal {
@@ -431,6 +420,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         _setAllowedPools(id, safe, false);
         delete _s.policies[id][safe];
         delete _s.usage[id][safe];
+        delete _s.stops[id][safe];
         bytes32[] storage ids = _s.subAccounts[safe];
         for (uint256 i; i < ids.length; ++i) {
             if (ids[i] == id) {
@@ -440,6 +430,12 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
             }
         }
         emit PolicyRemoved(safe, id);
+    }
+
+    /// @inheritdoc ILeverageModule
+    /// @dev Size (EIP-170): validated and stored by OwnerControlsLib (the Safe is `msg.sender` there too).
+    function setStopLoss(bytes32 id, uint128 stopPrice, uint64 exitHealth) external onlySafeSelf {
+        OwnerControlsLib.setStopLoss(_s, id, stopPrice, exitHealth);
     }
 
     /// @inheritdoc ILeverageModule
@@ -541,6 +537,11 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     /// @inheritdoc ILeverageModule
     function getPolicy(address safe, bytes32 id) external view returns (Policy memory) {
         return _s.policies[id][safe];
+    }
+
+    /// @inheritdoc ILeverageModule
+    function getStopLoss(address safe, bytes32 id) external view returns (StopLoss memory) {
+        return _s.stops[id][safe];
     }
 
     /// @inheritdoc ILeverageModule

@@ -244,7 +244,7 @@ function isObject(x: unknown): x is Record<string, unknown> {
 }
 
 /** Keys a configuration may set although the defaults leave them out (optional policy fields; null removes them). */
-const OPTIONAL_KEYS = new Set(["policy.tailDrop", "policy.stopLoss", "policy.stopLossConfirmSeconds"])
+const OPTIONAL_KEYS = new Set(["policy.tailDrop", "policy.stopLoss", "policy.stopLossConfirmSeconds", "policy.stopPrice", "policy.exitHealth", "policy.maxOracleDeviationBps"])
 
 function merge<T>(base: T, override: unknown, path: string): T {
   if (override === undefined) return base

@@ -249,10 +249,16 @@ class Simulation {
     this.latency = config.keeper.latencyBlocks * config.keeper.blockSeconds
     for (const s of config.subAccounts) this.venues.set(s.id, s)
     this.subs = config.subAccounts.map((s) => {
+      const price = this.series(s.asset)[0] as number
       const policy = { ...config.policy, ...s.policy }
+      // The on-chain stop-loss (docs/stop-loss-exit.md) is the autopilot's: configured relative to the path's first
+      // price (0.91: 91 % of it), set in price units here; the other strategies run without it.
+      if (policy.stopPrice !== undefined) {
+        if (strategy === "autopilot") policy.stopPrice *= price
+        else delete policy.stopPrice
+      }
       this.policies[s.id] = policy
       this.epochs[s.id] = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
-      const price = this.series(s.asset)[0] as number
       const h = s.initialHealth ?? policy.targetHealth
       const value = s.equity / (1 - s.lltv / h)
       // The solver weighs a liquidation by the venue's terms, as `liquidations()` applies them.
@@ -823,19 +829,32 @@ class Simulation {
    */
   private decideSolver(t: number): Pending | undefined {
     const mode = this.strategy === "threshold" ? "threshold" : "autopilot"
+    // The on-chain stop (RebalanceLib `_trigger`): held up to the re-arm price (no boost), engaged at or below the stop
+    // price (due below exitHealth).
+    const held = (s: SubAccountState): boolean => {
+      const p = this.policies[s.id] as Policy
+      return p.stopPrice !== undefined && s.price * 10_000 <= p.stopPrice * (10_000 + (p.maxOracleDeviationBps ?? 0))
+    }
+    const exitDue = (s: SubAccountState): boolean => {
+      const p = this.policies[s.id] as Policy
+      // The keeper acts once health is 0.1 under exitHealth (the module allows any gain of MIN_BAND_GAP): no exit of a
+      // few bps of health every cooldown, each paying gas.
+      return p.stopPrice !== undefined && p.exitHealth !== undefined && s.price <= p.stopPrice && healthOf(s) < p.exitHealth - 0.1
+    }
     const outOfBand = (s: SubAccountState): "low" | "high" | undefined => {
       const p = this.policies[s.id] as Policy
       const h = healthOf(s)
-      return h < p.minHealth ? "low" : p.boostAllowed && h > p.maxHealth ? "high" : undefined
+      return h < p.minHealth ? "low" : p.boostAllowed && !held(s) && h > p.maxHealth ? "high" : undefined
     }
-    if (!this.subs.some((s) => outOfBand(s) !== undefined)) return undefined
+    if (!this.subs.some((s) => outOfBand(s) !== undefined || exitDue(s))) return undefined
     // The solver's swap lane: a selling curve (swap deleverage) and, with `swap.boost: "swap"`, a buying curve (swap
     // boost) from the liquidity model, as the keeper reads them from QuoterV2.
     const { swap } = this.config
     const policies = swap.enabled ? this.swapPolicies() : this.policies
     const route = this.swapRoute()
     const inputs: SubAccountInput[] = this.subs.map((s) => {
-      const policy = policies[s.id] as Policy
+      const stored = policies[s.id] as Policy
+      const policy = held(s) ? { ...stored, boostAllowed: false } : stored
       const input: SubAccountInput = { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
       if (!swap.enabled || !(s.collateral > 0)) return input
       const pool = this.swapPool(s.collateralAsset)
@@ -860,6 +879,19 @@ class Simulation {
     let plan = solved.plan
     const reverted = new Set(this.exitReverted)
     this.exitReverted.clear()
+    // The on-chain stop's exit (docs/stop-loss-exit.md): a sub-account due by its engaged stop gets a swap deleverage
+    // toward its exitHealth (short of it by 5 % of the way, so a rise until inclusion does not land it above), at least
+    // MIN_BAND_GAP up and, below the band, inside the ordinary landing zone; sized at the price expected at inclusion.
+    for (const input of atInclusion(aimed).subAccounts) {
+      const s = input.state
+      const now = this.subs.find((x) => x.id === s.id) as SubAccountState
+      if (!exitDue(now) || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id)) continue
+      const before = healthOf(now)
+      const exitHealth = (this.policies[s.id] as Policy).exitHealth as number
+      const min = Math.max(before + 0.01, outOfBand(now) === "low" ? outcome(s.id).allowedHealth.min : 0)
+      const exit = this.stopLossExit(input, { min, max: Math.max(min, before + (exitHealth - before) * 0.95) }, t)
+      if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
+    }
     if (stopped) {
       // The stop-loss exit: a swap deleverage of the first sub-account below its band, to the top of its allowed landing
       // (the most exposure one operation may cut), sized and shaped as the solver's swap lane does. After an exit that

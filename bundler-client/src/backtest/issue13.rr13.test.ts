@@ -171,9 +171,14 @@ describe("rr13 F5: the stop-loss on the -70 % collapse, no idle buffer (the issu
   // Still skipped (b13c): the module lets no exit land above the band (rule 3); the owner-set stop-loss exit that would
   // make this pass is designed, not implemented, in docs/stop-loss-exit.md (experiment: a stop at 0.91 x the first
   // price with exits to health 3 ends with 13,730-16,948 against static's 7,277-8,493 on seeds 101-106, sigma 0.3/0.6).
-  it.skip("FAILS TODAY: with its stop-loss the autopilot ends richer than the position liquidated early (the buffered test's claim, no-idle trader)", () => {
+  // Fixed (f13f5): the module's stop-loss (docs/stop-loss-exit.md), stop at 0.91 x the first price, exits to health 3.
+  const stopTrader = resolveBacktestConfig({ ...TRADERS["no-idle"], policy: { pools: [], stopPrice: 0.91, exitHealth: 3 } })
+  it("fixed (f13f5): with its on-chain stop-loss (0.91 x first price, exit health 3) the autopilot ends richer than the position liquidated early (no-idle trader)", () => {
     const p = collapse(101)
-    expect(run(p, noIdle, "autopilot").finalEquity).toBeGreaterThan(run(p, noIdle, "static").finalEquity)
+    const autopilot = run(p, stopTrader, "autopilot")
+    expect(autopilot.finalEquity).toBeGreaterThan(run(p, stopTrader, "static").finalEquity)
+    // and the stop is what does it: without it the same trader ends poorer than static
+    expect(run(p, noIdle, "autopilot").finalEquity).toBeLessThan(run(p, noIdle, "static").finalEquity)
   })
 })
 

@@ -126,7 +126,7 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         maxLossBps: policy.maxLossBps,
         maxEpochLossBps: policy.maxEpochLossBps ?? 10_000,
         maxRebalancesPerEpoch: Math.min(policy.maxRebalancesPerEpoch, 65_535),
-        maxOracleDeviationBps: 0,
+        maxOracleDeviationBps: policy.maxOracleDeviationBps ?? 0,
         boostAllowed: policy.boostAllowed,
         maxSlippageBps: policy.maxSlippageBps ?? 0,
         maxAmountPerRebalance: toBaseUnits(policy.maxAmountPerRebalance, s.loanDecimals),
@@ -158,6 +158,10 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         // Aave: the account's base-currency figures (exact), for Aave's own integer math after the plan (review r17f).
         ...(s.thresholdFloored && s.aaveBase !== undefined ? { aaveBase: s.aaveBase } : {}),
       },
+      // The owner's stop-loss (module getStopLoss), in the rule book's units.
+      ...(policy.stopPrice !== undefined && policy.exitHealth !== undefined
+        ? { stop: { stopPrice: toBaseUnits(policy.stopPrice, 36 + s.loanDecimals - s.collateralDecimals), exitHealth: wad(policy.exitHealth) } }
+        : {}),
       usage: {
         // No stored epoch: the counters belong to none (a new epoch starts them from zero).
         epoch: stored.epoch ?? 2n ** 32n,

@@ -39,6 +39,11 @@ export function validatePolicy(policy: Policy): string[] {
   if (policy.stopLoss !== undefined && !(policy.stopLoss > 0 && policy.stopLoss < 1)) problems.push(`stopLoss must be in (0, 1), got ${policy.stopLoss}`)
   if (policy.stopLossConfirmSeconds !== undefined && !(policy.stopLossConfirmSeconds >= 0 && Number.isFinite(policy.stopLossConfirmSeconds)))
     problems.push(`stopLossConfirmSeconds must be a finite number of seconds >= 0, got ${policy.stopLossConfirmSeconds}`)
+  if (policy.stopPrice !== undefined || policy.exitHealth !== undefined) {
+    if (!((policy.stopPrice ?? 0) > 0)) problems.push(`stopPrice must be > 0 with exitHealth, got ${policy.stopPrice}`)
+    const exit = policy.exitHealth ?? 0
+    if (!(exit >= policy.maxHealth + 0.01 && exit <= 10)) problems.push(`exitHealth must be in [maxHealth + 0.01, 10], got ${policy.exitHealth}`)
+  }
   return problems
 }
 

@@ -248,6 +248,20 @@ export type Policy = {
    * trips on the first value past it.
    */
   stopLossConfirmSeconds?: number | undefined
+  /**
+   * On chain (module `setStopLoss`, docs/stop-loss-exit.md): the stop price, in the sub-account's price units (loan
+   * per collateral, as {@link SubAccountState.price}; the backtester's configuration gives it relative to the path's
+   * first price and converts it). At or below it the stop is engaged: the sub-account is due below `exitHealth`, may
+   * exit up to it, and boosts nothing. Undefined: no stop.
+   */
+  stopPrice?: number | undefined
+  /** On chain, with `stopPrice`: the health an engaged stop exits to, in [maxHealth + 0.01, 10]. */
+  exitHealth?: number | undefined
+  /**
+   * On chain: the second feed's deviation bound in bps; the stop re-arms (boosts allowed again) only above
+   * `stopPrice x (1 + maxOracleDeviationBps / 10,000)`. Default 0.
+   */
+  maxOracleDeviationBps?: number | undefined
 }
 
 /** Per-sub-account epoch bookkeeping, as the module stores it. */

@@ -93,6 +93,16 @@ struct KeeperKey {
     uint112 salt;
 }
 
+/// @notice An owner-set stop-loss of one sub-account (docs/stop-loss-exit.md), stored beside its policy in one slot;
+/// both fields zero: no stop. While the venue price (`MarketState.price`, 1e36-scaled loan base units per collateral
+/// base unit, checked against the policy's second feed) is at or below `stopPrice` the stop is engaged: the
+/// sub-account is due below `exitHealth` (WAD), may land up to it and must gain at least MIN_BAND_GAP of health per
+/// plan. Up to `stopPrice x (BPS + maxOracleDeviationBps) / BPS` (the re-arm price, rounded down) no boost is allowed.
+struct StopLoss {
+    uint128 stopPrice;
+    uint64 exitHealth;
+}
+
 /// @notice Cumulative use of a sub-account's epoch caps, packed in one storage slot (amounts, gas and loss saturate).
 /// @dev `epoch` is the aligned epoch index (`block.timestamp / policy.epochLength`; 32 bits last until 2106 even with
 /// one-second epochs) the counters belong to; a later epoch starts them from zero. Written only for sub-accounts whose
@@ -175,7 +185,10 @@ interface ILeverageModule is IAccount {
 
     /// @notice Emitted when `safe` sets or replaces the policy of `subAccount` (adapter, market).
     event PolicySet(address indexed safe, bytes32 indexed subAccount, address adapter, bytes32 market);
-    /// @notice Emitted when `safe` removes the policy (and the epoch usage) of `subAccount`.
+    /// @notice Emitted when `safe` sets (or clears: both zero) the stop-loss of `subAccount`; `stopPrice` 1e36-scaled
+    /// venue price, `exitHealth` WAD.
+    event StopLossSet(address indexed safe, bytes32 indexed subAccount, uint128 stopPrice, uint64 exitHealth);
+    /// @notice Emitted when `safe` removes the policy (and the epoch usage and stop-loss) of `subAccount`.
     event PolicyRemoved(address indexed safe, bytes32 indexed subAccount);
     /// @notice Emitted when `safe` registers `keeper`, valid in [validAfter, validUntil] in the current key generation.
     event KeeperAdded(address indexed safe, address indexed keeper, uint48 validAfter, uint48 validUntil);
@@ -242,6 +255,10 @@ interface ILeverageModule is IAccount {
     error TargetHealthBelowBorrowReach(uint256 targetHealth, uint256 minBorrowHealth);
     /// @notice Thrown when a policy or budget field, named by `name`, is out of range.
     error InvalidPolicyParameter(bytes32 name);
+    /// @notice Thrown when a stop-loss field, named by `field` ("stopPrice", "exitHealth"), is out of range: stopPrice 0
+    /// with a non-zero exitHealth, or exitHealth outside [maxHealth + MIN_BAND_GAP, MAX_EXIT_HEALTH] (also when a
+    /// later setPolicy raises maxHealth past it).
+    error InvalidStopLoss(bytes32 field);
     /// @notice Thrown when a policy allows `count` pools, above `max`.
     error TooManyPools(uint256 count, uint256 max);
     /// @notice Thrown when a policy's `pool` is zero, the Safe, the module, or has no code.
@@ -466,8 +483,13 @@ interface ILeverageModule is IAccount {
     /// another of the Safe's policies covers the same account (remove that one first).
     function setPolicy(Policy calldata policy) external returns (bytes32 subAccount);
 
-    /// @notice Removes a sub-account's policy; keepers can no longer touch it.
+    /// @notice Removes a sub-account's policy and its stop-loss; keepers can no longer touch it.
     function removePolicy(bytes32 subAccount) external;
+
+    /// @notice Sets the stop-loss of a sub-account that has a policy (`StopLoss`, docs/stop-loss-exit.md); both zero
+    /// clears it. `stopPrice`: venue oracle units (Morpho: 1e36-scaled), > 0; `exitHealth`: WAD, in
+    /// [maxHealth + MIN_BAND_GAP, MAX_EXIT_HEALTH]. Reverts `InvalidStopLoss(field)`, `UnknownSubAccount`.
+    function setStopLoss(bytes32 subAccount, uint128 stopPrice, uint64 exitHealth) external;
 
     /// @notice Registers (or re-registers) a keeper session key valid in [validAfter, validUntil], in the current key
     /// generation.
@@ -516,6 +538,9 @@ interface ILeverageModule is IAccount {
 
     /// @notice The policy of `safe`'s sub-account (adapter zero when none).
     function getPolicy(address safe, bytes32 subAccount) external view returns (Policy memory);
+
+    /// @notice The stop-loss of `safe`'s sub-account (zero when none).
+    function getStopLoss(address safe, bytes32 subAccount) external view returns (StopLoss memory);
 
     /// @notice The sub-accounts `safe` has policies for.
     function getSubAccounts(address safe) external view returns (bytes32[] memory);

@@ -40,6 +40,9 @@ library ConstantsLib {
     /// @dev Smallest gap (WAD) between minHealth and targetHealth and between targetHealth and maxHealth, so that a
     /// triggered sub-account's landing zone asks for a real move.
     uint256 internal constant MIN_BAND_GAP = 0.01e18;
+    /// @dev Highest stop-loss exit health (WAD, `setStopLoss`): 10, about 1.1x leverage at an LLTV of 0.86. A higher
+    /// exit only sells more exposure, which is the owner's choice up to this bound (docs/stop-loss-exit.md).
+    uint256 internal constant MAX_EXIT_HEALTH = 10e18;
 
     /// @dev Smallest material change of a listed sub-account (bps of its collateral value at the pre-trade price): a
     /// plan that moves a position by less (a dust repayment, a 1-wei supply) cannot start its cooldown or spend its

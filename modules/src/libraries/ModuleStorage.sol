@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.23;
 
-import {Policy, AutomationConfig, KeeperKey, EpochUsage, SelfPayBudget} from "../interfaces/ILeverageModule.sol";
+import {Policy, AutomationConfig, KeeperKey, EpochUsage, SelfPayBudget, StopLoss} from "../interfaces/ILeverageModule.sol";
 
 /// @notice All per-Safe state of the module. The Safe is the innermost mapping key wherever validation reads
 /// (`keepers[keeper][safe]`, `automation[safe]`, `selfPay[safe]`, `sponsors[paymaster][safe]`), so those slots are
@@ -22,4 +22,6 @@ struct ModuleStorage {
     /// action reads one slot here instead of the list's length and entries (one cold slot, 2,100 gas, less per pool
     /// action on the first pool; more on later ones). Appended last: every earlier member keeps its slot.
     mapping(bytes32 subAccount => mapping(address safe => mapping(address pool => bool))) allowedPools;
+    /// @dev The owner's stop-loss per sub-account (setStopLoss; cleared by removePolicy), read only in execution.
+    mapping(bytes32 subAccount => mapping(address safe => StopLoss)) stops;
 }

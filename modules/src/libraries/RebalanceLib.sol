@@ -7,7 +7,7 @@ import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
-import {ILeverageModule, Policy, EpochUsage, ActionKind, Action, Plan} from "../interfaces/ILeverageModule.sol";
+import {ILeverageModule, Policy, EpochUsage, StopLoss, ActionKind, Action, Plan} from "../interfaces/ILeverageModule.sol";
 import {IVenueAdapter, MarketState, VenueCall} from "../interfaces/IVenueAdapter.sol";
 import {ISwapAdapter, SwapRequest} from "../interfaces/ISwapAdapter.sol";
 import {ISafe} from "../interfaces/ISafe.sol";
@@ -50,6 +50,9 @@ library RebalanceLib {
         uint256 swapped; // its swaps' inputs, loan units at its pre-trade price, set by `_checkSwapsServeOwnPosition`
         bool due;
         bool boost; // due above its band (boost allowed, health > maxHealth): only such borrows fund deposits (rr10b)
+        // Its stop-loss (`_stopOf`): 0 none held; 1 held (price at or below the re-arm price, above the stop): no boost;
+        // otherwise engaged (price at or below the stop): its exitHealth (WAD, > 1), and no boost.
+        uint256 stop;
     }
 
     /// @notice Executes `plan` for `safe` (the caller already checked encoding, keeper and pause).
@@ -130,16 +133,33 @@ library RebalanceLib {
             else if (run.state.loanToken != loanToken) revert ILeverageModule.MixedLoanTokens(loanToken, run.state.loanToken);
             loanDecimals = _checkOracle(id, policy, run.state, loanDecimals);
 
-            uint256 lastRebalance = s.usage[id][safe].lastRebalance;
-            uint256 readyAt = lastRebalance + policy.cooldown;
-            if (lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
+            {
+                uint256 lastRebalance = s.usage[id][safe].lastRebalance;
+                uint256 readyAt = lastRebalance + policy.cooldown;
+                if (lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
+            }
 
             run.healthBefore = run.state.health; // the venue's (issue 17: Aave's health factor, exactly)
-            run.boost = policy.boostAllowed && run.healthBefore > policy.maxHealth;
-            run.due = run.healthBefore < policy.minHealth || run.boost;
-            triggered = triggered || run.due;
+            if (_trigger(s.stops[id][safe], policy, run)) triggered = true;
         }
         if (!triggered) revert ILeverageModule.NoTrigger();
+    }
+
+    /// @dev Sets `run`'s stop state, boost and due flags from its pre-trade health and venue price; returns `run.due`.
+    /// `Run.stop` at the venue price (1e36-scaled, non-zero and checked against the policy's feed by `_checkOracle`
+    /// first): its exitHealth when engaged (`price <= stopPrice`); 1 up to the re-arm price `stopPrice x (BPS +
+    /// maxOracleDeviationBps) / BPS` (hysteresis, docs/stop-loss-exit.md rule 5: a price that oscillates around the stop
+    /// within the feeds' tolerance cannot make it due for an exit, then a boost, over and over); 0 above it or without a
+    /// stop (stopPrice 0: never engaged, the price is never 0). Due: below minHealth, or below exitHealth while engaged
+    /// (> maxHealth > minHealth), or above maxHealth when boosts are allowed and no stop holds.
+    function _trigger(StopLoss storage stop, Policy storage policy, Run memory run) private view returns (bool) {
+        uint256 stopPrice = stop.stopPrice;
+        uint256 price = run.state.price;
+        if (price <= stopPrice) run.stop = stop.exitHealth;
+        else if (price * ConstantsLib.BPS <= stopPrice * (ConstantsLib.BPS + policy.maxOracleDeviationBps)) run.stop = 1;
+        run.boost = policy.boostAllowed && run.stop == 0 && run.healthBefore > policy.maxHealth;
+        run.due = run.healthBefore < Math.max(policy.minHealth, run.stop) || run.boost;
+        return run.due;
     }
 
     /// @dev `loanDecimals` sentinel: the loan token's decimals not read yet in this operation (a uint8 never equals it).
@@ -349,7 +369,7 @@ library RebalanceLib {
             if (!s.allowedPools[id][safe][pool]) revert ILeverageModule.PoolNotAllowed(id, pool);
             return POOL_ACTION;
         }
-        bool boost = policy.boostAllowed;
+        bool boost = policy.boostAllowed && runs[sub].stop == 0; // no boost while its stop holds
         if (_isSwapKind(kind)) {
             // Tokens come from the sub-account, the route (in `pool`) is vetted by the swap adapter.
             if (swapAdapter == address(0) || policy.maxSlippageBps == 0 || (kind == ActionKind.BuyCollateral && !boost)) {
@@ -901,7 +921,9 @@ library RebalanceLib {
 
     /* JUDGE */
 
-    /// @dev Per sub-account: changed, inside the band, a triggered one inside its landing zone, one not due moved only
+    /// @dev Per sub-account: changed, inside the band (its top exitHealth while its stop is engaged), a triggered one
+    /// inside its landing zone (engaged: [before + MIN_BAND_GAP, exitHealth], from below the band also above the ordinary
+    /// lower bound), one not due moved only
     /// toward its target (never past it), deleverage-only never losing health, its net change within the per-rebalance
     /// amount cap.
     function _checkPostConditions(Run memory run, Policy storage policy) internal view {
@@ -909,7 +931,8 @@ library RebalanceLib {
             revert ILeverageModule.SubAccountUnchanged(run.id);
         }
         uint256 minHealth = policy.minHealth;
-        uint256 maxHealth = policy.maxHealth;
+        // The band's top: its exitHealth while its stop is engaged (`Run.stop` > 1, docs/stop-loss-exit.md).
+        uint256 maxHealth = run.stop > 1 ? run.stop : policy.maxHealth;
         uint256 target = policy.targetHealth;
         uint256 before = run.healthBefore;
         uint256 healthAfter = run.healthAfter;
@@ -917,7 +940,14 @@ library RebalanceLib {
             revert ILeverageModule.HealthOutOfBand(run.id, healthAfter, minHealth, maxHealth);
         }
         if (run.due) {
-            (uint256 low, uint256 high) = landingZone(before, minHealth, target, maxHealth);
+            (uint256 low, uint256 high) = landingZone(before, minHealth, target, policy.maxHealth);
+            // Engaged: up to exitHealth, at least MIN_BAND_GAP higher (no dust exits spending the epoch's counters),
+            // and from below the band still the ordinary lower bound. Due means before < exitHealth <= MAX_EXIT_HEALTH.
+            if (run.stop > 1) {
+                low = Math.max(before < minHealth ? low : 0, before + ConstantsLib.MIN_BAND_GAP);
+                high = maxHealth;
+            }
+
             if (healthAfter < low || healthAfter > high) {
                 revert ILeverageModule.HealthOutsideLandingZone(run.id, healthAfter, low, high);
             }
@@ -929,7 +959,7 @@ library RebalanceLib {
                 revert ILeverageModule.HealthCrossedTarget(run.id, before, healthAfter, target);
             }
         }
-        if (!policy.boostAllowed && healthAfter < before) {
+        if ((!policy.boostAllowed || run.stop != 0) && healthAfter < before) {
             revert ILeverageModule.HealthDecreased(run.id, before, healthAfter);
         }
         run.maxSlippageBps = policy.maxSlippageBps;

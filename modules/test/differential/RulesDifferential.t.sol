@@ -15,7 +15,7 @@ import {TestToken} from "../utils/TestToken.sol";
 import {YieldVault} from "../utils/YieldVault.sol";
 import {FeeVault} from "../utils/FeeVault.sol";
 import {SimOracle} from "../utils/SimOracle.sol";
-import {ILeverageModule, Policy, EpochUsage, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {ILeverageModule, Policy, EpochUsage, Plan, Action, ActionKind, StopLoss} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {SwapRequest} from "../../src/interfaces/ISwapAdapter.sol";
 import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
@@ -71,6 +71,8 @@ contract RulesDifferentialTest is SwapBase {
         uint256 totalBorrowAssets;
         uint256 totalBorrowShares;
         uint256 borrowShares;
+        /// @dev The owner's stop-loss (module.getStopLoss), drawn by `_maybeStops`.
+        StopLoss stop;
     }
 
     struct PoolCase {
@@ -239,6 +241,38 @@ contract RulesDifferentialTest is SwapBase {
         (usdcVault, wethVault) = (usdcFeeVault, wethFeeVault);
     }
 
+    /// @dev Stop-losses (docs/stop-loss-exit.md): in STOP_SHARE % of cases each listed sub-account with a policy gets a
+    /// stop drawn engaged (at or above its venue price), inside the re-arm hysteresis, or disengaged (below the price),
+    /// with an exit health from maxHealth + MIN_BAND_GAP up to about 3 above it (at most MAX_EXIT_HEALTH). Drawn from a
+    /// hash of the case's stream without advancing it, after the plan is built, so the rest of the case is as without.
+    uint256 internal constant STOP_SHARE = 35;
+
+    function _maybeStops(Plan memory plan) internal {
+        uint256 r = uint256(keccak256(abi.encode(rng, "stops")));
+        if (r % 100 >= STOP_SHARE) return;
+        for (uint256 k; k < plan.subAccounts.length; ++k) {
+            r = uint256(keccak256(abi.encode(r)));
+            bytes32 id = plan.subAccounts[k];
+            Policy memory p = module.getPolicy(safe, id);
+            if (p.adapter == address(0) || r % 4 == 0) continue;
+            uint256 price;
+            try adapter.marketState(p.market, safe) returns (MarketState memory state) {
+                price = state.price;
+            } catch {
+                continue;
+            }
+            uint256 kind = (r >> 8) % 5;
+            uint256 stopPrice = kind == 0 ? price : kind == 1 ? price * (10_000 + (r >> 16) % 3000) / 10_000 : kind == 2
+                ? price * 10_000 / (10_000 + (r >> 16) % (uint256(p.maxOracleDeviationBps) + 1)) : kind == 3
+                ? price * 10_000 / (10_000 + p.maxOracleDeviationBps) : price / 2;
+            uint256 exitHealth = uint256(p.maxHealth) + 0.01e18 + (r >> 40) % 3e18;
+            if (exitHealth > 10e18) exitHealth = 10e18;
+            if (stopPrice == 0 || stopPrice > type(uint128).max) continue;
+            vm.prank(safe);
+            try ILeverageModule(safe).setStopLoss(id, uint128(stopPrice), uint64(exitHealth)) {} catch {}
+        }
+    }
+
     /* ONE CASE */
 
     /// @dev Case mix (percent): random worlds and plans (broad, mostly refused), calm worlds with a plan built to be
@@ -262,6 +296,7 @@ contract RulesDifferentialTest is SwapBase {
         } else {
             plan = _aimedCase(_below(AIMS));
         }
+        _maybeStops(plan);
         Case memory c = _record(index, plan);
         vm.prank(address(entryPoint));
         try ILeverageModule(safe).executeRebalance(keeper, plan) {
@@ -1205,6 +1240,7 @@ contract RulesDifferentialTest is SwapBase {
         s.id = id;
         s.policy = module.getPolicy(safe, id);
         s.usage = module.getEpochUsage(safe, id);
+        s.stop = module.getStopLoss(safe, id);
         if (s.policy.adapter == address(0)) return s;
         s.state = adapter.marketState(s.policy.market, safe);
         if (s.policy.priceFeed != address(0)) {

@@ -588,6 +588,42 @@ export const leverageModuleAbi = [
   },
   {
     "type": "function",
+    "name": "getStopLoss",
+    "inputs": [
+      {
+        "name": "safe",
+        "type": "address",
+        "internalType": "address"
+      },
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      }
+    ],
+    "outputs": [
+      {
+        "name": "",
+        "type": "tuple",
+        "internalType": "struct StopLoss",
+        "components": [
+          {
+            "name": "stopPrice",
+            "type": "uint128",
+            "internalType": "uint128"
+          },
+          {
+            "name": "exitHealth",
+            "type": "uint64",
+            "internalType": "uint64"
+          }
+        ]
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
     "name": "getSubAccounts",
     "inputs": [
       {
@@ -1031,6 +1067,29 @@ export const leverageModuleAbi = [
   },
   {
     "type": "function",
+    "name": "setStopLoss",
+    "inputs": [
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "internalType": "bytes32"
+      },
+      {
+        "name": "stopPrice",
+        "type": "uint128",
+        "internalType": "uint128"
+      },
+      {
+        "name": "exitHealth",
+        "type": "uint64",
+        "internalType": "uint64"
+      }
+    ],
+    "outputs": [],
+    "stateMutability": "nonpayable"
+  },
+  {
+    "type": "function",
     "name": "subAccountId",
     "inputs": [
       {
@@ -1440,6 +1499,37 @@ export const leverageModuleAbi = [
         "type": "bool",
         "indexed": false,
         "internalType": "bool"
+      }
+    ],
+    "anonymous": false
+  },
+  {
+    "type": "event",
+    "name": "StopLossSet",
+    "inputs": [
+      {
+        "name": "safe",
+        "type": "address",
+        "indexed": true,
+        "internalType": "address"
+      },
+      {
+        "name": "subAccount",
+        "type": "bytes32",
+        "indexed": true,
+        "internalType": "bytes32"
+      },
+      {
+        "name": "stopPrice",
+        "type": "uint128",
+        "indexed": false,
+        "internalType": "uint128"
+      },
+      {
+        "name": "exitHealth",
+        "type": "uint64",
+        "indexed": false,
+        "internalType": "uint64"
       }
     ],
     "anonymous": false
@@ -1945,6 +2035,17 @@ export const leverageModuleAbi = [
         "name": "paymaster",
         "type": "address",
         "internalType": "address"
+      }
+    ]
+  },
+  {
+    "type": "error",
+    "name": "InvalidStopLoss",
+    "inputs": [
+      {
+        "name": "field",
+        "type": "bytes32",
+        "internalType": "bytes32"
       }
     ]
   },

@@ -29,6 +29,21 @@ export {
   getPolicy,
 } from "./getPolicy.js"
 export {
+  type GetStopLossParameters,
+  type GetStopLossReturnType,
+  type GetStopLossErrorType,
+  getStopLoss,
+} from "./getStopLoss.js"
+export {
+  type StopLoss,
+  type SetStopLossParameters,
+  type SetStopLossReturnType,
+  type SetStopLossErrorType,
+  encodeSetStopLoss,
+  setStopLoss,
+  stopLossInvalidField,
+} from "./setStopLoss.js"
+export {
   type GetSafeStatesParameters,
   type TokenBalance,
   type PoolPosition,

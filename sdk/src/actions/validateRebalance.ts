@@ -244,6 +244,8 @@ export async function validateRebalance(
     { address: module, abi: leverageModuleAbi, functionName: "swapAdapter" },
     ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getPolicy", args: [safe, id] }) as const),
     ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getEpochUsage", args: [safe, id] }) as const),
+    // The owner's stop-loss (docs/stop-loss-exit.md): an engaged stop changes the trigger, the band's top and boosts.
+    ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getStopLoss", args: [safe, id] }) as const),
   ]
   const stored = await read(storedCalls)
   const storedAt = <type>(k: number): type => requireResult<type>(stored[k], storedCalls[k] as ContractFunctionParameters)
@@ -258,6 +260,7 @@ export async function validateRebalance(
   const swapAdapter = storedAt<Address>(2)
   const policies = ids.map((_, i) => storedAt<Policy>(3 + i))
   const usages = ids.map((_, i) => storedAt<EpochUsage>(3 + ids.length + i))
+  const stops = ids.map((_, i) => storedAt<{ stopPrice: bigint; exitHealth: bigint }>(3 + 2 * ids.length + i))
   const known = (i: number): boolean => policies[i] !== undefined && !isAddressEqual(policies[i].adapter, zeroAddress)
 
   // Market states and feeds of the listed sub-accounts (an unknown one is judged UnknownSubAccount on its policy), and
@@ -354,6 +357,7 @@ export async function validateRebalance(
       policy: policies[i] as Policy,
       state,
       usage: usages[i] as EpochUsage,
+      stop: stops[i],
       feed: feed === undefined ? undefined : { ...feed, loanDecimals: decimalsOf(state.loanToken), collateralDecimals: decimalsOf(state.collateralToken) },
     }
   })

@@ -58,7 +58,7 @@ const deployments = { [anvil.id]: { leverageModule: MODULE, multicall3: MULTICAL
 const plan = { subAccounts: [SUB], actions: [{ kind: "Repay", subAccount: 0, amount: 1n }] } as const
 
 describe("validateRebalance: a failed entry of its multicall", () => {
-  for (const functionName of ["getAutomationConfig", "getKeeper", "swapAdapter", "getPolicy", "getEpochUsage"]) {
+  for (const functionName of ["getAutomationConfig", "getKeeper", "swapAdapter", "getPolicy", "getEpochUsage", "getStopLoss"]) {
     test(`${functionName} failing is a ReadFailedError naming it (never used as a value)`, async () => {
       const { client, seen } = nodeFailing([functionName])
       const error = await validateRebalance(client, { safe: SAFE, keeper: KEEPER, plan, deployments }).catch((e: unknown) => e)

@@ -26,6 +26,8 @@ export const MAX_POOLS = 8n
 export const MIN_POOL_SUPPLY = 1000000n
 /** Smallest gap (WAD) between minHealth and targetHealth and between targetHealth and maxHealth, so that a triggered sub-account's landing zone asks for a real move. */
 export const MIN_BAND_GAP = 10000000000000000n
+/** Highest stop-loss exit health (WAD, `setStopLoss`): 10, about 1.1x leverage at an LLTV of 0.86. A higher exit only sells more exposure, which is the owner's choice up to this bound (docs/stop-loss-exit.md). */
+export const MAX_EXIT_HEALTH = 10000000000000000000n
 /** Smallest material change of a listed sub-account (bps of its collateral value at the pre-trade price): a plan that moves a position by less (a dust repayment, a 1-wei supply) cannot start its cooldown or spend its epoch counters. */
 export const MIN_MATERIAL_CHANGE_BPS = 10n
 /** keccak256("EIP712Domain(uint256 chainId,address verifyingContract)") */

@@ -60,6 +60,7 @@ import {
   InvalidHealthBandError,
   InvalidPolicyParameterError,
   InvalidPoolError,
+  InvalidStopLossError,
   InvalidSponsorError,
   MinHealthBelowLiquidationIncentiveError,
   TargetHealthBelowBorrowReachError,
@@ -113,6 +114,10 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new InvalidHealthBandError({ minHealth: a(args, 0), targetHealth: a(args, 1), maxHealth: a(args, 2), cause })
     case "InvalidPolicyParameter":
       return new InvalidPolicyParameterError({ parameter: bytes32Text(a(args, 0)), cause })
+    case "InvalidStopLoss": {
+      const field = bytes32Text(a(args, 0))
+      return new InvalidStopLossError({ field: field === "stopPrice" ? "stopPrice" : "exitHealth", cause })
+    }
     case "TooManyPools":
       return new TooManyPoolsError({ count: a(args, 0), max: a(args, 1), cause })
     case "InvalidPool":
@@ -356,7 +361,7 @@ export function getLeverageError(error: unknown, { keeper }: GetLeverageErrorPar
 }
 
 const leverageErrorNames = new Set([
-  "InvalidAdapterError", "UnknownMarketError", "InvalidHealthBandError", "InvalidPolicyParameterError", "TooManyPoolsError",
+  "InvalidAdapterError", "UnknownMarketError", "InvalidHealthBandError", "InvalidPolicyParameterError", "InvalidStopLossError", "TooManyPoolsError",
   "InvalidPoolError", "DuplicatePoolError", "PoolAssetMismatchError", "UnknownSubAccountError", "VenueAccountTakenError", "NotCalledBySafeError",
   "InvalidKeeperError", "InvalidValidityError", "KeeperNotAuthorizedError", "KeeperKeyExpiredError", "KeeperSignatureRejectedError",
   "AutomationPausedError", "GasFieldAboveCapError", "PaymasterNotAllowedError", "KeeperCallNotAllowedError", "MalformedPlanError",

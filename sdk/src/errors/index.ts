@@ -158,6 +158,8 @@ export {
   InvalidHealthBandError,
   type InvalidPolicyParameterErrorType,
   InvalidPolicyParameterError,
+  type InvalidStopLossErrorType,
+  InvalidStopLossError,
   type TooManyPoolsErrorType,
   TooManyPoolsError,
   type InvalidPoolErrorType,

@@ -67,6 +67,22 @@ export class InvalidPolicyParameterError extends BaseError {
   }
 }
 
+export type InvalidStopLossErrorType = InvalidStopLossError & { name: "InvalidStopLossError" }
+/** A stop-loss field is out of range (module error `InvalidStopLoss(field)`, docs/stop-loss-exit.md). */
+export class InvalidStopLossError extends BaseError {
+  field: "stopPrice" | "exitHealth"
+  constructor({ field, cause }: { field: "stopPrice" | "exitHealth" } & Cause) {
+    super(`The stop-loss field "${field}" is invalid.`, {
+      cause,
+      metaMessages: [
+        "The module requires both zero (no stop), or stopPrice > 0 (venue oracle units, 1e36-scaled) and maxHealth + MIN_BAND_GAP <= exitHealth <= MAX_EXIT_HEALTH (WAD).",
+      ],
+      name: "InvalidStopLossError",
+    })
+    this.field = field
+  }
+}
+
 export type TooManyPoolsErrorType = TooManyPoolsError & { name: "TooManyPoolsError" }
 /** More than 8 pools (module error `TooManyPools`). */
 export class TooManyPoolsError extends BaseError {

@@ -37,6 +37,7 @@ export {
   maxFlashedFor,
   healthOf,
   landingZone,
+  stopStateOf,
   lossPpbOf,
   malformedReason,
   maxMoveToHealth,

@@ -11,6 +11,7 @@ import {
   MALFORMED_UNOPENED_CALLBACK,
   MAX_ACTIONS,
   MAX_SUB_ACCOUNTS,
+  MIN_BAND_GAP,
   MIN_MATERIAL_CHANGE_BPS,
   MIN_POOL_SUPPLY,
   PPB,
@@ -403,6 +404,22 @@ export type RuleSubAccount = {
   /** Required when `policy.priceFeed` is set. */
   feed?: RuleFeed | undefined
   venue?: RuleVenueTotals | undefined
+  /**
+   * The owner's stop-loss (`LeverageModule.getStopLoss`, docs/stop-loss-exit.md): `stopPrice` in the venue price's
+   * units (1e36-scaled), `exitHealth` WAD; undefined or both zero: no stop.
+   */
+  stop?: { stopPrice: bigint; exitHealth: bigint } | undefined
+}
+
+/**
+ * RebalanceLib `_trigger`'s stop state at venue price `price` (1e36-scaled): the stop's exitHealth (WAD) when engaged
+ * (`price <= stopPrice`), 1n up to the re-arm price `stopPrice x (BPS + maxOracleDeviationBps) / BPS` (no boost, not
+ * due by the stop: hysteresis), 0n above it or without a stop.
+ */
+export function stopStateOf(stop: RuleSubAccount["stop"], price: bigint, maxOracleDeviationBps: number | bigint): bigint {
+  const stopPrice = stop?.stopPrice ?? 0n
+  if (price <= stopPrice) return stop?.exitHealth ?? 0n
+  return price * BPS <= stopPrice * (BPS + big(maxOracleDeviationBps)) ? 1n : 0n
 }
 
 /** An ERC-4626 pool a plan names: its asset, totals and the Safe's shares. */
@@ -968,6 +985,8 @@ type Run = {
   shares: bigint
   healthBefore: bigint
   due: boolean
+  /** RebalanceLib `Run.stop`: 0n no stop held, 1n held (no boost), else engaged: its exitHealth ({@link stopStateOf}). */
+  stop: bigint
   /** Due above its band (boost allowed, health > maxHealth; RebalanceLib `Run.boost`) and supplying no collateral in the
    * plan (cleared by its first supply, rr10c C1): only such borrows fund deposits. */
   boost: boolean
@@ -1123,10 +1142,12 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const readyAt = big(usage.lastRebalance) + big(policy.cooldown)
     if (big(usage.lastRebalance) !== 0n && timestamp < readyAt) revert("CooldownActive", id, readyAt)
     const healthBefore = state.health ?? healthOf(state.collateral, state.debt, state.price, state.lltv)
-    const boost = policy.boostAllowed && healthBefore > policy.maxHealth
-    const due = healthBefore < policy.minHealth || boost
+    // RebalanceLib `_trigger`: an engaged stop makes it due below its exitHealth; no boost while the stop holds.
+    const stop = stopStateOf(sub.stop, state.price, policy.maxOracleDeviationBps)
+    const boost = policy.boostAllowed && stop === 0n && healthBefore > policy.maxHealth
+    const due = healthBefore < max(policy.minHealth, stop) || boost
     triggered ||= due
-    runs.push({ sub, id, policy, state, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, boost, moved: 0n, swapped: 0n, sold: false, swapOutput: 0n, held: state.collateralHeld })
+    runs.push({ sub, id, policy, state, stop, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, boost, moved: 0n, swapped: 0n, sold: false, swapOutput: 0n, held: state.collateralHeld })
   })
   if (!triggered) revert("NoTrigger")
   const run = (index: number): Run => runs[index] as Run
@@ -1152,6 +1173,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     if (kind === "RepayWithCallback") repayCallbackOf = action.subAccount + 1
     const r = run(action.subAccount)
     const policy = r.policy
+    const boostAllowed = policy.boostAllowed && r.stop === 0n // no boost while its stop holds
     // A supplying sub-account's borrow funds no deposit (RebalanceLib `_checkSwapsServeOwnPosition`, rr10c C1), in either
     // order: the inflow tally runs after this loop.
     if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") r.boost = false
@@ -1161,13 +1183,13 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       if (!policy.pools.some((p) => same(p, action.pool))) revert("PoolNotAllowed", r.id, action.pool)
       role = "pool"
     } else if (isSwap(kind)) {
-      if (same(params.swapAdapter, ZERO) || big(policy.maxSlippageBps) === 0n || (kind === "BuyCollateral" && !policy.boostAllowed))
+      if (same(params.swapAdapter, ZERO) || big(policy.maxSlippageBps) === 0n || (kind === "BuyCollateral" && !boostAllowed))
         revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
       role = "swap"
     } else {
       if (!same(action.pool, ZERO)) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
       const swapDeleverage = kind === "WithdrawCollateral" && repayCallbackOf === action.subAccount + 1
-      if (!policy.boostAllowed && (kind === "Borrow" || (kind === "WithdrawCollateral" && !swapDeleverage)))
+      if (!boostAllowed && (kind === "Borrow" || (kind === "WithdrawCollateral" && !swapDeleverage)))
         revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
       role = "venue"
     }
@@ -1478,10 +1500,17 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const { policy, id } = r
     const before = r.healthBefore
     if (collateralAfter === r.state.collateral && debtAfter === r.state.debt) revert("SubAccountUnchanged", id)
-    const { minHealth, maxHealth, targetHealth: target } = policy
+    const { minHealth, targetHealth: target } = policy
+    // The band's top is the stop's exitHealth while it is engaged (r.stop > 1n).
+    const maxHealth = r.stop > 1n ? r.stop : policy.maxHealth
     if (healthAfter < minHealth || healthHigh > maxHealth) revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
     if (r.due) {
-      const [low, high] = landingZone(before, minHealth, target, maxHealth)
+      let [low, high] = landingZone(before, minHealth, target, policy.maxHealth)
+      // Engaged: [before + MIN_BAND_GAP, exitHealth], from below the band also above the ordinary lower bound.
+      if (r.stop > 1n) {
+        low = max(before < minHealth ? low : 0n, before + MIN_BAND_GAP)
+        high = maxHealth
+      }
       if (healthAfter < low || healthHigh > high) revert("HealthOutsideLandingZone", id, healthHigh > high ? healthHigh : healthAfter, low, high)
     } else {
       const further = [healthAfter, healthHigh].find((x) => distance(x, target) > distance(before, target))
@@ -1489,7 +1518,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       if ((before < target && healthHigh > target) || (before > target && healthAfter < target))
         revert("HealthCrossedTarget", id, before, before < target ? healthHigh : healthAfter, target)
     }
-    if (!policy.boostAllowed && healthAfter < before) revert("HealthDecreased", id, before, healthAfter)
+    if ((!policy.boostAllowed || r.stop !== 0n) && healthAfter < before) revert("HealthDecreased", id, before, healthAfter)
     // The amount caps charge the net position change at the pre-trade price, not the gross flows (review 4 of issue 10).
     const price = r.state.price
     const moved = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)

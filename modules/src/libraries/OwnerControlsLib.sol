@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
+
+import {ILeverageModule, Policy, StopLoss} from "../interfaces/ILeverageModule.sol";
+import {IVenueAdapter} from "../interfaces/IVenueAdapter.sol";
+import {ConstantsLib} from "./ConstantsLib.sol";
+import {ModuleStorage} from "./ModuleStorage.sol";
+
+/// @title OwnerControlsLib
+/// @notice Owner controls of the module moved out of it so it fits the EIP-170 size limit: the stop-loss setter
+/// (docs/stop-loss-exit.md) and setPolicy's pool list check.
+/// @dev An external library (linked at deployment, immutable), reached only by DELEGATECALL from the module's
+/// `onlySafeSelf` functions: it runs in the module's context, so `msg.sender` is the Safe and `address(this)` the module.
+library OwnerControlsLib {
+    /// @notice `ILeverageModule.setStopLoss` for the calling Safe: a sub-account with a policy (`UnknownSubAccount`);
+    /// both zero clears the stop; else `stopPrice` > 0 (venue oracle units, 1e36-scaled) and `maxHealth + MIN_BAND_GAP
+    /// <= exitHealth <= MAX_EXIT_HEALTH` (WAD), each failure `InvalidStopLoss(field)`. One slot; emits `StopLossSet`.
+    function setStopLoss(ModuleStorage storage s, bytes32 id, uint128 stopPrice, uint64 exitHealth) external {
+        address safe = msg.sender;
+        Policy storage policy = s.policies[id][safe];
+        if (policy.adapter == address(0)) revert ILeverageModule.UnknownSubAccount(id);
+        if (stopPrice != 0 || exitHealth != 0) {
+            if (stopPrice == 0) revert ILeverageModule.InvalidStopLoss("stopPrice");
+            if (exitHealth < policy.maxHealth + ConstantsLib.MIN_BAND_GAP || exitHealth > ConstantsLib.MAX_EXIT_HEALTH) {
+                revert ILeverageModule.InvalidStopLoss("exitHealth");
+            }
+        }
+        s.stops[id][safe] = StopLoss(stopPrice, exitHealth);
+        emit ILeverageModule.StopLossSet(safe, id, stopPrice, exitHealth);
+    }
+
+    /// @notice setPolicy's pool list check: at most MAX_POOLS, each non-zero, not the Safe nor the module, with code,
+    /// listed once, its asset the market's loan or collateral token.
+    function checkPools(address safe, address adapter, bytes32 market, address[] calldata pools) external view {
+        if (pools.length > ConstantsLib.MAX_POOLS) revert ILeverageModule.TooManyPools(pools.length, ConstantsLib.MAX_POOLS);
+        if (pools.length == 0) return;
+        (address loanToken, address collateralToken) = IVenueAdapter(adapter).marketTokens(market);
+        for (uint256 i; i < pools.length; ++i) {
+            address pool = pools[i];
+            if (pool == address(0) || pool == safe || pool == address(this) || pool.code.length == 0) {
+                revert ILeverageModule.InvalidPool(pool);
+            }
+            for (uint256 j; j < i; ++j) {
+                if (pools[j] == pool) revert ILeverageModule.DuplicatePool(pool);
+            }
+            address asset = IERC4626(pool).asset();
+            if (asset != loanToken && asset != collateralToken) revert ILeverageModule.PoolAssetMismatch(pool, asset);
+        }
+    }
+
+}

@@ -1,0 +1,70 @@
+import type { Address, Hex } from "viem"
+import { describe, expect, test } from "vitest"
+import { type RuleSubAccount, checkRebalanceRules, collateralValue, stopStateOf } from "./planRules.js"
+import { LLTV, USDC, WETH, h, price, refusalOf, rulePolicy, usage } from "./rules.testing.js"
+
+// The stop-loss branches of the rule book (docs/stop-loss-exit.md), the SDK side of
+// modules/test/attacks/StopLossAttacks.t.sol: engaged (price <= stopPrice) a sub-account is due below exitHealth, lands up
+// to it, gains at least MIN_BAND_GAP, boosts nothing; held up to the re-arm price; ordinary above it.
+
+const POOL: Address = "0x00000000000000000000000000000000000000f1"
+const ID = `0x${"01".repeat(32)}` as Hex
+const RESERVE = 30_000n * 10n ** 6n
+/** 10 WETH at 3,000 USD with 17,200 USDC debt: health 1.5, inside the band [1.2, 1.7]. */
+function weth(stop: RuleSubAccount["stop"], usd = 3000n, boostAllowed = false): RuleSubAccount {
+  return {
+    id: ID,
+    policy: rulePolicy({ pools: [POOL], boostAllowed }),
+    state: { loanToken: USDC, collateralToken: WETH, collateral: 10n * 10n ** 18n, debt: 17_200n * 10n ** 6n, price: price(usd), lltv: LLTV } as RuleSubAccount["state"],
+    usage,
+    stop,
+  }
+}
+const repayTo = (s: RuleSubAccount, health: number) => s.state.debt - (collateralValue(s.state.collateral, s.state.price) * LLTV) / h(health)
+const check = (s: RuleSubAccount, actions: Parameters<typeof checkRebalanceRules>[0]["plan"]["actions"]) =>
+  checkRebalanceRules({
+    plan: { subAccounts: [s.id], actions },
+    subAccounts: [s],
+    pools: [{ address: POOL, asset: USDC, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 10n ** 20n, feeBps: 0n }],
+    balances: { [USDC]: 0n },
+    swapAdapter: "0x0000000000000000000000000000000000000000",
+    timestamp: 1_700_000_000n,
+    gasUsed: 300_000n,
+  })
+const exit = (s: RuleSubAccount, health: number) => {
+  const amount = repayTo(s, health)
+  return check(s, [
+    { kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount },
+    { kind: "Repay", subAccount: 0, amount },
+  ])
+}
+const engaged = { stopPrice: price(3000n), exitHealth: h(3) }
+
+describe("stop-loss rules (docs/stop-loss-exit.md)", () => {
+  test("stop state: engaged at or below the stop, held up to the re-arm price, off above", () => {
+    expect(stopStateOf(engaged, price(3000n), 100)).toBe(h(3))
+    expect(stopStateOf(engaged, price(3030n), 100)).toBe(1n)
+    expect(stopStateOf(engaged, price(3031n), 100)).toBe(0n)
+    expect(stopStateOf(undefined, price(3000n), 100)).toBe(0n)
+  })
+
+  test("engaged: an exit from inside the band to exitHealth is accepted; without a stop it is NoTrigger", () => {
+    expect(refusalOf(exit(weth(undefined), 2.9))).toEqual(["NoTrigger"])
+    expect(refusalOf(exit(weth(engaged), 2.9))).toEqual(["accepted"])
+  })
+
+  test("engaged: past exitHealth is HealthOutOfBand at exitHealth; a dust exit is outside the landing zone", () => {
+    const over = refusalOf(exit(weth(engaged), 3.2))
+    expect([over[0], over[3], over[4]]).toEqual(["HealthOutOfBand", h(1.2), h(3)])
+    const dust = refusalOf(exit(weth(engaged), 1.505))
+    expect(dust[0]).toBe("HealthOutsideLandingZone")
+    expect(dust[4]).toBe(h(3))
+  })
+
+  test("held (inside the hysteresis) or engaged: no boost", () => {
+    const held = weth(engaged, 3030n, true)
+    expect(refusalOf(check(held, [{ kind: "Repay", subAccount: 0, amount: 1n }]))).toEqual(["NoTrigger"])
+    const on = weth(engaged, 3000n, true)
+    expect(refusalOf(check(on, [{ kind: "Borrow", subAccount: 0, amount: 10n ** 6n }]))).toEqual(["ActionNotAllowed", 0n, 4n])
+  })
+})
