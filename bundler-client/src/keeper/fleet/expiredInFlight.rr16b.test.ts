@@ -1,12 +1,7 @@
-import { pino } from "pino"
 import type { Address } from "viem"
 import { describe, expect, test } from "vitest"
-import type { KeeperEvent } from "../events.js"
-import { KeeperMetrics } from "../metrics.js"
-import { KeeperStateStore, type PendingOperation } from "../stateFile.js"
-import { SAFE, STEP_RISK } from "../testing.js"
-import { MemoryFleetStore } from "./store.js"
-import { fleetStepOf, stateOf } from "./scan.testing.js"
+import { SAFE } from "../testing.js"
+import { IN_FLIGHT_NONCE, fleetStepOf, inFlightRecord, stateOf, stepConfigOf, stepFixture } from "./scan.testing.js"
 
 // Review rr16b (issue 16, f16c's F5 fix). E1 (Low, noise): the fix drops an unused in-flight operation with one
 // `key-revoked` alert only when the lens says "key revoked". An operation in flight when the key EXPIRES (validUntil
@@ -14,20 +9,12 @@ import { fleetStepOf, stateOf } from "./scan.testing.js"
 // Safe stays in the read set and the owner gets a `stalled` alert every stallAfterBlocks blocks for ever.
 // (Same harness as revokedInFlight.rr16.test.ts.)
 
-const NONCE = (5n << 64n) | 3n
-const record: PendingOperation = {
-  userOpHash: `0x${"ab".repeat(32)}`, nonce: NONCE.toString(), sentBlock: "100", firstSentBlock: "100", sentAt: 0, maxFeePerGas: "1", maxPriorityFeePerGas: "1",
-  sponsored: true, attempts: 1, triggerBlock: "100", triggerAt: 0,
-}
+const NONCE = IN_FLIGHT_NONCE
+const record = inFlightRecord
 
 async function expiredRun(last = 220n) {
-  const events: KeeperEvent[] = []
-  const logger = pino({ level: "silent" })
-  const metrics = new KeeperMetrics()
-  const store = new MemoryFleetStore(new KeeperStateStore(undefined))
-  store.bind({ chainId: 1, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", module: "0x00000000000000000000000000000000000000d1", keeper: "0x00000000000000000000000000000000000000a1" })
-  await store.setPending(SAFE, record)
-  const config = { deployment: { entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", adapters: {} }, resubmitAfterBlocks: 4, stallAfterBlocks: 12, logWindowBlocks: 2_000, fleet: { sendConcurrency: 1 }, safes: [], risk: STEP_RISK }
+  const { events, logger, metrics, store } = await stepFixture(record)
+  const config = stepConfigOf()
   const step = fleetStepOf({ config, publicClient: { getBlockNumber: async () => last, getLogs: async () => [] }, store, metrics, logger, events, dryRun: false })
   // The key expired at t = 500 (the steps are at t = 1000); the keeper-lane nonce still the record's.
   const expired = { ...stateOf(SAFE as Address), keeperKey: { active: true, validAfter: 0, validUntil: 500, keyGeneration: 5, ttl: 0 }, keeperNonce: NONCE }

@@ -1,12 +1,7 @@
-import { pino } from "pino"
 import type { Address } from "viem"
 import { describe, expect, test } from "vitest"
-import type { KeeperEvent } from "../events.js"
-import { KeeperMetrics } from "../metrics.js"
-import { KeeperStateStore, type PendingOperation } from "../stateFile.js"
-import { SAFE, STEP_RISK } from "../testing.js"
-import { fleetStepOf, stateOf } from "./scan.testing.js"
-import { MemoryFleetStore } from "./store.js"
+import { SAFE } from "../testing.js"
+import { IN_FLIGHT_NONCE, fleetStepOf, inFlightRecord, stateOf, stepConfigOf, stepFixture } from "./scan.testing.js"
 
 // Review rr16d D4 (alert flood; rr16 F5's class, not covered by its fix): an operation in flight when the Safe's owner
 // PAUSES automation (or re-registers the key with a validAfter in the future: "key not yet valid") can no longer
@@ -18,24 +13,13 @@ import { MemoryFleetStore } from "./store.js"
 // same nonce); alerting an owner every 12 blocks that the operation they paused is stalled is not. Harness as
 // revokedInFlight.rr16.test.ts (rr16 F5).
 
-const NONCE = (5n << 64n) | 3n
-const record: PendingOperation = {
-  userOpHash: `0x${"ab".repeat(32)}`, nonce: NONCE.toString(), sentBlock: "100", firstSentBlock: "100", sentAt: 0, maxFeePerGas: "1", maxPriorityFeePerGas: "1",
-  sponsored: true, attempts: 1, triggerBlock: "100", triggerAt: 0,
-}
+const NONCE = IN_FLIGHT_NONCE
+const record = inFlightRecord
 
 /** Steps the Safe at blocks 101..220 with the lens saying `why` (paused, or the key not valid yet) and the nonce unused. */
 async function blockedRun(why: "paused" | "not yet valid" | "re-registered") {
-  const events: KeeperEvent[] = []
-  const logger = pino({ level: "silent" })
-  const metrics = new KeeperMetrics()
-  const store = new MemoryFleetStore(new KeeperStateStore(undefined))
-  store.bind({ chainId: 1, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", module: "0x00000000000000000000000000000000000000d1", keeper: "0x00000000000000000000000000000000000000a1" })
-  await store.setPending(SAFE, record)
-  const config = {
-    deployment: { entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", adapters: {} },
-    resubmitAfterBlocks: 4, stallAfterBlocks: 12, logWindowBlocks: 2_000, fleet: { sendConcurrency: 1 }, safes: [], risk: STEP_RISK,
-  }
+  const { events, logger, metrics, store } = await stepFixture(record)
+  const config = stepConfigOf()
   // The chain's nonce of the operation's own key (read for an operation of an older key): unused.
   const step = fleetStepOf({ config, publicClient: { getBlockNumber: async () => 220n, getLogs: async () => [], readContract: async () => NONCE }, store, metrics, logger, events, dryRun: false })
   const base = stateOf(SAFE as Address)

@@ -1,13 +1,8 @@
-import { pino } from "pino"
 import { type Address, getAddress } from "viem"
 import { describe, expect, test } from "vitest"
-import type { KeeperEvent } from "../events.js"
-import { KeeperMetrics } from "../metrics.js"
-import { KeeperStateStore, type PendingOperation } from "../stateFile.js"
-import { SAFE, STEP_RISK } from "../testing.js"
+import { SAFE } from "../testing.js"
 import { FleetStep } from "./step.js"
-import { MemoryFleetStore } from "./store.js"
-import { fleetStepOf, stateOf } from "./scan.testing.js"
+import { IN_FLIGHT_NONCE, fleetStepOf, inFlightRecord, stateOf, stepConfigOf, stepFixture } from "./scan.testing.js"
 
 // Review rr16 (issue 16: "revoked or expired keys stop work for that Safe at once"). F5 (Low, noise): an operation
 // accepted by the bundler just before its Safe's owner revoked the keeper's key can no longer validate (the bundler
@@ -17,29 +12,13 @@ import { fleetStepOf, stateOf } from "./scan.testing.js"
 // revoked the keeper) every `stallAfterBlocks` blocks, for ever.
 // Fixed (f16c): FleetStep drops a record whose key is revoked and nonce unused, with one `key-revoked` alert.
 
-const NONCE = (5n << 64n) | 3n
-const record: PendingOperation = {
-  userOpHash: `0x${"ab".repeat(32)}`, nonce: NONCE.toString(), sentBlock: "100", firstSentBlock: "100", sentAt: 0, maxFeePerGas: "1", maxPriorityFeePerGas: "1",
-  sponsored: true, attempts: 1, triggerBlock: "100", triggerAt: 0,
-}
+const NONCE = IN_FLIGHT_NONCE
+const record = inFlightRecord
 
 /** Runs the revoked Safe's step at blocks 101..220; its outcomes, the store and the events. */
 async function revokedRun(chainNonce = NONCE, last = 220n) {
-  const events: KeeperEvent[] = []
-  const logger = pino({ level: "silent" })
-  const metrics = new KeeperMetrics()
-  const store = new MemoryFleetStore(new KeeperStateStore(undefined))
-  store.bind({ chainId: 1, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", module: "0x00000000000000000000000000000000000000d1", keeper: "0x00000000000000000000000000000000000000a1" })
-  await store.setPending(SAFE, record)
-  const config = {
-    deployment: { entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", adapters: {} },
-    resubmitAfterBlocks: 4,
-    stallAfterBlocks: 12,
-    logWindowBlocks: 2_000,
-    fleet: { sendConcurrency: 1 },
-    safes: [],
-    risk: STEP_RISK,
-  }
+  const { events, logger, metrics, store } = await stepFixture(record)
+  const config = stepConfigOf()
   const step = fleetStepOf({ config, publicClient: { getBlockNumber: async () => last, getLogs: async () => [] }, store, metrics, logger, events, dryRun: false })
   // The lens after the revoke: key inactive, the keeper-lane nonce still the record's (never used).
   const revoked = { ...stateOf(SAFE as Address), keeperKey: { active: false, validAfter: 0, validUntil: 2 ** 40, keyGeneration: 5, ttl: 0 }, keeperNonce: chainNonce }

@@ -1,13 +1,8 @@
-import { pino } from "pino"
 import type { Address } from "viem"
 import { describe, expect, test } from "vitest"
-import type { KeeperEvent } from "../events.js"
-import { KeeperMetrics } from "../metrics.js"
-import { KeeperStateStore } from "../stateFile.js"
-import { SAFE, STEP_RISK } from "../testing.js"
+import { SAFE } from "../testing.js"
 import { forkingNode, hashOf } from "./blockReads.testing.js"
-import { fleetStepOf, stateOf } from "./scan.testing.js"
-import { MemoryFleetStore } from "./store.js"
+import { fleetStepOf, stateOf, stepConfigOf, stepFixture } from "./scan.testing.js"
 
 // f16f (review rr16c S1): a step job whose block was lost to a reorg (its hash no longer the node's at that number)
 // must not be solved: its pinned reads are refused, and the bounded reads' fallback to `latest` (the new fork) must not
@@ -18,15 +13,8 @@ const POOL = "0x00000000000000000000000000000000000000f1" as Address
 /** One out-of-band Safe with one pool, stepped at fork A's 101 after the node reorganised to fork B. */
 async function lostStep(reorg: boolean) {
   const node = forkingNode(100n)
-  const events: KeeperEvent[] = []
-  const logger = pino({ level: "silent" })
-  const metrics = new KeeperMetrics()
-  const store = new MemoryFleetStore(new KeeperStateStore(undefined))
-  store.bind({ chainId: 1, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", module: "0x00000000000000000000000000000000000000d1", keeper: "0x00000000000000000000000000000000000000a1" })
-  const config = {
-    deployment: { entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", adapters: { morphoBlue: "0x00000000000000000000000000000000000000b1" } },
-    resubmitAfterBlocks: 4, stallAfterBlocks: 12, logWindowBlocks: 2_000, fleet: { sendConcurrency: 1 }, safes: [], risk: STEP_RISK,
-  }
+  const { events, logger, metrics, store } = await stepFixture()
+  const config = stepConfigOf({ morphoBlue: "0x00000000000000000000000000000000000000b1" })
   const step = fleetStepOf({ config, publicClient: node.client, store, metrics, logger, events, dryRun: false })
   // A sub-account out of band (a plan may follow: the pinned reads run) on an adapter no venue read covers, and one pool.
   const sub = { subAccount: `0x${"b9".repeat(32)}`, band: "above", policy: { adapter: "0x00000000000000000000000000000000000000c1" } }

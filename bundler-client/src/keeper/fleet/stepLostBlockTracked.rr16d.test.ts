@@ -1,13 +1,8 @@
-import { pino } from "pino"
 import { type Address, type Hex, getAddress } from "viem"
 import { describe, expect, test } from "vitest"
-import type { KeeperEvent } from "../events.js"
-import { KeeperMetrics } from "../metrics.js"
-import { KeeperStateStore, type PendingOperation } from "../stateFile.js"
-import { SAFE, STEP_RISK } from "../testing.js"
+import { SAFE } from "../testing.js"
 import { forkingNode, hashOf } from "./blockReads.testing.js"
-import { fleetStepOf, stateOf } from "./scan.testing.js"
-import { MemoryFleetStore } from "./store.js"
+import { IN_FLIGHT_NONCE, fleetStepOf, inFlightRecord, stateOf, stepConfigOf, stepFixture } from "./scan.testing.js"
 
 // Review rr16d D1 (f16f): "a step of a block lost to a reorg ends 'reorged' (no solve, no alert)" holds only on the
 // path that makes a pinned read (a Safe out of band, no operation in flight). A step of a Safe WITH an operation in
@@ -20,25 +15,14 @@ import { MemoryFleetStore } from "./store.js"
 // The step job of block N (hash A) is queued by the scan; the node reorganises to N' (hash B) before a worker runs it
 // (a step backlog at a shock, or plain scan->step latency). Harness: f16f's stepLostBlock test (forkingNode, fork at 100).
 
-const NONCE = (5n << 64n) | 3n
-const record: PendingOperation = {
-  userOpHash: `0x${"ab".repeat(32)}`, nonce: NONCE.toString(), sentBlock: "100", firstSentBlock: "100", sentAt: 0, maxFeePerGas: "1", maxPriorityFeePerGas: "1",
-  sponsored: true, attempts: 1, triggerBlock: "100", triggerAt: 0,
-}
+const NONCE = IN_FLIGHT_NONCE
+const record = inFlightRecord
 
 /** The Safe's step at fork A's 101 (hash A), after the node reorganised to fork B when `reorg`; `lostState` what the lens read at A. */
 async function trackedLostStep(reorg: boolean, variant: "included" | "revoked") {
   const node = forkingNode(100n)
-  const events: KeeperEvent[] = []
-  const logger = pino({ level: "silent" })
-  const metrics = new KeeperMetrics()
-  const store = new MemoryFleetStore(new KeeperStateStore(undefined))
-  store.bind({ chainId: 1, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", module: "0x00000000000000000000000000000000000000d1", keeper: "0x00000000000000000000000000000000000000a1" })
-  await store.setPending(SAFE, record)
-  const config = {
-    deployment: { entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", adapters: {} },
-    resubmitAfterBlocks: 4, stallAfterBlocks: 12, logWindowBlocks: 2_000, fleet: { sendConcurrency: 1 }, safes: [], risk: STEP_RISK, costs: { gasPriceGwei: 1, nativePrice: 3000 }, retry: { baseMs: 1_000, maxMs: 60_000 },
-  }
+  const { events, logger, metrics, store } = await stepFixture(record)
+  const config = stepConfigOf({}, { costs: { gasPriceGwei: 1, nativePrice: 3000 }, retry: { baseMs: 1_000, maxMs: 60_000 } })
   const step = fleetStepOf({ config, publicClient: node.client, store, metrics, logger, events, dryRun: false })
   const hashA = hashOf("a", 101n)
   // (a) fork A's 101 included the operation: the lens nonce is past it and the block's logs hold its event.
