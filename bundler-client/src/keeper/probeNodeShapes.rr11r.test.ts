@@ -1,7 +1,7 @@
 import { BaseError, type Hex, HttpRequestError, InternalRpcError, RpcRequestError, UnknownRpcError } from "viem"
 import { isNodeFailure, isTransientAnswer } from "./errors.js"
 import { expect, test } from "vitest"
-import { refusingSender, runPairSteps } from "./testing.js"
+import { probeFailsOnceRun } from "./testing.js"
 
 // Review rr11r R1 (f11v's `isNodeFailure`, issue 11 item 9, rr11q Q1's class). f11v lists the node's failures one
 // shape at a time: a transport failure (HTTP 5xx, no status, timeout), HTTP 429, JSON-RPC -32005, ReadFailedError,
@@ -14,8 +14,6 @@ import { refusingSender, runPairSteps } from "./testing.js"
 // block 100 only the probe [C] fails with the held-out shape; from 101 C alone is accepted.
 const C = `0x${"c1".repeat(32)}` as Hex
 const I = `0x${"b1".repeat(32)}` as Hex
-const c = C.toLowerCase()
-const i = I.toLowerCase()
 
 const heldOut = {
   // A gateway's request timeout (nginx / Cloudflare 408): viem retries it; the keeper's bundler transport does not.
@@ -29,21 +27,8 @@ const heldOut = {
   rpc429: () => new RpcRequestError({ url: "https://bundler.example/rpc", body: { method: "eth_estimateUserOperationGas" }, error: { code: 429, message: "Too Many Requests" } }),
 }
 
-async function run(n: number, error: () => Error) {
-  const base = refusingSender(
-    (plan) => {
-      const ids = plan.subAccounts.map((x) => x.toLowerCase())
-      return ids.includes(c) && ids.includes(i)
-    },
-    {
-      rescued: (id) => id !== i,
-      thrown: (plan, block) => (block === 100n && plan.subAccounts.length === 1 && plan.subAccounts[0]?.toLowerCase() === c ? error() : undefined),
-    },
-  )
-  const { alerts } = await runPairSteps(C, I, n, base)
-  const cLanded = base.landed.find((s) => s.endsWith(" c1"))
-  return { sent: base.sent, landed: base.landed, alerts, cLanded: cLanded === undefined ? undefined : Number(cLanded.split(" ")[0]) }
-}
+/** The probe-failure fixture of testing.ts with this file's C and I. */
+const run = (n: number, error: () => Error) => probeFailsOnceRun(C, I, n, error)
 
 for (const [name, error] of Object.entries(heldOut)) {
   test(`rr11r R1 fixed (${name}): C's probe failing with a transient answer at block 100 is the node's: rpc-error, no blame of C, C lands at 101 (was 104 with a false "refused alone")`, async () => {

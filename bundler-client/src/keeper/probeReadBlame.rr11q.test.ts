@@ -1,7 +1,7 @@
 import { ReadFailedError } from "@levpilot/sdk/errors"
 import { type Hex, HttpRequestError, RpcRequestError } from "viem"
 import { expect, test } from "vitest"
-import { refusingSender, runPairSteps } from "./testing.js"
+import { probeFailsOnceRun } from "./testing.js"
 
 // Review rr11q Q1 (f11t, issue 11 item 9): f11t makes a probe of ONE sub-account that fails with an error the step
 // would rethrow that sub-account's refusal alone, except a transport failure (`getTransportFailure`: HTTP 5xx, no
@@ -14,8 +14,6 @@ import { refusingSender, runPairSteps } from "./testing.js"
 // premise); at block 100 only, the probe [C] fails with a transient error; from 101 C alone is accepted.
 const C = `0x${"c1".repeat(32)}` as Hex
 const I = `0x${"b1".repeat(32)}` as Hex
-const c = C.toLowerCase()
-const i = I.toLowerCase()
 
 const transient = {
   read: () => new ReadFailedError({ address: `0x${"99".repeat(20)}`, functionName: "marketState", cause: new Error("header not found") }),
@@ -23,21 +21,8 @@ const transient = {
   rpc32005: () => new RpcRequestError({ url: "https://rpc.example/v1", body: { method: "eth_call" }, error: { code: -32005, message: "limit exceeded" } }),
 }
 
-async function run(n: number, error: () => Error) {
-  const base = refusingSender(
-    (plan) => {
-      const ids = plan.subAccounts.map((x) => x.toLowerCase())
-      return ids.includes(c) && ids.includes(i)
-    },
-    {
-      rescued: (id) => id !== i,
-      thrown: (plan, block) => (block === 100n && plan.subAccounts.length === 1 && plan.subAccounts[0]?.toLowerCase() === c ? error() : undefined),
-    },
-  )
-  const { alerts } = await runPairSteps(C, I, n, base)
-  const cLanded = base.landed.find((s) => s.endsWith(" c1"))
-  return { sent: base.sent, landed: base.landed, alerts, cLanded: cLanded === undefined ? undefined : Number(cLanded.split(" ")[0]) }
-}
+/** The probe-failure fixture of testing.ts with this file's C and I. */
+const run = (n: number, error: () => Error) => probeFailsOnceRun(C, I, n, error)
 
 for (const [name, error] of Object.entries(transient)) {
   test(`rr11q Q1 fixed (${name}): a transient failure in C's probe at block 100 is the node's (rpc-error, no blame, no memory); C lands at 101 as before f11t`, async () => {

@@ -353,6 +353,33 @@ export async function runPairSteps(
   return { events, alerts }
 }
 
+/**
+ * The probe-failure fixture (reviews rr11q Q1, rr11r R1) on {@link runPairSteps}: `c` and `i` due, every plan holding
+ * both refused plan-wide (loss class), `i`'s operations landing without effect (it stays due), and at block 100 only
+ * the probe of `c` alone throwing `error()`; from 101 `c` alone is accepted. Runs `n` steps.
+ *
+ * @returns The sends and landings (`"<block> <id>"`), the alerts as runPairSteps gives them, and the block `c` first
+ * landed in (undefined: never).
+ */
+export async function probeFailsOnceRun(c: Hex, i: Hex, n: number, error: () => Error) {
+  const lc = c.toLowerCase()
+  const li = i.toLowerCase()
+  const base = refusingSender(
+    (plan) => {
+      const ids = plan.subAccounts.map((x) => x.toLowerCase())
+      return ids.includes(lc) && ids.includes(li)
+    },
+    {
+      rescued: (id) => id !== li,
+      thrown: (plan, block) => (block === 100n && plan.subAccounts.length === 1 && plan.subAccounts[0]?.toLowerCase() === lc ? error() : undefined),
+    },
+  )
+  const { alerts } = await runPairSteps(c, i, n, base)
+  // refusingSender records a plan by its ids' first bytes: `c` alone is " <its first byte>".
+  const cLanded = base.landed.find((s) => s.endsWith(` ${lc.slice(2, 4)}`))
+  return { sent: base.sent, landed: base.landed, alerts, cLanded: cLanded === undefined ? undefined : Number(cLanded.split(" ")[0]) }
+}
+
 /** The step fixtures' persisted in-flight operation at `nonce` (EntryPoint nonce: key << 64 | sequence): first sent,
  * sponsored, at block 90 with 1-wei fees, one attempt. */
 export function pendingSentAt90(nonce: bigint): PendingOperation {
