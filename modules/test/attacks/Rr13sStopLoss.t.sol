@@ -96,4 +96,32 @@ contract Rr13sStopLossTest is SwapBase {
         console2.logInt(equity1);
         assertFalse(boosted, "no boost 1 bp above the stop right after an exit (hysteresis)");
     }
+
+    /// rr13s S4 FAILS TODAY: while the stop is engaged every plan that gains MIN_BAND_GAP (0.01) of health is a valid
+    /// exit, so a keeper (a compromised one of several, or one about to be revoked) spends the epoch's
+    /// maxRebalancesPerEpoch (10) on ten +0.015 exits (1.5 -> ~1.65) exactly when the price is at the stop, i.e. falling.
+    /// When the fall continues below minHealth, the rescue is refused (EpochRebalanceCapExceeded) until the epoch ends
+    /// (epochLength 1 day): revoking the keeper does not give the protection back. Before the stop a keeper could spend a
+    /// rebalance only on a rescue landing in the landing zone. Expected: the rescue from 1.1 is accepted (e.g. a stop exit
+    /// must reach exitHealth or a large fixed step, or exits do not spend the count rescues need).
+    function test_rr13s_S4_FAILS_TODAY_SmallStopExitsSpendTheRescuesRebalanceCap() public {
+        _enabled();
+        _setStop(wethState().price, EXIT);
+        for (uint256 k; k < 10; ++k) {
+            (Plan memory small,,) = swapDeleverage(_health() + 0.015e18);
+            (bool ok,) = handle(keeperOp(safe, keeper, small, keeperKey));
+            assertTrue(ok, "a +0.015 exit while engaged");
+        }
+        console2.log("health after ten small exits (1e15):", _health() / 1e15);
+        moveWethHealthTo(1.1e18); // the fall goes on (still engaged), below minHealth 1.2
+        (Plan memory rescue,,) = swapDeleverage(1.5e18);
+        (bool rescued, bytes memory reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
+        if (!rescued) console2.logBytes(reason);
+        assertTrue(rescued, "the rescue from below minHealth is still possible in the same epoch");
+    }
+
+    function _setStop(uint256 stopPrice, uint64 exitHealth) internal {
+        vm.prank(safe);
+        ILeverageModule(safe).setStopLoss(wethId, uint128(stopPrice), exitHealth);
+    }
 }
