@@ -71,3 +71,35 @@ describe("rr16f F1: a backend more than HASH_BLOCKS behind (syncing or stuck) be
     expect(r.passesPerBlock).toBeLessThanOrEqual(2)
   })
 })
+
+describe("rr16f held: a genuine rollback to a seen ancestor (A101 orphaned, head back to A100, then B101 on it)", () => {
+  test("the seen ancestor is ignored, B101 is dispatched as a reorg one block later", async () => {
+    const h = (fork: string, n: number) => `0x${fork.repeat(8)}${n.toString(16).padStart(56, "0")}`
+    const b = (fork: string, n: number) => ({ number: BigInt(n), hash: h(fork, n), timestamp: BigInt(1_200 + 12 * (n - 100)) })
+    const answers = [b("a", 100), b("a", 101), b("a", 100), b("a", 100), b("b", 101), b("b", 102)]
+    let now = 1_200_000
+    let polls = 0
+    let finish: () => void = () => undefined
+    const done = new Promise<void>((r) => (finish = r))
+    const client = {
+      getBlock: async () => {
+        const a = answers[Math.min(polls, answers.length - 1)]
+        polls += 1
+        if (polls > answers.length) finish()
+        return a
+      },
+    } as unknown as PublicClient
+    const clock: Clock = { now: () => now, sleep: async (ms) => void (now += ms) }
+    const logger = pino({ level: "silent" })
+    const metrics = new KeeperMetrics()
+    const reorgs: unknown[] = []
+    const events = new KeeperEvents({ logger, metrics, onEvent: (e) => void (e.type === "reorg" && reorgs.push(e)) })
+    const poller = new HeadPoller({ client, clock, metrics, logger, events, pollIntervalMs: 250, waitShare: 0.8 })
+    const seen: string[] = []
+    poller.start(async (head) => void seen.push(`${head.number}/${head.hash.slice(2, 3)}`))
+    await done
+    await poller.stop()
+    expect(seen).toEqual(["100/a", "101/a", "101/b", "102/b"])
+    expect(reorgs).toEqual([{ type: "reorg", from: 101n, to: 101n }])
+  })
+})
