@@ -50,7 +50,7 @@ describe("rr16f F1 (cost): a pass at a head whose state the full node pruned", (
     const reads = sharedBlockReads(node.client, { notImportedRetryMs: [1, 1, 1] })
     const alerts: unknown[] = []
     const store = { scanState: async (s: readonly Address[]) => ({ pending: s.map(() => false), fingerprints: s.map(() => undefined) }), setFingerprints: async () => undefined }
-    const chunk = await readChunk(reads.at({ number: STALE, hash: HASH }), { safes, block: STALE, keeper: safes[0] as Address, deployment: {} as never, limit }).catch((e: unknown) => e)
+    const chunk = await readChunk(reads.at({ number: STALE, hash: HASH }), { safes, block: STALE, keeper: safes[0] as Address, deployment: {} as never, limit }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))))
     const unreadable = chunk instanceof Error ? 0 : chunk.states.filter((s) => s.error).length
     if (!(chunk instanceof Error)) await triage(chunk as never, { store: store as never, events: { alert: (...a: unknown[]) => void alerts.push(a) } as never, refreshEveryBlocks: 10 })
     console.log("rr16f F1 cost", JSON.stringify({ ethCalls: node.calls(), limitSize: limit.size, unreadable, alerts: alerts.length }))
