@@ -3,7 +3,7 @@ import type { PublicClient } from "viem"
 import type { Clock } from "../clock.js"
 import { KeeperEvents } from "../events.js"
 import { KeeperMetrics } from "../metrics.js"
-import { HeadPoller } from "./head.js"
+import { type Head, HeadPoller } from "./head.js"
 
 // The HeadPoller tests' simulated chain and clock (head.test.ts, headLate.rr16b.test.ts). Test-only.
 
@@ -80,3 +80,35 @@ export function lcg(seed: number) {
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 
 export const regular = (n: number, seconds = 12) => Array.from({ length: n }, (_, i) => T0 + seconds * i)
+
+/**
+ * Runs a HeadPoller (poll interval 250 ms, waitShare 0.8) whose `eth_getBlockByNumber("latest")` answers `answers` in
+ * turn (then the last), on a simulated clock starting at unix 1,200 s, until every answer was given once more.
+ *
+ * @returns The heads dispatched, the `reorg` events and the polls made.
+ */
+export async function scriptedPolls(answers: { number: bigint; hash: string; timestamp: bigint }[]): Promise<{ seen: Head[]; reorgs: unknown[]; polls: number }> {
+  let now = 1_200_000
+  let polls = 0
+  let finish: () => void = () => undefined
+  const done = new Promise<void>((r) => (finish = r))
+  const client = {
+    getBlock: async () => {
+      const a = answers[Math.min(polls, answers.length - 1)]
+      polls += 1
+      if (polls > answers.length) finish()
+      return a
+    },
+  } as unknown as PublicClient
+  const clock: Clock = { now: () => now, sleep: async (ms) => void (now += ms) }
+  const logger = pino({ level: "silent" })
+  const metrics = new KeeperMetrics()
+  const reorgs: unknown[] = []
+  const events = new KeeperEvents({ logger, metrics, onEvent: (e) => void (e.type === "reorg" && reorgs.push(e)) })
+  const poller = new HeadPoller({ client, clock, metrics, logger, events, pollIntervalMs: 250, waitShare: 0.8 })
+  const seen: Head[] = []
+  poller.start(async (head) => void seen.push(head))
+  await done
+  await poller.stop()
+  return { seen, reorgs, polls }
+}

@@ -5,7 +5,7 @@ import type { Clock } from "../clock.js"
 import { KeeperEvents } from "../events.js"
 import { KeeperMetrics } from "../metrics.js"
 import { HeadPoller } from "./head.js"
-import { lcg, regular } from "./head.testing.js"
+import { lcg, regular, scriptedPolls } from "./head.testing.js"
 
 /**
  * A load-balanced RPC: polls go round-robin to `backends`; backend k sees block i `lagMs[k]` ms after it reached the
@@ -93,28 +93,9 @@ describe("rr16e E1: head polls alternating between a backend with the head and o
     const h = (fork: string, n: number): Hex => `0x${fork.repeat(8)}${n.toString(16).padStart(56, "0")}`
     const b = (fork: string, n: number) => ({ number: BigInt(n), hash: h(fork, n), timestamp: BigInt(1_200 + 12 * (n - 100)) })
     const answers = [b("a", 100), b("a", 101), b("a", 100), b("a", 101), b("a", 102), b("a", 101), b("b", 101), b("b", 102)]
-    let now = 1_200_000
-    let polls = 0
-    let finish: () => void = () => undefined
-    const done = new Promise<void>((r) => (finish = r))
-    const client = {
-      getBlock: async () => {
-        const a = answers[Math.min(polls, answers.length - 1)]
-        polls += 1
-        if (polls > answers.length) finish()
-        return a
-      },
-    } as unknown as PublicClient
-    const clock: Clock = { now: () => now, sleep: async (ms) => void (now += ms) }
-    const logger = pino({ level: "silent" })
-    const metrics = new KeeperMetrics()
-    const reorgs: unknown[] = []
-    const events = new KeeperEvents({ logger, metrics, onEvent: (e) => void (e.type === "reorg" && reorgs.push(e)) })
-    const poller = new HeadPoller({ client, clock, metrics, logger, events, pollIntervalMs: 250, waitShare: 0.8 })
-    const seen: string[] = []
-    poller.start(async (head) => void seen.push(`${head.number}/${head.hash.slice(2, 3)}`))
-    await done
-    await poller.stop()
+    const polled = await scriptedPolls(answers)
+    const { reorgs, polls } = polled
+    const seen = polled.seen.map((head) => `${head.number}/${head.hash.slice(2, 3)}`)
     // 100/a and 101/a answered again after 101/a and 102/a: a lagging backend, not dispatched; 101/b after 102/a: a reorg.
     expect(seen).toEqual(["100/a", "101/a", "102/a", "101/b", "102/b"])
     expect(reorgs).toEqual([{ type: "reorg", from: 102n, to: 101n }])

@@ -5,7 +5,7 @@ import type { Clock } from "../clock.js"
 import { KeeperEvents } from "../events.js"
 import { KeeperMetrics } from "../metrics.js"
 import { HASH_BLOCKS, HeadPoller } from "./head.js"
-import { lcg, regular } from "./head.testing.js"
+import { lcg, regular, scriptedPolls } from "./head.testing.js"
 
 // Same simulation as headAlternating.rr16e.test.ts (a load-balanced RPC, round-robin polls, one chain: hash = number),
 // with a backend far behind (a node syncing after a restart, or stuck).
@@ -77,28 +77,9 @@ describe("rr16f held: a genuine rollback to a seen ancestor (A101 orphaned, head
     const h = (fork: string, n: number) => `0x${fork.repeat(8)}${n.toString(16).padStart(56, "0")}`
     const b = (fork: string, n: number) => ({ number: BigInt(n), hash: h(fork, n), timestamp: BigInt(1_200 + 12 * (n - 100)) })
     const answers = [b("a", 100), b("a", 101), b("a", 100), b("a", 100), b("b", 101), b("b", 102)]
-    let now = 1_200_000
-    let polls = 0
-    let finish: () => void = () => undefined
-    const done = new Promise<void>((r) => (finish = r))
-    const client = {
-      getBlock: async () => {
-        const a = answers[Math.min(polls, answers.length - 1)]
-        polls += 1
-        if (polls > answers.length) finish()
-        return a
-      },
-    } as unknown as PublicClient
-    const clock: Clock = { now: () => now, sleep: async (ms) => void (now += ms) }
-    const logger = pino({ level: "silent" })
-    const metrics = new KeeperMetrics()
-    const reorgs: unknown[] = []
-    const events = new KeeperEvents({ logger, metrics, onEvent: (e) => void (e.type === "reorg" && reorgs.push(e)) })
-    const poller = new HeadPoller({ client, clock, metrics, logger, events, pollIntervalMs: 250, waitShare: 0.8 })
-    const seen: string[] = []
-    poller.start(async (head) => void seen.push(`${head.number}/${head.hash.slice(2, 3)}`))
-    await done
-    await poller.stop()
+    const polled = await scriptedPolls(answers)
+    const { reorgs, polls } = polled
+    const seen = polled.seen.map((head) => `${head.number}/${head.hash.slice(2, 3)}`)
     expect(seen).toEqual(["100/a", "101/a", "101/b", "102/b"])
     expect(reorgs).toEqual([{ type: "reorg", from: 101n, to: 101n }])
   })
