@@ -933,7 +933,7 @@ export class SafeStep {
           logger.warn({ safe, block: Number(block), cause: wide?.cause, ids, tried: subset, verdict: v.kind, spent: isolation.spent }, "a plan failed Safe-wide for a cause that grows with its size; narrowed it, most urgent first")
           if (v.kind === "accepted") {
             // The due ones left behind get their turn as in `isolate` (unreached runs), not judged nor blamed.
-            for (const id of ids.filter((x) => !v.sent.includes(x) && snapshot.chain.find((c) => c.subAccount.toLowerCase() === x)?.band === "below")) {
+            for (const id of ids.filter((x) => !(v.sent ?? subset).includes(x) && snapshot.chain.find((c) => c.subAccount.toLowerCase() === x)?.band === "below")) {
               leftBehindNow.add(id)
               const runs = (rt.unreached ??= new Map())
               const run = runs.get(id)
