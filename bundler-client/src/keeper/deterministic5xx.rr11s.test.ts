@@ -26,6 +26,7 @@ const alto500 = () =>
 test("rr11s S2 (fixed): I (accepted alone) lands within 5 blocks while every plan holding C is answered HTTP 500 by the bundler (a deterministic answer, not the node's)", async () => {
   const base = refusingSender(() => false, { thrown: (plan) => (plan.subAccounts.some((x) => x.toLowerCase() === c) ? alto500() : undefined) })
   const { alerts } = await runPairSteps(C, I, 5, base)
+  console.log(base.sent.join(" | "), "||", base.landed.join(" | "), "||", alerts.join(" | "))
   // Today: sent ["100 c1,b1", ..., "104 c1,b1"], landed [], alerts "10x rpc-error" every block.
   expect(alerts.length).toBeGreaterThan(0)
   expect(base.landed.some((s) => s.endsWith(" b1"))).toBe(true)

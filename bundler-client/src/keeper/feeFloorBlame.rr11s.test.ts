@@ -23,6 +23,7 @@ const floor = () =>
 test("rr11s S3 (fixed): a fee floor above the Safe's cap (no AA code) in a spike blames no sub-account: no nothing-to-send naming C or I in blocks 100-105", async () => {
   const base = refusingSender(() => false, { thrown: (_plan, block) => (block <= 105n ? floor() : undefined) })
   const { alerts } = await runPairSteps(C, I, 10, base)
+  console.log(base.sent.join(" | "), "||", base.landed.join(" | "), "||", alerts.join(" | "))
   // Today: "100 nothing-to-send C", "100 nothing-to-send I" (blamed alone, the chain "refuses its plan alone"), ...
   expect(alerts.filter((a) => /nothing-to-send/.test(a) && (a.endsWith(" C") || a.endsWith(" I")))).toEqual([])
 }, 60_000)
