@@ -33,15 +33,19 @@ export const RATE_LIMIT_RPC_CODE = -32005
 
 /**
  * Whether `error` is the node's (or the bundler's endpoint's) failure, not the plan's: a transport failure
- * (`getTransportFailure`: HTTP 5xx, no status, a timeout), a transient answer viem itself retries anywhere in the cause
+ * (`getTransportFailure`: HTTP 5xx without a JSON-RPC error body, no status, a timeout; an HTTP error reply whose body is
+ * a JSON-RPC error is judged by that body's code, {@link isTransientAnswer}, review rr11s S2), a transient answer viem itself retries anywhere in the cause
  * chain ({@link isTransientAnswer}: HTTP 403 / 408 / 429, JSON-RPC -32005 / -32007 / 429 / -1; review rr11r R1), a read that failed in its multicall (`ReadFailedError` in the cause chain), or an `eth_getLogs` the node
  * refused (`LogReadError`). One classification for `run`'s `rpc-error` alert and the isolation's blame (review rr11q
  * Q1: a one-sub-account probe failing this way was blamed on the sub-account): such a failure ends the step as the
  * node's, with no blame and nothing remembered.
  */
 export function isNodeFailure(error: unknown): boolean {
-  if (getTransportFailure(error) !== undefined) return true
   if (findInCauseChain(error, LogReadError) !== undefined || findInCauseChain(error, ReadFailedError) !== undefined) return true
+  // An HTTP error reply carrying a JSON-RPC error body is the bundler's answer, judged by that body (review rr11s S2).
+  const answered = error instanceof BaseError ? (error.walk((e) => e instanceof HttpRequestError && jsonRpcErrorBodyOf(e) !== undefined) as HttpRequestError | null) : null
+  if (answered !== null) return isTransientAnswer(answered)
+  if (getTransportFailure(error) !== undefined) return true
   const limited = isTransientAnswer
   if (limited(error)) return true
   return error instanceof BaseError && error.walk(limited) !== null
@@ -53,15 +57,20 @@ export function isNodeFailure(error: unknown): boolean {
  * `PaymasterValidationFailedError`, any AA3x such as AA31 "paymaster deposit too low", or self-pay not allowed after
  * it), `paymaster-unavailable` (it did not answer), `gas` (the Safe cannot pay its own gas: AA21 "didn't pay prefund",
  * "insufficient funds for gas", its self-pay budget), `nonce` (AA25 / an invalid account nonce, another pending
- * operation's AA25 at estimation, the keeper's nonce not the chain's).
+ * operation's AA25 at estimation, the keeper's nonce not the chain's), `fee` (the bundler's fee floor above the fee the
+ * Safe's caps allow, worded with no AA code: Alto's "maxFeePerGas must be at least X (current maxFeePerGas: Y)", a
+ * "replacement underpriced", a gas price or priority fee "too low"; review rr11s S3: it was blamed on each sub-account).
  */
-export type SafeWideCause = "paymaster" | "paymaster-unavailable" | "gas" | "nonce"
+export type SafeWideCause = "paymaster" | "paymaster-unavailable" | "gas" | "nonce" | "fee"
 
 /** The bundler's (EntryPoint's) codes and texts of each Safe-wide cause, matched in any message of the cause chain. */
 const SAFE_WIDE_TEXT: readonly [SafeWideCause, RegExp][] = [
   ["paymaster", /\bAA3\d\b/],
   ["gas", /\bAA21\b|didn't pay prefund|insufficient funds for gas/i],
   ["nonce", /\bAA25\b|invalid account nonce/i],
+  // The bundler's fee floor (Alto preMempoolChecks, Skandha / Voltaire / Rundler wordings): no AA code, the same for any
+  // plan of the Safe at this fee (issue 11 item 4: the sender alerts gas-cap-below-market with both numbers).
+  ["fee", /\b(maxFeePerGas|maxPriorityFeePerGas|max fee per gas|max priority fee per gas|priority fee|gas price|fee)\b[^.]{0,40}\b(must be at least|too low|below (the )?(minimum|required|base fee))|\bunderpriced\b/i],
 ]
 
 /**
@@ -91,6 +100,23 @@ export function safeWideFailureOf(error: unknown): { cause: SafeWideCause; reaso
     if (text !== undefined) return { cause, reason: text.trim().slice(0, 300) }
   }
   return undefined
+}
+
+/**
+ * Whether a Safe-wide failure ({@link safeWideFailureOf}) may depend on the plan's size, so that a smaller plan of the
+ * same Safe may fit (review rr11s S1): `gas` (the prefund AA21 and the self-pay budget's charge are both
+ * (sum of the operation's gas limits) x maxFeePerGas, and a plan of k sub-accounts has about k times the gas of a plan
+ * of one) and `paymaster` (an ERC-7677 sponsor's per-operation gas or cost cap, AA31 a deposit below the operation's
+ * maximum cost, an ERC-20 paymaster's allowance below its charge), except self-pay not allowed. A sponsor refusing the
+ * Safe outright cannot be told from its cap by its wording, so it is found by the narrowing itself: its plan of one is
+ * refused alike and alerted as before. `nonce`, `paymaster-unavailable` and `fee` do not depend on the plan.
+ */
+export function isSizeDependentSafeWide(error: unknown): boolean {
+  if (isNodeFailure(error)) return false
+  const wide = safeWideFailureOf(error)
+  if (wide === undefined) return false
+  if (wide.cause === "gas") return true
+  return wide.cause === "paymaster" && findInCauseChain(error, SelfPayNotAllowedError) === undefined
 }
 
 /**
@@ -142,7 +168,7 @@ export class SafeWideFailureError extends BaseError {
   /** The failure's own words (the paymaster's reason, the bundler's AA code and text): the alert's `reason`. */
   reason: string
   constructor({ safe, cause, reason, subAccounts, error }: { safe: string; cause: SafeWideCause; reason: string; subAccounts?: readonly string[] | undefined; error: unknown }) {
-    const what = { paymaster: "the paymaster refused", "paymaster-unavailable": "the paymaster did not answer", gas: "the Safe cannot pay its gas", nonce: "the Safe's keeper nonce was refused" }[cause]
+    const what = { paymaster: "the paymaster refused", "paymaster-unavailable": "the paymaster did not answer", gas: "the Safe cannot pay its gas", nonce: "the Safe's keeper nonce was refused", fee: "the bundler's fee floor is above the Safe's fee caps" }[cause]
     super(`Safe-wide failure, not any sub-account's: ${what}: ${reason}; nothing was sent and no sub-account is blamed.`, {
       cause: error instanceof Error ? error : undefined,
       metaMessages: [`Safe: ${safe}`, `Cause: ${cause}`, ...(subAccounts !== undefined ? [`Plan's sub-accounts: ${subAccounts.join(", ")}`] : []), "The keeper plans again after its backoff."],
@@ -591,6 +617,24 @@ export class RescueInfeasibleError extends BaseError {
   }
 }
 
+/**
+ * The JSON-RPC error object of an HTTP error reply, when its `details` is one (a JSON object with a string `message`),
+ * else undefined (review rr11s S2).
+ */
+function jsonRpcErrorBodyOf(error: HttpRequestError): { code: number | undefined; message: string } | undefined {
+  const details = error.details?.trim()
+  if (details === undefined || !details.startsWith("{")) return undefined
+  try {
+    const parsed = JSON.parse(details) as unknown
+    if (parsed === null || typeof parsed !== "object") return undefined
+    const { message, code } = parsed as { message?: unknown; code?: unknown }
+    if (typeof message !== "string") return undefined
+    return { code: typeof code === "number" ? code : undefined, message }
+  } catch {
+    return undefined
+  }
+}
+
 /** HTTP statuses of an answer with no JSON-RPC body that viem's http transport retries as transient (`shouldRetry`). */
 const TRANSIENT_HTTP_STATUSES: ReadonlySet<number> = new Set([403, 408, 429, 500, 502, 503, 504])
 /**
@@ -608,12 +652,25 @@ const TRANSIENT_RPC_CODES: ReadonlySet<number> = new Set([-1, RATE_LIMIT_RPC_COD
  * -32603 (internal error) is left out, because bundlers also answer it for a plan's own revert (review rr11q Q2); HTTP
  * 413 (request too large) is left out, because a plan's size makes it the same at every retry. A JSON-RPC error body
  * is judged by its code only, whatever the HTTP status (viem also retries it by a 403 / 408 / 5xx status): a bundler may
- * refuse a plan with any status.
+ * refuse a plan with any status. That holds also for an `HttpRequestError` whose `details` is a JSON-RPC error object
+ * (`{ message, code? }`: viem's http transport puts the reply's `error` there, review rr11s S2): Alto answers HTTP 500
+ * with such a body for any failure that is not its `RpcError` (an undecodable simulation revert, its binary search),
+ * deterministic for the operation; with no code it is the plan's. Only a 5xx without a JSON-RPC error body (a proxy's
+ * HTML or text page, an empty reply) is transient. Chosen over "N consecutive node failures of the same plan narrow the
+ * plan": judging the body decides at the first answer (no N blocks lost in the worst minute), needs no memory across
+ * steps (a restart or a changed plan would reset it), and cannot turn a real outage into blame.
  *
  * @example isTransientAnswer(new HttpRequestError({ url, status: 408 })) // true
  */
 export function isTransientAnswer(error: unknown): boolean {
-  if (error instanceof HttpRequestError) return error.status !== undefined && TRANSIENT_HTTP_STATUSES.has(error.status)
+  if (error instanceof HttpRequestError) {
+    // A JSON-RPC error body (viem puts the reply's `error` object in `details`) is the bundler's answer, judged by its
+    // code like any JSON-RPC error (review rr11s S2: Alto answers HTTP 500 for an estimation failure it cannot decode,
+    // the same every block for the same operation).
+    const body = jsonRpcErrorBodyOf(error)
+    if (body !== undefined) return body.code !== undefined && TRANSIENT_RPC_CODES.has(body.code)
+    return error.status !== undefined && TRANSIENT_HTTP_STATUSES.has(error.status)
+  }
   const code = (error as { code?: unknown } | null)?.code
   return error instanceof Error && typeof code === "number" && TRANSIENT_RPC_CODES.has(code)
 }

@@ -71,15 +71,27 @@ test("f11w Safe-wide (aa21): a probe failing for the whole Safe at every block b
   expect(sent).toEqual(Array.from({ length: 5 }, (_, k) => [`${100 + k} c1,b1`, `${100 + k} c1`]).flat())
 }, 60_000)
 
-test("f11w Safe-wide (aa21, paymasterRefused): a plan of several sub-accounts failing for the whole Safe is not isolated (rr11q Q2's isolation is for the plan's own failures): no probe, no blame, one alert per block naming the cause", async () => {
+test("f11w Safe-wide (aa21, paymasterRefused), fixed by rr11s S1: a plan of several sub-accounts failing for the whole Safe for a cause that grows with its size is narrowed to its most urgent sub-account (no blame); when even that plan of one fails, one alert per block naming the cause and that a plan of one does not fit", async () => {
   for (const name of ["aa21", "paymasterRefused"]) {
     const wide = safeWide[name] as (typeof safeWide)[string]
     const base = refusingSender(() => false, { thrown: () => wide.error() })
     const { alerts, events } = await runPairSteps(C, I, 4, base)
-    expect(base.sent).toEqual(["100 c1,b1", "101 c1,b1", "102 c1,b1", "103 c1,b1"])
+    // Was ["100 c1,b1", "101 c1,b1", ...]: the same big plan every block. Now the plan, then C (the most urgent) alone.
+    expect(base.sent).toEqual(Array.from({ length: 4 }, (_, k) => [`${100 + k} c1,b1`, `${100 + k} c1`]).flat())
     expect(base.landed).toEqual([])
-    // `runPairSteps` marks an alert naming C or I: the Safe-wide alert lists the plan's sub-accounts, blaming neither.
     expect(alerts.map((a) => a.split(" ").slice(0, 2).join(" "))).toEqual(Array.from({ length: 4 }, (_, k) => `${100 + k} ${wide.kind}`))
-    for (const e of events) if (e.type === "alert") expect(e.message).toMatch(/^Safe-wide failure, not any sub-account's/)
+    for (const e of events)
+      if (e.type === "alert") {
+        expect(e.message).toMatch(/^Safe-wide failure, not any sub-account's/)
+        expect(e.message).toMatch(/even a plan of one sub-account does not fit/)
+      }
   }
+}, 60_000)
+
+test("f11w Safe-wide (aa25), kept after rr11s S1: a plan of several failing on the Safe's nonce (not size-dependent) is not narrowed: no probe, no blame, one alert per block", async () => {
+  const wide = safeWide.aa25 as (typeof safeWide)[string]
+  const base = refusingSender(() => false, { thrown: () => wide.error() })
+  const { alerts } = await runPairSteps(C, I, 4, base)
+  expect(base.sent).toEqual(["100 c1,b1", "101 c1,b1", "102 c1,b1", "103 c1,b1"])
+  expect(alerts.map((a) => a.split(" ").slice(0, 2).join(" "))).toEqual(Array.from({ length: 4 }, (_, k) => `${100 + k} ${wide.kind}`))
 }, 60_000)

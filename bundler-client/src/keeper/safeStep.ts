@@ -12,7 +12,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, isNodeFailure, notThePlansFailure, safeWideFailureOf } from "./errors.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, isNodeFailure, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
@@ -478,7 +478,7 @@ export class SafeStep {
         block,
         kind,
         wide !== undefined
-          ? new SafeWideFailureError({ safe, cause: wide.cause, reason: wide.reason, subAccounts: failed, error })
+          ? new SafeWideFailureError({ safe, cause: wide.cause, reason: isolation.narrowedToOne ? `${wide.reason}; even a plan of one sub-account does not fit` : wide.reason, subAccounts: failed, error })
           : failed === undefined
             ? error
             : new PlanSendFailedError({ safe, subAccounts: failed, fellThrough: false, cause: error }),
@@ -628,6 +628,7 @@ export class SafeStep {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
     isolation.failedPlan = undefined
+    isolation.narrowedToOne = undefined
     const read0 = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap, aaveDustThresholdBase: config.aaveDustThresholdBase }))
     // A sub-account whose oracle fails the module's oracle checks (stale, zero, out of bounds) is left out like one
     // whose oracle reverts: every plan listing it would revert. The fleet's batched read (one eth_call for every Safe)
@@ -909,6 +910,59 @@ export class SafeStep {
       }
       return out.send !== undefined
     }
+    // A plan of several sub-accounts refused Safe-wide for a cause that grows with its size (`isSizeDependentSafeWide`:
+    // the prefund AA21 and the self-pay budget charge (sum of gas limits) x maxFeePerGas, a sponsor may cap the gas of
+    // one operation): the plan of its most urgent half (ceil), then quarter, ... down to its most urgent sub-account
+    // alone (the turn order of `isolate`), each a probe within the plan's share of REFUSAL_SIMULATIONS_PER_STEP. No
+    // sub-account is blamed nor remembered: the size, not any of them, is the cause (review rr11s S1). Accepted: sent
+    // (true; the rest waits for the next operation). A probe naming or refusing a sub-account for its own reason: the
+    // step plans again without it (false). Even the plan of one refused alike, or the budget spent: the Safe's failure
+    // (rethrown, `run` alerts naming the cause and, for the plan of one, that even it does not fit).
+    const narrow = async (sent: ChainPlan, attempt: StepAttempt, error: unknown): Promise<boolean> => {
+      isolation.spent += 1 // the refused plan's own simulation
+      const urgentFirst = mostUrgentFirst(
+        sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)),
+        attempt.results,
+      )
+      const ids = [...new StepTurns(rt.unreached, block).first(urgentFirst)]
+      const ranked = attempt.ranked ?? []
+      const at = ranked.findIndex((plan) => plan.includes(ids[0] as string))
+      let budget = isolation.share(at < 0 ? 1 : ranked.length - at)
+      const wide = safeWideFailureOf(error)
+      let last = error
+      for (let size = Math.ceil(ids.length / 2); size >= 1 && budget > 0; size = size === 1 ? 0 : Math.ceil(size / 2)) {
+        const subset = ids.slice(0, size)
+        budget -= 1
+        isolation.spent += 1
+        try {
+          const v = await simulate(subset, { name: wide?.cause ?? "safe-wide", args: [wide?.reason ?? ""] })
+          logger.warn({ safe, block: Number(block), cause: wide?.cause, ids, tried: subset, verdict: v.kind, spent: isolation.spent }, "a plan failed Safe-wide for a cause that grows with its size; narrowed it, most urgent first")
+          if (v.kind === "accepted") {
+            // The due ones left behind get their turn as in `isolate` (unreached runs), not judged nor blamed.
+            for (const id of ids.filter((x) => !(v.sent ?? subset).includes(x) && snapshot.chain.find((c) => c.subAccount.toLowerCase() === x)?.band === "below")) {
+              leftBehindNow.add(id)
+              const runs = (rt.unreached ??= new Map())
+              const run = runs.get(id)
+              if (run?.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
+              runs.set(id, { since: run?.since, alerted: block })
+            }
+            return true
+          }
+          if (v.kind === "empty") break
+          return false
+        } catch (again) {
+          if (!isSizeDependentSafeWide(again)) throw again
+          last = again
+          if (size === 1) {
+            isolation.failedPlan = subset
+            isolation.narrowedToOne = true
+            throw again
+          }
+        }
+      }
+      isolation.failedPlan = sent.subAccounts
+      throw last
+    }
     // Remembered culprits (found refused alone at earlier steps) still out of their band: left out of this step's plans
     // up front, their runs continued (review rr11m M5: re-isolating them every block spent the budget of the others).
     // REFUSED_ALONE_MEMORY_BLOCKS after it was first found it is forgotten, whatever its re-tests said (it rejoins the
@@ -1036,6 +1090,18 @@ export class SafeStep {
           const { failing, oracle, planWide } = sent === undefined ? {} : failureOf(error, sent, attempt, { minNamed: charged ? Number.POSITIVE_INFINITY : 2, planWide: !charged })
           if (planWide !== undefined && sent !== undefined) {
             if (await isolate(sent, planWide, attempt)) {
+              sentNow = true
+              finished = true
+              rt.refused = refusedNow
+              return
+            }
+            continue
+          }
+          // A Safe-wide failure that grows with the plan's size (`isSizeDependentSafeWide`: AA21 prefund, the self-pay
+          // budget, a paymaster's per-operation cap) of a plan of several sub-accounts: narrowed, most urgent first, with
+          // no blame (`narrow`; review rr11s S1: the same big plan was refused every block and no rescue landed).
+          if (failing === undefined && sent !== undefined && !charged && sent.subAccounts.filter((id) => !excluded.has(id.toLowerCase())).length > 1 && isSizeDependentSafeWide(error)) {
+            if (await narrow(sent, attempt, error)) {
               sentNow = true
               finished = true
               rt.refused = refusedNow

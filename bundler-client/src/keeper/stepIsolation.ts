@@ -60,6 +60,11 @@ export class StepIsolation {
    * `send-failed` alert (review rr11p P6 residual). Cleared at each of the step's attempts.
    */
   failedPlan: readonly string[] | undefined
+  /**
+   * Set when the step's failure is a size-dependent Safe-wide one that even the plan of one sub-account hit (review rr11s
+   * S1's narrowing): the alert says so. Cleared with `failedPlan`.
+   */
+  narrowedToOne: true | undefined
 
   /**
    * The probes the isolation of a refused plan may make: the budget left, shared equally (rounded up) between this plan
