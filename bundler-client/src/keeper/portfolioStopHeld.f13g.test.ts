@@ -68,14 +68,14 @@ async function snapshotWith(stop: { stopPrice: bigint; exitHealth: bigint } | un
 describe("f13g (rr13s S3): the keeper plans no boost while the sub-account's stop holds", () => {
   it("no stop, or a stop re-armed (price above stopPrice x (1 + max(deviation, MIN_REARM_BPS))): boost-due as before", async () => {
     expect(await snapshotWith({ stopPrice: 0n, exitHealth: 0n })).toEqual({ boost: true, due: true })
-    // 1 % re-arm (deviation 100): a stop 2 % under the price is re-armed.
-    expect(await snapshotWith({ stopPrice: (PRICE * 98n) / 100n, exitHealth: 3n * 10n ** 18n }, 100)).toEqual({ boost: true, due: true })
+    // 1 % re-arm (MIN_REARM_BPS 100, deviation 0): a stop 2 % under the price is re-armed.
+    expect(await snapshotWith({ stopPrice: (PRICE * 98n) / 100n, exitHealth: 3n * 10n ** 18n })).toEqual({ boost: true, due: true })
     // The stop is read in the snapshot's pinned multicall.
     expect(reads.filter((r) => r.functions.includes("getStopLoss")).map((r) => r.blockNumber)).toEqual([BLOCK, BLOCK])
   })
 
-  it("held (stopPrice < price <= the re-arm price) or engaged: no boost, not due", async () => {
-    expect(await snapshotWith({ stopPrice: (PRICE * 995n) / 1000n, exitHealth: 3n * 10n ** 18n }, 100)).toEqual({ boost: false, due: false })
+  it("held (stopPrice < price <= the re-arm price, even with deviation 0) or engaged: no boost, not due", async () => {
+    expect(await snapshotWith({ stopPrice: (PRICE * 995n) / 1000n, exitHealth: 3n * 10n ** 18n })).toEqual({ boost: false, due: false })
     expect(await snapshotWith({ stopPrice: (PRICE * 97n) / 100n, exitHealth: 3n * 10n ** 18n }, 400)).toEqual({ boost: false, due: false })
     expect(await snapshotWith({ stopPrice: PRICE, exitHealth: 3n * 10n ** 18n })).toEqual({ boost: false, due: false })
   })
