@@ -6,6 +6,7 @@ import {
   PendingOperationFailedError,
   ReadFailedError,
   SelfPayBudgetExceededError,
+  UnconfirmedUserOperationError,
   UserOperationInFlightError,
   getTransportFailure,
 } from "@levpilot/sdk/errors"
@@ -96,17 +97,37 @@ export function safeWideFailureOf(error: unknown): { cause: SafeWideCause; reaso
  * Why a failed step is not its plan's fault (nor any of its sub-accounts'), or undefined when it may be: `fenced` (this
  * worker's store write was fenced, `StoreFencedError`: it lost the Safe's lease), `paymaster-charge` (a token
  * paymaster's pre-charge left the plan short, `PaymasterTokenChargeError`: `run` plans again with it kept aside), `node`
- * ({@link isNodeFailure}), `safe-wide` ({@link safeWideFailureOf}). The one guard of the step's refusal isolation (a
+ * ({@link isNodeFailure}), `safe-wide` ({@link safeWideFailureOf}), `unusable-answer` ({@link isUnusableAnswer}),
+ * `unconfirmed` (an `UnconfirmedUserOperationError`: the send's answer was unusable, the operation may be in flight). The one guard of the step's refusal isolation (a
  * probe, a re-test alone, a turn plan's fall-through, a plan of several sub-accounts isolated for an unnamed failure):
  * such a failure ends the step before any sub-account is blamed, and `run` alerts it as the node's (`rpc-error`), the
  * Safe's (`paymaster-refused`, `paymaster-unavailable`, `send-failed` naming the cause) or not at all (fenced).
  */
-export function notThePlansFailure(error: unknown): "fenced" | "paymaster-charge" | "node" | "safe-wide" | undefined {
+export function notThePlansFailure(error: unknown): "fenced" | "unconfirmed" | "paymaster-charge" | "node" | "safe-wide" | "unusable-answer" | undefined {
   if (findInCauseChain(error, StoreFencedError) !== undefined) return "fenced"
+  // The send reached the bundler and its answer was unusable: the operation may be in its mempool (tracked by nonce).
+  // Never a reason to probe or send another plan (test/keeper.adversarial.test.ts: the isolation of this "unnamed"
+  // failure sent a second operation beside the one that landed).
+  if (findInCauseChain(error, UnconfirmedUserOperationError) !== undefined) return "unconfirmed"
   if (findInCauseChain(error, PaymasterTokenChargeError) !== undefined) return "paymaster-charge"
   if (isNodeFailure(error)) return "node"
   if (safeWideFailureOf(error) !== undefined) return "safe-wide"
+  if (isUnusableAnswer(error)) return "unusable-answer"
   return undefined
+}
+
+/**
+ * Whether a JavaScript `TypeError`, `SyntaxError` or `RangeError` is in `error`'s cause chain: an answer of the node or
+ * the bundler that could not be used (a result of the wrong shape or not hex, e.g. "Cannot mix BigInt and other types",
+ * a truncated body), not a refusal of the plan by the chain's simulation. Such a failure blames no sub-account (it is
+ * `notThePlansFailure`): test/keeper.adversarial.test.ts "garbage from the RPC and the bundler" saw the isolation of
+ * an unnamed failure (f11w) blame one sub-account for a garbage answer, and two operations land where one rescues both.
+ */
+export function isUnusableAnswer(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 16; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof TypeError || e instanceof SyntaxError || e instanceof RangeError) return true
+  }
+  return false
 }
 
 export type SafeWideFailureErrorType = SafeWideFailureError & { name: "SafeWideFailureError" }

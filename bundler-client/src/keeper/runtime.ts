@@ -102,6 +102,14 @@ export type SafeRuntime = {
    */
   unreached?: Map<string, { since: bigint | undefined; alerted: bigint | undefined }> | undefined
   /**
+   * The last plan of several sub-accounts that failed with an error naming none of them (not of the loss class, not
+   * `notThePlansFailure`): its block and its sub-accounts (lower case, sorted, comma-joined). Such a failure is isolated
+   * only when the same plan failed so at the previous step too (UNNAMED_REPEAT_BLOCKS): a single garbage or -32603 answer
+   * of a bundler or proxy, followed by a sane one for the first probe, blamed a sub-account
+   * (test/keeper.adversarial.test.ts "garbage from the RPC and the bundler": two operations where one rescues both).
+   */
+  unnamedFailure?: { block: bigint; key: string } | undefined
+  /**
    * The runs of this Safe's operations included but reverted (review rr11n N4), by lower-case sub-account of the reverted
    * plans (`*`: a record without them; review rr11p P3): how many, the block of the last `reverted` alert (the first of a
    * run, then at most once per REVERTED_REALERT_BLOCKS) and of the last revert; ended by a successful inclusion of that

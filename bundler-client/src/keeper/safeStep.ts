@@ -379,6 +379,12 @@ function unreachedDetail(steps: bigint, why: "over-limit" | "left-behind" | "sen
   }
 }
 
+/**
+ * Blocks within which a plan's second failure with an error naming none of its sub-accounts counts as a repeat (the
+ * previous step, or the one before after a backoff): only then are its sub-accounts isolated (`SafeRuntime.unnamedFailure`).
+ */
+export const UNNAMED_REPEAT_BLOCKS = 2n
+
 export class SafeStep {
   constructor(
     private readonly deps: {
@@ -1042,17 +1048,47 @@ export class SafeStep {
           // revert, a swap quote read at send): its cause is isolated among its sub-accounts as for a loss-class refusal,
           // within the same budget (review rr11q Q2: rethrown, the same plan failed every block and an accepted rescue
           // beside a broken sub-account was never sent). A probe of ONE sub-account failing so blames it (`simulate`).
-          if (failing === undefined && sent !== undefined && sent.subAccounts.filter((id) => !excluded.has(id.toLowerCase())).length > 1 && notThePlansFailure(error) === undefined) {
+          // Only when the same plan failed so at the previous step too (`SafeRuntime.unnamedFailure`): a one-off answer is
+          // the bundler's, and the step ends as before (send-failed naming the plan).
+          const unnamedKey = sent?.subAccounts.map((id) => id.toLowerCase()).sort().join(",")
+          const unnamed = failing === undefined && sent !== undefined && sent.subAccounts.filter((id) => !excluded.has(id.toLowerCase())).length > 1 && notThePlansFailure(error) === undefined
+          const repeated = unnamed && rt.unnamedFailure !== undefined && rt.unnamedFailure.key === unnamedKey && block - rt.unnamedFailure.block <= UNNAMED_REPEAT_BLOCKS
+          if (unnamed && unnamedKey !== undefined) rt.unnamedFailure = { block, key: unnamedKey }
+          if (repeated) {
             const name = error instanceof Error ? error.name : "Error"
             const message = error instanceof Error ? (error instanceof BaseError ? error.shortMessage : (error.message.split("\n")[0] ?? "")) : String(error)
             logger.warn({ safe, block: Number(block), subAccounts: sent.subAccounts, error: message }, "a plan of several sub-accounts failed naming none of them; isolating its sub-accounts")
-            if (await isolate(sent, { name, args: [message] }, attempt)) {
+            // What the isolation may change, kept to undo it when no subset was accepted (below).
+            const kept = { excluded: new Set(excluded), culprits: new Set(isolation.culprits), refused: new Set(ruleRefusedNow.keys()), runs: new Set(isolation.runs.keys()), memory: new Map(rt.refusedAlone ?? []) }
+            const undo = () => {
+              for (const id of [...excluded]) if (!kept.excluded.has(id)) excluded.delete(id)
+              for (const id of [...isolation.culprits]) if (!kept.culprits.has(id)) isolation.culprits.delete(id)
+              for (const key of [...ruleRefusedNow.keys()]) if (!kept.refused.has(key)) ruleRefusedNow.delete(key)
+              for (const key of [...isolation.runs.keys()]) if (!kept.runs.has(key)) isolation.runs.delete(key)
+              if (rt.refusedAlone !== undefined) rt.refusedAlone = kept.memory
+            }
+            let accepted: boolean
+            try {
+              accepted = await isolate(sent, { name, args: [message] }, attempt)
+            } catch (probeError) {
+              // A probe ended the step (the node's failure, the Safe's): nothing it blamed on the way stays.
+              undo()
+              throw probeError
+            }
+            if (accepted) {
               sentNow = true
               finished = true
               rt.refused = refusedNow
               return
             }
-            continue
+            // No subset accepted: the same unnamed failure with each sub-account alone is no sub-account's (a bundler or
+            // proxy answering garbage or -32603 to every request; test/keeper.adversarial.test.ts "garbage from the RPC
+            // and the bundler": blamed one by one, they were then rescued in two operations, and before the second in
+            // one that left the other below its band). Its blame, memory and alerts are undone and the step ends with the
+            // plan's failure as before the isolation (send-failed naming the plan); a culprit is only one whose plan failed
+            // while another subset of the same plan was accepted.
+            undo()
+            throw error
           }
           if (failing === undefined || excluded.has(failing.id)) {
             if (sent !== undefined && !charged) isolation.failedPlan = sent.subAccounts

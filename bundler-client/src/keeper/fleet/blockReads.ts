@@ -1,4 +1,4 @@
-import { type Chain, type Client, type Hex, type PublicClient, type Transport, createPublicClient, custom, numberToHex } from "viem"
+import { BaseError, type Chain, type Client, type Hex, type PublicClient, type Transport, createPublicClient, custom, numberToHex } from "viem"
 import { BlockNotCanonicalError, BlockNotImportedError } from "../errors.js"
 
 /** Block numbers whose shared reads are kept (the newest ones; every hash seen at them); older ones are dropped. */
@@ -50,6 +50,19 @@ type Kept = {
   client: PinnedReads
 }
 
+/** Nodes' refusals of a block they do not have (geth / reth "header not found", Erigon / Besu "block not found", Nethermind and anvil -32001 "resource not found", "unknown block"). */
+const BLOCK_REFUSAL = /header (for hash )?not found|unknown block|block not found|block .*could not be found|resource not found/i
+
+/**
+ * Whether `error` (any error of its cause chain, by message or details) is a node's refusal of the block a read is
+ * pinned to as unknown to it ({@link BLOCK_REFUSAL}), not a failure of the call (review rr16e E2).
+ */
+export function isBlockRefusal(error: unknown): boolean {
+  const refusal = (e: unknown) => e instanceof Error && (BLOCK_REFUSAL.test(e.message) || BLOCK_REFUSAL.test((e as { details?: unknown }).details === undefined ? "" : String((e as { details?: unknown }).details)))
+  if (refusal(error)) return true
+  return error instanceof BaseError && error.walk(refusal) !== null
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
@@ -76,7 +89,10 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  *   again after each wait of {@link NOT_IMPORTED_RETRY_MS}; once there with this hash the read is made again (once),
  *   still missing the read throws {@link BlockNotImportedError} (retryable: a scan job's next attempt reads again).
  *   Nothing is marked.
- * - this hash there: the read's own error is thrown (a revert, a gas cap).
+ * - this hash there: the read's own error is thrown (a revert, a gas cap), unless it is the node's refusal of the
+ *   block ({@link isBlockRefusal}: "header not found", review rr16e E2: the check reached a balancer's other backend):
+ *   then the read is made again after each wait of {@link NOT_IMPORTED_RETRY_MS}, and still refused throws
+ *   {@link BlockNotImportedError} (retryable).
  * A failed request is forgotten once it fails (its concurrent waiters get the failure; later ones ask again), and so
  * is a failed block check (the read's own error is thrown). Reads at a tag (`latest`), at another number, of a block
  * without a hash, and every other method go to `client` as they are, unshared. The reads of the newest
@@ -139,6 +155,8 @@ export function sharedBlockReads(client: Client<Transport, Chain | undefined>, o
     if (kept.lost && now() - kept.lostAt < lostRecheckMs) throw kept.lost
     const args = params as unknown[]
     const send = async () => {
+      let refusals = 0
+      let waited = 0
       for (let again = false; ; again = true) {
         try {
           const answer = await client.request({ method, params: [args[0], { blockHash: kept.hash, requireCanonical: true }, ...args.slice(2)] } as never)
@@ -155,6 +173,17 @@ export function sharedBlockReads(client: Client<Transport, Chain | undefined>, o
           }
           // The node imported the block while the check waited: the read is made again, once.
           if (verdict === "caught-up" && !again) continue
+          // Review rr16e E2: the read was refused as a block the node does not know while the check (another request,
+          // another backend behind a balancer) found this hash: a backend behind, not the call's failure. Read again
+          // after each wait of NOT_IMPORTED_RETRY_MS, then BlockNotImportedError (retryable), never the read's error.
+          if (isBlockRefusal(error)) {
+            const wait = notImportedRetryMs[refusals]
+            if (wait === undefined) throw new BlockNotImportedError({ number: kept.number, hash: kept.hash, waitedMs: waited, cause: error instanceof Error ? error : undefined })
+            refusals += 1
+            await sleep(wait)
+            waited += wait
+            continue
+          }
           throw error
         }
       }

@@ -13,6 +13,9 @@ export type Head = { number: bigint; hash: Hex; timestamp: bigint; seenAt: numbe
 /** Per-block timestamp gaps kept to estimate the block time (their minimum), and per-block wall-clock gaps (their median). */
 export const GAP_SAMPLES = 16
 
+/** Block numbers (below the highest head seen) whose hash is kept to tell a lagging backend's lower head from a reorg. */
+export const HASH_BLOCKS = 128
+
 /**
  * Follows the chain head with `eth_getBlockByNumber("latest")` (number and timestamp in one request) and spends few
  * requests doing it. It learns when heads reach this process: the block time (the shortest of the last
@@ -31,13 +34,19 @@ export const GAP_SAMPLES = 16
  * arrival, for a head seen later than that: a late proposal does not delay the next heads, rr16b H1), nor
  * later than one poll interval before a block time has (a wrong prediction costs at most one block of polls every
  * `pollIntervalMs`). Until two heads were seen it polls every `pollIntervalMs`. `onHead` runs for one head at a time;
- * heads that arrive meanwhile collapse into the latest. A lower head (reorg, node restarted on an older state) is
- * reported too, as in the embedded keeper's loop, and so is a head of the same number with another hash (a block
+ * heads that arrive meanwhile collapse into the latest. A lower head whose hash is the one already seen at its number
+ * (a load-balanced RPC's lagging backend, review rr16e E1) is ignored: not a reorg, not dispatched, and no block gap is
+ * learned from it (gaps come only from heads above the highest seen). A lower head with another hash, or at a number
+ * older than the last {@link HASH_BLOCKS} (a reorg, a node restarted on an older state) is reported, as in the embedded keeper's loop, and so is a head of the same number with another hash (a block
  * replaced without the head moving back: its Safes are read again on the new block).
  */
 export class HeadPoller {
-  /** The last head seen. */
+  /** The last head dispatched (the chain's head as this poller follows it). */
   last: Head | undefined
+  /** The highest head seen (review rr16e E1: the block time is learned only from heads above it). */
+  private top: Head | undefined
+  /** The hash seen at each of the last {@link HASH_BLOCKS} block numbers (a lower head with the same hash is a lagging backend). */
+  private readonly hashes = new Map<bigint, Hex>()
   /** `eth_getBlockByNumber` requests made. */
   requests = 0
   private running = false
@@ -140,20 +149,32 @@ export class HeadPoller {
       const tookMs = head ? head.seenAt - pollAt : 0
       const stalled = pollAt - plannedAt > pollIntervalMs || (this.rttMs !== undefined && tookMs > this.rttMs + pollIntervalMs)
       if (head) this.rttMs = this.rttMs === undefined ? tookMs : 0.8 * this.rttMs + 0.2 * tookMs
-      if (head && (head.number !== this.last?.number || head.hash !== this.last.hash)) {
+      // Review rr16e E1: a head lower than the last one whose hash at that number is the one already seen there is a
+      // lagging backend of a load-balanced RPC (or a node restarted on an older state of the same chain), not a reorg:
+      // nothing new, neither reported nor dispatched.
+      const lagging = head !== undefined && this.last !== undefined && head.number < this.last.number && this.hashes.has(head.number) && this.hashes.get(head.number) === head.hash
+      if (head && !lagging && (head.number !== this.last?.number || head.hash !== this.last.hash)) {
         const last = this.last
+        const top = this.top
         if (last && head.number <= last.number) {
           metrics.inc("levpilot_reorgs_total", "Times the chain head moved back.")
           logger.warn({ from: Number(last.number), to: Number(head.number) }, "chain head moved back (reorg); continuing from the new head")
           events.emit({ type: "reorg", from: last.number, to: head.number })
-        } else if (last && head.number > last.number && head.timestamp > last.timestamp) {
-          const blocks = Number(head.number - last.number)
-          this.gaps.push((Number(head.timestamp - last.timestamp) * 1_000) / blocks)
+          // The hashes above the new head were another fork's (or a state the node no longer has).
+          for (const n of this.hashes.keys()) if (n > head.number) this.hashes.delete(n)
+        } else if (top && head.number > top.number && head.timestamp > top.timestamp) {
+          // Gaps are learned only from a head above the highest one seen, against that one's sighting (rr16e E1: the
+          // sighting of a lower head, or of a return to a height already seen, is no block interval).
+          const blocks = Number(head.number - top.number)
+          this.gaps.push((Number(head.timestamp - top.timestamp) * 1_000) / blocks)
           if (this.gaps.length > GAP_SAMPLES) this.gaps.shift()
-          this.wallGaps.push((head.seenAt - last.seenAt) / blocks)
+          this.wallGaps.push((head.seenAt - top.seenAt) / blocks)
           if (this.wallGaps.length > GAP_SAMPLES) this.wallGaps.shift()
           if (after !== undefined && !stalled) this.learnArrival(head, firstAfterWait ? Math.max(after, pollAt - pollIntervalMs) : after, firstAfterWait)
         }
+        if (!top || head.number > top.number) this.top = head
+        this.hashes.set(head.number, head.hash)
+        for (const n of this.hashes.keys()) if (n + BigInt(HASH_BLOCKS) <= this.top!.number) this.hashes.delete(n)
         this.last = head
         previousSawNew = true
         metrics.set("levpilot_block_number", "Latest block the keeper processed.", {}, Number(head.number))

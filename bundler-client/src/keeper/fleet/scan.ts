@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto"
-import type { Address, Chain, Client, Transport } from "viem"
+import { type Address, BaseError, type Chain, type Client, type Transport } from "viem"
 import { getBlock } from "viem/actions"
 import { type SafeState, getSafeStates } from "@levpilot/sdk/actions"
 import { SafeReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
-import { BlockNotCanonicalError, BlockNotImportedError, findInCauseChain } from "../errors.js"
+import { BlockNotCanonicalError, BlockNotImportedError, findInCauseChain, isTransientAnswer } from "../errors.js"
 import type { KeeperEvents } from "../events.js"
-import { isUnreachable } from "../logWindow.js"
+import { GROW_AFTER_READS, RETRY_REFUSED_AFTER_READS, isUnreachable } from "../logWindow.js"
 import type { FleetSettings } from "./config.js"
 import { limiter } from "./limit.js"
 import { SETTLE_BOUND, type SettleBound, callBlockNumber, waitHeadPast } from "../settle.js"
@@ -30,7 +30,9 @@ export type ChunkRead = { blockNumber: bigint; timestamp: bigint; states: SafeSt
  * The largest number of Safes one `eth_call` of the lens is known to fit (shared by the reads of one process). It
  * starts unbounded and shrinks to the part that worked when a call fails for a reason other than transport, most often
  * the node's `eth_call` gas cap (about 140k gas per Safe with one Morpho sub-account and one pool; anvil caps a call at
- * its 30M block gas limit, geth at 50M by default), so later blocks split up front instead of failing first.
+ * its 30M block gas limit, geth at 50M by default), so later blocks split up front instead of failing first. A transient
+ * answer (HTTP 5xx / 408 / 429, JSON-RPC -32005, review rr16e E3) does not shrink it, and it grows back after healthy
+ * chunks (see `growBack`: doubling every {@link GROW_AFTER_READS} chunks, up to unbounded).
  */
 export type ReadLimit = {
   size: number
@@ -41,10 +43,25 @@ export type ReadLimit = {
    * batches (and `size` does not stay shrunk by it); it leaves the set once it reads without such a sub-account.
    */
   alone?: Set<string> | undefined
+  /**
+   * Review rr16e E3: chunks read in a row, split up front by `size`, without a failed call; every
+   * {@link GROW_AFTER_READS} of them double `size` (back to unbounded once it covers the chunk, i.e. the configured
+   * `batchSize`), as {@link LogWindow} grows back.
+   */
+  succeeded?: number | undefined
+  /** The smallest size a call failed at: growing to it or past it waits {@link RETRY_REFUSED_AFTER_READS} chunks instead. */
+  refused?: number | undefined
 }
 
 /** @returns A fresh {@link ReadLimit}, unbounded. */
-export const readLimit = (): ReadLimit => ({ size: Number.POSITIVE_INFINITY, alone: new Set() })
+export const readLimit = (): ReadLimit => ({ size: Number.POSITIVE_INFINITY, alone: new Set(), succeeded: 0, refused: Number.POSITIVE_INFINITY })
+
+/**
+ * Whether a failed lens call is a transient answer of the node, not its size (review rr16e E3): viem's transient
+ * classes anywhere in the cause chain ({@link isTransientAnswer}: HTTP 403 / 408 / 429 / 5xx, JSON-RPC -1 / -32005 /
+ * 429 / -32007). Such a failure splits the call (the halves are retried) but does not shrink {@link ReadLimit.size}.
+ */
+const transient = (error: unknown): boolean => isTransientAnswer(error) || (error instanceof BaseError && error.walk(isTransientAnswer) !== null)
 
 /** A read Safe with a sub-account that reverted without data: out of gas (or a bare revert). */
 const withDatalessRevert = (state: SafeState): boolean => !state.error && state.unreadable.some((e) => e.revertData === "0x")
@@ -146,6 +163,7 @@ export async function readChunk(
 ): Promise<ChunkRead & { calls: number }> {
   const { safes, block, keeper, deployment, gas, limit, settle = SETTLE_BOUND } = parameters
   let calls = 0
+  let failed = false
   let at: { blockNumber: bigint; timestamp: bigint } | undefined
   const read = async (part: readonly Address[]): Promise<SafeState[]> => {
     const size = limit?.size ?? Number.POSITIVE_INFINITY
@@ -175,8 +193,12 @@ export async function readChunk(
       // (review rr16d D2), is not the request's size either: split, every Safe would fail alone and alert read-failed.
       if (isUnreachable(error) || findInCauseChain(error, BlockNotCanonicalError) || findInCauseChain(error, BlockNotImportedError)) throw error
       if (part.length === 1) return [{ safe: part[0] as Address, error: new SafeReadError({ safe: part[0] as Address, revertData: "0x" }) }]
+      failed = true
       const half = Math.ceil(part.length / 2)
-      if (limit && half < limit.size) limit.size = half
+      if (limit && !transient(error)) {
+        limit.refused = Math.min(limit.refused ?? Number.POSITIVE_INFINITY, part.length)
+        if (half < limit.size) limit.size = half
+      }
       return [...(await read(part.slice(0, half))), ...(await read(part.slice(half)))]
     }
   }
@@ -218,6 +240,7 @@ export async function readChunk(
     }
     if (culprit) limit.size = Number.POSITIVE_INFINITY
   }
+  if (limit) growBack(limit, { failed, chunk: safes.length - isolated.length, sizeBefore })
   if (!at) {
     // Nothing could be read: the block's own number and timestamp.
     const b = await getBlock(client, { blockNumber: block })
@@ -225,6 +248,29 @@ export async function readChunk(
     at = { blockNumber: b.number, timestamp: b.timestamp }
   }
   return { ...at, states, calls, ...(unsettled ? { unsettled } : {}) }
+}
+
+/**
+ * Review rr16e E3: after a chunk read, grows a shrunk {@link ReadLimit} back. A chunk that `bound` (it had more Safes
+ * than `size` and was split up front) and read with no failed call counts toward a doubling: every
+ * {@link GROW_AFTER_READS} in a row double `size` ({@link RETRY_REFUSED_AFTER_READS} when the doubled size reaches the
+ * smallest size a call failed at, which a chunk read whole at that size clears), and once it reaches the chunk's size
+ * it is unbounded again (a chunk is at most the configured `batchSize`). A failed call resets the count.
+ */
+function growBack(limit: ReadLimit, read: { failed: boolean; chunk: number; sizeBefore: number }): void {
+  if (read.failed) {
+    limit.succeeded = 0
+    return
+  }
+  const refused = limit.refused ?? Number.POSITIVE_INFINITY
+  // Calls of this many Safes read well: a refusal at that size was a passing one.
+  if (Math.min(read.chunk, read.sizeBefore) >= refused) limit.refused = Number.POSITIVE_INFINITY
+  if (read.chunk <= read.sizeBefore || !Number.isFinite(limit.size)) return
+  const next = limit.size * 2
+  limit.succeeded = (limit.succeeded ?? 0) + 1
+  if (limit.succeeded < (next >= (limit.refused ?? Number.POSITIVE_INFINITY) ? RETRY_REFUSED_AFTER_READS : GROW_AFTER_READS)) return
+  limit.succeeded = 0
+  limit.size = next >= read.chunk ? Number.POSITIVE_INFINITY : next
 }
 
 /**

@@ -45,7 +45,7 @@ function balancedNode(seed: number) {
 }
 
 describe("rr16e E2: a load-balanced RPC with one backend a block behind (it never catches up)", () => {
-  test.skip("rr16e E2 FAILS TODAY: Safes whose lens read lands on the lagging backend are reported unreadable (read-failed alerts), and the batch shrinks", async () => {
+  test("rr16e E2 fixed (f16i): a pinned read refused as header not found while the block check finds the block is read again: 0 unreadable, 0 alerts, batch size kept (was 5, 2, size 1)", async () => {
     // The lens read: one eth_call of the chunk's Safes at the block (through the pinned client readChunk is given).
     vi.mocked(getSafeStates).mockImplementation(async (client, p) => {
       await call(client as never, { to: TO, data: "0x01", blockNumber: p.blockNumber })
@@ -87,7 +87,7 @@ describe("rr16e E2: a load-balanced RPC with one backend a block behind (it neve
   // log window has GROW_AFTER_READS; the read limit has no such path; only a dataless-revert culprit resets it). Eight
   // transient errors over a keeper's life leave it reading one Safe per eth_call: 5,000 eth_calls per block at 5,000
   // Safes (target: 50), for the process's life.
-  test.skip("rr16e E3 FAILS TODAY: eight transient HTTP 503s (one per block) leave the lens reading one Safe per eth_call for good", async () => {
+  test("rr16e E3 fixed (f16i): eight transient HTTP 503s (one per block) do not shrink the batch: one eth_call per chunk after them (was 250, size 1)", async () => {
     const safes = safesOf(250)
     let failNext = false
     let calls = 0
@@ -115,5 +115,49 @@ describe("rr16e E2: a load-balanced RPC with one backend a block behind (it neve
     console.log(JSON.stringify({ limitSize: limit.size, callsPerChunkAfter100HealthyBlocks: last }))
     // The node takes 250 Safes per call (it did before and after each 503): back to one call per chunk.
     expect(last).toBe(1)
+  })
+
+  /** A node whose eth_call fails (as out of gas, not transient) above `cap` Safes, `failFirst` times at any size first. */
+  const gasCapped = (cap: number, failFirst: number) => {
+    let fails = failFirst
+    const calls = { n: 0 }
+    vi.mocked(getSafeStates).mockImplementation(async (_client, p) => {
+      calls.n += 1
+      if (fails > 0 || p.safes.length > cap) {
+        fails = Math.max(0, fails - 1)
+        throw new RpcRequestError({ body: {}, url: "node", error: { code: -32000, message: "out of gas" } })
+      }
+      return { blockNumber: 101n, timestamp: 1_000n, safes: p.safes.map((safe) => stateOf(safe)) } as never
+    })
+    return calls
+  }
+  const client = { chain: { id: 31337 }, request: async () => { throw new Error("unexpected") } }
+
+  test("f16i E3: a batch halved by size-like failures grows back to unbounded within 100 healthy blocks (was: 4 Safes per call for good)", async () => {
+    const safes = safesOf(256)
+    const calls = gasCapped(Number.POSITIVE_INFINITY, 6)
+    const limit = readLimit()
+    await readChunk(client as never, { safes, block: 101n, keeper: safes[0] as Address, deployment: {} as never, limit })
+    const shrunk = limit.size
+    // The smallest size that failed (8) is retried after RETRY_REFUSED_AFTER_READS (64) chunks, then it doubles every GROW_AFTER_READS (4).
+    for (let block = 0; block < 100; block++) await readChunk(client as never, { safes, block: 101n, keeper: safes[0] as Address, deployment: {} as never, limit })
+    calls.n = 0
+    await readChunk(client as never, { safes, block: 101n, keeper: safes[0] as Address, deployment: {} as never, limit })
+    console.log(JSON.stringify({ shrunk, after100: limit.size, calls: calls.n }))
+    expect(shrunk).toBeLessThan(16)
+    expect(limit.size).toBe(Number.POSITIVE_INFINITY)
+    expect(calls.n).toBe(1)
+  })
+
+  test("f16i E3: a node with a real gas cap (100 Safes) keeps the batch under it, probing the refused size rarely", async () => {
+    const safes = safesOf(250)
+    const calls = gasCapped(100, 0)
+    const limit = readLimit()
+    for (let block = 0; block < 200; block++) await readChunk(client as never, { safes, block: 101n, keeper: safes[0] as Address, deployment: {} as never, limit })
+    const perChunk = calls.n / 200
+    console.log(JSON.stringify({ size: limit.size, perChunk }))
+    expect(limit.size).toBeLessThanOrEqual(100)
+    // 4 calls of <= 63 Safes, plus about one failed probe of the doubled size every RETRY_REFUSED_AFTER_READS blocks.
+    expect(perChunk).toBeLessThan(4.2)
   })
 })
