@@ -434,7 +434,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
 
     /// @inheritdoc ILeverageModule
     /// @dev Size (EIP-170): validated and stored by OwnerControlsLib (the Safe is `msg.sender` there too).
-    function setStopLoss(bytes32 id, uint128 stopPrice, uint64 exitHealth) external onlySafeSelf {
+    function setStopLoss(bytes32 id, uint192 stopPrice, uint64 exitHealth) external onlySafeSelf {
         OwnerControlsLib.setStopLoss(_s, id, stopPrice, exitHealth);
     }
 

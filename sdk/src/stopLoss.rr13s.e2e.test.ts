@@ -51,7 +51,7 @@ describe("rr13s: setStopLoss on the devnet deployment", () => {
 
   // rr13s S1 on the devnet's own WBTC/USDC market (60,000 USDC): its 1e36-scaled price is 6e38 > 2^128 - 1, so the
   // SDK refuses every stop above 34,028 USDC per WBTC ("stopPrice") and the module's uint128 could not hold it.
-  test.skip("rr13s S1 FAILS TODAY: the owner sets a WBTC/USDC stop 10% under the devnet price", async () => {
+  test("rr13s S1 (fixed on f13g, uint192 stopPrice): the owner sets a WBTC/USDC stop 10% under the devnet price", async () => {
     const client = env.clientFor(safe)
     const subAccount = await policyOn("wbtc")
     const price = await env.publicClient.readContract({ address: env.stack.markets.wbtc.oracle, abi: priceAbi, functionName: "price" })

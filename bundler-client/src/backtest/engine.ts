@@ -6,6 +6,7 @@ import { TailCalibrator } from "../risk/tail.js"
 import { TrendEstimator } from "../risk/trend.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
+import { MIN_REARM_BPS as MIN_REARM_BPS_BIG } from "@levpilot/sdk/constants"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
 import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve } from "../solver/solver.js"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
@@ -16,6 +17,8 @@ import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountI
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError } from "./config.js"
 import type { BacktestConfig, BacktestSubAccount, StrategyName } from "./config.js"
+/** The module's narrowest re-arm hysteresis (bps), as a number for the float engine. */
+const MIN_REARM_BPS = Number(MIN_REARM_BPS_BIG)
 import { borrowForHealth, liquidityForDepth, poolSwapCurve, quoteBuy, quoteSell, sellForHealth } from "./liquidity.js"
 import type { SwapPool, SwapQuote } from "./liquidity.js"
 
@@ -829,11 +832,11 @@ class Simulation {
    */
   private decideSolver(t: number): Pending | undefined {
     const mode = this.strategy === "threshold" ? "threshold" : "autopilot"
-    // The on-chain stop (RebalanceLib `_trigger`): held up to the re-arm price (no boost), engaged at or below the stop
-    // price (due below exitHealth).
+    // The on-chain stop (RebalanceLib `_trigger`): held up to the re-arm price (no boost), at least MIN_REARM_BPS above
+    // the stop (review rr13s S2), engaged at or below the stop price (due below exitHealth).
     const held = (s: SubAccountState): boolean => {
       const p = this.policies[s.id] as Policy
-      return p.stopPrice !== undefined && s.price * 10_000 <= p.stopPrice * (10_000 + (p.maxOracleDeviationBps ?? 0))
+      return p.stopPrice !== undefined && s.price * 10_000 <= p.stopPrice * (10_000 + Math.max(p.maxOracleDeviationBps ?? 0, MIN_REARM_BPS))
     }
     const exitDue = (s: SubAccountState): boolean => {
       const p = this.policies[s.id] as Policy

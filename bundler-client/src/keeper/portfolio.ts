@@ -5,7 +5,8 @@ import type { SubAccountOracleError, SubAccountReadError } from "@levpilot/sdk/e
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type AaveCollateralShare, type AaveDustReserve, type ReadResult, decodeSwapRoute, poolFeeCalls, poolFeesOf, readMany, resultOf } from "@levpilot/sdk/utils"
-import { flashPremium, maxFlashedFor } from "@levpilot/sdk/rules"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
+import { flashPremium, maxFlashedFor, stopStateOf } from "@levpilot/sdk/rules"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds, PlanFunding } from "./chainBounds.js"
 import { SWAP_CURVE_FRACTIONS, SWAP_REPAY_MARGIN, swapPlanTake, swapRepayMargin } from "../solver/swapDeleverage.js"
@@ -299,7 +300,8 @@ export async function readPortfolio(
   const at = block.number ?? undefined
   // At the header's block: readAaveLimits (aaveBase, with the lens's frame) is pinned to it, so the rule book never
   // mixes one block's Aave totals with another's lens state (review rr17h D1).
-  const { states: chain, unreadable } = await getSubAccountStateSettled(client, { safe, deployments, blockNumber: block.number ?? undefined })
+  const { states: read, unreadable } = await getSubAccountStateSettled(client, { safe, deployments, blockNumber: block.number ?? undefined })
+  let chain = read
   const tokens = new Set<string>()
   const poolAddresses = new Set<string>()
   for (const s of chain) {
@@ -317,7 +319,19 @@ export async function readPortfolio(
     ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "maxWithdraw", args: [safe] }) as const),
     ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "totalAssets" }) as const),
     ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "totalSupply" }) as const),
+    // Last, so the reads above keep their places: each sub-account's stop-loss (review rr13s S3).
+    ...read.map((s) => ({ address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "getStopLoss", args: [safe, s.subAccount] }) as const),
   ], at)
+  // Review rr13s S3: while a sub-account's stop holds (engaged, or up to its re-arm price; RebalanceLib `_trigger`, the
+  // rule book's stopStateOf, at the snapshot's block and venue price) the module refuses any boost (NoTrigger,
+  // ActionNotAllowed, HealthDecreased): the keeper plans none, as for boostAllowed false, so no send fails at every
+  // block. An unread stop (a failed read) leaves the policy as read; the send's validation still reads the stop.
+  const stops = reads.slice(reads.length - read.length).map((r) => resultOf<{ stopPrice: bigint; exitHealth: bigint }>(r))
+  chain = read.map((s, i) => {
+    const stop = stops[i]
+    if (stop === undefined || !s.policy.boostAllowed || stopStateOf(stop, s.price, s.policy.maxOracleDeviationBps) === 0n) return s
+    return { ...s, policy: { ...s.policy, boostAllowed: false } }
+  })
   let k = 0
   for (const t of unknownDecimals) decimalsCache.set(t, Number(resultOf<number>(reads[k++]) ?? 18))
   const decimals: Record<string, number> = {}

@@ -86,6 +86,20 @@ export function toBaseUnits(value: number, decimals: number): bigint {
   return text.includes("e") ? BigInt(Math.round(value * 10 ** decimals)) : parseUnits(text, decimals)
 }
 const wad = (value: number): bigint => toBaseUnits(value, 18)
+/** The module's `StopLoss.stopPrice` bound (uint192, review rr13s S1). */
+export const STOP_PRICE_MAX = 2n ** 192n - 1n
+/**
+ * A stop price in human units (loan per collateral) to the venue's 1e36-scaled base-unit price, as toBaseUnits but
+ * without its uint128 cap (WBTC/USDC at 60,000 is 6e38, review rr13s S1); a price the module's uint192 cannot hold
+ * throws, naming the field, rather than be judged with a stop the chain could not store.
+ */
+export function stopPriceToBase(value: number, decimals: number): bigint {
+  if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`stopPrice must be a finite number > 0, got ${value}`)
+  const text = String(value)
+  const base = text.includes("e") ? BigInt(Math.round(value * 10 ** Math.min(decimals, 300))) * 10n ** BigInt(Math.max(decimals - 300, 0)) : parseUnits(text, decimals)
+  if (base > STOP_PRICE_MAX) throw new RangeError(`stopPrice ${value} exceeds the module's uint192 at scale 10^${decimals}`)
+  return base
+}
 const human = (value: bigint, decimals: number): number => Number(value) / 10 ** decimals
 const health = (value: bigint): string => (value === INFINITE_HEALTH ? "infinite" : String(human(value, 18)))
 
@@ -160,7 +174,7 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
       },
       // The owner's stop-loss (module getStopLoss), in the rule book's units.
       ...(policy.stopPrice !== undefined && policy.exitHealth !== undefined
-        ? { stop: { stopPrice: toBaseUnits(policy.stopPrice, 36 + s.loanDecimals - s.collateralDecimals), exitHealth: wad(policy.exitHealth) } }
+        ? { stop: { stopPrice: stopPriceToBase(policy.stopPrice, 36 + s.loanDecimals - s.collateralDecimals), exitHealth: wad(policy.exitHealth) } }
         : {}),
       usage: {
         // No stored epoch: the counters belong to none (a new epoch starts them from zero).

@@ -259,7 +259,7 @@ export type Policy = {
   exitHealth?: number | undefined
   /**
    * On chain: the second feed's deviation bound in bps; the stop re-arms (boosts allowed again) only above
-   * `stopPrice x (1 + maxOracleDeviationBps / 10,000)`. Default 0.
+   * `stopPrice x (1 + max(maxOracleDeviationBps, MIN_REARM_BPS) / 10,000)` (MIN_REARM_BPS 100, review rr13s S2). Default 0.
    */
   maxOracleDeviationBps?: number | undefined
 }

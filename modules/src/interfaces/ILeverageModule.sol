@@ -97,9 +97,11 @@ struct KeeperKey {
 /// both fields zero: no stop. While the venue price (`MarketState.price`, 1e36-scaled loan base units per collateral
 /// base unit, checked against the policy's second feed) is at or below `stopPrice` the stop is engaged: the
 /// sub-account is due below `exitHealth` (WAD), may land up to it and must gain at least MIN_BAND_GAP of health per
-/// plan. Up to `stopPrice x (BPS + maxOracleDeviationBps) / BPS` (the re-arm price, rounded down) no boost is allowed.
+/// plan. Up to the re-arm price `stopPrice x (BPS + max(maxOracleDeviationBps, MIN_REARM_BPS)) / BPS` no boost is
+/// allowed. `stopPrice` is a uint192 (review rr13s S1): the 1e36-scaled base-unit price of WBTC/USDC at 60,000 is 6e38,
+/// above uint128; uint192 (6.2e57) + uint64 still fill one slot.
 struct StopLoss {
-    uint128 stopPrice;
+    uint192 stopPrice;
     uint64 exitHealth;
 }
 
@@ -187,7 +189,7 @@ interface ILeverageModule is IAccount {
     event PolicySet(address indexed safe, bytes32 indexed subAccount, address adapter, bytes32 market);
     /// @notice Emitted when `safe` sets (or clears: both zero) the stop-loss of `subAccount`; `stopPrice` 1e36-scaled
     /// venue price, `exitHealth` WAD.
-    event StopLossSet(address indexed safe, bytes32 indexed subAccount, uint128 stopPrice, uint64 exitHealth);
+    event StopLossSet(address indexed safe, bytes32 indexed subAccount, uint192 stopPrice, uint64 exitHealth);
     /// @notice Emitted when `safe` removes the policy (and the epoch usage and stop-loss) of `subAccount`.
     event PolicyRemoved(address indexed safe, bytes32 indexed subAccount);
     /// @notice Emitted when `safe` registers `keeper`, valid in [validAfter, validUntil] in the current key generation.
@@ -489,7 +491,7 @@ interface ILeverageModule is IAccount {
     /// @notice Sets the stop-loss of a sub-account that has a policy (`StopLoss`, docs/stop-loss-exit.md); both zero
     /// clears it. `stopPrice`: venue oracle units (Morpho: 1e36-scaled), > 0; `exitHealth`: WAD, in
     /// [maxHealth + MIN_BAND_GAP, MAX_EXIT_HEALTH]. Reverts `InvalidStopLoss(field)`, `UnknownSubAccount`.
-    function setStopLoss(bytes32 subAccount, uint128 stopPrice, uint64 exitHealth) external;
+    function setStopLoss(bytes32 subAccount, uint192 stopPrice, uint64 exitHealth) external;
 
     /// @notice Registers (or re-registers) a keeper session key valid in [validAfter, validUntil], in the current key
     /// generation.

@@ -43,6 +43,10 @@ library ConstantsLib {
     /// @dev Highest stop-loss exit health (WAD, `setStopLoss`): 10, about 1.1x leverage at an LLTV of 0.86. A higher
     /// exit only sells more exposure, which is the owner's choice up to this bound (docs/stop-loss-exit.md).
     uint256 internal constant MAX_EXIT_HEALTH = 10e18;
+    /// @dev Narrowest stop-loss re-arm hysteresis (bps above `stopPrice`, review rr13s S2): the re-arm price is
+    /// `stopPrice x (BPS + max(maxOracleDeviationBps, MIN_REARM_BPS)) / BPS`, so a policy without a feed (deviation 0)
+    /// still needs a 1 % rise before an exit can be followed by a boost (docs/stop-loss-exit.md rule 5).
+    uint256 internal constant MIN_REARM_BPS = 100;
 
     /// @dev Smallest material change of a listed sub-account (bps of its collateral value at the pre-trade price): a
     /// plan that moves a position by less (a dust repayment, a 1-wei supply) cannot start its cooldown or spend its

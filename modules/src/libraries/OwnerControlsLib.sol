@@ -17,7 +17,7 @@ library OwnerControlsLib {
     /// @notice `ILeverageModule.setStopLoss` for the calling Safe: a sub-account with a policy (`UnknownSubAccount`);
     /// both zero clears the stop; else `stopPrice` > 0 (venue oracle units, 1e36-scaled) and `maxHealth + MIN_BAND_GAP
     /// <= exitHealth <= MAX_EXIT_HEALTH` (WAD), each failure `InvalidStopLoss(field)`. One slot; emits `StopLossSet`.
-    function setStopLoss(ModuleStorage storage s, bytes32 id, uint128 stopPrice, uint64 exitHealth) external {
+    function setStopLoss(ModuleStorage storage s, bytes32 id, uint192 stopPrice, uint64 exitHealth) external {
         address safe = msg.sender;
         Policy storage policy = s.policies[id][safe];
         if (policy.adapter == address(0)) revert ILeverageModule.UnknownSubAccount(id);

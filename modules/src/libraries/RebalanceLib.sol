@@ -148,15 +148,23 @@ library RebalanceLib {
     /// @dev Sets `run`'s stop state, boost and due flags from its pre-trade health and venue price; returns `run.due`.
     /// `Run.stop` at the venue price (1e36-scaled, non-zero and checked against the policy's feed by `_checkOracle`
     /// first): its exitHealth when engaged (`price <= stopPrice`); 1 up to the re-arm price `stopPrice x (BPS +
-    /// maxOracleDeviationBps) / BPS` (hysteresis, docs/stop-loss-exit.md rule 5: a price that oscillates around the stop
-    /// within the feeds' tolerance cannot make it due for an exit, then a boost, over and over); 0 above it or without a
-    /// stop (stopPrice 0: never engaged, the price is never 0). Due: below minHealth, or below exitHealth while engaged
+    /// max(maxOracleDeviationBps, MIN_REARM_BPS)) / BPS` (hysteresis at least MIN_REARM_BPS wide, review rr13s S2;
+    /// docs/stop-loss-exit.md rule 5: a price that oscillates around the stop within the feeds' tolerance cannot make it
+    /// due for an exit, then a boost, over and over); 0 above it or without a stop (stopPrice 0: never engaged, the price
+    /// is never 0; the re-arm product is not computed, so no venue price can overflow it). Due: below minHealth, or below exitHealth while engaged
     /// (> maxHealth > minHealth), or above maxHealth when boosts are allowed and no stop holds.
     function _trigger(StopLoss storage stop, Policy storage policy, Run memory run) private view returns (bool) {
         uint256 stopPrice = stop.stopPrice;
         uint256 price = run.state.price;
-        if (price <= stopPrice) run.stop = stop.exitHealth;
-        else if (price * ConstantsLib.BPS <= stopPrice * (ConstantsLib.BPS + policy.maxOracleDeviationBps)) run.stop = 1;
+        if (price <= stopPrice) {
+            run.stop = stop.exitHealth;
+        } else if (
+            stopPrice != 0
+                && price * ConstantsLib.BPS
+                    <= stopPrice * (ConstantsLib.BPS + Math.max(policy.maxOracleDeviationBps, ConstantsLib.MIN_REARM_BPS))
+        ) {
+            run.stop = 1;
+        }
         run.boost = policy.boostAllowed && run.stop == 0 && run.healthBefore > policy.maxHealth;
         run.due = run.healthBefore < Math.max(policy.minHealth, run.stop) || run.boost;
         return run.due;

@@ -25,7 +25,7 @@ contract StopLossAttacksTest is SwapBase {
 
     function _setStop(uint256 stopPrice, uint64 exitHealth) internal {
         vm.prank(safe);
-        ILeverageModule(safe).setStopLoss(wethId, uint128(stopPrice), exitHealth);
+        ILeverageModule(safe).setStopLoss(wethId, uint192(stopPrice), exitHealth);
     }
 
     function _invalid(bytes32 field) internal pure returns (bytes memory) {
@@ -56,7 +56,7 @@ contract StopLossAttacksTest is SwapBase {
     function test_SetStopLoss_StoresEmitsAndClears() public {
         uint256 price = wethState().price;
         vm.expectEmit(true, true, false, true, address(module)); // emitted in the module's context
-        emit ILeverageModule.StopLossSet(safe, wethId, uint128(price), EXIT);
+        emit ILeverageModule.StopLossSet(safe, wethId, uint192(price), EXIT);
         _setStop(price, EXIT);
         StopLoss memory stop = module.getStopLoss(safe, wethId);
         assertEq(stop.stopPrice, price);

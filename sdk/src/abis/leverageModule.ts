@@ -609,8 +609,8 @@ export const leverageModuleAbi = [
         "components": [
           {
             "name": "stopPrice",
-            "type": "uint128",
-            "internalType": "uint128"
+            "type": "uint192",
+            "internalType": "uint192"
           },
           {
             "name": "exitHealth",
@@ -1076,8 +1076,8 @@ export const leverageModuleAbi = [
       },
       {
         "name": "stopPrice",
-        "type": "uint128",
-        "internalType": "uint128"
+        "type": "uint192",
+        "internalType": "uint192"
       },
       {
         "name": "exitHealth",
@@ -1521,9 +1521,9 @@ export const leverageModuleAbi = [
       },
       {
         "name": "stopPrice",
-        "type": "uint128",
+        "type": "uint192",
         "indexed": false,
-        "internalType": "uint128"
+        "internalType": "uint192"
       },
       {
         "name": "exitHealth",

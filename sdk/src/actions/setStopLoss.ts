@@ -24,7 +24,7 @@ export type StopLoss = {
 export function stopLossInvalidField(stop: StopLoss, maxHealth: bigint): "stopPrice" | "exitHealth" | undefined {
   if (stop.stopPrice === 0n && stop.exitHealth === 0n) return undefined
   if (stop.stopPrice === 0n) return "stopPrice"
-  if (stop.stopPrice >= 2n ** 128n) return "stopPrice"
+  if (stop.stopPrice >= 2n ** 192n) return "stopPrice" // uint192 (review rr13s S1)
   if (stop.exitHealth < maxHealth + MIN_BAND_GAP || stop.exitHealth > MAX_EXIT_HEALTH) return "exitHealth"
   return undefined
 }

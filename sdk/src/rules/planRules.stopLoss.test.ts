@@ -46,6 +46,17 @@ describe("stop-loss rules (docs/stop-loss-exit.md)", () => {
     expect(stopStateOf(engaged, price(3030n), 100)).toBe(1n)
     expect(stopStateOf(engaged, price(3031n), 100)).toBe(0n)
     expect(stopStateOf(undefined, price(3000n), 100)).toBe(0n)
+    // Review rr13s S2 (f13g): a deviation under MIN_REARM_BPS (100) still re-arms only 1 % above the stop; a wider one
+    // widens it.
+    expect(stopStateOf(engaged, price(3001n), 0)).toBe(1n)
+    expect(stopStateOf(engaged, price(3030n), 0)).toBe(1n)
+    expect(stopStateOf(engaged, price(3031n), 0)).toBe(0n)
+    expect(stopStateOf(engaged, price(3060n), 200)).toBe(1n)
+    expect(stopStateOf(engaged, price(3061n), 200)).toBe(0n)
+    // Review rr13s S1 (f13g): a WBTC/USDC-scale stop (6e38 > uint128) is judged as stored.
+    const btc = { stopPrice: 54_000n * 10n ** 34n, exitHealth: h(3) }
+    expect(stopStateOf(btc, 54_000n * 10n ** 34n, 0)).toBe(h(3))
+    expect(stopStateOf(btc, 60_000n * 10n ** 34n, 0)).toBe(0n)
   })
 
   test("engaged: an exit from inside the band to exitHealth is accepted; without a stop it is NoTrigger", () => {

@@ -14,6 +14,7 @@ import {
   MIN_BAND_GAP,
   MIN_MATERIAL_CHANGE_BPS,
   MIN_POOL_SUPPLY,
+  MIN_REARM_BPS,
   PPB,
   PPB_PER_BPS,
   PRICE_SCALE,
@@ -413,13 +414,15 @@ export type RuleSubAccount = {
 
 /**
  * RebalanceLib `_trigger`'s stop state at venue price `price` (1e36-scaled): the stop's exitHealth (WAD) when engaged
- * (`price <= stopPrice`), 1n up to the re-arm price `stopPrice x (BPS + maxOracleDeviationBps) / BPS` (no boost, not
- * due by the stop: hysteresis), 0n above it or without a stop.
+ * (`price <= stopPrice`), 1n up to the re-arm price `stopPrice x (BPS + max(maxOracleDeviationBps, MIN_REARM_BPS)) /
+ * BPS` (no boost, not due by the stop: hysteresis at least MIN_REARM_BPS wide, review rr13s S2), 0n above it or without
+ * a stop.
  */
 export function stopStateOf(stop: RuleSubAccount["stop"], price: bigint, maxOracleDeviationBps: number | bigint): bigint {
   const stopPrice = stop?.stopPrice ?? 0n
   if (price <= stopPrice) return stop?.exitHealth ?? 0n
-  return price * BPS <= stopPrice * (BPS + big(maxOracleDeviationBps)) ? 1n : 0n
+  if (stopPrice === 0n) return 0n
+  return price * BPS <= stopPrice * (BPS + max(big(maxOracleDeviationBps), MIN_REARM_BPS)) ? 1n : 0n
 }
 
 /** An ERC-4626 pool a plan names: its asset, totals and the Safe's shares. */
