@@ -16,6 +16,7 @@ import { fromJob, toJob } from "./codec.js"
 import type { FleetQueueSettings } from "./config.js"
 import { type CheckpointMark, type DiscoveryCheckpoint, checkpointDue } from "./discovery.js"
 import { type Head, HeadPoller } from "./head.js"
+import { BlockStateUnavailableError } from "./blockReads.js"
 import { RedisHealth } from "./redisHealth.js"
 import { RedisFleetStore, fleetKeys } from "./redisStore.js"
 import { type ReadLimit, readChunk, readLimit, triage } from "./scan.js"
@@ -336,6 +337,14 @@ export class FleetNode {
       const lost = findInCauseChain(error, BlockNotCanonicalError)
       if (lost) {
         this.logger.warn({ block: Number(block), hash: lost.hash, canonical: lost.canonical, safes: job.data.safes.length }, "scan skipped: its block is no longer on the node's chain (reorg); these Safes are read at the next head")
+        await this.checked(block, job.data.safes.length, "failed")
+        return
+      }
+      // Review rr16f F1: the node has the block but not its state (pruned: a stale head, a job that waited past the
+      // node's state window): not retried at this block (the state does not come back), nothing blamed on the Safes.
+      if (findInCauseChain(error, BlockStateUnavailableError)) {
+        this.logger.warn({ block: Number(block), safes: job.data.safes.length }, "scan skipped: the node has no state for its block (pruned or not synced); these Safes are read at the next head")
+        this.metrics.inc("levpilot_fleet_blocks_state_unavailable_total", "Block passes or scan jobs skipped because the node had no state for the block.")
         await this.checked(block, job.data.safes.length, "failed")
         return
       }
