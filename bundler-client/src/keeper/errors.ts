@@ -15,17 +15,44 @@ import { LogReadError } from "./logWindow.js"
 import { REFUSED_ALONE_MEMORY_BLOCKS } from "./stepIsolation.js"
 import { StoreFencedError } from "./store.js"
 
+/** Links of a cause chain followed at most (a longer chain is cut there; a cycle ends at its first repeated link). */
+export const MAX_CAUSE_DEPTH = 32
+
 /**
- * The first error of class `type` in `error`'s cause chain, `error` itself first (viem's `BaseError.walk`; a value
- * that is not a viem `BaseError` is matched only by itself), or undefined. One walk for the keeper's checks of what a
- * failure carries (the sender's paymaster / in-flight / deferral checks, the step's venue refusal).
+ * The first link of `error`'s cause chain, `error` itself first, for which `predicate` holds, or undefined. The chain
+ * follows `cause` of any object (viem's `BaseError` and a plain `Error` with `cause` alike, as viem's `BaseError.walk`
+ * does past its first link), each link once (a cycle ends) and at most MAX_CAUSE_DEPTH links. The keeper's one walk of
+ * what a failure carries: {@link findInCauseChain}, {@link someInCauseChain}.
+ */
+export function firstInCauseChain(error: unknown, predicate: (link: unknown) => boolean): unknown {
+  const seen = new Set<unknown>()
+  for (let e: unknown = error; !seen.has(e) && seen.size < MAX_CAUSE_DEPTH; e = (e as { cause?: unknown }).cause) {
+    if (predicate(e)) return e
+    seen.add(e)
+    if (e === null || typeof e !== "object" || !("cause" in e) || e.cause === undefined) return undefined
+  }
+  return undefined
+}
+
+/**
+ * Whether `predicate` holds for a link of `error`'s cause chain ({@link firstInCauseChain}: viem's and plain `Error`
+ * causes, each link once, at most MAX_CAUSE_DEPTH).
+ *
+ * @example someInCauseChain(error, (e) => e instanceof TypeError)
+ */
+export function someInCauseChain(error: unknown, predicate: (link: unknown) => boolean): boolean {
+  return firstInCauseChain(error, predicate) !== undefined
+}
+
+/**
+ * The first error of class `type` in `error`'s cause chain, `error` itself first ({@link firstInCauseChain}: viem's and
+ * plain `Error` causes), or undefined. One walk for the keeper's checks of what a failure carries (the sender's
+ * paymaster / in-flight / deferral checks, the step's venue refusal).
  *
  * @example findInCauseChain(error, VenueRefusedError)?.errorName // "RESERVE_PAUSED"
  */
 export function findInCauseChain<T extends Error>(error: unknown, type: abstract new (...args: never[]) => T): T | undefined {
-  if (error instanceof type) return error
-  if (!(error instanceof BaseError)) return undefined
-  return (error.walk((e) => e instanceof type) as T | null) ?? undefined
+  return firstInCauseChain(error, (e) => e instanceof type) as T | undefined
 }
 
 /** JSON-RPC error code of a rate limit ("limit exceeded", EIP-1474; viem's `LimitExceededRpcError`). */
@@ -43,12 +70,10 @@ export const RATE_LIMIT_RPC_CODE = -32005
 export function isNodeFailure(error: unknown): boolean {
   if (findInCauseChain(error, LogReadError) !== undefined || findInCauseChain(error, ReadFailedError) !== undefined) return true
   // An HTTP error reply carrying a JSON-RPC error body is the bundler's answer, judged by that body (review rr11s S2).
-  const answered = error instanceof BaseError ? (error.walk((e) => e instanceof HttpRequestError && jsonRpcErrorBodyOf(e) !== undefined) as HttpRequestError | null) : null
-  if (answered !== null) return isTransientAnswer(answered)
+  const answered = firstInCauseChain(error, (e) => e instanceof HttpRequestError && jsonRpcErrorBodyOf(e) !== undefined)
+  if (answered !== undefined) return isTransientAnswer(answered)
   if (getTransportFailure(error) !== undefined) return true
-  const limited = isTransientAnswer
-  if (limited(error)) return true
-  return error instanceof BaseError && error.walk(limited) !== null
+  return someInCauseChain(error, isTransientAnswer)
 }
 
 /**
@@ -92,12 +117,10 @@ export function safeWideFailureOf(error: unknown): { cause: SafeWideCause; reaso
     ["nonce", findInCauseChain(error, PendingOperationFailedError) ?? findInCauseChain(error, UserOperationInFlightError) ?? findInCauseChain(error, NonceMismatchError)],
   ]
   for (const [cause, found] of named) if (found !== undefined) return { cause, reason: `${first(found)}${found instanceof PaymasterRefusedError || found instanceof PaymasterValidationFailedError ? ` (${found.reason})` : ""}` }
-  const texts: string[] = []
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 16; e = (e as { cause?: unknown }).cause, depth++)
-    texts.push(e instanceof BaseError ? `${e.shortMessage} ${e.details ?? ""}` : e.message)
+  const text = (e: unknown) => (e instanceof BaseError ? `${e.shortMessage} ${e.details ?? ""}` : e instanceof Error ? e.message : undefined)
   for (const [cause, pattern] of SAFE_WIDE_TEXT) {
-    const text = texts.find((t) => pattern.test(t))
-    if (text !== undefined) return { cause, reason: text.trim().slice(0, 300) }
+    const found = text(firstInCauseChain(error, (e) => pattern.test(text(e) ?? "")))
+    if (found !== undefined) return { cause, reason: found.trim().slice(0, 300) }
   }
   return undefined
 }
@@ -150,10 +173,7 @@ export function notThePlansFailure(error: unknown): "fenced" | "unconfirmed" | "
  * an unnamed failure (f11w) blame one sub-account for a garbage answer, and two operations land where one rescues both.
  */
 export function isUnusableAnswer(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 16; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof TypeError || e instanceof SyntaxError || e instanceof RangeError) return true
-  }
-  return false
+  return someInCauseChain(error, (e) => e instanceof TypeError || e instanceof SyntaxError || e instanceof RangeError)
 }
 
 export type SafeWideFailureErrorType = SafeWideFailureError & { name: "SafeWideFailureError" }
@@ -197,7 +217,7 @@ export type SelfPayNotAllowedErrorType = SelfPayNotAllowedError & { name: "SelfP
 export class SelfPayNotAllowedError extends BaseError {
   constructor({ safe, reason, cause }: { safe: string; reason: string; cause?: Error | undefined }) {
     // A paymaster that did not answer is not a refusal (the alert's kind is paymaster-unavailable): the message says so.
-    const unanswered = cause instanceof BaseError && cause.walk((e) => e instanceof Error && e.name === "PaymasterUnavailableError") !== null
+    const unanswered = someInCauseChain(cause, (e) => e instanceof Error && e.name === "PaymasterUnavailableError")
     super(`The paymaster ${unanswered ? "did not answer" : "refused"} and self-pay is not allowed for this Safe.`, {
       cause,
       metaMessages: [`Safe: ${safe}`, `Why self-pay is off: ${reason}`, "Nothing was sent; the keeper alerts and retries on the next block."],

@@ -107,6 +107,8 @@ export type SafeRuntime = {
    * only when the same plan failed so at the previous step too (UNNAMED_REPEAT_BLOCKS): a single garbage or -32603 answer
    * of a bundler or proxy, followed by a sane one for the first probe, blamed a sub-account
    * (test/keeper.adversarial.test.ts "garbage from the RPC and the bundler": two operations where one rescues both).
+   * Carried in the fleet's shared runtime (`SHARED_ALERT_STATE`), so a failure on one worker followed by the same plan's
+   * on the next is a repeat too.
    */
   unnamedFailure?: { block: bigint; key: string } | undefined
   /**

@@ -21,7 +21,7 @@ import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBou
 import type { RuleViolation } from "@levpilot/sdk/rules"
 import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
-import { REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
+import { ProvisionalBlame, REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
@@ -709,14 +709,18 @@ export class SafeStep {
       }
       return [...ids].sort((a, b) => ratio(a) - ratio(b))
     }
+    // Where the step's blame goes: its own collections, or, while a plan's unnamed failure is isolated, a provisional
+    // record committed only when a subset of the plan is accepted and sent (`ProvisionalBlame`).
+    let provisional: ProvisionalBlame | undefined
+    const to = () => provisional ?? { excluded, culprits: isolation.culprits, stepRuns: ruleRefusedNow, runs: isolation.runs }
     // One plan attempt's bookkeeping: its results (for no-rescue; not an isolation's, which solve a subset only), its
     // plan-wide refusals by the rule book (`*|ids` runs, review rr11i H1-a), the plans ranked and the sub-accounts judged.
     const note = (attempt: StepAttempt, results: boolean) => {
       if (results) solved = attempt.results ?? solved
-      for (const { error, subAccounts } of attempt.refusals ?? []) ruleRefusedNow.set(`*|${[...subAccounts].sort().join(",")}`, error)
+      for (const { error, subAccounts } of attempt.refusals ?? []) to().stepRuns.set(`*|${[...subAccounts].sort().join(",")}`, error)
       rankedNow.push(...(attempt.ranked ?? []))
       for (const id of attempt.judged ?? []) judgedNow.add(id)
-      for (const { id, error } of attempt.repairDropped ?? []) ruleRefusedNow.set(id, error)
+      for (const { id, error } of attempt.repairDropped ?? []) to().stepRuns.set(id, error)
       // Left out by the module's limits: unreached like a ranked plan not judged (review rr11o O4).
       for (const id of attempt.overLimit ?? []) {
         rankedNow.push([id])
@@ -730,14 +734,14 @@ export class SafeStep {
     // left out and the rest planned again in this block, the other loan assets' plans included (rr11f F3).
     const leaveOutJudged = (error: ClampRuleRefusedError & { subAccount: string }) => {
       const id = error.subAccount.toLowerCase()
-      excluded.add(id)
-      ruleRefusedNow.set(id, error)
+      to().excluded.add(id)
+      to().stepRuns.set(id, error)
       logger.warn({ safe, block: Number(block), subAccount: id, venue: venues.get(id) ?? "unknown", rule: error.rule }, "the rule book refuses the clamped plan because of one sub-account; planning again without it in this block")
     }
     // The chain's simulation named one sub-account of the plan (its action's revert, its venue, its oracle): left out and
     // the rest planned again in this block, alerted once per outage (`venue-refused`, `send-failed`, or `feed-broken`).
     const leaveOut = (failing: { id: string; refusal: string }, oracle: { id: string; check: string } | undefined, sent: ChainPlan | undefined, error: unknown) => {
-      excluded.add(failing.id)
+      to().excluded.add(failing.id)
       const venue = venues.get(failing.id) ?? "unknown"
       if (oracle) {
         oracleRefusedNow.add(oracle.id)
@@ -767,15 +771,16 @@ export class SafeStep {
     // (`rt.refusedAlone`: left out of the next steps' plans up front, re-tested alone in rotation); its run alerts
     // `nothing-to-send` (stage `simulation`) once per RULE_REFUSAL_REALERT_BLOCKS.
     const blame = (id: string, refusal: { name: string; args: readonly unknown[] }, judged?: ClampRuleRefusedError) => {
-      if (isolation.culprits.has(id)) return
-      excluded.add(id)
-      isolation.culprits.add(id)
+      if (isolation.culprits.has(id) || provisional?.culprits.has(id)) return
+      const into = to()
+      into.excluded.add(id)
+      into.culprits.add(id)
       const key = judged !== undefined ? `*|${id}` : id
       const error = judged ?? new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "simulation" })
-      ruleRefusedNow.set(key, error)
-      isolation.runs.set(key, error)
-      const memory = (rt.refusedAlone ??= new Map<string, RefusedAlone>())
-      memory.set(id, { block: memory.get(id)?.block ?? block, tested: block, key, error })
+      into.stepRuns.set(key, error)
+      into.runs.set(key, error)
+      const entry = { block: rt.refusedAlone?.get(id)?.block ?? block, tested: block, key, error }
+      ;(provisional?.memory ?? (rt.refusedAlone ??= new Map<string, RefusedAlone>())).set(id, entry)
     }
     // A remembered culprit no longer blamed (sent, no plan alone, or named by the simulation): forgotten, its run ended
     // unless this step continues it under the same key for another reason.
@@ -788,7 +793,7 @@ export class SafeStep {
       const keep = new Set(subset)
       const attempt: StepAttempt = {}
       try {
-        await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, new Set([...excluded, ...all].filter((id) => !keep.has(id))), attempt, true)
+        await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, new Set([...excluded, ...(provisional?.excluded ?? []), ...all].filter((id) => !keep.has(id))), attempt, true)
         if (attempt.plan !== undefined) {
           const sent = attempt.plan.subAccounts.map((id) => id.toLowerCase())
           for (const id of sent) forget(id)
@@ -845,7 +850,7 @@ export class SafeStep {
           : why === "no-plan"
             ? "no plan without the sub-accounts left out, e.g. its donor"
             : `its plan's share of the step's ${REFUSAL_SIMULATIONS_PER_STEP} simulations are spent; tried again at the next block`
-      ruleRefusedNow.set(id, new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "undecided", detail }))
+      to().stepRuns.set(id, new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "undecided", detail }))
     }
     // A plan the chain's simulation refused plan-wide with a loss-class error (or any plan-wide error of a plan deferred
     // to it by the rule book): its sub-accounts are isolated by halving (`isolateRefusals`, issue 11 item 9; reviews rr11j
@@ -880,7 +885,7 @@ export class SafeStep {
         "the chain's simulation refused a plan plan-wide; isolated its sub-accounts by halving",
       )
       for (const id of out.untried) {
-        if (out.send === undefined) excluded.add(id)
+        if (out.send === undefined) to().excluded.add(id)
         const before = rejoined.get(id)
         // A rejoined culprit left behind an accepted subset of the others: remembered again from this block under its
         // run (not re-isolated at every block: review rr11m M5), but its plan alone was not simulated in this step, so it
@@ -1124,24 +1129,18 @@ export class SafeStep {
             const name = error instanceof Error ? error.name : "Error"
             const message = error instanceof Error ? (error instanceof BaseError ? error.shortMessage : (error.message.split("\n")[0] ?? "")) : String(error)
             logger.warn({ safe, block: Number(block), subAccounts: sent.subAccounts, error: message }, "a plan of several sub-accounts failed naming none of them; isolating its sub-accounts")
-            // What the isolation may change, kept to undo it when no subset was accepted (below).
-            const kept = { excluded: new Set(excluded), culprits: new Set(isolation.culprits), refused: new Set(ruleRefusedNow.keys()), runs: new Set(isolation.runs.keys()), memory: new Map(rt.refusedAlone ?? []) }
-            const undo = () => {
-              for (const id of [...excluded]) if (!kept.excluded.has(id)) excluded.delete(id)
-              for (const id of [...isolation.culprits]) if (!kept.culprits.has(id)) isolation.culprits.delete(id)
-              for (const key of [...ruleRefusedNow.keys()]) if (!kept.refused.has(key)) ruleRefusedNow.delete(key)
-              for (const key of [...isolation.runs.keys()]) if (!kept.runs.has(key)) isolation.runs.delete(key)
-              if (rt.refusedAlone !== undefined) rt.refusedAlone = kept.memory
-            }
+            // Its blame is provisional: committed only when a subset is accepted and sent. A probe ending the step (the
+            // node's failure, the Safe's) or no subset accepted leaves nothing blamed.
+            const found = new ProvisionalBlame()
+            provisional = found
             let accepted: boolean
             try {
               accepted = await isolate(sent, { name, args: [message] }, attempt)
-            } catch (probeError) {
-              // A probe ended the step (the node's failure, the Safe's): nothing it blamed on the way stays.
-              undo()
-              throw probeError
+            } finally {
+              provisional = undefined
             }
             if (accepted) {
+              found.commit({ excluded, stepRuns: ruleRefusedNow, isolation, rt })
               sentNow = true
               finished = true
               rt.refused = refusedNow
@@ -1150,10 +1149,9 @@ export class SafeStep {
             // No subset accepted: the same unnamed failure with each sub-account alone is no sub-account's (a bundler or
             // proxy answering garbage or -32603 to every request; test/keeper.adversarial.test.ts "garbage from the RPC
             // and the bundler": blamed one by one, they were then rescued in two operations, and before the second in
-            // one that left the other below its band). Its blame, memory and alerts are undone and the step ends with the
-            // plan's failure as before the isolation (send-failed naming the plan); a culprit is only one whose plan failed
-            // while another subset of the same plan was accepted.
-            undo()
+            // one that left the other below its band). Nothing was blamed, remembered or alerted as refused alone, and the
+            // step ends with the plan's failure as before the isolation (send-failed naming the plan); a culprit is only
+            // one whose plan failed while another subset of the same plan was accepted.
             throw error
           }
           if (failing === undefined || excluded.has(failing.id)) {

@@ -41,6 +41,38 @@ export const REFUSED_ALONE_MEMORY_BLOCKS = 3n
 export type RefusedAlone = { block: bigint; tested: bigint; key: string; error: ClampRuleRefusedError; owed?: true | undefined }
 
 /**
+ * The blame an isolation found (sub-accounts left out, culprits, refusal runs, culprits remembered), held apart from the
+ * step's until {@link ProvisionalBlame.commit}: the isolation of a plan's failure naming none of its sub-accounts
+ * (`SafeRuntime.unnamedFailure`) blames only when a subset of the plan was accepted and sent; when none was (the same
+ * failure for each sub-account alone: the bundler's, not theirs) or a probe ended the step, the record is dropped and
+ * nothing was blamed.
+ */
+export class ProvisionalBlame {
+  /** Lower-case ids left out of the step's plans. */
+  readonly excluded = new Set<string>()
+  /** Lower-case ids found refused alone (`StepIsolation.culprits`). */
+  readonly culprits = new Set<string>()
+  /** The step's refusal runs by run key (`solveAndSend`'s `ruleRefusedNow`). */
+  readonly stepRuns = new Map<string, ClampRuleRefusedError>()
+  /** The isolation's refusal runs by run key (`StepIsolation.runs`). */
+  readonly runs = new Map<string, ClampRuleRefusedError>()
+  /** Culprits to remember (`SafeRuntime.refusedAlone`), by lower-case id. */
+  readonly memory = new Map<string, RefusedAlone>()
+
+  /** Applies the record to the step's collections and the Safe's memory (created when the record remembers one). */
+  commit(step: { excluded: Set<string>; stepRuns: Map<string, ClampRuleRefusedError>; isolation: StepIsolation; rt: { refusedAlone?: Map<string, RefusedAlone> | undefined } }): void {
+    for (const id of this.excluded) step.excluded.add(id)
+    for (const id of this.culprits) step.isolation.culprits.add(id)
+    for (const [key, error] of this.stepRuns) step.stepRuns.set(key, error)
+    for (const [key, error] of this.runs) step.isolation.runs.set(key, error)
+    if (this.memory.size > 0) {
+      const memory = (step.rt.refusedAlone ??= new Map<string, RefusedAlone>())
+      for (const [id, entry] of this.memory) memory.set(id, entry)
+    }
+  }
+}
+
+/**
  * What one step (`SafeStep.run`, across the token paymaster's retries of `solveAndSend`) spends and learns isolating
  * plan-wide refusals: the simulations against REFUSAL_SIMULATIONS_PER_STEP, the re-tests of remembered culprits against
  * REMEMBERED_RETESTS_PER_STEP, the sub-accounts found refused alone in this step (left out of the retries) and their

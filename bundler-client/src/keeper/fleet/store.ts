@@ -50,6 +50,8 @@ export const SHARED_ALERT_STATE = [
   "unreached",
   "refused",
   "inclusionLogFailures",
+  // Not an alert's memory but a repeat's (UNNAMED_REPEAT_BLOCKS): a plan's unnamed failure on one worker, then on the next (f11z).
+  "unnamedFailure",
 ] as const satisfies readonly (keyof SafeRuntime)[]
 
 /**
