@@ -46,3 +46,15 @@ for (const [name, error] of Object.entries({ binarySearch: outage, upstream503: 
     expect(base.sent.filter((s) => /^10[0-2] /.test(s))).toEqual(["100 c1,b1", "101 c1,b1", "102 c1,b1"])
   }, 60_000)
 }
+
+// T2-b: the HTTP status that cannot be the plan's (429 Too Many Requests, 503 Service Unavailable) is ignored as soon as
+// the reply has a JSON-RPC error body whose code is not in TRANSIENT_RPC_CODES (providers answer rate limits with
+// -32000 / -32603 / no code as well as -32005 / 429). Before f11y such a reply was the node's; now it is the plan's,
+// isolated with more requests to the endpoint that is throttling the keeper.
+test.skip("rr11t T2-b FAILS TODAY: an HTTP 429 / 503 with a JSON-RPC error body of a non-transient code is judged the plan's", async () => {
+  const { isNodeFailure } = await import("./errors.js")
+  const http = (status: number, details: string) => new HttpRequestError({ url: "https://bundler.example/rpc", status, body: { method: "eth_estimateUserOperationGas" }, details })
+  expect(isNodeFailure(http(429, JSON.stringify({ code: -32000, message: "Too many requests, please slow down" })))).toBe(true)
+  expect(isNodeFailure(http(429, JSON.stringify({ message: "rate limit exceeded" })))).toBe(true)
+  expect(isNodeFailure(http(503, JSON.stringify({ code: -32603, message: "upstream unavailable" })))).toBe(true)
+})
