@@ -736,11 +736,16 @@ class Simulation {
     }
   }
 
-  /** Remaining value the sub-account may move in one rebalance now (rule 4). */
-  private capLeft(id: string, t: number): number {
+  /**
+   * Remaining value the sub-account may move in one rebalance now (rule 4). `exit`: a stop exit from inside the band,
+   * which may bring the epoch's amount to at most half of `maxAmountPerEpoch` (RebalanceLib `_checkStopExitShare`,
+   * review rr13s S4).
+   */
+  private capLeft(id: string, t: number, exit = false): number {
     const p = this.policies[id] as Policy
     const e = effectiveEpoch(this.epochs[id] as EpochState, p.epochLength, t)
-    return Math.max(0, Math.min(p.maxAmountPerRebalance, p.maxAmountPerEpoch - e.amountInEpoch)) * (1 - 1e-9)
+    const epochCap = exit ? p.maxAmountPerEpoch / 2 : p.maxAmountPerEpoch
+    return Math.max(0, Math.min(p.maxAmountPerRebalance, epochCap - e.amountInEpoch)) * (1 - 1e-9)
   }
 
   /**
@@ -888,11 +893,13 @@ class Simulation {
     for (const input of atInclusion(aimed).subAccounts) {
       const s = input.state
       const now = this.subs.find((x) => x.id === s.id) as SubAccountState
-      if (!exitDue(now) || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id)) continue
+      // An exit from inside the band takes at most half of each epoch cap (review rr13s S4); a rescue the whole.
+      const share = outOfBand(now) !== "low"
+      if (!exitDue(now) || !this.ready(s.id, t, share) || input.swap === undefined || reverted.has(s.id)) continue
       const before = healthOf(now)
       const exitHealth = (this.policies[s.id] as Policy).exitHealth as number
       const min = Math.max(before + 0.01, outOfBand(now) === "low" ? outcome(s.id).allowedHealth.min : 0)
-      const exit = this.stopLossExit(input, { min, max: Math.max(min, before + (exitHealth - before) * 0.95) }, t)
+      const exit = this.stopLossExit(input, { min, max: Math.max(min, before + (exitHealth - before) * 0.95) }, t, share)
       if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
     }
     if (stopped) {
@@ -933,7 +940,7 @@ class Simulation {
    *
    * @returns The plan, or undefined when no sale lands.
    */
-  private stopLossExit(input: SubAccountInput, allowed: { min: number; max: number }, t: number): Plan | undefined {
+  private stopLossExit(input: SubAccountInput, allowed: { min: number; max: number }, t: number, share = false): Plan | undefined {
     const s = input.state
     const policy = input.policy
     const costs = this.config.costs
@@ -945,7 +952,7 @@ class Simulation {
       goal: allowed.max,
       usableBps: usableSlippageBps(policy),
       maxSlippageBps: policy.maxSlippageBps as number,
-      capLeft: this.capLeft(s.id, t),
+      capLeft: this.capLeft(s.id, t, share),
       extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
     })
     if ("reason" in sizing || sizing.healthAfter < allowed.min) return undefined
@@ -973,11 +980,15 @@ class Simulation {
     return this.latency
   }
 
-  /** Cooldown and epoch rebalance count allow a rebalance of `id` now. */
-  private ready(id: string, t: number): boolean {
+  /**
+   * Cooldown and epoch rebalance count allow a rebalance of `id` now. `exit`: a stop exit from inside the band, which
+   * may take at most half of `maxRebalancesPerEpoch`, rounded down (RebalanceLib `_checkStopExitShare`, review rr13s S4).
+   */
+  private ready(id: string, t: number, exit = false): boolean {
     const p = this.policies[id] as Policy
     const stored = this.epochs[id] as EpochState
     if (stored.lastRebalance !== undefined && t < stored.lastRebalance + p.cooldown) return false
-    return effectiveEpoch(stored, p.epochLength, t).rebalancesInEpoch + 1 <= p.maxRebalancesPerEpoch
+    const cap = exit ? Math.floor(p.maxRebalancesPerEpoch / 2) : p.maxRebalancesPerEpoch
+    return effectiveEpoch(stored, p.epochLength, t).rebalancesInEpoch + 1 <= cap
   }
 }
