@@ -12,6 +12,7 @@ import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion,
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
+import { planStopExit } from "../solver/stopExit.js"
 import { applyPlan, effectiveEpoch, healthOf, recordRebalance, toBaseUnits } from "../solver/state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
@@ -934,40 +935,17 @@ class Simulation {
   }
 
   /**
-   * The stop-loss exit of one sub-account: `RepayWithCallback(R) { WithdrawCollateral(C), SellCollateral(C) }
-   * EndCallback`, the sale sized by the solver's {@link sizeSwapDeleverage} toward `allowed.max` (R its expected output
-   * less `swapPlanMargin`), kept only when it reaches `allowed.min` and the rule book accepts it now.
+   * The stop-loss exit of one sub-account ({@link planStopExit}, shared with the live keeper): toward `allowed.max`,
+   * kept only when it reaches `allowed.min` and the rule book accepts it now. `share`: a stop exit from inside the
+   * band, whose amount may bring the epoch to at most half of `maxAmountPerEpoch` (review rr13s S4).
    *
    * @returns The plan, or undefined when no sale lands.
    */
   private stopLossExit(input: SubAccountInput, allowed: { min: number; max: number }, t: number, share = false): Plan | undefined {
     const s = input.state
-    const policy = input.policy
-    const costs = this.config.costs
-    if (input.swap === undefined || !((policy.maxSlippageBps ?? 0) > 0)) return undefined
-    const sizing = sizeSwapDeleverage({
-      ...s,
-      prefunded: 0,
-      curves: [input.swap, ...(input.swapRoutes ?? [])],
-      goal: allowed.max,
-      usableBps: usableSlippageBps(policy),
-      maxSlippageBps: policy.maxSlippageBps as number,
-      capLeft: this.capLeft(s.id, t, share),
-      extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
-    })
-    if ("reason" in sizing || sizing.healthAfter < allowed.min) return undefined
-    const action = (kind: Plan["actions"][number]["kind"], amount: number, asset: string, decimals: number): Plan["actions"][number] => ({ kind, subAccount: 0, pool: undefined, asset, amount, amountBase: toBaseUnits(amount, decimals) })
-    const actions: Plan["actions"] = [
-      action("RepayWithCallback", sizing.repaid, s.loanAsset, s.loanDecimals),
-      { ...action("WithdrawCollateral", sizing.sold, s.collateralAsset, s.collateralDecimals), amountBase: sizing.soldBase },
-      ...sizing.sales.map((sale) => ({ ...action("SellCollateral", sale.amountIn, s.collateralAsset, s.collateralDecimals), amountBase: sale.amountBase, route: sale.route, expectedOut: sale.expectedOut })),
-      action("EndCallback", 0, s.loanAsset, s.loanDecimals),
-    ]
-    const gas = costs.baseGas + actions.reduce((g, a) => g + costs.gasPerAction[a.kind], 0)
-    const plan: Plan = { loanAsset: s.loanAsset, subAccounts: [s.id], actions, gas }
     const subAccounts = this.subs.map((x) => (x.id === s.id ? s : x))
-    const check = checkPlanAgainstPolicy({ plan, pre: { subAccounts, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t })
-    return check.ok ? plan : undefined
+    const accepts = (plan: Plan) => checkPlanAgainstPolicy({ plan, pre: { subAccounts, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t }).ok
+    return planStopExit({ input, allowed, capLeft: this.capLeft(s.id, t, share), costs: this.config.costs, accepts })
   }
 
   /**
