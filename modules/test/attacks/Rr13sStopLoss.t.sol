@@ -8,9 +8,9 @@ import {MarketParamsLib, MarketParams} from "@morpho-org/morpho-blue/src/librari
 import {SwapBase} from "../utils/SwapBase.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 
-/// @notice Review rr13s of the owner's stop-loss (docs/reviews/issue13-rr13s.md). Each test is skipped unless
-/// RR13S_FAILING=true and FAILS TODAY when enabled; it passes once the finding is fixed.
-/// Run: RR13S_FAILING=true node scripts/forge.mjs test --match-path modules/test/attacks/Rr13sStopLoss.t.sol
+/// @notice Review rr13s of the owner's stop-loss (docs/reviews/issue13-rr13s.md). S1 and S2 (fixed on f13g) and S4
+/// (fixed on f13h, with its amount-cap and loss-budget variants) run by default; `_enabled` is kept for a future finding.
+/// Run: node scripts/forge.mjs test --match-path modules/test/attacks/Rr13sStopLoss.t.sol
 contract Rr13sStopLossTest is SwapBase {
     using MarketParamsLib for MarketParams;
 
