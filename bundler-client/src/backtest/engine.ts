@@ -12,6 +12,7 @@ import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion,
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
+import { planStopExit } from "../solver/stopExit.js"
 import { applyPlan, effectiveEpoch, healthOf, recordRebalance, toBaseUnits } from "../solver/state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
@@ -736,11 +737,16 @@ class Simulation {
     }
   }
 
-  /** Remaining value the sub-account may move in one rebalance now (rule 4). */
-  private capLeft(id: string, t: number): number {
+  /**
+   * Remaining value the sub-account may move in one rebalance now (rule 4). `exit`: a stop exit from inside the band,
+   * which may bring the epoch's amount to at most half of `maxAmountPerEpoch` (RebalanceLib `_checkStopExitShare`,
+   * review rr13s S4).
+   */
+  private capLeft(id: string, t: number, exit = false): number {
     const p = this.policies[id] as Policy
     const e = effectiveEpoch(this.epochs[id] as EpochState, p.epochLength, t)
-    return Math.max(0, Math.min(p.maxAmountPerRebalance, p.maxAmountPerEpoch - e.amountInEpoch)) * (1 - 1e-9)
+    const epochCap = exit ? p.maxAmountPerEpoch / 2 : p.maxAmountPerEpoch
+    return Math.max(0, Math.min(p.maxAmountPerRebalance, epochCap - e.amountInEpoch)) * (1 - 1e-9)
   }
 
   /**
@@ -888,11 +894,13 @@ class Simulation {
     for (const input of atInclusion(aimed).subAccounts) {
       const s = input.state
       const now = this.subs.find((x) => x.id === s.id) as SubAccountState
-      if (!exitDue(now) || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id)) continue
+      // An exit from inside the band takes at most half of each epoch cap (review rr13s S4); a rescue the whole.
+      const share = outOfBand(now) !== "low"
+      if (!exitDue(now) || !this.ready(s.id, t, share) || input.swap === undefined || reverted.has(s.id)) continue
       const before = healthOf(now)
       const exitHealth = (this.policies[s.id] as Policy).exitHealth as number
       const min = Math.max(before + 0.01, outOfBand(now) === "low" ? outcome(s.id).allowedHealth.min : 0)
-      const exit = this.stopLossExit(input, { min, max: Math.max(min, before + (exitHealth - before) * 0.95) }, t)
+      const exit = this.stopLossExit(input, { min, max: Math.max(min, before + (exitHealth - before) * 0.95) }, t, share)
       if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
     }
     if (stopped) {
@@ -927,40 +935,17 @@ class Simulation {
   }
 
   /**
-   * The stop-loss exit of one sub-account: `RepayWithCallback(R) { WithdrawCollateral(C), SellCollateral(C) }
-   * EndCallback`, the sale sized by the solver's {@link sizeSwapDeleverage} toward `allowed.max` (R its expected output
-   * less `swapPlanMargin`), kept only when it reaches `allowed.min` and the rule book accepts it now.
+   * The stop-loss exit of one sub-account ({@link planStopExit}, shared with the live keeper): toward `allowed.max`,
+   * kept only when it reaches `allowed.min` and the rule book accepts it now. `share`: a stop exit from inside the
+   * band, whose amount may bring the epoch to at most half of `maxAmountPerEpoch` (review rr13s S4).
    *
    * @returns The plan, or undefined when no sale lands.
    */
-  private stopLossExit(input: SubAccountInput, allowed: { min: number; max: number }, t: number): Plan | undefined {
+  private stopLossExit(input: SubAccountInput, allowed: { min: number; max: number }, t: number, share = false): Plan | undefined {
     const s = input.state
-    const policy = input.policy
-    const costs = this.config.costs
-    if (input.swap === undefined || !((policy.maxSlippageBps ?? 0) > 0)) return undefined
-    const sizing = sizeSwapDeleverage({
-      ...s,
-      prefunded: 0,
-      curves: [input.swap, ...(input.swapRoutes ?? [])],
-      goal: allowed.max,
-      usableBps: usableSlippageBps(policy),
-      maxSlippageBps: policy.maxSlippageBps as number,
-      capLeft: this.capLeft(s.id, t),
-      extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
-    })
-    if ("reason" in sizing || sizing.healthAfter < allowed.min) return undefined
-    const action = (kind: Plan["actions"][number]["kind"], amount: number, asset: string, decimals: number): Plan["actions"][number] => ({ kind, subAccount: 0, pool: undefined, asset, amount, amountBase: toBaseUnits(amount, decimals) })
-    const actions: Plan["actions"] = [
-      action("RepayWithCallback", sizing.repaid, s.loanAsset, s.loanDecimals),
-      { ...action("WithdrawCollateral", sizing.sold, s.collateralAsset, s.collateralDecimals), amountBase: sizing.soldBase },
-      ...sizing.sales.map((sale) => ({ ...action("SellCollateral", sale.amountIn, s.collateralAsset, s.collateralDecimals), amountBase: sale.amountBase, route: sale.route, expectedOut: sale.expectedOut })),
-      action("EndCallback", 0, s.loanAsset, s.loanDecimals),
-    ]
-    const gas = costs.baseGas + actions.reduce((g, a) => g + costs.gasPerAction[a.kind], 0)
-    const plan: Plan = { loanAsset: s.loanAsset, subAccounts: [s.id], actions, gas }
     const subAccounts = this.subs.map((x) => (x.id === s.id ? s : x))
-    const check = checkPlanAgainstPolicy({ plan, pre: { subAccounts, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t })
-    return check.ok ? plan : undefined
+    const accepts = (plan: Plan) => checkPlanAgainstPolicy({ plan, pre: { subAccounts, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t }).ok
+    return planStopExit({ input, allowed, capLeft: this.capLeft(s.id, t, share), costs: this.config.costs, accepts })
   }
 
   /**
@@ -973,11 +958,15 @@ class Simulation {
     return this.latency
   }
 
-  /** Cooldown and epoch rebalance count allow a rebalance of `id` now. */
-  private ready(id: string, t: number): boolean {
+  /**
+   * Cooldown and epoch rebalance count allow a rebalance of `id` now. `exit`: a stop exit from inside the band, which
+   * may take at most half of `maxRebalancesPerEpoch`, rounded down (RebalanceLib `_checkStopExitShare`, review rr13s S4).
+   */
+  private ready(id: string, t: number, exit = false): boolean {
     const p = this.policies[id] as Policy
     const stored = this.epochs[id] as EpochState
     if (stored.lastRebalance !== undefined && t < stored.lastRebalance + p.cooldown) return false
-    return effectiveEpoch(stored, p.epochLength, t).rebalancesInEpoch + 1 <= p.maxRebalancesPerEpoch
+    const cap = exit ? Math.floor(p.maxRebalancesPerEpoch / 2) : p.maxRebalancesPerEpoch
+    return effectiveEpoch(stored, p.epochLength, t).rebalancesInEpoch + 1 <= cap
   }
 }

@@ -128,6 +128,12 @@ export type DemoSettings = {
    * yUSDC buffer (the `levpilot start` demo).
    */
   aaveSwapProtection?: boolean | undefined
+  /**
+   * Issue 13: the owner's stop-loss on the managed Safe's Morpho sub-accounts (module `setStopLoss`, docs/stop-loss-exit.md),
+   * per asset: the stop price in USDC per token (converted to the venue's 1e36-scaled base-unit price) and the exit
+   * health. Default none.
+   */
+  stopLoss?: Partial<Record<DemoAsset, { price: number; exitHealth: number }>> | undefined
 }
 
 export const defaultDemoSettings: DemoSettings = {
@@ -341,6 +347,13 @@ export async function startDemoEnv(parameters: StartDemoEnvParameters = {}): Pro
           const policy = toPolicy(input, deployment)
           assertPolicyBounds(policy, { safe, module: deployment.leverageModule })
           calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setPolicy", args: [policy] }) })
+        }
+        for (const asset of demoAssets) {
+          const stop = settings.stopLoss?.[asset]
+          if (stop === undefined) continue
+          // USDC (6 decimals) per token, 1e36-scaled over base units: price x 10^(36 + 6 - token decimals).
+          const stopPrice = parseUnits(stop.price.toFixed(6), 36 + 6 - collateralToken[asset].decimals)
+          calls.push({ to: safe, data: encodeFunctionData({ abi: leverageModuleAbi, functionName: "setStopLoss", args: [subAccounts[asset], stopPrice, toWad(stop.exitHealth)] }) })
         }
       }
       const client = createSmartAccountClient({

@@ -387,6 +387,22 @@ export async function readPortfolio(
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()], deployment.adapters.aaveV3))
   const poolBounds = pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint, shares: shares[i] as bigint, assets: resultOf<bigint>(assetValues[i]) }))
   const bounds = chainBoundsOf(chain, balances, poolBounds, borrowable, aaveLimits)
+  // Issue 13 (docs/stop-loss-exit.md Phase B): the owner's stop in the solver's units (`Policy.stopPrice` in loan per
+  // collateral, scaled as the state's price; `exitHealth`), so the keeper plans the exit the module accepts
+  // (`stopExitResult`); while it is engaged and the health is under its exitHealth the sub-account is due (RebalanceLib
+  // `_trigger`, the rule book's stopStateOf, exact at the snapshot's block), which the send clamp's bounds say too.
+  chain.forEach((s, i) => {
+    const stop = stops[i]
+    const sub = subAccounts[i] as SubAccountInput
+    if (stop === undefined || stop.stopPrice === 0n) return
+    const { loanDecimals: ld, collateralDecimals: cd } = sub.state
+    sub.policy.stopPrice = (Number(stop.stopPrice) / 1e36) * 10 ** (cd - ld)
+    sub.policy.exitHealth = Number(stop.exitHealth) / WAD
+    sub.policy.maxOracleDeviationBps = s.policy.maxOracleDeviationBps
+    const engaged = stopStateOf(stop, s.price, s.policy.maxOracleDeviationBps)
+    const bound = bounds.subAccounts[s.subAccount.toLowerCase()]
+    if (engaged > 1n && s.health < engaged && bound !== undefined) bound.due = true
+  })
   const swapVenue = (s: ChainSubAccount): boolean => hasSwapVenue(s, deployment, aaveLimits)
   if (swap !== undefined) {
     await Promise.all(

@@ -74,10 +74,13 @@ describe("f13g (rr13s S3): the keeper plans no boost while the sub-account's sto
     expect(reads.filter((r) => r.functions.includes("getStopLoss")).map((r) => r.blockNumber)).toEqual([BLOCK, BLOCK])
   })
 
-  it("held (stopPrice < price <= the re-arm price, even with deviation 0) or engaged: no boost, not due", async () => {
+  it("held (stopPrice < price <= the re-arm price, even with deviation 0) or engaged: no boost; not due, unless engaged under its exitHealth", async () => {
     expect(await snapshotWith({ stopPrice: (PRICE * 995n) / 1000n, exitHealth: 3n * 10n ** 18n })).toEqual({ boost: false, due: false })
     expect(await snapshotWith({ stopPrice: (PRICE * 97n) / 100n, exitHealth: 3n * 10n ** 18n }, 400)).toEqual({ boost: false, due: false })
-    expect(await snapshotWith({ stopPrice: PRICE, exitHealth: 3n * 10n ** 18n })).toEqual({ boost: false, due: false })
+    // Engaged with health 2.58 under its exitHealth 3: no boost, and due for the stop's exit (f13h, the module's
+    // `_trigger`: due below exitHealth while engaged), which the keeper now plans (stopExit.f13h.test.ts).
+    expect(await snapshotWith({ stopPrice: PRICE, exitHealth: 3n * 10n ** 18n })).toEqual({ boost: false, due: true })
+    expect(await snapshotWith({ stopPrice: PRICE, exitHealth: 2n * 10n ** 18n + 2n * 10n ** 17n })).toEqual({ boost: false, due: false })
   })
 
   it("an unread stop leaves the policy as read (the send's validation still reads it)", async () => {

@@ -5,6 +5,7 @@ import { LeverageModuleRevertedError, OracleAnswerOutOfBoundsError, OracleCheckF
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
+import { stopExitResult } from "../solver/stopExit.js"
 import { toBaseUnits, venueHealthOf } from "../solver/state.js"
 import { DEFAULT_GAS_PER_ACTION, type Plan, type SolverInput, type SolverResult } from "../solver/types.js"
 import type { AaveBorrowRefusal } from "./aaveLimits.js"
@@ -1352,6 +1353,14 @@ export class SafeStep {
       // The due sub-accounts the turn's plan leaves out are unreached (carried): their runs and last alert block are kept.
       const inChosen = new Set(chosen.plan.subAccounts.map((id) => id.toLowerCase()))
       ;(attempt.overLimit ??= []).push(...due.filter((id) => !inChosen.has(id) && !left.includes(id)))
+    }
+    // Issue 13 (docs/stop-loss-exit.md Phase B): a loan asset the solver plans nothing for (no rescue, no boost: boosts
+    // stop while a stop holds) gets the owner's stop exit when one is due (`stopExitResult`: engaged, health at least
+    // minHealth and under exitHealth - 0.1, the cooldown and the exits' half of the epoch's count left), sent like any plan.
+    for (const [asset, r] of [...byAsset]) {
+      if (r.plan !== undefined) continue
+      const exit = stopExitResult({ ...input, subAccounts: input.subAccounts.filter((x) => x.state.loanAsset === asset) })
+      if (exit?.plan !== undefined) byAsset.set(asset, { ...r, plan: exit.plan })
     }
     const results = [...byAsset.values()]
     for (const r of results) if (!result?.plan || (r.plan && urgencyOf(r, input) < urgencyOf(result, input))) result = r

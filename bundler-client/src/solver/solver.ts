@@ -42,7 +42,8 @@ export function validatePolicy(policy: Policy): string[] {
   if (policy.stopPrice !== undefined || policy.exitHealth !== undefined) {
     if (!((policy.stopPrice ?? 0) > 0)) problems.push(`stopPrice must be > 0 with exitHealth, got ${policy.stopPrice}`)
     const exit = policy.exitHealth ?? 0
-    if (!(exit >= policy.maxHealth + 0.01 && exit <= 10)) problems.push(`exitHealth must be in [maxHealth + 0.01, 10], got ${policy.exitHealth}`)
+    // 1e-9: a stop read from the chain at exactly maxHealth + MIN_BAND_GAP (WAD) is not refused by float rounding.
+    if (!(exit >= policy.maxHealth + 0.01 - 1e-9 && exit <= 10)) problems.push(`exitHealth must be in [maxHealth + 0.01, 10], got ${policy.exitHealth}`)
   }
   return problems
 }

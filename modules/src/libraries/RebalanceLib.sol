@@ -1094,6 +1094,9 @@ library RebalanceLib {
             uint256 budgetPpb = uint256(policy.maxEpochLossBps) * ConstantsLib.PPB_PER_BPS;
             if (lossPpb > budgetPpb) revert ILeverageModule.EpochLossBudgetExceeded(run.id, lossPpb, budgetPpb);
         }
+        // An exit due only by the owner's engaged stop (health at or above minHealth) may bring each epoch counter to at
+        // most half its cap (review rr13s S4): the other half is kept for rescues from below minHealth.
+        if (run.stop > run.healthBefore && run.healthBefore >= policy.minHealth) _checkStopExitShare(run.id, policy, amount, count, gas, lossPpb);
         // Saturating casts: a saturated counter only makes the next check stricter. Count and loss passed their caps
         // above (maxRebalancesPerEpoch is a uint16; maxEpochLossBps <= 10,000 at setPolicy), so they fit.
         // Gas (issue 15): the record is written as its one packed word (EpochUsage's layout: epoch bits 0-31,
@@ -1103,6 +1106,28 @@ library RebalanceLib {
             | uint256(uint32(lossPpb)) << 88 | Math.min(gas, type(uint40).max) << 120
             | Math.min(amount, type(uint96).max) << 160;
         _writeUsage(record, gas);
+    }
+
+    /// @notice The stop's exit share (review rr13s S4, docs/stop-loss-exit.md): an exit due only by the owner's engaged stop
+    /// (`Run.stop`, its exitHealth, above the pre-trade health, which is at or above minHealth: not a rescue) is refused
+    /// once the sub-account's epoch amount (loan base units), rebalance count, gas or loss (ppb of equity), counted with
+    /// this exit, exceeds half its cap (rounded down), with the cap's own error naming the halved cap. While the stop is
+    /// engaged a keeper may exit from anywhere below exitHealth by MIN_BAND_GAP steps, so without the share ten +0.015
+    /// exits spent `maxRebalancesPerEpoch` and a rescue from below minHealth later in the epoch was refused
+    /// (`EpochRebalanceCapExceeded`); the amount cap and the loss budget could be spent the same way by exits at the
+    /// worst allowed price. Rescues keep the whole caps, so stop exits can never spend the half they need.
+    function _checkStopExitShare(bytes32 id, Policy storage policy, uint256 amount, uint256 count, uint256 gas, uint256 lossPpb)
+        private
+        view
+    {
+        uint256 cap = policy.maxAmountPerEpoch / 2;
+        if (amount > cap) revert ILeverageModule.EpochAmountCapExceeded(id, amount, cap);
+        cap = policy.maxRebalancesPerEpoch / 2;
+        if (count > cap) revert ILeverageModule.EpochRebalanceCapExceeded(id, count, cap);
+        cap = policy.maxGasPerEpoch / 2;
+        if (gas > cap) revert ILeverageModule.EpochGasCapExceeded(id, gas, cap);
+        cap = uint256(policy.maxEpochLossBps) * ConstantsLib.PPB_PER_BPS / 2;
+        if (lossPpb > cap) revert ILeverageModule.EpochLossBudgetExceeded(id, lossPpb, cap);
     }
 
     /// @dev `record`'s slot as one word: an EpochUsage packed as the compiler lays it out (`_recordUsage`).

@@ -8,9 +8,9 @@ import {MarketParamsLib, MarketParams} from "@morpho-org/morpho-blue/src/librari
 import {SwapBase} from "../utils/SwapBase.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 
-/// @notice Review rr13s of the owner's stop-loss (docs/reviews/issue13-rr13s.md). Each test is skipped unless
-/// RR13S_FAILING=true and FAILS TODAY when enabled; it passes once the finding is fixed.
-/// Run: RR13S_FAILING=true node scripts/forge.mjs test --match-path modules/test/attacks/Rr13sStopLoss.t.sol
+/// @notice Review rr13s of the owner's stop-loss (docs/reviews/issue13-rr13s.md). S1 and S2 (fixed on f13g) and S4
+/// (fixed on f13h, with its amount-cap and loss-budget variants) run by default; `_enabled` is kept for a future finding.
+/// Run: node scripts/forge.mjs test --match-path modules/test/attacks/Rr13sStopLoss.t.sol
 contract Rr13sStopLossTest is SwapBase {
     using MarketParamsLib for MarketParams;
 
@@ -97,26 +97,119 @@ contract Rr13sStopLossTest is SwapBase {
         assertFalse(boosted, "no boost 1 bp above the stop right after an exit (hysteresis)");
     }
 
-    /// rr13s S4 FAILS TODAY: while the stop is engaged every plan that gains MIN_BAND_GAP (0.01) of health is a valid
-    /// exit, so a keeper (a compromised one of several, or one about to be revoked) spends the epoch's
+    /// rr13s S4 (fixed on f13h): while the stop is engaged every plan that gains MIN_BAND_GAP (0.01) of health is a valid
+    /// exit, so a keeper (a compromised one of several, or one about to be revoked) spent the epoch's
     /// maxRebalancesPerEpoch (10) on ten +0.015 exits (1.5 -> ~1.65) exactly when the price is at the stop, i.e. falling.
-    /// When the fall continues below minHealth, the rescue is refused (EpochRebalanceCapExceeded) until the epoch ends
-    /// (epochLength 1 day): revoking the keeper does not give the protection back. Before the stop a keeper could spend a
-    /// rebalance only on a rescue landing in the landing zone. Expected: the rescue from 1.1 is accepted (e.g. a stop exit
-    /// must reach exitHealth or a large fixed step, or exits do not spend the count rescues need).
-    function test_rr13s_S4_FAILS_TODAY_SmallStopExitsSpendTheRescuesRebalanceCap() public {
-        _enabled();
+    /// When the fall continued below minHealth, the rescue was refused (EpochRebalanceCapExceeded(id, 11, 10)) until the
+    /// epoch ended. Now an exit due only by the stop may bring each epoch counter to at most half its cap
+    /// (RebalanceLib `_checkStopExitShare`): the sixth exit is refused with EpochRebalanceCapExceeded(id, 6, 5) and the
+    /// rescue from 1.1 is accepted.
+    function test_rr13s_S4_SmallStopExitsSpendTheRescuesRebalanceCap() public {
         _setStop(wethState().price, EXIT);
+        uint256 exits;
+        bytes memory refused;
         for (uint256 k; k < 10; ++k) {
             (Plan memory small,,) = swapDeleverage(_health() + 0.015e18);
-            (bool ok,) = handle(keeperOp(safe, keeper, small, keeperKey));
-            assertTrue(ok, "a +0.015 exit while engaged");
+            (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, small, keeperKey));
+            if (!ok) {
+                refused = reason;
+                break;
+            }
+            ++exits;
         }
-        console2.log("health after ten small exits (1e15):", _health() / 1e15);
-        moveWethHealthTo(1.1e18); // the fall goes on (still engaged), below minHealth 1.2
-        (Plan memory rescue,,) = swapDeleverage(1.5e18);
-        (bool rescued, bytes memory reason) = handle(keeperOp(safe, keeper, rescue, keeperKey));
-        if (!rescued) console2.logBytes(reason);
+        console2.log("small exits accepted, health after them (1e15):", exits, _health() / 1e15);
+        _rescueFrom(1.1e18, 1.5e18); // the fall goes on (still engaged), below minHealth 1.2
+        assertEq(exits, 5, "stop exits take at most half of maxRebalancesPerEpoch (10)");
+        assertEq(refused, abi.encodeWithSelector(ILeverageModule.EpochRebalanceCapExceeded.selector, wethId, 6, 5));
+        assertEq(module.getEpochUsage(safe, wethId).rebalances, 6, "the rescue took the rescues' half");
+    }
+
+    /// rr13s S4, the amount-cap variant the review did not test: larger exits (+0.05 health each, 2,000-2,600 USDC) spend
+    /// maxAmountPerEpoch while the stop is engaged; without the exit share they ran until the cap was nearly spent and
+    /// the later rescue from 1.15 was refused with EpochAmountCapExceeded. The cap is sized so that the rescue fits in
+    /// half of it (measured: see the log). Fails with the share removed from RebalanceLib.
+    function test_rr13s_S4_StopExitsSpendTheRescuesAmountCap() public {
+        Policy memory p = swapPolicy(wethMarket, false);
+        p.maxRebalancesPerEpoch = 100; // only the amount cap binds
+        p.maxAmountPerEpoch = AMOUNT_CAP;
+        wethId = setPolicy(p);
+        _setStop(wethState().price, 10e18);
+        (uint256 exits, bytes memory refused) = _exitsUntilRefused(0.05e18);
+        uint256 spent = module.getEpochUsage(safe, wethId).amountMoved;
+        console2.log("exits, amount spent by them, health after (1e15):", exits, spent, _health() / 1e15);
+        _rescueFrom(1.15e18, 1.26e18);
+        assertGt(exits, 0, "exits run");
+        assertLe(spent, AMOUNT_CAP / 2, "stop exits spend at most half of maxAmountPerEpoch");
+        assertEq(bytes4(refused), ILeverageModule.EpochAmountCapExceeded.selector, "the next exit is refused by the share");
+        console2.log("amount of the rescue:", module.getEpochUsage(safe, wethId).amountMoved - spent);
+    }
+
+    /// rr13s S4, the loss-budget variant: exits spend maxEpochLossBps (the pool fee and impact of each sale, up to
+    /// maxLossBps of what it moved); without the exit share they ran until the budget was nearly spent and the later
+    /// rescue from 1.15 was refused with EpochLossBudgetExceeded. Fails with the share removed from RebalanceLib.
+    function test_rr13s_S4_StopExitsSpendTheRescuesLossBudget() public {
+        Policy memory p = swapPolicy(wethMarket, false);
+        p.maxRebalancesPerEpoch = 100; // only the loss budget binds
+        p.maxEpochLossBps = LOSS_BUDGET_BPS;
+        wethId = setPolicy(p);
+        _setStop(wethState().price, 10e18);
+        skewBps = 30; // at a worse price than the fair pool's (the slippage bound is 50 bps)
+        (uint256 exits, bytes memory refused) = _exitsUntilRefused(0.05e18);
+        skewBps = 0;
+        uint256 spent = module.getEpochUsage(safe, wethId).lossPpb;
+        console2.log("exits, loss ppb spent by them, health after (1e15):", exits, spent, _health() / 1e15);
+        _rescueFrom(1.15e18, 1.26e18);
+        assertGt(exits, 0, "exits run");
+        assertLe(spent, uint256(LOSS_BUDGET_BPS) * 1e5 / 2, "stop exits spend at most half of maxEpochLossBps");
+        assertEq(bytes4(refused), ILeverageModule.EpochLossBudgetExceeded.selector, "the next exit is refused by the share");
+        console2.log("loss ppb of the rescue:", module.getEpochUsage(safe, wethId).lossPpb - spent);
+    }
+
+    /// rr13s S4, the rescue keeps the whole caps: a rescue from below minHealth while the stop is engaged, after exits
+    /// took their half, may use the counters up to the full cap (maxRebalancesPerEpoch 2: one exit, then one rescue).
+    function test_rr13s_S4_RescueKeepsTheWholeCapAfterExits() public {
+        Policy memory p = swapPolicy(wethMarket, false);
+        p.maxRebalancesPerEpoch = 2;
+        wethId = setPolicy(p);
+        _setStop(wethState().price, EXIT);
+        (uint256 exits, bytes memory refused) = _exitsUntilRefused(0.015e18);
+        assertEq(exits, 1, "one exit (half of 2)");
+        assertEq(refused, abi.encodeWithSelector(ILeverageModule.EpochRebalanceCapExceeded.selector, wethId, 2, 1));
+        _rescueFrom(1.1e18, 1.5e18);
+        assertEq(module.getEpochUsage(safe, wethId).rebalances, 2);
+    }
+
+    /// @dev Measured with no cap (exits of +0.05 from 1.5, exitHealth 10): the exits' cumulative amounts are 2,613,
+    /// 4,873, 6,846, 8,584, ... 15,808 (ten, health 2.0), 16,657 USDC; the rescue from 1.15 to 1.3 after 0-10 of them moves
+    /// 12,305 falling to 6,904 (9,966 after three). With 16,000 (rescue to 1.26): three exits fit the half, the rescue the
+    /// rest; without the share ten exits leave 192 USDC.
+    uint128 internal constant AMOUNT_CAP = 16_000e6;
+    /// @dev Measured with no budget (exits of +0.05 sold 30 bps under the oracle price): the exits' cumulative losses
+    /// are 0.35, 0.65, 0.91, 1.15, ... 1.98 (nine), 2.10 M ppb of equity; the rescue from 1.15 to 1.3 after 0-11 of them
+    /// loses 0.52-0.88 M ppb. With 20 bps (2 M ppb): three exits fit the half, the rescue the rest; without the share
+    /// nine exits leave 0.02 M ppb.
+    uint16 internal constant LOSS_BUDGET_BPS = 20;
+
+    /// @dev Basis points under the oracle price the pool is set to before each exit of `_exitsUntilRefused` (0: fair).
+    uint256 internal skewBps;
+
+    /// @dev Exits of +`step` health each (at most 40) until one is refused; returns how many ran and the refusal.
+    function _exitsUntilRefused(uint256 step) internal returns (uint256 exits, bytes memory refused) {
+        for (uint256 k; k < 40; ++k) {
+            if (skewBps != 0) alignPoolToPrice(wethPool, address(weth), wethOracle.price() * (10_000 - skewBps) / 10_000);
+            (Plan memory exitPlan,,) = swapDeleverage(_health() + step);
+            (bool ok, bytes memory reason) = handle(keeperOp(safe, keeper, exitPlan, keeperKey));
+            if (!ok) return (exits, reason);
+            ++exits;
+        }
+    }
+
+    /// @dev The fall goes on below minHealth to `health` (the stop still engaged): the rescue to `to` must be accepted.
+    function _rescueFrom(uint256 health, uint256 to) internal {
+        moveWethHealthTo(health);
+        (Plan memory rescue,,) = swapDeleverage(to);
+        (bool rescued, bytes memory why) = handle(keeperOp(safe, keeper, rescue, keeperKey));
+        if (!rescued) console2.logBytes(why);
         assertTrue(rescued, "the rescue from below minHealth is still possible in the same epoch");
     }
 

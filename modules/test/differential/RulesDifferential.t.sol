@@ -372,7 +372,7 @@ contract RulesDifferentialTest is SwapBase {
             try ILeverageModule(safe).executeRebalance(keeper, first) {} catch {}
             vm.warp(block.timestamp + 1 hours + 1 + _below(1 hours));
         }
-        plan = _calmPlan(shape, move);
+        plan = shape == SWAP_DELEVERAGE && _chance(40) ? _stopExit() : _calmPlan(shape, move);
     }
 
     function _calmPlan(uint256 shape, uint256 move) internal returns (Plan memory plan) {
@@ -612,6 +612,31 @@ contract RulesDifferentialTest is SwapBase {
     }
 
     uint256 internal constant MAX_WETH_PRICE = 4000e18;
+
+    /// @dev Review rr13s S4 (the stop exit's half of each epoch cap), calm cases only: WETH inside its band under an
+    /// engaged stop, 1-6 stop exits executed first (each +0.011-0.05 health; the cooldown let pass and the feeds
+    /// refreshed), then a swap exit 5-95 % of the way to exitHealth; with maxRebalancesPerEpoch 2 or 10 the share (1 or
+    /// 5) binds in a good part of them.
+    function _stopExit() internal returns (Plan memory plan) {
+        Policy memory p = module.getPolicy(safe, wethId);
+        _wethHealthTo(p.minHealth + _below(p.maxHealth - p.minHealth));
+        uint256 exitHealth = p.maxHealth + 0.05e18 + _below(2e18);
+        vm.prank(safe);
+        try ILeverageModule(safe).setStopLoss(wethId, uint192(wethState().price), uint64(exitHealth)) {} catch {}
+        for (uint256 n = 1 + _below(6); n > 0; --n) {
+            uint256 h = _healthOf(wethState());
+            if (h + 0.1e18 >= exitHealth) break;
+            (Plan memory first,,) = swapDeleverage(h + 0.011e18 + _below(0.04e18));
+            vm.prank(address(entryPoint));
+            try ILeverageModule(safe).executeRebalance(keeper, first) {} catch {}
+            vm.warp(block.timestamp + p.cooldown);
+            wethOracle.setPrice(wethOracle.price() / 1e6);
+            wbtcOracle.setPrice(wbtcOracle.price() / 1e16);
+        }
+        uint256 before = _healthOf(wethState());
+        uint256 goal = before < exitHealth ? before + Math.mulDiv(exitHealth - before, 5 + _below(91), 100) : before + 0.05e18;
+        (plan,,) = swapDeleverage(goal);
+    }
 
     function _wbtcState() internal view returns (MarketState memory) {
         return adapter.marketState(Id.unwrap(wbtcMarket.id()), safe);

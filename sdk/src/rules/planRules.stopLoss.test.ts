@@ -78,4 +78,28 @@ describe("stop-loss rules (docs/stop-loss-exit.md)", () => {
     const on = weth(engaged, 3000n, true)
     expect(refusalOf(check(on, [{ kind: "Borrow", subAccount: 0, amount: 10n ** 6n }]))).toEqual(["ActionNotAllowed", 0n, 4n])
   })
+
+  // Review rr13s S4 (f13h): an exit due only by the engaged stop may bring each epoch counter to at most half its cap
+  // (RebalanceLib `_checkStopExitShare`); a rescue from below minHealth keeps the whole cap.
+  test("engaged: an exit takes at most half of each epoch cap; a rescue the whole", () => {
+    const epoch = Number(1_700_000_000n / 86_400n)
+    const used = (over: Partial<RuleSubAccount["usage"]>, s: RuleSubAccount): RuleSubAccount => ({ ...s, usage: { ...usage, epoch, ...over } })
+    expect(refusalOf(exit(used({ rebalances: 4 }, weth(engaged)), 2.9))).toEqual(["accepted"])
+    expect(refusalOf(exit(used({ rebalances: 5 }, weth(engaged)), 2.9))).toEqual(["EpochRebalanceCapExceeded", ID, 6n, 5n])
+    // Below minHealth (2,300 USD: health 1.15) the same counters leave the rescue the whole cap.
+    expect(refusalOf(exit(used({ rebalances: 9 }, weth(engaged, 2300n)), 1.5))).toEqual(["accepted"])
+    expect(refusalOf(exit(used({ rebalances: 10 }, weth(engaged, 2300n)), 1.5))).toEqual(["EpochRebalanceCapExceeded", ID, 11n, 10n])
+    // The amount cap: the exit moves 2 x its repayment (pool withdrawal and repayment are not position changes: only
+    // the debt moves, once).
+    const base = weth(engaged)
+    const moved = repayTo(base, 2.9)
+    const capped = (cap: bigint, s: RuleSubAccount): RuleSubAccount => ({ ...s, policy: { ...s.policy, maxAmountPerEpoch: cap } })
+    expect(refusalOf(exit(capped(2n * moved, base), 2.9))).toEqual(["accepted"])
+    expect(refusalOf(exit(capped(2n * moved - 2n, base), 2.9))).toEqual(["EpochAmountCapExceeded", ID, moved, moved - 1n])
+    // The gas cap and the loss budget (ppb): half of each.
+    const gas = { ...base, policy: { ...base.policy, maxGasPerEpoch: 599_999n } }
+    expect(refusalOf(exit(gas, 2.9))).toEqual(["EpochGasCapExceeded", ID, 300_000n, 299_999n])
+    const loss = used({ lossPpb: 5_000_001 }, base)
+    expect(refusalOf(exit(loss, 2.9))).toEqual(["EpochLossBudgetExceeded", ID, 5_000_001n, 5_000_000n])
+  })
 })

@@ -1648,6 +1648,15 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     if (gas > policy.maxGasPerEpoch) revert("EpochGasCapExceeded", id, gas, policy.maxGasPerEpoch)
     const budget = big(policy.maxEpochLossBps) * PPB_PER_BPS
     if (lossPpb > budget) revert("EpochLossBudgetExceeded", id, lossPpb, budget)
+    // RebalanceLib `_checkStopExitShare` (review rr13s S4): an exit due only by the engaged stop (health at or above
+    // minHealth) may bring each counter to at most half its cap (rounded down); the other half is kept for rescues.
+    if (r.stop > r.healthBefore && r.healthBefore >= policy.minHealth) {
+      const half = (cap: bigint): bigint => cap / 2n
+      if (amount > half(policy.maxAmountPerEpoch)) revert("EpochAmountCapExceeded", id, amount, half(policy.maxAmountPerEpoch))
+      if (count > half(big(policy.maxRebalancesPerEpoch))) revert("EpochRebalanceCapExceeded", id, count, half(big(policy.maxRebalancesPerEpoch)))
+      if (gas > half(policy.maxGasPerEpoch)) revert("EpochGasCapExceeded", id, gas, half(policy.maxGasPerEpoch))
+      if (lossPpb > half(budget)) revert("EpochLossBudgetExceeded", id, lossPpb, half(budget))
+    }
     ;(results[k] as RuleSubAccountResult).lossPpb = ppb
   })
   return { ok: true, loss, moved, maxLossBps, subAccounts: results }
