@@ -103,12 +103,46 @@ const sectionRows = sectionNames.map((name) => [
 ])
 table(["section", "1 sub, first", "1 sub, later", "3 subs, first", "3 subs, later"], sectionRows)
 
+/**
+ * The later rebalance with every touched contract cooled before each lane (GasBenchColdLater<n>Test): what a bundler's
+ * own transaction pays. The rows above run after the test's own view calls built the plan, which leaves Morpho's market
+ * params, the oracles and the positions warm for both lanes.
+ */
+function coldScenario(subAccounts) {
+  const test = subAccounts === 1 ? "test_Gas_Rebalance1SubAccountColdLater" : "test_Gas_Rebalance3SubAccountsColdLater"
+  const ops = opsOf(`GasBenchColdLater${subAccounts}Test`, test)
+  if (ops.map((op) => op.lane).join(",") !== "owner,keeper") throw new Error(`bench:gas: ${test}: unexpected operations`)
+  const [owner, keeper] = ops
+  const overhead = {}
+  for (const [name, gas] of Object.entries(keeper.sections)) overhead[name] = gas - (owner.sections[name] ?? 0)
+  return {
+    subAccounts,
+    ownerLane: owner.total,
+    keeperLane: keeper.total,
+    overhead: keeper.total - owner.total,
+    sections: { ownerLane: owner.sections, keeperLane: keeper.sections, overhead },
+  }
+}
+const coldOne = coldScenario(1)
+const coldThree = coldScenario(3)
+const coldPerExtra = Math.round((coldThree.overhead - coldOne.overhead) / 2)
+console.log("")
+console.log("later rebalance, every touched contract cooled first (a bundler's own transaction):")
+table(
+  ["scenario", "owner lane gas", "keeper lane gas", "keeper overhead", "overhead / extra sub-account"],
+  [
+    ["1 sub-account, later, cold", coldOne.ownerLane, coldOne.keeperLane, coldOne.overhead, ""],
+    ["3 sub-accounts, later, cold", coldThree.ownerLane, coldThree.keeperLane, coldThree.overhead, coldPerExtra],
+  ],
+)
+
 const verdict = (value, limit) => `${value.toLocaleString("en-US")} -> ${value <= limit ? "met" : "NOT met"}`
 console.log("")
 console.log(`targets (keeper-lane overhead over the owner lane doing the same actions):`)
 console.log(`  1 sub-account, later rebalance <= ${target.toLocaleString("en-US")}: ${verdict(one.overheadLater, target)}`)
 console.log(`  1 sub-account, first of an epoch <= ${targetFirst.toLocaleString("en-US")}: ${verdict(one.overheadFirst, targetFirst)}`)
 console.log(`  per additional sub-account <= ${target.toLocaleString("en-US")}: first ${verdict(perExtraFirst, target)}; later ${verdict(perExtraLater, target)}`)
+console.log(`  cold (every touched contract cooled): 1 sub-account later ${verdict(coldOne.overhead, target)}; per additional sub-account ${verdict(coldPerExtra, target)}`)
 
 const swapOps = opsOf("SwapGasBenchTest", "test_Gas_SwapDeleverageKeeperLane")
 const swap = { ...part("swapDeleverage"), sections: swapOps[0].sections, sectionsLater: swapOps[1].sections }
@@ -208,6 +242,16 @@ const report = {
   targetOverheadFirstGas: targetFirst,
   targetOverheadPerExtraSubAccountGas: target,
   overheadPerExtraSubAccount: { first: perExtraFirst, later: perExtraLater },
+  cold: {
+    method:
+      "the later rebalance (GasBenchColdLater1Test / GasBenchColdLater3Test) with every contract either lane touches " +
+      "cooled (vm.cool) before each lane's handleOps, but the linked RebalanceLib (as in the swap bench): what a " +
+      "bundler's own transaction pays; the rows above run after the test's own view calls that build the plan, which " +
+      "leave Morpho's market params, the oracles and the positions warm for both lanes",
+    oneSubAccountLater: coldOne,
+    threeSubAccountsLater: coldThree,
+    overheadPerExtraSubAccount: coldPerExtra,
+  },
   ownerLaneTransfer: transfer.ownerLaneTransfer,
   oneSubAccount: one,
   threeSubAccounts: three,
