@@ -181,6 +181,20 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-03 (issue 15, branch g15b, against main c8fdc91, back to back on one machine): new cold rows " +
+      "(GasBenchColdLater1Test / GasBenchColdLater3Test: every contract either lane touches cooled before each lane). " +
+      "The warm rows run after the test's own view calls that build the plan, which leave Morpho's market params, the " +
+      "oracles and the positions warm for both lanes: main's keeper overhead is 126,611 warm but 150,611 cold for 1 " +
+      "sub-account later, and 103,986 warm but 121,986 cold per extra sub-account. Then MorphoBlueAdapter reads a " +
+      "registered market's params from code (registerMarket / paramsPointer: one account instead of five Morpho slots, " +
+      "hash-checked against the market id on every read, Morpho's idToMarketParams otherwise; SECURITY.md row 118): " +
+      "overhead 1 sub-account 126,601 -> 124,378 first, 126,611 -> 124,388 later, cold 150,611 -> 138,388; 3 " +
+      "sub-accounts 334,552 -> 327,883 first, 334,582 -> 327,913 later, cold 394,582 -> 357,913; per extra sub-account " +
+      "103,986 -> 101,763 later, cold 121,986 -> 109,763; swap deleverage 571,800 -> 558,416 first, 497,913 -> 484,529 " +
+      "later; boost 531,389 -> 518,031. Not done, by the numbers (README, Measured): the policy as one hash slot with the " +
+      "policy in the plan's call data (the stop-loss trigger reads two of its six slots from storage; about 6,300 gas less " +
+      "per sub-account in handleOps against 4,968 gas of call data for the ABI-encoded policy: about nothing on L1, a loss " +
+      "on rollups); the post-state derived from the actions (drops the venue read-back check). Targets not met",
     "2026-12-03 (issue 15, branch g15a, against main 5e46087, back to back): RebalanceLib reads the plan's action fields " +
       "with one CALLDATALOAD each in its loops over the actions (_field; PlanLib.check already proved what the ABI " +
       "decoder re-checked on every access), the pool / swap round-trip scan decodes only earlier actions of the opposite " +
