@@ -187,7 +187,7 @@ const report = {
       "oracles and the positions warm for both lanes: main's keeper overhead is 126,611 warm but 150,611 cold for 1 " +
       "sub-account later, and 103,986 warm but 121,986 cold per extra sub-account. Then MorphoBlueAdapter reads a " +
       "registered market's params from code (registerMarket / paramsPointer: one account instead of five Morpho slots, " +
-      "hash-checked against the market id on every read, Morpho's idToMarketParams otherwise; SECURITY.md row 118): " +
+      "hash-checked against the market id on every read, Morpho's idToMarketParams otherwise; SECURITY.md row 120): " +
       "overhead 1 sub-account 126,601 -> 124,378 first, 126,611 -> 124,388 later, cold 150,611 -> 138,388; 3 " +
       "sub-accounts 334,552 -> 327,883 first, 334,582 -> 327,913 later, cold 394,582 -> 357,913; per extra sub-account " +
       "103,986 -> 101,763 later, cold 121,986 -> 109,763; swap deleverage 571,800 -> 558,416 first, 497,913 -> 484,529 " +
