@@ -63,6 +63,48 @@ export function isBlockRefusal(error: unknown): boolean {
   return error instanceof BaseError && error.walk(refusal) !== null
 }
 
+/**
+ * Nodes' refusals of a block's STATE (review rr16f F1: a node that has the block but pruned the state under it, or has
+ * not synced it): geth "missing trie node <hash> (path ) state <hash> is not available, not found" (hash scheme) and
+ * "historical state <root> is not available" / "state <root> is not available" (path scheme), reth "state at block #N is
+ * pruned", Erigon "history not available" / "state history ... pruned", Nethermind "No state available for block" /
+ * "missing trie node", Besu "world state not available" / "Missing state for block", and "required historical state
+ * unavailable" as some providers phrase it.
+ */
+const STATE_REFUSAL = /missing trie node|\bstate\b[^"]{0,120}?\bis not available|(?:no|missing|world) state (?:available )?(?:for|not available)|state (?:at|for) block[^"]{0,60}?(?:is )?pruned|history (?:is )?not available|state history[^"]{0,60}?pruned|historical state[^"]{0,60}?unavailable|historical state not available/i
+
+/**
+ * Whether `error` (any error of its cause chain, by message or details) is a node's refusal of a block's state
+ * ({@link STATE_REFUSAL}: pruned or not synced), not a failure of the call: the Safes read there are not to blame, and
+ * the call's size is not the cause (review rr16f F1).
+ */
+export function isStateRefusal(error: unknown): boolean {
+  const refusal = (e: unknown) => e instanceof Error && (STATE_REFUSAL.test(e.message) || STATE_REFUSAL.test((e as { details?: unknown }).details === undefined ? "" : String((e as { details?: unknown }).details)))
+  if (refusal(error)) return true
+  return error instanceof BaseError && error.walk(refusal) !== null
+}
+
+export type BlockStateUnavailableErrorType = BlockStateUnavailableError & { name: "BlockStateUnavailableError" }
+/**
+ * The node has block `number` (`hash`, on its chain) but refused a read of its state as pruned or not synced
+ * ({@link isStateRefusal}; review rr16f F1: a pass at a head far behind, a scan job that waited past the node's state
+ * window). The block's work is skipped, not retried at that block (the state does not come back), and nothing is blamed
+ * on its Safes or on the call's size: they are read at the next head. Defined here, not in errors.ts (owned elsewhere).
+ */
+export class BlockStateUnavailableError extends BaseError {
+  number: bigint
+  hash: Hex | undefined
+  constructor({ number, hash, cause }: { number: bigint; hash?: Hex | undefined; cause?: Error | undefined }) {
+    super(`The node has no state for block ${number}${hash ? ` (${hash})` : ""} (pruned or not synced).`, {
+      cause,
+      metaMessages: [`Block: ${number}`, `Hash: ${hash ?? "unknown"}`, "Its work is skipped; the Safes are read again at the next head."],
+      name: "BlockStateUnavailableError",
+    })
+    this.number = number
+    this.hash = hash
+  }
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
@@ -90,6 +132,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  *   still missing the read throws {@link BlockNotImportedError} (retryable: a scan job's next attempt reads again).
  *   Nothing is marked.
  * - this hash there: the read's own error is thrown (a revert, a gas cap), unless it is the node's refusal of the
+ *   block's state ({@link isStateRefusal}, review rr16f F1: pruned or not synced), thrown as {@link BlockStateUnavailableError}
+ *   at once, or the node's refusal of the
  *   block ({@link isBlockRefusal}: "header not found", review rr16e E2: the check reached a balancer's other backend):
  *   then the read is made again after each wait of {@link NOT_IMPORTED_RETRY_MS}, and still refused throws
  *   {@link BlockNotImportedError} (retryable).
@@ -173,6 +217,9 @@ export function sharedBlockReads(client: Client<Transport, Chain | undefined>, o
           }
           // The node imported the block while the check waited: the read is made again, once.
           if (verdict === "caught-up" && !again) continue
+          // Review rr16f F1: the node has this block but not its state (pruned, not synced): a refusal of the block,
+          // final at this block (no wait brings it back), not the call's failure nor its size.
+          if (isStateRefusal(error)) throw new BlockStateUnavailableError({ number: kept.number, hash: kept.hash, cause: error instanceof Error ? error : undefined })
           // Review rr16e E2: the read was refused as a block the node does not know while the check (another request,
           // another backend behind a balancer) found this hash: a backend behind, not the call's failure. Read again
           // after each wait of NOT_IMPORTED_RETRY_MS, then BlockNotImportedError (retryable), never the read's error.

@@ -9,6 +9,7 @@ import { type KeeperEvent, KeeperEvents } from "../events.js"
 import { KeeperMetrics, serveMetrics } from "../metrics.js"
 import { KeeperStateStore } from "../stateFile.js"
 import { WebhookNotifier } from "../webhook.js"
+import { BlockStateUnavailableError } from "./blockReads.js"
 import { type Head, HeadPoller } from "./head.js"
 import { limiter } from "./limit.js"
 import { type ReadLimit, readInChunks, readLimit, triage } from "./scan.js"
@@ -218,6 +219,14 @@ export class FleetKeeper {
         }
       },
     }).catch((error: unknown) => {
+      // Review rr16f F1: the node has the block but not its state (pruned: a pass at a stale head): the block's refusal,
+      // nothing blamed on its Safes; they are read at the next head.
+      const pruned = findInCauseChain(error, BlockStateUnavailableError)
+      if (pruned) {
+        this.logger.warn({ block: Number(at.number), hash: at.hash }, "pass skipped: the node has no state for its block (pruned or not synced); the Safes are read at the next head")
+        this.metrics.inc("levpilot_fleet_blocks_state_unavailable_total", "Block passes or scan jobs skipped because the node had no state for the block.")
+        return 0
+      }
       const lost = findInCauseChain(error, BlockNotCanonicalError)
       if (!lost) throw error
       this.logger.warn({ block: Number(at.number), hash: at.hash, canonical: lost.canonical }, "pass skipped: its block is no longer on the node's chain (reorg); the Safes are read at the next head")

@@ -17,6 +17,22 @@ export const GAP_SAMPLES = 16
 export const HASH_BLOCKS = 128
 
 /**
+ * A lower head more than this many blocks below the highest head seen is a far-behind answer (a load-balanced RPC's
+ * backend syncing or stuck, a node restarted from an old snapshot; review rr16f F1), never a reorg: 64 blocks are two
+ * epochs of 32 slots, after which an Ethereum proof-of-stake block is final, so no reorg reaches that deep.
+ */
+export const FAR_BEHIND_BLOCKS = 64
+
+/**
+ * Consecutive answered polls that must all be far behind the highest head seen ({@link FAR_BEHIND_BLOCKS}) before the
+ * poller takes the lower chain as the chain (a node reset, anvil restarted, a devnet restarted; review rr16f F2): about
+ * 8 s at a 250 ms poll interval. A round-robin RPC with one backend far behind never answers that many in a row (its
+ * other backend answers every other poll); one chosen at random with one good backend out of two does with
+ * probability 2^-32 per run of polls.
+ */
+export const RESET_POLLS = 32
+
+/**
  * Follows the chain head with `eth_getBlockByNumber("latest")` (number and timestamp in one request) and spends few
  * requests doing it. It learns when heads reach this process: the block time (the shortest of the last
  * {@link GAP_SAMPLES} per-block timestamp gaps, so a missed slot does not make it wait longer) and a head's arrival
@@ -36,15 +52,30 @@ export const HASH_BLOCKS = 128
  * `pollIntervalMs`). Until two heads were seen it polls every `pollIntervalMs`. `onHead` runs for one head at a time;
  * heads that arrive meanwhile collapse into the latest. A lower head whose hash is the one already seen at its number
  * (a load-balanced RPC's lagging backend, review rr16e E1) is ignored: not a reorg, not dispatched, and no block gap is
- * learned from it (gaps come only from heads above the highest seen). A lower head with another hash, or at a number
- * older than the last {@link HASH_BLOCKS} (a reorg, a node restarted on an older state) is reported, as in the embedded keeper's loop, and so is a head of the same number with another hash (a block
- * replaced without the head moving back: its Safes are read again on the new block).
+ * learned from it (gaps come only from heads above the highest seen). So is a head more than {@link FAR_BEHIND_BLOCKS}
+ * below the highest seen, whatever its hash (review rr16f F1: a backend syncing or stuck, beyond the hash memory; counted
+ * in `farBehind` and `levpilot_heads_far_behind_total`), unless {@link RESET_POLLS} answered polls in a row are so: then
+ * the node went back for good (a reset, rr16f F2) and the lower chain is followed as a reorg, with what was learned of
+ * the old one (block time, arrival, hashes) dropped. A lower head with another hash, or at a number not in the hash
+ * memory, within {@link FAR_BEHIND_BLOCKS} (a reorg, a node restarted on an older state) is reported, as in the embedded
+ * keeper's loop, and so is a head of the same number with another hash (a block replaced without the head moving back:
+ * its Safes are read again on the new block). A reported reorg lowers the highest head seen to the new head (rr16f F2;
+ * it was kept, and learning stopped until the new chain passed it); the next higher head learns no gap from it.
  */
 export class HeadPoller {
   /** The last head dispatched (the chain's head as this poller follows it). */
   last: Head | undefined
   /** The highest head seen (review rr16e E1: the block time is learned only from heads above it). */
   private top: Head | undefined
+  /**
+   * Whether `top` was set by a reorg or a reset (not by a head above the previous top): the next higher head learns no
+   * block gap from it (its sighting may be a lagging backend's, rr16e E1).
+   */
+  private topMoved = false
+  /** Answered polls in a row that were far behind `top` ({@link FAR_BEHIND_BLOCKS}; {@link RESET_POLLS} of them: a reset). */
+  private farPolls = 0
+  /** Answers ignored as far behind the highest head seen (review rr16f F1). */
+  farBehind = 0
   /** The hash seen at each of the last {@link HASH_BLOCKS} block numbers (a lower head with the same hash is a lagging backend). */
   private readonly hashes = new Map<bigint, Hex>()
   /** `eth_getBlockByNumber` requests made. */
@@ -152,7 +183,34 @@ export class HeadPoller {
       // Review rr16e E1: a head lower than the last one whose hash at that number is the one already seen there is a
       // lagging backend of a load-balanced RPC (or a node restarted on an older state of the same chain), not a reorg:
       // nothing new, neither reported nor dispatched.
-      const lagging = head !== undefined && this.last !== undefined && head.number < this.last.number && this.hashes.has(head.number) && this.hashes.get(head.number) === head.hash
+      let lagging = head !== undefined && this.last !== undefined && head.number < this.last.number && this.hashes.has(head.number) && this.hashes.get(head.number) === head.hash
+      // Review rr16f F1: a head more than FAR_BEHIND_BLOCKS below the highest seen (a backend syncing or stuck, whose
+      // numbers left the hash memory) is no reorg either: ignored, counted. Unless RESET_POLLS answers in a row are so
+      // (rr16f F2: the node itself went back for good, a reset): then it is the chain, reported as a reorg below.
+      let reset = false
+      if (head && this.top) {
+        if (head.number + BigInt(FAR_BEHIND_BLOCKS) < this.top.number) {
+          this.farPolls += 1
+          reset = this.farPolls >= RESET_POLLS
+          if (!reset && !lagging) {
+            lagging = true
+            this.farBehind += 1
+            metrics.inc("levpilot_heads_far_behind_total", "Head polls answered by a node far behind the highest head seen (ignored).")
+            if (this.farPolls === 1) logger.debug({ head: Number(head.number), top: Number(this.top.number) }, "head far behind the highest seen ignored (a lagging or syncing backend)")
+          }
+        } else this.farPolls = 0
+      }
+      if (reset) {
+        // Another chain (or this one much further back) for good: nothing learned on the old one holds.
+        logger.warn({ from: Number(this.top!.number), to: Number(head!.number), polls: this.farPolls }, "the node's chain went back for good (a reset); following it")
+        this.farPolls = 0
+        this.top = undefined
+        this.hashes.clear()
+        this.gaps.length = 0
+        this.wallGaps.length = 0
+        this.arrival = undefined
+        lagging = false
+      }
       if (head && !lagging && (head.number !== this.last?.number || head.hash !== this.last.hash)) {
         const last = this.last
         const top = this.top
@@ -162,6 +220,12 @@ export class HeadPoller {
           events.emit({ type: "reorg", from: last.number, to: head.number })
           // The hashes above the new head were another fork's (or a state the node no longer has).
           for (const n of this.hashes.keys()) if (n > head.number) this.hashes.delete(n)
+          // Review rr16f F2: the chain's highest head is now this one (it was kept at the old fork's, freezing learning
+          // until the new chain passed it), but its sighting teaches no gap to the next head.
+          this.top = head
+          this.topMoved = true
+        } else if (top && this.topMoved && head.number > top.number) {
+          this.topMoved = false
         } else if (top && head.number > top.number && head.timestamp > top.timestamp) {
           // Gaps are learned only from a head above the highest one seen, against that one's sighting (rr16e E1: the
           // sighting of a lower head, or of a return to a height already seen, is no block interval).

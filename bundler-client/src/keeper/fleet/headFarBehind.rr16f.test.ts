@@ -64,7 +64,7 @@ describe("rr16f F1: a backend more than HASH_BLOCKS behind (syncing or stuck) be
     console.log("rr16f F1 control", JSON.stringify(r))
     expect(r.reorgsPerBlock).toBeLessThan(0.1)
   })
-  test.skip("rr16f F1 FAILS TODAY: a backend 150 blocks behind makes every alternation a reorg and a pass at a 150-block-old head", async () => {
+  test("rr16f F1 (was FAILS TODAY, fixed f16j): a backend 150 blocks behind makes every alternation a reorg and a pass at a 150-block-old head", async () => {
     const r = await simulateBackends({ timestamps: regular(400), arrival: 400, lagMs: [0, (HASH_BLOCKS + 22) * 12_000 + 1_000], warmUp: 200 })
     console.log("rr16f F1", JSON.stringify(r))
     expect(r.reorgsPerBlock).toBeLessThan(0.1)

@@ -16,6 +16,7 @@ import { fromJob, toJob } from "./codec.js"
 import type { FleetQueueSettings } from "./config.js"
 import { type CheckpointMark, type DiscoveryCheckpoint, checkpointDue } from "./discovery.js"
 import { type Head, HeadPoller } from "./head.js"
+import { BlockStateUnavailableError } from "./blockReads.js"
 import { RedisHealth } from "./redisHealth.js"
 import { RedisFleetStore, fleetKeys } from "./redisStore.js"
 import { type ReadLimit, readChunk, readLimit, triage } from "./scan.js"
@@ -122,6 +123,8 @@ export class FleetNode {
     | undefined
   private leading = false
   private leaderTimer: NodeJS.Timeout | undefined
+  /** The leader election under way (at most one; {@link stop} waits for it). */
+  private electing: Promise<void> | undefined
   private metricsServer: { url: string; stop: () => Promise<void> } | undefined
   private readonly unchecked = new Map<string, () => void>()
   /** Steps still running after their job ended (their Safe checked, the send going on). */
@@ -207,6 +210,14 @@ export class FleetNode {
       new Worker<NotifyJob>("notify", (job) => this.deliver(job), { ...workerOptions, connection: connect(), concurrency: 8 }),
     ]
     for (const q of Object.values(queues)) q.on("error", (error) => health.error(error) || logger.warn({ queue: q.name, err: error.message }, "queue error"))
+    // BullMQ's connections stay answerable after close (f16j: an unhandled rejection "Connection is closed" / ECONNREFUSED
+    // when a node stopped while a connection was still connecting; see keepErrorsHandled).
+    const closedError = (error: Error) => logger.debug({ err: error.message }, "redis connection error after close")
+    for (const q of Object.values(queues)) keepErrorsHandled(q["connection"], closedError)
+    for (const w of workers) {
+      keepErrorsHandled(w["connection"], closedError)
+      keepErrorsHandled(w["blockingConnection"], closedError)
+    }
     for (const w of workers) {
       w.on("error", (error) => health.error(error) || logger.warn({ queue: w.name, err: error.message }, "queue worker error"))
       w.on("failed", (job, error) => logger.warn({ queue: w.name, job: job?.id, err: error.message }, "job failed"))
@@ -215,7 +226,14 @@ export class FleetNode {
     if (config.metricsPort !== undefined && !this.metricsServer) this.metricsServer = await serveMetrics(metrics, { port: config.metricsPort, host: config.metricsHost })
     if (this.options.lead ?? true) {
       await this.elect()
-      this.leaderTimer = setInterval(() => void this.elect().catch((error) => this.logger.warn({ err: shortMessage(error) }, "leader election failed")), Math.max(100, Math.floor(settings.leaseMs / 3)))
+      this.leaderTimer = setInterval(() => {
+        // One election at a time, and stop() waits for the one under way (it could otherwise start the head poller, or
+        // use the connections, after stop).
+        if (this.electing) return
+        this.electing = this.elect()
+          .catch((error) => this.logger.warn({ err: shortMessage(error) }, "leader election failed"))
+          .finally(() => (this.electing = undefined))
+      }, Math.max(100, Math.floor(settings.leaseMs / 3)))
     }
     logger.info({ node: this.id, keeper: this.keeperKey.address, prefix: settings.prefix, chainId: clients.publicClient.chain?.id, mode: "bullmq" }, "fleet node started")
   }
@@ -225,6 +243,8 @@ export class FleetNode {
     if (!this.parts) return
     const { head, workers, queues, redis, store } = this.parts
     clearInterval(this.leaderTimer)
+    this.leaderTimer = undefined
+    await this.electing
     await head.stop()
     if (this.leading) await redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, this.keys.leader, this.id).catch(() => 0)
     this.leading = false
@@ -336,6 +356,14 @@ export class FleetNode {
       const lost = findInCauseChain(error, BlockNotCanonicalError)
       if (lost) {
         this.logger.warn({ block: Number(block), hash: lost.hash, canonical: lost.canonical, safes: job.data.safes.length }, "scan skipped: its block is no longer on the node's chain (reorg); these Safes are read at the next head")
+        await this.checked(block, job.data.safes.length, "failed")
+        return
+      }
+      // Review rr16f F1: the node has the block but not its state (pruned: a stale head, a job that waited past the
+      // node's state window): not retried at this block (the state does not come back), nothing blamed on the Safes.
+      if (findInCauseChain(error, BlockStateUnavailableError)) {
+        this.logger.warn({ block: Number(block), safes: job.data.safes.length }, "scan skipped: the node has no state for its block (pruned or not synced); these Safes are read at the next head")
+        this.metrics.inc("levpilot_fleet_blocks_state_unavailable_total", "Block passes or scan jobs skipped because the node had no state for the block.")
         await this.checked(block, job.data.safes.length, "failed")
         return
       }
@@ -453,5 +481,23 @@ export class FleetNode {
       if (!e.retryable) throw new UnrecoverableError(e.shortMessage)
       throw error
     }
+  }
+}
+
+/**
+ * Keeps `onError` listening to `connection`'s `error` events for good, even after BullMQ's close removed every listener
+ * (f16j). BullMQ (5.81) creates each connection with `this.initializing.catch((err) => this.emit("error", err))` and
+ * its `close()` ends with `removeAllListeners()`: a connection closed while still connecting (a node stopped while Redis
+ * was down, or right after it came back: the worker's blocking connection connecting or checking the server's version)
+ * rejects `initializing` after that, `emit("error")` with no listener throws, and the `.catch` promise became an
+ * unhandled rejection ("Connection is closed.", "connect ECONNREFUSED"), reproduced by test/fleet.stopRace.f16j.test.ts.
+ */
+export function keepErrorsHandled(connection: { on(event: "error", listener: (error: Error) => void): unknown; removeAllListeners(event?: string | symbol): unknown }, onError: (error: Error) => void): void {
+  connection.on("error", onError)
+  const removeAll = connection.removeAllListeners.bind(connection)
+  connection.removeAllListeners = (event?: string | symbol) => {
+    const out = removeAll(event)
+    if (event === undefined || event === "error") connection.on("error", onError)
+    return out
   }
 }

@@ -8,6 +8,7 @@ import { BlockNotCanonicalError, BlockNotImportedError, findInCauseChain, isTran
 import type { KeeperEvents } from "../events.js"
 import { GROW_AFTER_READS, RETRY_REFUSED_AFTER_READS, isUnreachable } from "../logWindow.js"
 import type { FleetSettings } from "./config.js"
+import { BlockStateUnavailableError, isStateRefusal } from "./blockReads.js"
 import { limiter } from "./limit.js"
 import { SETTLE_BOUND, type SettleBound, callBlockNumber, waitHeadPast } from "../settle.js"
 import type { FleetStore } from "./store.js"
@@ -147,7 +148,9 @@ export { isUnreachable }
  * @returns The chunk, with the number of requests made (`eth_call`s, and the head polls of a settling read).
  * @throws The transport's error when the node is unreachable (`HttpRequestError`, `SocketClosedError`), and
  *   {@link BlockNotCanonicalError} when `client` is pinned to the block's hash and the block was lost to a reorg,
- *   {@link BlockNotImportedError} when the node does not have the block yet (retryable).
+ *   {@link BlockNotImportedError} when the node does not have the block yet (retryable),
+ *   {@link BlockStateUnavailableError} when the node has the block but not its state (pruned; review rr16f F1: the
+ *   chunk is skipped at this block, nothing split, shrunk or alerted).
  */
 export async function readChunk(
   client: Client<Transport, Chain | undefined>,
@@ -191,7 +194,10 @@ export async function readChunk(
     } catch (error) {
       // A block lost to a reorg (a client pinned to its hash, review rr16c S1), or one the node has not imported yet
       // (review rr16d D2), is not the request's size either: split, every Safe would fail alone and alert read-failed.
-      if (isUnreachable(error) || findInCauseChain(error, BlockNotCanonicalError) || findInCauseChain(error, BlockNotImportedError)) throw error
+      if (isUnreachable(error) || findInCauseChain(error, BlockNotCanonicalError) || findInCauseChain(error, BlockNotImportedError) || findInCauseChain(error, BlockStateUnavailableError)) throw error
+      // Review rr16f F1: the node refused the block's state (pruned, not synced), through a client not pinned to the
+      // block's hash: the block's refusal too, never a size failure or the Safes' (250 read-failed alerts per chunk).
+      if (isStateRefusal(error)) throw new BlockStateUnavailableError({ number: block, cause: error instanceof Error ? error : undefined })
       if (part.length === 1) return [{ safe: part[0] as Address, error: new SafeReadError({ safe: part[0] as Address, revertData: "0x" }) }]
       failed = true
       const half = Math.ceil(part.length / 2)

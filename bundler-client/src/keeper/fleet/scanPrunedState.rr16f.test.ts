@@ -39,7 +39,7 @@ function fullNode() {
 }
 
 describe("rr16f F1 (cost): a pass at a head whose state the full node pruned", () => {
-  test.skip("rr16f F1 FAILS TODAY: one 250-Safe chunk at a pruned block: 258 eth_calls, ReadLimit.size 1, 250 Safes unreadable, 250 read-failed alerts", async () => {
+  test("rr16f F1 (was FAILS TODAY, fixed f16j): one 250-Safe chunk at a pruned block: 258 eth_calls, ReadLimit.size 1, 250 Safes unreadable, 250 read-failed alerts", async () => {
     vi.mocked(getSafeStates).mockImplementation(async (client, p) => {
       await call(client as never, { to: TO, data: `0x${p.safes.map((s) => s.slice(2)).join("")}`, blockNumber: p.blockNumber })
       return { blockNumber: STALE, timestamp: 1_000n, safes: p.safes.map((safe) => stateOf(safe)) } as never

@@ -216,6 +216,14 @@ export class FleetStep {
       const rt = this.runtime(safe)
       const shared = await store.loadRuntime(safe)
       if (shared) applySharedRuntime(rt, shared)
+      // f16j: the shared runtime as loaded (encoded as it is saved); saved at the end only when the step changed it, or
+      // when the store holds none yet (a paused Safe tracked every block wrote its whole runtime every block and worker).
+      const loaded = shared ? JSON.stringify(sharedRuntimeOf(rt)) : undefined
+      const save = async () => {
+        const next = sharedRuntimeOf(rt)
+        if (loaded !== undefined && JSON.stringify(next) === loaded) return
+        await store.saveRuntime(safe, next).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
+      }
       this.chainLookup ??= chainInclusionLookup(clients.publicClient, config.deployment.entryPoint, { windowBlocks: config.logWindowBlocks, maxWindows: MAX_LOG_WINDOWS })
       const lookup = batchInclusionLookup(item, this.chainLookup)
       const { state } = item
@@ -254,7 +262,7 @@ export class FleetStep {
           const verdict = await this.tracker.track(rt, pending, item.block, lookup, { stallAlertOnce })
           if (verdict === "resubmit") logger.warn({ safe, nonce: pending.nonce, why }, "operation in flight not resubmitted: the keeper may not act for this Safe now")
           // What the tracking alerted (a reverted run, log-read failures) follows the Safe to the next worker (rr16d D3).
-          await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
+          await save()
         }
         return "tracked-only"
       }
@@ -276,7 +284,7 @@ export class FleetStep {
       if (lost) return this.reorged(safe, item, lost)
       const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable, poolTotals, degraded, aaveAdapter: config.deployment.adapters.aaveV3 })
       await this.step.run(rt, item.block, { snapshot, lookup, reads })
-      await store.saveRuntime(safe, sharedRuntimeOf(rt)).catch((error) => logger.debug({ safe, err: String(error) }, "runtime not saved"))
+      await save()
       return "done"
     } finally {
       await store.release(safe)
