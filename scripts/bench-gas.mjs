@@ -103,12 +103,46 @@ const sectionRows = sectionNames.map((name) => [
 ])
 table(["section", "1 sub, first", "1 sub, later", "3 subs, first", "3 subs, later"], sectionRows)
 
+/**
+ * The later rebalance with every touched contract cooled before each lane (GasBenchColdLater<n>Test): what a bundler's
+ * own transaction pays. The rows above run after the test's own view calls built the plan, which leaves Morpho's market
+ * params, the oracles and the positions warm for both lanes.
+ */
+function coldScenario(subAccounts) {
+  const test = subAccounts === 1 ? "test_Gas_Rebalance1SubAccountColdLater" : "test_Gas_Rebalance3SubAccountsColdLater"
+  const ops = opsOf(`GasBenchColdLater${subAccounts}Test`, test)
+  if (ops.map((op) => op.lane).join(",") !== "owner,keeper") throw new Error(`bench:gas: ${test}: unexpected operations`)
+  const [owner, keeper] = ops
+  const overhead = {}
+  for (const [name, gas] of Object.entries(keeper.sections)) overhead[name] = gas - (owner.sections[name] ?? 0)
+  return {
+    subAccounts,
+    ownerLane: owner.total,
+    keeperLane: keeper.total,
+    overhead: keeper.total - owner.total,
+    sections: { ownerLane: owner.sections, keeperLane: keeper.sections, overhead },
+  }
+}
+const coldOne = coldScenario(1)
+const coldThree = coldScenario(3)
+const coldPerExtra = Math.round((coldThree.overhead - coldOne.overhead) / 2)
+console.log("")
+console.log("later rebalance, every touched contract cooled first (a bundler's own transaction):")
+table(
+  ["scenario", "owner lane gas", "keeper lane gas", "keeper overhead", "overhead / extra sub-account"],
+  [
+    ["1 sub-account, later, cold", coldOne.ownerLane, coldOne.keeperLane, coldOne.overhead, ""],
+    ["3 sub-accounts, later, cold", coldThree.ownerLane, coldThree.keeperLane, coldThree.overhead, coldPerExtra],
+  ],
+)
+
 const verdict = (value, limit) => `${value.toLocaleString("en-US")} -> ${value <= limit ? "met" : "NOT met"}`
 console.log("")
 console.log(`targets (keeper-lane overhead over the owner lane doing the same actions):`)
 console.log(`  1 sub-account, later rebalance <= ${target.toLocaleString("en-US")}: ${verdict(one.overheadLater, target)}`)
 console.log(`  1 sub-account, first of an epoch <= ${targetFirst.toLocaleString("en-US")}: ${verdict(one.overheadFirst, targetFirst)}`)
 console.log(`  per additional sub-account <= ${target.toLocaleString("en-US")}: first ${verdict(perExtraFirst, target)}; later ${verdict(perExtraLater, target)}`)
+console.log(`  cold (every touched contract cooled): 1 sub-account later ${verdict(coldOne.overhead, target)}; per additional sub-account ${verdict(coldPerExtra, target)}`)
 
 const swapOps = opsOf("SwapGasBenchTest", "test_Gas_SwapDeleverageKeeperLane")
 const swap = { ...part("swapDeleverage"), sections: swapOps[0].sections, sectionsLater: swapOps[1].sections }
@@ -147,6 +181,20 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-03 (issue 15, branch g15b, against main c8fdc91, back to back on one machine): new cold rows " +
+      "(GasBenchColdLater1Test / GasBenchColdLater3Test: every contract either lane touches cooled before each lane). " +
+      "The warm rows run after the test's own view calls that build the plan, which leave Morpho's market params, the " +
+      "oracles and the positions warm for both lanes: main's keeper overhead is 126,611 warm but 150,611 cold for 1 " +
+      "sub-account later, and 103,986 warm but 121,986 cold per extra sub-account. Then MorphoBlueAdapter reads a " +
+      "registered market's params from code (registerMarket / paramsPointer: one account instead of five Morpho slots, " +
+      "hash-checked against the market id on every read, Morpho's idToMarketParams otherwise; SECURITY.md row 120): " +
+      "overhead 1 sub-account 126,601 -> 124,378 first, 126,611 -> 124,388 later, cold 150,611 -> 138,388; 3 " +
+      "sub-accounts 334,552 -> 327,883 first, 334,582 -> 327,913 later, cold 394,582 -> 357,913; per extra sub-account " +
+      "103,986 -> 101,763 later, cold 121,986 -> 109,763; swap deleverage 571,800 -> 558,416 first, 497,913 -> 484,529 " +
+      "later; boost 531,389 -> 518,031. Not done, by the numbers (README, Measured): the policy as one hash slot with the " +
+      "policy in the plan's call data (the stop-loss trigger reads two of its six slots from storage; about 6,300 gas less " +
+      "per sub-account in handleOps against 4,968 gas of call data for the ABI-encoded policy: about nothing on L1, a loss " +
+      "on rollups); the post-state derived from the actions (drops the venue read-back check). Targets not met",
     "2026-12-03 (issue 15, branch g15a, against main 5e46087, back to back): RebalanceLib reads the plan's action fields " +
       "with one CALLDATALOAD each in its loops over the actions (_field; PlanLib.check already proved what the ABI " +
       "decoder re-checked on every access), the pool / swap round-trip scan decodes only earlier actions of the opposite " +
@@ -208,6 +256,16 @@ const report = {
   targetOverheadFirstGas: targetFirst,
   targetOverheadPerExtraSubAccountGas: target,
   overheadPerExtraSubAccount: { first: perExtraFirst, later: perExtraLater },
+  cold: {
+    method:
+      "the later rebalance (GasBenchColdLater1Test / GasBenchColdLater3Test) with every contract either lane touches " +
+      "cooled (vm.cool) before each lane's handleOps, but the linked RebalanceLib (as in the swap bench): what a " +
+      "bundler's own transaction pays; the rows above run after the test's own view calls that build the plan, which " +
+      "leave Morpho's market params, the oracles and the positions warm for both lanes",
+    oneSubAccountLater: coldOne,
+    threeSubAccountsLater: coldThree,
+    overheadPerExtraSubAccount: coldPerExtra,
+  },
   ownerLaneTransfer: transfer.ownerLaneTransfer,
   oneSubAccount: one,
   threeSubAccounts: three,

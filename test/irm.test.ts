@@ -10,7 +10,7 @@ import { IrmRatePath } from "../bundler-client/src/backtest/carry"
 import { readMarketRate } from "../bundler-client/src/devnet/rates"
 import { type Devnet, startDevnet, waitForReceipt } from "@levpilot/devnet"
 import { IrmArtifactError, adaptiveCurveIrmAbi, borrowAprOf, deployAdaptiveCurveIrm, loadAdaptiveCurveIrmArtifact } from "@levpilot/devnet/irm"
-import { type LeverageStackAddresses, deployLeverageStack, morphoAbi, testTokenAbi } from "@levpilot/devnet/leverage"
+import { type LeverageStackAddresses, deployLeverageStack, morphoAbi, morphoAdapterRegistryAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 
 const accrueAbi = parseAbi([
   "struct MarketParams { address loanToken; address collateralToken; address oracle; address irm; uint256 lltv; }",
@@ -64,6 +64,15 @@ describe("AdaptiveCurveIrm from @morpho-org/morpho-blue-bundlers", () => {
     const again = await deployLeverageStack({ publicClient, deployer, entryPoint: devnet.addresses.entryPoint })
     expect(again.irm).toBe(stack.irm)
     expect(again.markets.weth.id).toBe(stack.markets.weth.id)
+    // Each market's params are registered with the adapter (issue 15): a STOP byte and the 160-byte params as code.
+    for (const deployed of [stack, again]) {
+      for (const market of Object.values(deployed.markets)) {
+        const pointer = await publicClient.readContract({ address: deployed.morphoBlueAdapter, abi: morphoAdapterRegistryAbi, functionName: "paramsPointer", args: [market.id] })
+        const code = await publicClient.getCode({ address: pointer })
+        expect(code?.length).toBe(2 + 2 * 161)
+        expect(code?.slice(0, 4)).toBe("0x00")
+      }
+    }
   })
 
   test("answers the published curve: 1% APR idle, 4% at the 90% target, 16% fully used", async () => {

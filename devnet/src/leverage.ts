@@ -113,6 +113,12 @@ export const morphoAbi = parseAbi([
   "function position(bytes32 id, address user) view returns (uint256 supplyShares, uint128 borrowShares, uint128 collateral)",
 ])
 
+/** The MorphoBlueAdapter's market registration (`registerMarket`: the params stored as code at `paramsPointer`). */
+export const morphoAdapterRegistryAbi = parseAbi([
+  "function registerMarket(bytes32 market) returns (address pointer)",
+  "function paramsPointer(bytes32 market) view returns (address)",
+])
+
 export const testTokenAbi = parseAbi([
   "function mint(address to, uint256 amount)",
   "function approve(address spender, uint256 amount) returns (bool)",
@@ -247,6 +253,11 @@ export async function deployLeverageStack(parameters: DeployLeverageStackParamet
         await send(`supplyCollateral ${label}`, { address: morpho, abi: morphoAbi, functionName: "supplyCollateral", args: [params, collateral, owner, "0x"] })
         await send(`borrow ${label}`, { address: morpho, abi: morphoAbi, functionName: "borrow", args: [params, borrowed, 0n, owner, owner] })
       }
+    }
+    // Gas (issue 15): the adapter reads a registered market's params as code (one account) instead of five Morpho slots.
+    const pointer = await publicClient.readContract({ address: morphoBlueAdapter, abi: morphoAdapterRegistryAbi, functionName: "paramsPointer", args: [id] })
+    if (((await publicClient.getCode({ address: pointer })) ?? "0x") === "0x") {
+      await send(`registerMarket ${label}`, { address: morphoBlueAdapter, abi: morphoAdapterRegistryAbi, functionName: "registerMarket", args: [id] })
     }
     return { id, params, oracle }
   }

@@ -23,7 +23,10 @@ import {ActionKind} from "../interfaces/ILeverageModule.sol";
 /// @title MorphoBlueAdapter
 /// @notice Venue adapter for Morpho Blue markets; the market id is Morpho's `Id` (hash of the MarketParams).
 /// @dev Security considerations:
-/// - Stateless and view-only; it never receives funds or approvals.
+/// - Holds no storage and never receives funds or approvals. Its one state-changing function, `registerMarket`, is
+///   permissionless and only deploys a code-stored copy of a market's params (`paramsPointer`); every read of that copy
+///   checks it hashes to the market id (Morpho's id is `keccak256(abi.encode(params))`) and otherwise reads Morpho's
+///   `idToMarketParams`, so what is at the pointer can never change which params are used.
 /// - Every encoded call uses `account` as onBehalf and receiver, so funds only move between the Safe and Morpho.
 /// - Debt includes interest accrued up to the current block and rounds up (as Morpho charges on repay).
 contract MorphoBlueAdapter is IVenueAdapter {
@@ -36,8 +39,106 @@ contract MorphoBlueAdapter is IVenueAdapter {
     /// @notice Morpho's `extSloads` reply was not the standard encoding of the words asked for.
     error MalformedExtSloads();
 
+    /// @notice `registerMarket`: `market` is not a created Morpho Blue market, or its params do not hash to it.
+    error UnknownMorphoMarket(bytes32 market);
+
+    /// @notice `registerMarket` could not deploy the params' code-stored copy (already registered, or the copy did not
+    /// come out as the market's params).
+    error MarketRegistrationFailed(bytes32 market);
+
+    /// @notice A market's params were stored as code at `pointer` (`registerMarket`).
+    event MarketRegistered(bytes32 indexed market, address pointer);
+
+    /// @dev Init code of a params copy (24 bytes): STATICCALL the deployer's `pendingMarketParams()` (the 160-byte
+    /// params, written at memory 0x21) and return memory 0x20..0xc1 as the runtime code: a STOP byte (the copy can never
+    /// run anything) followed by the params. The call's success is not checked here: `registerMarket` checks the code.
+    ///   PUSH4 sel PUSH0 MSTORE PUSH1 0xa0 PUSH1 0x21 PUSH1 0x04 PUSH1 0x1c CALLER GAS STATICCALL POP
+    ///   PUSH1 0xa1 PUSH1 0x20 RETURN
+    bytes internal constant POINTER_INIT_CODE =
+        hex"631792f9645f5260a060216004601c335afa5060a16020f3";
+
+    /// @dev The params `registerMarket` is storing, read back by the copy's init code (transient: never outlives the
+    /// registration).
+    uint256 private constant PENDING_SLOT = uint256(keccak256("levpilot.MorphoBlueAdapter.pendingParams"));
+
     constructor(IMorpho morpho) {
         MORPHO = morpho;
+    }
+
+    /// @notice Stores `market`'s params as code at `paramsPointer(market)`, so this adapter reads them with one account
+    /// access (EXTCODECOPY) instead of five cold Morpho storage slots. Permissionless and idempotent in effect: the copy
+    /// is Morpho's own params (checked to hash to `market`), so registering any market helps only gas.
+    /// @dev Gas (issue 15): Morpho's `idToMarketParams` reads five slots (10,500 gas cold) that the owner lane never
+    /// reads (it passes the params in its call data); the copy costs one cold account (2,600) plus the copy and its
+    /// hash check (about 400).
+    /// @return pointer The copy's address (`paramsPointer(market)`).
+    function registerMarket(bytes32 market) external returns (address pointer) {
+        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
+        if (!isMarket(market) || keccak256(abi.encode(params)) != market) revert UnknownMorphoMarket(market);
+        // A CREATE2 onto existing code fails only after burning the gas it was given: refuse a second registration first.
+        if (paramsPointer(market).code.length != 0) revert MarketRegistrationFailed(market);
+        uint256 slot = PENDING_SLOT;
+        assembly ("memory-safe") {
+            tstore(slot, mload(params))
+            tstore(add(slot, 1), mload(add(params, 0x20)))
+            tstore(add(slot, 2), mload(add(params, 0x40)))
+            tstore(add(slot, 3), mload(add(params, 0x60)))
+            tstore(add(slot, 4), mload(add(params, 0x80)))
+        }
+        bytes memory initCode = POINTER_INIT_CODE;
+        assembly ("memory-safe") {
+            pointer := create2(0, add(initCode, 0x20), mload(initCode), market)
+            for { let i := 0 } lt(i, 5) { i := add(i, 1) } { tstore(add(slot, i), 0) }
+        }
+        if (pointer == address(0) || pointer != paramsPointer(market) || !_copied(pointer, market)) {
+            revert MarketRegistrationFailed(market);
+        }
+        emit MarketRegistered(market, pointer);
+    }
+
+    /// @notice The params `registerMarket` is storing (read by the copy's init code); zero outside a registration.
+    function pendingMarketParams() external view returns (MarketParams memory params) {
+        uint256 slot = PENDING_SLOT;
+        assembly ("memory-safe") {
+            mstore(params, tload(slot))
+            mstore(add(params, 0x20), tload(add(slot, 1)))
+            mstore(add(params, 0x40), tload(add(slot, 2)))
+            mstore(add(params, 0x60), tload(add(slot, 3)))
+            mstore(add(params, 0x80), tload(add(slot, 4)))
+        }
+    }
+
+    /// @notice Where `registerMarket(market)` stores `market`'s params (CREATE2 from this adapter, salt `market`); no
+    /// code there until it is registered.
+    function paramsPointer(bytes32 market) public view returns (address) {
+        return address(
+            uint160(uint256(keccak256(abi.encodePacked(bytes1(0xff), address(this), market, keccak256(POINTER_INIT_CODE)))))
+        );
+    }
+
+    /// @dev `market`'s params: from its code-stored copy when that is registered and hashes to `market`, else from
+    /// Morpho (`idToMarketParams`). Same params either way: Morpho's market id is the hash of its params.
+    function _params(bytes32 market) internal view returns (MarketParams memory params) {
+        address pointer = paramsPointer(market);
+        bool copied;
+        assembly ("memory-safe") {
+            if eq(extcodesize(pointer), 0xa1) {
+                extcodecopy(pointer, params, 1, 0xa0)
+                copied := eq(keccak256(params, 0xa0), market)
+            }
+        }
+        if (!copied) params = MORPHO.idToMarketParams(Id.wrap(market));
+    }
+
+    /// @dev Whether `pointer` holds a STOP byte followed by params that hash to `market`.
+    function _copied(address pointer, bytes32 market) internal view returns (bool copied) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            if eq(extcodesize(pointer), 0xa1) {
+                extcodecopy(pointer, ptr, 0, 0xa1)
+                copied := and(iszero(byte(0, mload(ptr))), eq(keccak256(add(ptr, 1), 0xa0), market))
+            }
+        }
     }
 
     /// @inheritdoc IVenueAdapter
@@ -57,7 +158,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
 
     /// @inheritdoc IVenueAdapter
     function marketTokens(bytes32 market) external view returns (address loanToken, address collateralToken) {
-        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
+        MarketParams memory params = _params(market);
         return (params.loanToken, params.collateralToken);
     }
 
@@ -68,7 +169,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
     /// the stored totals are Morpho's own (`expectedMarketBalances` skips accrual at elapsed 0); otherwise the debt is
     /// accrued exactly as before (`_debt`).
     function marketState(bytes32 market, address account) public view returns (MarketState memory state) {
-        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
+        MarketParams memory params = _params(market);
         (uint256 collateral, uint256 borrowShares, uint256 storedDebt, bool accrued) = _stored(Id.wrap(market), account);
         state.loanToken = params.loanToken;
         state.collateralToken = params.collateralToken;
@@ -90,7 +191,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
     /// @inheritdoc IVenueAdapter
     /// @dev Computed exactly as `Morpho.liquidate` does, with Morpho's own constants and rounding.
     function liquidationIncentiveFactor(bytes32 market) external view returns (uint256) {
-        uint256 lltv = MORPHO.idToMarketParams(Id.wrap(market)).lltv;
+        uint256 lltv = _params(market).lltv;
         return UtilsLib.min(MAX_LIQUIDATION_INCENTIVE_FACTOR, WAD.wDivDown(WAD - LIQUIDATION_CURSOR.wMulDown(WAD - lltv)));
     }
 
@@ -109,7 +210,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
         uint256 borrowShares;
         bool accrued;
         (collateral, borrowShares, debt, accrued) = _stored(Id.wrap(market), account);
-        if (!accrued) debt = _debt(MORPHO.idToMarketParams(Id.wrap(market)), borrowShares);
+        if (!accrued) debt = _debt(_params(market), borrowShares);
     }
 
     /// @dev The account's collateral and borrow shares, and its debt at the market's stored borrow totals, from one
@@ -191,7 +292,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
         view
         returns (VenueCall memory call)
     {
-        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
+        MarketParams memory params = _params(market);
         call.target = address(MORPHO);
         if (kind == uint8(ActionKind.SupplyCollateral)) {
             call.data = abi.encodeCall(IMorphoBase.supplyCollateral, (params, assets, account, ""));
@@ -217,7 +318,7 @@ contract MorphoBlueAdapter is IVenueAdapter {
         view
         returns (VenueCall memory call, bytes4 callbackSelector)
     {
-        MarketParams memory params = MORPHO.idToMarketParams(Id.wrap(market));
+        MarketParams memory params = _params(market);
         if (kind == uint8(ActionKind.RepayWithCallback)) {
             call = _repay(params, market, assets, account, data);
             callbackSelector = IMorphoRepayCallback.onMorphoRepay.selector;

@@ -31,6 +31,21 @@ abstract contract GasBenchBase is Fixture {
 
     Leg[] internal legs;
     string internal json = "gas";
+    /// @dev Cool every contract either lane touches before each measured operation (`GasBenchCold*`), as in a
+    /// bundler's own transaction. Without it, the test's own view calls that build the plan (`_repayAmount`: the
+    /// adapter's marketState) leave Morpho's market params, the oracles and the positions warm for both lanes, which
+    /// hides the keeper-only reads (the market params, the oracle) the owner lane never makes.
+    bool internal coolFirst;
+
+    /// @dev Every contract either lane touches, but the linked RebalanceLib (as in SwapGasBench) and the bundler.
+    function _cool() internal {
+        address[15] memory touched = [
+            address(entryPoint), safe, address(module), safeSingleton, multiSendCallOnly, address(morpho),
+            address(adapter), address(usdc), address(weth), address(wbtc), address(wsteth), address(wethOracle),
+            address(wbtcOracle), address(wstethOracle), address(usdcVault)
+        ];
+        for (uint256 i; i < touched.length; ++i) vm.cool(touched[i]);
+    }
 
     function setUp() public virtual override {
         super.setUp();
@@ -115,6 +130,7 @@ abstract contract GasBenchBase is Fixture {
     function _measure(PackedUserOperation memory op) internal returns (uint256 used) {
         PackedUserOperation[] memory ops = new PackedUserOperation[](1);
         ops[0] = op;
+        if (coolFirst) _cool();
         vm.recordLogs();
         vm.prank(bundler, bundler);
         uint256 start = gasleft();
@@ -226,5 +242,31 @@ contract GasBenchLater3Test is GasBenchBase {
 
     function test_Gas_Rebalance3SubAccountsLater() public {
         _benchLater(3, "threeSubAccountsLater");
+    }
+}
+
+/// @notice `GasBenchLater1Test` with every touched contract cooled before each lane's operation (`coolFirst`).
+contract GasBenchColdLater1Test is GasBenchBase {
+    function setUp() public override {
+        super.setUp();
+        _firstKeeperRebalance(1);
+        coolFirst = true;
+    }
+
+    function test_Gas_Rebalance1SubAccountColdLater() public {
+        _benchLater(1, "coldOneSubAccountLater");
+    }
+}
+
+/// @notice `GasBenchLater3Test` with every touched contract cooled before each lane's operation (`coolFirst`).
+contract GasBenchColdLater3Test is GasBenchBase {
+    function setUp() public override {
+        super.setUp();
+        _firstKeeperRebalance(3);
+        coolFirst = true;
+    }
+
+    function test_Gas_Rebalance3SubAccountsColdLater() public {
+        _benchLater(3, "coldThreeSubAccountsLater");
     }
 }

@@ -210,6 +210,9 @@ abstract contract Fixture is Test {
             lltv: LLTV
         });
         morpho.createMarket(params);
+        // Deployments register their markets' params (`registerMarket`: the adapter reads them as code, not as five
+        // Morpho slots); a market created later, or an adapter deployed later, reads them from Morpho.
+        if (address(adapter) != address(0)) adapter.registerMarket(Id.unwrap(params.id()));
         usdc.mint(lender, 10_000_000e6);
         vm.startPrank(lender);
         usdc.approve(address(morpho), type(uint256).max);
