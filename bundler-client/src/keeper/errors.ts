@@ -665,6 +665,36 @@ const TRANSIENT_HTTP_STATUSES: ReadonlySet<number> = new Set([403, 408, 429, 500
 const TRANSIENT_RPC_CODES: ReadonlySet<number> = new Set([-1, RATE_LIMIT_RPC_CODE, 429, -32007])
 
 /**
+ * HTTP statuses that are never the plan's, whatever the JSON-RPC error body of the reply (review rr11t T2): 408 (request
+ * timeout), 429 (too many requests), 502 / 503 / 504 (bad gateway, service unavailable, gateway timeout). A bundler
+ * refuses a plan with 200 (a JSON-RPC error) or, for Alto's non-`RpcError` failures, with 500.
+ */
+const NEVER_THE_PLANS_HTTP_STATUSES: ReadonlySet<number> = new Set([408, 429, 502, 503, 504])
+
+/**
+ * JSON-RPC error codes a bundler answers for a deterministic refusal of the operation (ERC-7769 `eth_sendUserOperation` /
+ * `eth_estimateUserOperationGas` error codes, as Alto's `ValidationErrors` numbers them): -32500 rejected by the
+ * EntryPoint's or the account's validation, -32501 by the paymaster's, -32502 a banned opcode, -32503 out of its time
+ * range, -32504 an entity banned or throttled, -32505 a stake too low, -32506 an unsupported aggregator, -32507 an invalid
+ * signature, -32508 the paymaster's deposit too low, -32521 the execution reverted; and -32602 invalid params (JSON-RPC 2.0).
+ */
+const DETERMINISTIC_VALIDATION_CODES: ReadonlySet<number> = new Set([-32500, -32501, -32502, -32503, -32504, -32505, -32506, -32507, -32508, -32521, -32602])
+
+/**
+ * The texts of a deterministic validation answer with no such code (Alto's HTTP 500 for a failure that is not its
+ * `RpcError`): an EntryPoint AA code (AA1x-AA5x), a simulation revert, or Alto's undecodable simulation result
+ * ("Unknown error, could not parse simulate validation result.", rpc/estimation/utils). Not its "Error in
+ * performBinarySearch" nor a relayed "HTTP request failed": its binary search wraps its node's outage too (review rr11t T2).
+ */
+const DETERMINISTIC_VALIDATION_TEXT = /\bAA[1-5]\d\b|could not parse simulate validation result|execution reverted|reverted (during|in) simulation|UserOperation reverted|invalid (params|signature)/i
+
+/** Whether a JSON-RPC error body is a known deterministic answer to the operation (code or text; review rr11t T2). */
+function isDeterministicValidationAnswer(body: { code: number | undefined; message: string }): boolean {
+  if (body.code !== undefined && DETERMINISTIC_VALIDATION_CODES.has(body.code)) return true
+  return DETERMINISTIC_VALIDATION_TEXT.test(body.message)
+}
+
+/**
  * Whether `error` itself (not its causes) is an answer that viem 2.57's own request layer retries as transient
  * (`shouldRetry` in viem/_esm/utils/buildRequest.js; internal, not exported, so its rule is followed here): an HTTP
  * 403, 408, 429 or 5xx with no JSON-RPC body, or a JSON-RPC error with code -1, -32005, 429 or -32007 (review rr11r R1:
@@ -687,8 +717,17 @@ export function isTransientAnswer(error: unknown): boolean {
     // A JSON-RPC error body (viem puts the reply's `error` object in `details`) is the bundler's answer, judged by its
     // code like any JSON-RPC error (review rr11s S2: Alto answers HTTP 500 for an estimation failure it cannot decode,
     // the same every block for the same operation).
+    // A throttling or gateway status is the endpoint's whatever its body says (review rr11t T2-b: providers answer a rate
+    // limit or an outage with -32000 / -32603 / no code).
+    if (error.status !== undefined && NEVER_THE_PLANS_HTTP_STATUSES.has(error.status)) return true
     const body = jsonRpcErrorBodyOf(error)
-    if (body !== undefined) return body.code !== undefined && TRANSIENT_RPC_CODES.has(body.code)
+    if (body !== undefined) {
+      if (body.code !== undefined && TRANSIENT_RPC_CODES.has(body.code)) return true
+      // An HTTP 5xx with a JSON-RPC body is the plan's only when it is a known deterministic validation answer (review
+      // rr11t T2: Alto answers its own node's outage with HTTP 500 and a body of no code as well).
+      if (error.status !== undefined && error.status >= 500) return !isDeterministicValidationAnswer(body)
+      return false
+    }
     return error.status !== undefined && TRANSIENT_HTTP_STATUSES.has(error.status)
   }
   const code = (error as { code?: unknown } | null)?.code
