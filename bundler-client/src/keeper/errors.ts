@@ -61,7 +61,7 @@ export const RATE_LIMIT_RPC_CODE = -32005
 /**
  * Whether `error` is the node's (or the bundler's endpoint's) failure, not the plan's: a transport failure
  * (`getTransportFailure`: HTTP 5xx without a JSON-RPC error body, no status, a timeout; an HTTP error reply whose body is
- * a JSON-RPC error is judged by that body's code, {@link isTransientAnswer}, review rr11s S2), a transient answer viem itself retries anywhere in the cause
+ * a JSON-RPC error is judged by its status and body, {@link isTransientAnswer}, reviews rr11s S2 / rr11t T2), a transient answer viem itself retries anywhere in the cause
  * chain ({@link isTransientAnswer}: HTTP 403 / 408 / 429, JSON-RPC -32005 / -32007 / 429 / -1; review rr11r R1), a read that failed in its multicall (`ReadFailedError` in the cause chain), or an `eth_getLogs` the node
  * refused (`LogReadError`). One classification for `run`'s `rpc-error` alert and the isolation's blame (review rr11q
  * Q1: a one-sub-account probe failing this way was blamed on the sub-account): such a failure ends the step as the
@@ -69,7 +69,7 @@ export const RATE_LIMIT_RPC_CODE = -32005
  */
 export function isNodeFailure(error: unknown): boolean {
   if (findInCauseChain(error, LogReadError) !== undefined || findInCauseChain(error, ReadFailedError) !== undefined) return true
-  // An HTTP error reply carrying a JSON-RPC error body is the bundler's answer, judged by that body (review rr11s S2).
+  // An HTTP error reply carrying a JSON-RPC error body is judged by its status and that body (reviews rr11s S2, rr11t T2).
   const answered = firstInCauseChain(error, (e) => e instanceof HttpRequestError && jsonRpcErrorBodyOf(e) !== undefined)
   if (answered !== undefined) return isTransientAnswer(answered)
   if (getTransportFailure(error) !== undefined) return true
@@ -683,10 +683,11 @@ const DETERMINISTIC_VALIDATION_CODES: ReadonlySet<number> = new Set([-32500, -32
 /**
  * The texts of a deterministic validation answer with no such code (Alto's HTTP 500 for a failure that is not its
  * `RpcError`): an EntryPoint AA code (AA1x-AA5x), a simulation revert, or Alto's undecodable simulation result
- * ("Unknown error, could not parse simulate validation result.", rpc/estimation/utils). Not its "Error in
+ * ("Unknown error, could not parse simulate validation result.", rpc/estimation/utils; its server.js answers every
+ * non-`RpcError` with HTTP 500 and no code, its `RpcError`s with 200 and a code). Not its "Error in
  * performBinarySearch" nor a relayed "HTTP request failed": its binary search wraps its node's outage too (review rr11t T2).
  */
-const DETERMINISTIC_VALIDATION_TEXT = /\bAA[1-5]\d\b|could not parse simulate validation result|execution reverted|reverted (during|in) simulation|UserOperation reverted|invalid (params|signature)/i
+const DETERMINISTIC_VALIDATION_TEXT = /\bAA[1-5]\d\b|could not parse simulate validation result|execution reverted|reverted (during|in) simulation|UserOperation reverted|invalid (params|signature|user operation version)/i
 
 /** Whether a JSON-RPC error body is a known deterministic answer to the operation (code or text; review rr11t T2). */
 function isDeterministicValidationAnswer(body: { code: number | undefined; message: string }): boolean {
@@ -700,15 +701,17 @@ function isDeterministicValidationAnswer(body: { code: number | undefined; messa
  * 403, 408, 429 or 5xx with no JSON-RPC body, or a JSON-RPC error with code -1, -32005, 429 or -32007 (review rr11r R1:
  * such an answer in a one-sub-account probe was blamed on the sub-account). Two departures, both toward "the plan's":
  * -32603 (internal error) is left out, because bundlers also answer it for a plan's own revert (review rr11q Q2); HTTP
- * 413 (request too large) is left out, because a plan's size makes it the same at every retry. A JSON-RPC error body
- * is judged by its code only, whatever the HTTP status (viem also retries it by a 403 / 408 / 5xx status): a bundler may
- * refuse a plan with any status. That holds also for an `HttpRequestError` whose `details` is a JSON-RPC error object
- * (`{ message, code? }`: viem's http transport puts the reply's `error` there, review rr11s S2): Alto answers HTTP 500
- * with such a body for any failure that is not its `RpcError` (an undecodable simulation revert, its binary search),
- * deterministic for the operation; with no code it is the plan's. Only a 5xx without a JSON-RPC error body (a proxy's
- * HTML or text page, an empty reply) is transient. Chosen over "N consecutive node failures of the same plan narrow the
- * plan": judging the body decides at the first answer (no N blocks lost in the worst minute), needs no memory across
- * steps (a restart or a changed plan would reset it), and cannot turn a real outage into blame.
+ * 413 (request too large) is left out, because a plan's size makes it the same at every retry. An `HttpRequestError`
+ * (viem's http transport puts the reply's JSON-RPC `error` object `{ message, code? }` in `details`) is judged: HTTP 408
+ * / 429 / 502 / 503 / 504 transient whatever the body (review rr11t T2-b: providers throttle with -32000 / -32603 / no
+ * code); a body with a transient code transient; a 5xx (Alto's 500 for any failure that is not its `RpcError`) with a
+ * body the plan's only when it is a known deterministic validation answer (`isDeterministicValidationAnswer`: ERC-7769
+ * codes, an AA code, Alto's undecodable simulation; review rr11s S2), else transient (review rr11t T2: Alto's
+ * "Error in performBinarySearch" and a relayed "HTTP request failed" wrap its own node's outage); any other status with a
+ * body the plan's (a bundler may refuse a plan with any status); a 403 / 408 / 429 / 5xx with no body transient.
+ * Chosen over "N consecutive node failures of the same plan narrow the plan": judging the answer decides at the first
+ * one (no N blocks lost in the worst minute) and needs no memory across steps; the cost is that a deterministic 500 in
+ * words not listed is retried as an outage (delayed, never blamed).
  *
  * @example isTransientAnswer(new HttpRequestError({ url, status: 408 })) // true
  */

@@ -927,11 +927,13 @@ export class SafeStep {
     // A plan of several sub-accounts refused Safe-wide for a cause that grows with its size (`isSizeDependentSafeWide`:
     // the prefund AA21 and the self-pay budget charge (sum of gas limits) x maxFeePerGas, a sponsor may cap the gas of
     // one operation): the plan of its most urgent half (ceil), then quarter, ... down to its most urgent sub-account
-    // alone (the turn order of `isolate`), each a probe within the plan's share of REFUSAL_SIMULATIONS_PER_STEP. No
+    // alone (the turn order of `isolate`), then each other sub-account alone, most urgent first (review rr11t T1: the most
+    // urgent may be the one too big alone), each a probe within the plan's share of REFUSAL_SIMULATIONS_PER_STEP. No
     // sub-account is blamed nor remembered: the size, not any of them, is the cause (review rr11s S1). Accepted: sent
-    // (true; the rest waits for the next operation). A probe naming or refusing a sub-account for its own reason: the
-    // step plans again without it (false). Even the plan of one refused alike, or the budget spent: the Safe's failure
-    // (rethrown, `run` alerts naming the cause and, for the plan of one, that even it does not fit).
+    // (true; the rest waits for the next operation; each one refused alone for the size is alerted with the refusal's
+    // words, and the next step starts again with the most urgent). A probe naming or refusing a sub-account for its own
+    // reason: the step plans again without it (false). Every plan of one tried refused alike, or the budget spent: the
+    // Safe's failure (rethrown, `run` alerts naming the cause and, when plans of one were tried, each with its refusal).
     const narrow = async (sent: ChainPlan, attempt: StepAttempt, error: unknown): Promise<boolean> => {
       isolation.spent += 1 // the refused plan's own simulation
       const urgentFirst = mostUrgentFirst(
