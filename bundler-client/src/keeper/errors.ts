@@ -61,7 +61,7 @@ export const RATE_LIMIT_RPC_CODE = -32005
 /**
  * Whether `error` is the node's (or the bundler's endpoint's) failure, not the plan's: a transport failure
  * (`getTransportFailure`: HTTP 5xx without a JSON-RPC error body, no status, a timeout; an HTTP error reply whose body is
- * a JSON-RPC error is judged by that body's code, {@link isTransientAnswer}, review rr11s S2), a transient answer viem itself retries anywhere in the cause
+ * a JSON-RPC error is judged by its status and body, {@link isTransientAnswer}, reviews rr11s S2 / rr11t T2), a transient answer viem itself retries anywhere in the cause
  * chain ({@link isTransientAnswer}: HTTP 403 / 408 / 429, JSON-RPC -32005 / -32007 / 429 / -1; review rr11r R1), a read that failed in its multicall (`ReadFailedError` in the cause chain), or an `eth_getLogs` the node
  * refused (`LogReadError`). One classification for `run`'s `rpc-error` alert and the isolation's blame (review rr11q
  * Q1: a one-sub-account probe failing this way was blamed on the sub-account): such a failure ends the step as the
@@ -69,7 +69,7 @@ export const RATE_LIMIT_RPC_CODE = -32005
  */
 export function isNodeFailure(error: unknown): boolean {
   if (findInCauseChain(error, LogReadError) !== undefined || findInCauseChain(error, ReadFailedError) !== undefined) return true
-  // An HTTP error reply carrying a JSON-RPC error body is the bundler's answer, judged by that body (review rr11s S2).
+  // An HTTP error reply carrying a JSON-RPC error body is judged by its status and that body (reviews rr11s S2, rr11t T2).
   const answered = firstInCauseChain(error, (e) => e instanceof HttpRequestError && jsonRpcErrorBodyOf(e) !== undefined)
   if (answered !== undefined) return isTransientAnswer(answered)
   if (getTransportFailure(error) !== undefined) return true
@@ -665,20 +665,53 @@ const TRANSIENT_HTTP_STATUSES: ReadonlySet<number> = new Set([403, 408, 429, 500
 const TRANSIENT_RPC_CODES: ReadonlySet<number> = new Set([-1, RATE_LIMIT_RPC_CODE, 429, -32007])
 
 /**
+ * HTTP statuses that are never the plan's, whatever the JSON-RPC error body of the reply (review rr11t T2): 408 (request
+ * timeout), 429 (too many requests), 502 / 503 / 504 (bad gateway, service unavailable, gateway timeout). A bundler
+ * refuses a plan with 200 (a JSON-RPC error) or, for Alto's non-`RpcError` failures, with 500.
+ */
+const NEVER_THE_PLANS_HTTP_STATUSES: ReadonlySet<number> = new Set([408, 429, 502, 503, 504])
+
+/**
+ * JSON-RPC error codes a bundler answers for a deterministic refusal of the operation (ERC-7769 `eth_sendUserOperation` /
+ * `eth_estimateUserOperationGas` error codes, as Alto's `ValidationErrors` numbers them): -32500 rejected by the
+ * EntryPoint's or the account's validation, -32501 by the paymaster's, -32502 a banned opcode, -32503 out of its time
+ * range, -32504 an entity banned or throttled, -32505 a stake too low, -32506 an unsupported aggregator, -32507 an invalid
+ * signature, -32508 the paymaster's deposit too low, -32521 the execution reverted; and -32602 invalid params (JSON-RPC 2.0).
+ */
+const DETERMINISTIC_VALIDATION_CODES: ReadonlySet<number> = new Set([-32500, -32501, -32502, -32503, -32504, -32505, -32506, -32507, -32508, -32521, -32602])
+
+/**
+ * The texts of a deterministic validation answer with no such code (Alto's HTTP 500 for a failure that is not its
+ * `RpcError`): an EntryPoint AA code (AA1x-AA5x), a simulation revert, or Alto's undecodable simulation result
+ * ("Unknown error, could not parse simulate validation result.", rpc/estimation/utils; its server.js answers every
+ * non-`RpcError` with HTTP 500 and no code, its `RpcError`s with 200 and a code). Not its "Error in
+ * performBinarySearch" nor a relayed "HTTP request failed": its binary search wraps its node's outage too (review rr11t T2).
+ */
+const DETERMINISTIC_VALIDATION_TEXT = /\bAA[1-5]\d\b|could not parse simulate validation result|execution reverted|reverted (during|in) simulation|UserOperation reverted|invalid (params|signature|user operation version)/i
+
+/** Whether a JSON-RPC error body is a known deterministic answer to the operation (code or text; review rr11t T2). */
+function isDeterministicValidationAnswer(body: { code: number | undefined; message: string }): boolean {
+  if (body.code !== undefined && DETERMINISTIC_VALIDATION_CODES.has(body.code)) return true
+  return DETERMINISTIC_VALIDATION_TEXT.test(body.message)
+}
+
+/**
  * Whether `error` itself (not its causes) is an answer that viem 2.57's own request layer retries as transient
  * (`shouldRetry` in viem/_esm/utils/buildRequest.js; internal, not exported, so its rule is followed here): an HTTP
  * 403, 408, 429 or 5xx with no JSON-RPC body, or a JSON-RPC error with code -1, -32005, 429 or -32007 (review rr11r R1:
  * such an answer in a one-sub-account probe was blamed on the sub-account). Two departures, both toward "the plan's":
  * -32603 (internal error) is left out, because bundlers also answer it for a plan's own revert (review rr11q Q2); HTTP
- * 413 (request too large) is left out, because a plan's size makes it the same at every retry. A JSON-RPC error body
- * is judged by its code only, whatever the HTTP status (viem also retries it by a 403 / 408 / 5xx status): a bundler may
- * refuse a plan with any status. That holds also for an `HttpRequestError` whose `details` is a JSON-RPC error object
- * (`{ message, code? }`: viem's http transport puts the reply's `error` there, review rr11s S2): Alto answers HTTP 500
- * with such a body for any failure that is not its `RpcError` (an undecodable simulation revert, its binary search),
- * deterministic for the operation; with no code it is the plan's. Only a 5xx without a JSON-RPC error body (a proxy's
- * HTML or text page, an empty reply) is transient. Chosen over "N consecutive node failures of the same plan narrow the
- * plan": judging the body decides at the first answer (no N blocks lost in the worst minute), needs no memory across
- * steps (a restart or a changed plan would reset it), and cannot turn a real outage into blame.
+ * 413 (request too large) is left out, because a plan's size makes it the same at every retry. An `HttpRequestError`
+ * (viem's http transport puts the reply's JSON-RPC `error` object `{ message, code? }` in `details`) is judged: HTTP 408
+ * / 429 / 502 / 503 / 504 transient whatever the body (review rr11t T2-b: providers throttle with -32000 / -32603 / no
+ * code); a body with a transient code transient; a 5xx (Alto's 500 for any failure that is not its `RpcError`) with a
+ * body the plan's only when it is a known deterministic validation answer (`isDeterministicValidationAnswer`: ERC-7769
+ * codes, an AA code, Alto's undecodable simulation; review rr11s S2), else transient (review rr11t T2: Alto's
+ * "Error in performBinarySearch" and a relayed "HTTP request failed" wrap its own node's outage); any other status with a
+ * body the plan's (a bundler may refuse a plan with any status); a 403 / 408 / 429 / 5xx with no body transient.
+ * Chosen over "N consecutive node failures of the same plan narrow the plan": judging the answer decides at the first
+ * one (no N blocks lost in the worst minute) and needs no memory across steps; the cost is that a deterministic 500 in
+ * words not listed is retried as an outage (delayed, never blamed).
  *
  * @example isTransientAnswer(new HttpRequestError({ url, status: 408 })) // true
  */
@@ -687,8 +720,17 @@ export function isTransientAnswer(error: unknown): boolean {
     // A JSON-RPC error body (viem puts the reply's `error` object in `details`) is the bundler's answer, judged by its
     // code like any JSON-RPC error (review rr11s S2: Alto answers HTTP 500 for an estimation failure it cannot decode,
     // the same every block for the same operation).
+    // A throttling or gateway status is the endpoint's whatever its body says (review rr11t T2-b: providers answer a rate
+    // limit or an outage with -32000 / -32603 / no code).
+    if (error.status !== undefined && NEVER_THE_PLANS_HTTP_STATUSES.has(error.status)) return true
     const body = jsonRpcErrorBodyOf(error)
-    if (body !== undefined) return body.code !== undefined && TRANSIENT_RPC_CODES.has(body.code)
+    if (body !== undefined) {
+      if (body.code !== undefined && TRANSIENT_RPC_CODES.has(body.code)) return true
+      // An HTTP 5xx with a JSON-RPC body is the plan's only when it is a known deterministic validation answer (review
+      // rr11t T2: Alto answers its own node's outage with HTTP 500 and a body of no code as well).
+      if (error.status !== undefined && error.status >= 500) return !isDeterministicValidationAnswer(body)
+      return false
+    }
     return error.status !== undefined && TRANSIENT_HTTP_STATUSES.has(error.status)
   }
   const code = (error as { code?: unknown } | null)?.code

@@ -18,11 +18,17 @@ const aa21 = () => new RpcRequestError({ url: "https://bundler.example/rpc", bod
 const paymasterCap = () => new PaymasterRefusedError({ reason: "sponsorship denied: userOp gas exceeds policy maximum", cause: new RpcRequestError({ url: "https://paymaster.example/rpc", body: { method: "pm_getPaymasterStubData" }, error: { code: -32603, message: "sponsorship denied: userOp gas exceeds policy maximum" } }) })
 
 for (const [name, error] of Object.entries({ aa21, paymasterCap })) {
-test.skip(`rr11t T1 FAILS TODAY (${name}): the most urgent sub-account alone is too big (prefund / sponsor's per-operation cap) and the next one fits alone: I lands within 5 blocks`, async () => {
+test(`rr11t T1 (was FAILS TODAY, fixed f11za) (${name}): the most urgent sub-account alone is too big (prefund / sponsor's per-operation cap) and the next one fits alone: I lands within 5 blocks`, async () => {
   const base = refusingSender(() => false, { thrown: (plan) => (plan.subAccounts.some((x) => x.toLowerCase() === c) ? error() : undefined) })
-  const { alerts } = await runPairSteps(C, I, 5, base)
+  const { alerts, events } = await runPairSteps(C, I, 5, base)
   console.log("T1", name, base.sent.join(" | "), "||", base.landed.join(" | "), "||", alerts.join(" | "))
   // Today: sent "100 c1,b1 | 100 c1 | 101 c1,b1 | 101 c1 | ..." , landed [], alerts send-failed "even a plan of one does not fit".
   expect(base.landed.some((s) => s.endsWith(" b1"))).toBe(true)
+  // f11za: I lands in the first block, sent alone after C alone was refused; C is named as too big alone with the
+  // refusal's own words, never blamed (no nothing-to-send), and tried first again at the next blocks.
+  expect(base.landed[0]).toBe("100 b1")
+  expect(events.some((e) => e.type === "alert" && e.block === 100n && /does not fit/.test(e.message) && e.message.includes(c) && /AA21|policy maximum/.test(e.message))).toBe(true)
+  expect(alerts.some((a) => /nothing-to-send/.test(a))).toBe(false)
+  expect(base.sent.filter((s) => s.startsWith("101 "))[0]).toBe("101 c1")
 }, 60_000)
 }

@@ -34,7 +34,7 @@ const outageTransport = () =>
   })
 
 for (const [name, error] of Object.entries({ binarySearch: outage, upstream503: outageTransport })) {
-  test.skip(`rr11t T2 FAILS TODAY (${name}): the bundler's upstream node down for 3 blocks (Alto's HTTP 500 + JSON body) is alerted as the plan's failure (send-failed, no rpc-error) and isolated with extra sends each block`, async () => {
+  test(`rr11t T2 (was FAILS TODAY, fixed f11za) (${name}): the bundler's upstream node down for 3 blocks (Alto's HTTP 500 + JSON body) is alerted as the plan's failure (send-failed, no rpc-error) and isolated with extra sends each block`, async () => {
     const base = refusingSender(() => false, { thrown: (_plan, block) => (block <= 102n ? error() : undefined) })
     const { alerts } = await runPairSteps(C, I, 6, base)
     console.log("T2", name, base.sent.join(" | "), "||", base.landed.join(" | "), "||", alerts.join(" | "))
@@ -51,10 +51,22 @@ for (const [name, error] of Object.entries({ binarySearch: outage, upstream503: 
 // the reply has a JSON-RPC error body whose code is not in TRANSIENT_RPC_CODES (providers answer rate limits with
 // -32000 / -32603 / no code as well as -32005 / 429). Before f11y such a reply was the node's; now it is the plan's,
 // isolated with more requests to the endpoint that is throttling the keeper.
-test.skip("rr11t T2-b FAILS TODAY: an HTTP 429 / 503 with a JSON-RPC error body of a non-transient code is judged the plan's", async () => {
+test("rr11t T2-b (was FAILS TODAY, fixed f11za): an HTTP 429 / 503 with a JSON-RPC error body of a non-transient code is judged the plan's", async () => {
   const { isNodeFailure } = await import("./errors.js")
   const http = (status: number, details: string) => new HttpRequestError({ url: "https://bundler.example/rpc", status, body: { method: "eth_estimateUserOperationGas" }, details })
   expect(isNodeFailure(http(429, JSON.stringify({ code: -32000, message: "Too many requests, please slow down" })))).toBe(true)
   expect(isNodeFailure(http(429, JSON.stringify({ message: "rate limit exceeded" })))).toBe(true)
   expect(isNodeFailure(http(503, JSON.stringify({ code: -32603, message: "upstream unavailable" })))).toBe(true)
+  // f11za: 502 / 504 alike, even with a validation code; a 500 is the plan's only for a known deterministic answer
+  // (ERC-7769 code, an AA code, Alto's undecodable simulation), else the node's.
+  expect(isNodeFailure(http(502, JSON.stringify({ code: -32500, message: "AA21 didn't pay prefund" })))).toBe(true)
+  expect(isNodeFailure(http(504, JSON.stringify({ message: "gateway timeout" })))).toBe(true)
+  expect(isNodeFailure(http(500, JSON.stringify({ code: -32500, message: "UserOperation reverted during simulation with reason: AA21 didn't pay prefund" })))).toBe(false)
+  expect(isNodeFailure(http(500, JSON.stringify({ code: -32602, message: "invalid params" })))).toBe(false)
+  expect(isNodeFailure(http(500, JSON.stringify({ message: "AA23 reverted (or OOG)" })))).toBe(false)
+  expect(isNodeFailure(http(500, JSON.stringify({ message: "Unknown error, could not parse simulate validation result." })))).toBe(false)
+  expect(isNodeFailure(http(500, JSON.stringify({ message: "Error in performBinarySearch" })))).toBe(true)
+  expect(isNodeFailure(http(500, JSON.stringify({ code: -32603, message: "internal error" })))).toBe(true)
+  // A JSON-RPC error body in a 4xx other than 408 / 429 is still judged by its code only (the plan's unless transient).
+  expect(isNodeFailure(http(400, JSON.stringify({ code: -32000, message: "bad request" })))).toBe(false)
 })

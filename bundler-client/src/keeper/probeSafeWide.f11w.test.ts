@@ -76,14 +76,17 @@ test("f11w Safe-wide (aa21, paymasterRefused), fixed by rr11s S1: a plan of seve
     const wide = safeWide[name] as (typeof safeWide)[string]
     const base = refusingSender(() => false, { thrown: () => wide.error() })
     const { alerts, events } = await runPairSteps(C, I, 4, base)
-    // Was ["100 c1,b1", "101 c1,b1", ...]: the same big plan every block. Now the plan, then C (the most urgent) alone.
-    expect(base.sent).toEqual(Array.from({ length: 4 }, (_, k) => [`${100 + k} c1,b1`, `${100 + k} c1`]).flat())
+    // Was ["100 c1,b1", "101 c1,b1", ...]: the same big plan every block. Now the plan, then C (the most urgent) alone,
+    // then I alone (f11za, review rr11t T1: the most urgent one may be the one too big alone), never blamed.
+    expect(base.sent).toEqual(Array.from({ length: 4 }, (_, k) => [`${100 + k} c1,b1`, `${100 + k} c1`, `${100 + k} b1`]).flat())
     expect(base.landed).toEqual([])
     expect(alerts.map((a) => a.split(" ").slice(0, 2).join(" "))).toEqual(Array.from({ length: 4 }, (_, k) => `${100 + k} ${wide.kind}`))
     for (const e of events)
       if (e.type === "alert") {
         expect(e.message).toMatch(/^Safe-wide failure, not any sub-account's/)
         expect(e.message).toMatch(/even a plan of one sub-account does not fit/)
+        // Which ones were tried alone, each with the refusal's own words (f11za, review rr11t T1).
+        expect(e.message).toMatch(/tried alone and refused: 0xc1c1[0-9a-f]* \[.+\]; 0xb1b1[0-9a-f]* \[.+\]/)
       }
   }
 }, 60_000)

@@ -363,6 +363,13 @@ type UnreachedReport = {
 }
 
 /**
+ * The sub-accounts a narrowing found too big alone, each with its refusal's words (review rr11t T1), for the step's alert.
+ */
+function tooBigText(tooBig: readonly { id: string; reason: string }[]): string {
+  return tooBig.length === 0 ? "none tried alone" : `tried alone and refused: ${tooBig.map((x) => `${x.id} [${x.reason}]`).join("; ")}`
+}
+
+/**
  * The `unreached` alert's detail: why a due sub-account's plan was not reached in each of the last `steps` steps
  * (`over-limit`: the module's limits; `left-behind`: behind an accepted subset; `sent`: a more urgent plan sent first;
  * `failed`: no plan sent, another plan's failure ended the step).
@@ -479,7 +486,7 @@ export class SafeStep {
         block,
         kind,
         wide !== undefined
-          ? new SafeWideFailureError({ safe, cause: wide.cause, reason: isolation.narrowedToOne ? `${wide.reason}; even a plan of one sub-account does not fit` : wide.reason, subAccounts: failed, error })
+          ? new SafeWideFailureError({ safe, cause: wide.cause, reason: isolation.narrowedToOne ? `${wide.reason}; even a plan of one sub-account does not fit (${tooBigText(isolation.tooBigAlone)})` : wide.reason, subAccounts: failed, error })
           : failed === undefined
             ? error
             : new PlanSendFailedError({ safe, subAccounts: failed, fellThrough: false, cause: error }),
@@ -630,6 +637,7 @@ export class SafeStep {
     const safe = rt.config.address
     isolation.failedPlan = undefined
     isolation.narrowedToOne = undefined
+    isolation.tooBigAlone = []
     const read0 = read ?? (await readPortfolio(clients.publicClient, { safe, deployment: config.deployment, risk: rt.config.risk, costs: keeperCosts(config), swap: config.swap, aaveDustThresholdBase: config.aaveDustThresholdBase }))
     // A sub-account whose oracle fails the module's oracle checks (stale, zero, out of bounds) is left out like one
     // whose oracle reverts: every plan listing it would revert. The fleet's batched read (one eth_call for every Safe)
@@ -919,11 +927,13 @@ export class SafeStep {
     // A plan of several sub-accounts refused Safe-wide for a cause that grows with its size (`isSizeDependentSafeWide`:
     // the prefund AA21 and the self-pay budget charge (sum of gas limits) x maxFeePerGas, a sponsor may cap the gas of
     // one operation): the plan of its most urgent half (ceil), then quarter, ... down to its most urgent sub-account
-    // alone (the turn order of `isolate`), each a probe within the plan's share of REFUSAL_SIMULATIONS_PER_STEP. No
+    // alone (the turn order of `isolate`), then each other sub-account alone, most urgent first (review rr11t T1: the most
+    // urgent may be the one too big alone), each a probe within the plan's share of REFUSAL_SIMULATIONS_PER_STEP. No
     // sub-account is blamed nor remembered: the size, not any of them, is the cause (review rr11s S1). Accepted: sent
-    // (true; the rest waits for the next operation). A probe naming or refusing a sub-account for its own reason: the
-    // step plans again without it (false). Even the plan of one refused alike, or the budget spent: the Safe's failure
-    // (rethrown, `run` alerts naming the cause and, for the plan of one, that even it does not fit).
+    // (true; the rest waits for the next operation; each one refused alone for the size is alerted with the refusal's
+    // words, and the next step starts again with the most urgent). A probe naming or refusing a sub-account for its own
+    // reason: the step plans again without it (false). Every plan of one tried refused alike, or the budget spent: the
+    // Safe's failure (rethrown, `run` alerts naming the cause and, when plans of one were tried, each with its refusal).
     const narrow = async (sent: ChainPlan, attempt: StepAttempt, error: unknown): Promise<boolean> => {
       isolation.spent += 1 // the refused plan's own simulation
       const urgentFirst = mostUrgentFirst(
@@ -936,8 +946,16 @@ export class SafeStep {
       let budget = isolation.share(at < 0 ? 1 : ranked.length - at)
       const wide = safeWideFailureOf(error)
       let last = error
-      for (let size = Math.ceil(ids.length / 2); size >= 1 && budget > 0; size = size === 1 ? 0 : Math.ceil(size / 2)) {
-        const subset = ids.slice(0, size)
+      // The most urgent prefixes (ceil(n/2), ceil(n/4), ..., 1), then each other sub-account alone, most urgent first
+      // (review rr11t T1: the most urgent one alone may be the one too big, its rescue a flash-loan swap of several times
+      // a repay's gas, while another fits alone).
+      const subsets: string[][] = []
+      for (let size = Math.ceil(ids.length / 2); size >= 1; size = size === 1 ? 0 : Math.ceil(size / 2)) subsets.push(ids.slice(0, size))
+      for (const id of ids.slice(1)) subsets.push([id])
+      // The sub-accounts whose plan alone was refused for the size-dependent cause, with the refusal's words.
+      const tooBig: { id: string; reason: string }[] = []
+      for (const subset of subsets) {
+        if (budget <= 0) break
         budget -= 1
         isolation.spent += 1
         try {
@@ -952,21 +970,43 @@ export class SafeStep {
               if (run?.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
               runs.set(id, { since: run?.since, alerted: block })
             }
+            // The ones too big alone: not blamed nor remembered (the next step starts again with the most urgent, so it is
+            // sent once it fits), but named with their numbers: the operator's fix is the Safe's prefund / budget or the
+            // sponsor's cap, not the plan (review rr11t T1).
+            for (const big of tooBig) {
+              logger.warn({ safe, block: Number(block), subAccount: big.id, cause: wide?.cause, reason: big.reason, sent: v.sent ?? subset }, "a sub-account's plan alone does not fit the Safe's gas prefund / budget or the sponsor's cap; another sub-account's was sent")
+              events.alert(
+                safe,
+                block,
+                wide?.cause === "paymaster" ? "paymaster-refused" : "send-failed",
+                new SafeWideFailureError({
+                  safe,
+                  cause: wide?.cause ?? "gas",
+                  reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${(v.sent ?? subset).join(", ")} was sent instead; ${big.id} is tried first again at the next step`,
+                  subAccounts: [big.id],
+                  error: last,
+                }),
+              )
+            }
             return true
           }
-          if (v.kind === "empty") break
+          // No plan for this subset: a smaller one or another sub-account alone may still have one.
+          if (v.kind === "empty") {
+            if (subset.length === 1) continue
+            break
+          }
           return false
         } catch (again) {
           if (!isSizeDependentSafeWide(again)) throw again
           last = again
-          if (size === 1) {
-            isolation.failedPlan = subset
-            isolation.narrowedToOne = true
-            throw again
-          }
+          if (subset.length === 1) tooBig.push({ id: subset[0] as string, reason: safeWideFailureOf(again)?.reason ?? "" })
         }
       }
-      isolation.failedPlan = sent.subAccounts
+      if (tooBig.length > 0) {
+        isolation.failedPlan = tooBig.map((x) => x.id)
+        isolation.narrowedToOne = true
+        isolation.tooBigAlone = tooBig
+      } else isolation.failedPlan = sent.subAccounts
       throw last
     }
     // Remembered culprits (found refused alone at earlier steps) still out of their band: left out of this step's plans

@@ -97,6 +97,13 @@ export class StepIsolation {
    * S1's narrowing): the alert says so. Cleared with `failedPlan`.
    */
   narrowedToOne: true | undefined
+  /**
+   * The sub-accounts (lower-case ids, most urgent first) whose plan alone the narrowing tried and the bundler or paymaster
+   * refused for the same size-dependent Safe-wide cause, each with that refusal's own words (its numbers: the prefund,
+   * the budget, the sponsor's cap, as the answer gives them; review rr11t T1). Named by the step's alert. Cleared with
+   * `failedPlan`.
+   */
+  tooBigAlone: { id: string; reason: string }[] = []
 
   /**
    * The probes the isolation of a refused plan may make: the budget left, shared equally (rounded up) between this plan
