@@ -1,5 +1,5 @@
 import { pino } from "pino"
-import { type Address, type Hex, type PublicClient, getAddress } from "viem"
+import { type Address, type Hex, type PublicClient, RpcRequestError, getAddress } from "viem"
 import { describe, expect, test } from "vitest"
 import type { KeeperConfig } from "../config.js"
 import { KeeperMetrics } from "../metrics.js"
@@ -34,7 +34,7 @@ const chainLogs = [
   log(NEW, ADDED_AT, "PolicySet", 1, { subAccount: SUB }),
 ]
 
-async function run(lag: bigint, pick: (call: number) => boolean) {
+async function run(lag: bigint, pick: (call: number) => boolean, refuse = false) {
   let head = 0n
   let rr = 0
   let calls = 0
@@ -42,6 +42,7 @@ async function run(lag: bigint, pick: (call: number) => boolean) {
     getLogs: async ({ fromBlock, toBlock }: { fromBlock: bigint; toBlock: bigint }) => {
       calls += 1
       const backendHead = pick(rr++) ? head : head - lag
+      if (refuse && toBlock > backendHead) throw new RpcRequestError({ body: {}, url: "rpc", error: { code: -32602, message: "invalid block range params" } })
       const to = toBlock < backendHead ? toBlock : backendHead
       return chainLogs.filter((l) => l.blockNumber >= fromBlock && l.blockNumber <= to)
     },
@@ -57,13 +58,15 @@ async function run(lag: bigint, pick: (call: number) => boolean) {
   const listedAt: bigint[] = []
   const missingAfterListed: bigint[] = []
   let oldMissing = 0
+  let failed = 0
   for (head = 150n; head <= 260n; head++) {
-    const { safes } = await source.at({ number: head, hash: `0x${head.toString(16).padStart(64, "0")}`, timestamp: 1_000n + head * 12n, seenAt: 0 } as never, [])
+    const { safes, discoveryFailed } = await source.at({ number: head, hash: `0x${head.toString(16).padStart(64, "0")}`, timestamp: 1_000n + head * 12n, seenAt: 0 } as never, [])
+    if (discoveryFailed) failed += 1
     if (safes.includes(NEW)) listedAt.push(head)
     else if (listedAt.length > 0) missingAfterListed.push(head)
     if (!safes.includes(OLD)) oldMissing += 1
   }
-  return { firstListed: listedAt[0], missingAfterListed, oldMissing, calls }
+  return { firstListed: listedAt[0], missingAfterListed, oldMissing, calls, failed, metrics }
 }
 
 const lcgPick = (seed: number) => () => ((seed = (Math.imul(seed, 1_664_525) + 1_013_904_223) >>> 0), seed / 2 ** 32 < 0.5)
@@ -86,6 +89,15 @@ describe("rr16g G2: discovery behind a round-robin RPC with one backend 10 block
     const r = await run(LAG, () => pick())
     console.log("rr16g G2 random", JSON.stringify({ firstListed: String(r.firstListed), missingAfterListed: r.missingAfterListed.map(String) }))
     // Today: listed at 200, missing at 202, 203, 204, 205, 206, 207, 208.
+    expect(r.missingAfterListed).toEqual([])
+  })
+  test.skip("rr16g G2 FAILS TODAY: the lagging backend refuses a range past its head (-32602, what current geth, Nethermind, Besu, Erigon and reth answer): discovery fails 109 of 111 heads at ~69 eth_getLogs per head", async () => {
+    const r = await run(LAG, (c) => c % 2 === 1, true)
+    const shrunk = r.metrics.render().split("\n").find((l) => l.startsWith("levpilot_discovery_window_shrunk_total"))
+    console.log("rr16g G2 refuse", JSON.stringify({ firstListed: String(r.firstListed), missingAfterListed: r.missingAfterListed.map(String), failed: r.failed, callsPerHead: r.calls / 111 }), shrunk)
+    // Today: 109 heads with discoveryFailed, 68.6 eth_getLogs per head, 160 window halvings, listed at 201 then missing at 202-204.
+    expect(r.failed).toBeLessThanOrEqual(5)
+    expect(r.calls / 111).toBeLessThanOrEqual(3)
     expect(r.missingAfterListed).toEqual([])
   })
 })
