@@ -100,4 +100,11 @@ describe("rr16g G2: discovery behind a round-robin RPC with one backend 10 block
     expect(r.calls / 111).toBeLessThanOrEqual(3)
     expect(r.missingAfterListed).toEqual([])
   })
+  test.skip("rr16g G2 FAILS TODAY: a backend 1 block behind that refuses a range past its head, requests spread at random: discovery fails 35 of 111 heads at 20 eth_getLogs per head", async () => {
+    const r = await run(1n, lcgPick(7), true)
+    console.log("rr16g G2 lag 1 refuse random", JSON.stringify({ firstListed: String(r.firstListed), failed: r.failed, callsPerHead: r.calls / 111 }))
+    // Today: 35 heads with discoveryFailed, 20.1 eth_getLogs per head.
+    expect(r.failed).toBeLessThanOrEqual(5)
+    expect(r.calls / 111).toBeLessThanOrEqual(3)
+  })
 })
