@@ -5,7 +5,7 @@ import { type UserOperationEventLog, userOperationEvent } from "../inclusionLook
 import { shortMessage } from "../events.js"
 import type { KeeperMetrics } from "../metrics.js"
 import type { DiscoverySettings } from "./config.js"
-import { LogWindow } from "../logWindow.js"
+import { LogWindow, isRangePastHead } from "../logWindow.js"
 
 /** What the module's events say about one Safe, as far as this keeper is concerned. */
 export type SafeRegistration = {
@@ -98,6 +98,12 @@ export type DiscoveryCheckpoint = {
 
 /** Blocks already seen that each head's `eth_getLogs` (module events and `UserOperationEvent`s) reads again. */
 export const REREAD_OVERLAP_BLOCKS = 4
+
+/**
+ * Reads again of a range refused as past the node's head (review rr16g G2) before the rest waits for the next head: one
+ * more read reaches another backend of a load-balanced RPC.
+ */
+export const PAST_HEAD_RETRIES = 1
 
 /** What one {@link SafeDiscovery.sync} learned. */
 export type DiscoverySync = {
@@ -250,6 +256,7 @@ export class SafeDiscovery {
     if (from <= this.confirmedBlock) from = this.confirmedBlock + 1n
     if (reorg) from = this.rollback()
     const userOps: UserOperationEventLog[] = []
+    let pastHead = 0
     while (from <= head) {
       const to = from + BigInt(this.window.size) - 1n < head ? from + BigInt(this.window.size) - 1n : head
       // Near the head, the EntryPoint's UserOperationEvents come in the same request (inclusion tracking).
@@ -259,6 +266,15 @@ export class SafeDiscovery {
       try {
         logs = await this.getLogs(from, to, withUserOps)
       } catch (error) {
+        // Review rr16g G2: a refusal naming a block past the node's head is a backend behind the head followed, not a
+        // window too wide: read again (a load-balanced RPC's other backend) without halving; refused again, the rest is
+        // read at the next head (no discovery failure, the Safes listed stay listed).
+        if (isRangePastHead(error)) {
+          this.deps.metrics.inc("levpilot_discovery_past_head_total", "eth_getLogs refusals of a range past the node's head (a backend behind; read again, not halved).")
+          if (pastHead++ < PAST_HEAD_RETRIES) continue
+          this.deps.logger.debug({ from: Number(from), to: Number(to), err: shortMessage(error) }, "discovery: the node is behind this head; the rest is read at the next head")
+          break
+        }
         if (!this.window.shrink(from, to, error)) throw error
         this.deps.metrics.inc("levpilot_discovery_window_shrunk_total", "Times an eth_getLogs window was refused and halved.")
         this.deps.logger.warn({ from: Number(from), to: Number(to), window: this.window.size, err: shortMessage(error) }, "discovery: log window refused; halving it")
@@ -309,6 +325,12 @@ export class SafeDiscovery {
       try {
         logs = await this.getLogs(from, end, false)
       } catch (error) {
+        // Review rr16g G2: a backend behind the head: this check is made again at the next head (nothing is changed,
+        // nothing halved; a re-read here would spend a request per head on the check of older blocks).
+        if (isRangePastHead(error)) {
+          this.deps.metrics.inc("levpilot_discovery_past_head_total", "eth_getLogs refusals of a range past the node's head (a backend behind; read again, not halved).")
+          return { changed: false, requests }
+        }
         if (!this.window.shrink(from, end, error)) throw error
         this.deps.metrics.inc("levpilot_discovery_window_shrunk_total", "Times an eth_getLogs window was refused and halved.")
         continue
