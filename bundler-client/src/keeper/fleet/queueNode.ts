@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
 import { type Job, Queue, UnrecoverableError, Worker } from "bullmq"
 import { Redis } from "ioredis"
 import { type Logger, pino } from "pino"
@@ -11,7 +11,7 @@ import { BlockNotCanonicalError, findInCauseChain } from "../errors.js"
 import { type KeeperEvent, KeeperEvents, shortMessage } from "../events.js"
 import type { UserOperationEventLog } from "../inclusionLookup.js"
 import { KeeperMetrics, serveMetrics } from "../metrics.js"
-import { type WebhookDeliveryError, postWebhook, webhookPayload } from "../webhook.js"
+import { type WebhookDeliveryError, type WebhookPayload, postWebhook, webhookPayload } from "../webhook.js"
 import { fromJob, toJob } from "./codec.js"
 import type { FleetQueueSettings } from "./config.js"
 import { type CheckpointMark, type DiscoveryCheckpoint, checkpointDue } from "./discovery.js"
@@ -465,7 +465,7 @@ export class FleetNode {
     const payload = webhookPayload(event, { events: webhook.events, keeper: this.keeperKey.address, chainId: this.parts.clients.publicClient.chain?.id, now: this.clock.now() })
     if (!payload) return
     this.parts.queues.notify
-      .add("notify", { id: payload.id, body: JSON.stringify(payload) }, { jobId: payload.id.replaceAll(":", "_"), attempts: webhook.maxAttempts, backoff: { type: "exponential", delay: webhook.backoffMs } })
+      .add("notify", { id: payload.id, body: JSON.stringify(payload) }, { jobId: notifyJobId(payload), attempts: webhook.maxAttempts, backoff: { type: "exponential", delay: webhook.backoffMs } })
       .catch((error) => this.logger.error({ id: payload.id, err: shortMessage(error) }, "webhook notification not queued"))
   }
 
@@ -500,4 +500,20 @@ export function keepErrorsHandled(connection: { on(event: "error", listener: (er
     if (event === undefined || event === "error") connection.on("error", onError)
     return out
   }
+}
+
+/**
+ * The BullMQ job id of a webhook notification (review rr16g, observation): the payload's id (`alert:<safe>:<block>:<kind>`,
+ * `sent|included:<safe>:<block>:<userOpHash>`) names one alert kind per Safe and block, so a second alert of the same kind
+ * for the same Safe at the same block (two sub-accounts' `feed-broken`) took the first one's id and BullMQ dropped it,
+ * where the embedded notifier posts both. The id adds the first 8 bytes of the SHA-256 of the event's own fields
+ * (message, reason, sub-account...; not the post time `at`), so distinct alerts are distinct jobs and the same event
+ * queued twice (two workers, a retried step) is still one notification.
+ *
+ * @returns The job id (no `:`, which BullMQ reserves).
+ */
+export function notifyJobId(payload: WebhookPayload): string {
+  const { at: _at, ...event } = payload
+  const digest = createHash("sha256").update(JSON.stringify(Object.fromEntries(Object.entries(event).sort(([a], [b]) => (a < b ? -1 : 1))))).digest("hex").slice(0, 16)
+  return `${payload.id}:${digest}`.replaceAll(":", "_")
 }
