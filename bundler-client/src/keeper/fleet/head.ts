@@ -8,7 +8,9 @@ import type { KeeperMetrics } from "../metrics.js"
  * A chain head: number, hash, timestamp (unix seconds) and when this process saw it (ms). The hash pins the fleet's
  * reads of this head to this block (review rr16c S1, `sharedBlockReads` of blockReads.ts); it comes with the poll, no request added.
  */
-export type Head = { number: bigint; hash: Hex; timestamp: bigint; seenAt: number; /** The parent block's hash (review rr16g G1: ancestry evidence), when the node gave it. */ parentHash?: Hex }
+export type Head = { number: bigint; hash: Hex; timestamp: bigint; seenAt: number; /** The parent block's hash (review rr16g G1: ancestry evidence), when the node gave it. */ parentHash?: Hex
+  /** Set on a head the poller dispatches at or below one it dispatched before: a proven reorg or a reset (rr16g G1). */ moved?: boolean
+}
 
 /** Per-block timestamp gaps kept to estimate the block time (their minimum), and per-block wall-clock gaps (their median). */
 export const GAP_SAMPLES = 16
@@ -277,6 +279,7 @@ export class HeadPoller {
         if (!top || head.number > top.number) this.top = head
         this.hashes.set(head.number, head.hash)
         for (const n of this.hashes.keys()) if (n + BigInt(HASH_BLOCKS) <= this.top!.number) this.hashes.delete(n)
+        if (last && head.number <= last.number) head.moved = true
         this.last = head
         previousSawNew = true
         metrics.set("levpilot_block_number", "Latest block the keeper processed.", {}, Number(head.number))

@@ -32,3 +32,10 @@ describe("f16k: ancestry decides a lower head of unknown hash", () => {
     expect(reorgs).toEqual([{ type: "reorg", from: 111n, to: 112n }])
   })
 })
+
+describe("f16k: a dispatched head that does not move up is marked moved (the fleet's shared head may go back only then)", () => {
+  test("heads above the last: not moved; a proven reorg: moved", async () => {
+    const { seen } = await scriptedPolls([b("a", 110), b("a", 111), b("a", 100), b("b", 111, "b"), b("b", 112)])
+    expect(seen.map((s) => `${s.number}/${s.hash.slice(2, 3)}/${s.moved === true}`)).toEqual(["110/a/false", "111/a/false", "111/b/true", "112/b/false"])
+  })
+})

@@ -34,6 +34,17 @@ return 0`
  * Counts `ARGV[1]` Safes of a block as `ARGV[3]` (`checked`, or `failed` when their scan job failed for good);
  * @returns the head's `seenAt` when that was the last one.
  */
+/**
+ * Sets `<prefix>:head` (KEYS[1]) to ARGV[1] when it is higher than the value held, or when ARGV[2] is "1" (the poller
+ * proved a reorg or a reset, {@link Head.moved}). Review rr16g G1: a new leader's first answer from a lagging backend
+ * (or any stale head) must not move the fleet's head back, where `FleetStep.newerStep` would ignore the newer marks.
+ */
+export const SET_HEAD = `
+local held = redis.call('GET', KEYS[1])
+if ARGV[2] == '1' or not held or tonumber(ARGV[1]) > tonumber(held) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
+return 0
+`
+
 const CHECKED = `
 redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[1], 'lastAt', ARGV[2])
@@ -314,7 +325,7 @@ export class FleetNode {
     // backlog stays one head deep instead of growing by a head every block with each Safe read ever later.
     const waiting = await queues.scan.getWaitingCount()
     if (waiting > 0) {
-      await redis.set(this.keys.head, head.number.toString())
+      await redis.eval(SET_HEAD, 1, this.keys.head, head.number.toString(), head.moved ? "1" : "0")
       this.metrics.inc("levpilot_fleet_heads_skipped_total", "Heads not queued for scanning because an earlier head's scan jobs were still waiting (the fleet behind the head).", {})
       this.logger.debug({ block: Number(head.number), waiting }, "head skipped: the previous head's scan jobs still wait")
       return
@@ -324,7 +335,7 @@ export class FleetNode {
     const key = this.keys.block(head.number)
     await redis
       .multi()
-      .set(this.keys.head, head.number.toString())
+      .eval(SET_HEAD, 1, this.keys.head, head.number.toString(), head.moved ? "1" : "0")
       .hset(key, { seenAt: head.seenAt, safes: safes.length, timestamp: head.timestamp.toString() })
       .pexpire(key, 3_600_000)
       .exec()
