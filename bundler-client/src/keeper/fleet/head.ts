@@ -58,9 +58,12 @@ export const RESET_POLLS = 32
  * below the highest seen, whatever its hash (review rr16f F1: a backend syncing or stuck, beyond the hash memory; counted
  * in `farBehind` and `levpilot_heads_far_behind_total`), unless {@link RESET_POLLS} answered polls in a row are so: then
  * the node went back for good (a reset, rr16f F2) and the lower chain is followed as a reorg, with what was learned of
- * the old one (block time, arrival, hashes) dropped. A lower head with another hash, or at a number not in the hash
- * memory, within {@link FAR_BEHIND_BLOCKS} (a reorg, a node restarted on an older state) is reported, as in the embedded
- * keeper's loop, and so is a head of the same number with another hash (a block replaced without the head moving back:
+ * the old one (block time, arrival, hashes) dropped. A lower head with another hash within {@link FAR_BEHIND_BLOCKS}
+ * (a reorg) is reported, as in the embedded keeper's loop. A lower head at a number not in the hash memory (the poller
+ * (re)started or missed heights while a backend lags, review rr16g G1) is reported only on evidence of another fork: its
+ * `parentHash` is not the hash seen one number below, or {@link RESET_POLLS} answered polls in a row are so; otherwise
+ * it is ignored (`unproven`, `levpilot_heads_unproven_lower_total`) and no hash is deleted. A head above the highest seen
+ * whose parent is not the hash seen there is reported as a reorg (and dispatched). So is a head of the same number with another hash (a block replaced without the head moving back:
  * its Safes are read again on the new block). A reported reorg lowers the highest head seen to the new head (rr16f F2;
  * it was kept, and learning stopped until the new chain passed it); the next higher head learns no gap from it.
  */
