@@ -70,6 +70,27 @@ export class LogWindow {
   }
 }
 
+/** A refusal's text naming a block past the node's head (review rr16g G2: geth, Nethermind, Besu, Erigon, reth after execution-apis #875). */
+const PAST_HEAD = /beyond (the )?(current |latest )?head|extends beyond|past (the )?head|after (the )?last (accepted|available) block|invalid block range|header not found|unknown block|block not found/i
+/** A refusal's text about the range's size or the answer's size (a window too wide, halved). */
+const TOO_WIDE = /limit|exceed|too (many|large|wide|big)|max(imum)?|range of|up to|at most|response size|10,?000|block range is/i
+
+/**
+ * Whether an `eth_getLogs` refusal says the range reaches past the node's head (a backend behind the head the keeper
+ * follows, review rr16g G2), not that the window is too wide: read again (another backend) or at the next head, never
+ * halve the window for it. A text that also speaks of a size or a limit is a window too wide.
+ */
+export const isRangePastHead = (error: unknown): boolean => {
+  if (isUnreachable(error)) return false
+  const texts: string[] = []
+  for (let e: unknown = error, i = 0; e && i < 8; e = (e as { cause?: unknown }).cause, i++) {
+    const x = e as { message?: unknown; details?: unknown; shortMessage?: unknown }
+    for (const t of [x.message, x.details, x.shortMessage]) if (typeof t === "string") texts.push(t)
+  }
+  const text = texts.join(" | ")
+  return PAST_HEAD.test(text) && !TOO_WIDE.test(text)
+}
+
 export type LogReadErrorType = LogReadError & { name: "LogReadError" }
 /** The node refused an `eth_getLogs` read even at the smallest window (or could not be reached). */
 export class LogReadError extends BaseError {

@@ -5,7 +5,7 @@ import { type UserOperationEventLog, userOperationEvent } from "../inclusionLook
 import { shortMessage } from "../events.js"
 import type { KeeperMetrics } from "../metrics.js"
 import type { DiscoverySettings } from "./config.js"
-import { LogWindow } from "../logWindow.js"
+import { LogWindow, isRangePastHead } from "../logWindow.js"
 
 /** What the module's events say about one Safe, as far as this keeper is concerned. */
 export type SafeRegistration = {
@@ -98,6 +98,12 @@ export type DiscoveryCheckpoint = {
 
 /** Blocks already seen that each head's `eth_getLogs` (module events and `UserOperationEvent`s) reads again. */
 export const REREAD_OVERLAP_BLOCKS = 4
+
+/**
+ * Reads again of a range refused as past the node's head (review rr16g G2) before the rest waits for the next head: one
+ * more read reaches another backend of a load-balanced RPC.
+ */
+export const PAST_HEAD_RETRIES = 1
 
 /** What one {@link SafeDiscovery.sync} learned. */
 export type DiscoverySync = {
@@ -250,6 +256,7 @@ export class SafeDiscovery {
     if (from <= this.confirmedBlock) from = this.confirmedBlock + 1n
     if (reorg) from = this.rollback()
     const userOps: UserOperationEventLog[] = []
+    let pastHead = 0
     while (from <= head) {
       const to = from + BigInt(this.window.size) - 1n < head ? from + BigInt(this.window.size) - 1n : head
       // Near the head, the EntryPoint's UserOperationEvents come in the same request (inclusion tracking).
@@ -259,6 +266,15 @@ export class SafeDiscovery {
       try {
         logs = await this.getLogs(from, to, withUserOps)
       } catch (error) {
+        // Review rr16g G2: a refusal naming a block past the node's head is a backend behind the head followed, not a
+        // window too wide: read again (a load-balanced RPC's other backend) without halving; refused again, the rest is
+        // read at the next head (no discovery failure, the Safes listed stay listed).
+        if (isRangePastHead(error)) {
+          this.deps.metrics.inc("levpilot_discovery_past_head_total", "eth_getLogs refusals of a range past the node's head (a backend behind; read again, not halved).")
+          if (pastHead++ < PAST_HEAD_RETRIES) continue
+          this.deps.logger.debug({ from: Number(from), to: Number(to), err: shortMessage(error) }, "discovery: the node is behind this head; the rest is read at the next head")
+          break
+        }
         if (!this.window.shrink(from, to, error)) throw error
         this.deps.metrics.inc("levpilot_discovery_window_shrunk_total", "Times an eth_getLogs window was refused and halved.")
         this.deps.logger.warn({ from: Number(from), to: Number(to), window: this.window.size, err: shortMessage(error) }, "discovery: log window refused; halving it")
@@ -267,6 +283,15 @@ export class SafeDiscovery {
       this.window.grow()
       const moduleLogs = logs.filter((l) => isAddressEqual(l.address, this.deps.module))
       if (!reorg && from <= this.syncedBlock && !this.sameAsRecent(moduleLogs, from)) {
+        // Review rr16g G2: fewer logs than already read for these blocks, from a backend that answers only up to its own
+        // (lower) head: nothing is dropped until a read pinned to the missing logs' blocks proves them gone.
+        const stale = await this.staleAnswer(moduleLogs, from, this.syncedBlock)
+        requests += stale.requests
+        if (stale.stale) {
+          this.deps.metrics.inc("levpilot_discovery_stale_reads_total", "eth_getLogs answers that lacked logs already read whose blocks still hold them (a backend behind; ignored).")
+          this.deps.logger.debug({ from: Number(from), to: Number(to) }, "discovery: a re-read lacks logs its blocks still hold (a backend behind); read again at the next head")
+          break
+        }
         reorg = true
         this.deps.logger.warn({ from: Number(from), synced: Number(this.syncedBlock) }, "discovery: logs of blocks already read changed (reorg); re-reading from the last confirmed block")
         from = this.rollback()
@@ -309,12 +334,24 @@ export class SafeDiscovery {
       try {
         logs = await this.getLogs(from, end, false)
       } catch (error) {
+        // Review rr16g G2: a backend behind the head: this check is made again at the next head (nothing is changed,
+        // nothing halved; a re-read here would spend a request per head on the check of older blocks).
+        if (isRangePastHead(error)) {
+          this.deps.metrics.inc("levpilot_discovery_past_head_total", "eth_getLogs refusals of a range past the node's head (a backend behind; read again, not halved).")
+          return { changed: false, requests }
+        }
         if (!this.window.shrink(from, end, error)) throw error
         this.deps.metrics.inc("levpilot_discovery_window_shrunk_total", "Times an eth_getLogs window was refused and halved.")
         continue
       }
       this.window.grow()
-      if (!this.sameAsRecent(logs.filter((l) => isAddressEqual(l.address, this.deps.module)), from, end)) return { changed: true, requests }
+      const moduleLogs = logs.filter((l) => isAddressEqual(l.address, this.deps.module))
+      if (!this.sameAsRecent(moduleLogs, from, end)) {
+        // Review rr16g G2: a re-read lacking logs whose blocks still hold them is a backend behind, not a reorg.
+        const stale = await this.staleAnswer(moduleLogs, from, end)
+        requests += stale.requests
+        return { changed: !stale.stale, requests }
+      }
       from = end + 1n
     }
     return { changed: false, requests }
@@ -403,6 +440,49 @@ export class SafeDiscovery {
       return r
     }
     rule?.(entry, log.args, this.deps.keeper)
+  }
+
+  /**
+   * Review rr16g G2: whether a re-read of `from..to` that differs from the logs held is only missing some of them (none
+   * new or changed) and each missing log's block is proven to still hold it: its logs read pinned to its hash
+   * (`eth_getLogs` by `blockHash`, EIP-234) include it and the block is still the chain's at its number
+   * (`eth_getBlockByNumber`, a node keeps logs of blocks off the chain). A pinned read the node refuses (it lacks the
+   * block: a backend behind) proves nothing either way, so the logs held stay (a Safe listed stays listed until its
+   * removal is proven). A block replaced at its number is a reorg (not stale).
+   *
+   * @returns Whether the re-read is a stale answer to ignore, and the requests made.
+   */
+  private async staleAnswer(fresh: DecodedLog[], from: bigint, to: bigint): Promise<{ stale: boolean; requests: number }> {
+    const id = (l: DecodedLog) => `${l.blockHash}:${l.logIndex}`
+    const upTo = to < this.syncedBlock ? to : this.syncedBlock
+    const known = this.recent.filter((l) => l.blockNumber >= from && l.blockNumber <= upTo)
+    const knownIds = new Set(known.map(id))
+    const inRange = fresh.filter((l) => l.blockNumber <= upTo)
+    if (inRange.some((l) => !knownIds.has(id(l)))) return { stale: false, requests: 0 }
+    const freshIds = new Set(inRange.map(id))
+    const blocks = new Map<Hex, bigint>()
+    for (const l of known) if (!freshIds.has(id(l))) blocks.set(l.blockHash as Hex, l.blockNumber)
+    if (blocks.size === 0) return { stale: false, requests: 0 }
+    let requests = 0
+    for (const [blockHash, number] of blocks) {
+      try {
+        requests += 1
+        const pinned = (await this.deps.client.getLogs({ address: this.deps.module, events: ruleEvents, blockHash, strict: true })) as DecodedLog[]
+        const held = new Set(pinned.map(id))
+        if (known.some((l) => l.blockHash === blockHash && !held.has(id(l)))) return { stale: false, requests }
+      } catch {
+        // The node lacks the block (a backend behind, or a node that drops blocks off the chain): the number decides.
+      }
+      try {
+        requests += 1
+        const block = await this.deps.client.getBlock({ blockNumber: number })
+        // Another block at that number: the logs held were another fork's (a reorg, proven).
+        if (block.hash !== blockHash) return { stale: false, requests }
+      } catch {
+        // The node lacks that number (a backend behind): no proof of a removal.
+      }
+    }
+    return { stale: true, requests }
   }
 
   /** Whether the module logs just read for blocks `from..to` (`syncedBlock` by default) are the ones read before. */

@@ -8,7 +8,9 @@ import type { KeeperMetrics } from "../metrics.js"
  * A chain head: number, hash, timestamp (unix seconds) and when this process saw it (ms). The hash pins the fleet's
  * reads of this head to this block (review rr16c S1, `sharedBlockReads` of blockReads.ts); it comes with the poll, no request added.
  */
-export type Head = { number: bigint; hash: Hex; timestamp: bigint; seenAt: number }
+export type Head = { number: bigint; hash: Hex; timestamp: bigint; seenAt: number; /** The parent block's hash (review rr16g G1: ancestry evidence), when the node gave it. */ parentHash?: Hex
+  /** Set on a head the poller dispatches at or below one it dispatched before: a proven reorg or a reset (rr16g G1). */ moved?: boolean
+}
 
 /** Per-block timestamp gaps kept to estimate the block time (their minimum), and per-block wall-clock gaps (their median). */
 export const GAP_SAMPLES = 16
@@ -56,9 +58,12 @@ export const RESET_POLLS = 32
  * below the highest seen, whatever its hash (review rr16f F1: a backend syncing or stuck, beyond the hash memory; counted
  * in `farBehind` and `levpilot_heads_far_behind_total`), unless {@link RESET_POLLS} answered polls in a row are so: then
  * the node went back for good (a reset, rr16f F2) and the lower chain is followed as a reorg, with what was learned of
- * the old one (block time, arrival, hashes) dropped. A lower head with another hash, or at a number not in the hash
- * memory, within {@link FAR_BEHIND_BLOCKS} (a reorg, a node restarted on an older state) is reported, as in the embedded
- * keeper's loop, and so is a head of the same number with another hash (a block replaced without the head moving back:
+ * the old one (block time, arrival, hashes) dropped. A lower head with another hash within {@link FAR_BEHIND_BLOCKS}
+ * (a reorg) is reported, as in the embedded keeper's loop. A lower head at a number not in the hash memory (the poller
+ * (re)started or missed heights while a backend lags, review rr16g G1) is reported only on evidence of another fork: its
+ * `parentHash` is not the hash seen one number below, or {@link RESET_POLLS} answered polls in a row are so; otherwise
+ * it is ignored (`unproven`, `levpilot_heads_unproven_lower_total`) and no hash is deleted. A head above the highest seen
+ * whose parent is not the hash seen there is reported as a reorg (and dispatched). So is a head of the same number with another hash (a block replaced without the head moving back:
  * its Safes are read again on the new block). A reported reorg lowers the highest head seen to the new head (rr16f F2;
  * it was kept, and learning stopped until the new chain passed it); the next higher head learns no gap from it.
  */
@@ -74,6 +79,14 @@ export class HeadPoller {
   private topMoved = false
   /** Answered polls in a row that were far behind `top` ({@link FAR_BEHIND_BLOCKS}; {@link RESET_POLLS} of them: a reset). */
   private farPolls = 0
+  /**
+   * Answered polls in a row below the highest head seen at a number whose hash is not in memory, with no ancestry
+   * against it (review rr16g G1: a lagging backend after a restart or an outage); {@link RESET_POLLS} of them: the
+   * lower chain is the node's, followed as a reorg.
+   */
+  private lowPolls = 0
+  /** Answers ignored as a lower head with no evidence of another fork (review rr16g G1). */
+  unproven = 0
   /** Answers ignored as far behind the highest head seen (review rr16f F1). */
   farBehind = 0
   /** The hash seen at each of the last {@link HASH_BLOCKS} block numbers (a lower head with the same hash is a lagging backend). */
@@ -132,7 +145,9 @@ export class HeadPoller {
     this.requests += 1
     try {
       const block = await this.deps.client.getBlock({ blockTag: "latest" })
-      return { number: block.number, hash: block.hash, timestamp: block.timestamp, seenAt: this.deps.clock.now() }
+      const head: Head = { number: block.number, hash: block.hash, timestamp: block.timestamp, seenAt: this.deps.clock.now() }
+      if (block.parentHash) head.parentHash = block.parentHash
+      return head
     } catch (error) {
       this.deps.metrics.inc("levpilot_rpc_errors_total", "RPC errors while polling blocks.")
       this.deps.logger.warn({ err: shortMessage(error) }, "RPC error while polling for blocks; retrying")
@@ -200,6 +215,25 @@ export class HeadPoller {
           }
         } else this.farPolls = 0
       }
+      // Review rr16g G1: a lower head (within FAR_BEHIND_BLOCKS) at a number whose hash is not in memory (the poller
+      // (re)started, or an outage made it miss that height, while a backend lags) is no evidence of a reorg: reported as
+      // one, it deleted the hashes above it and lowered the highest head, so the lagging backend's next number was
+      // unknown too, a reorg and a stale pass every block for as long as the lag lasted. It is a reorg only on evidence:
+      // its parentHash differs from the hash seen one number below (another ancestry); a head at or above the highest
+      // seen with another hash or another parent (below) proves a fork the usual way. Without evidence it is ignored,
+      // unless RESET_POLLS answered polls in a row are so (the node itself went back: followed as a reorg).
+      if (head && this.top && !lagging && !reset && head.number < this.top.number && !this.hashes.has(head.number)) {
+        const parent = head.parentHash === undefined ? undefined : this.hashes.get(head.number - 1n)
+        const forked = parent !== undefined && parent !== head.parentHash
+        if (!forked) {
+          this.lowPolls += 1
+          if (this.lowPolls < RESET_POLLS) {
+            lagging = true
+            this.unproven += 1
+            metrics.inc("levpilot_heads_unproven_lower_total", "Head polls answered with a lower head of unknown hash and no evidence of another fork (ignored).")
+          } else this.lowPolls = 0
+        } else this.lowPolls = 0
+      } else if (head && this.top && head.number >= this.top.number) this.lowPolls = 0
       if (reset) {
         // Another chain (or this one much further back) for good: nothing learned on the old one holds.
         logger.warn({ from: Number(this.top!.number), to: Number(head!.number), polls: this.farPolls }, "the node's chain went back for good (a reset); following it")
@@ -224,6 +258,15 @@ export class HeadPoller {
           // until the new chain passed it), but its sighting teaches no gap to the next head.
           this.top = head
           this.topMoved = true
+        } else if (top && head.number > top.number && head.parentHash !== undefined && this.hashes.has(head.number - 1n) && this.hashes.get(head.number - 1n) !== head.parentHash) {
+          // Review rr16g G1: a head above the highest seen whose parent is not the block seen at its number: the blocks
+          // seen up there were another fork's (a reorg that replaced them and moved on). Reported; nothing learned.
+          metrics.inc("levpilot_reorgs_total", "Times the chain head moved back.")
+          logger.warn({ from: Number(top.number), to: Number(head.number) }, "the blocks below the new head are not the ones seen (reorg); continuing from the new head")
+          events.emit({ type: "reorg", from: top.number, to: head.number })
+          for (const n of this.hashes.keys()) if (n >= head.number - 1n) this.hashes.delete(n)
+          this.hashes.set(head.number - 1n, head.parentHash)
+          this.topMoved = false
         } else if (top && this.topMoved && head.number > top.number) {
           this.topMoved = false
         } else if (top && head.number > top.number && head.timestamp > top.timestamp) {
@@ -239,6 +282,7 @@ export class HeadPoller {
         if (!top || head.number > top.number) this.top = head
         this.hashes.set(head.number, head.hash)
         for (const n of this.hashes.keys()) if (n + BigInt(HASH_BLOCKS) <= this.top!.number) this.hashes.delete(n)
+        if (last && head.number <= last.number) head.moved = true
         this.last = head
         previousSawNew = true
         metrics.set("levpilot_block_number", "Latest block the keeper processed.", {}, Number(head.number))

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
 import { type Job, Queue, UnrecoverableError, Worker } from "bullmq"
 import { Redis } from "ioredis"
 import { type Logger, pino } from "pino"
@@ -11,7 +11,7 @@ import { BlockNotCanonicalError, findInCauseChain } from "../errors.js"
 import { type KeeperEvent, KeeperEvents, shortMessage } from "../events.js"
 import type { UserOperationEventLog } from "../inclusionLookup.js"
 import { KeeperMetrics, serveMetrics } from "../metrics.js"
-import { type WebhookDeliveryError, postWebhook, webhookPayload } from "../webhook.js"
+import { type WebhookDeliveryError, type WebhookPayload, postWebhook, webhookPayload } from "../webhook.js"
 import { fromJob, toJob } from "./codec.js"
 import type { FleetQueueSettings } from "./config.js"
 import { type CheckpointMark, type DiscoveryCheckpoint, checkpointDue } from "./discovery.js"
@@ -34,6 +34,17 @@ return 0`
  * Counts `ARGV[1]` Safes of a block as `ARGV[3]` (`checked`, or `failed` when their scan job failed for good);
  * @returns the head's `seenAt` when that was the last one.
  */
+/**
+ * Sets `<prefix>:head` (KEYS[1]) to ARGV[1] when it is higher than the value held, or when ARGV[2] is "1" (the poller
+ * proved a reorg or a reset, {@link Head.moved}). Review rr16g G1: a new leader's first answer from a lagging backend
+ * (or any stale head) must not move the fleet's head back, where `FleetStep.newerStep` would ignore the newer marks.
+ */
+export const SET_HEAD = `
+local held = redis.call('GET', KEYS[1])
+if ARGV[2] == '1' or not held or tonumber(ARGV[1]) > tonumber(held) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
+return 0
+`
+
 const CHECKED = `
 redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[1], 'lastAt', ARGV[2])
@@ -314,7 +325,7 @@ export class FleetNode {
     // backlog stays one head deep instead of growing by a head every block with each Safe read ever later.
     const waiting = await queues.scan.getWaitingCount()
     if (waiting > 0) {
-      await redis.set(this.keys.head, head.number.toString())
+      await redis.eval(SET_HEAD, 1, this.keys.head, head.number.toString(), head.moved ? "1" : "0")
       this.metrics.inc("levpilot_fleet_heads_skipped_total", "Heads not queued for scanning because an earlier head's scan jobs were still waiting (the fleet behind the head).", {})
       this.logger.debug({ block: Number(head.number), waiting }, "head skipped: the previous head's scan jobs still wait")
       return
@@ -324,7 +335,7 @@ export class FleetNode {
     const key = this.keys.block(head.number)
     await redis
       .multi()
-      .set(this.keys.head, head.number.toString())
+      .eval(SET_HEAD, 1, this.keys.head, head.number.toString(), head.moved ? "1" : "0")
       .hset(key, { seenAt: head.seenAt, safes: safes.length, timestamp: head.timestamp.toString() })
       .pexpire(key, 3_600_000)
       .exec()
@@ -465,7 +476,7 @@ export class FleetNode {
     const payload = webhookPayload(event, { events: webhook.events, keeper: this.keeperKey.address, chainId: this.parts.clients.publicClient.chain?.id, now: this.clock.now() })
     if (!payload) return
     this.parts.queues.notify
-      .add("notify", { id: payload.id, body: JSON.stringify(payload) }, { jobId: payload.id.replaceAll(":", "_"), attempts: webhook.maxAttempts, backoff: { type: "exponential", delay: webhook.backoffMs } })
+      .add("notify", { id: payload.id, body: JSON.stringify(payload) }, { jobId: notifyJobId(payload), attempts: webhook.maxAttempts, backoff: { type: "exponential", delay: webhook.backoffMs } })
       .catch((error) => this.logger.error({ id: payload.id, err: shortMessage(error) }, "webhook notification not queued"))
   }
 
@@ -500,4 +511,20 @@ export function keepErrorsHandled(connection: { on(event: "error", listener: (er
     if (event === undefined || event === "error") connection.on("error", onError)
     return out
   }
+}
+
+/**
+ * The BullMQ job id of a webhook notification (review rr16g, observation): the payload's id (`alert:<safe>:<block>:<kind>`,
+ * `sent|included:<safe>:<block>:<userOpHash>`) names one alert kind per Safe and block, so a second alert of the same kind
+ * for the same Safe at the same block (two sub-accounts' `feed-broken`) took the first one's id and BullMQ dropped it,
+ * where the embedded notifier posts both. The id adds the first 8 bytes of the SHA-256 of the event's own fields
+ * (message, reason, sub-account...; not the post time `at`), so distinct alerts are distinct jobs and the same event
+ * queued twice (two workers, a retried step) is still one notification.
+ *
+ * @returns The job id (no `:`, which BullMQ reserves).
+ */
+export function notifyJobId(payload: WebhookPayload): string {
+  const { at: _at, ...event } = payload
+  const digest = createHash("sha256").update(JSON.stringify(Object.fromEntries(Object.entries(event).sort(([a], [b]) => (a < b ? -1 : 1))))).digest("hex").slice(0, 16)
+  return `${payload.id}:${digest}`.replaceAll(":", "_")
 }
