@@ -48,8 +48,8 @@ export type SetPolicyParameters<
    * Whether to add `MorphoBlueAdapter.registerMarket(policy.market)` to the same owner batch when the policy's adapter
    * is the deployment's Morpho Blue adapter and the market has no code-stored params copy yet (default true). Once
    * registered, every keeper operation on the sub-account reads the params from one cold account (about 12,200 gas less
-   * per cold operation, README "Gas"); the registration is paid once per market (a CREATE2 of 161 bytes, about 70,000
-   * gas) by whoever registers first and serves every Safe.
+   * per cold operation, README "Gas"); the registration is paid once per market (a CREATE2 of 161 bytes plus
+   * Morpho's market reads: eth_estimateGas 117,270 as its own transaction on the devnet, 21,000 of it the base fee) by whoever registers first and serves every Safe.
    */
   registerMarket?: boolean | undefined
 }
