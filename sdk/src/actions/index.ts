@@ -121,6 +121,7 @@ export {
   type SetPolicyReturnType,
   type SetPolicyErrorType,
   setPolicy,
+  getMorphoMarketRegistrationCall,
 } from "./setPolicy.js"
 export {
   type SetSelfPayBudgetParameters,
