@@ -112,3 +112,83 @@ export async function scriptedPolls(answers: { number: bigint; hash: string; tim
   await poller.stop()
   return { seen, reorgs, polls }
 }
+
+/**
+ * A load-balanced RPC for the HeadPoller tests (rr16e, rr16f, rr16g): polls go round-robin to `lagMs.length` backends
+ * of one chain (hash = number); backend k sees block i `lagMs[k]` ms after block i reached the first one (at
+ * timestamps[i] * 1000 + arrival, ms). Optional: the run starts at block `start`, and every poll in the `down` window
+ * [from, to) (ms of the simulated clock) fails with "fetch failed". Figures are per block after block `warmUp`:
+ * reorg events, polls, dispatched heads by time (passesPerBlock) and by number (passesFromWarmUpPerBlock), passes at a
+ * head below one already dispatched (stalePasses), the learned block time, and each block's delay from its arrival
+ * to its first sighting (late, ms; missed = blocks never seen). Test-only.
+ */
+export async function simulateBackends(p: {
+  timestamps: number[]
+  arrival: number
+  lagMs: number[]
+  pollIntervalMs?: number
+  waitShare?: number
+  warmUp?: number
+  start?: number
+  down?: [number, number]
+}) {
+  const { timestamps, arrival, lagMs, pollIntervalMs = 250, waitShare = 0.8, warmUp = 6, start = 0, down } = p
+  const latency = lcg(5)
+  const arrivalAt = timestamps.map((t) => t * 1_000 + arrival)
+  let now = arrivalAt[start] as number
+  const end = arrivalAt[arrivalAt.length - 1] as number
+  const clock: Clock = { now: () => now, sleep: async (ms) => void (now += ms) }
+  const pollTimes: number[] = []
+  let finish: () => void = () => undefined
+  const done = new Promise<void>((r) => (finish = r))
+  let rr = 0
+  const client = {
+    getBlock: async () => {
+      pollTimes.push(now)
+      if (down && now >= down[0] && now < down[1]) {
+        now += 5
+        throw new Error("fetch failed")
+      }
+      const backend = rr++ % lagMs.length
+      const took = 1 + Math.floor(latency() * 20)
+      const at = now + took / 2 - (lagMs[backend] as number)
+      now += took
+      if (now > end + 1_000) finish()
+      let i = 0
+      while (i + 1 < arrivalAt.length && (arrivalAt[i + 1] as number) <= at) i += 1
+      return { number: BigInt(i), hash: `0x${i.toString(16).padStart(64, "0")}`, timestamp: BigInt(timestamps[i] as number) }
+    },
+  } as unknown as PublicClient
+  const logger = pino({ level: "silent" })
+  const metrics = new KeeperMetrics()
+  let reorgs = 0
+  const events = new KeeperEvents({ logger, metrics, onEvent: (e) => void (e.type === "reorg" && reorgs++) })
+  const poller = new HeadPoller({ client, clock, metrics, logger, events, pollIntervalMs, waitShare })
+  const dispatched: number[] = []
+  const dispatchedAt: number[] = []
+  const seen = new Map<number, number>()
+  poller.start(async (h) => {
+    dispatched.push(Number(h.number))
+    dispatchedAt.push(now)
+    if (!seen.has(Number(h.number))) seen.set(Number(h.number), h.seenAt)
+  })
+  await done
+  await poller.stop()
+  const from = arrivalAt[warmUp] as number
+  const blocks = arrivalAt.length - 1 - warmUp
+  const late: number[] = []
+  for (let i = warmUp; i < arrivalAt.length; i++) {
+    const at = seen.get(i)
+    if (at !== undefined) late.push(at - (arrivalAt[i] as number))
+  }
+  return {
+    reorgsPerBlock: reorgs / blocks,
+    pollsPerBlock: pollTimes.filter((t) => t >= from && t < end).length / blocks,
+    passesPerBlock: dispatchedAt.filter((t) => t >= from).length / blocks,
+    passesFromWarmUpPerBlock: dispatched.filter((n) => n >= warmUp).length / blocks,
+    stalePasses: dispatched.filter((n, k) => k > 0 && n < Math.max(...dispatched.slice(0, k))).length,
+    blockMs: poller.blockMs,
+    late,
+    missed: blocks + 1 - late.length,
+  }
+}
