@@ -19,7 +19,7 @@ const alto500 = (message: string) => () =>
   new HttpRequestError({ url: "https://bundler.example/rpc", status: 500, body: { method: "eth_estimateUserOperationGas" }, details: JSON.stringify({ message }) })
 
 for (const [name, error] of Object.entries({ maxRetries: alto500("Max retries reached when calling binarySearchCallGas") })) {
-  test.skip(`rr11u U3 (FAILS TODAY) (${name}): a plan of 2 answered by Alto's deterministic HTTP 500 at every block, each alone fits: a rescue lands within 6 blocks`, async () => {
+  test(`rr11u U3 (${name}): a plan of 2 answered by Alto's deterministic HTTP 500 at every block, each alone fits: a rescue lands within 6 blocks`, async () => {
     const base = refusingSender(() => false, { thrown: (plan) => (plan.subAccounts.length > 1 ? error() : undefined) })
     const { alerts } = await runPairSteps(C, I, 6, base)
     console.log("U3", name, base.sent.join(" | "), "||", base.landed.join(" | "), "||", alerts.join(" | "))
@@ -37,7 +37,7 @@ for (const [name, error] of Object.entries({ maxRetries: alto500("Max retries re
 // validation result."). So rr11t T2's outage is still blamed when it comes through this path (the usual one).
 // Fixture as rr11t T2: C and I due; blocks 100-102 every send answered so; from 103 every plan accepted.
 const altoNodeDown = alto500("Unknown error, could not parse simulate validation result.")
-test.skip("rr11u U4 (FAILS TODAY): Alto's answer to its own node's outage (HTTP 500 'could not parse simulate validation result') is alerted rpc-error and blames no sub-account", async () => {
+test("rr11u U4: Alto's answer to its own node's outage (HTTP 500 'could not parse simulate validation result') is alerted rpc-error and blames no sub-account", async () => {
   const base = refusingSender(() => false, { thrown: (_plan, block) => (block <= 102n ? altoNodeDown() : undefined) })
   const { alerts } = await runPairSteps(C, I, 6, base)
   console.log("U4", base.sent.join(" | "), "||", base.landed.join(" | "), "||", alerts.join(" | "))

@@ -683,11 +683,36 @@ const DETERMINISTIC_VALIDATION_CODES: ReadonlySet<number> = new Set([-32500, -32
 /**
  * The texts of a deterministic validation answer with no such code (Alto's HTTP 500 for a failure that is not its
  * `RpcError`): an EntryPoint AA code (AA1x-AA5x), a simulation revert, or Alto's undecodable simulation result
- * ("Unknown error, could not parse simulate validation result.", rpc/estimation/utils; its server.js answers every
- * non-`RpcError` with HTTP 500 and no code, its `RpcError`s with 200 and a code). Not its "Error in
- * performBinarySearch" nor a relayed "HTTP request failed": its binary search wraps its node's outage too (review rr11t T2).
+ * (Alto's server.js answers every non-`RpcError` with HTTP 500 and no code, its `RpcError`s with 200 and a code). Not
+ * Alto's "Unknown error, could not parse simulate validation result." (rpc/estimation/utils `decodeSimulateHandleOpError`):
+ * it is also what Alto answers when ITS node fails (review rr11u U4), so it is ambiguous ({@link isAmbiguousAnswer}).
  */
-const DETERMINISTIC_VALIDATION_TEXT = /\bAA[1-5]\d\b|could not parse simulate validation result|execution reverted|reverted (during|in) simulation|UserOperation reverted|invalid (params|signature|user operation version)/i
+const DETERMINISTIC_VALIDATION_TEXT = /\bAA[1-5]\d\b|execution reverted|reverted (during|in) simulation|UserOperation reverted|invalid (params|signature|user operation version)/i
+
+/**
+ * The texts of an HTTP 5xx JSON-RPC body with no code that are known to be the bundler's own upstream failing (review
+ * rr11t T2): Alto's "Error in performBinarySearch" and a relayed viem "HTTP request failed". The node's, always.
+ */
+const OUTAGE_TEXT = /Error in performBinarySearch|HTTP request failed|timed? ?out|service unavailable|bad gateway|ECONNREFUSED|ECONNRESET|fetch failed/i
+
+/**
+ * The HTTP 5xx answer (status 500, 501, 505+; not 502 / 503 / 504) whose JSON-RPC body has NO code and whose words are
+ * neither a known deterministic validation answer nor a known outage text (review rr11u U3 / U4): e.g. Alto's "Max
+ * retries reached when calling binarySearchCallGas" (deterministic for a plan too big) and "Unknown error, could not
+ * parse simulate validation result." (an undecodable revert, or its node's outage). Its words cannot tell the plan's from
+ * the bundler's, so the step judges it by repetition (`SafeStep`, `SafeRuntime.ambiguousFailure`): the first sighting for
+ * a plan is alerted as the node's (`rpc-error`, no probe, no blame); the same answer for the same plan at the next step
+ * (UNNAMED_REPEAT_BLOCKS) is the plan's, narrowed by size with no blame. Such an answer is never blamed on a sub-account
+ * by an isolation probe. Returns the answer's message (the repeat key), or undefined.
+ */
+export function isAmbiguousAnswer(error: unknown): string | undefined {
+  const answered = firstInCauseChain(error, (e) => e instanceof HttpRequestError && jsonRpcErrorBodyOf(e) !== undefined) as HttpRequestError | undefined
+  if (answered === undefined || answered.status === undefined || answered.status < 500 || NEVER_THE_PLANS_HTTP_STATUSES.has(answered.status)) return undefined
+  const body = jsonRpcErrorBodyOf(answered)
+  if (body === undefined || body.code !== undefined) return undefined
+  if (isDeterministicValidationAnswer(body) || OUTAGE_TEXT.test(body.message)) return undefined
+  return `${answered.status} ${body.message}`
+}
 
 /** Whether a JSON-RPC error body is a known deterministic answer to the operation (code or text; review rr11t T2). */
 function isDeterministicValidationAnswer(body: { code: number | undefined; message: string }): boolean {
@@ -706,12 +731,11 @@ function isDeterministicValidationAnswer(body: { code: number | undefined; messa
  * / 429 / 502 / 503 / 504 transient whatever the body (review rr11t T2-b: providers throttle with -32000 / -32603 / no
  * code); a body with a transient code transient; a 5xx (Alto's 500 for any failure that is not its `RpcError`) with a
  * body the plan's only when it is a known deterministic validation answer (`isDeterministicValidationAnswer`: ERC-7769
- * codes, an AA code, Alto's undecodable simulation; review rr11s S2), else transient (review rr11t T2: Alto's
- * "Error in performBinarySearch" and a relayed "HTTP request failed" wrap its own node's outage); any other status with a
- * body the plan's (a bundler may refuse a plan with any status); a 403 / 408 / 429 / 5xx with no body transient.
- * Chosen over "N consecutive node failures of the same plan narrow the plan": judging the answer decides at the first
- * one (no N blocks lost in the worst minute) and needs no memory across steps; the cost is that a deterministic 500 in
- * words not listed is retried as an outage (delayed, never blamed).
+ * codes, an AA code, a simulation revert; review rr11s S2), transient with a code or a known outage text (review rr11t
+ * T2: Alto's "Error in performBinarySearch" and a relayed "HTTP request failed" wrap its own node's outage), and neither
+ * when it has no code and words listed neither way ({@link isAmbiguousAnswer}: judged by repetition by the step, review
+ * rr11u U3 / U4); any other status with a body the plan's (a bundler may refuse a plan with any status); a 403 / 408 /
+ * 429 / 5xx with no body transient.
  *
  * @example isTransientAnswer(new HttpRequestError({ url, status: 408 })) // true
  */
@@ -728,7 +752,9 @@ export function isTransientAnswer(error: unknown): boolean {
       if (body.code !== undefined && TRANSIENT_RPC_CODES.has(body.code)) return true
       // An HTTP 5xx with a JSON-RPC body is the plan's only when it is a known deterministic validation answer (review
       // rr11t T2: Alto answers its own node's outage with HTTP 500 and a body of no code as well).
-      if (error.status !== undefined && error.status >= 500) return !isDeterministicValidationAnswer(body)
+      // An ambiguous one (no code, words listed neither way: `isAmbiguousAnswer`, review rr11u U3 / U4) is not the
+      // node's by its words: the step judges it by repetition.
+      if (error.status !== undefined && error.status >= 500) return !isDeterministicValidationAnswer(body) && (body.code !== undefined || OUTAGE_TEXT.test(body.message))
       return false
     }
     return error.status !== undefined && TRANSIENT_HTTP_STATUSES.has(error.status)

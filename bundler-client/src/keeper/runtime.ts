@@ -112,6 +112,20 @@ export type SafeRuntime = {
    */
   unnamedFailure?: { block: bigint; key: string } | undefined
   /**
+   * Sub-accounts whose plan ALONE a narrowing (`SafeStep` `narrow`) found refused for a size-dependent Safe-wide cause
+   * (AA21 prefund, self-pay budget, a sponsor's cap), by lower-case id, with the block first found (review rr11u U1/U2).
+   * Not blame: they stay in the plans, but the next steps' narrowings probe the others first (the first probe is the
+   * plan without them), for REFUSED_ALONE_MEMORY_BLOCKS blocks from the block first found; then forgotten (tried first).
+   */
+  tooBigAlone?: Map<string, bigint> | undefined
+  /**
+   * The last plan answered an ambiguous HTTP 5xx (`isAmbiguousAnswer`: no code, words listed neither as the plan's nor as
+   * an outage; review rr11u U3 / U4): its block and key (its live sub-accounts, lower case, sorted, comma-joined, then
+   * `|` and the answer's status and message). The same key at the next step (UNNAMED_REPEAT_BLOCKS) is the plan's
+   * answer and the plan is narrowed (no blame); a first sighting is alerted as the node's (`rpc-error`).
+   */
+  ambiguousFailure?: { block: bigint; key: string } | undefined
+  /**
    * The runs of this Safe's operations included but reverted (review rr11n N4), by lower-case sub-account of the reverted
    * plans (`*`: a record without them; review rr11p P3): how many, the block of the last `reverted` alert (the first of a
    * run, then at most once per REVERTED_REALERT_BLOCKS) and of the last revert; ended by a successful inclusion of that

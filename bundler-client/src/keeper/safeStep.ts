@@ -13,7 +13,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, isNodeFailure, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, isAmbiguousAnswer, isNodeFailure, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
@@ -476,7 +476,9 @@ export class SafeStep {
       // the plan's: rpc-error, retried.
       // A failure of the whole Safe (`safeWideFailureOf`: its paymaster, its gas prefund, its nonce) blames no sub-account:
       // alerted naming the cause (`paymaster-refused` / `paymaster-unavailable` for the paymaster's), not the plan's.
-      const node = isNodeFailure(error)
+      // An ambiguous HTTP 5xx (`isAmbiguousAnswer`, review rr11u U3 / U4) reaching here was not found to be the plan's: a
+      // first sighting, or the same answer for each narrowed subset too: the bundler's.
+      const node = isNodeFailure(error) || isAmbiguousAnswer(error) !== undefined
       const wide = node ? undefined : safeWideFailureOf(error)
       const kind = node ? "rpc-error" : wide?.cause === "paymaster" ? "paymaster-refused" : wide?.cause === "paymaster-unavailable" ? "paymaster-unavailable" : wide === undefined && findVenueRefusal(error) ? "venue-refused" : "send-failed"
       // A plan's failure names the plan's sub-accounts (review rr11p P6 residual: the alert named none of them).
@@ -824,6 +826,8 @@ export class SafeStep {
         // whole Safe's paymaster, gas or nonce) ends the step before anyone is blamed (review rr11q Q1, Q1-b, and its
         // Safe-wide residual: a probe of ONE sub-account failing this way blamed and remembered it).
         if (notThePlansFailure(error) !== undefined) throw error
+        // An ambiguous HTTP 5xx (review rr11u U3 / U4): never blamed on a probe's sub-account (an outage reads alike).
+        if (isAmbiguousAnswer(error) !== undefined) throw error
         const { failing, oracle, planWide } = p === undefined ? {} : failureOf(error, p, attempt, { minNamed: 1, planWide: true })
         if (failing !== undefined) {
           leaveOut(failing, oracle, p, error)
@@ -926,53 +930,60 @@ export class SafeStep {
     }
     // A plan of several sub-accounts refused Safe-wide for a cause that grows with its size (`isSizeDependentSafeWide`:
     // the prefund AA21 and the self-pay budget charge (sum of gas limits) x maxFeePerGas, a sponsor may cap the gas of
-    // one operation): the plan of its most urgent half (ceil), then quarter, ... down to its most urgent sub-account
-    // alone (the turn order of `isolate`), then each other sub-account alone, most urgent first (review rr11t T1: the most
-    // urgent may be the one too big alone), each a probe within the plan's share of REFUSAL_SIMULATIONS_PER_STEP. No
-    // sub-account is blamed nor remembered: the size, not any of them, is the cause (review rr11s S1). Accepted: sent
-    // (true; the rest waits for the next operation; each one refused alone for the size is alerted with the refusal's
-    // words, and the next step starts again with the most urgent). A probe naming or refusing a sub-account for its own
-    // reason: the step plans again without it (false). Every plan of one tried refused alike, or the budget spent: the
-    // Safe's failure (rethrown, `run` alerts naming the cause and, when plans of one were tried, each with its refusal).
+    // one operation): narrowed over a candidate set, most urgent first (the turn order of `isolate`), each probe within
+    // the plan's share of REFUSAL_SIMULATIONS_PER_STEP (review rr11u U1/U2: the singles came after log2(n)+1 prefixes all
+    // holding the too-big most urgent one, and only plans of one were tried without it). The candidate set's most urgent
+    // half (ceil), quarter, ... down to its most urgent sub-account alone; a sub-account refused ALONE for the size is
+    // dropped from the candidate set for this step and the whole remaining set is probed next, then halved again, so the
+    // largest fitting most-urgent subset is found and several fitting sub-accounts land in one operation. The ones
+    // found too big alone are remembered for REFUSED_ALONE_MEMORY_BLOCKS blocks (`SafeRuntime.tooBigAlone`, not blame):
+    // the next steps probe the plan without them first. No sub-account is blamed: the size, not any of them, is the
+    // cause (review rr11s S1). Accepted: sent (true; the rest waits for the next operation; each one refused alone for the
+    // size is alerted with the refusal's words). A probe naming or refusing a sub-account for its own reason: the step
+    // plans again without it (false). The candidate set exhausted or the budget spent: the Safe's failure (rethrown,
+    // `run` alerts naming the cause and, when plans of one were refused, each with its refusal).
     const narrow = async (sent: ChainPlan, attempt: StepAttempt, error: unknown): Promise<boolean> => {
       isolation.spent += 1 // the refused plan's own simulation
       const urgentFirst = mostUrgentFirst(
         sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)),
         attempt.results,
       )
-      const ids = [...new StepTurns(rt.unreached, block).first(urgentFirst)]
+      const turns = [...new StepTurns(rt.unreached, block).first(urgentFirst)]
+      // Found too big alone at a recent step (not blame): after the others, and left out of the first probe.
+      const memory = rt.tooBigAlone
+      for (const [id, first] of memory ?? []) if (block - first > REFUSED_ALONE_MEMORY_BLOCKS || block < first) memory?.delete(id)
+      const known = new Set(turns.filter((id) => memory?.has(id)))
+      const ids = [...turns.filter((id) => !known.has(id)), ...turns.filter((id) => known.has(id))]
       const ranked = attempt.ranked ?? []
       const at = ranked.findIndex((plan) => plan.includes(ids[0] as string))
       let budget = isolation.share(at < 0 ? 1 : ranked.length - at)
       const wide = safeWideFailureOf(error)
       let last = error
-      // The most urgent prefixes (ceil(n/2), ceil(n/4), ..., 1), then each other sub-account alone, most urgent first
-      // (review rr11t T1: the most urgent one alone may be the one too big, its rescue a flash-loan swap of several times
-      // a repay's gas, while another fits alone).
-      const subsets: string[][] = []
-      for (let size = Math.ceil(ids.length / 2); size >= 1; size = size === 1 ? 0 : Math.ceil(size / 2)) subsets.push(ids.slice(0, size))
-      for (const id of ids.slice(1)) subsets.push([id])
       // The sub-accounts whose plan alone was refused for the size-dependent cause, with the refusal's words.
       const tooBig: { id: string; reason: string }[] = []
-      for (const subset of subsets) {
-        if (budget <= 0) break
+      // The candidate set (most urgent first) and the next probe: the plan without the known too-big ones first (when
+      // that differs from the refused plan), else the candidate set's most urgent half.
+      let candidates = [...ids]
+      const withoutKnown = ids.filter((id) => !known.has(id))
+      let subset = known.size > 0 && withoutKnown.length > 0 ? withoutKnown : ids.slice(0, Math.ceil(ids.length / 2))
+      while (subset.length > 0 && budget > 0) {
         budget -= 1
         isolation.spent += 1
         try {
           const v = await simulate(subset, { name: wide?.cause ?? "safe-wide", args: [wide?.reason ?? ""] })
           logger.warn({ safe, block: Number(block), cause: wide?.cause, ids, tried: subset, verdict: v.kind, spent: isolation.spent }, "a plan failed Safe-wide for a cause that grows with its size; narrowed it, most urgent first")
           if (v.kind === "accepted") {
+            for (const id of v.sent ?? subset) memory?.delete(id)
             // The due ones left behind get their turn as in `isolate` (unreached runs), not judged nor blamed.
-            for (const id of ids.filter((x) => !(v.sent ?? subset).includes(x) && snapshot.chain.find((c) => c.subAccount.toLowerCase() === x)?.band === "below")) {
+            for (const id of ids.filter((x) => !(v.sent ?? subset).includes(x) && !tooBig.some((b) => b.id === x) && !known.has(x) && snapshot.chain.find((c) => c.subAccount.toLowerCase() === x)?.band === "below")) {
               leftBehindNow.add(id)
               const runs = (rt.unreached ??= new Map())
               const run = runs.get(id)
               if (run?.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
               runs.set(id, { since: run?.since, alerted: block })
             }
-            // The ones too big alone: not blamed nor remembered (the next step starts again with the most urgent, so it is
-            // sent once it fits), but named with their numbers: the operator's fix is the Safe's prefund / budget or the
-            // sponsor's cap, not the plan (review rr11t T1).
+            // The ones too big alone: not blamed (remembered only to be probed after the others), but named with their
+            // numbers: the operator's fix is the Safe's prefund / budget or the sponsor's cap, not the plan (review rr11t T1).
             for (const big of tooBig) {
               logger.warn({ safe, block: Number(block), subAccount: big.id, cause: wide?.cause, reason: big.reason, sent: v.sent ?? subset }, "a sub-account's plan alone does not fit the Safe's gas prefund / budget or the sponsor's cap; another sub-account's was sent")
               events.alert(
@@ -982,7 +993,7 @@ export class SafeStep {
                 new SafeWideFailureError({
                   safe,
                   cause: wide?.cause ?? "gas",
-                  reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${(v.sent ?? subset).join(", ")} was sent instead; ${big.id} is tried first again at the next step`,
+                  reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${(v.sent ?? subset).join(", ")} was sent instead; ${big.id} is tried again at the next steps, after the others for ${REFUSED_ALONE_MEMORY_BLOCKS} blocks`,
                   subAccounts: [big.id],
                   error: last,
                 }),
@@ -990,16 +1001,30 @@ export class SafeStep {
             }
             return true
           }
-          // No plan for this subset: a smaller one or another sub-account alone may still have one.
+          // No plan for this subset: a smaller one may still have one; a single is dropped from the candidates.
           if (v.kind === "empty") {
-            if (subset.length === 1) continue
-            break
+            if (subset.length === 1) {
+              candidates = candidates.filter((id) => id !== subset[0])
+              subset = candidates
+            } else subset = subset.slice(0, Math.ceil(subset.length / 2))
+            continue
           }
           return false
         } catch (again) {
-          if (!isSizeDependentSafeWide(again)) throw again
+          // The size-dependent cause again, or an ambiguous HTTP 5xx (review rr11u U3: Alto's "Max retries reached" grows
+          // with the plan): this subset does not fit.
+          if (!isSizeDependentSafeWide(again) && isAmbiguousAnswer(again) === undefined) throw again
           last = again
-          if (subset.length === 1) tooBig.push({ id: subset[0] as string, reason: safeWideFailureOf(again)?.reason ?? "" })
+          if (subset.length === 1) {
+            const id = subset[0] as string
+            tooBig.push({ id, reason: safeWideFailureOf(again)?.reason ?? "" })
+            if (!(rt.tooBigAlone ??= new Map()).has(id)) rt.tooBigAlone.set(id, block)
+            // Dropped for this step; the whole remaining set next (it may fit without it; without the known too-big ones
+            // while others remain), then halved again.
+            candidates = candidates.filter((x) => x !== id)
+            const fresh = candidates.filter((x) => !known.has(x))
+            subset = fresh.length > 0 ? fresh : candidates
+          } else subset = subset.slice(0, Math.ceil(subset.length / 2)) // refused: its most urgent half next
         }
       }
       if (tooBig.length > 0) {
@@ -1054,7 +1079,7 @@ export class SafeStep {
         // Safe's (its paymaster, gas or nonce), or quietly (fenced), its entry untouched (review rr11q Q1, Q1-b). The token
         // paymaster's pre-charge left the plan short (nothing simulated of the plan itself): `run`'s retry, with the
         // charge kept aside, re-tests, so it is not counted (review rr11n N1: every block's re-test was used up by it).
-        const why = notThePlansFailure(error)
+        const why = notThePlansFailure(error) ?? (isAmbiguousAnswer(error) !== undefined ? "node" : undefined)
         if (why !== undefined) {
           if (why === "paymaster-charge") isolation.retests -= 1
           throw error
@@ -1090,7 +1115,7 @@ export class SafeStep {
     // A turn plan's failure the step would otherwise rethrow (nothing sent, no sub-account named, not a loss-class
     // refusal, not the transport nor a token paymaster's pre-charge): the next ranked plan is tried (review rr11p P2).
     const fallThrough = (error: unknown, plan: ChainPlan, attempt: StepAttempt) => {
-      if (error instanceof ClampRuleRefusedError || notThePlansFailure(error) !== undefined) return false
+      if (error instanceof ClampRuleRefusedError || notThePlansFailure(error) !== undefined || isAmbiguousAnswer(error) !== undefined) return false
       const { failing, planWide } = failureOf(error, plan, attempt, { minNamed: 2, planWide: true })
       return failing === undefined && planWide === undefined
     }
@@ -1136,6 +1161,27 @@ export class SafeStep {
           const { failing, oracle, planWide } = sent === undefined ? {} : failureOf(error, sent, attempt, { minNamed: charged ? Number.POSITIVE_INFINITY : 2, planWide: !charged })
           if (planWide !== undefined && sent !== undefined) {
             if (await isolate(sent, planWide, attempt)) {
+              sentNow = true
+              finished = true
+              rt.refused = refusedNow
+              return
+            }
+            continue
+          }
+          // An ambiguous HTTP 5xx (`isAmbiguousAnswer`: no code, words listed neither way; review rr11u U3 / U4): judged by
+          // repetition. The same answer for the same plan at the previous step (UNNAMED_REPEAT_BLOCKS) is the plan's: a
+          // plan of several is narrowed by size (`narrow`, no blame). A first sighting (or a plan of one) ends the step as
+          // the node's (`run` alerts rpc-error, no probe, no blame).
+          const ambiguous = failing === undefined && sent !== undefined && !charged ? isAmbiguousAnswer(error) : undefined
+          if (ambiguous !== undefined && sent !== undefined) {
+            const live = sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id))
+            const key = `${[...live].sort().join(",")}|${ambiguous}`
+            const before = rt.ambiguousFailure
+            const again = before !== undefined && before.key === key && block > before.block && block - before.block <= UNNAMED_REPEAT_BLOCKS
+            rt.ambiguousFailure = { block, key }
+            if (!again || live.length < 2) throw error
+            logger.warn({ safe, block: Number(block), subAccounts: live, answer: ambiguous }, "the same ambiguous HTTP 5xx answered the same plan at the previous step: taken as the plan's; narrowed, most urgent first")
+            if (await narrow(sent, attempt, error)) {
               sentNow = true
               finished = true
               rt.refused = refusedNow
