@@ -35,8 +35,7 @@ contract Rr13tStopLossTest is SwapBase {
     /// cut by maxAmountPerRebalance) at t makes the rescue from below minHealth at t + 12 s revert with CooldownActive
     /// until t + 300 s, on the same fall that engaged the stop. The same Safe without a stop had made no rebalance and
     /// is rescued at once. Expected: the rescue from 1.1 (minHealth 1.2) is accepted one block after the exit.
-    function test_rr13t_T1_FAILS_TODAY_StopExitStartsTheRescuesCooldown() public {
-        _enabled();
+    function test_rr13t_T1_StopExitDoesNotDelayTheRescue() public {
         Policy memory p = swapPolicy(wethMarket, false);
         p.cooldown = 300;
         wethId = setPolicy(p);
@@ -57,8 +56,7 @@ contract Rr13tStopLossTest is SwapBase {
     /// setStopLoss accepts the stop and the SDK / keeper report it as set. The owner's stop is silently inert.
     /// Expected: either setStopLoss (and setPolicy with a stop) refuses a policy whose exit share is 0, naming the
     /// field, or the engaged stop's exit runs.
-    function test_rr13t_T2_FAILS_TODAY_StopAcceptedButInertWithCapOne() public {
-        _enabled();
+    function test_rr13t_T2_StopAcceptedButInertWithCapOne() public {
         Policy memory p = swapPolicy(wethMarket, false);
         p.maxRebalancesPerEpoch = 1;
         wethId = setPolicy(p);
