@@ -65,12 +65,31 @@ contract Rr13tStopLossTest is SwapBase {
         (bool set, bytes memory setWhy) =
             address(safe).call(abi.encodeCall(ILeverageModule.setStopLoss, (wethId, stopPrice, EXIT)));
         if (!set) {
-            console2.logBytes(setWhy);
-            return; // refused at set time: the fix direction taken
+            // Refused at set time (the fix direction taken), naming the field.
+            assertEq(setWhy, abi.encodeWithSelector(ILeverageModule.InvalidStopLoss.selector, bytes32("maxRebalancesPerEpoch")));
+            return;
         }
         (Plan memory exitPlan,,) = swapDeleverage(2.5e18);
         (bool exited, bytes memory why) = handle(keeperOp(safe, keeper, exitPlan, keeperKey));
         if (!exited) console2.logBytes(why);
         assertTrue(exited, "a stop the module accepted can exit at least once per epoch");
+    }
+
+    /// rr13t T2 (setPolicy side): with a stop set, a policy whose stop exit share is 0 is refused, naming the field.
+    function test_rr13t_T2_SetPolicyRefusesCapOneWhileStopSet() public {
+        Policy memory p = swapPolicy(wethMarket, false);
+        wethId = setPolicy(p);
+        _setStop(wethState().price, EXIT);
+        p.maxRebalancesPerEpoch = 1;
+        vm.prank(safe);
+        (bool ok, bytes memory why) = address(safe).call(abi.encodeCall(ILeverageModule.setPolicy, (p)));
+        assertFalse(ok, "setPolicy with cap 1 while a stop is set");
+        assertEq(why, abi.encodeWithSelector(ILeverageModule.InvalidStopLoss.selector, bytes32("maxRebalancesPerEpoch")));
+        p.maxRebalancesPerEpoch = 2;
+        p.maxGasPerEpoch = 1;
+        vm.prank(safe);
+        (ok, why) = address(safe).call(abi.encodeCall(ILeverageModule.setPolicy, (p)));
+        assertFalse(ok, "setPolicy with gas cap 1 while a stop is set");
+        assertEq(why, abi.encodeWithSelector(ILeverageModule.InvalidStopLoss.selector, bytes32("maxGasPerEpoch")));
     }
 }
