@@ -6,19 +6,15 @@ import {console2} from "forge-std/console2.sol";
 import {SwapBase} from "../utils/SwapBase.sol";
 import {ILeverageModule, Policy, Plan} from "../../src/interfaces/ILeverageModule.sol";
 
-/// @notice Review rr13t of the stop exit's share (f13h, docs/reviews/issue13-rr13t.md). Every test FAILS TODAY and is
-/// skipped unless RR13T_FAILING=true.
-/// Run: RR13T_FAILING=true node scripts/forge.mjs test --match-path modules/test/attacks/Rr13tStopLoss.t.sol
+/// @notice Review rr13t of the stop exit's share (f13h, docs/reviews/issue13-rr13t.md). T1 and T2 failed on main at
+/// 1861e45; fixed on f13i (SECURITY.md row 123) and run by default.
+/// Run: node scripts/forge.mjs test --match-path modules/test/attacks/Rr13tStopLoss.t.sol
 contract Rr13tStopLossTest is SwapBase {
     uint64 internal constant EXIT = 3e18;
 
     function setUp() public virtual override {
         super.setUp();
         moveWethHealthTo(1.5e18); // inside the band [1.2, 1.7], as StopLossAttacks.t.sol
-    }
-
-    function _enabled() internal {
-        vm.skip(!vm.envOr("RR13T_FAILING", false));
     }
 
     function _health() internal view returns (uint256) {
