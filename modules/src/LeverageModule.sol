@@ -366,7 +366,12 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         // The stop never sits inside the band: a wider band must first lower (or clear) the stop's exit health.
         // (setStopLoss checked its upper bound, MAX_EXIT_HEALTH.)
         uint256 exitHealth = _s.stops[id][safe].exitHealth;
-        if (exitHealth != 0 && exitHealth < policy.maxHealth + ConstantsLib.MIN_BAND_GAP) revert InvalidStopLoss("exitHealth");
+        // Review rr13t T2: and no epoch cap whose half (the stop exit's share) is 0 (OwnerControlsLib).
+        if (exitHealth != 0) {
+            OwnerControlsLib.checkStopPolicy(
+                exitHealth, policy.maxHealth, policy.maxRebalancesPerEpoch, policy.maxAmountPerEpoch, policy.maxGasPerEpoch
+            );
+        }
         // One policy per venue account: an Aave account is one position whatever market id (or adapter on the same pool)
         // names it, and two policies would each count its whole health, equity and losses.
         bytes32 holder = _s.accountHolders[venueAccount][safe];

@@ -13,7 +13,7 @@ import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
-import { applyPlan, effectiveEpoch, healthOf, recordRebalance, toBaseUnits } from "../solver/state.js"
+import { applyPlan, effectiveEpoch, healthOf, recordRebalance, toBaseUnits, venueHealthOf } from "../solver/state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError } from "./config.js"
@@ -965,7 +965,11 @@ class Simulation {
   private ready(id: string, t: number, exit = false): boolean {
     const p = this.policies[id] as Policy
     const stored = this.epochs[id] as EpochState
-    if (stored.lastRebalance !== undefined && t < stored.lastRebalance + p.cooldown) return false
+    // A rescue (not `exit`) from below minHealth while the on-chain stop is engaged is exempt from the cooldown (the
+    // module's `_load`, review rr13t T1): a stop-only exit's cooldown cannot delay it.
+    const now = this.subs.find((x) => x.id === id)
+    const rescueUnderStop = !exit && now !== undefined && p.stopPrice !== undefined && p.exitHealth !== undefined && now.price <= p.stopPrice && venueHealthOf(now) < p.minHealth
+    if (!rescueUnderStop && stored.lastRebalance !== undefined && t < stored.lastRebalance + p.cooldown) return false
     const cap = exit ? Math.floor(p.maxRebalancesPerEpoch / 2) : p.maxRebalancesPerEpoch
     return effectiveEpoch(stored, p.epochLength, t).rebalancesInEpoch + 1 <= cap
   }

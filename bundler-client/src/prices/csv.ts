@@ -114,6 +114,8 @@ export function parsePriceCsv(text: string, source = "<input>", options: ParsePr
     lineOf.push(i + 1)
     for (let k = 0; k < assets.length; k++) {
       const field = fields[k + 1] as string
+      // Plain decimal only, as timestamps (review rr13t T4): Number() also reads "0xbb8" as 3000 and "0b1" as 1.
+      if (!DECIMAL.test(field)) throw new PriceFileError(source, i + 1, `price of ${assets[k]} "${field}" is not a decimal number (e.g. 3000.5)`)
       const p = Number(field)
       if (field === "" || !Number.isFinite(p) || !(p > 0)) throw new PriceFileError(source, i + 1, `price of ${assets[k]} "${field}" must be a number > 0`)
       ;(columns[k] as number[]).push(p)

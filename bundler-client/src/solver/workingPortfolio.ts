@@ -135,7 +135,9 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const low = h0 < p.minHealth
   const high = p.boostAllowed && h0 > p.maxHealth
   let blocked: string | undefined
-  if (s.epoch.lastRebalance !== undefined && now < s.epoch.lastRebalance + p.cooldown) blocked = `cooling down (${now - s.epoch.lastRebalance} s of ${p.cooldown} s)`
+  // Module (review rr13t T1): a rescue from below minHealth while the on-chain stop is engaged is exempt from the cooldown.
+  const rescueUnderStop = low && p.stopPrice !== undefined && p.exitHealth !== undefined && s.state.price <= p.stopPrice
+  if (!rescueUnderStop && s.epoch.lastRebalance !== undefined && now < s.epoch.lastRebalance + p.cooldown) blocked = `cooling down (${now - s.epoch.lastRebalance} s of ${p.cooldown} s)`
   // Module: only a due sub-account spends a rebalance, so a capped one can still give (toward its target).
   else if ((low || high) && epoch.rebalancesInEpoch + 1 > p.maxRebalancesPerEpoch) blocked = `epoch rebalance cap ${p.maxRebalancesPerEpoch} reached`
   else if (epoch.gasInEpoch + costs.baseGas > p.maxGasPerEpoch) blocked = "epoch gas cap reached"

@@ -23,12 +23,28 @@ library OwnerControlsLib {
         if (policy.adapter == address(0)) revert ILeverageModule.UnknownSubAccount(id);
         if (stopPrice != 0 || exitHealth != 0) {
             if (stopPrice == 0) revert ILeverageModule.InvalidStopLoss("stopPrice");
-            if (exitHealth < policy.maxHealth + ConstantsLib.MIN_BAND_GAP || exitHealth > ConstantsLib.MAX_EXIT_HEALTH) {
-                revert ILeverageModule.InvalidStopLoss("exitHealth");
-            }
+            if (exitHealth > ConstantsLib.MAX_EXIT_HEALTH) revert ILeverageModule.InvalidStopLoss("exitHealth");
+            checkStopPolicy(
+                exitHealth, policy.maxHealth, policy.maxRebalancesPerEpoch, policy.maxAmountPerEpoch, policy.maxGasPerEpoch
+            );
         }
         s.stops[id][safe] = StopLoss(stopPrice, exitHealth);
         emit ILeverageModule.StopLossSet(safe, id, stopPrice, exitHealth);
+    }
+
+    /// @notice A stop's fit with its policy (setStopLoss, and setPolicy while a stop is set): `exitHealth` (WAD) at
+    /// least `maxHealth + MIN_BAND_GAP` (`InvalidStopLoss("exitHealth")`), and every epoch cap the stop exit's half
+    /// (RebalanceLib `_checkStopExitShare`, floor(cap / 2)) uses at least 2, else that half is 0 and every exit reverts
+    /// (review rr13t T2): `InvalidStopLoss("maxRebalancesPerEpoch")` (count), `("maxAmountPerEpoch")` (loan base units),
+    /// `("maxGasPerEpoch")` (gas units). A loss budget of 1 bps halves to 50,000 ppb, never 0 unless it is 0 itself.
+    function checkStopPolicy(uint256 exitHealth, uint256 maxHealth, uint256 maxRebalances, uint256 maxAmount, uint256 maxGas)
+        public
+        pure
+    {
+        if (exitHealth < maxHealth + ConstantsLib.MIN_BAND_GAP) revert ILeverageModule.InvalidStopLoss("exitHealth");
+        if (maxRebalances < 2) revert ILeverageModule.InvalidStopLoss("maxRebalancesPerEpoch");
+        if (maxAmount < 2) revert ILeverageModule.InvalidStopLoss("maxAmountPerEpoch");
+        if (maxGas < 2) revert ILeverageModule.InvalidStopLoss("maxGasPerEpoch");
     }
 
     /// @notice setPolicy's pool list check: at most MAX_POOLS, each non-zero, not the Safe nor the module, with code,

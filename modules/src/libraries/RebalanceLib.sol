@@ -133,14 +133,17 @@ library RebalanceLib {
             else if (run.state.loanToken != loanToken) revert ILeverageModule.MixedLoanTokens(loanToken, run.state.loanToken);
             loanDecimals = _checkOracle(id, policy, run.state, loanDecimals);
 
-            {
+            run.healthBefore = run.state.health; // the venue's (issue 17: Aave's health factor, exactly)
+            if (_trigger(s.stops[id][safe], policy, run)) triggered = true;
+            // Cooldown (seconds since lastRebalance). Review rr13t T1: a rescue from below minHealth while the owner's
+            // stop is engaged is exempt, so a stop-only exit (which starts the cooldown, keeping exits apart from each
+            // other) cannot delay the rescue of the same fall. Only deleveraging is allowed while engaged (no boost,
+            // health may not fall), and the epoch caps still bound the rescues.
+            if (run.stop <= 1 || run.healthBefore >= policy.minHealth) {
                 uint256 lastRebalance = s.usage[id][safe].lastRebalance;
                 uint256 readyAt = lastRebalance + policy.cooldown;
                 if (lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
             }
-
-            run.healthBefore = run.state.health; // the venue's (issue 17: Aave's health factor, exactly)
-            if (_trigger(s.stops[id][safe], policy, run)) triggered = true;
         }
         if (!triggered) revert ILeverageModule.NoTrigger();
     }

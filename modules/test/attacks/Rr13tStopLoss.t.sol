@@ -6,19 +6,15 @@ import {console2} from "forge-std/console2.sol";
 import {SwapBase} from "../utils/SwapBase.sol";
 import {ILeverageModule, Policy, Plan} from "../../src/interfaces/ILeverageModule.sol";
 
-/// @notice Review rr13t of the stop exit's share (f13h, docs/reviews/issue13-rr13t.md). Every test FAILS TODAY and is
-/// skipped unless RR13T_FAILING=true.
-/// Run: RR13T_FAILING=true node scripts/forge.mjs test --match-path modules/test/attacks/Rr13tStopLoss.t.sol
+/// @notice Review rr13t of the stop exit's share (f13h, docs/reviews/issue13-rr13t.md). T1 and T2 failed on main at
+/// 1861e45; fixed on f13i (SECURITY.md row 123) and run by default.
+/// Run: node scripts/forge.mjs test --match-path modules/test/attacks/Rr13tStopLoss.t.sol
 contract Rr13tStopLossTest is SwapBase {
     uint64 internal constant EXIT = 3e18;
 
     function setUp() public virtual override {
         super.setUp();
         moveWethHealthTo(1.5e18); // inside the band [1.2, 1.7], as StopLossAttacks.t.sol
-    }
-
-    function _enabled() internal {
-        vm.skip(!vm.envOr("RR13T_FAILING", false));
     }
 
     function _health() internal view returns (uint256) {
@@ -35,8 +31,7 @@ contract Rr13tStopLossTest is SwapBase {
     /// cut by maxAmountPerRebalance) at t makes the rescue from below minHealth at t + 12 s revert with CooldownActive
     /// until t + 300 s, on the same fall that engaged the stop. The same Safe without a stop had made no rebalance and
     /// is rescued at once. Expected: the rescue from 1.1 (minHealth 1.2) is accepted one block after the exit.
-    function test_rr13t_T1_FAILS_TODAY_StopExitStartsTheRescuesCooldown() public {
-        _enabled();
+    function test_rr13t_T1_StopExitDoesNotDelayTheRescue() public {
         Policy memory p = swapPolicy(wethMarket, false);
         p.cooldown = 300;
         wethId = setPolicy(p);
@@ -57,8 +52,7 @@ contract Rr13tStopLossTest is SwapBase {
     /// setStopLoss accepts the stop and the SDK / keeper report it as set. The owner's stop is silently inert.
     /// Expected: either setStopLoss (and setPolicy with a stop) refuses a policy whose exit share is 0, naming the
     /// field, or the engaged stop's exit runs.
-    function test_rr13t_T2_FAILS_TODAY_StopAcceptedButInertWithCapOne() public {
-        _enabled();
+    function test_rr13t_T2_StopAcceptedButInertWithCapOne() public {
         Policy memory p = swapPolicy(wethMarket, false);
         p.maxRebalancesPerEpoch = 1;
         wethId = setPolicy(p);
@@ -67,12 +61,31 @@ contract Rr13tStopLossTest is SwapBase {
         (bool set, bytes memory setWhy) =
             address(safe).call(abi.encodeCall(ILeverageModule.setStopLoss, (wethId, stopPrice, EXIT)));
         if (!set) {
-            console2.logBytes(setWhy);
-            return; // refused at set time: the fix direction taken
+            // Refused at set time (the fix direction taken), naming the field.
+            assertEq(setWhy, abi.encodeWithSelector(ILeverageModule.InvalidStopLoss.selector, bytes32("maxRebalancesPerEpoch")));
+            return;
         }
         (Plan memory exitPlan,,) = swapDeleverage(2.5e18);
         (bool exited, bytes memory why) = handle(keeperOp(safe, keeper, exitPlan, keeperKey));
         if (!exited) console2.logBytes(why);
         assertTrue(exited, "a stop the module accepted can exit at least once per epoch");
+    }
+
+    /// rr13t T2 (setPolicy side): with a stop set, a policy whose stop exit share is 0 is refused, naming the field.
+    function test_rr13t_T2_SetPolicyRefusesCapOneWhileStopSet() public {
+        Policy memory p = swapPolicy(wethMarket, false);
+        wethId = setPolicy(p);
+        _setStop(wethState().price, EXIT);
+        p.maxRebalancesPerEpoch = 1;
+        vm.prank(safe);
+        (bool ok, bytes memory why) = address(safe).call(abi.encodeCall(ILeverageModule.setPolicy, (p)));
+        assertFalse(ok, "setPolicy with cap 1 while a stop is set");
+        assertEq(why, abi.encodeWithSelector(ILeverageModule.InvalidStopLoss.selector, bytes32("maxRebalancesPerEpoch")));
+        p.maxRebalancesPerEpoch = 2;
+        p.maxGasPerEpoch = 1;
+        vm.prank(safe);
+        (ok, why) = address(safe).call(abi.encodeCall(ILeverageModule.setPolicy, (p)));
+        assertFalse(ok, "setPolicy with gas cap 1 while a stop is set");
+        assertEq(why, abi.encodeWithSelector(ILeverageModule.InvalidStopLoss.selector, bytes32("maxGasPerEpoch")));
     }
 }

@@ -42,6 +42,8 @@ export {
   encodeSetStopLoss,
   setStopLoss,
   stopLossInvalidField,
+  stopLossCapField,
+  type StopLossPolicyCaps,
 } from "./setStopLoss.js"
 export {
   type GetSafeStatesParameters,

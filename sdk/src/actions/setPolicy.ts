@@ -1,6 +1,6 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, encodeFunctionData, erc4626Abi, isAddressEqual, parseAbi, zeroAddress, zeroHash } from "viem"
 import type { SmartAccount } from "viem/account-abstraction"
-import { getCode } from "viem/actions"
+import { getCode, readContract } from "viem/actions"
 import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { morphoBlueAdapterAbi } from "../abis/morphoBlueAdapter.js"
 import { venueAdapterAbi } from "../abis/venueAdapter.js"
@@ -35,6 +35,9 @@ import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { readMany, resultOf } from "../utils/multicall.js"
 import { type OwnerCall, type OwnerLaneParameters, type OwnerLaneReturnType, getOwnerContext, sendOwnerCalls } from "../utils/ownerLane.js"
 import { getSubAccountId } from "../utils/plan.js"
+import { stopLossCapField } from "./setStopLoss.js"
+import { InvalidStopLossError } from "../errors/policy.js"
+import { MIN_BAND_GAP } from "../constants/module.js"
 import { assertPolicyBounds, toPolicy } from "../utils/policy.js"
 
 export type SetPolicyParameters<
@@ -150,6 +153,14 @@ export async function setPolicy<account extends SmartAccount | undefined, accoun
     subAccounts: resultOf<readonly Hex[]>(subAccounts) ?? [],
   })
   if (existing !== undefined) throw new VenueAccountTakenError({ subAccount, existing })
+  // The module re-checks a set stop against the new policy (OwnerControlsLib.checkStopPolicy; review rr13t T2).
+  if (resultOf<readonly Hex[]>(subAccounts)?.some((id) => id.toLowerCase() === subAccount.toLowerCase())) {
+    const stop = await readContract(reader, { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "getStopLoss", args: [safe, subAccount] })
+    if (stop.exitHealth !== 0n) {
+      const field = stop.exitHealth < policy.maxHealth + MIN_BAND_GAP ? "exitHealth" : stopLossCapField(policy)
+      if (field !== undefined) throw new InvalidStopLossError({ field })
+    }
+  }
 
   if (policy.priceFeed !== zeroAddress && (parameters.policy.minFeedAnswer === undefined || parameters.policy.maxFeedAnswer === undefined)) {
     const bounds = completeFeedBounds(parameters.policy, await readDefaultFeedBounds(reader, deployment, policy.priceFeed))

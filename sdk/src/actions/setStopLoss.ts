@@ -5,7 +5,7 @@ import { leverageModuleAbi } from "../abis/leverageModule.js"
 import type { LeverageDeployments } from "../constants/deployments.js"
 import { MAX_EXIT_HEALTH, MIN_BAND_GAP } from "../constants/module.js"
 import type { UnknownChainErrorType } from "../errors/deployments.js"
-import { InvalidStopLossError, type InvalidStopLossErrorType, UnknownSubAccountError, type UnknownSubAccountErrorType } from "../errors/policy.js"
+import { InvalidStopLossError, type StopLossField, type InvalidStopLossErrorType, UnknownSubAccountError, type UnknownSubAccountErrorType } from "../errors/policy.js"
 import { resolveLeverageDeployment } from "../utils/getLeverageDeployment.js"
 import { type OwnerLaneParameters, type OwnerLaneReturnType, getOwnerContext, sendOwnerCalls } from "../utils/ownerLane.js"
 
@@ -17,15 +17,36 @@ export type StopLoss = {
   exitHealth: bigint
 }
 
+/** The policy fields a stop is checked against (module `OwnerControlsLib.checkStopPolicy`). */
+export type StopLossPolicyCaps = {
+  /** WAD. */
+  maxHealth: bigint
+  maxRebalancesPerEpoch: number | bigint
+  /** Loan base units. */
+  maxAmountPerEpoch: bigint
+  /** Gas units. */
+  maxGasPerEpoch: bigint
+}
+
 /**
- * The module's `setStopLoss` checks on `stop` against the policy's `maxHealth` (WAD), in its order: the field it would
- * name in `InvalidStopLoss(field)`, or undefined when it accepts.
+ * The module's `setStopLoss` checks on `stop` against its policy, in its order: the field it would name in
+ * `InvalidStopLoss(field)`, or undefined when it accepts. Besides the stop's own range, every epoch cap the stop exit's
+ * half uses (RebalanceLib `_checkStopExitShare`, floor(cap / 2)) must be at least 2, else every exit reverts (review
+ * rr13t T2). The module makes the same cap check at `setPolicy` while a stop is set ({@link stopLossCapField}).
  */
-export function stopLossInvalidField(stop: StopLoss, maxHealth: bigint): "stopPrice" | "exitHealth" | undefined {
+export function stopLossInvalidField(stop: StopLoss, policy: StopLossPolicyCaps): StopLossField | undefined {
   if (stop.stopPrice === 0n && stop.exitHealth === 0n) return undefined
   if (stop.stopPrice === 0n) return "stopPrice"
   if (stop.stopPrice >= 2n ** 192n) return "stopPrice" // uint192 (review rr13s S1)
-  if (stop.exitHealth < maxHealth + MIN_BAND_GAP || stop.exitHealth > MAX_EXIT_HEALTH) return "exitHealth"
+  if (stop.exitHealth > MAX_EXIT_HEALTH || stop.exitHealth < policy.maxHealth + MIN_BAND_GAP) return "exitHealth"
+  return stopLossCapField(policy)
+}
+
+/** The first epoch cap (module order) whose stop exit share, floor(cap / 2), is 0; undefined when none is. */
+export function stopLossCapField(policy: Omit<StopLossPolicyCaps, "maxHealth">): StopLossField | undefined {
+  if (BigInt(policy.maxRebalancesPerEpoch) < 2n) return "maxRebalancesPerEpoch"
+  if (policy.maxAmountPerEpoch < 2n) return "maxAmountPerEpoch"
+  if (policy.maxGasPerEpoch < 2n) return "maxGasPerEpoch"
   return undefined
 }
 
@@ -69,7 +90,7 @@ export async function setStopLoss<account extends SmartAccount | undefined, acco
   const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
   const policy = await readContract(reader, { address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "getPolicy", args: [safe, subAccount] })
   if (policy.adapter === zeroAddress) throw new UnknownSubAccountError({ subAccount })
-  const field = stopLossInvalidField({ stopPrice, exitHealth }, policy.maxHealth)
+  const field = stopLossInvalidField({ stopPrice, exitHealth }, policy)
   if (field !== undefined) throw new InvalidStopLossError({ field })
   return sendOwnerCalls(client as Client<Transport, Chain | undefined, SmartAccount | undefined>, {
     ...(parameters as OwnerLaneParameters),

@@ -116,7 +116,8 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new InvalidPolicyParameterError({ parameter: bytes32Text(a(args, 0)), cause })
     case "InvalidStopLoss": {
       const field = bytes32Text(a(args, 0))
-      return new InvalidStopLossError({ field: field === "stopPrice" ? "stopPrice" : "exitHealth", cause })
+      const known = ["stopPrice", "maxRebalancesPerEpoch", "maxAmountPerEpoch", "maxGasPerEpoch"] as const
+      return new InvalidStopLossError({ field: known.find((k) => k === field) ?? "exitHealth", cause })
     }
     case "TooManyPools":
       return new TooManyPoolsError({ count: a(args, 0), max: a(args, 1), cause })

@@ -160,6 +160,8 @@ export {
   InvalidPolicyParameterError,
   type InvalidStopLossErrorType,
   InvalidStopLossError,
+  type StopLossField,
+  STOP_CAP_FIELDS,
   type TooManyPoolsErrorType,
   TooManyPoolsError,
   type InvalidPoolErrorType,

@@ -67,18 +67,28 @@ export class InvalidPolicyParameterError extends BaseError {
   }
 }
 
+/** The fields `InvalidStopLoss(field)` names: the stop's own, or an epoch cap whose stop exit share would be 0. */
+export type StopLossField = "stopPrice" | "exitHealth" | "maxRebalancesPerEpoch" | "maxAmountPerEpoch" | "maxGasPerEpoch"
+/** The policy's epoch caps a stop needs at least 2 of (RebalanceLib `_checkStopExitShare` halves them). */
+export const STOP_CAP_FIELDS: readonly StopLossField[] = ["maxRebalancesPerEpoch", "maxAmountPerEpoch", "maxGasPerEpoch"]
+
 export type InvalidStopLossErrorType = InvalidStopLossError & { name: "InvalidStopLossError" }
 /** A stop-loss field is out of range (module error `InvalidStopLoss(field)`, docs/stop-loss-exit.md). */
 export class InvalidStopLossError extends BaseError {
-  field: "stopPrice" | "exitHealth"
-  constructor({ field, cause }: { field: "stopPrice" | "exitHealth" } & Cause) {
-    super(`The stop-loss field "${field}" is invalid.`, {
+  field: StopLossField
+  constructor({ field, cause }: { field: StopLossField } & Cause) {
+    super(
+      STOP_CAP_FIELDS.includes(field)
+        ? `A stop-loss needs the policy's "${field}" to be at least 2: a stop exit may spend half of each epoch cap (floor(cap / 2)), so with 1 every exit reverts.`
+        : `The stop-loss field "${field}" is invalid.`,
+      {
       cause,
       metaMessages: [
-        "The module requires both zero (no stop), or stopPrice > 0 (venue oracle units, 1e36-scaled) and maxHealth + MIN_BAND_GAP <= exitHealth <= MAX_EXIT_HEALTH (WAD).",
+        "The module requires both zero (no stop), or stopPrice > 0 (venue oracle units, 1e36-scaled) and maxHealth + MIN_BAND_GAP <= exitHealth <= MAX_EXIT_HEALTH (WAD), and maxRebalancesPerEpoch, maxAmountPerEpoch (loan base units) and maxGasPerEpoch of at least 2 (review rr13t T2).",
       ],
       name: "InvalidStopLossError",
-    })
+      },
+    )
     this.field = field
   }
 }

@@ -1,6 +1,7 @@
 import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
 import { type RuleSubAccount, checkRebalanceRules, collateralValue, stopStateOf } from "./planRules.js"
+import { stopLossInvalidField } from "../actions/setStopLoss.js"
 import { LLTV, USDC, WETH, h, price, refusalOf, rulePolicy, usage } from "./rules.testing.js"
 
 // The stop-loss branches of the rule book (docs/stop-loss-exit.md), the SDK side of
@@ -101,5 +102,28 @@ describe("stop-loss rules (docs/stop-loss-exit.md)", () => {
     expect(refusalOf(exit(gas, 2.9))).toEqual(["EpochGasCapExceeded", ID, 300_000n, 299_999n])
     const loss = used({ lossPpb: 5_000_001 }, base)
     expect(refusalOf(exit(loss, 2.9))).toEqual(["EpochLossBudgetExceeded", ID, 5_000_001n, 5_000_000n])
+  })
+
+  // Review rr13t T1 (f13i): a stop-only exit starts the cooldown (exits stay apart), but a rescue from below minHealth
+  // while the stop is engaged is exempt from it (RebalanceLib `_load`); without the stop the cooldown still applies.
+  test("engaged: the cooldown holds exits apart but not the rescue", () => {
+    const cool = (s: RuleSubAccount): RuleSubAccount => ({ ...s, policy: { ...s.policy, cooldown: 300 }, usage: { ...usage, lastRebalance: 1_700_000_000 - 12 } })
+    expect(refusalOf(exit(cool(weth(engaged)), 2.9))).toEqual(["CooldownActive", ID, 1_700_000_288n])
+    expect(refusalOf(exit(cool(weth(engaged, 2300n)), 1.5))).toEqual(["accepted"])
+    expect(refusalOf(exit(cool(weth(undefined, 2300n)), 1.5))).toEqual(["CooldownActive", ID, 1_700_000_288n])
+    // Held (above the stop, up to the re-arm price), not engaged: a rescue meets the cooldown.
+    expect(refusalOf(exit(cool(weth({ stopPrice: price(2290n), exitHealth: h(3) }, 2300n)), 1.5))).toEqual(["CooldownActive", ID, 1_700_000_288n])
+  })
+
+  // Review rr13t T2 (f13i): a stop needs every epoch cap whose exit half it uses at 2 or more (OwnerControlsLib).
+  test("a stop with an epoch cap below 2 is refused, naming the cap", () => {
+    const p = { maxHealth: h(1.7), maxRebalancesPerEpoch: 2, maxAmountPerEpoch: 2n, maxGasPerEpoch: 2n }
+    const stop = { stopPrice: price(3000n), exitHealth: h(3) }
+    expect(stopLossInvalidField(stop, p)).toBeUndefined()
+    expect(stopLossInvalidField(stop, { ...p, maxRebalancesPerEpoch: 1 })).toBe("maxRebalancesPerEpoch")
+    expect(stopLossInvalidField(stop, { ...p, maxAmountPerEpoch: 1n })).toBe("maxAmountPerEpoch")
+    expect(stopLossInvalidField(stop, { ...p, maxGasPerEpoch: 1n })).toBe("maxGasPerEpoch")
+    expect(stopLossInvalidField({ stopPrice: 0n, exitHealth: 0n }, { ...p, maxRebalancesPerEpoch: 1 })).toBeUndefined()
+    expect(stopLossInvalidField({ ...stop, exitHealth: h(1.705) }, { ...p, maxRebalancesPerEpoch: 1 })).toBe("exitHealth")
   })
 })

@@ -1142,11 +1142,15 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const first = runs[0]
     if (first !== undefined && !same(state.loanToken, first.state.loanToken)) revert("MixedLoanTokens", first.state.loanToken, state.loanToken)
     checkOracle(sub, timestamp)
-    const readyAt = big(usage.lastRebalance) + big(policy.cooldown)
-    if (big(usage.lastRebalance) !== 0n && timestamp < readyAt) revert("CooldownActive", id, readyAt)
     const healthBefore = state.health ?? healthOf(state.collateral, state.debt, state.price, state.lltv)
     // RebalanceLib `_trigger`: an engaged stop makes it due below its exitHealth; no boost while the stop holds.
     const stop = stopStateOf(sub.stop, state.price, policy.maxOracleDeviationBps)
+    // RebalanceLib `_load`'s cooldown (seconds): a rescue from below minHealth while the stop is engaged is exempt
+    // (review rr13t T1: a stop-only exit starts the cooldown but cannot delay the rescue of the same fall).
+    if (stop <= 1n || healthBefore >= big(policy.minHealth)) {
+      const readyAt = big(usage.lastRebalance) + big(policy.cooldown)
+      if (big(usage.lastRebalance) !== 0n && timestamp < readyAt) revert("CooldownActive", id, readyAt)
+    }
     const boost = policy.boostAllowed && stop === 0n && healthBefore > policy.maxHealth
     const due = healthBefore < max(policy.minHealth, stop) || boost
     triggered ||= due
