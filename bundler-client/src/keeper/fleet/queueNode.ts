@@ -72,12 +72,12 @@ export async function storedHeadOffChain(
   head: Head,
 ): Promise<boolean> {
   const [held, heldHash] = await redis.mget(keys.head, keys.headHash)
-  if (held === null) return false
+  if (held == null) return false
   const stored = BigInt(held)
   if (stored <= head.number) return false
   try {
     const block = await client.getBlock({ blockNumber: stored })
-    return heldHash !== null && block.hash !== null && block.hash.toLowerCase() !== heldHash.toLowerCase()
+    return heldHash != null && block.hash !== null && block.hash.toLowerCase() !== heldHash.toLowerCase()
   } catch {
     return stored - head.number > STORED_HEAD_RESET_GAP
   }
