@@ -5,7 +5,7 @@ import { privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { forkingNode } from "../bundler-client/src/keeper/fleet/blockReads.testing"
 import { type Head, HeadPoller } from "../bundler-client/src/keeper/fleet/head"
-import { SET_HEAD } from "../bundler-client/src/keeper/fleet/queueNode"
+import { SET_HEAD, setHeadArgs, storedHeadOffChain } from "../bundler-client/src/keeper/fleet/queueNode"
 import { RedisFleetStore, fleetKeys } from "../bundler-client/src/keeper/fleet/redisStore"
 import { stateOf } from "../bundler-client/src/keeper/fleet/scan.testing"
 import { FleetStep } from "../bundler-client/src/keeper/fleet/step"
@@ -87,8 +87,44 @@ describe("rr16h H3: <prefix>:head after a devnet reset and a keeper restart", ()
   test("control: the head written as before f16k (each dispatched head, plain SET): the old mark is ignored, the step runs", async () => {
     expect(await stepAfterReset("rr16h-control", (key, head, c) => c.set(key, head.number.toString()))).not.toBe("superseded")
   })
-  test.skip("rr16h H3 FAILS TODAY: the new leader's head (block 3) leaves <prefix>:head at the old chain's 5000; the old chain's newest-step mark 4990 supersedes the Safe's step at block 3 (and every block until 4990)", async () => {
-    // As queueNode.lead writes it. Today: moved false, fleetHead "5000", outcome "superseded" (so at every block up to 4990).
-    expect(await stepAfterReset("rr16h-reset", (key, head, c) => c.eval(SET_HEAD, 1, key, head.number.toString(), head.moved ? "1" : "0"))).not.toBe("superseded")
+  // The new chain (blocks 0..3, hash = number) answers eth_getBlockByNumber only up to its head.
+  const newChain = {
+    getBlock: async ({ blockNumber }: { blockNumber: bigint }) => {
+      if (blockNumber > 3n) throw new Error(`Block at number "${blockNumber}" could not be found.`)
+      return { hash: `0x${blockNumber.toString(16).padStart(64, "0")}` as `0x${string}` }
+    },
+  }
+  /** As queueNode.lead writes a leader's first head (f16l: storedHeadOffChain, then SET_HEAD with the hash). */
+  const leaderWrite = (client: typeof newChain) => async (key: string, head: Head, c: Redis) => {
+    const keys = { head: key, headHash: `${key}:hash` }
+    const off = await storedHeadOffChain(c, keys, client, head)
+    return c.eval(...setHeadArgs(keys, head, (head.moved ?? false) || off))
+  }
+  test("rr16h H3 (fixed f16l): the new leader's first head (block 3) replaces the old chain's <prefix>:head 5000 (no block 5000 on this chain); the step at block 3 is not superseded", async () => {
+    expect(await stepAfterReset("rr16h-reset", leaderWrite(newChain))).not.toBe("superseded")
+  })
+  test("f16l: the stored head's block exists on this chain with another hash (reset to a chain as high): replaced", async () => {
+    const high = { getBlock: async () => ({ hash: `0x${"ee".repeat(32)}` as `0x${string}` }) }
+    const c = new Redis(redis.url, { maxRetriesPerRequest: null })
+    connections.push(c)
+    const keys = { head: "f16l-hash:head", headHash: "f16l-hash:head:hash" }
+    await c.eval(SET_HEAD, 2, keys.head, keys.headHash, "5000", "0", `0x${"ab".repeat(32)}`)
+    const head = { number: 4_990n, hash: `0x${"cd".repeat(32)}`, timestamp: 1n, seenAt: 0 } as Head
+    expect(await storedHeadOffChain(c, keys, high, head)).toBe(true)
+    await c.eval(...setHeadArgs(keys, head, true))
+    expect(await c.mget(keys.head, keys.headHash)).toEqual(["4990", head.hash])
+  })
+  test("f16l control (rr16g G1): a backend a few blocks behind (stored head 5000 not found, head 4998) or the same block hash: the head stays", async () => {
+    const c = new Redis(redis.url, { maxRetriesPerRequest: null })
+    connections.push(c)
+    const keys = { head: "f16l-lag:head", headHash: "f16l-lag:head:hash" }
+    const hash = `0x${"ab".repeat(32)}`
+    await c.eval(SET_HEAD, 2, keys.head, keys.headHash, "5000", "0", hash)
+    const head = { number: 4_998n, hash: `0x${"cd".repeat(32)}`, timestamp: 1n, seenAt: 0 } as Head
+    const lagging = { getBlock: async () => { throw new Error("not found") } }
+    expect(await storedHeadOffChain(c, keys, lagging, head)).toBe(false)
+    expect(await storedHeadOffChain(c, keys, { getBlock: async () => ({ hash: hash as `0x${string}` }) }, { ...head, number: 3n })).toBe(false)
+    await c.eval(...setHeadArgs(keys, head))
+    expect(await c.get(keys.head)).toBe("5000")
   })
 })

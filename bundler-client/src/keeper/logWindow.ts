@@ -70,8 +70,14 @@ export class LogWindow {
   }
 }
 
-/** A refusal's text naming a block past the node's head (review rr16g G2: geth, Nethermind, Besu, Erigon, reth after execution-apis #875). */
-const PAST_HEAD = /beyond (the )?(current |latest )?head|extends beyond|past (the )?head|after (the )?last (accepted|available) block|invalid block range|header not found|unknown block|block not found/i
+/**
+ * A refusal's text naming a block past the node's head (review rr16g G2: geth, Nethermind, Besu, Erigon, reth after
+ * execution-apis #875; review rr16h H2: OpenEthereum's EIP-234 "One of the blocks specified in filter (fromBlock,
+ * toBlock or blockHash) cannot be found", "from block is greater than latest block", Nethermind's "requested block ...
+ * is higher than the head", "block ... does not exist").
+ */
+const PAST_HEAD =
+  /beyond (the )?(current |latest )?head|extends beyond|past (the )?head|after (the )?last (accepted|available) block|invalid block range|header not found|unknown block|block not found|blocks? (specified )?[^|]{0,80}(cannot|could not|can't|can ?not) be found|block[^|]{0,60}\b(is )?(greater|higher|later|newer) than (the )?(latest|current|last|head|chain|best)|block[^|]{0,40}(does not|doesn't) exist|(latest|current|head) block is (lower|less|behind)/i
 /** A refusal's text about the range's size or the answer's size (a window too wide, halved). */
 const TOO_WIDE = /limit|exceed|too (many|large|wide|big)|max(imum)?|range of|up to|at most|response size|10,?000|block range is/i
 

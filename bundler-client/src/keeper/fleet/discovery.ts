@@ -100,10 +100,30 @@ export type DiscoveryCheckpoint = {
 export const REREAD_OVERLAP_BLOCKS = 4
 
 /**
- * Reads again of a range refused as past the node's head (review rr16g G2) before the rest waits for the next head: one
- * more read reaches another backend of a load-balanced RPC.
+ * The farthest below the head that {@link SafeDiscovery.sync} backs a range's end off when the node refuses it as past
+ * its head (review rr16h H1): the end goes to head-1, head-2, head-4 ... head-64 (at most 7 refused reads per head),
+ * so a `getLogs` backend always a few blocks behind the head followed still has every block below its own head read.
  */
-export const PAST_HEAD_RETRIES = 1
+export const PAST_HEAD_MAX_BACKOFF_BLOCKS = 64n
+
+/**
+ * Heads in a row at which discovery did not advance while behind the head (every read refused as past the node's head,
+ * or a stale answer), after which {@link DiscoverySync.stalled} is set and the source raises the `discovery-stalled`
+ * alert (review rr16h H1: the stall was silent).
+ */
+export const DISCOVERY_STALL_HEADS = 8
+
+/** Discovery made no progress for {@link DISCOVERY_STALL_HEADS} heads while behind the head (review rr16h H1). */
+export class DiscoveryNotAdvancingError extends Error {
+  override name = "DiscoveryNotAdvancingError"
+  constructor(
+    readonly heads: number,
+    readonly discoveryBlock: bigint,
+    readonly head: bigint,
+  ) {
+    super(`Safe discovery has not advanced for ${heads} heads: it is at block ${discoveryBlock}, the head is ${head} (the eth_getLogs backend refuses or lags every range; new Safes are not listed).`)
+  }
+}
 
 /** What one {@link SafeDiscovery.sync} learned. */
 export type DiscoverySync = {
@@ -115,6 +135,11 @@ export type DiscoverySync = {
   userOps: UserOperationEventLog[]
   /** `eth_getLogs` requests made. */
   requests: number
+  /**
+   * Heads in a row (this one included) at which discovery did not advance while behind the head; 0 when it advanced
+   * or is current. At {@link DISCOVERY_STALL_HEADS} or more the source alerts (review rr16h H1).
+   */
+  stalledHeads: number
 }
 
 /** The checkpoint last written to the shared store: its block and the discovery's {@link SafeDiscovery.resets} then. */
@@ -158,6 +183,8 @@ export class SafeDiscovery {
   /** Times {@link sync} started again from fromBlock (head below the confirmed block). */
   private resetCount = 0
   private syncedBlock: bigint
+  /** Heads in a row at which {@link sync} did not advance while behind the head (review rr16h H1). */
+  private stalledHeads = 0
   /** Blocks per `eth_getLogs`: `settings.logWindow`, halved while the node refuses a window. */
   private readonly window: LogWindow
 
@@ -256,9 +283,12 @@ export class SafeDiscovery {
     if (from <= this.confirmedBlock) from = this.confirmedBlock + 1n
     if (reorg) from = this.rollback()
     const userOps: UserOperationEventLog[] = []
-    let pastHead = 0
-    while (from <= head) {
-      const to = from + BigInt(this.window.size) - 1n < head ? from + BigInt(this.window.size) - 1n : head
+    const before = this.syncedBlock
+    // The highest block this head's reads reach: lowered on a refusal naming a block past the node's head (rr16h H1).
+    let end = head
+    let backoff = 0n
+    while (from <= end) {
+      const to = from + BigInt(this.window.size) - 1n < end ? from + BigInt(this.window.size) - 1n : end
       // Near the head, the EntryPoint's UserOperationEvents come in the same request (inclusion tracking).
       const withUserOps = head - from < 16n
       let logs: DecodedLog[]
@@ -267,13 +297,19 @@ export class SafeDiscovery {
         logs = await this.getLogs(from, to, withUserOps)
       } catch (error) {
         // Review rr16g G2: a refusal naming a block past the node's head is a backend behind the head followed, not a
-        // window too wide: read again (a load-balanced RPC's other backend) without halving; refused again, the rest is
-        // read at the next head (no discovery failure, the Safes listed stay listed).
+        // window too wide: never halved. Review rr16h H1: the range's end backs off (head-1, head-2, head-4 ... down to
+        // head-PAST_HEAD_MAX_BACKOFF_BLOCKS) so the blocks the backend has are read; only what was read advances
+        // syncedBlock, the rest is read at the next head.
         if (isRangePastHead(error)) {
-          this.deps.metrics.inc("levpilot_discovery_past_head_total", "eth_getLogs refusals of a range past the node's head (a backend behind; read again, not halved).")
-          if (pastHead++ < PAST_HEAD_RETRIES) continue
-          this.deps.logger.debug({ from: Number(from), to: Number(to), err: shortMessage(error) }, "discovery: the node is behind this head; the rest is read at the next head")
-          break
+          this.deps.metrics.inc("levpilot_discovery_past_head_total", "eth_getLogs refusals of a range past the node's head (a backend behind; its end backed off, not halved).")
+          backoff = backoff === 0n ? 1n : backoff * 2n
+          const lower = head - backoff < to - 1n ? head - backoff : to - 1n
+          if (backoff > PAST_HEAD_MAX_BACKOFF_BLOCKS || lower < from) {
+            this.deps.logger.debug({ from: Number(from), to: Number(to), err: shortMessage(error) }, "discovery: the node is behind this head; the rest is read at the next head")
+            break
+          }
+          end = lower
+          continue
         }
         if (!this.window.shrink(from, to, error)) throw error
         this.deps.metrics.inc("levpilot_discovery_window_shrunk_total", "Times an eth_getLogs window was refused and halved.")
@@ -282,10 +318,10 @@ export class SafeDiscovery {
       }
       this.window.grow()
       const moduleLogs = logs.filter((l) => isAddressEqual(l.address, this.deps.module))
-      if (!reorg && from <= this.syncedBlock && !this.sameAsRecent(moduleLogs, from)) {
+      if (!reorg && from <= this.syncedBlock && !this.sameAsRecent(moduleLogs, from, to)) {
         // Review rr16g G2: fewer logs than already read for these blocks, from a backend that answers only up to its own
         // (lower) head: nothing is dropped until a read pinned to the missing logs' blocks proves them gone.
-        const stale = await this.staleAnswer(moduleLogs, from, this.syncedBlock)
+        const stale = await this.staleAnswer(moduleLogs, from, to < this.syncedBlock ? to : this.syncedBlock)
         requests += stale.requests
         if (stale.stale) {
           this.deps.metrics.inc("levpilot_discovery_stale_reads_total", "eth_getLogs answers that lacked logs already read whose blocks still hold them (a backend behind; ignored).")
@@ -310,7 +346,10 @@ export class SafeDiscovery {
     this.confirm(head - BigInt(settings.reorgDepth))
     if (reorg) this.deps.metrics.inc("levpilot_discovery_reorgs_total", "Reorgs discovery detected and re-read.")
     this.deps.metrics.set("levpilot_discovery_block", "Block the Safe discovery is current at.", {}, Number(this.syncedBlock))
-    return { block: this.syncedBlock, reorg, userOps, requests }
+    // Review rr16h H1: a discovery that never advances is reported, not silent.
+    this.stalledHeads = reorg || this.syncedBlock > before || this.syncedBlock >= head ? 0 : this.stalledHeads + 1
+    this.deps.metrics.set("levpilot_discovery_stalled_heads", "Heads in a row at which the Safe discovery did not advance while behind the head.", {}, this.stalledHeads)
+    return { block: this.syncedBlock, reorg, userOps, requests, stalledHeads: this.stalledHeads }
   }
 
   /** What this discovery reads: its chain, EntryPoint, module and keeper key. */

@@ -3,6 +3,7 @@ import { type Address, type Hex, type PublicClient, RpcRequestError, getAddress 
 import { describe, expect, test } from "vitest"
 import type { KeeperConfig } from "../config.js"
 import { KeeperMetrics } from "../metrics.js"
+import { DISCOVERY_STALL_HEADS } from "./discovery.js"
 import { SafeSource } from "./source.js"
 
 // Review rr16h (harness copied from discoveryLaggingLogs.rr16g.test.ts). Review rr16g G2: discovery behind a load-balanced RPC (round-robin) with one backend LAG blocks behind. Such a
@@ -89,7 +90,7 @@ describe("rr16h H1: eth_getLogs served by a backend always behind the head the k
   // The keeper's head poll is answered by the fastest node; every eth_getLogs by one 1 block behind it (an Erigon
   // archive node behind eRPC/dshackle method routing, a provider's log tier). Each head's read [synced-3, head] reaches
   // past that backend's head: refused, read again once, refused, `break`. No window below the head is read.
-  test.skip("rr16h H1 FAILS TODAY: the getLogs backend is always 1 block behind and refuses past its head: discovery never lists any Safe, and never reports a failure", async () => {
+  test("rr16h H1 (fixed f16l; failed before: no Safe listed, no failure reported): the getLogs backend is always 1 block behind and refuses past its head: the range end backs off to head-1, every Safe is listed", async () => {
     const r = await run(1n, () => false, true)
     const pastHead = r.metrics.render().split("\n").find((l) => l.startsWith("levpilot_discovery_past_head_total"))
     console.log("rr16h H1", JSON.stringify({ firstListed: String(r.firstListed), oldMissing: r.oldMissing, failed: r.failed, callsPerHead: r.calls / 111 }), pastHead)
@@ -97,6 +98,14 @@ describe("rr16h H1: eth_getLogs served by a backend always behind the head the k
     // with discoveryFailed, 2 eth_getLogs per head, levpilot_discovery_past_head_total 222.
     expect(r.oldMissing).toBe(0)
     expect(r.firstListed! - ADDED_AT).toBeLessThanOrEqual(2n)
+  })
+  test("f16l: a getLogs backend 100 blocks behind (beyond PAST_HEAD_MAX_BACKOFF_BLOCKS): no progress is reported as failed heads after DISCOVERY_STALL_HEADS, not silent", async () => {
+    const r = await run(100n, () => false, true)
+    const stalled = r.metrics.render().split("\n").find((l) => l.startsWith("levpilot_discovery_stalled_heads"))
+    expect(r.firstListed).toBeUndefined()
+    // Heads 150..157 stall (the 8th fails), then every head fails: 111 - 7.
+    expect(r.failed).toBe(111 - (DISCOVERY_STALL_HEADS - 1))
+    expect(stalled).toBe("levpilot_discovery_stalled_heads 111")
   })
   test("control: the same backend refusing with a clamp instead (no error): listed at most 1 block late", async () => {
     const r = await run(1n, () => false, false)
@@ -109,7 +118,7 @@ describe("rr16h H2: past-head refusal texts isRangePastHead does not know (the G
   // OpenEthereum's EIP-234 text (kept by forks and seen from load-balanced providers: 0x-mesh#284/#781) and a
   // "from block is greater than latest block" text, both seen by indexers retrying a lagging backend.
   for (const message of ["One of the blocks specified in filter (fromBlock, toBlock or blockHash) cannot be found.", "from block is greater than latest block"])
-    test.skip(`rr16h H2 FAILS TODAY: a backend 10 blocks behind, requests alternating, refusing with "${message}": discovery fails most heads, halving every head`, async () => {
+    test(`rr16h H2 (fixed f16l): a backend 10 blocks behind, requests alternating, refusing with "${message}": discovery fails most heads, halving every head`, async () => {
       const r = await run(LAG, (c) => c % 2 === 1, true, { code: -32000, message })
       console.log("rr16h H2", JSON.stringify({ message, firstListed: String(r.firstListed), failed: r.failed, callsPerHead: r.calls / 111, missingAfterListed: r.missingAfterListed.map(String) }))
       expect(r.failed).toBeLessThanOrEqual(5)

@@ -334,7 +334,9 @@ export class HeadPoller {
 
   private dispatch(head: Head, onHead: (head: Head) => Promise<void>): void {
     if (this.busy) {
-      this.queued = head
+      // Review rr16h H3: a moved head (reorg, reset) replaced by a later one while a pass is busy hands its `moved` on,
+      // or the fleet's `<prefix>:head` stays at the old height.
+      this.queued = this.queued?.moved && !head.moved ? { ...head, moved: true } : head
       return
     }
     const go = async (h: Head): Promise<void> => {

@@ -41,9 +41,51 @@ return 0`
  */
 export const SET_HEAD = `
 local held = redis.call('GET', KEYS[1])
-if ARGV[2] == '1' or not held or tonumber(ARGV[1]) > tonumber(held) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
+if ARGV[2] == '1' or not held or tonumber(ARGV[1]) > tonumber(held) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  if KEYS[2] then
+    if ARGV[3] and ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3]) else redis.call('DEL', KEYS[2]) end
+  end
+  return 1
+end
 return 0
 `
+
+/**
+ * A stored head this far above the new leader's first head, whose block the node does not have, is another chain's (a
+ * devnet reset), not a backend behind (review rr16h H3; a lag that deep is `FAR_BEHIND_BLOCKS` in head.ts).
+ */
+export const STORED_HEAD_RESET_GAP = 64n
+
+/**
+ * Review rr16h H3: whether `<prefix>:head` (and its hash, `<prefix>:head:hash`) was written on another chain than the
+ * one `client` follows, checked at a leader's first head: the stored number is above `head`, and the node's block at
+ * that number has another hash (a reset or a deep reorg), or the node has no block there and the stored number is more
+ * than {@link STORED_HEAD_RESET_GAP} blocks above `head` (a devnet restarted on the same Redis prefix). One
+ * `eth_getBlockByNumber`. A node that cannot answer otherwise leaves the head as it is (a backend behind must not
+ * lower it, review rr16g G1).
+ */
+export async function storedHeadOffChain(
+  redis: Pick<Redis, "mget">,
+  keys: { head: string; headHash: string },
+  client: { getBlock(args: { blockNumber: bigint }): Promise<{ hash: Hex | null }> },
+  head: Head,
+): Promise<boolean> {
+  const [held, heldHash] = await redis.mget(keys.head, keys.headHash)
+  if (held == null) return false
+  const stored = BigInt(held)
+  if (stored <= head.number) return false
+  try {
+    const block = await client.getBlock({ blockNumber: stored })
+    return heldHash != null && block.hash !== null && block.hash.toLowerCase() !== heldHash.toLowerCase()
+  } catch {
+    return stored - head.number > STORED_HEAD_RESET_GAP
+  }
+}
+
+/** `SET_HEAD` arguments for `head` (with its hash, review rr16h H3); `moved` also when the stored head is off-chain. */
+export const setHeadArgs = (keys: { head: string; headHash: string }, head: Head, moved = head.moved ?? false) =>
+  [SET_HEAD, 2, keys.head, keys.headHash, head.number.toString(), moved ? "1" : "0", head.hash ?? ""] as const
 
 const CHECKED = `
 redis.call('HINCRBY', KEYS[1], ARGV[3], ARGV[1])
@@ -133,6 +175,8 @@ export class FleetNode {
       }
     | undefined
   private leading = false
+  /** Set when this node becomes leader: its first head checks the stored head's chain ({@link storedHeadOffChain}). */
+  private firstHead = false
   private leaderTimer: NodeJS.Timeout | undefined
   /** The leader election under way (at most one; {@link stop} waits for it). */
   private electing: Promise<void> | undefined
@@ -301,6 +345,7 @@ export class FleetNode {
     }
     if (leads && !this.leading) {
       this.leading = true
+      this.firstHead = true
       this.metrics.set("levpilot_fleet_leader", "1 while this node leads the fleet (follows the head, runs discovery).", {}, 1)
       // The checkpoint of this scope (chain, EntryPoint, module, keeper key: RedisFleetStore.bind); one of another
       // scope is not restored (SafeDiscovery.restore), discovery then reads from fromBlock.
@@ -319,13 +364,24 @@ export class FleetNode {
   /** One head: discovery, block stats, scan jobs. */
   private async lead(head: Head): Promise<void> {
     if (!this.leading) return
-    const { redis, store, source, queues } = this.started
+    const { redis, store, source, queues, clients } = this.started
+    // Review rr16h H3: a leader's first head checks that `<prefix>:head` was written on this chain (a devnet reset on
+    // the same prefix left the old chain's height there); off-chain, this head replaces it as if it had moved back.
+    let moved = head.moved ?? false
+    if (this.firstHead) {
+      this.firstHead = false
+      if (!moved && (await storedHeadOffChain(redis, this.keys, clients.publicClient, head).catch(() => false))) {
+        moved = true
+        this.metrics.inc("levpilot_fleet_head_resets_total", "Times a new leader found <prefix>:head written on another chain (a reset) and lowered it.", {})
+        this.logger.warn({ block: Number(head.number) }, "fleet head: the stored head is not on this chain (a reset); replaced by this head")
+      }
+    }
     // The fleet behind the head: scan jobs of an earlier head still wait for a worker. This head is not queued (its
     // Safes are read at the first head after those are taken; discovery then covers the skipped blocks' logs), so the
     // backlog stays one head deep instead of growing by a head every block with each Safe read ever later.
     const waiting = await queues.scan.getWaitingCount()
     if (waiting > 0) {
-      await redis.eval(SET_HEAD, 1, this.keys.head, head.number.toString(), head.moved ? "1" : "0")
+      await redis.eval(...setHeadArgs(this.keys, head, moved))
       this.metrics.inc("levpilot_fleet_heads_skipped_total", "Heads not queued for scanning because an earlier head's scan jobs were still waiting (the fleet behind the head).", {})
       this.logger.debug({ block: Number(head.number), waiting }, "head skipped: the previous head's scan jobs still wait")
       return
@@ -335,7 +391,7 @@ export class FleetNode {
     const key = this.keys.block(head.number)
     await redis
       .multi()
-      .eval(SET_HEAD, 1, this.keys.head, head.number.toString(), head.moved ? "1" : "0")
+      .eval(...setHeadArgs(this.keys, head, moved))
       .hset(key, { seenAt: head.seenAt, safes: safes.length, timestamp: head.timestamp.toString() })
       .pexpire(key, 3_600_000)
       .exec()

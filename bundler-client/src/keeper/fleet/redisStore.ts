@@ -33,6 +33,8 @@ export const fleetKeys = (prefix: string) => ({
   lease: (safe: Address) => `${prefix}:lease:${safe.toLowerCase()}`,
   leader: `${prefix}:leader`,
   head: `${prefix}:head`,
+  /** The block hash of the head in `head` (review rr16h H3: binds the stored head to its chain). */
+  headHash: `${prefix}:head:hash`,
   discovery: `${prefix}:discovery`,
   block: (block: bigint) => `${prefix}:block:${block}`,
 })

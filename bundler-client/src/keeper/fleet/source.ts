@@ -5,7 +5,7 @@ import { DISCOVERY_ALERT_AFTER_HEADS, type KeeperEvents, shortMessage } from "..
 import { LogReadError, isUnreachable } from "../logWindow.js"
 import type { UserOperationEventLog } from "../inclusionLookup.js"
 import type { KeeperMetrics } from "../metrics.js"
-import { type DiscoveryCheckpoint, SafeDiscovery } from "./discovery.js"
+import { DISCOVERY_STALL_HEADS, type DiscoveryCheckpoint, DiscoveryNotAdvancingError, SafeDiscovery } from "./discovery.js"
 import type { Head } from "./head.js"
 
 /**
@@ -73,7 +73,11 @@ export class SafeSource {
         const sync = await this.discovery.sync(head.number)
         userOps = sync.userOps
         requests = sync.requests
-        this.recovered(head.number)
+        // Review rr16h H1: no progress for DISCOVERY_STALL_HEADS heads is a failure (alerted), not a silent stop.
+        if (sync.stalledHeads >= DISCOVERY_STALL_HEADS) {
+          discoveryFailed = true
+          this.failed(head.number, new DiscoveryNotAdvancingError(sync.stalledHeads, sync.block, head.number))
+        } else this.recovered(head.number)
         this.checkAllowlist()
       } catch (error) {
         discoveryFailed = true
