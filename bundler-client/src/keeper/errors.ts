@@ -8,41 +8,17 @@ import {
   SelfPayBudgetExceededError,
   UnconfirmedUserOperationError,
   UserOperationInFlightError,
+  firstInCauseChain,
   getTransportFailure,
+  someInCauseChain,
 } from "@levpilot/sdk/errors"
 import { BaseError, HttpRequestError } from "viem"
 import { LogReadError } from "./logWindow.js"
+
+/** The cause-chain walk lives in the SDK (one walk, cycle-safe); re-exported for the keeper's modules and tests. */
+export { MAX_CAUSE_DEPTH, firstInCauseChain, someInCauseChain } from "@levpilot/sdk/errors"
 import { REFUSED_ALONE_MEMORY_BLOCKS } from "./stepIsolation.js"
 import { StoreFencedError } from "./store.js"
-
-/** Links of a cause chain followed at most (a longer chain is cut there; a cycle ends at its first repeated link). */
-export const MAX_CAUSE_DEPTH = 32
-
-/**
- * The first link of `error`'s cause chain, `error` itself first, for which `predicate` holds, or undefined. The chain
- * follows `cause` of any object (viem's `BaseError` and a plain `Error` with `cause` alike, as viem's `BaseError.walk`
- * does past its first link), each link once (a cycle ends) and at most MAX_CAUSE_DEPTH links. The keeper's one walk of
- * what a failure carries: {@link findInCauseChain}, {@link someInCauseChain}.
- */
-export function firstInCauseChain(error: unknown, predicate: (link: unknown) => boolean): unknown {
-  const seen = new Set<unknown>()
-  for (let e: unknown = error; !seen.has(e) && seen.size < MAX_CAUSE_DEPTH; e = (e as { cause?: unknown }).cause) {
-    if (predicate(e)) return e
-    seen.add(e)
-    if (e === null || typeof e !== "object" || !("cause" in e) || e.cause === undefined) return undefined
-  }
-  return undefined
-}
-
-/**
- * Whether `predicate` holds for a link of `error`'s cause chain ({@link firstInCauseChain}: viem's and plain `Error`
- * causes, each link once, at most MAX_CAUSE_DEPTH).
- *
- * @example someInCauseChain(error, (e) => e instanceof TypeError)
- */
-export function someInCauseChain(error: unknown, predicate: (link: unknown) => boolean): boolean {
-  return firstInCauseChain(error, predicate) !== undefined
-}
 
 /**
  * The first error of class `type` in `error`'s cause chain, `error` itself first ({@link firstInCauseChain}: viem's and

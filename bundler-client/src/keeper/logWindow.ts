@@ -1,3 +1,4 @@
+import { firstInCauseChain, someInCauseChain } from "@levpilot/sdk/errors"
 import { BaseError, HttpRequestError, SocketClosedError, WebSocketRequestError } from "viem"
 
 /**
@@ -6,7 +7,7 @@ import { BaseError, HttpRequestError, SocketClosedError, WebSocketRequestError }
  */
 export const isUnreachable = (error: unknown): boolean =>
   error instanceof BaseError &&
-  error.walk((e) => (e instanceof HttpRequestError && (e.status === undefined || e.status === 429)) || e instanceof WebSocketRequestError || e instanceof SocketClosedError) !== null
+  someInCauseChain(error, (e) => (e instanceof HttpRequestError && (e.status === undefined || e.status === 429)) || e instanceof WebSocketRequestError || e instanceof SocketClosedError)
 
 /** Successful reads in a row after which a halved {@link LogWindow} doubles again. */
 export const GROW_AFTER_READS = 4
@@ -103,7 +104,7 @@ export class LogReadError extends BaseError {
   fromBlock: bigint
   toBlock: bigint
   constructor({ fromBlock, toBlock, cause }: { fromBlock: bigint; toBlock: bigint; cause: Error }) {
-    const reason = cause instanceof BaseError ? (cause.walk((e) => !(e instanceof BaseError) || (e as BaseError).details !== undefined) as BaseError | null)?.details : undefined
+    const reason = cause instanceof BaseError ? (firstInCauseChain(cause, (e) => !(e instanceof BaseError) || (e as BaseError).details !== undefined) as BaseError | undefined)?.details : undefined
     super(`The RPC refused eth_getLogs over blocks ${fromBlock}-${toBlock}${reason ? `: ${reason}` : ""}.`, {
       cause,
       metaMessages: ["The keeper halves its log window on each refusal (logWindowBlocks), down to one block."],

@@ -1,5 +1,5 @@
-import { type Address, BaseError } from "viem"
-import { PaymasterTokenChargeError } from "@levpilot/sdk/errors"
+import type { Address } from "viem"
+import { PaymasterTokenChargeError, firstInCauseChain } from "@levpilot/sdk/errors"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
@@ -21,8 +21,7 @@ export function paymasterTokenOf(deps: { config: Pick<KeeperConfig, "paymasterCo
  */
 export function paymasterChargeOf(error: unknown): bigint | undefined {
   if (error instanceof PaymasterTokenChargeError) return error.charge
-  const inner = error instanceof BaseError ? error.walk((e) => e instanceof PaymasterTokenChargeError) : null
-  return inner instanceof PaymasterTokenChargeError ? inner.charge : undefined
+  return (firstInCauseChain(error, (e) => e instanceof PaymasterTokenChargeError) as PaymasterTokenChargeError | undefined)?.charge
 }
 
 /**

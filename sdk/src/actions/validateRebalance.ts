@@ -22,6 +22,7 @@ import { AccountNotFoundError, type UnknownChainErrorType } from "../errors/depl
 import type { PriceFeedReadErrorType, ReadFailedErrorType } from "../errors/read.js"
 import { priceFeedAnswerOf, priceFeedCalls } from "./checkSubAccountOracles.js"
 import { toModuleError } from "../errors/getLeverageError.js"
+import { firstInCauseChain } from "../errors/causeChain.js"
 import {
   AutomationPausedError,
   type AutomationPausedErrorType,
@@ -441,7 +442,7 @@ const routeFields: Record<string, "route" | "route.fee" | "route.hub"> = {
 /** The named error for a swap action whose route the adapter refuses (its revert decoded) or the quoter cannot quote. */
 function swapRouteRefused(index: number, kind: Plan["actions"][number]["kind"], route: Hex, error: unknown): SwapRouteRefusedError {
   const cause = error instanceof Error ? error : undefined
-  const reverted = error instanceof BaseError ? (error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null) : null
+  const reverted = firstInCauseChain(error, (e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | undefined
   const name = reverted?.data?.errorName
   if (name !== undefined && name in routeFields)
     return new SwapRouteRefusedError({ index, kind, route, field: routeFields[name] as "route", reason: `${name}(${(reverted?.data?.args ?? []).map(String).join(", ")})`, cause })

@@ -69,3 +69,20 @@ describe("getLeverageError for paymaster failures", () => {
     expect((error as PaymasterRefusedError).reason).toBe("budget exhausted")
   })
 })
+
+describe("cause-chain walks on a cyclic chain", () => {
+  // viem's BaseError.walk recurses without end on a cycle (RangeError: maximum call stack size exceeded); the SDK's
+  // classifiers walk with firstInCauseChain, which ends at the first repeated link.
+  const cyclic = () => {
+    const outer = new BaseError("outer")
+    const inner = new HttpRequestError({ url, status: 503 })
+    ;(inner as { cause?: unknown }).cause = outer
+    ;(outer as { cause?: unknown }).cause = inner
+    return outer
+  }
+  test("getTransportFailure and getLeverageError classify without overflowing the stack", () => {
+    expect(() => cyclic().walk(() => false)).toThrow(RangeError)
+    expect(getTransportFailure(cyclic())).toEqual({ url, reached: true })
+    expect(getLeverageError(cyclic())).toBeInstanceOf(BaseError)
+  })
+})

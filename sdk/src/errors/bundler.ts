@@ -1,4 +1,5 @@
 import { type Address, BaseError, type Hex, HttpRequestError, RpcRequestError, TimeoutError } from "viem"
+import { firstInCauseChain, someInCauseChain } from "./causeChain.js"
 
 type Cause = { cause?: Error | undefined }
 
@@ -19,15 +20,13 @@ export type TransportFailure = { url: string | undefined; reached: boolean }
  */
 export function getTransportFailure(error: unknown): TransportFailure | undefined {
   if (!(error instanceof BaseError)) return undefined
-  if (error.walk((e) => e instanceof RpcRequestError)) return undefined
-  const transport = error.walk((e) => (e instanceof HttpRequestError && (e.status === undefined || e.status >= 500)) || e instanceof TimeoutError) as
+  if (someInCauseChain(error, (e) => e instanceof RpcRequestError)) return undefined
+  const transport = firstInCauseChain(error, (e) => (e instanceof HttpRequestError && (e.status === undefined || e.status >= 500)) || e instanceof TimeoutError) as
     | HttpRequestError
     | TimeoutError
-    | null
+    | undefined
   if (!transport) return undefined
-  let refused = false
-  for (let e: unknown = transport, depth = 0; e instanceof Error && depth < 10; e = (e as { cause?: unknown }).cause, depth++)
-    if (unreachableCodes.has(String((e as { code?: unknown }).code))) refused = true
+  const refused = someInCauseChain(transport, (e) => e instanceof Error && unreachableCodes.has(String((e as { code?: unknown }).code)))
   return { url: transport.url, reached: !refused }
 }
 

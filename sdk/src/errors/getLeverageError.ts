@@ -18,6 +18,7 @@ import {
 import { LeverageModuleRevertedError } from "./module.js"
 import { VenueRefusedError, decodeVenueRevert } from "./venue.js"
 import { UserOperationInFlightError, getTransportFailure } from "./bundler.js"
+import { firstInCauseChain, someInCauseChain } from "./causeChain.js"
 import { PaymasterRefusedError, PaymasterUnavailableError, PaymasterValidationFailedError } from "./paymaster.js"
 import {
   ActionFailedError,
@@ -254,7 +255,7 @@ const hexPattern = /0x[0-9a-fA-F]{8,}/g
 
 function candidates(error: BaseError): Hex[] {
   const found: Hex[] = []
-  error.walk((inner) => {
+  firstInCauseChain(error, (inner) => {
     const data = (inner as { data?: unknown }).data
     if (typeof data === "string" && isHex(data)) found.push(data)
     else if (data && typeof data === "object" && "data" in data && typeof data.data === "string" && isHex(data.data)) found.push(data.data)
@@ -335,27 +336,28 @@ export function getLeverageError(error: unknown, { keeper }: GetLeverageErrorPar
     const venue = decodeVenueRevert(data)
     if (venue && venue.source !== "venue") return new VenueRefusedError({ ...venue, cause: error })
   }
-  const paymasterReverted = error.walk(
+  const paymasterReverted = firstInCauseChain(
+    error,
     (inner) => (inner as Error).name === "PaymasterFunctionRevertedError" || /\bAA33\b/.test((inner as Error).message ?? ""),
   )
   if (paymasterReverted) {
     const reason = candidates(error).map(decodePaymasterRevert).find((text) => text !== undefined)
     return new PaymasterValidationFailedError({ reason: reason ?? (paymasterReverted as BaseError).details ?? (paymasterReverted as Error).message, cause: error })
   }
-  const paymasterFailure = error.walk((inner) => /pm_getPaymaster(Stub)?Data/.test((inner as Error).message ?? ""))
+  const paymasterFailure = firstInCauseChain(error, (inner) => /pm_getPaymaster(Stub)?Data/.test((inner as Error).message ?? ""))
   if (paymasterFailure instanceof BaseError) {
     // No JSON-RPC answer (timeout, 5xx, connection refused): the service said nothing about this operation.
     const unanswered = getTransportFailure(paymasterFailure)
     if (unanswered) return new PaymasterUnavailableError({ url: unanswered.url, cause: error })
-    const rpc = paymasterFailure.walk((inner) => typeof (inner as { code?: unknown }).code === "number") as BaseError | null
+    const rpc = firstInCauseChain(paymasterFailure, (inner) => typeof (inner as { code?: unknown }).code === "number") as BaseError | undefined
     return new PaymasterRefusedError({ reason: rpc?.details ?? paymasterFailure.details ?? paymasterFailure.shortMessage, cause: error })
   }
   const textOf = (inner: unknown) => [(inner as BaseError).details, (inner as Error).message].join(" ")
-  if (error.walk((inner) => (inner as Error).name === "InvalidAccountNonceError" || alreadyInFlight.test(textOf(inner))))
+  if (someInCauseChain(error, (inner) => (inner as Error).name === "InvalidAccountNonceError" || alreadyInFlight.test(textOf(inner))))
     return new UserOperationInFlightError({ cause: error })
   if (keeper) {
-    if (error.walk((inner) => (inner as Error).name === "SignatureCheckFailedError")) return new KeeperSignatureRejectedError({ cause: error })
-    if (error.walk((inner) => (inner as Error).name === "UserOperationExpiredError" || /AA22/.test((inner as Error).message ?? "")))
+    if (someInCauseChain(error, (inner) => (inner as Error).name === "SignatureCheckFailedError")) return new KeeperSignatureRejectedError({ cause: error })
+    if (someInCauseChain(error, (inner) => (inner as Error).name === "UserOperationExpiredError" || /AA22/.test((inner as Error).message ?? "")))
       return new KeeperKeyExpiredError({ keeper, cause: error })
   }
   return error

@@ -219,6 +219,7 @@ export {
   decodeVenueRevert,
 } from "./venue.js"
 export { aaveErrorCodes } from "./aaveErrorCodes.js"
+export { MAX_CAUSE_DEPTH, firstInCauseChain, someInCauseChain } from "./causeChain.js"
 export { morphoBlueErrors } from "./morphoBlueErrors.js"
 export {
   type AaveDustIsMarketCollateralErrorType,

@@ -1,5 +1,5 @@
 import { BaseError, type Chain, type Client, type Hex, type PublicClient, type Transport, createPublicClient, custom, numberToHex } from "viem"
-import { BlockNotCanonicalError, BlockNotImportedError } from "../errors.js"
+import { BlockNotCanonicalError, BlockNotImportedError, someInCauseChain } from "../errors.js"
 
 /** Block numbers whose shared reads are kept (the newest ones; every hash seen at them); older ones are dropped. */
 export const SHARED_READ_BLOCKS = 2
@@ -60,7 +60,7 @@ const BLOCK_REFUSAL = /header (for hash )?not found|unknown block|block not foun
 export function isBlockRefusal(error: unknown): boolean {
   const refusal = (e: unknown) => e instanceof Error && (BLOCK_REFUSAL.test(e.message) || BLOCK_REFUSAL.test((e as { details?: unknown }).details === undefined ? "" : String((e as { details?: unknown }).details)))
   if (refusal(error)) return true
-  return error instanceof BaseError && error.walk(refusal) !== null
+  return error instanceof BaseError && someInCauseChain(error, refusal)
 }
 
 /**
@@ -81,7 +81,7 @@ const STATE_REFUSAL = /missing trie node|\bstate\b[^"]{0,120}?\bis not available
 export function isStateRefusal(error: unknown): boolean {
   const refusal = (e: unknown) => e instanceof Error && (STATE_REFUSAL.test(e.message) || STATE_REFUSAL.test((e as { details?: unknown }).details === undefined ? "" : String((e as { details?: unknown }).details)))
   if (refusal(error)) return true
-  return error instanceof BaseError && error.walk(refusal) !== null
+  return error instanceof BaseError && someInCauseChain(error, refusal)
 }
 
 export type BlockStateUnavailableErrorType = BlockStateUnavailableError & { name: "BlockStateUnavailableError" }

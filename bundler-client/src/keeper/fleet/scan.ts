@@ -2,7 +2,7 @@ import { createHash } from "node:crypto"
 import { type Address, BaseError, type Chain, type Client, type Transport } from "viem"
 import { getBlock } from "viem/actions"
 import { type SafeState, getSafeStates } from "@levpilot/sdk/actions"
-import { SafeReadError } from "@levpilot/sdk/errors"
+import { SafeReadError, someInCauseChain } from "@levpilot/sdk/errors"
 import type { LeverageDeployment } from "@levpilot/sdk/deployments"
 import { BlockNotCanonicalError, BlockNotImportedError, findInCauseChain, isTransientAnswer } from "../errors.js"
 import type { KeeperEvents } from "../events.js"
@@ -62,7 +62,7 @@ export const readLimit = (): ReadLimit => ({ size: Number.POSITIVE_INFINITY, alo
  * classes anywhere in the cause chain ({@link isTransientAnswer}: HTTP 403 / 408 / 429 / 5xx, JSON-RPC -1 / -32005 /
  * 429 / -32007). Such a failure splits the call (the halves are retried) but does not shrink {@link ReadLimit.size}.
  */
-const transient = (error: unknown): boolean => isTransientAnswer(error) || (error instanceof BaseError && error.walk(isTransientAnswer) !== null)
+const transient = (error: unknown): boolean => isTransientAnswer(error) || (error instanceof BaseError && someInCauseChain(error, isTransientAnswer))
 
 /** A read Safe with a sub-account that reverted without data: out of gas (or a bare revert). */
 const withDatalessRevert = (state: SafeState): boolean => !state.error && state.unreadable.some((e) => e.revertData === "0x")
