@@ -6,6 +6,9 @@ import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, step
 // Review rr11v (break-it of f11zb: `SafeRuntime.ambiguousFailure` / `tooBigAlone`). Fixture: `due` USDC sub-accounts
 // (ids 01, 02, ...), health per (index, step) (below 1.1: "below", else "inside"), through `refusingSender` whose
 // `thrown` sees each plan's first id bytes and the block. Each test prints what it measured.
+// Fixed f11zc: the three memories are `SafeRuntime.recentFailures` slots; an ambiguous answer to a plan of several probes
+// one sub-account alone (AMBIGUOUS_PROBES_PER_STEP, in rotation) until one is accepted, after which the same answer is the
+// Safe's plans' size for AMBIGUOUS_SIZE_MEMORY_BLOCKS (narrowed at once, AMBIGUOUS_NARROW_PROBES).
 const aa21 = () => new RpcRequestError({ url: "https://bundler.example/rpc", body: { method: "eth_estimateUserOperationGas" }, error: { code: -32500, message: "UserOperation reverted during simulation with reason: AA21 didn't pay prefund" } })
 const alto500 = (message: string) => () => new HttpRequestError({ url: "https://bundler.example/rpc", status: 500, body: { method: "eth_estimateUserOperationGas" }, details: JSON.stringify({ message }) })
 const maxRetries = alto500("Max retries reached when calling binarySearchCallGas")
@@ -78,5 +81,21 @@ test("rr11v V4 (was FAILS TODAY, fixed f11zc): a 5-block outage with one 500 tex
   console.log("V4 sent", r.sent.length, "||", r.alerts.join(" | "), "|| mem", tooBigAloneOf(r.rt).length)
   expect(r.alerts.filter((a) => Number(a.split(" ")[0]) <= 104).every((a) => a.endsWith("rpc-error"))).toBe(true)
   expect(Math.max(...[100, 101, 102, 103, 104].map((b) => r.sent.filter((s) => s.startsWith(`${b} `)).length))).toBeLessThanOrEqual(2)
+  expect(tooBigAloneOf(r.rt)).toEqual([])
+}, 60_000)
+
+// f11zc (the cap's other side): a size conclusion at 100 (plans of 2+ answered "Max retries reached", 01 alone accepted),
+// then from 101 every send answered in the same words (an outage that reads alike). While the conclusion lasts (3 blocks)
+// each block narrows with at most AMBIGUOUS_NARROW_PROBES probes; after it lapses, one probe alone: 2 sends. Nothing is
+// remembered as too big alone.
+test("f11zc: an outage in the words of a fresh size conclusion costs at most 1 + AMBIGUOUS_NARROW_PROBES sends a block, then 2", async () => {
+  const { AMBIGUOUS_NARROW_PROBES, AMBIGUOUS_SIZE_MEMORY_BLOCKS } = await import("./stepIsolation.js")
+  const r = await run(6, 8, (ids, b) => (b > 100n || ids.length > 1 ? maxRetries() : undefined))
+  const perBlock = [...Array(8).keys()].map((k) => r.sent.filter((s) => s.startsWith(`${100 + k} `)).length)
+  console.log("cap sent per block 100..107", perBlock.join(" "), "||", r.landed.join(" | "))
+  expect(r.landed).toEqual(["100 01"])
+  const lapse = 100 + Number(AMBIGUOUS_SIZE_MEMORY_BLOCKS)
+  for (let b = 101; b <= 107; b++) expect(perBlock[b - 100], String(b)).toBeLessThanOrEqual(b <= lapse ? 1 + AMBIGUOUS_NARROW_PROBES : 2)
+  expect(perBlock.slice(lapse + 1 - 100)).toEqual(Array(8 - (lapse + 1 - 100)).fill(2))
   expect(tooBigAloneOf(r.rt)).toEqual([])
 }, 60_000)

@@ -1025,7 +1025,7 @@ export class SafeStep {
                 new SafeWideFailureError({
                   safe,
                   cause: wide?.cause ?? "gas",
-                  reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${(v.sent ?? subset).join(", ")} was sent instead; ${big.id} is tried again at the next steps, after the others for ${REFUSED_ALONE_MEMORY_BLOCKS} blocks`,
+                  reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${(v.sent ?? subset).join(", ")} was sent instead; ${big.id} is tried again at the next steps, after the others for up to ${REFUSED_ALONE_MEMORY_BLOCKS} blocks (first again as soon as the Safe's most urgent health falls)`,
                   subAccounts: [big.id],
                   error: last,
                 }),
