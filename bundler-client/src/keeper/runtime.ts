@@ -102,29 +102,28 @@ export type SafeRuntime = {
    */
   unreached?: Map<string, { since: bigint | undefined; alerted: bigint | undefined }> | undefined
   /**
-   * The last plan of several sub-accounts that failed with an error naming none of them (not of the loss class, not
-   * `notThePlansFailure`): its block and its sub-accounts (lower case, sorted, comma-joined). Such a failure is isolated
-   * only when the same plan failed so at the previous step too (UNNAMED_REPEAT_BLOCKS): a single garbage or -32603 answer
-   * of a bundler or proxy, followed by a sane one for the first probe, blamed a sub-account
-   * (test/keeper.adversarial.test.ts "garbage from the RPC and the bundler": two operations where one rescues both).
-   * Carried in the fleet's shared runtime (`SHARED_ALERT_STATE`), so a failure on one worker followed by the same plan's
-   * on the next is a repeat too.
+   * The Safe's recent failures judged by repetition or remembered for a few blocks (one memory, {@link RecentFailure},
+   * read and written through {@link recentFailure} / {@link rememberFailure}), by slot:
+   * - `unnamed` (UNNAMED_FAILURE): the last plan of several sub-accounts that failed with an error naming none of them
+   *   (not of the loss class, not `notThePlansFailure`); key: its sub-accounts (lower case, sorted, comma-joined). Such a
+   *   failure is isolated only when the same plan failed so within UNNAMED_REPEAT_BLOCKS (a single garbage or -32603
+   *   answer of a bundler or proxy, followed by a sane one for the first probe, blamed a sub-account:
+   *   test/keeper.adversarial.test.ts "garbage from the RPC and the bundler").
+   * - `ambiguous-size` (AMBIGUOUS_SIZE): an ambiguous HTTP 5xx (`isAmbiguousAnswer`) after which a narrower plan of the
+   *   same Safe was accepted; key: the answer (status and message), block: the last such acceptance. For
+   *   AMBIGUOUS_SIZE_MEMORY_BLOCKS blocks the same answer to ANY plan of several of the Safe is taken as the plan's size
+   *   and narrowed (review rr11v V1/V2: keyed on the exact set, every landing made the rest a first sighting again).
+   * - `ambiguous-probed` (AMBIGUOUS_PROBED): the sub-accounts probed alone after ambiguous answers with no size conclusion
+   *   (AMBIGUOUS_PROBES_PER_STEP), comma-joined in probe order, and the block of the last probe: the rotation's run.
+   * - `too-big|<id>` (TOO_BIG_ALONE + id): a sub-account whose plan ALONE a narrowing found refused for a size-dependent
+   *   Safe-wide cause (AA21 prefund, self-pay budget, a sponsor's cap; never an ambiguous answer, review rr11v V4), block:
+   *   first found, key: the Safe's most urgent `health / minHealth` then. Not blame: it stays in the plans, but the next
+   *   steps' narrowings probe the others first, for REFUSED_ALONE_MEMORY_BLOCKS blocks, or until the Safe's most urgent
+   *   ratio falls below the key (review rr11v V3: the state changed; the most urgent is probed first again).
+   * Carried in the fleet's shared runtime (`SHARED_ALERT_STATE`), so a failure on one worker followed by the same on the
+   * next is a repeat too.
    */
-  unnamedFailure?: { block: bigint; key: string } | undefined
-  /**
-   * Sub-accounts whose plan ALONE a narrowing (`SafeStep` `narrow`) found refused for a size-dependent Safe-wide cause
-   * (AA21 prefund, self-pay budget, a sponsor's cap), by lower-case id, with the block first found (review rr11u U1/U2).
-   * Not blame: they stay in the plans, but the next steps' narrowings probe the others first (the first probe is the
-   * plan without them), for REFUSED_ALONE_MEMORY_BLOCKS blocks from the block first found; then forgotten (tried first).
-   */
-  tooBigAlone?: Map<string, bigint> | undefined
-  /**
-   * The last plan answered an ambiguous HTTP 5xx (`isAmbiguousAnswer`: no code, words listed neither as the plan's nor as
-   * an outage; review rr11u U3 / U4): its block and key (its live sub-accounts, lower case, sorted, comma-joined, then
-   * `|` and the answer's status and message). The same key at the next step (UNNAMED_REPEAT_BLOCKS) is the plan's
-   * answer and the plan is narrowed (no blame); a first sighting is alerted as the node's (`rpc-error`).
-   */
-  ambiguousFailure?: { block: bigint; key: string } | undefined
+  recentFailures?: Map<string, RecentFailure> | undefined
   /**
    * The runs of this Safe's operations included but reverted (review rr11n N4), by lower-case sub-account of the reverted
    * plans (`*`: a record without them; review rr11p P3): how many, the block of the last `reverted` alert (the first of a
@@ -155,6 +154,43 @@ export type SafeRuntime = {
    */
   shortfallFallSeconds?: Map<string, number> | undefined
   blockSeconds?: number | undefined
+}
+
+/**
+ * One remembered failure of a Safe (`SafeRuntime.recentFailures`): what identifies it (a plan's sub-accounts, an answer's
+ * text, the state it was found in, by slot) and the block it was seen (first or last, by slot).
+ */
+export type RecentFailure = { key: string; block: bigint }
+
+/** `SafeRuntime.recentFailures` slot: the last unnamed failure of a plan of several (UNNAMED_REPEAT_BLOCKS). */
+export const UNNAMED_FAILURE = "unnamed"
+/** `SafeRuntime.recentFailures` slot: an ambiguous 5xx answer found to be the plans' size (AMBIGUOUS_SIZE_MEMORY_BLOCKS). */
+export const AMBIGUOUS_SIZE = "ambiguous-size"
+/** `SafeRuntime.recentFailures` slot: the run of sub-accounts probed alone after ambiguous answers (the rotation). */
+export const AMBIGUOUS_PROBED = "ambiguous-probed"
+/** `SafeRuntime.recentFailures` slot prefix (then the lower-case id): a sub-account found too big alone. */
+export const TOO_BIG_ALONE = "too-big|"
+
+/**
+ * The failure remembered in `slot` when it was seen at most `within` blocks before `block` (and not after it), else
+ * undefined; an older (or later) one is dropped from the memory.
+ *
+ * @returns The remembered failure (`key`, `block`), or undefined.
+ */
+export function recentFailure(rt: SafeRuntime, slot: string, block: bigint, within: bigint): RecentFailure | undefined {
+  const seen = rt.recentFailures?.get(slot)
+  if (seen === undefined) return undefined
+  if (block < seen.block || block - seen.block > within) {
+    rt.recentFailures?.delete(slot)
+    return undefined
+  }
+  return seen
+}
+
+/** Remembers `key` in `slot` as seen at `block` (replacing what the slot held); with `key` undefined, empties the slot. */
+export function rememberFailure(rt: SafeRuntime, slot: string, key: string | undefined, block: bigint): void {
+  if (key === undefined) rt.recentFailures?.delete(slot)
+  else (rt.recentFailures ??= new Map()).set(slot, { key, block })
 }
 
 export function newSafeRuntime(config: KeeperSafeConfig): SafeRuntime {

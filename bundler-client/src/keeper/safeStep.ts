@@ -22,9 +22,9 @@ import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBou
 import type { RuleViolation } from "@levpilot/sdk/rules"
 import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
-import { ProvisionalBlame, REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
+import { AMBIGUOUS_NARROW_PROBES, AMBIGUOUS_PROBES_PER_STEP, AMBIGUOUS_SIZE_MEMORY_BLOCKS, ProvisionalBlame, REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
-import { type SafeRuntime, backoff } from "./runtime.js"
+import { AMBIGUOUS_PROBED, AMBIGUOUS_SIZE, type SafeRuntime, TOO_BIG_ALONE, UNNAMED_FAILURE, backoff, recentFailure, rememberFailure } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
 import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -389,7 +389,7 @@ function unreachedDetail(steps: bigint, why: "over-limit" | "left-behind" | "sen
 
 /**
  * Blocks within which a plan's second failure with an error naming none of its sub-accounts counts as a repeat (the
- * previous step, or the one before after a backoff): only then are its sub-accounts isolated (`SafeRuntime.unnamedFailure`).
+ * previous step, or the one before after a backoff): only then are its sub-accounts isolated (`SafeRuntime.recentFailures` slot `unnamed`).
  */
 export const UNNAMED_REPEAT_BLOCKS = 2n
 
@@ -928,6 +928,23 @@ export class SafeStep {
       }
       return out.send !== undefined
     }
+    // The Safe's most urgent `health / minHealth` (the venue's health, as the solver reads it): a too-big-alone memory
+    // found at a higher one is stale (review rr11v V3).
+    const healthRatio = (id: string) => {
+      const x = snapshot.input.subAccounts.find((y) => y.state.id.toLowerCase() === id)
+      return x === undefined || !x.policy.minHealth ? Number.POSITIVE_INFINITY : venueHealthOf(x.state) / x.policy.minHealth
+    }
+    const lowestRatio = () => Math.min(Number.POSITIVE_INFINITY, ...all.map(healthRatio))
+    // The sub-account to probe alone after an ambiguous answer with no size conclusion: the first of `ids` (most urgent
+    // first) not yet probed in the current run of such probes (`AMBIGUOUS_PROBED`, renewed by each probe within
+    // AMBIGUOUS_SIZE_MEMORY_BLOCKS), a new run from the most urgent once all were (review rr11v V2/V4).
+    const nextAlone = (ids: readonly string[]): string => {
+      const probed = recentFailure(rt, AMBIGUOUS_PROBED, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key.split(",") ?? []
+      const next = ids.find((id) => !probed.includes(id))
+      const id = next ?? (ids[0] as string)
+      rememberFailure(rt, AMBIGUOUS_PROBED, next === undefined ? id : [...probed, id].join(","), block)
+      return id
+    }
     // A plan of several sub-accounts refused Safe-wide for a cause that grows with its size (`isSizeDependentSafeWide`:
     // the prefund AA21 and the self-pay budget charge (sum of gas limits) x maxFeePerGas, a sponsor may cap the gas of
     // one operation): narrowed over a candidate set, most urgent first (the turn order of `isolate`), each probe within
@@ -936,27 +953,38 @@ export class SafeStep {
     // half (ceil), quarter, ... down to its most urgent sub-account alone; a sub-account refused ALONE for the size is
     // dropped from the candidate set for this step and the whole remaining set is probed next, then halved again, so the
     // largest fitting most-urgent subset is found and several fitting sub-accounts land in one operation. The ones
-    // found too big alone are remembered for REFUSED_ALONE_MEMORY_BLOCKS blocks (`SafeRuntime.tooBigAlone`, not blame):
+    // found too big alone are remembered for REFUSED_ALONE_MEMORY_BLOCKS blocks (`SafeRuntime.recentFailures` slots `too-big|<id>`, not blame):
     // the next steps probe the plan without them first. No sub-account is blamed: the size, not any of them, is the
     // cause (review rr11s S1). Accepted: sent (true; the rest waits for the next operation; each one refused alone for the
     // size is alerted with the refusal's words). A probe naming or refusing a sub-account for its own reason: the step
     // plans again without it (false). The candidate set exhausted or the budget spent: the Safe's failure (rethrown,
     // `run` alerts naming the cause and, when plans of one were refused, each with its refusal).
-    const narrow = async (sent: ChainPlan, attempt: StepAttempt, error: unknown): Promise<boolean> => {
+    // An ambiguous HTTP 5xx (`ambiguous`, review rr11v): the same narrowing capped at AMBIGUOUS_NARROW_PROBES once such an
+    // answer was found to be the plans' size, else ONE sub-account alone (`alone`, AMBIGUOUS_PROBES_PER_STEP, the
+    // rotation's next); never remembered as too big alone; an accepted probe makes the answer the plans' size.
+    const narrow = async (sent: ChainPlan, attempt: StepAttempt, error: unknown, ambiguous?: { answer: string; alone: boolean }): Promise<boolean> => {
       isolation.spent += 1 // the refused plan's own simulation
       const urgentFirst = mostUrgentFirst(
         sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)),
         attempt.results,
       )
       const turns = [...new StepTurns(rt.unreached, block).first(urgentFirst)]
-      // Found too big alone at a recent step (not blame): after the others, and left out of the first probe.
-      const memory = rt.tooBigAlone
-      for (const [id, first] of memory ?? []) if (block - first > REFUSED_ALONE_MEMORY_BLOCKS || block < first) memory?.delete(id)
-      const known = new Set(turns.filter((id) => memory?.has(id)))
+      // Found too big alone at a recent step (not blame): after the others, and left out of the first probe. Forgotten
+      // REFUSED_ALONE_MEMORY_BLOCKS after found, or once the Safe's most urgent ratio fell below the one it was found at
+      // (review rr11v V3: the state changed, and the most urgent waited behind less urgent ones).
+      const lowest = lowestRatio()
+      for (const slot of [...(rt.recentFailures?.keys() ?? [])].filter((k) => k.startsWith(TOO_BIG_ALONE))) {
+        const seen = recentFailure(rt, slot, block, REFUSED_ALONE_MEMORY_BLOCKS)
+        if (seen !== undefined && lowest < Number(seen.key)) rememberFailure(rt, slot, undefined, block)
+      }
+      const known = new Set(turns.filter((id) => rt.recentFailures?.has(TOO_BIG_ALONE + id)))
       const ids = [...turns.filter((id) => !known.has(id)), ...turns.filter((id) => known.has(id))]
       const ranked = attempt.ranked ?? []
       const at = ranked.findIndex((plan) => plan.includes(ids[0] as string))
       let budget = isolation.share(at < 0 ? 1 : ranked.length - at)
+      // An ambiguous answer's narrowing is capped (review rr11v V4: an outage in the same words was narrowed with 7-8
+      // sends a block): AMBIGUOUS_NARROW_PROBES after a size conclusion, else one sub-account alone, in rotation.
+      if (ambiguous !== undefined) budget = Math.min(budget, ambiguous.alone ? AMBIGUOUS_PROBES_PER_STEP : AMBIGUOUS_NARROW_PROBES)
       const wide = safeWideFailureOf(error)
       let last = error
       // The sub-accounts whose plan alone was refused for the size-dependent cause, with the refusal's words.
@@ -965,7 +993,8 @@ export class SafeStep {
       // that differs from the refused plan), else the candidate set's most urgent half.
       let candidates = [...ids]
       const withoutKnown = ids.filter((id) => !known.has(id))
-      let subset = known.size > 0 && withoutKnown.length > 0 ? withoutKnown : ids.slice(0, Math.ceil(ids.length / 2))
+      let subset = ambiguous?.alone ? [nextAlone(ids)] : known.size > 0 && withoutKnown.length > 0 ? withoutKnown : ids.slice(0, Math.ceil(ids.length / 2))
+      if (ambiguous?.alone) isolation.ambiguousProbes += 1
       while (subset.length > 0 && budget > 0) {
         budget -= 1
         isolation.spent += 1
@@ -973,7 +1002,10 @@ export class SafeStep {
           const v = await simulate(subset, { name: wide?.cause ?? "safe-wide", args: [wide?.reason ?? ""] })
           logger.warn({ safe, block: Number(block), cause: wide?.cause, ids, tried: subset, verdict: v.kind, spent: isolation.spent }, "a plan failed Safe-wide for a cause that grows with its size; narrowed it, most urgent first")
           if (v.kind === "accepted") {
-            for (const id of v.sent ?? subset) memory?.delete(id)
+            for (const id of v.sent ?? subset) rememberFailure(rt, TOO_BIG_ALONE + id, undefined, block)
+            // A narrower plan accepted after an ambiguous answer: that answer is the plans' size for the Safe, whatever
+            // their sub-accounts, for AMBIGUOUS_SIZE_MEMORY_BLOCKS (review rr11v V1/V2).
+            if (ambiguous !== undefined) rememberFailure(rt, AMBIGUOUS_SIZE, ambiguous.answer, block)
             // The due ones left behind get their turn as in `isolate` (unreached runs), not judged nor blamed.
             for (const id of ids.filter((x) => !(v.sent ?? subset).includes(x) && !tooBig.some((b) => b.id === x) && !known.has(x) && snapshot.chain.find((c) => c.subAccount.toLowerCase() === x)?.band === "below")) {
               leftBehindNow.add(id)
@@ -993,7 +1025,7 @@ export class SafeStep {
                 new SafeWideFailureError({
                   safe,
                   cause: wide?.cause ?? "gas",
-                  reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${(v.sent ?? subset).join(", ")} was sent instead; ${big.id} is tried again at the next steps, after the others for ${REFUSED_ALONE_MEMORY_BLOCKS} blocks`,
+                  reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${(v.sent ?? subset).join(", ")} was sent instead; ${big.id} is tried again at the next steps, after the others for up to ${REFUSED_ALONE_MEMORY_BLOCKS} blocks (first again as soon as the Safe's most urgent health falls)`,
                   subAccounts: [big.id],
                   error: last,
                 }),
@@ -1018,7 +1050,10 @@ export class SafeStep {
           if (subset.length === 1) {
             const id = subset[0] as string
             tooBig.push({ id, reason: safeWideFailureOf(again)?.reason ?? "" })
-            if (!(rt.tooBigAlone ??= new Map()).has(id)) rt.tooBigAlone.set(id, block)
+            // Remembered only for a size-dependent Safe-wide refusal, its first block kept: an ambiguous answer may be an
+            // outage's (review rr11v V4: every sub-account was written in as too big alone).
+            const slot = TOO_BIG_ALONE + id
+            if (isSizeDependentSafeWide(again) && recentFailure(rt, slot, block, REFUSED_ALONE_MEMORY_BLOCKS) === undefined) rememberFailure(rt, slot, String(lowest), block)
             // Dropped for this step; the whole remaining set next (it may fit without it; without the known too-big ones
             // while others remain), then halved again.
             candidates = candidates.filter((x) => x !== id)
@@ -1062,11 +1097,7 @@ export class SafeStep {
     const retest = async (owedOnly = false): Promise<boolean> => {
       if (this.deps.dryRun || !isolation.canRetest() || rt.refusedAlone === undefined) return false
       // Most urgent first: the lowest health before (the venue's, as the solver reads it) over minHealth.
-      const ratio = (id: string) => {
-        const x = snapshot.input.subAccounts.find((y) => y.state.id.toLowerCase() === id)
-        return x === undefined || !x.policy.minHealth ? Number.POSITIVE_INFINITY : venueHealthOf(x.state) / x.policy.minHealth
-      }
-      const candidates = remembered.filter((id) => rt.refusedAlone?.has(id) && !isolation.culprits.has(id) && (!owedOnly || rt.refusedAlone?.get(id)?.owed === true)).sort((a, b) => ratio(a) - ratio(b))
+      const candidates = remembered.filter((id) => rt.refusedAlone?.has(id) && !isolation.culprits.has(id) && (!owedOnly || rt.refusedAlone?.get(id)?.owed === true)).sort((a, b) => healthRatio(a) - healthRatio(b))
       const id = StepIsolation.nextRetest(rt.refusedAlone, candidates)
       if (id === undefined) return false
       isolation.retests += 1
@@ -1119,15 +1150,16 @@ export class SafeStep {
       const { failing, planWide } = failureOf(error, plan, attempt, { minNamed: 2, planWide: true })
       return failing === undefined && planWide === undefined
     }
+    // The step sent its operation (a plan, an accepted probe or re-test) and ends normally.
+    const sentAndDone = () => {
+      sentNow = true
+      finished = true
+      rt.refused = refusedNow
+    }
     try {
       // A rejoined culprit left behind an accepted subset at the last step (`owed`): tested alone first; accepted, it is
       // this step's operation (review rr11o O6).
-      if (await retest(true)) {
-        sentNow = true
-        finished = true
-        rt.refused = refusedNow
-        return
-      }
+      if (await retest(true)) return sentAndDone()
       for (;;) {
         const attempt: StepAttempt = {}
         try {
@@ -1160,45 +1192,33 @@ export class SafeStep {
           // (review rr11i H3-a / rr11j J2: a rethrow backed the Safe off and stalled every other rescue).
           const { failing, oracle, planWide } = sent === undefined ? {} : failureOf(error, sent, attempt, { minNamed: charged ? Number.POSITIVE_INFINITY : 2, planWide: !charged })
           if (planWide !== undefined && sent !== undefined) {
-            if (await isolate(sent, planWide, attempt)) {
-              sentNow = true
-              finished = true
-              rt.refused = refusedNow
-              return
-            }
+            if (await isolate(sent, planWide, attempt)) return sentAndDone()
             continue
           }
-          // An ambiguous HTTP 5xx (`isAmbiguousAnswer`: no code, words listed neither way; review rr11u U3 / U4): judged by
-          // repetition. The same answer for the same plan at the previous step (UNNAMED_REPEAT_BLOCKS) is the plan's: a
-          // plan of several is narrowed by size (`narrow`, no blame). A first sighting (or a plan of one) ends the step as
-          // the node's (`run` alerts rpc-error, no probe, no blame).
+          // An ambiguous HTTP 5xx (`isAmbiguousAnswer`: no code, words listed neither way; reviews rr11u U3 / U4, rr11v)
+          // to a plan of several: when a narrower plan of this Safe was accepted after the same answer within
+          // AMBIGUOUS_SIZE_MEMORY_BLOCKS, it is the plan's size, narrowed at once (`narrow`, capped, no blame), whatever
+          // the plan's sub-accounts (review rr11v V1/V2: keyed on the exact set, every landing made the rest a first
+          // sighting); else ONE sub-account is probed alone (AMBIGUOUS_PROBES_PER_STEP, in rotation): accepted, it is sent
+          // and the answer becomes the plans' size; answered alike, the step ends as the node's (`run` alerts rpc-error,
+          // nothing blamed nor remembered; review rr11v V4: an outage cost 7-8 sends a block). A plan of one: the node's.
           const ambiguous = failing === undefined && sent !== undefined && !charged ? isAmbiguousAnswer(error) : undefined
           if (ambiguous !== undefined && sent !== undefined) {
             const live = sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id))
-            const key = `${[...live].sort().join(",")}|${ambiguous}`
-            const before = rt.ambiguousFailure
-            const again = before !== undefined && before.key === key && block > before.block && block - before.block <= UNNAMED_REPEAT_BLOCKS
-            rt.ambiguousFailure = { block, key }
-            if (!again || live.length < 2) throw error
-            logger.warn({ safe, block: Number(block), subAccounts: live, answer: ambiguous }, "the same ambiguous HTTP 5xx answered the same plan at the previous step: taken as the plan's; narrowed, most urgent first")
-            if (await narrow(sent, attempt, error)) {
-              sentNow = true
-              finished = true
-              rt.refused = refusedNow
-              return
-            }
+            const sized = recentFailure(rt, AMBIGUOUS_SIZE, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key === ambiguous
+            if (live.length < 2 || (!sized && isolation.ambiguousProbes >= AMBIGUOUS_PROBES_PER_STEP)) throw error
+            logger.warn(
+              { safe, block: Number(block), subAccounts: live, answer: ambiguous, sized },
+              sized ? "an ambiguous HTTP 5xx found to be the plans' size at a recent step answered this plan: narrowed, most urgent first" : "an ambiguous HTTP 5xx answered a plan of several: one sub-account probed alone",
+            )
+            if (await narrow(sent, attempt, error, { answer: ambiguous, alone: !sized })) return sentAndDone()
             continue
           }
           // A Safe-wide failure that grows with the plan's size (`isSizeDependentSafeWide`: AA21 prefund, the self-pay
           // budget, a paymaster's per-operation cap) of a plan of several sub-accounts: narrowed, most urgent first, with
           // no blame (`narrow`; review rr11s S1: the same big plan was refused every block and no rescue landed).
           if (failing === undefined && sent !== undefined && !charged && sent.subAccounts.filter((id) => !excluded.has(id.toLowerCase())).length > 1 && isSizeDependentSafeWide(error)) {
-            if (await narrow(sent, attempt, error)) {
-              sentNow = true
-              finished = true
-              rt.refused = refusedNow
-              return
-            }
+            if (await narrow(sent, attempt, error)) return sentAndDone()
             continue
           }
           // A plan of several sub-accounts failing with an error naming none of them, not of the loss class and not
@@ -1206,12 +1226,12 @@ export class SafeStep {
           // revert, a swap quote read at send): its cause is isolated among its sub-accounts as for a loss-class refusal,
           // within the same budget (review rr11q Q2: rethrown, the same plan failed every block and an accepted rescue
           // beside a broken sub-account was never sent). A probe of ONE sub-account failing so blames it (`simulate`).
-          // Only when the same plan failed so at the previous step too (`SafeRuntime.unnamedFailure`): a one-off answer is
+          // Only when the same plan failed so at the previous step too (`SafeRuntime.recentFailures` slot `unnamed`): a one-off answer is
           // the bundler's, and the step ends as before (send-failed naming the plan).
           const unnamedKey = sent?.subAccounts.map((id) => id.toLowerCase()).sort().join(",")
           const unnamed = failing === undefined && sent !== undefined && sent.subAccounts.filter((id) => !excluded.has(id.toLowerCase())).length > 1 && notThePlansFailure(error) === undefined
-          const repeated = unnamed && rt.unnamedFailure !== undefined && rt.unnamedFailure.key === unnamedKey && block - rt.unnamedFailure.block <= UNNAMED_REPEAT_BLOCKS
-          if (unnamed && unnamedKey !== undefined) rt.unnamedFailure = { block, key: unnamedKey }
+          const repeated = unnamed && recentFailure(rt, UNNAMED_FAILURE, block, UNNAMED_REPEAT_BLOCKS)?.key === unnamedKey
+          if (unnamed && unnamedKey !== undefined) rememberFailure(rt, UNNAMED_FAILURE, unnamedKey, block)
           if (repeated) {
             const name = error instanceof Error ? error.name : "Error"
             const message = error instanceof Error ? (error instanceof BaseError ? error.shortMessage : (error.message.split("\n")[0] ?? "")) : String(error)
@@ -1228,10 +1248,7 @@ export class SafeStep {
             }
             if (accepted) {
               found.commit({ excluded, stepRuns: ruleRefusedNow, isolation, rt })
-              sentNow = true
-              finished = true
-              rt.refused = refusedNow
-              return
+              return sentAndDone()
             }
             // No subset accepted: the same unnamed failure with each sub-account alone is no sub-account's (a bundler or
             // proxy answering garbage or -32603 to every request; test/keeper.adversarial.test.ts "garbage from the RPC

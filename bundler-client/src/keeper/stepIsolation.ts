@@ -33,6 +33,32 @@ export const REMEMBERED_RETESTS_PER_STEP = 1
  */
 export const REFUSED_ALONE_MEMORY_BLOCKS = 3n
 /**
+ * Sub-accounts probed ALONE per step after an ambiguous HTTP 5xx answer (`isAmbiguousAnswer`) to a plan of several while
+ * no narrowing of that answer was accepted within AMBIGUOUS_SIZE_MEMORY_BLOCKS (review rr11v V1/V2/V4). One: the
+ * bundler down costs the step two sends (the plan and one probe), not a narrowing's REFUSAL_SIMULATIONS_PER_STEP. The
+ * probe rotates through the plan's sub-accounts, most urgent first (`SafeRuntime.recentFailures` slot
+ * `ambiguous-probed`), so one whose plan alone gets the same answer does not hold the others back. Accepted: sent, and
+ * the answer is taken as the plans' size (AMBIGUOUS_SIZE_MEMORY_BLOCKS).
+ */
+export const AMBIGUOUS_PROBES_PER_STEP = 1
+
+/**
+ * Blocks after a narrower plan was accepted following an ambiguous HTTP 5xx answer during which the same answer (its
+ * status and words) to any plan of several of the same Safe is taken as the plan's size and narrowed at once, whatever
+ * the plan's sub-accounts (review rr11v V1/V2: keyed on the exact set, each landing made the rest a first sighting).
+ * Renewed by each accepted narrowing; an outage (nothing accepted) lets it lapse.
+ */
+export const AMBIGUOUS_SIZE_MEMORY_BLOCKS = 3n
+
+/**
+ * Probes of one narrowing of an ambiguous HTTP 5xx answer (within the plan's share of REFUSAL_SIMULATIONS_PER_STEP):
+ * enough to halve a module-size plan (8) down to its most urgent sub-account alone (4, 2, 1), so an outage answered in
+ * the same words right after a size conclusion costs at most this many probes a block, for at most
+ * AMBIGUOUS_SIZE_MEMORY_BLOCKS blocks (review rr11v V4).
+ */
+export const AMBIGUOUS_NARROW_PROBES = 3
+
+/**
  * A remembered culprit: the block first found (its memory's expiry counts from it), the block last tested alone (the
  * re-tests' rotation only), its refusal run's key and refusal; `owed` when it was remembered again at its rejoin behind
  * an accepted subset without a test alone: re-tested alone first at the next step, even when that step sends another plan
@@ -43,7 +69,7 @@ export type RefusedAlone = { block: bigint; tested: bigint; key: string; error: 
 /**
  * The blame an isolation found (sub-accounts left out, culprits, refusal runs, culprits remembered), held apart from the
  * step's until {@link ProvisionalBlame.commit}: the isolation of a plan's failure naming none of its sub-accounts
- * (`SafeRuntime.unnamedFailure`) blames only when a subset of the plan was accepted and sent; when none was (the same
+ * (`SafeRuntime.recentFailures` slot `unnamed`) blames only when a subset of the plan was accepted and sent; when none was (the same
  * failure for each sub-account alone: the bundler's, not theirs) or a probe ended the step, the record is dropped and
  * nothing was blamed.
  */
@@ -83,6 +109,8 @@ export class StepIsolation {
   spent = 0
   /** Re-tests alone of remembered culprits made against REMEMBERED_RETESTS_PER_STEP. */
   retests = 0
+  /** Probes alone after an ambiguous answer with no size conclusion, against AMBIGUOUS_PROBES_PER_STEP. */
+  ambiguousProbes = 0
   /** Lower-case ids found refused alone in this step. */
   readonly culprits = new Set<string>()
   /** Their refusal runs, and the remembered ones' runs continued, by run key. */

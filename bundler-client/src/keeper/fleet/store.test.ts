@@ -61,6 +61,7 @@ describe("shared runtime: the alert de-duplication state (review rr16d D3)", () 
     first.readFailed = { attempts: 1, last: 11n }
     first.noTriggerSince = 12n
     first.inclusionLogFailures = { nonce: "5", count: 1 }
+    first.recentFailures = new Map([["unnamed", { key: "0xaa,0xbb", block: 13n }], ["too-big|0xaa", { key: "0.91", block: 12n }]])
     Object.assign(first, { gasCapAlerted: "g", clampRefused: "c", clampedAway: true, aaveDust: "", replacementBlocked: "r" })
     const second = newSafeRuntime(config)
     applySharedRuntime(second, JSON.parse(JSON.stringify(sharedRuntimeOf(first))))

@@ -50,8 +50,9 @@ export const SHARED_ALERT_STATE = [
   "unreached",
   "refused",
   "inclusionLogFailures",
-  // Not an alert's memory but a repeat's (UNNAMED_REPEAT_BLOCKS): a plan's unnamed failure on one worker, then on the next (f11z).
-  "unnamedFailure",
+  // Not an alert's memory but the recent failures judged by repetition (f11z: a plan's unnamed failure on one worker, then
+  // on the next), the ambiguous-answer size conclusion and probe rotation, and the too-big-alone memory (f11zc).
+  "recentFailures",
 ] as const satisfies readonly (keyof SafeRuntime)[]
 
 /**
