@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest"
 import { DEFAULT_PATH, generatePath, SCENARIO_KINDS, scenarioSet } from "../prices/generator.js"
 import type { ScenarioKind } from "../prices/generator.js"
 import { resolveBacktestConfig, TRADERS } from "./config.js"
+import { runBacktest } from "./engine.js"
 import { runSuite } from "./suite.js"
 
 /*
@@ -81,5 +82,19 @@ describe("gap families: in the scorecard (seeded, no-idle trader)", () => {
       expect(suite.comparison?.lossAtMostDfs[kind]).toBeTypeOf("boolean")
       expect(suite.comparison?.autopilotOnlyLiquidations[kind]).toBe(0)
     }
+  })
+})
+
+describe("gap families: the autopilot's rescue after a gap (f13j)", () => {
+  // gapHold seed 1039 (no-idle): a 28 % gap leaves every strategy at health 1.024. Threshold is rescued (1.162, then
+  // 1.4). Before f13j the autopilot planned nothing for seven hours and was liquidated at 0.996: the volatility after the
+  // gap (44 annualised) widened its inclusion margin until the landing floor (1.243) was past what one operation's
+  // amount cap reaches (1.162), and the solver sends no partial rescue. Now it falls back to the module's own landing
+  // zone, as threshold plans.
+  it("threshold not liquidated => autopilot not liquidated on gapHold seed 1039 (FAILED before f13j: autopilot liquidated)", () => {
+    const c = resolveBacktestConfig(TRADERS["no-idle"])
+    const p = gapPath("gapHold", 1039)
+    expect(runBacktest(p, c, "threshold").liquidations).toBe(0)
+    expect(runBacktest(p, c, "autopilot").liquidations).toBe(0)
   })
 })
