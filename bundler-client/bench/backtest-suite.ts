@@ -28,7 +28,7 @@ if (!isMainThread) {
 } else {
   const { values } = parseArgs({
     options: {
-      paths: { type: "string", default: "900" },
+      paths: { type: "string", default: "1100" },
       seed: { type: "string", default: "1000" },
       trader: { type: "string", default: "all" },
       network: { type: "string", default: "mainnet" },

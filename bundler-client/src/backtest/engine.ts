@@ -883,6 +883,16 @@ class Simulation {
     const wide = mode === "autopilot" && this.shortfallReverted.size > 0 ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay, delay) : undefined
     const aimed = wide === undefined ? live : { ...live, subAccounts: live.subAccounts.map((x, i) => (this.shortfallReverted.has(x.state.id) ? (wide.subAccounts[i] as SubAccountInput) : x)) }
     let solved = solve(aimed)
+    // A rescue the inclusion margin rules out (review rr13t T3, gap families): after a gap the volatility reads tens of
+    // times its calm value, the margin lifts the landing floor past what one operation's caps can reach, and the solver
+    // plans nothing while the position sits just above health 1 for hours (liquidated on a gap that does not recover,
+    // where threshold, without the margin, is rescued). Then the keeper sends the rescue the module's own landing zone
+    // allows (the plan threshold would send): it may revert if the price falls on during inclusion (base gas), and
+    // otherwise lands inside the band.
+    if (mode === "autopilot" && solved.plan === undefined && this.subs.some((s) => outOfBand(s) === "low")) {
+      const plain = solve(solverInput)
+      if (plain.plan !== undefined) solved = plain
+    }
     const outcome = (id: string): SubAccountOutcome => solved.outcomes.find((o) => o.id === id) as SubAccountOutcome
     const stopped = mode === "autopilot" && this.guard?.tripped() === true
     let plan = solved.plan

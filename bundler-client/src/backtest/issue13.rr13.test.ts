@@ -43,7 +43,8 @@ describe("rr13 F1: the scorecard target (autopilot liquidation loss <= dfs-style
 
   it("fixed (b13c): seeds 5000-5199 no-idle, with the counterfactual's liquidator-first rule for every strategy the autopilot books 741,855 against dfs-style's 782,092 (630,162 before: dfs-style's rerun Repaid below health 1), its realised runs unchanged and its net higher on every liquidated path", () => {
     const { sum, net, autopilotNetBetterOnEach } = sums()
-    expect(sum.autopilot).toBeCloseTo(741_855, -1)
+    // 741,855 before f13j: the autopilot's liquidation-free rerun sends a rescue its inclusion margin had ruled out.
+    expect(sum.autopilot).toBeCloseTo(741_752, -1)
     expect(sum["dfs-style"]).toBeCloseTo(782_092, -1)
     // the realised runs are the ones observed before the rule (b13b): only the liquidation-free reruns change
     expect(net.autopilot).toBeCloseTo(-840_618, -1)
@@ -93,7 +94,8 @@ describe("rr13 F2: round 7's win rests on the full-close liquidation; with a par
 
   it("fixed (b13c): 16 liquidated held-out wicks (seeds 5000-5299) on an Aave account: autopilot 611,647 against dfs-style 625,362 (439,580 before the counterfactual's liquidator-first rule, 576,904 before b13b's one-sided DFS ratio check, F3)", () => {
     const sum = sums()
-    expect(sum.autopilot).toBeCloseTo(611_647, -1)
+    // 611,647 before f13j (the rescue fallback of the autopilot, see gapFamily.test.ts).
+    expect(sum.autopilot).toBeCloseTo(611_616, -1)
     expect(sum["dfs-style"]).toBeCloseTo(625_362, -1)
     // After a close-factor liquidation the account keeps debt and dfs-style acts on it (orders after the liquidation).
     const events: BacktestEvent[] = []

@@ -34,21 +34,42 @@ const gapRecover = (drop: number, seed: number): PricePaths => {
 }
 
 describe("rr13t T3: the scorecard target (autopilot liquidation loss <= dfs-style's per family) on a held-out gap-and-recover family", () => {
-  // Measured today (no-idle trader, drops 28/30/32 %, seeds 1-4): all strategies liquidated on the 30 and 32 % gaps;
-  // autopilot 591,907 against dfs-style 484,229 (1.22x), like for like equal (653,868 each), net P&L autopilot
-  // -593,405 against -754,215. The headline metric counts the autopilot's better counterfactual as a larger loss.
-  it.skip("rr13t T3 FAILS TODAY: autopilot liquidation loss <= dfs-style's on the family (no-idle trader)", () => {
-    const c = resolveBacktestConfig(TRADERS["no-idle"])
+  // Measured (no-idle trader, drops 28/30/32 %, seeds 1-4), at 8a1c5e6 and again on f13j: every strategy rests at health
+  // 1.4 when the gap comes, so the 30 and 32 % gaps liquidate all of them alike (health 0.98 / 0.95 on one step, nothing
+  // can act in between); like for like 653,868 each. Autopilot 591,653 against dfs-style 484,229 (1.22x) on the issue's
+  // definition because its no-liquidation rerun ends richer (about 99,600 per path against dfs-style's 78,000: dfs-style
+  // sells a third of the position at the bottom of the wick and misses the recovery). Net P&L: autopilot -593,619
+  // against -754,215. Meeting the headline target here needs the autopilot to rest above health 1/(1-0.32) = 1.47 in
+  // calm (less leverage than dfs-style, and a tail beyond the policy's 28.6 %), or a different metric; neither is done
+  // (bundler-client/README.md, "Caveats"). The headline target stays skipped; the tests below state what holds.
+  const c = resolveBacktestConfig(TRADERS["no-idle"])
+  const family = () => [0.28, 0.3, 0.32].flatMap((drop) => [1, 2, 3, 4].map((seed) => ({ drop, seed, p: gapRecover(drop, seed) })))
+  it.skip("rr13t T3 not met (metric, see above): autopilot liquidation loss <= dfs-style's on the family (no-idle trader)", () => {
     let autopilot = 0
     let dfs = 0
-    for (const drop of [0.28, 0.3, 0.32]) {
-      for (const seed of [1, 2, 3, 4]) {
-        const p = gapRecover(drop, seed)
-        autopilot += runBacktest(p, c, "autopilot").liquidationLoss
-        dfs += runBacktest(p, c, "dfs-style").liquidationLoss
-      }
+    for (const { p } of family()) {
+      autopilot += runBacktest(p, c, "autopilot").liquidationLoss
+      dfs += runBacktest(p, c, "dfs-style").liquidationLoss
     }
     expect(autopilot).toBeLessThanOrEqual(dfs)
+  })
+  it("rr13t T3, what holds: liquidated only where dfs-style is, like-for-like loss <= dfs-style's, never poorer than dfs-style per path, net P&L >= dfs-style's", () => {
+    let lflAutopilot = 0
+    let lflDfs = 0
+    let pnlAutopilot = 0
+    let pnlDfs = 0
+    for (const { drop, seed, p } of family()) {
+      const a = runBacktest(p, c, "autopilot")
+      const d = runBacktest(p, c, "dfs-style")
+      if (a.liquidations > 0) expect(d.liquidations, `drop ${drop} seed ${seed}`).toBeGreaterThan(0)
+      expect(a.finalEquity, `drop ${drop} seed ${seed}`).toBeGreaterThanOrEqual(d.finalEquity)
+      lflAutopilot += a.liquidationLossLikeForLike
+      lflDfs += d.liquidationLossLikeForLike
+      pnlAutopilot += a.netPnl
+      pnlDfs += d.netPnl
+    }
+    expect(lflAutopilot).toBeLessThanOrEqual(lflDfs + 1e-6)
+    expect(pnlAutopilot).toBeGreaterThanOrEqual(pnlDfs)
   })
 })
 

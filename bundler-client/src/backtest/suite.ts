@@ -105,6 +105,8 @@ export const FAMILIES: Record<ScenarioKind, { path?: Partial<PathParameters>; co
   flashWick: {},
   slowGrind: {},
   whipsaw: {},
+  gapRecover: {},
+  gapHold: {},
   depeg: {
     path: { initialPrice: 1, sigma: 0.03, jumps: { intensity: 0, meanLog: 0, sigmaLog: 0 } },
     config: (c) =>
@@ -248,7 +250,7 @@ export function summarizeSuite(params: RunSuiteParameters, paths: readonly PathR
  *
  * @param params - Path count, base seed, configuration, optional path overrides, families and a progress callback.
  * @returns Totals overall and per family, and the scorecard comparisons.
- * @example runSuite({ count: 900, baseSeed: 1000, config: resolveBacktestConfig() })
+ * @example runSuite({ count: 1100, baseSeed: 1000, config: resolveBacktestConfig() })
  */
 export function runSuite(params: RunSuiteParameters): SuiteResult {
   const started = performance.now()

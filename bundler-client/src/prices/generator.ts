@@ -4,10 +4,10 @@ import type { JumpParameters } from "../risk/firstPassage.js"
 import type { PricePaths } from "./csv.js"
 
 /** Shapes of generated paths. */
-export type ScenarioKind = "gbm" | "jumps" | "regime" | "crash30" | "crash45" | "flashWick" | "slowGrind" | "whipsaw" | "depeg"
+export type ScenarioKind = "gbm" | "jumps" | "regime" | "crash30" | "crash45" | "flashWick" | "slowGrind" | "whipsaw" | "depeg" | "gapRecover" | "gapHold"
 
 /** All scenario kinds, in the order the suite cycles through them. */
-export const SCENARIO_KINDS: readonly ScenarioKind[] = ["gbm", "jumps", "regime", "crash30", "crash45", "flashWick", "slowGrind", "whipsaw", "depeg"]
+export const SCENARIO_KINDS: readonly ScenarioKind[] = ["gbm", "jumps", "regime", "crash30", "crash45", "flashWick", "slowGrind", "whipsaw", "depeg", "gapRecover", "gapHold"]
 
 /** A drop and a recovery ("flashWick", "depeg"): depth drawn in [minDepth, maxDepth], linear in log-price. */
 export type ShockParameters = {
@@ -54,6 +54,13 @@ export type PathParameters = {
   wick: ShockParameters
   /** "depeg" (a correlated pair such as wstETH/ETH): the depeg, with `regimeMultiplier` x volatility until it has recovered. */
   depeg: ShockParameters
+  /**
+   * "gapRecover" / "gapHold" (review rr13t T3): a gap of one of `depths` (drawn uniformly) within `dropSeconds`; for
+   * "gapRecover" back to `1 - residual` of the level before it over `recoverySeconds`, for "gapHold" no recovery (the
+   * price stays at the bottom plus the diffusion). The calm volatility is `sigma` x a factor drawn in [0.5, 1.5], as
+   * for "flashWick".
+   */
+  gap: { depths: readonly number[]; dropSeconds: number; recoverySeconds: number; residual: number }
   /** "slowGrind": a fall drawn in [minFall, maxFall] in `steps` equal log-steps, each over `stepSeconds`, evenly spread. */
   grind: { minFall: number; maxFall: number; steps: number; stepSeconds: number }
   /** "whipsaw": log-price swings of +-ln(1 + amplitude) with a period drawn in [minPeriodSeconds, maxPeriodSeconds]. */
@@ -75,6 +82,7 @@ export const DEFAULT_PATH: Omit<PathParameters, "kind" | "seed"> = {
   crashSeconds: 3600,
   wick: { minDepth: 0.15, maxDepth: 0.3, dropSeconds: 60, recoverySeconds: 300, residual: 0.003 },
   depeg: { minDepth: 0.03, maxDepth: 0.1, dropSeconds: 1800, recoverySeconds: 86_400, residual: 0.01 },
+  gap: { depths: [0.28, 0.3, 0.32], dropSeconds: 60, recoverySeconds: 1800, residual: 0.003 },
   grind: { minFall: 0.4, maxFall: 0.7, steps: 8, stepSeconds: 1800 },
   whipsaw: { amplitude: 0.12, minPeriodSeconds: 6 * 3600, maxPeriodSeconds: 12 * 3600 },
 }
@@ -95,8 +103,9 @@ function shockOffset(t: number, start: number, depth: number, shock: ShockParame
  * then `regimeMultiplier` x for `regimeSeconds`, then back), a crash (-30 % / -45 % within
  * `crashSeconds`, linear in log-price, starting at a random time in the middle third, followed by the
  * high-volatility regime), a flash wick (calm, a drop of 15-30 % within one minute, back within five
- * minutes, calm), a slow grind (-40 % to -70 % in steps over the path), a whipsaw (+-12 % swings) or a
- * depeg of a correlated pair (-3 % to -10 % in 30 minutes, recovering over a day, at higher volatility).
+ * minutes, calm), a slow grind (-40 % to -70 % in steps over the path), a whipsaw (+-12 % swings), a
+ * depeg of a correlated pair (-3 % to -10 % in 30 minutes, recovering over a day, at higher volatility), or a gap of
+ * 28, 30 or 32 % within one minute in calm, recovering within 30 minutes ("gapRecover") or not at all ("gapHold").
  * Event times, depths and periods are drawn from the seed. Reproducible for a seed.
  *
  * @param params - Shape, seed and dynamics.
@@ -116,10 +125,14 @@ export function generatePath(params: PathParameters): PricePaths {
   const regimeStart = crashDrop > 0 ? crashEnd : eventStart
   const regimeEnd = regimeStart + params.regimeSeconds
   const crashPerStep = crashDrop > 0 ? (Math.log(1 - crashDrop) * params.stepSeconds) / params.crashSeconds : 0
-  const shock = params.kind === "flashWick" ? params.wick : params.kind === "depeg" ? params.depeg : undefined
-  const shockDepth = shock === undefined ? 0 : shock.minDepth + (shock.maxDepth - shock.minDepth) * rng.uniform()
+  const gapped = params.kind === "gapRecover" || params.kind === "gapHold"
+  const gapDepth = gapped ? (params.gap.depths[Math.min(params.gap.depths.length - 1, Math.floor(rng.uniform() * params.gap.depths.length))] as number) : 0
+  if (gapped && !(gapDepth > 0 && gapDepth < 1)) throw new RangeError(`gap.depths: each depth must be in (0, 1), got ${gapDepth}`)
+  const gapShock: ShockParameters = { minDepth: gapDepth, maxDepth: gapDepth, dropSeconds: params.gap.dropSeconds, recoverySeconds: params.gap.recoverySeconds, residual: params.kind === "gapHold" ? gapDepth : params.gap.residual }
+  const shock = params.kind === "flashWick" ? params.wick : params.kind === "depeg" ? params.depeg : gapped ? gapShock : undefined
+  const shockDepth = shock === undefined ? 0 : gapped ? gapDepth : shock.minDepth + (shock.maxDepth - shock.minDepth) * rng.uniform()
   const shockEnd = shock === undefined ? 0 : eventStart + shock.dropSeconds + shock.recoverySeconds
-  const calmFactor = params.kind === "flashWick" ? 0.5 + rng.uniform() : 1
+  const calmFactor = params.kind === "flashWick" || gapped ? 0.5 + rng.uniform() : 1
   const fall = params.kind === "slowGrind" ? params.grind.minFall + (params.grind.maxFall - params.grind.minFall) * rng.uniform() : 0
   const period = params.kind === "whipsaw" ? params.whipsaw.minPeriodSeconds + (params.whipsaw.maxPeriodSeconds - params.whipsaw.minPeriodSeconds) * rng.uniform() : 1
   const phase = params.kind === "whipsaw" ? 2 * Math.PI * rng.uniform() : 0
@@ -128,6 +141,10 @@ export function generatePath(params: PathParameters): PricePaths {
       case "flashWick":
       case "depeg":
         return shockOffset(t, eventStart, shockDepth, shock as ShockParameters)
+      case "gapRecover":
+      case "gapHold":
+        // The gap starts on a step, so a one-minute gap is one step's move.
+        return shockOffset(t, Math.floor(eventStart / params.stepSeconds) * params.stepSeconds, shockDepth, shock as ShockParameters)
       case "slowGrind": {
         const { steps, stepSeconds } = params.grind
         let o = 0
@@ -170,9 +187,9 @@ export function generatePath(params: PathParameters): PricePaths {
 export type ScenarioSpec = { index: number; kind: ScenarioKind; seed: number }
 
 /**
- * The standard scenario set: path i has kind `SCENARIO_KINDS[i % 9]` and seed `baseSeed + i`, so
- * 900 paths are 100 each of GBM, jumps, regime shift, -30 % crash, -45 % crash, flash wick, slow grind,
- * whipsaw and depeg.
+ * The standard scenario set: path i has kind `SCENARIO_KINDS[i % 11]` and seed `baseSeed + i`, so
+ * 1,100 paths are 100 each of GBM, jumps, regime shift, -30 % crash, -45 % crash, flash wick, slow grind,
+ * whipsaw, depeg, gap and recover, and gap and hold.
  *
  * @param count - Number of paths.
  * @param baseSeed - Seed of path 0.

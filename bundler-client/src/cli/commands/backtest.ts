@@ -32,7 +32,7 @@ Options:
                         clock stepping in multiples of 1,000 (0, 60000, ...) are refused as ambiguous.
   --generate <N>        Instead of a file, run N generated paths and print the scorecard per scenario
                         family (path i: family gbm, jumps, regime, crash30, crash45, flashWick,
-                        slowGrind, whipsaw, depeg in turn, seed <seed>+i).
+                        slowGrind, whipsaw, depeg, gapRecover, gapHold in turn, seed <seed>+i).
   --seed <n>            Base seed for --generate. Default 1000.
   --days <d>            Length of each generated path in days, one-minute steps. Default 3.
   --policy <file.json>  JSON object overlaid on the default scenario: "policy" (band, caps, cooldown,
