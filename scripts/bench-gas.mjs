@@ -181,6 +181,14 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-03 (issue 15, branch g15d, against main 6a66c27, back to back on one machine): PlanLib.check's per-action " +
+      "rules run in one assembly loop (same rules, same order, same reason codes: Math.t.sol " +
+      "testFuzz_PlanLib_AssemblyLoopMatchesReference against the Solidity loop it replaced); the module runs the check " +
+      "in validation and again in execution. Overhead 1 sub-account 124,497 -> 122,739 first, 124,507 -> 122,749 later, " +
+      "cold 138,507 -> 136,749; 3 sub-accounts 328,240 -> 322,762 first, 328,270 -> 322,792 later, cold 358,270 -> " +
+      "352,792; per extra sub-account 101,882 -> 100,022 later, cold 109,882 -> 108,022; swap deleverage 558,535 -> " +
+      "554,821 first, 484,648 -> 480,934 later; boost 518,150 -> 515,462. LeverageModule 24,539 -> 24,432 bytes (144 under EIP-170). " +
+      "Targets not met",
     "2026-12-03 (issue 15, branch g15b, against main c8fdc91, back to back on one machine): new cold rows " +
       "(GasBenchColdLater1Test / GasBenchColdLater3Test: every contract either lane touches cooled before each lane). " +
       "The warm rows run after the test's own view calls that build the plan, which leave Morpho's market params, the " +

@@ -19,6 +19,47 @@ contract PlanLibHarness {
     function check(bytes calldata callData) external pure returns (uint8) {
         return PlanLib.check(callData[4:]);
     }
+
+    /// @dev PlanLib.check as it was before its action loop moved to assembly (issue 15, g15d), kept verbatim as the
+    /// reference the equivalence fuzz test compares against.
+    function checkBefore(bytes calldata callData) external pure returns (uint8) {
+        bytes calldata args = callData[4:];
+        if (args.length < 192) return ConstantsLib.MALFORMED_TOO_SHORT;
+        if (_word(args, 0) >> 160 != 0) return ConstantsLib.MALFORMED_DIRTY_KEEPER;
+        if (_word(args, 32) != 0x40 || _word(args, 64) != 0x40) return ConstantsLib.MALFORMED_BAD_OFFSET;
+        uint256 n = _word(args, 128);
+        if (n == 0 || n > ConstantsLib.MAX_SUB_ACCOUNTS) return ConstantsLib.MALFORMED_SUB_ACCOUNT_COUNT;
+        if (_word(args, 96) != 0x60 + 32 * n) return ConstantsLib.MALFORMED_BAD_OFFSET;
+        uint256 actionsAt = 160 + 32 * n;
+        if (args.length < actionsAt + 32) return ConstantsLib.MALFORMED_TOO_SHORT;
+        uint256 m = _word(args, actionsAt);
+        if (m == 0 || m > ConstantsLib.MAX_ACTIONS) return ConstantsLib.MALFORMED_ACTION_COUNT;
+        if (args.length != actionsAt + 32 + 128 * m) return ConstantsLib.MALFORMED_BAD_LENGTH;
+        uint256 openedAt; // index + 1 of the open callback action, 0 when none is open
+        for (uint256 i; i < m; ++i) {
+            uint256 at = actionsAt + 32 + 128 * i;
+            uint256 kind = _word(args, at);
+            if (kind >= ConstantsLib.ACTION_KINDS) return ConstantsLib.MALFORMED_BAD_KIND;
+            if (_word(args, at + 32) >= n) return ConstantsLib.MALFORMED_BAD_INDEX;
+            if (_word(args, at + 64) >> 160 != 0) return ConstantsLib.MALFORMED_DIRTY_POOL;
+            if (kind == uint256(ActionKind.RepayWithCallback) || kind == uint256(ActionKind.SupplyCollateralWithCallback)) {
+                if (openedAt != 0) return ConstantsLib.MALFORMED_NESTED_CALLBACK;
+                openedAt = i + 1;
+            } else if (kind == uint256(ActionKind.EndCallback)) {
+                if (openedAt == 0) return ConstantsLib.MALFORMED_UNOPENED_CALLBACK;
+                if (openedAt == i) return ConstantsLib.MALFORMED_EMPTY_CALLBACK;
+                openedAt = 0;
+            }
+        }
+        if (openedAt != 0) return ConstantsLib.MALFORMED_UNCLOSED_CALLBACK;
+        return 0;
+    }
+
+    function _word(bytes calldata data, uint256 offset) private pure returns (uint256 value) {
+        assembly ("memory-safe") {
+            value := calldataload(add(data.offset, offset))
+        }
+    }
 }
 
 /// @notice Fuzz tests of the health / value math and of the plan encoding rules.
@@ -171,5 +212,59 @@ contract MathTest is Test {
         assertEq(harness.check(data), ConstantsLib.MALFORMED_SUB_ACCOUNT_COUNT);
         data = abi.encodeCall(ILeverageModule.executeRebalance, (address(1), _plan(1, 1, 33)));
         assertEq(harness.check(data), ConstantsLib.MALFORMED_ACTION_COUNT);
+    }
+
+    /// @dev PlanLib.check (its action loop in assembly since g15d) returns exactly what the Solidity loop it replaced
+    /// returns (`PlanLibHarness.checkBefore`), on plans whose actions draw kinds from 0 to 12 (11, 12 invalid; callback
+    /// openers 8, 9 and closer 10 at random, so every callback rule fires), sub-account indexes up to n (n is out of
+    /// range), dirty pools, and one word of the encoding overwritten at random (header words included).
+    function testFuzz_PlanLib_AssemblyLoopMatchesReference(uint256 seed, uint256 n, uint256 m, uint256 mutate, uint256 value)
+        public
+        view
+    {
+        n = bound(n, 1, 8);
+        m = bound(m, 1, 32);
+        bytes memory data = abi.encodeCall(ILeverageModule.executeRebalance, (address(1), _plan(seed, n, m)));
+        uint256 actionsAt = 4 + 160 + 32 * n + 32;
+        for (uint256 i; i < m; ++i) {
+            uint256 r = uint256(keccak256(abi.encode(seed, "raw", i)));
+            uint256 at = actionsAt + 128 * i;
+            uint256 kind = r % 13;
+            uint256 index = (r >> 8) % (n + ((r >> 200) % 4 == 0 ? 1 : 0)); // sometimes n: out of range
+            uint256 pool = (r >> 16) % 7 == 0 ? uint256(r >> 24) : uint256(uint160(r >> 24));
+            if ((r >> 40) % 4 != 0 && kind > 10) kind = r % 11; // mostly valid kinds, so later rules are reached
+            assembly ("memory-safe") {
+                mstore(add(add(data, 0x20), at), kind)
+                mstore(add(add(data, 0x20), add(at, 32)), index)
+                mstore(add(add(data, 0x20), add(at, 64)), pool)
+            }
+        }
+        if (mutate % 3 == 0) {
+            uint256 word = (mutate / 3) % ((data.length - 4) / 32);
+            if ((mutate >> 128) % 2 == 0) value = value % 64; // small values hit offsets, counts and kinds
+            assembly ("memory-safe") {
+                mstore(add(add(data, 0x24), shl(5, word)), value)
+            }
+        }
+        assertEq(harness.check(data), harness.checkBefore(data));
+    }
+
+    function test_PlanLib_AssemblyLoopMatchesReference_EveryCallbackRule() public view {
+        // kinds per plan: nested opener, closer with nothing open, empty block, unclosed block, a good block
+        uint8[4][5] memory plans = [[8, 9, 10, 5], [10, 5, 5, 5], [8, 10, 5, 5], [5, 9, 5, 5], [8, 5, 10, 5]];
+        uint8[5] memory want = [
+            ConstantsLib.MALFORMED_NESTED_CALLBACK, ConstantsLib.MALFORMED_UNOPENED_CALLBACK,
+            ConstantsLib.MALFORMED_EMPTY_CALLBACK, ConstantsLib.MALFORMED_UNCLOSED_CALLBACK, 0
+        ];
+        for (uint256 p; p < plans.length; ++p) {
+            Plan memory plan = _plan(p, 1, 4);
+            for (uint256 i; i < 4; ++i) {
+                plan.actions[i].kind = ActionKind(plans[p][i]);
+                plan.actions[i].subAccount = 0;
+            }
+            bytes memory data = abi.encodeCall(ILeverageModule.executeRebalance, (address(1), plan));
+            assertEq(harness.check(data), want[p]);
+            assertEq(harness.checkBefore(data), want[p]);
+        }
     }
 }
