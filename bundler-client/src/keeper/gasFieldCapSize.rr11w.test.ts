@@ -1,6 +1,7 @@
 import { GasFieldAboveCapError } from "@levpilot/sdk/errors"
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
+import { fittingSize, isSizeDependentSafeWide, safeWideFailureOf } from "./errors.js"
 import { newSafeRuntime } from "./runtime.js"
 import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub, subIdOf } from "./testing.js"
 
@@ -88,3 +89,20 @@ test("f11zd: only the most urgent alone exceeds the call-gas cap: the other thre
   // Still due and too big alone at the next blocks: its plan of one is refused alike and alerted, never blamed.
   expect(alerts.filter((a) => a.block > 100n).every((a) => a.kind === "send-failed" && a.message.includes("is above the Safe's cap of 700000"))).toBe(true)
 }, 120_000)
+
+test("f11zd: the classes of GasFieldAboveCapError: gas limits Safe-wide (size-dependent for call / verification / preVerification gas), fee fields not; fittingSize in exact integers", () => {
+  const cap = (field: "callGasLimit" | "verificationGasLimit" | "preVerificationGas" | "paymasterPostOpGasLimit" | "maxFeePerGas", value: bigint, c: bigint) => new GasFieldAboveCapError({ field, value, cap: c })
+  for (const field of ["callGasLimit", "verificationGasLimit", "preVerificationGas"] as const) {
+    expect(safeWideFailureOf(cap(field, 2n, 1n))?.cause).toBe("gas-cap")
+    expect(isSizeDependentSafeWide(cap(field, 2n, 1n))).toBe(true)
+  }
+  expect(safeWideFailureOf(cap("paymasterPostOpGasLimit", 2n, 1n))?.cause).toBe("gas-cap")
+  expect(isSizeDependentSafeWide(cap("paymasterPostOpGasLimit", 2n, 1n))).toBe(false)
+  expect(safeWideFailureOf(cap("maxFeePerGas", 2n, 1n))).toBeUndefined()
+  expect(safeWideFailureOf(cap("callGasLimit", 574_267n, 400_000n))?.reason).toContain("574267 is above the Safe's cap of 400000")
+  expect(fittingSize(cap("callGasLimit", 3_200_000n, 1_400_000n), 8)).toBe(3)
+  expect(fittingSize(cap("callGasLimit", 3_000_000n, 2_999_999n), 8)).toBe(7) // floor, at most size - 1
+  expect(fittingSize(cap("callGasLimit", 10_000_000n, 1n), 8)).toBe(1) // at least 1
+  expect(fittingSize(cap("paymasterPostOpGasLimit", 2n, 1n), 8)).toBeUndefined()
+  expect(fittingSize(new Error("AA21 didn't pay prefund"), 8)).toBeUndefined()
+})
