@@ -1,4 +1,5 @@
 import {
+  GasFieldAboveCapError,
   PaymasterRefusedError,
   PaymasterTokenChargeError,
   PaymasterUnavailableError,
@@ -60,9 +61,12 @@ export function isNodeFailure(error: unknown): boolean {
  * "insufficient funds for gas", its self-pay budget), `nonce` (AA25 / an invalid account nonce, another pending
  * operation's AA25 at estimation, the keeper's nonce not the chain's), `fee` (the bundler's fee floor above the fee the
  * Safe's caps allow, worded with no AA code: Alto's "maxFeePerGas must be at least X (current maxFeePerGas: Y)", a
- * "replacement underpriced", a gas price or priority fee "too low"; review rr11s S3: it was blamed on each sub-account).
+ * "replacement underpriced", a gas price or priority fee "too low"; review rr11s S3: it was blamed on each sub-account),
+ * `gas-cap` (a gas limit of the operation above the Safe's own per-operation cap, `GasFieldAboveCapError` for
+ * callGasLimit, verificationGasLimit, preVerificationGas or the paymaster's two gas limits: the module refuses it in
+ * validation, `GasFieldAboveCap`; review rr11w W1: it was isolated as an unnamed failure and no rescue landed).
  */
-export type SafeWideCause = "paymaster" | "paymaster-unavailable" | "gas" | "nonce" | "fee"
+export type SafeWideCause = "paymaster" | "paymaster-unavailable" | "gas" | "gas-cap" | "nonce" | "fee"
 
 /** The bundler's (EntryPoint's) codes and texts of each Safe-wide cause, matched in any message of the cause chain. */
 const SAFE_WIDE_TEXT: readonly [SafeWideCause, RegExp][] = [
@@ -90,6 +94,7 @@ export function safeWideFailureOf(error: unknown): { cause: SafeWideCause; reaso
   const named: [SafeWideCause, Error | undefined][] = [
     ["paymaster", findInCauseChain(error, PaymasterRefusedError) ?? findInCauseChain(error, PaymasterValidationFailedError) ?? findInCauseChain(error, SelfPayNotAllowedError)],
     ["gas", findInCauseChain(error, SelfPayBudgetExceededError)],
+    ["gas-cap", gasLimitAboveCapOf(error)],
     ["nonce", findInCauseChain(error, PendingOperationFailedError) ?? findInCauseChain(error, UserOperationInFlightError) ?? findInCauseChain(error, NonceMismatchError)],
   ]
   for (const [cause, found] of named) if (found !== undefined) return { cause, reason: `${first(found)}${found instanceof PaymasterRefusedError || found instanceof PaymasterValidationFailedError ? ` (${found.reason})` : ""}` }
@@ -101,6 +106,35 @@ export function safeWideFailureOf(error: unknown): { cause: SafeWideCause; reaso
   return undefined
 }
 
+/** The gas LIMIT fields of `GasFieldAboveCapError` (not the fee fields): a Safe-wide `gas-cap` failure. */
+const GAS_LIMIT_FIELDS: ReadonlySet<string> = new Set(["callGasLimit", "verificationGasLimit", "preVerificationGas", "paymasterVerificationGasLimit", "paymasterPostOpGasLimit"])
+/** The fields whose need grows with the plan (each sub-account's actions, its calldata): a smaller plan may fit. */
+const SIZE_GAS_FIELDS: ReadonlySet<string> = new Set(["callGasLimit", "verificationGasLimit", "preVerificationGas"])
+
+/**
+ * The first `GasFieldAboveCapError` of `error`'s cause chain naming a gas LIMIT field (callGasLimit,
+ * verificationGasLimit, preVerificationGas, paymasterVerificationGasLimit, paymasterPostOpGasLimit; gas units), or
+ * undefined (a fee field above its cap is the fee's, not the plan's size).
+ */
+export function gasLimitAboveCapOf(error: unknown): GasFieldAboveCapError | undefined {
+  const found = findInCauseChain(error, GasFieldAboveCapError)
+  return found !== undefined && GAS_LIMIT_FIELDS.has(found.field) ? found : undefined
+}
+
+/**
+ * How many of a refused plan's `size` sub-accounts may fit the Safe's cap named by a `gas-cap` failure of a field that
+ * grows with the plan (`SIZE_GAS_FIELDS`), assuming gas grows in proportion: floor(size x cap / value), at least 1 and
+ * at most size - 1; undefined for any other failure (the caller halves). Exact integers (gas units).
+ *
+ * @example fittingSize(new GasFieldAboveCapError({ field: "callGasLimit", value: 3_200_000n, cap: 1_400_000n }), 8) // 3
+ */
+export function fittingSize(error: unknown, size: number): number | undefined {
+  const found = gasLimitAboveCapOf(error)
+  if (found === undefined || !SIZE_GAS_FIELDS.has(found.field) || found.value <= 0n || size < 2) return undefined
+  const fit = Number((BigInt(size) * found.cap) / found.value)
+  return Math.min(size - 1, Math.max(1, fit))
+}
+
 /**
  * Whether a Safe-wide failure ({@link safeWideFailureOf}) may depend on the plan's size, so that a smaller plan of the
  * same Safe may fit (review rr11s S1): `gas` (the prefund AA21 and the self-pay budget's charge are both
@@ -108,13 +142,16 @@ export function safeWideFailureOf(error: unknown): { cause: SafeWideCause; reaso
  * of one) and `paymaster` (an ERC-7677 sponsor's per-operation gas or cost cap, AA31 a deposit below the operation's
  * maximum cost, an ERC-20 paymaster's allowance below its charge), except self-pay not allowed. A sponsor refusing the
  * Safe outright cannot be told from its cap by its wording, so it is found by the narrowing itself: its plan of one is
- * refused alike and alerted as before. `nonce`, `paymaster-unavailable` and `fee` do not depend on the plan.
+ * refused alike and alerted as before. `gas-cap` for callGasLimit, verificationGasLimit and preVerificationGas (the
+ * Safe's per-operation caps; each sub-account adds actions and calldata; review rr11w W1), not the paymaster's two gas
+ * limits (the paymaster's own, not the plan's). `nonce`, `paymaster-unavailable` and `fee` do not depend on the plan.
  */
 export function isSizeDependentSafeWide(error: unknown): boolean {
   if (isNodeFailure(error)) return false
   const wide = safeWideFailureOf(error)
   if (wide === undefined) return false
   if (wide.cause === "gas") return true
+  if (wide.cause === "gas-cap") return SIZE_GAS_FIELDS.has(gasLimitAboveCapOf(error)?.field ?? "")
   return wide.cause === "paymaster" && findInCauseChain(error, SelfPayNotAllowedError) === undefined
 }
 
@@ -164,7 +201,7 @@ export class SafeWideFailureError extends BaseError {
   /** The failure's own words (the paymaster's reason, the bundler's AA code and text): the alert's `reason`. */
   reason: string
   constructor({ safe, cause, reason, subAccounts, error }: { safe: string; cause: SafeWideCause; reason: string; subAccounts?: readonly string[] | undefined; error: unknown }) {
-    const what = { paymaster: "the paymaster refused", "paymaster-unavailable": "the paymaster did not answer", gas: "the Safe cannot pay its gas", nonce: "the Safe's keeper nonce was refused", fee: "the bundler's fee floor is above the Safe's fee caps" }[cause]
+    const what = { paymaster: "the paymaster refused", "paymaster-unavailable": "the paymaster did not answer", gas: "the Safe cannot pay its gas", "gas-cap": "a gas limit is above the Safe's own cap (raise it with setAutomationConfig)", nonce: "the Safe's keeper nonce was refused", fee: "the bundler's fee floor is above the Safe's fee caps" }[cause]
     super(`Safe-wide failure, not any sub-account's: ${what}: ${reason}; nothing was sent and no sub-account is blamed.`, {
       cause: error instanceof Error ? error : undefined,
       metaMessages: [`Safe: ${safe}`, `Cause: ${cause}`, ...(subAccounts !== undefined ? [`Plan's sub-accounts: ${subAccounts.join(", ")}`] : []), "The keeper plans again after its backoff."],

@@ -13,7 +13,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, isAmbiguousAnswer, isNodeFailure, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
@@ -993,7 +993,10 @@ export class SafeStep {
       // that differs from the refused plan), else the candidate set's most urgent half.
       let candidates = [...ids]
       const withoutKnown = ids.filter((id) => !known.has(id))
-      let subset = ambiguous?.alone ? [nextAlone(ids)] : known.size > 0 && withoutKnown.length > 0 ? withoutKnown : ids.slice(0, Math.ceil(ids.length / 2))
+      // A Safe gas-field cap (`gas-cap`, review rr11w W1) names the estimate and the cap: the next probe is sized to them
+      // (`fittingSize`: floor(size x cap / estimate) most urgent) rather than halved, so the most that fit go in one send.
+      const smaller = (set: readonly string[], refusal: unknown, size: number) => set.slice(0, Math.min(set.length, fittingSize(refusal, size) ?? Math.ceil(set.length / 2)))
+      let subset = ambiguous?.alone ? [nextAlone(ids)] : known.size > 0 && withoutKnown.length > 0 ? withoutKnown : smaller(ids, error, sent.subAccounts.length)
       if (ambiguous?.alone) isolation.ambiguousProbes += 1
       while (subset.length > 0 && budget > 0) {
         budget -= 1
@@ -1017,7 +1020,7 @@ export class SafeStep {
             // The ones too big alone: not blamed (remembered only to be probed after the others), but named with their
             // numbers: the operator's fix is the Safe's prefund / budget or the sponsor's cap, not the plan (review rr11t T1).
             for (const big of tooBig) {
-              logger.warn({ safe, block: Number(block), subAccount: big.id, cause: wide?.cause, reason: big.reason, sent: v.sent ?? subset }, "a sub-account's plan alone does not fit the Safe's gas prefund / budget or the sponsor's cap; another sub-account's was sent")
+              logger.warn({ safe, block: Number(block), subAccount: big.id, cause: wide?.cause, reason: big.reason, sent: v.sent ?? subset }, "a sub-account's plan alone does not fit the Safe's gas prefund / budget / gas-field cap or the sponsor's cap; another sub-account's was sent")
               events.alert(
                 safe,
                 block,
@@ -1059,7 +1062,7 @@ export class SafeStep {
             candidates = candidates.filter((x) => x !== id)
             const fresh = candidates.filter((x) => !known.has(x))
             subset = fresh.length > 0 ? fresh : candidates
-          } else subset = subset.slice(0, Math.ceil(subset.length / 2)) // refused: its most urgent half next
+          } else subset = smaller(subset, again, subset.length) // refused: its most urgent half (or the part the cap fits) next
         }
       }
       if (tooBig.length > 0) {
