@@ -13,7 +13,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, firstInCauseChain, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
@@ -295,7 +295,8 @@ export function oracleRefusalOf(error: unknown, plan: ChainPlan): { id: string; 
 export function failingSubAccountOf(error: unknown, plan: ChainPlan, venues?: ReadonlyMap<string, string>): { id: string; refusal: string } | undefined {
   if (!(error instanceof BaseError)) return undefined
   let found: { id: string; refusal: string } | undefined
-  error.walk((e) => {
+  // Cycle-safe walk (review rr11x X1): viem's `BaseError.walk` recurses without end on a cyclic cause chain.
+  firstInCauseChain(error, (e) => {
     const named = e as { name?: unknown; index?: unknown; subAccount?: unknown; errorName?: unknown }
     const refusal = e instanceof VenueRefusedError ? e.errorName : String(named.name ?? "").replace(/Error$/, "")
     if (typeof named.index === "number" && (e instanceof VenueRefusedError || ["ActionFailedError", "ActionNotAllowedError", "SlippageExceededError"].includes(String(named.name)))) {
@@ -327,7 +328,7 @@ const PLAN_WIDE_REFUSALS = new Set(["ValueLossExceeded", "EpochLossBudgetExceede
 export function planWideRefusalOf(error: unknown): { name: string; args: readonly unknown[] } | undefined {
   if (!(error instanceof BaseError)) return undefined
   let found: { name: string; args: readonly unknown[] } | undefined
-  error.walk((e) => {
+  firstInCauseChain(error, (e) => {
     const name = String((e as { name?: unknown }).name ?? "").replace(/Error$/, "")
     if (PLAN_WIDE_REFUSALS.has(name)) {
       const x = e as { loss?: unknown; moved?: unknown }
