@@ -101,18 +101,25 @@ const heavyLast = (heavy: string, heavyGas: bigint, cap: bigint) => (ids: string
   const gas = ids.reduce((sum, id) => sum + (id === heavy ? heavyGas : 200_000n), 0n)
   return gas > cap ? capErr(gas, cap) : undefined
 }
-test("rr11x X2 observed today: one heavy less-urgent sub-account shrinks every probe to the proportional share", async () => {
+// f11ze: the plan without its least urgent is probed first (was: landed 100 01,02,03 | 101 04,05 | 102 06 | 103 07, 08
+// first alerted at 104).
+test("rr11x X2 after f11ze: 01-07 land at 100; 08 alerted from 101 (probed alone at the next step)", async () => {
   const r = await run(8, 6, heavyLast("08", 2_400_000n, 1_500_000n))
   show("X2 heavy last", r)
-  expect(r.landed).toEqual(["100 01,02,03", "101 04,05", "102 06", "103 07"])
-  expect(r.messages.filter((m) => Number(m.split(" ")[0]) <= 103)).toEqual([])
+  expect(r.landed).toEqual(["100 01,02,03,04,05,06,07"])
+  expect(r.messages.filter((m) => Number(m.split(" ")[0]) <= 100)).toEqual([])
+  expect(r.messages.some((m) => m.startsWith("101 ") && m.includes("2400000 is above the Safe's cap of 1500000"))).toBe(true)
 }, 60_000)
-test.skip("rr11x X2 FAILS TODAY (01-07 over 4 blocks, 08 alerted first at 104): the 7 that fit land in the first block and 08's cap is alerted then", async () => {
+test("rr11x X2 FAILS TODAY (01-07 over 4 blocks, 08 alerted first at 104): the 7 that fit land in the first block", async () => {
   const r = await run(8, 6, heavyLast("08", 2_400_000n, 1_500_000n))
   expect(r.landed[0]).toBe("100 01,02,03,04,05,06,07")
+}, 60_000)
+// Still open after f11ze: 08 is alerted at 101 (probed alone at the next step), not at 100.
+test.skip("rr11x X2 FAILS TODAY (08 alerted first at 104; 101 after f11ze): 08's cap is alerted in the first block", async () => {
+  const r = await run(8, 6, heavyLast("08", 2_400_000n, 1_500_000n))
   expect(r.messages.some((m) => m.startsWith("100 ") && m.includes("2400000 is above the Safe's cap of 1500000"))).toBe(true)
 }, 60_000)
-test.skip("rr11x X2-b FAILS TODAY (01 | 02 | 03 one a block): 4 due, the least urgent alone above the cap: the other three land together at 100", async () => {
+test("rr11x X2-b FAILS TODAY (01 | 02 | 03 one a block): 4 due, the least urgent alone above the cap: the other three land together at 100", async () => {
   const r = await run(4, 4, heavyLast("04", 1_000_000n, 700_000n))
   expect(r.landed[0]).toBe("100 01,02,03")
 }, 60_000)

@@ -1001,6 +1001,14 @@ export class SafeStep {
       // (`fittingSize`: floor(size x cap / estimate) most urgent) rather than halved, so the most that fit go in one send.
       const smaller = (set: readonly string[], refusal: unknown, size: number) => set.slice(0, Math.min(set.length, fittingSize(refusal, size) ?? Math.ceil(set.length / 2)))
       let subset = ambiguous?.alone ? [nextAlone(ids)] : known.size > 0 && withoutKnown.length > 0 ? withoutKnown : smaller(ids, error, sent.subAccounts.length)
+      // A gas-field cap whose proportional share leaves out more than the least urgent (review rr11x X2: one heavy, less
+      // urgent sub-account shrank the accepted probe to the share, and an accepted probe is sent, ending the step): the
+      // plan without its least urgent is probed first. Refused, its own estimate sizes the next probe (two points, so a
+      // heavy last one no longer sets the share); costs one probe a narrowing when gas is even.
+      if (ambiguous === undefined && known.size === 0 && ids.length > 2) {
+        const fit = fittingSize(error, sent.subAccounts.length)
+        if (fit !== undefined && fit < ids.length - 1) subset = ids.slice(0, ids.length - 1)
+      }
       // Under a size conclusion, a sub-account answered alike alone just before it (review rr11x X5): probed alone first,
       // once (then confirmed in AMBIGUOUS_ALONE and the rest probed without it, or sent).
       if (ambiguous !== undefined && !ambiguous.alone) {
