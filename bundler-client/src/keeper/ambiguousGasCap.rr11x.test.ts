@@ -72,18 +72,19 @@ const cyclic503 = () => {
   ;(inner as { cause?: unknown }).cause = outer
   return outer
 }
-test("rr11x X1 observed today: a cyclic cause chain overflows the keeper's classifiers (alerted, never narrowed)", async () => {
+// Fixed on f11ze (cycle-safe `firstInCauseChain` in both classifiers): was 0 landed and `Maximum call stack size exceeded`.
+test("rr11x X1 fixed: a cyclic cause chain no longer overflows the keeper's classifiers (narrowed, no stack overflow alert)", async () => {
   const r = await run(4, 4, (ids) => (ids.length > 2 ? cyclicCap(ids) : undefined))
   show("X1 cyclic cap", r)
-  expect(r.landed).toEqual([])
-  expect(r.messages.every((m) => m.includes("Maximum call stack size exceeded"))).toBe(true)
+  expect(r.landed).toEqual(["100 01,02", "101 03,04"])
+  expect(r.messages.some((m) => m.includes("Maximum call stack size exceeded"))).toBe(false)
 }, 60_000)
-test.skip("rr11x X1 FAILS TODAY (0 landed in 4 blocks): a cyclic cap refusal is narrowed like an acyclic one: 01,02 land at 100", async () => {
+test("rr11x X1 FAILS TODAY (0 landed in 4 blocks): a cyclic cap refusal is narrowed like an acyclic one: 01,02 land at 100", async () => {
   const r = await run(4, 4, (ids) => (ids.length > 2 ? cyclicCap(ids) : undefined))
   expect(r.landedAt("01")).toBe(100)
   expect(r.landedAt("04")).toBeLessThanOrEqual(101)
 }, 60_000)
-test.skip("rr11x X1-b FAILS TODAY (send-failed 'Maximum call stack size exceeded' x3): a cyclic HTTP 503 is alerted as the node's (rpc-error)", async () => {
+test("rr11x X1-b FAILS TODAY (send-failed 'Maximum call stack size exceeded' x3): a cyclic HTTP 503 is alerted as the node's (rpc-error)", async () => {
   const r = await run(2, 3, () => cyclic503())
   expect(r.alerts).toEqual(["100 rpc-error", "101 rpc-error", "102 rpc-error"])
 }, 60_000)
@@ -100,18 +101,25 @@ const heavyLast = (heavy: string, heavyGas: bigint, cap: bigint) => (ids: string
   const gas = ids.reduce((sum, id) => sum + (id === heavy ? heavyGas : 200_000n), 0n)
   return gas > cap ? capErr(gas, cap) : undefined
 }
-test("rr11x X2 observed today: one heavy less-urgent sub-account shrinks every probe to the proportional share", async () => {
+// f11ze: the plan without its least urgent is probed first (was: landed 100 01,02,03 | 101 04,05 | 102 06 | 103 07, 08
+// first alerted at 104).
+test("rr11x X2 after f11ze: 01-07 land at 100; 08 alerted from 101 (probed alone at the next step)", async () => {
   const r = await run(8, 6, heavyLast("08", 2_400_000n, 1_500_000n))
   show("X2 heavy last", r)
-  expect(r.landed).toEqual(["100 01,02,03", "101 04,05", "102 06", "103 07"])
-  expect(r.messages.filter((m) => Number(m.split(" ")[0]) <= 103)).toEqual([])
+  expect(r.landed).toEqual(["100 01,02,03,04,05,06,07"])
+  expect(r.messages.filter((m) => Number(m.split(" ")[0]) <= 100)).toEqual([])
+  expect(r.messages.some((m) => m.startsWith("101 ") && m.includes("2400000 is above the Safe's cap of 1500000"))).toBe(true)
 }, 60_000)
-test.skip("rr11x X2 FAILS TODAY (01-07 over 4 blocks, 08 alerted first at 104): the 7 that fit land in the first block and 08's cap is alerted then", async () => {
+test("rr11x X2 FAILS TODAY (01-07 over 4 blocks, 08 alerted first at 104): the 7 that fit land in the first block", async () => {
   const r = await run(8, 6, heavyLast("08", 2_400_000n, 1_500_000n))
   expect(r.landed[0]).toBe("100 01,02,03,04,05,06,07")
+}, 60_000)
+// Still open after f11ze: 08 is alerted at 101 (probed alone at the next step), not at 100.
+test.skip("rr11x X2 FAILS TODAY (08 alerted first at 104; 101 after f11ze): 08's cap is alerted in the first block", async () => {
+  const r = await run(8, 6, heavyLast("08", 2_400_000n, 1_500_000n))
   expect(r.messages.some((m) => m.startsWith("100 ") && m.includes("2400000 is above the Safe's cap of 1500000"))).toBe(true)
 }, 60_000)
-test.skip("rr11x X2-b FAILS TODAY (01 | 02 | 03 one a block): 4 due, the least urgent alone above the cap: the other three land together at 100", async () => {
+test("rr11x X2-b FAILS TODAY (01 | 02 | 03 one a block): 4 due, the least urgent alone above the cap: the other three land together at 100", async () => {
   const r = await run(4, 4, heavyLast("04", 1_000_000n, 700_000n))
   expect(r.landed[0]).toBe("100 01,02,03")
 }, 60_000)
@@ -207,14 +215,16 @@ test("rr11x held: a 31-wrapper chain is classified; a 40-wrapper chain (past MAX
 // request failed.` at 100, 102-105, 107-109 (the operator is sent to the node; 01 is never named). 6 due with every plan
 // of 2+ answered so: the same 2 landings in 10 blocks.
 const ambiguousHeavyFirst = (ids: string[]) => (ids.includes("01") || ids.length > 3 ? maxRetries() : undefined)
-test("rr11x X5 observed today: the most urgent answered Alto's 500 alone: 2 landings in 10 blocks, rpc-error", async () => {
+// Fixed on f11ze (01, probed alone just before the conclusion, probed alone first under it, then remembered while it
+// holds; was: landed 101 02 | 106 03 only, sends 2 2 4 4 4 2 2 4 4 4, rpc-error at 100, 102-105, 107-109, 01 never named).
+test("rr11x X5 fixed: the most urgent answered Alto's 500 alone: the others land 3 at a time by 103, 01 named at 102 and 103", async () => {
   const r = await run(8, 10, ambiguousHeavyFirst, (j, k) => 1.05 + j * 0.001 - 0.003 * k)
   show("X5", r)
-  expect(r.landed).toEqual(["101 02", "106 03"])
-  expect(r.perBlock(100, 10)).toEqual([2, 2, 4, 4, 4, 2, 2, 4, 4, 4])
-  expect(r.alerts).toEqual(["100 rpc-error", "102 rpc-error", "103 rpc-error", "104 rpc-error", "105 rpc-error", "107 rpc-error", "108 rpc-error", "109 rpc-error"])
+  expect(r.landed).toEqual(["101 02", "102 03,04,05", "103 06,07,08"])
+  expect(r.perBlock(100, 4)).toEqual([2, 2, 4, 2])
+  expect(r.messages.filter((m) => m.startsWith("102 ") || m.startsWith("103 ")).every((m) => m.includes("send-failed") && m.includes(`0x${"01".repeat(32)} alone`))).toBe(true)
 }, 60_000)
-test.skip("rr11x X5 FAILS TODAY (02 at 101, 03 at 106, 04-08 never): the 7 others land within 4 blocks, 3 at a time", async () => {
+test("rr11x X5 FAILS TODAY (02 at 101, 03 at 106, 04-08 never): the 7 others land within 4 blocks, 3 at a time", async () => {
   const r = await run(8, 10, ambiguousHeavyFirst, (j, k) => 1.05 + j * 0.001 - 0.003 * k)
   for (const id of ["02", "03", "04", "05", "06", "07", "08"]) expect(r.landedAt(id), id).toBeLessThanOrEqual(103)
 }, 60_000)

@@ -40,7 +40,8 @@ test("rr11w W1 fixed: 8 due, the call-gas cap fits 3: 3 rescues a block, most ur
   const r = await run(8, 3, 6)
   console.log("W1 sent", r.sent.join(" | "), "|| landed", r.landed.join(" | "), "||", r.alerts.join(" || "))
   expect(r.landed).toEqual(["100 01,02,03", "101 04,05,06", "102 07,08"])
-  expect(r.sent).toEqual(["100 01,02,03,04,05,06,07,08", "100 01,02,03", "101 04,05,06,07,08", "101 04,05,06", "102 07,08"])
+  // f11ze (rr11x X2): the plan without its least urgent is probed first, one more send a narrowing when gas is even.
+  expect(r.sent).toEqual(["100 01,02,03,04,05,06,07,08", "100 01,02,03,04,05,06,07", "100 01,02,03", "101 04,05,06,07,08", "101 04,05,06,07", "101 04,05,06", "102 07,08"])
   expect(r.alerts).toEqual([])
 }, 120_000)
 
@@ -81,7 +82,8 @@ test("f11zd: only the most urgent alone exceeds the call-gas cap: the other thre
   const alerts = events.flatMap((e) => (e.type === "alert" ? [{ block: e.block, kind: e.kind, message: e.message }] : []))
   console.log("f11zd sent", base.sent.join(" | "), "|| landed", base.landed.join(" | "), "||", alerts.map((a) => `${a.block} ${a.kind}: ${a.message.slice(0, 200)}`).join(" || "))
   expect(base.landed).toEqual(["100 02,03,04"])
-  expect(base.sent.slice(0, 3)).toEqual(["100 01,02,03,04", "100 01", "100 02,03,04"])
+  // f11ze (rr11x X2): the plan without its least urgent is probed first (one more send).
+  expect(base.sent.slice(0, 4)).toEqual(["100 01,02,03,04", "100 01,02,03", "100 01", "100 02,03,04"])
   const first = alerts.find((a) => a.block === 100n)
   expect(first?.kind).toBe("send-failed")
   expect(first?.message).toContain("callGasLimit 1000000 is above the Safe's cap of 700000")

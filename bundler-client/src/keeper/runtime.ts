@@ -115,6 +115,9 @@ export type SafeRuntime = {
    *   and narrowed (review rr11v V1/V2: keyed on the exact set, every landing made the rest a first sighting again).
    * - `ambiguous-probed` (AMBIGUOUS_PROBED): the sub-accounts probed alone after ambiguous answers with no size conclusion
    *   (AMBIGUOUS_PROBES_PER_STEP), comma-joined in probe order, and the block of the last probe: the rotation's run.
+   * - `ambiguous-alone` / `ambiguous-suspect` (AMBIGUOUS_ALONE / AMBIGUOUS_SUSPECT, review rr11x X5): the sub-accounts
+   *   answered the ambiguous 5xx ALONE under a size conclusion (probed after the others while it holds) / probed alone
+   *   in the rotation's run just before the conclusion (probed alone first, once, by its next narrowing).
    * - `too-big|<id>` (TOO_BIG_ALONE + id): a sub-account whose plan ALONE a narrowing found refused for a size-dependent
    *   Safe-wide cause (AA21 prefund, self-pay budget, a sponsor's cap; never an ambiguous answer, review rr11v V4), block:
    *   first found, key: the Safe's most urgent `health / minHealth` then. Not blame: it stays in the plans, but the next
@@ -168,6 +171,19 @@ export const UNNAMED_FAILURE = "unnamed"
 export const AMBIGUOUS_SIZE = "ambiguous-size"
 /** `SafeRuntime.recentFailures` slot: the run of sub-accounts probed alone after ambiguous answers (the rotation). */
 export const AMBIGUOUS_PROBED = "ambiguous-probed"
+/**
+ * `SafeRuntime.recentFailures` slot (review rr11x X5): the sub-accounts (lower case, comma-joined) whose plan ALONE was
+ * answered the ambiguous 5xx in a narrowing made under a size conclusion (`ambiguous-size`), block: the last such answer.
+ * While the conclusion holds (AMBIGUOUS_SIZE_MEMORY_BLOCKS), those narrowings probe the others first; never read when no
+ * plan of the Safe was accepted after the answer (an outage in the same words writes nothing: review rr11v V4).
+ */
+export const AMBIGUOUS_ALONE = "ambiguous-alone"
+/**
+ * `SafeRuntime.recentFailures` slot (review rr11x X5): the sub-accounts probed alone in the rotation's run before the
+ * probe alone that made a size conclusion (answered alike: the sub-account's or an outage's, unknown), comma-joined. The
+ * conclusion's next narrowing probes the first of them alone first (then it is confirmed in AMBIGUOUS_ALONE, or sent).
+ */
+export const AMBIGUOUS_SUSPECT = "ambiguous-suspect"
 /** `SafeRuntime.recentFailures` slot prefix (then the lower-case id): a sub-account found too big alone. */
 export const TOO_BIG_ALONE = "too-big|"
 

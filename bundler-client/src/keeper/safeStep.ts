@@ -13,7 +13,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, firstInCauseChain, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
@@ -24,7 +24,7 @@ import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
 import { AMBIGUOUS_NARROW_PROBES, AMBIGUOUS_PROBES_PER_STEP, AMBIGUOUS_SIZE_MEMORY_BLOCKS, ProvisionalBlame, REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
-import { AMBIGUOUS_PROBED, AMBIGUOUS_SIZE, type SafeRuntime, TOO_BIG_ALONE, UNNAMED_FAILURE, backoff, recentFailure, rememberFailure } from "./runtime.js"
+import { AMBIGUOUS_ALONE, AMBIGUOUS_PROBED, AMBIGUOUS_SUSPECT, AMBIGUOUS_SIZE, type SafeRuntime, TOO_BIG_ALONE, UNNAMED_FAILURE, backoff, recentFailure, rememberFailure } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
 import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -295,7 +295,8 @@ export function oracleRefusalOf(error: unknown, plan: ChainPlan): { id: string; 
 export function failingSubAccountOf(error: unknown, plan: ChainPlan, venues?: ReadonlyMap<string, string>): { id: string; refusal: string } | undefined {
   if (!(error instanceof BaseError)) return undefined
   let found: { id: string; refusal: string } | undefined
-  error.walk((e) => {
+  // Cycle-safe walk (review rr11x X1): viem's `BaseError.walk` recurses without end on a cyclic cause chain.
+  firstInCauseChain(error, (e) => {
     const named = e as { name?: unknown; index?: unknown; subAccount?: unknown; errorName?: unknown }
     const refusal = e instanceof VenueRefusedError ? e.errorName : String(named.name ?? "").replace(/Error$/, "")
     if (typeof named.index === "number" && (e instanceof VenueRefusedError || ["ActionFailedError", "ActionNotAllowedError", "SlippageExceededError"].includes(String(named.name)))) {
@@ -327,7 +328,7 @@ const PLAN_WIDE_REFUSALS = new Set(["ValueLossExceeded", "EpochLossBudgetExceede
 export function planWideRefusalOf(error: unknown): { name: string; args: readonly unknown[] } | undefined {
   if (!(error instanceof BaseError)) return undefined
   let found: { name: string; args: readonly unknown[] } | undefined
-  error.walk((e) => {
+  firstInCauseChain(error, (e) => {
     const name = String((e as { name?: unknown }).name ?? "").replace(/Error$/, "")
     if (PLAN_WIDE_REFUSALS.has(name)) {
       const x = e as { loss?: unknown; moved?: unknown }
@@ -977,7 +978,10 @@ export class SafeStep {
         const seen = recentFailure(rt, slot, block, REFUSED_ALONE_MEMORY_BLOCKS)
         if (seen !== undefined && lowest < Number(seen.key)) rememberFailure(rt, slot, undefined, block)
       }
-      const known = new Set(turns.filter((id) => rt.recentFailures?.has(TOO_BIG_ALONE + id)))
+      // Under a size conclusion, the ones answered the ambiguous 5xx ALONE in its narrowings (review rr11x X5: the most
+      // urgent, in every halving prefix, spent the 3 probes every block and the others never landed) count as known too.
+      const ambiguousAlone = ambiguous !== undefined && !ambiguous.alone ? (recentFailure(rt, AMBIGUOUS_ALONE, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key.split(",") ?? []) : []
+      const known = new Set(turns.filter((id) => rt.recentFailures?.has(TOO_BIG_ALONE + id) || ambiguousAlone.includes(id)))
       const ids = [...turns.filter((id) => !known.has(id)), ...turns.filter((id) => known.has(id))]
       const ranked = attempt.ranked ?? []
       const at = ranked.findIndex((plan) => plan.includes(ids[0] as string))
@@ -997,6 +1001,21 @@ export class SafeStep {
       // (`fittingSize`: floor(size x cap / estimate) most urgent) rather than halved, so the most that fit go in one send.
       const smaller = (set: readonly string[], refusal: unknown, size: number) => set.slice(0, Math.min(set.length, fittingSize(refusal, size) ?? Math.ceil(set.length / 2)))
       let subset = ambiguous?.alone ? [nextAlone(ids)] : known.size > 0 && withoutKnown.length > 0 ? withoutKnown : smaller(ids, error, sent.subAccounts.length)
+      // A gas-field cap whose proportional share leaves out more than the least urgent (review rr11x X2: one heavy, less
+      // urgent sub-account shrank the accepted probe to the share, and an accepted probe is sent, ending the step): the
+      // plan without its least urgent is probed first. Refused, its own estimate sizes the next probe (two points, so a
+      // heavy last one no longer sets the share); costs one probe a narrowing when gas is even.
+      if (ambiguous === undefined && known.size === 0 && ids.length > 2) {
+        const fit = fittingSize(error, sent.subAccounts.length)
+        if (fit !== undefined && fit < ids.length - 1) subset = ids.slice(0, ids.length - 1)
+      }
+      // Under a size conclusion, a sub-account answered alike alone just before it (review rr11x X5): probed alone first,
+      // once (then confirmed in AMBIGUOUS_ALONE and the rest probed without it, or sent).
+      if (ambiguous !== undefined && !ambiguous.alone) {
+        const suspect = (recentFailure(rt, AMBIGUOUS_SUSPECT, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key.split(",") ?? []).find((id) => ids.includes(id) && !known.has(id))
+        rememberFailure(rt, AMBIGUOUS_SUSPECT, undefined, block)
+        if (suspect !== undefined) subset = [suspect]
+      }
       if (ambiguous?.alone) isolation.ambiguousProbes += 1
       while (subset.length > 0 && budget > 0) {
         budget -= 1
@@ -1009,6 +1028,14 @@ export class SafeStep {
             // A narrower plan accepted after an ambiguous answer: that answer is the plans' size for the Safe, whatever
             // their sub-accounts, for AMBIGUOUS_SIZE_MEMORY_BLOCKS (review rr11v V1/V2).
             if (ambiguous !== undefined) rememberFailure(rt, AMBIGUOUS_SIZE, ambiguous.answer, block)
+            // A new conclusion (a probe alone accepted; review rr11x X5): the ones probed alone before it in the rotation's
+            // run, answered alike, are the ones answered alone under it (those under an earlier conclusion forgotten).
+            if (ambiguous?.alone) {
+              const accepted = (v.sent ?? subset).map((x) => x.toLowerCase())
+              const before = (recentFailure(rt, AMBIGUOUS_PROBED, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key.split(",") ?? []).filter((x) => !accepted.includes(x) && ids.includes(x))
+              rememberFailure(rt, AMBIGUOUS_ALONE, undefined, block)
+              rememberFailure(rt, AMBIGUOUS_SUSPECT, before.length > 0 ? before.join(",") : undefined, block)
+            }
             // The due ones left behind get their turn as in `isolate` (unreached runs), not judged nor blamed.
             for (const id of ids.filter((x) => !(v.sent ?? subset).includes(x) && !tooBig.some((b) => b.id === x) && !known.has(x) && snapshot.chain.find((c) => c.subAccount.toLowerCase() === x)?.band === "below")) {
               leftBehindNow.add(id)
@@ -1019,7 +1046,10 @@ export class SafeStep {
             }
             // The ones too big alone: not blamed (remembered only to be probed after the others), but named with their
             // numbers: the operator's fix is the Safe's prefund / budget or the sponsor's cap, not the plan (review rr11t T1).
-            for (const big of tooBig) {
+            // Under a size conclusion, the ones left out as answered alone (review rr11x X5: never named, rpc-error blamed
+            // the node) are named too.
+            const answeredAlone = [...known].filter((id) => ambiguousAlone.includes(id) && !tooBig.some((x) => x.id === id) && !(v.sent ?? subset).includes(id))
+            for (const big of [...tooBig, ...answeredAlone.map((id) => ({ id, reason: `the bundler answered the plan of ${id} alone "${ambiguous?.answer}" under a size conclusion` }))]) {
               logger.warn({ safe, block: Number(block), subAccount: big.id, cause: wide?.cause, reason: big.reason, sent: v.sent ?? subset }, "a sub-account's plan alone does not fit the Safe's gas prefund / budget / gas-field cap or the sponsor's cap; another sub-account's was sent")
               events.alert(
                 safe,
@@ -1052,11 +1082,17 @@ export class SafeStep {
           last = again
           if (subset.length === 1) {
             const id = subset[0] as string
-            tooBig.push({ id, reason: safeWideFailureOf(again)?.reason ?? "" })
+            tooBig.push({ id, reason: safeWideFailureOf(again)?.reason ?? (ambiguous !== undefined ? `the bundler answered the plan of ${id} alone "${ambiguous.answer}"` : "") })
             // Remembered only for a size-dependent Safe-wide refusal, its first block kept: an ambiguous answer may be an
             // outage's (review rr11v V4: every sub-account was written in as too big alone).
             const slot = TOO_BIG_ALONE + id
             if (isSizeDependentSafeWide(again) && recentFailure(rt, slot, block, REFUSED_ALONE_MEMORY_BLOCKS) === undefined) rememberFailure(rt, slot, String(lowest), block)
+            // Under a size conclusion (review rr11x X5): remembered while the conclusion holds, so the next narrowings
+            // probe the plans without it first.
+            if (ambiguous !== undefined && !ambiguous.alone && !isSizeDependentSafeWide(again)) {
+              const before = recentFailure(rt, AMBIGUOUS_ALONE, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key.split(",") ?? []
+              rememberFailure(rt, AMBIGUOUS_ALONE, [...new Set([...before, id])].join(","), block)
+            }
             // Dropped for this step; the whole remaining set next (it may fit without it; without the known too-big ones
             // while others remain), then halved again.
             candidates = candidates.filter((x) => x !== id)
