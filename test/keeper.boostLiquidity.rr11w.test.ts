@@ -6,7 +6,7 @@ import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
-import { collectKeeperEvents, demoProbes, waitFor } from "./keeperProbes"
+import { collectKeeperEvents, demoProbes, waitFor, rpc } from "./keeperProbes"
 
 /**
  * Review rr11w, held out for issue 11 item 8 (passes today): another borrower takes all but 2,000 USDC of each demo
@@ -17,12 +17,6 @@ import { collectKeeperEvents, demoProbes, waitFor } from "./keeperProbes"
 let env: DemoEnv
 let driver: PriceDriver
 const { keeperOps } = demoProbes(() => env)
-async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
-  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })
-  const json = (await r.json()) as { result?: unknown; error?: { message: string } }
-  if (json.error) throw new Error(`${method}: ${json.error.message}`)
-  return json.result
-}
 async function tx(from: Address, to: Address, data: Hex) {
   const hash = (await rpc(env.devnet.rpcUrl, "eth_sendTransaction", [{ from, to, data }])) as Hex
   const receipt = await waitForReceipt(env.publicClient, { hash })

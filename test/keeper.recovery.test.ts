@@ -4,7 +4,7 @@ import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
-import { collectKeeperEvents, demoProbes, priceShocks, startRpcProxy, waitFor } from "./keeperProbes"
+import { collectKeeperEvents, demoProbes, priceShocks, startRpcProxy, waitFor, rpc } from "./keeperProbes"
 
 /**
  * Keeper weaknesses fixed on the devnet (anvil + Alto + paymaster): an "already being processed" (AA25) answer to a
@@ -18,12 +18,6 @@ const { waitBlocks, healths, keeperOps, keeperNonce } = demoProbes(() => env)
 
 const { shock } = priceShocks(() => driver)
 
-async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
-  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })
-  const json = (await r.json()) as { result?: unknown; error?: { message: string } }
-  if (json.error) throw new Error(`${method}: ${json.error.message}`)
-  return json.result
-}
 const bundling = (mode: "manual" | "auto") => rpc(env.devnet.bundlerUrl, "debug_bundler_setBundlingMode", [mode])
 
 beforeAll(async () => {

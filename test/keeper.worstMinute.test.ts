@@ -12,7 +12,7 @@ import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { connectKeeperClients } from "../bundler-client/src/keeper/clients"
 import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
 import { type KeeperState, KeeperStateStore, type PendingOperation, scopeKey } from "../bundler-client/src/keeper/stateFile"
-import { collectKeeperEvents, demoProbes, startRpcProxy, waitFor } from "./keeperProbes"
+import { collectKeeperEvents, demoProbes, startRpcProxy, waitFor, rpc } from "./keeperProbes"
 
 /**
  * The keeper in the worst minute, on the devnet (anvil + Alto + verifying paymaster): a gas spike above the Safe's
@@ -37,12 +37,6 @@ const included = (events: KeeperEvent[], from = 0n) =>
 const simFeedAbi = parseAbi(["function setFeed(int256 answer, uint256 updatedAt, uint8 feedDecimals)", "function feedAnswer() view returns (int256)", "function decimals() view returns (uint8)"])
 const alerts = (events: KeeperEvent[], kind: string) => events.filter((e): e is Extract<KeeperEvent, { type: "alert" }> => e.type === "alert" && e.kind === kind)
 
-async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
-  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })
-  const json = (await r.json()) as { result?: unknown; error?: { message: string } }
-  if (json.error) throw new Error(`${method}: ${json.error.message}`)
-  return json.result
-}
 
 /** The devnet feed at `oracle`: its answer now, and a setter of its answer and update time (sent by anvil's first account). */
 async function simFeedOf(oracle: Address) {

@@ -19,6 +19,20 @@ export function keeperNonceKeyOf(env: DemoEnv, safe: Address = env.managed.addre
   })
 }
 
+/**
+ * One raw JSON-RPC request to `url` (anvil's `anvil_*` / `evm_*` methods, Alto's `debug_bundler_*`), outside viem so
+ * a test can call what no viem action wraps.
+ *
+ * @returns The answer's `result`.
+ * @throws Error "<method>: <message>" when the answer carries a JSON-RPC error.
+ */
+export async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
+  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })
+  const json = (await r.json()) as { result?: unknown; error?: { message: string } }
+  if (json.error) throw new Error(`${method}: ${json.error.message}`)
+  return json.result
+}
+
 /** Polls `check` every 100 ms until it returns a value other than undefined / false. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
   const until = Date.now() + timeoutMs
