@@ -11,9 +11,9 @@ import { SafeSource } from "./source.js"
 // heads it went missing after that, the heads OLD was missing, the requests made and the heads whose discovery failed.
 // Test-only.
 
-const MODULE = "0x00000000000000000000000000000000000000d1" as Address
-const EP = "0x0000000071727De22E5E9d8BAf0edAc6f37da032" as Address
-const KEEPER = "0x00000000000000000000000000000000000000a1" as Address
+export const MODULE = "0x00000000000000000000000000000000000000d1" as Address
+export const EP = "0x0000000071727De22E5E9d8BAf0edAc6f37da032" as Address
+export const KEEPER = "0x00000000000000000000000000000000000000a1" as Address
 export const OLD = getAddress("0x0000000000000000000000000000000000005afe")
 export const NEW = getAddress("0x000000000000000000000000000000000000c0de")
 const SUB = `0x${"b9".repeat(32)}` as Hex
@@ -34,6 +34,20 @@ const chainLogs = [
   log(NEW, ADDED_AT, "KeeperAdded", 0, { keeper: KEEPER, validAfter: 0, validUntil: 2 ** 40 }),
   log(NEW, ADDED_AT, "PolicySet", 1, { subAccount: SUB }),
 ]
+
+/**
+ * The discovery tests' SafeSource: discovery from block 0 in 500-block windows, reorg depth 64, MODULE / EP / KEEPER,
+ * over `client` (a test double of the RPC).
+ */
+export function discoverySource(client: PublicClient, metrics: KeeperMetrics): SafeSource {
+  return new SafeSource({
+    config: { discovery: { fromBlock: 0n, logWindow: 500, reorgDepth: 64 }, deployment: { leverageModule: MODULE, entryPoint: EP }, allowlist: undefined, safes: [] } as unknown as KeeperConfig,
+    client,
+    keeper: KEEPER,
+    logger: pino({ level: "silent" }),
+    metrics,
+  })
+}
 
 export async function runLaggingLogs(lag: bigint, pick: (call: number) => boolean, refuse = false, refusal = { code: -32602, message: "invalid block range params" }) {
   let head = 0n
@@ -62,13 +76,7 @@ export async function runLaggingLogs(lag: bigint, pick: (call: number) => boolea
     },
   } as unknown as PublicClient
   const metrics = new KeeperMetrics()
-  const source = new SafeSource({
-    config: { discovery: { fromBlock: 0n, logWindow: 500, reorgDepth: 64 }, deployment: { leverageModule: MODULE, entryPoint: EP }, allowlist: undefined, safes: [] } as unknown as KeeperConfig,
-    client,
-    keeper: KEEPER,
-    logger: pino({ level: "silent" }),
-    metrics,
-  })
+  const source = discoverySource(client, metrics)
   const listedAt: bigint[] = []
   const missingAfterListed: bigint[] = []
   let oldMissing = 0

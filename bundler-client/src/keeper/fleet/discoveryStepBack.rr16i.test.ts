@@ -1,18 +1,13 @@
-import { pino } from "pino"
 import { type Address, type Hex, type PublicClient, RpcRequestError, getAddress } from "viem"
 import { describe, expect, test } from "vitest"
-import type { KeeperConfig } from "../config.js"
 import { isRangePastHead } from "../logWindow.js"
 import { KeeperMetrics } from "../metrics.js"
-import { SafeSource } from "./source.js"
 import { STORED_HEAD_RESET_GAP, storedHeadOffChain } from "./queueNode.js"
 import type { Head } from "./head.js"
+import { KEEPER, MODULE, discoverySource } from "./discovery.testing.js"
 
 // Review rr16i: attacks on the f16l fix of rr16h H1/H2/H3 (harness from discoveryPastHead.rr16h.test.ts).
 
-const MODULE = "0x00000000000000000000000000000000000000d1" as Address
-const EP = "0x0000000071727De22E5E9d8BAf0edAc6f37da032" as Address
-const KEEPER = "0x00000000000000000000000000000000000000a1" as Address
 const OLD = getAddress("0x0000000000000000000000000000000000005afe")
 const NEW = getAddress("0x000000000000000000000000000000000000c0de")
 const SUB = `0x${"b9".repeat(32)}` as Hex
@@ -58,13 +53,7 @@ async function run(backends: Backend[], refusal = { code: -32602, message: "inva
     },
   } as unknown as PublicClient
   const metrics = new KeeperMetrics()
-  const source = new SafeSource({
-    config: { discovery: { fromBlock: 0n, logWindow: 500, reorgDepth: 64 }, deployment: { leverageModule: MODULE, entryPoint: EP }, allowlist: undefined, safes: [] } as unknown as KeeperConfig,
-    client,
-    keeper: KEEPER,
-    logger: pino({ level: "silent" }),
-    metrics,
-  })
+  const source = discoverySource(client, metrics)
   const listed: bigint[] = []
   let oldMissing = 0
   let failed = 0
