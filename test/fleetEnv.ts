@@ -8,6 +8,7 @@ import { createFleetSafes } from "@levpilot/devnet/fleet"
 import { type DemoEnv, type StartDemoEnvParameters, demoPolicy, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import { rpc as bundlerRpc } from "./keeperProbes"
 import { parseKeeperConfig } from "../bundler-client/src/keeper/config"
 
 const safeAbi = parseAbi([
@@ -83,10 +84,8 @@ export async function startFleetEnv(options: { blockTime?: number; alto?: StartD
 
 export type FleetEnv = Awaited<ReturnType<typeof startFleetEnv>>
 
-/** A JSON-RPC call to `url` (here the bundler's `debug_bundler_*` methods); its `result`. */
-export const bundlerRpc = async (url: string, method: string, params: unknown[]) =>
-  ((await (await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })).json()) as { result: unknown })
-    .result
+/** A JSON-RPC call to `url` (here the bundler's `debug_bundler_*` methods); its `result` (test/keeperProbes.ts `rpc`, which throws on a JSON-RPC error). */
+export { rpc as bundlerRpc } from "./keeperProbes"
 
 /** `startFleetEnv()` with the devnet's Alto in manual bundling mode: operations stay in its mempool until bundled by hand. */
 export async function startManualBundlingFleetEnv(): Promise<FleetEnv> {

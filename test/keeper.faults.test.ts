@@ -12,7 +12,7 @@ import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig, demoKeeperConfigJson } from "../bundler-client/src/devnet/keeperConfig"
 import { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { Keeper } from "../bundler-client/src/keeper/keeper"
-import { collectKeeperEvents, demoProbes, priceShocks, waitFor } from "./keeperProbes"
+import { collectKeeperEvents, demoProbes, priceShocks, rpc, waitFor } from "./keeperProbes"
 import { type KeeperState, KeeperStateStore } from "../bundler-client/src/keeper/stateFile"
 
 let env: DemoEnv
@@ -23,10 +23,6 @@ const { waitBlocks, healths, netValue, keeperOps } = demoProbes(() => env)
 
 const { shock } = priceShocks(() => driver)
 
-const bundlerRpc = (method: string, params: unknown[]) =>
-  fetch(env.devnet.bundlerUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) }).then(
-    async (r) => (await r.json()) as { result?: unknown; error?: { message: string } },
-  )
 
 beforeAll(async () => {
   env = await startDemoEnv({ blockTime: 1, twin: false })
@@ -157,7 +153,7 @@ describe("keeper faults", () => {
     const stateFile = join(dir, "killed.json")
     const configPath = join(dir, "keeper.json")
     writeFileSync(configPath, JSON.stringify(demoKeeperConfigJson(env, { stateFile, logLevel: "info", resubmitAfterBlocks: 2 })))
-    expect((await bundlerRpc("debug_bundler_setBundlingMode", ["manual"])).error).toBeUndefined()
+    await rpc(env.devnet.bundlerUrl, "debug_bundler_setBundlingMode", ["manual"])
     const from = await shock(0.8)
     const before = await netValue()
     const child = spawn(process.execPath, [resolve(import.meta.dirname, "../bundler-client/bin/levpilot.mjs"), "keeper", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] })
@@ -174,8 +170,8 @@ describe("keeper faults", () => {
     expect(pending?.userOpHash).toMatch(/^0x[0-9a-f]{64}$/)
     expect(await keeperOps(from)).toEqual([])
 
-    expect((await bundlerRpc("debug_bundler_clearState", [])).error).toBeUndefined()
-    expect((await bundlerRpc("debug_bundler_setBundlingMode", ["auto"])).error).toBeUndefined()
+    await rpc(env.devnet.bundlerUrl, "debug_bundler_clearState", [])
+    await rpc(env.devnet.bundlerUrl, "debug_bundler_setBundlingMode", ["auto"])
     const { events, onEvent } = collectKeeperEvents()
     const restarted = new Keeper(demoKeeperConfig(env, { stateFile, resubmitAfterBlocks: 2 }), { chain: env.devnet.chain, onEvent })
     await restarted.start()
@@ -201,7 +197,7 @@ describe("keeper faults", () => {
   test("the keeper is killed after sending and the op survives: the restarted keeper waits for it and sends nothing new", async () => {
     const stateFile = join(dir, "survives.json")
     const { events: first, onEvent: onFirst } = collectKeeperEvents()
-    expect((await bundlerRpc("debug_bundler_setBundlingMode", ["manual"])).error).toBeUndefined()
+    await rpc(env.devnet.bundlerUrl, "debug_bundler_setBundlingMode", ["manual"])
     const keeper = new Keeper(demoKeeperConfig(env, { stateFile, resubmitAfterBlocks: 50 }), { chain: env.devnet.chain, onEvent: onFirst })
     await keeper.start()
     const from = await shock(0.8)
@@ -213,7 +209,7 @@ describe("keeper faults", () => {
     try {
       await waitBlocks(2)
       expect(await keeperOps(from)).toEqual([])
-      expect((await bundlerRpc("debug_bundler_setBundlingMode", ["auto"])).error).toBeUndefined()
+      await rpc(env.devnet.bundlerUrl, "debug_bundler_setBundlingMode", ["auto"])
       const included = await waitFor("inclusion", () => events.find((e) => e.type === "included"), 40_000)
       expect(included.type === "included" && sent.type === "sent" && included.userOpHash).toBe(sent.type === "sent" ? (sent.userOpHash as Hex) : undefined)
       expect(events.filter((e) => e.type === "sent")).toEqual([])
