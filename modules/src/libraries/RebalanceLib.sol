@@ -966,7 +966,7 @@ library RebalanceLib {
                 low = Math.max(before < minHealth ? low : 0, before + ConstantsLib.MIN_BAND_GAP);
                 high = maxHealth;
             }
-            // Cap-bound from below (issue 13, SECURITY.md row CAPROW): the low edge drops to before + MIN_BAND_GAP (never
+            // Cap-bound from below (issue 13, SECURITY.md row 127): the low edge drops to before + MIN_BAND_GAP (never
             // above the zone's high edge: before < minHealth < high). After a gap (health 1.01) one operation at the cap
             // reached only 1.13-1.16 < minHealth, so every rescue the cap allows was refused and the Safe waited to be
             // liquidated. A compromised keeper gains nothing it could not take before: each such operation needs the
