@@ -925,9 +925,12 @@ class Simulation {
         const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t)
         if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
       }
-      if (reverted.size === 0) return undefined
-      const rescue = solve({ ...aimed, subAccounts: aimed.subAccounts.map((x) => ({ ...x, policy: { ...x.policy, boostAllowed: false } })) }).plan
-      return rescue === undefined ? undefined : { executeAt: t + this.latency, plan: rescue, swaps: [] }
+      // No exit lands, and none reverted: the solver's rescue without boosts only when it is cap-bound (issue 13: after
+      // a gap one operation's cap reaches below the band, so every exit to the landing zone is out of reach; the module
+      // takes a cap-bound step, and the next decision the next), else wait as before.
+      const rescue = solve({ ...aimed, subAccounts: aimed.subAccounts.map((x) => ({ ...x, policy: { ...x.policy, boostAllowed: false } })) })
+      if (reverted.size === 0 && !rescue.outcomes.some((o) => o.capBound === true)) return undefined
+      return rescue.plan === undefined ? undefined : { executeAt: t + this.latency, plan: rescue.plan, swaps: [] }
     }
     if (swap.enabled && swap.boost === "swap" && plan !== undefined) {
       // Boosts only by buying collateral: a sub-account above the band that the plan boosts without a swap (borrowed

@@ -98,3 +98,25 @@ describe("gap families: the autopilot's rescue after a gap (f13j)", () => {
     expect(runBacktest(p, c, "autopilot").liquidations).toBe(0)
   })
 })
+
+describe("gap families: the cap-bound rescue after a gap that holds (f13k, issue 13)", () => {
+  // gapHold seed 1002 (no-idle): the gap leaves every strategy at health 1.008. One operation's amount cap (150,000 of
+  // value moved) reaches only 1.13 < minHealth, and the module refused every landing below the band, so threshold and
+  // the autopilot (its drawdown stop tripped, its exit out of reach) waited and were liquidated at 1.000 three hours
+  // later, where dfs-style (no caps) survives. With the module's cap-bound rule (SECURITY.md row 127) the solver sends
+  // the cap-bound step (1.008 -> 1.13) and, after the cooldown, the rest (-> 1.4).
+  it("threshold and autopilot not liquidated where dfs-style is not, on gapHold seed 1002 (FAILED before f13k: both liquidated)", () => {
+    const c = resolveBacktestConfig(TRADERS["no-idle"])
+    const p = gapPath("gapHold", 1002)
+    expect(runBacktest(p, c, "dfs-style").liquidations).toBe(0)
+    for (const strategy of ["threshold", "autopilot"] as const) {
+      const events: { kind: string; healthBefore?: number | undefined; healthAfter?: number | undefined }[] = []
+      const r = runBacktest(p, c, strategy, { trace: (e) => events.push(e) })
+      expect(r.liquidations, strategy).toBe(0)
+      // The first rescue is cap-bound: below the band (minHealth 1.15), at least 0.01 up.
+      const first = events.find((e) => e.kind === "swap" || e.kind === "rebalance")
+      expect(first?.healthAfter, strategy).toBeLessThan(c.policy.minHealth)
+      expect((first?.healthAfter as number) - (first?.healthBefore as number), strategy).toBeGreaterThan(0.01)
+    }
+  })
+})

@@ -3,6 +3,7 @@ import type { Plan, PlanAction, Policy, SolverResult, SubAccountOutcome, SubAcco
 import type { Account, Checkpoint, WorkingPortfolio } from "./workingPortfolio.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "./swapDeleverage.js"
 import { liquidationLoss } from "./liquidation.js"
+import { MIN_BAND_GAP } from "@levpilot/sdk/constants"
 
 
 export function fmt(x: number): string {
@@ -243,7 +244,19 @@ function routeFee(route: string): string {
 type Funding = { pools: boolean; donors: boolean; swap: boolean }
 
 /** What one {@link Funding} reached for a target: health, cost (gas + slippage + fee and impact), whether it is valid. */
-type FundingResult = { funding: Funding; reached: number; cost: number; lossOk: boolean; sources: string[]; note: string | undefined; swapRefusal: string | undefined }
+type FundingResult = { funding: Funding; reached: number; moved: number; cost: number; lossOk: boolean; sources: string[]; note: string | undefined; swapRefusal: string | undefined }
+
+/**
+ * Cap-bound rescue (module `RebalanceLib._checkPostConditions`, rule book `isCapBound`, issue 13): a sub-account due
+ * below its band whose operation moves at least 99 % of `maxAmountPerRebalance` may land below the band, at least
+ * MIN_BAND_GAP (0.01) above its health before. The solver aims such a rescue at this fraction of the cap (the module's
+ * 1 % slack split both ways: the collateral's value at the inclusion price may rise or fall by about a percent before
+ * `AmountCapExceeded` or the 99 % bound refuses it), and keeps it only when it reaches `CAP_BOUND_GAIN` above the
+ * health before (twice the module's gap: the rest is the price move until inclusion).
+ */
+const CAP_BOUND_AIM = 0.995
+const CAP_BOUND_FLOOR = 0.991
+const CAP_BOUND_GAIN = 2 * (Number(MIN_BAND_GAP) / 1e18)
 
 function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
   const sources: string[] = []
@@ -264,7 +277,7 @@ function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
   const folded = w.foldRepays(t.i, t.firstMove)
   if (folded.amount > 0) w.carryFolded(folded.moves, w.push("Repay", t.i, folded.amount, undefined, { amountBase: folded.amountBase, idleBase: folded.idleBase }), t.firstMove)
   w.pendingRepaysFrom = undefined
-  return { funding, reached: w.health(t.i), cost: movesCost(w, t), lossOk: w.lossBudget([], undefined) >= 0, sources, note, swapRefusal }
+  return { funding, reached: w.health(t.i), moved: w.netMoved(t.i), cost: movesCost(w, t), lossOk: w.lossBudget([], undefined) >= 0, sources, note, swapRefusal }
 }
 
 /**
@@ -274,9 +287,10 @@ function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
  * without pools and donors; the one kept reaches the goal (else the highest health) at the lowest total cost: gas,
  * pool slippage, and the swap's fee and impact. Kept only if it stays within the loss limits, reaches the allowed
  * interval, and (autopilot) its avoided liquidation penalty pays for its cost when the position is still within
- * tolerance. A rescue that cannot reach the landing zone is no plan: the module refuses any plan that leaves a
- * triggered sub-account below it (`HealthOutOfBand`, `HealthOutsideLandingZone`), so neither a partial deleverage nor
- * one split over several operations can be sent; the reason says how far the capped funds reach.
+ * tolerance. A rescue that cannot reach the landing zone within the caps is sent cap-bound when it can be (issue 13: one
+ * operation at `CAP_BOUND_AIM` of maxAmountPerRebalance gaining at least `CAP_BOUND_GAIN`, the module landing it below
+ * the band; the next decision sends the next); otherwise it is no plan (`HealthOutOfBand`, `HealthOutsideLandingZone`)
+ * and the reason says how far the capped funds reach.
  */
 export function deleverage(w: WorkingPortfolio, a: Account): void {
   const t = beginTarget(w, a)
@@ -296,9 +310,34 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
   const valid = results.filter((r) => r.lossOk && r.reached >= a.lo)
   const rank = (u: FundingResult, v: FundingResult) =>
     Number(v.reached >= goal) - Number(u.reached >= goal) || (u.reached >= goal || Math.abs(v.reached - u.reached) < 1e-9 ? 0 : v.reached - u.reached) || u.cost - v.cost
-  const best = valid.sort(rank)[0]
+  let best = valid.sort(rank)[0]
   w.restore(snap)
   w.roles[i] = "target"
+  // No funding reaches the landing zone within the caps: the module still takes one operation at the per-rebalance cap
+  // that gains at least MIN_BAND_GAP (cap-bound rescue), and the next block another, instead of waiting to be liquidated.
+  let capBound = false
+  const saved = a.capTotal
+  if (best === undefined) {
+    const cap = policy.maxAmountPerRebalance
+    if (saved >= CAP_BOUND_AIM * cap) {
+      a.capTotal = CAP_BOUND_AIM * cap
+      const bound: FundingResult[] = []
+      for (const funding of fundings) {
+        w.restore(snap)
+        w.roles[i] = "target"
+        bound.push(fund(w, t, funding))
+      }
+      a.capTotal = saved
+      w.restore(snap)
+      w.roles[i] = "target"
+      best = bound.filter((r) => r.lossOk && r.moved >= CAP_BOUND_FLOOR * cap && r.reached >= a.h0 + CAP_BOUND_GAIN).sort((u, v) => v.reached - u.reached || u.cost - v.cost)[0]
+      if (best !== undefined) {
+        capBound = true
+        a.capBound = true
+        a.capTotal = CAP_BOUND_AIM * cap
+      }
+    }
+  }
   if (best === undefined) {
     const furthest = results.filter((r) => r.lossOk).sort((u, v) => v.reached - u.reached)[0]
     w.restore(snap)
@@ -314,6 +353,7 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
     return
   }
   const chosen = fund(w, t, best.funding)
+  a.capTotal = saved
   const reached = w.health(i)
   const cost = chosen.cost
   const pBefore = w.probability(i, a.h0)
@@ -335,6 +375,7 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
         : `; buffers could not (they reach ${fmt(buffers.reached)})`
   w.reasons[i] =
     `below band: deleverage ${fmt(a.h0)} -> ${fmt(reached)} (risk target ${fmt(a.riskHealth)}) from ${chosen.sources.join(", ")}` +
+    (capBound ? `; cap-bound rescue (${fmt(chosen.moved)} of maxAmountPerRebalance ${fmt(policy.maxAmountPerRebalance)}; below the landing zone ${fmt(a.lo)}, the rest next block)` : "") +
     (chosen.note ? `; ${chosen.note}` : "") +
     `${compared}; cost ${fmt(cost)}; P(liq) ${pct(pBefore)} -> ${pct(pAfter)}`
 }
@@ -444,6 +485,7 @@ export function finishPlan(w: WorkingPortfolio): SolverResult {
       riskHealth: a.riskHealth,
       goalHealth: a.low || a.high ? a.desired : Number.NaN,
       allowedHealth: { min: a.lo, max: a.hi },
+      ...(a.capBound === true && w.roles[i] === "target" ? { capBound: true as const } : {}),
       reason,
     }
   })

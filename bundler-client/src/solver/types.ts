@@ -451,6 +451,12 @@ export type SubAccountOutcome = {
   goalHealth: number
   /** End interval rule 3 allows for this sub-account (band intersected with "no further from target"), with the solver's margin. */
   allowedHealth: { min: number; max: number }
+  /**
+   * True when its rescue is cap-bound (issue 13): no funding reaches `allowedHealth.min` within the caps, so the plan
+   * moves about maxAmountPerRebalance and lands below the band, at least MIN_BAND_GAP up (the module's cap-bound rule);
+   * the next decision sends the next step. Absent otherwise.
+   */
+  capBound?: true
   /** One-line reason. */
   reason: string
 }

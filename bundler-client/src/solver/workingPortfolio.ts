@@ -49,6 +49,8 @@ export type Account = {
   high: boolean
   blocked: string | undefined
   capTotal: number
+  /** Set by the deleverage step when its rescue is cap-bound (`SubAccountOutcome.capBound`). */
+  capBound?: boolean
   riskHealth: number
   tailFloor: number
   lo: number

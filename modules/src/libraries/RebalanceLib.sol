@@ -947,7 +947,15 @@ library RebalanceLib {
         uint256 target = policy.targetHealth;
         uint256 before = run.healthBefore;
         uint256 healthAfter = run.healthAfter;
-        if (healthAfter < minHealth || healthAfter > maxHealth) {
+        // The amount caps charge the NET position change, at the pre-trade price (see below).
+        uint256 price = run.state.price;
+        uint256 moved = HealthLib.collateralValue(HealthLib.distance(run.collateralAfter, run.state.collateral), price)
+            + HealthLib.distance(run.debtAfter, run.state.debt);
+        uint256 cap = policy.maxAmountPerRebalance;
+        // Cap-bound rescue (issue 13): due from below the band and moving at least 99% of maxAmountPerRebalance
+        // (moved >= cap - floor(cap / 100)), it may land below the band, at least MIN_BAND_GAP above where it was.
+        bool capBound = run.due && before < minHealth && moved >= cap - cap / 100;
+        if ((healthAfter < minHealth && !capBound) || healthAfter > maxHealth) {
             revert ILeverageModule.HealthOutOfBand(run.id, healthAfter, minHealth, maxHealth);
         }
         if (run.due) {
@@ -958,6 +966,17 @@ library RebalanceLib {
                 low = Math.max(before < minHealth ? low : 0, before + ConstantsLib.MIN_BAND_GAP);
                 high = maxHealth;
             }
+            // Cap-bound from below (issue 13, SECURITY.md row 127): the low edge drops to before + MIN_BAND_GAP (never
+            // above the zone's high edge: before < minHealth < high). After a gap (health 1.01) one operation at the cap
+            // reached only 1.13-1.16 < minHealth, so every rescue the cap allows was refused and the Safe waited to be
+            // liquidated. A compromised keeper gains nothing it could not take before: each such operation needs the
+            // sub-account below its band (a keeper cannot put it there: every accepted operation keeps or raises a due
+            // one's health, and boosts / not-due moves end inside the band), must raise its health by MIN_BAND_GAP (at
+            // most (minHealth - before) / MIN_BAND_GAP of them per fall), moves at least 99% of the cap (so at most
+            // maxAmountPerEpoch / (0.99 cap) per epoch), and loses at most maxLossBps of its move, all epoch caps
+            // (amount, maxEpochLossBps of equity, gas) and the cooldown unchanged. The 1% slack is the planner's margin
+            // under AmountCapExceeded for the venue's share rounding and the collateral's value at the inclusion price.
+            if (capBound) low = Math.min(low, before + ConstantsLib.MIN_BAND_GAP);
 
             if (healthAfter < low || healthAfter > high) {
                 revert ILeverageModule.HealthOutsideLandingZone(run.id, healthAfter, low, high);
@@ -984,9 +1003,6 @@ library RebalanceLib {
         // costs is bounded by the loss rules: per operation maxLossBps of the positions' net moves (so churn adds no
         // allowance), per epoch maxEpochLossBps of equity. The venue sees the gross flows, but they start and end in the
         // Safe within one transaction, checked by the band and landing-zone rules on the position read back.
-        uint256 price = run.state.price;
-        uint256 moved = HealthLib.collateralValue(HealthLib.distance(run.collateralAfter, run.state.collateral), price)
-            + HealthLib.distance(run.debtAfter, run.state.debt);
         run.moved = moved;
         if (!run.due) {
             uint256 bound = HealthLib.distanceToTarget(run.state, target);
@@ -1005,9 +1021,7 @@ library RebalanceLib {
             uint256 distanceAfter = HealthLib.distanceToTarget(run.state, run.collateralAfter, run.debtAfter, target);
             run.moved = distanceAfter >= bound ? 0 : Math.min(moved, bound - distanceAfter);
         }
-        if (moved > policy.maxAmountPerRebalance) {
-            revert ILeverageModule.AmountCapExceeded(run.id, moved, policy.maxAmountPerRebalance);
-        }
+        if (moved > cap) revert ILeverageModule.AmountCapExceeded(run.id, moved, cap);
         // Material change (checked last, so a rule above names a real problem first): collateral value and debt moved
         // by at least MIN_MATERIAL_CHANGE_BPS of the collateral value, at the pre-trade price.
         if (moved * ConstantsLib.BPS < HealthLib.collateralValue(run.state.collateral, price) * ConstantsLib.MIN_MATERIAL_CHANGE_BPS) {

@@ -36,6 +36,7 @@ export {
   flashPremium,
   maxFlashedFor,
   healthOf,
+  isCapBound,
   landingZone,
   stopStateOf,
   lossPpbOf,

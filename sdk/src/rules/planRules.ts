@@ -945,6 +945,17 @@ export function landingZone(before: bigint, minHealth: bigint, target: bigint, m
   return [target - (target - minHealth) / 2n, before === INFINITE_HEALTH ? maxHealth : min(maxHealth, before - step)]
 }
 
+/**
+ * RebalanceLib._checkPostConditions, cap-bound rescue (issue 13, SECURITY.md row 127): a sub-account due from below its
+ * band (`before` < `minHealth`, WAD) whose operation's net move `moved` (loan base units: |collateral value change| +
+ * |debt change| at the pre-trade price) is at least 99 % of `cap` (maxAmountPerRebalance, loan base units), exactly
+ * `moved >= cap - floor(cap / 100)`, may land below the band: its landing zone's low edge becomes
+ * min(low, before + MIN_BAND_GAP). Every other rule is unchanged (HealthOutsideLandingZone names that edge).
+ */
+export function isCapBound(before: bigint, minHealth: bigint, moved: bigint, cap: bigint): boolean {
+  return before < minHealth && moved >= cap - cap / 100n
+}
+
 /** RebalanceLib._minAmountOut: a swap's minimum output in base units (oracle value less maxSlippageBps, rounded up). */
 export function minAmountOut(maxSlippageBps: bigint, price: bigint, sell: boolean, amountIn: bigint): bigint {
   const fair = sell ? mulDivDown(amountIn, price, PRICE_SCALE) : mulDivDown(amountIn, PRICE_SCALE, price)
@@ -1510,7 +1521,13 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const { minHealth, targetHealth: target } = policy
     // The band's top is the stop's exitHealth while it is engaged (r.stop > 1n).
     const maxHealth = r.stop > 1n ? r.stop : policy.maxHealth
-    if (healthAfter < minHealth || healthHigh > maxHealth) revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
+    // The amount caps charge the net position change at the pre-trade price, not the gross flows (review 4 of issue 10).
+    const price = r.state.price
+    const moved = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)
+    const cap = policy.maxAmountPerRebalance
+    // Cap-bound rescue (issue 13): due from below the band, moving at least 99 % of the cap, it may land below the band.
+    const capBound = r.due && isCapBound(before, minHealth, moved, cap)
+    if ((healthAfter < minHealth && !capBound) || healthHigh > maxHealth) revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
     if (r.due) {
       let [low, high] = landingZone(before, minHealth, target, policy.maxHealth)
       // Engaged: [before + MIN_BAND_GAP, exitHealth], from below the band also above the ordinary lower bound.
@@ -1518,6 +1535,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
         low = max(before < minHealth ? low : 0n, before + MIN_BAND_GAP)
         high = maxHealth
       }
+      // Cap-bound from below: the low edge drops to before + MIN_BAND_GAP (below the zone's high edge, which is >= target).
+      if (capBound) low = min(low, before + MIN_BAND_GAP)
       if (healthAfter < low || healthHigh > high) revert("HealthOutsideLandingZone", id, healthHigh > high ? healthHigh : healthAfter, low, high)
     } else {
       const further = [healthAfter, healthHigh].find((x) => distance(x, target) > distance(before, target))
@@ -1526,9 +1545,6 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
         revert("HealthCrossedTarget", id, before, before < target ? healthHigh : healthAfter, target)
     }
     if ((!policy.boostAllowed || r.stop !== 0n) && healthAfter < before) revert("HealthDecreased", id, before, healthAfter)
-    // The amount caps charge the net position change at the pre-trade price, not the gross flows (review 4 of issue 10).
-    const price = r.state.price
-    const moved = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)
     r.moved = moved
     // A not-due sub-account moves by at most its distance to its target (a health-neutral move of any size would pad
     // the loss allowance and spend its amount caps), and is charged only for how much nearer its target it got, at
@@ -1541,7 +1557,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       const distanceAfter = distanceToTarget({ ...r.state, collateral: collateralAfter, debt: debtAfter }, target)
       r.moved = distanceAfter >= bound ? 0n : min(moved, bound - distanceAfter)
     }
-    if (moved > policy.maxAmountPerRebalance) revert("AmountCapExceeded", id, moved, policy.maxAmountPerRebalance)
+    if (moved > cap) revert("AmountCapExceeded", id, moved, cap)
     if (moved * BPS < collateralValue(r.state.collateral, price) * MIN_MATERIAL_CHANGE_BPS) revert("SubAccountUnchanged", id)
     if (big(policy.maxLossBps) < maxLossBps) maxLossBps = big(policy.maxLossBps)
     return { id, due: r.due, healthBefore: before, healthAfter, collateralAfter, debtAfter, moved: r.moved, lossPpb: 0n }
