@@ -280,6 +280,19 @@ describe("rr13u U5: CSV input hygiene", () => {
     }
     expect(() => runBacktest(paths, buffered, "autopilot")).not.toThrow()
   })
+  // Held out (f13l): CR-only and mixed endings keep their line numbers; a base-units row first (the jump down is named
+  // with both lines), and in a second asset's column; a path given in code with such a row runs (the tail's largest
+  // drop stays below 1).
+  test("f13l U5 held-out: mixed CR / CRLF / LF lines numbered right; a base-units first row or second column refused with its line; a programmatic path with one runs", () => {
+    expect(() => parsePriceCsv("timestamp,ETH\r1700000000,3000\r\n1700000060,3010\n1700000030,3020\r")).toThrow(/:4:.*backwards/)
+    expect(Array.from(parsePriceCsv("timestamp,ETH\r\r1700000000,3000\n\r1700000060,3010").prices.ETH as Float64Array)).toEqual([3000, 3010])
+    expect(() => parsePriceCsv("timestamp,ETH\n1700000000,3000000000000000000000\n1700000060,3000\n1700000120,3000\n")).toThrow(/:3:.*line 2/)
+    expect(() => parsePriceCsv("timestamp,ETH,BTC\n1700000000,3000,60000\n1700000060,3001,60000000000000000000000\n")).toThrow(/:3:.*BTC/)
+    // A 1,000-fold move (a real redenomination or a thin token) is still read.
+    expect(parsePriceCsv("timestamp,X\n1700000000,1\n1700000060,1000\n").prices.X?.[1]).toBe(1000)
+    const ps = [...calm(120, 3000, lcg(8)), 3e21, ...calm(120, 3000, lcg(9))]
+    expect(() => runBacktest(minutes(ps), buffered, "autopilot")).not.toThrow()
+  })
   it("held: mixed seconds then milliseconds, float-equal timestamps, a quoted header are refused with their line; NBSP, a BOM mid-file, negative and fractional seconds are read", () => {
     expect(() => parsePriceCsv("timestamp,ETH\n1700000000,3000\n1700000060,3000\n1700000120000,3000\n")).toThrow(/:4:.*milliseconds/)
     expect(() => parsePriceCsv("timestamp,ETH\n1700000000.00000001,3000\n1700000000.00000002,3000\n")).toThrow(/:3:.*repeats/)
