@@ -3,7 +3,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it, test } from "vitest"
 import { runCli } from "../cli/run.js"
-import { validatePolicy } from "../solver/solver.js"
+import { solve, validatePolicy } from "../solver/solver.js"
+import { stopExitResult } from "../solver/stopExit.js"
+import type { SolverInput } from "../solver/types.js"
 import { resolveBacktestConfig, strategyPolicy, TRADERS } from "./config.js"
 import type { BacktestConfig, StrategyName } from "./config.js"
 import { runBacktest } from "./engine.js"
@@ -135,6 +137,27 @@ describe("rr13u U1: a tripped stop-loss whose exit cannot be sized leaves the au
     expect(a.stopLossTrips).toBeGreaterThan(0)
     expect(a.liquidations).toBe(0)
     expect(a.minHealth).toBeGreaterThan(1.05)
+  })
+  // The live keeper (keeper/safeStep.ts) plans the solver's rescue first and asks `stopExitResult` only for a loan asset
+  // the solver plans nothing for, and `stopExitResult` stands aside below the band: with its stop engaged and no exit
+  // that can be sized (no swap curve), a sub-account below its band still gets the buffers-first rescue. (The drawdown
+  // guard, U1's cause, is the backtester's alone.)
+  it("f13l U1, the live keeper's order: stop engaged below the band with no swap curve: no stop exit, the solver's rescue from the pool", () => {
+    const policy = { ...buffered.policy, stopPrice: 2_900, exitHealth: 3, boostAllowed: false }
+    // 10 ETH at 2,800, debt 22,000, LLTV 0.86: health 1.095, under minHealth.
+    const state = { id: ID, loanAsset: "USDC", collateralAsset: "ETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: 22_000, lltv: 0.86, price: 2_800 }
+    const input: SolverInput = {
+      now: T0,
+      subAccounts: [{ state, policy, epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }, risk: { sigma: 0.6 } }],
+      pools: buffered.pools.map((x) => ({ ...x })),
+      idle: {},
+      costs: buffered.costs,
+      mode: "threshold",
+    }
+    expect(stopExitResult(input)).toBeUndefined()
+    const plan = solve(input).plan
+    expect(plan).toBeDefined()
+    expect(plan?.actions.some((a) => a.kind === "WithdrawFromPool" || a.kind === "Repay")).toBe(true)
   })
   it("held: without the stop-loss the autopilot is not liquidated on the three paths (the guard is the cause)", () => {
     const p = bleedThenWick(0.4)
