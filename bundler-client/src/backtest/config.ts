@@ -231,6 +231,32 @@ export const TRADERS = {
   },
 } as const satisfies Record<string, Record<string, unknown>>
 
+/**
+ * The policy a strategy runs with, from the configured one (`policy`, merged with the sub-account's): the one place that
+ * projects the owner's policy onto a strategy (review rr13u U3). The on-chain stop (`stopPrice`, `exitHealth`;
+ * docs/stop-loss-exit.md) and the drawdown guard (`stopLoss`, `stopLossConfirmSeconds`) are the
+ * autopilot's: for it `stopPrice`, configured relative to the path's first price (0.91: 91 % of it), is set in price
+ * units (x `firstPrice`); every other strategy runs without any of these fields, together (`validatePolicy` refuses
+ * `exitHealth` without `stopPrice`).
+ *
+ * @param policy - The configured policy (not modified).
+ * @param strategy - The strategy it is projected for.
+ * @param firstPrice - The path's first price of the sub-account's collateral (loan units per collateral unit).
+ * @returns A new policy object.
+ */
+export function strategyPolicy(policy: Policy, strategy: StrategyName, firstPrice: number): Policy {
+  const out: Policy = { ...policy }
+  if (strategy === "autopilot") {
+    if (out.stopPrice !== undefined) out.stopPrice *= firstPrice
+    return out
+  }
+  for (const k of AUTOPILOT_ONLY) delete out[k]
+  return out
+}
+
+/** Policy fields only the autopilot runs with ({@link strategyPolicy}). */
+const AUTOPILOT_ONLY = ["stopPrice", "exitHealth", "stopLoss", "stopLossConfirmSeconds"] as const satisfies readonly (keyof Policy)[]
+
 /** Trader names ({@link TRADERS}). */
 export type TraderName = keyof typeof TRADERS
 

@@ -16,7 +16,7 @@ import { planStopExit } from "../solver/stopExit.js"
 import { applyPlan, effectiveEpoch, healthOf, recordRebalance, toBaseUnits, venueHealthOf } from "../solver/state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
-import { BacktestConfigError } from "./config.js"
+import { BacktestConfigError, strategyPolicy } from "./config.js"
 import type { BacktestConfig, BacktestSubAccount, StrategyName } from "./config.js"
 /** The module's narrowest re-arm hysteresis (bps), as a number for the float engine. */
 const MIN_REARM_BPS = Number(MIN_REARM_BPS_BIG)
@@ -254,13 +254,8 @@ class Simulation {
     for (const s of config.subAccounts) this.venues.set(s.id, s)
     this.subs = config.subAccounts.map((s) => {
       const price = this.series(s.asset)[0] as number
-      const policy = { ...config.policy, ...s.policy }
-      // The on-chain stop-loss (docs/stop-loss-exit.md) is the autopilot's: configured relative to the path's first
-      // price (0.91: 91 % of it), set in price units here; the other strategies run without it.
-      if (policy.stopPrice !== undefined) {
-        if (strategy === "autopilot") policy.stopPrice *= price
-        else delete policy.stopPrice
-      }
+      // The on-chain stop-loss and the drawdown guard are the autopilot's (`strategyPolicy`, review rr13u U3).
+      const policy = strategyPolicy({ ...config.policy, ...s.policy }, strategy, price)
       this.policies[s.id] = policy
       this.epochs[s.id] = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
       const h = s.initialHealth ?? policy.targetHealth
@@ -915,9 +910,11 @@ class Simulation {
     }
     if (stopped) {
       // The stop-loss exit: a swap deleverage of the first sub-account below its band, to the top of its allowed landing
-      // (the most exposure one operation may cut), sized and shaped as the solver's swap lane does. After an exit that
-      // reverted (the price moved against the sale past its take before inclusion), the next decision is the solver's
-      // own rescue without boosts (buffers first), so a fast fall is not met by exit after exit until liquidation.
+      // (the most exposure one operation may cut), sized and shaped as the solver's swap lane does. When no exit is
+      // planned (none can be sized: caps, slippage, no swap curve, review rr13u U1; or the last one reverted: the price
+      // moved against the sale past its take before inclusion), the decision is the solver's own rescue without boosts
+      // (buffers first), so a tripped guard never leaves a position below its band with its buffers untouched, and a
+      // fast fall is not met by exit after exit until liquidation.
       // Sized and checked at the price expected at inclusion, as the solver plans (`atInclusion`).
       for (const input of atInclusion(aimed).subAccounts) {
         const s = input.state
@@ -925,12 +922,11 @@ class Simulation {
         const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t)
         if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
       }
-      // No exit lands, and none reverted: the solver's rescue without boosts only when it is cap-bound (issue 13: after
-      // a gap one operation's cap reaches below the band, so every exit to the landing zone is out of reach; the module
-      // takes a cap-bound step, and the next decision the next), else wait as before.
-      const rescue = solve({ ...aimed, subAccounts: aimed.subAccounts.map((x) => ({ ...x, policy: { ...x.policy, boostAllowed: false } })) })
-      if (reverted.size === 0 && !rescue.outcomes.some((o) => o.capBound === true)) return undefined
-      return rescue.plan === undefined ? undefined : { executeAt: t + this.latency, plan: rescue.plan, swaps: [] }
+      const noBoost = (x: SolverInput): SolverInput => ({ ...x, subAccounts: x.subAccounts.map((y) => ({ ...y, policy: { ...y.policy, boostAllowed: false } })) })
+      // Cap-bound rescues included (issue 13, f13k: the solver plans one operation at the cap when none reaches the
+      // landing zone). As above (rr13t T3): a rescue the inclusion margin rules out is the one the module's own landing zone allows.
+      const rescue = solve(noBoost(aimed)).plan ?? (this.subs.some((s) => outOfBand(s) === "low") ? solve(noBoost(solverInput)).plan : undefined)
+      return rescue === undefined ? undefined : { executeAt: t + this.latency, plan: rescue, swaps: [] }
     }
     if (swap.enabled && swap.boost === "swap" && plan !== undefined) {
       // Boosts only by buying collateral: a sub-account above the band that the plan boosts without a swap (borrowed

@@ -1,5 +1,12 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it, test } from "vitest"
-import { resolveBacktestConfig, TRADERS } from "./config.js"
+import { runCli } from "../cli/run.js"
+import { solve, validatePolicy } from "../solver/solver.js"
+import { stopExitResult } from "../solver/stopExit.js"
+import type { SolverInput } from "../solver/types.js"
+import { resolveBacktestConfig, strategyPolicy, TRADERS } from "./config.js"
 import type { BacktestConfig, StrategyName } from "./config.js"
 import { runBacktest } from "./engine.js"
 import { parsePriceCsv } from "../prices/csv.js"
@@ -84,27 +91,73 @@ describe("rr13u U1: a tripped stop-loss whose exit cannot be sized leaves the au
   // first boost - 20,266 withdrawn by its one pool rescue). Loss 13,603, net P&L -83,861
   // against threshold's -70,263 and dfs-style's -80,185.
   const capped = trader("buffered", { policy: { maxAmountPerRebalance: 30_000 } })
-  test.skip("rr13u U1a FAILS TODAY (measured: autopilot liquidated at health 0.957, threshold min 1.145): expected autopilot not liquidated where threshold is not (bleed -40 %, cap 30,000, default stopLoss)", () => {
+  test("rr13u U1a (was: autopilot liquidated at health 0.957, threshold min 1.145; fixed f13l: buffers-first rescue under a tripped guard): expected autopilot not liquidated where threshold is not (bleed -40 %, cap 30,000, default stopLoss)", () => {
     const p = bleedThenWick(0.4)
     expect(liquidations(p, capped, "threshold")).toBe(0)
-    expect(liquidations(p, capped, "autopilot")).toBe(0)
+    const a = runBacktest(p, capped, "autopilot")
+    expect(a.stopLossTrips).toBeGreaterThan(0)
+    expect(a.liquidations).toBe(0)
+    expect(a.liquidationLoss).toBeLessThanOrEqual(runBacktest(p, capped, "dfs-style").liquidationLoss)
   })
   // Same mechanism with the default caps and stopLoss on a correlated pair: the guard trips at minute 1454 (drawdown
   // 30 %) after one pool rescue; threshold rescues three more times from the pool (min 1.012); the autopilot is
   // liquidated at minute 1466 (health 0.993), loss 108,362 (more than the 100,000 equity put in the position).
-  test.skip("rr13u U1b FAILS TODAY (measured: autopilot liquidated at health 0.993, loss 108,362; threshold min 1.012): expected autopilot not liquidated on a 12 % depeg over 30 min where threshold is not", () => {
+  test("rr13u U1b (was: autopilot liquidated at health 0.993, loss 108,362; threshold min 1.012; fixed f13l): expected autopilot not liquidated on a 12 % depeg over 30 min where threshold is not", () => {
     const p = depeg(0.12, 30)
     expect(liquidations(p, pairConfig, "threshold")).toBe(0)
-    expect(liquidations(p, pairConfig, "autopilot")).toBe(0)
+    const a = runBacktest(p, pairConfig, "autopilot")
+    expect(a.stopLossTrips).toBeGreaterThan(0)
+    expect(a.liquidations).toBe(0)
   })
   // A buffers-only owner (swap lane off, `input.swap` undefined: no exit can ever be sized), every other setting default:
   // bleed -50 % then the 10 % wick: threshold min 1.144 (4 pool rescues); the autopilot, tripped, liquidated at 0.968,
   // loss 11,196, net P&L -98,946 against -87,790. With stopLoss off it is not liquidated (min 1.145).
-  test.skip("rr13u U1c FAILS TODAY (measured: autopilot liquidated at 0.968, threshold min 1.144): expected autopilot not liquidated with the swap lane off (buffers only), default stopLoss and caps", () => {
+  test("rr13u U1c (was: autopilot liquidated at 0.968, threshold min 1.144; fixed f13l): expected autopilot not liquidated with the swap lane off (buffers only), default stopLoss and caps", () => {
     const p = bleedThenWick(0.5)
     const buffersOnly = trader("buffered", { swap: { enabled: false } })
     expect(liquidations(p, buffersOnly, "threshold")).toBe(0)
-    expect(liquidations(p, buffersOnly, "autopilot")).toBe(0)
+    const a = runBacktest(p, buffersOnly, "autopilot")
+    expect(a.stopLossTrips).toBeGreaterThan(0)
+    expect(a.liquidations).toBe(0)
+  })
+  // Held out (f13l, a path of its own): 2 h calm, 14 hourly steps of -5 % (each within 3 minutes, seed 77), 4 h calm;
+  // buffered trader, maxAmountPerRebalance 20,000, default stopLoss. Measured before the fix: threshold min 1.125, the
+  // autopilot tripped and liquidated at 0.985 (loss 3,375); after: not liquidated, min 1.129.
+  test("f13l U1 held-out: a staircase fall with a 20,000 cap, guard tripped: the autopilot rescues from its buffers where threshold survives", () => {
+    const r = lcg(77)
+    let ps = calm(120, 3000, r)
+    for (let k = 0; k < 14; k++) {
+      const last = ps.at(-1) as number
+      ps = [...ps, ...lin(last, last * 0.95, 3), ...calm(57, last * 0.95, r)]
+    }
+    const p = minutes([...ps, ...calm(240, ps.at(-1) as number, r)])
+    const c = trader("buffered", { policy: { maxAmountPerRebalance: 20_000 } })
+    expect(liquidations(p, c, "threshold")).toBe(0)
+    const a = runBacktest(p, c, "autopilot")
+    expect(a.stopLossTrips).toBeGreaterThan(0)
+    expect(a.liquidations).toBe(0)
+    expect(a.minHealth).toBeGreaterThan(1.05)
+  })
+  // The live keeper (keeper/safeStep.ts) plans the solver's rescue first and asks `stopExitResult` only for a loan asset
+  // the solver plans nothing for, and `stopExitResult` stands aside below the band: with its stop engaged and no exit
+  // that can be sized (no swap curve), a sub-account below its band still gets the buffers-first rescue. (The drawdown
+  // guard, U1's cause, is the backtester's alone.)
+  it("f13l U1, the live keeper's order: stop engaged below the band with no swap curve: no stop exit, the solver's rescue from the pool", () => {
+    const policy = { ...buffered.policy, stopPrice: 2_900, exitHealth: 3, boostAllowed: false }
+    // 10 ETH at 2,800, debt 22,000, LLTV 0.86: health 1.095, under minHealth.
+    const state = { id: ID, loanAsset: "USDC", collateralAsset: "ETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: 22_000, lltv: 0.86, price: 2_800 }
+    const input: SolverInput = {
+      now: T0,
+      subAccounts: [{ state, policy, epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }, risk: { sigma: 0.6 } }],
+      pools: buffered.pools.map((x) => ({ ...x })),
+      idle: {},
+      costs: buffered.costs,
+      mode: "threshold",
+    }
+    expect(stopExitResult(input)).toBeUndefined()
+    const plan = solve(input).plan
+    expect(plan).toBeDefined()
+    expect(plan?.actions.some((a) => a.kind === "WithdrawFromPool" || a.kind === "Repay")).toBe(true)
   })
   it("held: without the stop-loss the autopilot is not liquidated on the three paths (the guard is the cause)", () => {
     const p = bleedThenWick(0.4)
@@ -159,10 +212,38 @@ describe("rr13u U3: the documented --policy stopPrice / exitHealth crashes every
   // got undefined". The engine deletes stopPrice for every strategy but the autopilot and keeps exitHealth, which
   // validatePolicy refuses alone. The README says the other strategies "run without it".
   const stop = trader("buffered", { policy: { stopPrice: 0.91, exitHealth: 3 } })
-  test.skip("rr13u U3 FAILS TODAY (measured: SolverInputError stopPrice must be > 0 with exitHealth): expected threshold to run without the stop", () => {
+  test("rr13u U3 (was: SolverInputError stopPrice must be > 0 with exitHealth; fixed f13l: strategyPolicy): expected threshold to run without the stop", () => {
     const r = lcg(3)
     const p = minutes(calm(240, 3000, r, 0.01))
     expect(() => runBacktest(p, stop, "threshold")).not.toThrow()
+  })
+  // The README's example through the CLI (bundler-client/README.md, "--policy"): every strategy runs.
+  test("f13l U3: `levpilot backtest --generate 1 --days 1 --policy` with {\"policy\":{\"stopPrice\":0.91,\"exitHealth\":3}} runs all four strategies", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "f13l-u3-"))
+    const file = join(dir, "stop.json")
+    writeFileSync(file, JSON.stringify({ policy: { stopPrice: 0.91, exitHealth: 3 } }))
+    const out: string[] = []
+    const err: string[] = []
+    const code = await runCli(["backtest", "--generate", "1", "--days", "1", "--policy", file, "--json", join(dir, "out.json")], { out: (t) => void out.push(t), err: (t) => void err.push(t) })
+    expect(err.join("")).toBe("")
+    expect(code).toBe(0)
+    const report = JSON.parse(readFileSync(join(dir, "out.json"), "utf8"))
+    expect(report.config.policy).toMatchObject({ stopPrice: 0.91, exitHealth: 3 })
+    expect(report.suite.totals.map((t: { strategy: string }) => t.strategy)).toEqual(["static", "threshold", "dfs-style", "autopilot"])
+  }, 300_000)
+  // Held out (f13l): the stop set on the sub-account's own policy, not the shared one, and the drawdown guard with it.
+  test("f13l U3 held-out: a sub-account-level stop (stopPrice 0.95, exitHealth 2.5) with stopLoss: threshold and dfs-style run without it, the autopilot with it in price units", () => {
+    const c = trader("buffered", { subAccounts: [{ ...buffered.subAccounts[0], policy: { stopPrice: 0.95, exitHealth: 2.5 } }], policy: { stopLoss: 0.2 } })
+    const p = minutes(calm(240, 3000, lcg(4), 0.01))
+    for (const s of ["threshold", "dfs-style", "static", "autopilot"] as const) expect(() => runBacktest(p, c, s), s).not.toThrow()
+    const policy = { ...c.policy, stopPrice: 0.95, exitHealth: 2.5 }
+    const other = strategyPolicy(policy, "threshold", 3000)
+    expect([other.stopPrice, other.exitHealth, other.stopLoss]).toEqual([undefined, undefined, undefined])
+    expect(() => validatePolicy(other)).not.toThrow()
+    expect(validatePolicy(other)).toEqual([])
+    const auto = strategyPolicy(policy, "autopilot", 3000)
+    expect([auto.stopPrice, auto.exitHealth, auto.stopLoss]).toEqual([2850, 2.5, 0.2])
+    expect(policy.stopPrice).toBe(0.95)
   })
   it("held: the autopilot, static and dfs-style run with it", () => {
     const p = minutes(calm(240, 3000, lcg(3), 0.01))
@@ -198,7 +279,7 @@ describe("rr13u U4: the default stop-loss (0.3) on a 40 % crash that recovers: n
 })
 
 describe("rr13u U5: CSV input hygiene", () => {
-  test.skip("rr13u U5a FAILS TODAY (measured: 'needs at least two price rows, got 0'): expected a CR-only file (classic Mac / some exports) read, or refused naming its line endings", () => {
+  test("rr13u U5a (was: 'needs at least two price rows, got 0'; fixed f13l): expected a CR-only file (classic Mac / some exports) read, or refused naming its line endings", () => {
     let rows = -1
     try {
       rows = parsePriceCsv("timestamp,ETH\r1700000000,3000\r1700000060,3010\r").timestamps.length
@@ -211,7 +292,7 @@ describe("rr13u U5: CSV input hygiene", () => {
   // A row in base units (3,000 x 1e18, a decimals mix-up) is read as a price; the autopilot then throws
   // RiskInputError "tailDrop": must be in [0, 1), got 1 (the tail calibrator's drop rounds to 1), naming no line, and
   // the whole backtest command fails; threshold runs.
-  test.skip("rr13u U5b FAILS TODAY (measured: RiskInputError tailDrop got 1, no line named): expected the reader to refuse a price 1e18 times its neighbours with its line, or the backtest to run", () => {
+  test("rr13u U5b (was: RiskInputError tailDrop got 1, no line named; fixed f13l): expected the reader to refuse a price 1e18 times its neighbours with its line, or the backtest to run", () => {
     const text = "timestamp,ETH\n1700000000,3000\n1700000060,3000000000000000000000\n1700000120,3000\n1700000180,3000\n"
     let paths: PricePaths
     try {
@@ -221,6 +302,19 @@ describe("rr13u U5: CSV input hygiene", () => {
       return
     }
     expect(() => runBacktest(paths, buffered, "autopilot")).not.toThrow()
+  })
+  // Held out (f13l): CR-only and mixed endings keep their line numbers; a base-units row first (the jump down is named
+  // with both lines), and in a second asset's column; a path given in code with such a row runs (the tail's largest
+  // drop stays below 1).
+  test("f13l U5 held-out: mixed CR / CRLF / LF lines numbered right; a base-units first row or second column refused with its line; a programmatic path with one runs", () => {
+    expect(() => parsePriceCsv("timestamp,ETH\r1700000000,3000\r\n1700000060,3010\n1700000030,3020\r")).toThrow(/:4:.*backwards/)
+    expect(Array.from(parsePriceCsv("timestamp,ETH\r\r1700000000,3000\n\r1700000060,3010").prices.ETH as Float64Array)).toEqual([3000, 3010])
+    expect(() => parsePriceCsv("timestamp,ETH\n1700000000,3000000000000000000000\n1700000060,3000\n1700000120,3000\n")).toThrow(/:3:.*line 2/)
+    expect(() => parsePriceCsv("timestamp,ETH,BTC\n1700000000,3000,60000\n1700000060,3001,60000000000000000000000\n")).toThrow(/:3:.*BTC/)
+    // A 1,000-fold move (a real redenomination or a thin token) is still read.
+    expect(parsePriceCsv("timestamp,X\n1700000000,1\n1700000060,1000\n").prices.X?.[1]).toBe(1000)
+    const ps = [...calm(120, 3000, lcg(8)), 3e21, ...calm(120, 3000, lcg(9))]
+    expect(() => runBacktest(minutes(ps), buffered, "autopilot")).not.toThrow()
   })
   it("held: mixed seconds then milliseconds, float-equal timestamps, a quoted header are refused with their line; NBSP, a BOM mid-file, negative and fractional seconds are read", () => {
     expect(() => parsePriceCsv("timestamp,ETH\n1700000000,3000\n1700000060,3000\n1700000120000,3000\n")).toThrow(/:4:.*milliseconds/)

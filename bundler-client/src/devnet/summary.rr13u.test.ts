@@ -51,10 +51,23 @@ const run: DemoRun = {
 }
 
 describe("rr13u U6: the demo's minimum health leaves out the health its liquidations happened at", () => {
-  test.skip("rr13u U6 FAILS TODAY (measured: twin min health 1.044 printed next to a liquidation at 0.9989): expected the twin's min health at most the recorded liquidation health", () => {
+  test("rr13u U6 (was: twin min health 1.044 printed next to a liquidation at 0.9989; fixed f13l): expected the twin's min health at most the recorded liquidation health", () => {
     const s = summarizeDemo(run)
     expect(s.twin.minHealth).toBeLessThanOrEqual(0.9989)
     expect(s.twin.positions["Morpho Blue WETH/USDC"]?.minHealth).toBeLessThanOrEqual(0.9989)
+    // Exactly the record's health (one source), printed as such; the managed Safe, not liquidated, keeps its samples' minimum.
+    expect(s.twin.minHealth).toBeCloseTo(0.998888888547, 9)
+    expect(s.managed.minHealth).toBe(1.4)
+    expect(formatSummary(s)).toMatch(/unmanaged twin: min health 0\.99/)
+  })
+  // Held out (f13l): two liquidations on different markets and Safes; each lowers only its own Safe and position.
+  test("f13l U6 held-out: a managed Aave liquidation at 0.97 and a twin Morpho one at 0.9989 each lower only their Safe's and position's minimum", () => {
+    const aave = { ...liquidation, label: "managed", marketName: "Aave v3 WETH/USDC", venue: "aave-v3", health: 970_000_000_000_000_000n, step: 1 } as DemoRun["liquidations"][number]
+    const s = summarizeDemo({ ...run, liquidations: [liquidation, aave] })
+    expect(s.managed.minHealth).toBeCloseTo(0.97, 12)
+    expect(s.twin.minHealth).toBeCloseTo(0.998888888547, 9)
+    expect(s.twin.positions["Aave v3 WETH/USDC"]?.minHealth ?? 1.5).toBeGreaterThan(1)
+    expect(s.managed.positions["Morpho Blue WETH/USDC"]?.minHealth ?? 1.4).toBe(1.4)
   })
   test("held: the summary counts the liquidation and prints amounts in token units with market names", () => {
     const s = summarizeDemo(run)

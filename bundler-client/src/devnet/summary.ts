@@ -6,6 +6,7 @@ import { type DemoRun, type NetValueSample, type PositionSample, type StepSample
  * and at the start, and its positions in token units.
  */
 export type SafeOutcome = {
+  /** Lowest health (human) over the sampled steps of its positions not yet liquidated and the health each liquidation happened at. */
   minHealth: number
   liquidations: number
   /** Whole net value at the end and at the start, USDC. */
@@ -70,7 +71,12 @@ export function positionEquity(s: StepSample, label: DemoSafe["label"], list: re
  * @returns {@link DemoSummary}
  */
 export function summarizeDemo(run: DemoRun): DemoSummary {
-  const minHealth = (label: DemoSafe["label"]) => Math.min(...run.steps.flatMap((s) => positions(s, label).filter((p) => !p.liquidated).map((p) => p.health)))
+  // The minimum includes each liquidation's health just before it (the liquidator's record, WAD): the liquidator acts
+  // between two samples, so the sampled healths alone stop above 1 (review rr13u U6). One source: the same readings for
+  // the Safe and for each position.
+  const liquidatedAt = (label: DemoSafe["label"], name?: string) =>
+    run.liquidations.filter((l) => l.label === label && (name === undefined || l.marketName === name) && typeof l.health === "bigint").map((l) => Number(l.health) / 1e18)
+  const minHealth = (label: DemoSafe["label"]) => Math.min(...run.steps.flatMap((s) => positions(s, label).filter((p) => !p.liquidated).map((p) => p.health)), ...liquidatedAt(label))
   const last = run.steps.at(-1)
   const managedLiq = run.liquidations.filter((l) => l.label === "managed").length
   const twinLiq = run.liquidations.filter((l) => l.label === "twin").length
@@ -84,7 +90,7 @@ export function summarizeDemo(run: DemoRun): DemoSummary {
       for (const { key, asset, venue, name } of list) {
         const p = last.positions[label][key]
         if (!p) continue
-        const min = Math.min(...run.steps.map((s) => s.positions[label][key]).filter((q) => q !== undefined && !q.liquidated).map((q) => (q as PositionSample).health))
+        const min = Math.min(...run.steps.map((s) => s.positions[label][key]).filter((q) => q !== undefined && !q.liquidated).map((q) => (q as PositionSample).health), ...liquidatedAt(label, name))
         const liquidations = run.liquidations.filter((l) => l.label === label && l.marketName === name).length
         held[name] = { venue, collateral: tokenAmount(p.collateral, asset), debt: tokenAmount(p.debt, "USDC"), minHealth: min, liquidations }
       }

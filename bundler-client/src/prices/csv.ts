@@ -52,9 +52,12 @@ export class PriceFileError extends Error {
   }
 }
 
+/** Largest factor a price may move by between two consecutive rows ({@link parsePriceCsv}); beyond it the row is refused. */
+export const MAX_STEP_RATIO = 1e6
+
 /**
  * Parse a price CSV: header `timestamp,<ASSET>[,<ASSET>...]`, then one row per time, unix seconds and
- * prices in the numeraire. Blank lines are ignored.
+ * prices in the numeraire. Blank lines are ignored; lines end in LF, CRLF or CR alone.
  *
  * Timestamps must be decimal numbers (a hex `0x6553f100` is refused). Their unit is seconds unless `options.timeUnit`
  * says `ms`. Without a unit, two kinds of file are refused as milliseconds: one with a timestamp at or above
@@ -66,14 +69,16 @@ export class PriceFileError extends Error {
  * @param source - Name used in error messages.
  * @param options - Timestamp unit.
  * @returns The parsed paths, timestamps in seconds.
- * @throws {PriceFileError} On a bad header, a wrong field count, a non-numeric or non-positive price, a non-decimal
+ * @throws {PriceFileError} On a bad header, a wrong field count, a non-numeric or non-positive price, a price more than
+ *   {@link MAX_STEP_RATIO} times (or less than 1/{@link MAX_STEP_RATIO} of) the previous row's, a non-decimal
  *   timestamp, a timestamp that repeats or goes backwards, or timestamps in milliseconds without `timeUnit: "ms"`.
  * @example parsePriceCsv("timestamp,ETH\n0,3000\n60,3010\n")
  */
 export function parsePriceCsv(text: string, source = "<input>", options: ParsePriceOptions = {}): PricePaths {
   const unit = options.timeUnit
   const scale = unit === "ms" ? 1 / 1000 : 1
-  const lines = text.split(/\r?\n/)
+  // CRLF, LF and CR-only (classic Mac, some spreadsheet exports; review rr13u U5a) line endings, mixed or not.
+  const lines = text.split(/\r\n?|\n/)
   let headerLine = -1
   for (let i = 0; i < lines.length; i++) {
     if ((lines[i] as string).trim() !== "") {
@@ -118,6 +123,15 @@ export function parsePriceCsv(text: string, source = "<input>", options: ParsePr
       if (!DECIMAL.test(field)) throw new PriceFileError(source, i + 1, `price of ${assets[k]} "${field}" is not a decimal number (e.g. 3000.5)`)
       const p = Number(field)
       if (field === "" || !Number.isFinite(p) || !(p > 0)) throw new PriceFileError(source, i + 1, `price of ${assets[k]} "${field}" must be a number > 0`)
+      // A row in base units among prices in tokens (3000 x 1e18, a decimals mix-up; review rr13u U5b): no market moves
+      // by a factor of MAX_STEP_RATIO between two rows, so it is refused here, with its line, not read as a price.
+      const before = (columns[k] as number[]).at(-1)
+      if (before !== undefined && (p > before * MAX_STEP_RATIO || p * MAX_STEP_RATIO < before))
+        throw new PriceFileError(
+          source,
+          i + 1,
+          `price of ${assets[k]} ${field} is ${p > before ? `${(p / before).toExponential(1)} times` : `1/${(before / p).toExponential(1)} of`} the previous row's (${before}, line ${lineOf.at(-2)}): a move beyond a factor of ${MAX_STEP_RATIO.toExponential(0)} between rows is an input error (prices in base units, e.g. x 1e18?)`,
+        )
       ;(columns[k] as number[]).push(p)
     }
   }

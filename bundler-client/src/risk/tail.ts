@@ -18,6 +18,9 @@ export function defaultTailDrop(targetHealth: number): number {
 /** Seconds from a price move to the keeper's rebalance landing, when the risk model names none. */
 export const DEFAULT_REACTION_SECONDS = 60
 
+/** Upper bound of {@link TailCalibrator.largestDrop}: a 99.9999 % fall (a factor 1e6 between two prices). */
+export const MAX_LARGEST_DROP = 1 - 1e-6
+
 /** Standard deviations of diffusion over the reaction time that the tail floor adds on top of the drop. */
 export const TAIL_DEVIATIONS = 3
 
@@ -149,9 +152,13 @@ export class TailCalibrator {
     }
   }
 
-  /** @returns The largest drop (fraction) within one window seen so far; 0 before any drop. */
+  /**
+   * @returns The largest drop (fraction) within one window seen so far; 0 before any drop. Below 1 (at most
+   *   {@link MAX_LARGEST_DROP}) however large the fall: a drop of a factor 1e18 rounds to 1 (review rr13u U5b), which
+   *   the tail floor refuses.
+   */
   largestDrop(): number {
-    return -Math.expm1(-this.worst)
+    return Math.min(-Math.expm1(-this.worst), MAX_LARGEST_DROP)
   }
 
   /** @returns Downward jumps counted so far. */

@@ -26,8 +26,10 @@ automation fees, pool fees, gas, final equity, net P&L and APY. The metrics are 
 Options:
   --prices <file.csv>   Price paths. Header "timestamp,<ASSET>[,<ASSET>...]", one row per time,
                         unix seconds (milliseconds are refused), prices in the loan asset. Errors name
-                        the offending line. A single-asset file drives every sub-account whatever its
-                        asset name.
+                        the offending line. Lines may end in LF, CRLF or CR alone. A price more than
+                        1e6 times (or under 1/1e6 of) the previous row's (base units among token
+                        prices) is refused with both lines. A single-asset file drives every sub-account
+                        whatever its asset name.
   --time-unit <s|ms>    Unit of the timestamp column. Without it, absolute milliseconds and a relative
                         clock stepping in multiples of 1,000 (0, 60000, ...) are refused as ambiguous.
   --generate <N>        Instead of a file, run N generated paths and print the scorecard per scenario
