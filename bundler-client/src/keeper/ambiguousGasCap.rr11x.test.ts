@@ -67,7 +67,7 @@ test("rr11x X2 FAILS TODAY (01-07 over 4 blocks, 08 alerted first at 104): the 7
   expect(r.landed[0]).toBe("100 01,02,03,04,05,06,07")
 }, 60_000)
 // Still open after f11ze: 08 is alerted at 101 (probed alone at the next step), not at 100.
-test.skip("rr11x X2 FAILS TODAY (08 alerted first at 104; 101 after f11ze): 08's cap is alerted in the first block", async () => {
+test("rr11x X2 FAILS TODAY (08 alerted first at 104; 101 after f11ze): 08's cap is alerted in the first block", async () => {
   const r = await run(8, 6, heavyLast("08", 2_400_000n, 1_500_000n))
   expect(r.messages.some((m) => m.startsWith("100 ") && m.includes("2400000 is above the Safe's cap of 1500000"))).toBe(true)
 }, 60_000)
@@ -90,7 +90,7 @@ test("rr11x X3 observed today: after the outage the rotation probes 03 before th
   expect(r.landedAt("03")).toBe(105)
   expect(r.landedAt("02")).toBe(106)
 }, 60_000)
-test.skip("rr11x X3 FAILS TODAY (02 at 106, 03 at 105): the most urgent left lands first once the bundler is back", async () => {
+test("rr11x X3 FAILS TODAY (02 at 106, 03 at 105): the most urgent left lands first once the bundler is back", async () => {
   const r = await run(6, 10, outageAfterConclusion)
   expect(r.landedAt("02")).toBe(105)
 }, 60_000)
