@@ -967,7 +967,7 @@ export class SafeStep {
       f.cause === "ambiguous"
         ? `the bundler answered the plan of ${id} alone "${f.answer ?? f.reason}" (block ${f.block}, while another plan was accepted)`
         : f.field !== undefined && f.estimate !== undefined && f.cap !== undefined
-          ? `${f.field} of the plan of ${id} alone ${f.derived ? `is at least ${f.estimate} (the difference of two plans' estimates)` : `is ${f.estimate}`}, above the Safe's cap of ${f.cap}${f.derived ? "" : ` (${f.reason})`}`
+          ? `${f.field} ${f.derived ? "at least " : ""}${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} alone${f.derived ? " (the difference of two plans' estimates: a lower bound)" : ""}`
           : f.reason
     // A plan of several sub-accounts refused Safe-wide for a cause that grows with its size (`isSizeDependentSafeWide`:
     // the prefund AA21 and the self-pay budget charge (sum of gas limits) x maxFeePerGas, a sponsor may cap one
@@ -1135,7 +1135,10 @@ export class SafeStep {
             subset = subset.length === 1 ? candidates : subset.slice(0, Math.ceil(subset.length / 2))
             continue
           }
-          if (isAmbiguousAnswer(r.refused) !== undefined && subset.length <= fitSize) {
+          // Fresh (not unconfirmed) plans of one answered alike in this step: the second one is the outage's sign when
+          // plans of one were accepted after the same answer (two sub-accounts answered alone: review rr11y Y1).
+          const freshSingles = subset.length === 1 ? answeredAlone.filter((x) => t.facts.get(x)?.verdict !== "unconfirmed").length + 1 : 0
+          if (isAmbiguousAnswer(r.refused) !== undefined && subset.length <= fitSize && (subset.length >= 2 || freshSingles >= 2)) {
             // A plan no larger than one accepted after the same answer, answered alike: the bundler's outage. The
             // conclusion and the unconfirmed entries are dropped; nothing is written (review rr11y Y4).
             for (const [id, f] of t.facts) if (f.verdict === "unconfirmed" || (f.verdict === "accepted" && f.answer === answer)) t.facts.delete(id)
@@ -1147,9 +1150,12 @@ export class SafeStep {
           if (subset.length === 1) {
             answeredAlone.push(subset[0] as string)
             candidates = candidates.filter((x) => x !== subset[0])
-            subset = candidates
+            // The first fresh one: the next alone (an outage answers it alike), else the rest.
+            subset = freshSingles === 1 && fitSize <= 1 ? candidates.slice(0, 1) : candidates
           } else subset = subset.slice(0, Math.ceil(subset.length / 2))
         }
+        // Nothing accepted: the ones answered alone are tried alone first at the next step (unless an outage is recent).
+        if (t.outage === undefined) for (const id of answeredAlone) t.facts.set(id, { verdict: "unconfirmed", block, seen: block, cause: "ambiguous", reason: answer, answer })
         throw fail()
       }
       // gas-cap: plan from the estimates (see above); gas / paymaster: halving from the plan without the ones refused alone.
@@ -1170,11 +1176,12 @@ export class SafeStep {
       let pack: string[] | undefined
       const order = (xs: readonly string[]) => ids.filter((id) => xs.includes(id))
       // First fit by urgency: each candidate in turn when its part (resolved, else the unresolved set's average) still fits.
-      const packed = (limit: bigint): string[] => {
+      // `typical`: the part assumed for the unresolved (default their average).
+      const packed = (limit: bigint, typical?: bigint): string[] => {
         const out: string[] = []
         let sum = 0n
         for (const id of candidates) {
-          const part = parts.get(id) ?? (U.includes(id) && EU !== undefined && U.length > 0 ? EU / BigInt(U.length) : undefined)
+          const part = parts.get(id) ?? (U.includes(id) && EU !== undefined && U.length > 0 ? (typical ?? EU / BigInt(U.length)) : undefined)
           if (part === undefined || sum + part > limit) continue
           out.push(id)
           sum += part
@@ -1197,19 +1204,23 @@ export class SafeStep {
         if (flat !== undefined) subset = [candidates[0] as string]
         else if (cap === undefined || EU === undefined) subset = prefix !== undefined ? U.slice(0, prefix) : candidates.length !== live.length ? U : U.slice(0, Math.ceil(U.length / 2))
         else if (pack !== undefined) subset = pack
-        else if (EL + EU <= cap.cap || U.length === 0) subset = order([...L, ...U])
+        else if (EL + EU <= cap.cap || U.length === 0) subset = [...parts.keys()].every((id) => L.includes(id) || !candidates.includes(id)) ? order([...L, ...U]) : packed(cap.cap)
         else if (prefix !== undefined) subset = order([...L, ...U.slice(0, prefix)])
         else if (EU <= cap.cap) subset = pack = packed(cap.cap) // the unresolved fit together: first fit by urgency
         else if (U.length === 1) {
-          // With L it does not fit; its part EU (exact) above the cap: refused alone (a lower bound of its plan alone).
+          // With L it does not fit; its part EU (exact) above the cap: its plan alone is tried (refused for sure under
+          // additive gas) for its own estimate when the budget allows, else written refused alone with the lower bound.
           const x = U[0] as string
-          if (EU > cap.cap) {
-            learnRefused(x, { cause: "gas-cap", reason: "", field: cap.field, estimate: EU, cap: cap.cap, derived: true })
-            candidates = candidates.filter((id) => id !== x)
+          if (EU > cap.cap && budget > 1) subset = [x]
+          else {
+            if (EU > cap.cap) {
+              learnRefused(x, { cause: "gas-cap", reason: "", field: cap.field, estimate: EU, cap: cap.cap, derived: true })
+              candidates = candidates.filter((id) => id !== x)
+            }
+            U = []
+            EU = 0n
+            continue
           }
-          U = []
-          EU = 0n
-          continue
         } else {
           left = U.at(-1) as string
           subset = order([...L, ...U.slice(0, -1)])
@@ -1295,22 +1306,23 @@ export class SafeStep {
           continue
         }
         EU = rest
-        if (U.length === 1 && EU > cap.cap) {
-          // The one left unresolved is alone above the cap (a lower bound): refused alone, named in this block.
-          const x = U[0] as string
-          learnRefused(x, { cause: "gas-cap", reason: "", field: cap.field, estimate: EU, cap: cap.cap, derived: true })
-          candidates = candidates.filter((id) => id !== x)
-          U = []
-          EU = 0n
-        }
         if (ex > cap.cap) {
           learnRefused(left, { cause: "gas-cap", reason: "", field: cap.field, estimate: ex, cap: cap.cap, derived: true })
           candidates = candidates.filter((id) => id !== left)
-        } else if (ex * BigInt(U.length + 1) < EL + EU + ex - EL && EL + ex <= cap.cap) {
-          // Lighter than the average: the weight is more urgent (review rr11y Y2); it goes with the plan.
+        } else if (ex * BigInt(U.length + 1) < EU + ex) {
+          // Lighter than the average: the weight is more urgent (review rr11y Y2); it goes with the probes while they
+          // have room (else it waits for the packed plan) and the search goes on in the more urgent ones.
           parts.set(left, ex)
-          L = [...L, left]
-          EL += ex
+          if (EL + ex <= cap.cap) {
+            L = [...L, left]
+            EL += ex
+          } else {
+            // The probes have no room left: the unresolved are packed by urgency at the light ones' part; a refused pack
+            // is narrowed to the sub-account (or the part) that does not fit (a heavy most urgent: review rr11x held).
+            const typical = [...parts.values()].reduce((m, x) => (x < m ? x : m), ex)
+            pack = packed(cap.cap, typical)
+            if (pack.length === 0) pack = [candidates[0] as string]
+          }
         } else {
           // Gas about even: first fit by urgency from the parts resolved and the average of the rest.
           parts.set(left, ex)

@@ -45,11 +45,12 @@ export const AMBIGUOUS_PROBES_PER_STEP = 1
 /**
  * Plans of several probed per step by the narrowing of an ambiguous HTTP 5xx answer under a size conclusion (within the
  * plan's share of REFUSAL_SIMULATIONS_PER_STEP; the probes alone of the table's `unconfirmed` entries come first and are
- * not counted): enough to halve a module-size plan (8) to 4, 2, 1. A plan no larger than one accepted after the same
+ * not counted): enough to halve a module-size plan (8, or the 6 left) to 4, 2, 1 (or 3, 2, 1 and the rest without that
+ one: review rr11y Y1, a second sub-account answered alone). A plan no larger than one accepted after the same
  * answer answered alike is the bundler's outage: the conclusion is dropped at once (review rr11y Y4), so an outage costs
  * at most 1 + the unconfirmed + this many sends in its first block, then two.
  */
-export const AMBIGUOUS_NARROW_PROBES = 3
+export const AMBIGUOUS_NARROW_PROBES = 4
 
 /**
  * A remembered culprit: the block first found (its memory's expiry counts from it), the block last tested alone (the
