@@ -931,7 +931,7 @@ export class SafeStep {
       }
       return out.send !== undefined
     }
-    // The Safe's most urgent `health / minHealth` (the venue's health, as the solver reads it): a too-big-alone memory
+    // The Safe's most urgent `health / minHealth` (the venue's health, as the solver reads it): an alone-table entry refused
     // found at a higher one is stale (review rr11v V3).
     const healthRatio = (id: string) => {
       const x = snapshot.input.subAccounts.find((y) => y.state.id.toLowerCase() === id)
