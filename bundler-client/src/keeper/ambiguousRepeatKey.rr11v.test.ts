@@ -1,21 +1,21 @@
 import { type Hex, HttpRequestError, RpcRequestError } from "viem"
 import { expect, test } from "vitest"
-import { type SafeRuntime, TOO_BIG_ALONE, newSafeRuntime } from "./runtime.js"
+import { type SafeRuntime, newSafeRuntime } from "./runtime.js"
 import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub, subIdOf } from "./testing.js"
 
 // Review rr11v (break-it of f11zb: `SafeRuntime.ambiguousFailure` / `tooBigAlone`). Fixture: `due` USDC sub-accounts
 // (ids 01, 02, ...), health per (index, step) (below 1.1: "below", else "inside"), through `refusingSender` whose
 // `thrown` sees each plan's first id bytes and the block. Each test prints what it measured.
-// Fixed f11zc: the three memories are `SafeRuntime.recentFailures` slots; an ambiguous answer to a plan of several probes
-// one sub-account alone (AMBIGUOUS_PROBES_PER_STEP, in rotation) until one is accepted, after which the same answer is the
-// Safe's plans' size for AMBIGUOUS_SIZE_MEMORY_BLOCKS (narrowed at once, AMBIGUOUS_NARROW_PROBES).
+// Fixed f11zc; since f11zf the memory is the alone table (`SafeRuntime.aloneFacts`): an ambiguous answer to a plan of
+// several makes one probe (AMBIGUOUS_PROBES_PER_STEP, in rotation) until one is accepted, after which the same answer is
+// the Safe's plans' size for ALONE_FACT_BLOCKS (narrowed at once, AMBIGUOUS_NARROW_PROBES plans of several).
 const aa21 = () => new RpcRequestError({ url: "https://bundler.example/rpc", body: { method: "eth_estimateUserOperationGas" }, error: { code: -32500, message: "UserOperation reverted during simulation with reason: AA21 didn't pay prefund" } })
 const alto500 = (message: string) => () => new HttpRequestError({ url: "https://bundler.example/rpc", status: 500, body: { method: "eth_estimateUserOperationGas" }, details: JSON.stringify({ message }) })
 const maxRetries = alto500("Max retries reached when calling binarySearchCallGas")
 const nodeDown = alto500("Unknown error, could not parse simulate validation result.")
 
-/** The sub-accounts remembered as too big alone (`SafeRuntime.recentFailures` slots `too-big|<id>`). */
-const tooBigAloneOf = (rt: SafeRuntime) => [...(rt.recentFailures?.keys() ?? [])].filter((k) => k.startsWith(TOO_BIG_ALONE))
+/** The sub-accounts the alone table holds refused alone (`SafeRuntime.aloneFacts`, verdict `refused`). */
+const tooBigAloneOf = (rt: SafeRuntime) => [...(rt.aloneFacts?.facts ?? new Map()).entries()].filter(([, f]) => f.verdict === "refused").map(([id]) => id)
 
 async function run(due: number, blocks: number, thrown: (ids: string[], block: bigint) => Error | undefined, health = (j: number, _k: number) => 1.01 + j * 0.001) {
   const ids: Hex[] = Array.from({ length: due }, (_, k) => subIdOf(k + 1))
@@ -89,7 +89,8 @@ test("rr11v V4 (was FAILS TODAY, fixed f11zc): a 5-block outage with one 500 tex
 // each block narrows with at most AMBIGUOUS_NARROW_PROBES probes; after it lapses, one probe alone: 2 sends. Nothing is
 // remembered as too big alone.
 test("f11zc: an outage in the words of a fresh size conclusion costs at most 1 + AMBIGUOUS_NARROW_PROBES sends a block, then 2", async () => {
-  const { AMBIGUOUS_NARROW_PROBES, AMBIGUOUS_SIZE_MEMORY_BLOCKS } = await import("./stepIsolation.js")
+  const { AMBIGUOUS_NARROW_PROBES } = await import("./stepIsolation.js")
+  const { ALONE_FACT_BLOCKS: AMBIGUOUS_SIZE_MEMORY_BLOCKS } = await import("./runtime.js")
   const r = await run(6, 8, (ids, b) => (b > 100n || ids.length > 1 ? maxRetries() : undefined))
   const perBlock = [...Array(8).keys()].map((k) => r.sent.filter((s) => s.startsWith(`${100 + k} `)).length)
   console.log("cap sent per block 100..107", perBlock.join(" "), "||", r.landed.join(" | "))

@@ -713,10 +713,10 @@ const OUTAGE_TEXT = /Error in performBinarySearch|HTTP request failed|timed? ?ou
  * neither a known deterministic validation answer nor a known outage text (review rr11u U3 / U4): e.g. Alto's "Max
  * retries reached when calling binarySearchCallGas" (deterministic for a plan too big) and "Unknown error, could not
  * parse simulate validation result." (an undecodable revert, or its node's outage). Its words cannot tell the plan's from
- * the bundler's, so the step judges it by probing (`SafeStep`, `SafeRuntime.recentFailures`; review rr11v): for a plan of
- * several with no size conclusion, ONE sub-account is probed alone (AMBIGUOUS_PROBES_PER_STEP, in rotation); accepted,
- * it is sent and the answer is taken as the plans' size for the Safe (AMBIGUOUS_SIZE_MEMORY_BLOCKS: the same answer to
- * any plan of several is narrowed, AMBIGUOUS_NARROW_PROBES, no blame); answered alike (or a plan of one), the step is
+ * the bundler's, so the step judges it by probing (`SafeStep`, the alone table `SafeRuntime.aloneFacts`; reviews rr11v,
+ * rr11y): for a plan of several with no size conclusion, ONE probe (AMBIGUOUS_PROBES_PER_STEP, a sub-account alone in
+ * rotation); accepted, it is sent and the answer is taken as the plans' size for the Safe (ALONE_FACT_BLOCKS: the same
+ * answer to any plan of several is narrowed, AMBIGUOUS_NARROW_PROBES, no blame); answered alike (or a plan of one), the step is
  * alerted as the node's (`rpc-error`). Such an answer is never blamed on a sub-account by an isolation probe, nor
  * remembered as too big alone. Returns the answer's status and message (the size conclusion's key), or undefined.
  */

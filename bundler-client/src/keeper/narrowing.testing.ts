@@ -41,12 +41,14 @@ export async function runNarrowing(due: number, blocks: number, thrown: Thrown, 
   }
   const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}`] : []))
   const messages = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}: ${e.message.slice(0, 220)}`] : []))
+  // The alerts' whole messages (the narrowing's names come after the cause's words).
+  const fullMessages = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}: ${e.message}`] : []))
   const landedAt = (id: string) => {
     const s = base.landed.find((x) => x.split(" ")[1]?.split(",").includes(id))
     return s === undefined ? undefined : Number(s.split(" ")[0])
   }
   const perBlock = (from: number, n: number) => [...Array(n).keys()].map((k) => base.sent.filter((s) => s.startsWith(`${from + k} `)).length)
-  return { ...base, alerts, messages, landedAt, perBlock, thrownByStep, rts, memLog }
+  return { ...base, alerts, messages, fullMessages, landedAt, perBlock, thrownByStep, rts, memLog }
 }
 export const show = (name: string, r: Awaited<ReturnType<typeof runNarrowing>>) =>
   console.log(name, "\n sent", r.sent.join(" | "), "\n landed", r.landed.join(" | "), "\n alerts", r.messages.join(" || "), "\n thrown", r.thrownByStep.join(" | "))

@@ -102,31 +102,26 @@ export type SafeRuntime = {
    */
   unreached?: Map<string, { since: bigint | undefined; alerted: bigint | undefined }> | undefined
   /**
-   * The Safe's recent failures judged by repetition or remembered for a few blocks (one memory, {@link RecentFailure},
-   * read and written through {@link recentFailure} / {@link rememberFailure}), by slot:
+   * The Safe's recent failures judged by repetition (one memory, {@link RecentFailure}, read and written through
+   * {@link recentFailure} / {@link rememberFailure}), by slot (what a size-dependent refusal taught is `aloneFacts`):
    * - `unnamed` (UNNAMED_FAILURE): the last plan of several sub-accounts that failed with an error naming none of them
    *   (not of the loss class, not `notThePlansFailure`); key: its sub-accounts (lower case, sorted, comma-joined). Such a
    *   failure is isolated only when the same plan failed so within UNNAMED_REPEAT_BLOCKS (a single garbage or -32603
    *   answer of a bundler or proxy, followed by a sane one for the first probe, blamed a sub-account:
    *   test/keeper.adversarial.test.ts "garbage from the RPC and the bundler").
-   * - `ambiguous-size` (AMBIGUOUS_SIZE): an ambiguous HTTP 5xx (`isAmbiguousAnswer`) after which a narrower plan of the
-   *   same Safe was accepted; key: the answer (status and message), block: the last such acceptance. For
-   *   AMBIGUOUS_SIZE_MEMORY_BLOCKS blocks the same answer to ANY plan of several of the Safe is taken as the plan's size
-   *   and narrowed (review rr11v V1/V2: keyed on the exact set, every landing made the rest a first sighting again).
-   * - `ambiguous-probed` (AMBIGUOUS_PROBED): the sub-accounts probed alone after ambiguous answers with no size conclusion
-   *   (AMBIGUOUS_PROBES_PER_STEP), comma-joined in probe order, and the block of the last probe: the rotation's run.
-   * - `ambiguous-alone` / `ambiguous-suspect` (AMBIGUOUS_ALONE / AMBIGUOUS_SUSPECT, review rr11x X5): the sub-accounts
-   *   answered the ambiguous 5xx ALONE under a size conclusion (probed after the others while it holds) / probed alone
-   *   in the rotation's run just before the conclusion (probed alone first, once, by its next narrowing).
-   * - `too-big|<id>` (TOO_BIG_ALONE + id): a sub-account whose plan ALONE a narrowing found refused for a size-dependent
-   *   Safe-wide cause (AA21 prefund, self-pay budget, a sponsor's cap; never an ambiguous answer, review rr11v V4), block:
-   *   first found, key: the Safe's most urgent `health / minHealth` then. Not blame: it stays in the plans, but the next
-   *   steps' narrowings probe the others first, for REFUSED_ALONE_MEMORY_BLOCKS blocks, or until the Safe's most urgent
-   *   ratio falls below the key (review rr11v V3: the state changed; the most urgent is probed first again).
    * Carried in the fleet's shared runtime (`SHARED_ALERT_STATE`), so a failure on one worker followed by the same on the
    * next is a repeat too.
    */
   recentFailures?: Map<string, RecentFailure> | undefined
+  /**
+   * What the step knows of each due sub-account's plan ALONE, learned from the size-dependent refusals of the Safe's
+   * plans (the Safe's gas-field caps `gas-cap`, the prefund AA21 / self-pay budget `gas`, a sponsor's cap `paymaster`, and
+   * Alto's ambiguous HTTP 500 `isAmbiguousAnswer`; reviews rr11x, rr11y): ONE table ({@link AloneTable}), by lower-case
+   * sub-account id, that the narrowing (`SafeStep`) plans from: refused-alone entries are left out of the plans it
+   * builds and named in the step's alert; accepted entries make an ambiguous answer the plans' size. Carried in the fleet's
+   * shared runtime, so a second worker does not price again what the first learned.
+   */
+  aloneFacts?: AloneTable | undefined
   /**
    * The runs of this Safe's operations included but reverted (review rr11n N4), by lower-case sub-account of the reverted
    * plans (`*`: a record without them; review rr11p P3): how many, the block of the last `reverted` alert (the first of a
@@ -167,25 +162,53 @@ export type RecentFailure = { key: string; block: bigint }
 
 /** `SafeRuntime.recentFailures` slot: the last unnamed failure of a plan of several (UNNAMED_REPEAT_BLOCKS). */
 export const UNNAMED_FAILURE = "unnamed"
-/** `SafeRuntime.recentFailures` slot: an ambiguous 5xx answer found to be the plans' size (AMBIGUOUS_SIZE_MEMORY_BLOCKS). */
-export const AMBIGUOUS_SIZE = "ambiguous-size"
-/** `SafeRuntime.recentFailures` slot: the run of sub-accounts probed alone after ambiguous answers (the rotation). */
-export const AMBIGUOUS_PROBED = "ambiguous-probed"
 /**
- * `SafeRuntime.recentFailures` slot (review rr11x X5): the sub-accounts (lower case, comma-joined) whose plan ALONE was
- * answered the ambiguous 5xx in a narrowing made under a size conclusion (`ambiguous-size`), block: the last such answer.
- * While the conclusion holds (AMBIGUOUS_SIZE_MEMORY_BLOCKS), those narrowings probe the others first; never read when no
- * plan of the Safe was accepted after the answer (an outage in the same words writes nothing: review rr11v V4).
+ * Blocks an entry of the alone table ({@link AloneFact}) is planned from after it was learned (`AloneFact.block`): a
+ * refused-alone entry is left out of the narrowing's plans (and named) while `block - learned <= ALONE_FACT_BLOCKS`,
+ * then rejoins them (tried again with the others); an accepted entry makes an ambiguous answer the plans' size as long.
+ * An entry is dropped earlier the moment a plan built from it is refused (an accepted entry: the plans' size was wrong,
+ * or the bundler is down), when its sub-account is sent, leaves the due set, or (refused for the gas prefund / budget /
+ * sponsor) when the Safe's most urgent `health / minHealth` falls below the one it was learned at (the state changed:
+ * review rr11v V3). Units: blocks.
  */
-export const AMBIGUOUS_ALONE = "ambiguous-alone"
+export const ALONE_FACT_BLOCKS = 3n
+
 /**
- * `SafeRuntime.recentFailures` slot (review rr11x X5): the sub-accounts probed alone in the rotation's run before the
- * probe alone that made a size conclusion (answered alike: the sub-account's or an outage's, unknown), comma-joined. The
- * conclusion's next narrowing probes the first of them alone first (then it is confirmed in AMBIGUOUS_ALONE, or sent).
+ * One entry of the alone table (`SafeRuntime.aloneFacts`): what the plan of ONE sub-account did, or (`derived`) what the
+ * refusals of plans holding it prove of it, at block `block` (learned; `seen`: the last block it was named or tried).
+ * - `refused`: its plan alone was refused for `cause` (`gas-cap`, `gas`, `paymaster`, `ambiguous`) with `reason` (the
+ *   refusal's words); for `gas-cap`, `field` (callGasLimit, verificationGasLimit, preVerificationGas), `estimate` (gas,
+ *   of its plan alone: the bundler's, or when `derived` a lower bound from two plans' estimates, their difference) and
+ *   `cap` (gas). An `ambiguous` refusal alone is written only when another plan was accepted in the same step (else
+ *   it may be the bundler's outage: review rr11y Y4).
+ * - `accepted`: a plan holding it (of `size` sub-accounts) was accepted after the refusal `cause` (`answer`: the
+ *   ambiguous answer's text), so that answer is the plans' size while the entry lasts.
+ * - `unconfirmed`: its plan alone was answered the ambiguous 500 in a step where no plan was accepted (its own, or the
+ *   bundler's outage): never left out of a plan; only tried after the others in the one-probe rotation (no size
+ *   conclusion) and tried alone FIRST under a conclusion (confirmed, or sent).
+ * `ratio`: the Safe's most urgent `health / minHealth` when learned (review rr11v V3).
  */
-export const AMBIGUOUS_SUSPECT = "ambiguous-suspect"
-/** `SafeRuntime.recentFailures` slot prefix (then the lower-case id): a sub-account found too big alone. */
-export const TOO_BIG_ALONE = "too-big|"
+export type AloneFact = {
+  verdict: "refused" | "accepted" | "unconfirmed"
+  block: bigint
+  seen: bigint
+  cause: "gas-cap" | "gas" | "paymaster" | "ambiguous"
+  reason: string
+  answer?: string | undefined
+  field?: string | undefined
+  estimate?: bigint | undefined
+  cap?: bigint | undefined
+  derived?: true | undefined
+  size?: number | undefined
+  ratio?: number | undefined
+}
+
+/**
+ * The alone table of a Safe: its entries by lower-case sub-account id, and `outage`, the last block a plan built from
+ * the table (its size no larger than one accepted after the same ambiguous answer) was answered alike: the bundler's
+ * outage, so for ALONE_FACT_BLOCKS blocks an ambiguous answer alone is written as nothing (review rr11y Y4, rr11x X3).
+ */
+export type AloneTable = { facts: Map<string, AloneFact>; outage?: bigint | undefined }
 
 /**
  * The failure remembered in `slot` when it was seen at most `within` blocks before `block` (and not after it), else

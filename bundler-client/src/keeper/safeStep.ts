@@ -13,7 +13,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, firstInCauseChain, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, firstInCauseChain, gasLimitAboveCapOf, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
@@ -22,9 +22,9 @@ import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBou
 import type { RuleViolation } from "@levpilot/sdk/rules"
 import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
-import { AMBIGUOUS_NARROW_PROBES, AMBIGUOUS_PROBES_PER_STEP, AMBIGUOUS_SIZE_MEMORY_BLOCKS, ProvisionalBlame, REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
+import { AMBIGUOUS_NARROW_PROBES, AMBIGUOUS_PROBES_PER_STEP, ProvisionalBlame, REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
-import { AMBIGUOUS_ALONE, AMBIGUOUS_PROBED, AMBIGUOUS_SUSPECT, AMBIGUOUS_SIZE, type SafeRuntime, TOO_BIG_ALONE, UNNAMED_FAILURE, backoff, recentFailure, rememberFailure } from "./runtime.js"
+import { ALONE_FACT_BLOCKS, type AloneFact, type AloneTable, type SafeRuntime, UNNAMED_FAILURE, backoff, recentFailure, rememberFailure } from "./runtime.js"
 import type { RebalanceSender } from "./sender.js"
 import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -479,7 +479,9 @@ export class SafeStep {
       // alerted naming the cause (`paymaster-refused` / `paymaster-unavailable` for the paymaster's), not the plan's.
       // An ambiguous HTTP 5xx (`isAmbiguousAnswer`, review rr11u U3 / U4) reaching here was not found to be the plan's: a
       // first sighting, or the same answer for each narrowed subset too: the bundler's.
-      const node = isNodeFailure(error) || isAmbiguousAnswer(error) !== undefined
+      // One the alone table holds refused alone for the same answer is named instead (review rr11y Y5).
+      const namedAlone = isolation.tooBigAlone.length > 0 && isAmbiguousAnswer(error) !== undefined && !isNodeFailure(error)
+      const node = !namedAlone && (isNodeFailure(error) || isAmbiguousAnswer(error) !== undefined)
       const wide = node ? undefined : safeWideFailureOf(error)
       const kind = node ? "rpc-error" : wide?.cause === "paymaster" ? "paymaster-refused" : wide?.cause === "paymaster-unavailable" ? "paymaster-unavailable" : wide === undefined && findVenueRefusal(error) ? "venue-refused" : "send-failed"
       // A plan's failure names the plan's sub-accounts (review rr11p P6 residual: the alert named none of them).
@@ -492,7 +494,7 @@ export class SafeStep {
           ? new SafeWideFailureError({ safe, cause: wide.cause, reason: isolation.narrowedToOne ? `${wide.reason}; even a plan of one sub-account does not fit (${tooBigText(isolation.tooBigAlone)})` : wide.reason, subAccounts: failed, error })
           : failed === undefined
             ? error
-            : new PlanSendFailedError({ safe, subAccounts: failed, fellThrough: false, cause: error }),
+            : new PlanSendFailedError({ safe, subAccounts: failed, fellThrough: false, cause: namedAlone ? Object.assign(new Error(`${isolation.tooBigAlone.map((x) => x.reason).join("; ")}; even a plan of one sub-account is refused`), { cause: error }) : error }),
       )
       backoff(rt, this.deps.config.retry, this.deps.clock.now())
     } finally {
@@ -929,184 +931,405 @@ export class SafeStep {
       }
       return out.send !== undefined
     }
-    // The Safe's most urgent `health / minHealth` (the venue's health, as the solver reads it): a too-big-alone memory
+    // The Safe's most urgent `health / minHealth` (the venue's health, as the solver reads it): an alone-table entry refused
     // found at a higher one is stale (review rr11v V3).
     const healthRatio = (id: string) => {
       const x = snapshot.input.subAccounts.find((y) => y.state.id.toLowerCase() === id)
       return x === undefined || !x.policy.minHealth ? Number.POSITIVE_INFINITY : venueHealthOf(x.state) / x.policy.minHealth
     }
     const lowestRatio = () => Math.min(Number.POSITIVE_INFINITY, ...all.map(healthRatio))
-    // The sub-account to probe alone after an ambiguous answer with no size conclusion: the first of `ids` (most urgent
-    // first) not yet probed in the current run of such probes (`AMBIGUOUS_PROBED`, renewed by each probe within
-    // AMBIGUOUS_SIZE_MEMORY_BLOCKS), a new run from the most urgent once all were (review rr11v V2/V4).
-    const nextAlone = (ids: readonly string[]): string => {
-      const probed = recentFailure(rt, AMBIGUOUS_PROBED, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key.split(",") ?? []
-      const next = ids.find((id) => !probed.includes(id))
-      const id = next ?? (ids[0] as string)
-      rememberFailure(rt, AMBIGUOUS_PROBED, next === undefined ? id : [...probed, id].join(","), block)
-      return id
-    }
-    // A plan of several sub-accounts refused Safe-wide for a cause that grows with its size (`isSizeDependentSafeWide`:
-    // the prefund AA21 and the self-pay budget charge (sum of gas limits) x maxFeePerGas, a sponsor may cap the gas of
-    // one operation): narrowed over a candidate set, most urgent first (the turn order of `isolate`), each probe within
-    // the plan's share of REFUSAL_SIMULATIONS_PER_STEP (review rr11u U1/U2: the singles came after log2(n)+1 prefixes all
-    // holding the too-big most urgent one, and only plans of one were tried without it). The candidate set's most urgent
-    // half (ceil), quarter, ... down to its most urgent sub-account alone; a sub-account refused ALONE for the size is
-    // dropped from the candidate set for this step and the whole remaining set is probed next, then halved again, so the
-    // largest fitting most-urgent subset is found and several fitting sub-accounts land in one operation. The ones
-    // found too big alone are remembered for REFUSED_ALONE_MEMORY_BLOCKS blocks (`SafeRuntime.recentFailures` slots `too-big|<id>`, not blame):
-    // the next steps probe the plan without them first. No sub-account is blamed: the size, not any of them, is the
-    // cause (review rr11s S1). Accepted: sent (true; the rest waits for the next operation; each one refused alone for the
-    // size is alerted with the refusal's words). A probe naming or refusing a sub-account for its own reason: the step
-    // plans again without it (false). The candidate set exhausted or the budget spent: the Safe's failure (rethrown,
-    // `run` alerts naming the cause and, when plans of one were refused, each with its refusal).
-    // An ambiguous HTTP 5xx (`ambiguous`, review rr11v): the same narrowing capped at AMBIGUOUS_NARROW_PROBES once such an
-    // answer was found to be the plans' size, else ONE sub-account alone (`alone`, AMBIGUOUS_PROBES_PER_STEP, the
-    // rotation's next); never remembered as too big alone; an accepted probe makes the answer the plans' size.
-    const narrow = async (sent: ChainPlan, attempt: StepAttempt, error: unknown, ambiguous?: { answer: string; alone: boolean }): Promise<boolean> => {
-      isolation.spent += 1 // the refused plan's own simulation
-      const urgentFirst = mostUrgentFirst(
-        sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id)),
-        attempt.results,
-      )
-      const turns = [...new StepTurns(rt.unreached, block).first(urgentFirst)]
-      // Found too big alone at a recent step (not blame): after the others, and left out of the first probe. Forgotten
-      // REFUSED_ALONE_MEMORY_BLOCKS after found, or once the Safe's most urgent ratio fell below the one it was found at
-      // (review rr11v V3: the state changed, and the most urgent waited behind less urgent ones).
+    // ---- The alone table (`SafeRuntime.aloneFacts`, reviews rr11x, rr11y): what each due sub-account's plan ALONE is
+    // known to do, learned from size-dependent refusals; the narrowing below plans from it. ----
+    const aloneTable = (): AloneTable => {
+      const t = (rt.aloneFacts ??= { facts: new Map<string, AloneFact>() })
+      if (t.outage !== undefined && (block < t.outage || block - t.outage > ALONE_FACT_BLOCKS)) t.outage = undefined
       const lowest = lowestRatio()
-      for (const slot of [...(rt.recentFailures?.keys() ?? [])].filter((k) => k.startsWith(TOO_BIG_ALONE))) {
-        const seen = recentFailure(rt, slot, block, REFUSED_ALONE_MEMORY_BLOCKS)
-        if (seen !== undefined && lowest < Number(seen.key)) rememberFailure(rt, slot, undefined, block)
+      for (const [id, f] of t.facts) {
+        const band = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band
+        const age = block - f.block
+        // An accepted entry is the Safe's (the answer is the plans' size) and outlives its sub-account's rescue.
+        const stale =
+          (f.verdict !== "accepted" && (band === undefined || band === "inside" || broken.has(id))) || block < f.block ||
+          (f.verdict === "refused" ? block - f.seen > ALONE_FACT_BLOCKS : age > ALONE_FACT_BLOCKS) ||
+          // Refused for the gas prefund / budget / a cap at a higher most-urgent ratio: the state changed (review rr11v V3).
+          (f.verdict === "refused" && f.cause !== "ambiguous" && f.ratio !== undefined && lowest < f.ratio)
+        if (stale) t.facts.delete(id)
       }
-      // Under a size conclusion, the ones answered the ambiguous 5xx ALONE in its narrowings (review rr11x X5: the most
-      // urgent, in every halving prefix, spent the 3 probes every block and the others never landed) count as known too.
-      const ambiguousAlone = ambiguous !== undefined && !ambiguous.alone ? (recentFailure(rt, AMBIGUOUS_ALONE, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key.split(",") ?? []) : []
-      const known = new Set(turns.filter((id) => rt.recentFailures?.has(TOO_BIG_ALONE + id) || ambiguousAlone.includes(id)))
-      const ids = [...turns.filter((id) => !known.has(id)), ...turns.filter((id) => known.has(id))]
+      return t
+    }
+    // A refused-alone entry still planned from (learned at most ALONE_FACT_BLOCKS blocks ago): left out of the plans built.
+    const refusedAlone = (t: AloneTable, id: string) => {
+      const f = t.facts.get(id)
+      return f?.verdict === "refused" && block - f.block <= ALONE_FACT_BLOCKS ? f : undefined
+    }
+    // The words naming one refused alone in the step's alert: the field, its estimate and the cap when known.
+    const aloneWords = (id: string, f: AloneFact) =>
+      f.cause === "ambiguous"
+        ? `the bundler answered the plan of ${id} alone "${f.answer ?? f.reason}" (block ${f.block}, while another plan was accepted)`
+        : f.field !== undefined && f.estimate !== undefined && f.cap !== undefined
+          ? `${f.field} ${f.derived ? "at least " : ""}${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} alone${f.derived ? " (the difference of two plans' estimates: a lower bound)" : ""}`
+          : f.reason
+    // A plan of several sub-accounts refused Safe-wide for a cause that grows with its size (`isSizeDependentSafeWide`:
+    // the prefund AA21 and the self-pay budget charge (sum of gas limits) x maxFeePerGas, a sponsor may cap one
+    // operation's gas, the Safe's own gas-field caps), or answered Alto's ambiguous 500 (`answer`, `isAmbiguousAnswer`):
+    // narrowed from the alone table, most urgent first (the turn order of `isolate`), each probe within the plan's share
+    // of REFUSAL_SIMULATIONS_PER_STEP. No sub-account is blamed: the size is the cause (review rr11s S1). The sub-accounts
+    // refused alone in the table are left out of every plan built and named in the alert of the block they are learned
+    // in and of each block they are left out (reviews rr11x X2, rr11y Y3 / Y5). Accepted: sent (true). A probe naming or
+    // refusing a sub-account for its own reason: the step plans again without it (false). Nothing accepted: the Safe's
+    // failure (rethrown, `run` alerts naming the cause and the ones refused alone).
+    // - gas-cap (the estimate and the cap in gas): the refused plan's estimate E and the cap C. The least urgent of the
+    //   unresolved set U is left out of the next probe (L, the known light ones, kept in): refused, its own part
+    //   e = E(L+U) - E(probe) is exact; above C it is refused alone (a lower bound: its plan alone adds the operation's
+    //   shared part), lighter than U's average (the weight is more urgent: review rr11y Y2) it joins L, else (gas even)
+    //   the most urgent prefix of U that C fits by the average (`fittingSize`) is probed, halved while refused. So a
+    //   heavy sub-account anywhere in the order does not hold back the ones after it, and one proven too big alone is named
+    //   in the first block; its own estimate alone is read when its plan alone is sent (review rr11x X4: a cap no plan fits
+    //   costs one probe a block while the table holds).
+    // - gas / paymaster (no numbers): the plan without the ones refused alone first, then its most urgent half, quarter,
+    //   ...; one refused alone is written in the table and the rest probed.
+    // - ambiguous: with no accepted entry for the same answer in the table (no size conclusion), ONE probe
+    //   (AMBIGUOUS_PROBES_PER_STEP): the plan without the ones refused alone, else one sub-account alone in rotation (the
+    //   most urgent with no entry); accepted, it is sent and written `accepted` (the answer is the plans' size).
+    //   Answered alike alone, it is written `unconfirmed` (never left out; unless the table's `outage` is recent). Under
+    //   a conclusion: the `unconfirmed` ones are tried alone first, then the others (without those refused alone) in
+    //   plans halved while answered (at most AMBIGUOUS_NARROW_PROBES); the ones answered alone in a step that accepted a
+    //   plan are written `refused`; a plan no larger than one accepted after the same answer answered alike is the
+    //   bundler's outage: the conclusion and the unconfirmed entries are dropped, `outage` set, nothing written (review
+    //   rr11y Y4), and the step ends as the node's.
+    const narrow = async (sent: ChainPlan, attempt: StepAttempt, error: unknown, answer?: string): Promise<boolean> => {
+      isolation.spent += 1 // the refused plan's own simulation
+      const t = aloneTable()
+      const live = sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id))
+      const ids = [...new StepTurns(rt.unreached, block).first(mostUrgentFirst(live, attempt.results))]
       const ranked = attempt.ranked ?? []
       const at = ranked.findIndex((plan) => plan.includes(ids[0] as string))
       let budget = isolation.share(at < 0 ? 1 : ranked.length - at)
-      // An ambiguous answer's narrowing is capped (review rr11v V4: an outage in the same words was narrowed with 7-8
-      // sends a block): AMBIGUOUS_NARROW_PROBES after a size conclusion, else one sub-account alone, in rotation.
-      if (ambiguous !== undefined) budget = Math.min(budget, ambiguous.alone ? AMBIGUOUS_PROBES_PER_STEP : AMBIGUOUS_NARROW_PROBES)
       const wide = safeWideFailureOf(error)
+      const cap = answer === undefined ? gasLimitAboveCapOf(error) : undefined
+      const cause: AloneFact["cause"] = answer !== undefined ? "ambiguous" : wide?.cause === "gas-cap" ? "gas-cap" : wide?.cause === "paymaster" ? "paymaster" : "gas"
+      const lowest = lowestRatio()
+      // Refused alone in the table: left out of the plans built, named.
+      const leftOut = ids.filter((id) => refusedAlone(t, id) !== undefined)
+      for (const id of leftOut) (t.facts.get(id) as AloneFact).seen = block
+      const accepted = answer === undefined ? [] : [...t.facts.values()].filter((f) => f.verdict === "accepted" && f.cause === "ambiguous" && f.answer === answer)
+      const sized = accepted.length > 0
+      const fitSize = Math.max(0, ...accepted.map((f) => f.size ?? 0))
+      // Learned in this step: refused alone (written at once for a numbered / gas cause; for the ambiguous answer only
+      // once a plan is accepted in this step), and proven too big alone from two plans' estimates.
+      const refusedNow: { id: string; fact: AloneFact }[] = []
+      const answeredAlone: string[] = []
       let last = error
-      // The sub-accounts whose plan alone was refused for the size-dependent cause, with the refusal's words.
-      const tooBig: { id: string; reason: string }[] = []
-      // The candidate set (most urgent first) and the next probe: the plan without the known too-big ones first (when
-      // that differs from the refused plan), else the candidate set's most urgent half.
-      let candidates = [...ids]
-      const withoutKnown = ids.filter((id) => !known.has(id))
-      // A Safe gas-field cap (`gas-cap`, review rr11w W1) names the estimate and the cap: the next probe is sized to them
-      // (`fittingSize`: floor(size x cap / estimate) most urgent) rather than halved, so the most that fit go in one send.
-      const smaller = (set: readonly string[], refusal: unknown, size: number) => set.slice(0, Math.min(set.length, fittingSize(refusal, size) ?? Math.ceil(set.length / 2)))
-      let subset = ambiguous?.alone ? [nextAlone(ids)] : known.size > 0 && withoutKnown.length > 0 ? withoutKnown : smaller(ids, error, sent.subAccounts.length)
-      // A gas-field cap whose proportional share leaves out more than the least urgent (review rr11x X2: one heavy, less
-      // urgent sub-account shrank the accepted probe to the share, and an accepted probe is sent, ending the step): the
-      // plan without its least urgent is probed first. Refused, its own estimate sizes the next probe (two points, so a
-      // heavy last one no longer sets the share); costs one probe a narrowing when gas is even.
-      if (ambiguous === undefined && known.size === 0 && ids.length > 2) {
-        const fit = fittingSize(error, sent.subAccounts.length)
-        if (fit !== undefined && fit < ids.length - 1) subset = ids.slice(0, ids.length - 1)
+      const refusal = { name: wide?.cause ?? (answer !== undefined ? "ambiguous" : "safe-wide"), args: [wide?.reason ?? answer ?? ""] }
+      const learnRefused = (id: string, fact: Omit<AloneFact, "verdict" | "block" | "seen" | "ratio">) => {
+        const f: AloneFact = { verdict: "refused", block, seen: block, ratio: lowest, ...fact }
+        if (fact.cause !== "ambiguous") t.facts.set(id, f)
+        refusedNow.push({ id, fact: f })
       }
-      // Under a size conclusion, a sub-account answered alike alone just before it (review rr11x X5): probed alone first,
-      // once (then confirmed in AMBIGUOUS_ALONE and the rest probed without it, or sent).
-      if (ambiguous !== undefined && !ambiguous.alone) {
-        const suspect = (recentFailure(rt, AMBIGUOUS_SUSPECT, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key.split(",") ?? []).find((id) => ids.includes(id) && !known.has(id))
-        rememberFailure(rt, AMBIGUOUS_SUSPECT, undefined, block)
-        if (suspect !== undefined) subset = [suspect]
+      // Named in the alert: the ones the table left out and the ones learned refused alone in this step.
+      const named = () => [
+        ...leftOut.filter((id) => !refusedNow.some((x) => x.id === id)).map((id) => ({ id, reason: aloneWords(id, t.facts.get(id) as AloneFact) })),
+        ...refusedNow.map(({ id, fact }) => ({ id, reason: aloneWords(id, fact) })),
+      ]
+      const onAccepted = (v: IsolationVerdict & { kind: "accepted" }, subset: readonly string[]) => {
+        const sentIds = (v.sent ?? subset).map((x) => x.toLowerCase())
+        for (const id of sentIds) t.facts.delete(id)
+        if (answer !== undefined) {
+          for (const id of sentIds) t.facts.set(id, { verdict: "accepted", block, seen: block, cause: "ambiguous", reason: answer, answer, size: sentIds.length })
+          // Answered alone in a step that accepted another plan: its own answer, not an outage's (review rr11y Y1).
+          for (const id of answeredAlone) learnRefused(id, { cause: "ambiguous", reason: answer, answer })
+          for (const { id, fact } of refusedNow) if (fact.cause === "ambiguous") t.facts.set(id, fact)
+        }
+        // The due ones left behind get their turn as in `isolate` (unreached runs), not judged nor blamed.
+        for (const id of ids.filter((x) => !sentIds.includes(x) && !leftOut.includes(x) && !refusedNow.some((b) => b.id === x) && snapshot.chain.find((c) => c.subAccount.toLowerCase() === x)?.band === "below")) {
+          leftBehindNow.add(id)
+          const runs = (rt.unreached ??= new Map())
+          const run = runs.get(id)
+          if (run?.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
+          runs.set(id, { since: run?.since, alerted: block })
+        }
+        // The ones refused alone: not blamed, but named with their numbers in the block they are learned and each block
+        // they are left out: the operator's fix is the Safe's cap / prefund / budget or the sponsor's (review rr11t T1).
+        for (const big of named()) {
+          logger.warn({ safe, block: Number(block), subAccount: big.id, cause, reason: big.reason, sent: sentIds }, "a sub-account's plan alone does not fit the Safe's gas caps / prefund / budget, the sponsor's cap or the bundler's search; another plan was sent")
+          events.alert(
+            safe,
+            block,
+            wide?.cause === "paymaster" ? "paymaster-refused" : "send-failed",
+            new SafeWideFailureError({
+              safe,
+              cause: wide?.cause ?? "gas",
+              reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${sentIds.join(", ")} was sent instead; ${big.id} is left out of the plans for up to ${ALONE_FACT_BLOCKS} blocks, then tried again`,
+              subAccounts: [big.id],
+              error: last,
+            }),
+          )
+        }
+        return true
       }
-      if (ambiguous?.alone) isolation.ambiguousProbes += 1
-      while (subset.length > 0 && budget > 0) {
+      // One probe: its verdict, or the size refusal it got (`refused`, with the error), or a rethrow.
+      const probe = async (subset: string[]): Promise<{ v: IsolationVerdict; refused?: undefined } | { v?: undefined; refused: unknown }> => {
         budget -= 1
         isolation.spent += 1
         try {
-          const v = await simulate(subset, { name: wide?.cause ?? "safe-wide", args: [wide?.reason ?? ""] })
-          logger.warn({ safe, block: Number(block), cause: wide?.cause, ids, tried: subset, verdict: v.kind, spent: isolation.spent }, "a plan failed Safe-wide for a cause that grows with its size; narrowed it, most urgent first")
-          if (v.kind === "accepted") {
-            for (const id of v.sent ?? subset) rememberFailure(rt, TOO_BIG_ALONE + id, undefined, block)
-            // A narrower plan accepted after an ambiguous answer: that answer is the plans' size for the Safe, whatever
-            // their sub-accounts, for AMBIGUOUS_SIZE_MEMORY_BLOCKS (review rr11v V1/V2).
-            if (ambiguous !== undefined) rememberFailure(rt, AMBIGUOUS_SIZE, ambiguous.answer, block)
-            // A new conclusion (a probe alone accepted; review rr11x X5): the ones probed alone before it in the rotation's
-            // run, answered alike, are the ones answered alone under it (those under an earlier conclusion forgotten).
-            if (ambiguous?.alone) {
-              const accepted = (v.sent ?? subset).map((x) => x.toLowerCase())
-              const before = (recentFailure(rt, AMBIGUOUS_PROBED, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key.split(",") ?? []).filter((x) => !accepted.includes(x) && ids.includes(x))
-              rememberFailure(rt, AMBIGUOUS_ALONE, undefined, block)
-              rememberFailure(rt, AMBIGUOUS_SUSPECT, before.length > 0 ? before.join(",") : undefined, block)
-            }
-            // The due ones left behind get their turn as in `isolate` (unreached runs), not judged nor blamed.
-            for (const id of ids.filter((x) => !(v.sent ?? subset).includes(x) && !tooBig.some((b) => b.id === x) && !known.has(x) && snapshot.chain.find((c) => c.subAccount.toLowerCase() === x)?.band === "below")) {
-              leftBehindNow.add(id)
-              const runs = (rt.unreached ??= new Map())
-              const run = runs.get(id)
-              if (run?.alerted !== undefined && block - run.alerted < RULE_REFUSAL_REALERT_BLOCKS) continue
-              runs.set(id, { since: run?.since, alerted: block })
-            }
-            // The ones too big alone: not blamed (remembered only to be probed after the others), but named with their
-            // numbers: the operator's fix is the Safe's prefund / budget or the sponsor's cap, not the plan (review rr11t T1).
-            // Under a size conclusion, the ones left out as answered alone (review rr11x X5: never named, rpc-error blamed
-            // the node) are named too.
-            const answeredAlone = [...known].filter((id) => ambiguousAlone.includes(id) && !tooBig.some((x) => x.id === id) && !(v.sent ?? subset).includes(id))
-            for (const big of [...tooBig, ...answeredAlone.map((id) => ({ id, reason: `the bundler answered the plan of ${id} alone "${ambiguous?.answer}" under a size conclusion` }))]) {
-              logger.warn({ safe, block: Number(block), subAccount: big.id, cause: wide?.cause, reason: big.reason, sent: v.sent ?? subset }, "a sub-account's plan alone does not fit the Safe's gas prefund / budget / gas-field cap or the sponsor's cap; another sub-account's was sent")
-              events.alert(
-                safe,
-                block,
-                wide?.cause === "paymaster" ? "paymaster-refused" : "send-failed",
-                new SafeWideFailureError({
-                  safe,
-                  cause: wide?.cause ?? "gas",
-                  reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${(v.sent ?? subset).join(", ")} was sent instead; ${big.id} is tried again at the next steps, after the others for up to ${REFUSED_ALONE_MEMORY_BLOCKS} blocks (first again as soon as the Safe's most urgent health falls)`,
-                  subAccounts: [big.id],
-                  error: last,
-                }),
-              )
-            }
-            return true
-          }
-          // No plan for this subset: a smaller one may still have one; a single is dropped from the candidates.
-          if (v.kind === "empty") {
-            if (subset.length === 1) {
-              candidates = candidates.filter((id) => id !== subset[0])
-              subset = candidates
-            } else subset = subset.slice(0, Math.ceil(subset.length / 2))
-            continue
-          }
-          return false
+          const v = await simulate(subset, refusal)
+          logger.warn({ safe, block: Number(block), cause, ids, tried: subset, verdict: v.kind, spent: isolation.spent }, "a plan was refused for its size; narrowed it from the alone table, most urgent first")
+          return { v }
         } catch (again) {
-          // The size-dependent cause again, or an ambiguous HTTP 5xx (review rr11u U3: Alto's "Max retries reached" grows
-          // with the plan): this subset does not fit.
           if (!isSizeDependentSafeWide(again) && isAmbiguousAnswer(again) === undefined) throw again
           last = again
-          if (subset.length === 1) {
-            const id = subset[0] as string
-            tooBig.push({ id, reason: safeWideFailureOf(again)?.reason ?? (ambiguous !== undefined ? `the bundler answered the plan of ${id} alone "${ambiguous.answer}"` : "") })
-            // Remembered only for a size-dependent Safe-wide refusal, its first block kept: an ambiguous answer may be an
-            // outage's (review rr11v V4: every sub-account was written in as too big alone).
-            const slot = TOO_BIG_ALONE + id
-            if (isSizeDependentSafeWide(again) && recentFailure(rt, slot, block, REFUSED_ALONE_MEMORY_BLOCKS) === undefined) rememberFailure(rt, slot, String(lowest), block)
-            // Under a size conclusion (review rr11x X5): remembered while the conclusion holds, so the next narrowings
-            // probe the plans without it first.
-            if (ambiguous !== undefined && !ambiguous.alone && !isSizeDependentSafeWide(again)) {
-              const before = recentFailure(rt, AMBIGUOUS_ALONE, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key.split(",") ?? []
-              rememberFailure(rt, AMBIGUOUS_ALONE, [...new Set([...before, id])].join(","), block)
-            }
-            // Dropped for this step; the whole remaining set next (it may fit without it; without the known too-big ones
-            // while others remain), then halved again.
-            candidates = candidates.filter((x) => x !== id)
-            const fresh = candidates.filter((x) => !known.has(x))
-            subset = fresh.length > 0 ? fresh : candidates
-          } else subset = smaller(subset, again, subset.length) // refused: its most urgent half (or the part the cap fits) next
+          return { refused: again }
         }
       }
-      if (tooBig.length > 0) {
-        isolation.failedPlan = tooBig.map((x) => x.id)
-        isolation.narrowedToOne = true
-        isolation.tooBigAlone = tooBig
-      } else isolation.failedPlan = sent.subAccounts
-      throw last
+      const fail = () => {
+        const n = named()
+        if (n.length > 0) {
+          isolation.failedPlan = n.map((x) => x.id)
+          isolation.narrowedToOne = true
+          isolation.tooBigAlone = n
+        } else isolation.failedPlan = sent.subAccounts
+        return last
+      }
+      let candidates = ids.filter((id) => !leftOut.includes(id))
+      if (answer !== undefined) {
+        if (!sized) {
+          // No size conclusion: ONE probe (an outage costs the plan and this probe).
+          isolation.ambiguousProbes += 1
+          const fresh = (id: string) => t.facts.get(id) === undefined
+          let subset: string[]
+          if (leftOut.length > 0 && candidates.length > 0) subset = candidates
+          else {
+            // The rotation: the most urgent with no entry; all tried: restart from the most urgent (review rr11x X3).
+            const next = candidates.find(fresh)
+            if (next === undefined) for (const id of candidates) if (t.facts.get(id)?.verdict === "unconfirmed") t.facts.delete(id)
+            subset = [next ?? (candidates[0] as string)]
+          }
+          if (subset.length === 0 || subset[0] === undefined) throw fail()
+          const r = await probe(subset)
+          if (r.v?.kind === "accepted") return onAccepted(r.v, subset)
+          if (r.v !== undefined) return r.v.kind === "named" ? false : (() => { throw fail() })()
+          if (subset.length === 1 && isAmbiguousAnswer(r.refused) !== undefined && t.outage === undefined)
+            t.facts.set(subset[0] as string, { verdict: "unconfirmed", block, seen: block, cause: "ambiguous", reason: answer, answer })
+          throw fail()
+        }
+        // Under a conclusion: the unconfirmed ones alone first (confirmed refused, or sent).
+        for (const id of candidates.filter((x) => t.facts.get(x)?.verdict === "unconfirmed")) {
+          if (budget <= 0) break
+          const r = await probe([id])
+          if (r.v?.kind === "accepted") return onAccepted(r.v, [id])
+          if (r.v !== undefined) return r.v.kind === "named" ? false : (() => { throw fail() })()
+          if (isAmbiguousAnswer(r.refused) === undefined) continue
+          answeredAlone.push(id)
+          candidates = candidates.filter((x) => x !== id)
+        }
+        let probes = AMBIGUOUS_NARROW_PROBES
+        let subset = candidates.length !== live.length ? candidates : candidates.slice(0, Math.ceil(candidates.length / 2))
+        while (subset.length > 0 && budget > 0 && probes > 0) {
+          probes -= 1
+          const r = await probe(subset)
+          if (r.v?.kind === "accepted") return onAccepted(r.v, subset)
+          if (r.v?.kind === "named") return false
+          if (r.v?.kind === "refused") throw fail()
+          if (r.v?.kind === "empty") {
+            candidates = candidates.filter((x) => !(subset.length === 1 && x === subset[0]))
+            subset = subset.length === 1 ? candidates : subset.slice(0, Math.ceil(subset.length / 2))
+            continue
+          }
+          // Fresh (not unconfirmed) plans of one answered alike in this step: the second one is the outage's sign when
+          // plans of one were accepted after the same answer (two sub-accounts answered alone: review rr11y Y1).
+          const freshSingles = subset.length === 1 ? answeredAlone.filter((x) => t.facts.get(x)?.verdict !== "unconfirmed").length + 1 : 0
+          if (isAmbiguousAnswer(r.refused) !== undefined && subset.length <= fitSize && (subset.length >= 2 || freshSingles >= 2)) {
+            // A plan no larger than one accepted after the same answer, answered alike: the bundler's outage. The
+            // conclusion and the unconfirmed entries are dropped; nothing is written (review rr11y Y4).
+            for (const [id, f] of t.facts) if (f.verdict === "unconfirmed" || (f.verdict === "accepted" && f.answer === answer)) t.facts.delete(id)
+            t.outage = block
+            answeredAlone.length = 0
+            logger.warn({ safe, block: Number(block), tried: subset, fitSize }, "a plan as small as one accepted after the same ambiguous answer was answered alike: the bundler's outage; its size conclusion dropped")
+            throw fail()
+          }
+          if (subset.length === 1) {
+            answeredAlone.push(subset[0] as string)
+            candidates = candidates.filter((x) => x !== subset[0])
+            // The first fresh one: the next alone (an outage answers it alike), else the rest.
+            subset = freshSingles === 1 && fitSize <= 1 ? candidates.slice(0, 1) : candidates
+          } else subset = subset.slice(0, Math.ceil(subset.length / 2))
+        }
+        // Nothing accepted: the ones answered alone are tried alone first at the next step (unless an outage is recent).
+        if (t.outage === undefined) for (const id of answeredAlone) t.facts.set(id, { verdict: "unconfirmed", block, seen: block, cause: "ambiguous", reason: answer, answer })
+        throw fail()
+      }
+      // gas-cap: plan from the estimates (see above); gas / paymaster: halving from the plan without the ones refused alone.
+      const estimateOf = (e: unknown) => {
+        const g = gasLimitAboveCapOf(e)
+        return g !== undefined && cap !== undefined && g.field === cap.field ? g.value : undefined
+      }
+      let L: string[] = []
+      let EL = 0n
+      let U = [...candidates]
+      let EU: bigint | undefined = cap !== undefined && candidates.length === live.length ? cap.value : undefined
+      let prefix: number | undefined
+      // The field does not grow with the plan (a sub-account's part measured 0: verificationGasLimit, review rr11x X4):
+      // the most urgent alone next; refused as high, no plan of one fits.
+      let flat: bigint | undefined
+      // The parts (gas) resolved exactly in this step, and the plan packed from them (first fit by urgency) in use.
+      const parts = new Map<string, bigint>()
+      let pack: string[] | undefined
+      const order = (xs: readonly string[]) => ids.filter((id) => xs.includes(id))
+      // First fit by urgency: each candidate in turn when its part (resolved, else the unresolved set's average) still fits.
+      // `typical`: the part assumed for the unresolved (default their average).
+      const packed = (limit: bigint, typical?: bigint): string[] => {
+        const out: string[] = []
+        let sum = 0n
+        for (const id of candidates) {
+          const part = parts.get(id) ?? (U.includes(id) && EU !== undefined && U.length > 0 ? (typical ?? EU / BigInt(U.length)) : undefined)
+          if (part === undefined || sum + part > limit) continue
+          out.push(id)
+          sum += part
+        }
+        return out
+      }
+      const restart = () => {
+        L = []
+        EL = 0n
+        U = [...candidates]
+        EU = undefined
+        prefix = undefined
+        pack = undefined
+        parts.clear()
+      }
+      for (;;) {
+        if (budget <= 0 || candidates.length === 0) throw fail()
+        let subset: string[]
+        let left: string | undefined
+        if (flat !== undefined) subset = [candidates[0] as string]
+        else if (cap === undefined || EU === undefined) subset = prefix !== undefined ? U.slice(0, prefix) : candidates.length !== live.length ? U : U.slice(0, Math.ceil(U.length / 2))
+        else if (pack !== undefined) subset = pack
+        else if (EL + EU <= cap.cap || U.length === 0) subset = [...parts.keys()].every((id) => L.includes(id) || !candidates.includes(id)) ? order([...L, ...U]) : packed(cap.cap)
+        else if (prefix !== undefined) subset = order([...L, ...U.slice(0, prefix)])
+        else if (EU <= cap.cap) subset = pack = packed(cap.cap) // the unresolved fit together: first fit by urgency
+        else if (U.length === 1) {
+          // With L it does not fit; its part EU (exact) above the cap: its plan alone is tried (refused for sure under
+          // additive gas) for its own estimate when the budget allows, else written refused alone with the lower bound.
+          const x = U[0] as string
+          if (EU > cap.cap && budget > 1) subset = [x]
+          else {
+            if (EU > cap.cap) {
+              learnRefused(x, { cause: "gas-cap", reason: "", field: cap.field, estimate: EU, cap: cap.cap, derived: true })
+              candidates = candidates.filter((id) => id !== x)
+            }
+            U = []
+            EU = 0n
+            continue
+          }
+        } else {
+          left = U.at(-1) as string
+          subset = order([...L, ...U.slice(0, -1)])
+        }
+        if (subset.length === 0) throw fail()
+        const r = await probe(subset)
+        if (r.v?.kind === "accepted") {
+          // The one left out when the rest was accepted: its part is at least E(L+U) - cap; above the cap, it is refused
+          // alone (a lower bound), named in this block (review rr11x X2).
+          if (left !== undefined && cap !== undefined && EU !== undefined && EL + EU - cap.cap > cap.cap)
+            learnRefused(left, { cause: "gas-cap", reason: "", field: cap.field, estimate: EL + EU - cap.cap, cap: cap.cap, derived: true })
+          return onAccepted(r.v, subset)
+        }
+        if (r.v?.kind === "named" || r.v?.kind === "refused") return false
+        if (r.v?.kind === "empty") {
+          if (subset.length === 1) {
+            candidates = candidates.filter((id) => id !== subset[0])
+            restart()
+          } else {
+            prefix = Math.max(1, Math.ceil(subset.length / 2))
+            L = []
+            EL = 0n
+            EU = undefined
+          }
+          flat = undefined
+          continue
+        }
+        const E = estimateOf(r.refused)
+        if (subset.length === 1) {
+          // Refused alone: its own estimate (gas-cap) or words, in the table.
+          const id = subset[0] as string
+          const g = gasLimitAboveCapOf(r.refused)
+          learnRefused(id, { cause, reason: safeWideFailureOf(r.refused)?.reason ?? "", field: g?.field, estimate: g?.value, cap: g?.cap })
+          candidates = candidates.filter((x) => x !== id)
+          if (flat !== undefined && E !== undefined && E >= flat && cap !== undefined) {
+            // No growth from one to many: no plan of one fits; each is refused alone at that estimate (review rr11x X4).
+            for (const x of candidates) learnRefused(x, { cause: "gas-cap", reason: "", field: cap.field, estimate: E, cap: cap.cap, derived: true })
+            candidates = []
+          }
+          flat = undefined
+          if (cap !== undefined && E !== undefined && EU !== undefined && (U.includes(id) || L.includes(id))) {
+            // Its own estimate off the unresolved sum (the shared part counted in it: a refusal corrects the rest).
+            if (U.includes(id)) EU = EU > E ? EU - E : 0n
+            else EL -= parts.get(id) ?? 0n
+            U = U.filter((x) => x !== id)
+            L = L.filter((x) => x !== id)
+            parts.delete(id)
+            pack = undefined
+            prefix = undefined
+          } else restart()
+          continue
+        }
+        if (pack !== undefined && cap !== undefined) {
+          // The packed plan refused: its most urgent part that its estimate fits (`fittingSize`), else its half.
+          const n = pack.length
+          pack = pack.slice(0, Math.max(1, Math.min(Math.max(1, n - 1), fittingSize(r.refused, n) ?? Math.ceil(n / 2))))
+          continue
+        }
+        if (cap === undefined || E === undefined || EU === undefined || (left === undefined && L.length + U.length === subset.length)) {
+          if (cap !== undefined && E !== undefined && subset.length === L.length + U.length) {
+            // The whole remaining set refused: its estimate is EU.
+            EU = E - EL
+            prefix = undefined
+            continue
+          }
+          // No numbers: halved (or sized by the cap's numbers, `fittingSize`).
+          const n = subset.length - L.length
+          prefix = Math.max(1, Math.min(Math.max(1, n - 1), fittingSize(r.refused, n) ?? Math.ceil(n / 2)))
+          continue
+        }
+        if (left === undefined) {
+          // A prefix refused: its estimate sizes the next.
+          const n = subset.length - L.length
+          prefix = Math.max(1, Math.min(Math.max(1, n - 1), fittingSize(r.refused, n) ?? Math.ceil(n / 2)))
+          continue
+        }
+        const ex = EL + EU - E
+        const rest = E - EL
+        U = U.slice(0, -1)
+        if (ex <= 0n) {
+          flat = E
+          EU = rest
+          continue
+        }
+        EU = rest
+        if (ex > cap.cap) {
+          learnRefused(left, { cause: "gas-cap", reason: "", field: cap.field, estimate: ex, cap: cap.cap, derived: true })
+          candidates = candidates.filter((id) => id !== left)
+        } else if (ex * BigInt(U.length + 1) < EU + ex) {
+          // Lighter than the average: the weight is more urgent (review rr11y Y2); it goes with the probes while they
+          // have room (else it waits for the packed plan) and the search goes on in the more urgent ones.
+          parts.set(left, ex)
+          if (EL + ex <= cap.cap) {
+            L = [...L, left]
+            EL += ex
+          } else {
+            // The probes have no room left: the unresolved are packed by urgency at the light ones' part; a refused pack
+            // is narrowed to the sub-account (or the part) that does not fit (a heavy most urgent: review rr11x held).
+            const typical = [...parts.values()].reduce((m, x) => (x < m ? x : m), ex)
+            pack = packed(cap.cap, typical)
+            if (pack.length === 0) pack = [candidates[0] as string]
+          }
+        } else {
+          // Gas about even: first fit by urgency from the parts resolved and the average of the rest.
+          parts.set(left, ex)
+          pack = packed(cap.cap)
+          if (pack.length === 0) pack = [candidates[0] as string]
+        }
+      }
     }
     // Remembered culprits (found refused alone at earlier steps) still out of their band: left out of this step's plans
     // up front, their runs continued (review rr11m M5: re-isolating them every block spent the budget of the others).
@@ -1234,23 +1457,32 @@ export class SafeStep {
             if (await isolate(sent, planWide, attempt)) return sentAndDone()
             continue
           }
-          // An ambiguous HTTP 5xx (`isAmbiguousAnswer`: no code, words listed neither way; reviews rr11u U3 / U4, rr11v)
-          // to a plan of several: when a narrower plan of this Safe was accepted after the same answer within
-          // AMBIGUOUS_SIZE_MEMORY_BLOCKS, it is the plan's size, narrowed at once (`narrow`, capped, no blame), whatever
-          // the plan's sub-accounts (review rr11v V1/V2: keyed on the exact set, every landing made the rest a first
-          // sighting); else ONE sub-account is probed alone (AMBIGUOUS_PROBES_PER_STEP, in rotation): accepted, it is sent
-          // and the answer becomes the plans' size; answered alike, the step ends as the node's (`run` alerts rpc-error,
-          // nothing blamed nor remembered; review rr11v V4: an outage cost 7-8 sends a block). A plan of one: the node's.
+          // An ambiguous HTTP 5xx (`isAmbiguousAnswer`: no code, words listed neither way; reviews rr11u U3 / U4, rr11v,
+          // rr11x, rr11y) to a plan of several: narrowed from the alone table (`narrow`: one probe without a size
+          // conclusion, AMBIGUOUS_PROBES_PER_STEP; under one, the unconfirmed alone first, then halving). A plan of one:
+          // the node's (`run` alerts rpc-error), unless the table holds its plan alone refused so (named: review rr11y Y5).
           const ambiguous = failing === undefined && sent !== undefined && !charged ? isAmbiguousAnswer(error) : undefined
           if (ambiguous !== undefined && sent !== undefined) {
             const live = sent.subAccounts.map((id) => id.toLowerCase()).filter((id) => !excluded.has(id))
-            const sized = recentFailure(rt, AMBIGUOUS_SIZE, block, AMBIGUOUS_SIZE_MEMORY_BLOCKS)?.key === ambiguous
-            if (live.length < 2 || (!sized && isolation.ambiguousProbes >= AMBIGUOUS_PROBES_PER_STEP)) throw error
+            const t = aloneTable()
+            const sized = [...t.facts.values()].some((f) => f.verdict === "accepted" && f.answer === ambiguous)
+            if (live.length < 2) {
+              const id = live[0]
+              const f = id === undefined ? undefined : t.facts.get(id)
+              if (id !== undefined && f?.verdict === "refused" && f.cause === "ambiguous") {
+                f.seen = block
+                isolation.failedPlan = [id]
+                isolation.narrowedToOne = true
+                isolation.tooBigAlone = [{ id, reason: `${aloneWords(id, f)}; answered alike again alone at block ${block} (its own, or the bundler's outage)` }]
+              }
+              throw error
+            }
+            if (!sized && isolation.ambiguousProbes >= AMBIGUOUS_PROBES_PER_STEP) throw error
             logger.warn(
               { safe, block: Number(block), subAccounts: live, answer: ambiguous, sized },
-              sized ? "an ambiguous HTTP 5xx found to be the plans' size at a recent step answered this plan: narrowed, most urgent first" : "an ambiguous HTTP 5xx answered a plan of several: one sub-account probed alone",
+              sized ? "an ambiguous HTTP 5xx found to be the plans' size at a recent step answered this plan: narrowed from the alone table" : "an ambiguous HTTP 5xx answered a plan of several: one probe from the alone table",
             )
-            if (await narrow(sent, attempt, error, { answer: ambiguous, alone: !sized })) return sentAndDone()
+            if (await narrow(sent, attempt, error, ambiguous)) return sentAndDone()
             continue
           }
           // A Safe-wide failure that grows with the plan's size (`isSizeDependentSafeWide`: AA21 prefund, the self-pay

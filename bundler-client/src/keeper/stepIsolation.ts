@@ -33,30 +33,24 @@ export const REMEMBERED_RETESTS_PER_STEP = 1
  */
 export const REFUSED_ALONE_MEMORY_BLOCKS = 3n
 /**
- * Sub-accounts probed ALONE per step after an ambiguous HTTP 5xx answer (`isAmbiguousAnswer`) to a plan of several while
- * no narrowing of that answer was accepted within AMBIGUOUS_SIZE_MEMORY_BLOCKS (review rr11v V1/V2/V4). One: the
- * bundler down costs the step two sends (the plan and one probe), not a narrowing's REFUSAL_SIMULATIONS_PER_STEP. The
- * probe rotates through the plan's sub-accounts, most urgent first (`SafeRuntime.recentFailures` slot
- * `ambiguous-probed`), so one whose plan alone gets the same answer does not hold the others back. Accepted: sent, and
- * the answer is taken as the plans' size (AMBIGUOUS_SIZE_MEMORY_BLOCKS).
+ * Probes per step after an ambiguous HTTP 5xx answer (`isAmbiguousAnswer`) to a plan of several while the alone table
+ * (`SafeRuntime.aloneFacts`) holds no plan accepted after the same answer (no size conclusion; reviews rr11v V1/V2/V4,
+ * rr11y): one, so the bundler down costs the step two sends (the plan and this probe), not a narrowing's
+ * REFUSAL_SIMULATIONS_PER_STEP. The probe is the plan without the sub-accounts the table holds refused alone, else one
+ * sub-account alone in rotation (the most urgent with no entry in the table; all tried: the most urgent again). Accepted:
+ * sent, and written `accepted` (the answer is the plans' size for ALONE_FACT_BLOCKS).
  */
 export const AMBIGUOUS_PROBES_PER_STEP = 1
 
 /**
- * Blocks after a narrower plan was accepted following an ambiguous HTTP 5xx answer during which the same answer (its
- * status and words) to any plan of several of the same Safe is taken as the plan's size and narrowed at once, whatever
- * the plan's sub-accounts (review rr11v V1/V2: keyed on the exact set, each landing made the rest a first sighting).
- * Renewed by each accepted narrowing; an outage (nothing accepted) lets it lapse.
+ * Plans of several probed per step by the narrowing of an ambiguous HTTP 5xx answer under a size conclusion (within the
+ * plan's share of REFUSAL_SIMULATIONS_PER_STEP; the probes alone of the table's `unconfirmed` entries come first and are
+ * not counted): enough to halve a module-size plan (8, or the 6 left) to 4, 2, 1 (or 3, 2, 1 and the rest without that
+ one: review rr11y Y1, a second sub-account answered alone). A plan no larger than one accepted after the same
+ * answer answered alike is the bundler's outage: the conclusion is dropped at once (review rr11y Y4), so an outage costs
+ * at most 1 + the unconfirmed + this many sends in its first block, then two.
  */
-export const AMBIGUOUS_SIZE_MEMORY_BLOCKS = 3n
-
-/**
- * Probes of one narrowing of an ambiguous HTTP 5xx answer (within the plan's share of REFUSAL_SIMULATIONS_PER_STEP):
- * enough to halve a module-size plan (8) down to its most urgent sub-account alone (4, 2, 1), so an outage answered in
- * the same words right after a size conclusion costs at most this many probes a block, for at most
- * AMBIGUOUS_SIZE_MEMORY_BLOCKS blocks (review rr11v V4).
- */
-export const AMBIGUOUS_NARROW_PROBES = 3
+export const AMBIGUOUS_NARROW_PROBES = 4
 
 /**
  * A remembered culprit: the block first found (its memory's expiry counts from it), the block last tested alone (the
@@ -109,7 +103,7 @@ export class StepIsolation {
   spent = 0
   /** Re-tests alone of remembered culprits made against REMEMBERED_RETESTS_PER_STEP. */
   retests = 0
-  /** Probes alone after an ambiguous answer with no size conclusion, against AMBIGUOUS_PROBES_PER_STEP. */
+  /** Probes after an ambiguous answer with no size conclusion, against AMBIGUOUS_PROBES_PER_STEP. */
   ambiguousProbes = 0
   /** Lower-case ids found refused alone in this step. */
   readonly culprits = new Set<string>()

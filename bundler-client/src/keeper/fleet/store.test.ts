@@ -61,7 +61,8 @@ describe("shared runtime: the alert de-duplication state (review rr16d D3)", () 
     first.readFailed = { attempts: 1, last: 11n }
     first.noTriggerSince = 12n
     first.inclusionLogFailures = { nonce: "5", count: 1 }
-    first.recentFailures = new Map([["unnamed", { key: "0xaa,0xbb", block: 13n }], ["too-big|0xaa", { key: "0.91", block: 12n }]])
+    first.recentFailures = new Map([["unnamed", { key: "0xaa,0xbb", block: 13n }]])
+    first.aloneFacts = { facts: new Map([["0xaa", { verdict: "refused" as const, block: 12n, seen: 13n, cause: "gas-cap" as const, reason: "r", field: "callGasLimit", estimate: 2_400_000n, cap: 1_500_000n, derived: true as const, ratio: 0.91 }]]), outage: 11n }
     Object.assign(first, { gasCapAlerted: "g", clampRefused: "c", clampedAway: true, aaveDust: "", replacementBlocked: "r" })
     const second = newSafeRuntime(config)
     applySharedRuntime(second, JSON.parse(JSON.stringify(sharedRuntimeOf(first))))

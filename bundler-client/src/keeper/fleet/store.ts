@@ -51,8 +51,9 @@ export const SHARED_ALERT_STATE = [
   "refused",
   "inclusionLogFailures",
   // Not an alert's memory but the recent failures judged by repetition (f11z: a plan's unnamed failure on one worker, then
-  // on the next), the ambiguous-answer size conclusion and probe rotation, and the too-big-alone memory (f11zc).
+  // on the next) and the alone table of size refusals (f11zf: a second worker plans from what the first learned).
   "recentFailures",
+  "aloneFacts",
 ] as const satisfies readonly (keyof SafeRuntime)[]
 
 /**
