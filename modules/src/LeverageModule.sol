@@ -320,7 +320,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         // is bubbled up; the engine returns nothing.
         address engine = address(RebalanceLib);
         bytes4 selector = RebalanceLib.execute.selector;
-        address swapAdapter = SWAP_ADAPTER;
+        address swapper = SWAP_ADAPTER;
         assembly ("memory-safe") {
             let ptr := mload(0x40)
             let length := sub(sub(calldatasize(), 20), plan) // `plan`: the tuple's calldata offset (68)
@@ -328,7 +328,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
             mstore(add(ptr, 0x04), _s.slot)
             mstore(add(ptr, 0x24), safe)
             mstore(add(ptr, 0x44), keeper)
-            mstore(add(ptr, 0x64), swapAdapter)
+            mstore(add(ptr, 0x64), swapper)
             mstore(add(ptr, 0x84), 0xa0)
             calldatacopy(add(ptr, 0xa4), plan, length)
             if iszero(extcodesize(engine)) { revert(0, 0) }
