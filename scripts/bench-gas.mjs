@@ -181,6 +181,15 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-03 (issue 15, branch g15e, against main e3a77bb, back to back on one machine): executeRebalance " +
+      "hands RebalanceLib.execute the plan's bytes PlanLib.check proved canonical (one assembly DELEGATECALL, no " +
+      "ABI re-encoding of the plan; SECURITY.md row 128), _checkInflowsUsed takes the assets and each pool's asset " +
+      "from _holdings' tokens (no asset() call per pool action, no asset list) and _flowTally adds by a kind table " +
+      "without per-entry bounds checks (overflow still Panic 0x11). Overhead 1 sub-account 122,739 -> 119,571 " +
+      "first, 122,749 -> 119,581 later, cold 136,749 -> 133,581; 3 sub-accounts 322,762 -> 314,742 first, 322,792 " +
+      "-> 314,772 later, cold 352,792 -> 344,772; per extra sub-account 100,022 -> 97,596 later, cold 108,022 -> " +
+      "105,596; swap deleverage 554,821 -> 550,412 first, 480,934 -> 476,525 later; boost 515,462 -> 512,060. " +
+      "LeverageModule 24,432 -> 24,061 bytes (515 under EIP-170), RebalanceLib 23,980 -> 23,658. Targets not met",
     "2026-12-03 (issue 15, branch g15d, against main 6a66c27, back to back on one machine): PlanLib.check's per-action " +
       "rules run in one assembly loop (same rules, same order, same reason codes: Math.t.sol " +
       "testFuzz_PlanLib_AssemblyLoopMatchesReference against the Solidity loop it replaced); the module runs the check " +

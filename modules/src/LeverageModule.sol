@@ -312,7 +312,31 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         ) revert KeeperNotAuthorized(keeper);
         if (config.paused) revert AutomationPaused(safe);
 
-        RebalanceLib.execute(_s, safe, keeper, SWAP_ADAPTER, plan);
+        // `RebalanceLib.execute(_s, safe, keeper, SWAP_ADAPTER, plan)` with the plan's bytes as they came. Gas (issue
+        // 15): the ABI coder re-encoded the plan into memory, checking every field again (about 500 gas an action);
+        // PlanLib.check above proved those bytes canonical (the plan's tuple: after the selector, keeper and its offset,
+        // up to the 20 bytes of the sender the fallback handler appends), and a tuple's inner offsets are relative to
+        // its start, so placed at offset 0xa0 after the four head words they are exactly what the coder wrote. A revert
+        // is bubbled up; the engine returns nothing.
+        address engine = address(RebalanceLib);
+        bytes4 selector = RebalanceLib.execute.selector;
+        address swapper = SWAP_ADAPTER;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let length := sub(sub(calldatasize(), 20), plan) // `plan`: the tuple's calldata offset (68)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), _s.slot)
+            mstore(add(ptr, 0x24), safe)
+            mstore(add(ptr, 0x44), keeper)
+            mstore(add(ptr, 0x64), swapper)
+            mstore(add(ptr, 0x84), 0xa0)
+            calldatacopy(add(ptr, 0xa4), plan, length)
+            if iszero(extcodesize(engine)) { revert(0, 0) }
+            if iszero(delegatecall(gas(), engine, ptr, add(0xa4, length), 0, 0)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+        }
     }
 
     /* VENUE CALLBACKS (through the Safe's fallback handler: msg.sender is the Safe, _msgSender() the venue) */
