@@ -154,6 +154,41 @@ contract CapBoundPaddingRr13vTest is Fixture {
         executeAsEntryPoint(safe, keeper, plan);
     }
 
+    /// @dev Pinned today, with a cooldown: ONE padded step (+0.0102 from 1.0105) starts A's cooldown, so the honest
+    /// keeper's cap rescue is refused for the next hour while A sits below its band (before f13k a step from below the
+    /// band had to land inside it, so no accepted operation could leave A below the band and cooling down).
+    function test_PaddedStep_StartsTheCooldown_Today() public {
+        Policy memory a = defaultPolicy(wethMarket, address(usdcVault));
+        (a.maxAmountPerRebalance, a.boostAllowed, a.cooldown) = (uint128(CAP), true, 1 hours);
+        setPolicyFor(safe, a);
+        executeAsEntryPoint(safe, keeper, _paddedPlan());
+        assertLt(healthOf(safe, wethMarket), 1.03e18);
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.CooldownActive.selector, idA, block.timestamp + 1 hours));
+        executeAsEntryPoint(safe, honestKeeper, _honestPlan());
+    }
+
+    /// @dev Held: while the owner's stop is engaged no boost runs, so A's plain WithdrawCollateral (the padding) is
+    /// refused ActionNotAllowed(2, WithdrawCollateral) (the cooldown exemption of a stop-engaged rescue cannot be used
+    /// to pad in one bundle without a swap).
+    function test_Held_StopEngaged_PaddingRefused() public {
+        uint256 price = _state(wethMarket).price;
+        vm.prank(safe);
+        ILeverageModule(safe).setStopLoss(idA, uint192(price), 1.8e18);
+        Plan memory plan = _paddedPlan();
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.WithdrawCollateral));
+        executeAsEntryPoint(safe, keeper, plan);
+    }
+
+    /// @dev Held: cap 0 (no setPolicy bound) makes every move cap-bound (0 - 0 / 100 = 0) but AmountCapExceeded still
+    /// refuses it; the landing rule is judged first and names the cap-bound low edge.
+    function test_Held_CapZero_RefusesEveryMove() public {
+        Policy memory a = defaultPolicy(wethMarket, address(usdcVault));
+        a.maxAmountPerRebalance = 0;
+        setPolicyFor(safe, a);
+        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.AmountCapExceeded.selector, idA, CAP, 0));
+        executeAsEntryPoint(safe, honestKeeper, _honestPlan());
+    }
+
     /* FAILS TODAY: the desired behaviour */
 
     /// @dev FAILS TODAY (EpochRebalanceCapExceeded(idA, 11, 10)): a compromised keeper's accepted cap-bound steps must not
@@ -168,5 +203,20 @@ contract CapBoundPaddingRr13vTest is Fixture {
         // Today: ok false, reason EpochRebalanceCapExceeded(idA, 11, 10) (printed by the assertion below).
         assertEq(reason, bytes(""), "honest rescue refused");
         assertTrue(ok, "honest rescue accepted");
+    }
+
+    /// @dev FAILS TODAY (the third padded step is accepted): SECURITY.md row 127 (3) bounds cap-bound steps by
+    /// "at least 99 % of the cap each, so at most maxAmountPerEpoch / (0.99 cap) per epoch"; with maxAmountPerEpoch 1,000
+    /// (two caps) that is 2. A padded step is charged only its honest move (`_counted`, ~197 of its 498), so ten fit.
+    function test_FailsToday_CapBoundStepsPerEpoch_BoundedByTheEpochAmount() public {
+        Policy memory a = defaultPolicy(wethMarket, address(usdcVault));
+        (a.maxAmountPerRebalance, a.boostAllowed, a.maxAmountPerEpoch) = (uint128(CAP), true, 1000e6);
+        setPolicyFor(safe, a);
+        executeAsEntryPoint(safe, keeper, _paddedPlan());
+        executeAsEntryPoint(safe, keeper, _paddedPlan());
+        Plan memory third = _paddedPlan();
+        vm.prank(address(entryPoint));
+        (bool ok,) = safe.call(abi.encodeCall(ILeverageModule.executeRebalance, (keeper, third)));
+        assertFalse(ok, "a third cap-bound step of 0.99 cap in an epoch of two caps");
     }
 }
