@@ -2,13 +2,12 @@ import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
 import { MIN_BAND_GAP } from "../constants/module.js"
 import { type RuleSubAccount, checkRebalanceRules, collateralValue, isCapBound } from "./planRules.js"
-import { LLTV, USDC, WETH, h, price, refusalOf, rulePolicy, usage } from "./rules.testing.js"
+import { LLTV, POOL, USDC, WETH, checkWithPool, h, price, refusalOf, rulePolicy, usage } from "./rules.testing.js"
 
 // Cap-bound rescue (issue 13, SECURITY.md row 127), the SDK side of modules/test/unit/CapBoundRescue.t.sol: a
 // sub-account due below its band whose net move is at least 99 % of maxAmountPerRebalance (moved >= cap - cap / 100)
 // may land below the band, at least MIN_BAND_GAP above its health before; every other rule unchanged.
 
-const POOL: Address = "0x00000000000000000000000000000000000000f1"
 const ID = `0x${"01".repeat(32)}` as Hex
 const USD = 10n ** 6n
 /** 10 WETH at 2,400 USD with 18,000 USDC debt: health 1.1467, below the band [1.2, 1.7] (target 1.4). */
@@ -21,15 +20,8 @@ function weth(cap: bigint): RuleSubAccount {
   }
 }
 const repay = (s: RuleSubAccount, amount: bigint) =>
-  checkRebalanceRules({
-    plan: { subAccounts: [s.id], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount }, { kind: "Repay", subAccount: 0, amount }] },
-    subAccounts: [s],
-    pools: [{ address: POOL, asset: USDC, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 10n ** 20n, feeBps: 0n }],
-    balances: { [USDC]: 0n },
-    swapAdapter: "0x0000000000000000000000000000000000000000",
-    timestamp: 1_700_000_000n,
-    gasUsed: 300_000n,
-  })
+  checkWithPool(s, [{ kind: "WithdrawFromPool", subAccount: 0, pool: POOL, amount }, { kind: "Repay", subAccount: 0, amount }])
+
 const s0 = weth(500n * USD)
 const before = (collateralValue(s0.state.collateral, s0.state.price) * LLTV) / s0.state.debt
 const after = (amount: bigint) => (collateralValue(s0.state.collateral, s0.state.price) * LLTV) / (s0.state.debt - amount)

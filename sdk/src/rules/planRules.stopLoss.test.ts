@@ -2,13 +2,12 @@ import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
 import { type RuleSubAccount, checkRebalanceRules, collateralValue, stopStateOf } from "./planRules.js"
 import { stopLossInvalidField } from "../actions/setStopLoss.js"
-import { LLTV, USDC, WETH, h, price, refusalOf, rulePolicy, usage } from "./rules.testing.js"
+import { LLTV, POOL, USDC, WETH, checkWithPool, h, price, refusalOf, rulePolicy, usage } from "./rules.testing.js"
 
 // The stop-loss branches of the rule book (docs/stop-loss-exit.md), the SDK side of
 // modules/test/attacks/StopLossAttacks.t.sol: engaged (price <= stopPrice) a sub-account is due below exitHealth, lands up
 // to it, gains at least MIN_BAND_GAP, boosts nothing; held up to the re-arm price; ordinary above it.
 
-const POOL: Address = "0x00000000000000000000000000000000000000f1"
 const ID = `0x${"01".repeat(32)}` as Hex
 const RESERVE = 30_000n * 10n ** 6n
 /** 10 WETH at 3,000 USD with 17,200 USDC debt: health 1.5, inside the band [1.2, 1.7]. */
@@ -22,16 +21,7 @@ function weth(stop: RuleSubAccount["stop"], usd = 3000n, boostAllowed = false): 
   }
 }
 const repayTo = (s: RuleSubAccount, health: number) => s.state.debt - (collateralValue(s.state.collateral, s.state.price) * LLTV) / h(health)
-const check = (s: RuleSubAccount, actions: Parameters<typeof checkRebalanceRules>[0]["plan"]["actions"]) =>
-  checkRebalanceRules({
-    plan: { subAccounts: [s.id], actions },
-    subAccounts: [s],
-    pools: [{ address: POOL, asset: USDC, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 10n ** 20n, feeBps: 0n }],
-    balances: { [USDC]: 0n },
-    swapAdapter: "0x0000000000000000000000000000000000000000",
-    timestamp: 1_700_000_000n,
-    gasUsed: 300_000n,
-  })
+const check = checkWithPool
 const exit = (s: RuleSubAccount, health: number) => {
   const amount = repayTo(s, health)
   return check(s, [

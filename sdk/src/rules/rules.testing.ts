@@ -1,5 +1,5 @@
 import type { Address, Hex } from "viem"
-import { type RuleMarketState, type RulePolicy, type RuleSubAccount, aaveFrameHealthRange, aaveHealthFactor, type checkRebalanceRules, collateralValue } from "./planRules.js"
+import { type RuleMarketState, type RulePolicy, type RuleSubAccount, aaveFrameHealthRange, aaveHealthFactor, checkRebalanceRules, collateralValue } from "./planRules.js"
 
 /**
  * Test-only helpers shared by the rule book's tests (not exported from the package; sdk/tsconfig.build.json leaves
@@ -168,3 +168,23 @@ export function dustMoveCases(m: AaveDustShape, n: number, seed: number, usdOf: 
     return { k, usd, dust, main, low: range.low, high: range.high, exact: after.health, tdBefore: before.debtBase, tdAfter: after.debtBase }
   })
 }
+
+/** The rule-book tests' USDC pool (ERC-4626, fee-free) of {@link checkWithPool}. */
+export const POOL: Address = "0x00000000000000000000000000000000000000f1"
+
+/**
+ * The rule check of a one-sub-account plan `actions` on `s`, with {@link POOL} (1e24 assets per 1e24 shares, the Safe
+ * holding 1e20 shares, no fee) and no idle USDC, at timestamp 1,700,000,000 and 300,000 gas used.
+ *
+ * @returns What `checkRebalanceRules` returns (its verdict and named rule).
+ */
+export const checkWithPool = (s: RuleSubAccount, actions: Parameters<typeof checkRebalanceRules>[0]["plan"]["actions"]) =>
+  checkRebalanceRules({
+    plan: { subAccounts: [s.id], actions },
+    subAccounts: [s],
+    pools: [{ address: POOL, asset: USDC, totalAssets: 10n ** 24n, totalSupply: 10n ** 24n, shares: 10n ** 20n, feeBps: 0n }],
+    balances: { [USDC]: 0n },
+    swapAdapter: "0x0000000000000000000000000000000000000000",
+    timestamp: 1_700_000_000n,
+    gasUsed: 300_000n,
+  })
