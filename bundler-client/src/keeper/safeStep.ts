@@ -1168,9 +1168,12 @@ export class SafeStep {
       let U = [...candidates]
       let EU: bigint | undefined = cap !== undefined && candidates.length === live.length ? cap.value : undefined
       let prefix: number | undefined
-      // The field does not grow with the plan (a sub-account's part measured 0: verificationGasLimit, review rr11x X4):
-      // the most urgent alone next; refused as high, no plan of one fits.
+      // Two plans one sub-account apart estimated alike (a part measured 0 or below): `flat`, the bigger one's estimate.
+      // One equal pair is no proof the field does not grow (a coarse or padded estimate: review rr11z Z1): the next plan
+      // is sized from the refused estimate (`fittingSize`); refused as high again, the most urgent alone (`flatAlone`);
+      // only a plan of ONE refused as high proves it (verificationGasLimit, review rr11x X4): no plan of one fits.
       let flat: bigint | undefined
+      let flatAlone = false
       // The parts (gas) resolved exactly in this step, and the plan packed from them (first fit by urgency) in use.
       const parts = new Map<string, bigint>()
       let pack: string[] | undefined
@@ -1201,7 +1204,7 @@ export class SafeStep {
         if (budget <= 0 || candidates.length === 0) throw fail()
         let subset: string[]
         let left: string | undefined
-        if (flat !== undefined) subset = [candidates[0] as string]
+        if (flatAlone) subset = [candidates[0] as string]
         else if (cap === undefined || EU === undefined) subset = prefix !== undefined ? U.slice(0, prefix) : candidates.length !== live.length ? U : U.slice(0, Math.ceil(U.length / 2))
         else if (pack !== undefined) subset = pack
         else if (EL + EU <= cap.cap || U.length === 0) subset = [...parts.keys()].every((id) => L.includes(id) || !candidates.includes(id)) ? order([...L, ...U]) : packed(cap.cap)
@@ -1246,6 +1249,7 @@ export class SafeStep {
             EU = undefined
           }
           flat = undefined
+          flatAlone = false
           continue
         }
         const E = estimateOf(r.refused)
@@ -1261,6 +1265,7 @@ export class SafeStep {
             candidates = []
           }
           flat = undefined
+          flatAlone = false
           if (cap !== undefined && E !== undefined && EU !== undefined && (U.includes(id) || L.includes(id))) {
             // Its own estimate off the unresolved sum (the shared part counted in it: a refusal corrects the rest).
             if (U.includes(id)) EU = EU > E ? EU - E : 0n
@@ -1292,6 +1297,11 @@ export class SafeStep {
           continue
         }
         if (left === undefined) {
+          // A prefix refused as high as the bigger plan estimated alike (`flat`): the most urgent alone next.
+          if (flat !== undefined && E >= flat) {
+            flatAlone = true
+            continue
+          }
           // A prefix refused: its estimate sizes the next.
           const n = subset.length - L.length
           prefix = Math.max(1, Math.min(Math.max(1, n - 1), fittingSize(r.refused, n) ?? Math.ceil(n / 2)))
@@ -1301,8 +1311,12 @@ export class SafeStep {
         const rest = E - EL
         U = U.slice(0, -1)
         if (ex <= 0n) {
+          // Its part measured 0 or below (a coarse estimate, or a plan that lowers the gas: review rr11z Z1): not read as
+          // "flat" nor as a lighter part; the next plan is sized from the refused estimate, never below what it fits.
           flat = E
           EU = rest
+          const n = U.length
+          prefix = Math.max(1, Math.min(Math.max(1, n - 1), fittingSize(r.refused, n) ?? Math.ceil(n / 2)))
           continue
         }
         EU = rest
