@@ -95,8 +95,9 @@ test("rr11z Z4 measured today: 02 answered alone is named with 'the Safe cannot 
   const r = await run(8, 8, with500)
   show("Z4", r)
   expect(r.landed).toEqual(["100 01", "101 03", "102 04,05,06", "103 07,08"])
-  expect(r.perBlock(100, 8)).toEqual([2, 5, 3, 2, 1, 1, 1, 1])
-  expect(r.fullMessages.filter((m) => m.includes("the Safe cannot pay its gas") && m.includes(`0x${"02".repeat(32)} alone`)).map((m) => m.split(" ")[0])).toEqual(["101", "102", "103"])
+  // f11zg (Z5): 02's first answer alone (101) is unconfirmed; re-tried alone first at 102, answered alike: refused there.
+  expect(r.perBlock(100, 8)).toEqual([2, 5, 4, 2, 1, 1, 1, 1])
+  expect(r.fullMessages.filter((m) => m.includes("the Safe cannot pay its gas") && m.includes(`0x${"02".repeat(32)} alone`)).map((m) => m.split(" ")[0])).toEqual(["102", "103"])
 }, 60_000)
 test.skip("rr11z Z4 FAILS TODAY (measured: 'the Safe cannot pay its gas' at 101-103): an ambiguous refusal alone is not called the Safe's gas", async () => {
   const r = await run(8, 8, with500)
@@ -122,14 +123,16 @@ const flakyOnce = () => {
     return undefined
   }
 }
-test("rr11z Z5 measured today: one flaky 500 on 02 alone at 101: 02 refused, named 101-104, lands last at 107", async () => {
+// f11zg: a first answer alone is written `unconfirmed` (tried alone first at the next step); only a second alike answer
+// leaves it out. Measured: 02 at 102 (was 107, last), no alert (was named 101-104), sends 2 5 2 4 3 3 2 1 (was 2 5 5 4 4 3 2 1).
+test("rr11z Z5 measured (f11zg; was 02 refused, named 101-104, landed last at 107): one flaky 500 on 02 alone at 101: 02 lands at 102", async () => {
   const r = await run(8, 10, flakyOnce(), fall)
   show("Z5", r)
-  expect(r.landed).toEqual(["100 01", "101 03", "102 04", "103 05", "104 06", "105 07", "106 08", "107 02"])
-  expect(r.perBlock(100, 8)).toEqual([2, 5, 5, 4, 4, 3, 2, 1])
-  expect(r.fullMessages.filter((m) => m.includes(`the bundler answered the plan of 0x${"02".repeat(32)} alone`)).map((m) => m.split(" ")[0])).toEqual(["101", "102", "103", "104"])
+  expect(r.landed).toEqual(["100 01", "101 03", "102 02", "103 04", "104 05", "105 06", "106 07", "107 08"])
+  expect(r.perBlock(100, 8)).toEqual([2, 5, 2, 4, 3, 3, 2, 1])
+  expect(r.fullMessages.filter((m) => m.includes(`0x${"02".repeat(32)}`))).toEqual([])
 }, 60_000)
-test.skip("rr11z Z5 FAILS TODAY (measured: 02 lands at 107, last): one flaky 500 alone does not hold the most urgent out: 02 lands by 102", async () => {
+test("rr11z Z5 (was FAILS TODAY, fixed f11zg; measured: 02 lands at 107, last): one flaky 500 alone does not hold the most urgent out: 02 lands by 102", async () => {
   const r = await run(8, 10, flakyOnce(), fall)
   expect(r.landedAt("02")).toBeLessThanOrEqual(102)
 }, 60_000)

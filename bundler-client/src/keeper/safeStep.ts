@@ -1036,8 +1036,13 @@ export class SafeStep {
         for (const id of sentIds) t.facts.delete(id)
         if (answer !== undefined) {
           for (const id of sentIds) t.facts.set(id, { verdict: "accepted", block, seen: block, cause: "ambiguous", reason: answer, answer, size: sentIds.length })
-          // Answered alone in a step that accepted another plan: its own answer, not an outage's (review rr11y Y1).
-          for (const id of answeredAlone) learnRefused(id, { cause: "ambiguous", reason: answer, answer })
+          // Answered alone in a step that accepted another plan: its own answer, not an outage's (review rr11y Y1), once
+          // answered alike a second time (it was `unconfirmed`: answered alone at an earlier step, or tried alone first in
+          // this one); a first answer is written `unconfirmed` (tried alone first at the next step, never left out): one
+          // flaky 500 does not leave the most urgent out for ALONE_FACT_BLOCKS blocks (review rr11z Z5).
+          for (const id of answeredAlone)
+            if (t.facts.get(id)?.verdict === "unconfirmed") learnRefused(id, { cause: "ambiguous", reason: answer, answer })
+            else t.facts.set(id, { verdict: "unconfirmed", block, seen: block, cause: "ambiguous", reason: answer, answer })
           for (const { id, fact } of refusedNow) if (fact.cause === "ambiguous") t.facts.set(id, fact)
         }
         // The due ones left behind get their turn as in `isolate` (unreached runs), not judged nor blamed.
