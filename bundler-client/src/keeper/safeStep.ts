@@ -1009,6 +1009,17 @@ export class SafeStep {
       const cap = answer === undefined ? gasLimitAboveCapOf(error) : undefined
       const cause: AloneFact["cause"] = answer !== undefined ? "ambiguous" : wide?.cause === "gas-cap" ? "gas-cap" : wide?.cause === "paymaster" ? "paymaster" : "gas"
       const lowest = lowestRatio()
+      // A derived entry (a lower bound on its part from two plans' estimates) refuted by this refused plan's own
+      // estimate, which holds it: the plan's estimate is below the bound (review rr11z Z2: a transient part kept the most
+      // urgent out for ALONE_FACT_BLOCKS blocks, named with the refuted number). Dropped: planned again, most urgent first.
+      if (cap !== undefined)
+        for (const id of ids) {
+          const f = t.facts.get(id)
+          if (f?.verdict === "refused" && f.derived === true && f.field === cap.field && f.estimate !== undefined && cap.value < f.estimate) {
+            logger.info({ safe, block: Number(block), subAccount: id, bound: f.estimate.toString(), estimate: cap.value.toString() }, "a derived refused-alone bound refuted by a refused plan's estimate that holds it; dropped")
+            t.facts.delete(id)
+          }
+        }
       // Refused alone in the table: left out of the plans built, named.
       const leftOut = ids.filter((id) => refusedAlone(t, id) !== undefined)
       for (const id of leftOut) (t.facts.get(id) as AloneFact).seen = block
