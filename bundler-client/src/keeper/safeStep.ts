@@ -13,7 +13,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, firstInCauseChain, gasLimitAboveCapOf, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, firstInCauseChain, gasLimitAboveCapOf, type SafeWideCause, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
@@ -1039,9 +1039,12 @@ export class SafeStep {
       }
       // Named in the alert: the ones the table left out and the ones learned refused alone in this step.
       const named = () => [
-        ...leftOut.filter((id) => !refusedNow.some((x) => x.id === id)).map((id) => ({ id, reason: aloneWords(id, t.facts.get(id) as AloneFact) })),
-        ...refusedNow.map(({ id, fact }) => ({ id, reason: aloneWords(id, fact) })),
+        ...leftOut.filter((id) => !refusedNow.some((x) => x.id === id)).map((id) => ({ id, reason: aloneWords(id, t.facts.get(id) as AloneFact), cause: (t.facts.get(id) as AloneFact).cause })),
+        ...refusedNow.map(({ id, fact }) => ({ id, reason: aloneWords(id, fact), cause: fact.cause })),
       ]
+      // The alert's cause for one named: its own entry's (review rr11z Z4: an ambiguous answer alone was called "the Safe
+      // cannot pay its gas", the default for a step with no Safe-wide cause).
+      const causeOf = (c: AloneFact["cause"]): SafeWideCause => (c === "ambiguous" ? "bundler-search" : c)
       const onAccepted = (v: IsolationVerdict & { kind: "accepted" }, subset: readonly string[]) => {
         const sentIds = (v.sent ?? subset).map((x) => x.toLowerCase())
         for (const id of sentIds) t.facts.delete(id)
@@ -1074,7 +1077,7 @@ export class SafeStep {
             wide?.cause === "paymaster" ? "paymaster-refused" : "send-failed",
             new SafeWideFailureError({
               safe,
-              cause: wide?.cause ?? "gas",
+              cause: causeOf(big.cause),
               reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${sentIds.join(", ")} was sent instead; ${big.id} is left out of the plans for up to ${ALONE_FACT_BLOCKS} blocks, then tried again`,
               subAccounts: [big.id],
               error: last,
