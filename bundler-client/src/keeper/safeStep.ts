@@ -967,7 +967,11 @@ export class SafeStep {
       f.cause === "ambiguous"
         ? `the bundler answered the plan of ${id} alone "${f.answer ?? f.reason}" (block ${f.block}, while another plan was accepted)`
         : f.field !== undefined && f.estimate !== undefined && f.cap !== undefined
-          ? `${f.field} ${f.derived ? "at least " : ""}${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} alone${f.derived ? " (the difference of two plans' estimates: a lower bound)" : ""}`
+          ? f.derived
+            ? // A difference of two plans' estimates: its part with the others, not its plan alone (never tried; review
+              // rr11z Z3: a superadditive pair made the operator raise the cap for a plan of one that fits).
+              `${f.field} at least ${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} with the others (its part: the difference of two plans' estimates, a lower bound; its plan alone not tried)`
+            : `${f.field} ${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} alone`
           : f.reason
     // A plan of several sub-accounts refused Safe-wide for a cause that grows with its size (`isSizeDependentSafeWide`:
     // the prefund AA21 and the self-pay budget charge (sum of gas limits) x maxFeePerGas, a sponsor may cap one
@@ -1039,8 +1043,8 @@ export class SafeStep {
       }
       // Named in the alert: the ones the table left out and the ones learned refused alone in this step.
       const named = () => [
-        ...leftOut.filter((id) => !refusedNow.some((x) => x.id === id)).map((id) => ({ id, reason: aloneWords(id, t.facts.get(id) as AloneFact), cause: (t.facts.get(id) as AloneFact).cause })),
-        ...refusedNow.map(({ id, fact }) => ({ id, reason: aloneWords(id, fact), cause: fact.cause })),
+        ...leftOut.filter((id) => !refusedNow.some((x) => x.id === id)).map((id) => ({ id, reason: aloneWords(id, t.facts.get(id) as AloneFact), cause: (t.facts.get(id) as AloneFact).cause, derived: (t.facts.get(id) as AloneFact).derived === true })),
+        ...refusedNow.map(({ id, fact }) => ({ id, reason: aloneWords(id, fact), cause: fact.cause, derived: fact.derived === true })),
       ]
       // The alert's cause for one named: its own entry's (review rr11z Z4: an ambiguous answer alone was called "the Safe
       // cannot pay its gas", the default for a step with no Safe-wide cause).
@@ -1078,7 +1082,7 @@ export class SafeStep {
             new SafeWideFailureError({
               safe,
               cause: causeOf(big.cause),
-              reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${sentIds.join(", ")} was sent instead; ${big.id} is left out of the plans for up to ${ALONE_FACT_BLOCKS} blocks, then tried again`,
+              reason: `${big.reason}; ${big.derived ? `${big.id} does not fit with the others` : `the plan of ${big.id} alone does not fit`}, the plan of ${sentIds.join(", ")} was sent instead; ${big.id} is left out of the plans for up to ${ALONE_FACT_BLOCKS} blocks, then tried again`,
               subAccounts: [big.id],
               error: last,
             }),
