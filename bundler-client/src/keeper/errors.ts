@@ -64,9 +64,12 @@ export function isNodeFailure(error: unknown): boolean {
  * "replacement underpriced", a gas price or priority fee "too low"; review rr11s S3: it was blamed on each sub-account),
  * `gas-cap` (a gas limit of the operation above the Safe's own per-operation cap, `GasFieldAboveCapError` for
  * callGasLimit, verificationGasLimit, preVerificationGas or the paymaster's two gas limits: the module refuses it in
- * validation, `GasFieldAboveCap`; review rr11w W1: it was isolated as an unnamed failure and no rescue landed).
+ * validation, `GasFieldAboveCap`; review rr11w W1: it was isolated as an unnamed failure and no rescue landed),
+ * `bundler-search` (only in an alert naming a sub-account whose plan alone the bundler answered with its ambiguous 500,
+ * Alto's "Max retries reached" of its gas search, twice: the bundler's answer, not the Safe's gas; review rr11z Z4; never
+ * returned by {@link safeWideFailureOf}).
  */
-export type SafeWideCause = "paymaster" | "paymaster-unavailable" | "gas" | "gas-cap" | "nonce" | "fee"
+export type SafeWideCause = "paymaster" | "paymaster-unavailable" | "gas" | "gas-cap" | "nonce" | "fee" | "bundler-search"
 
 /** The bundler's (EntryPoint's) codes and texts of each Safe-wide cause, matched in any message of the cause chain. */
 const SAFE_WIDE_TEXT: readonly [SafeWideCause, RegExp][] = [
@@ -201,7 +204,7 @@ export class SafeWideFailureError extends BaseError {
   /** The failure's own words (the paymaster's reason, the bundler's AA code and text): the alert's `reason`. */
   reason: string
   constructor({ safe, cause, reason, subAccounts, error }: { safe: string; cause: SafeWideCause; reason: string; subAccounts?: readonly string[] | undefined; error: unknown }) {
-    const what = { paymaster: "the paymaster refused", "paymaster-unavailable": "the paymaster did not answer", gas: "the Safe cannot pay its gas", "gas-cap": "a gas limit is above the Safe's own cap (raise it with setAutomationConfig)", nonce: "the Safe's keeper nonce was refused", fee: "the bundler's fee floor is above the Safe's fee caps" }[cause]
+    const what = { paymaster: "the paymaster refused", "paymaster-unavailable": "the paymaster did not answer", gas: "the Safe cannot pay its gas", "gas-cap": "a gas limit is above the Safe's own cap (raise it with setAutomationConfig)", nonce: "the Safe's keeper nonce was refused", fee: "the bundler's fee floor is above the Safe's fee caps", "bundler-search": "the bundler's search failed" }[cause]
     super(`Safe-wide failure, not any sub-account's: ${what}: ${reason}; nothing was sent and no sub-account is blamed.`, {
       cause: error instanceof Error ? error : undefined,
       metaMessages: [`Safe: ${safe}`, `Cause: ${cause}`, ...(subAccounts !== undefined ? [`Plan's sub-accounts: ${subAccounts.join(", ")}`] : []), "The keeper plans again after its backoff."],

@@ -13,7 +13,7 @@ import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
 import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, firstInCauseChain, gasLimitAboveCapOf, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, firstInCauseChain, gasLimitAboveCapOf, type SafeWideCause, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
@@ -967,7 +967,11 @@ export class SafeStep {
       f.cause === "ambiguous"
         ? `the bundler answered the plan of ${id} alone "${f.answer ?? f.reason}" (block ${f.block}, while another plan was accepted)`
         : f.field !== undefined && f.estimate !== undefined && f.cap !== undefined
-          ? `${f.field} ${f.derived ? "at least " : ""}${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} alone${f.derived ? " (the difference of two plans' estimates: a lower bound)" : ""}`
+          ? f.derived
+            ? // A difference of two plans' estimates: its part with the others, not its plan alone (never tried; review
+              // rr11z Z3: a superadditive pair made the operator raise the cap for a plan of one that fits).
+              `${f.field} at least ${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} with the others (its part: the difference of two plans' estimates, a lower bound; its plan alone not tried)`
+            : `${f.field} ${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} alone`
           : f.reason
     // A plan of several sub-accounts refused Safe-wide for a cause that grows with its size (`isSizeDependentSafeWide`:
     // the prefund AA21 and the self-pay budget charge (sum of gas limits) x maxFeePerGas, a sponsor may cap one
@@ -1009,6 +1013,17 @@ export class SafeStep {
       const cap = answer === undefined ? gasLimitAboveCapOf(error) : undefined
       const cause: AloneFact["cause"] = answer !== undefined ? "ambiguous" : wide?.cause === "gas-cap" ? "gas-cap" : wide?.cause === "paymaster" ? "paymaster" : "gas"
       const lowest = lowestRatio()
+      // A derived entry (a lower bound on its part from two plans' estimates) refuted by this refused plan's own
+      // estimate, which holds it: the plan's estimate is below the bound (review rr11z Z2: a transient part kept the most
+      // urgent out for ALONE_FACT_BLOCKS blocks, named with the refuted number). Dropped: planned again, most urgent first.
+      if (cap !== undefined)
+        for (const id of ids) {
+          const f = t.facts.get(id)
+          if (f?.verdict === "refused" && f.derived === true && f.field === cap.field && f.estimate !== undefined && cap.value < f.estimate) {
+            logger.info({ safe, block: Number(block), subAccount: id, bound: f.estimate.toString(), estimate: cap.value.toString() }, "a derived refused-alone bound refuted by a refused plan's estimate that holds it; dropped")
+            t.facts.delete(id)
+          }
+        }
       // Refused alone in the table: left out of the plans built, named.
       const leftOut = ids.filter((id) => refusedAlone(t, id) !== undefined)
       for (const id of leftOut) (t.facts.get(id) as AloneFact).seen = block
@@ -1028,16 +1043,24 @@ export class SafeStep {
       }
       // Named in the alert: the ones the table left out and the ones learned refused alone in this step.
       const named = () => [
-        ...leftOut.filter((id) => !refusedNow.some((x) => x.id === id)).map((id) => ({ id, reason: aloneWords(id, t.facts.get(id) as AloneFact) })),
-        ...refusedNow.map(({ id, fact }) => ({ id, reason: aloneWords(id, fact) })),
+        ...leftOut.filter((id) => !refusedNow.some((x) => x.id === id)).map((id) => ({ id, reason: aloneWords(id, t.facts.get(id) as AloneFact), cause: (t.facts.get(id) as AloneFact).cause, derived: (t.facts.get(id) as AloneFact).derived === true })),
+        ...refusedNow.map(({ id, fact }) => ({ id, reason: aloneWords(id, fact), cause: fact.cause, derived: fact.derived === true })),
       ]
+      // The alert's cause for one named: its own entry's (review rr11z Z4: an ambiguous answer alone was called "the Safe
+      // cannot pay its gas", the default for a step with no Safe-wide cause).
+      const causeOf = (c: AloneFact["cause"]): SafeWideCause => (c === "ambiguous" ? "bundler-search" : c)
       const onAccepted = (v: IsolationVerdict & { kind: "accepted" }, subset: readonly string[]) => {
         const sentIds = (v.sent ?? subset).map((x) => x.toLowerCase())
         for (const id of sentIds) t.facts.delete(id)
         if (answer !== undefined) {
           for (const id of sentIds) t.facts.set(id, { verdict: "accepted", block, seen: block, cause: "ambiguous", reason: answer, answer, size: sentIds.length })
-          // Answered alone in a step that accepted another plan: its own answer, not an outage's (review rr11y Y1).
-          for (const id of answeredAlone) learnRefused(id, { cause: "ambiguous", reason: answer, answer })
+          // Answered alone in a step that accepted another plan: its own answer, not an outage's (review rr11y Y1), once
+          // answered alike a second time (it was `unconfirmed`: answered alone at an earlier step, or tried alone first in
+          // this one); a first answer is written `unconfirmed` (tried alone first at the next step, never left out): one
+          // flaky 500 does not leave the most urgent out for ALONE_FACT_BLOCKS blocks (review rr11z Z5).
+          for (const id of answeredAlone)
+            if (t.facts.get(id)?.verdict === "unconfirmed") learnRefused(id, { cause: "ambiguous", reason: answer, answer })
+            else t.facts.set(id, { verdict: "unconfirmed", block, seen: block, cause: "ambiguous", reason: answer, answer })
           for (const { id, fact } of refusedNow) if (fact.cause === "ambiguous") t.facts.set(id, fact)
         }
         // The due ones left behind get their turn as in `isolate` (unreached runs), not judged nor blamed.
@@ -1058,8 +1081,8 @@ export class SafeStep {
             wide?.cause === "paymaster" ? "paymaster-refused" : "send-failed",
             new SafeWideFailureError({
               safe,
-              cause: wide?.cause ?? "gas",
-              reason: `${big.reason}; the plan of ${big.id} alone does not fit, the plan of ${sentIds.join(", ")} was sent instead; ${big.id} is left out of the plans for up to ${ALONE_FACT_BLOCKS} blocks, then tried again`,
+              cause: causeOf(big.cause),
+              reason: `${big.reason}; ${big.derived ? `${big.id} does not fit with the others` : `the plan of ${big.id} alone does not fit`}, the plan of ${sentIds.join(", ")} was sent instead; ${big.id} is left out of the plans for up to ${ALONE_FACT_BLOCKS} blocks, then tried again`,
               subAccounts: [big.id],
               error: last,
             }),
@@ -1168,9 +1191,12 @@ export class SafeStep {
       let U = [...candidates]
       let EU: bigint | undefined = cap !== undefined && candidates.length === live.length ? cap.value : undefined
       let prefix: number | undefined
-      // The field does not grow with the plan (a sub-account's part measured 0: verificationGasLimit, review rr11x X4):
-      // the most urgent alone next; refused as high, no plan of one fits.
+      // Two plans one sub-account apart estimated alike (a part measured 0 or below): `flat`, the bigger one's estimate.
+      // One equal pair is no proof the field does not grow (a coarse or padded estimate: review rr11z Z1): the next plan
+      // is sized from the refused estimate (`fittingSize`); refused as high again, the most urgent alone (`flatAlone`);
+      // only a plan of ONE refused as high proves it (verificationGasLimit, review rr11x X4): no plan of one fits.
       let flat: bigint | undefined
+      let flatAlone = false
       // The parts (gas) resolved exactly in this step, and the plan packed from them (first fit by urgency) in use.
       const parts = new Map<string, bigint>()
       let pack: string[] | undefined
@@ -1201,7 +1227,7 @@ export class SafeStep {
         if (budget <= 0 || candidates.length === 0) throw fail()
         let subset: string[]
         let left: string | undefined
-        if (flat !== undefined) subset = [candidates[0] as string]
+        if (flatAlone) subset = [candidates[0] as string]
         else if (cap === undefined || EU === undefined) subset = prefix !== undefined ? U.slice(0, prefix) : candidates.length !== live.length ? U : U.slice(0, Math.ceil(U.length / 2))
         else if (pack !== undefined) subset = pack
         else if (EL + EU <= cap.cap || U.length === 0) subset = [...parts.keys()].every((id) => L.includes(id) || !candidates.includes(id)) ? order([...L, ...U]) : packed(cap.cap)
@@ -1246,6 +1272,7 @@ export class SafeStep {
             EU = undefined
           }
           flat = undefined
+          flatAlone = false
           continue
         }
         const E = estimateOf(r.refused)
@@ -1261,6 +1288,7 @@ export class SafeStep {
             candidates = []
           }
           flat = undefined
+          flatAlone = false
           if (cap !== undefined && E !== undefined && EU !== undefined && (U.includes(id) || L.includes(id))) {
             // Its own estimate off the unresolved sum (the shared part counted in it: a refusal corrects the rest).
             if (U.includes(id)) EU = EU > E ? EU - E : 0n
@@ -1292,6 +1320,11 @@ export class SafeStep {
           continue
         }
         if (left === undefined) {
+          // A prefix refused as high as the bigger plan estimated alike (`flat`): the most urgent alone next.
+          if (flat !== undefined && E >= flat) {
+            flatAlone = true
+            continue
+          }
           // A prefix refused: its estimate sizes the next.
           const n = subset.length - L.length
           prefix = Math.max(1, Math.min(Math.max(1, n - 1), fittingSize(r.refused, n) ?? Math.ceil(n / 2)))
@@ -1301,8 +1334,12 @@ export class SafeStep {
         const rest = E - EL
         U = U.slice(0, -1)
         if (ex <= 0n) {
+          // Its part measured 0 or below (a coarse estimate, or a plan that lowers the gas: review rr11z Z1): not read as
+          // "flat" nor as a lighter part; the next plan is sized from the refused estimate, never below what it fits.
           flat = E
           EU = rest
+          const n = U.length
+          prefix = Math.max(1, Math.min(Math.max(1, n - 1), fittingSize(r.refused, n) ?? Math.ceil(n / 2)))
           continue
         }
         EU = rest
