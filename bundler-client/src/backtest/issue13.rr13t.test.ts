@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { resolveBacktestConfig, TRADERS } from "./config.js"
 import { runBacktest } from "./engine.js"
+import { calm, lcg, minutePath } from "./paths.testing.js"
 import { parsePriceCsv } from "../prices/csv.js"
 import type { PricePaths } from "../prices/csv.js"
 
@@ -10,20 +11,7 @@ import type { PricePaths } from "../prices/csv.js"
  */
 
 const T0 = 1_700_000_000
-const minutes = (ps: number[]): PricePaths => ({ timestamps: Float64Array.from(ps.map((_, i) => T0 + 60 * i)), assets: ["ETH"], prices: { ETH: Float64Array.from(ps) } })
-/** A seeded LCG (numerical recipes constants), uniform in [0, 1). */
-const lcg = (seed: number) => {
-  let s = seed >>> 0
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0
-    return s / 2 ** 32
-  }
-}
-const calm = (n: number, p0: number, r: () => number) => {
-  const out = [p0]
-  for (let i = 1; i < n; i++) out.push((out[i - 1] as number) * Math.exp(0.0004 * (r() - 0.5)))
-  return out
-}
+const minutes = (ps: number[]): PricePaths => minutePath(ps, T0)
 /** Six calm hours, a gap of `drop` in one minute, a linear recovery over 30 minutes, ten calm hours. */
 const gapRecover = (drop: number, seed: number): PricePaths => {
   const r = lcg(seed * 31)

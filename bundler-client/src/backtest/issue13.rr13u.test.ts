@@ -9,6 +9,7 @@ import type { SolverInput } from "../solver/types.js"
 import { resolveBacktestConfig, strategyPolicy, TRADERS } from "./config.js"
 import type { BacktestConfig, StrategyName } from "./config.js"
 import { runBacktest } from "./engine.js"
+import { calm, lcg, lin, minutePath } from "./paths.testing.js"
 import { parsePriceCsv } from "../prices/csv.js"
 import type { PricePaths } from "../prices/csv.js"
 
@@ -20,22 +21,7 @@ import type { PricePaths } from "../prices/csv.js"
 
 const T0 = 1_700_006_400
 const ID = "0x00000000000000000000000000000000000000000000000000000000000000e1"
-const minutes = (ps: number[]): PricePaths => ({ timestamps: Float64Array.from(ps.map((_, i) => T0 + 60 * i)), assets: ["ETH"], prices: { ETH: Float64Array.from(ps) } })
-/** A seeded LCG (numerical recipes constants), uniform in [0, 1). */
-const lcg = (seed: number) => {
-  let s = seed >>> 0
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0
-    return s / 2 ** 32
-  }
-}
-const calm = (n: number, p0: number, r: () => number, vol = 0.0004) => {
-  const out = [p0]
-  for (let i = 1; i < n; i++) out.push((out[i - 1] as number) * Math.exp(vol * (r() - 0.5)))
-  return out
-}
-/** `n` points on the straight line from `from` (excluded) to `to` (included). */
-const lin = (from: number, to: number, n: number) => Array.from({ length: n }, (_, i) => from + ((to - from) * (i + 1)) / n)
+const minutes = (ps: number[]): PricePaths => minutePath(ps, T0)
 const buffered = resolveBacktestConfig()
 const noIdle = resolveBacktestConfig(TRADERS["no-idle"])
 const trader = (name: "buffered" | "no-idle", override: Record<string, unknown> = {}): BacktestConfig => resolveBacktestConfig(override, name === "buffered" ? buffered : noIdle)
