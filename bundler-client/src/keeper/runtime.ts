@@ -247,6 +247,20 @@ export function aloneFactForgotten(f: AloneFact, { block, band, broken, lowest }
 }
 
 /**
+ * The alone table read back from the state file after a restart, at the first step's `block`: its entries older than
+ * their window dropped by the one forget rule ({@link aloneFactForgotten}, `expired`; the band, reads and ratio are
+ * judged by the step's own prune), and `outage` when older than ALONE_FACT_BLOCKS.
+ *
+ * @returns The table, or undefined when nothing is left.
+ */
+export function restoreAloneTable(t: AloneTable | undefined, block: bigint): AloneTable | undefined {
+  if (t === undefined || !(t.facts instanceof Map)) return undefined
+  for (const [id, f] of t.facts) if (aloneFactForgotten(f, { block, band: "below", broken: false, lowest: Number.POSITIVE_INFINITY }) !== undefined) t.facts.delete(id)
+  const outage = t.outage !== undefined && block >= t.outage && block - t.outage <= ALONE_FACT_BLOCKS ? t.outage : undefined
+  return t.facts.size === 0 && outage === undefined ? undefined : { facts: t.facts, outage }
+}
+
+/**
  * The failure remembered in `slot` when it was seen at most `within` blocks before `block` (and not after it), else
  * undefined; an older (or later) one is dropped from the memory.
  *

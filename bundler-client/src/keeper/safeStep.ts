@@ -24,7 +24,8 @@ import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
 import { AMBIGUOUS_NARROW_PROBES, AMBIGUOUS_PROBES_PER_STEP, ProvisionalBlame, REFUSAL_SIMULATIONS_PER_STEP, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
-import { ALONE_FACT_BLOCKS, type AloneFact, type AloneTable, type SafeRuntime, UNNAMED_FAILURE, aloneFactForgotten, aloneFactLeftOut, backoff, recentFailure, rememberFailure } from "./runtime.js"
+import { ALONE_FACT_BLOCKS, type AloneFact, type AloneTable, type SafeRuntime, UNNAMED_FAILURE, aloneFactForgotten, aloneFactLeftOut, backoff, recentFailure, rememberFailure, restoreAloneTable } from "./runtime.js"
+import { decodeShared, encodeShared } from "./fleet/store.js"
 import type { RebalanceSender } from "./sender.js"
 import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -395,6 +396,9 @@ function unreachedDetail(steps: bigint, why: "over-limit" | "left-behind" | "sen
 export const UNNAMED_REPEAT_BLOCKS = 2n
 
 export class SafeStep {
+  /** The runtimes whose alone table was read back from the store (`PendingStore.aloneFacts`), once per process. */
+  private readonly restored = new WeakSet<SafeRuntime>()
+
   constructor(
     private readonly deps: {
       config: KeeperConfig
@@ -427,6 +431,7 @@ export class SafeStep {
     // One isolation budget and one set of culprits per step, whatever the retries (review rr11l L4).
     const isolation = new StepIsolation()
     try {
+      this.restoreAloneFacts(rt, block)
       if (this.deps.clock.now() < rt.backoffUntil) return
       let replace: PendingOperation | undefined
       let snapshot = read.snapshot
@@ -498,8 +503,39 @@ export class SafeStep {
       )
       backoff(rt, this.deps.config.retry, this.deps.clock.now())
     } finally {
+      this.persistAloneFacts(rt)
       rt.busy = false
     }
+  }
+
+  /**
+   * After a restart (the first step of `rt` in this process), the Safe's alone table read back from the store's state
+   * file (`PendingStore.aloneFacts`; absent for the fleet, which carries it in its shared runtime), its entries older than
+   * their window at `block` dropped (`restoreAloneTable`): a sub-account learned refused alone at block N is still left
+   * out at N + 1 without a new probe, and forgotten when its window ends, as without the restart. A table already in
+   * `rt` (the fleet's) is kept; an unreadable record is ignored (logged).
+   */
+  private restoreAloneFacts(rt: SafeRuntime, block: bigint): void {
+    if (this.restored.has(rt)) return
+    this.restored.add(rt)
+    const saved = this.deps.store.aloneFacts?.(rt.config.address)
+    if (saved === undefined || rt.aloneFacts !== undefined) return
+    try {
+      rt.aloneFacts = restoreAloneTable(decodeShared(saved) as AloneTable, block)
+      if (rt.aloneFacts !== undefined) this.deps.logger.info({ safe: rt.config.address, block: Number(block), entries: [...rt.aloneFacts.facts.keys()] }, "alone table restored from the state file")
+    } catch (error) {
+      this.deps.logger.warn({ safe: rt.config.address, error: error instanceof Error ? error.message : String(error) }, "the state file's alone table is unreadable; ignored")
+    }
+  }
+
+  /**
+   * Persists the Safe's alone table after each step (`PendingStore.setAloneFacts`, the state file; written only when it
+   * changed), never in a dry run (the production state file is not rewritten by a `--dry-run` keeper).
+   */
+  private persistAloneFacts(rt: SafeRuntime): void {
+    if (this.deps.dryRun || this.deps.store.setAloneFacts === undefined) return
+    const t = rt.aloneFacts
+    this.deps.store.setAloneFacts(rt.config.address, t === undefined || (t.facts.size === 0 && t.outage === undefined) ? undefined : encodeShared(t))
   }
 
   /**
