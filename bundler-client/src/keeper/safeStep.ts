@@ -978,7 +978,8 @@ export class SafeStep {
     const lowestRatio = () => Math.min(Number.POSITIVE_INFINITY, ...all.map(healthRatio))
     // ---- The alone table (`SafeRuntime.aloneFacts`, reviews rr11x, rr11y): what each due sub-account's plan ALONE is
     // known to do, learned from size-dependent refusals; the narrowing below plans from it. ----
-    // The table, created on first use; pruned once per step by the one forget rule (`forgetAloneFacts`, below).
+    // The table, created on first use; pruned once per step by the one forget rule (`aloneFactForgotten`, where the
+    // remembered culprits are read, below).
     const aloneTable = (): AloneTable => (rt.aloneFacts ??= { facts: new Map<string, AloneFact>() })
     // A refused-alone entry still in its window (`aloneFactLeftOut`): left out of the plans built.
     const refusedAlone = (t: AloneTable, id: string) => {
