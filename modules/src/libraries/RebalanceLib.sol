@@ -76,7 +76,13 @@ library RebalanceLib {
         _runActions(s, runs, safe, swapAdapter, plan.actions);
         _checkInflowsUsed(s, safe, runs, plan.actions, tokens);
 
+        // The plan's loss bound (the lowest maxLossBps listed), read first: the cap-bound rule judges a step by its
+        // counted move (`_honest`), which takes it as the swaps' loss.
         uint256 maxLossBps = ConstantsLib.BPS;
+        for (uint256 i; i < runs.length; ++i) {
+            uint256 bps = s.policies[runs[i].id][safe].maxLossBps;
+            if (bps < maxLossBps) maxLossBps = bps;
+        }
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
             // Health after is the venue's (issue 17: Aave's own health factor, exactly), for a venue without one at the
@@ -85,9 +91,7 @@ library RebalanceLib {
             // and loss checks judge what the venue actually holds (interest, rounding, a venue that did less or more).
             (run.collateralAfter, run.debtAfter, run.healthAfter) =
                 run.adapter.positionHealth(run.market, safe, run.state.price, run.state.lltv);
-            Policy storage policy = s.policies[run.id][safe];
-            _checkPostConditions(run, policy);
-            if (policy.maxLossBps < maxLossBps) maxLossBps = policy.maxLossBps;
+            _checkPostConditions(run, s.policies[run.id][safe], maxLossBps);
         }
 
         (uint256 loss, uint256 moved) =
@@ -969,10 +973,11 @@ library RebalanceLib {
     /// lower bound), one not due moved only
     /// toward its target (never past it), deleverage-only never losing health, its net change within the per-rebalance
     /// amount cap.
-    function _checkPostConditions(Run memory run, Policy storage policy) internal view {
+    function _checkPostConditions(Run memory run, Policy storage policy, uint256 maxLossBps) internal view {
         if (run.collateralAfter == run.state.collateral && run.debtAfter == run.state.debt) {
             revert ILeverageModule.SubAccountUnchanged(run.id);
         }
+        run.maxSlippageBps = policy.maxSlippageBps;
         uint256 minHealth = policy.minHealth;
         // The band's top: its exitHealth while its stop is engaged (`Run.stop` > 1, docs/stop-loss-exit.md).
         uint256 maxHealth = run.stop > 1 ? run.stop : policy.maxHealth;
@@ -985,8 +990,11 @@ library RebalanceLib {
             + HealthLib.distance(run.debtAfter, run.state.debt);
         uint256 cap = policy.maxAmountPerRebalance;
         // Cap-bound rescue (issue 13): due from below the band and moving at least 99% of maxAmountPerRebalance
-        // (moved >= cap - floor(cap / 100)), it may land below the band, at least MIN_BAND_GAP above where it was.
-        bool capBound = run.due && before < minHealth && moved >= cap - cap / 100;
+        // (moved >= cap - floor(cap / 100)), it may land below the band, at least MIN_BAND_GAP above where it was. Its
+        // move counts only up to what an honest plan needs for the health it reached (`_honest`, what `_counted`
+        // charges it; review rr13v V1, V2): a net move padded with a health-neutral shift (repay R, move collateral W to
+        // another sub-account) is not cap-bound, and each cap-bound step is charged at least 99% of the cap.
+        bool capBound = run.due && before < minHealth && Math.min(moved, _honest(run, maxLossBps)) >= cap - cap / 100;
         if ((healthAfter < minHealth && !capBound) || healthAfter > maxHealth) {
             revert ILeverageModule.HealthOutOfBand(run.id, healthAfter, minHealth, maxHealth);
         }
@@ -1024,7 +1032,6 @@ library RebalanceLib {
         if ((!policy.boostAllowed || run.stop != 0) && healthAfter < before) {
             revert ILeverageModule.HealthDecreased(run.id, before, healthAfter);
         }
-        run.maxSlippageBps = policy.maxSlippageBps;
         // The amount caps charge the NET position change, at the pre-trade price: |collateral value change| + |debt
         // change|, read back from the venue, never the gross flows (each repayment, borrow, collateral or pool action).
         // Gross charging let a keeper spend a not-due sub-account's maxAmountPerEpoch with churn (repay x, borrow x + d)
@@ -1126,7 +1133,9 @@ library RebalanceLib {
         // A sub-account that was not due (moved toward its target next to another's rescue) starts no cooldown and
         // spends no rebalance count: padding a rescue with a small move on it cannot stall its own later rescue. Its
         // amount, gas and loss still count.
-        uint40 lastRebalance = run.due ? uint40(block.timestamp) : uint40(usage >> 32);
+        // Nor does a cap-bound step that leaves it below its band (review rr13v V1): the next rescue of the same fall
+        // (the next cap-bound step, or the one into the band) is not held back by its cooldown.
+        uint40 lastRebalance = run.due && run.healthAfter >= policy.minHealth ? uint40(block.timestamp) : uint40(usage >> 32);
         uint256 epoch = block.timestamp / policy.epochLength;
         if (uint32(usage) != epoch) usage = 0; // a new epoch: every counter starts from zero
 
@@ -1432,8 +1441,25 @@ library RebalanceLib {
         else outOf = collateralBefore - collateralAfter;
         if (run.debtAfter < run.state.debt) into += run.state.debt - run.debtAfter;
         else outOf += run.debtAfter - run.state.debt;
-        uint256 cap = HealthLib.maxMoveToHealth(run.state, run.healthAfter, false, 0);
-        uint256 honest = cap;
+        (uint256 cap, uint256 honest) = _caps(run, maxLossBps);
+        into = Math.min(into, cap);
+        outOf = Math.min(outOf, cap);
+        if (run.moved > honest) run.moved = honest;
+    }
+
+    /// @dev `_caps`' honest charge alone: the most a due run's move is charged (loan units) for the health it reached.
+    function _honest(Run memory run, uint256 maxLossBps) private pure returns (uint256 honest) {
+        (, honest) = _caps(run, maxLossBps);
+    }
+
+    /// @dev A due run's counting caps (loan units, at its pre-trade price; `_counted`): `cap`, what the loss allowance
+    /// counts of each side, and `honest`, what it is charged and what the cap-bound rule judges (`_checkPostConditions`).
+    /// Without swaps both are `HealthLib.maxMoveToHealth(state, healthAfter, false, 0)`; with `swapped` > 0 and loss
+    /// l = min(maxLossBps, maxSlippageBps): cap = min(swapCap, that + swapped), honest = min(swapCap + swapCap x (1 - l),
+    /// that + 2 x swapped), swapCap the swap path's `maxMoveToHealth` at l. Saturating at INFINITE_HEALTH.
+    function _caps(Run memory run, uint256 maxLossBps) private pure returns (uint256 cap, uint256 honest) {
+        cap = HealthLib.maxMoveToHealth(run.state, run.healthAfter, false, 0);
+        honest = cap;
         uint256 swapped = run.swapped;
         if (swapped != 0) {
             // A swap runs only under a policy with maxSlippageBps > 0 (`_checkAction`).
@@ -1442,9 +1468,6 @@ library RebalanceLib {
             honest = Math.min(_add(swapCap, Math.mulDiv(swapCap, ConstantsLib.BPS - loss, ConstantsLib.BPS)), _add(cap, _add(swapped, swapped)));
             cap = Math.min(swapCap, _add(cap, swapped));
         }
-        into = Math.min(into, cap);
-        outOf = Math.min(outOf, cap);
-        if (run.moved > honest) run.moved = honest;
     }
 
     /// @dev a + b, saturating at the largest uint256 (a cap at INFINITE_HEALTH is unbounded).
