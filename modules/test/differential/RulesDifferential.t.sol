@@ -464,38 +464,38 @@ contract RulesDifferentialTest is SwapBase {
         Policy memory p = module.getPolicy(safe, wethId);
         _wethHealthTo(1.01e18 + _below(p.minHealth - 1.03e18));
         MarketState memory s = wethState();
-        uint256 h0 = _healthOf(s);
         uint256 perMille = 985 + _below(21);
-        if (!p.boostAllowed || _chance(40)) {
-            uint256 h = h0 + 0.005e18 + _below(0.15e18);
-            uint256 moved;
-            if (_chance(70)) {
-                moved = _repayTo(s, h);
-                depositToVault(safe, usdcVault, moved + _below(moved));
-                plan = plan1(wethId, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), moved), action(ActionKind.Repay, 0, address(0), moved));
-            } else {
-                uint256 sold;
-                uint256 repaid;
-                (plan, sold, repaid) = swapDeleverage(h);
-                moved = Math.mulDiv(sold, s.price, 1e36) + repaid;
-            }
-            _setPolicyField(wethId, FIELD_AMOUNT_CAP, moved * 1000 / perMille);
-            return plan;
+        if (p.boostAllowed && _chance(60)) return _paddedCapBound(s, perMille);
+        uint256 moved;
+        (plan, moved) = _honestCapBound(s, _healthOf(s) + 0.005e18 + _below(0.15e18));
+        _setPolicyField(wethId, FIELD_AMOUNT_CAP, moved * 1000 / perMille);
+    }
+
+    /// @dev `_capBoundRescue`'s honest step on WETH state `s` toward health `h`: a pool repayment (70 %) or a swap
+    /// deleverage, and its net move (loan base units at the pre-trade price).
+    function _honestCapBound(MarketState memory s, uint256 h) internal returns (Plan memory plan, uint256 moved) {
+        if (_chance(70)) {
+            moved = _repayTo(s, h);
+            depositToVault(safe, usdcVault, moved + _below(moved));
+            return (plan1(wethId, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), moved), action(ActionKind.Repay, 0, address(0), moved)), moved);
         }
+        uint256 sold;
+        (plan, sold, moved) = swapDeleverage(h);
+        moved += Math.mulDiv(sold, s.price, 1e36);
+    }
+
+    /// @dev `_capBoundRescue`'s padded step on WETH state `s`, the cap set at the net move x 1000 / `perMille`.
+    function _paddedCapBound(MarketState memory s, uint256 perMille) internal returns (Plan memory plan) {
         uint256 step = 0.0102e18 + _below(0.02e18);
-        uint256 target = h0 + step;
-        uint256 m = _repayTo(s, h0 + Math.mulDiv(step, 101 + _below(100), 100));
+        uint256 m = _repayTo(s, _healthOf(s) + Math.mulDiv(step, 101 + _below(100), 100));
+        uint256 target = _healthOf(s) + step;
         // (value - v) x lltv = target x (debt - (m - v))  =>  v = (value x lltv - target x (debt - m)) / (lltv + target)
-        uint256 v = (Math.mulDiv(s.collateral, s.price, 1e36) * s.lltv - target * (s.debt - m)) / (s.lltv + target);
-        uint256 w = Math.mulDiv(v, 1e36, s.price);
+        uint256 w = Math.mulDiv(
+            (Math.mulDiv(s.collateral, s.price, 1e36) * s.lltv - target * (s.debt - m)) / (s.lltv + target), 1e36, s.price
+        );
         uint256 r = m - Math.mulDiv(w, s.price, 1e36);
         _setPolicyField(wethId, FIELD_AMOUNT_CAP, m * 1000 / perMille);
-        // The receiver: the second WETH market inside its band below its target, w moving it 20-80 % of the way.
-        Policy memory p2 = _calmPolicy(weth2Market, false);
-        weth2Id = setPolicy(p2);
-        uint256 h2 = p2.minHealth + 0.01e18 + _below(p2.targetHealth - p2.minHealth - 0.03e18);
-        uint256 c2 = Math.mulDiv(w, h2, Math.mulDiv(p2.targetHealth - h2, 20 + _below(61), 100));
-        openPosition(safe, weth2Market, c2, Math.mulDiv(Math.mulDiv(c2, s.price, 1e36), LLTV2, h2));
+        _openNotDueReceiver(w, s.price);
         depositToVault(safe, usdcVault, r + _below(r));
         Action[] memory actions = new Action[](4);
         actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), r);
@@ -503,6 +503,16 @@ contract RulesDifferentialTest is SwapBase {
         actions[2] = action(ActionKind.WithdrawCollateral, 0, address(0), w);
         actions[3] = action(ActionKind.SupplyCollateral, 1, address(0), w);
         plan = plan2(wethId, weth2Id, actions);
+    }
+
+    /// @dev The second WETH market's sub-account inside its band below its target (calm policy, no boosts), sized so
+    /// that supplying `w` WETH moves it 20-80 % of the way to its target (not due: `_paddedCapBound`'s receiver).
+    function _openNotDueReceiver(uint256 w, uint256 price) internal {
+        Policy memory p2 = _calmPolicy(weth2Market, false);
+        weth2Id = setPolicy(p2);
+        uint256 h2 = p2.minHealth + 0.01e18 + _below(p2.targetHealth - p2.minHealth - 0.03e18);
+        uint256 c2 = Math.mulDiv(w, h2, Math.mulDiv(p2.targetHealth - h2, 20 + _below(61), 100));
+        openPosition(safe, weth2Market, c2, Math.mulDiv(Math.mulDiv(c2, price, 1e36), LLTV2, h2));
     }
 
     /// @dev Sub-account 0: the second WETH market (lltv LLTV2) below its band, rescued by a SupplyCollateral of the WETH
