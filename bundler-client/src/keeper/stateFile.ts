@@ -102,9 +102,7 @@ export class KeeperStateStore implements PendingStore {
   }
 
   setPending(safe: Address, pending: PendingOperation | undefined): void {
-    const before = this.safes()[safe.toLowerCase()]
-    this.safes()[safe.toLowerCase()] = before?.aloneFacts === undefined ? { pending } : { pending, aloneFacts: before.aloneFacts }
-    this.write()
+    this.update(safe, { pending, aloneFacts: this.safes()[safe.toLowerCase()]?.aloneFacts })
   }
 
   /** The Safe's alone table as last persisted (tagged JSON), or undefined. */
@@ -120,7 +118,12 @@ export class KeeperStateStore implements PendingStore {
     const key = safe.toLowerCase()
     const before = this.safes()[key]
     if (JSON.stringify(before?.aloneFacts) === JSON.stringify(table)) return
-    this.safes()[key] = table === undefined ? { pending: before?.pending } : { pending: before?.pending, aloneFacts: table }
+    this.update(safe, { pending: before?.pending, aloneFacts: table })
+  }
+
+  /** Replaces the Safe's record (an undefined alone table is left out) and writes the file. */
+  private update(safe: Address, record: SafeRecord): void {
+    this.safes()[safe.toLowerCase()] = record.aloneFacts === undefined ? { pending: record.pending } : record
     this.write()
   }
 
