@@ -1,12 +1,13 @@
 import { waitForReceipt } from "@levpilot/devnet"
 import { morphoAbi, testTokenAbi } from "@levpilot/devnet/leverage"
 import { type Address, type Hex, encodeFunctionData, maxUint256 } from "viem"
-import { afterAll, beforeAll, expect, test } from "vitest"
-import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { expect, test } from "vitest"
+import type { DemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig } from "../bundler-client/src/devnet/keeperConfig"
-import { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import type { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
-import { collectKeeperEvents, demoProbes, waitFor, rpc } from "./keeperProbes"
+import { useDemoWorld } from "./demoWorld"
+import { collectKeeperEvents, demoProbes, rpc, waitFor } from "./keeperProbes"
 
 /**
  * Review rr11w, held out for issue 11 item 8 (passes today): another borrower takes all but 2,000 USDC of each demo
@@ -22,12 +23,9 @@ async function tx(from: Address, to: Address, data: Hex) {
   const receipt = await waitForReceipt(env.publicClient, { hash })
   if (receipt.status !== "success") throw new Error(`tx to ${to} reverted`)
 }
-beforeAll(async () => {
-  env = await startDemoEnv({ blockTime: 1, twin: false })
-  driver = new PriceDriver(env)
-}, 240_000)
-afterAll(async () => {
-  await env?.stop()
+useDemoWorld({ blockTime: 1, twin: false }, (w) => {
+  env = w.env
+  driver = w.driver
 })
 
 const freeOf = async (id: Hex) => {

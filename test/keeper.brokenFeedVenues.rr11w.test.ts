@@ -1,10 +1,11 @@
 import type { Hex } from "viem"
-import { afterAll, beforeAll, expect, test } from "vitest"
-import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { expect, test } from "vitest"
+import type { DemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig } from "../bundler-client/src/devnet/keeperConfig"
-import { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import type { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
-import { collectKeeperEvents, demoProbes, waitFor, rpc } from "./keeperProbes"
+import { useDemoWorld } from "./demoWorld"
+import { collectKeeperEvents, demoProbes, rpc, waitFor } from "./keeperProbes"
 
 /**
  * Review rr11w, held out for issue 11 item 6 (passes today): one feed shared by two venues breaks. The managed Safe has
@@ -17,12 +18,9 @@ import { collectKeeperEvents, demoProbes, waitFor, rpc } from "./keeperProbes"
 let env: DemoEnv
 let driver: PriceDriver
 const { keeperOps } = demoProbes(() => env)
-beforeAll(async () => {
-  env = await startDemoEnv({ blockTime: 1, twin: false, settings: { aave: true } })
-  driver = new PriceDriver(env)
-}, 240_000)
-afterAll(async () => {
-  await env?.stop()
+useDemoWorld({ blockTime: 1, twin: false, settings: { aave: true } }, (w) => {
+  env = w.env
+  driver = w.driver
 })
 
 test("rr11w held out: the WETH feed (Morpho WETH and the Aave account) reverts: both alerted and gauged with their venue, WBTC rescued alone", async () => {

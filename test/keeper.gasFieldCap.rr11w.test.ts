@@ -1,12 +1,13 @@
 import { type Hex, encodeFunctionData } from "viem"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { waitForReceipt } from "@levpilot/devnet"
-import { afterAll, beforeAll, expect, test } from "vitest"
-import { type DemoEnv, startDemoEnv } from "../bundler-client/src/devnet/env"
+import { expect, test } from "vitest"
+import type { DemoEnv } from "../bundler-client/src/devnet/env"
 import { demoKeeperConfig } from "../bundler-client/src/devnet/keeperConfig"
-import { PriceDriver } from "../bundler-client/src/devnet/scenario"
+import type { PriceDriver } from "../bundler-client/src/devnet/scenario"
 import { Keeper, type KeeperEvent } from "../bundler-client/src/keeper/keeper"
-import { collectKeeperEvents, demoProbes, waitFor, rpc } from "./keeperProbes"
+import { useDemoWorld } from "./demoWorld"
+import { collectKeeperEvents, demoProbes, rpc, waitFor } from "./keeperProbes"
 
 /**
  * Review rr11w W1 on the devnet (anvil + Alto + verifying paymaster; issue 11 item 10, SECURITY.md row 124). The demo
@@ -21,12 +22,9 @@ import { collectKeeperEvents, demoProbes, waitFor, rpc } from "./keeperProbes"
 let env: DemoEnv
 let driver: PriceDriver
 const { keeperOps } = demoProbes(() => env)
-beforeAll(async () => {
-  env = await startDemoEnv({ blockTime: 1, twin: false, settings: { aave: true } })
-  driver = new PriceDriver(env)
-}, 240_000)
-afterAll(async () => {
-  await env?.stop()
+useDemoWorld({ blockTime: 1, twin: false, settings: { aave: true } }, (w) => {
+  env = w.env
+  driver = w.driver
 })
 
 test("rr11w W1 (devnet; failed on main): the Safe's call-gas cap fits one rescue, three sub-accounts due: a rescue lands within 10 blocks", async () => {

@@ -196,17 +196,18 @@ describe("Uniswap v3 on the devnet", () => {
     const pool = uniswap.pools.wethLow
     for (const usd of ["2400", "3300"]) {
       const before = await oraclePrice(pool.oracle)
-      await waitForReceipt(publicClient, {
+      const receipt = await waitForReceipt(publicClient, {
         hash: await priceDriver.writeContract({ address: pool.oracle, abi: simOracleAbi, functionName: "setPrice", args: [parseEther(usd)] }),
       })
-      // The node can answer a read right after the receipt from the state before its block (seen on a loaded CI
-      // machine: the alignment read the old price and found nothing to move): read until the update is visible.
-      let price = await oraclePrice(pool.oracle)
-      for (let i = 0; i < 50 && price === before; i++) {
-        await new Promise((r) => setTimeout(r, 100))
-        price = await oraclePrice(pool.oracle)
-      }
+      expect(receipt.status).toBe("success")
+      // The price the update wrote, read at the update's own block: a loaded node can answer "latest" from the state
+      // before that block for seconds (stop 38's clean-clone CI read 2,400 for 5 s after the receipt of 3,300).
+      const price = await publicClient.readContract({ address: pool.oracle, abi: simOracleAbi, functionName: "price", blockNumber: receipt.blockNumber })
+      expect(price).toBe((parseEther(usd) * 10n ** 24n) / 10n ** 18n)
       expect(price).not.toBe(before)
+      // alignPoolToPrice reads the pool at "latest": wait (up to 60 s) until the head's state has the update.
+      for (let i = 0; i < 600 && (await oraclePrice(pool.oracle)) !== price; i++) await new Promise((r) => setTimeout(r, 100))
+      expect(await oraclePrice(pool.oracle)).toBe(price)
       const token0 = await publicClient.readContract({ address: pool.address, abi: uniswapPoolAbi, functionName: "token0" })
       const moved = await alignPoolToPrice({ publicClient, arbitrageur: priceDriver, uniswap, pool, price })
       expect(moved.amountIn).toBeGreaterThan(0n)

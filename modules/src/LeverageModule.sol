@@ -23,7 +23,7 @@ import {IVenueAdapter} from "./interfaces/IVenueAdapter.sol";
 import {ISafe} from "./interfaces/ISafe.sol";
 import {SafeOpLib} from "./libraries/SafeOpLib.sol";
 import {PlanLib} from "./libraries/PlanLib.sol";
-import {ModuleStorage} from "./libraries/ModuleStorage.sol";
+import {ModuleStorage, StopFlag} from "./libraries/ModuleStorage.sol";
 import {RebalanceLib} from "./libraries/RebalanceLib.sol";
 import {OwnerControlsLib} from "./libraries/OwnerControlsLib.sol";
 import {ConstantsLib} from "./libraries/ConstantsLib.sol";
@@ -404,6 +404,9 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         if (_s.policies[id][safe].adapter == address(0)) _s.subAccounts[safe].push(id);
         _setAllowedPools(id, safe, false);
         _s.policies[id][safe] = policy;
+        // The stop's flag (StopFlag, SECURITY.md row 132): the struct copy keeps the bit, rewritten here from the stop
+        // (a stored stop always has exitHealth != 0: setStopLoss).
+        StopFlag.write(_s.policies[id][safe], exitHealth != 0);
         _setAllowedPools(id, safe, true);
         // Gas (issue 15): the epoch record's slot is made non-zero here, once, so no rebalance ever pays the 20,000-gas
         // zero-to-nonzero write for it (a new epoch rewrites a non-zero slot). Zero counters in the current epoch mean
@@ -447,6 +450,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         address safe = msg.sender;
         if (_s.policies[id][safe].adapter == address(0)) revert UnknownSubAccount(id);
         _setAllowedPools(id, safe, false);
+        StopFlag.write(_s.policies[id][safe], false); // `delete` clears the fields, not the flag's spare bits
         delete _s.policies[id][safe];
         delete _s.usage[id][safe];
         delete _s.stops[id][safe];

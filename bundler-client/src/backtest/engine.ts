@@ -530,7 +530,10 @@ class Simulation {
     const total = ids.reduce((sum, id) => sum + (moved[id] ?? 0), 0)
     for (const id of ids) {
       const gasShare = total > 0 ? Math.ceil((gas * (moved[id] ?? 0)) / total) : gas
-      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gasShare, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true)
+      // A cap-bound step that ends below the band starts no cooldown (module `_recordUsage`, review rr13v V1).
+      const s = this.subs.find((x) => x.id === id)
+      const belowBand = s !== undefined && s.debt > 0 && venueHealthOf(s) < (this.policies[id] as Policy).minHealth
+      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, (this.policies[id] as Policy).epochLength, t, moved[id] ?? 0, gasShare, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true, belowBand)
     }
   }
 

@@ -58,7 +58,7 @@ test("rr11v V2 (was FAILS TODAY, fixed f11zc): due set growing by one a block, p
   expect(r.landedAt("01")).toBe(100)
 }, 60_000)
 
-// V3 (Low): tooBigAlone is kept for REFUSED_ALONE_MEMORY_BLOCKS whatever changes. 33 due; at 100 every plan holding 01
+// V3 (Low): tooBigAlone is kept for ALONE_FACT_BLOCKS whatever changes. 33 due; at 100 every plan holding 01
 // (the most urgent, health 1.01 falling 0.002 a block) is refused AA21 (prefund short); from 101 the prefund is topped up
 // and 01 fits alone or with up to 3 others. At 101-103 the plan without 01 is probed first and accepted, so 01 is never
 // probed and waits behind 24 less urgent ones. Measured: 01 lands at 104 (announced at 100: "after the others for 3

@@ -18,7 +18,7 @@ import { LogReadError } from "./logWindow.js"
 
 /** The cause-chain walk lives in the SDK (one walk, cycle-safe); re-exported for the keeper's modules and tests. */
 export { MAX_CAUSE_DEPTH, firstInCauseChain, someInCauseChain } from "@levpilot/sdk/errors"
-import { REFUSED_ALONE_MEMORY_BLOCKS } from "./stepIsolation.js"
+import { ALONE_FACT_BLOCKS } from "./runtime.js"
 import { StoreFencedError } from "./store.js"
 
 /**
@@ -436,6 +436,8 @@ export type ClampRuleRefusedErrorType = ClampRuleRefusedError & { name: "ClampRu
  * `ValueLossExceeded`, `HealthOutsideLandingZone`), `args` its arguments (base units, WAD health, bps).
  */
 export class ClampRuleRefusedError extends BaseError {
+  /** The Safe whose plan was refused. */
+  safe: string
   rule: string
   args: readonly unknown[]
   /** The plan's sub-account (lower case) the refusal names, if any: the keeper plans again without it (review rr11f F3). */
@@ -453,7 +455,7 @@ export class ClampRuleRefusedError extends BaseError {
   constructor({ safe, rule, args, binding, subAccount, stage = "judge", detail }: { safe: string; rule: string; args: readonly unknown[]; binding: NothingToSendError["binding"]; subAccount?: string | undefined; stage?: "judge" | "simulation" | "undecided" | undefined; detail?: string | undefined }) {
     super(
       stage === "simulation"
-        ? `Nothing to send for ${subAccount}: the chain's simulation refuses its plan alone plan-wide with ${rule}(${args.map(String).join(", ")}) in this block; it is left out and the others planned without it, for at most ${REFUSED_ALONE_MEMORY_BLOCKS} blocks (re-tested alone when nothing else is sent), then planned with the others again.`
+        ? `Nothing to send for ${subAccount}: the chain's simulation refuses its plan alone plan-wide with ${rule}(${args.map(String).join(", ")}) in this block; it is left out and the others planned without it, for at most ${ALONE_FACT_BLOCKS} blocks (re-tested alone when nothing else is sent), then planned with the others again.`
         : stage === "undecided"
           ? `Nothing to send for ${subAccount} in this block: the chain's simulation refuses plan-wide with ${rule}(${args.map(String).join(", ")}) every plan listing it that was tried, and its own plan could not be isolated (${detail ?? "undecided"}).`
           : `Nothing to send: after clamping to chain bounds the rule book refuses the plan with ${rule}(${args.map(String).join(", ")}) and no repair passes.`,
@@ -462,6 +464,7 @@ export class ClampRuleRefusedError extends BaseError {
         name: "ClampRuleRefusedError",
       },
     )
+    this.safe = safe
     this.detail = detail
     this.stage = stage
     this.rule = rule
@@ -493,7 +496,7 @@ export class SubAccountRefusedError extends BaseError {
         : stage === "judge"
           ? "is refused by the rule book after the clamp, with no repair"
           : stage === "simulation"
-            ? `is left out: the chain's simulation refuses plan-wide its plan alone in this block (left out for at most ${REFUSED_ALONE_MEMORY_BLOCKS} blocks, re-tested alone when nothing else is sent, then planned with the others again)`
+            ? `is left out: the chain's simulation refuses plan-wide its plan alone in this block (left out for at most ${ALONE_FACT_BLOCKS} blocks, re-tested alone when nothing else is sent, then planned with the others again)`
             : stage === "undecided"
               ? `is left out of this block: the chain's simulation refuses plan-wide every plan listing it that was tried, and its own plan could not be isolated (${detail ?? "undecided"})`
               : "made the plan's simulation fail"

@@ -8,7 +8,7 @@ import { refusingSender, runPairSteps } from "./testing.js"
 // sender raises to the minimum within the caps, alerts gas-cap-below-market when it cannot, and throws the refusal
 // (sender.ts `submit`). That refusal carries no AA code, so f11w's plan loop takes it for the plan's unnamed failure and
 // isolates [C, I]: each probe of one fails alike and is BLAMED (nothing-to-send naming C and I, "its plan alone
-// failed"), remembered REFUSED_ALONE_MEMORY_BLOCKS, re-tested and blamed again for the whole spike: the fee is the
+// failed"), remembered ALONE_FACT_BLOCKS, re-tested and blamed again for the whole spike: the fee is the
 // Safe's (the same for every plan of it), not any sub-account's. Fixture: C (1.01), I (1.02) due; blocks 100-105 every
 // send is refused so; from 106 every plan is accepted.
 const C = `0x${"c1".repeat(32)}` as Hex

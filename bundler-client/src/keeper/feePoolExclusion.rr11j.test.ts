@@ -133,7 +133,7 @@ test("rr11j J1 (fixed, f11n; f11p): A tried alone and left out, B sent in every 
   const { sent, alerts, aAlert, bAlert, gauge } = await blocks(5)
   // f11q (review rr11m M5): from block 101 A, remembered, is left out up front: [B] alone, one simulation a block (was
   // [A, B] then [B]); A's run goes on (one alert, gauge 5).
-  // f11r (review rr11n N3/N5): A rejoins the plan REFUSED_ALONE_MEMORY_BLOCKS (3) after it was found, isolated last at
+  // f11r (review rr11n N3/N5): A rejoins the plan ALONE_FACT_BLOCKS (3) after it was found, isolated last at
   // block 103 ([A, B] refused, then [B] accepted: A remembered again under its run), B still sent in that block (was:
   // [B] alone in 101-104).
   // f11s (review rr11o O6): A, left behind [B] at its rejoin without a test alone, is owed one: tested alone first at

@@ -1,9 +1,7 @@
 import { GasFieldAboveCapError } from "@levpilot/sdk/errors"
-import type { Hex } from "viem"
 import { expect, test } from "vitest"
 import { fittingSize, isSizeDependentSafeWide, safeWideFailureOf } from "./errors.js"
-import { newSafeRuntime } from "./runtime.js"
-import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub, subIdOf } from "./testing.js"
+import { runNarrowing } from "./narrowing.testing.js"
 
 // Review rr11w W1 (issue 11 items 10 and 5; rr11s S1's class, another cause). The Safe's `maxCallGasLimit`
 // (AutomationConfig, enforced by the module in validation: `GasFieldAboveCap`; checked before signing by the SDK's
@@ -17,19 +15,9 @@ const perSub = 400_000n
 
 async function run(due: number, fit: number, blocks: number) {
   const cap = perSub * BigInt(fit) + perSub / 2n
-  const ids: Hex[] = Array.from({ length: due }, (_, k) => subIdOf(k + 1))
-  const base = refusingSender(() => false, {
-    thrown: (plan) => (plan.subAccounts.length > fit ? new GasFieldAboveCapError({ field: "callGasLimit", value: perSub * BigInt(plan.subAccounts.length), cap }) : undefined),
-  })
-  const { step, events } = stepHarness(undefined, { sender: base.sender })
-  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
-  for (let k = 0; k < blocks; k++) {
-    rt.backoffUntil = 0
-    const subs = base.present(ids.map((id, j) => stepSub(id, USDC, 1.01 + j * 0.001, "below")))
-    await step.run(rt, 100n + BigInt(k), { snapshot: stepSnapshotAt(stepSafeState(subs), k) })
-  }
-  const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}: ${e.message.slice(0, 120)}`] : []))
-  return { ...base, alerts }
+  const r = await runNarrowing(due, blocks, (ids) => (ids.length > fit ? new GasFieldAboveCapError({ field: "callGasLimit", value: perSub * BigInt(ids.length), cap }) : undefined))
+  expect(r.thrownByStep).toEqual([])
+  return { ...r, alerts: r.messages }
 }
 
 // Fixed on branch f11zd (was, measured on main 6a66c27: every block sent the plan of 8 then 01-04, both refused, 0
@@ -66,20 +54,12 @@ test("rr11w W1-b (failed on main): 6 due, the call-gas cap fits 2: a rescue land
 // the other three land together in the first block; the alert names the field, the estimate and the cap.
 test("f11zd: only the most urgent alone exceeds the call-gas cap: the other three land in the first block, the alert names callGasLimit with both numbers", async () => {
   const cap = 700_000n
-  const gasOf = (plan: { subAccounts: readonly string[] }) => plan.subAccounts.reduce((sum, id) => sum + (id.slice(2, 4) === "01" ? 1_000_000n : 200_000n), 0n)
-  const ids: Hex[] = [1, 2, 3, 4].map((k) => subIdOf(k))
-  const base = refusingSender(() => false, {
-    thrown: (plan) => (gasOf(plan) > cap ? new GasFieldAboveCapError({ field: "callGasLimit", value: gasOf(plan), cap }) : undefined),
+  const gasOf = (ids: string[]) => ids.reduce((sum, id) => sum + (id === "01" ? 1_000_000n : 200_000n), 0n)
+  const base = await runNarrowing(4, 3, (ids) => (gasOf(ids) > cap ? new GasFieldAboveCapError({ field: "callGasLimit", value: gasOf(ids), cap }) : undefined), undefined, undefined, {
     rescued: (id) => !id.startsWith("0x01"),
   })
-  const { step, events } = stepHarness(undefined, { sender: base.sender })
-  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
-  for (let k = 0; k < 3; k++) {
-    rt.backoffUntil = 0
-    const subs = base.present(ids.map((id, j) => stepSub(id, USDC, 1.01 + j * 0.001, "below")))
-    await step.run(rt, 100n + BigInt(k), { snapshot: stepSnapshotAt(stepSafeState(subs), k) })
-  }
-  const alerts = events.flatMap((e) => (e.type === "alert" ? [{ block: e.block, kind: e.kind, message: e.message }] : []))
+  expect(base.thrownByStep).toEqual([])
+  const alerts = base.events.flatMap((e) => (e.type === "alert" ? [{ block: e.block, kind: e.kind, message: e.message }] : []))
   console.log("f11zd sent", base.sent.join(" | "), "|| landed", base.landed.join(" | "), "||", alerts.map((a) => `${a.block} ${a.kind}: ${a.message.slice(0, 200)}`).join(" || "))
   expect(base.landed).toEqual(["100 02,03,04"])
   // f11ze (rr11x X2): the plan without its least urgent is probed first (one more send). f11zf (rr11y Y2, the alone

@@ -3,16 +3,15 @@ import { expect, test } from "vitest"
 import { ValueLossExceededError } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { portfolioOf } from "./portfolio.js"
-import { newSafeRuntime } from "./runtime.js"
+import { ALONE_FACT_BLOCKS, newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
-import { REFUSED_ALONE_MEMORY_BLOCKS } from "./stepIsolation.js"
-import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { SAFE, STEP_RISK, USDC, chainRuleRefused, stepHarness, stepSafeState, stepSub } from "./testing.js"
 
 // Review rr11n N5 (break-it of f11q's M4/M5 fix): a sub-account whose plan ALONE was refused is left out of every
 // step's plans up front and re-tested ALONE only. But its plan alone is not the plan it is in with others: with a donor
 // present the solver funds it differently (idle plus the donor's borrow; in the field: a donor's borrow instead of a
 // swap deleverage whose slippage is the loss). When that alone-plan stays refused while the plan with the donor is
-// accepted, the re-test refuses it every block (refreshing `tested`, so the REFUSED_ALONE_MEMORY_BLOCKS expiry never
+// accepted, the re-test refuses it every block (refreshing `tested`, so the ALONE_FACT_BLOCKS expiry never
 // comes), and the accepted plan [F, C] is never built again: C is never sent while below its band. Alerted once (block
 // 100) and again every RULE_REFUSAL_REALERT_BLOCKS; the alert's "its plan alone" is true, but nothing says a plan
 // with its donor would land. Before f11q (f11p), a remembered culprit stayed in the plans (isolated last), so [F, C]
@@ -50,7 +49,7 @@ async function blocks(n: number, transient = true) {
     await step.run(rt, 100n + BigInt(k), { snapshot })
   }
   const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}${e.message.includes(C) ? " C" : ""}`] : []))
-  return { sent, landed, alerts, remembered: [...(rt.refusedAlone?.keys() ?? [])] }
+  return { sent, landed, alerts, remembered: chainRuleRefused(rt) }
 }
 
 // Control: without the block-100 transient, [F, C] is sent at block 100.
@@ -60,13 +59,13 @@ test("rr11n N5 control: without the transient, [F, C] is sent at block 100", asy
 })
 
 // Fixed (f11r; "observed today" was: from 101 every block re-tested C alone (refused, refreshing its memory) and never
-// built [F, C] again: 30 blocks, C never sent, still remembered): C's memory expires REFUSED_ALONE_MEMORY_BLOCKS after it
+// built [F, C] again: 30 blocks, C never sent, still remembered): C's memory expires ALONE_FACT_BLOCKS after it
 // was first found, whatever its re-tests say; blocks 101-102 re-test C alone (refused), block 103 plans C with its donor
 // again: [F, C] accepted and sent, C forgotten. One alert (block 100).
 test("rr11n N5 fixed: C, refused alone once, rejoins the plan with its donor 3 blocks after it was found, and is sent", async () => {
   const { sent, landed, alerts, remembered } = await blocks(30)
-  expect(sent).toEqual(["100 f0,c1", "100 c1", "101 c1", "102 c1", `${100 + Number(REFUSED_ALONE_MEMORY_BLOCKS)} f0,c1`])
-  expect(landed).toEqual([`${100 + Number(REFUSED_ALONE_MEMORY_BLOCKS)} f0,c1`])
+  expect(sent).toEqual(["100 f0,c1", "100 c1", "101 c1", "102 c1", `${100 + Number(ALONE_FACT_BLOCKS)} f0,c1`])
+  expect(landed).toEqual([`${100 + Number(ALONE_FACT_BLOCKS)} f0,c1`])
   expect(alerts).toEqual(["100 nothing-to-send C"])
   expect(remembered).toEqual([])
 }, 60_000)

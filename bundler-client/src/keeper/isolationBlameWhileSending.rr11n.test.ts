@@ -3,16 +3,15 @@ import { expect, test } from "vitest"
 import { ValueLossExceededError } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { portfolioOf } from "./portfolio.js"
-import { newSafeRuntime } from "./runtime.js"
+import { ALONE_FACT_BLOCKS, newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
-import { REFUSED_ALONE_MEMORY_BLOCKS } from "./stepIsolation.js"
 import { DAI, SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./testing.js"
 
 // Review rr11n N3 (f11q's stated residual, made concrete): a remembered culprit is re-tested alone only in a step that
 // sends nothing else. In a cascade another plan is sent in every block (here I, of another loan asset, which lands and
 // reverts on chain every block, or a stream of newly due sub-accounts: the fixture keeps I below its band). C, refused
 // alone ONCE (block 100, a transient: a price step, a swap quote) and accepted alone from block 101, is left out of
-// every plan and never re-tested; it is sent only when its memory expires (REFUSED_ALONE_MEMORY_BLOCKS = 25), with one
+// every plan and never re-tested; it is sent only when its memory expires (ALONE_FACT_BLOCKS = 25), with one
 // alert at block 100 saying "its plan alone" is refused (stale from block 101). Compare isolationMemoryExpiry.f11q
 // (there the culprit stays refused, so the expiry finds it again).
 // Fixture: C (USDC 1.02, below), I (USDC 1.04, below; N4: DAI 1.01, the most urgent); the simulation refuses any plan
@@ -50,10 +49,10 @@ test("rr11n N3 control: with nothing else sent, C is re-tested alone and sent at
 })
 
 // Fixed (f11r; "observed today" was: C sent only at its memory's expiry, block 125, [I] alone in 101-124): C's memory
-// now expires REFUSED_ALONE_MEMORY_BLOCKS (3) after it was found, so it rejoins the plan at block 103 ([C, I], accepted).
+// now expires ALONE_FACT_BLOCKS (3) after it was found, so it rejoins the plan at block 103 ([C, I], accepted).
 // One alert (block 100).
 test("rr11n N3 fixed: while another plan is sent every block, C (accepted alone from 101) rejoins and is sent 3 blocks after it was found", async () => {
-  const expiry = 100 + Number(REFUSED_ALONE_MEMORY_BLOCKS)
+  const expiry = 100 + Number(ALONE_FACT_BLOCKS)
   const { sent, landedC, alerts } = await blocks(27)
   expect(landedC).toEqual([BigInt(expiry)])
   for (let b = 101; b < expiry; b++) expect(sent.filter((s) => s.startsWith(`${b} `))).toEqual([`${b} b1`])

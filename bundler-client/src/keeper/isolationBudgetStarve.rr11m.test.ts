@@ -46,7 +46,7 @@ test("rr11m M5 controls: I lands when Y is accepted, or when Y and I are due bef
 // every block, [Y, I] once with no budget left, I never sent, one `undecided` (budget) alert): the remembered culprits
 // are left out up front, so the DAI plan [Y, I] gets the step's budget at block 102: Y alone refused (blamed), I sent.
 // From block 103 nothing else is due: one remembered culprit re-tested alone per block, in rotation; f11r (review rr11n
-// N3/N5): a culprit's memory now expires REFUSED_ALONE_MEMORY_BLOCKS (3) after it was first found, whatever its re-tests
+// N3/N5): a culprit's memory now expires ALONE_FACT_BLOCKS (3) after it was first found, whatever its re-tests
 // said, so each rejoins its plan every 3 blocks and is isolated afresh (was: one simulation per block, the memory
 // refreshed by every refused re-test, which kept a rescue out of its accepted plan with a donor for good). Bounded: never
 // more than the step's budget plus one re-test in a block, and no alert about I.

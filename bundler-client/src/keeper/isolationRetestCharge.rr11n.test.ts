@@ -20,7 +20,7 @@ vi.mock("./portfolio.js", async (orig) => {
 // remembered culprit is that first plan when nothing else is due: it throws the pre-charge, `run` retries, and the retry
 // may not re-test (`StepIsolation.retests` is shared across the retries; `tested` is not refreshed either). So the re-test
 // never happens in such a deployment, even with nothing else sent: a rescue refused alone ONCE (a transient) waits for the
-// memory's expiry, REFUSED_ALONE_MEMORY_BLOCKS = 25 blocks, with its one alert (block 100) still saying its plan alone
+// memory's expiry, ALONE_FACT_BLOCKS = 25 blocks, with its one alert (block 100) still saying its plan alone
 // is refused.
 // Fixture: C alone (USDC 1.02, below, 1/10 the size: 3,000 idle USDC rescue it); the simulation refuses C's plan at
 // block 100 only (ValueLossExceeded, a transient); with `charge`, the first send of each block is refused for the

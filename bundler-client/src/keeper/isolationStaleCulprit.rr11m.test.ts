@@ -1,9 +1,9 @@
 import type { Hex } from "viem"
 import { expect, test } from "vitest"
 import { newSafeRuntime } from "./runtime.js"
-import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
+import { SAFE, STEP_RISK, USDC, chainRuleRefused, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub } from "./testing.js"
 
-// Review rr11m M4 (break-it of f11p's remembered culprits, `SafeRuntime.refusedAlone`): a sub-account found refused alone
+// Review rr11m M4 (break-it of f11p's remembered culprits, `chain-rule` entries of `SafeRuntime.aloneFacts`): a sub-account found refused alone
 // is "isolated [itself] once [the remembered ones] are all that is left ..., so none stays blamed once its plan alone is
 // accepted again" (runtime.ts). But while the refused plan holds one sub-account NOT remembered, only those are
 // isolated (`fresh`), and the remembered one is left out untried. A donor in its band is never remembered (it has no
@@ -32,7 +32,7 @@ async function blocks(n: number, transient = true) {
     await step.run(rt, 100n + BigInt(k), { snapshot })
   }
   const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind} ${e.message.includes(C) ? "C" : "?"}${e.message.includes("its plan alone") ? " alone" : ""}`] : []))
-  return { sent, landed, alerts, remembered: [...(rt.refusedAlone?.keys() ?? [])] }
+  return { sent, landed, alerts, remembered: chainRuleRefused(rt) }
 }
 
 // Control: C alone is accepted whenever tried (no transient at block 100): sent alone at block 100.

@@ -44,7 +44,7 @@ test("rr11m M3 fixed: the four accepted ones behind four refused-alone sub-accou
   const top = await blocks(5, IDS.slice(0, 4))
   expect(top.landed).toEqual(["100 14,15,16,17"])
   expect(top.simulations(100)).toBe(8)
-  // f11r (review rr11n N3/N5): a remembered culprit rejoins the plans REFUSED_ALONE_MEMORY_BLOCKS (3) after it was first
+  // f11r (review rr11n N3/N5): a remembered culprit rejoins the plans ALONE_FACT_BLOCKS (3) after it was first
   // found, and is isolated afresh (was: "102 10", "103 11", "104 12", one re-test alone per block and never rejoining):
   // 10 (found at 100) rejoins at 103 (refused alone again: blamed), 11-13 (found at 101) at 104, re-isolated within the
   // step's budget; the re-tests alone rotate in the blocks that send nothing else.

@@ -1,7 +1,6 @@
-import { type Hex, RpcRequestError } from "viem"
 import { expect, test } from "vitest"
-import { newSafeRuntime } from "./runtime.js"
-import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, stepSnapshotAt, stepSub, subIdOf } from "./testing.js"
+import { aa21, runNarrowing } from "./narrowing.testing.js"
+import { subIdOf } from "./testing.js"
 
 // Review rr11u U1 / U2 (break-it of f11za's `narrow`, rr11t T1's fix). The narrowing's probes are the most urgent prefixes
 // (ceil(n/2), ..., 1) and then each other sub-account alone, all within the plan's share of REFUSAL_SIMULATIONS_PER_STEP
@@ -9,22 +8,11 @@ import { SAFE, STEP_RISK, USDC, refusingSender, stepHarness, stepSafeState, step
 // prefixes are wasted probes, and only share - (log2 n + 1) singles are left. Fixture: `due` USDC sub-accounts below their
 // band (health 1.01, 1.011, ...: id 01 the most urgent), every plan holding one of the `big` most urgent refused AA21
 // (a flash-loan swap deleverage's gas over the Safe's prefund), every other plan accepted (repays from idle).
-const aa21 = () => new RpcRequestError({ url: "https://bundler.example/rpc", body: { method: "eth_estimateUserOperationGas" }, error: { code: -32500, message: "UserOperation reverted during simulation with reason: AA21 didn't pay prefund" } })
-
 async function run(due: number, big: number, blocks: number) {
-  const ids: Hex[] = Array.from({ length: due }, (_, k) => subIdOf(k + 1))
-  const bigIds = new Set(ids.slice(0, big).map((x) => x.toLowerCase()))
-  const base = refusingSender(() => false, { thrown: (plan) => (plan.subAccounts.some((x) => bigIds.has(x.toLowerCase())) ? aa21() : undefined) })
-  const { step, events } = stepHarness(undefined, { sender: base.sender })
-  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
-  for (let k = 0; k < blocks; k++) {
-    rt.backoffUntil = 0
-    const subs = base.present(ids.map((id, j) => stepSub(id, USDC, 1.01 + j * 0.001, "below")))
-    await step.run(rt, 100n + BigInt(k), { snapshot: stepSnapshotAt(stepSafeState(subs), k) })
-  }
-  const alerts = events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}: ${e.message.slice(0, 160)}`] : []))
-  const perBlock = (b: number) => base.sent.filter((s) => s.startsWith(`${b} `)).length
-  return { ...base, alerts, perBlock }
+  const bigIds = new Set(Array.from({ length: big }, (_, k) => subIdOf(k + 1).slice(2, 4).toLowerCase()))
+  const r = await runNarrowing(due, blocks, (ids) => (ids.some((x) => bigIds.has(x.toLowerCase())) ? aa21() : undefined))
+  expect(r.thrownByStep).toEqual([])
+  return { ...r, alerts: r.messages }
 }
 
 // U1 (Medium): 8 due in one plan, the 5 most urgent too big alone, 3 fit (together or alone). Probes: 3 prefixes (all

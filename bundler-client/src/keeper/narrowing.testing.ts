@@ -15,10 +15,21 @@ export const capErr = (value: bigint, cap: bigint, field: "callGasLimit" | "veri
 export type Thrown = (ids: string[], block: bigint) => Error | undefined
 export type Health = (j: number, k: number) => number
 
-/** Runs `blocks` steps; `steps` lists, per step, the block and (fleet) the worker index whose runtime is used. */
-export async function runNarrowing(due: number, blocks: number, thrown: Thrown, health: Health = (j) => 1.01 + j * 0.001, steps?: { block: bigint; worker: number }[]) {
+/**
+ * Runs `blocks` steps; `steps` lists, per step, the block and (fleet) the worker index whose runtime is used;
+ * `rescued` (default: every landed sub-account) says which landed sub-accounts (lower-case ids) are no longer due.
+ * A step that throws is recorded in `thrownByStep` (`block ErrorName`), not rethrown; `events` are the step's events.
+ */
+export async function runNarrowing(
+  due: number,
+  blocks: number,
+  thrown: Thrown,
+  health: Health = (j) => 1.01 + j * 0.001,
+  steps?: { block: bigint; worker: number }[],
+  { rescued }: { rescued?: (id: string) => boolean } = {},
+) {
   const ids: Hex[] = Array.from({ length: due }, (_, k) => subIdOf(k + 1))
-  const base = refusingSender(() => false, { thrown: (plan, b) => thrown(plan.subAccounts.map((x) => x.slice(2, 4)), b) })
+  const base = refusingSender(() => false, { thrown: (plan, b) => thrown(plan.subAccounts.map((x) => x.slice(2, 4)), b), ...(rescued ? { rescued } : {}) })
   const { step, events } = stepHarness(undefined, { sender: base.sender })
   const rts: SafeRuntime[] = [newSafeRuntime({ address: SAFE, risk: STEP_RISK }), newSafeRuntime({ address: SAFE, risk: STEP_RISK })]
   const plan = steps ?? Array.from({ length: blocks }, (_, k) => ({ block: 100n + BigInt(k), worker: 0 }))
@@ -48,7 +59,7 @@ export async function runNarrowing(due: number, blocks: number, thrown: Thrown, 
     return s === undefined ? undefined : Number(s.split(" ")[0])
   }
   const perBlock = (from: number, n: number) => [...Array(n).keys()].map((k) => base.sent.filter((s) => s.startsWith(`${from + k} `)).length)
-  return { ...base, alerts, messages, fullMessages, landedAt, perBlock, thrownByStep, rts, memLog }
+  return { ...base, events, alerts, messages, fullMessages, landedAt, perBlock, thrownByStep, rts, memLog }
 }
 export const show = (name: string, r: Awaited<ReturnType<typeof runNarrowing>>) =>
   console.log(name, "\n sent", r.sent.join(" | "), "\n landed", r.landed.join(" | "), "\n alerts", r.messages.join(" || "), "\n thrown", r.thrownByStep.join(" | "))

@@ -6,7 +6,7 @@ import { refusingSender, runPairSteps } from "./testing.js"
 // FIRST at the next step, before any plan): the owed test runs outside the plan loop's error handling. When C's plan
 // alone fails in a way `simulate` rethrows (here a bundler error on the send of [C]: not a loss-class refusal, names no
 // sub-account), the whole step throws before I's plan is tried, and `owed` is not cleared (only a `refused` verdict
-// clears it), so the next step throws the same way until C's memory expires (REFUSED_ALONE_MEMORY_BLOCKS after the
+// clears it), so the next step throws the same way until C's memory expires (ALONE_FACT_BLOCKS after the
 // rejoin). Then C rejoins, [C, I] is refused, [I] is sent, C is owed again: I (an accepted, due rescue) is sent 1 block
 // in 3. Each thrown step alerts `send-failed` (no alert says I is held back). At f11r (before the owed test) I was sent
 // in every block (C re-tested alone only in a step sending nothing else).

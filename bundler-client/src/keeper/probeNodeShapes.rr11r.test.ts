@@ -8,7 +8,7 @@ import { probeFailsOnceRun } from "./testing.js"
 // LogReadError. viem's own http transport treats more answers as transient and retries them (`shouldRetry`: HTTP 403,
 // 408, 413, 429, 5xx; JSON-RPC -1, -32005, -32603). The keeper's bundler and paymaster transports run with
 // `retryCount: 0` (clients.ts), so such an answer reaches the step at once. Before the fix, in a one-sub-account probe
-// it was taken as that sub-account's refusal alone: blamed, remembered for REFUSED_ALONE_MEMORY_BLOCKS, alerted `nothing-to-send`
+// it was taken as that sub-account's refusal alone: blamed, remembered for ALONE_FACT_BLOCKS, alerted `nothing-to-send`
 // ("refused alone"), while a less urgent rescue is sent. Same fixture as rr11q Q1: C (USDC 1.01, most urgent) and I
 // (USDC 1.02) both due; [C, I] refused plan-wide (loss class); I's operations land without effect (it stays due); at
 // block 100 only the probe [C] fails with the held-out shape; from 101 C alone is accepted.

@@ -8,7 +8,7 @@ import { probeFailsOnceRun } from "./testing.js"
 // status, timeout). `run` itself classifies more errors as "the node's, not the plan's" (rpc-error: a ReadFailedError
 // in the cause chain, a LogReadError), and an HTTP 429 (a rate-limited RPC or bundler, the crash minute's classic) is
 // not a transport failure either. So ONE transient read failure during the most urgent rescue's probe blames it:
-// remembered for REFUSED_ALONE_MEMORY_BLOCKS, left out of the plans up front, alerted `nothing-to-send` (stage
+// remembered for ALONE_FACT_BLOCKS, left out of the plans up front, alerted `nothing-to-send` (stage
 // `simulation`, "refused alone") while a less urgent rescue is sent. Fixture: C (USDC 1.01, most urgent) and I (USDC
 // 1.02) both due; [C, I] refused plan-wide (loss class); I's operations land without effect (it stays due: rr11n N4's
 // premise); at block 100 only, the probe [C] fails with a transient error; from 101 C alone is accepted.

@@ -6,7 +6,7 @@ import { refusingSender, runPairSteps } from "./testing.js"
 // Issue 11 item 9 / review rr11q Q1's traced residual (SECURITY row 91): a failure that belongs to the whole Safe (its
 // sponsoring paymaster refusing, AA21 the Safe cannot prefund its gas, AA3x the paymaster's validation or deposit, an
 // AA25 nonce error at estimation) in an isolation probe of ONE sub-account was blamed on that sub-account: remembered for
-// REFUSED_ALONE_MEMORY_BLOCKS, left out of the plans up front, and alerted "the chain's simulation refuses its plan
+// ALONE_FACT_BLOCKS, left out of the plans up front, and alerted "the chain's simulation refuses its plan
 // alone" while the real cause is the Safe's gas, paymaster or nonce. Fixture (as probeReadBlame.rr11q): C (USDC 1.01,
 // most urgent) and I (USDC 1.02) both due; [C, I] refused plan-wide (loss class) so the isolation probes [C] first; I's
 // operations land without effect (it stays due); at block 100 only, the probe [C] fails with the Safe-wide error; from

@@ -52,7 +52,7 @@ test("rr11o O6 fixed (f11s): I sent and due in every block; C, left behind [I] a
   expect(alerts).toEqual(["100 nothing-to-send C"])
 }, 60_000)
 
-test("rr11o O6 FAILS TODAY: C, accepted alone from block 101, is sent within REFUSED_ALONE_MEMORY_BLOCKS + 2 blocks", async () => {
+test("rr11o O6 FAILS TODAY: C, accepted alone from block 101, is sent within ALONE_FACT_BLOCKS + 2 blocks", async () => {
   const { cLanded } = await run(8)
   expect(cLanded.length).toBeGreaterThan(0)
 }, 60_000)

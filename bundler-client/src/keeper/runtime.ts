@@ -4,7 +4,7 @@ import type { SentPlan } from "./shortfall.js"
 import type { VenueName } from "./venue.js"
 import type { TrendEstimator } from "../risk/trend.js"
 import type { LiveVolatility, VolatilityEstimate } from "./volatility.js"
-import type { RefusedAlone } from "./stepIsolation.js"
+import type { ClampRuleRefusedError } from "./errors.js"
 
 /** The keeper's in-memory state of one Safe (what is not on chain and not in the state file). */
 export type SafeRuntime = {
@@ -84,17 +84,6 @@ export type SafeRuntime = {
    */
   refused?: Set<string> | undefined
   /**
-   * Sub-accounts (lower case) whose plan ALONE was refused plan-wide (`isolateRefusals`, issue 11 item 9): the block
-   * found, the block last tested alone, its refusal run's key (the id, or `*|id` for the rule book's) and the refusal.
-   * Left out of every step's plans up front (no simulation spent on them in the others' plans or isolations, review
-   * rr11m M5); in a step that sends nothing else, one of them (tested longest ago, then the most urgent) is re-tested
-   * alone (`REMEMBERED_RETESTS_PER_STEP`): accepted, it is sent and forgotten; refused, its run goes on. An entry is
-   * dropped when sent, back in its band, re-tested with no plan alone, or REFUSED_ALONE_MEMORY_BLOCKS after it was first
-   * found, whatever its re-tests said (it rejoins the plans with its donors), so no blame goes stale (reviews rr11m M4,
-   * rr11n N3/N5).
-   */
-  refusedAlone?: Map<string, RefusedAlone> | undefined
-  /**
    * Due sub-accounts (lower case, below their band) whose plan was ranked but not reached (a more urgent loan asset's
    * plan was sent first) in the last steps in a row (review rr11n N4): the first such step (`since`, undefined once
    * reached again) and the block of the last `nothing-to-send` alert (stage `unreached`). From UNREACHED_TURN_BLOCKS
@@ -114,12 +103,15 @@ export type SafeRuntime = {
    */
   recentFailures?: Map<string, RecentFailure> | undefined
   /**
-   * What the step knows of each due sub-account's plan ALONE, learned from the size-dependent refusals of the Safe's
-   * plans (the Safe's gas-field caps `gas-cap`, the prefund AA21 / self-pay budget `gas`, a sponsor's cap `paymaster`, and
-   * Alto's ambiguous HTTP 500 `isAmbiguousAnswer`; reviews rr11x, rr11y): ONE table ({@link AloneTable}), by lower-case
-   * sub-account id, that the narrowing (`SafeStep`) plans from: refused-alone entries are left out of the plans it
-   * builds and named in the step's alert; accepted entries make an ambiguous answer the plans' size. Carried in the fleet's
-   * shared runtime, so a second worker does not price again what the first learned.
+   * What the step knows of each due sub-account's plan ALONE: ONE table ({@link AloneTable}), by lower-case sub-account
+   * id, learned from the size-dependent refusals of the Safe's plans (the Safe's gas-field caps `gas-cap`, the prefund
+   * AA21 / self-pay budget `gas`, a sponsor's cap `paymaster`, Alto's ambiguous HTTP 500 `ambiguous`; reviews rr11x,
+   * rr11y) and from the plan-wide refusals of its plan alone by the chain's simulation or the rule book (`chain-rule`,
+   * `isolateRefusals`, issue 11 item 9; reviews rr11m M4/M5, rr11n N3/N5). Refused-alone entries are left out of the plans
+   * (`chain-rule` up front, the others by the narrowing after a refusal) and named in the step's alert; accepted entries
+   * make an ambiguous answer the plans' size; one window (ALONE_FACT_BLOCKS, {@link aloneFactLeftOut}) and one forget rule
+   * ({@link aloneFactForgotten}). Carried in the fleet's shared runtime (a second worker does not price again what the
+   * first learned) and, for a single-process keeper, in the state file (`KeeperStateStore.aloneFacts`).
    */
   aloneFacts?: AloneTable | undefined
   /**
@@ -163,24 +155,30 @@ export type RecentFailure = { key: string; block: bigint }
 /** `SafeRuntime.recentFailures` slot: the last unnamed failure of a plan of several (UNNAMED_REPEAT_BLOCKS). */
 export const UNNAMED_FAILURE = "unnamed"
 /**
- * Blocks an entry of the alone table ({@link AloneFact}) is planned from after it was learned (`AloneFact.block`): a
- * refused-alone entry is left out of the narrowing's plans (and named) while `block - learned <= ALONE_FACT_BLOCKS`,
- * then rejoins them (tried again with the others); an accepted entry makes an ambiguous answer the plans' size as long.
- * An entry is dropped earlier the moment a plan built from it is refused (an accepted entry: the plans' size was wrong,
- * or the bundler is down), when its sub-account is sent, leaves the due set, or (refused for the gas prefund / budget /
- * sponsor) when the Safe's most urgent `health / minHealth` falls below the one it was learned at (the state changed:
- * review rr11v V3). Units: blocks.
+ * Blocks an entry of the alone table ({@link AloneFact}) is planned from after it was learned (`AloneFact.block`), the
+ * one window of the table ({@link aloneFactLeftOut}): a refused-alone entry is left out of the plans, then rejoins them
+ * (tried again with the others, its donors included); an accepted entry makes an ambiguous answer the plans' size as
+ * long. An entry is dropped earlier by {@link aloneFactForgotten} (its sub-account back in its band, unread or gone;
+ * refused for the gas prefund / budget / sponsor when the Safe's most urgent `health / minHealth` fell below the one it
+ * was learned at: review rr11v V3), the moment a plan built from it is refused (an accepted entry: the plans' size was
+ * wrong, or the bundler is down), or when its sub-account is sent. A refused re-test alone of a `chain-rule` entry does
+ * not extend it (review rr11n N5). Units: blocks.
  */
 export const ALONE_FACT_BLOCKS = 3n
 
 /**
  * One entry of the alone table (`SafeRuntime.aloneFacts`): what the plan of ONE sub-account did, or (`derived`) what the
- * refusals of plans holding it prove of it, at block `block` (learned; `seen`: the last block it was named or tried).
- * - `refused`: its plan alone was refused for `cause` (`gas-cap`, `gas`, `paymaster`, `ambiguous`) with `reason` (the
- *   refusal's words); for `gas-cap`, `field` (callGasLimit, verificationGasLimit, preVerificationGas), `estimate` (gas,
- *   of its plan alone: the bundler's, or when `derived` a lower bound from two plans' estimates, their difference) and
- *   `cap` (gas). An `ambiguous` refusal alone is written only when another plan was accepted in the same step (else
- *   it may be the bundler's outage: review rr11y Y4).
+ * refusals of plans holding it prove of it, at block `block` (learned; `seen`: the last block it was named or tried;
+ * for `chain-rule`, the last block its plan alone was tested: the re-tests' rotation).
+ * - `refused`: its plan alone was refused for `cause` (`gas-cap`, `gas`, `paymaster`, `ambiguous`, `chain-rule`) with
+ *   `reason` (the refusal's words); for `gas-cap`, `field` (callGasLimit, verificationGasLimit, preVerificationGas),
+ *   `estimate` (gas, of its plan alone: the bundler's, or when `derived` a lower bound from two plans' estimates, their
+ *   difference) and `cap` (gas). An `ambiguous` refusal alone is written only when another plan was accepted in the same
+ *   step (else it may be the bundler's outage: review rr11y Y4). A `chain-rule` refusal (the chain's simulation or the
+ *   rule book refused its plan alone plan-wide) carries its refusal run's `key` (the id, or `*|id` for the rule book's)
+ *   and `error` (the {@link ClampRuleRefusedError} its run alerts; after the fleet's shared runtime or a restart, rebuilt
+ *   from its rule, args, stage and detail), and `owed` when it was remembered again at its rejoin behind an accepted
+ *   subset without a test alone: re-tested alone first at the next step (review rr11o O6).
  * - `accepted`: a plan holding it (of `size` sub-accounts) was accepted after the refusal `cause` (`answer`: the
  *   ambiguous answer's text), so that answer is the plans' size while the entry lasts.
  * - `unconfirmed`: its plan alone was answered the ambiguous 500 in a step where no plan was accepted (its own, or the
@@ -192,7 +190,7 @@ export type AloneFact = {
   verdict: "refused" | "accepted" | "unconfirmed"
   block: bigint
   seen: bigint
-  cause: "gas-cap" | "gas" | "paymaster" | "ambiguous"
+  cause: "gas-cap" | "gas" | "paymaster" | "ambiguous" | "chain-rule"
   reason: string
   answer?: string | undefined
   field?: string | undefined
@@ -201,6 +199,9 @@ export type AloneFact = {
   derived?: true | undefined
   size?: number | undefined
   ratio?: number | undefined
+  key?: string | undefined
+  error?: ClampRuleRefusedError | undefined
+  owed?: true | undefined
 }
 
 /**
@@ -209,6 +210,55 @@ export type AloneFact = {
  * outage, so for ALONE_FACT_BLOCKS blocks an ambiguous answer alone is written as nothing (review rr11y Y4, rr11x X3).
  */
 export type AloneTable = { facts: Map<string, AloneFact>; outage?: bigint | undefined }
+
+/**
+ * Whether a refused-alone entry is left out of the plans at `block` (its window, ALONE_FACT_BLOCKS): a `chain-rule`
+ * entry is left out of every plan UP FRONT, in the ALONE_FACT_BLOCKS blocks `learned .. learned + ALONE_FACT_BLOCKS - 1`,
+ * and rejoins at `learned + ALONE_FACT_BLOCKS` (reviews rr11m M4, rr11n N3/N5); a size entry (`gas-cap`, `gas`,
+ * `paymaster`, `ambiguous`) only from the plans a narrowing builds after the full plan was refused again, so its window
+ * starts with the plan sent after it was learned: `learned .. learned + ALONE_FACT_BLOCKS` (reviews rr11x, rr11y).
+ *
+ * @returns true while the entry is refused and within its window.
+ */
+export function aloneFactLeftOut(f: AloneFact, block: bigint): boolean {
+  return f.verdict === "refused" && block >= f.block && block - f.block < ALONE_FACT_BLOCKS + (f.cause === "chain-rule" ? 0n : 1n)
+}
+
+/**
+ * The one forget rule of the alone table: why entry `f` is dropped at `block`, else undefined. `band`: its sub-account's
+ * band now (undefined: gone from the Safe); `broken`: its read failed; `lowest`: the Safe's most urgent
+ * `health / minHealth` now.
+ * - `gone`: not accepted, and its sub-account is back in its band, unread or gone (an accepted entry is the Safe's: the
+ *   answer is the plans' size, and outlives its sub-account's rescue);
+ * - `expired`: learned after `block` (a reorg), a `chain-rule` entry out of its window ({@link aloneFactLeftOut}: it
+ *   rejoins the plans), another refused entry neither named nor tried for ALONE_FACT_BLOCKS blocks (`seen`), an accepted
+ *   or unconfirmed one learned more than ALONE_FACT_BLOCKS blocks ago;
+ * - `state`: refused for the gas prefund / budget / a cap at a higher most-urgent ratio than `lowest` (review rr11v V3).
+ *
+ * @returns `gone`, `expired`, `state`, or undefined (kept).
+ */
+export function aloneFactForgotten(f: AloneFact, { block, band, broken, lowest }: { block: bigint; band: string | undefined; broken: boolean; lowest: number }): "gone" | "expired" | "state" | undefined {
+  if (f.verdict !== "accepted" && (band === undefined || band === "inside" || broken)) return "gone"
+  if (block < f.block) return "expired"
+  if (f.cause === "chain-rule") return aloneFactLeftOut(f, block) ? undefined : "expired"
+  if (f.verdict === "refused" ? block - f.seen > ALONE_FACT_BLOCKS : block - f.block > ALONE_FACT_BLOCKS) return "expired"
+  if (f.verdict === "refused" && f.cause !== "ambiguous" && f.ratio !== undefined && lowest < f.ratio) return "state"
+  return undefined
+}
+
+/**
+ * The alone table read back from the state file after a restart, at the first step's `block`: its entries older than
+ * their window dropped by the one forget rule ({@link aloneFactForgotten}, `expired`; the band, reads and ratio are
+ * judged by the step's own prune), and `outage` when older than ALONE_FACT_BLOCKS.
+ *
+ * @returns The table, or undefined when nothing is left.
+ */
+export function restoreAloneTable(t: AloneTable | undefined, block: bigint): AloneTable | undefined {
+  if (t === undefined || !(t.facts instanceof Map)) return undefined
+  for (const [id, f] of t.facts) if (aloneFactForgotten(f, { block, band: "below", broken: false, lowest: Number.POSITIVE_INFINITY }) !== undefined) t.facts.delete(id)
+  const outage = t.outage !== undefined && block >= t.outage && block - t.outage <= ALONE_FACT_BLOCKS ? t.outage : undefined
+  return t.facts.size === 0 && outage === undefined ? undefined : { facts: t.facts, outage }
+}
 
 /**
  * The failure remembered in `slot` when it was seen at most `within` blocks before `block` (and not after it), else

@@ -22,9 +22,10 @@ import { type ChainBounds, type PlanFunding, type RuleJudge, clampPlanToChainBou
 import type { RuleViolation } from "@levpilot/sdk/rules"
 import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
-import { AMBIGUOUS_NARROW_PROBES, AMBIGUOUS_PROBES_PER_STEP, ProvisionalBlame, REFUSAL_SIMULATIONS_PER_STEP, REFUSED_ALONE_MEMORY_BLOCKS, type RefusedAlone, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
+import { AMBIGUOUS_NARROW_PROBES, AMBIGUOUS_PROBES_PER_STEP, ProvisionalBlame, REFUSAL_SIMULATIONS_PER_STEP, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
-import { ALONE_FACT_BLOCKS, type AloneFact, type AloneTable, type SafeRuntime, UNNAMED_FAILURE, backoff, recentFailure, rememberFailure } from "./runtime.js"
+import { ALONE_FACT_BLOCKS, type AloneFact, type AloneTable, type SafeRuntime, UNNAMED_FAILURE, aloneFactForgotten, aloneFactLeftOut, backoff, recentFailure, rememberFailure, restoreAloneTable } from "./runtime.js"
+import { decodeShared, encodeShared } from "./fleet/store.js"
 import type { RebalanceSender } from "./sender.js"
 import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -395,6 +396,9 @@ function unreachedDetail(steps: bigint, why: "over-limit" | "left-behind" | "sen
 export const UNNAMED_REPEAT_BLOCKS = 2n
 
 export class SafeStep {
+  /** The runtimes whose alone table was read back from the store (`PendingStore.aloneFacts`), once per process. */
+  private readonly restored = new WeakSet<SafeRuntime>()
+
   constructor(
     private readonly deps: {
       config: KeeperConfig
@@ -427,6 +431,7 @@ export class SafeStep {
     // One isolation budget and one set of culprits per step, whatever the retries (review rr11l L4).
     const isolation = new StepIsolation()
     try {
+      this.restoreAloneFacts(rt, block)
       if (this.deps.clock.now() < rt.backoffUntil) return
       let replace: PendingOperation | undefined
       let snapshot = read.snapshot
@@ -498,8 +503,39 @@ export class SafeStep {
       )
       backoff(rt, this.deps.config.retry, this.deps.clock.now())
     } finally {
+      this.persistAloneFacts(rt)
       rt.busy = false
     }
+  }
+
+  /**
+   * After a restart (the first step of `rt` in this process), the Safe's alone table read back from the store's state
+   * file (`PendingStore.aloneFacts`; absent for the fleet, which carries it in its shared runtime), its entries older than
+   * their window at `block` dropped (`restoreAloneTable`): a sub-account learned refused alone at block N is still left
+   * out at N + 1 without a new probe, and forgotten when its window ends, as without the restart. A table already in
+   * `rt` (the fleet's) is kept; an unreadable record is ignored (logged).
+   */
+  private restoreAloneFacts(rt: SafeRuntime, block: bigint): void {
+    if (this.restored.has(rt)) return
+    this.restored.add(rt)
+    const saved = this.deps.store.aloneFacts?.(rt.config.address)
+    if (saved === undefined || rt.aloneFacts !== undefined) return
+    try {
+      rt.aloneFacts = restoreAloneTable(decodeShared(saved) as AloneTable, block)
+      if (rt.aloneFacts !== undefined) this.deps.logger.info({ safe: rt.config.address, block: Number(block), entries: [...rt.aloneFacts.facts.keys()] }, "alone table restored from the state file")
+    } catch (error) {
+      this.deps.logger.warn({ safe: rt.config.address, error: error instanceof Error ? error.message : String(error) }, "the state file's alone table is unreadable; ignored")
+    }
+  }
+
+  /**
+   * Persists the Safe's alone table after each step (`PendingStore.setAloneFacts`, the state file; written only when it
+   * changed), never in a dry run (the production state file is not rewritten by a `--dry-run` keeper).
+   */
+  private persistAloneFacts(rt: SafeRuntime): void {
+    if (this.deps.dryRun || this.deps.store.setAloneFacts === undefined) return
+    const t = rt.aloneFacts
+    this.deps.store.setAloneFacts(rt.config.address, t === undefined || (t.facts.size === 0 && t.outage === undefined) ? undefined : encodeShared(t))
   }
 
   /**
@@ -782,7 +818,8 @@ export class SafeStep {
     }
     // A sub-account whose plan ALONE was refused plan-wide (by the chain's simulation, or by the rule book: `judged`, its
     // `*|id` run already started): left out for the rest of the step (the paymaster's retries too) and remembered
-    // (`rt.refusedAlone`: left out of the next steps' plans up front, re-tested alone in rotation); its run alerts
+    // (a `chain-rule` entry of the alone table `rt.aloneFacts`: left out of the next steps' plans up front, re-tested
+    // alone in rotation); its run alerts
     // `nothing-to-send` (stage `simulation`) once per RULE_REFUSAL_REALERT_BLOCKS.
     const blame = (id: string, refusal: { name: string; args: readonly unknown[] }, judged?: ClampRuleRefusedError) => {
       if (isolation.culprits.has(id) || provisional?.culprits.has(id)) return
@@ -793,12 +830,13 @@ export class SafeStep {
       const error = judged ?? new ClampRuleRefusedError({ safe, rule: refusal.name, args: refusal.args, binding: [], subAccount: id, stage: "simulation" })
       into.stepRuns.set(key, error)
       into.runs.set(key, error)
-      const entry = { block: rt.refusedAlone?.get(id)?.block ?? block, tested: block, key, error }
-      ;(provisional?.memory ?? (rt.refusedAlone ??= new Map<string, RefusedAlone>())).set(id, entry)
+      const before = rt.aloneFacts?.facts.get(id)
+      const entry: AloneFact = { verdict: "refused", cause: "chain-rule", block: before?.cause === "chain-rule" ? before.block : block, seen: block, reason: error.shortMessage, key, error }
+      ;(provisional?.memory ?? aloneTable().facts).set(id, entry)
     }
     // A remembered culprit no longer blamed (sent, no plan alone, or named by the simulation): forgotten, its run ended
     // unless this step continues it under the same key for another reason.
-    const forget = (id: string) => isolation.forget(rt.refusedAlone, id, ruleRefusedNow)
+    const forget = (id: string) => isolation.forget(rt.aloneFacts, id, ruleRefusedNow)
     // Simulates (and, accepted, sends) the plan of `subset` only (another loan asset's plan is not a verdict on this
     // one): a pure probe, the in-flight record never touched when it has no plan (review rr11m M2). Accepted: only the
     // plan's own sub-accounts count as sent (review rr11m M1). A refused subset of one is that sub-account's own refusal.
@@ -908,8 +946,8 @@ export class SafeStep {
         // is `owed` a test alone, made FIRST at the next step even when that step sends another plan (review rr11o O6:
         // re-tested only in a step sending nothing else, it was never sent while another rescue of its asset was sent
         // every block).
-        if (before !== undefined && out.why === "sent") {
-          ;(rt.refusedAlone ??= new Map<string, RefusedAlone>()).set(id, { ...before, block, tested: block, owed: true })
+        if (before !== undefined && out.why === "sent" && before.key !== undefined && before.error !== undefined) {
+          aloneTable().facts.set(id, { ...before, block, seen: block, owed: true })
           const error = ruleRefusedNow.get(before.key) ?? before.error
           ruleRefusedNow.set(before.key, error)
           isolation.runs.set(before.key, error)
@@ -940,27 +978,13 @@ export class SafeStep {
     const lowestRatio = () => Math.min(Number.POSITIVE_INFINITY, ...all.map(healthRatio))
     // ---- The alone table (`SafeRuntime.aloneFacts`, reviews rr11x, rr11y): what each due sub-account's plan ALONE is
     // known to do, learned from size-dependent refusals; the narrowing below plans from it. ----
-    const aloneTable = (): AloneTable => {
-      const t = (rt.aloneFacts ??= { facts: new Map<string, AloneFact>() })
-      if (t.outage !== undefined && (block < t.outage || block - t.outage > ALONE_FACT_BLOCKS)) t.outage = undefined
-      const lowest = lowestRatio()
-      for (const [id, f] of t.facts) {
-        const band = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band
-        const age = block - f.block
-        // An accepted entry is the Safe's (the answer is the plans' size) and outlives its sub-account's rescue.
-        const stale =
-          (f.verdict !== "accepted" && (band === undefined || band === "inside" || broken.has(id))) || block < f.block ||
-          (f.verdict === "refused" ? block - f.seen > ALONE_FACT_BLOCKS : age > ALONE_FACT_BLOCKS) ||
-          // Refused for the gas prefund / budget / a cap at a higher most-urgent ratio: the state changed (review rr11v V3).
-          (f.verdict === "refused" && f.cause !== "ambiguous" && f.ratio !== undefined && lowest < f.ratio)
-        if (stale) t.facts.delete(id)
-      }
-      return t
-    }
-    // A refused-alone entry still planned from (learned at most ALONE_FACT_BLOCKS blocks ago): left out of the plans built.
+    // The table, created on first use; pruned once per step by the one forget rule (`aloneFactForgotten`, where the
+    // remembered culprits are read, below).
+    const aloneTable = (): AloneTable => (rt.aloneFacts ??= { facts: new Map<string, AloneFact>() })
+    // A refused-alone entry still in its window (`aloneFactLeftOut`): left out of the plans built.
     const refusedAlone = (t: AloneTable, id: string) => {
       const f = t.facts.get(id)
-      return f?.verdict === "refused" && block - f.block <= ALONE_FACT_BLOCKS ? f : undefined
+      return f !== undefined && aloneFactLeftOut(f, block) ? f : undefined
     }
     // The words naming one refused alone in the step's alert: the field, its estimate and the cap when known.
     const aloneWords = (id: string, f: AloneFact) =>
@@ -1025,7 +1049,7 @@ export class SafeStep {
           }
         }
       // Refused alone in the table: left out of the plans built, named.
-      const leftOut = ids.filter((id) => refusedAlone(t, id) !== undefined)
+      const leftOut = ids.filter((id) => refusedAlone(t, id) !== undefined && t.facts.get(id)?.cause !== "chain-rule")
       for (const id of leftOut) (t.facts.get(id) as AloneFact).seen = block
       const accepted = answer === undefined ? [] : [...t.facts.values()].filter((f) => f.verdict === "accepted" && f.cause === "ambiguous" && f.answer === answer)
       const sized = accepted.length > 0
@@ -1048,7 +1072,8 @@ export class SafeStep {
       ]
       // The alert's cause for one named: its own entry's (review rr11z Z4: an ambiguous answer alone was called "the Safe
       // cannot pay its gas", the default for a step with no Safe-wide cause).
-      const causeOf = (c: AloneFact["cause"]): SafeWideCause => (c === "ambiguous" ? "bundler-search" : c)
+      // (A `chain-rule` entry is left out up front and never narrowed: not named here.)
+      const causeOf = (c: AloneFact["cause"]): SafeWideCause => (c === "ambiguous" ? "bundler-search" : c === "chain-rule" ? (wide?.cause ?? "gas") : c)
       const onAccepted = (v: IsolationVerdict & { kind: "accepted" }, subset: readonly string[]) => {
         const sentIds = (v.sent ?? subset).map((x) => x.toLowerCase())
         for (const id of sentIds) t.facts.delete(id)
@@ -1368,42 +1393,52 @@ export class SafeStep {
         }
       }
     }
-    // Remembered culprits (found refused alone at earlier steps) still out of their band: left out of this step's plans
-    // up front, their runs continued (review rr11m M5: re-isolating them every block spent the budget of the others).
-    // REFUSED_ALONE_MEMORY_BLOCKS after it was first found it is forgotten, whatever its re-tests said (it rejoins the
-    // plans with its donors, and is isolated afresh if they are refused: reviews rr11m M4, rr11n N3/N5); one back in its
-    // band, unread or gone is forgotten (its run ends).
+    // The alone table pruned by its one forget rule (`aloneFactForgotten`), once per step: an entry back in its band,
+    // unread or gone is forgotten (a `chain-rule` one's run ends), one out of its window too (a `chain-rule` one rejoins
+    // the plans with its donors, whatever its re-tests said, and is isolated afresh if they are refused: reviews rr11m M4,
+    // rr11n N3/N5). The `chain-rule` entries still in their window (remembered culprits) are left out of this step's
+    // plans up front, their runs continued (review rr11m M5: re-isolating them every block spent the budget of the others).
     const remembered: string[] = []
-    // Those whose memory expired in this step, still out of their band: back in the plans (isolated last, below).
-    const rejoined = new Map<string, RefusedAlone>()
-    for (const [id, entry] of rt.refusedAlone ?? []) {
-      const band = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band
-      if (band === undefined || band === "inside" || broken.has(id) || block - entry.block >= REFUSED_ALONE_MEMORY_BLOCKS) {
-        rt.refusedAlone?.delete(id)
-        if (band !== undefined && band !== "inside" && !broken.has(id)) rejoined.set(id, entry)
-        continue
+    // The `chain-rule` entries whose window ended in this step, still out of their band: back in the plans (isolated
+    // last, below).
+    const rejoined = new Map<string, AloneFact & { key: string; error: ClampRuleRefusedError }>()
+    if (rt.aloneFacts !== undefined) {
+      const t = rt.aloneFacts
+      if (t.outage !== undefined && (block < t.outage || block - t.outage > ALONE_FACT_BLOCKS)) t.outage = undefined
+      const lowest = lowestRatio()
+      for (const [id, f] of t.facts) {
+        const band = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id)?.band
+        const why = aloneFactForgotten(f, { block, band, broken: broken.has(id), lowest })
+        const run = f.cause === "chain-rule" && f.key !== undefined && f.error !== undefined ? { ...f, key: f.key, error: f.error } : undefined
+        if (why !== undefined) {
+          t.facts.delete(id)
+          if (why === "expired" && run !== undefined) rejoined.set(id, run)
+          continue
+        }
+        if (run === undefined || isolation.culprits.has(id)) continue
+        excluded.add(id)
+        remembered.push(id)
+        const error = ruleRefusedNow.get(run.key) ?? run.error
+        ruleRefusedNow.set(run.key, error)
+        isolation.runs.set(run.key, error)
       }
-      if (isolation.culprits.has(id)) continue
-      excluded.add(id)
-      remembered.push(id)
-      const error = ruleRefusedNow.get(entry.key) ?? entry.error
-      ruleRefusedNow.set(entry.key, error)
-      isolation.runs.set(entry.key, error)
     }
     // In a step that sent nothing else: one remembered culprit re-tested alone (REMEMBERED_RETESTS_PER_STEP, outside the
     // isolation's budget), the one tested longest ago first, then the most urgent. Accepted: sent, its blame forgotten
     // (true). Refused: blamed again (its run goes on). No plan alone, or named: forgotten (it rejoins the plans).
     const retest = async (owedOnly = false): Promise<boolean> => {
-      if (this.deps.dryRun || !isolation.canRetest() || rt.refusedAlone === undefined) return false
+      const facts = rt.aloneFacts?.facts
+      if (this.deps.dryRun || !isolation.canRetest() || facts === undefined) return false
       // Most urgent first: the lowest health before (the venue's, as the solver reads it) over minHealth.
-      const candidates = remembered.filter((id) => rt.refusedAlone?.has(id) && !isolation.culprits.has(id) && (!owedOnly || rt.refusedAlone?.get(id)?.owed === true)).sort((a, b) => healthRatio(a) - healthRatio(b))
-      const id = StepIsolation.nextRetest(rt.refusedAlone, candidates)
+      const candidates = remembered.filter((id) => facts.get(id)?.cause === "chain-rule" && !isolation.culprits.has(id) && (!owedOnly || facts.get(id)?.owed === true)).sort((a, b) => healthRatio(a) - healthRatio(b))
+      const id = StepIsolation.nextRetest(facts, candidates)
       if (id === undefined) return false
       isolation.retests += 1
-      const entry = rt.refusedAlone.get(id) as RefusedAlone
+      const entry = facts.get(id) as AloneFact
+      const refusal = { name: entry.error?.rule ?? entry.reason, args: entry.error?.args ?? [] }
       let v: IsolationVerdict
       try {
-        v = await simulate([id], { name: entry.error.rule, args: entry.error.args })
+        v = await simulate([id], refusal)
       } catch (error) {
         // Not this sub-account's test (`notThePlansFailure`): the step ends as the node's failure (rpc-error), the
         // Safe's (its paymaster, gas or nonce), or quietly (fenced), its entry untouched (review rr11q Q1, Q1-b). The token
@@ -1417,9 +1452,9 @@ export class SafeStep {
         // Any other failure (`simulate` blames the sub-account for it) counts as its test:
         // `owed` cleared. The owed test alone runs before the step's plans: its failure does not end the step, which
         // plans and sends the others (review rr11p P1: rethrown, the accepted due rescue was sent 1 block in 3).
-        const again = rt.refusedAlone.get(id)
-        if (again !== undefined) {
-          again.tested = block
+        const again = facts.get(id)
+        if (again?.cause === "chain-rule") {
+          again.seen = block
           again.owed = undefined
         }
         if (!owedOnly) throw error
@@ -1430,16 +1465,16 @@ export class SafeStep {
       if (v.kind === "accepted") return true
       if (v.kind === "refused") {
         // Blamed again by `simulate` (its run goes on); a judged refusal without a named culprit keeps the entry too. Only
-        // the rotation's clock moves: the memory still expires REFUSED_ALONE_MEMORY_BLOCKS after it was first found.
-        const again = rt.refusedAlone.get(id)
-        if (again !== undefined) {
-          again.tested = block
+        // the rotation's clock moves: the entry still leaves its window ALONE_FACT_BLOCKS after it was first found.
+        const again = facts.get(id)
+        if (again?.cause === "chain-rule") {
+          again.seen = block
           again.owed = undefined
         }
         return false
       }
       forget(id)
-      if (v.kind === "empty") undecided(id, { name: entry.error.rule, args: entry.error.args }, "no-plan")
+      if (v.kind === "empty") undecided(id, refusal, "no-plan")
       return false
     }
     // A turn plan's failure the step would otherwise rethrow (nothing sent, no sub-account named, not a loss-class
@@ -1577,7 +1612,7 @@ export class SafeStep {
       }
     } finally {
       // Sub-accounts refused alone at earlier steps whose run this step did not continue (sent, or no longer planned).
-      if (finished && rt.refusedAlone !== undefined) for (const [id, { key }] of rt.refusedAlone) if (!ruleRefusedNow.has(key)) rt.refusedAlone.delete(id)
+      if (finished && rt.aloneFacts !== undefined) for (const [id, f] of rt.aloneFacts.facts) if (f.cause === "chain-rule" && (f.key === undefined || !ruleRefusedNow.has(f.key))) rt.aloneFacts.facts.delete(id)
       if (solved !== undefined) this.reportNoRescue(rt, block, snapshot, solved, venues)
       // Not judged this step although planned (a more urgent plan was sent first, or the step ended before it): carried.
       // A plan-wide run (`*|ids`) is carried only when one of its own sub-accounts is so (review rr11i H1-a: carried

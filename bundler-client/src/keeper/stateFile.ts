@@ -49,10 +49,15 @@ export const scopeKey = (s: KeeperStateScope) => `${s.chainId}:${s.entryPoint.to
 
 /**
  * What the keeper persists across restarts: per scope (chain, EntryPoint, module, keeper key) and Safe, the operation in
- * flight. Everything else comes from the chain. Version 1 files (keyed by Safe only) are not trusted: their records
+ * flight, and the Safe's alone table (`aloneFacts`: `SafeRuntime.aloneFacts` as tagged JSON, `encodeShared`: bigints as
+ * decimal strings, a `chain-rule` refusal as its rule, args, stage and detail; absent when empty or in files written
+ * before it). Everything else comes from the chain. Version 1 files (keyed by Safe only) are not trusted: their records
  * could belong to another chain, and the chain's nonce tells what a record would have.
  */
-export type KeeperState = { version: 2; scopes: Record<string, { safes: Record<string, { pending: PendingOperation | undefined }> }> }
+export type KeeperState = { version: 2; scopes: Record<string, { safes: Record<string, SafeRecord> }> }
+
+/** One Safe's record in the state file: its operation in flight and its alone table (tagged JSON). */
+export type SafeRecord = { pending: PendingOperation | undefined; aloneFacts?: unknown }
 
 /** Persists {@link KeeperState} atomically (write to a temporary file, then rename), synchronously so a kill cannot tear it. */
 export class KeeperStateStore implements PendingStore {
@@ -80,10 +85,10 @@ export class KeeperStateStore implements PendingStore {
     this.key = scopeKey(scope)
   }
 
-  private safes(): Record<string, { pending: PendingOperation | undefined }> {
+  private safes(): Record<string, SafeRecord> {
     if (this.key === undefined) throw new TypeError("KeeperStateStore.bind() was not called")
     this.state.scopes[this.key] ??= { safes: {} }
-    return (this.state.scopes[this.key] as { safes: Record<string, { pending: PendingOperation | undefined }> }).safes
+    return (this.state.scopes[this.key] as { safes: Record<string, SafeRecord> }).safes
   }
 
   pending(safe: Address): PendingOperation | undefined {
@@ -97,7 +102,32 @@ export class KeeperStateStore implements PendingStore {
   }
 
   setPending(safe: Address, pending: PendingOperation | undefined): void {
-    this.safes()[safe.toLowerCase()] = { pending }
+    this.update(safe, { pending, aloneFacts: this.safes()[safe.toLowerCase()]?.aloneFacts })
+  }
+
+  /** The Safe's alone table as last persisted (tagged JSON), or undefined. */
+  aloneFacts(safe: Address): unknown {
+    return this.safes()[safe.toLowerCase()]?.aloneFacts
+  }
+
+  /**
+   * Persists the Safe's alone table (tagged JSON; undefined: none), writing the file only when it changed (the keeper
+   * calls it after every step).
+   */
+  setAloneFacts(safe: Address, table: unknown): void {
+    const key = safe.toLowerCase()
+    const before = this.safes()[key]
+    if (JSON.stringify(before?.aloneFacts) === JSON.stringify(table)) return
+    this.update(safe, { pending: before?.pending, aloneFacts: table })
+  }
+
+  /** Replaces the Safe's record (an undefined alone table is left out) and writes the file. */
+  private update(safe: Address, record: SafeRecord): void {
+    this.safes()[safe.toLowerCase()] = record.aloneFacts === undefined ? { pending: record.pending } : record
+    this.write()
+  }
+
+  private write(): void {
     if (!this.path) return
     mkdirSync(dirname(this.path), { recursive: true })
     const tmp = `${this.path}.tmp`

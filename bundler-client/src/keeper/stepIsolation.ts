@@ -1,4 +1,5 @@
 import type { ClampRuleRefusedError } from "./errors.js"
+import type { AloneFact, AloneTable } from "./runtime.js"
 
 /**
  * Simulations per step (one block of one Safe, the token paymaster's retries included) for plans refused plan-wide by a
@@ -15,7 +16,7 @@ import type { ClampRuleRefusedError } from "./errors.js"
 export const REFUSAL_SIMULATIONS_PER_STEP = 8
 
 /**
- * Sub-accounts found refused alone at earlier steps (`SafeRuntime.refusedAlone`) are left out of the step's plans up
+ * Sub-accounts found refused alone at earlier steps (`chain-rule` entries of `SafeRuntime.aloneFacts`) are left out of the step's plans up
  * front (no simulation spent on them), and at most this many of them are re-tested alone per step (outside
  * REFUSAL_SIMULATIONS_PER_STEP), the one tested longest ago first (then the most urgent): accepted, it is sent and its
  * blame forgotten (review rr11m M4/M5). Only in a step that sent nothing else (an accepted simulation is the send). A
@@ -23,15 +24,6 @@ export const REFUSAL_SIMULATIONS_PER_STEP = 8
  */
 export const REMEMBERED_RETESTS_PER_STEP = 1
 
-/**
- * Blocks after a remembered culprit was FIRST found refused alone (`RefusedAlone.block`) after which it is forgotten and
- * rejoins the step's plans with the others (its donors included), whatever its re-tests alone said meanwhile: a refused
- * re-test does not extend it (review rr11n N5: a re-test refreshing the memory kept a rescue out of its accepted plan with
- * a donor for good). Short, so a culprit refused once (a transient) is planned again within this many blocks even while
- * other plans are sent in every step (review rr11n N3); a culprit still refused in the rejoined plan is isolated and
- * blamed afresh (one isolation per this many blocks: review rr11m M5's cost, bounded).
- */
-export const REFUSED_ALONE_MEMORY_BLOCKS = 3n
 /**
  * Probes per step after an ambiguous HTTP 5xx answer (`isAmbiguousAnswer`) to a plan of several while the alone table
  * (`SafeRuntime.aloneFacts`) holds no plan accepted after the same answer (no size conclusion; reviews rr11v V1/V2/V4,
@@ -52,13 +44,6 @@ export const AMBIGUOUS_PROBES_PER_STEP = 1
  */
 export const AMBIGUOUS_NARROW_PROBES = 4
 
-/**
- * A remembered culprit: the block first found (its memory's expiry counts from it), the block last tested alone (the
- * re-tests' rotation only), its refusal run's key and refusal; `owed` when it was remembered again at its rejoin behind
- * an accepted subset without a test alone: re-tested alone first at the next step, even when that step sends another plan
- * (review rr11o O6).
- */
-export type RefusedAlone = { block: bigint; tested: bigint; key: string; error: ClampRuleRefusedError; owed?: true | undefined }
 
 /**
  * The blame an isolation found (sub-accounts left out, culprits, refusal runs, culprits remembered), held apart from the
@@ -76,18 +61,18 @@ export class ProvisionalBlame {
   readonly stepRuns = new Map<string, ClampRuleRefusedError>()
   /** The isolation's refusal runs by run key (`StepIsolation.runs`). */
   readonly runs = new Map<string, ClampRuleRefusedError>()
-  /** Culprits to remember (`SafeRuntime.refusedAlone`), by lower-case id. */
-  readonly memory = new Map<string, RefusedAlone>()
+  /** Culprits to remember (`chain-rule` entries of `SafeRuntime.aloneFacts`), by lower-case id. */
+  readonly memory = new Map<string, AloneFact>()
 
-  /** Applies the record to the step's collections and the Safe's memory (created when the record remembers one). */
-  commit(step: { excluded: Set<string>; stepRuns: Map<string, ClampRuleRefusedError>; isolation: StepIsolation; rt: { refusedAlone?: Map<string, RefusedAlone> | undefined } }): void {
+  /** Applies the record to the step's collections and the Safe's alone table (created when the record remembers one). */
+  commit(step: { excluded: Set<string>; stepRuns: Map<string, ClampRuleRefusedError>; isolation: StepIsolation; rt: { aloneFacts?: AloneTable | undefined } }): void {
     for (const id of this.excluded) step.excluded.add(id)
     for (const id of this.culprits) step.isolation.culprits.add(id)
     for (const [key, error] of this.stepRuns) step.stepRuns.set(key, error)
     for (const [key, error] of this.runs) step.isolation.runs.set(key, error)
     if (this.memory.size > 0) {
-      const memory = (step.rt.refusedAlone ??= new Map<string, RefusedAlone>())
-      for (const [id, entry] of this.memory) memory.set(id, entry)
+      const table = (step.rt.aloneFacts ??= { facts: new Map<string, AloneFact>() })
+      for (const [id, entry] of this.memory) table.facts.set(id, entry)
     }
   }
 }
@@ -140,10 +125,10 @@ export class StepIsolation {
    * Forgets a remembered culprit no longer blamed (sent, no plan alone, or named by the simulation): its memory entry and
    * its run in this step's refusals (`stepRuns`) and in the isolation's, unless the step continues it for another reason.
    */
-  forget(memory: Map<string, RefusedAlone> | undefined, id: string, stepRuns: Map<string, ClampRuleRefusedError>): void {
-    const before = memory?.get(id)
-    if (before === undefined) return
-    memory?.delete(id)
+  forget(table: AloneTable | undefined, id: string, stepRuns: Map<string, ClampRuleRefusedError>): void {
+    const before = table?.facts.get(id)
+    if (before?.cause !== "chain-rule" || before.key === undefined) return
+    table?.facts.delete(id)
     stepRuns.delete(before.key)
     this.runs.delete(before.key)
   }
@@ -157,12 +142,12 @@ export class StepIsolation {
    * The remembered culprit to re-test alone: among `candidates` (lower-case ids, most urgent first), the one whose last
    * test alone is oldest (ties: the most urgent), so several are re-tested in rotation.
    */
-  static nextRetest(memory: ReadonlyMap<string, RefusedAlone>, candidates: readonly string[]): string | undefined {
+  static nextRetest(facts: ReadonlyMap<string, AloneFact>, candidates: readonly string[]): string | undefined {
     let best: string | undefined
     for (const id of candidates) {
-      const tested = memory.get(id)?.tested
-      if (tested === undefined) continue
-      if (best === undefined || tested < (memory.get(best) as RefusedAlone).tested) best = id
+      const f = facts.get(id)
+      if (f?.cause !== "chain-rule") continue
+      if (best === undefined || f.seen < (facts.get(best) as AloneFact).seen) best = id
     }
     return best
   }

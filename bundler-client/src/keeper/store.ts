@@ -9,6 +9,14 @@ import type { PendingOperation } from "./stateFile.js"
 export type PendingStore = {
   pending(safe: Address): PendingOperation | undefined | Promise<PendingOperation | undefined>
   setPending(safe: Address, pending: PendingOperation | undefined): void | Promise<void>
+  /**
+   * The Safe's alone table (`SafeRuntime.aloneFacts`) as last persisted, tagged JSON (`encodeShared`), when this store
+   * persists it: the single-process keeper's state file, so a restart does not probe again what the table knew. The
+   * fleet carries it in its shared runtime instead (these are absent).
+   */
+  aloneFacts?(safe: Address): unknown
+  /** Persists the Safe's alone table (tagged JSON; undefined: none). */
+  setAloneFacts?(safe: Address, table: unknown): void
 }
 
 export type StoreFencedErrorType = StoreFencedError & { name: "StoreFencedError" }

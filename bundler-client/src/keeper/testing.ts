@@ -13,7 +13,7 @@ import { FleetStep, type StepItem, batchInclusionLookup } from "./fleet/step.js"
 import { MemoryFleetStore } from "./fleet/store.js"
 import { KeeperStateStore } from "./stateFile.js"
 import { portfolioOf } from "./portfolio.js"
-import { newSafeRuntime } from "./runtime.js"
+import { type SafeRuntime, newSafeRuntime } from "./runtime.js"
 import { RebalanceSender } from "./sender.js"
 import type { PendingOperation } from "./stateFile.js"
 import { defaultVolatilitySettings } from "./volatility.js"
@@ -48,6 +48,14 @@ export const h = (x: number) => BigInt(Math.round(x * 1e6)) * 10n ** 12n
  *
  * @param pools - The allowed ERC-4626 pools.
  */
+/**
+ * The sub-accounts (lower case) the Safe's alone table holds refused alone by the chain or the rule book (its
+ * `chain-rule` entries: the remembered culprits left out of the plans up front), in the table's order.
+ */
+export function chainRuleRefused(rt: SafeRuntime): string[] {
+  return [...(rt.aloneFacts?.facts ?? [])].flatMap(([id, f]) => (f.cause === "chain-rule" ? [id] : []))
+}
+
 export function policy(pools: readonly Address[]): RulePolicy {
   return {
     adapter: ADAPTER, minHealth: h(1.1), cooldown: 0, market: `0x${"00".repeat(32)}`, priceFeed: ZERO, targetHealth: h(1.3), epochLength: 86_400,

@@ -300,19 +300,25 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
   const fundings: Funding[] = [{ pools: true, donors: true, swap: false }]
   if (swaps)
     fundings.push({ pools: true, donors: true, swap: true }, { pools: false, donors: true, swap: true }, { pools: true, donors: false, swap: true }, { pools: false, donors: false, swap: true })
-  const results: FundingResult[] = []
-  for (const funding of fundings) {
+  // Every funding tried from the snapshot with the sub-account marked target (within its current `capTotal`); the
+  // portfolio is left at the snapshot, the sub-account still marked target.
+  const tryFundings = (): FundingResult[] => {
+    const tried: FundingResult[] = []
+    for (const funding of fundings) {
+      w.restore(snap)
+      w.roles[i] = "target"
+      tried.push(fund(w, t, funding))
+    }
     w.restore(snap)
     w.roles[i] = "target"
-    results.push(fund(w, t, funding))
+    return tried
   }
+  const results = tryFundings()
   const goal = Math.min(t.goal, a.hi) - 1e-6
   const valid = results.filter((r) => r.lossOk && r.reached >= a.lo)
   const rank = (u: FundingResult, v: FundingResult) =>
     Number(v.reached >= goal) - Number(u.reached >= goal) || (u.reached >= goal || Math.abs(v.reached - u.reached) < 1e-9 ? 0 : v.reached - u.reached) || u.cost - v.cost
   let best = valid.sort(rank)[0]
-  w.restore(snap)
-  w.roles[i] = "target"
   // No funding reaches the landing zone within the caps: the module still takes one operation at the per-rebalance cap
   // that gains at least MIN_BAND_GAP (cap-bound rescue), and the next block another, instead of waiting to be liquidated.
   let capBound = false
@@ -321,15 +327,8 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
     const cap = policy.maxAmountPerRebalance
     if (saved >= CAP_BOUND_AIM * cap) {
       a.capTotal = CAP_BOUND_AIM * cap
-      const bound: FundingResult[] = []
-      for (const funding of fundings) {
-        w.restore(snap)
-        w.roles[i] = "target"
-        bound.push(fund(w, t, funding))
-      }
+      const bound = tryFundings()
       a.capTotal = saved
-      w.restore(snap)
-      w.roles[i] = "target"
       best = bound.filter((r) => r.lossOk && r.moved >= CAP_BOUND_FLOOR * cap && r.reached >= a.h0 + CAP_BOUND_GAIN).sort((u, v) => v.reached - u.reached || u.cost - v.cost)[0]
       if (best !== undefined) {
         capBound = true

@@ -6,7 +6,7 @@ import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {ILeverageModule, Policy, StopLoss} from "../interfaces/ILeverageModule.sol";
 import {IVenueAdapter} from "../interfaces/IVenueAdapter.sol";
 import {ConstantsLib} from "./ConstantsLib.sol";
-import {ModuleStorage} from "./ModuleStorage.sol";
+import {ModuleStorage, StopFlag} from "./ModuleStorage.sol";
 
 /// @title OwnerControlsLib
 /// @notice Owner controls of the module moved out of it so it fits the EIP-170 size limit: the stop-loss setter
@@ -29,6 +29,8 @@ library OwnerControlsLib {
             );
         }
         s.stops[id][safe] = StopLoss(stopPrice, exitHealth);
+        // Gas (issue 15): the engine reads the stop only when this flag is set (StopFlag, SECURITY.md row 132).
+        StopFlag.write(policy, stopPrice != 0 || exitHealth != 0);
         emit ILeverageModule.StopLossSet(safe, id, stopPrice, exitHealth);
     }
 

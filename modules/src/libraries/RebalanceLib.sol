@@ -14,7 +14,7 @@ import {ISafe} from "../interfaces/ISafe.sol";
 import {IPriceFeed} from "../interfaces/IPriceFeed.sol";
 import {ConstantsLib} from "./ConstantsLib.sol";
 import {HealthLib} from "./HealthLib.sol";
-import {ModuleStorage} from "./ModuleStorage.sol";
+import {ModuleStorage, StopFlag} from "./ModuleStorage.sol";
 
 /// @title RebalanceLib
 /// @notice The automation lane's execution engine, in four steps: load the listed sub-accounts (oracles, cooldowns,
@@ -46,7 +46,7 @@ library RebalanceLib {
         uint256 healthAfter;
         uint256 moved; // net position change charged to the amount caps, set by `_checkPostConditions`
         uint256 repayable; // the most its repayments clear: min(state.debt, the adapter's maxRepayable: state.repayable)
-        uint256 maxSlippageBps; // its policy's swap bound (0: no swaps), set by `_checkPostConditions`
+        uint256 swapLossBps; // min(its policy's maxSlippageBps, the plan's maxLossBps): its swaps' loss in `_caps`
         uint256 swapped; // its swaps' inputs, loan units at its pre-trade price, set by `_checkSwapsServeOwnPosition`
         bool due;
         bool boost; // due above its band (boost allowed, health > maxHealth): only such borrows fund deposits (rr10b)
@@ -76,7 +76,13 @@ library RebalanceLib {
         _runActions(s, runs, safe, swapAdapter, plan.actions);
         _checkInflowsUsed(s, safe, runs, plan.actions, tokens);
 
+        // The plan's loss bound (the lowest maxLossBps listed), read first: the cap-bound rule judges a step by its
+        // counted move (`_caps`), which takes it as the swaps' loss bound (`Run.swapLossBps`).
         uint256 maxLossBps = ConstantsLib.BPS;
+        for (uint256 i; i < runs.length; ++i) {
+            uint256 bps = s.policies[runs[i].id][safe].maxLossBps;
+            if (bps < maxLossBps) maxLossBps = bps;
+        }
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
             // Health after is the venue's (issue 17: Aave's own health factor, exactly), for a venue without one at the
@@ -86,12 +92,12 @@ library RebalanceLib {
             (run.collateralAfter, run.debtAfter, run.healthAfter) =
                 run.adapter.positionHealth(run.market, safe, run.state.price, run.state.lltv);
             Policy storage policy = s.policies[run.id][safe];
+            run.swapLossBps = Math.min(policy.maxSlippageBps, maxLossBps);
             _checkPostConditions(run, policy);
-            if (policy.maxLossBps < maxLossBps) maxLossBps = policy.maxLossBps;
         }
 
         (uint256 loss, uint256 moved) =
-            _settle(runs, before, _holdings(safe, runs, plan.actions, tokens), tokens, maxLossBps);
+            _settle(runs, before, _holdings(safe, runs, plan.actions, tokens), tokens);
         if (loss * ConstantsLib.BPS > moved * maxLossBps) revert ILeverageModule.ValueLossExceeded(loss, moved, maxLossBps);
 
         uint256 gasUsed = gasStart - gasleft();
@@ -134,7 +140,7 @@ library RebalanceLib {
             loanDecimals = _checkOracle(id, policy, run.state, loanDecimals);
 
             run.healthBefore = run.state.health; // the venue's (issue 17: Aave's health factor, exactly)
-            if (_trigger(s.stops[id][safe], policy, run)) triggered = true;
+            if (_trigger(s, id, safe, policy, run)) triggered = true;
             // Cooldown (seconds since lastRebalance). Review rr13t T1: a rescue from below minHealth while the owner's
             // stop is engaged is exempt, so a stop-only exit (which starts the cooldown, keeping exits apart from each
             // other) cannot delay the rescue of the same fall. Only deleveraging is allowed while engaged (no boost,
@@ -156,11 +162,22 @@ library RebalanceLib {
     /// due for an exit, then a boost, over and over); 0 above it or without a stop (stopPrice 0: never engaged, the price
     /// is never 0; the re-arm product is not computed, so no venue price can overflow it). Due: below minHealth, or below exitHealth while engaged
     /// (> maxHealth > minHealth), or above maxHealth when boosts are allowed and no stop holds.
-    function _trigger(StopLoss storage stop, Policy storage policy, Run memory run) private view returns (bool) {
-        uint256 stopPrice = stop.stopPrice;
+    /// Gas (issue 15): the stop's slot is read only when the policy's StopFlag is set (a cold slot, 2,100 gas, less per
+    /// listed sub-account without a stop); unset, the stop is none (stopPrice 0), exactly what its zero slot reads as.
+    function _trigger(ModuleStorage storage s, bytes32 id, address safe, Policy storage policy, Run memory run)
+        private
+        view
+        returns (bool)
+    {
+        uint256 stopPrice;
+        uint256 exitHealth;
+        if (StopFlag.isSet(policy)) {
+            StopLoss storage stop = s.stops[id][safe];
+            (stopPrice, exitHealth) = (stop.stopPrice, stop.exitHealth);
+        }
         uint256 price = run.state.price;
         if (price <= stopPrice) {
-            run.stop = stop.exitHealth;
+            run.stop = exitHealth;
         } else if (
             stopPrice != 0
                 && price * ConstantsLib.BPS
@@ -985,8 +1002,11 @@ library RebalanceLib {
             + HealthLib.distance(run.debtAfter, run.state.debt);
         uint256 cap = policy.maxAmountPerRebalance;
         // Cap-bound rescue (issue 13): due from below the band and moving at least 99% of maxAmountPerRebalance
-        // (moved >= cap - floor(cap / 100)), it may land below the band, at least MIN_BAND_GAP above where it was.
-        bool capBound = run.due && before < minHealth && moved >= cap - cap / 100;
+        // (moved >= cap - floor(cap / 100)), it may land below the band, at least MIN_BAND_GAP above where it was. Its
+        // move counts only up to what an honest plan needs for the health it reached (`_honest`, what `_counted`
+        // charges it; review rr13v V1, V2): a net move padded with a health-neutral shift (repay R, move collateral W to
+        // another sub-account) is not cap-bound, and each cap-bound step is charged at least 99% of the cap.
+        bool capBound = run.due && before < minHealth && Math.min(moved, _honest(run)) >= cap - cap / 100;
         if ((healthAfter < minHealth && !capBound) || healthAfter > maxHealth) {
             revert ILeverageModule.HealthOutOfBand(run.id, healthAfter, minHealth, maxHealth);
         }
@@ -998,16 +1018,17 @@ library RebalanceLib {
                 low = Math.max(before < minHealth ? low : 0, before + ConstantsLib.MIN_BAND_GAP);
                 high = maxHealth;
             }
-            // Cap-bound from below (issue 13, SECURITY.md row 127): the low edge drops to before + MIN_BAND_GAP (never
-            // above the zone's high edge: before < minHealth < high). After a gap (health 1.01) one operation at the cap
-            // reached only 1.13-1.16 < minHealth, so every rescue the cap allows was refused and the Safe waited to be
-            // liquidated. A compromised keeper gains nothing it could not take before: each such operation needs the
-            // sub-account below its band (a keeper cannot put it there: every accepted operation keeps or raises a due
-            // one's health, and boosts / not-due moves end inside the band), must raise its health by MIN_BAND_GAP (at
-            // most (minHealth - before) / MIN_BAND_GAP of them per fall), moves at least 99% of the cap (so at most
-            // maxAmountPerEpoch / (0.99 cap) per epoch), and loses at most maxLossBps of its move, all epoch caps
-            // (amount, maxEpochLossBps of equity, gas) and the cooldown unchanged. The 1% slack is the planner's margin
-            // under AmountCapExceeded for the venue's share rounding and the collateral's value at the inclusion price.
+            // Cap-bound from below (issue 13, SECURITY.md rows 127, 130): the low edge drops to before + MIN_BAND_GAP
+            // (never above the zone's high edge: before < minHealth < high). After a gap (health 1.01) one operation at
+            // the cap reached only 1.13-1.16 < minHealth, so every rescue the cap allows was refused and the Safe waited
+            // to be liquidated. A compromised keeper gains nothing it could not take before: each such operation needs
+            // the sub-account below its band (a keeper cannot put it there: every accepted operation keeps or raises a
+            // due one's health, and boosts / not-due moves end inside the band), must raise its health by MIN_BAND_GAP
+            // (at most (minHealth - before) / MIN_BAND_GAP of them per fall), is charged at least 99% of the cap (its
+            // counted move: so at most maxAmountPerEpoch / (0.99 cap) per epoch, and no padding), and loses at most
+            // maxLossBps of its move, all epoch caps (amount, maxEpochLossBps of equity, gas) unchanged; one that ends
+            // below the band starts no cooldown (`_recordUsage`). The 1% slack is the planner's margin under
+            // AmountCapExceeded for the venue's share rounding and the collateral's value at the inclusion price.
             if (capBound) low = Math.min(low, before + ConstantsLib.MIN_BAND_GAP);
 
             if (healthAfter < low || healthAfter > high) {
@@ -1024,7 +1045,6 @@ library RebalanceLib {
         if ((!policy.boostAllowed || run.stop != 0) && healthAfter < before) {
             revert ILeverageModule.HealthDecreased(run.id, before, healthAfter);
         }
-        run.maxSlippageBps = policy.maxSlippageBps;
         // The amount caps charge the NET position change, at the pre-trade price: |collateral value change| + |debt
         // change|, read back from the venue, never the gross flows (each repayment, borrow, collateral or pool action).
         // Gross charging let a keeper spend a not-due sub-account's maxAmountPerEpoch with churn (repay x, borrow x + d)
@@ -1126,7 +1146,9 @@ library RebalanceLib {
         // A sub-account that was not due (moved toward its target next to another's rescue) starts no cooldown and
         // spends no rebalance count: padding a rescue with a small move on it cannot stall its own later rescue. Its
         // amount, gas and loss still count.
-        uint40 lastRebalance = run.due ? uint40(block.timestamp) : uint40(usage >> 32);
+        // Nor does a cap-bound step that leaves it below its band (review rr13v V1): the next rescue of the same fall
+        // (the next cap-bound step, or the one into the band) is not held back by its cooldown.
+        uint40 lastRebalance = run.due && run.healthAfter >= policy.minHealth ? uint40(block.timestamp) : uint40(usage >> 32);
         uint256 epoch = block.timestamp / policy.epochLength;
         if (uint32(usage) != epoch) usage = 0; // a new epoch: every counter starts from zero
 
@@ -1272,15 +1294,14 @@ library RebalanceLib {
         Run[] memory runs,
         uint256[] memory before,
         uint256[] memory afterwards,
-        address[] memory tokens,
-        uint256 maxLossBps
+        address[] memory tokens
     ) private returns (uint256 loss, uint256 moved) {
         loss = _loss(runs, before, afterwards, tokens);
         uint256 intoCounted;
         uint256 outOfCounted;
         for (uint256 i; i < runs.length; ++i) {
             if (!runs[i].due) continue;
-            (uint256 into, uint256 outOf) = _counted(runs[i], maxLossBps);
+            (uint256 into, uint256 outOf) = _counted(runs[i]);
             intoCounted += into;
             outOfCounted += outOf;
         }
@@ -1424,7 +1445,7 @@ library RebalanceLib {
     /// spent its maxAmountPerEpoch and refused its next rescue in the epoch (EpochAmountCapExceeded); given the swap cap
     /// whenever its policy allowed swaps (until the thirteenth), one padded rescue without any swap did, and got 1.8x
     /// the allowance. Its per-operation cap (maxAmountPerRebalance) saw the whole move.
-    function _counted(Run memory run, uint256 maxLossBps) private pure returns (uint256 into, uint256 outOf) {
+    function _counted(Run memory run) private pure returns (uint256 into, uint256 outOf) {
         uint256 price = run.state.price;
         uint256 collateralBefore = HealthLib.collateralValue(run.state.collateral, price);
         uint256 collateralAfter = HealthLib.collateralValue(run.collateralAfter, price);
@@ -1432,19 +1453,34 @@ library RebalanceLib {
         else outOf = collateralBefore - collateralAfter;
         if (run.debtAfter < run.state.debt) into += run.state.debt - run.debtAfter;
         else outOf += run.debtAfter - run.state.debt;
-        uint256 cap = HealthLib.maxMoveToHealth(run.state, run.healthAfter, false, 0);
-        uint256 honest = cap;
+        (uint256 cap, uint256 honest) = _caps(run);
+        into = Math.min(into, cap);
+        outOf = Math.min(outOf, cap);
+        if (run.moved > honest) run.moved = honest;
+    }
+
+    /// @dev `_caps`' honest charge alone: the most a due run's move is charged (loan units) for the health it reached.
+    function _honest(Run memory run) private pure returns (uint256 honest) {
+        (, honest) = _caps(run);
+    }
+
+    /// @dev A due run's counting caps (loan units, at its pre-trade price; `_counted`): `cap`, what the loss allowance
+    /// counts of each side, and `honest`, what it is charged and what the cap-bound rule judges (`_checkPostConditions`).
+    /// Without swaps both are `HealthLib.maxMoveToHealth(state, healthAfter, false, 0)`; with `swapped` > 0 and loss
+    /// l = `Run.swapLossBps` (min(maxSlippageBps, the plan's maxLossBps)): cap = min(swapCap, that + swapped), honest =
+    /// min(swapCap + swapCap x (1 - l), that + 2 x swapped), swapCap the swap path's `maxMoveToHealth` at l. Saturating
+    /// at INFINITE_HEALTH.
+    function _caps(Run memory run) private pure returns (uint256 cap, uint256 honest) {
+        cap = HealthLib.maxMoveToHealth(run.state, run.healthAfter, false, 0);
+        honest = cap;
         uint256 swapped = run.swapped;
         if (swapped != 0) {
             // A swap runs only under a policy with maxSlippageBps > 0 (`_checkAction`).
-            uint256 loss = Math.min(maxLossBps, run.maxSlippageBps);
+            uint256 loss = run.swapLossBps;
             uint256 swapCap = HealthLib.maxMoveToHealth(run.state, run.healthAfter, true, loss);
             honest = Math.min(_add(swapCap, Math.mulDiv(swapCap, ConstantsLib.BPS - loss, ConstantsLib.BPS)), _add(cap, _add(swapped, swapped)));
             cap = Math.min(swapCap, _add(cap, swapped));
         }
-        into = Math.min(into, cap);
-        outOf = Math.min(outOf, cap);
-        if (run.moved > honest) run.moved = honest;
     }
 
     /// @dev a + b, saturating at the largest uint256 (a cap at INFINITE_HEALTH is unbounded).

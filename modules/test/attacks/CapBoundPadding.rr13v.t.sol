@@ -10,12 +10,15 @@ import {HealthLib} from "../../src/libraries/HealthLib.sol";
 import {MarketParams, Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 
-/// @notice Review rr13v of f13k's cap-bound rescue (SECURITY.md row 127): a COMPROMISED keeper sends "rescues" from below
-/// the band that satisfy `moved >= cap - cap / 100` by padding (repay R from the pool, withdraw collateral W from the
-/// due sub-account A and supply it to a second WETH sub-account B that is not due and below its target), so A gains only
-/// MIN_BAND_GAP a step although a plain repayment of the same cap gains ~0.029. Nothing leaves the Safe; the steps spend
-/// A's maxRebalancesPerEpoch while A stays below its band, and the honest keeper's rescue is then refused until the
-/// epoch ends. Before f13k no operation from below the band could be accepted without landing inside it.
+/// @notice Review rr13v of f13k's cap-bound rescue (SECURITY.md rows 127 and 130): a COMPROMISED keeper sends "rescues"
+/// from below the band whose NET move is >= cap - cap / 100 by padding (repay R from the pool, withdraw collateral W from
+/// the due sub-account A and supply it to a second WETH sub-account B that is not due and below its target), so A gains
+/// only MIN_BAND_GAP a step although a plain repayment of the same cap gains ~0.029. Under f13k ten such steps were
+/// accepted, spent A's maxRebalancesPerEpoch (or, with a cooldown, one started it) while A stayed below its band, and the
+/// honest keeper's rescue was refused until the epoch ended (V1); each was charged only its honest move (~197), so row
+/// 127's "at most maxAmountPerEpoch / (0.99 cap) per epoch" did not hold (V2). Fixed (f13m): a step is cap-bound only
+/// when its move counted up to the honest move for the health it reached (`RebalanceLib._caps`) is >= cap - cap / 100,
+/// so the padded step is refused HealthOutOfBand, and a cap-bound step that leaves A below its band starts no cooldown.
 contract CapBoundPaddingRr13vTest is Fixture {
     using MarketParamsLib for MarketParams;
 
@@ -104,42 +107,59 @@ contract CapBoundPaddingRr13vTest is Fixture {
         }
     }
 
-    /* HELD today: what the padding does and does not do */
+    /// @dev `executeRebalance` as the EntryPoint, returning the revert data (empty when accepted).
+    function _try(Plan memory plan) internal returns (bytes memory reason) {
+        vm.prank(address(entryPoint));
+        bool ok;
+        (ok, reason) = safe.call(abi.encodeCall(ILeverageModule.executeRebalance, (keeper, plan)));
+        if (ok) reason = "";
+    }
 
-    /// @dev Measured: ten accepted padded cap-bound steps (net move 498 of cap 500 each) take A only 1.0105 -> ~1.1125;
-    /// the honest plain repayment of the same cap gains ~0.029 a step and reaches the band in 6. Nothing left the Safe.
-    function test_PaddedCapBoundSteps_AreAccepted_NothingLeavesTheSafe() public {
+    /// @dev Asserts `reason` is HealthOutOfBand(idA, health, 1.2, 1.7) with health below the band and at least
+    /// MIN_BAND_GAP above `before` (the padded landing: a real +0.01 that is no longer cap-bound).
+    function _assertPaddedOutOfBand(bytes memory reason, uint256 before) internal view {
+        assertEq(bytes4(reason), ILeverageModule.HealthOutOfBand.selector, "padded step: HealthOutOfBand");
+        bytes memory args = new bytes(reason.length - 4);
+        for (uint256 i; i < args.length; ++i) {
+            args[i] = reason[i + 4];
+        }
+        (bytes32 id, uint256 health, uint256 low, uint256 high) = abi.decode(args, (bytes32, uint256, uint256, uint256));
+        assertEq(id, idA);
+        assertGe(health, before + ConstantsLib.MIN_BAND_GAP, "the padded landing gains MIN_BAND_GAP");
+        assertLt(health, before + 0.012e18, "... and only ~0.01");
+        assertEq(low, 1.2e18);
+        assertEq(high, 1.7e18);
+    }
+
+    /* The padding after the fix (f13m) */
+
+    /// @dev The padded step (net move 498 of cap 500, A +0.0102) is counted only its honest move for that landing
+    /// (~213 < 495), so it is not cap-bound: refused HealthOutOfBand (under f13k it was accepted, ten times in a row).
+    /// Nothing changed in the Safe and no counter was spent.
+    function test_PaddedCapBoundStep_IsRefusedHealthOutOfBand() public {
         int256 valueBefore = _value();
-        uint256 healthB = healthOf(safe, wethMarket2);
-        uint256 healthA = _padTenTimes();
-        emit log_named_uint("A health after 10 padded cap-bound steps (WAD)", healthA);
-        assertLt(healthA, 1.12e18, "A still far below its band after ten cap-bound steps");
-        assertGt(healthOf(safe, wethMarket2), healthB, "B moved toward its target (not-due rules held)");
-        assertApproxEqAbs(_value(), valueBefore, 40, "nothing left the Safe (rounding only)");
-        EpochUsage memory usage = module.getEpochUsage(safe, idA);
-        assertEq(usage.rebalances, 10, "ten of maxRebalancesPerEpoch spent");
-        // Row 127 (3) says each cap-bound step spends >= 0.99 x cap of maxAmountPerEpoch (so <= epoch / (0.99 cap) steps);
-        // a padded step is charged only its honest move (`_counted`), well under half the cap.
-        emit log_named_uint("epoch amount charged for 10 padded steps (USDC base units)", usage.amountMoved);
-        assertLt(usage.amountMoved, 10 * (CAP - CAP / 100) / 2, "padded steps charged < half of 0.99 cap each");
+        uint256 before = healthOf(safe, wethMarket);
+        Plan memory plan = _paddedPlan();
+        MarketState memory st = _state(wethMarket);
+        uint256 gross = plan.actions[1].amount + HealthLib.collateralValue(plan.actions[2].amount, st.price);
+        assertGe(gross, CAP - CAP / 100, "the net move alone would be cap-bound");
+        _assertPaddedOutOfBand(_try(plan), before);
+        assertEq(healthOf(safe, wethMarket), before);
+        assertEq(_value(), valueBefore);
+        assertEq(module.getEpochUsage(safe, idA).rebalances, 0, "no rebalance counted");
     }
 
-    /// @dev Pinned today: after the padding the honest keeper's cap rescue is refused for the rest of the epoch.
-    function test_PaddedCapBoundSteps_RefuseTheHonestRescue_Today() public {
-        _padTenTimes();
-        vm.expectRevert(abi.encodeWithSelector(ILeverageModule.EpochRebalanceCapExceeded.selector, idA, 11, 10));
-        executeAsEntryPoint(safe, honestKeeper, _honestPlan());
-    }
-
-    /// @dev Control: without the padding the honest keeper's cap rescues reach the band in six operations.
+    /// @dev Control: without the padding the honest keeper's cap rescues reach the band in six operations (each a plain
+    /// repayment of the cap: its honest move R x h1 / lltv >= R, so cap-bound and charged the cap).
     function test_HonestCapRescues_ReachTheBandInSix() public {
         for (uint256 i; i < 6; ++i) {
             executeAsEntryPoint(safe, honestKeeper, _honestPlan());
         }
         assertGe(healthOf(safe, wethMarket), 1.2e18);
+        assertEq(module.getEpochUsage(safe, idA).amountMoved, 6 * CAP, "each cap-bound step charged its whole move");
     }
 
-    /// @dev Held: row 127's residual "repay and withdraw collateral, the withdrawal kept in the Safe" is no padding at
+    /// @dev Held: row 127's old residual "repay and withdraw collateral, the withdrawal kept in the Safe" is no padding at
     /// all: a collateral withdrawal must be spent (IdleInflow), so one sub-account alone cannot pad without a swap.
     function test_Held_PaddingKeptIdle_IsRefusedIdleInflow() public {
         Plan memory plan = _paddedPlan();
@@ -154,15 +174,26 @@ contract CapBoundPaddingRr13vTest is Fixture {
         executeAsEntryPoint(safe, keeper, plan);
     }
 
-    /// @dev Pinned today, with a cooldown: ONE padded step (+0.0102 from 1.0105) starts A's cooldown, so the honest
-    /// keeper's cap rescue is refused for the next hour while A sits below its band (before f13k a step from below the
-    /// band had to land inside it, so no accepted operation could leave A below the band and cooling down).
-    function test_PaddedStep_StartsTheCooldown_Today() public {
+    /// @dev With a cooldown (1 h): the padded step is refused (so it starts nothing), and a cap-bound step that leaves A
+    /// below its band starts no cooldown (review rr13v V1's second half): the five honest steps below the band run back
+    /// to back, and only the sixth, into the band, starts it. A new fall within the hour is then refused CooldownActive,
+    /// as before (every other rule unchanged). Under f13k the padded step was accepted and the honest rescue refused
+    /// CooldownActive(idA, now + 1 h) while A sat at 1.02.
+    function test_CapBoundStepBelowTheBand_StartsNoCooldown() public {
         Policy memory a = defaultPolicy(wethMarket, address(usdcVault));
         (a.maxAmountPerRebalance, a.boostAllowed, a.cooldown) = (uint128(CAP), true, 1 hours);
         setPolicyFor(safe, a);
-        executeAsEntryPoint(safe, keeper, _paddedPlan());
-        assertLt(healthOf(safe, wethMarket), 1.03e18);
+        _assertPaddedOutOfBand(_try(_paddedPlan()), healthOf(safe, wethMarket));
+        for (uint256 i; i < 5; ++i) {
+            executeAsEntryPoint(safe, honestKeeper, _honestPlan());
+            assertLt(healthOf(safe, wethMarket), 1.2e18, "still below the band");
+            assertEq(module.getEpochUsage(safe, idA).lastRebalance, 0, "no cooldown started below the band");
+        }
+        executeAsEntryPoint(safe, honestKeeper, _honestPlan());
+        assertGe(healthOf(safe, wethMarket), 1.2e18, "the sixth lands in the band");
+        assertEq(module.getEpochUsage(safe, idA).lastRebalance, block.timestamp, "... and starts the cooldown");
+        wethOracle.setPrice(2000e18);
+        oracle2.setPrice(2000e18);
         vm.expectRevert(abi.encodeWithSelector(ILeverageModule.CooldownActive.selector, idA, block.timestamp + 1 hours));
         executeAsEntryPoint(safe, honestKeeper, _honestPlan());
     }
@@ -189,36 +220,44 @@ contract CapBoundPaddingRr13vTest is Fixture {
         executeAsEntryPoint(safe, honestKeeper, _honestPlan());
     }
 
-    /* FAILS TODAY: the desired behaviour */
+    /* Were FAILS TODAY (rr13v), fixed f13m */
 
-    /// @dev FAILS TODAY (EpochRebalanceCapExceeded(idA, 11, 10)): a compromised keeper's accepted cap-bound steps must not
-    /// leave the honest keeper unable to rescue A (still below its band) in the same epoch. Sent through
-    /// EntryPoint.handleOps; the hostile steps too.
-    function test_FailsToday_PaddedCapBoundSteps_MustNotStrandTheHonestRescue() public {
-        vm.skip(!vm.envOr("RR13V_FAILING", false)); // open (SECURITY.md row 130): run with RR13V_FAILING=true to see it fail
+    /// @dev V1: a compromised keeper's padded steps, sent through EntryPoint.handleOps ten times, are each refused
+    /// HealthOutOfBand and spend none of A's counters, so the honest keeper's cap rescue (A still below its band) is
+    /// accepted. Under f13k all ten were accepted and the rescue was refused EpochRebalanceCapExceeded(idA, 11, 10).
+    function test_PaddedCapBoundSteps_DoNotStrandTheHonestRescue() public {
         for (uint256 i; i < 10; ++i) {
-            handleOk(keeperOp(safe, keeper, _paddedPlan(), keeperKey));
+            uint256 before = healthOf(safe, wethMarket);
+            (bool padded, bytes memory refusal) = handle(keeperOp(safe, keeper, _paddedPlan(), keeperKey));
+            assertFalse(padded, "padded step refused");
+            _assertPaddedOutOfBand(refusal, before);
         }
         assertLt(healthOf(safe, wethMarket), 1.2e18);
+        assertEq(module.getEpochUsage(safe, idA).rebalances, 0);
         (bool ok, bytes memory reason) = handle(keeperOp(safe, honestKeeper, _honestPlan(), honestKey));
-        // Today: ok false, reason EpochRebalanceCapExceeded(idA, 11, 10) (printed by the assertion below).
         assertEq(reason, bytes(""), "honest rescue refused");
         assertTrue(ok, "honest rescue accepted");
     }
 
-    /// @dev FAILS TODAY (the third padded step is accepted): SECURITY.md row 127 (3) bounds cap-bound steps by
-    /// "at least 99 % of the cap each, so at most maxAmountPerEpoch / (0.99 cap) per epoch"; with maxAmountPerEpoch 1,000
-    /// (two caps) that is 2. A padded step is charged only its honest move (`_counted`, ~197 of its 498), so ten fit.
-    function test_FailsToday_CapBoundStepsPerEpoch_BoundedByTheEpochAmount() public {
-        vm.skip(!vm.envOr("RR13V_FAILING", false)); // open (SECURITY.md row 130): run with RR13V_FAILING=true to see it fail
+    /// @dev V2: row 127 (3) bounds cap-bound steps by "charged at least 99 % of the cap each, so at most
+    /// maxAmountPerEpoch / (0.99 cap) per epoch"; with maxAmountPerEpoch 1,000 (two caps) that is 2. The padded step is
+    /// no longer cap-bound (refused); each honest cap-bound step is charged its whole move (>= 495), and the third is
+    /// refused EpochAmountCapExceeded. Under f13k padded steps were charged ~197 each and a third (of ten) was accepted.
+    function test_CapBoundStepsPerEpoch_BoundedByTheEpochAmount() public {
         Policy memory a = defaultPolicy(wethMarket, address(usdcVault));
         (a.maxAmountPerRebalance, a.boostAllowed, a.maxAmountPerEpoch) = (uint128(CAP), true, 1000e6);
         setPolicyFor(safe, a);
-        executeAsEntryPoint(safe, keeper, _paddedPlan());
-        executeAsEntryPoint(safe, keeper, _paddedPlan());
-        Plan memory third = _paddedPlan();
-        vm.prank(address(entryPoint));
-        (bool ok,) = safe.call(abi.encodeCall(ILeverageModule.executeRebalance, (keeper, third)));
-        assertFalse(ok, "a third cap-bound step of 0.99 cap in an epoch of two caps");
+        _assertPaddedOutOfBand(_try(_paddedPlan()), healthOf(safe, wethMarket));
+        executeAsEntryPoint(safe, honestKeeper, _honestPlan());
+        assertGe(module.getEpochUsage(safe, idA).amountMoved, CAP - CAP / 100, "a cap-bound step charged >= 0.99 cap");
+        executeAsEntryPoint(safe, honestKeeper, _honestPlan());
+        assertLt(healthOf(safe, wethMarket), 1.2e18, "both steps cap-bound below the band");
+        uint256 charged = module.getEpochUsage(safe, idA).amountMoved;
+        assertGe(charged, 2 * (CAP - CAP / 100));
+        vm.expectRevert(
+            abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, idA, charged + CAP, 1000e6)
+        );
+        executeAsEntryPoint(safe, honestKeeper, _honestPlan());
+        _assertPaddedOutOfBand(_try(_paddedPlan()), healthOf(safe, wethMarket));
     }
 }

@@ -114,6 +114,54 @@ contract StopLossAttacksTest is SwapBase {
         expectOpFails(plan, abi.encodeWithSelector(ILeverageModule.NoTrigger.selector));
     }
 
+    /* STOP FLAG (issue 15 gas: the engine reads the stop only when its policy's flag is set, SECURITY.md row 132) */
+
+    /// @dev The fourth word of the sub-account's stored Policy (StopFlag's bit 248), found as getPolicy's first read
+    /// (the struct is copied slot by slot from its first, which holds the adapter: checked).
+    function _policyWord3() internal returns (uint256) {
+        vm.record();
+        Policy memory stored = module.getPolicy(safe, wethId);
+        (bytes32[] memory reads,) = vm.accesses(address(module));
+        assertEq(address(uint160(uint256(vm.load(address(module), reads[0])))), stored.adapter, "first read: the Policy's slot 0");
+        return uint256(vm.load(address(module), bytes32(uint256(reads[0]) + 3)));
+    }
+
+    function test_StopFlag_FollowsTheStopAndLeavesThePolicyAlone() public {
+        Policy memory p = swapPolicy(wethMarket, false);
+        assertGt(p.maxSlippageBps, 0, "the field that ends the word (bits 232-247) is set");
+        wethId = setPolicy(p);
+        assertEq(_policyWord3() >> 248, 0, "no stop: flag clear");
+        _setStop(wethState().price, EXIT);
+        assertEq(_policyWord3() >> 248, 1, "stop set: flag set");
+        // The flag is not part of any field: getPolicy returns what was set.
+        assertEq(keccak256(abi.encode(module.getPolicy(safe, wethId))), keccak256(abi.encode(p)), "policy unchanged");
+        _setStop(0, 0);
+        assertEq(_policyWord3() >> 248, 0, "stop cleared: flag clear");
+    }
+
+    /// Setting the policy again (same or changed) keeps a stored stop in force: the struct copy keeps the flag and
+    /// setPolicy rewrites it from the stop. With the flag lost, the exit below would be NoTrigger.
+    function test_StopFlag_SetPolicyAgainKeepsTheStopEngaged() public {
+        _setStop(wethState().price, EXIT);
+        Policy memory p = swapPolicy(wethMarket, false);
+        p.cooldown = 1; // a changed policy
+        wethId = setPolicy(p);
+        assertEq(_policyWord3() >> 248, 1, "flag kept");
+        (Plan memory plan,,) = swapDeleverage(2.9e18);
+        (bool ok, bytes memory why) = handle(keeperOp(safe, keeper, plan, keeperKey));
+        assertTrue(ok, string(why));
+        assertGt(_health(), 2.8e18, "the stop exit ran");
+    }
+
+    /// removePolicy clears the flag with the stop; a policy set again starts without either.
+    function test_StopFlag_RemovePolicyClearsIt() public {
+        _setStop(wethState().price, EXIT);
+        vm.prank(safe);
+        ILeverageModule(safe).removePolicy(wethId);
+        wethId = setPolicy(swapPolicy(wethMarket, false));
+        assertEq(_policyWord3() >> 248, 0, "flag cleared by removePolicy");
+    }
+
     /* THE EXIT ITSELF */
 
     function test_EngagedStop_ExitsFromInsideTheBandToExitHealth() public {

@@ -49,7 +49,8 @@ contract SwitchingAssetVault is ERC4626 {
 /// Case mix: a quarter random worlds and plans (any policy, oracle faults, random structure; mostly refused), almost
 /// half calm worlds with a plan built to be accepted (pool, idle, collateral and swap rescues, parked and swap boosts,
 /// a rescue padded with a not-due move, health-neutral ones included, a not-due WETH sub-account handing collateral to a
-/// due one on a second WETH market), and the rest calm worlds with one change aimed at one named error of the rule
+/// due one on a second WETH market, a cap-bound rescue honest or padded with its net move 98.5-100.5 % of the per-rebalance
+/// cap), and the rest calm worlds with one change aimed at one named error of the rule
 /// book; over 1,000 cases or more every named error must appear (`missing none` in the report). In FEE_SHARE % of cases
 /// (any kind) the USDC and WETH pool slots hold OpenZeppelin ERC4626Fees-style vaults (`FeeVault`: entry fee, exit fee or
 /// both, 0-500 bps each), and the TypeScript side gets the fees as the keeper reads them from the vaults' answers.
@@ -319,7 +320,9 @@ contract RulesDifferentialTest is SwapBase {
     uint256 internal constant SWAP_BOOST = 5;
     /// @dev WBTC (due) rescued from the pool or idle funds, WETH (in band, not due) moved as `move` says.
     uint256 internal constant PADDED_RESCUE = 6;
-    uint256 internal constant SHAPES = 7;
+    /// @dev WETH due below its band, its maxAmountPerRebalance set around the step's net move (`_capBoundRescue`).
+    uint256 internal constant CAP_BOUND = 7;
+    uint256 internal constant SHAPES = 8;
 
     /// @dev How the not-due WETH sub-account of a PADDED_RESCUE moves: toward its target (allowed), past it, away
     /// from it (a boost-allowed borrow), or down toward it without boosts (a swap deleverage repaying too little).
@@ -358,7 +361,7 @@ contract RulesDifferentialTest is SwapBase {
     function _calmCase(uint256 shape, uint256 move) internal returns (Plan memory plan) {
         vm.warp(block.timestamp + 1 days + _below(3 days));
         bool boost = shape == PARKED_BOOST || shape == SWAP_BOOST || (shape == PADDED_RESCUE && move == FURTHER)
-            || (move == TOWARD && _chance(30));
+            || (move == TOWARD && _chance(30)) || (shape == CAP_BOUND && _chance(50));
         if (shape == PADDED_RESCUE && (move == DECREASE || move == DONOR)) boost = false;
         wethId = setPolicy(_calmPolicy(wethMarket, boost));
         wbtcId = setPolicy(_calmPolicy(wbtcMarket, false));
@@ -377,6 +380,7 @@ contract RulesDifferentialTest is SwapBase {
 
     function _calmPlan(uint256 shape, uint256 move) internal returns (Plan memory plan) {
         if (shape == PADDED_RESCUE) return _paddedRescue(move);
+        if (shape == CAP_BOUND) return _capBoundRescue();
         Policy memory p = module.getPolicy(safe, wethId);
         bool up = shape == PARKED_BOOST || shape == SWAP_BOOST;
         _wethHealthTo(up ? p.maxHealth + 0.02e18 + _below(0.5e18) : 1.01e18 + _below(p.minHealth - 1.02e18));
@@ -446,6 +450,69 @@ contract RulesDifferentialTest is SwapBase {
             }
         }
         plan = plan2(wbtcId, wethId, actions);
+    }
+
+    /// @dev The cap-bound rescue (issue 13, SECURITY.md rows 127 and 130; review rr13v): WETH due below its band (1.01 to
+    /// minHealth - 0.02), its maxAmountPerRebalance set so the step's NET move is 98.5-100.5 % of it (both sides of the
+    /// 99 % edge and of the cap). Honest (no boosts, or 40 % of boost-allowed cases): a pool repayment (70 %) or a swap
+    /// deleverage gaining 0.005-0.155 health (below MIN_BAND_GAP, below the band, into it). Padded (60 % of boost-allowed
+    /// cases; rr13v's shape): repay R from the pool, withdraw W of WETH collateral and supply it to the second WETH market
+    /// (a not-due sub-account inside its band, moved 20-80 % toward its target), R + W x price the net move M, landing
+    /// +0.0102-0.0302: M is what a repayment alone would need for 1-2 times that gain, so the honest move for the landing
+    /// (about gain x debt / lltv) falls on both sides of 99 % of the cap.
+    function _capBoundRescue() internal returns (Plan memory plan) {
+        Policy memory p = module.getPolicy(safe, wethId);
+        _wethHealthTo(1.01e18 + _below(p.minHealth - 1.03e18));
+        MarketState memory s = wethState();
+        uint256 perMille = 985 + _below(21);
+        if (p.boostAllowed && _chance(60)) return _paddedCapBound(s, perMille);
+        uint256 moved;
+        (plan, moved) = _honestCapBound(s, _healthOf(s) + 0.005e18 + _below(0.15e18));
+        _setPolicyField(wethId, FIELD_AMOUNT_CAP, moved * 1000 / perMille);
+    }
+
+    /// @dev `_capBoundRescue`'s honest step on WETH state `s` toward health `h`: a pool repayment (70 %) or a swap
+    /// deleverage, and its net move (loan base units at the pre-trade price).
+    function _honestCapBound(MarketState memory s, uint256 h) internal returns (Plan memory plan, uint256 moved) {
+        if (_chance(70)) {
+            moved = _repayTo(s, h);
+            depositToVault(safe, usdcVault, moved + _below(moved));
+            return (plan1(wethId, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), moved), action(ActionKind.Repay, 0, address(0), moved)), moved);
+        }
+        uint256 sold;
+        (plan, sold, moved) = swapDeleverage(h);
+        moved += Math.mulDiv(sold, s.price, 1e36);
+    }
+
+    /// @dev `_capBoundRescue`'s padded step on WETH state `s`, the cap set at the net move x 1000 / `perMille`.
+    function _paddedCapBound(MarketState memory s, uint256 perMille) internal returns (Plan memory plan) {
+        uint256 step = 0.0102e18 + _below(0.02e18);
+        uint256 m = _repayTo(s, _healthOf(s) + Math.mulDiv(step, 101 + _below(100), 100));
+        uint256 target = _healthOf(s) + step;
+        // (value - v) x lltv = target x (debt - (m - v))  =>  v = (value x lltv - target x (debt - m)) / (lltv + target)
+        uint256 w = Math.mulDiv(
+            (Math.mulDiv(s.collateral, s.price, 1e36) * s.lltv - target * (s.debt - m)) / (s.lltv + target), 1e36, s.price
+        );
+        uint256 r = m - Math.mulDiv(w, s.price, 1e36);
+        _setPolicyField(wethId, FIELD_AMOUNT_CAP, m * 1000 / perMille);
+        _openNotDueReceiver(w, s.price);
+        depositToVault(safe, usdcVault, r + _below(r));
+        Action[] memory actions = new Action[](4);
+        actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), r);
+        actions[1] = action(ActionKind.Repay, 0, address(0), r);
+        actions[2] = action(ActionKind.WithdrawCollateral, 0, address(0), w);
+        actions[3] = action(ActionKind.SupplyCollateral, 1, address(0), w);
+        plan = plan2(wethId, weth2Id, actions);
+    }
+
+    /// @dev The second WETH market's sub-account inside its band below its target (calm policy, no boosts), sized so
+    /// that supplying `w` WETH moves it 20-80 % of the way to its target (not due: `_paddedCapBound`'s receiver).
+    function _openNotDueReceiver(uint256 w, uint256 price) internal {
+        Policy memory p2 = _calmPolicy(weth2Market, false);
+        weth2Id = setPolicy(p2);
+        uint256 h2 = p2.minHealth + 0.01e18 + _below(p2.targetHealth - p2.minHealth - 0.03e18);
+        uint256 c2 = Math.mulDiv(w, h2, Math.mulDiv(p2.targetHealth - h2, 20 + _below(61), 100));
+        openPosition(safe, weth2Market, c2, Math.mulDiv(Math.mulDiv(c2, price, 1e36), LLTV2, h2));
     }
 
     /// @dev Sub-account 0: the second WETH market (lltv LLTV2) below its band, rescued by a SupplyCollateral of the WETH

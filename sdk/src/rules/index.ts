@@ -36,6 +36,7 @@ export {
   flashPremium,
   maxFlashedFor,
   healthOf,
+  honestMoveCaps,
   isCapBound,
   landingZone,
   stopStateOf,

@@ -946,14 +946,47 @@ export function landingZone(before: bigint, minHealth: bigint, target: bigint, m
 }
 
 /**
- * RebalanceLib._checkPostConditions, cap-bound rescue (issue 13, SECURITY.md row 127): a sub-account due from below its
- * band (`before` < `minHealth`, WAD) whose operation's net move `moved` (loan base units: |collateral value change| +
- * |debt change| at the pre-trade price) is at least 99 % of `cap` (maxAmountPerRebalance, loan base units), exactly
- * `moved >= cap - floor(cap / 100)`, may land below the band: its landing zone's low edge becomes
- * min(low, before + MIN_BAND_GAP). Every other rule is unchanged (HealthOutsideLandingZone names that edge).
+ * RebalanceLib._checkPostConditions, cap-bound rescue (issue 13, SECURITY.md rows 127 and 130): a sub-account due from
+ * below its band (`before` < `minHealth`, WAD) whose operation's counted move is at least 99 % of `cap`
+ * (maxAmountPerRebalance, loan base units), exactly `min(moved, honest) >= cap - floor(cap / 100)`, may land below the
+ * band: its landing zone's low edge becomes min(low, before + MIN_BAND_GAP). `moved` is its net move (loan base units:
+ * |collateral value change| + |debt change| at the pre-trade price); `honest` is what an honest plan moves for the
+ * health it reached ({@link honestMoveCaps}'s `honest`, what the epoch amount is charged; `undefined`: unbounded, at
+ * INFINITE_HEALTH). Judged on the net move alone (f13k), a step padded with a health-neutral shift of collateral to
+ * another sub-account was cap-bound while gaining only MIN_BAND_GAP (review rr13v V1, V2). Every other rule is
+ * unchanged (HealthOutsideLandingZone names that edge).
  */
-export function isCapBound(before: bigint, minHealth: bigint, moved: bigint, cap: bigint): boolean {
-  return before < minHealth && moved >= cap - cap / 100n
+export function isCapBound(before: bigint, minHealth: bigint, moved: bigint, honest: bigint | undefined, cap: bigint): boolean {
+  const counted = honest === undefined ? moved : min(moved, honest)
+  return before < minHealth && counted >= cap - cap / 100n
+}
+
+/**
+ * RebalanceLib._caps: a due sub-account's counting caps (loan base units, at its pre-trade price) for the health it
+ * reached. `cap`: what the loss allowance counts of each side; `honest`: what it is charged (epoch amount, shares of gas
+ * and loss) and what the cap-bound rule judges ({@link isCapBound}). Without swaps both are
+ * `maxMoveToHealth(state, healthAfter, false, 0)`; with `swapped` > 0 (its swaps' inputs, loan base units) and
+ * l = min(`maxLossBps` (the plan's), `maxSlippageBps` (its policy's)): cap = min(swapCap, that + swapped), honest =
+ * min(swapCap + floor(swapCap x (BPS - l) / BPS), that + 2 x swapped), swapCap = `maxMoveToHealth(.., true, l)`.
+ * `undefined`: unbounded (INFINITE_HEALTH).
+ */
+export function honestMoveCaps(
+  state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv">,
+  healthAfter: bigint,
+  swapped: bigint,
+  maxSlippageBps: bigint,
+  maxLossBps: bigint,
+): { cap: bigint | undefined; honest: bigint | undefined } {
+  const noSwaps = maxMoveToHealth(state, healthAfter, false, 0n)
+  if (swapped === 0n) return { cap: noSwaps, honest: noSwaps }
+  const swapLoss = min(maxLossBps, maxSlippageBps)
+  const swapCap = maxMoveToHealth(state, healthAfter, true, swapLoss)
+  const plus = (a: bigint | undefined, b: bigint): bigint | undefined => (a === undefined ? undefined : a + b)
+  const least = (a: bigint | undefined, b: bigint | undefined): bigint | undefined => (a === undefined ? b : b === undefined ? a : min(a, b))
+  return {
+    cap: least(swapCap, plus(noSwaps, swapped)),
+    honest: least(swapCap === undefined ? undefined : swapCap + mulDivDown(swapCap, BPS - swapLoss, BPS), plus(noSwaps, 2n * swapped)),
+  }
 }
 
 /** RebalanceLib._minAmountOut: a swap's minimum output in base units (oracle value less maxSlippageBps, rounded up). */
@@ -1506,7 +1539,9 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   })
 
   /* POST-CONDITIONS (RebalanceLib._checkPostConditions) */
+  // The plan's loss bound (the lowest maxLossBps listed), read first: the cap-bound rule judges a step by its counted move.
   let maxLossBps = BPS
+  for (const r of runs) if (big(r.policy.maxLossBps) < maxLossBps) maxLossBps = big(r.policy.maxLossBps)
   const results: RuleSubAccountResult[] = runs.map((r) => {
     const debtAfter = debtOf(r)
     const collateralAfter = r.collateral
@@ -1525,8 +1560,10 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const price = r.state.price
     const moved = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)
     const cap = policy.maxAmountPerRebalance
-    // Cap-bound rescue (issue 13): due from below the band, moving at least 99 % of the cap, it may land below the band.
-    const capBound = r.due && isCapBound(before, minHealth, moved, cap)
+    // Cap-bound rescue (issue 13): due from below the band, its move counted up to the honest move for the health it
+    // reached (rr13v V1, V2) at least 99 % of the cap, it may land below the band.
+    const capBound =
+      r.due && before < minHealth && isCapBound(before, minHealth, moved, honestMoveCaps(r.state, healthAfter, r.swapped, big(policy.maxSlippageBps), maxLossBps).honest, cap)
     if ((healthAfter < minHealth && !capBound) || healthHigh > maxHealth) revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
     if (r.due) {
       let [low, high] = landingZone(before, minHealth, target, policy.maxHealth)
@@ -1559,7 +1596,6 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     }
     if (moved > cap) revert("AmountCapExceeded", id, moved, cap)
     if (moved * BPS < collateralValue(r.state.collateral, price) * MIN_MATERIAL_CHANGE_BPS) revert("SubAccountUnchanged", id)
-    if (big(policy.maxLossBps) < maxLossBps) maxLossBps = big(policy.maxLossBps)
     return { id, due: r.due, healthBefore: before, healthAfter, collateralAfter, debtAfter, moved: r.moved, lossPpb: 0n }
   })
 
@@ -1626,18 +1662,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     // The swap path counts only for the value the plan swaps on it (thirteenth review): up to the collateral-only cap
     // plus that, at most the swap path's cap; charged up to the collateral-only cap plus twice it, at most the swap
     // cap x (2 - loss). `undefined` (INFINITE_HEALTH) is unbounded.
-    const noSwaps = maxMoveToHealth(r.state, res.healthAfter, false, 0n)
-    let cap = noSwaps
-    let honest = noSwaps
-    if (r.swapped !== 0n) {
-      const swapLoss = min(maxLossBps, big(r.policy.maxSlippageBps))
-      const swapCap = maxMoveToHealth(r.state, res.healthAfter, true, swapLoss)
-      const plus = (a: bigint | undefined, b: bigint): bigint | undefined => (a === undefined ? undefined : a + b)
-      const least = (a: bigint | undefined, b: bigint | undefined): bigint | undefined =>
-        a === undefined ? b : b === undefined ? a : min(a, b)
-      honest = least(swapCap === undefined ? undefined : swapCap + mulDivDown(swapCap, BPS - swapLoss, BPS), plus(noSwaps, 2n * r.swapped))
-      cap = least(swapCap, plus(noSwaps, r.swapped))
-    }
+    const { cap, honest } = honestMoveCaps(r.state, res.healthAfter, r.swapped, big(r.policy.maxSlippageBps), maxLossBps)
     intoCounted += cap === undefined ? into : min(into, cap)
     outCounted += cap === undefined ? out : min(out, cap)
     if (honest !== undefined) r.moved = min(r.moved, honest)

@@ -1,4 +1,5 @@
 import { type Address, getAddress } from "viem"
+import { ClampRuleRefusedError } from "../errors.js"
 import type { SafeRuntime } from "../runtime.js"
 import type { KeeperStateScope, KeeperStateStore } from "../stateFile.js"
 import type { PendingStore } from "../store.js"
@@ -32,7 +33,7 @@ export type SharedRuntime = {
  * The {@link SafeRuntime} fields that remember what was alerted (an alert once per run or per operation, then at most
  * once per a number of blocks), carried from worker to worker in the shared runtime (review rr16d D3: in queue mode a
  * reverting Safe tracked on two workers alerted `reverted` twice in 2 blocks, and a success on one worker did not end
- * the run on the other). `refusedAlone` (which holds errors) and the per-process gauges' bookkeeping stay per process.
+ * the run on the other). The per-process gauges' bookkeeping stays per process.
  */
 export const SHARED_ALERT_STATE = [
   "reverted",
@@ -51,19 +52,26 @@ export const SHARED_ALERT_STATE = [
   "refused",
   "inclusionLogFailures",
   // Not an alert's memory but the recent failures judged by repetition (f11z: a plan's unnamed failure on one worker, then
-  // on the next) and the alone table of size refusals (f11zf: a second worker plans from what the first learned).
+  // on the next) and the alone table of size and chain-rule refusals (f11zf, f11zh: a second worker plans from what the
+  // first learned; a `chain-rule` entry's refusal is carried as its rule, args, stage and detail).
   "recentFailures",
   "aloneFacts",
 ] as const satisfies readonly (keyof SafeRuntime)[]
 
 /**
  * Plain JSON of a runtime value with `Map`s, `Set`s and `bigint`s tagged (`{ $map: [[k, v]] }`, `{ $set: [...] }`,
- * `{ $bigint: "123" }`); undefined object fields are left out. {@link decodeShared} inverts it.
+ * `{ $bigint: "123" }`); undefined object fields are left out. A {@link ClampRuleRefusedError} (an alone-table entry's
+ * `chain-rule` refusal) is reduced to what replays its verdict and alert: `{ $clampRuleRefused: { safe, rule, args,
+ * subAccount, stage, detail } }` (its binding lines are not kept). {@link decodeShared} inverts it.
  *
  * @returns A JSON-safe value.
  */
 export function encodeShared(value: unknown): unknown {
   if (typeof value === "bigint") return { $bigint: value.toString() }
+  if (value instanceof ClampRuleRefusedError) {
+    const { safe, rule, args, subAccount, stage, detail } = value
+    return { $clampRuleRefused: encodeShared({ safe, rule, args, subAccount, stage, detail }) }
+  }
   if (value instanceof Map) return { $map: [...value].map(([k, v]) => [encodeShared(k), encodeShared(v)]) }
   if (value instanceof Set) return { $set: [...value].map(encodeShared) }
   if (Array.isArray(value)) return value.map(encodeShared)
@@ -77,6 +85,10 @@ export function decodeShared(value: unknown): unknown {
   if (value === null || typeof value !== "object") return value
   const o = value as Record<string, unknown>
   if (typeof o.$bigint === "string") return BigInt(o.$bigint)
+  if (o.$clampRuleRefused !== null && typeof o.$clampRuleRefused === "object") {
+    const e = decodeShared(o.$clampRuleRefused) as { safe: string; rule: string; args: unknown[]; subAccount?: string; stage?: "judge" | "simulation" | "undecided"; detail?: string }
+    return new ClampRuleRefusedError({ safe: e.safe, rule: e.rule, args: e.args ?? [], binding: [], subAccount: e.subAccount, stage: e.stage, detail: e.detail })
+  }
   if (Array.isArray(o.$map)) return new Map((o.$map as [unknown, unknown][]).map(([k, v]) => [decodeShared(k), decodeShared(v)]))
   if (Array.isArray(o.$set)) return new Set(o.$set.map(decodeShared))
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, decodeShared(v)]))
