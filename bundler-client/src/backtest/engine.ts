@@ -217,6 +217,9 @@ class Simulation {
    * inclusion time can (rr13 F6).
    */
   private readonly shortfallReverted = new Set<string>()
+  /** Oracle price of each asset at the keeper's latest poll and at the one before (for {@link Simulation.jumping}). */
+  private readonly polled: Record<string, number> = {}
+  private readonly previousPoll: Record<string, number> = {}
   private k = 0
   private external = 0
   /** Cumulative growth of one unit of debt (borrow rate) and of one unit of collateral (its own yield) since the start. */
@@ -368,6 +371,10 @@ class Simulation {
       }
       if (this.strategy !== "static" && this.pending === undefined && t >= nextPoll) {
         nextPoll = t + config.keeper.pollSeconds
+        for (const a of this.assets) {
+          this.previousPoll[a] = this.polled[a] ?? (this.oracle[a] as Oracle).price
+          this.polled[a] = (this.oracle[a] as Oracle).price
+        }
         this.pending = this.liquidatorFirst(this.strategy === "dfs-style" ? this.decideDfs(t) : this.decideSolver(t))
       }
       let value = 0
@@ -918,10 +925,12 @@ class Simulation {
       // moved against the sale past its take before inclusion), the decision is the solver's own rescue without boosts
       // (buffers first), so a tripped guard never leaves a position below its band with its buffers untouched, and a
       // fast fall is not met by exit after exit until liquidation.
-      // Sized and checked at the price expected at inclusion, as the solver plans (`atInclusion`).
+      // Sized and checked at the price expected at inclusion, as the solver plans (`atInclusion`). In a jump still going
+      // on ({@link Simulation.jumping}) no exit is tried: the buffers-first rescue goes (f13n, below).
       for (const input of atInclusion(aimed).subAccounts) {
         const s = input.state
-        if (outOfBand(s) !== "low" || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id)) continue
+        const now = this.subs.find((x) => x.id === s.id) as SubAccountState
+        if (outOfBand(s) !== "low" || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id) || this.jumping(now)) continue
         const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t)
         if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
       }
@@ -944,6 +953,20 @@ class Simulation {
       }
     }
     return plan === undefined ? undefined : { executeAt: t + this.latency, plan, swaps: [] }
+  }
+
+  /**
+   * Whether `s`'s oracle price fell by more than the tail's smallest jump (`risk.tail.minJump`, log) between the keeper's
+   * two latest polls: a jump still going on. A tripped guard's exit is a sale sized at the price the trend (five minutes
+   * of oracle returns) expects at inclusion; inside a wick that price is too high, the sale pays less than its fixed
+   * repayment and reverts, and the position waits a poll below its band (f13n, the held-out variant of review rr13u U2:
+   * a 15 % wick 888 minutes into a -40 % bleed, guard tripped by the wick itself, exit reverted, liquidated at 0.992
+   * where threshold's pool rescue at the same poll landed at 1.326). There the buffers-first rescue goes now, as
+   * threshold's would, and the exit waits for the next trigger (it also does not sell at a wick's bottom).
+   */
+  private jumping(s: SubAccountState): boolean {
+    const before = this.previousPoll[s.collateralAsset]
+    return before !== undefined && Math.log(s.price / before) < -this.config.risk.tail.minJump
   }
 
   /**

@@ -45,6 +45,24 @@ function bleedWick(bleed: number, wick: number, at: number): PricePaths {
   return minutes(ps)
 }
 
+/**
+ * Seeded (`seed`): 2 h calm at 3,000; a geometric bleed of `bleed` over `n` minutes with calm per-minute noise; at
+ * minute `at` of the bleed a wick of `wick` (3 minutes down, 6 back); then 4 h calm.
+ */
+function noisyBleedWick(bleed: number, n: number, wick: number, at: number, seed: number): PricePaths {
+  const r = lcg(seed)
+  const ps = calm(120, 3000, r)
+  const g = (1 - bleed) ** (1 / n)
+  let base = ps.at(-1) as number
+  for (let i = 1; i <= n; i++) {
+    base *= g * Math.exp(0.0004 * (r() - 0.5))
+    const k = i - at
+    const f = k >= 1 && k <= 3 ? 1 - (wick * k) / 3 : k >= 4 && k <= 9 ? 1 - wick + (wick * (k - 3)) / 6 : 1
+    ps.push(base * f)
+  }
+  return minutes([...ps, ...calm(240, base, r)])
+}
+
 /** 2 h calm at 3,000, a linear bleed of `bleed` over 12 h, a 10 % wick (2 min down, 5 back), 4 h calm (seed 13). */
 function bleedThenWick(bleed: number): PricePaths {
   const r = lcg(13)
@@ -167,14 +185,55 @@ describe("rr13u U2: slow bleed with a late wick: the autopilot's health lags thr
   // 28.6 %) sets where the autopilot lands, not where it rests: in the band both strategies drift to minHealth 1.15
   // (survives 13 %), and whichever is nearer to it when the wick comes is caught. A sweep of the wick's minute
   // (600-1420, step 20): autopilot only 1, threshold only 4, both 5, neither 32.
-  test.skip("rr13u U2 FAILS TODAY (measured: autopilot liquidated at 0.967, threshold 1.146, static 1.100): expected autopilot not liquidated on a slow bleed with a late 16 % wick where threshold is not", () => {
+  // Fixed f13n (root cause: the landing, not the trigger). Two lifts put the autopilot's rescue landing above threshold's
+  // 1.400: the default tail floor's reaction term (x 1.0049 at sigma 0.6: 1.404, its first boost lands there too) and
+  // the epoch pacing (2 of 24 rebalances: 8.6 % of the way up, 1.416). Under the same band trigger a landing above
+  // threshold's makes its next trigger come an oracle step or more later (a 0.5 % oracle step is 12 min of this bleed),
+  // and a wick in that lag catches it at the band's floor while threshold has just re-landed. Now the default floor is
+  // the target unless the risk model asks for more (`policyTailFloorHealth`), and pacing starts only when the epoch's
+  // pace projects more than half its rebalances (`rescuePace`): both rescue at minutes 482 and 963 to 1.400 here.
+  test("rr13u U2 (was: autopilot liquidated at 0.967, threshold 1.146, static 1.100; fixed f13n: lands where threshold does unless its risk asks more): expected autopilot not liquidated on a slow bleed with a late 16 % wick where threshold is not", () => {
     const p = bleedWick(0.45, 0.16, 980)
     expect(liquidations(p, buffered, "threshold")).toBe(0)
-    expect(liquidations(p, buffered, "autopilot")).toBe(0)
+    const a = runBacktest(p, buffered, "autopilot")
+    expect(a.liquidations).toBe(0)
+    expect(a.minHealth).toBeGreaterThan(1.14)
   })
-  test.skip("rr13u U2-b FAILS TODAY (measured: autopilot liquidation loss 10,616 against dfs-style 0): expected autopilot liquidation loss <= dfs-style on the same path", () => {
+  test("rr13u U2-b (was: autopilot liquidation loss 10,616 against dfs-style 0; fixed f13n): expected autopilot liquidation loss <= dfs-style on the same path", () => {
     const p = bleedWick(0.45, 0.16, 980)
     expect(runBacktest(p, buffered, "autopilot").liquidationLoss).toBeLessThanOrEqual(runBacktest(p, buffered, "dfs-style").liquidationLoss)
+  })
+  // Variant (f13n): a noisy bleed of another slope and length (seed 29: 2 h calm, -40 % over 20 h with per-minute
+  // noise, a 15 % wick of 3 min down and 6 back, 4 h calm), the wick at every 37th minute of the bleed. Chosen blind, it
+  // failed after the landing fix ([888, 925] autopilot-only) by a second mechanism: the wick itself trips the drawdown
+  // guard, the guard's exit (a sale sized for the trend's fall) reverts inside the wick, and the next poll is too late
+  // (liquidated at 0.992 / 0.975 where threshold's pool rescue at the same poll landed at 1.326). Fixed in the engine
+  // (`jumping`: no exit inside a jump, the buffers-first rescue goes); so this variant is no longer held out.
+  test("f13n U2 variant: a noisy -40 % / 20 h bleed, a 15 % wick at every 37th minute: no autopilot-only liquidation", () => {
+    const only: number[] = []
+    let survived = 0
+    for (let at = 37; at < 20 * 60 - 10; at += 37) {
+      const p = noisyBleedWick(0.4, 20 * 60, 0.15, at, 29)
+      if (liquidations(p, buffered, "threshold") > 0) continue
+      survived++
+      if (liquidations(p, buffered, "autopilot") > 0) only.push(at)
+    }
+    expect(survived).toBeGreaterThan(10)
+    expect(only).toEqual([])
+  })
+  // Held out (f13n, written after both fixes and run once, not tuned on): seed 61, -30 % over 16 h, an 18 % wick at
+  // every 41st minute of the bleed.
+  test("f13n U2 held-out: a noisy -30 % / 16 h bleed, an 18 % wick at every 41st minute (seed 61): no autopilot-only liquidation", () => {
+    const only: number[] = []
+    let survived = 0
+    for (let at = 41; at < 16 * 60 - 10; at += 41) {
+      const p = noisyBleedWick(0.3, 16 * 60, 0.18, at, 61)
+      if (liquidations(p, buffered, "threshold") > 0) continue
+      survived++
+      if (liquidations(p, buffered, "autopilot") > 0) only.push(at)
+    }
+    expect(survived).toBeGreaterThan(5)
+    expect(only).toEqual([])
   })
   // Measured: the wick at minute 900-960 liquidates threshold, dfs-style and the autopilot alike (static, resting at
   // 2.0, survives); at 1000 none. Only 980 separates them: the rule breaks on the phase, not on the depth.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { healthForTolerance, SECONDS_PER_YEAR } from "./firstPassage.js"
 import { Rng } from "./rng.js"
-import { autopilotRiskHealth, defaultTailDrop, TailCalibrator, tailFloorHealth, TAIL_DEVIATIONS } from "./tail.js"
+import { autopilotRiskHealth, defaultTailDrop, policyRiskHealth, policyTailFloorHealth, TailCalibrator, tailFloorHealth, TAIL_DEVIATIONS } from "./tail.js"
 
 describe("tailFloorHealth", () => {
   it("survives the drop, then TAIL_DEVIATIONS sigma of diffusion over the reaction time", () => {
@@ -43,6 +43,31 @@ describe("tailFloorHealth", () => {
       expect(h).toBeGreaterThanOrEqual(tailFloorHealth(model, 0.3))
       expect(h).toBeGreaterThanOrEqual(healthForTolerance(0.01, model, 1 / 365))
       expect(h).toBeGreaterThan(1 / 0.7)
+    }
+  })
+})
+
+describe("policyTailFloorHealth (f13n, review rr13u U2)", () => {
+  it("without a tailDrop: the target itself unless the drop seen in the history (with the reaction) asks for more", () => {
+    const model = { sigma: 0.6, tail: { reactionSeconds: 84 } }
+    // The reaction term alone no longer lifts the default floor above the target (threshold's landing).
+    expect(tailFloorHealth(model, defaultTailDrop(1.4))).toBeGreaterThan(1.4)
+    expect(policyTailFloorHealth(model, { targetHealth: 1.4 })).toBe(1.4)
+    // A drop seen in the history still counts, with the keeper's reaction on top.
+    const seen = { sigma: 0.6, tail: { reactionSeconds: 84, drop: 0.35 } }
+    expect(policyTailFloorHealth(seen, { targetHealth: 1.4 })).toBeCloseTo(tailFloorHealth(seen, 0), 12)
+    expect(policyTailFloorHealth(seen, { targetHealth: 1.4 })).toBeGreaterThan(1 / 0.65)
+  })
+  it("with a tailDrop: tailFloorHealth of it, unchanged", () => {
+    const model = { sigma: 0.6, tail: { reactionSeconds: 84 } }
+    expect(policyTailFloorHealth(model, { targetHealth: 1.4, tailDrop: 0.3 })).toBe(tailFloorHealth(model, 0.3))
+    expect(policyTailFloorHealth(model, { targetHealth: 1.4, tailDrop: 0 })).toBe(tailFloorHealth(model, 0))
+  })
+  it("the risk health is the larger of the tolerance health and that floor", () => {
+    for (const sigma of [0.01, 0.6, 3]) {
+      const model = { sigma, tail: { reactionSeconds: 84 } }
+      const h = policyRiskHealth(0.001, model, 1 / 365, { targetHealth: 1.4 })
+      expect(h).toBe(Math.max(healthForTolerance(0.001, model, 1 / 365), 1.4))
     }
   })
 })

@@ -70,6 +70,42 @@ export function autopilotRiskHealth(tolerance: number, model: RiskModel, horizon
   return Math.max(healthForTolerance(tolerance, model, horizonYears), tailFloorHealth(model, policyDrop))
 }
 
+/**
+ * The autopilot's tail floor for a policy ({@link tailFloorHealth}): with a `tailDrop` named, `tailFloorHealth(model,
+ * tailDrop)`; without one, the larger of the policy's target and `tailFloorHealth(model, 0)` (the largest drop seen in
+ * the path's own history, `model.tail.drop`, with the keeper's reaction on top). The default drop is what a position
+ * resting at the target survives ({@link defaultTailDrop}), and threshold lands at the target: a default floor above it
+ * by the reaction term alone (x 1.0049 at sigma 0.6, 84 s) landed the autopilot a little higher than threshold at every
+ * rescue of a slow bleed, so under the same band trigger its next rescue came an oracle step or more after threshold's,
+ * and a wick in that lag caught it at the band's floor while threshold had just re-landed at the target (review rr13u
+ * U2). Landing at the target itself unless its risk model asks for more keeps the two in step.
+ *
+ * @param model - Volatility (annualised) and optional tail (drop seen, reaction seconds).
+ * @param policy - `tailDrop` (optional, fraction in [0, 1)) and `targetHealth`.
+ * @returns The floor health.
+ * @throws {RiskInputError} As {@link tailFloorHealth}.
+ * @example policyTailFloorHealth({ sigma: 0.6 }, { targetHealth: 1.4 }) // 1.4
+ */
+export function policyTailFloorHealth(model: RiskModel, policy: { tailDrop?: number | undefined; targetHealth: number }): number {
+  if (policy.tailDrop !== undefined) return tailFloorHealth(model, policy.tailDrop)
+  return Math.max(policy.targetHealth, tailFloorHealth(model, 0))
+}
+
+/**
+ * {@link autopilotRiskHealth} with the policy's floor ({@link policyTailFloorHealth}): the larger of the lowest health
+ * whose liquidation probability within the horizon is at most `tolerance` and that floor.
+ *
+ * @param tolerance - Acceptable liquidation probability in (0, 1).
+ * @param model - Volatility, drift, jumps and tail.
+ * @param horizonYears - Horizon of the probability in years.
+ * @param policy - `tailDrop` (optional) and `targetHealth`.
+ * @returns The health the autopilot aims for at least.
+ * @throws {RiskInputError} On a tolerance outside (0, 1) or an invalid tail.
+ */
+export function policyRiskHealth(tolerance: number, model: RiskModel, horizonYears: number, policy: { tailDrop?: number | undefined; targetHealth: number }): number {
+  return Math.max(healthForTolerance(tolerance, model, horizonYears), policyTailFloorHealth(model, policy))
+}
+
 /** Settings of a {@link TailCalibrator}. */
 export type TailCalibratorParameters = {
   /** Window (seconds) a move must happen within to count as instantaneous: the keeper's reaction time. */

@@ -3,7 +3,8 @@ import { solve, solveByLoanAsset, liquidationIncentiveFactor } from "./solver.js
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { applyPlan, healthOf } from "./state.js"
 import { makePolicy, randomSolverInput, TEST_COSTS } from "./testing.js"
-import { defaultTailDrop, tailFloorHealth } from "../risk/tail.js"
+import { policyTailFloorHealth } from "../risk/tail.js"
+import { rescuePace } from "./workingPortfolio.js"
 import type { EpochState, Policy, PortfolioState, SolverInput, SubAccountInput } from "./types.js"
 
 const NOW = 1_700_000_000
@@ -46,7 +47,7 @@ describe("solve", () => {
     expect(r.outcomes[0]?.reason).toMatch(/no trigger/)
   })
 
-  it("repays from idle funds first and reaches the risk health (paced by the epoch budget used), not more", () => {
+  it("repays from idle funds first and reaches the risk health (the epoch's first rebalance: no pacing), not more", () => {
     const i = input([sub("a", 1.1, { pools: [POOL] }, 1.2)], {
       idle: { USDC: 100_000 },
       pools: [{ address: POOL, asset: "USDC", decimals: 6, balance: 1e6, withdrawable: 1e6 }],
@@ -56,8 +57,27 @@ describe("solve", () => {
     const o = r.outcomes[0]
     // The landing zone of [1.15, 1.4, 1.7] from 1.1: [1.1 + (1.4 - 1.15) / 2, 1.4 + (1.7 - 1.4) / 2] = [1.225, 1.55].
     const clipped = Math.min(Math.max(o?.riskHealth ?? 0, 1.225), 1.55)
-    expect(o?.healthAfter).toBeCloseTo(clipped + (1 / 24) * (1.55 - clipped), 4)
+    // The epoch's first rebalance projects 1 of 24 at any pace: not paced (`rescuePace`, f13n; was 1/24 of the way up).
+    expect(o?.healthAfter).toBeCloseTo(clipped, 4)
     expect(check(i, r.plan!).ok).toBe(true)
+  })
+
+  it("paces a rescue toward the top of its landing zone only when the epoch's pace projects more than half its rebalances (rescuePace, f13n)", () => {
+    const p = { maxRebalancesPerEpoch: 24, epochLength: 86_400, cooldown: 300 }
+    const day = 1_700_006_400 // an aligned epoch start
+    expect(rescuePace(0, p, day + 60)).toBe(0)
+    // rr13u U2: the second rebalance of a slow bleed, 602 min into the epoch, projects 3.4 of 24: not paced (was 2/24).
+    expect(rescuePace(1, p, day + 602 * 60)).toBe(0)
+    // Half way through the epoch with 6 spent: projects 13 of 24, 1/12 of the way up.
+    expect(rescuePace(6, p, day + 43_200)).toBeCloseTo(2 * 13 / 24 - 1, 12)
+    // A fast fall: 11 in the first hour projects 265: all the way up.
+    expect(rescuePace(11, p, day + 3_600)).toBe(1)
+    // The epoch's last rebalance always goes all the way up, however late.
+    expect(rescuePace(23, p, day + 86_399)).toBe(1)
+    expect(rescuePace(0, { ...p, maxRebalancesPerEpoch: 1 }, day + 60)).toBe(1)
+    // Never below 0 nor above 1; the elapsed time counts at least the cooldown (no division by 0 at the epoch's start).
+    for (const used of [0, 1, 5, 12, 23]) for (const t of [0, 1, 299, 300, 7_200, 86_399]) expect(rescuePace(used, p, day + t)).toBeGreaterThanOrEqual(0)
+    expect(rescuePace(1, p, day)).toBe(1)
   })
 
   it("falls back to an allowed pool when idle funds are short, and never touches a pool outside the policy", () => {
@@ -210,7 +230,7 @@ describe("solver properties (seeded random portfolios)", () => {
       r.outcomes.forEach((o, k) => {
         if (!o.triggered) return
         const s = i.subAccounts[k]!
-        const floor = tailFloorHealth(s.risk, s.policy.tailDrop ?? defaultTailDrop(s.policy.targetHealth))
+        const floor = policyTailFloorHealth(s.risk, s.policy)
         const bound = Math.min(floor, o.allowedHealth.max)
         expect(o.goalHealth, `seed ${seed}`).toBeGreaterThanOrEqual(bound - 1e-9)
         expect(o.riskHealth).toBeGreaterThanOrEqual(floor)

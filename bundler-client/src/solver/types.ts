@@ -231,9 +231,10 @@ export type Policy = {
   /** Off-chain: horizon of the liquidation probability in seconds. */
   horizon: number
   /**
-   * Off-chain, autopilot: "survive an instantaneous drop of this fraction" (0.3 = -30 %); the autopilot never rests
-   * below the health that survives it plus the keeper's reaction time (`tailFloorHealth`). Default `1 - 1 / targetHealth`
-   * (`defaultTailDrop`: what a position resting at the target survives).
+   * Off-chain, autopilot: "survive an instantaneous drop of this fraction" (0.3 = -30 %); the autopilot never lands
+   * (rescue or boost) below the health that survives it plus the keeper's reaction time (`tailFloorHealth`); in band
+   * the module lets nobody act, so it drifts like any strategy. Undefined: the floor is the target itself unless the
+   * largest drop seen asks more (`policyTailFloorHealth`; `defaultTailDrop`, what a position at the target survives).
    */
   tailDrop?: number | undefined
   /**

@@ -1,9 +1,9 @@
 import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage.js"
-import { autopilotRiskHealth, defaultTailDrop, tailFloorHealth } from "../risk/tail.js"
+import { policyRiskHealth, policyTailFloorHealth } from "../risk/tail.js"
 import { SolverInputError } from "./errors.js"
 import { toBaseUnits as ruleBaseUnits } from "./policyRules.js"
 import { effectiveEpoch, healthOf, landingZone, netValue, thresholdFloorGap, toBaseUnits, venueHealthOf } from "./state.js"
-import type { ActionKind, EpochState, PortfolioState, SolverInput, SwapCurve, YieldPool } from "./types.js"
+import type { ActionKind, EpochState, Policy, PortfolioState, SolverInput, SwapCurve, YieldPool } from "./types.js"
 
 /** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
 export const HEALTH_MARGIN = 1e-6
@@ -146,9 +146,8 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const capTotal = Math.max(0, Math.min(p.maxAmountPerRebalance, p.maxAmountPerEpoch - epoch.amountInEpoch)) * CAP_SLACK
   if (!blocked && capTotal <= 0) blocked = "epoch amount cap reached"
   const horizonYears = p.horizon / SECONDS_PER_YEAR
-  const drop = p.tailDrop ?? defaultTailDrop(p.targetHealth)
-  const tailFloor = mode === "threshold" ? 0 : tailFloorHealth(s.risk, drop)
-  const riskHealth = mode === "threshold" ? p.targetHealth : autopilotRiskHealth(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears, drop)
+  const tailFloor = mode === "threshold" ? 0 : policyTailFloorHealth(s.risk, p)
+  const riskHealth = mode === "threshold" ? p.targetHealth : policyRiskHealth(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears, p)
   // Rule 3: a triggered sub-account lands in its landing zone; any other only moves toward its target, not past it.
   // `landingMargin` keeps the aim that far inside those limits, for the price move until inclusion.
   const [zoneLow, zoneHigh] = low || high ? landingZone(p, h0) : [p.minHealth, p.maxHealth]
@@ -159,9 +158,32 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   if (!p.boostAllowed) lo = Math.max(lo, h0 * up)
   if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
   const clipped = Math.min(Math.max(riskHealth * up, lo), hi)
-  const budgetUsed = mode === "autopilot" && low ? Math.min(1, (epoch.rebalancesInEpoch + 1) / p.maxRebalancesPerEpoch) : 0
+  const budgetUsed = mode === "autopilot" && low ? rescuePace(epoch.rebalancesInEpoch, p, now) : 0
   const desired = clipped + budgetUsed * Math.max(0, hi - clipped)
   return { index, epoch, h0, low, high, blocked, capTotal, riskHealth, tailFloor, lo, hi, desired, horizonYears }
+}
+
+/**
+ * How far (0..1) a rescue's goal moves from the risk health toward the top of its landing zone, so a fall that spends
+ * the epoch's rebalances fast does not run out of them near liquidation: by the epoch's rebalances this one would bring
+ * it to at the epoch's pace so far, `projected = used x epochLength / elapsed + 1` (`used`: rebalances already in the
+ * epoch; `elapsed`: seconds since the aligned epoch began, at least the cooldown, at least 1), the share
+ * `clamp(2 x projected / maxRebalancesPerEpoch - 1, 0, 1)`: 0 while the pace projects at most half of
+ * `maxRebalancesPerEpoch`, 1 at the whole of it (and always for the epoch's last rebalance: projected >= used + 1).
+ * Before (counted from the first rebalance: `(used + 1) / maxRebalancesPerEpoch`, review rr13u U2) the second rescue
+ * of a slow bleed already landed 8.6 % of the way up (1.416 against threshold's 1.400); its next trigger then came one
+ * oracle step or more after threshold's, and a wick in that lag caught it at the band's floor while threshold had just
+ * re-landed at the target.
+ *
+ * @param used - Rebalances already charged in the current epoch ({@link effectiveEpoch}).
+ * @param p - The sub-account's policy (`maxRebalancesPerEpoch`, `epochLength`, `cooldown`).
+ * @param now - Unix seconds of the decision.
+ * @returns The share in [0, 1].
+ */
+export function rescuePace(used: number, p: Pick<Policy, "maxRebalancesPerEpoch" | "epochLength" | "cooldown">, now: number): number {
+  const elapsed = Math.max(1, p.cooldown, now - Math.floor(now / p.epochLength) * p.epochLength)
+  const projected = (used * p.epochLength) / Math.min(elapsed, p.epochLength) + 1
+  return Math.min(1, Math.max(0, (2 * projected) / p.maxRebalancesPerEpoch - 1))
 }
 
 /**
