@@ -1,0 +1,158 @@
+import { describe, expect, it, test } from "vitest"
+import { resolveBacktestConfig, TRADERS } from "./config.js"
+import type { BacktestConfig, StrategyName } from "./config.js"
+import { runBacktest } from "./engine.js"
+import type { BacktestEvent } from "./engine.js"
+import { calm, lcg, lin, minutePath } from "./paths.testing.js"
+import type { PricePaths } from "../prices/csv.js"
+
+/*
+ * Review rr13w of issue 13 (branch f13n at 9241d20: default tail floor = target, rescuePace, no drawdown-guard exit inside
+ * a jump). Findings are skipped "FAILS TODAY" tests, each run un-skipped and seen failing with the figures in its name;
+ * the other tests record what held. Findings and figures: docs/reviews/issue13-rr13w.md.
+ */
+
+const T0 = 1_700_006_400
+const buffered = resolveBacktestConfig()
+const noIdle = resolveBacktestConfig(TRADERS["no-idle"])
+const noStop = resolveBacktestConfig({ policy: { stopLoss: null } })
+
+/**
+ * Seeded (`seed`): 2 h calm at 3,000; `k` gaps of equal ratio making a total fall of `fall`, each over `gapMinutes`
+ * minute(s), `every` minutes apart with calm per-minute noise between; 6 h calm. With `gapMinutes` 1 every gap is one
+ * oracle update larger than the tail's `minJump` (2 %) between two polls.
+ */
+function gapStairs(fall: number, k: number, every: number, seed: number, gapMinutes = 1): PricePaths {
+  const r = lcg(seed)
+  const ps = calm(120, 3000, r)
+  const g = (1 - fall) ** (1 / k)
+  for (let j = 0; j < k; j++) {
+    const p = ps.at(-1) as number
+    for (let m = 1; m <= gapMinutes; m++) ps.push(p * g ** (m / gapMinutes))
+    ps.push(...calm(every - gapMinutes, ps.at(-1) as number, r).slice(1))
+  }
+  ps.push(...calm(360, ps.at(-1) as number, r).slice(1))
+  return minutePath(ps, T0)
+}
+
+describe("rr13w W2: the 'no exit inside a jump' rule switches the drawdown guard off on a crash made of gaps", () => {
+  // The issue's wealth rule: on a collapsing asset (-70 % over three days in steps) the autopilot, past the owner's loss,
+  // reduces exposure by selling collateral instead of feeding buffers. The suite's collapse is a slowGrind (each step
+  // over 30 minutes); here each step is a one-minute gap (-11.4 %, ten of them 7 h apart, -70 % in ~3 days). Every gap
+  // is > minJump between two polls, so `jumping` skips the guard's exit and the buffers-first rescue lands the position
+  // in band; the exit is only tried below the band, so it never comes: the pool is fed into the position at every gap,
+  // exactly threshold's behaviour. Measured on f13n 9241d20 (buffered): autopilot -122,624 = the autopilot without
+  // stopLoss -122,624 = threshold -122,664; dfs-style -98,457. With `jumping` forced false (f13n's rule removed) the
+  // same run ends -93,925. Over 15 paths (falls 50-70 %, 8-12 gaps, seeds 1-3) the rule costs 4,400-32,800 per path and
+  // puts the autopilot below dfs-style on 12 of 15 (above it on all 15 without the rule).
+  test.skip("rr13w W2 FAILS TODAY (measured: autopilot -122,624 = no-stop -122,624, dfs-style -98,457; -93,925 without f13n's jump rule): expected the drawdown guard to cut exposure on a -70 % collapse made of one-minute gaps and end at least as rich as dfs-style", () => {
+    const p = gapStairs(0.7, 10, 420, 7)
+    const a = runBacktest(p, buffered, "autopilot")
+    const off = runBacktest(p, noStop, "autopilot")
+    const dfs = runBacktest(p, buffered, "dfs-style")
+    expect(a.stopLossTrips).toBeGreaterThan(0)
+    expect(a.liquidations).toBe(0)
+    expect(a.finalEquity).toBeGreaterThan(off.finalEquity + 10_000)
+    expect(a.netPnl).toBeGreaterThanOrEqual(dfs.netPnl)
+  })
+  test.skip("rr13w W2-b FAILS TODAY (measured: 0 SellCollateral operations; 4 rebalances: one boost, then pool repayments of 29,279, 24,222 and 16,415 USDC, the guard tripped at 33.8 % between the first and second): expected at least one swap deleverage (the guard's exit) on the gap collapse", () => {
+    const events: BacktestEvent[] = []
+    runBacktest(gapStairs(0.7, 10, 420, 7), buffered, "autopilot", { trace: (e) => events.push(e) })
+    expect(events.filter((e) => e.kind === "swap" && e.detail.includes("SellCollateral")).length).toBeGreaterThan(0)
+  })
+  it("held: the same collapse with each gap spread over 3 minutes (~4 % a minute): the guard's exit fires and ends richer than the autopilot without it and than threshold", () => {
+    const p = gapStairs(0.7, 10, 420, 7, 3)
+    const a = runBacktest(p, buffered, "autopilot")
+    expect(a.liquidations).toBe(0)
+    expect(a.finalEquity).toBeGreaterThan(runBacktest(p, noStop, "autopilot").finalEquity + 10_000)
+    expect(a.finalEquity).toBeGreaterThan(runBacktest(p, buffered, "threshold").finalEquity + 10_000)
+  })
+})
+
+const ID = "0x00000000000000000000000000000000000000000000000000000000000000e1"
+/** rr13u's correlated pair, buffered trader: LLTV 0.945, band [1.02, 1.1] target 1.05; everything else default (stopLoss 0.3, caps 150,000 / 600,000). */
+const pairConfig = resolveBacktestConfig(
+  { subAccounts: [{ id: ID, asset: "ETH", lltv: 0.945, equity: 100_000, initialHealth: 1.05 }], policy: { minHealth: 1.02, targetHealth: 1.05, maxHealth: 1.1 }, risk: { initialSigma: 0.05, jumps: { intensity: 5, meanLog: -0.01, sigmaLog: 0.01 } } },
+  buffered,
+)
+
+/** Seeded: 24 h at 1.0 (tiny noise), a depeg of `drop` over `m` minutes that does not recover (1 h choppy, 4 h and 5 h calm at the low). */
+function depegHold(drop: number, m: number, seed: number): PricePaths {
+  const r = lcg(seed)
+  const pre = calm(24 * 60, 1.0, r, 0.00002)
+  const low = (pre.at(-1) as number) * (1 - drop)
+  const tail = calm(240, low, r, 0.0005)
+  return minutePath([...pre, ...lin(pre.at(-1) as number, low, m), ...calm(60, low, r, 0.001), ...tail, ...calm(300, tail.at(-1) as number, r, 0.00002)], T0)
+}
+
+describe("rr13w W3: on a correlated pair that depegs and stays, the tripped guard is inert and the pool is fed into the position", () => {
+  // Default caps (150,000 per rebalance) against a ~1,000,000 collateral position at 20x: no exit reaches the landing
+  // zone, so (rr13u U1's fallback) the buffers-first rescue goes, to the target, after the trip as before it. Measured on
+  // f13n 9241d20 (seed 51, -12 % over 30 min): autopilot pool repayments 51,470 (minute 1449) and, after the guard trips
+  // at minute 1454 (30.0 %), 48,445 (1463); net P&L -121,425, exactly threshold's (-121,425, three pool repayments);
+  // dfs-style sells collateral three times (no module caps) and ends -82,072. Sweep (no recovery; 13 paths: 7 % and 9 %
+  // over 10/30/120 min, 12 % over 30 min, seeds 51/52): guard tripped on each, the autopilot within 100 of threshold
+  // (but 9 % over 10 min, where threshold alone is liquidated), 7,700-39,400 below dfs-style. Where the depeg recovers:
+  // no autopilot-only liquidation (shared liquidations book a larger headline loss for the autopilot at equal net P&L,
+  // e.g. 58,308 vs 39,195: the known T3 metric effect, not counted).
+  test.skip("rr13w W3 FAILS TODAY (measured: autopilot -121,425 = threshold -121,425, dfs-style -82,072; guard tripped, 0 swaps, 48,445 from the pool after the trip): expected the tripped guard to reduce exposure by selling collateral, not add margin, and end richer than threshold", () => {
+    const p = depegHold(0.12, 30, 51)
+    const events: BacktestEvent[] = []
+    const a = runBacktest(p, pairConfig, "autopilot", { trace: (e) => events.push(e) })
+    const t = runBacktest(p, pairConfig, "threshold")
+    expect(a.stopLossTrips).toBeGreaterThan(0)
+    const trip = (events.find((e) => e.kind === "stop-loss") as BacktestEvent).time
+    expect(events.filter((e) => e.time > trip && e.kind === "rebalance" && e.detail.includes("WithdrawFromPool"))).toEqual([])
+    expect(a.finalEquity).toBeGreaterThan(t.finalEquity + 10_000)
+  })
+})
+
+/** Seeded: 6 h calm at 3,000; `n` wicks of depth `d` (2 min down, 3 back) `m` minutes apart; 4 h calm. */
+function wicks(d: number, n: number, m: number, seed: number): PricePaths {
+  const r = lcg(seed)
+  const ps = calm(360, 3000, r)
+  for (let i = 0; i < n; i++) {
+    const p = ps.at(-1) as number
+    ps.push(p * (1 - d / 2), p * (1 - d), p * (1 - (2 * d) / 3), p * (1 - d / 3), p)
+    ps.push(...calm(m, p, r).slice(1))
+  }
+  ps.push(...calm(240, ps.at(-1) as number, r).slice(1))
+  return minutePath(ps, T0)
+}
+
+/** Seeded: 6 h calm; a staircase of `n` one-minute falls of `step` each (every one > minJump); 8 h calm. */
+function staircase(step: number, n: number, seed: number): PricePaths {
+  const r = lcg(seed)
+  const ps = calm(360, 3000, r)
+  for (let i = 0; i < n; i++) ps.push((ps.at(-1) as number) * (1 - step))
+  ps.push(...calm(480, ps.at(-1) as number, r).slice(1))
+  return minutePath(ps, T0)
+}
+
+/** Seeded: 2 h calm; a geometric grind of `grind` over `hours` with calm noise; then a gap of `gap` that stays, 8 h. */
+function grindThenGap(grind: number, hours: number, gap: number, seed: number): PricePaths {
+  const r = lcg(seed)
+  const ps = calm(120, 3000, r)
+  const k = (1 - grind) ** (1 / (hours * 60))
+  for (let i = 0; i < hours * 60; i++) ps.push((ps.at(-1) as number) * k * Math.exp(0.0004 * (r() - 0.5)))
+  ps.push(...calm(480, (ps.at(-1) as number) * (1 - gap), r))
+  return minutePath(ps, T0)
+}
+
+describe("rr13w held: rule 1 (no autopilot-only liquidation) on held-out shapes designed for f13n's jump rule and tail floor", () => {
+  // The review ran 108 runs (18 shapes x 3 seeds x 2 traders: repeated wicks, jumps that stay, grind + gap, staircases
+  // of > 2 % a minute, a gap then a bleed): autopilot-only 0; all three liquidated 12 (grind 30 % / 24 h then a 20 % gap).
+  const cases: [string, PricePaths, BacktestConfig][] = [
+    ["5 wicks of 15 % 30 min apart, buffered", wicks(0.15, 5, 30, 1), buffered],
+    ["3 wicks of 22 % 10 min apart, no-idle", wicks(0.22, 3, 10, 2), noIdle],
+    ["staircase 2.5 % x 12 minutes, no-idle", staircase(0.025, 12, 1), noIdle],
+    ["staircase 2.1 % x 15 minutes, buffered", staircase(0.021, 15, 3), buffered],
+    ["grind 15 % / 6 h then a 25 % gap, buffered", grindThenGap(0.15, 6, 0.25, 1), buffered],
+    ["grind 25 % / 8 h then a 12 % gap, no-idle", grindThenGap(0.25, 8, 0.12, 2), noIdle],
+  ]
+  for (const [name, p, c] of cases)
+    it(`held: ${name}: the autopilot is liquidated only where threshold and dfs-style are`, () => {
+      const liq = (s: StrategyName) => runBacktest(p, c, s).liquidations
+      expect(liq("autopilot") === 0 || (liq("threshold") > 0 && liq("dfs-style") > 0)).toBe(true)
+    })
+})
