@@ -23,7 +23,7 @@ function sub(id: string, health: number, collateral: number): SubAccountInput {
   }
 }
 
-/** n targets at health 1.050, 1.049, ... (t0 the most urgent), then `donors` in-band donors (health 1.65, 100 WETH each). */
+/** n targets at health 1.050, 1.049, ... (t0 the least urgent, t(n-1) the most), then `donors` in-band donors (health 1.65, 100 WETH each). */
 const crash = (n: number, donors = 1): SolverInput => ({
   now: 1_700_000_000,
   subAccounts: [...Array.from({ length: n }, (_, k) => sub(`t${k}`, 1.05 - k * 0.001, 1)), ...Array.from({ length: donors }, (_, k) => sub(`donor${k}`, 1.65, 100))],
@@ -44,13 +44,14 @@ for (const [n, donors] of [
   [12, 1],
   [8, 2],
 ] as const)
-  failing(`rr11za A1 FAILS TODAY (measured: plan undefined, all ${n} targets 'funds and caps reach only 1.05x', donor 'no trigger'): ${n} below-band targets and ${donors} donor(s): expected the most urgent ${Number(MAX_SUB_ACCOUNTS) - donors} rescued now with the donor(s), the rest left for the next operation`, () => {
+  failing(`rr11za A1 FAILS TODAY (measured: plan undefined, all ${n} targets 'funds and caps reach only 1.05x', donor 'no trigger'): ${n} below-band targets and ${donors} donor(s): expected at least the ${Number(MAX_SUB_ACCOUNTS) - donors} most urgent rescued now with a donor, the rest left for the next operation`, () => {
     const r = solve(crash(n, donors))
     const plan = r.plan
     expect(plan, r.outcomes.map((o) => `${o.id}: ${o.reason}`).join("\n")).toBeDefined()
     expect(plan?.subAccounts.length).toBeLessThanOrEqual(Number(MAX_SUB_ACCOUNTS))
     expect(plan?.actions.length).toBeLessThanOrEqual(Number(MAX_ACTIONS))
     const rescued = r.outcomes.filter((o) => o.role === "target").map((o) => o.id)
-    // Most urgent first: t0 .. t(8 - donors - 1) in this operation.
-    expect(rescued).toEqual(Array.from({ length: Number(MAX_SUB_ACCOUNTS) - donors }, (_, k) => `t${k}`))
+    // Most urgent first: the k lowest healths (t(n-1), t(n-2), ...) in this operation, at least 8 - donors of them.
+    expect(rescued.length).toBeGreaterThanOrEqual(Number(MAX_SUB_ACCOUNTS) - donors)
+    expect([...rescued].sort()).toEqual(Array.from({ length: rescued.length }, (_, k) => `t${n - 1 - k}`).sort())
   })
