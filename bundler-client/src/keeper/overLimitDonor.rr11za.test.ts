@@ -33,7 +33,7 @@ async function crashSteps(n: number, blocks: number) {
     rt.backoffUntil = 0
     await step.run(rt, BigInt(b), { snapshot })
   }
-  return { sent, events: events.map((e) => `${e.block} ${e.type}${e.type === "alert" ? ` ${e.kind}` : ""}`) }
+  return { sent, events: events.map((e) => `${"block" in e ? e.block : ""} ${e.type}${e.type === "alert" ? ` ${e.kind}` : ""}`) }
 }
 
 test("rr11za A1 keeper (held, reference): 7 due and one donor, no idle: one plan of 8 sub-accounts at 100", async () => {
