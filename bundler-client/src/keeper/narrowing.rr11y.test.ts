@@ -71,8 +71,9 @@ test("rr11y Y2 (was FAILS TODAY, fixed f11zf; 05-08 at 102, 04 first alerted at 
 // 12 due (module split 8 + 4), 0c at 2,400,000 (never fits), the others 200,000, cap 1,500,000. Measured on 49cf12b:
 // landed 100 01-07 | 101 08,09,0a,0b (the landings are right), but 0c (below band) is first alerted at 102: silent 2 blocks.
 // f11zf: 0c is named at 101 (the first block it is in a plan: the module split puts it in the second operation) with
-// its part's lower bound (3,200,000 - 1,500,000), its own estimate at 102. Still open: the exact estimate at 101 needs its
-// plan alone estimated without being sent (no estimate-only probe in the sender yet).
+// its part's lower bound (3,200,000 - 1,500,000), its own estimate at 102. Was still open (the exact estimate at 101
+// needed its plan alone estimated without being sent); fixed h11p: estimated without sending at 101 (the SDK's
+// `estimateRebalance`), the alert at 101 leads with 2,400,000, the lower bound after it; landings unchanged.
 test("rr11y Y3 fixed (f11zf): 12 due, 0c never fits: 0c named at 101 (was 102) with a lower bound, landings unchanged", async () => {
   const r = await run(12, 6, heavyAt("0c", 2_400_000n, 1_500_000n))
   show("Y3", r)

@@ -1021,8 +1021,9 @@ export class SafeStep {
     //   shared part), lighter than U's average (the weight is more urgent: review rr11y Y2) it joins L, else (gas even)
     //   the most urgent prefix of U that C fits by the average (`fittingSize`) is probed, halved while refused. So a
     //   heavy sub-account anywhere in the order does not hold back the ones after it, and one proven too big alone is named
-    //   in the first block; its own estimate alone is read when its plan alone is sent (review rr11x X4: a cap no plan fits
-    //   costs one probe a block while the table holds).
+    //   in the first block; its own estimate alone is read in that block without sending (`exactAlone`, the SDK's
+    //   `estimateRebalance`, within the budget once the narrowing probes nothing more; reviews rr11x X2, rr11y Y3), else
+    //   when its plan alone is sent (review rr11x X4: a cap no plan fits costs one probe a block while the table holds).
     // - gas / paymaster (no numbers): the plan without the ones refused alone first, then its most urgent half, quarter,
     //   ...; one refused alone is written in the table and the rest probed.
     // - ambiguous: with no accepted entry for the same answer in the table (no size conclusion), ONE probe

@@ -284,6 +284,7 @@ async function buildRebalanceOperation(
  * another pending operation's failure), a bundler that
  * cannot be reached before sending as `BundlerUnavailableError`, and an unusable answer to the send itself (the
  * operation may be in the mempool) as `UnconfirmedUserOperationError` with the nonce and the locally computed hash.
+ * {@link estimateRebalance} runs the same build and stops before the send.
  *
  * @param client - A SmartAccountClient (or bundler client) whose account is a keeper account.
  * @param parameters - {@link SendRebalanceParameters}
