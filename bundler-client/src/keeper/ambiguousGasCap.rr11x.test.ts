@@ -69,10 +69,11 @@ test("rr11x X2 FAILS TODAY (01-07 over 4 blocks, 08 alerted first at 104): the 7
   const r = await run(8, 6, heavyLast("08", 2_400_000n, 1_500_000n))
   expect(r.landed[0]).toBe("100 01,02,03,04,05,06,07")
 }, 60_000)
-// Still open after f11zf: 08 is named at 100 with a lower bound (2,300,000), its own estimate (2,400,000) at 101: the plan
-// of 08 alone can only be estimated by sending it (no estimate-only probe in the sender), and probing it alone first would
-// send the least urgent alone whenever gas is even.
-test.skip("rr11x X2 STILL OPEN after f11zf (08 named at 100 with a lower bound; its own estimate at 101): 08's own estimate is alerted in the first block", async () => {
+// Was still open after f11zf: 08 was named at 100 with a lower bound (2,300,000), its own estimate (2,400,000) at 101: the
+// plan of 08 alone could only be estimated by sending it. Fixed h11p: right after the derived bound, its plan alone is
+// estimated without sending (the SDK's `estimateRebalance`, within the step's simulation budget): the alert at 100 leads
+// with 2,400,000; sends and landings unchanged.
+test("rr11x X2 was STILL OPEN after f11zf, fixed h11p (08 named at 100 with a lower bound; its own estimate at 101): 08's own estimate is alerted in the first block", async () => {
   const r = await run(8, 6, heavyLast("08", 2_400_000n, 1_500_000n))
   expect(r.messages.some((m) => m.startsWith("100 ") && m.includes("2400000 is above the Safe's cap of 1500000"))).toBe(true)
 }, 60_000)

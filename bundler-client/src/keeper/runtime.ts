@@ -173,7 +173,10 @@ export const ALONE_FACT_BLOCKS = 3n
  * - `refused`: its plan alone was refused for `cause` (`gas-cap`, `gas`, `paymaster`, `ambiguous`, `chain-rule`) with
  *   `reason` (the refusal's words); for `gas-cap`, `field` (callGasLimit, verificationGasLimit, preVerificationGas),
  *   `estimate` (gas, of its plan alone: the bundler's, or when `derived` a lower bound from two plans' estimates, their
- *   difference) and `cap` (gas). An `ambiguous` refusal alone is written only when another plan was accepted in the same
+ *   difference) and `cap` (gas); a `derived` one carries `alone` once its plan alone was estimated without being sent
+ *   (the SDK's `estimateRebalance`, in the step that derived it: reviews rr11x X2, rr11y Y3): `fits` false with that
+ *   plan's own `estimate` (gas) above the cap on the same field, or `fits` true (`estimate`: its signed limit on that
+ *   field, when read). An `ambiguous` refusal alone is written only when another plan was accepted in the same
  *   step (else it may be the bundler's outage: review rr11y Y4). A `chain-rule` refusal (the chain's simulation or the
  *   rule book refused its plan alone plan-wide) carries its refusal run's `key` (the id, or `*|id` for the rule book's)
  *   and `error` (the {@link ClampRuleRefusedError} its run alerts; after the fleet's shared runtime or a restart, rebuilt
@@ -197,6 +200,7 @@ export type AloneFact = {
   estimate?: bigint | undefined
   cap?: bigint | undefined
   derived?: true | undefined
+  alone?: { fits: boolean; estimate?: bigint | undefined } | undefined
   size?: number | undefined
   ratio?: number | undefined
   key?: string | undefined

@@ -3,6 +3,7 @@ import { type Address, BaseError, type Hex, type PublicClient, zeroAddress } fro
 import { AAVE_DUST_GAS_PER_RESERVE, getSwapMinAmountOut } from "@levpilot/sdk/utils"
 import { LeverageModuleRevertedError, OracleAnswerOutOfBoundsError, OracleCheckFailedError, VenueRefusedError, decodeVenueRevert } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import type { EstimateRebalanceReturnType } from "@levpilot/sdk/actions"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { inclusionPriceFactor, solveByLoanAsset } from "../solver/solver.js"
 import { stopExitResult } from "../solver/stopExit.js"
@@ -90,6 +91,11 @@ type StepAttempt = {
    * tried in the same step (review rr11p P2): alerted naming their sub-accounts.
    */
   fellThrough?: { subAccounts: readonly string[]; error: unknown }[] | undefined
+  /**
+   * An estimate-only attempt (`planAndSend`'s `estimateOnly`): the operation its plan would be sent as, estimated and
+   * signed by the SDK's `estimateRebalance`, never sent (gas, wei per gas).
+   */
+  estimated?: EstimateRebalanceReturnType | undefined
 }
 
 /**
@@ -987,16 +993,19 @@ export class SafeStep {
       return f !== undefined && aloneFactLeftOut(f, block) ? f : undefined
     }
     // The words naming one refused alone in the step's alert: the field, its estimate and the cap when known.
-    const aloneWords = (id: string, f: AloneFact) =>
-      f.cause === "ambiguous"
-        ? `the bundler answered the plan of ${id} alone "${f.answer ?? f.reason}" (block ${f.block}, while another plan was accepted)`
-        : f.field !== undefined && f.estimate !== undefined && f.cap !== undefined
-          ? f.derived
-            ? // A difference of two plans' estimates: its part with the others, not its plan alone (never tried; review
-              // rr11z Z3: a superadditive pair made the operator raise the cap for a plan of one that fits).
-              `${f.field} at least ${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} with the others (its part: the difference of two plans' estimates, a lower bound; its plan alone not tried)`
-            : `${f.field} ${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} alone`
-          : f.reason
+    const aloneWords = (id: string, f: AloneFact) => {
+      if (f.cause === "ambiguous") return `the bundler answered the plan of ${id} alone "${f.answer ?? f.reason}" (block ${f.block}, while another plan was accepted)`
+      if (f.field === undefined || f.estimate === undefined || f.cap === undefined) return f.reason
+      if (!f.derived) return `${f.field} ${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} alone`
+      // A difference of two plans' estimates: its part with the others, not its plan alone (review rr11z Z3: a
+      // superadditive pair made the operator raise the cap for a plan of one that fits).
+      const part = `${f.field} at least ${f.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} with the others (its part: the difference of two plans' estimates, a lower bound`
+      // Its plan alone estimated without sending (`exactAlone`): its own number first (reviews rr11x X2, rr11y Y3).
+      if (f.alone?.fits === false && f.alone.estimate !== undefined)
+        return `${f.field} ${f.alone.estimate} is above the Safe's cap of ${f.cap} for the plan of ${id} alone (estimated without sending); ${part})`
+      if (f.alone?.fits === true) return `${part}; its plan alone, estimated without sending, fits the cap${f.alone.estimate !== undefined ? ` (${f.field} ${f.alone.estimate})` : ""})`
+      return `${part}; its plan alone not tried)`
+    }
     // A plan of several sub-accounts refused Safe-wide for a cause that grows with its size (`isSizeDependentSafeWide`:
     // the prefund AA21 and the self-pay budget charge (sum of gas limits) x maxFeePerGas, a sponsor may cap one
     // operation's gas, the Safe's own gas-field caps), or answered Alto's ambiguous 500 (`answer`, `isAmbiguousAnswer`):
@@ -1012,8 +1021,9 @@ export class SafeStep {
     //   shared part), lighter than U's average (the weight is more urgent: review rr11y Y2) it joins L, else (gas even)
     //   the most urgent prefix of U that C fits by the average (`fittingSize`) is probed, halved while refused. So a
     //   heavy sub-account anywhere in the order does not hold back the ones after it, and one proven too big alone is named
-    //   in the first block; its own estimate alone is read when its plan alone is sent (review rr11x X4: a cap no plan fits
-    //   costs one probe a block while the table holds).
+    //   in the first block; its own estimate alone is read in that block without sending (`exactAlone`, the SDK's
+    //   `estimateRebalance`, within the budget once the narrowing probes nothing more; reviews rr11x X2, rr11y Y3), else
+    //   when its plan alone is sent (review rr11x X4: a cap no plan fits costs one probe a block while the table holds).
     // - gas / paymaster (no numbers): the plan without the ones refused alone first, then its most urgent half, quarter,
     //   ...; one refused alone is written in the table and the rest probed.
     // - ambiguous: with no accepted entry for the same answer in the table (no size conclusion), ONE probe
@@ -1066,15 +1076,46 @@ export class SafeStep {
         refusedNow.push({ id, fact: f })
       }
       // Named in the alert: the ones the table left out and the ones learned refused alone in this step.
+      // `derived`: only its part with the others is known to be above the cap (not its plan alone's own estimate).
+      const partOnly = (f: AloneFact) => f.derived === true && f.alone?.fits !== false
       const named = () => [
-        ...leftOut.filter((id) => !refusedNow.some((x) => x.id === id)).map((id) => ({ id, reason: aloneWords(id, t.facts.get(id) as AloneFact), cause: (t.facts.get(id) as AloneFact).cause, derived: (t.facts.get(id) as AloneFact).derived === true })),
-        ...refusedNow.map(({ id, fact }) => ({ id, reason: aloneWords(id, fact), cause: fact.cause, derived: fact.derived === true })),
+        ...leftOut.filter((id) => !refusedNow.some((x) => x.id === id)).map((id) => ({ id, reason: aloneWords(id, t.facts.get(id) as AloneFact), cause: (t.facts.get(id) as AloneFact).cause, derived: partOnly(t.facts.get(id) as AloneFact) })),
+        ...refusedNow.map(({ id, fact }) => ({ id, reason: aloneWords(id, fact), cause: fact.cause, derived: partOnly(fact) })),
       ]
+      // The exact estimate of each plan alone whose part this step derived as above the cap (a lower bound), read without
+      // sending (`planAndSend`'s `estimateOnly`: the SDK's `estimateRebalance`, the same build, headroom and caps check as
+      // a send; reviews rr11x X2, rr11y Y3), before the step's alert names it. Each probe counts against the plan's share
+      // of REFUSAL_SIMULATIONS_PER_STEP; made only when the narrowing probes nothing more (a plan was accepted and sent, or
+      // it fails), so it never takes a probe the narrowing needs and changes no plan sent. Its refusal on the same field
+      // gives `alone` its own estimate; accepted, `alone.fits`; any other failure (the node's, another field's) leaves the
+      // lower bound as it is (logged).
+      const exactAlone = async () => {
+        if (cap === undefined) return
+        for (const { id, fact } of refusedNow) {
+          if (budget <= 0) return
+          if (fact.cause !== "gas-cap" || fact.derived !== true || fact.alone !== undefined || fact.field === undefined) continue
+          budget -= 1
+          isolation.spent += 1
+          const attempt: StepAttempt = {}
+          try {
+            await this.planAndSend(rt, block, replace, snapshot, venues, outOfBand, new Set([...excluded, ...(provisional?.excluded ?? []), ...all].filter((x) => x !== id)), attempt, true, undefined, true)
+            if (attempt.estimated === undefined) continue
+            const signed = (attempt.estimated.userOperation as Record<string, unknown> | undefined)?.[fact.field]
+            fact.alone = { fits: true, estimate: typeof signed === "bigint" ? signed : undefined }
+          } catch (error) {
+            const g = gasLimitAboveCapOf(error)
+            if (g !== undefined && g.field === fact.field) fact.alone = { fits: false, estimate: g.value }
+            else logger.info({ safe, block: Number(block), subAccount: id, err: error instanceof Error ? error.message.split("\n")[0] : String(error) }, "the estimate-only probe of a plan alone failed; its derived lower bound stands")
+            continue
+          }
+        }
+      }
       // The alert's cause for one named: its own entry's (review rr11z Z4: an ambiguous answer alone was called "the Safe
       // cannot pay its gas", the default for a step with no Safe-wide cause).
       // (A `chain-rule` entry is left out up front and never narrowed: not named here.)
       const causeOf = (c: AloneFact["cause"]): SafeWideCause => (c === "ambiguous" ? "bundler-search" : c === "chain-rule" ? (wide?.cause ?? "gas") : c)
-      const onAccepted = (v: IsolationVerdict & { kind: "accepted" }, subset: readonly string[]) => {
+      const onAccepted = async (v: IsolationVerdict & { kind: "accepted" }, subset: readonly string[]) => {
+        await exactAlone()
         const sentIds = (v.sent ?? subset).map((x) => x.toLowerCase())
         for (const id of sentIds) t.facts.delete(id)
         if (answer !== undefined) {
@@ -1249,7 +1290,10 @@ export class SafeStep {
         parts.clear()
       }
       for (;;) {
-        if (budget <= 0 || candidates.length === 0) throw fail()
+        if (budget <= 0 || candidates.length === 0) {
+          await exactAlone()
+          throw fail()
+        }
         let subset: string[]
         let left: string | undefined
         if (flatAlone) subset = [candidates[0] as string]
@@ -1276,7 +1320,10 @@ export class SafeStep {
           left = U.at(-1) as string
           subset = order([...L, ...U.slice(0, -1)])
         }
-        if (subset.length === 0) throw fail()
+        if (subset.length === 0) {
+          await exactAlone()
+          throw fail()
+        }
         const r = await probe(subset)
         if (r.v?.kind === "accepted") {
           // The one left out when the rest was accepted: its part is at least E(L+U) - cap; above the cap, it is refused
@@ -1742,6 +1789,10 @@ export class SafeStep {
    * `keepPending` (an isolation probe, or a plan with due sub-accounts left out: reviews rr11m M2, rr11n N2). A plan with
    * the turn, not the most urgent nor the last ranked, whose send fails with an error `fallThrough` accepts (one the step
    * would rethrow) gives way to the next ranked plan in this call (`attempt.fellThrough`; review rr11p P2).
+   * `estimateOnly` (a narrowing's exact probe of one sub-account's plan alone, reviews rr11x X2 / rr11y Y3): the plan is
+   * built and clamped alike, then only estimated (`RebalanceSender.estimate`, the SDK's `estimateRebalance`: the same
+   * build, headroom and caps check as a send), never sent nor remembered (`rt.sentPlan`), no `observed` event; the
+   * operation is `attempt.estimated`, and the SDK's refusal (e.g. `GasFieldAboveCapError`) is thrown.
    */
   private async planAndSend(
     rt: SafeRuntime,
@@ -1754,6 +1805,7 @@ export class SafeStep {
     attempt: StepAttempt,
     keepPending = false,
     fallThrough?: (error: unknown, plan: ChainPlan, attempt: StepAttempt) => boolean,
+    estimateOnly = false,
   ): Promise<void> {
     const { config, clients, store, logger, events } = this.deps
     const safe = rt.config.address
@@ -1810,7 +1862,7 @@ export class SafeStep {
     }
     const results = [...byAsset.values()]
     for (const r of results) if (!result?.plan || (r.plan && urgencyOf(r, input) < urgencyOf(result, input))) result = r
-    events.emit({ type: "observed", safe, block, snapshot, result })
+    if (!estimateOnly) events.emit({ type: "observed", safe, block, snapshot, result })
     // no-rescue is reported by the caller on the last attempt's results (a re-plan without a refused sub-account included).
     attempt.results = results
     const plan = result?.plan
@@ -1915,6 +1967,10 @@ export class SafeStep {
       // The snapshot's Aave collateral reads go with the plan: the SDK's validation at the same block reads them no more.
       // Remembered for the tracker; a swap rescue refused short of its repayment is noted for the next plan (rr13 F6).
       const quote = { block: snapshot.blockNumber, timestamp: snapshot.timestamp }
+      if (estimateOnly) {
+        attempt.estimated = await this.deps.sender.estimate(rt, chainPlan, replace, urgent, snapshot.aaveCollateral)
+        return
+      }
       try {
         await sendNotingShortfall(rt, chainPlan, quote, () => this.deps.clock.now() / 1_000, () => this.deps.sender.send(rt, snapshot.blockNumber, chainPlan, replace, plan, urgent, snapshot.aaveCollateral))
       } catch (error) {

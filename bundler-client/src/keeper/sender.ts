@@ -4,7 +4,7 @@ import { type Address, BaseError, ContractFunctionRevertedError, type LocalAccou
 import type { BundlerClient } from "viem/account-abstraction"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { type ToKeeperAccountReturnType, toKeeperAccount } from "@levpilot/sdk/accounts"
-import { selfPayValidationGas, sendRebalance } from "@levpilot/sdk/actions"
+import { type EstimateRebalanceReturnType, type SendRebalanceParameters, estimateRebalance, selfPayValidationGas, sendRebalance } from "@levpilot/sdk/actions"
 import {
   BundlerUnavailableError,
   NoTriggerError,
@@ -139,15 +139,7 @@ export class RebalanceSender {
   async send(rt: SafeRuntime, block: bigint, plan: ChainPlan, replace: PendingOperation | undefined, solverPlan?: Plan, urgent = false, aaveCollateral?: AaveCollateralShare | undefined): Promise<SendOutcome | undefined> {
     const { config, clients, store, metrics, logger, events, clock } = this.deps
     const safe = rt.config.address
-    const account = await this.keeperAccount(rt)
-    const [nonce, market, automation] = await Promise.all([
-      replace ? BigInt(replace.nonce) : account.getNonce(),
-      clients.estimateFees(),
-      clients.publicClient.readContract({ address: config.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [safe] }),
-    ])
-    const caps = { maxFeePerGas: BigInt(automation.maxFeePerGas), maxPriorityFeePerGas: BigInt(automation.maxPriorityFeePerGas) }
-    const previous = replace ? { maxFeePerGas: BigInt(replace.maxFeePerGas), maxPriorityFeePerGas: BigInt(replace.maxPriorityFeePerGas) } : undefined
-    const priced = priceUserOperation({ market, caps, previous, bumpPercent: config.feeBumpPercent, urgent })
+    const { account, nonce, market, caps, previous, priced } = await this.quote(rt, replace, urgent)
     // One operation (its nonce and first send): gas-cap-below-market and replacement-blocked are alerted once for it, a
     // spike that lasts does not page at every resend.
     const operationKey = `${nonce}@${replace?.firstSentBlock ?? replace?.sentBlock ?? block}`
@@ -198,23 +190,7 @@ export class RebalanceSender {
     }
     const send = async (bundler: BundlerClient, sponsored: boolean, validate: boolean) => {
       await store.setPending(safe, { ...intent, sponsored })
-      return await sendRebalance(bundler, {
-        account,
-        plan,
-        deployments: clients.deployments,
-        validate,
-        ...(aaveCollateral !== undefined ? { aaveCollateral } : {}),
-        // An ERC-20 paymaster's exact pre-charge must be left for it (PaymasterTokenChargeError otherwise).
-        // With room for the paymaster's price to fall before inclusion (`paymasterPriceMarginBps`).
-        ...(sponsored ? { paymasterToken: paymasterTokenOf(this.deps), paymasterPriceMarginBps: this.deps.config.paymasterPriceMarginBps } : {}),
-        nonce,
-        ...fees,
-        // Self-paid: the bundler's estimate (Alto drops state overrides without a paymaster, and does not need them:
-        // the module skips its caps for the placeholder signature), padded by the validation work the placeholder
-        // skips; the call gas gets the SDK's interest-accrual headroom. No fixed limits: the EntryPoint charges 10% of
-        // unused call gas and the self-pay budget is charged at the limits.
-        ...(sponsored ? {} : { estimationOverride: false, verificationGasPadding: selfPayValidationGas }),
-      })
+      return await sendRebalance(bundler, this.rebalanceParameters({ account, plan, sponsored, validate, aaveCollateral, nonce, fees }))
     }
     // Fees below the bundler's lowest valid gas prices (priced from the node's estimate when the bundler's gas price
     // endpoint did not answer) are refused with the minimum named: raised to it within the caps and sent again in this
@@ -425,6 +401,81 @@ export class RebalanceSender {
     logger.info({ safe, userOpHash, nonce: nonce.toString(), sponsored, attempt, block: Number(block), actions: plan.actions.length, subAccounts, sigma }, "rebalance sent")
     events.emit({ type: "sent", safe, block, userOpHash, nonce, sponsored, attempt, plan })
     return paymasterOverloaded ? "overloaded" : "sent"
+  }
+
+  /**
+   * Estimates `plan` for the Safe of `rt` as {@link send} would send it, without sending (the SDK's `estimateRebalance`:
+   * the same build, gas headroom and caps check as `sendRebalance`): the same bundler (the sponsored one when a paymaster
+   * is configured, else the Safe's own with its self-pay padding), nonce (`replace`'s, else the chain's) and fees (priced
+   * at the market within the Safe's caps). Nothing is persisted, no alert or metric is written, no backoff is set, and a
+   * paymaster's refusal is not retried self-paid. A narrowing's probe reads with it the estimate of one sub-account's
+   * plan alone (review rr11x X2 / rr11y Y3).
+   *
+   * @returns The signed, unsent operation and the bundler's raw estimate ({@link EstimateRebalanceReturnType}; gas, wei per gas).
+   * @throws Whatever `estimateRebalance` throws, as it throws it (e.g. `GasFieldAboveCapError` with the field, its value
+   *   and the cap in gas).
+   */
+  async estimate(rt: SafeRuntime, plan: ChainPlan, replace: PendingOperation | undefined, urgent = false, aaveCollateral?: AaveCollateralShare | undefined): Promise<EstimateRebalanceReturnType> {
+    const { clients } = this.deps
+    const { account, nonce, priced } = await this.quote(rt, replace, urgent)
+    const fees = priced.fees
+    const sponsored = clients.sponsoredBundler !== undefined
+    return await estimateRebalance(clients.sponsoredBundler ?? clients.bundler, this.rebalanceParameters({ account, plan, sponsored, validate: true, aaveCollateral, nonce, fees }))
+  }
+
+  /**
+   * One operation's nonce (`replace`'s, else the chain's on the keeper's key) and fees: the market's, capped at the Safe's
+   * `maxFeePerGas` / `maxPriorityFeePerGas` (a replacement bumped by `feeBumpPercent`; `priceUserOperation`), wei per gas.
+   */
+  private async quote(rt: SafeRuntime, replace: PendingOperation | undefined, urgent: boolean) {
+    const { config, clients } = this.deps
+    const account = await this.keeperAccount(rt)
+    const [nonce, market, automation] = await Promise.all([
+      replace ? BigInt(replace.nonce) : account.getNonce(),
+      clients.estimateFees(),
+      clients.publicClient.readContract({ address: config.deployment.leverageModule, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [rt.config.address] }),
+    ])
+    const caps = { maxFeePerGas: BigInt(automation.maxFeePerGas), maxPriorityFeePerGas: BigInt(automation.maxPriorityFeePerGas) }
+    const previous = replace ? { maxFeePerGas: BigInt(replace.maxFeePerGas), maxPriorityFeePerGas: BigInt(replace.maxPriorityFeePerGas) } : undefined
+    const priced = priceUserOperation({ market, caps, previous, bumpPercent: config.feeBumpPercent, urgent })
+    return { account, nonce, market, caps, previous, priced }
+  }
+
+  /** The SDK parameters of one of this keeper's operations, shared by {@link send} and {@link estimate}. */
+  private rebalanceParameters({
+    account,
+    plan,
+    sponsored,
+    validate,
+    aaveCollateral,
+    nonce,
+    fees,
+  }: {
+    account: ToKeeperAccountReturnType
+    plan: ChainPlan
+    sponsored: boolean
+    validate: boolean
+    aaveCollateral: AaveCollateralShare | undefined
+    nonce: bigint
+    fees: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+  }): SendRebalanceParameters {
+    return {
+      account,
+      plan,
+      deployments: this.deps.clients.deployments,
+      validate,
+      ...(aaveCollateral !== undefined ? { aaveCollateral } : {}),
+      // An ERC-20 paymaster's exact pre-charge must be left for it (PaymasterTokenChargeError otherwise).
+      // With room for the paymaster's price to fall before inclusion (`paymasterPriceMarginBps`).
+      ...(sponsored ? { paymasterToken: paymasterTokenOf(this.deps), paymasterPriceMarginBps: this.deps.config.paymasterPriceMarginBps } : {}),
+      nonce,
+      ...fees,
+      // Self-paid: the bundler's estimate (Alto drops state overrides without a paymaster, and does not need them:
+      // the module skips its caps for the placeholder signature), padded by the validation work the placeholder
+      // skips; the call gas gets the SDK's interest-accrual headroom. No fixed limits: the EntryPoint charges 10% of
+      // unused call gas and the self-pay budget is charged at the limits.
+      ...(sponsored ? {} : { estimationOverride: false, verificationGasPadding: selfPayValidationGas }),
+    }
   }
 
   private async keeperAccount(rt: SafeRuntime): Promise<ToKeeperAccountReturnType> {

@@ -310,7 +310,9 @@ export function stepSnapshotAt(state: ReturnType<typeof stepSafeState>, k: numbe
  * other is recorded in `landed` the same way and its sub-accounts for which `rescued(id)` holds (lowercase; all by
  * default) join `gone`, the fixture's "back in band from the next block" set (`present` filters them out). A plan for
  * which `thrown(plan, block)` returns an error (a bundler's, a non-loss revert) is recorded in `sent` and fails with it,
- * before the refusal check.
+ * before the refusal check. An estimate-only probe (`estimate`, as `RebalanceSender.estimate`) is recorded in
+ * `estimated` only (at the block of the last send: a narrowing probes after the refused plan's send) and answered as a
+ * send would be (`thrown`, then `refused`), else with an empty operation.
  */
 export function refusingSender(
   refused: (plan: ChainPlan, block: bigint) => boolean,
@@ -324,8 +326,19 @@ export function refusingSender(
   const gone = new Set<string>()
   const sent: string[] = []
   const landed: string[] = []
+  // Estimate-only probes (`RebalanceSender.estimate`): never sent, never landed; `thrown` and `refused` answer them as a send.
+  const estimated: string[] = []
+  let block = 0n
   const sender = {
+    estimate: async (_rt: unknown, plan: ChainPlan) => {
+      estimated.push(`${block} ${plan.subAccounts.map((id) => id.slice(2, 4)).join(",")}`)
+      const error = thrown(plan, block)
+      if (error) throw error
+      if (refused(plan, block)) throw new ValueLossExceededError({ loss, moved, maxLossBps: 300n })
+      return { userOperation: {}, bundlerEstimate: undefined }
+    },
     send: async (_rt: unknown, b: bigint, plan: ChainPlan) => {
+      block = b
       const ids = plan.subAccounts.map((id) => id.slice(2, 4)).join(",")
       sent.push(`${b} ${ids}`)
       const error = thrown(plan, b)
@@ -336,7 +349,7 @@ export function refusingSender(
     },
   }
   const present = <T extends { subAccount: string }>(subs: T[]) => subs.filter((s) => !gone.has(s.subAccount.toLowerCase()))
-  return { sender, sent, landed, gone, present }
+  return { sender, sent, landed, gone, present, estimated }
 }
 
 /**

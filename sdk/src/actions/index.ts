@@ -109,6 +109,8 @@ export {
   type SendRebalanceReturnType,
   type SendRebalanceErrorType,
   sendRebalance,
+  type EstimateRebalanceReturnType,
+  estimateRebalance,
 } from "./sendRebalance.js"
 export {
   type AutomationConfigInput,

@@ -183,32 +183,18 @@ export function paddedGasLimit(estimate: bigint, pad: bigint, cap: bigint): bigi
 }
 
 /**
- * Sends a keeper UserOperation `executeRebalance(keeper, plan)` from a keeper account (`toKeeperAccount`) through
- * the client's bundler, with the client's paymaster when it has one. The plan is validated against chain state first;
- * the operation is then prepared (nonce on the keeper's nonce key, fees, paymaster fields, gas estimated with the
- * Safe's caps lifted and the call gas padded by `callGasMarginBps`), signed, and sent with one `eth_sendUserOperation`.
- * Failures come back as named errors: module custom errors decoded, AA22 as an expired key, AA24 as a rejected keeper
- * signature, a paymaster refusal as `PaymasterRefusedError` (no answer: `PaymasterUnavailableError`), AA25 as
- * `UserOperationInFlightError` (AA25 in gas estimation while the nonce is still unused: `PendingOperationFailedError`,
- * another pending operation's failure), a bundler that
- * cannot be reached before sending as `BundlerUnavailableError`, and an unusable answer to the send itself (the
- * operation may be in the mempool) as `UnconfirmedUserOperationError` with the nonce and the locally computed hash.
- *
- * @param client - A SmartAccountClient (or bundler client) whose account is a keeper account.
- * @param parameters - {@link SendRebalanceParameters}
- * @returns The UserOperation hash. {@link SendRebalanceReturnType}
- * @example
- * const hash = await sendRebalance(keeperClient, {
- *   plan: { subAccounts: [id], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: vault, amount }, { kind: "Repay", subAccount: 0, amount }] },
- * })
- * await keeperClient.waitForUserOperationReceipt({ hash })
- * // a resend of a stuck op: same nonce, higher fees
- * await sendRebalance(keeperClient, { plan, nonce, maxFeePerGas: fee * 2n, maxPriorityFeePerGas: tip * 2n })
+ * The one build of a keeper operation, shared by {@link sendRebalance} and {@link estimateRebalance}: the plan validated
+ * (`validate`), `executeRebalance(keeper, plan)` encoded, the overrides checked, gas estimated by the bundler (the Safe's
+ * caps lifted in a state override, `estimationOverride`), the call gas padded by `callGasMarginBps` and checked against
+ * the execution (`getRebalanceExecutionGas`), the operation prepared (nonce, fees, paymaster fields) and signed (the
+ * keeper account's signer checks the Safe's automation settings first: pause, each gas field against its cap,
+ * `GasFieldAboveCapError`, required paymaster, self-pay budget), then, with `paymasterToken`, the plan judged again with
+ * the token paymaster's pre-charge kept aside. Nothing is sent. Errors are thrown named as `sendRebalance` documents.
  */
-export async function sendRebalance(
+async function buildRebalanceOperation(
   client: Client<Transport, Chain | undefined, SmartAccount | undefined>,
   parameters: SendRebalanceParameters,
-): Promise<SendRebalanceReturnType> {
+): Promise<{ userOperation: UserOperation<"0.7">; account: SmartAccount; keeper: SmartAccount & KeeperAccountExtension; reader: Client<Transport, Chain | undefined>; bundlerEstimate: EstimateRebalanceReturnType["bundlerEstimate"] }> {
   const { plan, validate = true, estimationOverride = true, paymasterContext, deployments } = parameters
   const account = parameters.account ?? client.account
   if (!account) throw new AccountNotFoundError()
@@ -226,6 +212,7 @@ export async function sendRebalance(
   const reader = account.client as Client<Transport, Chain | undefined>
   const bundlerUrl = (client.transport as { url?: string | undefined }).url
   let userOperation: UserOperation<"0.7">
+  let bundlerEstimate: EstimateRebalanceReturnType["bundlerEstimate"]
   try {
     const stateOverride = estimationOverride ? await getKeeperEstimationStateOverride({ client: reader, module: keeper.module, safe: keeper.safe }) : undefined
     const extra = { ...(stateOverride ? { stateOverride } : {}), ...(paymasterContext !== undefined ? { paymasterContext } : {}) }
@@ -235,6 +222,7 @@ export async function sendRebalance(
         getAction(client, estimateUserOperationGas, "estimateUserOperationGas")({ account, callData, ...overrides, ...extra } as Parameters<typeof estimateUserOperationGas>[1]),
         readContract(reader, { address: keeper.module, abi: leverageModuleAbi, functionName: "getAutomationConfig", args: [keeper.safe] }),
       ])
+      bundlerEstimate = { callGasLimit: estimate.callGasLimit, verificationGasLimit: estimate.verificationGasLimit, preVerificationGas: estimate.preVerificationGas }
       const cap = BigInt(config.maxCallGasLimit)
       const pad = (gas: bigint) => {
         const margin = (gas * marginBps) / 10_000n
@@ -282,6 +270,38 @@ export async function sendRebalance(
       deployments,
       priceMarginBps: parameters.paymasterPriceMarginBps ?? defaultPaymasterPriceMarginBps,
     })
+  return { userOperation, account, keeper, reader, bundlerEstimate }
+}
+
+/**
+ * Sends a keeper UserOperation `executeRebalance(keeper, plan)` from a keeper account (`toKeeperAccount`) through
+ * the client's bundler, with the client's paymaster when it has one. The plan is validated against chain state first;
+ * the operation is then prepared (nonce on the keeper's nonce key, fees, paymaster fields, gas estimated with the
+ * Safe's caps lifted and the call gas padded by `callGasMarginBps`), signed, and sent with one `eth_sendUserOperation`.
+ * Failures come back as named errors: module custom errors decoded, AA22 as an expired key, AA24 as a rejected keeper
+ * signature, a paymaster refusal as `PaymasterRefusedError` (no answer: `PaymasterUnavailableError`), AA25 as
+ * `UserOperationInFlightError` (AA25 in gas estimation while the nonce is still unused: `PendingOperationFailedError`,
+ * another pending operation's failure), a bundler that
+ * cannot be reached before sending as `BundlerUnavailableError`, and an unusable answer to the send itself (the
+ * operation may be in the mempool) as `UnconfirmedUserOperationError` with the nonce and the locally computed hash.
+ * {@link estimateRebalance} runs the same build and stops before the send.
+ *
+ * @param client - A SmartAccountClient (or bundler client) whose account is a keeper account.
+ * @param parameters - {@link SendRebalanceParameters}
+ * @returns The UserOperation hash. {@link SendRebalanceReturnType}
+ * @example
+ * const hash = await sendRebalance(keeperClient, {
+ *   plan: { subAccounts: [id], actions: [{ kind: "WithdrawFromPool", subAccount: 0, pool: vault, amount }, { kind: "Repay", subAccount: 0, amount }] },
+ * })
+ * await keeperClient.waitForUserOperationReceipt({ hash })
+ * // a resend of a stuck op: same nonce, higher fees
+ * await sendRebalance(keeperClient, { plan, nonce, maxFeePerGas: fee * 2n, maxPriorityFeePerGas: tip * 2n })
+ */
+export async function sendRebalance(
+  client: Client<Transport, Chain | undefined, SmartAccount | undefined>,
+  parameters: SendRebalanceParameters,
+): Promise<SendRebalanceReturnType> {
+  const { userOperation, account, keeper, reader } = await buildRebalanceOperation(client, parameters)
   const unconfirmed = async (cause: Error | undefined, answer?: unknown) =>
     new UnconfirmedUserOperationError({
       sender: userOperation.sender,
@@ -310,6 +330,48 @@ export async function sendRebalance(
   }
   if (typeof answer !== "string" || !isHex(answer) || answer.length !== 66) throw await unconfirmed(undefined, answer)
   return answer
+}
+
+/**
+ * What {@link estimateRebalance} built, nothing of it sent:
+ * - `userOperation`: the keeper UserOperation exactly as {@link sendRebalance} would send it (v0.7 shape; gas limits,
+ *   fees and `nonce` as bigints: gas, wei per gas), signed by the keeper key;
+ * - `bundlerEstimate`: the bundler's own estimate before the call gas headroom (gas), when it was asked for one (no
+ *   `callGasLimit` given and `callGasMarginBps` above 0), else undefined.
+ */
+export type EstimateRebalanceReturnType = {
+  userOperation: UserOperation<"0.7">
+  bundlerEstimate: { callGasLimit: bigint; verificationGasLimit: bigint; preVerificationGas: bigint } | undefined
+}
+
+/**
+ * Estimate-only {@link sendRebalance}: the same build (one code path, `buildRebalanceOperation`): validation, the
+ * bundler's gas estimate with the Safe's caps lifted, the same call gas headroom (`callGasMarginBps`, at least
+ * {@link minCallGasMargin}, clipped to the cap by {@link paddedGasLimit}) checked against the execution, the operation
+ * prepared and signed (the keeper account's signer runs the Safe's automation checks: a gas field above its cap is
+ * thrown as `GasFieldAboveCapError` naming the field, its value and the cap, in gas), and with `paymasterToken` the
+ * pre-charge check. It then returns the operation instead of calling `eth_sendUserOperation`: no operation reaches the
+ * bundler's mempool, no nonce is used, no fee is paid. A keeper reads with it what one plan needs (a narrowing's plan of
+ * one sub-account) without sending it.
+ *
+ * @param client - As for {@link sendRebalance}: a SmartAccountClient (or bundler client) whose account is a keeper account.
+ * @param parameters - {@link SendRebalanceParameters}, the same as a send's.
+ * @returns {@link EstimateRebalanceReturnType}: the signed operation and the bundler's raw estimate.
+ * @throws The errors {@link sendRebalance} throws before its send ({@link SendRebalanceErrorType}): the validation's
+ *   (`NoTriggerError`, the rule book's), `InvalidRebalanceOverrideError`, `BundlerUnavailableError`,
+ *   `PendingOperationFailedError` / `UserOperationInFlightError` (AA25 in estimation), `GasFieldAboveCapError` (and the
+ *   other automation checks of the signer), `PaymasterTokenChargeError`, `PaymasterChargeUnknownError`, the module's
+ *   decoded errors; never `UnconfirmedUserOperationError` (nothing is sent).
+ * @example
+ * const { userOperation } = await estimateRebalance(keeperClient, { plan })
+ * userOperation.callGasLimit // gas, the limit a send would sign
+ */
+export async function estimateRebalance(
+  client: Client<Transport, Chain | undefined, SmartAccount | undefined>,
+  parameters: SendRebalanceParameters,
+): Promise<EstimateRebalanceReturnType> {
+  const { userOperation, bundlerEstimate } = await buildRebalanceOperation(client, parameters)
+  return { userOperation, bundlerEstimate }
 }
 
 /**
