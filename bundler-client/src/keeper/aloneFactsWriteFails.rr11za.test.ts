@@ -58,7 +58,7 @@ test("rr11za A3 (held, reference): a writable store: I sent at every block 100-1
   for (const b of [100, 101, 102, 103]) expect(sent).toContain(`${b} b1`)
 })
 
-failing("rr11za A3 FAILS TODAY (measured: one ENOSPC at 100's persist: sends 100 a1,b1 / a1 / b1 then none at 101-103, run rejects at 100, rt.busy true, alerts only 100 nothing-to-send): expected the Safe stepped again at 101 (I sent), the write failure alerted, busy released", async () => {
+test("rr11za A3 (was FAILS TODAY, fixed a3) (measured: one ENOSPC at 100's persist: sends 100 a1,b1 / a1 / b1 then none at 101-103, run rejects at 100, rt.busy true, alerts only 100 nothing-to-send): expected the Safe stepped again at 101 (I sent), the write failure alerted, busy released", async () => {
   const { sent, rejected, busy, alerts } = await steps(1)
   expect(rejected).toEqual([])
   expect(busy).toBe(false)
