@@ -16,8 +16,7 @@ import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./te
 // `setPending` inside the step is caught: alerted, backed off, retried next block.)
 // Fixture (f11zh's): X's plan is refused plan-wide by the chain's simulation in every block, I's plan is accepted and
 // sent (it never lands). X is written refused alone at 100: the table changes, so the store is written at 100.
-// Run the FAILS TODAY case with RR11ZA_FAILING=true.
-const failing = process.env.RR11ZA_FAILING === "true" ? test : test.skip
+// Was gated by RR11ZA_FAILING until fixed on branch a3.
 const X = `0x${"a1".repeat(32)}` as Hex
 const I = `0x${"b1".repeat(32)}` as Hex
 const WAD = 10n ** 18n
