@@ -16,8 +16,7 @@ import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./te
 // `setPending` inside the step is caught: alerted, backed off, retried next block.)
 // Fixture (f11zh's): X's plan is refused plan-wide by the chain's simulation in every block, I's plan is accepted and
 // sent (it never lands). X is written refused alone at 100: the table changes, so the store is written at 100.
-// Run the FAILS TODAY case with RR11ZA_FAILING=true.
-const failing = process.env.RR11ZA_FAILING === "true" ? test : test.skip
+// Was gated by RR11ZA_FAILING until fixed on branch a3.
 const X = `0x${"a1".repeat(32)}` as Hex
 const I = `0x${"b1".repeat(32)}` as Hex
 const WAD = 10n ** 18n
@@ -58,7 +57,7 @@ test("rr11za A3 (held, reference): a writable store: I sent at every block 100-1
   for (const b of [100, 101, 102, 103]) expect(sent).toContain(`${b} b1`)
 })
 
-failing("rr11za A3 FAILS TODAY (measured: one ENOSPC at 100's persist: sends 100 a1,b1 / a1 / b1 then none at 101-103, run rejects at 100, rt.busy true, alerts only 100 nothing-to-send): expected the Safe stepped again at 101 (I sent), the write failure alerted, busy released", async () => {
+test("rr11za A3 (was FAILS TODAY, fixed a3) (measured: one ENOSPC at 100's persist: sends 100 a1,b1 / a1 / b1 then none at 101-103, run rejects at 100, rt.busy true, alerts only 100 nothing-to-send): expected the Safe stepped again at 101 (I sent), the write failure alerted, busy released", async () => {
   const { sent, rejected, busy, alerts } = await steps(1)
   expect(rejected).toEqual([])
   expect(busy).toBe(false)

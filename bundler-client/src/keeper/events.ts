@@ -111,6 +111,7 @@ export type AlertKind =
   | "key-revoked"
   | "reverted"
   | "rescue-infeasible"
+  | "state-write-failed"
 
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
@@ -131,6 +132,7 @@ export const alertKinds: readonly AlertKind[] = [
   "key-revoked",
   "reverted",
   "rescue-infeasible",
+  "state-write-failed",
 ]
 
 /** Consecutive heads whose discovery read failed (unreachable node) before a `discovery-stalled` alert. */

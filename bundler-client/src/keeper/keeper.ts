@@ -125,7 +125,10 @@ export class Keeper {
     await this.init()
     this.started.loop.start((block) => {
       for (const safe of this.safes.keys()) {
-        const p = this.processSafe(safe, block).finally(() => this.inflight.delete(p))
+        // One Safe's unexpected failure is logged, never an unhandled rejection (Node 20 would exit: review rr11za A3).
+        const p = this.processSafe(safe, block)
+          .catch((error: unknown) => this.logger.error({ safe, block: Number(block), error: error instanceof Error ? error.message : String(error) }, "a Safe's step failed"))
+          .finally(() => this.inflight.delete(p))
         this.inflight.add(p)
       }
     })

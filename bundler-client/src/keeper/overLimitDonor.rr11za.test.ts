@@ -10,8 +10,7 @@ import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./te
 // WETH each) with NO idle USDC, n sub-accounts below their band (health 1.05 - k/1000) and one donor in its band (1.45, 10,000 WETH):
 // each rescue is funded by a borrow on the donor. Up to 7 due the keeper sends one plan [donor + 7]; from 8 due the
 // solver's structural-limit branch leaves out the only donor (solver.ts, "A rescue is not given up for a donor"), and
-// no plan is sent at all, every block. Run the FAILS TODAY case with RR11ZA_FAILING=true.
-const failing = process.env.RR11ZA_FAILING === "true" ? test : test.skip
+// no plan is sent at all, every block. (Fixed on branch a3.)
 const id = (k: number) => `0x${(k + 1).toString(16).padStart(2, "0").repeat(32)}` as Hex
 const DONOR = `0x${"dd".repeat(32)}` as Hex
 
@@ -41,7 +40,7 @@ test("rr11za A1 keeper (held, reference): 7 due and one donor, no idle: one plan
   expect(sent).toEqual(["100 8"])
 })
 
-failing("rr11za A1 keeper FAILS TODAY (measured: 8 due + 1 donor, no idle: 0 sends in blocks 100-102; 8 rescue-infeasible alerts at 100 saying 'funds binds', none after): expected the 7 most urgent sent with the donor at 100", async () => {
+test("rr11za A1 keeper (was FAILS TODAY, fixed a3) (measured: 8 due + 1 donor, no idle: 0 sends in blocks 100-102; 8 rescue-infeasible alerts at 100 saying 'funds binds', none after): expected the 7 most urgent sent with the donor at 100", async () => {
   const { sent, events } = await crashSteps(8, 3)
   expect(sent, events.join("\n")).toContain("100 8")
   expect(events.filter((e) => e.endsWith("rescue-infeasible"))).toEqual([])

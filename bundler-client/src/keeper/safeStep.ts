@@ -509,8 +509,10 @@ export class SafeStep {
       )
       backoff(rt, this.deps.config.retry, this.deps.clock.now())
     } finally {
-      this.persistAloneFacts(rt)
+      // Released first: a state file that cannot be written (disk full, read-only) must not stop the Safe for good
+      // (review rr11za A3: busy stayed true and the step's promise rejected).
       rt.busy = false
+      this.persistAloneFacts(rt, block)
     }
   }
 
@@ -538,10 +540,15 @@ export class SafeStep {
    * Persists the Safe's alone table after each step (`PendingStore.setAloneFacts`, the state file; written only when it
    * changed), never in a dry run (the production state file is not rewritten by a `--dry-run` keeper).
    */
-  private persistAloneFacts(rt: SafeRuntime): void {
+  private persistAloneFacts(rt: SafeRuntime, block: bigint): void {
     if (this.deps.dryRun || this.deps.store.setAloneFacts === undefined) return
     const t = rt.aloneFacts
-    this.deps.store.setAloneFacts(rt.config.address, t === undefined || (t.facts.size === 0 && t.outage === undefined) ? undefined : encodeShared(t))
+    try {
+      this.deps.store.setAloneFacts(rt.config.address, t === undefined || (t.facts.size === 0 && t.outage === undefined) ? undefined : encodeShared(t))
+    } catch (error) {
+      // The table is a memory of refusals, not funds: the Safe goes on being managed; the operator is told.
+      this.deps.events.alert(rt.config.address, block, "state-write-failed", error instanceof Error ? error : new Error(String(error)))
+    }
   }
 
   /**

@@ -181,7 +181,11 @@ function solveWithBuffers(input: SolverInput): SolverResult {
         .map((o, i) => (o.role === "source" && !exclusions.sources.has(i) ? i : -1))
         .filter((i) => i >= 0)
         .sort((a, b) => given(a) - given(b))[0]
-      if (smallest !== undefined && urgency(least) < 1) {
+      // Only while the plan's targets alone fit one operation: with MAX_SUB_ACCOUNTS targets or more, no source left
+      // out can make it fit, and leaving out the last donor strands every rescue (review rr11za A1: 8+ targets below
+      // their band, one in-band donor, no idle: nothing was sent).
+      const targets = result.outcomes.filter((o, i) => o.role === "target" && !exclusions.targets.has(i)).length
+      if (smallest !== undefined && urgency(least) < 1 && targets < Number(MAX_SUB_ACCOUNTS)) {
         exclusions.sources.set(smallest, "over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS); larger sources fund the rescue")
         continue
       }
