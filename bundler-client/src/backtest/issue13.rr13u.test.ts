@@ -203,6 +203,19 @@ describe("rr13u U2: slow bleed with a late wick: the autopilot's health lags thr
     const p = bleedWick(0.45, 0.16, 980)
     expect(runBacktest(p, buffered, "autopilot").liquidationLoss).toBeLessThanOrEqual(runBacktest(p, buffered, "dfs-style").liquidationLoss)
   })
+  /** A wick at every `every`-th minute of a noisy bleed: the wick minutes that liquidate autopilot only, and how many
+   * runs threshold survived. */
+  const wickSweep = (drop: number, minutes: number, wick: number, every: number, seed: number) => {
+    const only: number[] = []
+    let survived = 0
+    for (let at = every; at < minutes - 10; at += every) {
+      const p = noisyBleedWick(drop, minutes, wick, at, seed)
+      if (liquidations(p, buffered, "threshold") > 0) continue
+      survived++
+      if (liquidations(p, buffered, "autopilot") > 0) only.push(at)
+    }
+    return { only, survived }
+  }
   // Variant (f13n): a noisy bleed of another slope and length (seed 29: 2 h calm, -40 % over 20 h with per-minute
   // noise, a 15 % wick of 3 min down and 6 back, 4 h calm), the wick at every 37th minute of the bleed. Chosen blind, it
   // failed after the landing fix ([888, 925] autopilot-only) by a second mechanism: the wick itself trips the drawdown
@@ -210,28 +223,14 @@ describe("rr13u U2: slow bleed with a late wick: the autopilot's health lags thr
   // (liquidated at 0.992 / 0.975 where threshold's pool rescue at the same poll landed at 1.326). Fixed in the engine
   // (`jumping`: no exit inside a jump, the buffers-first rescue goes); so this variant is no longer held out.
   test("f13n U2 variant: a noisy -40 % / 20 h bleed, a 15 % wick at every 37th minute: no autopilot-only liquidation", () => {
-    const only: number[] = []
-    let survived = 0
-    for (let at = 37; at < 20 * 60 - 10; at += 37) {
-      const p = noisyBleedWick(0.4, 20 * 60, 0.15, at, 29)
-      if (liquidations(p, buffered, "threshold") > 0) continue
-      survived++
-      if (liquidations(p, buffered, "autopilot") > 0) only.push(at)
-    }
+    const { only, survived } = wickSweep(0.4, 20 * 60, 0.15, 37, 29)
     expect(survived).toBeGreaterThan(10)
     expect(only).toEqual([])
   })
   // Held out (f13n, written after both fixes and run once, not tuned on): seed 61, -30 % over 16 h, an 18 % wick at
   // every 41st minute of the bleed.
   test("f13n U2 held-out: a noisy -30 % / 16 h bleed, an 18 % wick at every 41st minute (seed 61): no autopilot-only liquidation", () => {
-    const only: number[] = []
-    let survived = 0
-    for (let at = 41; at < 16 * 60 - 10; at += 41) {
-      const p = noisyBleedWick(0.3, 16 * 60, 0.18, at, 61)
-      if (liquidations(p, buffered, "threshold") > 0) continue
-      survived++
-      if (liquidations(p, buffered, "autopilot") > 0) only.push(at)
-    }
+    const { only, survived } = wickSweep(0.3, 16 * 60, 0.18, 41, 61)
     expect(survived).toBeGreaterThan(5)
     expect(only).toEqual([])
   })
