@@ -6,9 +6,8 @@ import { TailCalibrator } from "../risk/tail.js"
 import { TrendEstimator } from "../risk/trend.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
-import { MIN_REARM_BPS as MIN_REARM_BPS_BIG } from "@levpilot/sdk/constants"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
-import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve } from "../solver/solver.js"
+import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, stopHolds } from "../solver/solver.js"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
@@ -18,8 +17,6 @@ import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountI
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError, strategyPolicy } from "./config.js"
 import type { BacktestConfig, BacktestSubAccount, StrategyName } from "./config.js"
-/** The module's narrowest re-arm hysteresis (bps), as a number for the float engine. */
-const MIN_REARM_BPS = Number(MIN_REARM_BPS_BIG)
 import { borrowForHealth, liquidityForDepth, poolSwapCurve, quoteBuy, quoteSell, sellForHealth } from "./liquidity.js"
 import type { SwapPool, SwapQuote } from "./liquidity.js"
 
@@ -843,12 +840,10 @@ class Simulation {
    */
   private decideSolver(t: number): Pending | undefined {
     const mode = this.strategy === "threshold" ? "threshold" : "autopilot"
-    // The on-chain stop (RebalanceLib `_trigger`): held up to the re-arm price (no boost), at least MIN_REARM_BPS above
-    // the stop (review rr13s S2), engaged at or below the stop price (due below exitHealth).
-    const held = (s: SubAccountState): boolean => {
-      const p = this.policies[s.id] as Policy
-      return p.stopPrice !== undefined && s.price * 10_000 <= p.stopPrice * (10_000 + Math.max(p.maxOracleDeviationBps ?? 0, MIN_REARM_BPS))
-    }
+    // The on-chain stop (RebalanceLib `_trigger`, the solver's stopHolds, which `solve` applies): held up to the re-arm
+    // price (no boost), at least MIN_REARM_BPS above the stop (review rr13s S2), engaged at or below the stop price (due
+    // below exitHealth).
+    const held = (s: SubAccountState): boolean => stopHolds({ state: s, policy: this.policies[s.id] as Policy })
     const exitDue = (s: SubAccountState): boolean => {
       const p = this.policies[s.id] as Policy
       // The keeper acts once health is 0.1 under exitHealth (the module allows any gain of MIN_BAND_GAP): no exit of a
@@ -867,8 +862,8 @@ class Simulation {
     const policies = swap.enabled ? this.swapPolicies() : this.policies
     const route = this.swapRoute()
     const inputs: SubAccountInput[] = this.subs.map((s) => {
-      const stored = policies[s.id] as Policy
-      const policy = held(s) ? { ...stored, boostAllowed: false } : stored
+      // No boost while the stop holds: `solve` masks it (withStopHeld), as for the live keeper.
+      const policy = policies[s.id] as Policy
       const input: SubAccountInput = { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
       if (!swap.enabled || !(s.collateral > 0)) return input
       const pool = this.swapPool(s.collateralAsset)

@@ -1,11 +1,10 @@
 import { type Address, type Chain, type Client, type Hex, type Transport, erc20Abi, erc4626Abi, getAddress, isAddressEqual, maxUint256, parseAbi } from "viem"
 import { getBlock } from "viem/actions"
-import { type SubAccountState as ChainSubAccount, type SafeState, checkSubAccountOracles, getSubAccountStateSettled } from "@levpilot/sdk/actions"
+import { type SubAccountState as ChainSubAccount, type SafeState, type StopLoss, checkSubAccountOracles, getSubAccountStateSettled, stopLossCall } from "@levpilot/sdk/actions"
 import type { SubAccountOracleError, SubAccountReadError } from "@levpilot/sdk/errors"
 import type { LeverageDeployment, LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { type AaveCollateralShare, type AaveDustReserve, type ReadResult, decodeSwapRoute, poolFeeCalls, poolFeesOf, readMany, resultOf } from "@levpilot/sdk/utils"
-import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { flashPremium, maxFlashedFor, stopStateOf } from "@levpilot/sdk/rules"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve, YieldPool } from "../solver/types.js"
 import type { ChainBounds, PlanFunding } from "./chainBounds.js"
@@ -66,6 +65,13 @@ export type PortfolioSnapshot = {
    * lower-case address: the rule book's pools (`snapshotRuleJudge`). Undefined when not read (the fleet's batched read).
    */
   poolTotals?: Record<string, { asset: Address; totalAssets: bigint; totalSupply: bigint; shares: bigint; entryFeeBps?: bigint | undefined; exitFeeBps?: bigint | undefined }> | undefined
+  /**
+   * Each sub-account's stop-loss (`LeverageModule.getStopLoss` through the SDK's `stopLossCall`, read at `blockNumber`;
+   * `stopPrice` 1e36-scaled venue price units, `exitHealth` WAD, both zero: none), by lower-case id: the rule book's
+   * `stop` (`snapshotRuleJudge`), the solver's `Policy.stopPrice` / `exitHealth` and the bounds' `due` ({@link applyStops},
+   * review rr13s S3). A sub-account whose stop did not read is absent (the send's validation still reads it).
+   */
+  stops?: Record<string, StopLoss> | undefined
 }
 
 /** A read the keeper planned around (`PortfolioSnapshot.degraded`). */
@@ -301,7 +307,7 @@ export async function readPortfolio(
   // At the header's block: readAaveLimits (aaveBase, with the lens's frame) is pinned to it, so the rule book never
   // mixes one block's Aave totals with another's lens state (review rr17h D1).
   const { states: read, unreadable } = await getSubAccountStateSettled(client, { safe, deployments, blockNumber: block.number ?? undefined })
-  let chain = read
+  const chain = read
   const tokens = new Set<string>()
   const poolAddresses = new Set<string>()
   for (const s of chain) {
@@ -319,19 +325,12 @@ export async function readPortfolio(
     ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "maxWithdraw", args: [safe] }) as const),
     ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "totalAssets" }) as const),
     ...pools.map((p) => ({ address: p as Address, abi: erc4626Abi, functionName: "totalSupply" }) as const),
-    // Last, so the reads above keep their places: each sub-account's stop-loss (review rr13s S3).
-    ...read.map((s) => ({ address: deployment.leverageModule, abi: leverageModuleAbi, functionName: "getStopLoss", args: [safe, s.subAccount] }) as const),
+    // Last, so the reads above keep their places: each sub-account's stop-loss (review rr13s S3), the SDK's read.
+    ...read.map((s) => stopLossCall(deployment.leverageModule, safe, s.subAccount)),
   ], at)
-  // Review rr13s S3: while a sub-account's stop holds (engaged, or up to its re-arm price; RebalanceLib `_trigger`, the
-  // rule book's stopStateOf, at the snapshot's block and venue price) the module refuses any boost (NoTrigger,
-  // ActionNotAllowed, HealthDecreased): the keeper plans none, as for boostAllowed false, so no send fails at every
-  // block. An unread stop (a failed read) leaves the policy as read; the send's validation still reads the stop.
-  const stops = reads.slice(reads.length - read.length).map((r) => resultOf<{ stopPrice: bigint; exitHealth: bigint }>(r))
-  chain = read.map((s, i) => {
-    const stop = stops[i]
-    if (stop === undefined || !s.policy.boostAllowed || stopStateOf(stop, s.price, s.policy.maxOracleDeviationBps) === 0n) return s
-    return { ...s, policy: { ...s.policy, boostAllowed: false } }
-  })
+  // Review rr13s S3: the stops as read (a failed read is absent: the send's validation still reads it), applied to the
+  // solver's policies, the bounds and the rule book's judge by applyStops below.
+  const stops = stopsOf(read, reads.slice(reads.length - read.length))
   let k = 0
   for (const t of unknownDecimals) decimalsCache.set(t, Number(resultOf<number>(reads[k++]) ?? 18))
   const decimals: Record<string, number> = {}
@@ -387,22 +386,7 @@ export async function readPortfolio(
   const subAccounts = chain.map((s) => subAccountInputOf(s, decimals, risk, borrowable[s.subAccount.toLowerCase()], aaveLimits[s.subAccount.toLowerCase()], deployment.adapters.aaveV3))
   const poolBounds = pools.map((p, i) => ({ pool: p, asset: assets[i] as string, maxWithdraw: withdrawable[i] as bigint, shares: shares[i] as bigint, assets: resultOf<bigint>(assetValues[i]) }))
   const bounds = chainBoundsOf(chain, balances, poolBounds, borrowable, aaveLimits)
-  // Issue 13 (docs/stop-loss-exit.md Phase B): the owner's stop in the solver's units (`Policy.stopPrice` in loan per
-  // collateral, scaled as the state's price; `exitHealth`), so the keeper plans the exit the module accepts
-  // (`stopExitResult`); while it is engaged and the health is under its exitHealth the sub-account is due (RebalanceLib
-  // `_trigger`, the rule book's stopStateOf, exact at the snapshot's block), which the send clamp's bounds say too.
-  chain.forEach((s, i) => {
-    const stop = stops[i]
-    const sub = subAccounts[i] as SubAccountInput
-    if (stop === undefined || stop.stopPrice === 0n) return
-    const { loanDecimals: ld, collateralDecimals: cd } = sub.state
-    sub.policy.stopPrice = (Number(stop.stopPrice) / 1e36) * 10 ** (cd - ld)
-    sub.policy.exitHealth = Number(stop.exitHealth) / WAD
-    sub.policy.maxOracleDeviationBps = s.policy.maxOracleDeviationBps
-    const engaged = stopStateOf(stop, s.price, s.policy.maxOracleDeviationBps)
-    const bound = bounds.subAccounts[s.subAccount.toLowerCase()]
-    if (engaged > 1n && s.health < engaged && bound !== undefined) bound.due = true
-  })
+  applyStops(chain, subAccounts, bounds, stops)
   const swapVenue = (s: ChainSubAccount): boolean => hasSwapVenue(s, deployment, aaveLimits)
   if (swap !== undefined) {
     await Promise.all(
@@ -426,7 +410,7 @@ export async function readPortfolio(
         // A buying curve only where a swap boost may follow: boosts allowed and health above the band.
         // Quoted over the largest borrow a boost can need (to minHealth), not only the collateral's value: a position far
         // above its band (a debt-free remnant after a liquidation) must reach its target in one operation.
-        if (s.policy.boostAllowed && s.band === "above") {
+        if (s.policy.boostAllowed && s.band === "above" && !stopHoldsOn(s, stops)) {
           const span = BigInt(Math.ceil(swapBuySpan(sub.state, sub.policy.minHealth) * 10 ** sub.state.loanDecimals))
           sub.swapBuy = await readSwapCurve(client, { ...curve, decimals: sub.state.loanDecimals, side: "buy", span }).catch(failed(`buy, fee ${swap.fee}`))
         }
@@ -446,7 +430,67 @@ export async function readPortfolio(
     aaveDust: aaveDustOfLimits(aaveLimits),
     aaveBorrowRefusals: aaveBorrowRefusalsOf(aaveLimits),
     poolTotals,
+    stops,
   }
+}
+
+/** The stops of `chain` from their `getStopLoss` reads (one per sub-account, in order), by lower-case id; failed reads left out. */
+function stopsOf(chain: readonly ChainSubAccount[], reads: readonly ReadResult[]): Record<string, StopLoss> {
+  const out: Record<string, StopLoss> = {}
+  chain.forEach((s, i) => {
+    const stop = resultOf<StopLoss>(reads[i])
+    if (stop !== undefined) out[s.subAccount.toLowerCase()] = { stopPrice: stop.stopPrice, exitHealth: stop.exitHealth }
+  })
+  return out
+}
+
+/**
+ * Each sub-account's stop-loss read at `blockNumber` ({@link PortfolioSnapshot.stops}), the SDK's `stopLossCall` in one
+ * multicall (the fleet's path: the lens's batched read carries no stop). A failed read leaves that sub-account out.
+ *
+ * @returns The stops by lower-case sub-account id.
+ */
+export async function readStopLosses(
+  client: Client<Transport, Chain | undefined>,
+  deployment: LeverageDeployment,
+  safe: Address,
+  chain: readonly ChainSubAccount[],
+  blockNumber: bigint | undefined,
+): Promise<Record<string, StopLoss>> {
+  if (chain.length === 0) return {}
+  return stopsOf(chain, await readMany(client, deployment, chain.map((s) => stopLossCall(deployment.leverageModule, safe, s.subAccount)), blockNumber))
+}
+
+/** Whether `s`'s stop as read holds at its venue price (RebalanceLib `_trigger`, the rule book's stopStateOf): no boost. */
+const stopHoldsOn = (s: ChainSubAccount, stops: Record<string, StopLoss> | undefined): boolean => {
+  const stop = stops?.[s.subAccount.toLowerCase()]
+  return stop !== undefined && stopStateOf(stop, s.price, s.policy.maxOracleDeviationBps) !== 0n
+}
+
+/**
+ * The owner's stops applied to one snapshot (issue 13, docs/stop-loss-exit.md; review rr13s S3), the same on the
+ * single-Safe and the fleet path:
+ * - the solver's policy gets `stopPrice` (loan per collateral, scaled as the state's price), `exitHealth` and
+ *   `maxOracleDeviationBps`: the solver plans no boost while the stop holds (`withStopHeld`, in `solve`) and plans the
+ *   exit the module accepts (`stopExitResult`);
+ * - each bound's `due` is RebalanceLib `_trigger`'s (the rule book's stopStateOf, exact at the snapshot's price): below
+ *   minHealth, or under exitHealth while engaged, or above maxHealth with boosts allowed only while no stop holds.
+ * A sub-account without a read stop keeps the policy and bound as read.
+ */
+function applyStops(chain: readonly ChainSubAccount[], subAccounts: readonly SubAccountInput[], bounds: ChainBounds, stops: Record<string, StopLoss> | undefined): void {
+  chain.forEach((s, i) => {
+    const id = s.subAccount.toLowerCase()
+    const stop = stops?.[id]
+    const sub = subAccounts[i] as SubAccountInput
+    if (stop === undefined || stop.stopPrice === 0n) return
+    const { loanDecimals: ld, collateralDecimals: cd } = sub.state
+    sub.policy.stopPrice = (Number(stop.stopPrice) / 1e36) * 10 ** (cd - ld)
+    sub.policy.exitHealth = Number(stop.exitHealth) / WAD
+    sub.policy.maxOracleDeviationBps = s.policy.maxOracleDeviationBps
+    const state = stopStateOf(stop, s.price, s.policy.maxOracleDeviationBps)
+    const bound = bounds.subAccounts[id]
+    if (bound !== undefined && state !== 0n) bound.due = s.band === "below" || (state > 1n && s.health < state)
+  })
 }
 
 /**
@@ -758,6 +802,8 @@ export function portfolioOf(
     poolTotals?: PortfolioSnapshot["poolTotals"] | undefined
     /** Reads that failed and were planned around (`PortfolioSnapshot.degraded`, e.g. {@link readBorrowableBounded}'s). */
     degraded?: DegradedRead[] | undefined
+    /** The sub-accounts' stops at `blockNumber` ({@link readStopLosses}), applied as on the single-Safe path; undefined: not read. */
+    stops?: Record<string, StopLoss> | undefined
     /**
      * The deployment's Aave v3 adapter (`deployment.adapters.aaveV3`): its sub-accounts are judged by Aave's floored
      * factor (`thresholdFloored`) whether or not `aaveLimits` has them (review rr17 R1).
@@ -793,8 +839,10 @@ export function portfolioOf(
     return subAccountInputOf(s, decimals, risk, borrowable[id], aaveLimits[id], parameters.aaveAdapter)
   })
   const pools = state.pools.map((p) => ({ pool: p.pool.toLowerCase(), asset: p.asset.toLowerCase(), maxWithdraw: p.maxWithdraw, shares: p.shares, assets: p.assets }))
+  const bounds = chainBoundsOf(chain, balances, pools, borrowable, aaveLimits)
+  applyStops(chain, subAccounts, bounds, parameters.stops)
   return {
-    bounds: chainBoundsOf(chain, balances, pools, borrowable, aaveLimits),
+    bounds,
     blockNumber: parameters.blockNumber,
     timestamp: now,
     chain,
@@ -805,6 +853,7 @@ export function portfolioOf(
     aaveDust: aaveDustOfLimits(aaveLimits),
     aaveBorrowRefusals: aaveBorrowRefusalsOf(aaveLimits),
     poolTotals: parameters.poolTotals,
+    ...(parameters.stops !== undefined ? { stops: parameters.stops } : {}),
     ...(parameters.degraded !== undefined && parameters.degraded.length > 0 ? { degraded: parameters.degraded } : {}),
   }
 }

@@ -1,5 +1,6 @@
 import { type Address, type Hex, custom } from "viem"
 import { afterEach, describe, expect, it, vi } from "vitest"
+import { withStopHeld } from "../solver/solver.js"
 
 // Review rr13s S3 (docs/reviews/issue13-rr13s.md), fixed on f13g: the live keeper read no stop-loss, so while a stop held
 // (engaged, or up to its re-arm price) a sub-account above maxHealth looked boost-due at every block; the send's
@@ -62,7 +63,8 @@ async function snapshotWith(stop: { stopPrice: bigint; exitHealth: bigint } | un
   const client = { chain: { id: 31_337 }, transport: custom({ request: async ({ method }) => Promise.reject(new Error(`unrecorded ${method}`)) }) } as never
   const deployment = { leverageModule: "0x00000000000000000000000000000000000000aa", adapters: { morphoBlue: MORPHO_ADAPTER }, multicall3: "0x00000000000000000000000000000000000000ca" } as never
   const snapshot = await readPortfolio(client, { safe: SAFE, deployment, risk: { mode: "expected" } as never, costs: {} as never })
-  return { boost: snapshot.input.subAccounts[0]?.policy.boostAllowed, due: snapshot.bounds.subAccounts[SUB]?.due }
+  // k13s: the snapshot keeps the policy as read and carries the stop; the solver masks the boost (`withStopHeld`, in `solve`).
+  return { boost: withStopHeld(snapshot.input).subAccounts[0]?.policy.boostAllowed, due: snapshot.bounds.subAccounts[SUB]?.due }
 }
 
 describe("f13g (rr13s S3): the keeper plans no boost while the sub-account's stop holds", () => {

@@ -11,7 +11,8 @@ const JUDGED_KINDS = new Set(["WithdrawFromPool", "DepositToPool", "SupplyCollat
  * The rule book (`checkRebalanceRules` of @levpilot/sdk/rules: the module's rules, the SDK's own check before sending) on
  * the state of one snapshot, for the clamp's re-judgement after it cut a plan (`clampPlanToChainBounds`' `judge`, review
  * rr11e E1). The input is built as `validateRebalance` builds it, from what the snapshot read at its block: each listed
- * sub-account's policy, market state and epoch usage (the lens), an Aave-free repayable debt, the named pools' totals,
+ * sub-account's policy, market state and epoch usage (the lens), its stop-loss (`PortfolioSnapshot.stops`, the SDK's
+ * `stopLossCall`; unread: no stop), an Aave-free repayable debt, the named pools' totals,
  * the Safe's shares and each pool's fees per side (`poolTotals`: `exitFeeBps` from `previewRedeem` vs `convertToAssets`, `entryFeeBps` from `previewDeposit` vs `convertToShares`, as the SDK reads them), the Safe's balances as `bounds` has them (the paymaster's pre-charge kept aside), the
  * snapshot's timestamp. The price feed is not judged again (`priceFeed` zero): the oracle checks do not depend on the
  * plan's amounts and the snapshot's sub-accounts passed them at this block (`excludeFailingOracles`); the gas charged is
@@ -36,7 +37,7 @@ const JUDGED_KINDS = new Set(["WithdrawFromPool", "DepositToPool", "SupplyCollat
  * @returns The judge.
  */
 export function snapshotRuleJudge(
-  snapshot: Pick<PortfolioSnapshot, "chain" | "timestamp" | "poolTotals">,
+  snapshot: Pick<PortfolioSnapshot, "chain" | "timestamp" | "poolTotals" | "stops">,
   bounds: ChainBounds,
   options: { aaveAdapter?: Address | undefined } = {},
 ): RuleJudge {
@@ -53,6 +54,9 @@ export function snapshotRuleJudge(
         policy: { ...s.policy, priceFeed: zeroAddress },
         state: repayable === undefined || repayable >= s.debt ? s : { ...s, repayableDebt: repayable },
         usage: s.epochUsage,
+        // The owner's stop as the snapshot read it (review rr13s S3): judged as RebalanceLib `_trigger` judges it, so a
+        // boost while it holds is the module's NoTrigger / ActionNotAllowed / HealthDecreased here too.
+        stop: snapshot.stops?.[id.toLowerCase()],
       })
     }
     const pools: RulePool[] = []

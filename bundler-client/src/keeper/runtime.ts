@@ -60,6 +60,8 @@ export type SafeRuntime = {
   gasCapAlerted?: string | undefined
   /** The first block of the current run of sends the SDK refused with NoTrigger (see NO_TRIGGER_ALERT_BLOCKS). */
   noTriggerSince?: bigint | undefined
+  /** The current NoTrigger run was alerted (`send-failed` once per run, review rr13s S3). */
+  noTriggerAlerted?: boolean | undefined
   /**
    * The current run of send attempts refused with an arithmetic panic (see ARITHMETIC_PANIC_ALERT_ATTEMPTS): attempts
    * counted (one per block), the first and the last block. Per process like `noTriggerSince`: in fleet mode a Safe whose

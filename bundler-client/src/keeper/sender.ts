@@ -33,9 +33,11 @@ import { bundlerFeeMinimumOf, priceUserOperation, raiseToBundlerMinimum } from "
 import { paymasterTokenOf } from "./paymasterCharge.js"
 
 /**
- * Blocks in a row whose send the SDK refuses with NoTrigger (the plan's sub-accounts already back in their bands)
- * before it is a `send-failed` alert: once is the read racing the state (the keeper's own operation just landed), every
- * block is a disagreement between the keeper's read and the SDK's.
+ * Blocks in a row whose send the SDK refuses with NoTrigger (no sub-account of the plan is due at the latest state: back
+ * in its band, or a boost while its stop-loss holds) before it is a `send-failed` alert: once is the read racing the
+ * state (the keeper's own operation just landed), every block is a disagreement between the keeper's read and the
+ * SDK's. One alert per run: the run goes on (logged, backed off) without alerting again until a send is accepted or
+ * refused otherwise (review rr13s S3: a persistent NoTrigger alerted every 3 blocks, about 100 an hour on mainnet).
  */
 export const NO_TRIGGER_ALERT_BLOCKS = 3n
 
@@ -322,22 +324,25 @@ export class RebalanceSender {
         events.emit({ type: "deferred", safe, block, reason: "self-pay-epoch-ending", retryAt, message: shortMessage(error) })
         return
       }
-      // NoTrigger at the SDK's check (against the latest state): every sub-account of the plan is back inside its band
-      // since this block's read, e.g. this keeper's own operation landed or the owner acted between the read and the
-      // send (a node answering the read from the state before the last block). Nothing to do: logged, planned again on
-      // the next block's read. Only when it repeats over NO_TRIGGER_ALERT_BLOCKS blocks in a row (the keeper's read and
-      // the SDK's disagree for good) is it a send-failed alert.
+      // NoTrigger at the SDK's check (against the latest state): no sub-account of the plan is due since this block's
+      // read, e.g. this keeper's own operation landed or the owner acted between the read and the send (a node answering
+      // the read from the state before the last block). Nothing to do: logged, planned again on the next block's read.
+      // Only when it repeats over NO_TRIGGER_ALERT_BLOCKS blocks in a row (the keeper's read and the SDK's disagree for
+      // good, e.g. a rule the keeper does not model) is it a send-failed alert, once for the run (backed off at each
+      // later block of it, logged, not alerted again) until a send is accepted or refused otherwise (review rr13s S3).
       if (has(error, NoTriggerError)) {
         const streak = rt.noTriggerSince ?? block
         rt.noTriggerSince = streak
         if (block - streak + 1n >= NO_TRIGGER_ALERT_BLOCKS) {
-          events.alert(safe, block, "send-failed", error)
+          if (rt.noTriggerAlerted !== true) events.alert(safe, block, "send-failed", error)
+          else logger.warn({ safe, block: Number(block), since: Number(streak) }, "the SDK still refuses the plan with NoTrigger (alerted once for this run); backing off")
+          rt.noTriggerAlerted = true
           backoff(rt, config.retry, clock.now())
-          rt.noTriggerSince = undefined
-        } else logger.info({ safe, block: Number(block) }, "the plan's sub-accounts are back in their bands since this block's read (NoTrigger); planning again on the next block")
+        } else logger.info({ safe, block: Number(block) }, "no sub-account of the plan is due at the latest state (NoTrigger: back in its band, or its stop-loss holds); planning again on the next block")
         return
       }
       rt.noTriggerSince = undefined
+      rt.noTriggerAlerted = undefined
       // An arithmetic panic (Panic 0x11) at the send-time reads or the bundler's simulation: once is a read that mixed
       // two blocks (a devnet's read racing its block production, see ARITHMETIC_PANIC_ALERT_ATTEMPTS): nothing was sent,
       // the step plans again on the next block's read, no backoff. ARITHMETIC_PANIC_ALERT_ATTEMPTS attempts in a row
@@ -390,6 +395,7 @@ export class RebalanceSender {
     await store.setPending(safe, { ...intent, userOpHash, sponsored })
     rt.failures = 0
     rt.noTriggerSince = undefined
+    rt.noTriggerAlerted = undefined
     rt.arithmeticPanic = undefined
     rt.readFailed = undefined
     metrics.inc("levpilot_userops_sent_total", "Keeper UserOperations accepted by the bundler.", { safe, paid_by: sponsored ? "paymaster" : "safe" })

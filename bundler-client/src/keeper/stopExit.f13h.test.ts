@@ -1,5 +1,6 @@
 import { type Address, type Hex, custom } from "viem"
 import { describe, expect, it, vi } from "vitest"
+import { withStopHeld } from "../solver/solver.js"
 import { healthOf } from "../solver/state.js"
 import { stopExitResult } from "../solver/stopExit.js"
 import { DEFAULT_GAS_PER_ACTION, type SubAccountInput } from "../solver/types.js"
@@ -102,7 +103,7 @@ describe("f13h (issue 13 Phase B): the keeper plans the owner's stop exit", () =
     expect(policy?.stopPrice).toBeCloseTo(3000, 9)
     expect(policy?.exitHealth).toBe(3)
     expect(policy?.maxOracleDeviationBps).toBe(100)
-    expect(policy?.boostAllowed).toBe(false) // the stop holds (f13g)
+    expect(withStopHeld(snapshot.input).subAccounts[0]?.policy.boostAllowed).toBe(false) // the stop holds (f13g; the solver's mask since k13s)
     expect(snapshot.bounds.subAccounts[SUB]?.due).toBe(true)
   })
 

@@ -1,4 +1,4 @@
-import { MAX_ACTIONS, MAX_SUB_ACCOUNTS, MIN_BAND_GAP as MIN_BAND_GAP_WAD } from "@levpilot/sdk/constants"
+import { MAX_ACTIONS, MAX_SUB_ACCOUNTS, MIN_BAND_GAP as MIN_BAND_GAP_WAD, MIN_REARM_BPS as MIN_REARM_BPS_BIG } from "@levpilot/sdk/constants"
 import { SolverInputError } from "./errors.js"
 import { boost, deleverage, finishPlan } from "./planSteps.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
@@ -48,6 +48,38 @@ export function validatePolicy(policy: Policy): string[] {
   return problems
 }
 
+/** The stop's narrowest re-arm hysteresis, bps above `stopPrice` (ConstantsLib.MIN_REARM_BPS, review rr13s S2). */
+export const MIN_REARM_BPS = Number(MIN_REARM_BPS_BIG)
+
+/**
+ * Whether `sub`'s on-chain stop-loss holds at its state's price: RebalanceLib `_trigger` (the rule book's
+ * `stopStateOf`) engaged at `price <= stopPrice`, held up to the re-arm price `stopPrice x (1 + max(maxOracleDeviationBps,
+ * MIN_REARM_BPS) / 10,000)`. While it holds the module refuses every boost (a plan that only boosts: `NoTrigger`;
+ * a borrow or a health decrease of a sub-account: `ActionNotAllowed` / `HealthDecreased`), as if `boostAllowed` were
+ * false. False without a stop (`stopPrice` undefined). Prices in the sub-account's units (loan per collateral).
+ *
+ * @param sub - The sub-account's state (`price`) and policy (`stopPrice`, `maxOracleDeviationBps`).
+ * @returns True while the stop holds.
+ */
+export function stopHolds(sub: { state: { price: number }; policy: Pick<Policy, "stopPrice" | "maxOracleDeviationBps"> }): boolean {
+  const { stopPrice, maxOracleDeviationBps } = sub.policy
+  return stopPrice !== undefined && sub.state.price * 10_000 <= stopPrice * (10_000 + Math.max(maxOracleDeviationBps ?? 0, MIN_REARM_BPS))
+}
+
+/**
+ * The input as the module lets it be planned: each sub-account whose stop holds ({@link stopHolds}, at the price read,
+ * which the send's validation judges too) with `boostAllowed` false, so the solver neither boosts it above its band nor
+ * borrows against it as a donor (review rr13s S3: the live keeper planned such a boost at every block and the SDK
+ * refused it with NoTrigger at every block). {@link solve} plans on it; the backtester and the keeper alike.
+ *
+ * @param input - The solver input.
+ * @returns The same input when no stop holds, else a copy with those policies masked.
+ */
+export function withStopHeld(input: SolverInput): SolverInput {
+  if (!input.subAccounts.some((s) => s.policy.boostAllowed && stopHolds(s))) return input
+  return { ...input, subAccounts: input.subAccounts.map((s) => (s.policy.boostAllowed && stopHolds(s) ? { ...s, policy: { ...s.policy, boostAllowed: false } } : s)) }
+}
+
 /**
  * Propose a rebalance plan: per triggered sub-account, the lowest health whose liquidation
  * probability within the policy horizon is at most the tolerance, clipped into its landing zone
@@ -66,7 +98,8 @@ export function validatePolicy(policy: Policy): string[] {
  * const { plan, outcomes } = solve({ now, subAccounts, pools, idle: {}, costs })
  */
 export function solve(input: SolverInput): SolverResult {
-  const expected = atInclusion(input)
+  // No boost while a stop holds (the module's rule), judged at the price read, before the inclusion drift.
+  const expected = atInclusion(withStopHeld(input))
   return withSwapBoost(expected, solveWithBuffers(expected))
 }
 

@@ -22,6 +22,20 @@ export type GetStopLossReturnType = StopLoss
 export type GetStopLossErrorType = UnknownChainErrorType | Error
 
 /**
+ * The module's `getStopLoss(safe, subAccount)` call (a multicall entry; its result is a {@link StopLoss}: `stopPrice`
+ * 1e36-scaled venue price units, `exitHealth` WAD, both zero: no stop). The one read of a stop: `getStopLoss`, the
+ * SDK's `validateRebalance` and the keeper's snapshots (single Safe and fleet, review rr13s S3) all build it here.
+ *
+ * @param module - The LeverageModule's address.
+ * @param safe - The Safe.
+ * @param subAccount - The sub-account id.
+ * @returns The contract call.
+ */
+export function stopLossCall(module: Address, safe: Address, subAccount: Hex) {
+  return { address: module, abi: leverageModuleAbi, functionName: "getStopLoss", args: [safe, subAccount] } as const
+}
+
+/**
  * Reads a sub-account's stop-loss (`LeverageModule.getStopLoss`).
  *
  * @param client - Any client of the chain.
@@ -36,10 +50,7 @@ export async function getStopLoss(client: Client<Transport, Chain | undefined, A
   if (!safe) throw new AccountNotFoundError()
   const { deployment } = await resolveLeverageDeployment(reader, parameters.deployments)
   const stop = await readContract(reader, {
-    address: deployment.leverageModule,
-    abi: leverageModuleAbi,
-    functionName: "getStopLoss",
-    args: [safe, parameters.subAccount],
+    ...stopLossCall(deployment.leverageModule, safe, parameters.subAccount),
     ...(parameters.blockNumber !== undefined ? { blockNumber: parameters.blockNumber } : {}),
   })
   return { stopPrice: stop.stopPrice, exitHealth: stop.exitHealth }

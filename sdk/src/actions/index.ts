@@ -33,6 +33,7 @@ export {
   type GetStopLossReturnType,
   type GetStopLossErrorType,
   getStopLoss,
+  stopLossCall,
 } from "./getStopLoss.js"
 export {
   type StopLoss,

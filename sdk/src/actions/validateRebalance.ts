@@ -21,6 +21,7 @@ import type { LeverageDeployments } from "../constants/deployments.js"
 import { AccountNotFoundError, type UnknownChainErrorType } from "../errors/deployments.js"
 import type { PriceFeedReadErrorType, ReadFailedErrorType } from "../errors/read.js"
 import { priceFeedAnswerOf, priceFeedCalls } from "./checkSubAccountOracles.js"
+import { stopLossCall } from "./getStopLoss.js"
 import { toModuleError } from "../errors/getLeverageError.js"
 import { firstInCauseChain } from "../errors/causeChain.js"
 import {
@@ -246,7 +247,7 @@ export async function validateRebalance(
     ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getPolicy", args: [safe, id] }) as const),
     ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getEpochUsage", args: [safe, id] }) as const),
     // The owner's stop-loss (docs/stop-loss-exit.md): an engaged stop changes the trigger, the band's top and boosts.
-    ...ids.map((id) => ({ address: module, abi: leverageModuleAbi, functionName: "getStopLoss", args: [safe, id] }) as const),
+    ...ids.map((id) => stopLossCall(module, safe, id)),
   ]
   const stored = await read(storedCalls)
   const storedAt = <type>(k: number): type => requireResult<type>(stored[k], storedCalls[k] as ContractFunctionParameters)

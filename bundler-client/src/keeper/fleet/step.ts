@@ -9,7 +9,7 @@ import type { KeeperEvents } from "../events.js"
 import { InclusionTracker, MAX_LOG_WINDOWS } from "../inclusion.js"
 import { type InclusionLookup, type UserOperationEventLog, chainInclusionLookup } from "../inclusionLookup.js"
 import type { KeeperMetrics } from "../metrics.js"
-import { type DegradedRead, portfolioOf, readAaveLimitsBounded, readBorrowableBounded, readPoolTotals } from "../portfolio.js"
+import { type DegradedRead, portfolioOf, readAaveLimitsBounded, readBorrowableBounded, readPoolTotals, readStopLosses } from "../portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "../runtime.js"
 import { SafeStep, keeperCosts } from "../safeStep.js"
 import { sharedBlockReads } from "./blockReads.js"
@@ -278,11 +278,14 @@ export class FleetStep {
       const borrowable = planMayFollow ? await readBorrowableBounded(reads, config.deployment, state.subAccounts, item.block, degraded) : undefined
       // The pools' totals at the lens's block, for the send clamp's rule-book judge (review rr11e E1); unknown if the read fails.
       const poolTotals = planMayFollow && state.pools.length > 0 ? await readPoolTotals(reads, config.deployment, state.pools, item.block).catch(() => undefined) : undefined
+      // The owner's stops at the lens's block (review rr13s S3: the lens carries none; while one holds the module refuses
+      // every boost): applied to the solver, the bounds and the judge as on the single-Safe path; unknown if the read fails.
+      const stops = planMayFollow ? await readStopLosses(reads, config.deployment, safe, state.subAccounts, item.block).catch(() => undefined) : undefined
       // The bounded reads fall back to `latest` when the pinned read fails: not for a lost block (that would solve the old
       // fork's lens snapshot on the new fork's reads). Skipped; the Safe is read again at the next head.
       const lost = reads.lost()
       if (lost) return this.reorged(safe, item, lost)
-      const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable, poolTotals, degraded, aaveAdapter: config.deployment.adapters.aaveV3 })
+      const snapshot = portfolioOf(state, { blockNumber: item.block, timestamp: item.timestamp, risk: rt.config.risk, costs: keeperCosts(config), aaveLimits, borrowable, poolTotals, stops, degraded, aaveAdapter: config.deployment.adapters.aaveV3 })
       await this.step.run(rt, item.block, { snapshot, lookup, reads })
       await save()
       return "done"

@@ -48,6 +48,7 @@ export const SHARED_ALERT_STATE = [
   "replacementBlocked",
   "oracleRefused",
   "noTriggerSince",
+  "noTriggerAlerted",
   "unreached",
   "refused",
   "inclusionLogFailures",
