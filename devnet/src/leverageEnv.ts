@@ -62,7 +62,7 @@ function smartAccountClient<account extends SmartAccount>(
     // the operation did (anvil 1.7 can serve a receipt before `latest` moves; see waitForReceipt).
     waitForUserOperationReceipt: async (parameters: Parameters<typeof waitForUserOperationReceipt>[1]) => {
       const receipt = await waitForUserOperationReceipt(client, parameters)
-      await waitForHead(env.publicClient, { blockNumber: receipt.receipt.blockNumber })
+      await waitForHead(env.publicClient, { blockNumber: receipt.receipt.blockNumber, receipt: receipt.receipt })
       return receipt
     },
   }))

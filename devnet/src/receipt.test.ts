@@ -10,15 +10,29 @@ const receiptJson = {
   logs: [], logsBloom: `0x${"00".repeat(256)}`, status: "0x1", type: "0x2",
 }
 
+const txJson = {
+  hash, nonce: "0x4", blockHash: receiptJson.blockHash, blockNumber: "0x7", transactionIndex: "0x0", from: receiptJson.from, to: receiptJson.to,
+  value: "0x0", gas: "0x5208", gasPrice: "0x1", maxFeePerGas: "0x1", maxPriorityFeePerGas: "0x1", input: "0x", type: "0x2", chainId: "0x7a69",
+  v: "0x0", r: `0x${"01".repeat(32)}`, s: `0x${"02".repeat(32)}`, accessList: [],
+}
+
+/** The sender's nonce once the state has the transaction (nonce 4 sent: 5), asked at the receipt's block or `latest`. */
+function countAfter(params: unknown): string {
+  const [, block] = params as [string, string]
+  if (block !== "0x7" && block !== "latest") throw new Error(`unexpected block ${block}`)
+  return "0x5"
+}
+
 /** Anvil's race (foundry-rs/foundry#10944): the block is already the head, its receipt is readable only after `misses` asks. */
 function racingNode(misses: number) {
   let asked = 0
   const transport = custom({
-    async request({ method }: { method: string }) {
+    async request({ method, params }: { method: string; params?: unknown }) {
       if (method === "eth_blockNumber") return "0x7"
       if (method === "eth_chainId") return "0x7a69"
       if (method === "eth_getTransactionReceipt") return ++asked > misses ? receiptJson : null
-      if (method === "eth_getTransactionByHash") return null
+      if (method === "eth_getTransactionByHash") return txJson
+      if (method === "eth_getTransactionCount") return countAfter(params)
       throw new Error(`unexpected ${method}`)
     },
   })
@@ -29,17 +43,64 @@ function racingNode(misses: number) {
 function laggingHead(lagAsks: number) {
   let heads = 0
   const transport = custom({
-    async request({ method }: { method: string }) {
+    async request({ method, params }: { method: string; params?: unknown }) {
       if (method === "eth_blockNumber") return ++heads > lagAsks ? "0x7" : "0x6"
       if (method === "eth_chainId") return "0x7a69"
       if (method === "eth_getTransactionReceipt") return receiptJson
+      if (method === "eth_getTransactionByHash") return txJson
+      if (method === "eth_getTransactionCount") return countAfter(params)
       throw new Error(`unexpected ${method}`)
     },
   })
   return { client: createClient({ transport, pollingInterval: 20 }), heads: () => heads }
 }
 
+/**
+ * CI stop 39: head and receipt at block 7, yet the state read at block 7 (`atBlockLag` asks) and then at `latest`
+ * (`latestLag` asks) still lacks the transaction (the sender's nonce is still 4).
+ */
+function laggingState(atBlockLag: number, latestLag: number) {
+  const asked = { atBlock: 0, latest: 0 }
+  const transport = custom({
+    async request({ method, params }: { method: string; params?: unknown }) {
+      if (method === "eth_blockNumber") return "0x7"
+      if (method === "eth_chainId") return "0x7a69"
+      if (method === "eth_getTransactionReceipt") return receiptJson
+      if (method === "eth_getTransactionByHash") return txJson
+      if (method === "eth_getTransactionCount") {
+        const block = (params as [string, string])[1]
+        if (block === "latest") return ++asked.latest > latestLag ? countAfter(params) : "0x4"
+        return ++asked.atBlock > atBlockLag ? countAfter(params) : "0x4"
+      }
+      throw new Error(`unexpected ${method}`)
+    },
+  })
+  return { client: createClient({ transport, pollingInterval: 20 }), asked }
+}
+
 describe("waitForReceipt", () => {
+  test("returns only once the state at the receipt's block and at latest has the transaction (sender's nonce past it)", async () => {
+    const atBlock = laggingState(3, 0)
+    await waitForReceipt(atBlock.client, { hash, pollingInterval: 10 })
+    expect(atBlock.asked.atBlock).toBe(4)
+    const latest = laggingState(0, 5)
+    await waitForReceipt(latest.client, { hash, pollingInterval: 10 })
+    expect(latest.asked.latest).toBe(6)
+    await expect(waitForReceipt(laggingState(Number.POSITIVE_INFINITY, 0).client, { hash, timeout: 200, pollingInterval: 10 })).rejects.toBeInstanceOf(
+      WaitForTransactionReceiptTimeoutError,
+    )
+  })
+
+  test("waitForHead with the receipt: waits for the state too, and names the transaction when it never shows", async () => {
+    const node = laggingState(2, 2)
+    const receipt = await waitForReceipt(laggingState(0, 0).client, { hash, pollingInterval: 10 })
+    await waitForHead(node.client, { blockNumber: 7n, receipt, pollingInterval: 10 })
+    expect(node.asked).toEqual({ atBlock: 3, latest: 3 })
+    await expect(waitForHead(laggingState(0, Number.POSITIVE_INFINITY).client, { blockNumber: 7n, receipt, timeout: 100, pollingInterval: 10 })).rejects.toThrow(
+      `the node's state did not show transaction ${hash} (block 7) within 100 ms`,
+    )
+  })
+
   test("returns only once the head has reached the receipt's block (a read pinned to the head sees the transaction)", async () => {
     const node = laggingHead(3)
     const receipt = await waitForReceipt(node.client, { hash, pollingInterval: 10 })

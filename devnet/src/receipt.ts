@@ -1,5 +1,5 @@
 import { type Chain, type Client, type Hash, type TransactionReceipt, type Transport, TransactionReceiptNotFoundError, WaitForTransactionReceiptTimeoutError } from "viem"
-import { getBlockNumber, getTransactionReceipt } from "viem/actions"
+import { getBlockNumber, getTransaction, getTransactionCount, getTransactionReceipt } from "viem/actions"
 
 /**
  * The receipt of a transaction sent to the local anvil, polled directly.
@@ -15,13 +15,19 @@ import { getBlockNumber, getTransactionReceipt } from "viem/actions"
  * receipt, then a snapshot at the pre-move block). So the helper returns only once the head (`eth_blockNumber`, not
  * cached) has reached the receipt's block too.
  *
+ * Even then a loaded anvil 1.7 can answer a read at the receipt's own block, or at `latest`, from the state before the
+ * transaction (CI stop 39: a price move's receipt and head at block N, then a lens read at N saw the old price). So the
+ * helper also waits until the state has the transaction: the sender's nonce, read at the receipt's block and at
+ * `latest`, is past the transaction's nonce (the nonce is written in the same state commit as the storage it changed).
+ *
  * @param client any viem client on the devnet's RPC.
  * @param hash the transaction hash.
  * @param timeout ms before giving up (default 180,000, viem's default).
  * @param pollingInterval ms between requests (default 50).
- * @returns the receipt (a reverted transaction's too: check `status`), once the head is at or past its block.
- * @throws WaitForTransactionReceiptTimeoutError when no receipt is found, or the head does not reach its block, within
- *   `timeout`; any RPC error other than "receipt not found" as it is.
+ * @returns the receipt (a reverted transaction's too: check `status`), once the head is at or past its block and the
+ *   state read there and at `latest` has the transaction.
+ * @throws WaitForTransactionReceiptTimeoutError when no receipt is found, the head does not reach its block, or the
+ *   state does not show the transaction, within `timeout`; any RPC error other than "receipt not found" as it is.
  */
 export async function waitForReceipt<chain extends Chain | undefined>(
   client: Client<Transport, chain>,
@@ -36,10 +42,29 @@ export async function waitForReceipt<chain extends Chain | undefined>(
       } catch (error) {
         if (!(error instanceof TransactionReceiptNotFoundError)) throw error
       }
-    if (receipt !== undefined && (await headReached(client, receipt.blockNumber))) return receipt
+    if (receipt !== undefined && (await headReached(client, receipt.blockNumber)) && (await stateHas(client, receipt))) return receipt
     if (Date.now() >= deadline) throw new WaitForTransactionReceiptTimeoutError({ hash })
     await new Promise((resolve) => setTimeout(resolve, pollingInterval))
   }
+}
+
+const nonces = new WeakMap<TransactionReceipt, number>()
+
+/**
+ * Whether the state at the receipt's block and at `latest` has the transaction: its sender's nonce there is past the
+ * transaction's nonce (read once from `eth_getTransactionByHash`).
+ */
+async function stateHas(client: Client<Transport, Chain | undefined>, receipt: TransactionReceipt): Promise<boolean> {
+  let nonce = nonces.get(receipt)
+  if (nonce === undefined) {
+    nonce = (await getTransaction(client, { hash: receipt.transactionHash })).nonce
+    nonces.set(receipt, nonce)
+  }
+  const [atBlock, atLatest] = await Promise.all([
+    getTransactionCount(client, { address: receipt.from, blockNumber: receipt.blockNumber }),
+    getTransactionCount(client, { address: receipt.from, blockTag: "latest" }),
+  ])
+  return atBlock > nonce && atLatest > nonce
 }
 
 /** Whether the node's head (`eth_blockNumber`, not viem's cached number) is at or past `blockNumber`. */
@@ -53,17 +78,29 @@ async function headReached(client: Client<Transport, Chain | undefined>, blockNu
  *
  * @param client any viem client on the devnet's RPC.
  * @param blockNumber the block the head must reach.
+ * @param receipt the transaction receipt behind it (a UserOperation receipt's `receipt`), if known: then also waits until
+ *   the state at that block and at `latest` has the transaction (see {@link waitForReceipt}).
  * @param timeout ms before giving up (default 180,000).
  * @param pollingInterval ms between requests (default 50).
- * @throws Error naming both block numbers when the head does not reach `blockNumber` within `timeout`.
+ * @throws Error naming both block numbers when the head does not reach `blockNumber` within `timeout`, or naming the
+ *   transaction when the state does not show it within `timeout`.
  */
 export async function waitForHead<chain extends Chain | undefined>(
   client: Client<Transport, chain>,
-  { blockNumber, timeout = 180_000, pollingInterval = 50 }: { blockNumber: bigint; timeout?: number; pollingInterval?: number },
+  {
+    blockNumber,
+    receipt,
+    timeout = 180_000,
+    pollingInterval = 50,
+  }: { blockNumber: bigint; receipt?: TransactionReceipt | undefined; timeout?: number; pollingInterval?: number },
 ): Promise<void> {
   const deadline = Date.now() + timeout
   while (!(await headReached(client, blockNumber))) {
     if (Date.now() >= deadline) throw new Error(`the node's head did not reach block ${blockNumber} within ${timeout} ms (it is at ${await getBlockNumber(client, { cacheTime: 0 })})`)
+    await new Promise((resolve) => setTimeout(resolve, pollingInterval))
+  }
+  while (receipt !== undefined && !(await stateHas(client, receipt))) {
+    if (Date.now() >= deadline) throw new Error(`the node's state did not show transaction ${receipt.transactionHash} (block ${receipt.blockNumber}) within ${timeout} ms`)
     await new Promise((resolve) => setTimeout(resolve, pollingInterval))
   }
 }
