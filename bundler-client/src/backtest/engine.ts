@@ -979,7 +979,7 @@ class Simulation {
    */
   private exitWaits(s: SubAccountState): boolean {
     const since = this.jumpSince[s.collateralAsset]
-    if (since === undefined) return false
+    if (!this.jumping(s) || since === undefined) return false
     return this.trippedAt === undefined || this.trippedAt >= since - this.config.keeper.pollSeconds
   }
 
