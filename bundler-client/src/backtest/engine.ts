@@ -217,6 +217,10 @@ class Simulation {
   /** Oracle price of each asset at the keeper's latest poll and at the one before (for {@link Simulation.jumping}). */
   private readonly polled: Record<string, number> = {}
   private readonly previousPoll: Record<string, number> = {}
+  /** Poll time at which the current run of jumping polls ({@link Simulation.jumping}) of each asset began; absent outside a jump. */
+  private readonly jumpSince: Record<string, number> = {}
+  /** Time the drawdown guard last tripped (undefined while never tripped). */
+  private trippedAt: number | undefined
   private k = 0
   private external = 0
   /** Cumulative growth of one unit of debt (borrow rate) and of one unit of collateral (its own yield) since the start. */
@@ -363,6 +367,7 @@ class Simulation {
         const was = this.guard.tripped()
         if (this.guard.update(t, this.netValue(k, true)) && !was) {
           this.result.stopLossTrips++
+          this.trippedAt = t
           this.trace?.({ time: t, kind: "stop-loss", detail: `drawdown ${(this.guard.drawdown() * 100).toFixed(1)} %` })
         }
       }
@@ -371,6 +376,9 @@ class Simulation {
         for (const a of this.assets) {
           this.previousPoll[a] = this.polled[a] ?? (this.oracle[a] as Oracle).price
           this.polled[a] = (this.oracle[a] as Oracle).price
+          const jump = Math.log((this.polled[a] as number) / (this.previousPoll[a] as number)) < -config.risk.tail.minJump
+          if (!jump) delete this.jumpSince[a]
+          else if (this.jumpSince[a] === undefined) this.jumpSince[a] = t
         }
         this.pending = this.liquidatorFirst(this.strategy === "dfs-style" ? this.decideDfs(t) : this.decideSolver(t))
       }
@@ -925,8 +933,8 @@ class Simulation {
       for (const input of atInclusion(aimed).subAccounts) {
         const s = input.state
         const now = this.subs.find((x) => x.id === s.id) as SubAccountState
-        if (outOfBand(s) !== "low" || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id) || this.jumping(now)) continue
-        const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t)
+        if (outOfBand(s) !== "low" || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id) || this.exitWaits(now)) continue
+        const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t) ?? this.capBoundExit(input, outcome(s.id).allowedHealth, t)
         if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
       }
       const noBoost = (x: SolverInput): SolverInput => ({ ...x, subAccounts: x.subAccounts.map((y) => ({ ...y, policy: { ...y.policy, boostAllowed: false } })) })
@@ -959,6 +967,22 @@ class Simulation {
    * where threshold's pool rescue at the same poll landed at 1.326). There the buffers-first rescue goes now, as
    * threshold's would, and the exit waits for the next trigger (it also does not sell at a wick's bottom).
    */
+  /**
+   * Whether a tripped guard's exit of `s` waits (review rr13w W2: defer, don't drop). Inside a jump (a run of polls each
+   * {@link Simulation.jumping}) the exit waits only when the guard tripped in that jump, or at the poll before it (the
+   * wick trips the guard itself, f13n): there the buffers-first rescue goes and the exit stays owed, tried at the first
+   * poll out of the jump or at the next trigger. An exit the guard owed before the jump began is tried inside it: on a
+   * crash made of gaps every trigger is a jump, and skipping them all fed the pool into the position at every gap
+   * (-122,624, threshold's result, against dfs-style's -98,457). Without the on-chain stop an owed exit needs a trigger
+   * (below the band): the module refuses a rebalance from inside the band (NoTrigger); with it, the stop's own exit
+   * runs from inside the band (above).
+   */
+  private exitWaits(s: SubAccountState): boolean {
+    const since = this.jumpSince[s.collateralAsset]
+    if (!this.jumping(s) || since === undefined) return false
+    return this.trippedAt === undefined || this.trippedAt >= since - this.config.keeper.pollSeconds
+  }
+
   private jumping(s: SubAccountState): boolean {
     const before = this.previousPoll[s.collateralAsset]
     return before !== undefined && Math.log(s.price / before) < -this.config.risk.tail.minJump
@@ -976,6 +1000,64 @@ class Simulation {
     const subAccounts = this.subs.map((x) => (x.id === s.id ? s : x))
     const accepts = (plan: Plan) => checkPlanAgainstPolicy({ plan, pre: { subAccounts, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t }).ok
     return planStopExit({ input, allowed, capLeft: this.capLeft(s.id, t, share), costs: this.config.costs, accepts })
+  }
+
+  /**
+   * A tripped guard's exit when no sale within the caps reaches the landing zone (review rr13w W3: at 20x a 150,000 cap
+   * sells about 8 % of a 1,000,000 position, +0.005 of health): the sale at the cap, with from the first allowed pool
+   * only the least loan token (withdrawn first, repaid inside the callback with the sale's output, counted in the caps
+   * before the sale is sized) that lifts the landing to `allowed.min` (bisection on {@link sizeSwapDeleverage}'s
+   * health after). Exposure is cut first, the pool supplies the remainder, not a landing at the target. Its counted
+   * move is the cap, so the module judges it cap-bound too; it is aimed at the zone, not at the cap-bound edge (before
+   * + MIN_BAND_GAP): measured on the W3 depeg, a landing at 1.026 at 20x is liquidated 5 minutes later, in its cooldown.
+   *
+   * @returns The plan, when the pool and the cap together reach `allowed.min` and the rule book accepts it; undefined
+   * otherwise (the caller's buffers-first rescue goes, which moves more health per unit of cap).
+   */
+  private capBoundExit(input: SubAccountInput, allowed: { min: number; max: number }, t: number): Plan | undefined {
+    const s = input.state
+    const policy = input.policy
+    if (input.swap === undefined || !((policy.maxSlippageBps ?? 0) > 0)) return undefined
+    const capLeft = this.capLeft(s.id, t)
+    const pool = this.pools.find((x) => x.asset === s.loanAsset && policy.pools.includes(x.address) && x.withdrawable > 0)
+    const most = pool === undefined ? 0 : Math.min(pool.withdrawable, pool.balance, s.debt, capLeft) * (1 - 1e-9)
+    const healthAt = (x: number): number => {
+      const z = sizeSwapDeleverage({
+        ...s,
+        prefunded: x,
+        curves: [input.swap as NonNullable<SubAccountInput["swap"]>, ...(input.swapRoutes ?? [])],
+        goal: allowed.max,
+        usableBps: usableSlippageBps(policy, 0),
+        maxSlippageBps: policy.maxSlippageBps as number,
+        capLeft,
+        extraRouteCost: this.config.costs.gasPerAction.SellCollateral * this.config.costs.gasPrice,
+      })
+      if (!("reason" in z)) return z.healthAfter
+      // The pool's part alone reaches the goal: no sale to size (the health that part alone lands at).
+      return x > 0 && x < s.debt && z.reason === "already at or above the goal" ? (s.collateral * s.price * s.lltv) / (s.debt - x) : Number.NEGATIVE_INFINITY
+    }
+    const need = allowed.min
+    if (!(healthAt(most) >= need)) return undefined
+    let lo = 0
+    let hi = most
+    if (healthAt(0) < need)
+      for (let i = 0; i < 40; i++) {
+        const mid = 0.5 * (lo + hi)
+        if (healthAt(mid) >= need) hi = mid
+        else lo = mid
+      }
+    else hi = 0
+    const amount = hi
+    const subAccounts = this.subs.map((x) => (x.id === s.id ? s : x))
+    const accepts = (plan: Plan) => checkPlanAgainstPolicy({ plan, pre: { subAccounts, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t }).ok
+    return planStopExit({
+      input,
+      allowed: { min: need, max: allowed.max },
+      capLeft,
+      costs: this.config.costs,
+      accepts,
+      ...(amount > 0 && pool !== undefined ? { prefund: { pool: pool.address, decimals: pool.decimals, amount } } : {}),
+    })
   }
 
   /**

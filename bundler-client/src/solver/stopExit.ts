@@ -57,6 +57,12 @@ export type PlanStopExitParameters = {
   costs: SolverInput["costs"]
   /** The rule book's verdict on the plan (the caller's portfolio, policies, epochs and time): true when accepted. */
   accepts: (plan: Plan) => boolean
+  /**
+   * Loan token taken from an allowed pool (`pool` address, `decimals` of its asset, `amount` in loan units > 0) and
+   * repaid inside the callback with the sale's output (the solver's folded form: `WithdrawFromPool`, then the callback's
+   * repayment carries it), counted in the amount caps before the sale is sized. Undefined: the sale alone.
+   */
+  prefund?: { pool: string; decimals: number; amount: number } | undefined
 }
 
 /**
@@ -68,14 +74,14 @@ export type PlanStopExitParameters = {
  * @returns The plan, or undefined when no sale lands.
  */
 export function planStopExit(params: PlanStopExitParameters): Plan | undefined {
-  const { input, allowed, capLeft, costs } = params
+  const { input, allowed, capLeft, costs, prefund } = params
   const s = input.state
   const policy = input.policy
   if (input.swap === undefined || !((policy.maxSlippageBps ?? 0) > 0)) return undefined
   const premiumBps = s.flashPremiumBps ?? 0
   const sizing = sizeSwapDeleverage({
     ...s,
-    prefunded: 0,
+    prefunded: prefund?.amount ?? 0,
     curves: [input.swap, ...(input.swapRoutes ?? [])],
     goal: allowed.max,
     usableBps: usableSlippageBps(policy, premiumBps),
@@ -87,6 +93,7 @@ export function planStopExit(params: PlanStopExitParameters): Plan | undefined {
   if ("reason" in sizing || sizing.healthAfter < allowed.min) return undefined
   const action = (kind: Plan["actions"][number]["kind"], amount: number, asset: string, decimals: number): Plan["actions"][number] => ({ kind, subAccount: 0, pool: undefined, asset, amount, amountBase: toBaseUnits(amount, decimals) })
   const actions: Plan["actions"] = [
+    ...(prefund === undefined ? [] : [{ ...action("WithdrawFromPool", prefund.amount, s.loanAsset, prefund.decimals), pool: prefund.pool, amountBase: toBaseUnits(prefund.amount, prefund.decimals) }]),
     action("RepayWithCallback", sizing.repaid, s.loanAsset, s.loanDecimals),
     { ...action("WithdrawCollateral", sizing.sold, s.collateralAsset, s.collateralDecimals), amountBase: sizing.soldBase },
     ...sizing.sales.map((sale) => ({ ...action("SellCollateral", sale.amountIn, s.collateralAsset, s.collateralDecimals), amountBase: sale.amountBase, route: sale.route, expectedOut: sale.expectedOut })),
