@@ -62,6 +62,10 @@ export type SafeRuntime = {
   noTriggerSince?: bigint | undefined
   /** The current NoTrigger run was alerted (`send-failed` once per run, review rr13s S3). */
   noTriggerAlerted?: boolean | undefined
+  /** The last block whose send the SDK refused with NoTrigger (the run's end so far; review rr11zb B2). */
+  noTriggerLast?: bigint | undefined
+  /** The last block at which the Safe's step ran (not backed off, not busy): see {@link noteStepRan}. */
+  lastStepBlock?: bigint | undefined
   /**
    * The current run of send attempts refused with an arithmetic panic (see ARITHMETIC_PANIC_ALERT_ATTEMPTS): attempts
    * counted (one per block), the first and the last block. Per process like `noTriggerSince`: in fleet mode a Safe whose

@@ -27,7 +27,7 @@ import { AMBIGUOUS_NARROW_PROBES, AMBIGUOUS_PROBES_PER_STEP, ProvisionalBlame, R
 import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
 import { ALONE_FACT_BLOCKS, type AloneFact, type AloneTable, type SafeRuntime, UNNAMED_FAILURE, aloneFactForgotten, aloneFactLeftOut, backoff, recentFailure, rememberFailure, restoreAloneTable } from "./runtime.js"
 import { decodeShared, encodeShared } from "./fleet/store.js"
-import type { RebalanceSender } from "./sender.js"
+import { noteStepRan, type RebalanceSender } from "./sender.js"
 import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
 import { type PendingStore, StoreFencedError } from "./store.js"
@@ -439,6 +439,7 @@ export class SafeStep {
     try {
       this.restoreAloneFacts(rt, block)
       if (this.deps.clock.now() < rt.backoffUntil) return
+      noteStepRan(rt, block)
       let replace: PendingOperation | undefined
       let snapshot = read.snapshot
       const pending = await this.deps.store.pending(safe)

@@ -333,6 +333,7 @@ export class RebalanceSender {
       if (has(error, NoTriggerError)) {
         const streak = rt.noTriggerSince ?? block
         rt.noTriggerSince = streak
+        rt.noTriggerLast = block
         if (block - streak + 1n >= NO_TRIGGER_ALERT_BLOCKS) {
           if (rt.noTriggerAlerted !== true) events.alert(safe, block, "send-failed", error)
           else logger.warn({ safe, block: Number(block), since: Number(streak) }, "the SDK still refuses the plan with NoTrigger (alerted once for this run); backing off")
@@ -341,8 +342,7 @@ export class RebalanceSender {
         } else logger.info({ safe, block: Number(block) }, "no sub-account of the plan is due at the latest state (NoTrigger: back in its band, or its stop-loss holds); planning again on the next block")
         return
       }
-      rt.noTriggerSince = undefined
-      rt.noTriggerAlerted = undefined
+      endNoTriggerRun(rt)
       // An arithmetic panic (Panic 0x11) at the send-time reads or the bundler's simulation: once is a read that mixed
       // two blocks (a devnet's read racing its block production, see ARITHMETIC_PANIC_ALERT_ATTEMPTS): nothing was sent,
       // the step plans again on the next block's read, no backoff. ARITHMETIC_PANIC_ALERT_ATTEMPTS attempts in a row
@@ -394,8 +394,7 @@ export class RebalanceSender {
     }
     await store.setPending(safe, { ...intent, userOpHash, sponsored })
     rt.failures = 0
-    rt.noTriggerSince = undefined
-    rt.noTriggerAlerted = undefined
+    endNoTriggerRun(rt)
     rt.arithmeticPanic = undefined
     rt.readFailed = undefined
     metrics.inc("levpilot_userops_sent_total", "Keeper UserOperations accepted by the bundler.", { safe, paid_by: sponsored ? "paymaster" : "safe" })
@@ -511,4 +510,27 @@ export class RebalanceSender {
     if (budget.maxWeiPerEpoch === 0n) return "the Safe has no self-pay budget on chain (setSelfPayBudget)"
     return undefined
   }
+}
+
+/** Ends the Safe's NoTrigger run (see NO_TRIGGER_ALERT_BLOCKS): a later refusal starts a new one. */
+function endNoTriggerRun(rt: SafeRuntime): void {
+  rt.noTriggerSince = undefined
+  rt.noTriggerAlerted = undefined
+  rt.noTriggerLast = undefined
+}
+
+/**
+ * Called by the Safe's step at each block it runs (not backed off, not busy), before it plans. A NoTrigger run is the
+ * blocks in a row at which the step ran and the SDK refused its send with NoTrigger: a step that ran after the run's
+ * last refusal without one (the Safe back in its band: nothing planned, or a send that got no NoTrigger) ended it, so a
+ * later refusal starts a new run, alerted again after NO_TRIGGER_ALERT_BLOCKS blocks (review rr11zb B2: the run used to
+ * end only with an accepted send, so a second persistent run hours later was never alerted and two races blocks apart
+ * were alerted as three in a row). Blocks the step skips while backed off do not end it (alerted once per run).
+ *
+ * @param rt the Safe's runtime (fields `lastStepBlock`, `noTriggerLast`, shared in fleet mode).
+ * @param block the block the step runs at.
+ */
+export function noteStepRan(rt: SafeRuntime, block: bigint): void {
+  if (rt.noTriggerLast !== undefined && rt.lastStepBlock !== undefined && rt.lastStepBlock > rt.noTriggerLast) endNoTriggerRun(rt)
+  rt.lastStepBlock = block
 }

@@ -49,6 +49,8 @@ export const SHARED_ALERT_STATE = [
   "oracleRefused",
   "noTriggerSince",
   "noTriggerAlerted",
+  "noTriggerLast",
+  "lastStepBlock",
   "unreached",
   "refused",
   "inclusionLogFailures",
