@@ -91,11 +91,29 @@ describe("waitForReceipt", () => {
     )
   })
 
+  test("a block whose state the node no longer keeps (pruned) counts once latest has the transaction", async () => {
+    const transport = custom({
+      async request({ method, params }: { method: string; params?: unknown }) {
+        if (method === "eth_blockNumber") return "0x200"
+        if (method === "eth_chainId") return "0x7a69"
+        if (method === "eth_getTransactionReceipt") return receiptJson
+        if (method === "eth_getTransactionByHash") return txJson
+        if (method === "eth_getTransactionCount") {
+          if ((params as [string, string])[1] === "latest") return "0x5"
+          throw new Error("state for block 7 is not available (pruned)")
+        }
+        throw new Error(`unexpected ${method}`)
+      },
+    })
+    const receipt = await waitForReceipt(createClient({ transport, pollingInterval: 20 }), { hash, timeout: 500, pollingInterval: 10 })
+    expect(receipt.blockNumber).toBe(7n)
+  })
+
   test("waitForHead with the receipt: waits for the state too, and names the transaction when it never shows", async () => {
     const node = laggingState(2, 2)
     const receipt = await waitForReceipt(laggingState(0, 0).client, { hash, pollingInterval: 10 })
     await waitForHead(node.client, { blockNumber: 7n, receipt, pollingInterval: 10 })
-    expect(node.asked).toEqual({ atBlock: 3, latest: 3 })
+    expect(node.asked).toEqual({ atBlock: 3, latest: 5 }) // latest first; the block's state asked once latest has it
     await expect(waitForHead(laggingState(0, Number.POSITIVE_INFINITY).client, { blockNumber: 7n, receipt, timeout: 100, pollingInterval: 10 })).rejects.toThrow(
       `the node's state did not show transaction ${hash} (block 7) within 100 ms`,
     )

@@ -52,7 +52,8 @@ const nonces = new WeakMap<TransactionReceipt, number>()
 
 /**
  * Whether the state at the receipt's block and at `latest` has the transaction: its sender's nonce there is past the
- * transaction's nonce (read once from `eth_getTransactionByHash`).
+ * transaction's nonce (read once from `eth_getTransactionByHash`). A read at a block whose state the node no longer keeps
+ * counts as having it once `latest` does.
  */
 async function stateHas(client: Client<Transport, Chain | undefined>, receipt: TransactionReceipt): Promise<boolean> {
   let nonce = nonces.get(receipt)
@@ -60,11 +61,14 @@ async function stateHas(client: Client<Transport, Chain | undefined>, receipt: T
     nonce = (await getTransaction(client, { hash: receipt.transactionHash })).nonce
     nonces.set(receipt, nonce)
   }
-  const [atBlock, atLatest] = await Promise.all([
-    getTransactionCount(client, { address: receipt.from, blockNumber: receipt.blockNumber }),
-    getTransactionCount(client, { address: receipt.from, blockTag: "latest" }),
-  ])
-  return atBlock > nonce && atLatest > nonce
+  if ((await getTransactionCount(client, { address: receipt.from, blockTag: "latest" })) <= nonce) return false
+  try {
+    return (await getTransactionCount(client, { address: receipt.from, blockNumber: receipt.blockNumber })) > nonce
+  } catch {
+    // The block's state is no longer kept (anvil's --prune-history: a receipt waited for long after its block): that
+    // block was finalized long ago, and `latest` already has the transaction.
+    return true
+  }
 }
 
 /** Whether the node's head (`eth_blockNumber`, not viem's cached number) is at or past `blockNumber`. */
