@@ -13,7 +13,6 @@ import { SAFE, STEP_RISK, USDC, stepHarness, stepSafeState, stepSub } from "./te
 // alerted rescue-infeasible (binding funds) although both donors fund 6 of them now.
 // Measured while searching the donor size (x position, one block): 1.5: 1 sent / 6 alerts; 2-2.5: 2 / 5; 3-4: 3 / 4;
 // 5: 4 / 3; 6: 5 / 2 (both donors); 8: 3 / 4 (one donor dropped). Gated by RR11ZB_FAILING (FAILS TODAY).
-const failing = process.env.RR11ZB_FAILING === "true"
 const id = (k: number) => `0x${(k + 1).toString(16).padStart(2, "0").repeat(32)}` as Hex
 const donor = (k: number, m: bigint) => {
   const d = stepSub(`0x${(k === 0 ? "dd" : "de").repeat(32)}` as Hex, USDC, 1.45, "inside")
@@ -42,7 +41,7 @@ test("rr11zb B3 keeper (held, reference): 6 due, donors 8x / 8.08x, no idle: one
   expect(alerts.filter((a) => a.endsWith("rescue-infeasible"))).toEqual([])
 })
 
-test.skipIf(!failing)("rr11zb B3 keeper FAILS TODAY (measured: 7 due, donors 8x / 8.08x: sent at 100 [de,07,06,05] only, 4 rescue-infeasible alerts at 100): expected the 6 most urgent sent with both donors at 100, the 7th left for the next operation (not infeasible)", async () => {
+test("rr11zb B3 keeper (fixed by b3; was: 7 due, donors 8x / 8.08x: sent at 100 [de,07,06,05] only, 4 rescue-infeasible alerts at 100): expected the 6 most urgent sent with both donors at 100, the 7th left for the next operation (not infeasible)", async () => {
   const { sent, alerts } = await crashSteps(7, [800n, 808n], 1)
   expect(sent).toHaveLength(1)
   expect(sent[0]?.split(" ")[1]?.split(",").sort()).toEqual(["02", "03", "04", "05", "06", "07", "dd", "de"])

@@ -13,7 +13,6 @@ import type { SolverInput, SubAccountInput } from "./types.js"
 // leaving out the least urgent TARGET instead rescues 6 now with both donors. rr11za's "more robust" fix (undo a
 // structural source exclusion that rescues fewer) was not taken.
 // Gated by RR11ZB_FAILING (FAILS TODAY).
-const failing = process.env.RR11ZB_FAILING === "true"
 
 function sub(id: string, health: number, collateral: number): SubAccountInput {
   const price = 3000
@@ -41,7 +40,7 @@ test("rr11zb B3 (held, reference): without the least urgent target t0 (8 sub-acc
 })
 
 for (const c of [8, 9])
-  test.skipIf(!failing)(`rr11zb B3 FAILS TODAY (measured: plan of 5, rescued t3-t6 only, donor0 left out; t0-t2 'funds and caps reach only ... no valid plan'): 7 targets, donors ${c} and ${c * 1.01} WETH: expected the 6 most urgent rescued now and the 7th left for the next operation`, () => {
+  test(`rr11zb B3 (fixed by b3; was: plan of 5, rescued t3-t6 only, donor0 left out; t0-t2 'funds and caps reach only ... no valid plan'): 7 targets, donors ${c} and ${c * 1.01} WETH: expected the 6 most urgent rescued now and the 7th left for the next operation`, () => {
     const r = solve(crash(c))
     expect(r.plan?.subAccounts.length).toBeLessThanOrEqual(Number(MAX_SUB_ACCOUNTS))
     expect(rescued(r)).toEqual(["t1", "t2", "t3", "t4", "t5", "t6"])
