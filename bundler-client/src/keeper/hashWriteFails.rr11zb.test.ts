@@ -15,13 +15,12 @@ vi.mock("@levpilot/sdk/actions", async (importOriginal) => ({
 const { sendRebalance } = await import("@levpilot/sdk/actions")
 // Review rr11zb B1, second input: the disk fills between the intent's write and the hash's (sender.ts:395, after the
 // bundler accepted the operation). The write's throw leaves RebalanceSender.send after the send: the step alerts
-// `send-failed` for an operation that is in the bundler's mempool (and skips the sender's post-send resets).
-// Gated by RR11ZB_FAILING (FAILS TODAY).
-const failing = process.env.RR11ZB_FAILING === "true"
+// `send-failed` for an operation that is in the bundler's mempool (and skipped the sender's post-send resets). Fixed:
+// RebalanceSender.persistPending alerts `state-write-failed` and the step goes on.
 const X = `0x${"a1".repeat(32)}` as Hex
 const Y = `0x${"b1".repeat(32)}` as Hex
 
-test.skipIf(!failing)("rr11zb B1b FAILS TODAY (measured: the SDK send at 100 accepted, then alerts ['100 send-failed']): a failed hash write after an accepted send is alerted state-write-failed, not send-failed", async () => {
+test("rr11zb B1b (was: the SDK send at 100 accepted, then alerts ['100 send-failed']): a failed hash write after an accepted send is alerted state-write-failed, not send-failed", async () => {
   let block = 0
   const mem = new Map<string, PendingOperation | undefined>()
   const setPending = async (safe: Address, p: PendingOperation | undefined) => {

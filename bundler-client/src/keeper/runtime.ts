@@ -64,6 +64,8 @@ export type SafeRuntime = {
   noTriggerAlerted?: boolean | undefined
   /** The last block whose send the SDK refused with NoTrigger (the run's end so far; review rr11zb B2). */
   noTriggerLast?: bigint | undefined
+  /** The in-flight record's last write to the state file failed (`state-write-failed` alerted once per run; review rr11zb B1). */
+  pendingWriteFailing?: boolean | undefined
   /** The last block at which the Safe's step ran (not backed off, not busy): see {@link noteStepRan}. */
   lastStepBlock?: bigint | undefined
   /**
