@@ -12,7 +12,7 @@ import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
-import { applyPlan, effectiveEpoch, healthOf, recordRebalance, toBaseUnits, venueHealthOf } from "../solver/state.js"
+import { applyPlan, effectiveEpoch, healthOf, recordRebalance, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError, strategyPolicy } from "./config.js"
@@ -856,7 +856,7 @@ class Simulation {
       const p = this.policies[s.id] as Policy
       // The keeper acts once health is 0.1 under exitHealth (the module allows any gain of MIN_BAND_GAP): no exit of a
       // few bps of health every cooldown, each paying gas.
-      return p.stopPrice !== undefined && p.exitHealth !== undefined && s.price <= p.stopPrice && healthOf(s) < p.exitHealth - 0.1
+      return p.exitHealth !== undefined && stopEngaged({ state: s, policy: p }) && healthOf(s) < p.exitHealth - 0.1
     }
     const outOfBand = (s: SubAccountState): "low" | "high" | undefined => {
       const p = this.policies[s.id] as Policy
@@ -1080,7 +1080,7 @@ class Simulation {
     // A rescue (not `exit`) from below minHealth while the on-chain stop is engaged is exempt from the cooldown (the
     // module's `_load`, review rr13t T1): a stop-only exit's cooldown cannot delay it.
     const now = this.subs.find((x) => x.id === id)
-    const rescueUnderStop = !exit && now !== undefined && p.stopPrice !== undefined && p.exitHealth !== undefined && now.price <= p.stopPrice && venueHealthOf(now) < p.minHealth
+    const rescueUnderStop = !exit && now !== undefined && p.exitHealth !== undefined && stopEngaged({ state: now, policy: p }) && venueHealthOf(now) < p.minHealth
     if (!rescueUnderStop && stored.lastRebalance !== undefined && t < stored.lastRebalance + p.cooldown) return false
     const cap = exit ? Math.floor(p.maxRebalancesPerEpoch / 2) : p.maxRebalancesPerEpoch
     return effectiveEpoch(stored, p.epochLength, t).rebalancesInEpoch + 1 <= cap

@@ -471,8 +471,8 @@ const stopHoldsOn = (s: ChainSubAccount, stops: Record<string, StopLoss> | undef
  * The owner's stops applied to one snapshot (issue 13, docs/stop-loss-exit.md; review rr13s S3), the same on the
  * single-Safe and the fleet path:
  * - the solver's policy gets `stopPrice` (loan per collateral, scaled as the state's price), `exitHealth` and
- *   `maxOracleDeviationBps`: the solver plans no boost while the stop holds (`withStopHeld`, in `solve`) and plans the
- *   exit the module accepts (`stopExitResult`);
+ *   `maxOracleDeviationBps`, and `stopJudged`, the exact verdict below at the price read: the solver plans no boost while the stop holds
+ *   (`withStopHeld`, in `solve`) and plans the exit the module accepts (`stopExitResult`);
  * - each bound's `due` is RebalanceLib `_trigger`'s (the rule book's stopStateOf, exact at the snapshot's price): below
  *   minHealth, or under exitHealth while engaged, or above maxHealth with boosts allowed only while no stop holds.
  * A sub-account without a read stop keeps the policy and bound as read.
@@ -488,6 +488,8 @@ function applyStops(chain: readonly ChainSubAccount[], subAccounts: readonly Sub
     sub.policy.exitHealth = Number(stop.exitHealth) / WAD
     sub.policy.maxOracleDeviationBps = s.policy.maxOracleDeviationBps
     const state = stopStateOf(stop, s.price, s.policy.maxOracleDeviationBps)
+    // The solver's stop verdict is this exact one, not its float copy at the converted prices (review rr11zb B4).
+    sub.policy.stopJudged = { price: sub.state.price, state: state === 0n ? "armed" : state === 1n ? "held" : "engaged" }
     const bound = bounds.subAccounts[id]
     if (bound !== undefined && state !== 0n) bound.due = s.band === "below" || (state > 1n && s.health < state)
   })

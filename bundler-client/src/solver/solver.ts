@@ -57,12 +57,16 @@ export const MIN_REARM_BPS = Number(MIN_REARM_BPS_BIG)
  * MIN_REARM_BPS) / 10,000)`. While it holds the module refuses every boost (a plan that only boosts: `NoTrigger`;
  * a borrow or a health decrease of a sub-account: `ActionNotAllowed` / `HealthDecreased`), as if `boostAllowed` were
  * false. False without a stop (`stopPrice` undefined). Prices in the sub-account's units (loan per collateral).
+ * `policy.stopJudged`, when judged at this price, is the answer: the keeper's exact judgement on the chain's integers
+ * (review rr11zb B4).
  *
- * @param sub - The sub-account's state (`price`) and policy (`stopPrice`, `maxOracleDeviationBps`).
+ * @param sub - The sub-account's state (`price`) and policy (`stopPrice`, `maxOracleDeviationBps`, `stopJudged`).
  * @returns True while the stop holds.
  */
-export function stopHolds(sub: { state: { price: number }; policy: Pick<Policy, "stopPrice" | "maxOracleDeviationBps"> }): boolean {
-  const { stopPrice, maxOracleDeviationBps } = sub.policy
+export function stopHolds(sub: { state: { price: number }; policy: Pick<Policy, "stopPrice" | "maxOracleDeviationBps" | "stopJudged"> }): boolean {
+  const { stopPrice, maxOracleDeviationBps, stopJudged } = sub.policy
+  // The caller's exact verdict on the chain's integers at this price when it has one (the keeper; review rr11zb B4).
+  if (stopJudged !== undefined && stopJudged.price === sub.state.price) return stopJudged.state !== "armed"
   return stopPrice !== undefined && sub.state.price * 10_000 <= stopPrice * (10_000 + Math.max(maxOracleDeviationBps ?? 0, MIN_REARM_BPS))
 }
 

@@ -1,5 +1,5 @@
 import { PlanExecutionError, SolverInputError } from "./errors.js"
-import type { EpochState, Plan, PortfolioState, SubAccountState, YieldPool } from "./types.js"
+import type { EpochState, Plan, Policy, PortfolioState, SubAccountState, YieldPool } from "./types.js"
 
 /**
  * Health = collateral value x LLTV / debt (Infinity without debt).
@@ -9,6 +9,20 @@ import type { EpochState, Plan, PortfolioState, SubAccountState, YieldPool } fro
  */
 export function healthOf(s: Pick<SubAccountState, "collateral" | "debt" | "lltv" | "price">): number {
   return s.debt > 0 ? (s.collateral * s.price * s.lltv) / s.debt : Number.POSITIVE_INFINITY
+}
+
+/**
+ * Whether `sub`'s on-chain stop is engaged: RebalanceLib `_trigger` (the rule book's `stopStateOf`), the venue price at
+ * or below `stopPrice` (prices in loan per collateral). `policy.stopJudged`, when judged at this price, is the answer:
+ * the keeper's exact judgement on the chain's integers (review rr11zb B4). False without a stop.
+ *
+ * @param sub - The sub-account's state (`price`) and policy (`stopPrice`, `stopJudged`).
+ * @returns True while the stop is engaged.
+ */
+export function stopEngaged(sub: { state: Pick<SubAccountState, "price">; policy: Pick<Policy, "stopPrice" | "stopJudged"> }): boolean {
+  const { stopPrice, stopJudged } = sub.policy
+  if (stopJudged !== undefined && stopJudged.price === sub.state.price) return stopJudged.state === "engaged"
+  return stopPrice !== undefined && sub.state.price <= stopPrice
 }
 
 /**

@@ -1,6 +1,6 @@
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { atInclusion } from "./solver.js"
-import { effectiveEpoch, healthOf, toBaseUnits } from "./state.js"
+import { effectiveEpoch, healthOf, stopEngaged, toBaseUnits } from "./state.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "./swapDeleverage.js"
 import type { Plan, SolverInput, SolverResult, SubAccountInput, SubAccountState } from "./types.js"
 
@@ -22,7 +22,7 @@ export const STOP_EXIT_AIM = 0.95
  */
 export function stopExitDue(input: Pick<SubAccountInput, "state" | "policy">): boolean {
   const { state, policy } = input
-  if (policy.stopPrice === undefined || policy.exitHealth === undefined || !(state.price <= policy.stopPrice)) return false
+  if (policy.exitHealth === undefined || !stopEngaged({ state, policy })) return false
   const h = healthOf(state)
   return h >= policy.minHealth && h < policy.exitHealth - STOP_EXIT_MARGIN
 }

@@ -263,6 +263,15 @@ export type Policy = {
    * `stopPrice x (1 + max(maxOracleDeviationBps, MIN_REARM_BPS) / 10,000)` (MIN_REARM_BPS 100, review rr13s S2). Default 0.
    */
   maxOracleDeviationBps?: number | undefined
+  /**
+   * The on-chain stop's state judged exactly by the caller on the chain's integers at one price (the keeper: the rule
+   * book's `stopStateOf` on the 1e36-scaled stop and price read, review rr11zb B4): `engaged` (price at or below the
+   * stop), `held` (above it, up to the re-arm price: no boost), `armed` (above the re-arm price); `price` is the state's
+   * price it was judged at (loan per collateral, as {@link SubAccountState.price}). At that price it overrides the float
+   * judgement of `stopPrice` ({@link stopHolds}, `stopEngaged`), which can disagree within ~1e-16 relative of a bound; at
+   * any other price (the inclusion drift's) the floats judge. Undefined: floats (the backtester, whose prices are floats).
+   */
+  stopJudged?: { price: number; state: "engaged" | "held" | "armed" } | undefined
 }
 
 /** Per-sub-account epoch bookkeeping, as the module stores it. */

@@ -2,7 +2,7 @@ import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage.j
 import { policyRiskHealth, policyTailFloorHealth } from "../risk/tail.js"
 import { SolverInputError } from "./errors.js"
 import { toBaseUnits as ruleBaseUnits } from "./policyRules.js"
-import { effectiveEpoch, healthOf, landingZone, netValue, thresholdFloorGap, toBaseUnits, venueHealthOf } from "./state.js"
+import { effectiveEpoch, healthOf, landingZone, netValue, stopEngaged, thresholdFloorGap, toBaseUnits, venueHealthOf } from "./state.js"
 import type { ActionKind, EpochState, Policy, PortfolioState, SolverInput, SwapCurve, YieldPool } from "./types.js"
 
 /** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
@@ -138,7 +138,7 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const high = p.boostAllowed && h0 > p.maxHealth
   let blocked: string | undefined
   // Module (review rr13t T1): a rescue from below minHealth while the on-chain stop is engaged is exempt from the cooldown.
-  const rescueUnderStop = low && p.stopPrice !== undefined && p.exitHealth !== undefined && s.state.price <= p.stopPrice
+  const rescueUnderStop = low && p.exitHealth !== undefined && stopEngaged({ state: s.state, policy: p })
   if (!rescueUnderStop && s.epoch.lastRebalance !== undefined && now < s.epoch.lastRebalance + p.cooldown) blocked = `cooling down (${now - s.epoch.lastRebalance} s of ${p.cooldown} s)`
   // Module: only a due sub-account spends a rebalance, so a capped one can still give (toward its target).
   else if ((low || high) && epoch.rebalancesInEpoch + 1 > p.maxRebalancesPerEpoch) blocked = `epoch rebalance cap ${p.maxRebalancesPerEpoch} reached`
