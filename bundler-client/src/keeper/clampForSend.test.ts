@@ -65,3 +65,20 @@ test("the settlement's funding split reaches the clamp: a flash repay's idle top
   const funding = { swapPaid: [undefined, undefined, sold, undefined] }
   expect(clampForSend(rescue as never, bounds(0n), { ...ctx, funding })?.actions.map((a) => a.amount)).toEqual([sold, 10n ** 20n, 10n ** 20n, 0n])
 })
+
+test("an estimate-only probe's clamp neither alerts nor moves the Safe's nothing-to-send alert state (review rr11zb, the probe's residual)", () => {
+  const { events, logger, keeperEvents } = recordingKeeperParts()
+  const rt = newSafeRuntime({ address: SAFE } as never)
+  const ctx = { rt, block: 7n, logger, events: keeperEvents }
+  // A probe clamped to nothing: no alert, and the Safe's next send still alerts.
+  expect(clampForSend(boost as never, bounds(0n), { ...ctx, probe: true })).toBeUndefined()
+  expect(events.filter((e) => e.type === "alert")).toEqual([])
+  expect(rt.clampedAway).toBeUndefined()
+  expect(clampForSend(boost as never, bounds(0n), { ...ctx, block: 8n })).toBeUndefined()
+  expect(events.flatMap((e) => (e.type === "alert" ? [[e.kind, e.block]] : []))).toEqual([["nothing-to-send", 8n]])
+  // A probe whose plan survives does not re-arm the alert of an outage the sends are still in: no second alert at 10.
+  expect(clampForSend(boost as never, bounds(5n * 10n ** 19n), { ...ctx, block: 9n, probe: true })).toBeDefined()
+  expect(rt.clampedAway).toBe(true)
+  expect(clampForSend(boost as never, bounds(0n), { ...ctx, block: 10n })).toBeUndefined()
+  expect(events.filter((e) => e.type === "alert").length).toBe(1)
+})

@@ -141,6 +141,8 @@ export function describePlan(plan: Plan): string[] {
  * @param bounds - The chain's bounds at the plan's block.
  * @param context.funding - The plan's funding split, when its swaps were settled (`settleSwapPlan`).
  * @param context.judge - The rule book on the state `bounds` were read from (optional).
+ * @param context.probe - An estimate-only probe (`planAndSend`'s `estimateOnly`): judged alike, but nothing is alerted and the
+ *   Safe's nothing-to-send alert state (`rt.clampedAway`, `rt.clampRefused`) is neither read nor changed.
  * @returns The plan to send, or undefined: send nothing.
  */
 export function clampForSend(
@@ -155,6 +157,7 @@ export function clampForSend(
     judge,
     onRefused,
     onFeeUndecided,
+    probe = false,
   }: {
     rt: SafeRuntime
     block: bigint
@@ -164,6 +167,7 @@ export function clampForSend(
     judge?: RuleJudge | undefined
     onRefused?: ((error: ClampRuleRefusedError) => void) | undefined
     onFeeUndecided?: ((paidOut: RuleViolation) => void) | undefined
+    probe?: boolean | undefined
   },
 ): ChainPlan | undefined {
   const safe = rt.config.address
@@ -181,6 +185,7 @@ export function clampForSend(
       `the clamped plan was refused ${repaired.refusal.name} by the rule book; repaired before sending`,
     )
   if (clamped) {
+    if (probe) return clamped
     rt.clampedAway = false
     rt.clampRefused = undefined
     return clamped
@@ -190,12 +195,14 @@ export function clampForSend(
     logger.warn({ safe, block: Number(block), rule: refusal.name, subAccount: error.subAccount, binding: error.metaMessages?.filter((m) => m.startsWith("Bound:")) }, error.shortMessage)
     // The step's own handling (review rr11f F3): it leaves the named sub-account out, tries the next plan, and alerts.
     if (onRefused) return void onRefused(error)
+    if (probe) return undefined
     if (rt.clampRefused !== refusal.name) events.alert(safe, block, "nothing-to-send", error)
     rt.clampRefused = refusal.name
     return undefined
   }
   const error = new NothingToSendError({ safe, binding })
   logger.warn({ safe, block: Number(block), binding: error.metaMessages?.filter((m) => m.startsWith("Bound:")) }, error.shortMessage)
+  if (probe) return undefined
   if (!rt.clampedAway) events.alert(safe, block, "nothing-to-send", error)
   rt.clampedAway = true
   return undefined
@@ -1940,7 +1947,8 @@ export class SafeStep {
       for (const id of plan.subAccounts) judged.add(id.toLowerCase())
       let refused: ClampRuleRefusedError | undefined
       let feeUndecided: RuleViolation | undefined
-      const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events, funding, judge, onRefused: (e) => void (refused = e), onFeeUndecided: (e) => void (feeUndecided = e) })
+      // An estimate-only probe neither alerts nor moves the Safe's nothing-to-send alert state (`probe`): only sends do.
+      const clamped = clampForSend(chainPlan, snapshot.bounds, { rt, block, logger, events, funding, judge, onRefused: (e) => void (refused = e), onFeeUndecided: (e) => void (feeUndecided = e), probe: estimateOnly })
       if (!clamped) {
         // A refusal naming one of the plan's sub-accounts: `solveAndSend` leaves it out and plans again in this block (as
         // for a simulation failing on it); one naming none: the next loan asset's plan (review rr11f F3).
