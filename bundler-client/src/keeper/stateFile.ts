@@ -162,9 +162,9 @@ function load(path: string): { state: KeeperState; discarded: string | undefined
  *
  * - `<path>.journal.<gen>`: every change (`setPending`: the intent before the send, the hash after it, the clear; a
  *   changed `setAloneFacts`) is one JSON line `{"scope","safe","pending"}` or `{"scope","safe","aloneFacts"}` (the
- *   changed field's new value, null for none),
- *   written synchronously (`writeSync`) before the call returns: a process killed right after (before any snapshot)
- *   still finds it at the next start. A failed write throws to the caller (the record is already updated in memory).
+ *   changed field's new value, null for none), written synchronously (`writeSync`) before the call returns: a process
+ *   killed right after (before any snapshot) still finds it at the next start. A failed write throws to the caller
+ *   (the record is already updated in memory).
  * - `<path>`: the snapshot, the whole state (one compact JSON document, `journal`: the first generation it does not cover),
  *   written by {@link flush} asynchronously (to `<path>.tmp`, then renamed over `<path>`), once per block by the keeper:
  *   every change since the last snapshot coalesced in one write. New lines go to the next generation from the moment
