@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Address, getAddress } from "viem"
@@ -111,7 +111,7 @@ describe("levpilot CLI on the devnet", () => {
       expect(await keeperNonce()).toBe(nonceBefore)
       expect(await keeperOps(from)).toEqual([])
       expect(await env.publicClient.getBlockNumber({ cacheTime: 0 })).toBe(block)
-      const state = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, "utf8")) as KeeperState) : undefined
+      const state = KeeperStateStore.read(stateFile)
       expect(KeeperStateStore.pendingIn(state, env.managed.address)).toBeUndefined()
       expect(jsonLines(run.stdout()).some((l) => l.msg === "dry run: plan not sent")).toBe(true)
       expect(jsonLines(run.stdout()).some((l) => l.msg === "rebalance sent")).toBe(false)
@@ -140,7 +140,7 @@ describe("levpilot CLI on the devnet", () => {
     expect(ops[0]?.blockNumber).toBeLessThanOrEqual(exitedAt)
     expect(await keeperNonce()).toBe(nonceBefore + 1n)
     expect(Math.min(...(await healths()))).toBeGreaterThanOrEqual(env.settings.band.min)
-    const state = JSON.parse(readFileSync(stateFile, "utf8")) as KeeperState
+    const state = KeeperStateStore.read(stateFile) as KeeperState
     expect(KeeperStateStore.pendingIn(state, env.managed.address)).toBeUndefined()
     // Nothing left to do: a second --once sends nothing and exits 0.
     const again = levpilot(["keeper", "--config", configPath, "--once"])

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { type Hex, decodeFunctionData, getAddress, hexToBigInt } from "viem"
@@ -165,7 +165,8 @@ describe("keeper faults", () => {
     await waitFor("the keeper process to send", () => logs.includes('"msg":"rebalance sent"') || undefined, 40_000)
     child.kill("SIGKILL")
     await exited
-    const persisted = JSON.parse(readFileSync(stateFile, "utf8")) as KeeperState
+    // The snapshot and the journal lines after it (a killed keeper: its last changes are in the journal only).
+    const persisted = KeeperStateStore.read(stateFile) as KeeperState
     const pending = KeeperStateStore.pendingIn(persisted, env.managed.address)
     expect(pending?.userOpHash).toMatch(/^0x[0-9a-f]{64}$/)
     expect(await keeperOps(from)).toEqual([])

@@ -1,5 +1,5 @@
 import { waitForReceipt } from "@levpilot/devnet"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Address, type Hex, encodeFunctionData, getAddress, hexToBigInt, parseAbi } from "viem"
@@ -263,7 +263,7 @@ describe("keeper in the worst minute", () => {
       // Within a bounded number of blocks of the move (resubmitAfterBlocks is 50: no waiting on the stale record).
       expect(done.block - from).toBeLessThanOrEqual(15n)
       expect(await keeperNonce()).toBe(chainNonce + 1n)
-      const after = JSON.parse(readFileSync(stateFile, "utf8")) as KeeperState
+      const after = KeeperStateStore.read(stateFile) as KeeperState
       expect(after.scopes[foreign]?.safes[safe.toLowerCase()]?.pending?.nonce).toBe((chainNonce + 7n).toString())
       expect(await keeperOps(from)).toHaveLength(1)
     } finally {

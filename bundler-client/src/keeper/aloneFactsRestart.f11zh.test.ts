@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Hex } from "viem"
@@ -78,7 +78,8 @@ test("f11zh (FAILS before f11zh: 3 sends at 101, X probed again): a keeper that 
 test("f11zh: the persisted table is bound to the keeper's scope, bigints as strings, the refusal reduced to its rule; entries past their window are dropped at load", async () => {
   const path = stateFile()
   await keeperProcess(path, 100, 100)
-  const file = JSON.parse(readFileSync(path, "utf8")) as { scopes: Record<string, { safes: Record<string, { aloneFacts?: unknown }> }> }
+  // The snapshot and the journal lines after it (review rr11za A2: changes are journaled, the snapshot is per block).
+  const file = KeeperStateStore.read(path) as { scopes: Record<string, { safes: Record<string, { aloneFacts?: unknown }> }> }
   const key = `${SCOPE.chainId}:${SCOPE.entryPoint.toLowerCase()}:${SCOPE.module}:${SCOPE.keeper}`
   const saved = file.scopes[key]?.safes[SAFE.toLowerCase()]?.aloneFacts
   expect(saved).toBeDefined()

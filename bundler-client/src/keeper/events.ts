@@ -91,6 +91,9 @@ export type KeeperEvent =
  * - `rescue-infeasible`: a sub-account is below its band and no plan can rescue it (`RescueInfeasibleError`: the
  *   binding reason, e.g. `policyCap` for an epoch cap spent, the solver's numbers, health and minHealth); nothing is sent
  *   for it. Once per run (again when the binding changes), with the `no-rescue` event (review rr11r R3: event only).
+ * - `state-write-failed`: the state file could not be written (ENOSPC, EROFS, EACCES...): a Safe's alone table (the Safe
+ *   goes on being managed), or the per-block snapshot (keeper-wide; `safe` is the module's address; once per run of
+ *   failed snapshots; nothing is lost, the journal keeps every change: `StateSnapshots`).
  */
 export type AlertKind =
   | "bundler-unavailable"

@@ -11,7 +11,7 @@ import { KeeperMetrics, serveMetrics } from "./metrics.js"
 import { type SafeRuntime, newSafeRuntime } from "./runtime.js"
 import { SafeStep } from "./safeStep.js"
 import { RebalanceSender } from "./sender.js"
-import { KeeperStateStore, type PendingOperation } from "./stateFile.js"
+import { KeeperStateStore, type PendingOperation, StateSnapshots } from "./stateFile.js"
 import type { VolatilityEstimate } from "./volatility.js"
 import { VolatilityFeed } from "./volatilityFeed.js"
 import { WebhookNotifier } from "./webhook.js"
@@ -59,6 +59,8 @@ export class Keeper {
   private readonly safes: Map<Address, SafeRuntime>
   private readonly keeperKey
   private parts: { loop: BlockLoop; step: SafeStep; clients: KeeperClients } | undefined
+  /** The state file's snapshot, once per block (review rr11za A2); never in a dry run. */
+  private readonly snapshots: StateSnapshots
   private metricsServer: { url: string; stop: () => Promise<void> } | undefined
   private readonly inflight = new Set<Promise<void>>()
   private readonly webhook: WebhookNotifier | undefined
@@ -78,6 +80,7 @@ export class Keeper {
     this.webhook = webhook
     const onEvent = webhook ? (event: KeeperEvent) => (options.onEvent?.(event), webhook.notify(event)) : options.onEvent
     this.events = new KeeperEvents({ logger: this.logger, metrics: this.metrics, onEvent })
+    this.snapshots = new StateSnapshots({ store: options.dryRun ? {} : this.store, safe: config.deployment.leverageModule, events: this.events, logger: this.logger })
     this.safes = new Map(config.safes.map((s) => [s.address, newSafeRuntime(s)]))
     // Counters start at zero so a scrape before the first event already shows every series.
     for (const safe of this.safes.keys()) {
@@ -107,6 +110,7 @@ export class Keeper {
     const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
     store.bind({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
     if (store.discarded) logger.warn({ stateFile: store.path }, store.discarded)
+    if (store.journal.ignored > 0) logger.warn({ stateFile: store.path, ignored: store.journal.ignored }, "state journal lines that do not parse (cut by a crash or a full disk) were ignored")
     const shared = { config, clients, store, metrics, logger, events, clock }
     const tracker = new InclusionTracker({ ...shared, publicClient: clients.publicClient })
     const sender = new RebalanceSender({ ...shared, keeper: this.keeperKey })
@@ -124,6 +128,9 @@ export class Keeper {
   async start(): Promise<void> {
     await this.init()
     this.started.loop.start((block) => {
+      // The changes of the blocks before (already in the journal) in one snapshot of the state file.
+      const f = this.snapshots.flush(block).finally(() => this.inflight.delete(f))
+      this.inflight.add(f)
       for (const safe of this.safes.keys()) {
         // One Safe's unexpected failure is logged, never an unhandled rejection (Node 20 would exit: review rr11za A3).
         const p = this.processSafe(safe, block)
@@ -138,6 +145,8 @@ export class Keeper {
   async stop(): Promise<void> {
     await this.parts?.loop.stop()
     await Promise.allSettled([...this.inflight])
+    if (this.parts) await this.snapshots.flush(this.parts.loop.lastBlock)
+    this.store.close()
     await this.webhook?.flush(5_000)
     await this.metricsServer?.stop()
     this.metricsServer = undefined
@@ -161,6 +170,7 @@ export class Keeper {
     const block = await clients.publicClient.getBlockNumber({ cacheTime: 0 })
     loop.lastBlock = block
     await Promise.all([...this.safes.keys()].map((safe) => this.processSafe(safe, block)))
+    await this.snapshots.flush(block)
   }
 
   /**
@@ -182,6 +192,7 @@ export class Keeper {
       last = block
       loop.lastBlock = block
       await Promise.all(pending.map((safe) => this.processSafe(safe, block)))
+      await this.snapshots.flush(block)
     }
   }
 

@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
-import { dirname } from "node:path"
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } from "node:fs"
+import { mkdir, rename, unlink, writeFile } from "node:fs/promises"
+import { basename, dirname } from "node:path"
 import type { Address, Hex } from "viem"
 import type { PendingStore } from "./store.js"
 
@@ -52,32 +53,172 @@ export const scopeKey = (s: KeeperStateScope) => `${s.chainId}:${s.entryPoint.to
  * flight, and the Safe's alone table (`aloneFacts`: `SafeRuntime.aloneFacts` as tagged JSON, `encodeShared`: bigints as
  * decimal strings, a `chain-rule` refusal as its rule, args, stage and detail; absent when empty or in files written
  * before it). Everything else comes from the chain. Version 1 files (keyed by Safe only) are not trusted: their records
- * could belong to another chain, and the chain's nonce tells what a record would have.
+ * could belong to another chain, and the chain's nonce tells what a record would have. `journal` (snapshots only): the
+ * generation of the first journal file the snapshot does not cover (absent: 0; see {@link KeeperStateStore}).
  */
-export type KeeperState = { version: 2; scopes: Record<string, { safes: Record<string, SafeRecord> }> }
+export type KeeperState = { version: 2; journal?: number | undefined; scopes: Record<string, { safes: Record<string, SafeRecord> }> }
 
 /** One Safe's record in the state file: its operation in flight and its alone table (tagged JSON). */
 export type SafeRecord = { pending: PendingOperation | undefined; aloneFacts?: unknown }
 
-/** Persists {@link KeeperState} atomically (write to a temporary file, then rename), synchronously so a kill cannot tear it. */
+/**
+ * One line of a journal file: one change of one Safe's record in one scope, the changed field only: `pending` (null:
+ * none) for `setPending`, `aloneFacts` (null: none) for `setAloneFacts`.
+ */
+type JournalLine = { scope: string; safe: string; pending?: PendingOperation | null; aloneFacts?: unknown }
+
+/** The journal file of generation `gen` next to the snapshot `path`: `<path>.journal.<gen>`. */
+export const journalPath = (path: string, gen: number) => `${path}.journal.${gen}`
+
+/**
+ * The journal files next to the snapshot `path`, by generation (ascending). A missing directory has none.
+ *
+ * @returns The generations found.
+ */
+function journalGenerations(path: string): number[] {
+  const prefix = `${basename(path)}.journal.`
+  let names: string[]
+  try {
+    names = readdirSync(dirname(path))
+  } catch {
+    return []
+  }
+  return names
+    .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)))
+    .map((n) => Number(n.slice(prefix.length)))
+    .sort((a, b) => a - b)
+}
+
+/** A record as written (an undefined alone table left out, so the record reads back equal). */
+const normalized = (record: SafeRecord): SafeRecord => (record.aloneFacts === undefined ? { pending: record.pending } : { pending: record.pending, aloneFacts: record.aloneFacts })
+
+/**
+ * Reads the snapshot `path` and replays the journal lines written after it (see {@link KeeperStateStore}).
+ *
+ * @returns The state (empty when nothing was written), why the snapshot was not used (an old version), the journal
+ *   lines replayed and ignored (torn or malformed: a write cut by a crash or a full disk), the journal generations
+ *   present and the generation new lines must go to (one past every existing file: never appended after a torn line).
+ */
+function load(path: string): { state: KeeperState; discarded: string | undefined; replayed: number; ignored: number; gens: number[]; next: number; found: boolean } {
+  let state: KeeperState = { version: 2, scopes: {} }
+  let discarded: string | undefined
+  let found = false
+  let from = 0
+  try {
+    const parsed = JSON.parse(readFileSync(path, "utf8")) as { version?: unknown; scopes?: unknown; journal?: unknown }
+    found = true
+    if (parsed.version === 2 && typeof parsed.scopes === "object" && parsed.scopes !== null) {
+      state = { version: 2, scopes: parsed.scopes as KeeperState["scopes"] }
+      if (typeof parsed.journal === "number" && Number.isSafeInteger(parsed.journal) && parsed.journal >= 0) from = parsed.journal
+    } else discarded = `state file version ${String(parsed.version)} is not bound to a chain, EntryPoint, module and keeper key; ignored`
+  } catch {
+    // A missing or unreadable snapshot means no operation was in flight that the chain cannot tell us about (the
+    // journal, when present, still has what was written since).
+  }
+  let replayed = 0
+  let ignored = 0
+  const gens = journalGenerations(path)
+  for (const gen of gens) {
+    if (gen < from) continue
+    let text: string
+    try {
+      text = readFileSync(journalPath(path, gen), "utf8")
+    } catch {
+      continue
+    }
+    found = true
+    for (const raw of text.split("\n")) {
+      if (raw.length === 0) continue
+      let line: Partial<JournalLine>
+      try {
+        line = JSON.parse(raw) as Partial<JournalLine>
+      } catch {
+        ignored++
+        continue
+      }
+      const hasPending = line !== null && typeof line === "object" && "pending" in line
+      const hasTable = line !== null && typeof line === "object" && "aloneFacts" in line
+      if (typeof line?.scope !== "string" || typeof line.safe !== "string" || (!hasPending && !hasTable) || (hasPending && typeof line.pending !== "object")) {
+        ignored++
+        continue
+      }
+      state.scopes[line.scope] ??= { safes: {} }
+      const safes = (state.scopes[line.scope] as { safes: Record<string, SafeRecord> }).safes
+      const key = line.safe.toLowerCase()
+      const before = safes[key]
+      safes[key] = normalized({
+        pending: hasPending ? (line.pending ?? undefined) : before?.pending,
+        aloneFacts: hasTable ? (line.aloneFacts ?? undefined) : before?.aloneFacts,
+      })
+      replayed++
+    }
+  }
+  return { state, discarded, replayed, ignored, gens, next: Math.max(from, (gens.at(-1) ?? -1) + 1), found }
+}
+
+/**
+ * Persists {@link KeeperState} as a snapshot plus an append-only journal, so a change costs one small line instead of
+ * a rewrite of every Safe's record (review rr11za A2):
+ *
+ * - `<path>.journal.<gen>`: every change (`setPending`: the intent before the send, the hash after it, the clear; a
+ *   changed `setAloneFacts`) is one JSON line `{"scope","safe","pending"}` or `{"scope","safe","aloneFacts"}` (the
+ *   changed field's new value, null for none), written synchronously (`writeSync`) before the call returns: a process
+ *   killed right after (before any snapshot) still finds it at the next start. A failed write throws to the caller
+ *   (the record is already updated in memory).
+ * - `<path>`: the snapshot, the whole state (one compact JSON document, `journal`: the first generation it does not cover),
+ *   written by {@link flush} asynchronously (to `<path>.tmp`, then renamed over `<path>`), once per block by the keeper:
+ *   every change since the last snapshot coalesced in one write. New lines go to the next generation from the moment
+ *   the snapshot is serialized; once it is renamed in, the journal files it covers are deleted.
+ * - Load: the snapshot, then every journal line of a generation >= its `journal`, in order; a line that does not parse
+ *   (torn by a crash mid-write) is ignored. New lines then go to a new generation (never after a torn line).
+ *
+ * Durable against a killed process (the kernel has every line once `writeSync` returns), not against a power loss (no
+ * fsync), as before. Without `path` (tests, dry runs of the fleet) nothing is written.
+ */
 export class KeeperStateStore implements PendingStore {
   private state: KeeperState
   private key: string | undefined
   /** Why the file's content was not used (unreadable, old version), for the keeper's start-up log. */
   readonly discarded: string | undefined
+  /** Journal lines replayed at load, and ignored (torn or malformed) at load. */
+  readonly journal: { replayed: number; ignored: number }
+  /** Generation new journal lines go to, and its descriptor once opened. */
+  private gen: number
+  private fd: number | undefined
+  /** Journal generations that may exist on disk (deleted once a snapshot covers them). */
+  private readonly gens = new Set<number>()
+  /** Whether memory holds changes no snapshot has (the next {@link flush} writes one). */
+  private dirty = false
+  /** The snapshots queued or being written, one after another. */
+  private chain: Promise<void> = Promise.resolve()
+
   constructor(readonly path: string | undefined) {
     this.state = { version: 2, scopes: {} }
+    this.gen = 0
     let discarded: string | undefined
+    let journal = { replayed: 0, ignored: 0 }
     if (path) {
-      try {
-        const parsed = JSON.parse(readFileSync(path, "utf8")) as { version?: unknown; scopes?: unknown }
-        if (parsed.version === 2 && typeof parsed.scopes === "object" && parsed.scopes !== null) this.state = parsed as KeeperState
-        else discarded = `state file version ${String(parsed.version)} is not bound to a chain, EntryPoint, module and keeper key; ignored`
-      } catch {
-        // A missing or unreadable file means no operation was in flight that the chain cannot tell us about.
-      }
+      const loaded = load(path)
+      this.state = loaded.state
+      discarded = loaded.discarded
+      journal = { replayed: loaded.replayed, ignored: loaded.ignored }
+      this.gen = loaded.next
+      // Replayed lines are compacted by the first snapshot after a change (loading writes nothing: a dry run reads the
+      // production file and must leave it as it is).
+      for (const g of loaded.gens) this.gens.add(g)
     }
     this.discarded = discarded
+    this.journal = journal
+  }
+
+  /**
+   * The state persisted at `path`: the snapshot with the journal replayed (tests, tools reading a keeper's file).
+   *
+   * @returns The state, or undefined when neither a snapshot nor a journal exists.
+   */
+  static read(path: string): KeeperState | undefined {
+    const loaded = load(path)
+    return loaded.found ? loaded.state : undefined
   }
 
   /** Binds the store to the keeper's scope; records of other scopes are kept in the file but never read. */
@@ -101,8 +242,15 @@ export class KeeperStateStore implements PendingStore {
     return (Object.keys(safes) as Address[]).filter((safe) => safes[safe]?.pending !== undefined)
   }
 
+  /**
+   * Records the Safe's operation in flight (undefined: none) in memory, then appends it to the journal (synchronously:
+   * on return it survives a killed process).
+   *
+   * @throws The file system's error (ENOSPC, EROFS, EACCES...) when the journal line cannot be written; the record is
+   *   in memory anyway.
+   */
   setPending(safe: Address, pending: PendingOperation | undefined): void {
-    this.update(safe, { pending, aloneFacts: this.safes()[safe.toLowerCase()]?.aloneFacts })
+    this.update(safe, { pending, aloneFacts: this.safes()[safe.toLowerCase()]?.aloneFacts }, { pending: pending ?? null })
   }
 
   /** The Safe's alone table as last persisted (tagged JSON), or undefined. */
@@ -111,28 +259,108 @@ export class KeeperStateStore implements PendingStore {
   }
 
   /**
-   * Persists the Safe's alone table (tagged JSON; undefined: none), writing the file only when it changed (the keeper
+   * Persists the Safe's alone table (tagged JSON; undefined: none), journaling it only when it changed (the keeper
    * calls it after every step).
+   *
+   * @throws The file system's error when the journal line cannot be written (the table is in memory anyway).
    */
   setAloneFacts(safe: Address, table: unknown): void {
     const key = safe.toLowerCase()
     const before = this.safes()[key]
     if (JSON.stringify(before?.aloneFacts) === JSON.stringify(table)) return
-    this.update(safe, { pending: before?.pending, aloneFacts: table })
+    this.update(safe, { pending: before?.pending, aloneFacts: table }, { aloneFacts: table ?? null })
   }
 
-  /** Replaces the Safe's record (an undefined alone table is left out) and writes the file. */
-  private update(safe: Address, record: SafeRecord): void {
-    this.safes()[safe.toLowerCase()] = record.aloneFacts === undefined ? { pending: record.pending } : record
-    this.write()
-  }
-
-  private write(): void {
+  /** Replaces the Safe's record in memory (an undefined alone table is left out), then journals the changed field. */
+  private update(safe: Address, record: SafeRecord, change: Pick<JournalLine, "pending" | "aloneFacts">): void {
+    const key = safe.toLowerCase()
+    this.safes()[key] = normalized(record)
     if (!this.path) return
-    mkdirSync(dirname(this.path), { recursive: true })
-    const tmp = `${this.path}.tmp`
-    writeFileSync(tmp, `${JSON.stringify(this.state, null, 2)}\n`)
-    renameSync(tmp, this.path)
+    this.dirty = true
+    this.append(`${JSON.stringify({ scope: this.key as string, safe: key, ...change } satisfies JournalLine)}\n`)
+  }
+
+  /** Appends one line to the current journal generation, whole or throwing (then later lines go to a new generation). */
+  private append(line: string): void {
+    const path = this.path as string
+    try {
+      if (this.fd === undefined) {
+        mkdirSync(dirname(path), { recursive: true })
+        this.gens.add(this.gen)
+        this.fd = openSync(journalPath(path, this.gen), "a")
+      }
+      const bytes = Buffer.from(line)
+      const written = writeSync(this.fd, bytes)
+      if (written !== bytes.length) throw Object.assign(new Error(`short write to the state journal (${written} of ${bytes.length} bytes)`), { code: "EIO" })
+    } catch (error) {
+      // A partial line may be on disk: the next line starts a new file (the partial one is ignored at load).
+      this.rotate()
+      throw error
+    }
+  }
+
+  /** Closes the current journal file: later lines go to the next generation. */
+  private rotate(): void {
+    if (this.fd !== undefined) {
+      try {
+        closeSync(this.fd)
+      } catch {
+        // Already unusable; nothing more to do with it.
+      }
+      this.fd = undefined
+    }
+    this.gen++
+  }
+
+  /**
+   * Writes a snapshot of the whole state when anything changed since the last one (all changes coalesced), without
+   * blocking on the disk: serialized now, written to `<path>.tmp` and renamed over `<path>` asynchronously; the journal
+   * files it covers are then deleted. Calls are queued (one snapshot at a time). The keeper calls it once per block.
+   *
+   * @returns When the snapshot is renamed in (at once when nothing changed or there is no `path`).
+   * @throws The file system's error when the snapshot cannot be written or renamed; nothing is lost (the journal keeps
+   *   every change, and the next call tries again).
+   */
+  flush(): Promise<void> {
+    const run = this.chain.then(() => this.snapshot())
+    this.chain = run.catch(() => undefined)
+    return run
+  }
+
+  private async snapshot(): Promise<void> {
+    const path = this.path
+    if (!path || !this.dirty) return
+    this.dirty = false
+    // Every line of the generations before `covered` is in memory now: serialized together, in this tick.
+    this.rotate()
+    const covered = this.gen
+    const text = `${JSON.stringify({ version: 2, journal: covered, scopes: this.state.scopes } satisfies KeeperState)}\n`
+    const tmp = `${path}.tmp`
+    try {
+      await mkdir(dirname(path), { recursive: true })
+      await writeFile(tmp, text)
+      await rename(tmp, path)
+    } catch (error) {
+      this.dirty = true
+      throw error
+    }
+    for (const g of [...this.gens]) {
+      if (g >= covered) continue
+      this.gens.delete(g)
+      // A file left behind (already gone, or not deletable) is skipped at load: the snapshot covers it.
+      await unlink(journalPath(path, g)).catch(() => undefined)
+    }
+  }
+
+  /** Closes the journal file (tests that reopen the same path; the keeper's exit). Later changes reopen one. */
+  close(): void {
+    if (this.fd === undefined) return
+    try {
+      closeSync(this.fd)
+    } catch {
+      // Nothing more to do with it.
+    }
+    this.fd = undefined
   }
 
   /**
@@ -163,5 +391,42 @@ export class KeeperStateStore implements PendingStore {
       if (pending) return pending
     }
     return undefined
+  }
+}
+
+/**
+ * Writes the state file's snapshot once per block for a keeper ({@link KeeperStateStore.flush}) and reports a failure:
+ * one `state-write-failed` alert per run of failed snapshots (on `safe`: the module's address, the alert being
+ * keeper-wide), a warn line at each later failure of the run, an info line when one is written again. Never rejects.
+ */
+export class StateSnapshots {
+  private failing = false
+  constructor(
+    private readonly deps: {
+      store: { flush?(): Promise<void> }
+      /** The address the alert is raised on (the module: the snapshot holds every Safe). */
+      safe: Address
+      events: { alert(safe: Address, block: bigint, kind: "state-write-failed", error: unknown): void }
+      logger: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }
+    },
+  ) {}
+
+  /**
+   * Writes the snapshot (nothing when nothing changed).
+   *
+   * @returns When it is written or its failure reported.
+   */
+  async flush(block: bigint): Promise<void> {
+    const { store, safe, events, logger } = this.deps
+    try {
+      await store.flush?.()
+      if (this.failing) logger.info({ block: Number(block) }, "the state file's snapshot is written again")
+      this.failing = false
+    } catch (error) {
+      // Nothing is lost (every change is in the journal), but the journal grows until a snapshot lands.
+      if (!this.failing) events.alert(safe, block, "state-write-failed", error instanceof Error ? error : new Error(String(error)))
+      else logger.warn({ block: Number(block), err: error instanceof Error ? error.message : String(error) }, "the state file's snapshot still cannot be written (alerted once for this run)")
+      this.failing = true
+    }
   }
 }

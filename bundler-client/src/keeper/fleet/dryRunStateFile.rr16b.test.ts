@@ -1,6 +1,6 @@
-import { mkdtempSync, readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { pino } from "pino"
 import { type Address, getAddress } from "viem"
 import { describe, expect, test } from "vitest"
@@ -48,10 +48,14 @@ async function run() {
   const step = fleetStepOf({ config, publicClient: { getBlockNumber: async () => 101n, getLogs: async () => [] }, store, metrics, logger, events, dryRun: true })
   // SAFE's owner revoked the key (the operation's nonce unused).
   const revoked = { ...stateOf(SAFE as Address), keeperKey: { active: false, validAfter: 0, validUntil: 2 ** 40, keyGeneration: 5, ttl: 0 }, keeperNonce: NONCE }
-  const before = readFileSync(path, "utf8")
+  // Everything the state file is made of on disk (snapshot, journal files: review rr11za A2), names and contents.
+  const files = () => JSON.stringify(readdirSync(dirname(path)).sort().map((name) => [name, readFileSync(join(dirname(path), name), "utf8")]))
+  const before = files()
   await step.run({ safe: SAFE as Address, block: 101n, timestamp: 1_000n, state: revoked as never, userOps: [] })
-  const onDisk = JSON.parse(readFileSync(path, "utf8")) as KeeperState
-  return { before, after: readFileSync(path, "utf8"), onDisk, alerts: events.filter((e) => e.type === "alert").map((e) => (e as { kind: string }).kind) }
+  // A snapshot of the dry-run process's store writes nothing either: it changed nothing (the dry-run step keeps its writes).
+  await (store as { flush?: () => Promise<void> }).flush?.()
+  const onDisk = KeeperStateStore.read(path) as KeeperState
+  return { before, after: files(), onDisk, alerts: events.filter((e) => e.type === "alert").map((e) => (e as { kind: string }).kind) }
 }
 
 describe("rr16b P1: an embedded --dry-run fleet keeper rewrites the production state file", () => {

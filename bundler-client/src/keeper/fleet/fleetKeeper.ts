@@ -7,7 +7,7 @@ import type { KeeperConfig } from "../config.js"
 import { BlockNotCanonicalError, findInCauseChain } from "../errors.js"
 import { type KeeperEvent, KeeperEvents } from "../events.js"
 import { KeeperMetrics, serveMetrics } from "../metrics.js"
-import { KeeperStateStore } from "../stateFile.js"
+import { KeeperStateStore, StateSnapshots } from "../stateFile.js"
 import { WebhookNotifier } from "../webhook.js"
 import { BlockStateUnavailableError } from "./blockReads.js"
 import { type Head, HeadPoller } from "./head.js"
@@ -69,6 +69,8 @@ export class FleetKeeper {
   private metricsServer: { url: string; stop: () => Promise<void> } | undefined
   private readonly inflight = new Set<Promise<unknown>>()
   private readonly runStep
+  /** A file-backed store's snapshot, once per pass (review rr11za A2; the Redis store has none). */
+  private readonly snapshots: StateSnapshots
   /** The latest head a pass ran at (a newer-step record ahead of it is ignored, see {@link FleetStep}). */
   private latestHead: bigint | undefined
 
@@ -96,6 +98,7 @@ export class FleetKeeper {
       },
     })
     this.runStep = limiter(config.fleet.stepConcurrency)
+    this.snapshots = new StateSnapshots({ store: this.store, safe: config.deployment.leverageModule, events: this.events, logger: this.logger })
   }
 
   /** URL of the Prometheus endpoint, when serving. */
@@ -151,6 +154,7 @@ export class FleetKeeper {
     await this.parts?.head.stop()
     this.parts?.step.stop()
     await Promise.allSettled([...this.inflight])
+    await this.snapshots.flush(this.latestHead ?? 0n)
     await this.webhook?.flush(5_000)
     await this.metricsServer?.stop()
     this.metricsServer = undefined
@@ -160,6 +164,7 @@ export class FleetKeeper {
   /** Waits until no step is running (tests, `--once`). */
   async idle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
+    await this.snapshots.flush(this.latestHead ?? 0n)
   }
 
   /**
@@ -182,6 +187,9 @@ export class FleetKeeper {
     }
     const at = head
     if (this.latestHead === undefined || at.number > this.latestHead) this.latestHead = at.number
+    // The changes of the passes before (already in the journal) in one snapshot of the state file.
+    const flushed = this.snapshots.flush(at.number).finally(() => this.inflight.delete(flushed))
+    this.inflight.add(flushed)
     const { safes, userOps, requests } = await source.at(at, await store.pendingSafes())
     const opsOf = userOpsBySender(userOps)
     let steps = 0

@@ -101,6 +101,8 @@ export function decodeShared(value: unknown): unknown {
 export type FleetStore = PendingStore & {
   /** Binds a file-backed store to the keeper's nonce sequence (chain, EntryPoint, module, keeper key). */
   bind?(scope: KeeperStateScope): void
+  /** Writes a file-backed store's snapshot ({@link KeeperStateStore.flush}; the fleet keeper calls it once per pass). */
+  flush?(): Promise<void>
   /** The Safes with an operation in flight. */
   pendingSafes(): Promise<Address[]>
   /** For each Safe: whether an operation is in flight, and the fingerprint of its last scan. */
@@ -179,6 +181,11 @@ export class MemoryFleetStore implements FleetStore {
 
   pending(safe: Address) {
     return this.file.pending(safe)
+  }
+
+  /** Writes the state file's snapshot (see `KeeperStateStore.flush`). */
+  flush(): Promise<void> {
+    return this.file.flush()
   }
 
   setPending(safe: Address, pending: Parameters<KeeperStateStore["setPending"]>[1]) {
