@@ -5,6 +5,7 @@ import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
 import type { PendingOperation } from "./stateFile.js"
+import { StateWriteError } from "./store.js"
 import { SAFE, STEP_RISK, USDC, senderHarness, stepHarness, stepSafeState, stepSub } from "./testing.js"
 
 vi.mock("@levpilot/sdk/actions", async (importOriginal) => ({
@@ -25,7 +26,7 @@ test("rr11zb B1b (was: the SDK send at 100 accepted, then alerts ['100 send-fail
   const mem = new Map<string, PendingOperation | undefined>()
   const setPending = async (safe: Address, p: PendingOperation | undefined) => {
     mem.set(safe, p)
-    if (block === 100 && p?.userOpHash !== undefined) throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" })
+    if (block === 100 && p?.userOpHash !== undefined) throw new StateWriteError({ path: "/var/lib/levpilot/state.json.journal.3", cause: Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }) })
   }
   const harness = senderHarness({ setPending, nonces: Array.from({ length: 50 }, () => 5n) })
   const sdkSends: string[] = []

@@ -12,7 +12,7 @@ import type { KeeperMetrics } from "./metrics.js"
 import type { SafeRuntime } from "./runtime.js"
 import { noteInclusion } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
-import type { PendingStore } from "./store.js"
+import { type PendingStore, writePendingRecord } from "./store.js"
 
 /**
  * Blocks between two `reverted` alerts of one run of reverted inclusions (the first of a run always alerts; runs are per
@@ -107,13 +107,13 @@ export class InclusionTracker {
     if (BigInt(pending.sentBlock) > block) {
       // The block it was sent at is no longer on the chain (reorg): count the waiting time from the new head.
       pending = { ...pending, sentBlock: block.toString(), firstSentBlock: block.toString(), searchFromBlock: undefined }
-      await store.setPending(safe, pending)
+      await writePendingRecord(this.deps, rt, block, pending)
     }
     // The record's own nonce key (keeper address and key generation): the upper 192 bits of the nonce.
     const chainNonce = await lookup.chainNonce(safe, nonce >> 64n)
     if (chainNonce < nonce) {
       events.alert(safe, block, "nonce-mismatch", new NonceMismatchError({ safe, nonce, chainNonce }))
-      await store.setPending(safe, undefined)
+      await writePendingRecord(this.deps, rt, block, undefined)
       return "dropped"
     }
     if (chainNonce === nonce) {
@@ -125,7 +125,7 @@ export class InclusionTracker {
       if (age >= stall && (lastAlert === undefined || (!options.stallAlertOnce && (lastAlert > block || block - lastAlert >= stall)))) {
         events.alert(safe, block, "stalled", new OperationStalledError({ safe, nonce, blocks: age, attempts: pending.attempts }))
         pending = { ...pending, stallAlertedBlock: block.toString() }
-        await store.setPending(safe, pending)
+        await writePendingRecord(this.deps, rt, block, pending)
       }
       const waitFrom = pending.waitFromBlock !== undefined && BigInt(pending.waitFromBlock) <= block ? BigInt(pending.waitFromBlock) : BigInt(pending.sentBlock)
       if (block - waitFrom >= BigInt(config.resubmitAfterBlocks)) {
@@ -162,7 +162,7 @@ export class InclusionTracker {
         }
         rt.inclusionLogFailures = undefined
         events.alert(safe, block, "rpc-error", new InclusionEventUnreadableError({ safe, nonce, chainNonce, failures, cause: unread }))
-        await store.setPending(safe, undefined)
+        await writePendingRecord(this.deps, rt, block, undefined)
         rt.triggerBlock = undefined
         // The nonce is used but its event was never read: the outcome is unknown (not `included`: nothing was seen).
         return "unknown"
@@ -170,14 +170,14 @@ export class InclusionTracker {
       if (!incomplete) throw error
       rt.inclusionLogFailures = undefined
       logger.info({ safe, nonce: pending.nonce, fromBlock: Number(from), searchedTo: Number(incomplete.searchedTo), head: Number(incomplete.head) }, "nonce used; its UserOperationEvent is not in the blocks searched so far; searching on at the next step")
-      await store.setPending(safe, { ...pending, searchFromBlock: (incomplete.searchedTo + 1n).toString() })
+      await writePendingRecord(this.deps, rt, block, { ...pending, searchFromBlock: (incomplete.searchedTo + 1n).toString() })
       return "waiting"
     }
     if (!log) {
       // Searched from the first send to the head: the event is older than the record (a reorg moved the record's
       // blocks to the new head). The outcome is unknown; cleared with a warning.
       logger.warn({ safe, nonce: pending.nonce, fromBlock: Number(from) }, "nonce used; no UserOperationEvent at it from the record's first send to the head; clearing without an included event")
-      await store.setPending(safe, undefined)
+      await writePendingRecord(this.deps, rt, block, undefined)
       rt.triggerBlock = undefined
       return "unknown"
     }
@@ -223,7 +223,7 @@ export class InclusionTracker {
     }
     // A swap rescue reverted short of its repayment: its sub-account's next plan is sized for the delay it took (rr13 F6).
     noteInclusion(rt, success, included, revert?.data)
-    await store.setPending(safe, undefined)
+    await writePendingRecord(this.deps, rt, block, undefined)
     rt.triggerBlock = undefined
     rt.failures = 0
     events.emit({

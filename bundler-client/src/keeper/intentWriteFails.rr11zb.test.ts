@@ -5,7 +5,7 @@ import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
 import type { PendingOperation } from "./stateFile.js"
-import { StoreFencedError } from "./store.js"
+import { StateWriteError, StoreFencedError } from "./store.js"
 import { SAFE, STEP_RISK, USDC, senderHarness, stepHarness, stepSafeState, stepSub } from "./testing.js"
 
 // Review rr11zb B1 (issue 11 item 9 / rr11za A3's class: "a failed state-file write no longer stops the Safe"). The A3
@@ -26,7 +26,7 @@ const { sendRebalance } = await import("@levpilot/sdk/actions")
 const X = `0x${"a1".repeat(32)}` as Hex
 
 /** Steps 100..105 with the real RebalanceSender; the state file's writes throw ENOSPC at blocks < `fullUntil`. */
-async function steps(fullUntil: number, failure: () => Error = () => Object.assign(new Error("ENOSPC: no space left on device, write '/var/lib/levpilot/state.json.tmp'"), { code: "ENOSPC" })) {
+async function steps(fullUntil: number, failure: () => Error = () => new StateWriteError({ path: "/var/lib/levpilot/state.json.journal.3", cause: Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }) })) {
   let block = 0
   const writes: string[] = []
   const setPending = async (_safe: Address, p: PendingOperation | undefined) => {
@@ -72,6 +72,12 @@ test("rr11zb B1 (was: 0 SDK sends at 100-103 with the disk full; alerts send-fai
 test("rr11zb B1: a fenced intent write (the fleet lease lost to another worker) still stops the send", async () => {
   const { sdkSends, alerts } = await steps(102, () => new StoreFencedError({ safe: SAFE }))
   console.log(`rr11zb B1 fenced: sdkSends ${JSON.stringify(sdkSends)} alerts ${JSON.stringify(alerts)}`)
+  expect(sdkSends).toEqual([102, 103, 104, 105])
+  expect(alerts.filter((a) => a.endsWith("state-write-failed"))).toEqual([])
+})
+
+test("rr11zc C2: a store failure that is not the local file's (a shared store whose lease check could not run: Redis unreachable) still stops the send", async () => {
+  const { sdkSends, alerts } = await steps(102, () => new Error("Connection is closed."))
   expect(sdkSends).toEqual([102, 103, 104, 105])
   expect(alerts.filter((a) => a.endsWith("state-write-failed"))).toEqual([])
 })

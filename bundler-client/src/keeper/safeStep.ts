@@ -30,7 +30,7 @@ import { decodeShared, encodeShared } from "./fleet/store.js"
 import { noteStepRan, type RebalanceSender } from "./sender.js"
 import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
-import { type PendingStore, StoreFencedError } from "./store.js"
+import { type PendingStore, StoreFencedError, writePendingRecord } from "./store.js"
 import type { VolatilityFeed } from "./volatilityFeed.js"
 import { RescueInfeasibleError } from "./errors.js"
 import { type VenueName, venueOf } from "./venue.js"
@@ -1894,7 +1894,7 @@ export class SafeStep {
           .catch(() => undefined)
         if (chainNonce !== undefined && chainNonce <= nonce) {
           logger.info({ safe, nonce: replace.nonce }, "operation in flight no longer needed; its nonce stays the guard")
-          await store.setPending(safe, undefined)
+          await writePendingRecord(this.deps, rt, block, undefined)
         } else logger.info({ safe, nonce: replace.nonce, chainNonce: chainNonce?.toString() }, "nothing to resubmit; the operation's nonce is used on chain (or unknown): kept for the tracker to report its inclusion")
       }
       if (outOfBand) logger.debug({ safe, reasons: result?.outcomes.map((o) => ({ subAccount: o.id, venue: venues.get(o.id.toLowerCase()) ?? "unknown", reason: o.reason })) }, "out of band, no plan")

@@ -28,7 +28,7 @@ import type { KeeperMetrics } from "./metrics.js"
 import { type SafeRuntime, backoff } from "./runtime.js"
 import { callBlockNumber, waitHeadPast } from "./settle.js"
 import type { PendingOperation } from "./stateFile.js"
-import { type PendingStore, StoreFencedError } from "./store.js"
+import { type PendingStore, writePendingRecord } from "./store.js"
 import { bundlerFeeMinimumOf, priceUserOperation, raiseToBundlerMinimum } from "./fees.js"
 import { paymasterTokenOf } from "./paymasterCharge.js"
 
@@ -191,7 +191,7 @@ export class RebalanceSender {
       triggerAt: rt.triggerBlock !== undefined ? rt.triggerAt : clock.now(),
     }
     const send = async (bundler: BundlerClient, sponsored: boolean, validate: boolean) => {
-      await this.persistPending(rt, block, { ...intent, sponsored })
+      await writePendingRecord(this.deps, rt, block, { ...intent, sponsored })
       return await sendRebalance(bundler, this.rebalanceParameters({ account, plan, sponsored, validate, aaveCollateral, nonce, fees }))
     }
     // Fees below the bundler's lowest valid gas prices (priced from the node's estimate when the bundler's gas price
@@ -275,7 +275,7 @@ export class RebalanceSender {
           // resubmission timer restarts, so a fleet step reading a block from before the landing does not resend it.
           const kept: PendingOperation = replace ? { ...replace, attempts: attempt, waitFromBlock: block.toString() } : { ...intent, sponsored, waitFromBlock: block.toString() }
           // Awaited: a fenced write (the fleet lease lost) is the caller's StoreFencedError, never an unhandled rejection.
-          await this.persistPending(rt, block, kept)
+          await writePendingRecord(this.deps, rt, block, kept)
           logger.info({ safe, nonce: nonce.toString(), chainNonce: chainNonce.toString(), attempt, userOpHash: kept.userOpHash, err: shortMessage(error) }, "the bundler answered AA25 and the chain's nonce is past this one: the operation landed; the tracker reports its inclusion")
           events.emit({ type: "tracking", safe, block, nonce, reason: "nonce-used", message: shortMessage(error) })
           return
@@ -285,14 +285,14 @@ export class RebalanceSender {
           // alert, and keep the intent for the tracker, which converges to the chain's nonce on the next block.
           events.alert(safe, block, "nonce-mismatch", new NonceMismatchError({ safe, nonce, chainNonce, cause: error as Error }))
           // Awaited: a fenced write (the fleet lease lost) is the caller's StoreFencedError, never an unhandled rejection.
-          await this.persistPending(rt, block, replace ? { ...replace, attempts: attempt } : { ...intent, sponsored })
+          await writePendingRecord(this.deps, rt, block, replace ? { ...replace, attempts: attempt } : { ...intent, sponsored })
           return
         }
         // AA25 "same sender and nonce already being processed" (or already in the mempool): an operation at this nonce
         // is in flight, e.g. the one a resend was meant to replace. Not a failure: keep tracking the nonce (its log
         // search from the original block), and wait `resubmitAfterBlocks` from now before trying again.
         const kept: PendingOperation = replace ? { ...replace, attempts: attempt, waitFromBlock: block.toString() } : { ...intent, sponsored, waitFromBlock: block.toString() }
-        await this.persistPending(rt, block, kept)
+        await writePendingRecord(this.deps, rt, block, kept)
         metrics.inc("levpilot_already_in_flight_total", "Sends the bundler answered with an operation already in flight at that nonce (tracked, not failed).", { safe })
         logger.info({ safe, nonce: nonce.toString(), attempt, userOpHash: kept.userOpHash, err: shortMessage(error) }, "the bundler already has an operation at this nonce; tracking it")
         events.emit({ type: "tracking", safe, block, nonce, reason: "already-in-flight", message: shortMessage(error) })
@@ -302,7 +302,7 @@ export class RebalanceSender {
         // The request reached the bundler but the answer is unusable (not JSON, cut off, wrong shape, timeout): the
         // operation may be in its mempool. Keep the intent (no hash) and let the chain decide: the tracker finds it by
         // nonce, or resubmits the same nonce after `resubmitAfterBlocks`.
-        await this.persistPending(rt, block, { ...intent, sponsored })
+        await writePendingRecord(this.deps, rt, block, { ...intent, sponsored })
         events.alert(safe, block, "send-failed", error)
         logger.warn({ safe, nonce: nonce.toString(), attempt }, "unusable answer to eth_sendUserOperation; keeping the intent and tracking the nonce on chain")
         events.emit({ type: "tracking", safe, block, nonce, reason: "ambiguous-answer", message: shortMessage(error) })
@@ -316,7 +316,7 @@ export class RebalanceSender {
       // A replacement that fails because the original landed after this block's read (the plan no longer simulates):
       // keep tracking it, so the next block reports its inclusion instead of forgetting it.
       const landed = replace !== undefined && !unreachable && !deferred && (await account.getNonce().catch(() => nonce)) > nonce
-      await this.persistPending(rt, block, replace && !unreachable && !deferred && !landed ? undefined : replace)
+      await writePendingRecord(this.deps, rt, block, replace && !unreachable && !deferred && !landed ? undefined : replace)
       if (deferred) {
         const { retryAt } = findInCauseChain(error, SelfPayEpochEndingError) as SelfPayEpochEndingError
         metrics.inc("levpilot_sends_deferred_total", DEFERRED_HELP, { safe, reason: "self-pay-epoch-ending" })
@@ -392,7 +392,7 @@ export class RebalanceSender {
       }
       throw error
     }
-    await this.persistPending(rt, block, { ...intent, userOpHash, sponsored })
+    await writePendingRecord(this.deps, rt, block, { ...intent, userOpHash, sponsored })
     rt.failures = 0
     endNoTriggerRun(rt)
     rt.arithmeticPanic = undefined
@@ -432,31 +432,6 @@ export class RebalanceSender {
    * One operation's nonce (`replace`'s, else the chain's on the keeper's key) and fees: the market's, capped at the Safe's
    * `maxFeePerGas` / `maxPriorityFeePerGas` (a replacement bumped by `feeBumpPercent`; `priceUserOperation`), wei per gas.
    */
-  /**
-   * Writes the Safe's in-flight record (`PendingStore.setPending`: the intent before a send, the hash after the bundler
-   * accepted it, the tracking record after AA25 or an unusable answer). The record is a tracking aid, not a lock: the
-   * store holds it in memory before writing (`StateFile.update`), and the EntryPoint nonce keeps one operation per
-   * nonce (a restart without it resubmits at the same nonce: replaced, or AA25 and tracked). So a write that fails
-   * (ENOSPC, EROFS, EACCES, EIO: a disk filled by a crash's logs) never stops or fails the send: it is alerted
-   * `state-write-failed` once per run of failing writes (again after a write succeeds) and the step goes on (review
-   * rr11zb B1). A fenced write ({@link StoreFencedError}: this worker lost the Safe's fleet lease) is rethrown: another
-   * worker owns the Safe, and this one must not send.
-   */
-  private async persistPending(rt: SafeRuntime, block: bigint, record: PendingOperation | undefined): Promise<void> {
-    const { store, events, logger } = this.deps
-    const safe = rt.config.address
-    try {
-      await store.setPending(safe, record)
-      rt.pendingWriteFailing = undefined
-    } catch (error) {
-      if (has(error, StoreFencedError)) throw error
-      logger.warn({ safe, block: Number(block), err: shortMessage(error) }, "the in-flight record could not be written to the state file; the operation goes on, held in memory")
-      if (rt.pendingWriteFailing) return
-      rt.pendingWriteFailing = true
-      events.alert(safe, block, "state-write-failed", error instanceof Error ? error : new Error(String(error)))
-    }
-  }
-
   private async quote(rt: SafeRuntime, replace: PendingOperation | undefined, urgent: boolean) {
     const { config, clients } = this.deps
     const account = await this.keeperAccount(rt)

@@ -2,7 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } 
 import { mkdir, rename, unlink, writeFile } from "node:fs/promises"
 import { basename, dirname } from "node:path"
 import type { Address, Hex } from "viem"
-import type { PendingStore } from "./store.js"
+import { type PendingStore, StateWriteError } from "./store.js"
 
 /** An operation the keeper sent and has not yet seen included, dropped or replaced. */
 export type PendingOperation = {
@@ -246,8 +246,8 @@ export class KeeperStateStore implements PendingStore {
    * Records the Safe's operation in flight (undefined: none) in memory, then appends it to the journal (synchronously:
    * on return it survives a killed process).
    *
-   * @throws The file system's error (ENOSPC, EROFS, EACCES...) when the journal line cannot be written; the record is
-   *   in memory anyway.
+   * @throws {StateWriteError} When the journal line cannot be written (its cause: the file system's ENOSPC, EROFS,
+   *   EACCES...); the record is in memory anyway.
    */
   setPending(safe: Address, pending: PendingOperation | undefined): void {
     this.update(safe, { pending, aloneFacts: this.safes()[safe.toLowerCase()]?.aloneFacts }, { pending: pending ?? null })
@@ -262,7 +262,7 @@ export class KeeperStateStore implements PendingStore {
    * Persists the Safe's alone table (tagged JSON; undefined: none), journaling it only when it changed (the keeper
    * calls it after every step).
    *
-   * @throws The file system's error when the journal line cannot be written (the table is in memory anyway).
+   * @throws {StateWriteError} When the journal line cannot be written (the table is in memory anyway).
    */
   setAloneFacts(safe: Address, table: unknown): void {
     const key = safe.toLowerCase()
@@ -294,8 +294,9 @@ export class KeeperStateStore implements PendingStore {
       if (written !== bytes.length) throw Object.assign(new Error(`short write to the state journal (${written} of ${bytes.length} bytes)`), { code: "EIO" })
     } catch (error) {
       // A partial line may be on disk: the next line starts a new file (the partial one is ignored at load).
+      const failed = journalPath(path, this.gen)
       this.rotate()
-      throw error
+      throw new StateWriteError({ path: failed, cause: error instanceof Error ? error : new Error(String(error)) })
     }
   }
 

@@ -1,4 +1,7 @@
+import type { Logger } from "pino"
 import { type Address, BaseError } from "viem"
+import { type KeeperEvents, shortMessage } from "./events.js"
+import type { SafeRuntime } from "./runtime.js"
 import type { PendingOperation } from "./stateFile.js"
 
 /**
@@ -32,5 +35,53 @@ export class StoreFencedError extends BaseError {
       name: "StoreFencedError",
     })
     this.safe = safe
+  }
+}
+
+export type StateWriteErrorType = StateWriteError & { name: "StateWriteError" }
+/**
+ * A local store could not write a change to disk (the state file's journal: ENOSPC, EROFS, EACCES, EIO...), after
+ * holding it in memory: the keeper goes on from memory (the chain's nonce, not the file, keeps one operation per nonce)
+ * and alerts `state-write-failed`. Only a store whose write is a record, not a lease check, throws it: a shared store
+ * that cannot check the lease (Redis unreachable) throws its own error, and the send stops (review rr11zc C2).
+ */
+export class StateWriteError extends BaseError {
+  constructor({ path, cause }: { path: string; cause: Error }) {
+    super(`The keeper's state file could not be written (${path}); the change is held in memory.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the disk is full (a crash's logs);", "- the file system is read-only, or the keeper lost permission to the directory."],
+      name: "StateWriteError",
+    })
+  }
+}
+
+/**
+ * Writes the Safe's in-flight record (`PendingStore.setPending`): the intent before a send, the hash after the bundler
+ * accepted it, the tracking record after AA25 or an unusable answer, the tracker's updates and clears. The one path for
+ * every such write (the sender, the inclusion tracker, the step). The record is a tracking aid, not a lock: the local
+ * store holds it in memory before writing, and the EntryPoint nonce keeps one operation per nonce. So a local write that
+ * fails ({@link StateWriteError}: a disk filled by a crash's logs) never stops the send, the tracking or the step: it is
+ * alerted `state-write-failed` once per run of failing writes (again after a write succeeds) and the caller goes on
+ * (reviews rr11zb B1, rr11zc C1). Any other failure is rethrown: a fenced write ({@link StoreFencedError}: the fleet
+ * lease lost) and a shared store's lease check that could not run (Redis unreachable: rr11zc C2) stop the caller.
+ *
+ * @throws Every error of `store.setPending` but {@link StateWriteError}.
+ */
+export async function writePendingRecord(
+  deps: { store: PendingStore; events: KeeperEvents; logger: Logger },
+  rt: SafeRuntime,
+  block: bigint,
+  record: PendingOperation | undefined,
+): Promise<void> {
+  const safe = rt.config.address
+  try {
+    await deps.store.setPending(safe, record)
+    rt.pendingWriteFailing = undefined
+  } catch (error) {
+    if (!(error instanceof StateWriteError)) throw error
+    deps.logger.warn({ safe, block: Number(block), err: shortMessage(error) }, "the in-flight record could not be written to the state file; going on from memory")
+    if (rt.pendingWriteFailing) return
+    rt.pendingWriteFailing = true
+    deps.events.alert(safe, block, "state-write-failed", error)
   }
 }
