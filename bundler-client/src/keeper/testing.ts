@@ -469,7 +469,7 @@ export function senderHarness({
     events: keeperEvents,
     clock: { now: () => 0 } as never,
   })
-  return { sender, rt, events, metrics }
+  return { sender, rt, events, metrics, keeperEvents, logger }
 }
 
 // The Aave `portfolioOf` fixture (chainBounds.aave.test.ts, aaveCollateralHeld.test.ts): one Aave sub-account of 100

@@ -17,6 +17,7 @@ import { type AdaptiveLimiter, adaptiveLimiter } from "./limit.js"
 import { RebalanceSender } from "../sender.js"
 import { VolatilityFeed } from "../volatilityFeed.js"
 import { notAuthorized } from "./scan.js"
+import { writePendingRecord } from "../store.js"
 import { type FleetStore, applySharedRuntime, dryRunFleetStore, sharedRuntimeOf } from "./store.js"
 
 const SEND_SLOTS_HELP = "This worker's send slots: fleet.sendConcurrency, halved when the bundler or paymaster does not answer in time, grown back by one per window of accepted sends."
@@ -250,7 +251,7 @@ export class FleetStep {
         const nonceKey = pending ? BigInt(pending.nonce) >> 64n : undefined
         const replaced = !state.error && nonceKey !== undefined && state.keeperNonce >> 64n !== nonceKey
         if (pending && nonceKey !== undefined && (why === "key revoked" || why === "key expired" || replaced) && (await lookup.chainNonce(safe, nonceKey)) === BigInt(pending.nonce)) {
-          await store.setPending(safe, undefined)
+          await writePendingRecord({ store, events: this.deps.events, logger: this.deps.logger }, rt, item.block, undefined)
           this.deps.events.alert(safe, item.block, "key-revoked", new KeyRevokedInFlightError({ safe, nonce: BigInt(pending.nonce), block: item.block, reason: why === "key expired" ? "expired" : "revoked" }))
           return "tracked-only"
         }
