@@ -71,7 +71,9 @@ export class Keeper {
   ) {
     this.logger = options.logger ?? pino({ level: config.logLevel, base: { service: "levpilot-keeper" } })
     this.metrics = options.metrics ?? new KeeperMetrics()
-    this.store = options.store ?? new KeeperStateStore(config.stateFile)
+    // A dry run reads the production state file and never writes it (review rr11zc C3: its tracker's clear went into
+    // production's journal and, replayed after production's restart, dropped production's newer in-flight record).
+    this.store = options.store ?? new KeeperStateStore(config.stateFile, { readOnly: options.dryRun === true })
     this.clock = options.clock ?? systemClock
     this.keeperKey = privateKeyToAccount(config.keeperPrivateKey)
     const webhook = config.webhook

@@ -173,7 +173,9 @@ function load(path: string): { state: KeeperState; discarded: string | undefined
  *   (torn by a crash mid-write) is ignored. New lines then go to a new generation (never after a torn line).
  *
  * Durable against a killed process (the kernel has every line once `writeSync` returns), not against a power loss (no
- * fsync), as before. Without `path` (tests, dry runs of the fleet) nothing is written.
+ * fsync), as before. Without `path` (tests, dry runs of the fleet) nothing is written; with `readOnly` (a classic
+ * keeper's `--dry-run` on the production file: review rr11zc C3) the file is read at start and never written, every
+ * change held in memory only.
  */
 export class KeeperStateStore implements PendingStore {
   private state: KeeperState
@@ -192,7 +194,14 @@ export class KeeperStateStore implements PendingStore {
   /** The snapshots queued or being written, one after another. */
   private chain: Promise<void> = Promise.resolve()
 
-  constructor(readonly path: string | undefined) {
+  /**
+   * @param path - The state file (its journal files and snapshot tmp file sit next to it); undefined: memory only.
+   * @param options.readOnly - Read `path` at start, never write it (a dry run beside the production keeper).
+   */
+  constructor(
+    readonly path: string | undefined,
+    private readonly options: { readOnly?: boolean | undefined } = {},
+  ) {
     this.state = { version: 2, scopes: {} }
     this.gen = 0
     let discarded: string | undefined
@@ -275,7 +284,7 @@ export class KeeperStateStore implements PendingStore {
   private update(safe: Address, record: SafeRecord, change: Pick<JournalLine, "pending" | "aloneFacts">): void {
     const key = safe.toLowerCase()
     this.safes()[key] = normalized(record)
-    if (!this.path) return
+    if (!this.path || this.options.readOnly) return
     this.dirty = true
     this.append(`${JSON.stringify({ scope: this.key as string, safe: key, ...change } satisfies JournalLine)}\n`)
   }
