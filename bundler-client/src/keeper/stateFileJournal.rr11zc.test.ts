@@ -6,14 +6,13 @@ import pino from "pino"
 import type { Address, Hex } from "viem"
 import { describe, expect, test, vi } from "vitest"
 import { KeeperEvents, type KeeperEvent } from "./events.js"
-import { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import { KeeperMetrics } from "./metrics.js"
 import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
 import { KeeperStateStore, type PendingOperation, StateSnapshots, journalPath } from "./stateFile.js"
-import { INCLUSION_ENTRY_POINT, INCLUSION_NONCE, SAFE, STEP_RISK, USDC, landedUserOp, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { INCLUSION_ENTRY_POINT, INCLUSION_NONCE, SAFE, STEP_RISK, USDC, landedUserOp, stepHarness, stepSafeState, stepSub, testTracker } from "./testing.js"
 
 // Review rr11zc, the state file as snapshot + append-only journal (rr11za A2, branch a2r). The real KeeperStateStore on a
 // temporary directory; a failing journal write is injected by wrapping node:fs writeSync (a pass-through otherwise).
@@ -180,18 +179,8 @@ describe("rr11zc: what held (single process)", () => {
 describe("rr11zc C3 / C4: more than one process on one state file", () => {
   /** A classic dry-run step (SafeStep with dryRun, as `levpilot keeper --dry-run` wires it: `new KeeperStateStore(config.stateFile)`). */
   async function dryRunStep(dry: KeeperStateStore) {
-    const metrics = new KeeperMetrics()
     const lookup = { chainNonce: async () => INCLUSION_NONCE + 1n, findEvent: async () => landedUserOp(99n) } as unknown as InclusionLookup
-    const tracker = new InclusionTracker({
-      config: { deployment: { entryPoint: INCLUSION_ENTRY_POINT } as never, resubmitAfterBlocks: 10, stallAfterBlocks: 30, logWindowBlocks: 1_000 },
-      publicClient: { getTransactionReceipt: async () => ({ logs: [] }) } as never,
-      store: dry,
-      metrics,
-      logger: silent,
-      events: new KeeperEvents({ logger: silent, metrics }),
-      clock: { now: () => 1_700_000_000_000 } as never,
-      lookup,
-    })
+    const { tracker } = testTracker({ store: dry, lookup })
     // No sender: stepHarness wires a dry run (SafeStep dryRun: true).
     const { step } = stepHarness(undefined, { store: { pending: (s: Address) => dry.pending(s), setPending: (s: Address, p: PendingOperation | undefined) => dry.setPending(s, p) }, tracker })
     const snapshot = portfolioOf(stepSafeState([stepSub(X, USDC, 1.3, "inside")]) as never, { blockNumber: 100n, timestamp: 1_700_000_000n, risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })

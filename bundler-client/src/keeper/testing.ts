@@ -1,7 +1,7 @@
 import { Writable } from "node:stream"
 import { type Logger, pino } from "pino"
 import { type Address, type Hex, type PublicClient, isAddressEqual, zeroAddress } from "viem"
-import { checkRebalanceRules, collateralValue, minAmountOut } from "@levpilot/sdk/rules"
+import { checkRebalanceRules, collateralValue, minAmountOut, stopStateOf } from "@levpilot/sdk/rules"
 import type { AaveSubAccountLimits } from "./aaveLimits.js"
 import { KeeperEvents, type KeeperEvent } from "./events.js"
 import { InclusionTracker } from "./inclusion.js"
@@ -11,6 +11,7 @@ import { SafeStep, keeperCosts } from "./safeStep.js"
 import { clampPlanToChainBounds } from "./chainBounds.js"
 import { FleetStep, type StepItem, batchInclusionLookup } from "./fleet/step.js"
 import { MemoryFleetStore } from "./fleet/store.js"
+import type { PendingStore } from "./store.js"
 import { KeeperStateStore } from "./stateFile.js"
 import { portfolioOf } from "./portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "./runtime.js"
@@ -606,6 +607,28 @@ export const resentRecord = (firstSentBlock: bigint, sentBlock: bigint): Pending
 })
 
 /**
+ * An {@link InclusionTracker} of the unit tests: resubmit after 10 blocks, stall after 30, log windows of 1,000 blocks, a
+ * stub client (no receipt logs), a silent logger and a fixed clock; its events go to `onEvent`; `lookup` replaces the
+ * chain's (nonce and UserOperationEvent reads).
+ */
+export function testTracker({ store, lookup, onEvent }: { store: PendingStore; lookup?: InclusionLookup | undefined; onEvent?: ((e: KeeperEvent) => void) | undefined }) {
+  const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
+  const metrics = new KeeperMetrics()
+  const events = new KeeperEvents({ logger, metrics, onEvent })
+  const tracker = new InclusionTracker({
+    config: { deployment: { entryPoint: INCLUSION_ENTRY_POINT } as never, resubmitAfterBlocks: 10, stallAfterBlocks: 30, logWindowBlocks: 1_000 },
+    publicClient: { getTransactionReceipt: async () => ({ logs: [] }) } as never,
+    store,
+    metrics,
+    logger,
+    events,
+    clock: { now: () => 1_700_000_000_000 } as never,
+    lookup,
+  })
+  return { tracker, metrics, events, logger }
+}
+
+/**
  * Runs an {@link InclusionTracker} alone (resubmit after 10 blocks, stall after 30; no logs read) over `n` inclusions,
  * one per block from 100: inclusion k's record is `record(k, block)`, found landed at its block (reverted when
  * `reverts(k)`) with the nonce used. Each track must answer `included`.
@@ -613,21 +636,10 @@ export const resentRecord = (firstSentBlock: bigint, sentBlock: bigint): Pending
  * @returns The blocks of the `reverted` alerts, and the Safe's runtime (its `reverted` runs).
  */
 export async function trackLandedRecords(n: number, record: (k: number, block: bigint) => PendingOperation, reverts: (k: number) => boolean) {
-  const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
-  const metrics = new KeeperMetrics()
   const events: KeeperEvent[] = []
-  const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
   let pending: PendingOperation | undefined
   const store = { pending: async () => pending, setPending: async (_s: Address, p: PendingOperation | undefined) => void (pending = p) }
-  const tracker = new InclusionTracker({
-    config: { deployment: { entryPoint: INCLUSION_ENTRY_POINT } as never, resubmitAfterBlocks: 10, stallAfterBlocks: 30, logWindowBlocks: 1_000 },
-    publicClient: { getTransactionReceipt: async () => ({ logs: [] }) } as never,
-    store: store as never,
-    metrics,
-    logger,
-    events: keeperEvents,
-    clock: { now: () => 1_700_000_000_000 } as never,
-  })
+  const { tracker } = testTracker({ store, onEvent: (e) => events.push(e) })
   const rt = newSafeRuntime({ address: SAFE } as never)
   for (let k = 0; k < n; k++) {
     const b = 100n + BigInt(k)
@@ -735,3 +747,37 @@ export const judgeRuleBook =
       timestamp: 1_700_000_000n,
       gasUsed: 0n,
     })
+
+/**
+ * Stop-loss boundary cases through the keeper's own snapshot (`portfolioOf` with the stop read): over 6/18, 18/18, 6/8
+ * and 8/18 loan/collateral decimals, seeded stop prices of 100-60,100 loan per collateral at the venue's 1e36 scale (a
+ * multiple of 100, so the re-arm bound `stop x 10,100 / 10,000` is exact), the sub-account's price at the re-arm bound,
+ * the stop price, and one unit either side of each. Each case: the decimals, the stop and price (1e36-scaled), the chain's
+ * verdict (`stopStateOf`: 0 armed, 1 held, else engaged), the snapshot's solver input and the sub-account's
+ * `maxOracleDeviationBps` (reviews rr11zb B4, rr11zc C5).
+ */
+export function* stopBoundaryCases(n: number, seed: number) {
+  let x = seed
+  const rnd = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648)
+  const id = `0x${"a1".repeat(32)}` as Hex
+  const exitHealth = 2n * 10n ** 18n
+  for (let i = 0; i < n; i++) {
+    const [ld, cd] = [[6, 18], [18, 18], [6, 8], [8, 18]][i % 4] as [number, number]
+    const human = 100 + rnd() * 60_000
+    const stop = ((BigInt(Math.floor(human * 1e6)) * 10n ** BigInt(30 + ld - cd + 6)) / 10n ** 6n / 100n) * 100n
+    const rearm = (stop * 10_100n) / 10_000n
+    for (const price of [rearm - 1n, rearm, rearm + 1n, stop - 1n, stop, stop + 1n]) {
+      const sub = { ...stepSub(id, USDC, 1.6, "above"), price }
+      const state = stepSafeState([sub])
+      state.tokens = [
+        { token: USDC, decimals: ld, balance: 0n },
+        { token: WETH, decimals: cd, balance: 0n },
+      ]
+      const snapshot = portfolioOf(state as never, { blockNumber: 100n, timestamp: 1_700_000_000n, risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never), stops: { [id.toLowerCase()]: { stopPrice: stop, exitHealth } } })
+      const input = snapshot.input.subAccounts[0]
+      if (input === undefined) throw new Error("the snapshot has no sub-account")
+      const maxOracleDeviationBps = sub.policy.maxOracleDeviationBps
+      yield { ld, cd, stop, price, exitHealth, maxOracleDeviationBps, chain: stopStateOf({ stopPrice: stop, exitHealth }, price, maxOracleDeviationBps), snapshot, input }
+    }
+  }
+}

@@ -1,20 +1,16 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Writable } from "node:stream"
-import pino from "pino"
 import type { Address, Hex } from "viem"
 import { expect, test, vi } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import { KeeperEvents, type KeeperEvent } from "./events.js"
-import { InclusionTracker } from "./inclusion.js"
+import type { KeeperEvent } from "./events.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
-import { KeeperMetrics } from "./metrics.js"
 import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
 import { KeeperStateStore, type PendingOperation } from "./stateFile.js"
-import { INCLUSION_ENTRY_POINT, INCLUSION_NONCE, SAFE, STEP_RISK, USDC, landedUserOp, senderHarness, stepHarness, stepSafeState, stepSub } from "./testing.js"
+import { INCLUSION_ENTRY_POINT, INCLUSION_NONCE, SAFE, STEP_RISK, USDC, landedUserOp, senderHarness, stepHarness, stepSafeState, stepSub, testTracker } from "./testing.js"
 
 // Review rr11zc C1 (rr11zb B1's class, item 9: "a failed state-file write no longer stops the Safe"). The B1 fix made
 // the SENDER's writes of the in-flight record (RebalanceSender.persistPending) non-fatal, but the InclusionTracker
@@ -36,7 +32,6 @@ vi.mock("@levpilot/sdk/actions", async (importOriginal) => ({
 }))
 const { sendRebalance } = await import("@levpilot/sdk/actions")
 const X = `0x${"a1".repeat(32)}` as Hex
-const silent = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
 
 /** A real KeeperStateStore whose journal cannot be written (its directory is a regular file: ENOTDIR), bound. */
 function unwritableStore() {
@@ -77,18 +72,8 @@ const record = (nonce: bigint, sentBlock: bigint): PendingOperation => ({
 
 /** One SafeStep at block 100 (one sub-account below its band) with the real tracker, sender and store. */
 async function stepWith(store: KeeperStateStore, lookup: InclusionLookup, chainNonce: bigint) {
-  const metrics = new KeeperMetrics()
   const trackerEvents: KeeperEvent[] = []
-  const tracker = new InclusionTracker({
-    config: { deployment: { entryPoint: INCLUSION_ENTRY_POINT } as never, resubmitAfterBlocks: 10, stallAfterBlocks: 30, logWindowBlocks: 1_000 },
-    publicClient: { getTransactionReceipt: async () => ({ logs: [] }) } as never,
-    store,
-    metrics,
-    logger: silent,
-    events: new KeeperEvents({ logger: silent, metrics, onEvent: (e) => trackerEvents.push(e) }),
-    clock: { now: () => 1_700_000_000_000 } as never,
-    lookup,
-  })
+  const { tracker } = testTracker({ store, lookup, onEvent: (e) => trackerEvents.push(e) })
   const harness = senderHarness({ setPending: async (s: Address, p: PendingOperation | undefined) => store.setPending(s, p), nonces: [chainNonce] })
   const sdkSends: string[] = []
   vi.mocked(sendRebalance).mockReset()
@@ -134,17 +119,8 @@ test("rr11zc C1b (was: track rejects with the file system's error, no included e
   const store = unwritableStore()
   const landed = { ...record(INCLUSION_NONCE, 95n), userOpHash: landedUserOp(99n).args.userOpHash as Hex }
   seed(store, landed)
-  const metrics = new KeeperMetrics()
   const events: KeeperEvent[] = []
-  const tracker = new InclusionTracker({
-    config: { deployment: { entryPoint: INCLUSION_ENTRY_POINT } as never, resubmitAfterBlocks: 10, stallAfterBlocks: 30, logWindowBlocks: 1_000 },
-    publicClient: { getTransactionReceipt: async () => ({ logs: [] }) } as never,
-    store,
-    metrics,
-    logger: silent,
-    events: new KeeperEvents({ logger: silent, metrics, onEvent: (e) => events.push(e) }),
-    clock: { now: () => 1_700_000_000_000 } as never,
-  })
+  const { tracker } = testTracker({ store, onEvent: (e) => events.push(e) })
   const lookup = { chainNonce: async () => INCLUSION_NONCE + 1n, findEvent: async () => landedUserOp(99n) } as unknown as InclusionLookup
   const rt = newSafeRuntime({ address: SAFE } as never)
   let verdict: string

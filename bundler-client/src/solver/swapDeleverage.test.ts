@@ -4,8 +4,8 @@ import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
 import { curveShortfallBps, maxSizeWithinSlippage, splitSale, SWAP_PLAN_TAKE_BIAS, SWAP_REPAY_MARGIN, swapPlanMargin, swapPlanTake, swapRepayMargin } from "./swapDeleverage.js"
-import { CRASH_CURVE, ROUTE_500, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
-import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
+import { CRASH_CURVE, MEDIUM_CURVE, ROUTE_500, SHALLOW_CURVE, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
+import type { Plan, SolverInput, SubAccountInput } from "./types.js"
 
 const ROUTE = ROUTE_500
 const POOL = `0x${"5".repeat(40)}`
@@ -28,20 +28,10 @@ function noBuffer(overrides: Partial<SubAccountInput> = {}, input: Partial<Solve
   )
 }
 
-/** A thin 0.05% pool: 40 bps already at 1 WETH. */
-const shallow: SwapCurve = { route: ROUTE, points: [{ amountIn: 0.1, shortfallBps: 5 }, { amountIn: 1, shortfallBps: 40 }, { amountIn: 6, shortfallBps: 300 }] }
-const ROUTE_MEDIUM = `0x${"0".repeat(60)}0bb8`
-/** A deeper 0.3% pool of the same pair (the adapter's other fee tier). */
-const medium: SwapCurve = {
-  route: ROUTE_MEDIUM,
-  points: [
-    { amountIn: 0.1, shortfallBps: 30.2 },
-    { amountIn: 2, shortfallBps: 32 },
-    { amountIn: 6, shortfallBps: 38 },
-    { amountIn: 20, shortfallBps: 60 },
-    { amountIn: 60, shortfallBps: 130 },
-  ],
-}
+/** A thin 0.05% pool (40 bps already at 1 WETH) and a deeper 0.3% pool of the same pair. */
+const shallow = SHALLOW_CURVE
+const medium = MEDIUM_CURVE
+const ROUTE_MEDIUM = MEDIUM_CURVE.route
 
 const kinds = (plan: Plan | undefined) => plan?.actions.map((a) => a.kind)
 /** A sale's shortfall against its oracle value (bps) at the noBuffer price. */

@@ -217,3 +217,36 @@ export function frameDonorBorrowBase(donor: Partial<SubAccountState>): bigint | 
   const borrow = r.plan?.actions.find((a) => r.plan?.subAccounts[a.subAccount] === "b" && a.kind === "Borrow")
   return borrow === undefined ? undefined : borrow.amountBase * 100n
 }
+
+/** A thin 0.05% pool of the crash curve's pair: 40 bps already at 1 WETH (swapDeleverage tests, the action-cap tests). */
+export const SHALLOW_CURVE: SwapCurve = { route: ROUTE_500, points: [{ amountIn: 0.1, shortfallBps: 5 }, { amountIn: 1, shortfallBps: 40 }, { amountIn: 6, shortfallBps: 300 }] }
+/** A deeper 0.3% pool of the same pair (the adapter's other fee tier). */
+export const MEDIUM_CURVE: SwapCurve = {
+  route: `0x${"0".repeat(60)}0bb8`,
+  points: [
+    { amountIn: 0.1, shortfallBps: 30.2 },
+    { amountIn: 2, shortfallBps: 32 },
+    { amountIn: 6, shortfallBps: 38 },
+    { amountIn: 20, shortfallBps: 60 },
+    { amountIn: 60, shortfallBps: 130 },
+  ],
+}
+
+/**
+ * Target `k` of the action-cap fixture (issue 11 item 10): 10 of its own collateral (`COLL<k>`) against a USDC debt at
+ * `health`, no buffers, band [1.2, 1.7] target 1.4, swaps allowed (50 bps) on its own two pools (the shallow and the
+ * medium curve, their routes told apart by the first byte), loss limits raised to 2,000 bps so the plan-wide loss room
+ * does not bind first: each rescue alone is a two-pool sale of 5 actions.
+ */
+export function ownPoolsSwapTarget(k: number, health: number): SubAccountInput {
+  const price = (1.02 * 18_000) / (10 * 0.86)
+  const own = (c: SwapCurve): SwapCurve => ({ ...c, route: `0x${(k + 1).toString(16).padStart(2, "0")}${c.route.slice(4)}` })
+  return {
+    state: { id: `0x${k.toString(16).padStart(64, "0")}`, loanAsset: "USDC", collateralAsset: `COLL${k}`, loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * price * 0.86) / health, lltv: 0.86, price },
+    policy: makePolicy({ minHealth: 1.2, targetHealth: 1.4, maxHealth: 1.7, boostAllowed: false, maxSlippageBps: 50, maxLossBps: 2_000, maxEpochLossBps: 2_000 }),
+    epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+    risk: { sigma: 0.8 },
+    swap: own(SHALLOW_CURVE),
+    swapRoutes: [own(MEDIUM_CURVE)],
+  }
+}
