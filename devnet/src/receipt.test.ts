@@ -23,36 +23,33 @@ function countAfter(params: unknown): string {
   return "0x5"
 }
 
-/** Anvil's race (foundry-rs/foundry#10944): the block is already the head, its receipt is readable only after `misses` asks. */
-function racingNode(misses: number) {
-  let asked = 0
+/** A fake node: the head, the receipt and the sender's nonce come from the given answers; the chain id and the transaction are fixed. */
+function fakeNode(answer: { head: () => string; receipt: () => unknown; count: (params: unknown) => string }) {
   const transport = custom({
     async request({ method, params }: { method: string; params?: unknown }) {
-      if (method === "eth_blockNumber") return "0x7"
+      if (method === "eth_blockNumber") return answer.head()
       if (method === "eth_chainId") return "0x7a69"
-      if (method === "eth_getTransactionReceipt") return ++asked > misses ? receiptJson : null
+      if (method === "eth_getTransactionReceipt") return answer.receipt()
       if (method === "eth_getTransactionByHash") return txJson
-      if (method === "eth_getTransactionCount") return countAfter(params)
+      if (method === "eth_getTransactionCount") return answer.count(params)
       throw new Error(`unexpected ${method}`)
     },
   })
-  return { client: createClient({ transport, pollingInterval: 20 }), asked: () => asked }
+  return createClient({ transport, pollingInterval: 20 })
+}
+
+/** Anvil's race (foundry-rs/foundry#10944): the block is already the head, its receipt is readable only after `misses` asks. */
+function racingNode(misses: number) {
+  let asked = 0
+  const client = fakeNode({ head: () => "0x7", receipt: () => (++asked > misses ? receiptJson : null), count: countAfter })
+  return { client, asked: () => asked }
 }
 
 /** The other order (anvil 1.7, before foundry-rs/foundry#16027): the receipt of block 7 is served while the head still says 6. */
 function laggingHead(lagAsks: number) {
   let heads = 0
-  const transport = custom({
-    async request({ method, params }: { method: string; params?: unknown }) {
-      if (method === "eth_blockNumber") return ++heads > lagAsks ? "0x7" : "0x6"
-      if (method === "eth_chainId") return "0x7a69"
-      if (method === "eth_getTransactionReceipt") return receiptJson
-      if (method === "eth_getTransactionByHash") return txJson
-      if (method === "eth_getTransactionCount") return countAfter(params)
-      throw new Error(`unexpected ${method}`)
-    },
-  })
-  return { client: createClient({ transport, pollingInterval: 20 }), heads: () => heads }
+  const client = fakeNode({ head: () => (++heads > lagAsks ? "0x7" : "0x6"), receipt: () => receiptJson, count: countAfter })
+  return { client, heads: () => heads }
 }
 
 /**
@@ -61,21 +58,12 @@ function laggingHead(lagAsks: number) {
  */
 function laggingState(atBlockLag: number, latestLag: number) {
   const asked = { atBlock: 0, latest: 0 }
-  const transport = custom({
-    async request({ method, params }: { method: string; params?: unknown }) {
-      if (method === "eth_blockNumber") return "0x7"
-      if (method === "eth_chainId") return "0x7a69"
-      if (method === "eth_getTransactionReceipt") return receiptJson
-      if (method === "eth_getTransactionByHash") return txJson
-      if (method === "eth_getTransactionCount") {
-        const block = (params as [string, string])[1]
-        if (block === "latest") return ++asked.latest > latestLag ? countAfter(params) : "0x4"
-        return ++asked.atBlock > atBlockLag ? countAfter(params) : "0x4"
-      }
-      throw new Error(`unexpected ${method}`)
-    },
-  })
-  return { client: createClient({ transport, pollingInterval: 20 }), asked }
+  const count = (params: unknown) => {
+    const block = (params as [string, string])[1]
+    if (block === "latest") return ++asked.latest > latestLag ? countAfter(params) : "0x4"
+    return ++asked.atBlock > atBlockLag ? countAfter(params) : "0x4"
+  }
+  return { client: fakeNode({ head: () => "0x7", receipt: () => receiptJson, count }), asked }
 }
 
 describe("waitForReceipt", () => {
@@ -92,20 +80,15 @@ describe("waitForReceipt", () => {
   })
 
   test("a block whose state the node no longer keeps (pruned) counts once latest has the transaction", async () => {
-    const transport = custom({
-      async request({ method, params }: { method: string; params?: unknown }) {
-        if (method === "eth_blockNumber") return "0x200"
-        if (method === "eth_chainId") return "0x7a69"
-        if (method === "eth_getTransactionReceipt") return receiptJson
-        if (method === "eth_getTransactionByHash") return txJson
-        if (method === "eth_getTransactionCount") {
-          if ((params as [string, string])[1] === "latest") return "0x5"
-          throw new Error("state for block 7 is not available (pruned)")
-        }
-        throw new Error(`unexpected ${method}`)
+    const client = fakeNode({
+      head: () => "0x200",
+      receipt: () => receiptJson,
+      count: (params) => {
+        if ((params as [string, string])[1] === "latest") return "0x5"
+        throw new Error("state for block 7 is not available (pruned)")
       },
     })
-    const receipt = await waitForReceipt(createClient({ transport, pollingInterval: 20 }), { hash, timeout: 500, pollingInterval: 10 })
+    const receipt = await waitForReceipt(client, { hash, timeout: 500, pollingInterval: 10 })
     expect(receipt.blockNumber).toBe(7n)
   })
 
