@@ -492,16 +492,7 @@ contract RulesDifferentialTest is SwapBase {
     /// buffers alone) only when the plain move reaches it, else HealthOutOfBand (or the landing zone's edge).
     /// R h1 + x (h1 (1 - l) - lltv) = gap and R = M - x (2 - l)  =>  x = (h1 M - gap) / (h1 + lltv).
     function _mixedCapBound(MarketState memory s, uint256 perMille) internal returns (Plan memory plan) {
-        uint256 h1 = _healthOf(s) + 0.0102e18 + _below(0.03e18);
-        uint256 value = Math.mulDiv(s.collateral, s.price, 1e36);
-        uint256 gap = (h1 * s.debt - value * s.lltv) / 1e18;
-        uint256 m = Math.mulDiv(gap, (80 + _below(51)) * 1e16, s.lltv);
-        uint256 hm = Math.mulDiv(h1, m, 1e18);
-        uint256 x = hm > gap ? Math.mulDiv(hm - gap, 1e18, h1 + s.lltv) : 1;
-        uint256 sold = Math.mulDiv(x, 1e36, s.price);
-        uint256 cb = quoteExactIn(address(weth), address(usdc), FEE_LOW, sold);
-        uint256 debtAfter = Math.mulDiv(Math.mulDiv(s.collateral - sold, s.price, 1e36), s.lltv, h1);
-        uint256 r = s.debt > cb + debtAfter ? s.debt - cb - debtAfter : 1;
+        (uint256 r, uint256 sold, uint256 cb) = _mixedAmounts(s);
         _setPolicyField(wethId, FIELD_AMOUNT_CAP, (r + Math.mulDiv(sold, s.price, 1e36) + cb) * 1000 / perMille);
         depositToVault(safe, usdcVault, r + _below(r));
         Action[] memory actions = new Action[](6);
@@ -512,6 +503,17 @@ contract RulesDifferentialTest is SwapBase {
         actions[4] = action(ActionKind.SellCollateral, 0, route(FEE_LOW), sold);
         actions[5] = action(ActionKind.EndCallback, 0, address(0), 0);
         plan = planOf(wethId, actions);
+    }
+
+    /// @dev `_mixedCapBound`'s pool repayment `r`, WETH sold and its quoted output `cb` on WETH state `s`.
+    function _mixedAmounts(MarketState memory s) internal returns (uint256 r, uint256 sold, uint256 cb) {
+        uint256 h1 = _healthOf(s) + 0.0102e18 + _below(0.03e18);
+        uint256 gap = (h1 * s.debt - Math.mulDiv(s.collateral, s.price, 1e36) * s.lltv) / 1e18;
+        uint256 hm = Math.mulDiv(h1, Math.mulDiv(gap, (80 + _below(51)) * 1e16, s.lltv), 1e18);
+        sold = Math.mulDiv(hm > gap ? Math.mulDiv(hm - gap, 1e18, h1 + s.lltv) : 1, 1e36, s.price);
+        cb = quoteExactIn(address(weth), address(usdc), FEE_LOW, sold);
+        uint256 debtAfter = Math.mulDiv(Math.mulDiv(s.collateral - sold, s.price, 1e36), s.lltv, h1);
+        r = s.debt > cb + debtAfter ? s.debt - cb - debtAfter : 1;
     }
 
     /// @dev `_capBoundRescue`'s padded step on WETH state `s`, the cap set at the net move x 1000 / `perMille`.
