@@ -183,7 +183,7 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
  *
  * @returns A note for the plan's reason, or undefined when there is nothing to sell; `{ reason }` when no sale fits.
  */
-function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string | undefined | { reason: string } {
+function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdle = true): string | undefined | { reason: string } {
   const { i, s, policy } = t
   const curves = w.sellCurves(i)
   const bps = policy.maxSlippageBps ?? 0
@@ -193,7 +193,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[]): string
   // Repay actions (after the block, `fund`), not carried in the callback's repayment, and the sale covers the rest.
   const premiumBps = s.flashPremiumBps ?? 0
   const folded = premiumBps > 0 ? { amount: 0, amountBase: 0n, idleBase: 0n, moves: [] } : w.foldRepays(i, t.firstMove)
-  const prefunded = premiumBps > 0 ? 0 : Math.min(w.spendable(w.loanAsset), w.repayLeft(i), w.capLeft(i), w.debt[i] as number)
+  const prefunded = premiumBps > 0 || !withIdle ? 0 : Math.min(w.spendable(w.loanAsset), w.repayLeft(i), w.capLeft(i), w.debt[i] as number)
   const { costs } = w.input
   const sizing = sizeSwapDeleverage({
     collateral: w.collateral[i] as number,
@@ -240,11 +240,27 @@ function routeFee(route: string): string {
   return word >> 24n === 0n ? `${Number(word & 0xffffffn) / 10_000}%` : route
 }
 
-/** One way to fund a deleverage: which sources it may use, cheapest first (idle funds always come first). */
-type Funding = { pools: boolean; donors: boolean; swap: boolean }
+/**
+ * One way to fund a deleverage: which sources it may use, cheapest first (idle funds come first, except in the sale
+ * alone, `idle: false`: a cap-bound rescue's sale with no idle, pool or donor repayment mixed in, review rr13w W1).
+ */
+type Funding = { pools: boolean; donors: boolean; swap: boolean; idle?: false }
 
-/** What one {@link Funding} reached for a target: health, cost (gas + slippage + fee and impact), whether it is valid. */
-type FundingResult = { funding: Funding; reached: number; moved: number; cost: number; lossOk: boolean; sources: string[]; note: string | undefined; swapRefusal: string | undefined }
+/**
+ * What one {@link Funding} reached for a target: health, net move and `swapped` (the value its sales take, at the
+ * pre-trade price, as the module's `Run.swapped`; loan units), cost (gas + slippage + fee and impact), whether it is valid.
+ */
+type FundingResult = {
+  funding: Funding
+  reached: number
+  moved: number
+  swapped: number
+  cost: number
+  lossOk: boolean
+  sources: string[]
+  note: string | undefined
+  swapRefusal: string | undefined
+}
 
 /**
  * Cap-bound rescue (module `RebalanceLib._checkPostConditions`, rule book `isCapBound`, issue 13): a sub-account due
@@ -258,17 +274,30 @@ const CAP_BOUND_AIM = 0.995
 const CAP_BOUND_FLOOR = 0.991
 const CAP_BOUND_GAIN = 2 * (Number(MIN_BAND_GAP) / 1e18)
 
+/**
+ * The module's second cap-bound test for a funding that sells (`RebalanceLib._capBound`, rule book `capBoundHonest`,
+ * review rr13w W1), at the solver's floor: no sale; or the sale alone (twice its value, `swapped`, at least
+ * `CAP_BOUND_FLOOR` of the cap); or the buffers alone (the health it reaches needs a plain move, collateral at the
+ * pre-plan state's price and lltv, of at least that). A pool repayment padded with a small sale to the cap is neither.
+ */
+function capBoundHonest(r: FundingResult, s: SubAccountState, cap: number): boolean {
+  const floor = CAP_BOUND_FLOOR * cap
+  if (r.swapped === 0 || 2 * r.swapped >= floor) return true
+  const plain = Math.abs(r.reached * s.debt - s.collateral * s.price * s.lltv) / s.lltv
+  return plain >= floor
+}
+
 function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
   const sources: string[] = []
   // Plain repayments from here on are folded into one Repay after the target's borrows: no donor's borrow may count them.
   w.pendingRepaysFrom = t.firstMove
-  fundFromIdle(w, t, sources)
+  if (funding.idle !== false) fundFromIdle(w, t, sources)
   if (funding.pools) fundFromPools(w, t, sources)
   if (funding.donors) fundFromDonors(w, t, sources)
   let note: string | undefined
   let swapRefusal: string | undefined
   if (funding.swap) {
-    const r = fundFromSwap(w, t, sources)
+    const r = fundFromSwap(w, t, sources, funding.idle !== false)
     if (typeof r === "object") swapRefusal = r.reason
     else note = r
   }
@@ -277,7 +306,12 @@ function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
   const folded = w.foldRepays(t.i, t.firstMove)
   if (folded.amount > 0) w.carryFolded(folded.moves, w.push("Repay", t.i, folded.amount, undefined, { amountBase: folded.amountBase, idleBase: folded.idleBase }), t.firstMove)
   w.pendingRepaysFrom = undefined
-  return { funding, reached: w.health(t.i), moved: w.netMoved(t.i), cost: movesCost(w, t), lossOk: w.lossBudget([], undefined) >= 0, sources, note, swapRefusal }
+  let swapped = 0
+  for (let k = t.firstMove; k < w.moves.length; k++) {
+    const move = w.moves[k] as (typeof w.moves)[number]
+    if (move.kind === "SellCollateral" && move.sub === t.i) swapped += move.amount * t.s.price
+  }
+  return { funding, reached: w.health(t.i), moved: w.netMoved(t.i), swapped, cost: movesCost(w, t), lossOk: w.lossBudget([], undefined) >= 0, sources, note, swapRefusal }
 }
 
 /**
@@ -289,7 +323,8 @@ function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
  * interval, and (autopilot) its avoided liquidation penalty pays for its cost when the position is still within
  * tolerance. A rescue that cannot reach the landing zone within the caps is sent cap-bound when it can be (issue 13: one
  * operation at `CAP_BOUND_AIM` of maxAmountPerRebalance gaining at least `CAP_BOUND_GAIN`, the module landing it below
- * the band; the next decision sends the next); otherwise it is no plan (`HealthOutOfBand`, `HealthOutsideLandingZone`)
+ * the band; the next decision sends the next; one that sells must be the buffers' rescue or the sale's alone,
+ * {@link capBoundHonest}, so the sale alone with no idle funds is tried too); otherwise it is no plan (`HealthOutOfBand`, `HealthOutsideLandingZone`)
  * and the reason says how far the capped funds reach.
  */
 export function deleverage(w: WorkingPortfolio, a: Account): void {
@@ -327,9 +362,14 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
     const cap = policy.maxAmountPerRebalance
     if (saved >= CAP_BOUND_AIM * cap) {
       a.capTotal = CAP_BOUND_AIM * cap
+      // The sale alone is a candidate too: a cap-bound step that sells must be the buffers' rescue or the sale's alone
+      // (module `_capBound`, review rr13w W1), and every other funding with a sale takes idle funds first.
+      if (swaps) fundings.push({ pools: false, donors: false, swap: true, idle: false })
       const bound = tryFundings()
       a.capTotal = saved
-      best = bound.filter((r) => r.lossOk && r.moved >= CAP_BOUND_FLOOR * cap && r.reached >= a.h0 + CAP_BOUND_GAIN).sort((u, v) => v.reached - u.reached || u.cost - v.cost)[0]
+      best = bound
+        .filter((r) => r.lossOk && r.moved >= CAP_BOUND_FLOOR * cap && r.reached >= a.h0 + CAP_BOUND_GAIN && capBoundHonest(r, s, cap))
+        .sort((u, v) => v.reached - u.reached || u.cost - v.cost)[0]
       if (best !== undefined) {
         capBound = true
         a.capBound = true

@@ -1003,10 +1003,10 @@ library RebalanceLib {
         uint256 cap = policy.maxAmountPerRebalance;
         // Cap-bound rescue (issue 13): due from below the band and moving at least 99% of maxAmountPerRebalance
         // (moved >= cap - floor(cap / 100)), it may land below the band, at least MIN_BAND_GAP above where it was. Its
-        // move counts only up to what an honest plan needs for the health it reached (`_honest`, what `_counted`
-        // charges it; review rr13v V1, V2): a net move padded with a health-neutral shift (repay R, move collateral W to
-        // another sub-account) is not cap-bound, and each cap-bound step is charged at least 99% of the cap.
-        bool capBound = run.due && before < minHealth && Math.min(moved, _honest(run)) >= cap - cap / 100;
+        // move counts only up to what an honest plan needs for the health it reached (what `_counted` charges it;
+        // review rr13v V1, V2), and one that swaps must be a rescue the Safe could fund alone: its buffers' (the health
+        // reached needs a plain move of the 99%) or its sale's (review rr13w W1; `_capBound`).
+        bool capBound = run.due && before < minHealth && _capBound(run, moved, cap - cap / 100);
         if ((healthAfter < minHealth && !capBound) || healthAfter > maxHealth) {
             revert ILeverageModule.HealthOutOfBand(run.id, healthAfter, minHealth, maxHealth);
         }
@@ -1025,9 +1025,12 @@ library RebalanceLib {
             // the sub-account below its band (a keeper cannot put it there: every accepted operation keeps or raises a
             // due one's health, and boosts / not-due moves end inside the band), must raise its health by MIN_BAND_GAP
             // (at most (minHealth - before) / MIN_BAND_GAP of them per fall), is charged at least 99% of the cap (its
-            // counted move: so at most maxAmountPerEpoch / (0.99 cap) per epoch, and no padding), and loses at most
-            // maxLossBps of its move, all epoch caps (amount, maxEpochLossBps of equity, gas) unchanged; one that ends
-            // below the band starts no cooldown (`_recordUsage`). The 1% slack is the planner's margin under
+            // counted move: so at most maxAmountPerEpoch / (0.99 cap) per epoch), must reach the health its counted
+            // move buys (no health-neutral padding: rr13v) and, when it swaps, be the buffers' or the sale's rescue alone
+            // (no pool repayment padded with a small sale: rr13w W1, `_capBound`), and loses at most maxLossBps of its
+            // move, all epoch caps (amount, maxEpochLossBps of equity, gas) unchanged; one that ends below the band
+            // starts no cooldown (`_recordUsage`). Left (SECURITY.md row 138): a sale alone at the cap is cap-bound even
+            // when the pools could fund a better rescue. The 1% slack is the planner's margin under
             // AmountCapExceeded for the venue's share rounding and the collateral's value at the inclusion price.
             if (capBound) low = Math.min(low, before + ConstantsLib.MIN_BAND_GAP);
 
@@ -1459,13 +1462,24 @@ library RebalanceLib {
         if (run.moved > honest) run.moved = honest;
     }
 
-    /// @dev `_caps`' honest charge alone: the most a due run's move is charged (loan units) for the health it reached.
-    function _honest(Run memory run) private pure returns (uint256 honest) {
-        (, honest) = _caps(run);
+    /// @dev The cap-bound rule's move test (`_checkPostConditions`; issue 13, SECURITY.md rows 127, 130, 138): a due run's
+    /// net move `moved` (loan units, at its pre-trade price), counted up to `_caps`' honest charge for the health it
+    /// reached, is at least `least` (cap - floor(cap / 100)); and a run that swaps (`Run.swapped` > 0) is honest as one
+    /// of the two rescues the Safe could fund alone (review rr13w W1): the buffers alone (the health reached needs a plain
+    /// move of at least `least`: `HealthLib.maxMoveToHealth(state, healthAfter, false, 0)`) or the sale alone (twice the
+    /// value it swaps, a sale's input and the repayment it must pay, is at least `least`). Without that, a pool
+    /// repayment R mixed with a small sale x (R + 2x ~ 0.99 cap) was cap-bound while gaining only MIN_BAND_GAP, since
+    /// honest counts the swap twice: ten such steps spent maxRebalancesPerEpoch with the Safe below its band.
+    function _capBound(Run memory run, uint256 moved, uint256 least) private pure returns (bool) {
+        (, uint256 honest) = _caps(run);
+        uint256 swapped = run.swapped;
+        return Math.min(moved, honest) >= least
+            && (swapped == 0 || _add(swapped, swapped) >= least
+                || HealthLib.maxMoveToHealth(run.state, run.healthAfter, false, 0) >= least);
     }
 
     /// @dev A due run's counting caps (loan units, at its pre-trade price; `_counted`): `cap`, what the loss allowance
-    /// counts of each side, and `honest`, what it is charged and what the cap-bound rule judges (`_checkPostConditions`).
+    /// counts of each side, and `honest`, what it is charged and what the cap-bound rule counts (`_capBound`).
     /// Without swaps both are `HealthLib.maxMoveToHealth(state, healthAfter, false, 0)`; with `swapped` > 0 and loss
     /// l = `Run.swapLossBps` (min(maxSlippageBps, the plan's maxLossBps)): cap = min(swapCap, that + swapped), honest =
     /// min(swapCap + swapCap x (1 - l), that + 2 x swapped), swapCap the swap path's `maxMoveToHealth` at l. Saturating

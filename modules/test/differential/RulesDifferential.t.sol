@@ -49,8 +49,8 @@ contract SwitchingAssetVault is ERC4626 {
 /// Case mix: a quarter random worlds and plans (any policy, oracle faults, random structure; mostly refused), almost
 /// half calm worlds with a plan built to be accepted (pool, idle, collateral and swap rescues, parked and swap boosts,
 /// a rescue padded with a not-due move, health-neutral ones included, a not-due WETH sub-account handing collateral to a
-/// due one on a second WETH market, a cap-bound rescue honest or padded with its net move 98.5-100.5 % of the per-rebalance
-/// cap), and the rest calm worlds with one change aimed at one named error of the rule
+/// due one on a second WETH market, a cap-bound rescue honest, padded or mixed (a pool repayment and a sale, rr13w W1)
+/// with its net move 98.5-100.5 % of the per-rebalance cap), and the rest calm worlds with one change aimed at one named error of the rule
 /// book; over 1,000 cases or more every named error must appear (`missing none` in the report). In FEE_SHARE % of cases
 /// (any kind) the USDC and WETH pool slots hold OpenZeppelin ERC4626Fees-style vaults (`FeeVault`: entry fee, exit fee or
 /// both, 0-500 bps each), and the TypeScript side gets the fees as the keeper reads them from the vaults' answers.
@@ -466,6 +466,7 @@ contract RulesDifferentialTest is SwapBase {
         MarketState memory s = wethState();
         uint256 perMille = 985 + _below(21);
         if (p.boostAllowed && _chance(60)) return _paddedCapBound(s, perMille);
+        if (p.maxSlippageBps != 0 && _chance(40)) return _mixedCapBound(s, perMille);
         uint256 moved;
         (plan, moved) = _honestCapBound(s, _healthOf(s) + 0.005e18 + _below(0.15e18));
         _setPolicyField(wethId, FIELD_AMOUNT_CAP, moved * 1000 / perMille);
@@ -482,6 +483,37 @@ contract RulesDifferentialTest is SwapBase {
         uint256 sold;
         (plan, sold, moved) = swapDeleverage(h);
         moved += Math.mulDiv(sold, s.price, 1e36);
+    }
+
+    /// @dev `_capBoundRescue`'s mixed step on WETH state `s` (review rr13w W1, SECURITY.md row 138): WithdrawFromPool R,
+    /// Repay R, then a sale of x WETH repaid in its callback (the 0.05 % pool's quote), health up 0.0102-0.0402, the net
+    /// move M = 80-130 % of the plain move that gain needs (gap / lltv), so the plain move falls on both sides of 99 % of
+    /// the cap (set at M x 1000 / `perMille`) and twice the sale stays under it: cap-bound (`capBoundHonest`, the
+    /// buffers alone) only when the plain move reaches it, else HealthOutOfBand (or the landing zone's edge).
+    /// R h1 + x (h1 (1 - l) - lltv) = gap and R = M - x (2 - l)  =>  x = (h1 M - gap) / (h1 + lltv).
+    function _mixedCapBound(MarketState memory s, uint256 perMille) internal returns (Plan memory plan) {
+        (uint256 r, uint256 sold, uint256 cb) = _mixedAmounts(s);
+        _setPolicyField(wethId, FIELD_AMOUNT_CAP, (r + Math.mulDiv(sold, s.price, 1e36) + cb) * 1000 / perMille);
+        depositToVault(safe, usdcVault, r + _below(r));
+        Action[] memory actions = new Action[](6);
+        actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), r);
+        actions[1] = action(ActionKind.Repay, 0, address(0), r);
+        actions[2] = action(ActionKind.RepayWithCallback, 0, address(0), cb);
+        actions[3] = action(ActionKind.WithdrawCollateral, 0, address(0), sold);
+        actions[4] = action(ActionKind.SellCollateral, 0, route(FEE_LOW), sold);
+        actions[5] = action(ActionKind.EndCallback, 0, address(0), 0);
+        plan = planOf(wethId, actions);
+    }
+
+    /// @dev `_mixedCapBound`'s pool repayment `r`, WETH sold and its quoted output `cb` on WETH state `s`.
+    function _mixedAmounts(MarketState memory s) internal returns (uint256 r, uint256 sold, uint256 cb) {
+        uint256 h1 = _healthOf(s) + 0.0102e18 + _below(0.03e18);
+        uint256 gap = (h1 * s.debt - Math.mulDiv(s.collateral, s.price, 1e36) * s.lltv) / 1e18;
+        uint256 hm = Math.mulDiv(h1, Math.mulDiv(gap, (80 + _below(51)) * 1e16, s.lltv), 1e18);
+        sold = Math.mulDiv(hm > gap ? Math.mulDiv(hm - gap, 1e18, h1 + s.lltv) : 1, 1e36, s.price);
+        cb = quoteExactIn(address(weth), address(usdc), FEE_LOW, sold);
+        uint256 debtAfter = Math.mulDiv(Math.mulDiv(s.collateral - sold, s.price, 1e36), s.lltv, h1);
+        r = s.debt > cb + debtAfter ? s.debt - cb - debtAfter : 1;
     }
 
     /// @dev `_capBoundRescue`'s padded step on WETH state `s`, the cap set at the net move x 1000 / `perMille`.

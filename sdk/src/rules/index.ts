@@ -36,6 +36,7 @@ export {
   flashPremium,
   maxFlashedFor,
   healthOf,
+  capBoundHonest,
   honestMoveCaps,
   isCapBound,
   landingZone,

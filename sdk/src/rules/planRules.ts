@@ -946,19 +946,40 @@ export function landingZone(before: bigint, minHealth: bigint, target: bigint, m
 }
 
 /**
- * RebalanceLib._checkPostConditions, cap-bound rescue (issue 13, SECURITY.md rows 127 and 130): a sub-account due from
+ * RebalanceLib._checkPostConditions, cap-bound rescue (issue 13, SECURITY.md rows 127, 130 and 138): a sub-account due from
  * below its band (`before` < `minHealth`, WAD) whose operation's counted move is at least 99 % of `cap`
  * (maxAmountPerRebalance, loan base units), exactly `min(moved, honest) >= cap - floor(cap / 100)`, may land below the
  * band: its landing zone's low edge becomes min(low, before + MIN_BAND_GAP). `moved` is its net move (loan base units:
  * |collateral value change| + |debt change| at the pre-trade price); `honest` is what an honest plan moves for the
  * health it reached ({@link honestMoveCaps}'s `honest`, what the epoch amount is charged; `undefined`: unbounded, at
  * INFINITE_HEALTH). Judged on the net move alone (f13k), a step padded with a health-neutral shift of collateral to
- * another sub-account was cap-bound while gaining only MIN_BAND_GAP (review rr13v V1, V2). Every other rule is
- * unchanged (HealthOutsideLandingZone names that edge).
+ * another sub-account was cap-bound while gaining only MIN_BAND_GAP (review rr13v V1, V2). A step that swaps must also
+ * meet {@link capBoundHonest} (review rr13w W1). Every other rule is unchanged (HealthOutsideLandingZone names that edge).
  */
 export function isCapBound(before: bigint, minHealth: bigint, moved: bigint, honest: bigint | undefined, cap: bigint): boolean {
   const counted = honest === undefined ? moved : min(moved, honest)
   return before < minHealth && counted >= cap - cap / 100n
+}
+
+/**
+ * RebalanceLib._capBound's second half (review rr13w W1, SECURITY.md row 138): a cap-bound step that swaps must be a
+ * rescue the Safe could fund alone. True when `swapped` (its swaps' inputs, loan base units at the pre-trade price) is
+ * 0; or the buffers alone: the health reached (`healthAfter`, WAD) needs a plain move (`maxMoveToHealth(state,
+ * healthAfter, false, 0)`, `undefined`: unbounded) of at least `cap - floor(cap / 100)` (`cap`: maxAmountPerRebalance,
+ * loan base units); or the sale alone: 2 x `swapped` is at least that. A pool repayment R mixed with a small sale x
+ * (R + 2x ~ 0.99 cap, gaining only MIN_BAND_GAP) is neither: {@link honestMoveCaps} counts the sale twice, so it met
+ * {@link isCapBound} and ten such steps spent maxRebalancesPerEpoch with the Safe below its band.
+ */
+export function capBoundHonest(
+  state: Pick<RuleMarketState, "collateral" | "debt" | "price" | "lltv">,
+  healthAfter: bigint,
+  swapped: bigint,
+  cap: bigint,
+): boolean {
+  const least = cap - cap / 100n
+  if (swapped === 0n || 2n * swapped >= least) return true
+  const plain = maxMoveToHealth(state, healthAfter, false, 0n)
+  return plain === undefined || plain >= least
 }
 
 /**
@@ -1561,9 +1582,13 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const moved = collateralValue(distance(collateralAfter, r.state.collateral), price) + distance(debtAfter, r.state.debt)
     const cap = policy.maxAmountPerRebalance
     // Cap-bound rescue (issue 13): due from below the band, its move counted up to the honest move for the health it
-    // reached (rr13v V1, V2) at least 99 % of the cap, it may land below the band.
+    // reached (rr13v V1, V2) at least 99 % of the cap, and when it swaps the buffers' or the sale's rescue alone (rr13w
+    // W1), it may land below the band.
     const capBound =
-      r.due && before < minHealth && isCapBound(before, minHealth, moved, honestMoveCaps(r.state, healthAfter, r.swapped, big(policy.maxSlippageBps), maxLossBps).honest, cap)
+      r.due &&
+      before < minHealth &&
+      isCapBound(before, minHealth, moved, honestMoveCaps(r.state, healthAfter, r.swapped, big(policy.maxSlippageBps), maxLossBps).honest, cap) &&
+      capBoundHonest(r.state, healthAfter, r.swapped, cap)
     if ((healthAfter < minHealth && !capBound) || healthHigh > maxHealth) revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
     if (r.due) {
       let [low, high] = landingZone(before, minHealth, target, policy.maxHealth)
