@@ -115,4 +115,4 @@ export async function startDevnet(parameters: StartDevnetParameters = {}): Promi
 
 export type { DevnetAddresses } from "./deploy.js"
 export { type SpawnedProcess, getFreePort, spawnManaged } from "./process.js"
-export { waitForHead, waitForReceipt } from "./receipt.js"
+export { readSettled, waitForHead, waitForReceipt } from "./receipt.js"

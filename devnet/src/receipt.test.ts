@@ -1,7 +1,7 @@
 import { createClient, custom, type Hash, WaitForTransactionReceiptTimeoutError } from "viem"
 import { waitForTransactionReceipt } from "viem/actions"
 import { describe, expect, test } from "vitest"
-import { waitForHead, waitForReceipt } from "./receipt.js"
+import { readSettled, waitForHead, waitForReceipt } from "./receipt.js"
 
 const hash: Hash = `0x${"ab".repeat(32)}`
 const receiptJson = {
@@ -135,5 +135,21 @@ describe("waitForReceipt", () => {
     await expect(waitForHead(laggingHead(Number.POSITIVE_INFINITY).client, { blockNumber: 7n, timeout: 100, pollingInterval: 10 })).rejects.toThrow(
       "did not reach block 7 within 100 ms (it is at 6)",
     )
+  })
+})
+
+describe("readSettled", () => {
+  test("reads again until the value shows the effect, and returns that value", async () => {
+    const answers = ["above", "above", "below", "above"]
+    let reads = 0
+    const value = await readSettled(async () => answers[reads++] as string, (v) => v === "below", { pollingInterval: 1 })
+    expect(value).toBe("below")
+    expect(reads).toBe(3)
+  })
+  test("a state that never settles: returns the last value after the timeout, for the caller's assertion to fail on", async () => {
+    let reads = 0
+    const value = await readSettled(async () => (reads++, "above"), (v) => v === "below", { timeout: 50, pollingInterval: 5 })
+    expect(value).toBe("above")
+    expect(reads).toBeGreaterThan(1)
   })
 })

@@ -108,3 +108,25 @@ export async function waitForHead<chain extends Chain | undefined>(
     await new Promise((resolve) => setTimeout(resolve, pollingInterval))
   }
 }
+
+/**
+ * Reads `read()` until `settled(value)` holds or `timeout` ms pass, and returns the last value read: for a test's
+ * precondition read at a block whose transaction's receipt {@link waitForReceipt} already returned, on a loaded anvil 1.7
+ * whose mining is not atomic (a clean clone's run, 2026-12-04: with the receipt, the head and the sender's nonce at the block all showing the
+ * transaction, a lens read at that block still saw the oracle's old price). The caller asserts on the value returned,
+ * so a state that never settles still fails the test, after `timeout`.
+ *
+ * @param read the read (e.g. a lens call pinned to the receipt's block).
+ * @param settled whether the value shows the transaction's effect.
+ * @param timeout ms before returning the last value as it is (default 30,000).
+ * @param pollingInterval ms between reads (default 100).
+ * @returns the first value for which `settled` holds, else the last one read.
+ */
+export async function readSettled<T>(read: () => Promise<T>, settled: (value: T) => boolean, { timeout = 30_000, pollingInterval = 100 }: { timeout?: number; pollingInterval?: number } = {}): Promise<T> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const value = await read()
+    if (settled(value) || Date.now() >= deadline) return value
+    await new Promise((resolve) => setTimeout(resolve, pollingInterval))
+  }
+}

@@ -1,7 +1,7 @@
 import { type Hex, parseAbi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { waitForReceipt } from "@levpilot/devnet"
+import { readSettled, waitForReceipt } from "@levpilot/devnet"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
 import { toKeeperAccount } from "./accounts/toKeeperAccount.js"
 import { type ToLeverageSafeAccountReturnType, toLeverageSafeAccount } from "./accounts/toLeverageSafeAccount.js"
@@ -115,7 +115,7 @@ describe("a Safe created by the SDK", () => {
       chain: env.devnet.chain,
     })
     const priced = await waitForReceipt(env.publicClient, { hash: priceHash })
-    const [before] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments, blockNumber: priced.blockNumber })
+    const [before] = await readSettled(() => getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments, blockNumber: priced.blockNumber }), ([s]) => s?.band === "below")
     expect(before?.band).toBe("below")
 
     const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
@@ -241,7 +241,7 @@ describe("named errors before anything is sent", () => {
       chain: env.devnet.chain,
     })
     const priced = await waitForReceipt(env.publicClient, { hash: priceHash })
-    const [state] = await getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments, blockNumber: priced.blockNumber })
+    const [state] = await readSettled(() => getSubAccountState(env.publicClient, { safe: safe.address, deployments: env.deployments, blockNumber: priced.blockNumber }), ([s]) => s?.band === "below")
     expect(state?.band).toBe("below")
     const account = await toKeeperAccount({ client: env.publicClient, safe: safe.address, keeper, deployments: env.deployments })
     const plan = { subAccounts: [state!.subAccount], actions: [{ kind: "Repay", subAccount: 0, amount: 1n } as const] }

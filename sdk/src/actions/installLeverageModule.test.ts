@@ -2,7 +2,7 @@ import Safe from "@safe-global/protocol-kit"
 import { type Address, BaseError, parseAbi, parseEther, parseUnits } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { waitForReceipt } from "@levpilot/devnet"
+import { readSettled, waitForReceipt } from "@levpilot/devnet"
 import { simOracleAbi } from "@levpilot/devnet/leverage"
 import { type LeverageTestEnv, openPositionCalls, startLeverageTestEnv, testPolicy } from "@levpilot/devnet/leverageEnv"
 import { toKeeperAccount } from "../accounts/toKeeperAccount.js"
@@ -113,8 +113,9 @@ describe("an existing Safe made with protocol-kit", () => {
     const account = await toKeeperAccount({ client: publicClient, safe, keeper, deployments })
     const keeperClient = env.clientFor(account).extend(leverageActions({ deployments }))
     // Read at the price move's block: anvil under load can report as latest the block before the one just mined (CI
-    // stop 29: a `latest` read still showed the old price for 10 s).
-    const [before] = await keeperClient.getSubAccountState({ blockNumber: priced.blockNumber })
+    // stop 29: a `latest` read still showed the old price for 10 s), and read again until it shows the move (a clean clone, 2026-12-04: a read
+    // pinned to that block, after waitForReceipt, still saw the old price).
+    const [before] = await readSettled(() => keeperClient.getSubAccountState({ blockNumber: priced.blockNumber }), ([s]) => s?.band === "below")
     expect(before?.band).toBe("below")
     const amount = parseUnits("7000", 6)
     const hash = await keeperClient.sendRebalance({
