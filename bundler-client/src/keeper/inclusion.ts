@@ -101,7 +101,7 @@ export class InclusionTracker {
    * @returns The verdict.
    */
   async track(rt: SafeRuntime, pending: PendingOperation, block: bigint, lookup: InclusionLookup = this.lookup, options: { stallAlertOnce?: boolean | undefined } = {}): Promise<InclusionVerdict> {
-    const { config, store, metrics, logger, events } = this.deps
+    const { config, metrics, logger, events } = this.deps
     const safe = rt.config.address
     const nonce = BigInt(pending.nonce)
     if (BigInt(pending.sentBlock) > block) {
