@@ -7,7 +7,7 @@ import { senderHarness } from "./testing.js"
 // Review rr11zb B2 (issue 11 item 9, "alert whenever it cannot"; k13s: "NoTrigger alerts once per run"). A NoTrigger
 // run is meant to be "blocks in a row" (NO_TRIGGER_ALERT_BLOCKS) and to end "when a send is accepted or refused
 // otherwise" (sender.ts). It never ends any other way: a step that plans nothing (the sub-accounts back in their band,
-// no send at all) leaves `rt.noTriggerSince` and, since k13s, `rt.noTriggerAlerted` set. So:
+// no send at all) left the run's start and, since k13s, its alerted flag set (now `rt.noTrigger`). So:
 //  (a) after one alerted run, a NEW persistent NoTrigger hours later (the keeper plans a rescue at every block, the SDK
 //      refuses every one) is never alerted: 0 alerts while the Safe is unprotected;
 //  (b) one NoTrigger race (the keeper's own op landed between read and send, the documented benign case), then hours

@@ -58,19 +58,18 @@ export type SafeRuntime = {
    * above them: `gas-cap-below-market` is alerted once per operation, not at every resend of it while a spike lasts.
    */
   gasCapAlerted?: string | undefined
-  /** The first block of the current run of sends the SDK refused with NoTrigger (see NO_TRIGGER_ALERT_BLOCKS). */
-  noTriggerSince?: bigint | undefined
-  /** The current NoTrigger run was alerted (`send-failed` once per run, review rr13s S3). */
-  noTriggerAlerted?: boolean | undefined
-  /** The last block whose send the SDK refused with NoTrigger (the run's end so far; review rr11zb B2). */
-  noTriggerLast?: bigint | undefined
+  /**
+   * The current run of sends the SDK refused with NoTrigger (see NO_TRIGGER_ALERT_BLOCKS): its first block, its last
+   * block so far (the run's end; review rr11zb B2), and whether it was alerted (`send-failed` once per run, review rr13s S3).
+   */
+  noTrigger?: { since: bigint; last: bigint; alerted: boolean } | undefined
   /** The in-flight record's last write to the state file failed (`state-write-failed` alerted once per run; review rr11zb B1). */
   pendingWriteFailing?: boolean | undefined
   /** The last block at which the Safe's step ran (not backed off, not busy): see {@link noteStepRan}. */
   lastStepBlock?: bigint | undefined
   /**
    * The current run of send attempts refused with an arithmetic panic (see ARITHMETIC_PANIC_ALERT_ATTEMPTS): attempts
-   * counted (one per block), the first and the last block. Per process like `noTriggerSince`: in fleet mode a Safe whose
+   * counted (one per block), the first and the last block. Per process like `noTrigger`: in fleet mode a Safe whose
    * steps alternate between workers counts on each.
    */
   arithmeticPanic?: { attempts: number; since: bigint; last: bigint } | undefined

@@ -331,13 +331,12 @@ export class RebalanceSender {
       // good, e.g. a rule the keeper does not model) is it a send-failed alert, once for the run (backed off at each
       // later block of it, logged, not alerted again) until a send is accepted or refused otherwise (review rr13s S3).
       if (has(error, NoTriggerError)) {
-        const streak = rt.noTriggerSince ?? block
-        rt.noTriggerSince = streak
-        rt.noTriggerLast = block
-        if (block - streak + 1n >= NO_TRIGGER_ALERT_BLOCKS) {
-          if (rt.noTriggerAlerted !== true) events.alert(safe, block, "send-failed", error)
-          else logger.warn({ safe, block: Number(block), since: Number(streak) }, "the SDK still refuses the plan with NoTrigger (alerted once for this run); backing off")
-          rt.noTriggerAlerted = true
+        const run = (rt.noTrigger ??= { since: block, last: block, alerted: false })
+        run.last = block
+        if (block - run.since + 1n >= NO_TRIGGER_ALERT_BLOCKS) {
+          if (!run.alerted) events.alert(safe, block, "send-failed", error)
+          else logger.warn({ safe, block: Number(block), since: Number(run.since) }, "the SDK still refuses the plan with NoTrigger (alerted once for this run); backing off")
+          run.alerted = true
           backoff(rt, config.retry, clock.now())
         } else logger.info({ safe, block: Number(block) }, "no sub-account of the plan is due at the latest state (NoTrigger: back in its band, or its stop-loss holds); planning again on the next block")
         return
@@ -514,9 +513,7 @@ export class RebalanceSender {
 
 /** Ends the Safe's NoTrigger run (see NO_TRIGGER_ALERT_BLOCKS): a later refusal starts a new one. */
 function endNoTriggerRun(rt: SafeRuntime): void {
-  rt.noTriggerSince = undefined
-  rt.noTriggerAlerted = undefined
-  rt.noTriggerLast = undefined
+  rt.noTrigger = undefined
 }
 
 /**
@@ -527,10 +524,10 @@ function endNoTriggerRun(rt: SafeRuntime): void {
  * end only with an accepted send, so a second persistent run hours later was never alerted and two races blocks apart
  * were alerted as three in a row). Blocks the step skips while backed off do not end it (alerted once per run).
  *
- * @param rt the Safe's runtime (fields `lastStepBlock`, `noTriggerLast`, shared in fleet mode).
+ * @param rt the Safe's runtime (fields `lastStepBlock`, `noTrigger`, shared in fleet mode).
  * @param block the block the step runs at.
  */
 export function noteStepRan(rt: SafeRuntime, block: bigint): void {
-  if (rt.noTriggerLast !== undefined && rt.lastStepBlock !== undefined && rt.lastStepBlock > rt.noTriggerLast) endNoTriggerRun(rt)
+  if (rt.noTrigger !== undefined && rt.lastStepBlock !== undefined && rt.lastStepBlock > rt.noTrigger.last) endNoTriggerRun(rt)
   rt.lastStepBlock = block
 }

@@ -59,7 +59,7 @@ describe("shared runtime: the alert de-duplication state (review rr16d D3)", () 
     first.refused = new Set(["0xee|x"])
     first.arithmeticPanic = { attempts: 2, since: 9n, last: 10n }
     first.readFailed = { attempts: 1, last: 11n }
-    first.noTriggerSince = 12n
+    first.noTrigger = { since: 12n, last: 13n, alerted: true }
     first.inclusionLogFailures = { nonce: "5", count: 1 }
     first.recentFailures = new Map([["unnamed", { key: "0xaa,0xbb", block: 13n }]])
     first.aloneFacts = { facts: new Map([["0xaa", { verdict: "refused" as const, block: 12n, seen: 13n, cause: "gas-cap" as const, reason: "r", field: "callGasLimit", estimate: 2_400_000n, cap: 1_500_000n, derived: true as const, ratio: 0.91 }]]), outage: 11n }
