@@ -161,6 +161,24 @@ export type RescueBinding = "flashLiquidity" | "lossLimit" | "slippage" | "caps"
 export const POLICY_BLOCKED = /\bbut (cooling down|epoch (rebalance|gas|amount) cap\b.*reached)/
 
 /**
+ * A solver outcome's reason for a below-band target left for the next operation, not infeasible: over the module's
+ * structural limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS, issue 11 item 10), or refused only by the
+ * plan-wide loss room its more urgent peers of the same plan used while it fits an operation alone (planSteps'
+ * `LOSS_ROOM_LEFT`). The step counts such a target as unreached and gives it its turn; no `rescue-infeasible`.
+ */
+export const LEFT_FOR_NEXT =
+  /over the module's limits for one operation \(MAX_SUB_ACCOUNTS \/ MAX_ACTIONS\); left for the next\)|loss room \(.*\) is used by the more urgent rescues of this operation; left for the next operation/
+
+/**
+ * Whether a below-band sub-account's solver outcome reason says no rescue is feasible: no plan reaches its landing zone
+ * ("no valid plan") or its own policy blocks every rebalance now ({@link POLICY_BLOCKED}); never one left for the next
+ * operation ({@link LEFT_FOR_NEXT}). The `rescue-infeasible` alert's criterion (with: not in any plan).
+ */
+export function rescueInfeasibleReason(reason: string): boolean {
+  return !LEFT_FOR_NEXT.test(reason) && (/no valid plan/.test(reason) || POLICY_BLOCKED.test(reason))
+}
+
+/**
  * Names the binding reason of a solver outcome's reason text ({@link RescueBinding}).
  *
  * @returns The binding reason.

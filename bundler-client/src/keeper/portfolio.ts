@@ -489,7 +489,12 @@ function applyStops(chain: readonly ChainSubAccount[], subAccounts: readonly Sub
     sub.policy.maxOracleDeviationBps = s.policy.maxOracleDeviationBps
     const state = stopStateOf(stop, s.price, s.policy.maxOracleDeviationBps)
     // The solver's stop verdict is this exact one, not its float copy at the converted prices (review rr11zb B4).
-    sub.policy.stopJudged = { price: sub.state.price, state: state === 0n ? "armed" : state === 1n ? "held" : "engaged" }
+    // With the integers it was judged on, which the solver's own rule check then reads at this price (review rr11zc C5).
+    sub.policy.stopJudged = {
+      price: sub.state.price,
+      state: state === 0n ? "armed" : state === 1n ? "held" : "engaged",
+      exact: { price: s.price, stop: { stopPrice: stop.stopPrice, exitHealth: stop.exitHealth } },
+    }
     const bound = bounds.subAccounts[id]
     if (bound !== undefined && state !== 0n) bound.due = s.band === "below" || (state > 1n && s.health < state)
   })

@@ -13,7 +13,7 @@ import type { AaveBorrowRefusal } from "./aaveLimits.js"
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
-import { type KeeperEvents, POLICY_BLOCKED, rescueBindingOf } from "./events.js"
+import { type KeeperEvents, LEFT_FOR_NEXT, rescueBindingOf, rescueInfeasibleReason } from "./events.js"
 import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, firstInCauseChain, gasLimitAboveCapOf, type SafeWideCause, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
@@ -78,7 +78,8 @@ type StepAttempt = {
   judged?: Set<string> | undefined
   /**
    * Due sub-accounts (lower case, below their band) the solver left for the next operation by the module's structural
-   * limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), in no plan: counted as unreached for the turn (review rr11o O4).
+   * limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS) or by the plan-wide loss room its more urgent peers used (events.ts
+   * LEFT_FOR_NEXT), in no plan: counted as unreached for the turn (review rr11o O4).
    */
   overLimit?: string[] | undefined
   /**
@@ -107,8 +108,11 @@ type StepAttempt = {
 export const RULE_REFUSAL_REALERT_BLOCKS = 50n
 
 
-/** A solver outcome's reason for a target left for the next operation by the module's structural limits (not a swap boost's). */
-const OVER_LIMIT = /over the module's limits for one operation \(MAX_SUB_ACCOUNTS \/ MAX_ACTIONS\); left for the next\)/
+/**
+ * A solver outcome's reason for a target left for the next operation (not a swap boost's): by the module's structural
+ * limits, or by the plan-wide loss room its more urgent peers used ({@link LEFT_FOR_NEXT}).
+ */
+const OVER_LIMIT = LEFT_FOR_NEXT
 
 const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
@@ -392,7 +396,7 @@ function tooBigText(tooBig: readonly { id: string; reason: string }[]): string {
 function unreachedDetail(steps: bigint, why: "over-limit" | "left-behind" | "sent" | "failed"): string {
   switch (why) {
     case "over-limit":
-      return `left for the next operation by the module's limits (MAX_SUB_ACCOUNTS / MAX_ACTIONS), more urgent or longer-waiting ones sent first, in each of the last ${steps} steps while it stayed due`
+      return `left for the next operation by the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS, or the plan's loss room), more urgent or longer-waiting ones sent first, in each of the last ${steps} steps while it stayed due`
     case "left-behind":
       return `left behind an accepted subset of its own plan (the whole plan refused plan-wide) in each of the last ${steps} steps while it stayed due; its plan's isolation tries it first at the next step`
     case "sent":
@@ -653,7 +657,7 @@ export class SafeStep {
       const outcome = results.flatMap((r) => r.outcomes).find((o) => o.id.toLowerCase() === id)
       const planned = results.some((r) => r.plan?.subAccounts.some((x) => x.toLowerCase() === id))
       // Also one its own policy blocks (cooldown, an epoch cap: binding `policyCap`; review rr11p P4: 0 events, gauge 0).
-      const infeasible = s.band === "below" && !planned && outcome !== undefined && (/no valid plan/.test(outcome.reason) || POLICY_BLOCKED.test(outcome.reason))
+      const infeasible = s.band === "below" && !planned && outcome !== undefined && rescueInfeasibleReason(outcome.reason)
       metrics.set("levpilot_rescue_infeasible", RESCUE_INFEASIBLE_HELP, { safe, sub_account: s.subAccount, venue }, infeasible ? 1 : 0)
       // A boost Aave would refuse above the account's LTV ("36") is skipped, not sent and refused every block: say so.
       const ltvBound = s.band === "above" && !planned && outcome !== undefined && /LTV room/.test(outcome.reason)

@@ -11,6 +11,7 @@ export {
   type CheckPlanParameters,
   type CheckPlanReturnType,
   toRuleInput,
+  stopRuleInput,
   checkPlanAgainstPolicy,
 } from "./policyRules.js"
 export {

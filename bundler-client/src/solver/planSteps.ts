@@ -1,6 +1,6 @@
 import { healthOf, leverageOf, toBaseUnits } from "./state.js"
 import type { Plan, PlanAction, Policy, SolverResult, SubAccountOutcome, SubAccountState } from "./types.js"
-import type { Account, Checkpoint, WorkingPortfolio } from "./workingPortfolio.js"
+import { type Account, type Checkpoint, WorkingPortfolio } from "./workingPortfolio.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "./swapDeleverage.js"
 import { liquidationLoss } from "./liquidation.js"
 import { MIN_BAND_GAP } from "@levpilot/sdk/constants"
@@ -315,21 +315,19 @@ function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
 }
 
 /**
- * Step 2, per sub-account below its band (lowest health first): fund a deleverage towards its goal from idle balances,
- * pools and donors, and, where its policy allows swaps and the keeper quoted its pools, sell collateral for what they
- * leave (`fundFromSwap`). The fundings tried: buffers alone, buffers then a swap, and a swap after idle funds with or
- * without pools and donors; the one kept reaches the goal (else the highest health) at the lowest total cost: gas,
- * pool slippage, and the swap's fee and impact. Kept only if it stays within the loss limits, reaches the allowed
- * interval, and (autopilot) its avoided liquidation penalty pays for its cost when the position is still within
- * tolerance. A rescue that cannot reach the landing zone within the caps is sent cap-bound when it can be (issue 13: one
- * operation at `CAP_BOUND_AIM` of maxAmountPerRebalance gaining at least `CAP_BOUND_GAIN`, the module landing it below
- * the band; the next decision sends the next; one that sells must be the buffers' rescue or the sale's alone,
- * {@link capBoundHonest}, so the sale alone with no idle funds is tried too); otherwise it is no plan (`HealthOutOfBand`, `HealthOutsideLandingZone`)
- * and the reason says how far the capped funds reach.
+ * The end of a below-band target's reason when the loss room its more urgent peers used leaves it for the next operation
+ * ({@link deleverage}); the keeper counts such a target as left for the next operation, not as infeasible.
  */
-export function deleverage(w: WorkingPortfolio, a: Account): void {
-  const t = beginTarget(w, a)
-  if (t === undefined) return
+export const LOSS_ROOM_LEFT = "left for the next operation (it fits one alone)"
+
+/**
+ * The fundings {@link deleverage} tries for target `t` from its snapshot, and the one it keeps: `best` reaches the
+ * landing zone within the loss limits (the goal first, then the highest health, then the lowest cost), else a cap-bound
+ * rescue (`capBound`; `a.capTotal` is then left at the cap-bound aim, `saved` is the cap it had). `lossRefused`: a
+ * funding that reaches the landing zone (or is a valid cap-bound rescue) but exceeds a loss limit of the plan. The
+ * portfolio is left at the snapshot, the sub-account marked target.
+ */
+function chooseFunding(w: WorkingPortfolio, a: Account, t: Target) {
   const { i, s, policy, snap } = t
   const swaps = w.sellCurves(i).length > 0 && (policy.maxSlippageBps ?? 0) > 0
   const fundings: Funding[] = [{ pools: true, donors: true, swap: false }]
@@ -350,7 +348,9 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
   }
   const results = tryFundings()
   const goal = Math.min(t.goal, a.hi) - 1e-6
-  const valid = results.filter((r) => r.lossOk && r.reached >= a.lo)
+  const reaches = (r: FundingResult) => r.reached >= a.lo
+  let lossRefused = results.some((r) => !r.lossOk && reaches(r))
+  const valid = results.filter((r) => r.lossOk && reaches(r))
   const rank = (u: FundingResult, v: FundingResult) =>
     Number(v.reached >= goal) - Number(u.reached >= goal) || (u.reached >= goal || Math.abs(v.reached - u.reached) < 1e-9 ? 0 : v.reached - u.reached) || u.cost - v.cost
   let best = valid.sort(rank)[0]
@@ -367,9 +367,9 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
       if (swaps) fundings.push({ pools: false, donors: false, swap: true, idle: false })
       const bound = tryFundings()
       a.capTotal = saved
-      best = bound
-        .filter((r) => r.lossOk && r.moved >= CAP_BOUND_FLOOR * cap && r.reached >= a.h0 + CAP_BOUND_GAIN && capBoundHonest(r, s, cap))
-        .sort((u, v) => v.reached - u.reached || u.cost - v.cost)[0]
+      const boundOk = (r: FundingResult) => r.moved >= CAP_BOUND_FLOOR * cap && r.reached >= a.h0 + CAP_BOUND_GAIN && capBoundHonest(r, s, cap)
+      lossRefused ||= bound.some((r) => !r.lossOk && boundOk(r))
+      best = bound.filter((r) => r.lossOk && boundOk(r)).sort((u, v) => v.reached - u.reached || u.cost - v.cost)[0]
       if (best !== undefined) {
         capBound = true
         a.capBound = true
@@ -377,9 +377,54 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
       }
     }
   }
+  return { results, goal, swaps, best, capBound, lossRefused, saved }
+}
+
+/**
+ * Whether below-band sub-account `i` has a funding {@link deleverage} keeps in an operation of its own: the same input
+ * and exclusions, nothing else in the plan (its own loss limits only). `w` is not changed.
+ */
+function fitsAlone(w: WorkingPortfolio, i: number): boolean {
+  const alone = new WorkingPortfolio(w.input, w.loanAsset, w.exclusions)
+  const a = alone.account(i)
+  const t = beginTarget(alone, a)
+  return t !== undefined && chooseFunding(alone, a, t).best !== undefined
+}
+
+/**
+ * Step 2, per sub-account below its band (lowest health first): fund a deleverage towards its goal from idle balances,
+ * pools and donors, and, where its policy allows swaps and the keeper quoted its pools, sell collateral for what they
+ * leave (`fundFromSwap`). The fundings tried: buffers alone, buffers then a swap, and a swap after idle funds with or
+ * without pools and donors; the one kept reaches the goal (else the highest health) at the lowest total cost: gas,
+ * pool slippage, and the swap's fee and impact. Kept only if it stays within the loss limits, reaches the allowed
+ * interval, and (autopilot) its avoided liquidation penalty pays for its cost when the position is still within
+ * tolerance. A rescue that cannot reach the landing zone within the caps is sent cap-bound when it can be (issue 13: one
+ * operation at `CAP_BOUND_AIM` of maxAmountPerRebalance gaining at least `CAP_BOUND_GAIN`, the module landing it below
+ * the band; the next decision sends the next; one that sells must be the buffers' rescue or the sale's alone,
+ * {@link capBoundHonest}, so the sale alone with no idle funds is tried too); otherwise it is no plan (`HealthOutOfBand`, `HealthOutsideLandingZone`)
+ * and the reason says how far the capped funds reach. A target refused only because its more urgent peers of this plan
+ * used the plan-wide loss room (a funding reaches its landing zone but exceeds a loss limit, and it fits an operation
+ * of its own: {@link fitsAlone}) is left for the next operation ({@link LOSS_ROOM_LEFT}), not reported infeasible.
+ */
+export function deleverage(w: WorkingPortfolio, a: Account): void {
+  const t = beginTarget(w, a)
+  if (t === undefined) return
+  const { i, s, policy, snap } = t
+  const { results, goal, swaps, best, capBound, lossRefused, saved } = chooseFunding(w, a, t)
   if (best === undefined) {
     const furthest = results.filter((r) => r.lossOk).sort((u, v) => v.reached - u.reached)[0]
     w.restore(snap)
+    // Refused only by the plan-wide loss room its more urgent peers of this plan used (a funding reaches the landing
+    // zone but the plan's loss would exceed a limit) while it fits an operation of its own: left for the next operation,
+    // as a target over the module's structural limits (issue 11 item 10), not reported infeasible. One that does not
+    // fit the loss limits even alone keeps the reasons below ("no valid plan").
+    if (!t.planWasEmpty && lossRefused && fitsAlone(w, i)) {
+      w.reasons[i] =
+        `below band (health ${fmt(a.h0)} < ${policy.minHealth}) but the plan's loss room (maxLossBps ${policy.maxLossBps} of what it moves, ` +
+        `maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000} of each listed sub-account's equity) is used by the more urgent rescues of this operation; ` +
+        `${LOSS_ROOM_LEFT}`
+      return
+    }
     const swapNote = results.map((r) => r.note ?? r.swapRefusal).find((x) => x !== undefined)
     if (furthest === undefined) {
       w.reasons[i] = `below band but touching it would exceed a loss limit (maxLossBps ${policy.maxLossBps}, maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000}); no valid plan`

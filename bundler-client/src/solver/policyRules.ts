@@ -100,6 +100,28 @@ export function stopPriceToBase(value: number, decimals: number): bigint {
   if (base > STOP_PRICE_MAX) throw new RangeError(`stopPrice ${value} exceeds the module's uint192 at scale 10^${decimals}`)
   return base
 }
+/**
+ * A sub-account's venue price and stop-loss in the rule book's units (`state.price` 1e36-scaled; `stop` as the module's
+ * getStopLoss: `stopPrice` 1e36-scaled, `exitHealth` WAD; undefined without a stop), which the rule book's `stopStateOf`
+ * judges. When the caller judged the stop on the chain's integers at this very price (`policy.stopJudged`, the keeper's
+ * applyStops, with `stopJudged.price === state.price`), those integers (`stopJudged.exact`): the rule book then decides
+ * on the chain's numbers and its stop state is the planner's (`stopHolds` / `stopEngaged`) and the module's (review
+ * rr11zc C5: rebuilt from the floats, 2,666 of 6,000 boundary cases disagreed). Otherwise (the backtester; a drifted
+ * price) the floats converted: `toBaseUnits(price)`, `stopPriceToBase(stopPrice)`, `exitHealth` to WAD.
+ *
+ * @throws RangeError when a float `stopPrice` is not a finite positive number or exceeds uint192 at its scale.
+ */
+export function stopRuleInput(
+  state: Pick<SubAccountState, "price" | "loanDecimals" | "collateralDecimals">,
+  policy: Pick<Policy, "stopPrice" | "exitHealth" | "stopJudged">,
+): { price: bigint; stop: { stopPrice: bigint; exitHealth: bigint } | undefined } {
+  const judged = policy.stopJudged
+  if (judged !== undefined && judged.price === state.price) return { price: judged.exact.price, stop: { ...judged.exact.stop } }
+  const decimals = 36 + state.loanDecimals - state.collateralDecimals
+  const stop =
+    policy.stopPrice !== undefined && policy.exitHealth !== undefined ? { stopPrice: stopPriceToBase(policy.stopPrice, decimals), exitHealth: wad(policy.exitHealth) } : undefined
+  return { price: toBaseUnits(state.price, decimals), stop }
+}
 const human = (value: bigint, decimals: number): number => Number(value) / 10 ** decimals
 const health = (value: bigint): string => (value === INFINITE_HEALTH ? "infinite" : String(human(value, 18)))
 
@@ -124,6 +146,7 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
     const policy = policies[id] as Policy
     const stored = params.epochs[id] ?? NEVER_RUN
     const debt = toBaseUnits(s.debt, s.loanDecimals)
+    const stop = stopRuleInput(s, policy)
     return {
       id: id as Hex,
       policy: {
@@ -154,7 +177,7 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         collateralToken: s.collateralAsset as Address,
         collateral: toBaseUnits(s.collateral, s.collateralDecimals),
         debt,
-        price: toBaseUnits(s.price, 36 + s.loanDecimals - s.collateralDecimals),
+        price: stop.price,
         lltv: wad(s.lltv),
         ...(s.repayableDebt === undefined ? {} : { repayableDebt: toBaseUnits(s.repayableDebt, s.loanDecimals) }),
         // The adapter's equity (the epoch loss budget's base); not positive: 0, which the rules treat alike.
@@ -173,9 +196,7 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         ...(s.thresholdFloored && s.aaveBase !== undefined ? { aaveBase: s.aaveBase } : {}),
       },
       // The owner's stop-loss (module getStopLoss), in the rule book's units.
-      ...(policy.stopPrice !== undefined && policy.exitHealth !== undefined
-        ? { stop: { stopPrice: stopPriceToBase(policy.stopPrice, 36 + s.loanDecimals - s.collateralDecimals), exitHealth: wad(policy.exitHealth) } }
-        : {}),
+      ...(stop.stop === undefined ? {} : { stop: stop.stop }),
       usage: {
         // No stored epoch: the counters belong to none (a new epoch starts them from zero).
         epoch: stored.epoch ?? 2n ** 32n,

@@ -9,7 +9,8 @@ import type { SolverInput, SubAccountInput } from "./types.js"
 // split over two pools is 5 actions (RepayWithCallback, WithdrawCollateral, SellCollateral x2, EndCallback): 40 actions
 // against the module's MAX_ACTIONS = 32. No idle, no pool, no donor: only sales fund the rescues, each of its own
 // collateral on its own pools (sales into shared pools would be bound by the pools' depth first), loss limits raised
-// (with the defaults the plan-wide loss room binds at 3 such rescues: a known finding). The plan must fit one operation,
+// (with the defaults the plan-wide loss room binds at 3 such rescues, the rest left for the next operation:
+// lossRoomSplit.c5room.test.ts). The plan must fit one operation,
 // keep the most urgent, pass the rule book, and name the rest as left for the next operation. The held tests of review
 // rr11zc (6 targets fit whole; 7 are cut by the action cap alone) check the claim.
 

@@ -236,14 +236,15 @@ export const MEDIUM_CURVE: SwapCurve = {
  * Target `k` of the action-cap fixture (issue 11 item 10): 10 of its own collateral (`COLL<k>`) against a USDC debt at
  * `health`, no buffers, band [1.2, 1.7] target 1.4, swaps allowed (50 bps) on its own two pools (the shallow and the
  * medium curve, their routes told apart by the first byte), loss limits raised to 2,000 bps so the plan-wide loss room
- * does not bind first: each rescue alone is a two-pool sale of 5 actions.
+ * does not bind first: each rescue alone is a two-pool sale of 5 actions. `limits` replaces the loss limits (the
+ * loss-room tests: the defaults, maxLossBps 50 and maxEpochLossBps 400).
  */
-export function ownPoolsSwapTarget(k: number, health: number): SubAccountInput {
+export function ownPoolsSwapTarget(k: number, health: number, limits: Partial<Pick<Policy, "maxLossBps" | "maxEpochLossBps">> = {}): SubAccountInput {
   const price = (1.02 * 18_000) / (10 * 0.86)
   const own = (c: SwapCurve): SwapCurve => ({ ...c, route: `0x${(k + 1).toString(16).padStart(2, "0")}${c.route.slice(4)}` })
   return {
     state: { id: `0x${k.toString(16).padStart(64, "0")}`, loanAsset: "USDC", collateralAsset: `COLL${k}`, loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * price * 0.86) / health, lltv: 0.86, price },
-    policy: makePolicy({ minHealth: 1.2, targetHealth: 1.4, maxHealth: 1.7, boostAllowed: false, maxSlippageBps: 50, maxLossBps: 2_000, maxEpochLossBps: 2_000 }),
+    policy: makePolicy({ minHealth: 1.2, targetHealth: 1.4, maxHealth: 1.7, boostAllowed: false, maxSlippageBps: 50, maxLossBps: 2_000, maxEpochLossBps: 2_000, ...limits }),
     epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
     risk: { sigma: 0.8 },
     swap: own(SHALLOW_CURVE),

@@ -270,8 +270,11 @@ export type Policy = {
    * price it was judged at (loan per collateral, as {@link SubAccountState.price}). At that price it overrides the float
    * judgement of `stopPrice` ({@link stopHolds}, `stopEngaged`), which can disagree within ~1e-16 relative of a bound; at
    * any other price (the inclusion drift's) the floats judge. Undefined: floats (the backtester, whose prices are floats).
+   * `exact` is the chain's integers it was judged on: the venue price read (1e36-scaled) and the stop as stored
+   * (`stopPrice` 1e36-scaled, `exitHealth` WAD); at `price` the solver's own rule check (`toRuleInput`) hands them to the
+   * rule book instead of converting the floats, so its stop state is the same exact one (review rr11zc C5).
    */
-  stopJudged?: { price: number; state: "engaged" | "held" | "armed" } | undefined
+  stopJudged?: { price: number; state: "engaged" | "held" | "armed"; exact: { price: bigint; stop: { stopPrice: bigint; exitHealth: bigint } } } | undefined
 }
 
 /** Per-sub-account epoch bookkeeping, as the module stores it. */
