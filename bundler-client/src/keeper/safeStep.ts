@@ -108,12 +108,6 @@ type StepAttempt = {
 export const RULE_REFUSAL_REALERT_BLOCKS = 50n
 
 
-/**
- * A solver outcome's reason for a target left for the next operation (not a swap boost's): by the module's structural
- * limits, or by the plan-wide loss room its more urgent peers used ({@link LEFT_FOR_NEXT}).
- */
-const OVER_LIMIT = LEFT_FOR_NEXT
-
 const RULE_REFUSED_HELP =
   "Blocks in a row in which the rule book refused a clamped plan of the Safe with no repair (a refused sub-account left out, or a plan-wide refusal): 0 when no plan is refused."
 
@@ -1843,7 +1837,7 @@ export class SafeStep {
       const planned = new Set((r.plan?.subAccounts ?? []).map((id) => id.toLowerCase()))
       const left = r.outcomes
         .map((o) => o.id.toLowerCase())
-        .filter((id, i) => OVER_LIMIT.test(r.outcomes[i]?.reason ?? "") && belowNow.has(id) && !planned.has(id))
+        .filter((id, i) => LEFT_FOR_NEXT.test(r.outcomes[i]?.reason ?? "") && belowNow.has(id) && !planned.has(id))
       if (left.length === 0) continue
       ;(attempt.overLimit ??= []).push(...left)
       if (!left.some(hasTurn)) continue
@@ -1859,7 +1853,7 @@ export class SafeStep {
         if (again?.plan === undefined) break
         chosen = again
         const inPlan = again.plan.subAccounts.map((id) => id.toLowerCase())
-        const waiting = again.outcomes.filter((o) => OVER_LIMIT.test(o.reason) && hasTurn(o.id)).map((o) => turns.since(o.id) as bigint)
+        const waiting = again.outcomes.filter((o) => LEFT_FOR_NEXT.test(o.reason) && hasTurn(o.id)).map((o) => turns.since(o.id) as bigint)
         const oldest = waiting.reduce<bigint | undefined>((m, s) => (m === undefined || s < m ? s : m), undefined)
         const newer = oldest === undefined ? [] : inPlan.filter((id) => hasTurn(id) && (turns.since(id) as bigint) > oldest)
         if (newer.length === 0) break
