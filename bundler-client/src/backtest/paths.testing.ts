@@ -25,3 +25,15 @@ export const calm = (n: number, p0: number, r: () => number, vol = 0.0004) => {
 
 /** `n` points on the straight line from `from` (excluded) to `to` (included). */
 export const lin = (from: number, to: number, n: number) => Array.from({ length: n }, (_, i) => from + ((to - from) * (i + 1)) / n)
+
+/**
+ * Review rr13w W3's correlated-pair depeg that does not recover, seeded (`seed`): 24 h at 1.0 (tiny noise), a depeg of
+ * `drop` (fraction) over `m` minutes, then 1 h choppy, 4 h and 5 h calm at the low; one-minute steps from `t0` (unix s).
+ */
+export function depegHold(drop: number, m: number, seed: number, t0: number): PricePaths {
+  const r = lcg(seed)
+  const pre = calm(24 * 60, 1.0, r, 0.00002)
+  const low = (pre.at(-1) as number) * (1 - drop)
+  const tail = calm(240, low, r, 0.0005)
+  return minutePath([...pre, ...lin(pre.at(-1) as number, low, m), ...calm(60, low, r, 0.001), ...tail, ...calm(300, tail.at(-1) as number, r, 0.00002)], t0)
+}
