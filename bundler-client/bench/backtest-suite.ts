@@ -26,21 +26,48 @@ if (!isMainThread) {
   const results = runSuitePaths({ ...parameters(job), onProgress: (done) => parentPort?.postMessage({ type: "progress", done }) })
   parentPort?.postMessage({ type: "done", results })
 } else {
-  const { values } = parseArgs({
-    options: {
-      paths: { type: "string", default: "1100" },
-      seed: { type: "string", default: "1000" },
-      trader: { type: "string", default: "all" },
-      network: { type: "string", default: "mainnet" },
-      kinds: { type: "string" },
-      workers: { type: "string", default: String(Math.max(1, Math.min(availableParallelism(), 4))) },
-    },
-  })
+  const defaultWorkers = String(Math.max(1, Math.min(availableParallelism(), 4)))
+  const usage = `Usage: npm run backtest:suite -- [options]
+
+The scorecard: generated price paths per scenario family, static vs threshold vs dfs-style vs autopilot, for each trader;
+prints one table per trader and writes reports/backtest-suite.json (bundler-client/README.md, "Scorecard").
+
+Options:
+  --paths N      paths in all, spread evenly over the families (default 1100)
+  --seed N       seed of the first path; path i uses seed + i (default 1000)
+  --trader T     ${Object.keys(TRADERS).join(", ")}, a comma-separated list, or all (default all)
+  --network N    gas market: ${Object.keys(GAS_MARKETS).join(", ")} (default mainnet)
+  --kinds K,...  families to run (default every one): ${SCENARIO_KINDS.join(", ")}
+  --workers N    worker threads (default ${defaultWorkers}: the machine's cores, at most 4)
+  --help         this text
+`
+  let values: { paths: string; seed: string; trader: string; network: string; kinds?: string | undefined; workers: string; help?: boolean | undefined }
+  try {
+    ;({ values } = parseArgs({
+      options: {
+        paths: { type: "string", default: "1100" },
+        seed: { type: "string", default: "1000" },
+        trader: { type: "string", default: "all" },
+        network: { type: "string", default: "mainnet" },
+        kinds: { type: "string" },
+        workers: { type: "string", default: defaultWorkers },
+        help: { type: "boolean" },
+      },
+    }))
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`)
+    process.exit(2)
+  }
+  if (values.help === true) {
+    process.stdout.write(usage)
+    process.exit(0)
+  }
   const count = Number(values.paths)
   const baseSeed = Number(values.seed)
   const workers = Number(values.workers)
-  if (!Number.isInteger(count) || count <= 0 || !Number.isInteger(baseSeed) || !Number.isInteger(workers) || workers <= 0)
-    throw new Error("--paths and --workers must be positive integers and --seed an integer")
+  if (!Number.isInteger(count) || count <= 0) throw new Error(`--paths must be a positive integer (got "${values.paths}")`)
+  if (!Number.isInteger(baseSeed)) throw new Error(`--seed must be an integer (got "${values.seed}")`)
+  if (!Number.isInteger(workers) || workers <= 0) throw new Error(`--workers must be a positive integer (got "${values.workers}")`)
   const traders = (values.trader === "all" ? Object.keys(TRADERS) : (values.trader as string).split(",")) as TraderName[]
   for (const t of traders) if (!(t in TRADERS)) throw new Error(`unknown --trader "${t}" (use ${Object.keys(TRADERS).join(", ")} or all)`)
   const network = values.network as keyof typeof GAS_MARKETS
