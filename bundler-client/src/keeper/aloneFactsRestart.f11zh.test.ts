@@ -45,6 +45,8 @@ async function keeperProcess(path: string, from: number, to: number) {
     rt.backoffUntil = 0
     await step.run(rt, BigInt(b), { snapshot })
   }
+  // The process stops (the keeper's stop closes the store: its lock released for the next process).
+  store.close()
   return { sent, alerts: events.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}`] : [])), rt }
 }
 
@@ -90,7 +92,7 @@ test("f11zh: the persisted table is bound to the keeper's scope, bigints as stri
   expect(x?.error).toBeInstanceOf(ClampRuleRefusedError)
   expect(x?.error).toMatchObject({ rule: "ValueLossExceeded", stage: "simulation", subAccount: X, safe: SAFE })
   // Another scope (the same Safe on another chain) reads nothing.
-  const other = new KeeperStateStore(path)
+  const other = new KeeperStateStore(path, { readOnly: true })
   other.bind({ ...SCOPE, chainId: 2 })
   expect(other.aloneFacts(SAFE)).toBeUndefined()
   // At load: kept through 100 + ALONE_FACT_BLOCKS - 1, dropped from 100 + ALONE_FACT_BLOCKS (its window ended).

@@ -36,6 +36,9 @@ export {
   type PendingOperation,
   type KeeperState,
   KeeperStateStore,
+  StateFileLockedError,
+  type StateFileLock,
+  lockPath,
 } from "./stateFile.js"
 export {
   type VolatilitySettings,

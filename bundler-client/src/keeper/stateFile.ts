@@ -1,5 +1,7 @@
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } from "node:fs"
+import { randomBytes } from "node:crypto"
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from "node:fs"
 import { mkdir, rename, unlink, writeFile } from "node:fs/promises"
+import { hostname } from "node:os"
 import { basename, dirname } from "node:path"
 import type { Address, Hex } from "viem"
 import { type PendingStore, StateWriteError } from "./store.js"
@@ -89,6 +91,161 @@ function journalGenerations(path: string): number[] {
     .sort((a, b) => a - b)
 }
 
+/** The lock file of the state file `path`: `<path>.lock` (see {@link KeeperStateStore}). */
+export const lockPath = (path: string) => `${path}.lock`
+
+/**
+ * The content of a state file's lock: the writing process's pid, its host (a pid is only checked on its own host), when
+ * it took the lock (ISO 8601) and a random token (which of this process's stores holds it: the lock is released only by
+ * the store whose token it still holds).
+ */
+export type StateFileLock = { pid: number; host: string; since: string; token: string }
+
+/**
+ * Another writer holds the state file's lock (review rr11zc C4): two keepers writing one `stateFile` would each snapshot
+ * their own copy of every scope over the other's and delete the other's journal lines. Thrown by a writing
+ * {@link KeeperStateStore}'s constructor when `<stateFile>.lock` names a live process on this host, a process of another
+ * host (whose pid cannot be checked here), or cannot be read; never for a lock whose pid is gone (taken over).
+ */
+export class StateFileLockedError extends Error {
+  override name = "StateFileLockedError"
+  /** The state file. */
+  readonly path: string
+  /** The lock file, `<path>.lock`. */
+  readonly lockPath: string
+  /** The lock's content (undefined: unreadable, e.g. empty). */
+  readonly holder: StateFileLock | undefined
+  constructor({ path, holder, reason }: { path: string; holder: StateFileLock | undefined; reason?: string | undefined }) {
+    const lock = lockPath(path)
+    const who = holder
+      ? `process ${holder.pid} on host ${holder.host} (since ${holder.since})`
+      : `an unknown process (${reason ?? "the lock file cannot be read"})`
+    super(
+      `the state file ${path} is in use by ${who}: its lock ${lock} is held. One keeper per state file: give this keeper its own "stateFile" ` +
+        `(or run it with --dry-run, which only reads the file), or stop the other keeper first. If no keeper uses this file, delete ${lock}.`,
+    )
+    this.path = path
+    this.lockPath = lock
+    this.holder = holder
+  }
+}
+
+/** The locks this process holds (state file lock path -> token), released at exit. */
+const heldLocks = new Map<string, string>()
+let exitHook = false
+
+/**
+ * Unlinks the lock `lock` if it still holds `token` (never another process's lock, e.g. one that took a lock it
+ * believed stale).
+ */
+function releaseLock(lock: string, token: string): void {
+  heldLocks.delete(lock)
+  try {
+    const held = JSON.parse(readFileSync(lock, "utf8")) as Partial<StateFileLock>
+    if (held.token === token) unlinkSync(lock)
+  } catch {
+    // Gone or unreadable: not ours to remove.
+  }
+}
+
+/** The lock's content, or undefined when it does not parse (a writer killed between creating and writing it). */
+function readLock(lock: string): { text: string; holder: StateFileLock | undefined } {
+  const text = readFileSync(lock, "utf8")
+  try {
+    const parsed = JSON.parse(text) as Partial<StateFileLock>
+    if (typeof parsed.pid === "number" && Number.isSafeInteger(parsed.pid) && parsed.pid > 0 && typeof parsed.host === "string" && typeof parsed.since === "string" && typeof parsed.token === "string")
+      return { text, holder: parsed as StateFileLock }
+  } catch {
+    // Falls through: unreadable.
+  }
+  return { text, holder: undefined }
+}
+
+/** Whether process `pid` of this host is alive (a process of another user answers EPERM: alive). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== "ESRCH"
+  }
+}
+
+/**
+ * Takes the lock `<path>.lock` for this process: created with `open(..., "wx")` (fails when it exists), holding
+ * {@link StateFileLock}. An existing lock of a process of this host that is gone (`process.kill(pid, 0)`: ESRCH) is
+ * taken over (after checking it still holds what was judged stale); any other existing lock refuses.
+ *
+ * @returns The token written, and a notice when a stale lock was taken over (for the keeper's start-up log).
+ * @throws {StateFileLockedError} When another live (or unverifiable) writer holds the lock.
+ * @throws The file system's error when the lock cannot be created (ENOSPC, EROFS, EACCES, ENOTDIR...).
+ */
+function takeLock(path: string): { token: string; notice: string | undefined } {
+  const lock = lockPath(path)
+  const token = randomBytes(16).toString("hex")
+  const self: StateFileLock = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token }
+  let notice: string | undefined
+  mkdirSync(dirname(path), { recursive: true })
+  for (let attempt = 0; ; attempt++) {
+    let fd: number
+    try {
+      fd = openSync(lock, "wx")
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+      let seen: ReturnType<typeof readLock>
+      try {
+        seen = readLock(lock)
+      } catch (readError) {
+        // Released between the open and the read: try again.
+        if ((readError as NodeJS.ErrnoException).code === "ENOENT" && attempt < 5) continue
+        throw readError
+      }
+      const { holder } = seen
+      if (!holder) throw new StateFileLockedError({ path, holder, reason: "the lock file does not parse" })
+      if (holder.host !== self.host) throw new StateFileLockedError({ path, holder })
+      if (holder.pid === process.pid || alive(holder.pid) || attempt >= 5) throw new StateFileLockedError({ path, holder })
+      // Stale: its process is gone. Removed only if it still holds what was judged (another starting keeper may have
+      // taken it over meanwhile); the `wx` open then decides between racing takers.
+      try {
+        if (readFileSync(lock, "utf8") === seen.text) unlinkSync(lock)
+      } catch {
+        // Gone already: the next open decides.
+      }
+      notice = `took over the stale lock ${lock} of process ${holder.pid} (host ${holder.host}, since ${holder.since}), which is no longer running`
+      continue
+    }
+    let failure: unknown
+    try {
+      const bytes = Buffer.from(`${JSON.stringify(self)}\n`)
+      const written = writeSync(fd, bytes)
+      if (written !== bytes.length) failure = Object.assign(new Error(`short write to the state file's lock ${lock} (${written} of ${bytes.length} bytes)`), { code: "EIO" })
+    } catch (error) {
+      failure = error
+    }
+    try {
+      closeSync(fd)
+    } catch {
+      // Nothing more to do with it.
+    }
+    if (failure !== undefined) {
+      try {
+        unlinkSync(lock)
+      } catch {
+        // Best effort: a lock left empty refuses the next writer with a message naming it.
+      }
+      throw failure
+    }
+    heldLocks.set(lock, token)
+    if (!exitHook) {
+      exitHook = true
+      process.on("exit", () => {
+        for (const [held, t] of [...heldLocks]) releaseLock(held, t)
+      })
+    }
+    return { token, notice }
+  }
+}
+
 /** A record as written (an undefined alone table left out, so the record reads back equal). */
 const normalized = (record: SafeRecord): SafeRecord => (record.aloneFacts === undefined ? { pending: record.pending } : { pending: record.pending, aloneFacts: record.aloneFacts })
 
@@ -172,10 +329,21 @@ function load(path: string): { state: KeeperState; discarded: string | undefined
  * - Load: the snapshot, then every journal line of a generation >= its `journal`, in order; a line that does not parse
  *   (torn by a crash mid-write) is ignored. New lines then go to a new generation (never after a torn line).
  *
+ * - `<path>.lock`: one writer per state file (review rr11zc C4: two keepers on one file, e.g. two chains, each snapshot
+ *   their own copy of every scope over the other's and delete the other's journal lines). A writing store takes it in
+ *   its constructor, before reading the file: created with `open(..., "wx")`, holding {@link StateFileLock} (pid, host,
+ *   time, token). A lock of a live process, of another host or that does not parse refuses the store
+ *   ({@link StateFileLockedError}); a lock whose process is gone (`process.kill(pid, 0)`: ESRCH, e.g. a keeper killed
+ *   with SIGKILL) is taken over, said in {@link lockNotice}. Released (unlinked only while it still holds this store's
+ *   token) by {@link close} and at process exit. When the lock cannot be created for another reason (ENOSPC, EROFS,
+ *   EACCES: the keeper still starts, as with any state-file write failure), nothing is written until a later write
+ *   takes it (said in {@link lockNotice}; each write that cannot throws {@link StateWriteError}). After {@link close}
+ *   nothing is written.
+ *
  * Durable against a killed process (the kernel has every line once `writeSync` returns), not against a power loss (no
  * fsync), as before. Without `path` (tests, dry runs of the fleet) nothing is written; with `readOnly` (a classic
  * keeper's `--dry-run` on the production file: review rr11zc C3) the file is read at start and never written, every
- * change held in memory only.
+ * change held in memory only, and no lock is taken or checked.
  */
 export class KeeperStateStore implements PendingStore {
   private state: KeeperState
@@ -193,10 +361,17 @@ export class KeeperStateStore implements PendingStore {
   private dirty = false
   /** The snapshots queued or being written, one after another. */
   private chain: Promise<void> = Promise.resolve()
+  /** The token of the lock this store holds (undefined: none held: read-only, memory only, closed or not yet taken). */
+  private lockToken: string | undefined
+  private notice: string | undefined
+  /** Set by {@link close}: nothing more is written (another keeper may hold the file by then). */
+  private closed = false
 
   /**
    * @param path - The state file (its journal files and snapshot tmp file sit next to it); undefined: memory only.
-   * @param options.readOnly - Read `path` at start, never write it (a dry run beside the production keeper).
+   * @param options.readOnly - Read `path` at start, never write it (a dry run beside the production keeper); takes no lock.
+   * @throws {StateFileLockedError} When another keeper (a live process of this host, or any process of another host)
+   *   holds `<path>.lock` (a writing store only).
    */
   constructor(
     readonly path: string | undefined,
@@ -207,6 +382,8 @@ export class KeeperStateStore implements PendingStore {
     let discarded: string | undefined
     let journal = { replayed: 0, ignored: 0 }
     if (path) {
+      // The lock first: the file is read only once no other writer can change it.
+      if (!options.readOnly) this.takeLock(true)
       const loaded = load(path)
       this.state = loaded.state
       discarded = loaded.discarded
@@ -218,6 +395,36 @@ export class KeeperStateStore implements PendingStore {
     }
     this.discarded = discarded
     this.journal = journal
+  }
+
+  /**
+   * What happened to the lock that the keeper's start-up log should say: a stale lock taken over (its pid, host and
+   * time), or a lock that could not be created (the file system's error); undefined otherwise.
+   */
+  get lockNotice(): string | undefined {
+    return this.notice
+  }
+
+  /**
+   * Takes `<path>.lock` when this writing store does not hold it.
+   *
+   * @param starting - In the constructor: a file-system failure is noted ({@link lockNotice}) instead of thrown.
+   * @throws {StateFileLockedError} When another writer holds it.
+   * @throws The file system's error creating it (not when `starting`).
+   */
+  private takeLock(starting = false): void {
+    const path = this.path
+    if (!path || this.options.readOnly || this.lockToken !== undefined) return
+    // Its memory may be older than the file by now (another keeper may have written it since): never written again.
+    if (this.closed) throw new Error(`the store of the state file ${path} is closed (its lock released): the change is held in memory only`)
+    try {
+      const taken = takeLock(path)
+      this.lockToken = taken.token
+      if (taken.notice) this.notice = taken.notice
+    } catch (error) {
+      if (!starting || error instanceof StateFileLockedError) throw error
+      this.notice = `could not create the state file's lock ${lockPath(path)} (${error instanceof Error ? error.message : String(error)}); nothing is written to the state file until a later write takes it`
+    }
   }
 
   /**
@@ -293,6 +500,7 @@ export class KeeperStateStore implements PendingStore {
   private append(line: string): void {
     const path = this.path as string
     try {
+      this.takeLock()
       if (this.fd === undefined) {
         mkdirSync(dirname(path), { recursive: true })
         this.gens.add(this.gen)
@@ -340,6 +548,8 @@ export class KeeperStateStore implements PendingStore {
   private async snapshot(): Promise<void> {
     const path = this.path
     if (!path || !this.dirty) return
+    // Throws (the change stays dirty, the journal keeps it) when another writer holds the lock.
+    this.takeLock()
     this.dirty = false
     // Every line of the generations before `covered` is in memory now: serialized together, in this tick.
     this.rotate()
@@ -362,15 +572,25 @@ export class KeeperStateStore implements PendingStore {
     }
   }
 
-  /** Closes the journal file (tests that reopen the same path; the keeper's exit). Later changes reopen one. */
+  /**
+   * Closes the journal file and releases the lock (the keeper's stop; tests that reopen the same path). Final for a
+   * writing store: a later change is held in memory only ({@link setPending} / {@link setAloneFacts} throw
+   * {@link StateWriteError}, {@link flush} rejects), since another keeper may take the file once the lock is released.
+   */
   close(): void {
-    if (this.fd === undefined) return
-    try {
-      closeSync(this.fd)
-    } catch {
-      // Nothing more to do with it.
+    this.closed = true
+    if (this.fd !== undefined) {
+      try {
+        closeSync(this.fd)
+      } catch {
+        // Nothing more to do with it.
+      }
+      this.fd = undefined
     }
-    this.fd = undefined
+    if (this.path && this.lockToken !== undefined) {
+      releaseLock(lockPath(this.path), this.lockToken)
+      this.lockToken = undefined
+    }
   }
 
   /**

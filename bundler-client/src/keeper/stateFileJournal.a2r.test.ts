@@ -4,6 +4,7 @@ import { join } from "node:path"
 import type { Address, Hex } from "viem"
 import { describe, expect, test, vi } from "vitest"
 import { type PendingOperation, KeeperStateStore, StateSnapshots, journalPath, scopeKey } from "./stateFile.js"
+import { killWriter } from "./testing.js"
 
 // Review rr11za A2's fix: the state file is a snapshot (one write per block, `flush`) plus an append-only journal (one
 // line per change, written before `setPending` / `setAloneFacts` return). What a crash leaves must read back.
@@ -14,8 +15,12 @@ const B = "0x00000000000000000000000000000000000000b1" as Address
 const C = "0x00000000000000000000000000000000000000c1" as Address
 const op = (nonce: number, hash?: Hex): PendingOperation => ({ userOpHash: hash, nonce: String(nonce), sentBlock: "100", firstSentBlock: "100", sentAt: 1, maxFeePerGas: "1000", maxPriorityFeePerGas: "10", sponsored: true, attempts: 1, triggerBlock: "100", triggerAt: 1 })
 const fresh = () => join(mkdtempSync(join(tmpdir(), "a2r-")), "state.json")
-/** A new process on the same file: what a restart reads (the old store is neither flushed nor closed: killed). */
+/**
+ * A new process on the same file: what a restart reads (the old store is neither flushed nor closed: killed, its lock
+ * left naming a pid that no longer runs, taken over by the new store).
+ */
 const restart = (path: string) => {
+  killWriter(path)
   const store = new KeeperStateStore(path)
   store.bind(SCOPE)
   return store

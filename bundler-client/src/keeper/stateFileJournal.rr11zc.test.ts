@@ -1,5 +1,6 @@
+import { spawn } from "node:child_process"
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { hostname, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { Writable } from "node:stream"
 import pino from "pino"
@@ -11,13 +12,13 @@ import { KeeperMetrics } from "./metrics.js"
 import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
-import { KeeperStateStore, type PendingOperation, StateSnapshots, journalPath } from "./stateFile.js"
-import { INCLUSION_ENTRY_POINT, INCLUSION_NONCE, SAFE, STEP_RISK, USDC, landedUserOp, stepHarness, stepSafeState, stepSub, testTracker } from "./testing.js"
+import { KeeperStateStore, type PendingOperation, type StateFileLock, StateFileLockedError, StateSnapshots, journalPath, lockPath } from "./stateFile.js"
+import { StateWriteError } from "./store.js"
+import { INCLUSION_ENTRY_POINT, INCLUSION_NONCE, SAFE, STEP_RISK, USDC, deadPid, landedUserOp, stepHarness, stepSafeState, stepSub, testTracker } from "./testing.js"
 
 // Review rr11zc, the state file as snapshot + append-only journal (rr11za A2, branch a2r). The real KeeperStateStore on a
 // temporary directory; a failing journal write is injected by wrapping node:fs writeSync (a pass-through otherwise).
-// FAILS TODAY tests are gated by RR11ZC_FAILING.
-const failing = process.env.RR11ZC_FAILING === "true"
+// C4 (two keepers on one state file) is fixed by the state file's lock (branch c4lock): its tests are at the end.
 
 const fsFault = vi.hoisted(() => ({ writeSync: undefined as undefined | (() => Error) }))
 vi.mock("node:fs", async (importOriginal) => {
@@ -176,7 +177,7 @@ describe("rr11zc: what held (single process)", () => {
   })
 })
 
-describe("rr11zc C3 / C4: more than one process on one state file", () => {
+describe("rr11zc C3: a dry run beside the production keeper on one state file", () => {
   /** A classic dry-run step (SafeStep with dryRun, as `levpilot keeper --dry-run` wires it: `new KeeperStateStore(config.stateFile)`). */
   async function dryRunStep(dry: KeeperStateStore) {
     const lookup = { chainNonce: async () => INCLUSION_NONCE + 1n, findEvent: async () => landedUserOp(99n) } as unknown as InclusionLookup
@@ -213,21 +214,163 @@ describe("rr11zc C3 / C4: more than one process on one state file", () => {
     console.log(`rr11zc C3b: production's record after its snapshot and a restart: ${onRestart?.nonce ?? "none"} (production's memory: ${(INCLUSION_NONCE + 1n).toString()})`)
     expect(onRestart?.nonce).toBe((INCLUSION_NONCE + 1n).toString())
   })
+})
 
-  test.skipIf(!failing)("rr11zc C4 FAILS TODAY (measured: each snapshot drops the other keeper's records from the disk): two keepers of different chains on one stateFile each keep their records on disk", async () => {
+describe("rr11zc C4 (fixed: the state file's lock): one writing keeper per state file", () => {
+  const CHAIN_B = { ...SCOPE, chainId: 8453 }
+  /** A read-only store (what `levpilot status` opens): no lock. */
+  const reader = (path: string, scope: typeof SCOPE | typeof CHAIN_B = SCOPE) => {
+    const s = new KeeperStateStore(path, { readOnly: true })
+    s.bind(scope)
+    return s
+  }
+  const lockOf = (path: string) => JSON.parse(readFileSync(lockPath(path), "utf8")) as StateFileLock
+  const lockText = (holder: StateFileLock) => `${JSON.stringify(holder)}\n`
+  const refusal = (thrower: () => unknown) => {
+    try {
+      thrower()
+    } catch (error) {
+      return error
+    }
+    throw new Error("not refused")
+  }
+
+  test("C4 (was: each snapshot dropped the other keeper's records from the disk): a second writer on the same stateFile is refused, naming the path and the first keeper's pid; the first keeper's records survive on disk", async () => {
     const { path, store: a } = fresh()
-    const b = reopen(path, { ...SCOPE, chainId: 8453 })
     a.setPending(SAFE, record(5n))
-    b.setPending(SAFE, record(9n))
+    const held = lockOf(path)
+    expect(held).toMatchObject({ pid: process.pid, host: hostname() })
+    const error = refusal(() => reopen(path, CHAIN_B))
+    expect(error).toBeInstanceOf(StateFileLockedError)
+    expect((error as StateFileLockedError).message).toBe(
+      `the state file ${path} is in use by process ${process.pid} on host ${hostname()} (since ${held.since}): its lock ${path}.lock is held. ` +
+        `One keeper per state file: give this keeper its own "stateFile" (or run it with --dry-run, which only reads the file), or stop the other keeper first. ` +
+        `If no keeper uses this file, delete ${path}.lock.`,
+    )
+    expect((error as StateFileLockedError).holder).toEqual(held)
+    // The refused store read nothing and wrote nothing: A goes on, its records on disk through snapshots and journal.
+    expect(lockOf(path)).toEqual(held)
     await a.flush()
-    const afterA = KeeperStateStore.read(path)
-    await b.flush()
     a.setPending(OTHER, record(7n))
-    const afterB = KeeperStateStore.read(path)
-    const scopes = (s: typeof afterA) => Object.entries(s?.scopes ?? {}).map(([k, v]) => `${k.split(":")[0]}:${Object.keys(v.safes).length}`)
-    console.log(`rr11zc C4: after A's snapshot ${JSON.stringify(scopes(afterA))}; after B's ${JSON.stringify(scopes(afterB))}; journal files ${readdirSync(dirname(path)).filter((n) => n.includes("journal")).join(",")}`)
-    expect(reopen(path, { ...SCOPE, chainId: 8453 }).pending(SAFE)?.nonce).toBe("9")
-    expect(reopen(path).pending(SAFE)?.nonce).toBe("5")
+    const onDisk = KeeperStateStore.read(path)
+    expect(KeeperStateStore.pendingIn(onDisk, SAFE)?.nonce).toBe("5")
+    expect(KeeperStateStore.pendingIn(onDisk, OTHER)?.nonce).toBe("7")
+    expect(Object.keys(onDisk?.scopes ?? {}).map((k) => k.split(":")[0])).toEqual(["1"])
+    // One after the other (A stopped), the two chains' keepers share the file: both scopes kept.
+    a.close()
+    const b = reopen(path, CHAIN_B)
+    b.setPending(SAFE, record(9n))
+    await b.flush()
+    b.close()
+    expect(reader(path, CHAIN_B).pending(SAFE)?.nonce).toBe("9")
+    expect(reader(path).pending(SAFE)?.nonce).toBe("5")
     expect(existsSync(path)).toBe(true)
+  })
+
+  test("a stale lock (its pid no longer runs on this host: a keeper killed with SIGKILL) is taken over, said in lockNotice; the killed keeper's journal is read", () => {
+    const { path, store: killed } = fresh()
+    killed.setPending(SAFE, record(5n))
+    const pid = deadPid()
+    const stale: StateFileLock = { pid, host: hostname(), since: "2026-12-04T00:00:00.000Z", token: "0".repeat(32) }
+    writeFileSync(lockPath(path), lockText(stale))
+    const restarted = reopen(path)
+    expect(restarted.lockNotice).toBe(`took over the stale lock ${path}.lock of process ${pid} (host ${hostname()}, since 2026-12-04T00:00:00.000Z), which is no longer running`)
+    expect(lockOf(path)).toMatchObject({ pid: process.pid, host: hostname() })
+    expect(lockOf(path).token).not.toBe(stale.token)
+    expect(restarted.pending(SAFE)?.nonce).toBe("5")
+    // The lock taken without a takeover says nothing.
+    restarted.close()
+    expect(reopen(path).lockNotice).toBeUndefined()
+  })
+
+  test("a lock of a live process (another process of this host), of another host, or one that does not parse is never taken over", async () => {
+    const { path } = fresh()
+    const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" })
+    try {
+      const live: StateFileLock = { pid: child.pid as number, host: hostname(), since: "2026-12-04T00:00:00.000Z", token: "1".repeat(32) }
+      const far: StateFileLock = { pid: deadPid(), host: `${hostname()}-elsewhere`, since: "2026-12-04T00:00:00.000Z", token: "2".repeat(32) }
+      for (const [text, holder, who] of [
+        [lockText(live), live, `process ${live.pid} on host ${hostname()} (since 2026-12-04T00:00:00.000Z)`],
+        [lockText(far), far, `process ${far.pid} on host ${far.host} (since 2026-12-04T00:00:00.000Z)`],
+        ["", undefined, "an unknown process (the lock file does not parse)"],
+      ] as const) {
+        writeFileSync(lockPath(path), text)
+        const error = refusal(() => reopen(path))
+        expect(error).toBeInstanceOf(StateFileLockedError)
+        expect((error as Error).message).toContain(`the state file ${path} is in use by ${who}: its lock ${path}.lock is held.`)
+        expect((error as StateFileLockedError).holder).toEqual(holder)
+        expect(readFileSync(lockPath(path), "utf8")).toBe(text)
+      }
+    } finally {
+      child.kill("SIGKILL")
+    }
+  })
+
+  test("a read-only store (a dry run) takes no lock and is never refused by one: it reads the writer's records and leaves the lock as it is", () => {
+    const { path, store: production } = fresh()
+    production.setPending(SAFE, record(5n))
+    const held = readFileSync(lockPath(path), "utf8")
+    const dry = reopenDry(path)
+    expect(dry.pending(SAFE)?.nonce).toBe("5")
+    dry.setPending(SAFE, undefined)
+    dry.close()
+    expect(readFileSync(lockPath(path), "utf8")).toBe(held)
+    // And without any writer: no lock file appears.
+    production.close()
+    expect(existsSync(lockPath(path))).toBe(false)
+    reopenDry(path).setPending(OTHER, record(1n))
+    expect(existsSync(lockPath(path))).toBe(false)
+  })
+
+  test("close releases the lock (another writer then opens the file); a closed store writes nothing more (StateWriteError, the change held in memory); close leaves a lock that is no longer its own", async () => {
+    const { path, store: a } = fresh()
+    a.setPending(SAFE, record(5n))
+    a.close()
+    expect(existsSync(lockPath(path))).toBe(false)
+    const b = reopen(path)
+    b.setPending(OTHER, record(7n))
+    await b.flush()
+    const disk = files(path)
+    // A, stopped, changes a record: B's file is left as it is (A's memory predates B's writes).
+    const error = refusal(() => a.setPending(SAFE, record(6n)))
+    expect(error).toBeInstanceOf(StateWriteError)
+    expect(((error as StateWriteError).cause as Error).message).toBe(`the store of the state file ${path} is closed (its lock released): the change is held in memory only`)
+    expect(a.pending(SAFE)?.nonce).toBe("6")
+    await expect(a.flush()).rejects.toThrow(/is closed/)
+    a.close()
+    expect(files(path)).toBe(disk)
+    // B's lock replaced by another writer's (one that judged it stale): B's close leaves it.
+    const other = `${JSON.stringify({ pid: process.pid, host: hostname(), since: "2026-12-04T00:00:00.000Z", token: "3".repeat(32) } satisfies StateFileLock)}\n`
+    writeFileSync(lockPath(path), other)
+    b.close()
+    expect(readFileSync(lockPath(path), "utf8")).toBe(other)
+    writeFileSync(lockPath(path), "")
+    const back = reader(path)
+    expect(back.pending(SAFE)?.nonce).toBe("5")
+    expect(back.pending(OTHER)?.nonce).toBe("7")
+  })
+
+  test("a lock that cannot be created at start (the file system refuses it) does not stop the store, said in lockNotice; writes fail as StateWriteError until one takes the lock, and none is written while another writer holds it", () => {
+    const { path, store } = fresh()
+    store.close()
+    // The lock's write fails (ENOSPC): the store opens without it (a keeper still starts on a full disk).
+    fsFault.writeSync = enospc
+    const a = reopen(path)
+    fsFault.writeSync = undefined
+    expect(a.lockNotice).toBe(`could not create the state file's lock ${path}.lock (ENOSPC: no space left on device, write); nothing is written to the state file until a later write takes it`)
+    expect(existsSync(lockPath(path))).toBe(false)
+    // Meanwhile another keeper starts on the file: A's write is refused, the change held in A's memory.
+    const b = reopen(path)
+    const error = refusal(() => a.setPending(SAFE, record(5n)))
+    expect(error).toBeInstanceOf(StateWriteError)
+    expect((error as StateWriteError).cause).toBeInstanceOf(StateFileLockedError)
+    expect(a.pending(SAFE)?.nonce).toBe("5")
+    expect(readdirSync(dirname(path)).filter((n) => n.includes(".journal."))).toEqual([])
+    b.close()
+    // The disk freed and nobody holds the file: A's next write takes the lock and is journaled.
+    a.setPending(OTHER, record(7n))
+    expect(lockOf(path).pid).toBe(process.pid)
+    a.close()
+    expect(reader(path).pending(OTHER)?.nonce).toBe("7")
   })
 })

@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { Writable } from "node:stream"
 import { type Logger, pino } from "pino"
 import { type Address, type Hex, type PublicClient, isAddressEqual, zeroAddress } from "viem"
@@ -12,7 +14,7 @@ import { clampPlanToChainBounds } from "./chainBounds.js"
 import { FleetStep, type StepItem, batchInclusionLookup } from "./fleet/step.js"
 import { MemoryFleetStore } from "./fleet/store.js"
 import type { PendingStore } from "./store.js"
-import { KeeperStateStore } from "./stateFile.js"
+import { KeeperStateStore, type StateFileLock, lockPath } from "./stateFile.js"
 import { portfolioOf } from "./portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "./runtime.js"
 import { RebalanceSender } from "./sender.js"
@@ -780,4 +782,28 @@ export function* stopBoundaryCases(n: number, seed: number) {
       yield { ld, cd, stop, price, exitHealth, maxOracleDeviationBps, chain: stopStateOf({ stopPrice: stop, exitHealth }, price, maxOracleDeviationBps), snapshot, input }
     }
   }
+}
+
+let reapedPid: number | undefined
+
+/** The pid of a process of this host that has exited and been reaped (`process.kill(pid, 0)` answers ESRCH). */
+export function deadPid(): number {
+  if (reapedPid === undefined) {
+    const { pid, status } = spawnSync(process.execPath, ["-e", ""])
+    if (status !== 0 || pid === undefined) throw new Error(`deadPid: the child process failed (status ${String(status)})`)
+    reapedPid = pid
+  }
+  return reapedPid
+}
+
+/**
+ * Makes the state file's lock (`<path>.lock`, when present) what a keeper killed with SIGKILL leaves: its content names
+ * a pid that no longer runs, so the next writing store takes it over (a restart within one test process, whose own
+ * pid is alive). The killed store is not used afterwards.
+ */
+export function killWriter(path: string): void {
+  const lock = lockPath(path)
+  if (!existsSync(lock)) return
+  const held = JSON.parse(readFileSync(lock, "utf8")) as StateFileLock
+  writeFileSync(lock, `${JSON.stringify({ ...held, pid: deadPid() } satisfies StateFileLock)}\n`)
 }

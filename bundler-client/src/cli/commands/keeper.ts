@@ -58,9 +58,12 @@ Configuration fields:
                               chain's nonce (default 3 x resubmitAfterBlocks)
   logWindowBlocks 2000        widest eth_getLogs range the keeper asks for (hosted RPCs refuse ~10,000)
   stateFile                   where the in-flight operation per Safe is persisted (restarts), bound to
-                              the chain, EntryPoint, module and keeper key; a snapshot per block plus
-                              <stateFile>.journal.<n> files beside it (one keeper per file; --dry-run
-                              reads it and writes nothing)
+                              the chain, EntryPoint, module and keeper key; a snapshot per block, with
+                              <stateFile>.journal.<n>, <stateFile>.tmp and <stateFile>.lock beside it.
+                              One keeper per file: a keeper takes <stateFile>.lock (its pid) at start
+                              and removes it at exit; a second keeper on the file exits 1 naming the
+                              holder's pid (a lock of a process no longer running is taken over).
+                              --dry-run reads the file, writes nothing and takes no lock
   metricsPort, metricsHost    Prometheus endpoint (off without metricsPort; 127.0.0.1 by default)
   costs                       { gasPriceGwei 1, nativePrice 3000 } for the solver's cost model
   logLevel                    trace|debug|info|warn|error|fatal|silent (info)

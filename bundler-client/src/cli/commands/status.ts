@@ -50,7 +50,8 @@ export const statusCommand: Command = {
     const client = createPublicClient({ transport: http(config.rpcUrl) })
     const chainId = await client.getChainId()
     const deployments = { [chainId]: config.deployment }
-    const store = new KeeperStateStore(config.stateFile)
+    // Read only: no lock taken or checked (the keeper may be running on this file).
+    const store = new KeeperStateStore(config.stateFile, { readOnly: true })
     const block = await client.getBlockNumber()
     const report = []
     for (const safe of safes) {

@@ -40,7 +40,8 @@ async function run() {
   const events: KeeperEvent[] = []
   const logger = pino({ level: "silent" })
   const metrics = new KeeperMetrics()
-  const store = new MemoryFleetStore(new KeeperStateStore(path))
+  // As FleetKeeper wires a dry run: read only (no lock: production holds it, review rr11zc C4).
+  const store = new MemoryFleetStore(new KeeperStateStore(path, { readOnly: true }))
   store.bind(scope as never)
   // Meanwhile production sends for OTHER (intent written first, as the sender does).
   production.setPending(OTHER, record((7n << 64n) | 1n))

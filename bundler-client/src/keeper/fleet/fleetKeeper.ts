@@ -71,6 +71,8 @@ export class FleetKeeper {
   private readonly runStep
   /** A file-backed store's snapshot, once per pass (review rr11za A2; the Redis store has none). */
   private readonly snapshots: StateSnapshots
+  /** The state file store when this keeper opened it (not when `options.store` is given). */
+  private readonly file: KeeperStateStore | undefined
   /** The latest head a pass ran at (a newer-step record ahead of it is ignored, see {@link FleetStep}). */
   private latestHead: bigint | undefined
 
@@ -81,8 +83,11 @@ export class FleetKeeper {
     this.logger = options.logger ?? pino({ level: config.logLevel, base: { service: "levpilot-keeper" } })
     this.metrics = options.metrics ?? new KeeperMetrics()
     this.clock = options.clock ?? systemClock
-    // A dry run reads the state file but never writes it (review rr16b P1; FleetStep keeps its writes in memory too).
-    const fileStore = () => new MemoryFleetStore(new KeeperStateStore(config.stateFile))
+    // A dry run reads the state file but never writes it (review rr16b P1; FleetStep keeps its writes in memory too),
+    // and takes no lock: it runs beside the production keeper. A writer takes `<stateFile>.lock` here and is refused
+    // (StateFileLockedError) when another keeper holds it (review rr11zc C4).
+    if (!options.store) this.file = new KeeperStateStore(config.stateFile, { readOnly: options.dryRun === true })
+    const fileStore = () => new MemoryFleetStore(this.file as KeeperStateStore)
     this.store = options.store ?? (options.dryRun ? dryRunFleetStore(fileStore()) : fileStore())
     this.keeperKey = privateKeyToAccount(config.keeperPrivateKey)
     this.webhook = config.webhook
@@ -124,6 +129,7 @@ export class FleetKeeper {
     // The persisted records belong to one nonce sequence: this chain, EntryPoint, module and keeper key.
     const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
     store.bind?.({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
+    if (this.file?.lockNotice) logger.warn({ stateFile: this.file.path }, this.file.lockNotice)
     const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics, events })
     const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false, head: async () => this.latestHead })
     const head = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })
@@ -155,6 +161,7 @@ export class FleetKeeper {
     this.parts?.step.stop()
     await Promise.allSettled([...this.inflight])
     await this.snapshots.flush(this.latestHead ?? 0n)
+    this.store.close?.()
     await this.webhook?.flush(5_000)
     await this.metricsServer?.stop()
     this.metricsServer = undefined

@@ -101,6 +101,8 @@ export type FleetStore = PendingStore & {
   bind?(scope: KeeperStateScope): void
   /** Writes a file-backed store's snapshot ({@link KeeperStateStore.flush}; the fleet keeper calls it once per pass). */
   flush?(): Promise<void>
+  /** Closes a file-backed store: its journal file and its lock ({@link KeeperStateStore.close}; the fleet keeper's stop). */
+  close?(): void
   /** The Safes with an operation in flight. */
   pendingSafes(): Promise<Address[]>
   /** For each Safe: whether an operation is in flight, and the fingerprint of its last scan. */
@@ -140,6 +142,7 @@ export function dryRunFleetStore(store: FleetStore): FleetStore {
   }
   return {
     bind: store.bind ? (scope) => store.bind?.(scope) : undefined,
+    close: store.close ? () => store.close?.() : undefined,
     pending,
     setPending: (safe, op) => void written.set(getAddress(safe), op),
     pendingSafes: async () => {
@@ -184,6 +187,11 @@ export class MemoryFleetStore implements FleetStore {
   /** Writes the state file's snapshot (see `KeeperStateStore.flush`). */
   flush(): Promise<void> {
     return this.file.flush()
+  }
+
+  /** Closes the state file's journal and releases its lock (see `KeeperStateStore.close`). */
+  close(): void {
+    this.file.close()
   }
 
   setPending(safe: Address, pending: Parameters<KeeperStateStore["setPending"]>[1]) {
