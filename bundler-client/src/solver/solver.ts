@@ -183,86 +183,115 @@ function solveWithBuffers(input: SolverInput): SolverResult {
     const h = venueHealthOf(s.state)
     return h < s.policy.minHealth ? h / s.policy.minHealth : 2 + s.policy.maxHealth / h
   }
-  const attempts = 3 * input.subAccounts.length + 2
-  // Targets the plan rescues (in the plan, not left out): how two splits over the structural limit are compared.
-  const rescued = (r: SolverResult | undefined) =>
-    r?.plan === undefined ? -1 : r.outcomes.filter((o) => o.role === "target" && r.plan?.subAccounts.includes(o.id) === true).length
-  const search = (exclusions: Exclusions, from: number, branched: boolean): SolverResult | undefined => {
-    for (let attempt = from; attempt <= attempts; attempt++) {
-      const result = solveOnce(input, loanAsset, exclusions)
-      if (result.plan === undefined) return result
-      const check = checkPlanAgainstPolicy({ plan: result.plan, pre, policies, epochs, now: input.now })
-      if (check.ok) return result
-      const roles = new Map(result.outcomes.map((o, i) => [o.id, { role: o.role, index: i }]))
-      let excluded = false
-      for (const v of check.violations) {
-        const r = v.subAccountId === undefined ? undefined : roles.get(v.subAccountId)
-        if (r === undefined) continue
-        if (r.role === "source") exclusions.sources.set(r.index, v.message)
-        else exclusions.targets.set(r.index, v.message)
-        excluded = true
-      }
-      if (!excluded && (result.plan.subAccounts.length > Number(MAX_SUB_ACCOUNTS) || result.plan.actions.length > Number(MAX_ACTIONS))) {
-        // Over the module's structural limits: leave out the least urgent target (it goes in the next operation).
-        const least = result.outcomes
-          .map((o, i) => (o.role === "target" && !exclusions.targets.has(i) ? i : -1))
-          .filter((i) => i >= 0)
-          .sort((a, b) => urgency(b) - urgency(a))[0]
-        if (least === undefined) break
-        // A rescue is not given up for a donor: while the least urgent target is below its band, leave out the source
-        // that brings the least (its loan value moved) instead, so a target funded by many small donors is planned with
-        // fewer, larger ones (or reports that they do not reach its landing zone).
-        const plan = result.plan
-        const given = (i: number) => {
-          const at = plan.subAccounts.indexOf(input.subAccounts[i]?.state.id as string)
-          const price = input.subAccounts[i]?.state.price ?? 0
-          return plan.actions.filter((a) => a.subAccount === at).reduce((t, a) => t + (a.asset === loanAsset ? a.amount : a.amount * price), 0)
-        }
-        const smallest = result.outcomes
-          .map((o, i) => (o.role === "source" && !exclusions.sources.has(i) ? i : -1))
-          .filter((i) => i >= 0)
-          .sort((a, b) => given(a) - given(b))[0]
-        // Only while the plan's targets alone fit one operation: with MAX_SUB_ACCOUNTS targets or more, no source left
-        // out can make it fit, and leaving out the last donor strands every rescue (review rr11za A1: 8+ targets below
-        // their band, one in-band donor, no idle: nothing was sent).
-        const targets = result.outcomes.filter((o, i) => o.role === "target" && !exclusions.targets.has(i)).length
-        if (smallest !== undefined && urgency(least) < 1 && targets < Number(MAX_SUB_ACCOUNTS)) {
-          const withoutSource = copyExclusions(exclusions)
-          withoutSource.sources.set(smallest, "over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS); larger sources fund the rescue")
-          if (branched) {
-            exclusions = withoutSource
-            continue
-          }
-          // The first split over the limit: leaving out the smallest donor can leave the rest short of funds for several
-          // targets, where leaving out the least urgent target rescues more now (review rr11zb B3: 7 targets and two
-          // donors of 8 and 8.08 WETH: 4 rescued and 3 reported infeasible, against 6 rescued and the 7th left for the
-          // next operation). Both splits are searched on; the one that rescues more targets is kept (the donor's on a tie).
-          const withoutTarget = copyExclusions(exclusions)
-          withoutTarget.targets.set(least, "over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS); left for the next")
-          const bySource = search(withoutSource, attempt + 1, true)
-          const byTarget = search(withoutTarget, attempt + 1, true)
-          return rescued(byTarget) > rescued(bySource) ? byTarget : bySource
-        }
-        exclusions.targets.set(least, "over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS); left for the next")
-        continue
-      }
-      if (!excluded) {
-        // A violation of the plan as a whole (PoolRoundTrip: a rescue's pool withdrawal and a boost's deposit into the
-        // same pool): leave out the least urgent target, never a rescue for a boost, whatever the policies' order.
-        const leastUrgent = result.outcomes
-          .map((o, i) => (o.role === "target" && !exclusions.targets.has(i) ? i : -1))
-          .filter((i) => i >= 0)
-          .sort((a, b) => urgency(b) - urgency(a))[0]
-        if (leastUrgent === undefined) break
-        exclusions.targets.set(leastUrgent, check.violations.map((v) => v.message).join("; "))
-      }
-    }
-    return undefined
-  }
-  const found = search({ targets: new Map(), sources: new Map() }, 0, false)
+  const context: SearchContext = { input, loanAsset, pre, policies, epochs, urgency, attempts: 3 * input.subAccounts.length + 2 }
+  const found = searchPlan(context, { targets: new Map(), sources: new Map() }, 0, false)
   if (found !== undefined) return found
   const fallback = solveOnce(input, loanAsset, { targets: new Map(input.subAccounts.map((_, i) => [i, "no plan passes the policy rules"])), sources: new Map() })
   return { ...fallback, plan: undefined }
+}
+
+/** What {@link searchPlan} searches with: the solver's input and the rule book's view of it, fixed for one solve. */
+type SearchContext = {
+  input: SolverInput
+  loanAsset: string
+  pre: PortfolioState
+  policies: Record<string, Policy>
+  epochs: Record<string, EpochState>
+  /** How urgent a target is (lower: more). */
+  urgency: (i: number) => number
+  /** Rule-book rounds at most (each leaves out at least one sub-account). */
+  attempts: number
+}
+
+/** A target's reason when the module's structural limits leave it for the next operation (events.ts LEFT_FOR_NEXT). */
+const OVER_LIMIT_LEFT = "over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS); left for the next"
+
+/** Targets the plan rescues (in the plan, not left out): how two splits over the structural limit are compared. */
+function rescued(r: SolverResult | undefined): number {
+  return r?.plan === undefined ? -1 : r.outcomes.filter((o) => o.role === "target" && r.plan?.subAccounts.includes(o.id) === true).length
+}
+
+/** The least urgent target not yet left out (its index), or undefined. */
+function leastUrgentTarget(outcomes: SolverResult["outcomes"], exclusions: Exclusions, urgency: (i: number) => number): number | undefined {
+  return outcomes
+    .map((o, i) => (o.role === "target" && !exclusions.targets.has(i) ? i : -1))
+    .filter((i) => i >= 0)
+    .sort((a, b) => urgency(b) - urgency(a))[0]
+}
+
+/**
+ * Solves, checks the plan against the rule book, leaves out what it refuses (or, over the module's structural limits, the
+ * least urgent target or the smallest donor) and solves again, from round `from` up to `context.attempts`. The first
+ * split over the structural limits (`branched` false) searches on both ways and keeps the one that rescues more targets.
+ *
+ * @returns The first plan the rule book accepts (or a result with no plan), or undefined when the rounds run out.
+ */
+function searchPlan(context: SearchContext, exclusions: Exclusions, from: number, branched: boolean): SolverResult | undefined {
+  const { input, loanAsset, pre, policies, epochs, urgency, attempts } = context
+  for (let attempt = from; attempt <= attempts; attempt++) {
+    const result = solveOnce(input, loanAsset, exclusions)
+    if (result.plan === undefined) return result
+    const check = checkPlanAgainstPolicy({ plan: result.plan, pre, policies, epochs, now: input.now })
+    if (check.ok) return result
+    const roles = new Map(result.outcomes.map((o, i) => [o.id, { role: o.role, index: i }]))
+    let excluded = false
+    for (const v of check.violations) {
+      const r = v.subAccountId === undefined ? undefined : roles.get(v.subAccountId)
+      if (r === undefined) continue
+      if (r.role === "source") exclusions.sources.set(r.index, v.message)
+      else exclusions.targets.set(r.index, v.message)
+      excluded = true
+    }
+    if (!excluded && (result.plan.subAccounts.length > Number(MAX_SUB_ACCOUNTS) || result.plan.actions.length > Number(MAX_ACTIONS))) {
+      // Over the module's structural limits: leave out the least urgent target (it goes in the next operation).
+      const least = leastUrgentTarget(result.outcomes, exclusions, urgency)
+      if (least === undefined) break
+      // A rescue is not given up for a donor: while the least urgent target is below its band, leave out the source
+      // that brings the least (its loan value moved) instead, so a target funded by many small donors is planned with
+      // fewer, larger ones (or reports that they do not reach its landing zone).
+      const plan = result.plan
+      const given = (i: number) => {
+        const at = plan.subAccounts.indexOf(input.subAccounts[i]?.state.id as string)
+        const price = input.subAccounts[i]?.state.price ?? 0
+        return plan.actions.filter((a) => a.subAccount === at).reduce((t, a) => t + (a.asset === loanAsset ? a.amount : a.amount * price), 0)
+      }
+      const smallest = result.outcomes
+        .map((o, i) => (o.role === "source" && !exclusions.sources.has(i) ? i : -1))
+        .filter((i) => i >= 0)
+        .sort((a, b) => given(a) - given(b))[0]
+      // Only while the plan's targets alone fit one operation: with MAX_SUB_ACCOUNTS targets or more, no source left
+      // out can make it fit, and leaving out the last donor strands every rescue (review rr11za A1: 8+ targets below
+      // their band, one in-band donor, no idle: nothing was sent).
+      const targets = result.outcomes.filter((o, i) => o.role === "target" && !exclusions.targets.has(i)).length
+      if (smallest !== undefined && urgency(least) < 1 && targets < Number(MAX_SUB_ACCOUNTS)) {
+        const withoutSource = copyExclusions(exclusions)
+        withoutSource.sources.set(smallest, "over the module's limits for one operation (MAX_SUB_ACCOUNTS / MAX_ACTIONS); larger sources fund the rescue")
+        if (branched) {
+          exclusions = withoutSource
+          continue
+        }
+        // The first split over the limit: leaving out the smallest donor can leave the rest short of funds for several
+        // targets, where leaving out the least urgent target rescues more now (review rr11zb B3: 7 targets and two
+        // donors of 8 and 8.08 WETH: 4 rescued and 3 reported infeasible, against 6 rescued and the 7th left for the
+        // next operation). Both splits are searched on; the one that rescues more targets is kept (the donor's on a tie).
+        const withoutTarget = copyExclusions(exclusions)
+        withoutTarget.targets.set(least, OVER_LIMIT_LEFT)
+        const bySource = searchPlan(context, withoutSource, attempt + 1, true)
+        const byTarget = searchPlan(context, withoutTarget, attempt + 1, true)
+        return rescued(byTarget) > rescued(bySource) ? byTarget : bySource
+      }
+      exclusions.targets.set(least, OVER_LIMIT_LEFT)
+      continue
+    }
+    if (!excluded) {
+      // A violation of the plan as a whole (PoolRoundTrip: a rescue's pool withdrawal and a boost's deposit into the
+      // same pool): leave out the least urgent target, never a rescue for a boost, whatever the policies' order.
+      const leastUrgent = leastUrgentTarget(result.outcomes, exclusions, urgency)
+      if (leastUrgent === undefined) break
+      exclusions.targets.set(leastUrgent, check.violations.map((v) => v.message).join("; "))
+    }
+  }
+  return undefined
 }
 
 /** The pre-plan portfolio and the per-sub-account policies and epoch usage {@link checkPlanAgainstPolicy} reads. */
