@@ -181,6 +181,22 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-04 (issue 15, branch g15, against main 03bd9e8, back to back on one machine): RebalanceLib._netUnits " +
+      "walks the holdings and positions in assembly (the same unsigned sums, overflow still Panic 0x11), a due " +
+      "sub-account's counting caps (_caps: one or two HealthLib.maxMoveToHealth) are computed once in " +
+      "_checkPostConditions (Run.cap, Run.honest) and read by _capBound and _counted (each computed them, about 950 " +
+      "gas a due sub-account), and _exit clears only the active Safe (the callback slots are already 0 on every " +
+      "successful return). Overhead 1 sub-account 119,365 -> 116,628 first, 119,375 -> 116,638 later (usageWrite " +
+      "16,310 -> 13,484, postState 13,417 -> 13,471, load 18,238 -> 18,272: two more words per Run), cold 133,375 -> " +
+      "130,638; 3 sub-accounts 314,324 -> 306,822 first, 314,354 -> 306,852 later, cold 344,354 -> 336,852; per " +
+      "extra sub-account 97,490 -> 95,107 later, cold 105,490 -> 103,107; swap deleverage 552,625 -> 547,990 first, " +
+      "478,738 -> 474,103 later; boost 510,503 -> 509,073. RebalanceLib 24,004 -> 23,926 bytes (650 under EIP-170), " +
+      "LeverageModule 24,177. Where usageWrite went (forge --decode-internal, 1 sub-account later, with the assembly _netUnits, before the other two changes): " +
+      "the record's SSTORE is 2,924 (warm nonzero to nonzero: the cooldown check in load reads it first, so no cold " +
+      "slot); _recordUsage's checks 3,200 (seven warm policy fields, two mapping slots); the loss and allowance " +
+      "(_settle) 5,659, of which _caps 946 repeated from postState; the event's arrays and encoding about 1,000; " +
+      "_exit 737. Cold module slots per listed sub-account: the policy's six (12,600 gas), its epoch record and its " +
+      "pool entry (4,200). Targets not met",
     "2026-12-03 (issue 15, branch g15f, against main 0571015, both measured on one machine: main 119,870 later, not its stored 119,581: postState +289 since g15e): the engine reads a sub-account's stop-loss slot only when the policy's StopFlag is set (bit 248 of the Policy's fourth storage slot, eight bits no field uses, read warm; kept by setStopLoss, setPolicy and removePolicy; SECURITY.md row 132): one cold slot (2,100 gas) less per listed sub-account without a stop. Policy (1,528 bits in 6 slots), EpochUsage and StopLoss (256 bits each) were already at their slot floor, so packing them further needs narrower ABI fields. Overhead 1 sub-account 119,860 -> 117,725 first, 119,870 -> 117,735 later (vet -2,151), cold 133,870 -> 131,735; 3 sub-accounts 315,609 -> 309,204 first, 315,639 -> 309,234 later, cold 345,639 -> 339,234; per extra sub-account 97,885 -> 95,750 later, cold 105,885 -> 103,750; swap deleverage 550,701 -> 548,566 first, 476,814 -> 474,679 later; boost 512,204 -> 510,069. LeverageModule 24,061 -> 24,177 bytes (399 under EIP-170), RebalanceLib 23,735 -> 23,750, OwnerControlsLib 2,053 -> 2,138. Targets not met",
     "2026-12-03 (issue 15, branch g15e, against main e3a77bb, back to back on one machine): executeRebalance " +
       "hands RebalanceLib.execute the plan's bytes PlanLib.check proved canonical (one assembly DELEGATECALL, no " +
