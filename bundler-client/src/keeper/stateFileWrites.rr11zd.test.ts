@@ -72,7 +72,17 @@ function fresh() {
   store.bind(SCOPE)
   return { path, store }
 }
+/**
+ * A reader of the state file as a restart would load it (since rr11zc C4's lock a second writer is refused while the
+ * first store holds `<path>.lock`: the restart images are read with a read-only store, which loads the same way).
+ */
 const reopen = (path: string) => {
+  const s = new KeeperStateStore(path, { readOnly: true })
+  s.bind(SCOPE)
+  return s
+}
+/** A writing store on `path` (the keeper's), once the previous writer closed it. */
+const reopenWriter = (path: string) => {
   const s = new KeeperStateStore(path)
   s.bind(SCOPE)
   return s
@@ -90,7 +100,7 @@ describe("rr11zd D2: the alone table's failed write is alerted at every block of
         if (plan.subAccounts.some((id) => id.toLowerCase() === X)) throw new ValueLossExceededError({ loss: 2_000n * WAD, moved: 50_000n * WAD, maxLossBps: 300n })
       },
     }
-    const store = reopen(path)
+    const store = reopenWriter(path)
     const { step, events } = stepHarness(undefined, { sender, store })
     const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
     try {
@@ -108,14 +118,16 @@ describe("rr11zd D2: the alone table's failed write is alerted at every block of
   }
 
   run("rr11zd D2 (FAILS TODAY; measured: state-write-failed at 100, 103, 104, 106, 107, 109, 110, 112, 113, 115): a disk full over blocks 100-115 while X stays refused alone is one state-write-failed alert for the Safe, not one per block", async () => {
-    const { path } = fresh()
+    const { path, store } = fresh()
+    store.close()
     const alerted = await keeperProcess(path, 100, 115, 100)
     console.log(`rr11zd D2: alone table state-write-failed at ${JSON.stringify(alerted)}`)
     expect(alerted).toEqual([100])
   })
 
   test("rr11zd D2 (held, reference): the same blocks on a writable disk: no state-write-failed", async () => {
-    const { path } = fresh()
+    const { path, store } = fresh()
+    store.close()
     expect(await keeperProcess(path, 100, 115, 1_000)).toEqual([])
   })
 })
@@ -285,7 +297,8 @@ describe("rr11zd: what held (write paths)", () => {
     expect(back.pending(SAFE)?.nonce).toBe("5")
     back.close()
     await store.flush()
-    const after = readdirSync(dirname(path)).sort()
+    // The writer's lock (rr11zc C4) stays while the store is open.
+    const after = readdirSync(dirname(path)).filter((f) => !f.endsWith(".lock")).sort()
     console.log(`rr11zd held: journal files after 200 failed appends ${during}; after the snapshot ${JSON.stringify(after)}`)
     expect(during).toBe(200)
     expect(after).toEqual(["keeper-state.json"])
