@@ -94,6 +94,10 @@ export type KeeperEvent =
  * - `state-write-failed`: the state file could not be written (ENOSPC, EROFS, EACCES...): a Safe's alone table (the Safe
  *   goes on being managed), or the per-block snapshot (keeper-wide; `safe` is the module's address; once per run of
  *   failed snapshots; nothing is lost, the journal keeps every change: `StateSnapshots`).
+ * - `state-store-unavailable`: the store of the in-flight record could not be written for another reason than a full
+ *   local disk or a lost lease (`StoreUnavailableError`: the fleet's Redis unreachable, failing over, OOM / READONLY):
+ *   whether the worker still holds the Safe's lease is unknown, so nothing is sent; not the plan's failure (no
+ *   sub-account blamed, no backoff); tried again at the next block. Once per run per Safe (again after a write succeeds).
  */
 export type AlertKind =
   | "bundler-unavailable"
@@ -115,6 +119,7 @@ export type AlertKind =
   | "reverted"
   | "rescue-infeasible"
   | "state-write-failed"
+  | "state-store-unavailable"
 
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
@@ -136,6 +141,7 @@ export const alertKinds: readonly AlertKind[] = [
   "reverted",
   "rescue-infeasible",
   "state-write-failed",
+  "state-store-unavailable",
 ]
 
 /** Consecutive heads whose discovery read failed (unreachable node) before a `discovery-stalled` alert. */

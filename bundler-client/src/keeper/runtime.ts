@@ -65,6 +65,12 @@ export type SafeRuntime = {
   noTrigger?: { since: bigint; last: bigint; alerted: boolean } | undefined
   /** The in-flight record's last write to the state file failed (`state-write-failed` alerted once per run; review rr11zb B1). */
   pendingWriteFailing?: boolean | undefined
+  /**
+   * The in-flight record's last write failed in a shared store (`StoreUnavailableError`: Redis unreachable):
+   * `state-store-unavailable` alerted once per run, ended by a successful write of the record (review rr11zd D1). Per
+   * process (not in the fleet's shared runtime: the outage is also what keeps it from being saved).
+   */
+  storeUnavailable?: boolean | undefined
   /** The last block at which the Safe's step ran (not backed off, not busy): see {@link noteStepRan}. */
   lastStepBlock?: bigint | undefined
   /**

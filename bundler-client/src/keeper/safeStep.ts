@@ -30,7 +30,7 @@ import { decodeShared, encodeShared } from "./fleet/store.js"
 import { noteStepRan, type RebalanceSender } from "./sender.js"
 import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
-import { type PendingStore, StoreFencedError, writePendingRecord } from "./store.js"
+import { type PendingStore, StoreFencedError, StoreUnavailableError, writePendingRecord } from "./store.js"
 import type { VolatilityFeed } from "./volatilityFeed.js"
 import { RescueInfeasibleError } from "./errors.js"
 import { type VenueName, venueOf } from "./venue.js"
@@ -481,6 +481,16 @@ export class SafeStep {
       if (charge !== undefined) keepCharge(rt, charge, block)
       if (error instanceof StoreFencedError) {
         this.deps.logger.warn({ safe, block: Number(block) }, error.shortMessage)
+        return
+      }
+      // The store could not write the in-flight record (the fleet's Redis unreachable): nothing was sent, and it is not
+      // the plan's failure (review rr11zd D1): no plan alert, no backoff (tried again at the next block), alerted
+      // `state-store-unavailable` once per run (a successful write of the record ends it: writePendingRecord).
+      const unavailable = findInCauseChain(error, StoreUnavailableError)
+      if (unavailable) {
+        this.deps.logger.warn({ safe, block: Number(block), err: unavailable.shortMessage }, "the store could not write the in-flight record; nothing sent, trying again at the next block")
+        if (!rt.storeUnavailable) this.deps.events.alert(safe, block, "state-store-unavailable", unavailable)
+        rt.storeUnavailable = true
         return
       }
       // The snapshot's block was lost to a reorg (a fleet step's pinned reads, review rr16c S1): not the plan's failure.

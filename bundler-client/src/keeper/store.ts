@@ -55,6 +55,29 @@ export class StateWriteError extends BaseError {
   }
 }
 
+export type StoreUnavailableErrorType = StoreUnavailableError & { name: "StoreUnavailableError" }
+/**
+ * The store of the in-flight record could not be written for a reason that is neither a refused lease
+ * ({@link StoreFencedError}) nor a local disk's ({@link StateWriteError}): a shared store that could not run the write
+ * (the fleet's Redis unreachable, restarting, failing over or answering an error: ioredis' "Connection is closed.",
+ * `MaxRetriesPerRequestError`, a `ReplyError` OOM / READONLY). Whether this worker still holds the Safe's lease is
+ * unknown, so nothing is sent (review rr11zc C2); and it is not the plan's failure (review rr11zd D1): no sub-account is
+ * blamed, the plan is not split, the Safe is not backed off. `SafeStep` alerts `state-store-unavailable` once per run
+ * of such failures (again after a write of the record succeeds) and tries again at the next block. `cause`: the
+ * store's own error.
+ */
+export class StoreUnavailableError extends BaseError {
+  safe: Address
+  constructor({ safe, cause }: { safe: Address; cause: Error }) {
+    super(`The keeper's store could not write the in-flight record of Safe ${safe} (${cause.message.split("\n")[0] ?? ""}); nothing was sent, and the Safe is tried again at the next block.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the fleet's Redis is unreachable, restarting or failing over;", "- Redis answers an error (OOM, READONLY replica)."],
+      name: "StoreUnavailableError",
+    })
+    this.safe = safe
+  }
+}
+
 /**
  * Writes the Safe's in-flight record (`PendingStore.setPending`): the intent before a send, the hash after the bundler
  * accepted it, the tracking record after AA25 or an unusable answer, the tracker's updates and clears. The one path for
@@ -62,10 +85,13 @@ export class StateWriteError extends BaseError {
  * store holds it in memory before writing, and the EntryPoint nonce keeps one operation per nonce. So a local write that
  * fails ({@link StateWriteError}: a disk filled by a crash's logs) never stops the send, the tracking or the step: it is
  * alerted `state-write-failed` once per run of failing writes (again after a write succeeds) and the caller goes on
- * (reviews rr11zb B1, rr11zc C1). Any other failure is rethrown: a fenced write ({@link StoreFencedError}: the fleet
- * lease lost) and a shared store's lease check that could not run (Redis unreachable: rr11zc C2) stop the caller.
+ * (reviews rr11zb B1, rr11zc C1). Any other failure stops the caller: a fenced write ({@link StoreFencedError}: the
+ * fleet lease lost) is rethrown as it is; any other store failure (a shared store's lease check that could not run:
+ * Redis unreachable, rr11zc C2) is thrown as {@link StoreUnavailableError} (the step's "not the plan's failure": review
+ * rr11zd D1). A successful write ends both runs (`SafeRuntime.pendingWriteFailing`, `storeUnavailable`).
  *
- * @throws Every error of `store.setPending` but {@link StateWriteError}.
+ * @throws {StoreFencedError} When the shared store refused the write (this worker lost the Safe's lease).
+ * @throws {StoreUnavailableError} When the store failed otherwise (cause: its error).
  */
 export async function writePendingRecord(
   deps: { store: PendingStore; events: KeeperEvents; logger: Logger },
@@ -77,8 +103,10 @@ export async function writePendingRecord(
   try {
     await deps.store.setPending(safe, record)
     rt.pendingWriteFailing = undefined
+    rt.storeUnavailable = undefined
   } catch (error) {
-    if (!(error instanceof StateWriteError)) throw error
+    if (error instanceof StoreFencedError || error instanceof StoreUnavailableError) throw error
+    if (!(error instanceof StateWriteError)) throw new StoreUnavailableError({ safe, cause: error instanceof Error ? error : new Error(String(error)) })
     deps.logger.warn({ safe, block: Number(block), err: shortMessage(error) }, "the in-flight record could not be written to the state file; going on from memory")
     if (rt.pendingWriteFailing) return
     rt.pendingWriteFailing = true
