@@ -91,8 +91,9 @@ export type KeeperEvent =
  * - `rescue-infeasible`: a sub-account is below its band and no plan can rescue it (`RescueInfeasibleError`: the
  *   binding reason, e.g. `policyCap` for an epoch cap spent, the solver's numbers, health and minHealth); nothing is sent
  *   for it. Once per run (again when the binding changes), with the `no-rescue` event (review rr11r R3: event only).
- * - `state-write-failed`: the state file could not be written (ENOSPC, EROFS, EACCES...): a Safe's alone table (the Safe
- *   goes on being managed), or the per-block snapshot (keeper-wide; `safe` is the module's address; once per run of
+ * - `state-write-failed`: the state file could not be written (ENOSPC, EROFS, EACCES...): a Safe's in-flight record or
+ *   alone table (the Safe goes on being managed; once per run of the Safe's failing writes, both records in one run:
+ *   `stateWriteFailed`), or the per-block snapshot (keeper-wide; `safe` is the module's address; once per run of
  *   failed snapshots; nothing is lost, the journal keeps every change: `StateSnapshots`).
  * - `state-store-unavailable`: the store of the in-flight record could not be written for another reason than a full
  *   local disk or a lost lease (`StoreUnavailableError`: the fleet's Redis unreachable, failing over, OOM / READONLY):

@@ -63,7 +63,10 @@ export type SafeRuntime = {
    * block so far (the run's end; review rr11zb B2), and whether it was alerted (`send-failed` once per run, review rr13s S3).
    */
   noTrigger?: { since: bigint; last: bigint; alerted: boolean } | undefined
-  /** The in-flight record's last write to the state file failed (`state-write-failed` alerted once per run; review rr11zb B1). */
+  /**
+   * A write of the Safe's records to the state file failed (the in-flight record or the alone table: one run for both,
+   * `state-write-failed` alerted once per run; reviews rr11zb B1, rr11zd D2). Ended by a successful write of the record.
+   */
   pendingWriteFailing?: boolean | undefined
   /**
    * The in-flight record's last write failed in a shared store (`StoreUnavailableError`: Redis unreachable):

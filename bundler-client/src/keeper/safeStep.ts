@@ -30,7 +30,7 @@ import { decodeShared, encodeShared } from "./fleet/store.js"
 import { noteStepRan, type RebalanceSender } from "./sender.js"
 import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
-import { type PendingStore, StoreFencedError, StoreUnavailableError, writePendingRecord } from "./store.js"
+import { type PendingStore, StateWriteError, StoreFencedError, StoreUnavailableError, stateWriteFailed, writePendingRecord } from "./store.js"
 import type { VolatilityFeed } from "./volatilityFeed.js"
 import { RescueInfeasibleError } from "./errors.js"
 import { type VenueName, venueOf } from "./venue.js"
@@ -554,7 +554,9 @@ export class SafeStep {
 
   /**
    * Persists the Safe's alone table after each step (`PendingStore.setAloneFacts`, the state file; written only when it
-   * changed), never in a dry run (the production state file is not rewritten by a `--dry-run` keeper).
+   * changed), never in a dry run (the production state file is not rewritten by a `--dry-run` keeper). A failed write
+   * ({@link StateWriteError}) is alerted `state-write-failed` once per run of the Safe's failing writes
+   * ({@link stateWriteFailed}).
    */
   private persistAloneFacts(rt: SafeRuntime, block: bigint): void {
     if (this.deps.dryRun || this.deps.store.setAloneFacts === undefined) return
@@ -562,7 +564,9 @@ export class SafeStep {
     try {
       this.deps.store.setAloneFacts(rt.config.address, t === undefined || (t.facts.size === 0 && t.outage === undefined) ? undefined : encodeShared(t))
     } catch (error) {
-      // The table is a memory of refusals, not funds: the Safe goes on being managed; the operator is told.
+      // The table is a memory of refusals, not funds: the Safe goes on being managed; the operator is told once per run
+      // of failing writes of the Safe, the run shared with the in-flight record's (review rr11zd D2).
+      if (error instanceof StateWriteError) return stateWriteFailed(this.deps, rt, block, error, "the alone table")
       this.deps.events.alert(rt.config.address, block, "state-write-failed", error instanceof Error ? error : new Error(String(error)))
     }
   }

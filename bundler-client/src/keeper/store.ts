@@ -107,9 +107,21 @@ export async function writePendingRecord(
   } catch (error) {
     if (error instanceof StoreFencedError || error instanceof StoreUnavailableError) throw error
     if (!(error instanceof StateWriteError)) throw new StoreUnavailableError({ safe, cause: error instanceof Error ? error : new Error(String(error)) })
-    deps.logger.warn({ safe, block: Number(block), err: shortMessage(error) }, "the in-flight record could not be written to the state file; going on from memory")
-    if (rt.pendingWriteFailing) return
-    rt.pendingWriteFailing = true
-    deps.events.alert(safe, block, "state-write-failed", error)
+    stateWriteFailed(deps, rt, block, error, "the in-flight record")
   }
+}
+
+/**
+ * Reports a failed write of one of the Safe's records to the state file ({@link StateWriteError}: the in-flight record
+ * by {@link writePendingRecord}, the alone table by `SafeStep`): a warn line each time, and `state-write-failed` once per
+ * run of failing writes of the Safe, one run for both records (review rr11zd D2: the alone table's failure was alerted
+ * at each change of the table). The run (`SafeRuntime.pendingWriteFailing`) is ended by a successful write of the
+ * in-flight record.
+ */
+export function stateWriteFailed(deps: { events: KeeperEvents; logger: Logger }, rt: SafeRuntime, block: bigint, error: StateWriteError, what: "the in-flight record" | "the alone table"): void {
+  const safe = rt.config.address
+  deps.logger.warn({ safe, block: Number(block), err: shortMessage(error) }, `${what} could not be written to the state file; going on from memory`)
+  if (rt.pendingWriteFailing) return
+  rt.pendingWriteFailing = true
+  deps.events.alert(safe, block, "state-write-failed", error)
 }
