@@ -65,9 +65,11 @@ export type SafeRuntime = {
   noTrigger?: { since: bigint; last: bigint; alerted: boolean } | undefined
   /**
    * A write of the Safe's records to the state file failed (the in-flight record or the alone table: one run for both,
-   * `state-write-failed` alerted once per run; reviews rr11zb B1, rr11zd D2). Ended by a successful write of the record.
+   * `state-write-failed` alerted once per run; reviews rr11zb B1, rr11zd D2): the journal generation of the run's last
+   * failed write (`StateWriteError.generation`; Infinity when not known). Ended by a successful write of the record, or
+   * by a snapshot serialized after that failure (`StateWriteError.landed` above it, seen at the next failure; rr11zd D3).
    */
-  pendingWriteFailing?: boolean | undefined
+  stateWriteFailing?: number | undefined
   /**
    * The in-flight record's last write failed in a shared store (`StoreUnavailableError`: Redis unreachable):
    * `state-store-unavailable` alerted once per run, ended by a successful write of the record (review rr11zd D1). Per

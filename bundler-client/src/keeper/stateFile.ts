@@ -357,6 +357,11 @@ export class KeeperStateStore implements PendingStore {
   private fd: number | undefined
   /** Journal generations that may exist on disk (deleted once a snapshot covers them). */
   private readonly gens = new Set<number>()
+  /**
+   * The `journal` mark of the last snapshot this store renamed in (undefined: none yet): carried by a later
+   * {@link StateWriteError} (`landed`), so the Safe's alert run knows the disk caught up since its last failure.
+   */
+  private landed: number | undefined
   /** Whether memory holds changes no snapshot has (the next {@link flush} writes one). */
   private dirty = false
   /** The snapshots queued or being written, one after another. */
@@ -511,9 +516,10 @@ export class KeeperStateStore implements PendingStore {
       if (written !== bytes.length) throw Object.assign(new Error(`short write to the state journal (${written} of ${bytes.length} bytes)`), { code: "EIO" })
     } catch (error) {
       // A partial line may be on disk: the next line starts a new file (the partial one is ignored at load).
-      const failed = journalPath(path, this.gen)
+      const generation = this.gen
+      const failed = journalPath(path, generation)
       this.rotate()
-      throw new StateWriteError({ path: failed, cause: error instanceof Error ? error : new Error(String(error)) })
+      throw new StateWriteError({ path: failed, cause: error instanceof Error ? error : new Error(String(error)), generation, landed: this.landed })
     }
   }
 
@@ -564,6 +570,7 @@ export class KeeperStateStore implements PendingStore {
       this.dirty = true
       throw error
     }
+    this.landed = covered
     for (const g of [...this.gens]) {
       if (g >= covered) continue
       this.gens.delete(g)

@@ -133,7 +133,7 @@ describe("rr11zd D2: the alone table's failed write is alerted at every block of
 })
 
 describe("rr11zd D3: the in-flight record's alert run is ended only by a record write, not by the snapshot that wrote the record", () => {
-  run("rr11zd D3 (FAILS TODAY; measured: state-write-failed at [100]): a run started by the tracker's failing clear at 100, the disk free at 101 (the snapshot writes the cleared record), full again at 5000: the intent write's failure at 5000 is alerted for the Safe", async () => {
+  test("rr11zd D3 (was: state-write-failed at [100]): a run started by the tracker's failing clear at 100, the disk free at 101 (the snapshot writes the cleared record), full again at 5000: the intent write's failure at 5000 is alerted for the Safe", async () => {
     const { path, store } = fresh()
     store.setPending(SAFE, record(5n))
     await store.flush()
@@ -159,6 +159,49 @@ describe("rr11zd D3: the in-flight record's alert run is ended only by a record 
     console.log(`rr11zd D3: state-write-failed at ${JSON.stringify(alerted)}`)
     store.close()
     expect(alerted).toEqual([100, 5000])
+  })
+})
+
+describe("rr11zd D3 (fixed): only a snapshot serialized after the run's last failure ends it", () => {
+  test("a snapshot serialized before the failed write (its tmp file being written when the line fails) lands after it: the run goes on, the next failure is not alerted again", async () => {
+    const { store } = fresh()
+    store.setPending(SAFE, record(5n))
+    const { rt, events, keeperEvents, logger } = senderHarness({ setPending: async (s, p) => store.setPending(s, p), nonces: [6n] })
+    // The snapshot is serialized (nonce 5), then, before its tmp file is written, the tracker's clear fails (block 100).
+    fsFault.beforeAsync = (op) => {
+      if (op !== "writeFile") return
+      fsFault.beforeAsync = undefined
+      fsFault.full = true
+      void writePendingRecord({ store, events: keeperEvents, logger }, rt, 100n, undefined)
+      fsFault.full = false
+    }
+    try {
+      await store.flush()
+    } finally {
+      fsFault.beforeAsync = undefined
+      fsFault.full = false
+    }
+    // That snapshot holds nonce 5, not the clear: the disk did not catch up; the next failure (101) is the same run.
+    fsFault.full = true
+    try {
+      await writePendingRecord({ store, events: keeperEvents, logger }, rt, 101n, undefined)
+    } finally {
+      fsFault.full = false
+    }
+    const alerted = () => events.flatMap((e) => (e.type === "alert" && e.kind === "state-write-failed" ? [Number(e.block)] : []))
+    expect(alerted()).toEqual([100])
+    // The next snapshot (serialized after both failures) holds the clear: the run ends, the failure at 103 is alerted.
+    await store.flush()
+    const path = store.path as string
+    expect(reopen(path).pending(SAFE)).toBeUndefined()
+    fsFault.full = true
+    try {
+      await writePendingRecord({ store, events: keeperEvents, logger }, rt, 103n, record(8n))
+    } finally {
+      fsFault.full = false
+    }
+    store.close()
+    expect(alerted()).toEqual([100, 103])
   })
 })
 

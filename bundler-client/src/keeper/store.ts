@@ -46,12 +46,22 @@ export type StateWriteErrorType = StateWriteError & { name: "StateWriteError" }
  * that cannot check the lease (Redis unreachable) throws its own error, and the send stops (review rr11zc C2).
  */
 export class StateWriteError extends BaseError {
-  constructor({ path, cause }: { path: string; cause: Error }) {
+  /** The journal generation the failed line was for (the state file's; undefined: not known). */
+  generation: number | undefined
+  /**
+   * The `journal` mark of the last snapshot this store renamed in before the failure (the first generation it does not
+   * cover; undefined: none yet in this process). A snapshot whose mark is above a failed line's generation was
+   * serialized after that failure: it holds what memory held then, so the disk caught up (review rr11zd D3).
+   */
+  landed: number | undefined
+  constructor({ path, cause, generation, landed }: { path: string; cause: Error; generation?: number | undefined; landed?: number | undefined }) {
     super(`The keeper's state file could not be written (${path}); the change is held in memory.`, {
       cause,
       metaMessages: ["This could arise when:", "- the disk is full (a crash's logs);", "- the file system is read-only, or the keeper lost permission to the directory."],
       name: "StateWriteError",
     })
+    this.generation = generation
+    this.landed = landed
   }
 }
 
@@ -88,7 +98,7 @@ export class StoreUnavailableError extends BaseError {
  * (reviews rr11zb B1, rr11zc C1). Any other failure stops the caller: a fenced write ({@link StoreFencedError}: the
  * fleet lease lost) is rethrown as it is; any other store failure (a shared store's lease check that could not run:
  * Redis unreachable, rr11zc C2) is thrown as {@link StoreUnavailableError} (the step's "not the plan's failure": review
- * rr11zd D1). A successful write ends both runs (`SafeRuntime.pendingWriteFailing`, `storeUnavailable`).
+ * rr11zd D1). A successful write ends both runs (`SafeRuntime.stateWriteFailing`, `storeUnavailable`).
  *
  * @throws {StoreFencedError} When the shared store refused the write (this worker lost the Safe's lease).
  * @throws {StoreUnavailableError} When the store failed otherwise (cause: its error).
@@ -102,7 +112,7 @@ export async function writePendingRecord(
   const safe = rt.config.address
   try {
     await deps.store.setPending(safe, record)
-    rt.pendingWriteFailing = undefined
+    rt.stateWriteFailing = undefined
     rt.storeUnavailable = undefined
   } catch (error) {
     if (error instanceof StoreFencedError || error instanceof StoreUnavailableError) throw error
@@ -115,13 +125,18 @@ export async function writePendingRecord(
  * Reports a failed write of one of the Safe's records to the state file ({@link StateWriteError}: the in-flight record
  * by {@link writePendingRecord}, the alone table by `SafeStep`): a warn line each time, and `state-write-failed` once per
  * run of failing writes of the Safe, one run for both records (review rr11zd D2: the alone table's failure was alerted
- * at each change of the table). The run (`SafeRuntime.pendingWriteFailing`) is ended by a successful write of the
- * in-flight record.
+ * at each change of the table). The run (`SafeRuntime.stateWriteFailing`: the journal generation of its last failed
+ * write) is ended by a successful write of the in-flight record, and by a snapshot renamed in after the run's last
+ * failure (`StateWriteError.landed` above that generation: the snapshot held memory, so the disk caught up with every
+ * record of every Safe; review rr11zd D3): the next failure starts a new run and is alerted.
  */
 export function stateWriteFailed(deps: { events: KeeperEvents; logger: Logger }, rt: SafeRuntime, block: bigint, error: StateWriteError, what: "the in-flight record" | "the alone table"): void {
   const safe = rt.config.address
   deps.logger.warn({ safe, block: Number(block), err: shortMessage(error) }, `${what} could not be written to the state file; going on from memory`)
-  if (rt.pendingWriteFailing) return
-  rt.pendingWriteFailing = true
+  const generation = error.generation ?? Number.POSITIVE_INFINITY
+  const before = rt.stateWriteFailing
+  const ended = before !== undefined && error.landed !== undefined && error.landed > before
+  rt.stateWriteFailing = before === undefined || ended ? generation : Math.max(before, generation)
+  if (before !== undefined && !ended) return
   deps.events.alert(safe, block, "state-write-failed", error)
 }
