@@ -99,6 +99,10 @@ export type KeeperEvent =
  *   local disk or a lost lease (`StoreUnavailableError`: the fleet's Redis unreachable, failing over, OOM / READONLY):
  *   whether the worker still holds the Safe's lease is unknown, so nothing is sent; not the plan's failure (no
  *   sub-account blamed, no backoff); tried again at the next block. Once per run per Safe (again after a write succeeds).
+ * - `state-file-unreadable` (at start; `safe` is the module's address, block 0): the state file's snapshot exists but
+ *   cannot be read (cut to nothing by a power loss, edited by hand, EACCES): the keeper read `<stateFile>.prev` and the
+ *   journal after it instead (nothing lost), or nothing when there is none (the message says which); the unreadable
+ *   file is kept aside as `<stateFile>.unreadable.<ms>` (review rr11zd D4).
  */
 export type AlertKind =
   | "bundler-unavailable"
@@ -121,6 +125,7 @@ export type AlertKind =
   | "rescue-infeasible"
   | "state-write-failed"
   | "state-store-unavailable"
+  | "state-file-unreadable"
 
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
@@ -143,6 +148,7 @@ export const alertKinds: readonly AlertKind[] = [
   "rescue-infeasible",
   "state-write-failed",
   "state-store-unavailable",
+  "state-file-unreadable",
 ]
 
 /** Consecutive heads whose discovery read failed (unreachable node) before a `discovery-stalled` alert. */
