@@ -389,6 +389,21 @@ function load(path: string): Loaded {
   return { state, discarded, replayed, ignored, gens, next: Math.max(from, (gens.at(-1) ?? -1) + 1), found, current, kept, unreadable: main.kind === "unreadable", from }
 }
 
+/**
+ * {@link load} for a reader beside a running keeper (`levpilot status`, a dry run, {@link KeeperStateStore.read}): the
+ * keeper may snapshot between the reader's read of the snapshot and its reads of the journal files, and delete journal
+ * files the reader's snapshot does not cover (review rr11zd D5). A writer deletes only journal files below the mark of
+ * `<path>.prev`, so the read is whole unless `.prev`'s mark is now above the mark the reader started from: then it is
+ * read again (up to 3 times; the last read is returned).
+ */
+function loadConsistent(path: string): Loaded {
+  for (let attempt = 1; ; attempt++) {
+    const loaded = load(path)
+    const prev = readSnapshot(previousPath(path))
+    if (attempt >= 3 || prev.kind !== "ok" || prev.from <= loaded.from) return loaded
+  }
+}
+
 /** fsyncs the file or directory `file` (opened with `flags`). */
 async function syncPath(file: string, flags: "r" | "r+"): Promise<void> {
   const handle = await open(file, flags)
@@ -418,7 +433,8 @@ async function syncPath(file: string, flags: "r" | "r+"): Promise<void> {
  *   (torn by a crash mid-write) is ignored. New lines then go to a new generation (never after a torn line). A missing
  *   snapshot (a kill between the two renames) or one that cannot be read (empty after a power loss, a hand edit,
  *   EACCES: named in {@link discarded} / {@link unreadable}, and a writer sets it aside as `<path>.unreadable.<ms>`) is
- *   replaced by `.prev` and the journal after it.
+ *   replaced by `.prev` and the journal after it. A read-only store (a reader beside the keeper) reads again when
+ *   `.prev` is newer than the snapshot it read (review rr11zd D5).
  *
  * - `<path>.lock`: one writer per state file (review rr11zc C4: two keepers on one file, e.g. two chains, each snapshot
  *   their own copy of every scope over the other's and delete the other's journal lines). A writing store takes it in
@@ -495,7 +511,7 @@ export class KeeperStateStore implements PendingStore {
     if (path) {
       // The lock first: the file is read only once no other writer can change it.
       if (!options.readOnly) this.takeLock(true)
-      const loaded = load(path)
+      const loaded = options.readOnly ? loadConsistent(path) : load(path)
       this.state = loaded.state
       discarded = loaded.discarded
       this.current = loaded.current
@@ -559,7 +575,7 @@ export class KeeperStateStore implements PendingStore {
    * @returns The state, or undefined when neither a snapshot nor a journal exists.
    */
   static read(path: string): KeeperState | undefined {
-    const loaded = load(path)
+    const loaded = loadConsistent(path)
     return loaded.found ? loaded.state : undefined
   }
 

@@ -20,8 +20,7 @@ import { INCLUSION_ENTRY_POINT, SAFE, STEP_RISK, USDC, senderHarness, stepHarnes
 // stateFile.ts snapshot + journal). The real KeeperStateStore on temporary directories; a full disk is injected by
 // wrapping node:fs writeSync (ENOSPC while `fsFault.full`), crash images are taken by wrapping node:fs/promises (a copy of
 // the state directory made right before each asynchronous step of a snapshot runs: what a kill at that point leaves).
-// FAILS TODAY tests are gated by RR11ZD_FAILING.
-const run = process.env.RR11ZD_FAILING ? test : test.skip
+// Every finding is fixed (branch zdfix): its test asserts the fixed behaviour and names what the old code measured ("was").
 
 const fsFault = vi.hoisted(() => ({ full: false, beforeAsync: undefined as undefined | ((op: string, arg: string) => void), syncs: [] as string[], staleReads: new Map<string, string[]>() }))
 vi.mock("node:fs", async (importOriginal) => {
@@ -316,7 +315,7 @@ describe("rr11zd D4 (fixed): a snapshot that exists but does not parse is named,
 })
 
 describe("rr11zd D5: a reader beside the running keeper (`levpilot status`) can read an old snapshot and the journals of a newer one", () => {
-  run("rr11zd D5 (FAILS TODAY; measured: status's load sees 'none in flight' while the keeper's record is nonce 6): the read interleaved with the keeper's snapshot (snapshot read before the rename, the directory listed after the covered journals' unlink) shows the operation in flight", async () => {
+  test("rr11zd D5 (was: status's load sees 'none in flight' while the keeper's record is nonce 6; fixed by keeping the journal files after `.prev`): the read interleaved with the keeper's snapshot (snapshot read before the rename, the directory listed after the covered journals' unlink) shows the operation in flight", async () => {
     const { path, store } = fresh()
     store.setPending(SAFE, record(5n))
     store.setPending(SAFE, undefined)
@@ -341,6 +340,28 @@ describe("rr11zd D5: a reader beside the running keeper (`levpilot status`) can 
     const shown = status.pendingFor({ chainId: SCOPE.chainId, entryPoint: SCOPE.entryPoint, module: SCOPE.module }, SAFE)
     console.log(`rr11zd D5: keeper's record nonce ${store.pending(SAFE)?.nonce}; status shows ${shown ? `nonce ${shown.nonce}` : "no operation in flight"}`)
     store.close()
+    expect(shown?.nonce).toBe("6")
+  })
+})
+
+describe("rr11zd D5 (fixed): a reader that read a snapshot two snapshots old reads again", () => {
+  test("the snapshot read is older than `.prev` (two keeper snapshots between the reader's snapshot read and its journal reads): the reader reads again and shows the keeper's record", async () => {
+    const { path, store } = fresh()
+    store.setPending(SAFE, record(5n))
+    await store.flush()
+    const old = readFileSync(path, "utf8")
+    // Nonce 6 after that snapshot, then two more snapshots: the journal holding nonce 6 is deleted by the second.
+    store.setPending(SAFE, record(6n))
+    await store.flush()
+    store.setPending(SAFES[0] as Address, record(7n))
+    await store.flush()
+    expect(readdirSync(dirname(path)).filter((f) => f.includes(".journal.")).sort()).toEqual(["keeper-state.json.journal.2"])
+    // The reader's first read of the snapshot answers the old one (read before the two snapshots landed).
+    fsFault.staleReads.set(path, [old])
+    const status = new KeeperStateStore(path, { readOnly: true })
+    fsFault.staleReads.clear()
+    store.close()
+    const shown = status.pendingFor({ chainId: SCOPE.chainId, entryPoint: SCOPE.entryPoint, module: SCOPE.module }, SAFE)
     expect(shown?.nonce).toBe("6")
   })
 })
