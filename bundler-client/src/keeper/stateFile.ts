@@ -707,8 +707,13 @@ export class KeeperStateStore implements PendingStore {
       await syncPath(tmp, "r+")
       // The snapshot there becomes `.prev` (a kill before the next rename leaves no `path`: the load reads `.prev`).
       if (this.current !== undefined) {
-        await rename(path, previousPath(path))
-        this.kept = this.current
+        try {
+          await rename(path, previousPath(path))
+          this.kept = this.current
+        } catch (error) {
+          // Gone (deleted by hand): nothing to keep; `.prev` stays what it was. Any other failure fails the snapshot.
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error
+        }
         this.current = undefined
       }
       await rename(tmp, path)

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs"
+import { cpSync, mkdtempSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -283,6 +283,18 @@ describe("rr11zd D4 (fixed): a snapshot that exists but does not parse is named,
     }
     store.close()
     expect(fsFault.syncs).toEqual([`writeFile ${path}.tmp`, `sync ${path}.tmp`, `rename ${path}`, `rename ${path}.tmp`, `sync ${dirname(path)}`, `unlink ${path}.journal.0`])
+  })
+
+  test("rr11zd D4: a snapshot deleted by hand while the keeper runs: the next snapshot is written all the same (no rename of a missing file)", async () => {
+    const { path, store } = fresh()
+    store.setPending(SAFE, record(5n))
+    await store.flush()
+    unlinkSync(path)
+    store.setPending(SAFE, record(6n))
+    await store.flush()
+    store.close()
+    expect(reopen(path).pending(SAFE)?.nonce).toBe("6")
+    expect(JSON.parse(readFileSync(path, "utf8")).scopes).toBeDefined()
   })
 
   test("rr11zd D4: the keeper alerts state-file-unreadable at start (the module's address, block 0)", async () => {
