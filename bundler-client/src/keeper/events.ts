@@ -91,9 +91,18 @@ export type KeeperEvent =
  * - `rescue-infeasible`: a sub-account is below its band and no plan can rescue it (`RescueInfeasibleError`: the
  *   binding reason, e.g. `policyCap` for an epoch cap spent, the solver's numbers, health and minHealth); nothing is sent
  *   for it. Once per run (again when the binding changes), with the `no-rescue` event (review rr11r R3: event only).
- * - `state-write-failed`: the state file could not be written (ENOSPC, EROFS, EACCES...): a Safe's alone table (the Safe
- *   goes on being managed), or the per-block snapshot (keeper-wide; `safe` is the module's address; once per run of
+ * - `state-write-failed`: the state file could not be written (ENOSPC, EROFS, EACCES...): a Safe's in-flight record or
+ *   alone table (the Safe goes on being managed; once per run of the Safe's failing writes, both records in one run:
+ *   `stateWriteFailed`), or the per-block snapshot (keeper-wide; `safe` is the module's address; once per run of
  *   failed snapshots; nothing is lost, the journal keeps every change: `StateSnapshots`).
+ * - `state-store-unavailable`: the store of the in-flight record could not be written for another reason than a full
+ *   local disk or a lost lease (`StoreUnavailableError`: the fleet's Redis unreachable, failing over, OOM / READONLY):
+ *   whether the worker still holds the Safe's lease is unknown, so nothing is sent; not the plan's failure (no
+ *   sub-account blamed, no backoff); tried again at the next block. Once per run per Safe (again after a write succeeds).
+ * - `state-file-unreadable` (at start; `safe` is the module's address, block 0): the state file's snapshot exists but
+ *   cannot be read (cut to nothing by a power loss, edited by hand, EACCES): the keeper read `<stateFile>.prev` and the
+ *   journal after it instead (nothing lost), or nothing when there is none (the message says which); the unreadable
+ *   file is kept aside as `<stateFile>.unreadable.<ms>` (review rr11zd D4).
  */
 export type AlertKind =
   | "bundler-unavailable"
@@ -115,6 +124,8 @@ export type AlertKind =
   | "reverted"
   | "rescue-infeasible"
   | "state-write-failed"
+  | "state-store-unavailable"
+  | "state-file-unreadable"
 
 export const alertKinds: readonly AlertKind[] = [
   "bundler-unavailable",
@@ -136,6 +147,8 @@ export const alertKinds: readonly AlertKind[] = [
   "reverted",
   "rescue-infeasible",
   "state-write-failed",
+  "state-store-unavailable",
+  "state-file-unreadable",
 ]
 
 /** Consecutive heads whose discovery read failed (unreachable node) before a `discovery-stalled` alert. */

@@ -112,6 +112,8 @@ export class Keeper {
     const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
     store.bind({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
     if (store.discarded) logger.warn({ stateFile: store.path }, store.discarded)
+    // A snapshot that exists but cannot be read is the operator's to know about (review rr11zd D4).
+    if (store.unreadable) events.alert(config.deployment.leverageModule, 0n, "state-file-unreadable", new Error(store.unreadable))
     if (store.lockNotice) logger.warn({ stateFile: store.path }, store.lockNotice)
     if (store.journal.ignored > 0) logger.warn({ stateFile: store.path, ignored: store.journal.ignored }, "state journal lines that do not parse (cut by a crash or a full disk) were ignored")
     const shared = { config, clients, store, metrics, logger, events, clock }

@@ -63,8 +63,19 @@ export type SafeRuntime = {
    * block so far (the run's end; review rr11zb B2), and whether it was alerted (`send-failed` once per run, review rr13s S3).
    */
   noTrigger?: { since: bigint; last: bigint; alerted: boolean } | undefined
-  /** The in-flight record's last write to the state file failed (`state-write-failed` alerted once per run; review rr11zb B1). */
-  pendingWriteFailing?: boolean | undefined
+  /**
+   * A write of the Safe's records to the state file failed (the in-flight record or the alone table: one run for both,
+   * `state-write-failed` alerted once per run; reviews rr11zb B1, rr11zd D2): the journal generation of the run's last
+   * failed write (`StateWriteError.generation`; Infinity when not known). Ended by a successful write of the record, or
+   * by a snapshot serialized after that failure (`StateWriteError.landed` above it, seen at the next failure; rr11zd D3).
+   */
+  stateWriteFailing?: number | undefined
+  /**
+   * The in-flight record's last write failed in a shared store (`StoreUnavailableError`: Redis unreachable):
+   * `state-store-unavailable` alerted once per run, ended by a successful write of the record (review rr11zd D1). Per
+   * process (not in the fleet's shared runtime: the outage is also what keeps it from being saved).
+   */
+  storeUnavailable?: boolean | undefined
   /** The last block at which the Safe's step ran (not backed off, not busy): see {@link noteStepRan}. */
   lastStepBlock?: bigint | undefined
   /**

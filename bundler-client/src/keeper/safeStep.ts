@@ -30,7 +30,7 @@ import { decodeShared, encodeShared } from "./fleet/store.js"
 import { noteStepRan, type RebalanceSender } from "./sender.js"
 import { sendNotingShortfall } from "./shortfall.js"
 import type { PendingOperation } from "./stateFile.js"
-import { type PendingStore, StoreFencedError, writePendingRecord } from "./store.js"
+import { type PendingStore, StateWriteError, StoreFencedError, StoreUnavailableError, stateWriteFailed, writePendingRecord } from "./store.js"
 import type { VolatilityFeed } from "./volatilityFeed.js"
 import { RescueInfeasibleError } from "./errors.js"
 import { type VenueName, venueOf } from "./venue.js"
@@ -483,6 +483,16 @@ export class SafeStep {
         this.deps.logger.warn({ safe, block: Number(block) }, error.shortMessage)
         return
       }
+      // The store could not write the in-flight record (the fleet's Redis unreachable): nothing was sent, and it is not
+      // the plan's failure (review rr11zd D1): no plan alert, no backoff (tried again at the next block), alerted
+      // `state-store-unavailable` once per run (a successful write of the record ends it: writePendingRecord).
+      const unavailable = findInCauseChain(error, StoreUnavailableError)
+      if (unavailable) {
+        this.deps.logger.warn({ safe, block: Number(block), err: unavailable.shortMessage }, "the store could not write the in-flight record; nothing sent, trying again at the next block")
+        if (!rt.storeUnavailable) this.deps.events.alert(safe, block, "state-store-unavailable", unavailable)
+        rt.storeUnavailable = true
+        return
+      }
       // The snapshot's block was lost to a reorg (a fleet step's pinned reads, review rr16c S1): not the plan's failure.
       const lost = findInCauseChain(error, BlockNotCanonicalError)
       if (lost) {
@@ -544,7 +554,9 @@ export class SafeStep {
 
   /**
    * Persists the Safe's alone table after each step (`PendingStore.setAloneFacts`, the state file; written only when it
-   * changed), never in a dry run (the production state file is not rewritten by a `--dry-run` keeper).
+   * changed), never in a dry run (the production state file is not rewritten by a `--dry-run` keeper). A failed write
+   * ({@link StateWriteError}) is alerted `state-write-failed` once per run of the Safe's failing writes
+   * ({@link stateWriteFailed}).
    */
   private persistAloneFacts(rt: SafeRuntime, block: bigint): void {
     if (this.deps.dryRun || this.deps.store.setAloneFacts === undefined) return
@@ -552,7 +564,9 @@ export class SafeStep {
     try {
       this.deps.store.setAloneFacts(rt.config.address, t === undefined || (t.facts.size === 0 && t.outage === undefined) ? undefined : encodeShared(t))
     } catch (error) {
-      // The table is a memory of refusals, not funds: the Safe goes on being managed; the operator is told.
+      // The table is a memory of refusals, not funds: the Safe goes on being managed; the operator is told once per run
+      // of failing writes of the Safe, the run shared with the in-flight record's (review rr11zd D2).
+      if (error instanceof StateWriteError) return stateWriteFailed(this.deps, rt, block, error, "the alone table")
       this.deps.events.alert(rt.config.address, block, "state-write-failed", error instanceof Error ? error : new Error(String(error)))
     }
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto"
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from "node:fs"
-import { mkdir, rename, unlink, writeFile } from "node:fs/promises"
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from "node:fs"
+import { mkdir, open, rename, unlink, writeFile } from "node:fs/promises"
 import { hostname } from "node:os"
 import { basename, dirname } from "node:path"
 import type { Address, Hex } from "viem"
@@ -68,6 +68,13 @@ export type SafeRecord = { pending: PendingOperation | undefined; aloneFacts?: u
  * none) for `setPending`, `aloneFacts` (null: none) for `setAloneFacts`.
  */
 type JournalLine = { scope: string; safe: string; pending?: PendingOperation | null; aloneFacts?: unknown }
+
+/**
+ * The previous snapshot of the state file `path`: `<path>.prev`, the snapshot `path` held before the last one was renamed
+ * in (review rr11zd D4). The journal files it does not cover are kept until the next snapshot lands, so when `path`
+ * cannot be read (cut by a power loss, edited by hand) the load falls back to it and loses nothing.
+ */
+export const previousPath = (path: string) => `${path}.prev`
 
 /** The journal file of generation `gen` next to the snapshot `path`: `<path>.journal.<gen>`. */
 export const journalPath = (path: string, gen: number) => `${path}.journal.${gen}`
@@ -249,28 +256,97 @@ function takeLock(path: string): { token: string; notice: string | undefined } {
 /** A record as written (an undefined alone table left out, so the record reads back equal). */
 const normalized = (record: SafeRecord): SafeRecord => (record.aloneFacts === undefined ? { pending: record.pending } : { pending: record.pending, aloneFacts: record.aloneFacts })
 
+/** A snapshot file as read: absent, unreadable (exists but cannot be read or parsed), of an old version, or its state and mark. */
+type SnapshotRead =
+  | { kind: "missing" }
+  | { kind: "unreadable"; reason: string }
+  | { kind: "old"; version: unknown }
+  | { kind: "ok"; state: KeeperState; from: number }
+
+/** Reads one snapshot file (`<path>` or `<path>.prev`). */
+function readSnapshot(file: string): SnapshotRead {
+  let text: string
+  try {
+    text = readFileSync(file, "utf8")
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { kind: "missing" }
+    return { kind: "unreadable", reason: error instanceof Error ? error.message : String(error) }
+  }
+  let parsed: { version?: unknown; scopes?: unknown; journal?: unknown }
+  try {
+    parsed = JSON.parse(text) as typeof parsed
+  } catch (error) {
+    return { kind: "unreadable", reason: text.length === 0 ? "the file is empty" : `it does not parse (${error instanceof Error ? error.message : String(error)})` }
+  }
+  if (parsed === null || typeof parsed !== "object") return { kind: "unreadable", reason: "it is not a JSON object" }
+  if (parsed.version !== 2 || typeof parsed.scopes !== "object" || parsed.scopes === null) return { kind: "old", version: parsed.version }
+  const from = typeof parsed.journal === "number" && Number.isSafeInteger(parsed.journal) && parsed.journal >= 0 ? parsed.journal : 0
+  return { kind: "ok", state: { version: 2, scopes: parsed.scopes as KeeperState["scopes"] }, from }
+}
+
 /**
- * Reads the snapshot `path` and replays the journal lines written after it (see {@link KeeperStateStore}).
- *
- * @returns The state (empty when nothing was written), why the snapshot was not used (an old version), the journal
- *   lines replayed and ignored (torn or malformed: a write cut by a crash or a full disk), the journal generations
- *   present and the generation new lines must go to (one past every existing file: never appended after a torn line).
+ * What {@link load} read: the state, why the snapshot was not used (`discarded`), the journal lines replayed and
+ * ignored, the journal generations present, the generation new lines go to, whether anything was found, and for the
+ * writer's next snapshot: the mark of a usable snapshot at `path` (`current`, undefined: none), the mark of the snapshot
+ * that will be `<path>.prev` once `path` is replaced (`kept`: `current`, else the existing `.prev`'s, else 0), and
+ * whether `path` exists but cannot be read (`unreadable`).
  */
-function load(path: string): { state: KeeperState; discarded: string | undefined; replayed: number; ignored: number; gens: number[]; next: number; found: boolean } {
+type Loaded = {
+  state: KeeperState
+  discarded: string | undefined
+  replayed: number
+  ignored: number
+  gens: number[]
+  next: number
+  found: boolean
+  current: number | undefined
+  kept: number
+  unreadable: boolean
+  /** The mark of the snapshot read (the first journal generation replayed). */
+  from: number
+}
+
+/**
+ * Reads the snapshot `path` and replays the journal lines written after it (see {@link KeeperStateStore}). A snapshot
+ * that is missing (a kill between its two renames) or exists but cannot be read (cut to nothing by a power loss, edited
+ * by hand, EACCES) is replaced by `<path>.prev` and the journals after it (review rr11zd D4); an unreadable one is said in
+ * `discarded` (with what was used instead). A missing `path` and `.prev` is a first start (silent).
+ *
+ * @returns See {@link Loaded}.
+ */
+function load(path: string): Loaded {
   let state: KeeperState = { version: 2, scopes: {} }
   let discarded: string | undefined
   let found = false
   let from = 0
-  try {
-    const parsed = JSON.parse(readFileSync(path, "utf8")) as { version?: unknown; scopes?: unknown; journal?: unknown }
+  let current: number | undefined
+  let kept = 0
+  const main = readSnapshot(path)
+  if (main.kind === "ok") {
     found = true
-    if (parsed.version === 2 && typeof parsed.scopes === "object" && parsed.scopes !== null) {
-      state = { version: 2, scopes: parsed.scopes as KeeperState["scopes"] }
-      if (typeof parsed.journal === "number" && Number.isSafeInteger(parsed.journal) && parsed.journal >= 0) from = parsed.journal
-    } else discarded = `state file version ${String(parsed.version)} is not bound to a chain, EntryPoint, module and keeper key; ignored`
-  } catch {
-    // A missing or unreadable snapshot means no operation was in flight that the chain cannot tell us about (the
-    // journal, when present, still has what was written since).
+    state = main.state
+    from = main.from
+    current = main.from
+    kept = main.from
+  } else if (main.kind === "old") {
+    found = true
+    discarded = `state file version ${String(main.version)} is not bound to a chain, EntryPoint, module and keeper key; ignored`
+  } else {
+    const prev = readSnapshot(previousPath(path))
+    if (prev.kind === "ok") {
+      found = true
+      state = prev.state
+      from = prev.from
+      kept = prev.from
+    }
+    if (main.kind === "unreadable") {
+      found = true
+      discarded =
+        `the state file's snapshot ${path} cannot be read (${main.reason}); ` +
+        (prev.kind === "ok"
+          ? `read the previous snapshot ${previousPath(path)} and the journal after it instead (nothing is lost)`
+          : `no previous snapshot to fall back on (${prev.kind === "missing" ? "none" : prev.kind === "unreadable" ? prev.reason : "an old version"}): only the journal files left are read (a record only the snapshot held is lost; the chain's nonce tells what was in flight)`)
+    }
   }
   let replayed = 0
   let ignored = 0
@@ -310,7 +386,32 @@ function load(path: string): { state: KeeperState; discarded: string | undefined
       replayed++
     }
   }
-  return { state, discarded, replayed, ignored, gens, next: Math.max(from, (gens.at(-1) ?? -1) + 1), found }
+  return { state, discarded, replayed, ignored, gens, next: Math.max(from, (gens.at(-1) ?? -1) + 1), found, current, kept, unreadable: main.kind === "unreadable", from }
+}
+
+/**
+ * {@link load} for a reader beside a running keeper (`levpilot status`, a dry run, {@link KeeperStateStore.read}): the
+ * keeper may snapshot between the reader's read of the snapshot and its reads of the journal files, and delete journal
+ * files the reader's snapshot does not cover (review rr11zd D5). A writer deletes only journal files below the mark of
+ * `<path>.prev`, so the read is whole unless `.prev`'s mark is now above the mark the reader started from: then it is
+ * read again (up to 3 times; the last read is returned).
+ */
+function loadConsistent(path: string): Loaded {
+  for (let attempt = 1; ; attempt++) {
+    const loaded = load(path)
+    const prev = readSnapshot(previousPath(path))
+    if (attempt >= 3 || prev.kind !== "ok" || prev.from <= loaded.from) return loaded
+  }
+}
+
+/** fsyncs the file or directory `file` (opened with `flags`). */
+async function syncPath(file: string, flags: "r" | "r+"): Promise<void> {
+  const handle = await open(file, flags)
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
 }
 
 /**
@@ -323,11 +424,17 @@ function load(path: string): { state: KeeperState; discarded: string | undefined
  *   killed right after (before any snapshot) still finds it at the next start. A failed write throws to the caller
  *   (the record is already updated in memory).
  * - `<path>`: the snapshot, the whole state (one compact JSON document, `journal`: the first generation it does not cover),
- *   written by {@link flush} asynchronously (to `<path>.tmp`, then renamed over `<path>`), once per block by the keeper:
- *   every change since the last snapshot coalesced in one write. New lines go to the next generation from the moment
- *   the snapshot is serialized; once it is renamed in, the journal files it covers are deleted.
+ *   written by {@link flush} asynchronously (to `<path>.tmp`, fsynced, then renamed over `<path>`, the directory fsynced),
+ *   once per block by the keeper: every change since the last snapshot coalesced in one write. New lines go to the next
+ *   generation from the moment the snapshot is serialized.
+ * - `<path>.prev`: the snapshot `<path>` held before the last one was renamed in (review rr11zd D4). Once a snapshot is
+ *   renamed in, the journal files `.prev` covers are deleted; those after it stay until the next snapshot lands.
  * - Load: the snapshot, then every journal line of a generation >= its `journal`, in order; a line that does not parse
- *   (torn by a crash mid-write) is ignored. New lines then go to a new generation (never after a torn line).
+ *   (torn by a crash mid-write) is ignored. New lines then go to a new generation (never after a torn line). A missing
+ *   snapshot (a kill between the two renames) or one that cannot be read (empty after a power loss, a hand edit,
+ *   EACCES: named in {@link discarded} / {@link unreadable}, and a writer sets it aside as `<path>.unreadable.<ms>`) is
+ *   replaced by `.prev` and the journal after it. A read-only store (a reader beside the keeper) reads again when
+ *   `.prev` is newer than the snapshot it read (review rr11zd D5).
  *
  * - `<path>.lock`: one writer per state file (review rr11zc C4: two keepers on one file, e.g. two chains, each snapshot
  *   their own copy of every scope over the other's and delete the other's journal lines). A writing store takes it in
@@ -340,8 +447,9 @@ function load(path: string): { state: KeeperState; discarded: string | undefined
  *   takes it (said in {@link lockNotice}; each write that cannot throws {@link StateWriteError}). After {@link close}
  *   nothing is written.
  *
- * Durable against a killed process (the kernel has every line once `writeSync` returns), not against a power loss (no
- * fsync), as before. Without `path` (tests, dry runs of the fleet) nothing is written; with `readOnly` (a classic
+ * Durable against a killed process (the kernel has every line once `writeSync` returns); against a power loss for the
+ * snapshot (one fsync of the file and one of the directory per snapshot), not for the journal lines written since it
+ * (not fsynced: the chain's nonce reconciles). Without `path` (tests, dry runs of the fleet) nothing is written; with `readOnly` (a classic
  * keeper's `--dry-run` on the production file: review rr11zc C3) the file is read at start and never written, every
  * change held in memory only, and no lock is taken or checked.
  */
@@ -350,6 +458,12 @@ export class KeeperStateStore implements PendingStore {
   private key: string | undefined
   /** Why the file's content was not used (unreadable, old version), for the keeper's start-up log. */
   readonly discarded: string | undefined
+  /**
+   * Set when the snapshot exists but could not be read (cut to nothing by a power loss, edited by hand, EACCES): the
+   * same text as {@link discarded} (what was read instead: `.prev` and the journal, or nothing). The keeper alerts
+   * `state-file-unreadable` at start (review rr11zd D4).
+   */
+  readonly unreadable: string | undefined
   /** Journal lines replayed at load, and ignored (torn or malformed) at load. */
   readonly journal: { replayed: number; ignored: number }
   /** Generation new journal lines go to, and its descriptor once opened. */
@@ -357,6 +471,18 @@ export class KeeperStateStore implements PendingStore {
   private fd: number | undefined
   /** Journal generations that may exist on disk (deleted once a snapshot covers them). */
   private readonly gens = new Set<number>()
+  /**
+   * The `journal` mark of the last snapshot this store renamed in (undefined: none yet): carried by a later
+   * {@link StateWriteError} (`landed`), so the Safe's alert run knows the disk caught up since its last failure.
+   */
+  private landed: number | undefined
+  /** The journal mark of the usable snapshot at `path` (undefined: none: it becomes `.prev` when the next one lands). */
+  private current: number | undefined
+  /**
+   * The journal mark of the snapshot that is `<path>.prev` once the next snapshot lands: journal files below it are
+   * deleted then, those at or above it kept (the fall-back's journal; review rr11zd D4).
+   */
+  private kept = 0
   /** Whether memory holds changes no snapshot has (the next {@link flush} writes one). */
   private dirty = false
   /** The snapshots queued or being written, one after another. */
@@ -380,13 +506,28 @@ export class KeeperStateStore implements PendingStore {
     this.state = { version: 2, scopes: {} }
     this.gen = 0
     let discarded: string | undefined
+    let unreadable = false
     let journal = { replayed: 0, ignored: 0 }
     if (path) {
       // The lock first: the file is read only once no other writer can change it.
       if (!options.readOnly) this.takeLock(true)
-      const loaded = load(path)
+      const loaded = options.readOnly ? loadConsistent(path) : load(path)
       this.state = loaded.state
       discarded = loaded.discarded
+      this.current = loaded.current
+      this.kept = loaded.kept
+      unreadable = loaded.unreadable
+      // A writer sets an unreadable snapshot aside (evidence for the operator), so that the next snapshot does not make
+      // it `.prev` nor overwrite it; a reader leaves the file as it is.
+      if (loaded.unreadable && !options.readOnly) {
+        const aside = `${path}.unreadable.${Date.now()}`
+        try {
+          renameSync(path, aside)
+          discarded = `${discarded as string}; the unreadable snapshot is kept as ${aside}`
+        } catch (error) {
+          discarded = `${discarded as string}; it could not be set aside (${error instanceof Error ? error.message : String(error)})`
+        }
+      }
       journal = { replayed: loaded.replayed, ignored: loaded.ignored }
       this.gen = loaded.next
       // Replayed lines are compacted by the first snapshot after a change (loading writes nothing: a dry run reads the
@@ -394,6 +535,7 @@ export class KeeperStateStore implements PendingStore {
       for (const g of loaded.gens) this.gens.add(g)
     }
     this.discarded = discarded
+    this.unreadable = unreadable ? discarded : undefined
     this.journal = journal
   }
 
@@ -433,7 +575,7 @@ export class KeeperStateStore implements PendingStore {
    * @returns The state, or undefined when neither a snapshot nor a journal exists.
    */
   static read(path: string): KeeperState | undefined {
-    const loaded = load(path)
+    const loaded = loadConsistent(path)
     return loaded.found ? loaded.state : undefined
   }
 
@@ -511,9 +653,10 @@ export class KeeperStateStore implements PendingStore {
       if (written !== bytes.length) throw Object.assign(new Error(`short write to the state journal (${written} of ${bytes.length} bytes)`), { code: "EIO" })
     } catch (error) {
       // A partial line may be on disk: the next line starts a new file (the partial one is ignored at load).
-      const failed = journalPath(path, this.gen)
+      const generation = this.gen
+      const failed = journalPath(path, generation)
       this.rotate()
-      throw new StateWriteError({ path: failed, cause: error instanceof Error ? error : new Error(String(error)) })
+      throw new StateWriteError({ path: failed, cause: error instanceof Error ? error : new Error(String(error)), generation, landed: this.landed })
     }
   }
 
@@ -532,8 +675,9 @@ export class KeeperStateStore implements PendingStore {
 
   /**
    * Writes a snapshot of the whole state when anything changed since the last one (all changes coalesced), without
-   * blocking on the disk: serialized now, written to `<path>.tmp` and renamed over `<path>` asynchronously; the journal
-   * files it covers are then deleted. Calls are queued (one snapshot at a time). The keeper calls it once per block.
+   * blocking on the disk: serialized now, written to `<path>.tmp` and fsynced, the snapshot at `<path>` renamed to
+   * `<path>.prev`, the tmp renamed over `<path>` and the directory fsynced, asynchronously; the journal files `.prev`
+   * covers are then deleted. Calls are queued (one snapshot at a time). The keeper calls it once per block.
    *
    * @returns When the snapshot is renamed in (at once when nothing changed or there is no `path`).
    * @throws The file system's error when the snapshot cannot be written or renamed; nothing is lost (the journal keeps
@@ -559,13 +703,31 @@ export class KeeperStateStore implements PendingStore {
     try {
       await mkdir(dirname(path), { recursive: true })
       await writeFile(tmp, text)
+      // Its data on disk before it is renamed in: a power loss after the rename never leaves an empty snapshot (rr11zd D4).
+      await syncPath(tmp, "r+")
+      // The snapshot there becomes `.prev` (a kill before the next rename leaves no `path`: the load reads `.prev`).
+      if (this.current !== undefined) {
+        try {
+          await rename(path, previousPath(path))
+          this.kept = this.current
+        } catch (error) {
+          // Gone (deleted by hand): nothing to keep; `.prev` stays what it was. Any other failure fails the snapshot.
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error
+        }
+        this.current = undefined
+      }
       await rename(tmp, path)
+      this.current = covered
+      // The renames on disk (where a directory can be synced): one fsync of the file and one of the directory per snapshot.
+      await syncPath(dirname(path), "r").catch(() => undefined)
     } catch (error) {
       this.dirty = true
       throw error
     }
+    this.landed = covered
+    // The journal files `.prev` covers; those after it stay until the next snapshot lands (`.prev`'s fall-back).
     for (const g of [...this.gens]) {
-      if (g >= covered) continue
+      if (g >= this.kept) continue
       this.gens.delete(g)
       // A file left behind (already gone, or not deletable) is skipped at load: the snapshot covers it.
       await unlink(journalPath(path, g)).catch(() => undefined)

@@ -113,7 +113,18 @@ describe("rr11zc: what held (single process)", () => {
     const third = reopen(path)
     expect(third.pending(SAFE)?.nonce).toBe("6")
     expect(third.pending(OTHER)?.nonce).toBe("7")
-    expect(readdirSync(dirname(path)).filter((n) => n.includes(".journal.")).sort()).toEqual(["keeper-state.json.journal.2"])
+    // The first snapshot deletes nothing (no `.prev` yet, review rr11zd D4: the covered files are the fall-back of an
+    // unreadable snapshot until the next one lands).
+    expect(readdirSync(dirname(path)).filter((n) => n.includes(".journal.")).sort()).toEqual(["keeper-state.json.journal.0", "keeper-state.json.journal.1", "keeper-state.json.journal.2"])
+    // The next snapshot: the first becomes `.prev`, the files it covers (0, 1) are deleted, those after it kept.
+    third.setPending(OTHER, record(8n))
+    await third.flush()
+    third.close()
+    expect(readdirSync(dirname(path)).filter((n) => n.includes(".journal.")).sort()).toEqual(["keeper-state.json.journal.2", "keeper-state.json.journal.3"])
+    expect(existsSync(`${path}.prev`)).toBe(true)
+    const fourth = reopen(path)
+    expect(fourth.pending(SAFE)?.nonce).toBe("6")
+    expect(fourth.pending(OTHER)?.nonce).toBe("8")
   })
 
   test("a torn line in the middle of a file (a kill mid-append, then a later line) is ignored alone: the lines after it apply", () => {

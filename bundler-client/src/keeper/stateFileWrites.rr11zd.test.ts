@@ -1,11 +1,14 @@
-import { cpSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs"
+import { cpSync, mkdtempSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Address, Hex } from "viem"
 import { describe, expect, test, vi } from "vitest"
+import { pino } from "pino"
 import { ValueLossExceededError } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { parseKeeperConfig } from "./config.js"
+import { Keeper } from "./keeper.js"
 import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
@@ -17,17 +20,22 @@ import { INCLUSION_ENTRY_POINT, SAFE, STEP_RISK, USDC, senderHarness, stepHarnes
 // stateFile.ts snapshot + journal). The real KeeperStateStore on temporary directories; a full disk is injected by
 // wrapping node:fs writeSync (ENOSPC while `fsFault.full`), crash images are taken by wrapping node:fs/promises (a copy of
 // the state directory made right before each asynchronous step of a snapshot runs: what a kill at that point leaves).
-// FAILS TODAY tests are gated by RR11ZD_FAILING.
-const run = process.env.RR11ZD_FAILING ? test : test.skip
+// Every finding is fixed (branch zdfix): its test asserts the fixed behaviour and names what the old code measured ("was").
 
-const fsFault = vi.hoisted(() => ({ full: false, beforeAsync: undefined as undefined | ((op: string, arg: string) => void) }))
+const fsFault = vi.hoisted(() => ({ full: false, beforeAsync: undefined as undefined | ((op: string, arg: string) => void), syncs: [] as string[], staleReads: new Map<string, string[]>() }))
 vi.mock("node:fs", async (importOriginal) => {
   const fs = await importOriginal<typeof import("node:fs")>()
   const writeSync = ((...args: Parameters<typeof fs.writeSync>) => {
     if (fsFault.full) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
     return (fs.writeSync as (...a: unknown[]) => number)(...args)
   }) as typeof fs.writeSync
-  return { ...fs, default: { ...fs, writeSync }, writeSync }
+  // A read of a path queued in `staleReads` answers the queued text once (what a reader saw before a keeper's snapshot).
+  const readFileSync = ((...args: Parameters<typeof fs.readFileSync>) => {
+    const queued = fsFault.staleReads.get(String(args[0]))
+    if (queued !== undefined && queued.length > 0) return queued.shift()
+    return (fs.readFileSync as (...a: unknown[]) => unknown)(...args)
+  }) as typeof fs.readFileSync
+  return { ...fs, default: { ...fs, writeSync, readFileSync }, writeSync, readFileSync }
 })
 vi.mock("node:fs/promises", async (importOriginal) => {
   const fsp = await importOriginal<typeof import("node:fs/promises")>()
@@ -41,7 +49,17 @@ vi.mock("node:fs/promises", async (importOriginal) => {
   const writeFile = hook("writeFile", fsp.writeFile)
   const rename = hook("rename", fsp.rename)
   const unlink = hook("unlink", fsp.unlink)
-  return { ...fsp, default: { ...fsp, writeFile, rename, unlink }, writeFile, rename, unlink }
+  // fsyncs are recorded (`sync <path>`), in order with the hooked steps (`<op> <path>` when `syncs` is being read).
+  const open = (async (...args: Parameters<typeof fsp.open>) => {
+    const handle = await fsp.open(...args)
+    const sync = handle.sync.bind(handle)
+    handle.sync = async () => {
+      fsFault.syncs.push(`sync ${String(args[0])}`)
+      return await sync()
+    }
+    return handle
+  }) as typeof fsp.open
+  return { ...fsp, default: { ...fsp, writeFile, rename, unlink, open }, writeFile, rename, unlink, open }
 })
 vi.mock("@levpilot/sdk/actions", async (importOriginal) => ({ ...(await importOriginal<typeof import("@levpilot/sdk/actions")>()), sendRebalance: vi.fn() }))
 const { sendRebalance } = await import("@levpilot/sdk/actions")
@@ -72,7 +90,17 @@ function fresh() {
   store.bind(SCOPE)
   return { path, store }
 }
+/**
+ * A reader of the state file as a restart would load it (since rr11zc C4's lock a second writer is refused while the
+ * first store holds `<path>.lock`: the restart images are read with a read-only store, which loads the same way).
+ */
 const reopen = (path: string) => {
+  const s = new KeeperStateStore(path, { readOnly: true })
+  s.bind(SCOPE)
+  return s
+}
+/** A writing store on `path` (the keeper's), once the previous writer closed it. */
+const reopenWriter = (path: string) => {
   const s = new KeeperStateStore(path)
   s.bind(SCOPE)
   return s
@@ -90,7 +118,7 @@ describe("rr11zd D2: the alone table's failed write is alerted at every block of
         if (plan.subAccounts.some((id) => id.toLowerCase() === X)) throw new ValueLossExceededError({ loss: 2_000n * WAD, moved: 50_000n * WAD, maxLossBps: 300n })
       },
     }
-    const store = reopen(path)
+    const store = reopenWriter(path)
     const { step, events } = stepHarness(undefined, { sender, store })
     const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
     try {
@@ -107,21 +135,23 @@ describe("rr11zd D2: the alone table's failed write is alerted at every block of
     return events.flatMap((e) => (e.type === "alert" && e.kind === "state-write-failed" ? [Number(e.block)] : []))
   }
 
-  run("rr11zd D2 (FAILS TODAY; measured: state-write-failed at 100, 103, 104, 106, 107, 109, 110, 112, 113, 115): a disk full over blocks 100-115 while X stays refused alone is one state-write-failed alert for the Safe, not one per block", async () => {
-    const { path } = fresh()
+  test("rr11zd D2 (was: state-write-failed at 100, 103, 104, 106, 107, 109, 110, 112, 113, 115): a disk full over blocks 100-115 while X stays refused alone is one state-write-failed alert for the Safe, not one per block", async () => {
+    const { path, store } = fresh()
+    store.close()
     const alerted = await keeperProcess(path, 100, 115, 100)
     console.log(`rr11zd D2: alone table state-write-failed at ${JSON.stringify(alerted)}`)
     expect(alerted).toEqual([100])
   })
 
   test("rr11zd D2 (held, reference): the same blocks on a writable disk: no state-write-failed", async () => {
-    const { path } = fresh()
+    const { path, store } = fresh()
+    store.close()
     expect(await keeperProcess(path, 100, 115, 1_000)).toEqual([])
   })
 })
 
 describe("rr11zd D3: the in-flight record's alert run is ended only by a record write, not by the snapshot that wrote the record", () => {
-  run("rr11zd D3 (FAILS TODAY; measured: state-write-failed at [100]): a run started by the tracker's failing clear at 100, the disk free at 101 (the snapshot writes the cleared record), full again at 5000: the intent write's failure at 5000 is alerted for the Safe", async () => {
+  test("rr11zd D3 (was: state-write-failed at [100]): a run started by the tracker's failing clear at 100, the disk free at 101 (the snapshot writes the cleared record), full again at 5000: the intent write's failure at 5000 is alerted for the Safe", async () => {
     const { path, store } = fresh()
     store.setPending(SAFE, record(5n))
     await store.flush()
@@ -150,25 +180,154 @@ describe("rr11zd D3: the in-flight record's alert run is ended only by a record 
   })
 })
 
-describe("rr11zd D4: a snapshot that exists but does not parse is dropped without a word, and its covered journals are gone", () => {
-  run("rr11zd D4 (FAILS TODAY; measured: discarded undefined, journal {replayed 0, ignored 0}, the record gone): a state file whose snapshot does not parse (a power loss after the rename: the row 139 no-fsync residual; a hand edit) is named at load", async () => {
+describe("rr11zd D3 (fixed): only a snapshot serialized after the run's last failure ends it", () => {
+  test("a snapshot serialized before the failed write (its tmp file being written when the line fails) lands after it: the run goes on, the next failure is not alerted again", async () => {
+    const { store } = fresh()
+    store.setPending(SAFE, record(5n))
+    const { rt, events, keeperEvents, logger } = senderHarness({ setPending: async (s, p) => store.setPending(s, p), nonces: [6n] })
+    // The snapshot is serialized (nonce 5), then, before its tmp file is written, the tracker's clear fails (block 100).
+    fsFault.beforeAsync = (op) => {
+      if (op !== "writeFile") return
+      fsFault.beforeAsync = undefined
+      fsFault.full = true
+      void writePendingRecord({ store, events: keeperEvents, logger }, rt, 100n, undefined)
+      fsFault.full = false
+    }
+    try {
+      await store.flush()
+    } finally {
+      fsFault.beforeAsync = undefined
+      fsFault.full = false
+    }
+    // That snapshot holds nonce 5, not the clear: the disk did not catch up; the next failure (101) is the same run.
+    fsFault.full = true
+    try {
+      await writePendingRecord({ store, events: keeperEvents, logger }, rt, 101n, undefined)
+    } finally {
+      fsFault.full = false
+    }
+    const alerted = () => events.flatMap((e) => (e.type === "alert" && e.kind === "state-write-failed" ? [Number(e.block)] : []))
+    expect(alerted()).toEqual([100])
+    // The next snapshot (serialized after both failures) holds the clear: the run ends, the failure at 103 is alerted.
+    await store.flush()
+    const path = store.path as string
+    expect(reopen(path).pending(SAFE)).toBeUndefined()
+    fsFault.full = true
+    try {
+      await writePendingRecord({ store, events: keeperEvents, logger }, rt, 103n, record(8n))
+    } finally {
+      fsFault.full = false
+    }
+    store.close()
+    expect(alerted()).toEqual([100, 103])
+  })
+})
+
+describe("rr11zd D4 (fixed): a snapshot that exists but does not parse is named, and read from `.prev` and the journal kept after it", () => {
+  test("rr11zd D4 (was: discarded undefined, journal {replayed 0, ignored 0}, the record gone): the only snapshot cut to 0 bytes (a power loss after the rename; a hand edit): named at load, its journal (kept until the next snapshot) gives every record back; a writer sets the file aside", async () => {
     const { path, store } = fresh()
     store.setPending(SAFE, record(5n))
     store.setAloneFacts(SAFE, { facts: [] })
     await store.flush()
     store.close()
-    // The snapshot cut to nothing (a power loss after the tmp's rename, its data never flushed), journal.0 already deleted.
+    // The snapshot cut to nothing (its data never flushed before a power loss, or edited by hand).
     writeFileSync(path, "")
     const back = reopen(path)
     console.log(`rr11zd D4: files ${JSON.stringify(readdirSync(dirname(path)).sort())}, discarded ${JSON.stringify(back.discarded)}, journal ${JSON.stringify(back.journal)}, record ${JSON.stringify(back.pending(SAFE) ?? null)}`)
-    expect(back.pending(SAFE)).toBeUndefined()
-    // What the keeper logs at start (keeper.ts: `store.discarded` is a warn line): today nothing.
-    expect(back.discarded).toMatch(/keeper-state\.json/)
+    expect(back.discarded).toBe(`the state file's snapshot ${path} cannot be read (the file is empty); no previous snapshot to fall back on (none): only the journal files left are read (a record only the snapshot held is lost; the chain's nonce tells what was in flight)`)
+    expect(back.unreadable).toBe(back.discarded)
+    // ... but the journal it covers is still there (deleted only once a later snapshot lands): nothing is lost.
+    expect(back.pending(SAFE)?.nonce).toBe("5")
+    expect(back.aloneFacts(SAFE)).toEqual({ facts: [] })
+    expect(back.journal).toEqual({ replayed: 2, ignored: 0 })
+    // The keeper (a writer) sets the unreadable file aside, then snapshots the state it read.
+    const keeper = reopenWriter(path)
+    const aside = readdirSync(dirname(path)).filter((f) => f.startsWith("keeper-state.json.unreadable."))
+    expect(aside).toHaveLength(1)
+    expect(keeper.discarded).toBe(`${back.discarded}; the unreadable snapshot is kept as ${join(dirname(path), aside[0] as string)}`)
+    expect(readFileSync(join(dirname(path), aside[0] as string), "utf8")).toBe("")
+    keeper.setPending(SAFE, record(6n))
+    await keeper.flush()
+    keeper.close()
+    const after = reopen(path)
+    expect(after.discarded).toBeUndefined()
+    expect(after.pending(SAFE)?.nonce).toBe("6")
+  })
+
+  test("rr11zd D4b (was: the record gone): the second snapshot cut to 0 bytes: read from `.prev` and the journal after it, every record back, named", async () => {
+    const { path, store } = fresh()
+    store.setPending(SAFE, record(5n))
+    await store.flush()
+    store.setPending(SAFE, record(6n))
+    store.setPending(SAFES[0] as Address, record(7n))
+    await store.flush()
+    store.close()
+    writeFileSync(path, "")
+    const back = reopen(path)
+    expect(back.discarded).toBe(`the state file's snapshot ${path} cannot be read (the file is empty); read the previous snapshot ${path}.prev and the journal after it instead (nothing is lost)`)
+    expect(back.pending(SAFE)?.nonce).toBe("6")
+    expect(back.pending(SAFES[0] as Address)?.nonce).toBe("7")
+  })
+
+  test("rr11zd D4: the snapshot's tmp file is fsynced before it is renamed in, the directory after; one fsync of each per snapshot, none per journal line", async () => {
+    const { path, store } = fresh()
+    store.setPending(SAFE, record(5n))
+    await store.flush()
+    fsFault.syncs.length = 0
+    fsFault.beforeAsync = (op, arg) => void fsFault.syncs.push(`${op} ${arg}`)
+    try {
+      for (let i = 0; i < 5; i++) store.setPending(SAFE, record(10n + BigInt(i)))
+      await store.flush()
+    } finally {
+      fsFault.beforeAsync = undefined
+    }
+    store.close()
+    expect(fsFault.syncs).toEqual([`writeFile ${path}.tmp`, `sync ${path}.tmp`, `rename ${path}`, `rename ${path}.tmp`, `sync ${dirname(path)}`, `unlink ${path}.journal.0`])
+  })
+
+  test("rr11zd D4: a snapshot deleted by hand while the keeper runs: the next snapshot is written all the same (no rename of a missing file)", async () => {
+    const { path, store } = fresh()
+    store.setPending(SAFE, record(5n))
+    await store.flush()
+    unlinkSync(path)
+    store.setPending(SAFE, record(6n))
+    await store.flush()
+    store.close()
+    expect(reopen(path).pending(SAFE)?.nonce).toBe("6")
+    expect(JSON.parse(readFileSync(path, "utf8")).scopes).toBeDefined()
+  })
+
+  test("rr11zd D4: the keeper alerts state-file-unreadable at start (the module's address, block 0)", async () => {
+    const { path, store } = fresh()
+    store.setPending(SAFE, record(5n))
+    await store.flush()
+    store.close()
+    writeFileSync(path, "{\"version\":2,\"jour")
+    const config = parseKeeperConfig({
+      rpcUrl: "http://127.0.0.1:9",
+      bundlerUrl: "http://127.0.0.1:9",
+      keeperPrivateKey: `0x${"11".repeat(32)}`,
+      deployment: { leverageModule: SCOPE.module, morphoBlueAdapter: "0x00000000000000000000000000000000000000a2" },
+      safes: [SAFE],
+      stateFile: path,
+      logLevel: "silent",
+    })
+    const alerts: string[] = []
+    const keeper = new Keeper(config, { logger: pino({ level: "silent" }), clients: { publicClient: { chain: { id: SCOPE.chainId } } } as never, onEvent: (e) => void (e.type === "alert" && alerts.push(`${e.safe} ${e.block} ${e.kind} ${e.message}`)) })
+    try {
+      await keeper.init()
+    } finally {
+      await keeper.stop()
+    }
+    expect(alerts).toHaveLength(1)
+    console.log(`rr11zd D4 start alert: ${alerts[0]}`)
+    expect(alerts[0]?.toLowerCase().startsWith(`${SCOPE.module} 0 state-file-unreadable the state file's snapshot ${path} cannot be read (it does not parse`.toLowerCase())).toBe(true)
+    expect(alerts[0]).toContain("no previous snapshot to fall back on (none)")
   })
 })
 
 describe("rr11zd D5: a reader beside the running keeper (`levpilot status`) can read an old snapshot and the journals of a newer one", () => {
-  run("rr11zd D5 (FAILS TODAY; measured: status's load sees 'none in flight' while the keeper's record is nonce 6): the read interleaved with the keeper's snapshot (snapshot read before the rename, the directory listed after the covered journals' unlink) shows the operation in flight", async () => {
+  test("rr11zd D5 (was: status's load sees 'none in flight' while the keeper's record is nonce 6; fixed by keeping the journal files after `.prev`): the read interleaved with the keeper's snapshot (snapshot read before the rename, the directory listed after the covered journals' unlink) shows the operation in flight", async () => {
     const { path, store } = fresh()
     store.setPending(SAFE, record(5n))
     store.setPending(SAFE, undefined)
@@ -193,6 +352,28 @@ describe("rr11zd D5: a reader beside the running keeper (`levpilot status`) can 
     const shown = status.pendingFor({ chainId: SCOPE.chainId, entryPoint: SCOPE.entryPoint, module: SCOPE.module }, SAFE)
     console.log(`rr11zd D5: keeper's record nonce ${store.pending(SAFE)?.nonce}; status shows ${shown ? `nonce ${shown.nonce}` : "no operation in flight"}`)
     store.close()
+    expect(shown?.nonce).toBe("6")
+  })
+})
+
+describe("rr11zd D5 (fixed): a reader that read a snapshot two snapshots old reads again", () => {
+  test("the snapshot read is older than `.prev` (two keeper snapshots between the reader's snapshot read and its journal reads): the reader reads again and shows the keeper's record", async () => {
+    const { path, store } = fresh()
+    store.setPending(SAFE, record(5n))
+    await store.flush()
+    const old = readFileSync(path, "utf8")
+    // Nonce 6 after that snapshot, then two more snapshots: the journal holding nonce 6 is deleted by the second.
+    store.setPending(SAFE, record(6n))
+    await store.flush()
+    store.setPending(SAFES[0] as Address, record(7n))
+    await store.flush()
+    expect(readdirSync(dirname(path)).filter((f) => f.includes(".journal.")).sort()).toEqual(["keeper-state.json.journal.2"])
+    // The reader's first read of the snapshot answers the old one (read before the two snapshots landed).
+    fsFault.staleReads.set(path, [old])
+    const status = new KeeperStateStore(path, { readOnly: true })
+    fsFault.staleReads.clear()
+    store.close()
+    const shown = status.pendingFor({ chainId: SCOPE.chainId, entryPoint: SCOPE.entryPoint, module: SCOPE.module }, SAFE)
     expect(shown?.nonce).toBe("6")
   })
 })
@@ -233,7 +414,10 @@ describe("rr11zd: what held (journal + snapshot)", () => {
     cpSync(dirname(path), end, { recursive: true })
     images.push({ at: "end", dir: end, expected: memory() })
     console.log(`rr11zd held: crash images at ${JSON.stringify(images.map((i) => i.at))}; files at the end ${JSON.stringify(readdirSync(dirname(path)).sort())}`)
-    expect(images.map((i) => i.at.split(" ")[0])).toEqual(["writeFile", "rename", "unlink", "unlink", "end"])
+    // Since rr11zd D4: the tmp written (and fsynced), the old snapshot renamed to `.prev`, the tmp renamed in, then only
+    // the journal files `.prev` covers (generation 0) deleted. The image before the second rename has no snapshot at
+    // `path`: read from `.prev` and the journal after it.
+    expect(images.map((i) => i.at)).toEqual(["writeFile keeper-state.json.tmp", "rename keeper-state.json", "rename keeper-state.json.tmp", "unlink keeper-state.json.journal.0", "end"])
     for (const image of images) {
       const back = reopen(join(image.dir, "keeper-state.json"))
       expect(JSON.stringify(SAFES.map((s) => back.pending(s) ?? null)), image.at).toBe(image.expected)
@@ -274,7 +458,7 @@ describe("rr11zd: what held (write paths)", () => {
     expect(readFileSync(join(root, "fleet", "store.ts"), "utf8").match(/this\.file\.setPending\(/g)?.length).toBe(1)
   })
 
-  test("a full disk over 200 record writes: each failed append starts a new journal generation (the first failure in the open file, then 199 new empty files here, where open still succeeds), all deleted by the first snapshot that lands; a restart before it reads them all and loses nothing written before", async () => {
+  test("a full disk over 200 record writes: each failed append starts a new journal generation (the first failure in the open file, then 199 new empty files here, where open still succeeds), all deleted once a snapshot covering them is `.prev` (the second that lands, since rr11zd D4); a restart before it reads them all and loses nothing written before", async () => {
     const { path, store } = fresh()
     store.setPending(SAFE, record(5n))
     fsFault.full = true
@@ -285,10 +469,17 @@ describe("rr11zd: what held (write paths)", () => {
     expect(back.pending(SAFE)?.nonce).toBe("5")
     back.close()
     await store.flush()
-    const after = readdirSync(dirname(path)).sort()
-    console.log(`rr11zd held: journal files after 200 failed appends ${during}; after the snapshot ${JSON.stringify(after)}`)
+    // The writer's lock (rr11zc C4) stays while the store is open.
+    const files = () => readdirSync(dirname(path)).filter((f) => !f.endsWith(".lock")).sort()
+    // The first snapshot deletes none (the fall-back of an unreadable snapshot until the next one lands, rr11zd D4).
+    expect(files().length).toBe(201)
+    // The second (a change after the first): the first becomes `.prev`, the 200 files it covers are deleted.
+    store.setPending(SAFE, record(5n, 91n))
+    await store.flush()
+    const after = files()
+    console.log(`rr11zd held: journal files after 200 failed appends ${during}; after two snapshots ${JSON.stringify(after)}`)
     expect(during).toBe(200)
-    expect(after).toEqual(["keeper-state.json"])
+    expect(after).toEqual(["keeper-state.json", "keeper-state.json.journal.201", "keeper-state.json.prev"])
     expect(reopen(path).pending(SAFES[1] as Address)?.nonce).toBe(String(10 + 199 - ((199 - 1) % 3)))
     store.close()
   })

@@ -46,12 +46,45 @@ export type StateWriteErrorType = StateWriteError & { name: "StateWriteError" }
  * that cannot check the lease (Redis unreachable) throws its own error, and the send stops (review rr11zc C2).
  */
 export class StateWriteError extends BaseError {
-  constructor({ path, cause }: { path: string; cause: Error }) {
+  /** The journal generation the failed line was for (the state file's; undefined: not known). */
+  generation: number | undefined
+  /**
+   * The `journal` mark of the last snapshot this store renamed in before the failure (the first generation it does not
+   * cover; undefined: none yet in this process). A snapshot whose mark is above a failed line's generation was
+   * serialized after that failure: it holds what memory held then, so the disk caught up (review rr11zd D3).
+   */
+  landed: number | undefined
+  constructor({ path, cause, generation, landed }: { path: string; cause: Error; generation?: number | undefined; landed?: number | undefined }) {
     super(`The keeper's state file could not be written (${path}); the change is held in memory.`, {
       cause,
       metaMessages: ["This could arise when:", "- the disk is full (a crash's logs);", "- the file system is read-only, or the keeper lost permission to the directory."],
       name: "StateWriteError",
     })
+    this.generation = generation
+    this.landed = landed
+  }
+}
+
+export type StoreUnavailableErrorType = StoreUnavailableError & { name: "StoreUnavailableError" }
+/**
+ * The store of the in-flight record could not be written for a reason that is neither a refused lease
+ * ({@link StoreFencedError}) nor a local disk's ({@link StateWriteError}): a shared store that could not run the write
+ * (the fleet's Redis unreachable, restarting, failing over or answering an error: ioredis' "Connection is closed.",
+ * `MaxRetriesPerRequestError`, a `ReplyError` OOM / READONLY). Whether this worker still holds the Safe's lease is
+ * unknown, so nothing is sent (review rr11zc C2); and it is not the plan's failure (review rr11zd D1): no sub-account is
+ * blamed, the plan is not split, the Safe is not backed off. `SafeStep` alerts `state-store-unavailable` once per run
+ * of such failures (again after a write of the record succeeds) and tries again at the next block. `cause`: the
+ * store's own error.
+ */
+export class StoreUnavailableError extends BaseError {
+  safe: Address
+  constructor({ safe, cause }: { safe: Address; cause: Error }) {
+    super(`The keeper's store could not write the in-flight record of Safe ${safe} (${cause.message.split("\n")[0] ?? ""}); nothing was sent, and the Safe is tried again at the next block.`, {
+      cause,
+      metaMessages: ["This could arise when:", "- the fleet's Redis is unreachable, restarting or failing over;", "- Redis answers an error (OOM, READONLY replica)."],
+      name: "StoreUnavailableError",
+    })
+    this.safe = safe
   }
 }
 
@@ -62,10 +95,13 @@ export class StateWriteError extends BaseError {
  * store holds it in memory before writing, and the EntryPoint nonce keeps one operation per nonce. So a local write that
  * fails ({@link StateWriteError}: a disk filled by a crash's logs) never stops the send, the tracking or the step: it is
  * alerted `state-write-failed` once per run of failing writes (again after a write succeeds) and the caller goes on
- * (reviews rr11zb B1, rr11zc C1). Any other failure is rethrown: a fenced write ({@link StoreFencedError}: the fleet
- * lease lost) and a shared store's lease check that could not run (Redis unreachable: rr11zc C2) stop the caller.
+ * (reviews rr11zb B1, rr11zc C1). Any other failure stops the caller: a fenced write ({@link StoreFencedError}: the
+ * fleet lease lost) is rethrown as it is; any other store failure (a shared store's lease check that could not run:
+ * Redis unreachable, rr11zc C2) is thrown as {@link StoreUnavailableError} (the step's "not the plan's failure": review
+ * rr11zd D1). A successful write ends both runs (`SafeRuntime.stateWriteFailing`, `storeUnavailable`).
  *
- * @throws Every error of `store.setPending` but {@link StateWriteError}.
+ * @throws {StoreFencedError} When the shared store refused the write (this worker lost the Safe's lease).
+ * @throws {StoreUnavailableError} When the store failed otherwise (cause: its error).
  */
 export async function writePendingRecord(
   deps: { store: PendingStore; events: KeeperEvents; logger: Logger },
@@ -76,12 +112,31 @@ export async function writePendingRecord(
   const safe = rt.config.address
   try {
     await deps.store.setPending(safe, record)
-    rt.pendingWriteFailing = undefined
+    rt.stateWriteFailing = undefined
+    rt.storeUnavailable = undefined
   } catch (error) {
-    if (!(error instanceof StateWriteError)) throw error
-    deps.logger.warn({ safe, block: Number(block), err: shortMessage(error) }, "the in-flight record could not be written to the state file; going on from memory")
-    if (rt.pendingWriteFailing) return
-    rt.pendingWriteFailing = true
-    deps.events.alert(safe, block, "state-write-failed", error)
+    if (error instanceof StoreFencedError || error instanceof StoreUnavailableError) throw error
+    if (!(error instanceof StateWriteError)) throw new StoreUnavailableError({ safe, cause: error instanceof Error ? error : new Error(String(error)) })
+    stateWriteFailed(deps, rt, block, error, "the in-flight record")
   }
+}
+
+/**
+ * Reports a failed write of one of the Safe's records to the state file ({@link StateWriteError}: the in-flight record
+ * by {@link writePendingRecord}, the alone table by `SafeStep`): a warn line each time, and `state-write-failed` once per
+ * run of failing writes of the Safe, one run for both records (review rr11zd D2: the alone table's failure was alerted
+ * at each change of the table). The run (`SafeRuntime.stateWriteFailing`: the journal generation of its last failed
+ * write) is ended by a successful write of the in-flight record, and by a snapshot renamed in after the run's last
+ * failure (`StateWriteError.landed` above that generation: the snapshot held memory, so the disk caught up with every
+ * record of every Safe; review rr11zd D3): the next failure starts a new run and is alerted.
+ */
+export function stateWriteFailed(deps: { events: KeeperEvents; logger: Logger }, rt: SafeRuntime, block: bigint, error: StateWriteError, what: "the in-flight record" | "the alone table"): void {
+  const safe = rt.config.address
+  deps.logger.warn({ safe, block: Number(block), err: shortMessage(error) }, `${what} could not be written to the state file; going on from memory`)
+  const generation = error.generation ?? Number.POSITIVE_INFINITY
+  const before = rt.stateWriteFailing
+  const ended = before !== undefined && error.landed !== undefined && error.landed > before
+  rt.stateWriteFailing = before === undefined || ended ? generation : Math.max(before, generation)
+  if (before !== undefined && !ended) return
+  deps.events.alert(safe, block, "state-write-failed", error)
 }

@@ -130,6 +130,9 @@ export class FleetKeeper {
     const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
     store.bind?.({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
     if (this.file?.lockNotice) logger.warn({ stateFile: this.file.path }, this.file.lockNotice)
+    if (this.file?.discarded) logger.warn({ stateFile: this.file.path }, this.file.discarded)
+    // A snapshot that exists but cannot be read is the operator's to know about (review rr11zd D4).
+    if (this.file?.unreadable) events.alert(config.deployment.leverageModule, 0n, "state-file-unreadable", new Error(this.file.unreadable))
     const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics, events })
     const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false, head: async () => this.latestHead })
     const head = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })

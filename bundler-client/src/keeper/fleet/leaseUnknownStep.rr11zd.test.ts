@@ -20,8 +20,9 @@ import { RedisFleetStore } from "./redisStore.js"
 // block, backoff; at the second block the "unnamed failure" isolation (one plan per sub-account: 3 lease-checked
 // attempts); Redis back in the middle of that isolation: a1 sent ALONE and b1 (below its band) left behind with a
 // `nothing-to-send` alert saying "the chain's simulation refuses plan-wide every plan listing it".
-// FAILS TODAY tests are gated by RR11ZD_FAILING.
-const run = process.env.RR11ZD_FAILING ? test : test.skip
+// Fixed: writePendingRecord throws any store failure other than a full disk or a refused lease as StoreUnavailableError
+// (store.ts), which `notThePlansFailure` answers "store" (no isolation, no blame) and SafeStep.run alerts
+// `state-store-unavailable` once per run (ended by a successful write), with no backoff: tried again at the next block.
 
 vi.mock("@levpilot/sdk/actions", async (importOriginal) => ({
   ...(await importOriginal<typeof import("@levpilot/sdk/actions")>()),
@@ -78,7 +79,7 @@ test("rr11zd D1 (held, reference): the lease check answers 'not yours' (StoreFen
   expect(r.alerts).toEqual([])
 })
 
-run("rr11zd D1 (FAILS TODAY): the lease check cannot run (Redis connection closed) in a step: nothing sent, the plan tried once, no sub-account blamed or left out", async () => {
+test("rr11zd D1 (was: send-failed 'The plan of sub-accounts a1, b1 failed: Connection is closed.', backoff): the lease check cannot run (Redis connection closed) in a step: nothing sent, the plan tried once, no sub-account blamed or left out", async () => {
   const r = await fleetStep(async () => {
     throw new Error("Connection is closed.")
   })
@@ -87,10 +88,14 @@ run("rr11zd D1 (FAILS TODAY): the lease check cannot run (Redis connection close
   // A store outage is nobody's plan: no narrowing (one plan per sub-account), no sub-account learned refused.
   expect(r.plans).toEqual(["100 a1,b1"])
   expect(r.refused).toEqual([])
-  expect(r.alerts.filter((a) => a.endsWith("send-failed"))).toEqual([])
+  // Its own alert, naming the store's error; no plan alert, no backoff (tried again at the next block).
+  expect(r.alerts).toEqual(["100 state-store-unavailable"])
+  expect(r.messages[0]).toMatch(/could not write the in-flight record of Safe .*Connection is closed\./)
+  expect(r.rt.backoffUntil).toBe(0)
+  expect(r.rt.storeUnavailable).toBe(true)
 })
 
-run("rr11zd D1b (FAILS TODAY): Redis unreachable for two blocks (100, 101): the repeated 'unnamed' failure is not isolated among the plan's sub-accounts, none blamed", async () => {
+test("rr11zd D1b (was: plans 100 a1,b1 / 101 a1,b1 / 101 a1 / 101 b1, send-failed at 100 and 101): Redis unreachable for two blocks (100, 101): the repeated 'unnamed' failure is not isolated among the plan's sub-accounts, none blamed", async () => {
   const r = await fleetStep(async () => {
     throw new Error("Connection is closed.")
   }, [100n, 101n])
@@ -98,19 +103,26 @@ run("rr11zd D1b (FAILS TODAY): Redis unreachable for two blocks (100, 101): the 
   expect(r.sends).toBe(0)
   expect(r.plans).toEqual(["100 a1,b1", "101 a1,b1"])
   expect(r.refused).toEqual([])
+  // Once per run of the outage.
+  expect(r.alerts).toEqual(["100 state-store-unavailable"])
 })
 
-run("rr11zd D1c (FAILS TODAY; measured: a1 sent alone at 101, b1 alerted nothing-to-send 'the chain's simulation refuses plan-wide every plan listing it'): Redis back in the middle of block 101's isolation: no sub-account is split off or alerted for the store's outage", async () => {
+test("rr11zd D1c (was: a1 sent alone at 101, b1 alerted nothing-to-send 'the chain's simulation refuses plan-wide every plan listing it'): Redis back after blocks 100-101: the whole plan is sent at 102, no sub-account split off or alerted for the store's outage, and the alert run is ended", async () => {
   let calls = 0
   const r = await fleetStep(async () => {
     calls++
     // Block 100: the intent's check and the sender's clear (2 scripts); block 101: the same for the full plan; then back.
     if (calls <= 4) throw new Error("Connection is closed.")
     return 1
-  }, [100n, 101n])
+  }, [100n, 101n, 102n])
   console.log(`rr11zd D1c flapping: plans ${JSON.stringify(r.plans)} sends ${r.sends} alerts ${JSON.stringify(r.alerts)} refused ${JSON.stringify(r.refused)} messages ${JSON.stringify(r.messages)}`)
   expect(r.refused).toEqual([])
   expect(r.alerts.filter((a) => a.endsWith("nothing-to-send"))).toEqual([])
   // No plan leaving b1 (below its band) behind for a failure that was Redis's, not its plan's.
   expect(r.plans.filter((p) => !p.includes("b1"))).toEqual([])
+  expect(r.plans).toEqual(["100 a1,b1", "101 a1,b1", "102 a1,b1"])
+  expect(r.sends).toBe(1)
+  expect(r.alerts).toEqual(["100 state-store-unavailable"])
+  // The intent's write succeeded at 102: the run ended (the next outage is alerted again).
+  expect(r.rt.storeUnavailable).toBeUndefined()
 })
