@@ -72,10 +72,12 @@ export type SafeRuntime = {
   stateWriteFailing?: number | undefined
   /**
    * The in-flight record's last write failed in a shared store (`StoreUnavailableError`: Redis unreachable):
-   * `state-store-unavailable` alerted once per run, ended by a successful write of the record (review rr11zd D1). Per
-   * process (not in the fleet's shared runtime: the outage is also what keeps it from being saved).
+   * `state-store-unavailable` alerted once per run (review rr11zd D1); `last` is the run's last failing block. Ended by a
+   * successful write of the record, or by a step that ran after `last` without the failure ({@link noteStepRan}: the
+   * Safe back in band writes nothing; review rr11ze E6). Per process (not in the fleet's shared runtime: the outage is
+   * also what keeps it from being saved).
    */
-  storeUnavailable?: boolean | undefined
+  storeUnavailable?: { last: bigint } | undefined
   /** The last block at which the Safe's step ran (not backed off, not busy): see {@link noteStepRan}. */
   lastStepBlock?: bigint | undefined
   /**

@@ -485,12 +485,13 @@ export class SafeStep {
       }
       // The store could not write the in-flight record (the fleet's Redis unreachable): nothing was sent, and it is not
       // the plan's failure (review rr11zd D1): no plan alert, no backoff (tried again at the next block), alerted
-      // `state-store-unavailable` once per run (a successful write of the record ends it: writePendingRecord).
+      // `state-store-unavailable` once per run (a successful write of the record ends it, writePendingRecord, and a later step
+      // without the failure, noteStepRan).
       const unavailable = findInCauseChain(error, StoreUnavailableError)
       if (unavailable) {
         this.deps.logger.warn({ safe, block: Number(block), err: unavailable.shortMessage }, "the store could not write the in-flight record; nothing sent, trying again at the next block")
-        if (!rt.storeUnavailable) this.deps.events.alert(safe, block, "state-store-unavailable", unavailable)
-        rt.storeUnavailable = true
+        if (rt.storeUnavailable === undefined) this.deps.events.alert(safe, block, "state-store-unavailable", unavailable)
+        rt.storeUnavailable = { last: block }
         return
       }
       // The snapshot's block was lost to a reorg (a fleet step's pinned reads, review rr16c S1): not the plan's failure.

@@ -529,5 +529,7 @@ function endNoTriggerRun(rt: SafeRuntime): void {
  */
 export function noteStepRan(rt: SafeRuntime, block: bigint): void {
   if (rt.noTrigger !== undefined && rt.lastStepBlock !== undefined && rt.lastStepBlock > rt.noTrigger.last) endNoTriggerRun(rt)
+  // Likewise the store-unavailable run (review rr11ze E6): a step that ran after its last failure without one ended it.
+  if (rt.storeUnavailable !== undefined && rt.lastStepBlock !== undefined && rt.lastStepBlock > rt.storeUnavailable.last) rt.storeUnavailable = undefined
   rt.lastStepBlock = block
 }

@@ -146,7 +146,7 @@ let exitHook = false
  * believed stale).
  */
 function releaseLock(lock: string, token: string): void {
-  heldLocks.delete(lock)
+  if (heldLocks.get(lock) === token) heldLocks.delete(lock)
   try {
     const held = JSON.parse(readFileSync(lock, "utf8")) as Partial<StateFileLock>
     if (held.token === token) unlinkSync(lock)
@@ -176,6 +176,38 @@ function alive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code !== "ESRCH"
   }
+}
+
+/**
+ * Whether process `pid` of this host started after `since` (ISO 8601): then it cannot have written a lock taken at
+ * `since`, and the pid was reused (a reboot, a container restart; review rr11ze E1b). Linux: the process's start
+ * (`/proc/<pid>/stat` field 22, clock ticks since boot at USER_HZ 100, the kernel's fixed user-space tick) plus the
+ * boot time (`/proc/stat` btime, seconds), against `since` with 2 s of slack. Elsewhere, or unreadable: false (the pid
+ * is taken as the lock's writer).
+ */
+function startedAfter(pid: number, since: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19])
+    const btime = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1])
+    const taken = Date.parse(since)
+    if (!Number.isFinite(ticks) || !Number.isFinite(btime) || !Number.isFinite(taken)) return false
+    return btime * 1000 + ticks * 10 > taken + 2000
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Whether the existing lock `holder` of `lock` (this host) is another live writer's: held by another store of this
+ * process (its token among {@link heldLocks}), or by a running process other than this one that started before the lock
+ * was taken. A lock naming this process's pid that this process does not hold was written by an earlier process with
+ * the same pid (a container's PID 1 restarted after a SIGKILL / OOM kill: review rr11ze E1); one whose pid is gone
+ * (ESRCH) or now belongs to a process started after the lock (pid reuse, E1b) is stale.
+ */
+function heldByLiveWriter(lock: string, holder: StateFileLock): boolean {
+  if (holder.pid === process.pid) return heldLocks.get(lock) === holder.token
+  return alive(holder.pid) && !startedAfter(holder.pid, holder.since)
 }
 
 /**
@@ -210,7 +242,7 @@ function takeLock(path: string): { token: string; notice: string | undefined } {
       const { holder } = seen
       if (!holder) throw new StateFileLockedError({ path, holder, reason: "the lock file does not parse" })
       if (holder.host !== self.host) throw new StateFileLockedError({ path, holder })
-      if (holder.pid === process.pid || alive(holder.pid) || attempt >= 5) throw new StateFileLockedError({ path, holder })
+      if (heldByLiveWriter(lock, holder) || attempt >= 5) throw new StateFileLockedError({ path, holder })
       // Stale: its process is gone. Removed only if it still holds what was judged (another starting keeper may have
       // taken it over meanwhile); the `wx` open then decides between racing takers.
       try {
@@ -218,7 +250,7 @@ function takeLock(path: string): { token: string; notice: string | undefined } {
       } catch {
         // Gone already: the next open decides.
       }
-      notice = `took over the stale lock ${lock} of process ${holder.pid} (host ${holder.host}, since ${holder.since}), which is no longer running`
+      notice = `took over the stale lock ${lock} of process ${holder.pid} (host ${holder.host}, since ${holder.since}), which is no longer running${holder.pid === process.pid ? " (an earlier process with this pid)" : alive(holder.pid) ? " (its pid is now a later process's)" : ""}`
       continue
     }
     let failure: unknown
@@ -570,6 +602,28 @@ export class KeeperStateStore implements PendingStore {
   }
 
   /**
+   * Checks that the lock this store holds is still its own (one read of `<path>.lock`, once per snapshot): when the file
+   * is gone or holds another token (deleted by hand while this keeper ran, then taken by another), this store holds no
+   * lock any more and the next {@link takeLock} takes it again or refuses (review rr11ze E2b: the first keeper's next
+   * snapshot overwrote the second's records).
+   */
+  private checkLock(): void {
+    const path = this.path
+    if (!path || this.lockToken === undefined) return
+    const lock = lockPath(path)
+    let token: string | undefined
+    try {
+      token = readLock(lock).holder?.token
+    } catch {
+      token = undefined
+    }
+    if (token === this.lockToken) return
+    if (heldLocks.get(lock) === this.lockToken) heldLocks.delete(lock)
+    this.lockToken = undefined
+    this.notice = `the state file's lock ${lock} was no longer this keeper's (deleted or replaced while it ran); taken again only if free`
+  }
+
+  /**
    * The state persisted at `path`: the snapshot with the journal replayed (tests, tools reading a keeper's file).
    *
    * @returns The state, or undefined when neither a snapshot nor a journal exists.
@@ -652,6 +706,9 @@ export class KeeperStateStore implements PendingStore {
       const written = writeSync(this.fd, bytes)
       if (written !== bytes.length) throw Object.assign(new Error(`short write to the state journal (${written} of ${bytes.length} bytes)`), { code: "EIO" })
     } catch (error) {
+      // Another writer holds the file (review rr11ze E2: this store started without its lock, on a full disk, and another
+      // keeper took it since): not a full disk to go on from; the caller stops (writePendingRecord: nothing sent).
+      if (error instanceof StateFileLockedError) throw error
       // A partial line may be on disk: the next line starts a new file (the partial one is ignored at load).
       const generation = this.gen
       const failed = journalPath(path, generation)
@@ -692,7 +749,9 @@ export class KeeperStateStore implements PendingStore {
   private async snapshot(): Promise<void> {
     const path = this.path
     if (!path || !this.dirty) return
-    // Throws (the change stays dirty, the journal keeps it) when another writer holds the lock.
+    // Throws (the change stays dirty, the journal keeps it) when another writer holds the lock, also one that took it
+    // while this store held it (its lock deleted by hand: review rr11ze E2b).
+    this.checkLock()
     this.takeLock()
     this.dirty = false
     // Every line of the generations before `covered` is in memory now: serialized together, in this tick.

@@ -298,10 +298,14 @@ describe("rr11zc C4 (fixed: the state file's lock): one writing keeper per state
     const { path } = fresh()
     const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" })
     try {
-      const live: StateFileLock = { pid: child.pid as number, host: hostname(), since: "2026-12-04T00:00:00.000Z", token: "1".repeat(32) }
+      await new Promise((resolve) => child.once("spawn", resolve))
+      // A live writer's lock is taken after it started (a lock older than its process is a reused pid's: rr11ze E1b).
+      await new Promise((resolve) => setTimeout(resolve, 2_500))
+      const since = new Date().toISOString()
+      const live: StateFileLock = { pid: child.pid as number, host: hostname(), since, token: "1".repeat(32) }
       const far: StateFileLock = { pid: deadPid(), host: `${hostname()}-elsewhere`, since: "2026-12-04T00:00:00.000Z", token: "2".repeat(32) }
       for (const [text, holder, who] of [
-        [lockText(live), live, `process ${live.pid} on host ${hostname()} (since 2026-12-04T00:00:00.000Z)`],
+        [lockText(live), live, `process ${live.pid} on host ${hostname()} (since ${since})`],
         [lockText(far), far, `process ${far.pid} on host ${far.host} (since 2026-12-04T00:00:00.000Z)`],
         ["", undefined, "an unknown process (the lock file does not parse)"],
       ] as const) {
@@ -373,8 +377,8 @@ describe("rr11zc C4 (fixed: the state file's lock): one writing keeper per state
     // Meanwhile another keeper starts on the file: A's write is refused, the change held in A's memory.
     const b = reopen(path)
     const error = refusal(() => a.setPending(SAFE, record(5n)))
-    expect(error).toBeInstanceOf(StateWriteError)
-    expect((error as StateWriteError).cause).toBeInstanceOf(StateFileLockedError)
+    // Another writer's lock is not a full disk to go on from (review rr11ze E2): thrown as it is (writePendingRecord: nothing sent).
+    expect(error).toBeInstanceOf(StateFileLockedError)
     expect(a.pending(SAFE)?.nonce).toBe("5")
     expect(readdirSync(dirname(path)).filter((n) => n.includes(".journal."))).toEqual([])
     b.close()

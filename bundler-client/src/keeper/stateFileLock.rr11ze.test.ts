@@ -107,7 +107,7 @@ const harness = () => {
 }
 
 describe("rr11ze E1 (High): the lock of a killed keeper whose pid is running again", () => {
-  run("E1: a lock holding THIS process's pid (a container's PID 1 restarted after an OOM kill / SIGKILL) is taken over, not refused", () => {
+  test("E1: a lock holding THIS process's pid (a container's PID 1 restarted after an OOM kill / SIGKILL) is taken over, not refused", () => {
     const path = fresh()
     // What a keeper killed with SIGKILL leaves: its lock. Restarted in the same container (Docker restart policy, a
     // Kubernetes container restart: same hostname, same volume), the new keeper is PID 1 again: the lock names this pid.
@@ -117,7 +117,7 @@ describe("rr11ze E1 (High): the lock of a killed keeper whose pid is running aga
     expect(error).toBeUndefined()
   })
 
-  run("E1b: a lock whose pid is now another process started after the lock was taken (pid reused after a reboot) is taken over", async () => {
+  test("E1b: a lock whose pid is now another process started after the lock was taken (pid reused after a reboot) is taken over", async () => {
     const path = fresh()
     const other = spawn("sleep", ["30"], { stdio: "ignore" })
     try {
@@ -174,7 +174,7 @@ describe("rr11ze E2 (Medium): a keeper started without its lock (disk full at st
     store.close()
   })
 
-  run("E2: the other keeper holds the lock by the first write: that write is not tolerated as a full disk (the send would go on)", async () => {
+  test("E2: the other keeper holds the lock by the first write: that write is not tolerated as a full disk (the send would go on)", async () => {
     const path = fresh()
     fsFault.lockOpenFails = true
     let first: KeeperStateStore
@@ -213,7 +213,7 @@ describe("rr11ze E2 (Medium): a keeper started without its lock (disk full at st
     expect(sends).toBe(0)
   })
 
-  run("E2b: the lock deleted under a running keeper (the refusal's own advice, 'delete <lock>', followed while it runs), a second keeper starts: the first notices at its next snapshot", async () => {
+  test("E2b: the lock deleted under a running keeper (the refusal's own advice, 'delete <lock>', followed while it runs), a second keeper starts: the first notices at its next snapshot", async () => {
     const path = fresh()
     const first = writer(path)
     first.setPending(SAFE, record(5n))
@@ -291,7 +291,7 @@ describe("rr11ze E4 (Low): a keeper killed between creating its lock and writing
 })
 
 describe("rr11ze E5 (Low): a programming error of the file store's write is reported as an unavailable (Redis) store", () => {
-  run("E5: a record that cannot be serialized (a bigint field) is thrown as it is, not as StoreUnavailableError", async () => {
+  test("E5: a record that cannot be serialized (a bigint field) is thrown as it is, not as StoreUnavailableError", async () => {
     const path = fresh()
     const store = writer(path)
     const h = harness()

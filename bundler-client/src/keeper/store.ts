@@ -116,6 +116,9 @@ export async function writePendingRecord(
     rt.storeUnavailable = undefined
   } catch (error) {
     if (error instanceof StoreFencedError || error instanceof StoreUnavailableError) throw error
+    // A programming error (a record that does not serialize, a store used before `bind`) is not an outage: thrown as it
+    // is, the plan's send failing (`send-failed`), not retried silently as the store's (review rr11ze E5).
+    if (error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError || error instanceof SyntaxError) throw error
     if (!(error instanceof StateWriteError)) throw new StoreUnavailableError({ safe, cause: error instanceof Error ? error : new Error(String(error)) })
     stateWriteFailed(deps, rt, block, error, "the in-flight record")
   }

@@ -92,7 +92,7 @@ test("rr11zd D1 (was: send-failed 'The plan of sub-accounts a1, b1 failed: Conne
   expect(r.alerts).toEqual(["100 state-store-unavailable"])
   expect(r.messages[0]).toMatch(/could not write the in-flight record of Safe .*Connection is closed\./)
   expect(r.rt.backoffUntil).toBe(0)
-  expect(r.rt.storeUnavailable).toBe(true)
+  expect(r.rt.storeUnavailable).toEqual({ last: 100n })
 })
 
 test("rr11zd D1b (was: plans 100 a1,b1 / 101 a1,b1 / 101 a1 / 101 b1, send-failed at 100 and 101): Redis unreachable for two blocks (100, 101): the repeated 'unnamed' failure is not isolated among the plan's sub-accounts, none blamed", async () => {
