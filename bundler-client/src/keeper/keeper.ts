@@ -11,7 +11,7 @@ import { KeeperMetrics, serveMetrics } from "./metrics.js"
 import { type SafeRuntime, newSafeRuntime } from "./runtime.js"
 import { SafeStep } from "./safeStep.js"
 import { RebalanceSender } from "./sender.js"
-import { KeeperStateStore, type PendingOperation, StateSnapshots } from "./stateFile.js"
+import { KeeperStateStore, type PendingOperation, StateSnapshots, reportStateFileOpened } from "./stateFile.js"
 import type { VolatilityEstimate } from "./volatility.js"
 import { VolatilityFeed } from "./volatilityFeed.js"
 import { WebhookNotifier } from "./webhook.js"
@@ -111,10 +111,7 @@ export class Keeper {
     // The persisted records belong to one nonce sequence: this chain, EntryPoint, module and keeper key.
     const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
     store.bind({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
-    if (store.discarded) logger.warn({ stateFile: store.path }, store.discarded)
-    // A snapshot that exists but cannot be read is the operator's to know about (review rr11zd D4).
-    if (store.unreadable) events.alert(config.deployment.leverageModule, 0n, "state-file-unreadable", new Error(store.unreadable))
-    if (store.lockNotice) logger.warn({ stateFile: store.path }, store.lockNotice)
+    reportStateFileOpened(store, { logger, events, module: config.deployment.leverageModule })
     if (store.journal.ignored > 0) logger.warn({ stateFile: store.path, ignored: store.journal.ignored }, "state journal lines that do not parse (cut by a crash or a full disk) were ignored")
     const shared = { config, clients, store, metrics, logger, events, clock }
     const tracker = new InclusionTracker({ ...shared, publicClient: clients.publicClient })

@@ -98,6 +98,18 @@ function journalGenerations(path: string): number[] {
     .sort((a, b) => a - b)
 }
 
+/**
+ * Tells the operator what opening the state file found, at the keeper's start (classic and embedded fleet keeper): a
+ * stale lock taken over or a lock that could not be created (`lockNotice`), a snapshot discarded (`discarded`), both
+ * logged; a snapshot that exists but cannot be read (`unreadable`, review rr11zd D4) alerted `state-file-unreadable` on
+ * the module.
+ */
+export function reportStateFileOpened(store: Pick<KeeperStateStore, "path" | "lockNotice" | "discarded" | "unreadable">, deps: { logger: { warn(obj: object, msg: string): void }; events: { alert(subject: Address, block: bigint, kind: "state-file-unreadable", error: Error): void }; module: Address }): void {
+  if (store.lockNotice) deps.logger.warn({ stateFile: store.path }, store.lockNotice)
+  if (store.discarded) deps.logger.warn({ stateFile: store.path }, store.discarded)
+  if (store.unreadable) deps.events.alert(deps.module, 0n, "state-file-unreadable", new Error(store.unreadable))
+}
+
 /** The lock file of the state file `path`: `<path>.lock` (see {@link KeeperStateStore}). */
 export const lockPath = (path: string) => `${path}.lock`
 

@@ -7,7 +7,7 @@ import type { KeeperConfig } from "../config.js"
 import { BlockNotCanonicalError, findInCauseChain } from "../errors.js"
 import { type KeeperEvent, KeeperEvents } from "../events.js"
 import { KeeperMetrics, serveMetrics } from "../metrics.js"
-import { KeeperStateStore, StateSnapshots } from "../stateFile.js"
+import { KeeperStateStore, StateSnapshots, reportStateFileOpened } from "../stateFile.js"
 import { WebhookNotifier } from "../webhook.js"
 import { BlockStateUnavailableError } from "./blockReads.js"
 import { type Head, HeadPoller } from "./head.js"
@@ -129,10 +129,7 @@ export class FleetKeeper {
     // The persisted records belong to one nonce sequence: this chain, EntryPoint, module and keeper key.
     const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
     store.bind?.({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
-    if (this.file?.lockNotice) logger.warn({ stateFile: this.file.path }, this.file.lockNotice)
-    if (this.file?.discarded) logger.warn({ stateFile: this.file.path }, this.file.discarded)
-    // A snapshot that exists but cannot be read is the operator's to know about (review rr11zd D4).
-    if (this.file?.unreadable) events.alert(config.deployment.leverageModule, 0n, "state-file-unreadable", new Error(this.file.unreadable))
+    if (this.file) reportStateFileOpened(this.file, { logger, events, module: config.deployment.leverageModule })
     const source = new SafeSource({ config, client: clients.publicClient, keeper: this.keeperKey.address, logger, metrics, events })
     const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false, head: async () => this.latestHead })
     const head = new HeadPoller({ client: clients.publicClient, clock, metrics, logger, events, pollIntervalMs: config.pollIntervalMs, waitShare: config.fleet.headWaitShare })
