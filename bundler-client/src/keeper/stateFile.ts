@@ -218,7 +218,10 @@ function startedAfter(pid: number, since: string): boolean {
  * (ESRCH) or now belongs to a process started after the lock (pid reuse, E1b) is stale.
  */
 function heldByLiveWriter(lock: string, holder: StateFileLock): boolean {
-  if (holder.pid === process.pid) return heldLocks.get(lock) === holder.token
+  // Our own pid: another store of this process holds it, or it was written after this process started (another
+  // container's PID 1 on a shared volume and hostname: review rr11zf F1); only one taken before this process started is
+  // an earlier process's with the same pid.
+  if (holder.pid === process.pid) return heldLocks.get(lock) === holder.token || !(Date.parse(holder.since) < Date.now() - process.uptime() * 1000)
   return alive(holder.pid) && !startedAfter(holder.pid, holder.since)
 }
 
@@ -708,6 +711,9 @@ export class KeeperStateStore implements PendingStore {
   private append(line: string): void {
     const path = this.path as string
     try {
+      // The lock is checked before each line, not only at snapshots: a keeper whose lock was replaced must not write
+      // (and send) on (review rr11zf F2). One small read per line.
+      this.checkLock()
       this.takeLock()
       if (this.fd === undefined) {
         mkdirSync(dirname(path), { recursive: true })

@@ -42,7 +42,7 @@ const writer = (path: string) => {
 }
 
 describe("rr11zf F1 (Medium): a lock naming this pid, written while this process runs, is another live writer's", () => {
-  run("F1: two keepers that are both PID 1 in their own PID namespace, same hostname (host network), one volume: the second takes the first's LIVE lock over", () => {
+  test("F1: two keepers that are both PID 1 in their own PID namespace, same hostname (host network), one volume: the second takes the first's LIVE lock over", () => {
     const path = fresh()
     // Keeper A (container A, PID 1, hostname = the node's with host networking) took the lock a moment ago, i.e. AFTER
     // this process (keeper B, container B, also PID 1) started: it cannot be an earlier incarnation of this process.
@@ -64,7 +64,7 @@ describe("rr11zf F1 (Medium): a lock naming this pid, written while this process
 })
 
 describe("rr11zf F2 (Medium): a journal append does not check the lock it believes it holds", () => {
-  run("F2: after another keeper took the lock over (F1, or the lock deleted by hand: rr11ze E2b), the first keeper's pending record is written without error (it then sends), and the second's snapshot deletes it", async () => {
+  test("F2: after another keeper took the lock over (F1, or the lock deleted by hand: rr11ze E2b), the first keeper's pending record is written without error (it then sends), and the second's snapshot deletes it", async () => {
     const path = fresh()
     const first = writer(path)
     first.setPending(SAFE_A, record(5n))

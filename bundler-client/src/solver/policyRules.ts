@@ -116,11 +116,15 @@ export function stopRuleInput(
   policy: Pick<Policy, "stopPrice" | "exitHealth" | "stopJudged">,
 ): { price: bigint; stop: { stopPrice: bigint; exitHealth: bigint } | undefined } {
   const judged = policy.stopJudged
-  if (judged !== undefined && judged.price === state.price) return { price: judged.exact.price, stop: { ...judged.exact.stop } }
   const decimals = 36 + state.loanDecimals - state.collateralDecimals
+  // The stop is the chain's whenever the keeper read it, also at a drifted price (the stop exit's: review rr11zf F4).
   const stop =
-    policy.stopPrice !== undefined && policy.exitHealth !== undefined ? { stopPrice: stopPriceToBase(policy.stopPrice, decimals), exitHealth: wad(policy.exitHealth) } : undefined
-  return { price: toBaseUnits(state.price, decimals), stop }
+    judged !== undefined
+      ? { ...judged.exact.stop }
+      : policy.stopPrice !== undefined && policy.exitHealth !== undefined
+        ? { stopPrice: stopPriceToBase(policy.stopPrice, decimals), exitHealth: wad(policy.exitHealth) }
+        : undefined
+  return { price: judged !== undefined && judged.price === state.price ? judged.exact.price : toBaseUnits(state.price, decimals), stop }
 }
 const human = (value: bigint, decimals: number): number => Number(value) / 10 ** decimals
 const health = (value: bigint): string => (value === INFINITE_HEALTH ? "infinite" : String(human(value, 18)))

@@ -6,7 +6,7 @@ import { stopRuleInput } from "./policyRules.js"
 const run = process.env.RR11ZF_FAILING ? test : test.skip
 
 describe("rr11zf F4 (Low): at a price other than the judged one, the stop's integers are rebuilt from floats", () => {
-  run("F4: the solver's rule check at the inclusion-drifted price (atInclusion moves state.price, not the stop) uses a float-rebuilt stopPrice / exitHealth, not the chain's", () => {
+  test("F4: the solver's rule check at the inclusion-drifted price (atInclusion moves state.price, not the stop) uses a float-rebuilt stopPrice / exitHealth, not the chain's", () => {
     // The owner's stop as the module stores it (getStopLoss): 1e36-scaled price, WAD exit health; loan 6, collateral 18 decimals.
     const stop = { stopPrice: 1_999_123_456_789_012_345_678_901_234n, exitHealth: 1_234_567_890_123_456_789n }
     const ld = 6
