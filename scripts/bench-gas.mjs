@@ -196,7 +196,11 @@ const report = {
       "(the loan and collateral token accounts are touched later by the holdings read anyway, so about 1,000 gas a " +
       "sub-account, and a token whose decimals change would no longer be caught); the remaining per-sub-account " +
       "cost is mostly cold module storage read by checks (the policy's six slots, the epoch record, the pool entry: " +
-      "16,800 gas). Targets not met",
+      "16,800 gas). Per extra sub-account the actions section adds about 20,000 over the owner lane (3 sub-accounts, " +
+      "later, forge trace): its three Safe module calls cost about 3,400 gas each over the same calls in a MultiSend " +
+      "batch (withdraw 37,203 vs 33,802, approve 26,023 vs 22,634, repay 22,686 vs 19,113), the adapter's encode " +
+      "call 6,675, the engine's own work between the calls about 7,400 and the allowance check 810, less the " +
+      "approve(0) the owner lane pays (2,734). Targets not met",
     "2026-12-04 (issue 15, branch g15, against main 03bd9e8, back to back on one machine): RebalanceLib._netUnits " +
       "walks the holdings and positions in assembly (the same unsigned sums, overflow still Panic 0x11), a due " +
       "sub-account's counting caps (_caps: one or two HealthLib.maxMoveToHealth) are computed once in " +
