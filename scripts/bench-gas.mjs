@@ -181,6 +181,26 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-04 (issue 15, branch gas15, against main 5b2d3ad, back to back on one machine: main measured 313,274 / " +
+      "668,149 keeper lane later, its stored figures): RebalanceLib keeps each listed sub-account's Policy storage " +
+      "slot in its Run (Run.policySlot, set by _load; _policyOf) instead of hashing s.policies[id][safe] again in " +
+      "every action's vetting, the plan's loss bound, the post-state rules, the swap minimum outputs and the usage " +
+      "write (two keccak256 each, about 110 gas); no check changed (a callback's runs, decoded from its hash-bound " +
+      "data, still recompute the slot for a swap). Overhead 1 sub-account 116,628 -> 116,009 first, 116,638 -> " +
+      "116,019 later (vet 13,078 -> 12,884, postState 13,471 -> 13,337, usageWrite 13,484 -> 13,371, actions " +
+      "3,297 -> 3,098, load 18,272 -> 18,302: one more word per Run), cold 130,638 -> 130,019; 3 sub-accounts " +
+      "306,822 -> 305,040 first, 306,852 -> 305,070 later, cold 336,852 -> 335,070; per extra sub-account 95,107 " +
+      "-> 94,526 later, 95,097 -> 94,516 first, cold 103,107 -> 102,526; swap deleverage 547,990 -> 547,149 first, " +
+      "474,103 -> 473,262 later; boost 509,073 -> 508,067. RebalanceLib 23,926 -> 23,869 bytes (707 under " +
+      "EIP-170), LeverageModule 24,177 (399 under). Looked at and left: the token decimals cached at setPolicy " +
+      "(the loan and collateral token accounts are touched later by the holdings read anyway, so about 1,000 gas a " +
+      "sub-account, and a token whose decimals change would no longer be caught); the remaining per-sub-account " +
+      "cost is mostly cold module storage read by checks (the policy's six slots, the epoch record, the pool entry: " +
+      "16,800 gas). Per extra sub-account the actions section adds about 20,000 over the owner lane (3 sub-accounts, " +
+      "later, forge trace): its three Safe module calls cost about 3,400 gas each over the same calls in a MultiSend " +
+      "batch (withdraw 37,203 vs 33,802, approve 26,023 vs 22,634, repay 22,686 vs 19,113), the adapter's encode " +
+      "call 6,675, the engine's own work between the calls about 7,400 and the allowance check 810, less the " +
+      "approve(0) the owner lane pays (2,734). Targets not met",
     "2026-12-04 (issue 15, branch g15, against main 03bd9e8, back to back on one machine): RebalanceLib._netUnits " +
       "walks the holdings and positions in assembly (the same unsigned sums, overflow still Panic 0x11), a due " +
       "sub-account's counting caps (_caps: one or two HealthLib.maxMoveToHealth) are computed once in " +

@@ -58,6 +58,10 @@ library RebalanceLib {
         // readers run after its last input (healthAfter, swapped, swapLossBps) is final.
         uint256 cap;
         uint256 honest;
+        // The storage slot of its Policy (`s.policies[id][safe]`), set by `_load` and read back by `_policyOf`. Gas (issue
+        // 15): the nested mapping's slot (two keccak256 and their scratch writes, about 110 gas) is computed once per run,
+        // not again by every action's vetting, the plan's loss bound, the post-state rules and the usage write.
+        uint256 policySlot;
     }
 
     /// @notice Executes `plan` for `safe` (the caller already checked encoding, keeper and pause).
@@ -70,7 +74,7 @@ library RebalanceLib {
         Run[] memory runs = _load(s, safe, plan.subAccounts);
         // Every action (inner callback actions included) is vetted before any pool is read, so no unlisted address is
         // ever called.
-        _checkSwapsServeOwnPosition(s, safe, runs, plan.actions, _checkActions(s, safe, swapAdapter, runs, plan.actions));
+        _checkSwapsServeOwnPosition(runs, plan.actions, _checkActions(s, safe, swapAdapter, runs, plan.actions));
         // Gas (issue 15): the holdings are read from their contracts before and after, not derived from what the
         // actions were asked to move: the loss bound must also catch what a hostile or faulty pool, venue or router
         // takes beyond its call (extra shares burnt, a short payout), which only a second read sees.
@@ -79,13 +83,13 @@ library RebalanceLib {
         uint256[] memory before = _holdings(safe, runs, plan.actions, tokens);
 
         _runActions(s, runs, safe, swapAdapter, plan.actions);
-        _checkInflowsUsed(s, safe, runs, plan.actions, tokens);
+        _checkInflowsUsed(runs, plan.actions, tokens);
 
         // The plan's loss bound (the lowest maxLossBps listed), read first: the cap-bound rule judges a step by its
         // counted move (`_caps`), which takes it as the swaps' loss bound (`Run.swapLossBps`).
         uint256 maxLossBps = ConstantsLib.BPS;
         for (uint256 i; i < runs.length; ++i) {
-            uint256 bps = s.policies[runs[i].id][safe].maxLossBps;
+            uint256 bps = _policyOf(runs[i]).maxLossBps;
             if (bps < maxLossBps) maxLossBps = bps;
         }
         for (uint256 i; i < runs.length; ++i) {
@@ -96,7 +100,7 @@ library RebalanceLib {
             // and loss checks judge what the venue actually holds (interest, rounding, a venue that did less or more).
             (run.collateralAfter, run.debtAfter, run.healthAfter) =
                 run.adapter.positionHealth(run.market, safe, run.state.price, run.state.lltv);
-            Policy storage policy = s.policies[run.id][safe];
+            Policy storage policy = _policyOf(run);
             run.swapLossBps = Math.min(policy.maxSlippageBps, maxLossBps);
             _checkPostConditions(run, policy);
         }
@@ -136,6 +140,7 @@ library RebalanceLib {
 
             Run memory run = runs[i];
             run.id = id;
+            run.policySlot = _policySlot(policy);
             run.adapter = IVenueAdapter(adapter);
             run.market = policy.market;
             run.state = run.adapter.marketState(run.market, safe);
@@ -193,6 +198,22 @@ library RebalanceLib {
         run.boost = policy.boostAllowed && run.stop == 0 && run.healthBefore > policy.maxHealth;
         run.due = run.healthBefore < Math.max(policy.minHealth, run.stop) || run.boost;
         return run.due;
+    }
+
+    /// @dev The storage slot of `policy` (kept in `Run.policySlot`).
+    function _policySlot(Policy storage policy) private pure returns (uint256 slot) {
+        assembly ("memory-safe") {
+            slot := policy.slot
+        }
+    }
+
+    /// @dev `run`'s Policy, at the slot `_load` computed (`Run.policySlot`): `s.policies[run.id][safe]` without hashing
+    /// again. Only for runs `_load` built in this frame; a callback's runs (decoded from its data) recompute the slot.
+    function _policyOf(Run memory run) private pure returns (Policy storage policy) {
+        uint256 slot = run.policySlot;
+        assembly ("memory-safe") {
+            policy.slot := slot
+        }
     }
 
     /// @dev `loanDecimals` sentinel: the loan token's decimals not read yet in this operation (a uint8 never equals it).
@@ -322,8 +343,6 @@ library RebalanceLib {
     /// 6 and 7: bits 0xC0) is skipped, which changes nothing: with no minimum outputs both bounds hold whatever it repaid
     /// or supplied, and its `swapped` stays 0.
     function _checkSwapsServeOwnPosition(
-        ModuleStorage storage s,
-        address safe,
         Run[] memory runs,
         Action[] calldata actions,
         uint256 kinds
@@ -357,7 +376,7 @@ library RebalanceLib {
                     // paying about that price took the gap to a higher listed oracle unbooked, next to any rescue.
                     if (!run.due) revert ILeverageModule.ActionNotAllowed(j, kind);
                     bool sell = kind == ActionKind.SellCollateral;
-                    tally[sell ? 1 : 2] += _swapMinOut(s, safe, run, sell, amount);
+                    tally[sell ? 1 : 2] += _swapMinOut(run, sell, amount);
                     run.swapped += sell ? HealthLib.collateralValue(amount, run.state.price) : amount;
                 }
             }
@@ -394,7 +413,7 @@ library RebalanceLib {
     ) private view returns (uint256) {
         uint256 sub = _field(actions, index, SUB);
         bytes32 id = runs[sub].id;
-        Policy storage policy = s.policies[id][safe];
+        Policy storage policy = _policyOf(runs[sub]);
         ActionKind kind = ActionKind(_field(actions, index, KIND));
         if (_field(actions, index, AMOUNT) == 0) revert ILeverageModule.ActionNotAllowed(index, kind);
         address pool = address(uint160(_field(actions, index, POOL)));
@@ -745,8 +764,6 @@ library RebalanceLib {
     /// may use, to name the first withdrawal that crosses it (cumulative sums only grow, so the total crosses exactly
     /// when some prefix does): the same refusals as a walk per asset, without it on every operation.
     function _checkInflowsUsed(
-        ModuleStorage storage s,
-        address safe,
         Run[] memory runs,
         Action[] calldata actions,
         address[] memory tokens
@@ -780,7 +797,7 @@ library RebalanceLib {
         }
         // flows[5a]: spent, [5a + 1]: received, [5a + 2]: deposited, [5a + 3]: fundable, [5a + 4]: withdrawn from
         // pools, of asset slot a.
-        uint256[] memory flows = _flowTally(s, safe, runs, actions, slot);
+        uint256[] memory flows = _flowTally(runs, actions, slot);
         for (uint256 a; a < count; ++a) {
             uint256 at = 5 * a;
             uint256 deposited = flows[at + 2];
@@ -823,7 +840,7 @@ library RebalanceLib {
     /// outputs at their on-chain minimum), flows[5a + 2] what the plan deposits into pools of the asset, flows[5a + 3]
     /// the part of flows[5a + 1] a deposit may park: the borrows of sub-accounts due above their band (loan slot only),
     /// flows[5a + 4] what the plan withdraws from pools of the asset.
-    function _flowTally(ModuleStorage storage s, address safe, Run[] memory runs, Action[] calldata actions, uint256[] memory slot)
+    function _flowTally(Run[] memory runs, Action[] calldata actions, uint256[] memory slot)
         private
         view
         returns (uint256[] memory flows)
@@ -858,7 +875,7 @@ library RebalanceLib {
             } else if (kind >> 1 == 3) { // SellCollateral (6) or BuyCollateral (7)
                 bool sell = kind == uint256(ActionKind.SellCollateral);
                 _addAt(flows, sell ? 5 * slot[j] : 0, amount);
-                amount = _swapMinOut(s, safe, runs[sub], sell, amount); // the output, at its on-chain minimum
+                amount = _swapMinOut(runs[sub], sell, amount); // the output, at its on-chain minimum
                 _addAt(flows, sell ? 1 : 5 * slot[j] + 1, amount);
             }
         }
@@ -888,12 +905,12 @@ library RebalanceLib {
     }
 
     /// @dev The on-chain minimum output of a swap of `amountIn` on `run`'s sub-account (`_minAmountOut`).
-    function _swapMinOut(ModuleStorage storage s, address safe, Run memory run, bool sell, uint256 amountIn)
+    function _swapMinOut(Run memory run, bool sell, uint256 amountIn)
         private
         view
         returns (uint256)
     {
-        return _minAmountOut(s.policies[run.id][safe].maxSlippageBps, run.state.price, sell, amountIn);
+        return _minAmountOut(_policyOf(run).maxSlippageBps, run.state.price, sell, amountIn);
     }
 
     /* READS */
@@ -1148,7 +1165,7 @@ library RebalanceLib {
     /// Gas (issue 15): the record is one slot (EpochUsage packs to 256 bits), read warm (the cooldown check in `_load`)
     /// and written non-zero to non-zero (setPolicy makes it non-zero), so a rebalance never pays a fresh-slot write.
     function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed, uint256 loss) private {
-        Policy storage policy = s.policies[run.id][safe];
+        Policy storage policy = _policyOf(run);
         EpochUsage storage record = s.usage[run.id][safe];
         // Gas (issue 15): the record read as its one packed word (layout below), one SLOAD and one slot computation;
         // the struct copy read the slot once per field.
