@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto"
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from "node:fs"
+import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs"
 import { mkdir, open, rename, unlink, writeFile } from "node:fs/promises"
 import { hostname } from "node:os"
 import { basename, dirname } from "node:path"
@@ -115,16 +115,21 @@ export const lockPath = (path: string) => `${path}.lock`
 
 /**
  * The content of a state file's lock: the writing process's pid, its host (a pid is only checked on its own host), when
- * it took the lock (ISO 8601) and a random token (which of this process's stores holds it: the lock is released only by
- * the store whose token it still holds).
+ * it took the lock (ISO 8601, wall clock: shown to the operator; used to judge pid reuse only for a lock without
+ * `startTicks`), a random token (which of this process's stores holds it: the lock is released only by the store whose
+ * token it still holds), and on Linux the writer's own start (`startTicks`: field 22 of `/proc/self/stat`, clock ticks
+ * since boot, a monotonic clock no wall-clock step moves) and the boot it belongs to (`bootId`:
+ * `/proc/sys/kernel/random/boot_id`). `startTicks` / `bootId` are absent in locks written before review rr11zf F5 and
+ * where `/proc` cannot be read.
  */
-export type StateFileLock = { pid: number; host: string; since: string; token: string }
+export type StateFileLock = { pid: number; host: string; since: string; token: string; startTicks?: number | undefined; bootId?: string | undefined }
 
 /**
  * Another writer holds the state file's lock (review rr11zc C4): two keepers writing one `stateFile` would each snapshot
  * their own copy of every scope over the other's and delete the other's journal lines. Thrown by a writing
  * {@link KeeperStateStore}'s constructor when `<stateFile>.lock` names a live process on this host, a process of another
- * host (whose pid cannot be checked here), or cannot be read; never for a lock whose pid is gone (taken over).
+ * host (whose pid cannot be checked here), or cannot be read (except an empty lock older than {@link LOCK_GRACE_MS});
+ * never for a lock whose pid is gone (taken over).
  */
 export class StateFileLockedError extends Error {
   override name = "StateFileLockedError"
@@ -167,17 +172,43 @@ function releaseLock(lock: string, token: string): void {
   }
 }
 
-/** The lock's content, or undefined when it does not parse (a writer killed between creating and writing it). */
-function readLock(lock: string): { text: string; holder: StateFileLock | undefined } {
+/**
+ * How long (ms, by the lock file's mtime) an empty lock is taken for a writer still between creating it and writing its
+ * content: 5 s. Only a keeper of a version before review rr11ze E3/E4 creates a lock that way (this version links a
+ * complete, fsynced file into place, so its lock never exists empty), and it writes the content within microseconds; an
+ * older empty lock is the remnant of such a keeper killed (or a power loss) between the two, and is taken over.
+ */
+export const LOCK_GRACE_MS = 5_000
+
+/**
+ * The lock's content, or undefined when it does not parse (hand-edited, or a writer of an older version killed between
+ * creating and writing it); `empty`: it holds nothing but whitespace / NUL bytes (what such a kill or a power loss
+ * leaves); `mtimeMs`: its modification time. An invalid `startTicks` / `bootId` is left out (the rules of a lock without
+ * them apply).
+ *
+ * @throws The file system's error (ENOENT: the lock is gone).
+ */
+function readLock(lock: string): { text: string; holder: StateFileLock | undefined; empty: boolean; mtimeMs: number } {
   const text = readFileSync(lock, "utf8")
+  let mtimeMs = Number.NaN
+  try {
+    mtimeMs = statSync(lock).mtimeMs
+  } catch {
+    // Gone since the read: judged by its text (an empty lock of unknown age is refused).
+  }
+  const empty = /^[\s\0]*$/.test(text)
   try {
     const parsed = JSON.parse(text) as Partial<StateFileLock>
-    if (typeof parsed.pid === "number" && Number.isSafeInteger(parsed.pid) && parsed.pid > 0 && typeof parsed.host === "string" && typeof parsed.since === "string" && typeof parsed.token === "string")
-      return { text, holder: parsed as StateFileLock }
+    if (typeof parsed.pid === "number" && Number.isSafeInteger(parsed.pid) && parsed.pid > 0 && typeof parsed.host === "string" && typeof parsed.since === "string" && typeof parsed.token === "string") {
+      const holder: StateFileLock = { pid: parsed.pid, host: parsed.host, since: parsed.since, token: parsed.token }
+      if (typeof parsed.startTicks === "number" && Number.isSafeInteger(parsed.startTicks) && parsed.startTicks >= 0) holder.startTicks = parsed.startTicks
+      if (typeof parsed.bootId === "string" && parsed.bootId !== "") holder.bootId = parsed.bootId
+      return { text, holder, empty, mtimeMs }
+    }
   } catch {
     // Falls through: unreadable.
   }
-  return { text, holder: undefined }
+  return { text, holder: undefined, empty, mtimeMs }
 }
 
 /** Whether process `pid` of this host is alive (a process of another user answers EPERM: alive). */
@@ -191,19 +222,55 @@ function alive(pid: number): boolean {
 }
 
 /**
+ * The start of process `pid` (or this process: "self"): field 22 of `/proc/<pid>/stat`, clock ticks since boot (USER_HZ,
+ * 100), counted by the kernel's monotonic boot clock (no wall-clock step moves it). The fields are read after the LAST
+ * `)`: the command name before it (field 2) may hold spaces and parentheses.
+ *
+ * @returns The ticks, or undefined when `/proc` cannot be read (not Linux, the process gone) or the line is malformed.
+ */
+export function processStartTicks(pid: number | "self"): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const close = stat.lastIndexOf(")")
+    if (close < 0) return undefined
+    // After ") ": field 3 (state) is index 0, so field 22 is index 19.
+    const field = stat.slice(close + 1).trim().split(/\s+/)[19]
+    if (field === undefined || !/^\d+$/.test(field)) return undefined
+    const ticks = Number(field)
+    return Number.isSafeInteger(ticks) ? ticks : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** This boot's id (`/proc/sys/kernel/random/boot_id`), or undefined where it cannot be read. */
+function bootId(): string | undefined {
+  try {
+    const id = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()
+    return id === "" ? undefined : id
+  } catch {
+    return undefined
+  }
+}
+
+/** This process's start ticks (read once: they never change). */
+let selfStart: { ticks: number | undefined } | undefined
+const ownStartTicks = (): number | undefined => (selfStart ??= { ticks: processStartTicks("self") }).ticks
+
+/**
  * Whether process `pid` of this host started after `since` (ISO 8601): then it cannot have written a lock taken at
- * `since`, and the pid was reused (a reboot, a container restart; review rr11ze E1b). Linux: the process's start
- * (`/proc/<pid>/stat` field 22, clock ticks since boot at USER_HZ 100, the kernel's fixed user-space tick) plus the
- * boot time (`/proc/stat` btime, seconds), against `since` with 2 s of slack. Elsewhere, or unreadable: false (the pid
- * is taken as the lock's writer).
+ * `since`, and the pid was reused (a reboot, a container restart; review rr11ze E1b). Used only for a lock without
+ * `startTicks` (written by an older version): the process's start (`/proc/<pid>/stat` field 22 at USER_HZ 100) plus the
+ * boot time (`/proc/stat` btime, seconds, which follows the wall clock: a clock step after the lock was taken moves it,
+ * review rr11zf F5's residual for such locks), against `since` with 2 s of slack. Elsewhere, or unreadable: false (the
+ * pid is taken as the lock's writer).
  */
 function startedAfter(pid: number, since: string): boolean {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19])
+    const ticks = processStartTicks(pid)
     const btime = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1])
     const taken = Date.parse(since)
-    if (!Number.isFinite(ticks) || !Number.isFinite(btime) || !Number.isFinite(taken)) return false
+    if (ticks === undefined || !Number.isFinite(btime) || !Number.isFinite(taken)) return false
     return btime * 1000 + ticks * 10 > taken + 2000
   } catch {
     return false
@@ -211,83 +278,268 @@ function startedAfter(pid: number, since: string): boolean {
 }
 
 /**
- * Whether the existing lock `holder` of `lock` (this host) is another live writer's: held by another store of this
- * process (its token among {@link heldLocks}), or by a running process other than this one that started before the lock
- * was taken. A lock naming this process's pid that this process does not hold was written by an earlier process with
- * the same pid (a container's PID 1 restarted after a SIGKILL / OOM kill: review rr11ze E1); one whose pid is gone
- * (ESRCH) or now belongs to a process started after the lock (pid reuse, E1b) is stale.
+ * Whether the existing lock `holder` of `lock` (this host) is another live writer's. Held by another store of this
+ * process (its token among {@link heldLocks}): live. Otherwise, when the lock carries its writer's start (`startTicks`,
+ * review rr11zf F5: ticks against ticks, no wall clock) and this boot's id matches the lock's (another boot: stale,
+ * whatever now runs under its pid):
+ * - another pid: stale when it is gone (ESRCH), or when the process now holding it started after the lock's writer
+ *   (pid reuse: a pid is reused only after its process ended). Live when the ticks are equal (the writer itself), when
+ *   the process now holding it started before the lock's writer (then the pid here is not the writer's: the writer runs
+ *   in another PID namespace, unverifiable from here), and when `/proc/<pid>/stat` cannot be read: never taken over
+ *   unverified.
+ * - this process's pid: stale only when its writer started before this process (an earlier process with this pid: a
+ *   container's PID 1 restarted after a SIGKILL / OOM kill, review rr11ze E1) AND the lock's `since` is before this
+ *   process's start (review rr11zf F1's rule, kept: a lock written while this process runs is not an earlier
+ *   process's; the wall clock only adds refusals here). The same or later ticks: another PID namespace's process with
+ *   this pid (two containers' PID 1 on one hostname and volume, F1), or this very process's lock that no store of it
+ *   holds any more: refused.
+ * A lock without `startTicks` (written by an older version, or where `/proc` could not be read), or this process's
+ * own start unreadable: judged as before: own pid: stale only when its `since` is before this process's start (F1);
+ * another pid: stale when gone or started after the lock's `since` (E1b, wall clock: F5's residual for such locks).
  */
 function heldByLiveWriter(lock: string, holder: StateFileLock): boolean {
-  // Our own pid: another store of this process holds it, or it was written after this process started (another
-  // container's PID 1 on a shared volume and hostname: review rr11zf F1); only one taken before this process started is
-  // an earlier process's with the same pid.
-  if (holder.pid === process.pid) return heldLocks.get(lock) === holder.token || !(Date.parse(holder.since) < Date.now() - process.uptime() * 1000)
+  const ownPid = holder.pid === process.pid
+  if (ownPid && heldLocks.get(lock) === holder.token) return true
+  // Our own pid: only a lock taken before this process started can be an earlier process's with the same pid.
+  const writtenWhileRunning = () => !(Date.parse(holder.since) < Date.now() - process.uptime() * 1000)
+  if (holder.startTicks !== undefined) {
+    const boot = bootId()
+    if (holder.bootId !== undefined && boot !== undefined && holder.bootId !== boot) return false
+    if (!ownPid) {
+      if (!alive(holder.pid)) return false
+      const now = processStartTicks(holder.pid)
+      return now === undefined || now <= holder.startTicks
+    }
+    const mine = ownStartTicks()
+    if (mine !== undefined) return holder.startTicks >= mine || writtenWhileRunning()
+  }
+  if (ownPid) return writtenWhileRunning()
   return alive(holder.pid) && !startedAfter(holder.pid, holder.since)
 }
 
+/** A unique name next to `lock` for this process: `<lock>.<pid>.<random>.<suffix>`. */
+const besideLock = (lock: string, suffix: string) => `${lock}.${process.pid}.${randomBytes(6).toString("hex")}.${suffix}`
+
+/** The file system refuses hard links (vfat, some network and FUSE file systems): the lock is created with `open` "wx". */
+const noLinks = (error: unknown) => ["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EXDEV"].includes((error as NodeJS.ErrnoException).code ?? "")
+
+/** A file's identity (device and inode) and what a change of its content or of its links changes (size, mtime, ctime). */
+type FileStamp = { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }
+const stampOf = (st: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): FileStamp => ({ dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })
+const sameStamp = (a: FileStamp, b: FileStamp) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs
+
+/** The stamp of the file at `file`, or undefined when it is gone or cannot be stat'ed. */
+function stampAt(file: string): FileStamp | undefined {
+  try {
+    const st = statSync(file, { bigint: true, throwIfNoEntry: false })
+    return st ? stampOf(st) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /**
- * Takes the lock `<path>.lock` for this process: created with `open(..., "wx")` (fails when it exists), holding
- * {@link StateFileLock}. An existing lock of a process of this host that is gone (`process.kill(pid, 0)`: ESRCH) is
- * taken over (after checking it still holds what was judged stale); any other existing lock refuses.
+ * Writes `bytes` whole to the new file `file` (`open` "wx", fsynced) and leaves it open; on failure closes and removes
+ * it and throws.
  *
- * @returns The token written, and a notice when a stale lock was taken over (for the keeper's start-up log).
+ * @returns Its descriptor (the caller closes it) and inode identity.
+ * @throws The file system's error (EEXIST: `file` exists; ENOSPC...); a short write as EIO.
+ */
+function writeNewFile(file: string, bytes: Buffer): { fd: number; dev: bigint; ino: bigint } {
+  const fd = openSync(file, "wx")
+  try {
+    const written = writeSync(fd, bytes)
+    if (written !== bytes.length) throw Object.assign(new Error(`short write to ${file} (${written} of ${bytes.length} bytes)`), { code: "EIO" })
+    fsyncSync(fd)
+    const st = fstatSync(fd, { bigint: true })
+    return { fd, dev: st.dev, ino: st.ino }
+  } catch (error) {
+    closeQuietly(fd)
+    try {
+      unlinkSync(file)
+    } catch {
+      // Best effort.
+    }
+    throw error
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd)
+  } catch {
+    // Nothing more to do with it.
+  }
+}
+
+/**
+ * Creates the lock `lock` holding `bytes`, atomically (review rr11ze E4): the content goes to a unique tmp file
+ * (`<lock>.<pid>.<random>.tmp`, fsynced) which is then hard-linked to `lock` (`link` fails with EEXIST when the lock
+ * exists: the semantics of `open` "wx", and the lock never exists without its content, even after a power loss), and
+ * the tmp name removed. On a file system without hard links, `open(lock, "wx")` then the write (the older, non-atomic
+ * way: a kill between the two leaves an empty lock, taken over after {@link LOCK_GRACE_MS}).
+ *
+ * @returns The created lock's descriptor, kept open by the holder (its inode cannot be freed, so no other file can take
+ *   its inode number while it is held: what makes the holder's cheap check by stamp sound) and its inode identity.
+ * @throws The file system's error (EEXIST: another lock is there).
+ */
+function createLock(lock: string, bytes: Buffer): { fd: number; dev: bigint; ino: bigint } {
+  const tmp = besideLock(lock, "tmp")
+  const created = writeNewFile(tmp, bytes)
+  try {
+    linkSync(tmp, lock)
+    return created
+  } catch (error) {
+    closeQuietly(created.fd)
+    if (!noLinks(error)) throw error
+    return writeNewFile(lock, bytes)
+  } finally {
+    try {
+      unlinkSync(tmp)
+    } catch {
+      // Best effort: a leftover tmp file is never read as a lock.
+    }
+  }
+}
+
+/**
+ * Removes the lock `lock` judged stale as `seen` (its text), so that of two starters taking the same stale lock over
+ * only one removes it (review rr11ze E3): the lock is renamed to a unique name (`<lock>.<pid>.<random>.stale`: one
+ * rename wins), and the renamed file is deleted only if it holds the text judged stale. If it does not (another
+ * starter took the stale lock over between this one's judgement and its rename: the renamed file is that starter's
+ * fresh lock), it is linked back to `lock` (the other starter keeps it; its inode, so its token, unchanged) and the
+ * next attempt finds it held. When a third starter created a lock in that instant, the link back fails and the displaced
+ * holder finds its lock gone at its next check ({@link KeeperStateStore}'s `checkLock`, before each journal line) and stops
+ * writing.
+ *
+ * @returns Whether the lock judged stale was removed.
+ */
+function removeStale(lock: string, seen: { text: string }): boolean {
+  const aside = besideLock(lock, "stale")
+  try {
+    renameSync(lock, aside)
+  } catch {
+    // Gone already (another starter removed it): the next attempt decides.
+    return false
+  }
+  let text: string | undefined
+  try {
+    text = readFileSync(aside, "utf8")
+  } catch {
+    text = undefined
+  }
+  const judged = text === seen.text
+  if (!judged) {
+    try {
+      linkSync(aside, lock)
+    } catch (error) {
+      // No hard links here: put it back by rename unless a lock appeared meanwhile (not atomic; such file systems only).
+      if (noLinks(error) && !existsSync(lock)) {
+        try {
+          renameSync(aside, lock)
+          return false
+        } catch {
+          // Falls through: removed below.
+        }
+      }
+    }
+  }
+  try {
+    unlinkSync(aside)
+  } catch {
+    // Best effort.
+  }
+  return judged
+}
+
+/**
+ * Opens the lock `lock` again for the store whose token `token` it holds (see {@link takeLock}'s `former`).
+ *
+ * @returns Its descriptor and inode identity, or undefined when the file opened no longer holds `token` (or is gone).
+ */
+function adoptLock(lock: string, token: string): { fd: number; id: { dev: bigint; ino: bigint } } | undefined {
+  let fd: number
+  try {
+    fd = openSync(lock, "r")
+  } catch {
+    return undefined
+  }
+  try {
+    const held = JSON.parse(readFileSync(fd, "utf8")) as Partial<StateFileLock>
+    const st = fstatSync(fd, { bigint: true })
+    if (held.token === token) return { fd, id: { dev: st.dev, ino: st.ino } }
+  } catch {
+    // Not ours: closed below.
+  }
+  closeQuietly(fd)
+  return undefined
+}
+
+/**
+ * Takes the lock `<path>.lock` for this process: created atomically ({@link createLock}: complete and fsynced before it
+ * appears), holding {@link StateFileLock}. An existing lock is taken over (removed by {@link removeStale}, then created
+ * again) when it is stale: its process of this host is gone or its pid reused ({@link heldByLiveWriter}), or it is empty
+ * and older than {@link LOCK_GRACE_MS} (an older version's writer killed between creating and writing it: review rr11ze
+ * E4). Any other existing lock refuses: a live writer, another host's, a lock that does not parse and is not an old empty
+ * one (a hand edit; with atomic creation a live writer of this version never leaves one, but one of an older version
+ * could be between its two steps, and an edited lock's writer is unknown).
+ *
+ * @param former - The token of a lock this store held until its check found the lock gone: when the lock found holds it
+ *   (put back by a starter that renamed it aside while judging another lock stale, {@link removeStale}), it is this
+ *   store's own and is adopted again (its descriptor reopened) instead of refused as this process's unheld lock.
+ * @returns The token written (or `former`, adopted), the created lock's descriptor (kept open by the holder) and inode identity, and a notice when a stale lock was taken over (for the
+ *   keeper's start-up log).
  * @throws {StateFileLockedError} When another live (or unverifiable) writer holds the lock.
  * @throws The file system's error when the lock cannot be created (ENOSPC, EROFS, EACCES, ENOTDIR...).
  */
-function takeLock(path: string): { token: string; notice: string | undefined } {
+function takeLock(path: string, former?: string): { token: string; fd: number; id: { dev: bigint; ino: bigint }; notice: string | undefined } {
   const lock = lockPath(path)
   const token = randomBytes(16).toString("hex")
-  const self: StateFileLock = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token }
+  const startTicks = ownStartTicks()
+  const boot = bootId()
+  const self: StateFileLock = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token, ...(startTicks !== undefined ? { startTicks } : {}), ...(boot !== undefined ? { bootId: boot } : {}) }
+  const bytes = Buffer.from(`${JSON.stringify(self)}\n`)
   let notice: string | undefined
   mkdirSync(dirname(path), { recursive: true })
   for (let attempt = 0; ; attempt++) {
-    let fd: number
+    let created: ReturnType<typeof createLock>
     try {
-      fd = openSync(lock, "wx")
+      created = createLock(lock, bytes)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
       let seen: ReturnType<typeof readLock>
       try {
         seen = readLock(lock)
       } catch (readError) {
-        // Released between the open and the read: try again.
+        // Released between the link and the read: try again.
         if ((readError as NodeJS.ErrnoException).code === "ENOENT" && attempt < 5) continue
         throw readError
       }
       const { holder } = seen
-      if (!holder) throw new StateFileLockedError({ path, holder, reason: "the lock file does not parse" })
-      if (holder.host !== self.host) throw new StateFileLockedError({ path, holder })
-      if (heldByLiveWriter(lock, holder) || attempt >= 5) throw new StateFileLockedError({ path, holder })
-      // Stale: its process is gone. Removed only if it still holds what was judged (another starting keeper may have
-      // taken it over meanwhile); the `wx` open then decides between racing takers.
-      try {
-        if (readFileSync(lock, "utf8") === seen.text) unlinkSync(lock)
-      } catch {
-        // Gone already: the next open decides.
+      if (former !== undefined && holder?.pid === process.pid && holder.token === former && !heldLocks.has(lock)) {
+        const adopted = adoptLock(lock, former)
+        if (adopted) {
+          heldLocks.set(lock, former)
+          return { token: former, ...adopted, notice }
+        }
+        if (attempt >= 5) throw new StateFileLockedError({ path, holder })
+        continue
       }
-      notice = `took over the stale lock ${lock} of process ${holder.pid} (host ${holder.host}, since ${holder.since}), which is no longer running${holder.pid === process.pid ? " (an earlier process with this pid)" : alive(holder.pid) ? " (its pid is now a later process's)" : ""}`
+      let was: string
+      if (!holder) {
+        const age = Date.now() - seen.mtimeMs
+        if (!seen.empty || !(age > LOCK_GRACE_MS) || attempt >= 5)
+          throw new StateFileLockedError({ path, holder, reason: "the lock file does not parse" })
+        was = `took over the empty lock ${lock} (${Math.round(age / 1000)} s old: a keeper killed between creating and writing it)`
+      } else {
+        if (holder.host !== self.host) throw new StateFileLockedError({ path, holder })
+        if (heldByLiveWriter(lock, holder) || attempt >= 5) throw new StateFileLockedError({ path, holder })
+        was = `took over the stale lock ${lock} of process ${holder.pid} (host ${holder.host}, since ${holder.since}), which is no longer running${holder.bootId !== undefined && holder.bootId !== bootId() ? " (written before a reboot)" : holder.pid === process.pid ? " (an earlier process with this pid)" : alive(holder.pid) ? " (its pid is now a later process's)" : ""}`
+      }
+      // Removed only if it still holds what was judged (another starting keeper may have taken it over meanwhile); the
+      // atomic creation then decides between racing takers.
+      if (removeStale(lock, seen)) notice = was
       continue
-    }
-    let failure: unknown
-    try {
-      const bytes = Buffer.from(`${JSON.stringify(self)}\n`)
-      const written = writeSync(fd, bytes)
-      if (written !== bytes.length) failure = Object.assign(new Error(`short write to the state file's lock ${lock} (${written} of ${bytes.length} bytes)`), { code: "EIO" })
-    } catch (error) {
-      failure = error
-    }
-    try {
-      closeSync(fd)
-    } catch {
-      // Nothing more to do with it.
-    }
-    if (failure !== undefined) {
-      try {
-        unlinkSync(lock)
-      } catch {
-        // Best effort: a lock left empty refuses the next writer with a message naming it.
-      }
-      throw failure
     }
     heldLocks.set(lock, token)
     if (!exitHook) {
@@ -296,7 +548,7 @@ function takeLock(path: string): { token: string; notice: string | undefined } {
         for (const [held, t] of [...heldLocks]) releaseLock(held, t)
       })
     }
-    return { token, notice }
+    return { token, fd: created.fd, id: { dev: created.dev, ino: created.ino }, notice }
   }
 }
 
@@ -485,11 +737,15 @@ async function syncPath(file: string, flags: "r" | "r+"): Promise<void> {
  *
  * - `<path>.lock`: one writer per state file (review rr11zc C4: two keepers on one file, e.g. two chains, each snapshot
  *   their own copy of every scope over the other's and delete the other's journal lines). A writing store takes it in
- *   its constructor, before reading the file: created with `open(..., "wx")`, holding {@link StateFileLock} (pid, host,
- *   time, token). A lock of a live process, of another host or that does not parse refuses the store
- *   ({@link StateFileLockedError}); a lock whose process is gone (`process.kill(pid, 0)`: ESRCH, e.g. a keeper killed
- *   with SIGKILL) is taken over, said in {@link lockNotice}. Released (unlinked only while it still holds this store's
- *   token) by {@link close} and at process exit. When the lock cannot be created for another reason (ENOSPC, EROFS,
+ *   its constructor, before reading the file: created atomically (a fsynced tmp file `link`ed into place: never empty,
+ *   review rr11ze E4), holding {@link StateFileLock} (pid, host, time, token, the writer's start ticks and boot id). A
+ *   lock of a live process, of another host or that does not parse refuses the store ({@link StateFileLockedError}); a
+ *   lock whose process is gone (`process.kill(pid, 0)`: ESRCH, e.g. a keeper killed with SIGKILL), whose pid was reused
+ *   (start ticks, another boot; see `heldByLiveWriter`), or that is empty and older than {@link LOCK_GRACE_MS} is taken
+ *   over (renamed aside and deleted only if still the lock judged: review rr11ze E3), said in {@link lockNotice}. The
+ *   holder checks it before each journal line (one `stat`) and each snapshot (one read), and stops writing when it is no
+ *   longer its own. Released (unlinked only while it still holds this store's token) by {@link close} and at process
+ *   exit. When the lock cannot be created for another reason (ENOSPC, EROFS,
  *   EACCES: the keeper still starts, as with any state-file write failure), nothing is written until a later write
  *   takes it (said in {@link lockNotice}; each write that cannot throws {@link StateWriteError}). After {@link close}
  *   nothing is written.
@@ -536,6 +792,13 @@ export class KeeperStateStore implements PendingStore {
   private chain: Promise<void> = Promise.resolve()
   /** The token of the lock this store holds (undefined: none held: read-only, memory only, closed or not yet taken). */
   private lockToken: string | undefined
+  /** The held lock's descriptor (kept open: its inode cannot be reused while held) and inode identity. */
+  private lockFd: number | undefined
+  private lockId: { dev: bigint; ino: bigint } | undefined
+  /** The lock file's stamp when this store last found its token there (undefined: read it at the next check). */
+  private lockStamp: FileStamp | undefined
+  /** The token of the lock this store held until its check found the lock gone (adopted again if put back). */
+  private formerToken: string | undefined
   private notice: string | undefined
   /** Set by {@link close}: nothing more is written (another keeper may hold the file by then). */
   private closed = false
@@ -607,8 +870,13 @@ export class KeeperStateStore implements PendingStore {
     // Its memory may be older than the file by now (another keeper may have written it since): never written again.
     if (this.closed) throw new Error(`the store of the state file ${path} is closed (its lock released): the change is held in memory only`)
     try {
-      const taken = takeLock(path)
+      const taken = takeLock(path, this.formerToken)
+      this.formerToken = undefined
       this.lockToken = taken.token
+      this.lockFd = taken.fd
+      this.lockId = taken.id
+      const stamp = stampAt(lockPath(path))
+      this.lockStamp = stamp && stamp.dev === taken.id.dev && stamp.ino === taken.id.ino ? stamp : undefined
       if (taken.notice) this.notice = taken.notice
     } catch (error) {
       if (!starting || error instanceof StateFileLockedError) throw error
@@ -616,25 +884,47 @@ export class KeeperStateStore implements PendingStore {
     }
   }
 
+  /** Forgets the lock this store held (its descriptor closed); the file itself is left (see {@link releaseLock}). */
+  private dropLock(): void {
+    if (this.lockFd !== undefined) closeQuietly(this.lockFd)
+    this.lockFd = undefined
+    this.lockId = undefined
+    this.lockStamp = undefined
+    this.lockToken = undefined
+  }
+
   /**
-   * Checks that the lock this store holds is still its own (one read of `<path>.lock`, once per snapshot): when the file
-   * is gone or holds another token (deleted by hand while this keeper ran, then taken by another), this store holds no
-   * lock any more and the next {@link takeLock} takes it again or refuses (review rr11ze E2b: the first keeper's next
-   * snapshot overwrote the second's records).
+   * Checks that the lock this store holds is still its own: when the file is gone or holds another token (deleted by
+   * hand while this keeper ran, then taken by another), this store holds no lock any more and the next
+   * {@link takeLock} takes it again or refuses (review rr11ze E2b: the first keeper's next snapshot overwrote the second's
+   * records). Before each journal line (review rr11zf F2) the check is one `stat` of `<path>.lock`: unchanged since this
+   * store last read its own token there (same device and inode, which this store's open descriptor keeps from being
+   * reused by another file, same size, mtime and ctime), it is still this store's; changed (replaced, renamed away and
+   * back, edited) or `full` (each snapshot, once per block): the lock is read and its token compared.
+   *
+   * @param full - Read the token whatever the stamp says.
    */
-  private checkLock(): void {
+  private checkLock(full = false): void {
     const path = this.path
     if (!path || this.lockToken === undefined) return
     const lock = lockPath(path)
+    const stamp = stampAt(lock)
+    if (!full && stamp !== undefined && this.lockStamp !== undefined && sameStamp(stamp, this.lockStamp)) return
     let token: string | undefined
     try {
       token = readLock(lock).holder?.token
     } catch {
       token = undefined
     }
-    if (token === this.lockToken) return
+    if (token === this.lockToken) {
+      // The stamp taken before the read: a change after it differs from it at the next check.
+      this.lockStamp = stamp && this.lockId && stamp.dev === this.lockId.dev && stamp.ino === this.lockId.ino ? stamp : undefined
+      return
+    }
     if (heldLocks.get(lock) === this.lockToken) heldLocks.delete(lock)
-    this.lockToken = undefined
+    // Gone (not replaced): it may be put back by a racing starter that renamed it aside (removeStale); then it is ours.
+    this.formerToken = token === undefined ? this.lockToken : undefined
+    this.dropLock()
     this.notice = `the state file's lock ${lock} was no longer this keeper's (deleted or replaced while it ran); taken again only if free`
   }
 
@@ -712,7 +1002,7 @@ export class KeeperStateStore implements PendingStore {
     const path = this.path as string
     try {
       // The lock is checked before each line, not only at snapshots: a keeper whose lock was replaced must not write
-      // (and send) on (review rr11zf F2). One small read per line.
+      // (and send) on (review rr11zf F2). One `stat` per line (the lock read only when its stamp changed).
       this.checkLock()
       this.takeLock()
       if (this.fd === undefined) {
@@ -769,7 +1059,7 @@ export class KeeperStateStore implements PendingStore {
     if (!path || !this.dirty) return
     // Throws (the change stays dirty, the journal keeps it) when another writer holds the lock, also one that took it
     // while this store held it (its lock deleted by hand: review rr11ze E2b).
-    this.checkLock()
+    this.checkLock(true)
     this.takeLock()
     this.dirty = false
     // Every line of the generations before `covered` is in memory now: serialized together, in this tick.
@@ -828,7 +1118,7 @@ export class KeeperStateStore implements PendingStore {
     }
     if (this.path && this.lockToken !== undefined) {
       releaseLock(lockPath(this.path), this.lockToken)
-      this.lockToken = undefined
+      this.dropLock()
     }
   }
 
