@@ -4,7 +4,7 @@ import { mkdir, open, rename, unlink, writeFile } from "node:fs/promises"
 import { hostname } from "node:os"
 import { basename, dirname } from "node:path"
 import type { Address, Hex } from "viem"
-import { type PendingStore, StateWriteError } from "./store.js"
+import { type FailureRun, type PendingStore, StateWriteError, failureRun } from "./store.js"
 
 /** An operation the keeper sent and has not yet seen included, dropped or replaced. */
 export type PendingOperation = {
@@ -1154,18 +1154,33 @@ export class KeeperStateStore implements PendingStore {
 }
 
 /**
- * Writes the state file's snapshot once per block for a keeper ({@link KeeperStateStore.flush}) and reports a failure:
- * one `state-write-failed` alert per run of failed snapshots (on `safe`: the module's address, the alert being
- * keeper-wide), a warn line at each later failure of the run, an info line when one is written again. Never rejects.
+ * The keeper-wide conditions of the state file, each alerted once per run of failures ({@link failureRun}) on `safe`
+ * (the module's address: the file holds every Safe), a warn line at each later failure of a snapshot, an info line when
+ * the run ends:
+ *
+ * - `state-write-failed`: the once-per-block snapshot ({@link KeeperStateStore.flush}) could not be written (a full
+ *   disk): nothing is lost, the journal keeps every change. Ended by the next snapshot written.
+ * - `state-file-locked` (review rr11zf F3): another keeper holds the state file's lock ({@link StateFileLockedError}),
+ *   seen by the snapshot or by a Safe's write (`SafeStep` reports it with {@link lockRefused}). The keeper goes on
+ *   stepping: it reads the chain, tracks what is in flight and raises its other alerts, but the store writes nothing
+ *   while the lock is another's (each journal line and snapshot checks the lock first), so nothing is sent (a send needs
+ *   its intent written first). Ended by the next snapshot written, i.e. once this keeper holds the lock again (the other
+ *   keeper stopped, or its stale lock deleted): a refused write leaves the store dirty, so the snapshot tries the lock
+ *   at every block.
+ *
+ * {@link flush} never rejects.
  */
 export class StateSnapshots {
-  private failing = false
+  /** The run of failed snapshots (`state-write-failed`). */
+  private failing: FailureRun | undefined
+  /** The run of refused locks (`state-file-locked`). */
+  private locked: FailureRun | undefined
   constructor(
     private readonly deps: {
       store: { flush?(): Promise<void> }
-      /** The address the alert is raised on (the module: the snapshot holds every Safe). */
+      /** The address the alerts are raised on (the module: the snapshot holds every Safe). */
       safe: Address
-      events: { alert(safe: Address, block: bigint, kind: "state-write-failed", error: unknown): void }
+      events: { alert(safe: Address, block: bigint, kind: "state-write-failed" | "state-file-locked", error: unknown): void }
       logger: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }
     },
   ) {}
@@ -1176,16 +1191,37 @@ export class StateSnapshots {
    * @returns When it is written or its failure reported.
    */
   async flush(block: bigint): Promise<void> {
-    const { store, safe, events, logger } = this.deps
+    const { store, logger } = this.deps
     try {
       await store.flush?.()
-      if (this.failing) logger.info({ block: Number(block) }, "the state file's snapshot is written again")
-      this.failing = false
+      if (this.locked) logger.info({ block: Number(block) }, "the state file's lock is this keeper's again: its writes and sends resume")
+      else if (this.failing) logger.info({ block: Number(block) }, "the state file's snapshot is written again")
+      this.failing = undefined
+      this.locked = undefined
     } catch (error) {
       // Nothing is lost (every change is in the journal), but the journal grows until a snapshot lands.
-      if (!this.failing) events.alert(safe, block, "state-write-failed", error instanceof Error ? error : new Error(String(error)))
-      else logger.warn({ block: Number(block), err: error instanceof Error ? error.message : String(error) }, "the state file's snapshot still cannot be written (alerted once for this run)")
-      this.failing = true
+      if (this.failing || this.locked) logger.warn({ block: Number(block), err: error instanceof Error ? error.message : String(error) }, "the state file's snapshot still cannot be written (alerted once for this run)")
+      if (error instanceof StateFileLockedError) this.lockRefused(block, error)
+      else this.failing = failureRun(this.failing, block, () => this.deps.events.alert(this.deps.safe, block, "state-write-failed", error instanceof Error ? error : new Error(String(error))))
     }
+  }
+
+  /**
+   * Reports a write refused at `block` because another keeper holds the state file's lock: `state-file-locked` on the
+   * module when it opens a run (once per run per keeper, whichever Safe or snapshot met it first).
+   */
+  lockRefused(block: bigint, error: StateFileLockedError): void {
+    this.locked = failureRun(this.locked, block, () => this.deps.events.alert(this.deps.safe, block, "state-file-locked", new StateFileHeldError(error)))
+  }
+}
+
+/**
+ * The `state-file-locked` alert's error: the state file's lock held by another keeper while this one runs (its
+ * {@link StateFileLockedError} as `cause`). The text names the state file, the lock, its holder and what to do.
+ */
+export class StateFileHeldError extends Error {
+  override name = "StateFileHeldError"
+  constructor(locked: StateFileLockedError) {
+    super(`${locked.message} Until then this keeper writes nothing to the state file and sends nothing; it goes on reading the chain and takes the lock at its next write once the lock is free.`, { cause: locked })
   }
 }
