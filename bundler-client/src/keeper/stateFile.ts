@@ -100,13 +100,18 @@ function journalGenerations(path: string): number[] {
 
 /**
  * Tells the operator what opening the state file found, at the keeper's start (classic and embedded fleet keeper): a
- * stale lock taken over or a lock that could not be created (`lockNotice`), a snapshot discarded (`discarded`), both
- * logged; a snapshot that exists but cannot be read (`unreadable`, review rr11zd D4) alerted `state-file-unreadable` on
- * the module.
+ * stale lock taken over or a lock that could not be created (`lockNotice`), a snapshot discarded (`discarded`), journal
+ * lines skipped (`skipped`: how many, where, and why: the last line of a file cut by a kill or a full disk, or a bad line
+ * in a file), all logged; a snapshot that exists but cannot be read (`unreadable`, review rr11zd D4) alerted
+ * `state-file-unreadable` on the module.
  */
-export function reportStateFileOpened(store: Pick<KeeperStateStore, "path" | "lockNotice" | "discarded" | "unreadable">, deps: { logger: { warn(obj: object, msg: string): void }; events: { alert(subject: Address, block: bigint, kind: "state-file-unreadable", error: Error): void }; module: Address }): void {
+export function reportStateFileOpened(store: Pick<KeeperStateStore, "path" | "lockNotice" | "discarded" | "unreadable" | "skipped">, deps: { logger: { warn(obj: object, msg: string): void }; events: { alert(subject: Address, block: bigint, kind: "state-file-unreadable", error: Error): void }; module: Address }): void {
   if (store.lockNotice) deps.logger.warn({ stateFile: store.path }, store.lockNotice)
   if (store.discarded) deps.logger.warn({ stateFile: store.path }, store.discarded)
+  const { torn, bad } = store.skipped
+  const where = (lines: string[]) => `${lines.slice(0, 3).join(", ")}${lines.length > 3 ? `, and ${lines.length - 3} more` : ""}`
+  if (torn.length > 0) deps.logger.warn({ stateFile: store.path, torn: torn.length }, `${torn.length} journal line(s) cut short by a kill or a full disk (the last line of its file) ignored: ${where(torn)}; the chain's nonce reconciles the change it held`)
+  if (bad.length > 0) deps.logger.warn({ stateFile: store.path, bad: bad.length }, `${bad.length} whole journal line(s) that do not parse or are not records ignored (edited by hand or a damaged disk, not a cut write): ${where(bad)}; their changes are lost`)
   if (store.unreadable) deps.events.alert(deps.module, 0n, "state-file-unreadable", new Error(store.unreadable))
 }
 
@@ -555,6 +560,13 @@ function takeLock(path: string, former?: string): { token: string; fd: number; i
 /** A record as written (an undefined alone table left out, so the record reads back equal). */
 const normalized = (record: SafeRecord): SafeRecord => (record.aloneFacts === undefined ? { pending: record.pending } : { pending: record.pending, aloneFacts: record.aloneFacts })
 
+/**
+ * The journal lines a load skipped, each named `<journal file>:<line number>` (1-based): `torn`, the last line of its
+ * file with no newline after it (a write cut by a kill or a full disk: expected, the chain's nonce reconciles what it
+ * held); `bad`, a whole line that does not parse or is not a record (edited by hand, a damaged disk: its change is lost).
+ */
+export type SkippedLines = { torn: string[]; bad: string[] }
+
 /** A snapshot file as read: absent, unreadable (exists but cannot be read or parsed), of an old version, or its state and mark. */
 type SnapshotRead =
   | { kind: "missing" }
@@ -595,6 +607,8 @@ type Loaded = {
   discarded: string | undefined
   replayed: number
   ignored: number
+  /** The lines ignored, by why ({@link SkippedLines}). */
+  skipped: SkippedLines
   gens: number[]
   next: number
   found: boolean
@@ -649,6 +663,7 @@ function load(path: string): Loaded {
   }
   let replayed = 0
   let ignored = 0
+  const skipped: SkippedLines = { torn: [], bad: [] }
   const gens = journalGenerations(path)
   for (const gen of gens) {
     if (gen < from) continue
@@ -659,19 +674,26 @@ function load(path: string): Loaded {
       continue
     }
     found = true
-    for (const raw of text.split("\n")) {
+    const lines = text.split("\n")
+    // A line skipped is named `<journal file>:<line number>`: torn when nothing follows it (no newline: the write was cut
+    // by a kill or a full disk, expected), bad otherwise (a whole line that is not a record: a hand edit, a damaged disk).
+    const skip = (n: number) => {
+      ignored++
+      ;(n === lines.length - 1 ? skipped.torn : skipped.bad).push(`${journalPath(path, gen)}:${n + 1}`)
+    }
+    for (const [n, raw] of lines.entries()) {
       if (raw.length === 0) continue
       let line: Partial<JournalLine>
       try {
         line = JSON.parse(raw) as Partial<JournalLine>
       } catch {
-        ignored++
+        skip(n)
         continue
       }
       const hasPending = line !== null && typeof line === "object" && "pending" in line
       const hasTable = line !== null && typeof line === "object" && "aloneFacts" in line
       if (typeof line?.scope !== "string" || typeof line.safe !== "string" || (!hasPending && !hasTable) || (hasPending && typeof line.pending !== "object")) {
-        ignored++
+        skip(n)
         continue
       }
       state.scopes[line.scope] ??= { safes: {} }
@@ -685,7 +707,7 @@ function load(path: string): Loaded {
       replayed++
     }
   }
-  return { state, discarded, replayed, ignored, gens, next: Math.max(from, (gens.at(-1) ?? -1) + 1), found, current, kept, unreadable: main.kind === "unreadable", from }
+  return { state, discarded, replayed, ignored, skipped, gens, next: Math.max(from, (gens.at(-1) ?? -1) + 1), found, current, kept, unreadable: main.kind === "unreadable", from }
 }
 
 /**
@@ -729,7 +751,8 @@ async function syncPath(file: string, flags: "r" | "r+"): Promise<void> {
  * - `<path>.prev`: the snapshot `<path>` held before the last one was renamed in (review rr11zd D4). Once a snapshot is
  *   renamed in, the journal files `.prev` covers are deleted; those after it stay until the next snapshot lands.
  * - Load: the snapshot, then every journal line of a generation >= its `journal`, in order; a line that does not parse
- *   (torn by a crash mid-write) is ignored. New lines then go to a new generation (never after a torn line). A missing
+ *   or is not a record is ignored, and said at the keeper's start ({@link skipped}: a file's last line torn by a kill or
+ *   a full disk mid-write, or a whole bad line). New lines then go to a new generation (never after a torn line). A missing
  *   snapshot (a kill between the two renames) or one that cannot be read (empty after a power loss, a hand edit,
  *   EACCES: named in {@link discarded} / {@link unreadable}, and a writer sets it aside as `<path>.unreadable.<ms>`) is
  *   replaced by `.prev` and the journal after it. A read-only store (a reader beside the keeper) reads again when
@@ -769,6 +792,8 @@ export class KeeperStateStore implements PendingStore {
   readonly unreadable: string | undefined
   /** Journal lines replayed at load, and ignored (torn or malformed) at load. */
   readonly journal: { replayed: number; ignored: number }
+  /** The journal lines ignored at load, by why (torn by a cut write, or bad): said at the keeper's start. */
+  readonly skipped: SkippedLines
   /** Generation new journal lines go to, and its descriptor once opened. */
   private gen: number
   private fd: number | undefined
@@ -818,6 +843,7 @@ export class KeeperStateStore implements PendingStore {
     let discarded: string | undefined
     let unreadable = false
     let journal = { replayed: 0, ignored: 0 }
+    let skipped: SkippedLines = { torn: [], bad: [] }
     if (path) {
       // The lock first: the file is read only once no other writer can change it.
       if (!options.readOnly) this.takeLock(true)
@@ -839,6 +865,7 @@ export class KeeperStateStore implements PendingStore {
         }
       }
       journal = { replayed: loaded.replayed, ignored: loaded.ignored }
+      skipped = loaded.skipped
       this.gen = loaded.next
       // Replayed lines are compacted by the first snapshot after a change (loading writes nothing: a dry run reads the
       // production file and must leave it as it is).
@@ -847,6 +874,7 @@ export class KeeperStateStore implements PendingStore {
     this.discarded = discarded
     this.unreadable = unreadable ? discarded : undefined
     this.journal = journal
+    this.skipped = skipped
   }
 
   /**
