@@ -19,6 +19,7 @@ import { LogReadError } from "./logWindow.js"
 /** The cause-chain walk lives in the SDK (one walk, cycle-safe); re-exported for the keeper's modules and tests. */
 export { MAX_CAUSE_DEPTH, firstInCauseChain, someInCauseChain } from "@levpilot/sdk/errors"
 import { ALONE_FACT_BLOCKS } from "./runtime.js"
+import { StateFileLockedError } from "./stateFile.js"
 import { StoreFencedError, StoreUnavailableError } from "./store.js"
 
 /**
@@ -159,20 +160,35 @@ export function isSizeDependentSafeWide(error: unknown): boolean {
 }
 
 /**
+ * The store's failure that ends a step with nothing sent and blames no plan, found in `error`'s cause chain: the shared
+ * store could not run the write of the in-flight record (`StoreUnavailableError`: `state-store-unavailable`, once per
+ * run of the Safe) or another keeper holds the state file (`StateFileLockedError`: `state-file-locked`, once per run of
+ * the keeper); undefined for any other failure.
+ */
+export function storeHaltOf(error: unknown): { kind: "state-store-unavailable"; error: StoreUnavailableError } | { kind: "state-file-locked"; error: StateFileLockedError } | undefined {
+  const unavailable = findInCauseChain(error, StoreUnavailableError)
+  if (unavailable) return { kind: "state-store-unavailable", error: unavailable }
+  const locked = findInCauseChain(error, StateFileLockedError)
+  return locked ? { kind: "state-file-locked", error: locked } : undefined
+}
+
+/**
  * Why a failed step is not its plan's fault (nor any of its sub-accounts'), or undefined when it may be: `fenced` (this
  * worker's store write was fenced, `StoreFencedError`: it lost the Safe's lease), `store` (the store could not write
- * the in-flight record, `StoreUnavailableError`: the fleet's Redis unreachable; review rr11zd D1), `paymaster-charge` (a token
+ * the in-flight record, `StoreUnavailableError`: the fleet's Redis unreachable, review rr11zd D1; or refused it,
+ * `StateFileLockedError`: another keeper holds the state file, review rr11zf F3), `paymaster-charge` (a token
  * paymaster's pre-charge left the plan short, `PaymasterTokenChargeError`: `run` plans again with it kept aside), `node`
  * ({@link isNodeFailure}), `safe-wide` ({@link safeWideFailureOf}), `unusable-answer` ({@link isUnusableAnswer}),
  * `unconfirmed` (an `UnconfirmedUserOperationError`: the send's answer was unusable, the operation may be in flight). The one guard of the step's refusal isolation (a
  * probe, a re-test alone, a turn plan's fall-through, a plan of several sub-accounts isolated for an unnamed failure):
  * such a failure ends the step before any sub-account is blamed, and `run` alerts it as the node's (`rpc-error`), the
  * Safe's (`paymaster-refused`, `paymaster-unavailable`, `send-failed` naming the cause), the store's
- * (`state-store-unavailable`, once per run) or not at all (fenced).
+ * (`state-store-unavailable` once per run of the Safe, `state-file-locked` once per run of the keeper) or not at all
+ * (fenced).
  */
 export function notThePlansFailure(error: unknown): "fenced" | "store" | "unconfirmed" | "paymaster-charge" | "node" | "safe-wide" | "unusable-answer" | undefined {
   if (findInCauseChain(error, StoreFencedError) !== undefined) return "fenced"
-  if (findInCauseChain(error, StoreUnavailableError) !== undefined) return "store"
+  if (storeHaltOf(error) !== undefined) return "store"
   // The send reached the bundler and its answer was unusable: the operation may be in its mempool (tracked by nonce).
   // Never a reason to probe or send another plan (test/keeper.adversarial.test.ts: the isolation of this "unnamed"
   // failure sent a second operation beside the one that landed).

@@ -99,6 +99,13 @@ export type KeeperEvent =
  *   local disk or a lost lease (`StoreUnavailableError`: the fleet's Redis unreachable, failing over, OOM / READONLY):
  *   whether the worker still holds the Safe's lease is unknown, so nothing is sent; not the plan's failure (no
  *   sub-account blamed, no backoff); tried again at the next block. Once per run per Safe (again after a write succeeds).
+ * - `state-file-locked` (keeper-wide; `safe` is the module's address): another keeper holds the state file's lock
+ *   (`StateFileLockedError`, review rr11zf F3: it was reported as `state-store-unavailable`, blaming Redis), met by a
+ *   Safe's write (the in-flight record, the alone table) or by the per-block snapshot. Nothing is written and nothing
+ *   sent while it lasts (the message names the state file, the lock, its holder, and what to do: stop the other keeper,
+ *   or delete the lock if no keeper uses the file); not the plan's failure (no sub-account blamed, no backoff); the
+ *   keeper goes on reading and tracking. Once per run per keeper, ended by the first snapshot written after it
+ *   (`StateSnapshots`).
  * - `state-file-unreadable` (at start; `safe` is the module's address, block 0): the state file's snapshot exists but
  *   cannot be read (cut to nothing by a power loss, edited by hand, EACCES): the keeper read `<stateFile>.prev` and the
  *   journal after it instead (nothing lost), or nothing when there is none (the message says which); the unreadable
@@ -125,6 +132,7 @@ export type AlertKind =
   | "rescue-infeasible"
   | "state-write-failed"
   | "state-store-unavailable"
+  | "state-file-locked"
   | "state-file-unreadable"
 
 export const alertKinds: readonly AlertKind[] = [
@@ -148,6 +156,7 @@ export const alertKinds: readonly AlertKind[] = [
   "rescue-infeasible",
   "state-write-failed",
   "state-store-unavailable",
+  "state-file-locked",
   "state-file-unreadable",
 ]
 

@@ -37,6 +37,7 @@ export {
   type KeeperState,
   KeeperStateStore,
   StateFileLockedError,
+  StateFileHeldError,
   type StateFileLock,
   lockPath,
 } from "./stateFile.js"

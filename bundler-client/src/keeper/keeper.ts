@@ -112,8 +112,7 @@ export class Keeper {
     const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
     store.bind({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
     reportStateFileOpened(store, { logger, events, module: config.deployment.leverageModule })
-    if (store.journal.ignored > 0) logger.warn({ stateFile: store.path, ignored: store.journal.ignored }, "state journal lines that do not parse (cut by a crash or a full disk) were ignored")
-    const shared = { config, clients, store, metrics, logger, events, clock }
+    const shared = { config, clients, store, metrics, logger, events, clock, snapshots: this.snapshots }
     const tracker = new InclusionTracker({ ...shared, publicClient: clients.publicClient })
     const sender = new RebalanceSender({ ...shared, keeper: this.keeperKey })
     const step = new SafeStep({ ...shared, tracker, sender, volatility: new VolatilityFeed({ logger, metrics }), dryRun: this.options.dryRun ?? false })

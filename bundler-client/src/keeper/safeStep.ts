@@ -13,8 +13,8 @@ import type { AaveBorrowRefusal } from "./aaveLimits.js"
 import type { Clock } from "./clock.js"
 import type { KeeperClients } from "./clients.js"
 import type { KeeperConfig } from "./config.js"
-import { type KeeperEvents, LEFT_FOR_NEXT, rescueBindingOf, rescueInfeasibleReason } from "./events.js"
-import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, firstInCauseChain, gasLimitAboveCapOf, type SafeWideCause, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf } from "./errors.js"
+import { type KeeperEvents, LEFT_FOR_NEXT, rescueBindingOf, rescueInfeasibleReason, shortMessage } from "./events.js"
+import { AaveDustCollateralError, BlockNotCanonicalError, ClampRuleRefusedError, NothingToSendError, PlanSendFailedError, SafeWideFailureError, SubAccountRefusedError, SubAccountUnreadableError, findInCauseChain, firstInCauseChain, gasLimitAboveCapOf, type SafeWideCause, isAmbiguousAnswer, isNodeFailure, fittingSize, isSizeDependentSafeWide, notThePlansFailure, safeWideFailureOf, storeHaltOf } from "./errors.js"
 import type { InclusionTracker } from "./inclusion.js"
 import type { InclusionLookup } from "./inclusionLookup.js"
 import type { KeeperMetrics } from "./metrics.js"
@@ -29,8 +29,8 @@ import { ALONE_FACT_BLOCKS, type AloneFact, type AloneTable, type SafeRuntime, U
 import { decodeShared, encodeShared } from "./fleet/store.js"
 import { noteStepRan, type RebalanceSender } from "./sender.js"
 import { sendNotingShortfall } from "./shortfall.js"
-import type { PendingOperation } from "./stateFile.js"
-import { type PendingStore, StateWriteError, StoreFencedError, StoreUnavailableError, stateWriteFailed, writePendingRecord } from "./store.js"
+import { type PendingOperation, StateSnapshots } from "./stateFile.js"
+import { type PendingStore, StateWriteError, StoreFencedError, failureRun, stateWriteFailed, writePendingRecord } from "./store.js"
 import type { VolatilityFeed } from "./volatilityFeed.js"
 import { RescueInfeasibleError } from "./errors.js"
 import { type VenueName, venueOf } from "./venue.js"
@@ -409,6 +409,8 @@ export const UNNAMED_REPEAT_BLOCKS = 2n
 export class SafeStep {
   /** The runtimes whose alone table was read back from the store (`PendingStore.aloneFacts`), once per process. */
   private readonly restored = new WeakSet<SafeRuntime>()
+  /** Where a refused state-file lock is reported (the keeper's `state-file-locked` run). */
+  private readonly snapshots: Pick<StateSnapshots, "lockRefused">
 
   constructor(
     private readonly deps: {
@@ -423,8 +425,15 @@ export class SafeStep {
       sender: RebalanceSender
       volatility: VolatilityFeed
       dryRun: boolean
+      /**
+       * The keeper's state-file runs (`StateSnapshots`: a lock refused to a Safe's write opens the keeper's
+       * `state-file-locked` run, its snapshot ends it); a run of this step's own when omitted (tests).
+       */
+      snapshots?: Pick<StateSnapshots, "lockRefused"> | undefined
     },
-  ) {}
+  ) {
+    this.snapshots = deps.snapshots ?? new StateSnapshots({ store: {}, safe: deps.config.deployment.leverageModule, events: deps.events, logger: deps.logger })
+  }
 
   /**
    * Runs the step unless the Safe is already being processed or backing off.
@@ -483,17 +492,11 @@ export class SafeStep {
         this.deps.logger.warn({ safe, block: Number(block) }, error.shortMessage)
         return
       }
-      // The store could not write the in-flight record (the fleet's Redis unreachable): nothing was sent, and it is not
-      // the plan's failure (review rr11zd D1): no plan alert, no backoff (tried again at the next block), alerted
-      // `state-store-unavailable` once per run (a successful write of the record ends it, writePendingRecord, and a later step
-      // without the failure, noteStepRan).
-      const unavailable = findInCauseChain(error, StoreUnavailableError)
-      if (unavailable) {
-        this.deps.logger.warn({ safe, block: Number(block), err: unavailable.shortMessage }, "the store could not write the in-flight record; nothing sent, trying again at the next block")
-        if (rt.storeUnavailable === undefined) this.deps.events.alert(safe, block, "state-store-unavailable", unavailable)
-        rt.storeUnavailable = { last: block }
-        return
-      }
+      // The store could not write the in-flight record (the fleet's Redis unreachable) or refused it (another keeper holds
+      // the state file): nothing was sent, and it is not the plan's failure (review rr11zd D1): no plan alert, no backoff
+      // (tried again at the next block), alerted once per run (`storeHalted`).
+      const halt = storeHaltOf(error)
+      if (halt) return this.storeHalted(rt, block, halt)
       // The snapshot's block was lost to a reorg (a fleet step's pinned reads, review rr16c S1): not the plan's failure.
       const lost = findInCauseChain(error, BlockNotCanonicalError)
       if (lost) {
@@ -568,8 +571,24 @@ export class SafeStep {
       // The table is a memory of refusals, not funds: the Safe goes on being managed; the operator is told once per run
       // of failing writes of the Safe, the run shared with the in-flight record's (review rr11zd D2).
       if (error instanceof StateWriteError) return stateWriteFailed(this.deps, rt, block, error, "the alone table")
+      const halt = storeHaltOf(error)
+      if (halt) return this.storeHalted(rt, block, halt)
       this.deps.events.alert(rt.config.address, block, "state-write-failed", error instanceof Error ? error : new Error(String(error)))
     }
+  }
+
+  /**
+   * A step ended by its store ({@link storeHaltOf}): a warn line, and the alert once per run of failures
+   * ({@link failureRun}): `state-store-unavailable` on the Safe (its run `SafeRuntime.storeUnavailable`, ended by a
+   * successful write of its record, writePendingRecord, or a later step without the failure, noteStepRan);
+   * `state-file-locked` on the keeper (`StateSnapshots.lockRefused`, ended by the next snapshot written: review rr11zf
+   * F3). The keeper keeps stepping while another holds the state file: the store refuses every write, so nothing is sent.
+   */
+  private storeHalted(rt: SafeRuntime, block: bigint, halt: NonNullable<ReturnType<typeof storeHaltOf>>): void {
+    const safe = rt.config.address
+    this.deps.logger.warn({ safe, block: Number(block), kind: halt.kind, err: shortMessage(halt.error) }, "the store could not write the Safe's record; nothing sent, trying again at the next block")
+    if (halt.kind === "state-file-locked") this.snapshots.lockRefused(block, halt.error)
+    else rt.storeUnavailable = failureRun(rt.storeUnavailable, block, () => this.deps.events.alert(safe, block, halt.kind, halt.error))
   }
 
   /**

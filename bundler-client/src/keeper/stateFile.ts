@@ -4,7 +4,7 @@ import { mkdir, open, rename, unlink, writeFile } from "node:fs/promises"
 import { hostname } from "node:os"
 import { basename, dirname } from "node:path"
 import type { Address, Hex } from "viem"
-import { type PendingStore, StateWriteError } from "./store.js"
+import { type FailureRun, type PendingStore, StateWriteError, failureRun } from "./store.js"
 
 /** An operation the keeper sent and has not yet seen included, dropped or replaced. */
 export type PendingOperation = {
@@ -100,13 +100,18 @@ function journalGenerations(path: string): number[] {
 
 /**
  * Tells the operator what opening the state file found, at the keeper's start (classic and embedded fleet keeper): a
- * stale lock taken over or a lock that could not be created (`lockNotice`), a snapshot discarded (`discarded`), both
- * logged; a snapshot that exists but cannot be read (`unreadable`, review rr11zd D4) alerted `state-file-unreadable` on
- * the module.
+ * stale lock taken over or a lock that could not be created (`lockNotice`), a snapshot discarded (`discarded`), journal
+ * lines skipped (`skipped`: how many, where, and why: the last line of a file cut by a kill or a full disk, or a bad line
+ * in a file), all logged; a snapshot that exists but cannot be read (`unreadable`, review rr11zd D4) alerted
+ * `state-file-unreadable` on the module.
  */
-export function reportStateFileOpened(store: Pick<KeeperStateStore, "path" | "lockNotice" | "discarded" | "unreadable">, deps: { logger: { warn(obj: object, msg: string): void }; events: { alert(subject: Address, block: bigint, kind: "state-file-unreadable", error: Error): void }; module: Address }): void {
+export function reportStateFileOpened(store: Pick<KeeperStateStore, "path" | "lockNotice" | "discarded" | "unreadable" | "skipped">, deps: { logger: { warn(obj: object, msg: string): void }; events: { alert(subject: Address, block: bigint, kind: "state-file-unreadable", error: Error): void }; module: Address }): void {
   if (store.lockNotice) deps.logger.warn({ stateFile: store.path }, store.lockNotice)
   if (store.discarded) deps.logger.warn({ stateFile: store.path }, store.discarded)
+  const { torn, bad } = store.skipped
+  const where = (lines: string[]) => `${lines.slice(0, 3).join(", ")}${lines.length > 3 ? `, and ${lines.length - 3} more` : ""}`
+  if (torn.length > 0) deps.logger.warn({ stateFile: store.path, torn: torn.length }, `${torn.length} journal line(s) cut short by a kill or a full disk (the last line of its file) ignored: ${where(torn)}; the chain's nonce reconciles the change it held`)
+  if (bad.length > 0) deps.logger.warn({ stateFile: store.path, bad: bad.length }, `${bad.length} whole journal line(s) that do not parse or are not records ignored (edited by hand or a damaged disk, not a cut write): ${where(bad)}; their changes are lost`)
   if (store.unreadable) deps.events.alert(deps.module, 0n, "state-file-unreadable", new Error(store.unreadable))
 }
 
@@ -555,6 +560,13 @@ function takeLock(path: string, former?: string): { token: string; fd: number; i
 /** A record as written (an undefined alone table left out, so the record reads back equal). */
 const normalized = (record: SafeRecord): SafeRecord => (record.aloneFacts === undefined ? { pending: record.pending } : { pending: record.pending, aloneFacts: record.aloneFacts })
 
+/**
+ * The journal lines a load skipped, each named `<journal file>:<line number>` (1-based): `torn`, the last line of its
+ * file with no newline after it (a write cut by a kill or a full disk: expected, the chain's nonce reconciles what it
+ * held); `bad`, a whole line that does not parse or is not a record (edited by hand, a damaged disk: its change is lost).
+ */
+export type SkippedLines = { torn: string[]; bad: string[] }
+
 /** A snapshot file as read: absent, unreadable (exists but cannot be read or parsed), of an old version, or its state and mark. */
 type SnapshotRead =
   | { kind: "missing" }
@@ -595,6 +607,8 @@ type Loaded = {
   discarded: string | undefined
   replayed: number
   ignored: number
+  /** The lines ignored, by why ({@link SkippedLines}). */
+  skipped: SkippedLines
   gens: number[]
   next: number
   found: boolean
@@ -649,6 +663,7 @@ function load(path: string): Loaded {
   }
   let replayed = 0
   let ignored = 0
+  const skipped: SkippedLines = { torn: [], bad: [] }
   const gens = journalGenerations(path)
   for (const gen of gens) {
     if (gen < from) continue
@@ -659,19 +674,26 @@ function load(path: string): Loaded {
       continue
     }
     found = true
-    for (const raw of text.split("\n")) {
+    const lines = text.split("\n")
+    // A line skipped is named `<journal file>:<line number>`: torn when nothing follows it (no newline: the write was cut
+    // by a kill or a full disk, expected), bad otherwise (a whole line that is not a record: a hand edit, a damaged disk).
+    const skip = (n: number) => {
+      ignored++
+      ;(n === lines.length - 1 ? skipped.torn : skipped.bad).push(`${journalPath(path, gen)}:${n + 1}`)
+    }
+    for (const [n, raw] of lines.entries()) {
       if (raw.length === 0) continue
       let line: Partial<JournalLine>
       try {
         line = JSON.parse(raw) as Partial<JournalLine>
       } catch {
-        ignored++
+        skip(n)
         continue
       }
       const hasPending = line !== null && typeof line === "object" && "pending" in line
       const hasTable = line !== null && typeof line === "object" && "aloneFacts" in line
       if (typeof line?.scope !== "string" || typeof line.safe !== "string" || (!hasPending && !hasTable) || (hasPending && typeof line.pending !== "object")) {
-        ignored++
+        skip(n)
         continue
       }
       state.scopes[line.scope] ??= { safes: {} }
@@ -685,7 +707,7 @@ function load(path: string): Loaded {
       replayed++
     }
   }
-  return { state, discarded, replayed, ignored, gens, next: Math.max(from, (gens.at(-1) ?? -1) + 1), found, current, kept, unreadable: main.kind === "unreadable", from }
+  return { state, discarded, replayed, ignored, skipped, gens, next: Math.max(from, (gens.at(-1) ?? -1) + 1), found, current, kept, unreadable: main.kind === "unreadable", from }
 }
 
 /**
@@ -729,7 +751,8 @@ async function syncPath(file: string, flags: "r" | "r+"): Promise<void> {
  * - `<path>.prev`: the snapshot `<path>` held before the last one was renamed in (review rr11zd D4). Once a snapshot is
  *   renamed in, the journal files `.prev` covers are deleted; those after it stay until the next snapshot lands.
  * - Load: the snapshot, then every journal line of a generation >= its `journal`, in order; a line that does not parse
- *   (torn by a crash mid-write) is ignored. New lines then go to a new generation (never after a torn line). A missing
+ *   or is not a record is ignored, and said at the keeper's start ({@link skipped}: a file's last line torn by a kill or
+ *   a full disk mid-write, or a whole bad line). New lines then go to a new generation (never after a torn line). A missing
  *   snapshot (a kill between the two renames) or one that cannot be read (empty after a power loss, a hand edit,
  *   EACCES: named in {@link discarded} / {@link unreadable}, and a writer sets it aside as `<path>.unreadable.<ms>`) is
  *   replaced by `.prev` and the journal after it. A read-only store (a reader beside the keeper) reads again when
@@ -769,6 +792,8 @@ export class KeeperStateStore implements PendingStore {
   readonly unreadable: string | undefined
   /** Journal lines replayed at load, and ignored (torn or malformed) at load. */
   readonly journal: { replayed: number; ignored: number }
+  /** The journal lines ignored at load, by why (torn by a cut write, or bad): said at the keeper's start. */
+  readonly skipped: SkippedLines
   /** Generation new journal lines go to, and its descriptor once opened. */
   private gen: number
   private fd: number | undefined
@@ -818,6 +843,7 @@ export class KeeperStateStore implements PendingStore {
     let discarded: string | undefined
     let unreadable = false
     let journal = { replayed: 0, ignored: 0 }
+    let skipped: SkippedLines = { torn: [], bad: [] }
     if (path) {
       // The lock first: the file is read only once no other writer can change it.
       if (!options.readOnly) this.takeLock(true)
@@ -839,6 +865,7 @@ export class KeeperStateStore implements PendingStore {
         }
       }
       journal = { replayed: loaded.replayed, ignored: loaded.ignored }
+      skipped = loaded.skipped
       this.gen = loaded.next
       // Replayed lines are compacted by the first snapshot after a change (loading writes nothing: a dry run reads the
       // production file and must leave it as it is).
@@ -847,6 +874,7 @@ export class KeeperStateStore implements PendingStore {
     this.discarded = discarded
     this.unreadable = unreadable ? discarded : undefined
     this.journal = journal
+    this.skipped = skipped
   }
 
   /**
@@ -1154,18 +1182,33 @@ export class KeeperStateStore implements PendingStore {
 }
 
 /**
- * Writes the state file's snapshot once per block for a keeper ({@link KeeperStateStore.flush}) and reports a failure:
- * one `state-write-failed` alert per run of failed snapshots (on `safe`: the module's address, the alert being
- * keeper-wide), a warn line at each later failure of the run, an info line when one is written again. Never rejects.
+ * The keeper-wide conditions of the state file, each alerted once per run of failures ({@link failureRun}) on `safe`
+ * (the module's address: the file holds every Safe), a warn line at each later failure of a snapshot, an info line when
+ * the run ends:
+ *
+ * - `state-write-failed`: the once-per-block snapshot ({@link KeeperStateStore.flush}) could not be written (a full
+ *   disk): nothing is lost, the journal keeps every change. Ended by the next snapshot written.
+ * - `state-file-locked` (review rr11zf F3): another keeper holds the state file's lock ({@link StateFileLockedError}),
+ *   seen by the snapshot or by a Safe's write (`SafeStep` reports it with {@link lockRefused}). The keeper goes on
+ *   stepping: it reads the chain, tracks what is in flight and raises its other alerts, but the store writes nothing
+ *   while the lock is another's (each journal line and snapshot checks the lock first), so nothing is sent (a send needs
+ *   its intent written first). Ended by the next snapshot written, i.e. once this keeper holds the lock again (the other
+ *   keeper stopped, or its stale lock deleted): a refused write leaves the store dirty, so the snapshot tries the lock
+ *   at every block.
+ *
+ * {@link flush} never rejects.
  */
 export class StateSnapshots {
-  private failing = false
+  /** The run of failed snapshots (`state-write-failed`). */
+  private failing: FailureRun | undefined
+  /** The run of refused locks (`state-file-locked`). */
+  private locked: FailureRun | undefined
   constructor(
     private readonly deps: {
       store: { flush?(): Promise<void> }
-      /** The address the alert is raised on (the module: the snapshot holds every Safe). */
+      /** The address the alerts are raised on (the module: the snapshot holds every Safe). */
       safe: Address
-      events: { alert(safe: Address, block: bigint, kind: "state-write-failed", error: unknown): void }
+      events: { alert(safe: Address, block: bigint, kind: "state-write-failed" | "state-file-locked", error: unknown): void }
       logger: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }
     },
   ) {}
@@ -1176,16 +1219,37 @@ export class StateSnapshots {
    * @returns When it is written or its failure reported.
    */
   async flush(block: bigint): Promise<void> {
-    const { store, safe, events, logger } = this.deps
+    const { store, logger } = this.deps
     try {
       await store.flush?.()
-      if (this.failing) logger.info({ block: Number(block) }, "the state file's snapshot is written again")
-      this.failing = false
+      if (this.locked) logger.info({ block: Number(block) }, "the state file's lock is this keeper's again: its writes and sends resume")
+      else if (this.failing) logger.info({ block: Number(block) }, "the state file's snapshot is written again")
+      this.failing = undefined
+      this.locked = undefined
     } catch (error) {
       // Nothing is lost (every change is in the journal), but the journal grows until a snapshot lands.
-      if (!this.failing) events.alert(safe, block, "state-write-failed", error instanceof Error ? error : new Error(String(error)))
-      else logger.warn({ block: Number(block), err: error instanceof Error ? error.message : String(error) }, "the state file's snapshot still cannot be written (alerted once for this run)")
-      this.failing = true
+      if (this.failing || this.locked) logger.warn({ block: Number(block), err: error instanceof Error ? error.message : String(error) }, "the state file's snapshot still cannot be written (alerted once for this run)")
+      if (error instanceof StateFileLockedError) this.lockRefused(block, error)
+      else this.failing = failureRun(this.failing, block, () => this.deps.events.alert(this.deps.safe, block, "state-write-failed", error instanceof Error ? error : new Error(String(error))))
     }
+  }
+
+  /**
+   * Reports a write refused at `block` because another keeper holds the state file's lock: `state-file-locked` on the
+   * module when it opens a run (once per run per keeper, whichever Safe or snapshot met it first).
+   */
+  lockRefused(block: bigint, error: StateFileLockedError): void {
+    this.locked = failureRun(this.locked, block, () => this.deps.events.alert(this.deps.safe, block, "state-file-locked", new StateFileHeldError(error)))
+  }
+}
+
+/**
+ * The `state-file-locked` alert's error: the state file's lock held by another keeper while this one runs (its
+ * {@link StateFileLockedError} as `cause`). The text names the state file, the lock, its holder and what to do.
+ */
+export class StateFileHeldError extends Error {
+  override name = "StateFileHeldError"
+  constructor(locked: StateFileLockedError) {
+    super(`${locked.message} Until then this keeper writes nothing to the state file and sends nothing; it goes on reading the chain and takes the lock at its next write once the lock is free.`, { cause: locked })
   }
 }

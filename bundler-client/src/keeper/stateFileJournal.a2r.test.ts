@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Address, Hex } from "viem"
 import { describe, expect, test, vi } from "vitest"
-import { type PendingOperation, KeeperStateStore, StateSnapshots, journalPath, scopeKey } from "./stateFile.js"
+import { type PendingOperation, KeeperStateStore, StateSnapshots, journalPath, reportStateFileOpened, scopeKey } from "./stateFile.js"
 import { killWriter } from "./testing.js"
 
 // Review rr11za A2's fix: the state file is a snapshot (one write per block, `flush`) plus an append-only journal (one
@@ -84,6 +84,34 @@ describe("KeeperStateStore journal (review rr11za A2)", () => {
     const again = restart(path)
     expect(again.pending(C)).toEqual(op(3))
     expect(again.journal).toEqual({ replayed: 3, ignored: 1 })
+  })
+
+  test("the start-up report (classic and fleet keeper: reportStateFileOpened) says how many journal lines were skipped, where, and why: a torn last line apart from a bad line in the middle", () => {
+    const path = fresh()
+    const store = restart(path)
+    store.setPending(A, op(1))
+    store.close()
+    const journal = journalPath(path, 0)
+    // A hand edit's bad line in the middle (a whole line, followed by a good one), then a write cut by a kill.
+    appendFileSync(journal, `not json\n{"scope":"${scopeKey(SCOPE)}","safe":"${B.toLowerCase()}"}\n`)
+    appendFileSync(journal, `{"scope":"${scopeKey(SCOPE)}","safe":"${C.toLowerCase()}","pending":null}\n`)
+    appendFileSync(journal, `{"scope":"${scopeKey(SCOPE)}","safe":"${C.toLowerCase()}","pend`)
+    const after = restart(path)
+    expect(after.journal).toEqual({ replayed: 2, ignored: 3 })
+    expect(after.skipped).toEqual({ torn: [`${journal}:5`], bad: [`${journal}:2`, `${journal}:3`] })
+    const warns: string[] = []
+    reportStateFileOpened(after, { logger: { warn: (_o, msg) => void warns.push(msg) }, events: { alert: () => undefined }, module: SCOPE.module })
+    const skippedWarns = warns.filter((w) => w.includes("journal line"))
+    console.log(`journal skipped: ${JSON.stringify(skippedWarns)}`)
+    expect(skippedWarns).toEqual([
+      `1 journal line(s) cut short by a kill or a full disk (the last line of its file) ignored: ${journal}:5; the chain's nonce reconciles the change it held`,
+      `2 whole journal line(s) that do not parse or are not records ignored (edited by hand or a damaged disk, not a cut write): ${journal}:2, ${journal}:3; their changes are lost`,
+    ])
+    // A clean file says nothing of the journal.
+    const clean = restart(fresh())
+    const none: string[] = []
+    reportStateFileOpened(clean, { logger: { warn: (_o, msg) => void none.push(msg) }, events: { alert: () => undefined }, module: SCOPE.module })
+    expect(none.filter((w) => w.includes("journal line"))).toEqual([])
   })
 
   test("a failed journal write (the file system refuses it) throws to the caller, the record in memory anyway; the next write goes on in a new file", async () => {

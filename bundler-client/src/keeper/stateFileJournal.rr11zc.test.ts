@@ -13,6 +13,7 @@ import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
 import { KeeperStateStore, type PendingOperation, type StateFileLock, StateFileLockedError, StateSnapshots, journalPath, lockPath } from "./stateFile.js"
+import { enospc, fsFault } from "./stateFileFaults.testing.js"
 import { StateWriteError } from "./store.js"
 import { INCLUSION_ENTRY_POINT, INCLUSION_NONCE, SAFE, STEP_RISK, USDC, deadPid, landedUserOp, stepHarness, stepSafeState, stepSub, testTracker } from "./testing.js"
 
@@ -20,22 +21,12 @@ import { INCLUSION_ENTRY_POINT, INCLUSION_NONCE, SAFE, STEP_RISK, USDC, deadPid,
 // temporary directory; a failing journal write is injected by wrapping node:fs writeSync (a pass-through otherwise).
 // C4 (two keepers on one state file) is fixed by the state file's lock (branch c4lock): its tests are at the end.
 
-const fsFault = vi.hoisted(() => ({ writeSync: undefined as undefined | (() => Error) }))
-vi.mock("node:fs", async (importOriginal) => {
-  const fs = await importOriginal<typeof import("node:fs")>()
-  const writeSync = ((...args: Parameters<typeof fs.writeSync>) => {
-    const fault = fsFault.writeSync?.()
-    if (fault) throw fault
-    return (fs.writeSync as (...a: unknown[]) => number)(...args)
-  }) as typeof fs.writeSync
-  return { ...fs, default: { ...fs, writeSync }, writeSync }
-})
+vi.mock("node:fs", async (original) => (await import("./stateFileFaults.testing.js")).faultyFs(await original()))
 
 const SCOPE = { chainId: 1, entryPoint: INCLUSION_ENTRY_POINT, module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" } as const
 const OTHER: Address = "0x0000000000000000000000000000000000000b0b"
 const X = `0x${"a1".repeat(32)}` as Hex
 const silent = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
-const enospc = () => Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
 
 const record = (nonce: bigint, sentBlock = 90n, hash: Hex | undefined = `0x${"ab".repeat(32)}`): PendingOperation => ({
   userOpHash: hash,

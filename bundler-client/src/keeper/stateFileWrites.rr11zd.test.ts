@@ -13,6 +13,7 @@ import { portfolioOf } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
 import { KeeperStateStore, type PendingOperation } from "./stateFile.js"
+import { fsFault } from "./stateFileFaults.testing.js"
 import { writePendingRecord } from "./store.js"
 import { INCLUSION_ENTRY_POINT, SAFE, STEP_RISK, USDC, senderHarness, stepHarness, stepSafeState, stepSub } from "./testing.js"
 
@@ -22,45 +23,8 @@ import { INCLUSION_ENTRY_POINT, SAFE, STEP_RISK, USDC, senderHarness, stepHarnes
 // the state directory made right before each asynchronous step of a snapshot runs: what a kill at that point leaves).
 // Every finding is fixed (branch zdfix): its test asserts the fixed behaviour and names what the old code measured ("was").
 
-const fsFault = vi.hoisted(() => ({ full: false, beforeAsync: undefined as undefined | ((op: string, arg: string) => void), syncs: [] as string[], staleReads: new Map<string, string[]>() }))
-vi.mock("node:fs", async (importOriginal) => {
-  const fs = await importOriginal<typeof import("node:fs")>()
-  const writeSync = ((...args: Parameters<typeof fs.writeSync>) => {
-    if (fsFault.full) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
-    return (fs.writeSync as (...a: unknown[]) => number)(...args)
-  }) as typeof fs.writeSync
-  // A read of a path queued in `staleReads` answers the queued text once (what a reader saw before a keeper's snapshot).
-  const readFileSync = ((...args: Parameters<typeof fs.readFileSync>) => {
-    const queued = fsFault.staleReads.get(String(args[0]))
-    if (queued !== undefined && queued.length > 0) return queued.shift()
-    return (fs.readFileSync as (...a: unknown[]) => unknown)(...args)
-  }) as typeof fs.readFileSync
-  return { ...fs, default: { ...fs, writeSync, readFileSync }, writeSync, readFileSync }
-})
-vi.mock("node:fs/promises", async (importOriginal) => {
-  const fsp = await importOriginal<typeof import("node:fs/promises")>()
-  const hook =
-    <F extends (...a: never[]) => Promise<unknown>>(op: string, f: F) =>
-    (async (...args: Parameters<F>) => {
-      fsFault.beforeAsync?.(op, String(args[0]))
-      if (fsFault.full && op === "writeFile") throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
-      return await f(...args)
-    }) as unknown as F
-  const writeFile = hook("writeFile", fsp.writeFile)
-  const rename = hook("rename", fsp.rename)
-  const unlink = hook("unlink", fsp.unlink)
-  // fsyncs are recorded (`sync <path>`), in order with the hooked steps (`<op> <path>` when `syncs` is being read).
-  const open = (async (...args: Parameters<typeof fsp.open>) => {
-    const handle = await fsp.open(...args)
-    const sync = handle.sync.bind(handle)
-    handle.sync = async () => {
-      fsFault.syncs.push(`sync ${String(args[0])}`)
-      return await sync()
-    }
-    return handle
-  }) as typeof fsp.open
-  return { ...fsp, default: { ...fsp, writeFile, rename, unlink, open }, writeFile, rename, unlink, open }
-})
+vi.mock("node:fs", async (original) => (await import("./stateFileFaults.testing.js")).faultyFs(await original()))
+vi.mock("node:fs/promises", async (original) => (await import("./stateFileFaults.testing.js")).faultyFsPromises(await original()))
 vi.mock("@levpilot/sdk/actions", async (importOriginal) => ({ ...(await importOriginal<typeof import("@levpilot/sdk/actions")>()), sendRebalance: vi.fn() }))
 const { sendRebalance } = await import("@levpilot/sdk/actions")
 

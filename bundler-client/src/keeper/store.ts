@@ -74,12 +74,16 @@ export type StoreUnavailableErrorType = StoreUnavailableError & { name: "StoreUn
  * unknown, so nothing is sent (review rr11zc C2); and it is not the plan's failure (review rr11zd D1): no sub-account is
  * blamed, the plan is not split, the Safe is not backed off. `SafeStep` alerts `state-store-unavailable` once per run
  * of such failures (again after a write of the record succeeds) and tries again at the next block. `cause`: the
- * store's own error.
+ * store's own error. Thrown by the shared store itself (`RedisFleetStore`: any failure of Redis to run a fenced write), not
+ * guessed by the caller from the error's class.
  */
 export class StoreUnavailableError extends BaseError {
   safe: Address
-  constructor({ safe, cause }: { safe: Address; cause: Error }) {
-    super(`The keeper's store could not write the in-flight record of Safe ${safe} (${cause.message.split("\n")[0] ?? ""}); nothing was sent, and the Safe is tried again at the next block.`, {
+  /**
+   * @param what - The record that could not be written (default "the in-flight record"; the fleet's shared runtime).
+   */
+  constructor({ safe, cause, what = "the in-flight record" }: { safe: Address; cause: Error; what?: string | undefined }) {
+    super(`The keeper's store could not write ${what} of Safe ${safe} (${cause.message.split("\n")[0] ?? ""}); nothing was sent, and the Safe is tried again at the next block.`, {
       cause,
       metaMessages: ["This could arise when:", "- the fleet's Redis is unreachable, restarting or failing over;", "- Redis answers an error (OOM, READONLY replica)."],
       name: "StoreUnavailableError",
@@ -95,13 +99,17 @@ export class StoreUnavailableError extends BaseError {
  * store holds it in memory before writing, and the EntryPoint nonce keeps one operation per nonce. So a local write that
  * fails ({@link StateWriteError}: a disk filled by a crash's logs) never stops the send, the tracking or the step: it is
  * alerted `state-write-failed` once per run of failing writes (again after a write succeeds) and the caller goes on
- * (reviews rr11zb B1, rr11zc C1). Any other failure stops the caller: a fenced write ({@link StoreFencedError}: the
- * fleet lease lost) is rethrown as it is; any other store failure (a shared store's lease check that could not run:
- * Redis unreachable, rr11zc C2) is thrown as {@link StoreUnavailableError} (the step's "not the plan's failure": review
- * rr11zd D1). A successful write ends both runs (`SafeRuntime.stateWriteFailing`, `storeUnavailable`).
+ * (reviews rr11zb B1, rr11zc C1). Any other failure stops the caller, thrown as it is: each store names its own failures
+ * (a fenced write {@link StoreFencedError}: the fleet lease lost; a shared store that could not run the write
+ * {@link StoreUnavailableError}: Redis unreachable, rr11zc C2; the state file held by another keeper
+ * `StateFileLockedError`, rr11zf F3), and `SafeStep` tells them apart; anything else (a programming error: a record
+ * that does not serialize, a store used before `bind`, rr11ze E5) is the plan's send failing. A successful write ends
+ * both runs of the Safe (`SafeRuntime.stateWriteFailing`, `storeUnavailable`).
  *
  * @throws {StoreFencedError} When the shared store refused the write (this worker lost the Safe's lease).
- * @throws {StoreUnavailableError} When the store failed otherwise (cause: its error).
+ * @throws {StoreUnavailableError} When the shared store could not run the write (cause: its error).
+ * @throws {StateFileLockedError} When another keeper holds the state file's lock (nothing was written).
+ * @throws Any other error of the store, unchanged.
  */
 export async function writePendingRecord(
   deps: { store: PendingStore; events: KeeperEvents; logger: Logger },
@@ -109,19 +117,32 @@ export async function writePendingRecord(
   block: bigint,
   record: PendingOperation | undefined,
 ): Promise<void> {
-  const safe = rt.config.address
   try {
-    await deps.store.setPending(safe, record)
+    await deps.store.setPending(rt.config.address, record)
     rt.stateWriteFailing = undefined
     rt.storeUnavailable = undefined
   } catch (error) {
-    if (error instanceof StoreFencedError || error instanceof StoreUnavailableError) throw error
-    // A programming error (a record that does not serialize, a store used before `bind`) is not an outage: thrown as it
-    // is, the plan's send failing (`send-failed`), not retried silently as the store's (review rr11ze E5).
-    if (error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError || error instanceof SyntaxError) throw error
-    if (!(error instanceof StateWriteError)) throw new StoreUnavailableError({ safe, cause: error instanceof Error ? error : new Error(String(error)) })
+    if (!(error instanceof StateWriteError)) throw error
     stateWriteFailed(deps, rt, block, error, "the in-flight record")
   }
+}
+
+/**
+ * A run of failures of one condition alerted once per run (`SafeRuntime.storeUnavailable` per Safe, the state file's
+ * lock and snapshot per keeper: `StateSnapshots`): `last` is the run's last failing block.
+ */
+export type FailureRun = { last: bigint }
+
+/**
+ * Notes a failure at `block` of a condition alerted once per run of failures: `raise` (the alert) is called when no run
+ * is open (`run` undefined), and the run's last block becomes `block`. The run's owner ends it (sets it undefined) when
+ * the condition is seen gone (a write that succeeds, a step that ran after `last` without the failure).
+ *
+ * @returns The run to keep: `{ last: block }`.
+ */
+export function failureRun(run: FailureRun | undefined, block: bigint, raise: () => void): FailureRun {
+  if (run === undefined) raise()
+  return { last: block }
 }
 
 /**

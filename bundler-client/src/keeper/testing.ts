@@ -197,6 +197,8 @@ export const amounts = (p: ChainPlan | undefined) => p?.actions.map((a) => `${a.
 /** The keeper's risk settings of a step fixture (autopilot). */
 export const STEP_RISK = { tolerance: 0.01, horizon: 86_400, sigma: 0.8, mode: "autopilot" as const, volatility: defaultVolatilitySettings }
 export const SAFE = "0x0000000000000000000000000000000000005afe"
+/** The step fixture's module address (`config.deployment.leverageModule`): keeper-wide alerts are raised on it. */
+export const STEP_MODULE: Address = "0x00000000000000000000000000000000000000aa"
 export const USDC = "0x00000000000000000000000000000000000000b1"
 export const DAI = "0x00000000000000000000000000000000000000b2"
 export const WETH = "0x00000000000000000000000000000000000000c1"
@@ -260,6 +262,7 @@ export function stepHarness(
     tracker,
     publicClient,
     aave,
+    snapshots,
   }: {
     sender?: unknown
     /** When given, the config names a token paymaster (`paymasterContext.token`). */
@@ -272,13 +275,15 @@ export function stepHarness(
     publicClient?: unknown
     /** The deployment's adapter `ADAPTER` is the Aave v3 one (sub-accounts are `aave-v3`), not Morpho Blue's. */
     aave?: boolean
+    /** The keeper's state-file runs (`StateSnapshots`; the step's own by default). */
+    snapshots?: unknown
   } = {},
 ) {
   const metrics = new KeeperMetrics()
   const events: KeeperEvent[] = []
   const keeperEvents = new KeeperEvents({ logger, metrics, onEvent: (e) => events.push(e) })
   const config = {
-    deployment: { adapters: aave ? { morphoBlue: "0x00000000000000000000000000000000000000ae", aaveV3: ADAPTER } : { morphoBlue: ADAPTER }, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032" },
+    deployment: { adapters: aave ? { morphoBlue: "0x00000000000000000000000000000000000000ae", aaveV3: ADAPTER } : { morphoBlue: ADAPTER }, entryPoint: "0x0000000071727De22E5E9d8BAf0edAc6f37da032", leverageModule: STEP_MODULE },
     swap: undefined,
     retry: { initialMs: 1, maxMs: 1 },
     paymasterContext: paymasterToken ? { token: paymasterToken } : undefined,
@@ -296,6 +301,7 @@ export function stepHarness(
     sender: (sender ?? {}) as never,
     volatility: new VolatilityFeed({ logger, metrics }),
     dryRun: sender === undefined,
+    snapshots: snapshots as never,
   })
   return { step, events, metrics }
 }

@@ -1,13 +1,5 @@
-import type { Address, Hex } from "viem"
 import { expect, test, vi } from "vitest"
-import type { Plan as ChainPlan } from "@levpilot/sdk/types"
-import type { KeeperEvent } from "../events.js"
-import { portfolioOf } from "../portfolio.js"
-import { newSafeRuntime } from "../runtime.js"
-import { keeperCosts } from "../safeStep.js"
-import type { PendingOperation } from "../stateFile.js"
-import { SAFE, STEP_RISK, USDC, senderHarness, stepHarness, stepSafeState, stepSub, testTracker } from "../testing.js"
-import { RedisFleetStore } from "./redisStore.js"
+import { redisFleetSteps } from "./redisStep.testing.js"
 
 // Review rr11zd D1 (rr11zc C2's fix, store.ts writePendingRecord: "any other store failure stops the caller"). On the
 // fleet's Redis store the in-flight record's write is the lease check. When that check cannot run (ioredis rejects with
@@ -30,45 +22,9 @@ vi.mock("@levpilot/sdk/actions", async (importOriginal) => ({
   estimateRebalance: vi.fn(),
   checkSubAccountOracles: vi.fn(async () => ({ failing: [] })),
 }))
-const { sendRebalance, estimateRebalance } = await import("@levpilot/sdk/actions")
-const X = `0x${"a1".repeat(32)}` as Hex
-const I = `0x${"b1".repeat(32)}` as Hex
 
-/** One SafeStep at block 100 on the Redis store whose lease scripts answer `evalAnswer`. */
-async function fleetStep(evalAnswer: () => Promise<unknown>, blocks: bigint[] = [100n]) {
-  const redis = { set: async () => "OK", eval: vi.fn(evalAnswer), hget: async () => null }
-  const store = new RedisFleetStore(redis as never, { prefix: "levpilot", leaseMs: 10_000 })
-  expect(await store.acquire(SAFE)).toBe(true)
-  const harness = senderHarness({ setPending: (s: Address, p: PendingOperation | undefined) => store.setPending(s, p), nonces: [5n] })
-  vi.mocked(sendRebalance).mockReset()
-  vi.mocked(sendRebalance).mockResolvedValue(`0x${"11".repeat(32)}`)
-  vi.mocked(estimateRebalance).mockReset()
-  vi.mocked(estimateRebalance).mockResolvedValue({ userOperation: {} as never, bundlerEstimate: undefined })
-  const plans: string[] = []
-  const sender = {
-    send: (rt: never, b: bigint, plan: ChainPlan, replace: never) => {
-      plans.push(`${b} ` + plan.subAccounts.map((id) => id.slice(2, 4)).join(","))
-      return harness.sender.send(rt, b, plan, replace)
-    },
-    estimate: (...args: never[]) => (harness.sender.estimate as (...a: never[]) => unknown)(...args),
-  }
-  const trackerEvents: KeeperEvent[] = []
-  const { tracker } = testTracker({ store, onEvent: (e) => trackerEvents.push(e) })
-  const { step, events } = stepHarness(undefined, { sender, store: { pending: (s: Address) => store.pending(s), setPending: (s: Address, p: PendingOperation | undefined) => store.setPending(s, p) }, tracker })
-  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
-  rt.account = harness.rt.account
-  for (const b of blocks) {
-    const snapshot = portfolioOf(stepSafeState([stepSub(X, USDC, 1.01, "below"), stepSub(I, USDC, 1.02, "below")]) as never, { blockNumber: b, timestamp: 1_700_000_000n + 12n * (b - 100n), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
-    rt.backoffUntil = 0
-    await step.run(rt, b, { snapshot })
-  }
-  store.dropLeases()
-  const all = [...events, ...harness.events, ...trackerEvents]
-  const alerts = all.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}`] : []))
-  const refused = [...(rt.aloneFacts?.facts ?? new Map())].filter(([, f]) => f.verdict === "refused").map(([id, f]) => `${id.slice(2, 4)} ${f.cause}`)
-  const messages = all.flatMap((e) => (e.type === "alert" ? [String((e as { message?: unknown }).message ?? "")] : []))
-  return { plans, sends: vi.mocked(sendRebalance).mock.calls.length, estimates: vi.mocked(estimateRebalance).mock.calls.length, alerts, refused, messages, rt }
-}
+/** SafeSteps at `blocks` (X and I below band) on the Redis store whose lease scripts answer `evalAnswer` (redisFleetSteps). */
+const fleetStep = (evalAnswer: () => Promise<unknown>, blocks: bigint[] = [100n]) => redisFleetSteps(evalAnswer, blocks.map((block) => ({ block })))
 
 test("rr11zd D1 (held, reference): the lease check answers 'not yours' (StoreFencedError) in a step: one plan tried, nothing sent, nobody blamed, no alert", async () => {
   const r = await fleetStep(async () => 0)

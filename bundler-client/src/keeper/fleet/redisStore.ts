@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto"
 import type { Redis } from "ioredis"
 import { type Address, getAddress } from "viem"
 import { type KeeperStateScope, type PendingOperation, scopeKey } from "../stateFile.js"
-import { StoreFencedError } from "../store.js"
+import { StoreFencedError, StoreUnavailableError } from "../store.js"
 import type { FleetStore, SharedRuntime } from "./store.js"
 
 /** Writes `ARGV[3]` (or deletes when empty) to field `ARGV[2]` of hash `KEYS[2]` only while `KEYS[1]` holds `ARGV[1]`. */
@@ -86,8 +86,12 @@ export class RedisFleetStore implements FleetStore {
     return raw ? (JSON.parse(raw) as PendingOperation) : undefined
   }
 
+  /**
+   * @throws {StoreFencedError} When this worker does not hold the Safe's lease (the check ran and refused).
+   * @throws {StoreUnavailableError} When Redis could not run the check and write (cause: ioredis' error).
+   */
   async setPending(safe: Address, pending: PendingOperation | undefined): Promise<void> {
-    await this.fencedHset(safe, this.keys.pending, pending === undefined ? "" : JSON.stringify(pending))
+    await this.fencedHset(safe, this.keys.pending, pending === undefined ? "" : JSON.stringify(pending), "the in-flight record")
   }
 
   async pendingSafes(): Promise<Address[]> {
@@ -154,12 +158,25 @@ export class RedisFleetStore implements FleetStore {
   }
 
   async saveRuntime(safe: Address, runtime: SharedRuntime): Promise<void> {
-    await this.fencedHset(safe, this.keys.runtime, JSON.stringify(runtime))
+    await this.fencedHset(safe, this.keys.runtime, JSON.stringify(runtime), "the shared runtime")
   }
 
-  private async fencedHset(safe: Address, hash: string, value: string): Promise<void> {
+  /**
+   * Writes `value` to the Safe's field of `hash` while this worker holds the Safe's lease (one script: check and write).
+   * The store names its own failures (review rr11zc C2): a check that ran and refused is {@link StoreFencedError}; a
+   * script Redis could not run (unreachable, restarting, failing over, an error reply: OOM, READONLY) is
+   * {@link StoreUnavailableError} with ioredis' error as its cause (whether the lease is still held is unknown).
+   */
+  private async fencedHset(safe: Address, hash: string, value: string, what: string): Promise<void> {
     const lease = this.held.get(safe)
-    const ok = lease ? await this.redis.eval(FENCED_HSET, 2, this.keys.lease(safe), hash, lease.token, safe.toLowerCase(), value) : 0
+    let ok: unknown = 0
+    if (lease) {
+      try {
+        ok = await this.redis.eval(FENCED_HSET, 2, this.keys.lease(safe), hash, lease.token, safe.toLowerCase(), value)
+      } catch (error) {
+        throw new StoreUnavailableError({ safe, cause: error instanceof Error ? error : new Error(String(error)), what })
+      }
+    }
     if (ok !== 1) throw new StoreFencedError({ safe })
   }
 }

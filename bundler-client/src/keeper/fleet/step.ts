@@ -18,6 +18,7 @@ import { RebalanceSender } from "../sender.js"
 import { VolatilityFeed } from "../volatilityFeed.js"
 import { notAuthorized } from "./scan.js"
 import { writePendingRecord } from "../store.js"
+import type { StateSnapshots } from "../stateFile.js"
 import { type FleetStore, applySharedRuntime, dryRunFleetStore, sharedRuntimeOf } from "./store.js"
 
 const SEND_SLOTS_HELP = "This worker's send slots: fleet.sendConcurrency, halved when the bundler or paymaster does not answer in time, grown back by one per window of accepted sends."
@@ -97,6 +98,8 @@ export class FleetStep {
        * supersedes nothing.
        */
       head?: (() => Promise<bigint | undefined>) | undefined
+      /** The keeper's state-file runs (a refused lock: `state-file-locked`, see `SafeStep`); the step's own when omitted. */
+      snapshots?: Pick<StateSnapshots, "lockRefused"> | undefined
     },
   ) {
     // A dry run never writes in-flight records to the store (review rr16b P1: the embedded store rewrites the
