@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto"
-import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs"
+import { closeSync, existsSync, fstatSync, fsyncSync, futimesSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs"
 import { mkdir, open, rename, unlink, writeFile } from "node:fs/promises"
 import { hostname } from "node:os"
 import { basename, dirname } from "node:path"
@@ -125,9 +125,24 @@ export const lockPath = (path: string) => `${path}.lock`
  * token it still holds), and on Linux the writer's own start (`startTicks`: field 22 of `/proc/self/stat`, clock ticks
  * since boot, a monotonic clock no wall-clock step moves) and the boot it belongs to (`bootId`:
  * `/proc/sys/kernel/random/boot_id`). `startTicks` / `bootId` are absent in locks written before review rr11zf F5 and
- * where `/proc` cannot be read.
+ * where `/proc` cannot be read. `leaseMs`: the holder renews the lock file's mtime every {@link LOCK_RENEW_MS} while it
+ * holds it, and a lock not renewed for `leaseMs` is stale whatever its host and pid (review rr11zg G1: a keeper killed
+ * and restarted as a new container or pod, under a new hostname, on the same volume); absent in locks of versions that
+ * do not renew (then only the pid rules apply).
  */
-export type StateFileLock = { pid: number; host: string; since: string; token: string; startTicks?: number | undefined; bootId?: string | undefined }
+export type StateFileLock = { pid: number; host: string; since: string; token: string; startTicks?: number | undefined; bootId?: string | undefined; leaseMs?: number | undefined }
+
+/**
+ * How long (ms) a lock of this version stays its holder's without being renewed: 120 s, 8 renewals ({@link LOCK_RENEW_MS}).
+ * A keeper whose event loop is blocked longer, or whose clock differs from the starter's (another host on a shared
+ * volume) by more, may lose its lock to a starting keeper: it then finds the lock another's at its next journal line or
+ * snapshot and writes nothing more (at most one writer). A restarted keeper refused by its dead predecessor's lock
+ * (another hostname) starts once the lease has run out (the CLI exits 1 meanwhile; a supervisor's restart retries).
+ */
+export const LOCK_LEASE_MS = 120_000
+
+/** How often (ms) a holder renews its lock's mtime (`futimes` on the lock's open descriptor): every 15 s. */
+export const LOCK_RENEW_MS = 15_000
 
 /**
  * Another writer holds the state file's lock (review rr11zc C4): two keepers writing one `stateFile` would each snapshot
@@ -151,7 +166,8 @@ export class StateFileLockedError extends Error {
       : `an unknown process (${reason ?? "the lock file cannot be read"})`
     super(
       `the state file ${path} is in use by ${who}: its lock ${lock} is held. One keeper per state file: give this keeper its own "stateFile" ` +
-        `(or run it with --dry-run, which only reads the file), or stop the other keeper first. If no keeper uses this file, delete ${lock}.`,
+        `(or run it with --dry-run, which only reads the file), or stop the other keeper first. If no keeper uses this file, delete ${lock}` +
+        (holder?.leaseMs !== undefined ? ` (or wait: a lock its keeper stopped renewing is taken over ${Math.round(holder.leaseMs / 1000)} s after its last renewal).` : "."),
     )
     this.path = path
     this.lockPath = lock
@@ -208,6 +224,7 @@ function readLock(lock: string): { text: string; holder: StateFileLock | undefin
       const holder: StateFileLock = { pid: parsed.pid, host: parsed.host, since: parsed.since, token: parsed.token }
       if (typeof parsed.startTicks === "number" && Number.isSafeInteger(parsed.startTicks) && parsed.startTicks >= 0) holder.startTicks = parsed.startTicks
       if (typeof parsed.bootId === "string" && parsed.bootId !== "") holder.bootId = parsed.bootId
+      if (typeof parsed.leaseMs === "number" && Number.isSafeInteger(parsed.leaseMs) && parsed.leaseMs > 0) holder.leaseMs = parsed.leaseMs
       return { text, holder, empty, mtimeMs }
     }
   } catch {
@@ -502,7 +519,7 @@ function takeLock(path: string, former?: string): { token: string; fd: number; i
   const token = randomBytes(16).toString("hex")
   const startTicks = ownStartTicks()
   const boot = bootId()
-  const self: StateFileLock = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token, ...(startTicks !== undefined ? { startTicks } : {}), ...(boot !== undefined ? { bootId: boot } : {}) }
+  const self: StateFileLock = { pid: process.pid, host: hostname(), since: new Date().toISOString(), token, ...(startTicks !== undefined ? { startTicks } : {}), ...(boot !== undefined ? { bootId: boot } : {}), leaseMs: LOCK_LEASE_MS }
   const bytes = Buffer.from(`${JSON.stringify(self)}\n`)
   let notice: string | undefined
   mkdirSync(dirname(path), { recursive: true })
@@ -536,6 +553,10 @@ function takeLock(path: string, former?: string): { token: string; fd: number; i
         if (!seen.empty || !(age > LOCK_GRACE_MS) || attempt >= 5)
           throw new StateFileLockedError({ path, holder, reason: "the lock file does not parse" })
         was = `took over the empty lock ${lock} (${Math.round(age / 1000)} s old: a keeper killed between creating and writing it)`
+      } else if (holder.leaseMs !== undefined && Date.now() - seen.mtimeMs > holder.leaseMs && !heldLocks.has(lock)) {
+        // Not renewed for its lease: its keeper is gone (or blocked for longer than the lease), whatever host wrote it.
+        if (attempt >= 5) throw new StateFileLockedError({ path, holder })
+        was = `took over the lock ${lock} of process ${holder.pid} (host ${holder.host}, since ${holder.since}), not renewed for ${Math.round((Date.now() - seen.mtimeMs) / 1000)} s (its lease is ${Math.round(holder.leaseMs / 1000)} s): its keeper is no longer running`
       } else {
         if (holder.host !== self.host) throw new StateFileLockedError({ path, holder })
         if (heldByLiveWriter(lock, holder) || attempt >= 5) throw new StateFileLockedError({ path, holder })
@@ -822,6 +843,8 @@ export class KeeperStateStore implements PendingStore {
   private lockId: { dev: bigint; ino: bigint } | undefined
   /** The lock file's stamp when this store last found its token there (undefined: read it at the next check). */
   private lockStamp: FileStamp | undefined
+  /** Renews the held lock's mtime every {@link LOCK_RENEW_MS} (unref'd: never keeps the process alive). */
+  private renewTimer: ReturnType<typeof setInterval> | undefined
   /** The token of the lock this store held until its check found the lock gone (adopted again if put back). */
   private formerToken: string | undefined
   private notice: string | undefined
@@ -906,14 +929,64 @@ export class KeeperStateStore implements PendingStore {
       const stamp = stampAt(lockPath(path))
       this.lockStamp = stamp && stamp.dev === taken.id.dev && stamp.ino === taken.id.ino ? stamp : undefined
       if (taken.notice) this.notice = taken.notice
+      this.renewTimer = setInterval(() => this.renewLock(), LOCK_RENEW_MS)
+      this.renewTimer.unref()
+      if (!starting) this.reload(path)
     } catch (error) {
       if (!starting || error instanceof StateFileLockedError) throw error
       this.notice = `could not create the state file's lock ${lockPath(path)} (${error instanceof Error ? error.message : String(error)}); nothing is written to the state file until a later write takes it`
     }
   }
 
+  /**
+   * Reads the file again when this store takes the lock after running without it (its lock lost to another keeper, or
+   * not created at start) and another writer wrote the file meanwhile: a snapshot mark other than the last this store
+   * knows, or a journal generation it did not create. Memory becomes the file's content (what this store changed
+   * without the lock was refused, so nothing was sent for it; a refused clear is done again by the tracker from the
+   * chain's nonce), and new lines go to a generation after every one on disk (appending to this store's old generation,
+   * which the other keeper's snapshot may cover, would have its lines skipped at the next load, or replay the other
+   * keeper's stale lines over this store's next snapshot). When nobody else wrote, memory is kept (it may hold records
+   * of operations sent while a full disk refused the lock: {@link StateWriteError} goes on from memory).
+   */
+  private reload(path: string): void {
+    const loaded = load(path)
+    if (loaded.current === this.current && loaded.gens.every((g) => this.gens.has(g))) return
+    if (this.fd !== undefined) closeQuietly(this.fd)
+    this.fd = undefined
+    this.state = loaded.state
+    this.current = loaded.current
+    this.kept = loaded.kept
+    this.gen = loaded.next
+    this.gens.clear()
+    for (const g of loaded.gens) this.gens.add(g)
+    this.dirty = true
+    this.notice = `re-read the state file ${path} on taking its lock again: another keeper wrote it meanwhile (${loaded.replayed} journal lines replayed${loaded.discarded ? `; ${loaded.discarded}` : ""})`
+  }
+
+  /**
+   * Renews the held lock (its mtime set to now through the descriptor this store keeps open: a lock replaced meanwhile
+   * is not touched, its own inode is), then reads it: still this store's token, the new stamp is remembered for the cheap
+   * check; otherwise the next check reads it (and finds it another's).
+   */
+  private renewLock(): void {
+    if (this.path === undefined || this.lockFd === undefined || this.lockId === undefined) return
+    const lock = lockPath(this.path)
+    try {
+      const now = new Date()
+      futimesSync(this.lockFd, now, now)
+      const stamp = stampAt(lock)
+      const ours = stamp !== undefined && stamp.dev === this.lockId.dev && stamp.ino === this.lockId.ino && readLock(lock).holder?.token === this.lockToken
+      this.lockStamp = ours ? stamp : undefined
+    } catch {
+      // Not renewed this time (the lock read fails, the disk is gone): the next check reads it.
+      this.lockStamp = undefined
+    }
+  }
+
   /** Forgets the lock this store held (its descriptor closed); the file itself is left (see {@link releaseLock}). */
   private dropLock(): void {
+    if (this.renewTimer !== undefined) clearInterval(this.renewTimer)
+    this.renewTimer = undefined
     if (this.lockFd !== undefined) closeQuietly(this.lockFd)
     this.lockFd = undefined
     this.lockId = undefined
@@ -995,7 +1068,7 @@ export class KeeperStateStore implements PendingStore {
    *   EACCES...); the record is in memory anyway.
    */
   setPending(safe: Address, pending: PendingOperation | undefined): void {
-    this.update(safe, { pending, aloneFacts: this.safes()[safe.toLowerCase()]?.aloneFacts }, { pending: pending ?? null })
+    this.update(safe, { pending: pending ?? null })
   }
 
   /** The Safe's alone table as last persisted (tagged JSON), or undefined. */
@@ -1013,16 +1086,26 @@ export class KeeperStateStore implements PendingStore {
     const key = safe.toLowerCase()
     const before = this.safes()[key]
     if (JSON.stringify(before?.aloneFacts) === JSON.stringify(table)) return
-    this.update(safe, { pending: before?.pending, aloneFacts: table }, { aloneFacts: table ?? null })
+    this.update(safe, { aloneFacts: table ?? null })
   }
 
-  /** Replaces the Safe's record in memory (an undefined alone table is left out), then journals the changed field. */
-  private update(safe: Address, record: SafeRecord, change: Pick<JournalLine, "pending" | "aloneFacts">): void {
+  /**
+   * Journals the changed field, then applies it to the Safe's record in memory (also when the line cannot be written:
+   * the record is in memory anyway). Applied after the append, to the record as it is then: taking the lock again may
+   * have re-read the file ({@link reload}).
+   */
+  private update(safe: Address, change: { pending: PendingOperation | null } | { aloneFacts: unknown }): void {
     const key = safe.toLowerCase()
-    this.safes()[key] = normalized(record)
-    if (!this.path || this.options.readOnly) return
-    this.dirty = true
-    this.append(`${JSON.stringify({ scope: this.key as string, safe: key, ...change } satisfies JournalLine)}\n`)
+    try {
+      if (!this.path || this.options.readOnly) return
+      this.dirty = true
+      this.append(`${JSON.stringify({ scope: this.key as string, safe: key, ...change } satisfies JournalLine)}\n`)
+    } finally {
+      const now = this.safes()[key]
+      this.safes()[key] = normalized(
+        "pending" in change ? { pending: change.pending ?? undefined, aloneFacts: now?.aloneFacts } : { pending: now?.pending, aloneFacts: change.aloneFacts ?? undefined },
+      )
+    }
   }
 
   /** Appends one line to the current journal generation, whole or throwing (then later lines go to a new generation). */

@@ -1,0 +1,86 @@
+import { mkdtempSync, unlinkSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type { Address, Hex } from "viem"
+import { describe, expect, test } from "vitest"
+import { INCLUSION_ENTRY_POINT } from "./testing.js"
+import { KeeperStateStore, type PendingOperation, StateFileLockedError, lockPath } from "./stateFile.js"
+
+// A keeper that takes its state file's lock again after running without it (its lock deleted by hand and taken by a
+// second keeper, which then stopped) must not write over what the other keeper wrote meanwhile. The real
+// KeeperStateStore on temporary directories, no fs mocks.
+
+const SCOPE = { chainId: 1, entryPoint: INCLUSION_ENTRY_POINT, module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" } as const
+const SAFE_A: Address = "0x0000000000000000000000000000000000000a01"
+const SAFE_B: Address = "0x0000000000000000000000000000000000000a02"
+const record = (nonce: bigint, hash: Hex = `0x${"ab".repeat(32)}`): PendingOperation => ({
+  userOpHash: hash,
+  nonce: nonce.toString(),
+  sentBlock: "90",
+  firstSentBlock: "90",
+  sentAt: 0,
+  maxFeePerGas: "1",
+  maxPriorityFeePerGas: "1",
+  sponsored: false,
+  attempts: 1,
+  triggerBlock: "90",
+  triggerAt: 0,
+})
+const fresh = () => join(mkdtempSync(join(tmpdir(), "retake-")), "keeper-state.json")
+const writer = (path: string) => {
+  const store = new KeeperStateStore(path)
+  store.bind(SCOPE)
+  return store
+}
+const nonceOnDisk = (path: string, safe: Address) => KeeperStateStore.pendingIn(KeeperStateStore.read(path), safe)?.nonce
+
+describe("state file: taking the lock again after another keeper wrote the file", () => {
+  test("the second keeper's records survive the first keeper's return, in memory and on disk (with and without its snapshot)", async () => {
+    for (const secondSnapshots of [true, false]) {
+      const path = fresh()
+      const first = writer(path)
+      first.setPending(SAFE_A, record(5n))
+      await first.flush()
+      // The first keeper's lock deleted by hand; a second keeper starts on the file, sends for both Safes and stops.
+      unlinkSync(lockPath(path))
+      const second = writer(path)
+      second.setPending(SAFE_A, record(8n))
+      second.setPending(SAFE_B, record(7n))
+      if (secondSnapshots) await second.flush()
+      // While the second runs, the first is refused (its lock is gone): nothing of it is written.
+      expect(() => first.setPending(SAFE_B, record(3n))).toThrow(StateFileLockedError)
+      second.close()
+      // The first takes the lock again at its next write: it reads the file again before writing.
+      first.setAloneFacts(SAFE_B, { table: 1 })
+      expect(first.pending(SAFE_A)?.nonce).toBe("8")
+      expect(first.pending(SAFE_B)?.nonce).toBe("7")
+      expect(first.aloneFacts(SAFE_B)).toEqual({ table: 1 })
+      expect(first.lockNotice).toMatch(/re-read the state file .* another keeper wrote it meanwhile/)
+      // On disk before and after the first's snapshot, and for a keeper starting after it.
+      expect([nonceOnDisk(path, SAFE_A), nonceOnDisk(path, SAFE_B)]).toEqual(["8", "7"])
+      await first.flush()
+      first.setPending(SAFE_A, record(9n))
+      expect([nonceOnDisk(path, SAFE_A), nonceOnDisk(path, SAFE_B)]).toEqual(["9", "7"])
+      first.close()
+      const third = writer(path)
+      expect([third.pending(SAFE_A)?.nonce, third.pending(SAFE_B)?.nonce]).toEqual(["9", "7"])
+      expect(third.aloneFacts(SAFE_B)).toEqual({ table: 1 })
+      third.close()
+    }
+  })
+
+  test("a lock deleted by hand that nobody else took: memory is kept (nothing re-read), the file goes on from it", async () => {
+    const path = fresh()
+    const first = writer(path)
+    first.setPending(SAFE_A, record(5n))
+    await first.flush()
+    first.setPending(SAFE_B, record(6n))
+    unlinkSync(lockPath(path))
+    first.setPending(SAFE_A, record(7n))
+    expect(first.lockNotice ?? "").not.toMatch(/re-read/)
+    expect([first.pending(SAFE_A)?.nonce, first.pending(SAFE_B)?.nonce]).toEqual(["7", "6"])
+    await first.flush()
+    first.close()
+    expect([nonceOnDisk(path, SAFE_A), nonceOnDisk(path, SAFE_B)]).toEqual(["7", "6"])
+  })
+})
