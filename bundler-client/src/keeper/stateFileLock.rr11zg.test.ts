@@ -3,7 +3,7 @@ import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Address, Hex } from "viem"
 import { afterEach, describe, expect, test, vi } from "vitest"
-import { KeeperStateStore, type PendingOperation, type StateFileLock, StateFileLockedError, lockPath } from "./stateFile.js"
+import { KeeperStateStore, LOCK_LEASE_MS, type PendingOperation, type StateFileLock, StateFileLockedError, lockPath } from "./stateFile.js"
 import { INCLUSION_ENTRY_POINT, deadPid } from "./testing.js"
 
 // Review rr11zg: break-it of the state file's lock and journal as on main 519e36f / eaba353 (merges next11, lock11: own-pid
@@ -90,10 +90,12 @@ describe("rr11zg G1: a lock of another hostname is refused for ever, however old
     ["another boot id (pod rescheduled to another node, or after a host reboot)", "00000000-0000-0000-0000-000000000000"],
   ] as const
   for (const [name, boot] of cases) {
-    run(`G1: ${name}: the restart takes the dead container's lock over`, () => {
+    // Fixed (main, after the review): the lock carries a lease (`leaseMs`, renewed by its holder every 15 s); the lock
+    // below is written as this version writes it (with its lease), last renewed an hour ago.
+    test(`G1: ${name}: the restart takes the dead container's lock over`, () => {
       const path = fresh()
       const then = hourAgo()
-      const held = lockText({ pid: 1, host: "3f9a1c2b7d4e", since: then.toISOString(), token: "a".repeat(32), startTicks: 1234, ...(boot ? { bootId: boot } : {}) })
+      const held = lockText({ pid: 1, host: "3f9a1c2b7d4e", since: then.toISOString(), token: "a".repeat(32), startTicks: 1234, ...(boot ? { bootId: boot } : {}), leaseMs: LOCK_LEASE_MS })
       writeFileSync(lockPath(path), held)
       utimesSync(lockPath(path), then, then)
       let store: KeeperStateStore | undefined
@@ -108,7 +110,7 @@ describe("rr11zg G1: a lock of another hostname is refused for ever, however old
 
   test("G1 control (held): a lock of another hostname written just now refuses (a live keeper of another host: any fix must keep this)", () => {
     const path = fresh()
-    const held = lockText({ pid: 1, host: "3f9a1c2b7d4e", since: new Date().toISOString(), token: "a".repeat(32), startTicks: 1234, bootId: "00000000-0000-0000-0000-000000000000" })
+    const held = lockText({ pid: 1, host: "3f9a1c2b7d4e", since: new Date().toISOString(), token: "a".repeat(32), startTicks: 1234, bootId: "00000000-0000-0000-0000-000000000000", leaseMs: LOCK_LEASE_MS })
     writeFileSync(lockPath(path), held)
     const error = attempt(() => writer(path).close())
     expect(error).toBeInstanceOf(StateFileLockedError)
@@ -117,7 +119,8 @@ describe("rr11zg G1: a lock of another hostname is refused for ever, however old
 })
 
 describe("rr11zg G2: a store that lost its lock takes a free lock again without re-reading the file", () => {
-  run("G2a: keeper A's lock deleted by hand (the refusal's own advice); keeper B starts, records Safe a02 nonce 7, snapshots and stops; A's next line re-takes the free lock and A's snapshot drops B's record", async () => {
+  // Fixed (main, after the review): a store taking the lock again re-reads the file when another writer wrote it.
+  test("G2a: keeper A's lock deleted by hand (the refusal's own advice); keeper B starts, records Safe a02 nonce 7, snapshots and stops; A's next line re-takes the free lock and A's snapshot drops B's record", async () => {
     const path = fresh()
     const a = writer(path)
     a.setPending(SAFE_A, record(5n))
@@ -137,7 +140,7 @@ describe("rr11zg G2: a store that lost its lock takes a free lock again without 
     expect(after).toBe("7")
   })
 
-  run("G2b: keeper A starts on a full disk (its lock cannot be created; rr11ze E2's start); keeper B (a second keeper given the same stateFile) starts, records Safe a02 nonce 7, stops; the disk frees; A's first write takes the lock and its snapshot drops B's record", async () => {
+  test("G2b: keeper A starts on a full disk (its lock cannot be created; rr11ze E2's start); keeper B (a second keeper given the same stateFile) starts, records Safe a02 nonce 7, stops; the disk frees; A's first write takes the lock and its snapshot drops B's record", async () => {
     const path = fresh()
     const seed = writer(path)
     seed.setPending(SAFE_B, record(6n))

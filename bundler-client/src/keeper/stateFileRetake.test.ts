@@ -1,10 +1,10 @@
-import { mkdtempSync, unlinkSync } from "node:fs"
+import { mkdtempSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Address, Hex } from "viem"
-import { describe, expect, test } from "vitest"
+import { afterEach, describe, expect, test, vi } from "vitest"
 import { INCLUSION_ENTRY_POINT } from "./testing.js"
-import { KeeperStateStore, type PendingOperation, StateFileLockedError, lockPath } from "./stateFile.js"
+import { KeeperStateStore, LOCK_LEASE_MS, LOCK_RENEW_MS, type PendingOperation, StateFileLockedError, lockPath } from "./stateFile.js"
 
 // A keeper that takes its state file's lock again after running without it (its lock deleted by hand and taken by a
 // second keeper, which then stopped) must not write over what the other keeper wrote meanwhile. The real
@@ -82,5 +82,53 @@ describe("state file: taking the lock again after another keeper wrote the file"
     await first.flush()
     first.close()
     expect([nonceOnDisk(path, SAFE_A), nonceOnDisk(path, SAFE_B)]).toEqual(["7", "6"])
+  })
+})
+
+describe("state file lock: the holder renews its lease (review rr11zg G1)", () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  test("the lock carries its lease; the holder renews the lock's mtime every LOCK_RENEW_MS and keeps writing", () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] })
+    const path = fresh()
+    const store = writer(path)
+    const lock = lockPath(path)
+    expect(JSON.parse(readFileSync(lock, "utf8")).leaseMs).toBe(LOCK_LEASE_MS)
+    // As if the holder had not renewed for an hour: one renewal brings the mtime back to now.
+    const hourAgo = new Date(Date.now() - 3_600_000)
+    utimesSync(lock, hourAgo, hourAgo)
+    vi.advanceTimersByTime(LOCK_RENEW_MS)
+    expect(Date.now() - statSync(lock).mtimeMs).toBeLessThan(LOCK_LEASE_MS / 2)
+    // Its own renewal is not taken for another writer's change: it goes on writing.
+    store.setPending(SAFE_A, record(4n))
+    expect(nonceOnDisk(path, SAFE_A)).toBe("4")
+    // Closed: no more renewals (the lock is gone and stays gone).
+    store.close()
+    vi.advanceTimersByTime(LOCK_RENEW_MS * 2)
+    expect(() => statSync(lock)).toThrow()
+  })
+
+  test("a lock replaced under the holder is not renewed by it (the other's mtime stays), and the holder stops writing", () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] })
+    const path = fresh()
+    const store = writer(path)
+    const lock = lockPath(path)
+    unlinkSync(lock)
+    const hourAgo = new Date(Date.now() - 3_600_000)
+    writeFileSync(lock, `${JSON.stringify({ pid: 1, host: "another-host", since: hourAgo.toISOString(), token: "b".repeat(32), leaseMs: LOCK_LEASE_MS })}\n`)
+    utimesSync(lock, hourAgo, hourAgo)
+    vi.advanceTimersByTime(LOCK_RENEW_MS)
+    expect(Math.abs(statSync(lock).mtimeMs - hourAgo.getTime())).toBeLessThan(1000)
+    // The other's lock is stale by its lease, so the holder's next write takes it over and writes (one writer at a time).
+    store.setPending(SAFE_A, record(4n))
+    expect(nonceOnDisk(path, SAFE_A)).toBe("4")
+    // A fresh lock of another host refuses it.
+    unlinkSync(lock)
+    writeFileSync(lock, `${JSON.stringify({ pid: 1, host: "another-host", since: new Date().toISOString(), token: "c".repeat(32), leaseMs: LOCK_LEASE_MS })}\n`)
+    expect(() => store.setPending(SAFE_A, record(5n))).toThrow(StateFileLockedError)
+    expect(nonceOnDisk(path, SAFE_A)).toBe("4")
+    store.close()
   })
 })
