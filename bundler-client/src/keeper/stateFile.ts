@@ -339,6 +339,18 @@ function heldByLiveWriter(lock: string, holder: StateFileLock): boolean {
   return alive(holder.pid) && !startedAfter(holder.pid, holder.since)
 }
 
+/**
+ * Whether the lock's writer provably still runs on this host: same host name and boot, its pid alive with the start
+ * ticks the lock records (another process of this process's pid excluded: this process does not hold the lock). Such a
+ * lock is refused even when its lease ran out (a keeper stopped with SIGSTOP / `docker pause`, at a breakpoint, or the
+ * wall clock stepped forward: review rr11zh H3); the lease decides only for a writer this host cannot see.
+ */
+function provablyRunning(holder: StateFileLock): boolean {
+  if (holder.pid === process.pid || holder.host !== hostname() || holder.startTicks === undefined || holder.bootId === undefined) return false
+  const boot = bootId()
+  return boot !== undefined && boot === holder.bootId && alive(holder.pid) && processStartTicks(holder.pid) === holder.startTicks
+}
+
 /** A unique name next to `lock` for this process: `<lock>.<pid>.<random>.<suffix>`. */
 const besideLock = (lock: string, suffix: string) => `${lock}.${process.pid}.${randomBytes(6).toString("hex")}.${suffix}`
 
@@ -553,7 +565,7 @@ function takeLock(path: string, former?: string): { token: string; fd: number; i
         if (!seen.empty || !(age > LOCK_GRACE_MS) || attempt >= 5)
           throw new StateFileLockedError({ path, holder, reason: "the lock file does not parse" })
         was = `took over the empty lock ${lock} (${Math.round(age / 1000)} s old: a keeper killed between creating and writing it)`
-      } else if (holder.leaseMs !== undefined && Date.now() - seen.mtimeMs > holder.leaseMs && !heldLocks.has(lock)) {
+      } else if (holder.leaseMs !== undefined && Date.now() - seen.mtimeMs > holder.leaseMs && !heldLocks.has(lock) && !provablyRunning(holder)) {
         // Not renewed for its lease: its keeper is gone (or blocked for longer than the lease), whatever host wrote it.
         if (attempt >= 5) throw new StateFileLockedError({ path, holder })
         was = `took over the lock ${lock} of process ${holder.pid} (host ${holder.host}, since ${holder.since}), not renewed for ${Math.round((Date.now() - seen.mtimeMs) / 1000)} s (its lease is ${Math.round(holder.leaseMs / 1000)} s): its keeper is no longer running`
@@ -576,6 +588,26 @@ function takeLock(path: string, former?: string): { token: string; fd: number; i
     }
     return { token, fd: created.fd, id: { dev: created.dev, ino: created.ino }, notice }
   }
+}
+
+/**
+ * Applies one journal line (its `pending` and/or `aloneFacts`, null for none) to the Safe's record in `state`. Scopes and
+ * Safes are looked up as own properties only: a line naming an `Object.prototype` member ("constructor", "__proto__")
+ * is a record like any other, never read through the prototype (review rr11zh H4: it made every load throw).
+ */
+function applyLine(state: KeeperState, line: JournalLine): void {
+  const scopes = state.scopes as Record<string, { safes: Record<string, SafeRecord> }>
+  if (!Object.hasOwn(scopes, line.scope)) Object.defineProperty(scopes, line.scope, { value: { safes: {} }, enumerable: true, writable: true, configurable: true })
+  const scope = scopes[line.scope] as { safes: Record<string, SafeRecord> }
+  if (scope.safes === null || typeof scope.safes !== "object") scope.safes = {}
+  const safes = scope.safes
+  const key = line.safe.toLowerCase()
+  const before = Object.hasOwn(safes, key) ? safes[key] : undefined
+  const record = normalized({
+    pending: "pending" in line ? (line.pending ?? undefined) : before?.pending,
+    aloneFacts: "aloneFacts" in line ? (line.aloneFacts ?? undefined) : before?.aloneFacts,
+  })
+  Object.defineProperty(safes, key, { value: record, enumerable: true, writable: true, configurable: true })
 }
 
 /** A record as written (an undefined alone table left out, so the record reads back equal). */
@@ -717,14 +749,7 @@ function load(path: string): Loaded {
         skip(n)
         continue
       }
-      state.scopes[line.scope] ??= { safes: {} }
-      const safes = (state.scopes[line.scope] as { safes: Record<string, SafeRecord> }).safes
-      const key = line.safe.toLowerCase()
-      const before = safes[key]
-      safes[key] = normalized({
-        pending: hasPending ? (line.pending ?? undefined) : before?.pending,
-        aloneFacts: hasTable ? (line.aloneFacts ?? undefined) : before?.aloneFacts,
-      })
+      applyLine(state, line as JournalLine)
       replayed++
     }
   }
@@ -832,6 +857,11 @@ export class KeeperStateStore implements PendingStore {
    * deleted then, those at or above it kept (the fall-back's journal; review rr11zd D4).
    */
   private kept = 0
+  /**
+   * The changes whose journal line failed ({@link StateWriteError}: acted on from memory), by scope, Safe and field, until
+   * a later line of the same field or a snapshot holds them: re-applied over the file by {@link reload}.
+   */
+  private readonly unsaved = new Map<string, JournalLine>()
   /** Whether memory holds changes no snapshot has (the next {@link flush} writes one). */
   private dirty = false
   /** The snapshots queued or being written, one after another. */
@@ -870,7 +900,14 @@ export class KeeperStateStore implements PendingStore {
     if (path) {
       // The lock first: the file is read only once no other writer can change it.
       if (!options.readOnly) this.takeLock(true)
-      const loaded = options.readOnly ? loadConsistent(path) : load(path)
+      let loaded: Loaded
+      try {
+        loaded = options.readOnly ? loadConsistent(path) : load(path)
+      } catch (error) {
+        // Not started: the lock is not kept (nor renewed) by a store that will never write.
+        this.close()
+        throw error
+      }
       this.state = loaded.state
       discarded = loaded.discarded
       this.current = loaded.current
@@ -931,7 +968,16 @@ export class KeeperStateStore implements PendingStore {
       if (taken.notice) this.notice = taken.notice
       this.renewTimer = setInterval(() => this.renewLock(), LOCK_RENEW_MS)
       this.renewTimer.unref()
-      if (!starting) this.reload(path)
+      if (!starting) {
+        try {
+          this.reload(path)
+        } catch (error) {
+          // Not re-read: this store must not write from its old memory under the lock (review rr11zh H4).
+          releaseLock(lockPath(path), taken.token)
+          this.dropLock()
+          throw error
+        }
+      }
     } catch (error) {
       if (!starting || error instanceof StateFileLockedError) throw error
       this.notice = `could not create the state file's lock ${lockPath(path)} (${error instanceof Error ? error.message : String(error)}); nothing is written to the state file until a later write takes it`
@@ -954,6 +1000,7 @@ export class KeeperStateStore implements PendingStore {
     if (this.fd !== undefined) closeQuietly(this.fd)
     this.fd = undefined
     this.state = loaded.state
+    for (const line of this.unsaved.values()) applyLine(this.state, line)
     this.current = loaded.current
     this.kept = loaded.kept
     this.gen = loaded.next
@@ -1096,10 +1143,19 @@ export class KeeperStateStore implements PendingStore {
    */
   private update(safe: Address, change: { pending: PendingOperation | null } | { aloneFacts: unknown }): void {
     const key = safe.toLowerCase()
+    const journalLine: JournalLine = { scope: this.key as string, safe: key, ...change }
+    const field = `${journalLine.scope}|${key}|${"pending" in change ? "pending" : "aloneFacts"}`
     try {
       if (!this.path || this.options.readOnly) return
       this.dirty = true
-      this.append(`${JSON.stringify({ scope: this.key as string, safe: key, ...change } satisfies JournalLine)}\n`)
+      this.append(`${JSON.stringify(journalLine)}\n`)
+      this.unsaved.delete(field)
+    } catch (error) {
+      // Not on disk but acted on (a full disk: the sender goes on from memory): kept over the file's if a re-read comes
+      // first (review rr11zh H2). A refused line (another keeper's lock) was not acted on.
+      if (error instanceof StateWriteError) this.unsaved.set(field, journalLine)
+      else this.unsaved.delete(field)
+      throw error
     } finally {
       const now = this.safes()[key]
       this.safes()[key] = normalized(
@@ -1118,22 +1174,50 @@ export class KeeperStateStore implements PendingStore {
       this.takeLock()
       if (this.fd === undefined) {
         mkdirSync(dirname(path), { recursive: true })
-        this.gens.add(this.gen)
+        // Recorded once its file exists (review rr11zh H5: a number recorded for a file never created hid another
+        // writer's generation of that number from the re-read on retake).
         this.fd = openSync(journalPath(path, this.gen), "a")
+        this.gens.add(this.gen)
       }
       const bytes = Buffer.from(line)
       const written = writeSync(this.fd, bytes)
       if (written !== bytes.length) throw Object.assign(new Error(`short write to the state journal (${written} of ${bytes.length} bytes)`), { code: "EIO" })
+      // Still ours after the write: a thread blocked inside it past the lease (a hung mount, SIGSTOP) may find another
+      // keeper took the file and read it meanwhile; its line then landed where the other will not read it, so the caller
+      // must not send (review rr11zh H1).
+      this.assertLockKept()
     } catch (error) {
       // Another writer holds the file (review rr11ze E2: this store started without its lock, on a full disk, and another
-      // keeper took it since): not a full disk to go on from; the caller stops (writePendingRecord: nothing sent).
+      // keeper took it since; rr11zh H1: taken while this write was blocked): not a full disk to go on from; the caller
+      // stops (writePendingRecord: nothing sent).
       if (error instanceof StateFileLockedError) throw error
+      this.assertLockKept()
       // A partial line may be on disk: the next line starts a new file (the partial one is ignored at load).
       const generation = this.gen
       const failed = journalPath(path, generation)
       this.rotate()
       throw new StateWriteError({ path: failed, cause: error instanceof Error ? error : new Error(String(error)), generation, landed: this.landed })
     }
+  }
+
+  /**
+   * Throws when the lock this store held before a write is no longer its own (one `stat`; the lock read only when it
+   * changed): the lock is dropped and the holder named.
+   *
+   * @throws {StateFileLockedError} When the lock was replaced or removed while this store wrote.
+   */
+  private assertLockKept(): void {
+    if (this.lockToken === undefined) return
+    this.checkLock()
+    if (this.lockToken !== undefined) return
+    const path = this.path as string
+    let holder: StateFileLock | undefined
+    try {
+      holder = readLock(lockPath(path)).holder
+    } catch {
+      holder = undefined
+    }
+    throw new StateFileLockedError({ path, holder, reason: "the lock was taken from this keeper while it wrote" })
   }
 
   /** Closes the current journal file: later lines go to the next generation. */
@@ -1177,6 +1261,7 @@ export class KeeperStateStore implements PendingStore {
     this.rotate()
     const covered = this.gen
     const text = `${JSON.stringify({ version: 2, journal: covered, scopes: this.state.scopes } satisfies KeeperState)}\n`
+    const covering = [...this.unsaved]
     const tmp = `${path}.tmp`
     try {
       await mkdir(dirname(path), { recursive: true })
@@ -1203,6 +1288,8 @@ export class KeeperStateStore implements PendingStore {
       throw error
     }
     this.landed = covered
+    // On disk now: no longer re-applied over the file at a re-read (unless changed again since the serialization).
+    for (const [field, line] of covering) if (this.unsaved.get(field) === line) this.unsaved.delete(field)
     // The journal files `.prev` covers; those after it stay until the next snapshot lands (`.prev`'s fall-back).
     for (const g of [...this.gens]) {
       if (g >= this.kept) continue

@@ -247,7 +247,7 @@ describe("rr11zc C4 (fixed: the state file's lock): one writing keeper per state
     expect((error as StateFileLockedError).message).toBe(
       `the state file ${path} is in use by process ${process.pid} on host ${hostname()} (since ${held.since}): its lock ${path}.lock is held. ` +
         `One keeper per state file: give this keeper its own "stateFile" (or run it with --dry-run, which only reads the file), or stop the other keeper first. ` +
-        `If no keeper uses this file, delete ${path}.lock.`,
+        `If no keeper uses this file, delete ${path}.lock (or wait: a lock its keeper stopped renewing is taken over 120 s after its last renewal).`,
     )
     expect((error as StateFileLockedError).holder).toEqual(held)
     // The refused store read nothing and wrote nothing: A goes on, its records on disk through snapshots and journal.

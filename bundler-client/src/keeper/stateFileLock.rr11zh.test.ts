@@ -107,7 +107,7 @@ describe("rr11zh H1: a holder blocked inside its journal write past the lease wr
   // than the lease, so no renewal runs; keeper B (another node, a restarted pod) takes the lock by the lease and loads the
   // file. A's write then completes into a generation B has already read and numbered past, and `setPending` returns: the
   // keeper sends nonce 6. B's snapshot covers that generation: the line is never read again.
-  run("H1: A's nonce 6 line lands in a generation B's snapshot covers: setPending returned (sent), the record is gone from the file", async () => {
+  test("H1: A's nonce 6 line lands in a generation B's snapshot covers: setPending returned (sent), the record is gone from the file", async () => {
     const path = fresh()
     const a = writer(path)
     a.setPending(SAFE_A, record(5n))
@@ -131,7 +131,7 @@ describe("rr11zh H1: a holder blocked inside its journal write past the lease wr
     expect(error instanceof StateFileLockedError || afterB === "6").toBe(true)
   })
 
-  run("H1b: the blocked write then fails (a soft NFS mount's EIO after its retries): StateWriteError, which never stops the send, though B holds the file", () => {
+  test("H1b: the blocked write then fails (a soft NFS mount's EIO after its retries): StateWriteError, which never stops the send, though B holds the file", () => {
     const path = fresh()
     const a = writer(path)
     a.setPending(SAFE_A, record(5n))
@@ -172,7 +172,7 @@ describe("rr11zh H2: the re-read on retake drops the records of operations sent 
   // in memory only. The disk frees; keeper B (a second keeper given the same stateFile: C4's set-up, or the restart of a
   // supervisor that believed A dead) starts, records Safe a02 nonce 7, stops. A's next write takes the lock, and since B
   // wrote, `reload` replaces A's memory by the file: the record of the operation A actually sent is dropped.
-  run("H2: A's memory-only record of the nonce 5 it sent is gone after the retake (memory and disk)", async () => {
+  test("H2: A's memory-only record of the nonce 5 it sent is gone after the retake (memory and disk)", async () => {
     const path = fresh()
     let full = true
     fsHook.beforeOpen = (p) => {
@@ -218,7 +218,7 @@ describe("rr11zh H5: reload's 'nobody else wrote' test is fooled by a generation
   // file meanwhile (A's lease run out, or its lock deleted) numbers its first generation after the highest ON DISK:
   // the same number. When A takes the lock again, every generation on disk is in A's `gens` and the snapshot mark is
   // unchanged (B did not snapshot): A keeps its memory, and its next snapshot covers B's generation: B's record is lost.
-  run("H5: B's line in a generation number A failed to create is dropped by A's next snapshot", async () => {
+  test("H5: B's line in a generation number A failed to create is dropped by A's next snapshot", async () => {
     const path = fresh()
     const a = writer(path)
     a.setPending(SAFE_A, record(5n))
@@ -262,7 +262,7 @@ describe("rr11zh H3: the lease overrides the proof that a same-host holder is al
     const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()
     return { pid, host: hostname(), since: new Date(Date.now() - 3_600_000).toISOString(), token: "d".repeat(32), ...(startTicks !== undefined ? { startTicks } : {}), bootId: boot, ...(withLease ? { leaseMs: LOCK_LEASE_MS } : {}) }
   }
-  run("H3: a lock of a live (stopped) process of this host, with its start ticks, not renewed for 3 min: taken over", () => {
+  test("H3: a lock of a live (stopped) process of this host, with its start ticks, not renewed for 3 min: taken over", () => {
     const path = fresh()
     writeFileSync(lockPath(path), `${JSON.stringify(liveLock(true))}\n`)
     child?.kill("SIGSTOP")
@@ -285,7 +285,7 @@ describe("rr11zh H4: a journal line whose scope names an Object.prototype member
   // valid JSON and passes the record checks, so it is not skipped as a bad line: the constructor throws (the keeper
   // cannot start until a human edits the journal), and a retake's `reload` throws after the lock is taken (the store
   // then holds the lock with memory that was never re-read; the next line writes from it).
-  run("H4: the store starts (the line skipped as bad) when a journal line's scope is \"constructor\"", () => {
+  test("H4: the store starts (the line skipped as bad) when a journal line's scope is \"constructor\"", () => {
     const path = fresh()
     const a = writer(path)
     a.setPending(SAFE_A, record(5n))

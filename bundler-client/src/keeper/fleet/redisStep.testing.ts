@@ -1,5 +1,4 @@
 import type { Address, Hex } from "viem"
-import { expect, vi } from "vitest"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import type { KeeperEvent } from "../events.js"
 import { portfolioOf } from "../portfolio.js"
@@ -26,17 +25,22 @@ export type FleetStepBlock = { block: bigint; band?: "below" | "inside" | undefi
  *   (`"<block> <kind>"`) and their messages, the sub-accounts the alone table holds refused (`"a1 <cause>"`), whether
  *   the `state-store-unavailable` run was open after each block (`"<block>:<bool>"`), and the Safe's runtime.
  */
+/** What this module needs of the calling file's `vi.mock`ed SDK functions (no vitest import here: the package does not declare it). */
+type MockedAsync = { mockReset(): void; mockResolvedValue(value: unknown): void; mock: { calls: unknown[] } }
+
 export async function redisFleetSteps(evalAnswer: (block: bigint) => Promise<unknown>, blocks: readonly FleetStepBlock[]) {
-  const { sendRebalance, estimateRebalance } = await import("@levpilot/sdk/actions")
+  const actions = await import("@levpilot/sdk/actions")
+  const sendRebalance = actions.sendRebalance as unknown as MockedAsync
+  const estimateRebalance = actions.estimateRebalance as unknown as MockedAsync
   let current = 0n
-  const redis = { set: async () => "OK", eval: vi.fn(async () => await evalAnswer(current)), hget: async () => null }
+  const redis = { set: async () => "OK", eval: async () => await evalAnswer(current), hget: async () => null }
   const store = new RedisFleetStore(redis as never, { prefix: "levpilot", leaseMs: 10_000 })
-  expect(await store.acquire(SAFE)).toBe(true)
+  if (!(await store.acquire(SAFE))) throw new Error("the Redis stub's lease (SET NX OK) was not taken")
   const harness = senderHarness({ setPending: (s: Address, p: PendingOperation | undefined) => store.setPending(s, p), nonces: [5n] })
-  vi.mocked(sendRebalance).mockReset()
-  vi.mocked(sendRebalance).mockResolvedValue(`0x${"11".repeat(32)}`)
-  vi.mocked(estimateRebalance).mockReset()
-  vi.mocked(estimateRebalance).mockResolvedValue({ userOperation: {} as never, bundlerEstimate: undefined })
+  sendRebalance.mockReset()
+  sendRebalance.mockResolvedValue(`0x${"11".repeat(32)}`)
+  estimateRebalance.mockReset()
+  estimateRebalance.mockResolvedValue({ userOperation: {} as never, bundlerEstimate: undefined })
   const plans: string[] = []
   const sender = {
     send: (rt: never, b: bigint, plan: ChainPlan, replace: never) => {
@@ -64,5 +68,5 @@ export async function redisFleetSteps(evalAnswer: (block: bigint) => Promise<unk
   const alerts = all.flatMap((e) => (e.type === "alert" ? [`${e.block} ${e.kind}`] : []))
   const refused = [...(rt.aloneFacts?.facts ?? new Map())].filter(([, f]) => f.verdict === "refused").map(([id, f]) => `${id.slice(2, 4)} ${f.cause}`)
   const messages = all.flatMap((e) => (e.type === "alert" ? [String((e as { message?: unknown }).message ?? "")] : []))
-  return { plans, sends: vi.mocked(sendRebalance).mock.calls.length, estimates: vi.mocked(estimateRebalance).mock.calls.length, alerts, refused, messages, flags, rt }
+  return { plans, sends: sendRebalance.mock.calls.length, estimates: estimateRebalance.mock.calls.length, alerts, refused, messages, flags, rt }
 }
