@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, utimesSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, unlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Address, Hex } from "viem"
@@ -239,6 +239,24 @@ describe("rr11zi I3: a transient read failure during the re-read on retake repla
     a.close()
     console.log(`rr11zi I3: A's notice: ${notice?.slice(0, 150)}; on disk after A's snapshots: a01 ${after[0] ?? "gone"}, a02 ${after[1] ?? "gone"}`)
     expect(after).toEqual(["5", "7"])
+  })
+  run("I3b: nobody else wrote (the lock deleted by hand): a retake whose two snapshot reads fail with EMFILE still loses a01's nonce 5", async () => {
+    const path = fresh()
+    const a = writer(path)
+    a.setPending(SAFE_A, record(5n))
+    await a.flush()
+    a.setAloneFacts(SAFE_A, { table: 1 })
+    await a.flush()
+    unlinkSync(lockPath(path))
+    failReadsOnce(path)
+    a.setAloneFacts(SAFE_A, { table: 3 })
+    await a.flush()
+    a.setAloneFacts(SAFE_A, { table: 4 })
+    await a.flush()
+    const after = nonceOn(path, SAFE_A)
+    a.close()
+    console.log(`rr11zi I3b: lock deleted by hand, nobody else wrote, retake with two EMFILE reads: a01 on disk ${after ?? "gone"}`)
+    expect(after).toBe("5")
   })
   test("I3 control (held): the same retake without the failed reads keeps both records", async () => {
     const path = fresh()
