@@ -348,7 +348,22 @@ function heldByLiveWriter(lock: string, holder: StateFileLock): boolean {
 function provablyRunning(holder: StateFileLock): boolean {
   if (holder.pid === process.pid || holder.host !== hostname() || holder.startTicks === undefined || holder.bootId === undefined) return false
   const boot = bootId()
-  return boot !== undefined && boot === holder.bootId && alive(holder.pid) && processStartTicks(holder.pid) === holder.startTicks
+  return boot !== undefined && boot === holder.bootId && alive(holder.pid) && !defunct(holder.pid) && processStartTicks(holder.pid) === holder.startTicks
+}
+
+/**
+ * Whether process `pid` has exited and waits to be reaped (state Z, zombie, or X, dead: field 3 of `/proc/<pid>/stat`):
+ * `kill(pid, 0)` still answers for it and its start ticks are unchanged, but it writes nothing (review rr11zi I2: a
+ * keeper crashed under a parent that never reaps it). False where `/proc` cannot be read.
+ */
+function defunct(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const state = stat.slice(stat.lastIndexOf(")") + 1).trim().split(/\s+/)[0]
+    return state === "Z" || state === "X"
+  } catch {
+    return false
+  }
 }
 
 /** A unique name next to `lock` for this process: `<lock>.<pid>.<random>.<suffix>`. */
@@ -625,7 +640,7 @@ type SnapshotRead =
   | { kind: "missing" }
   | { kind: "unreadable"; reason: string }
   | { kind: "old"; version: unknown }
-  | { kind: "ok"; state: KeeperState; from: number }
+  | { kind: "ok"; state: KeeperState; from: number; dropped: number }
 
 /** Reads one snapshot file (`<path>` or `<path>.prev`). */
 function readSnapshot(file: string): SnapshotRead {
@@ -645,7 +660,24 @@ function readSnapshot(file: string): SnapshotRead {
   if (parsed === null || typeof parsed !== "object") return { kind: "unreadable", reason: "it is not a JSON object" }
   if (parsed.version !== 2 || typeof parsed.scopes !== "object" || parsed.scopes === null) return { kind: "old", version: parsed.version }
   const from = typeof parsed.journal === "number" && Number.isSafeInteger(parsed.journal) && parsed.journal >= 0 ? parsed.journal : 0
-  return { kind: "ok", state: { version: 2, scopes: parsed.scopes as KeeperState["scopes"] }, from }
+  // Each scope must hold a `safes` object of record objects (a hand edit may leave anything: review rr11zi I4): a scope
+  // or Safe that does not is left out, and said.
+  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v)
+  const scopes: Record<string, { safes: Record<string, SafeRecord> }> = {}
+  let dropped = 0
+  for (const [key, scope] of Object.entries(parsed.scopes as Record<string, unknown>)) {
+    if (!isObject(scope) || !isObject(scope.safes)) {
+      dropped++
+      continue
+    }
+    const safes: Record<string, SafeRecord> = {}
+    for (const [safe, record] of Object.entries(scope.safes)) {
+      if (isObject(record) && (record.pending === undefined || isObject(record.pending))) Object.defineProperty(safes, safe, { value: record, enumerable: true, writable: true, configurable: true })
+      else dropped++
+    }
+    Object.defineProperty(scopes, key, { value: { safes }, enumerable: true, writable: true, configurable: true })
+  }
+  return { kind: "ok", state: { version: 2, scopes: scopes as KeeperState["scopes"] }, from, dropped }
 }
 
 /**
@@ -694,6 +726,7 @@ function load(path: string): Loaded {
     from = main.from
     current = main.from
     kept = main.from
+    if (main.dropped > 0) discarded = `${main.dropped} scope(s) or record(s) of the snapshot ${path} are not records (edited by hand?): ignored`
   } else if (main.kind === "old") {
     found = true
     discarded = `state file version ${String(main.version)} is not bound to a chain, EntryPoint, module and keeper key; ignored`
@@ -996,6 +1029,10 @@ export class KeeperStateStore implements PendingStore {
    */
   private reload(path: string): void {
     const loaded = load(path)
+    // A snapshot that cannot be read now (EMFILE, EACCES, a hand edit) is not replaced by `.prev` + journal here: a
+    // momentary failure of both would make memory the journal alone and the next snapshots overwrite both files
+    // (review rr11zi I3). The caller releases the lock; the next write takes it and reads again.
+    if (loaded.unreadable) throw new Error(`the state file's snapshot ${path} cannot be read on taking its lock again (${loaded.discarded ?? "unreadable"})`)
     if (loaded.current === this.current && loaded.gens.every((g) => this.gens.has(g))) return
     if (this.fd !== undefined) closeQuietly(this.fd)
     this.fd = undefined
@@ -1153,8 +1190,9 @@ export class KeeperStateStore implements PendingStore {
     } catch (error) {
       // Not on disk but acted on (a full disk: the sender goes on from memory): kept over the file's if a re-read comes
       // first (review rr11zh H2). A refused line (another keeper's lock) was not acted on.
+      // A line refused by another keeper's lock leaves an earlier unsaved change of the field as it is: that one was
+      // acted on (review rr11zi I1: the tracker's hash line refused after a full disk's intent dropped the intent).
       if (error instanceof StateWriteError) this.unsaved.set(field, journalLine)
-      else this.unsaved.delete(field)
       throw error
     } finally {
       const now = this.safes()[key]
@@ -1191,11 +1229,12 @@ export class KeeperStateStore implements PendingStore {
       // keeper took it since; rr11zh H1: taken while this write was blocked): not a full disk to go on from; the caller
       // stops (writePendingRecord: nothing sent).
       if (error instanceof StateFileLockedError) throw error
-      this.assertLockKept()
-      // A partial line may be on disk: the next line starts a new file (the partial one is ignored at load).
+      // A partial line may be on disk: the next line starts a new file (the partial one is ignored at load), also when
+      // the lock turns out lost below (review rr11zi I5: the next line was glued to the partial one).
       const generation = this.gen
       const failed = journalPath(path, generation)
       this.rotate()
+      this.assertLockKept()
       throw new StateWriteError({ path: failed, cause: error instanceof Error ? error : new Error(String(error)), generation, landed: this.landed })
     }
   }
