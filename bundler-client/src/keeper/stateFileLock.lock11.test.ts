@@ -2,10 +2,11 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { chmodSync, copyFileSync, cpSync, existsSync, linkSync, mkdtempSync, readFileSync, readdirSync, renameSync, unlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
-import type { Address, Hex } from "viem"
+import type { Address } from "viem"
 import { afterEach, describe, expect, test, vi } from "vitest"
-import { KeeperStateStore, LOCK_GRACE_MS, type PendingOperation, type StateFileLock, StateFileLockedError, lockPath, processStartTicks } from "./stateFile.js"
-import { INCLUSION_ENTRY_POINT, deadPid } from "./testing.js"
+import { KeeperStateStore, LOCK_GRACE_MS, type StateFileLock, StateFileLockedError, lockPath, processStartTicks } from "./stateFile.js"
+import { deadPid } from "./testing.js"
+import { SAFE_A as SAFE, pendingRecord as record, attempt, stateWriter as writer, freshStatePath } from "./stateFileStore.testing.js"
 
 // Branch lock11 (issue 11; review rr11zf F5, rr11ze E3 / E4, the cost of rr11zf F2's per-line check): the state file's
 // lock judged by start ticks, created atomically (tmp file + link), taken over by rename, checked per journal line by a
@@ -58,35 +59,7 @@ vi.mock("node:fs", async (importOriginal) => {
   return { ...fs, ...wrapped, default: { ...fs, ...wrapped } }
 })
 
-const SCOPE = { chainId: 1, entryPoint: INCLUSION_ENTRY_POINT, module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" } as const
-const SAFE: Address = "0x0000000000000000000000000000000000000a01"
-const record = (nonce: bigint, hash: Hex = `0x${"ab".repeat(32)}`): PendingOperation => ({
-  userOpHash: hash,
-  nonce: nonce.toString(),
-  sentBlock: "90",
-  firstSentBlock: "90",
-  sentAt: 0,
-  maxFeePerGas: "1",
-  maxPriorityFeePerGas: "1",
-  sponsored: false,
-  attempts: 1,
-  triggerBlock: "90",
-  triggerAt: 0,
-})
-const fresh = () => join(mkdtempSync(join(tmpdir(), "lock11-")), "keeper-state.json")
-const attempt = (f: () => unknown): unknown => {
-  try {
-    f()
-    return undefined
-  } catch (error) {
-    return error
-  }
-}
-const writer = (path: string) => {
-  const store = new KeeperStateStore(path)
-  store.bind(SCOPE)
-  return store
-}
+const fresh = () => freshStatePath("lock11")
 const bootId = () => readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()
 const lockText = (l: StateFileLock) => `${JSON.stringify(l)}\n`
 const linux = process.platform === "linux"

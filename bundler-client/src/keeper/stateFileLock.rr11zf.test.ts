@@ -1,45 +1,15 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { hostname, tmpdir } from "node:os"
-import { join } from "node:path"
-import type { Address, Hex } from "viem"
+import { readFileSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
+import type { Address } from "viem"
 import { describe, expect, test } from "vitest"
-import { INCLUSION_ENTRY_POINT } from "./testing.js"
-import { KeeperStateStore, type PendingOperation, StateFileLockedError, lockPath } from "./stateFile.js"
+import { KeeperStateStore, StateFileLockedError, lockPath } from "./stateFile.js"
+import { SAFE_A, SAFE_B, pendingRecord as record, attempt, stateWriter as writer, freshStatePath } from "./stateFileStore.testing.js"
 
 // Review rr11zf: break-it of the state file's lock as of main 6153c98 (rr11ze E1/E1b/E2/E2b fixes). The real
 // KeeperStateStore on temporary directories, no fs mocks. FAILS TODAY tests run only with RR11ZF_FAILING set.
 const run = process.env.RR11ZF_FAILING ? test : test.skip
 
-const SCOPE = { chainId: 1, entryPoint: INCLUSION_ENTRY_POINT, module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" } as const
-const SAFE_A: Address = "0x0000000000000000000000000000000000000a01"
-const SAFE_B: Address = "0x0000000000000000000000000000000000000a02"
-const record = (nonce: bigint, hash: Hex = `0x${"ab".repeat(32)}`): PendingOperation => ({
-  userOpHash: hash,
-  nonce: nonce.toString(),
-  sentBlock: "90",
-  firstSentBlock: "90",
-  sentAt: 0,
-  maxFeePerGas: "1",
-  maxPriorityFeePerGas: "1",
-  sponsored: false,
-  attempts: 1,
-  triggerBlock: "90",
-  triggerAt: 0,
-})
-const fresh = () => join(mkdtempSync(join(tmpdir(), "rr11zf-")), "keeper-state.json")
-const attempt = (f: () => unknown): unknown => {
-  try {
-    f()
-    return undefined
-  } catch (error) {
-    return error
-  }
-}
-const writer = (path: string) => {
-  const store = new KeeperStateStore(path)
-  store.bind(SCOPE)
-  return store
-}
+const fresh = () => freshStatePath("rr11zf")
 
 describe("rr11zf F1 (Medium): a lock naming this pid, written while this process runs, is another live writer's", () => {
   test("F1: two keepers that are both PID 1 in their own PID namespace, same hostname (host network), one volume: the second takes the first's LIVE lock over", () => {

@@ -1,10 +1,11 @@
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, unlinkSync, utimesSync, writeFileSync } from "node:fs"
-import { hostname, tmpdir } from "node:os"
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, unlinkSync, utimesSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
 import { join } from "node:path"
-import type { Address, Hex } from "viem"
+import type { Address } from "viem"
 import { afterEach, describe, expect, test, vi } from "vitest"
-import { KeeperStateStore, LOCK_LEASE_MS, type PendingOperation, type StateFileLock, StateFileLockedError, lockPath } from "./stateFile.js"
-import { INCLUSION_ENTRY_POINT, deadPid } from "./testing.js"
+import { KeeperStateStore, LOCK_LEASE_MS, type StateFileLock, StateFileLockedError, lockPath } from "./stateFile.js"
+import { deadPid } from "./testing.js"
+import { SAFE_A, SAFE_B, pendingRecord as record, attempt, stateWriter as writer, nonceOnDisk as nonceOn, freshStatePath } from "./stateFileStore.testing.js"
 
 // Review rr11zg: break-it of the state file's lock and journal as on main 519e36f / eaba353 (merges next11, lock11: own-pid
 // rule, per-line stat check, start ticks + boot id, atomic link creation, rename-aside takeover, 5 s grace on an empty
@@ -38,36 +39,7 @@ afterEach(() => {
   fsHook.before = undefined
 })
 
-const SCOPE = { chainId: 1, entryPoint: INCLUSION_ENTRY_POINT, module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" } as const
-const SAFE_A: Address = "0x0000000000000000000000000000000000000a01"
-const SAFE_B: Address = "0x0000000000000000000000000000000000000a02"
-const record = (nonce: bigint, hash: Hex = `0x${"ab".repeat(32)}`): PendingOperation => ({
-  userOpHash: hash,
-  nonce: nonce.toString(),
-  sentBlock: "90",
-  firstSentBlock: "90",
-  sentAt: 0,
-  maxFeePerGas: "1",
-  maxPriorityFeePerGas: "1",
-  sponsored: false,
-  attempts: 1,
-  triggerBlock: "90",
-  triggerAt: 0,
-})
-const fresh = () => join(mkdtempSync(join(tmpdir(), "rr11zg-")), "keeper-state.json")
-const attempt = (f: () => unknown): unknown => {
-  try {
-    f()
-    return undefined
-  } catch (error) {
-    return error
-  }
-}
-const writer = (path: string) => {
-  const store = new KeeperStateStore(path)
-  store.bind(SCOPE)
-  return store
-}
+const fresh = () => freshStatePath("rr11zg")
 const bootId = () => {
   try {
     return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()
@@ -76,7 +48,6 @@ const bootId = () => {
   }
 }
 const lockText = (l: StateFileLock) => `${JSON.stringify(l)}\n`
-const nonceOn = (path: string, safe: Address) => KeeperStateStore.pendingIn(KeeperStateStore.read(path), safe)?.nonce
 
 describe("rr11zg G1: a lock of another hostname is refused for ever, however old", () => {
   // Docker's default hostname is the container id: `docker run --rm` under systemd (Restart=always), or compose's

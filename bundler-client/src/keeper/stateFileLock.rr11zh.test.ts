@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, utimesSync, writeFileSync } from "node:fs"
-import { hostname, tmpdir } from "node:os"
-import { join } from "node:path"
-import type { Address, Hex } from "viem"
+import { readFileSync, utimesSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
+import type { Address } from "viem"
 import { afterEach, beforeAll, describe, expect, test, vi } from "vitest"
-import { KeeperStateStore, LOCK_LEASE_MS, type PendingOperation, type StateFileLock, StateFileLockedError, lockPath, processStartTicks } from "./stateFile.js"
+import { KeeperStateStore, LOCK_LEASE_MS, type StateFileLock, StateFileLockedError, lockPath, processStartTicks } from "./stateFile.js"
 import { StateWriteError } from "./store.js"
-import { INCLUSION_ENTRY_POINT } from "./testing.js"
+import { SAFE_A, SAFE_B, pendingRecord as record, attempt, bound, nonceOnDisk as nonceOn, freshStatePath } from "./stateFileStore.testing.js"
 
 // Review rr11zh: break-it of the state file's lease (leaseMs 120 s, renewed every 15 s by futimes on the holder's
 // descriptor) and of the re-read on retake (reload), as on main 4f12187. The real KeeperStateStore on temporary
@@ -48,38 +47,10 @@ beforeAll(async () => {
   OtherStore = (await import("./stateFile.js")).KeeperStateStore
 })
 
-const SCOPE = { chainId: 1, entryPoint: INCLUSION_ENTRY_POINT, module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" } as const
-const SAFE_A: Address = "0x0000000000000000000000000000000000000a01"
-const SAFE_B: Address = "0x0000000000000000000000000000000000000a02"
-const record = (nonce: bigint, hash: Hex = `0x${"ab".repeat(32)}`): PendingOperation => ({
-  userOpHash: hash,
-  nonce: nonce.toString(),
-  sentBlock: "90",
-  firstSentBlock: "90",
-  sentAt: 0,
-  maxFeePerGas: "1",
-  maxPriorityFeePerGas: "1",
-  sponsored: false,
-  attempts: 1,
-  triggerBlock: "90",
-  triggerAt: 0,
-})
-const fresh = () => join(mkdtempSync(join(tmpdir(), "rr11zh-")), "keeper-state.json")
-const attempt = (f: () => unknown): unknown => {
-  try {
-    f()
-    return undefined
-  } catch (error) {
-    return error
-  }
-}
-const bind = <S extends KeeperStateStore>(store: S) => {
-  store.bind(SCOPE)
-  return store
-}
+const fresh = () => freshStatePath("rr11zh")
+const bind = bound
 const writer = (path: string) => bind(new KeeperStateStore(path))
 const otherWriter = (path: string) => bind(new OtherStore(path))
-const nonceOn = (path: string, safe: Address) => KeeperStateStore.pendingIn(KeeperStateStore.read(path), safe)?.nonce
 /** Sets the lock's mtime `ms` in the past: its holder did not renew it for that long (thread blocked, process stopped). */
 const unrenewedFor = (path: string, ms: number) => {
   const then = new Date(Date.now() - ms)

@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, unlinkSync, utimesSync, writeFileSync } from "node:fs"
-import { hostname, tmpdir } from "node:os"
+import { readFileSync, unlinkSync, utimesSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
 import { join } from "node:path"
 import type { Address, Hex } from "viem"
 import { afterEach, beforeAll, describe, expect, test, vi } from "vitest"
 import { KeeperStateStore, LOCK_LEASE_MS, type PendingOperation, type StateFileLock, StateFileLockedError, lockPath, previousPath, processStartTicks, scopeKey } from "./stateFile.js"
 import { StateWriteError } from "./store.js"
-import { INCLUSION_ENTRY_POINT } from "./testing.js"
+import { STORE_SCOPE as SCOPE, SAFE_A, SAFE_B, attempt, bound, nonceOnDisk as nonceOn, freshStatePath } from "./stateFileStore.testing.js"
 
 // Review rr11zi: break-it of the state file after the rr11zh fixes (main 0df3d4b: assertLockKept after each journal
 // write and in its failure path; `unsaved` StateWriteError lines re-applied by the re-read on retake; provablyRunning
@@ -56,9 +56,6 @@ beforeAll(async () => {
   OtherStore = (await import("./stateFile.js")).KeeperStateStore
 })
 
-const SCOPE = { chainId: 1, entryPoint: INCLUSION_ENTRY_POINT, module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" } as const
-const SAFE_A: Address = "0x0000000000000000000000000000000000000a01"
-const SAFE_B: Address = "0x0000000000000000000000000000000000000a02"
 const record = (nonce: bigint, extra: Partial<PendingOperation> = {}, hash: Hex = `0x${"ab".repeat(32)}`): PendingOperation => ({
   userOpHash: hash,
   nonce: nonce.toString(),
@@ -73,22 +70,10 @@ const record = (nonce: bigint, extra: Partial<PendingOperation> = {}, hash: Hex 
   triggerAt: 0,
   ...extra,
 })
-const fresh = () => join(mkdtempSync(join(tmpdir(), "rr11zi-")), "keeper-state.json")
-const attempt = (f: () => unknown): unknown => {
-  try {
-    f()
-    return undefined
-  } catch (error) {
-    return error
-  }
-}
-const bind = <S extends KeeperStateStore>(store: S) => {
-  store.bind(SCOPE)
-  return store
-}
+const fresh = () => freshStatePath("rr11zi")
+const bind = bound
 const writer = (path: string) => bind(new KeeperStateStore(path))
 const otherWriter = (path: string) => bind(new OtherStore(path))
-const nonceOn = (path: string, safe: Address) => KeeperStateStore.pendingIn(KeeperStateStore.read(path), safe)?.nonce
 const unrenewedFor = (path: string, ms: number) => {
   const then = new Date(Date.now() - ms)
   utimesSync(lockPath(path), then, then)

@@ -1,38 +1,14 @@
-import { mkdtempSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import type { Address, Hex } from "viem"
+import { readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs"
+import type { Address } from "viem"
 import { afterEach, describe, expect, test, vi } from "vitest"
-import { INCLUSION_ENTRY_POINT } from "./testing.js"
-import { KeeperStateStore, LOCK_LEASE_MS, LOCK_RENEW_MS, type PendingOperation, StateFileLockedError, lockPath } from "./stateFile.js"
+import { KeeperStateStore, LOCK_LEASE_MS, LOCK_RENEW_MS, StateFileLockedError, lockPath } from "./stateFile.js"
+import { SAFE_A, SAFE_B, pendingRecord as record, stateWriter as writer, nonceOnDisk, freshStatePath } from "./stateFileStore.testing.js"
 
 // A keeper that takes its state file's lock again after running without it (its lock deleted by hand and taken by a
 // second keeper, which then stopped) must not write over what the other keeper wrote meanwhile. The real
 // KeeperStateStore on temporary directories, no fs mocks.
 
-const SCOPE = { chainId: 1, entryPoint: INCLUSION_ENTRY_POINT, module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" } as const
-const SAFE_A: Address = "0x0000000000000000000000000000000000000a01"
-const SAFE_B: Address = "0x0000000000000000000000000000000000000a02"
-const record = (nonce: bigint, hash: Hex = `0x${"ab".repeat(32)}`): PendingOperation => ({
-  userOpHash: hash,
-  nonce: nonce.toString(),
-  sentBlock: "90",
-  firstSentBlock: "90",
-  sentAt: 0,
-  maxFeePerGas: "1",
-  maxPriorityFeePerGas: "1",
-  sponsored: false,
-  attempts: 1,
-  triggerBlock: "90",
-  triggerAt: 0,
-})
-const fresh = () => join(mkdtempSync(join(tmpdir(), "retake-")), "keeper-state.json")
-const writer = (path: string) => {
-  const store = new KeeperStateStore(path)
-  store.bind(SCOPE)
-  return store
-}
-const nonceOnDisk = (path: string, safe: Address) => KeeperStateStore.pendingIn(KeeperStateStore.read(path), safe)?.nonce
+const fresh = () => freshStatePath("retake")
 
 describe("state file: taking the lock again after another keeper wrote the file", () => {
   test("the second keeper's records survive the first keeper's return, in memory and on disk (with and without its snapshot)", async () => {
