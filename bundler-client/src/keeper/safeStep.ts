@@ -494,9 +494,9 @@ export class SafeStep {
       }
       // The store could not write the in-flight record (the fleet's Redis unreachable) or refused it (another keeper holds
       // the state file): nothing was sent, and it is not the plan's failure (review rr11zd D1): no plan alert, no backoff
-      // (tried again at the next block), alerted once per run (`storeHalted`).
+      // (tried again at the next block), alerted once per run (`reportStoreHalt`).
       const halt = storeHaltOf(error)
-      if (halt) return this.storeHalted(rt, block, halt)
+      if (halt) return this.reportStoreHalt(rt, block, halt)
       // The snapshot's block was lost to a reorg (a fleet step's pinned reads, review rr16c S1): not the plan's failure.
       const lost = findInCauseChain(error, BlockNotCanonicalError)
       if (lost) {
@@ -572,7 +572,7 @@ export class SafeStep {
       // of failing writes of the Safe, the run shared with the in-flight record's (review rr11zd D2).
       if (error instanceof StateWriteError) return stateWriteFailed(this.deps, rt, block, error, "the alone table")
       const halt = storeHaltOf(error)
-      if (halt) return this.storeHalted(rt, block, halt)
+      if (halt) return this.reportStoreHalt(rt, block, halt)
       this.deps.events.alert(rt.config.address, block, "state-write-failed", error instanceof Error ? error : new Error(String(error)))
     }
   }
@@ -583,10 +583,12 @@ export class SafeStep {
    * successful write of its record, writePendingRecord, or a later step without the failure, noteStepRan);
    * `state-file-locked` on the keeper (`StateSnapshots.lockRefused`, ended by the next snapshot written: review rr11zf
    * F3). The keeper keeps stepping while another holds the state file: the store refuses every write, so nothing is sent.
+   * Public for the fleet's step (`FleetStep.run`), whose own reads and writes before and around this step (the shared
+   * runtime, the in-flight record of a paused or revoked Safe it only tracks) end the same way.
    */
-  private storeHalted(rt: SafeRuntime, block: bigint, halt: NonNullable<ReturnType<typeof storeHaltOf>>): void {
+  reportStoreHalt(rt: SafeRuntime, block: bigint, halt: NonNullable<ReturnType<typeof storeHaltOf>>): void {
     const safe = rt.config.address
-    this.deps.logger.warn({ safe, block: Number(block), kind: halt.kind, err: shortMessage(halt.error) }, "the store could not write the Safe's record; nothing sent, trying again at the next block")
+    this.deps.logger.warn({ safe, block: Number(block), kind: halt.kind, err: shortMessage(halt.error) }, "the store could not read or write the Safe's record; nothing sent, trying again at the next block")
     if (halt.kind === "state-file-locked") this.snapshots.lockRefused(block, halt.error)
     else rt.storeUnavailable = failureRun(rt.storeUnavailable, block, () => this.deps.events.alert(safe, block, halt.kind, halt.error))
   }

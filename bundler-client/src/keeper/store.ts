@@ -67,7 +67,7 @@ export class StateWriteError extends BaseError {
 
 export type StoreUnavailableErrorType = StoreUnavailableError & { name: "StoreUnavailableError" }
 /**
- * The store of the in-flight record could not be written for a reason that is neither a refused lease
+ * The store of the in-flight record could not be read or written for a reason that is neither a refused lease
  * ({@link StoreFencedError}) nor a local disk's ({@link StateWriteError}): a shared store that could not run the write
  * (the fleet's Redis unreachable, restarting, failing over or answering an error: ioredis' "Connection is closed.",
  * `MaxRetriesPerRequestError`, a `ReplyError` OOM / READONLY). Whether this worker still holds the Safe's lease is
@@ -79,16 +79,21 @@ export type StoreUnavailableErrorType = StoreUnavailableError & { name: "StoreUn
  */
 export class StoreUnavailableError extends BaseError {
   safe: Address
+  /** Whether the store could not read or could not write the record. */
+  access: "read" | "write"
   /**
-   * @param what - The record that could not be written (default "the in-flight record"; the fleet's shared runtime).
+   * @param what - The record that could not be read or written (default "the in-flight record"; the fleet's shared runtime).
+   * @param access - "write" (default: a fenced write Redis could not run) or "read" (a read of the record Redis could
+   *   not answer: whether an operation is in flight is unknown, so nothing is sent either).
    */
-  constructor({ safe, cause, what = "the in-flight record" }: { safe: Address; cause: Error; what?: string | undefined }) {
-    super(`The keeper's store could not write ${what} of Safe ${safe} (${cause.message.split("\n")[0] ?? ""}); nothing was sent, and the Safe is tried again at the next block.`, {
+  constructor({ safe, cause, what = "the in-flight record", access = "write" }: { safe: Address; cause: Error; what?: string | undefined; access?: "read" | "write" | undefined }) {
+    super(`The keeper's store could not ${access} ${what} of Safe ${safe} (${cause.message.split("\n")[0] ?? ""}); nothing was sent, and the Safe is tried again at the next block.`, {
       cause,
       metaMessages: ["This could arise when:", "- the fleet's Redis is unreachable, restarting or failing over;", "- Redis answers an error (OOM, READONLY replica)."],
       name: "StoreUnavailableError",
     })
     this.safe = safe
+    this.access = access
   }
 }
 

@@ -28,12 +28,12 @@ export type FleetStepBlock = { block: bigint; band?: "below" | "inside" | undefi
 /** What this module needs of the calling file's `vi.mock`ed SDK functions (no vitest import here: the package does not declare it). */
 type MockedAsync = { mockReset(): void; mockResolvedValue(value: unknown): void; mock: { calls: unknown[] } }
 
-export async function redisFleetSteps(evalAnswer: (block: bigint) => Promise<unknown>, blocks: readonly FleetStepBlock[]) {
+export async function redisFleetSteps(evalAnswer: (block: bigint) => Promise<unknown>, blocks: readonly FleetStepBlock[], hgetAnswer: (block: bigint) => Promise<string | null> = async () => null) {
   const actions = await import("@levpilot/sdk/actions")
   const sendRebalance = actions.sendRebalance as unknown as MockedAsync
   const estimateRebalance = actions.estimateRebalance as unknown as MockedAsync
   let current = 0n
-  const redis = { set: async () => "OK", eval: async () => await evalAnswer(current), hget: async () => null }
+  const redis = { set: async () => "OK", eval: async () => await evalAnswer(current), hget: async () => await hgetAnswer(current) }
   const store = new RedisFleetStore(redis as never, { prefix: "levpilot", leaseMs: 10_000 })
   if (!(await store.acquire(SAFE))) throw new Error("the Redis stub's lease (SET NX OK) was not taken")
   const harness = senderHarness({ setPending: (s: Address, p: PendingOperation | undefined) => store.setPending(s, p), nonces: [5n] })

@@ -81,8 +81,15 @@ export class RedisFleetStore implements FleetStore {
     return this.keys.discovery
   }
 
+  /**
+   * The Safe's in-flight record, undefined when none.
+   *
+   * @throws {StoreUnavailableError} When Redis could not answer the read (cause: ioredis' error): whether an operation
+   *   is in flight is unknown, so the step sends nothing and alerts `state-store-unavailable`, as for a write (it was a
+   *   raw ioredis error, which the step took for the plan's failure: a `send-failed` alert and a backoff).
+   */
   async pending(safe: Address): Promise<PendingOperation | undefined> {
-    const raw = await this.redis.hget(this.keys.pending, safe.toLowerCase())
+    const raw = await this.read(safe, this.keys.pending, "the in-flight record")
     return raw ? (JSON.parse(raw) as PendingOperation) : undefined
   }
 
@@ -152,9 +159,23 @@ export class RedisFleetStore implements FleetStore {
     this.held.clear()
   }
 
+  /**
+   * The Safe's shared runtime, undefined when none.
+   *
+   * @throws {StoreUnavailableError} When Redis could not answer the read (cause: ioredis' error).
+   */
   async loadRuntime(safe: Address): Promise<SharedRuntime | undefined> {
-    const raw = await this.redis.hget(this.keys.runtime, safe.toLowerCase())
+    const raw = await this.read(safe, this.keys.runtime, "the shared runtime")
     return raw ? (JSON.parse(raw) as SharedRuntime) : undefined
+  }
+
+  /** The Safe's field of `hash`; a read Redis could not answer is {@link StoreUnavailableError} (`access` "read"). */
+  private async read(safe: Address, hash: string, what: string): Promise<string | null> {
+    try {
+      return await this.redis.hget(hash, safe.toLowerCase())
+    } catch (error) {
+      throw new StoreUnavailableError({ safe, cause: error instanceof Error ? error : new Error(String(error)), what, access: "read" })
+    }
   }
 
   async saveRuntime(safe: Address, runtime: SharedRuntime): Promise<void> {

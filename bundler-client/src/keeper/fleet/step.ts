@@ -4,7 +4,7 @@ import type { SafeState } from "@levpilot/sdk/actions"
 import type { Clock } from "../clock.js"
 import type { KeeperClients } from "../clients.js"
 import type { KeeperConfig, KeeperSafeConfig } from "../config.js"
-import { type BlockNotCanonicalError, KeyRevokedInFlightError } from "../errors.js"
+import { type BlockNotCanonicalError, KeyRevokedInFlightError, storeHaltOf } from "../errors.js"
 import type { KeeperEvents } from "../events.js"
 import { InclusionTracker, MAX_LOG_WINDOWS } from "../inclusion.js"
 import { type InclusionLookup, type UserOperationEventLog, chainInclusionLookup } from "../inclusionLookup.js"
@@ -35,7 +35,7 @@ export type StepItem = { safe: Address; block: bigint; hash?: Hex | undefined; t
  * What a step did. `reorged`: its block was no longer on the node's chain; nothing was solved, and an operation in
  * flight was not tracked on the block's data (see {@link FleetStep.run}).
  */
-export type StepOutcome = "done" | "busy" | "tracked-only" | "superseded" | "reorged"
+export type StepOutcome = "done" | "busy" | "tracked-only" | "superseded" | "reorged" | "store-halted"
 
 /**
  * The inclusion lookup of one step from the block's batch: the Safe's keeper-lane nonce from the lens and its
@@ -206,7 +206,8 @@ export class FleetStep {
    * step however old is run while it is the Safe's newest; see {@link newerStep}).
    *
    * @returns `busy` when the Safe was held elsewhere, `superseded` when a newer step of it exists, `tracked-only` when
-   *   the keeper may not act for it now.
+   *   the keeper may not act for it now, `store-halted` when the store could not read or write its records (reported
+   *   by `SafeStep.reportStoreHalt`; nothing sent).
    */
   async run(item: StepItem): Promise<StepOutcome> {
     const { store, config, logger, clients, metrics } = this.deps
@@ -293,8 +294,19 @@ export class FleetStep {
       await this.step.run(rt, item.block, { snapshot, lookup, reads })
       await save()
       return "done"
+    } catch (error) {
+      // The store could not read or write the Safe's records outside the SafeStep (the shared runtime or the in-flight
+      // record read at the start, a paused or revoked Safe's record written while tracking it: the fleet's Redis
+      // unreachable) or refused them (the embedded fleet's state file held by another keeper): nothing was sent. Reported
+      // as the SafeStep reports its own (`state-store-unavailable` on the Safe / `state-file-locked` on the keeper, once
+      // per run), not logged as a failed step.
+      const halt = storeHaltOf(error)
+      if (!halt) throw error
+      this.step.reportStoreHalt(this.runtime(safe), item.block, halt)
+      return "store-halted"
     } finally {
-      await store.release(safe)
+      // Redis unreachable: the lease is not deleted, and expires after `leaseMs` (the store stopped renewing it).
+      await store.release(safe).catch((error) => logger.warn({ safe, err: String(error) }, "the Safe's lease was not released; it expires after its lease time"))
     }
   }
 }
