@@ -1,9 +1,8 @@
 import { describe, expect, test } from "vitest"
-import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
 import { planStopExit } from "./stopExit.js"
-import { ROUTE_500, TEST_COSTS, makePolicy, oneSubAccountInput } from "./testing.js"
+import { ROUTE_500, TEST_COSTS, checkInputPlan, makePolicy, oneSubAccountInput } from "./testing.js"
 import type { Plan, SolverInput, SwapCurve } from "./types.js"
 
 // Review rr13w W3 (status, branch w3): the review's fix ("a cap-bound sale: sell at the cap, then repay from the pool
@@ -40,12 +39,6 @@ function world(pool: number): SolverInput {
   )
 }
 
-function checkOf(input: SolverInput, plan: Plan) {
-  const policies = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.policy]))
-  const epochs = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.epoch]))
-  return checkPlanAgainstPolicy({ plan, pre: { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }, policies, epochs, now: input.now })
-}
-
 const after = (input: SolverInput, plan: Plan) => healthOf(applyPlan({ subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }, plan).subAccounts[0] as NonNullable<SolverInput["subAccounts"][number]["state"]>)
 const soldValue = (plan: Plan) => plan.actions.filter((a) => a.kind === "SellCollateral").reduce((sum, a) => sum + a.amount * PRICE, 0)
 /** The sale of the W3 position sized at `capLeft` of counted move, with `prefund` from the pool (planStopExit, rule check left to the test). */
@@ -74,7 +67,7 @@ describe("rr13w W3 (w3): no cap-bound sale exists on a correlated pair at LLTV 0
     const gain = after(input, plan) - H0
     expect(gain).toBeGreaterThan(0.005)
     expect(gain).toBeLessThan(0.008)
-    expect(checkOf(input, plan).violations.map((v) => v.error?.name)).toContain("HealthOutsideLandingZone")
+    expect(checkInputPlan(input, plan).violations.map((v) => v.error?.name)).toContain("HealthOutsideLandingZone")
   })
 
   test("the least cap-bound sale (74,250) with the pool repayment that lifts it to before + 0.01 moves more than the cap: AmountCapExceeded", () => {
@@ -91,10 +84,10 @@ describe("rr13w W3 (w3): no cap-bound sale exists on a correlated pair at LLTV 0
     expect(soldValue(plan)).toBeCloseTo(sold, -1)
     expect(after(input, plan)).toBeGreaterThanOrEqual(H0 + 0.01)
     // it lands at the cap-bound edge; only the amount cap refuses it (moved ~151,300 > 150,000)
-    expect(checkOf(input, plan).violations.map((v) => v.error?.name)).toEqual(["AmountCapExceeded"])
+    expect(checkInputPlan(input, plan).violations.map((v) => v.error?.name)).toEqual(["AmountCapExceeded"])
     // the same step within the cap (the sale shrunk by the top-up, w23's shape) falls short of the edge
     const within = sale(input, CAP, r)
     expect(after(input, within)).toBeLessThan(H0 + 0.01)
-    expect(checkOf(input, within).violations.map((v) => v.error?.name)).toContain("HealthOutsideLandingZone")
+    expect(checkInputPlan(input, within).violations.map((v) => v.error?.name)).toContain("HealthOutsideLandingZone")
   })
 })

@@ -1,8 +1,7 @@
 import { describe, expect, test } from "vitest"
-import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
-import { CRASH_CURVE, makePolicy, oneSubAccountInput } from "./testing.js"
+import { CRASH_CURVE, checkInputPlan, makePolicy, oneSubAccountInput } from "./testing.js"
 import type { Plan, SolverInput } from "./types.js"
 
 // Review rr13w W1 (SECURITY.md row 138): a cap-bound step that sells must be the buffers' rescue or the sale's alone
@@ -28,12 +27,6 @@ function world(pool: number, cap: number): SolverInput {
   )
 }
 
-function checkOf(input: SolverInput, plan: Plan) {
-  const policies = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.policy]))
-  const epochs = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.epoch]))
-  return checkPlanAgainstPolicy({ plan, pre: { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }, policies, epochs, now: input.now })
-}
-
 const kinds = (plan: Plan | undefined) => plan?.actions.map((a) => a.kind)
 const soldValue = (plan: Plan | undefined) => (plan?.actions ?? []).filter((a) => a.kind === "SellCollateral").reduce((sum, a) => sum + a.amount * PRICE, 0)
 
@@ -51,7 +44,7 @@ describe("cap-bound rescues that sell: the buffers' or the sale's alone (review 
     const h = healthOf(after as NonNullable<typeof after>)
     expect(h).toBeGreaterThanOrEqual(1.02 + 0.01)
     expect(h).toBeLessThan(1.2)
-    expect(checkOf(input, plan as Plan).violations).toEqual([])
+    expect(checkInputPlan(input, plan as Plan).violations).toEqual([])
   })
 
   test("a pool that funds the cap (10,000 of 500): the cap-bound rescue is the buffers alone (no sale), accepted", () => {
@@ -59,6 +52,6 @@ describe("cap-bound rescues that sell: the buffers' or the sale's alone (review 
     const { plan, outcomes } = solve(input)
     expect(outcomes[0]?.capBound).toBe(true)
     expect(kinds(plan)).toEqual(["WithdrawFromPool", "Repay"])
-    expect(checkOf(input, plan as Plan).violations).toEqual([])
+    expect(checkInputPlan(input, plan as Plan).violations).toEqual([])
   })
 })

@@ -1,8 +1,7 @@
 import { describe, expect, test } from "vitest"
 import { MAX_ACTIONS, MAX_SUB_ACCOUNTS } from "@levpilot/sdk/constants"
-import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
-import { BUY_CURVE, TEST_COSTS, makePolicy } from "./testing.js"
+import { BUY_CURVE, TEST_COSTS, checkInputPlan, makePolicy } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput } from "./types.js"
 
 // Review rev11t (issue 11 item 10, held-out): the structural limits with swap BOOSTS. `n` sub-accounts sharing USDC,
@@ -21,12 +20,6 @@ function above(k: number, health: number): SubAccountInput {
   }
 }
 
-function check(input: SolverInput, plan: Plan) {
-  const policies = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.policy]))
-  const epochs = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.epoch]))
-  return checkPlanAgainstPolicy({ plan, pre: { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }, policies, epochs, now: input.now })
-}
-
 describe("swap boosts over the module's structural limits", () => {
   for (const n of [8, 9, 12])
     test(`${n} sub-accounts above their band, swap boosts only: a plan within the limits boosting min(n, 8), the highest first`, () => {
@@ -38,7 +31,7 @@ describe("swap boosts over the module's structural limits", () => {
       const p = plan as Plan
       expect(p.subAccounts.length).toBe(Math.min(n, Number(MAX_SUB_ACCOUNTS)))
       expect(p.actions.length).toBeLessThanOrEqual(Number(MAX_ACTIONS))
-      expect(check(input, p).violations).toEqual([])
+      expect(checkInputPlan(input, p).violations).toEqual([])
       // Most urgent first: the highest healths (furthest above the band) are in; the lowest is left for the next.
       if (n > Number(MAX_SUB_ACCOUNTS)) {
         expect(p.subAccounts).toContain(subAccounts[n - 1]?.state.id)

@@ -1,10 +1,9 @@
 import { describe, expect, test } from "vitest"
-import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
 import { ONE_PASS_MIN_HEALTH, swapBuySpan } from "./swapBoost.js"
 import { SWAP_CURVE_FRACTIONS, swapPlanMargin } from "./swapDeleverage.js"
-import { BUY_CURVE, ROUTE_500, TEST_COSTS, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
+import { BUY_CURVE, ROUTE_500, TEST_COSTS, checkInputPlan, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput, SwapCurve } from "./types.js"
 
 const ROUTE = ROUTE_500
@@ -23,12 +22,6 @@ function above(health = 2, overrides: Partial<SubAccountInput> = {}, input: Part
     },
     input,
   )
-}
-
-function check(input: SolverInput, plan: Plan) {
-  const policies = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.policy]))
-  const epochs = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.epoch]))
-  return checkPlanAgainstPolicy({ plan, pre: { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }, policies, epochs, now: input.now })
 }
 
 const kinds = (plan: Plan | undefined) => plan?.actions.map((a) => a.kind)
@@ -55,7 +48,7 @@ describe("swap boost in the solver", () => {
     expect(o?.role).toBe("target")
     expect(o?.healthAfter).toBeCloseTo(1.45, 2)
     expect(o?.reason).toMatch(/swap boost \(one-pass\)/)
-    const result = check(input, plan as Plan)
+    const result = checkInputPlan(input, plan as Plan)
     expect(result.violations).toEqual([])
     // Exposure rose: the collateral grew by what was bought; the loss is the swap's fee + impact, within maxSlippageBps.
     const post = applyPlan({ subAccounts: [input.subAccounts[0]!.state], pools: [], idle: {} }, plan as Plan)
@@ -75,7 +68,7 @@ describe("swap boost in the solver", () => {
     const borrowed = plan!.actions[1]!.amount
     expect(healthOf({ ...s.state, debt: s.state.debt + borrowed })).toBeLessThan(ONE_PASS_MIN_HEALTH)
     expect(outcomes[0]?.healthAfter).toBeCloseTo(1.1, 2)
-    expect(check(input, plan as Plan).violations).toEqual([])
+    expect(checkInputPlan(input, plan as Plan).violations).toEqual([])
   })
 
   test("a shallow pool caps the purchase short of the landing zone: no swap boost, the buffer boost instead (or nothing)", () => {
@@ -88,7 +81,7 @@ describe("swap boost in the solver", () => {
     const withPool = above(2, { swapBuy: shallow, policy: { ...(above(2).subAccounts[0] as SubAccountInput).policy, pools: [PARK.address] } }, { pools: [PARK] })
     const parked = solve(withPool)
     expect(kinds(parked.plan)).toEqual(["Borrow", "DepositToPool"])
-    expect(check(withPool, parked.plan as Plan).violations).toEqual([])
+    expect(checkInputPlan(withPool, parked.plan as Plan).violations).toEqual([])
   })
 
   test("the per-rebalance amount cap counts the borrow and the supplied collateral", () => {
@@ -124,7 +117,7 @@ describe("swap boost in the solver", () => {
     expect(plan?.subAccounts.length).toBe(2)
     expect(plan?.actions.filter((a) => a.kind === "BuyCollateral").length).toBe(2)
     expect(outcomes.every((o) => o.healthAfter > 1.25 && o.healthAfter < 1.8)).toBe(true)
-    expect(check(input, plan as Plan).violations).toEqual([])
+    expect(checkInputPlan(input, plan as Plan).violations).toEqual([])
   })
 
   test("autopilot skips a swap boost whose fee, impact and gas exceed the value of the exposure it adds", () => {
@@ -145,7 +138,7 @@ describe("swap boost in the solver", () => {
       }
       const { plan } = solve(input)
       if (plan === undefined) continue
-      expect(check(input, plan).violations, `seed ${seed}`).toEqual([])
+      expect(checkInputPlan(input, plan).violations, `seed ${seed}`).toEqual([])
     }
   })
 

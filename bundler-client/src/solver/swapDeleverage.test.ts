@@ -4,7 +4,7 @@ import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
 import { curveShortfallBps, maxSizeWithinSlippage, splitSale, SWAP_PLAN_TAKE_BIAS, SWAP_REPAY_MARGIN, swapPlanMargin, swapPlanTake, swapRepayMargin } from "./swapDeleverage.js"
-import { CRASH_CURVE, MEDIUM_CURVE, ROUTE_500, SHALLOW_CURVE, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
+import { CRASH_CURVE, MEDIUM_CURVE, ROUTE_500, SHALLOW_CURVE, checkInputPlan, makePolicy, oneSubAccountInput, randomSolverInput } from "./testing.js"
 import type { Plan, SolverInput, SubAccountInput } from "./types.js"
 
 const ROUTE = ROUTE_500
@@ -40,12 +40,6 @@ const shortfallOf = (sell: Plan["actions"][number] | undefined) => (1 - (sell?.e
 /** What the plan repays from a sale: its expected output less swapPlanMargin at its own shortfall. */
 const takeOf = (sell: Plan["actions"][number] | undefined) => (sell?.expectedOut as number) * (1 - swapPlanMargin(50, shortfallOf(sell)))
 const sold = (plan: Plan | undefined) => (plan?.actions ?? []).filter((a) => a.kind === "SellCollateral").reduce((sum, a) => sum + a.amount, 0)
-
-function checkOf(input: SolverInput, plan: Plan) {
-  const policies = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.policy]))
-  const epochs = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.epoch]))
-  return checkPlanAgainstPolicy({ plan, pre: { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }, policies, epochs, now: input.now })
-}
 
 /**
  * Nothing a swap plan receives stays idle (the lead's on-chain rule on inflows): per callback block the collateral
@@ -170,7 +164,7 @@ describe("a swap deleverage next to the Safe's own funds (idle first, swap only 
     expect(sold(none.plan) - sold(plan)).toBeGreaterThan(1_500 / price)
     expect(outcomes[0]?.healthAfter).toBeCloseTo(none.outcomes[0]?.healthAfter as number, 2)
     expect(outcomes[0]?.reason).toMatch(/from idle, a swap; swap deleverage selling/)
-    expect(checkOf(input, plan!).violations).toEqual([])
+    expect(checkInputPlan(input, plan!).violations).toEqual([])
     assertNothingReceivedStaysIdle(input, plan!)
   })
 
@@ -182,7 +176,7 @@ describe("a swap deleverage next to the Safe's own funds (idle first, swap only 
     expect(withdraw?.amount).toBeCloseTo(3_000, 6)
     expect(repay?.amount).toBeCloseTo(3_000 + takeOf(sell), 6)
     expect(sold(plan)).toBeLessThan(sold(solve(noBuffer()).plan))
-    expect(checkOf(input, plan!).violations).toEqual([])
+    expect(checkInputPlan(input, plan!).violations).toEqual([])
     assertNothingReceivedStaysIdle(input, plan!)
   })
 
@@ -203,7 +197,7 @@ describe("a swap deleverage next to the Safe's own funds (idle first, swap only 
     expect(plan?.subAccounts).toEqual([donor.state.id, target.state.id])
     // The donor's repay was folded into the callback's: the borrow names that repayment (the send clamp's paysFor).
     expect(plan?.actions[0]?.paysFor).toBe(1)
-    expect(checkOf(input, plan!).violations).toEqual([])
+    expect(checkInputPlan(input, plan!).violations).toEqual([])
     assertNothingReceivedStaysIdle(input, plan!)
   })
 })
@@ -221,7 +215,7 @@ describe("two swap rescues in one plan", () => {
       // No idle funds: each repayment is its own sale's expected output less the margin, nothing more.
       expect(repay?.amount).toBeCloseTo(takeOf(sell), 6)
     }
-    expect(checkOf(input, plan!).violations).toEqual([])
+    expect(checkInputPlan(input, plan!).violations).toEqual([])
   })
 })
 
@@ -237,7 +231,7 @@ describe("a thin pool: the swap is capped at the slippage bound, then combined o
     expect(outcomes[0]?.healthAfter).toBeGreaterThanOrEqual(1.2)
     expect(outcomes[0]?.healthAfter).toBeLessThan(1.4)
     expect(outcomes[0]?.reason).toMatch(/capped by maxSlippageBps/)
-    expect(checkOf(input, plan!).violations).toEqual([])
+    expect(checkInputPlan(input, plan!).violations).toEqual([])
     assertNothingReceivedStaysIdle(input, plan!)
   })
 
@@ -254,7 +248,7 @@ describe("a thin pool: the swap is capped at the slippage bound, then combined o
     expect(sells[0]?.amount).toBeLessThan(1.1)
     expect(outcomes[0]?.healthAfter).toBeCloseTo(1.4, 2)
     expect(outcomes[0]?.reason).toMatch(/a swap split over 2 pools/)
-    expect(checkOf(input, plan!).violations).toEqual([])
+    expect(checkInputPlan(input, plan!).violations).toEqual([])
     assertNothingReceivedStaysIdle(input, plan!)
   })
 
@@ -289,7 +283,7 @@ describe("swap plans on random portfolios", () => {
       const { plan } = solve(input)
       if (plan === undefined || !plan.actions.some((a) => a.kind === "SellCollateral")) continue
       swaps++
-      expect(checkOf(input, plan).violations, `seed ${seed}`).toEqual([])
+      expect(checkInputPlan(input, plan).violations, `seed ${seed}`).toEqual([])
       assertNothingReceivedStaysIdle(input, plan)
     }
     expect(swaps).toBeGreaterThan(20)

@@ -1,8 +1,9 @@
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { Rng } from "../risk/rng.js"
+import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solve } from "./solver.js"
 import { DEFAULT_GAS_PER_ACTION } from "./types.js"
-import type { CostModel, Policy, SolverInput, SubAccountInput, SubAccountState, SwapCurve, YieldPool } from "./types.js"
+import type { CostModel, Plan, Policy, SolverInput, SubAccountInput, SubAccountState, SwapCurve, YieldPool } from "./types.js"
 
 /** Cost model used by tests and benchmarks: 0.3 gwei-equivalent gas on a 3,000 USD native token. */
 export const TEST_COSTS: CostModel = { gasPrice: 3000 * 0.3e-9, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 120_000, boostEdgeBps: 20 }
@@ -250,4 +251,14 @@ export function ownPoolsSwapTarget(k: number, health: number, limits: Partial<Pi
     swap: own(SHALLOW_CURVE),
     swapRoutes: [own(MEDIUM_CURVE)],
   }
+}
+
+/**
+ * The policy rules' verdict (`checkPlanAgainstPolicy`) on `plan` against `input` as the solver saw it: each sub-account's
+ * pre-trade state, policy and epoch usage, the pools, the idle balances and `now`.
+ */
+export function checkInputPlan(input: SolverInput, plan: Plan) {
+  const policies = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.policy]))
+  const epochs = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.epoch]))
+  return checkPlanAgainstPolicy({ plan, pre: { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }, policies, epochs, now: input.now })
 }
