@@ -181,6 +181,27 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-04 (issue 15, branch pc15, against main 8d0b0d9's stored figures, which its build reproduces: 116,019 " +
+      "overhead 1 sub-account later): each sub-account's Policy is stored as the code of a data contract the module " +
+      "creates in setPolicy (PolicyData: STOP, the six fixed storage words as the compiler packs the struct, one word " +
+      "per pool; CREATE from the module in OwnerControlsLib.writePolicy) and ModuleStorage.policies[id][safe] is one " +
+      "slot: the data address (bits 0-159) and the stop flag (PolicyRecord.stopSet, bits 160-167; was bit 248 of the " +
+      "Policy's fourth slot). RebalanceLib reads it once per run (one cold SLOAD, one cold EXTCODECOPY of 192 bytes, " +
+      "decoded into memory without zeroing: 12,600 gas of six cold slots and the warm re-reads before) and every check " +
+      "reads that copy (_policyOf()(run): a function returning a memory struct zero-allocates 21 words per call, about " +
+      "330 gas, measured, so the pointer is returned through a typed function pointer); a callback reads its swap " +
+      "bound from the data contract named in its hash-bound run (Run.policyData). pools stay in the data for getPolicy " +
+      "and clearing; allowedPools stays the execution check. Overhead 1 sub-account 116,009 -> 107,019 first, 116,019 " +
+      "-> 107,029 later (sections: oracle 12,517 -> 8,302, the feed, bounds and age slots; postState 13,337 -> " +
+      "10,591; vet 12,884 -> 12,173; usageWrite 13,371 -> 12,712; load 18,302 -> 17,733; actions 3,098 -> 3,013), cold 130,019 -> 121,029; 3 sub-accounts 305,040 -> 278,154 first, 305,070 -> 278,184 " +
+      "later, cold 335,070 -> 308,184; per extra sub-account 94,516 -> 85,568 first, 94,526 -> 85,578 later, cold " +
+      "102,526 -> 93,578; swap deleverage 547,149 -> 537,830 first, 473,262 -> 461,443 later; boost 508,067 -> 495,842. " +
+      "The owner pays more to replace a policy and less to set a new one (modules/test/bench/SetPolicyGas.t.sol, module, " +
+      "Safe, adapter, Morpho, pool and oracle cooled, through the Safe's fallback handler, gross of refunds): first " +
+      "setPolicy with one pool 331,167 -> 273,869, replacement 73,825 -> 136,528 (a new contract each time: about " +
+      "32,000 + 200 per code byte), removePolicy 70,376 -> 37,789, setPolicy again after a remove with no pools " +
+      "222,957 -> 201,409. LeverageModule 24,177 -> 23,921 bytes (655 under EIP-170), RebalanceLib 23,869 -> 24,066 " +
+      "(510 under), OwnerControlsLib 2,138 -> 3,939. New error PolicyStoreFailed (SECURITY.md row 143). Targets not met",
     "2026-12-04 (issue 15, branch gas15, against main 5b2d3ad, back to back on one machine: main measured 313,274 / " +
       "668,149 keeper lane later, its stored figures): RebalanceLib keeps each listed sub-account's Policy storage " +
       "slot in its Run (Run.policySlot, set by _load; _policyOf) instead of hashing s.policies[id][safe] again in " +

@@ -23,7 +23,7 @@ import {IVenueAdapter} from "./interfaces/IVenueAdapter.sol";
 import {ISafe} from "./interfaces/ISafe.sol";
 import {SafeOpLib} from "./libraries/SafeOpLib.sol";
 import {PlanLib} from "./libraries/PlanLib.sol";
-import {ModuleStorage, StopFlag} from "./libraries/ModuleStorage.sol";
+import {ModuleStorage, PolicyRecord, PolicyData} from "./libraries/ModuleStorage.sol";
 import {RebalanceLib} from "./libraries/RebalanceLib.sol";
 import {OwnerControlsLib} from "./libraries/OwnerControlsLib.sol";
 import {ConstantsLib} from "./libraries/ConstantsLib.sol";
@@ -399,15 +399,17 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         // One policy per venue account: an Aave account is one position whatever market id (or adapter on the same pool)
         // names it, and two policies would each count its whole health, equity and losses.
         bytes32 holder = _s.accountHolders[venueAccount][safe];
-        if (holder != id && _s.policies[holder][safe].adapter != address(0)) revert VenueAccountTaken(id, holder);
+        if (holder != id && _s.policies[holder][safe].data != address(0)) revert VenueAccountTaken(id, holder);
         _s.accountHolders[venueAccount][safe] = id;
-        if (_s.policies[id][safe].adapter == address(0)) _s.subAccounts[safe].push(id);
-        _setAllowedPools(id, safe, false);
-        _s.policies[id][safe] = policy;
-        // The stop's flag (StopFlag, SECURITY.md row 132): the struct copy keeps the bit, rewritten here from the stop
-        // (a stored stop always has exitHealth != 0: setStopLoss).
-        StopFlag.write(_s.policies[id][safe], exitHealth != 0);
-        _setAllowedPools(id, safe, true);
+        address previous = _s.policies[id][safe].data;
+        if (previous == address(0)) _s.subAccounts[safe].push(id);
+        else _setAllowedPools(id, safe, PolicyData.pools(previous), false);
+        // Gas (issue 15): the policy is stored as the code of a new data contract (PolicyData, created by the module in
+        // OwnerControlsLib: EIP-170), its address and the stop's flag in one slot (PolicyRecord; SECURITY.md rows 132,
+        // 143): a rebalance reads it with one cold SLOAD and one cold EXTCODECOPY instead of six cold slots. The flag
+        // is rewritten from the stop (a stored stop always has exitHealth != 0).
+        _s.policies[id][safe] = PolicyRecord({data: OwnerControlsLib.writePolicy(policy), stopSet: exitHealth != 0});
+        _setAllowedPools(id, safe, policy.pools, true);
         // Gas (issue 15): the epoch record's slot is made non-zero here, once, so no rebalance ever pays the 20,000-gas
         // zero-to-nonzero write for it (a new epoch rewrites a non-zero slot). Zero counters in the current epoch mean
         // exactly what an empty record means: no cooldown running, nothing spent.
@@ -436,10 +438,10 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
         }
     }
 
-    /// @dev Sets (`allowed`) or clears each pool of the stored policy's list in `_s.allowedPools` (the set the engine
-    /// checks pool actions against): cleared before a policy is replaced or removed, set after it is stored.
-    function _setAllowedPools(bytes32 id, address safe, bool allowed) internal {
-        address[] storage pools = _s.policies[id][safe].pools;
+    /// @dev Sets (`allowed`) or clears each pool of `pools` in `_s.allowedPools` (the set the engine checks pool actions
+    /// against): the stored policy's list (PolicyData.pools) cleared before it is replaced or removed, the new list set
+    /// when it is stored.
+    function _setAllowedPools(bytes32 id, address safe, address[] memory pools, bool allowed) internal {
         for (uint256 i; i < pools.length; ++i) {
             _s.allowedPools[id][safe][pools[i]] = allowed;
         }
@@ -448,10 +450,10 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     /// @inheritdoc ILeverageModule
     function removePolicy(bytes32 id) external onlySafeSelf {
         address safe = msg.sender;
-        if (_s.policies[id][safe].adapter == address(0)) revert UnknownSubAccount(id);
-        _setAllowedPools(id, safe, false);
-        StopFlag.write(_s.policies[id][safe], false); // `delete` clears the fields, not the flag's spare bits
-        delete _s.policies[id][safe];
+        address data = _s.policies[id][safe].data;
+        if (data == address(0)) revert UnknownSubAccount(id);
+        _setAllowedPools(id, safe, PolicyData.pools(data), false);
+        delete _s.policies[id][safe]; // the data address and the stop's flag: the sub-account reads as unknown
         delete _s.usage[id][safe];
         delete _s.stops[id][safe];
         bytes32[] storage ids = _s.subAccounts[safe];
@@ -568,8 +570,9 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     }
 
     /// @inheritdoc ILeverageModule
+    /// @dev Decoded from the policy's data contract (PolicyData.readAll): the struct setPolicy was given.
     function getPolicy(address safe, bytes32 id) external view returns (Policy memory) {
-        return _s.policies[id][safe];
+        return PolicyData.readAll(_s.policies[id][safe].data);
     }
 
     /// @inheritdoc ILeverageModule
@@ -615,8 +618,9 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
 
     /// @inheritdoc ILeverageModule
     function health(address safe, bytes32 id) external view returns (uint256) {
-        Policy storage policy = _s.policies[id][safe];
-        if (policy.adapter == address(0)) revert UnknownSubAccount(id);
+        address data = _s.policies[id][safe].data;
+        if (data == address(0)) revert UnknownSubAccount(id);
+        Policy memory policy = PolicyData.read(data);
         return IVenueAdapter(policy.adapter).health(policy.market, safe);
     }
 }

@@ -116,37 +116,52 @@ contract StopLossAttacksTest is SwapBase {
 
     /* STOP FLAG (issue 15 gas: the engine reads the stop only when its policy's flag is set, SECURITY.md row 132) */
 
-    /// @dev The fourth word of the sub-account's stored Policy (StopFlag's bit 248), found as getPolicy's first read
-    /// (the struct is copied slot by slot from its first, which holds the adapter: checked).
-    function _policyWord3() internal returns (uint256) {
+    /// @dev The flag: bits 160-167 of the sub-account's PolicyRecord slot (`policies[id][safe]`: its data contract's
+    /// address in bits 0-159, checked to hold getPolicy's adapter), found as getPolicy's one storage read. Bits 168-255
+    /// stay zero (checked).
+    function _stopFlag() internal returns (uint256) {
         vm.record();
         Policy memory stored = module.getPolicy(safe, wethId);
         (bytes32[] memory reads,) = vm.accesses(address(module));
-        assertEq(address(uint160(uint256(vm.load(address(module), reads[0])))), stored.adapter, "first read: the Policy's slot 0");
-        return uint256(vm.load(address(module), bytes32(uint256(reads[0]) + 3)));
+        assertEq(reads.length, 1, "getPolicy reads one slot: the record");
+        uint256 word = uint256(vm.load(address(module), reads[0]));
+        address data = address(uint160(word));
+        assertEq(word >> 168, 0, "bits 168-255 unused");
+        assertEq(_adapterInCode(data), stored.adapter, "the record's data contract holds the policy");
+        return (word >> 160) & 0xff;
+    }
+
+    /// @dev The adapter in the data contract's first word (code bytes 1-32, bits 0-159).
+    function _adapterInCode(address data) internal view returns (address adapter) {
+        bytes memory code = data.code;
+        uint256 w0;
+        assembly {
+            w0 := mload(add(code, 0x21))
+        }
+        adapter = address(uint160(w0));
     }
 
     function test_StopFlag_FollowsTheStopAndLeavesThePolicyAlone() public {
         Policy memory p = swapPolicy(wethMarket, false);
-        assertGt(p.maxSlippageBps, 0, "the field that ends the word (bits 232-247) is set");
+        assertGt(p.maxSlippageBps, 0, "maxSlippageBps set (data word 3, bits 232-247, where the flag was before issue 15)");
         wethId = setPolicy(p);
-        assertEq(_policyWord3() >> 248, 0, "no stop: flag clear");
+        assertEq(_stopFlag(), 0, "no stop: flag clear");
         _setStop(wethState().price, EXIT);
-        assertEq(_policyWord3() >> 248, 1, "stop set: flag set");
+        assertEq(_stopFlag(), 1, "stop set: flag set");
         // The flag is not part of any field: getPolicy returns what was set.
         assertEq(keccak256(abi.encode(module.getPolicy(safe, wethId))), keccak256(abi.encode(p)), "policy unchanged");
         _setStop(0, 0);
-        assertEq(_policyWord3() >> 248, 0, "stop cleared: flag clear");
+        assertEq(_stopFlag(), 0, "stop cleared: flag clear");
     }
 
-    /// Setting the policy again (same or changed) keeps a stored stop in force: the struct copy keeps the flag and
-    /// setPolicy rewrites it from the stop. With the flag lost, the exit below would be NoTrigger.
+    /// Setting the policy again (same or changed) keeps a stored stop in force: setPolicy rewrites the record (new data
+    /// contract) with the flag from the stop. With the flag lost, the exit below would be NoTrigger.
     function test_StopFlag_SetPolicyAgainKeepsTheStopEngaged() public {
         _setStop(wethState().price, EXIT);
         Policy memory p = swapPolicy(wethMarket, false);
         p.cooldown = 1; // a changed policy
         wethId = setPolicy(p);
-        assertEq(_policyWord3() >> 248, 1, "flag kept");
+        assertEq(_stopFlag(), 1, "flag kept");
         (Plan memory plan,,) = swapDeleverage(2.9e18);
         (bool ok, bytes memory why) = handle(keeperOp(safe, keeper, plan, keeperKey));
         assertTrue(ok, string(why));
@@ -159,7 +174,7 @@ contract StopLossAttacksTest is SwapBase {
         vm.prank(safe);
         ILeverageModule(safe).removePolicy(wethId);
         wethId = setPolicy(swapPolicy(wethMarket, false));
-        assertEq(_policyWord3() >> 248, 0, "flag cleared by removePolicy");
+        assertEq(_stopFlag(), 0, "flag cleared by removePolicy");
     }
 
     /* THE EXIT ITSELF */

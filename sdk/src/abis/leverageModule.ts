@@ -2307,6 +2307,11 @@ export const leverageModuleAbi = [
   },
   {
     "type": "error",
+    "name": "PolicyStoreFailed",
+    "inputs": []
+  },
+  {
+    "type": "error",
     "name": "PoolAssetMismatch",
     "inputs": [
       {
