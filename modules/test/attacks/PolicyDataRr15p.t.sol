@@ -297,54 +297,78 @@ contract PolicyDataRr15pTest is AttackBase {
         a[1] = action(ActionKind.Repay, 0, address(0), amount);
     }
 
-    /// The pre-pc15 behaviour's replacement, pinned: an owner's removePolicy run by a hostile pool in the middle of a
-    /// keeper rebalance SUCCEEDS (the Safe transaction executes), and the rebalance still completes, judged by the
-    /// policy snapshot `_load` read, and charges a usage record for the sub-account that no longer has a policy.
-    /// (Before pc15 every post-condition and the usage write read the deleted storage struct: measured on fe764a1^ with
-    /// this scenario, the run reverted HealthOutOfBand(wethId, health, 0, 0) and the removal was rolled back with it.)
-    /// See testSkip_RR15P_RemovePolicyInsideARebalanceLeavesAUsageRecord for the failing form.
-    function test_RR15P_RemovePolicyInsideARebalanceCompletesOnTheSnapshot() public {
-        ReentrantVault pool = _pendingOwnerTxRunByPool(abi.encodeCall(ILeverageModule.removePolicy, (wethId)));
-        uint256 amount = _repayToReach(1.4e18);
-        executeAsEntryPoint(safe, keeper, plan1(wethId, _poolRepayPlan(pool, amount)[0], _poolRepayPlan(pool, amount)[1]));
-        assertEq(pool.attempts(), 1, "the pending owner transaction ran inside the rebalance");
-        assertTrue(pool.succeeded(0), "the Safe transaction call returned");
-        assertEq(uint256(vm.load(address(module), _recordSlot(safe, wethId))), 0, "policy removed mid-run");
-        EpochUsage memory u = module.getEpochUsage(safe, wethId);
-        assertEq(u.lastRebalance, block.timestamp, "a usage record written for a removed sub-account");
-        assertEq(u.rebalances, 1);
-        // The record survives into a later setPolicy of the same sub-account (setPolicy keeps a non-zero record).
-        setPolicy(defaultPolicy(wethMarket, address(usdcVault)));
-        assertEq(module.getEpochUsage(safe, wethId).rebalances, 1, "the re-added policy inherits the stale record");
-    }
-
-    /// FAILS on main (gated: RR15P_FAILING=true). removePolicy's contract ("usage cleared": the sub-account starts
-    /// afresh if added again) broken when the removal runs inside a rebalance: after the operation, a sub-account
-    /// without a policy must have no usage record. Fix direction: refuse owner controls (setPolicy, removePolicy,
-    /// setStopLoss) for the Safe whose rebalance is running (`RebalanceActive`, ACTIVE_SAFE_SLOT), or have
-    /// `_recordUsage` re-check that the record still names `run.policyData` and revert otherwise.
-    function testSkip_RR15P_RemovePolicyInsideARebalanceLeavesAUsageRecord() public {
-        if (vm.envOr("RR15P_FAILING", false) == false) return;
-        ReentrantVault pool = _pendingOwnerTxRunByPool(abi.encodeCall(ILeverageModule.removePolicy, (wethId)));
+    /// Review rr15p F1 (fixed): an owner's removePolicy, approved but not executed, run by a hostile pool in the middle
+    /// of a keeper rebalance is refused (`RebalanceActive(safe)` inside the Safe's call, so the Safe transaction reverts
+    /// GS013 and uses no nonce); the rebalance completes under the policy it was loaded with and charges that policy's
+    /// usage record; the same owner transaction executed after the rebalance removes the policy and clears the record.
+    /// (Before the fix the removal succeeded inside the run and the run then wrote a usage record for a sub-account
+    /// without a policy, inherited by a later setPolicy.)
+    function test_RR15P_RemovePolicyInsideARebalanceIsRefused() public {
+        bytes memory removal = abi.encodeCall(ILeverageModule.removePolicy, (wethId));
+        ReentrantVault pool = _pendingOwnerTxRunByPool(removal);
+        bytes32 record = vm.load(address(module), _recordSlot(safe, wethId));
+        uint256 nonceBefore = ISafeTxRr15p(safe).nonce();
         uint256 amount = _repayToReach(1.4e18);
         Action[] memory a = _poolRepayPlan(pool, amount);
-        vm.prank(address(entryPoint));
-        try ILeverageModule(safe).executeRebalance(keeper, plan1(wethId, a[0], a[1])) {} catch {}
-        bool removed = vm.load(address(module), _recordSlot(safe, wethId)) == bytes32(0);
-        EpochUsage memory u = module.getEpochUsage(safe, wethId);
-        if (removed) {
-            assertEq(abi.encode(u), abi.encode(EpochUsage(0, 0, 0, 0, 0, 0)), "no policy, yet a usage record");
+        executeAsEntryPoint(safe, keeper, plan1(wethId, a[0], a[1]));
+        assertEq(pool.attempts(), 1, "the pending owner transaction was tried inside the rebalance");
+        assertFalse(pool.succeeded(0), "the Safe transaction reverted");
+        assertEq(pool.results(0), abi.encodeWithSignature("Error(string)", "GS013"), "the Safe's inner call failed");
+        assertEq(ISafeTxRr15p(safe).nonce(), nonceBefore, "no Safe nonce used");
+        assertEq(vm.load(address(module), _recordSlot(safe, wethId)), record, "the policy is still the one the run loaded");
+        assertEq(module.getEpochUsage(safe, wethId).rebalances, 1, "the run charged the live policy's record");
+        // Once the rebalance has ended, anyone can execute the owner's approved transaction: the removal lands and
+        // clears the record, as removePolicy promises.
+        pool.arm(false);
+        ISafeTxRr15p(safe).execTransaction(
+            safe, 0, removal, 0, 0, 0, 0, address(0), payable(address(0)),
+            abi.encodePacked(bytes32(uint256(uint160(owner))), bytes32(0), uint8(1))
+        );
+        assertEq(uint256(vm.load(address(module), _recordSlot(safe, wethId))), 0, "removed after the rebalance");
+        assertEq(abi.encode(module.getEpochUsage(safe, wethId)), abi.encode(EpochUsage(0, 0, 0, 0, 0, 0)), "usage cleared");
+    }
+
+    /// The exact error of each owner control of the Safe whose rebalance is running (review rr15p F1): the hostile pool,
+    /// enabled as a Safe module so the Safe's reply carries the module's revert data, calls setPolicy, removePolicy and
+    /// setStopLoss through the Safe mid-rebalance: each `RebalanceActive(safe)`; the rebalance completes.
+    function test_RR15P_OwnerControlsRefusedWhileTheSafesRebalanceRuns() public {
+        ReentrantVault pool = _pendingOwnerTxRunByPool(abi.encodeCall(ILeverageModule.removePolicy, (wethId)));
+        pool.arm(false);
+        safeExec(safe, safe, 0, abi.encodeWithSignature("enableModule(address)", address(pool)), 0);
+        bytes[3] memory calls = [
+            abi.encodeCall(ILeverageModule.setPolicy, (defaultPolicy(wethMarket, address(pool)))),
+            abi.encodeCall(ILeverageModule.removePolicy, (wethId)),
+            abi.encodeCall(ILeverageModule.setStopLoss, (wethId, 1000e36, 1.9e18))
+        ];
+        for (uint256 k; k < 3; ++k) {
+            pool.addAttempt(
+                safe, abi.encodeWithSignature("execTransactionFromModuleReturnData(address,uint256,bytes,uint8)", safe, 0, calls[k], 0)
+            );
         }
+        pool.arm(true);
+        uint256 amount = _repayToReach(1.4e18);
+        Action[] memory a = _poolRepayPlan(pool, amount);
+        executeAsEntryPoint(safe, keeper, plan1(wethId, a[0], a[1]));
+        assertEq(pool.attempts(), 4, "the approved transaction and the three module calls were tried");
+        bytes memory refused = abi.encodeWithSelector(ILeverageModule.RebalanceActive.selector, safe);
+        for (uint256 k = 1; k < 4; ++k) {
+            assertTrue(pool.succeeded(k), "the Safe answered");
+            (bool ok, bytes memory reply) = abi.decode(pool.results(k), (bool, bytes));
+            assertFalse(ok, "the owner control did not run");
+            assertEq(reply, refused, "RebalanceActive(safe)");
+        }
+        assertEq(module.getEpochUsage(safe, wethId).rebalances, 1, "the rebalance completed");
+        assertEq(module.getStopLoss(safe, wethId).stopPrice, 0, "no stop was set");
     }
 }
 
 /// @notice Review rr15p: a callback's swap bound is the policy its run was vetted with (`Run.policyData`, the data
 /// contract `_load` read), not a policy written while the run is in flight.
 contract PolicyDataCallbackRr15pTest is SwapBase {
-    /// A pending owner-approved setPolicy (maxSlippageBps -> 0: swaps forbidden) is executed by a re-entrant pool
-    /// before the callback block; the sale inside the Morpho repay callback still runs, bounded by the vetted
-    /// maxSlippageBps (pre-pc15 the callback read the stored bound: 0, a minimum output at the oracle value the real
-    /// pool's fee cannot meet), the operation completes and the new policy is the stored one after.
+    /// A pending owner-approved setPolicy (maxSlippageBps -> 0: swaps forbidden) tried by a re-entrant pool before the
+    /// callback block is refused (review rr15p F1: no owner control while the Safe's rebalance runs); the sale inside
+    /// the Morpho repay callback runs bounded by the vetted maxSlippageBps, the operation completes and the vetted
+    /// policy is still the stored one.
     function test_RR15P_CallbackSwapBoundIsTheVettedSnapshot() public {
         ReentrantVault pool = new ReentrantVault(IERC20(address(usdc)));
         usdc.mint(safe, 1000e6);
@@ -355,8 +379,9 @@ contract PolicyDataCallbackRr15pTest is SwapBase {
         policy.pools[0] = address(pool);
         setPolicy(policy);
         assertGt(policy.maxSlippageBps, 0);
+        uint256 vetted = policy.maxSlippageBps;
 
-        Policy memory tighter = policy;
+        Policy memory tighter = policy; // the same memory: `policy.maxSlippageBps` reads 0 from here on
         tighter.maxSlippageBps = 0;
         bytes memory data = abi.encodeCall(ILeverageModule.setPolicy, (tighter));
         ISafeTxRr15p s = ISafeTxRr15p(safe);
@@ -389,8 +414,8 @@ contract PolicyDataCallbackRr15pTest is SwapBase {
         executeAsEntryPoint(safe, keeper, plan);
         pool.arm(false);
         assertEq(pool.attempts(), 1);
-        assertTrue(pool.succeeded(0), "the owner's setPolicy ran inside the rebalance");
-        assertEq(module.getPolicy(safe, wethId).maxSlippageBps, 0, "the new policy is stored");
+        assertFalse(pool.succeeded(0), "the owner's setPolicy is refused inside the rebalance (review rr15p F1)");
+        assertEq(module.getPolicy(safe, wethId).maxSlippageBps, vetted, "the vetted policy is still stored");
         assertGe(module.health(safe, wethId), 1.2e18, "the deleverage completed under the vetted bound");
     }
 
