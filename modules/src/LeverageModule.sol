@@ -23,7 +23,7 @@ import {IVenueAdapter} from "./interfaces/IVenueAdapter.sol";
 import {ISafe} from "./interfaces/ISafe.sol";
 import {SafeOpLib} from "./libraries/SafeOpLib.sol";
 import {PlanLib} from "./libraries/PlanLib.sol";
-import {ModuleStorage, PolicyRecord, PolicyData} from "./libraries/ModuleStorage.sol";
+import {ActiveRebalance, ModuleStorage, PolicyRecord, PolicyData} from "./libraries/ModuleStorage.sol";
 import {RebalanceLib} from "./libraries/RebalanceLib.sol";
 import {OwnerControlsLib} from "./libraries/OwnerControlsLib.sol";
 import {ConstantsLib} from "./libraries/ConstantsLib.sol";
@@ -361,6 +361,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     /// @inheritdoc ILeverageModule
     function setPolicy(Policy calldata policy) external onlySafeSelf returns (bytes32 id) {
         address safe = msg.sender;
+        ActiveRebalance.refuse(safe); // review rr15p F1: not while this Safe's rebalance runs
         address adapter = policy.adapter;
         if (adapter == address(0) || !_isAdapter[adapter]) revert InvalidAdapter(adapter);
         bytes32 venueAccount = IVenueAdapter(adapter).accountKey(policy.market);
@@ -450,6 +451,7 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
     /// @inheritdoc ILeverageModule
     function removePolicy(bytes32 id) external onlySafeSelf {
         address safe = msg.sender;
+        ActiveRebalance.refuse(safe); // review rr15p F1: not while this Safe's rebalance runs
         address data = _s.policies[id][safe].data;
         if (data == address(0)) revert UnknownSubAccount(id);
         _setAllowedPools(id, safe, PolicyData.pools(data), false);

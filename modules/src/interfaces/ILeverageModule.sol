@@ -359,7 +359,9 @@ interface ILeverageModule is IAccount {
     error UnexpectedCallback(bytes4 selector);
     /// @notice Thrown when a callback action `index` returned without the venue calling back: its inner actions never ran.
     error CallbackNotReceived(uint256 index);
-    /// @notice Thrown when an `executeRebalance` starts while one (of `safe`) is running in the same transaction.
+    /// @notice Thrown when an `executeRebalance` starts while one (of `safe`) is running in the same transaction, or
+    /// when `safe`'s owner controls setPolicy, removePolicy or setStopLoss run while its rebalance is running (review
+    /// rr15p F1: an approved owner transaction executed by a re-entrant pool or token).
     error RebalanceActive(address safe);
     /// @notice Thrown when a plan both withdraws from and deposits into `pool`: a round trip moves nothing and could
     /// only pad the plan.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.23;
 
-import {Policy, AutomationConfig, KeeperKey, EpochUsage, SelfPayBudget, StopLoss} from "../interfaces/ILeverageModule.sol";
+import {ILeverageModule, Policy, AutomationConfig, KeeperKey, EpochUsage, SelfPayBudget, StopLoss} from "../interfaces/ILeverageModule.sol";
 
 /// @notice All per-Safe state of the module. The Safe is the innermost mapping key wherever validation reads
 /// (`keepers[keeper][safe]`, `automation[safe]`, `selfPay[safe]`, `sponsors[paymaster][safe]`), so those slots are
@@ -186,3 +186,28 @@ library PolicyData {
         policy.pools = pools(data);
     }
 }
+
+/// @title ActiveRebalance
+/// @notice The Safe whose keeper rebalance is running (transient storage, set by RebalanceLib's `_enter`, cleared by
+/// `_exit`; 0: none), and the owner controls' refusal while it runs.
+/// @dev Review rr15p F1 (issue 15): a rebalance judges every check by the policy copy `_load` read, so an owner control
+/// run in the middle of it (an owner-approved Safe transaction nobody had executed yet, executed by a re-entrant pool or
+/// token) would not change the run, and `removePolicy` would be followed by the run's usage write: a usage record for a
+/// sub-account without a policy, inherited by a later setPolicy. setPolicy, removePolicy and setStopLoss therefore
+/// revert `RebalanceActive(safe)` while the same Safe's rebalance runs (one TLOAD per owner call; the owner's
+/// transaction can be executed again once the rebalance has ended: a Safe transaction whose call reverts uses no nonce).
+library ActiveRebalance {
+    /// @dev keccak256("levpilot.rebalance.activeSafe") - 1.
+    uint256 internal constant SLOT = uint256(keccak256("levpilot.rebalance.activeSafe")) - 1;
+
+    /// @dev Reverts `RebalanceActive(safe)` while `safe`'s rebalance is running.
+    function refuse(address safe) internal view {
+        uint256 active;
+        uint256 slot = SLOT;
+        assembly ("memory-safe") {
+            active := tload(slot)
+        }
+        if (active == uint160(safe)) revert ILeverageModule.RebalanceActive(safe);
+    }
+}
+

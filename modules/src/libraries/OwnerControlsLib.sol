@@ -6,7 +6,7 @@ import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {ILeverageModule, Policy, StopLoss} from "../interfaces/ILeverageModule.sol";
 import {IVenueAdapter} from "../interfaces/IVenueAdapter.sol";
 import {ConstantsLib} from "./ConstantsLib.sol";
-import {ModuleStorage, PolicyRecord, PolicyData} from "./ModuleStorage.sol";
+import {ActiveRebalance, ModuleStorage, PolicyRecord, PolicyData} from "./ModuleStorage.sol";
 
 /// @title OwnerControlsLib
 /// @notice Owner controls of the module moved out of it so it fits the EIP-170 size limit: the stop-loss setter
@@ -19,6 +19,7 @@ library OwnerControlsLib {
     /// <= exitHealth <= MAX_EXIT_HEALTH` (WAD), each failure `InvalidStopLoss(field)`. One slot; emits `StopLossSet`.
     function setStopLoss(ModuleStorage storage s, bytes32 id, uint192 stopPrice, uint64 exitHealth) external {
         address safe = msg.sender;
+        ActiveRebalance.refuse(safe); // review rr15p F1
         PolicyRecord storage record = s.policies[id][safe];
         address data = record.data;
         if (data == address(0)) revert ILeverageModule.UnknownSubAccount(id);

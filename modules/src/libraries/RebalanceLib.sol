@@ -14,7 +14,7 @@ import {ISafe} from "../interfaces/ISafe.sol";
 import {IPriceFeed} from "../interfaces/IPriceFeed.sol";
 import {ConstantsLib} from "./ConstantsLib.sol";
 import {HealthLib} from "./HealthLib.sol";
-import {ModuleStorage, PolicyData} from "./ModuleStorage.sol";
+import {ActiveRebalance, ModuleStorage, PolicyData} from "./ModuleStorage.sol";
 
 /// @title RebalanceLib
 /// @notice The automation lane's execution engine, in four steps: load the listed sub-accounts (oracles, cooldowns,
@@ -974,7 +974,7 @@ library RebalanceLib {
     uint256 private constant SWAP_OUTPUT_SLOT = uint256(keccak256("levpilot.rebalance.swapOutput")) - 1;
 
     /// @dev The Safe whose executeRebalance is running (0: none).
-    uint256 private constant ACTIVE_SAFE_SLOT = uint256(keccak256("levpilot.rebalance.activeSafe")) - 1;
+    uint256 private constant ACTIVE_SAFE_SLOT = ActiveRebalance.SLOT; // owner controls refuse while it is set
     /// @dev The venue contract the running callback action called (0: no callback armed).
     uint256 private constant CALLBACK_VENUE_SLOT = uint256(keccak256("levpilot.rebalance.callbackVenue")) - 1;
     /// @dev keccak256(selector, data) of the one callback armed (0: none, or already received).

@@ -66,6 +66,7 @@ import {
   MinHealthBelowLiquidationIncentiveError,
   TargetHealthBelowBorrowReachError,
   NotCalledBySafeError,
+  PolicyStoreFailedError,
   PoolAssetMismatchError,
   TooManyPoolsError,
   UnknownMarketError,
@@ -134,6 +135,8 @@ export function toModuleError({ errorName, args }: DecodedModuleError, cause?: E
       return new VenueAccountTakenError({ subAccount: a(args, 0), existing: a(args, 1), cause })
     case "NotCalledBySafe":
       return new NotCalledBySafeError({ caller: a(args, 0), cause })
+    case "PolicyStoreFailed":
+      return new PolicyStoreFailedError({ cause })
     case "InvalidKeeper":
       return new InvalidKeeperError({ keeper: a(args, 0), cause })
     case "InvalidValidity":
@@ -365,7 +368,7 @@ export function getLeverageError(error: unknown, { keeper }: GetLeverageErrorPar
 
 const leverageErrorNames = new Set([
   "InvalidAdapterError", "UnknownMarketError", "InvalidHealthBandError", "InvalidPolicyParameterError", "InvalidStopLossError", "TooManyPoolsError",
-  "InvalidPoolError", "DuplicatePoolError", "PoolAssetMismatchError", "UnknownSubAccountError", "VenueAccountTakenError", "NotCalledBySafeError",
+  "InvalidPoolError", "DuplicatePoolError", "PoolAssetMismatchError", "UnknownSubAccountError", "VenueAccountTakenError", "NotCalledBySafeError", "PolicyStoreFailedError",
   "InvalidKeeperError", "InvalidValidityError", "KeeperNotAuthorizedError", "KeeperKeyExpiredError", "KeeperSignatureRejectedError",
   "AutomationPausedError", "GasFieldAboveCapError", "PaymasterNotAllowedError", "KeeperCallNotAllowedError", "MalformedPlanError",
   "DuplicateSubAccountError", "MixedLoanTokensError", "NoTriggerError", "CooldownActiveError", "PoolNotAllowedError",

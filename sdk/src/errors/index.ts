@@ -176,6 +176,8 @@ export {
   VenueAccountTakenError,
   type NotCalledBySafeErrorType,
   NotCalledBySafeError,
+  type PolicyStoreFailedErrorType,
+  PolicyStoreFailedError,
   type MinHealthBelowLiquidationIncentiveErrorType,
   MinHealthBelowLiquidationIncentiveError,
   type TargetHealthBelowBorrowReachErrorType,

@@ -554,7 +554,8 @@ export type CallbackRefusedErrorType = CallbackRefusedError & { name: "CallbackR
  * The module refused a venue callback or a nested rebalance (module errors `CallbackOutsideRebalance(safe)`,
  * `CallbackFromUntouchedVenue(caller)`, `UnexpectedCallback(selector)`, `CallbackNotReceived(index)`,
  * `RebalanceActive(safe)`): callbacks are accepted only while an executeRebalance of the same Safe runs, from the venue
- * its callback action just called, with the data it armed, once.
+ * its callback action just called, with the data it armed, once; no second rebalance, and no owner control that changes
+ * the policy or the stop (setPolicy, removePolicy, setStopLoss: review rr15p F1), runs while one of the Safe runs.
  */
 export class CallbackRefusedError extends BaseError {
   refusal: CallbackRefusal
@@ -565,7 +566,7 @@ export class CallbackRefusedError extends BaseError {
       CallbackFromUntouchedVenue: `A callback came from ${detail}, not the venue the plan's callback action called.`,
       UnexpectedCallback: `The venue called back with ${detail} or other data than the plan armed, or twice.`,
       CallbackNotReceived: `Callback action ${detail} returned without the venue calling back.`,
-      RebalanceActive: `A rebalance started while one of ${detail} was running.`,
+      RebalanceActive: `A rebalance, or an owner control (setPolicy, removePolicy, setStopLoss) of Safe ${detail}, ran while a rebalance of ${detail} was running; try it again once that rebalance has ended.`,
     }
     super(messages[refusal], { cause, metaMessages: [`Module error: ${refusal}.`], name: "CallbackRefusedError" })
     this.refusal = refusal

@@ -178,6 +178,21 @@ export class VenueAccountTakenError extends BaseError {
   }
 }
 
+export type PolicyStoreFailedErrorType = PolicyStoreFailedError & { name: "PolicyStoreFailedError" }
+/**
+ * setPolicy could not create the contract that stores the policy as code (module error `PolicyStoreFailed`; issue 15:
+ * each policy is the runtime code of a data contract the module creates): nothing was stored.
+ */
+export class PolicyStoreFailedError extends BaseError {
+  constructor({ cause }: Cause = {}) {
+    super("The module could not create the contract that stores the policy; nothing was stored.", {
+      cause,
+      metaMessages: ["This could arise when:", "- the transaction ran out of gas during the creation (about 71,000 gas, 6,400 more per pool): raise its gas limit and send it again."],
+      name: "PolicyStoreFailedError",
+    })
+  }
+}
+
 export type NotCalledBySafeErrorType = NotCalledBySafeError & { name: "NotCalledBySafeError" }
 /** A configuration call did not come from the Safe itself (module error `NotCalledBySafe`). */
 export class NotCalledBySafeError extends BaseError {

@@ -4,6 +4,7 @@ import { leverageModuleAbi } from "../abis/leverageModule.js"
 import { ActionNotAllowedError, DuplicateSubAccountError, MalformedPlanError } from "../errors/plan.js"
 import { InvalidHealthBandError, InvalidPolicyParameterError, MissingPriceFeedError, TooManyPoolsError } from "../errors/policy.js"
 import { HealthOutsideLandingZoneError, ValueLossExceededError } from "../errors/plan.js"
+import { PolicyStoreFailedError } from "../errors/policy.js"
 import { KeeperNonceKeyInvalidError } from "../errors/keeper.js"
 import { getKeeperNonceKey } from "../constants/keeper.js"
 import { malformedPlanReasons, MIN_BAND_GAP } from "../constants/module.js"
@@ -187,6 +188,7 @@ describe("error decoding", () => {
       [encodeErrorResult({ abi: leverageModuleAbi, errorName: "KeeperNonceKeyInvalid", args: [0n, 5n] }), KeeperNonceKeyInvalidError],
       [encodeErrorResult({ abi: leverageModuleAbi, errorName: "ValueLossExceeded", args: [3n, 100n, 50n] }), ValueLossExceededError],
       [encodeErrorResult({ abi: leverageModuleAbi, errorName: "HealthOutsideLandingZone", args: [id, 1n, 2n, 3n] }), HealthOutsideLandingZoneError],
+      [encodeErrorResult({ abi: leverageModuleAbi, errorName: "PolicyStoreFailed" }), PolicyStoreFailedError],
     ] as const
     for (const [data, type] of cases) expect(getLeverageError(new BaseError("x", { details: `reverted ${data}` }))).toBeInstanceOf(type)
     const unmapped = leverageModuleAbi
