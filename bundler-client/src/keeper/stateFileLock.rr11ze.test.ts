@@ -2,7 +2,7 @@ import { spawn, spawnSync } from "node:child_process"
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
-import type { Address, Hex } from "viem"
+import type { Address } from "viem"
 import { describe, expect, test, vi } from "vitest"
 import { pino } from "pino"
 import { KeeperEvents } from "./events.js"
@@ -10,6 +10,7 @@ import { KeeperMetrics } from "./metrics.js"
 import { newSafeRuntime } from "./runtime.js"
 import { KeeperStateStore, type PendingOperation, StateFileLockedError, lockPath, previousPath } from "./stateFile.js"
 import { StateWriteError, StoreUnavailableError, writePendingRecord } from "./store.js"
+import { pendingRecord } from "./stateFileStore.testing.js"
 import { INCLUSION_ENTRY_POINT, senderHarness } from "./testing.js"
 
 // Review rr11ze: break-it of the state file's lock (rr11zc C4 fix: `<stateFile>.lock`, StateFileLockedError, stale-lock
@@ -79,19 +80,7 @@ const { sendRebalance } = await import("@levpilot/sdk/actions")
 const SCOPE = { chainId: 1, entryPoint: INCLUSION_ENTRY_POINT, module: "0x00000000000000000000000000000000000000aa", keeper: "0x00000000000000000000000000000000000000ee" } as const
 const SAFES: Address[] = ["0x0000000000000000000000000000000000000a01", "0x0000000000000000000000000000000000000a02", "0x0000000000000000000000000000000000000a03"]
 const SAFE = SAFES[0] as Address
-const record = (nonce: bigint, hash: Hex | undefined = `0x${"ab".repeat(32)}`): PendingOperation => ({
-  userOpHash: hash,
-  nonce: nonce.toString(),
-  sentBlock: "90",
-  firstSentBlock: "90",
-  sentAt: 0,
-  maxFeePerGas: "1",
-  maxPriorityFeePerGas: "1",
-  sponsored: false,
-  attempts: 1,
-  triggerBlock: "90",
-  triggerAt: 0,
-})
+const record = pendingRecord
 const fresh = () => join(mkdtempSync(join(tmpdir(), "rr11ze-")), "keeper-state.json")
 /** A pid of this host that is not running (a process that exited). */
 const deadPid = () => spawnSync("true").pid as number

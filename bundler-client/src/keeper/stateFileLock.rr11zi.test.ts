@@ -6,7 +6,7 @@ import type { Address, Hex } from "viem"
 import { afterEach, beforeAll, describe, expect, test, vi } from "vitest"
 import { KeeperStateStore, LOCK_LEASE_MS, type PendingOperation, type StateFileLock, StateFileLockedError, lockPath, previousPath, processStartTicks, scopeKey } from "./stateFile.js"
 import { StateWriteError } from "./store.js"
-import { STORE_SCOPE as SCOPE, SAFE_A, SAFE_B, attempt, bound, nonceOnDisk as nonceOn, freshStatePath } from "./stateFileStore.testing.js"
+import { STORE_SCOPE as SCOPE, SAFE_A, SAFE_B, attempt, bound, nonceOnDisk as nonceOn, freshStatePath, pendingRecord } from "./stateFileStore.testing.js"
 
 // Review rr11zi: break-it of the state file after the rr11zh fixes (main 0df3d4b: assertLockKept after each journal
 // write and in its failure path; `unsaved` StateWriteError lines re-applied by the re-read on retake; provablyRunning
@@ -56,20 +56,7 @@ beforeAll(async () => {
   OtherStore = (await import("./stateFile.js")).KeeperStateStore
 })
 
-const record = (nonce: bigint, extra: Partial<PendingOperation> = {}, hash: Hex = `0x${"ab".repeat(32)}`): PendingOperation => ({
-  userOpHash: hash,
-  nonce: nonce.toString(),
-  sentBlock: "90",
-  firstSentBlock: "90",
-  sentAt: 0,
-  maxFeePerGas: "1",
-  maxPriorityFeePerGas: "1",
-  sponsored: false,
-  attempts: 1,
-  triggerBlock: "90",
-  triggerAt: 0,
-  ...extra,
-})
+const record = (nonce: bigint, extra: Partial<PendingOperation> = {}, hash?: Hex): PendingOperation => ({ ...pendingRecord(nonce, hash), ...extra })
 const fresh = () => freshStatePath("rr11zi")
 const bind = bound
 const writer = (path: string) => bind(new KeeperStateStore(path))

@@ -10,8 +10,8 @@ export const STORE_SCOPE = { chainId: 1, entryPoint: INCLUSION_ENTRY_POINT, modu
 export const SAFE_A: Address = "0x0000000000000000000000000000000000000a01"
 export const SAFE_B: Address = "0x0000000000000000000000000000000000000a02"
 
-/** An in-flight record with nonce `nonce` (sent at block 90). */
-export const pendingRecord = (nonce: bigint, hash: Hex = `0x${"ab".repeat(32)}`): PendingOperation => ({
+/** An in-flight record with nonce `nonce` (sent at block 90); `hash` undefined: the default hash. */
+export const pendingRecord = (nonce: bigint, hash: Hex | undefined = `0x${"ab".repeat(32)}`): PendingOperation => ({
   userOpHash: hash,
   nonce: nonce.toString(),
   sentBlock: "90",

@@ -10,36 +10,9 @@ import {PolicyData} from "../../src/libraries/ModuleStorage.sol";
 import {OwnerControlsLib} from "../../src/libraries/OwnerControlsLib.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
+import {ISafeTest} from "../utils/Fixture.sol";
 
 /// @dev The parts of Safe v1.4.1 a pending (owner-approved, not yet executed) transaction needs.
-interface ISafeTxRr15p {
-    function nonce() external view returns (uint256);
-    function approveHash(bytes32 hashToApprove) external;
-    function getTransactionHash(
-        address to,
-        uint256 value,
-        bytes calldata data,
-        uint8 operation,
-        uint256 safeTxGas,
-        uint256 baseGas,
-        uint256 gasPrice,
-        address gasToken,
-        address refundReceiver,
-        uint256 _nonce
-    ) external view returns (bytes32);
-    function execTransaction(
-        address to,
-        uint256 value,
-        bytes calldata data,
-        uint8 operation,
-        uint256 safeTxGas,
-        uint256 baseGas,
-        uint256 gasPrice,
-        address gasToken,
-        address payable refundReceiver,
-        bytes memory signatures
-    ) external payable returns (bool success);
-}
 
 /// @dev Writes and reads policy data contracts exactly as the module does (OwnerControlsLib.writePolicy by DELEGATECALL,
 /// PolicyData's readers), with memory made dirty before a read.
@@ -277,7 +250,7 @@ contract PolicyDataRr15pTest is AttackBase {
         safeExec(safe, address(usdc), 0, abi.encodeCall(IERC20.approve, (address(pool), 10_000e6)), 0);
         safeExec(safe, address(pool), 0, abi.encodeCall(IERC4626.deposit, (10_000e6, safe)), 0);
         setPolicy(defaultPolicy(wethMarket, address(pool)));
-        ISafeTxRr15p s = ISafeTxRr15p(safe);
+        ISafeTest s = ISafeTest(safe);
         bytes32 txHash = s.getTransactionHash(safe, 0, data, 0, 0, 0, 0, address(0), address(0), s.nonce());
         vm.prank(owner);
         s.approveHash(txHash);
@@ -285,7 +258,7 @@ contract PolicyDataRr15pTest is AttackBase {
         pool.addAttempt(
             safe,
             abi.encodeCall(
-                ISafeTxRr15p.execTransaction, (safe, 0, data, 0, 0, 0, 0, address(0), payable(address(0)), signature)
+                ISafeTest.execTransaction, (safe, 0, data, 0, 0, 0, 0, address(0), payable(address(0)), signature)
             )
         );
         pool.arm(true);
@@ -307,20 +280,20 @@ contract PolicyDataRr15pTest is AttackBase {
         bytes memory removal = abi.encodeCall(ILeverageModule.removePolicy, (wethId));
         ReentrantVault pool = _pendingOwnerTxRunByPool(removal);
         bytes32 record = vm.load(address(module), _recordSlot(safe, wethId));
-        uint256 nonceBefore = ISafeTxRr15p(safe).nonce();
+        uint256 nonceBefore = ISafeTest(safe).nonce();
         uint256 amount = _repayToReach(1.4e18);
         Action[] memory a = _poolRepayPlan(pool, amount);
         executeAsEntryPoint(safe, keeper, plan1(wethId, a[0], a[1]));
         assertEq(pool.attempts(), 1, "the pending owner transaction was tried inside the rebalance");
         assertFalse(pool.succeeded(0), "the Safe transaction reverted");
         assertEq(pool.results(0), abi.encodeWithSignature("Error(string)", "GS013"), "the Safe's inner call failed");
-        assertEq(ISafeTxRr15p(safe).nonce(), nonceBefore, "no Safe nonce used");
+        assertEq(ISafeTest(safe).nonce(), nonceBefore, "no Safe nonce used");
         assertEq(vm.load(address(module), _recordSlot(safe, wethId)), record, "the policy is still the one the run loaded");
         assertEq(module.getEpochUsage(safe, wethId).rebalances, 1, "the run charged the live policy's record");
         // Once the rebalance has ended, anyone can execute the owner's approved transaction: the removal lands and
         // clears the record, as removePolicy promises.
         pool.arm(false);
-        ISafeTxRr15p(safe).execTransaction(
+        ISafeTest(safe).execTransaction(
             safe, 0, removal, 0, 0, 0, 0, address(0), payable(address(0)),
             abi.encodePacked(bytes32(uint256(uint160(owner))), bytes32(0), uint8(1))
         );
@@ -384,14 +357,14 @@ contract PolicyDataCallbackRr15pTest is SwapBase {
         Policy memory tighter = policy; // the same memory: `policy.maxSlippageBps` reads 0 from here on
         tighter.maxSlippageBps = 0;
         bytes memory data = abi.encodeCall(ILeverageModule.setPolicy, (tighter));
-        ISafeTxRr15p s = ISafeTxRr15p(safe);
+        ISafeTest s = ISafeTest(safe);
         bytes32 txHash = s.getTransactionHash(safe, 0, data, 0, 0, 0, 0, address(0), address(0), s.nonce());
         vm.prank(owner);
         s.approveHash(txHash);
         pool.addAttempt(
             safe,
             abi.encodeCall(
-                ISafeTxRr15p.execTransaction,
+                ISafeTest.execTransaction,
                 (
                     safe, 0, data, 0, 0, 0, 0, address(0), payable(address(0)),
                     abi.encodePacked(bytes32(uint256(uint160(owner))), bytes32(0), uint8(1))

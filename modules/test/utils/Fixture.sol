@@ -63,6 +63,20 @@ interface ISafeTest {
     function disableModule(address prevModule, address module) external;
     function setFallbackHandler(address handler) external;
     function getOwners() external view returns (address[] memory);
+    function nonce() external view returns (uint256);
+    function approveHash(bytes32 hashToApprove) external;
+    function getTransactionHash(
+        address to,
+        uint256 value,
+        bytes calldata data,
+        uint8 operation,
+        uint256 safeTxGas,
+        uint256 baseGas,
+        uint256 gasPrice,
+        address gasToken,
+        address refundReceiver,
+        uint256 _nonce
+    ) external view returns (bytes32);
 }
 
 /// @notice Real-contract environment: EntryPoint v0.7 and Safe v1.4.1 from their published artifacts, Morpho Blue
