@@ -181,6 +181,21 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-05 (branch lo16, review rr15p I1, against main 9ac9cad measured back to back on one machine, which " +
+      "reproduces its stored figures): a venue callback's hash-bound data carries one RebalanceLib.CallbackRun per " +
+      "listed sub-account (venue adapter, market, pre-trade MarketState, policy data contract: what its inner actions " +
+      "read), 12 words instead of the whole Run's 27 (Run.policyPtr, a memory address of the outer frame, no longer " +
+      "leaves it), in every copy of the data (abi.encode, its hash, the adapter's encodeWithCallback, the Safe's call " +
+      "to Morpho, Morpho's callback through the fallback handler, the module's call into the library, abi.decode); " +
+      "_execute takes those four values instead of the runs, so a callback cannot reach _policyOf; " +
+      "RebalanceLib.callback lost its unused ModuleStorage parameter. Swap deleverage 537,830 -> 536,155 first, 461,443 " +
+      "-> 459,768 later (-1,675: actions -2,054, netValue +362 where the CallbackRuns are built before the venue call, " +
+      "load +12, usageWrite +5); boost 495,842 -> 495,884 (+42: actions +21, netValue +9, load +12); overhead 1 " +
+      "sub-account 107,019 -> 107,079 first, 107,029 -> 107,089 later (+60: each action's four run fields read by " +
+      "_runActions, about 20 gas an action, and load +12), cold 121,029 -> 121,089; 3 sub-accounts 278,154 -> 278,334 " +
+      "first, 278,184 -> 278,364 later, cold 308,184 -> 308,364; per extra sub-account 85,568 -> 85,628 first, 85,578 " +
+      "-> 85,638 later, cold 93,578 -> 93,638. LeverageModule 24,044 -> 24,018 bytes (558 under EIP-170), RebalanceLib " +
+      "24,066 -> 23,951 (625 under). Targets not met",
     "2026-12-04 (issue 15, branch pc15, against main 8d0b0d9's stored figures, which its build reproduces: 116,019 " +
       "overhead 1 sub-account later): each sub-account's Policy is stored as the code of a data contract the module " +
       "creates in setPolicy (PolicyData: STOP, the six fixed storage words as the compiler packs the struct, one word " +

@@ -343,17 +343,17 @@ contract LeverageModule is ILeverageModule, HandlerContext, CompatibilityFallbac
 
     /// @inheritdoc ILeverageModule
     function onMorphoRepay(uint256 assets, bytes calldata data) external {
-        RebalanceLib.callback(_s, SWAP_ADAPTER, this.onMorphoRepay.selector, _msgSender(), assets, data);
+        RebalanceLib.callback(SWAP_ADAPTER, this.onMorphoRepay.selector, _msgSender(), assets, data);
     }
 
     /// @inheritdoc ILeverageModule
     function onMorphoSupplyCollateral(uint256 assets, bytes calldata data) external {
-        RebalanceLib.callback(_s, SWAP_ADAPTER, this.onMorphoSupplyCollateral.selector, _msgSender(), assets, data);
+        RebalanceLib.callback(SWAP_ADAPTER, this.onMorphoSupplyCollateral.selector, _msgSender(), assets, data);
     }
 
     /// @inheritdoc ILeverageModule
     function onMorphoFlashLoan(uint256 assets, bytes calldata data) external {
-        RebalanceLib.callback(_s, SWAP_ADAPTER, this.onMorphoFlashLoan.selector, _msgSender(), assets, data);
+        RebalanceLib.callback(SWAP_ADAPTER, this.onMorphoFlashLoan.selector, _msgSender(), assets, data);
     }
 
     /* OWNER CONTROLS */

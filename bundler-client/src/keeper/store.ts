@@ -74,17 +74,19 @@ export type StoreUnavailableErrorType = StoreUnavailableError & { name: "StoreUn
  * unknown, so nothing is sent (review rr11zc C2); and it is not the plan's failure (review rr11zd D1): no sub-account is
  * blamed, the plan is not split, the Safe is not backed off. `SafeStep` alerts `state-store-unavailable` once per run
  * of such failures (again after a write of the record succeeds) and tries again at the next block. `cause`: the
- * store's own error. Thrown by the shared store itself (`RedisFleetStore`: any failure of Redis to run a fenced write), not
- * guessed by the caller from the error's class.
+ * store's own error. Thrown by the shared store itself (`RedisFleetStore`: any failure of Redis to run a fenced write, a
+ * read of the Safe's records or the `SET` taking its lease), not guessed by the caller from the error's class.
  */
 export class StoreUnavailableError extends BaseError {
   safe: Address
   /** Whether the store could not read or could not write the record. */
   access: "read" | "write"
   /**
-   * @param what - The record that could not be read or written (default "the in-flight record"; the fleet's shared runtime).
-   * @param access - "write" (default: a fenced write Redis could not run) or "read" (a read of the record Redis could
-   *   not answer: whether an operation is in flight is unknown, so nothing is sent either).
+   * @param what - The record that could not be read or written (default "the in-flight record"; the fleet's shared runtime,
+   *   the Safe's lease).
+   * @param access - "write" (default: a fenced write Redis could not run, or the `SET` taking the Safe's lease, `what`
+   *   "the lease") or "read" (a read of the record Redis could not answer: whether an operation is in flight is
+   *   unknown, so nothing is sent either).
    */
   constructor({ safe, cause, what = "the in-flight record", access = "write" }: { safe: Address; cause: Error; what?: string | undefined; access?: "read" | "write" | undefined }) {
     super(`The keeper's store could not ${access} ${what} of Safe ${safe} (${cause.message.split("\n")[0] ?? ""}); nothing was sent, and the Safe is tried again at the next block.`, {

@@ -65,9 +65,24 @@ library RebalanceLib {
         // (issue 15): every action's vetting, the plan's loss bound, the post-state rules, the swap minimum outputs and
         // the usage write read that one copy (one cold SLOAD and one cold EXTCODECOPY per run instead of six cold slots
         // and their warm re-reads; measured, `npm run bench:gas`: keeper overhead 116,019 -> 107,029 for 1 sub-account,
-        // 94,526 -> 85,578 per extra one). Only valid in the frame `_load` ran in: a callback's runs carry the number
-        // but never read it.
+        // 94,526 -> 85,578 per extra one). Only valid in the frame `_load` ran in: it never leaves that frame (a
+        // callback's data carries `CallbackRun`s, which have no such field; review rr15p I1).
         uint256 policyPtr;
+    }
+
+    /// @dev What a venue callback's data carries of one listed sub-account (`_callbackData`, decoded by `callback`), and
+    /// all an action run from the Safe reads of its sub-account (`_execute`): the venue adapter and market, the
+    /// pre-trade state (`_swap` reads its tokens and price) and the policy's data contract (the swap bound). Review
+    /// rr15p I1: the data carried each whole `Run` before, `policyPtr` included, a memory address of the outer frame
+    /// that means nothing in the callback's; a `CallbackRun` has no field a callback could misread, and `_execute` takes
+    /// these four values, not a `Run`, so no code it runs can reach `_policyOf`. Gas: 12 words a sub-account instead
+    /// of 27, in every copy of the data (abi.encode, its hash, the adapter's call, the Safe's call to the venue, the
+    /// venue's callback through the Safe's fallback handler, the module's call into this library, abi.decode).
+    struct CallbackRun {
+        IVenueAdapter adapter;
+        bytes32 market;
+        MarketState state;
+        address policyData;
     }
 
     /// @notice Executes `plan` for `safe` (the caller already checked encoding, keeper and pause).
@@ -491,7 +506,8 @@ library RebalanceLib {
             if (uint8(action.kind) >> 1 == 4) { // RepayWithCallback (8) or SupplyCollateralWithCallback (9)
                 i = _executeWithCallback(runs, safe, actions, i);
             } else {
-                _execute(runs, safe, swapAdapter, action, i);
+                Run memory run = runs[action.subAccount];
+                _execute(run.adapter, run.market, run.state, run.policyData, safe, swapAdapter, action, i);
                 ++i;
             }
         }
@@ -519,9 +535,9 @@ library RebalanceLib {
         _resetApproval(safe, index, venueCall.approveToken, venueCall.target);
     }
 
-    /// @dev The data a callback action hands to its venue: the plan index of its first inner action, the token the
-    /// callback settles in, the runs (pre-trade state, moved so far) and the inner actions; and the index after the
-    /// block's EndCallback.
+    /// @dev The data a callback action hands to its venue, `abi.encode(start, settleToken, callbackRuns, inner)`: the
+    /// plan index of its first inner action, the token the callback settles in, each listed sub-account's `CallbackRun`
+    /// (in plan order) and the inner actions; and the index after the block's EndCallback.
     function _callbackData(Run[] memory runs, Action[] calldata actions, uint256 index, address settleToken)
         private
         pure
@@ -533,16 +549,20 @@ library RebalanceLib {
         for (uint256 k; k < inner.length; ++k) {
             inner[k] = actions[index + 1 + k];
         }
-        data = abi.encode(index + 1, settleToken, runs, inner);
+        CallbackRun[] memory carried = new CallbackRun[](runs.length);
+        for (uint256 i; i < runs.length; ++i) {
+            Run memory run = runs[i];
+            carried[i] = CallbackRun(run.adapter, run.market, run.state, run.policyData);
+        }
+        data = abi.encode(index + 1, settleToken, carried, inner);
         next = end + 1;
     }
 
     /// @notice A venue callback reached through the Safe's fallback handler (`msg.sender` = the Safe, `caller` = the
     /// ERC-2771 sender the Safe appended): accepted only for the Safe whose rebalance is running, from the venue its
     /// callback action just called, with the data it armed, once. Runs the inner actions, records what they moved for
-    /// the outer frame, and approves the venue for the `assets` it collects next.
+    /// the outer frame, and approves the venue for the `assets` it collects next. `data` as `_callbackData` encodes it.
     function callback(
-        ModuleStorage storage, // unused since issue 15 (the policy's swap bound comes from Run.policyData); kept: ABI
         address swapAdapter,
         bytes4 selector,
         address caller,
@@ -550,7 +570,7 @@ library RebalanceLib {
         bytes calldata data
     ) external {
         address safe = msg.sender;
-        if (safe != address(uint160(_tload(ACTIVE_SAFE_SLOT)))) revert ILeverageModule.CallbackOutsideRebalance(safe);
+        if (safe != address(uint160(_tload(ActiveRebalance.SLOT)))) revert ILeverageModule.CallbackOutsideRebalance(safe);
         if (caller != address(uint160(_tload(CALLBACK_VENUE_SLOT)))) {
             revert ILeverageModule.CallbackFromUntouchedVenue(caller);
         }
@@ -558,23 +578,41 @@ library RebalanceLib {
             revert ILeverageModule.UnexpectedCallback(selector);
         }
         _tstore(CALLBACK_HASH_SLOT, 0);
-        (uint256 start, address settleToken, Run[] memory runs, Action[] memory inner) =
-            abi.decode(data, (uint256, address, Run[], Action[]));
-        for (uint256 k; k < inner.length; ++k) {
-            _execute(runs, safe, swapAdapter, inner[k], start + k);
-        }
+        (uint256 start, address settleToken, CallbackRun[] memory runs, Action[] memory inner) =
+            abi.decode(data, (uint256, address, CallbackRun[], Action[]));
+        _executeInner(runs, inner, start, safe, swapAdapter);
         _approve(safe, start - 1, settleToken, caller, assets);
     }
 
-    /// @dev Runs one action already vetted by `_checkActions` (never a callback action).
+    /// @dev Runs a callback's inner actions, `inner[k]` being the plan's action `start + k`, each with its sub-account's
+    /// `CallbackRun` as the callback's data carried it.
+    function _executeInner(
+        CallbackRun[] memory runs,
+        Action[] memory inner,
+        uint256 start,
+        address safe,
+        address swapAdapter
+    ) private {
+        for (uint256 k; k < inner.length; ++k) {
+            Action memory action = inner[k];
+            CallbackRun memory run = runs[action.subAccount];
+            _execute(run.adapter, run.market, run.state, run.policyData, safe, swapAdapter, action, start + k);
+        }
+    }
+
+    /// @dev Runs one action already vetted by `_checkActions` (never a callback action), of the sub-account whose
+    /// venue adapter, market, pre-trade state and policy data contract are given (`CallbackRun`'s fields; a pool action
+    /// reads none of them).
     function _execute(
-        Run[] memory runs,
+        IVenueAdapter adapter,
+        bytes32 market,
+        MarketState memory state,
+        address policyData,
         address safe,
         address swapAdapter,
         Action memory action,
         uint256 index
     ) private {
-        Run memory run = runs[action.subAccount];
         ActionKind kind = action.kind;
         uint256 amount = action.amount;
 
@@ -595,11 +633,11 @@ library RebalanceLib {
             return;
         }
         if (_isSwapKind(kind)) {
-            _swap(PolicyData.maxSlippageBps(run.policyData), run, safe, swapAdapter, action, index);
+            _swap(PolicyData.maxSlippageBps(policyData), state, safe, swapAdapter, action, index);
             return;
         }
 
-        VenueCall memory venueCall = run.adapter.encode(uint8(kind), run.market, amount, safe);
+        VenueCall memory venueCall = adapter.encode(uint8(kind), market, amount, safe);
         if (venueCall.approveToken == address(0)) {
             _call(safe, index, venueCall.target, venueCall.data);
         } else {
@@ -616,17 +654,16 @@ library RebalanceLib {
     /// value bounds.
     function _swap(
         uint256 maxSlippageBps,
-        Run memory run,
+        MarketState memory state,
         address safe,
         address swapAdapter,
         Action memory action,
         uint256 index
     ) private {
         bool sell = action.kind == ActionKind.SellCollateral;
-        (address tokenIn, address tokenOut) = sell
-            ? (run.state.collateralToken, run.state.loanToken)
-            : (run.state.loanToken, run.state.collateralToken);
-        uint256 minAmountOut = _minAmountOut(maxSlippageBps, run.state.price, sell, action.amount);
+        (address tokenIn, address tokenOut) =
+            sell ? (state.collateralToken, state.loanToken) : (state.loanToken, state.collateralToken);
+        uint256 minAmountOut = _minAmountOut(maxSlippageBps, state.price, sell, action.amount);
         VenueCall memory swapCall = ISwapAdapter(swapAdapter).encodeSwap(
             SwapRequest({
                 tokenIn: tokenIn,
@@ -973,17 +1010,17 @@ library RebalanceLib {
     /// purchases did (collateral units). One direction per token (`SwapRoundTrip`); read and cleared by `_swapGain`.
     uint256 private constant SWAP_OUTPUT_SLOT = uint256(keccak256("levpilot.rebalance.swapOutput")) - 1;
 
-    /// @dev The Safe whose executeRebalance is running (0: none).
-    uint256 private constant ACTIVE_SAFE_SLOT = ActiveRebalance.SLOT; // owner controls refuse while it is set
+    // The Safe whose executeRebalance is running (0: none) is held at `ActiveRebalance.SLOT` (ModuleStorage.sol):
+    // owner controls refuse while it is set.
     /// @dev The venue contract the running callback action called (0: no callback armed).
     uint256 private constant CALLBACK_VENUE_SLOT = uint256(keccak256("levpilot.rebalance.callbackVenue")) - 1;
     /// @dev keccak256(selector, data) of the one callback armed (0: none, or already received).
     uint256 private constant CALLBACK_HASH_SLOT = uint256(keccak256("levpilot.rebalance.callbackHash")) - 1;
 
     function _enter(address safe) private {
-        uint256 active = _tload(ACTIVE_SAFE_SLOT);
+        uint256 active = _tload(ActiveRebalance.SLOT);
         if (active != 0) revert ILeverageModule.RebalanceActive(address(uint160(active)));
-        _tstore(ACTIVE_SAFE_SLOT, uint160(safe));
+        _tstore(ActiveRebalance.SLOT, uint160(safe));
     }
 
     /// @dev Cleared on return: one handleOps bundle runs several operations in one transaction, and transient storage
@@ -992,7 +1029,7 @@ library RebalanceLib {
     /// only `_arm` sets them and its one caller, `_executeWithCallback`, returns only after the callback cleared the hash
     /// (`CallbackNotReceived` otherwise) and itself clears the venue.
     function _exit() private {
-        _tstore(ACTIVE_SAFE_SLOT, 0);
+        _tstore(ActiveRebalance.SLOT, 0);
     }
 
     function _arm(address venue, bytes32 hash) private {

@@ -2,7 +2,8 @@
 pragma solidity ^0.8.28;
 
 import {VmSafe} from "forge-std/Vm.sol";
-import {IMorphoBase, MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {IMorphoBase, MarketParams, Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {SwapBase} from "../utils/SwapBase.sol";
@@ -17,6 +18,9 @@ import {
     ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage, AutomationConfig
 } from "../../src/interfaces/ILeverageModule.sol";
 import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
+import {PolicyData} from "../../src/libraries/ModuleStorage.sol";
+import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
+import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 
 /// @notice The venue-callback guard (SECURITY rows 39, 40, 43, 52) attacked with the real Morpho Blue calling the real
 /// Safe back: the attacker has the Safe itself call Morpho (Safe v1.4.1 `simulateAndRevert`, open to anyone), so each
@@ -24,6 +28,8 @@ import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 /// keeper operation sent through EntryPoint.handleOps (a re-entrant ERC-4626 pool fires the attempts before, inside and
 /// after the repay callback) and outside any. Each attempt asserts the exact error; nothing leaves the Safe.
 contract CallbackAttacksTest is SwapBase {
+    using MarketParamsLib for MarketParams;
+
     SafeContextCaller internal caller;
 
     function setUp() public override {
@@ -212,6 +218,42 @@ contract CallbackAttacksTest is SwapBase {
         assertEq(other.usdc + other.weth + other.wethCollateral + other.wethBorrowShares, 0, "the attacker's Safe got nothing");
         assertEq(usdc.allowance(safe, address(morpho)), 0, "standing USDC approval to Morpho");
         assertEq(weth.allowance(safe, address(swapRouter)), 0, "standing WETH approval to the router");
+    }
+
+    /* WHAT THE ARMED DATA CARRIES */
+
+    /// @dev Review rr15p I1: the data a callback action arms and hands its venue is exactly
+    /// `abi.encode(start, settleToken, CallbackRun[], Action[])` (it carried each whole `Run` before, `policyPtr`
+    /// included: a memory address of the outer frame, meaningless in the callback's), and each `CallbackRun` is the
+    /// vetted run's: its adapter, market, pre-trade state and the data contract of the policy in force. Decoding as that
+    /// shape and encoding again gives the same bytes, so nothing else travels (the old data does not even decode: its
+    /// first word per run, the sub-account id, is no address).
+    function test_Attack_CallbackDataCarriesOnlyWhatItsInnerActionsRead() public {
+        uint256 sold = wethToSell(1.38e18);
+        uint256 quoted = quoteExactIn(address(weth), address(usdc), FEE_LOW, sold);
+        Plan memory plan = deleveragePlan(quoted, sold, route(FEE_LOW));
+        assertEq(uint8(plan.actions[0].kind), uint8(ActionKind.RepayWithCallback), "the plan opens with its callback");
+        MarketState memory vetted = wethState();
+        (bytes memory armed,,) = _dryRun(plan, new ReentrantVault(IERC20(address(usdc))));
+
+        (uint256 start, address settleToken, RebalanceLib.CallbackRun[] memory runs, Action[] memory inner) =
+            abi.decode(armed, (uint256, address, RebalanceLib.CallbackRun[], Action[]));
+        assertEq(abi.encode(start, settleToken, runs, inner), armed, "exactly these four values, nothing else");
+        assertEq(start, 1, "the plan index of the first inner action");
+        assertEq(settleToken, address(usdc), "a repay callback settles in the loan token");
+        assertEq(runs.length, 1, "one CallbackRun per listed sub-account");
+        assertEq(address(runs[0].adapter), address(adapter), "the run's venue adapter");
+        assertEq(runs[0].market, Id.unwrap(wethMarket.id()), "the run's market");
+        assertEq(abi.encode(runs[0].state), abi.encode(vetted), "the pre-trade state the plan was vetted at");
+        assertEq(
+            abi.encode(PolicyData.readAll(runs[0].policyData)),
+            abi.encode(module.getPolicy(safe, wethId)),
+            "the data contract of the policy in force"
+        );
+        assertEq(inner.length, plan.actions.length - 2, "the block's inner actions, without its opener and EndCallback");
+        for (uint256 k; k < inner.length; ++k) {
+            assertEq(abi.encode(inner[k]), abi.encode(plan.actions[start + k]), "inner action k is plan action start + k");
+        }
     }
 
     /* OUTSIDE ANY RUN */

@@ -132,11 +132,26 @@ export class RedisFleetStore implements FleetStore {
     return raw === null ? undefined : BigInt(raw)
   }
 
+  /**
+   * Takes the Safe's lease (`SET <prefix>:lease:<safe> <token> PX leaseMs NX`) and renews it every third of `leaseMs`.
+   *
+   * @returns False when this process or another worker holds it.
+   * @throws {StoreUnavailableError} When Redis could not run the `SET` (`access` "write", cause: ioredis' error): the
+   *   step sends nothing and reports `state-store-unavailable`, as for its other records (it was a raw ioredis error that
+   *   ended the fleet step as a bare "fleet step failed" log). A `SET` that ran but whose answer was lost leaves a lease
+   *   no worker renews: the Safe is busy until it expires after `leaseMs`.
+   */
   async acquire(safe: Address): Promise<boolean> {
     if (this.held.has(safe)) return false
     const token = randomUUID()
     const key = this.keys.lease(safe)
-    if ((await this.redis.set(key, token, "PX", this.options.leaseMs, "NX")) !== "OK") return false
+    let answer: unknown
+    try {
+      answer = await this.redis.set(key, token, "PX", this.options.leaseMs, "NX")
+    } catch (error) {
+      throw new StoreUnavailableError({ safe, cause: error instanceof Error ? error : new Error(String(error)), what: "the lease", access: "write" })
+    }
+    if (answer !== "OK") return false
     const timer = setInterval(() => {
       this.redis.eval(RENEW, 1, key, token, this.options.leaseMs).catch(() => {})
     }, Math.max(100, Math.floor(this.options.leaseMs / 3)))

@@ -202,12 +202,27 @@ export class FleetStep {
   }
 
   /**
+   * A step ended by the store's failure ({@link storeHaltOf}: Redis could not take the lease, read or write the Safe's
+   * records, or the state file is held by another keeper): reported as the SafeStep reports its own
+   * (`SafeStep.reportStoreHalt`: a warn line, one alert per run of failures), no plan blamed, nothing sent.
+   *
+   * @returns `store-halted`.
+   * @throws `error` as it is when it is not the store's failure.
+   */
+  private halted(safe: Address, item: StepItem, error: unknown): "store-halted" {
+    const halt = storeHaltOf(error)
+    if (!halt) throw error
+    this.step.reportStoreHalt(this.runtime(safe), item.block, halt)
+    return "store-halted"
+  }
+
+  /**
    * Runs the step unless another step holds the Safe or a newer step of the Safe was queued (the late-plan rule: a
    * step however old is run while it is the Safe's newest; see {@link newerStep}).
    *
    * @returns `busy` when the Safe was held elsewhere, `superseded` when a newer step of it exists, `tracked-only` when
-   *   the keeper may not act for it now, `store-halted` when the store could not read or write its records (reported
-   *   by `SafeStep.reportStoreHalt`; nothing sent).
+   *   the keeper may not act for it now, `store-halted` when the store could not take its lease, read or write its
+   *   records (reported by `SafeStep.reportStoreHalt`; nothing sent).
    */
   async run(item: StepItem): Promise<StepOutcome> {
     const { store, config, logger, clients, metrics } = this.deps
@@ -216,7 +231,15 @@ export class FleetStep {
       metrics.inc("levpilot_fleet_steps_superseded_total", "Safe steps not run because a newer step of the same Safe was queued.")
       return "superseded"
     }
-    if (!(await store.acquire(safe))) return "busy"
+    // Taken before the try: its `finally` releases the lease, which a busy Safe's step must leave to the step holding it.
+    let acquired: boolean
+    try {
+      acquired = await store.acquire(safe)
+    } catch (error) {
+      // Redis could not run the lease's SET (`StoreUnavailableError`): no lease held, nothing read or sent.
+      return this.halted(safe, item, error)
+    }
+    if (!acquired) return "busy"
     try {
       const rt = this.runtime(safe)
       const shared = await store.loadRuntime(safe)
@@ -300,10 +323,7 @@ export class FleetStep {
       // unreachable) or refused them (the embedded fleet's state file held by another keeper): nothing was sent. Reported
       // as the SafeStep reports its own (`state-store-unavailable` on the Safe / `state-file-locked` on the keeper, once
       // per run), not logged as a failed step.
-      const halt = storeHaltOf(error)
-      if (!halt) throw error
-      this.step.reportStoreHalt(this.runtime(safe), item.block, halt)
-      return "store-halted"
+      return this.halted(safe, item, error)
     } finally {
       // Redis unreachable: the lease is not deleted, and expires after `leaseMs` (the store stopped renewing it).
       await store.release(safe).catch((error) => logger.warn({ safe, err: String(error) }, "the Safe's lease was not released; it expires after its lease time"))
