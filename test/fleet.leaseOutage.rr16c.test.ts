@@ -1,11 +1,16 @@
 import { Redis } from "ioredis"
 import type { Address } from "viem"
+import { foundry } from "viem/chains"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { RedisFleetStore } from "../bundler-client/src/keeper/fleet/redisStore"
+import { parseKeeperConfig } from "../bundler-client/src/keeper/config"
+import { FleetNode } from "../bundler-client/src/keeper/fleet/queueNode"
+import { KeeperMetrics } from "../bundler-client/src/keeper/metrics"
+import { FLEET_STORE_REDIS_OPTIONS, RedisFleetStore } from "../bundler-client/src/keeper/fleet/redisStore"
 import { fleetStepOf, stateOf, stepConfigOf, stepFixture } from "../bundler-client/src/keeper/fleet/scan.testing"
 import type { MemoryFleetStore } from "../bundler-client/src/keeper/fleet/store"
 import { StoreUnavailableError } from "../bundler-client/src/keeper/store"
 import { SAFE } from "../bundler-client/src/keeper/testing"
+import { captureLogs, waitFor } from "./keeperProbes"
 import { type RedisServer, startRedisServer } from "./redisServer"
 
 // Break-it review rr16c of lo16 (6211d62: `RedisFleetStore.acquire` throws StoreUnavailableError when Redis cannot run
@@ -44,6 +49,15 @@ async function nodeClient(): Promise<Redis> {
   return redis
 }
 
+/** A client with the fleet store's own options (queueNode.ts: `FLEET_STORE_REDIS_OPTIONS`). */
+async function storeClient(): Promise<Redis> {
+  const redis = new Redis(server.url, { ...FLEET_STORE_REDIS_OPTIONS })
+  redis.on("error", () => {})
+  clients.push(redis)
+  if (redis.status !== "ready") await new Promise((r) => redis.once("ready", r))
+  return redis
+}
+
 beforeAll(async () => {
   server = await startRedisServer()
 })
@@ -55,8 +69,9 @@ afterAll(async () => {
 describe("rr16c K1: the lease's SET during a Redis outage, on the fleet node's connection", () => {
   // The finding, gated: what lo16 promises for "Redis could not run the SET" (store-halted, one alert, nothing sent)
   // when the server is unreachable. Fails today: after 2 s the step has no outcome and nothing is alerted.
-  test.skip("rr16c K1 (finding): a step taken while Redis is down is store-halted with one state-store-unavailable alert within 2 s", async () => {
-    const redis = await nodeClient()
+  // Fixed: the node's store has its own connection (FLEET_STORE_REDIS_OPTIONS: maxRetriesPerRequest 1, commandTimeout).
+  test("rr16c K1 (fixed): a step taken while Redis is down is store-halted with one state-store-unavailable alert within 2 s", async () => {
+    const redis = await storeClient()
     const store = new RedisFleetStore(redis, { prefix: "rr16c-k1-skip", leaseMs: 30_000 })
     const { step, alerts } = await fleetOn(store)
     await server.kill()
@@ -69,9 +84,10 @@ describe("rr16c K1: the lease's SET during a Redis outage, on the fleet node's c
     }
   })
 
-  // What happens today (measured; passes): the step waits for Redis, with no outcome and no alert, and the step of
-  // block 101 runs once Redis is back (its SET queued by ioredis ran then).
-  test("today: the step hangs while Redis is down (no outcome, no alert after 2 s) and runs its old block once Redis is back", async () => {
+  // Why the store needs its own connection (measured; the node's store used BullMQ's connection until the fix): on
+  // BullMQ's options the step waits for Redis, with no outcome and no alert, and the step of block 101 runs once Redis is
+  // back (its SET queued by ioredis ran then).
+  test("on BullMQ's connection options the step hangs while Redis is down (no outcome, no alert after 2 s) and runs its old block once Redis is back", async () => {
     const redis = await nodeClient()
     const store = new RedisFleetStore(redis, { prefix: "rr16c-k1", leaseMs: 30_000 })
     const { step, alerts } = await fleetOn(store)
@@ -170,5 +186,38 @@ describe("what held (documented residual): a SET that ran but whose answer was l
     expect(alerts()).toEqual(["101 state-store-unavailable"])
     expect(evals).toEqual(["release"])
     expect(keys.size).toBe(0)
+  })
+})
+
+describe("rr16c K1 (fixed), the fleet node itself: its store fails fast while Redis is down and works again after", () => {
+  test("a worker node's store.acquire during an outage rejects with StoreUnavailableError (write) within 2 s; after Redis is back it takes the lease", async () => {
+    const config = parseKeeperConfig({
+      rpcUrl: "http://127.0.0.1:9",
+      bundlerUrl: "http://127.0.0.1:9",
+      keeperPrivateKey: `0x${"11".repeat(32)}`,
+      deployment: { leverageModule: "0x00000000000000000000000000000000000000a1", morphoBlueAdapter: "0x00000000000000000000000000000000000000a2" },
+      safes: [],
+      discovery: { fromBlock: 0 },
+      fleet: { queue: { redisUrl: server.url, prefix: "rr16c-node" } },
+    })
+    const { logger } = captureLogs()
+    const node = new FleetNode(config, { chain: foundry, logger, metrics: new KeeperMetrics(), lead: false })
+    await node.start()
+    try {
+      await server.kill()
+      let thrown: unknown
+      try {
+        thrown = await Promise.race([node.store.acquire(SAFE as Address).catch((e: unknown) => e), sleep(2_000)])
+      } finally {
+        await server.start()
+      }
+      expect(thrown).toBeInstanceOf(StoreUnavailableError)
+      expect((thrown as StoreUnavailableError).access).toBe("write")
+      // The connection reconnects on its own; the lease is taken once Redis answers again.
+      await waitFor("the store answering again", async () => ((await node.store.acquire(SAFE as Address).catch(() => undefined)) === true ? true : undefined))
+      await node.store.release(SAFE as Address)
+    } finally {
+      await node.stop()
+    }
   })
 })

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto"
 import { type Job, Queue, UnrecoverableError, Worker } from "bullmq"
-import { Redis } from "ioredis"
+import { Redis, type RedisOptions } from "ioredis"
 import { type Logger, pino } from "pino"
 import type { Address, Chain, Hex } from "viem"
 import { privateKeyToAccount } from "viem/accounts"
@@ -18,7 +18,7 @@ import { type CheckpointMark, type DiscoveryCheckpoint, checkpointDue } from "./
 import { type Head, HeadPoller } from "./head.js"
 import { BlockStateUnavailableError } from "./blockReads.js"
 import { RedisHealth } from "./redisHealth.js"
-import { RedisFleetStore, fleetKeys } from "./redisStore.js"
+import { FLEET_STORE_REDIS_OPTIONS, RedisFleetStore, fleetKeys } from "./redisStore.js"
 import { type ReadLimit, readChunk, readLimit, triage } from "./scan.js"
 import { SafeSource, userOpsBySender } from "./source.js"
 import { FleetStep, type StepItem } from "./step.js"
@@ -166,6 +166,8 @@ export class FleetNode {
     | {
         clients: KeeperClients
         redis: Redis
+        /** The store's own fail-fast connection (FLEET_STORE_REDIS_OPTIONS). */
+        storeRedis: Redis
         store: RedisFleetStore
         step: FleetStep
         source: SafeSource
@@ -234,19 +236,22 @@ export class FleetNode {
     const clients = this.options.clients ?? (await connectKeeperClients(config, this.options.chain))
     // Every connection retries a server it cannot reach (ioredis' backoff); one rate-limited line says so.
     const health = new RedisHealth({ url: settings.redisUrl, logger, metrics })
-    const connect = () => {
-      const redis = new Redis(settings.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false })
+    const connect = (options: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: false }) => {
+      const redis = new Redis(settings.redisUrl, options)
       redis.on("error", (error) => health.error(error) || logger.warn({ err: error.message }, "redis connection error"))
       redis.on("ready", () => health.ready())
       return redis
     }
     const redis = connect()
-    const store = new RedisFleetStore(redis, { prefix: settings.prefix, leaseMs: settings.leaseMs })
+    // The store has its own fail-fast connection (review rr16c K1, FLEET_STORE_REDIS_OPTIONS): on BullMQ's, a step taken
+    // during an outage waited for Redis with no outcome and no alert.
+    const storeRedis = connect({ ...FLEET_STORE_REDIS_OPTIONS })
+    const store = new RedisFleetStore(storeRedis, { prefix: settings.prefix, leaseMs: settings.leaseMs })
     // The records belong to one nonce sequence: this chain, EntryPoint, module and keeper key.
     const chainId = clients.publicClient.chain?.id ?? (await clients.publicClient.getChainId())
     store.bind({ chainId, entryPoint: config.deployment.entryPoint, module: config.deployment.leverageModule, keeper: this.keeperKey.address })
     const head = async () => {
-      const h = await redis.get(this.keys.head)
+      const h = await storeRedis.get(this.keys.head)
       return h === null ? undefined : BigInt(h)
     }
     const step = new FleetStep({ config, clients, store, keeper: this.keeperKey, metrics, logger, events, clock, dryRun: this.options.dryRun ?? false, head })
@@ -277,7 +282,7 @@ export class FleetNode {
       w.on("error", (error) => health.error(error) || logger.warn({ queue: w.name, err: error.message }, "queue worker error"))
       w.on("failed", (job, error) => logger.warn({ queue: w.name, job: job?.id, err: error.message }, "job failed"))
     }
-    this.parts = { clients, redis, store, step, source, head: poller, queues, workers }
+    this.parts = { clients, redis, storeRedis, store, step, source, head: poller, queues, workers }
     if (config.metricsPort !== undefined && !this.metricsServer) this.metricsServer = await serveMetrics(metrics, { port: config.metricsPort, host: config.metricsHost })
     if (this.options.lead ?? true) {
       await this.elect()
@@ -296,7 +301,7 @@ export class FleetNode {
   /** Stops leading and working (jobs in progress finish), closes connections. Leases it holds are released. */
   async stop(): Promise<void> {
     if (!this.parts) return
-    const { head, workers, queues, redis, store } = this.parts
+    const { head, workers, queues, redis, storeRedis, store } = this.parts
     clearInterval(this.leaderTimer)
     this.leaderTimer = undefined
     await this.electing
@@ -312,6 +317,7 @@ export class FleetNode {
     await Promise.allSettled(Object.values(queues).map((q) => q.close()))
     await Promise.allSettled(workers.map((w) => w.disconnect()))
     redis.disconnect()
+    storeRedis.disconnect()
     await this.metricsServer?.stop()
     this.metricsServer = undefined
     this.parts = undefined

@@ -40,6 +40,17 @@ export const fleetKeys = (prefix: string) => ({
 })
 
 /**
+ * ioredis options of the fleet store's own connection (review rr16c K1). BullMQ's connections need
+ * `maxRetriesPerRequest: null` (a command waits for Redis however long it is away); on such a connection a store command
+ * issued during an outage never fails and never answers, so a step hung with no outcome and no alert, and ran its old
+ * block once Redis was back. On this one a command fails once the connection has failed to come back twice
+ * (`maxRetriesPerRequest: 1`: ioredis then rejects every queued command) and at the latest after `commandTimeout`
+ * (5,000 ms: a connection that is open but never answers), so a step taken during an outage ends `store-halted`
+ * (`StoreUnavailableError`, one `state-store-unavailable` alert per run of failures).
+ */
+export const FLEET_STORE_REDIS_OPTIONS = { maxRetriesPerRequest: 1, commandTimeout: 5_000, lazyConnect: false } as const
+
+/**
  * The fleet's shared store on Redis. In-flight operations (intent and hash, with their nonces) live in one hash keyed
  * by Safe; a worker writes a Safe's entry only while it holds that Safe's lease (`SET NX PX`, renewed every third of
  * `leaseMs`), checked in the same Lua script as the write, so a worker that stalled past its lease cannot overwrite
