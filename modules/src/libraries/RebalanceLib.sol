@@ -188,7 +188,7 @@ library RebalanceLib {
 
     /// @dev Memory words of a Run (its 19 members; `state` is a pointer) and of its MarketState (9 members), and the
     /// member index of `Run.state`: `_newRuns` lays the structs out as the compiler does. Keep in step with `Run` and
-    /// `MarketState`: `Rr16gDecoding.t.sol` pins them against the compiler's layout (test_NewRunsLayoutConstants_MatchTheCompiler;
+    /// `MarketState`: `Rr16gMorphoMath.t.sol` pins them against the compiler's layout (test_NewRunsLayoutConstants_MatchTheCompiler;
     /// a field added to `Run` and never written could otherwise share a word with `state` unnoticed, review rr16g G1).
     uint256 private constant RUN_WORDS = 19;
     uint256 private constant STATE_WORDS = 9;
