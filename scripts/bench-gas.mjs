@@ -181,6 +181,21 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-05 (issue 15, branch gasB, against main 02e252f's figures above, measured on one machine): the " +
+      "engine's head reads replies without the ABI decoder where the decoder's work is not a check: " +
+      "RebalanceLib._marketState writes the venue adapter's marketState reply straight into the run's state (a " +
+      "short reply or a token word that is not an address still reverts; an adapter's revert is still passed on), " +
+      "_latestRound decodes the feed's latestRoundData (roundId and answeredInRound must still fit 80 bits), _pow10 " +
+      "is one EXP (Panic 0x11 above 10^77 as before), _newRuns allocates the runs in one copy (layout constants " +
+      "RUN_WORDS, STATE_WORDS, STATE_MEMBER), action kinds are compared as numbers (the enum is built only for " +
+      "errors); MorphoBlueAdapter hashes Morpho's storage slots in scratch memory, keeps paramsPointer's hash from " +
+      "deployment, rounds shares to assets with only the step that can overflow checked, and values the collateral " +
+      "once for health and equity. No check removed. Overhead 1 sub-account 107,079 -> 101,642 first, 107,089 -> " +
+      "101,652 later (load 15,484, oracle 8,020, vet 10,967, actions 2,104, postState 9,826), cold 121,089 -> " +
+      "115,652; 3 sub-accounts 278,334 -> 261,508 first, 278,364 -> 261,538 later, cold 308,364 -> 291,538; per " +
+      "extra sub-account 85,628 -> 79,933 first, 85,638 -> 79,943 later, cold 93,638 -> 87,943; swap deleverage " +
+      "536,155 -> 528,987 first, 459,768 -> 452,600 later; boost 495,884 -> 489,866. RebalanceLib 23,951 -> 22,896 " +
+      "bytes (1,680 under EIP-170), MorphoBlueAdapter 7,767. Targets not met",
     "2026-12-05 (branch lo16, review rr15p I1, against main 9ac9cad measured back to back on one machine, which " +
       "reproduces its stored figures): a venue callback's hash-bound data carries one RebalanceLib.CallbackRun per " +
       "listed sub-account (venue adapter, market, pre-trade MarketState, policy data contract: what its inner actions " +

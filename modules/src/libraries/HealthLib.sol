@@ -25,6 +25,13 @@ library HealthLib {
         return Math.mulDiv(collateralValue(collateral, price), lltv, debt);
     }
 
+    /// @dev `health(collateral, debt, price, lltv)` from the collateral's value (`collateralValue(collateral, price)`,
+    /// loan units) already computed: value * lltv / debt (WAD), rounded down; infinite without debt.
+    function healthOfValue(uint256 value, uint256 debt, uint256 lltv) internal pure returns (uint256) {
+        if (debt == 0) return ConstantsLib.INFINITE_HEALTH;
+        return Math.mulDiv(value, lltv, debt);
+    }
+
     /// @dev Collateral value minus debt, in loan units (negative when the position is underwater): an isolated position's
     /// `MarketState.equity` (Morpho Blue). The module reads `MarketState.equity`, never this over an adapter's fields (on
     /// Aave those are the account in one market's frame, not its value).
