@@ -382,7 +382,7 @@ export const morphoBlueAdapterAbi = [
     ],
     "outputs": [
       {
-        "name": "",
+        "name": "pointer",
         "type": "address",
         "internalType": "address"
       }
