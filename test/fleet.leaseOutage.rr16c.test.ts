@@ -2,7 +2,6 @@ import { Redis } from "ioredis"
 import type { Address } from "viem"
 import { foundry } from "viem/chains"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { parseKeeperConfig } from "../bundler-client/src/keeper/config"
 import { FleetNode } from "../bundler-client/src/keeper/fleet/queueNode"
 import { KeeperMetrics } from "../bundler-client/src/keeper/metrics"
 import { FLEET_STORE_REDIS_OPTIONS, RedisFleetStore } from "../bundler-client/src/keeper/fleet/redisStore"
@@ -11,7 +10,7 @@ import type { MemoryFleetStore } from "../bundler-client/src/keeper/fleet/store"
 import { StoreUnavailableError } from "../bundler-client/src/keeper/store"
 import { SAFE } from "../bundler-client/src/keeper/testing"
 import { captureLogs, waitFor } from "./keeperProbes"
-import { type RedisServer, startRedisServer } from "./redisServer"
+import { type RedisServer, redisOnlyFleetConfig, startRedisServer } from "./redisServer"
 
 // Break-it review rr16c of lo16 (6211d62: `RedisFleetStore.acquire` throws StoreUnavailableError when Redis cannot run
 // the lease's `SET NX`, and `FleetStep.run` reports it as `store-halted` / `state-store-unavailable`). Real Redis
@@ -191,15 +190,7 @@ describe("what held (documented residual): a SET that ran but whose answer was l
 
 describe("rr16c K1 (fixed), the fleet node itself: its store fails fast while Redis is down and works again after", () => {
   test("a worker node's store.acquire during an outage rejects with StoreUnavailableError (write) within 2 s; after Redis is back it takes the lease", async () => {
-    const config = parseKeeperConfig({
-      rpcUrl: "http://127.0.0.1:9",
-      bundlerUrl: "http://127.0.0.1:9",
-      keeperPrivateKey: `0x${"11".repeat(32)}`,
-      deployment: { leverageModule: "0x00000000000000000000000000000000000000a1", morphoBlueAdapter: "0x00000000000000000000000000000000000000a2" },
-      safes: [],
-      discovery: { fromBlock: 0 },
-      fleet: { queue: { redisUrl: server.url, prefix: "rr16c-node" } },
-    })
+    const config = redisOnlyFleetConfig(server.url, "rr16c-node")
     const { logger } = captureLogs()
     const node = new FleetNode(config, { chain: foundry, logger, metrics: new KeeperMetrics(), lead: false })
     await node.start()

@@ -1,11 +1,10 @@
 import { getFreePort } from "@levpilot/devnet"
 import { foundry } from "viem/chains"
 import { afterEach, describe, expect, test } from "vitest"
-import { parseKeeperConfig } from "../bundler-client/src/keeper/config"
 import { FleetNode } from "../bundler-client/src/keeper/fleet/queueNode"
 import { KeeperMetrics } from "../bundler-client/src/keeper/metrics"
 import { captureLogs, waitFor } from "./keeperProbes"
-import { type RedisServer, startRedisServer } from "./redisServer"
+import { type RedisServer, redisOnlyFleetConfig, startRedisServer } from "./redisServer"
 
 let redis: RedisServer | undefined
 let node: FleetNode | undefined
@@ -24,16 +23,7 @@ describe("fleet node and an unreachable Redis server", () => {
   test("logs one clear error naming the Redis URL (not one line per retry), keeps retrying, and works once Redis is up", async () => {
     port = await getFreePort()
     const url = `redis://127.0.0.1:${port}`
-    const config = parseKeeperConfig({
-      rpcUrl: "http://127.0.0.1:9",
-      bundlerUrl: "http://127.0.0.1:9",
-      keeperPrivateKey: `0x${"11".repeat(32)}`,
-      deployment: { leverageModule: "0x00000000000000000000000000000000000000a1", morphoBlueAdapter: "0x00000000000000000000000000000000000000a2" },
-      safes: [],
-      discovery: { fromBlock: 0 },
-      logLevel: "debug",
-      fleet: { queue: { redisUrl: url, prefix: "redis-down" } },
-    })
+    const config = redisOnlyFleetConfig(url, "redis-down", { logLevel: "debug" })
     const { lines, logger } = captureLogs()
     const metrics = new KeeperMetrics()
     // A worker-only node: start() returns without Redis (a leader would wait for its first election).

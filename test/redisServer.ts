@@ -4,6 +4,7 @@ import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import { getFreePort } from "@levpilot/devnet"
 import { Redis } from "ioredis"
+import { parseKeeperConfig } from "../bundler-client/src/keeper/config"
 
 /** The `redis-server` binary on PATH (or /usr/bin, /usr/local/bin), or undefined. */
 export function findRedisServer(): string | undefined {
@@ -99,3 +100,20 @@ export async function startRedisServer(options: { port?: number | undefined } = 
 }
 
 export type RedisServer = Awaited<ReturnType<typeof startRedisServer>>
+
+/**
+ * A keeper config for a fleet node that needs only Redis (its chain and bundler URLs point at a closed port, no Safe):
+ * a worker node (`lead: false`) starts without them. `extra` is merged into the raw config (e.g. `logLevel`).
+ */
+export function redisOnlyFleetConfig(redisUrl: string, prefix: string, extra: Record<string, unknown> = {}) {
+  return parseKeeperConfig({
+    rpcUrl: "http://127.0.0.1:9",
+    bundlerUrl: "http://127.0.0.1:9",
+    keeperPrivateKey: `0x${"11".repeat(32)}`,
+    deployment: { leverageModule: "0x00000000000000000000000000000000000000a1", morphoBlueAdapter: "0x00000000000000000000000000000000000000a2" },
+    safes: [],
+    discovery: { fromBlock: 0 },
+    ...extra,
+    fleet: { queue: { redisUrl, prefix } },
+  })
+}
