@@ -169,6 +169,7 @@ describe("what held (documented residual): a SET that ran but whose answer was l
         if (/DEL/.test(script) && keys.get(key)?.token === token) keys.delete(key)
         return 1
       },
+      get: async (key: string) => keys.get(key)?.token ?? null,
       hget: async () => null,
     }
     const store = new RedisFleetStore(stub as never, { prefix: "rr16c-lost", leaseMs: 30_000 })
@@ -185,6 +186,36 @@ describe("what held (documented residual): a SET that ran but whose answer was l
     expect(alerts()).toEqual(["101 state-store-unavailable"])
     expect(evals).toEqual(["release"])
     expect(keys.size).toBe(0)
+  })
+})
+
+describe("rr16c I1 (fixed): a lease SET that Redis ran, whose answer was lost and which ioredis sent again on reconnect", () => {
+  // ioredis' autoResendUnfulfilledCommands: the SET NX of this attempt's token ran, its answer was lost with the
+  // connection, and the same command runs again on the new one. The second run finds the attempt's own token and answers
+  // null. Before: acquire returned false, the step was "busy" with no alert until the lease expired (leaseMs, 30 s by
+  // default). Real Redis; the client runs the lease's SET twice, as the resend does, and answers the second reply.
+  test("the lease is this worker's (acquire true, renewed, released by it); another worker's lease still answers busy", async () => {
+    const redis = await storeClient()
+    const resending = new Proxy(redis, {
+      get(target, prop, receiver) {
+        if (prop === "set") return async (...args: Parameters<Redis["set"]>) => (await target.set(...args), await target.set(...args))
+        const value = Reflect.get(target, prop, receiver) as unknown
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    const store = new RedisFleetStore(resending as never, { prefix: "rr16c-i1", leaseMs: 1_200 })
+    const key = `rr16c-i1:lease:${(SAFE as string).toLowerCase()}`
+    expect(await store.acquire(SAFE as Address)).toBe(true)
+    // Renewed by this worker past its first leaseMs.
+    await sleep(1_800)
+    expect(await redis.exists(key)).toBe(1)
+    await store.release(SAFE as Address)
+    expect(await redis.exists(key)).toBe(0)
+    // Another worker's lease (another token) is still busy, not taken over.
+    await redis.set(key, "another-worker", "PX", 30_000)
+    expect(await store.acquire(SAFE as Address)).toBe(false)
+    expect(await redis.get(key)).toBe("another-worker")
+    await redis.del(key)
   })
 })
 

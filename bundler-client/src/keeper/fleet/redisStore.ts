@@ -149,8 +149,10 @@ export class RedisFleetStore implements FleetStore {
    * @returns False when this process or another worker holds it.
    * @throws {StoreUnavailableError} When Redis could not run the `SET` (`access` "write", cause: ioredis' error): the
    *   step sends nothing and reports `state-store-unavailable`, as for its other records (it was a raw ioredis error that
-   *   ended the fleet step as a bare "fleet step failed" log). A `SET` that ran but whose answer was lost leaves a lease
-   *   no worker renews: the Safe is busy until it expires after `leaseMs`.
+   *   ended the fleet step as a bare "fleet step failed" log), or could not read the lease's holder back after a null
+   *   answer (`access` "read"). A `SET` that ran but whose answer was lost for good (the command rejected) leaves a lease
+   *   no worker renews: the Safe is busy until it expires after `leaseMs`. One that ioredis sent again on reconnect
+   *   answers null and is recognised by its token (review rr16c I1): the lease is taken.
    */
   async acquire(safe: Address): Promise<boolean> {
     if (this.held.has(safe)) return false
@@ -162,7 +164,19 @@ export class RedisFleetStore implements FleetStore {
     } catch (error) {
       throw new StoreUnavailableError({ safe, cause: error instanceof Error ? error : new Error(String(error)), what: "the lease", access: "write" })
     }
-    if (answer !== "OK") return false
+    if (answer !== "OK") {
+      // Review rr16c I1: ioredis sends a command whose answer was lost again on reconnect (`autoResendUnfulfilledCommands`,
+      // on by default). A `SET NX` that ran, sent again, finds this attempt's own token and answers null: read as another
+      // worker's lease, the Safe was busy with no alert until the lease expired. The holder is read back: this attempt's
+      // token is this attempt's lease.
+      let holder: string | null
+      try {
+        holder = await this.redis.get(key)
+      } catch (error) {
+        throw new StoreUnavailableError({ safe, cause: error instanceof Error ? error : new Error(String(error)), what: "the lease", access: "read" })
+      }
+      if (holder !== token) return false
+    }
     const timer = setInterval(() => {
       this.redis.eval(RENEW, 1, key, token, this.options.leaseMs).catch(() => {})
     }, Math.max(100, Math.floor(this.options.leaseMs / 3)))
