@@ -101,17 +101,34 @@ describe("fleet: a slow bundler during a shock", () => {
   }, 180_000)
 })
 
+/** Per Safe: its keeper events (type@block, a plan marked "+plan") and its info-or-above log lines, in order. */
+function timelineOf(safes: readonly Address[], events: readonly KeeperEvent[], lines: readonly { level: number; msg: string; [k: string]: unknown }[]): string {
+  return safes
+    .map((safe) => {
+      const mine = (x: unknown) => typeof x === "string" && getAddress(x) === getAddress(safe)
+      const evs = events
+        .filter((e) => mine((e as { safe?: unknown }).safe))
+        .map((e) => `${e.type}${"kind" in e ? `:${String(e.kind)}` : ""}@${String((e as { block?: bigint }).block)}${e.type === "observed" && e.result?.plan !== undefined ? "+plan" : ""}`)
+      const logged = lines.filter((l) => l.level >= 30 && mine(l.safe)).map((l) => `${l.msg.slice(0, 60)}@${String(l.block)}`)
+      return `${safe}: events [${evs.slice(-40).join(", ")}] logs [${logged.slice(-20).join(" | ")}]`
+    })
+    .join("; ")
+}
+
 describe("fleet: sends queued behind a slow bundler", () => {
-  test("a plan that waited for its send slot while a newer step of its Safe was queued is not sent (planned again on that fresher read): no operation leaves more than 3 blocks after the read it was planned on (one send at a time, 3 s each, 1 s blocks)", async () => {
+  test("a plan that waited for its send slot while a newer step of its Safe was queued is not sent (planned again on that fresher read): no operation waits behind a whole send of another Safe started after its plan (one send at a time, 3 s each, 1 s blocks)", async () => {
     const edges = (await f.createSafes([fleetHealth.edge, fleetHealth.edge, fleetHealth.edge])) as Address[]
     const proxy = await startRpcProxy(f.env.devnet.bundlerUrl)
-    // The chain head when each send reached the bundler, by sender (before the bundler's 3 s).
-    const arrivals: { safe: string; head: bigint }[] = []
+    // Each send at the bundler, by sender: when it arrived (with the chain head then) and when the bundler's 3 s ended.
+    const sends: { safe: string; head: bigint; start: number; end: number }[] = []
     proxy.state.intercept = async (request) => {
       if (request.method !== "eth_sendUserOperation") return undefined
       const sender = (request.params?.[0] as { sender: string }).sender
-      arrivals.push({ safe: getAddress(sender), head: await f.env.publicClient.getBlockNumber({ cacheTime: 0 }) })
+      const start = Date.now()
+      const send = { safe: getAddress(sender), head: await f.env.publicClient.getBlockNumber({ cacheTime: 0 }), start, end: Number.POSITIVE_INFINITY }
+      sends.push(send)
       await new Promise((done) => setTimeout(done, 3_000))
+      send.end = Date.now()
       return undefined
     }
     const config = f.fleetConfig(
@@ -119,20 +136,45 @@ describe("fleet: sends queued behind a slow bundler", () => {
     )
     const logs = captureLogs()
     const { node, events } = await startNode(f, config, { logger: logs.logger })
+    // When each keeper event was emitted (a plan's "observed" event is emitted when it is solved, before its send waits).
+    const emittedAt: number[] = []
+    const push = events.push.bind(events)
+    events.push = (...items: KeeperEvent[]) => {
+      for (const _ of items) emittedAt.push(Date.now())
+      return push(...items)
+    }
     try {
       await waitFor("the Safes observed", () => new Set(safesOf(events, "observed")).size === edges.length || undefined, 40_000)
       await f.shock(0.9)
-      await waitFor("every Safe sent", () => new Set(safesOf(events, "sent")).size === edges.length || undefined, 120_000)
-      const sent = events.filter((e): e is KeeperEvent & { type: "sent" } => e.type === "sent")
-      // Each send's plan block (the read it was solved on, the intent's sentBlock) against the head it reached the
-      // bundler at. Before: the third Safe's plan waited about 6 s (two sends of 3 s) on the in-process send queue,
-      // while its Safe's lease kept every later block's step "busy", and left ~7 blocks old: stale amounts, and an
-      // intent stamped 7 blocks in the past (resubmitted / alerted as stalled that much early).
-      const lags = sent.map((e) => {
-        const arrival = arrivals.find((a) => a.safe === getAddress(e.safe) && a.head >= e.block)
-        return { safe: e.safe, planBlock: e.block, lag: arrival ? arrival.head - e.block : -1n }
+      await waitFor("every Safe sent", () => new Set(safesOf(events, "sent")).size === edges.length || undefined, 120_000).catch((error: Error) => {
+        // What each Safe did meanwhile (a timeout here once in a full clean-clone run, stop 45, not reproduced since).
+        throw new Error(`${error.message}; per Safe: ${timelineOf(edges, events, logs.lines)}`)
       })
-      for (const l of lags) expect(l.lag, `send of ${l.safe} planned at ${l.planBlock}`).toBeLessThanOrEqual(3n)
+      // Each send against the plan it carried (the read it was solved on, the intent's sentBlock). Before: the third
+      // Safe's plan waited about 6 s on the in-process send queue, behind the two other Safes' whole sends (3 s each),
+      // while its Safe's lease kept every later block's step "busy", and left ~7 blocks old: stale amounts, and an intent
+      // stamped 7 blocks in the past (resubmitted / alerted as stalled that much early). Now a plan that waited while a
+      // newer step of its Safe was queued (one each block: the Safes stay out of band) is dropped, so no plan is sent
+      // after a whole send that started after it was solved. Measured in time, not in blocks: how many blocks a plan's
+      // own estimate and signature take depends on the machine's load (4 blocks once on a loaded 2-core machine, with
+      // no wait at all).
+      events.forEach((e, i) => {
+        if (e.type !== "sent") return
+        const safe = getAddress(e.safe)
+        let planned = -1
+        events.forEach((o, j) => {
+          if (j < i && o.type === "observed" && getAddress(o.safe) === safe && o.block === e.block && o.result?.plan !== undefined) planned = j
+        })
+        expect(planned, `the plan of ${safe} at ${e.block}`).toBeGreaterThanOrEqual(0)
+        const solvedAt = emittedAt[planned] as number
+        const arrival = sends.find((a) => a.safe === safe && a.start >= solvedAt)
+        expect(arrival, `the send of ${safe}'s plan of block ${e.block} at the bundler`).toBeDefined()
+        const behind = sends.filter((o) => o.safe !== safe && o.start >= solvedAt && o.end <= (arrival?.start ?? 0))
+        expect(
+          behind.map((o) => o.safe),
+          `sends another Safe started and ended after ${safe}'s plan of block ${e.block} was solved and before it reached the bundler (at head ${arrival?.head})`,
+        ).toEqual([])
+      })
       expect(safesOf(events, "sent").sort()).toEqual(edges.map((s) => getAddress(s)).sort())
       // The late-plan rule: a waiting plan is dropped only for a newer step of the same Safe (the Safes stay out of band,
       // so the scans that kept up queued one each block), never for the head's age alone (an overloaded fleet whose
