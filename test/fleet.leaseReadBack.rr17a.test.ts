@@ -15,7 +15,7 @@ import { type RedisServer, startRedisServer } from "./redisServer"
 // reconnects and sends the SET again (`autoResendUnfulfilledCommands`), which answers null. The lead's test runs the SET
 // twice through a Proxy of the client; this one goes through ioredis' own reconnect and resend.
 //
-// F1 (finding, gated: RR17A_FAILING=1): the lease taken by the read-back keeps the TTL the SET's first run gave it
+// F1 (finding, fixed: the read-back is the RENEW script, which resets the expiry): the lease taken by the read-back keeps the TTL the SET's first run gave it
 // (`leaseMs` counted from that run), not `leaseMs` from the read-back: the store's first renewal comes `leaseMs / 3`
 // after acquire returned, so when the resend came more than 2/3 of `leaseMs` after the first run (a reconnect that took
 // that long: bounded by `commandTimeout`, 5 s, on the store's connection), the lease expires before it is ever renewed and
@@ -123,14 +123,13 @@ describe("rr17a, what held: rr16c I1's read-back on ioredis' own resend (real Re
   }, 20_000)
 })
 
-const gated = process.env.RR17A_FAILING ? test : test.skip
-
 describe("rr17a F1: a lease taken by the read-back keeps the TTL of the SET's first run", () => {
   // leaseMs 3,000 (renewed every 1,000 ms); the client reconnects 2,200 ms after the SET ran (within commandTimeout,
   // 5,000 ms, so the resend's null answer reaches acquire). Today: acquire true ~2.2 s after the SET ran with ~0.8 s of
   // TTL left, the first renewal ~1 s later: the key expires in between and the second worker takes the Safe while the
   // first still holds it (measured: other.acquire true, the first worker's fenced write refused).
-  gated("rr17a F1 (finding): no other worker takes the Safe while the worker whose read-back took its lease still holds it (its first leaseMs / 3)", async () => {
+  // Fixed: the read-back is the renewal script (token checked, expiry reset to leaseMs in one step).
+  test("rr17a F1 (fixed): no other worker takes the Safe while the worker whose read-back took its lease still holds it (its first leaseMs / 3)", async () => {
     const prefix = "rr17a-f1"
     const leaseMs = 3_000
     const proxy = await lossyProxy(keyOf(prefix), 2_200)

@@ -152,7 +152,7 @@ export class RedisFleetStore implements FleetStore {
    *   ended the fleet step as a bare "fleet step failed" log), or could not read the lease's holder back after a null
    *   answer (`access` "read"). A `SET` that ran but whose answer was lost for good (the command rejected) leaves a lease
    *   no worker renews: the Safe is busy until it expires after `leaseMs`. One that ioredis sent again on reconnect
-   *   answers null and is recognised by its token (review rr16c I1): the lease is taken.
+   *   answers null and is recognised by its token, its expiry reset to `leaseMs` (reviews rr16c I1, rr17a F1): the lease is taken.
    */
   async acquire(safe: Address): Promise<boolean> {
     if (this.held.has(safe)) return false
@@ -167,15 +167,17 @@ export class RedisFleetStore implements FleetStore {
     if (answer !== "OK") {
       // Review rr16c I1: ioredis sends a command whose answer was lost again on reconnect (`autoResendUnfulfilledCommands`,
       // on by default). A `SET NX` that ran, sent again, finds this attempt's own token and answers null: read as another
-      // worker's lease, the Safe was busy with no alert until the lease expired. The holder is read back: this attempt's
-      // token is this attempt's lease.
-      let holder: string | null
+      // worker's lease, the Safe was busy with no alert until the lease expired. The holder is checked with the renewal
+      // script: this attempt's token is this attempt's lease, and its expiry is reset to `leaseMs` from now in the same
+      // atomic step (review rr17a F1: a plain read-back kept the TTL the first run gave, so a resend later than 2/3 of
+      // `leaseMs` left a lease that expired before its first renewal, and another worker took the Safe mid-step).
+      let ours: unknown
       try {
-        holder = await this.redis.get(key)
+        ours = await this.redis.eval(RENEW, 1, key, token, this.options.leaseMs)
       } catch (error) {
         throw new StoreUnavailableError({ safe, cause: error instanceof Error ? error : new Error(String(error)), what: "the lease", access: "read" })
       }
-      if (holder !== token) return false
+      if (ours !== 1) return false
     }
     const timer = setInterval(() => {
       this.redis.eval(RENEW, 1, key, token, this.options.leaseMs).catch(() => {})
