@@ -132,14 +132,57 @@ library RebalanceLib {
 
         uint256 gasUsed = gasStart - gasleft();
         _recordUsages(s, safe, runs, gasUsed, loss);
-        uint256[] memory healthBefore = new uint256[](runs.length);
-        uint256[] memory healthAfter = new uint256[](runs.length);
-        for (uint256 i; i < runs.length; ++i) {
-            healthBefore[i] = runs[i].healthBefore;
-            healthAfter[i] = runs[i].healthAfter;
-        }
-        emit ILeverageModule.Rebalanced(safe, keeper, plan.subAccounts, healthBefore, healthAfter, gasUsed);
+        _emitRebalanced(safe, keeper, plan.subAccounts, runs, gasUsed);
         _exit();
+    }
+
+    /// @dev Emits `ILeverageModule.Rebalanced(safe, keeper, subAccounts, healthBefore, healthAfter, gasUsed)`, each
+    /// health array read from `runs` (`Run.healthBefore`, `Run.healthAfter`, WAD; `runs[i]` is `subAccounts[i]`'s: `_load`
+    /// builds one Run per listed id, in order, so both have one length).
+    /// Gas (issue 15): the log's data is written once, in the ABI encoding `emit` produces (four head words: the three
+    /// arrays' offsets 0x80, 0x80 + size, 0x80 + 2 x size and gasUsed; then each array's length word and its words;
+    /// size = 32 x (n + 1)), straight from the runs: no two health arrays allocated only to be copied by the encoder.
+    /// Same topics (the event's signature hash, safe, keeper) and the same bytes: the SDK and the keeper decode it with
+    /// the event's ABI; modules/test/unit/RebalancedLog.t.sol compares the raw log with `abi.encode` of the values for 1
+    /// and 3 sub-accounts. Layout read: a `Run` holds healthBefore at word 6 and healthAfter at word 7 (pinned by that
+    /// file's test_RunLayout_HealthWords). The data is written past the free memory pointer as scratch (not allocated:
+    /// nothing is allocated after it in this frame).
+    function _emitRebalanced(
+        address safe,
+        address keeper,
+        bytes32[] calldata subAccounts,
+        Run[] memory runs,
+        uint256 gasUsed
+    ) private {
+        bytes32 topic = ILeverageModule.Rebalanced.selector;
+        assembly ("memory-safe") {
+            let n := mload(runs)
+            let size := shl(5, add(n, 1)) // one array's encoding: its length word and n words
+            let data := mload(0x40)
+            mstore(data, 0x80)
+            mstore(add(data, 0x20), add(0x80, size))
+            mstore(add(data, 0x40), add(0x80, shl(1, size)))
+            mstore(add(data, 0x60), gasUsed)
+            let ids := add(data, 0x80)
+            mstore(ids, subAccounts.length)
+            calldatacopy(add(ids, 0x20), subAccounts.offset, shl(5, subAccounts.length))
+            let healthBefore := add(ids, size)
+            let healthAfter := add(healthBefore, size)
+            mstore(healthBefore, n)
+            mstore(healthAfter, n)
+            for { let o := 0x20 } iszero(gt(o, shl(5, n))) { o := add(o, 0x20) } {
+                let run := mload(add(runs, o))
+                mstore(add(healthBefore, o), mload(add(run, 0xc0)))
+                mstore(add(healthAfter, o), mload(add(run, 0xe0)))
+            }
+            log3(
+                data,
+                add(0x80, mul(size, 3)),
+                topic,
+                and(safe, 0xffffffffffffffffffffffffffffffffffffffff),
+                and(keeper, 0xffffffffffffffffffffffffffffffffffffffff)
+            )
+        }
     }
 
     /* LOAD */
