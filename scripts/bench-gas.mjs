@@ -181,6 +181,21 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-05 (issue 15, branch gasC, against main 0b6e6a1's stored figures (every section no cut touches " +
+      "measures the same here); measured on one machine): RebalanceLib writes the Rebalanced log from one assembly encoding of the runs' health (_emitRebalanced, ported from gasA: no two " +
+      "health arrays built for the encoder; same topics and ABI bytes, RebalancedLog.t.sol), shareOf skips " +
+      "Math.mulDiv when whole x part fits 256 bits (same result and reverts, fuzzed against the mulDiv form in " +
+      "ShareOf.t.sol; only plans where several sub-accounts changed), and the adapter's positionHealth reply is " +
+      "read without the ABI coder (_positionHealth; every refusal of the coder kept, PositionHealthDecoding.t.sol). " +
+      "No check removed. Overhead 1 sub-account 101,642 -> 100,590 first, 101,652 -> 100,600 later (usageWrite " +
+      "12,710 -> 11,803 (the event's encoding runs there; cut 1 alone 11,771, then +32), postState 9,826 -> 9,722, " +
+      "actions 2,104 -> 2,063; event 4,060, load, oracle, vet, netValue unchanged), cold 115,652 -> 114,600; 3 " +
+      "sub-accounts 261,508 -> 257,934 first, 261,538 -> 257,964 later (usageWrite 37,203 -> 34,073, postState " +
+      "28,632 -> 28,229), cold 291,538 -> 287,964; per extra sub-account 79,933 -> 78,672 first, 79,943 -> 78,682 " +
+      "later, cold 87,943 -> 86,682; swap deleverage 528,987 -> 527,956 first, 452,600 -> 451,569 later; boost " +
+      "489,866 -> 488,811. By cut (bench after cut 1, then after all three): the event 1 sub-account later -939, 3 " +
+      "sub-accounts -1,684; shareOf and positionHealth together 1 sub-account -113, 3 sub-accounts -1,890. " +
+      "RebalanceLib 22,896 -> 22,581 bytes (1,995 under EIP-170). Targets not met",
     "2026-12-05 (issue 15, branch gasB, against main 02e252f's figures above, measured on one machine): the " +
       "engine's head reads replies without the ABI decoder where the decoder's work is not a check: " +
       "RebalanceLib._marketState writes the venue adapter's marketState reply straight into the run's state (a " +

@@ -120,7 +120,7 @@ library RebalanceLib {
             // the venue with its health in one call rather than computed from the actions, so the band, landing-zone
             // and loss checks judge what the venue actually holds (interest, rounding, a venue that did less or more).
             (run.collateralAfter, run.debtAfter, run.healthAfter) =
-                run.adapter.positionHealth(run.market, safe, run.state.price, run.state.lltv);
+                _positionHealth(run.adapter, run.market, safe, run.state.price, run.state.lltv);
             Policy memory policy = _policyOf()(run);
             run.swapLossBps = Math.min(policy.maxSlippageBps, maxLossBps);
             _checkPostConditions(run, policy);
@@ -132,14 +132,57 @@ library RebalanceLib {
 
         uint256 gasUsed = gasStart - gasleft();
         _recordUsages(s, safe, runs, gasUsed, loss);
-        uint256[] memory healthBefore = new uint256[](runs.length);
-        uint256[] memory healthAfter = new uint256[](runs.length);
-        for (uint256 i; i < runs.length; ++i) {
-            healthBefore[i] = runs[i].healthBefore;
-            healthAfter[i] = runs[i].healthAfter;
-        }
-        emit ILeverageModule.Rebalanced(safe, keeper, plan.subAccounts, healthBefore, healthAfter, gasUsed);
+        _emitRebalanced(safe, keeper, plan.subAccounts, runs, gasUsed);
         _exit();
+    }
+
+    /// @dev Emits `ILeverageModule.Rebalanced(safe, keeper, subAccounts, healthBefore, healthAfter, gasUsed)`, each
+    /// health array read from `runs` (`Run.healthBefore`, `Run.healthAfter`, WAD; `runs[i]` is `subAccounts[i]`'s: `_load`
+    /// builds one Run per listed id, in order, so both have one length).
+    /// Gas (issue 15): the log's data is written once, in the ABI encoding `emit` produces (four head words: the three
+    /// arrays' offsets 0x80, 0x80 + size, 0x80 + 2 x size and gasUsed; then each array's length word and its words;
+    /// size = 32 x (n + 1)), straight from the runs: no two health arrays allocated only to be copied by the encoder.
+    /// Same topics (the event's signature hash, safe, keeper) and the same bytes: the SDK and the keeper decode it with
+    /// the event's ABI; modules/test/unit/RebalancedLog.t.sol compares the raw log with `abi.encode` of the values for 1
+    /// and 3 sub-accounts. Layout read: a `Run` holds healthBefore at word 6 and healthAfter at word 7 (pinned by that
+    /// file's test_RunLayout_HealthWords). The data is written past the free memory pointer as scratch (not allocated:
+    /// nothing is allocated after it in this frame).
+    function _emitRebalanced(
+        address safe,
+        address keeper,
+        bytes32[] calldata subAccounts,
+        Run[] memory runs,
+        uint256 gasUsed
+    ) private {
+        bytes32 topic = ILeverageModule.Rebalanced.selector;
+        assembly ("memory-safe") {
+            let n := mload(runs)
+            let size := shl(5, add(n, 1)) // one array's encoding: its length word and n words
+            let data := mload(0x40)
+            mstore(data, 0x80)
+            mstore(add(data, 0x20), add(0x80, size))
+            mstore(add(data, 0x40), add(0x80, shl(1, size)))
+            mstore(add(data, 0x60), gasUsed)
+            let ids := add(data, 0x80)
+            mstore(ids, subAccounts.length)
+            calldatacopy(add(ids, 0x20), subAccounts.offset, shl(5, subAccounts.length))
+            let healthBefore := add(ids, size)
+            let healthAfter := add(healthBefore, size)
+            mstore(healthBefore, n)
+            mstore(healthAfter, n)
+            for { let o := 0x20 } iszero(gt(o, shl(5, n))) { o := add(o, 0x20) } {
+                let run := mload(add(runs, o))
+                mstore(add(healthBefore, o), mload(add(run, 0xc0)))
+                mstore(add(healthAfter, o), mload(add(run, 0xe0)))
+            }
+            log3(
+                data,
+                add(0x80, mul(size, 3)),
+                topic,
+                and(safe, 0xffffffffffffffffffffffffffffffffffffffff),
+                and(keeper, 0xffffffffffffffffffffffffffffffffffffffff)
+            )
+        }
     }
 
     /* LOAD */
@@ -1060,6 +1103,36 @@ library RebalanceLib {
         }
     }
 
+    /// @dev `adapter.positionHealth(market, safe, price, lltv)` (collateral and debt in base units, health WAD), without
+    /// the ABI coder. Gas (issue 15): the coder's copy of the reply and its decoding, about 300 gas per listed
+    /// sub-account (measured with `npm run bench:gas`). Same outcomes as the coder: a revert is bubbled up verbatim; a
+    /// reply shorter than the three words (a target without code included) reverts without data; a longer one is read
+    /// for its first three words (the three are full uint256 words: nothing else to check). Differential against the
+    /// coder: modules/test/attacks/PositionHealthDecoding.t.sol.
+    function _positionHealth(IVenueAdapter adapter, bytes32 market, address safe, uint256 price, uint256 lltv)
+        private
+        view
+        returns (uint256 collateral, uint256 debt, uint256 wad)
+    {
+        bytes4 selector = IVenueAdapter.positionHealth.selector;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), market)
+            mstore(add(ptr, 0x24), and(safe, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(ptr, 0x44), price)
+            mstore(add(ptr, 0x64), lltv)
+            if iszero(staticcall(gas(), adapter, ptr, 0x84, ptr, 0x60)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            if lt(returndatasize(), 0x60) { revert(0, 0) }
+            collateral := mload(ptr)
+            debt := mload(add(ptr, 0x20))
+            wad := mload(add(ptr, 0x40))
+        }
+    }
+
     /// @dev `IPriceFeed(feed).latestRoundData()`'s answer and updatedAt, without the ABI coder. Gas (issue 15): about
     /// 300 gas per feed read, measured. Same outcomes: a revert is bubbled up; a reply shorter than five words (a feed
     /// without code included), or a roundId or answeredInRound that is not a uint80, reverts without data, as the
@@ -1295,8 +1368,23 @@ library RebalanceLib {
     /// Gas (issue 15): the whole part (one changed sub-account) is `whole` without the division (ceil(w x t / t) = w),
     /// and so is a share of nothing (a plan that lost nothing: ceil(0 x p / t) = 0): one mulDiv (about 550 gas) less per
     /// sub-account when several changed.
-    function shareOf(uint256 whole, uint256 part, uint256 total) internal pure returns (uint256) {
-        return whole == 0 || total == 0 || part == total ? whole : Math.mulDiv(whole, part, total, Math.Rounding.Ceil);
+    /// Gas (issue 15): when `whole x part` fits 256 bits (always in a rebalance: gas and loss below 2^64, moves below
+    /// 2^128), the share is computed here with one MUL, DIV and MOD instead of `Math.mulDiv` (about 350 gas a
+    /// sub-account): the same result, because mulDiv(w, p, t, Ceil) is mulDiv(w, p, t) + (mulmod(w, p, t) > 0), and
+    /// with the 512-bit product's high word 0 mulDiv(w, p, t) returns floor(w x p / t) and mulmod(w, p, t) is
+    /// (w x p) mod t: exactly floor(product / total) + (product mod total > 0). Neither form can revert here (total >
+    /// 0, and the sum is at most the product: 1 is added only when total >= 2, to at most product / 2). The product fits
+    /// iff product / whole == part (whole > 0 here); otherwise mulDiv as before (its reverts unchanged). Fuzzed against
+    /// the mulDiv form, results and reverts, in modules/test/unit/ShareOf.t.sol.
+    function shareOf(uint256 whole, uint256 part, uint256 total) internal pure returns (uint256 share) {
+        if (whole == 0 || total == 0 || part == total) return whole;
+        bool fits;
+        assembly ("memory-safe") {
+            let product := mul(whole, part)
+            fits := eq(div(product, whole), part)
+            share := add(div(product, total), gt(mod(product, total), 0))
+        }
+        if (!fits) share = Math.mulDiv(whole, part, total, Math.Rounding.Ceil);
     }
 
     /// @dev Charges the rebalance to the sub-account's aligned epoch (`block.timestamp / epochLength`): amount, count,
