@@ -7,12 +7,10 @@ import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParam
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {SwapBase} from "../utils/SwapBase.sol";
-import {ISafeTest} from "../utils/Fixture.sol";
 import {ReentrantVault} from "../utils/ReentryProbe.sol";
 import {
     IStorageAccessible, SafeContextCaller, MisbehavingVenue, RedirectingAdapter
 } from "../utils/CallbackProbes.sol";
-import {LeverageModule} from "../../src/LeverageModule.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {
     ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage, AutomationConfig
@@ -354,16 +352,7 @@ contract MisbehavingVenueCallbackTest is SwapBase {
         redirecting = new RedirectingAdapter(adapter, venue);
         address[] memory venues = new address[](1);
         venues[0] = address(redirecting);
-        LeverageModule second = new LeverageModule(address(entryPoint), venues, address(swapAdapter));
-        safeExec(safe, safe, 0, abi.encodeCall(ISafeTest.enableModule, (address(second))), 0);
-        safeExec(safe, safe, 0, abi.encodeCall(ISafeTest.setFallbackHandler, (address(second))), 0);
-        module = second;
-        safeCall(abi.encodeCall(ILeverageModule.setAutomationConfig, (defaultAutomation())));
-        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 30 days))));
-        safeCall(abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)));
-        Policy memory policy = swapPolicy(wethMarket, false);
-        policy.adapter = address(redirecting);
-        wethId = setPolicy(policy);
+        installModule(venues, address(redirecting));
     }
 
     function _deleverage() internal returns (Plan memory plan) {

@@ -5,10 +5,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IMorpho, MarketParams, Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 import {SwapBase} from "../utils/SwapBase.sol";
-import {ISafeTest} from "../utils/Fixture.sol";
 import {MisbehavingVenue, RedirectingAdapter} from "../utils/CallbackProbes.sol";
-import {LeverageModule} from "../../src/LeverageModule.sol";
-import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {ILeverageModule, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {ISwapAdapter, SwapRequest} from "../../src/interfaces/ISwapAdapter.sol";
 import {IVenueAdapter} from "../../src/interfaces/IVenueAdapter.sol";
 import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
@@ -93,16 +91,7 @@ contract CallbackDataRr16cTest is SwapBase {
         venues[0] = address(redirecting);
         venues[1] = address(adapter); // a second allowlisted adapter a forged CallbackRun could name
         firstModule = address(module);
-        LeverageModule second = new LeverageModule(address(entryPoint), venues, address(swapAdapter));
-        safeExec(safe, safe, 0, abi.encodeCall(ISafeTest.enableModule, (address(second))), 0);
-        safeExec(safe, safe, 0, abi.encodeCall(ISafeTest.setFallbackHandler, (address(second))), 0);
-        module = second;
-        safeCall(abi.encodeCall(ILeverageModule.setAutomationConfig, (defaultAutomation())));
-        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 30 days))));
-        safeCall(abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)));
-        Policy memory policy = swapPolicy(wethMarket, false);
-        policy.adapter = address(redirecting);
-        wethId = setPolicy(policy);
+        installModule(venues, address(redirecting));
     }
 
     /* HELPERS */
