@@ -16,7 +16,6 @@ import {
     ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage, AutomationConfig
 } from "../../src/interfaces/ILeverageModule.sol";
 import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
-import {PolicyData} from "../../src/libraries/ModuleStorage.sol";
 import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 
@@ -223,9 +222,10 @@ contract CallbackAttacksTest is SwapBase {
     /// @dev Review rr15p I1: the data a callback action arms and hands its venue is exactly
     /// `abi.encode(start, settleToken, CallbackRun[], Action[])` (it carried each whole `Run` before, `policyPtr`
     /// included: a memory address of the outer frame, meaningless in the callback's), and each `CallbackRun` is the
-    /// vetted run's: its adapter, market, pre-trade state and the data contract of the policy in force. Decoding as that
-    /// shape and encoding again gives the same bytes, so nothing else travels (the old data does not even decode: its
-    /// first word per run, the sub-account id, is no address).
+    /// vetted run's: its adapter, market, pre-trade state and the swap bound (maxSlippageBps) of the policy in force
+    /// (review rr16c I2: the bound itself, not the policy's data contract). Decoding as that shape and encoding again
+    /// gives the same bytes, so nothing else travels (the old data does not even decode: its first word per run, the
+    /// sub-account id, is no address).
     function test_Attack_CallbackDataCarriesOnlyWhatItsInnerActionsRead() public {
         uint256 sold = wethToSell(1.38e18);
         uint256 quoted = quoteExactIn(address(weth), address(usdc), FEE_LOW, sold);
@@ -243,11 +243,8 @@ contract CallbackAttacksTest is SwapBase {
         assertEq(address(runs[0].adapter), address(adapter), "the run's venue adapter");
         assertEq(runs[0].market, Id.unwrap(wethMarket.id()), "the run's market");
         assertEq(abi.encode(runs[0].state), abi.encode(vetted), "the pre-trade state the plan was vetted at");
-        assertEq(
-            abi.encode(PolicyData.readAll(runs[0].policyData)),
-            abi.encode(module.getPolicy(safe, wethId)),
-            "the data contract of the policy in force"
-        );
+        assertEq(runs[0].maxSlippageBps, module.getPolicy(safe, wethId).maxSlippageBps, "the policy in force's swap bound");
+        assertEq(runs[0].maxSlippageBps, MAX_SLIPPAGE_BPS, "the vetted 50 bps");
         assertEq(inner.length, plan.actions.length - 2, "the block's inner actions, without its opener and EndCallback");
         for (uint256 k; k < inner.length; ++k) {
             assertEq(abi.encode(inner[k]), abi.encode(plan.actions[start + k]), "inner action k is plan action start + k");
