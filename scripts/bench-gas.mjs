@@ -196,6 +196,15 @@ const report = {
       "489,866 -> 488,811. By cut (bench after cut 1, then after all three): the event 1 sub-account later -939, 3 " +
       "sub-accounts -1,684; shareOf and positionHealth together 1 sub-account -113, 3 sub-accounts -1,890. " +
       "RebalanceLib 22,896 -> 22,581 bytes (1,995 under EIP-170). Targets not met",
+    "2026-12-05 (branch lo17, review rr16c I2, against gasB's figures, which this machine reproduced back to back): a " +
+      "venue callback's CallbackRun carries its swap bound itself (maxSlippageBps, copied by _load from the vetted " +
+      "policy copy into Run.maxSlippageBps, which replaces Run.policyData) instead of the policy's data contract, so " +
+      "_execute's swaps, outer and inner, no longer read it with an EXTCODECOPY; PolicyData.maxSlippageBps removed " +
+      "(no caller left). Swap deleverage 528,987 -> 528,705 first (actions 277,008 -> 276,779), 452,600 -> 452,318 " +
+      "later; boost 489,866 -> 489,709; overhead +7 per listed sub-account (load: one more memory word written), 1 " +
+      "sub-account 101,642 -> 101,649 first, 101,652 -> 101,659 later, cold 115,652 -> 115,659; 3 sub-accounts " +
+      "261,508 -> 261,529 first, 261,538 -> 261,559 later; per extra sub-account 79,933 -> 79,940 first, 79,943 -> " +
+      "79,950 later, cold 87,943 -> 87,950. RebalanceLib 22,896 -> 22,848 bytes. Targets not met",
     "2026-12-05 (issue 15, branch gasB, against main 02e252f's figures above, measured on one machine): the " +
       "engine's head reads replies without the ABI decoder where the decoder's work is not a check: " +
       "RebalanceLib._marketState writes the venue adapter's marketState reply straight into the run's state (a " +

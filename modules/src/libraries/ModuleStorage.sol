@@ -160,14 +160,6 @@ library PolicyData {
         }
     }
 
-    /// @notice `maxSlippageBps` (word 3, bits 232-247) of the policy stored at `data`: one EXTCODECOPY of one word.
-    function maxSlippageBps(address data) internal view returns (uint256 bps) {
-        assembly ("memory-safe") {
-            extcodecopy(data, 0, 0x61, 0x20) // scratch space: the word at code offset 1 + 3 x 32
-            bps := and(shr(232, mload(0)), 0xffff)
-        }
-    }
-
     /// @notice The pools of the policy stored at `data` (its code after the fixed fields, one word each); empty for
     /// `data` zero (no policy).
     function pools(address data) internal view returns (address[] memory list) {

@@ -58,12 +58,13 @@ library RebalanceLib {
         // readers run after its last input (healthAfter, swapped, swapLossBps) is final.
         uint256 cap;
         uint256 honest;
-        // Its policy's data contract (`PolicyRecord.data`, created by setPolicy; its code never changes): what a
-        // callback's runs (decoded from their hash-bound data) read the policy from (`_execute`'s swap bound).
-        address policyData;
-        // The memory address of its Policy, read once from `policyData` by `_load` and read back by `_policyOf`. Gas
-        // (issue 15): every action's vetting, the plan's loss bound, the post-state rules, the swap minimum outputs and
-        // the usage write read that one copy (one cold SLOAD and one cold EXTCODECOPY per run instead of six cold slots
+        // Its policy's swap bound (`maxSlippageBps`, bps), copied by `_load` from the policy it read: what every swap of
+        // the run reads (`_execute`), outer ones and, through `CallbackRun.maxSlippageBps`, a callback's (review rr16c
+        // I2: a field rather than a read of the Policy, so an action that is no swap pays one MLOAD for it, as before).
+        uint256 maxSlippageBps;
+        // The memory address of its Policy, read once from its data contract (`PolicyRecord.data`) by `_load` and read
+        // back by `_policyOf`. Gas (issue 15): every action's vetting, the plan's loss bound, the post-state rules, the
+        // swaps' minimum outputs in the checks and the usage write read that one copy (one cold SLOAD and one cold EXTCODECOPY per run instead of six cold slots
         // and their warm re-reads; measured, `npm run bench:gas`: keeper overhead 116,019 -> 107,029 for 1 sub-account,
         // 94,526 -> 85,578 per extra one). Only valid in the frame `_load` ran in: it never leaves that frame (a
         // callback's data carries `CallbackRun`s, which have no such field; review rr15p I1).
@@ -72,17 +73,20 @@ library RebalanceLib {
 
     /// @dev What a venue callback's data carries of one listed sub-account (`_callbackData`, decoded by `callback`), and
     /// all an action run from the Safe reads of its sub-account (`_execute`): the venue adapter and market, the
-    /// pre-trade state (`_swap` reads its tokens and price) and the policy's data contract (the swap bound). Review
-    /// rr15p I1: the data carried each whole `Run` before, `policyPtr` included, a memory address of the outer frame
-    /// that means nothing in the callback's; a `CallbackRun` has no field a callback could misread, and `_execute` takes
-    /// these four values, not a `Run`, so no code it runs can reach `_policyOf`. Gas: 12 words a sub-account instead
-    /// of 27, in every copy of the data (abi.encode, its hash, the adapter's call, the Safe's call to the venue, the
-    /// venue's callback through the Safe's fallback handler, the module's call into this library, abi.decode).
+    /// pre-trade state (`_swap` reads its tokens and price) and the swap bound, `maxSlippageBps` (bps, at most
+    /// ConstantsLib.BPS) of the policy copy `_load` read (`Run.maxSlippageBps`: the vetted snapshot, review rr15p).
+    /// Review rr15p I1: the data carried each whole `Run` before, `policyPtr` included, a memory address of the outer
+    /// frame that means nothing in the callback's; a `CallbackRun` has no field a callback could misread, and
+    /// `_execute` takes these four values, not a `Run`, so no code it runs can reach `_policyOf`. Gas: 12 words a
+    /// sub-account instead of 27, in every copy of the data (abi.encode, its hash, the adapter's call, the Safe's call
+    /// to the venue, the venue's callback through the Safe's fallback handler, the module's call into this library,
+    /// abi.decode). Review rr16c I2: it carries the bound itself, not the policy's data contract, so a swap reads no
+    /// code (one warm EXTCODECOPY less per swap).
     struct CallbackRun {
         IVenueAdapter adapter;
         bytes32 market;
         MarketState state;
-        address policyData;
+        uint256 maxSlippageBps;
     }
 
     /// @notice Executes `plan` for `safe` (the caller already checked encoding, keeper and pause).
@@ -203,9 +207,9 @@ library RebalanceLib {
             if (data == address(0)) revert ILeverageModule.UnknownSubAccount(id);
             Run memory run = runs[i];
             run.id = id;
-            run.policyData = data;
             run.policyPtr = PolicyData.readPointer(data);
             Policy memory policy = _policyOf()(run);
+            run.maxSlippageBps = policy.maxSlippageBps;
             run.adapter = IVenueAdapter(policy.adapter);
             run.market = policy.market;
             _marketState(run.adapter, run.market, safe, run.state);
@@ -299,7 +303,8 @@ library RebalanceLib {
 
     /// @dev `run`'s Policy, the copy `_load` read (`Run.policyPtr`): its fixed fields (its pools are not read: pool
     /// actions are checked against `ModuleStorage.allowedPools`). Only for runs `_load` built in this frame; a callback's
-    /// runs (decoded from its data) read their policy's data contract (`Run.policyData`). Called as `_policyOf()(run)`.
+    /// runs (decoded from its data) carry its swap bound (`CallbackRun.maxSlippageBps`, `Run.maxSlippageBps` of this
+    /// copy). Called as `_policyOf()(run)`.
     /// Gas (issue 15): `_policyPtr` typed as returning the Policy at that address. A Solidity function returning a memory
     /// struct zero-allocates its return value on every call (21 words, about 330 gas: measured, once per action vetted,
     /// swap bound, post-state, usage write and loss bound); this one hands back the pointer as it is. Both function types
@@ -604,7 +609,7 @@ library RebalanceLib {
                 i = _executeWithCallback(runs, safe, actions, i);
             } else {
                 Run memory run = runs[action.subAccount];
-                _execute(run.adapter, run.market, run.state, run.policyData, safe, swapAdapter, action, i);
+                _execute(run.adapter, run.market, run.state, run.maxSlippageBps, safe, swapAdapter, action, i);
                 ++i;
             }
         }
@@ -649,7 +654,7 @@ library RebalanceLib {
         CallbackRun[] memory carried = new CallbackRun[](runs.length);
         for (uint256 i; i < runs.length; ++i) {
             Run memory run = runs[i];
-            carried[i] = CallbackRun(run.adapter, run.market, run.state, run.policyData);
+            carried[i] = CallbackRun(run.adapter, run.market, run.state, run.maxSlippageBps);
         }
         data = abi.encode(index + 1, settleToken, carried, inner);
         next = end + 1;
@@ -693,18 +698,18 @@ library RebalanceLib {
         for (uint256 k; k < inner.length; ++k) {
             Action memory action = inner[k];
             CallbackRun memory run = runs[action.subAccount];
-            _execute(run.adapter, run.market, run.state, run.policyData, safe, swapAdapter, action, start + k);
+            _execute(run.adapter, run.market, run.state, run.maxSlippageBps, safe, swapAdapter, action, start + k);
         }
     }
 
     /// @dev Runs one action already vetted by `_checkActions` (never a callback action), of the sub-account whose
-    /// venue adapter, market, pre-trade state and policy data contract are given (`CallbackRun`'s fields; a pool action
-    /// reads none of them).
+    /// venue adapter, market, pre-trade state and swap bound (its vetted policy's `maxSlippageBps`, bps) are given
+    /// (`CallbackRun`'s fields; a pool action reads none of them).
     function _execute(
         IVenueAdapter adapter,
         bytes32 market,
         MarketState memory state,
-        address policyData,
+        uint256 maxSlippageBps,
         address safe,
         address swapAdapter,
         Action memory action,
@@ -730,7 +735,7 @@ library RebalanceLib {
             return;
         }
         if (_isSwapKind(kind)) {
-            _swap(PolicyData.maxSlippageBps(policyData), state, safe, swapAdapter, action, index);
+            _swap(maxSlippageBps, state, safe, swapAdapter, action, index);
             return;
         }
 

@@ -7,18 +7,15 @@ import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParam
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {SwapBase} from "../utils/SwapBase.sol";
-import {ISafeTest} from "../utils/Fixture.sol";
 import {ReentrantVault} from "../utils/ReentryProbe.sol";
 import {
     IStorageAccessible, SafeContextCaller, MisbehavingVenue, RedirectingAdapter
 } from "../utils/CallbackProbes.sol";
-import {LeverageModule} from "../../src/LeverageModule.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {
     ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage, AutomationConfig
 } from "../../src/interfaces/ILeverageModule.sol";
 import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
-import {PolicyData} from "../../src/libraries/ModuleStorage.sol";
 import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 
@@ -225,9 +222,10 @@ contract CallbackAttacksTest is SwapBase {
     /// @dev Review rr15p I1: the data a callback action arms and hands its venue is exactly
     /// `abi.encode(start, settleToken, CallbackRun[], Action[])` (it carried each whole `Run` before, `policyPtr`
     /// included: a memory address of the outer frame, meaningless in the callback's), and each `CallbackRun` is the
-    /// vetted run's: its adapter, market, pre-trade state and the data contract of the policy in force. Decoding as that
-    /// shape and encoding again gives the same bytes, so nothing else travels (the old data does not even decode: its
-    /// first word per run, the sub-account id, is no address).
+    /// vetted run's: its adapter, market, pre-trade state and the swap bound (maxSlippageBps) of the policy in force
+    /// (review rr16c I2: the bound itself, not the policy's data contract). Decoding as that shape and encoding again
+    /// gives the same bytes, so nothing else travels (the old data does not even decode: its first word per run, the
+    /// sub-account id, is no address).
     function test_Attack_CallbackDataCarriesOnlyWhatItsInnerActionsRead() public {
         uint256 sold = wethToSell(1.38e18);
         uint256 quoted = quoteExactIn(address(weth), address(usdc), FEE_LOW, sold);
@@ -245,11 +243,8 @@ contract CallbackAttacksTest is SwapBase {
         assertEq(address(runs[0].adapter), address(adapter), "the run's venue adapter");
         assertEq(runs[0].market, Id.unwrap(wethMarket.id()), "the run's market");
         assertEq(abi.encode(runs[0].state), abi.encode(vetted), "the pre-trade state the plan was vetted at");
-        assertEq(
-            abi.encode(PolicyData.readAll(runs[0].policyData)),
-            abi.encode(module.getPolicy(safe, wethId)),
-            "the data contract of the policy in force"
-        );
+        assertEq(runs[0].maxSlippageBps, module.getPolicy(safe, wethId).maxSlippageBps, "the policy in force's swap bound");
+        assertEq(runs[0].maxSlippageBps, MAX_SLIPPAGE_BPS, "the vetted 50 bps");
         assertEq(inner.length, plan.actions.length - 2, "the block's inner actions, without its opener and EndCallback");
         for (uint256 k; k < inner.length; ++k) {
             assertEq(abi.encode(inner[k]), abi.encode(plan.actions[start + k]), "inner action k is plan action start + k");
@@ -354,16 +349,7 @@ contract MisbehavingVenueCallbackTest is SwapBase {
         redirecting = new RedirectingAdapter(adapter, venue);
         address[] memory venues = new address[](1);
         venues[0] = address(redirecting);
-        LeverageModule second = new LeverageModule(address(entryPoint), venues, address(swapAdapter));
-        safeExec(safe, safe, 0, abi.encodeCall(ISafeTest.enableModule, (address(second))), 0);
-        safeExec(safe, safe, 0, abi.encodeCall(ISafeTest.setFallbackHandler, (address(second))), 0);
-        module = second;
-        safeCall(abi.encodeCall(ILeverageModule.setAutomationConfig, (defaultAutomation())));
-        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 30 days))));
-        safeCall(abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)));
-        Policy memory policy = swapPolicy(wethMarket, false);
-        policy.adapter = address(redirecting);
-        wethId = setPolicy(policy);
+        installModule(venues, address(redirecting));
     }
 
     function _deleverage() internal returns (Plan memory plan) {

@@ -5,10 +5,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IMorpho, MarketParams, Id} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 import {SwapBase} from "../utils/SwapBase.sol";
-import {ISafeTest} from "../utils/Fixture.sol";
 import {MisbehavingVenue, RedirectingAdapter} from "../utils/CallbackProbes.sol";
-import {LeverageModule} from "../../src/LeverageModule.sol";
-import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {ILeverageModule, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {ISwapAdapter, SwapRequest} from "../../src/interfaces/ISwapAdapter.sol";
 import {IVenueAdapter} from "../../src/interfaces/IVenueAdapter.sol";
 import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
@@ -72,7 +70,7 @@ contract ForgingVenue {
 /// `RedirectingAdapter` to a `ForgingVenue`; positions, plain actions and swaps on the real Morpho Blue and Uniswap v3),
 /// each keeper operation sent through EntryPoint.handleOps: every change of the armed bytes is refused with
 /// `ActionFailed(0, UnexpectedCallback(onMorphoRepay))` and nothing leaves the Safe, whether the change loosens what the
-/// inner actions read (the swap's price or policy data contract, the venue adapter, the market), adds an inner action,
+/// inner actions read (the swap's price or bound, the venue adapter, the market), adds an inner action,
 /// re-encodes the same values differently, flips any one byte, or replays the data another run armed. Controls: the same
 /// venue handing back the armed bytes (recorded, or given back as a replacement) completes the deleverage, and the
 /// inner swap's request is built from the carried run (tokens, pre-trade price, the policy's 50 bps bound).
@@ -81,8 +79,6 @@ contract CallbackDataRr16cTest is SwapBase {
 
     ForgingVenue internal venue;
     RedirectingAdapter internal redirecting;
-    /// @dev The attack suite's first module, where the Safe's WBTC policy (and its data contract) was set.
-    address internal firstModule;
 
     function setUp() public override {
         super.setUp();
@@ -92,17 +88,7 @@ contract CallbackDataRr16cTest is SwapBase {
         address[] memory venues = new address[](2);
         venues[0] = address(redirecting);
         venues[1] = address(adapter); // a second allowlisted adapter a forged CallbackRun could name
-        firstModule = address(module);
-        LeverageModule second = new LeverageModule(address(entryPoint), venues, address(swapAdapter));
-        safeExec(safe, safe, 0, abi.encodeCall(ISafeTest.enableModule, (address(second))), 0);
-        safeExec(safe, safe, 0, abi.encodeCall(ISafeTest.setFallbackHandler, (address(second))), 0);
-        module = second;
-        safeCall(abi.encodeCall(ILeverageModule.setAutomationConfig, (defaultAutomation())));
-        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 30 days))));
-        safeCall(abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)));
-        Policy memory policy = swapPolicy(wethMarket, false);
-        policy.adapter = address(redirecting);
-        wethId = setPolicy(policy);
+        installModule(venues, address(redirecting));
     }
 
     /* HELPERS */
@@ -190,11 +176,12 @@ contract CallbackDataRr16cTest is SwapBase {
         forged[0].state.price = runs[0].state.price / 2;
         _expectForgeryRefused(plan, armed, abi.encode(start, settleToken, forged, inner), "price");
 
-        // Another policy data contract (the Safe's WBTC policy's, a real one the module created): another swap bound.
+        // A looser swap bound (review rr16c I2: the callback carries the vetted maxSlippageBps itself): the whole value,
+        // a sale with no minimum output.
+        assertEq(runs[0].maxSlippageBps, MAX_SLIPPAGE_BPS, "the vetted bound");
         forged = _copy(runs);
-        forged[0].policyData = _policyDataOf(wbtcId);
-        assertTrue(forged[0].policyData != runs[0].policyData && forged[0].policyData != address(0), "another data contract");
-        _expectForgeryRefused(plan, armed, abi.encode(start, settleToken, forged, inner), "policyData");
+        forged[0].maxSlippageBps = 10_000;
+        _expectForgeryRefused(plan, armed, abi.encode(start, settleToken, forged, inner), "maxSlippageBps");
 
         // Another allowlisted venue adapter (the real Morpho adapter, not the policy's).
         forged = _copy(runs);
@@ -296,12 +283,5 @@ contract CallbackDataRr16cTest is SwapBase {
         for (uint256 i; i < t.length; ++i) {
             t[i] = data[i];
         }
-    }
-
-    /// @dev The policy data contract of the Safe's sub-account `id` on the first module: its storage record
-    /// (`policies[id][safe]` at keccak(safe . keccak(id . 4)), low 160 bits: `PolicyRecord`'s address; SECURITY row 143).
-    function _policyDataOf(bytes32 id) internal view returns (address) {
-        bytes32 slot = keccak256(abi.encode(safe, keccak256(abi.encode(id, uint256(4)))));
-        return address(uint160(uint256(vm.load(firstModule, slot))));
     }
 }

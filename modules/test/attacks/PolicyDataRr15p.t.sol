@@ -34,10 +34,6 @@ contract PolicyDataProbeRr15p {
         }
         policy = PolicyData.read(data);
     }
-
-    function maxSlippageBps(address data) external view returns (uint256) {
-        return PolicyData.maxSlippageBps(data);
-    }
 }
 
 /// @notice Review rr15p (issue 15, branch pc15: the Policy as the code of a data contract, one record slot, the engine
@@ -82,7 +78,7 @@ contract PolicyDataRr15pTest is AttackBase {
     }
 
     /// Each fixed field alone at its maximum, then every field at its maximum with eight all-ones pools: the data
-    /// contract reads back exactly (getPolicy's reader, the engine's dirty-memory read, the callback's slippage read),
+    /// contract reads back exactly (getPolicy's reader, the engine's dirty-memory read),
     /// so no field's bits reach a neighbour's and no reader keeps a stale memory word.
     function test_RR15P_EveryFieldAtItsMaximumAloneAndTogetherReadsBack() public {
         Policy memory all = _zeroPolicy();
@@ -93,7 +89,6 @@ contract PolicyDataRr15pTest is AttackBase {
             address data = probe.store(p);
             assertEq(abi.encode(probe.readAll(data)), abi.encode(p), "readAll: one field at max");
             assertEq(abi.encode(probe.readDirty(data)), abi.encode(p), "read over dirty memory: one field at max");
-            assertEq(probe.maxSlippageBps(data), k == 15 ? type(uint16).max : 0, "callback slippage word");
         }
         all.pools = new address[](8);
         for (uint256 i; i < 8; ++i) {
@@ -335,8 +330,8 @@ contract PolicyDataRr15pTest is AttackBase {
     }
 }
 
-/// @notice Review rr15p: a callback's swap bound is the policy its run was vetted with (`Run.policyData`, the data
-/// contract `_load` read), not a policy written while the run is in flight.
+/// @notice Review rr15p: a callback's swap bound is the policy its run was vetted with (`CallbackRun.maxSlippageBps`,
+/// taken from the policy copy `_load` read; review rr16c I2), not a policy written while the run is in flight.
 contract PolicyDataCallbackRr15pTest is SwapBase {
     /// A pending owner-approved setPolicy (maxSlippageBps -> 0: swaps forbidden) tried by a re-entrant pool before the
     /// callback block is refused (review rr15p F1: no owner control while the Safe's rebalance runs); the sale inside

@@ -20,10 +20,6 @@ contract PolicyDataHarness {
     function read(address data) external view returns (Policy memory) {
         return PolicyData.read(data);
     }
-
-    function maxSlippageBps(address data) external view returns (uint256) {
-        return PolicyData.maxSlippageBps(data);
-    }
 }
 
 /// @notice The module's policy storage since issue 15 (gas): one slot per sub-account, `policies[id][safe]` at
@@ -87,7 +83,6 @@ contract ModuleStorageLayoutTest is Fixture {
         assertEq(fixedOnly.pools.length, 0, "read: no pools");
         fixedOnly.pools = policy.pools;
         assertEq(keccak256(abi.encode(fixedOnly)), keccak256(abi.encode(policy)), "read: every fixed field");
-        assertEq(harness.maxSlippageBps(data), policy.maxSlippageBps, "maxSlippageBps");
     }
 
     /// No data contract (no policy): readAll is the zero policy, as getPolicy returned for an unknown sub-account.

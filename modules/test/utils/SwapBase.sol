@@ -9,9 +9,11 @@ import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/PackedUserOperation.sol";
 import {AttackBase} from "../attacks/AttackBase.sol";
+import {ISafeTest} from "./Fixture.sol";
 import {UniswapFixture} from "./UniswapFixture.sol";
+import {LeverageModule} from "../../src/LeverageModule.sol";
 import {UniswapV3SwapAdapter} from "../../src/adapters/UniswapV3SwapAdapter.sol";
-import {Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
+import {ILeverageModule, Policy, Plan, Action, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 
 /// @notice The "no idle funds" trader on real Morpho Blue and real Uniswap v3: the attack suite's Safe (WETH and WBTC
@@ -59,6 +61,25 @@ abstract contract SwapBase is AttackBase, UniswapFixture {
     }
 
     /// @dev Sets the WETH price so the WETH sub-account's health is `target`, and lets the arbitrageur align the pool.
+    /// @dev Installs a second module on the Safe, as the callback suites do to put a test venue adapter in front of
+    /// Morpho: a new LeverageModule (`venues`: its venue adapter allowlist; this suite's swap adapter), enabled on the
+    /// Safe and set as its fallback handler (so venue callbacks reach it), then made `module`, with the default
+    /// automation config, `keeper` (no fee, expiring in 30 days), the self-pay budget (SELF_PAY_BUDGET a day) and the
+    /// WETH swap policy (`swapPolicy(wethMarket, false)`) naming `policyAdapter`, whose id becomes `wethId`. The first
+    /// module stays enabled (its policies and data contracts remain). Returns the new module.
+    function installModule(address[] memory venues, address policyAdapter) internal returns (LeverageModule second) {
+        second = new LeverageModule(address(entryPoint), venues, address(swapAdapter));
+        safeExec(safe, safe, 0, abi.encodeCall(ISafeTest.enableModule, (address(second))), 0);
+        safeExec(safe, safe, 0, abi.encodeCall(ISafeTest.setFallbackHandler, (address(second))), 0);
+        module = second;
+        safeCall(abi.encodeCall(ILeverageModule.setAutomationConfig, (defaultAutomation())));
+        safeCall(abi.encodeCall(ILeverageModule.addKeeper, (keeper, 0, uint48(block.timestamp + 30 days))));
+        safeCall(abi.encodeCall(ILeverageModule.setSelfPayBudget, (SELF_PAY_BUDGET, 1 days)));
+        Policy memory policy = swapPolicy(wethMarket, false);
+        policy.adapter = policyAdapter;
+        wethId = setPolicy(policy);
+    }
+
     function moveWethHealthTo(uint256 target) internal {
         _dropWethHealthTo(target);
         alignPoolToPrice(wethPool, address(weth), wethOracle.price());
