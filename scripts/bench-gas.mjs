@@ -181,6 +181,13 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
+    "2026-12-05 (main 5122fa3, gasC and lo17 merged, benched together on one machine; these are the figures above): " +
+      "overhead 1 sub-account 100,597 first, 100,607 later (gasB 101,642 / 101,652; gasC alone 100,590 / 100,600, " +
+      "lo17's +7 per listed sub-account for the carried swap bound), cold 114,607; 3 sub-accounts 257,955 first, " +
+      "257,985 later, cold 287,985; per extra sub-account 78,679 first, 78,689 later, cold 86,689; swap deleverage " +
+      "527,674 first, 451,287 later (gasB 528,987 / 452,600); boost 488,654 (gasB 489,866). Sections 1 sub-account " +
+      "later: load 15,491, oracle 8,020, vet 10,977, netValue 27,559, actions 2,063, postState 9,722, usageWrite " +
+      "11,803, event 4,060, entry 7,498, validation 3,592. Targets not met",
     "2026-12-05 (issue 15, branch gasC, against main 0b6e6a1's stored figures (every section no cut touches " +
       "measures the same here); measured on one machine): RebalanceLib writes the Rebalanced log from one assembly encoding of the runs' health (_emitRebalanced, ported from gasA: no two " +
       "health arrays built for the encoder; same topics and ABI bytes, RebalancedLog.t.sol), shareOf skips " +
