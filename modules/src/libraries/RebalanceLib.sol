@@ -1373,8 +1373,8 @@ library RebalanceLib {
     /// Gas (issue 15): the whole part (one changed sub-account) is `whole` without the division (ceil(w x t / t) = w),
     /// and so is a share of nothing (a plan that lost nothing: ceil(0 x p / t) = 0): one mulDiv (about 550 gas) less per
     /// sub-account when several changed.
-    /// Gas (issue 15): when `whole x part` fits 256 bits (always in a rebalance: gas and loss below 2^64, moves below
-    /// 2^128), the share is computed here with one MUL, DIV and MOD instead of `Math.mulDiv` (about 350 gas a
+    /// Gas (issue 15): when `whole x part` fits 256 bits (in practice always in a rebalance: gas below 2^64, loss and
+    /// moves in loan base units far below 2^128; review rr17b I2: not a bound the code relies on), the share is computed here with one MUL, DIV and MOD instead of `Math.mulDiv` (about 350 gas a
     /// sub-account): the same result, because mulDiv(w, p, t, Ceil) is mulDiv(w, p, t) + (mulmod(w, p, t) > 0), and
     /// with the 512-bit product's high word 0 mulDiv(w, p, t) returns floor(w x p / t) and mulmod(w, p, t) is
     /// (w x p) mod t: exactly floor(product / total) + (product mod total > 0). Neither form can revert here (total >
