@@ -1737,12 +1737,19 @@ library RebalanceLib {
     /// spent its maxAmountPerEpoch and refused its next rescue in the epoch (EpochAmountCapExceeded); given the swap cap
     /// whenever its policy allowed swaps (until the thirteenth), one padded rescue without any swap did, and got 1.8x
     /// the allowance. Its per-operation cap (maxAmountPerRebalance) saw the whole move.
+    /// Gas (issue 15): a collateral that did not change (`Run.collateralAfter` == `state.collateral`: a repayment from a
+    /// pool) adds 0 to either side, so neither value is computed: the same two calls of equal arguments gave equal
+    /// values and a 0 difference, and they could not revert here (`_checkPostConditions`, run before on every listed
+    /// run, values `state.collateral` at this price for its material-change rule).
     function _counted(Run memory run) private pure returns (uint256 into, uint256 outOf) {
-        uint256 price = run.state.price;
-        uint256 collateralBefore = HealthLib.collateralValue(run.state.collateral, price);
-        uint256 collateralAfter = HealthLib.collateralValue(run.collateralAfter, price);
-        if (collateralAfter > collateralBefore) into = collateralAfter - collateralBefore;
-        else outOf = collateralBefore - collateralAfter;
+        uint256 collateral = run.state.collateral;
+        if (run.collateralAfter != collateral) {
+            uint256 price = run.state.price;
+            uint256 collateralBefore = HealthLib.collateralValue(collateral, price);
+            uint256 collateralAfter = HealthLib.collateralValue(run.collateralAfter, price);
+            if (collateralAfter > collateralBefore) into = collateralAfter - collateralBefore;
+            else outOf = collateralBefore - collateralAfter;
+        }
         if (run.debtAfter < run.state.debt) into += run.state.debt - run.debtAfter;
         else outOf += run.debtAfter - run.state.debt;
         (uint256 cap, uint256 honest) = (run.cap, run.honest); // `_caps(run)`, set by `_checkPostConditions` (run due)
