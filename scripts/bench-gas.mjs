@@ -181,7 +181,14 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
-    "2026-12-05 (main 5122fa3, gasC and lo17 merged, benched together on one machine; these are the figures above): " +
+    "2026-12-05 (main 01194de, branch gasD merged; these are the figures above): RebalanceLib._counted values a due " +
+      "run's collateral only when it changed (an unchanged collateral, a repayment from a pool, added 0 to either side " +
+      "from two equal calls). usageWrite 1 sub-account 11,803 -> 11,231. Overhead 1 sub-account 100,597 -> 100,025 " +
+      "first, 100,607 -> 100,035 later, cold 114,607 -> 114,035; 3 sub-accounts 257,955 -> 256,239 first, 257,985 -> " +
+      "256,269 later, cold 287,985 -> 286,269; per extra sub-account 78,679 -> 78,107 first, 78,689 -> 78,117 later, " +
+      "cold 86,689 -> 86,117; swap deleverage 527,674 -> 527,711 first, 451,287 -> 451,324 later, boost 488,654 -> " +
+      "488,691 (+37: their collateral changes, the comparison is extra). Targets not met",
+    "2026-12-05 (main 5122fa3, gasC and lo17 merged, benched together on one machine; the figures until gasD): " +
       "overhead 1 sub-account 100,597 first, 100,607 later (gasB 101,642 / 101,652; gasC alone 100,590 / 100,600, " +
       "lo17's +7 per listed sub-account for the carried swap bound), cold 114,607; 3 sub-accounts 257,955 first, " +
       "257,985 later, cold 287,985; per extra sub-account 78,679 first, 78,689 later, cold 86,689; swap deleverage " +
