@@ -18,22 +18,17 @@ contract PositionHealthReferenceDecoder {
     }
 }
 
-/// @notice Issue 15 (gasC): RebalanceLib reads the adapter's `positionHealth` reply after the actions by hand
-/// (`_positionHealth`), as gasB did `marketState`'s (review rr16g). Every refusal of the ABI coder is kept, checked against
-/// the coder itself: the engine reverts without data exactly when the coder refuses the reply, and when the coder
-/// accepts it the rebalance ends exactly as with the canonical encoding of the coder's values (same success or same
-/// revert data), so no word is read from stale memory or from the wrong place.
-contract PositionHealthDecodingTest is AttackBase {
+/// @notice The fixture's due WETH rescue and the venue's real `positionHealth` reply after it (unmocked), shared by the
+/// suites that mock that reply (this file, Rr17bReview.t.sol).
+abstract contract PositionHealthRescueBase is AttackBase {
     using MarketParamsLib for MarketParams;
 
-    PositionHealthReferenceDecoder internal ref;
     bytes32 internal wethMarketId;
     MarketState internal pre;
     uint256[3] internal real; // the reply after the rescue, unmocked
 
-    function setUp() public override {
+    function setUp() public virtual override {
         super.setUp();
-        ref = new PositionHealthReferenceDecoder();
         wethMarketId = Id.unwrap(wethMarket.id());
         pre = adapter.marketState(wethMarketId, safe);
         uint256 snap = vm.snapshotState();
@@ -53,6 +48,20 @@ contract PositionHealthDecodingTest is AttackBase {
             action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 3300e6),
             action(ActionKind.Repay, 0, address(0), 3300e6)
         );
+    }
+}
+
+/// @notice Issue 15 (gasC): RebalanceLib reads the adapter's `positionHealth` reply after the actions by hand
+/// (`_positionHealth`), as gasB did `marketState`'s (review rr16g). Every refusal of the ABI coder is kept, checked against
+/// the coder itself: the engine reverts without data exactly when the coder refuses the reply, and when the coder
+/// accepts it the rebalance ends exactly as with the canonical encoding of the coder's values (same success or same
+/// revert data), so no word is read from stale memory or from the wrong place.
+contract PositionHealthDecodingTest is PositionHealthRescueBase {
+    PositionHealthReferenceDecoder internal ref;
+
+    function setUp() public override {
+        super.setUp();
+        ref = new PositionHealthReferenceDecoder();
     }
 
     /// @dev executeRebalance as the EntryPoint calls it: success and revert data; state rolled back.

@@ -2,12 +2,10 @@
 pragma solidity ^0.8.23;
 
 import {Vm} from "forge-std/Test.sol";
-import {AttackBase} from "./AttackBase.sol";
-import {ILeverageModule, Plan, ActionKind} from "../../src/interfaces/ILeverageModule.sol";
-import {IVenueAdapter, MarketState} from "../../src/interfaces/IVenueAdapter.sol";
+import {PositionHealthRescueBase} from "./PositionHealthDecoding.t.sol";
+import {ILeverageModule} from "../../src/interfaces/ILeverageModule.sol";
+import {IVenueAdapter} from "../../src/interfaces/IVenueAdapter.sol";
 import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
-import {Id, MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
-import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 
 /// @notice Break-it review rr17b of issue 15's gasC (hand-written `Rebalanced` log, `shareOf` fast path, hand-decoded
 /// `positionHealth` reply). Nothing here is a finding: these pin properties that held and that the gasC suites reach
@@ -16,33 +14,7 @@ import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParam
 /// the log is `abi.encode` of exactly what was judged (RebalancedLog.t.sol uses the venue's real replies only).
 /// (2) `shareOf`'s fast path: with whole and part below 2^128 (the caps' width) the product always fits, so the
 /// fallback is never taken in a rebalance, and at the first overflowing product the result is still the mulDiv one.
-contract Rr17bReviewTest is AttackBase {
-    using MarketParamsLib for MarketParams;
-
-    bytes32 internal wethMarketId;
-    MarketState internal pre;
-    uint256[3] internal real;
-
-    function setUp() public override {
-        super.setUp();
-        wethMarketId = Id.unwrap(wethMarket.id());
-        pre = adapter.marketState(wethMarketId, safe);
-        uint256 snap = vm.snapshotState();
-        vm.prank(address(entryPoint));
-        ILeverageModule(safe).executeRebalance(keeper, _rescue());
-        (uint256 c, uint256 d, uint256 h) = adapter.positionHealth(wethMarketId, safe, pre.price, pre.lltv);
-        vm.revertToState(snap);
-        (real[0], real[1], real[2]) = (c, d, h);
-    }
-
-    function _rescue() internal view returns (Plan memory) {
-        return plan1(
-            wethId,
-            action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 3300e6),
-            action(ActionKind.Repay, 0, address(0), 3300e6)
-        );
-    }
-
+contract Rr17bReviewTest is PositionHealthRescueBase {
     /// @dev Runs the rescue as the EntryPoint calls it; returns success and the module's Rebalanced log (if any).
     function _runLogged() internal returns (bool ok, bytes memory ret, Vm.Log memory log, uint256 found) {
         uint256 snap = vm.snapshotState();
