@@ -107,9 +107,11 @@ const sectionRows = sectionNames.map((name) => [
 table(["section", "1 sub, first", "1 sub, later", "3 subs, first", "3 subs, later"], sectionRows)
 
 /**
- * The later rebalance with every touched contract cooled before each lane (GasBenchColdLater<n>Test): what a bundler's
- * own transaction pays. The rows above run after the test's own view calls built the plan, which leaves Morpho's market
- * params, the oracles and the positions warm for both lanes.
+ * The later rebalance with every touched contract cooled (vm.cool) before each lane (GasBenchColdLater<n>Test). The rows
+ * above run after the test's own view calls built the plan, which leaves Morpho's market params, the oracles and the
+ * positions warm for both lanes. vm.cool in this forge cools storage slots but not accounts (floor15, README), so these
+ * rows still read warm every account the plan building touched (the adapter, its market-params code, the oracle: 7,500
+ * gas for 1 sub-account); a bundler's own transaction, all cold, is the floor bench's row (GasBenchFloor<n>Test, below).
  */
 function coldScenario(subAccounts) {
   const test = subAccounts === 1 ? "test_Gas_Rebalance1SubAccountColdLater" : "test_Gas_Rebalance3SubAccountsColdLater"
@@ -130,7 +132,7 @@ const coldOne = coldScenario(1)
 const coldThree = coldScenario(3)
 const coldPerExtra = Math.round((coldThree.overhead - coldOne.overhead) / 2)
 console.log("")
-console.log("later rebalance, every touched contract cooled first (a bundler's own transaction):")
+console.log("later rebalance, every touched slot cooled first (vm.cool: slots, not accounts; all cold: the floor table below):")
 table(
   ["scenario", "owner lane gas", "keeper lane gas", "keeper overhead", "overhead / extra sub-account"],
   [
@@ -145,7 +147,7 @@ console.log(`targets (keeper-lane overhead over the owner lane doing the same ac
 console.log(`  1 sub-account, later rebalance <= ${target.toLocaleString("en-US")}: ${verdict(one.overheadLater, target)}`)
 console.log(`  1 sub-account, first of an epoch <= ${targetFirst.toLocaleString("en-US")}: ${verdict(one.overheadFirst, targetFirst)}`)
 console.log(`  per additional sub-account <= ${target.toLocaleString("en-US")}: first ${verdict(perExtraFirst, target)}; later ${verdict(perExtraLater, target)}`)
-console.log(`  cold (every touched contract cooled): 1 sub-account later ${verdict(coldOne.overhead, target)}; per additional sub-account ${verdict(coldPerExtra, target)}`)
+console.log(`  cooled (vm.cool: slots, not accounts): 1 sub-account later ${verdict(coldOne.overhead, target)}; per additional sub-account ${verdict(coldPerExtra, target)}`)
 
 /**
  * The keeper lane's floor (GasBenchFloor<n>Test, scripts/gas-floor.mjs): the later rebalance measured with every
@@ -223,6 +225,8 @@ const extraLogs = floor1.otherExtraLogs.map((l) => `${l.count} x ${l.name} (${l.
 const ownerOnlyList = floor1.ownerOnly.items.map((i) => `${i.what} ${i.name} ${i.gas}`).join("; ")
 console.log(`not in the floor: extra logs ${extraLogs || "none"}`)
 console.log(`owner-only, priced the same way (the keeper lane does not pay them): ${ownerOnlyList} = ${floor1.ownerOnly.gas}`)
+console.log(`targets, all cold (a bundler's own transaction): 1 sub-account later ${verdict(floor1.overhead, target)}; per additional sub-account ${verdict(perExtra("overhead"), target)}`)
+console.log(`  the floor alone: 1 sub-account ${verdict(floor1.floor, target)}; per additional sub-account ${verdict(perExtra("floor"), target)}`)
 
 const swapOps = opsOf("SwapGasBenchTest", "test_Gas_SwapDeleverageKeeperLane")
 const swap = { ...part("swapDeleverage"), sections: swapOps[0].sections, sectionsLater: swapOps[1].sections }
@@ -482,9 +486,11 @@ const report = {
   cold: {
     method:
       "the later rebalance (GasBenchColdLater1Test / GasBenchColdLater3Test) with every contract either lane touches " +
-      "cooled (vm.cool) before each lane's handleOps, but the linked RebalanceLib (as in the swap bench): what a " +
-      "bundler's own transaction pays; the rows above run after the test's own view calls that build the plan, which " +
-      "leave Morpho's market params, the oracles and the positions warm for both lanes",
+      "cooled (vm.cool) before each lane's handleOps, but the linked RebalanceLib (as in the swap bench); vm.cool in this " +
+      "forge cools storage slots, not accounts (measured by floor15), so accounts the test's plan building touched (the " +
+      "adapter, its market-params code, the oracle) stay warm here: a bundler's own transaction, every account and slot " +
+      "cold, is `floor` (oneSubAccount/threeSubAccounts overhead); the rows above run after the test's own view calls " +
+      "that build the plan, which leave Morpho's market params, the oracles and the positions warm for both lanes",
     oneSubAccountLater: coldOne,
     threeSubAccountsLater: coldThree,
     overheadPerExtraSubAccount: coldPerExtra,
