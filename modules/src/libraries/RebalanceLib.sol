@@ -69,6 +69,16 @@ library RebalanceLib {
         // 94,526 -> 85,578 per extra one). Only valid in the frame `_load` ran in: it never leaves that frame (a
         // callback's data carries `CallbackRun`s, which have no such field; review rr15p I1).
         uint256 policyPtr;
+        // Its epoch record (`ModuleStorage.usage[id][safe]`): the slot and the packed word (EpochUsage's layout, see
+        // `_recordUsage`), read once by `_load` (the cooldown) and used by `_recordUsage`. Gas (issue 15): the
+        // record's two mapping hashes and its warm re-read are not repeated (measured, `npm run bench:gas`, later
+        // rebalance: keeper overhead -265 gas for 1 sub-account, -768 for 3). Valid because
+        // nothing writes the record between the two: only `_recordUsage` writes a usage record in a rebalance, after
+        // every check, each run its own (`DuplicateSubAccount`: distinct ids, distinct slots), and setPolicy /
+        // removePolicy, the only other writers, refuse while this Safe's rebalance runs (`ActiveRebalance.refuse`,
+        // review rr15p F1). modules/test/unit/UsageRecordCache.t.sol.
+        uint256 usageSlot;
+        uint256 usage;
     }
 
     /// @dev What a venue callback's data carries of one listed sub-account (`_callbackData`, decoded by `callback`), and
@@ -135,7 +145,7 @@ library RebalanceLib {
         if (loss * ConstantsLib.BPS > moved * maxLossBps) revert ILeverageModule.ValueLossExceeded(loss, moved, maxLossBps);
 
         uint256 gasUsed = gasStart - gasleft();
-        _recordUsages(s, safe, runs, gasUsed, loss);
+        _recordUsages(runs, gasUsed, loss);
         _emitRebalanced(safe, keeper, plan.subAccounts, runs, gasUsed);
         _exit();
     }
@@ -220,12 +230,22 @@ library RebalanceLib {
 
             run.healthBefore = run.state.health; // the venue's (issue 17: Aave's health factor, exactly)
             if (_trigger(s, id, safe, stopSet, policy, run)) triggered = true;
+            // Its epoch record, read once (`Run.usageSlot`, `Run.usage`): the cooldown below, the usage write after.
+            {
+                EpochUsage storage record = s.usage[id][safe];
+                uint256 slot;
+                assembly ("memory-safe") {
+                    slot := record.slot
+                }
+                run.usageSlot = slot;
+                run.usage = _readUsage(record);
+            }
             // Cooldown (seconds since lastRebalance). Review rr13t T1: a rescue from below minHealth while the owner's
             // stop is engaged is exempt, so a stop-only exit (which starts the cooldown, keeping exits apart from each
             // other) cannot delay the rescue of the same fall. Only deleveraging is allowed while engaged (no boost,
             // health may not fall), and the epoch caps still bound the rescues.
             if (run.stop <= 1 || run.healthBefore >= policy.minHealth) {
-                uint256 lastRebalance = s.usage[id][safe].lastRebalance;
+                uint256 lastRebalance = uint40(run.usage >> 32); // EpochUsage.lastRebalance (`_recordUsage`)
                 uint256 readyAt = lastRebalance + policy.cooldown;
                 if (lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
             }
@@ -233,11 +253,11 @@ library RebalanceLib {
         if (!triggered) revert ILeverageModule.NoTrigger();
     }
 
-    /// @dev Memory words of a Run (its 19 members; `state` is a pointer) and of its MarketState (9 members), and the
+    /// @dev Memory words of a Run (its 21 members; `state` is a pointer) and of its MarketState (9 members), and the
     /// member index of `Run.state`: `_newRuns` lays the structs out as the compiler does. Keep in step with `Run` and
     /// `MarketState`: `Rr16gMorphoMath.t.sol` pins them against the compiler's layout (test_NewRunsLayoutConstants_MatchTheCompiler;
     /// a field added to `Run` and never written could otherwise share a word with `state` unnoticed, review rr16g G1).
-    uint256 private constant RUN_WORDS = 19;
+    uint256 private constant RUN_WORDS = 21;
     uint256 private constant STATE_WORDS = 9;
     uint256 private constant STATE_MEMBER = 3;
 
@@ -1355,16 +1375,14 @@ library RebalanceLib {
     /// a not-due B until B's maxGasPerEpoch or maxEpochLossBps was spent, then refuse B's own rescue (a stall); now B's
     /// charge scales with how little it moved. The per-operation bound (maxLossBps of what all positions moved) is
     /// unchanged.
-    function _recordUsages(ModuleStorage storage s, address safe, Run[] memory runs, uint256 gasUsed, uint256 loss)
-        private
-    {
+    function _recordUsages(Run[] memory runs, uint256 gasUsed, uint256 loss) private {
         uint256 total;
         for (uint256 i; i < runs.length; ++i) {
             total += runs[i].moved;
         }
         for (uint256 i; i < runs.length; ++i) {
             uint256 moved = runs[i].moved;
-            _recordUsage(s, safe, runs[i], shareOf(gasUsed, moved, total), shareOf(loss, moved, total));
+            _recordUsage(runs[i], shareOf(gasUsed, moved, total), shareOf(loss, moved, total));
         }
     }
 
@@ -1395,14 +1413,14 @@ library RebalanceLib {
     /// @dev Charges the rebalance to the sub-account's aligned epoch (`block.timestamp / epochLength`): amount, count,
     /// its share of the gas and of the plan's loss (`_recordUsages`), the loss in parts per billion of its pre-trade equity, each checked before it is
     /// written.
-    /// Gas (issue 15): the record is one slot (EpochUsage packs to 256 bits), read warm (the cooldown check in `_load`)
-    /// and written non-zero to non-zero (setPolicy makes it non-zero), so a rebalance never pays a fresh-slot write.
-    function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed, uint256 loss) private {
+    /// Gas (issue 15): the record is one slot (EpochUsage packs to 256 bits), read once by `_load` (`Run.usage`, the
+    /// cooldown) and written non-zero to non-zero (setPolicy makes it non-zero), so a rebalance never pays a fresh-slot
+    /// write.
+    function _recordUsage(Run memory run, uint256 gasUsed, uint256 loss) private {
         Policy memory policy = _policyOf()(run);
-        EpochUsage storage record = s.usage[run.id][safe];
-        // Gas (issue 15): the record read as its one packed word (layout below), one SLOAD and one slot computation;
-        // the struct copy read the slot once per field.
-        uint256 usage = _readUsage(record);
+        // Gas (issue 15): the record as its one packed word (layout below), read by `_load` with its slot
+        // (`Run.usageSlot`, `Run.usage`: nothing wrote it since); the struct copy read the slot once per field.
+        uint256 usage = run.usage;
         // A sub-account that was not due (moved toward its target next to another's rescue) starts no cooldown and
         // spends no rebalance count: padding a rescue with a small move on it cannot stall its own later rescue. Its
         // amount, gas and loss still count.
@@ -1433,10 +1451,13 @@ library RebalanceLib {
         // Gas (issue 15): the record is written as its one packed word (EpochUsage's layout: epoch bits 0-31,
         // lastRebalance 32-71, rebalances 72-87, lossPpb 88-119, gasUsed 120-159, amountMoved 160-255), one SSTORE;
         // assigning the struct wrote the slot once per field (six SSTOREs, five of them 100 gas plus a re-read each).
-        gas = uint256(uint32(epoch)) | uint256(lastRebalance) << 32 | uint256(uint16(count)) << 72
+        usage = uint256(uint32(epoch)) | uint256(lastRebalance) << 32 | uint256(uint16(count)) << 72
             | uint256(uint32(lossPpb)) << 88 | Math.min(gas, type(uint40).max) << 120
             | Math.min(amount, type(uint96).max) << 160;
-        _writeUsage(record, gas);
+        uint256 slot = run.usageSlot;
+        assembly ("memory-safe") {
+            sstore(slot, usage)
+        }
     }
 
     /// @notice The stop's exit share (review rr13s S4, docs/stop-loss-exit.md): an exit due only by the owner's engaged stop
@@ -1465,13 +1486,6 @@ library RebalanceLib {
     function _readUsage(EpochUsage storage record) private view returns (uint256 word) {
         assembly ("memory-safe") {
             word := sload(record.slot)
-        }
-    }
-
-    /// @dev Stores `word`, an EpochUsage packed as the compiler lays it out (`_recordUsage`), in `record`'s slot.
-    function _writeUsage(EpochUsage storage record, uint256 word) private {
-        assembly ("memory-safe") {
-            sstore(record.slot, word)
         }
     }
 
