@@ -69,6 +69,16 @@ library RebalanceLib {
         // 94,526 -> 85,578 per extra one). Only valid in the frame `_load` ran in: it never leaves that frame (a
         // callback's data carries `CallbackRun`s, which have no such field; review rr15p I1).
         uint256 policyPtr;
+        // Its epoch record (`ModuleStorage.usage[id][safe]`): the slot and the packed word (EpochUsage's layout, see
+        // `_recordUsage`), read once by `_load` (the cooldown) and used by `_recordUsage`. Gas (issue 15): the
+        // record's two mapping hashes and its warm re-read are not repeated (measured, `npm run bench:gas`, later
+        // rebalance: keeper overhead -265 gas for 1 sub-account, -768 for 3). Valid because
+        // nothing writes the record between the two: only `_recordUsage` writes a usage record in a rebalance, after
+        // every check, each run its own (`DuplicateSubAccount`: distinct ids, distinct slots), and setPolicy /
+        // removePolicy, the only other writers, refuse while this Safe's rebalance runs (`ActiveRebalance.refuse`,
+        // review rr15p F1). modules/test/unit/UsageRecordCache.t.sol.
+        uint256 usageSlot;
+        uint256 usage;
     }
 
     /// @dev What a venue callback's data carries of one listed sub-account (`_callbackData`, decoded by `callback`), and
@@ -135,7 +145,7 @@ library RebalanceLib {
         if (loss * ConstantsLib.BPS > moved * maxLossBps) revert ILeverageModule.ValueLossExceeded(loss, moved, maxLossBps);
 
         uint256 gasUsed = gasStart - gasleft();
-        _recordUsages(s, safe, runs, gasUsed, loss);
+        _recordUsages(runs, gasUsed, loss);
         _emitRebalanced(safe, keeper, plan.subAccounts, runs, gasUsed);
         _exit();
     }
@@ -220,12 +230,22 @@ library RebalanceLib {
 
             run.healthBefore = run.state.health; // the venue's (issue 17: Aave's health factor, exactly)
             if (_trigger(s, id, safe, stopSet, policy, run)) triggered = true;
+            // Its epoch record, read once (`Run.usageSlot`, `Run.usage`): the cooldown below, the usage write after.
+            {
+                EpochUsage storage record = s.usage[id][safe];
+                uint256 slot;
+                assembly ("memory-safe") {
+                    slot := record.slot
+                }
+                run.usageSlot = slot;
+                run.usage = _readUsage(record);
+            }
             // Cooldown (seconds since lastRebalance). Review rr13t T1: a rescue from below minHealth while the owner's
             // stop is engaged is exempt, so a stop-only exit (which starts the cooldown, keeping exits apart from each
             // other) cannot delay the rescue of the same fall. Only deleveraging is allowed while engaged (no boost,
             // health may not fall), and the epoch caps still bound the rescues.
             if (run.stop <= 1 || run.healthBefore >= policy.minHealth) {
-                uint256 lastRebalance = s.usage[id][safe].lastRebalance;
+                uint256 lastRebalance = uint40(run.usage >> 32); // EpochUsage.lastRebalance (`_recordUsage`)
                 uint256 readyAt = lastRebalance + policy.cooldown;
                 if (lastRebalance != 0 && block.timestamp < readyAt) revert ILeverageModule.CooldownActive(id, readyAt);
             }
@@ -233,11 +253,11 @@ library RebalanceLib {
         if (!triggered) revert ILeverageModule.NoTrigger();
     }
 
-    /// @dev Memory words of a Run (its 19 members; `state` is a pointer) and of its MarketState (9 members), and the
+    /// @dev Memory words of a Run (its 21 members; `state` is a pointer) and of its MarketState (9 members), and the
     /// member index of `Run.state`: `_newRuns` lays the structs out as the compiler does. Keep in step with `Run` and
     /// `MarketState`: `Rr16gMorphoMath.t.sol` pins them against the compiler's layout (test_NewRunsLayoutConstants_MatchTheCompiler;
     /// a field added to `Run` and never written could otherwise share a word with `state` unnoticed, review rr16g G1).
-    uint256 private constant RUN_WORDS = 19;
+    uint256 private constant RUN_WORDS = 21;
     uint256 private constant STATE_WORDS = 9;
     uint256 private constant STATE_MEMBER = 3;
 
@@ -468,15 +488,24 @@ library RebalanceLib {
                 }
             }
         }
-        for (uint256 i; i < actions.length; ++i) {
-            uint256 sub = _field(actions, i, SUB);
-            if (acted & (1 << sub) != 0) continue;
-            Action calldata action = actions[i];
-            if (_isPoolKind(action.kind)) revert ILeverageModule.PoolNotUsed(runs[sub].id, action.pool);
-            if (_isSwapKind(action.kind)) revert ILeverageModule.SwapNotUsed(runs[sub].id);
-        }
-        for (uint256 i; i < runs.length; ++i) {
-            if (acted & (1 << i) == 0) revert ILeverageModule.SubAccountUnchanged(runs[i].id);
+        // Gas (issue 15): both walks below only refuse an action or a run whose sub-account has no venue action, so
+        // they run only when some listed sub-account has none (`acted` short of one bit per run): every action's
+        // subAccount is below the run count (PlanLib.check), so with every run acted neither walk can refuse
+        // (measured, `npm run bench:gas`: vet -262 gas for 1 sub-account and 2 actions, -882 for 3 and 6); otherwise
+        // both run as before, in the same order (the first action of an unacted sub-account before
+        // SubAccountUnchanged). With the walks skipped, SwapAttacks.t.sol test_Refuses_ASwapNoVenueActionUses fails
+        // (SwapNotUsed is raised only here).
+        if (acted != (1 << runs.length) - 1) {
+            for (uint256 i; i < actions.length; ++i) {
+                uint256 sub = _field(actions, i, SUB);
+                if (acted & (1 << sub) != 0) continue;
+                Action calldata action = actions[i];
+                if (_isPoolKind(action.kind)) revert ILeverageModule.PoolNotUsed(runs[sub].id, action.pool);
+                if (_isSwapKind(action.kind)) revert ILeverageModule.SwapNotUsed(runs[sub].id);
+            }
+            for (uint256 i; i < runs.length; ++i) {
+                if (acted & (1 << i) == 0) revert ILeverageModule.SubAccountUnchanged(runs[i].id);
+            }
         }
     }
 
@@ -499,6 +528,13 @@ library RebalanceLib {
         Action[] calldata actions,
         uint256 kinds
     ) private pure {
+        // Gas (issue 15): a plan in which no sub-account supplies collateral or swaps (no bit of SERVE_KINDS in any
+        // sub-account's 16 bits of `kinds`) leaves the walk below nothing to do (no boost cleared, every sub-account
+        // skipped), so it returns at once, before the tally is allocated. With SERVE_KINDS = 0, SwapAttacks.t.sol
+        // (test_Attack_SaleOneUnitAboveTheRepaymentIsRefused, ...BoostParkingPurchasedCollateralIsRefused,
+        // ...OverUnwindIntoPoolDuringRescueIsRefused) and Rr10cIdleParking.t.sol (the three rr10c boost-supply cases)
+        // fail.
+        if (kinds & SERVE_KINDS == 0) return;
         // tally[0]: debt in execution order, [1]: sale minimum outputs, [2]: purchase minimum outputs,
         // [3]: collateral supplied, [4]: collateral withdrawn.
         uint256[5] memory tally;
@@ -552,6 +588,9 @@ library RebalanceLib {
     uint256 private constant REPAY_KINDS = 0x120;
     /// @dev SupplyCollateral (2) and SupplyCollateralWithCallback (9), as bits by kind.
     uint256 private constant SUPPLY_KINDS = 0x204;
+    /// @dev SUPPLY_KINDS and the swap kinds (6, 7: 0xC0) in each of the 16 sub-accounts' 16 bits of `_checkActions`'
+    /// `kinds` (at most MAX_SUB_ACCOUNTS = 8 are used): what `_checkSwapsServeOwnPosition` acts on.
+    uint256 private constant SERVE_KINDS = 0x02C4 * 0x0001000100010001000100010001000100010001000100010001000100010001;
 
     /// @dev Returns the role of `actions[index]`: POOL_ACTION, VENUE_ACTION (callback actions included) or SWAP_ACTION.
     /// `repayCallbackOf` is the sub-account index + 1 of the open RepayWithCallback (0: none).
@@ -1388,16 +1427,14 @@ library RebalanceLib {
     /// a not-due B until B's maxGasPerEpoch or maxEpochLossBps was spent, then refuse B's own rescue (a stall); now B's
     /// charge scales with how little it moved. The per-operation bound (maxLossBps of what all positions moved) is
     /// unchanged.
-    function _recordUsages(ModuleStorage storage s, address safe, Run[] memory runs, uint256 gasUsed, uint256 loss)
-        private
-    {
+    function _recordUsages(Run[] memory runs, uint256 gasUsed, uint256 loss) private {
         uint256 total;
         for (uint256 i; i < runs.length; ++i) {
             total += runs[i].moved;
         }
         for (uint256 i; i < runs.length; ++i) {
             uint256 moved = runs[i].moved;
-            _recordUsage(s, safe, runs[i], shareOf(gasUsed, moved, total), shareOf(loss, moved, total));
+            _recordUsage(runs[i], shareOf(gasUsed, moved, total), shareOf(loss, moved, total));
         }
     }
 
@@ -1428,14 +1465,14 @@ library RebalanceLib {
     /// @dev Charges the rebalance to the sub-account's aligned epoch (`block.timestamp / epochLength`): amount, count,
     /// its share of the gas and of the plan's loss (`_recordUsages`), the loss in parts per billion of its pre-trade equity, each checked before it is
     /// written.
-    /// Gas (issue 15): the record is one slot (EpochUsage packs to 256 bits), read warm (the cooldown check in `_load`)
-    /// and written non-zero to non-zero (setPolicy makes it non-zero), so a rebalance never pays a fresh-slot write.
-    function _recordUsage(ModuleStorage storage s, address safe, Run memory run, uint256 gasUsed, uint256 loss) private {
+    /// Gas (issue 15): the record is one slot (EpochUsage packs to 256 bits), read once by `_load` (`Run.usage`, the
+    /// cooldown) and written non-zero to non-zero (setPolicy makes it non-zero), so a rebalance never pays a fresh-slot
+    /// write.
+    function _recordUsage(Run memory run, uint256 gasUsed, uint256 loss) private {
         Policy memory policy = _policyOf()(run);
-        EpochUsage storage record = s.usage[run.id][safe];
-        // Gas (issue 15): the record read as its one packed word (layout below), one SLOAD and one slot computation;
-        // the struct copy read the slot once per field.
-        uint256 usage = _readUsage(record);
+        // Gas (issue 15): the record as its one packed word (layout below), read by `_load` with its slot
+        // (`Run.usageSlot`, `Run.usage`: nothing wrote it since); the struct copy read the slot once per field.
+        uint256 usage = run.usage;
         // A sub-account that was not due (moved toward its target next to another's rescue) starts no cooldown and
         // spends no rebalance count: padding a rescue with a small move on it cannot stall its own later rescue. Its
         // amount, gas and loss still count.
@@ -1466,10 +1503,13 @@ library RebalanceLib {
         // Gas (issue 15): the record is written as its one packed word (EpochUsage's layout: epoch bits 0-31,
         // lastRebalance 32-71, rebalances 72-87, lossPpb 88-119, gasUsed 120-159, amountMoved 160-255), one SSTORE;
         // assigning the struct wrote the slot once per field (six SSTOREs, five of them 100 gas plus a re-read each).
-        gas = uint256(uint32(epoch)) | uint256(lastRebalance) << 32 | uint256(uint16(count)) << 72
+        usage = uint256(uint32(epoch)) | uint256(lastRebalance) << 32 | uint256(uint16(count)) << 72
             | uint256(uint32(lossPpb)) << 88 | Math.min(gas, type(uint40).max) << 120
             | Math.min(amount, type(uint96).max) << 160;
-        _writeUsage(record, gas);
+        uint256 slot = run.usageSlot;
+        assembly ("memory-safe") {
+            sstore(slot, usage)
+        }
     }
 
     /// @notice The stop's exit share (review rr13s S4, docs/stop-loss-exit.md): an exit due only by the owner's engaged stop
@@ -1498,13 +1538,6 @@ library RebalanceLib {
     function _readUsage(EpochUsage storage record) private view returns (uint256 word) {
         assembly ("memory-safe") {
             word := sload(record.slot)
-        }
-    }
-
-    /// @dev Stores `word`, an EpochUsage packed as the compiler lays it out (`_recordUsage`), in `record`'s slot.
-    function _writeUsage(EpochUsage storage record, uint256 word) private {
-        assembly ("memory-safe") {
-            sstore(record.slot, word)
         }
     }
 
