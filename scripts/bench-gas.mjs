@@ -265,7 +265,19 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
-    "2026-12-05 (main 01194de, branch gasD merged; these are the figures above): RebalanceLib._counted values a due " +
+    "2026-12-05 (main after rr18, floor15 and gasE were merged, one bench run; these are the figures above): rr18 " +
+      "(review rr16g G2) compares the feed's deviation in 512 bits and scales the answer with one checked product " +
+      "(-162 per listed sub-account); gasE reads each listed sub-account's epoch record once (Run.usageSlot/usage), " +
+      "skips _checkActions' unacted-sub-account walks when every listed sub-account has a venue action, returns early " +
+      "from _checkSwapsServeOwnPosition when no sub-account supplies collateral or swaps, and checks the engine's code " +
+      "once in the constructor instead of before each DELEGATECALL. Overhead 1 sub-account 100,025 -> 98,884 first, " +
+      "100,035 -> 98,894 later, cooled 114,035 -> 112,894, all cold 121,535 -> 120,394 (floor 55,660, work above it " +
+      "64,734); 3 sub-accounts 256,239 -> 253,242 first, 256,269 -> 253,272 later, all cold 303,769 -> 300,772; per " +
+      "extra sub-account 78,107 -> 77,179 first, 78,117 -> 77,189 later, all cold 91,117 -> 90,189 (floor 30,868); swap " +
+      "deleverage 527,711 -> 526,717 first, 451,324 -> 450,330 later; boost 488,691 -> 487,812. Targets not met: the " +
+      "floor alone of the checks (cold accounts and slots, writes and the log only the keeper lane pays) is 55,660 for 1 " +
+      "sub-account and 30,868 per extra one in a bundler's own transaction",
+    "2026-12-05 (main 01194de, branch gasD merged; the figures until rr18/gasE): RebalanceLib._counted values a due " +
       "run's collateral only when it changed (an unchanged collateral, a repayment from a pool, added 0 to either side " +
       "from two equal calls). usageWrite 1 sub-account 11,803 -> 11,231. Overhead 1 sub-account 100,597 -> 100,025 " +
       "first, 100,607 -> 100,035 later, cold 114,607 -> 114,035; 3 sub-accounts 257,955 -> 256,239 first, 257,985 -> " +
