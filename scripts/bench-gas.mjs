@@ -2,12 +2,15 @@
 // Gas benchmark: the same rebalance through the owner lane and the keeper lane (EntryPoint.handleOps on real
 // contracts, forge), plus a swap deleverage (Morpho repay callback + withdraw + Uniswap v3 swap, no idle funds) and a
 // swap boost through the keeper lane (SwapGasBench.t.sol). Lane totals and the per-section breakdown come from forge's
-// call trace (scripts/gas-sections.mjs): each total is the gas of the handleOps call. Prints tables and writes
-// reports/gas.json.
+// call trace (scripts/gas-sections.mjs): each total is the gas of the handleOps call. The keeper lane's floor
+// (GasFloorBench.t.sol, scripts/gas-floor.mjs): the later rebalance with every account and slot cold, each lane's
+// state diff priced by EIP-2929/2200 for what only the keeper lane touches. Prints tables and writes reports/gas.json.
 import { spawnSync } from "node:child_process"
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { decodeAbiParameters, toEventSelector } from "viem"
+import { LANE_ABI, NAMES_ABI, floorOf, namer } from "./gas-floor.mjs"
 import { arenaOf, handleOpsSections, loadSelectors } from "./gas-sections.mjs"
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
@@ -15,7 +18,7 @@ const reports = join(root, "reports")
 mkdirSync(reports, { recursive: true })
 for (const f of readdirSync(reports)) if (f.startsWith("gas.") && f !== "gas.json") rmSync(join(reports, f))
 
-console.log("bench:gas: running modules/test/bench/GasBench.t.sol and SwapGasBench.t.sol (forge) ...")
+console.log("bench:gas: running modules/test/bench/GasBench.t.sol, GasFloorBench.t.sol and SwapGasBench.t.sol (forge) ...")
 const run = spawnSync(
   process.execPath,
   [join(root, "scripts/forge.mjs"), "test", "--match-contract", "GasBench", "--json", "-vvvv"],
@@ -143,6 +146,83 @@ console.log(`  1 sub-account, later rebalance <= ${target.toLocaleString("en-US"
 console.log(`  1 sub-account, first of an epoch <= ${targetFirst.toLocaleString("en-US")}: ${verdict(one.overheadFirst, targetFirst)}`)
 console.log(`  per additional sub-account <= ${target.toLocaleString("en-US")}: first ${verdict(perExtraFirst, target)}; later ${verdict(perExtraLater, target)}`)
 console.log(`  cold (every touched contract cooled): 1 sub-account later ${verdict(coldOne.overhead, target)}; per additional sub-account ${verdict(coldPerExtra, target)}`)
+
+/**
+ * The keeper lane's floor (GasBenchFloor<n>Test, scripts/gas-floor.mjs): the later rebalance measured with every
+ * account and slot cold at handleOps' start (both operations built in setUp), then recorded with forge's state diff.
+ */
+const eventNames = new Map()
+const moduleAbi = JSON.parse(readFileSync(join(root, "out/ILeverageModule.sol/ILeverageModule.json"), "utf8")).abi
+for (const item of moduleAbi) if (item.type === "event") eventNames.set(toEventSelector(item), item.name)
+for (const signature of [
+  "ExecutionFromModuleSuccess(address)",
+  "Transfer(address,address,uint256)",
+  "Approval(address,address,uint256)",
+]) {
+  eventNames.set(toEventSelector(signature), signature.split("(")[0])
+}
+function floorScenario(subAccounts) {
+  const key = `floor${subAccounts}`
+  const test = subAccounts === 1 ? "test_Gas_Floor1SubAccountLater" : "test_Gas_Floor3SubAccountsLater"
+  const ops = opsOf(`GasBenchFloor${subAccounts}Test`, test)
+  // Measured owner, measured keeper, then the two recorded runs (their gas is not used: the recorder warms).
+  if (ops.map((op) => op.lane).join(",") !== "owner,keeper,owner,keeper") {
+    throw new Error(`bench:gas: ${test}: unexpected operations`)
+  }
+  const p = part(key)
+  const [owner] = decodeAbiParameters(LANE_ABI, p.ownerLane)
+  const [keeper] = decodeAbiParameters(LANE_ABI, p.keeperLane)
+  const [names] = decodeAbiParameters(NAMES_ABI, p.names)
+  const startWarm = new Set([p.bundler, p.entryPoint].map((a) => a.toLowerCase()))
+  const vmAddress = "0x7109709ecfa91a80626ff3989d68f67f5b1dd12d"
+  const warm = (a) => startWarm.has(a.toLowerCase()) || BigInt(a) <= 0x100n || a.toLowerCase() === vmAddress
+  const floor = floorOf({
+    owner,
+    keeper,
+    warm,
+    nameOf: namer(names),
+    eventOf: (topic0) => eventNames.get(topic0) ?? topic0,
+  })
+  const overhead = ops[1].total - ops[0].total
+  if (floor.total > overhead) throw new Error(`bench:gas: ${key}: floor ${floor.total} above the overhead ${overhead}`)
+  return {
+    subAccounts,
+    ownerLane: ops[0].total,
+    keeperLane: ops[1].total,
+    overhead,
+    floor: floor.total,
+    workAboveFloor: overhead - floor.total,
+    parts: { accounts: floor.accounts, slots: floor.slots, writes: floor.writes, log: floor.log },
+    ownerOnly: floor.ownerOnly,
+    otherExtraLogs: floor.otherLogs,
+    lanes: floor.lanes,
+    items: floor.items,
+  }
+}
+const floor1 = floorScenario(1)
+const floor3 = floorScenario(3)
+const perExtra = (f) => Math.round((floor3[f] - floor1[f]) / 2)
+console.log("")
+console.log("keeper-lane floor (later rebalance, every account and slot cold at handleOps' start; scripts/gas-floor.mjs):")
+const partCell = (f) => `${f.parts.accounts.count} / ${f.parts.slots.count} / ${f.parts.writes.count} / ${f.parts.log.count}`
+table(
+  ["scenario", "owner lane", "keeper lane", "overhead", "floor", "overhead - floor", "accounts / slots / writes / logs", "owner-only cold"],
+  [
+    ["1 sub-account, later, all cold", floor1.ownerLane, floor1.keeperLane, floor1.overhead, floor1.floor, floor1.workAboveFloor, partCell(floor1), floor1.ownerOnly.gas],
+    ["3 sub-accounts, later, all cold", floor3.ownerLane, floor3.keeperLane, floor3.overhead, floor3.floor, floor3.workAboveFloor, partCell(floor3), floor3.ownerOnly.gas],
+    ["per extra sub-account", "", "", perExtra("overhead"), perExtra("floor"), perExtra("workAboveFloor"), "", ""],
+  ],
+)
+console.log("")
+console.log("keeper-only items, 1 sub-account (gas: 2,600 cold account, 2,100 cold slot, SSTORE class, log):")
+table(
+  ["kind", "item", "gas", "detail"],
+  floor1.items.map((i) => [i.what, i.name, i.gas, i.detail]),
+)
+const extraLogs = floor1.otherExtraLogs.map((l) => `${l.count} x ${l.name} (${l.gas})`).join("; ")
+const ownerOnlyList = floor1.ownerOnly.items.map((i) => `${i.what} ${i.name} ${i.gas}`).join("; ")
+console.log(`not in the floor: extra logs ${extraLogs || "none"}`)
+console.log(`owner-only, priced the same way (the keeper lane does not pay them): ${ownerOnlyList} = ${floor1.ownerOnly.gas}`)
 
 const swapOps = opsOf("SwapGasBenchTest", "test_Gas_SwapDeleverageKeeperLane")
 const swap = { ...part("swapDeleverage"), sections: swapOps[0].sections, sectionsLater: swapOps[1].sections }
@@ -408,6 +488,28 @@ const report = {
     oneSubAccountLater: coldOne,
     threeSubAccountsLater: coldThree,
     overheadPerExtraSubAccount: coldPerExtra,
+  },
+  floor: {
+    method:
+      "the later rebalance (GasBenchFloor1Test / GasBenchFloor3Test, modules/test/bench/GasFloorBench.t.sol): both " +
+      "lanes' operations built in setUp, so the test's transaction starts with every account and slot cold; each " +
+      "lane's handleOps measured (forge trace) from one snapshot, then run again under vm.startStateDiffRecording " +
+      "(not measured: the recorder loads what it records, so those runs pay no cold access). overhead = keeper lane - " +
+      "owner lane of the measured runs. floor = what the keeper lane pays for what the owner lane never touches, " +
+      "assuming every account and slot cold at handleOps' start (a bundler's transaction without an EIP-2930 access " +
+      "list: only tx.origin, the EntryPoint and the precompiles warm): 2,600 per distinct keeper-only account (CALL, " +
+      "STATICCALL, DELEGATECALL, EXTCODESIZE/COPY/HASH, BALANCE), 2,100 per distinct keeper-only (account, slot), " +
+      "per slot the SSTOREs from its transaction-start value to another (20,000 from zero, 2,900 from non-zero: the " +
+      "cold read is counted as a slot) the keeper lane pays beyond the owner lane's for the same slot, and 375 + 375 " +
+      "per topic + 8 per data byte of the Rebalanced log. Not counted: warm accesses (100), no-op and re-writes (100), " +
+      "memory, calls' base costs, refunds (paid back after handleOps' gas is measured), the other extra logs (the " +
+      "Safe's ExecutionFromModuleSuccess per module call: otherExtraLogs). ownerOnly: the same prices for what the " +
+      "owner lane pays and the keeper lane never touches (MultiSendCallOnly, the owner nonce key's slot). Caveats: " +
+      "the bundler (tx.origin in a real transaction) is cold here in both lanes; vm.cool cools slots but not accounts " +
+      "in this forge, so the 'cold' rows above (vm.cool) still read warm every account the test's plan building touched",
+    oneSubAccountLater: floor1,
+    threeSubAccountsLater: floor3,
+    perExtraSubAccount: { overhead: perExtra("overhead"), floor: perExtra("floor"), workAboveFloor: perExtra("workAboveFloor") },
   },
   ownerLaneTransfer: transfer.ownerLaneTransfer,
   oneSubAccount: one,

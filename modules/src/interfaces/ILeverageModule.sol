@@ -430,7 +430,9 @@ interface ILeverageModule is IAccount {
     /// @notice Thrown when the second feed of `subAccount` was updated at `updatedAt`, more than `maxAge` seconds ago or
     /// in the future.
     error OracleStale(bytes32 subAccount, uint256 updatedAt, uint256 maxAge);
-    /// @notice Thrown when the second feed of `subAccount` reports `decimals` that cannot price the market's tokens.
+    /// @notice Thrown when the second feed of `subAccount` reports `decimals` that cannot price the market's tokens: above
+    /// 36, above 36 + the loan token's decimals - the collateral token's, or such that its answer rescaled to the 1e36
+    /// venue price (answer x 10^(36 + loan decimals - decimals - collateral decimals)) exceeds 2^256 - 1.
     error OracleDecimals(bytes32 subAccount, uint8 decimals);
     /// @notice Thrown when the venue price and the second feed's price of `subAccount` (both 1e36-scaled) differ by more
     /// than maxOracleDeviationBps.

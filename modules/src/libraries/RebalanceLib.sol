@@ -361,11 +361,13 @@ library RebalanceLib {
 
         (int256 answer, uint256 updatedAt) = _latestRound(feed);
         if (answer <= 0) revert ILeverageModule.OraclePriceZero(id);
-        uint256 minAnswer = policy.minFeedAnswer;
-        uint256 maxAnswer = policy.maxFeedAnswer;
-        // A Chainlink aggregator clamps its answer to [minAnswer, maxAnswer]: an answer at a bound may be pinned there.
-        if (uint256(answer) <= minAnswer || (maxAnswer != 0 && uint256(answer) >= maxAnswer)) {
-            revert ILeverageModule.OracleAnswerOutOfBounds(id, answer, minAnswer, maxAnswer);
+        {
+            uint256 minAnswer = policy.minFeedAnswer;
+            uint256 maxAnswer = policy.maxFeedAnswer;
+            // A Chainlink aggregator clamps its answer to [minAnswer, maxAnswer]: an answer at a bound may be pinned there.
+            if (uint256(answer) <= minAnswer || (maxAnswer != 0 && uint256(answer) >= maxAnswer)) {
+                revert ILeverageModule.OracleAnswerOutOfBounds(id, answer, minAnswer, maxAnswer);
+            }
         }
         if (updatedAt > block.timestamp || block.timestamp - updatedAt > policy.maxOracleAge) {
             revert ILeverageModule.OracleStale(id, updatedAt, policy.maxOracleAge);
@@ -376,23 +378,54 @@ library RebalanceLib {
         uint256 exponent = 36 + loanDecimals;
         uint256 divisorExp = feedDecimals + _decimals(state.collateralToken);
         if (feedDecimals > 36 || divisorExp > exponent) revert ILeverageModule.OracleDecimals(id, uint8(feedDecimals));
-        uint256 feedPrice = uint256(answer) * _pow10(exponent - divisorExp);
-        if (HealthLib.distance(state.price, feedPrice) * ConstantsLib.BPS > feedPrice * policy.maxOracleDeviationBps) {
+        (uint256 feedPrice, bool fits) = _feedPrice(uint256(answer), exponent - divisorExp);
+        // Review rr16g G2 (fixed in rr18): a feed price that does not fit a uint256 (10^e above 77, or the product over
+        // 2^256) is refused by name, no longer with Panic 0x11: these decimals cannot price the market's tokens.
+        if (!fits) revert ILeverageModule.OracleDecimals(id, uint8(feedDecimals));
+        if (_deviates(state.price, feedPrice, policy.maxOracleDeviationBps)) {
             revert ILeverageModule.OracleDeviation(id, state.price, feedPrice);
         }
         return loanDecimals;
     }
 
-    /// @dev `10 ** e` as Solidity's checked exponentiation computes it (Panic 0x11 when it does not fit a uint256: e > 77).
-    /// Gas (issue 15): one EXP; the compiler's checked helper cost about 450 gas more per feed check (measured).
-    function _pow10(uint256 e) private pure returns (uint256 power) {
+    /// @dev `answer x 10^e` (the feed's answer, > 0, rescaled to Morpho's 1e36 base-unit price) and whether it fits a
+    /// uint256: `fits` false when e > 77 (10^77 < 2^256 < 10^78) or the product is 2^256 or more, `price` then
+    /// meaningless. Exact: for e <= 77 EXP gives 10^e (>= 1) exactly, and the product divided back by it gives `answer`
+    /// exactly when it did not wrap; a wrapped product is at most answer x 10^e - 2^256, which divides back to at most
+    /// answer - 2^256 / 10^e < answer (10^e < 2^256). Was `uint256(answer) * _pow10(e)`, which raised Panic 0x11
+    /// in both cases (review rr16g G2). Gas (issue 15): one EXP; the compiler's checked `10 ** e` cost about 450 gas more
+    /// per feed check (measured).
+    function _feedPrice(uint256 answer, uint256 e) internal pure returns (uint256 price, bool fits) {
         assembly ("memory-safe") {
-            if gt(e, 77) {
-                mstore(0, shl(224, 0x4e487b71))
-                mstore(4, 0x11)
-                revert(0, 0x24)
-            }
-            power := exp(10, e)
+            let power := exp(10, e)
+            price := mul(answer, power)
+            fits := and(lt(e, 78), eq(div(price, power), answer))
+        }
+    }
+
+    /// @dev Whether the venue price and the feed price (both 1e36-scaled, any uint256) are more than `maxDeviationBps`
+    /// apart relative to the feed price: |price - feedPrice| x BPS > feedPrice x maxDeviationBps, both products exact in
+    /// 512 bits, so no input overflows (review rr16g G2: the checked 256-bit products raised Panic 0x11 from a feed
+    /// price of about 1.16e73 up, so a far feed was refused without `OracleDeviation`).
+    /// Equality with the old form `distance(price, feedPrice) * BPS > feedPrice * maxDeviationBps` wherever that did
+    /// not overflow: each product x * y is split as hi x 2^256 + lo, lo = mul(x, y) (x * y mod 2^256) and hi =
+    /// mm - lo - (mm < lo ? 1 : 0) with mm = mulmod(x, y, 2^256 - 1), the 512-bit product of OpenZeppelin's
+    /// Math.mulDiv (2^256 = 1 mod 2^256 - 1, so mm = (hi + lo) mod (2^256 - 1), and hi <= 2^256 - 2). Comparing
+    /// (hi, lo) pairs lexicographically compares the exact products. Where neither old product overflowed both hi are
+    /// 0 and each lo is the old product, so the decision is the old one; elsewhere it is the exact one. Fuzzed against
+    /// the old form: modules/test/attacks/Rr16gDecoding.t.sol `testFuzz_Deviates_MatchesCheckedFormWhereItFits`.
+    function _deviates(uint256 price, uint256 feedPrice, uint256 maxDeviationBps) internal pure returns (bool far) {
+        uint256 bps = ConstantsLib.BPS;
+        assembly ("memory-safe") {
+            let d := sub(price, feedPrice)
+            if lt(price, feedPrice) { d := sub(feedPrice, price) }
+            let lo := mul(d, bps)
+            let mm := mulmod(d, bps, not(0))
+            let hi := sub(sub(mm, lo), lt(mm, lo))
+            let feedLo := mul(feedPrice, maxDeviationBps)
+            mm := mulmod(feedPrice, maxDeviationBps, not(0))
+            let feedHi := sub(sub(mm, feedLo), lt(mm, feedLo))
+            far := or(gt(hi, feedHi), and(eq(hi, feedHi), gt(lo, feedLo)))
         }
     }
 

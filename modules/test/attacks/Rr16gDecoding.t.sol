@@ -10,6 +10,9 @@ import {Id, MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.s
 import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParamsLib.sol";
 import {SimOracle} from "../utils/SimOracle.sol";
 import {HealthLib} from "../../src/libraries/HealthLib.sol";
+import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 /// @notice The ABI coder's decoding of the two replies gasB (issue 15) decodes by hand, as the reference: what it refuses
 /// and what it returns.
@@ -23,6 +26,18 @@ contract Rr16gReferenceDecoder {
     }
 }
 
+/// @notice The feed check's arithmetic before and after rr18 (review rr16g G2), called externally so a Panic can be caught:
+/// the checked 256-bit deviation comparison `_checkOracle` used, and Math.mulDiv (the reference for the exact one).
+contract Rr18DeviationForms {
+    function checkedForm(uint256 price, uint256 feedPrice, uint256 maxDeviationBps) external pure returns (bool) {
+        return HealthLib.distance(price, feedPrice) * ConstantsLib.BPS > feedPrice * maxDeviationBps;
+    }
+
+    function mulDiv(uint256 x, uint256 y, uint256 d) external pure returns (uint256) {
+        return Math.mulDiv(x, y, d);
+    }
+}
+
 /// @notice Review rr16g (break-it of gasB, branch m45 51b0610): RebalanceLib's hand decoding of the venue adapter's
 /// `marketState` reply (`_marketState`) and of the price feed's `latestRoundData` reply (`_latestRound`), `_pow10`, and
 /// the action kinds compared as numbers. Each refusal the ABI coder made is checked against the coder itself
@@ -33,11 +48,13 @@ contract Rr16gDecodingTest is AttackBase {
     using MarketParamsLib for MarketParams;
 
     Rr16gReferenceDecoder internal ref;
+    Rr18DeviationForms internal forms;
     bytes32 internal wethMarketId;
 
     function setUp() public override {
         super.setUp();
         ref = new Rr16gReferenceDecoder();
+        forms = new Rr18DeviationForms();
         wethMarketId = Id.unwrap(wethMarket.id());
     }
 
@@ -196,39 +213,170 @@ contract Rr16gDecodingTest is AttackBase {
         assertEq(refRet.length, 0, "the coder: without data");
     }
 
-    /* _pow10 */
+    /* _pow10 (rr18: `_feedPrice`) and the deviation check (review rr16g G2, fixed in rr18) */
+
+    /// @dev The Safe's holdings the rescue would move: its USDC, WETH and pool shares, and its Morpho collateral and debt.
+    function _holdings() internal view returns (uint256[5] memory h) {
+        MarketState memory st = adapter.marketState(wethMarketId, safe);
+        h = [usdc.balanceOf(safe), weth.balanceOf(safe), usdcVault.balanceOf(safe), st.collateral, st.debt];
+    }
+
+    /// @dev `_run`, also asserting that nothing left the Safe (holdings read right after the call, before the rollback).
+    function _runHeld(Plan memory plan) internal returns (bool ok, bytes memory ret) {
+        uint256[5] memory before = _holdings();
+        uint256 snap = vm.snapshotState();
+        vm.prank(address(entryPoint));
+        (ok, ret) = safe.call(abi.encodeCall(ILeverageModule.executeRebalance, (keeper, plan)));
+        uint256[5] memory afterCall = _holdings();
+        vm.revertToState(snap);
+        for (uint256 i; i < 5; ++i) assertEq(afterCall[i], before[i], "a holding of the Safe moved");
+    }
+
+    function _deviation(uint256 feedPrice) internal view returns (bytes memory) {
+        return abi.encodeWithSelector(ILeverageModule.OracleDeviation.selector, wethId, wethOracle.price(), feedPrice);
+    }
+
+    function _decimalsError() internal view returns (bytes memory) {
+        return abi.encodeWithSelector(ILeverageModule.OracleDecimals.selector, wethId, uint8(8));
+    }
 
     /// @dev feedPrice = answer x 10^(36 + loan decimals - feed decimals - collateral decimals), exactly, for every
-    /// exponent from 10 to 72 (answer 1: the OracleDeviation error carries it). From 73 up to 77 the deviation check's
-    /// own `distance x BPS` overflows first (Panic 0x11, before gasB too), so 10^73..10^77 are not observable here.
+    /// exponent from 10 to 77 (answer 1: the OracleDeviation error carries it). Before rr18 the deviation check's own
+    /// `distance x BPS` overflowed from 10^73 (Panic 0x11, review rr16g G2), so only 10..72 were observable.
     /// forge-config: default.fuzz.runs = 64
-    function testFuzz_Pow10_ExactUpTo72(uint256 e) public {
-        e = bound(e, 10, 72);
+    function testFuzz_Pow10_ExactUpTo77(uint256 e) public {
+        e = bound(e, 10, 77);
         // feed 8 decimals, WETH 18: e = 10 + loan decimals.
         vm.mockCall(address(usdc), abi.encodeWithSelector(IERC20Metadata.decimals.selector), abi.encode(e - 10));
         _mockFeed(abi.encode(uint80(1), int256(1), uint256(0), block.timestamp, uint80(1)));
-        uint256 venuePrice = wethOracle.price();
-        (bool ok, bytes memory ret) = _run(_rescue());
+        (bool ok, bytes memory ret) = _runHeld(_rescue());
         assertFalse(ok, "1 x 10^e deviates");
-        assertEq(ret, abi.encodeWithSelector(ILeverageModule.OracleDeviation.selector, wethId, venuePrice, 10 ** e), "10^e");
+        assertEq(ret, _deviation(10 ** e), "10^e");
     }
 
-    function test_Pow10_Above77_Panic0x11() public {
+    /// @dev Review rr16g G2: 10^73..10^77 (each one, not left to the fuzzer) now revert OracleDeviation with the exact
+    /// feed price, where `distance x BPS` raised Panic 0x11 before rr18; nothing leaves the Safe.
+    function test_Pow10_73To77_OracleDeviation() public {
+        _mockFeed(abi.encode(uint80(1), int256(1), uint256(0), block.timestamp, uint80(1)));
+        for (uint256 e = 73; e <= 77; ++e) {
+            vm.mockCall(address(usdc), abi.encodeWithSelector(IERC20Metadata.decimals.selector), abi.encode(e - 10));
+            (bool ok, bytes memory ret) = _runHeld(_rescue());
+            assertFalse(ok, "10^e accepted");
+            assertEq(ret, _deviation(10 ** e), "OracleDeviation with 10^e");
+        }
+    }
+
+    /// @dev Above 77 10^e does not fit a uint256: OracleDecimals (the feed's 8 decimals) since rr18, Panic 0x11 before.
+    /// Loan decimals above uint8 are still refused without data by `_decimals`.
+    function test_Pow10_Above77_OracleDecimals() public {
         _mockFeed(abi.encode(uint80(1), int256(1), uint256(0), block.timestamp, uint80(1)));
         for (uint256 e = 78; e < 300; e += 37) {
             vm.mockCall(address(usdc), abi.encodeWithSelector(IERC20Metadata.decimals.selector), abi.encode(e - 10));
-            (bool ok, bytes memory ret) = _run(_rescue());
+            (bool ok, bytes memory ret) = _runHeld(_rescue());
             assertFalse(ok, "10^e above 77 accepted");
             if (e - 10 > 255) {
                 assertEq(ret.length, 0, "loan decimals above uint8: _decimals refuses without data");
             } else {
-                assertEq(ret, abi.encodeWithSignature("Panic(uint256)", 0x11), "Panic 0x11 as checked 10 ** e");
+                assertEq(ret, _decimalsError(), "OracleDecimals: 10^e does not fit");
             }
         }
-        vm.mockCall(address(usdc), abi.encodeWithSelector(IERC20Metadata.decimals.selector), abi.encode(68));
-        (bool ok78, bytes memory ret78) = _run(_rescue());
-        assertFalse(ok78, "e = 78 accepted");
-        assertEq(ret78, abi.encodeWithSignature("Panic(uint256)", 0x11), "e = 78: Panic 0x11");
+        uint256[2] memory edges = [uint256(78), 265]; // the first exponent over, and the last below uint8 loan decimals
+        for (uint256 i; i < 2; ++i) {
+            vm.mockCall(address(usdc), abi.encodeWithSelector(IERC20Metadata.decimals.selector), abi.encode(edges[i] - 10));
+            (bool ok, bytes memory ret) = _runHeld(_rescue());
+            assertFalse(ok, "edge exponent accepted");
+            assertEq(ret, _decimalsError(), "edge exponent: OracleDecimals");
+        }
+    }
+
+    /// @dev Review rr16g G2 with the fixture's own decimals (USDC 6, WETH 18, feed 8: feedPrice = answer x 1e16): a huge
+    /// answer reverts OracleDeviation with the exact venue and feed prices (Panic 0x11 before rr18 from about 1.16e73 of
+    /// feed price: 1.2e57 x 1e16 here), up to the largest answer whose feed price fits a uint256; one more is
+    /// OracleDecimals, as is the largest int256. Nothing leaves the Safe.
+    function test_HugeFeedAnswer_OracleDeviationWithExactArgs() public {
+        uint256 largest = type(uint256).max / 1e16; // the largest answer with answer x 1e16 <= 2^256 - 1
+        uint256[4] memory answers = [uint256(1.2e57), 1e60, largest - 1, largest];
+        for (uint256 i; i < answers.length; ++i) {
+            _mockFeed(abi.encode(uint80(1), int256(answers[i]), uint256(0), block.timestamp, uint80(1)));
+            (bool ok, bytes memory ret) = _runHeld(_rescue());
+            assertFalse(ok, "a huge feed answer accepted");
+            assertEq(ret, _deviation(answers[i] * 1e16), "OracleDeviation(id, venue price, answer x 1e16)");
+            // The old form overflows on each of them: these were Panic 0x11 before rr18.
+            (bool oldOk,) = address(forms).staticcall(
+                abi.encodeCall(Rr18DeviationForms.checkedForm, (wethOracle.price(), answers[i] * 1e16, 100))
+            );
+            assertFalse(oldOk, "the checked form overflowed here");
+        }
+        int256[2] memory over = [int256(largest + 1), type(int256).max];
+        for (uint256 i; i < 2; ++i) {
+            _mockFeed(abi.encode(uint80(1), over[i], uint256(0), block.timestamp, uint80(1)));
+            (bool ok, bytes memory ret) = _runHeld(_rescue());
+            assertFalse(ok, "a feed price over 2^256 accepted");
+            assertEq(ret, _decimalsError(), "OracleDecimals: answer x 1e16 does not fit");
+        }
+    }
+
+    /// @dev `_deviates` (512-bit products) against the checked 256-bit form it replaced, wherever that form does not
+    /// overflow (same decision), and against Math.mulDiv everywhere for deviations up to BPS (the setPolicy bound):
+    /// |price - feedPrice| x BPS > feedPrice x k  <=>  |price - feedPrice| > floor(feedPrice x k / BPS) for integers.
+    /// Magnitudes from 2^16 to 2^256 (shape's nibbles shift each price), half of the runs at the accept/refuse edge.
+    /// forge-config: default.fuzz.runs = 2048
+    function testFuzz_Deviates_MatchesCheckedFormWhereItFits(uint256 price, uint256 feedPrice, uint256 k, uint8 shape, bool edge)
+        public
+        view
+    {
+        feedPrice >>= uint256(shape >> 4) * 16;
+        k = shape & 1 == 0 ? bound(k, 0, ConstantsLib.BPS) : bound(k, 0, type(uint16).max);
+        if (edge && k <= ConstantsLib.BPS) {
+            // price at the edge: |price - feedPrice| = floor(feedPrice x k / BPS) + (0 or 1), above or below the feed
+            uint256 allowed = Math.mulDiv(feedPrice, k, ConstantsLib.BPS);
+            uint256 d = allowed + (price & 1);
+            if (price & 2 == 0 && feedPrice <= type(uint256).max - d) price = feedPrice + d;
+            else if (feedPrice >= d) price = feedPrice - d;
+        } else {
+            price >>= uint256(shape & 0x0f) * 16;
+        }
+        bool far = RebalanceLib._deviates(price, feedPrice, k);
+        (bool fits, bytes memory ret) =
+            address(forms).staticcall(abi.encodeCall(Rr18DeviationForms.checkedForm, (price, feedPrice, k)));
+        if (fits) assertEq(far, abi.decode(ret, (bool)), "the checked form decides otherwise where it fits");
+        else assertEq(ret, abi.encodeWithSignature("Panic(uint256)", 0x11), "the checked form only overflows");
+        (bool refOk, bytes memory refRet) =
+            address(forms).staticcall(abi.encodeCall(Rr18DeviationForms.mulDiv, (feedPrice, k, ConstantsLib.BPS)));
+        if (refOk) {
+            assertEq(far, HealthLib.distance(price, feedPrice) > abi.decode(refRet, (uint256)), "the exact decision (mulDiv)");
+        } else {
+            assertGt(k, ConstantsLib.BPS, "mulDiv overflows only above BPS");
+            assertFalse(far, "feedPrice x k / BPS above 2^256 exceeds any distance: not far");
+        }
+    }
+
+    /// @dev `_deviates` at the ends of uint256, where both old products overflow.
+    function test_Deviates_Extremes() public pure {
+        uint256 max = type(uint256).max;
+        assertTrue(RebalanceLib._deviates(max, 1, 100), "max against 1: far");
+        assertTrue(RebalanceLib._deviates(1, max, 100), "1 against max at 1%: far");
+        assertFalse(RebalanceLib._deviates(max, max, 0), "equal: never far");
+        assertFalse(RebalanceLib._deviates(0, max, ConstantsLib.BPS), "100%: a distance of feedPrice itself is allowed");
+        assertTrue(RebalanceLib._deviates(0, max, ConstantsLib.BPS - 1), "99.99%: a distance of feedPrice is far");
+        assertFalse(RebalanceLib._deviates(max - max / 100, max, 100), "exactly 1% below max: allowed");
+        assertTrue(RebalanceLib._deviates(max - max / 100 - 1, max, 100), "one unit more: far");
+    }
+
+    /// @dev `_feedPrice` against checked arithmetic: fits exactly when e <= 77 and answer x 10^e <= 2^256 - 1, and then
+    /// is the exact product. Exponents up to 291 (36 + 255 loan decimals), half of the runs at the edge of fitting.
+    /// forge-config: default.fuzz.runs = 1024
+    function testFuzz_FeedPrice_FitsExactlyWhenTheProductDoes(uint256 answer, uint256 e, bool edge) public pure {
+        e = bound(e, 0, 291);
+        answer = bound(answer, 1, uint256(type(int256).max));
+        if (edge && e <= 77) {
+            uint256 largest = type(uint256).max / 10 ** e; // the largest answer whose product fits
+            if (largest < uint256(type(int256).max)) answer = largest + (answer & 1);
+        }
+        (uint256 price, bool fits) = RebalanceLib._feedPrice(answer, e);
+        bool expected = e <= 77 && answer <= type(uint256).max / 10 ** e;
+        assertEq(fits, expected, "fits exactly when the product does");
+        if (expected) assertEq(price, answer * 10 ** e, "the exact product");
     }
 
     /// @dev The feed's decimals (a uint8 read by `_decimals`, unchanged by gasB): above 36 OracleDecimals; above uint8

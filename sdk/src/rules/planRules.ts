@@ -1089,6 +1089,8 @@ export function checkSubAccountOracle(sub: RuleSubAccount, timestamp: bigint): R
   }
 }
 
+const MAX_UINT256 = 2n ** 256n - 1n
+
 /** RebalanceLib._checkOracle. */
 function checkOracle(sub: RuleSubAccount, timestamp: bigint): void {
   const { id, policy, state } = sub
@@ -1106,6 +1108,10 @@ function checkOracle(sub: RuleSubAccount, timestamp: bigint): void {
   const divisorExp = BigInt(feed.decimals) + BigInt(feed.collateralDecimals)
   if (feed.decimals > 36 || divisorExp > exponent) revert("OracleDecimals", id, BigInt(feed.decimals))
   const feedPrice = feed.answer * 10n ** (exponent - divisorExp)
+  // A feed price over a uint256 (10^e above 77, or the product): these decimals cannot price the market's tokens
+  // (`RebalanceLib._feedPrice`, review rr16g G2; the chain raised Panic 0x11 before rr18). Below it the deviation check
+  // is exact on both sides (`_deviates`: 512-bit products).
+  if (feedPrice > MAX_UINT256) revert("OracleDecimals", id, BigInt(feed.decimals))
   if (distance(state.price, feedPrice) * BPS > feedPrice * big(policy.maxOracleDeviationBps)) revert("OracleDeviation", id, state.price, feedPrice)
 }
 
