@@ -528,6 +528,13 @@ library RebalanceLib {
         Action[] calldata actions,
         uint256 kinds
     ) private pure {
+        // Gas (issue 15): a plan in which no sub-account supplies collateral or swaps (no bit of SERVE_KINDS in any
+        // sub-account's 16 bits of `kinds`) leaves the walk below nothing to do (no boost cleared, every sub-account
+        // skipped), so it returns at once, before the tally is allocated. With SERVE_KINDS = 0, SwapAttacks.t.sol
+        // (test_Attack_SaleOneUnitAboveTheRepaymentIsRefused, ...BoostParkingPurchasedCollateralIsRefused,
+        // ...OverUnwindIntoPoolDuringRescueIsRefused) and Rr10cIdleParking.t.sol (the three rr10c boost-supply cases)
+        // fail.
+        if (kinds & SERVE_KINDS == 0) return;
         // tally[0]: debt in execution order, [1]: sale minimum outputs, [2]: purchase minimum outputs,
         // [3]: collateral supplied, [4]: collateral withdrawn.
         uint256[5] memory tally;
@@ -581,6 +588,9 @@ library RebalanceLib {
     uint256 private constant REPAY_KINDS = 0x120;
     /// @dev SupplyCollateral (2) and SupplyCollateralWithCallback (9), as bits by kind.
     uint256 private constant SUPPLY_KINDS = 0x204;
+    /// @dev SUPPLY_KINDS and the swap kinds (6, 7: 0xC0) in each of the 16 sub-accounts' 16 bits of `_checkActions`'
+    /// `kinds` (at most MAX_SUB_ACCOUNTS = 8 are used): what `_checkSwapsServeOwnPosition` acts on.
+    uint256 private constant SERVE_KINDS = 0x02C4 * 0x0001000100010001000100010001000100010001000100010001000100010001;
 
     /// @dev Returns the role of `actions[index]`: POOL_ACTION, VENUE_ACTION (callback actions included) or SWAP_ACTION.
     /// `repayCallbackOf` is the sub-account index + 1 of the open RepayWithCallback (0: none).
