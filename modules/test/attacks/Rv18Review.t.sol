@@ -320,6 +320,36 @@ contract Rv18ReviewTest is AttackBase {
         return 0;
     }
 
+    /* 2d. gasE f17bdac: _checkSwapsServeOwnPosition returns at once when `kinds & SERVE_KINDS == 0` */
+
+    /// @dev RebalanceLib's SERVE_KINDS as f17bdac writes it (private there): kinds 2, 6, 7, 9 in each 16-bit lane.
+    uint256 internal constant SERVE_KINDS = 0x02C4 * 0x0001000100010001000100010001000100010001000100010001000100010001;
+
+    /// Review (d): the early return skips exactly the plans whose walk did nothing. `kinds` is built as `_checkActions`
+    /// builds it (bit `kind | sub << 4` per non-EndCallback action, kind < 11, sub < n <= 8); the walk acts on run k
+    /// only when its lane has SupplyCollateral (2) or SupplyCollateralWithCallback (9) (clears boost) or a swap (6, 7).
+    /// The gate is zero exactly when no lane below n has one of them, lanes at or above n being empty.
+    /// forge-config: default.fuzz.runs = 4096
+    function testFuzz_D_ServeGate_SkipsExactlyTheNoOpWalks(uint256 n, uint256 m, uint256 seed) public pure {
+        n = bound(n, 1, ConstantsLib.MAX_SUB_ACCOUNTS);
+        m = bound(m, 1, ConstantsLib.MAX_ACTIONS);
+        uint256 kinds;
+        for (uint256 i; i < m; ++i) {
+            uint256 r = uint256(keccak256(abi.encode(seed, i)));
+            uint256 kind = (r >> 128) % 11;
+            // Half the seeds draw only from the kinds the walk ignores (0, 1, 3, 4, 5, 8; EndCallback 10 sets nothing).
+            if (seed & 1 == 0) kind = [uint256(0), 1, 3, 4, 5, 8, 10][(r >> 64) % 7];
+            if (kind == 10) continue;
+            kinds |= 1 << (kind | (r % n) << 4);
+        }
+        bool walkActs;
+        for (uint256 k; k < n; ++k) {
+            uint256 own = kinds >> (k << 4);
+            if (own & 0x204 != 0 || own & 0xC0 != 0) walkActs = true;
+        }
+        assertEq(kinds & SERVE_KINDS != 0, walkActs, "the gate is open exactly when the walk acts");
+    }
+
     /* 2c. gasE 831865e: no EXTCODESIZE before the engine's DELEGATECALL */
 
     /// Review (c): the linked engine's runtime code holds no SELFDESTRUCT, DELEGATECALL or CALLCODE instruction
