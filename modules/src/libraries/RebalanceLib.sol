@@ -414,6 +414,9 @@ library RebalanceLib {
     /// (hi, lo) pairs lexicographically compares the exact products. Where neither old product overflowed both hi are
     /// 0 and each lo is the old product, so the decision is the old one; elsewhere it is the exact one. Fuzzed against
     /// the old form: modules/test/attacks/Rr16gDecoding.t.sol `testFuzz_Deviates_MatchesCheckedFormWhereItFits`.
+    /// Where the old form overflowed it raised Panic 0x11 (refused): a far feed price is now `OracleDeviation`, and a feed
+    /// price of at least 2^256 / maxDeviationBps with the venue price within the bound is now accepted, the exact
+    /// decision (review rv18 I1: such a policy then ends as the same policy without a feed; Rv18Review.t.sol).
     function _deviates(uint256 price, uint256 feedPrice, uint256 maxDeviationBps) internal pure returns (bool far) {
         uint256 bps = ConstantsLib.BPS;
         assembly ("memory-safe") {
