@@ -17,6 +17,7 @@
 //   log       375 + 375 per topic + 8 per data byte of each log the keeper lane emits and the owner lane does not
 //             (matched by emitter and first topic); only the events named in `floorEvents` (Rebalanced) are floor,
 //             the others (the Safe's per-call module events) are listed apart. Memory expansion is not counted.
+import { parseAbiParameters } from "viem"
 
 /** Kinds of Vm.AccountAccessKind (forge-std). */
 export const ACCESS_KINDS = [
@@ -37,59 +38,13 @@ export const COLD_SLOT = 2100
 export const SSTORE_SET = 20_000
 export const SSTORE_RESET_AFTER_COLD = 2900
 
-/** ABI types of the part file's encoded lanes and names (GasFloorBase.Lane, GasFloorBase.Name[]). */
-export const LANE_ABI = [
-  {
-    type: "tuple",
-    components: [
-      {
-        name: "touches",
-        type: "tuple[]",
-        components: [
-          { name: "kind", type: "uint8" },
-          { name: "account", type: "address" },
-          { name: "accessor", type: "address" },
-          { name: "depth", type: "uint64" },
-          { name: "reverted", type: "bool" },
-        ],
-      },
-      {
-        name: "stores",
-        type: "tuple[]",
-        components: [
-          { name: "account", type: "address" },
-          { name: "slot", type: "bytes32" },
-          { name: "isWrite", type: "bool" },
-          { name: "previousValue", type: "bytes32" },
-          { name: "newValue", type: "bytes32" },
-          { name: "original", type: "bytes32" },
-          { name: "reverted", type: "bool" },
-        ],
-      },
-      {
-        name: "logs",
-        type: "tuple[]",
-        components: [
-          { name: "emitter", type: "address" },
-          { name: "topic0", type: "bytes32" },
-          { name: "topics", type: "uint256" },
-          { name: "dataBytes", type: "uint256" },
-        ],
-      },
-    ],
-  },
-]
-export const NAMES_ABI = [
-  {
-    type: "tuple[]",
-    components: [
-      { name: "account", type: "address" },
-      { name: "slot", type: "bytes32" },
-      { name: "isSlot", type: "bool" },
-      { name: "name", type: "string" },
-    ],
-  },
-]
+/** ABI types of the part file's encoded lanes and names (GasFloorBase.Lane, GasFloorBase.Name[]), in viem's human-readable form. */
+export const LANE_ABI = parseAbiParameters(
+  "((uint8 kind, address account, address accessor, uint64 depth, bool reverted)[] touches, " +
+    "(address account, bytes32 slot, bool isWrite, bytes32 previousValue, bytes32 newValue, bytes32 original, bool reverted)[] stores, " +
+    "(address emitter, bytes32 topic0, uint256 topics, uint256 dataBytes)[] logs)",
+)
+export const NAMES_ABI = parseAbiParameters("(address account, bytes32 slot, bool isSlot, string name)[]")
 
 const ZERO = /^0x0*$/
 const isZero = (word) => ZERO.test(word)
