@@ -2,56 +2,24 @@
 pragma solidity ^0.8.23;
 
 import {Vm} from "forge-std/Test.sol";
-import {Fixture} from "../utils/Fixture.sol";
-import {ILeverageModule, Plan, Action, ActionKind, EpochUsage} from "../../src/interfaces/ILeverageModule.sol";
-import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
+import {ThreeSubAccountFixture} from "../utils/ThreeSubAccountFixture.sol";
+import {ILeverageModule, Plan, EpochUsage} from "../../src/interfaces/ILeverageModule.sol";
 import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
-import {MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 
 /// @notice The `Rebalanced` log, which RebalanceLib writes in assembly (`_emitRebalanced`, issue 15 gas), is byte for
 /// byte what `emit ILeverageModule.Rebalanced(...)` writes: the same three topics (the event's signature hash, the
 /// Safe, the keeper) and data equal to `abi.encode(subAccounts, healthBefore, healthAfter, gasUsed)`, with each health
 /// taken from the venue (`module.health` before and after, in the plan's listed order), not from the log. A wrong
 /// offset, length, word or order in the encoding, or a health read from the wrong `Run` word, fails here.
-contract RebalancedLogTest is Fixture {
-    MarketParams[] internal markets;
-
+contract RebalancedLogTest is ThreeSubAccountFixture {
     function setUp() public override {
         super.setUp();
-        openPosition(safe, wethMarket, 10e18, 18_000e6); // health 1.433 at 3,000
-        openPosition(safe, wbtcMarket, 1e8, 36_000e6); // health 1.433 at 60,000
-        openPosition(safe, wstethMarket, 10e18, 21_000e6); // health 1.433 at 3,500
-        depositToVault(safe, usdcVault, 40_000e6);
-        markets.push(wethMarket);
-        markets.push(wbtcMarket);
-        markets.push(wstethMarket);
-        for (uint256 i; i < markets.length; ++i) {
-            setPolicyFor(safe, defaultPolicy(markets[i], address(usdcVault)));
-        }
+        setUpThree(40_000e6);
         // Lower prices: every position below minHealth 1.2 (due), each at its own health (weth 1.147, wbtc 1.194,
         // wsteth 1.126), so a health put in another sub-account's slot fails too.
         wethOracle.setPrice(2400e18);
         wbtcOracle.setPrice(50_000e18);
         wstethOracle.setPrice(2750e18);
-    }
-
-    /// @dev A plan repaying each listed market (in `order`) from the pool towards health `targets[i]`.
-    function _plan(uint256[] memory order, uint256[] memory targets) internal view returns (Plan memory plan) {
-        plan.subAccounts = new bytes32[](order.length);
-        plan.actions = new Action[](2 * order.length);
-        for (uint256 i; i < order.length; ++i) {
-            MarketParams memory params = markets[order[i]];
-            MarketState memory state = adapter.marketState(idOfParams(params), safe);
-            uint256 value = state.collateral * state.price / 1e36;
-            uint256 amount = state.debt - value * LLTV / targets[i];
-            plan.subAccounts[i] = idOf(params);
-            plan.actions[2 * i] = action(ActionKind.WithdrawFromPool, uint8(i), address(usdcVault), amount);
-            plan.actions[2 * i + 1] = action(ActionKind.Repay, uint8(i), address(0), amount);
-        }
-    }
-
-    function idOfParams(MarketParams memory params) internal pure returns (bytes32) {
-        return keccak256(abi.encode(params.loanToken, params.collateralToken, params.oracle, params.irm, params.lltv));
     }
 
     /// @dev Executes `plan` (markets `order`), and checks the module's one `Rebalanced` log against `abi.encode` of the
@@ -113,7 +81,7 @@ contract RebalancedLogTest is Fixture {
         order[0] = 1; // wbtc
         uint256[] memory targets = new uint256[](1);
         targets[0] = 1.404e18;
-        uint256 gasUsed = _executeAndCheck(order, _plan(order, targets));
+        uint256 gasUsed = _executeAndCheck(order, repayPlan(order, targets));
         // The one changed sub-account is charged the whole operation's gas (`shareOf(w, t, t) = w`): the log's gasUsed is
         // the engine's, not a word from elsewhere.
         EpochUsage memory usage = module.getEpochUsage(safe, idOf(wbtcMarket));
@@ -125,7 +93,7 @@ contract RebalancedLogTest is Fixture {
         (order[0], order[1], order[2]) = (2, 0, 1); // wsteth, weth, wbtc: not the policies' order
         uint256[] memory targets = new uint256[](3);
         (targets[0], targets[1], targets[2]) = (1.404e18, 1.45e18, 1.5e18); // three different healths after
-        uint256 gasUsed = _executeAndCheck(order, _plan(order, targets));
+        uint256 gasUsed = _executeAndCheck(order, repayPlan(order, targets));
         // Each sub-account's share of the gas is at most the whole and they sum to at least it (rounded up).
         uint256 sum;
         for (uint256 i; i < 3; ++i) {

@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.23;
 
-import {Fixture} from "../utils/Fixture.sol";
-import {ILeverageModule, Plan, Action, ActionKind, EpochUsage, Policy} from "../../src/interfaces/ILeverageModule.sol";
-import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
-import {MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
+import {ThreeSubAccountFixture} from "../utils/ThreeSubAccountFixture.sol";
+import {ILeverageModule, Plan, EpochUsage, Policy} from "../../src/interfaces/ILeverageModule.sol";
 
 /// @notice Gas (issue 15): RebalanceLib reads each listed sub-account's epoch record once, in `_load` (its slot and
 /// packed word, `Run.usageSlot` / `Run.usage`), checks the cooldown on that word and writes the updated word to that slot
@@ -12,21 +10,10 @@ import {MarketParams} from "@morpho-org/morpho-blue/src/interfaces/IMorpho.sol";
 /// not the record (a stale or zero word resets the counters), when a run writes another run's slot or reads another
 /// run's word (several sub-accounts listed in another order than the policies'), or when the cooldown is judged on
 /// another word.
-contract UsageRecordCacheTest is Fixture {
-    MarketParams[] internal markets;
-
+contract UsageRecordCacheTest is ThreeSubAccountFixture {
     function setUp() public override {
         super.setUp();
-        openPosition(safe, wethMarket, 10e18, 18_000e6); // health 1.433 at 3,000
-        openPosition(safe, wbtcMarket, 1e8, 36_000e6); // health 1.433 at 60,000
-        openPosition(safe, wstethMarket, 10e18, 21_000e6); // health 1.433 at 3,500
-        depositToVault(safe, usdcVault, 60_000e6);
-        markets.push(wethMarket);
-        markets.push(wbtcMarket);
-        markets.push(wstethMarket);
-        for (uint256 i; i < markets.length; ++i) {
-            setPolicyFor(safe, defaultPolicy(markets[i], address(usdcVault)));
-        }
+        setUpThree(60_000e6);
     }
 
     uint256[3] internal prices = [uint256(3000e18), 60_000e18, 3500e18];
@@ -40,22 +27,10 @@ contract UsageRecordCacheTest is Fixture {
     }
 
     /// @dev A plan repaying each listed market (`order`) from the pool towards health 1.404.
-    function _plan(uint256[] memory order) internal view returns (Plan memory plan) {
-        plan.subAccounts = new bytes32[](order.length);
-        plan.actions = new Action[](2 * order.length);
-        for (uint256 i; i < order.length; ++i) {
-            MarketParams memory params = markets[order[i]];
-            MarketState memory state = adapter.marketState(_marketId(params), safe);
-            uint256 value = state.collateral * state.price / 1e36;
-            uint256 amount = state.debt - value * LLTV / 1.404e18;
-            plan.subAccounts[i] = idOf(params);
-            plan.actions[2 * i] = action(ActionKind.WithdrawFromPool, uint8(i), address(usdcVault), amount);
-            plan.actions[2 * i + 1] = action(ActionKind.Repay, uint8(i), address(0), amount);
-        }
-    }
-
-    function _marketId(MarketParams memory params) internal pure returns (bytes32) {
-        return keccak256(abi.encode(params.loanToken, params.collateralToken, params.oracle, params.irm, params.lltv));
+    function _plan(uint256[] memory order) internal view returns (Plan memory) {
+        uint256[] memory targets = new uint256[](order.length);
+        for (uint256 i; i < order.length; ++i) targets[i] = 1.404e18;
+        return repayPlan(order, targets);
     }
 
     function _usage(uint256 market) internal view returns (EpochUsage memory) {
