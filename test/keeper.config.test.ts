@@ -53,6 +53,25 @@ describe("keeper configuration", () => {
     expect(fieldOf({ ...withoutKey, keeperPrivateKeyEnv: "KEY" }, { KEY: valid.keeperPrivateKey })).toBeUndefined()
   })
 
+  test("a number field given another JSON type says it wants a number and shows the value (helper nu48)", () => {
+    // Before: "pollIntervalMs": "fast" was refused as `must be at least 10 ms`, as if the value were a number too small.
+    const message = (raw: unknown) => {
+      try {
+        parseKeeperConfig(raw)
+      } catch (error) {
+        if (error instanceof KeeperConfigError) return error.shortMessage
+        throw error
+      }
+      return undefined
+    }
+    expect(message({ ...valid, pollIntervalMs: "fast" })).toBe('Invalid keeper configuration: "pollIntervalMs" must be at least 10 ms: a JSON number, got the string "fast"')
+    expect(message({ ...valid, pollIntervalMs: 5 })).toBe('Invalid keeper configuration: "pollIntervalMs" must be at least 10 ms, got 5')
+    expect(message({ ...valid, costs: { gasPriceGwei: "1" } })).toBe('Invalid keeper configuration: "costs.gasPriceGwei" must be a non-negative number: a JSON number, got the string "1"')
+    expect(message({ ...valid, risk: { tolerance: null } })).toBe('Invalid keeper configuration: "risk.tolerance" must be a number in (0, 1): a JSON number, got null')
+    expect(message({ ...valid, resubmitAfterBlocks: [4] })).toBe('Invalid keeper configuration: "resubmitAfterBlocks" must be a positive integer: a JSON number, got an array')
+    expect(message({ ...valid, feeBumpPercent: true })).toBe('Invalid keeper configuration: "feeBumpPercent" must be between 10 and 500: a JSON number, got true')
+  })
+
   test("refuses a mixed-case address whose EIP-55 checksum is wrong, in every address field", () => {
     const safe = "0x20D5BD8d35757F9e4c470Ff34b913fb93f3FD99C"
     // One character's case flipped: still a 20-byte address, but not its checksum (a mistyped character looks like this).
