@@ -95,6 +95,23 @@ describe("keeper configuration", () => {
     const code = await runCli(["keeper", "--config", path], { out: () => undefined, err: (t) => void (err += t) })
     expect(code).toBe(1)
     expect(err).toContain('"safes" must be a non-empty array')
+    // Helper nu48: viem's "Version: viem@2.57.20" line closed the message, under an error that has nothing of viem.
+    expect(err).not.toContain("Version: viem")
+  })
+
+  test("keeper and status with no node at rpcUrl: exit 1, the field named, the key in the URL's path not shown (helper nu48)", async () => {
+    // Before: viem's HttpRequestError (the whole URL, "Details: fetch failed", "Version: viem@...") and no field.
+    const path = join(mkdtempSync(join(tmpdir(), "levpilot-config-")), "keeper.json")
+    writeFileSync(path, JSON.stringify({ ...valid, rpcUrl: "http://127.0.0.1:1/v2/secret-api-key" }))
+    for (const argv of [["status", "--config", path], ["keeper", "--config", path, "--dry-run", "--once"]]) {
+      let err = ""
+      const code = await runCli(argv, { out: () => undefined, err: (t) => void (err += t) })
+      expect(code, argv[0]).toBe(1)
+      expect(err, argv[0]).toMatch(new RegExp(`^levpilot ${argv[0]}: RpcUnreachableError: The node at "rpcUrl" \\(http://127\\.0\\.0\\.1:1\\) did not answer eth_chainId`))
+      expect(err, argv[0]).toContain("Field: rpcUrl")
+      expect(err, argv[0]).not.toContain("secret-api-key")
+      expect(err, argv[0]).not.toContain("Version: viem")
+    }
   })
 })
 
