@@ -53,6 +53,25 @@ describe("keeper configuration", () => {
     expect(fieldOf({ ...withoutKey, keeperPrivateKeyEnv: "KEY" }, { KEY: valid.keeperPrivateKey })).toBeUndefined()
   })
 
+  test("a number field given another JSON type says it wants a number and shows the value (helper nu48)", () => {
+    // Before: "pollIntervalMs": "fast" was refused as `must be at least 10 ms`, as if the value were a number too small.
+    const message = (raw: unknown) => {
+      try {
+        parseKeeperConfig(raw)
+      } catch (error) {
+        if (error instanceof KeeperConfigError) return error.shortMessage
+        throw error
+      }
+      return undefined
+    }
+    expect(message({ ...valid, pollIntervalMs: "fast" })).toBe('Invalid keeper configuration: "pollIntervalMs" must be at least 10 ms: a JSON number, got the string "fast"')
+    expect(message({ ...valid, pollIntervalMs: 5 })).toBe('Invalid keeper configuration: "pollIntervalMs" must be at least 10 ms, got 5')
+    expect(message({ ...valid, costs: { gasPriceGwei: "1" } })).toBe('Invalid keeper configuration: "costs.gasPriceGwei" must be a non-negative number: a JSON number, got the string "1"')
+    expect(message({ ...valid, risk: { tolerance: null } })).toBe('Invalid keeper configuration: "risk.tolerance" must be a number in (0, 1): a JSON number, got null')
+    expect(message({ ...valid, resubmitAfterBlocks: [4] })).toBe('Invalid keeper configuration: "resubmitAfterBlocks" must be a positive integer: a JSON number, got an array')
+    expect(message({ ...valid, feeBumpPercent: true })).toBe('Invalid keeper configuration: "feeBumpPercent" must be between 10 and 500: a JSON number, got true')
+  })
+
   test("refuses a mixed-case address whose EIP-55 checksum is wrong, in every address field", () => {
     const safe = "0x20D5BD8d35757F9e4c470Ff34b913fb93f3FD99C"
     // One character's case flipped: still a 20-byte address, but not its checksum (a mistyped character looks like this).
@@ -76,6 +95,23 @@ describe("keeper configuration", () => {
     const code = await runCli(["keeper", "--config", path], { out: () => undefined, err: (t) => void (err += t) })
     expect(code).toBe(1)
     expect(err).toContain('"safes" must be a non-empty array')
+    // Helper nu48: viem's "Version: viem@2.57.20" line closed the message, under an error that has nothing of viem.
+    expect(err).not.toContain("Version: viem")
+  })
+
+  test("keeper and status with no node at rpcUrl: exit 1, the field named, the key in the URL's path not shown (helper nu48)", async () => {
+    // Before: viem's HttpRequestError (the whole URL, "Details: fetch failed", "Version: viem@...") and no field.
+    const path = join(mkdtempSync(join(tmpdir(), "levpilot-config-")), "keeper.json")
+    writeFileSync(path, JSON.stringify({ ...valid, rpcUrl: "http://127.0.0.1:1/v2/secret-api-key" }))
+    for (const argv of [["status", "--config", path], ["keeper", "--config", path, "--dry-run", "--once"]]) {
+      let err = ""
+      const code = await runCli(argv, { out: () => undefined, err: (t) => void (err += t) })
+      expect(code, argv[0]).toBe(1)
+      expect(err, argv[0]).toMatch(new RegExp(`^levpilot ${argv[0]}: RpcUnreachableError: The node at "rpcUrl" \\(http://127\\.0\\.0\\.1:1\\) did not answer eth_chainId`))
+      expect(err, argv[0]).toContain("Field: rpcUrl")
+      expect(err, argv[0]).not.toContain("secret-api-key")
+      expect(err, argv[0]).not.toContain("Version: viem")
+    }
   })
 })
 

@@ -62,3 +62,34 @@ test("tsx with each documented flag set resolves @levpilot/sdk from source (work
     expect(run.stdout, `tsx ${flags}: ${run.stderr.slice(0, 1000)}`).toContain("resolved")
   }
 }, 300_000)
+
+// Helper nu48 (a new user installing the packages as the READMEs said): `npm install ... viem permissionless` installed
+// viem 2.58 and permissionless 0.4 (outside the SDK's peer range, accepted with --legacy-peer-deps), levpilot kept its
+// own viem 2.57.20, and the repository's own consumer example failed `tsc --strict` (TS2345: two viem copies' Client
+// types). Every documented install naming viem or permissionless must pin the versions levpilot depends on (the ones
+// test/packages.test.ts installs) and pass --legacy-peer-deps.
+test("every documented `npm install` of viem / permissionless pins levpilot's versions, with --legacy-peer-deps", () => {
+  const deps = JSON.parse(readFileSync(`${root}bundler-client/package.json`, "utf8")).dependencies as Record<string, string>
+  const installs = markdownFiles().flatMap((file) =>
+    readFileSync(`${root}${file}`, "utf8")
+      .split("\n")
+      .map((text, i) => ({ where: `${file}:${i + 1}`, words: text.replace(/#.*$/, "").trim().split(/\s+/) }))
+      .filter(({ words }) => /^npm$/.test(words[0] ?? "") && /^(install|i|add)$/.test(words[1] ?? "") && words.some((w) => /^(viem|permissionless)(@|$)/.test(w))),
+  )
+  expect(installs.length).toBeGreaterThan(0)
+  for (const { where, words } of installs) {
+    expect(words, where).toContain("--legacy-peer-deps")
+    for (const name of ["viem", "permissionless"]) {
+      const named = words.filter((w) => w === name || w.startsWith(`${name}@`))
+      expect(named, `${where}: ${name} must be named as ${name}@${deps[name]}`).toEqual([`${name}@${deps[name]}`])
+    }
+  }
+})
+
+// Helper nu48: `npm run bench:fleet` is a package.json script that the README's script table did not list.
+test("every package.json script is named in README.md (`npm run <name>`, or `npm start` / `npm test`)", () => {
+  const scripts = Object.keys((JSON.parse(readFileSync(`${root}package.json`, "utf8")) as { scripts: Record<string, string> }).scripts)
+  const readme = readFileSync(`${root}README.md`, "utf8")
+  const named = (s: string) => readme.includes(`npm run ${s}\``) || readme.includes(`npm run ${s} `) || ((s === "start" || s === "test") && readme.includes(`npm ${s}`))
+  expect(scripts.filter((s) => s !== "postinstall" && !named(s))).toEqual([])
+})

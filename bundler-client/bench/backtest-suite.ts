@@ -1,5 +1,4 @@
 import { availableParallelism } from "node:os"
-import { parseArgs } from "node:util"
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads"
 import { networkOverride, resolveBacktestConfig, TRADERS } from "../src/backtest/config.js"
 import type { BacktestConfig, TraderName } from "../src/backtest/config.js"
@@ -7,9 +6,9 @@ import { GAS_MARKETS } from "../src/backtest/carry.js"
 import { formatScorecard } from "../src/backtest/report.js"
 import { runSuitePaths, summarizeSuite } from "../src/backtest/suite.js"
 import type { PathResults, RunSuiteParameters, SuiteResult } from "../src/backtest/suite.js"
-import { SCENARIO_KINDS } from "../src/prices/generator.js"
 import type { ScenarioKind } from "../src/prices/generator.js"
 import { writeReport } from "./report.js"
+import { parseSuiteArgs, pathsPerFamily, SuiteUsageError, suiteUsage } from "./suiteArgs.js"
 
 /** Worker threads do not inherit tsx's loader: each one loads this file through tsx's API. */
 const WORKER_BOOT = `import("tsx/esm/api").then(({ tsImport }) => tsImport(${JSON.stringify(import.meta.url)}, ${JSON.stringify(import.meta.url)}))`
@@ -26,54 +25,21 @@ if (!isMainThread) {
   const results = runSuitePaths({ ...parameters(job), onProgress: (done) => parentPort?.postMessage({ type: "progress", done }) })
   parentPort?.postMessage({ type: "done", results })
 } else {
-  const defaultWorkers = String(Math.max(1, Math.min(availableParallelism(), 4)))
-  const usage = `Usage: npm run backtest:suite -- [options]
-
-The scorecard: generated price paths per scenario family, static vs threshold vs dfs-style vs autopilot, for each trader;
-prints one table per trader and writes reports/backtest-suite.json (bundler-client/README.md, "Scorecard").
-
-Options:
-  --paths N      paths in all, spread evenly over the families (default 1100)
-  --seed N       seed of the first path; path i uses seed + i (default 1000)
-  --trader T     ${Object.keys(TRADERS).join(", ")}, a comma-separated list, or all (default all)
-  --network N    gas market: ${Object.keys(GAS_MARKETS).join(", ")} (default mainnet)
-  --kinds K,...  families to run (default every one): ${SCENARIO_KINDS.join(", ")}
-  --workers N    worker threads (default ${defaultWorkers}: the machine's cores, at most 4)
-  --help         this text
-`
-  let values: { paths: string; seed: string; trader: string; network: string; kinds?: string | undefined; workers: string; help?: boolean | undefined }
+  const defaultWorkers = Math.max(1, Math.min(availableParallelism(), 4))
+  let args: ReturnType<typeof parseSuiteArgs>
   try {
-    ;({ values } = parseArgs({
-      options: {
-        paths: { type: "string", default: "1100" },
-        seed: { type: "string", default: "1000" },
-        trader: { type: "string", default: "all" },
-        network: { type: "string", default: "mainnet" },
-        kinds: { type: "string" },
-        workers: { type: "string", default: defaultWorkers },
-        help: { type: "boolean" },
-      },
-    }))
+    args = parseSuiteArgs(process.argv.slice(2), defaultWorkers)
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`)
+    // A usage error: its message names the option, no stack (exit 2, as levpilot's CLI).
+    if (!(error instanceof SuiteUsageError)) throw error
+    process.stderr.write(`backtest:suite: ${error.message}\nSee npm run backtest:suite -- --help.\n`)
     process.exit(2)
   }
-  if (values.help === true) {
-    process.stdout.write(usage)
+  if (args.help) {
+    process.stdout.write(suiteUsage(defaultWorkers))
     process.exit(0)
   }
-  const count = Number(values.paths)
-  const baseSeed = Number(values.seed)
-  const workers = Number(values.workers)
-  if (!Number.isInteger(count) || count <= 0) throw new Error(`--paths must be a positive integer (got "${values.paths}")`)
-  if (!Number.isInteger(baseSeed)) throw new Error(`--seed must be an integer (got "${values.seed}")`)
-  if (!Number.isInteger(workers) || workers <= 0) throw new Error(`--workers must be a positive integer (got "${values.workers}")`)
-  const traders = (values.trader === "all" ? Object.keys(TRADERS) : (values.trader as string).split(",")) as TraderName[]
-  for (const t of traders) if (!(t in TRADERS)) throw new Error(`unknown --trader "${t}" (use ${Object.keys(TRADERS).join(", ")} or all)`)
-  const network = values.network as keyof typeof GAS_MARKETS
-  if (!(network in GAS_MARKETS)) throw new Error(`unknown --network "${network}" (use ${Object.keys(GAS_MARKETS).join(", ")})`)
-  const kinds = (values.kinds?.split(",") ?? [...SCENARIO_KINDS]) as ScenarioKind[]
-  for (const k of kinds) if (!SCENARIO_KINDS.includes(k)) throw new Error(`unknown kind "${k}" in --kinds (use ${SCENARIO_KINDS.join(", ")})`)
+  const { count, baseSeed, workers, traders, network, kinds } = args
 
   const report: Record<string, { config: BacktestConfig; suite: SuiteResult }> = {}
   for (const trader of traders) {
@@ -107,7 +73,7 @@ Options:
       formatScorecard(
         suite.byKind,
         suite.totals,
-        `backtest scorecard, trader "${trader}", ${network} gas: ${count} paths (${Math.floor(count / kinds.length)} per family), seeds ${baseSeed}..${baseSeed + count - 1}, 3 days at 1-minute steps.\n` +
+        `backtest scorecard, trader "${trader}", ${network} gas: ${count} paths (${pathsPerFamily(count, kinds)}), seeds ${baseSeed}..${baseSeed + count - 1}, 3 days at 1-minute steps.\n` +
           "liq. loss (against the same strategy replayed without liquidations, no operation below health 1: liquidator first), like-for-like (the seized collateral's missed recovery) and the carry columns (interest .. gas) are sums over the family's paths; net P&L and APY are means per path (bundler-client/README.md, Metrics)",
       ),
     )

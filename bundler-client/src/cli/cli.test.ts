@@ -4,6 +4,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { runCli } from "./run.js"
 import { backtestCommand } from "./commands/backtest.js"
+import { commands } from "./commands/index.js"
 
 function capture() {
   const out: string[] = []
@@ -21,6 +22,18 @@ describe("levpilot", () => {
     const d = capture()
     expect(await runCli(["frobnicate"], d.io)).toBe(2)
     expect(d.err.join("")).toMatch(/unknown command "frobnicate"/)
+  })
+
+  // Helper nu48: `backtest`'s Usage lines did not name --strategies or --print-config, `start`'s not --keeper-log.
+  it("every command's Usage lines name every option its Options section lists", () => {
+    for (const command of commands) {
+      const [usage, rest] = command.help.split(/\n\s*\n/, 1).concat(command.help.slice(command.help.indexOf("Options:"))) as [string, string]
+      expect(usage, command.name).toMatch(/^Usage: levpilot /)
+      const options = [...rest.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1] as string).filter((o) => o !== "--help")
+      expect(options.length, command.name).toBeGreaterThan(0)
+      const missing = options.filter((o) => !new RegExp(`${o}(?![a-z-])`).test(usage))
+      expect(missing, `levpilot ${command.name}: options missing from its Usage lines`).toEqual([])
+    }
   })
 
   it("documents every backtest flag in backtest --help", async () => {

@@ -58,7 +58,10 @@ export async function runCli(argv: string[], io: CliIo, commands: readonly Comma
       return 2
     }
     if (error instanceof Error) {
-      io.err(`levpilot ${command.name}: ${error.name}: ${error.message}\n`)
+      // viem's BaseError (which the keeper's own errors extend) ends every message with "Version: viem@x": noise
+      // under a configuration or connection error, misread as a version problem; LEVPILOT_DEBUG's stack keeps it.
+      const message = process.env.LEVPILOT_DEBUG ? error.message : error.message.replace(/\n+Version: viem@\S+\s*$/, "")
+      io.err(`levpilot ${command.name}: ${error.name}: ${message}\n`)
       if (process.env.LEVPILOT_DEBUG) io.err(`${error.stack}\n`)
       return 1
     }

@@ -3,6 +3,7 @@ import { type Chain, type PublicClient, createPublicClient, defineChain, http } 
 import { type BundlerClient, createBundlerClient, createPaymasterClient } from "viem/account-abstraction"
 import type { LeverageDeployments } from "@levpilot/sdk/deployments"
 import type { KeeperConfig } from "./config.js"
+import { RpcUnreachableError } from "./errors.js"
 
 /** Fees for a UserOperation, in wei. */
 export type UserOperationFees = { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
@@ -21,13 +22,29 @@ export type KeeperClients = {
 }
 
 /**
+ * Reads the chain id of the node at `rpcUrl` (`eth_chainId`, viem's default retries).
+ *
+ * @param rpcUrl - The configuration's `rpcUrl`.
+ * @returns The chain id.
+ * @throws {RpcUnreachableError} The node did not answer (its cause is viem's error), naming the field `rpcUrl`.
+ */
+export async function readChainId(rpcUrl: string): Promise<number> {
+  try {
+    return await createPublicClient({ transport: http(rpcUrl) }).getChainId()
+  } catch (error) {
+    throw new RpcUnreachableError({ url: rpcUrl, cause: error instanceof Error ? error : undefined })
+  }
+}
+
+/**
  * Connects to the RPC (its chain id read with `eth_chainId` unless `chain` is given) and creates the bundler clients.
  *
  * @returns {@link KeeperClients}
+ * @throws {RpcUnreachableError} Without `chain`, when the node at `rpcUrl` does not answer `eth_chainId`.
  */
 export async function connectKeeperClients(config: KeeperConfig, chain?: Chain | undefined): Promise<KeeperClients> {
   if (!chain) {
-    const id = await createPublicClient({ transport: http(config.rpcUrl) }).getChainId()
+    const id = await readChainId(config.rpcUrl)
     chain = defineChain({ id, name: `chain ${id}`, nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [config.rpcUrl] } } })
   }
   const publicClient = createPublicClient({ chain, transport: http(config.rpcUrl, { retryCount: 2, retryDelay: 100 }), pollingInterval: config.pollIntervalMs }) as PublicClient

@@ -95,6 +95,15 @@ type Obj = Record<string, unknown>
 /** Field readers that name the JSON path in their error. */
 export type ConfigReader = ReturnType<typeof reader>
 
+/** A JSON value as an error shows it: `the string "fast"`, `null`, `an array`, `an object`, `true`. */
+function describeJson(value: unknown): string {
+  if (typeof value === "string") return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`
+  if (value === null) return "null"
+  if (Array.isArray(value)) return "an array"
+  if (typeof value === "object") return "an object"
+  return String(value)
+}
+
 function reader(source: string | undefined) {
   const fail = (field: string, reason: string): never => {
     throw new KeeperConfigError({ field, reason, source })
@@ -124,7 +133,9 @@ function reader(source: string | undefined) {
   const number = (o: Obj, key: string, path: string, fallback: number, check: (n: number) => boolean, rule: string): number => {
     const value = o[key]
     if (value === undefined) return fallback
-    if (typeof value !== "number" || !Number.isFinite(value) || !check(value)) return fail(path, `must be ${rule}`)
+    // A value of the wrong JSON type says so: "pollIntervalMs": "fast" is not read as "must be at least 10 ms" alone.
+    if (typeof value !== "number") return fail(path, `must be ${rule}: a JSON number, got ${describeJson(value)}`)
+    if (!Number.isFinite(value) || !check(value)) return fail(path, `must be ${rule}, got ${value}`)
     return value
   }
   const bool = (o: Obj, key: string, path: string, fallback: boolean): boolean => {

@@ -247,6 +247,28 @@ export class KeeperConfigError extends BaseError {
   }
 }
 
+export type RpcUnreachableErrorType = RpcUnreachableError & { name: "RpcUnreachableError" }
+/**
+ * The node at the configuration's `rpcUrl` did not answer `eth_chainId` when the keeper or `levpilot status` started
+ * (not running, a wrong URL or port, or not a JSON-RPC endpoint). `origin` is the URL's scheme, host and port only:
+ * a hosted RPC's API key, usually in the path, is not repeated; the cause keeps viem's error.
+ */
+export class RpcUnreachableError extends BaseError {
+  origin: string
+  constructor({ url, cause }: { url: string; cause?: Error | undefined }) {
+    let origin = "(not a URL)"
+    try {
+      origin = new URL(url).origin
+    } catch {}
+    super(`The node at "rpcUrl" (${origin}) did not answer eth_chainId: is it running, and are the URL and port right?`, {
+      cause,
+      metaMessages: ["Field: rpcUrl", "Nothing was read or sent."],
+      name: "RpcUnreachableError",
+    })
+    this.origin = origin
+  }
+}
+
 export type SelfPayNotAllowedErrorType = SelfPayNotAllowedError & { name: "SelfPayNotAllowedError" }
 /** The paymaster refused and the keeper may not fall back to the Safe paying its own gas. */
 export class SelfPayNotAllowedError extends BaseError {

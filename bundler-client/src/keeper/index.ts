@@ -21,6 +21,8 @@ export {
   GasCapBelowMarketError,
   type ReplacementBlockedByCapsErrorType,
   ReplacementBlockedByCapsError,
+  type RpcUnreachableErrorType,
+  RpcUnreachableError,
 } from "./errors.js"
 export {
   KeeperMetrics,
@@ -53,6 +55,7 @@ export {
   type UserOperationFees,
   type KeeperClients,
   connectKeeperClients,
+  readChainId,
 } from "./clients.js"
 export {
   type Clock,

@@ -12,8 +12,9 @@ import { runBacktest } from "../../backtest/engine.js"
 import { runSuite } from "../../backtest/suite.js"
 import { formatScorecard, formatStrategyTable } from "../../backtest/report.js"
 
-const HELP = `Usage: levpilot backtest --prices <file.csv> [--time-unit <s|ms>] [--policy <file.json>] [--trader <name>] [--network <name>] [--json <out.json>]
-       levpilot backtest --generate <N> [--seed <n>] [--days <d>] [--policy <file.json>] [--trader <name>] [--network <name>] [--json <out.json>]
+const HELP = `Usage: levpilot backtest --prices <file.csv> [--time-unit <s|ms>] [--policy <file.json>] [--trader <name>] [--network <name>] [--strategies <list>] [--json <out.json>]
+       levpilot backtest --generate <N> [--seed <n>] [--days <d>] [--policy <file.json>] [--trader <name>] [--network <name>] [--strategies <list>] [--json <out.json>]
+       levpilot backtest --print-config [--policy <file.json>] [--trader <name>] [--network <name>] [--strategies <list>]
 
 Replays price paths through the static, threshold, dfs-style and autopilot strategies with the same
 solver and policy rules as the on-chain module (oracle heartbeat/deviation, keeper latency, borrow

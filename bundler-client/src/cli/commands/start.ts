@@ -11,6 +11,7 @@ import { DemoUnavailableError } from "../../keeper/errors.js"
 
 const HELP = `Usage: levpilot start [--blocks <n>] [--prices <file.csv>] [--crash <fraction>] [--fast] [--no-aave]
                       [--buffers] [--block-time <s>] [--no-tty] [--report <file.html>] [--json <file.json>]
+                      [--keeper-log <file>]
 
 The whole system on an embedded local chain, with no set-up: anvil (1 s blocks) and the Alto bundler
 on 127.0.0.1, the canonical EntryPoint v0.7, Safe 1.4.1, the LeverageModule, Morpho Blue with
@@ -21,8 +22,9 @@ a demo Safe with three leveraged sub-accounts (two Morpho Blue markets and its A
 collateral, USDC debt) and an identical unmanaged twin; the keeper registered on the demo Safe. The
 USDC borrowed on Morpho is spent (no idle funds, no pool for the Morpho markets: the keeper can only
 protect them by selling collateral inside Morpho's repay callback, a swap deleverage bounded on chain
-by maxSlippageBps 50); the USDC borrowed on Aave sits in a yUSDC vault, the Aave account's buffer (Aave
-has no swap lane yet). Then a price scenario is replayed, one oracle update per block (Morpho and
+by maxSlippageBps 50); the USDC borrowed on Aave sits in a yUSDC vault, the Aave account's buffer (this
+demo gives Aave no swap lane; the keeper's flash-funded Aave swap deleverage is shown by
+test/keeper.aave.test.ts). Then a price scenario is replayed, one oracle update per block (Morpho and
 Aave read the same price sources), while the keeper rebalances the managed Safe on both venues and a
 liquidator calls Morpho.liquidate on any Morpho position below health 1 and Aave's liquidationCall on
 any Aave account below health factor 1. A live table shows health and leverage per

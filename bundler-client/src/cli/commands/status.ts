@@ -3,6 +3,7 @@ import { type Address, createPublicClient, getAddress, http, maxUint256 } from "
 import { getSubAccountState } from "@levpilot/sdk/actions"
 import { CliUsageError } from "../command.js"
 import type { Command } from "../command.js"
+import { readChainId } from "../../keeper/clients.js"
 import { readKeeperConfig } from "../../keeper/config.js"
 import { KeeperStateStore } from "../../keeper/stateFile.js"
 
@@ -47,8 +48,8 @@ export const statusCommand: Command = {
         throw new CliUsageError("status", `--safe must be an address, got "${values.safe}"`)
       }
     }
+    const chainId = await readChainId(config.rpcUrl)
     const client = createPublicClient({ transport: http(config.rpcUrl) })
-    const chainId = await client.getChainId()
     const deployments = { [chainId]: config.deployment }
     // Read only: no lock taken or checked (the keeper may be running on this file).
     const store = new KeeperStateStore(config.stateFile, { readOnly: true })

@@ -1,0 +1,105 @@
+import { parseArgs } from "node:util"
+import { TRADERS } from "../src/backtest/config.js"
+import type { TraderName } from "../src/backtest/config.js"
+import { GAS_MARKETS } from "../src/backtest/carry.js"
+import { SCENARIO_KINDS } from "../src/prices/generator.js"
+import type { ScenarioKind } from "../src/prices/generator.js"
+
+/** `npm run backtest:suite`'s options, checked: every field a value the suite can run. */
+export type SuiteArgs = {
+  /** Paths in all (>= 1), spread over `kinds` in turn (path i is family `kinds[i % kinds.length]`). */
+  count: number
+  /** Seed of the first path (a safe integer); path i uses `baseSeed + i`. */
+  baseSeed: number
+  /** Worker threads (>= 1). */
+  workers: number
+  /** Traders to run, each a key of {@link TRADERS}, in the order given. */
+  traders: TraderName[]
+  /** Gas market, a key of {@link GAS_MARKETS}. */
+  network: keyof typeof GAS_MARKETS
+  /** Families to cycle through, each one of {@link SCENARIO_KINDS}. */
+  kinds: ScenarioKind[]
+}
+
+/** A command line `backtest:suite` cannot run; `message` names the option and the value given. The script exits 2. */
+export class SuiteUsageError extends Error {
+  override name = "SuiteUsageError"
+}
+
+/** The `--help` text; `defaultWorkers` is the `--workers` default shown. */
+export function suiteUsage(defaultWorkers: number): string {
+  return `Usage: npm run backtest:suite -- [options]
+
+The scorecard: generated price paths per scenario family, static vs threshold vs dfs-style vs autopilot, for each trader;
+prints one table per trader and writes reports/backtest-suite.json (bundler-client/README.md, "Scorecard").
+
+Options:
+  --paths N      paths in all, the families taken in turn: path i is family i mod the family count (default 1100)
+  --seed N       seed of the first path (a decimal integer); path i uses seed + i (default 1000)
+  --trader T     ${Object.keys(TRADERS).join(", ")}, a comma-separated list, or all (default all)
+  --network N    gas market: ${Object.keys(GAS_MARKETS).join(", ")} (default mainnet)
+  --kinds K,...  families to run (default every one): ${SCENARIO_KINDS.join(", ")}
+  --workers N    worker threads (default ${defaultWorkers}: the machine's cores, at most 4)
+  --help         this text
+`
+}
+
+/** A safe integer written in decimal digits (positive, or of either sign for `rule` "any"), or a usage error naming `--name`. */
+function integer(name: string, value: string, rule: "positive" | "any"): number {
+  const n = Number(value)
+  const form = rule === "positive" ? /^[0-9]+$/ : /^-?[0-9]+$/
+  if (!form.test(value) || !Number.isSafeInteger(n) || (rule === "positive" && n <= 0))
+    throw new SuiteUsageError(`--${name} must be ${rule === "positive" ? "a positive" : "an"} integer written in decimal digits, got "${value}"`)
+  return n
+}
+
+/**
+ * Reads `backtest:suite`'s command line.
+ *
+ * @param argv - The arguments after the script name (`process.argv.slice(2)`).
+ * @param defaultWorkers - `--workers` when absent (the script passes the machine's cores, at most 4).
+ * @returns `{ help: true }` for `--help`, else the checked {@link SuiteArgs}.
+ * @throws {SuiteUsageError} An unknown option, a positional argument, a missing value, a count, seed or worker number
+ *   that is not a decimal integer in range (`--paths 0`, `--paths abc`, `--seed 1e3`), an unknown trader, network or
+ *   family: the message names the option and the value.
+ */
+export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: true } | ({ help: false } & SuiteArgs) {
+  let values: { paths: string; seed: string; trader: string; network: string; kinds?: string | undefined; workers?: string | undefined; help?: boolean | undefined }
+  try {
+    ;({ values } = parseArgs({
+      args: argv,
+      options: {
+        paths: { type: "string", default: "1100" },
+        seed: { type: "string", default: "1000" },
+        trader: { type: "string", default: "all" },
+        network: { type: "string", default: "mainnet" },
+        kinds: { type: "string" },
+        workers: { type: "string" },
+        help: { type: "boolean" },
+      },
+    }))
+  } catch (error) {
+    throw new SuiteUsageError(error instanceof Error ? error.message : String(error))
+  }
+  if (values.help === true) return { help: true }
+  const count = integer("paths", values.paths, "positive")
+  const baseSeed = integer("seed", values.seed, "any")
+  const workers = values.workers === undefined ? defaultWorkers : integer("workers", values.workers, "positive")
+  const traders = (values.trader === "all" ? Object.keys(TRADERS) : values.trader.split(",")) as TraderName[]
+  for (const t of traders) if (!Object.hasOwn(TRADERS, t)) throw new SuiteUsageError(`unknown --trader "${t}" (use ${Object.keys(TRADERS).join(", ")}, a comma-separated list, or all)`)
+  const network = values.network as keyof typeof GAS_MARKETS
+  if (!Object.hasOwn(GAS_MARKETS, network)) throw new SuiteUsageError(`unknown --network "${network}" (use ${Object.keys(GAS_MARKETS).join(", ")})`)
+  const kinds = (values.kinds?.split(",") ?? [...SCENARIO_KINDS]) as ScenarioKind[]
+  for (const k of kinds) if (!SCENARIO_KINDS.includes(k)) throw new SuiteUsageError(`unknown family "${k}" in --kinds (use ${SCENARIO_KINDS.join(", ")})`)
+  return { help: false, count, baseSeed, workers, traders, network, kinds }
+}
+
+/**
+ * How `count` paths fall on `kinds` families taken in turn, for the scorecard's title: "100 per family",
+ * "1-2 per family", or "1 per family in 2 of 11 families: gbm, jumps" when there are fewer paths than families.
+ */
+export function pathsPerFamily(count: number, kinds: readonly ScenarioKind[]): string {
+  if (count < kinds.length) return `1 per family in ${count} of ${kinds.length} families: ${kinds.slice(0, count).join(", ")}`
+  const low = Math.floor(count / kinds.length)
+  return count % kinds.length === 0 ? `${low} per family` : `${low}-${low + 1} per family`
+}
