@@ -385,7 +385,7 @@ function chooseFunding(w: WorkingPortfolio, a: Account, t: Target) {
  * and exclusions, nothing else in the plan (its own loss limits only). `w` is not changed.
  */
 function fitsAlone(w: WorkingPortfolio, i: number): boolean {
-  const alone = new WorkingPortfolio(w.input, w.loanAsset, w.exclusions)
+  const alone = new WorkingPortfolio(w.input, w.loanAsset, w.exclusions, w.assessed)
   const a = alone.account(i)
   const t = beginTarget(alone, a)
   return t !== undefined && chooseFunding(alone, a, t).best !== undefined
@@ -492,13 +492,7 @@ export function boost(w: WorkingPortfolio, a: Account): void {
     w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but the policy lists no ${w.loanAsset} pool to hold a borrow and no swap boost fits; a borrow left idle is refused (IdleInflow); no valid plan`
     return
   }
-  const fits = (x: number): boolean => {
-    const trial = w.checkpoint()
-    w.push("Borrow", i, x)
-    const room = w.slipRoom(w.slipOf(sink), false, [i], sink.address)
-    w.restore(trial)
-    return room >= x
-  }
+  const fits = (x: number): boolean => w.withBorrow(i, x, () => w.slipRoom(w.slipOf(sink), false, [i], sink.address)) >= x
   // The largest borrow the pool can take (bisection: a smaller borrow always fits where a larger one does).
   let amount = borrow
   if (!fits(amount)) {

@@ -4,7 +4,7 @@ import { boost, deleverage, finishPlan } from "./planSteps.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { venueHealthOf } from "./state.js"
 import type { EpochState, Policy, PortfolioState, SolverInput, SolverResult } from "./types.js"
-import { type Exclusions, WorkingPortfolio, assessSubAccount, ltvRoomOf } from "./workingPortfolio.js"
+import { type Account, type Exclusions, WorkingPortfolio, assessAll, assessSubAccount, ltvRoomOf } from "./workingPortfolio.js"
 import { type SwapBoostCandidate, planSwapBoost } from "./swapBoost.js"
 import { leverageOf } from "./state.js"
 import { SECONDS_PER_YEAR, liquidationProbability } from "../risk/firstPassage.js"
@@ -183,10 +183,11 @@ function solveWithBuffers(input: SolverInput): SolverResult {
     const h = venueHealthOf(s.state)
     return h < s.policy.minHealth ? h / s.policy.minHealth : 2 + s.policy.maxHealth / h
   }
-  const context: SearchContext = { input, loanAsset, pre, policies, epochs, urgency, attempts: 3 * input.subAccounts.length + 2 }
+  const assessed = assessAll(input)
+  const context: SearchContext = { input, loanAsset, pre, policies, epochs, urgency, attempts: 3 * input.subAccounts.length + 2, assessed }
   const found = searchPlan(context, { targets: new Map(), sources: new Map() }, 0, false)
   if (found !== undefined) return found
-  const fallback = solveOnce(input, loanAsset, { targets: new Map(input.subAccounts.map((_, i) => [i, "no plan passes the policy rules"])), sources: new Map() })
+  const fallback = solveOnce(input, loanAsset, { targets: new Map(input.subAccounts.map((_, i) => [i, "no plan passes the policy rules"])), sources: new Map() }, assessed)
   return { ...fallback, plan: undefined }
 }
 
@@ -201,6 +202,8 @@ type SearchContext = {
   urgency: (i: number) => number
   /** Rule-book rounds at most (each leaves out at least one sub-account). */
   attempts: number
+  /** Every sub-account of `input` assessed once ({@link assessAll}); each attempt's working portfolio copies it. */
+  assessed: readonly Account[]
 }
 
 /** A target's reason when the module's structural limits leave it for the next operation (events.ts LEFT_FOR_NEXT). */
@@ -227,9 +230,9 @@ function leastUrgentTarget(outcomes: SolverResult["outcomes"], exclusions: Exclu
  * @returns The first plan the rule book accepts (or a result with no plan), or undefined when the rounds run out.
  */
 function searchPlan(context: SearchContext, exclusions: Exclusions, from: number, branched: boolean): SolverResult | undefined {
-  const { input, loanAsset, pre, policies, epochs, urgency, attempts } = context
+  const { input, loanAsset, pre, policies, epochs, urgency, attempts, assessed } = context
   for (let attempt = from; attempt <= attempts; attempt++) {
-    const result = solveOnce(input, loanAsset, exclusions)
+    const result = solveOnce(input, loanAsset, exclusions, assessed)
     if (result.plan === undefined) return result
     const check = checkPlanAgainstPolicy({ plan: result.plan, pre, policies, epochs, now: input.now })
     if (check.ok) return result
@@ -476,8 +479,8 @@ function swapOutcome(
  *
  * @returns The attempt's result; {@link solve} checks its plan against the policy rules and retries with exclusions.
  */
-function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions): SolverResult {
-  const work = new WorkingPortfolio(input, loanAsset, exclusions)
+function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions, assessed: readonly Account[]): SolverResult {
+  const work = new WorkingPortfolio(input, loanAsset, exclusions, assessed)
   for (const a of work.accounts.filter((x) => x.low).sort((x, y) => x.h0 - y.h0)) deleverage(work, a)
   // A swap rescue goes alone with the other rescues: boosts wait for the next operation (gas, and nothing that could
   // make the rescue revert rides along).
