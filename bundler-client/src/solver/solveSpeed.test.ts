@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest"
 import { parseUnits } from "viem"
-import { toBaseUnits } from "./policyRules.js"
+import { checkRebalanceRules } from "@levpilot/sdk/rules"
+import { checkPlanAgainstPolicy, toBaseUnits, toRuleInput } from "./policyRules.js"
+import { resumeWithout, solveOnce } from "./solver.js"
 import { netValue } from "./state.js"
 import { randomSolverInput } from "./testing.js"
-import type { PortfolioState, SolverInput } from "./types.js"
+import type { EpochState, Policy, PortfolioState, SolverInput, SubAccountState } from "./types.js"
 import { WorkingPortfolio, assessAll } from "./workingPortfolio.js"
 
 // The plan benchmark's speed-ups (npm run bench:solver, 50 sub-accounts x 20 pools) keep every result: these tests fail
@@ -125,5 +127,62 @@ describe("solver speed-ups keep the results", () => {
     }
     expect(toBaseUnits(0.995, 18)).toBe(995n * 10n ** 15n)
     expect(toBaseUnits(1e-7, 6)).toBe(0n)
+  })
+
+  it("an attempt resumed without one more boost target is the attempt solved from scratch with that exclusion", () => {
+    const json = (x: unknown) => JSON.stringify(x, (_, v) => (typeof v === "bigint" ? v.toString() : v))
+    let resumed = 0
+    for (let seed = 100; seed < 112; seed++) {
+      const input = randomSolverInput(seed, 50, 20)
+      const exclusions = none()
+      const assessed = assessAll(input)
+      let attempt = solveOnce(input, "USDC", exclusions, assessed)
+      // Leave out boost targets one by one, each time from the resumed attempt (as searchPlan's rounds do), the
+      // highest-indexed first, then the lowest, so targets early and late in the boost order are both left out.
+      for (let round = 0; round < 4; round++) {
+        const boosts = attempt.result.outcomes.map((o, i) => (o.role === "target" && input.subAccounts[i] !== undefined && attempt.work.account(i).high ? i : -1)).filter((i) => i >= 0)
+        const t = round % 2 === 0 ? boosts[boosts.length - 1] : boosts[0]
+        if (t === undefined) break
+        exclusions.targets.set(t, "left out by the test")
+        const fresh = solveOnce(input, "USDC", { targets: new Map(exclusions.targets), sources: new Map(exclusions.sources) }, assessed)
+        const next = resumeWithout(attempt, t)
+        expect(next, "a boost target the attempt ran can be resumed").toBeDefined()
+        attempt = next as NonNullable<typeof next>
+        expect(json(attempt.result)).toBe(json(fresh.result))
+        resumed++
+      }
+      // A target the attempt did not boost (below its band, or none) is not resumed: the caller solves from scratch.
+      const low = attempt.work.accounts.find((a) => a.low)
+      if (low !== undefined) {
+        exclusions.targets.set(low.index, "left out by the test")
+        expect(resumeWithout(attempt, low.index)).toBeUndefined()
+      }
+    }
+    expect(resumed, "the seeds leave out boosts").toBeGreaterThan(20)
+  })
+
+  it("a plan over the module's structural limits gets the verdict the whole rule input gets (MalformedPlan)", () => {
+    let malformed = 0
+    for (let seed = 100; seed < 110; seed++) {
+      const input = randomSolverInput(seed, 50, 20)
+      const attempt = solveOnce(input, "USDC", none(), assessAll(input))
+      const plan = attempt.result.plan
+      if (plan === undefined || plan.subAccounts.length <= 8) continue
+      const pre: PortfolioState = { subAccounts: input.subAccounts.map((s) => s.state), pools: input.pools, idle: input.idle }
+      const policies: Record<string, Policy> = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.policy]))
+      const epochs: Record<string, EpochState> = Object.fromEntries(input.subAccounts.map((s) => [s.state.id, s.epoch]))
+      const params = { plan, pre, policies, epochs, now: input.now }
+      const check = checkPlanAgainstPolicy(params)
+      const known = plan.subAccounts.map((id) => pre.subAccounts.find((s) => s.id === id)) as SubAccountState[]
+      const whole = checkRebalanceRules(toRuleInput(params, known))
+      expect(whole.ok).toBe(false)
+      if (whole.ok) continue
+      expect(whole.error.name).toBe("MalformedPlan")
+      expect(check.ok).toBe(false)
+      expect(check.violations).toHaveLength(1)
+      expect(check.violations[0]?.error).toEqual(whole.error)
+      malformed++
+    }
+    expect(malformed, "the seeds plan over the limits").toBeGreaterThan(3)
   })
 })
