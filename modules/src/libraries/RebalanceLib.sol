@@ -770,10 +770,12 @@ library RebalanceLib {
         returns (bytes memory data, uint256 next)
     {
         uint256 end = index + 1;
-        while (actions[end].kind != ActionKind.EndCallback) ++end; // PlanLib: every callback is closed
+        // PlanLib: every callback is closed. Gas (issue 15): the kinds read with `_field` and the inner actions copied
+        // with `_actionAt` (no ABI decoder per access, see there).
+        while (_field(actions, end, KIND) != uint256(ActionKind.EndCallback)) ++end;
         Action[] memory inner = new Action[](end - index - 1);
         for (uint256 k; k < inner.length; ++k) {
-            inner[k] = actions[index + 1 + k];
+            inner[k] = _actionAt()(actions, index + 1 + k);
         }
         CallbackRun[] memory carried = new CallbackRun[](runs.length);
         for (uint256 i; i < runs.length; ++i) {
