@@ -265,7 +265,18 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
-    "2026-12-05 (main after rr18, floor15 and gasE were merged, one bench run; these are the figures above): rr18 " +
+    "2026-12-05 (main after gasF was merged, one bench run; these are the figures above): gasF cuts the engine's own " +
+      "work above the floor without removing a check (SECURITY.md row 149): the collateral slot looked up only for the " +
+      "kinds that book on it, _checkInflowsUsed and _flowTally read their scratch without bounds checks, _holdings " +
+      "returns the collateral token count (no _firstOf walks after it), plan actions and a callback's inner actions " +
+      "copied from calldata with one CALLDATACOPY (no ABI decoder), scratch zeroed with one CALLDATACOPY, a sole " +
+      "changed sub-account charged the whole gas and loss without shareOf. Overhead 1 sub-account 98,884 -> 94,550 " +
+      "first, 98,894 -> 94,560 later, cooled 112,894 -> 108,560, all cold 120,394 -> 116,060 (floor 55,660, work " +
+      "above it 64,734 -> 60,400); 3 sub-accounts 253,242 -> 240,253 first, 253,272 -> 240,283 later, all cold " +
+      "300,772 -> 287,783; per extra sub-account 77,179 -> 72,852 first, 77,189 -> 72,862 later, all cold 90,189 -> " +
+      "85,862; swap deleverage 526,717 -> 520,520 first, 450,330 -> 444,133 later; boost 487,812 -> 482,874. " +
+      "Targets (30,000 / 45,000 / 30,000) not met.",
+    "2026-12-05 (main after rr18, floor15 and gasE were merged, one bench run; the figures until gasF): rr18 " +
       "(review rr16g G2) compares the feed's deviation in 512 bits and scales the answer with one checked product " +
       "(-162 per listed sub-account); gasE reads each listed sub-account's epoch record once (Run.usageSlot/usage), " +
       "skips _checkActions' unacted-sub-account walks when every listed sub-account has a venue action, returns early " +
