@@ -67,6 +67,38 @@ describe("rv48 S1 (Low): a plan over the structural limits is judged without its
   })
 })
 
+/**
+ * `randomSolverInput(7020, 50, 20)` with 12 sub-accounts (every 4th) pushed below their band at 0.90 .. 0.99 x minHealth
+ * (more rescues than MAX_SUB_ACCOUNTS) and the least urgent of them (index 44) given a stop-loss at 1e40 USDC per WETH,
+ * which validatePolicy accepts (> 0, exitHealth in range) but the module's uint192 cannot hold at scale 10^24.
+ */
+function hugeStopInput(): SolverInput {
+  const input = randomSolverInput(7020, 50, 20)
+  for (let k = 0; k < 12; k++) {
+    const at = 4 * k
+    const s = input.subAccounts[at] as SolverInput["subAccounts"][number]
+    const h = s.policy.minHealth * (0.9 + 0.0085 * k)
+    input.subAccounts[at] = { ...s, state: { ...s.state, debt: (s.state.collateral * s.state.price * s.state.lltv) / h } }
+  }
+  const s = input.subAccounts[44] as SolverInput["subAccounts"][number]
+  input.subAccounts[44] = { ...s, policy: { ...s.policy, stopPrice: 1e40, exitHealth: Math.min(10, s.policy.maxHealth + 0.05) } }
+  return input
+}
+
+describe("rv48 S1b (Low): the same with a valid policy: a stop price beyond uint192 no longer throws its named error when its rescue is left out", () => {
+  test("S1b outcome today: solve returns a plan without the below-band sub-account, 'left for the next' (f698335's solve threw RangeError 'stopPrice 1e+40 exceeds the module's uint192 at scale 10^24')", () => {
+    const input = hugeStopInput()
+    const result = solve(input)
+    expect(result.plan).toBeDefined()
+    expect(result.plan?.subAccounts).not.toContain(input.subAccounts[44]?.state.id)
+    expect(result.outcomes[44]?.reason).toMatch(/^below band .*over the module's limits for one operation/)
+  })
+
+  failing("S1b FAILS TODAY: solve throws the stop price's named error, as f698335 did (policyRules.ts stopPriceToBase, review rr13s S1)", () => {
+    expect(() => solve(hugeStopInput())).toThrow(/stopPrice 1e\+40 exceeds the module's uint192/)
+  })
+})
+
 describe("rv48: solve on mutated inputs is repeatable and leaves its input alone (shared assessments, toBaseUnits cache, resumed attempts)", () => {
   /** Mutations of the benchmark-like inputs the speed-ups could treat differently on a second call. */
   const mutations: Record<string, (input: SolverInput, k: number) => void> = {
