@@ -279,6 +279,78 @@ contract Rv48EngineDiffTest is SwapBase {
         assertGt(passed + kinds, 5, "the fuzzed plans reach several outcomes");
     }
 
+    /// @dev MAX_SUB_ACCOUNTS (8) sub-accounts: WETH (due), WBTC, wstETH and five WETH markets of other LLTVs (a
+    /// collateral token repeated six times): a plan moving each of them (a pool repayment of WETH and a 1-unit borrow
+    /// and repayment on each other one), the same with a ninth entry (MalformedPlan), and the swap rescue with each other
+    /// sub-account's collateral supplied from idle WETH / WBTC / wstETH. `_newWords` at its largest (5 x 9 words).
+    function test_EightSubAccounts() public {
+        openPosition(safe, wstethMarket, 2e18, 4_000e6);
+        wstethOracle.setPrice(3500e18);
+        bytes32[] memory ids = new bytes32[](9);
+        ids[0] = wethId;
+        ids[1] = wbtcId;
+        ids[2] = setPolicy(defaultPolicy(wstethMarket, address(usdcVault)));
+        for (uint256 k; k < 5; ++k) {
+            uint256 lltv = 0.5e18 + k * 0.05e18;
+            MarketParams memory m = MarketParams({
+                loanToken: address(usdc),
+                collateralToken: address(weth),
+                oracle: address(wethOracle),
+                irm: address(0),
+                lltv: lltv
+            });
+            if (!morpho.isLltvEnabled(lltv)) morpho.enableLltv(lltv);
+            morpho.createMarket(m);
+            usdc.mint(lender, 1_000_000e6);
+            vm.startPrank(lender);
+            usdc.approve(address(morpho), type(uint256).max);
+            morpho.supply(m, 1_000_000e6, 0, lender, "");
+            vm.stopPrank();
+            openPosition(safe, m, 1e18, 1_000e6);
+            ids[3 + k] = setPolicy(defaultPolicy(m, address(usdcVault)));
+        }
+        ids[8] = ids[0];
+        weth.mint(safe, 1e18);
+        wbtc.mint(safe, 0.1e8);
+        wsteth.mint(safe, 1e18);
+        for (uint256 extra; extra < 2; ++extra) {
+            Plan memory plan;
+            plan.subAccounts = new bytes32[](8 + extra);
+            for (uint256 i; i < plan.subAccounts.length; ++i) {
+                plan.subAccounts[i] = ids[i];
+            }
+            plan.actions = new Action[](2 + 2 * 7);
+            plan.actions[0] = _act(ActionKind.WithdrawFromPool, 0, address(usdcVault), 3_000e6);
+            plan.actions[1] = _act(ActionKind.Repay, 0, address(0), 3_000e6);
+            for (uint8 i = 1; i < 8; ++i) {
+                plan.actions[2 * i] = _act(ActionKind.Borrow, i, address(0), 1);
+                plan.actions[2 * i + 1] = _act(ActionKind.Repay, i, address(0), 1);
+            }
+            (bool ok8,,, bytes4 err8) = _sameWithError(plan);
+            emit log_named_bytes(ok8 ? "passed" : "refused", abi.encodePacked(err8));
+        }
+        Plan memory rescue = deleveragePlan(repaid, sold, route(FEE_LOW));
+        Plan memory wide;
+        wide.subAccounts = new bytes32[](8);
+        for (uint256 i; i < 8; ++i) {
+            wide.subAccounts[i] = ids[i];
+        }
+        wide.actions = new Action[](4 + 7);
+        for (uint256 i; i < 4; ++i) {
+            wide.actions[i] = rescue.actions[i];
+        }
+        for (uint8 i = 1; i < 8; ++i) {
+            uint256 amount = i == 1 ? 0.01e8 : 0.05e18;
+            wide.actions[3 + i] = _act(ActionKind.SupplyCollateral, i, address(0), amount);
+        }
+        (bool okWide,,, bytes4 errWide) = _sameWithError(wide);
+        emit log_named_bytes(okWide ? "passed" : "refused", abi.encodePacked(errWide));
+        listed = [ids[0], ids[3], ids[4]];
+        broadAmounts = true;
+        (uint256 passed, uint256 kinds) = _tally(3, 5);
+        assertGt(passed + kinds, 5, "the fuzzed plans reach several outcomes");
+    }
+
     /* FUZZED PLANS */
 
     /// @dev Plans of 1-32 actions from a menu (every kind, both sub-accounts, both pools, a route for the swaps, amounts
