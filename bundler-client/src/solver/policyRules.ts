@@ -6,7 +6,7 @@ import {
   MAX_SUB_ACCOUNTS,
   MIN_MATERIAL_CHANGE_BPS as MIN_MATERIAL_CHANGE_BPS_BIG,
 } from "@levpilot/sdk/constants"
-import { type CheckRebalanceRulesParameters, type RuleViolation, checkRebalanceRules, malformedReason } from "@levpilot/sdk/rules"
+import { type CheckRebalanceRulesParameters, type RuleViolation, checkRebalanceRules } from "@levpilot/sdk/rules"
 import { type Address, type Hex, parseUnits } from "viem"
 import { PlanExecutionError } from "./errors.js"
 import { applyPlan, netValue, positionsMoved, toBaseUnits as planBaseUnits } from "./state.js"
@@ -251,7 +251,7 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
     swapOutputs[index] = a.kind === "SellCollateral" ? toBaseUnits(a.expectedOut, s.loanDecimals) : toBaseUnits(a.expectedOut, s.collateralDecimals)
   })
   return {
-    plan: rulePlanOf(plan),
+    plan: { subAccounts: plan.subAccounts as Hex[], actions: plan.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool as Address | undefined, amount: a.amountBase })) },
     subAccounts,
     pools,
     balances,
@@ -491,23 +491,6 @@ function overRepaid(plan: Plan, subs: readonly SubAccountState[]): string | unde
 
 const NEVER_RUN: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
 
-/** `plan` in the rule book's form (its `plan` parameter): ids and actions with their base-unit amounts. */
-function rulePlanOf(plan: Plan): CheckRebalanceRulesParameters["plan"] {
-  return { subAccounts: plan.subAccounts as Hex[], actions: plan.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool as Address | undefined, amount: a.amountBase })) }
-}
-
-/**
- * The rule book's input for `plan`: the whole of it ({@link toRuleInput}), or for a plan PlanLib refuses
- * (`malformedReason`: too many sub-accounts or actions, a bad index, an unbalanced callback) the plan alone, which is
- * all the rule book reads before it reverts MalformedPlan (its first check): the same verdict without converting every
- * listed sub-account (the solver's rounds over the structural limits judge such plans about 10 times a solve).
- */
-function ruleInputOf(params: CheckPlanParameters, known: readonly SubAccountState[]): CheckRebalanceRulesParameters {
-  const plan = rulePlanOf(params.plan)
-  if (malformedReason(plan) === 0) return toRuleInput(params, known)
-  return { plan, subAccounts: [], pools: [], balances: {}, swapAdapter: PRESENT, timestamp: 0n, gasUsed: 0n }
-}
-
 /**
  * Decide whether the module accepts a plan, with the SDK's exact rule book (`checkRebalanceRules`, @levpilot/sdk/rules:
  * the module's checks in the module's order, in integers). The float portfolio is converted to the module's shape
@@ -544,7 +527,7 @@ export function checkPlanAgainstPolicy(params: CheckPlanParameters): CheckPlanRe
   let moved = 0
   if (violations.length === 0) {
     const known = subs as SubAccountState[]
-    const verdict = checkRebalanceRules(ruleInputOf(params, known))
+    const verdict = checkRebalanceRules(toRuleInput(params, known))
     if (verdict.ok) {
       verdict.subAccounts.forEach((r, i) => {
         const s = known[i] as SubAccountState

@@ -17,6 +17,29 @@ export { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, liquidationI
 export const MIN_BAND_GAP = Number(MIN_BAND_GAP_WAD) / 1e18
 
 /**
+ * Problems with a sub-account's epoch record (empty when valid): every counter a finite number >= 0 (`amountInEpoch`
+ * loan units, `rebalancesInEpoch`, `gasInEpoch`, and when given `lossPpbInEpoch` ppb, `lastRebalance` unix seconds,
+ * `epoch`). The chain's counters are integers; a NaN or infinite one (a broken read) would reach the rule book's
+ * integer conversion only when a plan lists the sub-account (review rv48 S1), so it is refused up front, named.
+ */
+export function validateEpoch(epoch: EpochState): string[] {
+  const problems: string[] = []
+  const fields: [string, number | undefined, boolean][] = [
+    ["amountInEpoch", epoch.amountInEpoch, true],
+    ["rebalancesInEpoch", epoch.rebalancesInEpoch, true],
+    ["gasInEpoch", epoch.gasInEpoch, true],
+    ["lossPpbInEpoch", epoch.lossPpbInEpoch, false],
+    ["lastRebalance", epoch.lastRebalance, false],
+    ["epoch", epoch.epoch, false],
+  ]
+  for (const [name, value, required] of fields) {
+    if (value === undefined && !required) continue
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) problems.push(`${name} ${String(value)} must be a finite number >= 0`)
+  }
+  return problems
+}
+
+/**
  * Check a policy's static validity (docs/policy-rules.md "Valid policy", numeric part).
  *
  * @param policy - Policy in human units.
@@ -174,6 +197,8 @@ function solveWithBuffers(input: SolverInput): SolverResult {
     if (s.state.loanAsset !== loanAsset) throw new SolverInputError(`sub-accounts mix loan assets ${loanAsset} and ${s.state.loanAsset}; solve each loan asset separately`)
     const problems = validatePolicy(s.policy)
     if (problems.length > 0) throw new SolverInputError(`policy of ${s.state.id}: ${problems.join("; ")}`)
+    const counters = validateEpoch(s.epoch)
+    if (counters.length > 0) throw new SolverInputError(`epoch of ${s.state.id}: ${counters.join("; ")}`)
   }
   const { pre, policies, epochs } = ruleBookInputs(input)
   // How urgent a target is (lower: more): below the band comes before above it; below, the lowest health relative to
