@@ -131,20 +131,22 @@ contract Rv48EngineDiffTest is SwapBase {
         assertTrue(_sameThroughHandleOps(deleveragePlan(repaid, sold, route(FEE_LOW))), "the swap rescue passes");
         assertFalse(_sameThroughHandleOps(deleveragePlan(repaid, sold / 2, route(FEE_LOW))), "half the sale fails");
         Action[] memory b = new Action[](6);
-        b[0] = _act(ActionKind.WithdrawFromPool, 1, address(usdcVault), 100e6);
-        b[1] = _act(ActionKind.Repay, 1, address(0), 100e6);
-        b[2] = _act(ActionKind.RepayWithCallback, 0, address(0), repaid);
-        b[3] = _act(ActionKind.WithdrawCollateral, 0, address(0), sold);
-        b[4] = _act(ActionKind.SellCollateral, 0, route(FEE_LOW), sold);
-        b[5] = _act(ActionKind.EndCallback, 0, address(0), 0);
+        b[0] = action(ActionKind.WithdrawFromPool, 1, address(usdcVault), 100e6);
+        b[1] = action(ActionKind.Repay, 1, address(0), 100e6);
+        _rescueBlock(b, 2, 0);
         _sameThroughHandleOps(_plan(2, b));
         for (uint256 seed; seed < 40; ++seed) {
             _sameThroughHandleOps(_fuzzPlan(uint256(keccak256(abi.encode("rv48 ops", seed)))));
         }
     }
 
-    function _act(ActionKind kind, uint8 sub, address pool, uint256 amount) internal pure returns (Action memory) {
-        return Action({kind: kind, subAccount: sub, pool: pool, amount: amount});
+    /// @dev Writes the swap rescue's callback block of sub-account `sub` at `a[at..at+3]`: RepayWithCallback `repaid`,
+    /// WithdrawCollateral and SellCollateral `sold` (fee tier FEE_LOW), EndCallback.
+    function _rescueBlock(Action[] memory a, uint256 at, uint8 sub) internal view {
+        a[at] = action(ActionKind.RepayWithCallback, sub, address(0), repaid);
+        a[at + 1] = action(ActionKind.WithdrawCollateral, sub, address(0), sold);
+        a[at + 2] = action(ActionKind.SellCollateral, sub, route(FEE_LOW), sold);
+        a[at + 3] = action(ActionKind.EndCallback, sub, address(0), 0);
     }
 
     function _plan(uint256 n, Action[] memory actions) internal view returns (Plan memory plan) {
@@ -175,17 +177,14 @@ contract Rv48EngineDiffTest is SwapBase {
     /// @dev The callback block at the array's start and end, around the other sub-account's pool moves.
     function test_CallbackBlockAtEitherEndOfTheActions() public {
         Action[] memory a = new Action[](6);
-        a[0] = _act(ActionKind.RepayWithCallback, 0, address(0), repaid);
-        a[1] = _act(ActionKind.WithdrawCollateral, 0, address(0), sold);
-        a[2] = _act(ActionKind.SellCollateral, 0, route(FEE_LOW), sold);
-        a[3] = _act(ActionKind.EndCallback, 0, address(0), 0);
-        a[4] = _act(ActionKind.WithdrawFromPool, 1, address(usdcVault), 100e6);
-        a[5] = _act(ActionKind.Repay, 1, address(0), 100e6);
+        _rescueBlock(a, 0, 0);
+        a[4] = action(ActionKind.WithdrawFromPool, 1, address(usdcVault), 100e6);
+        a[5] = action(ActionKind.Repay, 1, address(0), 100e6);
         _same(_plan(2, a));
         // Block last.
         Action[] memory b = new Action[](6);
-        b[0] = _act(ActionKind.WithdrawFromPool, 1, address(usdcVault), 100e6);
-        b[1] = _act(ActionKind.Repay, 1, address(0), 100e6);
+        b[0] = action(ActionKind.WithdrawFromPool, 1, address(usdcVault), 100e6);
+        b[1] = action(ActionKind.Repay, 1, address(0), 100e6);
         b[2] = a[0];
         b[3] = a[1];
         b[4] = a[2];
@@ -193,8 +192,8 @@ contract Rv48EngineDiffTest is SwapBase {
         _same(_plan(2, b));
         // One inner action only, the block the whole plan.
         Action[] memory c = new Action[](3);
-        c[0] = _act(ActionKind.RepayWithCallback, 0, address(0), repaid);
-        c[1] = _act(ActionKind.SellCollateral, 0, route(FEE_LOW), sold);
+        c[0] = action(ActionKind.RepayWithCallback, 0, address(0), repaid);
+        c[1] = action(ActionKind.SellCollateral, 0, route(FEE_LOW), sold);
         c[2] = a[3];
         _same(_plan(1, c));
     }
@@ -202,14 +201,14 @@ contract Rv48EngineDiffTest is SwapBase {
     /// @dev WETH from the WETH pool (its asset the collateral token) supplied as collateral, with the loan-token pool.
     function test_PoolOfTheCollateralToken() public {
         Action[] memory a = new Action[](4);
-        a[0] = _act(ActionKind.WithdrawFromPool, 0, address(wethVault), 1e18);
-        a[1] = _act(ActionKind.SupplyCollateral, 0, address(0), 1e18);
-        a[2] = _act(ActionKind.WithdrawFromPool, 0, address(usdcVault), 500e6);
-        a[3] = _act(ActionKind.Repay, 0, address(0), 500e6);
+        a[0] = action(ActionKind.WithdrawFromPool, 0, address(wethVault), 1e18);
+        a[1] = action(ActionKind.SupplyCollateral, 0, address(0), 1e18);
+        a[2] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 500e6);
+        a[3] = action(ActionKind.Repay, 0, address(0), 500e6);
         _same(_plan(1, a));
-        a[1] = _act(ActionKind.SupplyCollateral, 0, address(0), 1.5e18); // idle WETH too
+        a[1] = action(ActionKind.SupplyCollateral, 0, address(0), 1.5e18); // idle WETH too
         _same(_plan(1, a));
-        a[1] = _act(ActionKind.SupplyCollateral, 0, address(0), 0.5e18); // WETH withdrawn and left idle
+        a[1] = action(ActionKind.SupplyCollateral, 0, address(0), 0.5e18); // WETH withdrawn and left idle
         _same(_plan(1, a));
     }
 
@@ -218,15 +217,12 @@ contract Rv48EngineDiffTest is SwapBase {
         uint256 m = ConstantsLib.MAX_ACTIONS;
         for (uint256 extra; extra < 2; ++extra) {
             Action[] memory a = new Action[](m + extra);
-            a[0] = _act(ActionKind.RepayWithCallback, 0, address(0), repaid);
-            a[1] = _act(ActionKind.WithdrawCollateral, 0, address(0), sold);
-            a[2] = _act(ActionKind.SellCollateral, 0, route(FEE_LOW), sold);
-            a[3] = _act(ActionKind.EndCallback, 0, address(0), 0);
+            _rescueBlock(a, 0, 0);
             for (uint256 k = 4; k + 1 < a.length; k += 2) {
-                a[k] = _act(ActionKind.WithdrawFromPool, 1, address(usdcVault), 10e6);
-                a[k + 1] = _act(ActionKind.Repay, 1, address(0), 10e6);
+                a[k] = action(ActionKind.WithdrawFromPool, 1, address(usdcVault), 10e6);
+                a[k + 1] = action(ActionKind.Repay, 1, address(0), 10e6);
             }
-            if (a.length % 2 == 1) a[a.length - 1] = _act(ActionKind.Repay, 0, address(0), 1e6);
+            if (a.length % 2 == 1) a[a.length - 1] = action(ActionKind.Repay, 0, address(0), 1e6);
             _same(_plan(2, a));
         }
     }
@@ -234,10 +230,10 @@ contract Rv48EngineDiffTest is SwapBase {
     /// @dev The same sub-account listed twice (each list position its own run).
     function test_RepeatedSubAccount() public {
         Action[] memory a = new Action[](4);
-        a[0] = _act(ActionKind.WithdrawFromPool, 0, address(usdcVault), 500e6);
-        a[1] = _act(ActionKind.Repay, 0, address(0), 250e6);
-        a[2] = _act(ActionKind.Repay, 1, address(0), 250e6);
-        a[3] = _act(ActionKind.SupplyCollateral, 1, address(0), 0.1e18);
+        a[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 500e6);
+        a[1] = action(ActionKind.Repay, 0, address(0), 250e6);
+        a[2] = action(ActionKind.Repay, 1, address(0), 250e6);
+        a[3] = action(ActionKind.SupplyCollateral, 1, address(0), 0.1e18);
         Plan memory plan = _plan(2, a);
         plan.subAccounts[1] = wethId;
         _same(plan);
@@ -259,21 +255,18 @@ contract Rv48EngineDiffTest is SwapBase {
         listed = [usdcId, wstethId, wethId];
         broadAmounts = true;
         Action[] memory a = new Action[](2);
-        a[0] = _act(ActionKind.WithdrawFromPool, 0, address(usdcVault), 2_000e6);
-        a[1] = _act(ActionKind.Repay, 0, address(0), 2_000e6);
+        a[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 2_000e6);
+        a[1] = action(ActionKind.Repay, 0, address(0), 2_000e6);
         (bool ok,,) = _same(_plan(1, a));
         assertTrue(ok, "the USDC-collateral market's rescue from the pool passes");
-        a[0] = _act(ActionKind.WithdrawCollateral, 0, address(0), 1_000e6);
-        a[1] = _act(ActionKind.Repay, 0, address(0), 1_000e6);
+        a[0] = action(ActionKind.WithdrawCollateral, 0, address(0), 1_000e6);
+        a[1] = action(ActionKind.Repay, 0, address(0), 1_000e6);
         _same(_plan(1, a));
         // The same rescue and the WETH swap rescue in one plan (three runs, two distinct tokens).
         Action[] memory b = new Action[](6);
-        b[0] = _act(ActionKind.WithdrawFromPool, 0, address(usdcVault), 2_000e6);
-        b[1] = _act(ActionKind.Repay, 0, address(0), 2_000e6);
-        b[2] = _act(ActionKind.RepayWithCallback, 2, address(0), repaid);
-        b[3] = _act(ActionKind.WithdrawCollateral, 2, address(0), sold);
-        b[4] = _act(ActionKind.SellCollateral, 2, route(FEE_LOW), sold);
-        b[5] = _act(ActionKind.EndCallback, 2, address(0), 0);
+        b[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 2_000e6);
+        b[1] = action(ActionKind.Repay, 0, address(0), 2_000e6);
+        _rescueBlock(b, 2, 2);
         (ok,,) = _same(_plan(3, b));
         (uint256 passed, uint256 kinds) = _tally(3, 4);
         assertGt(passed + kinds, 5, "the fuzzed plans reach several outcomes");
@@ -320,11 +313,11 @@ contract Rv48EngineDiffTest is SwapBase {
                 plan.subAccounts[i] = ids[i];
             }
             plan.actions = new Action[](2 + 2 * 7);
-            plan.actions[0] = _act(ActionKind.WithdrawFromPool, 0, address(usdcVault), 3_000e6);
-            plan.actions[1] = _act(ActionKind.Repay, 0, address(0), 3_000e6);
+            plan.actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), 3_000e6);
+            plan.actions[1] = action(ActionKind.Repay, 0, address(0), 3_000e6);
             for (uint8 i = 1; i < 8; ++i) {
-                plan.actions[2 * i] = _act(ActionKind.Borrow, i, address(0), 1);
-                plan.actions[2 * i + 1] = _act(ActionKind.Repay, i, address(0), 1);
+                plan.actions[2 * i] = action(ActionKind.Borrow, i, address(0), 1);
+                plan.actions[2 * i + 1] = action(ActionKind.Repay, i, address(0), 1);
             }
             (bool ok8,,, bytes4 err8) = _sameWithError(plan);
             emit log_named_bytes(ok8 ? "passed" : "refused", abi.encodePacked(err8));
@@ -341,7 +334,7 @@ contract Rv48EngineDiffTest is SwapBase {
         }
         for (uint8 i = 1; i < 8; ++i) {
             uint256 amount = i == 1 ? 0.01e8 : 0.05e18;
-            wide.actions[3 + i] = _act(ActionKind.SupplyCollateral, i, address(0), amount);
+            wide.actions[3 + i] = action(ActionKind.SupplyCollateral, i, address(0), amount);
         }
         (bool okWide,,, bytes4 errWide) = _sameWithError(wide);
         emit log_named_bytes(okWide ? "passed" : "refused", abi.encodePacked(errWide));
@@ -373,8 +366,8 @@ contract Rv48EngineDiffTest is SwapBase {
         _openWethTwin(3.5e18, 2.5e18);
         // A donor rescue across the two WETH markets passes on both engines (the twin borrows, the WETH one repays).
         Action[] memory a = new Action[](2);
-        a[0] = _act(ActionKind.Borrow, 2, address(0), 2_000e6);
-        a[1] = _act(ActionKind.Repay, 0, address(0), 2_000e6);
+        a[0] = action(ActionKind.Borrow, 2, address(0), 2_000e6);
+        a[1] = action(ActionKind.Repay, 0, address(0), 2_000e6);
         Plan memory donor = _plan(3, a);
         donor.subAccounts[1] = wethTwinId;
         donor.subAccounts = _firstTwo(donor.subAccounts);
@@ -400,23 +393,23 @@ contract Rv48EngineDiffTest is SwapBase {
         (bool ok,,) = _same(onePass);
         assertTrue(ok, "the one-pass swap boost passes");
         Action[] memory a = new Action[](4);
-        a[0] = _act(ActionKind.SupplyCollateralWithCallback, 0, address(0), bought);
-        a[1] = _act(ActionKind.Borrow, 0, address(0), borrowed);
-        a[2] = _act(ActionKind.BuyCollateral, 0, route(FEE_LOW), borrowed);
-        a[3] = _act(ActionKind.EndCallback, 0, address(0), 0);
+        a[0] = action(ActionKind.SupplyCollateralWithCallback, 0, address(0), bought);
+        a[1] = action(ActionKind.Borrow, 0, address(0), borrowed);
+        a[2] = action(ActionKind.BuyCollateral, 0, route(FEE_LOW), borrowed);
+        a[3] = action(ActionKind.EndCallback, 0, address(0), 0);
         (ok,,) = _same(_plan(1, a));
         assertTrue(ok, "the flash-looped boost passes");
         // The flash loop last, after the WBTC sub-account's pool repayment (not due: SubAccountUnchanged or the like).
         Action[] memory b = new Action[](6);
-        b[0] = _act(ActionKind.WithdrawFromPool, 1, address(usdcVault), 100e6);
-        b[1] = _act(ActionKind.Repay, 1, address(0), 100e6);
+        b[0] = action(ActionKind.WithdrawFromPool, 1, address(usdcVault), 100e6);
+        b[1] = action(ActionKind.Repay, 1, address(0), 100e6);
         for (uint256 i; i < 4; ++i) {
             b[2 + i] = a[i];
         }
         _same(_plan(2, b));
         Action[] memory c = new Action[](2);
-        c[0] = _act(ActionKind.Borrow, 0, address(0), borrowed);
-        c[1] = _act(ActionKind.DepositToPool, 0, address(usdcVault), borrowed);
+        c[0] = action(ActionKind.Borrow, 0, address(0), borrowed);
+        c[1] = action(ActionKind.DepositToPool, 0, address(usdcVault), borrowed);
         _same(_plan(1, c)); // the whole borrow parked: below the landing zone (HealthOutOfBand-like), alike
         c[0].amount = borrowed / 2;
         c[1].amount = borrowed / 2;
@@ -498,7 +491,7 @@ contract Rv48EngineDiffTest is SwapBase {
                     uint256 w2 = uint256(keccak256(abi.encode(seed, k, i)));
                     a[k + i] = _menu(w2 % 8, uint8((w2 >> 8) % n), w2 >> 16);
                 }
-                a[k + inner + 1] = _act(ActionKind.EndCallback, sub, address(0), 0);
+                a[k + inner + 1] = action(ActionKind.EndCallback, sub, address(0), 0);
                 k += inner + 2;
             } else {
                 a[k] = _menu(kind % 8, sub, word >> 24);
@@ -528,7 +521,7 @@ contract Rv48EngineDiffTest is SwapBase {
         } else {
             amount = [uint256(0), 1, 100e6, 1_000e6, repaid, type(uint128).max][(r >> 2) % 6];
         }
-        return _act(k, sub, pool, amount);
+        return action(k, sub, pool, amount);
     }
 
     function _collateral(uint8 sub, uint256 r) internal view returns (uint256) {
