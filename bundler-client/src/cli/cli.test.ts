@@ -4,6 +4,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { runCli } from "./run.js"
 import { backtestCommand } from "./commands/backtest.js"
+import { makeStartCommand } from "./commands/start.js"
 import { commands } from "./commands/index.js"
 
 function capture() {
@@ -120,5 +121,95 @@ describe("levpilot", () => {
     expect(report.config.policy.tolerance).toBe(0.01)
     expect(report.suite.totals.map((t: { strategy: string }) => t.strategy)).toEqual(["threshold", "autopilot"])
     expect(Object.keys(report.suite.byKind)).toEqual(["gbm", "jumps", "regime", "crash30", "crash45"])
+  })
+
+  // Helper nu49: `npm start -- --blocks 0` built the contracts (4-6 minutes on a fresh clone) before its flags were read;
+  // a --prices file in milliseconds was told to "pass --time-unit ms", a flag start did not take; a two-column file
+  // that was not WETH,WBTC was silently read as one relative path; --crash with --prices was ignored.
+  describe("start checks every flag and its --prices file before building the contracts", () => {
+    const calls: string[] = []
+    const start = makeStartCommand({
+      ensureContracts: () => void calls.push("ensure-contracts"),
+      loadDemo: async () => {
+        calls.push("load-demo")
+        throw new Error("stop: the demo is not run here")
+      },
+    })
+    const run = async (argv: string[]) => {
+      calls.length = 0
+      const c = capture()
+      const code = await runCli(["start", ...argv], c.io, [start])
+      return { code, err: c.err.join(""), calls: [...calls] }
+    }
+    const csv = (name: string, text: string) => {
+      const path = join(dir, name)
+      writeFileSync(path, text)
+      return path
+    }
+
+    it("refuses a bad flag with exit 2 naming it, before anything is built", async () => {
+      const ok = csv("start-ok.csv", "timestamp,WETH,WBTC\n1700000000,3000,60000\n1700000060,2900,59000\n")
+      const cases: [string[], RegExp][] = [
+        [["--blocks", "0"], /--blocks must be a positive integer, got "0"/],
+        [["--blocks", "2.5"], /--blocks must be a positive integer, got "2.5"/],
+        [["--blocks", ""], /--blocks must be a positive integer, got ""/],
+        [["--crash", "0.95"], /--crash must be below 0.95, got "0.95"/],
+        [["--crash=-0.1"], /--crash must be a positive number, got "-0.1"/],
+        [["--block-time", "0"], /--block-time must be a positive integer, got "0"/],
+        [["--fast", "--blocks", "10"], /pass one of --fast or --blocks/],
+        [["--buffers", "--swap"], /--buffers and --swap exclude each other/],
+        [["--prices", ok, "--crash", "0.3"], /--crash .* does not apply to --prices/],
+        [["--time-unit", "ms"], /--time-unit .* pass it with --prices/],
+        [["--prices", ok, "--time-unit", "h"], /--time-unit must be s or ms, got "h"/],
+        [["--prices", ""], /--prices needs a value/],
+        [["--report", dir], new RegExp(`--report ${dir}: cannot write there \\(it is a directory\\)`)],
+        [["--json", join(ok, "out.json")], /--json .*out\.json: cannot write there/],
+        [["--no-such-flag"], /Unknown option '--no-such-flag'/],
+        [["stray"], /Unexpected argument 'stray'/],
+      ]
+      for (const [argv, message] of cases) {
+        const r = await run(argv)
+        expect(r.code, argv.join(" ")).toBe(2)
+        expect(r.err, argv.join(" ")).toMatch(message)
+        expect(r.calls, argv.join(" ")).toEqual([])
+      }
+    })
+
+    it("refuses a bad --prices file naming the line and field (exit 1), before anything is built", async () => {
+      const cases: [string, RegExp][] = [
+        ["timestamp,WETH\n1700000000000,3000\n1700000060000,2900\n", /:2: timestamp 1700000000000 looks like milliseconds/],
+        ["timestamp,WETH\n1700000000,3000\n1700000000,2900\n", /:3: timestamp 1700000000 repeats the previous row's/],
+        ["timestamp,WETH\n1700000060,3000\n1700000000,2900\n", /:3: timestamp 1700000000 goes backwards/],
+        ["timestamp,WETH\n", /needs at least two price rows, got 0/],
+        ["timestamp,WETH\n1700000000,3000\n1700000060,abc\n", /:3: price of WETH "abc" is not a decimal number/],
+        ["timestamp,WETH\n1700000000,3000\n1700000060,-2900\n", /:3: price of WETH "-2900" must be a number > 0/],
+        ["timestamp,WETH,WBTC\n1700000000,3000,60000\n1700000060,2900\n", /:3: expected 3 fields/],
+        ["timestamp,ETH,BTC\n1700000000,3000,60000\n1700000060,2900,59000\n", /:1: columns ETH, BTC: the demo reads a WETH and a WBTC column/],
+        ["timestamp,WETH,WBTC,USDC\n1700000000,3000,60000,1\n1700000060,2900,59000,1\n", /:1: column\(s\) USDC are not demo assets/],
+      ]
+      for (const [i, [text, message]] of cases.entries()) {
+        const path = csv(`start-bad-${i}.csv`, text)
+        const r = await run(["--prices", path])
+        expect(r.code, text).toBe(1)
+        expect(r.err, text).toContain(`PriceFileError: ${path}`)
+        expect(r.err, text).toMatch(message)
+        expect(r.calls, text).toEqual([])
+      }
+    })
+
+    it("reads CRLF, BOM and millisecond files (with --time-unit ms), then builds the contracts and only then loads the demo", async () => {
+      const files = [
+        ["\uFEFFtimestamp,WETH,WBTC\r\n1700000000,3000,60000\r\n1700000060,2900,59000\r\n", []],
+        ["timestamp,ETH\n1700000000000,3000\n1700000060000,2900\n", ["--time-unit", "ms"]],
+      ] as const
+      for (const [i, [text, flags]] of files.entries()) {
+        const r = await run(["--prices", csv(`start-good-${i}.csv`, text), ...flags, "--report", join(dir, "start-report.html")])
+        expect(r.err).toContain("stop: the demo is not run here")
+        expect(r.code).toBe(1)
+        expect(r.calls).toEqual(["ensure-contracts", "load-demo"])
+      }
+      const r = await run(["--fast", "--no-tty", "--report", join(dir, "start-report.html")])
+      expect(r.calls).toEqual(["ensure-contracts", "load-demo"])
+    })
   })
 })

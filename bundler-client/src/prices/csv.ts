@@ -8,6 +8,8 @@ export type PricePaths = {
   assets: string[]
   /** Prices in the numeraire per asset, aligned with `timestamps`. */
   prices: Record<string, Float64Array>
+  /** 1-based line of the header in the file it was read from (set by {@link parsePriceCsv}). */
+  headerLine?: number | undefined
 }
 
 /**
@@ -146,7 +148,7 @@ export function parsePriceCsv(text: string, source = "<input>", options: ParsePr
   }
   const prices: Record<string, Float64Array> = {}
   assets.forEach((a, k) => (prices[a] = Float64Array.from(columns[k] as number[])))
-  return { timestamps: Float64Array.from(times), assets, prices }
+  return { timestamps: Float64Array.from(times), assets, prices, headerLine: headerLine + 1 }
 }
 
 /**
