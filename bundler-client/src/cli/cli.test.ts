@@ -5,6 +5,8 @@ import { describe, expect, it } from "vitest"
 import { runCli } from "./run.js"
 import { backtestCommand } from "./commands/backtest.js"
 import { makeStartCommand } from "./commands/start.js"
+import { keeperCommand } from "./commands/keeper.js"
+import { KEEPER_CONFIG_FIELDS } from "../keeper/config.js"
 import { commands } from "./commands/index.js"
 
 function capture() {
@@ -35,6 +37,14 @@ describe("levpilot", () => {
       const missing = options.filter((o) => !new RegExp(`${o}(?![a-z-])`).test(usage))
       expect(missing, `levpilot ${command.name}: options missing from its Usage lines`).toEqual([])
     }
+  })
+
+  // Helper nu49: the README says `levpilot keeper --help` prints the configuration fields; it left out "swap" and
+  // "aaveDustThresholdBase", both accepted.
+  it("keeper --help lists every top-level configuration field the keeper accepts", () => {
+    const fields = keeperCommand.help.slice(keeperCommand.help.indexOf("Configuration fields:"))
+    const missing = KEEPER_CONFIG_FIELDS.filter((f) => !new RegExp(`(^|[\\s,])${f}(?![A-Za-z])`, "m").test(fields))
+    expect(missing).toEqual([])
   })
 
   it("documents every backtest flag in backtest --help", async () => {
