@@ -190,10 +190,10 @@ describe("levpilot", () => {
         ["timestamp,WETH\n1700000000000,3000\n1700000060000,2900\n", /:2: timestamp 1700000000000 looks like milliseconds/],
         ["timestamp,WETH\n1700000000,3000\n1700000000,2900\n", /:3: timestamp 1700000000 repeats the previous row's/],
         ["timestamp,WETH\n1700000060,3000\n1700000000,2900\n", /:3: timestamp 1700000000 goes backwards/],
-        ["timestamp,WETH\n", /needs at least two price rows, got 0/],
+        ["timestamp,WETH\n", /:1: the header is followed by no price row; needs at least two/],
         ["timestamp,WETH\n1700000000,3000\n1700000060,abc\n", /:3: price of WETH "abc" is not a decimal number/],
         ["timestamp,WETH\n1700000000,3000\n1700000060,-2900\n", /:3: price of WETH "-2900" must be a number > 0/],
-        ["timestamp,WETH,WBTC\n1700000000,3000,60000\n1700000060,2900\n", /:3: expected 3 fields/],
+        ["timestamp,WETH,WBTC\n1700000000,3000,60000\n1700000060,2900\n", /:3: expected 3 fields \(timestamp,WETH,WBTC\), got 2: no WBTC/],
         ["timestamp,ETH,BTC\n1700000000,3000,60000\n1700000060,2900,59000\n", /:1: columns ETH, BTC: the demo reads a WETH and a WBTC column/],
         ["timestamp,WETH,WBTC,USDC\n1700000000,3000,60000,1\n1700000060,2900,59000,1\n", /:1: column\(s\) USDC are not demo assets/],
       ]
