@@ -47,6 +47,26 @@ describe("levpilot", () => {
     expect(missing).toEqual([])
   })
 
+  // Helper nu49: `levpilot status --config fleet.json` (discovery, no "safes") printed "chain 31337, block N" and
+  // nothing else, exit 0.
+  it("status with a configuration that lists no Safe asks for --safe (exit 2) before reading the chain", async () => {
+    const config = join(dir, "fleet.json")
+    const base = {
+      rpcUrl: "http://127.0.0.1:9",
+      bundlerUrl: "http://127.0.0.1:9",
+      deployment: { leverageModule: "0x1111111111111111111111111111111111111111", morphoBlueAdapter: "0x2222222222222222222222222222222222222222" },
+    }
+    writeFileSync(config, JSON.stringify({ ...base, discovery: { fromBlock: 0 } }))
+    const c = capture()
+    expect(await runCli(["status", "--config", config], c.io)).toBe(2)
+    expect(c.err.join("")).toContain(`levpilot status: ${config} lists no Safe ("safes" and "allowlist" are empty; status does not run the fleet's discovery): pass --safe <address>`)
+    // With an allowlist, those Safes are read (here the unreachable node answers: exit 1, not the usage error).
+    writeFileSync(config, JSON.stringify({ ...base, discovery: { fromBlock: 0 }, allowlist: ["0x3333333333333333333333333333333333333333"] }))
+    const d = capture()
+    expect(await runCli(["status", "--config", config], d.io)).toBe(1)
+    expect(d.err.join("")).not.toContain("lists no Safe")
+  })
+
   it("documents every backtest flag in backtest --help", async () => {
     const c = capture()
     expect(await runCli(["backtest", "--help"], c.io)).toBe(0)
