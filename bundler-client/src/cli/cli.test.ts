@@ -139,6 +139,19 @@ describe("levpilot", () => {
     expect(await runCli(["backtest", "--generate", "2", "--bogus"], d.io)).toBe(2)
     const e = capture()
     expect(await runCli(["backtest", "--generate", "-3"], e.io)).toBe(2)
+    // Helper nu49: Number() read these as 100, 16, 0 and 3 and ran; decimal digits only, as backtest:suite.
+    const cases: [string, string, string[]][] = [
+      ["--generate", "1e2", ["--generate", "1e2", "--days", "1"]],
+      ["--seed", "0x10", ["--generate", "1", "--seed", "0x10", "--days", "1"]],
+      ["--seed", "", ["--generate", "1", "--seed", "", "--days", "1"]],
+      ["--seed", "1.5", ["--generate", "1", "--seed", "1.5", "--days", "1"]],
+      ["--days", "0x3", ["--generate", "1", "--days", "0x3"]],
+    ]
+    for (const [flag, value, argv] of cases) {
+      const f = capture()
+      expect(await runCli(["backtest", ...argv], f.io), argv.join(" ")).toBe(2)
+      expect(f.err.join(""), argv.join(" ")).toMatch(new RegExp(`${flag} must be .*written in decimal digits, got "${value.replace(".", "\\.")}"`))
+    }
   })
 
   it("applies a --policy file and runs generated paths", async () => {
