@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -251,8 +251,10 @@ describe("levpilot", () => {
         expect(r.code).toBe(1)
         expect(r.calls).toEqual(["ensure-contracts", "load-demo"])
       }
-      const r = await run(["--fast", "--no-tty", "--report", join(dir, "start-report.html")])
+      const r = await run(["--fast", "--no-tty", "--report", join(dir, "not-yet", "deeper", "start-report.html")])
       expect(r.calls).toEqual(["ensure-contracts", "load-demo"])
+      // Checked, not created: an installed package (no demo) leaves no empty reports/ behind.
+      expect(existsSync(join(dir, "not-yet"))).toBe(false)
     })
   })
 })

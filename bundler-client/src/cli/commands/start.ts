@@ -196,13 +196,21 @@ async function ensureDemoContracts(): Promise<void> {
   ensureContracts()
 }
 
-/** Creates the directory of an output file and checks it can be written there, before minutes of building and running. */
+/**
+ * Checks that an output file can be written (it is not a directory, and it or the nearest existing directory above it is
+ * writable), before minutes of building and running; creates nothing (the directories are made when it is written).
+ */
 function writableOutput(flag: string, path: string): void {
   try {
-    mkdirSync(dirname(path), { recursive: true })
-    accessSync(dirname(path), constants.W_OK)
-    if (existsSync(path) && statSync(path).isDirectory()) throw new Error("it is a directory")
-    if (existsSync(path)) accessSync(path, constants.W_OK)
+    if (existsSync(path)) {
+      if (statSync(path).isDirectory()) throw new Error("it is a directory")
+      accessSync(path, constants.W_OK)
+      return
+    }
+    let dir = dirname(path)
+    while (!existsSync(dir)) dir = dirname(dir)
+    if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`)
+    accessSync(dir, constants.W_OK)
   } catch (error) {
     throw new CliUsageError("start", `${flag} ${path}: cannot write there (${(error as Error).message})`)
   }
@@ -276,6 +284,8 @@ export function makeStartCommand(deps: StartDependencies): Command {
           `Ready in ${((Date.now() - started) / 1000).toFixed(1)} s: anvil ${env.devnet.rpcUrl}, Alto ${env.devnet.bundlerUrl}, paymaster ${env.paymaster.url}\n` +
             `  managed Safe ${env.managed.address}, unmanaged twin ${env.twin.address}, module ${env.deployment.leverageModule}${env.aave ? ` (Morpho Blue and Aave v3 adapters), Aave pool ${env.aave.pool}` : ""}\n`,
         )
+        mkdirSync(dirname(keeperLog), { recursive: true })
+        mkdirSync(dirname(keeperConfigPath), { recursive: true })
         writeFileSync(keeperConfigPath, `${JSON.stringify(demoKeeperConfigJson(env, { logLevel: "info" }), null, 2)}\n`)
         io.out(`  keeper logs: ${keeperLog}; the same keeper as a daemon: levpilot keeper --config ${keeperConfigPath}\n\n`)
         const logger = pino({ level: "info", base: { service: "levpilot-keeper" } }, pino.destination({ dest: keeperLog, sync: true }))
@@ -302,6 +312,7 @@ export function makeStartCommand(deps: StartDependencies): Command {
         io.out(`HTML report: ${reportPath}\n`)
         if (args.jsonPath !== undefined) {
           const jsonPath = args.jsonPath
+          mkdirSync(dirname(jsonPath), { recursive: true })
           writeFileSync(jsonPath, `${JSON.stringify({ summary, steps: run.steps, rebalances: run.rebalances, liquidations: run.liquidations, alerts: run.alerts }, jsonReplacer, 2)}\n`)
           io.out(`JSON: ${jsonPath}\n`)
         }
