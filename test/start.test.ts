@@ -83,6 +83,8 @@ describe("levpilot start", () => {
     const code = await run.exited
     expect(code).toBe(130)
     expect(run.output()).toContain("Stopping (Ctrl-C)")
+    expect(run.output()).toContain("RESULT: none, the run was stopped by Ctrl-C before the scenario's end.")
+    expect(run.output()).not.toContain("not the expected outcome")
     expect(existsSync(report)).toBe(true)
     for (const url of [rpcUrl, bundlerUrl])
       await expect(fetch(url, { method: "POST", body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' })).rejects.toThrow()

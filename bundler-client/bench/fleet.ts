@@ -604,7 +604,9 @@ const ratios = sizes.map((size) => {
   const four = runs.find((r) => r.workers === 4 && Math.abs(r.safes - size) <= 1)
   return { safes: size, scanMs4over1: one && four ? four.scanMs / one.scanMs : undefined, shockToLastInclusion4over1: one && four && four.shockToLastInclusionMs !== null && one.shockToLastInclusionMs !== null ? four.shockToLastInclusionMs / one.shockToLastInclusionMs : undefined }
 })
-lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
+// Only with runs of 1 and 4 workers (helper nu49: `--workers 1,2` printed "4 workers / 1 worker: scan -x").
+if (ratios.some((r) => r.scanMs4over1 !== undefined))
+  lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
 process.stdout.write(`\n${lines.join("\n")}\n`)
 const path = writeReport(args.out, { workerMode, workerCount, blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
 process.stdout.write(`\nwrote ${path}\n`)

@@ -307,7 +307,10 @@ export function makeStartCommand(deps: StartDependencies): Command {
           },
         })
         const summary = summarizeDemo(run)
-        io.out(formatSummary(summary))
+        // After Ctrl-C the run is cut short: no verdict on a crash it may not have reached (helper nu49: it printed "not
+        // the expected outcome: the unmanaged twin was never liquidated" for a run stopped in its calm phase).
+        const text = formatSummary(summary)
+        io.out(abort.signal.aborted ? text.replace(/^ {2}RESULT: .*$/m, "  RESULT: none, the run was stopped by Ctrl-C before the scenario's end.") : text)
         writeHtmlReport(reportPath, run, summary)
         io.out(`HTML report: ${reportPath}\n`)
         if (args.jsonPath !== undefined) {
