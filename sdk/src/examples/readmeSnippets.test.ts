@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import ts from "typescript"
@@ -65,3 +65,28 @@ describe("sdk/README.md's TypeScript examples compile as written", () => {
     expect(Object.fromEntries(examples.map((b, i) => [b.heading, errors[i]]))).toEqual(Object.fromEntries(examples.map((b) => [b.heading, []])))
   }, 180_000)
 })
+
+// Helper nu49: sdk/README.md named `readAaveCollateralHeld` "of `@levpilot/sdk/utils`" (renamed readAaveCollateral), and
+// said the root entry holds "everything below" (its /rules and /constants exports are not re-exported).
+describe("the Markdown files name SDK exports that exist", () => {
+  const markdown = ["README.md", "sdk/README.md", "bundler-client/README.md", ...readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)]
+  test("every `name` of / from / in `@levpilot/sdk[/subpath]` is exported by that entry", async () => {
+    const named = markdown.flatMap((file) =>
+      [...readFileSync(join(root, file), "utf8").matchAll(/`([A-Za-z][A-Za-z0-9]+)` (?:of|from|in) `(@levpilot\/sdk(?:\/[a-z]+)?)`/g)].map((m) => ({ file, name: m[1] as string, entry: m[2] as string })),
+    )
+    expect(named.length).toBeGreaterThan(0)
+    const missing: string[] = []
+    for (const { file, name, entry } of named) if (!(name in ((await import(/* @vite-ignore */ entry)) as object))) missing.push(`${file}: ${name} of ${entry}`)
+    expect(missing).toEqual([])
+  })
+
+  test("the root entry re-exports every subpath but /constants and /rules, as sdk/README.md says", async () => {
+    const rootEntry = (await import("@levpilot/sdk")) as object
+    for (const sub of ["accounts", "actions", "decorators", "errors", "types", "deployments", "abis", "utils"]) {
+      const entry = (await import(/* @vite-ignore */ `@levpilot/sdk/${sub}`)) as object
+      expect(Object.keys(entry).filter((k) => !(k in rootEntry)), sub).toEqual([])
+    }
+    expect(readFileSync(join(here, "../../README.md"), "utf8")).toContain("| `@levpilot/sdk` | everything below except `/constants` and `/rules`")
+  })
+})
+
