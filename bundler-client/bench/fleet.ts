@@ -19,8 +19,6 @@ import { FleetNode } from "../src/keeper/fleet/queueNode.js"
 import { startCountingProxy, startWorkerProcesses } from "./fleetWorkers.js"
 import { writeReport } from "./report.js"
 import { FleetBenchUsageError, fleetUsage, parseFleetArgs } from "./fleetArgs.js"
-// @ts-expect-error: a JavaScript script without declarations
-import { ensureContracts } from "../../scripts/ensure-contracts.mjs"
 
 const userOperationEventAbi = parseAbiItem("event UserOperationEvent(bytes32 indexed userOpHash, address indexed sender, address indexed paymaster, uint256 nonce, bool success, uint256 actualGasCost, uint256 actualGasUsed)")
 
@@ -67,7 +65,9 @@ const { executors, maxBundleGas, workerMode, workerCount } = args
 const altoSettings = { executors, ignoredPaymasters: args.altoQueuePaymaster ? [] : ["VerifyingPaymaster"], maxGasPerBundle: maxBundleGas ?? "20000000 (Alto's default)" }
 // forge's out/ (the devnet deploys from it): built when missing or changed, once the command line is known good.
 try {
-  ;(ensureContracts as () => void)()
+  // The repository's script (this bench runs only in the repository), loaded by URL as bin/levpilot.mjs does.
+  const { ensureContracts } = (await import(new URL("../../scripts/ensure-contracts.mjs", import.meta.url).href)) as { ensureContracts: () => void }
+  ensureContracts()
 } catch (error) {
   process.stderr.write(`bench:fleet: ${(error as Error).message}\n`)
   process.exit(1)
