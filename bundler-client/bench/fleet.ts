@@ -1,7 +1,6 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { parseArgs } from "node:util"
 import { getFreePort, spawnManaged } from "@levpilot/devnet"
 import type { Address } from "viem"
 import { parseAbiItem, parseEther, parseUnits } from "viem"
@@ -19,6 +18,7 @@ import type { KeeperEvent } from "../src/keeper/events.js"
 import { FleetNode } from "../src/keeper/fleet/queueNode.js"
 import { startCountingProxy, startWorkerProcesses } from "./fleetWorkers.js"
 import { writeReport } from "./report.js"
+import { FleetBenchUsageError, fleetUsage, parseFleetArgs } from "./fleetArgs.js"
 
 const userOperationEventAbi = parseAbiItem("event UserOperationEvent(bytes32 indexed userOpHash, address indexed sender, address indexed paymaster, uint256 nonce, bool success, uint256 actualGasCost, uint256 actualGasUsed)")
 
@@ -40,64 +40,37 @@ const userOperationEventAbi = parseAbiItem("event UserOperationEvent(bytes32 ind
  * in this process (each with its own Redis connections). Each run records which (`workerMode`).
  */
 
-const { values } = parseArgs({
-  options: {
-    safes: { type: "string" },
-    workers: { type: "string" },
-    "block-time": { type: "string" },
-    "batch-size": { type: "string" },
-    "call-gas": { type: "string" },
-    "stall-blocks": { type: "string" },
-    "inclusion-blocks": { type: "string" },
-    "poll-interval-ms": { type: "string" },
-    "head-wait-share": { type: "string" },
-    "log-level": { type: "string" },
-    "edge-share": { type: "string" },
-    executors: { type: "string" },
-    "max-bundle-gas": { type: "string" },
-    "alto-log": { type: "string" },
-    "alto-queue-paymaster": { type: "boolean" },
-    "worker-mode": { type: "string" },
-    "worker-log": { type: "string" },
-    "worker-count": { type: "string" },
-    out: { type: "string" },
-  },
-})
-const sizes = (values.safes ?? "1000,5000").split(",").map(Number)
-const workerCounts = (values.workers ?? "1,4").split(",").map(Number)
-const blockTime = Number(values["block-time"] ?? 12)
-/** Safes per lens `eth_call` and its gas limit: about 140k gas per Safe, 250 Safes in geth's default 50M cap. */
-const batchSize = Number(values["batch-size"] ?? 250)
-const callGas = values["call-gas"] ?? "50000000"
-/** A wait that sees no progress while the chain advances this many blocks fails, naming what it waited for. */
-const stallBlocks = Number(values["stall-blocks"] ?? 10)
-const logLevel = values["log-level"] ?? "warn"
-/** Blocks after the shock to wait for the last rebalance's inclusion; a run past it records how many were included. */
-const inclusionBlocks = Number(values["inclusion-blocks"] ?? 60)
-/** The keeper's head polling: `pollIntervalMs` after `headWaitShare` of the block time has passed since the last head. */
-const pollIntervalMs = Number(values["poll-interval-ms"] ?? 250)
-const headWaitShare = Number(values["head-wait-share"] ?? 0.8)
-/** Share of each fleet's Safes created at the edge (out of band after the shock). */
-const edgeShare = Number(values["edge-share"] ?? 0.1)
+// The command line first, before anything is built or started (helper nu49: `--safes 0`, `--workers two` or `--help`
+// ran the contract build and the devnet first, then crashed or ran with NaN).
+let parsed: ReturnType<typeof parseFleetArgs>
+try {
+  parsed = parseFleetArgs(process.argv.slice(2))
+} catch (error) {
+  if (!(error instanceof FleetBenchUsageError)) throw error
+  process.stderr.write(`bench:fleet: ${error.message}\nSee npm run bench:fleet -- --help.\n`)
+  process.exit(2)
+}
+if (parsed.help) {
+  process.stdout.write(fleetUsage)
+  process.exit(0)
+}
+const args = parsed
+const { sizes, workerCounts, blockTime, batchSize, callGas, stallBlocks, logLevel, inclusionBlocks, pollIntervalMs, headWaitShare, edgeShare } = args
 /**
  * Alto's executor keys (one bundle transaction in flight per key: with one key, bundles made every second queue behind
  * the one in flight, one per block) and its `--max-gas-per-bundle`; `--alto-queue-paymaster` keeps Alto simulating the
  * VerifyingPaymaster's pending operations ahead of each new one (its default; the bench passes `--ignored-paymasters`).
  */
-const executors = Number(values.executors ?? 16)
-const maxBundleGas = values["max-bundle-gas"]
-const altoSettings = { executors, ignoredPaymasters: values["alto-queue-paymaster"] ? [] : ["VerifyingPaymaster"], maxGasPerBundle: maxBundleGas ?? "20000000 (Alto's default)" }
-/** `processes` (default): workers beyond the leader are `levpilot keeper --worker-only` processes; `in-process`: all in this process. */
-const workerMode = values["worker-mode"] ?? "processes"
-if (workerMode !== "processes" && workerMode !== "in-process") {
-  process.stderr.write(`--worker-mode must be processes or in-process, got "${workerMode}"\n`)
-  process.exit(2)
-}
-/** How worker processes' requests are counted: `in-worker` (default, a preloaded fetch counter in each worker) or `proxy`. */
-const workerCount = values["worker-count"] ?? "in-worker"
-if (workerCount !== "in-worker" && workerCount !== "proxy") {
-  process.stderr.write(`--worker-count must be in-worker or proxy, got "${workerCount}"\n`)
-  process.exit(2)
+const { executors, maxBundleGas, workerMode, workerCount } = args
+const altoSettings = { executors, ignoredPaymasters: args.altoQueuePaymaster ? [] : ["VerifyingPaymaster"], maxGasPerBundle: maxBundleGas ?? "20000000 (Alto's default)" }
+// forge's out/ (the devnet deploys from it): built when missing or changed, once the command line is known good.
+try {
+  // The repository's script (this bench runs only in the repository), loaded by URL as bin/levpilot.mjs does.
+  const { ensureContracts } = (await import(new URL("../../scripts/ensure-contracts.mjs", import.meta.url).href)) as { ensureContracts: () => void }
+  ensureContracts()
+} catch (error) {
+  process.stderr.write(`bench:fleet: ${(error as Error).message}\n`)
+  process.exit(1)
 }
 const benchStart = Date.now()
 const log = (line: string) => process.stdout.write(`[${((Date.now() - benchStart) / 1_000).toFixed(0).padStart(5)} s] ${line}\n`)
@@ -116,7 +89,7 @@ await new Promise((r) => setTimeout(r, 500))
 const env = await startDemoEnv({
   blockTime: 0,
   twin: false,
-  alto: { executors, ignoreVerifyingPaymaster: !values["alto-queue-paymaster"], extraArgs: maxBundleGas ? ["--max-gas-per-bundle", maxBundleGas] : [], logFile: values["alto-log"] },
+  alto: { executors, ignoreVerifyingPaymaster: !args.altoQueuePaymaster, extraArgs: maxBundleGas ? ["--max-gas-per-bundle", maxBundleGas] : [], logFile: args.altoLog },
 })
 const rpc = (method: string, params: unknown[]) =>
   fetch(env.devnet.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) }).then((r) => r.json())
@@ -396,7 +369,7 @@ try {
           countRequests: workerCount === "in-worker" ? { url: env.devnet.rpcUrl, onCount: (_, method, n) => countRequest(method, n) } : undefined,
           onEvent: ({ event, at }) => record(event, at),
           print: (line) => process.stdout.write(`${line}\n`),
-          logFile: values["worker-log"],
+          logFile: args.workerLog,
         })
         log(`  ${workers - 1} worker process(es) (levpilot keeper --mode fleet --worker-only, pids ${processes.workers.map((w) => w.proc.child.pid).join(", ")}) started in ${((Date.now() - t) / 1_000).toFixed(0)} s`)
       }
@@ -523,7 +496,7 @@ try {
         runs.push(run)
         log(JSON.stringify(run))
         // Written after every run, so a long bench that is stopped keeps what it measured.
-        writeReport(values.out ?? "fleet.json", { workerMode, workerCount, blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
+        writeReport(args.out, { workerMode, workerCount, blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, partial: true })
       } finally {
         await Promise.all([...nodes.map((n) => n.stop()), processes?.stop()])
       }
@@ -618,7 +591,7 @@ async function waitBlock(n: bigint) {
 const fmt = (n: number | null) => (n !== null && Number.isFinite(n) ? n.toFixed(0) : "not reached")
 const lines = [
   `Keeper fleet on anvil (${blockTime} s blocks), BullMQ + Redis, ${(await import("node:os")).cpus().length} cores; worker nodes: ${workerMode === "processes" ? "the leader in the bench's process, the others levpilot keeper --worker-only processes" : "all in the bench's process"}`,
-  `Alto: ${executors} executor key(s), ${values["alto-queue-paymaster"] ? "simulating the paymaster's pending operations" : "--ignored-paymasters VerifyingPaymaster"}`,
+  `Alto: ${executors} executor key(s), ${args.altoQueuePaymaster ? "simulating the paymaster's pending operations" : "--ignored-paymasters VerifyingPaymaster"}`,
   "| Safes | workers | mode | scan ms (steady block) | RPC requests / block | per 100 Safes | shock block scan ms | shock -> last inclusion ms | rebalanced | reverted ops | max ops / block | load |",
   "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ...runs.map(
@@ -631,8 +604,10 @@ const ratios = sizes.map((size) => {
   const four = runs.find((r) => r.workers === 4 && Math.abs(r.safes - size) <= 1)
   return { safes: size, scanMs4over1: one && four ? four.scanMs / one.scanMs : undefined, shockToLastInclusion4over1: one && four && four.shockToLastInclusionMs !== null && one.shockToLastInclusionMs !== null ? four.shockToLastInclusionMs / one.shockToLastInclusionMs : undefined }
 })
-lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
+// Only with runs of 1 and 4 workers (helper nu49: `--workers 1,2` printed "4 workers / 1 worker: scan -x").
+if (ratios.some((r) => r.scanMs4over1 !== undefined))
+  lines.push("", "4 workers / 1 worker:", ...ratios.map((r) => `  ${r.safes} Safes: scan ${r.scanMs4over1?.toFixed(2) ?? "-"}x, shock to last inclusion ${r.shockToLastInclusion4over1?.toFixed(2) ?? "-"}x`))
 process.stdout.write(`\n${lines.join("\n")}\n`)
-const path = writeReport(values.out ?? "fleet.json", { workerMode, workerCount, blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
+const path = writeReport(args.out, { workerMode, workerCount, blockTimeSeconds: blockTime, batchSize, callGas, pollIntervalMs, headWaitShare, alto: altoSettings, targets: { scanMs: blockTime * 1_000, rpcRequestsPer100Safes: 1 }, runs, ratios })
 process.stdout.write(`\nwrote ${path}\n`)
 process.exit(0)

@@ -7,21 +7,9 @@ import { existsSync } from "node:fs"
 import { register as registerHooks } from "node:module"
 
 const source = new URL("../src/cli/main.ts", import.meta.url)
-// Commands that deploy contracts from forge's out/ (the devnet demo): in the repository, make sure the artifacts are
-// current first (scripts/ensure-contracts.mjs, as `npm start` does), so they work right after `npm ci` on a fresh clone.
-const needsArtifacts = new Set(["start"])
+// `levpilot start` deploys contracts from forge's out/: it checks its flags and files first, then brings out/ up to date
+// itself (scripts/ensure-contracts.mjs, in the repository), so a wrong command line is refused before any build.
 if (existsSync(source)) {
-  const [command] = process.argv.slice(2)
-  const help = process.argv.includes("--help") || process.argv.includes("-h")
-  if (command !== undefined && needsArtifacts.has(command) && !help) {
-    const { ensureContracts } = await import(new URL("../../scripts/ensure-contracts.mjs", import.meta.url).href)
-    try {
-      ensureContracts()
-    } catch (error) {
-      console.error(`levpilot ${command}: ${error instanceof Error ? error.message : String(error)}`)
-      process.exit(1)
-    }
-  }
   const { register } = await import("tsx/esm/api")
   register()
   const hook =

@@ -1,9 +1,12 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { runCli } from "./run.js"
 import { backtestCommand } from "./commands/backtest.js"
+import { makeStartCommand } from "./commands/start.js"
+import { keeperCommand } from "./commands/keeper.js"
+import { KEEPER_CONFIG_FIELDS } from "../keeper/config.js"
 import { commands } from "./commands/index.js"
 
 function capture() {
@@ -34,6 +37,34 @@ describe("levpilot", () => {
       const missing = options.filter((o) => !new RegExp(`${o}(?![a-z-])`).test(usage))
       expect(missing, `levpilot ${command.name}: options missing from its Usage lines`).toEqual([])
     }
+  })
+
+  // Helper nu49: the README says `levpilot keeper --help` prints the configuration fields; it left out "swap" and
+  // "aaveDustThresholdBase", both accepted.
+  it("keeper --help lists every top-level configuration field the keeper accepts", () => {
+    const fields = keeperCommand.help.slice(keeperCommand.help.indexOf("Configuration fields:"))
+    const missing = KEEPER_CONFIG_FIELDS.filter((f) => !new RegExp(`(^|[\\s,])${f}(?![A-Za-z])`, "m").test(fields))
+    expect(missing).toEqual([])
+  })
+
+  // Helper nu49: `levpilot status --config fleet.json` (discovery, no "safes") printed "chain 31337, block N" and
+  // nothing else, exit 0.
+  it("status with a configuration that lists no Safe asks for --safe (exit 2) before reading the chain", async () => {
+    const config = join(dir, "fleet.json")
+    const base = {
+      rpcUrl: "http://127.0.0.1:9",
+      bundlerUrl: "http://127.0.0.1:9",
+      deployment: { leverageModule: "0x1111111111111111111111111111111111111111", morphoBlueAdapter: "0x2222222222222222222222222222222222222222" },
+    }
+    writeFileSync(config, JSON.stringify({ ...base, discovery: { fromBlock: 0 } }))
+    const c = capture()
+    expect(await runCli(["status", "--config", config], c.io)).toBe(2)
+    expect(c.err.join("")).toContain(`levpilot status: ${config} lists no Safe ("safes" and "allowlist" are empty; status does not run the fleet's discovery): pass --safe <address>`)
+    // With an allowlist, those Safes are read (here the unreachable node answers: exit 1, not the usage error).
+    writeFileSync(config, JSON.stringify({ ...base, discovery: { fromBlock: 0 }, allowlist: ["0x3333333333333333333333333333333333333333"] }))
+    const d = capture()
+    expect(await runCli(["status", "--config", config], d.io)).toBe(1)
+    expect(d.err.join("")).not.toContain("lists no Safe")
   })
 
   it("documents every backtest flag in backtest --help", async () => {
@@ -108,6 +139,19 @@ describe("levpilot", () => {
     expect(await runCli(["backtest", "--generate", "2", "--bogus"], d.io)).toBe(2)
     const e = capture()
     expect(await runCli(["backtest", "--generate", "-3"], e.io)).toBe(2)
+    // Helper nu49: Number() read these as 100, 16, 0 and 3 and ran; decimal digits only, as backtest:suite.
+    const cases: [string, string, string[]][] = [
+      ["--generate", "1e2", ["--generate", "1e2", "--days", "1"]],
+      ["--seed", "0x10", ["--generate", "1", "--seed", "0x10", "--days", "1"]],
+      ["--seed", "", ["--generate", "1", "--seed", "", "--days", "1"]],
+      ["--seed", "1.5", ["--generate", "1", "--seed", "1.5", "--days", "1"]],
+      ["--days", "0x3", ["--generate", "1", "--days", "0x3"]],
+    ]
+    for (const [flag, value, argv] of cases) {
+      const f = capture()
+      expect(await runCli(["backtest", ...argv], f.io), argv.join(" ")).toBe(2)
+      expect(f.err.join(""), argv.join(" ")).toMatch(new RegExp(`${flag} must be .*written in decimal digits, got "${value.replace(".", "\\.")}"`))
+    }
   })
 
   it("applies a --policy file and runs generated paths", async () => {
@@ -120,5 +164,97 @@ describe("levpilot", () => {
     expect(report.config.policy.tolerance).toBe(0.01)
     expect(report.suite.totals.map((t: { strategy: string }) => t.strategy)).toEqual(["threshold", "autopilot"])
     expect(Object.keys(report.suite.byKind)).toEqual(["gbm", "jumps", "regime", "crash30", "crash45"])
+  })
+
+  // Helper nu49: `npm start -- --blocks 0` built the contracts (4-6 minutes on a fresh clone) before its flags were read;
+  // a --prices file in milliseconds was told to "pass --time-unit ms", a flag start did not take; a two-column file
+  // that was not WETH,WBTC was silently read as one relative path; --crash with --prices was ignored.
+  describe("start checks every flag and its --prices file before building the contracts", () => {
+    const calls: string[] = []
+    const start = makeStartCommand({
+      ensureContracts: () => void calls.push("ensure-contracts"),
+      loadDemo: async () => {
+        calls.push("load-demo")
+        throw new Error("stop: the demo is not run here")
+      },
+    })
+    const run = async (argv: string[]) => {
+      calls.length = 0
+      const c = capture()
+      const code = await runCli(["start", ...argv], c.io, [start])
+      return { code, err: c.err.join(""), calls: [...calls] }
+    }
+    const csv = (name: string, text: string) => {
+      const path = join(dir, name)
+      writeFileSync(path, text)
+      return path
+    }
+
+    it("refuses a bad flag with exit 2 naming it, before anything is built", async () => {
+      const ok = csv("start-ok.csv", "timestamp,WETH,WBTC\n1700000000,3000,60000\n1700000060,2900,59000\n")
+      const cases: [string[], RegExp][] = [
+        [["--blocks", "0"], /--blocks must be a positive integer, got "0"/],
+        [["--blocks", "2.5"], /--blocks must be a positive integer, got "2.5"/],
+        [["--blocks", ""], /--blocks must be a positive integer, got ""/],
+        [["--crash", "0.95"], /--crash must be below 0.95, got "0.95"/],
+        [["--crash=-0.1"], /--crash must be a positive number, got "-0.1"/],
+        [["--block-time", "0"], /--block-time must be a positive integer, got "0"/],
+        [["--fast", "--blocks", "10"], /pass one of --fast or --blocks/],
+        [["--buffers", "--swap"], /--buffers and --swap exclude each other/],
+        [["--prices", ok, "--crash", "0.3"], /--crash .* does not apply to --prices/],
+        [["--time-unit", "ms"], /--time-unit .* pass it with --prices/],
+        [["--prices", ok, "--time-unit", "h"], /--time-unit must be s or ms, got "h"/],
+        [["--prices", ""], /--prices needs a value/],
+        [["--report", dir], new RegExp(`--report ${dir}: cannot write there \\(it is a directory\\)`)],
+        [["--json", join(ok, "out.json")], /--json .*out\.json: cannot write there/],
+        [["--no-such-flag"], /Unknown option '--no-such-flag'/],
+        [["stray"], /Unexpected argument 'stray'/],
+      ]
+      for (const [argv, message] of cases) {
+        const r = await run(argv)
+        expect(r.code, argv.join(" ")).toBe(2)
+        expect(r.err, argv.join(" ")).toMatch(message)
+        expect(r.calls, argv.join(" ")).toEqual([])
+      }
+    })
+
+    it("refuses a bad --prices file naming the line and field (exit 1), before anything is built", async () => {
+      const cases: [string, RegExp][] = [
+        ["timestamp,WETH\n1700000000000,3000\n1700000060000,2900\n", /:2: timestamp 1700000000000 looks like milliseconds/],
+        ["timestamp,WETH\n1700000000,3000\n1700000000,2900\n", /:3: timestamp 1700000000 repeats the previous row's/],
+        ["timestamp,WETH\n1700000060,3000\n1700000000,2900\n", /:3: timestamp 1700000000 goes backwards/],
+        ["timestamp,WETH\n", /:1: the header is followed by no price row; needs at least two/],
+        ["timestamp,WETH\n1700000000,3000\n1700000060,abc\n", /:3: price of WETH "abc" is not a decimal number/],
+        ["timestamp,WETH\n1700000000,3000\n1700000060,-2900\n", /:3: price of WETH "-2900" must be a number > 0/],
+        ["timestamp,WETH,WBTC\n1700000000,3000,60000\n1700000060,2900\n", /:3: expected 3 fields \(timestamp,WETH,WBTC\), got 2: no WBTC/],
+        ["timestamp,ETH,BTC\n1700000000,3000,60000\n1700000060,2900,59000\n", /:1: columns ETH, BTC: the demo reads a WETH and a WBTC column/],
+        ["timestamp,WETH,WBTC,USDC\n1700000000,3000,60000,1\n1700000060,2900,59000,1\n", /:1: column\(s\) USDC are not demo assets/],
+      ]
+      for (const [i, [text, message]] of cases.entries()) {
+        const path = csv(`start-bad-${i}.csv`, text)
+        const r = await run(["--prices", path])
+        expect(r.code, text).toBe(1)
+        expect(r.err, text).toContain(`PriceFileError: ${path}`)
+        expect(r.err, text).toMatch(message)
+        expect(r.calls, text).toEqual([])
+      }
+    })
+
+    it("reads CRLF, BOM and millisecond files (with --time-unit ms), then builds the contracts and only then loads the demo", async () => {
+      const files = [
+        ["\uFEFFtimestamp,WETH,WBTC\r\n1700000000,3000,60000\r\n1700000060,2900,59000\r\n", []],
+        ["timestamp,ETH\n1700000000000,3000\n1700000060000,2900\n", ["--time-unit", "ms"]],
+      ] as const
+      for (const [i, [text, flags]] of files.entries()) {
+        const r = await run(["--prices", csv(`start-good-${i}.csv`, text), ...flags, "--report", join(dir, "start-report.html")])
+        expect(r.err).toContain("stop: the demo is not run here")
+        expect(r.code).toBe(1)
+        expect(r.calls).toEqual(["ensure-contracts", "load-demo"])
+      }
+      const r = await run(["--fast", "--no-tty", "--report", join(dir, "not-yet", "deeper", "start-report.html")])
+      expect(r.calls).toEqual(["ensure-contracts", "load-demo"])
+      // Checked, not created: an installed package (no demo) leaves no empty reports/ behind.
+      expect(existsSync(join(dir, "not-yet"))).toBe(false)
+    })
   })
 })

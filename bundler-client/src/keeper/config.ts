@@ -178,6 +178,13 @@ function parseRisk(r: ReturnType<typeof reader>, value: unknown, path: string, b
   }
 }
 
+/** Every top-level field of a keeper configuration file; any other is refused naming it (`levpilot keeper --help` lists each). */
+export const KEEPER_CONFIG_FIELDS: readonly string[] = [
+  "rpcUrl", "bundlerUrl", "paymasterUrl", "paymasterContext", "paymasterPriceMarginBps", "keeperPrivateKey", "keeperPrivateKeyEnv", "deployment", "safes", "risk",
+  "allowSelfPay", "pollIntervalMs", "resubmitAfterBlocks", "feeBumpPercent", "stallAfterBlocks", "logWindowBlocks", "retry", "stateFile", "metricsPort", "metricsHost", "costs", "logLevel",
+  "discovery", "allowlist", "fleet", "webhook", "swap", "aaveDustThresholdBase",
+]
+
 /**
  * Validates a keeper configuration object. Every error is a {@link KeeperConfigError} naming the offending field by
  * its JSON path, e.g. `safes[1].address must be a 0x-prefixed 20-byte address`.
@@ -195,11 +202,7 @@ export function parseKeeperConfig(
   const { source, env = process.env, requireKeeperKey = true } = options
   const r = reader(source)
   const o = r.obj(raw, "(root)")
-  r.known(o, "", [
-    "rpcUrl", "bundlerUrl", "paymasterUrl", "paymasterContext", "paymasterPriceMarginBps", "keeperPrivateKey", "keeperPrivateKeyEnv", "deployment", "safes", "risk",
-    "allowSelfPay", "pollIntervalMs", "resubmitAfterBlocks", "feeBumpPercent", "stallAfterBlocks", "logWindowBlocks", "retry", "stateFile", "metricsPort", "metricsHost", "costs", "logLevel",
-    "discovery", "allowlist", "fleet", "webhook", "swap", "aaveDustThresholdBase",
-  ])
+  r.known(o, "", KEEPER_CONFIG_FIELDS)
   const fleetFields = parseFleetFields(r, o, env)
   const rpcUrl = r.url(o, "rpcUrl", "rpcUrl") as string
   const bundlerUrl = r.url(o, "bundlerUrl", "bundlerUrl") as string

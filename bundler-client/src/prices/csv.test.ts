@@ -22,12 +22,33 @@ describe("parsePriceCsv", () => {
     }
     expect(bad("time,ETH\n0,1\n")).toMatch(/prices.csv:1: header must start with "timestamp"/)
     expect(bad("timestamp,ETH\n0,1\n60,abc\n")).toMatch(/prices.csv:3: price of ETH "abc"/)
-    expect(bad("timestamp,ETH\n0,1\n60,1,2\n")).toMatch(/prices.csv:3: expected 2 fields, got 3/)
+    expect(bad("timestamp,ETH\n0,1\n60,1,2\n")).toMatch(/prices.csv:3: expected 2 fields \(timestamp,ETH\), got 3/)
     expect(bad("timestamp,ETH\n60,1\n60,2\n")).toMatch(/prices.csv:3: timestamp 60 repeats the previous row's/)
     expect(bad("timestamp,ETH\n0,1\n60,1\n120,1\n90,2\n")).toMatch(/prices.csv:5: timestamp 90 goes backwards \(previous row 120\)/)
     expect(bad("timestamp,ETH\n0,-1\n60,2\n")).toMatch(/prices.csv:2: .* must be a number > 0/)
     expect(bad("timestamp,ETH,ETH\n0,1,1\n")).toMatch(/duplicate asset/)
     expect(bad("")).toMatch(/empty/)
+  })
+
+  // Helper nu49: a row short of a column said only "expected 3 fields, got 2", a header-only file "needs at least two
+  // price rows, got 0" with no line; now the missing (or extra) field and the header's line are named.
+  it("names the field a short or long row lacks or adds, and the header line of a file without price rows", () => {
+    const message = (text: string): string => {
+      try {
+        parsePriceCsv(text, "prices.csv")
+      } catch (error) {
+        return (error as Error).message
+      }
+      return "no error"
+    }
+    expect(message("timestamp,WETH,WBTC\n0,3000,60000\n60,3010\n")).toBe("prices.csv:3: expected 3 fields (timestamp,WETH,WBTC), got 2: no WBTC")
+    expect(message("timestamp,WETH,WBTC\n0,3000,60000\n60\n")).toBe("prices.csv:3: expected 3 fields (timestamp,WETH,WBTC), got 1: no WETH, WBTC")
+    expect(message("timestamp,ETH\n0,1\n60,1,2\n")).toBe('prices.csv:3: expected 2 fields (timestamp,ETH), got 3: "2" after the last column ETH')
+    expect(message("timestamp,ETH\n0,1\n60,1,\n")).toBe('prices.csv:3: expected 2 fields (timestamp,ETH), got 3: "" after the last column ETH (a trailing comma?)')
+    expect(message("timestamp,ETH\n")).toBe("prices.csv:1: the header is followed by no price row; needs at least two")
+    expect(message("\n\ntimestamp,ETH\n0,1\n")).toBe("prices.csv:3: the header is followed by one price row (line 4); needs at least two")
+    // A byte-order mark (Excel's "CSV UTF-8") and CRLF line ends are read.
+    expect(parsePriceCsv("\uFEFFtimestamp,ETH\r\n0,1\r\n60,2\r\n").prices.ETH?.[1]).toBe(2)
   })
 })
 

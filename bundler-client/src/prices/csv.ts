@@ -8,6 +8,8 @@ export type PricePaths = {
   assets: string[]
   /** Prices in the numeraire per asset, aligned with `timestamps`. */
   prices: Record<string, Float64Array>
+  /** 1-based line of the header in the file it was read from (set by {@link parsePriceCsv}). */
+  headerLine?: number | undefined
 }
 
 /**
@@ -105,7 +107,12 @@ export function parsePriceCsv(text: string, source = "<input>", options: ParsePr
     const raw = (lines[i] as string).trim()
     if (raw === "") continue
     const fields = raw.split(",").map((f) => f.trim())
-    if (fields.length !== header.length) throw new PriceFileError(source, i + 1, `expected ${header.length} fields, got ${fields.length}`)
+    if (fields.length !== header.length) {
+      const expected = `expected ${header.length} fields (${header.join(",")}), got ${fields.length}`
+      if (fields.length < header.length) throw new PriceFileError(source, i + 1, `${expected}: no ${header.slice(Math.max(1, fields.length)).join(", ")}`)
+      const extra = fields[header.length] as string
+      throw new PriceFileError(source, i + 1, `${expected}: "${extra}" after the last column ${header[header.length - 1] as string}${extra === "" && fields.length === header.length + 1 ? " (a trailing comma?)" : ""}`)
+    }
     const field0 = fields[0] as string
     if (!DECIMAL.test(field0)) throw new PriceFileError(source, i + 1, `timestamp "${field0}" is not a decimal number (unix seconds, e.g. 1700000000)`)
     const t = Number(field0) * scale
@@ -135,7 +142,8 @@ export function parsePriceCsv(text: string, source = "<input>", options: ParsePr
       ;(columns[k] as number[]).push(p)
     }
   }
-  if (times.length < 2) throw new PriceFileError(source, 0, `needs at least two price rows, got ${times.length}`)
+  if (times.length < 2)
+    throw new PriceFileError(source, headerLine + 1, `the header is followed by ${times.length === 0 ? "no price row" : `one price row (line ${lineOf[0] as number})`}; needs at least two`)
   if (unit === undefined && (times[0] as number) < RELATIVE_TIMESTAMPS && times.every((t, j) => j === 0 || (t - (times[j - 1] as number)) % 1000 === 0)) {
     const step = (times[1] as number) - (times[0] as number)
     throw new PriceFileError(
@@ -146,7 +154,7 @@ export function parsePriceCsv(text: string, source = "<input>", options: ParsePr
   }
   const prices: Record<string, Float64Array> = {}
   assets.forEach((a, k) => (prices[a] = Float64Array.from(columns[k] as number[])))
-  return { timestamps: Float64Array.from(times), assets, prices }
+  return { timestamps: Float64Array.from(times), assets, prices, headerLine: headerLine + 1 }
 }
 
 /**

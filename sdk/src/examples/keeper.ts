@@ -1,9 +1,7 @@
-import { createSmartAccountClient } from "permissionless"
-import type { Address, Hex, LocalAccount, PublicClient } from "viem"
-import type { LeverageDeployments } from "@levpilot/sdk/deployments"
-
 // example:start
-import { http } from "viem"
+import { createSmartAccountClient } from "permissionless"
+import { type Address, type Hex, type LocalAccount, type PublicClient, http } from "viem"
+import type { LeverageDeployments } from "@levpilot/sdk/deployments"
 import { createPaymasterClient } from "viem/account-abstraction"
 import { toKeeperAccount } from "@levpilot/sdk/accounts"
 import { leverageActions } from "@levpilot/sdk/decorators"

@@ -1,8 +1,7 @@
+// example:start
 import { createSmartAccountClient } from "permissionless"
 import { type Address, type Hex, type LocalAccount, type PublicClient, http, parseEther, parseUnits } from "viem"
 import type { LeverageDeployments } from "@levpilot/sdk/deployments"
-
-// example:start
 import { toLeverageSafeAccount } from "@levpilot/sdk/accounts"
 import { defaultAutomationConfig } from "@levpilot/sdk/actions"
 import { leverageActions } from "@levpilot/sdk/decorators"

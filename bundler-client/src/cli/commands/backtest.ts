@@ -81,7 +81,8 @@ function loadConfig(path: string | undefined, strategies: string | undefined, tr
 function positiveInteger(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback
   const n = Number(value)
-  if (!Number.isInteger(n) || n <= 0) throw new CliUsageError("backtest", `--${name} must be a positive integer, got "${value}"`)
+  // Decimal digits only, as backtest:suite (helper nu49: Number() read "1e2" as 100, "0x10" as 16 and "" as 0).
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new CliUsageError("backtest", `--${name} must be a positive integer written in decimal digits, got "${value}"`)
   return n
 }
 
@@ -157,7 +158,7 @@ export const backtestCommand: Command = {
 
     const count = positiveInteger("generate", v.generate, 0)
     const seed = v.seed === undefined ? 1000 : Number(v.seed)
-    if (!Number.isInteger(seed)) throw new CliUsageError("backtest", `--seed must be an integer, got "${v.seed}"`)
+    if (v.seed !== undefined && (!/^-?[0-9]+$/.test(v.seed) || !Number.isSafeInteger(seed))) throw new CliUsageError("backtest", `--seed must be an integer written in decimal digits, got "${v.seed}"`)
     const days = positiveInteger("days", v.days, 3)
     const suite = runSuite({ count, baseSeed: seed, config, path: { points: Math.round((days * 86_400) / DEFAULT_PATH.stepSeconds) + 1 } })
     io.out(formatStrategyTable(suite.totals, `${count} generated paths (seeds ${seed}..${seed + count - 1}, ${days} days at 1-minute steps): totals; equity, P&L and APY are means per path`))

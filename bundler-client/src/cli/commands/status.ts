@@ -18,7 +18,8 @@ at its price, "-" when no price of it alone liquidates the account (or there is 
 
 Options:
   --config <file>    The keeper configuration (see levpilot keeper --help); only rpcUrl, deployment,
-                     safes and stateFile are used.
+                     safes (else a fleet's allowlist) and stateFile are used. A configuration that
+                     lists no Safe (discovery only) needs --safe (exit 2 without it).
   --safe <address>   Only this Safe (it does not need to be in the configuration).
   --json             One JSON document instead of the table.
   -h, --help         Show this help.
@@ -40,7 +41,9 @@ export const statusCommand: Command = {
     }
     if (!values.config) throw new CliUsageError("status", "--config <file.json> is required")
     const config = readKeeperConfig(values.config, { requireKeeperKey: false })
-    let safes: Address[] = config.safes.map((s) => s.address)
+    // The configured Safes: "safes", else a fleet configuration's "allowlist" (discovery finds the rest from the keeper
+    // key's events, which status does not read: helper nu49, a discovery-only configuration printed only the chain line).
+    let safes: Address[] = config.safes.length > 0 ? config.safes.map((s) => s.address) : [...(config.allowlist ?? [])]
     if (values.safe !== undefined) {
       try {
         safes = [getAddress(values.safe)]
@@ -48,6 +51,11 @@ export const statusCommand: Command = {
         throw new CliUsageError("status", `--safe must be an address, got "${values.safe}"`)
       }
     }
+    if (safes.length === 0)
+      throw new CliUsageError(
+        "status",
+        `${values.config} lists no Safe ("safes" and "allowlist" are empty${config.discovery !== undefined ? '; status does not run the fleet\'s discovery' : ""}): pass --safe <address>`,
+      )
     const chainId = await readChainId(config.rpcUrl)
     const client = createPublicClient({ transport: http(config.rpcUrl) })
     const deployments = { [chainId]: config.deployment }
