@@ -185,16 +185,7 @@ abstract contract AttackBase is Fixture {
     /// liquidity. Since rr10b no pool deposit is funded by a not-due or a due-below-band sub-account, so padding that
     /// parked a not-due shrink's collateral supplies it to such a twin instead (`_shrinkIntoTwinOf`).
     function _twinMarket(MarketParams memory base) internal returns (MarketParams memory twin) {
-        if (!morpho.isLltvEnabled(TWIN_LLTV)) morpho.enableLltv(TWIN_LLTV);
-        twin = MarketParams({
-            loanToken: base.loanToken, collateralToken: base.collateralToken, oracle: base.oracle, irm: address(0), lltv: TWIN_LLTV
-        });
-        morpho.createMarket(twin);
-        usdc.mint(lender, 10_000_000e6);
-        vm.startPrank(lender);
-        usdc.approve(address(morpho), type(uint256).max);
-        morpho.supply(twin, 10_000_000e6, 0, lender, "");
-        vm.stopPrank();
+        twin = _createMarket(base.collateralToken, base.oracle, TWIN_LLTV, 10_000_000e6);
     }
 
     /// @dev Opens `twin` holding `collateral` (its token's units) at `health` (WAD) at its oracle's current price, under

@@ -203,14 +203,7 @@ contract RulesDifferentialTest is SwapBase {
         tinyVault = new YieldVault(usdc, "Tiny USDC", "tUSDC");
         _seedVault(tinyVault, usdc, 1000);
         switchVault = new SwitchingAssetVault(usdc);
-        morpho.enableLltv(LLTV2);
-        weth2Market = MarketParams({loanToken: address(usdc), collateralToken: address(weth), oracle: address(wethOracle), irm: address(0), lltv: LLTV2});
-        morpho.createMarket(weth2Market);
-        usdc.mint(lender, 10_000_000e6);
-        vm.startPrank(lender);
-        usdc.approve(address(morpho), 10_000_000e6);
-        morpho.supply(weth2Market, 10_000_000e6, 0, lender, "");
-        vm.stopPrank();
+        weth2Market = _createMarket(address(weth), address(wethOracle), LLTV2, 10_000_000e6);
         usdc.mint(lender, 1000e6);
         vm.startPrank(lender);
         usdc.approve(address(switchVault), 1000e6);

@@ -284,21 +284,7 @@ contract Rv48EngineDiffTest is SwapBase {
         ids[1] = wbtcId;
         ids[2] = setPolicy(defaultPolicy(wstethMarket, address(usdcVault)));
         for (uint256 k; k < 5; ++k) {
-            uint256 lltv = 0.5e18 + k * 0.05e18;
-            MarketParams memory m = MarketParams({
-                loanToken: address(usdc),
-                collateralToken: address(weth),
-                oracle: address(wethOracle),
-                irm: address(0),
-                lltv: lltv
-            });
-            if (!morpho.isLltvEnabled(lltv)) morpho.enableLltv(lltv);
-            morpho.createMarket(m);
-            usdc.mint(lender, 1_000_000e6);
-            vm.startPrank(lender);
-            usdc.approve(address(morpho), type(uint256).max);
-            morpho.supply(m, 1_000_000e6, 0, lender, "");
-            vm.stopPrank();
+            MarketParams memory m = _createMarket(address(weth), address(wethOracle), 0.5e18 + k * 0.05e18, 1_000_000e6);
             openPosition(safe, m, 1e18, 1_000e6);
             ids[3 + k] = setPolicy(defaultPolicy(m, address(usdcVault)));
         }

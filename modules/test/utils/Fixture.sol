@@ -216,21 +216,25 @@ abstract contract Fixture is Test {
     }
 
     function _createMarket(address collateral, address oracle) internal returns (MarketParams memory params) {
-        params = MarketParams({
-            loanToken: address(usdc),
-            collateralToken: collateral,
-            oracle: oracle,
-            irm: address(0),
-            lltv: LLTV
-        });
+        params = _createMarket(collateral, oracle, LLTV, 10_000_000e6);
+    }
+
+    /// @dev Creates the USDC market of `collateral` priced by `oracle` at `lltv` (WAD; enabled first when Morpho does not
+    /// list it yet) and supplies `liquidity` USDC (base units) from the lender. Deployments register their markets'
+    /// params (`registerMarket`: the adapter reads them as code, not as five Morpho slots); so does this one once the
+    /// adapter is deployed (a market created before it is read from Morpho).
+    function _createMarket(address collateral, address oracle, uint256 lltv, uint256 liquidity)
+        internal
+        returns (MarketParams memory params)
+    {
+        params = MarketParams({loanToken: address(usdc), collateralToken: collateral, oracle: oracle, irm: address(0), lltv: lltv});
+        if (!morpho.isLltvEnabled(lltv)) morpho.enableLltv(lltv);
         morpho.createMarket(params);
-        // Deployments register their markets' params (`registerMarket`: the adapter reads them as code, not as five
-        // Morpho slots); a market created later, or an adapter deployed later, reads them from Morpho.
         if (address(adapter) != address(0)) adapter.registerMarket(Id.unwrap(params.id()));
-        usdc.mint(lender, 10_000_000e6);
+        usdc.mint(lender, liquidity);
         vm.startPrank(lender);
         usdc.approve(address(morpho), type(uint256).max);
-        morpho.supply(params, 10_000_000e6, 0, lender, "");
+        morpho.supply(params, liquidity, 0, lender, "");
         vm.stopPrank();
     }
 
