@@ -8,8 +8,12 @@
  * (leverage mean / median / p95, equity, P&L, APY, losses: issue 13's "metrics stable near liquidation").
  *
  * Usage: nice npx tsx --conditions=@levpilot/source bundler-client/bench/heldout-scan.ts [--seeds N] [--shapes a,b]
- *   [--traders buffered,no-idle]. Writes reports/heldout-scan.json.
+ *   [--traders buffered,no-idle] [--config <json>]. `--config` takes a JSON object (inline, or a file path) overlaid on
+ *   each trader's configuration by `resolveBacktestConfig` (the --policy file's format: objects merge key by key,
+ *   unknown keys are refused), e.g. `--config '{"policy":{"stopPrice":0.75,"exitHealth":1.71}}'` (an on-chain stop at
+ *   75 % of the first price; `strategyPolicy` gives it to the autopilot only). Writes reports/heldout-scan.json.
  */
+import { readFileSync } from "node:fs"
 import { resolveBacktestConfig, TRADERS } from "../src/backtest/config.js"
 import type { BacktestConfig, StrategyName, TraderName } from "../src/backtest/config.js"
 import { runBacktest } from "../src/backtest/engine.js"
@@ -19,14 +23,17 @@ import { writeReport } from "./report.js"
 
 const TRADER_NAMES: TraderName[] = ["buffered", "no-idle"]
 
-function args(argv: string[]): { seeds: number; base: number; shapes: string[]; traders: TraderName[] } {
+function args(argv: string[]): { seeds: number; base: number; shapes: string[]; traders: TraderName[]; config: Record<string, unknown> } {
   const get = (k: string) => {
     const i = argv.indexOf(k)
     return i >= 0 ? argv[i + 1] : undefined
   }
   const shapes = get("--shapes")?.split(",") ?? SHAPES.map((s) => s.name)
   for (const s of shapes) if (!SHAPES.some((x) => x.name === s)) throw new Error(`unknown shape ${s}`)
-  return { seeds: Number(get("--seeds") ?? 12), base: Number(get("--base") ?? 49_000), shapes, traders: (get("--traders")?.split(",") as TraderName[] | undefined) ?? TRADER_NAMES }
+  const raw = get("--config")
+  const config: unknown = raw === undefined ? {} : JSON.parse(/^\s*[[{]/.test(raw) ? raw : readFileSync(raw, "utf8"))
+  if (typeof config !== "object" || config === null || Array.isArray(config)) throw new Error("--config: expected a JSON object")
+  return { seeds: Number(get("--seeds") ?? 12), base: Number(get("--base") ?? 49_000), shapes, traders: (get("--traders")?.split(",") as TraderName[] | undefined) ?? TRADER_NAMES, config: config as Record<string, unknown> }
 }
 
 /** Fields of a result that must be finite numbers (leverage median / p95 may be Infinity only at a step with equity <= 0, which is flagged too). */
@@ -48,8 +55,9 @@ function nonFinite(r: StrategyResult): string[] {
 
 type Row = { shape: string; trader: TraderName; seed: number; index: number; detail: string; results: StrategyResult[] }
 
-const { seeds, base, shapes, traders } = args(process.argv.slice(2))
-const configs = Object.fromEntries(traders.map((t) => [t, resolveBacktestConfig(TRADERS[t])])) as Record<TraderName, BacktestConfig>
+const { seeds, base, shapes, traders, config: override } = args(process.argv.slice(2))
+const configs = Object.fromEntries(traders.map((t) => [t, resolveBacktestConfig(override, resolveBacktestConfig(TRADERS[t]))])) as Record<TraderName, BacktestConfig>
+if (Object.keys(override).length > 0) console.log(`config override: ${JSON.stringify(override)}`)
 const rows: Row[] = []
 const started = performance.now()
 const fmt = (x: number, d = 0) => x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d })
@@ -103,6 +111,7 @@ console.log(
     date: new Date().toISOString(),
     seeds,
     base,
+    config: override,
     rows: rows.map((r) => ({ shape: r.shape, trader: r.trader, seed: r.seed, detail: r.detail, results: r.results.map((x) => ({ strategy: x.strategy, liquidations: x.liquidations, minHealth: x.minHealth, netPnl: x.netPnl, leverage: x.leverage, liquidationLoss: x.liquidationLoss })) })),
   })}`,
 )

@@ -22,17 +22,21 @@ import type { PricePaths } from "../prices/csv.js"
 const T0 = 1_700_000_000
 const buffered = resolveBacktestConfig()
 
-/** Seeded (`seed`): 6 h calm at 3,000, then one one-minute gap per entry of `gaps` (fractions), each followed by 4 h calm. */
-function staircase(gaps: readonly number[], seed: number): PricePaths {
+/**
+ * Seeded (`seed`): 6 h calm at 3,000, then (when `up` is not 0) a one-minute gap up of `up` (fraction) held 12 h, then
+ * one one-minute gap per entry of `gaps` (fractions), each followed by 4 h calm.
+ */
+function staircase(gaps: readonly number[], seed: number, up = 0): PricePaths {
   const r = lcg(seed)
   let ps = calm(360, 3000, r)
+  if (up !== 0) ps = [...ps, ...calm(720, (ps.at(-1) as number) * (1 + up), r)]
   for (const g of gaps) ps = [...ps, ...calm(240, (ps.at(-1) as number) * (1 - g), r)]
   return minutePath(ps, T0)
 }
 
-function run(p: PricePaths, strategy: StrategyName) {
+function run(p: PricePaths, strategy: StrategyName, config = buffered) {
   const events: BacktestEvent[] = []
-  const result = runBacktest(p, buffered, strategy, { trace: (e) => events.push(e) })
+  const result = runBacktest(p, config, strategy, { trace: (e) => events.push(e) })
   return { result, events, landed: events.filter((e) => e.kind === "rebalance" || e.kind === "swap") }
 }
 
@@ -73,6 +77,63 @@ describe("hs49: a staircase of gaps liquidates the autopilot where threshold and
         expect(run(p, "threshold").result.liquidations, `gaps ${gaps.join("/")} seed ${seed}`).toBe(0)
         expect(run(p, "autopilot").result.liquidations, `gaps ${gaps.join("/")} seed ${seed}`).toBe(0)
       }
+    }
+  })
+})
+
+/*
+ * Helper hs49b: does an on-chain stop (policy `stopPrice`, relative to the path's first price, and `exitHealth`;
+ * docs/stop-loss-exit.md), the one operation the module allows inside the band, close the class? `exitHealth` must be at
+ * least maxHealth + 0.01 (1.71 here: `validatePolicy`, OwnerControlsLib `InvalidStopLoss("exitHealth")`). It closes the
+ * nine staircases above (the stop engages at the second gap, 0.64 x the first price, and the autopilot exits toward
+ * 1.71 from inside the band), but not the class: the stop is a fixed price and the class is made of relative moves. After
+ * a 25 % gap up held 12 h (the autopilot boosts back to the target), the same gaps leave the price at 0.8 x the first
+ * after the second, above the stop, and the third liquidates the autopilot as without a stop.
+ */
+describe("hs49b: an on-chain stop at 0.75 x the first price (exitHealth 1.71) closes these staircases, not the class", () => {
+  const stopped = resolveBacktestConfig({ policy: { stopPrice: 0.75, exitHealth: 1.71 } })
+
+  it("the nine staircases (18-25 % gaps 4 h apart, seeds 1-3): neither threshold nor the autopilot is liquidated, and the autopilot exits after the second gap", () => {
+    for (const gaps of CASES) {
+      for (const seed of [1, 2, 3]) {
+        const p = staircase(gaps, seed)
+        const label = `gaps ${gaps.join("/")} seed ${seed}`
+        expect(run(p, "threshold", stopped).result.liquidations, label).toBe(0)
+        const autopilot = run(p, "autopilot", stopped)
+        expect(autopilot.result.liquidations, label).toBe(0)
+        expect(autopilot.result.minHealth, label).toBeGreaterThan(1.04)
+        // Something lands after the second gap (minute 600) and before the third (minute 840): the stop's exit.
+        expect(autopilot.landed.some((e) => (e.time - T0) / 60 > 600 && (e.time - T0) / 60 < 840), label).toBe(true)
+      }
+    }
+  })
+
+  it("the same staircases after a 25 % gap up held 12 h: threshold survives all nine, the autopilot is liquidated on the 20/20/22 and 20/20/18 ones (measured: 8 of 9; the second gap leaves the price at 0.8 x the first, above the stop, and the autopilot lands nothing before the third)", () => {
+    let liquidated = 0
+    for (const gaps of CASES) {
+      for (const seed of [1, 2, 3]) {
+        const p = staircase(gaps, seed, 0.25)
+        const label = `+25 % then gaps ${gaps.join("/")} seed ${seed}`
+        expect(run(p, "threshold", stopped).result.liquidations, label).toBe(0)
+        const autopilot = run(p, "autopilot", stopped)
+        if (gaps[0] === 0.2) {
+          expect(autopilot.result.liquidations, label).toBe(1)
+          // Nothing lands between the second gap (minute 1,320: price 0.8 x the first, above the stop) and the third (1,560).
+          expect(autopilot.landed.filter((e) => (e.time - T0) / 60 > 1320 && (e.time - T0) / 60 < 1560), label).toEqual([])
+        }
+        liquidated += autopilot.result.liquidations > 0 ? 1 : 0
+      }
+    }
+    expect(liquidated).toBe(8)
+  })
+
+  it("a stop at 0.65 x closes the 20/20 staircases only by 1 %: with gaps of 19/19/22 % (0.656 x the first price after the second) the autopilot is liquidated on seeds 1-3, threshold never; a stop at 0.75 x clears them", () => {
+    const at65 = resolveBacktestConfig({ policy: { stopPrice: 0.65, exitHealth: 1.71 } })
+    for (const seed of [1, 2, 3]) {
+      const p = staircase([0.19, 0.19, 0.22], seed)
+      expect(run(p, "threshold", at65).result.liquidations, `seed ${seed}`).toBe(0)
+      expect(run(p, "autopilot", at65).result.liquidations, `seed ${seed}`).toBe(1)
+      expect(run(p, "autopilot", stopped).result.liquidations, `seed ${seed}`).toBe(0)
     }
   })
 })
