@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process"
 import { describe, expect, test } from "vitest"
-import { parseSuiteArgs, pathsPerFamily, SuiteUsageError } from "../bundler-client/bench/suiteArgs"
+import { BenchUsageError } from "../bundler-client/bench/benchArgs"
+import { parseSuiteArgs, pathsPerFamily } from "../bundler-client/bench/suiteArgs"
 import { SCENARIO_KINDS } from "../bundler-client/src/prices/generator"
 
 // Helper nu48 (a new user's first runs): `npm run backtest:suite -- --kinds foo`, `--paths 0`, `--paths abc` and
@@ -10,7 +11,7 @@ import { SCENARIO_KINDS } from "../bundler-client/src/prices/generator"
 const root = new URL("..", import.meta.url).pathname
 const parse = (...argv: string[]) => parseSuiteArgs(argv, 2)
 const refused = (argv: string[], message: RegExp) => {
-  expect(() => parse(...argv)).toThrow(SuiteUsageError)
+  expect(() => parse(...argv)).toThrow(BenchUsageError)
   expect(() => parse(...argv)).toThrow(message)
 }
 

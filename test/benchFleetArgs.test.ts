@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process"
 import { resolve } from "node:path"
 import { describe, expect, test } from "vitest"
-import { FleetBenchUsageError, fleetUsage, parseFleetArgs } from "../bundler-client/bench/fleetArgs.js"
+import { BenchUsageError } from "../bundler-client/bench/benchArgs.js"
+import { fleetUsage, parseFleetArgs } from "../bundler-client/bench/fleetArgs.js"
 
 // Helper nu49: `npm run bench:fleet` read its options with Number() after `node scripts/ensure-contracts.mjs` (4-6 minutes
 // on a fresh clone): `--safes 0`, `--workers two` or `--block-time 1.5` then started Redis, anvil and Alto and ran with
@@ -36,7 +37,7 @@ describe("bench:fleet's command line", () => {
       [["1000"], /Unexpected argument '1000'/],
     ]
     for (const [argv, message] of cases) {
-      expect(() => parseFleetArgs(argv), argv.join(" ")).toThrow(FleetBenchUsageError)
+      expect(() => parseFleetArgs(argv), argv.join(" ")).toThrow(BenchUsageError)
       expect(() => parseFleetArgs(argv), argv.join(" ")).toThrow(message)
     }
   })

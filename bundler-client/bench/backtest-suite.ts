@@ -8,7 +8,8 @@ import { runSuitePaths, summarizeSuite } from "../src/backtest/suite.js"
 import type { PathResults, RunSuiteParameters, SuiteResult } from "../src/backtest/suite.js"
 import type { ScenarioKind } from "../src/prices/generator.js"
 import { writeReport } from "./report.js"
-import { parseSuiteArgs, pathsPerFamily, SuiteUsageError, suiteUsage } from "./suiteArgs.js"
+import { parseSuiteArgs, pathsPerFamily, suiteUsage } from "./suiteArgs.js"
+import { readBenchCommandLine } from "./benchArgs.js"
 
 /** Worker threads do not inherit tsx's loader: each one loads this file through tsx's API. */
 const WORKER_BOOT = `import("tsx/esm/api").then(({ tsImport }) => tsImport(${JSON.stringify(import.meta.url)}, ${JSON.stringify(import.meta.url)}))`
@@ -26,19 +27,8 @@ if (!isMainThread) {
   parentPort?.postMessage({ type: "done", results })
 } else {
   const defaultWorkers = Math.max(1, Math.min(availableParallelism(), 4))
-  let args: ReturnType<typeof parseSuiteArgs>
-  try {
-    args = parseSuiteArgs(process.argv.slice(2), defaultWorkers)
-  } catch (error) {
-    // A usage error: its message names the option, no stack (exit 2, as levpilot's CLI).
-    if (!(error instanceof SuiteUsageError)) throw error
-    process.stderr.write(`backtest:suite: ${error.message}\nSee npm run backtest:suite -- --help.\n`)
-    process.exit(2)
-  }
-  if (args.help) {
-    process.stdout.write(suiteUsage(defaultWorkers))
-    process.exit(0)
-  }
+  // A usage error: one line naming the option, no stack (exit 2, as levpilot's CLI); --help: the usage, exit 0.
+  const args = readBenchCommandLine("backtest:suite", suiteUsage(defaultWorkers), (argv) => parseSuiteArgs(argv, defaultWorkers))
   const { count, baseSeed, workers, traders, network, kinds } = args
 
   const report: Record<string, { config: BacktestConfig; suite: SuiteResult }> = {}

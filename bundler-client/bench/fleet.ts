@@ -18,7 +18,8 @@ import type { KeeperEvent } from "../src/keeper/events.js"
 import { FleetNode } from "../src/keeper/fleet/queueNode.js"
 import { startCountingProxy, startWorkerProcesses } from "./fleetWorkers.js"
 import { writeReport } from "./report.js"
-import { FleetBenchUsageError, fleetUsage, parseFleetArgs } from "./fleetArgs.js"
+import { fleetUsage, parseFleetArgs } from "./fleetArgs.js"
+import { ensureContractsOrExit, readBenchCommandLine } from "./benchArgs.js"
 
 const userOperationEventAbi = parseAbiItem("event UserOperationEvent(bytes32 indexed userOpHash, address indexed sender, address indexed paymaster, uint256 nonce, bool success, uint256 actualGasCost, uint256 actualGasUsed)")
 
@@ -42,19 +43,7 @@ const userOperationEventAbi = parseAbiItem("event UserOperationEvent(bytes32 ind
 
 // The command line first, before anything is built or started (helper nu49: `--safes 0`, `--workers two` or `--help`
 // ran the contract build and the devnet first, then crashed or ran with NaN).
-let parsed: ReturnType<typeof parseFleetArgs>
-try {
-  parsed = parseFleetArgs(process.argv.slice(2))
-} catch (error) {
-  if (!(error instanceof FleetBenchUsageError)) throw error
-  process.stderr.write(`bench:fleet: ${error.message}\nSee npm run bench:fleet -- --help.\n`)
-  process.exit(2)
-}
-if (parsed.help) {
-  process.stdout.write(fleetUsage)
-  process.exit(0)
-}
-const args = parsed
+const args = readBenchCommandLine("bench:fleet", fleetUsage, parseFleetArgs)
 const { sizes, workerCounts, blockTime, batchSize, callGas, stallBlocks, logLevel, inclusionBlocks, pollIntervalMs, headWaitShare, edgeShare } = args
 /**
  * Alto's executor keys (one bundle transaction in flight per key: with one key, bundles made every second queue behind
@@ -64,14 +53,7 @@ const { sizes, workerCounts, blockTime, batchSize, callGas, stallBlocks, logLeve
 const { executors, maxBundleGas, workerMode, workerCount } = args
 const altoSettings = { executors, ignoredPaymasters: args.altoQueuePaymaster ? [] : ["VerifyingPaymaster"], maxGasPerBundle: maxBundleGas ?? "20000000 (Alto's default)" }
 // forge's out/ (the devnet deploys from it): built when missing or changed, once the command line is known good.
-try {
-  // The repository's script (this bench runs only in the repository), loaded by URL as bin/levpilot.mjs does.
-  const { ensureContracts } = (await import(new URL("../../scripts/ensure-contracts.mjs", import.meta.url).href)) as { ensureContracts: () => void }
-  ensureContracts()
-} catch (error) {
-  process.stderr.write(`bench:fleet: ${(error as Error).message}\n`)
-  process.exit(1)
-}
+await ensureContractsOrExit("bench:fleet")
 const benchStart = Date.now()
 const log = (line: string) => process.stdout.write(`[${((Date.now() - benchStart) / 1_000).toFixed(0).padStart(5)} s] ${line}\n`)
 

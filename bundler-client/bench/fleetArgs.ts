@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util"
+import { BenchUsageError, decimalInteger, nonEmpty, parseBenchOptions } from "./benchArgs.js"
 
 /** `npm run bench:fleet`'s options, checked: every field a value the bench can run (bundler-client/README.md, fleet mode). */
 export type FleetArgs = {
@@ -44,11 +44,6 @@ export type FleetArgs = {
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const
 
-/** A command line `bench:fleet` cannot run; `message` names the option and the value given. The script exits 2. */
-export class FleetBenchUsageError extends Error {
-  override name = "FleetBenchUsageError"
-}
-
 /** The `--help` text. */
 export const fleetUsage = `Usage: npm run bench:fleet -- [options]
 
@@ -81,21 +76,14 @@ Options:
   --help                    this text
 `
 
-/** A positive safe integer in decimal digits, or a usage error naming `--name`. */
-function positiveInteger(name: string, value: string): number {
-  const n = Number(value)
-  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new FleetBenchUsageError(`--${name} must be a positive integer written in decimal digits, got "${value}"`)
-  return n
-}
-
 /** A comma-separated list of positive integers. */
 function integerList(name: string, value: string): number[] {
   const items = value.split(",")
   return items.map((item) => {
     try {
-      return positiveInteger(name, item.trim())
+      return decimalInteger(name, item.trim())
     } catch {
-      throw new FleetBenchUsageError(`--${name} must be a comma-separated list of positive integers, got "${value}"`)
+      throw new BenchUsageError(`--${name} must be a comma-separated list of positive integers, got "${value}"`)
     }
   })
 }
@@ -103,14 +91,8 @@ function integerList(name: string, value: string): number[] {
 /** A decimal number in the range `test` accepts. */
 function fraction(name: string, value: string, test: (n: number) => boolean, range: string): number {
   const n = Number(value)
-  if (!/^[0-9]*\.?[0-9]+$/.test(value) || !test(n)) throw new FleetBenchUsageError(`--${name} must be a number ${range}, got "${value}"`)
+  if (!/^[0-9]*\.?[0-9]+$/.test(value) || !test(n)) throw new BenchUsageError(`--${name} must be a number ${range}, got "${value}"`)
   return n
-}
-
-/** A non-empty value (a file name). */
-function nonEmpty(name: string, value: string | undefined): string | undefined {
-  if (value !== undefined && value.trim() === "") throw new FleetBenchUsageError(`--${name} needs a value, got ""`)
-  return value
 }
 
 /**
@@ -118,70 +100,60 @@ function nonEmpty(name: string, value: string | undefined): string | undefined {
  *
  * @param argv - The arguments after the script name (`process.argv.slice(2)`).
  * @returns `{ help: true }` for `--help`, else the checked {@link FleetArgs}.
- * @throws {FleetBenchUsageError} An unknown option, a positional argument, a missing value, a count that is not a
+ * @throws {BenchUsageError} An unknown option, a positional argument, a missing value, a count that is not a
  *   positive decimal integer (`--safes 0`, `--workers two`), a share out of range, an unknown log level, worker mode or
  *   count mode, or a fleet too small to have a Safe at the edge: the message names the option and the value.
  */
 export function parseFleetArgs(argv: string[]): { help: true } | ({ help: false } & FleetArgs) {
-  let values: Record<string, string | boolean | undefined>
-  try {
-    ;({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        safes: { type: "string", default: "1000,5000" },
-        workers: { type: "string", default: "1,4" },
-        "block-time": { type: "string", default: "12" },
-        "batch-size": { type: "string", default: "250" },
-        "call-gas": { type: "string", default: "50000000" },
-        "stall-blocks": { type: "string", default: "10" },
-        "inclusion-blocks": { type: "string", default: "60" },
-        "poll-interval-ms": { type: "string", default: "250" },
-        "head-wait-share": { type: "string", default: "0.8" },
-        "log-level": { type: "string", default: "warn" },
-        "edge-share": { type: "string", default: "0.1" },
-        executors: { type: "string", default: "16" },
-        "max-bundle-gas": { type: "string" },
-        "alto-log": { type: "string" },
-        "alto-queue-paymaster": { type: "boolean" },
-        "worker-mode": { type: "string", default: "processes" },
-        "worker-log": { type: "string" },
-        "worker-count": { type: "string", default: "in-worker" },
-        out: { type: "string", default: "fleet.json" },
-        help: { type: "boolean" },
-      },
-    }))
-  } catch (error) {
-    throw new FleetBenchUsageError(error instanceof Error ? error.message : String(error))
-  }
+  const values: Record<string, string | boolean | undefined> = parseBenchOptions(argv, {
+    safes: { type: "string", default: "1000,5000" },
+    workers: { type: "string", default: "1,4" },
+    "block-time": { type: "string", default: "12" },
+    "batch-size": { type: "string", default: "250" },
+    "call-gas": { type: "string", default: "50000000" },
+    "stall-blocks": { type: "string", default: "10" },
+    "inclusion-blocks": { type: "string", default: "60" },
+    "poll-interval-ms": { type: "string", default: "250" },
+    "head-wait-share": { type: "string", default: "0.8" },
+    "log-level": { type: "string", default: "warn" },
+    "edge-share": { type: "string", default: "0.1" },
+    executors: { type: "string", default: "16" },
+    "max-bundle-gas": { type: "string" },
+    "alto-log": { type: "string" },
+    "alto-queue-paymaster": { type: "boolean" },
+    "worker-mode": { type: "string", default: "processes" },
+    "worker-log": { type: "string" },
+    "worker-count": { type: "string", default: "in-worker" },
+    out: { type: "string", default: "fleet.json" },
+  })
   if (values.help === true) return { help: true }
   const s = (name: string) => values[name] as string
   const sizes = integerList("safes", s("safes"))
   const workerCounts = integerList("workers", s("workers"))
   const edgeShare = fraction("edge-share", s("edge-share"), (n) => n > 0 && n < 1, "above 0 and below 1")
   for (const size of sizes)
-    if (Math.round(size * edgeShare) < 1) throw new FleetBenchUsageError(`--safes ${size} with --edge-share ${edgeShare} puts no Safe at the edge: the shock would have nothing to rebalance`)
+    if (Math.round(size * edgeShare) < 1) throw new BenchUsageError(`--safes ${size} with --edge-share ${edgeShare} puts no Safe at the edge: the shock would have nothing to rebalance`)
   const logLevel = s("log-level")
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new FleetBenchUsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`)
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new BenchUsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`)
   const workerMode = s("worker-mode")
-  if (workerMode !== "processes" && workerMode !== "in-process") throw new FleetBenchUsageError(`--worker-mode must be processes or in-process, got "${workerMode}"`)
+  if (workerMode !== "processes" && workerMode !== "in-process") throw new BenchUsageError(`--worker-mode must be processes or in-process, got "${workerMode}"`)
   const workerCount = s("worker-count")
-  if (workerCount !== "in-worker" && workerCount !== "proxy") throw new FleetBenchUsageError(`--worker-count must be in-worker or proxy, got "${workerCount}"`)
-  const maxBundleGas = values["max-bundle-gas"] === undefined ? undefined : String(positiveInteger("max-bundle-gas", s("max-bundle-gas")))
+  if (workerCount !== "in-worker" && workerCount !== "proxy") throw new BenchUsageError(`--worker-count must be in-worker or proxy, got "${workerCount}"`)
+  const maxBundleGas = values["max-bundle-gas"] === undefined ? undefined : String(decimalInteger("max-bundle-gas", s("max-bundle-gas")))
   return {
     help: false,
     sizes,
     workerCounts,
-    blockTime: positiveInteger("block-time", s("block-time")),
-    batchSize: positiveInteger("batch-size", s("batch-size")),
-    callGas: String(positiveInteger("call-gas", s("call-gas"))),
-    stallBlocks: positiveInteger("stall-blocks", s("stall-blocks")),
-    inclusionBlocks: positiveInteger("inclusion-blocks", s("inclusion-blocks")),
-    pollIntervalMs: positiveInteger("poll-interval-ms", s("poll-interval-ms")),
+    blockTime: decimalInteger("block-time", s("block-time")),
+    batchSize: decimalInteger("batch-size", s("batch-size")),
+    callGas: String(decimalInteger("call-gas", s("call-gas"))),
+    stallBlocks: decimalInteger("stall-blocks", s("stall-blocks")),
+    inclusionBlocks: decimalInteger("inclusion-blocks", s("inclusion-blocks")),
+    pollIntervalMs: decimalInteger("poll-interval-ms", s("poll-interval-ms")),
     headWaitShare: fraction("head-wait-share", s("head-wait-share"), (n) => n >= 0 && n <= 0.95, "from 0 to 0.95"),
     logLevel: logLevel as FleetArgs["logLevel"],
     edgeShare,
-    executors: positiveInteger("executors", s("executors")),
+    executors: decimalInteger("executors", s("executors")),
     maxBundleGas,
     altoLog: nonEmpty("alto-log", values["alto-log"] as string | undefined),
     altoQueuePaymaster: values["alto-queue-paymaster"] === true,

@@ -45,7 +45,7 @@ function nonFinite(r: StrategyResult): string[] {
     ["minHealth", r.minHealth],
     ["finalEquity", r.finalEquity],
     ["netPnl", r.netPnl],
-    ["apy", r.apy],
+    ["apy", r.apy ?? 0], // null: a path under a day (no APY), not a fault
     ["liquidationLoss", r.liquidationLoss],
     ["liquidationLossLikeForLike", r.liquidationLossLikeForLike],
     ["exposure", r.exposure],

@@ -1,11 +1,12 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
-import { parseArgs } from "node:util"
 import { startDemoEnv } from "../src/devnet/env.js"
 import { demoKeeperConfig } from "../src/devnet/keeperConfig.js"
 import { PriceDriver } from "../src/devnet/scenario.js"
 import { quantile } from "../src/devnet/summary.js"
 import { Keeper, type KeeperEvent } from "../src/keeper/keeper.js"
+import { ensureContractsOrExit, readBenchCommandLine } from "./benchArgs.js"
+import { latencyUsage, parseLatencyArgs } from "./devnetBenchArgs.js"
 
 /*
  * Reaction latency of the keeper on the devnet (anvil with 1 s blocks, Alto, the ERC-7677 paymaster): each shock moves
@@ -14,10 +15,13 @@ import { Keeper, type KeeperEvent } from "../src/keeper/keeper.js"
  * receipt is seen) to the block including the keeper's rebalance (and the moment the keeper sees it).
  */
 
-const { values } = parseArgs({ options: { shocks: { type: "string" }, "block-time": { type: "string" }, out: { type: "string" } } })
-const shocks = Number(values.shocks ?? 24)
-const blockTime = Number(values["block-time"] ?? 1)
-const out = resolve(values.out ?? "reports/latency.json")
+// The command line first, then the contract build (helper nu49: `--help` ran the build and the devnet, `--shocks two`
+// ran 0 shocks with NaN).
+const args = readBenchCommandLine("bench:latency", latencyUsage, parseLatencyArgs)
+const { shocks, blockTime } = args
+const out = resolve(args.out)
+// forge's out/ (the devnet deploys from it): built when missing or changed, once the command line is known good.
+await ensureContractsOrExit("bench:latency")
 
 const env = await startDemoEnv({ blockTime, twin: false })
 const events: KeeperEvent[] = []

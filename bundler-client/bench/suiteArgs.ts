@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util"
+import { BenchUsageError, decimalInteger, parseBenchOptions } from "./benchArgs.js"
 import { TRADERS } from "../src/backtest/config.js"
 import type { TraderName } from "../src/backtest/config.js"
 import { GAS_MARKETS } from "../src/backtest/carry.js"
@@ -21,11 +21,6 @@ export type SuiteArgs = {
   kinds: ScenarioKind[]
 }
 
-/** A command line `backtest:suite` cannot run; `message` names the option and the value given. The script exits 2. */
-export class SuiteUsageError extends Error {
-  override name = "SuiteUsageError"
-}
-
 /** The `--help` text; `defaultWorkers` is the `--workers` default shown. */
 export function suiteUsage(defaultWorkers: number): string {
   return `Usage: npm run backtest:suite -- [options]
@@ -44,53 +39,35 @@ Options:
 `
 }
 
-/** A safe integer written in decimal digits (positive, or of either sign for `rule` "any"), or a usage error naming `--name`. */
-function integer(name: string, value: string, rule: "positive" | "any"): number {
-  const n = Number(value)
-  const form = rule === "positive" ? /^[0-9]+$/ : /^-?[0-9]+$/
-  if (!form.test(value) || !Number.isSafeInteger(n) || (rule === "positive" && n <= 0))
-    throw new SuiteUsageError(`--${name} must be ${rule === "positive" ? "a positive" : "an"} integer written in decimal digits, got "${value}"`)
-  return n
-}
-
 /**
  * Reads `backtest:suite`'s command line.
  *
  * @param argv - The arguments after the script name (`process.argv.slice(2)`).
  * @param defaultWorkers - `--workers` when absent (the script passes the machine's cores, at most 4).
  * @returns `{ help: true }` for `--help`, else the checked {@link SuiteArgs}.
- * @throws {SuiteUsageError} An unknown option, a positional argument, a missing value, a count, seed or worker number
+ * @throws {BenchUsageError} An unknown option, a positional argument, a missing value, a count, seed or worker number
  *   that is not a decimal integer in range (`--paths 0`, `--paths abc`, `--seed 1e3`), an unknown trader, network or
  *   family: the message names the option and the value.
  */
 export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: true } | ({ help: false } & SuiteArgs) {
-  let values: { paths: string; seed: string; trader: string; network: string; kinds?: string | undefined; workers?: string | undefined; help?: boolean | undefined }
-  try {
-    ;({ values } = parseArgs({
-      args: argv,
-      options: {
-        paths: { type: "string", default: "1100" },
-        seed: { type: "string", default: "1000" },
-        trader: { type: "string", default: "all" },
-        network: { type: "string", default: "mainnet" },
-        kinds: { type: "string" },
-        workers: { type: "string" },
-        help: { type: "boolean" },
-      },
-    }))
-  } catch (error) {
-    throw new SuiteUsageError(error instanceof Error ? error.message : String(error))
-  }
+  const values = parseBenchOptions(argv, {
+    paths: { type: "string", default: "1100" },
+    seed: { type: "string", default: "1000" },
+    trader: { type: "string", default: "all" },
+    network: { type: "string", default: "mainnet" },
+    kinds: { type: "string" },
+    workers: { type: "string" },
+  })
   if (values.help === true) return { help: true }
-  const count = integer("paths", values.paths, "positive")
-  const baseSeed = integer("seed", values.seed, "any")
-  const workers = values.workers === undefined ? defaultWorkers : integer("workers", values.workers, "positive")
+  const count = decimalInteger("paths", values.paths)
+  const baseSeed = decimalInteger("seed", values.seed, "any")
+  const workers = values.workers === undefined ? defaultWorkers : decimalInteger("workers", values.workers)
   const traders = (values.trader === "all" ? Object.keys(TRADERS) : values.trader.split(",")) as TraderName[]
-  for (const t of traders) if (!Object.hasOwn(TRADERS, t)) throw new SuiteUsageError(`unknown --trader "${t}" (use ${Object.keys(TRADERS).join(", ")}, a comma-separated list, or all)`)
+  for (const t of traders) if (!Object.hasOwn(TRADERS, t)) throw new BenchUsageError(`unknown --trader "${t}" (use ${Object.keys(TRADERS).join(", ")}, a comma-separated list, or all)`)
   const network = values.network as keyof typeof GAS_MARKETS
-  if (!Object.hasOwn(GAS_MARKETS, network)) throw new SuiteUsageError(`unknown --network "${network}" (use ${Object.keys(GAS_MARKETS).join(", ")})`)
+  if (!Object.hasOwn(GAS_MARKETS, network)) throw new BenchUsageError(`unknown --network "${network}" (use ${Object.keys(GAS_MARKETS).join(", ")})`)
   const kinds = (values.kinds?.split(",") ?? [...SCENARIO_KINDS]) as ScenarioKind[]
-  for (const k of kinds) if (!SCENARIO_KINDS.includes(k)) throw new SuiteUsageError(`unknown family "${k}" in --kinds (use ${SCENARIO_KINDS.join(", ")})`)
+  for (const k of kinds) if (!SCENARIO_KINDS.includes(k)) throw new BenchUsageError(`unknown family "${k}" in --kinds (use ${SCENARIO_KINDS.join(", ")})`)
   return { help: false, count, baseSeed, workers, traders, network, kinds }
 }
 

@@ -1,12 +1,13 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
-import { parseArgs } from "node:util"
 import { type Hex, decodeFunctionData } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { privateKeyToAccount } from "viem/accounts"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
 import { startDemoEnv } from "../src/devnet/env.js"
 import { runDemo } from "../src/devnet/run.js"
+import { ensureContractsOrExit, readBenchCommandLine } from "./benchArgs.js"
+import { parseSwapGasArgs, swapGasUsage } from "./devnetBenchArgs.js"
 
 /*
  * What a sponsored swap deleverage is billed on the devnet (anvil, Alto, the verifying paymaster, Uniswap v3): the
@@ -18,8 +19,10 @@ import { runDemo } from "../src/devnet/run.js"
  * priciest writes). Prints a table, writes reports/gas-devnet.json.
  */
 
-const { values } = parseArgs({ options: { out: { type: "string" } } })
-const out = resolve(values.out ?? "reports/gas-devnet.json")
+// The command line first, then the contract build (helper nu49: `--help` or any other flag crashed after the build).
+const out = resolve(readBenchCommandLine("bench:gas:devnet", swapGasUsage, parseSwapGasArgs).out)
+// forge's out/ (the devnet deploys from it): built when missing or changed, once the command line is known good.
+await ensureContractsOrExit("bench:gas:devnet")
 
 type Frame = { to?: string; input: string; gasUsed: Hex; calls?: Frame[] }
 type Diff = { pre?: Record<string, { storage?: Record<string, Hex> }>; post?: Record<string, { storage?: Record<string, Hex> }> }

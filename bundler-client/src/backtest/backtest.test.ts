@@ -2,9 +2,11 @@ import { AdaptiveCurveIrmLib } from "@morpho-org/blue-sdk"
 import { describe, expect, it } from "vitest"
 import { resolveBacktestConfig, TRADERS } from "./config.js"
 import type { BacktestConfig, StrategyName } from "./config.js"
-import { runBacktest } from "./engine.js"
-import type { BacktestEvent } from "./engine.js"
-import { runSuite } from "./suite.js"
+import { MIN_APY_SPAN_SECONDS, runBacktest } from "./engine.js"
+import type { BacktestEvent, StrategyResult } from "./engine.js"
+import { aggregate, runSuite } from "./suite.js"
+import { formatStrategyTable } from "./report.js"
+import { SECONDS_PER_YEAR } from "../risk/firstPassage.js"
 import { liquidationIncentiveFactor } from "../solver/solver.js"
 import { DEFAULT_PATH, generatePath } from "../prices/generator.js"
 import type { PricePaths } from "../prices/csv.js"
@@ -524,5 +526,43 @@ describe("scorecard (33 generated paths, the light twin of bench/backtest-suite.
     // The nine older families meet both targets, and gapHold since the module takes a cap-bound rescue below the band
     // (f13k). gapRecover misses the headline on these paths (the metric effect: see bundler-client/README.md, "Gap families").
     expect(misses).toEqual({ buffered: { headline: [], likeForLike: [] }, "no-idle": { headline: ["gapRecover"], likeForLike: [] } })
+  })
+})
+
+// `levpilot backtest` on a price file spanning 2 minutes reported an APY of 153789.7 % (its P&L times 262,800). An APY
+// is now given only for paths of at least a day (MIN_APY_SPAN_SECONDS); shorter ones get null, "n/a (<span>)".
+describe("APY only for paths of at least a day", () => {
+  const rising = (points: number) => path(Array.from({ length: points }, (_, i) => 3000 + 10 * (i % 3)))
+
+  it("a 2-minute path has no APY, the table says n/a with the span", () => {
+    const rows = buffered.strategies.map((s) => run(rising(3), buffered, s))
+    for (const r of rows) {
+      expect(r.spanSeconds).toBe(120)
+      expect(r.apy).toBeNull()
+      expect(r.netPnl).not.toBe(0)
+    }
+    const table = formatStrategyTable(rows)
+    expect(table.match(/n\/a \(2 min\)$/gm)).toHaveLength(rows.length)
+    expect(table).not.toMatch(/\d%$/m)
+    expect(formatStrategyTable([{ ...rows[0], spanSeconds: 5.5 * 3_600 } as StrategyResult])).toMatch(/n\/a \(5\.5 h\)$/m)
+  })
+
+  it("from one day on, the simple annualisation; one step short of a day, null", () => {
+    expect(MIN_APY_SPAN_SECONDS).toBe(86_400)
+    const day = run(rising(1441), buffered, "static")
+    expect(day.spanSeconds).toBe(86_400)
+    expect(day.apy).not.toBeNull()
+    expect(day.apy).toBeCloseTo((day.netPnl / day.initialEquity) * (SECONDS_PER_YEAR / 86_400), 12)
+    const short = run(rising(1440), buffered, "static")
+    expect(short.spanSeconds).toBe(86_340)
+    expect(short.apy).toBeNull()
+  })
+
+  it("suite totals: the mean over the paths that have an APY, null when none has", () => {
+    const day = run(rising(1441), buffered, "static")
+    const short = run(rising(3), buffered, "static")
+    expect(aggregate("static", [day, short, day]).apy).toBeCloseTo(day.apy as number, 12)
+    expect(aggregate("static", [short, short]).apy).toBeNull()
+    expect(aggregate("static", [day, short]).spanSeconds).toBe((86_400 + 120) / 2)
   })
 })

@@ -97,9 +97,21 @@ export type StrategyResult = {
   finalEquity: number
   /** finalEquity - initialEquity. */
   netPnl: number
-  /** netPnl / initialEquity, annualised by the path length (simple, not compounded). */
-  apy: number
+  /**
+   * netPnl / initialEquity, annualised by the path length (simple, not compounded), a fraction per year (0.05: 5 %).
+   * null when the path spans less than {@link MIN_APY_SPAN_SECONDS} (one day: annualising 2 minutes multiplies their
+   * P&L by 262,800) or the initial equity is not positive.
+   */
+  apy: number | null
+  /** Seconds from the path's first timestamp to its last (suite totals: the mean per path). */
+  spanSeconds: number
 }
+
+/**
+ * The shortest path, in seconds, whose P&L is annualised into `apy` (one day). Shorter paths get `apy` null: their
+ * annualised figure is the P&L of a few minutes times 10^4-10^5, not a rate (a 2-minute file showed 153,789.7 %).
+ */
+export const MIN_APY_SPAN_SECONDS = 86_400
 
 /** What happened at one step of a backtest, for `RunBacktestOptions.trace`. */
 export type BacktestEvent = {
@@ -295,7 +307,8 @@ class Simulation {
       initialEquity: this.netValue(0, false),
       finalEquity: 0,
       netPnl: 0,
-      apy: 0,
+      apy: null,
+      spanSeconds: 0,
     }
   }
 
@@ -406,8 +419,8 @@ class Simulation {
       return sum + Math.max(z.penalty, kept)
     }, 0)
     r.netPnl = r.finalEquity - r.initialEquity
-    const years = ((ts[n - 1] as number) - (ts[0] as number)) / SECONDS_PER_YEAR
-    r.apy = years > 0 && r.initialEquity > 0 ? r.netPnl / r.initialEquity / years : 0
+    r.spanSeconds = (ts[n - 1] as number) - (ts[0] as number)
+    r.apy = r.spanSeconds >= MIN_APY_SPAN_SECONDS && r.initialEquity > 0 ? r.netPnl / r.initialEquity / (r.spanSeconds / SECONDS_PER_YEAR) : null
     return r
   }
 

@@ -13,6 +13,7 @@ export {
 export {
   type StrategyResult,
   runBacktest,
+  MIN_APY_SPAN_SECONDS,
   AAVE_CLOSE_FACTOR_HF_THRESHOLD,
   AAVE_DEFAULT_LIQUIDATION_BONUS,
 } from "./engine.js"

@@ -1,4 +1,5 @@
 import type { ScenarioKind } from "../prices/generator.js"
+import { MIN_APY_SPAN_SECONDS } from "./engine.js"
 import type { StrategyResult } from "./engine.js"
 import type { StrategyTotals } from "./suite.js"
 
@@ -21,7 +22,13 @@ const LIQUIDATIONS: Column = ["liq.", (r) => String(r.liquidations)]
 const LIQUIDATION_LOSS: Column = ["liq. loss", (r) => money(r.liquidationLoss)]
 const LIKE_FOR_LIKE: Column = ["like-for-like", (r) => money(r.liquidationLossLikeForLike)]
 const NET_PNL: Column = ["net P&L", (r) => money(r.netPnl)]
-const APY: Column = ["APY", (r) => percent(r.apy)]
+/** A span under a day, for the APY cell: "2 min", "5.5 h". */
+export function shortSpan(seconds: number): string {
+  return seconds < 3_600 ? `${Math.round(seconds / 60)} min` : `${(seconds / 3_600).toFixed(1)} h`
+}
+
+// null: the path spans under a day (engine.ts, MIN_APY_SPAN_SECONDS), "n/a" with the span.
+const APY: Column = ["APY", (r) => (r.apy !== null ? percent(r.apy) : r.spanSeconds < MIN_APY_SPAN_SECONDS ? `n/a (${shortSpan(r.spanSeconds)})` : "n/a")]
 const INTEREST: Column = ["interest", (r) => money(r.carry.interest)]
 const YIELD: Column = ["yield", (r) => money(r.carry.poolYield + r.carry.collateralYield)]
 const SWAP_COST: Column = ["swap fee+impact", (r) => money(r.carry.swapFees + r.carry.swapImpact)]
@@ -66,8 +73,9 @@ function table(columns: Column[], rows: ReadonlyArray<Row & { family?: string }>
  * Render strategy rows as an aligned text table: liquidations, liquidation loss (against the same strategy replayed without
  * liquidations), the like-for-like loss (the seized collateral's missed recovery) and the penalty,
  * leverage (mean, median, p95), minimum health, rebalances, swaps, rejected operations, carry (interest, yield, swap
- * fee and impact, service and automation fees, pool entry/exit fees, gas), final equity, net P&L and APY. Amounts in loan units; for suite
- * totals, counts and costs are sums and equity, P&L and APY means per path.
+ * fee and impact, service and automation fees, pool entry/exit fees, gas), final equity, net P&L and APY ("n/a (2 min)"
+ * for a path under a day: `apy` null). Amounts in loan units; for suite totals, counts and costs are sums and equity,
+ * P&L and APY means per path.
  *
  * @param rows - One row per strategy (a single path's results or suite totals).
  * @param title - Optional heading.

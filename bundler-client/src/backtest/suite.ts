@@ -7,8 +7,8 @@ import { resolveBacktestConfig } from "./config.js"
 import type { BacktestConfig, StrategyName } from "./config.js"
 
 /**
- * Aggregate of one strategy over several paths: counts, losses, rebalances, gas and carry are sums; equity, P&L, APY,
- * exposure and mean leverage are means per path; median leverage is the median of the per-path medians, p95 the 95th
+ * Aggregate of one strategy over several paths: counts, losses, rebalances, gas and carry are sums; equity, P&L,
+ * exposure, span and mean leverage are means per path, APY the mean over the paths that have one (null if none); median leverage is the median of the per-path medians, p95 the 95th
  * percentile of the per-path p95s; `minHealth` is the minimum.
  */
 export type StrategyTotals = StrategyResult & {
@@ -52,8 +52,11 @@ export function aggregate(strategy: StrategyName, results: readonly StrategyResu
     initialEquity: 0,
     finalEquity: 0,
     netPnl: 0,
-    apy: 0,
+    apy: null,
+    spanSeconds: 0,
   }
+  let apySum = 0
+  let apyPaths = 0
   for (const r of results) {
     t.liquidations += r.liquidations
     if (r.liquidations > 0) t.liquidatedPaths++
@@ -73,7 +76,11 @@ export function aggregate(strategy: StrategyName, results: readonly StrategyResu
     t.initialEquity += r.initialEquity
     t.finalEquity += r.finalEquity
     t.netPnl += r.netPnl
-    t.apy += r.apy
+    t.spanSeconds += r.spanSeconds
+    if (r.apy !== null) {
+      apySum += r.apy
+      apyPaths++
+    }
   }
   const n = results.length
   if (n > 0) {
@@ -82,7 +89,9 @@ export function aggregate(strategy: StrategyName, results: readonly StrategyResu
     t.initialEquity /= n
     t.finalEquity /= n
     t.netPnl /= n
-    t.apy /= n
+    t.spanSeconds /= n
+    // The mean over the paths that have an APY (each at least a day long); null when none has.
+    t.apy = apyPaths > 0 ? apySum / apyPaths : null
     t.leverage.median = pick(results.map((r) => r.leverage.median).sort((a, b) => a - b), 0.5)
     t.leverage.p95 = pick(results.map((r) => r.leverage.p95).sort((a, b) => a - b), 0.95)
   }

@@ -89,6 +89,22 @@ describe("levpilot", () => {
     expect(report.results[1].carry.interest).toBeGreaterThan(0)
   })
 
+  // A 2-minute file printed an APY of 153789.7 % (static; its P&L annualised): now "n/a (2 min)", the return over the
+  // path on a line below, and "apy": null in the JSON (bundler-client/README.md, Metrics).
+  it("gives no APY for prices spanning under a day, and says why", async () => {
+    const csv = join(dir, "two-minutes.csv")
+    writeFileSync(csv, "timestamp,ETH\n1700000000,3000\n1700000060,3010\n1700000120,3020\n")
+    const json = join(dir, "two-minutes.json")
+    const c = capture()
+    expect(await runCli(["backtest", "--prices", csv, "--json", json], c.io)).toBe(0)
+    const text = c.out.join("")
+    expect(text).not.toContain("153789.7%")
+    expect(text.match(/ n\/a \(2 min\)$/gm)).toHaveLength(4)
+    expect(text).toMatch(/^APY n\/a: the prices span 2 min, under the 1 day .* return over the path \(net P&L \/ initial equity\): static 0\.585%, threshold/m)
+    const report = JSON.parse(readFileSync(json, "utf8"))
+    for (const r of report.results) expect(r).toMatchObject({ apy: null, spanSeconds: 120 })
+  })
+
   it("runs the no-idle trader on L2 gas, and refuses an unknown trader or network", async () => {
     const c = capture()
     expect(await runCli(["backtest", "--trader", "no-idle", "--network", "l2", "--print-config"], c.io)).toBe(0)

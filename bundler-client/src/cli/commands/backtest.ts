@@ -8,9 +8,9 @@ import { DEFAULT_PATH } from "../../prices/generator.js"
 import { BacktestConfigError, networkOverride, resolveBacktestConfig, STRATEGIES, TRADERS } from "../../backtest/config.js"
 import type { BacktestConfig, StrategyName, TraderName } from "../../backtest/config.js"
 import { GAS_MARKETS } from "../../backtest/carry.js"
-import { runBacktest } from "../../backtest/engine.js"
+import { MIN_APY_SPAN_SECONDS, runBacktest } from "../../backtest/engine.js"
 import { runSuite } from "../../backtest/suite.js"
-import { formatScorecard, formatStrategyTable } from "../../backtest/report.js"
+import { formatScorecard, formatStrategyTable, shortSpan } from "../../backtest/report.js"
 
 const HELP = `Usage: levpilot backtest --prices <file.csv> [--time-unit <s|ms>] [--policy <file.json>] [--trader <name>] [--network <name>] [--strategies <list>] [--json <out.json>]
        levpilot backtest --generate <N> [--seed <n>] [--days <d>] [--policy <file.json>] [--trader <name>] [--network <name>] [--strategies <list>] [--json <out.json>]
@@ -22,7 +22,8 @@ interest from Morpho's AdaptiveCurveIrm, pool yield, gas at a fee distribution, 
 liquidity-depth model, Morpho liquidation) and prints one row per strategy: liquidations, liquidation
 loss (against the same run without liquidations) and penalty, leverage (mean, median, p95), minimum
 health, rebalances, swaps, rejected operations, interest, yield, swap fees and impact, service and
-automation fees, pool fees, gas, final equity, net P&L and APY. The metrics are defined in bundler-client/README.md.
+automation fees, pool fees, gas, final equity, net P&L and APY (n/a for prices spanning under a day: the
+return over the path is printed instead). The metrics are defined in bundler-client/README.md.
 
 Options:
   --prices <file.csv>   Price paths. Header "timestamp,<ASSET>[,<ASSET>...]", one row per time,
@@ -149,6 +150,11 @@ export const backtestCommand: Command = {
       const rows = effective.strategies.map((s) => runBacktest(paths, effective, s))
       const span = ((paths.timestamps[paths.timestamps.length - 1] as number) - (paths.timestamps[0] as number)) / 86_400
       io.out(formatStrategyTable(rows, `${v.prices}: ${paths.timestamps.length} prices over ${span.toFixed(2)} days`))
+      // Under a day no APY (engine.ts, MIN_APY_SPAN_SECONDS): say why, and give the return over the path instead.
+      if (span * 86_400 < MIN_APY_SPAN_SECONDS)
+        io.out(
+          `APY n/a: the prices span ${shortSpan(span * 86_400)}, under the 1 day an annualised figure needs (JSON "apy": null); return over the path (net P&L / initial equity): ${rows.map((r) => `${r.strategy} ${r.initialEquity > 0 ? `${((r.netPnl / r.initialEquity) * 100).toFixed(3)}%` : "n/a"}`).join(", ")}\n`,
+        )
       if (v.json !== undefined) {
         writeJson(v.json, { command: "backtest", source: v.prices, config: effective, results: rows })
         io.out(`wrote ${v.json}\n`)
