@@ -67,6 +67,25 @@ const between = (r: Rng, lo: number, hi: number) => lo + (hi - lo) * r.uniform()
 const oneOf = <T>(r: Rng, xs: readonly T[]): T => xs[Math.floor(r.uniform() * xs.length) % xs.length] as T
 const wick = (start: number, depth: number, recover = 5 * MIN) => shock(start, depth, MIN, recover, 0.003)
 
+/**
+ * `count` events, the first at `first` (seconds), each made by `make(t)` (its depth, a fraction, for the label), the next
+ * `spacing()` seconds later; calls them in that order (make, then spacing), so a seeded generator drawn from both gives
+ * the same path as before.
+ * @returns The events and their labels ("depth%@minute", space-separated).
+ */
+function series(count: number, first: number, make: (t: number) => { event: Event; depth: number }, spacing: () => number): { events: Event[]; labels: string } {
+  const events: Event[] = []
+  const labels: string[] = []
+  let t = first
+  for (let j = 0; j < count; j++) {
+    const { event, depth } = make(t)
+    events.push(event)
+    labels.push(`${(depth * 100).toFixed(1)}%@${t / MIN}`)
+    t += spacing()
+  }
+  return { events, labels: labels.join(" ") }
+}
+
 /** A held-out shape: `build(seed, i)` returns the path and a one-line description (`i`: index within the shape). */
 export type Shape = { name: string; what: string; paths: (seeds: number) => number; build: (seed: number, i: number) => { path: PricePaths; detail: string } }
 
@@ -94,16 +113,12 @@ export const SHAPES: Shape[] = [
     build: (seed) => {
       const r = new Rng(seed)
       const calm = between(r, 0.5, 1.5)
-      let t = Math.round(between(r, 8, 16) * 60) * MIN
-      const events: Event[] = []
-      const ds: string[] = []
-      for (let j = 0; j < 3; j++) {
+      const first = Math.round(between(r, 8, 16) * 60) * MIN
+      const { events, labels } = series(3, first, (t) => {
         const d = between(r, 0.1, 0.2)
-        events.push(wick(t, d, Math.round(between(r, 2, 10)) * MIN))
-        ds.push(`${(d * 100).toFixed(1)}%@${t / MIN}`)
-        t += Math.round(between(r, 15, 60)) * MIN
-      }
-      return { path: buildPath(seed, 30, calm, events), detail: `calm ${calm.toFixed(2)} wicks ${ds.join(" ")}` }
+        return { event: wick(t, d, Math.round(between(r, 2, 10)) * MIN), depth: d }
+      }, () => Math.round(between(r, 15, 60)) * MIN)
+      return { path: buildPath(seed, 30, calm, events), detail: `calm ${calm.toFixed(2)} wicks ${labels}` }
     },
   },
   {
@@ -137,16 +152,12 @@ export const SHAPES: Shape[] = [
       const r = new Rng(seed)
       const calm = between(r, 0.5, 1.5)
       const steps = 4 + Math.floor(r.uniform() * 4)
-      let t = Math.round(between(r, 6, 10) * 60) * MIN
-      const events: Event[] = []
-      const ds: string[] = []
-      for (let j = 0; j < steps; j++) {
+      const first = Math.round(between(r, 6, 10) * 60) * MIN
+      const { events, labels } = series(steps, first, (t) => {
         const d = between(r, 0.08, 0.15)
-        events.push(shock(t, d, MIN, 0, d))
-        ds.push(`${(d * 100).toFixed(1)}%@${t / MIN}`)
-        t += Math.round(between(r, 2, 6) * 60) * MIN
-      }
-      return { path: buildPath(seed, 48, calm, events), detail: `calm ${calm.toFixed(2)} gaps ${ds.join(" ")}` }
+        return { event: shock(t, d, MIN, 0, d), depth: d }
+      }, () => Math.round(between(r, 2, 6) * 60) * MIN)
+      return { path: buildPath(seed, 48, calm, events), detail: `calm ${calm.toFixed(2)} gaps ${labels}` }
     },
   },
   {
