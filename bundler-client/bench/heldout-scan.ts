@@ -10,16 +10,17 @@
  * Usage: nice npx tsx --conditions=@levpilot/source bundler-client/bench/heldout-scan.ts [--seeds N] [--shapes a,b]
  *   [--traders buffered,no-idle] [--config <json>]. `--config` takes a JSON object (inline, or a file path) overlaid on
  *   each trader's configuration by `resolveBacktestConfig` (the --policy file's format: objects merge key by key,
- *   unknown keys are refused), e.g. `--config '{"policy":{"stopPrice":0.75,"exitHealth":1.71}}'` (an on-chain stop at
+ *   unknown keys are refused; read by suiteArgs.ts's `readConfigOverlay`, as `backtest:suite --config`: a refused one
+ *   exits 2 naming the key), e.g. `--config '{"policy":{"stopPrice":0.75,"exitHealth":1.71}}'` (an on-chain stop at
  *   75 % of the first price; `strategyPolicy` gives it to the autopilot only). Writes reports/heldout-scan.json.
  */
-import { readFileSync } from "node:fs"
 import { resolveBacktestConfig, TRADERS } from "../src/backtest/config.js"
 import type { BacktestConfig, StrategyName, TraderName } from "../src/backtest/config.js"
 import { runBacktest } from "../src/backtest/engine.js"
 import type { StrategyResult } from "../src/backtest/engine.js"
 import { SHAPES } from "./heldoutShapes.js"
 import { writeReport } from "./report.js"
+import { readConfigOverlay, SuiteUsageError } from "./suiteArgs.js"
 
 const TRADER_NAMES: TraderName[] = ["buffered", "no-idle"]
 
@@ -30,10 +31,17 @@ function args(argv: string[]): { seeds: number; base: number; shapes: string[]; 
   }
   const shapes = get("--shapes")?.split(",") ?? SHAPES.map((s) => s.name)
   for (const s of shapes) if (!SHAPES.some((x) => x.name === s)) throw new Error(`unknown shape ${s}`)
-  const raw = get("--config")
-  const config: unknown = raw === undefined ? {} : JSON.parse(/^\s*[[{]/.test(raw) ? raw : readFileSync(raw, "utf8"))
-  if (typeof config !== "object" || config === null || Array.isArray(config)) throw new Error("--config: expected a JSON object")
-  return { seeds: Number(get("--seeds") ?? 12), base: Number(get("--base") ?? 49_000), shapes, traders: (get("--traders")?.split(",") as TraderName[] | undefined) ?? TRADER_NAMES, config: config as Record<string, unknown> }
+  const traders = (get("--traders")?.split(",") as TraderName[] | undefined) ?? TRADER_NAMES
+  for (const t of traders) if (!Object.hasOwn(TRADERS, t)) throw new Error(`unknown trader ${t}`)
+  let config: Record<string, unknown>
+  try {
+    config = readConfigOverlay(get("--config"), traders)
+  } catch (error) {
+    if (!(error instanceof SuiteUsageError)) throw error
+    process.stderr.write(`heldout-scan: ${error.message}\n`)
+    process.exit(2)
+  }
+  return { seeds: Number(get("--seeds") ?? 12), base: Number(get("--base") ?? 49_000), shapes, traders, config }
 }
 
 /** Fields of a result that must be finite numbers (leverage median / p95 may be Infinity only at a step with equity <= 0, which is flagged too). */

@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
-import { TRADERS } from "../src/backtest/config.js"
+import { BacktestConfigError, networkOverride, resolveBacktestConfig, TRADERS } from "../src/backtest/config.js"
 import type { TraderName } from "../src/backtest/config.js"
 import { GAS_MARKETS } from "../src/backtest/carry.js"
 import { SCENARIO_KINDS } from "../src/prices/generator.js"
@@ -19,6 +20,8 @@ export type SuiteArgs = {
   network: keyof typeof GAS_MARKETS
   /** Families to cycle through, each one of {@link SCENARIO_KINDS}. */
   kinds: ScenarioKind[]
+  /** `--config`'s overlay ({@link readConfigOverlay}), `{}` without one: laid on every trader's configuration. */
+  config: Record<string, unknown>
 }
 
 /** A command line `backtest:suite` cannot run; `message` names the option and the value given. The script exits 2. */
@@ -40,6 +43,9 @@ Options:
   --network N    gas market: ${Object.keys(GAS_MARKETS).join(", ")} (default mainnet)
   --kinds K,...  families to run (default every one): ${SCENARIO_KINDS.join(", ")}
   --workers N    worker threads (default ${defaultWorkers}: the machine's cores, at most 4)
+  --config C     a JSON object, inline or a file's path, overlaid on every trader's configuration (the --policy
+                 file's format: objects merge key by key, arrays replace; unknown keys and bad policies are refused),
+                 e.g. --config '{"policy":{"tailDrop":0.2}}'
   --help         this text
 `
 }
@@ -54,6 +60,48 @@ function integer(name: string, value: string, rule: "positive" | "any"): number 
 }
 
 /**
+ * `--config`'s value, for `backtest:suite` and `bench/heldout-scan.ts` alike: a JSON object given inline (text that
+ * starts with `{` or `[`) or as a file's path, checked by overlaying it with `resolveBacktestConfig` on each trader's
+ * configuration (with `network`'s gas when given), as the scripts will.
+ *
+ * @param raw - The option's value; `undefined` (no `--config`) gives `{}`.
+ * @param traders - Traders the overlay must be valid for, keys of {@link TRADERS}.
+ * @param network - Gas market the scripts run with (a key of {@link GAS_MARKETS}), if any.
+ * @returns The parsed overlay, unchanged (the scripts resolve it per trader).
+ * @throws {SuiteUsageError} A file that cannot be read, text that is not JSON, JSON that is not an object, or an overlay
+ *   `resolveBacktestConfig` refuses (an unknown key, an invalid policy, ...): the message starts with `--config` and,
+ *   for a refused overlay, names the trader and repeats the refusal (`unknown key "policy.foo"`, `tailDrop must be in
+ *   [0, 1), got 1`).
+ */
+export function readConfigOverlay(raw: string | undefined, traders: readonly TraderName[], network?: keyof typeof GAS_MARKETS): Record<string, unknown> {
+  if (raw === undefined) return {}
+  let text = raw
+  if (!/^\s*[[{]/.test(raw)) {
+    try {
+      text = readFileSync(raw, "utf8")
+    } catch (error) {
+      throw new SuiteUsageError(`--config: "${raw}" is neither a JSON object nor a readable file (${error instanceof Error ? error.message : String(error)})`)
+    }
+  }
+  let overlay: unknown
+  try {
+    overlay = JSON.parse(text)
+  } catch (error) {
+    throw new SuiteUsageError(`--config: not JSON (${error instanceof Error ? error.message : String(error)})`)
+  }
+  if (typeof overlay !== "object" || overlay === null || Array.isArray(overlay)) throw new SuiteUsageError("--config: expected a JSON object")
+  for (const t of traders) {
+    try {
+      resolveBacktestConfig(overlay, resolveBacktestConfig({ ...TRADERS[t], ...(network === undefined ? {} : networkOverride(network)) }))
+    } catch (error) {
+      if (!(error instanceof BacktestConfigError)) throw error
+      throw new SuiteUsageError(`--config, trader "${t}": ${error.message}`)
+    }
+  }
+  return overlay as Record<string, unknown>
+}
+
+/**
  * Reads `backtest:suite`'s command line.
  *
  * @param argv - The arguments after the script name (`process.argv.slice(2)`).
@@ -61,10 +109,10 @@ function integer(name: string, value: string, rule: "positive" | "any"): number 
  * @returns `{ help: true }` for `--help`, else the checked {@link SuiteArgs}.
  * @throws {SuiteUsageError} An unknown option, a positional argument, a missing value, a count, seed or worker number
  *   that is not a decimal integer in range (`--paths 0`, `--paths abc`, `--seed 1e3`), an unknown trader, network or
- *   family: the message names the option and the value.
+ *   family, a `--config` {@link readConfigOverlay} refuses: the message names the option and the value.
  */
 export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: true } | ({ help: false } & SuiteArgs) {
-  let values: { paths: string; seed: string; trader: string; network: string; kinds?: string | undefined; workers?: string | undefined; help?: boolean | undefined }
+  let values: { paths: string; seed: string; trader: string; network: string; kinds?: string | undefined; workers?: string | undefined; config?: string | undefined; help?: boolean | undefined }
   try {
     ;({ values } = parseArgs({
       args: argv,
@@ -75,6 +123,7 @@ export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: 
         network: { type: "string", default: "mainnet" },
         kinds: { type: "string" },
         workers: { type: "string" },
+        config: { type: "string" },
         help: { type: "boolean" },
       },
     }))
@@ -91,7 +140,8 @@ export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: 
   if (!Object.hasOwn(GAS_MARKETS, network)) throw new SuiteUsageError(`unknown --network "${network}" (use ${Object.keys(GAS_MARKETS).join(", ")})`)
   const kinds = (values.kinds?.split(",") ?? [...SCENARIO_KINDS]) as ScenarioKind[]
   for (const k of kinds) if (!SCENARIO_KINDS.includes(k)) throw new SuiteUsageError(`unknown family "${k}" in --kinds (use ${SCENARIO_KINDS.join(", ")})`)
-  return { help: false, count, baseSeed, workers, traders, network, kinds }
+  const config = readConfigOverlay(values.config, traders, network)
+  return { help: false, count, baseSeed, workers, traders, network, kinds, config }
 }
 
 /**
